@@ -1,0 +1,1 @@
+"""Conversation analytics: the speech timeline and the active-listening metrics."""

@@ -1,0 +1,89 @@
+"""The analysis report (``listener analyze --json``): schema listener.analysis/1.
+
+Other tools read this; the keys ``schema``, ``audio``, ``segments``,
+``events`` and ``metrics`` (with ``rep_talk_s``, ``customer_talk_s``,
+``rep_share``) are a contract. Only numbers, enums and times go in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from listener.events import EndOfStream, Event, Party, Reported, SpeechSegment
+from listener.pipeline import Stage
+
+SCHEMA = "listener.analysis/1"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    seconds: float
+    channels: int
+    sample_rate_hz: int
+
+
+@dataclass
+class ReportCollector(Stage):
+    """Collects what the report needs; sits last in the pipeline."""
+
+    name = "report"
+    segments: list[SpeechSegment] = field(default_factory=list)
+    events: list[Reported] = field(default_factory=list)
+    end_s: float = 0.0
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, SpeechSegment):
+            self.segments.append(event)
+        elif isinstance(event, Reported):
+            self.events.append(event)
+        elif isinstance(event, EndOfStream):
+            self.end_s = event.t_s
+        return ()
+
+    def talk_s(self, party: Party) -> float:
+        return sum(s.duration_s for s in self.segments if s.party is party)
+
+    def metrics(self) -> dict[str, object]:
+        rep, cust = self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)
+        overlap = _overlap_s(self.segments)
+        return {
+            "rep_talk_s": round(rep, 3),
+            "customer_talk_s": round(cust, 3),
+            "rep_share": round(rep / (rep + cust), 4) if rep + cust > 0 else 0.0,
+            "overlap_s": round(overlap, 3),
+            "silence_s": round(max(0.0, self.end_s - (rep + cust - overlap)), 3),
+            "rep_segments": sum(1 for s in self.segments if s.party is Party.REP),
+            "customer_segments": sum(1 for s in self.segments if s.party is Party.CUSTOMER),
+        }
+
+    def report(self, audio: AudioInfo, extra_metrics: dict[str, object] | None = None) -> dict[str, object]:
+        segments = sorted(self.segments, key=lambda s: (s.start_s, s.party.value))
+        metrics = self.metrics() | (extra_metrics or {})
+        return {
+            "schema": SCHEMA,
+            "audio": {
+                "seconds": round(audio.seconds, 3),
+                "channels": audio.channels,
+                "sample_rate": audio.sample_rate_hz,
+            },
+            "segments": [
+                {"party": s.party.value, "start": round(s.start_s, 3), "end": round(s.end_s, 3)} for s in segments
+            ],
+            "events": [e.record() for e in sorted(self.events, key=lambda e: getattr(e, "onset_s", 0.0))],
+            "metrics": metrics,
+        }
+
+
+def _overlap_s(segments: list[SpeechSegment]) -> float:
+    rep = sorted((s.start_s, s.end_s) for s in segments if s.party is Party.REP)
+    cust = sorted((s.start_s, s.end_s) for s in segments if s.party is Party.CUSTOMER)
+    total, j = 0.0, 0
+    for a0, a1 in rep:
+        while j < len(cust) and cust[j][1] <= a0:
+            j += 1
+        k = j
+        while k < len(cust) and cust[k][0] < a1:
+            total += max(0.0, min(a1, cust[k][1]) - max(a0, cust[k][0]))
+            k += 1
+    return total

@@ -1,0 +1,1 @@
+"""Audio sources: a live mic array (pyaudio) or a WAV file, behind one interface."""

@@ -1,0 +1,178 @@
+"""Replay a WAV file through the pipeline, paced in real time or flat out."""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from listener.audio.base import AudioSource
+from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
+from listener.errors import AudioFormatError, AudioInputError
+from listener.events import AudioBlock, Event
+
+MIN_RATE_HZ = 16000
+MAX_RATE_HZ = 48000
+
+
+class WavSource(AudioSource):
+    """A multi-channel WAV whose channels match the configured array."""
+
+    def __init__(self, path: Path, geometry: ArrayGeometry, *, block_ms: int = 100, realtime: bool = False) -> None:
+        self.path = path
+        self.geometry = geometry
+        self.block_ms = block_ms
+        self.realtime = realtime
+        self._file: sf.SoundFile | None = None
+        self._stopped = False
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return int(self._open_file().samplerate)
+
+    @property
+    def channels(self) -> int:
+        return int(self._open_file().channels)
+
+    @property
+    def duration_s(self) -> float:
+        f = self._open_file()
+        return float(f.frames) / float(f.samplerate)
+
+    def open(self) -> None:
+        self._open_file()
+
+    def _open_file(self) -> sf.SoundFile:
+        if self._file is None:
+            self._file = open_wav(self.path)
+            check_channels(self.path, self._file.channels, self.geometry)
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def events(self) -> Iterator[Event]:
+        f = self._open_file()
+        rate = int(f.samplerate)
+        resampler = (
+            soxr.ResampleStream(rate, PROCESSING_RATE_HZ, f.channels, dtype="float32")
+            if rate != PROCESSING_RATE_HZ
+            else None
+        )
+        block = max(1, rate * self.block_ms // 1000)
+        channels = _selected_channels(f.channels, self.geometry)
+        emitted = 0
+        wall0 = time.monotonic()
+        while not self._stopped:
+            data = f.read(block, dtype="float32", always_2d=True)
+            last = data.shape[0] < block
+            if resampler is not None:
+                data = resampler.resample_chunk(data, last=last)
+            if data.shape[0]:
+                samples = np.ascontiguousarray(data[:, channels])
+                start_s = emitted / PROCESSING_RATE_HZ
+                emitted += samples.shape[0]
+                if self.realtime:
+                    _sleep_until(wall0 + emitted / PROCESSING_RATE_HZ)
+                yield AudioBlock(start_s=start_s, sample_rate_hz=PROCESSING_RATE_HZ, samples=samples)
+            if last:
+                return
+
+
+def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _selected_channels(file_channels: int, geometry: ArrayGeometry) -> list[int]:
+    if geometry.mode == "channels":
+        return [geometry.rep_channel, geometry.customer_channel]
+    if file_channels == geometry.capture_channels:
+        return list(geometry.mic_channels)
+    return list(range(geometry.n_mics))
+
+
+def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
+    """A file holds either every captured channel or just the mic channels."""
+    if geometry.mode == "channels":
+        needed = max(geometry.rep_channel, geometry.customer_channel) + 1
+        if channels < needed:
+            raise AudioFormatError(
+                f"{path} has {channels} channel(s) but parties.rep_channel/customer_channel need {needed}: "
+                "record one channel per party or fix the channel numbers in the config"
+            )
+        return
+    if channels not in (geometry.capture_channels, geometry.n_mics):
+        raise AudioFormatError(
+            f"{path} has {channels} channel(s) but the array '{geometry.preset}' has {geometry.n_mics} mics"
+            f" ({geometry.capture_channels} captured channels): pick the matching [array] preset or mics in the config"
+        )
+
+
+def open_wav(path: Path) -> sf.SoundFile:
+    """Open ``path`` for reading, turning every failure into one clear error."""
+    if not path.exists():
+        raise AudioInputError(f"audio file {path} does not exist: check the path")
+    if path.is_dir():
+        raise AudioInputError(f"{path} is a folder: pass a .wav file")
+    _check_riff(path)
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioFormatError(f"{path} cannot be decoded as WAV ({exc}): re-export it as PCM or float WAV") from None
+    if f.frames == 0:
+        f.close()
+        raise AudioFormatError(f"{path} holds no audio (0 samples): record again")
+    rate = int(f.samplerate)
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        f.close()
+        raise AudioFormatError(
+            f"{path} is sampled at {rate} Hz; the listener needs {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz: "
+            f"record at 16 kHz or more (e.g. `sox in.wav -r 16000 out.wav` only if the source had it)"
+        )
+    return f
+
+
+def _check_riff(path: Path) -> None:
+    """Reject files that are not WAV, or whose data chunk was cut short."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+                raise AudioFormatError(f"{path} is not a WAV file (no RIFF/WAVE header): convert it to WAV")
+            size = path.stat().st_size
+            declared = _data_chunk_end(fh, head[:4] == b"RF64")
+    except OSError as exc:
+        raise AudioInputError(f"{path} cannot be read ({exc.strerror}): check its permissions") from None
+    if declared is None:
+        raise AudioFormatError(f"{path} is truncated: its WAV header has no data chunk; record or copy it again")
+    if declared > size:
+        raise AudioFormatError(
+            f"{path} is truncated: the header promises {declared} bytes, the file has {size}; "
+            "copy it again or repair the header (e.g. `sox --ignore-length in.wav out.wav`)"
+        )
+
+
+def _data_chunk_end(fh: object, rf64: bool) -> int | None:
+    read = fh.read  # type: ignore[attr-defined]
+    while True:
+        header = read(8)
+        if len(header) < 8:
+            return None
+        chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+        if chunk_id == b"data":
+            if rf64 or size == 0xFFFFFFFF:
+                return 0  # real size lives in the ds64 chunk; libsndfile checks it
+            return int(fh.tell()) + int(size)  # type: ignore[attr-defined]
+        fh.seek(size + (size & 1), 1)  # type: ignore[attr-defined]

@@ -1,0 +1,88 @@
+"""The ``listener`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from listener import __version__
+from listener.analytics.report import AudioInfo, ReportCollector
+from listener.audio.wav import WavSource
+from listener.config import Config, geometry, load_config
+from listener.errors import ListenerError
+from listener.pipeline import Pipeline
+from listener.service.build import analysis_stages
+
+log = logging.getLogger("listener")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except ListenerError as exc:
+        print(f"listener: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="listener", description="Active-listening feedback for counter conversations."
+    )
+    parser.add_argument("--version", action="version", version=f"listener {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("analyze", help="analyse a recording and print the conversation's metrics")
+    p.add_argument("file", type=Path, help="multi-channel WAV recorded by the array")
+    p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON (schema listener.analysis/1)")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("check-config", help="validate a configuration file without running")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def _config(path: Path | None) -> Config:
+    return load_config(path)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    geo = geometry(config)
+    print(f"{args.file}: ok ({geo.preset}, {geo.n_mics} mics, {geo.capture_channels} channels, mode {geo.mode})")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    geo = geometry(config)
+    collector = ReportCollector()
+    source = WavSource(args.file, geo, block_ms=1000)
+    with source, Pipeline([*analysis_stages(config, geo), collector]) as pipe:
+        info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
+        pipe.run(source)
+    report = collector.report(info)
+    if args.json:
+        json.dump(report, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        _print_summary(report)
+    return 0
+
+
+def _print_summary(report: dict[str, object]) -> None:
+    metrics = report["metrics"]
+    assert isinstance(metrics, dict)
+    print(f"rep talk      {metrics['rep_talk_s']:7.1f} s")
+    print(f"customer talk {metrics['customer_talk_s']:7.1f} s")
+    print(f"rep share     {100 * float(metrics['rep_share']):7.1f} %")

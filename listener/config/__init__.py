@@ -1,0 +1,143 @@
+"""Load the configuration once into one frozen, validated tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from listener.config.loader import build, read_toml
+from listener.config.presets import PRESETS
+from listener.config.schema import PROCESSING_RATE_HZ, Config
+from listener.errors import ConfigError
+
+__all__ = ["PROCESSING_RATE_HZ", "ArrayGeometry", "Config", "geometry", "load_config", "parse_config"]
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate ``path``; ``None`` gives the defaults."""
+    data = read_toml(path) if path is not None else {}
+    return parse_config(data)
+
+
+def parse_config(data: dict[str, object]) -> Config:
+    config = build(Config, data, "")
+    _check(config)
+    return config
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayGeometry:
+    """What the array configuration resolves to."""
+
+    preset: str
+    mics_m: npt.NDArray[np.float64]  # (n_mics, 3)
+    capture_channels: int
+    mic_channels: tuple[int, ...]
+    device_hint: str
+    mode: str  # "doa" | "channels"
+    rep_channel: int
+    customer_channel: int
+
+    @property
+    def n_mics(self) -> int:
+        return int(self.mics_m.shape[0])
+
+
+def geometry(config: Config) -> ArrayGeometry:
+    arr, parties = config.array, config.parties
+    preset = PRESETS.get(arr.preset)
+    mics = arr.mics if arr.mics is not None else (preset.mics_m if preset else ())
+    if arr.mic_channels is not None:
+        mic_channels = arr.mic_channels
+    elif preset is not None and arr.mics is None:
+        mic_channels = preset.mic_channels
+    else:
+        mic_channels = tuple(range(len(mics)))
+    if arr.channels is not None:
+        capture = arr.channels
+    elif preset is not None and arr.mics is None:
+        capture = preset.capture_channels
+    else:
+        capture = max(mic_channels) + 1
+    channel_mode = parties.mode == "channels" or (parties.mode == "auto" and parties.rep_channel is not None)
+    return ArrayGeometry(
+        preset=arr.preset,
+        mics_m=np.asarray(mics, dtype=np.float64).reshape(-1, 3),
+        capture_channels=capture,
+        mic_channels=tuple(mic_channels),
+        device_hint=arr.device or (preset.device_hint if preset else ""),
+        mode="channels" if channel_mode else "doa",
+        rep_channel=parties.rep_channel if parties.rep_channel is not None else 0,
+        customer_channel=parties.customer_channel if parties.customer_channel is not None else 1,
+    )
+
+
+def _check(config: Config) -> None:
+    arr = config.array
+    if arr.preset == "generic" and arr.mics is None:
+        raise ConfigError(
+            "array.mics", None, "required when array.preset = 'generic': list [x, y, z] in metres per mic"
+        )
+    preset = PRESETS.get(arr.preset)
+    if preset is not None and arr.sample_rate > preset.max_rate_hz:
+        raise ConfigError(
+            "array.sample_rate", arr.sample_rate, f"{preset.name} captures at most {preset.max_rate_hz} Hz"
+        )
+    geo = geometry(config)
+    _check_channels(config, geo)
+    _check_parties(config, geo)
+    an = config.analytics
+    if an.dominance_off_share >= an.dominance_on_share:
+        raise ConfigError(
+            "analytics.dominance_off_share",
+            an.dominance_off_share,
+            f"must be below analytics.dominance_on_share ({an.dominance_on_share}) so dominance has hysteresis",
+        )
+    act = config.activity
+    if act.high_hz <= act.low_hz:
+        raise ConfigError("activity.high_hz", act.high_hz, f"must be above activity.low_hz ({act.low_hz})")
+
+
+def _check_channels(config: Config, geo: ArrayGeometry) -> None:
+    arr = config.array
+    if arr.mic_channels is not None and len(arr.mic_channels) != geo.n_mics:
+        raise ConfigError(
+            "array.mic_channels", list(arr.mic_channels), f"must name one channel per mic ({geo.n_mics} mics)"
+        )
+    if len(set(geo.mic_channels)) != len(geo.mic_channels):
+        raise ConfigError("array.mic_channels", list(geo.mic_channels), "must not repeat a channel")
+    if max(geo.mic_channels) >= geo.capture_channels:
+        raise ConfigError(
+            "array.channels", geo.capture_channels, f"must exceed the highest mic channel ({max(geo.mic_channels)})"
+        )
+
+
+def _check_parties(config: Config, geo: ArrayGeometry) -> None:
+    parties = config.parties
+    if geo.mode == "channels":
+        for key in ("rep_channel", "customer_channel"):
+            value = getattr(parties, key)
+            if value is None:
+                raise ConfigError(f"parties.{key}", None, "required in channel-map mode")
+            if value >= geo.capture_channels:
+                raise ConfigError(
+                    f"parties.{key}", value, f"must be a captured channel, 0 to {geo.capture_channels - 1}"
+                )
+        if parties.rep_channel == parties.customer_channel:
+            raise ConfigError("parties.customer_channel", parties.customer_channel, "must differ from rep_channel")
+        return
+    if geo.n_mics < 2:
+        raise ConfigError(
+            "array.mics", geo.n_mics, "direction of arrival needs at least 2 mics; or use channel-map mode"
+        )
+    apart = abs((parties.rep_azimuth_deg - parties.customer_azimuth_deg + 180.0) % 360.0 - 180.0)
+    if apart < 2 * 30.0:
+        raise ConfigError(
+            "parties.customer_azimuth_deg",
+            parties.customer_azimuth_deg,
+            f"must be at least 60 deg from parties.rep_azimuth_deg ({parties.rep_azimuth_deg}); "
+            "parties this close cannot be told apart by direction",
+        )

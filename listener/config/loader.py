@@ -1,0 +1,140 @@
+"""Turn a TOML document into the frozen config tree, or say exactly why not.
+
+The loader is driven by the dataclasses in :mod:`listener.config.schema`:
+each field's type annotation says what is allowed and its ``metadata``
+gives the range (``min`` / ``max``). Unknown keys are rejected, so a typo
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+from listener.errors import ConfigError, ConfigFileError
+
+T = TypeVar("T")
+
+
+def field(default: Any, doc: str, *, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
+    """A config field with its documentation and allowed range."""
+    meta = {"doc": doc, "min": min, "max": max}
+    if isinstance(default, (list, dict)):
+        raise TypeError("config defaults must be immutable")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigFileError(
+            f"config file {path} does not exist: pass --config with an existing file, or omit it to use the defaults"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(f"config file {path} cannot be read ({exc}): check its permissions") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def build(cls: type[T], data: Any, path: str) -> T:
+    """Build dataclass ``cls`` from a TOML table, validating every key."""
+    if not isinstance(data, dict):
+        raise ConfigError(path or "<root>", data, "must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            allowed = ", ".join(sorted(fields))
+            raise ConfigError(_join(path, key), data[key], f"unknown key; allowed here: {allowed}")
+    values = {}
+    for name, spec in fields.items():
+        if name in data:
+            values[name] = _convert(hints[name], data[name], _join(path, name), spec.metadata)
+        elif isinstance(spec.default, type(dataclasses.MISSING)) and spec.default_factory is not dataclasses.MISSING:
+            values[name] = spec.default_factory()
+    return cls(**values)
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return build(typing.cast(type, tp), value, path)
+    if origin in (Union, types.UnionType):
+        return _convert_optional(tp, value, path, meta)
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise ConfigError(path, value, "must be one of " + ", ".join(repr(a) for a in allowed))
+        return value
+    if origin is tuple:
+        return _convert_tuple(tp, value, path, meta)
+    return _convert_scalar(tp, value, path, meta)
+
+
+def _convert_optional(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
+    inner = [a for a in get_args(tp) if a is not type(None)]
+    if len(inner) != 1:
+        raise TypeError(f"unsupported config type {tp}")
+    return _convert(inner[0], value, path, meta)
+
+
+def _convert_tuple(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(path, value, "must be an array")
+    args = get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis:
+        item_types = [args[0]] * len(value)
+        if not value:
+            raise ConfigError(path, value, "must not be empty")
+    else:
+        item_types = list(args)
+        if len(value) != len(args):
+            raise ConfigError(path, value, f"must have exactly {len(args)} elements")
+    return tuple(_convert(t, v, _join(path, i), meta) for i, (t, v) in enumerate(zip(item_types, value, strict=True)))
+
+
+def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, value, "must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, value, "must be a whole number")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, value, "must be a number")
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, value, "must be a string")
+        return value
+    else:
+        raise TypeError(f"unsupported config type {tp}")
+    _check_range(value, path, meta)
+    return value
+
+
+def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> None:
+    lo, hi = meta.get("min"), meta.get("max")
+    if value != value:  # NaN
+        raise ConfigError(path, value, "must be a finite number")
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        raise ConfigError(path, value, f"must be between {lo} and {hi}")
+    if lo is not None and value < lo:
+        raise ConfigError(path, value, f"must be at least {lo}")
+    if hi is not None and value > hi:
+        raise ConfigError(path, value, f"must be at most {hi}")

@@ -1,0 +1,78 @@
+"""Microphone array geometries the installer can name instead of measuring.
+
+Coordinates are metres in the array's own frame: x-y is the board plane,
+azimuth 0 deg is +x and grows counter-clockwise. Figures come from the
+vendors' drawings; boards vary by a millimetre or so, which moves a
+direction estimate by well under a degree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+Mic = tuple[float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayPreset:
+    name: str
+    description: str
+    mics_m: tuple[Mic, ...]
+    capture_channels: int
+    mic_channels: tuple[int, ...]
+    device_hint: str
+    max_rate_hz: int
+
+
+def _circle(n: int, radius_m: float, start_deg: float = 0.0) -> tuple[Mic, ...]:
+    out = []
+    for i in range(n):
+        a = math.radians(start_deg + 360.0 * i / n)
+        out.append((round(radius_m * math.cos(a), 6), round(radius_m * math.sin(a), 6), 0.0))
+    return tuple(out)
+
+
+PRESETS: dict[str, ArrayPreset] = {
+    "respeaker-2mic": ArrayPreset(
+        name="respeaker-2mic",
+        description="ReSpeaker 2-Mics Pi HAT (v1 WM8960 or v2 TLV320AIC3104); a line array: "
+        "it tells left from right along x but cannot tell front from back",
+        mics_m=((0.029, 0.0, 0.0), (-0.029, 0.0, 0.0)),
+        capture_channels=2,
+        mic_channels=(0, 1),
+        device_hint="seeed2micvoicec",
+        max_rate_hz=48000,
+    ),
+    "respeaker-4mic": ArrayPreset(
+        name="respeaker-4mic",
+        description="ReSpeaker 4-Mic Array for Raspberry Pi (square, 64.6 mm side)",
+        mics_m=_circle(4, 0.0457),
+        capture_channels=4,
+        mic_channels=(0, 1, 2, 3),
+        device_hint="seeed4micvoicec",
+        max_rate_hz=48000,
+    ),
+    "respeaker-6mic": ArrayPreset(
+        name="respeaker-6mic",
+        description="ReSpeaker 6-Mic Circular Array kit for Raspberry Pi (radius 46.3 mm); "
+        "captured as 8 channels, the last two are playback loopback",
+        mics_m=_circle(6, 0.0463),
+        capture_channels=8,
+        mic_channels=(0, 1, 2, 3, 4, 5),
+        device_hint="seeed8micvoicec",
+        max_rate_hz=48000,
+    ),
+    "respeaker-usb-v2": ArrayPreset(
+        name="respeaker-usb-v2",
+        description="ReSpeaker USB Mic Array v2.0 with the 6-channel firmware: channel 0 is the "
+        "on-board processed beam, 1-4 the raw mics, 5 the playback reference",
+        mics_m=_circle(4, 0.032, start_deg=45.0),
+        capture_channels=6,
+        mic_channels=(1, 2, 3, 4),
+        device_hint="ReSpeaker 4 Mic Array",
+        max_rate_hz=16000,
+    ),
+}
+
+PRESET_NAMES = (*PRESETS, "generic")

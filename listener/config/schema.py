@@ -1,0 +1,141 @@
+"""The configuration tree: one frozen dataclass per TOML table.
+
+Every field documents its unit in its name (``_s``, ``_ms``, ``_hz``,
+``_deg``, ``_m``) and its allowed range in :func:`field`. The loader
+rejects keys that are not declared here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from listener.config.loader import field
+
+PROCESSING_RATE_HZ = 16000
+
+Mic = tuple[float, float, float]
+PresetName = Literal["respeaker-2mic", "respeaker-4mic", "respeaker-6mic", "respeaker-usb-v2", "generic"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayConfig:
+    preset: PresetName = field("respeaker-4mic", "named geometry; 'generic' needs explicit mics")
+    mics: tuple[Mic, ...] | None = field(None, "metres, one [x, y, z] per mic channel; overrides the preset")
+    sample_rate: int = field(16000, "capture rate of the device in Hz", min=16000, max=48000)
+    device: str = field("", "input device name (substring, case-insensitive); '' = the preset's hint")
+    channels: int | None = field(None, "channels to capture; default: the preset's", min=1, max=32)
+    mic_channels: tuple[int, ...] | None = field(
+        None, "captured channel index of each mic, in the order of mics", min=0, max=31
+    )
+    block_ms: int = field(100, "audio block handed to the pipeline", min=20, max=1000)
+    buffer_s: float = field(5.0, "ring buffer between capture callback and pipeline", min=0.5, max=60.0)
+    reopen_interval_s: float = field(1.0, "wait between attempts to reopen a lost device", min=0.1, max=60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class PartiesConfig:
+    mode: Literal["auto", "doa", "channels"] = field(
+        "auto", "'doa' by direction, 'channels' one mic per party; 'auto' picks channels when rep_channel is set"
+    )
+    rep_azimuth_deg: float = field(0.0, "rep direction, counter-clockwise from +x", min=-360.0, max=360.0)
+    customer_azimuth_deg: float = field(180.0, "customer direction", min=-360.0, max=360.0)
+    sector_half_width_deg: float = field(60.0, "how far from its azimuth a party may stand", min=10.0, max=90.0)
+    rep_channel: int | None = field(None, "channel-map mode: captured channel of the rep's mic", min=0, max=31)
+    customer_channel: int | None = field(None, "channel-map mode: the customer's mic", min=0, max=31)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityConfig:
+    frame_ms: int = field(10, "analysis hop", min=10, max=20)
+    bridge_gap_s: float = field(0.2, "gaps shorter than this inside one party's speech are bridged", min=0.0, max=2.0)
+    hangover_s: float = field(0.4, "a party stays active this long after its evidence fades", min=0.0, max=2.0)
+    min_speech_s: float = field(0.1, "shorter bursts are not speech", min=0.0, max=1.0)
+    speech_snr_db: float = field(6.0, "level above the tracked noise floor that counts as speech", min=1.0, max=30.0)
+    party_ratio_db: float = field(
+        6.0,
+        "a party is active in overlap when its directional energy is within this of the louder one",
+        min=0.0,
+        max=30.0,
+    )
+    low_hz: float = field(200.0, "lowest frequency used for direction", min=50.0, max=1000.0)
+    high_hz: float = field(4000.0, "highest frequency used for direction", min=1000.0, max=8000.0)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsConfig:
+    rolling_window_s: float = field(120.0, "window of the rolling rep share", min=10.0, max=3600.0)
+    floor_take_s: float = field(1.0, "speech needed to take the floor", min=0.1, max=10.0)
+    backchannel_max_s: float = field(1.0, "longest vocalisation that can be a backchannel", min=0.1, max=5.0)
+    backchannel_proximity_s: float = field(1.0, "a backchannel is within this of the holder's speech", min=0.0, max=5.0)
+    interruption_min_s: float = field(1.0, "an interrupter keeps speaking at least this long", min=0.1, max=5.0)
+    interruption_yield_s: float = field(
+        2.0, "an interruption succeeds if the holder stops within this", min=0.1, max=10.0
+    )
+    premature_hold_prob: float = field(0.5, "hold probability at which a rep start is premature", min=0.0, max=1.0)
+    premature_resume_s: float = field(1.0, "ground truth: the customer resumes within this", min=0.1, max=5.0)
+    patient_gap_s: float = field(0.6, "a response gap at least this long is patient", min=0.0, max=10.0)
+    long_silence_s: float = field(3.0, "mutual silence reported as long", min=0.5, max=60.0)
+    stacked_question_s: float = field(3.0, "a second rep question within this is stacked", min=0.5, max=30.0)
+    dominance_on_share: float = field(0.65, "rolling rep share that starts dominance", min=0.5, max=1.0)
+    dominance_off_share: float = field(0.60, "rolling rep share below which dominance ends", min=0.5, max=1.0)
+    dominance_min_speech_s: float = field(30.0, "speech in the window before dominance can start", min=0.0, max=600.0)
+    monologue_dominating_s: float = field(60.0, "a rep floor longer than this is dominating", min=5.0, max=600.0)
+    interrupting_display_s: float = field(4.0, "how long an interruption by the rep is shown", min=0.5, max=30.0)
+    session_gap_s: float = field(30.0, "customer silence that separates sessions", min=5.0, max=600.0)
+    session_min_speech_s: float = field(20.0, "sessions with less speech publish no summary", min=0.0, max=600.0)
+    pause_min_s: float = field(0.25, "mutual silence reported as a pause", min=0.05, max=5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnModelConfig:
+    enabled: bool = field(True, "use the turn-taking model when its file is present")
+    path: str = field("", "ONNX file; '' = the model shipped in the package")
+    threads: int = field(1, "onnxruntime intra-op threads", min=1, max=4)
+
+
+@dataclass(frozen=True, slots=True)
+class AsrConfig:
+    enabled: bool = field(False, "transcribe on the device to count content cues")
+    model_path: str = field("", "folder of a vosk model")
+    language: str = field("en", "lexicon language of the cue detectors")
+    queue_s: float = field(10.0, "audio the recogniser may lag before it skips", min=1.0, max=120.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LedsConfig:
+    enabled: bool = field(True, "drive status LEDs through gpiozero")
+    preset: Literal["traffic-light", "rgb", "none"] = field("traffic-light", "LED wiring")
+    green_pin: str = field("GPIO5", "traffic light: calm 'listening' LED")
+    amber_pin: str = field("GPIO6", "traffic light: 'dominating' LED")
+    red_pin: str = field("GPIO13", "traffic light: 'persisting / interrupting' LED")
+    active_high: bool = field(True, "false when the LED is wired between the pin and 3.3 V")
+    button_pin: str = field("GPIO17", "privacy button ('' = none)")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    enabled: bool = field(False, "publish anonymized metrics over MQTT")
+    host: str = field("127.0.0.1", "broker host")
+    port: int = field(1883, "broker port", min=1, max=65535)
+    topic_prefix: str = field("listener", "topics are <topic_prefix>/<device_id>/...")
+    device_id: str = field("", "'' = a salted hash of /etc/machine-id")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    state_dir: str = field("/var/lib/listener", "spool and calibration state")
+    log_level: Literal["debug", "info", "warning", "error"] = field("info", "journal verbosity")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    array: ArrayConfig = ArrayConfig()
+    parties: PartiesConfig = PartiesConfig()
+    activity: ActivityConfig = ActivityConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
+    turn_model: TurnModelConfig = TurnModelConfig()
+    asr: AsrConfig = AsrConfig()
+    leds: LedsConfig = LedsConfig()
+    mqtt: MqttConfig = MqttConfig()
+    service: ServiceConfig = ServiceConfig()

@@ -1,0 +1,228 @@
+"""The one event vocabulary every stage speaks.
+
+Stages consume and emit these frozen dataclasses; nothing else crosses a
+stage boundary. Times are seconds of *audio* time from the start of the
+stream (``*_s``), so the same pipeline gives the same answers live and from
+a file. Events that are decided some time after the behaviour began carry
+both ``onset_s`` (when it began) and ``decided_s`` (when the device knew).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+
+
+class Party(StrEnum):
+    REP = "rep"
+    CUSTOMER = "customer"
+
+    @property
+    def other(self) -> Party:
+        return Party.CUSTOMER if self is Party.REP else Party.REP
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reported(Event):
+    """An event that appears in reports (``analyze --json`` ``events``).
+
+    Subclasses set ``kind`` (the report's ``type``) and have ``onset_s``
+    (reported as ``t``); every other field is reported under its own name,
+    so a subclass's fields are its report schema.
+    """
+
+    kind: ClassVar[str] = "event"
+
+    def record(self) -> dict[str, object]:
+        out: dict[str, object] = {"type": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            key = "t" if f.name == "onset_s" else f.name
+            if isinstance(value, Enum):
+                value = value.value
+            elif isinstance(value, float):
+                value = round(value, 3)
+            out[key] = value
+        return out
+
+
+# --- audio -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AudioBlock(Event):
+    """Consecutive multi-channel samples at the processing rate.
+
+    ``samples`` has shape (n_samples, n_channels), float32 in [-1, 1].
+    """
+
+    start_s: float
+    sample_rate_hz: int
+    samples: FloatArray
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[0] / self.sample_rate_hz
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDropped(Event):
+    """Audio the source could not deliver (overflow, device lost, paused).
+
+    The stream clock still advances by ``duration_s``: a gap is silence to
+    the analysis, never a shift of later audio.
+    """
+
+    start_s: float
+    duration_s: float
+    reason: str  # "overflow" | "device_lost" | "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState(Event):
+    """The input device went away or came back."""
+
+    t_s: float
+    available: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfStream(Event):
+    """The source is exhausted; stages flush and emit what they still hold."""
+
+    t_s: float
+
+
+# --- spatial attribution ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ActivityFrames(Event):
+    """Per-party voice activity for consecutive frames of ``hop_s`` each.
+
+    Both parties may be active in the same frame (overlap). ``*_prob`` are
+    the per-party speech likelihoods the decision was taken from;
+    ``doa_deg`` is the dominant direction of arrival (NaN when silent or in
+    channel-map mode).
+    """
+
+    start_s: float
+    hop_s: float
+    rep_active: BoolArray
+    customer_active: BoolArray
+    rep_prob: FloatArray
+    customer_prob: FloatArray
+    doa_deg: FloatArray
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.rep_active.shape[0])
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.n_frames * self.hop_s
+
+    def active(self, party: Party) -> BoolArray:
+        return self.rep_active if party is Party.REP else self.customer_active
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PartyAudio(Event):
+    """Mono audio steered toward each party (beam or own channel)."""
+
+    start_s: float
+    sample_rate_hz: int
+    rep: FloatArray
+    customer: FloatArray
+
+
+# --- speech timeline -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted(Event):
+    """A party started speaking (decided as soon as the frame is seen)."""
+
+    party: Party
+    onset_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSegment(Event):
+    """A closed stretch of one party's speech, short gaps bridged."""
+
+    party: Party
+    start_s: float
+    end_s: float
+    decided_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True, slots=True)
+class TalkTotals(Event):
+    """Cumulative talk times, updated whenever a segment closes."""
+
+    t_s: float
+    rep_talk_s: float
+    customer_talk_s: float
+
+    @property
+    def rep_share(self) -> float:
+        total = self.rep_talk_s + self.customer_talk_s
+        return self.rep_talk_s / total if total > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SpatialFrames(Event):
+    """What the spatial front end knows about consecutive frames.
+
+    ``power`` is the mean power spectrum over mics, (n_frames, n_bins), bins
+    spaced ``sample_rate_hz / fft_size`` apart. ``rep_weight`` and
+    ``customer_weight`` (same shape, 0..1) say how much of each
+    time-frequency bin arrived from that party (direction, or own channel).
+    ``noise_power`` (n_bins,) is the tracked noise floor at the block's end.
+    ``rep_snr_db`` / ``customer_snr_db`` are per-party speech evidence: the
+    party's share of power above the noise floor, relative to that floor.
+    The activity decision (heuristic or the turn model) works from these.
+    """
+
+    start_s: float
+    hop_s: float
+    sample_rate_hz: int
+    fft_size: int
+    power: FloatArray
+    rep_weight: FloatArray
+    customer_weight: FloatArray
+    noise_power: FloatArray
+    rep_snr_db: FloatArray
+    customer_snr_db: FloatArray
+    doa_deg: FloatArray
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.power.shape[0])
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.n_frames * self.hop_s

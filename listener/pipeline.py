@@ -1,0 +1,102 @@
+"""Stages and the pipeline that wires them.
+
+A stage consumes events and emits events. The pipeline hands every event to
+each stage *after* the one that emitted it, in order, so a stage sees the
+source's audio and everything the stages before it decided. The same
+pipeline runs behind a live microphone and behind a WAV file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+
+from listener.audio.base import AudioSource
+from listener.events import EndOfStream, Event
+
+log = logging.getLogger(__name__)
+
+
+class Stage:
+    """One step of the pipeline; also a context manager for its resources."""
+
+    name = "stage"
+
+    def process(self, event: Event) -> Iterable[Event]:
+        """React to one event; return the events it causes (often none)."""
+        return ()
+
+    def open(self) -> None:
+        """Acquire devices, clients, sessions. Never called at import time."""
+
+    def close(self) -> None:
+        """Release what :meth:`open` acquired; must be safe to call twice."""
+
+    def __enter__(self) -> Stage:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Pipeline:
+    """Stages in order; events flow forward only."""
+
+    def __init__(self, stages: Sequence[Stage]) -> None:
+        self.stages = list(stages)
+        self._opened: list[Stage] = []
+
+    def __enter__(self) -> Pipeline:
+        try:
+            for stage in self.stages:
+                stage.open()
+                self._opened.append(stage)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        while self._opened:
+            stage = self._opened.pop()
+            try:
+                stage.close()
+            except Exception:  # one stage failing to close must not keep others open
+                log.exception("stage %s failed to close", stage.name)
+
+    def feed(self, event: Event) -> None:
+        self._dispatch(event, 0)
+
+    def _dispatch(self, event: Event, first: int) -> None:
+        for index in range(first, len(self.stages)):
+            for emitted in self.stages[index].process(event):
+                self._dispatch(emitted, index + 1)
+
+    def run(self, source: AudioSource) -> float:
+        """Feed everything ``source`` yields, then flush; returns audio seconds."""
+        end_s = 0.0
+        for event in source.events():
+            self.feed(event)
+            end_s = max(end_s, _end_of(event))
+        self.feed(EndOfStream(t_s=end_s))
+        return end_s
+
+
+def _end_of(event: Event) -> float:
+    end = getattr(event, "end_s", None)
+    if isinstance(end, float):
+        return end
+    start = getattr(event, "start_s", None)
+    duration = getattr(event, "duration_s", None)
+    if isinstance(start, float) and isinstance(duration, float):
+        return start + duration
+    return 0.0

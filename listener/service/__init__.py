@@ -1,0 +1,1 @@
+"""The service: building pipelines and running them live or from files."""

@@ -1,0 +1,24 @@
+"""Assemble the pipeline's stages from the configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from listener.analytics.timeline import Timeline
+from listener.config import ArrayGeometry, Config
+from listener.pipeline import Stage
+from listener.spatial.decide import ActivityDecider
+from listener.spatial.frontend import SpatialFrontEnd
+
+
+def analysis_stages(config: Config, geometry: ArrayGeometry) -> list[Stage]:
+    """Audio in, per-party timeline out: the part every command shares."""
+    return [
+        SpatialFrontEnd(config, geometry),
+        ActivityDecider(config),
+        Timeline(config),
+    ]
+
+
+def with_outputs(stages: Sequence[Stage], outputs: Sequence[Stage]) -> list[Stage]:
+    return [*stages, *outputs]

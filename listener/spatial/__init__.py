@@ -1,0 +1,1 @@
+"""Spatial attribution: who is speaking, by direction of arrival or by channel."""

@@ -1,0 +1,79 @@
+"""Per-party activity from spatial evidence: the heuristic decision.
+
+This is the seam the turn-taking model plugs into: it also consumes
+:class:`SpatialFrames` and emits :class:`ActivityFrames`, and replaces this
+stage when its model file is available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from listener.config import Config
+from listener.events import ActivityFrames, Event, SpatialFrames
+from listener.pipeline import Stage
+
+Float = npt.NDArray[np.float32]
+Bool = npt.NDArray[np.bool_]
+
+SMOOTH_FRAMES = 5
+HYSTERESIS_DB = 3.0
+PROB_SLOPE_PER_DB = 0.5
+
+
+class ActivityDecider(Stage):
+    """SpatialFrames -> ActivityFrames, with smoothing and hysteresis."""
+
+    name = "activity"
+
+    def __init__(self, config: Config) -> None:
+        self.on_db = config.activity.speech_snr_db
+        self.off_db = self.on_db - HYSTERESIS_DB
+        self.ratio_db = config.activity.party_ratio_db
+        self._history = np.full((SMOOTH_FRAMES - 1, 2), -60.0, dtype=np.float32)
+        self._active = np.zeros(2, dtype=bool)
+        self._hang_frames = 0
+        self._hold = np.zeros(2, dtype=np.int32)
+        self._hangover_s = config.activity.hangover_s
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if not isinstance(event, SpatialFrames) or event.n_frames == 0:
+            return
+        self._hang_frames = round(self._hangover_s / event.hop_s)
+        snr = np.stack([event.rep_snr_db, event.customer_snr_db], axis=1)
+        smooth = self._smooth(snr)
+        active = self._decide(smooth)
+        prob = (1.0 / (1.0 + np.exp(-PROB_SLOPE_PER_DB * (smooth - self.on_db)))).astype(np.float32)
+        yield ActivityFrames(
+            start_s=event.start_s,
+            hop_s=event.hop_s,
+            rep_active=active[:, 0],
+            customer_active=active[:, 1],
+            rep_prob=prob[:, 0],
+            customer_prob=prob[:, 1],
+            doa_deg=event.doa_deg,
+        )
+
+    def _smooth(self, snr: Float) -> Float:
+        """Causal moving average in dB over the last few frames."""
+        padded = np.concatenate([self._history, snr], axis=0)
+        self._history = padded[-(SMOOTH_FRAMES - 1) :]
+        csum = np.cumsum(np.concatenate([np.zeros((1, 2), np.float32), padded]), axis=0)
+        return ((csum[SMOOTH_FRAMES:] - csum[:-SMOOTH_FRAMES]) / SMOOTH_FRAMES).astype(np.float32)
+
+    def _decide(self, smooth: Float) -> Bool:
+        out = np.zeros(smooth.shape, dtype=bool)
+        active, hold = self._active, self._hold
+        for i in range(smooth.shape[0]):
+            level = smooth[i]
+            threshold = np.where(active, self.off_db, self.on_db)
+            # the quieter party in an overlap must not be the louder one's echo
+            evidence = (level >= threshold) & (level >= level.max() - self.ratio_db)
+            hold = np.where(evidence, self._hang_frames, np.maximum(hold - 1, 0))
+            active = evidence | (hold > 0)
+            out[i] = active
+        self._active, self._hold = active, hold
+        return out

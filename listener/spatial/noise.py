@@ -1,0 +1,53 @@
+"""A per-bin noise floor that follows a shop's changing background.
+
+Each bin's floor tracks a low quantile of its recent log power: it steps
+down quickly when a frame is below it and creeps up when above, settling
+where ``QUANTILE`` of the frames fall below. Speech rarely fills more than
+three quarters of a bin's frames, so the quantile stays on the background,
+and a fridge switching on is absorbed within seconds. The quantile of an
+exponentially distributed periodogram sits below its mean; ``BIAS_DB``
+restores the mean so that "above the floor" means "above the background".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Float = npt.NDArray[np.float32]
+
+QUANTILE = 0.2
+STEP_DB = 0.15  # per frame: falls at 0.12 dB, rises at 0.03 dB per 10 ms frame
+BIAS_DB = 6.5  # mean / 20th percentile of an exponential distribution
+STARTUP_FRAMES = 200
+STARTUP_BOOST = 8.0
+
+
+class NoiseFloor:
+    def __init__(self, n_bins: int, hop_s: float) -> None:
+        self.floor: Float = np.full(n_bins, 1e-10, dtype=np.float32)
+        scale = hop_s / 0.01
+        self._down = STEP_DB * (1.0 - QUANTILE) * scale
+        self._up = STEP_DB * QUANTILE * scale
+        self._log: Float | None = None
+        self._seen = 0
+
+    def update(self, power: Float) -> Float:
+        """Advance over frames (n, bins); returns the floor at each frame."""
+        log_p = 10.0 * np.log10(power + 1e-12)
+        out = np.empty_like(power)
+        level = self._log
+        for i in range(power.shape[0]):
+            row = log_p[i]
+            if level is None:
+                level = row.copy()
+            else:
+                # faster tracking at start-up, before the floor has seen the room
+                boost = STARTUP_BOOST if self._seen < STARTUP_FRAMES else 1.0
+                level = np.where(row < level, level - boost * self._down, level + boost * self._up)
+            self._seen += 1
+            out[i] = level
+        self._log = level
+        floor = (10.0 ** ((out + BIAS_DB) / 10.0)).astype(np.float32)
+        self.floor = floor[-1].copy() if floor.shape[0] else self.floor
+        return floor

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests import synth
+
+
+@pytest.fixture(scope="session")
+def dialogue_4ch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
+    """A 17 s two-party dialogue on the 4-mic square: rep at 0 deg, customer at 180 deg."""
+    samples, truth = synth.render(synth.DIALOGUE, 17.0)
+    path = synth.write_wav(tmp_path_factory.mktemp("audio") / "dialogue.wav", samples)
+    return path, truth
+
+
+@pytest.fixture(scope="session")
+def dialogue_channels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
+    """The same dialogue on two lapel mics: each party's voice reaches the other mic 12 dB down."""
+    one_mic = np.zeros((1, 3))
+    rep = [u for u in synth.DIALOGUE if u.party == "rep"]
+    cust = [u for u in synth.DIALOGUE if u.party == "customer"]
+    rep_sig, truth_rep = synth.render(rep, 17.0, mics=one_mic, seed=1)
+    cust_sig, truth_cust = synth.render(cust, 17.0, mics=one_mic, seed=2)
+    leak = 10 ** (-12 / 20)
+    samples = np.concatenate([rep_sig + leak * cust_sig, cust_sig + leak * rep_sig], axis=1)
+    path = synth.write_wav(tmp_path_factory.mktemp("audio") / "lapel.wav", samples)
+    return path, truth_rep + truth_cust
+
+
+def frames(segments: list[dict[str, object]], party: str, n: int, hop_s: float = 0.01) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    for s in segments:
+        if s["party"] == party:
+            mask[round(float(s["start"]) / hop_s) : round(float(s["end"]) / hop_s)] = True  # type: ignore[arg-type]
+    return mask
+
+
+def f1(truth: np.ndarray, system: np.ndarray) -> float:
+    tp = float((truth & system).sum())
+    return 2 * tp / float(truth.sum() + system.sum()) if truth.sum() + system.sum() else 1.0

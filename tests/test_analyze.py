@@ -1,0 +1,156 @@
+"""listener analyze, end to end from real speech rendered onto the array."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.cli import main
+from tests import synth
+from tests.conftest import f1, frames
+
+
+def analyze_json(path: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    assert main(["analyze", str(path), "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_report_contract(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = dialogue_4ch
+    report = analyze_json(path, capsys=capsys)
+    assert report["schema"] == "listener.analysis/1"
+    assert report["audio"] == {"seconds": 17.0, "channels": 4, "sample_rate": 16000}
+    assert isinstance(report["events"], list)
+    metrics = report["metrics"]
+    assert isinstance(metrics, dict)
+    assert {"rep_talk_s", "customer_talk_s", "rep_share"} <= set(metrics)
+    for seg in report["segments"]:  # type: ignore[attr-defined]
+        assert seg["party"] in ("rep", "customer") and 0 <= seg["start"] < seg["end"] <= 17.0
+
+
+def test_who_spoke_when_by_direction(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, truth = dialogue_4ch
+    report = analyze_json(path, capsys=capsys)
+    n = 1700
+    for party in ("rep", "customer"):
+        score = f1(frames(truth, party, n), frames(report["segments"], party, n))  # type: ignore[arg-type]
+        assert score > 0.85, (party, score)
+    metrics = report["metrics"]
+    true_rep = frames(truth, "rep", n).sum()
+    true_share = true_rep / (true_rep + frames(truth, "customer", n).sum())
+    assert abs(metrics["rep_share"] - true_share) < 0.05  # type: ignore[index]
+
+
+def test_swapped_azimuths_swap_the_parties(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, truth = dialogue_4ch
+    cfg = tmp_path / "swapped.toml"
+    cfg.write_text("[parties]\nrep_azimuth_deg = 180\ncustomer_azimuth_deg = 0\n")
+    report = analyze_json(path, "--config", str(cfg), capsys=capsys)
+    n = 1700
+    assert f1(frames(truth, "rep", n), frames(report["segments"], "customer", n)) > 0.85  # type: ignore[arg-type]
+
+
+def test_overlap_is_representable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A customer talks over the rep: both parties are active at once."""
+    utts = [
+        synth.Utterance("rep", 0.5, "cmu_arctic_us_axb_a0006.wav", 0.0),
+        synth.Utterance("customer", 1.5, "cmu_arctic_us_aew_a0003.wav", 180.0),
+    ]
+    samples, truth = synth.render(utts, 6.0)
+    report = analyze_json(synth.write_wav(tmp_path / "overlap.wav", samples), capsys=capsys)
+    n = 600
+    both_truth = frames(truth, "rep", n) & frames(truth, "customer", n)
+    both_sys = frames(report["segments"], "rep", n) & frames(report["segments"], "customer", n)  # type: ignore[arg-type]
+    assert both_sys[both_truth].mean() > 0.5
+    assert report["metrics"]["overlap_s"] > 0.5  # type: ignore[index]
+
+
+def test_channel_map_mode(
+    dialogue_channels: tuple[Path, list[dict[str, object]]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, truth = dialogue_channels
+    cfg = tmp_path / "lapel.toml"
+    cfg.write_text('[array]\npreset = "respeaker-2mic"\n[parties]\nrep_channel = 0\ncustomer_channel = 1\n')
+    report = analyze_json(path, "--config", str(cfg), capsys=capsys)
+    n = 1700
+    for party in ("rep", "customer"):
+        assert f1(frames(truth, party, n), frames(report["segments"], party, n)) > 0.85, party  # type: ignore[arg-type]
+
+
+def test_48k_file_is_resampled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import soxr
+
+    samples, truth = synth.render(synth.DIALOGUE[:2], 9.0)
+    path = synth.write_wav(tmp_path / "hi.wav", soxr.resample(samples, 16000, 48000), rate_hz=48000)
+    report = analyze_json(path, capsys=capsys)
+    assert report["audio"]["sample_rate"] == 48000  # type: ignore[index]
+    assert f1(frames(truth, "rep", 900), frames(report["segments"], "rep", 900)) > 0.85  # type: ignore[arg-type]
+
+
+def test_silence_gives_no_speech(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    path = synth.write_wav(tmp_path / "quiet.wav", rng.normal(0, 1e-3, (16000 * 5, 4)).astype(np.float32))
+    report = analyze_json(path, capsys=capsys)
+    assert report["segments"] == []
+    assert report["metrics"]["rep_share"] == 0.0  # type: ignore[index]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "listener", *args], capture_output=True, text=True, timeout=120)
+
+
+def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio")
+    empty = tmp_path / "empty.wav"
+    synth.write_wav(empty, np.zeros((0, 4), dtype=np.float32))
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes(good.read_bytes()[:50000])
+    mono = synth.write_wav(tmp_path / "mono.wav", np.zeros((16000, 1), dtype=np.float32))
+    low = synth.write_wav(tmp_path / "low.wav", np.zeros((8000, 4), dtype=np.float32), rate_hz=8000)
+    return {
+        "missing": (tmp_path / "missing.wav", "does not exist"),
+        "not wav": (text, "not a WAV file"),
+        "empty": (empty, "no audio"),
+        "truncated": (truncated, "truncated"),
+        "channels": (mono, "1 channel(s)"),
+        "rate": (low, "8000 Hz"),
+    }
+
+
+def test_bad_input_one_line_exit_2(tmp_path: Path, dialogue_4ch: tuple[Path, list[dict[str, object]]]) -> None:
+    for name, (path, expected) in bad_inputs(tmp_path, dialogue_4ch[0]).items():
+        result = _cli("analyze", str(path))
+        assert result.returncode == 2, name
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, (name, result.stderr)
+        assert expected in result.stderr, (name, result.stderr)
+
+
+def test_bad_config_one_line_exit_2(tmp_path: Path, dialogue_4ch: tuple[Path, list[dict[str, object]]]) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[array]\nsampel_rate = 16000\n")
+    for args in (["analyze", str(dialogue_4ch[0]), "--config", str(cfg)], ["check-config", str(cfg)]):
+        result = _cli(*args)
+        assert result.returncode == 2
+        assert result.stderr.strip() == (
+            "listener: config error at array.sampel_rate = 16000: unknown key; allowed here: block_ms, buffer_s, "
+            "channels, device, mic_channels, mics, preset, reopen_interval_s, sample_rate"
+        )
+
+
+def test_check_config_ok(tmp_path: Path) -> None:
+    cfg = tmp_path / "ok.toml"
+    cfg.write_text('[array]\npreset = "respeaker-6mic"\n')
+    result = _cli("check-config", str(cfg))
+    assert result.returncode == 0 and "respeaker-6mic, 6 mics, 8 channels" in result.stdout

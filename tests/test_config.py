@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from listener.config import geometry, load_config, parse_config
+from listener.errors import ConfigError, ConfigFileError, ListenerError
+
+ISSUE_EXAMPLE = """
+[array]
+sample_rate = 16000
+mics = [[0.0457, 0.0, 0.0], [0.0, 0.0457, 0.0], [-0.0457, 0.0, 0.0], [0.0, -0.0457, 0.0]]  # metres
+[parties]
+rep_azimuth_deg = 0          # in the array's x-y plane, counter-clockwise from +x
+customer_azimuth_deg = 180
+"""
+
+
+def test_issue_example_loads_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(ISSUE_EXAMPLE)
+    config = load_config(path)
+    geo = geometry(config)
+    assert config.array.sample_rate == 16000
+    assert geo.n_mics == 4 and geo.capture_channels == 4 and geo.mode == "doa"
+    assert geo.mics_m[1].tolist() == [0.0, 0.0457, 0.0]
+    assert config.parties.rep_azimuth_deg == 0.0 and config.parties.customer_azimuth_deg == 180.0
+
+
+def test_defaults_are_valid_and_frozen() -> None:
+    config = parse_config({})
+    with pytest.raises(AttributeError):
+        config.array.sample_rate = 8000  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "rule"),
+    [
+        ({"array": {"sampel_rate": 16000}}, "array.sampel_rate", "unknown key"),
+        ({"arrray": {}}, "arrray", "unknown key"),
+        ({"array": {"sample_rate": 8000}}, "array.sample_rate", "between 16000 and 48000"),
+        ({"array": {"sample_rate": "16k"}}, "array.sample_rate", "whole number"),
+        ({"array": {"preset": "respeaker-9mic"}}, "array.preset", "one of"),
+        ({"array": {"mics": [[0.0, 0.0]]}}, "array.mics[0]", "exactly 3"),
+        ({"array": {"preset": "generic"}}, "array.mics", "required"),
+        ({"array": {"preset": "respeaker-usb-v2", "sample_rate": 48000}}, "array.sample_rate", "at most 16000"),
+        ({"parties": {"rep_channel": 0}}, "parties.customer_channel", "channel-map"),
+        ({"parties": {"rep_channel": 1, "customer_channel": 1}}, "parties.customer_channel", "differ"),
+        ({"parties": {"rep_azimuth_deg": 0, "customer_azimuth_deg": 30}}, "parties.customer_azimuth_deg", "60 deg"),
+        ({"analytics": {"dominance_off_share": 0.7}}, "analytics.dominance_off_share", "hysteresis"),
+        ({"activity": {"frame_ms": 5}}, "activity.frame_ms", "between 10 and 20"),
+        ({"array": {"mic_channels": [0, 1]}}, "array.mic_channels", "one channel per mic"),
+    ],
+)
+def test_errors_name_key_value_and_rule(data: dict[str, object], path: str, rule: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert info.value.path == path
+    assert rule in str(info.value)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, ListenerError)
+
+
+def test_presets_resolve_channels() -> None:
+    usb = geometry(parse_config({"array": {"preset": "respeaker-usb-v2"}}))
+    assert usb.capture_channels == 6 and usb.mic_channels == (1, 2, 3, 4) and usb.n_mics == 4
+    six = geometry(parse_config({"array": {"preset": "respeaker-6mic"}}))
+    assert six.capture_channels == 8 and six.n_mics == 6
+    two = geometry(parse_config({"array": {"preset": "respeaker-2mic"}}))
+    assert two.n_mics == 2
+
+
+def test_channel_map_mode() -> None:
+    geo = geometry(
+        parse_config({"array": {"preset": "respeaker-2mic"}, "parties": {"rep_channel": 1, "customer_channel": 0}})
+    )
+    assert geo.mode == "channels" and geo.rep_channel == 1 and geo.customer_channel == 0
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[array\nsample_rate = 1")
+    with pytest.raises(ConfigFileError, match="not valid TOML"):
+        load_config(bad)

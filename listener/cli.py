@@ -46,6 +46,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full report as JSON (schema listener.analysis/1)")
     p.set_defaults(func=cmd_analyze)
 
+    p = sub.add_parser("run", help="run the service: live from the array, or fed from a file")
+    p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
+    p.add_argument("--input", type=Path, help="feed this WAV through the service pipeline instead of the mic")
+    p.add_argument("--fast", action="store_true", help="with --input: as fast as possible, not in real time")
+    p.add_argument("--led-trace", action="store_true", help="print one JSON line per LED change")
+    p.add_argument("--view", action="store_true", help="show the LEDs and live figures in the terminal")
+    p.add_argument("--demo-fallback", action="store_true", help="with no mic array attached, replay the bundled sample")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("devices", help="list audio inputs with their channel counts")
+    p.set_defaults(func=cmd_devices)
+
     p = sub.add_parser("check-config", help="validate a configuration file without running")
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_check_config)
@@ -60,6 +72,29 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     geo = geometry(config)
     print(f"{args.file}: ok ({geo.preset}, {geo.n_mics} mics, {geo.capture_channels} channels, mode {geo.mode})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from listener.service.runner import RunOptions, run
+
+    config = _config(args.config)
+    options = RunOptions(
+        input=args.input,
+        fast=args.fast,
+        led_trace=args.led_trace,
+        demo_fallback=args.demo_fallback,
+        view=args.view or args.demo_fallback,
+    )
+    seconds = run(config, options)
+    log.info("stopped after %.1f s of audio", seconds)
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from listener.audio.devices import format_devices, list_input_devices
+
+    print(format_devices(list_input_devices()))
     return 0
 
 

@@ -226,3 +226,113 @@ class SpatialFrames(Event):
     @property
     def end_s(self) -> float:
         return self.start_s + self.n_frames * self.hop_s
+
+
+# --- conversation analytics (decided events; see ../shared/metrics.md) -----
+
+
+@dataclass(frozen=True, slots=True)
+class Interruption(Reported):
+    """``by`` started speaking while the other party held the floor and was active.
+
+    ``successful`` is None until known (the holder fell silent within the
+    yield window and ``by`` took the floor); a later Interruption with the
+    same ``onset_s`` and ``by`` carries the outcome.
+    """
+
+    kind: ClassVar[str] = "interruption"
+    by: Party
+    onset_s: float
+    decided_s: float
+    successful: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Backchannel(Reported):
+    kind: ClassVar[str] = "backchannel"
+    by: Party
+    onset_s: float
+    decided_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PrematureStart(Reported):
+    """The rep started in a customer's pause while the customer held the floor."""
+
+    kind: ClassVar[str] = "premature_start"
+    by: Party
+    onset_s: float
+    decided_s: float
+    p_hold: float
+
+
+@dataclass(frozen=True, slots=True)
+class Pause(Reported):
+    """A mutual silence after ``by``'s speech, with the model's shift probability 0.2 s in."""
+
+    kind: ClassVar[str] = "pause"
+    by: Party
+    onset_s: float
+    decided_s: float
+    p_shift: float
+
+
+@dataclass(frozen=True, slots=True)
+class FloorChange(Reported):
+    kind: ClassVar[str] = "floor"
+    by: Party  # the party taking the floor
+    onset_s: float
+    decided_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LongSilence(Reported):
+    kind: ClassVar[str] = "long_silence"
+    onset_s: float
+    decided_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DominanceChanged(Reported):
+    """Dominance by the rep began (``dominating``) or ended; ``reason`` is "share" or "monologue"."""
+
+    kind: ClassVar[str] = "dominance"
+    dominating: bool
+    onset_s: float
+    decided_s: float
+    rep_share: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted(Reported):
+    kind: ClassVar[str] = "session_start"
+    session_id: str  # random, never derived from audio
+    onset_s: float
+    decided_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded(Reported):
+    kind: ClassVar[str] = "session_end"
+    session_id: str
+    onset_s: float  # when the session started
+    decided_s: float
+    end_s: float
+
+
+class DeviceMode(StrEnum):
+    LISTENING = "listening"
+    PAUSED = "paused"
+    FAULT = "fault"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState(Event):
+    """What the device is doing, for the LEDs and the ``state`` topic."""
+
+    t_s: float
+    mode: DeviceMode
+    detail: str

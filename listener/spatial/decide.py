@@ -65,15 +65,24 @@ class ActivityDecider(Stage):
         return ((csum[SMOOTH_FRAMES:] - csum[:-SMOOTH_FRAMES]) / SMOOTH_FRAMES).astype(np.float32)
 
     def _decide(self, smooth: Float) -> Bool:
+        """Hysteresis, an echo guard and a hangover; sequential, so plain floats."""
         out = np.zeros(smooth.shape, dtype=bool)
-        active, hold = self._active, self._hold
-        for i in range(smooth.shape[0]):
-            level = smooth[i]
-            threshold = np.where(active, self.off_db, self.on_db)
+        active = [bool(a) for a in self._active]
+        hold = [int(h) for h in self._hold]
+        on, off, ratio, hang = self.on_db, self.off_db, self.ratio_db, self._hang_frames
+        for i, (rep, cust) in enumerate(smooth.tolist()):
             # the quieter party in an overlap must not be the louder one's echo
-            evidence = (level >= threshold) & (level >= level.max() - self.ratio_db)
-            hold = np.where(evidence, self._hang_frames, np.maximum(hold - 1, 0))
-            active = evidence | (hold > 0)
+            floor = max(rep, cust) - ratio
+            for p, level in ((0, rep), (1, cust)):
+                if level >= (off if active[p] else on) and level >= floor:
+                    hold[p] = hang
+                    active[p] = True
+                elif hold[p] > 0:
+                    hold[p] -= 1
+                    active[p] = hold[p] > 0
+                else:
+                    active[p] = False
             out[i] = active
-        self._active, self._hold = active, hold
+        self._active = np.array(active)
+        self._hold = np.array(hold, dtype=np.int32)
         return out

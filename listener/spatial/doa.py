@@ -40,27 +40,43 @@ def steering(
 
 
 def phat_cross_spectra(spec: Complex, pairs: list[tuple[int, int]]) -> Complex:
-    """PHAT-normalised cross-spectra, (n_frames, n_bins, n_pairs), from spec (n_frames, n_mics, n_bins)."""
-    left = spec[:, [i for i, _ in pairs], :]
-    right = spec[:, [j for _, j in pairs], :]
-    cross = left * np.conj(right)
-    cross /= np.abs(cross) + 1e-12
-    return np.transpose(cross, (0, 2, 1))
+    """PHAT-normalised cross-spectra, contiguous (n_frames, n_bins, n_pairs), from spec (n_frames, n_mics, n_bins)."""
+    spec_t = np.ascontiguousarray(spec.transpose(0, 2, 1))  # (frames, bins, mics)
+    cross = np.ascontiguousarray(spec_t[:, :, [i for i, _ in pairs]] * np.conj(spec_t[:, :, [j for _, j in pairs]]))
+    parts = cross.view(np.float32).reshape(*cross.shape, 2)
+    magnitude = np.sqrt(np.einsum("...i,...i->...", parts, parts)) + np.float32(1e-12)
+    parts /= magnitude[..., None]  # float32 throughout: mixed complex/real ufuncs are slow
+    return cross
 
 
-def sector_scores(cross: Complex, steer: Complex) -> Float:
-    """Best match over a sector's azimuths, per bin: (n_frames, n_bins)."""
-    best: Float | None = None
-    for d in range(steer.shape[0]):
-        score = np.real(cross * np.conj(steer[d])[None]).mean(axis=-1).astype(np.float32)
-        best = score if best is None else np.maximum(best, score)
-    assert best is not None
-    return best
+class DirectionScorer:
+    """Scores many directions per bin with one batched matrix product.
+
+    Mixed-dtype or strided elementwise numpy is slow on small arrays; a
+    contiguous complex matmul per frequency bin is not.
+    """
+
+    def __init__(self, steer: Complex) -> None:
+        self.n_directions, _, self.n_pairs = steer.shape
+        # (bins, pairs, directions), conjugated once
+        self._conj = np.ascontiguousarray(np.conj(steer).transpose(1, 2, 0))
+
+    def scores(self, cross: Complex) -> Float:
+        """Mean real match over pairs: (n_frames, n_bins, n_directions)."""
+        per_bin = np.matmul(np.ascontiguousarray(cross.transpose(1, 0, 2)), self._conj)  # (bins, frames, dirs)
+        return (per_bin.real.transpose(1, 0, 2) / np.float32(self.n_pairs)).astype(np.float32)
 
 
-def srp_map(cross: Complex, steer: Complex, weights: Float) -> Float:
-    """Weighted steered response power per frame and azimuth, (n_frames, n_azimuths)."""
-    n_frames = cross.shape[0]
-    c = (cross * weights[:, :, None]).reshape(n_frames, -1)
-    a = steer.reshape(steer.shape[0], -1)
-    return (c.real @ a.real.T + c.imag @ a.imag.T).astype(np.float32)
+class SrpMap:
+    """Steered response power over an azimuth grid, weighted per bin."""
+
+    def __init__(self, steer: Complex, bin_stride: int) -> None:
+        self.stride = bin_stride
+        self._conj = np.ascontiguousarray(np.conj(steer.reshape(steer.shape[0], -1)).T)  # (bins*pairs, dirs)
+
+    def __call__(self, cross: Complex, weights: Float) -> Float:
+        c = np.ascontiguousarray(cross[:, :: self.stride])
+        w = np.ascontiguousarray(weights[:, :: self.stride])
+        pairs = c.view(np.float32).reshape(*c.shape, 2)
+        pairs *= w[:, :, None, None]
+        return (c.reshape(c.shape[0], -1) @ self._conj).real.astype(np.float32)

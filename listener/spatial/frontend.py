@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
+import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config
@@ -24,7 +25,8 @@ from listener.spatial.noise import NoiseFloor
 
 FFT_SIZE = 512
 SECTOR_OFFSETS_DEG = (-30.0, -15.0, 0.0, 15.0, 30.0)
-DOA_GRID_DEG = np.arange(0.0, 360.0, 5.0)
+DOA_GRID_DEG = np.arange(0.0, 360.0, 10.0)
+DOA_BIN_STRIDE = 2  # direction display needs no full resolution: half the bins, a quarter the cost
 EXCESS_FACTOR = 2.0  # a bin counts as signal when it is 3 dB above its floor
 WEIGHT_SHARPNESS = 6.0  # slope of the soft rep-vs-customer vote per unit of normalised contrast
 N_SUBBANDS = 8
@@ -61,14 +63,12 @@ class SpatialFrontEnd(Stage):
         offsets = np.array(SECTOR_OFFSETS_DEG)
         rep = config.parties.rep_azimuth_deg + offsets
         cust = config.parties.customer_azimuth_deg + offsets
-        self.rep_steer = doa.steering(mics, self.pairs, band_hz, rep)
-        self.cust_steer = doa.steering(mics, self.pairs, band_hz, cust)
-        self.grid_steer = doa.steering(mics, self.pairs, band_hz, DOA_GRID_DEG)
+        rep_steer = doa.steering(mics, self.pairs, band_hz, rep)
+        self.scorer = doa.DirectionScorer(np.concatenate([rep_steer, doa.steering(mics, self.pairs, band_hz, cust)]))
+        self.srp = doa.SrpMap(doa.steering(mics, self.pairs, band_hz[::DOA_BIN_STRIDE], DOA_GRID_DEG), DOA_BIN_STRIDE)
         # the largest rep-minus-customer score a perfect rep source can give, per bin
-        centre = self.rep_steer[len(SECTOR_OFFSETS_DEG) // 2][None]  # (1, bins, pairs)
-        self.contrast = (doa.sector_scores(centre, self.rep_steer) - doa.sector_scores(centre, self.cust_steer))[
-            0
-        ].astype(np.float32)
+        centre = np.ascontiguousarray(rep_steer[len(SECTOR_OFFSETS_DEG) // 2][None])  # (1, bins, pairs)
+        self.contrast = self._score_difference(centre)[0]
         edges_hz = np.geomspace(band_hz[0], band_hz[-1] + 1.0, N_SUBBANDS + 1)
         self.subband_of_bin = np.clip(np.searchsorted(edges_hz, band_hz, side="right") - 1, 0, N_SUBBANDS - 1)
         self.subband_starts = np.flatnonzero(np.diff(self.subband_of_bin, prepend=-1))
@@ -90,7 +90,7 @@ class SpatialFrontEnd(Stage):
             return None
         self._tail = buf[n * self.hop :]
         win = sliding_window_view(buf, FFT_SIZE, axis=0)[: n * self.hop : self.hop]  # (n, ch, FFT)
-        spec = np.fft.rfft(win * self.window, axis=-1).astype(np.complex64)  # (n, ch, bins)
+        spec = scipy.fft.rfft(win * self.window, axis=-1).astype(np.complex64, copy=False)  # (n, ch, bins)
         mag2 = (spec.real**2 + spec.imag**2).astype(np.float32)
         power = mag2.mean(axis=1)
         noise = self.noise.update(power)  # (n, bins): floor as it stood at each frame
@@ -104,14 +104,18 @@ class SpatialFrontEnd(Stage):
         self, spec: npt.NDArray[np.complex64], power: Float, noise: Float
     ) -> tuple[Float, Float, Float]:
         cross = doa.phat_cross_spectra(spec, self.pairs)
-        rep_score = doa.sector_scores(cross, self.rep_steer)
-        cust_score = doa.sector_scores(cross, self.cust_steer)
         excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)
-        rep_w = self._subband_weights(excess, rep_score - cust_score, power.shape[1])
-        srp = doa.srp_map(cross, self.grid_steer, excess / (excess.sum(axis=1, keepdims=True) + 1e-12))
+        rep_w = self._subband_weights(excess, self._score_difference(cross), power.shape[1])
+        srp = self.srp(cross, excess)
         doa_deg = DOA_GRID_DEG[np.argmax(srp, axis=1)].astype(np.float32)
         doa_deg[excess.sum(axis=1) <= 0] = np.nan
         return rep_w, (1.0 - rep_w).astype(np.float32), doa_deg
+
+    def _score_difference(self, cross: npt.NDArray[np.complex64]) -> Float:
+        """Best rep-sector match minus best customer-sector match, per bin."""
+        scores = self.scorer.scores(cross)
+        half = len(SECTOR_OFFSETS_DEG)
+        return scores[:, :, :half].max(axis=2) - scores[:, :, half:].max(axis=2)
 
     def _subband_weights(self, excess: Float, diff: Float, n_bins: int) -> Float:
         """Rep weight per sub-band: observed rep-vs-customer contrast over the most the geometry allows.

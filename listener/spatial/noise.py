@@ -44,7 +44,7 @@ class NoiseFloor:
             else:
                 # faster tracking at start-up, before the floor has seen the room
                 boost = STARTUP_BOOST if self._seen < STARTUP_FRAMES else 1.0
-                level = np.where(row < level, level - boost * self._down, level + boost * self._up)
+                level = level + np.where(row < level, -boost * self._down, boost * self._up)
             self._seen += 1
             out[i] = level
         self._log = level

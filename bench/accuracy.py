@@ -1,0 +1,209 @@
+"""Per-party voice-activity accuracy of ``listener analyze`` on the simulated cases.
+
+    python -m bench.accuracy [--cases DIR] [--variants N] [--split dev|eval|all]
+                             [--config CFG] [--oracle] [--json]
+
+Cases are generated into ``bench/.cache/cases`` on first use (see
+bench.simulate) and reused while their manifest matches. Each case runs
+``python -m listener analyze CASE.wav --json [--config CFG]``; its segments
+are scored against the truth on 10 ms frames (definitions in bench.scoring).
+``--oracle`` scores the truth against itself, to check the scorer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.scoring import CaseScore, Summary, case_json, score_case, summarize, summary_json
+from bench.signals import DATA_DIR, ROOT
+from bench.simulate import DEFAULT_SEED, generate_cases, manifest_for
+from bench.truth import segments_from_json
+
+CACHE_DIR = ROOT / "bench" / ".cache" / "cases"
+REPORT_SCHEMA = "listener.analysis/1"
+SECONDS_TOLERANCE_S = 0.05
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    case: str
+    split: str
+    score: CaseScore
+    analyze_s: float
+
+
+def ensure_cases(cases_dir: Path, variants: int, seed: int, split: str, data_dir: Path) -> dict[str, object]:
+    """The manifest of ``cases_dir``, (re)generating the cases if it is missing or stale."""
+    path = cases_dir / "manifest.json"
+    wanted = manifest_for(variants, seed, split)
+    if path.exists():
+        have = json.loads(path.read_text(encoding="utf-8"))
+        cases = have.get("cases", [])
+        fresh = all(have.get(k) == v for k, v in wanted.items()) and all(
+            (cases_dir / c["wav"]).exists() and (cases_dir / c["truth"]).exists() for c in cases
+        )
+        if fresh and cases:
+            return dict(have)
+    cases_dir.mkdir(parents=True, exist_ok=True)
+    print(f"generating cases into {cases_dir} ...", file=sys.stderr)
+    return generate_cases(cases_dir, variants, seed, split, data_dir=data_dir)
+
+
+def analyze(wav: Path, config: Path | None, timeout_s: float) -> dict[str, object]:
+    """Run the analyzer CLI on ``wav`` and return its JSON report."""
+    cmd = [sys.executable, "-m", "listener", "analyze", str(wav), "--json"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"listener analyze took over {timeout_s:.0f} s on {wav.name}; raise --timeout") from exc
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise BenchError(f"listener analyze failed on {wav.name} (exit {proc.returncode}): {tail}")
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"listener analyze --json printed no valid JSON for {wav.name}: {exc}") from exc
+    if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:
+        raise BenchError(f"report for {wav.name} is not {REPORT_SCHEMA!r} (schema = {report.get('schema')!r})")
+    return report
+
+
+def oracle_report(truth: dict[str, object]) -> dict[str, object]:
+    """A report that says exactly what the truth says."""
+    segments = segments_from_json(truth["segments"])  # type: ignore[arg-type]
+    talk = {p: sum(s.duration_s for s in segments if s.party == p) for p in ("rep", "customer")}
+    total = talk["rep"] + talk["customer"]
+    return {
+        "schema": REPORT_SCHEMA,
+        "audio": truth["audio"],
+        "segments": truth["segments"],
+        "events": [],
+        "metrics": {
+            "rep_talk_s": talk["rep"],
+            "customer_talk_s": talk["customer"],
+            "rep_share": talk["rep"] / total if total else None,
+        },
+    }
+
+
+def _table(doc: dict[str, object], key: str) -> dict[str, object]:
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def score_report(truth: dict[str, object], report: dict[str, object]) -> CaseScore:
+    seconds = float(_table(truth, "audio")["seconds"])  # type: ignore[arg-type]
+    reported = _table(report, "audio").get("seconds")
+    if isinstance(reported, int | float) and abs(reported - seconds) > SECONDS_TOLERANCE_S:
+        print(f"warning: {truth['case']}: report says {reported} s of audio, truth {seconds} s", file=sys.stderr)
+    share = _table(report, "metrics").get("rep_share")
+    return score_case(
+        segments_from_json(truth["segments"]),  # type: ignore[arg-type]
+        segments_from_json(report.get("segments", [])),  # type: ignore[arg-type]
+        seconds,
+        float(share) if isinstance(share, int | float) else None,
+    )
+
+
+def run(
+    cases_dir: Path, manifest: dict[str, object], config: Path | None, oracle: bool, timeout_s: float, quiet: bool
+) -> list[CaseResult]:
+    results = []
+    for entry in manifest["cases"]:  # type: ignore[attr-defined]
+        truth = json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
+        t0 = time.perf_counter()
+        report = oracle_report(truth) if oracle else analyze(cases_dir / entry["wav"], config, timeout_s)
+        results.append(CaseResult(entry["case"], entry["split"], score_report(truth, report), time.perf_counter() - t0))
+        if not quiet:
+            print(f"  {entry['case']}: analyzed in {results[-1].analyze_s:.1f} s", file=sys.stderr)
+    return results
+
+
+def _fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
+    return "-" if value is None else f"{value * scale:.{digits}f}"
+
+
+def print_table(results: Sequence[CaseResult], groups: dict[str, Summary]) -> None:
+    head = f"{'case':<10} {'split':<5} {'F1 rep':>7} {'F1 cust':>7} {'F1 mean':>7} {'attr':>6} {'strict':>6}"
+    print(head + f" {'share':>6} {'sys':>6} {'err pp':>6} {'sec':>5}")
+    for r in results:
+        s = r.score
+        print(
+            f"{r.case:<10} {r.split:<5} {_fmt(s.rep.f1):>7} {_fmt(s.customer.f1):>7} {_fmt(s.mean_f1):>7}"
+            f" {_fmt(s.attribution):>6} {_fmt(s.attribution_strict):>6} {_fmt(s.true_share, 1, 2):>6}"
+            f" {_fmt(s.system_share, 1, 2):>6} {_fmt(s.share_error_pp, 1, 1):>6} {r.analyze_s:>5.1f}"
+        )
+    print()
+    cols = f"{'F1 rep':>7} {'F1 cust':>7} {'F1 mean':>7} {'attr':>6} {'strict':>6} {'err pp':>6}"
+    print(f"{'group':<10} {'cases':>5} {cols}")
+    for name, g in groups.items():
+        print(
+            f"{name:<10} {g.cases:>5} {_fmt(g.rep.f1):>7} {_fmt(g.customer.f1):>7} {_fmt(g.pooled_f1_mean):>7}"
+            f" {_fmt(g.attribution):>6} {_fmt(g.attribution_strict):>6} {_fmt(g.mean_share_error_pp, 1, 1):>6}"
+        )
+    print("(F1 and attribution pooled over all frames of a group; err pp = mean per-case |rep share error|)")
+
+
+def group_summaries(results: Sequence[CaseResult]) -> dict[str, Summary]:
+    groups = {"all": summarize([r.score for r in results])}
+    for split in ("dev", "eval"):
+        chosen = [r.score for r in results if r.split == split]
+        if chosen:
+            groups[split] = summarize(chosen)
+    return groups
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=Path, default=CACHE_DIR, help=f"case folder (default {CACHE_DIR})")
+    ap.add_argument("--variants", type=int, default=2, help="rooms per excerpt (default 2)")
+    ap.add_argument("--split", choices=("all", "dev", "eval"), default="all")
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--config", type=Path, help="config file passed to listener analyze")
+    ap.add_argument("--oracle", action="store_true", help="score the truth itself (checks the scorer)")
+    ap.add_argument("--json", action="store_true", help="print machine-readable results")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
+    ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
+    args = ap.parse_args(argv)
+    # The analyzer runs from the project root: make every path absolute first.
+    args.cases = args.cases.resolve()
+    args.config = args.config.resolve() if args.config else None
+    try:
+        manifest = ensure_cases(args.cases, args.variants, args.seed, args.split, args.data)
+        results = run(args.cases, manifest, args.config, args.oracle, args.timeout, args.json)
+    except BenchError as exc:
+        print(f"bench.accuracy: {exc}", file=sys.stderr)
+        return 2
+    groups = group_summaries(results)
+    if args.json:
+        doc = {
+            "schema": "listener.bench-accuracy/1",
+            "oracle": args.oracle,
+            "config": str(args.config) if args.config else None,
+            "cases": [
+                {"case": r.case, "split": r.split, **case_json(r.score), "analyze_s": round(r.analyze_s, 3)}
+                for r in results
+            ],
+            "summary": {name: summary_json(g) for name, g in groups.items()},
+        }
+        print(json.dumps(doc, indent=1))
+    else:
+        print_table(results, groups)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

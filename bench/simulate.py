@@ -1,0 +1,316 @@
+"""Spatialize the AMI excerpts onto a ReSpeaker 4-mic array in simulated shop rooms.
+
+    python -m bench.simulate --out DIR [--variants 2] [--split dev|eval|all]
+    python -m bench.simulate --long 600 --out X.wav      (one long recording, for the speed bench)
+    python -m bench.simulate --sample                      (listener/data/sample/conversation.wav)
+
+Each excerpt's mono mix is split by its RTTM: a speaker's signal is the mix
+under a smooth mask of that speaker's segments. Overlapping speech is in the
+mix once, so in overlaps *every* active speaker carries the whole mix; the
+overlap is then heard from several directions at once (unavoidable with a
+mono source). The REP (most talkative speaker unless chosen) stands near
+azimuth 0 deg, everybody else is CUSTOMER side around 180 deg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.io import wavfile
+
+from bench.room import (
+    RATE_HZ,
+    Placement,
+    Room,
+    far_point,
+    impulse_responses,
+    measured_rt60_s,
+    place,
+    random_room,
+    render,
+)
+from bench.signals import (
+    DATA_DIR,
+    FloatArray,
+    load_mono,
+    mix_to_level,
+    noise_sources,
+    smooth_mask,
+    to_int16,
+    wrap_deg,
+    write_wav,
+)
+from bench.truth import (
+    BRIDGE_GAP_S,
+    Interval,
+    Party,
+    PartySegment,
+    SpeakerTurn,
+    merge_intervals,
+    most_talkative,
+    party_intervals,
+    quiet_intervals,
+    read_rttm,
+    segments_from_json,
+    subtract,
+    to_segments,
+)
+
+GENERATOR_VERSION = 1
+DEFAULT_SEED = 20240611
+EXCERPTS = tuple(f"trn{i:02d}" for i in range(1, 10))
+EVAL_EXCERPTS = frozenset({"trn08", "trn09"})  # held out from tuning and turn-model training
+NOISE_POINTS = 3
+QUIET_BELOW_DB = 30.0  # pauses this far under the excerpt's speech level are not speech
+QUIET_MIN_S = 0.3
+MIN_PIECE_S = 0.1  # slivers left between two cut pauses are clicks, not speech
+
+
+def split_of(excerpt: str) -> str:
+    return "eval" if excerpt in EVAL_EXCERPTS else "dev"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One rendered recording and its truth."""
+
+    name: str
+    audio: FloatArray  # (mics, samples)
+    truth: dict[str, object]
+
+    @property
+    def segments(self) -> list[PartySegment]:
+        return segments_from_json(self.truth["segments"])  # type: ignore[arg-type]
+
+
+def truth_intervals(mix: FloatArray, turns: Sequence[SpeakerTurn], rep: str) -> dict[Party, list[Interval]]:
+    """Per-party truth: RTTM union, minus long quiet pauses of the mix, bridged per metrics.md."""
+    raw = party_intervals(turns, rep, bridge_s=0.0)
+    speech = merge_intervals([iv for ivs in raw.values() for iv in ivs])
+    quiet = quiet_intervals(mix, RATE_HZ, QUIET_BELOW_DB, QUIET_MIN_S, active=speech)
+    out = {}
+    for party, ivs in raw.items():
+        pieces = merge_intervals(subtract(ivs, quiet), BRIDGE_GAP_S)
+        out[party] = [(a, b) for a, b in pieces if b - a >= MIN_PIECE_S]
+    return out
+
+
+def _placements(room: Room, speakers: Sequence[str], rep: str, rng: np.random.Generator) -> dict[str, Placement]:
+    out = {}
+    for spk in speakers:
+        if spk == rep:
+            out[spk] = place(room, rng.uniform(-15, 15), rng.uniform(0.5, 1.0), rng.uniform(1.5, 1.75))
+        else:
+            out[spk] = place(room, wrap_deg(180 + rng.uniform(-25, 25)), rng.uniform(0.6, 1.5), rng.uniform(1.5, 1.8))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Scene:
+    """A rendered room before noise and level are set."""
+
+    speech: FloatArray  # (mics, samples), every speaker
+    noise: FloatArray  # (mics, samples), every noise point
+    noise_file: str
+    measured_rt60_s: float
+
+
+def _render_scene(
+    mix: FloatArray,
+    turns: Sequence[SpeakerTurn],
+    placements: dict[str, Placement],
+    room: Room,
+    rng: np.random.Generator,
+    data_dir: Path,
+) -> _Scene:
+    speakers = list(placements)
+    noise_file, noises = noise_sources(rng, NOISE_POINTS, len(mix), RATE_HZ, data_dir)
+    noise_pos = [far_point(room, rng) for _ in noises]
+    hs = impulse_responses(room, [placements[s].position_m(room) for s in speakers] + noise_pos, rng)
+    speech = np.zeros((hs[0].shape[0], len(mix)))
+    for spk, h in zip(speakers, hs, strict=False):
+        # The speaker's own short pauses stay in the signal, as the truth bridges them too.
+        own = merge_intervals([(t.start_s, t.end_s) for t in turns if t.speaker == spk], BRIDGE_GAP_S)
+        speech += render(mix * smooth_mask(own, len(mix), RATE_HZ), h)
+    noise = np.zeros_like(speech)
+    for n, h in zip(noises, hs[len(speakers) :], strict=True):
+        noise += render(n, h)
+    return _Scene(speech, noise, noise_file, measured_rt60_s(hs[0]))
+
+
+def simulate_case(
+    excerpt: str,
+    variant: int,
+    turns: Sequence[SpeakerTurn],
+    seed: int = DEFAULT_SEED,
+    rep: str | None = None,
+    data_dir: Path = DATA_DIR,
+) -> Case:
+    """Render ``excerpt`` in a random room (fixed by ``seed``, excerpt and ``variant``)."""
+    rng = np.random.default_rng([seed, EXCERPTS.index(excerpt) if excerpt in EXCERPTS else 99, variant])
+    mix = load_mono(data_dir / "ami-train" / f"{excerpt}.wav", RATE_HZ)
+    rep = rep or most_talkative(turns)
+    speakers = sorted({t.speaker for t in turns}, key=lambda s: (s != rep, s))
+    room = random_room(rng)
+    placements = _placements(room, speakers, rep, rng)
+    scene = _render_scene(mix, turns, placements, room, rng, data_dir)
+    truth = truth_intervals(mix, turns, rep)
+    all_speech = merge_intervals([iv for ivs in truth.values() for iv in ivs])
+    snr_db, level_dbfs = float(rng.uniform(10, 25)), float(rng.uniform(-34, -26))
+    audio = mix_to_level(scene.speech, scene.noise, all_speech, RATE_HZ, snr_db, level_dbfs, rng)
+    name = f"{excerpt}-v{variant}"
+    doc: dict[str, object] = {
+        "schema": "listener.bench-truth/1",
+        "case": name,
+        "excerpt": excerpt,
+        "variant": variant,
+        "split": split_of(excerpt),
+        "seed": seed,
+        "generator_version": GENERATOR_VERSION,
+        "audio": {"seconds": round(len(mix) / RATE_HZ, 4), "channels": int(audio.shape[0]), "sample_rate": RATE_HZ},
+        "segments": [s.to_json() for s in to_segments(truth)],
+        "segments_rttm": [s.to_json() for s in to_segments(party_intervals(turns, rep))],
+        "speakers": [
+            {"id": s, "party": "rep" if s == rep else "customer", **p.to_json(room)} for s, p in placements.items()
+        ],
+        "rep_azimuth_deg": round(placements[rep].azimuth_deg, 2),
+        "customer_azimuths_deg": [round(p.azimuth_deg, 2) for s, p in placements.items() if s != rep],
+        "room": {**room.to_json(), "measured_rt60_s": round(scene.measured_rt60_s, 3)},
+        "noise": {"file": scene.noise_file, "points": NOISE_POINTS, "snr_db": round(snr_db, 2)},
+        "speech_level_dbfs": round(level_dbfs, 2),
+    }
+    return Case(name, audio, doc)
+
+
+def write_case(case: Case, out_dir: Path) -> tuple[Path, Path]:
+    wav, js = out_dir / f"{case.name}.wav", out_dir / f"{case.name}.json"
+    write_wav(wav, case.audio, RATE_HZ)
+    js.write_text(json.dumps(case.truth, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return wav, js
+
+
+def manifest_for(variants: int, seed: int, split: str, reps: dict[str, str] | None = None) -> dict[str, object]:
+    """What identifies a set of cases (a cache is reused only if this matches)."""
+    return {
+        "schema": "listener.bench-cases/1",
+        "generator_version": GENERATOR_VERSION,
+        "variants": variants,
+        "seed": seed,
+        "split": split,
+        "reps": dict(sorted((reps or {}).items())),
+    }
+
+
+def generate_cases(
+    out_dir: Path,
+    variants: int = 2,
+    seed: int = DEFAULT_SEED,
+    split: str = "all",
+    reps: dict[str, str] | None = None,
+    data_dir: Path = DATA_DIR,
+    log: bool = True,
+) -> dict[str, object]:
+    """Render every selected case into ``out_dir``; returns (and writes) the manifest."""
+    rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
+    excerpts = [e for e in EXCERPTS if split in ("all", split_of(e))]
+    manifest = manifest_for(variants, seed, split, reps)
+    cases = []
+    t0 = time.perf_counter()
+    for variant in range(variants):
+        for excerpt in excerpts:
+            case = simulate_case(excerpt, variant, rttm[excerpt], seed, (reps or {}).get(excerpt), data_dir)
+            wav, js = write_case(case, out_dir)
+            cases.append({"case": case.name, "split": case.truth["split"], "wav": wav.name, "truth": js.name})
+            if log:
+                print(f"  {case.name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    manifest["cases"] = cases
+    manifest["generation_s"] = round(time.perf_counter() - t0, 1)
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return manifest
+
+
+def long_recording(out: Path, seconds: float, seed: int = DEFAULT_SEED, data_dir: Path = DATA_DIR) -> Path:
+    """Concatenate cases (all excerpts, then further variants) into one ``seconds`` long file."""
+    rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
+    wav = out if out.suffix == ".wav" else out / "long.wav"
+    total = round(seconds * RATE_HZ)
+    pcm = np.zeros((total, 4), dtype=np.int16)  # int16 at once: a float copy of 10 min is 300 MB
+    segments: list[dict[str, object]] = []
+    parts: list[dict[str, object]] = []
+    pos, index = 0, 0
+    while pos < total:
+        variant, excerpt = divmod(index, len(EXCERPTS))
+        case = simulate_case(EXCERPTS[excerpt], variant, rttm[EXCERPTS[excerpt]], seed, data_dir=data_dir)
+        take = min(case.audio.shape[1], total - pos)
+        pcm[pos : pos + take] = to_int16(case.audio[:, :take])
+        offset, end = pos / RATE_HZ, (pos + take) / RATE_HZ
+        for seg in case.segments:
+            if seg.start_s + offset < end:
+                shifted = PartySegment(seg.party, seg.start_s + offset, min(seg.end_s + offset, end))
+                segments.append(shifted.to_json())
+        parts.append({"case": case.name, "start": round(offset, 3), "end": round(end, 3)})
+        pos, index = pos + take, index + 1
+    wav.parent.mkdir(parents=True, exist_ok=True)
+    wavfile.write(wav, RATE_HZ, pcm)
+    doc = {
+        "schema": "listener.bench-truth/1",
+        "case": wav.stem,
+        "audio": {"seconds": seconds, "channels": 4, "sample_rate": RATE_HZ},
+        "segments": segments,
+        "parts": parts,
+        "seed": seed,
+        "generator_version": GENERATOR_VERSION,
+    }
+    wav.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return wav
+
+
+def _parse_reps(items: Sequence[str]) -> dict[str, str]:
+    reps = {}
+    for item in items:
+        excerpt, sep, speaker = item.partition("=")
+        if not sep or excerpt not in EXCERPTS:
+            raise SystemExit(f"--rep {item!r}: write EXCERPT=SPEAKER, e.g. --rep trn03=MEE067")
+        reps[excerpt] = speaker
+    return reps
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.simulate", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, help="output folder (or .wav file with --long)")
+    ap.add_argument("--variants", type=int, default=2, help="rooms per excerpt (default 2)")
+    ap.add_argument("--split", choices=("all", "dev", "eval"), default="all", help="which excerpts (default all)")
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--rep", action="append", default=[], metavar="EXCERPT=SPEAKER", help="choose a rep speaker")
+    ap.add_argument("--long", type=float, metavar="SECONDS", help="write one recording this long instead")
+    ap.add_argument("--sample", action="store_true", help="(re)make the bundled sample conversation")
+    ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    if args.sample:
+        from bench.sample import SAMPLE_DIR, make_sample
+
+        wav = make_sample(args.out or SAMPLE_DIR, args.data)
+        print(f"wrote {wav} and its truth.json in {time.perf_counter() - t0:.1f} s")
+        return 0
+    if args.out is None:
+        ap.error("--out is required (except with --sample)")
+    if args.long is not None:
+        wav = long_recording(args.out, args.long, args.seed, args.data)
+        print(f"wrote {wav} ({args.long:.0f} s) in {time.perf_counter() - t0:.1f} s")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    manifest = generate_cases(args.out, args.variants, args.seed, args.split, _parse_reps(args.rep), args.data)
+    print(f"wrote {len(manifest['cases'])} cases to {args.out} in {time.perf_counter() - t0:.1f} s")  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""The accuracy benchmark's truth and scoring, on hand-made timelines and on real simulated cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from bench.accuracy import oracle_report, score_report
+from bench.scoring import Counts, score_case, segment_share, summarize
+from bench.signals import DATA_DIR
+from bench.truth import (
+    PartySegment,
+    SpeakerTurn,
+    frame_activity,
+    merge_intervals,
+    most_talkative,
+    party_intervals,
+    quiet_intervals,
+    read_rttm,
+    segments_from_json,
+    subtract,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "listener" / "data" / "sample"
+needs_data = pytest.mark.skipif(not (DATA_DIR / "ami-train" / "train.rttm").exists(), reason="shared data absent")
+
+
+def seg(party: str, start: float, end: float) -> PartySegment:
+    return PartySegment(party, start, end)  # type: ignore[arg-type]
+
+
+DIALOGUE = [seg("rep", 0.5, 3.0), seg("customer", 2.5, 6.0), seg("rep", 7.0, 9.5)]
+
+
+def test_perfect_match_scores_one() -> None:
+    s = score_case(DIALOGUE, DIALOGUE, 10.0)
+    assert s.rep.f1 == 1.0 and s.customer.f1 == 1.0 and s.mean_f1 == 1.0
+    assert s.attribution == 1.0 and s.attribution_strict == 1.0
+    assert s.share_error_pp == 0.0
+    assert s.true_share == pytest.approx(5.0 / 8.5)
+
+
+def test_shift_by_half_a_second_halves_f1() -> None:
+    truth = [seg("rep", 1.0, 2.0)]
+    system = [seg("rep", 1.5, 2.5)]
+    s = score_case(truth, system, 4.0)
+    assert s.rep == Counts(tp=50, fp=50, fn=50)
+    assert s.rep.f1 == pytest.approx(0.5)
+    assert s.rep.precision == pytest.approx(0.5) and s.rep.recall == pytest.approx(0.5)
+    assert s.customer.f1 is None  # nobody claimed or had customer speech
+    assert s.mean_f1 == pytest.approx(0.5)
+    # 100 truth frames with one party; the system speaks in 50 of them, all right.
+    assert (s.single, s.judged, s.attributed) == (100, 50, 50)
+    assert s.attribution == 1.0 and s.attribution_strict == pytest.approx(0.5)
+
+
+def test_swapped_parties_score_zero() -> None:
+    truth = [seg("rep", 1.0, 3.0), seg("customer", 4.0, 5.0)]
+    system = [seg("customer", 1.0, 3.0), seg("rep", 4.0, 5.0)]
+    s = score_case(truth, system, 6.0)
+    assert s.rep.f1 == 0.0 and s.customer.f1 == 0.0
+    assert s.attribution == 0.0 and s.attribution_strict == 0.0
+    assert s.true_share == pytest.approx(2 / 3) and s.system_share == pytest.approx(1 / 3)
+    assert s.share_error_pp == pytest.approx(100 / 3)
+
+
+def test_empty_truth_and_empty_system_are_undefined_not_perfect() -> None:
+    s = score_case([], [], 5.0)
+    assert s.rep.f1 is None and s.customer.f1 is None and s.mean_f1 is None
+    assert s.attribution is None and s.attribution_strict is None and s.share_error_pp is None
+
+
+def test_silent_system_fails_recall_and_strict_attribution_only() -> None:
+    s = score_case(DIALOGUE, [], 10.0)
+    assert s.rep.f1 == 0.0 and s.customer.f1 == 0.0
+    assert s.attribution is None  # no frame where the system said anything
+    assert s.attribution_strict == 0.0
+    assert s.system_share is None and s.share_error_pp is None
+
+
+def test_false_alarms_on_empty_truth_give_zero_f1() -> None:
+    s = score_case([], [seg("customer", 1.0, 1.5)], 3.0)
+    assert s.customer == Counts(tp=0, fp=50, fn=0)
+    assert s.customer.f1 == 0.0 and s.rep.f1 is None
+
+
+def test_attribution_ignores_true_overlap_and_wants_the_exact_set() -> None:
+    truth = [seg("rep", 1.0, 3.0), seg("customer", 1.0, 2.0)]  # overlap 1-2, rep alone 2-3
+    system = [seg("rep", 1.0, 3.0), seg("customer", 1.0, 2.5)]  # wrongly adds the customer 2-2.5
+    s = score_case(truth, system, 4.0)
+    assert (s.single, s.judged, s.attributed) == (100, 100, 50)
+    assert s.rep.f1 == 1.0
+    assert s.customer.f1 == pytest.approx(2 * 100 / (2 * 100 + 50))
+
+
+def test_reported_share_is_used_when_given() -> None:
+    s = score_case(DIALOGUE, DIALOGUE, 10.0, system_share=0.5)
+    assert s.share_error_pp == pytest.approx(abs(0.5 - 5.0 / 8.5) * 100)
+
+
+def test_segment_share_clips_to_audio_and_merges_a_party() -> None:
+    segments = [seg("rep", -1.0, 2.0), seg("rep", 1.0, 3.0), seg("customer", 3.0, 12.0)]
+    assert segment_share(segments, 5.0) == pytest.approx(3.0 / 5.0)
+    assert segment_share([], 5.0) is None
+
+
+def test_frames_count_by_centre_whatever_the_phase() -> None:
+    for start in (0.0, 0.003, 0.005, 0.0071, 1.234):
+        active = frame_activity([seg("customer", start, start + 1.0)], 300)
+        assert active[1].sum() == 100 and active[0].sum() == 0
+    edge = frame_activity([seg("rep", 0.015, 0.025)], 5)[0]
+    assert edge.tolist() == [False, True, False, False, False]
+
+
+def test_pooled_summary_weights_frames_and_averages_cases() -> None:
+    good = score_case([seg("rep", 0.0, 1.0)], [seg("rep", 0.0, 1.0)], 2.0)
+    bad = score_case([seg("rep", 0.0, 3.0)], [], 4.0)
+    summary = summarize([good, bad])
+    assert summary.rep == Counts(tp=100, fp=0, fn=300)
+    assert summary.rep.f1 == pytest.approx(200 / 500)
+    assert summary.mean_f1_rep == pytest.approx(0.5)
+    assert summary.mean_share_error_pp == 0.0  # only the good case has a share
+
+
+def test_merge_bridges_only_short_gaps() -> None:
+    assert merge_intervals([(2.0, 3.0), (0.0, 1.0), (1.15, 1.5)], bridge_s=0.2) == [(0.0, 1.5), (2.0, 3.0)]
+    assert merge_intervals([(0.0, 1.0), (1.25, 2.0)], bridge_s=0.2) == [(0.0, 1.0), (1.25, 2.0)]
+    assert merge_intervals([(0.0, 1.0), (0.5, 0.7), (1.0, 1.0)]) == [(0.0, 1.0)]
+
+
+def test_customer_is_everyone_but_the_rep() -> None:
+    turns = [
+        SpeakerTurn("A", 0.0, 5.0),
+        SpeakerTurn("B", 1.0, 2.0),
+        SpeakerTurn("C", 2.1, 3.0),
+        SpeakerTurn("A", 5.1, 6.0),
+    ]
+    assert most_talkative(turns) == "A"
+    parties = party_intervals(turns, "A")
+    assert parties["rep"] == [(0.0, 6.0)]
+    assert parties["customer"] == [(1.0, 3.0)]
+    assert party_intervals(turns, "B", bridge_s=0.0)["customer"] == [(0.0, 5.0), (5.1, 6.0)]
+
+
+def test_subtract_cuts_holes() -> None:
+    assert subtract([(0.0, 10.0)], [(2.0, 3.0), (5.0, 6.0), (9.5, 12.0)]) == [(0.0, 2.0), (3.0, 5.0), (6.0, 9.5)]
+    assert subtract([(1.0, 2.0)], [(0.0, 5.0)]) == []
+
+
+def test_quiet_intervals_find_a_real_pause(tmp_path: Path) -> None:
+    rate = 16000
+    rng = np.random.default_rng(0)
+    x = rng.normal(scale=0.1, size=3 * rate)
+    x[rate : rate + rate // 2] *= 1e-3  # 60 dB down for 0.5 s
+    x[2 * rate : 2 * rate + rate // 10] *= 1e-3  # too short to count
+    quiet = quiet_intervals(x, rate, below_db=30.0, min_s=0.3)
+    assert len(quiet) == 1
+    start, end = quiet[0]
+    assert start == pytest.approx(1.0, abs=0.03) and end == pytest.approx(1.5, abs=0.03)
+
+
+def test_rttm_reader_keeps_unicode_speakers(tmp_path: Path) -> None:
+    path = tmp_path / "x.rttm"
+    path.write_text(
+        "SPEAKER a 1 0.500 1.000 <NA> <NA> MÉO069 <NA> <NA>\n"
+        "SPEAKER b 1 2.000 0.250 <NA> <NA> FEE083 <NA> <NA>\n"
+        "SPEAKER a 1 3.000 0.500 <NA> <NA> FEE083 <NA> <NA>\n",
+        encoding="utf-8",
+    )
+    turns = read_rttm(path)
+    assert turns["a"] == [SpeakerTurn("MÉO069", 0.5, 1.5), SpeakerTurn("FEE083", 3.0, 3.5)]
+    assert turns["b"] == [SpeakerTurn("FEE083", 2.0, 2.25)]
+
+
+def test_segments_from_json_rejects_unknown_parties() -> None:
+    with pytest.raises(ValueError, match="neither"):
+        segments_from_json([{"party": "staff", "start": 0.0, "end": 1.0}])
+
+
+def _lag_samples(a: np.ndarray, b: np.ndarray) -> int:
+    """GCC-PHAT lag of ``b`` relative to ``a`` (positive: b arrives later)."""
+    n = 2 * len(a)
+    cross = np.fft.rfft(b, n) * np.conj(np.fft.rfft(a, n))
+    cc = np.fft.irfft(cross / (np.abs(cross) + 1e-12), n)
+    cc = np.concatenate((cc[-8:], cc[:9]))  # mics 9.1 cm apart: within +-5 samples
+    return int(np.argmax(cc)) - 8
+
+
+@needs_data
+def test_simulated_case_puts_rep_at_plus_x_and_truth_scores_perfectly(tmp_path: Path) -> None:
+    from bench.simulate import simulate_case, write_case
+
+    turns = read_rttm(DATA_DIR / "ami-train" / "train.rttm")["trn04"]
+    case = simulate_case("trn04", 0, turns)
+    wav, js = write_case(case, tmp_path)
+    rate, pcm = wavfile.read(wav)
+    assert rate == 16000 and pcm.dtype == np.int16 and pcm.shape == (480001, 4)
+    truth = json.loads(js.read_text(encoding="utf-8"))
+    assert truth["split"] == "dev" and abs(truth["rep_azimuth_deg"]) <= 15
+    assert all(abs(abs(a) - 180) <= 25 for a in truth["customer_azimuths_deg"])
+    # trn04's rep is MEE075 (8.2 s); the customer side is MEE076 + MEO074.
+    assert [s["id"] for s in truth["speakers"] if s["party"] == "rep"] == ["MEE075"]
+    segments = segments_from_json(truth["segments"])
+    rep_alone = [s for s in segments if s.party == "rep" and s.duration_s > 2.0]
+    assert rep_alone, "trn04 has a long rep turn"
+    x = pcm.astype(np.float64)
+    t0, t1 = (int(v * rate) for v in (rep_alone[0].start_s + 0.2, rep_alone[0].start_s + 2.0))
+    # Mic 0 sits at +x, mic 2 at -x: speech from azimuth ~0 reaches mic 2 later.
+    assert _lag_samples(x[t0:t1, 0], x[t0:t1, 2]) > 0
+    score = score_report(truth, oracle_report(truth))
+    assert score.mean_f1 == 1.0 and score.attribution == 1.0 and score.share_error_pp == pytest.approx(0.0)
+
+
+def test_bundled_sample_is_small_two_party_and_rep_dominated() -> None:
+    rate, pcm = wavfile.read(SAMPLE / "conversation.wav")
+    assert rate == 16000 and pcm.dtype == np.int16 and pcm.shape[1] == 4
+    assert (SAMPLE / "conversation.wav").stat().st_size < 4_000_000
+    truth = json.loads((SAMPLE / "truth.json").read_text(encoding="utf-8"))
+    assert truth["audio"]["seconds"] == pytest.approx(len(pcm) / rate, abs=0.01)
+    segments = segments_from_json(truth["segments"])
+    assert {s.party for s in segments} == {"rep", "customer"}
+    share = segment_share(segments, truth["audio"]["seconds"])
+    assert share is not None and share >= 0.65
+    half = truth["audio"]["seconds"] / 2
+    late = segment_share([s for s in segments if s.start_s >= half], 2 * half)
+    assert late is not None and late > 0.75
+    assert "CC BY 4.0" in (SAMPLE / "ATTRIBUTION.md").read_text(encoding="utf-8")

@@ -1,0 +1,189 @@
+"""Audio input devices as PortAudio sees them, and choosing the array among them.
+
+Nothing here touches the sound system at import time: PortAudio is only
+initialised inside :func:`open_portaudio`. PortAudio's ALSA and JACK back
+ends print dozens of harmless lines to stderr while they probe (cards that
+do not exist, no JACK server); those are routed to this module's logger at
+DEBUG instead, so the journal stays readable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyaudio
+
+from listener.errors import AudioFormatError, AudioInputError
+
+log = logging.getLogger(__name__)
+
+_AlsaErrorHandler = ctypes.CFUNCTYPE(
+    None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+)
+_JackMessageHandler = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+# The C libraries keep pointers to these callbacks for the life of the process.
+_installed_handlers: list[object] = []
+_install_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class InputDevice:
+    """One PortAudio device that can capture."""
+
+    index: int
+    name: str
+    max_input_channels: int
+    default_rate_hz: int
+
+
+def open_portaudio() -> pyaudio.PyAudio:
+    """Initialise PortAudio (enumerating devices afresh) with the library noise silenced."""
+    silence_audio_libraries()
+    return pyaudio.PyAudio()
+
+
+def list_input_devices() -> list[InputDevice]:
+    """Every device that can capture, as ``listener devices`` prints them."""
+    pa = open_portaudio()
+    try:
+        return input_devices(pa)
+    finally:
+        pa.terminate()
+
+
+def input_devices(pa: pyaudio.PyAudio) -> list[InputDevice]:
+    devices = []
+    for index in range(pa.get_device_count()):
+        info = pa.get_device_info_by_index(index)
+        channels = int(info.get("maxInputChannels", 0))
+        if channels > 0:
+            devices.append(
+                InputDevice(
+                    index=index,
+                    name=str(info.get("name", "")),
+                    max_input_channels=channels,
+                    default_rate_hz=round(float(info.get("defaultSampleRate", 0.0))),
+                )
+            )
+    return devices
+
+
+def default_input_index(pa: pyaudio.PyAudio) -> int | None:
+    try:
+        return int(pa.get_default_input_device_info()["index"])
+    except OSError:  # PortAudio raises IOError when there is no default input
+        return None
+
+
+def format_devices(devices: Sequence[InputDevice]) -> str:
+    """A table for humans: index, input channels, default rate, name."""
+    if not devices:
+        return (
+            "no audio input devices found: check the array is connected (`arecord -l`), that its driver or "
+            "HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt), and that this user is in group 'audio'"
+        )
+    lines = [f"{'index':>5}  {'inputs':>6}  {'rate':>8}  name"]
+    for d in devices:
+        lines.append(f"{d.index:>5}  {d.max_input_channels:>6}  {d.default_rate_hz:>5} Hz  {d.name}")
+    return "\n".join(lines)
+
+
+def describe_devices(devices: Sequence[InputDevice]) -> str:
+    """The same list on one line, for error messages."""
+    if not devices:
+        return "none"
+    return "; ".join(f"'{d.name}' ({d.max_input_channels} in)" for d in devices)
+
+
+def choose_device(
+    devices: Sequence[InputDevice], hint: str, needed_channels: int, default_index: int | None
+) -> InputDevice:
+    """The device named by ``hint`` ('' = PortAudio's default input) that has enough channels.
+
+    Matching is case-insensitive: an exact name first, then a substring, then
+    a substring ignoring punctuation (ALSA card ids such as 'seeed4micvoicec'
+    drop the dashes of the card name 'seeed-4mic-voicecard' PortAudio shows).
+    """
+    candidates = _matches(devices, hint, default_index)
+    if not candidates:
+        wanted = f"matching '{hint}'" if hint else "set as the default input"
+        raise AudioInputError(
+            f"no audio input device {wanted}; inputs found: {describe_devices(devices)}. Fix: set [array] device "
+            "to part of one of these names (`listener devices` lists them), or check the array is connected "
+            "(`arecord -l`) and its driver / HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
+        )
+    for device in candidates:
+        if device.max_input_channels >= needed_channels:
+            return device
+    best = candidates[0]
+    raise AudioFormatError(
+        f"input device '{best.name}' has {best.max_input_channels} input channel(s) but the array configuration "
+        f"captures {needed_channels}: pick the array's own device with [array] device, or set [array] preset / "
+        "channels / mic_channels to what this device provides"
+    )
+
+
+def _matches(devices: Sequence[InputDevice], hint: str, default_index: int | None) -> list[InputDevice]:
+    if not hint:
+        return [d for d in devices if d.index == default_index]
+    wanted = hint.casefold()
+    for same in (
+        lambda name: name == wanted,
+        lambda name: wanted in name,
+        lambda name: _alnum(wanted) in _alnum(name),
+    ):
+        found = [d for d in devices if same(d.name.casefold())]
+        if found:
+            return found
+    return []
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text)
+
+
+def silence_audio_libraries() -> None:
+    """Send alsa-lib's and libjack's stderr chatter to the DEBUG log (once per process).
+
+    Redirecting file descriptor 2 around ``PyAudio()`` would also swallow
+    other threads' log lines, so the libraries' own hooks are used instead.
+    """
+    with _install_lock:
+        if _installed_handlers:
+            return
+        alsa_handler = _AlsaErrorHandler(_alsa_message)
+        jack_handler = _JackMessageHandler(_jack_message)
+        _installed_handlers.extend([alsa_handler, jack_handler])
+        alsa = _load("libasound.so.2")
+        if alsa is not None:
+            alsa.snd_lib_error_set_handler(alsa_handler)
+        jack = _load("libjack.so.0")
+        if jack is not None:
+            jack.jack_set_error_function(jack_handler)
+            jack.jack_set_info_function(jack_handler)
+
+
+def _load(soname: str) -> ctypes.CDLL | None:
+    # The sonames PortAudio itself links against: the same library instance, the same global hooks.
+    try:
+        return ctypes.CDLL(soname)
+    except OSError:  # PortAudio built without this back end: nothing to silence
+        return None
+
+
+def _alsa_message(file: bytes | None, line: int, function: bytes | None, err: int, fmt: bytes | None) -> None:
+    # The variadic arguments cannot be read portably, so the format string is logged as is.
+    log.debug("alsa-lib %s:%d %s(): %s (err %d)", _text(file), line, _text(function), _text(fmt), err)
+
+
+def _jack_message(message: bytes | None) -> None:
+    log.debug("libjack: %s", _text(message))
+
+
+def _text(raw: bytes | None) -> str:
+    return raw.decode("utf-8", "replace") if raw else ""

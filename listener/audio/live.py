@@ -1,0 +1,342 @@
+"""The live microphone array through PortAudio (pyaudio), with overflow and device-loss handling.
+
+PortAudio calls :meth:`_Run.callback` on its own thread; the callback only
+copies into a bounded :class:`~listener.audio.ring.FrameRing`. The
+pipeline's thread (:meth:`LiveSource.events`) turns the ring into blocks at
+the processing rate. The stream clock is samples delivered plus samples
+announced as dropped, never wall time; only while the device is gone is
+the missing wall time announced as dropped audio, so later timestamps
+still line up with the clock on the wall.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyaudio
+import soxr
+
+from listener.audio.base import AudioSource
+from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
+from listener.audio.ring import FrameRing, Frames, Gap
+from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config, geometry
+from listener.errors import AudioInputError, ListenerError
+from listener.events import AudioBlock, AudioDropped, Event, FloatArray, SourceState
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.1  # how long the reader waits for audio before it checks the device and stop()
+LOST_AFTER_S = 1.0  # no callback for this long while the stream should run: the device is gone
+CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
+MAX_PERIOD_MS = 100
+INT16_SCALE = 1.0 / 32768.0
+
+
+def selected_channels(geo: ArrayGeometry) -> list[int]:
+    """Captured channels handed on, in order: the mics, or (channel-map mode) rep then customer.
+
+    Matches what :class:`~listener.audio.wav.WavSource` hands on for a file
+    holding every captured channel.
+    """
+    if geo.mode == "channels":
+        return [geo.rep_channel, geo.customer_channel]
+    return list(geo.mic_channels)
+
+
+@dataclass(eq=False)
+class _Run:
+    """One opened stream: from open (or reopen) until it ends or the device is lost."""
+
+    pa: pyaudio.PyAudio
+    device: InputDevice
+    ring: FrameRing
+    rate_hz: int
+    channels: int
+    stream: pyaudio.Stream | None = None
+    base_pos: int = 0  # stream clock (processing samples) when this run began
+    in_frames: int = 0  # capture frames consumed by the reader, gaps included
+    last_data: float = field(default_factory=time.monotonic)
+    _next_adc_s: float | None = None
+
+    def callback(
+        self, in_data: bytes | None, frame_count: int, time_info: Mapping[str, float], status: int
+    ) -> tuple[None, int]:
+        if status & pyaudio.paInputOverflow:
+            self._note_overrun(time_info)
+        if in_data:
+            self.ring.write(np.frombuffer(in_data, dtype=np.int16).reshape(-1, self.channels))
+        adc_s = time_info.get("input_buffer_adc_time", 0.0)
+        self._next_adc_s = adc_s + frame_count / self.rate_hz if adc_s > 0 else None
+        self.last_data = time.monotonic()
+        return None, pyaudio.paContinue
+
+    def _note_overrun(self, time_info: Mapping[str, float]) -> None:
+        # PortAudio does not say how much it lost; the capture timestamps do, when the driver gives them.
+        adc_s = time_info.get("input_buffer_adc_time", 0.0)
+        lost = 0
+        if adc_s > 0 and self._next_adc_s is not None:
+            lost = round((adc_s - self._next_adc_s) * self.rate_hz)
+        self.ring.lose(lost if 0 < lost <= 60 * self.rate_hz else 0, "overflow")
+
+    def lost_reason(self) -> str | None:
+        try:
+            active = self.stream is not None and self.stream.is_active()
+        except OSError as exc:
+            return f"the stream of '{self.device.name}' failed: {exc}"
+        if not active:
+            return f"the stream of '{self.device.name}' stopped"
+        silent_s = time.monotonic() - self.last_data
+        if silent_s > LOST_AFTER_S:
+            return f"no audio from '{self.device.name}' for {silent_s:.1f} s"
+        return None
+
+    def release(self) -> None:
+        """Close the stream (aborting it) and PortAudio; may block on a wedged driver."""
+        try:
+            if self.stream is not None:
+                self.stream.close()
+        except OSError as exc:
+            log.debug("closing the stream of '%s': %s", self.device.name, exc)
+        finally:
+            self.pa.terminate()
+
+
+class LiveSource(AudioSource):
+    """The configured array, live. Use as a context manager; :meth:`events` runs until :meth:`stop`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.geometry = geometry(config)
+        self.capture_rate_hz = config.array.sample_rate
+        self.channels = selected_channels(self.geometry)
+        self.block_samples = max(1, PROCESSING_RATE_HZ * config.array.block_ms // 1000)
+        self._read_frames = max(1, self.capture_rate_hz * config.array.block_ms // 1000)
+        self._period_frames = max(1, self.capture_rate_hz * min(config.array.block_ms, MAX_PERIOD_MS) // 1000)
+        self._stop = threading.Event()
+        self._run: _Run | None = None
+        self._reaper: threading.Thread | None = None
+        self._resampler: soxr.ResampleStream | None = None
+        self._pending: list[FloatArray] = []
+        self._pos = 0  # stream clock in processing samples: delivered + announced as dropped
+        self._past_overflows = 0
+
+    def __enter__(self) -> LiveSource:
+        self.open()
+        return self
+
+    @property
+    def device(self) -> InputDevice | None:
+        return self._run.device if self._run is not None else None
+
+    @property
+    def overflow_count(self) -> int:
+        """Overflow incidents so far (ring full, or PortAudio reported an input overrun)."""
+        run = self._run
+        return self._past_overflows + (run.ring.overflow_count if run is not None else 0)
+
+    def open(self) -> None:
+        if self._run is not None:
+            return
+        self._stop.clear()
+        self._pending = []
+        self._resampler = None
+        if self.capture_rate_hz != PROCESSING_RATE_HZ:
+            self._resampler = soxr.ResampleStream(
+                self.capture_rate_hz, PROCESSING_RATE_HZ, len(self.channels), dtype="float32"
+            )
+        self._run = self._start_run()
+
+    def close(self) -> None:
+        self._stop.set()
+        run, self._run = self._run, None
+        if run is not None:
+            run.ring.wake()
+            self._past_overflows += run.ring.overflow_count
+            self._retire(run)
+        self._join_reaper(CLOSE_TIMEOUT_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+        run = self._run
+        if run is not None:
+            run.ring.wake()
+
+    def events(self) -> Iterator[Event]:
+        if self._run is None:
+            raise AudioInputError("the live source is not open: use `with LiveSource(config) as source:`")
+        while not self._stop.is_set():
+            run = self._run
+            if run is None:
+                break
+            item = run.ring.read(self._read_frames, POLL_S)
+            if isinstance(item, Gap):
+                yield from self._on_gap(run, item)
+            elif item is not None:
+                yield from self._on_frames(run, item)
+            elif not self._stop.is_set():
+                reason = run.lost_reason()
+                if reason is not None:
+                    yield from self._recover(run, reason)
+        yield from self._flush()
+
+    # --- audio -------------------------------------------------------------
+
+    def _on_frames(self, run: _Run, frames: Frames) -> Iterator[Event]:
+        run.in_frames += frames.shape[0]
+        samples = frames[:, self.channels].astype(np.float32) * np.float32(INT16_SCALE)
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples)
+        self._pending.append(samples)
+        pending = sum(p.shape[0] for p in self._pending)
+        if pending < self.block_samples:
+            return
+        joined = np.concatenate(self._pending)
+        n_blocks = pending // self.block_samples
+        for k in range(n_blocks):
+            yield self._block(joined[k * self.block_samples : (k + 1) * self.block_samples])
+        rest = joined[n_blocks * self.block_samples :]
+        self._pending = [rest] if rest.shape[0] else []
+
+    def _block(self, samples: FloatArray) -> AudioBlock:
+        block = AudioBlock(
+            start_s=self._pos / PROCESSING_RATE_HZ,
+            sample_rate_hz=PROCESSING_RATE_HZ,
+            samples=np.ascontiguousarray(samples),
+        )
+        self._pos += samples.shape[0]
+        return block
+
+    def _flush(self) -> Iterator[Event]:
+        """Hand on everything held back (resampler tail, part block) before a gap or the end."""
+        if self._resampler is not None:
+            empty = np.zeros((0, len(self.channels)), dtype=np.float32)
+            self._pending.append(self._resampler.resample_chunk(empty, last=True))
+            self._resampler.clear()
+        pending = [p for p in self._pending if p.shape[0]]
+        self._pending = []
+        if pending:
+            yield self._block(np.concatenate(pending))
+
+    def _on_gap(self, run: _Run, gap: Gap) -> Iterator[Event]:
+        yield from self._flush()
+        run.in_frames += gap.frames
+        # Re-derive the clock from capture frames so resampler rounding never accumulates.
+        target = run.base_pos + (run.in_frames * PROCESSING_RATE_HZ + self.capture_rate_hz // 2) // self.capture_rate_hz
+        yield from self._drop(target - self._pos, gap.reason)
+
+    def _drop(self, samples: int, reason: str) -> list[Event]:
+        """Advance the clock now (not when the consumer resumes) and describe the gap."""
+        if samples <= 0:
+            return []
+        start_s = self._pos / PROCESSING_RATE_HZ
+        self._pos += samples
+        return [AudioDropped(start_s=start_s, duration_s=samples / PROCESSING_RATE_HZ, reason=reason)]
+
+    # --- device ------------------------------------------------------------
+
+    def _start_run(self) -> _Run:
+        """Enumerate devices afresh, pick the array, start its stream."""
+        self._join_reaper(0.0)
+        if self._reaper is not None:
+            raise AudioInputError("the previous stream is still closing (the driver is not responding); retrying")
+        pa = open_portaudio()
+        try:
+            device = choose_device(
+                input_devices(pa), self.geometry.device_hint, self.geometry.capture_channels, default_input_index(pa)
+            )
+            ring = FrameRing(
+                max(1, round(self.config.array.buffer_s * self.capture_rate_hz)), self.geometry.capture_channels
+            )
+            run = _Run(pa=pa, device=device, ring=ring, rate_hz=self.capture_rate_hz, channels=ring.channels)
+            run.stream = self._open_stream(run)
+        except BaseException:
+            pa.terminate()
+            raise
+        run.base_pos = self._pos
+        log.info("capturing %d channels at %d Hz from '%s'", ring.channels, self.capture_rate_hz, device.name)
+        return run
+
+    def _open_stream(self, run: _Run) -> pyaudio.Stream:
+        try:
+            return run.pa.open(
+                format=pyaudio.paInt16,
+                channels=run.channels,
+                rate=self.capture_rate_hz,
+                input=True,
+                input_device_index=run.device.index,
+                frames_per_buffer=self._period_frames,
+                stream_callback=run.callback,
+            )
+        except (OSError, ValueError) as exc:
+            raise AudioInputError(
+                f"cannot capture {run.channels} channels at {self.capture_rate_hz} Hz from '{run.device.name}': "
+                f"{exc}. Fix: set [array] sample_rate to a rate the device supports (it defaults to "
+                f"{run.device.default_rate_hz} Hz), or stop the program holding it (`fuser -v /dev/snd/*`)"
+            ) from exc
+
+    def _recover(self, run: _Run, reason: str) -> Iterator[Event]:
+        """Announce the loss, then reopen every reopen_interval_s until the device is back or stop()."""
+        yield from self._flush()
+        log.warning("audio input lost: %s; reopening every %.1f s", reason, self.config.array.reopen_interval_s)
+        # Let go of the stream before yielding: the consumer may close() us while we are suspended.
+        self._run = None
+        self._past_overflows += run.ring.overflow_count
+        self._retire(run)
+        yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=reason)
+        accounted = run.last_data  # audio stopped arriving here
+        while not self._stop.is_set():
+            now = time.monotonic()
+            yield from self._drop(round((now - accounted) * PROCESSING_RATE_HZ), "device_lost")
+            accounted = now
+            try:
+                new_run = self._start_run()
+            except (ListenerError, OSError) as exc:  # OSError: PortAudio itself failed to start
+                log.debug("reopening the audio input failed: %s", exc)
+            else:
+                yield from self._back(new_run, accounted)
+                return
+            self._stop.wait(self.config.array.reopen_interval_s)
+
+    def _back(self, run: _Run, accounted: float) -> Iterator[Event]:
+        if self._stop.is_set():  # stopped (or closed) while reopening: do not keep a stream nobody reads
+            self._retire(run)
+            return
+        dropped = self._drop(round((time.monotonic() - accounted) * PROCESSING_RATE_HZ), "device_lost")
+        run.base_pos = self._pos
+        self._run = run
+        log.warning("audio input back: '%s'", run.device.name)
+        yield from dropped
+        yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=True, detail=f"'{run.device.name}' is back")
+
+    def _retire(self, run: _Run) -> None:
+        """Release ``run`` on a helper thread: a wedged driver must not hang the pipeline."""
+        self._join_reaper(0.0)
+        previous = self._reaper
+        thread = threading.Thread(target=_release_after, args=(previous, run), name="listener-audio-close", daemon=True)
+        self._reaper = thread
+        thread.start()
+
+    def _join_reaper(self, timeout_s: float) -> None:
+        reaper = self._reaper
+        if reaper is None:
+            return
+        reaper.join(timeout_s)
+        if reaper.is_alive():
+            if timeout_s > 0:
+                log.warning("the audio driver has not closed the stream after %.1f s; leaving it", timeout_s)
+        else:
+            self._reaper = None
+
+
+def _release_after(previous: threading.Thread | None, run: _Run) -> None:
+    if previous is not None:
+        previous.join()  # PortAudio is one library-wide state: terminate in order
+    try:
+        run.release()
+    except Exception:  # a thread has nobody to raise to
+        log.exception("releasing the audio input '%s' failed", run.device.name)

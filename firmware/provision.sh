@@ -1,0 +1,562 @@
+#!/usr/bin/env bash
+# Provision Raspberry Pi OS Bookworm (or a Debian 12 root) for the listener
+# service: boot overlays for the array, ALSA devices named by card name, udev
+# rules, the service user, the package in a venv, the optional vosk model,
+# /etc/listener/listener.toml and the enabled systemd unit.
+#
+# Every change goes through a few functions that compare first and print
+# "would: ..." under --dry-run, so a second run changes nothing and says so.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$SCRIPT_DIR")
+
+# The official small English vosk model. alphacephei publishes no digest:
+# this is the SHA-256 of the published 41,205,931-byte zip as pinned by
+# several unrelated projects. A mismatch aborts; nothing is unpacked.
+VOSK_EN_SMALL_NAME=vosk-model-small-en-us-0.15
+VOSK_EN_SMALL_URL=https://alphacephei.com/vosk/models/$VOSK_EN_SMALL_NAME.zip
+VOSK_EN_SMALL_SHA256=30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498
+
+PREFIX=/opt/listener
+VENV=$PREFIX/venv
+MODELS_DIR=$PREFIX/models
+SOURCE_STAMP=$PREFIX/.source-sha256
+CONF_DIR=/etc/listener
+UNIT=listener.service
+UNIT_PATH=/etc/systemd/system/$UNIT
+ALSA_CONF=/etc/alsa/conf.d/60-listener.conf
+UDEV_RULES=/etc/udev/rules.d/99-listener.rules
+BOOT_CONFIG=/boot/firmware/config.txt
+SERVICE_USER=listener
+SERVICE_GROUPS=(audio gpio spi plugdev)
+# python3-pyaudio and python3-numpy from apt: no compiler needed on the Pi,
+# and the venv sees them through --system-site-packages.
+APT_PACKAGES=(python3 python3-venv python3-pip python3-numpy python3-pyaudio python3-gpiozero
+	python3-spidev alsa-utils curl ca-certificates)
+# Only in the Raspberry Pi OS archive; gpiozero needs it on a Pi 5.
+APT_PI_PACKAGES=(python3-lgpio)
+BLOCK_BEGIN="# >>> listener: managed by firmware/provision.sh, edits here are replaced >>>"
+BLOCK_END="# <<< listener <<<"
+
+ROOT=/
+DRY_RUN=0
+PRESET=respeaker-4mic
+SOURCE=$REPO_DIR
+VOSK_MODEL=""
+VOSK_URL=""
+VOSK_SHA256=""
+NO_APT=0
+NO_PIP=0
+NO_SYSTEMCTL=0
+FORCE_CONFIG=0
+CHANGES=0
+TMPD=""
+
+usage() {
+	cat <<EOF
+Usage: $(basename "$0") [options]
+
+Provision Raspberry Pi OS Bookworm for the listener service.
+
+  --root DIR            target root filesystem (default /)
+  --dry-run             print every change, write nothing
+  --preset NAME         respeaker-4mic (default), respeaker-2mic-v1, respeaker-2mic-v2,
+                        respeaker-6mic or respeaker-usb-v2
+  --source PATH         checkout or wheel to pip-install (default: $REPO_DIR)
+  --vosk-model en-small install $VOSK_EN_SMALL_NAME and enable on-device ASR
+  --vosk-url URL        another model zip (with --vosk-sha256), e.g. a local mirror
+  --vosk-sha256 HEX     SHA-256 the --vosk-url file must have
+  --force-config        replace an existing /etc/listener/listener.toml
+  --no-apt              skip apt packages
+  --no-pip              skip the venv and the package
+  --no-systemctl        skip enabling (and restarting) the service
+  -h, --help            this help
+
+A second run with the same options reports "no changes".
+EOF
+}
+
+say() { printf '%s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+usage_error() {
+	printf 'error: %s (see --help)\n' "$*" >&2
+	exit 2
+}
+
+# The path $1 (absolute, as on the device) inside the target root.
+target() { printf '%s%s' "${ROOT%/}" "$1"; }
+
+# Count one change and carry it out, or under --dry-run only announce it.
+change() {
+	local what=$1
+	shift
+	CHANGES=$((CHANGES + 1))
+	if ((DRY_RUN)); then
+		say "would: $what"
+		return 0
+	fi
+	say "change: $what"
+	"$@"
+}
+
+# Run a command inside the target root.
+run() {
+	if [[ $ROOT == / ]]; then
+		"$@"
+	else
+		chroot "$ROOT" "$@"
+	fi
+}
+
+parse_args() {
+	while (($#)); do
+		case $1 in
+		--root) ROOT=${2:?--root needs a directory}; shift ;;
+		--dry-run) DRY_RUN=1 ;;
+		--preset) PRESET=${2:?--preset needs a name}; shift ;;
+		--source) SOURCE=${2:?--source needs a path}; shift ;;
+		--vosk-model) VOSK_MODEL=${2:?--vosk-model needs a name}; shift ;;
+		--vosk-url) VOSK_URL=${2:?--vosk-url needs a URL}; shift ;;
+		--vosk-sha256) VOSK_SHA256=${2:?--vosk-sha256 needs a digest}; shift ;;
+		--force-config) FORCE_CONFIG=1 ;;
+		--no-apt) NO_APT=1 ;;
+		--no-pip) NO_PIP=1 ;;
+		--no-systemctl) NO_SYSTEMCTL=1 ;;
+		-h | --help) usage; exit 0 ;;
+		*) usage_error "unknown option $1" ;;
+		esac
+		shift
+	done
+	[[ -d $ROOT ]] || usage_error "--root $ROOT is not a directory"
+	ROOT=$(cd "$ROOT" && pwd)
+	select_vosk_model
+}
+
+select_vosk_model() {
+	case $VOSK_MODEL in
+	"") [[ -z $VOSK_URL ]] || VOSK_MODEL=custom ;;
+	en-small)
+		VOSK_URL=${VOSK_URL:-$VOSK_EN_SMALL_URL}
+		VOSK_SHA256=${VOSK_SHA256:-$VOSK_EN_SMALL_SHA256}
+		;;
+	*) usage_error "--vosk-model $VOSK_MODEL is unknown; the one offered is en-small" ;;
+	esac
+	if [[ -n $VOSK_MODEL ]]; then
+		[[ $VOSK_SHA256 =~ ^[0-9a-f]{64}$ ]] || usage_error "--vosk-url needs --vosk-sha256 with 64 hex digits"
+		[[ $VOSK_URL == *.zip ]] || usage_error "--vosk-url must name a .zip file"
+	fi
+	VOSK_NAME=$(basename "${VOSK_URL%.zip}")
+}
+
+# Card name, channel count and sample format of each array, the name of its
+# geometry in listener.toml, and its device-tree overlay (none for USB).
+select_preset() {
+	case $PRESET in
+	respeaker-2mic-v1)
+		CARD=wm8960soundcard CHANNELS=2 FORMAT=S16_LE ARRAY_PRESET=respeaker-2mic
+		OVERLAY=wm8960-soundcard DESCRIPTION="ReSpeaker 2-Mics Pi HAT v1 (WM8960)"
+		;;
+	respeaker-2mic-v2)
+		CARD=seeed2micvoicec CHANNELS=2 FORMAT=S16_LE ARRAY_PRESET=respeaker-2mic
+		OVERLAY=respeaker-2mic-v2_0-overlay DESCRIPTION="ReSpeaker 2-Mics Pi HAT v2.0 (TLV320AIC3104)"
+		;;
+	respeaker-4mic)
+		CARD=seeed4micvoicec CHANNELS=4 FORMAT=S32_LE ARRAY_PRESET=respeaker-4mic
+		OVERLAY=seeed-4mic-voicecard DESCRIPTION="ReSpeaker 4-Mic Array (AC108)"
+		;;
+	respeaker-6mic)
+		CARD=seeed8micvoicec CHANNELS=8 FORMAT=S32_LE ARRAY_PRESET=respeaker-6mic
+		OVERLAY=seeed-8mic-voicecard DESCRIPTION="ReSpeaker 6-Mic Circular Array (2x AC108)"
+		;;
+	respeaker-usb-v2)
+		CARD=ArrayUAC10 CHANNELS=6 FORMAT=S16_LE ARRAY_PRESET=respeaker-usb-v2
+		OVERLAY="" DESCRIPTION="ReSpeaker USB Mic Array v2.0 (6-channel firmware)"
+		;;
+	*) usage_error "--preset $PRESET is unknown" ;;
+	esac
+}
+
+# Copy $1 to $2 through a temporary file, so a reader never sees half a file.
+install_file() {
+	local src=$1 path=$2 mode=$3
+	mkdir -p "$(dirname "$path")"
+	cp "$src" "$path.listener-new"
+	if [[ -n $mode ]]; then
+		chmod "$mode" "$path.listener-new"
+	elif [[ -f $path ]]; then
+		# FAT (the boot partition) refuses some modes; its own default is fine there.
+		chmod --reference="$path" "$path.listener-new" 2>/dev/null || true
+	else
+		chmod 0644 "$path.listener-new" 2>/dev/null || true
+	fi
+	mv -f "$path.listener-new" "$path"
+}
+
+# Make file $2 (a path on the device) hold exactly file $1, with mode $3
+# ("" keeps whatever the file system gives, as on the FAT boot partition).
+write_file_if_changed() {
+	local src=$1 dest=$2 mode=$3 path
+	path=$(target "$dest")
+	if [[ -f $path ]] && cmp -s "$src" "$path"; then
+		if [[ -n $mode && $(stat -c %a "$path") != "${mode#0}" ]]; then
+			change "chmod $mode $dest" chmod "$mode" "$path"
+		fi
+		return 0
+	fi
+	if [[ -f $path ]]; then
+		show_diff "$path" "$src" "$dest"
+		change "update $dest" install_file "$src" "$path" "$mode"
+	else
+		show_diff /dev/null "$src" "$dest"
+		change "create $dest${mode:+ (mode $mode)}" install_file "$src" "$path" "$mode"
+	fi
+}
+
+show_diff() {
+	diff -u --label "$3 (now)" --label "$3 (new)" "$1" "$2" | sed 's/^/    /' || true
+}
+
+# Make file $1 hold the lines of file $2 between BLOCK_BEGIN and BLOCK_END,
+# in place of an earlier block, or at the end; an empty $2 removes the block.
+ensure_block_in_file() {
+	local dest=$1 block=$2 path new
+	path=$(target "$dest")
+	new=$(mktemp "$TMPD/block.XXXXXX")
+	if [[ -f $path ]]; then
+		awk -v b="$BLOCK_BEGIN" -v e="$BLOCK_END" -v blockfile="$block" '
+			function emit(  line) {
+				if (done) return
+				done = 1
+				if ((getline line < blockfile) <= 0) return
+				print b; print line
+				while ((getline line < blockfile) > 0) print line
+				print e
+			}
+			$0 == b { skip = 1; emit(); next }
+			$0 == e && skip { skip = 0; next }
+			!skip { print }
+			END { emit() }' "$path" >"$new"
+	elif [[ -s $block ]]; then
+		{ say "$BLOCK_BEGIN"; cat "$block"; say "$BLOCK_END"; } >"$new"
+	else
+		return 0
+	fi
+	write_file_if_changed "$new" "$dest" ""
+}
+
+# Fill the @KEY@ placeholders of template $1 from KEY=value arguments.
+render() {
+	local template=$1 out=$2 text pair
+	shift 2
+	text=$(cat "$template"; printf x)
+	text=${text%x}
+	for pair in "$@"; do
+		text=${text//"@${pair%%=*}@"/"${pair#*=}"}
+	done
+	[[ $text != *@[A-Z_]*@* ]] || die "template $template has a placeholder left: fill it in render()"
+	printf '%s' "$text" >"$out"
+}
+
+has_entry() { # FILE NAME: is NAME in the passwd/group-style FILE of the target?
+	local file
+	file=$(target "$1")
+	[[ -f $file ]] && awk -F: -v n="$2" '$1 == n { found = 1 } END { exit !found }' "$file"
+}
+
+in_group() { # GROUP USER
+	local file
+	file=$(target /etc/group)
+	[[ -f $file ]] && awk -F: -v g="$1" -v u="$2" '
+		$1 == g { n = split($4, m, ","); for (i = 1; i <= n; i++) if (m[i] == u) found = 1 }
+		END { exit !found }' "$file"
+}
+
+# useradd and friends edit the target's /etc/passwd and /etc/group in place.
+shadow_args() {
+	if [[ $ROOT != / ]]; then printf '%s\n' --prefix "$ROOT"; fi
+}
+
+ensure_group() {
+	local -a pfx
+	mapfile -t pfx < <(shadow_args)
+	has_entry /etc/group "$1" || change "create system group $1" groupadd "${pfx[@]}" --system "$1"
+}
+
+ensure_user() {
+	local group
+	local -a pfx
+	mapfile -t pfx < <(shadow_args)
+	for group in "${SERVICE_GROUPS[@]}"; do ensure_group "$group"; done
+	if ! has_entry /etc/passwd "$SERVICE_USER"; then
+		change "create system user $SERVICE_USER" useradd "${pfx[@]}" --system --user-group \
+			--no-create-home --home-dir /var/lib/listener --shell /usr/sbin/nologin \
+			--comment "listener service" "$SERVICE_USER"
+	fi
+	for group in "${SERVICE_GROUPS[@]}"; do
+		in_group "$group" "$SERVICE_USER" ||
+			change "add $SERVICE_USER to group $group" usermod "${pfx[@]}" --append --groups "$group" "$SERVICE_USER"
+	done
+}
+
+pkg_installed() {
+	# shellcheck disable=SC2016 # ${Status} is dpkg-query's field, not a shell variable
+	dpkg-query --admindir="$(target /var/lib/dpkg)" -W -f='${Status}' "$1" 2>/dev/null |
+		grep -q 'install ok installed'
+}
+
+apt_install() {
+	run apt-get update
+	run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
+
+ensure_apt_packages() {
+	local pkg
+	local -a missing=()
+	if ((NO_APT)); then
+		say "skip: apt packages (--no-apt)"
+		return 0
+	fi
+	for pkg in "${APT_PACKAGES[@]}"; do pkg_installed "$pkg" || missing+=("$pkg"); done
+	for pkg in "${APT_PI_PACKAGES[@]}"; do
+		pkg_installed "$pkg" && continue
+		if ((DRY_RUN)) || run apt-cache show "$pkg" >/dev/null 2>&1; then
+			missing+=("$pkg")
+		else
+			warn "$pkg is not in this system's apt sources (it comes from the Raspberry Pi OS archive); gpiozero falls back to other pin libraries"
+		fi
+	done
+	((${#missing[@]} == 0)) || change "apt-get install ${missing[*]}" apt_install "${missing[@]}"
+}
+
+# A digest of what --source holds, so an unchanged source is not reinstalled.
+source_digest() {
+	if [[ -f $SOURCE ]]; then
+		sha256sum "$SOURCE" | cut -d' ' -f1
+		return 0
+	fi
+	(
+		cd "$SOURCE"
+		find . \( -name .git -o -name .venv -o -name __pycache__ -o -name '*.egg-info' -o -name build \
+			-o -name dist -o -name '.*_cache' \) -prune -o -type f -print0 | LC_ALL=C sort -z |
+			xargs -0 -r sha256sum
+	) | sha256sum | cut -d' ' -f1
+}
+
+install_package() {
+	local digest=$1 spec=$SOURCE staged
+	if [[ $ROOT != / ]]; then
+		# pip runs inside the root, so the source has to be there too.
+		mkdir -p "$(target /tmp)"
+		staged=$(mktemp -d "$(target /tmp)/listener-src.XXXXXX")
+		if [[ -f $SOURCE ]]; then
+			cp "$SOURCE" "$staged/"
+			spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
+		else
+			tar -C "$SOURCE" --exclude=.git --exclude=.venv --exclude=__pycache__ -cf - . | tar -C "$staged" -xf -
+			spec=/tmp/$(basename "$staged")
+		fi
+	fi
+	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade "$spec"
+	if [[ -f $SOURCE ]]; then
+		# pip keeps an installed wheel of the same version even if its content changed.
+		run "$VENV/bin/pip" install --disable-pip-version-check --no-input --force-reinstall --no-deps "$spec"
+	fi
+	[[ -z ${staged:-} ]] || rm -rf "$staged"
+	printf '%s\n' "$digest" >"$(target "$SOURCE_STAMP")"
+}
+
+ensure_package() {
+	local digest
+	if ((NO_PIP)); then
+		say "skip: venv and package (--no-pip)"
+		return 0
+	fi
+	[[ -e $SOURCE ]] || usage_error "--source $SOURCE does not exist"
+	SOURCE=$(realpath "$SOURCE")
+	[[ -x $(target "$VENV/bin/python") ]] ||
+		change "create venv $VENV (--system-site-packages, so apt's python3-lgpio serves gpiozero)" \
+			run python3 -m venv --system-site-packages "$VENV"
+	digest=$(source_digest)
+	if [[ -f $(target "$SOURCE_STAMP") && $(<"$(target "$SOURCE_STAMP")") == "$digest" ]]; then
+		return 0
+	fi
+	change "pip install $SOURCE into $VENV" install_package "$digest"
+}
+
+download() {
+	if command -v curl >/dev/null; then
+		curl -fsSL --retry 3 -o "$2" "$1"
+	else
+		wget -q -O "$2" "$1"
+	fi
+}
+
+fetch_vosk_model() {
+	local dir=$1 zip=$TMPD/model.zip unpacked=$TMPD/model actual
+	download "$VOSK_URL" "$zip" || die "could not download $VOSK_URL: check the network, or pass --vosk-url with a reachable copy"
+	actual=$(sha256sum "$zip" | cut -d' ' -f1)
+	[[ $actual == "$VOSK_SHA256" ]] ||
+		die "$VOSK_URL has SHA-256 $actual, expected $VOSK_SHA256: the download is damaged or not the model pinned here; nothing was installed"
+	mkdir -p "$unpacked"
+	if command -v unzip >/dev/null; then
+		unzip -q "$zip" -d "$unpacked"
+	else
+		python3 -m zipfile -e "$zip" "$unpacked"
+	fi
+	[[ -d $unpacked/$VOSK_NAME ]] || die "$VOSK_URL does not hold the folder $VOSK_NAME/ a vosk model zip has"
+	rm -rf "$(target "$dir")"
+	mkdir -p "$(target "$MODELS_DIR")"
+	chmod -R u=rwX,go=rX "$unpacked/$VOSK_NAME"
+	mv "$unpacked/$VOSK_NAME" "$(target "$dir")"
+	printf '%s\n' "$VOSK_SHA256" >"$(target "$dir/.sha256")"
+}
+
+ensure_vosk_model() {
+	local dir=$MODELS_DIR/$VOSK_NAME stamp
+	[[ -n $VOSK_MODEL ]] || return 0
+	stamp=$(target "$dir/.sha256")
+	[[ -f $stamp && $(<"$stamp") == "$VOSK_SHA256" ]] && return 0
+	change "download $VOSK_URL, check SHA-256 $VOSK_SHA256, unpack to $dir" fetch_vosk_model "$dir"
+}
+
+ensure_boot_config() {
+	local block=$TMPD/boot-block
+	if [[ ! -d $(target /boot/firmware) && -f $(target /boot/config.txt) ]]; then
+		die "$(target /boot/config.txt) exists but /boot/firmware does not: this OS is older than Bookworm; upgrade it first"
+	fi
+	: >"$block"
+	if [[ -n $OVERLAY ]]; then
+		{ say "[all]"; cat "$SCRIPT_DIR/boot-config/$PRESET.txt"; } >"$block"
+		[[ -f $(target "/boot/firmware/overlays/$OVERLAY.dtbo") ]] || warn "$(overlay_hint)"
+	fi
+	ensure_block_in_file "$BOOT_CONFIG" "$block"
+}
+
+overlay_hint() {
+	local where="/boot/firmware/overlays/$OVERLAY.dtbo is missing"
+	case $PRESET in
+	respeaker-2mic-v1) say "$where: update the kernel (sudo apt full-upgrade), it ships this overlay" ;;
+	respeaker-2mic-v2) say "$where: build it from Seeed-Studio/seeed-linux-dtoverlays (make overlays/rpi/$OVERLAY.dtbo) and copy it there" ;;
+	*) say "$where: install the seeed-voicecard driver (HinTak/seeed-voicecard, branch of your kernel version), which builds the AC108 codec module and this overlay" ;;
+	esac
+}
+
+ensure_config_files() {
+	local rendered=$TMPD/listener.toml secrets=$CONF_DIR/secrets.env asr_enabled=false model_path=""
+	if [[ -n $VOSK_MODEL ]]; then
+		asr_enabled=true
+		model_path=$MODELS_DIR/$VOSK_NAME
+	fi
+	render "$SCRIPT_DIR/listener.toml.in" "$rendered" PRESET="$PRESET" ARRAY_PRESET="$ARRAY_PRESET" \
+		ASR_ENABLED="$asr_enabled" ASR_MODEL_PATH="$model_path"
+	if [[ ! -f $(target "$CONF_DIR/listener.toml") ]] || ((FORCE_CONFIG)); then
+		write_file_if_changed "$rendered" "$CONF_DIR/listener.toml" 0644
+	else
+		kept_config_note
+	fi
+	# Secrets are the operator's: create the file once, only ever fix its mode.
+	if [[ -f $(target "$secrets") ]]; then
+		[[ $(stat -c %a "$(target "$secrets")") == 600 ]] || change "chmod 0600 $secrets" chmod 0600 "$(target "$secrets")"
+	else
+		write_file_if_changed "$SCRIPT_DIR/secrets.env.in" "$secrets" 0600
+	fi
+}
+
+# An operator's listener.toml is kept, but one for another array is a mistake.
+kept_config_note() {
+	local file current
+	file=$(target "$CONF_DIR/listener.toml")
+	current=$(awk -F'"' '/^\[/ { section = $0 } section == "[array]" && /^preset *=/ { print $2; exit }' "$file")
+	if [[ $current != "$ARRAY_PRESET" ]]; then
+		warn "kept $CONF_DIR/listener.toml, but its array.preset is '$current', not '$ARRAY_PRESET': edit it, or rerun with --force-config"
+	elif [[ -n $VOSK_MODEL ]] && ! grep -q "^model_path = \"$MODELS_DIR/$VOSK_NAME\"" "$file"; then
+		warn "kept $CONF_DIR/listener.toml: set asr.enabled = true and asr.model_path = \"$MODELS_DIR/$VOSK_NAME\" there to use the model"
+	else
+		say "kept: $CONF_DIR/listener.toml (an existing config is never overwritten without --force-config)"
+	fi
+}
+
+ensure_service_enabled() {
+	if ((NO_SYSTEMCTL)); then
+		say "skip: enabling $UNIT (--no-systemctl)"
+		return 0
+	fi
+	if ! command -v systemctl >/dev/null; then
+		((DRY_RUN)) || die "systemctl is missing: install systemd, or pass --no-systemctl"
+	elif systemctl --root="$ROOT" --quiet is-enabled "$UNIT" 2>/dev/null; then
+		return 0
+	fi
+	change "enable $UNIT" systemctl --root="$ROOT" --quiet enable "$UNIT"
+}
+
+# On the running system, make the new files take effect.
+apply_live() {
+	local unit_changed=$1 udev_changed=$2 boot_changed=$3 service_changed=$4
+	[[ $ROOT == / && -d /run/systemd/system ]] || return 0
+	((udev_changed == 0)) || change "reload udev rules" udevadm control --reload-rules
+	((NO_SYSTEMCTL == 0)) || return 0
+	((unit_changed == 0)) || change "reload systemd units" systemctl daemon-reload
+	if ((boot_changed)); then
+		say "note: reboot to load the audio overlay; $UNIT starts at boot"
+	elif ((service_changed)); then
+		change "restart $UNIT" systemctl restart "$UNIT"
+	fi
+}
+
+main() {
+	local before unit_changed udev_changed boot_changed service_start rendered
+	parse_args "$@"
+	select_preset
+	((DRY_RUN)) || [[ $(id -u) == 0 ]] || die "run as root (sudo), or add --dry-run"
+	if ((!DRY_RUN)) && [[ ! -f $(target /etc/passwd) ]]; then
+		die "$ROOT has no /etc/passwd: --root must be a Debian root file system"
+	fi
+	[[ -f $REPO_DIR/systemd/$UNIT ]] || die "$REPO_DIR/systemd/$UNIT is missing: run this script from a listener checkout"
+	TMPD=$(mktemp -d)
+	trap 'rm -rf "$TMPD"' EXIT
+	say "listener provisioning: root $ROOT, preset $PRESET$( ((DRY_RUN)) && printf ', dry run')"
+
+	service_start=$CHANGES
+	ensure_apt_packages
+	ensure_user
+	ensure_package
+	ensure_vosk_model
+
+	before=$CHANGES
+	ensure_boot_config
+	boot_changed=$((CHANGES - before))
+
+	rendered=$TMPD/alsa.conf
+	render "$SCRIPT_DIR/asound.conf.in" "$rendered" PRESET="$PRESET" CARD="$CARD" CHANNELS="$CHANNELS" \
+		FORMAT="$FORMAT" DESCRIPTION="$DESCRIPTION"
+	write_file_if_changed "$rendered" "$ALSA_CONF" 0644
+
+	before=$CHANGES
+	write_file_if_changed "$SCRIPT_DIR/99-listener.rules" "$UDEV_RULES" 0644
+	udev_changed=$((CHANGES - before))
+
+	ensure_config_files
+
+	before=$CHANGES
+	write_file_if_changed "$REPO_DIR/systemd/$UNIT" "$UNIT_PATH" 0644
+	unit_changed=$((CHANGES - before))
+	ensure_service_enabled
+
+	apply_live "$unit_changed" "$udev_changed" "$boot_changed" $((CHANGES - service_start))
+	local noun=changes
+	((CHANGES != 1)) || noun=change
+	if ((CHANGES == 0)); then
+		say "no changes"
+	elif ((DRY_RUN)); then
+		say "$CHANGES $noun planned; dry run, nothing written"
+	else
+		say "$CHANGES $noun made"
+	fi
+}
+
+main "$@"

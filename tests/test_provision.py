@@ -1,0 +1,242 @@
+"""firmware/provision.sh against temporary root file systems.
+
+Real runs use --no-apt --no-pip: they write files, create the service user
+with useradd --prefix and enable the unit with systemctl --root, all inside
+the temporary root. The generated files are then read by the real consumers:
+listener's config loader and alsa-lib (through arecord).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from listener.config import geometry, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "firmware" / "provision.sh"
+PRESETS = {  # preset -> (ALSA card name, overlay in config.txt or None)
+    "respeaker-2mic-v1": ("wm8960soundcard", "wm8960-soundcard"),
+    "respeaker-2mic-v2": ("seeed2micvoicec", "respeaker-2mic-v2_0-overlay"),
+    "respeaker-4mic": ("seeed4micvoicec", "seeed-4mic-voicecard"),
+    "respeaker-6mic": ("seeed8micvoicec", "seeed-8mic-voicecard"),
+    "respeaker-usb-v2": ("ArrayUAC10", None),
+}
+PI_CONFIG_TXT = "# For more options and information see\n# http://rptl.io/configtxt\ndtparam=audio=on\n\n[cm4]\notg_mode=1\n\n[all]\n"
+FILES_ONLY = ["--no-apt", "--no-pip"]
+
+
+def require(tool: str, package: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is missing: install the Debian package '{package}'")
+
+
+def provision(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    require("bash", "bash")
+    env = {**os.environ, "LC_ALL": "C"}
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "--root", str(root), *args], capture_output=True, text=True, env=env, check=False
+    )
+    if check:
+        assert done.returncode == 0, f"provision.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every file, directory and link under ``root`` with its mode, mtime and content digest."""
+    seen: dict[str, tuple[object, ...]] = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_symlink():
+            seen[str(path.relative_to(root))] = ("link", str(path.readlink()))
+        elif path.is_dir():
+            seen[str(path.relative_to(root))] = ("dir", st.st_mode)
+        else:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            seen[str(path.relative_to(root))] = ("file", st.st_mode, st.st_mtime_ns, digest)
+    return seen
+
+
+@pytest.fixture
+def pi_root(tmp_path: Path) -> Path:
+    """A root file system with what provisioning reads: accounts and the boot config."""
+    require("useradd", "passwd")
+    require("systemctl", "systemd")
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (root / "etc/group").write_text("root:x:0:\naudio:x:29:pi\nplugdev:x:46:pi\n")
+    (root / "etc/gshadow").write_text("root:*::\naudio:*::pi\nplugdev:*::pi\n")
+    (root / "boot/firmware").mkdir(parents=True)
+    (root / "boot/firmware/config.txt").write_text(PI_CONFIG_TXT)
+    return root
+
+
+def alsa_open_error(conf: Path, tmp_path: Path) -> str:
+    """What alsa-lib says when arecord opens listener_array as ``conf`` defines it."""
+    require("arecord", "alsa-utils")
+    top = tmp_path / "alsa-top.conf"
+    top.write_text(f"</usr/share/alsa/alsa.conf>\n<{conf}>\n")
+    env = {**os.environ, "ALSA_CONFIG_PATH": str(top), "LC_ALL": "C"}
+    listed = subprocess.run(["arecord", "-L"], capture_output=True, text=True, env=env, check=False)
+    assert "listener_array\n" in listed.stdout, listed.stdout + listed.stderr
+    opened = subprocess.run(
+        ["arecord", "-D", "listener_array", "-d", "1", "-f", "S16_LE", "/dev/null"],
+        capture_output=True, text=True, env=env, check=False, timeout=30,
+    )
+    return opened.stderr
+
+
+def test_dry_run_prints_every_change_and_writes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "empty"
+    root.mkdir()
+    done = provision(root, "--dry-run", "--preset", "respeaker-4mic", "--vosk-model", "en-small")
+    out = done.stdout
+    for planned in (
+        "would: apt-get install ",
+        "would: create system group gpio",
+        "would: create system user listener",
+        "would: add listener to group spi",
+        "would: create venv /opt/listener/venv (--system-site-packages",
+        f"would: pip install {REPO} into /opt/listener/venv",
+        "would: download https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip, check SHA-256 "
+        "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498",
+        "would: create /boot/firmware/config.txt",
+        "+dtoverlay=seeed-4mic-voicecard",
+        "would: create /etc/alsa/conf.d/60-listener.conf (mode 0644)",
+        "would: create /etc/udev/rules.d/99-listener.rules (mode 0644)",
+        "would: create /etc/listener/listener.toml (mode 0644)",
+        "would: create /etc/listener/secrets.env (mode 0600)",
+        "would: create /etc/systemd/system/listener.service (mode 0644)",
+        "would: enable listener.service",
+        "dry run, nothing written",
+    ):
+        assert planned in out, f"{planned!r} missing from:\n{out}"
+    assert "change:" not in out
+    assert list(root.iterdir()) == []
+
+
+def test_real_run_then_second_run_changes_nothing(pi_root: Path, tmp_path: Path) -> None:
+    first = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY)
+    assert "change: create /etc/systemd/system/listener.service" in first.stdout
+    assert first.stdout.rstrip().endswith("changes made")
+
+    unit = (pi_root / "etc/systemd/system/listener.service").read_bytes()
+    assert unit == (REPO / "systemd/listener.service").read_bytes()
+    wants = pi_root / "etc/systemd/system/multi-user.target.wants/listener.service"
+    assert str(wants.readlink()) == "/etc/systemd/system/listener.service"
+    config_txt = (pi_root / "boot/firmware/config.txt").read_text()
+    assert config_txt.startswith(PI_CONFIG_TXT), "the lines already in config.txt must stay"
+    assert "\ndtoverlay=seeed-4mic-voicecard\n" in config_txt and "\ndtparam=spi=on\n" in config_txt
+    passwd = (pi_root / "etc/passwd").read_text()
+    assert re.search(r"^listener:x:\d+:\d+:[^:]*:/var/lib/listener:/usr/sbin/nologin$", passwd, re.M), passwd
+    groups = {line.split(":")[0]: line.split(":")[3].split(",") for line in (pi_root / "etc/group").read_text().split()}
+    for group in ("audio", "gpio", "spi", "plugdev"):
+        assert "listener" in groups[group], group
+    assert groups["audio"] == ["pi", "listener"]
+    assert (pi_root / "etc/listener/secrets.env").stat().st_mode & 0o777 == 0o600
+    rules = (pi_root / "etc/udev/rules.d/99-listener.rules").read_text()
+    assert 'ATTR{idVendor}=="2886", ATTR{idProduct}=="0018"' in rules
+
+    before = snapshot(pi_root)
+    second = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY)
+    assert second.stdout.rstrip().endswith("no changes"), second.stdout
+    assert "change:" not in second.stdout
+    assert snapshot(pi_root) == before
+    dry = provision(pi_root, "--preset", "respeaker-4mic", "--dry-run", *FILES_ONLY)
+    assert dry.stdout.rstrip().endswith("no changes"), dry.stdout
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_each_preset_gives_a_loadable_config_and_an_alsa_device_by_card_name(
+    preset: str, pi_root: Path, tmp_path: Path
+) -> None:
+    card, overlay = PRESETS[preset]
+    provision(pi_root, "--preset", preset, *FILES_ONLY)
+
+    config = load_config(pi_root / "etc/listener/listener.toml")
+    geo = geometry(config)
+    assert config.array.device == "listener_array"
+    assert config.asr.enabled is False
+    alsa_conf = pi_root / "etc/alsa/conf.d/60-listener.conf"
+    text = alsa_conf.read_text()
+    assert f"channels {geo.capture_channels}\n" in text, "the ALSA device must capture every channel the preset reads"
+    assert f'card "{card}"' in text
+
+    # alsa-lib parses the file and resolves the device to the card by name.
+    assert f"Cannot get card index for {card}" in alsa_open_error(alsa_conf, tmp_path)
+
+    config_txt = (pi_root / "boot/firmware/config.txt").read_text()
+    if overlay is None:
+        assert "listener" not in config_txt and config_txt == PI_CONFIG_TXT
+    else:
+        assert f"\ndtoverlay={overlay}\n" in config_txt
+
+
+def test_switching_preset_replaces_the_boot_block_and_keeps_the_config(pi_root: Path) -> None:
+    provision(pi_root, "--preset", "respeaker-6mic", *FILES_ONLY)
+    toml = (pi_root / "etc/listener/listener.toml").read_text()
+    switched = provision(pi_root, "--preset", "respeaker-2mic-v1", *FILES_ONLY)
+
+    config_txt = (pi_root / "boot/firmware/config.txt").read_text()
+    assert "seeed-8mic-voicecard" not in config_txt
+    assert config_txt.count("dtoverlay=") == 1 and "\ndtoverlay=wm8960-soundcard\n" in config_txt
+    assert (pi_root / "etc/listener/listener.toml").read_text() == toml
+    assert "array.preset is 'respeaker-6mic', not 'respeaker-2mic'" in switched.stderr
+
+    provision(pi_root, "--preset", "respeaker-usb-v2", "--force-config", *FILES_ONLY)
+    assert (pi_root / "boot/firmware/config.txt").read_text() == PI_CONFIG_TXT
+    assert load_config(pi_root / "etc/listener/listener.toml").array.preset == "respeaker-usb-v2"
+
+
+def make_model_zip(tmp_path: Path) -> tuple[Path, str]:
+    archive = tmp_path / "vosk-model-tiny-test.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("vosk-model-tiny-test/am/final.mdl", b"not a real model")
+        z.writestr("vosk-model-tiny-test/conf/model.conf", b"--sample-frequency=16000\n")
+    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def test_vosk_model_is_installed_only_with_the_pinned_checksum(pi_root: Path, tmp_path: Path) -> None:
+    require("curl", "curl")
+    archive, digest = make_model_zip(tmp_path)
+    model_dir = pi_root / "opt/listener/models/vosk-model-tiny-test"
+    url = ["--vosk-url", archive.as_uri()]
+
+    bad = provision(pi_root, *url, "--vosk-sha256", "0" * 64, *FILES_ONLY, check=False)
+    assert bad.returncode == 1
+    assert f"has SHA-256 {digest}, expected {'0' * 64}" in bad.stderr
+    assert not model_dir.exists()
+
+    provision(pi_root, *url, "--vosk-sha256", digest, *FILES_ONLY)
+    assert (model_dir / "am/final.mdl").read_bytes() == b"not a real model"
+    config = load_config(pi_root / "etc/listener/listener.toml")
+    assert config.asr.enabled is True
+    assert config.asr.model_path == "/opt/listener/models/vosk-model-tiny-test"
+
+    again = provision(pi_root, *url, "--vosk-sha256", digest, *FILES_ONLY)
+    assert again.stdout.rstrip().endswith("no changes"), again.stdout
+
+
+def test_bad_options_are_refused_with_a_reason(tmp_path: Path) -> None:
+    done = provision(tmp_path, "--preset", "respeaker-9mic", "--dry-run", check=False)
+    assert done.returncode == 2
+    assert "--preset respeaker-9mic is unknown" in done.stderr
+    done = provision(tmp_path, "--vosk-url", "https://example.invalid/m.zip", "--dry-run", check=False)
+    assert done.returncode == 2
+    assert "--vosk-sha256" in done.stderr
+
+
+def test_shellcheck_is_clean() -> None:
+    require("shellcheck", "shellcheck")
+    scripts = sorted(str(p) for p in (REPO / "firmware").glob("*.sh"))
+    done = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

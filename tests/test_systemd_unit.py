@@ -1,0 +1,121 @@
+"""systemd/listener.service, judged by systemd's own offline analyzers.
+
+``systemd-analyze security --offline=true`` and ``systemd-analyze verify``
+read unit files without a running systemd, so these run in a container too.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+UNIT = REPO / "systemd" / "listener.service"
+MAX_EXPOSURE = 2.5
+EXEC_START = "/opt/listener/venv/bin/listener run --config /etc/listener/listener.toml"
+
+
+def systemd_analyze() -> str:
+    path = shutil.which("systemd-analyze")
+    if path is None:
+        pytest.fail("systemd-analyze is missing: install the Debian package 'systemd' (scripts/setup --dev does)")
+    version = subprocess.run([path, "--version"], capture_output=True, text=True, check=True).stdout
+    number = int(re.match(r"systemd (\d+)", version).group(1))  # type: ignore[union-attr]
+    if number < 250:
+        pytest.fail(f"systemd-analyze {number} lacks 'security --offline': it needs systemd 250+ (Debian 12 has 252)")
+    return path
+
+
+def exposure(unit: Path) -> tuple[float, str]:
+    done = subprocess.run(
+        [systemd_analyze(), "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True, text=True, check=False,
+    )
+    found = re.search(rf"Overall exposure level for {re.escape(unit.name)}: (\d+(?:\.\d+)?)", done.stdout)
+    assert found, f"no exposure figure in systemd-analyze's output:\n{done.stdout}\n{done.stderr}"
+    return float(found.group(1)), done.stdout
+
+
+def verify(unit: Path) -> list[str]:
+    """systemd-analyze verify's complaints about ``unit`` (it exits 0 even for unknown keys)."""
+    done = subprocess.run(
+        [systemd_analyze(), "verify", "--man=no", "--generators=no", str(unit)],
+        capture_output=True, text=True, check=False,
+    )
+    lines = (done.stdout + done.stderr).splitlines()
+    complaints = [line for line in lines if unit.name in line or unit.stem in line]
+    if done.returncode != 0:
+        complaints.append(f"exit status {done.returncode}: {done.stderr.strip()}")
+    return complaints
+
+
+def runnable_copy(tmp_path: Path, text: str | None = None) -> Path:
+    """The unit with ExecStart pointing at a binary that exists here, as verify demands."""
+    text = UNIT.read_text() if text is None else text
+    assert f"ExecStart={EXEC_START}\n" in text
+    path = tmp_path / UNIT.name
+    path.write_text(text.replace(f"ExecStart={EXEC_START}", f"ExecStart=/bin/true {EXEC_START.split(' ', 1)[1]}"))
+    return path
+
+
+def unit_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for raw in UNIT.read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_exposure_is_at_most_2_5() -> None:
+    level, report = exposure(UNIT)
+    print(f"listener.service exposure level: {level}")
+    assert level <= MAX_EXPOSURE, report
+
+
+def test_exposure_check_fails_an_unhardened_unit(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.service"
+    bare.write_text(f"[Service]\nExecStart={EXEC_START}\n")
+    level, _ = exposure(bare)
+    assert level > MAX_EXPOSURE
+
+
+def test_verify_finds_nothing_wrong(tmp_path: Path) -> None:
+    assert verify(runnable_copy(tmp_path)) == []
+
+
+def test_verify_catches_a_misspelt_directive(tmp_path: Path) -> None:
+    text = UNIT.read_text().replace("ProtectSystem=strict", "ProtectSytem=strict")
+    complaints = verify(runnable_copy(tmp_path, text))
+    assert any("ProtectSytem" in line for line in complaints), complaints
+
+
+def test_unit_has_the_service_contract() -> None:
+    s = unit_settings()
+    assert s["Type"] == ["notify"]
+    assert s["ExecStart"] == [EXEC_START]
+    assert s["Restart"] == ["on-failure"]
+    assert int(s["WatchdogSec"][0]) > 0
+    assert int(s["StartLimitBurst"][0]) > 0 and int(s["StartLimitIntervalSec"][0]) > 0
+    assert s["User"] == ["listener"]
+    assert set(s["SupplementaryGroups"][0].split()) == {"audio", "gpio", "spi", "plugdev"}
+    assert s["StateDirectory"] == ["listener"]
+    assert s["ConfigurationDirectory"] == ["listener"]
+    assert s["EnvironmentFile"] == ["-/etc/listener/secrets.env"]
+    assert set(s["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+
+
+def test_devices_stay_visible_to_the_service() -> None:
+    s = unit_settings()
+    # PrivateDevices=yes would hide /dev/snd, /dev/gpiochip* and /dev/spidev*.
+    assert s.get("PrivateDevices", ["no"]) == ["no"]
+    allowed = {value.split()[0] for value in s["DeviceAllow"]}
+    assert {"char-alsa", "char-gpiochip", "char-spi"} <= allowed
+    for setting in ("NoNewPrivileges", "ProtectHome", "PrivateTmp"):
+        assert s[setting] == ["yes"], setting
+    assert s["ProtectSystem"] == ["strict"]

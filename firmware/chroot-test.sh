@@ -9,7 +9,7 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$SCRIPT_DIR")
-MIRROR=http://deb.debian.org/debian
+MIRROR=""
 PRESET=respeaker-4mic
 KEEP=0
 WORK=""
@@ -24,6 +24,14 @@ while (($#)); do
 	esac
 	shift
 done
+
+# The Debian archive the host's own apt uses (first non-security source).
+host_mirror() {
+	{
+		grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources || true
+		grep -hs '^deb ' /etc/apt/sources.list || true
+	} | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\// && $i !~ /security/) { print $i; exit } }' | head -n 1
+}
 
 fail() {
 	printf 'chroot test failed: %s\n' "$*" >&2
@@ -46,6 +54,8 @@ cleanup() {
 
 [[ $(id -u) == 0 ]] || fail "run as root (debootstrap, chroot and mount need it)"
 command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
+MIRROR=${MIRROR:-$(host_mirror)}
+[[ -n $MIRROR ]] || fail "no Debian mirror in the host's apt sources: pass --mirror URL"
 WORK=$(mktemp -d /var/tmp/listener-chroot.XXXXXX)
 ROOT=$WORK/root
 trap cleanup EXIT

@@ -336,3 +336,13 @@ class DeviceState(Event):
     t_s: float
     mode: DeviceMode
     detail: str
+
+
+# --- privacy button (listener/outputs/button.py) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecalibrateRequested(Event):
+    """The privacy button was held long: re-learn the rep's direction (consumed by calibration)."""
+
+    t_s: float

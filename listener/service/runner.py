@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,16 @@ def output_stages(config: Config, options: RunOptions) -> list[Stage]:
     loads hardware or network libraries it does not use.
     """
     stages: list[Stage] = []
+    leds = None
+    if config.leds.enabled and config.leds.preset != "none":
+        from listener.outputs.leds import LedStage
+
+        leds = LedStage(config, trace=sys.stdout if options.led_trace else None, live=options.input is None)
+        stages.append(leds)
+    if options.view:
+        from listener.outputs.view import LedView
+
+        stages.append(LedView(leds, stream=sys.stderr if options.led_trace else None))
     return stages
 
 
@@ -110,6 +121,10 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     if options.demo_fallback and isinstance(source, WavSource) and source.path == sample_conversation():
         config = _demo_config(config)
         geo = geometry(config)
+    if config.leds.button_pin:  # while paused, audio is discarded at the source
+        from listener.outputs.button import PrivacyButton, PrivacyGate
+
+        source = PrivacyGate(source, PrivacyButton(config.leds))
     outputs = output_stages(config, options)
     stages = [*analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
     restore = _stop_on_signals(source)

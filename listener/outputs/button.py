@@ -1,0 +1,151 @@
+"""The privacy button: a press pauses or resumes listening; a long hold asks for recalibration.
+
+While paused, audio is discarded *at the source*: :class:`PrivacyGate` wraps
+the audio source and hands on ``AudioDropped(reason="paused")`` instead of
+the blocks, so no stage ever sees paused audio. (A pipeline stage could not
+do this: every stage receives every event the source yields.)
+
+gpiozero calls the button's handlers on its own threads; they only flip
+flags. The gate reads the flags between blocks, so every state change is
+published as an event at a well-defined audio time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+from gpiozero import Button
+from gpiozero.pins import Factory
+
+from listener.audio.base import AudioSource
+from listener.config.schema import LedsConfig
+from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, Event, RecalibrateRequested
+from listener.outputs.gpio import open_device, pin_factory
+
+log = logging.getLogger(__name__)
+
+BOUNCE_S = 0.05
+
+
+class PrivacyButton:
+    """A gpiozero Button: released before ``long_press_s`` toggles pause; held that long asks to recalibrate."""
+
+    def __init__(self, config: LedsConfig, factory: Factory | None = None) -> None:
+        self.config = config
+        self._factory = factory
+        self._button: Button | None = None
+        self._lock = threading.Lock()
+        self._paused = False
+        self._held = False  # the current press has become a long press
+        self._recalibrate = False
+
+    def open(self) -> None:
+        if self._button is not None:
+            return
+        c = self.config
+        factory = self._factory or pin_factory()
+        button = open_device(
+            lambda: Button(
+                c.button_pin, pull_up=c.button_pull_up, bounce_time=BOUNCE_S,
+                hold_time=c.long_press_s, pin_factory=factory,
+            ),
+            f"the privacy button on {c.button_pin}",
+            "button_pin, button_pull_up",
+        )  # fmt: skip
+        button.when_held = self._on_held
+        button.when_released = self._on_released
+        self._button = button
+
+    def close(self) -> None:
+        button, self._button = self._button, None
+        if button is not None:
+            button.close()
+
+    @property
+    def paused(self) -> bool:
+        with self._lock:
+            return self._paused
+
+    def take_recalibration(self) -> bool:
+        """True once per long press."""
+        with self._lock:
+            wanted, self._recalibrate = self._recalibrate, False
+            return wanted
+
+    def _on_held(self) -> None:
+        with self._lock:
+            self._held = True
+            self._recalibrate = True
+
+    def _on_released(self) -> None:
+        with self._lock:
+            if not self._held:
+                self._paused = not self._paused
+            self._held = False
+
+    def __enter__(self) -> PrivacyButton:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PrivacyGate(AudioSource):
+    """Wraps a source: while paused, its audio is replaced by ``AudioDropped(reason="paused")``.
+
+    The pause is published as ``DeviceState(PAUSED)`` and the resume as
+    ``DeviceState(LISTENING)``. On resume one more block is discarded: the
+    block in flight may hold audio captured before the button was released.
+    """
+
+    def __init__(self, source: AudioSource, button: PrivacyButton) -> None:
+        self.source = source
+        self.button = button
+        self.paused = False
+        self._guard = False  # discard the next block (resume just happened)
+
+    def open(self) -> None:
+        try:
+            self.button.open()
+        except BaseException:
+            self.source.close()  # the caller may have opened it already
+            raise
+        self.source.open()
+
+    def close(self) -> None:
+        try:
+            self.source.close()
+        finally:
+            self.button.close()
+
+    def stop(self) -> None:
+        self.source.stop()
+
+    def events(self) -> Iterator[Event]:
+        for event in self.source.events():
+            if isinstance(event, (AudioBlock, AudioDropped)):
+                yield from self._poll(event.start_s)
+                if isinstance(event, AudioBlock) and (self.paused or self._guard):
+                    self._guard = False
+                    yield AudioDropped(start_s=event.start_s, duration_s=event.duration_s, reason="paused")
+                    continue
+            yield event
+
+    def _poll(self, t_s: float) -> Iterator[Event]:
+        if self.button.take_recalibration():
+            log.info("privacy button held: recalibration of the rep's direction requested")
+            yield RecalibrateRequested(t_s=t_s)
+        paused = self.button.paused
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            log.info("privacy button: paused; audio is discarded until the next press")
+            yield DeviceState(t_s=t_s, mode=DeviceMode.PAUSED, detail="privacy button")
+        else:
+            log.info("privacy button: listening again")
+            self._guard = True
+            yield DeviceState(t_s=t_s, mode=DeviceMode.LISTENING, detail="privacy button")

@@ -1,0 +1,216 @@
+"""What the lights show: a pure function of the device's status and *audio* time.
+
+No gpiozero here. :class:`Status` folds analytics and device events into
+what matters to the lights; a :class:`Palette` turns a status into a
+:data:`Scene` (one :data:`Wave` per LED channel); the :class:`Animator`
+evaluates scenes at audio times, fading steady levels softly. Because every
+value is a function of audio time, a replay with ``--fast`` gives exactly the
+trace the live device would have shown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from listener.events import (
+    DeviceMode,
+    DeviceState,
+    DominanceChanged,
+    Event,
+    Interruption,
+    Party,
+    SourceState,
+)
+
+# A fade's first frame is shown as soon as its cause arrives, so a change is never delayed by the
+# fade; about one audio block.
+FADE_FRAME_S = 0.1
+DECIMALS = 2  # values are rounded to this: no trace lines for invisible changes
+
+PULSE_PERIOD_S = 1.0  # interruption pulse
+BREATH_PERIOD_S = 3.0  # paused
+FAULT_PERIOD_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Steady:
+    level: float
+
+
+@dataclass(frozen=True, slots=True)
+class Pulse:
+    """A smooth rise and fall between ``low`` and ``high``, starting at ``high``."""
+
+    period_s: float
+    low: float
+    high: float
+
+    def at(self, tau_s: float) -> float:
+        return self.low + (self.high - self.low) * (0.5 + 0.5 * math.cos(2 * math.pi * tau_s / self.period_s))
+
+
+@dataclass(frozen=True, slots=True)
+class Blink:
+    """Hard on/off, half the period each; ``phase`` (fraction of a period) lets two LEDs alternate."""
+
+    period_s: float
+    level: float = 1.0
+    phase: float = 0.0
+
+    def at(self, tau_s: float) -> float:
+        # block times are sums of floats: keep 4.0 - 3.0 from landing just short of a whole period
+        return self.level if (tau_s / self.period_s + self.phase + 1e-9) % 1.0 < 0.5 else 0.0
+
+
+Wave = Steady | Pulse | Blink
+Scene = Mapping[str, Wave]
+
+
+class Look(StrEnum):
+    LISTENING = "listening"
+    DOMINATING = "dominating"
+    PERSISTING = "persisting"  # dominating for longer than red_after_s
+    PAUSED = "paused"
+    FAULT = "fault"
+
+
+@dataclass
+class Status:
+    """What the lights need to know, folded from events; times are audio seconds."""
+
+    interrupting_display_s: float
+    red_after_s: float
+    mode: DeviceMode = DeviceMode.LISTENING
+    source_available: bool = True
+    dominating_since_s: float | None = None
+    interrupting_until_s: float = -math.inf
+    rep_interruptions: set[float] = field(default_factory=set)  # onsets already shown
+
+    def update(self, event: Event) -> None:
+        if isinstance(event, DeviceState):
+            self.mode = event.mode
+        elif isinstance(event, SourceState):
+            self.source_available = event.available
+        elif isinstance(event, DominanceChanged):
+            if not event.dominating:
+                self.dominating_since_s = None
+            elif self.dominating_since_s is None:
+                self.dominating_since_s = event.decided_s
+        elif isinstance(event, Interruption):
+            self._interruption(event)
+
+    def _interruption(self, event: Interruption) -> None:
+        # the same interruption is announced again once its outcome is known: show it once
+        if event.by is Party.REP and event.onset_s not in self.rep_interruptions:
+            self.rep_interruptions.add(event.onset_s)
+            self.interrupting_until_s = max(self.interrupting_until_s, event.decided_s + self.interrupting_display_s)
+
+    def look(self, t_s: float) -> Look:
+        if self.mode is DeviceMode.FAULT or not self.source_available:
+            return Look.FAULT
+        if self.mode is DeviceMode.PAUSED:
+            return Look.PAUSED
+        if self.dominating_since_s is None:
+            return Look.LISTENING
+        if t_s - self.dominating_since_s >= self.red_after_s:
+            return Look.PERSISTING
+        return Look.DOMINATING
+
+    def interrupting(self, t_s: float) -> bool:
+        return t_s < self.interrupting_until_s
+
+
+@dataclass(frozen=True, slots=True)
+class Palette:
+    """One scene per look, plus the overlay shown while the rep's interruption is displayed."""
+
+    channels: tuple[str, ...]
+    looks: Mapping[Look, Scene]
+    interrupting: Scene
+
+    def scene(self, status: Status, t_s: float) -> Scene:
+        look = status.look(t_s)
+        scene = self.looks[look]
+        if look in (Look.LISTENING, Look.DOMINATING, Look.PERSISTING) and status.interrupting(t_s):
+            return {**scene, **self.interrupting}
+        return scene
+
+
+def traffic_light(calm_level: float) -> Palette:
+    off = Steady(0.0)
+    breathe = Pulse(BREATH_PERIOD_S, 0.0, 0.6)
+    return Palette(
+        channels=("green", "amber", "red"),
+        looks={
+            Look.LISTENING: {"green": Steady(calm_level), "amber": off, "red": off},
+            Look.DOMINATING: {"green": off, "amber": Steady(1.0), "red": off},
+            Look.PERSISTING: {"green": off, "amber": off, "red": Steady(1.0)},
+            # the only look that lights all three: unmistakable
+            Look.PAUSED: {"green": breathe, "amber": breathe, "red": breathe},
+            Look.FAULT: {"green": off, "amber": Blink(FAULT_PERIOD_S), "red": Blink(FAULT_PERIOD_S, phase=0.5)},
+        },
+        interrupting={"red": Pulse(PULSE_PERIOD_S, 0.0, 1.0)},
+    )
+
+
+def rgb(calm_level: float) -> Palette:
+    off = Steady(0.0)
+    return Palette(
+        channels=("red", "green", "blue"),
+        looks={
+            Look.LISTENING: {"red": off, "green": Steady(calm_level), "blue": off},
+            Look.DOMINATING: {"red": Steady(1.0), "green": Steady(0.35), "blue": off},  # amber
+            Look.PERSISTING: {"red": Steady(1.0), "green": off, "blue": off},
+            Look.PAUSED: {"red": off, "green": off, "blue": Pulse(BREATH_PERIOD_S, 0.05, 0.7)},
+            Look.FAULT: {"red": Blink(FAULT_PERIOD_S / 2), "green": off, "blue": Blink(FAULT_PERIOD_S / 2)},
+        },
+        interrupting={"red": Pulse(PULSE_PERIOD_S, 0.0, 1.0), "green": off, "blue": off},
+    )
+
+
+@dataclass
+class _Track:
+    wave: Wave
+    since_s: float
+    from_value: float
+    shift: float = 0.0  # where in its cycle (fraction of a period) a pulse or blink started
+
+
+class Animator:
+    """Evaluates scenes at audio times; a steady level is reached by a linear fade of ``fade_s``."""
+
+    def __init__(self, channels: tuple[str, ...], fade_s: float) -> None:
+        self.fade_s = fade_s
+        self._tracks = {name: _Track(Steady(0.0), -math.inf, 0.0) for name in channels}
+
+    def show(self, scene: Scene, t_s: float) -> None:
+        changed = [name for name, track in self._tracks.items() if scene[name] != track.wave]
+        if not changed:
+            return
+        current = {name: self._value(self._tracks[name], t_s) for name in changed}
+        # Pulses and blinks start at the beginning of their cycle, or half-way through if that alone
+        # makes the change visible at once; one shift for all, so LEDs that alternate keep alternating.
+        for shift in (0.0, 0.5):
+            tracks = {name: _Track(scene[name], t_s, current[name], shift) for name in changed}
+            if any(_quantize(self._value(tracks[n], t_s)) != _quantize(current[n]) for n in changed):
+                break
+        self._tracks.update(tracks)
+
+    def values(self, t_s: float) -> dict[str, float]:
+        return {name: _quantize(self._value(track, t_s)) for name, track in self._tracks.items()}
+
+    def _value(self, track: _Track, t_s: float) -> float:
+        wave, tau_s = track.wave, max(0.0, t_s - track.since_s)
+        if isinstance(wave, Steady):
+            if self.fade_s <= 0.0:
+                return wave.level
+            progress = min(1.0, (tau_s + FADE_FRAME_S) / self.fade_s)
+            return track.from_value + (wave.level - track.from_value) * progress
+        return wave.at(tau_s + track.shift * wave.period_s)
+
+
+def _quantize(value: float) -> float:
+    return round(min(1.0, max(0.0, value)), DECIMALS)

@@ -1,0 +1,227 @@
+"""Status LEDs through gpiozero, driven by analytics and device events only.
+
+The stage holds no audio logic: audio blocks only move its clock. Every
+value is computed from *audio* time by :mod:`listener.outputs.led_patterns`
+and written to the gpiozero devices by the stage itself (gpiozero's own
+blink/pulse threads run on wall time, which would make replays differ).
+With ``trace`` set, one JSON line per LED change is written, with the value
+read back from the gpiozero device.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import TextIO
+
+from gpiozero import RGBLED, LEDBoard
+from gpiozero.exc import PinPWMUnsupported
+from gpiozero.pins import Factory
+
+from listener.config import Config
+from listener.config.schema import LedsConfig
+from listener.events import AudioBlock, AudioDropped, Event
+from listener.outputs.gpio import open_device, pin_factory
+from listener.outputs.led_patterns import Animator, Palette, Status, rgb, traffic_light
+from listener.pipeline import Stage
+
+log = logging.getLogger(__name__)
+
+# Live only: when no event has arrived for IDLE_S (the input is gone, so no audio time passes),
+# the animation carries on at wall time so a fault still blinks.
+IDLE_S = 0.3
+TICK_S = 0.05
+
+
+class LedBank:
+    """The configured LEDs: a gpiozero LEDBoard (traffic light), or one RGBLED. Values are 0.0–1.0."""
+
+    def __init__(self, config: LedsConfig, factory: Factory) -> None:
+        self.config = config
+        self.factory = factory
+        rgb_led = config.preset == "rgb"
+        self.channels: tuple[str, ...] = ("red", "green", "blue") if rgb_led else ("green", "amber", "red")
+        self.pwm = True
+        self._device: LEDBoard | RGBLED | None = None
+
+    def open(self) -> None:
+        if self._device is not None:
+            return
+        keys = "red_pin, green_pin, blue_pin" if self.config.preset == "rgb" else "green_pin, amber_pin, red_pin"
+        self._device = open_device(self._build_dimmable, f"the {self.config.preset} LEDs", keys)
+
+    def _build_dimmable(self) -> LEDBoard | RGBLED:
+        try:
+            return self._build(pwm=True)
+        except PinPWMUnsupported:
+            log.warning("these pins cannot dim (no PWM): the LEDs are switched on and off instead of fading")
+            self.pwm = False
+            return self._build(pwm=False)
+
+    def _build(self, pwm: bool) -> LEDBoard | RGBLED:
+        c = self.config
+        if c.preset == "rgb":
+            return RGBLED(
+                red=c.red_pin, green=c.green_pin, blue=c.blue_pin,
+                active_high=c.active_high, pwm=pwm, pin_factory=self.factory,
+            )  # fmt: skip
+        # LEDBoard rather than TrafficLights: only LEDBoard takes active_high
+        return LEDBoard(
+            green=c.green_pin, amber=c.amber_pin, red=c.red_pin, _order=self.channels,
+            pwm=pwm, active_high=c.active_high, pin_factory=self.factory,
+        )  # fmt: skip
+
+    def set(self, name: str, value: float) -> None:
+        device = self._opened()
+        if not self.pwm:
+            value = 1.0 if value > 0.0 else 0.0
+        if isinstance(device, RGBLED):
+            setattr(device, name, value)
+        else:
+            getattr(device, name).value = value
+
+    def get(self, name: str) -> float:
+        """The value as the gpiozero device reports it."""
+        device = self._opened()
+        if isinstance(device, RGBLED):
+            return float(getattr(device, name))
+        return float(getattr(device, name).value)
+
+    def _opened(self) -> LEDBoard | RGBLED:
+        if self._device is None:
+            raise RuntimeError("the LEDs are not open: use LedBank as a context manager")
+        return self._device
+
+    def close(self) -> None:
+        device, self._device = self._device, None
+        if device is not None:
+            device.close()
+
+    def __enter__(self) -> LedBank:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def event_time(event: Event) -> float | None:
+    """The audio time at which the stage learns of ``event``."""
+    if isinstance(event, AudioBlock):
+        return event.end_s
+    if isinstance(event, AudioDropped):
+        return event.start_s + event.duration_s
+    for name in ("decided_s", "t_s"):
+        value = getattr(event, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+class LedStage(Stage):
+    """Analytics and device events -> LED values (see the README's LED table)."""
+
+    name = "leds"
+
+    def __init__(
+        self, config: Config, *, factory: Factory | None = None, trace: TextIO | None = None, live: bool = False
+    ) -> None:
+        leds = config.leds
+        self.config = leds
+        self.palette: Palette = rgb(leds.calm_level) if leds.preset == "rgb" else traffic_light(leds.calm_level)
+        self.status = Status(config.analytics.interrupting_display_s, leds.red_after_s)
+        self.animator = Animator(self.palette.channels, leds.fade_s)
+        self.now_s = 0.0
+        self.trace = trace
+        self.live = live
+        self._factory = factory
+        self._bank: LedBank | None = None
+        self._lock = threading.Lock()
+        self._commanded: dict[str, float] = {}
+        self._read_back: dict[str, float] = {}
+        self._anchor = (0.0, time.monotonic())  # (audio s, wall s) of the last event
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.palette.channels
+
+    def open(self) -> None:
+        if self._bank is not None:
+            return
+        bank = LedBank(self.config, self._factory or pin_factory())
+        bank.open()
+        self._bank = bank
+        self._self_test()
+        with self._lock:
+            self._render(0.0)
+            self._anchor = (0.0, time.monotonic())
+        if self.live:
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick, name="listener-leds", daemon=True)
+            self._ticker.start()
+
+    def _self_test(self) -> None:
+        """Each LED on in turn: at start-up anyone can see that every light works."""
+        for name in self.channels:
+            self._set(name, 1.0, 0.0)
+            time.sleep(self.config.self_test_s)
+            self._set(name, 0.0, 0.0)
+
+    def process(self, event: Event) -> Iterable[Event]:
+        t_s = event_time(event)
+        with self._lock:
+            self.status.update(event)
+            if self._bank is not None:
+                self._render(max(self.now_s, t_s) if t_s is not None else self.now_s)
+                self._anchor = (self.now_s, time.monotonic())
+        return ()
+
+    def values(self) -> dict[str, float]:
+        """The LED values last read back from the devices."""
+        with self._lock:
+            return dict(self._read_back)
+
+    def _render(self, t_s: float) -> None:
+        self.now_s = t_s
+        self.animator.show(self.palette.scene(self.status, t_s), t_s)
+        for name, value in self.animator.values(t_s).items():
+            self._set(name, value, t_s)
+
+    def _set(self, name: str, value: float, t_s: float) -> None:
+        if self._commanded.get(name) == value or self._bank is None:
+            return
+        self._bank.set(name, value)
+        self._commanded[name] = value
+        actual = self._bank.get(name)
+        if self._read_back.get(name) != actual:
+            self._read_back[name] = actual
+            if self.trace is not None:
+                line = json.dumps({"t": round(t_s, 3), "led": name, "value": round(actual, 3)})
+                print(line, file=self.trace, flush=True)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK_S):
+            with self._lock:
+                audio_s, wall_s = self._anchor
+                idle_s = time.monotonic() - wall_s
+                if idle_s >= IDLE_S and self._bank is not None:
+                    self._render(max(self.now_s, audio_s + idle_s))
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        with self._lock:
+            bank = self._bank
+            if bank is None:
+                return
+            for name in self.channels:  # not listening any more: dark
+                self._set(name, 0.0, self.now_s)
+            self._bank = None
+        bank.close()

@@ -1,0 +1,159 @@
+"""A terminal view of the LEDs and the live figures (rich), for laptops and the README demo.
+
+Only shown on a terminal; otherwise the stage does nothing, so a service
+under systemd or a piped ``--led-trace`` is never disturbed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from listener.events import (
+    DeviceMode,
+    DeviceState,
+    DominanceChanged,
+    Event,
+    Interruption,
+    Party,
+    RecalibrateRequested,
+    SourceState,
+    TalkTotals,
+)
+from listener.outputs.leds import LedStage, event_time
+from listener.pipeline import Stage
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 0.1
+DARK = (60, 60, 60)
+COLOURS = {"green": (40, 210, 70), "amber": (255, 170, 0), "red": (235, 35, 35), "blue": (50, 100, 255)}
+
+
+@dataclass
+class Figures:
+    """What the view shows besides the LEDs, folded from events."""
+
+    t_s: float = 0.0
+    mode: str = DeviceMode.LISTENING.value
+    rep_talk_s: float = 0.0
+    customer_talk_s: float = 0.0
+    rep_share: float = 0.0
+    dominating: bool = False
+    interruptions: dict[Party, set[float]] = field(default_factory=lambda: {p: set() for p in Party})
+    recalibrations: int = 0
+
+    def update(self, event: Event) -> None:
+        t_s = event_time(event)
+        if t_s is not None:
+            self.t_s = max(self.t_s, t_s)
+        if isinstance(event, TalkTotals):
+            self.rep_talk_s, self.customer_talk_s = event.rep_talk_s, event.customer_talk_s
+            self.rep_share = event.rep_share
+        elif isinstance(event, DominanceChanged):
+            self.dominating = event.dominating
+        elif isinstance(event, Interruption):
+            self.interruptions[event.by].add(event.onset_s)
+        elif isinstance(event, DeviceState):
+            self.mode = event.mode.value
+        elif isinstance(event, SourceState):
+            self.mode = DeviceMode.LISTENING.value if event.available else f"fault: {event.detail}"
+        elif isinstance(event, RecalibrateRequested):
+            self.recalibrations += 1
+
+
+def dot(rgb: tuple[float, float, float]) -> Text:
+    r, g, b = (min(255, max(0, round(c))) for c in rgb)
+    return Text("●", style=f"rgb({r},{g},{b})")
+
+
+def led_row(values: dict[str, float]) -> Text:
+    row = Text()
+    if set(values) == {"red", "green", "blue"}:  # one RGB LED: show the mixed colour
+        mix = tuple(DARK[i] + (255 - DARK[i]) * values[c] for i, c in enumerate(("red", "green", "blue")))
+        row.append_text(dot((mix[0], mix[1], mix[2])))
+        row.append("  " + "  ".join(f"{c} {values[c]:.2f}" for c in ("red", "green", "blue")))
+        return row
+    for name, value in values.items():
+        full = COLOURS.get(name, (255, 255, 255))
+        shade = tuple(d + (c - d) * value for d, c in zip(DARK, full, strict=True))
+        row.append_text(dot((shade[0], shade[1], shade[2])))
+        row.append(f" {name} {value:.2f}   ")
+    return row
+
+
+def render(figures: Figures, values: dict[str, float] | None) -> Panel:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("LEDs", led_row(values) if values else Text("off"))
+    table.add_row("state", figures.mode + ("  (dominating)" if figures.dominating else ""))
+    table.add_row("rep share", f"{100 * figures.rep_share:5.1f} %")
+    table.add_row("talk", f"rep {figures.rep_talk_s:6.1f} s   customer {figures.customer_talk_s:6.1f} s")
+    by_rep, by_cust = (len(figures.interruptions[p]) for p in (Party.REP, Party.CUSTOMER))
+    table.add_row("interruptions", f"by rep {by_rep}   by customer {by_cust}")
+    return Panel(Group(table), title=f"listener  {figures.t_s:7.1f} s of audio", expand=False)
+
+
+class LedView(Stage):
+    """Shows the LED values (read back from the LED stage) and the live figures on a terminal."""
+
+    name = "view"
+
+    def __init__(self, leds: LedStage | None, *, stream: TextIO | None = None) -> None:
+        self.leds = leds
+        self.figures = Figures()
+        self._stream = stream
+        self._live: Live | None = None
+        self._last_refresh = 0.0
+        self._handlers: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
+
+    def open(self) -> None:
+        console = Console(file=self._stream or sys.stdout)
+        if not console.is_terminal:
+            log.info("not a terminal: no live view")
+            return
+        to_stdout = console.file is sys.stdout
+        self._live = Live(
+            self._renderable(), console=console, auto_refresh=False, redirect_stdout=to_stdout, redirect_stderr=True
+        )
+        self._live.start(refresh=True)
+        self._route_logging()
+
+    def _route_logging(self) -> None:
+        """Log lines go through the live display (printed above it) instead of tearing it."""
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.__stderr__, sys.__stdout__):
+                old = handler.setStream(sys.stderr)  # the live display's proxy while it runs
+                if old is not None:
+                    self._handlers.append((handler, old))
+
+    def _renderable(self) -> Panel:
+        return render(self.figures, self.leds.values() if self.leds is not None else None)
+
+    def process(self, event: Event) -> Iterable[Event]:
+        self.figures.update(event)
+        if self._live is not None and time.monotonic() - self._last_refresh >= REFRESH_S:
+            self._last_refresh = time.monotonic()
+            self._live.update(self._renderable(), refresh=True)
+        return ()
+
+    def close(self) -> None:
+        live, self._live = self._live, None
+        if live is None:
+            return
+        live.update(self._renderable(), refresh=True)
+        for handler, stream in self._handlers:
+            handler.setStream(stream)
+        self._handlers = []
+        live.stop()

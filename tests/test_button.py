@@ -1,0 +1,164 @@
+"""The privacy button on gpiozero's MockFactory: the test drives the button's mock pin.
+
+The gate wraps a real WavSource and feeds the real analysis stages, so
+"paused audio is never analysed" is checked on what the pipeline decides.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from listener.audio.wav import WavSource
+from listener.config import geometry, parse_config
+from listener.errors import OutputError
+from listener.events import (
+    AudioBlock,
+    AudioDropped,
+    DeviceMode,
+    DeviceState,
+    Event,
+    RecalibrateRequested,
+    SpeechSegment,
+)
+from listener.outputs import gpio
+from listener.outputs.button import PrivacyButton, PrivacyGate
+from listener.outputs.leds import LedStage
+from listener.pipeline import Pipeline, Stage
+from listener.service.build import analysis_stages
+
+BUTTON = "GPIO17"
+
+
+class Recorder(Stage):
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def process(self, event: Event) -> Iterable[Event]:
+        self.events.append(event)
+        return ()
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()
+
+
+def press(factory: MockFactory, hold_s: float = 0.0) -> None:
+    pin = factory.pin(BUTTON)
+    pin.drive_low()  # wired to ground, internal pull-up: pressed is low
+    time.sleep(hold_s)
+    pin.drive_high()
+
+
+def run_gate(
+    wav: Path, factory: MockFactory, presses: dict[float, float], stages: list[Stage], **leds: object
+) -> list[Event]:
+    """Replay ``wav`` through the gate; at audio time t (key) the button is pressed for the value's seconds."""
+    config = parse_config({"leds": {"self_test_s": 0.0, "long_press_s": 0.5, **leds}})
+    gate = PrivacyGate(WavSource(wav, geometry(config)), PrivacyButton(config.leds, factory))
+    seen: list[Event] = []
+    with gate, Pipeline(stages) as pipe:
+        for event in gate.events():
+            seen.append(event)
+            pipe.feed(event)
+            if isinstance(event, (AudioBlock, AudioDropped)):
+                for t_s, hold_s in presses.items():
+                    if abs(event.start_s + event.duration_s - t_s) < 1e-6:
+                        press(factory, hold_s)
+    return seen
+
+
+def test_press_pauses_and_paused_audio_never_reaches_analysis(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory
+) -> None:
+    wav, _ = dialogue_4ch
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    recorder, trace = Recorder(), io.StringIO()
+    leds = LedStage(config, factory=factory, trace=trace)
+    stages = [*analysis_stages(config, geometry(config)), recorder, leds]
+    seen = run_gate(wav, factory, {4.0: 0.0, 9.0: 0.0}, stages)
+
+    states = [e for e in seen if isinstance(e, DeviceState)]
+    assert [(round(s.t_s, 3), s.mode) for s in states] == [(4.0, DeviceMode.PAUSED), (9.0, DeviceMode.LISTENING)]
+    blocks = [e for e in seen if isinstance(e, AudioBlock)]
+    dropped = [e for e in seen if isinstance(e, AudioDropped)]
+    assert all(b.end_s <= 4.0 + 1e-6 or b.start_s >= 9.1 - 1e-6 for b in blocks)  # one guard block after resume
+    assert sum(d.duration_s for d in dropped) == pytest.approx(5.1)
+    assert {d.reason for d in dropped} == {"paused"}
+    # the customer spoke 4.3-8.2 s: paused, so no speech was found there; before and after, it was
+    segments = [e for e in recorder.events if isinstance(e, SpeechSegment)]
+    assert not [s for s in segments if s.end_s > 4.1 and s.start_s < 9.0]
+    assert any(s.start_s < 3.0 for s in segments) and any(s.start_s > 11.0 for s in segments)
+    # the lights: breathing while paused, the calm green after
+    lines = [json.loads(line) for line in trace.getvalue().splitlines()]
+    paused = [d["value"] for d in lines if d["led"] == "amber" and 4.0 <= d["t"] < 9.0]
+    assert max(paused) == pytest.approx(0.6) and len(set(paused)) > 5
+    assert factory.pin("GPIO5").state == 0.0  # closed at the end: dark
+    green_after = [d["value"] for d in lines if d["led"] == "green" and 9.0 <= d["t"] < 16.0]
+    assert green_after[-1] == pytest.approx(0.3)
+
+
+def test_long_press_asks_for_recalibration_without_pausing(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory
+) -> None:
+    wav, _ = dialogue_4ch
+    seen = run_gate(wav, factory, {2.0: 0.8}, [Recorder()])
+    asked = [e for e in seen if isinstance(e, RecalibrateRequested)]
+    assert [e.t_s for e in asked] == [pytest.approx(2.0)]
+    assert not [e for e in seen if isinstance(e, (DeviceState, AudioDropped))]
+
+
+def test_two_quick_presses_between_blocks_change_nothing(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory
+) -> None:
+    wav, _ = dialogue_4ch
+    config = parse_config({"leds": {}})
+    button = PrivacyButton(config.leds, factory)
+    with button:
+        press(factory)
+        assert button.paused
+        press(factory)
+        assert not button.paused
+    seen = run_gate(wav, factory, {1.0: 0.0, 1.5: 0.0, 3.0: 0.0}, [Recorder()])
+    modes = [e.mode for e in seen if isinstance(e, DeviceState)]
+    assert modes == [DeviceMode.PAUSED, DeviceMode.LISTENING, DeviceMode.PAUSED]
+    assert isinstance(seen[-1], AudioDropped)  # still paused at the end of the file
+
+
+def test_button_wired_to_3v3(factory: MockFactory) -> None:
+    config = parse_config({"leds": {"button_pull_up": False}})
+    with PrivacyButton(config.leds, factory) as button:
+        pin = factory.pin(BUTTON)
+        pin.drive_high()
+        pin.drive_low()
+        assert button.paused
+
+
+def test_pin_factory_follows_the_environment(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(gpio, "_shared", None)
+    monkeypatch.setenv(gpio.ENV, "mock")
+    factory = gpio.pin_factory()
+    assert isinstance(factory, MockFactory) and factory.pin_class is MockPWMPin
+    assert gpio.pin_factory() is factory  # LEDs and button share it
+
+    monkeypatch.setattr(gpio, "_shared", None)
+    monkeypatch.setenv(gpio.ENV, "no-such-factory")
+    with pytest.raises(OutputError, match="GPIOZERO_PIN_FACTORY=no-such-factory"):
+        gpio.pin_factory()
+
+    monkeypatch.setattr(gpio, "_shared", None)
+    monkeypatch.delenv(gpio.ENV)
+    with caplog.at_level(logging.WARNING):
+        factory = gpio.pin_factory()
+    if isinstance(factory, MockFactory):  # no GPIO here: simulated, and said so
+        assert "simulated" in caplog.text

@@ -51,7 +51,7 @@ class ActivityConfig:
     bridge_gap_s: float = field(0.2, "gaps shorter than this inside one party's speech are bridged", min=0.0, max=2.0)
     hangover_s: float = field(0.4, "a party stays active this long after its evidence fades", min=0.0, max=2.0)
     min_speech_s: float = field(0.1, "shorter bursts are not speech", min=0.0, max=1.0)
-    speech_snr_db: float = field(6.0, "level above the tracked noise floor that counts as speech", min=1.0, max=30.0)
+    speech_snr_db: float = field(4.0, "level above the tracked noise floor that counts as speech", min=1.0, max=30.0)
     party_ratio_db: float = field(
         6.0,
         "a party is active in overlap when its directional energy is within this of the louder one",
@@ -73,6 +73,13 @@ class AnalyticsConfig:
         2.0, "an interruption succeeds if the holder stops within this", min=0.1, max=10.0
     )
     premature_hold_prob: float = field(0.5, "hold probability at which a rep start is premature", min=0.0, max=1.0)
+    model_interruption_prob: float = field(
+        0.9,
+        "turn model: decide an interruption before interruption_min_s once 1 - p_backchannel reaches this"
+        " (1.0 = never early)",
+        min=0.5,
+        max=1.0,
+    )
     premature_resume_s: float = field(1.0, "ground truth: the customer resumes within this", min=0.1, max=5.0)
     patient_gap_s: float = field(0.6, "a response gap at least this long is patient", min=0.0, max=10.0)
     long_silence_s: float = field(3.0, "mutual silence reported as long", min=0.5, max=60.0)
@@ -97,9 +104,19 @@ class TurnModelConfig:
 @dataclass(frozen=True, slots=True)
 class AsrConfig:
     enabled: bool = field(False, "transcribe on the device to count content cues")
-    model_path: str = field("", "folder of a vosk model")
-    language: str = field("en", "lexicon language of the cue detectors")
+    model_path: str = field(
+        "", "folder of an unzipped vosk model; '' = <service.state_dir>/models/<the language's small model>"
+    )
+    language: str = field("en", "lexicon language of the cue detectors (listener/data/lexicons/<language>.toml)")
     queue_s: float = field(10.0, "audio the recogniser may lag before it skips", min=1.0, max=120.0)
+    overflow: Literal["auto", "skip", "wait"] = field(
+        "auto",
+        "recogniser behind by queue_s: 'skip' audio (cues partial), 'wait' for it, or 'auto': skip when audio"
+        " arrives in real time, wait when a file is replayed faster than real time",
+    )
+    finish_wait_s: float = field(
+        30.0, "at the end of the stream, wait at most this long for the recogniser", min=0.0, max=600.0
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +144,26 @@ class MqttConfig:
     port: int = field(1883, "broker port", min=1, max=65535)
     topic_prefix: str = field("listener", "topics are <topic_prefix>/<device_id>/...")
     device_id: str = field("", "'' = a salted hash of /etc/machine-id")
+    protocol: Literal["3.1.1", "5"] = field("3.1.1", "MQTT protocol version")
+    keepalive_s: int = field(30, "keep-alive; the broker publishes the Last Will after 1.5x this", min=5, max=3600)
+    reconnect_min_s: float = field(1.0, "first wait before reconnecting; doubles per failure", min=0.1, max=60.0)
+    reconnect_max_s: float = field(60.0, "longest wait between reconnect attempts", min=1.0, max=3600.0)
+    tls: bool = field(False, "connect over TLS")
+    ca_file: str = field("", "CA bundle (PEM) that signed the broker's certificate; '' = system CAs")
+    cert_file: str = field("", "client certificate (PEM) for mutual TLS; '' = none")
+    key_file: str = field("", "private key of cert_file (PEM)")
+    tls_insecure: bool = field(False, "skip the broker certificate's host name check (testing only)")
+    username: str = field("", "'' = anonymous; the password comes from password_file or LISTENER_MQTT_PASSWORD")
+    password_file: str = field("", "file holding the broker password (keep it mode 0600); never put it in TOML")
+    metrics_interval_s: float = field(10.0, "seconds of audio between metrics messages in a session", min=1.0)
+    spool_metrics: bool = field(True, "keep metrics in the on-disk spool too, so outages lose none")
+    spool_max_messages: int = field(20000, "spool bound; the oldest are dropped (and counted)", min=10, max=10000000)
+    drain_rate_per_s: float = field(50.0, "publish rate when draining a backlog", min=1.0, max=10000.0)
+    inflight_max: int = field(20, "spooled messages awaiting PUBACK at once", min=1, max=1000)
+    outage_fault_s: float = field(300.0, "broker unreachable this long: device state 'fault' (LEDs)", min=1.0)
+    shutdown_drain_s: float = field(2.0, "on shutdown, wait this long for the spool to drain", min=0.0, max=60.0)
+    discovery: bool = field(True, "publish Home Assistant MQTT discovery")
+    discovery_prefix: str = field("homeassistant", "Home Assistant's discovery prefix")
 
 
 @dataclass(frozen=True, slots=True)

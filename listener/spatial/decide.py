@@ -22,6 +22,9 @@ Bool = npt.NDArray[np.bool_]
 SMOOTH_FRAMES = 5
 HYSTERESIS_DB = 3.0
 PROB_SLOPE_PER_DB = 0.5
+ONSET_WINDOW = 8
+ONSET_FRAMES = 4
+ONSET_MASK = (1 << ONSET_WINDOW) - 1
 
 
 class ActivityDecider(Stage):
@@ -37,6 +40,7 @@ class ActivityDecider(Stage):
         self._active = np.zeros(2, dtype=bool)
         self._hang_frames = 0
         self._hold = np.zeros(2, dtype=np.int32)
+        self._recent = [0, 0]  # evidence of the last ONSET_WINDOW frames, as bits
         self._hangover_s = config.activity.hangover_s
 
     def process(self, event: Event) -> Iterable[Event]:
@@ -65,23 +69,25 @@ class ActivityDecider(Stage):
         return ((csum[SMOOTH_FRAMES:] - csum[:-SMOOTH_FRAMES]) / SMOOTH_FRAMES).astype(np.float32)
 
     def _decide(self, smooth: Float) -> Bool:
-        """Hysteresis, an echo guard and a hangover; sequential, so plain floats."""
+        """Onset needs several frames of evidence; a hangover bridges short dips.
+
+        Sequential, so plain Python floats: numpy on two values per frame is slower.
+        """
         out = np.zeros(smooth.shape, dtype=bool)
         active = [bool(a) for a in self._active]
         hold = [int(h) for h in self._hold]
+        recent = self._recent
         on, off, ratio, hang = self.on_db, self.off_db, self.ratio_db, self._hang_frames
         for i, (rep, cust) in enumerate(smooth.tolist()):
-            # the quieter party in an overlap must not be the louder one's echo
-            floor = max(rep, cust) - ratio
+            floor = max(rep, cust) - ratio  # the quieter party must not be the louder one's echo
             for p, level in ((0, rep), (1, cust)):
-                if level >= (off if active[p] else on) and level >= floor:
-                    hold[p] = hang
-                    active[p] = True
+                evidence = level >= (off if active[p] else on) and level >= floor
+                recent[p] = (recent[p] << 1 | evidence) & ONSET_MASK
+                if evidence and (active[p] or recent[p].bit_count() >= ONSET_FRAMES):
+                    active[p], hold[p] = True, hang
                 elif hold[p] > 0:
                     hold[p] -= 1
                     active[p] = hold[p] > 0
-                else:
-                    active[p] = False
             out[i] = active
         self._active = np.array(active)
         self._hold = np.array(hold, dtype=np.int32)

@@ -39,14 +39,38 @@ def steering(
     return np.exp(phase).astype(np.complex64)
 
 
+class SmoothedCrossSpectra:
+    """PHAT-normalised pair cross-spectra, averaged over the last few frames.
+
+    In a reverberant room a single 32 ms frame's phases are dominated by
+    reflections; averaging the raw cross-spectra over ~50 ms before
+    normalising lets the direct path, which stays put, outweigh them.
+    """
+
+    def __init__(self, pairs: list[tuple[int, int]], n_bins: int, frames: int) -> None:
+        self.left = [i for i, _ in pairs]
+        self.right = [j for _, j in pairs]
+        self.frames = frames
+        self._history = np.zeros((frames - 1, n_bins, len(pairs)), dtype=np.complex64)
+
+    def __call__(self, spec: Complex) -> Complex:
+        """(n_frames, n_bins, n_pairs) from spec (n_frames, n_mics, n_bins)."""
+        spec_t = np.ascontiguousarray(spec.transpose(0, 2, 1))  # (frames, bins, mics)
+        raw = spec_t[:, :, self.left] * np.conj(spec_t[:, :, self.right])
+        padded = np.concatenate([self._history, raw], axis=0)
+        self._history = padded[padded.shape[0] - (self.frames - 1) :]
+        csum = np.cumsum(padded, axis=0)
+        cross = np.ascontiguousarray(csum[self.frames - 1 :])
+        cross[1:] -= csum[: -self.frames]
+        parts = cross.view(np.float32).reshape(*cross.shape, 2)
+        magnitude = np.sqrt(np.einsum("...i,...i->...", parts, parts)) + np.float32(1e-12)
+        parts /= magnitude[..., None]  # float32 throughout: mixed complex/real ufuncs are slow
+        return cross
+
+
 def phat_cross_spectra(spec: Complex, pairs: list[tuple[int, int]]) -> Complex:
-    """PHAT-normalised cross-spectra, contiguous (n_frames, n_bins, n_pairs), from spec (n_frames, n_mics, n_bins)."""
-    spec_t = np.ascontiguousarray(spec.transpose(0, 2, 1))  # (frames, bins, mics)
-    cross = np.ascontiguousarray(spec_t[:, :, [i for i, _ in pairs]] * np.conj(spec_t[:, :, [j for _, j in pairs]]))
-    parts = cross.view(np.float32).reshape(*cross.shape, 2)
-    magnitude = np.sqrt(np.einsum("...i,...i->...", parts, parts)) + np.float32(1e-12)
-    parts /= magnitude[..., None]  # float32 throughout: mixed complex/real ufuncs are slow
-    return cross
+    """Unsmoothed PHAT cross-spectra of single frames, (n_frames, n_bins, n_pairs)."""
+    return SmoothedCrossSpectra(pairs, spec.shape[2], 1)(spec)
 
 
 class DirectionScorer:

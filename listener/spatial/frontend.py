@@ -28,9 +28,9 @@ SECTOR_OFFSETS_DEG = (-30.0, -15.0, 0.0, 15.0, 30.0)
 DOA_GRID_DEG = np.arange(0.0, 360.0, 10.0)
 DOA_BIN_STRIDE = 2  # direction display needs no full resolution: half the bins, a quarter the cost
 EXCESS_FACTOR = 2.0  # a bin counts as signal when it is 3 dB above its floor
-WEIGHT_SHARPNESS = 6.0  # slope of the soft rep-vs-customer vote per unit of normalised contrast
-N_SUBBANDS = 8
-PRIOR_WEIGHT = 0.3
+WEIGHT_SHARPNESS = 12.0  # slope of the soft rep-vs-customer vote per unit of normalised contrast
+VOTE_FRAMES = 35  # the direction vote pools 350 ms: long enough to outvote reflections
+CROSS_SMOOTH_FRAMES = 5
 
 Float = npt.NDArray[np.float32]
 
@@ -50,6 +50,7 @@ class SpatialFrontEnd(Stage):
         self.noise = NoiseFloor(n_bins=freqs.size, hop_s=self.hop_s)
         self._tail: Float = np.zeros((FFT_SIZE - self.hop, self._n_inputs()), dtype=np.float32)
         self._frames_out = 0
+        self._drop_residual_s = 0.0
         self._channels = geometry.mode == "channels"
         if not self._channels:
             self._setup_directions(config, freqs[self.band].astype(np.float64))
@@ -63,16 +64,14 @@ class SpatialFrontEnd(Stage):
         offsets = np.array(SECTOR_OFFSETS_DEG)
         rep = config.parties.rep_azimuth_deg + offsets
         cust = config.parties.customer_azimuth_deg + offsets
+        self.cross = doa.SmoothedCrossSpectra(self.pairs, band_hz.size, CROSS_SMOOTH_FRAMES)
         rep_steer = doa.steering(mics, self.pairs, band_hz, rep)
         self.scorer = doa.DirectionScorer(np.concatenate([rep_steer, doa.steering(mics, self.pairs, band_hz, cust)]))
         self.srp = doa.SrpMap(doa.steering(mics, self.pairs, band_hz[::DOA_BIN_STRIDE], DOA_GRID_DEG), DOA_BIN_STRIDE)
         # the largest rep-minus-customer score a perfect rep source can give, per bin
         centre = np.ascontiguousarray(rep_steer[len(SECTOR_OFFSETS_DEG) // 2][None])  # (1, bins, pairs)
         self.contrast = self._score_difference(centre)[0]
-        edges_hz = np.geomspace(band_hz[0], band_hz[-1] + 1.0, N_SUBBANDS + 1)
-        self.subband_of_bin = np.clip(np.searchsorted(edges_hz, band_hz, side="right") - 1, 0, N_SUBBANDS - 1)
-        self.subband_starts = np.flatnonzero(np.diff(self.subband_of_bin, prepend=-1))
-        self.subband_of_bin = np.cumsum(np.diff(self.subband_of_bin, prepend=-1) != 0) - 1
+        self._vote_history = np.zeros((VOTE_FRAMES - 1, 2), dtype=np.float32)
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, AudioBlock):
@@ -103,9 +102,9 @@ class SpatialFrontEnd(Stage):
     def _direction_weights(
         self, spec: npt.NDArray[np.complex64], power: Float, noise: Float
     ) -> tuple[Float, Float, Float]:
-        cross = doa.phat_cross_spectra(spec, self.pairs)
+        cross = self.cross(spec)
         excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)
-        rep_w = self._subband_weights(excess, self._score_difference(cross), power.shape[1])
+        rep_w = self._vote_weights(excess, self._score_difference(cross), power.shape[1])
         srp = self.srp(cross, excess)
         doa_deg = DOA_GRID_DEG[np.argmax(srp, axis=1)].astype(np.float32)
         doa_deg[excess.sum(axis=1) <= 0] = np.nan
@@ -117,25 +116,23 @@ class SpatialFrontEnd(Stage):
         half = len(SECTOR_OFFSETS_DEG)
         return scores[:, :, :half].max(axis=2) - scores[:, :, half:].max(axis=2)
 
-    def _subband_weights(self, excess: Float, diff: Float, n_bins: int) -> Float:
-        """Rep weight per sub-band: observed rep-vs-customer contrast over the most the geometry allows.
+    def _vote_weights(self, excess: Float, diff: Float, n_bins: int) -> Float:
+        """Rep weight per frame: observed rep-vs-customer contrast over the most the geometry allows.
 
-        Single bins are too noisy under reverberation and low bins barely
-        differ between the two directions; pooling the signal bins of a
-        sub-band, each weighted by its excess power, gives a stable vote.
+        Single bins are too noisy under reverberation, and low bins barely
+        differ between the two directions; pooling every signal bin of a
+        frame, weighted by its excess power, and then the last few frames
+        (a talker does not move within 100 ms), gives a stable vote.
         """
-        num = np.add.reduceat(excess * diff, self.subband_starts, axis=1)
-        den = np.add.reduceat(excess * self.contrast[None, :], self.subband_starts, axis=1) + 1e-12
-        frame_num, frame_den = num.sum(axis=1, keepdims=True), den.sum(axis=1, keepdims=True)
-        # thin sub-bands lean on the whole frame's vote
-        ratio = (num + PRIOR_WEIGHT * frame_num / frame_den * den.mean(axis=1, keepdims=True)) / (
-            den + PRIOR_WEIGHT * den.mean(axis=1, keepdims=True)
-        )
-        sub_w = _sigmoid(WEIGHT_SHARPNESS * ratio)
-        rep_w = np.empty((excess.shape[0], n_bins), dtype=np.float32)
-        rep_w[:] = _sigmoid(WEIGHT_SHARPNESS * frame_num / frame_den)
-        rep_w[:, self.band] = sub_w[:, self.subband_of_bin]
-        return rep_w
+        num = (excess * diff).sum(axis=1)
+        den = (excess * self.contrast[None, :]).sum(axis=1)
+        both = np.concatenate([self._vote_history, np.stack([num, den], axis=1)], axis=0)
+        self._vote_history = both[both.shape[0] - (VOTE_FRAMES - 1) :]
+        csum = np.cumsum(both, axis=0)
+        window = csum[VOTE_FRAMES - 1 :].copy()
+        window[1:] -= csum[:-VOTE_FRAMES]
+        vote = _sigmoid(WEIGHT_SHARPNESS * window[:, 0] / (window[:, 1] + 1e-12))
+        return np.repeat(vote[:, None], n_bins, axis=1)
 
     def _emit(self, power: Float, noise: Float, rep_w: Float, cust_w: Float, doa_deg: Float) -> SpatialFrames:
         band = self.band
@@ -161,7 +158,10 @@ class SpatialFrontEnd(Stage):
 
     def _silence(self, duration_s: float) -> SpatialFrames:
         """Frames for audio that never arrived: silent, and the floor untouched."""
-        n = max(0, round(duration_s / self.hop_s))
+        # many small gaps must not drift the clock: carry the fraction of a frame
+        total_s = duration_s + self._drop_residual_s
+        n = max(0, int(total_s / self.hop_s + 1e-9))
+        self._drop_residual_s = total_s - n * self.hop_s
         bins = FFT_SIZE // 2 + 1
         zeros = np.zeros((n, bins), dtype=np.float32)
         self._tail[:] = 0.0

@@ -1,0 +1,74 @@
+"""CPU seconds per audio second and peak memory of `listener analyze`.
+
+    python -m bench.speed [--minutes 10] [--file X.wav]
+
+Makes (once, cached) a 10-minute 4-channel 16 kHz recording from the
+spatialized AMI cases, runs `listener analyze` on it in a child process
+pinned to one core, and reads the child's CPU time and peak RSS from the
+kernel. A 1-second run gives the fixed start-up cost (imports), reported
+separately so the per-audio-second figure is the streaming cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import soundfile as sf
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+
+
+def make_long(minutes: float, out: Path) -> Path:
+    if not out.exists():
+        from bench.simulate import long_recording
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        long_recording(out, minutes * 60.0)
+    return out
+
+
+def measure(path: Path) -> tuple[float, float, float]:
+    """(cpu_s, wall_s, peak_rss_mb) of one analyze run in a fresh child on core 0."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cmd = [sys.executable, "-m", "listener", "analyze", str(path)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    if hasattr(os, "sched_setaffinity"):
+        cmd = ["taskset", "-c", "0", *cmd]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall, after.ru_maxrss / 1024.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--file", type=Path, help="analyse this 4-channel WAV instead")
+    args = parser.parse_args()
+    path = args.file or make_long(args.minutes, CACHE / f"long_{args.minutes:g}min.wav")
+    info = sf.info(str(path))
+    seconds = info.frames / info.samplerate
+    short = CACHE / "one_second.wav"
+    x, _ = sf.read(path, frames=16000, dtype="float32", always_2d=True)
+    sf.write(short, x, 16000, subtype="PCM_16")
+    base_cpu, base_wall, _ = measure(short)
+    cpu, wall, rss = measure(path)
+    per_s = (cpu - base_cpu) / seconds
+    print(f"recording            {path.name}: {seconds:.0f} s, {info.channels} ch, {info.samplerate} Hz")
+    print(f"start-up (1 s file)  {base_cpu:.2f} s CPU, {base_wall:.2f} s wall")
+    print(f"analyze              {cpu:.2f} s CPU, {wall:.2f} s wall, peak RSS {rss:.0f} MB")
+    print(f"streaming cost       {per_s:.4f} CPU s per audio s (target <= 0.02)")
+    print(f"including start-up   {cpu / seconds:.4f} CPU s per audio s")
+    print(f"load average now     {os.getloadavg()[0]:.2f} (other work on the machine inflates CPU time)")
+
+
+if __name__ == "__main__":
+    main()

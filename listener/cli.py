@@ -16,6 +16,7 @@ from listener.config import Config, geometry, load_config
 from listener.errors import ListenerError
 from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
+from listener.transcription.summary import CueTally
 
 log = logging.getLogger("listener")
 
@@ -61,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a configuration file without running")
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("models", help="manage the on-device speech recognition models")
+    models = p.add_subparsers(dest="models_command", required=True)
+    p = models.add_parser("fetch", help="download, verify (pinned SHA-256) and unpack an official vosk model")
+    p.add_argument("model", choices=["en-small"], help="en-small: vosk-model-small-en-us-0.15 (41 MB)")
+    p.add_argument("--config", type=Path, help="TOML configuration; models go to <service.state_dir>/models")
+    p.add_argument("--dir", type=Path, help="unpack into this folder instead")
+    p.set_defaults(func=cmd_models_fetch)
     return parser
 
 
@@ -98,15 +107,26 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    from listener.transcription.models import MODELS, fetch, models_dir
+
+    spec = MODELS[args.model]
+    dest = args.dir if args.dir is not None else models_dir(_config(args.config))
+    log.info("fetching %s (%d bytes) into %s", spec.name, spec.size_bytes, dest)
+    print(fetch(spec, dest))
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     config = _config(args.config)
     geo = geometry(config)
     collector = ReportCollector()
+    cues = [CueTally()] if config.asr.enabled else []
     source = WavSource(args.file, geo, block_ms=1000)
-    with source, Pipeline([*analysis_stages(config, geo), collector]) as pipe:
+    with source, Pipeline([*analysis_stages(config, geo), *cues, collector]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         pipe.run(source)
-    report = collector.report(info)
+    report = collector.report(info, cues[0].report_metrics() if cues else None)
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")

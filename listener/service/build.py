@@ -13,11 +13,16 @@ from listener.spatial.frontend import SpatialFrontEnd
 
 def analysis_stages(config: Config, geometry: ArrayGeometry) -> list[Stage]:
     """Audio in, per-party timeline out: the part every command shares."""
-    return [
+    stages: list[Stage] = [
         SpatialFrontEnd(config, geometry),
         ActivityDecider(config),
         Timeline(config),
     ]
+    if config.asr.enabled:  # before the analytics, which use its questions
+        from listener.transcription.stage import TranscriptionStage
+
+        stages.append(TranscriptionStage(config, geometry))
+    return stages
 
 
 def with_outputs(stages: Sequence[Stage], outputs: Sequence[Stage]) -> list[Stage]:

@@ -1,0 +1,138 @@
+"""Content cues from attributed, timed words (see ../shared/metrics.md, "Content cues").
+
+Fed one utterance at a time (one party's words between recogniser
+endpoints), in time order. Questions, acknowledgements, action plans and
+fillers are the rep's; follow-ups and echoes compare the rep's content
+words with the customer's last floor. The only words held between calls
+are the content stems of the customer's last floor and of the rep's current
+turn, and :meth:`CueDetector.forget` drops them at the end of a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from listener.events import (
+    Acknowledgement,
+    ActionPlan,
+    Echo,
+    Event,
+    Filler,
+    Party,
+    Question,
+    WordsRecognized,
+)
+from listener.transcription.lexicon import Lexicon, Match
+from listener.transcription.words import Token, Word
+
+ECHO_MIN_WORDS = 2  # content words of the customer's floor a rep turn repeats to be an echo
+TAG_MAX_WORDS = 4  # longest question tag ("did not it", "have not you")
+
+
+class CueDetector:
+    def __init__(self, lexicon: Lexicon, floor_take_s: float) -> None:
+        self.lex = lexicon
+        self.floor_take_s = floor_take_s
+        self._floor: Party | None = None
+        self._customer_floor: set[str] = set()  # content stems of the customer's last floor
+        self._rep_turn: set[str] = set()  # content stems the rep said since the customer took the floor
+        self._echoed = False
+
+    @property
+    def holding(self) -> bool:
+        """Whether any word-derived state is in memory."""
+        return bool(self._customer_floor or self._rep_turn)
+
+    def forget(self) -> None:
+        """Session end: drop everything derived from words."""
+        self._customer_floor = set()
+        self._rep_turn = set()
+        self._floor = None
+        self._echoed = False
+
+    def utterance(self, party: Party, words: Sequence[Word], decided_s: float) -> list[Event]:
+        if not words:
+            return []
+        tokens = self.lex.tokens(words)
+        n_words = sum(1 for w in words if not all(n in self.lex.fillers for n in self.lex.normalise(w.text)))
+        start_s, end_s = words[0].start_s, words[-1].end_s
+        out: list[Event] = [
+            WordsRecognized(party=party, start_s=start_s, end_s=end_s, decided_s=decided_s, n_words=n_words)
+        ]
+        if party is Party.CUSTOMER:
+            self._customer(tokens, end_s - start_s)
+        else:
+            out.extend(self._rep(tokens, decided_s))
+        return out
+
+    def _customer(self, tokens: list[Token], duration_s: float) -> None:
+        if self._floor is not Party.CUSTOMER and duration_s >= self.floor_take_s:
+            self._floor = Party.CUSTOMER
+            self._customer_floor = set()
+            self._rep_turn = set()
+            self._echoed = False
+        # a short answer during the rep's floor still belongs to what the customer last said
+        self._customer_floor |= {t.stem for t in tokens if t.content}
+
+    def _rep(self, tokens: list[Token], decided_s: float) -> list[Event]:
+        rep = Party.REP
+        out: list[Event] = [Filler(by=rep, onset_s=t.start_s, decided_s=decided_s) for t in tokens if t.filler]
+        spoken = [t for t in tokens if not t.filler]
+        if not spoken:
+            return out
+        norms = [t.norm for t in spoken]
+        phrases = self.lex.phrases.scan(norms)
+        open_ended = self._question(norms, phrases)
+        # one of each per utterance: "here's what I'll do: I'll call them" is one action plan
+        first = {m.family: spoken[m.start].start_s for m in reversed(phrases)}
+        if "acknowledgement" in first:
+            out.append(Acknowledgement(by=rep, onset_s=first["acknowledgement"], decided_s=decided_s))
+        if "action" in first and open_ended is None:  # "will I need a new one" plans nothing
+            out.append(ActionPlan(by=rep, onset_s=first["action"], decided_s=decided_s))
+        content = {t.stem for t in spoken if t.content}
+        if open_ended is not None:
+            followup = bool(content & self._customer_floor)
+            out.append(
+                Question(
+                    by=rep,
+                    onset_s=spoken[0].start_s,
+                    end_s=spoken[-1].end_s,
+                    decided_s=decided_s,
+                    open_ended=open_ended,
+                    followup=followup,
+                )
+            )
+        self._rep_turn |= content
+        summary = any(m.family == "summary" for m in phrases)
+        if not self._echoed and (summary or len(self._rep_turn & self._customer_floor) >= ECHO_MIN_WORDS):
+            self._echoed = True
+            out.append(Echo(by=rep, onset_s=spoken[0].start_s, decided_s=decided_s, summary=summary))
+        if spoken[-1].end_s - spoken[0].start_s >= self.floor_take_s:
+            self._floor = rep
+        return out
+
+    def _question(self, norms: list[str], phrases: list[Match]) -> bool | None:
+        """True: open question, False: closed, None: no question."""
+        skip = {m.start: m.end for m in phrases if m.family == "acknowledgement"}
+        claimed = {m.start for m in phrases if m.family != "acknowledgement"}
+        p = 0
+        while p < len(norms):
+            if norms[p] in self.lex.lead_in:
+                p += 1
+            elif p in skip:
+                p = skip[p]
+            else:
+                break
+        if p < len(norms) and p not in claimed:
+            start = self.lex.questions.longest_at(norms, p)
+            if start is not None:
+                return None if start.family == "not_question" else start.family == "open"
+        return False if self._tagged(norms) else None
+
+    def _tagged(self, norms: list[str]) -> bool:
+        """A statement closed by a question tag ("... did not it")."""
+        for s in range(max(1, len(norms) - TAG_MAX_WORDS), len(norms)):
+            tag = self.lex.tags.longest_at(norms, s)
+            if tag is not None and tag.end == len(norms) and norms[s - 1] not in self.lex.subjects:
+                return True
+        return False

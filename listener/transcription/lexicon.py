@@ -1,0 +1,242 @@
+"""Per-language lexicons (``listener/data/lexicons/<language>.toml``) and the matching they drive.
+
+Recogniser output is lower case without punctuation, sometimes with
+``[unk]``; recognisers differ in how they print contractions. Every word
+goes through the same normalisation (contractions expanded, possessive
+endings dropped, simple suffix stemming for comparing content words), and
+the phrase patterns of the lexicon are matched on the normalised words.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from listener.errors import ConfigError, ModelError
+from listener.transcription.words import Token, Word
+
+_DROP = re.compile(r"[^\w' -]+")
+_SPLIT = re.compile(r"[\s_-]+")
+UNKNOWN = "<unk>"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One element of a phrase pattern: a word from ``words`` (consumes it) or a look-ahead that must fail."""
+
+    words: frozenset[str]
+    negative: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    family: str
+    steps: tuple[Step, ...]
+    at_start: bool
+    at_end: bool
+
+    def match(self, words: Sequence[str], i: int) -> int | None:
+        """End index of a match starting at ``i``, or None."""
+        if self.at_start and i != 0:
+            return None
+        j = i
+        for step in self.steps:
+            if step.negative:
+                if j < len(words) and words[j] in step.words:
+                    return None
+            elif j < len(words) and words[j] in step.words:
+                j += 1
+            else:
+                return None
+        if self.at_end and j != len(words):
+            return None
+        return j
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    family: str
+    start: int
+    end: int
+
+
+class PhraseSet:
+    """Patterns of several families, found longest-first, left to right, without overlaps."""
+
+    def __init__(self, patterns: Sequence[Pattern], priority: Sequence[str] = ()) -> None:
+        self._rank = {family: i for i, family in enumerate(priority)}
+        self._by_first: dict[str, list[Pattern]] = {}
+        self._anywhere: list[Pattern] = []
+        for pattern in patterns:
+            first = next((s for s in pattern.steps if not s.negative), None)
+            if first is None:
+                self._anywhere.append(pattern)
+                continue
+            for word in first.words:
+                self._by_first.setdefault(word, []).append(pattern)
+
+    def longest_at(self, words: Sequence[str], i: int) -> Match | None:
+        best: Match | None = None
+        candidates = self._by_first.get(words[i], []) if i < len(words) else []
+        for pattern in (*candidates, *self._anywhere):
+            end = pattern.match(words, i)
+            if end is None:
+                continue
+            if best is None or (end, -self._rank.get(pattern.family, 0)) > (
+                best.end,
+                -self._rank.get(best.family, 0),
+            ):
+                best = Match(pattern.family, i, end)
+        return best
+
+    def scan(self, words: Sequence[str]) -> list[Match]:
+        found: list[Match] = []
+        i = 0
+        while i < len(words):
+            match = self.longest_at(words, i)
+            if match is not None and match.end > i:
+                found.append(match)
+                i = match.end
+            else:
+                i += 1
+        return found
+
+
+class Stemmer:
+    """Suffix stripping, just enough that "charging", "charged" and "charge" compare equal."""
+
+    def __init__(self, table: dict[str, Any], where: str) -> None:
+        self.inflections = [(str(a), str(b)) for a, b in _get(table, "inflections", list, where)]
+        self.suffixes = [(str(a), str(b)) for a, b in _get(table, "suffixes", list, where)]
+        self.min_stem = int(_get(table, "min_stem", int, where))
+        self.keep = tuple(_get(table, "keep_endings", list, where))
+        self.undouble_except = frozenset(_get(table, "undouble_except", list, where))
+        self.drop_final = tuple(_get(table, "drop_final", list, where))
+
+    def __call__(self, word: str) -> str:
+        if len(word) <= self.min_stem or word.endswith(self.keep):
+            return word
+        word = self._strip(word, self.inflections)
+        while (shorter := self._strip(word, self.suffixes)) != word:
+            word = shorter
+        if len(word) > self.min_stem and word.endswith(self.drop_final):
+            word = word[:-1]
+        return word
+
+    def _strip(self, word: str, rules: list[tuple[str, str]]) -> str:
+        for suffix, replacement in rules:
+            if word.endswith(suffix) and len(word) - len(suffix) + len(replacement) >= self.min_stem:
+                word = word[: len(word) - len(suffix)] + replacement
+                doubled = len(word) > self.min_stem and word[-1] == word[-2] and word[-1] not in "aeiou"
+                return word[:-1] if doubled and word[-1] not in self.undouble_except else word
+        return word
+
+
+class Lexicon:
+    """Everything language-specific the cue detectors need."""
+
+    def __init__(self, data: dict[str, Any], where: str) -> None:
+        self.language = str(_get(data, "language", str, where))
+        norm = _get(data, "normalise", dict, where)
+        self.unknown = frozenset(_get(norm, "unknown", list, where))
+        self.strip_endings = tuple(_get(norm, "strip_endings", list, where))
+        self.contractions = {k: tuple(v.split()) for k, v in _get(data, "contractions", dict, where).items()}
+        self.stem = Stemmer(_get(data, "stemming", dict, where), where)
+        words = _get(data, "words", dict, where)
+        self.fillers = frozenset(_get(words, "fillers", list, where))
+        self.stop = frozenset(_get(words, "stop", list, where))
+        self.classes = {k: frozenset(v) for k, v in _get(data, "classes", dict, where).items()}
+        self.subjects = self.classes.get("subject", frozenset())
+        q = _get(data, "questions", dict, where)
+        self.lead_in = frozenset(_get(q, "lead_in", list, where))
+        families = ("not_question", "closed", "open")
+        self.questions = PhraseSet(
+            [self._pattern(f, p, where) for f in families for p in _get(q, f, list, where)], priority=families
+        )
+        self.tags = PhraseSet([self._pattern("closed", p, where) for p in _get(q, "closed_tags", list, where)])
+        phrases = _get(data, "phrases", dict, where)
+        self.phrase_families = ("summary", "action", "acknowledgement")
+        self.phrases = PhraseSet(
+            [self._pattern(f, p, where) for f in self.phrase_families for p in _get(phrases, f, list, where)],
+            priority=self.phrase_families,
+        )
+
+    def _pattern(self, family: str, text: str, where: str) -> Pattern:
+        parts = text.split()
+        at_start = bool(parts) and parts[0] == "^"
+        at_end = bool(parts) and parts[-1] == "$"
+        steps = []
+        for part in parts[int(at_start) : len(parts) - int(at_end)]:
+            negative = part.startswith("!")
+            alternatives: set[str] = set()
+            for alt in part.removeprefix("!").split("|"):
+                if alt.startswith("{") and alt.endswith("}"):
+                    if alt[1:-1] not in self.classes:
+                        raise ModelError(
+                            f"lexicon {where}: pattern {text!r} names unknown class {alt}: add it to [classes]"
+                        )
+                    alternatives |= self.classes[alt[1:-1]]
+                else:
+                    alternatives.update(self.normalise(alt))
+            steps.append(Step(frozenset(alternatives), negative))
+        return Pattern(family, tuple(steps), at_start, at_end)
+
+    def normalise(self, raw: str) -> list[str]:
+        """A recogniser word as zero or more normalised words."""
+        word = raw.strip().lower().replace("\u2019", "'")
+        if word in self.unknown:
+            return [UNKNOWN]
+        out: list[str] = []
+        for part in _SPLIT.split(_DROP.sub("", word)):
+            part = part.strip("'")
+            if not part:
+                continue
+            if part in self.contractions:
+                out.extend(self.contractions[part])
+                continue
+            for ending in self.strip_endings:
+                if part.endswith(ending) and len(part) > len(ending):
+                    part = part[: -len(ending)]
+                    break
+            out.append(part)
+        return out
+
+    def tokens(self, words: Sequence[Word]) -> list[Token]:
+        out: list[Token] = []
+        for word in words:
+            for norm in self.normalise(word.text):
+                filler = norm in self.fillers
+                content = not filler and norm != UNKNOWN and norm not in self.stop and len(norm) > 2
+                out.append(Token(norm, self.stem(norm), word.start_s, word.end_s, content, filler))
+        return out
+
+
+def available_languages() -> list[str]:
+    folder = resources.files("listener") / "data" / "lexicons"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_lexicon(language: str) -> Lexicon:
+    """The lexicon shipped for ``language``; a config error names the ones there are."""
+    resource = resources.files("listener") / "data" / "lexicons" / f"{language}.toml"
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)?", language) or not resource.is_file():
+        raise ConfigError(
+            "asr.language", language, f"no lexicon for it; available: {', '.join(available_languages())}"
+        )
+    where = f"{language}.toml"
+    try:
+        data = tomllib.loads(resource.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError(f"lexicon {where} is not valid TOML ({exc}): fix the file") from None
+    return Lexicon(data, where)
+
+
+def _get(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = table.get(key)
+    if not isinstance(value, kind):
+        raise ModelError(f"lexicon {where}: '{key}' is missing or not a {kind.__name__}: add it (see en.toml)")
+    return value

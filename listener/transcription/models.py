@@ -1,0 +1,141 @@
+"""Where vosk models live, and ``listener models fetch``: download, verify, unpack.
+
+The official models are zip files with one top-level folder. A download is
+checked against a pinned SHA-256 before anything is unpacked, unpacked
+into a temporary folder beside the target and moved into place last, so an
+interrupted or tampered download never leaves a half model behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from listener.config import Config
+from listener.errors import ModelError
+
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    key: str  # what `listener models fetch` takes
+    name: str  # the zip's top-level folder, and the folder under the models dir
+    url: str
+    sha256: str
+    size_bytes: int
+    language: str
+
+
+# alphacephei publishes no checksums; this SHA-256 (and size) of the official
+# vosk-model-small-en-us-0.15.zip is the one several independent projects pin.
+MODELS: dict[str, ModelSpec] = {
+    "en-small": ModelSpec(
+        key="en-small",
+        name="vosk-model-small-en-us-0.15",
+        url="https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip",
+        sha256="30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498",
+        size_bytes=41_205_931,
+        language="en",
+    ),
+}
+DEFAULT_FOR_LANGUAGE = {"en": "en-small"}
+
+
+def models_dir(config: Config) -> Path:
+    return Path(config.service.state_dir) / "models"
+
+
+def model_path(config: Config) -> Path:
+    """``[asr] model_path``, or the default model of ``[asr] language`` under the models dir."""
+    if config.asr.model_path:
+        return Path(config.asr.model_path).expanduser()
+    key = DEFAULT_FOR_LANGUAGE.get(config.asr.language, "en-small")
+    return models_dir(config) / MODELS[key].name
+
+
+def missing_model_hint(path: Path, config: Config) -> str:
+    key = DEFAULT_FOR_LANGUAGE.get(config.asr.language)
+    fetch = f"run `listener models fetch {key}` while online (it unpacks into {models_dir(config)}), " if key else ""
+    return f"{fetch}set [asr] model_path to an unzipped vosk model folder, or set [asr] enabled = false"
+
+
+def is_model_dir(path: Path) -> bool:
+    return (path / "am" / "final.mdl").is_file()
+
+
+def fetch(
+    spec: ModelSpec, dest: Path, *, timeout_s: float = 60.0, progress: Callable[[int], None] | None = None
+) -> Path:
+    """Download ``spec`` into ``dest``/``spec.name`` unless it is there already; returns that folder."""
+    target = dest / spec.name
+    if is_model_dir(target):
+        return target
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{spec.name}.", dir=dest) as tmp:
+            archive = Path(tmp) / "model.zip"
+            _download(spec, archive, dest, timeout_s, progress)
+            _unpack(spec, archive, Path(tmp) / "unpacked", target)
+    except PermissionError as exc:
+        raise ModelError(
+            f"cannot write the model into {dest} ({exc.strerror}): run as a user who may write there (e.g. with sudo),"
+            " or pass --dir with a writable folder and point [asr] model_path at it"
+        ) from None
+    return target
+
+
+def _download(
+    spec: ModelSpec, out: Path, dest: Path, timeout_s: float, progress: Callable[[int], None] | None
+) -> None:
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        with urllib.request.urlopen(spec.url, timeout=timeout_s) as response, out.open("wb") as fh:
+            while chunk := response.read(CHUNK_BYTES):
+                fh.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                if progress is not None:
+                    progress(received)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ModelError(
+            f"cannot download {spec.url} ({reason}): this machine seems to be offline; connect it to the internet"
+            f" and run `listener models fetch {spec.key}` again, or copy an unzipped {spec.name} folder"
+            f" into {dest}"
+        ) from None
+    if digest.hexdigest() != spec.sha256:
+        raise ModelError(
+            f"the download of {spec.url} ({received} bytes) has SHA-256 {digest.hexdigest()}, expected {spec.sha256}"
+            f" ({spec.size_bytes} bytes): it is corrupt or was changed upstream and was discarded; run"
+            f" `listener models fetch {spec.key}` again, and if it keeps failing do not use that file"
+        )
+
+
+def _unpack(spec: ModelSpec, archive: Path, scratch: Path, target: Path) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():
+                parts = PurePosixPath(member).parts
+                if member.startswith("/") or ".." in parts or not parts or parts[0] != spec.name:
+                    raise ModelError(
+                        f"{spec.url} holds {member!r} outside the folder {spec.name}/: refusing to unpack it;"
+                        " check that the URL names an official vosk model"
+                    )
+            zf.extractall(scratch)
+    except zipfile.BadZipFile:
+        raise ModelError(f"{spec.url} is not a zip file: check the URL of model {spec.key}") from None
+    unpacked = scratch / spec.name
+    if not is_model_dir(unpacked):
+        raise ModelError(f"{spec.url} holds no vosk model (no {spec.name}/am/final.mdl): check the URL")
+    if target.exists():  # a broken earlier attempt: replace it
+        shutil.rmtree(target)
+    unpacked.rename(target)

@@ -1,0 +1,231 @@
+"""vosk's streaming recogniser in its own thread, behind a queue bounded in audio seconds.
+
+The pipeline thread only ever appends a chunk and takes finished words, so
+the recogniser can never hold up the LEDs. When the recogniser falls
+``queue_s`` behind, the oldest audio is skipped (and reported, so cues over
+it are marked partial) - unless the audio comes faster than real time (a
+file replayed flat out), where waiting costs nobody anything.
+
+vosk gives word times from the start of its stream; the worker keeps the
+audio time of every chunk it fed, so skipped audio never shifts later
+words. vosk releases the GIL while it decodes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from listener.errors import ModelError
+from listener.transcription.words import Word
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE_HZ = 16000
+PIECE_BYTES = 2 * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
+GAP_TOLERANCE_S = 1e-3
+# a microphone's audio is never ahead of the wall clock by more than the block in hand; a
+# file replayed flat out soon is
+AHEAD_MARGIN_S = 0.5
+MAP_KEEP = 64  # chunk time-map entries kept behind the last word handed out
+
+Overflow = Literal["auto", "skip", "wait"]
+
+
+@lru_cache(maxsize=2)
+def load_model(path: Path) -> Any:
+    """The vosk model in ``path``, loaded once per process. Never downloads anything."""
+    import vosk
+
+    vosk.SetLogLevel(-1)  # Kaldi's own log lines go to stderr otherwise
+    try:
+        return vosk.Model(str(path))
+    except Exception as exc:  # vosk raises a bare Exception
+        raise ModelError(
+            f"vosk could not load the model in {path} ({exc}): fetch it again or point [asr] model_path elsewhere"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    start_s: float
+    pcm: bytes  # mono int16 little-endian at SAMPLE_RATE_HZ
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / (2 * SAMPLE_RATE_HZ)
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+class RecognizerWorker:
+    """Owns one vosk recogniser and the thread that feeds it."""
+
+    def __init__(self, model: Any, *, queue_s: float, overflow: Overflow) -> None:
+        self.model = model
+        self.queue_s = queue_s
+        self.overflow = overflow
+        self._cond = threading.Condition()
+        self._chunks: deque[Chunk] = deque()
+        self._queued_s = 0.0
+        self._results: deque[list[Word]] = deque()
+        self._closing = False
+        self._abort = False
+        self._failed = False
+        self._clock0: tuple[float, float] | None = None  # (audio s, monotonic s) of the first chunk
+        self._waited_s = 0.0  # wall time submit() spent waiting for the recogniser
+        self._map_stream: list[float] = []  # stream time at which each fed chunk starts
+        self._map_audio: list[float] = []  # ... and its audio time
+        self._thread: threading.Thread | None = None
+        self.processed_s = 0.0  # audio time up to which recognition is done
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vosk", daemon=True)
+        self._thread.start()
+
+    # --- pipeline thread -------------------------------------------------
+
+    def submit(self, chunk: Chunk) -> list[Chunk]:
+        """Queue ``chunk``; returns the chunks skipped to make room (oldest first)."""
+        skipped: list[Chunk] = []
+        with self._cond:
+            if self._clock0 is None:
+                self._clock0 = (chunk.start_s, time.monotonic())
+            if self._failed:
+                return [chunk]
+            while self._chunks and self._queued_s + chunk.duration_s > self.queue_s + GAP_TOLERANCE_S:
+                if self._should_wait(chunk):
+                    t0 = time.monotonic()
+                    self._cond.wait(0.5)
+                    self._waited_s += time.monotonic() - t0
+                    continue
+                old = self._chunks.popleft()
+                self._queued_s -= old.duration_s
+                skipped.append(old)
+            self._chunks.append(chunk)
+            self._queued_s += chunk.duration_s
+            self._cond.notify_all()
+        return skipped
+
+    def _should_wait(self, chunk: Chunk) -> bool:
+        if self._failed or self._thread is None or not self._thread.is_alive():
+            return False
+        if self.overflow != "auto":
+            return self.overflow == "wait"
+        assert self._clock0 is not None
+        audio0, wall0 = self._clock0
+        # time spent waiting here is not the source's: without it, is audio coming faster than real time?
+        ahead_s = (chunk.end_s - audio0) - (time.monotonic() - wall0 - self._waited_s)
+        return ahead_s > chunk.duration_s + AHEAD_MARGIN_S
+
+    def take(self) -> list[list[Word]]:
+        """Words finished since the last call, one list per recogniser result, in time order."""
+        out = []
+        while self._results:
+            out.append(self._results.popleft())
+        return out
+
+    def finish(self, timeout_s: float) -> list[Chunk]:
+        """Let the recogniser work through the queue for at most ``timeout_s``; returns what it skipped."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return self._abandon()
+
+    def close(self) -> None:
+        self._abandon()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        self._results.clear()
+
+    def _abandon(self) -> list[Chunk]:
+        with self._cond:
+            self._closing = self._abort = True
+            left = list(self._chunks)
+            self._chunks.clear()
+            self._queued_s = 0.0
+            self._cond.notify_all()
+        return left
+
+    # --- worker thread ---------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._recognise()
+        except Exception:  # vosk's messages hold no words; never log a result
+            log.exception("the recogniser failed: transcription stops, cues are partial from here")
+            with self._cond:
+                self._failed = True
+                self._cond.notify_all()
+
+    def _recognise(self) -> None:
+        import vosk
+
+        rec = vosk.KaldiRecognizer(self.model, SAMPLE_RATE_HZ)
+        rec.SetWords(True)
+        fed_samples = 0
+        expected_s: float | None = None
+        while (chunk := self._next()) is not None:
+            if expected_s is not None and abs(chunk.start_s - expected_s) > GAP_TOLERANCE_S:
+                self._emit(rec.FinalResult())  # no word may span skipped audio
+            self._map_stream.append(fed_samples / SAMPLE_RATE_HZ)
+            self._map_audio.append(chunk.start_s)
+            for i in range(0, len(chunk.pcm), PIECE_BYTES):
+                if self._abort:
+                    return
+                if rec.AcceptWaveform(chunk.pcm[i : i + PIECE_BYTES]):
+                    self._emit(rec.Result())
+            fed_samples += len(chunk.pcm) // 2
+            expected_s = chunk.end_s
+            self.processed_s = chunk.end_s
+        if not self._abort:
+            self._emit(rec.FinalResult())
+
+    def _next(self) -> Chunk | None:
+        with self._cond:
+            while not self._chunks and not self._closing:
+                self._cond.wait()
+            if self._abort or not self._chunks:
+                return None
+            chunk = self._chunks.popleft()
+            self._queued_s -= chunk.duration_s
+            self._cond.notify_all()
+            return chunk
+
+    def _emit(self, result_json: str) -> None:
+        items = json.loads(result_json).get("result", [])
+        words = [
+            Word(
+                text=str(item["word"]),
+                start_s=self._audio_time(float(item["start"])),
+                end_s=self._audio_time(float(item["end"])),
+                conf=float(item.get("conf", 1.0)),
+            )
+            for item in items
+        ]
+        if words:
+            self._results.append(words)
+            self._prune(float(items[-1]["end"]))
+
+    def _audio_time(self, stream_s: float) -> float:
+        i = max(0, bisect.bisect_right(self._map_stream, stream_s) - 1)
+        return self._map_audio[i] + (stream_s - self._map_stream[i])
+
+    def _prune(self, stream_s: float) -> None:
+        """Forget the time map behind the last word handed out (later words start after it)."""
+        i = bisect.bisect_right(self._map_stream, stream_s) - 1 - MAP_KEEP
+        if i > 0:
+            del self._map_stream[:i]
+            del self._map_audio[:i]

@@ -1,0 +1,177 @@
+"""The transcription stage: audio to the recogniser, timed words to parties, words to cues.
+
+Sits after the activity decision (it needs :class:`ActivityFrames` to tell
+who said each word) and before the analytics stage (which uses the
+questions). Words come back from the recogniser some time after they were
+spoken; each is attributed to the party whose speech activity covers most
+of it, kept in a short history of per-frame activity. Only counts and cue
+events leave the stage; the words are dropped once handed to the cue
+detector, and what the detector keeps is dropped when the customer has
+been silent for a session gap and at the end of the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config
+from listener.errors import AudioFormatError, ModelError
+from listener.events import ActivityFrames, AudioBlock, EndOfStream, Event, Party, TranscriptionSkipped
+from listener.pipeline import Stage
+from listener.transcription.cues import CueDetector
+from listener.transcription.lexicon import load_lexicon
+from listener.transcription.models import is_model_dir, missing_model_hint, model_path
+from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model
+from listener.transcription.words import Word
+
+log = logging.getLogger(__name__)
+
+UTTERANCE_GAP_S = 0.8  # a pause this long inside one recogniser result still splits utterances
+WORD_MIN_SPAN_S = 0.1  # very short words are judged on at least this much activity around their middle
+HISTORY_EXTRA_S = 60.0  # activity kept beyond the queue: the longest utterance the recogniser returns at once
+
+
+class ActivityHistory:
+    """Recent per-frame party activity, to attribute words that arrive late."""
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep_s = keep_s
+        self._frames: deque[ActivityFrames] = deque()
+
+    def add(self, frames: ActivityFrames) -> None:
+        self._frames.append(frames)
+        while self._frames and self._frames[0].end_s < frames.end_s - self.keep_s:
+            self._frames.popleft()
+
+    def party_of(self, start_s: float, end_s: float) -> Party | None:
+        """The party active over most of [start_s, end_s]; by speech likelihood when neither or both are."""
+        if end_s - start_s < WORD_MIN_SPAN_S:
+            mid = 0.5 * (start_s + end_s)
+            start_s, end_s = mid - WORD_MIN_SPAN_S / 2, mid + WORD_MIN_SPAN_S / 2
+        counts = np.zeros(2)
+        probs = np.zeros(2)
+        seen = False
+        for f in self._frames:
+            if f.end_s <= start_s or f.start_s >= end_s:
+                continue
+            i0 = max(0, math.floor((start_s - f.start_s) / f.hop_s))
+            i1 = min(f.n_frames, math.ceil((end_s - f.start_s) / f.hop_s))
+            if i1 <= i0:
+                continue
+            seen = True
+            counts += (f.rep_active[i0:i1].sum(), f.customer_active[i0:i1].sum())
+            probs += (f.rep_prob[i0:i1].sum(), f.customer_prob[i0:i1].sum())
+        if not seen:
+            return None
+        if counts[0] != counts[1]:
+            return Party.REP if counts[0] > counts[1] else Party.CUSTOMER
+        return Party.REP if probs[0] >= probs[1] else Party.CUSTOMER
+
+
+class TranscriptionStage(Stage):
+    """AudioBlock + ActivityFrames -> WordsRecognized, cue events, TranscriptionSkipped."""
+
+    name = "transcription"
+
+    def __init__(self, config: Config, geometry: ArrayGeometry) -> None:
+        self.config = config
+        self.asr = config.asr
+        self.detector = CueDetector(load_lexicon(config.asr.language), config.analytics.floor_take_s)
+        self.model_path = model_path(config)
+        self.session_gap_s = config.analytics.session_gap_s
+        self.mix_channels = geometry.mode == "channels"
+        self.history = ActivityHistory(config.asr.queue_s + HISTORY_EXTRA_S)
+        self.worker: RecognizerWorker | None = None
+        self._now_s = 0.0  # audio time the pipeline has reached
+        self._customer_heard_s = 0.0  # end of the customer's latest active frame
+
+    def open(self) -> None:
+        if not is_model_dir(self.model_path):
+            raise ModelError(
+                f"no vosk model in {self.model_path}: {missing_model_hint(self.model_path, self.config)}"
+            )
+        model = load_model(self.model_path)
+        self.worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.asr.overflow)
+        self.worker.start()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        self.detector.forget()
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, ActivityFrames):
+            self._activity(event)
+        elif isinstance(event, AudioBlock) and self.worker is not None:
+            self._now_s = max(self._now_s, event.end_s)
+            yield from _skipped(self.worker.submit(Chunk(event.start_s, self._mono_pcm(event))))
+            yield from self._cues()
+            self._forget_after_session(self._now_s)
+        elif isinstance(event, EndOfStream) and self.worker is not None:
+            self._now_s = max(self._now_s, event.t_s)
+            yield from _skipped(self.worker.finish(self.asr.finish_wait_s))
+            yield from self._cues()
+            self.detector.forget()
+
+    def _activity(self, frames: ActivityFrames) -> None:
+        self.history.add(frames)
+        active = np.flatnonzero(frames.customer_active)
+        if active.size:
+            self._customer_heard_s = frames.start_s + (int(active[-1]) + 1) * frames.hop_s
+        self._forget_after_session(frames.end_s)
+
+    def _forget_after_session(self, now_s: float) -> None:
+        """Once the customer has been silent for a session gap the session is over, and its words go.
+
+        Also called after words arrive: the recogniser may return a session's
+        last words after its end, and they must not outlive it.
+        """
+        if now_s - self._customer_heard_s >= self.session_gap_s and self.detector.holding:
+            self.detector.forget()
+
+    def _mono_pcm(self, block: AudioBlock) -> bytes:
+        if block.sample_rate_hz != SAMPLE_RATE_HZ:
+            raise AudioFormatError(
+                f"audio blocks at {block.sample_rate_hz} Hz reached the recogniser, which needs {PROCESSING_RATE_HZ}"
+                " Hz: this is a bug in the audio source, please report it"
+            )
+        # one mic is enough for words (who said them comes from activity); in channel-map
+        # mode each party's own mic carries its words, so both are mixed
+        x = block.samples.mean(axis=1) if self.mix_channels else block.samples[:, 0]
+        return np.asarray(np.clip(x, -1.0, 1.0) * 32767.0, dtype="<i2").tobytes()
+
+    def _cues(self) -> Iterator[Event]:
+        assert self.worker is not None
+        for result in self.worker.take():
+            # counts and times only: a word never goes to a log, not even at debug level
+            log.debug("recogniser result: %d words, %.2f-%.2f s", len(result), result[0].start_s, result[-1].end_s)
+            for party, words in self._utterances(result):
+                yield from self.detector.utterance(party, words, self._now_s)
+
+    def _utterances(self, words: list[Word]) -> Iterator[tuple[Party, list[Word]]]:
+        """Split one recogniser result where the speaker changes or the speech pauses."""
+        party: Party | None = None
+        current: list[Word] = []
+        for word in words:
+            who = self.history.party_of(word.start_s, word.end_s) or party
+            if who is None:
+                continue  # no activity known for it (cannot happen after the first frames)
+            paused = bool(current) and word.start_s - current[-1].end_s > UTTERANCE_GAP_S
+            if current and party is not None and (who is not party or paused):
+                yield party, current
+                current = []
+            party = who
+            current.append(word)
+        if current and party is not None:
+            yield party, current
+
+
+def _skipped(chunks: list[Chunk]) -> Iterator[TranscriptionSkipped]:
+    for chunk in chunks:
+        yield TranscriptionSkipped(start_s=chunk.start_s, duration_s=chunk.duration_s)

@@ -1,0 +1,128 @@
+"""Content-cue metrics for reports and session summaries: counts and rates only.
+
+Rates are per minute of the rep's talk time that the recogniser actually
+heard: audio it skipped under CPU pressure is taken out of the denominator
+as well as the counts, and any skip marks the figures ``asr_partial``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from listener.events import (
+    Acknowledgement,
+    ActionPlan,
+    Echo,
+    EndOfStream,
+    Event,
+    Filler,
+    Party,
+    Question,
+    SessionEnded,
+    SessionStarted,
+    SpeechSegment,
+    TranscriptionSkipped,
+    WordsRecognized,
+)
+from listener.pipeline import Stage
+
+Span = tuple[float, float]
+
+
+@dataclass
+class CueTally(Stage):
+    """Collects cue events and talk segments; sits after every analysis stage."""
+
+    name = "cue_tally"
+    words: list[WordsRecognized] = field(default_factory=list)
+    cues: list[Event] = field(default_factory=list)
+    skipped: list[Span] = field(default_factory=list)
+    segments: list[SpeechSegment] = field(default_factory=list)
+    sessions: dict[str, Span] = field(default_factory=dict)
+    end_s: float = 0.0
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, WordsRecognized):
+            self.words.append(event)
+        elif isinstance(event, Question | Echo | Acknowledgement | ActionPlan | Filler):
+            self.cues.append(event)
+        elif isinstance(event, TranscriptionSkipped):
+            self.skipped.append((event.start_s, event.start_s + event.duration_s))
+        elif isinstance(event, SpeechSegment):
+            self.segments.append(event)
+        elif isinstance(event, SessionStarted):
+            self.sessions[event.session_id] = (event.onset_s, math.inf)
+        elif isinstance(event, SessionEnded):
+            self.sessions[event.session_id] = (event.onset_s, event.end_s)
+        elif isinstance(event, EndOfStream):
+            self.end_s = event.t_s
+        return ()
+
+    def metrics(self, start_s: float = 0.0, end_s: float = math.inf) -> dict[str, object]:
+        """Cue metrics over [start_s, end_s) of audio time (events by onset)."""
+
+        def within(t: float) -> bool:
+            return start_s <= t < end_s
+
+        def count(kind: type, **where: object) -> int:
+            return sum(
+                1
+                for e in self.cues
+                if isinstance(e, kind)
+                and getattr(e, "by", Party.REP) is Party.REP
+                and within(getattr(e, "onset_s", -1.0))
+                and all(getattr(e, k) == v for k, v in where.items())
+            )
+
+        words = {p: sum(w.n_words for w in self.words if w.party is p and within(w.start_s)) for p in Party}
+        skipped = [(max(a, start_s), min(b, end_s)) for a, b in self.skipped if a < end_s and b > start_s]
+        skipped_s = sum(b - a for a, b in skipped)
+        rep_heard_min = _talk_outside(self.segments, Party.REP, (start_s, end_s), skipped) / 60.0
+        fillers = count(Filler)
+        return {
+            "rep_words": words[Party.REP],
+            "customer_words": words[Party.CUSTOMER],
+            "rep_questions": count(Question),
+            "rep_open_questions": count(Question, open_ended=True),
+            "rep_closed_questions": count(Question, open_ended=False),
+            "rep_followups": count(Question, followup=True),
+            "rep_echoes": count(Echo),
+            "rep_summaries": count(Echo, summary=True),
+            "rep_acknowledgements": count(Acknowledgement),
+            "rep_action_plans": count(ActionPlan),
+            "rep_fillers": fillers,
+            "rep_fillers_per_min": round(fillers / rep_heard_min, 2) if rep_heard_min > 0 else 0.0,
+            "rep_wpm": round(words[Party.REP] / rep_heard_min, 1) if rep_heard_min > 0 else 0.0,
+            "asr_skipped_s": round(skipped_s, 3),
+            "asr_partial": skipped_s > 0,
+        }
+
+    def session_metrics(self) -> list[dict[str, object]]:
+        """The same metrics per session, for sessions the analytics stage announced."""
+        out = []
+        for session_id, (start_s, end_s) in sorted(self.sessions.items(), key=lambda kv: kv[1]):
+            stop_s = end_s if math.isfinite(end_s) else self.end_s
+            out.append(
+                {"session_id": session_id, "start": round(start_s, 3), "end": round(stop_s, 3)}
+                | self.metrics(start_s, stop_s if math.isfinite(end_s) else math.inf)
+            )
+        return out
+
+    def report_metrics(self) -> dict[str, object]:
+        """What ``analyze --json`` adds to ``metrics``."""
+        return self.metrics() | {"cue_sessions": self.session_metrics()}
+
+
+def _talk_outside(segments: list[SpeechSegment], party: Party, window: Span, holes: list[Span]) -> float:
+    """Seconds of ``party``'s speech inside ``window`` and outside every hole."""
+    total = 0.0
+    for s in segments:
+        if s.party is not party:
+            continue
+        a, b = max(s.start_s, window[0]), min(s.end_s, window[1])
+        if b <= a:
+            continue
+        total += (b - a) - sum(max(0.0, min(b, h1) - max(a, h0)) for h0, h1 in holes)
+    return total

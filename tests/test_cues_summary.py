@@ -1,0 +1,108 @@
+"""Cue metrics: counts, speaking rate over the talk time actually heard, partial marking, sessions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from listener.events import (
+    Acknowledgement,
+    Echo,
+    EndOfStream,
+    Event,
+    Filler,
+    Party,
+    Question,
+    SessionEnded,
+    SessionStarted,
+    SpeechSegment,
+    TranscriptionSkipped,
+    WordsRecognized,
+)
+from listener.transcription.summary import CueTally
+
+REP, CUST = Party.REP, Party.CUSTOMER
+
+
+def tally(events: list[Event]) -> CueTally:
+    t = CueTally()
+    for e in events:
+        assert list(t.process(e)) == []
+    return t
+
+
+def seg(party: Party, start_s: float, end_s: float) -> SpeechSegment:
+    return SpeechSegment(party=party, start_s=start_s, end_s=end_s, decided_s=end_s + 0.2)
+
+
+def words(party: Party, start_s: float, end_s: float, n: int) -> WordsRecognized:
+    return WordsRecognized(party=party, start_s=start_s, end_s=end_s, decided_s=end_s + 1.0, n_words=n)
+
+
+def q(t_s: float, open_ended: bool, followup: bool = False) -> Question:
+    return Question(by=REP, onset_s=t_s, end_s=t_s + 1, decided_s=t_s + 2, open_ended=open_ended, followup=followup)
+
+
+CONVERSATION: list[Event] = [
+    seg(REP, 0.0, 30.0),
+    words(REP, 0.0, 30.0, 70),
+    seg(CUST, 31.0, 50.0),
+    words(CUST, 31.0, 50.0, 45),
+    seg(REP, 51.0, 81.0),
+    words(REP, 51.0, 81.0, 80),
+    q(10.0, True, followup=False),
+    q(55.0, True, followup=True),
+    q(60.0, False),
+    Echo(by=REP, onset_s=52.0, decided_s=54.0, summary=False),
+    Echo(by=REP, onset_s=70.0, decided_s=72.0, summary=True),
+    Acknowledgement(by=REP, onset_s=51.0, decided_s=53.0),
+    Filler(by=REP, onset_s=5.0, decided_s=6.0),
+    Filler(by=REP, onset_s=65.0, decided_s=66.0),
+    EndOfStream(t_s=90.0),
+]
+
+
+def test_counts_and_rates() -> None:
+    m = tally(CONVERSATION).metrics()
+    assert m["rep_words"] == 150 and m["customer_words"] == 45
+    assert m["rep_wpm"] == pytest.approx(150.0)  # 150 words in 60 s of rep talk
+    assert (m["rep_questions"], m["rep_open_questions"], m["rep_closed_questions"]) == (3, 2, 1)
+    assert m["rep_followups"] == 1
+    assert (m["rep_echoes"], m["rep_summaries"]) == (2, 1)
+    assert m["rep_acknowledgements"] == 1 and m["rep_action_plans"] == 0
+    assert m["rep_fillers"] == 2 and m["rep_fillers_per_min"] == pytest.approx(2.0)
+    assert m["asr_skipped_s"] == 0 and m["asr_partial"] is False
+
+
+def test_skipped_audio_leaves_the_rate_unbiased_and_marks_partial() -> None:
+    # 20 s of the second rep turn were never recognised: its words cover the 10 s heard
+    events = [e for e in CONVERSATION if not (isinstance(e, WordsRecognized) and e.start_s == 51.0)]
+    events += [words(REP, 71.0, 81.0, 25), TranscriptionSkipped(start_s=51.0, duration_s=20.0)]
+    m = tally(events).metrics()
+    assert m["rep_words"] == 95
+    assert m["rep_wpm"] == pytest.approx(95 / (40 / 60), abs=0.1)
+    assert m["asr_skipped_s"] == pytest.approx(20.0) and m["asr_partial"] is True
+
+
+def test_window_and_sessions() -> None:
+    events = [
+        SessionStarted(session_id="a1", onset_s=0.0, decided_s=1.0),
+        SessionEnded(session_id="a1", onset_s=0.0, decided_s=45.0, end_s=50.5),
+        SessionStarted(session_id="b2", onset_s=50.5, decided_s=52.0),
+        *CONVERSATION,
+    ]
+    t = tally(events)
+    first, second = t.session_metrics()
+    assert first["session_id"] == "a1" and (first["start"], first["end"]) == (0.0, 50.5)
+    assert first["rep_words"] == 70 and first["customer_words"] == 45 and first["rep_questions"] == 1
+    assert first["rep_wpm"] == pytest.approx(140.0)
+    assert second["session_id"] == "b2" and second["end"] == 90.0  # still open at the end of the stream
+    assert second["rep_words"] == 80 and second["rep_questions"] == 2 and second["rep_followups"] == 1
+    assert t.metrics(50.5, math.inf)["rep_echoes"] == 2
+    assert t.report_metrics()["cue_sessions"] == [first, second]
+
+
+def test_nothing_heard_gives_zero_rates() -> None:
+    m = tally([EndOfStream(t_s=10.0)]).metrics()
+    assert m["rep_wpm"] == 0.0 and m["rep_fillers_per_min"] == 0.0 and m["rep_words"] == 0

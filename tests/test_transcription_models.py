@@ -1,0 +1,176 @@
+"""`listener models fetch`: download, pinned SHA-256, unpack; offline and tampered downloads; missing model.
+
+Downloads come from a real HTTP server on 127.0.0.1 serving a small zip laid out like a vosk
+model: the tests never reach the internet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import socket
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from listener.cli import main
+from listener.errors import ModelError
+from listener.transcription.models import MODELS, ModelSpec, fetch, is_model_dir
+
+NAME = "vosk-model-tiny-test"
+
+
+def model_zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+GOOD = model_zip({f"{NAME}/am/final.mdl": b"acoustic model", f"{NAME}/conf/model.conf": b"--beam=10\n"})
+
+
+class Server:
+    """Serves fixed bytes per path and counts the requests."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.hits = 0
+        files, server = self.files, self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                body = files.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+
+@pytest.fixture()
+def server() -> Iterator[Server]:
+    s = Server()
+    s.thread.start()
+    try:
+        yield s
+    finally:
+        s.httpd.shutdown()
+        s.httpd.server_close()
+
+
+def spec_for(url: str, data: bytes) -> ModelSpec:
+    return ModelSpec(
+        key="en-small", name=NAME, url=url, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), language="en"
+    )
+
+
+def leftovers(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.iterdir()) if dest.exists() else []
+
+
+def test_fetch_downloads_verifies_and_unpacks_once(server: Server, tmp_path: Path) -> None:
+    server.files["/m.zip"] = GOOD
+    dest = tmp_path / "models"
+    seen: list[int] = []
+    path = fetch(spec_for(server.url("/m.zip"), GOOD), dest, progress=seen.append)
+    assert path == dest / NAME and is_model_dir(path)
+    assert (path / "conf" / "model.conf").read_bytes() == b"--beam=10\n"
+    assert seen[-1] == len(GOOD)
+    assert leftovers(dest) == [NAME]  # no temporary files left behind
+    assert fetch(spec_for(server.url("/m.zip"), GOOD), dest) == path
+    assert server.hits == 1  # already installed: not downloaded again
+
+
+def test_checksum_mismatch_is_refused_and_nothing_is_kept(server: Server, tmp_path: Path) -> None:
+    tampered = model_zip({f"{NAME}/am/final.mdl": b"something else"})
+    server.files["/m.zip"] = tampered
+    dest = tmp_path / "models"
+    with pytest.raises(ModelError, match=r"SHA-256 [0-9a-f]{64}, expected [0-9a-f]{64}.*discarded"):
+        fetch(spec_for(server.url("/m.zip"), GOOD), dest)
+    assert leftovers(dest) == []
+
+
+def test_offline_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ModelError, match=r"offline.*listener models fetch en-small.*or copy an unzipped"):
+        fetch(spec_for(f"http://127.0.0.1:{port}/m.zip", GOOD), tmp_path / "models", timeout_s=5.0)
+    assert leftovers(tmp_path / "models") == []
+
+
+def test_missing_file_url_is_a_clear_error(tmp_path: Path) -> None:
+    missing = (tmp_path / "nowhere.zip").as_uri()
+    with pytest.raises(ModelError, match="cannot download"):
+        fetch(spec_for(missing, GOOD), tmp_path / "models")
+
+
+def test_a_local_file_url_works(tmp_path: Path) -> None:
+    archive = tmp_path / "m.zip"
+    archive.write_bytes(GOOD)
+    assert is_model_dir(fetch(spec_for(archive.as_uri(), GOOD), tmp_path / "models"))
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"../evil/am/final.mdl": b"x"},  # outside the destination
+        {"other-name/am/final.mdl": b"x"},  # not the model's folder
+        {f"{NAME}/README": b"x"},  # no acoustic model
+    ],
+)
+def test_archives_that_are_not_the_model_are_refused(server: Server, tmp_path: Path, members: dict[str, bytes]) -> None:
+    data = model_zip(members)
+    server.files["/m.zip"] = data
+    with pytest.raises(ModelError, match=r"refusing|no vosk model"):
+        fetch(spec_for(server.url("/m.zip"), data), tmp_path / "models")
+    assert not (tmp_path / "evil").exists()
+    assert leftovers(tmp_path / "models") == []
+
+
+def test_not_a_zip_is_refused(server: Server, tmp_path: Path) -> None:
+    server.files["/m.zip"] = b"<html>captive portal</html>"
+    with pytest.raises(ModelError, match="not a zip"):
+        fetch(spec_for(server.url("/m.zip"), b"<html>captive portal</html>"), tmp_path / "models")
+
+
+def test_the_pinned_model_is_the_official_small_english_one() -> None:
+    spec = MODELS["en-small"]
+    assert spec.url == "https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip"
+    assert spec.name == "vosk-model-small-en-us-0.15" and spec.size_bytes == 41_205_931
+    assert replace(spec, sha256=spec.sha256.lower()) == spec and len(bytes.fromhex(spec.sha256)) == 32
+
+
+def test_cli_fetch_with_the_model_in_place_needs_no_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    installed = tmp_path / MODELS["en-small"].name / "am"
+    installed.mkdir(parents=True)
+    (installed / "final.mdl").write_bytes(b"model")
+    assert main(["models", "fetch", "en-small", "--dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / MODELS["en-small"].name)
+
+
+def test_missing_model_stops_analyze_with_the_fix(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "asr.toml"
+    cfg.write_text(f'[asr]\nenabled = true\n[service]\nstate_dir = "{tmp_path / "state"}"\n')
+    assert main(["analyze", str(dialogue_4ch[0]), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"no vosk model in {tmp_path / 'state' / 'models' / 'vosk-model-small-en-us-0.15'}" in err
+    assert "listener models fetch en-small" in err and "[asr] enabled = false" in err

@@ -1,0 +1,212 @@
+"""The real recogniser in the real pipeline: Korean speech (espeak-ng) through vosk's Korean model.
+
+Audio in, timed words out, attributed to the party who spoke them; the bounded queue skips
+audio when the recogniser falls behind and the cues say so; the analysis path is never held up;
+the words held for cues are dropped when the session ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from listener.audio.wav import WavSource
+from listener.cli import main
+from listener.config import Config, geometry, parse_config
+from listener.events import (
+    AudioBlock,
+    EndOfStream,
+    Event,
+    Party,
+    SpeechSegment,
+    TranscriptionSkipped,
+    WordsRecognized,
+)
+from listener.pipeline import Pipeline, Stage
+from listener.service.build import analysis_stages
+from listener.transcription.recognizer import load_model
+from listener.transcription.stage import TranscriptionStage
+from tests import asr_audio
+
+DURATION_S = 21.0  # the dialogue ends at ~14 s; the rest is silence longer than the session gap
+SESSION_GAP_S = 5.0
+
+
+@pytest.fixture(scope="session")
+def ko_model() -> Path:
+    path = asr_audio.korean_model()
+    load_model(path)  # once per test session: a few seconds
+    return path
+
+
+@pytest.fixture(scope="session")
+def ko_dialogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
+    return asr_audio.session_dialogue(tmp_path_factory, len(asr_audio.DIALOGUE), DURATION_S)
+
+
+@pytest.fixture(scope="session")
+def ko_direct_words(ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]) -> list[dict[str, object]]:
+    words = asr_audio.direct_words(ko_dialogue[0])
+    assert len(words) >= 10, "the Korean model should hear the dialogue"
+    return words
+
+
+def asr_config(model: Path, **asr: object) -> Config:
+    return parse_config(
+        {
+            "asr": {"enabled": True, "model_path": str(model), **asr},
+            "analytics": {"session_gap_s": SESSION_GAP_S},
+        }
+    )
+
+
+@dataclass
+class Probe(Stage):
+    """Records what comes out of the pipeline and what the transcription stage holds meanwhile."""
+
+    stage: TranscriptionStage | None = None
+    events: list[Event] = field(default_factory=list)
+    holding: list[tuple[float, bool]] = field(default_factory=list)
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, AudioBlock | EndOfStream):
+            t_s = event.end_s if isinstance(event, AudioBlock) else event.t_s
+            self.holding.append((t_s, self.stage is not None and self.stage.detector.holding))
+        else:
+            self.events.append(event)
+        return ()
+
+
+class TimedTranscription(TranscriptionStage):
+    """The real stage, with the wall time of each call on an audio block recorded."""
+
+    block_s: list[float]
+
+    def process(self, event: Event) -> Iterable[Event]:
+        t0 = time.perf_counter()
+        out = list(super().process(event))
+        if isinstance(event, AudioBlock):
+            self.block_s.append(time.perf_counter() - t0)
+        return out
+
+
+def run_pipeline(config: Config, wav: Path, block_ms: int = 1000) -> tuple[Probe, TimedTranscription]:
+    geo = geometry(config)
+    stages = analysis_stages(config, geo)
+    index = next(i for i, s in enumerate(stages) if isinstance(s, TranscriptionStage))
+    timed = TimedTranscription(config, geo)
+    timed.block_s = []
+    stages[index] = timed
+    probe = Probe(timed)
+    with WavSource(wav, geo, block_ms=block_ms) as source, Pipeline([*stages, probe]) as pipeline:
+        pipeline.run(source)
+    return probe, timed
+
+
+@pytest.fixture(scope="module")
+def ko_run(ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]) -> Probe:
+    """The dialogue through the whole pipeline, replayed flat out (the default overflow waits then)."""
+    probe, _ = run_pipeline(asr_config(ko_model), ko_dialogue[0])
+    return probe
+
+
+def party_at(truth: list[dict[str, object]], t_s: float, slack_s: float = 0.3) -> str | None:
+    for line in truth:
+        if float(line["start"]) - slack_s <= t_s <= float(line["end"]) + slack_s:  # type: ignore[arg-type]
+            return str(line["party"])
+    return None
+
+
+def test_words_come_out_timed_and_attributed_to_the_party_who_spoke(
+    ko_run: Probe, ko_dialogue: tuple[Path, list[dict[str, object]]], ko_direct_words: list[dict[str, object]]
+) -> None:
+    _, truth = ko_dialogue
+    recognised = [e for e in ko_run.events if isinstance(e, WordsRecognized)]
+    assert recognised, "no words came out of the pipeline"
+    for w in recognised:
+        # in audio time, inside a line of the party it is attributed to (vosk lets an
+        # utterance's first word start in the silence before it, so its start is not checked)
+        assert party_at(truth, w.end_s) == w.party.value, w
+        assert party_at(truth, 0.5 * (w.start_s + w.end_s)) == w.party.value, w
+        assert w.decided_s >= w.end_s
+    # as many words per party as vosk hears in the same audio, attributed by the truth
+    expected = {p.value: 0 for p in Party}
+    for word in ko_direct_words:
+        party = party_at(truth, 0.5 * (float(word["start"]) + float(word["end"])))  # type: ignore[arg-type]
+        assert party is not None
+        expected[party] += 1
+    got = {p.value: sum(w.n_words for w in recognised if w.party is p) for p in Party}
+    assert got == expected
+    assert min(got.values()) >= 5
+    # every line of the dialogue produced words
+    for line in truth:
+        start_s, end_s = float(line["start"]), float(line["end"])  # type: ignore[arg-type]
+        assert any(w.party.value == line["party"] and start_s < w.end_s <= end_s + 0.3 for w in recognised), line
+
+
+def test_a_file_replayed_flat_out_waits_for_the_recogniser(ko_run: Probe) -> None:
+    assert not [e for e in ko_run.events if isinstance(e, TranscriptionSkipped)]
+
+
+def test_words_are_dropped_when_the_session_ends(ko_run: Probe) -> None:
+    customer = [e for e in ko_run.events if isinstance(e, SpeechSegment) and e.party is Party.CUSTOMER]
+    session_over_s = max(e.end_s for e in customer) + SESSION_GAP_S
+    before = [held for t_s, held in ko_run.holding if t_s < session_over_s]
+    after = [held for t_s, held in ko_run.holding if t_s >= session_over_s + 0.05]
+    assert any(before), "the customer's content words are held for follow-ups during the session"
+    assert after and not any(after), ko_run.holding
+    assert ko_run.holding[-1] == (DURATION_S, False)  # and at the end of the stream
+
+
+def test_queue_overflow_skips_audio_marks_cues_partial_and_never_holds_up_the_pipeline(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
+) -> None:
+    wav, _ = ko_dialogue
+    probe, timed = run_pipeline(asr_config(ko_model, queue_s=1.0, overflow="skip"), wav)
+    skipped = [e for e in probe.events if isinstance(e, TranscriptionSkipped)]
+    assert sum(e.duration_s for e in skipped) >= 5.0  # flat out, the recogniser cannot keep up
+    starts = [e.start_s for e in skipped]
+    assert starts == sorted(starts)
+    # the recogniser itself takes about real time; the stage hands audio over and returns
+    assert max(timed.block_s) < 0.5, timed.block_s  # waiting for it would take about a block (1 s)
+    # words still come out, only from audio that was heard
+    holes = [(e.start_s, e.start_s + e.duration_s) for e in skipped]
+    for w in (e for e in probe.events if isinstance(e, WordsRecognized)):
+        assert not any(a + 0.05 < w.start_s and w.end_s < b - 0.05 for a, b in holes), w
+    # the analysis path is the same as without transcription
+    plain = parse_config({"analytics": {"session_gap_s": SESSION_GAP_S}})
+    baseline, _ = run_pipeline_without_asr(plain, wav)
+    assert [e for e in probe.events if isinstance(e, SpeechSegment)] == baseline
+
+
+def run_pipeline_without_asr(config: Config, wav: Path) -> tuple[list[SpeechSegment], None]:
+    geo = geometry(config)
+    probe = Probe()
+    with WavSource(wav, geo, block_ms=1000) as source, Pipeline([*analysis_stages(config, geo), probe]) as p:
+        p.run(source)
+    return [e for e in probe.events if isinstance(e, SpeechSegment)], None
+
+
+def test_analyze_json_reports_the_cue_metrics(
+    ko_model: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav, _ = asr_audio.session_dialogue(tmp_path_factory, 2, 8.0)
+    cfg = tmp_path / "asr.toml"
+    cfg.write_text(f'[asr]\nenabled = true\nmodel_path = "{ko_model}"\n')
+    assert main(["analyze", str(wav), "--json", "--config", str(cfg)]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    for key in ("rep_words", "customer_words", "rep_questions", "rep_open_questions", "rep_followups",
+                "rep_echoes", "rep_acknowledgements", "rep_wpm", "asr_skipped_s", "asr_partial", "cue_sessions"):
+        assert key in metrics, key
+    assert metrics["rep_words"] >= 3 and metrics["customer_words"] >= 3
+    assert 60 < metrics["rep_wpm"] < 300  # espeak speaks at 150 words a minute
+    assert metrics["asr_partial"] is False and metrics["asr_skipped_s"] == 0
+    # with transcription off the report has no cue metrics, and the rest is the same
+    assert main(["analyze", str(wav), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)["metrics"]
+    assert "rep_words" not in plain and plain["rep_talk_s"] == metrics["rep_talk_s"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def load_config(path: Path | None) -> Config:
 
 
 def parse_config(data: dict[str, object]) -> Config:
+    _reject_secrets(data)
     config = build(Config, data, "")
     _check(config)
     return config
@@ -99,6 +101,7 @@ def _check(config: Config) -> None:
     act = config.activity
     if act.high_hz <= act.low_hz:
         raise ConfigError("activity.high_hz", act.high_hz, f"must be above activity.low_hz ({act.low_hz})")
+    _check_mqtt(config)
 
 
 def _check_channels(config: Config, geo: ArrayGeometry) -> None:
@@ -141,3 +144,35 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
             f"must be at least 60 deg from parties.rep_azimuth_deg ({parties.rep_azimuth_deg}); "
             "parties this close cannot be told apart by direction",
         )
+
+
+_TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _reject_secrets(data: dict[str, object]) -> None:
+    mqtt = data.get("mqtt")
+    if isinstance(mqtt, dict) and "password" in mqtt:
+        raise ConfigError(
+            "mqtt.password",
+            "<hidden>",
+            "passwords are never read from the config file: write it to a file named by mqtt.password_file "
+            "(mode 0600) or set the LISTENER_MQTT_PASSWORD environment variable, and delete this key",
+        )
+
+
+def _check_mqtt(config: Config) -> None:
+    mqtt = config.mqtt
+    if mqtt.device_id and not _TOPIC_ID.fullmatch(mqtt.device_id):
+        raise ConfigError(
+            "mqtt.device_id", mqtt.device_id, "use 1-64 letters, digits, '-', '_' or '.' (it is a topic level)"
+        )
+    for key in ("topic_prefix", "discovery_prefix"):
+        value = getattr(mqtt, key)
+        levels = value.split("/")
+        if not value or any(not level or "+" in level or "#" in level for level in levels):
+            rule = "must be topic levels joined by '/', without '+', '#' or empty levels"
+            raise ConfigError(f"mqtt.{key}", value, rule)
+    if mqtt.reconnect_max_s < mqtt.reconnect_min_s:
+        raise ConfigError("mqtt.reconnect_max_s", mqtt.reconnect_max_s, "must be at least mqtt.reconnect_min_s")
+    if bool(mqtt.cert_file) != bool(mqtt.key_file):
+        raise ConfigError("mqtt.key_file", mqtt.key_file, "set both mqtt.cert_file and mqtt.key_file, or neither")

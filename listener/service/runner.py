@@ -39,6 +39,10 @@ def output_stages(config: Config, options: RunOptions) -> list[Stage]:
     loads hardware or network libraries it does not use.
     """
     stages: list[Stage] = []
+    if config.mqtt.enabled:  # first: the LEDs after it show its "broker unreachable" fault
+        from listener.outputs.mqtt import MqttStage
+
+        stages.append(MqttStage(config))
     leds = None
     if config.leds.enabled and config.leds.preset != "none":
         from listener.outputs.leds import LedStage

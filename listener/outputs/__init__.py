@@ -1,0 +1,1 @@
+"""Outputs driven by analytics events: LEDs, MQTT."""

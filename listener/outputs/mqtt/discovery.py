@@ -1,0 +1,107 @@
+"""Home Assistant MQTT discovery, device-based (one message for the whole device).
+
+Published retained to ``<discovery_prefix>/device/<device_id>/config`` and
+again whenever Home Assistant announces ``online`` on
+``<discovery_prefix>/status``. The payload is Home Assistant's own format
+(so it carries no ``schema``/``ts``/``seq``); its names and templates are
+constants of this module, never measured content. Availability follows the
+device's retained ``status`` topic (``online``, or ``offline`` from a clean
+stop or the Last Will).
+"""
+
+from __future__ import annotations
+
+from listener import __version__
+
+
+def discovery_topic(discovery_prefix: str, device_id: str) -> str:
+    return f"{discovery_prefix}/device/{device_id}/config"
+
+
+def ha_status_topic(discovery_prefix: str) -> str:
+    return f"{discovery_prefix}/status"
+
+
+def _sensor(device_id: str, key: str, name: str, topic: str, template: str, **extra: object) -> dict[str, object]:
+    return {
+        "p": "sensor",
+        "unique_id": f"{device_id}_{key}",
+        "name": name,
+        "state_topic": topic,
+        "value_template": template,
+        **extra,
+    }
+
+
+def discovery_payload(base: str, device_id: str, array_preset: str) -> dict[str, object]:
+    """The device config message; ``base`` is ``<topic_prefix>/<device_id>``."""
+    metrics, state = f"{base}/metrics", f"{base}/state"
+    share = "{{ none if value_json.rep_share_rolling is none else (value_json.rep_share_rolling * 100) | round(1) }}"
+    components: dict[str, object] = {
+        "rep_share": _sensor(
+            device_id,
+            "rep_share",
+            "Rep talk share",
+            metrics,
+            share,
+            unit_of_measurement="%",
+            state_class="measurement",
+            icon="mdi:account-voice",
+        ),
+        "interruptions": _sensor(
+            device_id,
+            "interruptions",
+            "Interruptions by rep (session)",
+            metrics,
+            "{{ value_json.interruptions_by_rep }}",
+            state_class="measurement",
+            icon="mdi:account-alert",
+        ),
+        "sessions_today": _sensor(
+            device_id,
+            "sessions_today",
+            "Sessions today",
+            state,
+            "{{ value_json.sessions_today }}",
+            state_class="total_increasing",
+            icon="mdi:counter",
+        ),
+        "state": _sensor(
+            device_id,
+            "state",
+            "State",
+            state,
+            "{{ value_json.mode }}",
+            device_class="enum",
+            options=["listening", "paused", "fault"],
+            icon="mdi:ear-hearing",
+        ),
+        "dominating": {
+            "p": "binary_sensor",
+            "unique_id": f"{device_id}_dominating",
+            "name": "Rep dominating",
+            "state_topic": state,
+            "value_template": "{{ 'ON' if value_json.dominating else 'OFF' }}",
+            "icon": "mdi:scale-unbalanced",
+        },
+    }
+    return {
+        "dev": {
+            "ids": [device_id],
+            "name": f"Listener {device_id}",
+            "mf": "listener",
+            "mdl": array_preset,
+            "sw": __version__,
+        },
+        "o": {"name": "listener", "sw": __version__},
+        "cmps": components,
+        "availability": [
+            {
+                "topic": f"{base}/status",
+                "value_template": "{{ value_json.state }}",
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            }
+        ],
+        "qos": 1,
+    }

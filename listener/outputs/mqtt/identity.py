@@ -1,0 +1,81 @@
+"""Stable pseudonymous names: the device id and fingerprints of config and models.
+
+Nothing here reveals the machine: the device id is a salted hash of
+``/etc/machine-id`` (the salt is fixed in code, so the id is stable across
+restarts and re-installs of the software but cannot be matched with other
+software's hashes of the same machine id), and fingerprints are truncated
+SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import socket
+from pathlib import Path
+
+from listener.config import Config
+
+log = logging.getLogger(__name__)
+
+DEVICE_ID_SALT = b"listener/mqtt/device-id/v1\x00"
+MACHINE_ID = Path("/etc/machine-id")
+
+
+def _digest(data: bytes, n: int = 8) -> str:
+    return hashlib.sha256(DEVICE_ID_SALT + data).hexdigest()[:n]
+
+
+def default_device_id(machine_id: Path = MACHINE_ID) -> str:
+    """``listener-<8 hex>`` from the machine id; from the host name (with a warning) when there is none."""
+    try:
+        text = machine_id.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    if text:
+        return "listener-" + _digest(text.encode("ascii"))
+    log.warning(
+        "%s is missing or empty: the MQTT device id is derived from the host name instead, so it changes "
+        "if the host is renamed; run 'systemd-machine-id-setup' or set mqtt.device_id to pin it",
+        machine_id,
+    )
+    return "listener-" + _digest(b"hostname:" + socket.gethostname().encode("utf-8"))
+
+
+def device_id(config: Config) -> str:
+    return config.mqtt.device_id or default_device_id()
+
+
+def config_hash(config: Config) -> str:
+    """Fingerprint of the effective configuration (12 hex digits), to spot devices set up differently."""
+    canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def file_fingerprint(path: Path) -> str | None:
+    """Truncated SHA-256 of a model file; None when it is absent."""
+    try:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()[:12]
+
+
+def turn_model_version(config: Config) -> str | None:
+    if not config.turn_model.enabled:
+        return None
+    from listener.turns.spec import model_path
+
+    return file_fingerprint(model_path(config))
+
+
+def asr_model_version(config: Config) -> str | None:
+    """A vosk model is a folder of large files: its folder name stands for its version (hashed, not sent)."""
+    if not config.asr.enabled or not config.asr.model_path:
+        return None
+    return hashlib.sha256(Path(config.asr.model_path).name.encode("utf-8")).hexdigest()[:12]

@@ -1,0 +1,208 @@
+"""The JSON payload of every topic: numbers, enums and random ids only.
+
+Each builder returns a dict that starts with ``schema``, ``ts`` (UTC epoch
+milliseconds of when the device measured it) and ``seq`` (stamped by the
+spool). Their JSON Schemas ship in ``listener/data/schemas/<topic>.json``
+and the topics in ``listener/data/asyncapi.yaml``; the tests validate every
+published payload against them. Never put a string here that is not an
+enum value, a version, a fingerprint or a random id: the device must not
+leak words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from listener.events import (
+    Backchannel,
+    DeviceMode,
+    DominanceChanged,
+    Interruption,
+    Party,
+    Reported,
+    SessionEnded,
+    SessionStarted,
+    SessionSummary,
+)
+
+TOPICS = ("status", "info", "state", "metrics", "event", "session")
+EVENT_TYPES = (
+    "interruption",
+    "interruption_outcome",
+    "backchannel",
+    "dominance_on",
+    "dominance_off",
+    "session_start",
+    "session_end",
+)
+PARTIES = tuple(p.value for p in Party)
+MODES = tuple(m.value for m in DeviceMode)
+STATUSES = ("online", "offline")
+DOMINANCE_REASONS = ("share", "monologue")
+
+
+def schema_name(topic: str) -> str:
+    return f"listener.mqtt.{topic}/1"
+
+
+def json_schema(topic: str) -> dict[str, Any]:
+    """The shipped JSON Schema of ``topic``'s payload."""
+    text = (resources.files("listener") / "data" / "schemas" / f"{topic}.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _head(topic: str, ts_ms: int) -> dict[str, object]:
+    # seq is stamped by the spool, in the same transaction that stores the message
+    return {"schema": schema_name(topic), "ts": ts_ms, "seq": 0}
+
+
+def _r(value: float, digits: int = 3) -> float:
+    return round(float(value), digits)
+
+
+def status(state: str, ts_ms: int) -> dict[str, object]:
+    return {**_head("status", ts_ms), "state": state}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    software: str
+    paho: str
+    protocol: str
+    array_preset: str
+    party_mode: str
+    turn_model: str | None
+    asr_model: str | None
+    config_hash: str
+    metrics_interval_s: float
+
+
+def info(device: DeviceInfo, spool_dropped: int, spool_depth: int, ts_ms: int) -> dict[str, object]:
+    return {
+        **_head("info", ts_ms),
+        "software": device.software,
+        "paho": device.paho,
+        "protocol": device.protocol,
+        "array_preset": device.array_preset,
+        "party_mode": device.party_mode,
+        "turn_model": device.turn_model,
+        "asr_model": device.asr_model,
+        "config_hash": device.config_hash,
+        "metrics_interval_s": device.metrics_interval_s,
+        "spool_dropped": spool_dropped,
+        "spool_depth": spool_depth,
+    }
+
+
+def state(
+    mode: DeviceMode, dominating: bool, session_id: str | None, sessions_today: int, ts_ms: int
+) -> dict[str, object]:
+    return {
+        **_head("state", ts_ms),
+        "mode": mode.value,
+        "dominating": dominating,
+        "session_id": session_id,
+        "sessions_today": sessions_today,
+    }
+
+
+def event(
+    reported: Reported, ts_ms: int, onset_ms: int, session_id: str | None, *, outcome: bool = False
+) -> dict[str, object] | None:
+    """The ``event`` payload of an analytics event, or None for kinds that are not published.
+
+    ``onset_ms`` is the wall time of ``reported.onset_s`` (see ``MqttStage.wall_ms``).
+    """
+    body: dict[str, object]
+    if isinstance(reported, Interruption):
+        kind = "interruption_outcome" if outcome else "interruption"
+        body = {"by": reported.by.value, "successful": reported.successful}
+    elif isinstance(reported, Backchannel):
+        kind = "backchannel"
+        body = {"by": reported.by.value, "duration_s": _r(reported.duration_s)}
+    elif isinstance(reported, DominanceChanged):
+        kind = "dominance_on" if reported.dominating else "dominance_off"
+        reason = reported.reason if reported.reason in DOMINANCE_REASONS else None
+        body = {"rep_share": _r(reported.rep_share), "reason": reason}
+    elif isinstance(reported, SessionStarted):
+        kind, session_id, body = "session_start", reported.session_id, {}
+    elif isinstance(reported, SessionEnded):
+        kind, session_id = "session_end", reported.session_id
+        body = {"duration_s": _r(reported.end_s - reported.onset_s)}
+    else:
+        return None
+    return {**_head("event", ts_ms), "type": kind, "session_id": session_id, "onset_ms": onset_ms, **body}
+
+
+@dataclass(slots=True)
+class SessionFigures:
+    """What the device knows about the running session; the source of ``metrics``."""
+
+    session_id: str
+    onset_s: float
+    rep_talk_s: float = 0.0
+    customer_talk_s: float = 0.0
+    interruptions_by_rep: int = 0
+    interruptions_by_customer: int = 0
+    backchannels_by_rep: int = 0
+    backchannels_by_customer: int = 0
+
+    @property
+    def rep_share(self) -> float | None:
+        total = self.rep_talk_s + self.customer_talk_s
+        return self.rep_talk_s / total if total > 0 else None
+
+
+def metrics(
+    figures: SessionFigures,
+    session_s: float,
+    rolling_share: float | None,
+    dominating: bool,
+    spool_dropped: int,
+    ts_ms: int,
+) -> dict[str, object]:
+    share = figures.rep_share
+    return {
+        **_head("metrics", ts_ms),
+        "session_id": figures.session_id,
+        "session_s": _r(session_s),
+        "rep_share_rolling": None if rolling_share is None else _r(rolling_share, 4),
+        "rep_share": None if share is None else _r(share, 4),
+        "rep_talk_s": _r(figures.rep_talk_s),
+        "customer_talk_s": _r(figures.customer_talk_s),
+        "interruptions_by_rep": figures.interruptions_by_rep,
+        "interruptions_by_customer": figures.interruptions_by_customer,
+        "backchannels_by_rep": figures.backchannels_by_rep,
+        "backchannels_by_customer": figures.backchannels_by_customer,
+        "dominating": dominating,
+        "spool_dropped": spool_dropped,
+    }
+
+
+# Audio-clock fields of SessionSummary: sent as wall times (start_ms, end_ms) instead.
+SUMMARY_AUDIO_TIMES = ("onset_s", "end_s", "decided_s")
+
+
+def session(summary: SessionSummary, start_ms: int, end_ms: int, ts_ms: int) -> dict[str, object]:
+    """A session summary: every figure of :class:`SessionSummary`, numbers (or null) only."""
+    body: dict[str, object] = {}
+    for f in dataclasses.fields(summary):
+        value = getattr(summary, f.name)
+        if f.name in SUMMARY_AUDIO_TIMES or f.name == "session_id":
+            continue
+        if isinstance(value, float):
+            body[f.name] = _r(value, 4)
+        elif value is None or isinstance(value, int):
+            body[f.name] = value
+        # anything else (a string a later version might add) never leaves the device
+    return {**_head("session", ts_ms), "session_id": summary.session_id, "start_ms": start_ms, "end_ms": end_ms, **body}

@@ -1,0 +1,207 @@
+"""The drain thread: spool and retained topics to the broker, in order, rate-limited.
+
+The pipeline thread never touches the network: it writes spooled messages
+to the :class:`~listener.outputs.mqtt.spool.Spool` and sets retained topics
+here, then wakes this thread. This thread hands spooled messages to paho
+oldest first, at most ``inflight_max`` unacknowledged at a time and at most
+``drain_rate_per_s`` per second, and deletes each from the spool when its
+PUBACK arrives. After a reconnect it waits until paho's re-sends of the
+messages that were in flight are acknowledged before it hands over newer
+ones, so subscribers see the spool's order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from listener.outputs.mqtt.client import MqttLink
+from listener.outputs.mqtt.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Retained:
+    """A retained topic's latest payload; ``build`` makes it at publish time when given."""
+
+    payload: bytes | None
+    build: Callable[[], bytes] | None = None
+    dirty: bool = True
+
+
+class Publisher:
+    def __init__(self, spool: Spool, link: MqttLink, rate_per_s: float, inflight_max: int) -> None:
+        self.spool = spool
+        self.link = link
+        self.rate_per_s = rate_per_s
+        self.inflight_max = inflight_max
+        self._cond = threading.Condition()
+        self._retained: dict[str, Retained] = {}
+        self._inflight: dict[int, int] = {}  # paho mid -> spool row id
+        self._sent_through = 0  # highest spool row id handed to paho by this process
+        self._more = True  # the spool may hold rows beyond _sent_through
+        self._puts = 0  # spooled() calls, so a put racing a short read is not missed
+        self._tokens = 1.0
+        self._refilled = time.monotonic()
+        self._hold_for_resends = False
+        self._connects_seen = 0
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.rejected = 0
+        link.on_ack = self.wake
+
+    # -- called from other threads -----------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt-drain", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def spooled(self) -> None:
+        """A message was written to the spool."""
+        with self._cond:
+            self._more = True
+            self._puts += 1
+            self._cond.notify_all()
+
+    def set_retained(self, topic: str, payload: bytes | None = None, build: Callable[[], bytes] | None = None) -> None:
+        with self._cond:
+            self._retained[topic] = Retained(payload=payload, build=build)
+            self._cond.notify_all()
+
+    def republish(self, *topics: str) -> None:
+        """Publish these retained topics again (broker restarted, Home Assistant came online)."""
+        with self._cond:
+            for topic in topics or tuple(self._retained):
+                if topic in self._retained:
+                    self._retained[topic].dirty = True
+            self._cond.notify_all()
+
+    def idle(self) -> bool:
+        """Nothing waits to be sent or acknowledged."""
+        with self._cond:
+            dirty = any(r.dirty for r in self._retained.values())
+            return not dirty and not self._inflight and self.spool.depth == 0
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait (bounded) until everything was acknowledged; False when it did not happen in time."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.idle():
+                return True
+            if not self.link.connected:
+                return False
+            time.sleep(0.02)
+        return self.idle()
+
+    # -- the drain thread --------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and not self._ready():
+                    self._cond.wait(timeout=self._idle_wait_s())
+                if self._stop:
+                    return
+                retained = self._take_dirty() if self.link.connected else []
+            try:
+                self._settle_acks()
+                for topic, slot in retained:
+                    payload = slot.build() if slot.build is not None else slot.payload
+                    if payload is not None:
+                        self.link.publish(topic, payload, qos=1, retain=True)
+                self._drain_spool()
+            except Exception:  # a failing publish must not end the thread that keeps metrics flowing
+                log.exception("MQTT drain step failed; retrying")
+                time.sleep(0.5)
+
+    def _ready(self) -> bool:
+        connected = self.link.connected
+        if self.link.connects != self._connects_seen:
+            # paho re-sends what was in flight; newer messages wait until those are acknowledged
+            self._connects_seen = self.link.connects
+            self._hold_for_resends = bool(self._inflight)
+        if self.link.acks:
+            return True
+        if not connected:
+            return False
+        if any(r.dirty for r in self._retained.values()):
+            return True
+        return self._can_send()
+
+    def _can_send(self) -> bool:
+        if not self._more or len(self._inflight) >= self.inflight_max:
+            return False
+        if self._hold_for_resends and self._inflight:
+            return False
+        self._hold_for_resends = False
+        self._refill()
+        return self._tokens >= 1.0
+
+    def _idle_wait_s(self) -> float | None:
+        if self.link.connected and self._more and self._tokens < 1.0 and len(self._inflight) < self.inflight_max:
+            return (1.0 - self._tokens) / self.rate_per_s
+        return None  # woken by put, ack, connect and disconnect
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(max(1.0, self.rate_per_s), self._tokens + (now - self._refilled) * self.rate_per_s)
+        self._refilled = now
+
+    def _take_dirty(self) -> list[tuple[str, Retained]]:
+        out = []
+        for topic, slot in self._retained.items():
+            if slot.dirty:
+                slot.dirty = False
+                out.append((topic, slot))
+        return out
+
+    def _settle_acks(self) -> None:
+        done: list[int] = []
+        while self.link.acks:
+            ack = self.link.acks.popleft()
+            with self._cond:
+                row = self._inflight.pop(ack.mid, None)
+            if row is None:
+                continue
+            if not ack.ok:
+                # MQTT 5 brokers say so when they refuse (ACL); re-sending would fail forever
+                self.rejected += 1
+                log.warning("MQTT broker refused a spooled message (check its ACL for this device's topics)")
+            done.append(row)
+        self.spool.delete(done)
+
+    def _drain_spool(self) -> None:
+        with self._cond:
+            if not self.link.connected or not self._can_send():
+                return
+            room = min(self.inflight_max - len(self._inflight), int(self._tokens))
+            after, puts = self._sent_through, self._puts
+        rows = self.spool.after(after, room)
+        if len(rows) < room:
+            with self._cond:
+                self._more = self._puts != puts
+        for row in rows:
+            mid = self.link.publish(row.topic, row.payload, qos=row.qos)
+            with self._cond:
+                self._sent_through = row.id
+                self._tokens -= 1.0
+                if mid is not None and row.qos > 0:
+                    self._inflight[mid] = row.id
+            if mid is not None and row.qos == 0:
+                self.spool.delete([row.id])  # QoS 0 has no PUBACK: handed over is as good as it gets

@@ -1,0 +1,187 @@
+"""Store and forward: a bounded on-disk queue of messages waiting for their PUBACK.
+
+SQLite in WAL mode, in the service's state directory. A message is written
+here, with its ``seq`` stamped, *before* anything tries to publish it, and
+deleted only when the broker acknowledged it; so a broker outage or a
+process restart loses nothing, and a re-sent message is byte-identical
+(same ``seq``, same ``ts``). The ``seq`` counter lives in the same database
+and is advanced in the same transaction as the insert, so it never repeats
+across restarts.
+
+One connection, shared by the pipeline thread (which only inserts) and the
+publisher's drain thread (which reads and deletes), guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from listener.errors import OutputError
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Spooled:
+    """One stored message, exactly as it will be (re)sent."""
+
+    id: int
+    topic: str
+    payload: bytes
+    qos: int
+    seq: int
+
+
+def encode(message: dict[str, object]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+class Spool:
+    """The outbox and the per-device counters (``seq``, drops, sessions per day)."""
+
+    def __init__(self, path: Path, max_messages: int) -> None:
+        self.path = path
+        self.max_messages = max_messages
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._depth = 0
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
+            # WAL: the drain thread reads while the pipeline writes; NORMAL sync survives a process crash.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        except (OSError, sqlite3.Error) as exc:
+            raise OutputError(
+                f"MQTT spool {self.path} cannot be opened ({exc}): check that service.state_dir exists "
+                "and is writable by the listener user"
+            ) from None
+        self._db = db
+        if self._depth:
+            log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> Spool:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise OutputError("MQTT spool used before open(): open the MQTT stage first")
+        return self._db
+
+    # -- counters ------------------------------------------------------------
+
+    def _bump(self, name: str, by: int = 1) -> int:
+        row = self.db.execute(
+            "INSERT INTO counters(name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value RETURNING value",
+            (name, by),
+        ).fetchone()
+        return int(row[0])
+
+    def counter(self, name: str) -> int:
+        with self._lock:
+            row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_counter(self, name: str, value: int) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = ?",
+                (name, value, value),
+            )
+
+    def next_seq(self) -> int:
+        with self._lock:
+            return self._bump("seq")
+
+    def stamp(self, message: dict[str, object]) -> bytes:
+        """A message that is not spooled (retained state, status) still takes the next ``seq``."""
+        message["seq"] = self.next_seq()
+        return encode(message)
+
+    @property
+    def dropped(self) -> int:
+        return self.counter("dropped")
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    # -- the outbox ------------------------------------------------------------
+
+    def put(self, topic: str, message: dict[str, object], qos: int = 1) -> int:
+        """Stamp ``seq`` into ``message``, store it, drop the oldest beyond the bound; returns seq."""
+        with self._lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                seq = self._bump("seq")
+                message["seq"] = seq
+                db.execute(
+                    "INSERT INTO outbox(topic, payload, qos, seq) VALUES (?, ?, ?, ?)",
+                    (topic, encode(message), qos, seq),
+                )
+                excess = self._depth + 1 - self.max_messages
+                if excess > 0:
+                    db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (excess,))
+                    self._bump("dropped", excess)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._depth = min(self._depth + 1, self.max_messages)
+        if excess > 0:
+            log.warning("MQTT spool full (%d messages): dropped the oldest %d", self.max_messages, excess)
+        return seq
+
+    def after(self, last_id: int, limit: int) -> list[Spooled]:
+        """Up to ``limit`` messages with id > ``last_id``, oldest first."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT id, topic, payload, qos, seq FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
+            ).fetchall()
+        return [Spooled(int(r[0]), str(r[1]), bytes(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    def delete(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            cursor = self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+            self._depth = max(0, self._depth - max(cursor.rowcount, 0))

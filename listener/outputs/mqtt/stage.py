@@ -1,0 +1,291 @@
+"""The MQTT output stage: analytics events in, anonymized messages out.
+
+Runs in the pipeline thread and never waits on the network: ``event``,
+``session`` and (by default) ``metrics`` messages are written to the
+on-disk spool, retained topics are handed to the publisher's drain thread,
+and paho talks to the broker from its own loop thread. When the broker has
+been unreachable for ``mqtt.outage_fault_s`` the stage emits
+``DeviceState(FAULT)`` (for the LEDs) and ``DeviceState(LISTENING)`` once
+it is back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import paho.mqtt
+
+from listener import __version__
+from listener.config import Config, geometry
+from listener.events import (
+    ActivityFrames,
+    AudioBlock,
+    Backchannel,
+    DeviceMode,
+    DeviceState,
+    DominanceChanged,
+    Event,
+    Interruption,
+    Reported,
+    RollingShare,
+    SessionEnded,
+    SessionStarted,
+    SessionSummary,
+    SourceState,
+    TalkTotals,
+)
+from listener.outputs.mqtt import payloads
+from listener.outputs.mqtt.client import MqttLink
+from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topic
+from listener.outputs.mqtt.identity import asr_model_version, config_hash, device_id, turn_model_version
+from listener.outputs.mqtt.publisher import Publisher
+from listener.outputs.mqtt.spool import Spool, encode
+from listener.outputs.mqtt.tally import Tally
+from listener.pipeline import Stage
+
+log = logging.getLogger(__name__)
+
+SPOOL_FILE = "mqtt-spool.sqlite3"
+
+
+class MqttStage(Stage):
+    name = "mqtt"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.cfg = config.mqtt
+        self.device_id = ""
+        self.tally = Tally()
+        self.mode = DeviceMode.LISTENING
+        self.t_s = 0.0  # audio time of the latest event
+        self._anchor_ms: int | None = None  # wall time of audio time 0
+        self._next_metrics_s: float | None = None
+        self._fault_emitted = False
+        self._spool: Spool | None = None
+        self._link: MqttLink | None = None
+        self._publisher: Publisher | None = None
+
+    # -- topics ----------------------------------------------------------------
+
+    @property
+    def base(self) -> str:
+        return f"{self.cfg.topic_prefix}/{self.device_id}"
+
+    def topic(self, leaf: str) -> str:
+        return f"{self.base}/{leaf}"
+
+    @property
+    def spool(self) -> Spool:
+        assert self._spool is not None, "MqttStage used before open()"
+        return self._spool
+
+    @property
+    def publisher(self) -> Publisher:
+        assert self._publisher is not None, "MqttStage used before open()"
+        return self._publisher
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def open(self) -> None:
+        self.device_id = device_id(self.config)
+        self._device = self._device_info()
+        spool = self._spool = Spool(Path(self.config.service.state_dir) / SPOOL_FILE, self.cfg.spool_max_messages)
+        spool.open()
+        will = spool.stamp(payloads.status("offline", payloads.now_ms()))
+        subscriptions = (ha_status_topic(self.cfg.discovery_prefix),) if self.cfg.discovery else ()
+        link = self._link = MqttLink(
+            self.cfg,
+            client_id=self.device_id,
+            will=(self.topic("status"), will),
+            on_connected=self._on_connected,
+            on_message=self._on_message,
+            subscriptions=subscriptions,
+        )
+        publisher = self._publisher = Publisher(spool, link, self.cfg.drain_rate_per_s, self.cfg.inflight_max)
+        publisher.set_retained(self.topic("status"))  # made on each connect; first in line
+        if self.cfg.discovery:
+            discovery = discovery_payload(self.base, self.device_id, self.config.array.preset)
+            publisher.set_retained(discovery_topic(self.cfg.discovery_prefix, self.device_id), encode(discovery))
+        publisher.set_retained(self.topic("info"), build=self._info)
+        self._publish_state()
+        publisher.start()
+        try:
+            link.open()
+        except BaseException:
+            self.close()
+            raise
+        log.info("MQTT: publishing as %s under %s/", self.device_id, self.base)
+
+    def close(self) -> None:
+        publisher, link, spool = self._publisher, self._link, self._spool
+        self._publisher = self._link = self._spool = None
+        if publisher is not None and link is not None:
+            if not publisher.flush(self.cfg.shutdown_drain_s) and spool is not None and spool.depth:
+                log.warning("MQTT: %d messages stay in the spool and are sent at the next start", spool.depth)
+            publisher.stop()
+        if link is not None and spool is not None:
+            offline = spool.stamp(payloads.status("offline", payloads.now_ms())) if link.connected else None
+            link.close(last_words=None if offline is None else (self.topic("status"), offline))
+        if spool is not None:
+            spool.close()
+
+    # -- callbacks from paho's thread ---------------------------------------------
+
+    def _on_connected(self) -> None:
+        publisher, spool = self._publisher, self._spool
+        if publisher is None or spool is None:
+            return
+        online = spool.stamp(payloads.status("online", payloads.now_ms()))
+        publisher.set_retained(self.topic("status"), online)
+        publisher.republish()  # the broker may have restarted without its retained messages
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        publisher = self._publisher
+        if publisher is not None and topic == ha_status_topic(self.cfg.discovery_prefix) and payload == b"online":
+            publisher.republish(discovery_topic(self.cfg.discovery_prefix, self.device_id))
+
+    # -- retained topics ------------------------------------------------------------
+
+    def _device_info(self) -> payloads.DeviceInfo:
+        cfg = self.config
+        return payloads.DeviceInfo(
+            software=__version__,
+            paho=paho.mqtt.__version__,
+            protocol=self.cfg.protocol,
+            array_preset=cfg.array.preset,
+            party_mode=geometry(cfg).mode,
+            turn_model=turn_model_version(cfg),
+            asr_model=asr_model_version(cfg),
+            config_hash=config_hash(cfg),
+            metrics_interval_s=self.cfg.metrics_interval_s,
+        )
+
+    def _info(self) -> bytes:
+        """Made when published (each connect), so the spool figures are current."""
+        message = payloads.info(self._device, self.spool.dropped, self.spool.depth, payloads.now_ms())
+        return self.spool.stamp(message)
+
+    def _sessions_today(self, started: bool = False) -> int:
+        today = int(dt.date.today().strftime("%Y%m%d"))
+        count = self.spool.counter("sessions_today") if self.spool.counter("sessions_day") == today else 0
+        if started:
+            count += 1
+            self.spool.set_counter("sessions_day", today)
+            self.spool.set_counter("sessions_today", count)
+        return count
+
+    def _publish_state(self, session_started: bool = False) -> None:
+        message = payloads.state(
+            self.mode,
+            self.tally.dominating,
+            self.tally.session_id(),
+            self._sessions_today(started=session_started),
+            payloads.now_ms(),
+        )
+        self.publisher.set_retained(self.topic("state"), self.spool.stamp(message))
+
+    # -- events ---------------------------------------------------------------------
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, (AudioBlock, ActivityFrames)):
+            if self._anchor_ms is None:
+                self._anchor_ms = payloads.now_ms() - round(event.end_s * 1000)
+            self.t_s = max(self.t_s, event.end_s)
+            self._maybe_metrics()
+            return self._watch_broker()
+        if isinstance(event, TalkTotals):
+            self.tally.talk_totals(event)
+        elif isinstance(event, RollingShare):
+            self.tally.rolling(event)
+        elif isinstance(event, SessionSummary):
+            self._summary(event)
+        elif isinstance(event, Reported):
+            self._reported(event)
+        elif isinstance(event, DeviceState):
+            self._set_mode(event.mode)
+        elif isinstance(event, SourceState):
+            self._set_mode(DeviceMode.LISTENING if event.available else DeviceMode.FAULT)
+        return ()
+
+    def _reported(self, event: Reported) -> None:
+        outcome = False
+        if isinstance(event, SessionStarted):
+            self.tally.start(event)
+            self._next_metrics_s = event.onset_s + self.cfg.metrics_interval_s
+        elif isinstance(event, Interruption):
+            outcome = self.tally.interruption(event)
+        elif isinstance(event, Backchannel):
+            self.tally.backchannel(event)
+        elif isinstance(event, DominanceChanged):
+            self.tally.dominance(event)
+        ts = payloads.now_ms()
+        onset_ms = self.wall_ms(float(getattr(event, "onset_s", self.t_s)))
+        message = payloads.event(event, ts, onset_ms, self.tally.session_id(), outcome=outcome)
+        if message is None:
+            return
+        self._spool_message("event", message)
+        if isinstance(event, SessionEnded):
+            self.tally.end(event)
+            self._next_metrics_s = None
+        if isinstance(event, (SessionStarted, SessionEnded, DominanceChanged)):
+            self._publish_state(session_started=isinstance(event, SessionStarted))
+
+    def _summary(self, summary: SessionSummary) -> None:
+        """The analytics publish a summary only for sessions with enough speech."""
+        start_ms, end_ms = self.wall_ms(summary.onset_s), self.wall_ms(summary.end_s)
+        self._spool_message("session", payloads.session(summary, start_ms, end_ms, payloads.now_ms()))
+
+    def wall_ms(self, t_s: float) -> int:
+        """UTC epoch ms of audio time ``t_s``: the stream's start plus the audio offset.
+
+        One anchor per run, so an outcome and the event it completes get the same ``onset_ms``;
+        a ``--fast`` replay maps audio time as if it had been played in real time.
+        """
+        if self._anchor_ms is None:
+            self._anchor_ms = payloads.now_ms() - round(self.t_s * 1000)
+        return self._anchor_ms + round(t_s * 1000)
+
+    def _spool_message(self, leaf: str, message: dict[str, object], qos: int = 1) -> None:
+        self.spool.put(self.topic(leaf), message, qos=qos)
+        self.publisher.spooled()
+
+    def _maybe_metrics(self) -> None:
+        figures, due = self.tally.session, self._next_metrics_s
+        if figures is None or due is None or self.t_s < due:
+            return
+        while due <= self.t_s:
+            due += self.cfg.metrics_interval_s
+        self._next_metrics_s = due
+        message = payloads.metrics(
+            figures,
+            self.t_s - figures.onset_s,
+            self.tally.rolling_share,
+            self.tally.dominating,
+            self.spool.dropped,
+            payloads.now_ms(),
+        )
+        if self.cfg.spool_metrics:
+            self._spool_message("metrics", message)
+        elif self._link is not None and self._link.connected:
+            self._spool_message("metrics", message, qos=0)
+
+    def _set_mode(self, mode: DeviceMode) -> None:
+        if mode is not self.mode:
+            self.mode = mode
+            self._publish_state()
+
+    def _watch_broker(self) -> Iterator[Event]:
+        link = self._link
+        if link is None:
+            return
+        outage = link.outage_s()
+        if not self._fault_emitted and outage >= self.cfg.outage_fault_s:
+            self._fault_emitted = True
+            log.warning("MQTT broker unreachable for %.0f s: showing a fault until it is back", outage)
+            yield DeviceState(t_s=self.t_s, mode=DeviceMode.FAULT, detail=f"broker unreachable for {outage:.0f} s")
+        elif self._fault_emitted and link.connected:
+            self._fault_emitted = False
+            yield DeviceState(t_s=self.t_s, mode=DeviceMode.LISTENING, detail="broker reachable again")

@@ -1,0 +1,78 @@
+"""Running figures of the current session for the ``metrics`` topic, from analytics events.
+
+The session *summary* is the analytics' own (:class:`SessionSummary`); this
+only keeps what a live dashboard needs between summaries.
+"""
+
+from __future__ import annotations
+
+from listener.events import (
+    Backchannel,
+    DominanceChanged,
+    Interruption,
+    Party,
+    RollingShare,
+    SessionEnded,
+    SessionStarted,
+    TalkTotals,
+)
+from listener.outputs.mqtt.payloads import SessionFigures
+
+
+class Tally:
+    """Talk times and counts of the current session, the rolling rep share, dominance."""
+
+    def __init__(self) -> None:
+        self.talk_s = dict.fromkeys(Party, 0.0)
+        self._base_s = dict.fromkeys(Party, 0.0)
+        self.session: SessionFigures | None = None
+        self.rolling_share: float | None = None
+        self.dominating = False
+        self._interruptions: set[tuple[Party, float]] = set()
+
+    def session_id(self) -> str | None:
+        return None if self.session is None else self.session.session_id
+
+    def talk_totals(self, totals: TalkTotals) -> None:
+        self.talk_s = {Party.REP: totals.rep_talk_s, Party.CUSTOMER: totals.customer_talk_s}
+        if self.session is not None:
+            self.session.rep_talk_s = totals.rep_talk_s - self._base_s[Party.REP]
+            self.session.customer_talk_s = totals.customer_talk_s - self._base_s[Party.CUSTOMER]
+
+    def rolling(self, share: RollingShare) -> None:
+        total = share.rep_talk_s + share.customer_talk_s
+        self.rolling_share = share.rep_share if total > 0 else None
+
+    def start(self, started: SessionStarted) -> None:
+        self._base_s = dict(self.talk_s)
+        self._interruptions.clear()
+        self.rolling_share = None
+        self.session = SessionFigures(session_id=started.session_id, onset_s=started.onset_s)
+
+    def end(self, ended: SessionEnded) -> None:
+        if self.session is not None and self.session.session_id == ended.session_id:
+            self.session = None
+
+    def interruption(self, event: Interruption) -> bool:
+        """Count it; True when it only carries the outcome of one already counted."""
+        key = (event.by, event.onset_s)
+        if key in self._interruptions:
+            return True
+        self._interruptions.add(key)
+        if self.session is not None:
+            if event.by is Party.REP:
+                self.session.interruptions_by_rep += 1
+            else:
+                self.session.interruptions_by_customer += 1
+        return False
+
+    def backchannel(self, event: Backchannel) -> None:
+        if self.session is None:
+            return
+        if event.by is Party.REP:
+            self.session.backchannels_by_rep += 1
+        else:
+            self.session.backchannels_by_customer += 1
+
+    def dominance(self, event: DominanceChanged) -> None:
+        self.dominating = event.dominating

@@ -1,0 +1,261 @@
+"""A real mosquitto for the MQTT tests, and a subscriber that records what arrives.
+
+:class:`Mosquitto` writes a config into a temporary folder and runs
+``/usr/sbin/mosquitto`` on a free port: plain with anonymous access, or TLS
+with a throwaway CA (made with the ``openssl`` CLI) and a password file
+(``mosquitto_passwd -b``). It can be stopped and started again on the same
+port to simulate an outage, and is always killed on exit. Every wait has a
+timeout: a broken broker fails a test, it never hangs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import jsonschema
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from listener.outputs.mqtt import payloads
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+USER, PASSWORD = "counter", "s3cret-pw"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(*args: str, cwd: Path) -> None:
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_certificates(folder: Path) -> dict[str, Path]:
+    """A CA and a server certificate for 127.0.0.1 / localhost, signed by it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=listener test CA",
+         "-keyout", "ca.key", "-out", "ca.crt", cwd=folder)  # fmt: skip
+    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+         "-keyout", "server.key", "-out", "server.csr", cwd=folder)  # fmt: skip
+    _run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-days", "2", "-extfile", "san.cnf", "-out", "server.crt", cwd=folder)  # fmt: skip
+    return {"ca": folder / "ca.crt", "server": folder / "server.crt", "server_key": folder / "server.key"}
+
+
+class Mosquitto:
+    """One broker process; ``stop()`` and ``start()`` again keep the port (an outage)."""
+
+    def __init__(self, folder: Path, tls: bool = False, persistent: bool = False) -> None:
+        self.folder = folder
+        self.tls = tls
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ca_file: Path | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [f"listener {self.port} 127.0.0.1", "user root", "log_dest stderr", "max_queued_messages 100000"]
+        # persistent: subscriptions and queued messages survive a restart (written on SIGTERM)
+        lines += ["persistence true", f"persistence_location {folder}/"] if persistent else ["persistence false"]
+        if tls:
+            certs = make_certificates(folder / "certs")
+            self.ca_file = certs["ca"]
+            passwd = folder / "passwd"
+            passwd.touch(mode=0o600)
+            _run("mosquitto_passwd", "-b", str(passwd), USER, PASSWORD, cwd=folder)
+            lines += [
+                f"cafile {certs['ca']}",
+                f"certfile {certs['server']}",
+                f"keyfile {certs['server_key']}",
+                "allow_anonymous false",
+                f"password_file {passwd}",
+            ]
+        else:
+            lines.append("allow_anonymous true")
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.log = folder / "mosquitto.log"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout_s} s")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def mqtt_config(self, **extra: object) -> dict[str, object]:
+        """The ``[mqtt]`` table that points the listener at this broker."""
+        table: dict[str, object] = {"enabled": True, "host": "127.0.0.1", "port": self.port, "device_id": "counter-3"}
+        table.update({"reconnect_min_s": 0.2, "reconnect_max_s": 1.0, "keepalive_s": 5})
+        if self.tls:
+            table.update({"tls": True, "ca_file": str(self.ca_file), "username": USER})
+        table.update(extra)
+        return table
+
+
+@dataclass
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+    at: float = field(default_factory=time.monotonic)
+
+    def json(self) -> dict[str, object]:
+        data = json.loads(self.payload)
+        assert isinstance(data, dict)
+        return data
+
+
+class Recorder:
+    """A paho subscriber that keeps every message it receives."""
+
+    def __init__(
+        self,
+        broker: Mosquitto,
+        topics: tuple[str, ...] = ("#",),
+        client_id: str = "recorder",
+        persistent: bool = False,
+    ) -> None:
+        self.broker = broker
+        self.topics = topics
+        self.messages: list[Received] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        # persistent: the broker queues what arrives while this client is away (an outage)
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent)
+        self.client.reconnect_delay_set(1, 2)
+        if broker.tls:
+            self.client.tls_set(ca_certs=str(broker.ca_file))
+            self.client.username_pw_set(USER, PASSWORD)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *args: self._subscribed.set()
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, client: paho.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def __enter__(self) -> Recorder:
+        self.client.connect("127.0.0.1", self.broker.port, keepalive=10)
+        self.client.loop_start()
+        assert self._subscribed.wait(10), "recorder did not subscribe"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def on(self, topic_end: str) -> list[Received]:
+        with self._lock:
+            return [m for m in self.messages if m.topic.endswith(topic_end)]
+
+    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout_s: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                snapshot = list(self.messages)
+            if predicate(snapshot) or time.monotonic() > deadline:
+                return snapshot
+            time.sleep(0.02)
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(timeout=5)
+
+
+def kill_process_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, 9)
+        proc.wait(timeout=10)
+
+
+# --- what a payload may hold ---------------------------------------------------
+
+HEX_ID = re.compile(r"[0-9a-f][0-9a-f-]{7,63}")
+VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.+-][0-9A-Za-z.]+)?")
+ENUMS = frozenset(
+    {*payloads.EVENT_TYPES, *payloads.PARTIES, *payloads.MODES, *payloads.STATUSES, *payloads.DOMINANCE_REASONS}
+    | {"3.1.1", "5", "doa", "channels", "respeaker-2mic", "respeaker-4mic", "respeaker-6mic", "respeaker-usb-v2"}
+    | {"generic"}
+    | {payloads.schema_name(t) for t in payloads.TOPICS}
+)
+# The words of the CMU ARCTIC prompts that tests.synth renders (arctic_a0001 .. a0006).
+TRANSCRIPT_WORDS = frozenset(
+    """author of the danger trail philip steels etc not at this particular case tom apologized whittemore
+    for the twentieth time that evening two men shook hands lord but i'm glad to see you again phil
+    will we ever forget it god bless 'em i hope i'll go on seeing them forever""".split()  # noqa: SIM905
+)
+
+
+def assert_anonymous(value: object, key: str = "") -> None:
+    """Numbers, booleans, null, enum values, random hex ids and versions only; no free text."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            assert re.fullmatch(r"[a-z][a-z0-9_]*", k), f"unexpected key {k!r}"
+            assert_anonymous(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            assert_anonymous(v, key)
+    elif isinstance(value, str):
+        allowed = (
+            value in ENUMS
+            or HEX_ID.fullmatch(value) is not None
+            or (key in ("software", "paho") and VERSION.fullmatch(value) is not None)
+        )
+        assert allowed, f"free text in {key!r}: {value!r}"
+        # enum values are constants of the code ("dominance_on" holds "on" but says nothing)
+        tokens = {value} if value in ENUMS else set(re.findall(r"[a-z']+", value.lower()))
+        assert not tokens & TRANSCRIPT_WORDS, f"transcript word in {key!r}: {value!r}"
+    else:
+        assert value is None or isinstance(value, (bool, int, float)), f"{key!r}: {value!r}"
+
+
+def validate(topic: str, payload: bytes) -> dict[str, object]:
+    """Parse and check one published payload against its shipped JSON Schema; returns it."""
+    leaf = topic.rsplit("/", 1)[-1]
+    data = json.loads(payload)
+    jsonschema.Draft7Validator(payloads.json_schema(leaf)).validate(data)
+    assert_anonymous(data)
+    assert isinstance(data, dict)
+    return data

@@ -1,0 +1,239 @@
+"""The MQTT stage against a real mosquitto: topics, discovery, TLS, outages, the spool.
+
+The stage is fed analytics events directly (they are its interface); the
+tests in test_mqtt_run.py drive it through ``listener run`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.analytics.summary import Window, summarize
+from listener.config import parse_config
+from listener.events import (
+    AudioBlock,
+    Backchannel,
+    DeviceMode,
+    DeviceState,
+    DominanceChanged,
+    Event,
+    Interruption,
+    Party,
+    RollingShare,
+    SessionEnded,
+    SessionStarted,
+    SpeechSegment,
+    TalkTotals,
+)
+from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt.discovery import discovery_payload
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests.mqtt_broker import PASSWORD, Mosquitto, Received, Recorder, validate
+
+BASE = "listener/counter-3"
+SID = "a1b2c3d4e5f60718"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    with Mosquitto(tmp_path / "broker") as b:
+        yield b
+
+
+def _stage(broker: Mosquitto, tmp_path: Path, **mqtt: object) -> MqttStage:
+    config = parse_config(
+        {
+            "mqtt": broker.mqtt_config(**mqtt),
+            "service": {"state_dir": str(tmp_path / "state")},
+            "analytics": {"session_min_speech_s": 5.0},
+        }
+    )
+    return MqttStage(config)
+
+
+def _block(start_s: float, seconds: float = 1.0) -> AudioBlock:
+    return AudioBlock(start_s=start_s, sample_rate_hz=16000, samples=np.zeros((int(16000 * seconds), 4), np.float32))
+
+
+def _conversation(sid: str = SID, t0: float = 0.0) -> list[Event]:
+    """A 40 s session as the analytics stages announce it, summary included."""
+    events: list[Event] = [
+        SessionStarted(session_id=sid, onset_s=t0 + 1.0, decided_s=t0 + 1.5),
+        SpeechSegment(party=Party.CUSTOMER, start_s=t0 + 1.0, end_s=t0 + 8.0, decided_s=t0 + 8.2),
+        TalkTotals(t_s=t0 + 8.2, rep_talk_s=0.0, customer_talk_s=7.0),
+        Backchannel(by=Party.REP, onset_s=t0 + 5.0, decided_s=t0 + 6.5, duration_s=0.4),
+        Interruption(by=Party.REP, onset_s=t0 + 7.5, decided_s=t0 + 8.5, successful=None),
+        Interruption(by=Party.REP, onset_s=t0 + 7.5, decided_s=t0 + 9.5, successful=True),
+        RollingShare(t_s=t0 + 20.0, window_s=120.0, rep_talk_s=12.5, customer_talk_s=7.0, rep_share=12.5 / 19.5),
+        SpeechSegment(party=Party.REP, start_s=t0 + 7.5, end_s=t0 + 30.0, decided_s=t0 + 30.2),
+        TalkTotals(t_s=t0 + 30.2, rep_talk_s=22.5, customer_talk_s=7.0),
+        RollingShare(t_s=t0 + 30.2, window_s=120.0, rep_talk_s=22.5, customer_talk_s=7.0, rep_share=22.5 / 29.5),
+        DominanceChanged(dominating=True, onset_s=t0 + 30.2, decided_s=t0 + 30.2, rep_share=0.76, reason="share"),
+        SessionEnded(session_id=sid, onset_s=t0 + 1.0, decided_s=t0 + 40.0, end_s=t0 + 38.0),
+    ]
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    analytics = parse_config({}).analytics
+    return [*events, summarize(sid, Window(t0 + 1.0, t0 + 38.0), t0 + 40.0, segments, events, analytics)]
+
+
+def _feed(stage: MqttStage, events: list[Event], t0: float = 0.0, seconds: int = 40) -> list[Event]:
+    """Interleave ``events`` with a second of audio each, in audio-time order, as the pipeline would."""
+    out: list[Event] = []
+    pending = list(events)  # already in the order the analytics decide them
+    for second in range(seconds):
+        t = t0 + second
+        while pending and float(getattr(pending[0], "decided_s", getattr(pending[0], "t_s", 0.0))) <= t + 1.0:
+            out += stage.process(pending.pop(0))
+        out += stage.process(_block(t))
+    for event in pending:
+        out += stage.process(event)
+    return out
+
+
+def _json(messages: list[Received], leaf: str) -> list[dict[str, object]]:
+    return [validate(m.topic, m.payload) for m in messages if m.topic == f"{BASE}/{leaf}"]
+
+
+def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path) -> None:
+    with Recorder(broker) as rec:
+        stage = _stage(broker, tmp_path)
+        with stage:
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            _feed(stage, _conversation())
+            got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
+            rec.publish("homeassistant/status", b"online")  # Home Assistant restarted
+            got = rec.wait_for(lambda ms: sum(m.topic.startswith("homeassistant/device/") for m in ms) >= 2)
+        got = rec.wait_for(lambda ms: [s["state"] for s in _json(ms, "status")][-1:] == ["offline"])
+
+    assert [s["state"] for s in _json(got, "status")] == ["online", "offline"]
+    events = _json(got, "event")
+    assert [e["type"] for e in events] == [
+        "session_start", "backchannel", "interruption", "interruption_outcome", "dominance_on", "session_end",
+    ]  # fmt: skip
+    assert events[2]["onset_ms"] == events[3]["onset_ms"] and events[3]["successful"] is True
+    assert all(e["session_id"] == SID for e in events)
+    (summary,) = _json(got, "session")
+    assert summary["interruptions_by_rep"] == 1 and summary["successful_interruptions_by_rep"] == 1
+    assert summary["backchannels_by_rep"] == 1 and summary["dominance_episodes"] == 1
+    assert summary["rep_talk_s"] == 22.5 and summary["customer_talk_s"] == 7.0
+    assert summary["session_id"] == SID
+    assert summary["end_ms"] - summary["start_ms"] == 37_000  # type: ignore[operator]
+    metrics = _json(got, "metrics")
+    assert [m["session_s"] for m in metrics] == [10.0, 20.0, 30.0]  # every 10 s of audio in the session
+    shares = [None, pytest.approx(12.5 / 19.5, abs=1e-3), pytest.approx(22.5 / 29.5, abs=1e-3)]
+    assert [m["rep_share_rolling"] for m in metrics] == shares
+    assert [m["interruptions_by_rep"] for m in metrics] == [1, 1, 1]
+    states = _json(got, "state")
+    assert states[-1]["session_id"] is None and states[-1]["dominating"] is True
+    seqs = [json.loads(m.payload)["seq"] for m in got if m.topic.startswith(BASE)]
+    assert len(seqs) == len(set(seqs))
+    spooled = [
+        json.loads(m.payload)["seq"] for m in got if m.topic.rsplit("/", 1)[1] in ("event", "metrics", "session")
+    ]
+    assert spooled == sorted(spooled)
+    discovery = [m for m in got if m.topic == "homeassistant/device/counter-3/config"]
+    assert len(discovery) >= 2
+    assert json.loads(discovery[0].payload) == discovery_payload(BASE, "counter-3", "respeaker-4mic")
+
+    # a dashboard that subscribes later gets the retained picture, ending with "offline"
+    with Recorder(broker, client_id="late") as late:
+        retained = late.wait_for(lambda ms: len(ms) >= 4, timeout_s=5)
+    by_topic = {m.topic: m for m in retained}
+    assert all(m.retain for m in retained)
+    expected = {f"{BASE}/{t}" for t in ("status", "info", "state")} | {"homeassistant/device/counter-3/config"}
+    assert set(by_topic) == expected
+    assert validate(f"{BASE}/status", by_topic[f"{BASE}/status"].payload)["state"] == "offline"
+    info = validate(f"{BASE}/info", by_topic[f"{BASE}/info"].payload)
+    assert info["spool_dropped"] == 0 and info["array_preset"] == "respeaker-4mic"
+
+
+def test_tls_with_password_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LISTENER_MQTT_PASSWORD", raising=False)
+    secret = tmp_path / "mqtt-password"
+    secret.write_text(PASSWORD + "\n")
+    with Mosquitto(tmp_path / "tls", tls=True) as broker, Recorder(broker) as rec:
+        with _stage(broker, tmp_path, password_file=str(secret)) as stage:
+            assert stage._link is not None and stage._link.wait_connected(10)
+            _feed(stage, _conversation(), seconds=40)
+            got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
+        assert _json(got, "event")[0]["type"] == "session_start"
+        assert len(_json(got, "session")) == 1
+
+
+def test_tls_verifies_the_broker_and_refuses_bad_passwords(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Mosquitto(tmp_path / "tls", tls=True) as broker, caplog.at_level(logging.WARNING):
+        monkeypatch.setenv("LISTENER_MQTT_PASSWORD", PASSWORD)
+        # no ca_file: the system CAs do not know the test CA, and verification is on by default
+        with _stage(broker, tmp_path / "a", ca_file="") as stage:
+            assert stage._link is not None and not stage._link.wait_connected(2.0)
+            _feed(stage, _conversation(), seconds=40)
+            assert stage.spool.depth > 0  # measured, kept
+        assert f"127.0.0.1:{broker.port} (TLS) is unreachable" in caplog.text
+        assert "CA file" in caplog.text
+        caplog.clear()
+        monkeypatch.setenv("LISTENER_MQTT_PASSWORD", "wrong")
+        with _stage(broker, tmp_path / "b") as stage:
+            assert stage._link is not None and not stage._link.wait_connected(2.0)
+        assert "refused the connection" in caplog.text and "password" in caplog.text
+
+
+def test_long_outage_shows_a_fault_and_clears_it(broker: Mosquitto, tmp_path: Path) -> None:
+    broker.stop()
+    with _stage(broker, tmp_path, outage_fault_s=1.0) as stage:
+        assert not any(isinstance(e, DeviceState) for e in stage.process(_block(0.0)))
+        time.sleep(1.2)
+        states = [e for e in stage.process(_block(1.0)) if isinstance(e, DeviceState)]
+        assert [s.mode for s in states] == [DeviceMode.FAULT] and "broker unreachable" in states[0].detail
+        assert not any(isinstance(e, DeviceState) for e in stage.process(_block(2.0)))  # said once
+        broker.start()
+        assert stage._link is not None and stage._link.wait_connected(10)
+        states = [e for e in stage.process(_block(3.0)) if isinstance(e, DeviceState)]
+        assert [s.mode for s in states] == [DeviceMode.LISTENING]
+
+
+def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: Path) -> None:
+    broker.stop()
+    first = _stage(broker, tmp_path)
+    with first:
+        _feed(first, _conversation("0000000000000001"))
+    with sqlite3.connect(tmp_path / "state" / SPOOL_FILE) as db:
+        waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    assert waiting == 6 + 3 + 1  # events, metrics, session: all on disk
+    stopped_ms = time.time_ns() // 1_000_000
+    broker.start()
+    with Recorder(broker) as rec:
+        second = _stage(broker, tmp_path)
+        with second:
+            _feed(second, _conversation("0000000000000002", t0=100.0), t0=100.0)
+            got = rec.wait_for(lambda ms: len(_json(ms, "session")) == 2)
+    sessions = _json(got, "session")
+    assert [s["session_id"] for s in sessions] == ["0000000000000001", "0000000000000002"]
+    assert sessions[0]["ts"] < stopped_ms < sessions[1]["ts"]  # type: ignore[operator]
+    spooled = [m for m in got if m.topic.rsplit("/", 1)[1] in ("event", "metrics", "session")]
+    seqs = [json.loads(m.payload)["seq"] for m in spooled]
+    assert len(spooled) == 20 and seqs == sorted(seqs)
+    assert [json.loads(m.payload).get("session_id") for m in spooled[:10]] == ["0000000000000001"] * 10
+
+
+def test_spool_overflow_drops_oldest_and_says_so(broker: Mosquitto, tmp_path: Path) -> None:
+    broker.stop()
+    with _stage(broker, tmp_path, spool_max_messages=10) as stage:
+        for n in range(30):
+            stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+    broker.start()
+    with Recorder(broker) as rec, _stage(broker, tmp_path, spool_max_messages=10):
+        got = rec.wait_for(lambda ms: len(_json(ms, "event")) >= 10 and bool(_json(ms, "info")))
+    events = _json(got, "event")
+    assert len(events) == 10
+    assert [e["onset_ms"] for e in events] == sorted(e["onset_ms"] for e in events)  # type: ignore[type-var]
+    assert _json(got, "info")[-1]["spool_dropped"] == 20

@@ -1,0 +1,185 @@
+"""``listener run`` publishing to a real mosquitto: Last Will, a broker outage mid-run, anonymity.
+
+The recording is real CMU ARCTIC speech rendered onto the 4-mic array
+(tests/synth.py): three customer visits in 42 s with an interruption by the
+rep and backchannels by both parties. With ``session_gap_s = 5`` the
+analytics find a session per visit; the short one publishes no summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests import synth
+from tests.mqtt_broker import Mosquitto, Received, Recorder, kill_process_group, validate
+from tests.synth import Utterance
+
+BASE = "listener/counter-3"
+SPOOLED = ("event", "metrics", "session")
+REP, CUSTOMER = 0.0, 180.0
+A1, A2, A3 = "cmu_arctic_us_aew_a0001.wav", "cmu_arctic_us_aew_a0002.wav", "cmu_arctic_us_aew_a0003.wav"
+B4, B5, B6 = "cmu_arctic_us_axb_a0004.wav", "cmu_arctic_us_axb_a0005.wav", "cmu_arctic_us_axb_a0006.wav"
+VISITS = [
+    Utterance("customer", 0.5, A1, CUSTOMER),
+    Utterance("rep", 3.6, B4, REP),  # starts over the customer: an interruption
+    Utterance("customer", 5.0, B5, CUSTOMER, max_s=0.5),  # a backchannel
+    Utterance("customer", 7.5, A2, CUSTOMER),
+    Utterance("rep", 12.2, B6, REP),
+    Utterance("rep", 16.0, B4, REP),
+    Utterance("customer", 19.2, A3, CUSTOMER),  # a short second visit
+    Utterance("customer", 30.0, A1, CUSTOMER),
+    Utterance("rep", 34.3, B5, REP),
+    Utterance("customer", 36.5, A2, CUSTOMER),
+    Utterance("rep", 38.0, B5, REP, max_s=0.5),  # a backchannel
+]
+DURATION_S = 42.0
+
+
+@pytest.fixture(scope="module")
+def visits_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    samples, _ = synth.render(VISITS, DURATION_S)
+    return synth.write_wav(tmp_path_factory.mktemp("audio") / "visits.wav", samples)
+
+
+def _config(folder: Path, broker: Mosquitto, **mqtt: object) -> Path:
+    table = {**broker.mqtt_config(), **mqtt}
+    lines = ["[leds]", "enabled = false", 'button_pin = ""', "[analytics]", "session_gap_s = 5.0"]
+    lines += ["session_min_speech_s = 5.0", "[service]", f'state_dir = "{folder / "state"}"', "[mqtt]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "listener.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _listener(config: Path, wav: Path, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(wav), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, so a failing test can kill all of it
+    )
+
+
+def _finish(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+    try:
+        _, err = proc.communicate(timeout=timeout_s)
+    finally:
+        kill_process_group(proc)
+    text = err.decode(errors="replace")
+    assert proc.returncode == 0, text
+    return text
+
+
+def _spooled(messages: list[Received]) -> list[Received]:
+    """Spooled topics in arrival order, QoS 1 duplicates (same seq) removed after checking they are identical."""
+    first: dict[int, Received] = {}
+    out = []
+    for m in messages:
+        if m.topic.rsplit("/", 1)[-1] not in SPOOLED:
+            continue
+        seq = int(json.loads(m.payload)["seq"])
+        if seq in first:
+            assert first[seq].payload == m.payload, "a duplicate must be byte-identical"
+            continue
+        first[seq] = m
+        out.append(m)
+    return out
+
+
+def _shape(messages: list[Received]) -> list[tuple[str, dict[str, object]]]:
+    """What was measured, without wall times, seq and the random session ids (numbered instead)."""
+    ids: dict[object, int] = {}
+    out = []
+    for m in messages:
+        data = json.loads(m.payload)
+        for key in ("ts", "seq", "onset_ms", "start_ms", "end_ms", "spool_dropped"):
+            data.pop(key, None)
+        if data.get("session_id") is not None:
+            data["session_id"] = ids.setdefault(data["session_id"], len(ids))
+        out.append((m.topic.rsplit("/", 1)[-1], data))
+    return out
+
+
+@pytest.fixture(scope="module")
+def fast_run(tmp_path_factory: pytest.TempPathFactory, visits_wav: Path) -> Iterator[list[Received]]:
+    """Everything one ``listener run --fast`` publishes (broker up all along)."""
+    folder = tmp_path_factory.mktemp("fast")
+    with Mosquitto(folder / "broker") as broker, Recorder(broker) as rec:
+        proc = _listener(_config(folder, broker), visits_wav, "--fast")
+        _finish(proc, timeout_s=120)
+        messages = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/status" and b"offline" in m.payload for m in ms))
+    yield messages
+
+
+def test_every_payload_is_valid_and_anonymous(fast_run: list[Received]) -> None:
+    topics = {m.topic.rsplit("/", 1)[-1] for m in fast_run if m.topic.startswith(BASE)}
+    assert topics == {"status", "info", "state", "metrics", "event", "session"}
+    for m in fast_run:
+        if m.topic.startswith(BASE):
+            validate(m.topic, m.payload)  # JSON Schema + no free text, no transcript word
+    kinds = [json.loads(m.payload)["type"] for m in fast_run if m.topic == f"{BASE}/event"]
+    assert kinds.count("session_start") == kinds.count("session_end") >= 2  # visits 0-17 s, 19-28 s, 30-42 s
+    assert "interruption" in kinds
+    assert len([m for m in fast_run if m.topic == f"{BASE}/session"]) >= 1
+
+
+def test_last_will_says_offline_when_the_process_dies(tmp_path: Path, visits_wav: Path) -> None:
+    with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
+        proc = _listener(_config(tmp_path, broker), visits_wav)  # real time: still running when killed
+        try:
+            rec.wait_for(lambda ms: any(b'"online"' in m.payload for m in ms if m.topic == f"{BASE}/status"), 30)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            got = rec.wait_for(lambda ms: any(b'"offline"' in m.payload for m in ms), 10)
+        finally:
+            kill_process_group(proc)
+    status = [validate(m.topic, m.payload) for m in got if m.topic == f"{BASE}/status"]
+    assert [s["state"] for s in status] == ["online", "offline"]
+    # the Will was set up before connecting, so its seq is older than the online message's
+    assert status[1]["seq"] < status[0]["seq"]  # type: ignore[operator]
+
+
+def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, visits_wav: Path, fast_run: list[Received]) -> None:
+    expected = _shape(_spooled(fast_run))
+    broker = Mosquitto(tmp_path / "broker", persistent=True)
+    broker.start()
+    try:
+        with Recorder(broker, persistent=True) as rec:
+            proc = _listener(_config(tmp_path, broker), visits_wav)  # real time
+            try:
+                rec.wait_for(lambda ms: any(m.topic == f"{BASE}/event" for m in ms), 30)
+                time.sleep(3.0)
+                down_ms = time.time_ns() // 1_000_000
+                broker.stop()  # mid-run: the first visit is still going on
+                time.sleep(14.0)
+                up_ms = time.time_ns() // 1_000_000
+                broker.start()
+                err = _finish(proc, timeout_s=90)
+            finally:
+                kill_process_group(proc)
+            got = rec.wait_for(lambda ms: len(_spooled(ms)) >= len(expected), 20)
+    finally:
+        broker.stop()
+    spooled = _spooled(got)
+    assert _shape(spooled) == expected  # everything measured, in order
+    seqs = [json.loads(m.payload)["seq"] for m in spooled]
+    assert seqs == sorted(seqs)
+    for m in spooled:
+        validate(m.topic, m.payload)
+    during = [m for m in spooled if down_ms < json.loads(m.payload)["ts"] < up_ms]
+    assert during, "some messages must have been measured while the broker was down"
+    assert "unreachable" in err or "lost" in err
+    with sqlite3.connect(tmp_path / "state" / SPOOL_FILE) as db:
+        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0

@@ -1,0 +1,200 @@
+"""The shipped JSON Schemas and AsyncAPI document, and the payload builders against them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from listener.analytics.summary import Window, summarize
+from listener.config import parse_config
+from listener.events import (
+    Backchannel,
+    DominanceChanged,
+    Interruption,
+    Party,
+    Pause,
+    SessionEnded,
+    SessionStarted,
+    SessionSummary,
+    SpeechSegment,
+)
+from listener.outputs.mqtt import payloads
+from listener.outputs.mqtt.discovery import discovery_payload
+from listener.outputs.mqtt.spool import encode
+from tests.mqtt_broker import assert_anonymous, validate
+
+DATA = Path(str(resources.files("listener") / "data"))
+SID = "5e1f0c2a9b8d4e37"
+
+
+@pytest.mark.parametrize("topic", payloads.TOPICS)
+def test_schemas_are_valid_draft7_and_closed(topic: str) -> None:
+    schema = payloads.json_schema(topic)
+    jsonschema.Draft7Validator.check_schema(schema)
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["schema"] == {"const": payloads.schema_name(topic)}
+    assert {"schema", "ts", "seq"} <= set(schema["required"])
+
+
+def test_asyncapi_document_lists_every_topic_with_its_schema() -> None:
+    doc = yaml.safe_load((DATA / "asyncapi.yaml").read_text())
+    assert doc["asyncapi"].startswith("3.")
+    channels = doc["channels"]
+    for topic in payloads.TOPICS:
+        assert channels[topic]["address"] == f"{{topic_prefix}}/{{device_id}}/{topic}"
+        message = doc["components"]["messages"][topic]
+        ref = message["payload"]["schema"]["$ref"]
+        assert (DATA / ref).resolve() == (DATA / "schemas" / f"{topic}.json").resolve()
+        for example in message.get("examples", []):
+            jsonschema.Draft7Validator(payloads.json_schema(topic)).validate(example["payload"])
+    sent = {op["channel"]["$ref"].rsplit("/", 1)[-1] for op in doc["operations"].values() if op["action"] == "send"}
+    assert set(payloads.TOPICS) <= sent
+    retained = {
+        op["channel"]["$ref"].rsplit("/", 1)[-1]
+        for op in doc["operations"].values()
+        if op["bindings"]["mqtt"].get("retain")
+    }
+    assert retained == {"status", "info", "state", "homeassistantDiscovery"}
+
+
+def _check(topic: str, message: dict[str, object]) -> None:
+    message["seq"] = 7
+    validate(f"listener/x/{topic}", encode(message))
+
+
+def test_event_payloads_follow_the_schema() -> None:
+    ts = payloads.now_ms()
+    events = [
+        SessionStarted(session_id=SID, onset_s=1.0, decided_s=1.5),
+        Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None),
+        Backchannel(by=Party.CUSTOMER, onset_s=5.0, decided_s=6.2, duration_s=0.4),
+        DominanceChanged(dominating=True, onset_s=7.0, decided_s=7.0, rep_share=0.71, reason="share"),
+        DominanceChanged(dominating=False, onset_s=9.0, decided_s=9.0, rep_share=0.55, reason="share"),
+        SessionEnded(session_id=SID, onset_s=1.0, decided_s=40.0, end_s=10.0),
+    ]
+    kinds = []
+    for ev in events:
+        message = payloads.event(ev, ts, ts - 500, SID)
+        assert message is not None
+        _check("event", message)
+        kinds.append(message["type"])
+    assert kinds == ["session_start", "interruption", "backchannel", "dominance_on", "dominance_off", "session_end"]
+    outcome = payloads.event(events[1], ts, ts - 500, SID, outcome=True)
+    assert outcome is not None and outcome["type"] == "interruption_outcome"
+    assert payloads.event(Pause(by=Party.REP, onset_s=1.0, decided_s=1.2, p_shift=0.3), ts, ts, SID) is None
+
+
+def test_event_schema_rejects_incomplete_events() -> None:
+    validator = jsonschema.Draft7Validator(payloads.json_schema("event"))
+    base = {"schema": "listener.mqtt.event/1", "ts": 1, "seq": 1, "onset_ms": 1}
+    assert not validator.is_valid({**base, "type": "interruption", "session_id": None})
+    assert not validator.is_valid({**base, "type": "session_start", "session_id": None})
+    assert not validator.is_valid({**base, "type": "said", "session_id": None})
+    assert validator.is_valid({**base, "type": "backchannel", "session_id": None, "by": "rep", "duration_s": 0.3})
+
+
+def test_metrics_session_state_info_status_follow_their_schemas() -> None:
+    ts = payloads.now_ms()
+    figures = payloads.SessionFigures(session_id=SID, onset_s=2.0, rep_talk_s=30.5, customer_talk_s=12.25)
+    figures.interruptions_by_rep = 2
+    _check("metrics", payloads.metrics(figures, 44.0, 0.66, True, 3, ts))
+    _check("metrics", payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts))
+    segments = [
+        SpeechSegment(Party.CUSTOMER, 1.0, 9.0, 9.2),
+        SpeechSegment(Party.REP, 8.0, 30.0, 30.2),
+        SpeechSegment(Party.CUSTOMER, 31.0, 36.0, 36.2),
+    ]
+    events = [Interruption(by=Party.REP, onset_s=8.0, decided_s=9.0, successful=True)]
+    summary = summarize(SID, Window(1.0, 36.0), 66.0, segments, events, parse_config({}).analytics)
+    message = payloads.session(summary, ts - 60_000, ts - 25_000, ts)
+    _check("session", message)
+    assert message["interruptions_by_rep"] == 1 and message["rep_talk_s"] == 22.0
+    _check("state", payloads.state(payloads.DeviceMode.PAUSED, False, None, 4, ts))
+    _check("status", payloads.status("offline", ts))
+    info = payloads.DeviceInfo(
+        "0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 10.0
+    )
+    _check("info", payloads.info(info, 0, 12, ts))
+
+
+def test_anonymity_check_catches_free_text() -> None:
+    with pytest.raises(AssertionError, match="free text"):
+        assert_anonymous({"reason": "customer said glad to see you"})
+    with pytest.raises(AssertionError, match="free text"):
+        assert_anonymous({"detail": "broker unreachable for 30 s"})
+    assert_anonymous({"type": "backchannel", "session_id": SID, "by": "rep", "n": 3.5, "ok": None})
+
+
+def test_discovery_ties_sensors_to_the_device_topics() -> None:
+    config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic")
+    assert config["dev"] == {  # type: ignore[comparison-overlap]
+        "ids": ["counter-3"],
+        "name": "Listener counter-3",
+        "mf": "listener",
+        "mdl": "respeaker-4mic",
+        "sw": config["dev"]["sw"],  # type: ignore[index]
+    }
+    components = config["cmps"]
+    assert isinstance(components, dict)
+    assert {"rep_share", "interruptions", "sessions_today", "state"} <= set(components)
+    for key, comp in components.items():
+        assert comp["unique_id"] == f"counter-3_{key}"
+        assert comp["state_topic"] in ("listener/counter-3/metrics", "listener/counter-3/state")
+        field = comp["value_template"].split("value_json.")[1].split()[0]
+        topic = comp["state_topic"].rsplit("/", 1)[1]
+        assert field in payloads.json_schema(topic)["properties"], (key, field)
+    assert components["state"]["options"] == list(payloads.MODES)
+    availability = config["availability"]
+    assert isinstance(availability, list)
+    assert availability[0]["topic"] == "listener/counter-3/status"
+
+
+def test_session_schema_covers_every_figure_of_the_summary() -> None:
+    """A figure added to SessionSummary must be added to session.json (and the docs) too."""
+    figures = {f.name for f in dataclasses.fields(SessionSummary)} - set(payloads.SUMMARY_AUDIO_TIMES)
+    schema = payloads.json_schema("session")
+    assert set(schema["properties"]) == figures | {"schema", "ts", "seq", "start_ms", "end_ms"}
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations"
+
+
+def _json_objects(text: str) -> list[dict[str, object]]:
+    decoder, out, i = json.JSONDecoder(), [], 0
+    while (i := text.find("{", i)) >= 0:
+        obj, i = decoder.raw_decode(text, i)
+        out.append(obj)
+    return out
+
+
+def test_payload_examples_in_the_docs_follow_the_schemas() -> None:
+    text = (DOCS / "mqtt.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```json\n")[1:]]
+    examples = [obj for block in blocks for obj in _json_objects(block)]
+    topics = set()
+    for example in examples:
+        topic = str(example["schema"]).split(".")[2].split("/")[0]
+        jsonschema.Draft7Validator(payloads.json_schema(topic)).validate(example)
+        assert_anonymous(example)
+        topics.add(topic)
+    assert topics == set(payloads.TOPICS)
+
+
+def test_node_red_flow_is_wired_to_real_topics() -> None:
+    flow = json.loads((DOCS / "node-red-flow.json").read_text())
+    ids = {node["id"] for node in flow}
+    for node in flow:
+        for outputs in node.get("wires", []):
+            assert set(outputs) <= ids, node["name"]
+    subscribed = {n["topic"] for n in flow if n["type"] == "mqtt in"}
+    assert subscribed == {"listener/+/event", "listener/+/status", "listener/+/session"}
+    functions = " ".join(n["func"] for n in flow if n["type"] == "function")
+    for used in ("seq", "ts", "type", "by", "state", "start_ms", "duration_s", "rep_share", "response_gap_median_s"):
+        assert used in functions
+        assert any(used in payloads.json_schema(t)["properties"] for t in payloads.TOPICS), used

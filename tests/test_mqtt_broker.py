@@ -20,6 +20,7 @@ from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
 from listener.events import (
     AudioBlock,
+    AudioDropped,
     Backchannel,
     DeviceMode,
     DeviceState,
@@ -102,12 +103,15 @@ def _json(messages: list[Received], leaf: str) -> list[dict[str, object]]:
     return [validate(m.topic, m.payload) for m in messages if m.topic == f"{BASE}/{leaf}"]
 
 
-def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path, protocol: str) -> None:
     with Recorder(broker) as rec:
-        stage = _stage(broker, tmp_path)
+        stage = _stage(broker, tmp_path, protocol=protocol)
         with stage:
             rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
             _feed(stage, _conversation())
+            stage.process(DeviceState(t_s=41.0, mode=DeviceMode.PAUSED, detail="privacy button"))
+            stage.process(AudioDropped(start_s=41.0, duration_s=1.0, reason="paused"))
             got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
             rec.publish("homeassistant/status", b"online")  # Home Assistant restarted
             got = rec.wait_for(lambda ms: sum(m.topic.startswith("homeassistant/device/") for m in ms) >= 2)
@@ -133,6 +137,7 @@ def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path)
     assert [m["interruptions_by_rep"] for m in metrics] == [1, 1, 1]
     states = _json(got, "state")
     assert states[-1]["session_id"] is None and states[-1]["dominating"] is True
+    assert states[-1]["mode"] == "paused" and states[-1]["sessions_today"] == 1
     seqs = [json.loads(m.payload)["seq"] for m in got if m.topic.startswith(BASE)]
     assert len(seqs) == len(set(seqs))
     spooled = [

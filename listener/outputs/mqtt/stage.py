@@ -23,6 +23,7 @@ from listener.config import Config, geometry
 from listener.events import (
     ActivityFrames,
     AudioBlock,
+    AudioDropped,
     Backchannel,
     DeviceMode,
     DeviceState,
@@ -190,10 +191,12 @@ class MqttStage(Stage):
     # -- events ---------------------------------------------------------------------
 
     def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, (AudioBlock, ActivityFrames)):
+        if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
+            # dropped audio (privacy pause, overflow) still advances the clock
+            end_s = event.start_s + event.duration_s if isinstance(event, AudioDropped) else event.end_s
             if self._anchor_ms is None:
-                self._anchor_ms = payloads.now_ms() - round(event.end_s * 1000)
-            self.t_s = max(self.t_s, event.end_s)
+                self._anchor_ms = payloads.now_ms() - round(end_s * 1000)
+            self.t_s = max(self.t_s, end_s)
             self._maybe_metrics()
             return self._watch_broker()
         if isinstance(event, TalkTotals):

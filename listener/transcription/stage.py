@@ -12,9 +12,9 @@ been silent for a session gap and at the end of the stream.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
-from collections import deque
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 UTTERANCE_GAP_S = 0.8  # a pause this long inside one recogniser result still splits utterances
 WORD_MIN_SPAN_S = 0.1  # very short words are judged on at least this much activity around their middle
+PRUNE_EVERY_S = 10.0
 HISTORY_EXTRA_S = 60.0  # activity kept beyond the queue: the longest utterance the recogniser returns at once
 
 
@@ -41,12 +42,16 @@ class ActivityHistory:
 
     def __init__(self, keep_s: float) -> None:
         self.keep_s = keep_s
-        self._frames: deque[ActivityFrames] = deque()
+        self._frames: list[ActivityFrames] = []
+        self._starts: list[float] = []  # start_s of each, for bisection
 
     def add(self, frames: ActivityFrames) -> None:
         self._frames.append(frames)
-        while self._frames and self._frames[0].end_s < frames.end_s - self.keep_s:
-            self._frames.popleft()
+        self._starts.append(frames.start_s)
+        # drop in batches: a list's head is cheap to cut rarely, and lookups stay a bisection
+        if self._starts[0] < frames.end_s - self.keep_s - PRUNE_EVERY_S:
+            cut = bisect.bisect_left(self._starts, frames.end_s - self.keep_s)
+            del self._frames[:cut], self._starts[:cut]
 
     def party_of(self, start_s: float, end_s: float) -> Party | None:
         """The party active over most of [start_s, end_s]; by speech likelihood when neither or both are."""
@@ -56,8 +61,11 @@ class ActivityHistory:
         counts = np.zeros(2)
         probs = np.zeros(2)
         seen = False
-        for f in self._frames:
-            if f.end_s <= start_s or f.start_s >= end_s:
+        for k in range(max(0, bisect.bisect_right(self._starts, start_s) - 1), len(self._frames)):
+            f = self._frames[k]
+            if f.start_s >= end_s:
+                break
+            if f.end_s <= start_s:
                 continue
             i0 = max(0, math.floor((start_s - f.start_s) / f.hop_s))
             i1 = min(f.n_frames, math.ceil((end_s - f.start_s) / f.hop_s))

@@ -76,7 +76,10 @@ class CueTally(Stage):
                 and all(getattr(e, k) == v for k, v in where.items())
             )
 
-        words = {p: sum(w.n_words for w in self.words if w.party is p and within(w.start_s)) for p in Party}
+        # by the middle: a recogniser lets an utterance's first word start in the silence before it
+        words = {
+            p: sum(w.n_words for w in self.words if w.party is p and within(0.5 * (w.start_s + w.end_s))) for p in Party
+        }
         skipped = [(max(a, start_s), min(b, end_s)) for a, b in self.skipped if a < end_s and b > start_s]
         skipped_s = sum(b - a for a, b in skipped)
         rep_heard_min = _talk_outside(self.segments, Party.REP, (start_s, end_s), skipped) / 60.0

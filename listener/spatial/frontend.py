@@ -31,6 +31,8 @@ EXCESS_FACTOR = 2.0  # a bin counts as signal when it is 3 dB above its floor
 WEIGHT_SHARPNESS = 12.0  # slope of the soft rep-vs-customer vote per unit of normalised contrast
 VOTE_FRAMES = 35  # the direction vote pools 350 ms: long enough to outvote reflections
 CROSS_SMOOTH_FRAMES = 5
+ELSEWHERE_SHARPNESS = 30.0  # per unit of mean PHAT score
+ELSEWHERE_MARGIN = 0.05  # elsewhere must beat both sectors by this much
 
 Float = npt.NDArray[np.float32]
 
@@ -72,6 +74,11 @@ class SpatialFrontEnd(Stage):
         centre = np.ascontiguousarray(rep_steer[len(SECTOR_OFFSETS_DEG) // 2][None])  # (1, bins, pairs)
         self.contrast = self._score_difference(centre)[0]
         self._vote_history = np.zeros((VOTE_FRAMES - 1, 2), dtype=np.float32)
+        self._srp_history = np.zeros((VOTE_FRAMES - 1, DOA_GRID_DEG.size + 1), dtype=np.float32)
+        half_width = config.parties.sector_half_width_deg
+        self.party_dirs = np.zeros(DOA_GRID_DEG.size, dtype=bool)
+        for azimuth in (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg):
+            self.party_dirs |= np.abs((DOA_GRID_DEG - azimuth + 180.0) % 360.0 - 180.0) <= half_width
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, AudioBlock):
@@ -104,11 +111,33 @@ class SpatialFrontEnd(Stage):
     ) -> tuple[Float, Float, Float]:
         cross = self.cross(spec)
         excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)
-        rep_w = self._vote_weights(excess, self._score_difference(cross), power.shape[1])
+        rep_vote = self._vote(excess, self._score_difference(cross))
         srp = self.srp(cross, excess)
+        elsewhere = self._elsewhere(srp, excess[:, :: self.srp.stride].sum(axis=1))
         doa_deg = DOA_GRID_DEG[np.argmax(srp, axis=1)].astype(np.float32)
         doa_deg[excess.sum(axis=1) <= 0] = np.nan
-        return rep_w, (1.0 - rep_w).astype(np.float32), doa_deg
+        n_bins = power.shape[1]
+        rep_w = np.repeat((rep_vote * (1.0 - elsewhere))[:, None], n_bins, axis=1)
+        cust_w = np.repeat(((1.0 - rep_vote) * (1.0 - elsewhere))[:, None], n_bins, axis=1)
+        return rep_w, cust_w, doa_deg
+
+    def _moving_sum(self, name: str, values: Float) -> Float:
+        """Causal sum over the last VOTE_FRAMES frames, continued across blocks."""
+        history: Float = getattr(self, name)
+        both = np.concatenate([history, values], axis=0)
+        setattr(self, name, both[both.shape[0] - (VOTE_FRAMES - 1) :])
+        csum = np.cumsum(both, axis=0)
+        window = csum[VOTE_FRAMES - 1 :].copy()
+        window[1:] -= csum[:-VOTE_FRAMES]
+        return window
+
+    def _elsewhere(self, srp: Float, weight: Float) -> Float:
+        """How likely the frame's sound comes from neither party's sector (a till, a fridge, a door)."""
+        sums = self._moving_sum("_srp_history", np.concatenate([srp, weight[:, None]], axis=1))
+        score = sums[:, :-1] / (sums[:, -1:] + 1e-12)
+        party = score[:, self.party_dirs].max(axis=1)
+        other = score[:, ~self.party_dirs].max(axis=1) if (~self.party_dirs).any() else party - 1.0
+        return _sigmoid(ELSEWHERE_SHARPNESS * (other - party - ELSEWHERE_MARGIN))
 
     def _score_difference(self, cross: npt.NDArray[np.complex64]) -> Float:
         """Best rep-sector match minus best customer-sector match, per bin."""
@@ -116,23 +145,19 @@ class SpatialFrontEnd(Stage):
         half = len(SECTOR_OFFSETS_DEG)
         return scores[:, :, :half].max(axis=2) - scores[:, :, half:].max(axis=2)
 
-    def _vote_weights(self, excess: Float, diff: Float, n_bins: int) -> Float:
+    def _vote(self, excess: Float, diff: Float) -> Float:
         """Rep weight per frame: observed rep-vs-customer contrast over the most the geometry allows.
 
         Single bins are too noisy under reverberation, and low bins barely
         differ between the two directions; pooling every signal bin of a
-        frame, weighted by its excess power, and then the last few frames
-        (a talker does not move within 100 ms), gives a stable vote.
+        frame, weighted by its excess power, and then the last VOTE_FRAMES
+        frames (a talker does not move within a third of a second), gives a
+        stable vote.
         """
         num = (excess * diff).sum(axis=1)
         den = (excess * self.contrast[None, :]).sum(axis=1)
-        both = np.concatenate([self._vote_history, np.stack([num, den], axis=1)], axis=0)
-        self._vote_history = both[both.shape[0] - (VOTE_FRAMES - 1) :]
-        csum = np.cumsum(both, axis=0)
-        window = csum[VOTE_FRAMES - 1 :].copy()
-        window[1:] -= csum[:-VOTE_FRAMES]
-        vote = _sigmoid(WEIGHT_SHARPNESS * window[:, 0] / (window[:, 1] + 1e-12))
-        return np.repeat(vote[:, None], n_bins, axis=1)
+        window = self._moving_sum("_vote_history", np.stack([num, den], axis=1))
+        return _sigmoid(WEIGHT_SHARPNESS * window[:, 0] / (window[:, 1] + 1e-12))
 
     def _emit(self, power: Float, noise: Float, rep_w: Float, cust_w: Float, doa_deg: Float) -> SpatialFrames:
         band = self.band

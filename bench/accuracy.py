@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import interruptions as events
 from bench.scoring import CaseScore, Summary, case_json, score_case, summarize, summary_json
 from bench.signals import DATA_DIR, ROOT
 from bench.simulate import DEFAULT_SEED, generate_cases, manifest_for
@@ -41,6 +42,7 @@ class CaseResult:
     split: str
     score: CaseScore
     analyze_s: float
+    events: events.EventScore | None = None  # interruption / backchannel detection (bench.interruptions)
 
 
 def ensure_cases(cases_dir: Path, variants: int, seed: int, split: str, data_dir: Path) -> dict[str, object]:
@@ -126,7 +128,11 @@ def run(
         truth = json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
         t0 = time.perf_counter()
         report = oracle_report(truth) if oracle else analyze(cases_dir / entry["wav"], config, timeout_s)
-        results.append(CaseResult(entry["case"], entry["split"], score_report(truth, report), time.perf_counter() - t0))
+        elapsed_s = time.perf_counter() - t0
+        if oracle:
+            report["events"] = events.truth_events(truth, events.analytics_config(config))
+        scored = events.score_events(truth, report, events.analytics_config(config))
+        results.append(CaseResult(entry["case"], entry["split"], score_report(truth, report), elapsed_s, scored))
         if not quiet:
             print(f"  {entry['case']}: analyzed in {results[-1].analyze_s:.1f} s", file=sys.stderr)
     return results
@@ -166,6 +172,15 @@ def group_summaries(results: Sequence[CaseResult]) -> dict[str, Summary]:
     return groups
 
 
+def event_groups(results: Sequence[CaseResult]) -> dict[str, events.EventScore]:
+    groups = {}
+    for split in ("all", "dev", "eval"):
+        chosen = [r.events for r in results if r.events is not None and split in ("all", r.split)]
+        if chosen:
+            groups[split] = events.pooled(chosen)
+    return groups
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=Path, default=CACHE_DIR, help=f"case folder (default {CACHE_DIR})")
@@ -198,10 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for r in results
             ],
             "summary": {name: summary_json(g) for name, g in groups.items()},
+            "events": {name: events.summary_json(g) for name, g in event_groups(results).items()},
         }
         print(json.dumps(doc, indent=1))
     else:
         print_table(results, groups)
+        events.print_summary(event_groups(results))
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from listener import __version__
 from listener.analytics.report import AudioInfo, ReportCollector
+from listener.analytics.summary import totals as analytics_totals
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry, load_config
 from listener.errors import ListenerError
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, help="multi-channel WAV recorded by the array")
     p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON (schema listener.analysis/1)")
+    p.add_argument("--plot", type=Path, metavar="PNG", help="also draw the conversation into this PNG (matplotlib)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("run", help="run the service: live from the array, or fed from a file")
@@ -120,13 +122,22 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     config = _config(args.config)
     geo = geometry(config)
+    if args.plot is not None:
+        from listener.analytics.plot import require_matplotlib
+
+        require_matplotlib()
     collector = ReportCollector()
     cues = [CueTally()] if config.asr.enabled else []
     source = WavSource(args.file, geo, block_ms=1000)
     with source, Pipeline([*analysis_stages(config, geo), *cues, collector]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         pipe.run(source)
-    report = collector.report(info, cues[0].report_metrics() if cues else None)
+    totals = analytics_totals(collector.segments, collector.events, collector.end_s, config.analytics)
+    report = collector.report(info, totals | (cues[0].report_metrics() if cues else {}))
+    if args.plot is not None:
+        from listener.analytics.plot import plot_report
+
+        plot_report(report, args.plot, config.analytics, title=args.file.name)
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
@@ -141,3 +152,7 @@ def _print_summary(report: dict[str, object]) -> None:
     print(f"rep talk      {metrics['rep_talk_s']:7.1f} s")
     print(f"customer talk {metrics['customer_talk_s']:7.1f} s")
     print(f"rep share     {100 * float(metrics['rep_share']):7.1f} %")
+    if "interruptions_by_rep" in metrics:
+        for name in ("interruptions", "backchannels"):
+            print(f"{name:<13} {metrics[name + '_by_rep']:3d} by rep, {metrics[name + '_by_customer']} by customer")
+        print(f"sessions      {len(report.get('sessions', []))} summarized")  # type: ignore[arg-type]

@@ -428,3 +428,114 @@ class Filler(Reported):
     by: Party
     onset_s: float
     decided_s: float
+
+
+# --- conversation analytics, continued (listener/analytics) ----------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TurnPredictions(Event):
+    """The turn-taking model's outlook for consecutive frames (the ActivityFrames hop).
+
+    ``p_hold``: in a mutual silence, the probability that the party who spoke
+    last speaks next (``p_shift = 1 - p_hold``). ``p_backchannel``: while a
+    party starts speaking over the other, the probability that it only
+    backchannels rather than bids for the floor. The analytics read them only
+    at those moments; elsewhere they are the model's running outputs.
+    """
+
+    start_s: float
+    hop_s: float
+    p_hold: FloatArray
+    p_backchannel: FloatArray
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.p_hold.shape[0])
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.n_frames * self.hop_s
+
+
+@dataclass(frozen=True, slots=True)
+class FloorHeld(Reported):
+    """``by`` held the floor from ``onset_s`` (the speech that took it) to ``end_s`` (its last speech).
+
+    Decided when the other party takes the floor (``taken``) or the session
+    or stream ends. A rep floor is a monologue, a customer floor a story.
+    """
+
+    kind: ClassVar[str] = "floor_held"
+    by: Party
+    onset_s: float
+    end_s: float
+    decided_s: float
+    duration_s: float
+    taken: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseGap(Reported):
+    """The rep took the floor from the customer ``gap_s`` after the customer's last speech (< 0: overlap)."""
+
+    kind: ClassVar[str] = "response_gap"
+    onset_s: float  # the rep's onset
+    decided_s: float
+    gap_s: float
+    patient: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RollingShare(Event):
+    """Talk over the last ``window_s`` of the current session; published once a second in a session."""
+
+    t_s: float
+    window_s: float
+    rep_talk_s: float
+    customer_talk_s: float
+    rep_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary(Reported):
+    """One session's figures, published after its SessionEnded (numbers only; None = not defined)."""
+
+    kind: ClassVar[str] = "session_summary"
+    session_id: str
+    onset_s: float
+    end_s: float
+    decided_s: float
+    duration_s: float
+    rep_talk_s: float
+    customer_talk_s: float
+    overlap_s: float
+    silence_s: float
+    rep_share: float
+    floor_changes: int
+    switches_per_min: float
+    interruptions_by_rep: int
+    interruptions_by_customer: int
+    successful_interruptions_by_rep: int
+    successful_interruptions_by_customer: int
+    backchannels_by_rep: int
+    backchannels_by_customer: int
+    rep_backchannels_per_min: float | None  # per minute of customer speech
+    premature_starts: int
+    monologues: int
+    longest_monologue_s: float
+    stories: int
+    longest_story_s: float
+    response_gaps: int
+    response_gap_median_s: float | None
+    response_gap_p10_s: float | None
+    response_gap_p90_s: float | None
+    patient_gap_fraction: float | None
+    pauses: int
+    long_silences: int
+    longest_silence_s: float
+    dominance_s: float
+    dominance_episodes: int
+    questions: int
+    question_wait_median_s: float | None
+    stacked_questions: int

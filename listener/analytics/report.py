@@ -1,16 +1,19 @@
 """The analysis report (``listener analyze --json``): schema listener.analysis/1.
 
 Other tools read this; the keys ``schema``, ``audio``, ``segments``,
-``events`` and ``metrics`` (with ``rep_talk_s``, ``customer_talk_s``,
-``rep_share``) are a contract. Only numbers, enums and times go in.
+``events``, ``metrics`` (with ``rep_talk_s``, ``customer_talk_s``,
+``rep_share``) and ``sessions`` are a contract. Only numbers, enums and
+times go in. An interruption is listed once: ``decided_s`` is when it was
+decided, ``successful`` its outcome, which may have been known later.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from listener.events import EndOfStream, Event, Party, Reported, SpeechSegment
+from listener.events import EndOfStream, Event, Interruption, Party, Reported, SessionSummary, SpeechSegment
 from listener.pipeline import Stage
 
 SCHEMA = "listener.analysis/1"
@@ -30,11 +33,20 @@ class ReportCollector(Stage):
     name = "report"
     segments: list[SpeechSegment] = field(default_factory=list)
     events: list[Reported] = field(default_factory=list)
+    sessions: list[SessionSummary] = field(default_factory=list)
     end_s: float = 0.0
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, SpeechSegment):
             self.segments.append(event)
+        elif isinstance(event, SessionSummary):
+            self.sessions.append(event)
+        elif isinstance(event, Interruption) and event.successful is not None:
+            first = next(
+                (e for e in self.events if isinstance(e, Interruption) and _same_interruption(e, event)), event
+            )
+            self.events = [e for e in self.events if not _same_interruption(e, event)]
+            self.events.append(dataclasses.replace(event, decided_s=first.decided_s))
         elif isinstance(event, Reported):
             self.events.append(event)
         elif isinstance(event, EndOfStream):
@@ -72,7 +84,12 @@ class ReportCollector(Stage):
             ],
             "events": [e.record() for e in sorted(self.events, key=lambda e: getattr(e, "onset_s", 0.0))],
             "metrics": metrics,
+            "sessions": [s.record() for s in self.sessions],
         }
+
+
+def _same_interruption(old: Reported, new: Interruption) -> bool:
+    return isinstance(old, Interruption) and old.by is new.by and old.onset_s == new.onset_s
 
 
 def _overlap_s(segments: list[SpeechSegment]) -> float:

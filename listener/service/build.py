@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from listener.analytics.stage import ConversationAnalytics
 from listener.analytics.timeline import Timeline
 from listener.config import ArrayGeometry, Config
 from listener.pipeline import Stage
@@ -22,6 +23,7 @@ def analysis_stages(config: Config, geometry: ArrayGeometry) -> list[Stage]:
         from listener.transcription.stage import TranscriptionStage
 
         stages.append(TranscriptionStage(config, geometry))
+    stages.append(ConversationAnalytics(config))  # the metrics of shared/metrics.md, decided live
     return stages
 
 

@@ -1,0 +1,138 @@
+"""Interruption (and backchannel) detection of ``listener analyze`` against the truth, by the definition.
+
+The truth of a case is its per-party truth segments (from the AMI RTTM, see
+``bench.simulate``) replayed through the analytics themselves
+(``listener.analytics.replay``): the truth interruptions are exactly those of
+``shared/metrics.md`` as the device implements them, with perfect activity.
+A system event matches a truth event of the same kind, by the same party,
+whose onset is within ``TOLERANCE_S`` (one-to-one, closest onsets first).
+Latency is ``decided_s - t`` of the system's interruptions: when the device
+knew, after the interrupting speech began.
+
+Used by ``bench.accuracy``, which prints these figures under its table.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from listener.analytics.replay import replay
+from listener.config import Config, load_config
+
+TOLERANCE_S = 1.0
+KINDS = ("interruption", "backchannel")
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def __add__(self, other: Matches) -> Matches:
+        return Matches(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+    @property
+    def precision(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def f1(self) -> float | None:
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else None
+
+
+@dataclass(frozen=True, slots=True)
+class EventScore:
+    """One case: matches per kind, and the decision latencies of the system's interruptions."""
+
+    matches: dict[str, Matches] = field(default_factory=dict)
+    latencies_s: tuple[float, ...] = ()
+
+
+def analytics_config(path: Path | None) -> Config:
+    return load_config(path) if path is not None else Config()
+
+
+def truth_events(truth: Record, config: Config) -> list[Record]:
+    """The analytics' events on the case's truth segments (report records)."""
+    segments = [(s["party"], float(s["start"]), float(s["end"])) for s in truth["segments"]]
+    collector = replay(segments, float(truth["audio"]["seconds"]), config)
+    return [e.record() for e in collector.events]
+
+
+def match(truth: Sequence[Record], system: Sequence[Record], tolerance_s: float = TOLERANCE_S) -> Matches:
+    """One-to-one matching of same-party onsets within the tolerance, closest pairs first."""
+    pairs = sorted(
+        (abs(float(s["t"]) - float(t["t"])), i, j)
+        for i, t in enumerate(truth)
+        for j, s in enumerate(system)
+        if s["by"] == t["by"] and abs(float(s["t"]) - float(t["t"])) <= tolerance_s
+    )
+    used_t: set[int] = set()
+    used_s: set[int] = set()
+    for _, i, j in pairs:
+        if i not in used_t and j not in used_s:
+            used_t.add(i)
+            used_s.add(j)
+    return Matches(tp=len(used_t), fp=len(system) - len(used_s), fn=len(truth) - len(used_t))
+
+
+def score_events(truth: Record, report: Record, config: Config) -> EventScore:
+    expected = truth_events(truth, config)
+    found = report.get("events", [])
+    matches = {
+        kind: match([e for e in expected if e["type"] == kind], [e for e in found if e["type"] == kind])
+        for kind in KINDS
+    }
+    latencies = tuple(float(e["decided_s"]) - float(e["t"]) for e in found if e["type"] == "interruption")
+    return EventScore(matches, latencies)
+
+
+def pooled(scores: Sequence[EventScore]) -> EventScore:
+    matches = {kind: sum((s.matches.get(kind, Matches()) for s in scores), Matches()) for kind in KINDS}
+    return EventScore(matches, tuple(x for s in scores for x in s.latencies_s))
+
+
+def summary_json(score: EventScore) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for kind, m in score.matches.items():
+        out[kind] = {"tp": m.tp, "fp": m.fp, "fn": m.fn, "precision": m.precision, "recall": m.recall, "f1": m.f1}
+    lat = score.latencies_s
+    out["interruption_latency_s"] = {
+        "median": statistics.median(lat) if lat else None,
+        "max": max(lat) if lat else None,
+        "n": len(lat),
+    }
+    return out
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def print_summary(groups: dict[str, EventScore]) -> None:
+    print()
+    print(f"events (±{TOLERANCE_S:g} s onset, same party; truth = the analytics on the truth segments)")
+    print(f"{'group':<10} {'kind':<13} {'truth':>5} {'sys':>5} {'tp':>4} {'prec':>6} {'recall':>6} {'F1':>6}")
+    for name, score in groups.items():
+        for kind, m in score.matches.items():
+            print(
+                f"{name:<10} {kind:<13} {m.tp + m.fn:>5} {m.tp + m.fp:>5} {m.tp:>4}"
+                f" {_fmt(m.precision):>6} {_fmt(m.recall):>6} {_fmt(m.f1):>6}"
+            )
+    for name, score in groups.items():
+        lat = score.latencies_s
+        if lat:
+            print(
+                f"{name:<10} interruption decision latency: median {statistics.median(lat):.2f} s,"
+                f" max {max(lat):.2f} s over {len(lat)}"
+            )

@@ -1,0 +1,115 @@
+"""What every analytics rule shares: thresholds in frames, the tracks, the model's outlook."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from listener.analytics.tracks import Track
+from listener.config.schema import ActivityConfig, AnalyticsConfig
+from listener.events import FloatArray, Party
+
+DOMINANCE_EVERY_S = 0.1  # dominance is re-evaluated this often (decided within 1 s of a crossing)
+SHARE_EVERY_S = 1.0  # RollingShare is published this often inside a session
+HISTORY_S = 30.0  # closed stretches kept per party for look-backs (every rule looks back < 10 s)
+PREDICTIONS_KEEP_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The configured thresholds, counted in frames of ``hop_s``."""
+
+    hop_s: float
+    bridge: int
+    min_speech: int
+    floor_take: int
+    backchannel_max: int
+    backchannel_proximity: int
+    interruption_min: int
+    interruption_yield: int
+    premature_resume: int
+    pause_min: int
+    long_silence: int
+    session_gap: int
+    window: int
+    monologue: int
+    dominance_min_speech: int
+    pause_probe: int
+    dominance_every: int
+    share_every: int
+
+    @classmethod
+    def of(cls, an: AnalyticsConfig, act: ActivityConfig, hop_s: float) -> Limits:
+        def n(seconds: float) -> int:
+            return round(seconds / hop_s)
+
+        return cls(
+            hop_s=hop_s,
+            bridge=n(act.bridge_gap_s),
+            min_speech=n(act.min_speech_s),
+            floor_take=n(an.floor_take_s),
+            backchannel_max=n(an.backchannel_max_s),
+            backchannel_proximity=n(an.backchannel_proximity_s),
+            interruption_min=n(an.interruption_min_s),
+            interruption_yield=n(an.interruption_yield_s),
+            premature_resume=n(an.premature_resume_s),
+            pause_min=n(an.pause_min_s),
+            long_silence=n(an.long_silence_s),
+            session_gap=n(an.session_gap_s),
+            window=n(an.rolling_window_s),
+            monologue=n(an.monologue_dominating_s),
+            dominance_min_speech=n(an.dominance_min_speech_s),
+            pause_probe=n(0.2),  # the Pause event's p_shift is read 0.2 s into the silence
+            dominance_every=max(1, n(DOMINANCE_EVERY_S)),
+            share_every=max(1, n(SHARE_EVERY_S)),
+        )
+
+    def s(self, frames: int) -> float:
+        """Frame index (or count) to seconds of audio (rounded: 305 frames are 3.05 s, not 3.0500000000000003)."""
+        return round(frames * self.hop_s, 9)
+
+
+class Predictions:
+    """The turn model's per-frame outputs, when a model runs (looked up by frame)."""
+
+    def __init__(self) -> None:
+        self._blocks: deque[tuple[int, FloatArray, FloatArray]] = deque()
+
+    def add(self, first: int, p_hold: FloatArray, p_backchannel: FloatArray) -> None:
+        self._blocks.append((first, np.asarray(p_hold), np.asarray(p_backchannel)))
+
+    def prune(self, before: int) -> None:
+        while len(self._blocks) > 1 and self._blocks[0][0] + len(self._blocks[0][1]) < before:
+            self._blocks.popleft()
+
+    def _at(self, f: int, column: int) -> float | None:
+        for first, hold, backchannel in reversed(self._blocks):
+            n = len(hold)
+            if first <= f < first + n:
+                return float((hold, backchannel)[column][f - first])
+            if first + n <= f:
+                break
+        return None
+
+    def p_hold(self, f: int) -> float | None:
+        return self._at(f, 0)
+
+    def p_backchannel(self, f: int) -> float | None:
+        return self._at(f, 1)
+
+
+class Context:
+    """Shared state of one conversation stream."""
+
+    def __init__(self, analytics: AnalyticsConfig, activity: ActivityConfig, hop_s: float) -> None:
+        self.config = analytics
+        self.limits = lim = Limits.of(analytics, activity, hop_s)
+        keep = round(HISTORY_S / hop_s)
+        self.tracks = {p: Track(p, lim.bridge, lim.min_speech, keep) for p in Party}
+        self.predictions = Predictions()
+        self.now = 0  # frames processed: the current time is ``limits.s(now)``
+
+    def s(self, frames: int) -> float:
+        return self.limits.s(frames)

@@ -1,0 +1,102 @@
+"""Rolling talk share and dominance with hysteresis, inside a session.
+
+The window is the last ``rolling_window_s`` of the current session (it
+never reaches back into an earlier session: a new customer starts afresh).
+Dominance starts when the rep share is at least ``dominance_on_share`` with
+at least ``dominance_min_speech_s`` of speech (rep + customer) in the
+window, and ends when the share drops below ``dominance_off_share``. A rep
+floor whose speech has run longer than ``monologue_dominating_s`` dominates
+too, until the customer takes the floor. Evaluated every 0.1 s on a fixed
+grid of the audio clock, so decisions come within 0.1 s of a crossing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+from listener.analytics.context import Context
+from listener.analytics.floors import Floor
+from listener.analytics.tracks import Span
+from listener.events import DominanceChanged, Event, Party, RollingShare
+
+
+class Dominance:
+    def __init__(self, ctx: Context, floor: Floor) -> None:
+        self.ctx = ctx
+        self.floor = floor
+        self.spans: dict[Party, deque[Span]] = {p: deque() for p in Party}
+        self.since: int | None = None  # start of the session; None outside sessions
+        self.by_share = False
+        self.by_monologue = False
+        self.last_share = 0.0
+
+    @property
+    def dominating(self) -> bool:
+        return self.by_share or self.by_monologue
+
+    def begin(self, start: int) -> None:
+        self.since = start
+        for spans in self.spans.values():
+            spans.clear()
+
+    def add(self, party: Party, span: Span) -> None:
+        if self.since is not None:
+            self.spans[party].append(span)
+
+    def window_talk(self, t: int) -> tuple[int, int, int]:
+        """(rep frames, customer frames, window start) of speech in the window ending at ``t``."""
+        assert self.since is not None
+        lo = max(t - self.ctx.limits.window, self.since)
+        talk = []
+        for party in (Party.REP, Party.CUSTOMER):
+            spans = self.spans[party]
+            while spans and spans[0].end <= lo:
+                spans.popleft()
+            total = sum(min(sp.end, t) - max(sp.start, lo) for sp in spans)
+            run = self.ctx.tracks[party].run
+            if run is not None and run.announced:
+                total += max(0, min(run.last_end, t) - max(run.start, lo))
+            talk.append(total)
+        return talk[0], talk[1], lo
+
+    def step(self, t: int) -> Iterator[Event]:
+        lim = self.ctx.limits
+        if self.since is None or t % lim.dominance_every:
+            return
+        rep, customer, lo = self.window_talk(t)
+        share = rep / (rep + customer) if rep + customer else 0.0
+        self.last_share = share
+        yield from self._update(t, share, rep + customer)
+        if t % lim.share_every == 0:
+            s = self.ctx.s
+            yield RollingShare(
+                t_s=s(t), window_s=s(t - lo), rep_talk_s=s(rep), customer_talk_s=s(customer), rep_share=share
+            )
+
+    def _update(self, t: int, share: float, speech: int) -> Iterator[Event]:
+        cfg, lim = self.ctx.config, self.ctx.limits
+        was, reason_was = self.dominating, "share" if self.by_share else "monologue"
+        if self.by_share:
+            self.by_share = share >= cfg.dominance_off_share
+        else:
+            self.by_share = share >= cfg.dominance_on_share and speech >= lim.dominance_min_speech
+        latest = self.ctx.tracks[Party.REP].latest_end()
+        monologue_since = self.floor.onset + lim.monologue
+        self.by_monologue = self.floor.holder is Party.REP and latest is not None and latest > monologue_since
+        if self.dominating and not was:
+            onset = t if self.by_share else max(self.since or 0, min(t, monologue_since))
+            yield self._event(True, onset, t, share, "share" if self.by_share else "monologue")
+        elif was and not self.dominating:
+            yield self._event(False, t, t, share, reason_was)
+
+    def end(self, t: int) -> Iterator[Event]:
+        """The session ended: dominance ends with it."""
+        if self.dominating:
+            yield self._event(False, t, t, self.last_share, "share" if self.by_share else "monologue")
+        self.by_share = self.by_monologue = False
+        self.since = None
+
+    def _event(self, on: bool, onset: int, t: int, share: float, reason: str) -> DominanceChanged:
+        s = self.ctx.s
+        return DominanceChanged(dominating=on, onset_s=s(onset), decided_s=s(t), rep_share=share, reason=reason)

@@ -1,0 +1,103 @@
+"""The floor: whose speech is the conversation's content, and when it changes hands.
+
+A party takes the floor once one stretch of its speech has lasted
+``floor_take_s`` while the holder is not speaking (the holder's own stretch
+has closed); a backchannel is too short to take it. The holder keeps the
+floor through its own pauses. A taking decides a :class:`FloorChange`
+(onset: the stretch that took it), a :class:`FloorHeld` for the previous
+holder, and, customer to rep, a :class:`ResponseGap`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from listener.analytics.context import Context
+from listener.analytics.tracks import Run
+from listener.events import Event, FloorChange, FloorHeld, Party, ResponseGap
+
+HISTORY = 256  # floor changes remembered for look-backs (rules look back a few seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    decided: int  # frame index at which the change was known
+    holder: Party | None
+    onset: int
+
+
+class Floor:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.holder: Party | None = None
+        self.onset = 0
+        self.history: deque[Take] = deque(maxlen=HISTORY)
+        self.free_since = 0  # after a release, only speech that starts later can take the floor
+
+    def holder_at(self, f: int) -> Party | None:
+        """The holder as known at the start of frame ``f``."""
+        for take in reversed(self.history):
+            if take.decided <= f:
+                return take.holder
+        return None
+
+    def took(self, party: Party, onset: int) -> bool:
+        """Whether ``party`` took the floor with the stretch that began at ``onset``."""
+        return any(t.holder is party and t.onset == onset for t in reversed(self.history))
+
+    def step(self, t: int) -> Iterator[Event]:
+        ready = [(run.start, p) for p in Party if p is not self.holder and (run := self._ready(p)) is not None]
+        if ready:
+            yield from self._hand_over(min(ready)[1], t)
+
+    def _ready(self, party: Party) -> Run | None:
+        """``party``'s stretch, if it can take the floor now."""
+        run = self.ctx.tracks[party].run
+        if run is None or not run.announced or run.length < self.ctx.limits.floor_take or run.start < self.free_since:
+            return None
+        return run if self.holder is None or not self.ctx.tracks[self.holder].speaking else None
+
+    def _hand_over(self, taker: Party, t: int) -> Iterator[Event]:
+        run = self.ctx.tracks[taker].run
+        assert run is not None
+        previous = self.holder
+        if previous is not None:
+            yield self.held(t, t, taken=True)
+        yield FloorChange(by=taker, onset_s=self.ctx.s(run.start), decided_s=self.ctx.s(t))
+        if previous is Party.CUSTOMER and taker is Party.REP:
+            yield from self._response_gap(run.start, t)
+        self.holder, self.onset = taker, run.start
+        self.history.append(Take(t, taker, run.start))
+
+    def held(self, t: int, end_cap: int, taken: bool) -> FloorHeld:
+        """The current holder's floor, from its onset to its latest speech (at most ``end_cap``)."""
+        assert self.holder is not None
+        latest = self.ctx.tracks[self.holder].latest_end()
+        end = max(self.onset, min(end_cap, latest if latest is not None else self.onset))
+        s = self.ctx.s
+        return FloorHeld(
+            by=self.holder,
+            onset_s=s(self.onset),
+            end_s=s(end),
+            decided_s=s(t),
+            duration_s=s(end - self.onset),
+            taken=taken,
+        )
+
+    def release(self, t: int, end_cap: int) -> Iterator[Event]:
+        """Nobody holds the floor any more (the session or the stream ended)."""
+        if self.holder is not None:
+            yield self.held(t, end_cap, taken=False)
+            self.holder = None
+            self.history.append(Take(t, None, t))
+        self.free_since = t
+
+    def _response_gap(self, rep_onset: int, t: int) -> Iterator[Event]:
+        for span in reversed(self.ctx.tracks[Party.CUSTOMER].spans):
+            if span.start < rep_onset:
+                gap_s = self.ctx.s(rep_onset - span.end)
+                patient = gap_s >= self.ctx.config.patient_gap_s - 1e-9
+                yield ResponseGap(onset_s=self.ctx.s(rep_onset), decided_s=self.ctx.s(t), gap_s=gap_s, patient=patient)
+                return

@@ -1,0 +1,225 @@
+"""Interruptions, backchannels and premature starts, decided frame by frame.
+
+Interruption by X: X starts while Y holds the floor and is speaking, and X
+is still speaking ``interruption_min_s`` after its onset. That is decided at
+exactly onset + ``interruption_min_s`` (X active in the frame that ends
+then); X pausing at that very frame does not count, so the decision is
+never later than the limit. The outcome (Y's stretch ends within
+``interruption_yield_s`` of X's onset and X takes the floor with this
+stretch) is usually known then too; otherwise a first Interruption carries
+``successful=None`` and a second one, same onset, the outcome. With the turn
+model, a confident ``1 - p_backchannel`` decides it earlier.
+
+Backchannel by L: a stretch of at most ``backchannel_max_s`` by the party
+not holding the floor, not an interruption, after which the holder speaks
+within ``backchannel_proximity_s`` (or is still speaking when it ends).
+
+Premature start: the rep starts while the customer holds the floor and is
+in a pause, speaks longer than a backchannel, and the customer was going
+to continue: the model's hold probability at the rep's onset, or without a
+model the ground-truth rule (the customer resumes within
+``premature_resume_s`` of the rep's onset).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from listener.analytics.context import Context
+from listener.analytics.floors import Floor
+from listener.analytics.tracks import Run, Span
+from listener.events import Backchannel, Event, Interruption, Party, PrematureStart
+
+MARKED_KEEP = 64
+
+
+@dataclass
+class _Bid:
+    """A stretch that started over the floor holder's speech."""
+
+    by: Party
+    onset: int
+    held_start: int | None = None  # start of the holder's stretch covering the onset, once known
+    decided: bool = False
+    done: bool = False
+
+
+class Interruptions:
+    def __init__(self, ctx: Context, floor: Floor) -> None:
+        self.ctx = ctx
+        self.floor = floor
+        self.bids: list[_Bid] = []
+        self.marked: deque[tuple[Party, int]] = deque(maxlen=MARKED_KEEP)
+
+    def is_marked(self, party: Party, onset: int) -> bool:
+        return (party, onset) in self.marked
+
+    def onset(self, party: Party, run: Run) -> None:
+        if self.floor.holder_at(run.start) is party.other:
+            self.bids.append(_Bid(party, run.start))
+
+    def flush(self, t: int) -> Iterator[Event]:
+        """End of stream: an outcome still open counts as unsuccessful."""
+        for bid in self.bids:
+            if bid.decided and not bid.done:
+                yield self._event(bid, t, False)
+        self.bids.clear()
+
+    def step(self, t: int) -> Iterator[Event]:
+        for bid in self.bids:
+            yield from self._advance(bid, t)
+        self.bids = [b for b in self.bids if not b.done]
+
+    def _advance(self, bid: _Bid, t: int) -> Iterator[Event]:
+        if bid.held_start is None:
+            covering = self.ctx.tracks[bid.by.other].covering(bid.onset)
+            if covering is None:
+                bid.done = True  # the holder was in a pause: a turn, maybe premature, not an interruption
+                return
+            if isinstance(covering, Span):
+                bid.held_start = covering.start
+        if not bid.decided:
+            if not self._decide(bid, t):
+                return
+            self.marked.append((bid.by, bid.onset))
+            outcome = self._outcome(bid)
+            yield self._event(bid, t, outcome)  # the decision, with its outcome when already known
+            bid.done = outcome is not None
+            return
+        outcome = self._outcome(bid)
+        if outcome is not None:
+            yield self._event(bid, t, outcome)
+            bid.done = True
+
+    def _decide(self, bid: _Bid, t: int) -> bool:
+        lim = self.ctx.limits
+        run = self.ctx.tracks[bid.by].run
+        if run is None or run.start != bid.onset:
+            bid.done = True  # stopped before the limit
+            return False
+        if run.length >= lim.interruption_min:
+            bid.decided = bid.held_start is not None
+            bid.done = not bid.decided
+            return bid.decided
+        if t - bid.onset >= lim.interruption_min:
+            bid.done = True  # pausing at the limit: decided "no" rather than late
+            return False
+        p = self.ctx.predictions.p_backchannel(t - 1)
+        if p is not None and bid.held_start is not None and 1.0 - p >= self.ctx.config.model_interruption_prob:
+            bid.decided = True
+        return bid.decided
+
+    def _outcome(self, bid: _Bid) -> bool | None:
+        limit = bid.onset + self.ctx.limits.interruption_yield
+        assert bid.held_start is not None
+        held = self.ctx.tracks[bid.by.other].span_starting(bid.held_start)
+        if self.floor.took(bid.by, bid.onset):
+            end = held.end if isinstance(held, Span) else held.last_end if isinstance(held, Run) else limit
+            return end <= limit
+        if isinstance(held, Run) and held.last_end > limit:
+            return False
+        if isinstance(held, Span) and held.end > limit:
+            return False
+        if not isinstance(self.ctx.tracks[bid.by].span_starting(bid.onset), Run):
+            return False  # the interrupter stopped without taking the floor
+        return None
+
+    def _event(self, bid: _Bid, t: int, outcome: bool | None) -> Interruption:
+        s = self.ctx.s
+        return Interruption(by=bid.by, onset_s=s(bid.onset), decided_s=s(t), successful=outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _Short:
+    by: Party
+    span: Span
+
+
+class Backchannels:
+    def __init__(self, ctx: Context, floor: Floor, interruptions: Interruptions) -> None:
+        self.ctx = ctx
+        self.floor = floor
+        self.interruptions = interruptions
+        self.pending: list[_Short] = []
+
+    def closed(self, party: Party, span: Span) -> None:
+        """``party``'s stretch closed: a backchannel if short, by the listener, and the holder goes on."""
+        if span.length > self.ctx.limits.backchannel_max or self.floor.holder is not party.other:
+            return
+        if not self.interruptions.is_marked(party, span.start):
+            self.pending.append(_Short(party, span))
+
+    def step(self, t: int) -> Iterator[Event]:
+        keep = []
+        for short in self.pending:
+            end = short.span.end
+            proximity = self.ctx.limits.backchannel_proximity
+            continues = self.ctx.tracks[short.by.other].spoke_within(end, end + proximity + 1)  # "within": inclusive
+            if continues is None:
+                keep.append(short)
+            elif continues:
+                s = self.ctx.s
+                yield Backchannel(
+                    by=short.by, onset_s=s(short.span.start), decided_s=s(t), duration_s=s(short.span.length)
+                )
+        self.pending = keep
+
+    def flush(self) -> None:
+        self.pending.clear()
+
+
+@dataclass
+class _Jump:
+    """A rep stretch that began in a customer's pause while the customer held the floor."""
+
+    onset: int
+    p_hold: float | None  # the model's, at the onset
+    resumed: bool = False
+
+
+class PrematureStarts:
+    def __init__(self, ctx: Context, floor: Floor) -> None:
+        self.ctx = ctx
+        self.floor = floor
+        self.pending: list[_Jump] = []
+
+    def onset(self, party: Party, run: Run) -> None:
+        if party is Party.REP and self.floor.holder_at(run.start) is Party.CUSTOMER:
+            self.pending.append(_Jump(run.start, self.ctx.predictions.p_hold(run.start)))
+
+    def step(self, t: int) -> Iterator[Event]:
+        keep = []
+        for jump in self.pending:
+            verdict = self._verdict(jump)
+            if verdict is None:
+                keep.append(jump)
+            elif verdict:
+                p_hold = 1.0 if jump.p_hold is None else jump.p_hold  # 1.0: the customer did resume
+                s = self.ctx.s
+                yield PrematureStart(by=Party.REP, onset_s=s(jump.onset), decided_s=s(t), p_hold=p_hold)
+        self.pending = keep
+
+    def flush(self) -> None:
+        self.pending.clear()
+
+    def _verdict(self, jump: _Jump) -> bool | None:
+        customer, lim = self.ctx.tracks[Party.CUSTOMER], self.ctx.limits
+        covering = customer.covering(jump.onset)
+        if covering is False:
+            return None
+        if covering is not None:
+            return False  # the customer was speaking: an overlap, judged as a possible interruption
+        rep = self.ctx.tracks[Party.REP].span_starting(jump.onset)
+        if rep is None or (isinstance(rep, Span) and rep.length <= lim.backchannel_max):
+            return False  # a backchannel-length sound is not a start
+        if jump.p_hold is not None:
+            if jump.p_hold < self.ctx.config.premature_hold_prob:
+                return False
+        elif not jump.resumed:
+            resumed = customer.spoke_within(jump.onset + 1, jump.onset + lim.premature_resume + 1)
+            if resumed is not True:
+                return resumed
+            jump.resumed = True
+        return True if rep.length > lim.backchannel_max else None

@@ -1,0 +1,86 @@
+"""Sessions: one consultation each, opened and closed by customer speech.
+
+A session starts with customer speech when none is open (the first customer
+speech of a stream, or speech after ``session_gap_s`` without any). It ends
+once the customer has been silent for ``session_gap_s`` (or the stream
+ends); its span runs from that first customer onset to the last speech of
+either party before the end was decided, so the rep's closing words count.
+Its id is random (uuid4), never derived from audio. A session with less
+than ``session_min_speech_s`` of speech (rep + customer) still has its
+SessionStarted and SessionEnded, but publishes no SessionSummary.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from listener.analytics.context import Context
+from listener.analytics.summary import Window, summarize
+from listener.analytics.tracks import Span
+from listener.events import Event, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
+
+
+@dataclass
+class SessionLog:
+    """What a session's summary is made from (kept only while the session is open)."""
+
+    session_id: str
+    start: int
+    segments: list[SpeechSegment] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+class Sessions:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.current: SessionLog | None = None
+
+    @property
+    def start(self) -> int | None:
+        return None if self.current is None else self.current.start
+
+    def begin(self, onset: int, t: int) -> Event:
+        self.current = SessionLog(uuid.uuid4().hex, onset)
+        s = self.ctx.s
+        return SessionStarted(session_id=self.current.session_id, onset_s=s(onset), decided_s=s(t))
+
+    def log(self, event: Event) -> None:
+        if self.current is not None and isinstance(event, Reported):
+            self.current.events.append(event)
+
+    def log_span(self, party: Party, span: Span, t: int) -> None:
+        if self.current is not None:
+            s = self.ctx.s
+            self.current.segments.append(SpeechSegment(party, s(span.start), s(span.end), s(t)))
+
+    def due(self, t: int) -> bool:
+        """The customer has been silent for the session gap (and nothing pending could be speech)."""
+        customer = self.ctx.tracks[Party.CUSTOMER]
+        if self.current is None or customer.run is not None:
+            return False
+        last = customer.latest_end()
+        return last is None or t - last >= self.ctx.limits.session_gap
+
+    def end_frame(self, t: int) -> int:
+        """The session's end: the last speech of either party, not after ``t``."""
+        ends = [e for tr in self.ctx.tracks.values() if (e := tr.latest_end()) is not None]
+        assert self.current is not None
+        return max(self.current.start, min(t, max(ends, default=t)))
+
+    def finish(self, t: int, end: int) -> Iterator[Event]:
+        """Close the session at frame ``end`` (decided at ``t``): SessionEnded, then maybe its summary."""
+        log, self.current = self.current, None
+        assert log is not None
+        s = self.ctx.s
+        for party, track in self.ctx.tracks.items():
+            run = track.run
+            if run is not None and run.announced:
+                log.segments.append(SpeechSegment(party, s(run.start), s(min(run.last_end, end)), s(t)))
+        yield SessionEnded(session_id=log.session_id, onset_s=s(log.start), decided_s=s(t), end_s=s(end))
+        summary = summarize(
+            log.session_id, Window(s(log.start), s(end)), s(t), log.segments, log.events, self.ctx.config
+        )
+        if summary.rep_talk_s + summary.customer_talk_s >= self.ctx.config.session_min_speech_s - 1e-9:
+            yield summary

@@ -1,0 +1,68 @@
+"""Mutual silences: pauses (with the turn model's shift probability) and long silences.
+
+A mutual silence starts at the end of the later party's speech, once both
+stretches have closed. It is a :class:`Pause` by that party once it has
+lasted ``pause_min_s`` and no sound that could still become speech began
+in it (``p_shift`` read 0.2 s in; 0.5, "no opinion", without a model). It
+is a :class:`LongSilence` if it lasts ``long_silence_s`` inside a session:
+decided when speech resumes, with its full duration (a silence the session
+ends in is after the session, not inside it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from listener.analytics.context import Context
+from listener.analytics.floors import Floor
+from listener.events import Event, LongSilence, Party, Pause
+
+PRIOR_P_SHIFT = 0.5  # without a model: no opinion, and no use of the pause's length
+
+
+class Silences:
+    def __init__(self, ctx: Context, floor: Floor) -> None:
+        self.ctx = ctx
+        self.floor = floor
+        self.start: int | None = None  # the current mutual silence began here
+        self.by: Party | None = None
+        self.paused = False
+
+    def step(self, t: int, session_start: int | None) -> Iterator[Event]:
+        tracks = self.ctx.tracks
+        speaking = [tr.run.start for tr in tracks.values() if tr.speaking and tr.run is not None]
+        if speaking:
+            if self.start is not None:
+                yield from self._long(min(speaking), t, session_start)
+                self.start = None
+            return
+        if self.start is None and not self._begin():
+            return
+        assert self.start is not None
+        probe = self.start + self.ctx.limits.pause_min
+        if self.paused or t < probe or any(tr.pending and tr.pending.start < probe for tr in tracks.values()):
+            return
+        self.paused = True
+        if self.by is not None:
+            p_hold = self.ctx.predictions.p_hold(self.start + self.ctx.limits.pause_probe)
+            p_shift = PRIOR_P_SHIFT if p_hold is None else 1.0 - p_hold
+            s = self.ctx.s
+            yield Pause(by=self.by, onset_s=s(self.start), decided_s=s(t), p_shift=p_shift)
+
+    def _begin(self) -> bool:
+        ends = {p: e for p, tr in self.ctx.tracks.items() if (e := tr.latest_end()) is not None}
+        if not ends:
+            return False
+        self.start = max(ends.values())
+        last = [p for p, e in ends.items() if e == self.start]
+        holder = self.floor.holder
+        self.by = last[0] if len(last) == 1 else holder
+        self.paused = False
+        return True
+
+    def _long(self, resume: int, t: int, session_start: int | None) -> Iterator[Event]:
+        assert self.start is not None
+        length = resume - self.start
+        if session_start is not None and self.start >= session_start and length >= self.ctx.limits.long_silence:
+            s = self.ctx.s
+            yield LongSilence(onset_s=s(self.start), decided_s=s(t), duration_s=s(length))

@@ -1,0 +1,151 @@
+"""The conversation analytics stage: per-party activity in, decided events out.
+
+:class:`Conversation` is a pure state machine stepped once per activity
+frame; every event is emitted in the frame it is decided, stamped with the
+onset of the behaviour and the decision time on the audio clock. The same
+machine runs live, on a whole file, and on a truth timeline (see
+:mod:`listener.analytics.replay`), so block boundaries never change a
+result. Definitions: ``shared/metrics.md``; readings: ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from listener.analytics.context import PREDICTIONS_KEEP_S, Context
+from listener.analytics.dominance import Dominance
+from listener.analytics.floors import Floor
+from listener.analytics.overlaps import Backchannels, Interruptions, PrematureStarts
+from listener.analytics.sessions import Sessions
+from listener.analytics.silences import Silences
+from listener.analytics.tracks import Span, Step
+from listener.config import Config
+from listener.events import ActivityFrames, EndOfStream, Event, Party, Question, TurnPredictions
+from listener.pipeline import Stage
+
+
+class Conversation:
+    """All the rules, stepped frame by frame from frame ``first``."""
+
+    def __init__(self, config: Config, hop_s: float, first: int = 0) -> None:
+        self.ctx = ctx = Context(config.analytics, config.activity, hop_s)
+        self.frame = ctx.now = first
+        self.floor = Floor(ctx)
+        self.interruptions = Interruptions(ctx, self.floor)
+        self.backchannels = Backchannels(ctx, self.floor, self.interruptions)
+        self.premature = PrematureStarts(ctx, self.floor)
+        self.silences = Silences(ctx, self.floor)
+        self.sessions = Sessions(ctx)
+        self.dominance = Dominance(ctx, self.floor)
+
+    def step(self, rep: bool, customer: bool) -> list[Event]:
+        f = self.frame
+        t = self.frame = self.ctx.now = f + 1
+        steps = {Party.REP: self.ctx.tracks[Party.REP].step(f, rep)}
+        steps[Party.CUSTOMER] = self.ctx.tracks[Party.CUSTOMER].step(f, customer)
+        out: list[Event] = []
+        self._closed(steps, t)
+        self._emit(out, self.silences.step(t, self.sessions.start))
+        run = steps[Party.CUSTOMER].announced
+        if run is not None and self.sessions.current is None:
+            self._emit(out, [self.sessions.begin(run.start, t)])
+            self.dominance.begin(run.start)
+        self._emit(out, self.floor.step(t))
+        for party, st in steps.items():
+            if st.announced is not None:
+                self.interruptions.onset(party, st.announced)
+                self.premature.onset(party, st.announced)
+        self._emit(out, self.interruptions.step(t))
+        for party, st in steps.items():
+            if st.closed is not None:
+                self.backchannels.closed(party, st.closed)
+        self._emit(out, self.backchannels.step(t))
+        self._emit(out, self.premature.step(t))
+        if self.sessions.due(t):
+            self._emit(out, self._end_session(t, self.sessions.end_frame(t)))
+        self._emit(out, self.dominance.step(t))
+        if t % 1000 == 0:
+            self.ctx.predictions.prune(t - round(PREDICTIONS_KEEP_S / self.ctx.limits.hop_s))
+        return out
+
+    def idle(self, n: int) -> list[Event]:
+        """``n`` frames of nobody speaking (dropped audio)."""
+        out: list[Event] = []
+        for _ in range(n):
+            out.extend(self.step(False, False))
+        return out
+
+    def finish(self, t: int) -> list[Event]:
+        """End of stream at frame ``t``: close what is open; undecided outcomes resolve as 'no'."""
+        t = max(t, self.frame)
+        out: list[Event] = []
+        spans: dict[Party, Step] = {p: Step(closed=tr.close()) for p, tr in self.ctx.tracks.items()}
+        self._closed(spans, t)
+        self._emit(out, self.interruptions.flush(t))
+        self.backchannels.flush()
+        self.premature.flush()
+        if self.sessions.current is not None:
+            self._emit(out, self._end_session(t, self.sessions.end_frame(t)))
+        self._emit(out, self.floor.release(t, t))
+        return out
+
+    def predictions(self, event: TurnPredictions) -> None:
+        first = round(event.start_s / self.ctx.limits.hop_s)
+        self.ctx.predictions.add(first, event.p_hold, event.p_backchannel)
+
+    def note(self, event: Event) -> None:
+        """An event from an earlier stage that a session summary counts (questions)."""
+        self.sessions.log(event)
+
+    def _closed(self, steps: dict[Party, Step], t: int) -> None:
+        for party, st in steps.items():
+            span: Span | None = st.closed
+            if span is not None:
+                self.sessions.log_span(party, span, t)
+                self.dominance.add(party, span)
+
+    def _end_session(self, t: int, end: int) -> Iterator[Event]:
+        yield from self.floor.release(t, end)
+        yield from self.dominance.end(t)
+        yield from self.sessions.finish(t, end)
+
+    def _emit(self, out: list[Event], events: Iterable[Event]) -> None:
+        for event in events:
+            self.sessions.log(event)
+            out.append(event)
+
+
+class ConversationAnalytics(Stage):
+    """ActivityFrames (+ TurnPredictions, Question) -> the analytics events of ``shared/metrics.md``."""
+
+    name = "analytics"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.conversation: Conversation | None = None
+
+    def _machine(self, start_s: float, hop_s: float) -> Conversation:
+        if self.conversation is None:
+            self.conversation = Conversation(self.config, hop_s, round(start_s / hop_s))
+        return self.conversation
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, ActivityFrames):
+            return self._frames(event)
+        if isinstance(event, TurnPredictions):
+            self._machine(event.start_s, event.hop_s).predictions(event)
+        elif isinstance(event, Question) and self.conversation is not None:
+            self.conversation.note(event)
+        elif isinstance(event, EndOfStream) and self.conversation is not None:
+            return self.conversation.finish(round(event.t_s / self.conversation.ctx.limits.hop_s))
+        return ()
+
+    def _frames(self, frames: ActivityFrames) -> list[Event]:
+        machine = self._machine(frames.start_s, frames.hop_s)
+        first = round(frames.start_s / frames.hop_s)
+        out = machine.idle(first - machine.frame) if first > machine.frame else []
+        skip = max(0, machine.frame - first)
+        rep, customer = frames.rep_active.tolist(), frames.customer_active.tolist()
+        for i in range(skip, frames.n_frames):
+            out.extend(machine.step(rep[i], customer[i]))
+        return out

@@ -1,0 +1,217 @@
+"""Figures of one span of conversation from its speech and its decided events.
+
+A pure function: the stage uses it for each session's :class:`SessionSummary`,
+``listener analyze`` for the whole recording's totals (``metrics``), and the
+tests to check one against the other. Events count when their onset lies in
+the span; speech is clipped to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from listener.config.schema import AnalyticsConfig
+from listener.events import (
+    Backchannel,
+    DominanceChanged,
+    Event,
+    FloorHeld,
+    Interruption,
+    LongSilence,
+    Party,
+    Pause,
+    PrematureStart,
+    Question,
+    Reported,
+    ResponseGap,
+    SessionStarted,
+    SessionSummary,
+    SpeechSegment,
+)
+
+EPS_S = 1e-6
+Interval = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.end_s - self.start_s)
+
+    def holds(self, t_s: float) -> bool:
+        return self.start_s - EPS_S <= t_s <= self.end_s + EPS_S
+
+    def clip(self, a: float, b: float) -> Interval | None:
+        a, b = max(a, self.start_s), min(b, self.end_s)
+        return (a, b) if b > a else None
+
+
+def summarize(
+    session_id: str,
+    window: Window,
+    decided_s: float,
+    segments: Iterable[SpeechSegment],
+    events: Iterable[Event],
+    config: AnalyticsConfig,
+) -> SessionSummary:
+    speech = _speech(window, segments)
+    inside = [e for e in events if isinstance(e, Reported) and window.holds(float(getattr(e, "onset_s", -1.0)))]
+    rep_s, customer_s = _length(speech[Party.REP]), _length(speech[Party.CUSTOMER])
+    overlap_s = _overlap(speech[Party.REP], speech[Party.CUSTOMER])
+    minutes = window.duration_s / 60.0
+    floors = [e for e in inside if isinstance(e, FloorHeld)]
+    switches = sum(1 for e in floors if e.taken)
+    gaps = [e.gap_s for e in inside if isinstance(e, ResponseGap)]
+    silences = [e.duration_s for e in inside if isinstance(e, LongSilence)]
+    interruptions = _interruptions(inside)
+    backchannels = [e.by for e in inside if isinstance(e, Backchannel)]
+    rep_bc = backchannels.count(Party.REP)
+    dominance_s, episodes = _dominance(window, [e for e in events if isinstance(e, DominanceChanged)])
+    waits, stacked = _questions(window, inside, speech[Party.CUSTOMER], config.stacked_question_s)
+    return SessionSummary(
+        session_id=session_id,
+        onset_s=window.start_s,
+        end_s=window.end_s,
+        decided_s=decided_s,
+        duration_s=window.duration_s,
+        rep_talk_s=rep_s,
+        customer_talk_s=customer_s,
+        overlap_s=overlap_s,
+        silence_s=max(0.0, window.duration_s - (rep_s + customer_s - overlap_s)),
+        rep_share=rep_s / (rep_s + customer_s) if rep_s + customer_s > 0 else 0.0,
+        floor_changes=switches,
+        switches_per_min=switches / minutes if minutes > 0 else 0.0,
+        interruptions_by_rep=sum(1 for (by, _), _ok in interruptions.items() if by is Party.REP),
+        interruptions_by_customer=sum(1 for (by, _), _ok in interruptions.items() if by is Party.CUSTOMER),
+        successful_interruptions_by_rep=sum(1 for (by, _), ok in interruptions.items() if ok and by is Party.REP),
+        successful_interruptions_by_customer=sum(
+            1 for (by, _), ok in interruptions.items() if ok and by is Party.CUSTOMER
+        ),
+        backchannels_by_rep=rep_bc,
+        backchannels_by_customer=len(backchannels) - rep_bc,
+        rep_backchannels_per_min=rep_bc / (customer_s / 60.0) if customer_s > 0 else None,
+        premature_starts=sum(1 for e in inside if isinstance(e, PrematureStart)),
+        monologues=sum(1 for e in floors if e.by is Party.REP),
+        longest_monologue_s=max((e.duration_s for e in floors if e.by is Party.REP), default=0.0),
+        stories=sum(1 for e in floors if e.by is Party.CUSTOMER),
+        longest_story_s=max((e.duration_s for e in floors if e.by is Party.CUSTOMER), default=0.0),
+        response_gaps=len(gaps),
+        response_gap_median_s=_percentile(gaps, 50),
+        response_gap_p10_s=_percentile(gaps, 10),
+        response_gap_p90_s=_percentile(gaps, 90),
+        patient_gap_fraction=_fraction(gaps, config.patient_gap_s),
+        pauses=sum(1 for e in inside if isinstance(e, Pause)),
+        long_silences=len(silences),
+        longest_silence_s=max(silences, default=0.0),
+        dominance_s=dominance_s,
+        dominance_episodes=episodes,
+        questions=sum(1 for e in inside if isinstance(e, Question) and e.by is Party.REP),
+        question_wait_median_s=_percentile(waits, 50),
+        stacked_questions=stacked,
+    )
+
+
+def totals(
+    segments: Sequence[SpeechSegment], events: Sequence[Event], end_s: float, config: AnalyticsConfig
+) -> dict[str, object]:
+    """The whole recording's figures, for ``analyze --json`` ``metrics``."""
+    record = summarize("", Window(0.0, end_s), end_s, segments, events, config).record()
+    # identity and span are the recording's; talk times are already in the report from the timeline
+    drop = ("type", "session_id", "t", "end_s", "decided_s", "duration_s")
+    for key in (*drop, "rep_talk_s", "customer_talk_s", "overlap_s", "silence_s", "rep_share"):
+        record.pop(key, None)
+    record["sessions"] = sum(1 for e in events if isinstance(e, SessionStarted))
+    return record
+
+
+def _speech(window: Window, segments: Iterable[SpeechSegment]) -> dict[Party, list[Interval]]:
+    out: dict[Party, list[Interval]] = {p: [] for p in Party}
+    for seg in segments:
+        clipped = window.clip(seg.start_s, seg.end_s)
+        if clipped is not None:
+            out[seg.party].append(clipped)
+    return {p: _union(iv) for p, iv in out.items()}
+
+
+def _union(intervals: list[Interval]) -> list[Interval]:
+    merged: list[list[float]] = []
+    for a, b in sorted(intervals):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def _length(intervals: list[Interval]) -> float:
+    return sum(b - a for a, b in intervals)
+
+
+def _overlap(xs: list[Interval], ys: list[Interval]) -> float:
+    total, j = 0.0, 0
+    for a, b in xs:
+        while j < len(ys) and ys[j][1] <= a:
+            j += 1
+        k = j
+        while k < len(ys) and ys[k][0] < b:
+            total += max(0.0, min(b, ys[k][1]) - max(a, ys[k][0]))
+            k += 1
+    return total
+
+
+def _interruptions(events: list[Reported]) -> dict[tuple[Party, float], bool | None]:
+    """Each interruption once, with its latest outcome."""
+    out: dict[tuple[Party, float], bool | None] = {}
+    for e in events:
+        if isinstance(e, Interruption):
+            key = (e.by, round(e.onset_s, 6))
+            out[key] = e.successful if e.successful is not None else out.get(key)
+    return out
+
+
+def _dominance(window: Window, changes: list[DominanceChanged]) -> tuple[float, int]:
+    total, episodes, since = 0.0, 0, None
+    for change in sorted(changes, key=lambda c: (c.decided_s, c.onset_s)):
+        if change.dominating and since is None:
+            since = change.onset_s
+            episodes += window.holds(change.onset_s)
+        elif not change.dominating and since is not None:
+            clipped = window.clip(since, change.onset_s)
+            total += clipped[1] - clipped[0] if clipped else 0.0
+            since = None
+    if since is not None:
+        clipped = window.clip(since, window.end_s)
+        total += clipped[1] - clipped[0] if clipped else 0.0
+    return total, episodes
+
+
+def _questions(
+    window: Window, events: list[Reported], customer: list[Interval], stacked_s: float
+) -> tuple[list[float], int]:
+    questions = sorted((e for e in events if isinstance(e, Question) and e.by is Party.REP), key=lambda q: q.onset_s)
+    waits = []
+    for q in questions:
+        nxt = next((a for a, _ in customer if a >= q.end_s), None)
+        if nxt is not None:
+            waits.append(nxt - q.end_s)
+    stacked = 0
+    for first, second in itertools.pairwise(questions):
+        between = any(a < second.onset_s and b > first.end_s for a, b in customer)
+        stacked += second.onset_s - first.end_s <= stacked_s and not between
+    return waits, stacked
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def _fraction(gaps: list[float], patient_s: float) -> float | None:
+    return sum(1 for g in gaps if g >= patient_s - 1e-9) / len(gaps) if gaps else None

@@ -1,0 +1,145 @@
+"""One party's speech, frame by frame, with what is already known about it.
+
+Frames are counted in integers (frame ``f`` covers ``[f, f + 1)`` hops) so
+that thresholds compare exactly. The rules are the timeline's: gaps shorter
+than the bridge are bridged, runs shorter than the minimum are not speech.
+A run is *announced* (known to be speech) once it spans the minimum; it is
+*closed* once the party has been quiet for the bridge. Until then its end
+is open: the analytics above ask :meth:`Track.covers` and get ``None`` for
+"not known yet" instead of a guess.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from listener.events import Party
+
+
+@dataclass
+class Run:
+    """The party's current stretch of speech (possibly not yet speech)."""
+
+    start: int
+    last_end: int  # one past the last active frame
+    announced: bool = False
+
+    @property
+    def length(self) -> int:
+        return self.last_end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A closed stretch of speech, frames ``[start, end)``."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one frame changed: a run became speech, and/or a stretch closed."""
+
+    announced: Run | None = None
+    closed: Span | None = None
+
+
+class Track:
+    """The stretches of speech of one party, decided as frames arrive."""
+
+    def __init__(self, party: Party, bridge_frames: int, min_frames: int, keep_frames: int) -> None:
+        self.party = party
+        self.bridge_frames = max(1, bridge_frames)
+        self.min_frames = max(1, min_frames)
+        self.keep_frames = keep_frames
+        self.run: Run | None = None
+        self.spans: deque[Span] = deque()
+        self.now = 0  # frames seen so far
+
+    def step(self, f: int, active: bool) -> Step:
+        self.now = f + 1
+        run = self.run
+        if active:
+            if run is None:
+                run = self.run = Run(start=f, last_end=f + 1)
+            run.last_end = f + 1
+            if not run.announced and run.length >= self.min_frames:
+                run.announced = True
+                return Step(announced=run)
+            return Step()
+        if run is not None and f + 1 - run.last_end >= self.bridge_frames:
+            return Step(closed=self.close())
+        return Step()
+
+    def close(self) -> Span | None:
+        """End the current run now (a gap or the end of the stream)."""
+        run, self.run = self.run, None
+        if run is None or not run.announced:
+            return None
+        span = Span(run.start, run.last_end)
+        self.spans.append(span)
+        while len(self.spans) > 2 and self.spans[0].end < span.end - self.keep_frames:
+            self.spans.popleft()
+        return span
+
+    @property
+    def speaking(self) -> bool:
+        """In a stretch that is known to be speech (its pauses shorter than the bridge)."""
+        return self.run is not None and self.run.announced
+
+    @property
+    def pending(self) -> Run | None:
+        """A run that may still become speech."""
+        return self.run if self.run is not None and not self.run.announced else None
+
+    def latest_end(self) -> int | None:
+        """End of the party's latest known speech (an open stretch: as far as it has gone)."""
+        if self.speaking:
+            assert self.run is not None
+            return self.run.last_end
+        return self.spans[-1].end if self.spans else None
+
+    def covering(self, f: int) -> Span | bool | None:
+        """The speech covering frame ``f``: a Span, None (silent), or False (not known yet)."""
+        for span in reversed(self.spans):
+            if span.start <= f < span.end:
+                return span
+            if span.end <= f:
+                break
+        run = self.run
+        if run is None or f < run.start:
+            return None
+        if f < run.last_end and run.announced:
+            return Span(run.start, run.last_end)
+        return False
+
+    def span_starting(self, start: int) -> Span | Run | None:
+        """The stretch that began at ``start``: closed (Span), still open (Run), or forgotten."""
+        if self.run is not None and self.run.start == start:
+            return self.run
+        for span in reversed(self.spans):
+            if span.start == start:
+                return span
+            if span.start < start:
+                break
+        return None
+
+    def spoke_within(self, first: int, stop: int) -> bool | None:
+        """Whether the party has speech in frames ``[first, stop)``; None while that may still change."""
+        for span in reversed(self.spans):
+            if span.start < stop and span.end > first:
+                return True
+            if span.end <= first:
+                break
+        run = self.run
+        if run is not None and run.start < stop:
+            if run.announced and run.last_end > first:
+                return True
+            return None
+        return None if self.now < stop else False

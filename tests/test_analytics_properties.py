@@ -1,0 +1,146 @@
+"""Properties of the analytics on generated two-party timelines (hypothesis).
+
+Thresholds are scaled down (sessions split after 5 s of customer silence,
+a 20 s rolling window, 8 s monologues dominate) so short timelines reach
+every rule; the metric definitions are the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from listener.analytics.replay import activity, frame_blocks, replay
+from listener.analytics.report import ReportCollector
+from listener.analytics.stage import ConversationAnalytics
+from listener.analytics.summary import Window, summarize
+from listener.config import Config
+from listener.events import (
+    Backchannel,
+    DominanceChanged,
+    EndOfStream,
+    Event,
+    Interruption,
+    Reported,
+    RollingShare,
+    SessionEnded,
+)
+
+BASE = Config()
+CONFIG = dataclasses.replace(
+    BASE,
+    analytics=dataclasses.replace(
+        BASE.analytics,
+        session_gap_s=5.0,
+        session_min_speech_s=2.0,
+        rolling_window_s=20.0,
+        dominance_min_speech_s=5.0,
+        monologue_dominating_s=8.0,
+    ),
+)
+SECONDS = 30.0
+Timeline = list[tuple[str, float, float]]
+
+# durations in 10 ms frames: mostly short sounds and turns, sometimes long silences
+_speech = st.one_of(st.integers(5, 120), st.integers(100, 900))
+_silence = st.one_of(st.integers(1, 60), st.integers(20, 300), st.integers(300, 900))
+
+
+@st.composite
+def timelines(draw: st.DrawFn) -> Timeline:
+    out: Timeline = []
+    for party in ("rep", "customer"):
+        t = draw(st.integers(0, 400))
+        for length, silence in draw(st.lists(st.tuples(_speech, _silence), max_size=40)):
+            if t >= SECONDS * 100:
+                break
+            out.append((party, t / 100, min(SECONDS, (t + length) / 100)))
+            t += length + silence
+    return out
+
+
+def records(collector: ReportCollector) -> list[dict[str, object]]:
+    """Report records without the random session ids."""
+    out = []
+    for e in [*collector.events, *collector.sessions]:
+        rec = e.record()
+        rec.pop("session_id", None)
+        out.append(rec)
+    return out
+
+
+def everything(timeline: Timeline) -> list[Event]:
+    """Every event, provisional decisions and RollingShare included."""
+    stage = ConversationAnalytics(CONFIG)
+    out: list[Event] = []
+    for block in frame_blocks(activity(timeline, SECONDS)):
+        out += stage.process(block)
+    out += stage.process(EndOfStream(SECONDS))
+    return out
+
+
+PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(timelines(), st.lists(st.integers(1, 3999), max_size=8))
+def test_streaming_equals_whole_file(timeline: Timeline, cuts: list[int]) -> None:
+    whole = replay(timeline, SECONDS, CONFIG)
+    streamed = replay(timeline, SECONDS, CONFIG, bounds=cuts)
+    assert records(streamed) == records(whole)
+    assert sorted((s.party, round(s.start_s, 6), round(s.end_s, 6)) for s in streamed.segments) == sorted(
+        (s.party, round(s.start_s, 6), round(s.end_s, 6)) for s in whole.segments
+    )
+
+
+@PROPERTY
+@given(timelines())
+def test_event_invariants(timeline: Timeline) -> None:
+    events = everything(timeline)
+    lim = CONFIG.analytics
+    for e in events:
+        if isinstance(e, Reported) and hasattr(e, "decided_s"):
+            assert e.onset_s <= e.decided_s + 1e-9, e  # type: ignore[attr-defined]
+    first: dict[tuple[object, float], Interruption] = {}
+    for e in events:
+        if isinstance(e, Interruption):
+            first.setdefault((e.by, e.onset_s), e)
+    for i in first.values():
+        assert i.decided_s - i.onset_s <= lim.interruption_min_s + 1e-9
+    backchannels = {(e.by, e.onset_s) for e in events if isinstance(e, Backchannel)}
+    assert not backchannels & set(first), "a backchannel is never an interruption"
+    shares = [e.rep_share for e in events if isinstance(e, RollingShare | DominanceChanged)]
+    assert all(0.0 <= s <= 1.0 for s in shares)
+    on = [e.dominating for e in events if isinstance(e, DominanceChanged)]
+    assert all(a != b for a, b in itertools.pairwise(on)) and (not on or on[0])
+
+
+@PROPERTY
+@given(timelines())
+def test_sessions_and_talk_add_up(timeline: Timeline) -> None:
+    c = replay(timeline, SECONDS, CONFIG)
+    ended = sorted((e for e in c.events if isinstance(e, SessionEnded)), key=lambda e: e.onset_s)
+    for a, b in itertools.pairwise(ended):
+        assert a.end_s <= b.onset_s, "sessions never overlap"
+    rep_total = sum(s.duration_s for s in c.segments if s.party.value == "rep")
+    customer_total = sum(s.duration_s for s in c.segments if s.party.value == "customer")
+    for s in c.sessions:
+        assert s.rep_talk_s + s.customer_talk_s - s.overlap_s + s.silence_s == pytest.approx(s.duration_s, abs=1e-6)
+        assert 0.0 <= s.rep_share <= 1.0 and 0.0 <= s.overlap_s <= min(s.rep_talk_s, s.customer_talk_s) + 1e-9
+        assert s.rep_talk_s <= rep_total + 1e-6 and s.customer_talk_s <= customer_total + 1e-6
+        assert s.rep_talk_s + s.customer_talk_s >= CONFIG.analytics.session_min_speech_s - 1e-6
+        assert s.dominance_s <= s.duration_s + 1e-6
+        # the analytics' own stretches are the timeline's segments
+        mine = summarize("", Window(s.onset_s, s.end_s), s.end_s, c.segments, [], CONFIG.analytics)
+        assert (s.rep_talk_s, s.customer_talk_s) == (
+            pytest.approx(mine.rep_talk_s),
+            pytest.approx(mine.customer_talk_s),
+        )
+    whole = summarize("", Window(0.0, SECONDS), SECONDS, c.segments, c.events, CONFIG.analytics)
+    assert whole.rep_talk_s == pytest.approx(rep_total) and whole.customer_talk_s == pytest.approx(customer_total)
+    assert sum(s.interruptions_by_rep for s in c.sessions) <= whole.interruptions_by_rep
+    assert sum(s.backchannels_by_customer for s in c.sessions) <= whole.backchannels_by_customer

@@ -1,0 +1,309 @@
+"""Hand-written timelines for each definition of shared/metrics.md, edges included.
+
+Times sit on the 10 ms frame grid, so "exactly at the threshold" is exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from listener.analytics.replay import replay
+from listener.analytics.report import ReportCollector
+from listener.config import Config
+from listener.events import (
+    Backchannel,
+    DominanceChanged,
+    FloorChange,
+    FloorHeld,
+    Interruption,
+    LongSilence,
+    Party,
+    Pause,
+    PrematureStart,
+    Question,
+    Reported,
+    ResponseGap,
+    SessionEnded,
+    SessionStarted,
+)
+
+REP, CUST = Party.REP, Party.CUSTOMER
+CONFIG = Config()
+
+
+def with_analytics(**changes: object) -> Config:
+    return dataclasses.replace(CONFIG, analytics=dataclasses.replace(CONFIG.analytics, **changes))
+
+
+def run(
+    segments: list[tuple[str, float, float]], seconds: float, config: Config = CONFIG, **kw: object
+) -> ReportCollector:
+    return replay(segments, seconds, config, **kw)  # type: ignore[arg-type]
+
+
+def of(collector: ReportCollector, kind: type[Reported]) -> list:  # type: ignore[type-arg]
+    return [e for e in collector.events if isinstance(e, kind)]
+
+
+# --- interruptions -----------------------------------------------------------
+
+
+def test_successful_interruption_decided_one_second_after_onset() -> None:
+    c = run([("customer", 0.0, 5.5), ("rep", 3.0, 8.0)], 12.0)
+    (i,) = of(c, Interruption)
+    assert (i.by, i.onset_s, i.successful) == (REP, 3.0, False)  # the customer did not yield within 2.0 s
+    c = run([("customer", 0.0, 3.5), ("rep", 3.0, 8.0)], 12.0)
+    (i,) = of(c, Interruption)
+    assert (i.by, i.onset_s, i.successful) == (REP, 3.0, True)
+    assert i.decided_s == pytest.approx(4.0)  # customer closed at 3.7, rep took the floor at 4.0
+    assert any(f.by is REP and f.onset_s == 3.0 for f in of(c, FloorChange))
+
+
+def test_interruption_that_fails_is_decided_first_then_resolved() -> None:
+    """The rep talks over the customer for 1.5 s; the customer never yields."""
+    c = run([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 12.0)
+    (final,) = of(c, Interruption)  # the report keeps one record: decided at 4.0, with the outcome
+    assert (final.by, final.onset_s, final.decided_s, final.successful) == (REP, 3.0, pytest.approx(4.0), False)
+    raw = _raw_events([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 12.0)
+    decisions = [e for e in raw if isinstance(e, Interruption)]
+    # the outcome: the rep stopped at 4.5 (closed 0.2 s later) without taking the floor
+    assert [(e.decided_s, e.successful) for e in decisions] == [(pytest.approx(4.0), None), (pytest.approx(4.7), False)]
+    assert not of(c, Backchannel)
+    assert all(f.by is CUST for f in of(c, FloorChange))  # the customer kept the floor
+
+
+def test_yield_exactly_at_the_limit_succeeds_and_one_frame_later_fails() -> None:
+    ok = run([("customer", 0.0, 5.0), ("rep", 3.0, 9.0)], 12.0)
+    late = run([("customer", 0.0, 5.01), ("rep", 3.0, 9.0)], 12.0)
+    assert [i.successful for i in of(ok, Interruption)] == [True]
+    assert [i.successful for i in of(late, Interruption)] == [False]
+
+
+def test_one_second_over_the_holder_is_an_interruption_just_under_is_a_backchannel() -> None:
+    exact = run([("customer", 0.0, 8.0), ("rep", 3.0, 4.0)], 12.0)
+    under = run([("customer", 0.0, 8.0), ("rep", 3.0, 3.99)], 12.0)
+    assert [(i.by, i.onset_s) for i in of(exact, Interruption)] == [(REP, 3.0)]
+    assert not of(exact, Backchannel)
+    assert not of(under, Interruption)
+    (b,) = of(under, Backchannel)
+    assert (b.by, b.onset_s, b.duration_s) == (REP, 3.0, pytest.approx(0.99))
+
+
+def test_starting_in_the_holders_pause_is_not_an_interruption() -> None:
+    c = run([("customer", 0.0, 3.0), ("rep", 3.3, 8.0)], 12.0)
+    assert not of(c, Interruption)
+    (gap,) = of(c, ResponseGap)
+    assert gap.gap_s == pytest.approx(0.3) and not gap.patient
+
+
+def test_pause_shorter_than_the_bridge_is_still_speaking() -> None:
+    """The customer pauses 0.15 s (bridged): a rep start inside it is over active speech."""
+    c = run([("customer", 0.0, 3.0), ("customer", 3.15, 4.0), ("rep", 3.05, 6.0)], 10.0)
+    assert [(i.by, i.onset_s, i.successful) for i in of(c, Interruption)] == [(REP, 3.05, True)]
+
+
+def test_customer_interrupts_the_rep() -> None:
+    c = run([("customer", 0.0, 1.5), ("rep", 2.0, 10.0), ("customer", 6.0, 7.5)], 14.0)
+    assert [(i.by, i.onset_s, i.successful) for i in of(c, Interruption)] == [(CUST, 6.0, False)]
+
+
+def test_model_may_decide_an_interruption_early() -> None:
+    segments = [("customer", 0.0, 8.0), ("rep", 3.0, 4.5)]
+    n = 1200
+    hold, backchannel = np.full(n, 0.5, np.float32), np.full(n, 0.5, np.float32)
+    backchannel[330:] = 0.05  # confident: not a backchannel, 0.3 s into the overlap
+    raw = _raw_events(segments, 12.0, model=(hold, backchannel))
+    first = next(e for e in raw if isinstance(e, Interruption))
+    assert first.onset_s == 3.0 and first.decided_s == pytest.approx(3.31)
+
+
+# --- backchannels --------------------------------------------------------------
+
+
+def test_backchannel_during_a_pause_is_not_a_premature_start() -> None:
+    c = run([("customer", 0.0, 4.0), ("rep", 4.5, 4.8), ("customer", 5.3, 9.0)], 12.0)
+    (b,) = of(c, Backchannel)
+    assert (b.by, b.onset_s, b.duration_s) == (REP, 4.5, pytest.approx(0.3))
+    assert not of(c, PrematureStart) and not of(c, Interruption)
+    assert [f.by for f in of(c, FloorChange)] == [CUST]  # a backchannel never takes the floor
+
+
+def test_backchannel_needs_the_holder_to_go_on_within_the_proximity() -> None:
+    on_time = run([("customer", 0.0, 4.0), ("rep", 4.5, 4.8), ("customer", 5.8, 9.0)], 12.0)
+    too_late = run([("customer", 0.0, 4.0), ("rep", 4.5, 4.8), ("customer", 5.81, 9.0)], 12.0)
+    assert len(of(on_time, Backchannel)) == 1
+    assert not of(too_late, Backchannel)
+
+
+def test_backchannels_do_not_break_a_story() -> None:
+    segments = [("customer", 0.0, 20.0), ("rep", 4.0, 4.3), ("rep", 9.0, 9.4), ("rep", 14.0, 14.5), ("rep", 21.0, 30.0)]
+    c = run(segments, 34.0)
+    assert [b.onset_s for b in of(c, Backchannel)] == [4.0, 9.0, 14.0]
+    story = next(f for f in of(c, FloorHeld) if f.by is CUST)
+    assert (story.onset_s, story.end_s, story.taken) == (0.0, 20.0, True)
+    (summary,) = c.sessions
+    assert summary.backchannels_by_rep == 3
+    assert summary.rep_backchannels_per_min == pytest.approx(3 / (20.0 / 60.0))
+    assert summary.longest_story_s == pytest.approx(20.0)
+
+
+# --- companions ------------------------------------------------------------------
+
+
+def party_segments(turns: list[tuple[str, float, float]], rep: str) -> list[tuple[str, float, float]]:
+    """Speaker turns to party segments: everybody but ``rep`` is customer side."""
+    return [("rep" if spk == rep else "customer", a, b) for spk, a, b in turns]
+
+
+def test_customer_companion_is_customer_side() -> None:
+    turns = [("clerk", 0.0, 3.0), ("alice", 3.5, 8.0), ("bob", 6.0, 10.0), ("clerk", 11.0, 15.0), ("bob", 13.0, 14.5)]
+    c = run(party_segments(turns, "clerk"), 18.0)
+    # alice and bob talking over each other is one party talking: no interruption between them
+    assert [(i.by, i.onset_s) for i in of(c, Interruption)] == [(CUST, 13.0)]
+    story = next(f for f in of(c, FloorHeld) if f.by is CUST)
+    assert (story.onset_s, story.end_s) == (3.5, 10.0)
+
+
+# --- premature starts ------------------------------------------------------------
+
+
+def test_premature_start_by_the_ground_truth_rule() -> None:
+    base = [("customer", 0.0, 5.0), ("rep", 5.5, 7.5)]
+    resumes = run([*base, ("customer", 6.5, 9.0)], 12.0)
+    (p,) = of(resumes, PrematureStart)
+    assert (p.by, p.onset_s, p.p_hold) == (REP, 5.5, 1.0)
+    assert p.decided_s <= 5.5 + 1.0 + 0.011 + 0.1
+    assert not of(run([*base, ("customer", 6.51, 9.0)], 12.0), PrematureStart)  # resumed too late
+    assert not of(run(base, 12.0), PrematureStart)
+
+
+def test_premature_start_by_the_model() -> None:
+    segments = [("customer", 0.0, 5.0), ("rep", 5.5, 7.5)]
+    hold, backchannel = np.full(1200, 0.3, np.float32), np.full(1200, 0.5, np.float32)
+    hold[550] = 0.8
+    (p,) = of(run(segments, 12.0, model=(hold, backchannel)), PrematureStart)
+    assert p.p_hold == pytest.approx(0.8)
+    hold[550] = 0.49
+    assert not of(run(segments, 12.0, model=(hold, backchannel)), PrematureStart)
+
+
+# --- pauses, gaps, silences ----------------------------------------------------------
+
+
+def test_pauses_carry_the_models_shift_probability_or_the_prior() -> None:
+    segments = [("customer", 0.0, 3.0), ("customer", 3.25, 5.0), ("customer", 5.24, 7.0)]
+    pause, last = of(run(segments, 10.0), Pause)  # 0.25 s is a pause, 0.24 s is not
+    assert (pause.by, pause.onset_s, pause.decided_s, pause.p_shift) == (CUST, 3.0, 3.25, 0.5)
+    assert last.onset_s == 7.0
+    hold = np.full(1000, 0.9, np.float32)
+    hold[320] = 0.25  # 0.2 s into the silence
+    pause, _ = of(run(segments, 10.0, model=(hold, np.zeros(1000, np.float32))), Pause)
+    assert pause.p_shift == pytest.approx(0.75)
+
+
+def test_response_gaps_percentiles_and_patience() -> None:
+    segments, t = [], 0.0
+    for gap in (-0.5, 0.2, 0.6, 1.0, 1.5):
+        segments += [("customer", t, t + 3.0), ("rep", t + 3.0 + gap, t + 6.0)]
+        t += 8.0
+    c = run(segments, t + 2.0)
+    assert [g.gap_s for g in of(c, ResponseGap)] == pytest.approx([-0.5, 0.2, 0.6, 1.0, 1.5])
+    (s,) = c.sessions
+    assert s.response_gap_median_s == pytest.approx(0.6)
+    assert s.response_gap_p10_s == pytest.approx(-0.5 + 0.4 * 0.7)
+    assert s.response_gap_p90_s == pytest.approx(1.0 + 0.6 * 0.5)
+    assert s.patient_gap_fraction == pytest.approx(0.6)
+
+
+def test_long_silence_from_three_seconds_inside_a_session() -> None:
+    c = run([("customer", 0.0, 10.0), ("rep", 13.0, 20.0), ("customer", 22.99, 30.0)], 34.0)
+    (ls,) = of(c, LongSilence)
+    assert (ls.onset_s, ls.duration_s, ls.decided_s) == (10.0, 3.0, pytest.approx(13.1))
+    assert c.sessions[0].long_silences == 1  # 20.0 -> 22.99 is 2.99 s: not long
+
+
+# --- sessions ------------------------------------------------------------------------
+
+
+def test_sessions_split_on_thirty_seconds_of_customer_silence() -> None:
+    segments = [("rep", 0.0, 2.0), ("customer", 3.0, 20.0), ("rep", 20.5, 30.0), ("customer", 65.0, 90.0)]
+    c = run(segments, 130.0)
+    starts, ends = of(c, SessionStarted), of(c, SessionEnded)
+    assert [s.onset_s for s in starts] == [3.0, 65.0]
+    assert [(e.onset_s, e.end_s, e.decided_s) for e in ends] == [(3.0, 30.0, 50.0), (65.0, 90.0, 120.0)]
+    assert len({s.session_id for s in starts}) == 2
+    assert all(re.fullmatch(r"[0-9a-f]{32}", s.session_id) for s in starts)
+    first = c.sessions[0]
+    assert (first.rep_talk_s, first.customer_talk_s) == (pytest.approx(9.5), pytest.approx(17.0))
+
+
+def test_short_session_publishes_no_summary() -> None:
+    c = run([("customer", 1.0, 6.0), ("rep", 6.5, 12.0)], 50.0)  # 10.5 s of speech < 20 s
+    assert len(of(c, SessionStarted)) == len(of(c, SessionEnded)) == 1
+    assert c.sessions == []
+
+
+def test_end_of_stream_ends_the_session() -> None:
+    c = run([("customer", 1.0, 16.0), ("rep", 16.5, 28.0)], 29.0)
+    (end,) = of(c, SessionEnded)
+    assert (end.end_s, end.decided_s) == (28.0, 29.0)
+    assert len(c.sessions) == 1
+
+
+# --- dominance -----------------------------------------------------------------------
+
+
+def test_dominance_by_share_with_hysteresis() -> None:
+    config = with_analytics(session_gap_s=100.0)  # the customer's 50 s silence must not end the session
+    c = run([("customer", 0.0, 10.0), ("rep", 10.0, 60.0), ("customer", 60.0, 100.0)], 104.0, config)
+    on, off = of(c, DominanceChanged)[:2]
+    assert on.dominating and on.reason == "share" and on.onset_s == pytest.approx(30.0)
+    assert on.decided_s - 30.0 <= 1.0 and on.rep_share >= 0.65
+    assert not off.dominating and 83.33 <= off.onset_s <= 83.33 + 1.0
+    assert off.rep_share < 0.60
+
+
+def test_dominance_by_monologue() -> None:
+    config = with_analytics(dominance_min_speech_s=600.0, session_gap_s=100.0)
+    c = run([("customer", 0.0, 2.0), ("rep", 2.5, 70.0), ("customer", 70.5, 80.0)], 84.0, config)
+    on, off = of(c, DominanceChanged)
+    assert (on.dominating, on.reason, on.onset_s) == (True, "monologue", pytest.approx(62.5))
+    assert on.decided_s - on.onset_s <= 1.0
+    assert (off.dominating, off.reason) == (False, "monologue") and off.onset_s == pytest.approx(71.5)
+    assert c.sessions[0].dominance_s == pytest.approx(71.5 - 62.5)
+
+
+# --- questions -------------------------------------------------------------------------
+
+
+def question(onset_s: float, end_s: float) -> Question:
+    return Question(by=REP, onset_s=onset_s, end_s=end_s, decided_s=end_s + 0.5, open_ended=False, followup=False)
+
+
+def test_question_wait_and_stacked_questions() -> None:
+    segments = [("customer", 0.0, 10.0), ("rep", 10.5, 12.0), ("rep", 13.0, 14.0), ("customer", 15.5, 25.0)]
+    c = run(segments, 28.0, extra=[question(10.5, 12.0), question(13.0, 14.0)])
+    (s,) = c.sessions
+    assert (s.questions, s.stacked_questions) == (2, 1)
+    assert s.question_wait_median_s == pytest.approx(np.median([3.5, 1.5]))
+
+
+def _raw_events(segments: list[tuple[str, float, float]], seconds: float, **kw: object) -> list[object]:
+    """Every event the analytics emit, in order (the report keeps only final interruptions)."""
+    from listener.analytics.replay import activity, frame_blocks
+    from listener.analytics.stage import ConversationAnalytics
+    from listener.events import EndOfStream, TurnPredictions
+
+    stage = ConversationAnalytics(CONFIG)
+    out: list[object] = []
+    model = kw.get("model")
+    for block in frame_blocks(activity(segments, seconds)):
+        if model is not None:
+            out += stage.process(TurnPredictions(0.0, 0.01, *model))  # type: ignore[misc]
+        out += stage.process(block)
+    out += stage.process(EndOfStream(seconds))
+    return out

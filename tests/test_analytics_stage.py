@@ -1,0 +1,141 @@
+"""The analytics stage in the real pipeline: ``listener analyze`` from rendered speech, --plot, gaps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.analytics.replay import activity, frame_blocks, replay
+from listener.analytics.stage import ConversationAnalytics
+from listener.cli import main
+from listener.config import Config, geometry
+from listener.events import ActivityFrames, EndOfStream, Event, Party, Reported
+from listener.service.build import analysis_stages
+from tests import synth
+
+
+def analyze(path: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+    assert main(["analyze", str(path), "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def interruption_wav(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
+    """The rep talks; 1.8 s later the customer talks over the rep and keeps going."""
+    utts = [
+        synth.Utterance("rep", 0.5, "cmu_arctic_us_axb_a0006.wav", 0.0),
+        synth.Utterance("customer", 2.3, "cmu_arctic_us_aew_a0003.wav", 180.0),
+    ]
+    samples, truth = synth.render(utts, 7.0)
+    return synth.write_wav(tmp_path_factory.mktemp("audio") / "interrupt.wav", samples), truth
+
+
+def test_analysis_stages_end_with_the_analytics() -> None:
+    config = Config()
+    assert isinstance(analysis_stages(config, geometry(config))[-1], ConversationAnalytics)
+
+
+def test_analyze_reports_the_interruption_found_in_the_truth(
+    interruption_wav: tuple[Path, list[dict[str, object]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, truth = interruption_wav
+    report = analyze(path, capsys=capsys)
+    expected = [
+        e.record()
+        for e in replay([(t["party"], t["start"], t["end"]) for t in truth], 7.0, Config()).events  # type: ignore[misc]
+        if e.kind == "interruption"
+    ]
+    found = [e for e in report["events"] if e["type"] == "interruption"]
+    assert [(e["by"], e["successful"]) for e in expected] == [("customer", True)]
+    assert [(e["by"], e["successful"]) for e in found] == [("customer", True)]
+    assert abs(found[0]["t"] - expected[0]["t"]) <= 1.0
+    assert found[0]["t"] <= found[0]["decided_s"] <= found[0]["t"] + 1.0
+    kinds = {e["type"] for e in report["events"]}
+    assert {"session_start", "session_end", "floor", "floor_held"} <= kinds
+    metrics = report["metrics"]
+    assert metrics["interruptions_by_customer"] == 1 and metrics["successful_interruptions_by_customer"] == 1
+    assert metrics["sessions"] == 1
+    assert report["sessions"] == []  # 6 s of speech: too short for a summary
+
+
+def test_sessions_list_in_the_report(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "short.toml"
+    cfg.write_text("[analytics]\nsession_min_speech_s = 5.0\n")
+    report = analyze(dialogue_4ch[0], "--config", str(cfg), capsys=capsys)
+    (session,) = report["sessions"]
+    assert session["type"] == "session_summary" and len(session["session_id"]) == 32
+    assert session["rep_talk_s"] + session["customer_talk_s"] >= 5.0
+    assert 0.0 <= session["rep_share"] <= 1.0
+    starts = [e for e in report["events"] if e["type"] == "session_start"]
+    assert [s["session_id"] for s in starts] == [session["session_id"]]
+
+
+def test_plot_draws_a_png(
+    interruption_wav: tuple[Path, list[dict[str, object]]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "conversation.png"
+    assert main(["analyze", str(interruption_wav[0]), "--plot", str(out)]) == 0
+    assert "interruptions" in capsys.readouterr().out
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_plot_without_matplotlib_is_a_one_line_error(
+    interruption_wav: tuple[Path, list[dict[str, object]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what Python does for a package that is absent
+    assert main(["analyze", str(interruption_wav[0]), "--plot", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install matplotlib" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_dropped_audio_is_silence_to_the_analytics() -> None:
+    """Frames missing between two blocks count as nobody speaking, not as a shift of later frames."""
+    act = activity([("customer", 0.5, 6.0), ("rep", 7.0, 12.0), ("customer", 20.0, 26.0)], 30.0)
+    blocks = list(frame_blocks(act, bounds=[1300, 1800]))
+    assert not (act[Party.REP][1300:1800].any() or act[Party.CUSTOMER][1300:1800].any())
+    with_gap = _reported([blocks[0], blocks[2]], 30.0)  # 13 s .. 18 s: the source dropped it
+    assert with_gap == _reported(blocks, 30.0)
+    assert any(("type", "long_silence") in e for e in with_gap)
+
+
+def test_frames_are_not_counted_twice() -> None:
+    """A block that repeats frames already seen (source restart) only adds the new ones."""
+    act = activity([("customer", 0.5, 6.0), ("rep", 5.0, 9.0)], 10.0)
+    first = next(frame_blocks(act, bounds=[500]))
+    repeat = ActivityFrames(
+        start_s=4.0,
+        hop_s=0.01,
+        rep_active=act[Party.REP][400:1000],
+        customer_active=act[Party.CUSTOMER][400:1000],
+        rep_prob=np.zeros(600, np.float32),
+        customer_prob=np.zeros(600, np.float32),
+        doa_deg=np.zeros(600, np.float32),
+    )
+    assert _reported([first, repeat], 10.0) == _reported(list(frame_blocks(act)), 10.0)
+
+
+def _reported(blocks: list[ActivityFrames], seconds: float) -> list[tuple[object, ...]]:
+    """The stage's reported events (session ids left out: they are random)."""
+    stage = ConversationAnalytics(Config())
+    out: list[Event] = []
+    for block in blocks:
+        out += stage.process(block)
+    out += stage.process(EndOfStream(seconds))
+    keys = []
+    for e in out:
+        if isinstance(e, Reported):
+            rec = e.record()
+            rec.pop("session_id", None)
+            keys.append(tuple(sorted(rec.items())))
+    return keys

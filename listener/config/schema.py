@@ -51,7 +51,7 @@ class ActivityConfig:
     bridge_gap_s: float = field(0.2, "gaps shorter than this inside one party's speech are bridged", min=0.0, max=2.0)
     hangover_s: float = field(0.4, "a party stays active this long after its evidence fades", min=0.0, max=2.0)
     min_speech_s: float = field(0.1, "shorter bursts are not speech", min=0.0, max=1.0)
-    speech_snr_db: float = field(4.0, "level above the tracked noise floor that counts as speech", min=1.0, max=30.0)
+    speech_snr_db: float = field(3.0, "level above the tracked noise floor that counts as speech", min=1.0, max=30.0)
     party_ratio_db: float = field(
         6.0,
         "a party is active in overlap when its directional energy is within this of the louder one",

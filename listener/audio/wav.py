@@ -23,8 +23,11 @@ MAX_RATE_HZ = 48000
 class WavSource(AudioSource):
     """A multi-channel WAV whose channels match the configured array."""
 
-    def __init__(self, path: Path, geometry: ArrayGeometry, *, block_ms: int = 100, realtime: bool = False) -> None:
+    def __init__(
+        self, path: Path, geometry: ArrayGeometry, *, block_ms: int = 100, realtime: bool = False, repeat: int = 1
+    ) -> None:
         self.path = path
+        self.repeat = repeat  # the demo plays its short sample several times, one continuous clock
         self.geometry = geometry
         self.block_ms = block_ms
         self.realtime = realtime
@@ -73,9 +76,14 @@ class WavSource(AudioSource):
         channels = _selected_channels(f.channels, self.geometry)
         emitted = 0
         wall0 = time.monotonic()
+        plays = 1
         while not self._stopped:
             data = f.read(block, dtype="float32", always_2d=True)
             last = data.shape[0] < block
+            if last and plays < self.repeat:
+                plays += 1
+                f.seek(0)
+                last = False
             if resampler is not None:
                 data = resampler.resample_chunk(data, last=last)
             if data.shape[0]:

@@ -105,6 +105,19 @@ def render(figures: Figures, values: dict[str, float] | None) -> Panel:
     return Panel(Group(table), title=f"listener  {figures.t_s:7.1f} s of audio", expand=False)
 
 
+def plain_line(event: Event) -> str | None:
+    """One line for the events a person watching a replay cares about."""
+    if isinstance(event, Interruption) and event.successful is not None:
+        outcome = "successful" if event.successful else "unsuccessful"
+        return f"{event.onset_s:7.1f} s  interruption by the {event.by.value} ({outcome})"
+    if isinstance(event, DominanceChanged):
+        change = "starts dominating" if event.dominating else "no longer dominating"
+        return f"{event.onset_s:7.1f} s  the rep {change} (rolling share {100 * event.rep_share:.0f} %)"
+    if isinstance(event, DeviceState):
+        return f"{event.t_s:7.1f} s  device {event.mode.value}"
+    return None
+
+
 class LedView(Stage):
     """Shows the LED values (read back from the LED stage) and the live figures on a terminal."""
 
@@ -117,11 +130,15 @@ class LedView(Stage):
         self._live: Live | None = None
         self._last_refresh = 0.0
         self._handlers: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
+        self._console: Console | None = None
+        self._plain = False
 
     def open(self) -> None:
         console = Console(file=self._stream or sys.stdout)
+        self._console = console
         if not console.is_terminal:
-            log.info("not a terminal: no live view")
+            # piped or logged: a line per notable event, and the figures at the end
+            self._plain = True
             return
         to_stdout = console.file is sys.stdout
         self._live = Live(
@@ -143,6 +160,10 @@ class LedView(Stage):
 
     def process(self, event: Event) -> Iterable[Event]:
         self.figures.update(event)
+        if self._plain and self._console is not None:
+            line = plain_line(event)
+            if line:
+                self._console.print(line, highlight=False)
         if self._live is not None and time.monotonic() - self._last_refresh >= REFRESH_S:
             self._last_refresh = time.monotonic()
             self._live.update(self._renderable(), refresh=True)
@@ -150,6 +171,9 @@ class LedView(Stage):
 
     def close(self) -> None:
         live, self._live = self._live, None
+        if self._plain and self._console is not None:
+            self._plain = False
+            self._console.print(self._renderable())
         if live is None:
             return
         live.update(self._renderable(), refresh=True)

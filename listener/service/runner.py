@@ -32,6 +32,9 @@ class RunOptions:
     view: bool = False  # terminal view of LEDs and live figures
 
 
+DEMO_PLAYS = 3  # the sample is 28 s; dominance needs 30 s of speech in the rolling window
+
+
 def output_stages(config: Config, options: RunOptions) -> list[Stage]:
     """The outputs driven by analytics events, in order.
 
@@ -106,7 +109,9 @@ def open_source(config: Config, geo: ArrayGeometry, options: RunOptions) -> Audi
             raise
         log.warning("no microphone array (%s); replaying the bundled sample conversation instead", exc)
         demo = _demo_geometry(config)
-        sample = WavSource(sample_conversation(), demo, block_ms=config.array.block_ms, realtime=not options.fast)
+        sample = WavSource(
+            sample_conversation(), demo, block_ms=config.array.block_ms, realtime=not options.fast, repeat=DEMO_PLAYS
+        )
         sample.open()
         return sample
     return live

@@ -25,11 +25,13 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 
 
 def make_long(minutes: float, out: Path) -> Path:
+    """Render the recording in a child process: a parent grown by rendering would
+    inflate the analyze child's peak RSS (a forked child counts its parent's pages until exec)."""
     if not out.exists():
-        from bench.simulate import long_recording
-
         out.parent.mkdir(parents=True, exist_ok=True)
-        long_recording(out, minutes * 60.0)
+        subprocess.run(
+            [sys.executable, "-m", "bench.simulate", "--long", str(minutes * 60.0), "--out", str(out)], check=True
+        )
     return out
 
 

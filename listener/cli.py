@@ -17,6 +17,7 @@ from listener.config import Config, geometry, load_config
 from listener.errors import ListenerError
 from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
+from listener.service.logs import set_level, setup_logging
 from listener.transcription.summary import CueTally
 
 log = logging.getLogger("listener")
@@ -25,7 +26,7 @@ log = logging.getLogger("listener")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    setup_logging()
     try:
         return int(args.func(args))
     except ListenerError as exc:
@@ -61,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("devices", help="list audio inputs with their channel counts")
     p.set_defaults(func=cmd_devices)
 
+    p = sub.add_parser("doctor", help="check the array, models, GPIO, broker, disk and clock; say how to fix each")
+    p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("calibrate", help="learn the rep's and the customer's directions while the rep talks")
+    p.add_argument("--config", type=Path, help="TOML configuration; --write stores the azimuths in it")
+    p.add_argument("--input", type=Path, help="learn from this multi-channel WAV instead of the live array")
+    p.add_argument("--seconds", type=float, default=10.0, help="live: how long to listen (default 10)")
+    p.add_argument("--write", action="store_true", help="write the azimuths into the [parties] table of --config")
+    p.set_defaults(func=cmd_calibrate)
+
     p = sub.add_parser("check-config", help="validate a configuration file without running")
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_check_config)
@@ -76,7 +88,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(path: Path | None) -> Config:
-    return load_config(path)
+    config = load_config(path)
+    set_level(config.service.log_level)
+    return config
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from listener.service.doctor import doctor
+
+    config = _config(args.config)
+    return doctor(config, str(args.config) if args.config else "built-in defaults")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from listener.service.calibrate import calibrate
+
+    return calibrate(_config(args.config), args.config, args.input, args.seconds, args.write)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

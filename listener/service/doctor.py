@@ -1,0 +1,398 @@
+"""``listener doctor``: check every part of an installation and say how to fix what is wrong.
+
+Each check is a small function returning :class:`Check` lines; none of them
+raises for the thing it checks (a missing device is a FAIL line, not an
+exception), so one run reports every problem at once. Checks that need
+hardware open it briefly through the same code the service uses
+(:class:`~listener.audio.live.LiveSource`, onnxruntime, paho), so a pass
+means the service would get as far.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from listener.config import PROCESSING_RATE_HZ, Config, geometry
+from listener.config.presets import PRESETS
+from listener.errors import ListenerError
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "warn", "FAIL"]
+
+LEVEL_READ_S = 1.0  # audio read from the array to measure its levels
+LEVEL_TIMEOUT_S = 5.0  # wall time allowed for that read
+DEAD_DBFS = -90.0  # below this a channel carries digital silence: a dead mic or a wrong channel map
+QUIET_DBFS = -75.0  # even a quiet room lifts a working MEMS mic above this
+ODD_CHANNEL_DB = 20.0  # a mic this far below the others' median is blocked or broken
+MQTT_TIMEOUT_S = 5.0
+SPOOL_BYTES_PER_MESSAGE = 2048  # a spooled metrics message with its row overhead, generously
+CLOCK_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the report: what was checked, how it went, and how to fix it."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status:<4}  {self.name:<10} {self.detail}"
+        return f"{text}; fix: {self.fix}" if self.fix else text
+
+
+def fail(name: str, detail: str, fix: str) -> Check:
+    return Check(name, "FAIL", detail, fix)
+
+
+def warn(name: str, detail: str, fix: str) -> Check:
+    return Check(name, "warn", detail, fix)
+
+
+def run_checks(config: Config) -> list[Check]:
+    return list(iter_checks(config))
+
+
+def iter_checks(config: Config) -> Iterator[Check]:
+    """Every check, in the order an installer would fix things; each as soon as it is done."""
+    yield from check_audio(config)
+    for check in (check_turn_model, check_asr_model, check_gpio, check_mqtt, check_state_dir, check_clock):
+        yield _guarded(check, config)
+
+
+def doctor(config: Config, source: str) -> int:
+    """Print one line per check; 1 if any failed."""
+    print(f"ok    config     {source}")
+    checks = []
+    for check in iter_checks(config):
+        print(check.line(), flush=True)
+        checks.append(check)
+    return exit_code(checks)
+
+
+def _guarded(check: Callable[[Config], Check], config: Config) -> Check:
+    # A bug in one check must not hide the others' findings.
+    try:
+        return check(config)
+    except Exception as exc:
+        name = check.__name__.removeprefix("check_").replace("_", " ")
+        return fail(name, f"the check itself failed: {type(exc).__name__}: {exc}", "report this as a bug")
+
+
+# --- audio -------------------------------------------------------------------
+
+
+def check_audio(config: Config) -> list[Check]:
+    """The array is there with the channels the preset captures, and every mic hears something."""
+    from listener.audio.devices import choose_device, default_input_index, input_devices, open_portaudio
+
+    geo = geometry(config)
+    pa = open_portaudio()
+    try:
+        devices = input_devices(pa)
+        try:
+            device = choose_device(devices, geo.device_hint, geo.capture_channels, default_input_index(pa))
+        except ListenerError as exc:
+            return [_device_failure(str(exc))]
+    finally:
+        pa.terminate()
+    found = Check(
+        "audio", "ok", f"'{device.name}' has {device.max_input_channels} input channels, {device.default_rate_hz} Hz"
+    )
+    return [found, _preset_check(config, device.max_input_channels), check_levels(config)]
+
+
+def _device_failure(message: str) -> Check:
+    detail, _, fix = message.partition(" Fix: ")
+    if not fix:
+        detail, _, fix = message.partition(": pick ")
+        fix = f"pick {fix}" if fix else "see `listener devices`"
+    return fail("audio", detail.rstrip(". "), fix)
+
+
+def _preset_check(config: Config, device_channels: int) -> Check:
+    geo = geometry(config)
+    if device_channels == geo.capture_channels:
+        return Check("preset", "ok", f"{geo.preset} captures {geo.capture_channels} channels, as the device offers")
+    fitting = sorted(p.name for p in PRESETS.values() if p.capture_channels == device_channels)
+    hint = f"[array] preset = one of {', '.join(fitting)}" if fitting else "[array] channels / mic_channels"
+    return warn(
+        "preset",
+        f"the device offers {device_channels} channels but {geo.preset} captures {geo.capture_channels}",
+        f"if this is not the array's own device, set [array] device; else set {hint}",
+    )
+
+
+def check_levels(config: Config) -> Check:
+    """Read about a second through LiveSource and report each mic channel's level."""
+    from listener.audio.live import selected_channels
+
+    try:
+        samples = read_live(config, LEVEL_READ_S, LEVEL_TIMEOUT_S)
+    except ListenerError as exc:
+        return fail("levels", f"the device cannot be read: {exc}", "see the audio line above")
+    if samples.shape[0] == 0:
+        return fail("levels", "no audio arrived within 5 s", "check the array's driver: `arecord -l`")
+    channels = selected_channels(geometry(config))
+    return level_check(rms_dbfs(samples), channels)
+
+
+def read_live(config: Config, seconds: float, timeout_s: float) -> np.ndarray:
+    """``seconds`` of audio (processing rate, mic channels) from the live array, or less at ``timeout_s``."""
+    from listener.audio.live import LiveSource
+    from listener.events import AudioBlock
+
+    blocks: list[np.ndarray] = []
+    have = 0
+    deadline = time.monotonic() + timeout_s
+    with LiveSource(config) as source:
+        wanted = round(seconds * PROCESSING_RATE_HZ)
+        for event in source.events():
+            if isinstance(event, AudioBlock):
+                blocks.append(event.samples)
+                have += event.samples.shape[0]
+            if have >= wanted or time.monotonic() > deadline:
+                source.stop()
+    return np.concatenate(blocks)[:wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
+
+
+def rms_dbfs(samples: np.ndarray) -> list[float]:
+    """Level per channel, DC removed (a stuck channel with an offset is still dead)."""
+    ac = samples.astype(np.float64) - samples.mean(axis=0, dtype=np.float64)
+    rms = np.sqrt(np.mean(ac**2, axis=0))
+    return [20.0 * math.log10(max(float(r), 1e-10)) for r in rms]
+
+
+def level_check(levels: list[float], channels: list[int]) -> Check:
+    shown = ", ".join(f"ch{c} {level:.0f}" for c, level in zip(channels, levels, strict=True))
+    detail = f"RMS dBFS {shown}"
+    dead = [c for c, level in zip(channels, levels, strict=True) if level < DEAD_DBFS]
+    if dead:
+        return fail(
+            "levels",
+            f"{detail}: channel(s) {dead} carry digital silence",
+            "check the array is seated and its mixer capture is on (`alsamixer -c <card>`), and that "
+            "[array] mic_channels names channels that carry mics",
+        )
+    median = float(np.median(levels))
+    odd = [c for c, level in zip(channels, levels, strict=True) if level < median - ODD_CHANNEL_DB]
+    if odd:
+        return warn(
+            "levels",
+            f"{detail}: channel(s) {odd} are {ODD_CHANNEL_DB:.0f} dB below the others",
+            "a mic port may be covered or broken; check nothing rests on the array",
+        )
+    if max(levels) < QUIET_DBFS:
+        return warn("levels", f"{detail}: very quiet", "raise the capture gain (`alsamixer -c <card>`)")
+    return Check("levels", "ok", detail)
+
+
+# --- models ------------------------------------------------------------------
+
+
+def check_turn_model(config: Config) -> Check:
+    if not config.turn_model.enabled:
+        return Check("turn model", "ok", "disabled: the heuristic decider is used")
+    from listener.turns.onnx_model import OnnxTurnModel
+    from listener.turns.spec import FIX
+
+    try:
+        model = OnnxTurnModel(config)
+    except ListenerError as exc:
+        return fail("turn model", str(exc).replace(FIX, "").rstrip("; ."), FIX)
+    return Check("turn model", "ok", f"{model.spec.path} loads and runs (version {model.spec.version})")
+
+
+def check_asr_model(config: Config) -> Check:
+    if not config.asr.enabled:
+        return Check("asr model", "ok", "transcription disabled ([asr] enabled = false)")
+    from listener.transcription.models import is_model_dir, missing_model_hint, model_path
+    from listener.transcription.recognizer import load_model
+
+    path = model_path(config)
+    if not is_model_dir(path):
+        return fail("asr model", f"no vosk model in {path}", missing_model_hint(path, config))
+    try:
+        load_model(path)
+    except ListenerError as exc:
+        return fail("asr model", str(exc), "fetch it again (`listener models fetch en-small`)")
+    return Check("asr model", "ok", f"vosk model {path} loads")
+
+
+# --- GPIO --------------------------------------------------------------------
+
+
+def check_gpio(config: Config) -> Check:
+    from gpiozero import Device
+
+    from listener.outputs.gpio import ENV
+
+    leds = config.leds
+    if (not leds.enabled or leds.preset == "none") and not leds.button_pin:
+        return Check("gpio", "ok", "not used (no LEDs, no button)")
+    name = os.environ.get(ENV, "").strip()
+    if name.lower() == "mock":
+        return warn("gpio", f"{ENV}=mock: LEDs and button are simulated", f"unset {ENV} on the device")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # gpiozero warns once per factory it tries
+            factory = Device._default_pin_factory()
+    except Exception as exc:
+        if name:
+            return fail("gpio", f"{ENV}={name} cannot be loaded ({exc})", f"install that pin library, or unset {ENV}")
+        return warn(
+            "gpio",
+            f"no GPIO on this machine ({exc}): LEDs and button would be simulated (mock)",
+            "nothing on a laptop; on the Pi install python3-lgpio (provision.sh does)",
+        )
+    factory.close()
+    return Check("gpio", "ok", f"gpiozero pin factory {type(factory).__name__}")
+
+
+# --- MQTT --------------------------------------------------------------------
+
+
+def check_mqtt(config: Config) -> Check:
+    """Connect once with the configured TLS and credentials, within MQTT_TIMEOUT_S."""
+    cfg = config.mqtt
+    if not cfg.enabled:
+        return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
+    where = f"{cfg.host}:{cfg.port}{' (TLS)' if cfg.tls else ''}"
+    tls = ", mqtt.ca_file and the certificate's host name" if cfg.tls else ""
+    reach = f"check the broker runs, mqtt.host and mqtt.port{tls}, and that no firewall drops the traffic"
+    login = "check mqtt.username, the password (mqtt.password_file or LISTENER_MQTT_PASSWORD), the broker's ACL"
+    try:
+        outcome = _mqtt_connect(config)
+    except ListenerError as exc:
+        return fail("mqtt", f"broker {where}: {exc}", "fix the [mqtt] keys it names")
+    except (OSError, ValueError) as exc:  # refused, unreachable, TLS handshake or certificate
+        return fail("mqtt", f"broker {where} unreachable: {exc}", reach)
+    if outcome is None:
+        return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", reach)
+    if outcome:
+        return fail("mqtt", f"broker {where} refused the connection: {outcome}", login)
+    who = f" as {cfg.username}" if cfg.username else " anonymously"
+    return Check("mqtt", "ok", f"connected to {where}{who}")
+
+
+def _mqtt_connect(config: Config) -> str | None:
+    """'' when the broker accepted us, its reason when it refused, None when it never answered."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from listener.outputs.mqtt.client import read_password
+
+    cfg = config.mqtt
+    protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=protocol)
+    client.connect_timeout = MQTT_TIMEOUT_S
+    if cfg.tls:
+        for key in ("ca_file", "cert_file", "key_file"):
+            if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():
+                raise ValueError(f"mqtt.{key} {getattr(cfg, key)} does not exist")
+        client.tls_set(cfg.ca_file or None, cfg.cert_file or None, cfg.key_file or None, ssl.CERT_REQUIRED)
+        client.tls_insecure_set(cfg.tls_insecure)
+    if cfg.username:
+        client.username_pw_set(cfg.username, read_password(cfg))
+    answer: list[str] = []
+    answered = threading.Event()
+
+    def on_connect(c: paho.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        answer.append(str(reason) if getattr(reason, "is_failure", False) else "")
+        answered.set()
+
+    client.on_connect = on_connect
+    client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+    client.loop_start()
+    try:
+        answered.wait(MQTT_TIMEOUT_S)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return answer[0] if answer else None
+
+
+# --- disk and clock ----------------------------------------------------------
+
+
+def check_state_dir(config: Config) -> Check:
+    """The spool's folder exists (or can be made), is writable, and has room for a full spool."""
+    state = Path(config.service.state_dir)
+    as_user = (
+        "run doctor as the service user (`sudo -u listener listener doctor ...`) or fix the owner "
+        f"(`chown listener: {state}`), or set [service] state_dir"
+    )
+    existing = next((p for p in (state, *state.parents) if p.exists()), Path("/"))
+    if not existing.is_dir():
+        return fail(
+            "disk", f"{existing} is not a folder, so {state} cannot be created", "set [service] state_dir to a folder"
+        )
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".listener-doctor-") as probe:
+            probe.write(b"\0" * 65536)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return fail("disk", f"{existing} is not writable ({exc.strerror or exc})", as_user)
+    free = shutil.disk_usage(existing).free
+    need = config.mqtt.spool_max_messages * SPOOL_BYTES_PER_MESSAGE
+    detail = f"{existing} writable, {free / 1e6:.0f} MB free, a full spool needs {need / 1e6:.0f} MB"
+    if existing != state:
+        detail += f" ({state} is created at the first start)"
+    if free < need:
+        return fail("disk", detail, "free space there, or lower mqtt.spool_max_messages")
+    if free < 4 * need:
+        return warn("disk", detail, "free space there, or lower mqtt.spool_max_messages")
+    return Check("disk", "ok", detail)
+
+
+def check_clock(config: Config) -> Check:
+    tool = shutil.which("timedatectl")
+    if tool is None:
+        return warn("clock", "synchronisation cannot be checked (no timedatectl)", _BY_EYE)
+    try:
+        result = subprocess.run(
+            [tool, "show", "-p", "NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=CLOCK_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return warn("clock", f"synchronisation cannot be checked ({exc})", _BY_EYE)
+    value = result.stdout.strip()
+    if result.returncode != 0 or value not in ("yes", "no"):
+        why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+        return warn("clock", f"synchronisation cannot be checked ({why})", _BY_EYE)
+    if value == "no":
+        return warn(
+            "clock",
+            "not synchronised: metric timestamps may be wrong",
+            "check the network and `timedatectl timesync-status`; `sudo timedatectl set-ntp true`",
+        )
+    return Check("clock", "ok", "synchronised (NTP)")
+
+
+_BY_EYE = "compare `date` with a phone by eye; a wrong clock skews metric timestamps"
+
+
+def exit_code(checks: list[Check]) -> int:
+    return 1 if any(c.status == "FAIL" for c in checks) else 0

@@ -14,33 +14,19 @@ from types import TracebackType
 
 from listener.audio.base import AudioSource
 from listener.events import EndOfStream, Event
+from listener.lifecycle import Managed
 
 log = logging.getLogger(__name__)
 
 
-class Stage:
-    """One step of the pipeline; also a context manager for its resources."""
+class Stage(Managed):
+    """One step of the pipeline; also a context manager for its resources (open/close)."""
 
     name = "stage"
 
     def process(self, event: Event) -> Iterable[Event]:
         """React to one event; return the events it causes (often none)."""
         return ()
-
-    def open(self) -> None:
-        """Acquire devices, clients, sessions. Never called at import time."""
-
-    def close(self) -> None:
-        """Release what :meth:`open` acquired; must be safe to call twice."""
-
-    def __enter__(self) -> Stage:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 class Pipeline:

@@ -302,10 +302,14 @@ def test_view_shows_leds_and_figures(factory: MockFactory) -> None:
     text = console.export_text()
     assert "75.0 %" in text and "rep   30.0 s" in text and "by rep 1" in text and "(dominating)" in text
     assert "green 0.30" in text and "41.0 s of audio" in text
-    quiet = io.StringIO()
-    with LedView(stage, stream=quiet) as view:  # not a terminal: no view at all
-        view.process(TalkTotals(t_s=1.0, rep_talk_s=1.0, customer_talk_s=1.0))
-    assert quiet.getvalue() == ""
+    piped = io.StringIO()
+    with LedView(stage, stream=piped) as view:  # not a terminal: plain lines, the figures once at the end
+        view.process(TalkTotals(t_s=1.0, rep_talk_s=1.0, customer_talk_s=3.0))
+        view.process(Interruption(by=Party.REP, onset_s=0.5, decided_s=1.5, successful=True))
+        assert piped.getvalue() == "    0.5 s  interruption by the rep (successful)\n"
+    text = piped.getvalue()
+    assert "\x1b[" not in text  # no terminal control codes in a log
+    assert "25.0 %" in text and "by rep 1" in text and text.count("rep share") == 1
 
 
 def test_led_trace_of_a_fast_replay_equals_the_live_paced_one(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from types import TracebackType
 
 from listener.events import Event
+from listener.lifecycle import Managed
 
 
-class AudioSource(abc.ABC):
+class AudioSource(Managed, abc.ABC):
     """Yields :class:`~listener.events.AudioBlock` (and gap / state events).
 
     Blocks hold only the array's mic channels, in the order of the
@@ -22,20 +22,5 @@ class AudioSource(abc.ABC):
     def events(self) -> Iterator[Event]:
         """Blocks until the source ends (files) or is closed (live)."""
 
-    def open(self) -> None:
-        """Open the file or device."""
-
-    def close(self) -> None:
-        """Release the file or device; safe to call twice."""
-
     def stop(self) -> None:
         """Ask :meth:`events` to finish soon (from another thread or a signal)."""
-
-    def __enter__(self) -> AudioSource:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

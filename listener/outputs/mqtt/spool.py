@@ -20,9 +20,9 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from listener.errors import OutputError
+from listener.lifecycle import Managed
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def encode(message: dict[str, object]) -> bytes:
     return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
-class Spool:
+class Spool(Managed):
     """The outbox and the per-device counters (``seq``, drops, sessions per day)."""
 
     def __init__(self, path: Path, max_messages: int) -> None:
@@ -89,15 +89,6 @@ class Spool:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-
-    def __enter__(self) -> Spool:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @property
     def db(self) -> sqlite3.Connection:

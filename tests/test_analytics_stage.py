@@ -13,7 +13,7 @@ from listener.analytics.replay import activity, frame_blocks, replay
 from listener.analytics.stage import ConversationAnalytics
 from listener.cli import main
 from listener.config import Config, geometry
-from listener.events import ActivityFrames, EndOfStream, Event, Party, Reported
+from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Reported, SessionSummary, TurnPredictions
 from listener.service.build import analysis_stages
 from tests import synth
 
@@ -139,3 +139,38 @@ def _reported(blocks: list[ActivityFrames], seconds: float) -> list[tuple[object
             rec.pop("session_id", None)
             keys.append(tuple(sorted(rec.items())))
     return keys
+
+
+def test_turn_stage_order_predictions_after_frames() -> None:
+    """A turn stage yields a block's frames before its predictions: the model is still read in time."""
+    act = activity([("customer", 0.0, 3.0), ("customer", 3.25, 5.0)], 8.0)
+    hold = np.full(800, 0.9, np.float32)
+    hold[320] = 0.25  # the model's view 0.2 s into the pause
+    model = (hold, np.zeros(800, np.float32))
+    stage = ConversationAnalytics(Config())
+    out: list[Event] = []
+    for block in frame_blocks(act, bounds=list(range(100, 800, 100))):
+        first = round(block.start_s / 0.01)
+        out += stage.process(block)
+        out += stage.process(TurnPredictions(block.start_s, 0.01, *(m[first : first + block.n_frames] for m in model)))
+    out += stage.process(EndOfStream(8.0))
+    pauses = [e for e in out if isinstance(e, Pause)]
+    assert [(p.onset_s, p.p_shift) for p in pauses] == [(3.0, pytest.approx(0.75)), (5.0, pytest.approx(0.1))]
+
+
+def test_pauses_published_by_the_turn_stage_are_not_duplicated() -> None:
+    act = activity([("customer", 0.5, 3.0), ("rep", 3.6, 9.0), ("customer", 9.5, 30.0)], 32.0)
+    stage = ConversationAnalytics(Config())
+    upstream = Pause(by=Party.CUSTOMER, onset_s=3.0, decided_s=3.25, p_shift=0.8)
+    out: list[Event] = []
+    blocks = frame_blocks(act, bounds=list(range(100, 3200, 100)))
+    for block in blocks:  # in the turn stage's order: frames, predictions, pauses
+        out += stage.process(block)
+        half = np.full(block.n_frames, 0.5, np.float32)
+        out += stage.process(TurnPredictions(block.start_s, 0.01, half, half))
+        if block.start_s == 3.0:
+            out += stage.process(upstream)
+    out += stage.process(EndOfStream(32.0))
+    assert not [e for e in out if isinstance(e, Pause)]  # the turn stage's own pause is already in the stream
+    (summary,) = [e for e in out if isinstance(e, SessionSummary)]
+    assert summary.pauses == 1

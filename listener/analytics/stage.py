@@ -20,7 +20,7 @@ from listener.analytics.sessions import Sessions
 from listener.analytics.silences import Silences
 from listener.analytics.tracks import Span, Step
 from listener.config import Config
-from listener.events import ActivityFrames, EndOfStream, Event, Party, Question, TurnPredictions
+from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Question, TurnPredictions
 from listener.pipeline import Stage
 
 
@@ -37,6 +37,7 @@ class Conversation:
         self.silences = Silences(ctx, self.floor)
         self.sessions = Sessions(ctx)
         self.dominance = Dominance(ctx, self.floor)
+        self.own_pauses = True  # False once an earlier stage (the turn model) publishes Pause events
 
     def step(self, rep: bool, customer: bool) -> list[Event]:
         f = self.frame
@@ -94,7 +95,7 @@ class Conversation:
         self.ctx.predictions.add(first, event.p_hold, event.p_backchannel)
 
     def note(self, event: Event) -> None:
-        """An event from an earlier stage that a session summary counts (questions)."""
+        """An event from an earlier stage that a session summary counts (questions, the turn stage's pauses)."""
         self.sessions.log(event)
 
     def _closed(self, steps: dict[Party, Step], t: int) -> None:
@@ -111,18 +112,30 @@ class Conversation:
 
     def _emit(self, out: list[Event], events: Iterable[Event]) -> None:
         for event in events:
+            if isinstance(event, Pause) and not self.own_pauses:
+                continue  # the turn stage publishes the pauses
             self.sessions.log(event)
             out.append(event)
 
 
 class ConversationAnalytics(Stage):
-    """ActivityFrames (+ TurnPredictions, Question) -> the analytics events of ``shared/metrics.md``."""
+    """ActivityFrames (+ TurnPredictions, Question, Pause) -> the analytics events of ``shared/metrics.md``.
+
+    A turn-model stage yields each block's ActivityFrames before its
+    TurnPredictions (and its own Pause events), so once predictions have been
+    seen a block is processed when the next one arrives (or at the end of the
+    stream): the decisions keep their audio times, only the wall clock waits
+    one block. When the turn stage publishes pauses itself, the analytics
+    count those and do not publish their own.
+    """
 
     name = "analytics"
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.conversation: Conversation | None = None
+        self._held: ActivityFrames | None = None  # waiting for its TurnPredictions
+        self._model = False
 
     def _machine(self, start_s: float, hop_s: float) -> Conversation:
         if self.conversation is None:
@@ -131,14 +144,26 @@ class ConversationAnalytics(Stage):
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, ActivityFrames):
-            return self._frames(event)
+            out = self._release()
+            if self._model:
+                self._held = event
+                return out
+            return out + self._frames(event)
         if isinstance(event, TurnPredictions):
+            self._model = True
             self._machine(event.start_s, event.hop_s).predictions(event)
-        elif isinstance(event, Question) and self.conversation is not None:
+        elif isinstance(event, Question | Pause) and self.conversation is not None:
+            if isinstance(event, Pause):
+                self.conversation.own_pauses = False
             self.conversation.note(event)
         elif isinstance(event, EndOfStream) and self.conversation is not None:
-            return self.conversation.finish(round(event.t_s / self.conversation.ctx.limits.hop_s))
+            out = self._release()
+            return out + self.conversation.finish(round(event.t_s / self.conversation.ctx.limits.hop_s))
         return ()
+
+    def _release(self) -> list[Event]:
+        held, self._held = self._held, None
+        return self._frames(held) if held is not None else []
 
     def _frames(self, frames: ActivityFrames) -> list[Event]:
         machine = self._machine(frames.start_s, frames.hop_s)

@@ -1,0 +1,202 @@
+"""`listener doctor` against real parts: ALSA file-PCM arrays, a real mosquitto, onnxruntime, gpiozero's mock."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.cli import main
+from listener.config import Config, parse_config
+from listener.service import doctor
+from listener.turns.spec import shipped_model_path, sidecar_path
+from tests import alsa_device
+from tests.alsa_device import AlsaConfig, TestDevice, tones
+from tests.mqtt_broker import PASSWORD, Mosquitto, free_port
+
+alsa_config = alsa_device.alsa_config  # fixtures
+test_array = alsa_device.test_array
+
+
+def config(tmp_path: Path, **tables: dict[str, object]) -> Config:
+    data: dict[str, object] = {
+        "array": {"preset": "respeaker-4mic", "device": "listener_test_array"},
+        "service": {"state_dir": str(tmp_path / "state")},
+    }
+    data.update(tables)
+    return parse_config(data)
+
+
+def by_name(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
+    return {c.name: c for c in checks}
+
+
+def test_array_present_gives_levels_per_mic(tmp_path: Path, test_array: TestDevice) -> None:
+    checks = by_name(doctor.check_audio(config(tmp_path)))
+    assert [checks[n].status for n in ("audio", "preset", "levels")] == ["ok", "ok", "ok"]
+    assert "'listener_test_array' has 4 input channels" in checks["audio"].detail
+    levels = [float(x) for x in re.findall(r"ch\d (-?\d+)", checks["levels"].detail)]
+    # each channel plays a sine at half scale: RMS 0.354, -9 dBFS
+    assert len(levels) == 4
+    assert all(-11.0 <= level <= -7.0 for level in levels), checks["levels"].detail
+
+
+def test_dead_mic_channel_fails(tmp_path: Path, alsa_config: AlsaConfig) -> None:
+    signal = tones(16000, 2.0, 4)
+    signal[:, 2] = 0
+    alsa_config.add("listener_test_array", signal, 16000)
+    levels = by_name(doctor.check_audio(config(tmp_path)))["levels"]
+    assert levels.status == "FAIL"
+    assert "channel(s) [2] carry digital silence" in levels.detail
+    assert "mic_channels" in levels.fix
+
+
+def test_missing_device_fails_with_the_fix(tmp_path: Path, test_array: TestDevice) -> None:
+    checks = doctor.check_audio(config(tmp_path, array={"preset": "respeaker-4mic", "device": "no_such_array"}))
+    assert len(checks) == 1
+    (audio,) = checks
+    assert audio.status == "FAIL"
+    assert "no audio input device matching 'no_such_array'" in audio.detail
+    assert "'listener_test_array' (4 in)" in audio.detail  # what is there instead
+    assert "[array] device" in audio.fix
+
+
+def test_too_few_channels_fails(tmp_path: Path, test_array: TestDevice) -> None:
+    cfg = config(tmp_path, array={"preset": "respeaker-6mic", "device": "listener_test_array"})
+    (audio,) = doctor.check_audio(cfg)
+    assert audio.status == "FAIL"
+    assert "has 4 input channel(s) but the array configuration captures 8" in audio.detail
+    assert "[array] preset" in audio.fix
+
+
+def test_more_channels_than_the_preset_warns(tmp_path: Path, alsa_config: AlsaConfig) -> None:
+    alsa_config.add("listener_test_array", tones(16000, 2.0, 6), 16000)
+    preset = by_name(doctor.check_audio(config(tmp_path)))["preset"]
+    assert preset.status == "warn"
+    assert "offers 6 channels but respeaker-4mic captures 4" in preset.detail
+    assert "respeaker-usb-v2" in preset.fix  # the preset that captures 6
+
+
+def test_broker_reachable(tmp_path: Path) -> None:
+    with Mosquitto(tmp_path / "broker") as broker:
+        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config()))
+    assert check.status == "ok"
+    assert check.detail == f"connected to 127.0.0.1:{broker.port} anonymously"
+
+
+def test_broker_tls_with_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Mosquitto(tmp_path / "broker", tls=True) as broker:
+        cfg = config(tmp_path, mqtt=broker.mqtt_config())
+        monkeypatch.setenv("LISTENER_MQTT_PASSWORD", PASSWORD)
+        good = doctor.check_mqtt(cfg)
+        monkeypatch.setenv("LISTENER_MQTT_PASSWORD", "wrong")
+        refused = doctor.check_mqtt(cfg)
+        monkeypatch.delenv("LISTENER_MQTT_PASSWORD")
+        untrusted = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(ca_file="")))
+    assert good.status == "ok", good
+    assert good.detail == f"connected to 127.0.0.1:{broker.port} (TLS) as counter"
+    assert refused.status == "FAIL"
+    assert "refused the connection" in refused.detail
+    assert "password" in refused.fix
+    assert untrusted.status == "FAIL"  # the system CAs do not know the test CA
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.detail
+    assert "mqtt.ca_file" in untrusted.fix
+
+
+def test_closed_port_fails_naming_host_and_port(tmp_path: Path) -> None:
+    port = free_port()
+    check = doctor.check_mqtt(config(tmp_path, mqtt={"enabled": True, "host": "127.0.0.1", "port": port}))
+    assert check.status == "FAIL"
+    assert f"127.0.0.1:{port}" in check.detail
+    assert "mqtt.host and mqtt.port" in check.fix
+
+
+def test_corrupt_turn_model_fails_naming_the_file(tmp_path: Path) -> None:
+    model = tmp_path / "turn.onnx"
+    model.write_bytes(shipped_model_path().read_bytes()[:200] + b"\x00garbage" * 100)
+    shutil.copy(sidecar_path(shipped_model_path()), sidecar_path(model))
+    check = doctor.check_turn_model(config(tmp_path, turn_model={"path": str(model)}))
+    assert check.status == "FAIL"
+    assert str(model) in check.detail
+    assert "[turn_model] enabled = false" in check.fix
+
+
+def test_shipped_turn_model_loads(tmp_path: Path) -> None:
+    check = doctor.check_turn_model(config(tmp_path))
+    assert check.status == "ok"
+    assert str(shipped_model_path()) in check.detail
+
+
+def test_gpio_mock_factory_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    check = doctor.check_gpio(config(tmp_path))
+    assert check.status == "warn"
+    assert "simulated" in check.detail
+
+
+def test_gpio_without_env_never_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    check = doctor.check_gpio(config(tmp_path))
+    # a laptop (this test machine): no GPIO is a warning; a Pi: its real factory is named
+    assert (check.status, "mock" in check.detail) in {("warn", True), ("ok", False)}, check
+
+
+def test_state_dir_that_cannot_be_created_fails(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    check = doctor.check_state_dir(config(tmp_path, service={"state_dir": str(blocker / "state")}))
+    assert check.status == "FAIL"
+    assert str(blocker) in check.detail
+    assert "state_dir" in check.fix
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_state_dir_fails(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o500)
+    check = doctor.check_state_dir(config(tmp_path))
+    assert check.status == "FAIL"
+    assert "not writable" in check.detail
+
+
+def test_writable_state_dir_reports_free_space(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    check = doctor.check_state_dir(config(tmp_path))
+    assert check.status in ("ok", "warn")  # warn only if this disk is nearly full
+    assert re.search(r"writable, \d+ MB free, a full spool needs 41 MB", check.detail)
+    assert not list((tmp_path / "state").iterdir())  # the probe file is gone
+
+
+def test_level_rules() -> None:
+    assert doctor.level_check([-40.0, -41.0, -39.0, -40.0], [0, 1, 2, 3]).status == "ok"
+    odd = doctor.level_check([-40.0, -41.0, -70.0, -40.0], [0, 1, 2, 3])
+    assert (odd.status, "[2]" in odd.detail) == ("warn", True)
+    assert doctor.level_check([-80.0, -81.0, -80.0, -82.0], [0, 1, 2, 3]).status == "warn"
+    silence = np.zeros((16000, 2), dtype=np.float32) + 0.25  # DC only
+    assert doctor.rms_dbfs(silence) == [-200.0, -200.0]
+
+
+def test_cli_exit_codes(
+    tmp_path: Path, test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    path = tmp_path / "listener.toml"
+    path.write_text(f'[array]\ndevice = "listener_test_array"\n[service]\nstate_dir = "{tmp_path}"\n')
+    assert main(["doctor", "--config", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in out] == [
+        "config", "audio", "preset", "levels", "turn", "asr", "gpio", "mqtt", "disk", "clock"
+    ]  # fmt: skip
+    assert not [line for line in out if line.startswith("FAIL")]
+
+    path.write_text(f'[array]\ndevice = "gone"\n[service]\nstate_dir = "{tmp_path}"\n')
+    assert main(["doctor", "--config", str(path)]) == 1
+    assert "FAIL  audio" in capsys.readouterr().out
+
+    path.write_text("[array]\nchannels = 0\n")
+    assert main(["doctor", "--config", str(path)]) == 2
+    assert "array.channels" in capsys.readouterr().err

@@ -13,7 +13,6 @@ import pytest
 from listener.cli import main
 from listener.config import Config, parse_config
 from listener.service import doctor
-from listener.turns.spec import shipped_model_path, sidecar_path
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, tones
 from tests.mqtt_broker import PASSWORD, Mosquitto, free_port
@@ -116,6 +115,8 @@ def test_closed_port_fails_naming_host_and_port(tmp_path: Path) -> None:
 
 
 def test_corrupt_turn_model_fails_naming_the_file(tmp_path: Path) -> None:
+    spec = pytest.importorskip("listener.turns.spec")
+    shipped_model_path, sidecar_path = spec.shipped_model_path, spec.sidecar_path
     model = tmp_path / "turn.onnx"
     model.write_bytes(shipped_model_path().read_bytes()[:200] + b"\x00garbage" * 100)
     shutil.copy(sidecar_path(shipped_model_path()), sidecar_path(model))
@@ -126,6 +127,7 @@ def test_corrupt_turn_model_fails_naming_the_file(tmp_path: Path) -> None:
 
 
 def test_shipped_turn_model_loads(tmp_path: Path) -> None:
+    shipped_model_path = pytest.importorskip("listener.turns.spec").shipped_model_path
     check = doctor.check_turn_model(config(tmp_path))
     assert check.status == "ok"
     assert str(shipped_model_path()) in check.detail

@@ -67,10 +67,6 @@ def warn(name: str, detail: str, fix: str) -> Check:
     return Check(name, "warn", detail, fix)
 
 
-def run_checks(config: Config) -> list[Check]:
-    return list(iter_checks(config))
-
-
 def iter_checks(config: Config) -> Iterator[Check]:
     """Every check, in the order an installer would fix things; each as soon as it is done."""
     yield from check_audio(config)
@@ -211,9 +207,11 @@ def level_check(levels: list[float], channels: list[int]) -> Check:
 def check_turn_model(config: Config) -> Check:
     if not config.turn_model.enabled:
         return Check("turn model", "ok", "disabled: the heuristic decider is used")
-    from listener.turns.onnx_model import OnnxTurnModel
-    from listener.turns.spec import FIX
-
+    try:
+        from listener.turns.onnx_model import OnnxTurnModel
+        from listener.turns.spec import FIX
+    except ImportError as exc:  # a build without the turn model package
+        return warn("turn model", f"not in this build ({exc})", "set [turn_model] enabled = false")
     try:
         model = OnnxTurnModel(config)
     except ListenerError as exc:

@@ -136,7 +136,11 @@ class PrivacyGate(AudioSource):
 
     def _poll(self, t_s: float) -> Iterator[Event]:
         if self.button.take_recalibration():
-            log.info("privacy button held: recalibration of the rep's direction requested")
+            # Re-learning in the running service is not built: say how to do it by hand.
+            log.warning(
+                "privacy button held: recalibration requested; with the rep talking, run "
+                "`listener calibrate --config /etc/listener/listener.toml --write`, then restart the service"
+            )
             yield RecalibrateRequested(t_s=t_s)
         paused = self.button.paused
         if paused == self.paused:

@@ -202,3 +202,17 @@ def test_cli_exit_codes(
     path.write_text("[array]\nchannels = 0\n")
     assert main(["doctor", "--config", str(path)]) == 2
     assert "array.channels" in capsys.readouterr().err
+
+
+def test_asr_model_missing_fails_with_the_fetch_command(tmp_path: Path) -> None:
+    check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True}))
+    assert check.status == "FAIL"
+    assert f"no vosk model in {tmp_path / 'state' / 'models'}" in check.detail
+    assert "listener models fetch en-small" in check.fix
+
+
+def test_asr_model_present_loads(tmp_path: Path) -> None:
+    from tests.asr_audio import korean_model
+
+    check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True, "model_path": str(korean_model())}))
+    assert (check.status, check.detail) == ("ok", f"vosk model {korean_model()} loads")

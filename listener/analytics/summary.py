@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,61 +63,83 @@ def summarize(
     events: Iterable[Event],
     config: AnalyticsConfig,
 ) -> SessionSummary:
+    events = list(events)
     speech = _speech(window, segments)
     inside = [e for e in events if isinstance(e, Reported) and window.holds(float(getattr(e, "onset_s", -1.0)))]
-    rep_s, customer_s = _length(speech[Party.REP]), _length(speech[Party.CUSTOMER])
-    overlap_s = _overlap(speech[Party.REP], speech[Party.CUSTOMER])
-    minutes = window.duration_s / 60.0
-    floors = [e for e in inside if isinstance(e, FloorHeld)]
-    switches = sum(1 for e in floors if e.taken)
-    gaps = [e.gap_s for e in inside if isinstance(e, ResponseGap)]
-    silences = [e.duration_s for e in inside if isinstance(e, LongSilence)]
-    interruptions = _interruptions(inside)
-    backchannels = [e.by for e in inside if isinstance(e, Backchannel)]
-    rep_bc = backchannels.count(Party.REP)
+    talk = _talk(window, speech)
     dominance_s, episodes = _dominance(window, [e for e in events if isinstance(e, DominanceChanged)])
-    waits, stacked = _questions(window, inside, speech[Party.CUSTOMER], config.stacked_question_s)
+    waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s)
     return SessionSummary(
         session_id=session_id,
         onset_s=window.start_s,
         end_s=window.end_s,
         decided_s=decided_s,
         duration_s=window.duration_s,
-        rep_talk_s=rep_s,
-        customer_talk_s=customer_s,
-        overlap_s=overlap_s,
-        silence_s=max(0.0, window.duration_s - (rep_s + customer_s - overlap_s)),
-        rep_share=rep_s / (rep_s + customer_s) if rep_s + customer_s > 0 else 0.0,
-        floor_changes=switches,
-        switches_per_min=switches / minutes if minutes > 0 else 0.0,
-        interruptions_by_rep=sum(1 for (by, _), _ok in interruptions.items() if by is Party.REP),
-        interruptions_by_customer=sum(1 for (by, _), _ok in interruptions.items() if by is Party.CUSTOMER),
-        successful_interruptions_by_rep=sum(1 for (by, _), ok in interruptions.items() if ok and by is Party.REP),
-        successful_interruptions_by_customer=sum(
-            1 for (by, _), ok in interruptions.items() if ok and by is Party.CUSTOMER
-        ),
-        backchannels_by_rep=rep_bc,
-        backchannels_by_customer=len(backchannels) - rep_bc,
-        rep_backchannels_per_min=rep_bc / (customer_s / 60.0) if customer_s > 0 else None,
-        premature_starts=sum(1 for e in inside if isinstance(e, PrematureStart)),
-        monologues=sum(1 for e in floors if e.by is Party.REP),
-        longest_monologue_s=max((e.duration_s for e in floors if e.by is Party.REP), default=0.0),
-        stories=sum(1 for e in floors if e.by is Party.CUSTOMER),
-        longest_story_s=max((e.duration_s for e in floors if e.by is Party.CUSTOMER), default=0.0),
-        response_gaps=len(gaps),
-        response_gap_median_s=_percentile(gaps, 50),
-        response_gap_p10_s=_percentile(gaps, 10),
-        response_gap_p90_s=_percentile(gaps, 90),
-        patient_gap_fraction=_fraction(gaps, config.patient_gap_s),
-        pauses=sum(1 for e in inside if isinstance(e, Pause)),
-        long_silences=len(silences),
-        longest_silence_s=max(silences, default=0.0),
+        **talk,
+        **_floors(window, inside, config),
+        **_overlap_events(inside, talk["customer_talk_s"]),
         dominance_s=dominance_s,
         dominance_episodes=episodes,
         questions=sum(1 for e in inside if isinstance(e, Question) and e.by is Party.REP),
         question_wait_median_s=_percentile(waits, 50),
         stacked_questions=stacked,
     )
+
+
+def _talk(window: Window, speech: dict[Party, list[Interval]]) -> dict[str, Any]:
+    rep_s, customer_s = _length(speech[Party.REP]), _length(speech[Party.CUSTOMER])
+    overlap_s = _overlap(speech[Party.REP], speech[Party.CUSTOMER])
+    return {
+        "rep_talk_s": rep_s,
+        "customer_talk_s": customer_s,
+        "overlap_s": overlap_s,
+        "silence_s": max(0.0, window.duration_s - (rep_s + customer_s - overlap_s)),
+        "rep_share": rep_s / (rep_s + customer_s) if rep_s + customer_s > 0 else 0.0,
+    }
+
+
+def _floors(window: Window, inside: list[Reported], config: AnalyticsConfig) -> dict[str, Any]:
+    """Floors, response gaps and silences."""
+    floors = [e for e in inside if isinstance(e, FloorHeld)]
+    switches = sum(1 for e in floors if e.taken)
+    gaps = [e.gap_s for e in inside if isinstance(e, ResponseGap)]
+    silences = [e.duration_s for e in inside if isinstance(e, LongSilence)]
+    minutes = window.duration_s / 60.0
+    return {
+        "floor_changes": switches,
+        "switches_per_min": switches / minutes if minutes > 0 else 0.0,
+        "monologues": sum(1 for e in floors if e.by is Party.REP),
+        "longest_monologue_s": max((e.duration_s for e in floors if e.by is Party.REP), default=0.0),
+        "stories": sum(1 for e in floors if e.by is Party.CUSTOMER),
+        "longest_story_s": max((e.duration_s for e in floors if e.by is Party.CUSTOMER), default=0.0),
+        "response_gaps": len(gaps),
+        "response_gap_median_s": _percentile(gaps, 50),
+        "response_gap_p10_s": _percentile(gaps, 10),
+        "response_gap_p90_s": _percentile(gaps, 90),
+        "patient_gap_fraction": _fraction(gaps, config.patient_gap_s),
+        "pauses": sum(1 for e in inside if isinstance(e, Pause)),
+        "long_silences": len(silences),
+        "longest_silence_s": max(silences, default=0.0),
+    }
+
+
+def _overlap_events(inside: list[Reported], customer_s: float) -> dict[str, Any]:
+    """Interruptions (each once, with its latest outcome), backchannels, premature starts."""
+    outcome = _interruptions(inside)
+    backchannels = [e.by for e in inside if isinstance(e, Backchannel)]
+    rep_bc = backchannels.count(Party.REP)
+    out: dict[str, Any] = {}
+    for party in Party:
+        out[f"interruptions_by_{party.value}"] = sum(1 for by, _ in outcome if by is party)
+        out[f"successful_interruptions_by_{party.value}"] = sum(
+            1 for (by, _), ok in outcome.items() if ok and by is party
+        )
+    return out | {
+        "backchannels_by_rep": rep_bc,
+        "backchannels_by_customer": len(backchannels) - rep_bc,
+        "rep_backchannels_per_min": rep_bc / (customer_s / 60.0) if customer_s > 0 else None,
+        "premature_starts": sum(1 for e in inside if isinstance(e, PrematureStart)),
+    }
 
 
 def totals(
@@ -193,9 +216,7 @@ def _dominance(window: Window, changes: list[DominanceChanged]) -> tuple[float, 
     return total, episodes
 
 
-def _questions(
-    window: Window, events: list[Reported], customer: list[Interval], stacked_s: float
-) -> tuple[list[float], int]:
+def _questions(events: list[Reported], customer: list[Interval], stacked_s: float) -> tuple[list[float], int]:
     questions = sorted((e for e in events if isinstance(e, Question) and e.by is Party.REP), key=lambda q: q.onset_s)
     waits = []
     for q in questions:

@@ -84,7 +84,10 @@ def collect_votes(config: Config, events: Iterable[Event]) -> Votes:
             "nothing to calibrate; set [parties] mode = 'doa' and remove rep_channel to use directions"
         )
     threshold = config.activity.speech_snr_db + SNR_MARGIN_DB
-    front = SpatialFrontEnd(config, geo)
+    # The front end discounts sound from outside the configured sectors ("elsewhere"); before calibration
+    # those sectors may be wrong, so widen them to cover the whole circle and let every talker count.
+    whole_circle = replace(config.parties, sector_half_width_deg=90.0)
+    front = SpatialFrontEnd(replace(config, parties=whole_circle), geo)
     doas: list[Float] = []
     weights: list[Float] = []
     hop_s = front.hop_s

@@ -70,15 +70,17 @@ def printed(out: str) -> dict[str, float]:
     return values
 
 
-def test_finds_talkers_outside_the_configured_sectors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # the defaults expect the rep at 0 and the customer at 180 deg (+-60): both of these are elsewhere
-    utterances = [replace(u, azimuth_deg=100.0 if u.party == "rep" else 277.0) for u in WITH_CUSTOMER]
+def test_finds_a_customer_outside_the_configured_sector(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the defaults expect the customer at 180 +- 60 deg; the front end discounts 277 deg as "elsewhere"
+    utterances = [replace(u, azimuth_deg=25.0 if u.party == "rep" else 277.0) for u in WITH_CUSTOMER]
     samples, _ = synth.render(utterances, 16.0, seed=7)
     wav = synth.write_wav(tmp_path / "elsewhere.wav", samples)
     assert main(["calibrate", "--input", str(wav)]) == 0
-    found = printed(capsys.readouterr().out)
-    assert angle_error(found["rep"], 100.0) <= 10.0
-    assert angle_error(found["customer"], 277.0) <= 15.0
+    out = capsys.readouterr().out
+    found = printed(out)
+    assert angle_error(found["rep"], 25.0) <= 10.0
+    assert angle_error(found["customer"], 277.0) <= 15.0, out  # not opposite the rep (205 deg)
+    assert "(second talker)" in out
 
 
 def test_finds_rep_and_second_talker(two_talkers: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -46,6 +46,7 @@ SECOND_TALKER_SHARE = 0.15  # a second cluster holding this share of the rep's v
 SNR_MARGIN_DB = 3.0  # frames must rise this far above activity.speech_snr_db to vote
 MAX_WEIGHT_DB = 30.0  # one very loud frame counts no more than a few ordinary ones
 LOW_CONFIDENCE = 0.5
+MAX_LIVE_S = 600.0
 LIVE_SLACK_S = 5.0  # wall time beyond --seconds before a stalled live read gives up
 FULL_CONFIDENCE_S = 5.0  # this much speech gives full confidence in the amount of evidence
 
@@ -184,6 +185,8 @@ def calibrate(config: Config, config_path: Path | None, wav: Path | None, second
     """``listener calibrate``: measure, print, and with ``write`` store the azimuths."""
     if write and config_path is None:
         raise CalibrationError("--write needs --config FILE: the file to store the azimuths in")
+    if wav is None and not MIN_SPEECH_S <= seconds <= MAX_LIVE_S:
+        raise CalibrationError(f"--seconds {seconds:g}: listen between {MIN_SPEECH_S:g} and {MAX_LIVE_S:g} s")
     result = estimate(collect_votes(config, _events(config, wav, seconds)))
     print(f"rep        {result.rep_azimuth_deg:5.1f} deg")
     print(f"customer   {result.customer_azimuth_deg:5.1f} deg ({result.customer_from})")

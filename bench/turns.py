@@ -1,0 +1,120 @@
+"""Per-frame latency of the turn model on one core: ``python -m bench.turns [--repeat 3]``.
+
+The process pins itself to one CPU and onnxruntime runs with one thread.
+Features come from the bundled sample conversation run through the front
+end, so the model sees real inputs. Printed per 20 ms model frame (both
+parties at once):
+
+* ``step``: one ``session.run`` of the ONNX step (median, 90th and 99th
+  percentile of single calls),
+* ``stage``: the whole TurnStage per frame (features, model step,
+  hysteresis, turn predictions, pauses), fed 100 ms blocks as live,
+* ``front end``: the spatial front end per 20 ms, for scale.
+
+The int8 model is the shipped one; the float model is the one
+``python -m models.train`` leaves in ``models/.cache``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from listener.config import geometry, parse_config
+from listener.events import AudioBlock, SpatialFrames
+from listener.service.runner import sample_conversation
+from listener.spatial.frontend import SpatialFrontEnd
+from listener.turns.base import slice_frames
+from listener.turns.features import FeatureExtractor
+from listener.turns.onnx_model import OnnxTurnModel
+from listener.turns.spec import shipped_model_path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOAT_MODEL = ROOT / "models" / ".cache" / "turn.float.onnx"
+BUDGET_US = 100.0
+
+
+def front_end(repeat: int) -> tuple[list[SpatialFrames], float]:
+    """Front-end frames of the sample in 100 ms blocks, and its CPU time per 20 ms."""
+    import soundfile as sf
+
+    audio, rate = sf.read(sample_conversation(), dtype="float32", always_2d=True)
+    config = parse_config({})
+    best = float("inf")
+    for _ in range(repeat):
+        front = SpatialFrontEnd(config, geometry(config))
+        frames: list[SpatialFrames] = []
+        t0 = time.process_time()
+        for a in range(0, len(audio), rate // 10):
+            frames += [e for e in front.process(AudioBlock(a / rate, rate, audio[a : a + rate // 10]))
+                       if isinstance(e, SpatialFrames)]
+        best = min(best, time.process_time() - t0)
+    steps = sum(f.n_frames for f in frames) / 2
+    return frames, best / steps * 1e6
+
+
+def step_latency(model: OnnxTurnModel, features: np.ndarray, repeat: int) -> np.ndarray:
+    times = []
+    for _ in range(repeat):
+        model.reset_state()
+        for row in features:
+            t0 = time.perf_counter()
+            model.step(row)
+            times.append(time.perf_counter() - t0)
+    return np.asarray(times) * 1e6
+
+
+def stage_latency(path: Path, frames: list[SpatialFrames], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        stage = OnnxTurnModel(parse_config({}), path)
+        t0 = time.process_time()
+        for block in frames:
+            list(stage.process(block))
+        best = min(best, (time.process_time() - t0) / stage.steps)
+    return best * 1e6
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.turns", description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=3, help="passes over the sample (best pass is reported)")
+    args = ap.parse_args(argv)
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    frames, front_us = front_end(args.repeat)
+    whole = slice_frames(frames[0], 0, 0)
+    power = np.concatenate([f.power for f in frames])
+    extract = FeatureExtractor(whole.sample_rate_hz, whole.fft_size)
+    features = extract(
+        power,
+        np.concatenate([f.rep_weight for f in frames]),
+        np.concatenate([f.customer_weight for f in frames]),
+        np.concatenate([f.rep_snr_db for f in frames]),
+        np.concatenate([f.customer_snr_db for f in frames]),
+    )
+    models = {"int8": shipped_model_path()}
+    if FLOAT_MODEL.exists():
+        models["float"] = FLOAT_MODEL
+    print(f"turn model latency per 20 ms frame (both parties), CPU {cpu} only, 1 onnxruntime thread")
+    print(f"{len(features)} frames of the sample conversation x {args.repeat} passes; budget {BUDGET_US:.0f} us\n")
+    print(f"{'model':<6} {'size':>9} {'step p50':>9} {'p90':>7} {'p99':>7} {'stage':>8}")
+    for name, path in models.items():
+        t = step_latency(OnnxTurnModel(parse_config({}), path), features, args.repeat)
+        stage = stage_latency(path, frames, args.repeat)
+        p50, p90, p99 = np.percentile(t, [50, 90, 99])
+        size = path.stat().st_size
+        print(f"{name:<6} {size:>7} B {p50:>6.1f} us {p90:>5.1f} us {p99:>5.1f} us {stage:>5.1f} us")
+    if "float" not in models:
+        print(f"(float model: run python -m models.train to make {FLOAT_MODEL})")
+    print(f"\nfront end for comparison: {front_us:.0f} us CPU per 20 ms")
+    print("step = one session.run; stage = features + step + decisions + events, CPU time per frame")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,21 @@
+"""The turn-taking model: per-party activity and turn predictions from spatial evidence."""
+
+from __future__ import annotations
+
+from listener.config import Config
+from listener.pipeline import Stage
+
+
+def activity_stage(config: Config) -> Stage:
+    """SpatialFrames -> ActivityFrames: the turn model when enabled, else the heuristic decider.
+
+    Building the model stage loads and checks its file, so a missing or
+    corrupt model stops start-up with a :class:`~listener.errors.ModelError`.
+    """
+    if config.turn_model.enabled:
+        from listener.turns.onnx_model import OnnxTurnModel
+
+        return OnnxTurnModel(config)
+    from listener.spatial.decide import ActivityDecider
+
+    return ActivityDecider(config)

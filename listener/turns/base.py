@@ -1,0 +1,235 @@
+"""The streaming turn-model stage, independent of the inference engine.
+
+:class:`TurnStage` owns everything but the model: it buffers the front
+end's 10 ms :class:`SpatialFrames` into 20 ms model frames (an odd frame
+waits for the next block), computes the features, steps the model one
+frame at a time, turns its outputs into per-party activity (hysteresis),
+the analytics' :class:`TurnPredictions`, and resets the model's state
+between sessions. (The analytics decide pauses, interruptions and
+premature starts from those predictions.) A subclass only implements
+:meth:`step` and :meth:`reset_state` (see ``onnx_model.py``).
+
+Everything is decided frame by frame from the past alone, so the result is
+the same whether the audio arrives in 10 ms pieces or all at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from listener.config import Config
+from listener.events import (
+    ActivityFrames,
+    EndOfStream,
+    Event,
+    Party,
+    SourceState,
+    SpatialFrames,
+    TurnPredictions,
+)
+from listener.pipeline import Stage
+from listener.turns import derive
+from listener.turns.features import FRAMES_PER_STEP, FeatureExtractor
+from listener.turns.speakers import SpeakerTracker
+from listener.turns.spec import ModelSpec
+
+Float = npt.NDArray[np.float32]
+PARTIES = (Party.REP, Party.CUSTOMER)
+
+
+class TurnStage(Stage):
+    """SpatialFrames -> ActivityFrames and TurnPredictions, around a streaming model."""
+
+    name = "turns"
+
+    def __init__(self, config: Config, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.session_gap_s = config.analytics.session_gap_s
+        self._features: FeatureExtractor | None = None
+        self._held: SpatialFrames | None = None
+        self.steps = 0
+        self.step_s = 0.0  # wall time spent in step(), for the speed bench
+        self.sessions = 1
+        self._reset_trackers()
+
+    # --- what an inference engine implements ------------------------------
+
+    def step(self, features: Float) -> Float:
+        """One model frame: features (n_features,) -> outputs (spec.n_outputs,), advancing the state."""
+        raise NotImplementedError
+
+    def reset_state(self) -> None:
+        """Forget the conversation so far (a new session starts)."""
+        raise NotImplementedError
+
+    # --- stream handling ---------------------------------------------------
+
+    def reset(self) -> None:
+        """A new stream: model state, noise floor, buffers and trackers all start over."""
+        self.reset_state()
+        if self._features is not None:
+            self._features.reset()
+        self._held = None
+        self._reset_trackers()
+
+    def _reset_trackers(self) -> None:
+        self._active = np.zeros(2, dtype=bool)
+        self._speakers = SpeakerTracker()
+        self._silent_steps = 0
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, SpatialFrames):
+            yield from self._take(event)
+        elif isinstance(event, EndOfStream):
+            yield from self._flush()
+            self.reset()
+        elif isinstance(event, SourceState):
+            self._new_session()
+
+    def _take(self, frames: SpatialFrames) -> Iterator[Event]:
+        if frames.n_frames == 0:
+            return
+        if self._held is not None and abs(self._held.end_s - frames.start_s) > frames.hop_s / 2:
+            yield from self._flush()  # a jump in the stream clock: never pair frames across it
+        joined = frames if self._held is None else join_frames(self._held, frames)
+        n = joined.n_frames // FRAMES_PER_STEP * FRAMES_PER_STEP
+        self._held = slice_frames(joined, n, joined.n_frames) if n < joined.n_frames else None
+        if n:
+            yield from self._run(slice_frames(joined, 0, n), n)
+
+    def _flush(self) -> Iterator[Event]:
+        """Emit a lone held frame (end of stream), paired with a copy of itself."""
+        held, self._held = self._held, None
+        if held is not None:
+            yield from self._run(join_frames(held, held), held.n_frames)
+
+    def _extractor(self, frames: SpatialFrames) -> FeatureExtractor:
+        if self._features is None:
+            self._features = FeatureExtractor(frames.sample_rate_hz, frames.fft_size)
+        return self._features
+
+    # --- the model and its decisions ---------------------------------------
+
+    def _run(self, frames: SpatialFrames, n_emit: int) -> Iterator[Event]:
+        fx = self._extractor(frames)(
+            frames.power, frames.rep_weight, frames.customer_weight, frames.rep_snr_db, frames.customer_snr_db
+        )
+        hop_s = frames.hop_s * FRAMES_PER_STEP
+        k = fx.shape[0]
+        out = np.zeros((k, self.spec.n_outputs), dtype=np.float32)
+        active = np.zeros((k, 2), dtype=bool)
+        for i in range(k):
+            out[i] = self._step_timed(fx[i])
+            active[i] = self._decide(out[i, :2])
+            self._watch_session(bool(active[i].any()), hop_s)
+        p_hold, p_bc = self._interpret(out, active, frames.start_s, hop_s)
+        yield self._activity(frames, active, out[:, :2], n_emit)
+        yield TurnPredictions(
+            start_s=frames.start_s,
+            hop_s=frames.hop_s,
+            p_hold=_expand(p_hold, n_emit),
+            p_backchannel=_expand(p_bc, n_emit),
+        )
+
+    def _step_timed(self, features: Float) -> Float:
+        t0 = time.perf_counter()
+        out = self.step(features)
+        self.step_s += time.perf_counter() - t0
+        self.steps += 1
+        return out
+
+    def _decide(self, vad: Float) -> npt.NDArray[np.bool_]:
+        """Hysteresis: a party turns on at ``vad_on`` and off below ``vad_off``."""
+        threshold = np.where(self._active, self.spec.vad_off, self.spec.vad_on)
+        self._active = vad >= threshold
+        return self._active.copy()
+
+    def _interpret(
+        self, out: Float, active: npt.NDArray[np.bool_], start_s: float, hop_s: float
+    ) -> tuple[Float, Float]:
+        """Per frame: p_hold of the party who spoke last, p_backchannel of the party who came in last.
+
+        p_hold is that party's chance to be the next to speak: in a silence,
+        its share of the projected speech (1 - p_shift of a pause); while the
+        other party has just started, its chance to resume within a second
+        (premature start: the holder was only thinking).
+        """
+        view = derive.outlook(out, self.spec.bin_edges_s, self.spec.thresholds)
+        shift = [v.tolist() for v in view.p_shift]
+        back = [v.tolist() for v in view.p_resumes]
+        cont = [v.tolist() for v in view.p_continues]
+        p_hold = np.full(out.shape[0], 0.5, dtype=np.float32)
+        p_bc = np.ones(out.shape[0], dtype=np.float32)
+        for i, on in enumerate(active.tolist()):
+            last, newcomer = self._speakers.update((on[0], on[1]), start_s + i * hop_s, hop_s)
+            if last is not None:
+                k = PARTIES.index(last)
+                p_hold[i] = back[k][i] if on[1 - k] and not on[k] else 1.0 - shift[k][i]
+            if newcomer is not None:
+                p_bc[i] = 1.0 - cont[PARTIES.index(newcomer)][i]
+        return p_hold, p_bc
+
+    def _watch_session(self, any_active: bool, hop_s: float) -> None:
+        """Reset the model once nobody has spoken for a session gap (the next speech opens a session)."""
+        self._silent_steps = 0 if any_active else self._silent_steps + 1
+        if self._silent_steps == max(1, round(self.session_gap_s / hop_s)):
+            self._new_session()
+
+    def _new_session(self) -> None:
+        self.reset_state()
+        self.sessions += 1
+
+    def _activity(
+        self, frames: SpatialFrames, active: npt.NDArray[np.bool_], vad: Float, n_emit: int
+    ) -> ActivityFrames:
+        fine_active = np.repeat(active, FRAMES_PER_STEP, axis=0)[:n_emit]
+        fine_vad = np.repeat(vad, FRAMES_PER_STEP, axis=0)[:n_emit]
+        return ActivityFrames(
+            start_s=frames.start_s,
+            hop_s=frames.hop_s,
+            rep_active=fine_active[:, 0].copy(),
+            customer_active=fine_active[:, 1].copy(),
+            rep_prob=fine_vad[:, 0].copy(),
+            customer_prob=fine_vad[:, 1].copy(),
+            doa_deg=frames.doa_deg[:n_emit].copy(),
+        )
+
+
+def _expand(x: Float, n: int) -> Float:
+    return np.repeat(x, FRAMES_PER_STEP)[:n].astype(np.float32)
+
+
+def slice_frames(f: SpatialFrames, a: int, b: int) -> SpatialFrames:
+    return SpatialFrames(
+        start_s=f.start_s + a * f.hop_s,
+        hop_s=f.hop_s,
+        sample_rate_hz=f.sample_rate_hz,
+        fft_size=f.fft_size,
+        power=f.power[a:b],
+        rep_weight=f.rep_weight[a:b],
+        customer_weight=f.customer_weight[a:b],
+        noise_power=f.noise_power,
+        rep_snr_db=f.rep_snr_db[a:b],
+        customer_snr_db=f.customer_snr_db[a:b],
+        doa_deg=f.doa_deg[a:b],
+    )
+
+
+def join_frames(a: SpatialFrames, b: SpatialFrames) -> SpatialFrames:
+    return SpatialFrames(
+        start_s=a.start_s,
+        hop_s=a.hop_s,
+        sample_rate_hz=a.sample_rate_hz,
+        fft_size=a.fft_size,
+        power=np.concatenate([a.power, b.power]),
+        rep_weight=np.concatenate([a.rep_weight, b.rep_weight]),
+        customer_weight=np.concatenate([a.customer_weight, b.customer_weight]),
+        noise_power=b.noise_power,
+        rep_snr_db=np.concatenate([a.rep_snr_db, b.rep_snr_db]),
+        customer_snr_db=np.concatenate([a.customer_snr_db, b.customer_snr_db]),
+        doa_deg=np.concatenate([a.doa_deg, b.doa_deg]),
+    )

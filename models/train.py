@@ -1,0 +1,329 @@
+"""Train the turn model and ship it: ``python -m models.train``.
+
+Reproduces ``listener/data/models/turn.int8.onnx`` and its sidecar from
+scratch on the CPU, with fixed seeds:
+
+1. simulate two-party dialogues and compute their features (cached in
+   ``models/.cache``; see models.simulate),
+2. train the GRU on per-party activity now and the projection of each
+   party's activity over the next 2 s (masked where the dialogue ends),
+3. choose the activity thresholds on the validation dialogues,
+4. export the one-frame step as float ONNX, quantize it to static int8,
+5. score float and int8 on the validation dialogues, write the sidecar.
+
+``--smoke`` does all of it on a few seconds of data in two epochs (tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from listener.config import parse_config
+from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES, swap_parties
+from listener.turns.onnx_model import OnnxTurnModel
+from listener.turns.spec import SHIPPED_NAME, SIDECAR_SCHEMA, shipped_model_path, sidecar_path
+from models import scoring, tasks
+from models.corpus import ESPEAK_SPEAKERS
+from models.net import TurnNet, export_step
+from models.quantize import calibration_pairs, quantize
+from models.simulate import CACHE, SIM_VERSION, Sample, load_split
+
+SEED = 20251125
+VERSION = "1.0.0"
+BIN_EDGES_S = (0.0, 0.2, 0.6, 1.2, 2.0)
+N_OUT = 2 + 2 * (len(BIN_EDGES_S) - 1)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+HYSTERESIS = 0.15
+SILENCE_WEIGHT = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    train: int = 96
+    val: int = 16
+    seconds: float = 40.0
+    epochs: int = 60
+    chunk_s: float = 5.0
+    lr: float = 3e-3
+    enc: int = 64
+    hidden: int = 64
+    seed: int = SEED
+    voices: int = ESPEAK_SPEAKERS
+
+
+SMOKE = Settings(train=1, val=1, seconds=4.0, epochs=2, chunk_s=2.0, enc=8, hidden=8, voices=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    features: np.ndarray  # (T, F)
+    vad: np.ndarray  # (T, 2)
+    future: np.ndarray  # (T, 2 * bins), rep bins then customer bins
+    mask: np.ndarray  # (T,) weight of the projection loss: 0 where the future runs past the dialogue's end
+    truth: np.ndarray  # (2, frames) at 10 ms
+
+
+def targets(sample: Sample) -> Track:
+    """Per 20 ms step: activity now, and the fraction of each future bin each party speaks in."""
+    truth = sample.truth
+    steps = min(len(sample.features), truth.shape[1] // FRAMES_PER_STEP)
+    frames = truth.shape[1]
+    cs = np.concatenate([np.zeros((2, 1)), np.cumsum(truth, axis=1)], axis=1)
+    now = FRAMES_PER_STEP * (np.arange(steps) + 1)
+    vad = ((cs[:, now] - cs[:, now - FRAMES_PER_STEP]) / FRAMES_PER_STEP).T
+    future = []
+    for party in (0, 1):
+        for lo, hi in itertools.pairwise(BIN_EDGES_S):
+            a, b = np.minimum(now + round(lo * 100), frames), np.minimum(now + round(hi * 100), frames)
+            future.append((cs[party, b] - cs[party, a]) / np.maximum(b - a, 1))
+    inside = now + round(BIN_EDGES_S[-1] * 100) <= frames
+    # mutual silences are where turns are taken or kept: they weigh more in the projection loss
+    silent = (cs[:, now] - cs[:, now - FRAMES_PER_STEP]).sum(axis=0) == 0
+    mask = inside * (1.0 + (SILENCE_WEIGHT - 1.0) * silent)
+    return Track(
+        sample.features[:steps].astype(np.float32),
+        vad.astype(np.float32),
+        np.stack(future, axis=1).astype(np.float32),
+        mask,
+        truth,
+    )
+
+
+def swapped(seq: Track) -> Track:
+    nb = len(BIN_EDGES_S) - 1
+    fut = np.concatenate([seq.future[:, nb:], seq.future[:, :nb]], axis=1)
+    vad = seq.vad[:, ::-1].copy()
+    return replace(seq, features=swap_parties(seq.features), vad=vad, future=fut, truth=seq.truth[::-1])
+
+
+def epoch_chunks(data: list[Track], rng: np.random.Generator, s: Settings) -> list[tuple[torch.Tensor, ...]]:
+    """One epoch for truncated backprop through time: every dialogue at once, cut into consecutive chunks.
+
+    Each dialogue starts at a random offset (from a zero state) and is
+    mirrored (rep <-> customer) half the time; chunk k of every dialogue
+    forms batch k, so the state can be carried from one batch to the next.
+    """
+    chunk = int(s.chunk_s * 50)
+    tracks = [swapped(t) if rng.random() < 0.5 else t for t in data]
+    starts = [int(rng.integers(0, chunk)) for _ in tracks]
+    length = max(len(t.features) - st for t, st in zip(tracks, starts, strict=True))
+    n_chunks = -(-length // chunk)
+    full = []
+    for t, st in zip(tracks, starts, strict=True):
+        arrays = [a[st:] for a in _full(t)]
+        full.append([np.pad(a, ((0, n_chunks * chunk - len(a)), (0, 0))) for a in arrays])
+    stacked = [torch.from_numpy(np.stack([f[i] for f in full]).astype(np.float32)) for i in range(4)]
+    return [tuple(a[:, k * chunk : (k + 1) * chunk] for a in stacked) for k in range(n_chunks)]
+
+
+def loss_of(
+    net: TurnNet, x: torch.Tensor, vad: torch.Tensor, fut: torch.Tensor, mask: torch.Tensor,
+    h0: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean masked BCE of activity now plus of the projection; and the final state."""
+    logits, h = net(x, h0)
+    lv = F.binary_cross_entropy_with_logits(logits[..., :2], vad, reduction="none").mean(-1)
+    lf = F.binary_cross_entropy_with_logits(logits[..., 2:], fut, reduction="none").mean(-1)
+    now = (lv * mask[..., 0]).sum() / mask[..., 0].sum().clamp(min=1)
+    return now + (lf * mask[..., 1]).sum() / mask[..., 1].sum().clamp(min=1), h
+
+
+def fit(net: TurnNet, data: list[Track], val: list[Track], s: Settings, log: bool) -> None:
+    rng = np.random.default_rng([s.seed, 1])
+    per_epoch = len(epoch_chunks(data, np.random.default_rng(0), s))
+    opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=1e-4)
+    total = max(s.epochs * per_epoch, 2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=total, pct_start=0.15)
+    val_batch = tuple(torch.from_numpy(np.stack(a).astype(np.float32)) for a in zip(*map(_full, val), strict=True))
+    best, best_state, t0 = float("inf"), None, time.perf_counter()
+    for epoch in range(1, s.epochs + 1):
+        net.train()
+        h = None
+        for batch in epoch_chunks(data, rng, s):
+            loss, h = loss_of(net, *batch, h0=h)
+            h = h.detach()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+        net.eval()
+        with torch.no_grad():
+            vloss = float(loss_of(net, *val_batch)[0])
+        if vloss < best:
+            best, best_state = vloss, {k: v.clone() for k, v in net.state_dict().items()}
+        if log:
+            print(f"  epoch {epoch}: train {float(loss):.4f} val {vloss:.4f} ({time.perf_counter() - t0:.0f} s)")
+    if best_state is not None:
+        net.load_state_dict(best_state)
+
+
+def _full(seq: Track) -> tuple[np.ndarray, ...]:
+    return seq.features, seq.vad, seq.future, np.stack([np.ones(len(seq.mask)), seq.mask], axis=1)
+
+
+def torch_outputs(net: TurnNet, seq: Track) -> np.ndarray:
+    with torch.no_grad():
+        logits, _ = net(torch.from_numpy(seq.features[None]))
+    return torch.sigmoid(logits[0]).numpy()
+
+
+def activity_f1(outputs: list[np.ndarray], val: list[Track], on: float, off: float) -> dict[str, float | None]:
+    """Pooled per-party F1 of the timeline-processed activity against the truth."""
+    total = np.zeros((2, 3), dtype=np.int64)
+    for out, seq in zip(outputs, val, strict=True):
+        frames = seq.truth.shape[1]
+        system = scoring.steps_to_frames(scoring.hysteresis(out[:, :2], on, off), frames)
+        system = np.stack([scoring.timeline(row) for row in system])
+        total += scoring.counts(seq.truth, system)
+    rep, cust = scoring.f1(total[0]), scoring.f1(total[1])
+    return {"f1_rep": rep, "f1_customer": cust, "f1_mean": None if rep is None or cust is None else (rep + cust) / 2}
+
+
+def choose_thresholds(outputs: list[np.ndarray], val: list[Track]) -> tuple[float, float]:
+    best = max(THRESHOLDS, key=lambda on: activity_f1(outputs, val, on, on - HYSTERESIS)["f1_mean"] or 0.0)
+    return best, round(best - HYSTERESIS, 3)
+
+
+TASKS = ("pause", "overlap", "premature")  # in the order of ModelSpec.thresholds
+
+
+def task_scores(
+    outputs: list[np.ndarray], val: list[Track], thresholds: tuple[float, float, float]
+) -> dict[str, tuple[list[bool], list[float]]]:
+    items = [(i, o) for o, seq in zip(outputs, val, strict=True) for i in tasks.all_items(seq.truth)]
+    out = {}
+    for task in TASKS:
+        chosen = [(i, o) for i, o in items if i.task == task]
+        out[task] = ([i.label for i, _ in chosen], [tasks.score(i, o, BIN_EDGES_S, thresholds) for i, o in chosen])
+    return out
+
+
+def choose_decision_thresholds(outputs: list[np.ndarray], val: list[Track]) -> tuple[float, float, float]:
+    """Per task, the raw threshold with the best balanced accuracy on the validation dialogues."""
+    raw = task_scores(outputs, val, (0.5, 0.5, 0.5))
+    t = [tasks.best_threshold(*raw[task]) for task in TASKS]
+    return t[0], t[1], t[2]
+
+
+def figures(
+    outputs: list[np.ndarray], val: list[Track], on: float, off: float, thresholds: tuple[float, float, float]
+) -> dict[str, object]:
+    out: dict[str, object] = dict(activity_f1(outputs, val, on, off))
+    for task, (labels, probs) in task_scores(outputs, val, thresholds).items():
+        out[f"{task}_n"] = len(labels)
+        out[f"{task}_balanced_accuracy"] = tasks.balanced_accuracy(labels, probs)
+        out[f"{task}_auc"] = tasks.auc(labels, probs)
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def sidecar(
+    s: Settings, on: float, off: float, thresholds: tuple[float, float, float], extra: dict[str, object]
+) -> dict[str, object]:
+    nb = len(BIN_EDGES_S) - 1
+    columns = ["rep_active", "customer_active"] + [f"{p}_future_{k}" for p in ("rep", "customer") for k in range(nb)]
+    return {
+        "schema": SIDECAR_SCHEMA,
+        "version": VERSION,
+        "state_size": s.hidden,
+        "input": {
+            "feature_version": FEATURE_VERSION,
+            "n_features": N_FEATURES,
+            "frames_per_step": FRAMES_PER_STEP,
+            "hop_s": 0.02,
+            "spec": "listener/turns/features.py",
+        },
+        "output": {
+            "columns": columns,
+            "bin_edges_s": list(BIN_EDGES_S),
+            "vad_on": on,
+            "vad_off": off,
+            "thresholds": dict(zip(("shift", "continue", "resume"), thresholds, strict=True)),
+        },
+        "training": {
+            "command": "python -m models.train",
+            "seed": s.seed,
+            "settings": asdict(s),
+            "simulation_version": SIM_VERSION,
+            "torch": torch.__version__,
+        },
+        **extra,
+    }
+
+
+def onnx_outputs(path: Path, val: list[Track]) -> list[np.ndarray]:
+    model = OnnxTurnModel(parse_config({}), path)
+    return [model.run_sequence(seq.features) for seq in val]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=shipped_model_path().parent, help="folder for turn.int8.onnx")
+    ap.add_argument("--cache", type=Path, default=CACHE, help=f"simulation cache (default {CACHE})")
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--epochs", type=int, help=f"passes over the training dialogues (default {Settings.epochs})")
+    ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (seconds of data, a few steps)")
+    args = ap.parse_args(argv)
+    s = replace(SMOKE if args.smoke else Settings(), seed=args.seed)
+    s = replace(s, epochs=args.epochs) if args.epochs else s
+    run(s, args.out, args.cache, log=not args.smoke)
+    return 0
+
+
+def run(s: Settings, out: Path, cache: Path, log: bool = True) -> dict[str, object]:
+    torch.manual_seed(s.seed)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    t0 = time.perf_counter()
+    train = [targets(x) for x in load_split("train", s.train, s.seconds, s.seed, cache, log, s.voices)]
+    val = [targets(x) for x in load_split("val", s.val, s.seconds, s.seed, cache, log, s.voices)]
+    if log:
+        print(f"data ready in {time.perf_counter() - t0:.0f} s: {len(train)} train, {len(val)} val dialogues")
+    net = TurnNet(N_FEATURES, N_OUT, s.enc, s.hidden)
+    feats = np.concatenate([x.features for x in train])
+    net.mean.copy_(torch.from_numpy(feats.mean(axis=0)))
+    net.std.copy_(torch.from_numpy(feats.std(axis=0) + 1e-3))
+    fit(net, train, val, s, log)
+    net.eval()
+    val_outputs = [torch_outputs(net, v) for v in val]
+    on, off = choose_thresholds(val_outputs, val)
+    decisions = choose_decision_thresholds(val_outputs, val)
+    out.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    float_path, int8_path = cache / "turn.float.onnx", out / SHIPPED_NAME
+    export_step(net, float_path)
+    sidecar_path(float_path).write_text(json.dumps(sidecar(s, on, off, decisions, {}), indent=1) + "\n")
+    x, h = calibration_pairs(net, [t.features for t in train], s.seed)
+    quantize(float_path, int8_path, x, h)
+    sidecar_path(int8_path).write_text(json.dumps(sidecar(s, on, off, decisions, {}), indent=1) + "\n")
+    results = {
+        "validation": {
+            "dialogues": len(val),
+            "float": figures(onnx_outputs(float_path, val), val, on, off, decisions),
+            "int8": figures(onnx_outputs(int8_path, val), val, on, off, decisions),
+        },
+        "size_bytes": {"int8": int8_path.stat().st_size, "float": float_path.stat().st_size},
+    }
+    for path in (float_path, int8_path):
+        doc = sidecar(s, on, off, decisions, {"figures": results})
+        sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    if log:
+        print(json.dumps(results, indent=1))
+        size = int8_path.stat().st_size
+        print(f"wrote {int8_path} ({size} bytes) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return results
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

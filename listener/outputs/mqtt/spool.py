@@ -65,6 +65,8 @@ class Spool(Managed):
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._depth = 0
+        self._seq = 0  # the latest seq handed out, to go on counting while the disk is full
+        self._unstored = 0  # messages dropped because the spool could not be written (disk full)
 
     def open(self) -> None:
         try:
@@ -75,6 +77,7 @@ class Spool(Managed):
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
             self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
         except (OSError, sqlite3.Error) as exc:
             raise OutputError(
                 f"MQTT spool {self.path} cannot be opened ({exc}): check that service.state_dir exists "
@@ -113,14 +116,22 @@ class Spool(Managed):
 
     def set_counter(self, name: str, value: int) -> None:
         with self._lock:
-            self.db.execute(
-                "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = ?",
-                (name, value, value),
-            )
+            try:
+                self.db.execute(
+                    "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = ?",
+                    (name, value, value),
+                )
+            except sqlite3.Error as exc:  # disk full: the counter stays behind, the pipeline goes on
+                self._warn_unwritable(exc)
 
     def next_seq(self) -> int:
         with self._lock:
-            return self._bump("seq")
+            try:
+                self._seq = self._bump("seq")
+            except sqlite3.Error as exc:  # disk full: count on in memory rather than stop the pipeline
+                self._seq += 1
+                self._warn_unwritable(exc)
+            return self._seq
 
     def stamp(self, message: dict[str, object]) -> bytes:
         """A message that is not spooled (retained state, status) still takes the next ``seq``."""
@@ -129,7 +140,7 @@ class Spool(Managed):
 
     @property
     def dropped(self) -> int:
-        return self.counter("dropped")
+        return self.counter("dropped") + self._unstored
 
     @property
     def depth(self) -> int:
@@ -138,11 +149,14 @@ class Spool(Managed):
     # -- the outbox ------------------------------------------------------------
 
     def put(self, topic: str, message: dict[str, object], qos: int = 1) -> int:
-        """Stamp ``seq`` into ``message``, store it, drop the oldest beyond the bound; returns seq."""
+        """Stamp ``seq`` into ``message``, store it, drop the oldest beyond the bound; returns seq.
+
+        When the disk is full the message is dropped and counted (-1 is returned): the pipeline goes on.
+        """
         with self._lock:
             db = self.db
-            db.execute("BEGIN IMMEDIATE")
             try:
+                db.execute("BEGIN IMMEDIATE")
                 seq = self._bump("seq")
                 message["seq"] = seq
                 db.execute(
@@ -154,13 +168,33 @@ class Spool(Managed):
                     db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (excess,))
                     self._bump("dropped", excess)
                 db.execute("COMMIT")
+            except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
+                self._rollback()
+                self._unstored += 1
+                self._warn_unwritable(exc)
+                return -1
             except BaseException:
-                db.execute("ROLLBACK")
+                self._rollback()
                 raise
+            self._seq = seq
             self._depth = min(self._depth + 1, self.max_messages)
         if excess > 0:
             log.warning("MQTT spool full (%d messages): dropped the oldest %d", self.max_messages, excess)
         return seq
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    def _warn_unwritable(self, exc: sqlite3.Error) -> None:
+        if self._unstored > 1 and self._unstored % 100:
+            return  # once, then every 100th: a full disk must not also fill the journal
+        log.warning(
+            "MQTT spool %s cannot be written (%s): %d messages dropped so far; free space on service.state_dir",
+            self.path,
+            exc,
+            self._unstored,
+        )
 
     def after(self, last_id: int, limit: int) -> list[Spooled]:
         """Up to ``limit`` messages with id > ``last_id``, oldest first."""

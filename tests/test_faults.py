@@ -1,0 +1,134 @@
+"""Faults, provoked for real: a full spool disk, a corrupt vosk model, SIGTERM mid-session.
+
+The broker outage is tests/test_mqtt_run.py's (``test_broker_outage_mid_run_loses_nothing``,
+``test_last_will_says_offline_when_the_process_dies``); the corrupt turn model is
+tests/test_turns_errors.py's; device loss at the source is tests/test_live_capture.py's. What is
+here is what those do not cover.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from listener.config import parse_config
+from listener.events import SessionEnded, SessionStarted
+from listener.outputs.mqtt import MqttStage
+from tests import asr_audio, synth
+from tests.mqtt_broker import Mosquitto, Recorder, free_port, kill_process_group, validate
+from tests.test_mqtt_run import BASE, _config, _listener
+
+# --- the spool's disk is full ------------------------------------------------------------
+
+
+def _visit(stage: MqttStage, k: int) -> None:
+    t = 10.0 * k
+    list(stage.process(SessionStarted(session_id=f"{k:08x}", onset_s=t, decided_s=t + 1.0)))
+    list(stage.process(SessionEnded(session_id=f"{k:08x}", onset_s=t, decided_s=t + 8.0, end_s=t + 7.0)))
+
+
+def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(tmp_path: Path) -> None:
+    # No broker listens: everything stays in the spool, whose file may not grow (sqlite's
+    # max_page_count stands in for a full state_dir without root mounts; sqlite reports SQLITE_FULL
+    # either way).
+    mqtt = {"enabled": True, "port": free_port(), "device_id": "counter-3", "reconnect_min_s": 1.0}
+    config = parse_config({"mqtt": mqtt, "service": {"state_dir": str(tmp_path / "state")}})
+    with MqttStage(config) as stage:
+        db = stage.spool.db
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+        for k in range(200):
+            _visit(stage, k)
+        stored = stage.spool.depth
+        assert 0 < stored < 400
+        assert stage.spool.dropped == 400 - stored  # every message that did not fit is counted
+        db.execute("PRAGMA max_page_count = 1073741823")  # space again
+        _visit(stage, 200)
+        assert stage.spool.depth == stored + 2
+        seqs = [row.seq for row in stage.spool.after(0, 1000)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+# --- a corrupt vosk model ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupt_vosk_model_stops_start_up_with_a_clear_error(tmp_path: Path, damage: str) -> None:
+    good = asr_audio.korean_model()
+    bad = tmp_path / "model"
+    shutil.copytree(good / "conf", bad / "conf")
+    (bad / "am").mkdir()
+    final = (good / "am" / "final.mdl").read_bytes()
+    (bad / "am" / "final.mdl").write_bytes(os.urandom(4096) if damage == "garbage" else final[: len(final) // 3])
+    cfg = tmp_path / "asr.toml"
+    cfg.write_text(f'[asr]\nenabled = true\nmodel_path = "{bad}"\n')
+    samples, _ = synth.render(synth.DIALOGUE[:1], 2.0)
+    wav = synth.write_wav(tmp_path / "short.wav", samples)
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "listener", "analyze", str(wav), "--config", str(cfg)],
+        capture_output=True, text=True, errors="replace", timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("listener: vosk could not load the model in") and str(bad) in last
+    assert "fetch it again or point [asr] model_path elsewhere" in last
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 30
+
+
+# --- SIGTERM in the middle of a session ----------------------------------------------------
+
+
+def test_sigterm_mid_session_publishes_the_summary_and_offline_within_2_s(tmp_path: Path) -> None:
+    samples, _ = synth.render(VISIT, 40.0)
+    wav = synth.write_wav(tmp_path / "visit.wav", samples)
+    with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
+        proc = _listener(_config(tmp_path, broker, shutdown_drain_s=5.0), wav)  # real time
+        try:
+            got = rec.wait_for(
+                lambda ms: any(m.topic == f"{BASE}/event" and b"session_start" in m.payload for m in ms), 30
+            )
+            assert any(b"session_start" in m.payload for m in got), "no session started"
+            time.sleep(6.0)  # well inside the visit, with more than session_min_speech_s of speech
+            sent = time.monotonic()
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+            exited_s = time.monotonic() - sent
+            got = rec.wait_for(lambda ms: any(b'"offline"' in m.payload for m in ms), 5)
+        finally:
+            kill_process_group(proc)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    assert proc.returncode == 0, err
+    print(f"SIGTERM to exit: {exited_s:.2f} s")  # the figure quoted in docs/reliability.md (pytest -s)
+    assert exited_s < 2.0, f"exit took {exited_s:.2f} s"
+    start = next(
+        validate(m.topic, m.payload) for m in got if m.topic == f"{BASE}/event" and b"session_start" in m.payload
+    )
+    sessions = [validate(m.topic, m.payload) for m in got if m.topic == f"{BASE}/session"]
+    assert [s["session_id"] for s in sessions] == [start["session_id"]]
+    assert 5.0 < float(sessions[0]["duration_s"]) < 30.0  # type: ignore[arg-type]
+    status = [json.loads(m.payload)["state"] for m in got if m.topic == f"{BASE}/status"]
+    assert status[-1] == "offline"
+
+
+A1, A2 = "cmu_arctic_us_aew_a0001.wav", "cmu_arctic_us_aew_a0002.wav"
+B4, B5 = "cmu_arctic_us_axb_a0004.wav", "cmu_arctic_us_axb_a0005.wav"
+VISIT = [  # one long visit: talk all along, so SIGTERM always lands mid-session
+    synth.Utterance("customer", 0.5, A1, 180.0),
+    synth.Utterance("rep", 4.0, B4, 0.0),
+    synth.Utterance("customer", 8.0, A2, 180.0),
+    synth.Utterance("rep", 12.0, B5, 0.0),
+    synth.Utterance("customer", 16.0, A1, 180.0),
+    synth.Utterance("rep", 20.0, B4, 0.0),
+    synth.Utterance("customer", 24.0, A2, 180.0),
+    synth.Utterance("rep", 28.0, B5, 0.0),
+    synth.Utterance("customer", 32.0, A1, 180.0),
+]

@@ -14,17 +14,26 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from listener.audio.live import LiveSource
 from listener.config import parse_config
 from listener.events import SessionEnded, SessionStarted
+from listener.outputs.leds import LedStage
 from listener.outputs.mqtt import MqttStage
-from tests import asr_audio, synth
+from listener.pipeline import Pipeline, Stage
+from tests import alsa_device, asr_audio, synth
+from tests.alsa_device import AlsaConfig, FifoFeeder, tones
 from tests.mqtt_broker import Mosquitto, Recorder, free_port, kill_process_group, validate
 from tests.test_mqtt_run import BASE, _config, _listener
+
+RATE_HZ = 16000
 
 # --- the spool's disk is full ------------------------------------------------------------
 
@@ -132,3 +141,89 @@ VISIT = [  # one long visit: talk all along, so SIGTERM always lands mid-session
     synth.Utterance("rep", 28.0, B5, 0.0),
     synth.Utterance("customer", 32.0, A1, 180.0),
 ]
+
+
+# --- the microphone disappears and comes back ------------------------------------------------
+
+alsa_config = alsa_device.alsa_config  # fixture
+
+
+class PacedFeeder(FifoFeeder):
+    """Writes the FIFO channel at the real sample rate, so the whole device runs in real time."""
+
+    def _write_until_reader_goes(self, fd: int) -> None:
+        step = 2 * RATE_HZ // 20  # 50 ms of int16
+        offset, due = 0, time.monotonic()
+        while not self._quit.is_set():
+            if self._paused.is_set():
+                self._quit.wait(0.02)
+                due = time.monotonic()
+                continue
+            try:
+                chunk = self._data[offset : offset + step] or self._data[:step]
+                os.write(fd, chunk)
+            except OSError:  # the reader went away (stream closed)
+                return
+            offset = (offset + len(chunk)) % len(self._data)
+            due += len(chunk) / (2 * RATE_HZ)
+            self._quit.wait(max(0.0, due - time.monotonic()))
+
+
+def _live_service(tmp_path: Path, broker: Mosquitto) -> tuple[LiveSource, list[Stage]]:
+    config = parse_config({
+        "array": {"preset": "respeaker-4mic", "device": "listener_test_array", "reopen_interval_s": 0.5},
+        "leds": {"enabled": True, "button_pin": ""},
+        "mqtt": broker.mqtt_config(),
+        "service": {"state_dir": str(tmp_path / "state")},
+    })  # fmt: skip
+    leds = LedStage(config, factory=MockFactory(pin_class=MockPWMPin), live=True)
+    return LiveSource(config), [MqttStage(config), leds]
+
+
+def _until(predicate: Callable[[], bool], timeout_s: float, why: Callable[[], str] = lambda: "") -> float:
+    """Seconds until ``predicate`` holds (polled every 10 ms); fails after ``timeout_s``."""
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout_s, f"timed out after {timeout_s} s {why()}"
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+def _modes(rec: Recorder) -> list[str]:
+    return [str(json.loads(m.payload)["mode"]) for m in rec.on("/state")]
+
+
+def test_microphone_lost_and_back_shows_on_leds_and_mqtt(alsa_config: AlsaConfig, tmp_path: Path) -> None:
+    device = alsa_config.add("listener_test_array", tones(RATE_HZ, 2.0, 4), RATE_HZ, fifo_channel=0)
+    with (
+        Mosquitto(tmp_path / "broker") as broker,
+        Recorder(broker, topics=(f"{BASE}/state",)) as rec,
+        PacedFeeder(device.infiles[0], device.signal[:, :1]) as feeder,
+    ):
+        source, stages = _live_service(tmp_path, broker)
+        leds = stages[1]
+        assert isinstance(leds, LedStage)
+        with source, Pipeline(stages) as pipeline:
+            runner = threading.Thread(target=pipeline.run, args=(source,), daemon=True)
+            runner.start()
+            try:
+                started = lambda: leds.values().get("green", 0.0) > 0 and "listening" in _modes(rec)  # noqa: E731
+                _until(started, 30, lambda: f"LEDs {leds.values()}, states {_modes(rec)}, {runner.is_alive()=}")
+                time.sleep(1.0)
+                feeder.pause()  # no more audio: the capture thread blocks, as with a pulled USB array
+                led_s = _until(lambda: leds.values()["green"] == 0.0, 5)
+                mqtt_s = led_s + _until(lambda: _modes(rec)[-1] == "fault", 5)
+                alsa_config.remove(device.name)  # gone from the device list: every reopen fails
+                feeder.resume()  # lets the wedged stream close
+                time.sleep(1.5)
+                assert _modes(rec)[-1] == "fault"
+                alsa_config.restore(device)  # plugged in again
+                back_s = _until(lambda: _modes(rec)[-1] == "listening" and leds.values()["red"] == 0.0, 10)
+                assert leds.values()["green"] > 0
+            finally:
+                source.stop()
+                runner.join(10)
+        assert not runner.is_alive()
+    print(f"mic lost: LEDs {led_s:.2f} s, MQTT state {mqtt_s:.2f} s; mic back: recovered in {back_s:.2f} s")
+    assert led_s < 2.0 and mqtt_s < 2.0
+    assert back_s < 5.0

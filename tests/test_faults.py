@@ -24,7 +24,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.audio.live import LiveSource
 from listener.config import parse_config
-from listener.events import SessionEnded, SessionStarted
+from listener.events import AudioBlock, AudioDropped, Event, SessionEnded, SessionStarted
 from listener.outputs.leds import LedStage
 from listener.outputs.mqtt import MqttStage
 from listener.pipeline import Pipeline, Stage
@@ -152,7 +152,7 @@ class PacedFeeder(FifoFeeder):
     """Writes the FIFO channel at the real sample rate, so the whole device runs in real time."""
 
     def _write_until_reader_goes(self, fd: int) -> None:
-        step = 2 * RATE_HZ // 20  # 50 ms of int16
+        step = 2 * RATE_HZ // 10  # 100 ms of int16: one capture period, written at once (atomic in a pipe)
         offset, due = 0, time.monotonic()
         while not self._quit.is_set():
             if self._paused.is_set():
@@ -227,3 +227,37 @@ def test_microphone_lost_and_back_shows_on_leds_and_mqtt(alsa_config: AlsaConfig
     print(f"mic lost: LEDs {led_s:.2f} s, MQTT state {mqtt_s:.2f} s; mic back: recovered in {back_s:.2f} s")
     assert led_s < 2.0 and mqtt_s < 2.0
     assert back_s < 5.0
+
+
+# --- the pipeline falls behind the audio callback -----------------------------------------------
+
+
+def test_falling_behind_counts_overflows_and_audio_time_stays_on_the_wall_clock(
+    alsa_config: AlsaConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    device = alsa_config.add("listener_test_array", tones(RATE_HZ, 2.0, 4), RATE_HZ, fifo_channel=0)
+    array = {"preset": "respeaker-4mic", "device": "listener_test_array", "buffer_s": 0.5}
+    config = parse_config({"array": array})
+    arrivals: list[tuple[float, float]] = []  # (wall s, audio s at the end of the event)
+    events: list[Event] = []
+    with PacedFeeder(device.infiles[0], device.signal[:, :1]), LiveSource(config) as source:
+        for event in source.events():
+            end_s = event.end_s if isinstance(event, AudioBlock) else getattr(event, "start_s", 0.0)
+            if isinstance(event, AudioDropped):
+                end_s = event.start_s + event.duration_s
+            arrivals.append((time.monotonic(), end_s))
+            events.append(event)
+            if isinstance(event, AudioBlock) and 1.0 <= end_s < 3.0:
+                time.sleep(0.3)  # the pipeline stalls: three times slower than real time
+            if end_s >= 6.0:
+                break
+        overflows = source.overflow_count
+    dropped = [e for e in events if isinstance(e, AudioDropped)]
+    assert overflows > 0 and dropped and {e.reason for e in dropped} == {"overflow"}
+    lost_s = sum(e.duration_s for e in dropped)
+    wall0 = arrivals[0][0] - arrivals[0][1]  # wall time of audio time 0, from the first block
+    drift_s = (arrivals[-1][0] - wall0) - arrivals[-1][1]
+    print(f"overflows {overflows}, {lost_s:.2f} s dropped, drift after 6 s: {drift_s * 1000:.0f} ms")
+    assert lost_s > 1.0  # the stall outlasted the 0.5 s ring by seconds
+    assert abs(drift_s) < 0.3
+    assert any("overflow" in r.getMessage() for r in caplog.records)

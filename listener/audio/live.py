@@ -227,6 +227,12 @@ class LiveSource(AudioSource):
         run.in_frames += gap.frames
         # Re-derive the clock from capture frames so resampler rounding never accumulates.
         target = run.base_pos + (run.in_frames * PROCESSING_RATE_HZ + self.capture_rate_hz // 2) // self.capture_rate_hz
+        count = self.overflow_count
+        if count & (count - 1) == 0:  # 1st, 2nd, 4th, 8th ...: said in the journal, never flooding it
+            log.warning(
+                "audio %s: %.2f s of audio lost (%d overflows so far); the pipeline is falling behind the input",
+                gap.reason, gap.frames / self.capture_rate_hz, count,
+            )  # fmt: skip
         yield from self._drop(target - self._pos, gap.reason)
 
     def _drop(self, samples: int, reason: str) -> list[Event]:

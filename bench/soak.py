@@ -132,6 +132,7 @@ class Sample:
     audio_s: float
     wall_s: float
     rss_mb: float
+    py_blocks: int  # sys.getallocatedblocks(): Python's own heap, to tell a Python leak from native growth
     cpu_s: float
     cpu_per_audio_s: float  # over the last interval
     spool_depth: int
@@ -187,6 +188,7 @@ class Probe(Stage):
             audio_s=round(audio_s, 1),
             wall_s=round(time.perf_counter() - self._wall0, 1),
             rss_mb=round(rss_mb(), 1),
+            py_blocks=sys.getallocatedblocks(),
             cpu_s=round(cpu, 1),
             cpu_per_audio_s=round((cpu - last_cpu) / (audio_s - last_audio), 4) if audio_s - last_audio >= 1 else 0.0,
             spool_depth=spool.depth if spool is not None else -1,
@@ -237,20 +239,20 @@ class SummaryCounter:
         self.client.loop_stop()
 
 
-def soak_config(state_dir: Path, broker_port: int) -> Config:
+def soak_config(state_dir: Path, broker_port: int, asr: bool = True) -> Config:
     from tests import asr_audio
 
     return parse_config({
         "leds": {"enabled": True, "button_pin": ""},
         "analytics": {"session_gap_s": SESSION_GAP_S, "session_min_speech_s": 3.0},
         "service": {"state_dir": str(state_dir)},
-        "asr": {"enabled": True, "model_path": str(asr_audio.korean_model())},
+        "asr": {"enabled": asr, "model_path": str(asr_audio.korean_model())},
         "mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker_port, "device_id": "soak-1",
                  "reconnect_min_s": 0.2, "reconnect_max_s": 2.0},
     })  # fmt: skip
 
 
-def soak(hours: float, every_s: float, n_cases: int, work: Path) -> dict[str, object]:
+def soak(hours: float, every_s: float, n_cases: int, work: Path, asr: bool = True) -> dict[str, object]:
     from tests.mqtt_broker import Mosquitto
 
     t0 = time.perf_counter()
@@ -258,7 +260,7 @@ def soak(hours: float, every_s: float, n_cases: int, work: Path) -> dict[str, ob
     print(f"rendered {n_cases} rooms and the Korean exchange in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     os.environ["GPIOZERO_PIN_FACTORY"] = "mock"  # listener.outputs.gpio: gpiozero's MockFactory, PWM pins
     with Mosquitto(work / "broker") as broker, SummaryCounter(broker.port) as subscriber:
-        config = soak_config(work / "state", broker.port)
+        config = soak_config(work / "state", broker.port, asr)
         stages = [*analysis_stages(config, geometry(config)),
                   *output_stages(config, RunOptions(input=Path("soak"), fast=True))]  # fmt: skip
         probe = Probe(every_s, stages, subscriber)
@@ -289,6 +291,8 @@ def report(probe: Probe, audio_s: float, visits: int, counts: dict[str, int], mi
         "rss_mb_after_warmup": warm[0].rss_mb,
         "rss_mb_max_after_warmup": max(rss),
         "rss_growth_after_warmup_mb": round(max(rss) - warm[0].rss_mb, 1),
+        "py_blocks_after_warmup": warm[0].py_blocks,
+        "py_blocks_last": last.py_blocks,
         "max_spool_depth": max(s.spool_depth for s in samples),
         "spool_dropped": last.spool_dropped,
         "max_asr_queued_s": max(s.asr_queued_s for s in samples),
@@ -310,9 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report-every-s", type=float, default=600.0, help="audio seconds between samples")
     parser.add_argument("--cases", type=int, default=6, help="rooms in the bank (AMI excerpts rendered)")
     parser.add_argument("--json", type=Path, help="write the samples and the summary here")
+    parser.add_argument("--no-asr", action="store_true", help="transcription off (tells vosk's memory from the rest)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="listener-soak-") as tmp:
-        result = soak(args.hours, args.report_every_s, args.cases, Path(tmp))
+        result = soak(args.hours, args.report_every_s, args.cases, Path(tmp), asr=not args.no_asr)
     print(json.dumps(result["summary"], indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

@@ -8,15 +8,15 @@ from listener.analytics.stage import ConversationAnalytics
 from listener.analytics.timeline import Timeline
 from listener.config import ArrayGeometry, Config
 from listener.pipeline import Stage
-from listener.spatial.decide import ActivityDecider
 from listener.spatial.frontend import SpatialFrontEnd
+from listener.turns import activity_stage
 
 
 def analysis_stages(config: Config, geometry: ArrayGeometry) -> list[Stage]:
     """Audio in, per-party timeline out: the part every command shares."""
     stages: list[Stage] = [
         SpatialFrontEnd(config, geometry),
-        ActivityDecider(config),
+        activity_stage(config),  # the turn model (turn_model.enabled), else the heuristic decider
         Timeline(config),
     ]
     if config.asr.enabled:  # before the analytics, which use its questions

@@ -64,12 +64,19 @@ class BandFloor:
     def reset(self) -> None:
         self.level_db, self.steps = None, 0
 
-    def update(self, level_db: Float) -> Float:
-        """Advance over (n, bands) levels; returns the floor (dB) in force at each step."""
+    def update(self, level_db: Float, heard: npt.NDArray[np.bool_]) -> Float:
+        """Advance over (n, bands) levels; returns the floor (dB) in force at each step.
+
+        Steps that were not ``heard`` (audio that never arrived: exact zeros)
+        leave the floor where it was, as the front end does with its own.
+        """
         out = np.empty_like(level_db)
         floor = self.level_db
         for i in range(level_db.shape[0]):
             row = level_db[i]
+            if not heard[i]:
+                out[i] = row if floor is None else floor
+                continue
             if floor is None:
                 floor = row.copy()
             else:
@@ -108,7 +115,7 @@ class FeatureExtractor:
         total = _pairs(self._mel(power[:n]), k)
         rep = _pairs(self._mel(power[:n] * rep_weight[:n]), k)
         cust = _pairs(self._mel(power[:n] * customer_weight[:n]), k)
-        floor_db = self.floor.update(_db(total))
+        floor_db = self.floor.update(_db(total), total.sum(axis=1) > 0)
         floor = 10.0 ** (floor_db / 10.0)
         out = np.empty((k, N_FEATURES), dtype=np.float32)
         out[:, :N_MELS] = _scaled(_db(rep / floor), MEL_DB_RANGE)

@@ -1,0 +1,146 @@
+"""The shipped turn model: small, int8, run by the real onnxruntime, streaming frame by frame."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.config import Config, geometry, parse_config
+from listener.events import (
+    ActivityFrames,
+    AudioBlock,
+    EndOfStream,
+    Event,
+    SpatialFrames,
+    TurnPredictions,
+)
+from listener.spatial.frontend import SpatialFrontEnd
+from listener.turns import derive
+from listener.turns.base import slice_frames
+from listener.turns.features import FeatureExtractor
+from listener.turns.onnx_model import OnnxTurnModel
+from listener.turns.spec import load_spec, shipped_model_path, sidecar_path
+from tests import synth
+
+MAX_BYTES = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def frames() -> SpatialFrames:
+    """Front-end frames of the 17 s two-party test dialogue, in one event."""
+    samples, _ = synth.render(synth.DIALOGUE, 17.0)
+    config = parse_config({})
+    front = SpatialFrontEnd(config, geometry(config))
+    parts = [e for e in front.process(AudioBlock(0.0, 16000, samples)) if isinstance(e, SpatialFrames)]
+    assert len(parts) == 1
+    return parts[0]
+
+
+def stream(stage: OnnxTurnModel, frames: SpatialFrames, sizes: list[int]) -> list[Event]:
+    """Feed ``frames`` in pieces of the given sizes (cycled), then end the stream."""
+    out: list[Event] = []
+    a, k = 0, 0
+    while a < frames.n_frames:
+        b = min(frames.n_frames, a + sizes[k % len(sizes)])
+        out += stage.process(slice_frames(frames, a, b))
+        a, k = b, k + 1
+    out += stage.process(EndOfStream(frames.end_s))
+    return out
+
+
+def joined(events: list[Event], kind: type, field: str) -> np.ndarray:
+    return np.concatenate([getattr(e, field) for e in events if isinstance(e, kind)])
+
+
+def test_shipped_model_is_int8_small_and_described() -> None:
+    onnx = pytest.importorskip("onnx")
+    path = shipped_model_path()
+    assert path.stat().st_size <= MAX_BYTES
+    graph = onnx.load(str(path)).graph
+    int8 = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert sum(int(np.prod(t.dims)) for t in int8) > 0.9 * sum(int(np.prod(t.dims)) for t in graph.initializer)
+    assert {n.op_type for n in graph.node} >= {"QuantizeLinear", "DequantizeLinear", "Gemm"}
+    doc = json.loads(sidecar_path(path).read_text())
+    assert doc["training"]["command"] == "python -m models.train"
+    assert doc["figures"]["validation"]["int8"]["f1_mean"] > 0.7
+    spec = load_spec(path)
+    assert spec.n_outputs == 2 + 2 * spec.n_bins and spec.vad_off < spec.vad_on
+
+
+def test_frame_by_frame_equals_whole_sequence(frames: SpatialFrames) -> None:
+    config = parse_config({})
+    whole = stream(OnnxTurnModel(config), frames, [frames.n_frames])
+    single = stream(OnnxTurnModel(config), frames, [1])
+    ragged = stream(OnnxTurnModel(config), frames, [3, 1, 7, 10, 2])
+    for other in (single, ragged):
+        # activity and the model's outputs are bit-identical; the derived probabilities go through
+        # vectorised exp/log, whose last bit may depend on the array length
+        for field in ("rep_active", "customer_active", "rep_prob", "customer_prob"):
+            np.testing.assert_array_equal(joined(whole, ActivityFrames, field), joined(other, ActivityFrames, field))
+        for field in ("p_hold", "p_backchannel"):
+            np.testing.assert_allclose(
+                joined(whole, TurnPredictions, field), joined(other, TurnPredictions, field), rtol=0, atol=1e-6
+            )
+    assert joined(whole, ActivityFrames, "rep_active").shape == (frames.n_frames,)
+
+
+def test_stage_runs_the_model_one_frame_at_a_time(frames: SpatialFrames) -> None:
+    stage = OnnxTurnModel(parse_config({}))
+    events = stream(stage, frames, [10])
+    features = FeatureExtractor(frames.sample_rate_hz, frames.fft_size)(
+        frames.power, frames.rep_weight, frames.customer_weight, frames.rep_snr_db, frames.customer_snr_db
+    )
+    direct = stage.run_sequence(features)
+    rep_prob = joined(events, ActivityFrames, "rep_prob")
+    np.testing.assert_allclose(rep_prob[::2][: len(direct)], direct[:, 0], rtol=0, atol=1e-6)
+    assert stage.steps == len(direct) and np.all((direct >= 0) & (direct <= 1))
+
+
+def test_each_stream_starts_from_a_fresh_state(frames: SpatialFrames) -> None:
+    stage = OnnxTurnModel(parse_config({}))
+    first = stream(stage, frames, [10])
+    second = stream(stage, frames, [10])
+    np.testing.assert_array_equal(joined(first, ActivityFrames, "rep_prob"), joined(second, ActivityFrames, "rep_prob"))
+    np.testing.assert_array_equal(joined(first, TurnPredictions, "p_hold"), joined(second, TurnPredictions, "p_hold"))
+
+
+def test_a_session_gap_resets_the_model(frames: SpatialFrames) -> None:
+    config: Config = parse_config({"analytics": {"session_gap_s": 5.0}})
+    stage = OnnxTurnModel(config)
+    list(stage.process(frames))
+    state_after_speech = stage._state.copy()
+    quiet = slice_frames(frames, 0, 1)
+    silent = SpatialFrames(  # 6 s of the quietest frame: nobody speaks
+        start_s=frames.end_s, hop_s=frames.hop_s, sample_rate_hz=frames.sample_rate_hz, fft_size=frames.fft_size,
+        power=np.repeat(quiet.power, 600, axis=0), rep_weight=np.repeat(quiet.rep_weight, 600, axis=0),
+        customer_weight=np.repeat(quiet.customer_weight, 600, axis=0), noise_power=frames.noise_power,
+        rep_snr_db=np.full(600, -60.0, np.float32), customer_snr_db=np.full(600, -60.0, np.float32),
+        doa_deg=np.full(600, np.nan, np.float32),
+    )
+    sessions = stage.sessions
+    out = list(stage.process(silent))
+    assert not joined(out, ActivityFrames, "rep_active").any()
+    assert stage.sessions == sessions + 1
+    assert np.abs(state_after_speech).max() > 0.05
+
+
+def test_derived_decisions_from_a_projection() -> None:
+    edges = (0.0, 0.2, 0.6, 1.2, 2.0)
+    talks_on = np.array([[1.0, 1.0, 1.0, 1.0]], np.float32)
+    falls_silent = np.array([[0.5, 0.0, 0.0, 0.0]], np.float32)
+    back_soon = np.array([[0.0, 0.5, 1.0, 1.0]], np.float32)
+    assert derive.p_next(talks_on, falls_silent, edges)[0] > 0.9
+    assert derive.p_next(falls_silent, talks_on, edges)[0] < 0.1
+    assert derive.p_continues(talks_on, edges)[0] == pytest.approx(1.0)
+    assert derive.p_continues(falls_silent, edges)[0] == pytest.approx(0.0)
+    assert derive.p_resumes(back_soon, edges)[0] == pytest.approx(1.0)
+    assert derive.p_resumes(falls_silent, edges)[0] == pytest.approx(0.5)
+
+
+def test_model_file_is_found_in_the_package() -> None:
+    path = shipped_model_path()
+    assert path.parent == Path(__file__).resolve().parents[1] / "listener" / "data" / "models"
+    assert sidecar_path(path).is_file()

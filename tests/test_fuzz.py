@@ -38,7 +38,7 @@ from listener.pipeline import Pipeline, Stage
 from tests.mqtt_broker import Mosquitto
 
 FUZZ = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 
 
@@ -208,8 +208,8 @@ def random_timelines(draw: st.DrawFn) -> list[Event]:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     events: list[Event] = []
     t = draw(st.floats(0.0, 5.0))
-    for _ in range(draw(st.integers(1, 25))):
-        n = draw(st.integers(1, 200))
+    for _ in range(draw(st.integers(1, 15))):
+        n = draw(st.integers(1, 150))
         p_talk = draw(st.sampled_from([0.0, 0.05, 0.5, 0.95, 1.0]))
         rep, cust = rng.random(n) < p_talk, rng.random(n) < draw(st.sampled_from([0.0, 0.3, 0.9]))
         probs = rng.random((2, n), dtype=np.float32)
@@ -239,7 +239,7 @@ SHORT = dataclasses.replace(
 
 
 # a deadline far above the ~0.1-1 s an example takes here (2 shared cores): it catches hangs, not load
-@settings(max_examples=40, deadline=10000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30, deadline=10000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(events=random_timelines(), config=st.sampled_from([Config(), SHORT]))
 def test_analytics_on_random_timelines_never_crash_or_hang(events: list[Event], config: Config) -> None:
     out: list[Event] = []

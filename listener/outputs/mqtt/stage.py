@@ -106,7 +106,7 @@ class MqttStage(Stage):
             subscriptions=subscriptions,
         )
         publisher = self._publisher = Publisher(spool, link, self.cfg.drain_rate_per_s, self.cfg.inflight_max)
-        publisher.set_retained(self.topic("status"))  # made on each connect; first in line
+        publisher.set_retained(self.topic("status"), build=self._online)  # made at each publish; first in line
         if self.cfg.discovery:
             discovery = discovery_payload(self.base, self.device_id, self.config.array.preset)
             publisher.set_retained(discovery_topic(self.cfg.discovery_prefix, self.device_id), encode(discovery))
@@ -139,9 +139,7 @@ class MqttStage(Stage):
         publisher, spool = self._publisher, self._spool
         if publisher is None or spool is None:
             return
-        online = spool.stamp(payloads.status("online", payloads.now_ms()))
-        publisher.set_retained(self.topic("status"), online)
-        publisher.republish()  # the broker may have restarted without its retained messages
+        publisher.republish()  # status first; the broker may have restarted without its retained messages
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         publisher = self._publisher
@@ -163,6 +161,9 @@ class MqttStage(Stage):
             config_hash=config_hash(cfg),
             metrics_interval_s=self.cfg.metrics_interval_s,
         )
+
+    def _online(self) -> bytes:
+        return self.spool.stamp(payloads.status("online", payloads.now_ms()))
 
     def _info(self) -> bytes:
         """Made when published (each connect), so the spool figures are current."""

@@ -139,7 +139,10 @@ def run(path: Path, total_s: float) -> tuple[dict[str, list[float]], int]:
     config = parse_config({"leds": {"self_test_s": 0.05}})
     factory = MockFactory(pin_class=MockPWMPin)
     leds = TimedLeds(config, factory)
-    gate = PrivacyGate(WavSource(path, geometry(config), realtime=True), PrivacyButton(config.leds, factory))
+    gate = PrivacyGate(
+        WavSource(path, geometry(config), block_ms=config.array.block_ms, realtime=True),
+        PrivacyButton(config.leds, factory),
+    )
     presses: list[float] = []
     faults = {total_s - 10.0: DeviceMode.FAULT, total_s - 7.0: DeviceMode.LISTENING}
     with gate, Pipeline([*analysis_stages(config, geometry(config)), leds]) as pipe:
@@ -188,7 +191,8 @@ def main() -> None:
     if not path.exists():
         render_conversation(path, args.seconds)
     result, already = run(path, args.seconds)
-    print(f"live pacing, {args.seconds:g} s of audio, 100 ms blocks, MockFactory(pin_class=MockPWMPin)")
+    block_ms = parse_config({}).array.block_ms
+    print(f"live pacing, {args.seconds:g} s of audio, {block_ms} ms blocks, MockFactory(pin_class=MockPWMPin)")
     print(summary("event at LedStage -> LED pin", result["event"]))
     print(summary("button release -> LED pin", result["button"]))
     print(f"look changes the LEDs already showed at that instant (no change needed): {already}")

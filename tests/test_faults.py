@@ -248,7 +248,7 @@ def test_falling_behind_counts_overflows_and_audio_time_stays_on_the_wall_clock(
             arrivals.append((time.monotonic(), end_s))
             events.append(event)
             if isinstance(event, AudioBlock) and 1.0 <= end_s < 3.0:
-                time.sleep(0.3)  # the pipeline stalls: three times slower than real time
+                time.sleep(3 * event.duration_s)  # the pipeline stalls: three times slower than real time
             if end_s >= 6.0:
                 break
         overflows = source.overflow_count

@@ -28,7 +28,9 @@ class ArrayConfig:
     mic_channels: tuple[int, ...] | None = field(
         None, "captured channel index of each mic, in the order of mics", min=0, max=31
     )
-    block_ms: int = field(100, "audio block handed to the pipeline", min=20, max=1000)
+    block_ms: int = field(
+        50, "audio block handed to the pipeline; bounds the privacy button's latency", min=20, max=1000
+    )
     buffer_s: float = field(5.0, "ring buffer between capture callback and pipeline", min=0.5, max=60.0)
     reopen_interval_s: float = field(1.0, "wait between attempts to reopen a lost device", min=0.1, max=60.0)
 

@@ -117,12 +117,16 @@ def vad_table(recs: list[Recording], systems: dict[str, Callable[[Recording], np
         system = np.concatenate([run(r) for r in recs], axis=1)
         sc = score_frames(truth, system)
         anyone = scoring.counts(truth.any(axis=0)[None], system.any(axis=0)[None])[0]
+        single = ~truth.all(axis=0)  # frames where the truth has at most one party speaking
+        apart = scoring.counts(truth[:, single], system[:, single])
         parties = not name.endswith(NO_PARTIES)
         out[name] = {
             "f1_rep": sc.rep.f1 if parties else None,
             "f1_customer": sc.customer.f1 if parties else None,
             "f1_any_speech": scoring.f1(anyone),
             "attribution": sc.attribution if parties else None,
+            "f1_rep_no_overlap": scoring.f1(apart[0]) if parties else None,
+            "f1_customer_no_overlap": scoring.f1(apart[1]) if parties else None,
         }
     return out
 
@@ -220,10 +224,12 @@ def _fmt(v: object) -> str:
 
 def print_report(title: str, res: dict[str, object]) -> None:
     print(f"\n== {title}: {len(res['recordings'])} recordings")  # type: ignore[arg-type]
-    print(f"{'voice activity':<34} {'F1 rep':>7} {'F1 cust':>7} {'F1 any':>7} {'attr':>6}")
+    keys = ("f1_rep", "f1_customer", "f1_any_speech", "attribution", "f1_rep_no_overlap", "f1_customer_no_overlap")
+    print(f"{'voice activity':<34} {'F1 rep':>7} {'F1 cust':>7} {'F1 any':>7} {'attr':>6}  outside overlaps:"
+          f" {'F1 rep':>7} {'F1 cust':>7}")
     for name, row in res["activity"].items():  # type: ignore[attr-defined]
-        cells = [_fmt(row[k]) for k in ("f1_rep", "f1_customer", "f1_any_speech", "attribution")]
-        print(f"{name:<34} {cells[0]:>7} {cells[1]:>7} {cells[2]:>7} {cells[3]:>6}")
+        c = [_fmt(row[k]) for k in keys]
+        print(f"{name:<34} {c[0]:>7} {c[1]:>7} {c[2]:>7} {c[3]:>6}  {'':17} {c[4]:>7} {c[5]:>7}")
     heads = {"pause": "shift vs hold, 0.2 s into pauses", "overlap": "interruption vs backchannel, onset + 0.5 s",
              "premature": "holder resumes, at a start in its pause"}
     for task, row in res["turns"].items():  # type: ignore[attr-defined]

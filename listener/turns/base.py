@@ -48,6 +48,7 @@ class TurnStage(Stage):
 
     def __init__(self, config: Config, spec: ModelSpec) -> None:
         self.spec = spec
+        self._outlook = derive.Outlooker(spec.bin_edges_s, spec.thresholds)
         self.session_gap_s = config.analytics.session_gap_s
         self._features: FeatureExtractor | None = None
         self._held: SpatialFrames | None = None
@@ -77,7 +78,7 @@ class TurnStage(Stage):
         self._reset_trackers()
 
     def _reset_trackers(self) -> None:
-        self._active = np.zeros(2, dtype=bool)
+        self._active = (False, False)
         self._speakers = SpeakerTracker()
         self._silent_steps = 0
 
@@ -124,8 +125,9 @@ class TurnStage(Stage):
         active = np.zeros((k, 2), dtype=bool)
         for i in range(k):
             out[i] = self._step_timed(fx[i])
-            active[i] = self._decide(out[i, :2])
-            self._watch_session(bool(active[i].any()), hop_s)
+            decided = self._decide(out[i, :2])
+            active[i] = decided
+            self._watch_session(decided[0] or decided[1], hop_s)
         p_hold, p_bc = self._interpret(out, active, frames.start_s, hop_s)
         yield self._activity(frames, active, out[:, :2], n_emit)
         yield TurnPredictions(
@@ -142,11 +144,13 @@ class TurnStage(Stage):
         self.steps += 1
         return out
 
-    def _decide(self, vad: Float) -> npt.NDArray[np.bool_]:
-        """Hysteresis: a party turns on at ``vad_on`` and off below ``vad_off``."""
-        threshold = np.where(self._active, self.spec.vad_off, self.spec.vad_on)
-        self._active = vad >= threshold
-        return self._active.copy()
+    def _decide(self, vad: Float) -> tuple[bool, bool]:
+        """Hysteresis: a party turns on at ``vad_on`` and off below ``vad_off`` (plain floats: per frame)."""
+        on, off = self.spec.vad_on, self.spec.vad_off
+        rep, cust = float(vad[0]), float(vad[1])
+        was_rep, was_cust = self._active
+        self._active = (rep >= (off if was_rep else on), cust >= (off if was_cust else on))
+        return self._active
 
     def _interpret(
         self, out: Float, active: npt.NDArray[np.bool_], start_s: float, hop_s: float
@@ -158,7 +162,7 @@ class TurnStage(Stage):
         other party has just started, its chance to resume within a second
         (premature start: the holder was only thinking).
         """
-        view = derive.outlook(out, self.spec.bin_edges_s, self.spec.thresholds)
+        view = self._outlook(out)
         shift = [v.tolist() for v in view.p_shift]
         back = [v.tolist() for v in view.p_resumes]
         cont = [v.tolist() for v in view.p_continues]

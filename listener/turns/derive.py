@@ -82,16 +82,38 @@ class Outlook:
     p_resumes: tuple[Float, Float]  # that party speaks again within a second
 
 
+class Outlooker:
+    """:func:`outlook` with its constant vectors prepared once: it runs for every block of live audio."""
+
+    def __init__(self, edges_s: Sequence[float], thresholds: tuple[float, float, float] = (0.5, 0.5, 0.5)) -> None:
+        nb = len(edges_s) - 1
+        widths = np.diff(np.asarray(edges_s, dtype=np.float32))
+        cont = overlap_weights(edges_s, *CONTINUE_WINDOW_S)
+        # raw outputs (frames, 2 + 2 nb) @ this -> rep speech s, customer speech s, rep continues, customer continues
+        self.project = np.zeros((2 + 2 * nb, 4), dtype=np.float32)
+        for party in (0, 1):
+            rows = slice(2 + party * nb, 2 + (party + 1) * nb)
+            self.project[rows, party] = widths
+            self.project[rows, 2 + party] = cont / cont.sum()
+        self.resume_bins = np.flatnonzero(np.asarray(edges_s[:-1]) < RESUME_WITHIN_S)
+        self.nb = nb
+        shift_t, continue_t, resume_t = thresholds
+        t = np.array([shift_t, shift_t, continue_t, continue_t, resume_t, resume_t], dtype=np.float32)
+        self.odds = (t / (1 - t))[:, None]
+
+    def __call__(self, out: Float) -> Outlook:
+        proj = out @ self.project
+        rep_next = (proj[:, 0] + EPS) / (proj[:, 0] + proj[:, 1] + 2 * EPS)
+        resumes = out[:, 2:].reshape(-1, 2, self.nb)[:, :, self.resume_bins].max(axis=2)
+        raw = np.stack([1.0 - rep_next, rep_next, proj[:, 2], proj[:, 3], resumes[:, 0], resumes[:, 1]])
+        q = np.clip(raw, 1e-6, 1 - 1e-6)
+        cal = (1.0 / (1.0 + (1 - q) / q * self.odds)).astype(np.float32)  # logit(q) - logit(threshold)
+        return Outlook(p_shift=(cal[0], cal[1]), p_continues=(cal[2], cal[3]), p_resumes=(cal[4], cal[5]))
+
+
 def outlook(out: Float, edges_s: Sequence[float], thresholds: tuple[float, float, float] = (0.5, 0.5, 0.5)) -> Outlook:
-    """From raw model outputs (frames, 2 + 2 * bins): activity now, then each party's projection."""
-    nb = len(edges_s) - 1
-    futures = (out[:, 2 : 2 + nb], out[:, 2 + nb : 2 + 2 * nb])
-    rep_next = p_next(futures[0], futures[1], edges_s)
-    shift_t, continue_t, resume_t = thresholds
-    return Outlook(
-        p_shift=(calibrated(1.0 - rep_next, shift_t), calibrated(rep_next, shift_t)),
-        p_continues=(calibrated(p_continues(futures[0], edges_s), continue_t),
-                     calibrated(p_continues(futures[1], edges_s), continue_t)),
-        p_resumes=(calibrated(p_resumes(futures[0], edges_s), resume_t),
-                   calibrated(p_resumes(futures[1], edges_s), resume_t)),
-    )
+    """From raw model outputs (frames, 2 + 2 * bins): activity now, then each party's projection.
+
+    The same arithmetic as the functions above, for both parties at once.
+    """
+    return Outlooker(edges_s, thresholds)(out)

@@ -112,36 +112,40 @@ class FeatureExtractor:
         k = n // FRAMES_PER_STEP
         if k == 0:
             return np.zeros((0, N_FEATURES), dtype=np.float32)
-        total = _pairs(self._mel(power[:n]), k)
-        rep = _pairs(self._mel(power[:n] * rep_weight[:n]), k)
-        cust = _pairs(self._mel(power[:n] * customer_weight[:n]), k)
-        floor_db = self.floor.update(_db(total), total.sum(axis=1) > 0)
-        floor = 10.0 ** (floor_db / 10.0)
-        out = np.empty((k, N_FEATURES), dtype=np.float32)
-        out[:, :N_MELS] = _scaled(_db(rep / floor), MEL_DB_RANGE)
-        out[:, N_MELS : 2 * N_MELS] = _scaled(_db(cust / floor), MEL_DB_RANGE)
-        out[:, 2 * N_MELS] = _scaled(rep_snr_db[:n].reshape(k, -1).mean(axis=1), SNR_DB_RANGE)
-        out[:, 2 * N_MELS + 1] = _scaled(customer_snr_db[:n].reshape(k, -1).mean(axis=1), SNR_DB_RANGE)
-        out[:, 2 * N_MELS + 2] = _scaled(_db(total.sum(axis=1) / floor.sum(axis=1)), MEL_DB_RANGE)
-        return out
+        spectra = np.stack([power[:n], power[:n] * rep_weight[:n], power[:n] * customer_weight[:n]], axis=1)
+        total, rep, cust = self._mel(spectra.reshape(k, FRAMES_PER_STEP * 3, -1))
+        level_total = total.sum(axis=1)
+        floor = 10.0 ** (self.floor.update(_db(total), level_total > 0) / 10.0)
+        # every column in dB, then one clip to its range: few array operations per block
+        ratio = np.ones((k, N_FEATURES), dtype=np.float32)
+        ratio[:, :N_MELS] = rep / floor
+        ratio[:, N_MELS : 2 * N_MELS] = cust / floor
+        ratio[:, 2 * N_MELS + 2] = level_total / floor.sum(axis=1)
+        db = _db(ratio)
+        snr = np.stack([rep_snr_db[:n], customer_snr_db[:n]], axis=1).reshape(k, FRAMES_PER_STEP, 2)
+        db[:, 2 * N_MELS : 2 * N_MELS + 2] = snr.sum(axis=1) / FRAMES_PER_STEP
+        return (np.clip(db, _LOW, _HIGH) / DB_SCALE).astype(np.float32)
 
 
-    def _mel(self, power: npt.NDArray[np.floating]) -> Float:
-        """Mel band power per frame. einsum's own loop, not BLAS: a row's result must not depend on
-        how many rows came with it, or the stream would differ with the block size."""
-        return np.einsum("fb,bm->fm", power, self.fb, optimize=False).astype(np.float32, copy=False)
+    def _mel(self, spectra: npt.NDArray[np.floating]) -> tuple[Float, Float, Float]:
+        """Mel power of (steps, 2 frames x [total, rep, customer], bins) -> three (steps, mels), frames summed.
 
-
-def _pairs(x: npt.NDArray[np.floating], k: int) -> Float:
-    return x.reshape(k, FRAMES_PER_STEP, -1).sum(axis=1).astype(np.float32, copy=False)
+        One small matrix product per step, always of the same shape: a step's
+        result must not depend on how many steps came with it in the block,
+        or the stream would differ with the block size (one big product
+        rounds differently)."""
+        mel = np.matmul(spectra, self.fb).reshape(spectra.shape[0], FRAMES_PER_STEP, 3, -1).sum(axis=1)
+        mel = mel.astype(np.float32, copy=False)
+        return mel[:, 0], mel[:, 1], mel[:, 2]
 
 
 def _db(x: npt.NDArray[np.floating]) -> Float:
     return (10.0 * np.log10(np.maximum(x, 1e-12))).astype(np.float32)
 
 
-def _scaled(db: npt.NDArray[np.floating], limits: tuple[float, float]) -> Float:
-    return (np.clip(db, *limits) / DB_SCALE).astype(np.float32)
+_LOW = np.full(N_FEATURES, MEL_DB_RANGE[0], dtype=np.float32)
+_HIGH = np.full(N_FEATURES, MEL_DB_RANGE[1], dtype=np.float32)
+_LOW[2 * N_MELS : 2 * N_MELS + 2], _HIGH[2 * N_MELS : 2 * N_MELS + 2] = SNR_DB_RANGE
 
 
 def swap_parties(features: Float) -> Float:

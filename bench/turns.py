@@ -8,7 +8,8 @@ parties at once):
 * ``step``: one ``session.run`` of the ONNX step (median, 90th and 99th
   percentile of single calls),
 * ``stage``: the whole TurnStage per frame (features, model step,
-  hysteresis, turn predictions, pauses), fed 100 ms blocks as live,
+  hysteresis, turn predictions), fed blocks of the live size
+  (``array.block_ms``),
 * ``front end``: the spatial front end per 20 ms, for scale.
 
 The int8 model is the shipped one; the float model is the one
@@ -40,18 +41,19 @@ BUDGET_US = 100.0
 
 
 def front_end(repeat: int) -> tuple[list[SpatialFrames], float]:
-    """Front-end frames of the sample in 100 ms blocks, and its CPU time per 20 ms."""
+    """Front-end frames of the sample in live-sized blocks (array.block_ms), and its CPU time per 20 ms."""
     import soundfile as sf
 
     audio, rate = sf.read(sample_conversation(), dtype="float32", always_2d=True)
     config = parse_config({})
+    block = rate * config.array.block_ms // 1000
     best = float("inf")
     for _ in range(repeat):
         front = SpatialFrontEnd(config, geometry(config))
         frames: list[SpatialFrames] = []
         t0 = time.process_time()
-        for a in range(0, len(audio), rate // 10):
-            frames += [e for e in front.process(AudioBlock(a / rate, rate, audio[a : a + rate // 10]))
+        for a in range(0, len(audio), block):
+            frames += [e for e in front.process(AudioBlock(a / rate, rate, audio[a : a + block]))
                        if isinstance(e, SpatialFrames)]
         best = min(best, time.process_time() - t0)
     steps = sum(f.n_frames for f in frames) / 2
@@ -101,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if FLOAT_MODEL.exists():
         models["float"] = FLOAT_MODEL
     print(f"turn model latency per 20 ms frame (both parties), CPU {cpu} only, 1 onnxruntime thread")
-    print(f"{len(features)} frames of the sample conversation x {args.repeat} passes; budget {BUDGET_US:.0f} us\n")
+    block_ms = parse_config({}).array.block_ms
+    print(f"{len(features)} frames of the sample conversation x {args.repeat} passes, {block_ms} ms blocks;"
+          f" budget {BUDGET_US:.0f} us\n")
     print(f"{'model':<6} {'size':>9} {'step p50':>9} {'p90':>7} {'p99':>7} {'stage':>8}")
     for name, path in models.items():
         t = step_latency(OnnxTurnModel(parse_config({}), path), features, args.repeat)
@@ -112,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "float" not in models:
         print(f"(float model: run python -m models.train to make {FLOAT_MODEL})")
     print(f"\nfront end for comparison: {front_us:.0f} us CPU per 20 ms")
-    print("step = one session.run; stage = features + step + decisions + events, CPU time per frame")
+    print("step = one session.run; stage = features + step + decisions + events, CPU time per frame (best pass)")
     return 0
 
 

@@ -187,9 +187,10 @@ def test_inbound_mqtt_messages_never_raise(mqtt_stage: MqttStage, topic: str, pa
 
 
 def test_homeassistant_online_republishes_discovery(mqtt_stage: MqttStage) -> None:
-    assert mqtt_stage.publisher.flush(5.0)
     link = mqtt_stage._link
     assert link is not None
+    assert link.wait_connected(10.0)  # the fixture connects asynchronously; flush() is False until then
+    assert mqtt_stage.publisher.flush(5.0)
     message = paho.MQTTMessage(topic=ha_status_topic("homeassistant").encode())
     message.payload = b"online"
     link._handle_message(link._client, None, message)  # type: ignore[arg-type]

@@ -142,7 +142,9 @@ def test_last_will_says_offline_when_the_process_dies(tmp_path: Path, visits_wav
             rec.wait_for(lambda ms: any(b'"online"' in m.payload for m in ms if m.topic == f"{BASE}/status"), 30)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-            got = rec.wait_for(lambda ms: any(b'"offline"' in m.payload for m in ms), 10)
+            got = rec.wait_for(
+                lambda ms: any(b'"offline"' in m.payload for m in ms if m.topic == f"{BASE}/status"), 20
+            )  # the broker sends the Will once 1.5 keep-alives pass without a packet
         finally:
             kill_process_group(proc)
     status = [validate(m.topic, m.payload) for m in got if m.topic == f"{BASE}/status"]

@@ -111,7 +111,9 @@ def test_sigterm_mid_session_publishes_the_summary_and_offline_within_2_s(tmp_pa
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
             exited_s = time.monotonic() - sent
-            got = rec.wait_for(lambda ms: any(b'"offline"' in m.payload for m in ms), 5)
+            got = rec.wait_for(
+                lambda ms: any(b'"offline"' in m.payload for m in ms if m.topic == f"{BASE}/status"), 5
+            )  # discovery payloads also contain "offline": wait for the status topic itself
         finally:
             kill_process_group(proc)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""

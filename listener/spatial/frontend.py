@@ -26,6 +26,7 @@ from listener.spatial.noise import NoiseFloor
 FFT_SIZE = 512
 SECTOR_OFFSETS_DEG = (-30.0, -15.0, 0.0, 15.0, 30.0)
 DOA_GRID_DEG = np.arange(0.0, 360.0, 10.0)
+DOA_FRAME_STRIDE = 2
 DOA_BIN_STRIDE = 2  # direction display needs no full resolution: half the bins, a quarter the cost
 EXCESS_FACTOR = 2.0  # a bin counts as signal when it is 3 dB above its floor
 WEIGHT_SHARPNESS = 12.0  # slope of the soft rep-vs-customer vote per unit of normalised contrast
@@ -112,7 +113,9 @@ class SpatialFrontEnd(Stage):
         cross = self.cross(spec)
         excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)
         rep_vote = self._vote(excess, self._score_difference(cross))
-        srp = self.srp(cross, excess)
+        # a direction map every other frame is plenty for a vote pooled over 350 ms
+        srp = np.repeat(self.srp(cross[::DOA_FRAME_STRIDE], excess[::DOA_FRAME_STRIDE]), DOA_FRAME_STRIDE, axis=0)
+        srp = srp[: cross.shape[0]]
         elsewhere = self._elsewhere(srp, excess[:, :: self.srp.stride].sum(axis=1))
         doa_deg = DOA_GRID_DEG[np.argmax(srp, axis=1)].astype(np.float32)
         doa_deg[excess.sum(axis=1) <= 0] = np.nan

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.scoring import Counts
 from listener.analytics.replay import replay
 from listener.config import Config, load_config
 
@@ -28,26 +29,8 @@ KINDS = ("interruption", "backchannel")
 Record = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Matches:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    def __add__(self, other: Matches) -> Matches:
-        return Matches(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
-
-    @property
-    def precision(self) -> float | None:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
-
-    @property
-    def f1(self) -> float | None:
-        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else None
+# event matches are scored like frames: true/false positives and misses
+Matches = Counts
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from bench.truth import FRAME_S, PARTIES, BoolArray, PartySegment, frame_activit
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """Frame counts of one party."""
+    """True positives, false positives and misses (frames of one party, or matched events)."""
 
     tp: int = 0
     fp: int = 0
@@ -51,8 +51,24 @@ class Counts:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
 
 
+class _Attribution:
+    """Attribution ratios from the frame counts a score holds."""
+
+    attributed: int
+    judged: int
+    single: int
+
+    @property
+    def attribution(self) -> float | None:
+        return self.attributed / self.judged if self.judged else None
+
+    @property
+    def attribution_strict(self) -> float | None:
+        return self.attributed / self.single if self.single else None
+
+
 @dataclass(frozen=True, slots=True)
-class CaseScore:
+class CaseScore(_Attribution):
     """Scores of one recording."""
 
     rep: Counts
@@ -66,14 +82,6 @@ class CaseScore:
     @property
     def mean_f1(self) -> float | None:
         return mean_defined([self.rep.f1, self.customer.f1])
-
-    @property
-    def attribution(self) -> float | None:
-        return self.attributed / self.judged if self.judged else None
-
-    @property
-    def attribution_strict(self) -> float | None:
-        return self.attributed / self.single if self.single else None
 
     @property
     def share_error_pp(self) -> float | None:
@@ -154,7 +162,7 @@ def mean_defined(values: Iterable[float | None]) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Summary:
+class Summary(_Attribution):
     """Scores over many cases.
 
     ``pooled_*`` add up frames over all cases before dividing (long and
@@ -174,14 +182,6 @@ class Summary:
     @property
     def pooled_f1_mean(self) -> float | None:
         return mean_defined([self.rep.f1, self.customer.f1])
-
-    @property
-    def attribution(self) -> float | None:
-        return self.attributed / self.judged if self.judged else None
-
-    @property
-    def attribution_strict(self) -> float | None:
-        return self.attributed / self.single if self.single else None
 
 
 def summarize(scores: Sequence[CaseScore]) -> Summary:

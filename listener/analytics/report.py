@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from listener.analytics.summary import overlap_length
 from listener.events import EndOfStream, Event, Interruption, Party, Reported, SessionSummary, SpeechSegment
 from listener.pipeline import Stage
 
@@ -95,12 +96,4 @@ def _same_interruption(old: Reported, new: Interruption) -> bool:
 def _overlap_s(segments: list[SpeechSegment]) -> float:
     rep = sorted((s.start_s, s.end_s) for s in segments if s.party is Party.REP)
     cust = sorted((s.start_s, s.end_s) for s in segments if s.party is Party.CUSTOMER)
-    total, j = 0.0, 0
-    for a0, a1 in rep:
-        while j < len(cust) and cust[j][1] <= a0:
-            j += 1
-        k = j
-        while k < len(cust) and cust[k][0] < a1:
-            total += max(0.0, min(a1, cust[k][1]) - max(a0, cust[k][0]))
-            k += 1
-    return total
+    return overlap_length(rep, cust)

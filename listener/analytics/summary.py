@@ -88,7 +88,7 @@ def summarize(
 
 def _talk(window: Window, speech: dict[Party, list[Interval]]) -> dict[str, Any]:
     rep_s, customer_s = _length(speech[Party.REP]), _length(speech[Party.CUSTOMER])
-    overlap_s = _overlap(speech[Party.REP], speech[Party.CUSTOMER])
+    overlap_s = overlap_length(speech[Party.REP], speech[Party.CUSTOMER])
     return {
         "rep_talk_s": rep_s,
         "customer_talk_s": customer_s,
@@ -178,7 +178,8 @@ def _length(intervals: list[Interval]) -> float:
     return sum(b - a for a, b in intervals)
 
 
-def _overlap(xs: list[Interval], ys: list[Interval]) -> float:
+def overlap_length(xs: list[Interval], ys: list[Interval]) -> float:
+    """Total time both sorted interval lists cover."""
     total, j = 0.0, 0
     for a, b in xs:
         while j < len(ys) and ys[j][1] <= a:

@@ -153,6 +153,14 @@ def test_a_file_replayed_flat_out_waits_for_the_recogniser(ko_run: Probe) -> Non
     assert not [e for e in ko_run.events if isinstance(e, TranscriptionSkipped)]
 
 
+def test_the_silence_after_the_dialogue_never_reaches_the_recogniser(ko_run: Probe) -> None:
+    # the words test above shows nothing heard was lost; this one that the quiet was not decoded
+    assert ko_run.stage is not None and ko_run.stage.gate is not None
+    gate = ko_run.stage.gate
+    assert gate.passed_s + gate.dropped_s == pytest.approx(DURATION_S)
+    assert gate.dropped_s >= DURATION_S - 15.0
+
+
 def test_words_are_dropped_when_the_session_ends(ko_run: Probe) -> None:
     customer = [e for e in ko_run.events if isinstance(e, SpeechSegment) and e.party is Party.CUSTOMER]
     session_over_s = max(e.end_s for e in customer) + SESSION_GAP_S

@@ -24,6 +24,7 @@ from listener.errors import AudioFormatError, ModelError
 from listener.events import ActivityFrames, AudioBlock, EndOfStream, Event, Party, TranscriptionSkipped
 from listener.pipeline import Stage
 from listener.transcription.cues import CueDetector
+from listener.transcription.gate import SpeechGate
 from listener.transcription.lexicon import load_lexicon
 from listener.transcription.models import is_model_dir, missing_model_hint, model_path
 from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model
@@ -94,6 +95,7 @@ class TranscriptionStage(Stage):
         self.session_gap_s = config.analytics.session_gap_s
         self.mix_channels = geometry.mode == "channels"
         self.history = ActivityHistory(config.asr.queue_s + HISTORY_EXTRA_S)
+        self.gate = SpeechGate(config.asr.speech_pad_s) if config.asr.speech_only else None
         self.worker: RecognizerWorker | None = None
         self._now_s = 0.0  # audio time the pipeline has reached
         self._customer_heard_s = 0.0  # end of the customer's latest active frame
@@ -116,16 +118,25 @@ class TranscriptionStage(Stage):
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, ActivityFrames):
             self._activity(event)
+            if self.gate is not None and self.worker is not None:
+                yield from self._submit(self.gate.activity(event))
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
-            yield from _skipped(self.worker.submit(Chunk(event.start_s, self._mono_pcm(event))))
+            yield from self._submit(self.gate.audio(event) if self.gate is not None else [event])
             yield from self._cues()
             self._forget_after_session(self._now_s)
         elif isinstance(event, EndOfStream) and self.worker is not None:
             self._now_s = max(self._now_s, event.t_s)
+            if self.gate is not None:
+                yield from self._submit(self.gate.flush())
             yield from _skipped(self.worker.finish(self.asr.finish_wait_s))
             yield from self._cues()
             self.detector.forget()
+
+    def _submit(self, blocks: list[AudioBlock]) -> Iterator[TranscriptionSkipped]:
+        assert self.worker is not None
+        for block in blocks:
+            yield from _skipped(self.worker.submit(Chunk(block.start_s, self._mono_pcm(block))))
 
     def _activity(self, frames: ActivityFrames) -> None:
         self.history.add(frames)

@@ -1,0 +1,90 @@
+"""Only the audio around speech goes to the recogniser.
+
+A counter is quiet most of the day; decoding silence costs the Pi most of a
+core for nothing. The gate holds each audio block until the activity
+decision has caught up with it plus ``pad_s``, then passes it on only if
+someone speaks within ``pad_s`` of it: the pad keeps word onsets that the
+activity decision confirms late and the trailing silence the recogniser
+needs to close a word. Audio the gate drops is silence, not skipped speech:
+no cue is marked partial for it. Each stretch of speech reaches the
+recogniser as its own piece, so vosk finishes and resets its decoder at
+every gap instead of growing one endless utterance.
+
+If no activity arrives at all (a pipeline without a decider), blocks pass
+after ``max_hold_s``: the gate fails open, never losing speech.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from listener.events import ActivityFrames, AudioBlock
+
+MAX_HOLD_S = 5.0
+EPS_S = 1e-6  # block edges are sums of floats: touching is not overlapping
+
+
+class SpeechGate:
+    """AudioBlocks in, the ones near speech out, in order, once the activity covers them."""
+
+    def __init__(self, pad_s: float, max_hold_s: float = MAX_HOLD_S) -> None:
+        self.pad_s = pad_s
+        self.max_hold_s = max_hold_s
+        self._held: deque[AudioBlock] = deque()
+        self._speech: deque[tuple[float, float]] = deque()  # merged (start_s, end_s) of recent speech
+        self._known_s = 0.0  # audio time up to which activity has been decided
+        self.passed_s = 0.0
+        self.dropped_s = 0.0
+
+    def audio(self, block: AudioBlock) -> list[AudioBlock]:
+        self._held.append(block)
+        return self._release(final=False)
+
+    def activity(self, frames: ActivityFrames) -> list[AudioBlock]:
+        self._known_s = max(self._known_s, frames.end_s)
+        active = frames.rep_active | frames.customer_active
+        if active.any():
+            for start, end in _runs(active):
+                self._add(frames.start_s + start * frames.hop_s, frames.start_s + end * frames.hop_s)
+        return self._release(final=False)
+
+    def flush(self) -> list[AudioBlock]:
+        """Everything still held, judged on the activity known so far (end of stream)."""
+        return self._release(final=True)
+
+    def _add(self, start_s: float, end_s: float) -> None:
+        if self._speech and start_s <= self._speech[-1][1] + 1e-9:
+            last_start, last_end = self._speech[-1]
+            self._speech[-1] = (last_start, max(last_end, end_s))
+        else:
+            self._speech.append((start_s, end_s))
+
+    def _release(self, *, final: bool) -> list[AudioBlock]:
+        out = []
+        while self._held:
+            block = self._held[0]
+            newest = self._held[-1].end_s
+            decided = self._known_s >= block.end_s + self.pad_s
+            if not (final or decided or newest - block.start_s > self.max_hold_s):
+                break
+            self._held.popleft()
+            if self._near_speech(block) or not (decided or final):
+                out.append(block)
+                self.passed_s += block.duration_s
+            else:
+                self.dropped_s += block.duration_s
+        return out
+
+    def _near_speech(self, block: AudioBlock) -> bool:
+        lo, hi = block.start_s - self.pad_s, block.end_s + self.pad_s
+        while self._speech and self._speech[0][1] < lo - self.pad_s:
+            self._speech.popleft()  # blocks come in order: nothing later can be this far back
+        return any(start < hi - EPS_S and end > lo + EPS_S for start, end in self._speech)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) frame indices of the True runs in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]

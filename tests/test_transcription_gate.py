@@ -1,0 +1,89 @@
+"""The speech gate: which audio blocks reach the recogniser, and when."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from listener.events import ActivityFrames, AudioBlock
+from listener.transcription.gate import SpeechGate
+
+RATE_HZ = 16000
+BLOCK_S = 0.1
+HOP_S = 0.01
+
+
+def block(start_s: float) -> AudioBlock:
+    n = round(BLOCK_S * RATE_HZ)
+    return AudioBlock(start_s=start_s, sample_rate_hz=RATE_HZ, samples=np.zeros((n, 4), np.float32))
+
+
+def frames(start_s: float, active: list[bool], party: str = "rep") -> ActivityFrames:
+    on = np.array(active, dtype=bool)
+    off = np.zeros_like(on)
+    prob = on.astype(np.float32)
+    rep, cust = (on, off) if party == "rep" else (off, on)
+    return ActivityFrames(start_s=start_s, hop_s=HOP_S, rep_active=rep, customer_active=cust,
+                          rep_prob=prob, customer_prob=prob, doa_deg=np.full(on.shape, np.nan))  # fmt: skip
+
+
+def run(gate: SpeechGate, speech: list[tuple[float, float]], seconds: float, party: str = "rep") -> list[float]:
+    """Feeds ``seconds`` of blocks, each followed by its activity; returns the start of every block passed."""
+    passed = []
+    for k in range(round(seconds / BLOCK_S)):
+        t = k * BLOCK_S
+        passed += [b.start_s for b in gate.audio(block(t))]
+        hops = [t + i * HOP_S for i in range(round(BLOCK_S / HOP_S))]
+        active = [any(a <= h < b for a, b in speech) for h in hops]
+        passed += [b.start_s for b in gate.activity(frames(t, active, party))]
+    passed += [b.start_s for b in gate.flush()]
+    return passed
+
+
+def test_speech_passes_with_its_pads_and_the_quiet_does_not() -> None:
+    gate = SpeechGate(pad_s=0.5)
+    passed = run(gate, [(2.0, 3.0)], 6.0, party="customer")
+    assert passed == pytest.approx([1.5 + 0.1 * k for k in range(20)])  # 1.5 s to 3.5 s
+    assert gate.passed_s == pytest.approx(2.0)
+    assert gate.dropped_s == pytest.approx(4.0)
+
+
+def test_a_block_waits_until_the_activity_covers_its_pad() -> None:
+    gate = SpeechGate(pad_s=0.5)
+    assert gate.audio(block(0.0)) == []
+    assert gate.activity(frames(0.0, [True] * 10)) == []  # activity known to 0.1 s, the pad not yet
+    assert gate.activity(frames(0.1, [False] * 40)) == []
+    released = gate.activity(frames(0.5, [False] * 10))
+    assert [b.start_s for b in released] == [0.0]
+
+
+def test_without_any_activity_the_gate_fails_open() -> None:
+    gate = SpeechGate(pad_s=0.5, max_hold_s=1.0)
+    passed = []
+    for k in range(30):
+        passed += [b.start_s for b in gate.audio(block(k * BLOCK_S))]
+    assert passed == pytest.approx([0.1 * k for k in range(len(passed))])
+    assert 3.0 - 1.0 - BLOCK_S <= len(passed) * BLOCK_S <= 3.0 - 1.0 + BLOCK_S
+    assert gate.dropped_s == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 9.0), st.floats(0.05, 2.0)), max_size=6), st.floats(0.1, 1.5))
+def test_every_block_near_speech_passes_in_order_and_nothing_is_passed_twice(
+    spans: list[tuple[float, float]], pad_s: float
+) -> None:
+    speech = [(a, a + d) for a, d in spans]
+    gate = SpeechGate(pad_s=pad_s)
+    passed = run(gate, speech, 10.0)
+    assert passed == sorted(set(passed))
+    hops = np.arange(0.0, 10.0, HOP_S)
+    for a, b in speech:
+        on = hops[(hops >= a) & (hops < b)]
+        if on.size:  # a block overlapping the speech, and those within the pad, passed
+            for k in range(100):
+                t = k * BLOCK_S
+                if t < on[-1] + HOP_S + pad_s - 1e-6 and t + BLOCK_S > on[0] - pad_s + 1e-6:
+                    assert any(abs(t - p) < 1e-6 for p in passed), (t, a, b)
+    assert gate.passed_s + gate.dropped_s == pytest.approx(10.0)

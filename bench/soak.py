@@ -139,6 +139,7 @@ class Sample:
     spool_dropped: int
     mqtt_inflight: int
     asr_queued_s: float
+    asr_renewals: int  # fresh recognisers built at session ends
     sessions_ended: int
     summaries: int
     summaries_received: int
@@ -195,6 +196,7 @@ class Probe(Stage):
             spool_dropped=spool.dropped if spool is not None else -1,
             mqtt_inflight=len(getattr(publisher, "_inflight", {})),
             asr_queued_s=round(float(getattr(worker, "_queued_s", 0.0)), 2),
+            asr_renewals=int(getattr(worker, "renewals", 0)),
             sessions_ended=self.sessions_ended,
             summaries=len(self.summary_ids),
             summaries_received=len(self.subscriber.session_ids),
@@ -291,6 +293,10 @@ def report(probe: Probe, audio_s: float, visits: int, counts: dict[str, int], mi
         "rss_mb_after_warmup": warm[0].rss_mb,
         "rss_mb_max_after_warmup": max(rss),
         "rss_growth_after_warmup_mb": round(max(rss) - warm[0].rss_mb, 1),
+        # RSS swings within a visit (a recogniser grows, then is renewed and its memory handed
+        # back): the trend of the hourly low and a fitted slope tell growth from the swing
+        "rss_mb_hourly_min_max": hourly(samples),
+        "rss_slope_mb_per_h_after_warmup": slope_mb_per_h(warm),
         "py_blocks_after_warmup": warm[0].py_blocks,
         "py_blocks_last": last.py_blocks,
         "max_spool_depth": max(s.spool_depth for s in samples),
@@ -306,6 +312,21 @@ def report(probe: Probe, audio_s: float, visits: int, counts: dict[str, int], mi
         "report_every_audio_s": every_s,
     }
     return {"summary": summary, "samples": [asdict(s) for s in samples]}
+
+
+def hourly(samples: Sequence[Sample]) -> list[tuple[float, float]]:
+    """(lowest, highest) RSS in each hour of audio."""
+    hours: dict[int, list[float]] = {}
+    for s in samples:
+        hours.setdefault(int(max(s.audio_s - 1e-6, 0.0) // 3600), []).append(s.rss_mb)
+    return [(min(v), max(v)) for _, v in sorted(hours.items())]
+
+
+def slope_mb_per_h(samples: Sequence[Sample]) -> float:
+    if len(samples) < 3:
+        return float("nan")
+    hours = np.array([s.audio_s / 3600.0 for s in samples])
+    return round(float(np.polyfit(hours, [s.rss_mb for s in samples], 1)[0]), 2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

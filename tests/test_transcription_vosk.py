@@ -29,7 +29,7 @@ from listener.events import (
 )
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
-from listener.transcription.recognizer import load_model
+from listener.transcription.recognizer import Chunk, load_model
 from listener.transcription.stage import TranscriptionStage
 from tests import asr_audio
 
@@ -218,3 +218,36 @@ def test_analyze_json_reports_the_cue_metrics(
     assert main(["analyze", str(wav), "--json"]) == 0
     plain = json.loads(capsys.readouterr().out)["metrics"]
     assert "rep_words" not in plain and plain["rep_talk_s"] == metrics["rep_talk_s"]
+
+
+def test_a_renewed_recogniser_hears_the_next_session_as_the_first_heard_its_own(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
+) -> None:
+    # the stage renews the recogniser at each session end, to keep its memory from growing visit
+    # after visit: the words of the next visit must come out the same, at their own audio times
+    import soundfile as sf
+
+    from listener.transcription.recognizer import RecognizerWorker, release_freed_memory
+
+    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
+    pcm = (samples[:, 0].clip(-1, 1) * 32767).astype("<i2").tobytes()
+    second_visit_s = 100.0
+    worker = RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait")
+    worker.start()
+    try:
+        worker.submit(Chunk(0.0, pcm))
+        worker.renew()
+        worker.submit(Chunk(second_visit_s, pcm))
+        assert worker.finish(120.0) == []
+        words = [w for result in worker.take() for w in result]
+    finally:
+        worker.close()
+    assert worker.renewals == 1
+    first = [w for w in words if w.end_s < second_visit_s]
+    second = [w for w in words if w.start_s >= second_visit_s - 1.0]
+    assert len(first) >= 10
+    assert [w.text for w in second] == [w.text for w in first]
+    for a, b in zip(first, second, strict=True):
+        assert b.start_s - second_visit_s == pytest.approx(a.start_s, abs=0.05)
+        assert b.end_s - second_visit_s == pytest.approx(a.end_s, abs=0.05)
+    release_freed_memory()  # glibc here; a no-op where there is no malloc_trim

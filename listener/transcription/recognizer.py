@@ -9,11 +9,20 @@ file replayed flat out), where waiting costs nobody anything.
 vosk gives word times from the start of its stream; the worker keeps the
 audio time of every chunk it fed, so skipped audio never shifts later
 words. vosk releases the GIL while it decodes.
+
+A vosk recogniser keeps native state from utterance to utterance and grows
+for as long as it lives (about 1 MB per minute of speech after its first
+minutes, measured with the Korean test model); a fresh one costs about half
+a second to build. So the stage asks for a fresh recogniser at each session
+end (:meth:`RecognizerWorker.renew`), which the worker builds at the next
+gap in its audio, and the freed memory is handed back to the system.
 """
 
 from __future__ import annotations
 
 import bisect
+import ctypes
+import ctypes.util
 import json
 import logging
 import threading
@@ -82,6 +91,8 @@ class RecognizerWorker:
         self._closing = False
         self._abort = False
         self._failed = False
+        self._renew = False
+        self.renewals = 0  # fresh recognisers built after the first
         self._clock0: tuple[float, float] | None = None  # (audio s, monotonic s) of the first chunk
         self._waited_s = 0.0  # wall time submit() spent waiting for the recogniser
         self._map_stream: list[float] = []  # stream time at which each fed chunk starts
@@ -128,6 +139,16 @@ class RecognizerWorker:
         ahead_s = (chunk.end_s - audio0) - (time.monotonic() - wall0 - self._waited_s)
         return ahead_s > chunk.duration_s + AHEAD_MARGIN_S
 
+    def renew(self) -> None:
+        """Continue with a fresh recogniser from the next gap in the audio fed (a session end).
+
+        A gap, because the speech gate leaves one wherever nobody speaks: the
+        renewal never splits an utterance. A stream with no gaps keeps its recogniser.
+        """
+        with self._cond:
+            self._renew = True
+            self._cond.notify_all()
+
     def take(self) -> list[list[Word]]:
         """Words finished since the last call, one list per recogniser result, in time order."""
         out = []
@@ -171,15 +192,19 @@ class RecognizerWorker:
                 self._cond.notify_all()
 
     def _recognise(self) -> None:
-        import vosk
-
-        rec = vosk.KaldiRecognizer(self.model, SAMPLE_RATE_HZ)
-        rec.SetWords(True)
+        rec = self._recognizer()
         fed_samples = 0
         expected_s: float | None = None
         while (chunk := self._next()) is not None:
             if expected_s is not None and abs(chunk.start_s - expected_s) > GAP_TOLERANCE_S:
                 self._emit(rec.FinalResult())  # no word may span skipped audio
+                if self._take_renew():
+                    del rec
+                    release_freed_memory()
+                    rec, fed_samples = self._recognizer(), 0
+                    self._map_stream.clear()
+                    self._map_audio.clear()
+                    self.renewals += 1
             self._map_stream.append(fed_samples / SAMPLE_RATE_HZ)
             self._map_audio.append(chunk.start_s)
             for i in range(0, len(chunk.pcm), PIECE_BYTES):
@@ -192,6 +217,18 @@ class RecognizerWorker:
             self.processed_s = chunk.end_s
         if not self._abort:
             self._emit(rec.FinalResult())
+
+    def _recognizer(self) -> Any:
+        import vosk
+
+        rec = vosk.KaldiRecognizer(self.model, SAMPLE_RATE_HZ)
+        rec.SetWords(True)
+        return rec
+
+    def _take_renew(self) -> bool:
+        with self._cond:
+            renew, self._renew = self._renew, False
+            return renew
 
     def _next(self) -> Chunk | None:
         with self._cond:
@@ -229,3 +266,19 @@ class RecognizerWorker:
         if i > 0:
             del self._map_stream[:i]
             del self._map_audio[:i]
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to hand back
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc keeps them otherwise, and RSS with them)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

@@ -99,6 +99,7 @@ class TranscriptionStage(Stage):
         self.worker: RecognizerWorker | None = None
         self._now_s = 0.0  # audio time the pipeline has reached
         self._customer_heard_s = 0.0  # end of the customer's latest active frame
+        self._renewed_after_s = -1.0  # the customer speech after which the recogniser was last renewed
 
     def open(self) -> None:
         if not is_model_dir(self.model_path):
@@ -144,6 +145,7 @@ class TranscriptionStage(Stage):
         if active.size:
             self._customer_heard_s = frames.start_s + (int(active[-1]) + 1) * frames.hop_s
         self._forget_after_session(frames.end_s)
+        self._renew_after_session(frames.end_s)
 
     def _forget_after_session(self, now_s: float) -> None:
         """Once the customer has been silent for a session gap the session is over, and its words go.
@@ -153,6 +155,19 @@ class TranscriptionStage(Stage):
         """
         if now_s - self._customer_heard_s >= self.session_gap_s and self.detector.holding:
             self.detector.forget()
+
+    def _renew_after_session(self, activity_end_s: float) -> None:
+        """A fresh recogniser once per session end, so that its memory does not grow visit after visit.
+
+        Judged on activity time (audio time runs ahead of the activity decision),
+        and only after a customer was heard: never in the middle of anyone's speech.
+        """
+        heard_s = self._customer_heard_s
+        if self.worker is None or heard_s <= 0.0 or self._renewed_after_s == heard_s:
+            return
+        if activity_end_s - heard_s >= self.session_gap_s:
+            self._renewed_after_s = heard_s
+            self.worker.renew()
 
     def _mono_pcm(self, block: AudioBlock) -> bytes:
         if block.sample_rate_hz != SAMPLE_RATE_HZ:

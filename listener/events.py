@@ -331,11 +331,16 @@ class DeviceMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DeviceState(Event):
-    """What the device is doing, for the LEDs and the ``state`` topic."""
+    """What one part of the device reports (``cause``), for the LEDs and the ``state`` topic.
+
+    Each cause is kept apart (:class:`listener.outputs.condition.DeviceCondition`):
+    the broker coming back ends the broker's fault, not a privacy pause.
+    """
 
     t_s: float
     mode: DeviceMode
     detail: str
+    cause: str = "device"  # "button", "broker", ...
 
 
 # --- privacy button (listener/outputs/button.py) ---------------------------

@@ -388,3 +388,28 @@ def test_replay_where_the_rep_dominates_lights_amber_within_a_second_of_the_cros
     # the analysis' accuracy, measured by bench/accuracy.py, not the LEDs' latency.)
     true_segments = [(Party(str(s["party"])), float(s["start"]), float(s["end"])) for s in truth]  # type: ignore[arg-type]
     assert first_crossing_s(true_segments, session_s, a.dominance_on_share, a.dominance_min_speech_s) < 44.0
+
+
+def test_a_broker_outage_during_a_pause_ends_in_the_pause_not_in_listening(factory: MockFactory) -> None:
+    # the rep paused for privacy; the broker went down and came back meanwhile: the lights must
+    # still say "paused" (all three breathing), never a calm green while audio is discarded
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script: list[Event] = [
+        DeviceState(t_s=2.0, mode=DeviceMode.PAUSED, detail="privacy button", cause="button"),
+        DeviceState(t_s=4.0, mode=DeviceMode.FAULT, detail="broker unreachable", cause="broker"),
+        DeviceState(t_s=6.0, mode=DeviceMode.LISTENING, detail="broker reachable again", cause="broker"),
+        DeviceState(t_s=12.0, mode=DeviceMode.LISTENING, detail="privacy button", cause="button"),
+    ]
+    with stage:
+        play(stage, 14.0, script)
+    # the fault shows over the pause: amber and red blink alternately
+    assert [(value_at(trace, "amber", t), value_at(trace, "red", t)) for t in (4.05, 4.55, 5.05, 5.55)] == [
+        (1.0, 0.0),
+        (0.0, 1.0),
+        (1.0, 0.0),
+        (0.0, 1.0),
+    ]
+    for led in ("green", "amber", "red"):  # back to breathing together after the broker returns
+        values = [v for t, v in traced(trace, led) if 6.5 <= t < 12.0]
+        assert max(values) == pytest.approx(0.6) and len(values) > 20
+    assert value_at(trace, "green", 13.5) == pytest.approx(0.3) and value_at(trace, "amber", 13.5) == 0.0

@@ -31,6 +31,7 @@ from listener.events import (
     RollingShare,
     SessionEnded,
     SessionStarted,
+    SourceState,
     SpeechSegment,
     TalkTotals,
 )
@@ -112,6 +113,10 @@ def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path,
             _feed(stage, _conversation())
             stage.process(DeviceState(t_s=41.0, mode=DeviceMode.PAUSED, detail="privacy button"))
             stage.process(AudioDropped(start_s=41.0, duration_s=1.0, reason="paused"))
+            # the array lost and back while paused: the state ends paused, not listening (the retained
+            # state slot keeps the latest, so the fault in between may be coalesced away)
+            stage.process(SourceState(t_s=42.0, available=False, detail="no audio from the array"))
+            stage.process(SourceState(t_s=42.5, available=True, detail="back"))
             got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
             rec.publish("homeassistant/status", b"online")  # Home Assistant restarted
             got = rec.wait_for(lambda ms: sum(m.topic.startswith("homeassistant/device/") for m in ms) >= 2)

@@ -148,8 +148,8 @@ class PrivacyGate(AudioSource):
         self.paused = paused
         if paused:
             log.info("privacy button: paused; audio is discarded until the next press")
-            yield DeviceState(t_s=t_s, mode=DeviceMode.PAUSED, detail="privacy button")
+            yield DeviceState(t_s=t_s, mode=DeviceMode.PAUSED, detail="privacy button", cause="button")
         else:
             log.info("privacy button: listening again")
             self._guard = True
-            yield DeviceState(t_s=t_s, mode=DeviceMode.LISTENING, detail="privacy button")
+            yield DeviceState(t_s=t_s, mode=DeviceMode.LISTENING, detail="privacy button", cause="button")

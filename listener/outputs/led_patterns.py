@@ -24,6 +24,7 @@ from listener.events import (
     Party,
     SourceState,
 )
+from listener.outputs.condition import DeviceCondition
 
 # A fade's first frame is shown as soon as its cause arrives, so a change is never delayed by the
 # fade; about one audio block.
@@ -83,17 +84,14 @@ class Status:
 
     interrupting_display_s: float
     red_after_s: float
-    mode: DeviceMode = DeviceMode.LISTENING
-    source_available: bool = True
+    condition: DeviceCondition = field(default_factory=DeviceCondition)
     dominating_since_s: float | None = None
     interrupting_until_s: float = -math.inf
     rep_interruptions: set[float] = field(default_factory=set)  # onsets already shown
 
     def update(self, event: Event) -> None:
-        if isinstance(event, DeviceState):
-            self.mode = event.mode
-        elif isinstance(event, SourceState):
-            self.source_available = event.available
+        if isinstance(event, DeviceState | SourceState):
+            self.condition.update(event)
         elif isinstance(event, DominanceChanged):
             if not event.dominating:
                 self.dominating_since_s = None
@@ -109,9 +107,10 @@ class Status:
             self.interrupting_until_s = max(self.interrupting_until_s, event.decided_s + self.interrupting_display_s)
 
     def look(self, t_s: float) -> Look:
-        if self.mode is DeviceMode.FAULT or not self.source_available:
+        mode = self.condition.mode
+        if mode is DeviceMode.FAULT:
             return Look.FAULT
-        if self.mode is DeviceMode.PAUSED:
+        if mode is DeviceMode.PAUSED:
             return Look.PAUSED
         if self.dominating_since_s is None:
             return Look.LISTENING

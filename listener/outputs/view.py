@@ -30,6 +30,7 @@ from listener.events import (
     SourceState,
     TalkTotals,
 )
+from listener.outputs.condition import DeviceCondition
 from listener.outputs.leds import LedStage, event_time
 from listener.pipeline import Stage
 
@@ -52,6 +53,7 @@ class Figures:
     dominating: bool = False
     interruptions: dict[Party, set[float]] = field(default_factory=lambda: {p: set() for p in Party})
     recalibrations: int = 0
+    condition: DeviceCondition = field(default_factory=DeviceCondition)
 
     def update(self, event: Event) -> None:
         t_s = event_time(event)
@@ -64,10 +66,10 @@ class Figures:
             self.dominating = event.dominating
         elif isinstance(event, Interruption):
             self.interruptions[event.by].add(event.onset_s)
-        elif isinstance(event, DeviceState):
-            self.mode = event.mode.value
-        elif isinstance(event, SourceState):
-            self.mode = DeviceMode.LISTENING.value if event.available else f"fault: {event.detail}"
+        elif isinstance(event, DeviceState | SourceState):
+            self.condition.update(event)
+            mode = self.condition.mode
+            self.mode = f"fault: {self.condition.detail}" if mode is DeviceMode.FAULT else mode.value
         elif isinstance(event, RecalibrateRequested):
             self.recalibrations += 1
 

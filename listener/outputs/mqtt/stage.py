@@ -38,6 +38,7 @@ from listener.events import (
     SourceState,
     TalkTotals,
 )
+from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topic
@@ -61,6 +62,7 @@ class MqttStage(Stage):
         self.device_id = ""
         self.tally = Tally()
         self.mode = DeviceMode.LISTENING
+        self._condition = DeviceCondition()
         self.t_s = 0.0  # audio time of the latest event
         self._anchor_ms: int | None = None  # wall time of audio time 0
         self._next_metrics_s: float | None = None
@@ -208,10 +210,8 @@ class MqttStage(Stage):
             self._summary(event)
         elif isinstance(event, Reported):
             self._reported(event)
-        elif isinstance(event, DeviceState):
-            self._set_mode(event.mode)
-        elif isinstance(event, SourceState):
-            self._set_mode(DeviceMode.LISTENING if event.available else DeviceMode.FAULT)
+        elif isinstance(event, DeviceState | SourceState) and self._condition.update(event):
+            self._set_mode(self._condition.mode)
         return ()
 
     def _reported(self, event: Reported) -> None:
@@ -289,7 +289,8 @@ class MqttStage(Stage):
         if not self._fault_emitted and outage >= self.cfg.outage_fault_s:
             self._fault_emitted = True
             log.warning("MQTT broker unreachable for %.0f s: showing a fault until it is back", outage)
-            yield DeviceState(t_s=self.t_s, mode=DeviceMode.FAULT, detail=f"broker unreachable for {outage:.0f} s")
+            detail = f"broker unreachable for {outage:.0f} s"
+            yield DeviceState(t_s=self.t_s, mode=DeviceMode.FAULT, detail=detail, cause="broker")
         elif self._fault_emitted and link.connected:
             self._fault_emitted = False
-            yield DeviceState(t_s=self.t_s, mode=DeviceMode.LISTENING, detail="broker reachable again")
+            yield DeviceState(t_s=self.t_s, mode=DeviceMode.LISTENING, detail="broker reachable again", cause="broker")

@@ -1,0 +1,51 @@
+"""The device's mode, folded from every part that reports one.
+
+The privacy button pauses, the broker link and the microphone fail and come
+back, each on its own. Folding their reports into one "last one wins" mode
+would let the broker's recovery end a privacy pause on the lights, or the
+microphone's return hide a broker that is still down. So each cause keeps
+its own mode, and the device shows the gravest: a fault outranks a pause, a
+pause outranks listening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from listener.events import DeviceMode, DeviceState, Event, SourceState
+
+AUDIO_CAUSE = "audio"  # SourceState: the input device
+RANK = {DeviceMode.LISTENING: 0, DeviceMode.PAUSED: 1, DeviceMode.FAULT: 2}
+
+
+@dataclass
+class DeviceCondition:
+    """DeviceState and SourceState events in; the device's mode and why out."""
+
+    _modes: dict[str, tuple[DeviceMode, str]] = field(default_factory=dict)  # cause -> (mode, detail)
+
+    def update(self, event: Event) -> bool:
+        """Folds ``event`` in; True when the device's mode or its reason changed."""
+        if isinstance(event, DeviceState):
+            cause, mode, detail = event.cause, event.mode, event.detail
+        elif isinstance(event, SourceState):
+            cause, detail = AUDIO_CAUSE, event.detail
+            mode = DeviceMode.LISTENING if event.available else DeviceMode.FAULT
+        else:
+            return False
+        before = (self.mode, self.detail)
+        if mode is DeviceMode.LISTENING:
+            self._modes.pop(cause, None)
+        else:
+            self._modes[cause] = (mode, detail)
+        return (self.mode, self.detail) != before
+
+    @property
+    def mode(self) -> DeviceMode:
+        return max((m for m, _ in self._modes.values()), key=RANK.__getitem__, default=DeviceMode.LISTENING)
+
+    @property
+    def detail(self) -> str:
+        """Why: the reasons behind the shown mode, or "" when listening."""
+        mode = self.mode
+        return "; ".join(d for m, d in self._modes.values() if m is mode)

@@ -1,13 +1,17 @@
 """Per-party voice-activity accuracy of ``listener analyze`` on the simulated cases.
 
     python -m bench.accuracy [--cases DIR] [--variants N] [--split dev|eval|all]
-                             [--config CFG] [--oracle] [--json]
+                             [--config CFG] [--oracle | --oracle-one-party] [--json]
 
 Cases are generated into ``bench/.cache/cases`` on first use (see
 bench.simulate) and reused while their manifest matches. Each case runs
 ``python -m listener analyze CASE.wav --json [--config CFG]``; its segments
 are scored against the truth on 10 ms frames (definitions in bench.scoring).
 ``--oracle`` scores the truth against itself, to check the scorer.
+``--oracle-one-party`` scores the truth as a perfect system would report it
+if it could name only one party at a time (the rep wherever the truth has
+both): the ceiling for any system that cannot hear the benchmark's
+overlaps, where the same mono mix arrives from both directions.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from bench import interruptions as events
 from bench.scoring import CaseScore, Summary, case_json, score_case, summarize, summary_json
 from bench.signals import DATA_DIR, ROOT
 from bench.simulate import DEFAULT_SEED, generate_cases, manifest_for
-from bench.truth import segments_from_json
+from bench.truth import FRAME_S, PARTIES, PartySegment, frame_activity, n_frames, runs, segments_from_json
 
 CACHE_DIR = ROOT / "bench" / ".cache" / "cases"
 REPORT_SCHEMA = "listener.analysis/1"
@@ -83,15 +87,27 @@ def analyze(wav: Path, config: Path | None, timeout_s: float) -> dict[str, objec
     return report
 
 
-def oracle_report(truth: dict[str, object]) -> dict[str, object]:
-    """A report that says exactly what the truth says."""
+def one_party(segments: list[PartySegment], seconds: float) -> list[PartySegment]:
+    """The segments with the customer's overlapped frames given to the rep alone."""
+    active = frame_activity(segments, n_frames(seconds))
+    active[1] &= ~active[0]
+    out = [
+        PartySegment(party, a * FRAME_S, b * FRAME_S) for row, party in enumerate(PARTIES) for a, b in runs(active[row])
+    ]
+    return sorted(out, key=lambda seg: (seg.start_s, seg.party))
+
+
+def oracle_report(truth: dict[str, object], single: bool = False) -> dict[str, object]:
+    """A report that says exactly what the truth says (``single``: one party per frame, see one_party)."""
     segments = segments_from_json(truth["segments"])  # type: ignore[arg-type]
+    if single:
+        segments = one_party(segments, float(_table(truth, "audio")["seconds"]))  # type: ignore[arg-type]
     talk = {p: sum(s.duration_s for s in segments if s.party == p) for p in ("rep", "customer")}
     total = talk["rep"] + talk["customer"]
     return {
         "schema": REPORT_SCHEMA,
         "audio": truth["audio"],
-        "segments": truth["segments"],
+        "segments": [seg.to_json() for seg in segments],
         "events": [],
         "metrics": {
             "rep_talk_s": talk["rep"],
@@ -121,16 +137,20 @@ def score_report(truth: dict[str, object], report: dict[str, object]) -> CaseSco
 
 
 def run(
-    cases_dir: Path, manifest: dict[str, object], config: Path | None, oracle: bool, timeout_s: float, quiet: bool
+    cases_dir: Path, manifest: dict[str, object], config: Path | None, oracle: str, timeout_s: float, quiet: bool
 ) -> list[CaseResult]:
+    """``oracle``: "" (run listener analyze), "truth" or "one-party" (see oracle_report)."""
     results = []
     for entry in manifest["cases"]:  # type: ignore[attr-defined]
         truth = json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
         t0 = time.perf_counter()
-        report = oracle_report(truth) if oracle else analyze(cases_dir / entry["wav"], config, timeout_s)
-        elapsed_s = time.perf_counter() - t0
         if oracle:
-            report["events"] = events.truth_events(truth, events.analytics_config(config))
+            report = oracle_report(truth, single=oracle == "one-party")
+            timeline = {**truth, "segments": report["segments"]}
+            report["events"] = events.truth_events(timeline, events.analytics_config(config))
+        else:
+            report = analyze(cases_dir / entry["wav"], config, timeout_s)
+        elapsed_s = time.perf_counter() - t0
         scored = events.score_events(truth, report, events.analytics_config(config))
         results.append(CaseResult(entry["case"], entry["split"], score_report(truth, report), elapsed_s, scored))
         if not quiet:
@@ -188,7 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--split", choices=("all", "dev", "eval"), default="all")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--config", type=Path, help="config file passed to listener analyze")
-    ap.add_argument("--oracle", action="store_true", help="score the truth itself (checks the scorer)")
+    oracles = ap.add_mutually_exclusive_group()
+    oracles.add_argument("--oracle", action="store_true", help="score the truth itself (checks the scorer)")
+    oracles.add_argument(
+        "--oracle-one-party", action="store_true", help="score a perfect system that names one party at a time"
+    )
     ap.add_argument("--json", action="store_true", help="print machine-readable results")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
@@ -198,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = args.config.resolve() if args.config else None
     try:
         manifest = ensure_cases(args.cases, args.variants, args.seed, args.split, args.data)
-        results = run(args.cases, manifest, args.config, args.oracle, args.timeout, args.json)
+        oracle = "truth" if args.oracle else "one-party" if args.oracle_one_party else ""
+        results = run(args.cases, manifest, args.config, oracle, args.timeout, args.json)
     except BenchError as exc:
         print(f"bench.accuracy: {exc}", file=sys.stderr)
         return 2
@@ -206,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         doc = {
             "schema": "listener.bench-accuracy/1",
-            "oracle": args.oracle,
+            "oracle": oracle or None,
             "config": str(args.config) if args.config else None,
             "cases": [
                 {"case": r.case, "split": r.split, **case_json(r.score), "analyze_s": round(r.analyze_s, 3)}

@@ -97,9 +97,15 @@ class Mosquitto:
                 raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
             except OSError:
                 time.sleep(0.05)
+                continue
+            # the port may have gone to another process between free_port() and mosquitto's bind (tests
+            # run side by side): then the connection reached *that* broker and ours exits on the bind
+            time.sleep(0.2)
+            if self.proc.poll() is None:
+                return
+            raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
         raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout_s} s")
 
     def stop(self) -> None:

@@ -230,3 +230,11 @@ def test_bundled_sample_is_small_two_party_and_rep_dominated() -> None:
     late = segment_share([s for s in segments if s.start_s >= half], 2 * half)
     assert late is not None and late > 0.75
     assert "CC BY 4.0" in (SAMPLE / "ATTRIBUTION.md").read_text(encoding="utf-8")
+
+
+def test_the_one_party_oracle_gives_overlaps_to_the_rep_and_keeps_everything_else() -> None:
+    from bench.accuracy import one_party
+
+    segments = [PartySegment("rep", 1.0, 3.0), PartySegment("customer", 2.5, 4.0), PartySegment("customer", 5.0, 6.0)]
+    got = [(s.party, round(s.start_s, 3), round(s.end_s, 3)) for s in one_party(segments, 8.0)]
+    assert got == [("rep", 1.0, 3.0), ("customer", 3.0, 4.0), ("customer", 5.0, 6.0)]

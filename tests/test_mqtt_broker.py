@@ -247,3 +247,29 @@ def test_spool_overflow_drops_oldest_and_says_so(broker: Mosquitto, tmp_path: Pa
     assert len(events) == 10
     assert [e["onset_ms"] for e in events] == sorted(e["onset_ms"] for e in events)  # type: ignore[type-var]
     assert _json(got, "info")[-1]["spool_dropped"] == 20
+
+
+def test_retained_topics_go_out_when_the_connection_is_up_before_the_loop_starts(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a loaded machine paho's thread can connect, and the drain thread publish the retained
+    # topics, before loop_start() has even returned. Made certain here: loop_start() returns only
+    # once the connection is up and the drain thread has had time to publish.
+    import paho.mqtt.client as paho
+
+    original = paho.Client.loop_start
+
+    def late_return(client: paho.Client) -> object:
+        result = original(client)
+        deadline = time.monotonic() + 5.0
+        while not client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        return result
+
+    monkeypatch.setattr(paho.Client, "loop_start", late_return)
+    with Recorder(broker) as rec, _stage(broker, tmp_path):
+        got = rec.wait_for(lambda ms: {"status", "state", "info"} <= {m.topic.rsplit("/", 1)[1] for m in ms}, 5)
+    leaves = {m.topic.rsplit("/", 1)[1] for m in got if m.topic.startswith(BASE)}
+    assert {"status", "state", "info"} <= leaves
+    assert [s["state"] for s in _json(got, "status")][:1] == ["online"]

@@ -107,9 +107,11 @@ class MqttLink:
         client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
         client.max_inflight_messages_set(cfg.inflight_max + 8)  # + retained topics published beside the spool
         self._down_since = time.monotonic()
+        # set before the loop starts: on a loaded machine the connection can be up, and the drain
+        # thread publishing through self._client, before loop_start() even returns
+        self._client = client
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         client.loop_start()
-        self._client = client
 
     def _set_tls(self, client: paho.Client) -> None:
         cfg = self.config

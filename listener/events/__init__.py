@@ -1,0 +1,82 @@
+"""The one event vocabulary every stage speaks.
+
+Stages consume and emit these frozen dataclasses; nothing else crosses a
+stage boundary. Times are seconds of *audio* time from the start of the
+stream (``*_s``), so the same pipeline gives the same answers live and from
+a file. Events that are decided some time after the behaviour began carry
+both ``onset_s`` (when it began) and ``decided_s`` (when the device knew).
+
+One module per pipeline stage that emits them; import them from here.
+"""
+
+from listener.events.activity import ActivityFrames, PartyAudio, SpatialFrames, TurnPredictions
+from listener.events.audio import AudioBlock, AudioDropped, EndOfStream, SourceState
+from listener.events.base import BoolArray, Event, FloatArray, Party, Reported
+from listener.events.conversation import (
+    Backchannel,
+    DominanceChanged,
+    FloorChange,
+    FloorHeld,
+    Interruption,
+    LongSilence,
+    Pause,
+    PrematureStart,
+    ResponseGap,
+    RollingShare,
+    SessionEnded,
+    SessionStarted,
+    SessionSummary,
+)
+from listener.events.cues import (
+    Acknowledgement,
+    ActionPlan,
+    Echo,
+    Filler,
+    Question,
+    TranscriptionSkipped,
+    WordsRecognized,
+)
+from listener.events.device import DeviceMode, DeviceState, RecalibrateRequested
+from listener.events.timeline import SpeechSegment, SpeechStarted, TalkTotals
+
+__all__ = [
+    "Acknowledgement",
+    "ActionPlan",
+    "ActivityFrames",
+    "AudioBlock",
+    "AudioDropped",
+    "Backchannel",
+    "BoolArray",
+    "DeviceMode",
+    "DeviceState",
+    "DominanceChanged",
+    "Echo",
+    "EndOfStream",
+    "Event",
+    "Filler",
+    "FloatArray",
+    "FloorChange",
+    "FloorHeld",
+    "Interruption",
+    "LongSilence",
+    "Party",
+    "PartyAudio",
+    "Pause",
+    "PrematureStart",
+    "Question",
+    "RecalibrateRequested",
+    "Reported",
+    "ResponseGap",
+    "RollingShare",
+    "SessionEnded",
+    "SessionStarted",
+    "SessionSummary",
+    "SourceState",
+    "SpatialFrames",
+    "SpeechSegment",
+    "SpeechStarted",
+    "TalkTotals",
+    "TranscriptionSkipped",
+    "TurnPredictions",
+    "WordsRecognized",
+]

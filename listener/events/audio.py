@@ -1,0 +1,56 @@
+"""Audio sources (listener/audio): blocks of samples, gaps, the device coming and going."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from listener.events.base import Event, FloatArray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AudioBlock(Event):
+    """Consecutive multi-channel samples at the processing rate.
+
+    ``samples`` has shape (n_samples, n_channels), float32 in [-1, 1].
+    """
+
+    start_s: float
+    sample_rate_hz: int
+    samples: FloatArray
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[0] / self.sample_rate_hz
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDropped(Event):
+    """Audio the source could not deliver (overflow, device lost, paused).
+
+    The stream clock still advances by ``duration_s``: a gap is silence to
+    the analysis, never a shift of later audio.
+    """
+
+    start_s: float
+    duration_s: float
+    reason: str  # "overflow" | "device_lost" | "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState(Event):
+    """The input device went away or came back."""
+
+    t_s: float
+    available: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfStream(Event):
+    """The source is exhausted; stages flush and emit what they still hold."""
+
+    t_s: float

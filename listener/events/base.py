@@ -1,0 +1,52 @@
+"""The roots of the vocabulary: parties, the event base classes, array types."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+
+
+class Party(StrEnum):
+    REP = "rep"
+    CUSTOMER = "customer"
+
+    @property
+    def other(self) -> Party:
+        return Party.CUSTOMER if self is Party.REP else Party.REP
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reported(Event):
+    """An event that appears in reports (``analyze --json`` ``events``).
+
+    Subclasses set ``kind`` (the report's ``type``) and have ``onset_s``
+    (reported as ``t``); every other field is reported under its own name,
+    so a subclass's fields are its report schema.
+    """
+
+    kind: ClassVar[str] = "event"
+
+    def record(self) -> dict[str, object]:
+        out: dict[str, object] = {"type": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            key = "t" if f.name == "onset_s" else f.name
+            if isinstance(value, Enum):
+                value = value.value
+            elif isinstance(value, float):
+                value = round(value, 3)
+            out[key] = value
+        return out

@@ -1,0 +1,35 @@
+"""The device: its mode (LEDs, MQTT state) and the privacy button."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from listener.events.base import Event
+
+
+class DeviceMode(StrEnum):
+    LISTENING = "listening"
+    PAUSED = "paused"
+    FAULT = "fault"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState(Event):
+    """What one part of the device reports (``cause``), for the LEDs and the ``state`` topic.
+
+    Each cause is kept apart (:class:`listener.outputs.condition.DeviceCondition`):
+    the broker coming back ends the broker's fault, not a privacy pause.
+    """
+
+    t_s: float
+    mode: DeviceMode
+    detail: str
+    cause: str = "device"  # "button", "broker", ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecalibrateRequested(Event):
+    """The privacy button was held long: re-learn the rep's direction (consumed by calibration)."""
+
+    t_s: float

@@ -273,3 +273,33 @@ def test_retained_topics_go_out_when_the_connection_is_up_before_the_loop_starts
     leaves = {m.topic.rsplit("/", 1)[1] for m in got if m.topic.startswith(BASE)}
     assert {"status", "state", "info"} <= leaves
     assert [s["state"] for s in _json(got, "status")][:1] == ["online"]
+
+
+def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A Pi boots with the time it saved at shutdown; NTP then steps the clock (here by an hour, 10 s
+    # into the run). Events after the step carry the corrected wall time; an interruption's outcome,
+    # published after the step, keeps the onset_ms its event was published with before it.
+    from listener.outputs.mqtt import payloads
+
+    base_ms, step_ms = 1_790_000_000_000, 3_600_000
+    clock = {"ms": base_ms}
+    monkeypatch.setattr(payloads, "now_ms", lambda: clock["ms"])
+    config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
+    pending = _conversation()
+    with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
+        for second in range(40):
+            while pending and float(getattr(pending[0], "decided_s", getattr(pending[0], "t_s", 0.0))) <= second:
+                stage.process(pending.pop(0))
+            clock["ms"] = base_ms + (second + 1) * 1000 + (step_ms if second + 1 >= 10 else 0)
+            stage.process(_block(float(second)))
+        for event in pending:
+            stage.process(event)
+        got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
+    onsets = {(e["type"], e["onset_ms"]) for e in _json(got, "event")}
+    assert ("session_start", base_ms + 1000) in onsets  # before the step: the clock as it was
+    assert ("backchannel", base_ms + 5000) in onsets
+    assert ("interruption", base_ms + 7500) in onsets and ("interruption_outcome", base_ms + 7500) in onsets
+    assert ("dominance_on", base_ms + step_ms + 30200) in onsets  # after the step: the corrected clock
+    assert any("wall clock moved +3600.0 s" in r.getMessage() for r in caplog.records)

@@ -45,7 +45,7 @@ def output_stages(config: Config, options: RunOptions) -> list[Stage]:
     if config.mqtt.enabled:  # first: the LEDs after it show its "broker unreachable" fault
         from listener.outputs.mqtt import MqttStage
 
-        stages.append(MqttStage(config))
+        stages.append(MqttStage(config, follow_wall_clock=not options.fast))
     leds = None
     if config.leds.enabled and config.leds.preset != "none":
         from listener.outputs.leds import LedStage

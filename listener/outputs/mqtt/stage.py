@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -50,15 +51,24 @@ from listener.pipeline import Stage
 
 log = logging.getLogger(__name__)
 
+RESYNC_SLACK_S = 5.0
+ONSETS_KEPT = 64
+
 SPOOL_FILE = "mqtt-spool.sqlite3"
 
 
 class MqttStage(Stage):
     name = "mqtt"
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, follow_wall_clock: bool = False) -> None:
+        """``follow_wall_clock``: audio arrives in real time (live, or a paced replay), so a wall
+        clock that moves away from the audio clock is followed (see :meth:`_follow_wall_clock`)."""
         self.config = config
         self.cfg = config.mqtt
+        self.follow_wall_clock = follow_wall_clock
+        # further apart than the pipeline can lag behind the audio (the capture ring, plus slack)
+        self._resync_ms = round((config.array.buffer_s + RESYNC_SLACK_S) * 1000)
+        self._onsets: OrderedDict[float, int] = OrderedDict()  # onset_ms already published, by onset_s
         self.device_id = ""
         self.tally = Tally()
         self.mode = DeviceMode.LISTENING
@@ -199,6 +209,8 @@ class MqttStage(Stage):
             end_s = event.start_s + event.duration_s if isinstance(event, AudioDropped) else event.end_s
             if self._anchor_ms is None:
                 self._anchor_ms = payloads.now_ms() - round(end_s * 1000)
+            elif self.follow_wall_clock:
+                self._follow_wall_clock(end_s)
             self.t_s = max(self.t_s, end_s)
             self._maybe_metrics()
             return self._watch_broker()
@@ -226,7 +238,7 @@ class MqttStage(Stage):
         elif isinstance(event, DominanceChanged):
             self.tally.dominance(event)
         ts = payloads.now_ms()
-        onset_ms = self.wall_ms(float(getattr(event, "onset_s", self.t_s)))
+        onset_ms = self._onset_ms(float(getattr(event, "onset_s", self.t_s)))
         message = payloads.event(event, ts, onset_ms, self.tally.session_id(), outcome=outcome)
         if message is None:
             return
@@ -242,11 +254,39 @@ class MqttStage(Stage):
         start_ms, end_ms = self.wall_ms(summary.onset_s), self.wall_ms(summary.end_s)
         self._spool_message("session", payloads.session(summary, start_ms, end_ms, payloads.now_ms()))
 
+    def _follow_wall_clock(self, end_s: float) -> None:
+        """Re-anchor when the wall clock and the audio clock have drifted or jumped apart.
+
+        A Pi has no real-time clock: it boots with the time it last saved and NTP
+        steps it (by minutes, or days) some time after the service started; and an
+        array's crystal runs some ppm away from NTP time, seconds a day. Without
+        this, every timestamp of a months-long run would carry either error.
+        """
+        assert self._anchor_ms is not None
+        measured_ms = payloads.now_ms() - round(end_s * 1000)
+        step_ms = measured_ms - self._anchor_ms
+        if abs(step_ms) > self._resync_ms:
+            log.warning(
+                "MQTT: the wall clock moved %+.1f s against the audio clock (clock set by NTP, or the "
+                "array's clock drifting); timestamps follow the wall clock from here",
+                step_ms / 1000,
+            )
+            self._anchor_ms = measured_ms
+
+    def _onset_ms(self, onset_s: float) -> int:
+        """The onset's wall time, the same for every event about that onset (an outcome after its event)."""
+        onset_ms = self._onsets.get(onset_s)
+        if onset_ms is None:
+            onset_ms = self._onsets[onset_s] = self.wall_ms(onset_s)
+            if len(self._onsets) > ONSETS_KEPT:
+                self._onsets.popitem(last=False)
+        return onset_ms
+
     def wall_ms(self, t_s: float) -> int:
         """UTC epoch ms of audio time ``t_s``: the stream's start plus the audio offset.
 
-        One anchor per run, so an outcome and the event it completes get the same ``onset_ms``;
-        a ``--fast`` replay maps audio time as if it had been played in real time.
+        One anchor per run unless the wall clock is followed (live); a ``--fast`` replay maps
+        audio time as if it had been played in real time.
         """
         if self._anchor_ms is None:
             self._anchor_ms = payloads.now_ms() - round(self.t_s * 1000)

@@ -11,6 +11,7 @@ trace the live device would have shown.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,6 +35,8 @@ DECIMALS = 2  # values are rounded to this: no trace lines for invisible changes
 PULSE_PERIOD_S = 1.0  # interruption pulse
 BREATH_PERIOD_S = 3.0  # paused
 FAULT_PERIOD_S = 1.0
+
+SHOWN_KEPT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,8 @@ class Status:
     condition: DeviceCondition = field(default_factory=DeviceCondition)
     dominating_since_s: float | None = None
     interrupting_until_s: float = -math.inf
-    rep_interruptions: set[float] = field(default_factory=set)  # onsets already shown
+    # onsets already shown; an outcome follows its event within seconds, so the last few suffice
+    rep_interruptions: deque[float] = field(default_factory=lambda: deque(maxlen=SHOWN_KEPT))
 
     def update(self, event: Event) -> None:
         if isinstance(event, DeviceState | SourceState):
@@ -103,7 +107,7 @@ class Status:
     def _interruption(self, event: Interruption) -> None:
         # the same interruption is announced again once its outcome is known: show it once
         if event.by is Party.REP and event.onset_s not in self.rep_interruptions:
-            self.rep_interruptions.add(event.onset_s)
+            self.rep_interruptions.append(event.onset_s)
             self.interrupting_until_s = max(self.interrupting_until_s, event.decided_s + self.interrupting_display_s)
 
     def look(self, t_s: float) -> Look:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -37,17 +36,19 @@ def make_long(minutes: float, out: Path) -> Path:
 
 def measure(path: Path) -> tuple[float, float, float]:
     """(cpu_s, wall_s, peak_rss_mb) of one analyze run in a fresh child on core 0."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, "-m", "listener", "analyze", str(path)]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     if hasattr(os, "sched_setaffinity"):
         cmd = ["taskset", "-c", "0", *cmd]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
+    # this child's own usage: RUSAGE_CHILDREN's peak would include the child that rendered the recording
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return cpu, wall, after.ru_maxrss / 1024.0
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"listener analyze failed with exit code {child.returncode}")
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024.0
 
 
 def main() -> None:

@@ -267,6 +267,16 @@ def test_dominance_by_share_with_hysteresis() -> None:
     assert off.rep_share < 0.60
 
 
+def test_dominance_that_outlives_its_session_ends_with_it_and_says_so() -> None:
+    # the rep still dominates when the session ends (the customer left): the end is not a change
+    # of share, and is reported as such (the LEDs calm down, dashboards can tell it apart)
+    config = with_analytics(session_gap_s=30.0)  # dominance from 30 s, the session over at 40 s
+    c = run([("customer", 0.0, 10.0), ("rep", 10.0, 60.0)], 90.0, config)
+    on, off = of(c, DominanceChanged)
+    assert on.dominating and on.reason == "share"
+    assert not off.dominating and off.reason == "session_end" and off.rep_share >= 0.65
+
+
 def test_dominance_by_monologue() -> None:
     config = with_analytics(dominance_min_speech_s=600.0, session_gap_s=100.0)
     c = run([("customer", 0.0, 2.0), ("rep", 2.5, 70.0), ("customer", 70.5, 80.0)], 84.0, config)

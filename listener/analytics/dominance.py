@@ -93,7 +93,7 @@ class Dominance:
     def end(self, t: int) -> Iterator[Event]:
         """The session ended: dominance ends with it."""
         if self.dominating:
-            yield self._event(False, t, t, self.last_share, "share" if self.by_share else "monologue")
+            yield self._event(False, t, t, self.last_share, "session_end")
         self.by_share = self.by_monologue = False
         self.since = None
 

@@ -73,7 +73,8 @@ class LongSilence(Reported):
 
 @dataclass(frozen=True, slots=True)
 class DominanceChanged(Reported):
-    """Dominance by the rep began (``dominating``) or ended; ``reason`` is "share" or "monologue"."""
+    """Dominance by the rep began (``dominating``) or ended; ``reason`` is "share" or "monologue",
+    or "session_end" for a dominance that ends because its session did."""
 
     kind: ClassVar[str] = "dominance"
     dominating: bool

@@ -113,6 +113,8 @@ def plain_line(event: Event) -> str | None:
         outcome = "successful" if event.successful else "unsuccessful"
         return f"{event.onset_s:7.1f} s  interruption by the {event.by.value} ({outcome})"
     if isinstance(event, DominanceChanged):
+        if event.reason == "session_end":
+            return f"{event.onset_s:7.1f} s  the session ended: dominance cleared"
         change = "starts dominating" if event.dominating else "no longer dominating"
         return f"{event.onset_s:7.1f} s  the rep {change} (rolling share {100 * event.rep_share:.0f} %)"
     if isinstance(event, DeviceState):

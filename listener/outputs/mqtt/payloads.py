@@ -43,7 +43,7 @@ EVENT_TYPES = (
 PARTIES = tuple(p.value for p in Party)
 MODES = tuple(m.value for m in DeviceMode)
 STATUSES = ("online", "offline")
-DOMINANCE_REASONS = ("share", "monologue")
+DOMINANCE_REASONS = ("share", "monologue", "session_end")
 
 
 def schema_name(topic: str) -> str:

@@ -32,6 +32,7 @@ from listener.config import geometry, parse_config
 from listener.events import AudioBlock
 from listener.spatial import doa
 from listener.spatial.frontend import DOA_GRID_DEG, EXCESS_FACTOR, SECTOR_OFFSETS_DEG, SpatialFrontEnd
+from models.tasks import auc
 
 Float = npt.NDArray[np.float64]
 SRP_LOW_HZ = 1000.0
@@ -77,11 +78,10 @@ def features(rows: Float, frames: int) -> dict[str, Float]:
     return {"contrast": p[:, 0] / (p[:, 1] + 1e-9), "srp customer - broadside": customer - broadside}
 
 
-def auc(high: Float, low: Float) -> float:
-    """P(a random ``high`` value > a random ``low`` one), ties half."""
-    both = np.concatenate([high, low])
-    ranks = np.argsort(np.argsort(both, kind="stable"), kind="stable") + 1.0
-    return float((ranks[: high.size].sum() - high.size * (high.size + 1) / 2) / (high.size * low.size))
+def separation(high: Float, low: Float) -> float:
+    """AUC of ``high`` over ``low``: P(a random ``high`` value > a random ``low`` one), ties half."""
+    value = auc([True] * high.size + [False] * low.size, np.concatenate([high, low]))
+    return float("nan") if value is None else value
 
 
 def case_rows(wav: Path, truth: dict[str, object]) -> tuple[Float, npt.NDArray[np.bool_]]:
@@ -116,7 +116,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     for (name, frames), g in groups.items():
         ov, ro, co = (np.concatenate(g[k]) for k in ("overlap", "rep only", "customer only"))
         sign = 1.0 if name == "contrast" else -1.0  # contrast is high for the rep; srp high for the customer
-        print(f"{name:<26} {frames * 10:>4}ms {auc(sign * ro, sign * ov):>23.3f} {auc(sign * ov, sign * co):>28.3f}")
+        rep_vs_overlap, overlap_vs_customer = separation(sign * ro, sign * ov), separation(sign * ov, sign * co)
+        print(f"{name:<26} {frames * 10:>4}ms {rep_vs_overlap:>23.3f} {overlap_vs_customer:>28.3f}")
     return 0
 
 

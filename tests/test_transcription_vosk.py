@@ -257,3 +257,34 @@ def test_a_renewed_recogniser_hears_the_next_session_as_the_first_heard_its_own(
         assert b.start_s - second_visit_s == pytest.approx(a.start_s, abs=0.05)
         assert b.end_s - second_visit_s == pytest.approx(a.end_s, abs=0.05)
     release_freed_memory()  # glibc here; a no-op where there is no malloc_trim
+
+
+def test_the_stage_renews_the_recogniser_between_visits_and_the_next_visit_is_heard(
+    ko_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # two visits a session gap apart, through the whole pipeline: the session end asks for a fresh
+    # recogniser, the worker builds it in the quiet between the visits, the second visit is heard
+    visit_s = 21.0
+    lines = [*asr_audio.DIALOGUE, *(asr_audio.Line(x.party, x.start_s + visit_s, x.text) for x in asr_audio.DIALOGUE)]
+    workdir = tmp_path_factory.mktemp("two-visits")
+    samples, _ = asr_audio.render(lines, 2 * visit_s, workdir)
+    wav = asr_audio.synth.write_wav(workdir / "two_visits.wav", samples)
+    renewals: list[int] = []
+
+    class Renewals(Stage):
+        def process(self, event: Event) -> Iterable[Event]:
+            if isinstance(event, EndOfStream) and stage.worker is not None:
+                renewals.append(stage.worker.renewals)
+            return ()
+
+    config = asr_config(ko_model)
+    stages = analysis_stages(config, geometry(config))
+    stage = next(s for s in stages if isinstance(s, TranscriptionStage))
+    probe = Probe(stage)
+    with WavSource(wav, geometry(config), block_ms=1000) as source, Pipeline([*stages, probe, Renewals()]) as p:
+        p.run(source)
+    assert renewals == [1]
+    words = [e for e in probe.events if isinstance(e, WordsRecognized)]
+    first = sum(w.n_words for w in words if w.end_s < visit_s)
+    second = sum(w.n_words for w in words if w.start_s >= visit_s - 1.0)
+    assert first >= 10 and second >= 0.9 * first

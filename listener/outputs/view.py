@@ -46,7 +46,6 @@ class Figures:
     """What the view shows besides the LEDs, folded from events."""
 
     t_s: float = 0.0
-    mode: str = DeviceMode.LISTENING.value
     rep_talk_s: float = 0.0
     customer_talk_s: float = 0.0
     rep_share: float = 0.0
@@ -54,6 +53,11 @@ class Figures:
     interruptions: dict[Party, set[float]] = field(default_factory=lambda: {p: set() for p in Party})
     recalibrations: int = 0
     condition: DeviceCondition = field(default_factory=DeviceCondition)
+
+    @property
+    def mode(self) -> str:
+        mode = self.condition.mode
+        return f"fault: {self.condition.detail}" if mode is DeviceMode.FAULT else mode.value
 
     def update(self, event: Event) -> None:
         t_s = event_time(event)
@@ -68,8 +72,6 @@ class Figures:
             self.interruptions[event.by].add(event.onset_s)
         elif isinstance(event, DeviceState | SourceState):
             self.condition.update(event)
-            mode = self.condition.mode
-            self.mode = f"fault: {self.condition.detail}" if mode is DeviceMode.FAULT else mode.value
         elif isinstance(event, RecalibrateRequested):
             self.recalibrations += 1
 

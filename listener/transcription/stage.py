@@ -153,7 +153,7 @@ class TranscriptionStage(Stage):
         Also called after words arrive: the recogniser may return a session's
         last words after its end, and they must not outlive it.
         """
-        if now_s - self._customer_heard_s >= self.session_gap_s and self.detector.holding:
+        if self._session_over(now_s) and self.detector.holding:
             self.detector.forget()
 
     def _renew_after_session(self, activity_end_s: float) -> None:
@@ -165,9 +165,13 @@ class TranscriptionStage(Stage):
         heard_s = self._customer_heard_s
         if self.worker is None or heard_s <= 0.0 or self._renewed_after_s == heard_s:
             return
-        if activity_end_s - heard_s >= self.session_gap_s:
+        if self._session_over(activity_end_s):
             self._renewed_after_s = heard_s
             self.worker.renew()
+
+    def _session_over(self, now_s: float) -> bool:
+        """The customer has been silent for a session gap at ``now_s``."""
+        return now_s - self._customer_heard_s >= self.session_gap_s
 
     def _mono_pcm(self, block: AudioBlock) -> bytes:
         if block.sample_rate_hz != SAMPLE_RATE_HZ:

@@ -71,7 +71,6 @@ class MqttStage(Stage):
         self._onsets: OrderedDict[float, int] = OrderedDict()  # onset_ms already published, by onset_s
         self.device_id = ""
         self.tally = Tally()
-        self.mode = DeviceMode.LISTENING
         self._condition = DeviceCondition()
         self.t_s = 0.0  # audio time of the latest event
         self._anchor_ms: int | None = None  # wall time of audio time 0
@@ -193,7 +192,7 @@ class MqttStage(Stage):
 
     def _publish_state(self, session_started: bool = False) -> None:
         message = payloads.state(
-            self.mode,
+            self._condition.mode,
             self.tally.dominating,
             self.tally.session_id(),
             self._sessions_today(started=session_started),
@@ -222,8 +221,11 @@ class MqttStage(Stage):
             self._summary(event)
         elif isinstance(event, Reported):
             self._reported(event)
-        elif isinstance(event, DeviceState | SourceState) and self._condition.update(event):
-            self._set_mode(self._condition.mode)
+        elif isinstance(event, DeviceState | SourceState):
+            before = self._condition.mode
+            self._condition.update(event)
+            if self._condition.mode is not before:
+                self._publish_state()
         return ()
 
     def _reported(self, event: Reported) -> None:
@@ -315,11 +317,6 @@ class MqttStage(Stage):
             self._spool_message("metrics", message)
         elif self._link is not None and self._link.connected:
             self._spool_message("metrics", message, qos=0)
-
-    def _set_mode(self, mode: DeviceMode) -> None:
-        if mode is not self.mode:
-            self.mode = mode
-            self._publish_state()
 
     def _watch_broker(self) -> Iterator[Event]:
         link = self._link

@@ -26,12 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import interruptions as events
+from bench.overlaps import OVERLAP_MODES
 from bench.scoring import CaseScore, Summary, case_json, score_case, summarize, summary_json
 from bench.signals import DATA_DIR, ROOT
 from bench.simulate import DEFAULT_SEED, generate_cases, manifest_for
 from bench.truth import FRAME_S, PARTIES, PartySegment, frame_activity, n_frames, runs, segments_from_json
 
-CACHE_DIR = ROOT / "bench" / ".cache" / "cases"
+CACHE_DIR = ROOT / "bench" / ".cache"
+
+
+def cases_dir(overlaps: str) -> Path:
+    """Where the cases of one overlap rendering are cached."""
+    return CACHE_DIR / f"cases-{overlaps}"
+
+
 REPORT_SCHEMA = "listener.analysis/1"
 SECONDS_TOLERANCE_S = 0.05
 
@@ -49,10 +57,12 @@ class CaseResult:
     events: events.EventScore | None = None  # interruption / backchannel detection (bench.interruptions)
 
 
-def ensure_cases(cases_dir: Path, variants: int, seed: int, split: str, data_dir: Path) -> dict[str, object]:
+def ensure_cases(
+    cases_dir: Path, variants: int, seed: int, split: str, data_dir: Path, overlaps: str = "coherent"
+) -> dict[str, object]:
     """The manifest of ``cases_dir``, (re)generating the cases if it is missing or stale."""
     path = cases_dir / "manifest.json"
-    wanted = manifest_for(variants, seed, split)
+    wanted = manifest_for(variants, seed, split, overlaps=overlaps)
     if path.exists():
         have = json.loads(path.read_text(encoding="utf-8"))
         cases = have.get("cases", [])
@@ -63,7 +73,7 @@ def ensure_cases(cases_dir: Path, variants: int, seed: int, split: str, data_dir
             return dict(have)
     cases_dir.mkdir(parents=True, exist_ok=True)
     print(f"generating cases into {cases_dir} ...", file=sys.stderr)
-    return generate_cases(cases_dir, variants, seed, split, data_dir=data_dir)
+    return generate_cases(cases_dir, variants, seed, split, data_dir=data_dir, overlaps=overlaps)
 
 
 def analyze(wav: Path, config: Path | None, timeout_s: float) -> dict[str, object]:
@@ -203,7 +213,8 @@ def event_groups(results: Sequence[CaseResult]) -> dict[str, events.EventScore]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", type=Path, default=CACHE_DIR, help=f"case folder (default {CACHE_DIR})")
+    ap.add_argument("--cases", type=Path, help=f"case folder (default {CACHE_DIR}/cases-OVERLAPS)")
+    ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="coherent", help="overlap rendering (bench.overlaps)")
     ap.add_argument("--variants", type=int, default=2, help="rooms per excerpt (default 2)")
     ap.add_argument("--split", choices=("all", "dev", "eval"), default="all")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -218,10 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
     args = ap.parse_args(argv)
     # The analyzer runs from the project root: make every path absolute first.
-    args.cases = args.cases.resolve()
+    args.cases = (args.cases or cases_dir(args.overlaps)).resolve()
     args.config = args.config.resolve() if args.config else None
     try:
-        manifest = ensure_cases(args.cases, args.variants, args.seed, args.split, args.data)
+        manifest = ensure_cases(args.cases, args.variants, args.seed, args.split, args.data, args.overlaps)
         oracle = "truth" if args.oracle else "one-party" if args.oracle_one_party else ""
         results = run(args.cases, manifest, args.config, oracle, args.timeout, args.json)
     except BenchError as exc:

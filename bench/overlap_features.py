@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from bench.accuracy import CACHE_DIR
+from bench.accuracy import cases_dir
 from bench.truth import frame_activity, n_frames, segments_from_json
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock
@@ -98,7 +98,7 @@ def case_rows(wav: Path, truth: dict[str, object]) -> tuple[Float, npt.NDArray[n
 
 def main(argv: Iterable[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.overlap_features", description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", type=Path, default=CACHE_DIR, help="cases rendered by bench.accuracy")
+    ap.add_argument("--cases", type=Path, default=cases_dir("coherent"), help="cases rendered by bench.accuracy")
     args = ap.parse_args(list(argv) if argv is not None else None)
     manifest = json.loads((args.cases / "manifest.json").read_text())
     groups: dict[tuple[str, int], dict[str, list[Float]]] = {}

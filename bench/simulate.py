@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
+from bench.overlaps import OVERLAP_MODES, solo_material, speaker_source
 from bench.room import (
     RATE_HZ,
     Placement,
@@ -42,7 +43,6 @@ from bench.signals import (
     load_mono,
     mix_to_level,
     noise_sources,
-    smooth_mask,
     to_int16,
     wrap_deg,
     write_wav,
@@ -71,6 +71,7 @@ NOISE_POINTS = 3
 QUIET_BELOW_DB = 30.0  # pauses this far under the excerpt's speech level are not speech
 QUIET_MIN_S = 0.3
 MIN_PIECE_S = 0.1  # slivers left between two cut pauses are clicks, not speech
+DONOR_MIN_S = 5.0
 
 
 def split_of(excerpt: str) -> str:
@@ -91,7 +92,10 @@ class Case:
 
 
 def truth_intervals(mix: FloatArray, turns: Sequence[SpeakerTurn], rep: str) -> dict[Party, list[Interval]]:
-    """Per-party truth: RTTM union, minus long quiet pauses of the mix, bridged per metrics.md."""
+    """Per-party truth: RTTM union, minus long quiet pauses of ``mix``, bridged per metrics.md.
+
+    ``mix`` is what the speakers play together (the excerpt itself when overlaps are coherent).
+    """
     raw = party_intervals(turns, rep, bridge_s=0.0)
     speech = merge_intervals([iv for ivs in raw.values() for iv in ivs])
     quiet = quiet_intervals(mix, RATE_HZ, QUIET_BELOW_DB, QUIET_MIN_S, active=speech)
@@ -117,6 +121,7 @@ class _Scene:
     """A rendered room before noise and level are set."""
 
     speech: FloatArray  # (mics, samples), every speaker
+    dry: FloatArray  # (samples,), the sum of what the speakers play, before the room
     noise: FloatArray  # (mics, samples), every noise point
     noise_file: str
     measured_rt60_s: float
@@ -129,20 +134,46 @@ def _render_scene(
     room: Room,
     rng: np.random.Generator,
     data_dir: Path,
+    overlaps: str,
+    excerpt: str,
 ) -> _Scene:
     speakers = list(placements)
     noise_file, noises = noise_sources(rng, NOISE_POINTS, len(mix), RATE_HZ, data_dir)
     noise_pos = [far_point(room, rng) for _ in noises]
     hs = impulse_responses(room, [placements[s].position_m(room) for s in speakers] + noise_pos, rng)
     speech = np.zeros((hs[0].shape[0], len(mix)))
+    dry = np.zeros(len(mix))
     for spk, h in zip(speakers, hs, strict=False):
         # The speaker's own short pauses stay in the signal, as the truth bridges them too.
-        own = merge_intervals([(t.start_s, t.end_s) for t in turns if t.speaker == spk], BRIDGE_GAP_S)
-        speech += render(mix * smooth_mask(own, len(mix), RATE_HZ), h)
+        source = speaker_source(mix, turns, spk, RATE_HZ, overlaps, lambda: donor_material(excerpt, data_dir))
+        dry += source
+        speech += render(source, h)
     noise = np.zeros_like(speech)
     for n, h in zip(noises, hs[len(speakers) :], strict=True):
         noise += render(n, h)
-    return _Scene(speech, noise, noise_file, measured_rt60_s(hs[0]))
+    return _Scene(speech, dry, noise, noise_file, measured_rt60_s(hs[0]))
+
+
+def donor_material(excerpt: str, data_dir: Path = DATA_DIR) -> FloatArray:
+    """Solo speech of a voice from another excerpt, for a speaker with too little of their own.
+
+    The next excerpt (in order, same split first) with a voice that does not
+    speak in ``excerpt`` and has ``DONOR_MIN_S`` of solo speech lends its
+    voice with the most.
+    """
+    rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
+    here = {t.speaker for t in rttm.get(excerpt, [])}
+    start = EXCERPTS.index(excerpt) if excerpt in EXCERPTS else -1
+    order = [EXCERPTS[(start + k) % len(EXCERPTS)] for k in range(1, len(EXCERPTS))]
+    order.sort(key=lambda e: split_of(e) != split_of(excerpt))
+    for other in order:
+        mix = load_mono(data_dir / "ami-train" / f"{other}.wav", RATE_HZ)
+        voices = sorted({t.speaker for t in rttm[other]} - here)
+        materials = [solo_material(mix, rttm[other], v, RATE_HZ) for v in voices]
+        best = max(materials, key=len, default=np.zeros(0))
+        if len(best) >= DONOR_MIN_S * RATE_HZ:
+            return best
+    raise ValueError("no excerpt has enough solo speech to lend a voice")
 
 
 def simulate_case(
@@ -152,16 +183,21 @@ def simulate_case(
     seed: int = DEFAULT_SEED,
     rep: str | None = None,
     data_dir: Path = DATA_DIR,
+    overlaps: str = "coherent",
 ) -> Case:
-    """Render ``excerpt`` in a random room (fixed by ``seed``, excerpt and ``variant``)."""
+    """Render ``excerpt`` in a random room (fixed by ``seed``, excerpt and ``variant``).
+
+    ``overlaps`` is how overlapped speech is rendered (bench.overlaps); the room,
+    placements, noise and levels do not depend on it.
+    """
     rng = np.random.default_rng([seed, EXCERPTS.index(excerpt) if excerpt in EXCERPTS else 99, variant])
     mix = load_mono(data_dir / "ami-train" / f"{excerpt}.wav", RATE_HZ)
     rep = rep or most_talkative(turns)
     speakers = sorted({t.speaker for t in turns}, key=lambda s: (s != rep, s))
     room = random_room(rng)
     placements = _placements(room, speakers, rep, rng)
-    scene = _render_scene(mix, turns, placements, room, rng, data_dir)
-    truth = truth_intervals(mix, turns, rep)
+    scene = _render_scene(mix, turns, placements, room, rng, data_dir, overlaps, excerpt)
+    truth = truth_intervals(mix if overlaps == "coherent" else scene.dry, turns, rep)
     all_speech = merge_intervals([iv for ivs in truth.values() for iv in ivs])
     snr_db, level_dbfs = float(rng.uniform(10, 25)), float(rng.uniform(-34, -26))
     audio = mix_to_level(scene.speech, scene.noise, all_speech, RATE_HZ, snr_db, level_dbfs, rng)
@@ -174,6 +210,7 @@ def simulate_case(
         "split": split_of(excerpt),
         "seed": seed,
         "generator_version": GENERATOR_VERSION,
+        "overlaps": overlaps,
         "audio": {"seconds": round(len(mix) / RATE_HZ, 4), "channels": int(audio.shape[0]), "sample_rate": RATE_HZ},
         "segments": [s.to_json() for s in to_segments(truth)],
         "segments_rttm": [s.to_json() for s in to_segments(party_intervals(turns, rep))],
@@ -196,11 +233,14 @@ def write_case(case: Case, out_dir: Path) -> tuple[Path, Path]:
     return wav, js
 
 
-def manifest_for(variants: int, seed: int, split: str, reps: dict[str, str] | None = None) -> dict[str, object]:
+def manifest_for(
+    variants: int, seed: int, split: str, reps: dict[str, str] | None = None, overlaps: str = "coherent"
+) -> dict[str, object]:
     """What identifies a set of cases (a cache is reused only if this matches)."""
     return {
         "schema": "listener.bench-cases/1",
         "generator_version": GENERATOR_VERSION,
+        "overlaps": overlaps,
         "variants": variants,
         "seed": seed,
         "split": split,
@@ -216,16 +256,18 @@ def generate_cases(
     reps: dict[str, str] | None = None,
     data_dir: Path = DATA_DIR,
     log: bool = True,
+    overlaps: str = "coherent",
 ) -> dict[str, object]:
     """Render every selected case into ``out_dir``; returns (and writes) the manifest."""
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     excerpts = [e for e in EXCERPTS if split in ("all", split_of(e))]
-    manifest = manifest_for(variants, seed, split, reps)
+    manifest = manifest_for(variants, seed, split, reps, overlaps)
     cases = []
     t0 = time.perf_counter()
     for variant in range(variants):
         for excerpt in excerpts:
-            case = simulate_case(excerpt, variant, rttm[excerpt], seed, (reps or {}).get(excerpt), data_dir)
+            rep = (reps or {}).get(excerpt)
+            case = simulate_case(excerpt, variant, rttm[excerpt], seed, rep, data_dir, overlaps)
             wav, js = write_case(case, out_dir)
             cases.append({"case": case.name, "split": case.truth["split"], "wav": wav.name, "truth": js.name})
             if log:
@@ -289,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--split", choices=("all", "dev", "eval"), default="all", help="which excerpts (default all)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--rep", action="append", default=[], metavar="EXCERPT=SPEAKER", help="choose a rep speaker")
+    ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="coherent", help="overlap rendering (bench.overlaps)")
     ap.add_argument("--long", type=float, metavar="SECONDS", help="write one recording this long instead")
     ap.add_argument("--sample", action="store_true", help="(re)make the bundled sample conversation")
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
@@ -307,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {wav} ({args.long:.0f} s) in {time.perf_counter() - t0:.1f} s")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    manifest = generate_cases(args.out, args.variants, args.seed, args.split, _parse_reps(args.rep), args.data)
+    reps = _parse_reps(args.rep)
+    manifest = generate_cases(args.out, args.variants, args.seed, args.split, reps, args.data, overlaps=args.overlaps)
     print(f"wrote {len(manifest['cases'])} cases to {args.out} in {time.perf_counter() - t0:.1f} s")  # type: ignore[arg-type]
     return 0
 

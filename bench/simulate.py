@@ -71,7 +71,7 @@ NOISE_POINTS = 3
 QUIET_BELOW_DB = 30.0  # pauses this far under the excerpt's speech level are not speech
 QUIET_MIN_S = 0.3
 MIN_PIECE_S = 0.1  # slivers left between two cut pauses are clicks, not speech
-DONOR_MIN_S = 5.0
+DONOR_MIN_S = 2.0
 
 
 def split_of(excerpt: str) -> str:
@@ -145,7 +145,7 @@ def _render_scene(
     dry = np.zeros(len(mix))
     for spk, h in zip(speakers, hs, strict=False):
         # The speaker's own short pauses stay in the signal, as the truth bridges them too.
-        source = speaker_source(mix, turns, spk, RATE_HZ, overlaps, lambda: donor_material(excerpt, data_dir))
+        source = speaker_source(mix, turns, spk, RATE_HZ, overlaps, lambda: donor_voice(excerpt, data_dir)[1])
         dry += source
         speech += render(source, h)
     noise = np.zeros_like(speech)
@@ -154,26 +154,28 @@ def _render_scene(
     return _Scene(speech, dry, noise, noise_file, measured_rt60_s(hs[0]))
 
 
-def donor_material(excerpt: str, data_dir: Path = DATA_DIR) -> FloatArray:
-    """Solo speech of a voice from another excerpt, for a speaker with too little of their own.
+def donor_voice(excerpt: str, data_dir: Path = DATA_DIR) -> tuple[str, FloatArray]:
+    """A voice from another excerpt and its solo speech, for a speaker with too little of their own.
 
     The next excerpt (in order, same split first) with a voice that does not
     speak in ``excerpt`` and has ``DONOR_MIN_S`` of solo speech lends its
-    voice with the most.
+    voice with the most; a dev excerpt never borrows a voice of the eval
+    excerpts, so those stay unheard by anything tuned or trained on dev.
     """
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     here = {t.speaker for t in rttm.get(excerpt, [])}
+    held_out = {t.speaker for e in EVAL_EXCERPTS for t in rttm.get(e, [])} if split_of(excerpt) == "dev" else set()
     start = EXCERPTS.index(excerpt) if excerpt in EXCERPTS else -1
     order = [EXCERPTS[(start + k) % len(EXCERPTS)] for k in range(1, len(EXCERPTS))]
     order.sort(key=lambda e: split_of(e) != split_of(excerpt))
     for other in order:
         mix = load_mono(data_dir / "ami-train" / f"{other}.wav", RATE_HZ)
-        voices = sorted({t.speaker for t in rttm[other]} - here)
-        materials = [solo_material(mix, rttm[other], v, RATE_HZ) for v in voices]
-        best = max(materials, key=len, default=np.zeros(0))
-        if len(best) >= DONOR_MIN_S * RATE_HZ:
+        voices = sorted({t.speaker for t in rttm[other]} - here - held_out)
+        lent = [(v, solo_material(mix, rttm[other], v, RATE_HZ)) for v in voices]
+        best = max(lent, key=lambda vm: len(vm[1]), default=("", np.zeros(0)))
+        if len(best[1]) >= DONOR_MIN_S * RATE_HZ:
             return best
-    raise ValueError("no excerpt has enough solo speech to lend a voice")
+    raise ValueError(f"no excerpt has a voice with enough solo speech to lend to {excerpt}")
 
 
 def simulate_case(

@@ -11,7 +11,9 @@ holder's speech or in its pauses, sometimes starts in a pause while the
 holder is only thinking (a premature start: the holder resumes within a
 second), and at the end of the turn either takes over after a gap (mode
 near 200 ms), overlaps the end of the turn, or interrupts. About 40 % of
-the transitions overlap. Companions sometimes speak for the customer.
+the transitions overlap. Now and then the listener talks over the holder
+for a few seconds without either giving way (competing talk, common in
+meetings and at a busy counter). Companions sometimes speak for the customer.
 
 Timing is planned on the 10 ms frame grid so the truth is exact; the truth
 per party is the union of its utterances' own activity, with gaps under
@@ -31,6 +33,8 @@ P_OVERLAP_TRANSITION = 0.30
 P_INTERRUPTION = 0.10
 P_LONG_GAP = 0.06
 P_BC_OVER_SPEECH = 0.30
+P_COMPETING = 0.15  # the listener talks over the holder for 1-4 s and neither yields (meetings, busy counters)
+COMPETING_S = (1.0, 4.0)
 P_BC_IN_PAUSE = 0.25
 P_PREMATURE = 0.15
 P_SUCCESSFUL = 0.75
@@ -181,13 +185,23 @@ class Planner:
         source = self.speaker_of(holder)
         for j in range(n):
             utt, kind = self.utterance(source, t, listener)
-            if utt.end - utt.start > 200 and self.rng.random() < P_BC_OVER_SPEECH:
-                self.put(self.speaker_of(listener), int(self.rng.integers(utt.start + 80, utt.end - 40)), short=True)
+            self.over(utt, listener)
             asked = kind == "question" and self.rng.random() < P_QUESTION_ENDS_TURN
             if j == n - 1 or asked or utt.end >= self.frames:
                 return utt
             t = self.pause(utt.end, listener)
         return utt
+
+    def over(self, utt: Placed, listener: int) -> None:
+        """Sometimes the listener backchannels over ``utt``, or talks over it at length without taking the floor."""
+        if utt.end - utt.start <= 200:
+            return
+        r = self.rng.random()
+        if r < P_BC_OVER_SPEECH:
+            self.put(self.speaker_of(listener), int(self.rng.integers(utt.start + 80, utt.end - 40)), short=True)
+        elif r < P_BC_OVER_SPEECH + P_COMPETING:
+            onset = int(self.rng.integers(utt.start + 30, utt.end - 100))
+            self.put(self.speaker_of(listener), onset, max_frames=frames_of(self.rng.uniform(*COMPETING_S)))
 
     def pause(self, end: int, listener: int) -> int:
         """A within-turn pause after ``end``; returns when the holder resumes."""

@@ -32,7 +32,7 @@ from listener.turns.features import FEATURE_VERSION, FeatureExtractor
 from models.corpus import ESPEAK_SPEAKERS, FRAME, RATE_HZ, Utterance, is_validation, load_corpus
 from models.dialogue import Dialogue, make_dialogue
 
-SIM_VERSION = 2
+SIM_VERSION = 3
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "models" / ".cache"
 P_CHANNELS = 0.25

@@ -93,7 +93,8 @@ def case_rows(wav: Path, truth: dict[str, object]) -> tuple[Float, npt.NDArray[n
         list(front.process(AudioBlock(start_s=i / rate, sample_rate_hz=rate, samples=audio[i : i + step])))
     rows = np.concatenate(front.rows)
     active = frame_activity(segments_from_json(truth["segments"]), n_frames(audio.shape[0] / rate))  # type: ignore[arg-type]
-    return rows, active[:, : rows.shape[0]]
+    n = min(rows.shape[0], active.shape[1])
+    return rows[:n], active[:, :n]
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -104,14 +105,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     groups: dict[tuple[str, int], dict[str, list[Float]]] = {}
     for entry in manifest["cases"]:
         rows, active = case_rows(args.cases / entry["wav"], json.loads((args.cases / entry["truth"]).read_text()))
-        rep, cust = active[0, : rows.shape[0]], active[1, : rows.shape[0]]
-        n = min(rows.shape[0], rep.size)
+        rep, cust = active
         for frames in POOLS:
-            for name, value in features(rows[:n], frames).items():
+            for name, value in features(rows, frames).items():
                 g = groups.setdefault((name, frames), {"overlap": [], "rep only": [], "customer only": []})
-                g["overlap"].append(value[(rep & cust)[:n]])
-                g["rep only"].append(value[(rep & ~cust)[:n]])
-                g["customer only"].append(value[(cust & ~rep)[:n]])
+                g["overlap"].append(value[rep & cust])
+                g["rep only"].append(value[rep & ~cust])
+                g["customer only"].append(value[cust & ~rep])
     print(f"{'feature':<26} {'pool':>6} {'AUC rep-only > overlap':>23} {'AUC overlap > customer-only':>28}")
     for (name, frames), g in groups.items():
         ov, ro, co = (np.concatenate(g[k]) for k in ("overlap", "rep only", "customer only"))

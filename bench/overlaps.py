@@ -46,17 +46,20 @@ def own_intervals(turns: Sequence[SpeakerTurn], speaker: str) -> list[Interval]:
     return merge_intervals([(t.start_s, t.end_s) for t in turns if t.speaker == speaker], BRIDGE_GAP_S)
 
 
+def others_intervals(turns: Sequence[SpeakerTurn], speaker: str) -> list[Interval]:
+    """Where anybody but ``speaker`` talks."""
+    return merge_intervals([(t.start_s, t.end_s) for t in turns if t.speaker != speaker])
+
+
 def overlapped(turns: Sequence[SpeakerTurn], speaker: str) -> list[Interval]:
     """Where ``speaker`` talks while someone else does too."""
     own = own_intervals(turns, speaker)
-    others = merge_intervals([(t.start_s, t.end_s) for t in turns if t.speaker != speaker])
-    return merge_intervals(subtract(own, subtract(own, others)))
+    return merge_intervals(subtract(own, subtract(own, others_intervals(turns, speaker))))
 
 
 def solo_material(mix: FloatArray, turns: Sequence[SpeakerTurn], speaker: str, rate_hz: int) -> FloatArray:
     """The speaker's solo speech, pauses left out, runs joined with short fades."""
-    others = merge_intervals([(t.start_s, t.end_s) for t in turns if t.speaker != speaker])
-    solo = subtract(own_intervals(turns, speaker), others)
+    solo = subtract(own_intervals(turns, speaker), others_intervals(turns, speaker))
     keep = smooth_mask(solo, len(mix), rate_hz, ramp_s=0.0) > 0.5
     hop = round(rate_hz * FRAME_S)
     frames = len(mix) // hop

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,7 @@ def _render_scene(
     return _Scene(speech, dry, noise, noise_file, measured_rt60_s(hs[0]))
 
 
+@lru_cache(maxsize=16)
 def donor_voice(excerpt: str, data_dir: Path = DATA_DIR) -> tuple[str, FloatArray]:
     """A voice from another excerpt and its solo speech, for a speaker with too little of their own.
 
@@ -161,6 +163,8 @@ def donor_voice(excerpt: str, data_dir: Path = DATA_DIR) -> tuple[str, FloatArra
     speak in ``excerpt`` and has ``DONOR_MIN_S`` of solo speech lends its
     voice with the most; a dev excerpt never borrows a voice of the eval
     excerpts, so those stay unheard by anything tuned or trained on dev.
+    Cached: every variant of a case, and every speaker in it that needs a
+    voice, gets the same one without reading the excerpts again.
     """
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     here = {t.speaker for t in rttm.get(excerpt, [])}
@@ -174,6 +178,7 @@ def donor_voice(excerpt: str, data_dir: Path = DATA_DIR) -> tuple[str, FloatArra
         lent = [(v, solo_material(mix, rttm[other], v, RATE_HZ)) for v in voices]
         best = max(lent, key=lambda vm: len(vm[1]), default=("", np.zeros(0)))
         if len(best[1]) >= DONOR_MIN_S * RATE_HZ:
+            best[1].setflags(write=False)  # shared by every caller through the cache
             return best
     raise ValueError(f"no excerpt has a voice with enough solo speech to lend to {excerpt}")
 

@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from listener.frames import runs
+
 Party = Literal["rep", "customer"]
 PARTIES: tuple[Party, Party] = ("rep", "customer")
 FRAME_S = 0.01  # metrics.md: activity is judged on 10 ms frames
@@ -136,12 +138,6 @@ def frame_activity(segments: Iterable[PartySegment], frames: int, frame_s: float
         if stop > first:
             active[PARTIES.index(seg.party), first:stop] = True
     return active
-
-
-def runs(mask: BoolArray) -> list[tuple[int, int]]:
-    """``[start, stop)`` index pairs of the True runs of a 1-D mask."""
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 def quiet_intervals(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from listener.frames import runs
 from listener.turns import derive
 
 FRAME_S = 0.01
@@ -48,11 +49,6 @@ class Item:
     at: int  # judging time (10 ms frames)
     label: bool
     pause_frames: int = 0  # full length of the pause (for the pause-length baseline)
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 def run_end(active: np.ndarray, start: int) -> int:

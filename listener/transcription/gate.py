@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
-
 from listener.events import ActivityFrames, AudioBlock
+from listener.frames import runs
 
 MAX_HOLD_S = 5.0
 EPS_S = 1e-6  # block edges are sums of floats: touching is not overlapping
@@ -46,7 +45,7 @@ class SpeechGate:
         self._known_s = max(self._known_s, frames.end_s)
         active = frames.rep_active | frames.customer_active
         if active.any():
-            for start, end in _runs(active):
+            for start, end in runs(active):
                 self._add(frames.start_s + start * frames.hop_s, frames.start_s + end * frames.hop_s)
         return self._release(final=False)
 
@@ -83,8 +82,3 @@ class SpeechGate:
             self._speech.popleft()  # blocks come in order: nothing later can be this far back
         return any(start < hi - EPS_S and end > lo + EPS_S for start, end in self._speech)
 
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) frame indices of the True runs in ``mask``."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]

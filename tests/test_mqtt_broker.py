@@ -280,7 +280,8 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
 ) -> None:
     # A Pi boots with the time it saved at shutdown; NTP then steps the clock (here by an hour, 10 s
     # into the run). Events after the step carry the corrected wall time; an interruption's outcome,
-    # published after the step, keeps the onset_ms its event was published with before it.
+    # published after the step, keeps the onset_ms its event was published with before it; so does
+    # the session summary's start_ms.
     from listener.outputs.mqtt import payloads
 
     base_ms, step_ms = 1_790_000_000_000, 3_600_000
@@ -303,3 +304,7 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
     assert ("interruption", base_ms + 7500) in onsets and ("interruption_outcome", base_ms + 7500) in onsets
     assert ("dominance_on", base_ms + step_ms + 30200) in onsets  # after the step: the corrected clock
     assert any("wall clock moved +3600.0 s" in r.getMessage() for r in caplog.records)
+    # the session's summary, published after the step, starts when its session_start said it did
+    (summary,) = _json(got, "session")
+    assert summary["start_ms"] == base_ms + 1000
+    assert summary["end_ms"] == base_ms + step_ms + 38000

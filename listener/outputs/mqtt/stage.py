@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RESYNC_SLACK_S = 5.0
 ONSETS_KEPT = 64
+SESSION_STARTS_KEPT = 4
 
 SPOOL_FILE = "mqtt-spool.sqlite3"
 
@@ -69,6 +70,7 @@ class MqttStage(Stage):
         # further apart than the pipeline can lag behind the audio (the capture ring, plus slack)
         self._resync_ms = round((config.array.buffer_s + RESYNC_SLACK_S) * 1000)
         self._onsets: OrderedDict[float, int] = OrderedDict()  # onset_ms already published, by onset_s
+        self._session_starts: OrderedDict[str, int] = OrderedDict()  # start wall ms published, by session id
         self.device_id = ""
         self.tally = Tally()
         self._condition = DeviceCondition()
@@ -233,6 +235,7 @@ class MqttStage(Stage):
         if isinstance(event, SessionStarted):
             self.tally.start(event)
             self._next_metrics_s = event.onset_s + self.cfg.metrics_interval_s
+            self._remember_start(event.session_id, self._onset_ms(event.onset_s))
         elif isinstance(event, Interruption):
             outcome = self.tally.interruption(event)
         elif isinstance(event, Backchannel):
@@ -252,9 +255,21 @@ class MqttStage(Stage):
             self._publish_state(session_started=isinstance(event, SessionStarted))
 
     def _summary(self, summary: SessionSummary) -> None:
-        """The analytics publish a summary only for sessions with enough speech."""
-        start_ms, end_ms = self.wall_ms(summary.onset_s), self.wall_ms(summary.end_s)
+        """The analytics publish a summary only for sessions with enough speech.
+
+        Its start is the wall time its session_start event was published with,
+        even if the wall clock was stepped since: a dashboard joins the two."""
+        start_ms = self._session_starts.pop(summary.session_id, None)
+        if start_ms is None:
+            start_ms = self.wall_ms(summary.onset_s)
+        end_ms = self.wall_ms(summary.end_s)
         self._spool_message("session", payloads.session(summary, start_ms, end_ms, payloads.now_ms()))
+
+    def _remember_start(self, session_id: str, start_ms: int) -> None:
+        self._session_starts[session_id] = start_ms
+        # summaries come only for sessions with enough speech: forget the starts of the others
+        while len(self._session_starts) > SESSION_STARTS_KEPT:
+            self._session_starts.popitem(last=False)
 
     def _follow_wall_clock(self, end_s: float) -> None:
         """Re-anchor when the wall clock and the audio clock have drifted or jumped apart.

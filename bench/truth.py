@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from listener.frames import runs
+from listener.frames import runs, span_frames
 
 Party = Literal["rep", "customer"]
 PARTIES: tuple[Party, Party] = ("rep", "customer")
@@ -133,10 +133,8 @@ def frame_activity(segments: Iterable[PartySegment], frames: int, frame_s: float
     """
     active = np.zeros((len(PARTIES), frames), dtype=bool)
     for seg in segments:
-        first = max(0, int(np.ceil(seg.start_s / frame_s - 0.5 - 1e-9)))
-        stop = min(frames, int(np.ceil(seg.end_s / frame_s - 0.5 - 1e-9)))
-        if stop > first:
-            active[PARTIES.index(seg.party), first:stop] = True
+        first, stop = span_frames(seg.start_s, seg.end_s, frame_s, frames)
+        active[PARTIES.index(seg.party), first:stop] = True
     return active
 
 

@@ -2,7 +2,8 @@
 
 The benchmark's ground truth, the tests and the documentation figures all go
 through here: segments become 10 ms activity frames (a frame is active when
-its centre lies in a segment, as in ``bench.truth``), and the frames go
+its centre lies in a segment: ``listener.frames.span_frames``, as for the
+benchmark's truth), and the frames go
 through the same :class:`Timeline` and :class:`ConversationAnalytics` that
 ``listener analyze`` runs behind the microphone array.
 """
@@ -19,6 +20,7 @@ from listener.analytics.stage import ConversationAnalytics
 from listener.analytics.timeline import Timeline
 from listener.config import Config
 from listener.events import ActivityFrames, BoolArray, EndOfStream, Event, FloatArray, Party, TurnPredictions
+from listener.frames import span_frames
 from listener.pipeline import Pipeline
 
 HOP_S = 0.01
@@ -30,10 +32,8 @@ def activity(segments: Iterable[Segment], duration_s: float, hop_s: float = HOP_
     n = round(duration_s / hop_s)
     out = {p: np.zeros(n, dtype=bool) for p in Party}
     for party, start_s, end_s in segments:
-        first = max(0, int(np.ceil(start_s / hop_s - 0.5 - 1e-9)))
-        stop = min(n, int(np.ceil(end_s / hop_s - 0.5 - 1e-9)))
-        if stop > first:
-            out[Party(party)][first:stop] = True
+        first, stop = span_frames(start_s, end_s, hop_s, n)
+        out[Party(party)][first:stop] = True
     return out
 
 

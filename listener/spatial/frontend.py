@@ -1,11 +1,14 @@
 """From multi-channel audio to per-party evidence, frame by frame.
 
 Each 10 ms hop gets a 32 ms windowed spectrum per mic. A tracked noise
-floor says which time-frequency bins hold more than steady background;
-each such bin is credited to the rep or the customer by how well its
-inter-mic phases match that party's direction (or, in channel-map mode, by
-which party's own mic hears it louder). Everything is vectorised over a
-block of frames: the hot path is a handful of numpy calls per block.
+floor says which time-frequency bins hold more than steady background.
+Each frame gets a rep-vs-customer vote pooled over all its signal bins and
+the last 350 ms; each bin's weight then starts from that vote and moves
+toward how well the bin's own inter-mic phases match either party's
+direction, as far as the geometry can tell the two directions apart at that
+frequency (in channel-map mode: by which party's own mic hears the bin
+louder). Everything is vectorised over a block of frames: the hot path is a
+handful of numpy calls per block.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ DOA_FRAME_STRIDE = 2
 DOA_BIN_STRIDE = 2  # direction display needs no full resolution: half the bins, a quarter the cost
 EXCESS_FACTOR = 2.0  # a bin counts as signal when it is 3 dB above its floor
 WEIGHT_SHARPNESS = 12.0  # slope of the soft rep-vs-customer vote per unit of normalised contrast
+# A bin whose geometry allows at least this much rep-vs-customer contrast (mean PHAT score
+# difference of a perfect source) is weighted by its own direction match alone; bins below it
+# (low frequencies, spatial aliasing) lean on the frame's vote in proportion.
+BIN_FULL_CONTRAST = 0.5
+BIN_MIN_CONTRAST = 0.05  # floor of the per-bin normaliser: bins with no contrast stay finite
 VOTE_FRAMES = 35  # the direction vote pools 350 ms: long enough to outvote reflections
 CROSS_SMOOTH_FRAMES = 5
 ELSEWHERE_SHARPNESS = 30.0  # per unit of mean PHAT score
@@ -74,6 +82,8 @@ class SpatialFrontEnd(Stage):
         # the largest rep-minus-customer score a perfect rep source can give, per bin
         centre = np.ascontiguousarray(rep_steer[len(SECTOR_OFFSETS_DEG) // 2][None])  # (1, bins, pairs)
         self.contrast = self._score_difference(centre)[0]
+        self.bin_trust = np.clip(self.contrast / BIN_FULL_CONTRAST, 0.0, 1.0).astype(np.float32)
+        self.bin_scale = (1.0 / np.maximum(self.contrast, BIN_MIN_CONTRAST)).astype(np.float32)
         self._vote_history = np.zeros((VOTE_FRAMES - 1, 2), dtype=np.float32)
         self._srp_history = np.zeros((VOTE_FRAMES - 1, DOA_GRID_DEG.size + 1), dtype=np.float32)
         half_width = config.parties.sector_half_width_deg
@@ -103,26 +113,48 @@ class SpatialFrontEnd(Stage):
         noise = self.noise.update(power)  # (n, bins): floor as it stood at each frame
         if self._channels:
             rep_w, cust_w, doa_deg = _channel_weights(mag2)
-        else:
-            rep_w, cust_w, doa_deg = self._direction_weights(spec[:, :, self.band], power, noise)
-        return self._emit(power, noise, rep_w, cust_w, doa_deg)
+            return self._emit(power, noise, (rep_w, cust_w), (rep_w[:, self.band], cust_w[:, self.band]), doa_deg)
+        bins, frame, doa_deg = self._direction_weights(spec[:, :, self.band], power, noise)
+        return self._emit(power, noise, bins, frame, doa_deg)
 
     def _direction_weights(
         self, spec: npt.NDArray[np.complex64], power: Float, noise: Float
-    ) -> tuple[Float, Float, Float]:
+    ) -> tuple[tuple[Float, Float], tuple[Float, Float], Float]:
+        """((rep, customer) weight per bin, (rep, customer) weight per frame as (n, 1), direction).
+
+        The per-bin weights feed the turn model's per-band features; the
+        per-frame vote, steadier, gives each party's level (``*_snr_db``),
+        which the heuristic decider thresholds.
+        """
         cross = self.cross(spec)
         excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)
-        rep_vote = self._vote(excess, self._score_difference(cross))
+        diff = self._score_difference(cross)
+        contrast = self._vote(excess, diff)
         # a direction map every other frame is plenty for a vote pooled over 350 ms
         srp = np.repeat(self.srp(cross[::DOA_FRAME_STRIDE], excess[::DOA_FRAME_STRIDE]), DOA_FRAME_STRIDE, axis=0)
         srp = srp[: cross.shape[0]]
         elsewhere = self._elsewhere(srp, excess[:, :: self.srp.stride].sum(axis=1))
         doa_deg = DOA_GRID_DEG[np.argmax(srp, axis=1)].astype(np.float32)
         doa_deg[excess.sum(axis=1) <= 0] = np.nan
-        n_bins = power.shape[1]
-        rep_w = np.repeat((rep_vote * (1.0 - elsewhere))[:, None], n_bins, axis=1)
-        cust_w = np.repeat(((1.0 - rep_vote) * (1.0 - elsewhere))[:, None], n_bins, axis=1)
-        return rep_w, cust_w, doa_deg
+        keep = (1.0 - elsewhere)[:, None]
+        vote = _sigmoid(WEIGHT_SHARPNESS * contrast)[:, None]
+        votes = np.repeat(vote, power.shape[1], axis=1)
+        votes[:, self.band] = self._bin_votes(contrast, diff)
+        return (votes * keep, (1.0 - votes) * keep), (vote * keep, (1.0 - vote) * keep), doa_deg
+
+    def _bin_votes(self, contrast: Float, diff: Float) -> Float:
+        """Rep weight per band bin: the frame's pooled contrast, moved to the bin's own.
+
+        Two voices at once share the frame but less so each bin: where the
+        rep's harmonics dominate, a bin matches the rep's direction even
+        while the customer's voice wins the frame's vote. The turn model reads
+        that balance per mel band. A single bin's match is noisy under
+        reverberation, so bins that can barely tell the two directions apart
+        keep the frame's vote.
+        """
+        local = np.clip(diff * self.bin_scale, -1.0, 1.0)
+        mixed = contrast[:, None] + self.bin_trust * (local - contrast[:, None])
+        return _sigmoid(WEIGHT_SHARPNESS * mixed)
 
     def _moving_sum(self, name: str, values: Float) -> Float:
         """Causal sum over the last VOTE_FRAMES frames, continued across blocks."""
@@ -149,7 +181,7 @@ class SpatialFrontEnd(Stage):
         return scores[:, :, :half].max(axis=2) - scores[:, :, half:].max(axis=2)
 
     def _vote(self, excess: Float, diff: Float) -> Float:
-        """Rep weight per frame: observed rep-vs-customer contrast over the most the geometry allows.
+        """Per frame: observed rep-vs-customer contrast over the most the geometry allows (+1 rep, -1 customer).
 
         Single bins are too noisy under reverberation, and low bins barely
         differ between the two directions; pooling every signal bin of a
@@ -160,14 +192,18 @@ class SpatialFrontEnd(Stage):
         num = (excess * diff).sum(axis=1)
         den = (excess * self.contrast[None, :]).sum(axis=1)
         window = self._moving_sum("_vote_history", np.stack([num, den], axis=1))
-        return _sigmoid(WEIGHT_SHARPNESS * window[:, 0] / (window[:, 1] + 1e-12))
+        return (window[:, 0] / (window[:, 1] + 1e-12)).astype(np.float32)
 
-    def _emit(self, power: Float, noise: Float, rep_w: Float, cust_w: Float, doa_deg: Float) -> SpatialFrames:
+    def _emit(
+        self, power: Float, noise: Float, bins: tuple[Float, Float], levels: tuple[Float, Float], doa_deg: Float
+    ) -> SpatialFrames:
+        """``bins``: (rep, customer) weights per bin; ``levels``: the weights (band bins or (n, 1)) for the SNRs."""
         band = self.band
+        (rep_w, cust_w), (rep_l, cust_l) = bins, levels
         excess = np.maximum(power[:, band] - EXCESS_FACTOR * noise[:, band], 0.0)
         floor = noise[:, band].sum(axis=1) + 1e-10
-        rep_snr = 10.0 * np.log10((excess * rep_w[:, band]).sum(axis=1) / floor + 1e-6)
-        cust_snr = 10.0 * np.log10((excess * cust_w[:, band]).sum(axis=1) / floor + 1e-6)
+        rep_snr = 10.0 * np.log10((excess * rep_l).sum(axis=1) / floor + 1e-6)
+        cust_snr = 10.0 * np.log10((excess * cust_l).sum(axis=1) / floor + 1e-6)
         start_s = self._frames_out * self.hop_s
         self._frames_out += power.shape[0]
         return SpatialFrames(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: per-bin direction weights from the front end (2026-11-30)
 N_MELS = 20
 MEL_LOW_HZ = 100.0
 MEL_HIGH_HZ = 7600.0

@@ -21,6 +21,10 @@ STEP_DB = 0.15  # per frame: falls at 0.12 dB, rises at 0.03 dB per 10 ms frame
 BIAS_DB = 6.5  # mean / 20th percentile of an exponential distribution
 STARTUP_FRAMES = 200
 STARTUP_BOOST = 8.0
+# Over its first frames the floor is their running mean: one frame's periodogram scatters each
+# bin by +-10 dB, and a bin that started low would count as signal for the half second it takes
+# to rise. A running mean keeps the result independent of how frames are split into blocks.
+INITIAL_FRAMES = 5
 
 
 class NoiseFloor:
@@ -31,6 +35,7 @@ class NoiseFloor:
         self._up = STEP_DB * QUANTILE * scale
         self._log: Float | None = None
         self._seen = 0
+        self._initial = StartingMean(INITIAL_FRAMES, BIAS_DB)
 
     def update(self, power: Float) -> Float:
         """Advance over frames (n, bins); returns the floor at each frame."""
@@ -39,8 +44,8 @@ class NoiseFloor:
         level = self._log
         for i in range(power.shape[0]):
             row = log_p[i]
-            if level is None:
-                level = row.copy()
+            if level is None or self._initial.active:
+                level = self._initial.add(power[i])
             else:
                 # faster tracking at start-up, before the floor has seen the room
                 boost = STARTUP_BOOST if self._seen < STARTUP_FRAMES else 1.0
@@ -51,3 +56,22 @@ class NoiseFloor:
         floor = (10.0 ** ((out + BIAS_DB) / 10.0)).astype(np.float32)
         self.floor = floor[-1].copy() if floor.shape[0] else self.floor
         return floor
+
+
+class StartingMean:
+    """A floor's first values: the running mean (dB) of the first ``n`` rows, less ``bias_db``."""
+
+    def __init__(self, n: int, bias_db: float) -> None:
+        self.n, self.bias_db = n, bias_db
+        self.count = 0
+        self._sum: npt.NDArray[np.float64] | None = None
+
+    @property
+    def active(self) -> bool:
+        return 0 < self.count < self.n
+
+    def add(self, power: Float) -> Float:
+        """The next row's linear power in; the floor after it out."""
+        self._sum = power.astype(np.float64) if self._sum is None else self._sum + power
+        self.count += 1
+        return (10.0 * np.log10(self._sum / self.count + 1e-12) - self.bias_db).astype(np.float32)

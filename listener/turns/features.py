@@ -17,7 +17,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-FEATURE_VERSION = 2  # 2: per-bin direction weights from the front end (2026-11-30)
+from listener.spatial.noise import StartingMean
+
+# 2: per-bin direction weights from the front end; 3: floors start from the mean of the first frames
+FEATURE_VERSION = 3
 N_MELS = 20
 MEL_LOW_HZ = 100.0
 MEL_HIGH_HZ = 7600.0
@@ -32,6 +35,7 @@ FLOOR_UP_DB = 0.06
 FLOOR_BIAS_DB = 6.5  # the 20th percentile of a periodogram sits this far below its mean
 STARTUP_STEPS = 100
 STARTUP_BOOST = 8.0
+INITIAL_STEPS = 3  # the floor starts as the running mean of the first steps (one step scatters by dB)
 
 Float = npt.NDArray[np.float32]
 
@@ -60,9 +64,11 @@ class BandFloor:
         self.level_db: Float | None = None
         self.steps = 0
         self.n_bands = n_bands
+        self._initial = StartingMean(INITIAL_STEPS, FLOOR_BIAS_DB)
 
     def reset(self) -> None:
         self.level_db, self.steps = None, 0
+        self._initial = StartingMean(INITIAL_STEPS, FLOOR_BIAS_DB)
 
     def update(self, level_db: Float, heard: npt.NDArray[np.bool_]) -> Float:
         """Advance over (n, bands) levels; returns the floor (dB) in force at each step.
@@ -77,8 +83,8 @@ class BandFloor:
             if not heard[i]:
                 out[i] = row if floor is None else floor
                 continue
-            if floor is None:
-                floor = row.copy()
+            if floor is None or self._initial.active:
+                floor = self._initial.add(10.0 ** (row / 10.0))
             else:
                 boost = STARTUP_BOOST if self.steps < STARTUP_STEPS else 1.0
                 floor = floor + np.where(row < floor, -boost * FLOOR_DOWN_DB, boost * FLOOR_UP_DB).astype(np.float32)

@@ -58,6 +58,10 @@ class Settings:
     lr: float = 3e-3
     enc: int = 64
     hidden: int = 64
+    # activity loss weight of frames where both parties speak: overlaps are a small share of the
+    # frames but decide every interruption and backchannel, and a model that drops the holder
+    # there misses both
+    overlap_weight: float = 3.0
     seed: int = SEED
     voices: int = ESPEAK_SPEAKERS
 
@@ -129,11 +133,12 @@ def epoch_chunks(data: list[Track], rng: np.random.Generator, s: Settings) -> li
 
 def loss_of(
     net: TurnNet, x: torch.Tensor, vad: torch.Tensor, fut: torch.Tensor, mask: torch.Tensor,
-    h0: torch.Tensor | None = None,
+    h0: torch.Tensor | None = None, overlap_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean masked BCE of activity now plus of the projection; and the final state."""
+    """Mean masked BCE of activity now (overlapped frames weighted) plus of the projection; and the final state."""
     logits, h = net(x, h0)
     lv = F.binary_cross_entropy_with_logits(logits[..., :2], vad, reduction="none").mean(-1)
+    lv = lv * (1.0 + (overlap_weight - 1.0) * vad[..., 0] * vad[..., 1])
     lf = F.binary_cross_entropy_with_logits(logits[..., 2:], fut, reduction="none").mean(-1)
     now = (lv * mask[..., 0]).sum() / mask[..., 0].sum().clamp(min=1)
     return now + (lf * mask[..., 1]).sum() / mask[..., 1].sum().clamp(min=1), h
@@ -151,7 +156,7 @@ def fit(net: TurnNet, data: list[Track], val: list[Track], s: Settings, log: boo
         net.train()
         h = None
         for batch in epoch_chunks(data, rng, s):
-            loss, h = loss_of(net, *batch, h0=h)
+            loss, h = loss_of(net, *batch, h0=h, overlap_weight=s.overlap_weight)
             h = h.detach()
             opt.zero_grad()
             loss.backward()
@@ -160,7 +165,7 @@ def fit(net: TurnNet, data: list[Track], val: list[Track], s: Settings, log: boo
             sched.step()
         net.eval()
         with torch.no_grad():
-            vloss = float(loss_of(net, *val_batch)[0])
+            vloss = float(loss_of(net, *val_batch, overlap_weight=s.overlap_weight)[0])
         if vloss < best:
             best, best_state = vloss, {k: v.clone() for k, v in net.state_dict().items()}
         if log:

@@ -25,10 +25,15 @@ def analyze(path: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> dict
 
 @pytest.fixture(scope="module")
 def interruption_wav(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
-    """The rep talks; 1.8 s later the customer talks over the rep and keeps going."""
+    """The rep talks; 2.5 s later the customer talks over the rep and keeps going.
+
+    The rep's sentence has a real 0.24 s pause 1.2 s in (longer than the 0.2 s that activity
+    bridges), so by the definition the rep holds the floor only from 1.0 s after it resumes
+    (about 2.9 s); the customer starts after that, whichever way the pause is heard.
+    """
     utts = [
         synth.Utterance("rep", 0.5, "cmu_arctic_us_axb_a0006.wav", 0.0),
-        synth.Utterance("customer", 2.3, "cmu_arctic_us_aew_a0003.wav", 180.0),
+        synth.Utterance("customer", 3.0, "cmu_arctic_us_aew_a0003.wav", 180.0),
     ]
     samples, truth = synth.render(utts, 7.0)
     return synth.write_wav(tmp_path_factory.mktemp("audio") / "interrupt.wav", samples), truth

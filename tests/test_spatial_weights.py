@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock, SpatialFrames
 from listener.spatial.frontend import FFT_SIZE, SpatialFrontEnd
+from listener.turns.base import join_frames
 from tests.synth import RATE_HZ, SQUARE_4, delay
 
 SPEED_OF_SOUND_M_S = 343.0
@@ -43,24 +46,7 @@ def frames_of(audio: np.ndarray) -> SpatialFrames:
         for f in front.process(AudioBlock(start_s=i / RATE_HZ, sample_rate_hz=RATE_HZ, samples=samples[i : i + step]))
     ]
     assert all(isinstance(f, SpatialFrames) for f in out)
-    return out[-1] if len(out) == 1 else _join(out)
-
-
-def _join(frames: list[SpatialFrames]) -> SpatialFrames:
-    first = frames[0]
-    return SpatialFrames(
-        start_s=first.start_s,
-        hop_s=first.hop_s,
-        sample_rate_hz=first.sample_rate_hz,
-        fft_size=first.fft_size,
-        power=np.concatenate([f.power for f in frames]),
-        rep_weight=np.concatenate([f.rep_weight for f in frames]),
-        customer_weight=np.concatenate([f.customer_weight for f in frames]),
-        noise_power=frames[-1].noise_power,
-        rep_snr_db=np.concatenate([f.rep_snr_db for f in frames]),
-        customer_snr_db=np.concatenate([f.customer_snr_db for f in frames]),
-        doa_deg=np.concatenate([f.doa_deg for f in frames]),
-    )
+    return functools.reduce(join_frames, out)
 
 
 def talking(frames: SpatialFrames) -> slice:

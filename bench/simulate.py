@@ -146,7 +146,7 @@ def _render_scene(
     dry = np.zeros(len(mix))
     for spk, h in zip(speakers, hs, strict=False):
         # The speaker's own short pauses stay in the signal, as the truth bridges them too.
-        source = speaker_source(mix, turns, spk, RATE_HZ, overlaps, lambda: donor_voice(excerpt, data_dir)[1])
+        source = speaker_source(mix, turns, spk, RATE_HZ, overlaps, lambda: donor_voice(excerpt, data_dir))
         dry += source
         speech += render(source, h)
     noise = np.zeros_like(speech)
@@ -156,8 +156,8 @@ def _render_scene(
 
 
 @lru_cache(maxsize=16)
-def donor_voice(excerpt: str, data_dir: Path = DATA_DIR) -> tuple[str, FloatArray]:
-    """A voice from another excerpt and its solo speech, for a speaker with too little of their own.
+def donor_voice(excerpt: str, data_dir: Path = DATA_DIR) -> FloatArray:
+    """The solo speech of a voice from another excerpt, for a speaker with too little of their own.
 
     The next excerpt (in order, same split first) with a voice that does not
     speak in ``excerpt`` and has ``DONOR_MIN_S`` of solo speech lends its
@@ -175,10 +175,9 @@ def donor_voice(excerpt: str, data_dir: Path = DATA_DIR) -> tuple[str, FloatArra
     for other in order:
         mix = load_mono(data_dir / "ami-train" / f"{other}.wav", RATE_HZ)
         voices = sorted({t.speaker for t in rttm[other]} - here - held_out)
-        lent = [(v, solo_material(mix, rttm[other], v, RATE_HZ)) for v in voices]
-        best = max(lent, key=lambda vm: len(vm[1]), default=("", np.zeros(0)))
-        if len(best[1]) >= DONOR_MIN_S * RATE_HZ:
-            best[1].setflags(write=False)  # shared by every caller through the cache
+        best = max((solo_material(mix, rttm[other], v, RATE_HZ) for v in voices), key=len, default=np.zeros(0))
+        if len(best) >= DONOR_MIN_S * RATE_HZ:
+            best.setflags(write=False)  # shared by every caller through the cache
             return best
     raise ValueError(f"no excerpt has a voice with enough solo speech to lend to {excerpt}")
 

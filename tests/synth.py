@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from listener.spatial.doa import SPEED_OF_SOUND_M_S
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SPEECH = SHARED / "speech"
 RATE_HZ = 16000
@@ -51,6 +53,13 @@ def delay(x: np.ndarray, delay_s: float, n: int) -> np.ndarray:
     return np.fft.irfft(spec * np.exp(-2j * np.pi * freqs * delay_s), n)
 
 
+def from_direction(x: np.ndarray, azimuth_deg: float, mics: np.ndarray = SQUARE_4) -> np.ndarray:
+    """(samples, mics): ``x`` from far away at ``azimuth_deg``; each mic hears it (mic . direction) / c early."""
+    az = np.radians(azimuth_deg)
+    unit = np.array([np.cos(az), np.sin(az), 0.0])
+    return np.stack([delay(x, -float(m @ unit) / SPEED_OF_SOUND_M_S, x.size) for m in mics], axis=1)
+
+
 def render(
     utterances: list[Utterance], duration_s: float, mics: np.ndarray = SQUARE_4, noise: float = 2e-3, seed: int = 0
 ) -> tuple[np.ndarray, list[dict[str, object]]]:
@@ -64,10 +73,7 @@ def render(
         start = int(u.start_s * RATE_HZ)
         placed = np.zeros(n)
         placed[start : start + len(x)] = x[: max(0, n - start)]
-        az = np.radians(u.azimuth_deg)
-        unit = np.array([np.cos(az), np.sin(az), 0.0])
-        for m in range(mics.shape[0]):
-            out[:, m] += delay(placed, -(mics[m] @ unit) / 343.0, n)
+        out += from_direction(placed, u.azimuth_deg, mics)
         truth.append({"party": u.party, "start": (start + a) / RATE_HZ, "end": (start + b) / RATE_HZ})
     rng = np.random.default_rng(seed)
     out += rng.normal(0.0, noise, out.shape)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock, SpatialFrames
 from listener.spatial.frontend import FFT_SIZE, SpatialFrontEnd
-from listener.turns.base import join_frames
-from tests.synth import RATE_HZ, SQUARE_4, delay
+from tests.synth import RATE_HZ, from_direction
 
-SPEED_OF_SOUND_M_S = 343.0
 QUIET_S = 2.5  # room noise only, until the noise floors have settled
 SECONDS = 4.0
 
@@ -27,26 +23,13 @@ def band_noise(low_hz: float, high_hz: float, seed: int) -> np.ndarray:
     return 0.05 * x / np.std(x)
 
 
-def from_direction(x: np.ndarray, azimuth_deg: float) -> np.ndarray:
-    """(samples, 4): a far-field source; each mic hears it (mic . direction) / c before the centre."""
-    az = np.radians(azimuth_deg)
-    unit = np.array([np.cos(az), np.sin(az), 0.0])
-    return np.stack([delay(x, -float(m @ unit) / SPEED_OF_SOUND_M_S, x.size) for m in SQUARE_4], axis=1)
-
-
 def frames_of(audio: np.ndarray) -> SpatialFrames:
     config = parse_config({})
     front = SpatialFrontEnd(config, geometry(config))
     noise = 1e-4 * np.random.default_rng(9).standard_normal(audio.shape)
-    samples = (audio + noise).astype(np.float32)
-    step = RATE_HZ // 20
-    out = [
-        f
-        for i in range(0, samples.shape[0], step)
-        for f in front.process(AudioBlock(start_s=i / RATE_HZ, sample_rate_hz=RATE_HZ, samples=samples[i : i + step]))
-    ]
-    assert all(isinstance(f, SpatialFrames) for f in out)
-    return functools.reduce(join_frames, out)
+    block = AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=(audio + noise).astype(np.float32))
+    (frames,) = [e for e in front.process(block) if isinstance(e, SpatialFrames)]
+    return frames
 
 
 def talking(frames: SpatialFrames) -> slice:

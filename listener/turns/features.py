@@ -60,11 +60,13 @@ def mel_filterbank(sample_rate_hz: int, fft_size: int, n_mels: int = N_MELS) -> 
 class BandFloor:
     """A per-band noise floor in dB that follows a low quantile of the level."""
 
+    level_db: Float | None
+    steps: int
+    _initial: StartingMean
+
     def __init__(self, n_bands: int) -> None:
-        self.level_db: Float | None = None
-        self.steps = 0
         self.n_bands = n_bands
-        self._initial = StartingMean(INITIAL_STEPS, FLOOR_BIAS_DB)
+        self.reset()
 
     def reset(self) -> None:
         self.level_db, self.steps = None, 0

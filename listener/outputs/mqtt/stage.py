@@ -235,7 +235,6 @@ class MqttStage(Stage):
         if isinstance(event, SessionStarted):
             self.tally.start(event)
             self._next_metrics_s = event.onset_s + self.cfg.metrics_interval_s
-            self._remember_start(event.session_id, self._onset_ms(event.onset_s))
         elif isinstance(event, Interruption):
             outcome = self.tally.interruption(event)
         elif isinstance(event, Backchannel):
@@ -244,6 +243,8 @@ class MqttStage(Stage):
             self.tally.dominance(event)
         ts = payloads.now_ms()
         onset_ms = self._onset_ms(float(getattr(event, "onset_s", self.t_s)))
+        if isinstance(event, SessionStarted):
+            self._remember_start(event.session_id, onset_ms)
         message = payloads.event(event, ts, onset_ms, self.tally.session_id(), outcome=outcome)
         if message is None:
             return

@@ -54,7 +54,7 @@ class SpeechGate:
         return self._release(final=True)
 
     def _add(self, start_s: float, end_s: float) -> None:
-        if self._speech and start_s <= self._speech[-1][1] + 1e-9:
+        if self._speech and start_s <= self._speech[-1][1] + EPS_S:
             last_start, last_end = self._speech[-1]
             self._speech[-1] = (last_start, max(last_end, end_s))
         else:

@@ -1,4 +1,4 @@
-"""Evaluate the shipped turn model: ``python -m models.evaluate [--variants 4] [--json OUT]``.
+"""Evaluate the shipped turn model: ``python -m models.evaluate [--variants 4] [--overlaps separate] [--json OUT]``.
 
 Held-out real speech: AMI ``trn08`` and ``trn09`` (never trained on, and
 their speakers left out of training), spatialized by the benchmark
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.overlaps import OVERLAP_MODES
 from bench.scoring import score_frames
 from bench.signals import DATA_DIR
 from bench.simulate import DEFAULT_SEED, EVAL_EXCERPTS, simulate_case
@@ -80,12 +81,13 @@ def pipeline_frames(rec: Recording, stage: Stage) -> tuple[np.ndarray, list[Paus
     return frame_activity(system, rec.truth.shape[1]), [e for e in collect.events if isinstance(e, Pause)]
 
 
-def ami_recordings(variants: int) -> list[Recording]:
+def ami_recordings(variants: int, overlaps: str = "coherent") -> list[Recording]:
+    """The held-out excerpts in ``variants`` rooms each, overlaps rendered as ``overlaps`` (bench.overlaps)."""
     rttm = read_rttm(DATA_DIR / "ami-train" / "train.rttm")
     out = []
     for excerpt in sorted(EVAL_EXCERPTS):
         for v in range(variants):
-            case = simulate_case(excerpt, v, rttm[excerpt], DEFAULT_SEED)
+            case = simulate_case(excerpt, v, rttm[excerpt], DEFAULT_SEED, overlaps=overlaps)
             n = round(case.audio.shape[1] / 160)
             out.append(Recording(case.name, case.audio, array_config(), frame_activity(case.segments, n)))
     return out
@@ -242,6 +244,12 @@ def print_report(title: str, res: dict[str, object]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
     ap.add_argument("--variants", type=int, default=4, help="rooms per held-out AMI excerpt (default 4)")
+    ap.add_argument(
+        "--overlaps",
+        choices=OVERLAP_MODES,
+        default="coherent",
+        help="how the AMI excerpts' overlaps are rendered (bench/README.md; default coherent)",
+    )
     ap.add_argument("--sim", type=int, default=16, help="held-out simulated dialogues (default 16, 0 = none)")
     ap.add_argument("--no-smart-turn", action="store_true", help="skip Smart Turn (it takes ~0.1 s per pause)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -252,8 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"note: {FLOAT_PATH} missing (python -m models.train makes it): int8 only", file=sys.stderr)
     try:
-        results = {"ami": evaluate(ami_recordings(args.variants), models, not args.no_smart_turn)}
-        print_report("held-out AMI (trn08, trn09)", results["ami"])
+        results = {"ami": evaluate(ami_recordings(args.variants, args.overlaps), models, not args.no_smart_turn)}
+        print_report(f"held-out AMI (trn08, trn09; {args.overlaps} overlaps)", results["ami"])
         if args.sim:
             results["simulated"] = evaluate(sim_recordings(args.sim), models, not args.no_smart_turn)
             print_report("held-out simulated dialogues (validation voices)", results["simulated"])

@@ -7,6 +7,7 @@ the words held for cues are dropped when the session ends.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import time
@@ -14,16 +15,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from listener.audio.wav import WavSource
 from listener.cli import main
 from listener.config import Config, geometry, parse_config
 from listener.events import (
+    ActivityFrames,
     AudioBlock,
     EndOfStream,
     Event,
     Party,
+    SessionEnded,
     SpeechSegment,
     TranscriptionSkipped,
     WordsRecognized,
@@ -288,3 +292,38 @@ def test_the_stage_renews_the_recogniser_between_visits_and_the_next_visit_is_he
     first = sum(w.n_words for w in words if w.end_s < visit_s)
     second = sum(w.n_words for w in words if w.start_s >= visit_s - 1.0)
     assert first >= 10 and second >= 0.9 * first
+
+
+def test_a_burst_too_short_to_be_speech_does_not_keep_the_session_open(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a click the activity decider takes for 50 ms of customer: not speech (activity.min_speech_s),
+    # so the analytics end the session a gap after the customer's last words, and the words held
+    # for cues must go then too, not a gap after the click (the next visit would inherit them)
+    config = asr_config(ko_model)
+    geo = geometry(config)
+    stages = analysis_stages(config, geo)
+    stage = next(s for s in stages if isinstance(s, TranscriptionStage))
+    customer_end_s = max(float(line["end"]) for line in ko_dialogue[1] if line["party"] == "customer")  # type: ignore[arg-type]
+    click_s = customer_end_s + SESSION_GAP_S - 2.0
+    decide = stages[1].process
+
+    def with_click(event: Event) -> Iterable[Event]:
+        for out in decide(event):
+            if isinstance(out, ActivityFrames):
+                t_s = out.start_s + out.hop_s * np.arange(out.n_frames)
+                click = (t_s >= click_s) & (t_s < click_s + 0.05)
+                out = dataclasses.replace(out, customer_active=out.customer_active | click)
+            yield out
+
+    monkeypatch.setattr(stages[1], "process", with_click)
+    probe = Probe(stage)
+    with WavSource(ko_dialogue[0], geo, block_ms=1000) as source, Pipeline([*stages, probe]) as pipeline:
+        pipeline.run(source)
+    customer = [e for e in probe.events if isinstance(e, SpeechSegment) and e.party is Party.CUSTOMER]
+    assert max(e.end_s for e in customer) < click_s, "the click is not customer speech"
+    ended = [e for e in probe.events if isinstance(e, SessionEnded)]
+    assert len(ended) == 1 and ended[0].decided_s < DURATION_S - 0.5
+    after = [held for t_s, held in probe.holding if t_s >= ended[0].decided_s + 0.05]
+    assert any(held for t_s, held in probe.holding if t_s < click_s), "words were held during the session"
+    assert after and not any(after), probe.holding

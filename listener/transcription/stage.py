@@ -21,7 +21,16 @@ import numpy as np
 
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config
 from listener.errors import AudioFormatError, ModelError
-from listener.events import ActivityFrames, AudioBlock, EndOfStream, Event, Party, TranscriptionSkipped
+from listener.events import (
+    ActivityFrames,
+    AudioBlock,
+    EndOfStream,
+    Event,
+    Party,
+    SpeechSegment,
+    SpeechStarted,
+    TranscriptionSkipped,
+)
 from listener.pipeline import Stage
 from listener.transcription.cues import CueDetector
 from listener.transcription.gate import SpeechGate
@@ -98,7 +107,12 @@ class TranscriptionStage(Stage):
         self.gate = SpeechGate(config.asr.speech_pad_s) if config.asr.speech_only else None
         self.worker: RecognizerWorker | None = None
         self._now_s = 0.0  # audio time the pipeline has reached
-        self._customer_heard_s = 0.0  # end of the customer's latest active frame
+        # the customer's speech as the timeline decides it (bursts too short to be speech do not
+        # count), so that a session ends here exactly when the analytics end it
+        self._customer_heard_s = 0.0  # end of the customer's latest closed speech
+        self._customer_speaking = False  # a stretch of customer speech is open
+        self._customer_active_s = 0.0  # end of the customer's latest active frame, speech or not
+        self._bridge_gap_s = config.activity.bridge_gap_s
         self._renewed_after_s = -1.0  # the customer speech after which the recogniser was last renewed
 
     def open(self) -> None:
@@ -117,7 +131,11 @@ class TranscriptionStage(Stage):
         self.detector.forget()
 
     def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, ActivityFrames):
+        if isinstance(event, SpeechStarted | SpeechSegment) and event.party is Party.CUSTOMER:
+            self._customer_speaking = isinstance(event, SpeechStarted)
+            if isinstance(event, SpeechSegment):
+                self._customer_heard_s = max(self._customer_heard_s, event.end_s)
+        elif isinstance(event, ActivityFrames):
             self._activity(event)
             if self.gate is not None and self.worker is not None:
                 yield from self._submit(self.gate.activity(event))
@@ -143,7 +161,7 @@ class TranscriptionStage(Stage):
         self.history.add(frames)
         active = np.flatnonzero(frames.customer_active)
         if active.size:
-            self._customer_heard_s = frames.start_s + (int(active[-1]) + 1) * frames.hop_s
+            self._customer_active_s = frames.start_s + (int(active[-1]) + 1) * frames.hop_s
         self._forget_after_session(frames.end_s)
         self._renew_after_session(frames.end_s)
 
@@ -170,7 +188,14 @@ class TranscriptionStage(Stage):
             self.worker.renew()
 
     def _session_over(self, now_s: float) -> bool:
-        """The customer has been silent for a session gap at ``now_s``."""
+        """The customer has been silent for a session gap at ``now_s``, as the analytics' sessions judge it.
+
+        Silent: no stretch of speech open, and no burst that may still become
+        one (it becomes speech at ``min_speech_s``, or is dropped once quiet
+        for the bridge gap).
+        """
+        if self._customer_speaking or now_s - self._customer_active_s < self._bridge_gap_s:
+            return False
         return now_s - self._customer_heard_s >= self.session_gap_s
 
     def _mono_pcm(self, block: AudioBlock) -> bytes:

@@ -1,7 +1,9 @@
 """The transcription stage: audio to the recogniser, timed words to parties, words to cues.
 
-Sits after the activity decision (it needs :class:`ActivityFrames` to tell
-who said each word) and before the analytics stage (which uses the
+Sits after the activity decision and the timeline (it needs
+:class:`ActivityFrames` to tell who said each word, and the customer's
+:class:`SpeechStarted` / :class:`SpeechSegment` to end a session where the
+analytics end it) and before the analytics stage (which uses the
 questions). Words come back from the recogniser some time after they were
 spoken; each is attributed to the party whose speech activity covers most
 of it, kept in a short history of per-frame activity. Only counts and cue

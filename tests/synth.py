@@ -40,11 +40,29 @@ def load_speech(name: str, max_s: float | None = None) -> np.ndarray:
     return x / (np.abs(x).max() + 1e-9) * 0.3
 
 
+def _loud(x: np.ndarray) -> np.ndarray:
+    """Per sample: the 10 ms mean magnitude is above a quiet threshold."""
+    env = np.convolve(np.abs(x), np.ones(160) / 160, mode="same")
+    return env > 0.05 * env.max()
+
+
 def speech_span(x: np.ndarray) -> tuple[int, int]:
     """First and last sample of the utterance above a quiet threshold."""
-    env = np.convolve(np.abs(x), np.ones(160) / 160, mode="same")
-    idx = np.flatnonzero(env > 0.05 * env.max())
+    idx = np.flatnonzero(_loud(x))
     return int(idx[0]), int(idx[-1])
+
+
+def speech_runs(x: np.ndarray, bridge_s: float = 0.2, min_s: float = 0.1) -> list[tuple[int, int]]:
+    """The utterance's speech as metrics.md counts it: loud runs, gaps under ``bridge_s`` bridged,
+    runs under ``min_s`` dropped; (first, end) samples each. A read sentence has real pauses."""
+    edges = np.diff(np.concatenate([[0], _loud(x).astype(np.int8), [0]]))
+    runs: list[list[int]] = []
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if runs and a - runs[-1][1] < bridge_s * RATE_HZ:
+            runs[-1][1] = int(b)
+        else:
+            runs.append([int(a), int(b)])
+    return [(a, b) for a, b in runs if b - a >= min_s * RATE_HZ]
 
 
 def delay(x: np.ndarray, delay_s: float, n: int) -> np.ndarray:
@@ -63,18 +81,18 @@ def from_direction(x: np.ndarray, azimuth_deg: float, mics: np.ndarray = SQUARE_
 def render(
     utterances: list[Utterance], duration_s: float, mics: np.ndarray = SQUARE_4, noise: float = 2e-3, seed: int = 0
 ) -> tuple[np.ndarray, list[dict[str, object]]]:
-    """Returns (samples (n, mics) float32, truth segments)."""
+    """Returns (samples (n, mics) float32, truth segments: each utterance's speech runs)."""
     n = int(duration_s * RATE_HZ)
     out = np.zeros((n, mics.shape[0]))
     truth: list[dict[str, object]] = []
     for u in utterances:
         x = load_speech(u.file, u.max_s) * u.gain
-        a, b = speech_span(x)
         start = int(u.start_s * RATE_HZ)
         placed = np.zeros(n)
         placed[start : start + len(x)] = x[: max(0, n - start)]
         out += from_direction(placed, u.azimuth_deg, mics)
-        truth.append({"party": u.party, "start": (start + a) / RATE_HZ, "end": (start + b) / RATE_HZ})
+        for a, b in speech_runs(x):
+            truth.append({"party": u.party, "start": (start + a) / RATE_HZ, "end": (start + b) / RATE_HZ})
     rng = np.random.default_rng(seed)
     out += rng.normal(0.0, noise, out.shape)
     return out.astype(np.float32), truth

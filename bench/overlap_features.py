@@ -31,7 +31,7 @@ from bench.truth import frame_activity, n_frames, segments_from_json
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock
 from listener.spatial import doa
-from listener.spatial.frontend import DOA_GRID_DEG, EXCESS_FACTOR, SECTOR_OFFSETS_DEG, SpatialFrontEnd
+from listener.spatial.frontend import DOA_GRID_DEG, SpatialFrontEnd
 from models.tasks import auc
 
 Float = npt.NDArray[np.float64]
@@ -51,17 +51,19 @@ class Recorder(SpatialFrontEnd):
         self.high_conj = np.ascontiguousarray(np.conj(steer.reshape(steer.shape[0], -1)).T)
         self.rows = []
 
-    def _direction_weights(self, spec, power, noise):  # type: ignore[no-untyped-def]
-        cross = self.cross(spec)
-        excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)
-        scores = self.scorer.scores(cross)
-        half = len(SECTOR_OFFSETS_DEG)
-        diff = scores[:, :, :half].max(axis=2) - scores[:, :, half:].max(axis=2)
+    def _score_difference(self, cross):  # type: ignore[no-untyped-def]
+        # the block's smoothed cross-spectra, kept for _vote: self.cross has a history, so calling it
+        # a second time per block would smooth the block twice
+        self._cross = cross
+        return super()._score_difference(cross)
+
+    def _vote(self, excess, diff):  # type: ignore[no-untyped-def]
+        cross = self._cross
         on = (excess[:, self.high] > 0).astype(np.float32)
         c = cross[:, self.high] * on[:, :, None]
         srp = (c.reshape(c.shape[0], -1) @ self.high_conj).real / len(self.pairs)
         self.rows.append(np.column_stack([(excess * diff).sum(1), (excess * self.contrast).sum(1), srp, on.sum(1)]))
-        return super()._direction_weights(spec, power, noise)
+        return super()._vote(excess, diff)
 
 
 def pooled(values: Float, frames: int) -> Float:

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from bench.truth import merge_intervals
+from listener.frames import runs
 from listener.spatial.doa import SPEED_OF_SOUND_M_S
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -55,14 +57,8 @@ def speech_span(x: np.ndarray) -> tuple[int, int]:
 def speech_runs(x: np.ndarray, bridge_s: float = 0.2, min_s: float = 0.1) -> list[tuple[int, int]]:
     """The utterance's speech as metrics.md counts it: loud runs, gaps under ``bridge_s`` bridged,
     runs under ``min_s`` dropped; (first, end) samples each. A read sentence has real pauses."""
-    edges = np.diff(np.concatenate([[0], _loud(x).astype(np.int8), [0]]))
-    runs: list[list[int]] = []
-    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        if runs and a - runs[-1][1] < bridge_s * RATE_HZ:
-            runs[-1][1] = int(b)
-        else:
-            runs.append([int(a), int(b)])
-    return [(a, b) for a, b in runs if b - a >= min_s * RATE_HZ]
+    merged = merge_intervals(runs(_loud(x)), bridge_s * RATE_HZ)
+    return [(int(a), int(b)) for a, b in merged if b - a >= min_s * RATE_HZ]
 
 
 def delay(x: np.ndarray, delay_s: float, n: int) -> np.ndarray:

@@ -111,14 +111,16 @@ class SpatialFrontEnd(Stage):
         mag2 = (spec.real**2 + spec.imag**2).astype(np.float32)
         power = mag2.mean(axis=1)
         noise = self.noise.update(power)  # (n, bins): floor as it stood at each frame
+        excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)  # (n, band bins)
         if self._channels:
             rep_w, cust_w, doa_deg = _channel_weights(mag2)
-            return self._emit(power, noise, (rep_w, cust_w), (rep_w[:, self.band], cust_w[:, self.band]), doa_deg)
-        bins, frame, doa_deg = self._direction_weights(spec[:, :, self.band], power, noise)
-        return self._emit(power, noise, bins, frame, doa_deg)
+            levels = (rep_w[:, self.band], cust_w[:, self.band])
+            return self._emit(power, noise, excess, (rep_w, cust_w), levels, doa_deg)
+        bins, frame, doa_deg = self._direction_weights(spec[:, :, self.band], excess, power.shape[1])
+        return self._emit(power, noise, excess, bins, frame, doa_deg)
 
     def _direction_weights(
-        self, spec: npt.NDArray[np.complex64], power: Float, noise: Float
+        self, spec: npt.NDArray[np.complex64], excess: Float, n_bins: int
     ) -> tuple[tuple[Float, Float], tuple[Float, Float], Float]:
         """((rep, customer) weight per bin, (rep, customer) weight per frame as (n, 1), direction).
 
@@ -127,7 +129,6 @@ class SpatialFrontEnd(Stage):
         which the heuristic decider thresholds.
         """
         cross = self.cross(spec)
-        excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)
         diff = self._score_difference(cross)
         contrast = self._vote(excess, diff)
         # a direction map every other frame is plenty for a vote pooled over 350 ms
@@ -138,7 +139,7 @@ class SpatialFrontEnd(Stage):
         doa_deg[excess.sum(axis=1) <= 0] = np.nan
         keep = (1.0 - elsewhere)[:, None]
         vote = _sigmoid(WEIGHT_SHARPNESS * contrast)[:, None]
-        votes = np.repeat(vote, power.shape[1], axis=1)
+        votes = np.repeat(vote, n_bins, axis=1)
         votes[:, self.band] = self._bin_votes(contrast, diff)
         return (votes * keep, (1.0 - votes) * keep), (vote * keep, (1.0 - vote) * keep), doa_deg
 
@@ -195,13 +196,17 @@ class SpatialFrontEnd(Stage):
         return (window[:, 0] / (window[:, 1] + 1e-12)).astype(np.float32)
 
     def _emit(
-        self, power: Float, noise: Float, bins: tuple[Float, Float], levels: tuple[Float, Float], doa_deg: Float
+        self,
+        power: Float,
+        noise: Float,
+        excess: Float,
+        bins: tuple[Float, Float],
+        levels: tuple[Float, Float],
+        doa_deg: Float,
     ) -> SpatialFrames:
         """``bins``: (rep, customer) weights per bin; ``levels``: the weights (band bins or (n, 1)) for the SNRs."""
-        band = self.band
         (rep_w, cust_w), (rep_l, cust_l) = bins, levels
-        excess = np.maximum(power[:, band] - EXCESS_FACTOR * noise[:, band], 0.0)
-        floor = noise[:, band].sum(axis=1) + 1e-10
+        floor = noise[:, self.band].sum(axis=1) + 1e-10
         rep_snr = 10.0 * np.log10((excess * rep_l).sum(axis=1) / floor + 1e-6)
         cust_snr = 10.0 * np.log10((excess * cust_l).sum(axis=1) / floor + 1e-6)
         start_s = self._frames_out * self.hop_s

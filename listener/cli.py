@@ -42,7 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"listener {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_analysis_commands(sub)
+    _add_setup_commands(sub)
+    return parser
 
+
+def _add_analysis_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("analyze", help="analyse a recording and print the conversation's metrics")
     p.add_argument("file", type=Path, help="multi-channel WAV recorded by the array")
     p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
@@ -59,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--demo-fallback", action="store_true", help="with no mic array attached, replay the bundled sample")
     p.set_defaults(func=cmd_run)
 
+
+def _add_setup_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("devices", help="list audio inputs with their channel counts")
     p.set_defaults(func=cmd_devices)
 
@@ -84,7 +91,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="TOML configuration; models go to <service.state_dir>/models")
     p.add_argument("--dir", type=Path, help="unpack into this folder instead")
     p.set_defaults(func=cmd_models_fetch)
-    return parser
 
 
 def _config(path: Path | None) -> Config:

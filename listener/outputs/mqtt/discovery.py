@@ -33,11 +33,10 @@ def _sensor(device_id: str, key: str, name: str, topic: str, template: str, **ex
     }
 
 
-def discovery_payload(base: str, device_id: str, array_preset: str) -> dict[str, object]:
-    """The device config message; ``base`` is ``<topic_prefix>/<device_id>``."""
+def _components(base: str, device_id: str) -> dict[str, object]:
     metrics, state = f"{base}/metrics", f"{base}/state"
     share = "{{ none if value_json.rep_share_rolling is none else (value_json.rep_share_rolling * 100) | round(1) }}"
-    components: dict[str, object] = {
+    return {
         "rep_share": _sensor(
             device_id,
             "rep_share",
@@ -85,6 +84,10 @@ def discovery_payload(base: str, device_id: str, array_preset: str) -> dict[str,
             "icon": "mdi:scale-unbalanced",
         },
     }
+
+
+def discovery_payload(base: str, device_id: str, array_preset: str) -> dict[str, object]:
+    """The device config message; ``base`` is ``<topic_prefix>/<device_id>``."""
     return {
         "dev": {
             "ids": [device_id],
@@ -94,7 +97,7 @@ def discovery_payload(base: str, device_id: str, array_preset: str) -> dict[str,
             "sw": __version__,
         },
         "o": {"name": "listener", "sw": __version__},
-        "cmps": components,
+        "cmps": _components(base, device_id),
         "availability": [
             {
                 "topic": f"{base}/status",

@@ -302,6 +302,13 @@ def test_question_wait_and_stacked_questions() -> None:
     assert s.question_wait_median_s == pytest.approx(np.median([3.5, 1.5]))
 
 
+def test_an_answer_begun_before_the_questions_last_word_waited_zero() -> None:
+    segments = [("customer", 0.0, 10.0), ("rep", 10.5, 12.0), ("customer", 11.8, 20.0), ("customer", 30.0, 40.0)]
+    c = run(segments, 42.0, extra=[question(10.5, 12.0)])
+    (s,) = c.sessions
+    assert s.question_wait_median_s == pytest.approx(0.0)
+
+
 def _raw_events(segments: list[tuple[str, float, float]], seconds: float, **kw: object) -> list[object]:
     """Every event the analytics emit, in order (the report keeps only final interruptions)."""
     from listener.analytics.replay import activity, frame_blocks

@@ -81,6 +81,12 @@ OPEN = [
     "um so uh what model is it",
     "i understand how long has it been like this",
     "i'm sorry to hear that what did the screen show",
+    "thank you what is your order number",  # after thanks
+    "perfect what model is it",
+    "how'd it break",  # contractions vosk may print
+    "where'd you buy it",
+    "what're you looking for",
+    "how come it stopped",
 ]
 CLOSED = [
     "do you have the receipt",
@@ -100,6 +106,12 @@ CLOSED = [
     "how about a replacement",
     "anything else i can help with",
     "right and do you still have the box",
+    "just to make sure is it still under warranty",  # after a check phrase
+    "you don't have one do you",  # positive tags
+    "you're not the owner are you",
+    "you haven't tried that have you",
+    "do your lights flash",
+    "do any of the lights flash",
 ]
 NOT_QUESTIONS = [
     "what a day",
@@ -120,6 +132,16 @@ NOT_QUESTIONS = [
     "you can do it online",
     "somewhat",
     "whatever works for you",
+    "when it arrives i'll call you",  # a question word opening a clause, not a question
+    "when the part comes in we'll ring you",
+    "which is why we need the receipt",
+    "what the technician will do is run a test",
+    "how it works is you pay monthly",
+    "that'll do it",  # "do it" ends a statement, it is no tag
+    "we finally did it",
+    "that is it",
+    "so do i",
+    "neither can we",
 ]
 
 
@@ -212,6 +234,8 @@ def test_no_followup_before_the_customer_said_anything() -> None:
         ("if i understand correctly you'd like a new one", True),
         ("so you're saying it never worked", True),
         ("let me recap", True),
+        ("if i'm understanding correctly you'd like a new one", True),
+        ("just so i understand you want a refund", True),
     ],
 )
 def test_echo_or_summary(text: str, summary: bool) -> None:
@@ -269,6 +293,12 @@ ACKS = [
     "i hear you",
     "how frustrating",
     "oh no that sounds awful",
+    "that must be really frustrating",
+    "that must be a pain",
+    "i really appreciate your patience",
+    "thanks for bearing with me",
+    "i totally get it",
+    "i do understand",
 ]
 NOT_ACKS = [
     "do you understand",
@@ -310,6 +340,9 @@ PLANS = [
     "let me check the stock",
     "i'm going to order a new one",
     "leave it with me",
+    "when it arrives i'll call you",
+    "let me follow up on that",
+    "our next step is a reset",
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question
@@ -329,6 +362,23 @@ def test_action_plans(text: str) -> None:
 @pytest.mark.parametrize("text", NOT_PLANS)
 def test_action_plan_near_misses(text: str) -> None:
     assert not of(rep(text), ActionPlan), text
+
+
+def test_a_plan_may_announce_a_question() -> None:
+    events = rep("let me check is it under warranty")
+    q = question(events)
+    assert q is not None and not q.open_ended
+    assert len(of(events, ActionPlan)) == 1
+
+
+@pytest.mark.parametrize("text", ["uh-huh", "mm-hmm", "uh-huh okay"])
+def test_backchannel_words_are_no_fillers_and_no_content(text: str) -> None:
+    talk = Talk()
+    talk.say("customer", "uh-huh mm-hmm")
+    events = talk.say("rep", text)
+    assert not of(events, Filler) and not of(events, Echo)
+    (count,) = of(events, WordsRecognized)
+    assert count.n_words == len(text.split())  # type: ignore[attr-defined]
 
 
 def test_one_action_plan_per_utterance() -> None:

@@ -221,9 +221,11 @@ def _questions(events: list[Reported], customer: list[Interval], stacked_s: floa
     questions = sorted((e for e in events if isinstance(e, Question) and e.by is Party.REP), key=lambda q: q.onset_s)
     waits = []
     for q in questions:
-        nxt = next((a for a, _ in customer if a >= q.end_s), None)
+        # the recogniser's last word may end after the customer has begun to answer: that wait
+        # is 0, not the time to the customer's next turn; speech begun before the question is no answer
+        nxt = next((a for a, _ in customer if a >= q.onset_s), None)
         if nxt is not None:
-            waits.append(nxt - q.end_s)
+            waits.append(max(0.0, nxt - q.end_s))
     stacked = 0
     for first, second in itertools.pairwise(questions):
         between = any(a < second.onset_s and b > first.end_s for a, b in customer)

@@ -82,13 +82,14 @@ class CueDetector:
             return out
         norms = [t.norm for t in spoken]
         phrases = self.lex.phrases.scan(norms)
-        open_ended = self._question(norms, phrases)
+        open_ended, asked_from = self._question(norms, phrases)
         # one of each per utterance: "here's what I'll do: I'll call them" is one action plan
-        first = {m.family: spoken[m.start].start_s for m in reversed(phrases)}
+        first = {m.family: m.start for m in reversed(phrases)}
         if "acknowledgement" in first:
-            out.append(Acknowledgement(by=rep, onset_s=first["acknowledgement"], decided_s=decided_s))
-        if "action" in first and open_ended is None:  # "will I need a new one" plans nothing
-            out.append(ActionPlan(by=rep, onset_s=first["action"], decided_s=decided_s))
+            out.append(Acknowledgement(by=rep, onset_s=spoken[first["acknowledgement"]].start_s, decided_s=decided_s))
+        # "will I need a new one" plans nothing; "let me check: is it under warranty" does
+        if "action" in first and (open_ended is None or first["action"] < asked_from):
+            out.append(ActionPlan(by=rep, onset_s=spoken[first["action"]].start_s, decided_s=decided_s))
         content = {t.stem for t in spoken if t.content}
         if open_ended is not None:
             followup = bool(content & self._customer_floor)
@@ -111,28 +112,33 @@ class CueDetector:
             self._floor = rep
         return out
 
-    def _question(self, norms: list[str], phrases: list[Match]) -> bool | None:
-        """True: open question, False: closed, None: no question."""
+    def _question(self, norms: list[str], phrases: list[Match]) -> tuple[bool | None, int]:
+        """(True: open question, False: closed, None: no question; the word it starts at)."""
         skip = {m.start: m.end for m in phrases if m.family == "acknowledgement"}
         claimed = {m.start for m in phrases if m.family != "acknowledgement"}
         p = 0
         while p < len(norms):
-            if norms[p] in self.lex.lead_in:
-                p += 1
-            elif p in skip:
+            lead = self.lex.lead_in.longest_at(norms, p)
+            if p in skip and (lead is None or skip[p] >= lead.end):
                 p = skip[p]
+            elif lead is not None:
+                p = lead.end
             else:
                 break
+        # a summary or plan is no question ("what i will do is ..."), but one may follow it as a
+        # lead-in ("let me check: is it under warranty")
         if p < len(norms) and p not in claimed:
             start = self.lex.questions.longest_at(norms, p)
             if start is not None:
-                return None if start.family == "not_question" else start.family == "open"
-        return False if self._tagged(norms) else None
+                return (None if start.family == "not_question" else start.family == "open"), p
+        return (False, 0) if self._tagged(norms) else (None, len(norms))
 
     def _tagged(self, norms: list[str]) -> bool:
-        """A statement closed by a question tag ("... did not it")."""
+        """A statement closed by a question tag ("... did not it", "... do you"), not "so do i"."""
         for s in range(max(1, len(norms) - TAG_MAX_WORDS), len(norms)):
             tag = self.lex.tags.longest_at(norms, s)
-            if tag is not None and tag.end == len(norms) and norms[s - 1] not in self.lex.subjects:
+            if tag is None or tag.end != len(norms) or norms[s - 1] in self.lex.not_before_tag:
+                continue
+            if not (norms[-1] in self.lex.statement_ends and norms[s - 1] in self.lex.subjects):
                 return True
         return False

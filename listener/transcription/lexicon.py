@@ -152,7 +152,9 @@ class Lexicon:
         self.classes = {k: frozenset(v) for k, v in _get(data, "classes", dict, where).items()}
         self.subjects = self.classes.get("subject", frozenset())
         q = _get(data, "questions", dict, where)
-        self.lead_in = frozenset(_get(q, "lead_in", list, where))
+        self.lead_in = PhraseSet([self._pattern("lead_in", p, where) for p in _get(q, "lead_in", list, where)])
+        self.not_before_tag = frozenset(_get(q, "not_before_tag", list, where))
+        self.statement_ends = frozenset(_get(q, "statement_ends", list, where))
         families = ("not_question", "closed", "open")
         self.questions = PhraseSet(
             [self._pattern(f, p, where) for f in families for p in _get(q, f, list, where)], priority=families
@@ -190,8 +192,11 @@ class Lexicon:
         word = raw.strip().lower().replace("\u2019", "'")
         if word in self.unknown:
             return [UNKNOWN]
+        word = _DROP.sub("", word).strip("'")
+        if word in self.contractions:  # before splitting at hyphens: "uh-huh" is one word
+            return list(self.contractions[word])
         out: list[str] = []
-        for part in _SPLIT.split(_DROP.sub("", word)):
+        for part in _SPLIT.split(word):
             part = part.strip("'")
             if not part:
                 continue

@@ -3,8 +3,8 @@
 Interruption by X: X starts while Y holds the floor and is speaking, and X
 is still speaking ``interruption_min_s`` after its onset. That is decided at
 exactly onset + ``interruption_min_s`` (X active in the frame that ends
-then); X pausing at that very frame does not count, so the decision is
-never later than the limit. The outcome (Y's stretch ends within
+then); if X is in a gap at that frame, when the gap is bridged (X resumes:
+yes) or closes X's stretch (no), at most ``bridge_gap_s`` later. The outcome (Y's stretch ends within
 ``interruption_yield_s`` of X's onset and X takes the floor with this
 stretch) is usually known then too; otherwise a first Interruption carries
 ``successful=None`` and a second one, same onset, the outcome. With the turn
@@ -104,8 +104,7 @@ class Interruptions:
             bid.done = not bid.decided
             return bid.decided
         if t - bid.onset >= lim.interruption_min:
-            bid.done = True  # pausing at the limit: decided "no" rather than late
-            return False
+            return False  # in a gap at the limit: "yes" if X resumes before the gap closes the run
         p = self.ctx.predictions.p_backchannel(t - 1)
         if p is not None and bid.held_start is not None and 1.0 - p >= self.ctx.config.model_interruption_prob:
             bid.decided = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,12 +29,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return code
     except ListenerError as exc:
         print(f"listener: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (| head): nothing left to say; keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,9 +163,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     config = _config(args.config)
     geo = geometry(config)
     if args.plot is not None:
-        from listener.analytics.plot import require_matplotlib
+        from listener.analytics.plot import check_plot_path, require_matplotlib
 
         require_matplotlib()
+        check_plot_path(args.plot)
     collector = ReportCollector()
     cues = [CueTally()] if config.asr.enabled else []
     source = WavSource(args.file, geo, block_ms=1000)
@@ -167,15 +175,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         pipe.run(source)
     totals = analytics_totals(collector.segments, collector.events, collector.end_s, config.analytics)
     report = collector.report(info, totals | (cues[0].report_metrics() if cues else {}))
-    if args.plot is not None:
-        from listener.analytics.plot import plot_report
-
-        plot_report(report, args.plot, config.analytics, title=args.file.name)
+    # the measurements first: a figure that cannot be written must not take them with it
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
     else:
         _print_summary(report)
+    sys.stdout.flush()
+    if args.plot is not None:
+        from listener.analytics.plot import plot_report
+
+        plot_report(report, args.plot, config.analytics, title=args.file.name)
     return 0
 
 

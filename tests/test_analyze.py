@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from listener.cli import main
 from tests import synth
@@ -119,6 +120,11 @@ def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
     truncated.write_bytes(good.read_bytes()[:50000])
     mono = synth.write_wav(tmp_path / "mono.wav", np.zeros((16000, 1), dtype=np.float32))
     low = synth.write_wav(tmp_path / "low.wav", np.zeros((8000, 4), dtype=np.float32), rate_hz=8000)
+    unsized = tmp_path / "unsized.wav"  # what a recorder killed before it closed the file leaves
+    data = bytearray(good.read_bytes())
+    at = data.index(b"data")
+    data[at + 4 : at + 8] = bytes(4)
+    unsized.write_bytes(bytes(data))
     return {
         "missing": (tmp_path / "missing.wav", "does not exist"),
         "not wav": (text, "not a WAV file"),
@@ -126,6 +132,7 @@ def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
         "truncated": (truncated, "truncated"),
         "channels": (mono, "1 channel(s)"),
         "rate": (low, "8000 Hz"),
+        "header says empty": (unsized, "sox --ignore-length"),
     }
 
 
@@ -154,3 +161,44 @@ def test_check_config_ok(tmp_path: Path) -> None:
     cfg.write_text('[array]\npreset = "respeaker-6mic"\n')
     result = _cli("check-config", str(cfg))
     assert result.returncode == 0 and "respeaker-6mic, 6 mics, 8 channels" in result.stdout
+
+
+def test_samples_that_are_not_numbers_play_as_silence(
+    tmp_path: Path, dialogue_4ch: tuple[Path, list[dict[str, object]]]
+) -> None:
+    audio, rate = sf.read(dialogue_4ch[0], dtype="float32", always_2d=True)
+    silenced = audio.copy()
+    silenced[int(5.0 * rate), :] = 0.0
+    broken = audio.copy()
+    broken[int(5.0 * rate), :] = np.nan
+    broken[int(9.0 * rate), 1] = np.inf
+    silenced[int(9.0 * rate), 1] = 0.0
+    clean_wav = synth.write_wav(tmp_path / "clean.wav", silenced, rate, subtype="FLOAT")
+    broken_wav = synth.write_wav(tmp_path / "broken.wav", broken, rate, subtype="FLOAT")
+    clean, result = _cli("analyze", str(clean_wav), "--json"), _cli("analyze", str(broken_wav), "--json")
+    assert result.returncode == 0
+    assert result.stderr.count("\n") == 1 and "not numbers" in result.stderr and "near 5.0 s" in result.stderr
+    assert "RuntimeWarning" not in result.stderr
+    assert json.loads(result.stdout)["segments"] == json.loads(clean.stdout)["segments"]
+    assert json.loads(clean.stdout)["segments"]
+
+
+def test_plot_path_is_checked_before_the_analysis(
+    tmp_path: Path, dialogue_4ch: tuple[Path, list[dict[str, object]]]
+) -> None:
+    for plot, expected in [("x.txt", "name a .png"), ("", "name a .png"), ("no/such/x.png", "does not exist")]:
+        result = _cli("analyze", str(dialogue_4ch[0]), "--plot", str(tmp_path / plot) if plot else "")
+        assert result.returncode == 2 and result.stdout == "", plot
+        assert result.stderr.count("\n") == 1 and expected in result.stderr, (plot, result.stderr)
+
+
+def test_a_plot_that_cannot_be_written_keeps_the_report(dialogue_4ch: tuple[Path, list[dict[str, object]]]) -> None:
+    result = _cli("analyze", str(dialogue_4ch[0]), "--json", "--plot", "/proc/listener-test.png")
+    assert result.returncode == 2 and "cannot write the plot" in result.stderr and "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["segments"]
+
+
+def test_a_reader_that_goes_away_is_no_error(dialogue_4ch: tuple[Path, list[dict[str, object]]]) -> None:
+    shell = f"{sys.executable} -m listener analyze {dialogue_4ch[0]} --json | head -c 10"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=120)
+    assert result.stdout == '{"schema":' and result.stderr == "" and result.returncode == 0

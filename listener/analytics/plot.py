@@ -22,6 +22,19 @@ LANES = {"rep": 1.0, "customer": 0.0}
 Record = dict[str, Any]
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def check_plot_path(out: Path) -> None:
+    """Before the analysis: a path the figure can be written to, so no run is wasted on a typo."""
+    if out.name in ("", ".") or out.suffix.lower() not in PLOT_FORMATS or out.stem == "":
+        raise OutputError(f"--plot {str(out)!r}: name a {', '.join(PLOT_FORMATS)} file, e.g. --plot conversation.png")
+    if out.is_dir():
+        raise OutputError(f"--plot {out}: that is a folder; name a file in it, e.g. {out / 'conversation.png'}")
+    if not out.parent.is_dir():
+        raise OutputError(f"--plot {out}: folder {out.parent} does not exist; create it or choose another path")
+
+
 def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
@@ -32,7 +45,7 @@ def require_matplotlib() -> None:
 
 
 def plot_report(report: Record, out: Path, config: AnalyticsConfig, title: str = "") -> Path:
-    """Write the conversation figure of ``report`` to ``out`` (PNG)."""
+    """Write the conversation figure of ``report`` to ``out`` (PNG, SVG or PDF, by its suffix)."""
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -49,6 +62,8 @@ def plot_report(report: Record, out: Path, config: AnalyticsConfig, title: str =
         fig.savefig(out, dpi=110)
     except OSError as exc:
         raise OutputError(f"cannot write the plot to {out}: {exc.strerror or exc}; choose a writable path") from exc
+    except ValueError as exc:  # a format matplotlib lacks in this installation
+        raise OutputError(f"cannot write the plot to {out}: {exc}; use a .png file") from exc
     return out
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import soundfile as sf
 import soxr
 
@@ -18,6 +20,9 @@ from listener.events import AudioBlock, Event
 
 MIN_RATE_HZ = 16000
 MAX_RATE_HZ = 48000
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+
+log = logging.getLogger(__name__)
 
 
 class WavSource(AudioSource):
@@ -77,8 +82,11 @@ class WavSource(AudioSource):
         emitted = 0
         wall0 = time.monotonic()
         plays = 1
+        scrub = _Scrubber(self.path) if f.subtype in FLOAT_SUBTYPES else None
         while not self._stopped:
             data = f.read(block, dtype="float32", always_2d=True)
+            if scrub is not None:
+                data = scrub(data, emitted / PROCESSING_RATE_HZ)
             last = data.shape[0] < block
             if last and plays < self.repeat:
                 plays += 1
@@ -95,6 +103,32 @@ class WavSource(AudioSource):
                 yield AudioBlock(start_s=start_s, sample_rate_hz=PROCESSING_RATE_HZ, samples=samples)
             if last:
                 return
+
+
+class _Scrubber:
+    """Float WAVs may hold NaN or infinite samples (a broken writer): silence them, say so once.
+
+    One such sample would otherwise spread through every filter and spectrum
+    after it and end speech that is really there; silence loses only itself.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.warned = False
+
+    def __call__(self, data: npt.NDArray[np.float32], at_s: float) -> npt.NDArray[np.float32]:
+        bad = ~np.isfinite(data)
+        if not bad.any():
+            return data
+        if not self.warned:
+            self.warned = True
+            log.warning(
+                "%s holds samples that are not numbers (NaN or infinite), first near %.1f s: they are "
+                "played as silence; re-export the recording to remove them",
+                self.path,
+                at_s,
+            )
+        return np.where(bad, np.float32(0.0), data)
 
 
 def _sleep_until(deadline: float) -> None:
@@ -134,13 +168,18 @@ def open_wav(path: Path) -> sf.SoundFile:
         raise AudioInputError(f"audio file {path} does not exist: check the path")
     if path.is_dir():
         raise AudioInputError(f"{path} is a folder: pass a .wav file")
-    _check_riff(path)
+    data_end = _check_riff(path)
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioFormatError(f"{path} cannot be decoded as WAV ({exc}): re-export it as PCM or float WAV") from None
     if f.frames == 0:
         f.close()
+        if data_end and path.stat().st_size > data_end + 1024:  # a writer that never came back to fill in the size
+            raise AudioFormatError(
+                f"{path}: its WAV header says 0 samples, but audio follows it (a recording that was not "
+                "closed properly); repair the header, e.g. `sox --ignore-length in.wav out.wav`"
+            )
         raise AudioFormatError(f"{path} holds no audio (0 samples): record again")
     rate = int(f.samplerate)
     if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
@@ -152,8 +191,8 @@ def open_wav(path: Path) -> sf.SoundFile:
     return f
 
 
-def _check_riff(path: Path) -> None:
-    """Reject files that are not WAV, or whose data chunk was cut short."""
+def _check_riff(path: Path) -> int:
+    """Reject files that are not WAV, or whose data chunk was cut short; returns where the data ends."""
     try:
         with path.open("rb") as fh:
             head = fh.read(12)
@@ -170,6 +209,7 @@ def _check_riff(path: Path) -> None:
             f"{path} is truncated: the header promises {declared} bytes, the file has {size}; "
             "copy it again or repair the header (e.g. `sox --ignore-length in.wav out.wav`)"
         )
+    return declared
 
 
 def _data_chunk_end(fh: object, rf64: bool) -> int | None:

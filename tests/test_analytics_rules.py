@@ -105,6 +105,14 @@ def test_a_gap_at_the_one_second_mark_is_bridged_not_the_end_of_the_talk_over(ta
     assert not [e for e in of(c, Interruption) if e.onset_s == 3.0]
 
 
+def test_a_session_counts_the_floor_change_that_opens_it() -> None:
+    # the rep holds the floor before any customer speaks; the session starts with the customer taking it
+    c = run([("rep", 0.0, 5.0), ("customer", 6.0, 20.0), ("rep", 20.5, 30.0)], 40.0)
+    (s,) = c.sessions
+    assert s.onset_s == pytest.approx(6.0)
+    assert s.floor_changes == 2 and s.switches_per_min == pytest.approx(2 / ((s.end_s - s.onset_s) / 60.0))
+
+
 def test_starting_in_the_holders_pause_is_not_an_interruption() -> None:
     c = run([("customer", 0.0, 3.0), ("rep", 3.3, 8.0)], 12.0)
     assert not of(c, Interruption)

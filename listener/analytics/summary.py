@@ -77,6 +77,7 @@ def summarize(
         duration_s=window.duration_s,
         **talk,
         **_floors(window, inside, config),
+        **_switches(window, [e for e in events if isinstance(e, FloorHeld)]),
         **_overlap_events(inside, talk["customer_talk_s"]),
         dominance_s=dominance_s,
         dominance_episodes=episodes,
@@ -84,6 +85,20 @@ def summarize(
         question_wait_median_s=_percentile(waits, 50),
         stacked_questions=stacked,
     )
+
+
+def _switches(window: Window, floors: list[FloorHeld]) -> dict[str, Any]:
+    """Floor changes by when they happen: the taker's floor starts in the window.
+
+    Counting the floors that were taken would miss the change at the start of a
+    session whose previous holder's floor began before it.
+    """
+    ordered = sorted(floors, key=lambda f: f.onset_s)
+    switches = sum(
+        1 for a, b in itertools.pairwise(ordered) if a.taken and b.by is not a.by and window.holds(b.onset_s)
+    )
+    minutes = window.duration_s / 60.0
+    return {"floor_changes": switches, "switches_per_min": switches / minutes if minutes > 0 else 0.0}
 
 
 def _talk(window: Window, speech: dict[Party, list[Interval]]) -> dict[str, Any]:
@@ -101,13 +116,9 @@ def _talk(window: Window, speech: dict[Party, list[Interval]]) -> dict[str, Any]
 def _floors(window: Window, inside: list[Reported], config: AnalyticsConfig) -> dict[str, Any]:
     """Floors, response gaps and silences."""
     floors = [e for e in inside if isinstance(e, FloorHeld)]
-    switches = sum(1 for e in floors if e.taken)
     gaps = [e.gap_s for e in inside if isinstance(e, ResponseGap)]
     silences = [e.duration_s for e in inside if isinstance(e, LongSilence)]
-    minutes = window.duration_s / 60.0
     return {
-        "floor_changes": switches,
-        "switches_per_min": switches / minutes if minutes > 0 else 0.0,
         "monologues": sum(1 for e in floors if e.by is Party.REP),
         "longest_monologue_s": max((e.duration_s for e in floors if e.by is Party.REP), default=0.0),
         "stories": sum(1 for e in floors if e.by is Party.CUSTOMER),

@@ -146,21 +146,24 @@ def _reported(blocks: list[ActivityFrames], seconds: float) -> list[tuple[object
     return keys
 
 
-def test_turn_stage_order_predictions_after_frames() -> None:
-    """A turn stage yields a block's frames before its predictions: the model is still read in time."""
+def _pauses_read_with_the_model(bounds: list[int]) -> list[tuple[float, float]]:
     act = activity([("customer", 0.0, 3.0), ("customer", 3.25, 5.0)], 8.0)
     hold = np.full(800, 0.9, np.float32)
     hold[320] = 0.25  # the model's view 0.2 s into the pause
     model = (hold, np.zeros(800, np.float32))
     stage = ConversationAnalytics(Config())
     out: list[Event] = []
-    for block in frame_blocks(act, bounds=list(range(100, 800, 100))):
+    for block in frame_blocks(act, bounds=bounds):  # in the turn stage's order: predictions, then frames
         first = round(block.start_s / 0.01)
-        out += stage.process(block)
         out += stage.process(TurnPredictions(block.start_s, 0.01, *(m[first : first + block.n_frames] for m in model)))
+        out += stage.process(block)
     out += stage.process(EndOfStream(8.0))
-    pauses = [e for e in out if isinstance(e, Pause)]
-    assert [(p.onset_s, p.p_shift) for p in pauses] == [(3.0, pytest.approx(0.75)), (5.0, pytest.approx(0.1))]
+    return [(p.onset_s, p.p_shift) for p in out if isinstance(p, Pause)]
+
+
+@pytest.mark.parametrize("bounds", [list(range(100, 800, 100)), [400], [100, 400], []])
+def test_the_model_is_read_in_time_however_the_stream_is_cut(bounds: list[int]) -> None:
+    assert _pauses_read_with_the_model(bounds) == [(3.0, pytest.approx(0.75)), (5.0, pytest.approx(0.1))]
 
 
 def test_pauses_published_by_the_turn_stage_are_not_duplicated() -> None:
@@ -169,10 +172,10 @@ def test_pauses_published_by_the_turn_stage_are_not_duplicated() -> None:
     upstream = Pause(by=Party.CUSTOMER, onset_s=3.0, decided_s=3.25, p_shift=0.8)
     out: list[Event] = []
     blocks = frame_blocks(act, bounds=list(range(100, 3200, 100)))
-    for block in blocks:  # in the turn stage's order: frames, predictions, pauses
-        out += stage.process(block)
+    for block in blocks:  # in the turn stage's order: predictions, frames, pauses
         half = np.full(block.n_frames, 0.5, np.float32)
         out += stage.process(TurnPredictions(block.start_s, 0.01, half, half))
+        out += stage.process(block)
         if block.start_s == 3.0:
             out += stage.process(upstream)
     out += stage.process(EndOfStream(32.0))

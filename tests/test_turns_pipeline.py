@@ -50,6 +50,9 @@ def test_pipeline_emits_activity_and_turn_predictions(dialogue_4ch: tuple[Path, 
     preds = [e for e in keep.events if isinstance(e, TurnPredictions)]
     assert sum(a.n_frames for a in acts) == round(seconds / 0.01)
     assert [(a.start_s, a.n_frames) for a in acts] == [(p.start_s, p.n_frames) for p in preds]
+    # each block's predictions come before its frames, so the analytics read even the first block with them
+    paired = [e for e in keep.events if isinstance(e, ActivityFrames | TurnPredictions)]
+    assert [type(e) for e in paired] == [TurnPredictions, ActivityFrames] * len(acts)
     for a, b in itertools.pairwise(acts):
         assert b.start_s == pytest.approx(a.end_s)
     p_hold = np.concatenate([p.p_hold for p in preds])

@@ -121,12 +121,13 @@ class Conversation:
 class ConversationAnalytics(Stage):
     """ActivityFrames (+ TurnPredictions, Question, Pause) -> the analytics events of ``shared/metrics.md``.
 
-    A turn-model stage yields each block's ActivityFrames before its
-    TurnPredictions (and its own Pause events), so once predictions have been
-    seen a block is processed when the next one arrives (or at the end of the
-    stream): the decisions keep their audio times, only the wall clock waits
-    one block. When the turn stage publishes pauses itself, the analytics
-    count those and do not publish their own.
+    A turn-model stage yields each block's TurnPredictions before its
+    ActivityFrames (so even the first block is read with the model); any Pause
+    events of its own follow them. So once predictions have been seen, a block
+    is processed when the next one arrives (or at the end of the stream): the
+    decisions keep their audio times, only the wall clock waits one block. When
+    the turn stage publishes pauses itself, the analytics count those and do
+    not publish their own.
     """
 
     name = "analytics"

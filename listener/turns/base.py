@@ -129,13 +129,14 @@ class TurnStage(Stage):
             active[i] = decided
             self._watch_session(decided[0] or decided[1], hop_s)
         p_hold, p_bc = self._interpret(out, active, frames.start_s, hop_s)
-        yield self._activity(frames, active, out[:, :2], n_emit)
+        # predictions first: a consumer stepping the frames as they come then has them at hand
         yield TurnPredictions(
             start_s=frames.start_s,
             hop_s=frames.hop_s,
             p_hold=_expand(p_hold, n_emit),
             p_backchannel=_expand(p_bc, n_emit),
         )
+        yield self._activity(frames, active, out[:, :2], n_emit)
 
     def _step_timed(self, features: Float) -> Float:
         t0 = time.perf_counter()

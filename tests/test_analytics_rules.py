@@ -152,11 +152,15 @@ def test_backchannel_during_a_pause_is_not_a_premature_start() -> None:
     assert [f.by for f in of(c, FloorChange)] == [CUST]  # a backchannel never takes the floor
 
 
-def test_backchannel_needs_the_holder_to_go_on_within_the_proximity() -> None:
-    on_time = run([("customer", 0.0, 4.0), ("rep", 4.5, 4.8), ("customer", 5.8, 9.0)], 12.0)
-    too_late = run([("customer", 0.0, 4.0), ("rep", 4.5, 4.8), ("customer", 5.81, 9.0)], 12.0)
-    assert len(of(on_time, Backchannel)) == 1
-    assert not of(too_late, Backchannel)
+def test_backchannel_is_near_the_holders_speech_and_the_holder_goes_on() -> None:
+    def backchannels(*segments: tuple[str, float, float]) -> list[float]:
+        return [b.onset_s for b in of(run([("customer", 0.0, 4.0), *segments], 16.0), Backchannel)]
+
+    assert backchannels(("rep", 5.0, 5.3), ("customer", 8.0, 12.0)) == [5.0]  # 1.0 s after; the holder goes on later
+    assert backchannels(("rep", 5.01, 5.3), ("customer", 8.0, 12.0)) == []  # further than 1.0 s from it
+    assert backchannels(("rep", 3.8, 4.3), ("customer", 6.0, 12.0)) == [3.8]  # during the holder's last words
+    assert backchannels(("rep", 4.5, 4.8), ("rep", 6.0, 12.0)) == []  # the holder did not go on: the rep took over
+    assert backchannels(("rep", 4.5, 4.8)) == []  # nor here: nobody spoke again
 
 
 def test_backchannels_do_not_break_a_story() -> None:

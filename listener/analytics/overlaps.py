@@ -11,8 +11,10 @@ stretch) is usually known then too; otherwise a first Interruption carries
 model, a confident ``1 - p_backchannel`` decides it earlier.
 
 Backchannel by L: a stretch of at most ``backchannel_max_s`` by the party
-not holding the floor, not an interruption, after which the holder speaks
-within ``backchannel_proximity_s`` (or is still speaking when it ends).
+not holding the floor, not an interruption, during or within
+``backchannel_proximity_s`` of the holder's speech, after which the holder
+goes on (still speaking when it ends, or speaking again, however much later,
+before anyone else takes the floor).
 
 Premature start: the rep starts while the customer holds the floor and is
 in a pause, speaks longer than a backchannel, and the customer was going
@@ -153,17 +155,28 @@ class Backchannels:
     def step(self, t: int) -> Iterator[Event]:
         keep = []
         for short in self.pending:
-            end = short.span.end
-            proximity = self.ctx.limits.backchannel_proximity
-            continues = self.ctx.tracks[short.by.other].spoke_within(end, end + proximity + 1)  # "within": inclusive
-            if continues is None:
+            verdict = self._verdict(short)
+            if verdict is None:
                 keep.append(short)
-            elif continues:
+            elif verdict:
                 s = self.ctx.s
                 yield Backchannel(
                     by=short.by, onset_s=s(short.span.start), decided_s=s(t), duration_s=s(short.span.length)
                 )
         self.pending = keep
+
+    def _verdict(self, short: _Short) -> bool | None:
+        """Near the holder's speech, and the holder went on: yes; the floor changed hands: no."""
+        holder = self.ctx.tracks[short.by.other]
+        span, proximity = short.span, self.ctx.limits.backchannel_proximity
+        # "within": inclusive on both sides (a gap of exactly the proximity counts)
+        near = holder.spoke_within(max(0, span.start - proximity - 1), span.end + proximity + 1)
+        if near is False or self.floor.holder is not short.by.other:
+            return False
+        latest = holder.latest_end()
+        if near is None or latest is None or latest <= span.end:
+            return None  # the holder has not gone on yet (or not been heard near it)
+        return True
 
     def flush(self) -> None:
         self.pending.clear()

@@ -243,6 +243,12 @@ def test_response_gaps_percentiles_and_patience() -> None:
     assert s.patient_gap_fraction == pytest.approx(0.6)
 
 
+def test_response_gap_runs_to_the_end_of_the_customers_last_speech_before_the_change() -> None:
+    # the customer pauses 0.3 s and talks on over the rep's start: the rep came in 1.5 s before the end
+    c = run([("customer", 0.0, 3.5), ("customer", 3.8, 4.5), ("rep", 3.0, 8.0)], 12.0)
+    assert [g.gap_s for g in of(c, ResponseGap)] == pytest.approx([-1.5])
+
+
 def test_long_silence_from_three_seconds_inside_a_session() -> None:
     c = run([("customer", 0.0, 10.0), ("rep", 13.0, 20.0), ("customer", 22.99, 30.0)], 34.0)
     (ls,) = of(c, LongSilence)

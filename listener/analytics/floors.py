@@ -95,8 +95,9 @@ class Floor:
         self.free_since = t
 
     def _response_gap(self, rep_onset: int, t: int) -> Iterator[Event]:
+        # the customer's last speech before the floor changed, even if it went on over the rep's start
         for span in reversed(self.ctx.tracks[Party.CUSTOMER].spans):
-            if span.start < rep_onset:
+            if span.start < t:
                 gap_s = self.ctx.s(rep_onset - span.end)
                 patient = gap_s >= self.ctx.config.patient_gap_s - 1e-9
                 yield ResponseGap(onset_s=self.ctx.s(rep_onset), decided_s=self.ctx.s(t), gap_s=gap_s, patient=patient)

@@ -20,7 +20,26 @@ class ConfigError(ListenerError, ValueError):
         self.path = path
         self.value = value
         self.rule = rule
-        super().__init__(f"config error at {path} = {value!r}: {rule}")
+        super().__init__(f"config error at {path} = {toml_value(value)}: {rule}")
+
+
+def toml_value(value: object) -> str:
+    """``value`` as it would be written in the TOML file the user edits."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 class ConfigFileError(ListenerError, OSError):

@@ -7,6 +7,7 @@ in (the order the pipeline delivers them in).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -24,7 +25,7 @@ from rich.console import Console
 
 from listener.audio.wav import WavSource
 from listener.config import geometry, load_config, parse_config
-from listener.errors import OutputError
+from listener.errors import ConfigError, OutputError
 from listener.events import (
     AudioBlock,
     AudioDropped,
@@ -261,13 +262,20 @@ def test_rgb_preset_colours(factory: MockFactory) -> None:
         assert factory.pin(PINS["blue"]).states[-1].state in (0.0, 1.0)
 
 
+def test_bad_pins_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match=r"leds\.amber_pin"):
+        parse_config({"leds": {"amber_pin": "GPIO99"}})
+    with pytest.raises(ConfigError, match="red_pin"):
+        parse_config({"leds": {"red_pin": "GPIO5"}})  # the green LED's pin
+
+
 def test_a_pin_that_cannot_be_opened_is_a_clear_error(factory: MockFactory) -> None:
-    stage, _ = make_stage(factory, amber_pin="GPIO99")
-    with pytest.raises(OutputError, match="amber_pin"):
-        stage.open()
-    stage, _ = make_stage(factory, red_pin="GPIO5")  # the green LED's pin
-    with pytest.raises(OutputError, match="each pin used once"):
-        stage.open()
+    # past validation (a pin another program holds, a board without it): the stage still says which
+    base = parse_config({"leds": {"self_test_s": 0.0}})
+    for leds, expected in [({"amber_pin": "GPIO99"}, "amber_pin"), ({"red_pin": "GPIO5"}, "each pin used once")]:
+        config = dataclasses.replace(base, leds=dataclasses.replace(base.leds, **leds))
+        with pytest.raises(OutputError, match=expected):
+            LedStage(config, factory=factory, trace=io.StringIO()).open()
 
 
 def test_live_lights_keep_moving_when_no_audio_arrives(factory: MockFactory) -> None:

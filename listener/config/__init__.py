@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from listener.config.array_checks import check_aperture, check_coordinates, check_mirror
 from listener.config.loader import build, read_toml
+from listener.config.pins import check_pins
 from listener.config.presets import PRESETS
 from listener.config.schema import PROCESSING_RATE_HZ, Config
 from listener.errors import ConfigError
+from listener.transcription.lexicon import available_languages
 
 __all__ = ["PROCESSING_RATE_HZ", "ArrayGeometry", "Config", "geometry", "load_config", "parse_config"]
 
@@ -64,7 +67,9 @@ def geometry(config: Config) -> ArrayGeometry:
         capture = preset.capture_channels
     else:
         capture = max(mic_channels) + 1
-    channel_mode = parties.mode == "channels" or (parties.mode == "auto" and parties.rep_channel is not None)
+    # either channel alone means channel-map mode, so the missing one is asked for rather than both ignored
+    channel_set = parties.rep_channel is not None or parties.customer_channel is not None
+    channel_mode = parties.mode == "channels" or (parties.mode == "auto" and channel_set)
     return ArrayGeometry(
         preset=arr.preset,
         mics_m=np.asarray(mics, dtype=np.float64).reshape(-1, 3),
@@ -88,6 +93,8 @@ def _check(config: Config) -> None:
         raise ConfigError(
             "array.sample_rate", arr.sample_rate, f"{preset.name} captures at most {preset.max_rate_hz} Hz"
         )
+    if arr.mics is not None:
+        check_coordinates(arr.mics)
     geo = geometry(config)
     _check_channels(config, geo)
     _check_parties(config, geo)
@@ -102,6 +109,9 @@ def _check(config: Config) -> None:
     if act.high_hz <= act.low_hz:
         raise ConfigError("activity.high_hz", act.high_hz, f"must be above activity.low_hz ({act.low_hz})")
     _check_mqtt(config)
+    check_pins(config.leds)
+    _check_service(config)
+    _check_asr(config)
 
 
 def _check_channels(config: Config, geo: ArrayGeometry) -> None:
@@ -134,8 +144,9 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
         return
     if geo.n_mics < 2:
         raise ConfigError(
-            "array.mics", geo.n_mics, "direction of arrival needs at least 2 mics; or use channel-map mode"
+            "array.mics", geo.mics_m.tolist(), "direction of arrival needs at least 2 mics; or use channel-map mode"
         )
+    check_aperture(geo.mics_m)
     apart = abs((parties.rep_azimuth_deg - parties.customer_azimuth_deg + 180.0) % 360.0 - 180.0)
     if apart < 2 * 30.0:
         raise ConfigError(
@@ -144,6 +155,7 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
             f"must be at least 60 deg from parties.rep_azimuth_deg ({parties.rep_azimuth_deg}); "
             "parties this close cannot be told apart by direction",
         )
+    check_mirror(geo.mics_m, parties, "array.mics" if config.array.mics is not None else geo.preset)
 
 
 _TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -162,6 +174,10 @@ def _reject_secrets(data: dict[str, object]) -> None:
 
 def _check_mqtt(config: Config) -> None:
     mqtt = config.mqtt
+    if not mqtt.host or any(c.isspace() or c == "/" for c in mqtt.host):
+        raise ConfigError(
+            "mqtt.host", mqtt.host, "must be the broker's host name or IP address, e.g. '192.0.2.10' (not a URL)"
+        )
     if mqtt.device_id and not _TOPIC_ID.fullmatch(mqtt.device_id):
         raise ConfigError(
             "mqtt.device_id", mqtt.device_id, "use 1-64 letters, digits, '-', '_' or '.' (it is a topic level)"
@@ -176,3 +192,15 @@ def _check_mqtt(config: Config) -> None:
         raise ConfigError("mqtt.reconnect_max_s", mqtt.reconnect_max_s, "must be at least mqtt.reconnect_min_s")
     if bool(mqtt.cert_file) != bool(mqtt.key_file):
         raise ConfigError("mqtt.key_file", mqtt.key_file, "set both mqtt.cert_file and mqtt.key_file, or neither")
+
+
+def _check_service(config: Config) -> None:
+    if not config.service.state_dir.strip():
+        raise ConfigError("service.state_dir", config.service.state_dir, "must name a folder, e.g. '/var/lib/listener'")
+
+
+def _check_asr(config: Config) -> None:
+    # the same rule load_lexicon applies when the transcription stage starts, so check-config catches it
+    language = config.asr.language
+    if language not in available_languages():
+        raise ConfigError("asr.language", language, f"no lexicon for it; available: {', '.join(available_languages())}")

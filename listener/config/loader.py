@@ -9,6 +9,7 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -30,12 +31,22 @@ def field(default: Any, doc: str, *, min: float | None = None, max: float | None
 
 def read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: editors such as Notepad start UTF-8 files with a byte-order mark, which TOML rejects
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigFileError(
             f"config file {path} does not exist: pass --config with an existing file, or omit it to use the defaults"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except IsADirectoryError:
+        raise ConfigFileError(
+            f"config file {path} is a folder: pass the TOML file itself, e.g. {path / 'listener.toml'}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(
+            f"config file {path} cannot be read: byte {exc.start} (0x{exc.object[exc.start]:02x}) is not UTF-8 "
+            "text: save it as UTF-8"
+        ) from None
+    except OSError as exc:
         raise ConfigFileError(f"config file {path} cannot be read ({exc}): check its permissions") from None
     try:
         return tomllib.loads(text)
@@ -130,7 +141,8 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
 
 def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> None:
     lo, hi = meta.get("min"), meta.get("max")
-    if value != value:  # NaN
+    # TOML has inf and nan; no setting means either, and a range with one bound would let inf through
+    if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(path, value, "must be a finite number")
     if lo is not None and hi is not None and not lo <= value <= hi:
         raise ConfigError(path, value, f"must be between {lo} and {hi}")

@@ -38,7 +38,9 @@ class ArrayConfig:
 @dataclass(frozen=True, slots=True)
 class PartiesConfig:
     mode: Literal["auto", "doa", "channels"] = field(
-        "auto", "'doa' by direction, 'channels' one mic per party; 'auto' picks channels when rep_channel is set"
+        "auto",
+        "'doa' by direction, 'channels' one mic per party; 'auto' picks channels when rep_channel or"
+        " customer_channel is set",
     )
     rep_azimuth_deg: float = field(0.0, "rep direction, counter-clockwise from +x", min=-360.0, max=360.0)
     customer_azimuth_deg: float = field(180.0, "customer direction", min=-360.0, max=360.0)

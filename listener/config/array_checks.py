@@ -1,0 +1,95 @@
+"""Sanity of the microphone coordinates, and what the resolved geometry can tell apart.
+
+Azimuths are measured in the array's x-y plane, so only the mics' x-y
+positions decide which directions the array can separate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from listener.config.schema import Mic, PartiesConfig
+from listener.errors import ConfigError
+
+MAX_COORD_M = 1.0  # a counter-top array is far smaller; anything larger is a unit mistake
+MIN_SPACING_M = 0.001  # vendors' drawings are good to about a millimetre, so closer mics are one mic
+# A line array hears only the delay between its ends: the cosine of the angle to its axis, resolved
+# evenly. A difference of 0.5 (a quarter of the cosine's range) is 30 deg broadside (90 vs 60 deg),
+# half the 60 deg asked of any array where a line resolves best, and 60 deg off the axis (0 vs 60 deg).
+MIN_AXIS_COS_APART = 0.5
+
+
+def check_coordinates(mics: tuple[Mic, ...]) -> None:
+    """Each configured coordinate in metres and within reach; no two mics on the same spot."""
+    for i, mic in enumerate(mics):
+        for j, value in enumerate(mic):
+            if abs(value) > MAX_COORD_M:
+                raise ConfigError(f"array.mics[{i}][{j}]", value, _unit_hint(value))
+    points = np.asarray(mics, dtype=np.float64).reshape(-1, 3)
+    for i in range(1, len(points)):
+        gaps = np.linalg.norm(points[:i] - points[i], axis=1)
+        k = int(np.argmin(gaps))
+        if gaps[k] < MIN_SPACING_M:
+            raise ConfigError(
+                f"array.mics[{i}]",
+                list(mics[i]),
+                f"is {gaps[k] * 1000:.2g} mm from array.mics[{k}] {list(mics[k])}; "
+                "mics must be at least 1 mm apart (coordinates are metres)",
+            )
+
+
+def _unit_hint(value: float) -> str:
+    rule = f"coordinates are metres, at most {MAX_COORD_M:g} m from the array's origin"
+    size = abs(value)
+    if 10.0 <= size <= 1000.0:
+        return f"{rule}; {value:g} looks like millimetres ({value / 1000:g} m)"
+    if size < 10.0:
+        return f"{rule}; {value:g} looks like centimetres ({value / 100:g} m)"
+    return rule
+
+
+def check_aperture(mics_m: npt.NDArray[np.float64]) -> None:
+    """Directions need mics spread out in the x-y plane, not only along z."""
+    xy = mics_m[:, :2]
+    spread = float(np.max(np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)))
+    if spread < MIN_SPACING_M:
+        raise ConfigError(
+            "array.mics",
+            mics_m.tolist(),
+            "all mics are at one x-y point; azimuths are measured in the x-y plane, so spread the mics "
+            "along x and/or y (z is height), or use channel-map mode",
+        )
+
+
+def line_axis_deg(mics_m: npt.NDArray[np.float64]) -> float | None:
+    """Direction of the line the mics lie on in the x-y plane (0 to 180 deg), or None if they span an area."""
+    xy = mics_m[:, :2] - mics_m[:, :2].mean(axis=0)
+    _, _, axes = np.linalg.svd(xy, full_matrices=True)
+    off_line = np.abs(xy @ axes[1])
+    if float(off_line.max()) >= MIN_SPACING_M:
+        return None
+    return round(math.degrees(math.atan2(axes[0][1], axes[0][0])) % 180.0, 1) % 180.0
+
+
+def check_mirror(mics_m: npt.NDArray[np.float64], parties: PartiesConfig, array_name: str) -> None:
+    """A line array confuses a direction with its mirror image across the line: the parties must not be."""
+    axis = line_axis_deg(mics_m)
+    if axis is None:
+        return
+    rep, customer = parties.rep_azimuth_deg, parties.customer_azimuth_deg
+    rep_cos, customer_cos = (math.cos(math.radians(a - axis)) for a in (rep, customer))
+    if abs(rep_cos - customer_cos) >= MIN_AXIS_COS_APART:
+        return
+    ends = (axis, axis + 180.0) if rep_cos >= 0.0 else (axis + 180.0, axis)
+    raise ConfigError(
+        "parties.customer_azimuth_deg",
+        customer,
+        f"the mics of {array_name} lie on one line (along {axis:g} deg), which hears only the angle to it, so "
+        f"this direction and parties.rep_azimuth_deg ({rep}) are (nearly) mirror images across it (cosines of "
+        f"their angles to the line {customer_cos:.2f} and {rep_cos:.2f}; they must differ by at least "
+        f"{MIN_AXIS_COS_APART}): put the parties on either end of the line, e.g. rep_azimuth_deg = {ends[0]:g} "
+        f"and customer_azimuth_deg = {ends[1]:g}",
+    )

@@ -1,0 +1,223 @@
+"""Values that used to pass check-config and failed (or misbehaved) only later."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from listener.config import geometry, load_config, parse_config
+from listener.config.array_checks import line_axis_deg
+from listener.config.pins import bcm_number
+from listener.config.presets import PRESETS
+from listener.config.schema import Config
+from listener.errors import ConfigError, ConfigFileError
+
+FIRMWARE_TEMPLATE = Path(__file__).parent.parent / "firmware" / "listener.toml.in"
+TWO_MIC = {"preset": "respeaker-2mic"}
+ALONG_Y = {"mics": [[0.0, 0.03, 0.0], [0.0, -0.03, 0.0]]}
+
+
+def rejected(data: dict[str, object], path: str, *words: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert info.value.path == path, str(info.value)
+    for word in words:
+        assert word in str(info.value)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("mics", "path", "words"),
+    [
+        ([[45.7, 0.0, 0.0], [-45.7, 0.0, 0.0]], "array.mics[0][0]", ("metres", "45.7 looks like millimetres")),
+        ([[0.03, 0.0, 0.0], [0.0, 4.57, 0.0]], "array.mics[1][1]", ("4.57 looks like centimetres",)),
+        ([[0.03, 0.0, 0.0], [0.0303, 0.0, 0.0003]], "array.mics[1]", ("array.mics[0]", "1 mm apart")),
+        ([[0.0, 0.0, 0.0], [0.0, 0.0, 0.05]], "array.mics", ("x-y plane", "channel-map")),
+    ],
+)
+def test_mic_coordinates_are_sane_metres(mics: list[list[float]], path: str, words: tuple[str, ...]) -> None:
+    rejected({"array": {"preset": "generic", "mics": mics}}, path, *words)
+
+
+def test_non_finite_mic_coordinate_is_rejected() -> None:
+    rejected({"array": {"mics": [[float("inf"), 0.0, 0.0], [0.03, 0.0, 0.0]]}}, "array.mics[0][0]", "finite")
+
+
+def test_stacked_mics_are_fine_in_channel_map_mode() -> None:
+    mics = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.05]]
+    config = parse_config({"array": {"mics": mics}, "parties": {"rep_channel": 0, "customer_channel": 1}})
+    assert geometry(config).mode == "channels"
+
+
+@pytest.mark.parametrize(
+    ("array", "rep", "customer", "fix"),
+    [
+        (TWO_MIC, 60.0, 300.0, "rep_azimuth_deg = 0 and customer_azimuth_deg = 180"),  # exact mirror images
+        (TWO_MIC, 45.0, 300.0, "rep_azimuth_deg = 0 and customer_azimuth_deg = 180"),  # cos 0.71 vs 0.5
+        (TWO_MIC, 150.0, 215.0, "rep_azimuth_deg = 180 and customer_azimuth_deg = 0"),  # rep at the -x end
+        (ALONG_Y, 0.0, 180.0, "rep_azimuth_deg = 90 and customer_azimuth_deg = 270"),  # broadside both
+    ],
+)
+def test_line_array_rejects_mirror_image_parties(
+    array: dict[str, object], rep: float, customer: float, fix: str
+) -> None:
+    parties = {"rep_azimuth_deg": rep, "customer_azimuth_deg": customer}
+    error = rejected({"array": array, "parties": parties}, "parties.customer_azimuth_deg", fix)
+    assert "parties.rep_azimuth_deg" in str(error) and f"({rep})" in str(error) and error.value == customer
+
+
+@pytest.mark.parametrize(
+    ("array", "rep", "customer"),
+    [
+        (TWO_MIC, 0.0, 180.0),  # the firmware default
+        (TWO_MIC, 30.0, 210.0),
+        (TWO_MIC, 90.0, 150.0),  # cos 0 vs -0.87
+        ({"preset": "respeaker-4mic"}, 60.0, 300.0),  # an area array hears both sides
+        (ALONG_Y, 90.0, 270.0),
+    ],
+)
+def test_line_array_accepts_parties_apart_along_its_axis(array: dict[str, object], rep: float, customer: float) -> None:
+    parse_config({"array": array, "parties": {"rep_azimuth_deg": rep, "customer_azimuth_deg": customer}})
+
+
+def test_line_check_skips_channel_map_mode_and_finds_the_axis() -> None:
+    parties = {"rep_azimuth_deg": 60.0, "customer_azimuth_deg": 300.0, "rep_channel": 0, "customer_channel": 1}
+    parse_config({"array": TWO_MIC, "parties": parties})
+    assert line_axis_deg(geometry(parse_config({"array": TWO_MIC})).mics_m) == 0.0
+    for name in ("respeaker-4mic", "respeaker-6mic", "respeaker-usb-v2"):
+        assert line_axis_deg(geometry(parse_config({"array": {"preset": name}})).mics_m) is None
+
+
+def _float_keys(cls: type, prefix: str) -> list[str]:
+    keys = []
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys += _float_keys(typing.cast(type, tp), f.name)
+        elif tp is float:
+            keys.append(f"{prefix}.{f.name}")
+    return keys
+
+
+@pytest.mark.parametrize("key", _float_keys(Config, ""))
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_every_float_must_be_finite(key: str, value: float) -> None:
+    table, name = key.split(".")
+    rejected({table: {name: value}}, key, "must be a finite number")
+
+
+def test_float_keys_are_found() -> None:
+    assert {"mqtt.metrics_interval_s", "mqtt.outage_fault_s", "parties.rep_azimuth_deg"} <= set(_float_keys(Config, ""))
+
+
+def test_customer_channel_alone_is_rejected_like_rep_channel_alone() -> None:
+    rejected({"parties": {"customer_channel": 1}}, "parties.rep_channel", "required in channel-map mode")
+
+
+@pytest.mark.parametrize("host", ["", " ", "my broker", "mqtt://192.0.2.10"])
+def test_broker_host_must_be_a_host(host: str) -> None:
+    rejected({"mqtt": {"enabled": True, "host": host}}, "mqtt.host", "host name or IP address")
+
+
+@pytest.mark.parametrize("state_dir", ["", "  "])
+def test_state_dir_must_not_be_empty(state_dir: str) -> None:
+    rejected({"service": {"state_dir": state_dir}}, "service.state_dir", "folder")
+
+
+def test_language_needs_a_shipped_lexicon() -> None:
+    rejected({"asr": {"language": "xx"}}, "asr.language", "no lexicon", "available: en")
+    assert parse_config({"asr": {"language": "en"}}).asr.language == "en"
+
+
+@pytest.mark.parametrize(
+    ("leds", "path", "words"),
+    [
+        ({"green_pin": "banana"}, "leds.green_pin", ("GPIO0", "GPIO27")),
+        ({"amber_pin": "GPIO99"}, "leds.amber_pin", ("GPIO0 to GPIO27",)),
+        ({"red_pin": "gpio13"}, "leds.red_pin", ("'GPIO0' to 'GPIO27'",)),
+        ({"blue_pin": "BOARD1"}, "leds.blue_pin", ("not a GPIO",)),
+        ({"button_pin": "GPIO28"}, "leds.button_pin", ("GPIO0 to GPIO27",)),
+        ({"red_pin": "GPIO5"}, "leds.red_pin", ('leds.green_pin = "GPIO5"', "pin of their own")),
+        ({"amber_pin": "BOARD29"}, "leds.amber_pin", ("GPIO5", "leds.green_pin")),  # header pin 29 is GPIO5
+        ({"button_pin": "GPIO6"}, "leds.button_pin", ('leds.amber_pin = "GPIO6"',)),
+        ({"preset": "rgb", "blue_pin": "17"}, "leds.button_pin", ('leds.blue_pin = "17"',)),
+    ],
+)
+def test_pins_are_checked_at_load(leds: dict[str, object], path: str, words: tuple[str, ...]) -> None:
+    rejected({"leds": leds}, path, *words)
+
+
+@pytest.mark.parametrize(
+    "leds",
+    [
+        {"blue_pin": "GPIO5"},  # the traffic light leaves blue_pin unused
+        {"preset": "none", "button_pin": "GPIO5"},
+        {"enabled": False, "button_pin": "GPIO5"},
+        {"green_pin": "BCM22", "amber_pin": "J8:31", "red_pin": "WPI23", "button_pin": "0"},
+        {"button_pin": ""},
+    ],
+)
+def test_pins_in_use_may_be_spelled_any_way_gpiozero_reads(leds: dict[str, object]) -> None:
+    parse_config({"leds": leds})
+
+
+def test_pin_names_agree_with_gpiozero() -> None:
+    board = MockFactory().board_info  # a Pi with the 40-pin header
+    prefixes = ("", "GPIO", "BCM", "BOARD", "J8:", "WPI", "P1:", "gpio")
+    for name in [f"{p}{n}" for p in prefixes for n in range(45)] + ["GPIO017", " 5", "banana", ""]:
+        try:
+            expected: int | None = int(board.to_gpio(name).removeprefix("GPIO"))
+        except Exception:
+            expected = None
+        try:
+            got: int | None = bcm_number(name, "leds.green_pin")
+        except ConfigError:
+            got = None
+        assert got == expected, name
+
+
+def test_file_that_is_not_utf8_says_save_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[array]\ndevice = "Mikrofon \u00e4"\n'.encode("latin-1"))
+    with pytest.raises(ConfigFileError, match="save it as UTF-8") as info:
+        load_config(path)
+    assert "permissions" not in str(info.value)
+
+
+def test_folder_says_pass_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError, match="is a folder: pass the TOML file itself"):
+        load_config(tmp_path)
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "notepad.toml"
+    path.write_bytes(b"\xef\xbb\xbf[array]\nsample_rate = 48000\n")
+    assert load_config(path).array.sample_rate == 48000
+
+
+def test_one_mic_error_shows_the_mics() -> None:
+    error = rejected({"array": {"mics": [[0.03, 0.0, 0.0]]}}, "array.mics", "at least 2 mics")
+    assert error.value == [[0.03, 0.0, 0.0]]
+    assert "[[0.03, 0.0, 0.0]]" in str(error)
+
+
+def test_values_are_shown_as_toml_writes_them() -> None:
+    assert "= true:" in str(ConfigError("leds.enabled", True, "r"))
+    assert '= "GPIO5":' in str(ConfigError("leds.red_pin", "GPIO5", "r"))
+    assert '= ["a", 1.5, inf]:' in str(ConfigError("x", ["a", 1.5, float("inf")], "r"))
+    assert "= (not set):" in str(ConfigError("x", None, "r"))
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("asr", ["false", "true"])
+def test_firmware_config_validates_for_every_preset(tmp_path: Path, preset: str, asr: str) -> None:
+    text = FIRMWARE_TEMPLATE.read_text()
+    for key, value in {"PRESET": preset, "ARRAY_PRESET": preset, "ASR_ENABLED": asr, "ASR_MODEL_PATH": ""}.items():
+        text = text.replace(f"@{key}@", value)
+    path = tmp_path / "listener.toml"
+    path.write_text(text)
+    assert load_config(path).array.preset == preset

@@ -35,7 +35,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigFileError(
-            f"config file {path} does not exist: pass --config with an existing file, or omit it to use the defaults"
+            f"config file {path} does not exist: check the path (without a config file the defaults apply)"
         ) from None
     except IsADirectoryError:
         raise ConfigFileError(

@@ -46,7 +46,7 @@ CACHE = Path(__file__).resolve().parent / ".cache" / "leds"
 REP_FILES = ("cmu_arctic_us_axb_a0004.wav", "cmu_arctic_us_axb_a0006.wav", "cmu_arctic_us_axb_a0005.wav")
 CUSTOMER_FILES = ("cmu_arctic_us_aew_a0001.wav", "cmu_arctic_us_aew_a0002.wav", "cmu_arctic_us_aew_a0003.wav")
 REP_AZ_DEG, CUSTOMER_AZ_DEG = 0.0, 180.0
-LED_PINS = ("GPIO5", "GPIO6", "GPIO13")
+LED_PINS = ("GPIO22", "GPIO23", "GPIO24")
 # pause, resume, ... (wall seconds before the end); spread over a block so the wait for the next block is sampled
 PRESSES_BEFORE_END_S = (34.0, 29.983, 25.967, 21.95, 17.933, 13.917)
 

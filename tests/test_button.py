@@ -103,7 +103,7 @@ def test_press_pauses_and_paused_audio_never_reaches_analysis(
     lines = [json.loads(line) for line in trace.getvalue().splitlines()]
     paused = [d["value"] for d in lines if d["led"] == "amber" and 4.0 <= d["t"] < 9.0]
     assert max(paused) == pytest.approx(0.6) and len(set(paused)) > 5
-    assert factory.pin("GPIO5").state == 0.0  # closed at the end: dark
+    assert factory.pin("GPIO22").state == 0.0  # closed at the end: dark
     green_after = [d["value"] for d in lines if d["led"] == "green" and 9.0 <= d["t"] < 16.0]
     assert green_after[-1] == pytest.approx(0.3)
 

@@ -141,9 +141,11 @@ def test_language_needs_a_shipped_lexicon() -> None:
         ({"red_pin": "gpio13"}, "leds.red_pin", ("'GPIO0' to 'GPIO27'",)),
         ({"blue_pin": "BOARD1"}, "leds.blue_pin", ("not a GPIO",)),
         ({"button_pin": "GPIO28"}, "leds.button_pin", ("GPIO0 to GPIO27",)),
-        ({"red_pin": "GPIO5"}, "leds.red_pin", ('leds.green_pin = "GPIO5"', "pin of their own")),
-        ({"amber_pin": "BOARD29"}, "leds.amber_pin", ("GPIO5", "leds.green_pin")),  # header pin 29 is GPIO5
-        ({"button_pin": "GPIO6"}, "leds.button_pin", ('leds.amber_pin = "GPIO6"',)),
+        ({"red_pin": "GPIO22"}, "leds.red_pin", ('leds.green_pin = "GPIO22"', "pin of their own")),
+        ({"amber_pin": "BOARD15"}, "leds.amber_pin", ("GPIO22", "leds.green_pin")),  # header pin 15 is GPIO22
+        ({"button_pin": "GPIO23"}, "leds.button_pin", ('leds.amber_pin = "GPIO23"',)),
+        ({"green_pin": "GPIO5"}, "leds.green_pin", ("respeaker-4mic", "LED ring's power")),  # the HAT's own pins
+        ({"button_pin": "GPIO19"}, "leds.button_pin", ("I2S audio",)),
         ({"preset": "rgb", "blue_pin": "17"}, "leds.button_pin", ('leds.blue_pin = "17"',)),
     ],
 )
@@ -154,15 +156,25 @@ def test_pins_are_checked_at_load(leds: dict[str, object], path: str, words: tup
 @pytest.mark.parametrize(
     "leds",
     [
-        {"blue_pin": "GPIO5"},  # the traffic light leaves blue_pin unused
-        {"preset": "none", "button_pin": "GPIO5"},
-        {"enabled": False, "button_pin": "GPIO5"},
-        {"green_pin": "BCM22", "amber_pin": "J8:31", "red_pin": "WPI23", "button_pin": "0"},
+        {"blue_pin": "GPIO22"},  # the traffic light leaves blue_pin unused
+        {"preset": "none", "button_pin": "GPIO22"},
+        {"enabled": False, "button_pin": "GPIO22"},
+        {"green_pin": "BCM26", "amber_pin": "J8:31", "red_pin": "WPI23", "button_pin": "16"},
         {"button_pin": ""},
     ],
 )
 def test_pins_in_use_may_be_spelled_any_way_gpiozero_reads(leds: dict[str, object]) -> None:
     parse_config({"leds": leds})
+
+
+def test_a_boards_own_pins_are_free_without_that_board() -> None:
+    parse_config({"array": {"preset": "respeaker-usb-v2"}, "leds": {"green_pin": "GPIO5", "button_pin": "GPIO19"}})
+
+
+def test_the_default_pins_are_free_on_every_array() -> None:
+    for preset in PRESETS:
+        for wiring in ("traffic-light", "rgb"):
+            parse_config({"array": {"preset": preset}, "leds": {"preset": wiring}})
 
 
 def test_pin_names_agree_with_gpiozero() -> None:

@@ -47,7 +47,7 @@ from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, run
 
-PINS = {"green": "GPIO5", "amber": "GPIO6", "red": "GPIO13", "blue": "GPIO19"}
+PINS = {"green": "GPIO22", "amber": "GPIO23", "red": "GPIO24", "blue": "GPIO25"}
 BLOCK_S = 0.1
 
 
@@ -266,13 +266,13 @@ def test_bad_pins_are_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"leds\.amber_pin"):
         parse_config({"leds": {"amber_pin": "GPIO99"}})
     with pytest.raises(ConfigError, match="red_pin"):
-        parse_config({"leds": {"red_pin": "GPIO5"}})  # the green LED's pin
+        parse_config({"leds": {"red_pin": "GPIO22"}})  # the green LED's pin
 
 
 def test_a_pin_that_cannot_be_opened_is_a_clear_error(factory: MockFactory) -> None:
     # past validation (a pin another program holds, a board without it): the stage still says which
     base = parse_config({"leds": {"self_test_s": 0.0}})
-    for leds, expected in [({"amber_pin": "GPIO99"}, "amber_pin"), ({"red_pin": "GPIO5"}, "each pin used once")]:
+    for leds, expected in [({"amber_pin": "GPIO99"}, "amber_pin"), ({"red_pin": "GPIO22"}, "each pin used once")]:
         config = dataclasses.replace(base, leds=dataclasses.replace(base.leds, **leds))
         with pytest.raises(OutputError, match=expected):
             LedStage(config, factory=factory, trace=io.StringIO()).open()

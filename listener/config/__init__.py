@@ -109,7 +109,8 @@ def _check(config: Config) -> None:
     if act.high_hz <= act.low_hz:
         raise ConfigError("activity.high_hz", act.high_hz, f"must be above activity.low_hz ({act.low_hz})")
     _check_mqtt(config)
-    check_pins(config.leds)
+    board = PRESETS.get(config.array.preset)
+    check_pins(config.leds, config.array.preset, board.reserved_pins if board is not None else None)
     _check_service(config)
     _check_asr(config)
 

@@ -8,6 +8,7 @@ gpiozero names one GPIO several ways; every spelling it resolves on the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from listener.config.schema import LedsConfig
 from listener.errors import ConfigError
@@ -50,8 +51,9 @@ def bcm_number(pin: str, path: str) -> int:
     return _HEADER[physical]
 
 
-def check_pins(leds: LedsConfig) -> None:
-    """Every pin name valid; the pins in use (the preset's LEDs, the button) all different."""
+def check_pins(leds: LedsConfig, board: str = "", reserved: Mapping[int, str] | None = None) -> None:
+    """Every pin name valid; the pins in use (the preset's LEDs, the button) all different and not
+    among the ``reserved`` pins of the array ``board`` on the header."""
     for key in ("green_pin", "amber_pin", "red_pin", "blue_pin"):
         bcm_number(getattr(leds, key), f"leds.{key}")
     used = _LED_PINS.get(leds.preset, ()) if leds.enabled else ()
@@ -61,6 +63,13 @@ def check_pins(leds: LedsConfig) -> None:
     for key in used:
         pin = getattr(leds, key)
         bcm = bcm_number(pin, f"leds.{key}")
+        if reserved and bcm in reserved:
+            raise ConfigError(
+                f"leds.{key}",
+                pin,
+                f"the {board} board uses GPIO{bcm} for {reserved[bcm]}; wire this to a free pin "
+                "(the defaults GPIO22-GPIO25 and GPIO17 are free on every supported array)",
+            )
         if bcm in seen:
             other = seen[bcm]
             raise ConfigError(

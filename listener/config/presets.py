@@ -9,7 +9,7 @@ direction estimate by well under a degree.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Mic = tuple[float, float, float]
 
@@ -23,6 +23,8 @@ class ArrayPreset:
     mic_channels: tuple[int, ...]
     device_hint: str
     max_rate_hz: int
+    # GPIOs the board itself drives or listens on (BCM number -> what for): no LED or button there
+    reserved_pins: dict[int, str] = field(default_factory=dict)
 
 
 def _circle(n: int, radius_m: float, start_deg: float = 0.0) -> tuple[Mic, ...]:
@@ -32,6 +34,21 @@ def _circle(n: int, radius_m: float, start_deg: float = 0.0) -> tuple[Mic, ...]:
         out.append((round(radius_m * math.cos(a), 6), round(radius_m * math.sin(a), 6), 0.0))
     return tuple(out)
 
+
+# every ReSpeaker Pi HAT: its ID EEPROM, the codec's control bus, its audio, its LEDs on SPI
+_HAT_PINS = {
+    0: "its ID EEPROM",
+    1: "its ID EEPROM",
+    2: "its codec's I2C control",
+    3: "its codec's I2C control",
+    10: "its LEDs (SPI)",
+    11: "its LEDs (SPI)",
+    18: "its I2S audio",
+    19: "its I2S audio",
+    20: "its I2S audio",
+    21: "its I2S audio",
+}
+_LED_RING_POWER = {5: "its LED ring's power switch"}
 
 PRESETS: dict[str, ArrayPreset] = {
     "respeaker-2mic": ArrayPreset(
@@ -43,6 +60,7 @@ PRESETS: dict[str, ArrayPreset] = {
         mic_channels=(0, 1),
         device_hint="seeed2micvoicec",
         max_rate_hz=48000,
+        reserved_pins=_HAT_PINS,  # its own button is GPIO17: the default privacy button
     ),
     "respeaker-4mic": ArrayPreset(
         name="respeaker-4mic",
@@ -52,6 +70,7 @@ PRESETS: dict[str, ArrayPreset] = {
         mic_channels=(0, 1, 2, 3),
         device_hint="seeed4micvoicec",
         max_rate_hz=48000,
+        reserved_pins=_HAT_PINS | _LED_RING_POWER,
     ),
     "respeaker-6mic": ArrayPreset(
         name="respeaker-6mic",
@@ -62,6 +81,7 @@ PRESETS: dict[str, ArrayPreset] = {
         mic_channels=(0, 1, 2, 3, 4, 5),
         device_hint="seeed8micvoicec",
         max_rate_hz=48000,
+        reserved_pins=_HAT_PINS | _LED_RING_POWER,
     ),
     "respeaker-usb-v2": ArrayPreset(
         name="respeaker-usb-v2",

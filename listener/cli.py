@@ -69,6 +69,9 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--led-trace", action="store_true", help="print one JSON line per LED change")
     p.add_argument("--view", action="store_true", help="show the LEDs and live figures in the terminal")
     p.add_argument("--demo-fallback", action="store_true", help="with no mic array attached, replay the bundled sample")
+    p.add_argument(
+        "--wait-for-array", action="store_true", help="with no mic array attached, wait for it (the service's choice)"
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -135,6 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         fast=args.fast,
         led_trace=args.led_trace,
         demo_fallback=args.demo_fallback,
+        wait_for_array=args.wait_for_array,
         view=args.view or args.demo_fallback,
     )
     seconds = run(config, options)

@@ -68,13 +68,33 @@ class Pipeline:
                 self._dispatch(emitted, index + 1)
 
     def run(self, source: AudioSource) -> float:
-        """Feed everything ``source`` yields, then flush; returns audio seconds."""
+        """Feed everything ``source`` yields, then flush; returns audio seconds.
+
+        If a stage fails, the others are still flushed before the error goes
+        on: what was measured up to then (the open session's summary) is kept.
+        """
         end_s = 0.0
-        for event in source.events():
-            self.feed(event)
-            end_s = max(end_s, _end_of(event))
+        try:
+            for event in source.events():
+                self.feed(event)
+                end_s = max(end_s, _end_of(event))
+        except Exception:
+            log.error("a stage failed at %.1f s of audio; flushing the others before stopping", end_s)
+            self._dispatch_guarded(EndOfStream(t_s=end_s), 0)
+            raise
         self.feed(EndOfStream(t_s=end_s))
         return end_s
+
+    def _dispatch_guarded(self, event: Event, first: int) -> None:
+        """Like feed, but a stage that fails again is logged and skipped, not allowed to stop the rest."""
+        for index in range(first, len(self.stages)):
+            try:
+                emitted = list(self.stages[index].process(event))
+            except Exception:
+                log.exception("stage %s failed while flushing", self.stages[index].name)
+                continue
+            for e in emitted:
+                self._dispatch_guarded(e, index + 1)
 
 
 def _end_of(event: Event) -> float:

@@ -376,3 +376,60 @@ def test_ring_read_returns_when_woken() -> None:
     started = time.monotonic()
     assert ring.read(4, timeout_s=5.0) is None
     assert time.monotonic() - started < 2.0
+
+
+def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig) -> None:
+    """The service boots before its USB array: the fault is announced, and capture starts when it appears."""
+    signal = tones(16000, 2.0, 4)
+    plugged: list[bool] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if isinstance(event, AudioDropped) and not plugged:
+            alsa_config.add("listener_test_array", signal, 16000)  # plugged in after start
+            plugged.append(True)
+        return audio_s(events) >= 0.5
+
+    with pytest.raises(AudioInputError):
+        LiveSource(live_config()).open()  # without waiting: the clear error, as before
+    with LiveSource(live_config(reopen_interval_s=0.2), wait=True) as source:
+        events = run_source(source, step, timeout_s=20.0)
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [s.available for s in states] == [False, True]
+    assert "no audio input device matching 'listener_test_array'" in states[0].detail
+    first_audio = next(i for i, e in enumerate(events) if isinstance(e, AudioBlock))
+    assert events.index(states[1]) < first_audio
+    assert_clock_continuous(events)
+
+
+def test_a_device_that_opens_but_stays_silent_is_not_announced_back(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reopened stream that delivers nothing (an I2S HAT without its clock) must not flap lost/back."""
+    from listener.audio import live
+
+    silent = threading.Event()
+    deliver = live._Run.callback
+
+    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+        if silent.is_set():
+            return None, live.pyaudio.paContinue  # called, but nothing arrives
+        return deliver(run, in_data, frames, info, status)
+
+    monkeypatch.setattr(live._Run, "callback", callback)
+    alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
+    phase: list[str] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not phase and audio_s(events) >= 0.3:
+            silent.set()
+            phase.append("silent")
+        lost = sum(1 for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
+        if phase == ["silent"] and lost >= 4:  # several reopen cycles, each silent
+            silent.clear()
+            phase.append("sound")
+        return phase == ["silent", "sound"] and isinstance(event, AudioBlock)
+
+    with LiveSource(live_config(reopen_interval_s=0.1)) as source:
+        events = run_source(source, step, timeout_s=30.0)
+    assert [e.available for e in events if isinstance(e, SourceState)] == [False, True]
+    assert_clock_continuous(events)

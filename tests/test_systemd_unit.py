@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "listener.service"
 MAX_EXPOSURE = 2.5
-EXEC_START = "/opt/listener/venv/bin/listener run --config /etc/listener/listener.toml"
+EXEC_START = "/opt/listener/venv/bin/listener run --wait-for-array --config /etc/listener/listener.toml"
 
 
 def systemd_analyze() -> str:

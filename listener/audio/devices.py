@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pyaudio
 
+from listener.config import ArrayGeometry
 from listener.errors import AudioFormatError, AudioInputError
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,15 @@ def list_input_devices() -> list[InputDevice]:
     pa = open_portaudio()
     try:
         return input_devices(pa)
+    finally:
+        pa.terminate()
+
+
+def find_array(geo: ArrayGeometry) -> InputDevice:
+    """The configured array's input device, looked for without starting a stream."""
+    pa = open_portaudio()
+    try:
+        return choose_device(input_devices(pa), geo.device_hint, geo.capture_channels, default_input_index(pa))
     finally:
         pa.terminate()
 

@@ -107,10 +107,16 @@ class _Run:
 
 
 class LiveSource(AudioSource):
-    """The configured array, live. Use as a context manager; :meth:`events` runs until :meth:`stop`."""
+    """The configured array, live. Use as a context manager; :meth:`events` runs until :meth:`stop`.
 
-    def __init__(self, config: Config) -> None:
+    ``wait``: an array that is absent at start is waited for (announced as
+    lost, reopened every ``reopen_interval_s``) instead of an error, as a
+    service that boots before its USB array should.
+    """
+
+    def __init__(self, config: Config, wait: bool = False) -> None:
         self.config = config
+        self.wait = wait
         self.geometry = geometry(config)
         self.capture_rate_hz = config.array.sample_rate
         self.channels = selected_channels(self.geometry)
@@ -124,6 +130,9 @@ class LiveSource(AudioSource):
         self._pending: list[FloatArray] = []
         self._pos = 0  # stream clock in processing samples: delivered + announced as dropped
         self._past_overflows = 0
+        self._missing: str | None = None  # why the array was not there at open (``wait``)
+        self._lost_announced = False
+        self._back_pending: str | None = None  # reopened device, announced once its audio flows
 
     def __enter__(self) -> LiveSource:
         self.open()
@@ -149,7 +158,14 @@ class LiveSource(AudioSource):
             self._resampler = soxr.ResampleStream(
                 self.capture_rate_hz, PROCESSING_RATE_HZ, len(self.channels), dtype="float32"
             )
-        self._run = self._start_run()
+        self._missing = None
+        try:
+            self._run = self._start_run()
+        except AudioInputError as exc:
+            if not self.wait:
+                raise
+            self._missing = str(exc)
+            log.warning("%s; waiting for it (retrying every %.1f s)", exc, self.config.array.reopen_interval_s)
 
     def close(self) -> None:
         self._stop.set()
@@ -167,8 +183,12 @@ class LiveSource(AudioSource):
             run.ring.wake()
 
     def events(self) -> Iterator[Event]:
-        if self._run is None:
+        if self._run is None and self._missing is None:
             raise AudioInputError("the live source is not open: use `with LiveSource(config) as source:`")
+        if self._run is None and self._missing is not None:
+            self._lost_announced = True
+            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=self._missing)
+            yield from self._reopen(time.monotonic())
         while not self._stop.is_set():
             run = self._run
             if run is None:
@@ -187,6 +207,11 @@ class LiveSource(AudioSource):
     # --- audio -------------------------------------------------------------
 
     def _on_frames(self, run: _Run, frames: Frames) -> Iterator[Event]:
+        if self._back_pending is not None:
+            # only now, with audio flowing: a device that opens but stays silent is not "back"
+            name, self._back_pending, self._lost_announced = self._back_pending, None, False
+            log.warning("audio input back: '%s'", name)
+            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=True, detail=f"'{name}' is back")
         run.in_frames += frames.shape[0]
         samples = frames[:, self.channels].astype(np.float32) * np.float32(INT16_SCALE)
         if self._resampler is not None:
@@ -286,15 +311,23 @@ class LiveSource(AudioSource):
             ) from exc
 
     def _recover(self, run: _Run, reason: str) -> Iterator[Event]:
-        """Announce the loss, then reopen every reopen_interval_s until the device is back or stop()."""
+        """Announce the loss (once, until audio flows again), then reopen until the device is back or stop()."""
         yield from self._flush()
-        log.warning("audio input lost: %s; reopening every %.1f s", reason, self.config.array.reopen_interval_s)
         # Let go of the stream before yielding: the consumer may close() us while we are suspended.
         self._run = None
         self._past_overflows += run.ring.overflow_count
         self._retire(run)
-        yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=reason)
-        accounted = run.last_data  # audio stopped arriving here
+        if self._lost_announced:  # reopened, but no audio came: still the same outage
+            log.debug("audio input still lost: %s", reason)
+            self._back_pending = None
+        else:
+            log.warning("audio input lost: %s; reopening every %.1f s", reason, self.config.array.reopen_interval_s)
+            self._lost_announced = True
+            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=reason)
+        yield from self._reopen(run.last_data)  # audio stopped arriving at last_data
+
+    def _reopen(self, accounted: float) -> Iterator[Event]:
+        """Every reopen_interval_s: count the lost time as dropped audio and try the device again."""
         while not self._stop.is_set():
             now = time.monotonic()
             yield from self._drop(round((now - accounted) * PROCESSING_RATE_HZ), "device_lost")
@@ -315,9 +348,8 @@ class LiveSource(AudioSource):
         dropped = self._drop(round((time.monotonic() - accounted) * PROCESSING_RATE_HZ), "device_lost")
         run.base_pos = self._pos
         self._run = run
-        log.warning("audio input back: '%s'", run.device.name)
+        self._back_pending = run.device.name
         yield from dropped
-        yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=True, detail=f"'{run.device.name}' is back")
 
     def _retire(self, run: _Run) -> None:
         """Release ``run`` on a helper thread: a wedged driver must not hang the pipeline."""

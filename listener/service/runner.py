@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,7 @@ from listener.audio.base import AudioSource
 from listener.audio.wav import WavSource
 from listener.config import ArrayGeometry, Config, geometry
 from listener.errors import AudioInputError
-from listener.events import AudioBlock, Event
+from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 
@@ -29,6 +30,7 @@ class RunOptions:
     fast: bool = False  # replay the file as fast as possible instead of in real time
     led_trace: bool = False  # print one JSON line per LED change
     demo_fallback: bool = False  # no array attached: replay the bundled sample conversation
+    wait_for_array: bool = False  # no array attached: wait for it (the service), showing the fault
     view: bool = False  # terminal view of LEDs and live figures
 
 
@@ -65,7 +67,13 @@ def sample_conversation() -> Path:
 
 
 class SystemdNotifier(Stage):
-    """READY once audio flows; the watchdog is fed only while audio frames keep arriving."""
+    """READY once the source's loop turns; the watchdog is fed while it keeps turning.
+
+    Audio, dropped audio (an outage being waited out: the reopen loop) and
+    source states all prove the pipeline thread is alive; the LiveSource
+    reopens a lost array itself, so a restart by systemd would only lose the
+    open session. A wedged driver or a hung stage starves the watchdog.
+    """
 
     name = "systemd"
 
@@ -83,38 +91,36 @@ class SystemdNotifier(Stage):
             self._notifier.notify(message)  # type: ignore[attr-defined]
 
     def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, AudioBlock):
+        if isinstance(event, AudioBlock | AudioDropped | SourceState):
             if not self._ready:
                 self._ready = True
                 self._notify("READY=1")
             self._notify("WATCHDOG=1")
+        if isinstance(event, SourceState):
+            self._notify(f"STATUS={'capturing' if event.available else 'no audio: ' + event.detail}")
         return ()
 
     def close(self) -> None:
         self._notify("STOPPING=1")
 
 
-def open_source(config: Config, geo: ArrayGeometry, options: RunOptions) -> AudioSource:
+def select_source(config: Config, geo: ArrayGeometry, options: RunOptions) -> AudioSource:
+    """The source to run from; a file is checked now, the array only looked for (opened later)."""
     if options.input is not None:
         source: AudioSource = WavSource(options.input, geo, block_ms=config.array.block_ms, realtime=not options.fast)
-        source.open()
+        source.open()  # a bad file is said before any model loads; files hold no device
         return source
+    from listener.audio.devices import find_array
     from listener.audio.live import LiveSource
 
-    live = LiveSource(config)
-    try:
-        live.open()
-    except AudioInputError as exc:
-        if not options.demo_fallback:
-            raise
-        log.warning("no microphone array (%s); replaying the bundled sample conversation instead", exc)
-        demo = _demo_geometry(config)
-        sample = WavSource(
-            sample_conversation(), demo, block_ms=config.array.block_ms, realtime=not options.fast, repeat=DEMO_PLAYS
-        )
-        sample.open()
-        return sample
-    return live
+    if options.demo_fallback:
+        try:
+            find_array(geo)
+        except AudioInputError as exc:
+            log.warning("no microphone array (%s); replaying the bundled sample conversation instead", exc)
+            demo, block_ms, realtime = _demo_geometry(config), config.array.block_ms, not options.fast
+            return WavSource(sample_conversation(), demo, block_ms=block_ms, realtime=realtime, repeat=DEMO_PLAYS)
+    return LiveSource(config, wait=options.wait_for_array)
 
 
 def _demo_geometry(config: Config) -> ArrayGeometry:
@@ -124,9 +130,13 @@ def _demo_geometry(config: Config) -> ArrayGeometry:
 
 
 def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ()) -> float:
-    """Run until the source ends (files) or SIGTERM/SIGINT (live); returns audio seconds."""
+    """Run until the source ends (files) or SIGTERM/SIGINT (live); returns audio seconds.
+
+    The stages open first (models, broker): the array starts capturing only
+    when there is a pipeline to take its audio, and is closed however the run ends.
+    """
     geo = geometry(config)
-    source = open_source(config, geo, options)
+    source = select_source(config, geo, options)
     if options.demo_fallback and isinstance(source, WavSource) and source.path == sample_conversation():
         config = _demo_config(config)
         geo = geometry(config)
@@ -134,11 +144,14 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         from listener.outputs.button import PrivacyButton, PrivacyGate
 
         source = PrivacyGate(source, PrivacyButton(config.leds))
-    outputs = output_stages(config, options)
-    stages = [*analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
     restore = _stop_on_signals(source)
     try:
-        with source, Pipeline(stages) as pipeline:
+        with ExitStack() as stack:
+            stack.callback(source.close)
+            outputs = output_stages(config, options)
+            stages = [*analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
+            pipeline = stack.enter_context(Pipeline(stages))
+            source.open()
             return pipeline.run(source)
     finally:
         restore()
@@ -158,7 +171,9 @@ def _stop_on_signals(source: AudioSource) -> Callable[[], None]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping after flushing every output", signum)
-        source.stop()
+        # not source.stop() here: the main thread may hold the very lock stop() takes (a
+        # threading.Event's), and a signal handler runs on the main thread
+        threading.Thread(target=source.stop, name="listener-stop", daemon=True).start()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
 

@@ -1,0 +1,149 @@
+"""The service's own plumbing: start-up order, the systemd watchdog, a failing stage, the demo.
+
+The watchdog is spoken to through a real datagram socket named by NOTIFY_SOCKET, as systemd does.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+from listener.audio.wav import WavSource
+from listener.config import geometry, parse_config
+from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SessionSummary, SourceState
+from listener.pipeline import Pipeline, Stage
+from listener.service import runner
+from listener.service.build import analysis_stages
+from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
+from tests.alsa_device import AlsaConfig, alsa_config  # noqa: F401  (fixture)
+
+
+class Keep(Stage):
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def process(self, event: Event) -> Iterable[Event]:
+        self.events.append(event)
+        return ()
+
+
+class FailsAt(Stage):
+    """An output with a bug that shows at ``at_s`` of audio."""
+
+    name = "faulty"
+
+    def __init__(self, at_s: float) -> None:
+        self.at_s = at_s
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, AudioBlock) and event.start_s >= self.at_s:
+            raise RuntimeError("a bug in an output stage")
+        return ()
+
+
+def test_a_failing_stage_still_lets_the_others_flush_the_session() -> None:
+    config = parse_config({"array": {"preset": "respeaker-4mic"}})
+    geo = geometry(config)
+    keep = Keep()
+    source = WavSource(sample_conversation(), geo, block_ms=100, repeat=2)  # 56 s: a summary's worth of speech
+    stages = [*analysis_stages(config, geo), FailsAt(45.0), keep]
+    with source, Pipeline(stages) as pipeline, pytest.raises(RuntimeError, match="a bug"):
+        pipeline.run(source)
+    summaries = [e for e in keep.events if isinstance(e, SessionSummary)]
+    assert len(summaries) == 1 and 40.0 < summaries[0].end_s <= 45.1
+    assert isinstance(keep.events[-1], EndOfStream)
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(1.0)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    yield sock
+    sock.close()
+
+
+def _received(sock: socket.socket) -> list[str]:
+    out = []
+    sock.settimeout(0.2)
+    try:
+        while True:
+            out.append(sock.recv(4096).decode())
+    except TimeoutError:
+        return out
+
+
+def test_the_watchdog_is_fed_while_an_outage_is_waited_out(notify_socket: socket.socket) -> None:
+    notifier = SystemdNotifier()
+    notifier.open()
+    outage = [
+        SourceState(t_s=0.0, available=False, detail="no audio from 'array' for 1.0 s"),
+        AudioDropped(start_s=0.0, duration_s=5.0, reason="device_lost"),
+        AudioDropped(start_s=5.0, duration_s=5.0, reason="device_lost"),
+    ]
+    for event in outage:
+        list(notifier.process(event))
+    assert _received(notify_socket) == [
+        "READY=1",
+        "WATCHDOG=1",
+        "STATUS=no audio: no audio from 'array' for 1.0 s",
+        "WATCHDOG=1",
+        "WATCHDOG=1",
+    ]
+    list(notifier.process(SourceState(t_s=10.0, available=True, detail="'array' is back")))
+    assert _received(notify_socket) == ["WATCHDOG=1", "STATUS=capturing"]
+    notifier.close()
+    assert _received(notify_socket) == ["STOPPING=1"]
+
+
+def test_the_array_is_opened_only_once_the_stages_are_up(
+    alsa_config: AlsaConfig,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+
+    class Source:
+        def open(self) -> None:
+            calls.append("source open")
+
+        def close(self) -> None:
+            calls.append("source close")
+
+        def stop(self) -> None:
+            pass
+
+        def events(self) -> Iterator[Event]:
+            return iter(())
+
+    class Loads(Stage):
+        def open(self) -> None:
+            calls.append("stage open")
+            raise RuntimeError("the model file is corrupt")
+
+    monkeypatch.setattr(runner, "select_source", lambda *_: Source())
+    config = parse_config({"leds": {"button_pin": ""}, "asr": {"enabled": False}})
+    with pytest.raises(RuntimeError, match="corrupt"):
+        runner.run(config, RunOptions(), extra_stages=[Loads()])
+    assert calls == ["stage open", "source close"]  # never started capturing, and closed all the same
+
+
+def test_the_demo_replays_the_sample_when_no_array_is_attached(alsa_config: AlsaConfig) -> None:  # noqa: F811
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}  # ALSA_CONFIG_PATH: an empty sound system
+    result = subprocess.run(
+        [sys.executable, "-m", "listener", "run", "--demo-fallback", "--fast", "--led-trace"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "replaying the bundled sample conversation" in result.stderr and "Traceback" not in result.stderr
+    assert '"led": "green"' in result.stdout  # the lights followed the replayed conversation

@@ -341,8 +341,10 @@ source_digest() {
 	fi
 	(
 		cd "$SOURCE"
+		# caches of tests and benchmarks are no part of the package: hashing them reinstalled after every test run
 		find . \( -name .git -o -name .venv -o -name __pycache__ -o -name '*.egg-info' -o -name build \
-			-o -name dist -o -name '.*_cache' \) -prune -o -type f -print0 | LC_ALL=C sort -z |
+			-o -name dist -o -name '.*_cache' -o -name .cache -o -name .hypothesis \) -prune -o -type f -print0 |
+			LC_ALL=C sort -z |
 			xargs -0 -r sha256sum
 	) | sha256sum | cut -d' ' -f1
 }
@@ -357,7 +359,8 @@ install_package() {
 			cp "$SOURCE" "$staged/"
 			spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
 		else
-			tar -C "$SOURCE" --exclude=.git --exclude=.venv --exclude=__pycache__ -cf - . | tar -C "$staged" -xf -
+			tar -C "$SOURCE" --exclude=.git --exclude=.venv --exclude=__pycache__ --exclude=.cache \
+				--exclude='.*_cache' --exclude=.hypothesis -cf - . | tar -C "$staged" -xf -
 			spec=/tmp/$(basename "$staged")
 		fi
 	fi
@@ -428,6 +431,11 @@ ensure_boot_config() {
 	local block=$TMPD/boot-block
 	if [[ ! -d $(target /boot/firmware) && -f $(target /boot/config.txt) ]]; then
 		die "$(target /boot/config.txt) exists but /boot/firmware does not: this OS is older than Bookworm; upgrade it first"
+	fi
+	# an empty /boot/firmware is the boot partition's mount point with nothing mounted: a config.txt
+	# written there lands on the root partition, and the reboot would load no overlay
+	if [[ -n $OVERLAY && -d $(target /boot/firmware) && ! -f $(target "$BOOT_CONFIG") ]]; then
+		die "$(target "$BOOT_CONFIG") is missing: mount the boot partition at $(target /boot/firmware) (with --root: the image's first partition) and run again"
 	fi
 	: >"$block"
 	if [[ -n $OVERLAY ]]; then
@@ -517,6 +525,9 @@ main() {
 		die "$ROOT has no /etc/passwd: --root must be a Debian root file system"
 	fi
 	[[ -f $REPO_DIR/systemd/$UNIT ]] || die "$REPO_DIR/systemd/$UNIT is missing: run this script from a listener checkout"
+	if [[ $ROOT == / && $(uname -m) == armv[67]* ]]; then
+		die "this is a 32-bit system ($(uname -m)); onnxruntime publishes no 32-bit ARM wheels: install the 64-bit Raspberry Pi OS (Bookworm, arm64)"
+	fi
 	TMPD=$(mktemp -d)
 	trap 'rm -rf "$TMPD"' EXIT
 	say "listener provisioning: root $ROOT, preset $PRESET$( ((DRY_RUN)) && printf ', dry run')"

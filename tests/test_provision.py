@@ -205,6 +205,13 @@ def make_model_zip(tmp_path: Path) -> tuple[Path, str]:
     return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
+def test_an_unmounted_boot_partition_is_refused_not_written_over(pi_root: Path) -> None:
+    (pi_root / "boot/firmware/config.txt").unlink()  # the mount point, with nothing mounted on it
+    done = provision(pi_root, "--no-apt", "--no-pip", "--no-systemctl", check=False)
+    assert done.returncode != 0 and "mount the boot partition" in done.stderr
+    assert not (pi_root / "boot/firmware/config.txt").exists()
+
+
 def test_vosk_model_is_installed_only_with_the_pinned_checksum(pi_root: Path, tmp_path: Path) -> None:
     require("curl", "curl")
     archive, digest = make_model_zip(tmp_path)

@@ -1,10 +1,12 @@
 """Stable pseudonymous names: the device id and fingerprints of config and models.
 
-Nothing here reveals the machine: the device id is a salted hash of
-``/etc/machine-id`` (the salt is fixed in code, so the id is stable across
-restarts and re-installs of the software but cannot be matched with other
-software's hashes of the same machine id), and fingerprints are truncated
-SHA-256 digests.
+Nothing here reveals the machine: the device id is a salted hash of the
+board's serial number, burnt into a Raspberry Pi's SoC (so SD cards cloned
+from one provisioned card still give every board its own id), or of
+``/etc/machine-id`` where there is no board serial. The salt is fixed in
+code, so the id is stable across restarts and re-installs of the software
+but cannot be matched with other software's hashes of the same serial.
+Fingerprints are truncated SHA-256 digests.
 """
 
 from __future__ import annotations
@@ -22,14 +24,27 @@ log = logging.getLogger(__name__)
 
 DEVICE_ID_SALT = b"listener/mqtt/device-id/v1\x00"
 MACHINE_ID = Path("/etc/machine-id")
+BOARD_SERIAL = Path("/sys/firmware/devicetree/base/serial-number")  # /proc/device-tree links here
 
 
 def _digest(data: bytes, n: int = 8) -> str:
     return hashlib.sha256(DEVICE_ID_SALT + data).hexdigest()[:n]
 
 
-def default_device_id(machine_id: Path = MACHINE_ID) -> str:
-    """``listener-<8 hex>`` from the machine id; from the host name (with a warning) when there is none."""
+def board_serial(path: Path = BOARD_SERIAL) -> str:
+    """The board's serial number from the device tree ('' when there is none, or it is blank)."""
+    try:
+        text = path.read_bytes().replace(b"\x00", b"").decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return "" if text.strip("0") == "" else text
+
+
+def default_device_id(machine_id: Path = MACHINE_ID, serial: Path = BOARD_SERIAL) -> str:
+    """``listener-<8 hex>`` from the board serial, else the machine id, else (warned) the host name."""
+    board = board_serial(serial)
+    if board:
+        return "listener-" + _digest(b"serial:" + board.encode("ascii"))
     try:
         text = machine_id.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):

@@ -1,0 +1,33 @@
+"""The MQTT device id: one per board, even from cloned SD cards, and never the serial itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from listener.outputs.mqtt.identity import default_device_id
+
+
+def _files(tmp_path: Path, serial: bytes | None, machine: str) -> tuple[Path, Path]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    machine_id = tmp_path / "machine-id"
+    machine_id.write_text(machine + "\n")
+    serial_path = tmp_path / "serial-number"
+    if serial is not None:
+        serial_path.write_bytes(serial)
+    return machine_id, serial_path
+
+
+def test_boards_cloned_from_one_card_get_their_own_ids(tmp_path: Path) -> None:
+    clone = "0123456789abcdef0123456789abcdef"  # the same machine id on both cards
+    a = default_device_id(*_files(tmp_path / "a", b"10000000a1b2c3d4\x00", clone))
+    b = default_device_id(*_files(tmp_path / "b", b"10000000e5f6a7b8\x00", clone))
+    assert a != b and a.startswith("listener-") and len(a) == len("listener-") + 8
+    assert "a1b2c3d4" not in a  # a salted hash, not the serial
+    assert a == default_device_id(*_files(tmp_path / "a", b"10000000a1b2c3d4\x00", "another machine id"))
+
+
+def test_without_a_board_serial_the_machine_id_names_the_device(tmp_path: Path) -> None:
+    machine_id, serial = _files(tmp_path, None, "0123456789abcdef0123456789abcdef")
+    assert default_device_id(machine_id, serial) == default_device_id(machine_id, tmp_path / "absent")
+    blank_machine, blank_serial = _files(tmp_path, b"0000000000000000\x00", "0123456789abcdef0123456789abcdef")
+    assert default_device_id(blank_machine, blank_serial) == default_device_id(machine_id, serial)  # zeros: no serial

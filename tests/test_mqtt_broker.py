@@ -308,3 +308,39 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
     (summary,) = _json(got, "session")
     assert summary["start_ms"] == base_ms + 1000
     assert summary["end_ms"] == base_ms + step_ms + 38000
+
+
+def test_a_renamed_device_sends_its_backlog_under_its_new_id(broker: Mosquitto, tmp_path: Path) -> None:
+    # spooled under one device id while the broker was away, sent after the device was renamed
+    broker.stop()
+    with _stage(broker, tmp_path, device_id="counter-old") as old:
+        for n in range(3):
+            old.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+    broker.start()
+    with Recorder(broker) as rec, _stage(broker, tmp_path):
+        got = rec.wait_for(lambda ms: len(_json(ms, "event")) >= 3)
+    assert [e["type"] for e in _json(got, "event")] == ["backchannel"] * 3
+    assert not [m.topic for m in got if "counter-old" in m.topic]  # no phantom device
+
+
+def test_sessions_today_starts_again_at_local_midnight(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from listener.outputs.mqtt import stage as stage_module
+
+    day = {"today": 20260302}
+    monkeypatch.setattr(stage_module, "local_day", lambda: day["today"])
+
+    def sessions_today(messages: list[Received]) -> object:
+        states = _json(messages, "state")
+        return states[-1]["sessions_today"] if states else None
+
+    with Recorder(broker) as rec, _stage(broker, tmp_path) as stage:
+        stage.process(SessionStarted(session_id=SID, onset_s=1.0, decided_s=1.5))
+        stage.process(SessionEnded(session_id=SID, onset_s=1.0, decided_s=9.0, end_s=8.0))
+        stage.process(_block(9.0))
+        assert sessions_today(rec.wait_for(lambda ms: sessions_today(ms) == 1)) == 1
+        day["today"] = 20260303  # nothing happens overnight but the audio going on
+        stage.process(_block(10.0))
+        got = rec.wait_for(lambda ms: sessions_today(ms) == 0, timeout_s=5)
+    assert sessions_today(got) == 0

@@ -159,7 +159,9 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
     check_mirror(geo.mics_m, parties, "array.mics" if config.array.mics is not None else geo.preset)
 
 
-_TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# A topic level, and a level of Home Assistant's discovery topic, which accepts only [a-zA-Z0-9_-]: a device
+# id with a '.' would publish its metrics while Home Assistant ignores its discovery message
+_TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def _reject_secrets(data: dict[str, object]) -> None:
@@ -181,7 +183,10 @@ def _check_mqtt(config: Config) -> None:
         )
     if mqtt.device_id and not _TOPIC_ID.fullmatch(mqtt.device_id):
         raise ConfigError(
-            "mqtt.device_id", mqtt.device_id, "use 1-64 letters, digits, '-', '_' or '.' (it is a topic level)"
+            "mqtt.device_id",
+            mqtt.device_id,
+            "use 1-64 ASCII letters, digits, '-' or '_', starting with a letter or digit (it is a topic level, and "
+            "Home Assistant's discovery topic allows only [a-zA-Z0-9_-]; e.g. 'counter-3', not 'counter.3')",
         )
     for key in ("topic_prefix", "discovery_prefix"):
         value = getattr(mqtt, key)

@@ -6,6 +6,12 @@ with exponential back-off. Unacknowledged QoS 1 messages stay in paho's
 queue across reconnects and are re-sent (same bytes, so the same ``seq``).
 The link never blocks its caller on the network: :meth:`publish` only
 queues, and acknowledgements come back through :attr:`acks`.
+
+paho resets its back-off to the minimum whenever the broker accepts a
+connection. A connection the broker drops soon after accepting it (another
+client with the same client id takes it over) must not reset it, or two
+devices with one id kick each other off once a second forever: the link
+keeps doubling the wait across such connections and says once what to fix.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from listener.errors import OutputError
 log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "LISTENER_MQTT_PASSWORD"
+SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with this client id
+SHORT_LIVED_REPEATS = 3  # connections in a row lost soon after being accepted before the client id is blamed
+STABLE_MIN_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +76,7 @@ class MqttLink:
         self,
         config: MqttConfig,
         client_id: str,
-        will: tuple[str, bytes],
+        will: tuple[str, Callable[[], bytes]],
         on_connected: Callable[[], None] = lambda: None,
         on_message: Callable[[str, bytes], None] = lambda topic, payload: None,
         subscriptions: tuple[str, ...] = (),
@@ -85,6 +94,17 @@ class MqttLink:
         self._down_since = time.monotonic()
         self._warned = False
         self.connects = 0  # successful connections so far
+        self._min_s = max(1, round(config.reconnect_min_s))  # paho takes whole seconds
+        self._max_s = max(self._min_s, round(config.reconnect_max_s))
+        self._delay_s = self._min_s  # the wait before the next attempt that paho starts from
+        # Two devices with one id kick each other off after each other's back-off (up to _max_s), so
+        # a connection counts as short-lived until it has outlasted that twice.
+        self._stable_s = max(STABLE_MIN_S, 2.0 * self._max_s)
+        self._up_since = 0.0
+        self._failed_attempts = 0  # since the last loss: 0 when the broker accepted the first attempt
+        self._first_try = False  # the current connection was accepted at the first attempt after a loss
+        self._short_lived = 0  # such connections in a row that the broker dropped soon after accepting them
+        self._blamed = False  # the client-id error was logged for the current run of short-lived connections
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -93,6 +113,7 @@ class MqttLink:
         protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
         kwargs: dict[str, Any] = {} if protocol == paho.MQTTv5 else {"clean_session": True}
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol, **kwargs)
+        client.on_pre_connect = self._handle_pre_connect
         client.on_connect = self._handle_connect
         client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect
@@ -102,9 +123,7 @@ class MqttLink:
             self._set_tls(client)
         if cfg.username:
             client.username_pw_set(cfg.username, read_password(cfg))
-        topic, payload = self.will
-        client.will_set(topic, payload, qos=1, retain=True)
-        client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
+        client.reconnect_delay_set(self._min_s, self._max_s)
         client.max_inflight_messages_set(cfg.inflight_max + 8)  # + retained topics published beside the spool
         self._down_since = time.monotonic()
         # set before the loop starts: on a loaded machine the connection can be up, and the drain
@@ -177,18 +196,31 @@ class MqttLink:
     def _where(self) -> str:
         return f"{self.config.host}:{self.config.port}{' (TLS)' if self.config.tls else ''}"
 
+    def _handle_pre_connect(self, client: paho.Client, userdata: object) -> None:
+        # The Will goes out in CONNECT: made afresh for each attempt, its ts is this connection's,
+        # not the process start's (older than the "online" it would replace)
+        topic, build = self.will
+        try:
+            client.will_set(topic, build(), qos=1, retain=True)
+        except Exception:  # an exception here would end paho's loop thread, and with it every reconnect
+            log.exception("MQTT: could not renew the Last Will; the previous one stays")
+
     def _handle_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
         if reason.is_failure:
+            self._failed_attempts += 1
             self._warn_once(
                 f"MQTT broker {self._where()} refused the connection: {reason}; check mqtt.username, the "
                 f"password (mqtt.password_file or {PASSWORD_ENV}) and the broker's ACL; metrics are spooled"
             )
             return
         outage = time.monotonic() - self._down_since
-        log.info("MQTT connected to %s as %s (after %.1f s)", self._where(), self.client_id, outage)
-        self._warned = False
+        # quiet while the broker keeps dropping us: the loss said it once
+        level = logging.DEBUG if self._short_lived else logging.INFO
+        log.log(level, "MQTT connected to %s as %s (after %.1f s)", self._where(), self.client_id, outage)
+        self._up_since = time.monotonic()
+        self._first_try = self._failed_attempts == 0
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         self.connects += 1
@@ -196,6 +228,7 @@ class MqttLink:
         self._on_connected()
 
     def _handle_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        self._failed_attempts += 1
         tls_hint = ", the CA file and the certificate's host name" if self.config.tls else ""
         self._warn_once(
             f"MQTT broker {self._where()} is unreachable; check that it is running, mqtt.host and mqtt.port"
@@ -209,11 +242,53 @@ class MqttLink:
             self._down_since = time.monotonic()
             self._connected.clear()
             if self._client is not None:
-                self._warn_once(
-                    f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, "
-                    "metrics are spooled meanwhile"
-                )
+                self._after_loss(client, reason, self._down_since - self._up_since)
         self.on_ack()  # wake the drain thread so it notices
+
+    def _after_loss(self, client: paho.Client, reason: ReasonCode, lived_s: float) -> None:
+        """Runs before paho waits to reconnect, so the wait set here is the next one."""
+        taken_over = reason.value == SESSION_TAKEN_OVER
+        first_try, self._first_try, self._failed_attempts = self._first_try, False, 0
+        lost = f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, metrics are spooled"
+        if not taken_over and lived_s >= self._stable_s:
+            # the connection held: an ordinary outage, so start again from the shortest wait
+            self._short_lived, self._blamed, self._warned = 0, False, False
+            self._set_delay(client, self._min_s)
+            self._warn_once(lost)
+            return
+        # paho reset its back-off when the broker accepted this connection: go on doubling instead
+        self._set_delay(client, min(2 * self._delay_s, self._max_s))
+        # accepted at once, then dropped: the broker is up and something takes our place
+        self._short_lived = self._short_lived + 1 if (first_try or taken_over) else 0
+        if taken_over or self._short_lived >= SHORT_LIVED_REPEATS:
+            self._blame_client_id(taken_over)
+        else:
+            self._warn_once(lost)
+
+    def _set_delay(self, client: paho.Client, delay_s: int) -> None:
+        if delay_s != self._delay_s:
+            self._delay_s = delay_s
+            client.reconnect_delay_set(delay_s, self._max_s)
+
+    def _blame_client_id(self, taken_over: bool) -> None:
+        if self._blamed:
+            return
+        self._blamed = self._warned = True
+        if taken_over:
+            seen = "dropped this device's connection: session taken over"
+            other = ""
+        else:
+            seen = f"dropped this device's connection right after accepting it, {self._short_lived} times in a row"
+            other = " (or, less likely, the broker disconnects it for a message its ACL forbids)"
+        log.error(
+            "MQTT broker %s %s: another client uses client id %s: give each device its own [mqtt] device_id%s; "
+            "reconnecting with back-off up to %d s, metrics are spooled meanwhile",
+            self._where(),
+            seen,
+            self.client_id,
+            other,
+            self._max_s,
+        )
 
     def _handle_publish(
         self, client: paho.Client, userdata: object, mid: int, reason: ReasonCode, properties: object

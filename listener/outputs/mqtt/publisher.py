@@ -34,9 +34,13 @@ class Retained:
 
 
 class Publisher:
-    def __init__(self, spool: Spool, link: MqttLink, rate_per_s: float, inflight_max: int) -> None:
+    def __init__(
+        self, spool: Spool, link: MqttLink, topic: Callable[[str], str], rate_per_s: float, inflight_max: int
+    ) -> None:
+        """``topic`` makes a spooled message's full topic from its leaf (``event``, ...) when it is sent."""
         self.spool = spool
         self.link = link
+        self.topic = topic
         self.rate_per_s = rate_per_s
         self.inflight_max = inflight_max
         self._cond = threading.Condition()
@@ -197,7 +201,7 @@ class Publisher:
             with self._cond:
                 self._more = self._puts != puts
         for row in rows:
-            mid = self.link.publish(row.topic, row.payload, qos=row.qos)
+            mid = self.link.publish(self.topic(row.leaf), row.payload, qos=row.qos)
             with self._cond:
                 self._sent_through = row.id
                 self._tokens -= 1.0

@@ -10,6 +10,11 @@ across restarts.
 
 One connection, shared by the pipeline thread (which only inserts) and the
 publisher's drain thread (which reads and deletes), guarded by a lock.
+
+A row holds its topic's leaf (``event``, ``metrics``, ``session``), not the
+full topic: the publisher puts the current ``<topic_prefix>/<device_id>/``
+in front when it sends it, so a device renamed while messages wait sends
+them under its new name, not as a phantom of its old one.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ log = logging.getLogger(__name__)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
+    leaf TEXT NOT NULL,
     payload BLOB NOT NULL,
     qos INTEGER NOT NULL,
     seq INTEGER NOT NULL
@@ -46,7 +51,7 @@ class Spooled:
     """One stored message, exactly as it will be (re)sent."""
 
     id: int
-    topic: str
+    leaf: str
     payload: bytes
     qos: int
     seq: int
@@ -54,6 +59,26 @@ class Spooled:
 
 def encode(message: dict[str, object]) -> bytes:
     return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """A spool written before rows held leaves: keep each row (id, so order, and seq) and re-home it."""
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outbox)")}
+    if "topic" not in columns:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        rows = db.execute("SELECT id, topic FROM outbox").fetchall()
+        db.executemany("UPDATE outbox SET topic = ? WHERE id = ?", [(str(t).rsplit("/", 1)[-1], i) for i, t in rows])
+        # renamed, so a previous version of the software fails on this spool rather than send bare leaves
+        db.execute("ALTER TABLE outbox RENAME COLUMN topic TO leaf")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    if rows:
+        log.info("MQTT spool: %d messages from before will be sent under the current device id", len(rows))
 
 
 class Spool(Managed):
@@ -76,6 +101,7 @@ class Spool(Managed):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
+            _migrate(db)
             self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
         except (OSError, sqlite3.Error) as exc:
@@ -148,8 +174,9 @@ class Spool(Managed):
 
     # -- the outbox ------------------------------------------------------------
 
-    def put(self, topic: str, message: dict[str, object], qos: int = 1) -> int:
-        """Stamp ``seq`` into ``message``, store it, drop the oldest beyond the bound; returns seq.
+    def put(self, leaf: str, message: dict[str, object], qos: int = 1) -> int:
+        """Stamp ``seq`` into ``message``, store it under its topic's ``leaf``, drop the oldest beyond the
+        bound; returns seq.
 
         When the disk is full the message is dropped and counted (-1 is returned): the pipeline goes on.
         """
@@ -160,8 +187,8 @@ class Spool(Managed):
                 seq = self._bump("seq")
                 message["seq"] = seq
                 db.execute(
-                    "INSERT INTO outbox(topic, payload, qos, seq) VALUES (?, ?, ?, ?)",
-                    (topic, encode(message), qos, seq),
+                    "INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)",
+                    (leaf, encode(message), qos, seq),
                 )
                 excess = self._depth + 1 - self.max_messages
                 if excess > 0:
@@ -200,7 +227,7 @@ class Spool(Managed):
         """Up to ``limit`` messages with id > ``last_id``, oldest first."""
         with self._lock:
             rows = self.db.execute(
-                "SELECT id, topic, payload, qos, seq FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
+                "SELECT id, leaf, payload, qos, seq FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
             ).fetchall()
         return [Spooled(int(r[0]), str(r[1]), bytes(r[2]), int(r[3]), int(r[4])) for r in rows]
 

@@ -7,6 +7,11 @@ and paho talks to the broker from its own loop thread. When the broker has
 been unreachable for ``mqtt.outage_fault_s`` the stage emits
 ``DeviceState(FAULT)`` (for the LEDs) and ``DeviceState(LISTENING)`` once
 it is back.
+
+The ``status`` of each connection (``online``, and the Last Will ``offline``)
+is made just before paho connects, the Will last: a Will's ``ts`` and
+``seq`` are never older than the ``online`` it replaces. The device cannot
+know when it will die, so consumers take an ``offline`` Will's arrival time.
 """
 
 from __future__ import annotations
@@ -58,6 +63,11 @@ SESSION_STARTS_KEPT = 4
 SPOOL_FILE = "mqtt-spool.sqlite3"
 
 
+def local_day() -> int:
+    """Today's local date as YYYYMMDD: sessions_today counts from local midnight, as people do."""
+    return int(dt.date.today().strftime("%Y%m%d"))
+
+
 class MqttStage(Stage):
     name = "mqtt"
 
@@ -78,6 +88,8 @@ class MqttStage(Stage):
         self._anchor_ms: int | None = None  # wall time of audio time 0
         self._next_metrics_s: float | None = None
         self._fault_emitted = False
+        self._online_payload: bytes | None = None  # this connection's "online", made with its Will
+        self._state_day = 0  # local date (YYYYMMDD) of the retained state's sessions_today
         self._spool: Spool | None = None
         self._link: MqttLink | None = None
         self._publisher: Publisher | None = None
@@ -108,18 +120,20 @@ class MqttStage(Stage):
         self._device = self._device_info()
         spool = self._spool = Spool(Path(self.config.service.state_dir) / SPOOL_FILE, self.cfg.spool_max_messages)
         spool.open()
-        will = spool.stamp(payloads.status("offline", payloads.now_ms()))
         subscriptions = (ha_status_topic(self.cfg.discovery_prefix),) if self.cfg.discovery else ()
         link = self._link = MqttLink(
             self.cfg,
             client_id=self.device_id,
-            will=(self.topic("status"), will),
+            # the spool itself, not self.spool: close() drops that before paho's thread stops
+            will=(self.topic("status"), lambda: self._connection_status(spool)),
             on_connected=self._on_connected,
             on_message=self._on_message,
             subscriptions=subscriptions,
         )
-        publisher = self._publisher = Publisher(spool, link, self.cfg.drain_rate_per_s, self.cfg.inflight_max)
-        publisher.set_retained(self.topic("status"), build=self._online)  # made at each publish; first in line
+        publisher = self._publisher = Publisher(
+            spool, link, self.topic, self.cfg.drain_rate_per_s, self.cfg.inflight_max
+        )
+        publisher.set_retained(self.topic("status"), build=self._online)  # first in line
         if self.cfg.discovery:
             discovery = discovery_payload(self.base, self.device_id, self.config.array.preset)
             publisher.set_retained(discovery_topic(self.cfg.discovery_prefix, self.device_id), encode(discovery))
@@ -175,8 +189,14 @@ class MqttStage(Stage):
             metrics_interval_s=self.cfg.metrics_interval_s,
         )
 
+    def _connection_status(self, spool: Spool) -> bytes:
+        """Before each connection attempt (paho's thread): its "online", then its Last Will."""
+        self._online_payload = spool.stamp(payloads.status("online", payloads.now_ms()))
+        return spool.stamp(payloads.status("offline", payloads.now_ms()))
+
     def _online(self) -> bytes:
-        return self.spool.stamp(payloads.status("online", payloads.now_ms()))
+        online = self._online_payload
+        return online if online is not None else self.spool.stamp(payloads.status("online", payloads.now_ms()))
 
     def _info(self) -> bytes:
         """Made when published (each connect), so the spool figures are current."""
@@ -184,7 +204,7 @@ class MqttStage(Stage):
         return self.spool.stamp(message)
 
     def _sessions_today(self, started: bool = False) -> int:
-        today = int(dt.date.today().strftime("%Y%m%d"))
+        today = local_day()
         count = self.spool.counter("sessions_today") if self.spool.counter("sessions_day") == today else 0
         if started:
             count += 1
@@ -193,6 +213,7 @@ class MqttStage(Stage):
         return count
 
     def _publish_state(self, session_started: bool = False) -> None:
+        self._state_day = local_day()
         message = payloads.state(
             self._condition.mode,
             self.tally.dominating,
@@ -213,6 +234,8 @@ class MqttStage(Stage):
             elif self.follow_wall_clock:
                 self._follow_wall_clock(end_s)
             self.t_s = max(self.t_s, end_s)
+            if local_day() != self._state_day:
+                self._publish_state()  # sessions_today counts from local midnight: back to 0
             self._maybe_metrics()
             return self._watch_broker()
         if isinstance(event, TalkTotals):
@@ -311,7 +334,7 @@ class MqttStage(Stage):
         return self._anchor_ms + round(t_s * 1000)
 
     def _spool_message(self, leaf: str, message: dict[str, object], qos: int = 1) -> None:
-        self.spool.put(self.topic(leaf), message, qos=qos)
+        self.spool.put(leaf, message, qos=qos)  # the full topic is made at send time: the device may be renamed
         self.publisher.spooled()
 
     def _maybe_metrics(self) -> None:

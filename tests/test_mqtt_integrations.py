@@ -1,0 +1,101 @@
+"""The shipped integrations (docs/integrations): the Node-RED flow run in Node.js, Telegraf and Grafana text.
+
+The devices count ``sessions_today`` from local midnight and a Last Will's ``ts``
+is when the connection it guards was made: consumers must bucket by local
+date and date an ``offline`` by its arrival.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations"
+NODE = shutil.which("node") or shutil.which("nodejs")
+
+# Runs one function node's body the way Node-RED does (msg, node, context, flow), one message at a time.
+HARNESS = """
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const store = (s) => ({ get: (k) => s[k], set: (k, v) => { s[k] = v; } });
+const context = store({}), flow = store({}), node = { status: () => {} };
+const run = new Function("msg", "node", "context", "flow", input.func);
+console.log(JSON.stringify(input.msgs.map((m) => run(m, node, context, flow))));
+"""
+
+
+def _function(name: str) -> str:
+    flow = json.loads((DOCS / "node-red-flow.json").read_text())
+    (node,) = [n for n in flow if n["type"] == "function" and n["name"] == name]
+    return str(node["func"])
+
+
+def _run_node(name: str, msgs: list[dict[str, object]], tz: str) -> list[Any]:
+    if NODE is None:
+        pytest.skip("Node.js is not installed")
+    env = {**os.environ, "TZ": tz}
+    stdin = json.dumps({"func": _function(name), "msgs": msgs})
+    done = subprocess.run([NODE, "-e", HARNESS], input=stdin, capture_output=True, text=True, env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    result: list[Any] = json.loads(done.stdout)
+    return result
+
+
+def _ms(iso: str) -> int:
+    return int(dt.datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def test_node_red_counts_per_local_day_as_the_devices_do() -> None:
+    # 20:30 on 2 March in New York is 01:30 on 3 March UTC: the store's day is the 2nd
+    start = {"seq": 5, "ts": _ms("2026-03-02T20:30:00-05:00"), "type": "session_start"}
+    evening = {"topic": "listener/counter-3/event", "payload": start}
+    (out,) = _run_node("Count per counter and day", [evening], tz="America/New_York")
+    counts = out[0]
+    assert counts["topic"] == "counter-3/2026-03-02"
+    assert counts["payload"]["day"] == "2026-03-02" and counts["payload"]["sessions"] == 1
+
+
+def test_node_red_dates_an_offline_by_its_arrival() -> None:
+    now_ms = int(time.time() * 1000)
+    connected_ms = now_ms - 3 * 86_400_000  # the Will of a connection made three days ago
+    will = {"schema": "listener.mqtt.status/1", "ts": connected_ms, "seq": 9, "state": "offline"}
+    online = {"schema": "listener.mqtt.status/1", "ts": connected_ms, "seq": 8, "state": "online"}
+    msgs = [
+        {"topic": "listener/counter-3/status", "payload": online, "retain": False},
+        {"topic": "listener/counter-3/status", "payload": will, "retain": False},
+        {"topic": "listener/counter-3/status", "payload": will, "retain": True},  # on subscribing: since unknown
+    ]
+    up, down, retained = (m["payload"] for m in _run_node("Online / offline", msgs, tz="UTC"))
+    assert _ms(up["since"]) == connected_ms
+    assert abs(_ms(down["since"]) - now_ms) < 60_000, down
+    assert retained["state"] == "offline" and retained["since"] is None
+
+
+def _telegraf_conf() -> str:
+    text = (DOCS / "telegraf-grafana.md").read_text()
+    (conf,) = re.findall(r"## telegraf.conf\s+```toml\n(.*?)```", text, re.S)
+    return str(conf)
+
+
+def test_telegraf_subscribes_to_status_dated_by_arrival() -> None:
+    inputs = _telegraf_conf().split("[[inputs.mqtt_consumer]]")[1:]
+    status = [i for i in inputs if '"listener/+/status"' in i]
+    assert len(status) == 1, "state is valid only while status is online: Telegraf must store status"
+    # no timestamp from ts: a Last Will's ts is when its connection was made
+    assert not re.search(r"^\s*timestamp_path\s*=", status[0], re.M)
+
+
+def test_grafana_days_are_local_days() -> None:
+    text = (DOCS / "telegraf-grafana.md").read_text()
+    queries = re.findall(r"```sql\n(.*?)```", text, re.S)
+    daily = [q for q in queries if "time(1d)" in q]
+    assert daily and all(re.search(r"tz\('[A-Za-z_]+/[A-Za-z_]+'\)\s*$", q.strip()) for q in daily), daily
+    assert "valid only while" in text  # state, after a crash: read it with status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -189,6 +190,21 @@ def test_rep_interruption_pulses_for_the_display_time(factory: MockFactory) -> N
     assert value_at(trace, "red", 9.8) == 0.0
     assert [t for t, v in red if t > 9.8] == []  # nothing for the outcome or the customer's interruption
     assert value_at(trace, "green", 7.0) == pytest.approx(0.3)  # the calm light stays
+
+
+def test_without_pwm_a_pulse_is_a_blink_and_the_calm_light_stays_lit() -> None:
+    plain = MockFactory()  # pins that can only switch on and off
+    try:
+        stage, trace = make_stage(plain)
+        with stage:
+            play(stage, 10.0, [Interruption(by=Party.REP, onset_s=4.2, decided_s=5.0, successful=None)])
+        red = [(t, v) for t, v in traced(trace, "red") if 5.0 <= t < 9.0]
+        assert {v for _, v in red} == {0.0, 1.0}
+        offs = [b[0] - a[0] for a, b in itertools.pairwise(red) if a[1] == 0.0]
+        assert len(offs) >= 3 and all(d >= 0.25 for d in offs)  # dark long enough to read as a blink
+        assert value_at(trace, "green", 7.0) == 1.0
+    finally:
+        plain.reset()
 
 
 def test_fault_blinks_until_the_input_is_back(factory: MockFactory) -> None:

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -147,3 +148,26 @@ def test_the_demo_replays_the_sample_when_no_array_is_attached(alsa_config: Alsa
     assert result.returncode == 0, result.stderr
     assert "replaying the bundled sample conversation" in result.stderr and "Traceback" not in result.stderr
     assert '"led": "green"' in result.stdout  # the lights followed the replayed conversation
+
+
+def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig) -> None:  # noqa: F811
+    """SIGTERM during start-up (models loading, the LED self-test) must not be undone by opening the array."""
+    import signal
+    import time
+
+    class SignalsWhileOpening(Stage):
+        def open(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, before the array is opened
+            time.sleep(0.1)
+
+    config = parse_config(
+        {"array": {"device": "no_such_array", "reopen_interval_s": 0.2}, "leds": {"enabled": False, "button_pin": ""}}
+    )
+    rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
+    t0 = time.monotonic()
+    rescue.start()
+    try:
+        runner.run(config, RunOptions(wait_for_array=True), extra_stages=[SignalsWhileOpening()])
+    finally:
+        rescue.cancel()
+    assert time.monotonic() - t0 < 5.0

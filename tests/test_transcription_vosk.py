@@ -327,3 +327,28 @@ def test_a_burst_too_short_to_be_speech_does_not_keep_the_session_open(
     after = [held for t_s, held in probe.holding if t_s >= ended[0].decided_s + 0.05]
     assert any(held for t_s, held in probe.holding if t_s < click_s), "words were held during the session"
     assert after and not any(after), probe.holding
+
+
+def test_a_recogniser_that_fails_mid_run_shows_as_a_fault_once(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vosk raising mid-run (a fault injected into the real engine) reaches the LEDs and MQTT as a fault."""
+    import vosk
+
+    from listener.events import DeviceMode, DeviceState
+
+    accept = vosk.KaldiRecognizer.AcceptWaveform
+    calls = [0]
+
+    def failing(self: vosk.KaldiRecognizer, data: bytes) -> int:
+        calls[0] += 1
+        if calls[0] > 3:
+            raise RuntimeError("the recogniser broke")
+        return int(accept(self, data))
+
+    monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", failing)
+    probe, _ = run_pipeline(asr_config(ko_model), ko_dialogue[0])
+    faults = [e for e in probe.events if isinstance(e, DeviceState)]
+    assert len(faults) == 1 and faults[0].mode is DeviceMode.FAULT and faults[0].cause == "transcription"
+    assert "speech recogniser failed" in faults[0].detail
+    assert any(isinstance(e, SessionEnded) for e in probe.events)  # the analytics go on

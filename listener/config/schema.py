@@ -141,7 +141,9 @@ class LedsConfig:
     calm_level: float = field(0.3, "brightness of the calm 'listening' light", min=0.05, max=1.0)
     fade_s: float = field(0.8, "soft transition between steady lights, audio seconds", min=0.0, max=5.0)
     red_after_s: float = field(60.0, "dominance shown amber turns red after this", min=0.0, max=3600.0)
-    self_test_s: float = field(0.2, "start-up self-test: each LED on this long in turn (0 = a blink)", min=0.0, max=2.0)
+    self_test_s: float = field(
+        0.2, "start-up self-test: each LED on this long in turn (0 = a 50 ms blink)", min=0.0, max=2.0
+    )
     button_pin: str = field("GPIO17", "privacy button ('' = none)")
     button_pull_up: bool = field(True, "true: button between the pin and ground; false: between the pin and 3.3 V")
     long_press_s: float = field(3.0, "holding the button this long asks for recalibration", min=0.5, max=30.0)

@@ -29,6 +29,8 @@ from listener.outputs.led_patterns import Animator, Palette, Status, rgb, traffi
 from listener.pipeline import Stage
 
 log = logging.getLogger(__name__)
+SELF_TEST_BLINK_S = 0.05  # self_test_s = 0: still a flash the eye catches, not a sub-millisecond one
+NO_PWM_ON = 0.2  # without PWM a light is on from this level: the 0.3 calm light yes, a pulse's trough no
 
 # Live only: when no event has arrived for IDLE_S (the input is gone, so no audio time passes),
 # the animation carries on at wall time so a fault still blinks.
@@ -77,7 +79,8 @@ class LedBank:
     def set(self, name: str, value: float) -> None:
         device = self._opened()
         if not self.pwm:
-            value = 1.0 if value > 0.0 else 0.0
+            # on/off only: a pulse (0 to 1) or a breath must still read as a blink, the calm light stay lit
+            value = 1.0 if value >= NO_PWM_ON else 0.0
         if isinstance(device, RGBLED):
             setattr(device, name, value)
         else:
@@ -169,7 +172,7 @@ class LedStage(Stage):
         """Each LED on in turn: at start-up anyone can see that every light works."""
         for name in self.channels:
             self._set(name, 1.0, 0.0)
-            time.sleep(self.config.self_test_s)
+            time.sleep(max(self.config.self_test_s, SELF_TEST_BLINK_S))
             self._set(name, 0.0, 0.0)
 
     def process(self, event: Event) -> Iterable[Event]:

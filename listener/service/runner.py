@@ -144,7 +144,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         from listener.outputs.button import PrivacyButton, PrivacyGate
 
         source = PrivacyGate(source, PrivacyButton(config.leds))
-    restore = _stop_on_signals(source)
+    stopping: list[int] = []  # signals received; a plain list, safe to touch from a handler
+    restore = _stop_on_signals(source, stopping)
     try:
         with ExitStack() as stack:
             stack.callback(source.close)
@@ -152,6 +153,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
             stages = [*analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
             pipeline = stack.enter_context(Pipeline(stages))
             source.open()
+            if stopping:  # asked to stop while the stages opened: open() re-armed the source
+                source.stop()
             return pipeline.run(source)
     finally:
         restore()
@@ -165,12 +168,13 @@ def _demo_config(config: Config) -> Config:
     return replace(config, array=replace(ArrayConfig(), block_ms=config.array.block_ms))
 
 
-def _stop_on_signals(source: AudioSource) -> Callable[[], None]:
+def _stop_on_signals(source: AudioSource, stopping: list[int]) -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
     def handler(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping after flushing every output", signum)
+        stopping.append(signum)
         # not source.stop() here: the main thread may hold the very lock stop() takes (a
         # threading.Event's), and a signal handler runs on the main thread
         threading.Thread(target=source.stop, name="listener-stop", daemon=True).start()

@@ -100,6 +100,12 @@ class RecognizerWorker:
         self._thread: threading.Thread | None = None
         self.processed_s = 0.0  # audio time up to which recognition is done
 
+    @property
+    def failed(self) -> bool:
+        """The recogniser raised: transcription has stopped for good."""
+        with self._cond:
+            return self._failed
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="vosk", daemon=True)
         self._thread.start()

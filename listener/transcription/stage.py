@@ -26,6 +26,8 @@ from listener.errors import AudioFormatError, ModelError
 from listener.events import (
     ActivityFrames,
     AudioBlock,
+    DeviceMode,
+    DeviceState,
     EndOfStream,
     Event,
     Party,
@@ -112,6 +114,7 @@ class TranscriptionStage(Stage):
         # the customer's speech as the timeline decides it (bursts too short to be speech do not
         # count), so that a session ends here exactly when the analytics end it
         self._customer_heard_s = 0.0  # end of the customer's latest closed speech
+        self._fault_shown = False
         self._customer_speaking = False  # a stretch of customer speech is open
         self._customer_active_s = 0.0  # end of the customer's latest active frame, speech or not
         self._bridge_gap_s = config.activity.bridge_gap_s
@@ -146,6 +149,11 @@ class TranscriptionStage(Stage):
             yield from self._submit(self.gate.audio(event) if self.gate is not None else [event])
             yield from self._cues()
             self._forget_after_session(self._now_s)
+            if self.worker.failed and not self._fault_shown:
+                # the lights and the state topic show it: cues are partial from here on
+                self._fault_shown = True
+                detail = "the speech recogniser failed; transcription stopped (see the journal)"
+                yield DeviceState(t_s=self._now_s, mode=DeviceMode.FAULT, detail=detail, cause="transcription")
         elif isinstance(event, EndOfStream) and self.worker is not None:
             self._now_s = max(self._now_s, event.t_s)
             if self.gate is not None:

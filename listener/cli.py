@@ -88,6 +88,7 @@ def _add_setup_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--input", type=Path, help="learn from this multi-channel WAV instead of the live array")
     p.add_argument("--seconds", type=float, default=10.0, help="live: how long to listen (default 10)")
     p.add_argument("--write", action="store_true", help="write the azimuths into the [parties] table of --config")
+    p.add_argument("--force", action="store_true", help="with --write: write even when the confidence is low")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("check-config", help="validate a configuration file without running")
@@ -119,7 +120,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from listener.service.calibrate import calibrate
 
-    return calibrate(_config(args.config), args.config, args.input, args.seconds, args.write)
+    return calibrate(_config(args.config), args.config, args.input, args.seconds, args.write, args.force)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 from listener.cli import main
 from listener.config import load_config
-from listener.service.calibrate import edit_parties
+from listener.config.presets import PRESETS
+from listener.service.calibrate import CalibrationError, Votes, edit_parties, estimate
 from tests import alsa_device, synth
 from tests.alsa_device import AlsaConfig
 
@@ -157,6 +159,8 @@ def test_channel_map_mode_has_nothing_to_calibrate(rep_alone: Path, tmp_path: Pa
          "customer_azimuth_deg = 220.0\n\n[leds]\nenabled = false\n"),
         ("[parties] # by the till\r\ncustomer_azimuth_deg=1 # x\r\n", "[parties] # by the till\r\n"
          "customer_azimuth_deg=220.0 # x\r\nrep_azimuth_deg = 40.0\n"),
+        ("[parties]\nrep_azimuth_deg = 1.0", "[parties]\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
+        ("[parties]\nmode = 'doa'", "[parties]\nmode = 'doa'\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
     ],
 )  # fmt: skip
 def test_edit_parties(text: str, expected: str) -> None:
@@ -175,3 +179,209 @@ def test_live_from_the_array(alsa_config: AlsaConfig, tmp_path: Path, capsys: py
     found = printed(capsys.readouterr().out)
     assert angle_error(found["rep"], REP_DEG) <= 10.0
     assert load_config(path).parties.rep_azimuth_deg == found["rep"]
+
+
+# --- which talker is the rep -----------------------------------------------------
+
+MATCHED_TEXT = CONFIG_TEXT.replace("rep_azimuth_deg = 0.0", "rep_azimuth_deg = 40.0").replace(
+    "customer_azimuth_deg = 180.0", "customer_azimuth_deg = 230.0"
+)
+
+
+def test_a_louder_customer_who_talks_more_is_not_taken_for_the_rep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the config already says rep 40, customer 230; the customer talks twice as long, 6 dB louder
+    utterances = [
+        U("rep", 0.3, "cmu_arctic_us_axb_a0004.wav", REP_DEG),
+        U("customer", 4.0, "cmu_arctic_us_aew_a0001.wav", CUSTOMER_DEG, gain=2.0),
+        U("customer", 8.0, "cmu_arctic_us_aew_a0002.wav", CUSTOMER_DEG, gain=2.0),
+        U("customer", 12.0, "cmu_arctic_us_aew_a0003.wav", CUSTOMER_DEG, gain=2.0),
+    ]
+    samples, _ = synth.render(utterances, 16.0, seed=11)
+    wav = synth.write_wav(tmp_path / "customer_loud.wav", samples)
+    path = tmp_path / "listener.toml"
+    path.write_text(MATCHED_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
+    out = capsys.readouterr().out
+    found = printed(out)
+    assert angle_error(found["rep"], REP_DEG) <= 10.0, out
+    assert angle_error(found["customer"], CUSTOMER_DEG) <= 15.0, out
+    assert found["confidence"] >= 0.5, out
+    stored = load_config(path).parties
+    assert (stored.rep_azimuth_deg, stored.customer_azimuth_deg) == (found["rep"], found["customer"])
+
+
+def test_two_talkers_equally_far_from_the_config_are_not_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # configured 0 / 180, talkers at 90 / 270: either could be the rep
+    utterances = [replace(u, azimuth_deg=90.0 if u.party == "rep" else 270.0) for u in WITH_CUSTOMER]
+    samples, _ = synth.render(utterances, 16.0, seed=12)
+    wav = synth.write_wav(tmp_path / "sideways.wav", samples)
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write", "--force"]) == 2
+    captured = capsys.readouterr()
+    assert "which one is the rep is a guess" in captured.err
+    assert "rep talking alone for about 10 s" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    assert path.read_text() == CONFIG_TEXT
+
+
+# --- writing only what is sure and valid -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def little_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    samples, _ = synth.render([U("rep", 0.3, "cmu_arctic_us_axb_a0004.wav", REP_DEG, max_s=1.8)], 4.0, seed=13)
+    return synth.write_wav(tmp_path_factory.mktemp("cal") / "little.wav", samples)
+
+
+def test_low_confidence_is_not_written(little_speech: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(little_speech), "--write"]) == 2
+    captured = capsys.readouterr()
+    assert printed(captured.out)["confidence"] < 0.5
+    (line,) = captured.err.strip().splitlines()
+    assert "low confidence" in line and "rep talking alone for about 10 s" in line and "--force" in line
+    assert path.read_text() == CONFIG_TEXT
+
+
+def test_force_writes_a_low_confidence_result(little_speech: Path, tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(little_speech), "--write", "--force"]) == 0
+    assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0
+
+
+def test_a_talker_between_the_configured_sectors_is_heard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # configured rep 0, customer 90: their sectors (even widened to 90 deg) never reach 225
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT.replace("customer_azimuth_deg = 180.0", "customer_azimuth_deg = 90.0"))
+    samples, _ = synth.render([replace(u, azimuth_deg=225.0) for u in REP_ONLY], 12.0, seed=14)
+    wav = synth.write_wav(tmp_path / "behind.wav", samples)
+    assert main(["calibrate", "--config", str(path), "--input", str(wav)]) == 0
+    found = printed(capsys.readouterr().out)
+    assert angle_error(found["rep"], 225.0) <= 10.0
+    assert found["confidence"] >= 0.9
+
+
+def test_noise_bursts_are_not_speech(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # six 0.7 s bursts of hiss from 300 deg (a coffee machine), well above the floor
+    rng = np.random.default_rng(15)
+    hiss = np.zeros(10 * synth.RATE_HZ)
+    for k in range(6):
+        start = int((0.5 + 1.5 * k) * synth.RATE_HZ)
+        hiss[start : start + int(0.7 * synth.RATE_HZ)] = rng.normal(0.0, 0.05, int(0.7 * synth.RATE_HZ))
+    samples = synth.from_direction(hiss, 300.0) + rng.normal(0.0, 2e-3, (hiss.size, 4))
+    wav = synth.write_wav(tmp_path / "hiss.wav", samples.astype(np.float32))
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 2
+    assert "only 0.0 s of speech heard (at least 1.0 s needed)" in capsys.readouterr().err
+    assert path.read_text() == CONFIG_TEXT
+
+
+# --- the 2-mic line array ------------------------------------------------------------
+
+LINE_TEXT = "[array]\npreset = 'respeaker-2mic'\n[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n"
+LINE_MICS = np.array(PRESETS["respeaker-2mic"].mics_m)
+
+
+def test_line_array_does_not_take_the_reps_mirror_image_for_a_customer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    samples, _ = synth.render([replace(u, azimuth_deg=35.0) for u in REP_ONLY], 12.0, mics=LINE_MICS, seed=16)
+    wav = synth.write_wav(tmp_path / "line.wav", samples)
+    path = tmp_path / "listener.toml"
+    path.write_text(LINE_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
+    out = capsys.readouterr().out
+    found = printed(out)
+    assert angle_error(found["rep"], 35.0) <= 10.0, out  # the side nearer the configured rep (35, not 325)
+    assert found["customer"] == 180.0, out  # the far end of the mic line from the rep
+    assert "(far end of the mic line)" in out
+    assert load_config(path).parties.rep_azimuth_deg == found["rep"]  # passes the mirror check
+
+
+def test_line_array_broadside_rep_gets_a_valid_customer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # rep at 90, square to the line: "opposite" (270) is its mirror image, which the config refuses
+    samples, _ = synth.render([replace(u, azimuth_deg=90.0) for u in REP_ONLY], 12.0, mics=LINE_MICS, seed=17)
+    wav = synth.write_wav(tmp_path / "broadside.wav", samples)
+    path = tmp_path / "listener.toml"
+    path.write_text(LINE_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
+    parties = load_config(path).parties
+    assert angle_error(parties.rep_azimuth_deg, 90.0) <= 10.0
+    assert parties.customer_azimuth_deg in (0.0, 180.0)
+
+
+def test_line_array_second_talker_on_the_other_half(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    utterances = [replace(u, azimuth_deg=35.0 if u.party == "rep" else 150.0) for u in WITH_CUSTOMER]
+    samples, _ = synth.render(utterances, 16.0, mics=LINE_MICS, seed=18)
+    wav = synth.write_wav(tmp_path / "line_two.wav", samples)
+    path = tmp_path / "listener.toml"
+    path.write_text(LINE_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
+    out = capsys.readouterr().out
+    found = printed(out)
+    assert angle_error(found["rep"], 35.0) <= 10.0, out
+    assert angle_error(found["customer"], 150.0) <= 15.0, out
+    assert "(second talker)" in out
+
+
+# --- what is printed -------------------------------------------------------------------
+
+
+def test_azimuths_are_printed_below_360() -> None:
+    # votes either side of 0 deg whose mean is 359.97: rounded, that is 0.0, never 360.0
+    doa = np.array([350.0] * 300 + [10.0] * 299)
+    result = estimate(Votes(doa, np.ones(doa.size), 0.01), load_config(None))
+    assert result.rep_azimuth_deg == 0.0
+    assert result.customer_azimuth_deg == 180.0
+
+
+def test_too_little_speech_is_not_rounded_up_to_enough() -> None:
+    votes = Votes(np.full(96, 40.0), np.ones(96), 0.01)  # 0.96 s
+    with pytest.raises(CalibrationError, match=r"only 0\.9 s of speech heard \(at least 1\.0 s needed\)"):
+        estimate(votes, load_config(None))
+
+
+# --- the file ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another owner needs root")
+def test_write_keeps_owner_group_and_mode(two_talkers: Path, tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    os.chown(path, 0, 65534)  # root:nogroup, as provision.sh leaves /etc/listener/listener.toml readable
+    path.chmod(0o640)
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
+    after = path.stat()
+    assert (after.st_uid, after.st_gid, after.st_mode & 0o7777) == (0, 65534, 0o640)
+
+
+def test_write_goes_through_a_symlink(two_talkers: Path, tmp_path: Path) -> None:
+    real = tmp_path / "etc" / "listener.toml"
+    real.parent.mkdir()
+    real.write_text(CONFIG_TEXT)
+    link = tmp_path / "listener.toml"
+    link.symlink_to(real)
+    assert main(["calibrate", "--config", str(link), "--input", str(two_talkers), "--write"]) == 0
+    assert link.is_symlink() and link.resolve() == real
+    assert angle_error(load_config(real).parties.rep_azimuth_deg, REP_DEG) <= 10.0
+    assert sorted(p.name for p in real.parent.iterdir()) == ["listener.toml"]
+
+
+def test_write_keeps_a_byte_order_mark_and_crlf(two_talkers: Path, tmp_path: Path) -> None:
+    # Notepad saves UTF-8 with a byte-order mark and CRLF line ends; the loader reads it, so must --write
+    path = tmp_path / "listener.toml"
+    original = b"\xef\xbb\xbf" + CONFIG_TEXT.replace("\n", "\r\n").encode()
+    path.write_bytes(original)
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf[array]") or data.startswith(b"\xef\xbb\xbf# counter 3")
+    assert data.count(b"\r\n") == original.count(b"\r\n") and b"\n" not in data.replace(b"\r\n", b"")
+    assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ from listener.config import Config, parse_config
 from listener.service import doctor
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, tones
-from tests.mqtt_broker import PASSWORD, Mosquitto, free_port
+from tests.mqtt_broker import PASSWORD, Mosquitto, Recorder, free_port
 
 alsa_config = alsa_device.alsa_config  # fixtures
 test_array = alsa_device.test_array
@@ -80,24 +81,60 @@ def test_more_channels_than_the_preset_warns(tmp_path: Path, alsa_config: AlsaCo
     assert "respeaker-usb-v2" in preset.fix  # the preset that captures 6
 
 
-def test_broker_reachable(tmp_path: Path) -> None:
-    with Mosquitto(tmp_path / "broker") as broker:
-        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config()))
-    assert check.status == "ok"
-    assert check.detail == f"connected to 127.0.0.1:{broker.port} anonymously"
+def broker_with_acl(folder: Path, rules: str) -> Mosquitto:
+    """A plain, anonymous broker whose ACL file holds ``rules`` (lines before any 'user' apply to anonymous)."""
+    broker = Mosquitto(folder)
+    acl = folder / "acl"
+    acl.write_text(rules)
+    broker.conf.write_text(broker.conf.read_text() + f"acl_file {acl}\n")
+    return broker
+
+
+def test_broker_reachable_and_publishing(tmp_path: Path) -> None:
+    with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as seen:
+        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5")))
+        probes = seen.wait_for(lambda messages: bool(messages), timeout_s=5.0)
+    assert check.status == "ok", check
+    assert check.detail == (
+        f"connected to 127.0.0.1:{broker.port} anonymously, and a publish to listener/counter-3/doctor was accepted"
+    )
+    assert [(m.topic, m.retain) for m in probes] == [("listener/counter-3/doctor", False)]  # doctor's own leaf
+
+
+def test_broker_acl_refusing_publish_fails_on_mqtt5(tmp_path: Path) -> None:
+    with broker_with_acl(tmp_path / "broker", "topic read listener/#\n") as broker:
+        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5")))
+    assert check.status == "FAIL", check
+    assert "refused a publish to listener/counter-3/doctor: Not authorized" in check.detail
+    assert "let anonymous clients publish to listener/counter-3/# in the broker's ACL" in check.fix
+
+
+def test_publish_rights_are_verified_on_mqtt311_by_reading_the_message_back(tmp_path: Path) -> None:
+    with broker_with_acl(tmp_path / "broker", "topic readwrite listener/#\n") as broker:
+        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="3.1.1")))
+    assert check.status == "ok", check
+
+
+def test_publish_rights_are_unverified_on_mqtt311(tmp_path: Path) -> None:
+    # mosquitto acknowledges a 3.1.1 publish its ACL refuses, so an accepted publish proves nothing there
+    with broker_with_acl(tmp_path / "broker", "topic read listener/#\n") as broker:
+        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="3.1.1")))
+    assert check.status == "warn", check
+    assert "could not be verified on MQTT 3.1.1" in check.detail
+    assert "mqtt.protocol = '5'" in check.fix
 
 
 def test_broker_tls_with_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Mosquitto(tmp_path / "broker", tls=True) as broker:
         cfg = config(tmp_path, mqtt=broker.mqtt_config())
         monkeypatch.setenv("LISTENER_MQTT_PASSWORD", PASSWORD)
-        good = doctor.check_mqtt(cfg)
+        good = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5")))
         monkeypatch.setenv("LISTENER_MQTT_PASSWORD", "wrong")
         refused = doctor.check_mqtt(cfg)
         monkeypatch.delenv("LISTENER_MQTT_PASSWORD")
         untrusted = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(ca_file="")))
     assert good.status == "ok", good
-    assert good.detail == f"connected to 127.0.0.1:{broker.port} (TLS) as counter"
+    assert good.detail.startswith(f"connected to 127.0.0.1:{broker.port} (TLS) as counter, and a publish")
     assert refused.status == "FAIL"
     assert "refused the connection" in refused.detail
     assert "password" in refused.fix
@@ -124,6 +161,15 @@ def test_corrupt_turn_model_fails_naming_the_file(tmp_path: Path) -> None:
     assert check.status == "FAIL"
     assert str(model) in check.detail
     assert "[turn_model] enabled = false" in check.fix
+
+
+def test_missing_turn_model_line_reads_cleanly(tmp_path: Path) -> None:
+    pytest.importorskip("listener.turns.spec")
+    missing = tmp_path / "gone.onnx"
+    check = doctor.check_turn_model(config(tmp_path, turn_model={"path": str(missing)}))
+    assert check.status == "FAIL"
+    assert check.detail == f"turn model {missing} not found"  # no "found:" left dangling before "; fix:"
+    assert "found; fix: reinstall" in check.line()
 
 
 def test_shipped_turn_model_loads(tmp_path: Path) -> None:
@@ -167,10 +213,17 @@ def test_read_only_state_dir_fails(tmp_path: Path) -> None:
 
 def test_writable_state_dir_reports_free_space(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
-    check = doctor.check_state_dir(config(tmp_path))
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
     assert check.status in ("ok", "warn")  # warn only if this disk is nearly full
     assert re.search(r"writable, \d+ MB free, a full spool needs 41 MB", check.detail)
     assert not list((tmp_path / "state").iterdir())  # the probe file is gone
+
+
+def test_disk_check_ignores_the_spool_when_mqtt_is_off(tmp_path: Path) -> None:
+    # a spool bound of 10 million messages needs 20 GB, but with [mqtt] enabled = false nothing is spooled
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": False, "spool_max_messages": 10_000_000}))
+    assert check.status == "ok", check
+    assert check.detail.startswith(f"{tmp_path} writable, ") and "spool" not in check.detail, check.detail
 
 
 def test_level_rules() -> None:
@@ -178,6 +231,11 @@ def test_level_rules() -> None:
     odd = doctor.level_check([-40.0, -41.0, -70.0, -40.0], [0, 1, 2, 3])
     assert (odd.status, "[2]" in odd.detail) == ("warn", True)
     assert doctor.level_check([-80.0, -81.0, -80.0, -82.0], [0, 1, 2, 3]).status == "warn"
+    # a weak mic is weak against the loudest: with two mics, or half of them weak, the median is a weak one
+    two = doctor.level_check([-40.0, -70.0], [0, 1])
+    assert (two.status, "[1]" in two.detail) == ("warn", True)
+    half = doctor.level_check([-40.0, -41.0, -70.0, -71.0], [0, 1, 2, 3])
+    assert (half.status, "[2, 3]" in half.detail) == ("warn", True)
     silence = np.zeros((16000, 2), dtype=np.float32) + 0.25  # DC only
     assert doctor.rms_dbfs(silence) == [-200.0, -200.0]
 
@@ -216,3 +274,33 @@ def test_asr_model_present_loads(tmp_path: Path) -> None:
 
     check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True, "model_path": str(korean_model())}))
     assert (check.status, check.detail) == ("ok", f"vosk model {korean_model()} loads")
+
+
+def broken_default_model(tmp_path: Path) -> Path:
+    """An en-small model folder at the default place whose acoustic model vosk cannot load."""
+    from listener.transcription.models import MODELS
+
+    path = tmp_path / "state" / "models" / MODELS["en-small"].name
+    (path / "am").mkdir(parents=True)
+    (path / "am" / "final.mdl").write_bytes(b"\x00truncated by a power cut")
+    return path
+
+
+def test_asr_model_copied_by_hand_and_broken_says_to_delete_it_first(tmp_path: Path) -> None:
+    # fetch keeps a model without its stamp, so "fetch it again" alone would change nothing
+    path = broken_default_model(tmp_path)
+    check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True}))
+    assert check.status == "FAIL"
+    assert f"vosk could not load the model in {path}" in check.detail
+    assert check.fix == f"delete the folder {path}, then run `listener models fetch en-small` while online"
+
+
+def test_asr_model_fetched_and_damaged_says_fetch_repairs_it(tmp_path: Path) -> None:
+    from listener.transcription.models import MODELS, STAMP, STAMP_SCHEMA
+
+    path = broken_default_model(tmp_path)
+    stamp = {"schema": STAMP_SCHEMA, "zip_sha256": MODELS["en-small"].sha256, "files": {"am/final.mdl": "0" * 64}}
+    (path / STAMP).write_text(json.dumps(stamp))
+    check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True}))
+    assert check.status == "FAIL"
+    assert check.fix == "run `listener models fetch en-small` while online: it replaces the damaged model"

@@ -14,10 +14,8 @@ import logging
 import math
 import os
 import shutil
-import ssl
 import subprocess
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -39,7 +37,7 @@ LEVEL_READ_S = 1.0  # audio read from the array to measure its levels
 LEVEL_TIMEOUT_S = 5.0  # wall time allowed for that read
 DEAD_DBFS = -90.0  # below this a channel carries digital silence: a dead mic or a wrong channel map
 QUIET_DBFS = -75.0  # even a quiet room lifts a working MEMS mic above this
-ODD_CHANNEL_DB = 20.0  # a mic this far below the others' median is blocked or broken
+ODD_CHANNEL_DB = 20.0  # a mic this far below the loudest one is blocked or broken
 MQTT_TIMEOUT_S = 5.0
 SPOOL_BYTES_PER_MESSAGE = 2048  # a spooled metrics message with its row overhead, generously
 CLOCK_TIMEOUT_S = 5.0
@@ -188,12 +186,13 @@ def level_check(levels: list[float], channels: list[int]) -> Check:
             "check the array is seated and its mixer capture is on (`alsamixer -c <card>`), and that "
             "[array] mic_channels names channels that carry mics",
         )
-    median = float(np.median(levels))
-    odd = [c for c, level in zip(channels, levels, strict=True) if level < median - ODD_CHANNEL_DB]
+    # The loudest mic, not the median: with two mics, or half of them weak, the median is a weak one.
+    loudest = max(levels)
+    odd = [c for c, level in zip(channels, levels, strict=True) if level < loudest - ODD_CHANNEL_DB]
     if odd:
         return warn(
             "levels",
-            f"{detail}: channel(s) {odd} are {ODD_CHANNEL_DB:.0f} dB below the others",
+            f"{detail}: channel(s) {odd} are more than {ODD_CHANNEL_DB:.0f} dB below the loudest",
             "a mic port may be covered or broken; check nothing rests on the array",
         )
     if max(levels) < QUIET_DBFS:
@@ -215,14 +214,14 @@ def check_turn_model(config: Config) -> Check:
     try:
         model = OnnxTurnModel(config)
     except ListenerError as exc:
-        return fail("turn model", str(exc).replace(FIX, "").rstrip("; ."), FIX)
+        return fail("turn model", str(exc).replace(FIX, "").rstrip("; .:"), FIX)
     return Check("turn model", "ok", f"{model.spec.path} loads and runs (version {model.spec.version})")
 
 
 def check_asr_model(config: Config) -> Check:
     if not config.asr.enabled:
         return Check("asr model", "ok", "transcription disabled ([asr] enabled = false)")
-    from listener.transcription.models import is_model_dir, missing_model_hint, model_path
+    from listener.transcription.models import broken_model_hint, is_model_dir, missing_model_hint, model_path
     from listener.transcription.recognizer import load_model
 
     path = model_path(config)
@@ -231,7 +230,8 @@ def check_asr_model(config: Config) -> Check:
     try:
         load_model(path)
     except ListenerError as exc:
-        return fail("asr model", str(exc), "fetch it again (`listener models fetch en-small`)")
+        detail = str(exc).partition(": fetch it again")[0]  # the loader's own advice is the generic one
+        return fail("asr model", detail, broken_model_hint(path, config))
     return Check("asr model", "ok", f"vosk model {path} loads")
 
 
@@ -269,70 +269,17 @@ def check_gpio(config: Config) -> Check:
 
 
 def check_mqtt(config: Config) -> Check:
-    """Connect once with the configured TLS and credentials, within MQTT_TIMEOUT_S."""
-    cfg = config.mqtt
-    if not cfg.enabled:
-        return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
-    where = f"{cfg.host}:{cfg.port}{' (TLS)' if cfg.tls else ''}"
-    tls = ", mqtt.ca_file and the certificate's host name" if cfg.tls else ""
-    reach = f"check the broker runs, mqtt.host and mqtt.port{tls}, and that no firewall drops the traffic"
-    login = "check mqtt.username, the password (mqtt.password_file or LISTENER_MQTT_PASSWORD), the broker's ACL"
-    try:
-        outcome = _mqtt_connect(config)
-    except ListenerError as exc:
-        return fail("mqtt", f"broker {where}: {exc}", "fix the [mqtt] keys it names")
-    except (OSError, ValueError) as exc:  # refused, unreachable, TLS handshake or certificate
-        return fail("mqtt", f"broker {where} unreachable: {exc}", reach)
-    if outcome is None:
-        return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", reach)
-    if outcome:
-        return fail("mqtt", f"broker {where} refused the connection: {outcome}", login)
-    who = f" as {cfg.username}" if cfg.username else " anonymously"
-    return Check("mqtt", "ok", f"connected to {where}{who}")
+    """Connect and publish once as the service would (``doctor_mqtt``, which imports this module)."""
+    from listener.service.doctor_mqtt import check_mqtt as connect_and_publish
 
-
-def _mqtt_connect(config: Config) -> str | None:
-    """'' when the broker accepted us, its reason when it refused, None when it never answered."""
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from listener.outputs.mqtt.client import read_password
-
-    cfg = config.mqtt
-    protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=protocol)
-    client.connect_timeout = MQTT_TIMEOUT_S
-    if cfg.tls:
-        for key in ("ca_file", "cert_file", "key_file"):
-            if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():
-                raise ValueError(f"mqtt.{key} {getattr(cfg, key)} does not exist")
-        client.tls_set(cfg.ca_file or None, cfg.cert_file or None, cfg.key_file or None, ssl.CERT_REQUIRED)
-        client.tls_insecure_set(cfg.tls_insecure)
-    if cfg.username:
-        client.username_pw_set(cfg.username, read_password(cfg))
-    answer: list[str] = []
-    answered = threading.Event()
-
-    def on_connect(c: paho.Client, userdata: object, flags: object, reason: object, props: object) -> None:
-        answer.append(str(reason) if getattr(reason, "is_failure", False) else "")
-        answered.set()
-
-    client.on_connect = on_connect
-    client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
-    client.loop_start()
-    try:
-        answered.wait(MQTT_TIMEOUT_S)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return answer[0] if answer else None
+    return connect_and_publish(config)
 
 
 # --- disk and clock ----------------------------------------------------------
 
 
 def check_state_dir(config: Config) -> Check:
-    """The spool's folder exists (or can be made), is writable, and has room for a full spool."""
+    """The spool's folder exists (or can be made), is writable, and (with MQTT on) has room for a full spool."""
     state = Path(config.service.state_dir)
     as_user = (
         "run doctor as the service user (`sudo -u listener listener doctor ...`) or fix the owner "
@@ -351,10 +298,11 @@ def check_state_dir(config: Config) -> Check:
     except OSError as exc:
         return fail("disk", f"{existing} is not writable ({exc.strerror or exc})", as_user)
     free = shutil.disk_usage(existing).free
+    created = f" ({state} is created at the first start)" if existing != state else ""
+    if not config.mqtt.enabled:  # no MQTT, no spool: nothing sizeable is written there
+        return Check("disk", "ok", f"{existing} writable, {free / 1e6:.0f} MB free{created}")
     need = config.mqtt.spool_max_messages * SPOOL_BYTES_PER_MESSAGE
-    detail = f"{existing} writable, {free / 1e6:.0f} MB free, a full spool needs {need / 1e6:.0f} MB"
-    if existing != state:
-        detail += f" ({state} is created at the first start)"
+    detail = f"{existing} writable, {free / 1e6:.0f} MB free, a full spool needs {need / 1e6:.0f} MB{created}"
     if free < need:
         return fail("disk", detail, "free space there, or lower mqtt.spool_max_messages")
     if free < 4 * need:

@@ -4,12 +4,18 @@ The official models are zip files with one top-level folder. A download is
 checked against a pinned SHA-256 before anything is unpacked, unpacked
 into a temporary folder beside the target and moved into place last, so an
 interrupted or tampered download never leaves a half model behind.
+
+The unpacked folder gets a stamp (STAMP): the zip's SHA-256 and each
+file's. A later fetch checks the installed model against it and fetches
+again when a file is missing or changed (a full SD card, a power cut while
+copying); a model copied in by hand has no stamp and is left as it is.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
+import json
+import logging
 import tempfile
 import urllib.error
 import urllib.request
@@ -21,7 +27,11 @@ from pathlib import Path, PurePosixPath
 from listener.config import Config
 from listener.errors import ModelError
 
+log = logging.getLogger(__name__)
+
 CHUNK_BYTES = 1 << 20
+STAMP = ".listener-model.json"  # written by fetch into the model folder
+STAMP_SCHEMA = "listener.model-stamp/1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +81,49 @@ def is_model_dir(path: Path) -> bool:
     return (path / "am" / "final.mdl").is_file()
 
 
+def broken_model_hint(path: Path, config: Config) -> str:
+    """How to replace the model in ``path`` that vosk cannot load."""
+    key = DEFAULT_FOR_LANGUAGE.get(config.asr.language)
+    if key is None or path != models_dir(config) / MODELS[key].name:
+        return f"replace {path} with an unzipped vosk model folder, or point [asr] model_path at one"
+    if installed_problem(MODELS[key], path):
+        return f"run `listener models fetch {key}` while online: it replaces the damaged model"
+    # without a stamp (copied by hand), or intact as fetched yet unloadable: fetch would keep it
+    return f"delete the folder {path}, then run `listener models fetch {key}` while online"
+
+
+def installed_problem(spec: ModelSpec, target: Path) -> str | None:
+    """What is wrong with ``spec`` as fetch installed it in ``target``: '' if nothing, None if it has no stamp."""
+    try:
+        stamp = json.loads((target / STAMP).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"its stamp {STAMP} is unreadable ({exc})"
+    if not isinstance(stamp, dict) or stamp.get("schema") != STAMP_SCHEMA or stamp.get("zip_sha256") != spec.sha256:
+        return f"its stamp {STAMP} is not that of {spec.url}"
+    files = stamp.get("files")
+    if not isinstance(files, dict) or not files:
+        return f"its stamp {STAMP} lists no files"
+    for name, digest in files.items():
+        path = target / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if _sha256(path) != digest:
+            return f"{name} has changed since it was unpacked"
+    return ""
+
+
 def fetch(
     spec: ModelSpec, dest: Path, *, timeout_s: float = 60.0, progress: Callable[[int], None] | None = None
 ) -> Path:
-    """Download ``spec`` into ``dest``/``spec.name`` unless it is there already; returns that folder."""
+    """Download ``spec`` into ``dest``/``spec.name`` unless it is there intact already; returns that folder."""
     target = dest / spec.name
     if is_model_dir(target):
-        return target
+        problem = installed_problem(spec, target)
+        if not problem:
+            return target
+        log.warning("the model in %s is damaged (%s): fetching it again", target, problem)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{spec.name}.", dir=dest) as tmp:
@@ -136,6 +182,21 @@ def _unpack(spec: ModelSpec, archive: Path, scratch: Path, target: Path) -> None
     unpacked = scratch / spec.name
     if not is_model_dir(unpacked):
         raise ModelError(f"{spec.url} holds no vosk model (no {spec.name}/am/final.mdl): check the URL")
-    if target.exists():  # a broken earlier attempt: replace it
-        shutil.rmtree(target)
+    _write_stamp(spec, unpacked)
+    if target.exists():  # a broken model: moved into the scratch folder, which is deleted with it
+        target.rename(scratch.parent / "replaced")
     unpacked.rename(target)
+
+
+def _write_stamp(spec: ModelSpec, folder: Path) -> None:
+    files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    stamp = {"schema": STAMP_SCHEMA, "url": spec.url, "zip_sha256": spec.sha256, "files": files}
+    (folder / STAMP).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()

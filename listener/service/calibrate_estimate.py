@@ -1,0 +1,220 @@
+"""Where the rep and the customer stand, from the votes of ``calibrate_votes``.
+
+The votes' histogram has one or two clear peaks (refined by the mean of
+the votes within CLUSTER_HALF_DEG). One peak is the rep, who was asked to
+talk, and the customer is placed across the counter. Two peaks are matched
+to the configured rep and customer directions by nearest angle, not by
+loudness: a customer who talks more or louder than the rep is still the
+customer. When both matchings are about as near, which peak is the rep is a
+guess, and the result says so.
+
+A line array (the 2-mic HAT) hears only the angle to its axis: a talker
+and its mirror image across the axis look the same. Its votes are folded
+onto one side, each party is put on the side nearer its configured
+direction, and a lone talker's customer goes to the far end of the axis.
+Nothing is proposed that the config's own checks would refuse.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from listener.config import Config, geometry
+from listener.config.array_checks import MIN_AXIS_COS_APART, check_mirror, line_axis_deg
+from listener.config.schema import PartiesConfig
+from listener.errors import ConfigError
+from listener.service.calibrate_votes import CalibrationError, Votes
+
+BIN_DEG = 10.0  # the front end's direction grid
+CLUSTER_HALF_DEG = 30.0  # votes this close to a peak belong to its talker
+MIN_APART_DEG = 60.0  # the config loader's minimum separation of the parties
+MIN_SPEECH_S = 1.0  # less speech than this cannot place anyone
+SECOND_TALKER_SHARE = 0.15  # a second cluster holding this share of the first one's votes is a talker
+FULL_CONFIDENCE_S = 5.0  # this much speech gives full confidence in the amount of evidence
+# Two talkers: how much nearer the chosen matching is to the configured directions (sum of both angles)
+# than the swapped one. Below AMBIGUOUS the rep is a guess; from CLEAR on, the matching is beyond doubt.
+AMBIGUOUS_MARGIN_DEG = 30.0
+CLEAR_MARGIN_DEG = 90.0
+
+Float = npt.NDArray[np.float64]
+CustomerFrom = Literal["second talker", "opposite the rep", "far end of the mic line"]
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    rep_azimuth_deg: float
+    customer_azimuth_deg: float
+    customer_from: CustomerFrom
+    confidence: float  # 0..1: share of the votes explained, how clear the matching, how much speech
+    speech_s: float
+    rep_share: float  # of the speech votes within CLUSTER_HALF_DEG of the rep
+    ambiguous: bool = False  # two talkers, and either could be the rep
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    """Where votes are compared: the circle, or a line array's 0..180 deg from its axis."""
+
+    mics_m: Float
+    axis_deg: float | None
+
+    @classmethod
+    def of(cls, config: Config) -> Space:
+        mics = geometry(config).mics_m
+        return cls(mics, line_axis_deg(mics))
+
+    @property
+    def grid(self) -> Float:
+        top = 360.0 if self.axis_deg is None else 180.0 + BIN_DEG
+        return np.arange(0.0, top, BIN_DEG)
+
+    def coordinate(self, azimuth_deg: Float) -> Float:
+        if self.axis_deg is None:
+            return np.asarray(azimuth_deg % 360.0, dtype=np.float64)
+        return np.abs((azimuth_deg - self.axis_deg + 180.0) % 360.0 - 180.0)
+
+    def apart(self, a: Float | float, b: Float | float) -> Float:
+        diff = np.abs(np.asarray(a, dtype=np.float64) - b)
+        return diff if self.axis_deg is not None else np.abs((diff + 180.0) % 360.0 - 180.0)
+
+    def separable(self, a: float, b: float) -> bool:
+        if self.axis_deg is None:
+            return float(self.apart(a, b)) >= MIN_APART_DEG
+        return abs(math.cos(math.radians(a)) - math.cos(math.radians(b))) >= MIN_AXIS_COS_APART
+
+    def histogram(self, x: Float, weight: Float) -> Float:
+        n = self.grid.size
+        index = np.round(x / BIN_DEG).astype(int) % n
+        hist = np.bincount(index, weights=weight, minlength=n).astype(np.float64)
+        # A talker between two grid directions splits its votes; pooling neighbours finds it.
+        padded = np.concatenate([hist[-1:], hist, hist[:1]]) if self.axis_deg is None else np.pad(hist, 1)
+        return 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
+
+    def mean(self, x: Float, weight: Float) -> float:
+        if self.axis_deg is not None:
+            return float(np.average(x, weights=weight))
+        rad = np.radians(x)
+        return float(np.degrees(np.arctan2((weight * np.sin(rad)).sum(), (weight * np.cos(rad)).sum())) % 360.0)
+
+    def acceptable(self, rep_deg: float, customer_deg: float) -> bool:
+        """What the config loader accepts: the parties 60 deg apart, and on a line not mirror images."""
+        if _angle(rep_deg, customer_deg) < MIN_APART_DEG:
+            return False
+        parties = PartiesConfig(rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
+        try:
+            check_mirror(self.mics_m, parties, "the array")
+        except ConfigError:
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    centre: float  # in the space's coordinate
+    weight: float
+
+
+def estimate(votes: Votes, config: Config) -> Calibration:
+    """The rep's and the customer's azimuths, and how sure we are."""
+    speech_s = votes.doa_deg.size * votes.hop_s
+    if speech_s < MIN_SPEECH_S or votes.weight.sum() <= 0:
+        heard = math.floor(speech_s * 10.0) / 10.0  # never "1.0 s heard, 1.0 s needed"
+        raise CalibrationError(
+            f"only {heard:.1f} s of speech heard (at least {MIN_SPEECH_S:.1f} s needed): the rep should talk "
+            "for about 10 s close to the counter; check the mic levels with `listener doctor`"
+        )
+    space = Space.of(config)
+    x = space.coordinate(votes.doa_deg)
+    clusters = find_clusters(space, x, votes.weight)
+    configured = (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
+    total = float(votes.weight.sum())
+    evidence = min(1.0, speech_s / FULL_CONFIDENCE_S)
+    rep = clusters[0]
+    if len(clusters) == 2:
+        rep, customer, margin = match(space, clusters, configured)
+        both = _azimuths(space, rep.centre, customer.centre, configured)
+        if both is not None:
+            share = (rep.weight + customer.weight) / total
+            confidence = round(share * min(1.0, margin / CLEAR_MARGIN_DEG) * evidence, 2)
+            ambiguous = margin < AMBIGUOUS_MARGIN_DEG
+            return Calibration(*both, "second talker", confidence, speech_s, rep.weight / total, ambiguous)
+    rep_deg, customer_deg, source = _place_one(space, rep.centre, configured[0])
+    share = rep.weight / total
+    return Calibration(rep_deg, customer_deg, source, round(share * evidence, 2), speech_s, share)
+
+
+def find_clusters(space: Space, x: Float, weight: Float) -> list[Cluster]:
+    """The strongest direction, and a second one if it is a talker apart from the first."""
+    smoothed = space.histogram(x, weight)
+    first = _cluster(space, x, weight, float(space.grid[np.argmax(smoothed)]))
+    # another talker's peak is at least a cluster's width away, whatever the array can separate
+    far = space.apart(space.grid, first.centre) > 2 * CLUSTER_HALF_DEG - BIN_DEG / 2
+    rest = np.where(far, smoothed, 0.0)
+    if rest.max() <= 0:
+        return [first]
+    second = _cluster(space, x, weight, float(space.grid[np.argmax(rest)]))
+    if second.weight < SECOND_TALKER_SHARE * first.weight or not space.separable(first.centre, second.centre):
+        return [first]
+    return [first, second]
+
+
+def _cluster(space: Space, x: Float, weight: Float, peak: float) -> Cluster:
+    near = space.apart(x, peak) <= CLUSTER_HALF_DEG
+    return Cluster(space.mean(x[near], weight[near]), float(weight[near].sum()))
+
+
+def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]) -> tuple[Cluster, Cluster, float]:
+    """(rep, customer, margin): the matching nearer the configured directions, by how much (deg) it is nearer."""
+    want = space.coordinate(np.array(configured, dtype=np.float64))
+    a, b = clusters
+
+    def cost(rep: Cluster, customer: Cluster) -> float:
+        return float(space.apart(rep.centre, want[0]) + space.apart(customer.centre, want[1]))
+
+    margin = abs(cost(a, b) - cost(b, a))
+    return (a, b, margin) if cost(a, b) <= cost(b, a) else (b, a, margin)
+
+
+def _place_one(space: Space, rep_x: float, configured_rep: float) -> tuple[float, float, CustomerFrom]:
+    if space.axis_deg is None:
+        rep = _normal(rep_x)
+        return rep, _normal(rep + 180.0), "opposite the rep"
+    far_end = 180.0 if math.cos(math.radians(rep_x)) >= 0.0 else 0.0
+    placed = _azimuths(space, rep_x, far_end, (configured_rep, space.axis_deg + far_end))
+    if placed is None:  # cannot happen: the axis's far end is always far enough from the rep
+        raise CalibrationError(f"no valid customer direction for a rep at {rep_x:.1f} deg from the mic line")
+    return placed[0], placed[1], "far end of the mic line"
+
+
+def _azimuths(
+    space: Space, rep_x: float, customer_x: float, configured: tuple[float, float]
+) -> tuple[float, float] | None:
+    """The azimuths at these coordinates that the config accepts, nearest the configured ones; None if none."""
+    if space.axis_deg is None:
+        pair = (_normal(rep_x), _normal(customer_x))
+        return pair if space.acceptable(*pair) else None
+    for rep in _images(space.axis_deg, rep_x, configured[0]):
+        for customer in _images(space.axis_deg, customer_x, configured[1]):
+            if space.acceptable(rep, customer):
+                return rep, customer
+    return None
+
+
+def _images(axis_deg: float, x: float, configured_deg: float) -> list[float]:
+    """The two azimuths ``x`` deg from the axis (one at its ends), the one nearer ``configured_deg`` first."""
+    images = list(dict.fromkeys((_normal(axis_deg + x), _normal(axis_deg - x))))
+    return sorted(images, key=lambda a: _angle(a, configured_deg))  # stable: a tie keeps axis + x first
+
+
+def _angle(a_deg: float, b_deg: float) -> float:
+    return abs((a_deg - b_deg + 180.0) % 360.0 - 180.0)
+
+
+def _normal(azimuth_deg: float) -> float:
+    """Rounded as it will be printed and stored, in [0, 360): never "360.0"."""
+    return round(azimuth_deg, 1) % 360.0 + 0.0  # + 0.0: no "-0.0"

@@ -1,0 +1,118 @@
+"""``listener calibrate --write``: set the two azimuths in the config file's ``[parties]`` table.
+
+Only those two keys change; comments, spacing, line endings, a byte-order
+mark and every other line stay. The result is checked with the project's
+own loader before it atomically replaces the file, which keeps its owner,
+group and mode; a symlinked config is written where the link points.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import stat
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from listener.config import parse_config
+from listener.config.loader import read_toml
+from listener.errors import ConfigFileError
+
+_HEADER = re.compile(r"^\s*\[\s*parties\s*\]\s*(#.*)?$")
+_ANY_HEADER = re.compile(r"^\s*\[")
+_BY_HAND = "set [parties] rep_azimuth_deg and customer_azimuth_deg in it by hand"
+
+
+def write_parties(path: Path, rep_deg: float, customer_deg: float) -> None:
+    """Set the two azimuths in ``path``'s [parties] table, keep everything else, replace the file atomically."""
+    rep_deg, customer_deg = float(f"{rep_deg:.1f}"), float(f"{customer_deg:.1f}")  # as the file will hold them
+    original = read_toml(path)  # its errors name the file and the fix
+    target = path.resolve()  # replacing a symlink with a file would cut it from where it points
+    raw = target.read_bytes()
+    bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
+    text = raw[len(bom) :].decode("utf-8")  # bytes, not read_text: "\r\n" line endings stay as they are
+    new_text = edit_parties(text, {"rep_azimuth_deg": rep_deg, "customer_azimuth_deg": customer_deg})
+    _validate(path, original, new_text, rep_deg, customer_deg)
+    _replace_atomically(target, bom + new_text.encode("utf-8"))
+
+
+def edit_parties(text: str, values: dict[str, float]) -> str:
+    """``text`` with each key of ``values`` set in [parties]: edited in place, added, or in a new table."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if _HEADER.match(line)), None)
+    if start is None:
+        tail = "" if not text or text.endswith("\n") else "\n"
+        added = "".join(f"{key} = {value:.1f}\n" for key, value in values.items())
+        return f"{text}{tail}\n[parties]\n{added}"
+    end = next((i for i in range(start + 1, len(lines)) if _ANY_HEADER.match(lines[i])), len(lines))
+    last_key = start
+    for key, value in values.items():
+        pattern = re.compile(rf"^(\s*{key}\s*=\s*)([^#\r\n]*?)(\s*(?:#.*)?)(\r?\n?)$")
+        for i in range(start + 1, end):
+            match = pattern.match(lines[i])
+            if match:
+                lines[i] = f"{match.group(1)}{value:.1f}{match.group(3)}{match.group(4)}"
+                last_key = max(last_key, i)
+                break
+        else:
+            last_key = max(last_key, _last_assignment(lines, start, end))
+            if not lines[last_key].endswith("\n"):  # the file's last line: the new key must not join it
+                lines[last_key] += "\n"
+            lines.insert(last_key + 1, f"{key} = {value:.1f}\n")
+            end += 1
+            last_key += 1
+    return "".join(lines)
+
+
+def _last_assignment(lines: list[str], start: int, end: int) -> int:
+    keys = [i for i in range(start + 1, end) if re.match(r"^\s*[A-Za-z0-9_\"'.-]+\s*=", lines[i])]
+    return keys[-1] if keys else start
+
+
+def _validate(path: Path, original: dict[str, object], new_text: str, rep_deg: float, customer_deg: float) -> None:
+    import tomllib
+
+    try:
+        data = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{path}: the edited file would not be valid TOML ({exc}); {_BY_HAND}") from None
+    before = parse_config(original)
+    after = parse_config(data)
+    parties = replace(before.parties, rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
+    wanted = replace(before, parties=parties)
+    if after != wanted:
+        raise ConfigFileError(f"{path}: editing [parties] would change more than the two azimuths; {_BY_HAND}")
+
+
+def _replace_atomically(path: Path, data: bytes) -> None:
+    was = path.stat()
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            _keep_owner(f.fileno(), path, was)
+            os.fchmod(f.fileno(), stat.S_IMODE(was.st_mode))
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _keep_owner(fd: int, path: Path, was: os.stat_result) -> None:
+    # The new file belongs to whoever runs calibrate (root under sudo); the service may read the
+    # config only through its group (root:listener 0640), so the owner and group must carry over.
+    now = os.fstat(fd)
+    if (now.st_uid, now.st_gid) == (was.st_uid, was.st_gid):
+        return
+    try:
+        os.fchown(fd, was.st_uid, was.st_gid)
+    except PermissionError:
+        raise ConfigFileError(
+            f"{path} belongs to user {was.st_uid}, group {was.st_gid}, which a rewritten file could not keep: "
+            f"run calibrate with sudo, or {_BY_HAND}"
+        ) from None

@@ -1,0 +1,154 @@
+"""``listener doctor``'s broker check: connect as the service does, and try to publish once.
+
+A broker whose ACL lets the device connect but not publish would take every
+metric and drop it. So the check publishes one QoS 1 message, not retained,
+to ``<topic_prefix>/<device_id>/doctor`` (a leaf no integration subscribes
+to) and reads the PUBACK. MQTT 5 brokers put a refusal in its reason code;
+on MQTT 3.1.1 mosquitto acknowledges a refused publish like any other and
+drops it, so there the check also subscribes to that topic first: the
+message coming back proves the right, and only when it does not is the
+publish right reported as unverified.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from listener.config import Config
+from listener.errors import ListenerError
+from listener.service.doctor import MQTT_TIMEOUT_S, Check, fail, warn
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as paho
+
+PROBE_LEAF = "doctor"
+PROBE_PAYLOAD = b'{"check":"doctor"}'
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What the broker said: to the connection, and to the publish that followed it."""
+
+    connect: str | None  # '' accepted, the reason when refused, None when it never answered
+    puback: str | None = None  # '' accepted, the reason when refused, None when no PUBACK came
+    echoed: bool = False  # the published message came back through our own subscription
+
+
+def check_mqtt(config: Config) -> Check:
+    """Connect once with the configured TLS and credentials and publish once, within MQTT_TIMEOUT_S each."""
+    cfg = config.mqtt
+    if not cfg.enabled:
+        return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
+    where = f"{cfg.host}:{cfg.port}{' (TLS)' if cfg.tls else ''}"
+    tls = ", mqtt.ca_file and the certificate's host name" if cfg.tls else ""
+    reach = f"check the broker runs, mqtt.host and mqtt.port{tls}, and that no firewall drops the traffic"
+    login = "check mqtt.username, the password (mqtt.password_file or LISTENER_MQTT_PASSWORD), the broker's ACL"
+    try:
+        topic = probe_topic(config)
+        probe = mqtt_probe(config, topic)
+    except ListenerError as exc:
+        return fail("mqtt", f"broker {where}: {exc}", "fix the [mqtt] keys it names")
+    except (OSError, ValueError) as exc:  # refused, unreachable, TLS handshake or certificate
+        return fail("mqtt", f"broker {where} unreachable: {exc}", reach)
+    if probe.connect is None:
+        return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", reach)
+    if probe.connect:
+        return fail("mqtt", f"broker {where} refused the connection: {probe.connect}", login)
+    return _publish_check(config, f"connected to {where}{_who(config)}", topic, probe.puback, probe.echoed)
+
+
+def _publish_check(config: Config, connected: str, topic: str, puback: str | None, echoed: bool) -> Check:
+    base = topic.rsplit("/", 1)[0]
+    acl = f"let {config.mqtt.username or 'anonymous clients'} publish to {base}/# in the broker's ACL"
+    if puback is None:
+        return fail(
+            "mqtt",
+            f"{connected}, but a QoS 1 publish to {topic} was not acknowledged within {MQTT_TIMEOUT_S:.0f} s "
+            "(some brokers drop the connection of a client that may not publish)",
+            acl,
+        )
+    if puback:
+        return fail("mqtt", f"{connected}, but the broker refused a publish to {topic}: {puback}", acl)
+    if config.mqtt.protocol != "5" and not echoed:
+        return warn(
+            "mqtt",
+            f"{connected}; the right to publish to {base}/# could not be verified on MQTT 3.1.1 "
+            "(the test message did not come back: the ACL refuses publishing, or reading it back)",
+            f"make sure the broker's ACL lets {config.mqtt.username or 'anonymous clients'} publish there; "
+            "with mqtt.protocol = '5' doctor can check it",
+        )
+    return Check("mqtt", "ok", f"{connected}, and a publish to {topic} was accepted")
+
+
+def _who(config: Config) -> str:
+    return f" as {config.mqtt.username}" if config.mqtt.username else " anonymously"
+
+
+def probe_topic(config: Config) -> str:
+    from listener.outputs.mqtt.identity import device_id
+
+    return f"{config.mqtt.topic_prefix}/{device_id(config)}/{PROBE_LEAF}"
+
+
+def mqtt_probe(config: Config, topic: str) -> Probe:
+    """Connect, and once accepted publish ``PROBE_PAYLOAD`` to ``topic`` with QoS 1; what the broker answered."""
+    client = _client(config)
+    connack: list[str] = []
+    puback: list[str] = []
+    answered, acked, echoed = threading.Event(), threading.Event(), threading.Event()
+
+    def on_connect(c: paho.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        connack.append(_refusal(reason))
+        answered.set()
+
+    def on_publish(c: paho.Client, userdata: object, mid: int, reason: object, props: object) -> None:
+        puback.append(_refusal(reason))
+        acked.set()
+
+    client.on_connect = on_connect
+    client.on_publish = on_publish
+    client.on_message = lambda c, userdata, message: echoed.set()
+    client.on_disconnect = lambda *args: acked.set()  # a broker may answer a forbidden publish by hanging up
+    client.connect(config.mqtt.host, config.mqtt.port, keepalive=config.mqtt.keepalive_s)
+    client.loop_start()
+    try:
+        if not answered.wait(MQTT_TIMEOUT_S) or connack[0]:
+            return Probe(connack[0] if connack else None)
+        client.subscribe(topic, qos=1)  # before the publish, on the same connection: in place when it arrives
+        client.publish(topic, PROBE_PAYLOAD, qos=1, retain=False)
+        acked.wait(MQTT_TIMEOUT_S)
+        if puback and not puback[0]:
+            echoed.wait(MQTT_TIMEOUT_S / 2)
+        return Probe("", puback[0] if puback else None, echoed.is_set())
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _refusal(reason: object) -> str:
+    return str(reason) if getattr(reason, "is_failure", False) else ""
+
+
+def _client(config: Config) -> paho.Client:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from listener.outputs.mqtt.client import read_password
+
+    cfg = config.mqtt
+    protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=protocol)
+    client.connect_timeout = MQTT_TIMEOUT_S
+    if cfg.tls:
+        for key in ("ca_file", "cert_file", "key_file"):
+            if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():
+                raise ValueError(f"mqtt.{key} {getattr(cfg, key)} does not exist")
+        client.tls_set(cfg.ca_file or None, cfg.cert_file or None, cfg.key_file or None, ssl.CERT_REQUIRED)
+        client.tls_insecure_set(cfg.tls_insecure)
+    if cfg.username:
+        client.username_pw_set(cfg.username, read_password(cfg))
+    return client

@@ -352,3 +352,32 @@ def test_a_recogniser_that_fails_mid_run_shows_as_a_fault_once(
     assert len(faults) == 1 and faults[0].mode is DeviceMode.FAULT and faults[0].cause == "transcription"
     assert "speech recogniser failed" in faults[0].detail
     assert any(isinstance(e, SessionEnded) for e in probe.events)  # the analytics go on
+
+
+def test_the_last_words_before_a_pause_come_out_without_waiting_for_more_speech(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
+) -> None:
+    """Between stretches the gate feeds nothing: the stretch's last words must not wait for the next visit."""
+    import soundfile as sf
+
+    from listener.transcription.recognizer import IDLE_FINAL_S, RecognizerWorker
+
+    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
+    pcm = (samples[: int(8.0 * 16000), 0].clip(-1, 1) * 32767).astype("<i2").tobytes()  # ends mid-dialogue
+    worker = RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait")
+    worker.start()
+    try:
+        worker.submit(Chunk(0.0, pcm))
+        words: list[object] = []
+        deadline = time.monotonic() + 30.0 + IDLE_FINAL_S
+        while time.monotonic() < deadline and not (words and worker.processed_s >= 8.0 - 1e-6):
+            words += [w for result in worker.take() for w in result]
+            time.sleep(0.2)
+        time.sleep(IDLE_FINAL_S + 1.0)  # nothing more is fed: the stretch is over
+        words += [w for result in worker.take() for w in result]
+        skipped = worker.finish(10.0)
+    finally:
+        worker.close()
+    assert skipped == []
+    last = max(w.end_s for w in words)  # type: ignore[attr-defined]
+    assert last > 6.0, "the words up to the end of what was fed came out while no more audio came"

@@ -44,6 +44,11 @@ GAP_TOLERANCE_S = 1e-3
 # a microphone's audio is never ahead of the wall clock by more than the block in hand; a
 # file replayed flat out soon is
 AHEAD_MARGIN_S = 0.5
+# No audio for this long (wall time) after some was fed: the stretch is over (the speech gate stops
+# feeding between stretches), so its last words are finalised now instead of when speech comes back,
+# maybe after the session's summary; longer than any stall of a healthy pipeline, so no utterance splits
+IDLE_FINAL_S = 2.0
+IDLE = object()  # _next's answer when the queue stayed empty for IDLE_FINAL_S
 MAP_KEEP = 64  # chunk time-map entries kept behind the last word handed out
 
 Overflow = Literal["auto", "skip", "wait"]
@@ -201,9 +206,13 @@ class RecognizerWorker:
         rec = self._recognizer()
         fed_samples = 0
         expected_s: float | None = None
-        while (chunk := self._next()) is not None:
-            if expected_s is not None and abs(chunk.start_s - expected_s) > GAP_TOLERANCE_S:
-                self._emit(rec.FinalResult())  # no word may span skipped audio
+        pending = False  # audio fed since the last final result
+        while (item := self._next(pending)) is not None:
+            jump = abs(item.start_s - expected_s) if isinstance(item, Chunk) and expected_s is not None else 0.0
+            gap = jump > GAP_TOLERANCE_S
+            if item is IDLE or gap:
+                self._emit(rec.FinalResult())  # no word may span skipped audio, or wait for the next visit
+                pending = False
                 if self._take_renew():
                     del rec
                     release_freed_memory()
@@ -211,16 +220,18 @@ class RecognizerWorker:
                     self._map_stream.clear()
                     self._map_audio.clear()
                     self.renewals += 1
+            if not isinstance(item, Chunk):
+                continue
             self._map_stream.append(fed_samples / SAMPLE_RATE_HZ)
-            self._map_audio.append(chunk.start_s)
-            for i in range(0, len(chunk.pcm), PIECE_BYTES):
+            self._map_audio.append(item.start_s)
+            for i in range(0, len(item.pcm), PIECE_BYTES):
                 if self._abort:
                     return
-                if rec.AcceptWaveform(chunk.pcm[i : i + PIECE_BYTES]):
+                if rec.AcceptWaveform(item.pcm[i : i + PIECE_BYTES]):
                     self._emit(rec.Result())
-            fed_samples += len(chunk.pcm) // 2
-            expected_s = chunk.end_s
-            self.processed_s = chunk.end_s
+            fed_samples += len(item.pcm) // 2
+            expected_s, pending = item.end_s, True
+            self.processed_s = item.end_s
         if not self._abort:
             self._emit(rec.FinalResult())
 
@@ -236,10 +247,15 @@ class RecognizerWorker:
             renew, self._renew = self._renew, False
             return renew
 
-    def _next(self) -> Chunk | None:
+    def _next(self, pending: bool) -> Chunk | object | None:
+        """The next chunk; None once closing; IDLE when ``pending`` audio waited IDLE_FINAL_S for more."""
+        deadline = time.monotonic() + IDLE_FINAL_S
         with self._cond:
             while not self._chunks and not self._closing:
-                self._cond.wait()
+                left = deadline - time.monotonic()
+                if pending and left <= 0:
+                    return IDLE
+                self._cond.wait(left if pending else None)
             if self._abort or not self._chunks:
                 return None
             chunk = self._chunks.popleft()

@@ -87,3 +87,14 @@ def test_every_block_near_speech_passes_in_order_and_nothing_is_passed_twice(
                 if t < on[-1] + HOP_S + pad_s - 1e-6 and t + BLOCK_S > on[0] - pad_s + 1e-6:
                     assert any(abs(t - p) < 1e-6 for p in passed), (t, a, b)
     assert gate.passed_s + gate.dropped_s == pytest.approx(10.0)
+
+
+def test_recogniser_times_at_a_chunk_boundary_map_to_the_right_chunk() -> None:
+    """vosk prints float32 times: 16.8 comes back as 16.799999, and must not fall into the chunk before."""
+    from listener.transcription.recognizer import audio_time
+
+    stream, audio = [0.0, 16.8], [100.0, 130.0]  # the second chunk was fed after 13.2 s of skipped audio
+    assert audio_time(stream, audio, 16.799999) == pytest.approx(130.0, abs=1e-5)  # a word starting there
+    assert audio_time(stream, audio, 16.79) == pytest.approx(116.79)  # a frame earlier: the first chunk
+    assert audio_time(stream, audio, 16.799999, end=True) == pytest.approx(116.8, abs=1e-5)  # ending there
+    assert audio_time(stream, audio, 16.85, end=True) == pytest.approx(130.05)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE_HZ = 16000
 PIECE_BYTES = 2 * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
 GAP_TOLERANCE_S = 1e-3
+TIME_SLACK_S = 0.005  # under vosk's 10 ms frame: float32 rounding, never a real frame
 # a microphone's audio is never ahead of the wall clock by more than the block in hand; a
 # file replayed flat out soon is
 AHEAD_MARGIN_S = 0.5
@@ -269,7 +270,7 @@ class RecognizerWorker:
             Word(
                 text=str(item["word"]),
                 start_s=self._audio_time(float(item["start"])),
-                end_s=self._audio_time(float(item["end"])),
+                end_s=self._audio_time(float(item["end"]), end=True),
                 conf=float(item.get("conf", 1.0)),
             )
             for item in items
@@ -278,9 +279,8 @@ class RecognizerWorker:
             self._results.append(words)
             self._prune(float(items[-1]["end"]))
 
-    def _audio_time(self, stream_s: float) -> float:
-        i = max(0, bisect.bisect_right(self._map_stream, stream_s) - 1)
-        return self._map_audio[i] + (stream_s - self._map_stream[i])
+    def _audio_time(self, stream_s: float, end: bool = False) -> float:
+        return audio_time(self._map_stream, self._map_audio, stream_s, end)
 
     def _prune(self, stream_s: float) -> None:
         """Forget the time map behind the last word handed out (later words start after it)."""
@@ -288,6 +288,21 @@ class RecognizerWorker:
         if i > 0:
             del self._map_stream[:i]
             del self._map_audio[:i]
+
+
+def audio_time(map_stream: list[float], map_audio: list[float], stream_s: float, end: bool = False) -> float:
+    """Recogniser time to audio time through the chunk map (each fed chunk's start in both clocks).
+
+    vosk prints times from float32 (16.8 comes back as 16.799999): compared exactly, a word starting
+    at a chunk's start would land in the chunk before and move back by the whole gap between them.
+    A start at a boundary belongs to the chunk after it, an end to the chunk before it.
+    """
+    if end:
+        i = bisect.bisect_left(map_stream, stream_s - TIME_SLACK_S) - 1
+    else:
+        i = bisect.bisect_right(map_stream, stream_s + TIME_SLACK_S) - 1
+    i = max(0, i)
+    return map_audio[i] + (stream_s - map_stream[i])
 
 
 @lru_cache(maxsize=1)

@@ -344,3 +344,42 @@ def test_sessions_today_starts_again_at_local_midnight(
         stage.process(_block(10.0))
         got = rec.wait_for(lambda ms: sessions_today(ms) == 0, timeout_s=5)
     assert sessions_today(got) == 0
+
+
+def test_the_session_summary_carries_its_content_cues_and_never_words(broker: Mosquitto, tmp_path: Path) -> None:
+    from listener.events import Acknowledgement, Echo, Question, WordsRecognized
+
+    config = parse_config(
+        {
+            "mqtt": broker.mqtt_config(),
+            "service": {"state_dir": str(tmp_path / "state")},
+            "asr": {"enabled": True},
+        }
+    )
+    cues: list[Event] = [
+        WordsRecognized(party=Party.CUSTOMER, start_s=1.0, end_s=7.5, decided_s=8.0, n_words=18),
+        WordsRecognized(party=Party.REP, start_s=7.5, end_s=20.0, decided_s=20.5, n_words=30),
+        Question(by=Party.REP, onset_s=9.0, end_s=10.5, decided_s=11.0, open_ended=True, followup=True),
+        Question(by=Party.REP, onset_s=14.0, end_s=15.0, decided_s=15.5, open_ended=False, followup=False),
+        Echo(by=Party.REP, onset_s=16.0, decided_s=17.0, summary=True),
+        Acknowledgement(by=Party.REP, onset_s=18.0, decided_s=18.5),
+        Question(by=Party.REP, onset_s=45.0, end_s=46.0, decided_s=46.5, open_ended=True, followup=False),  # later
+    ]
+    events = sorted([*_conversation(), *cues], key=lambda e: float(getattr(e, "decided_s", getattr(e, "t_s", 0.0))))
+    with Recorder(broker) as rec, MqttStage(config) as stage:
+        _feed(stage, events, seconds=50)
+        got = rec.wait_for(lambda ms: bool(_json(ms, "session")))
+    (session,) = _json(got, "session")  # validated against the schema: numbers and one flag only
+    figures = session["cues"]
+    assert isinstance(figures, dict)
+    assert (figures["rep_questions"], figures["rep_open_questions"], figures["rep_followups"]) == (2, 1, 1)
+    assert (figures["rep_echoes"], figures["rep_summaries"], figures["rep_acknowledgements"]) == (1, 1, 1)
+    assert (figures["rep_words"], figures["customer_words"], figures["asr_partial"]) == (30, 18, False)
+    assert figures["rep_wpm"] == pytest.approx(30 / (22.5 / 60.0), abs=0.1)
+
+
+def test_without_transcription_the_session_summary_says_so(broker: Mosquitto, tmp_path: Path) -> None:
+    with Recorder(broker) as rec, _stage(broker, tmp_path) as stage:
+        _feed(stage, _conversation())
+        got = rec.wait_for(lambda ms: bool(_json(ms, "session")))
+    assert _json(got, "session")[0]["cues"] is None

@@ -60,6 +60,14 @@ class CueTally(Stage):
             self.end_s = event.t_s
         return ()
 
+    def forget_before(self, t_s: float) -> None:
+        """Drop what lies wholly before ``t_s``: a live device tallies session after session."""
+        self.words = [w for w in self.words if w.end_s >= t_s]
+        self.cues = [c for c in self.cues if float(getattr(c, "onset_s", t_s)) >= t_s]
+        self.skipped = [(a, b) for a, b in self.skipped if b >= t_s]
+        self.segments = [s for s in self.segments if s.end_s >= t_s]
+        self.sessions = {k: v for k, v in self.sessions.items() if v[1] >= t_s}
+
     def metrics(self, start_s: float = 0.0, end_s: float = math.inf) -> dict[str, object]:
         """Cue metrics over [start_s, end_s) of audio time (events by onset)."""
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -193,9 +194,12 @@ def metrics(
 SUMMARY_AUDIO_TIMES = ("onset_s", "end_s", "decided_s")
 
 
-def session(summary: SessionSummary, start_ms: int, end_ms: int, ts_ms: int) -> dict[str, object]:
-    """A session summary: every figure of :class:`SessionSummary`, numbers (or null) only."""
-    body: dict[str, object] = {}
+def session(
+    summary: SessionSummary, start_ms: int, end_ms: int, ts_ms: int, cues: Mapping[str, object] | None = None
+) -> dict[str, object]:
+    """A session summary: every figure of :class:`SessionSummary`, numbers (or null) only, and the
+    session's content-cue counts (``cues``: numbers and one flag; None without transcription)."""
+    body: dict[str, object] = {"cues": _cue_figures(cues) if cues is not None else None}
     for f in dataclasses.fields(summary):
         value = getattr(summary, f.name)
         if f.name in SUMMARY_AUDIO_TIMES or f.name == "session_id":
@@ -206,3 +210,14 @@ def session(summary: SessionSummary, start_ms: int, end_ms: int, ts_ms: int) -> 
             body[f.name] = value
         # anything else (a string a later version might add) never leaves the device
     return {**_head("session", ts_ms), "session_id": summary.session_id, "start_ms": start_ms, "end_ms": end_ms, **body}
+
+
+def _cue_figures(cues: Mapping[str, object]) -> dict[str, object]:
+    """Only numbers and the partial flag leave the device, whatever else a tally might hold."""
+    out: dict[str, object] = {}
+    for key, value in cues.items():
+        if isinstance(value, bool | int):
+            out[key] = value
+        elif isinstance(value, float):
+            out[key] = _r(value, 3)
+    return out

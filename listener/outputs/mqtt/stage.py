@@ -53,6 +53,7 @@ from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Spool, encode
 from listener.outputs.mqtt.tally import Tally
 from listener.pipeline import Stage
+from listener.transcription.summary import CueTally
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class MqttStage(Stage):
         self._session_starts: OrderedDict[str, int] = OrderedDict()  # start wall ms published, by session id
         self.device_id = ""
         self.tally = Tally()
+        # the session's content cues, for its summary (words never reach it, only counts and times)
+        self.cues = CueTally() if config.asr.enabled else None
         self._condition = DeviceCondition()
         self.t_s = 0.0  # audio time of the latest event
         self._anchor_ms: int | None = None  # wall time of audio time 0
@@ -226,6 +229,8 @@ class MqttStage(Stage):
     # -- events ---------------------------------------------------------------------
 
     def process(self, event: Event) -> Iterable[Event]:
+        if self.cues is not None:
+            self.cues.process(event)
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
             end_s = event.start_s + event.duration_s if isinstance(event, AudioDropped) else event.end_s
@@ -287,7 +292,10 @@ class MqttStage(Stage):
         if start_ms is None:
             start_ms = self.wall_ms(summary.onset_s)
         end_ms = self.wall_ms(summary.end_s)
-        self._spool_message("session", payloads.session(summary, start_ms, end_ms, payloads.now_ms()))
+        cues = self.cues.metrics(summary.onset_s, summary.end_s) if self.cues is not None else None
+        self._spool_message("session", payloads.session(summary, start_ms, end_ms, payloads.now_ms(), cues))
+        if self.cues is not None:
+            self.cues.forget_before(summary.end_s)
 
     def _remember_start(self, session_id: str, start_ms: int) -> None:
         self._session_starts[session_id] = start_ms

@@ -231,6 +231,8 @@ class MqttStage(Stage):
     def process(self, event: Event) -> Iterable[Event]:
         if self.cues is not None:
             self.cues.process(event)
+            if isinstance(event, SessionStarted):  # sessions never overlap: nothing before it is needed
+                self.cues.forget_before(event.onset_s)
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
             end_s = event.start_s + event.duration_s if isinstance(event, AudioDropped) else event.end_s

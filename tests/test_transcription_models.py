@@ -174,3 +174,25 @@ def test_missing_model_stops_analyze_with_the_fix(
     err = capsys.readouterr().err
     assert f"no vosk model in {tmp_path / 'state' / 'models' / 'vosk-model-small-en-us-0.15'}" in err
     assert "listener models fetch en-small" in err and "[asr] enabled = false" in err
+
+
+def test_a_missing_model_on_the_server_is_not_called_offline(server: Server, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"answered HTTP 404.*check the URL") as err:
+        fetch(spec_for(server.url("/gone.zip"), GOOD), tmp_path / "models")
+    assert "offline" not in str(err.value)
+
+
+def test_a_full_disk_is_a_clear_error(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from listener.transcription import models
+
+    server.files["/m.zip"] = GOOD
+
+    def no_space(*args: object) -> None:  # what writing the archive raises on a full disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(models, "_download", no_space)
+    with pytest.raises(ModelError, match=r"No space left on device.*free some space"):
+        fetch(spec_for(server.url("/m.zip"), GOOD), tmp_path / "models")
+    assert leftovers(tmp_path / "models") == []

@@ -14,6 +14,7 @@ copying); a model copied in by hand has no stamp and is left as it is.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import logging
 import tempfile
@@ -135,6 +136,11 @@ def fetch(
             f"cannot write the model into {dest} ({exc.strerror}): run as a user who may write there (e.g. with sudo),"
             " or pass --dir with a writable folder and point [asr] model_path at it"
         ) from None
+    except OSError as exc:  # a full disk, most often: nothing half-written is kept (the scratch folder goes)
+        raise ModelError(
+            f"cannot write the model into {dest} ({exc.strerror or exc}): free some space there (the model needs"
+            f" about {3 * spec.size_bytes // 1_000_000} MB while it is unpacked), or pass --dir with another folder"
+        ) from None
     return target
 
 
@@ -151,6 +157,16 @@ def _download(
                 received += len(chunk)
                 if progress is not None:
                     progress(received)
+    except http.client.HTTPException as exc:  # the body broke off (IncompleteRead) or came garbled
+        raise ModelError(
+            f"the download of {spec.url} broke off after {received} bytes ({type(exc).__name__}) and was"
+            f" discarded: run `listener models fetch {spec.key}` again"
+        ) from None
+    except urllib.error.HTTPError as exc:  # the server answered: not an offline machine
+        raise ModelError(
+            f"{spec.url} answered HTTP {exc.code} ({exc.reason}): the model is not there; check the URL, or copy an"
+            f" unzipped {spec.name} folder into {dest}"
+        ) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ModelError(

@@ -135,6 +135,19 @@ def test_two_quick_presses_between_blocks_change_nothing(
     assert isinstance(seen[-1], AudioDropped)  # still paused at the end of the file
 
 
+def test_a_pause_survives_a_restart(factory: MockFactory, tmp_path: Path) -> None:
+    config = parse_config({"leds": {}})
+    remember = tmp_path / "paused"
+    with PrivacyButton(config.leds, factory, remember=remember) as button:
+        press(factory)
+        assert button.paused and remember.exists()
+    factory.reset()
+    with PrivacyButton(config.leds, factory, remember=remember) as again:  # the service came back
+        assert again.paused
+        press(factory)
+        assert not again.paused and not remember.exists()
+
+
 def test_button_wired_to_3v3(factory: MockFactory) -> None:
     config = parse_config({"leds": {"button_pull_up": False}})
     with PrivacyButton(config.leds, factory) as button:

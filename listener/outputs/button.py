@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 from gpiozero import Button
 from gpiozero.pins import Factory
@@ -32,9 +33,12 @@ BOUNCE_S = 0.05
 class PrivacyButton:
     """A gpiozero Button: released before ``long_press_s`` toggles pause; held that long asks to recalibrate."""
 
-    def __init__(self, config: LedsConfig, factory: Factory | None = None) -> None:
+    def __init__(self, config: LedsConfig, factory: Factory | None = None, remember: Path | None = None) -> None:
+        """``remember``: a file that keeps the pause across restarts (a crash or a reboot must not
+        start listening again while the rep has paused the device)."""
         self.config = config
         self._factory = factory
+        self._remember = remember
         self._button: Button | None = None
         self._lock = threading.Lock()
         self._paused = False
@@ -44,6 +48,9 @@ class PrivacyButton:
     def open(self) -> None:
         if self._button is not None:
             return
+        if self._remember is not None and self._remember.exists():
+            log.info("privacy button: still paused from before the restart (%s)", self._remember)
+            self._paused = True
         c = self.config
         factory = self._factory or pin_factory()
         button = open_device(
@@ -83,7 +90,20 @@ class PrivacyButton:
         with self._lock:
             if not self._held:
                 self._paused = not self._paused
+                self._keep(self._paused)
             self._held = False
+
+    def _keep(self, paused: bool) -> None:
+        if self._remember is None:
+            return
+        try:
+            if paused:
+                self._remember.touch()
+            else:
+                self._remember.unlink(missing_ok=True)
+        except OSError as exc:  # the pause itself holds; only its surviving a restart is lost
+            log.warning("privacy button: cannot keep the pause in %s (%s); it holds until a restart", self._remember,
+                        exc)  # fmt: skip
 
     def __enter__(self) -> PrivacyButton:
         self.open()

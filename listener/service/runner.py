@@ -34,6 +34,7 @@ class RunOptions:
     view: bool = False  # terminal view of LEDs and live figures
 
 
+PAUSE_FILE = "paused"  # in service.state_dir while the privacy button holds the device paused
 DEMO_PLAYS = 3  # the sample is 28 s; dominance needs 30 s of speech in the rolling window
 
 
@@ -143,7 +144,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     if config.leds.button_pin:  # while paused, audio is discarded at the source
         from listener.outputs.button import PrivacyButton, PrivacyGate
 
-        source = PrivacyGate(source, PrivacyButton(config.leds))
+        remember = Path(config.service.state_dir) / PAUSE_FILE
+        source = PrivacyGate(source, PrivacyButton(config.leds, remember=remember))
     stopping: list[int] = []  # signals received; a plain list, safe to touch from a handler
     restore = _stop_on_signals(source, stopping)
     try:

@@ -183,6 +183,23 @@ def test_live_from_the_array(alsa_config: AlsaConfig, tmp_path: Path, capsys: py
 
 # --- which talker is the rep -----------------------------------------------------
 
+def calibrate_rendered(
+    tmp_path: Path,
+    utterances: list[synth.Utterance],
+    seconds: float,
+    text: str,
+    *flags: str,
+    seed: int,
+    mics: np.ndarray = synth.SQUARE_4,
+) -> tuple[int, Path]:
+    """Render ``utterances``, write ``text`` as the config, run ``calibrate --write`` on them: (exit code, config)."""
+    samples, _ = synth.render(utterances, seconds, mics=mics, seed=seed)
+    wav = synth.write_wav(tmp_path / f"case{seed}.wav", samples)
+    path = tmp_path / "listener.toml"
+    path.write_text(text)
+    return main(["calibrate", "--config", str(path), "--input", str(wav), "--write", *flags]), path
+
+
 MATCHED_TEXT = CONFIG_TEXT.replace("rep_azimuth_deg = 0.0", "rep_azimuth_deg = 40.0").replace(
     "customer_azimuth_deg = 180.0", "customer_azimuth_deg = 230.0"
 )
@@ -198,11 +215,8 @@ def test_a_louder_customer_who_talks_more_is_not_taken_for_the_rep(
         U("customer", 8.0, "cmu_arctic_us_aew_a0002.wav", CUSTOMER_DEG, gain=2.0),
         U("customer", 12.0, "cmu_arctic_us_aew_a0003.wav", CUSTOMER_DEG, gain=2.0),
     ]
-    samples, _ = synth.render(utterances, 16.0, seed=11)
-    wav = synth.write_wav(tmp_path / "customer_loud.wav", samples)
-    path = tmp_path / "listener.toml"
-    path.write_text(MATCHED_TEXT)
-    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
+    code, path = calibrate_rendered(tmp_path, utterances, 16.0, MATCHED_TEXT, seed=11)
+    assert code == 0
     out = capsys.readouterr().out
     found = printed(out)
     assert angle_error(found["rep"], REP_DEG) <= 10.0, out
@@ -217,11 +231,8 @@ def test_two_talkers_equally_far_from_the_config_are_not_written(
 ) -> None:
     # configured 0 / 180, talkers at 90 / 270: either could be the rep
     utterances = [replace(u, azimuth_deg=90.0 if u.party == "rep" else 270.0) for u in WITH_CUSTOMER]
-    samples, _ = synth.render(utterances, 16.0, seed=12)
-    wav = synth.write_wav(tmp_path / "sideways.wav", samples)
-    path = tmp_path / "listener.toml"
-    path.write_text(CONFIG_TEXT)
-    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write", "--force"]) == 2
+    code, path = calibrate_rendered(tmp_path, utterances, 16.0, CONFIG_TEXT, "--force", seed=12)
+    assert code == 2
     captured = capsys.readouterr()
     assert "which one is the rep is a guess" in captured.err
     assert "rep talking alone for about 10 s" in captured.err
@@ -293,11 +304,9 @@ LINE_MICS = np.array(PRESETS["respeaker-2mic"].mics_m)
 def test_line_array_does_not_take_the_reps_mirror_image_for_a_customer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    samples, _ = synth.render([replace(u, azimuth_deg=35.0) for u in REP_ONLY], 12.0, mics=LINE_MICS, seed=16)
-    wav = synth.write_wav(tmp_path / "line.wav", samples)
-    path = tmp_path / "listener.toml"
-    path.write_text(LINE_TEXT)
-    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
+    rep_at_35 = [replace(u, azimuth_deg=35.0) for u in REP_ONLY]
+    code, path = calibrate_rendered(tmp_path, rep_at_35, 12.0, LINE_TEXT, seed=16, mics=LINE_MICS)
+    assert code == 0
     out = capsys.readouterr().out
     found = printed(out)
     assert angle_error(found["rep"], 35.0) <= 10.0, out  # the side nearer the configured rep (35, not 325)
@@ -306,13 +315,11 @@ def test_line_array_does_not_take_the_reps_mirror_image_for_a_customer(
     assert load_config(path).parties.rep_azimuth_deg == found["rep"]  # passes the mirror check
 
 
-def test_line_array_broadside_rep_gets_a_valid_customer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_line_array_broadside_rep_gets_a_valid_customer(tmp_path: Path) -> None:
     # rep at 90, square to the line: "opposite" (270) is its mirror image, which the config refuses
-    samples, _ = synth.render([replace(u, azimuth_deg=90.0) for u in REP_ONLY], 12.0, mics=LINE_MICS, seed=17)
-    wav = synth.write_wav(tmp_path / "broadside.wav", samples)
-    path = tmp_path / "listener.toml"
-    path.write_text(LINE_TEXT)
-    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
+    rep_at_90 = [replace(u, azimuth_deg=90.0) for u in REP_ONLY]
+    code, path = calibrate_rendered(tmp_path, rep_at_90, 12.0, LINE_TEXT, seed=17, mics=LINE_MICS)
+    assert code == 0
     parties = load_config(path).parties
     assert angle_error(parties.rep_azimuth_deg, 90.0) <= 10.0
     assert parties.customer_azimuth_deg in (0.0, 180.0)
@@ -320,11 +327,8 @@ def test_line_array_broadside_rep_gets_a_valid_customer(tmp_path: Path, capsys: 
 
 def test_line_array_second_talker_on_the_other_half(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     utterances = [replace(u, azimuth_deg=35.0 if u.party == "rep" else 150.0) for u in WITH_CUSTOMER]
-    samples, _ = synth.render(utterances, 16.0, mics=LINE_MICS, seed=18)
-    wav = synth.write_wav(tmp_path / "line_two.wav", samples)
-    path = tmp_path / "listener.toml"
-    path.write_text(LINE_TEXT)
-    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
+    code, _ = calibrate_rendered(tmp_path, utterances, 16.0, LINE_TEXT, seed=18, mics=LINE_MICS)
+    assert code == 0
     out = capsys.readouterr().out
     found = printed(out)
     assert angle_error(found["rep"], 35.0) <= 10.0, out
@@ -382,6 +386,6 @@ def test_write_keeps_a_byte_order_mark_and_crlf(two_talkers: Path, tmp_path: Pat
     path.write_bytes(original)
     assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
     data = path.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf[array]") or data.startswith(b"\xef\xbb\xbf# counter 3")
+    assert data.startswith(b"\xef\xbb\xbf# counter 3, front door side\r\n")
     assert data.count(b"\r\n") == original.count(b"\r\n") and b"\n" not in data.replace(b"\r\n", b"")
     assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0

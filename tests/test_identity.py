@@ -27,7 +27,10 @@ def test_boards_cloned_from_one_card_get_their_own_ids(tmp_path: Path) -> None:
 
 
 def test_without_a_board_serial_the_machine_id_names_the_device(tmp_path: Path) -> None:
-    machine_id, serial = _files(tmp_path, None, "0123456789abcdef0123456789abcdef")
-    assert default_device_id(machine_id, serial) == default_device_id(machine_id, tmp_path / "absent")
-    blank_machine, blank_serial = _files(tmp_path, b"0000000000000000\x00", "0123456789abcdef0123456789abcdef")
-    assert default_device_id(blank_machine, blank_serial) == default_device_id(machine_id, serial)  # zeros: no serial
+    machine_id, serial = _files(tmp_path / "plain", None, "0123456789abcdef0123456789abcdef")
+    other_machine, _ = _files(tmp_path / "other", None, "fedcba9876543210fedcba9876543210")
+    named = default_device_id(machine_id, serial)
+    assert named != default_device_id(other_machine, serial)  # the machine id decides it
+    zeros = b"0000000000000000\x00"
+    blank_machine, blank_serial = _files(tmp_path / "blank", zeros, "0123456789abcdef0123456789abcdef")
+    assert default_device_id(blank_machine, blank_serial) == named  # a serial of zeros is no serial

@@ -4,9 +4,9 @@ Interruption by X: X starts while Y holds the floor and is speaking, and X
 is still speaking ``interruption_min_s`` after its onset. That is decided at
 exactly onset + ``interruption_min_s`` (X active in the frame that ends
 then); if X is in a gap at that frame, when the gap is bridged (X resumes:
-yes) or closes X's stretch (no), at most ``bridge_gap_s`` later. The outcome (Y's stretch ends within
-``interruption_yield_s`` of X's onset and X takes the floor with this
-stretch) is usually known then too; otherwise a first Interruption carries
+yes) or closes X's stretch (no), at most ``bridge_gap_s`` later. The
+outcome (Y's stretch ends within ``interruption_yield_s`` of X's onset and
+X takes the floor with this stretch) is usually known then too; otherwise a first Interruption carries
 ``successful=None`` and a second one, same onset, the outcome. With the turn
 model, a confident ``1 - p_backchannel`` decides it earlier.
 

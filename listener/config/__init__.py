@@ -15,7 +15,7 @@ from listener.config.pins import check_pins
 from listener.config.presets import PRESETS
 from listener.config.schema import PROCESSING_RATE_HZ, Config
 from listener.errors import ConfigError
-from listener.transcription.lexicon import available_languages
+from listener.transcription.lexicon import check_language
 
 __all__ = ["PROCESSING_RATE_HZ", "ArrayGeometry", "Config", "geometry", "load_config", "parse_config"]
 
@@ -109,10 +109,9 @@ def _check(config: Config) -> None:
     if act.high_hz <= act.low_hz:
         raise ConfigError("activity.high_hz", act.high_hz, f"must be above activity.low_hz ({act.low_hz})")
     _check_mqtt(config)
-    board = PRESETS.get(config.array.preset)
-    check_pins(config.leds, config.array.preset, board.reserved_pins if board is not None else None)
+    check_pins(config.leds, arr.preset, preset.reserved_pins if preset is not None else {})
     _check_service(config)
-    _check_asr(config)
+    check_language(config.asr.language)  # the rule the transcription stage applies when it starts
 
 
 def _check_channels(config: Config, geo: ArrayGeometry) -> None:
@@ -204,9 +203,3 @@ def _check_service(config: Config) -> None:
     if not config.service.state_dir.strip():
         raise ConfigError("service.state_dir", config.service.state_dir, "must name a folder, e.g. '/var/lib/listener'")
 
-
-def _check_asr(config: Config) -> None:
-    # the same rule load_lexicon applies when the transcription stage starts, so check-config catches it
-    language = config.asr.language
-    if language not in available_languages():
-        raise ConfigError("asr.language", language, f"no lexicon for it; available: {', '.join(available_languages())}")

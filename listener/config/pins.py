@@ -51,19 +51,18 @@ def bcm_number(pin: str, path: str) -> int:
     return _HEADER[physical]
 
 
-def check_pins(leds: LedsConfig, board: str = "", reserved: Mapping[int, str] | None = None) -> None:
+def check_pins(leds: LedsConfig, board: str, reserved: Mapping[int, str]) -> None:
     """Every pin name valid; the pins in use (the preset's LEDs, the button) all different and not
     among the ``reserved`` pins of the array ``board`` on the header."""
-    for key in ("green_pin", "amber_pin", "red_pin", "blue_pin"):
-        bcm_number(getattr(leds, key), f"leds.{key}")
+    keys = ("green_pin", "amber_pin", "red_pin", "blue_pin", *(("button_pin",) if leds.button_pin else ()))
+    numbers = {key: bcm_number(getattr(leds, key), f"leds.{key}") for key in keys}
     used = _LED_PINS.get(leds.preset, ()) if leds.enabled else ()
     if leds.button_pin:
         used = (*used, "button_pin")
     seen: dict[int, str] = {}
     for key in used:
-        pin = getattr(leds, key)
-        bcm = bcm_number(pin, f"leds.{key}")
-        if reserved and bcm in reserved:
+        pin, bcm = getattr(leds, key), numbers[key]
+        if bcm in reserved:
             raise ConfigError(
                 f"leds.{key}",
                 pin,

@@ -176,8 +176,8 @@ def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]
     def cost(rep: Cluster, customer: Cluster) -> float:
         return float(space.apart(rep.centre, want[0]) + space.apart(customer.centre, want[1]))
 
-    margin = abs(cost(a, b) - cost(b, a))
-    return (a, b, margin) if cost(a, b) <= cost(b, a) else (b, a, margin)
+    ab, ba = cost(a, b), cost(b, a)
+    return (a, b, abs(ab - ba)) if ab <= ba else (b, a, abs(ab - ba))
 
 
 def _place_one(space: Space, rep_x: float, configured_rep: float) -> tuple[float, float, CustomerFrom]:

@@ -222,7 +222,7 @@ def check_asr_model(config: Config) -> Check:
     if not config.asr.enabled:
         return Check("asr model", "ok", "transcription disabled ([asr] enabled = false)")
     from listener.transcription.models import broken_model_hint, is_model_dir, missing_model_hint, model_path
-    from listener.transcription.recognizer import load_model
+    from listener.transcription.recognizer import LOAD_FIX, load_model
 
     path = model_path(config)
     if not is_model_dir(path):
@@ -230,7 +230,7 @@ def check_asr_model(config: Config) -> Check:
     try:
         load_model(path)
     except ListenerError as exc:
-        detail = str(exc).partition(": fetch it again")[0]  # the loader's own advice is the generic one
+        detail = str(exc).removesuffix(f": {LOAD_FIX}")  # the loader's own advice is the generic one
         return fail("asr model", detail, broken_model_hint(path, config))
     return Check("asr model", "ok", f"vosk model {path} loads")
 

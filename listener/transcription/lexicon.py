@@ -225,13 +225,19 @@ def available_languages() -> list[str]:
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def load_lexicon(language: str) -> Lexicon:
-    """The lexicon shipped for ``language``; a config error names the ones there are."""
+def check_language(language: str) -> None:
+    """A config error at asr.language, naming the lexicons there are, unless one is shipped for ``language``."""
     resource = resources.files("listener") / "data" / "lexicons" / f"{language}.toml"
     if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)?", language) or not resource.is_file():
         raise ConfigError(
             "asr.language", language, f"no lexicon for it; available: {', '.join(available_languages())}"
         )
+
+
+def load_lexicon(language: str) -> Lexicon:
+    """The lexicon shipped for ``language``; a config error names the ones there are."""
+    check_language(language)
+    resource = resources.files("listener") / "data" / "lexicons" / f"{language}.toml"
     where = f"{language}.toml"
     try:
         data = tomllib.loads(resource.read_text(encoding="utf-8"))

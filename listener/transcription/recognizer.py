@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE_HZ = 16000
 PIECE_BYTES = 2 * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
 GAP_TOLERANCE_S = 1e-3
+LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives a more precise one
 TIME_SLACK_S = 0.005  # under vosk's 10 ms frame: float32 rounding, never a real frame
 # a microphone's audio is never ahead of the wall clock by more than the block in hand; a
 # file replayed flat out soon is
@@ -64,9 +65,7 @@ def load_model(path: Path) -> Any:
     try:
         return vosk.Model(str(path))
     except Exception as exc:  # vosk raises a bare Exception
-        raise ModelError(
-            f"vosk could not load the model in {path} ({exc}): fetch it again or point [asr] model_path elsewhere"
-        ) from None
+        raise ModelError(f"vosk could not load the model in {path} ({exc}): {LOAD_FIX}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +208,10 @@ class RecognizerWorker:
         expected_s: float | None = None
         pending = False  # audio fed since the last final result
         while (item := self._next(pending)) is not None:
-            jump = abs(item.start_s - expected_s) if isinstance(item, Chunk) and expected_s is not None else 0.0
-            gap = jump > GAP_TOLERANCE_S
-            if item is IDLE or gap:
+            skipped = (
+                isinstance(item, Chunk) and expected_s is not None and abs(item.start_s - expected_s) > GAP_TOLERANCE_S
+            )
+            if item is IDLE or skipped:
                 self._emit(rec.FinalResult())  # no word may span skipped audio, or wait for the next visit
                 pending = False
                 if self._take_renew():

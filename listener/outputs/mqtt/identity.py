@@ -72,13 +72,10 @@ def config_hash(config: Config) -> str:
 def file_fingerprint(path: Path) -> str | None:
     """Truncated SHA-256 of a model file; None when it is absent."""
     try:
-        digest = hashlib.sha256()
         with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+            return hashlib.file_digest(f, "sha256").hexdigest()[:12]
     except OSError:
         return None
-    return digest.hexdigest()[:12]
 
 
 def turn_model_version(config: Config) -> str | None:

@@ -229,10 +229,6 @@ class MqttStage(Stage):
     # -- events ---------------------------------------------------------------------
 
     def process(self, event: Event) -> Iterable[Event]:
-        if self.cues is not None:
-            self.cues.process(event)
-            if isinstance(event, SessionStarted):  # sessions never overlap: nothing before it is needed
-                self.cues.forget_before(event.onset_s)
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
             end_s = event.start_s + event.duration_s if isinstance(event, AudioDropped) else event.end_s
@@ -245,6 +241,10 @@ class MqttStage(Stage):
                 self._publish_state()  # sessions_today counts from local midnight: back to 0
             self._maybe_metrics()
             return self._watch_broker()
+        if self.cues is not None:  # the session's content cues, for its summary
+            self.cues.process(event)
+            if isinstance(event, SessionStarted):  # sessions never overlap: nothing before it is needed
+                self.cues.forget_before(event.onset_s)
         if isinstance(event, TalkTotals):
             self.tally.talk_totals(event)
         elif isinstance(event, RollingShare):

@@ -56,6 +56,7 @@ def test_two_devices_with_one_client_id_back_off_and_say_why_once(
             while not _messages(caplog, logging.ERROR) and time.monotonic() < deadline:
                 time.sleep(0.1)
             connects = first.connects + second.connects
+            waits_s = (first._delay_s, second._delay_s)
         finally:
             second.close()
             first.close()
@@ -65,6 +66,7 @@ def test_two_devices_with_one_client_id_back_off_and_say_why_once(
     assert len(errors) <= 2  # once per device
     # the waits double across the kicks (1, 2, 4 s...): without that, a connection a second
     assert connects <= 8, connects
+    assert max(waits_s) >= 4, waits_s  # three kicks: 1 -> 2 -> 4 (-> 8) s, not back to 1 s each time
     lost = [m for m in _messages(caplog, logging.WARNING) if "lost" in m]
     assert len(lost) <= 2, lost  # one per device, not one per kick
 

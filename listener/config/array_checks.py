@@ -16,6 +16,8 @@ from listener.errors import ConfigError
 
 MAX_COORD_M = 1.0  # a counter-top array is far smaller; anything larger is a unit mistake
 MIN_SPACING_M = 0.001  # vendors' drawings are good to about a millimetre, so closer mics are one mic
+# Twice a party sector's default half width: closer parties' sectors would overlap
+MIN_PARTIES_APART_DEG = 60.0
 # A line array hears only the delay between its ends: the cosine of the angle to its axis, resolved
 # evenly. A difference of 0.5 (a quarter of the cosine's range) is 30 deg broadside (90 vs 60 deg),
 # half the 60 deg asked of any array where a line resolves best, and 60 deg off the axis (0 vs 60 deg).

@@ -25,14 +25,13 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config, geometry
-from listener.config.array_checks import MIN_AXIS_COS_APART, check_mirror, line_axis_deg
+from listener.config.array_checks import MIN_AXIS_COS_APART, MIN_PARTIES_APART_DEG, check_mirror, line_axis_deg
 from listener.config.schema import PartiesConfig
 from listener.errors import ConfigError
 from listener.service.calibrate_votes import CalibrationError, Votes
 
 BIN_DEG = 10.0  # the front end's direction grid
 CLUSTER_HALF_DEG = 30.0  # votes this close to a peak belong to its talker
-MIN_APART_DEG = 60.0  # the config loader's minimum separation of the parties
 MIN_SPEECH_S = 1.0  # less speech than this cannot place anyone
 SECOND_TALKER_SHARE = 0.15  # a second cluster holding this share of the first one's votes is a talker
 FULL_CONFIDENCE_S = 5.0  # this much speech gives full confidence in the amount of evidence
@@ -84,7 +83,7 @@ class Space:
 
     def separable(self, a: float, b: float) -> bool:
         if self.axis_deg is None:
-            return float(self.apart(a, b)) >= MIN_APART_DEG
+            return float(self.apart(a, b)) >= MIN_PARTIES_APART_DEG
         return abs(math.cos(math.radians(a)) - math.cos(math.radians(b))) >= MIN_AXIS_COS_APART
 
     def histogram(self, x: Float, weight: Float) -> Float:
@@ -103,7 +102,7 @@ class Space:
 
     def acceptable(self, rep_deg: float, customer_deg: float) -> bool:
         """What the config loader accepts: the parties 60 deg apart, and on a line not mirror images."""
-        if _angle(rep_deg, customer_deg) < MIN_APART_DEG:
+        if _angle(rep_deg, customer_deg) < MIN_PARTIES_APART_DEG:
             return False
         parties = PartiesConfig(rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
         try:

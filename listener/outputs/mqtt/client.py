@@ -101,7 +101,7 @@ class MqttLink:
         # a connection counts as short-lived until it has outlasted that twice.
         self._stable_s = max(STABLE_MIN_S, 2.0 * self._max_s)
         self._up_since = 0.0
-        self._failed_attempts = 0  # since the last loss: 0 when the broker accepted the first attempt
+        self._attempt_failed = False  # an attempt failed since the last loss
         self._first_try = False  # the current connection was accepted at the first attempt after a loss
         self._short_lived = 0  # such connections in a row that the broker dropped soon after accepting them
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
@@ -209,7 +209,7 @@ class MqttLink:
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
         if reason.is_failure:
-            self._failed_attempts += 1
+            self._attempt_failed = True
             self._warn_once(
                 f"MQTT broker {self._where()} refused the connection: {reason}; check mqtt.username, the "
                 f"password (mqtt.password_file or {PASSWORD_ENV}) and the broker's ACL; metrics are spooled"
@@ -220,7 +220,7 @@ class MqttLink:
         level = logging.DEBUG if self._short_lived else logging.INFO
         log.log(level, "MQTT connected to %s as %s (after %.1f s)", self._where(), self.client_id, outage)
         self._up_since = time.monotonic()
-        self._first_try = self._failed_attempts == 0
+        self._first_try = not self._attempt_failed
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         self.connects += 1
@@ -228,7 +228,7 @@ class MqttLink:
         self._on_connected()
 
     def _handle_connect_fail(self, client: paho.Client, userdata: object) -> None:
-        self._failed_attempts += 1
+        self._attempt_failed = True
         tls_hint = ", the CA file and the certificate's host name" if self.config.tls else ""
         self._warn_once(
             f"MQTT broker {self._where()} is unreachable; check that it is running, mqtt.host and mqtt.port"
@@ -248,7 +248,7 @@ class MqttLink:
     def _after_loss(self, client: paho.Client, reason: ReasonCode, lived_s: float) -> None:
         """Runs before paho waits to reconnect, so the wait set here is the next one."""
         taken_over = reason.value == SESSION_TAKEN_OVER
-        first_try, self._first_try, self._failed_attempts = self._first_try, False, 0
+        first_try, self._first_try, self._attempt_failed = self._first_try, False, False
         lost = f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, metrics are spooled"
         if not taken_over and lived_s >= self._stable_s:
             # the connection held: an ordinary outage, so start again from the shortest wait

@@ -38,6 +38,13 @@ def test_spool_keeps_order_and_seq_across_reopen(tmp_path: Path) -> None:
         assert spool.next_seq() > seqs[-1] + 1
 
 
+def test_spool_commits_reach_the_disk_before_put_returns(tmp_path: Path) -> None:
+    # a power cut must not roll back a message (or the seq counter) that may already have been sent
+    with Spool(tmp_path / "spool.sqlite3", max_messages=10) as spool:
+        assert spool.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert spool.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: fsync at every commit
+
+
 def test_spool_overflow_drops_oldest_and_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with Spool(tmp_path / "s.sqlite3", max_messages=10) as spool:
         for n in range(25):

@@ -433,3 +433,41 @@ def test_a_device_that_opens_but_stays_silent_is_not_announced_back(
         events = run_source(source, step, timeout_s=30.0)
     assert [e.available for e in events if isinstance(e, SourceState)] == [False, True]
     assert_clock_continuous(events)
+
+
+def test_a_silent_reopened_device_is_not_counted_lost_twice(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each silent reopen used to count the time its stream took to open twice: the clock ran ahead of the wall."""
+    from listener.audio import live
+
+    silent = threading.Event()
+    deliver, open_stream = live._Run.callback, live.LiveSource._open_stream
+
+    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+        if silent.is_set():
+            return None, live.pyaudio.paContinue
+        return deliver(run, in_data, frames, info, status)
+
+    def slow_open(source: LiveSource, run: live._Run) -> object:
+        time.sleep(0.3)  # a driver that takes a while to open, as ALSA on a Pi can
+        return open_stream(source, run)
+
+    monkeypatch.setattr(live._Run, "callback", callback)
+    monkeypatch.setattr(live.LiveSource, "_open_stream", slow_open)
+    alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
+    silent_at: list[float] = []
+    ahead_s: list[float] = []  # stream clock minus wall time since the silence, at each device_lost drop
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not silent_at and audio_s(events) >= 0.3:
+            silent.set()
+            silent_at.append(time.monotonic())
+        if isinstance(event, AudioDropped) and event.reason == "device_lost":
+            lost_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
+            ahead_s.append(lost_s - (time.monotonic() - silent_at[0]))
+        return len(ahead_s) >= 8  # four silent reopens: two drops each
+
+    with LiveSource(live_config(reopen_interval_s=0.1)) as source:
+        run_source(source, step, timeout_s=30.0)
+    assert max(ahead_s) < 0.2, [round(a, 2) for a in ahead_s]

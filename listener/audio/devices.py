@@ -118,6 +118,7 @@ def choose_device(
     Matching is case-insensitive: an exact name first, then a substring, then
     a substring ignoring punctuation (ALSA card ids such as 'seeed4micvoicec'
     drop the dashes of the card name 'seeed-4mic-voicecard' PortAudio shows).
+    A name that fits several devices is an error rather than a guess.
     """
     candidates = _matches(devices, hint, default_index)
     if not candidates:
@@ -127,9 +128,15 @@ def choose_device(
             "to part of one of these names (`listener devices` lists them), or check the array is connected "
             "(`arecord -l`) and its driver / HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
         )
-    for device in candidates:
-        if device.max_input_channels >= needed_channels:
-            return device
+    fitting = [d for d in candidates if d.max_input_channels >= needed_channels]
+    if len(fitting) > 1:
+        # PortAudio's order follows ALSA card numbers, which USB devices do not keep across boots
+        raise AudioFormatError(
+            f"the audio input name '{hint}' matches {len(fitting)} devices: {describe_devices(fitting)}. Fix: set "
+            "[array] device to more of one of these names, so that it names one device (`listener devices`)"
+        )
+    if fitting:
+        return fitting[0]
     best = candidates[0]
     raise AudioFormatError(
         f"input device '{best.name}' has {best.max_input_channels} input channel(s) but the array configuration "

@@ -345,7 +345,10 @@ class LiveSource(AudioSource):
         if self._stop.is_set():  # stopped (or closed) while reopening: do not keep a stream nobody reads
             self._retire(run)
             return
-        dropped = self._drop(round((time.monotonic() - accounted) * PROCESSING_RATE_HZ), "device_lost")
+        now = time.monotonic()
+        dropped = self._drop(round((now - accounted) * PROCESSING_RATE_HZ), "device_lost")
+        # Counted up to now: if this stream stays silent, its loss starts here, not when it began opening.
+        run.last_data = now
         run.base_pos = self._pos
         self._run = run
         self._back_pending = run.device.name

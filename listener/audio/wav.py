@@ -7,6 +7,7 @@ import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -57,8 +58,13 @@ class WavSource(AudioSource):
 
     def _open_file(self) -> sf.SoundFile:
         if self._file is None:
-            self._file = open_wav(self.path)
-            check_channels(self.path, self._file.channels, self.geometry)
+            f = open_wav(self.path)
+            try:
+                check_channels(self.path, f.channels, self.geometry)
+            except BaseException:
+                f.close()  # and keep _file unset: a later call must not skip the check
+                raise
+            self._file = f
         return self._file
 
     def close(self) -> None:
@@ -181,14 +187,26 @@ def open_wav(path: Path) -> sf.SoundFile:
                 "closed properly); repair the header, e.g. `sox --ignore-length in.wav out.wav`"
             )
         raise AudioFormatError(f"{path} holds no audio (0 samples): record again")
-    rate = int(f.samplerate)
-    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+    try:
+        _check_rate(path, int(f.samplerate))
+    except AudioFormatError:
         f.close()
+        raise
+    return f
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    if rate < MIN_RATE_HZ:
         raise AudioFormatError(
             f"{path} is sampled at {rate} Hz; the listener needs {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz: "
             f"record at 16 kHz or more (e.g. `sox in.wav -r 16000 out.wav` only if the source had it)"
         )
-    return f
+    if rate > MAX_RATE_HZ:
+        # downsampling loses nothing the analysis uses (it runs at 16 kHz), so the fix is a plain conversion
+        raise AudioFormatError(
+            f"{path} is sampled at {rate} Hz; the listener takes at most {MAX_RATE_HZ} Hz: "
+            f"resample it, e.g. `sox in.wav -r {MAX_RATE_HZ} out.wav`"
+        )
 
 
 def _check_riff(path: Path) -> int:
@@ -212,15 +230,24 @@ def _check_riff(path: Path) -> int:
     return declared
 
 
-def _data_chunk_end(fh: object, rf64: bool) -> int | None:
-    read = fh.read  # type: ignore[attr-defined]
+def _data_chunk_end(fh: BinaryIO, rf64: bool) -> int | None:
+    ds64_data_size: int | None = None
     while True:
-        header = read(8)
+        header = fh.read(8)
         if len(header) < 8:
             return None
         chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+        if rf64 and chunk_id == b"ds64" and size >= 16:
+            body = fh.read(16)  # RIFF size, then data size, both 64-bit
+            if len(body) < 16:
+                return None
+            ds64_data_size = struct.unpack("<QQ", body)[1]
+            fh.seek(size - 16 + (size & 1), 1)
+            continue
         if chunk_id == b"data":
-            if rf64 or size == 0xFFFFFFFF:
-                return 0  # real size lives in the ds64 chunk; libsndfile checks it
-            return int(fh.tell()) + int(size)  # type: ignore[attr-defined]
-        fh.seek(size + (size & 1), 1)  # type: ignore[attr-defined]
+            if size == 0xFFFFFFFF:
+                if ds64_data_size is None:
+                    return 0  # a streaming writer's "unknown length": the data runs to the end of the file
+                size = ds64_data_size
+            return fh.tell() + int(size)
+        fh.seek(size + (size & 1), 1)

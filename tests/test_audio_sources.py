@@ -1,0 +1,135 @@
+"""WavSource's formats, resampling and failures, and choosing the array among input devices."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from listener.audio.devices import InputDevice, choose_device
+from listener.audio.wav import WavSource
+from listener.config import PROCESSING_RATE_HZ, geometry, parse_config
+from listener.errors import AudioFormatError
+from listener.events import AudioBlock
+
+GEO = geometry(parse_config({}))  # respeaker-4mic: 4 channels
+
+
+def replay(path: Path, block_ms: int = 100) -> list[AudioBlock]:
+    with WavSource(path, GEO, block_ms=block_ms) as source:
+        return [e for e in source.events() if isinstance(e, AudioBlock)]
+
+
+def tone(rate_hz: int, seconds: float) -> np.ndarray:
+    t = np.arange(round(rate_hz * seconds)) / rate_hz
+    return np.repeat((0.5 * np.sin(2 * np.pi * 440.0 * t))[:, None], 4, axis=1).astype(np.float32)
+
+
+# --- formats -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("container", ["WAV", "WAVEX", "RF64"])
+@pytest.mark.parametrize(
+    ("subtype", "tolerance"),
+    [("PCM_U8", 1e-2), ("PCM_16", 1e-4), ("PCM_24", 1e-6), ("PCM_32", 1e-8), ("FLOAT", 0.0), ("DOUBLE", 0.0)],
+)
+def test_every_common_sample_format_replays_the_same_audio(
+    tmp_path: Path, container: str, subtype: str, tolerance: float
+) -> None:
+    expected = tone(16000, 1.0)
+    path = tmp_path / f"{container}-{subtype}.wav"
+    sf.write(path, expected, 16000, subtype=subtype, format=container)
+    got = np.concatenate([b.samples for b in replay(path)])
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert np.abs(got - expected).max() <= tolerance
+
+
+def test_extra_chunks_with_odd_sizes_around_the_data_are_skipped(tmp_path: Path) -> None:
+    expected = tone(16000, 0.5)
+    plain = tmp_path / "plain.wav"
+    sf.write(plain, expected, 16000, subtype="FLOAT")
+    raw = plain.read_bytes()
+    at = raw.index(b"data")
+    odd = b"LIST" + struct.pack("<I", 5) + b"abcde\0"  # odd size, padded to even as RIFF requires
+    body = raw[:at] + odd + raw[at:] + b"junk" + struct.pack("<I", 3) + b"xyz\0"
+    path = tmp_path / "chunks.wav"
+    path.write_bytes(body[:4] + struct.pack("<I", len(body) - 8) + body[8:])
+    np.testing.assert_array_equal(np.concatenate([b.samples for b in replay(path)]), expected)
+
+
+# --- resampling ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate_hz", [22050, 32000, 44100, 48000])
+@pytest.mark.parametrize("block_ms", [50, 1000])
+def test_resampled_files_keep_length_and_timing(tmp_path: Path, rate_hz: int, block_ms: int) -> None:
+    """A click every second lands on the same 16 kHz sample, first to last; blocks are contiguous."""
+    seconds = 20
+    clicks = np.zeros((rate_hz * seconds, 4), dtype=np.float32)
+    clicks[[round((k + 0.25) * rate_hz) for k in range(seconds)], :] = 0.9
+    path = tmp_path / f"clicks-{rate_hz}.wav"
+    sf.write(path, clicks, rate_hz, subtype="PCM_16")
+    blocks = replay(path, block_ms)
+    clock = 0.0
+    for block in blocks:
+        assert block.start_s == pytest.approx(clock, abs=1e-9) and block.sample_rate_hz == PROCESSING_RATE_HZ
+        clock = block.end_s
+    got = np.concatenate([b.samples for b in blocks])[:, 0]
+    assert got.shape[0] == seconds * PROCESSING_RATE_HZ
+    peaks = [k * 16000 + int(np.argmax(np.abs(got[k * 16000 : (k + 1) * 16000]))) for k in range(seconds)]
+    assert peaks == [k * 16000 + 4000 for k in range(seconds)]
+
+
+# --- failures ----------------------------------------------------------------------------
+
+
+def test_a_file_with_the_wrong_channel_count_is_closed_and_stays_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "mono.wav"
+    sf.write(path, np.zeros((16000, 1), dtype=np.float32), 16000)
+    source = WavSource(path, GEO)
+    for _ in range(2):  # asking again must not skip the check (it used to, then fail with an IndexError)
+        with pytest.raises(AudioFormatError, match=r"1 channel\(s\)"):
+            source.open()
+        assert source._file is None  # not left open
+    with pytest.raises(AudioFormatError, match=r"1 channel\(s\)"):
+        list(source.events())
+
+
+@pytest.mark.parametrize("container", ["WAV", "WAVEX", "RF64"])
+def test_a_truncated_copy_is_rejected_in_every_container(tmp_path: Path, container: str) -> None:
+    """RF64 keeps its data size in the ds64 chunk; a cut copy used to replay its first half silently."""
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, tone(16000, 1.0), 16000, subtype="PCM_16", format=container)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(AudioFormatError, match="is truncated: the header promises"):
+        WavSource(cut, GEO).open()
+
+
+def test_a_rate_above_48k_says_to_resample_down(tmp_path: Path) -> None:
+    path = tmp_path / "hi.wav"
+    sf.write(path, np.zeros((9600, 4), dtype=np.float32), 96000)
+    with pytest.raises(AudioFormatError) as err:
+        WavSource(path, GEO).open()
+    message = str(err.value)
+    assert "96000 Hz" in message and "at most 48000 Hz" in message and "sox in.wav -r 48000" in message
+    assert "16 kHz or more" not in message and "\n" not in message
+
+
+# --- choosing the device ----------------------------------------------------------------
+
+
+def test_a_name_that_fits_several_devices_is_an_error_not_a_guess() -> None:
+    a = InputDevice(2, "ReSpeaker 4 Mic Array (UAC1.0): USB Audio (hw:2,0)", 6, 16000)
+    b = InputDevice(3, "ReSpeaker 4 Mic Array (UAC1.0): USB Audio (hw:3,0)", 6, 16000)
+    webcam = InputDevice(4, "USB Camera: Audio (hw:4,0)", 1, 16000)
+    with pytest.raises(AudioFormatError) as err:
+        choose_device([a, b, webcam], "respeaker", 6, None)
+    message = str(err.value)
+    assert "matches 2 devices" in message and "(hw:2,0)" in message and "(hw:3,0)" in message
+    assert "[array] device" in message and "\n" not in message
+    assert choose_device([a, b, webcam], "respeaker 4 mic array (uac1.0): usb audio (hw:3", 6, None) is b
+    assert choose_device([a, webcam], "usb", 6, None) is a  # only one has the channels: no doubt

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 from listener import __version__
 from listener.analytics.report import AudioInfo, ReportCollector
@@ -28,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     setup_logging()
+    stdout = _Stdout(sys.stdout)
+    sys.stdout = stdout
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # here, where a closed pipe can still be caught
@@ -39,8 +43,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # the reader went away (| head): nothing left to say; keep Python from complaining at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard_stdout(stdout.stream)
         return 0
+    except OSError as exc:
+        if stdout.error is not exc:
+            raise
+        # `listener analyze x.wav --json > report.json` on a full SD card: one line, not a traceback
+        _discard_stdout(stdout.stream)
+        print(
+            f"listener: cannot write the output ({exc.strerror or exc}): free space where it goes, or send it"
+            " elsewhere",
+            file=sys.stderr,
+        )
+        return 2
+    finally:
+        if sys.stdout is stdout:
+            sys.stdout = stdout.stream
+
+
+class _Stdout:
+    """sys.stdout, remembering the error its own write or flush raised (a full disk behind `> file`)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.error: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _discard_stdout(stream: TextIO) -> None:
+    """Point stdout at /dev/null, so output still pending does not fail again when Python exits."""
+    with contextlib.suppress(OSError, ValueError):  # no file behind it (a test's capture): nothing to flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -55,7 +55,7 @@ class ReportCollector(Stage):
         return ()
 
     def talk_s(self, party: Party) -> float:
-        return sum(s.duration_s for s in self.segments if s.party is party)
+        return sum((s.duration_s for s in self.segments if s.party is party), 0.0)  # 0.0, not 0, with no speech
 
     def metrics(self) -> dict[str, object]:
         rep, cust = self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)

@@ -52,6 +52,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(f"config file {path} is not valid TOML: {exc}") from None
+    except ValueError:
+        # tomllib lets Python's own limit on integer literals (4300 digits) through as a bare ValueError
+        raise ConfigFileError(
+            f"config file {path} is not valid TOML: a number is thousands of digits long; write a number in range"
+        ) from None
 
 
 def build(cls: type[T], data: Any, path: str) -> T:
@@ -123,12 +128,18 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
             raise ConfigError(path, value, "must be true or false")
         return value
     if tp is int:
+        if isinstance(value, float) and abs(value) < 2**53 and value.is_integer():
+            # TOML types 16000.0 as a float: say how to write it rather than only that it is wrong
+            raise ConfigError(path, value, f"must be a whole number, written without a decimal point: {int(value)}")
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(path, value, "must be a whole number")
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, value, "must be a number")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond any float: TOML allows it, no setting means it
+            raise ConfigError(path, value, _range_rule(meta, "must be a finite number")) from None
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(path, value, "must be a string")
@@ -137,6 +148,15 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
         raise TypeError(f"unsupported config type {tp}")
     _check_range(value, path, meta)
     return value
+
+
+def _range_rule(meta: typing.Mapping[str, Any], fallback: str) -> str:
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and hi is not None:
+        return f"must be between {lo} and {hi}"
+    if lo is not None:
+        return f"{fallback}, at least {lo}"
+    return fallback
 
 
 def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> None:

@@ -155,7 +155,9 @@ class MqttConfig:
     host: str = field("127.0.0.1", "broker host")
     port: int = field(1883, "broker port", min=1, max=65535)
     topic_prefix: str = field("listener", "topics are <topic_prefix>/<device_id>/...")
-    device_id: str = field("", "'' = a salted hash of /etc/machine-id")
+    device_id: str = field(
+        "", "'' = 'listener-' + 8 hex digits of a salted hash of the board serial (else of /etc/machine-id)"
+    )
     protocol: Literal["3.1.1", "5"] = field("3.1.1", "MQTT protocol version")
     keepalive_s: int = field(30, "keep-alive; the broker publishes the Last Will after 1.5x this", min=5, max=3600)
     reconnect_min_s: float = field(1.0, "first wait before reconnecting; doubles per failure", min=0.1, max=60.0)

@@ -1,0 +1,104 @@
+"""Command line and configuration edge cases: each gives one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.analytics.report import AudioInfo, ReportCollector
+from listener.config import load_config, parse_config
+from listener.errors import ConfigError, ConfigFileError
+from tests import synth
+
+
+def _cli(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "listener", *args], stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120
+    )
+
+
+def _no_nan(token: str) -> object:
+    raise AssertionError(f"{token} is not JSON")
+
+
+def test_an_integer_too_large_for_a_float_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"parties": {"rep_azimuth_deg": 10**400}})
+    assert info.value.path == "parties.rep_azimuth_deg" and "between -360.0 and 360.0" in info.value.rule
+    with pytest.raises(ConfigError, match="finite"):
+        parse_config({"mqtt": {"metrics_interval_s": 10**400}})  # a lower bound only
+    with pytest.raises(ConfigError) as info:
+        parse_config({"array": {"mics": [[10**400, 0.0, 0.0], [0.03, 0.0, 0.0]]}})
+    assert info.value.path == "array.mics[0][0]"
+
+
+def test_a_number_too_long_for_python_is_a_config_file_error(tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text("[array]\nblock_ms = 1" + "0" * 5000 + "\n")
+    with pytest.raises(ConfigFileError, match="not valid TOML"):
+        load_config(path)
+    result = _cli("check-config", str(path))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_whole_number_written_as_a_float_says_how_to_write_it() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"array": {"sample_rate": 16000.0}})
+    assert info.value.path == "array.sample_rate"
+    assert str(info.value) == (
+        "config error at array.sample_rate = 16000.0: must be a whole number, written without a decimal point: 16000"
+    )
+    with pytest.raises(ConfigError, match=r"must be a whole number$"):
+        parse_config({"array": {"sample_rate": 16000.5}})
+
+
+def test_toml_syntax_errors_give_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text("[array]\nsample_rate = \n")
+    result = _cli("check-config", str(path))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "not valid TOML" in result.stderr and "line 2, column 15" in result.stderr
+
+
+def test_an_empty_config_file_means_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text("")
+    result = _cli("check-config", str(path))
+    assert result.returncode == 0 and "respeaker-4mic, 4 mics" in result.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["check-config", "{cfg}"], ["analyze", "{wav}", "--json"], ["analyze", "{wav}"]])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path: Path, args: list[str]) -> None:
+    cfg = tmp_path / "listener.toml"
+    cfg.write_text("")
+    wav = synth.write_wav(tmp_path / "quiet.wav", np.zeros((1600, 4), dtype=np.float32))
+    with Path("/dev/full").open("w") as full:  # what `> report.json` on a full SD card does
+        result = _cli(*(a.format(cfg=cfg, wav=wav) for a in args), stdout=full.fileno())
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot write the output (No space left on device)" in result.stderr
+
+
+def test_a_report_without_speech_has_float_talk_times_and_no_nan() -> None:
+    report = ReportCollector().report(AudioInfo(seconds=0.0, channels=4, sample_rate_hz=16000))
+    metrics = report["metrics"]
+    assert isinstance(metrics, dict)
+    for key in ("rep_talk_s", "customer_talk_s", "rep_share"):
+        assert type(metrics[key]) is float and metrics[key] == 0.0, key
+    assert '"rep_talk_s": 0.0' in json.dumps(report)
+
+
+def test_a_file_shorter_than_one_block_gives_a_valid_report(tmp_path: Path) -> None:
+    wav = synth.write_wav(tmp_path / "blip.wav", np.zeros((100, 4), dtype=np.float32))
+    result = _cli("analyze", str(wav), "--json")
+    assert result.returncode == 0 and result.stderr == ""
+    report = json.loads(result.stdout, parse_constant=_no_nan)
+    assert report["schema"] == "listener.analysis/1" and report["segments"] == []
+    assert report["audio"] == {"seconds": 0.006, "channels": 4, "sample_rate": 16000}
+    assert report["metrics"]["rep_share"] == 0.0 and report["metrics"]["rep_talk_s"] == 0.0

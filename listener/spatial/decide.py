@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config
-from listener.events import ActivityFrames, Event, SpatialFrames
+from listener.events import ActivityFrames, EndOfStream, Event, SpatialFrames
 from listener.pipeline import Stage
 
 Float = npt.NDArray[np.float32]
@@ -36,14 +36,19 @@ class ActivityDecider(Stage):
         self.on_db = config.activity.speech_snr_db
         self.off_db = self.on_db - HYSTERESIS_DB
         self.ratio_db = config.activity.party_ratio_db
+        self._hangover_s = config.activity.hangover_s
+        self._hang_frames = 0
+        self._start_stream()
+
+    def _start_stream(self) -> None:
         self._history = np.full((SMOOTH_FRAMES - 1, 2), -60.0, dtype=np.float32)
         self._active = np.zeros(2, dtype=bool)
-        self._hang_frames = 0
         self._hold = np.zeros(2, dtype=np.int32)
         self._recent = [0, 0]  # evidence of the last ONSET_WINDOW frames, as bits
-        self._hangover_s = config.activity.hangover_s
 
     def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, EndOfStream):
+            self._start_stream()
         if not isinstance(event, SpatialFrames) or event.n_frames == 0:
             return
         self._hang_frames = round(self._hangover_s / event.hop_s)
@@ -88,6 +93,8 @@ class ActivityDecider(Stage):
                 elif hold[p] > 0:
                     hold[p] -= 1
                     active[p] = hold[p] > 0
+                else:  # no hangover left (or none configured): the evidence is gone, so is the party
+                    active[p] = False
             out[i] = active
         self._active = np.array(active)
         self._hold = np.array(hold, dtype=np.int32)

@@ -10,6 +10,7 @@ over pairs: 1 for a perfect match, about 0 for diffuse sound.
 from __future__ import annotations
 
 import itertools
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,7 @@ SPEED_OF_SOUND_M_S = 343.0
 
 Complex = npt.NDArray[np.complex64]
 Float = npt.NDArray[np.float32]
+Summable = TypeVar("Summable", Complex, Float)
 
 
 def mic_pairs(n_mics: int) -> list[tuple[int, int]]:
@@ -53,19 +55,47 @@ class SmoothedCrossSpectra:
         self.frames = frames
         self._history = np.zeros((frames - 1, n_bins, len(pairs)), dtype=np.complex64)
 
+    def reset(self) -> None:
+        self._history[:] = 0.0
+
     def __call__(self, spec: Complex) -> Complex:
         """(n_frames, n_bins, n_pairs) from spec (n_frames, n_mics, n_bins)."""
         spec_t = np.ascontiguousarray(spec.transpose(0, 2, 1))  # (frames, bins, mics)
         raw = spec_t[:, :, self.left] * np.conj(spec_t[:, :, self.right])
         padded = np.concatenate([self._history, raw], axis=0)
         self._history = padded[padded.shape[0] - (self.frames - 1) :]
-        csum = np.cumsum(padded, axis=0)
-        cross = np.ascontiguousarray(csum[self.frames - 1 :])
-        cross[1:] -= csum[: -self.frames]
+        cross = np.ascontiguousarray(window_sum(padded, self.frames))
         parts = cross.view(np.float32).reshape(*cross.shape, 2)
         magnitude = np.sqrt(np.einsum("...i,...i->...", parts, parts)) + np.float32(1e-12)
         parts /= magnitude[..., None]  # float32 throughout: mixed complex/real ufuncs are slow
         return cross
+
+
+def window_sum(padded: Summable, frames: int) -> Summable:
+    """Sums over ``frames`` consecutive rows: (n + frames - 1, ...) -> (n, ...).
+
+    Each sum is added up in the same order whatever ``n``: a running sum
+    (cumsum, then differences) would carry the rounding of everything
+    earlier in the block, so a quiet frame after loud speech would differ
+    with where the stream was cut into blocks, and its exact zeros would not
+    stay zero. Sums of 1, 2, 4, ... rows, doubled each time, keep it to a
+    handful of array operations.
+    """
+    n = padded.shape[0] - (frames - 1)
+    runs, width, start = padded, 1, 0  # runs[i]: the sum of rows i .. i + width - 1
+    total: Summable | None = None
+    remaining = frames
+    while True:
+        if remaining & 1:
+            part = runs[start : start + n]
+            total = part.copy() if total is None else total + part
+            start += width
+        remaining >>= 1
+        if not remaining:
+            assert total is not None  # frames >= 1
+            return total
+        runs = runs[:-width] + runs[width:]
+        width *= 2
 
 
 def phat_cross_spectra(spec: Complex, pairs: list[tuple[int, int]]) -> Complex:

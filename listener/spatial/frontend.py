@@ -21,7 +21,7 @@ import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config
-from listener.events import AudioBlock, AudioDropped, Event, SpatialFrames
+from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SpatialFrames
 from listener.pipeline import Stage
 from listener.spatial import doa
 from listener.spatial.noise import NoiseFloor
@@ -42,6 +42,13 @@ VOTE_FRAMES = 35  # the direction vote pools 350 ms: long enough to outvote refl
 CROSS_SMOOTH_FRAMES = 5
 ELSEWHERE_SHARPNESS = 30.0  # per unit of mean PHAT score
 ELSEWHERE_MARGIN = 0.05  # elsewhere must beat both sectors by this much
+# Mean band power per bin of a frame with no sound (-120 dB): far below the quietest real input (16-bit
+# quantisation noise alone gives about 7e-8) and far above what a few LSB of DC offset leak into the band.
+DIGITAL_SILENCE_POWER = 1e-12
+# Channel-map mode: a difference in the two channels' background floors up to this is the mics' placement
+# (and what the turn model was trained with); beyond it, the excess is taken as a gain mismatch and removed.
+GAIN_TOLERANCE_DB = 4.0
+GAIN_FLOOR_QUANTILE = 0.05  # rises at 0.75 dB/s while a party talks into its own mic
 
 Float = npt.NDArray[np.float32]
 
@@ -58,13 +65,26 @@ class SpatialFrontEnd(Stage):
         freqs = np.fft.rfftfreq(FFT_SIZE, 1.0 / PROCESSING_RATE_HZ)
         self.band = (freqs >= config.activity.low_hz) & (freqs <= config.activity.high_hz)
         self.window = np.hanning(FFT_SIZE).astype(np.float32)
-        self.noise = NoiseFloor(n_bins=freqs.size, hop_s=self.hop_s)
-        self._tail: Float = np.zeros((FFT_SIZE - self.hop, self._n_inputs()), dtype=np.float32)
-        self._frames_out = 0
-        self._drop_residual_s = 0.0
         self._channels = geometry.mode == "channels"
         if not self._channels:
             self._setup_directions(config, freqs[self.band].astype(np.float64))
+        self._start_stream()
+
+    def _start_stream(self) -> None:
+        """Everything carried from frame to frame, as at the start of a stream."""
+        self.noise = NoiseFloor(n_bins=FFT_SIZE // 2 + 1, hop_s=self.hop_s)
+        self._tail: Float = np.zeros((FFT_SIZE - self.hop, self._n_inputs()), dtype=np.float32)
+        self._frames_out = 0
+        self._drop_residual_s = 0.0
+        if self._channels:
+            # each channel's band level floor, one column per channel: what the room sounds like at each mic
+            # (slow and low, never boosted: a gain does not change, and one party's long speech must not count)
+            self._channel_floor = NoiseFloor(2, self.hop_s, quantile=GAIN_FLOOR_QUANTILE, startup_boost=1.0)
+        else:
+            self.cross.reset()
+            self._vote_history = np.zeros((VOTE_FRAMES - 1, 2), dtype=np.float32)
+            self._srp_history = np.zeros((VOTE_FRAMES - 1, DOA_GRID_DEG.size + 1), dtype=np.float32)
+            self._last_srp = np.zeros(DOA_GRID_DEG.size, dtype=np.float32)
 
     def _n_inputs(self) -> int:
         return 2 if self.geometry.mode == "channels" else self.geometry.n_mics
@@ -84,8 +104,6 @@ class SpatialFrontEnd(Stage):
         self.contrast = self._score_difference(centre)[0]
         self.bin_trust = np.clip(self.contrast / BIN_FULL_CONTRAST, 0.0, 1.0).astype(np.float32)
         self.bin_scale = (1.0 / np.maximum(self.contrast, BIN_MIN_CONTRAST)).astype(np.float32)
-        self._vote_history = np.zeros((VOTE_FRAMES - 1, 2), dtype=np.float32)
-        self._srp_history = np.zeros((VOTE_FRAMES - 1, DOA_GRID_DEG.size + 1), dtype=np.float32)
         half_width = config.parties.sector_half_width_deg
         self.party_dirs = np.zeros(DOA_GRID_DEG.size, dtype=bool)
         for azimuth in (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg):
@@ -98,6 +116,8 @@ class SpatialFrontEnd(Stage):
                 yield frames
         elif isinstance(event, AudioDropped):
             yield self._silence(event.duration_s)
+        elif isinstance(event, EndOfStream):
+            self._start_stream()  # as the turn stage does: a next stream neither hears this one nor continues its clock
 
     def _analyse(self, samples: Float) -> SpatialFrames | None:
         buf = np.concatenate([self._tail, samples.astype(np.float32, copy=False)], axis=0)
@@ -110,14 +130,31 @@ class SpatialFrontEnd(Stage):
         spec = scipy.fft.rfft(win * self.window, axis=-1).astype(np.complex64, copy=False)  # (n, ch, bins)
         mag2 = (spec.real**2 + spec.imag**2).astype(np.float32)
         power = mag2.mean(axis=1)
+        # digital silence, or a constant offset (whose window leaks only rounding into the band), is no
+        # sound at all: exact zeros, which neither the floors here nor the turn features' ever follow
+        silent = power[:, self.band].mean(axis=1) <= DIGITAL_SILENCE_POWER
+        mag2[silent] = 0.0
+        power[silent] = 0.0
         noise = self.noise.update(power)  # (n, bins): floor as it stood at each frame
         excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)  # (n, band bins)
         if self._channels:
-            rep_w, cust_w, doa_deg = _channel_weights(mag2)
+            rep_w, cust_w, doa_deg = _channel_weights(mag2, self._gain_offset_db(mag2))
             levels = (rep_w[:, self.band], cust_w[:, self.band])
             return self._emit(power, noise, excess, (rep_w, cust_w), levels, doa_deg)
         bins, frame, doa_deg = self._direction_weights(spec[:, :, self.band], excess, power.shape[1])
         return self._emit(power, noise, excess, bins, frame, doa_deg)
+
+    def _gain_offset_db(self, mag2: Float) -> Float:
+        """Per frame: how much louder the rep's channel records the same sound, beyond GAIN_TOLERANCE_DB.
+
+        Read off the two channels' background floors, which the room sets about
+        equal at both mics. Two mics set 20 dB apart would otherwise credit the
+        quieter party's own speech to the louder channel's party; differences
+        within the tolerance (the mics' own placement) are left alone.
+        """
+        floors = self._channel_floor.update(mag2[:, :, self.band].mean(axis=2))
+        offset = 10.0 * np.log10(floors[:, 0] / floors[:, 1])
+        return (np.sign(offset) * np.maximum(np.abs(offset) - GAIN_TOLERANCE_DB, 0.0)).astype(np.float32)
 
     def _direction_weights(
         self, spec: npt.NDArray[np.complex64], excess: Float, n_bins: int
@@ -131,9 +168,7 @@ class SpatialFrontEnd(Stage):
         cross = self.cross(spec)
         diff = self._score_difference(cross)
         contrast = self._vote(excess, diff)
-        # a direction map every other frame is plenty for a vote pooled over 350 ms
-        srp = np.repeat(self.srp(cross[::DOA_FRAME_STRIDE], excess[::DOA_FRAME_STRIDE]), DOA_FRAME_STRIDE, axis=0)
-        srp = srp[: cross.shape[0]]
+        srp = self._sparse_srp(cross, excess)
         elsewhere = self._elsewhere(srp, excess[:, :: self.srp.stride].sum(axis=1))
         doa_deg = DOA_GRID_DEG[np.argmax(srp, axis=1)].astype(np.float32)
         doa_deg[excess.sum(axis=1) <= 0] = np.nan
@@ -142,6 +177,21 @@ class SpatialFrontEnd(Stage):
         votes = np.repeat(vote, n_bins, axis=1)
         votes[:, self.band] = self._bin_votes(contrast, diff)
         return (votes * keep, (1.0 - votes) * keep), (vote * keep, (1.0 - vote) * keep), doa_deg
+
+    def _sparse_srp(self, cross: npt.NDArray[np.complex64], excess: Float) -> Float:
+        """A direction map every other frame is plenty for a vote pooled over 350 ms.
+
+        Which frames get one follows the stream's frame count, not the block's,
+        and a block that starts on an odd frame reuses the last map: otherwise
+        the result would depend on where the stream was cut.
+        """
+        first = (-self._frames_out) % DOA_FRAME_STRIDE  # this block's first frame with a map of its own
+        maps = self._last_srp[None]
+        if first < cross.shape[0]:
+            own = self.srp(cross[first::DOA_FRAME_STRIDE], excess[first::DOA_FRAME_STRIDE])
+            maps = np.concatenate([maps, own], axis=0)
+        self._last_srp = maps[-1]
+        return maps[(np.arange(cross.shape[0]) - first) // DOA_FRAME_STRIDE + 1]
 
     def _bin_votes(self, contrast: Float, diff: Float) -> Float:
         """Rep weight per band bin: the frame's pooled contrast, moved to the bin's own.
@@ -162,10 +212,7 @@ class SpatialFrontEnd(Stage):
         history: Float = getattr(self, name)
         both = np.concatenate([history, values], axis=0)
         setattr(self, name, both[both.shape[0] - (VOTE_FRAMES - 1) :])
-        csum = np.cumsum(both, axis=0)
-        window = csum[VOTE_FRAMES - 1 :].copy()
-        window[1:] -= csum[:-VOTE_FRAMES]
-        return window
+        return doa.window_sum(both, VOTE_FRAMES)
 
     def _elsewhere(self, srp: Float, weight: Float) -> Float:
         """How likely the frame's sound comes from neither party's sector (a till, a fridge, a door)."""
@@ -256,14 +303,16 @@ def _sigmoid(x: npt.NDArray[np.floating]) -> Float:
     return (1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))).astype(np.float32)
 
 
-def _channel_weights(mag2: Float) -> tuple[Float, Float, Float]:
+def _channel_weights(mag2: Float, gain_offset_db: Float) -> tuple[Float, Float, Float]:
     """Channel-map mode: a bin belongs to the party whose own mic hears it louder.
 
     Cross-talk reaches the other mic attenuated, so the ratio of the two
-    channels' power decides; a 6 dB lead gives a weight near 0.8.
+    channels' power, less how much louder the rep's channel records
+    everything (``gain_offset_db`` per frame), decides; a 6 dB lead gives a
+    weight near 0.8.
     """
     rep, cust = mag2[:, 0, :], mag2[:, 1, :]
-    ratio_db = 10.0 * np.log10((rep + 1e-12) / (cust + 1e-12))
+    ratio_db = 10.0 * np.log10((rep + 1e-12) / (cust + 1e-12)) - gain_offset_db[:, None]
     rep_w = _sigmoid(ratio_db / 4.0)
     nan = np.full(mag2.shape[0], np.nan, dtype=np.float32)
     return rep_w, (1.0 - rep_w).astype(np.float32), nan

@@ -28,27 +28,40 @@ INITIAL_FRAMES = 5
 
 
 class NoiseFloor:
-    def __init__(self, n_bins: int, hop_s: float) -> None:
+    def __init__(
+        self, n_bins: int, hop_s: float, quantile: float = QUANTILE, startup_boost: float = STARTUP_BOOST
+    ) -> None:
         self.floor: Float = np.full(n_bins, 1e-10, dtype=np.float32)
         scale = hop_s / 0.01
-        self._down = STEP_DB * (1.0 - QUANTILE) * scale
-        self._up = STEP_DB * QUANTILE * scale
+        self._down = STEP_DB * (1.0 - quantile) * scale
+        self._up = STEP_DB * quantile * scale
+        self._boost = startup_boost
         self._log: Float | None = None
         self._seen = 0
         self._initial = StartingMean(INITIAL_FRAMES, BIAS_DB)
 
     def update(self, power: Float) -> Float:
-        """Advance over frames (n, bins); returns the floor at each frame."""
+        """Advance over frames (n, bins); returns the floor at each frame.
+
+        Frames of exact zeros (digital silence: a codec starting up, a muted
+        stretch of a file) leave the floor where it was, as audio that never
+        arrived does: the floor would otherwise sink to the 1e-12 guard and take
+        half a minute to climb back, counting the room's background as speech.
+        """
         log_p = 10.0 * np.log10(power + 1e-12)
+        heard = np.any(power > 0.0, axis=1)
         out = np.empty_like(power)
         level = self._log
         for i in range(power.shape[0]):
             row = log_p[i]
+            if not heard[i]:
+                out[i] = level if level is not None else 10.0 * np.log10(self.floor) - BIAS_DB
+                continue
             if level is None or self._initial.active:
                 level = self._initial.add(power[i])
             else:
                 # faster tracking at start-up, before the floor has seen the room
-                boost = STARTUP_BOOST if self._seen < STARTUP_FRAMES else 1.0
+                boost = self._boost if self._seen < STARTUP_FRAMES else 1.0
                 level = level + np.where(row < level, -boost * self._down, boost * self._up)
             self._seen += 1
             out[i] = level

@@ -1,0 +1,144 @@
+"""The spatial front end and the heuristic decider on awkward input: odd block cuts, digital silence,
+mismatched channel gains, no hangover, one stage used for two streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from listener.config import Config, geometry, parse_config
+from listener.events import ActivityFrames, AudioBlock, EndOfStream, Event, SpatialFrames
+from listener.spatial.decide import ActivityDecider
+from listener.spatial.frontend import SpatialFrontEnd
+from listener.spatial.noise import NoiseFloor
+from listener.turns.base import join_frames
+from tests import synth
+from tests.conftest import f1, frames
+
+RATE_HZ = synth.RATE_HZ
+SECONDS = 7.0  # the dialogue's first rep utterance and the customer's answer
+
+
+@pytest.fixture(scope="module")
+def dialogue() -> np.ndarray:
+    samples, _ = synth.render(synth.DIALOGUE, SECONDS)
+    return samples
+
+
+def spatial(
+    samples: np.ndarray, config: Config, sizes: list[int], front: SpatialFrontEnd | None = None
+) -> SpatialFrames:
+    """The front end's frames for ``samples`` handed over in blocks of ``sizes`` samples (cycled), joined."""
+    front = front or SpatialFrontEnd(config, geometry(config))
+    out: list[SpatialFrames] = []
+    a = k = 0
+    while a < samples.shape[0]:
+        b = min(samples.shape[0], a + sizes[k % len(sizes)])
+        block = AudioBlock(a / RATE_HZ, RATE_HZ, np.ascontiguousarray(samples[a:b], dtype=np.float32))
+        out += [e for e in front.process(block) if isinstance(e, SpatialFrames)]
+        a, k = b, k + 1
+    joined = out[0]
+    for part in out[1:]:
+        joined = join_frames(joined, part)
+    return joined
+
+
+def decided(
+    config: Config, spatial_frames: SpatialFrames, decider: ActivityDecider | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    events: list[Event] = [*(decider or ActivityDecider(config)).process(spatial_frames)]
+    acts = [e for e in events if isinstance(e, ActivityFrames)]
+    return np.concatenate([a.rep_active for a in acts]), np.concatenate([a.customer_active for a in acts])
+
+
+@pytest.mark.parametrize("sizes", [[800], [112], [RATE_HZ * 10 // 1000 * 7 + 3, 1, 555]], ids=["50ms", "7ms", "ragged"])
+def test_the_evidence_does_not_depend_on_where_the_stream_is_cut(dialogue: np.ndarray, sizes: list[int]) -> None:
+    # Moving sums as cumsum-and-difference carried the rounding of everything earlier in the block,
+    # and the direction map every other frame restarted with each block: a quiet frame's weights
+    # could swing from 0 to 1 with the block size.
+    config = parse_config({})
+    whole = spatial(dialogue, config, [dialogue.shape[0]])
+    cut = spatial(dialogue, config, sizes)
+    assert cut.n_frames == whole.n_frames
+    for name in ("rep_weight", "customer_weight"):
+        np.testing.assert_allclose(getattr(cut, name), getattr(whole, name), rtol=0, atol=1e-3)
+    for name in ("rep_snr_db", "customer_snr_db"):
+        np.testing.assert_allclose(getattr(cut, name), getattr(whole, name), rtol=0, atol=0.01)
+    np.testing.assert_array_equal(cut.doa_deg, whole.doa_deg)
+
+
+@pytest.mark.parametrize("lead", ["zeros", "one LSB of DC"])
+def test_digital_silence_before_the_room_does_not_make_its_background_speech(dialogue: np.ndarray, lead: str) -> None:
+    # A codec that starts with zeros (or a constant) dragged the noise floor to -120 dB; it then took
+    # many seconds to climb back, and all that time both parties were "speaking" in the background.
+    config = parse_config({})
+    silence = np.zeros((RATE_HZ, dialogue.shape[1]), dtype=np.float32) + (0.0 if lead == "zeros" else -1 / 32768)
+    plain = decided(config, spatial(dialogue, config, [800]))
+    led = decided(config, spatial(np.concatenate([silence, dialogue]), config, [800]))
+    skip = RATE_HZ // 160  # the lead's 10 ms frames
+    for party in (0, 1):
+        assert not led[party][:skip].any()
+        assert np.sum(led[party][skip:] != plain[party]) <= 5
+
+
+def test_a_muted_stretch_leaves_the_noise_floor_where_it_was() -> None:
+    rng = np.random.default_rng(0)
+    floor = NoiseFloor(n_bins=257, hop_s=0.01)
+    floor.update(rng.exponential(1e-4, size=(300, 257)).astype(np.float32))
+    before = floor.floor.copy()
+    during = floor.update(np.zeros((500, 257), dtype=np.float32))
+    np.testing.assert_array_equal(floor.floor, before)
+    np.testing.assert_array_equal(during[-1], before)
+
+
+@pytest.mark.parametrize("gain_db", [-20.0, 20.0])
+def test_channel_map_mode_survives_mics_at_different_gains(gain_db: float) -> None:
+    # The quieter channel's party was never louder than the other channel, so every one of its words
+    # went to the louder party. Each mic's own background floor tells the gains apart.
+    one_mic = np.zeros((1, 3))
+    rep_part = [u for u in synth.DIALOGUE if u.party == "rep"]
+    cust_part = [u for u in synth.DIALOGUE if u.party == "customer"]
+    rep_sig, truth_rep = synth.render(rep_part, 17.0, mics=one_mic, seed=1)
+    cust_sig, truth_cust = synth.render(cust_part, 17.0, mics=one_mic, seed=2)
+    leak = 10 ** (-12 / 20)
+    gain = 10 ** (gain_db / 20)
+    samples = np.concatenate([rep_sig + leak * cust_sig, gain * (cust_sig + leak * rep_sig)], axis=1)
+    config = parse_config({"array": {"preset": "respeaker-2mic"}, "parties": {"rep_channel": 0, "customer_channel": 1}})
+    rep, cust = decided(config, spatial(samples, config, [800]))
+    truth = truth_rep + truth_cust
+    assert f1(frames(truth, "rep", rep.size), rep) > 0.8
+    assert f1(frames(truth, "customer", cust.size), cust) > 0.8
+
+
+def evidence(levels_db: list[float]) -> SpatialFrames:
+    n = len(levels_db)
+    snr = np.asarray(levels_db, dtype=np.float32)
+    return SpatialFrames(
+        start_s=0.0, hop_s=0.01, sample_rate_hz=RATE_HZ, fft_size=512,
+        power=np.zeros((n, 257), np.float32), rep_weight=np.full((n, 257), 0.5, np.float32),
+        customer_weight=np.full((n, 257), 0.5, np.float32), noise_power=np.zeros(257, np.float32),
+        rep_snr_db=snr, customer_snr_db=np.full(n, -60.0, np.float32), doa_deg=np.full(n, np.nan, np.float32),
+    )  # fmt: skip
+
+
+def test_without_a_hangover_a_party_stops_when_its_evidence_does() -> None:
+    config = parse_config({"activity": {"hangover_s": 0.0}})
+    rep, _ = decided(config, evidence([20.0] * 50 + [-60.0] * 50))
+    assert rep[20:45].all()
+    assert not rep[60:].any()
+
+
+def test_a_second_stream_starts_afresh(dialogue: np.ndarray) -> None:
+    # as the turn stage does: neither the floors, the votes, the decider's hold nor the clock carry over
+    config = parse_config({})
+    front, decider = SpatialFrontEnd(config, geometry(config)), ActivityDecider(config)
+    first, second = dialogue[: 3 * RATE_HZ], dialogue[3 * RATE_HZ :]
+    decided(config, spatial(first, config, [800], front=front), decider)
+    for stage in (front, decider):
+        list(stage.process(EndOfStream(3.0)))
+    again = spatial(second, config, [800], front=front)
+    fresh = spatial(second, config, [800])
+    assert again.start_s == 0.0
+    np.testing.assert_array_equal(again.rep_weight, fresh.rep_weight)
+    np.testing.assert_array_equal(again.rep_snr_db, fresh.rep_snr_db)
+    np.testing.assert_array_equal(decided(config, again, decider)[0], decided(config, fresh)[0])

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     setup_logging()
+    _no_core_dumps()
     stdout = _Stdout(sys.stdout)
     sys.stdout = stdout
     try:
@@ -59,6 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if sys.stdout is stdout:
             sys.stdout = stdout.stream
+
+
+def _no_core_dumps() -> None:
+    """A crash must not write the process's memory (audio buffers, words being recognised) to disk.
+
+    Debian writes ``core`` into the working directory, the service's state
+    directory, whenever the limit allows; the limit is lowered for good.
+    """
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 class _Stdout:

@@ -1,0 +1,396 @@
+"""Privacy by construction, proven on the whole device path: no audio and no word leaves the process.
+
+One subprocess runs, with transcription on (the real Korean vosk model), the turn model (real
+onnxruntime), gpiozero's MockFactory (``GPIOZERO_PIN_FACTORY=mock``) and logging at debug level
+through the service's own journal formatter:
+
+- ``analyze --json --plot figure.svg`` and ``analyze`` (the printed summary);
+- ``run --input --fast`` while the broker is down, so that every message stays in the offline
+  spool on disk (the folder is walked then, the spool decoded);
+- then, with a real mosquitto up and a subscriber to ``#``, ``run --input --fast --led-trace``
+  without transcription: it drains the spool (the first run's events and session summary with its
+  content cues) and publishes its own (Home Assistant discovery, status, info, state, events,
+  session summaries).
+
+HOME, TMPDIR, the XDG folders, the working directory and both state folders lie in one folder the
+test walks afterwards. The words searched for are the ones the real recogniser returned inside
+that process (a pass-through spy hands them back through an inherited pipe, never a file), plus
+what vosk hears on the recording directly; the audio searched for is windows of the recording in
+every form the pipeline holds it (the WAV's interleaved int16, the recogniser's mono int16, float32
+and float64 samples). Where ``strace`` is installed, the run is traced too: every file the process
+(and every thread or library in it) opens for writing, and every socket it connects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests import asr_audio
+from tests.mqtt_broker import Mosquitto, Received, Recorder, validate
+
+BASE = "listener/counter-3"
+
+DRIVER = """
+import json, os, sys
+from listener.cli import main
+from listener.transcription import recognizer
+
+heard = []
+emit = recognizer.RecognizerWorker._emit
+
+def spy(self, result_json):  # pass-through: remembers what the real recogniser said
+    heard.extend(str(item["word"]) for item in json.loads(result_json).get("result", []))
+    emit(self, result_json)
+
+recognizer.RecognizerWorker._emit = spy
+wav, config, drain, plot, to_test, from_test = sys.argv[1:7]
+code = main(["analyze", wav, "--json", "--plot", plot, "--config", config])
+code = code or main(["run", "--input", wav, "--fast", "--config", config])  # the broker is down
+with os.fdopen(int(to_test), "w") as out, os.fdopen(int(from_test)) as go:  # pipes, never files
+    out.write("spooled\\n")
+    out.flush()
+    if go.readline() == "go\\n":  # the broker is up: a second run (no transcription) drains the spool
+        code = code or main(["run", "--input", wav, "--fast", "--led-trace", "--config", drain])
+    json.dump(heard, out)
+sys.exit(code)
+"""
+
+
+@dataclass
+class Session:
+    box: Path
+    wav: Path
+    stdout: bytes
+    stderr: bytes
+    messages: list[Received]  # everything a subscriber to '#' received
+    heard: list[str]  # the words the real recogniser returned in the process
+    spooled: dict[str, bytes]  # every file, while the broker was down and the spool held the messages
+    files: dict[str, bytes] = field(default_factory=dict)  # every file, at the end
+    trace: Path | None = None  # strace -ff output prefix, when strace is installed
+
+
+def _config(path: Path, state: Path, mqtt: dict[str, object], asr: bool = True) -> Path:
+    lines = [
+        "[asr]", f"enabled = {json.dumps(asr)}", f'model_path = "{asr_audio.korean_model()}"',
+        "[service]", f'state_dir = "{state}"', 'log_level = "debug"',
+        "[analytics]", "session_gap_s = 5.0", "session_min_speech_s = 0.0",
+        "[leds]", "enabled = true",  # gpiozero's MockFactory, from GPIOZERO_PIN_FACTORY=mock
+        "[mqtt]", *(f"{k} = {json.dumps(v)}" for k, v in mqtt.items()),
+    ]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _strace() -> str | None:
+    """strace, if it is installed and may trace here (containers may forbid ptrace)."""
+    tool = shutil.which("strace")
+    if tool is None:
+        return None
+    probe = subprocess.run([tool, "-f", "-qq", "-o", os.devnull, "true"], capture_output=True, timeout=30, check=False)
+    return tool if probe.returncode == 0 else None
+
+
+def _walk(box: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(box.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    wav, _ = asr_audio.session_dialogue(tmp_path_factory, 2, 8.0)  # a greeting and the customer's answer
+    box = tmp_path_factory.mktemp("privacy")
+    dirs = {n: box / n for n in ("home", "tmp", "work", "state", "cache", "config", "data")}
+    for d in dirs.values():
+        d.mkdir()
+    # text in an SVG as <text>, not as glyph outlines, so that words in the figure can be searched for
+    (dirs["work"] / "matplotlibrc").write_text("svg.fonttype: none\n")
+    outside = tmp_path_factory.mktemp("privacy-outside")  # the broker's files, the trace, the output
+    # the telemetry switch is the product's to set: not inherited from this process (which imported listener)
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"},
+        "HOME": str(dirs["home"]),
+        "TMPDIR": str(dirs["tmp"]),
+        "XDG_CACHE_HOME": str(dirs["cache"]),
+        "XDG_CONFIG_HOME": str(dirs["config"]),
+        "XDG_DATA_HOME": str(dirs["data"]),
+        "XDG_STATE_HOME": str(dirs["state"]),
+        "GPIOZERO_PIN_FACTORY": "mock",
+        "JOURNAL_STREAM": "8:12345",  # the service's journal format, as under systemd
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    broker = Mosquitto(outside / "broker")  # started once the first run has spooled everything
+    config = _config(box / "listener.toml", dirs["state"], broker.mqtt_config(shutdown_drain_s=0.0))
+    drain = _config(box / "drain.toml", dirs["state"], broker.mqtt_config(), asr=False)
+    strace = _strace()
+    trace = outside / "trace" if strace else None
+    from_driver, to_test = os.pipe()
+    from_test, to_driver = os.pipe()
+    cmd = [sys.executable, "-c", DRIVER, str(wav), str(config), str(drain), str(dirs["work"] / "figure.svg")]
+    cmd += [str(to_test), str(from_test)]
+    if strace:
+        calls = "openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,truncate"
+        cmd = [strace, "-ff", "-qq", "-y", "--seccomp-bpf", "-o", str(trace), "-e", f"trace={calls},connect", *cmd]
+    with (outside / "stdout").open("wb") as out, (outside / "stderr").open("wb") as err:
+        try:
+            proc = subprocess.Popen(
+                cmd, cwd=dirs["work"], env=env, stdout=out, stderr=err, pass_fds=(to_test, from_test)
+            )
+        finally:
+            os.close(to_test)
+            os.close(from_test)
+    said, heard, messages = "", "[]", []
+    try:
+        with os.fdopen(from_driver) as driver, os.fdopen(to_driver, "w") as go:
+            said = driver.readline()  # blocks until the offline run ended (or the driver died: "")
+            spooled = _walk(box)
+            if said == "spooled\n":
+                broker.start()
+                with Recorder(broker) as rec:
+                    go.write("go\n")
+                    go.flush()
+                    heard = driver.read()
+                    proc.wait(timeout=120)
+                    rec.wait_for(lambda ms: any(m.topic == f"{BASE}/status" and b'"offline"' in m.payload for m in ms))
+                    messages = list(rec.messages)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        broker.stop()
+    stdout, stderr = (outside / "stdout").read_bytes(), (outside / "stderr").read_bytes()
+    assert proc.returncode == 0 and said == "spooled\n", stderr.decode(errors="replace")[-3000:]
+    yield Session(box, wav, stdout, stderr, messages, json.loads(heard), spooled, _walk(box), trace)
+
+
+# --- what to look for ------------------------------------------------------------------------
+
+
+def word_forms(word: str) -> list[bytes]:
+    """How a word could sit in a file or a message: UTF-8, JSON-escaped, or a str's UTF-16 in memory."""
+    forms = [word.encode("utf-8"), json.dumps(word)[1:-1].encode("ascii")]
+    if len(word) >= 2:
+        forms.append(word.encode("utf-16-le"))
+    return forms
+
+
+def searchable(words: set[str]) -> set[str]:
+    """Words with a letter in them ("[20]", a number the Korean model prints, could be anything's)."""
+    return {w for w in words if any(c.isalpha() for c in w)}
+
+
+def audio_needles(wav: Path, count: int = 40) -> dict[str, list[bytes]]:
+    """Windows of the recording's loud parts in every form the pipeline holds audio in."""
+    raw = wav.read_bytes()
+    pcm_i16 = np.asarray(sf.read(wav, dtype="int16")[0])
+    samples = np.asarray(sf.read(wav, dtype="float32")[0])
+    mono = np.asarray(np.clip(samples[:, 0], -1.0, 1.0) * 32767.0, dtype="<i2").tobytes()  # what vosk gets
+    loud = np.flatnonzero(np.abs(samples[:, 0]) > 0.05)
+    picks = loud[:: max(1, loud.size // count)][:count]
+    channels = samples.shape[1]
+    forms = {
+        "int16 interleaved (the WAV)": pcm_i16.astype("<i2").tobytes(),
+        "int16 mono (the recogniser)": mono,
+        "float32 interleaved (AudioBlock)": samples.astype("<f4").tobytes(),
+        "float32 one channel": samples[:, 0].astype("<f4").tobytes(),
+        "float64 one channel": samples[:, 0].astype("<f8").tobytes(),
+    }
+    width = {"int16 interleaved (the WAV)": 2 * channels, "int16 mono (the recogniser)": 2}
+    width |= {"float32 interleaved (AudioBlock)": 4 * channels, "float32 one channel": 4, "float64 one channel": 8}
+    needles = {k: [data[i * width[k] : i * width[k] + 32] for i in picks] for k, data in forms.items()}
+    # the detector works: the WAV's own bytes hold its windows
+    assert all(n in raw for n in needles["int16 interleaved (the WAV)"])
+    assert all(len(set(n)) > 4 for ns in needles.values() for n in ns)  # real signal, not runs of zeros
+    return needles
+
+
+def outputs(s: Session) -> dict[str, bytes]:
+    """Everything the process left behind or sent: its output, every file (during the outage and at the
+    end), every MQTT message."""
+    out = {"stdout": s.stdout, "stderr (the journal)": s.stderr}
+    out |= {f"file {name} (broker down)": data for name, data in s.spooled.items()}
+    out |= {f"file {name}": data for name, data in s.files.items()}
+    out |= {f"mqtt #{i} {m.topic}": m.payload for i, m in enumerate(s.messages)}
+    return out
+
+
+# --- the proofs ----------------------------------------------------------------------------------
+
+
+def test_the_run_really_heard_words_and_published(session: Session) -> None:
+    """The checks below are not vacuous: words were in memory, logging was at debug, all topics went out."""
+    assert len(searchable(set(session.heard))) >= 8, f"the recogniser returned too few words: {len(session.heard)}"
+    assert b"<7>DEBUG listener.transcription" in session.stderr  # debug, in the journal's format
+    report = json.loads(session.stdout.splitlines()[0])
+    assert report["metrics"]["rep_words"] + report["metrics"]["customer_words"] >= 8
+    assert any(b'"led"' in line for line in session.stdout.splitlines())  # the LED trace (MockFactory)
+    leaves = {m.topic.rsplit("/", 1)[-1] for m in session.messages if m.topic.startswith(BASE + "/")}
+    assert leaves >= {"status", "info", "state", "event", "session"}
+    assert any(m.topic == "homeassistant/device/counter-3/config" for m in session.messages)
+    cues = [m.json()["cues"] for m in session.messages if m.topic == f"{BASE}/session"]
+    assert any(isinstance(c, dict) and int(c["rep_words"]) + int(c["customer_words"]) > 0 for c in cues)
+
+
+def test_no_recognised_word_is_written_logged_printed_or_published(session: Session) -> None:
+    words = searchable(set(session.heard))
+    for where, data in outputs(session).items():
+        leaked = sorted(w for w in words if any(f in data for f in word_forms(w)))
+        assert not leaked, f"{len(leaked)} recognised words found in {where}"
+
+
+def test_no_audio_is_written_logged_printed_or_published(session: Session) -> None:
+    needles = audio_needles(session.wav)
+    for where, data in outputs(session).items():
+        found = [kind for kind, ns in needles.items() if any(n in data for n in ns)]
+        assert not found, f"audio ({', '.join(found)}) found in {where}"
+
+
+def test_the_figure_holds_drawn_text_but_no_word(session: Session) -> None:
+    svg = session.files[str(session.box / "work" / "figure.svg")].decode("utf-8")
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "rep speech" in " ".join(texts)  # the text of the figure is searchable
+    words = searchable(set(session.heard))
+    assert not [t for t in texts if any(w in t for w in words)]
+
+
+def test_every_message_and_the_offline_spool_hold_numbers_and_enums_only(session: Session) -> None:
+    for m in session.messages:
+        if m.topic.startswith(BASE + "/"):
+            validate(m.topic, m.payload)  # JSON Schema, and no free text at all
+    snapshot = session.box.parent / (session.box.name + "-spool-copy")  # the spool as it was during the outage
+    snapshot.mkdir(exist_ok=True)
+    for name, data in session.spooled.items():
+        if Path(name).name.startswith(SPOOL_FILE):
+            (snapshot / Path(name).name).write_bytes(data)
+    with sqlite3.connect(snapshot / SPOOL_FILE) as db:  # the WAL copied beside it is read too
+        rows = db.execute("SELECT leaf, payload FROM outbox").fetchall()
+    leaves = [str(leaf) for leaf, _ in rows]
+    assert "event" in leaves and "session" in leaves  # the broker was down: all of it waited on disk
+    for leaf, payload in rows:
+        validate(f"{BASE}/{leaf}", bytes(payload))
+    sessions = [json.loads(payload) for leaf, payload in rows if leaf == "session"]
+    assert any(s["cues"] and s["cues"]["customer_words"] + s["cues"]["rep_words"] > 0 for s in sessions)
+
+
+# --- what the process touched: strace -------------------------------------------------------------
+
+WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
+PATH_ARG = re.compile(r'(?:(?:\d+|AT_FDCWD)<([^>]*)>, )?"([^"]*)"')
+
+
+@dataclass
+class Traced:
+    written: set[str]
+    connected: set[tuple[str, int]]
+
+
+def traced(session: Session) -> Traced:
+    """Files opened for writing (or created, renamed, linked) and sockets connected, by any thread."""
+    if session.trace is None:
+        pytest.skip("strace is not installed (or may not trace here): add it to scripts/setup's DEV_APT")
+    cwd = str(session.box / "work")
+    written: set[str] = set()
+    connected: set[tuple[str, int]] = set()
+    for log in session.trace.parent.glob(session.trace.name + ".*"):
+        for line in log.read_text(errors="replace").splitlines():
+            call = line.split("(", 1)[0]
+            if re.search(r"= -1 E", line):
+                continue  # it failed: nothing was written or sent
+            if call in ("open", "openat", "creat"):
+                result = re.search(r"= \d+<([^>]*)>$", line)
+                if result and (call == "creat" or WRITE_FLAGS.search(line)):
+                    written.add(result.group(1))
+            elif call == "connect":
+                family = re.search(r"sa_family=(AF_\w+)", line)
+                port = re.search(r"sin6?_port=htons\((\d+)\)", line)
+                addr = re.search(r'inet_(?:addr|pton)\((?:AF_INET6, )?"([^"]+)"', line)
+                if family and family.group(1) in ("AF_INET", "AF_INET6") and port and addr:
+                    connected.add((addr.group(1), int(port.group(1))))
+            elif call in ("mkdir", "mkdirat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
+                          "symlinkat", "truncate"):  # fmt: skip
+                for base, path in PATH_ARG.findall(line):
+                    written.add(os.path.normpath(Path(base or cwd) / path))
+    return Traced(written, connected)
+
+
+def test_every_file_written_lies_inside_the_watched_folders(session: Session) -> None:
+    """Nothing goes to the real /tmp, /dev/shm, /var, the checkout: every write was walked above."""
+    written = traced(session).written
+    assert any(p.endswith("mqtt-spool.sqlite3") for p in written)  # the trace sees the product's writes
+    box = str(session.box) + os.sep
+    outside = sorted(p for p in written if not p.startswith(box) and p not in ("/dev/null", "/dev/tty"))
+    assert not outside, f"written outside HOME/TMPDIR/cwd/state: {outside}"
+
+
+def _onnxruntime_telemetry(box: Path) -> tuple[str, ...]:
+    """Where onnxruntime's 1DS telemetry writes (on at import unless ORT_DISABLE_TELEMETRY=1)."""
+    ort = Path("Microsoft") / "DeveloperTools" / ".onnxruntime"
+    return str(box / "cache" / ort), str(box / "home" / ".cache" / ort), str(box / "tmp" / ".ses")
+
+
+def test_only_the_spool_and_the_figure_are_written_and_only_the_broker_is_contacted(session: Session) -> None:
+    """No scratch file, even one deleted before the folders were walked (a temp file of audio would be)."""
+    seen = traced(session)
+    box = session.box
+    expected = (
+        str(box / "state" / SPOOL_FILE),  # and its -wal, -shm, -journal
+        str(box / "work" / "figure.svg"),
+        str(box / "home" / ".cache" / "matplotlib"),  # matplotlib's font cache (font names)
+        str(box / "home" / ".config" / "matplotlib"),
+        str(box / "cache" / "matplotlib"),
+        str(box / "config" / "matplotlib"),
+    )
+    ancestors = {str(p) for e in expected for p in Path(e).parents}
+    unexpected = sorted(p for p in seen.written if not p.startswith(expected) and p not in ancestors | {"/dev/null"})
+    assert not unexpected, f"unexpected files written: {unexpected}"
+    # the broker (down, then up) and paho's loopback wake-up pair
+    foreign = sorted((a, p) for a, p in seen.connected if a not in ("127.0.0.1", "::1"))
+    assert not foreign, f"connections beyond the broker: {foreign}"
+
+
+def test_no_third_party_telemetry_is_written_or_sent(session: Session) -> None:
+    # onnxruntime's 1DS telemetry writes a device id and an event queue to ~/.cache/Microsoft/DeveloperTools
+    # and $TMPDIR/.ses at import, and looks up mobile.events.data.microsoft.com, unless listener turns it off
+    seen = traced(session)
+    telemetry = sorted(p for p in seen.written if p.startswith(_onnxruntime_telemetry(session.box)))
+    lookups = sorted((a, p) for a, p in seen.connected if p == 53)
+    assert not telemetry and not lookups, f"telemetry files {telemetry}, DNS lookups {lookups}"
+
+
+# --- a crash: the process's memory holds audio and words ----------------------------------------------------
+
+
+def _abort_in(folder: Path, code: str) -> list[Path]:
+    """Run ``code`` with core dumps allowed by the shell, in ``folder``; the core files it left."""
+    folder.mkdir()
+    script = f"ulimit -c unlimited && exec {shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+    subprocess.run(["bash", "-c", script], cwd=folder, capture_output=True, timeout=120, check=False)
+    return sorted(folder.glob("core*"))
+
+
+def test_a_crash_leaves_no_core_dump(tmp_path: Path) -> None:
+    # Debian's default writes `core` into the working directory (the service's state directory) whenever
+    # the limit allows; the unit sets LimitCORE=0 and every listener command lowers the limit itself
+    pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    if pattern.startswith("|") or "/" in pattern:
+        pytest.skip(f"core dumps go elsewhere here ({pattern}), not into the working directory")
+    if not _abort_in(tmp_path / "control", "import os; os.abort()"):
+        pytest.skip("this machine does not let a process dump core (hard limit 0)")
+    config = tmp_path / "listener.toml"
+    config.write_text("")
+    code = f"import os; from listener.cli import main; main(['check-config', {str(config)!r}]); os.abort()"
+    assert _abort_in(tmp_path / "listener", code) == []

@@ -67,10 +67,11 @@ def _no_core_dumps() -> None:
     """A crash must not write the process's memory (audio buffers, words being recognised) to disk.
 
     Debian writes ``core`` into the working directory, the service's state
-    directory, whenever the limit allows; the limit is lowered for good.
+    directory, whenever the limit allows. The soft limit is what a crash
+    obeys; the hard one is left to whoever started us (the unit sets both to 0).
     """
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
 
 
 class _Stdout:

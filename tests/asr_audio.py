@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from functools import cache
@@ -110,3 +111,29 @@ def recognise(model: object, mono: np.ndarray) -> list[dict[str, Any]]:
             words += json.loads(rec.Result()).get("result", [])
     words += json.loads(rec.FinalResult()).get("result", [])
     return words
+
+
+SANDBOX = ("home", "tmp", "state", "work", "cache", "config", "data")
+
+
+def sandbox(root: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """Folders for everything a process may write, and the environment that points it there.
+
+    The process's files can then be walked exhaustively. ``ORT_DISABLE_TELEMETRY``
+    is not inherited from the test process (which imported listener, which sets
+    it): switching onnxruntime's telemetry off is the product's job.
+    """
+    box = {name: root / name for name in SANDBOX}
+    for folder in box.values():
+        folder.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"},
+        "HOME": str(box["home"]),
+        "TMPDIR": str(box["tmp"]),
+        "XDG_CACHE_HOME": str(box["cache"]),
+        "XDG_CONFIG_HOME": str(box["config"]),
+        "XDG_DATA_HOME": str(box["data"]),
+        "XDG_STATE_HOME": str(box["state"]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    return box, env

@@ -19,15 +19,9 @@ def dialogue_4ch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[d
 @pytest.fixture(scope="session")
 def dialogue_channels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
     """The same dialogue on two lapel mics: each party's voice reaches the other mic 12 dB down."""
-    one_mic = np.zeros((1, 3))
-    rep = [u for u in synth.DIALOGUE if u.party == "rep"]
-    cust = [u for u in synth.DIALOGUE if u.party == "customer"]
-    rep_sig, truth_rep = synth.render(rep, 17.0, mics=one_mic, seed=1)
-    cust_sig, truth_cust = synth.render(cust, 17.0, mics=one_mic, seed=2)
-    leak = 10 ** (-12 / 20)
-    samples = np.concatenate([rep_sig + leak * cust_sig, cust_sig + leak * rep_sig], axis=1)
+    samples, truth = synth.lapel_dialogue()
     path = synth.write_wav(tmp_path_factory.mktemp("audio") / "lapel.wav", samples)
-    return path, truth_rep + truth_cust
+    return path, truth
 
 
 def frames(segments: list[dict[str, object]], party: str, n: int, hop_s: float = 0.01) -> np.ndarray:

@@ -105,3 +105,17 @@ DIALOGUE = [
     Utterance("rep", 8.6, "cmu_arctic_us_axb_a0005.wav", 10.0),
     Utterance("customer", 12.0, "cmu_arctic_us_aew_a0002.wav", 170.0),
 ]
+
+
+def lapel_dialogue(customer_gain_db: float = 0.0) -> tuple[np.ndarray, list[dict[str, object]]]:
+    """DIALOGUE on two lapel mics (rep's, customer's): each voice reaches the other mic 12 dB down.
+
+    ``customer_gain_db``: the customer's mic records everything this much louder.
+    """
+    one_mic = np.zeros((1, 3))
+    rep_sig, truth_rep = render([u for u in DIALOGUE if u.party == "rep"], 17.0, mics=one_mic, seed=1)
+    cust_sig, truth_cust = render([u for u in DIALOGUE if u.party == "customer"], 17.0, mics=one_mic, seed=2)
+    leak = 10 ** (-12 / 20)
+    gain = 10 ** (customer_gain_db / 20)
+    samples = np.concatenate([rep_sig + leak * cust_sig, gain * (cust_sig + leak * rep_sig)], axis=1)
+    return samples, truth_rep + truth_cust

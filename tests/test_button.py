@@ -10,10 +10,13 @@ import io
 import json
 import logging
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from gpiozero import PWMLED, Button, Device
+from gpiozero.exc import BadPinFactory
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.audio.wav import WavSource
@@ -157,21 +160,57 @@ def test_button_wired_to_3v3(factory: MockFactory) -> None:
         assert button.paused
 
 
+def _gpiozero_finds_gpio() -> bool:
+    """Whether gpiozero's own default search loads a pin library on this machine (it does on a Pi)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            found = Device._default_pin_factory()
+        except BadPinFactory:
+            return False
+    found.close()
+    return True
+
+
 def test_pin_factory_follows_the_environment(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("GPIOZERO_MOCK_PIN_CLASS", raising=False)
     monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.setenv(gpio.ENV, "mock")
-    factory = gpio.pin_factory()
+    with caplog.at_level(logging.INFO, logger=gpio.__name__):
+        factory = gpio.pin_factory()
     assert isinstance(factory, MockFactory) and factory.pin_class is MockPWMPin
     assert gpio.pin_factory() is factory  # LEDs and button share it
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # asked for: nothing to warn about
 
     monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.setenv(gpio.ENV, "no-such-factory")
     with pytest.raises(OutputError, match="GPIOZERO_PIN_FACTORY=no-such-factory"):
         gpio.pin_factory()
 
+    # Neither the variable nor GPIO (this machine, or CI): simulated, PWM-capable, and said so, once.
     monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.delenv(gpio.ENV)
-    with caplog.at_level(logging.WARNING):
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=gpio.__name__):
         factory = gpio.pin_factory()
-    if isinstance(factory, MockFactory):  # no GPIO here: simulated, and said so
-        assert "simulated" in caplog.text
+        assert gpio.pin_factory() is factory  # created once, shared
+    said = [r for r in caplog.records if r.name == gpio.__name__]
+    if _gpiozero_finds_gpio():  # on a Pi: gpiozero's own choice, named in the log
+        assert not isinstance(factory, MockFactory)
+        assert [(r.levelno, r.getMessage()) for r in said] == [(logging.INFO, f"GPIO through {type(factory).__name__}")]
+        factory.close()
+        return
+    assert type(factory) is MockFactory and factory.pin_class is MockPWMPin
+    assert [r.levelno for r in said] == [logging.WARNING]
+    warning = said[0].getMessage()
+    assert "simulated" in warning and "GPIOZERO_PIN_FACTORY=mock" in warning
+    # the simulated pins dim (the LEDs fade, the README's table) and read a button like the real ones
+    led = PWMLED("GPIO22", pin_factory=factory)
+    led.value = 0.4
+    assert factory.pin("GPIO22").state == pytest.approx(0.4)
+    button = Button("GPIO17", pin_factory=factory)
+    factory.pin("GPIO17").drive_low()
+    assert button.is_pressed
+    led.close()
+    button.close()
+    factory.reset()

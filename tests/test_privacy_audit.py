@@ -113,24 +113,14 @@ def _walk(box: Path) -> dict[str, bytes]:
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     wav, _ = asr_audio.session_dialogue(tmp_path_factory, 2, 8.0)  # a greeting and the customer's answer
     box = tmp_path_factory.mktemp("privacy")
-    dirs = {n: box / n for n in ("home", "tmp", "work", "state", "cache", "config", "data")}
-    for d in dirs.values():
-        d.mkdir()
+    dirs, sandboxed = asr_audio.sandbox(box)
     # text in an SVG as <text>, not as glyph outlines, so that words in the figure can be searched for
     (dirs["work"] / "matplotlibrc").write_text("svg.fonttype: none\n")
     outside = tmp_path_factory.mktemp("privacy-outside")  # the broker's files, the trace, the output
-    # the telemetry switch is the product's to set: not inherited from this process (which imported listener)
     env = {
-        **{k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"},
-        "HOME": str(dirs["home"]),
-        "TMPDIR": str(dirs["tmp"]),
-        "XDG_CACHE_HOME": str(dirs["cache"]),
-        "XDG_CONFIG_HOME": str(dirs["config"]),
-        "XDG_DATA_HOME": str(dirs["data"]),
-        "XDG_STATE_HOME": str(dirs["state"]),
+        **sandboxed,
         "GPIOZERO_PIN_FACTORY": "mock",
         "JOURNAL_STREAM": "8:12345",  # the service's journal format, as under systemd
-        "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
     broker = Mosquitto(outside / "broker")  # started once the first run has spooled everything

@@ -22,7 +22,7 @@ from listener.pipeline import Pipeline, Stage
 from listener.service import runner
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
-from tests.alsa_device import AlsaConfig, alsa_config  # noqa: F401  (fixture)
+from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
 
 
 class Keep(Stage):
@@ -105,35 +105,67 @@ def test_the_watchdog_is_fed_while_an_outage_is_waited_out(notify_socket: socket
     assert _received(notify_socket) == ["STOPPING=1"]
 
 
-def test_the_array_is_opened_only_once_the_stages_are_up(
-    alsa_config: AlsaConfig,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    calls: list[str] = []
+def _capturing_from(device: TestDevice) -> set[str]:
+    """Which of the device's raw files this process holds open: ALSA's file PCM opens them with the stream."""
+    held = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            held.add(str(fd.readlink()))
+        except OSError:  # the fd of the listing itself, or one closed meanwhile
+            continue
+    return {path.name for path in device.infiles if str(path) in held}
 
-    class Source:
+
+def test_the_array_is_opened_only_once_the_stages_are_up(test_array: TestDevice) -> None:  # noqa: F811
+    """The real LiveSource on a file-backed ALSA array: a stage sees, while it opens, whether the array is capturing.
+
+    The array is "open" exactly while the process holds the device's raw files (ALSA's ``file`` PCM
+    opens them when PortAudio opens the stream, closes them with it).
+    """
+    import signal
+
+    config = parse_config(
+        {"array": {"device": test_array.name}, "leds": {"enabled": False, "button_pin": ""}, "asr": {"enabled": False}}
+    )
+    everything = {path.name for path in test_array.infiles}
+
+    class Loads(Stage):  # a model that turns out corrupt while the stages open
+        seen_at_open: set[str] | None = None
+
         def open(self) -> None:
-            calls.append("source open")
-
-        def close(self) -> None:
-            calls.append("source close")
-
-        def stop(self) -> None:
-            pass
-
-        def events(self) -> Iterator[Event]:
-            return iter(())
-
-    class Loads(Stage):
-        def open(self) -> None:
-            calls.append("stage open")
+            self.seen_at_open = _capturing_from(test_array)
             raise RuntimeError("the model file is corrupt")
 
-    monkeypatch.setattr(runner, "select_source", lambda *_: Source())
-    config = parse_config({"leds": {"button_pin": ""}, "asr": {"enabled": False}})
+    loads = Loads()
     with pytest.raises(RuntimeError, match="corrupt"):
-        runner.run(config, RunOptions(), extra_stages=[Loads()])
-    assert calls == ["stage open", "source close"]  # never started capturing, and closed all the same
+        runner.run(config, RunOptions(), extra_stages=[loads])
+    assert loads.seen_at_open == set()  # the array was not capturing while the stages opened ...
+    assert _capturing_from(test_array) == set()  # ... and it is not left open after the failure
+
+    class Watches(Stage):  # the same start, without the failure: then the array must be captured from
+        seen_at_open: set[str] | None = None
+        seen_with_audio: set[str] | None = None
+
+        def open(self) -> None:
+            self.seen_at_open = _capturing_from(test_array)
+
+        def process(self, event: Event) -> Iterable[Event]:
+            if isinstance(event, AudioBlock) and self.seen_with_audio is None:
+                self.seen_with_audio = _capturing_from(test_array)
+                os.kill(os.getpid(), signal.SIGTERM)  # as systemd stops the service
+            return ()
+
+    watches = Watches()
+    rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
+    rescue.start()
+    try:
+        audio_s = runner.run(config, RunOptions(), extra_stages=[watches])
+    finally:
+        rescue.cancel()
+    assert watches.seen_at_open == set()
+    assert watches.seen_with_audio == everything  # the observation does see an open array
+    assert audio_s > 0.0
+    assert _capturing_from(test_array) == set()  # closed when the run ended
 
 
 def test_the_demo_replays_the_sample_when_no_array_is_attached(alsa_config: AlsaConfig) -> None:  # noqa: F811

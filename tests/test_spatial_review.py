@@ -95,17 +95,9 @@ def test_a_muted_stretch_leaves_the_noise_floor_where_it_was() -> None:
 def test_channel_map_mode_survives_mics_at_different_gains(gain_db: float) -> None:
     # The quieter channel's party was never louder than the other channel, so every one of its words
     # went to the louder party. Each mic's own background floor tells the gains apart.
-    one_mic = np.zeros((1, 3))
-    rep_part = [u for u in synth.DIALOGUE if u.party == "rep"]
-    cust_part = [u for u in synth.DIALOGUE if u.party == "customer"]
-    rep_sig, truth_rep = synth.render(rep_part, 17.0, mics=one_mic, seed=1)
-    cust_sig, truth_cust = synth.render(cust_part, 17.0, mics=one_mic, seed=2)
-    leak = 10 ** (-12 / 20)
-    gain = 10 ** (gain_db / 20)
-    samples = np.concatenate([rep_sig + leak * cust_sig, gain * (cust_sig + leak * rep_sig)], axis=1)
+    samples, truth = synth.lapel_dialogue(customer_gain_db=gain_db)
     config = parse_config({"array": {"preset": "respeaker-2mic"}, "parties": {"rep_channel": 0, "customer_channel": 1}})
     rep, cust = decided(config, spatial(samples, config, [800]))
-    truth = truth_rep + truth_cust
     assert f1(frames(truth, "rep", rep.size), rep) > 0.8
     assert f1(frames(truth, "customer", cust.size), cust) > 0.8
 

@@ -9,7 +9,6 @@ the MQTT tests: here MQTT is off.)
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,25 +37,13 @@ def test_no_recognised_word_is_written_or_printed(tmp_path: Path, tmp_path_facto
     wav, _ = asr_audio.session_dialogue(tmp_path_factory, 2, 8.0)  # a greeting and the customer's answer
     words = {str(w["word"]) for w in asr_audio.direct_words(wav)}
     assert len(words) >= 8
-    box = {name: tmp_path / name for name in ("home", "tmp", "state", "work", "cache", "config", "data")}
-    for folder in box.values():
-        folder.mkdir()
+    box, env = asr_audio.sandbox(tmp_path)
     config = tmp_path / "listener.toml"
     config.write_text(
         f'[asr]\nenabled = true\nmodel_path = "{asr_audio.korean_model()}"\n'
         f'[service]\nstate_dir = "{box["state"]}"\nlog_level = "debug"\n'
         '[leds]\nenabled = false\nbutton_pin = ""\n[mqtt]\nenabled = false\n'
     )
-    env = {
-        **os.environ,
-        "HOME": str(box["home"]),
-        "TMPDIR": str(box["tmp"]),
-        "XDG_CACHE_HOME": str(box["cache"]),
-        "XDG_CONFIG_HOME": str(box["config"]),
-        "XDG_DATA_HOME": str(box["data"]),
-        "XDG_STATE_HOME": str(box["state"]),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
     done = subprocess.run(
         [sys.executable, "-c", SESSION, str(wav), str(config)],
         cwd=box["work"],

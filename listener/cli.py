@@ -204,8 +204,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         wait_for_array=args.wait_for_array,
         view=args.view or args.demo_fallback,
     )
-    seconds = run(config, options)
-    log.info("stopped after %.1f s of audio", seconds)
+    audio_s = run(config, options)
+    log.info("stopped after %.1f s of audio", audio_s)
     return 0
 
 

@@ -5,6 +5,7 @@ The watchdog is spoken to through a real datagram socket named by NOTIFY_SOCKET,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -203,3 +204,35 @@ def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig)
     finally:
         rescue.cancel()
     assert time.monotonic() - t0 < 5.0
+
+
+class Summaries(Stage):
+    name = "summaries"
+
+    def __init__(self) -> None:
+        self.seen: list[SessionSummary] = []
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, SessionSummary):
+            self.seen.append(event)
+        return ()
+
+
+def _demo_summaries(parties: dict[str, object]) -> list[SessionSummary]:
+    config = parse_config(
+        {"array": {"device": "no_such_array"}, "parties": parties, "leds": {"enabled": False, "button_pin": ""}}
+    )
+    summaries = Summaries()
+    runner.run(config, RunOptions(demo_fallback=True, fast=True), extra_stages=[summaries])
+    return [dataclasses.replace(s, session_id="") for s in summaries.seen]  # ids are random
+
+
+def test_the_demo_hears_the_sample_as_recorded_whatever_the_configured_parties(
+    alsa_config: AlsaConfig,  # noqa: F811
+) -> None:
+    # the sample's rep stands at 0 deg and its customer at 180 deg on a 4-mic array: a config for lapel mics,
+    # or with the parties elsewhere, must not make the demo read its four mics as something they are not
+    expected = _demo_summaries({})
+    assert expected and expected[0].rep_talk_s > 10.0 and expected[0].customer_talk_s > 5.0
+    assert _demo_summaries({"rep_channel": 0, "customer_channel": 1}) == expected
+    assert _demo_summaries({"rep_azimuth_deg": 90.0, "customer_azimuth_deg": 270.0}) == expected

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_S = 0.1
 DARK = (60, 60, 60)
+RGB_CHANNELS = ("red", "green", "blue")
 COLOURS = {"green": (40, 210, 70), "amber": (255, 170, 0), "red": (235, 35, 35), "blue": (50, 100, 255)}
 
 
@@ -83,10 +84,10 @@ def dot(rgb: tuple[float, float, float]) -> Text:
 
 def led_row(values: dict[str, float]) -> Text:
     row = Text()
-    if set(values) == {"red", "green", "blue"}:  # one RGB LED: show the mixed colour
-        mix = tuple(DARK[i] + (255 - DARK[i]) * values[c] for i, c in enumerate(("red", "green", "blue")))
+    if set(values) == set(RGB_CHANNELS):  # one RGB LED: show the mixed colour
+        mix = tuple(DARK[i] + (255 - DARK[i]) * values[c] for i, c in enumerate(RGB_CHANNELS))
         row.append_text(dot((mix[0], mix[1], mix[2])))
-        row.append("  " + "  ".join(f"{c} {values[c]:.2f}" for c in ("red", "green", "blue")))
+        row.append("  " + "  ".join(f"{c} {values[c]:.2f}" for c in RGB_CHANNELS))
         return row
     for name, value in values.items():
         full = COLOURS.get(name, (255, 255, 255))
@@ -134,7 +135,7 @@ class LedView(Stage):
         self.figures = Figures()
         self._stream = stream
         self._live: Live | None = None
-        self._last_refresh = 0.0
+        self._last_refresh_s = 0.0
         self._handlers: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
         self._console: Console | None = None
         self._plain = False
@@ -170,8 +171,8 @@ class LedView(Stage):
             line = plain_line(event)
             if line:
                 self._console.print(line, highlight=False)
-        if self._live is not None and time.monotonic() - self._last_refresh >= REFRESH_S:
-            self._last_refresh = time.monotonic()
+        if self._live is not None and time.monotonic() - self._last_refresh_s >= REFRESH_S:
+            self._last_refresh_s = time.monotonic()
             self._live.update(self._renderable(), refresh=True)
         return ()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from listener.analytics.stage import ConversationAnalytics
 from listener.analytics.timeline import Timeline
 from listener.config import ArrayGeometry, Config
@@ -26,6 +24,3 @@ def analysis_stages(config: Config, geometry: ArrayGeometry) -> list[Stage]:
     stages.append(ConversationAnalytics(config))  # the metrics of shared/metrics.md, decided live
     return stages
 
-
-def with_outputs(stages: Sequence[Stage], outputs: Sequence[Stage]) -> list[Stage]:
-    return [*stages, *outputs]

@@ -42,14 +42,14 @@ _ALONE = "repeat with the rep talking alone for about 10 s, nobody else near the
 
 
 def calibrate(
-    config: Config, config_path: Path | None, wav: Path | None, seconds: float, write: bool, force: bool = False
+    config: Config, config_path: Path | None, wav: Path | None, listen_s: float, write: bool, force: bool = False
 ) -> int:
     """``listener calibrate``: measure, print, and with ``write`` store the azimuths."""
     if write and config_path is None:
         raise CalibrationError("--write needs --config FILE: the file to store the azimuths in")
-    if wav is None and not MIN_SPEECH_S <= seconds <= MAX_LIVE_S:
-        raise CalibrationError(f"--seconds {seconds:g}: listen between {MIN_SPEECH_S:g} and {MAX_LIVE_S:g} s")
-    result = estimate(collect_votes(config, _events(config, wav, seconds)), config)
+    if wav is None and not MIN_SPEECH_S <= listen_s <= MAX_LIVE_S:
+        raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_SPEECH_S:g} and {MAX_LIVE_S:g} s")
+    result = estimate(collect_votes(config, _events(config, wav, listen_s)), config)
     print(f"rep        {result.rep_azimuth_deg:5.1f} deg")
     print(f"customer   {result.customer_azimuth_deg:5.1f} deg ({result.customer_from})")
     print(
@@ -82,7 +82,7 @@ def _refusal(config: Config, result: Calibration, force: bool) -> str:
     return ""
 
 
-def _events(config: Config, wav: Path | None, seconds: float) -> Iterator[Event]:
+def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event]:
     geo = geometry(config)
     if wav is not None:
         with WavSource(wav, geo, block_ms=1000) as source:
@@ -90,21 +90,21 @@ def _events(config: Config, wav: Path | None, seconds: float) -> Iterator[Event]
         return
     from listener.audio.live import LiveSource
 
-    print(f"listening for {seconds:.0f} s: the rep talks now, as in a conversation", flush=True)
+    print(f"listening for {listen_s:.0f} s: the rep talks now, as in a conversation", flush=True)
     with LiveSource(config) as live:
-        yield from live_events(live, seconds, seconds + LIVE_SLACK_S)
+        yield from live_events(live, listen_s, listen_s + LIVE_SLACK_S)
 
 
 # --- sources -------------------------------------------------------------------
 
 
-def live_events(source: AudioSource, seconds: float, timeout_s: float) -> Iterable[Event]:
-    """Events of ``source`` until ``seconds`` of audio arrived (or ``timeout_s`` of wall time passed)."""
+def live_events(source: AudioSource, listen_s: float, timeout_s: float) -> Iterable[Event]:
+    """Events of ``source`` until ``listen_s`` of audio arrived (or ``timeout_s`` of wall time passed)."""
     have_s = 0.0
     deadline = time.monotonic() + timeout_s
     for event in source.events():
         yield event
         if isinstance(event, AudioBlock):
             have_s += event.duration_s
-        if have_s >= seconds or time.monotonic() > deadline:
+        if have_s >= listen_s or time.monotonic() > deadline:
             source.stop()

@@ -114,7 +114,7 @@ class Space:
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
-    centre: float  # in the space's coordinate
+    centre_deg: float  # in the space's coordinate
     weight: float
 
 
@@ -136,13 +136,13 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     rep = clusters[0]
     if len(clusters) == 2:
         rep, customer, margin = match(space, clusters, configured)
-        both = _azimuths(space, rep.centre, customer.centre, configured)
+        both = _azimuths(space, rep.centre_deg, customer.centre_deg, configured)
         if both is not None:
             share = (rep.weight + customer.weight) / total
             confidence = round(share * min(1.0, margin / CLEAR_MARGIN_DEG) * evidence, 2)
             ambiguous = margin < AMBIGUOUS_MARGIN_DEG
             return Calibration(*both, "second talker", confidence, speech_s, rep.weight / total, ambiguous)
-    rep_deg, customer_deg, source = _place_one(space, rep.centre, configured[0])
+    rep_deg, customer_deg, source = _place_one(space, rep.centre_deg, configured[0])
     share = rep.weight / total
     return Calibration(rep_deg, customer_deg, source, round(share * evidence, 2), speech_s, share)
 
@@ -152,12 +152,12 @@ def find_clusters(space: Space, x: Float, weight: Float) -> list[Cluster]:
     smoothed = space.histogram(x, weight)
     first = _cluster(space, x, weight, float(space.grid[np.argmax(smoothed)]))
     # another talker's peak is at least a cluster's width away, whatever the array can separate
-    far = space.apart(space.grid, first.centre) > 2 * CLUSTER_HALF_DEG - BIN_DEG / 2
+    far = space.apart(space.grid, first.centre_deg) > 2 * CLUSTER_HALF_DEG - BIN_DEG / 2
     rest = np.where(far, smoothed, 0.0)
     if rest.max() <= 0:
         return [first]
     second = _cluster(space, x, weight, float(space.grid[np.argmax(rest)]))
-    if second.weight < SECOND_TALKER_SHARE * first.weight or not space.separable(first.centre, second.centre):
+    if second.weight < SECOND_TALKER_SHARE * first.weight or not space.separable(first.centre_deg, second.centre_deg):
         return [first]
     return [first, second]
 
@@ -173,18 +173,18 @@ def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]
     a, b = clusters
 
     def cost(rep: Cluster, customer: Cluster) -> float:
-        return float(space.apart(rep.centre, want[0]) + space.apart(customer.centre, want[1]))
+        return float(space.apart(rep.centre_deg, want[0]) + space.apart(customer.centre_deg, want[1]))
 
     ab, ba = cost(a, b), cost(b, a)
     return (a, b, abs(ab - ba)) if ab <= ba else (b, a, abs(ab - ba))
 
 
-def _place_one(space: Space, rep_x: float, configured_rep: float) -> tuple[float, float, CustomerFrom]:
+def _place_one(space: Space, rep_x: float, configured_rep_deg: float) -> tuple[float, float, CustomerFrom]:
     if space.axis_deg is None:
         rep = _normal(rep_x)
         return rep, _normal(rep + 180.0), "opposite the rep"
     far_end = 180.0 if math.cos(math.radians(rep_x)) >= 0.0 else 0.0
-    placed = _azimuths(space, rep_x, far_end, (configured_rep, space.axis_deg + far_end))
+    placed = _azimuths(space, rep_x, far_end, (configured_rep_deg, space.axis_deg + far_end))
     if placed is None:  # cannot happen: the axis's far end is always far enough from the rep
         raise CalibrationError(f"no valid customer direction for a rep at {rep_x:.1f} deg from the mic line")
     return placed[0], placed[1], "far end of the mic line"

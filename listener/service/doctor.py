@@ -41,6 +41,10 @@ ODD_CHANNEL_DB = 20.0  # a mic this far below the loudest one is blocked or brok
 MQTT_TIMEOUT_S = 5.0
 SPOOL_BYTES_PER_MESSAGE = 2048  # a spooled metrics message with its row overhead, generously
 CLOCK_TIMEOUT_S = 5.0
+WRITE_PROBE_BYTES = 65536  # written and synced: a full disk or a read-only mount fails here, not at run time
+SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
+
+_BY_EYE = "compare `date` with a phone by eye; a wrong clock skews metric timestamps"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,28 +148,29 @@ def check_levels(config: Config) -> Check:
     except ListenerError as exc:
         return fail("levels", f"the device cannot be read: {exc}", "see the audio line above")
     if samples.shape[0] == 0:
-        return fail("levels", "no audio arrived within 5 s", "check the array's driver: `arecord -l`")
+        no_audio = f"no audio arrived within {LEVEL_TIMEOUT_S:.0f} s"
+        return fail("levels", no_audio, "check the array's driver: `arecord -l`")
     channels = selected_channels(geometry(config))
     return level_check(rms_dbfs(samples), channels)
 
 
-def read_live(config: Config, seconds: float, timeout_s: float) -> np.ndarray:
-    """``seconds`` of audio (processing rate, mic channels) from the live array, or less at ``timeout_s``."""
+def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray:
+    """``duration_s`` of audio (processing rate, mic channels) from the live array, or less at ``timeout_s``."""
     from listener.audio.live import LiveSource
     from listener.events import AudioBlock
 
     blocks: list[np.ndarray] = []
-    have = 0
+    samples_read = 0
     deadline = time.monotonic() + timeout_s
     with LiveSource(config) as source:
-        wanted = round(seconds * PROCESSING_RATE_HZ)
+        samples_wanted = round(duration_s * PROCESSING_RATE_HZ)
         for event in source.events():
             if isinstance(event, AudioBlock):
                 blocks.append(event.samples)
-                have += event.samples.shape[0]
-            if have >= wanted or time.monotonic() > deadline:
+                samples_read += event.samples.shape[0]
+            if samples_read >= samples_wanted or time.monotonic() > deadline:
                 source.stop()
-    return np.concatenate(blocks)[:wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
+    return np.concatenate(blocks)[:samples_wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
 
 
 def rms_dbfs(samples: np.ndarray) -> list[float]:
@@ -292,7 +297,7 @@ def check_state_dir(config: Config) -> Check:
         )
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".listener-doctor-") as probe:
-            probe.write(b"\0" * 65536)
+            probe.write(b"\0" * WRITE_PROBE_BYTES)
             probe.flush()
             os.fsync(probe.fileno())
     except OSError as exc:
@@ -305,7 +310,7 @@ def check_state_dir(config: Config) -> Check:
     detail = f"{existing} writable, {free / 1e6:.0f} MB free, a full spool needs {need / 1e6:.0f} MB{created}"
     if free < need:
         return fail("disk", detail, "free space there, or lower mqtt.spool_max_messages")
-    if free < 4 * need:
+    if free < SPOOL_ROOM_FACTOR * need:
         return warn("disk", detail, "free space there, or lower mqtt.spool_max_messages")
     return Check("disk", "ok", detail)
 
@@ -335,9 +340,6 @@ def check_clock(config: Config) -> Check:
             "check the network and `timedatectl timesync-status`; `sudo timedatectl set-ntp true`",
         )
     return Check("clock", "ok", "synchronised (NTP)")
-
-
-_BY_EYE = "compare `date` with a phone by eye; a wrong clock skews metric timestamps"
 
 
 def exit_code(checks: list[Check]) -> int:

@@ -43,10 +43,12 @@ def check_mqtt(config: Config) -> Check:
     cfg = config.mqtt
     if not cfg.enabled:
         return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
-    where = f"{cfg.host}:{cfg.port}{' (TLS)' if cfg.tls else ''}"
+    from listener.outputs.mqtt.client import PASSWORD_ENV, broker_address
+
+    where = broker_address(cfg)
     tls = ", mqtt.ca_file and the certificate's host name" if cfg.tls else ""
     reach = f"check the broker runs, mqtt.host and mqtt.port{tls}, and that no firewall drops the traffic"
-    login = "check mqtt.username, the password (mqtt.password_file or LISTENER_MQTT_PASSWORD), the broker's ACL"
+    login = f"check mqtt.username, the password (mqtt.password_file or {PASSWORD_ENV}), the broker's ACL"
     try:
         topic = probe_topic(config)
         probe = mqtt_probe(config, topic)

@@ -20,7 +20,7 @@ class JournalFormatter(logging.Formatter):
     """Prefixes every line of a record with its priority: a traceback stays at the record's level."""
 
     def format(self, record: logging.LogRecord) -> str:
-        prefix = f"<{PRIORITY.get(record.levelno, 6)}>"
+        prefix = f"<{PRIORITY.get(record.levelno, PRIORITY[logging.INFO])}>"
         return "\n".join(prefix + line for line in super().format(record).splitlines())
 
 

@@ -8,14 +8,15 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from types import FrameType
 
 from listener.audio.base import AudioSource
 from listener.audio.wav import WavSource
-from listener.config import ArrayGeometry, Config, geometry
+from listener.config import ArrayGeometry, Config, geometry, parse_config
+from listener.config.schema import ArrayConfig, PartiesConfig
 from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from listener.pipeline import Pipeline, Stage
@@ -119,14 +120,12 @@ def select_source(config: Config, geo: ArrayGeometry, options: RunOptions) -> Au
             find_array(geo)
         except AudioInputError as exc:
             log.warning("no microphone array (%s); replaying the bundled sample conversation instead", exc)
-            demo, block_ms, realtime = _demo_geometry(config), config.array.block_ms, not options.fast
+            demo, block_ms, realtime = _demo_geometry(), config.array.block_ms, not options.fast
             return WavSource(sample_conversation(), demo, block_ms=block_ms, realtime=realtime, repeat=DEMO_PLAYS)
     return LiveSource(config, wait=options.wait_for_array)
 
 
-def _demo_geometry(config: Config) -> ArrayGeometry:
-    from listener.config import parse_config
-
+def _demo_geometry() -> ArrayGeometry:
     return geometry(parse_config({"array": {"preset": "respeaker-4mic"}}))
 
 
@@ -163,11 +162,12 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
 
 
 def _demo_config(config: Config) -> Config:
-    from dataclasses import replace
+    """The sample's own array and parties (rep at 0 deg, customer at 180 deg), whatever the config's.
 
-    from listener.config.schema import ArrayConfig
-
-    return replace(config, array=replace(ArrayConfig(), block_ms=config.array.block_ms))
+    A config in channel-map mode, or with its parties elsewhere, would read the
+    sample's four mics as something they are not.
+    """
+    return replace(config, array=replace(ArrayConfig(), block_ms=config.array.block_ms), parties=PartiesConfig())
 
 
 def _stop_on_signals(source: AudioSource, stopping: list[int]) -> Callable[[], None]:

@@ -40,6 +40,7 @@ PASSWORD_ENV = "LISTENER_MQTT_PASSWORD"
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with this client id
 SHORT_LIVED_REPEATS = 3  # connections in a row lost soon after being accepted before the client id is blamed
 STABLE_MIN_S = 10.0
+RETAINED_HEADROOM = 8  # in-flight room for the retained topics published beside the spool's inflight_max
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,11 @@ def read_password(config: MqttConfig) -> str | None:
             f"mqtt.password_file {config.password_file} cannot be read ({exc}): check the path and that the "
             f"listener user may read it, or set {PASSWORD_ENV} instead"
         ) from None
+
+
+def broker_address(config: MqttConfig) -> str:
+    """``host:port``, marked when the connection uses TLS: how log lines and doctor name the broker."""
+    return f"{config.host}:{config.port}{' (TLS)' if config.tls else ''}"
 
 
 def _check_file(key: str, path: str) -> None:
@@ -124,7 +130,7 @@ class MqttLink:
         if cfg.username:
             client.username_pw_set(cfg.username, read_password(cfg))
         client.reconnect_delay_set(self._min_s, self._max_s)
-        client.max_inflight_messages_set(cfg.inflight_max + 8)  # + retained topics published beside the spool
+        client.max_inflight_messages_set(cfg.inflight_max + RETAINED_HEADROOM)
         self._down_since = time.monotonic()
         # set before the loop starts: on a loaded machine the connection can be up, and the drain
         # thread publishing through self._client, before loop_start() even returns
@@ -194,7 +200,7 @@ class MqttLink:
     # -- paho callbacks (paho's loop thread) --------------------------------
 
     def _where(self) -> str:
-        return f"{self.config.host}:{self.config.port}{' (TLS)' if self.config.tls else ''}"
+        return broker_address(self.config)
 
     def _handle_pre_connect(self, client: paho.Client, userdata: object) -> None:
         # The Will goes out in CONNECT: made afresh for each attempt, its ts is this connection's,

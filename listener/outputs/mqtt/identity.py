@@ -27,8 +27,16 @@ MACHINE_ID = Path("/etc/machine-id")
 BOARD_SERIAL = Path("/sys/firmware/devicetree/base/serial-number")  # /proc/device-tree links here
 
 
-def _digest(data: bytes, n: int = 8) -> str:
-    return hashlib.sha256(DEVICE_ID_SALT + data).hexdigest()[:n]
+FINGERPRINT_HEX_DIGITS = 12
+DEVICE_ID_HEX_DIGITS = 8
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(DEVICE_ID_SALT + data).hexdigest()[:DEVICE_ID_HEX_DIGITS]
+
+
+def _fingerprint(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:FINGERPRINT_HEX_DIGITS]
 
 
 def board_serial(path: Path = BOARD_SERIAL) -> str:
@@ -66,14 +74,14 @@ def device_id(config: Config) -> str:
 def config_hash(config: Config) -> str:
     """Fingerprint of the effective configuration (12 hex digits), to spot devices set up differently."""
     canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+    return _fingerprint(canonical.encode("utf-8"))
 
 
 def file_fingerprint(path: Path) -> str | None:
     """Truncated SHA-256 of a model file; None when it is absent."""
     try:
         with path.open("rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()[:12]
+            return hashlib.file_digest(f, "sha256").hexdigest()[:FINGERPRINT_HEX_DIGITS]
     except OSError:
         return None
 
@@ -90,4 +98,4 @@ def asr_model_version(config: Config) -> str | None:
     """A vosk model is a folder of large files: its folder name stands for its version (hashed, not sent)."""
     if not config.asr.enabled or not config.asr.model_path:
         return None
-    return hashlib.sha256(Path(config.asr.model_path).name.encode("utf-8")).hexdigest()[:12]
+    return _fingerprint(Path(config.asr.model_path).name.encode("utf-8"))

@@ -67,7 +67,7 @@ def _head(topic: str, ts_ms: int) -> dict[str, object]:
     return {"schema": schema_name(topic), "ts": ts_ms, "seq": 0}
 
 
-def _r(value: float, digits: int = 3) -> float:
+def _rounded(value: float, digits: int = 3) -> float:
     return round(float(value), digits)
 
 
@@ -130,16 +130,16 @@ def event(
         body = {"by": reported.by.value, "successful": reported.successful}
     elif isinstance(reported, Backchannel):
         kind = "backchannel"
-        body = {"by": reported.by.value, "duration_s": _r(reported.duration_s)}
+        body = {"by": reported.by.value, "duration_s": _rounded(reported.duration_s)}
     elif isinstance(reported, DominanceChanged):
         kind = "dominance_on" if reported.dominating else "dominance_off"
         reason = reported.reason if reported.reason in DOMINANCE_REASONS else None
-        body = {"rep_share": _r(reported.rep_share), "reason": reason}
+        body = {"rep_share": _rounded(reported.rep_share), "reason": reason}
     elif isinstance(reported, SessionStarted):
         kind, session_id, body = "session_start", reported.session_id, {}
     elif isinstance(reported, SessionEnded):
         kind, session_id = "session_end", reported.session_id
-        body = {"duration_s": _r(reported.end_s - reported.onset_s)}
+        body = {"duration_s": _rounded(reported.end_s - reported.onset_s)}
     else:
         return None
     return {**_head("event", ts_ms), "type": kind, "session_id": session_id, "onset_ms": onset_ms, **body}
@@ -176,11 +176,11 @@ def metrics(
     return {
         **_head("metrics", ts_ms),
         "session_id": figures.session_id,
-        "session_s": _r(session_s),
-        "rep_share_rolling": None if rolling_share is None else _r(rolling_share, 4),
-        "rep_share": None if share is None else _r(share, 4),
-        "rep_talk_s": _r(figures.rep_talk_s),
-        "customer_talk_s": _r(figures.customer_talk_s),
+        "session_s": _rounded(session_s),
+        "rep_share_rolling": None if rolling_share is None else _rounded(rolling_share, 4),
+        "rep_share": None if share is None else _rounded(share, 4),
+        "rep_talk_s": _rounded(figures.rep_talk_s),
+        "customer_talk_s": _rounded(figures.customer_talk_s),
         "interruptions_by_rep": figures.interruptions_by_rep,
         "interruptions_by_customer": figures.interruptions_by_customer,
         "backchannels_by_rep": figures.backchannels_by_rep,
@@ -205,7 +205,7 @@ def session(
         if f.name in SUMMARY_AUDIO_TIMES or f.name == "session_id":
             continue
         if isinstance(value, float):
-            body[f.name] = _r(value, 4)
+            body[f.name] = _rounded(value, 4)
         elif value is None or isinstance(value, int):
             body[f.name] = value
         # anything else (a string a later version might add) never leaves the device
@@ -219,5 +219,5 @@ def _cue_figures(cues: Mapping[str, object]) -> dict[str, object]:
         if isinstance(value, bool | int):
             out[key] = value
         elif isinstance(value, float):
-            out[key] = _r(value, 3)
+            out[key] = _rounded(value, 3)
     return out

@@ -23,6 +23,10 @@ from listener.outputs.mqtt.spool import Spool
 
 log = logging.getLogger(__name__)
 
+STOP_TIMEOUT_S = 5.0  # a drain step stuck in paho or sqlite must not hold up the shutdown
+FLUSH_POLL_S = 0.02
+RETRY_PAUSE_S = 0.5  # after a failed drain step: no busy loop while the failure lasts
+
 
 @dataclass(slots=True)
 class Retained:
@@ -50,7 +54,7 @@ class Publisher:
         self._more = True  # the spool may hold rows beyond _sent_through
         self._puts = 0  # spooled() calls, so a put racing a short read is not missed
         self._tokens = 1.0
-        self._refilled = time.monotonic()
+        self._refilled_s = time.monotonic()
         self._hold_for_resends = False
         self._connects_seen = 0
         self._stop = False
@@ -69,7 +73,7 @@ class Publisher:
             self._stop = True
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)
+            self._thread.join(timeout=STOP_TIMEOUT_S)
             self._thread = None
 
     def wake(self) -> None:
@@ -110,7 +114,7 @@ class Publisher:
                 return True
             if not self.link.connected:
                 return False
-            time.sleep(0.02)
+            time.sleep(FLUSH_POLL_S)
         return self.idle()
 
     # -- the drain thread --------------------------------------------------
@@ -132,7 +136,7 @@ class Publisher:
                 self._drain_spool()
             except Exception:  # a failing publish must not end the thread that keeps metrics flowing
                 log.exception("MQTT drain step failed; retrying")
-                time.sleep(0.5)
+                time.sleep(RETRY_PAUSE_S)
 
     def _ready(self) -> bool:
         connected = self.link.connected
@@ -164,8 +168,8 @@ class Publisher:
 
     def _refill(self) -> None:
         now = time.monotonic()
-        self._tokens = min(max(1.0, self.rate_per_s), self._tokens + (now - self._refilled) * self.rate_per_s)
-        self._refilled = now
+        self._tokens = min(max(1.0, self.rate_per_s), self._tokens + (now - self._refilled_s) * self.rate_per_s)
+        self._refilled_s = now
 
     def _take_dirty(self) -> list[tuple[str, Retained]]:
         out = []

@@ -31,6 +31,9 @@ from listener.lifecycle import Managed
 
 log = logging.getLogger(__name__)
 
+LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
+WARN_EVERY = 100  # while the disk is full, one warning per this many messages dropped
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,7 +99,7 @@ class Spool(Managed):
     def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=LOCK_TIMEOUT_S)
             # WAL: the drain thread reads while the pipeline writes. FULL: shops switch the power off at
             # closing time, and NORMAL can roll the last commits back then, handing their seq out again
             # to different messages. It costs an fsync per message (a few ms, a few messages a minute).
@@ -216,8 +219,8 @@ class Spool(Managed):
             self.db.execute("ROLLBACK")
 
     def _warn_unwritable(self, exc: sqlite3.Error) -> None:
-        if self._unstored > 1 and self._unstored % 100:
-            return  # once, then every 100th: a full disk must not also fill the journal
+        if self._unstored > 1 and self._unstored % WARN_EVERY:
+            return  # once, then every WARN_EVERY-th: a full disk must not also fill the journal
         log.warning(
             "MQTT spool %s cannot be written (%s): %d messages dropped so far; free space on service.state_dir",
             self.path,

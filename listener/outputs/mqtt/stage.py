@@ -83,6 +83,7 @@ class MqttStage(Stage):
         self._onsets: OrderedDict[float, int] = OrderedDict()  # onset_ms already published, by onset_s
         self._session_starts: OrderedDict[str, int] = OrderedDict()  # start wall ms published, by session id
         self.device_id = ""
+        self._device: payloads.DeviceInfo | None = None  # made at open(): it hashes the model files
         self.tally = Tally()
         # the session's content cues, for its summary (words never reach it, only counts and times)
         self.cues = CueTally() if config.asr.enabled else None
@@ -203,6 +204,7 @@ class MqttStage(Stage):
 
     def _info(self) -> bytes:
         """Made when published (each connect), so the spool figures are current."""
+        assert self._device is not None, "MqttStage used before open()"
         message = payloads.info(self._device, self.spool.dropped, self.spool.depth, payloads.now_ms())
         return self.spool.stamp(message)
 

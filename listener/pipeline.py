@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from types import TracebackType
 
 from listener.audio.base import AudioSource
 from listener.events import EndOfStream, Event
@@ -29,14 +28,14 @@ class Stage(Managed):
         return ()
 
 
-class Pipeline:
-    """Stages in order; events flow forward only."""
+class Pipeline(Managed):
+    """Stages in order; events flow forward only. ``with`` opens every stage and closes them in reverse."""
 
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = list(stages)
         self._opened: list[Stage] = []
 
-    def __enter__(self) -> Pipeline:
+    def open(self) -> None:
         try:
             for stage in self.stages:
                 stage.open()
@@ -44,12 +43,6 @@ class Pipeline:
         except BaseException:
             self.close()
             raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         while self._opened:

@@ -14,7 +14,10 @@ from listener.events import FloatArray, Party
 DOMINANCE_EVERY_S = 0.1  # dominance is re-evaluated this often (decided within 1 s of a crossing)
 SHARE_EVERY_S = 1.0  # RollingShare is published this often inside a session
 HISTORY_S = 30.0  # closed stretches kept per party for look-backs (every rule looks back < 10 s)
-PREDICTIONS_KEEP_S = 10.0
+PREDICTIONS_KEEP_S = 10.0  # the model's outputs kept for look-ups (rules read them at most a few seconds back)
+PAUSE_PROBE_S = 0.2  # the Pause event's p_shift is read this far into the silence
+# frame times are sums of hops: a value of exactly a threshold must not read as below it
+THRESHOLD_TOLERANCE_S = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ class Limits:
             window=n(an.rolling_window_s),
             monologue=n(an.monologue_dominating_s),
             dominance_min_speech=n(an.dominance_min_speech_s),
-            pause_probe=n(0.2),  # the Pause event's p_shift is read 0.2 s into the silence
+            pause_probe=n(PAUSE_PROBE_S),
             dominance_every=max(1, n(DOMINANCE_EVERY_S)),
             share_every=max(1, n(SHARE_EVERY_S)),
         )
@@ -109,7 +112,11 @@ class Context:
         keep = round(HISTORY_S / hop_s)
         self.tracks = {p: Track(p, lim.bridge, lim.min_speech, keep) for p in Party}
         self.predictions = Predictions()
-        self.now = 0  # frames processed: the current time is ``limits.s(now)``
 
     def s(self, frames: int) -> float:
         return self.limits.s(frames)
+
+
+def is_patient(gap_s: float, patient_gap_s: float) -> bool:
+    """Whether a response gap counts as patient (a gap of exactly ``patient_gap_s`` does)."""
+    return gap_s >= patient_gap_s - THRESHOLD_TOLERANCE_S

@@ -34,7 +34,7 @@ from listener.analytics.floors import Floor
 from listener.analytics.tracks import Run, Span
 from listener.events import Backchannel, Event, Interruption, Party, PrematureStart
 
-MARKED_KEEP = 64
+MARKED_KEEP = 64  # decided interruptions kept for the backchannel check, which asks about recent onsets only
 
 
 @dataclass

@@ -50,12 +50,12 @@ def plot_report(report: Record, out: Path, config: AnalyticsConfig, title: str =
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    seconds = float(report["audio"]["seconds"])
-    fig = Figure(figsize=(min(24.0, max(9.0, seconds / 6.0)), 5.0), layout="constrained")
+    duration_s = float(report["audio"]["seconds"])
+    fig = Figure(figsize=(min(24.0, max(9.0, duration_s / 6.0)), 5.0), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1.0])
-    draw_timeline(top, report["segments"], report["events"], seconds)
-    draw_share(bottom, report["segments"], report["events"], seconds, config)
+    draw_timeline(top, report["segments"], report["events"], duration_s)
+    draw_share(bottom, report["segments"], report["events"], duration_s, config)
     if title:
         top.set_title(title, loc="left", fontsize=10)
     try:
@@ -68,20 +68,20 @@ def plot_report(report: Record, out: Path, config: AnalyticsConfig, title: str =
 
 
 def draw_timeline(
-    ax: Any, segments: Sequence[Record], events: Sequence[Record], seconds: float, legend: bool = True
+    ax: Any, segments: Sequence[Record], events: Sequence[Record], duration_s: float, legend: bool = True
 ) -> None:
     """Speech lanes, overlaps, sessions, floors and event markers on one axis."""
     for party, y in LANES.items():
         bars = [(s["start"], s["end"] - s["start"]) for s in segments if s["party"] == party]
         ax.broken_barh(bars, (y - 0.25, 0.5), color=COLORS[party], label=f"{party} speech")
     ax.broken_barh(_overlaps(segments), (0.35, 0.3), color=COLORS["overlap"], alpha=0.6, label="overlap")
-    for start, end in _sessions(events, seconds):
+    for start, end in _sessions(events, duration_s):
         ax.axvspan(start, end, color="0.93", zorder=0)
     for e in events:
         _marker(ax, e)
     ax.set_yticks([LANES["customer"], LANES["rep"]], ["customer", "rep"])
     ax.set_ylim(-0.75, 1.75)
-    ax.set_xlim(0.0, seconds)
+    ax.set_xlim(0.0, duration_s)
     if legend:
         _legend(ax)
 
@@ -132,14 +132,14 @@ def _legend(ax: Any) -> None:
 
 
 def draw_share(
-    ax: Any, segments: Sequence[Record], events: Sequence[Record], seconds: float, config: AnalyticsConfig
+    ax: Any, segments: Sequence[Record], events: Sequence[Record], duration_s: float, config: AnalyticsConfig
 ) -> None:
     """Rolling rep share inside sessions, the hysteresis band and the dominance spans."""
-    t, share = rolling_share(segments, _sessions(events, seconds), seconds, config.rolling_window_s)
+    t, share = rolling_share(segments, _sessions(events, duration_s), duration_s, config.rolling_window_s)
     ax.axhspan(config.dominance_off_share, config.dominance_on_share, color=COLORS["dominance"], alpha=0.2, lw=0)
     for level in (config.dominance_off_share, config.dominance_on_share):
         ax.axhline(level, color=COLORS["dominance"], lw=0.8, ls="--")
-    for start, end in _dominance(events, seconds):
+    for start, end in _dominance(events, duration_s):
         ax.axvspan(start, end, color=COLORS["dominance"], alpha=0.35, lw=0)
     ax.plot(t, share, color=COLORS["rep"], lw=1.5)
     ax.set_ylim(0.0, 1.0)
@@ -148,10 +148,10 @@ def draw_share(
 
 
 def rolling_share(
-    segments: Sequence[Record], sessions: Sequence[tuple[float, float]], seconds: float, window_s: float
+    segments: Sequence[Record], sessions: Sequence[tuple[float, float]], duration_s: float, window_s: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rep share over the last ``window_s`` of the current session, every 10 ms (NaN outside sessions)."""
-    n = max(1, round(seconds / HOP_S))
+    n = max(1, round(duration_s / HOP_S))
     cum = {}
     for party in LANES:
         active = np.zeros(n, dtype=np.int64)
@@ -184,12 +184,12 @@ def _overlaps(segments: Sequence[Record]) -> list[tuple[float, float]]:
     return out
 
 
-def _sessions(events: Sequence[Record], seconds: float) -> list[tuple[float, float]]:
+def _sessions(events: Sequence[Record], duration_s: float) -> list[tuple[float, float]]:
     ends = {e["session_id"]: float(e["end_s"]) for e in events if e["type"] == "session_end"}
-    return [(float(e["t"]), ends.get(e["session_id"], seconds)) for e in events if e["type"] == "session_start"]
+    return [(float(e["t"]), ends.get(e["session_id"], duration_s)) for e in events if e["type"] == "session_start"]
 
 
-def _dominance(events: Sequence[Record], seconds: float) -> list[tuple[float, float]]:
+def _dominance(events: Sequence[Record], duration_s: float) -> list[tuple[float, float]]:
     spans, since = [], None
     for e in sorted((e for e in events if e["type"] == "dominance"), key=lambda e: e["decided_s"]):
         if e["dominating"] and since is None:
@@ -198,5 +198,5 @@ def _dominance(events: Sequence[Record], seconds: float) -> list[tuple[float, fl
             spans.append((since, float(e["t"])))
             since = None
     if since is not None:
-        spans.append((since, seconds))
+        spans.append((since, duration_s))
     return spans

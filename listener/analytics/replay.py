@@ -67,10 +67,10 @@ def replay(
     """Everything the analytics decide on ``segments``; ``model`` = per-frame (p_hold, p_backchannel)."""
     collector = ReportCollector()
     hop_s = HOP_S
-    pending = sorted(extra, key=lambda e: float(getattr(e, "decided_s", 0.0)))
+    pending = sorted(extra, key=_decided_s)
     with Pipeline([Timeline(config), ConversationAnalytics(config), collector]) as pipe:
         for block in frame_blocks(activity(segments, duration_s, hop_s), hop_s, bounds):
-            while pending and float(getattr(pending[0], "decided_s", 0.0)) <= block.start_s:
+            while pending and _decided_s(pending[0]) <= block.start_s:
                 pipe.feed(pending.pop(0))
             if model is not None:
                 first = round(block.start_s / hop_s)
@@ -82,3 +82,8 @@ def replay(
         pipe.feed(EndOfStream(t_s=duration_s))
     collector.end_s = duration_s
     return collector
+
+
+def _decided_s(event: Event) -> float:
+    """When ``event`` was decided (the start of the stream for an event without ``decided_s``)."""
+    return float(getattr(event, "decided_s", 0.0))

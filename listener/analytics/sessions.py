@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from listener.analytics.context import Context
+from listener.analytics.context import THRESHOLD_TOLERANCE_S, Context
 from listener.analytics.summary import Window, summarize
 from listener.analytics.tracks import Span
 from listener.events import Event, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
@@ -41,7 +41,7 @@ class Sessions:
     def start(self) -> int | None:
         return None if self.current is None else self.current.start
 
-    def begin(self, onset: int, t: int) -> Event:
+    def begin(self, onset: int, t: int) -> SessionStarted:
         self.current = SessionLog(uuid.uuid4().hex, onset)
         s = self.ctx.s
         return SessionStarted(session_id=self.current.session_id, onset_s=s(onset), decided_s=s(t))
@@ -82,5 +82,5 @@ class Sessions:
         summary = summarize(
             log.session_id, Window(s(log.start), s(end)), s(t), log.segments, log.events, self.ctx.config
         )
-        if summary.rep_talk_s + summary.customer_talk_s >= self.ctx.config.session_min_speech_s - 1e-9:
+        if summary.rep_talk_s + summary.customer_talk_s >= self.ctx.config.session_min_speech_s - THRESHOLD_TOLERANCE_S:
             yield summary

@@ -18,10 +18,12 @@ from listener.analytics.floors import Floor
 from listener.analytics.overlaps import Backchannels, Interruptions, PrematureStarts
 from listener.analytics.sessions import Sessions
 from listener.analytics.silences import Silences
-from listener.analytics.tracks import Span, Step
+from listener.analytics.tracks import Step
 from listener.config import Config
 from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Question, TurnPredictions
 from listener.pipeline import Stage
+
+PRUNE_EVERY_FRAMES = 1000  # old model outputs are dropped in batches, not on every frame
 
 
 class Conversation:
@@ -29,7 +31,7 @@ class Conversation:
 
     def __init__(self, config: Config, hop_s: float, first: int = 0) -> None:
         self.ctx = ctx = Context(config.analytics, config.activity, hop_s)
-        self.frame = ctx.now = first
+        self.frame = first
         self.floor = Floor(ctx)
         self.interruptions = Interruptions(ctx, self.floor)
         self.backchannels = Backchannels(ctx, self.floor, self.interruptions)
@@ -41,9 +43,9 @@ class Conversation:
 
     def step(self, rep: bool, customer: bool) -> list[Event]:
         f = self.frame
-        t = self.frame = self.ctx.now = f + 1
-        steps = {Party.REP: self.ctx.tracks[Party.REP].step(f, rep)}
-        steps[Party.CUSTOMER] = self.ctx.tracks[Party.CUSTOMER].step(f, customer)
+        t = self.frame = f + 1
+        tracks = self.ctx.tracks
+        steps = {Party.REP: tracks[Party.REP].step(f, rep), Party.CUSTOMER: tracks[Party.CUSTOMER].step(f, customer)}
         out: list[Event] = []
         self._closed(steps, t)
         self._emit(out, self.silences.step(t, self.sessions.start))
@@ -65,7 +67,7 @@ class Conversation:
         if self.sessions.due(t):
             self._emit(out, self._end_session(t, self.sessions.end_frame(t)))
         self._emit(out, self.dominance.step(t))
-        if t % 1000 == 0:
+        if t % PRUNE_EVERY_FRAMES == 0:
             self.ctx.predictions.prune(t - round(PREDICTIONS_KEEP_S / self.ctx.limits.hop_s))
         return out
 
@@ -100,10 +102,9 @@ class Conversation:
 
     def _closed(self, steps: dict[Party, Step], t: int) -> None:
         for party, st in steps.items():
-            span: Span | None = st.closed
-            if span is not None:
-                self.sessions.log_span(party, span, t)
-                self.dominance.add(party, span)
+            if st.closed is not None:
+                self.sessions.log_span(party, st.closed, t)
+                self.dominance.add(party, st.closed)
 
     def _end_session(self, t: int, end: int) -> Iterator[Event]:
         yield from self.floor.release(t, end)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
+from listener.analytics.context import is_patient
 from listener.config.schema import AnalyticsConfig
 from listener.events import (
     Backchannel,
@@ -36,6 +37,46 @@ from listener.events import (
 
 EPS_S = 1e-6
 Interval = tuple[float, float]
+
+
+# Groups of SessionSummary fields, each computed by one helper and passed on as keywords.
+class _Talk(TypedDict):
+    rep_talk_s: float
+    customer_talk_s: float
+    overlap_s: float
+    silence_s: float
+    rep_share: float
+
+
+class _Switches(TypedDict):
+    floor_changes: int
+    switches_per_min: float
+
+
+class _Floors(TypedDict):
+    monologues: int
+    longest_monologue_s: float
+    stories: int
+    longest_story_s: float
+    response_gaps: int
+    response_gap_median_s: float | None
+    response_gap_p10_s: float | None
+    response_gap_p90_s: float | None
+    patient_gap_fraction: float | None
+    pauses: int
+    long_silences: int
+    longest_silence_s: float
+
+
+class _OverlapEvents(TypedDict):
+    interruptions_by_rep: int
+    interruptions_by_customer: int
+    successful_interruptions_by_rep: int
+    successful_interruptions_by_customer: int
+    backchannels_by_rep: int
+    backchannels_by_customer: int
+    rep_backchannels_per_min: float | None
+    premature_starts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +128,7 @@ def summarize(
     )
 
 
-def _switches(window: Window, floors: list[FloorHeld]) -> dict[str, Any]:
+def _switches(window: Window, floors: list[FloorHeld]) -> _Switches:
     """Floor changes by when they happen: the taker's floor starts in the window.
 
     Counting the floors that were taken would miss the change at the start of a
@@ -101,7 +142,7 @@ def _switches(window: Window, floors: list[FloorHeld]) -> dict[str, Any]:
     return {"floor_changes": switches, "switches_per_min": switches / minutes if minutes > 0 else 0.0}
 
 
-def _talk(window: Window, speech: dict[Party, list[Interval]]) -> dict[str, Any]:
+def _talk(window: Window, speech: dict[Party, list[Interval]]) -> _Talk:
     rep_s, customer_s = _length(speech[Party.REP]), _length(speech[Party.CUSTOMER])
     overlap_s = overlap_length(speech[Party.REP], speech[Party.CUSTOMER])
     return {
@@ -113,7 +154,7 @@ def _talk(window: Window, speech: dict[Party, list[Interval]]) -> dict[str, Any]
     }
 
 
-def _floors(window: Window, inside: list[Reported], config: AnalyticsConfig) -> dict[str, Any]:
+def _floors(window: Window, inside: list[Reported], config: AnalyticsConfig) -> _Floors:
     """Floors, response gaps and silences."""
     floors = [e for e in inside if isinstance(e, FloorHeld)]
     gaps = [e.gap_s for e in inside if isinstance(e, ResponseGap)]
@@ -134,18 +175,20 @@ def _floors(window: Window, inside: list[Reported], config: AnalyticsConfig) -> 
     }
 
 
-def _overlap_events(inside: list[Reported], customer_s: float) -> dict[str, Any]:
+def _overlap_events(inside: list[Reported], customer_s: float) -> _OverlapEvents:
     """Interruptions (each once, with its latest outcome), backchannels, premature starts."""
     outcome = _interruptions(inside)
     backchannels = [e.by for e in inside if isinstance(e, Backchannel)]
     rep_bc = backchannels.count(Party.REP)
-    out: dict[str, Any] = {}
-    for party in Party:
-        out[f"interruptions_by_{party.value}"] = sum(1 for by, _ in outcome if by is party)
-        out[f"successful_interruptions_by_{party.value}"] = sum(
-            1 for (by, _), ok in outcome.items() if ok and by is party
-        )
-    return out | {
+
+    def interruptions(party: Party, successful_only: bool) -> int:
+        return sum(1 for (by, _), ok in outcome.items() if by is party and (ok or not successful_only))
+
+    return {
+        "interruptions_by_rep": interruptions(Party.REP, False),
+        "interruptions_by_customer": interruptions(Party.CUSTOMER, False),
+        "successful_interruptions_by_rep": interruptions(Party.REP, True),
+        "successful_interruptions_by_customer": interruptions(Party.CUSTOMER, True),
         "backchannels_by_rep": rep_bc,
         "backchannels_by_customer": len(backchannels) - rep_bc,
         "rep_backchannels_per_min": rep_bc / (customer_s / 60.0) if customer_s > 0 else None,
@@ -248,5 +291,5 @@ def _percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def _fraction(gaps: list[float], patient_s: float) -> float | None:
-    return sum(1 for g in gaps if g >= patient_s - 1e-9) / len(gaps) if gaps else None
+def _fraction(gaps: list[float], patient_gap_s: float) -> float | None:
+    return sum(1 for g in gaps if is_patient(g, patient_gap_s)) / len(gaps) if gaps else None

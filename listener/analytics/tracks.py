@@ -5,8 +5,8 @@ that thresholds compare exactly. The rules are the timeline's: gaps shorter
 than the bridge are bridged, runs shorter than the minimum are not speech.
 A run is *announced* (known to be speech) once it spans the minimum; it is
 *closed* once the party has been quiet for the bridge. Until then its end
-is open: the analytics above ask :meth:`Track.covers` and get ``None`` for
-"not known yet" instead of a guess.
+is open: the analytics above ask :meth:`Track.covering` or
+:meth:`Track.spoke_within` and get "not known yet" instead of a guess.
 """
 
 from __future__ import annotations

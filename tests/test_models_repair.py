@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from listener.errors import ModelError
-from listener.transcription.models import STAMP, ModelSpec, fetch, installed_problem
+from listener.transcription.models import STAMP, VoskModelSpec, fetch, installed_problem
 
 NAME = "vosk-model-tiny-test"
 MEMBERS = {f"{NAME}/am/final.mdl": b"acoustic model" * 100, f"{NAME}/conf/model.conf": b"--beam=10\n"}
 
 
-def served(tmp_path: Path) -> tuple[ModelSpec, Path]:
+def served(tmp_path: Path) -> tuple[VoskModelSpec, Path]:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, data in MEMBERS.items():
@@ -28,7 +28,7 @@ def served(tmp_path: Path) -> tuple[ModelSpec, Path]:
     archive = tmp_path / "m.zip"
     archive.write_bytes(buf.getvalue())
     digest = hashlib.sha256(buf.getvalue()).hexdigest()
-    spec = ModelSpec("en-small", NAME, archive.as_uri(), digest, len(buf.getvalue()), "en")
+    spec = VoskModelSpec("en-small", NAME, archive.as_uri(), digest, len(buf.getvalue()), "en")
     return spec, archive
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from listener.cli import main
 from listener.errors import ModelError
-from listener.transcription.models import MODELS, ModelSpec, fetch, is_model_dir
+from listener.transcription.models import MODELS, VoskModelSpec, fetch, is_model_dir
 
 NAME = "vosk-model-tiny-test"
 
@@ -74,8 +74,8 @@ def server() -> Iterator[Server]:
         s.httpd.server_close()
 
 
-def spec_for(url: str, data: bytes) -> ModelSpec:
-    return ModelSpec(
+def spec_for(url: str, data: bytes) -> VoskModelSpec:
+    return VoskModelSpec(
         key="en-small", name=NAME, url=url, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), language="en"
     )
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 
+from listener.config import ArrayGeometry
 from listener.events import Event
 from listener.lifecycle import Managed
+
+
+def selected_channels(geo: ArrayGeometry) -> list[int]:
+    """Captured channels handed on, in order: the mics, or (channel-map mode) rep then customer."""
+    if geo.mode == "channels":
+        return [geo.rep_channel, geo.customer_channel]
+    return list(geo.mic_channels)
 
 
 class AudioSource(Managed, abc.ABC):

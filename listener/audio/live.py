@@ -22,9 +22,10 @@ import pyaudio
 import soxr
 
 from listener.audio.base import AudioSource
+from listener.audio.base import selected_channels as selected_channels  # re-exported: doctor imports it here
 from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
 from listener.audio.ring import FrameRing, Frames, Gap
-from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config, geometry
+from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.errors import AudioInputError, ListenerError
 from listener.events import AudioBlock, AudioDropped, Event, FloatArray, SourceState
 
@@ -34,18 +35,9 @@ POLL_S = 0.1  # how long the reader waits for audio before it checks the device 
 LOST_AFTER_S = 1.0  # no callback for this long while the stream should run: the device is gone
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
 MAX_PERIOD_MS = 100
+# a longer hole between capture timestamps is not believed (a driver clock glitch): the overrun counts, unmeasured
+MAX_OVERRUN_S = 60
 INT16_SCALE = 1.0 / 32768.0
-
-
-def selected_channels(geo: ArrayGeometry) -> list[int]:
-    """Captured channels handed on, in order: the mics, or (channel-map mode) rep then customer.
-
-    Matches what :class:`~listener.audio.wav.WavSource` hands on for a file
-    holding every captured channel.
-    """
-    if geo.mode == "channels":
-        return [geo.rep_channel, geo.customer_channel]
-    return list(geo.mic_channels)
 
 
 @dataclass(eq=False)
@@ -60,7 +52,7 @@ class _Run:
     stream: pyaudio.Stream | None = None
     base_pos: int = 0  # stream clock (processing samples) when this run began
     in_frames: int = 0  # capture frames consumed by the reader, gaps included
-    last_data: float = field(default_factory=time.monotonic)
+    last_data_s: float = field(default_factory=time.monotonic)  # monotonic clock of the latest callback
     _next_adc_s: float | None = None
 
     def callback(
@@ -72,7 +64,7 @@ class _Run:
             self.ring.write(np.frombuffer(in_data, dtype=np.int16).reshape(-1, self.channels))
         adc_s = time_info.get("input_buffer_adc_time", 0.0)
         self._next_adc_s = adc_s + frame_count / self.rate_hz if adc_s > 0 else None
-        self.last_data = time.monotonic()
+        self.last_data_s = time.monotonic()
         return None, pyaudio.paContinue
 
     def _note_overrun(self, time_info: Mapping[str, float]) -> None:
@@ -81,7 +73,7 @@ class _Run:
         lost = 0
         if adc_s > 0 and self._next_adc_s is not None:
             lost = round((adc_s - self._next_adc_s) * self.rate_hz)
-        self.ring.lose(lost if 0 < lost <= 60 * self.rate_hz else 0, "overflow")
+        self.ring.lose(lost if 0 < lost <= MAX_OVERRUN_S * self.rate_hz else 0, "overflow")
 
     def lost_reason(self) -> str | None:
         try:
@@ -90,7 +82,7 @@ class _Run:
             return f"the stream of '{self.device.name}' failed: {exc}"
         if not active:
             return f"the stream of '{self.device.name}' stopped"
-        silent_s = time.monotonic() - self.last_data
+        silent_s = time.monotonic() - self.last_data_s
         if silent_s > LOST_AFTER_S:
             return f"no audio from '{self.device.name}' for {silent_s:.1f} s"
         return None
@@ -324,31 +316,31 @@ class LiveSource(AudioSource):
             log.warning("audio input lost: %s; reopening every %.1f s", reason, self.config.array.reopen_interval_s)
             self._lost_announced = True
             yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=reason)
-        yield from self._reopen(run.last_data)  # audio stopped arriving at last_data
+        yield from self._reopen(run.last_data_s)  # audio stopped arriving at last_data_s
 
-    def _reopen(self, accounted: float) -> Iterator[Event]:
+    def _reopen(self, accounted_s: float) -> Iterator[Event]:
         """Every reopen_interval_s: count the lost time as dropped audio and try the device again."""
         while not self._stop.is_set():
-            now = time.monotonic()
-            yield from self._drop(round((now - accounted) * PROCESSING_RATE_HZ), "device_lost")
-            accounted = now
+            now_s = time.monotonic()
+            yield from self._drop(round((now_s - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
+            accounted_s = now_s
             try:
                 new_run = self._start_run()
             except (ListenerError, OSError) as exc:  # OSError: PortAudio itself failed to start
                 log.debug("reopening the audio input failed: %s", exc)
             else:
-                yield from self._back(new_run, accounted)
+                yield from self._back(new_run, accounted_s)
                 return
             self._stop.wait(self.config.array.reopen_interval_s)
 
-    def _back(self, run: _Run, accounted: float) -> Iterator[Event]:
+    def _back(self, run: _Run, accounted_s: float) -> Iterator[Event]:
         if self._stop.is_set():  # stopped (or closed) while reopening: do not keep a stream nobody reads
             self._retire(run)
             return
-        now = time.monotonic()
-        dropped = self._drop(round((now - accounted) * PROCESSING_RATE_HZ), "device_lost")
+        now_s = time.monotonic()
+        dropped = self._drop(round((now_s - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
         # Counted up to now: if this stream stays silent, its loss starts here, not when it began opening.
-        run.last_data = now
+        run.last_data_s = now_s
         run.base_pos = self._pos
         self._run = run
         self._back_pending = run.device.name

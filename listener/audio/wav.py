@@ -14,7 +14,7 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
-from listener.audio.base import AudioSource
+from listener.audio.base import AudioSource, selected_channels
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import AudioFormatError, AudioInputError
 from listener.events import AudioBlock, Event
@@ -77,23 +77,23 @@ class WavSource(AudioSource):
 
     def events(self) -> Iterator[Event]:
         f = self._open_file()
-        rate = int(f.samplerate)
+        rate_hz = int(f.samplerate)
         resampler = (
-            soxr.ResampleStream(rate, PROCESSING_RATE_HZ, f.channels, dtype="float32")
-            if rate != PROCESSING_RATE_HZ
+            soxr.ResampleStream(rate_hz, PROCESSING_RATE_HZ, f.channels, dtype="float32")
+            if rate_hz != PROCESSING_RATE_HZ
             else None
         )
-        block = max(1, rate * self.block_ms // 1000)
+        block_frames = max(1, rate_hz * self.block_ms // 1000)
         channels = _selected_channels(f.channels, self.geometry)
-        emitted = 0
-        wall0 = time.monotonic()
+        emitted = 0  # samples handed on, at the processing rate
+        wall0_s = time.monotonic()
         plays = 1
         scrub = _Scrubber(self.path) if f.subtype in FLOAT_SUBTYPES else None
         while not self._stopped:
-            data = f.read(block, dtype="float32", always_2d=True)
+            data = f.read(block_frames, dtype="float32", always_2d=True)
             if scrub is not None:
                 data = scrub(data, emitted / PROCESSING_RATE_HZ)
-            last = data.shape[0] < block
+            last = data.shape[0] < block_frames
             if last and plays < self.repeat:
                 plays += 1
                 f.seek(0)
@@ -105,7 +105,7 @@ class WavSource(AudioSource):
                 start_s = emitted / PROCESSING_RATE_HZ
                 emitted += samples.shape[0]
                 if self.realtime:
-                    _sleep_until(wall0 + emitted / PROCESSING_RATE_HZ)
+                    _sleep_until(wall0_s + emitted / PROCESSING_RATE_HZ)
                 yield AudioBlock(start_s=start_s, sample_rate_hz=PROCESSING_RATE_HZ, samples=samples)
             if last:
                 return
@@ -137,17 +137,16 @@ class _Scrubber:
         return np.where(bad, np.float32(0.0), data)
 
 
-def _sleep_until(deadline: float) -> None:
-    delay = deadline - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
+def _sleep_until(deadline_s: float) -> None:
+    delay_s = deadline_s - time.monotonic()
+    if delay_s > 0:
+        time.sleep(delay_s)
 
 
 def _selected_channels(file_channels: int, geometry: ArrayGeometry) -> list[int]:
-    if geometry.mode == "channels":
-        return [geometry.rep_channel, geometry.customer_channel]
-    if file_channels == geometry.capture_channels:
-        return list(geometry.mic_channels)
+    """A file of every captured channel is read as the live array would be; a file of the mics alone, in order."""
+    if geometry.mode == "channels" or file_channels == geometry.capture_channels:
+        return selected_channels(geometry)
     return list(range(geometry.n_mics))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +43,7 @@ class ArrayGeometry:
     capture_channels: int
     mic_channels: tuple[int, ...]
     device_hint: str
-    mode: str  # "doa" | "channels"
+    mode: Literal["doa", "channels"]
     rep_channel: int
     customer_channel: int
 

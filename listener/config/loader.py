@@ -69,12 +69,12 @@ def build(cls: type[T], data: Any, path: str) -> T:
         if key not in fields:
             allowed = ", ".join(sorted(fields))
             raise ConfigError(_join(path, key), data[key], f"unknown key; allowed here: {allowed}")
-    values = {}
-    for name, spec in fields.items():
-        if name in data:
-            values[name] = _convert(hints[name], data[name], _join(path, name), spec.metadata)
-        elif isinstance(spec.default, type(dataclasses.MISSING)) and spec.default_factory is not dataclasses.MISSING:
-            values[name] = spec.default_factory()
+    # keys left out take the field's default: the dataclass's own __init__ supplies it
+    values = {
+        name: _convert(hints[name], data[name], _join(path, name), spec.metadata)
+        for name, spec in fields.items()
+        if name in data
+    }
     return cls(**values)
 
 

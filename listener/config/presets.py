@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-Mic = tuple[float, float, float]
+from listener.config.schema import Mic
 
 
 @dataclass(frozen=True, slots=True)

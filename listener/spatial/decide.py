@@ -15,6 +15,7 @@ import numpy.typing as npt
 from listener.config import Config
 from listener.events import ActivityFrames, EndOfStream, Event, SpatialFrames
 from listener.pipeline import Stage
+from listener.spatial.frontend import SILENT_SNR_DB
 
 Float = npt.NDArray[np.float32]
 Bool = npt.NDArray[np.bool_]
@@ -41,7 +42,7 @@ class ActivityDecider(Stage):
         self._start_stream()
 
     def _start_stream(self) -> None:
-        self._history = np.full((SMOOTH_FRAMES - 1, 2), -60.0, dtype=np.float32)
+        self._history = np.full((SMOOTH_FRAMES - 1, 2), SILENT_SNR_DB, dtype=np.float32)  # a stream starts silent
         self._active = np.zeros(2, dtype=bool)
         self._hold = np.zeros(2, dtype=np.int32)
         self._recent = [0, 0]  # evidence of the last ONSET_WINDOW frames, as bits

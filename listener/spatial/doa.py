@@ -98,11 +98,6 @@ def window_sum(padded: Summable, frames: int) -> Summable:
         width *= 2
 
 
-def phat_cross_spectra(spec: Complex, pairs: list[tuple[int, int]]) -> Complex:
-    """Unsmoothed PHAT cross-spectra of single frames, (n_frames, n_bins, n_pairs)."""
-    return SmoothedCrossSpectra(pairs, spec.shape[2], 1)(spec)
-
-
 class DirectionScorer:
     """Scores many directions per bin with one batched matrix product.
 

@@ -27,6 +27,7 @@ from listener.spatial import doa
 from listener.spatial.noise import NoiseFloor
 
 FFT_SIZE = 512
+N_BINS = FFT_SIZE // 2 + 1
 SECTOR_OFFSETS_DEG = (-30.0, -15.0, 0.0, 15.0, 30.0)
 DOA_GRID_DEG = np.arange(0.0, 360.0, 10.0)
 DOA_FRAME_STRIDE = 2
@@ -49,6 +50,8 @@ DIGITAL_SILENCE_POWER = 1e-12
 # (and what the turn model was trained with); beyond it, the excess is taken as a gain mismatch and removed.
 GAIN_TOLERANCE_DB = 4.0
 GAIN_FLOOR_QUANTILE = 0.05  # rises at 0.75 dB/s while a party talks into its own mic
+CHANNEL_LEAD_PER_UNIT_DB = 4.0  # channel-map weight: logit per this much louder at the party's own mic
+SILENT_SNR_DB = -60.0  # either party's level in frames of audio that never arrived
 
 Float = npt.NDArray[np.float32]
 
@@ -72,7 +75,7 @@ class SpatialFrontEnd(Stage):
 
     def _start_stream(self) -> None:
         """Everything carried from frame to frame, as at the start of a stream."""
-        self.noise = NoiseFloor(n_bins=FFT_SIZE // 2 + 1, hop_s=self.hop_s)
+        self.noise = NoiseFloor(n_bins=N_BINS, hop_s=self.hop_s)
         self._tail: Float = np.zeros((FFT_SIZE - self.hop, self._n_inputs()), dtype=np.float32)
         self._frames_out = 0
         self._drop_residual_s = 0.0
@@ -87,7 +90,7 @@ class SpatialFrontEnd(Stage):
             self._last_srp = np.zeros(DOA_GRID_DEG.size, dtype=np.float32)
 
     def _n_inputs(self) -> int:
-        return 2 if self.geometry.mode == "channels" else self.geometry.n_mics
+        return 2 if self._channels else self.geometry.n_mics
 
     def _setup_directions(self, config: Config, band_hz: npt.NDArray[np.float64]) -> None:
         mics = self.geometry.mics_m
@@ -256,20 +259,8 @@ class SpatialFrontEnd(Stage):
         floor = noise[:, self.band].sum(axis=1) + 1e-10
         rep_snr = 10.0 * np.log10((excess * rep_l).sum(axis=1) / floor + 1e-6)
         cust_snr = 10.0 * np.log10((excess * cust_l).sum(axis=1) / floor + 1e-6)
-        start_s = self._frames_out * self.hop_s
-        self._frames_out += power.shape[0]
-        return SpatialFrames(
-            start_s=start_s,
-            hop_s=self.hop_s,
-            sample_rate_hz=PROCESSING_RATE_HZ,
-            fft_size=FFT_SIZE,
-            power=power,
-            rep_weight=rep_w,
-            customer_weight=cust_w,
-            noise_power=noise[-1].copy(),
-            rep_snr_db=rep_snr.astype(np.float32),
-            customer_snr_db=cust_snr.astype(np.float32),
-            doa_deg=doa_deg,
+        return self._next_frames(
+            power, (rep_w, cust_w), noise[-1].copy(), (rep_snr.astype(np.float32), cust_snr.astype(np.float32)), doa_deg
         )
 
     def _silence(self, duration_s: float) -> SpatialFrames:
@@ -278,24 +269,36 @@ class SpatialFrontEnd(Stage):
         total_s = duration_s + self._drop_residual_s
         n = max(0, int(total_s / self.hop_s + 1e-9))
         self._drop_residual_s = total_s - n * self.hop_s
-        bins = FFT_SIZE // 2 + 1
-        zeros = np.zeros((n, bins), dtype=np.float32)
+        zeros = np.zeros((n, N_BINS), dtype=np.float32)
         self._tail[:] = 0.0
-        low = np.full(n, -60.0, dtype=np.float32)
+        silent_db = np.full(n, SILENT_SNR_DB, dtype=np.float32)
+        snr_db = (silent_db, silent_db.copy())
+        unknown_deg = np.full(n, np.nan, dtype=np.float32)
+        return self._next_frames(zeros, (zeros + 0.5, zeros + 0.5), self.noise.floor.copy(), snr_db, unknown_deg)
+
+    def _next_frames(
+        self,
+        power: Float,
+        weights: tuple[Float, Float],
+        noise_power: Float,
+        snr_db: tuple[Float, Float],
+        doa_deg: Float,
+    ) -> SpatialFrames:
+        """The next frames of the stream: ``weights`` and ``snr_db`` are (rep, customer); they advance the clock."""
         start_s = self._frames_out * self.hop_s
-        self._frames_out += n
+        self._frames_out += power.shape[0]
         return SpatialFrames(
             start_s=start_s,
             hop_s=self.hop_s,
             sample_rate_hz=PROCESSING_RATE_HZ,
             fft_size=FFT_SIZE,
-            power=zeros,
-            rep_weight=zeros + 0.5,
-            customer_weight=zeros + 0.5,
-            noise_power=self.noise.floor.copy(),
-            rep_snr_db=low,
-            customer_snr_db=low.copy(),
-            doa_deg=np.full(n, np.nan, dtype=np.float32),
+            power=power,
+            rep_weight=weights[0],
+            customer_weight=weights[1],
+            noise_power=noise_power,
+            rep_snr_db=snr_db[0],
+            customer_snr_db=snr_db[1],
+            doa_deg=doa_deg,
         )
 
 
@@ -313,6 +316,6 @@ def _channel_weights(mag2: Float, gain_offset_db: Float) -> tuple[Float, Float, 
     """
     rep, cust = mag2[:, 0, :], mag2[:, 1, :]
     ratio_db = 10.0 * np.log10((rep + 1e-12) / (cust + 1e-12)) - gain_offset_db[:, None]
-    rep_w = _sigmoid(ratio_db / 4.0)
+    rep_w = _sigmoid(ratio_db / CHANNEL_LEAD_PER_UNIT_DB)
     nan = np.full(mag2.shape[0], np.nan, dtype=np.float32)
     return rep_w, (1.0 - rep_w).astype(np.float32), nan

@@ -18,6 +18,7 @@ Float = npt.NDArray[np.float32]
 
 QUANTILE = 0.2
 STEP_DB = 0.15  # per frame: falls at 0.12 dB, rises at 0.03 dB per 10 ms frame
+STEP_HOP_S = 0.01  # the hop STEP_DB is stated for: other hops scale it, so the floor moves as fast per second
 BIAS_DB = 6.5  # mean / 20th percentile of an exponential distribution
 STARTUP_FRAMES = 200
 STARTUP_BOOST = 8.0
@@ -32,7 +33,7 @@ class NoiseFloor:
         self, n_bins: int, hop_s: float, quantile: float = QUANTILE, startup_boost: float = STARTUP_BOOST
     ) -> None:
         self.floor: Float = np.full(n_bins, 1e-10, dtype=np.float32)
-        scale = hop_s / 0.01
+        scale = hop_s / STEP_HOP_S
         self._down = STEP_DB * (1.0 - quantile) * scale
         self._up = STEP_DB * quantile * scale
         self._boost = startup_boost

@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from listener.errors import ConfigError, ModelError
@@ -220,14 +221,17 @@ class Lexicon:
         return out
 
 
+def _lexicons() -> Traversable:
+    return resources.files("listener") / "data" / "lexicons"
+
+
 def available_languages() -> list[str]:
-    folder = resources.files("listener") / "data" / "lexicons"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted(p.name.removesuffix(".toml") for p in _lexicons().iterdir() if p.name.endswith(".toml"))
 
 
 def check_language(language: str) -> None:
     """A config error at asr.language, naming the lexicons there are, unless one is shipped for ``language``."""
-    resource = resources.files("listener") / "data" / "lexicons" / f"{language}.toml"
+    resource = _lexicons() / f"{language}.toml"
     if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)?", language) or not resource.is_file():
         raise ConfigError(
             "asr.language", language, f"no lexicon for it; available: {', '.join(available_languages())}"
@@ -237,8 +241,8 @@ def check_language(language: str) -> None:
 def load_lexicon(language: str) -> Lexicon:
     """The lexicon shipped for ``language``; a config error names the ones there are."""
     check_language(language)
-    resource = resources.files("listener") / "data" / "lexicons" / f"{language}.toml"
     where = f"{language}.toml"
+    resource = _lexicons() / where
     try:
         data = tomllib.loads(resource.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -36,7 +36,7 @@ STAMP_SCHEMA = "listener.model-stamp/1"
 
 
 @dataclass(frozen=True, slots=True)
-class ModelSpec:
+class VoskModelSpec:
     key: str  # what `listener models fetch` takes
     name: str  # the zip's top-level folder, and the folder under the models dir
     url: str
@@ -47,8 +47,8 @@ class ModelSpec:
 
 # alphacephei publishes no checksums; this SHA-256 (and size) of the official
 # vosk-model-small-en-us-0.15.zip is the one several independent projects pin.
-MODELS: dict[str, ModelSpec] = {
-    "en-small": ModelSpec(
+MODELS: dict[str, VoskModelSpec] = {
+    "en-small": VoskModelSpec(
         key="en-small",
         name="vosk-model-small-en-us-0.15",
         url="https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip",
@@ -93,7 +93,7 @@ def broken_model_hint(path: Path, config: Config) -> str:
     return f"delete the folder {path}, then run `listener models fetch {key}` while online"
 
 
-def installed_problem(spec: ModelSpec, target: Path) -> str | None:
+def installed_problem(spec: VoskModelSpec, target: Path) -> str | None:
     """What is wrong with ``spec`` as fetch installed it in ``target``: '' if nothing, None if it has no stamp."""
     try:
         stamp = json.loads((target / STAMP).read_text(encoding="utf-8"))
@@ -116,7 +116,7 @@ def installed_problem(spec: ModelSpec, target: Path) -> str | None:
 
 
 def fetch(
-    spec: ModelSpec, dest: Path, *, timeout_s: float = 60.0, progress: Callable[[int], None] | None = None
+    spec: VoskModelSpec, dest: Path, *, timeout_s: float = 60.0, progress: Callable[[int], None] | None = None
 ) -> Path:
     """Download ``spec`` into ``dest``/``spec.name`` unless it is there intact already; returns that folder."""
     target = dest / spec.name
@@ -145,7 +145,7 @@ def fetch(
 
 
 def _download(
-    spec: ModelSpec, out: Path, dest: Path, timeout_s: float, progress: Callable[[int], None] | None
+    spec: VoskModelSpec, out: Path, dest: Path, timeout_s: float, progress: Callable[[int], None] | None
 ) -> None:
     digest = hashlib.sha256()
     received = 0
@@ -182,7 +182,7 @@ def _download(
         )
 
 
-def _unpack(spec: ModelSpec, archive: Path, scratch: Path, target: Path) -> None:
+def _unpack(spec: VoskModelSpec, archive: Path, scratch: Path, target: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             for member in zf.namelist():
@@ -204,7 +204,7 @@ def _unpack(spec: ModelSpec, archive: Path, scratch: Path, target: Path) -> None
     unpacked.rename(target)
 
 
-def _write_stamp(spec: ModelSpec, folder: Path) -> None:
+def _write_stamp(spec: VoskModelSpec, folder: Path) -> None:
     files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
     stamp = {"schema": STAMP_SCHEMA, "url": spec.url, "zip_sha256": spec.sha256, "files": files}
     (folder / STAMP).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")

@@ -39,7 +39,8 @@ from listener.transcription.words import Word
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ = 16000
-PIECE_BYTES = 2 * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
+SAMPLE_BYTES = 2  # mono int16
+PIECE_BYTES = SAMPLE_BYTES * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
 GAP_TOLERANCE_S = 1e-3
 LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives a more precise one
 TIME_SLACK_S = 0.005  # under vosk's 10 ms frame: float32 rounding, never a real frame
@@ -52,6 +53,8 @@ AHEAD_MARGIN_S = 0.5
 IDLE_FINAL_S = 2.0
 IDLE = object()  # _next's answer when the queue stayed empty for IDLE_FINAL_S
 MAP_KEEP = 64  # chunk time-map entries kept behind the last word handed out
+WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
+CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
 
 Overflow = Literal["auto", "skip", "wait"]
 
@@ -75,7 +78,7 @@ class Chunk:
 
     @property
     def duration_s(self) -> float:
-        return len(self.pcm) / (2 * SAMPLE_RATE_HZ)
+        return len(self.pcm) / (SAMPLE_BYTES * SAMPLE_RATE_HZ)
 
     @property
     def end_s(self) -> float:
@@ -128,7 +131,7 @@ class RecognizerWorker:
             while self._chunks and self._queued_s + chunk.duration_s > self.queue_s + GAP_TOLERANCE_S:
                 if self._should_wait(chunk):
                     t0 = time.monotonic()
-                    self._cond.wait(0.5)
+                    self._cond.wait(WAIT_RECHECK_S)
                     self._waited_s += time.monotonic() - t0
                     continue
                 old = self._chunks.popleft()
@@ -179,7 +182,7 @@ class RecognizerWorker:
     def close(self) -> None:
         self._abandon()
         if self._thread is not None:
-            self._thread.join(5.0)
+            self._thread.join(CLOSE_JOIN_S)
         self._results.clear()
 
     def _abandon(self) -> list[Chunk]:
@@ -230,7 +233,7 @@ class RecognizerWorker:
                     return
                 if rec.AcceptWaveform(item.pcm[i : i + PIECE_BYTES]):
                     self._emit(rec.Result())
-            fed_samples += len(item.pcm) // 2
+            fed_samples += len(item.pcm) // SAMPLE_BYTES
             expected_s, pending = item.end_s, True
             self.processed_s = item.end_s
         if not self._abort:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config
+from listener.config import ArrayGeometry, Config
 from listener.errors import AudioFormatError, ModelError
 from listener.events import (
     ActivityFrames,
@@ -111,10 +111,10 @@ class TranscriptionStage(Stage):
         self.gate = SpeechGate(config.asr.speech_pad_s) if config.asr.speech_only else None
         self.worker: RecognizerWorker | None = None
         self._now_s = 0.0  # audio time the pipeline has reached
+        self._fault_shown = False
         # the customer's speech as the timeline decides it (bursts too short to be speech do not
         # count), so that a session ends here exactly when the analytics end it
         self._customer_heard_s = 0.0  # end of the customer's latest closed speech
-        self._fault_shown = False
         self._customer_speaking = False  # a stretch of customer speech is open
         self._customer_active_s = 0.0  # end of the customer's latest active frame, speech or not
         self._bridge_gap_s = config.activity.bridge_gap_s
@@ -211,7 +211,7 @@ class TranscriptionStage(Stage):
     def _mono_pcm(self, block: AudioBlock) -> bytes:
         if block.sample_rate_hz != SAMPLE_RATE_HZ:
             raise AudioFormatError(
-                f"audio blocks at {block.sample_rate_hz} Hz reached the recogniser, which needs {PROCESSING_RATE_HZ}"
+                f"audio blocks at {block.sample_rate_hz} Hz reached the recogniser, which needs {SAMPLE_RATE_HZ}"
                 " Hz: this is a bug in the audio source, please report it"
             )
         # one mic is enough for words (who said them comes from activity); in channel-map

@@ -26,7 +26,6 @@ from listener.events import (
     ActivityFrames,
     EndOfStream,
     Event,
-    Party,
     SourceState,
     SpatialFrames,
     TurnPredictions,
@@ -34,11 +33,10 @@ from listener.events import (
 from listener.pipeline import Stage
 from listener.turns import derive
 from listener.turns.features import FRAMES_PER_STEP, FeatureExtractor
-from listener.turns.speakers import SpeakerTracker
+from listener.turns.speakers import PARTIES, SpeakerTracker
 from listener.turns.spec import ModelSpec
 
 Float = npt.NDArray[np.float32]
-PARTIES = (Party.REP, Party.CUSTOMER)
 
 
 class TurnStage(Stage):
@@ -119,7 +117,7 @@ class TurnStage(Stage):
         fx = self._extractor(frames)(
             frames.power, frames.rep_weight, frames.customer_weight, frames.rep_snr_db, frames.customer_snr_db
         )
-        hop_s = frames.hop_s * FRAMES_PER_STEP
+        step_hop_s = frames.hop_s * FRAMES_PER_STEP
         k = fx.shape[0]
         out = np.zeros((k, self.spec.n_outputs), dtype=np.float32)
         active = np.zeros((k, 2), dtype=bool)
@@ -127,8 +125,8 @@ class TurnStage(Stage):
             out[i] = self._step_timed(fx[i])
             decided = self._decide(out[i, :2])
             active[i] = decided
-            self._watch_session(decided[0] or decided[1], hop_s)
-        p_hold, p_bc = self._interpret(out, active, frames.start_s, hop_s)
+            self._watch_session(decided[0] or decided[1], step_hop_s)
+        p_hold, p_bc = self._interpret(out, active, frames.start_s, step_hop_s)
         # predictions first: a consumer stepping the frames as they come then has them at hand
         yield TurnPredictions(
             start_s=frames.start_s,

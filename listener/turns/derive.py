@@ -14,7 +14,7 @@ analytics need are read off that projection:
   in any bin starting within ``RESUME_WITHIN_S``.
 
 Each decision has a threshold, chosen on validation dialogues when the
-model is trained (sidecar ``output.thresholds``); :func:`calibrated` moves
+model is trained (sidecar ``output.thresholds``); :class:`Outlooker` moves
 it to 0.5 on the logit scale, so downstream a probability of 0.5 is the
 decision boundary, as the analytics assume.
 """
@@ -58,15 +58,6 @@ def p_continues(future: Float, edges_s: Sequence[float]) -> Float:
     return (future @ w / w.sum()).astype(np.float32)
 
 
-def calibrated(p: Float, threshold: float) -> Float:
-    """``p`` with ``threshold`` moved to 0.5 (a shift on the logit scale; order is kept)."""
-    if threshold == 0.5:
-        return p.astype(np.float32)
-    q = np.clip(p, 1e-6, 1 - 1e-6)
-    logit = np.log(q / (1 - q)) - np.log(threshold / (1 - threshold))
-    return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
-
-
 def p_resumes(future: Float, edges_s: Sequence[float]) -> Float:
     """The most the party is projected to speak in any bin starting within ``RESUME_WITHIN_S``."""
     starts = np.asarray(edges_s[:-1])
@@ -96,7 +87,7 @@ class Outlooker:
             self.project[rows, party] = widths
             self.project[rows, 2 + party] = cont / cont.sum()
         self.resume_bins = np.flatnonzero(np.asarray(edges_s[:-1]) < RESUME_WITHIN_S)
-        self.nb = nb
+        self.n_bins = nb
         shift_t, continue_t, resume_t = thresholds
         t = np.array([shift_t, shift_t, continue_t, continue_t, resume_t, resume_t], dtype=np.float32)
         self.odds = (t / (1 - t))[:, None]
@@ -104,7 +95,7 @@ class Outlooker:
     def __call__(self, out: Float) -> Outlook:
         proj = out @ self.project
         rep_next = (proj[:, 0] + EPS) / (proj[:, 0] + proj[:, 1] + 2 * EPS)
-        resumes = out[:, 2:].reshape(-1, 2, self.nb)[:, :, self.resume_bins].max(axis=2)
+        resumes = out[:, 2:].reshape(-1, 2, self.n_bins)[:, :, self.resume_bins].max(axis=2)
         raw = np.stack([1.0 - rep_next, rep_next, proj[:, 2], proj[:, 3], resumes[:, 0], resumes[:, 1]])
         q = np.clip(raw, 1e-6, 1 - 1e-6)
         cal = (1.0 / (1.0 + (1 - q) / q * self.odds)).astype(np.float32)  # logit(q) - logit(threshold)

@@ -134,14 +134,14 @@ class FeatureExtractor:
         db[:, 2 * N_MELS : 2 * N_MELS + 2] = snr.sum(axis=1) / FRAMES_PER_STEP
         return (np.clip(db, _LOW, _HIGH) / DB_SCALE).astype(np.float32)
 
-
     def _mel(self, spectra: npt.NDArray[np.floating]) -> tuple[Float, Float, Float]:
         """Mel power of (steps, 2 frames x [total, rep, customer], bins) -> three (steps, mels), frames summed.
 
         One small matrix product per step, always of the same shape: a step's
         result must not depend on how many steps came with it in the block,
         or the stream would differ with the block size (one big product
-        rounds differently)."""
+        rounds differently).
+        """
         mel = np.matmul(spectra, self.fb).reshape(spectra.shape[0], FRAMES_PER_STEP, 3, -1).sum(axis=1)
         mel = mel.astype(np.float32, copy=False)
         return mel[:, 0], mel[:, 1], mel[:, 2]

@@ -65,14 +65,14 @@ CONVERSATION: list[Event] = [
 
 def test_counts_and_rates() -> None:
     m = tally(CONVERSATION).metrics()
-    assert m["rep_words"] == 150 and m["customer_words"] == 45
-    assert m["rep_wpm"] == pytest.approx(150.0)  # 150 words in 60 s of rep talk
-    assert (m["rep_questions"], m["rep_open_questions"], m["rep_closed_questions"]) == (3, 2, 1)
-    assert m["rep_followups"] == 1
-    assert (m["rep_echoes"], m["rep_summaries"]) == (2, 1)
-    assert m["rep_acknowledgements"] == 1 and m["rep_action_plans"] == 0
-    assert m["rep_fillers"] == 2 and m["rep_fillers_per_min"] == pytest.approx(2.0)
-    assert m["asr_skipped_s"] == 0 and m["asr_partial"] is False
+    assert m.rep_words == 150 and m.customer_words == 45
+    assert m.rep_wpm == pytest.approx(150.0)  # 150 words in 60 s of rep talk
+    assert (m.rep_questions, m.rep_open_questions, m.rep_closed_questions) == (3, 2, 1)
+    assert m.rep_followups == 1
+    assert (m.rep_echoes, m.rep_summaries) == (2, 1)
+    assert m.rep_acknowledgements == 1 and m.rep_action_plans == 0
+    assert m.rep_fillers == 2 and m.rep_fillers_per_min == pytest.approx(2.0)
+    assert m.asr_skipped_s == 0 and m.asr_partial is False
 
 
 def test_skipped_audio_leaves_the_rate_unbiased_and_marks_partial() -> None:
@@ -80,9 +80,9 @@ def test_skipped_audio_leaves_the_rate_unbiased_and_marks_partial() -> None:
     events = [e for e in CONVERSATION if not (isinstance(e, WordsRecognized) and e.start_s == 51.0)]
     events += [words(REP, 71.0, 81.0, 25), TranscriptionSkipped(start_s=51.0, duration_s=20.0)]
     m = tally(events).metrics()
-    assert m["rep_words"] == 95
-    assert m["rep_wpm"] == pytest.approx(95 / (40 / 60), abs=0.1)
-    assert m["asr_skipped_s"] == pytest.approx(20.0) and m["asr_partial"] is True
+    assert m.rep_words == 95
+    assert m.rep_wpm == pytest.approx(95 / (40 / 60), abs=0.1)
+    assert m.asr_skipped_s == pytest.approx(20.0) and m.asr_partial is True
 
 
 def test_window_and_sessions() -> None:
@@ -101,10 +101,10 @@ def test_window_and_sessions() -> None:
     assert second["session_id"] == "b2" and second["end"] == 90.0  # still open at the end of the stream
     assert second["rep_words"] == 80 and second["rep_questions"] == 2 and second["rep_followups"] == 1
     assert second["customer_words"] == 4 and first["customer_words"] == 45
-    assert t.metrics(50.5, math.inf)["rep_echoes"] == 2
+    assert t.metrics(50.5, math.inf).rep_echoes == 2
     assert t.report_metrics()["cue_sessions"] == [first, second]
 
 
 def test_nothing_heard_gives_zero_rates() -> None:
     m = tally([EndOfStream(t_s=10.0)]).metrics()
-    assert m["rep_wpm"] == 0.0 and m["rep_fillers_per_min"] == 0.0 and m["rep_words"] == 0
+    assert m.rep_wpm == 0.0 and m.rep_fillers_per_min == 0.0 and m.rep_words == 0

@@ -27,6 +27,7 @@ from listener.events import (
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.discovery import discovery_payload
 from listener.outputs.mqtt.spool import encode
+from listener.transcription.summary import CueTally
 from tests.mqtt_broker import assert_anonymous, validate
 
 DATA = Path(str(resources.files("listener") / "data"))
@@ -115,6 +116,9 @@ def test_metrics_session_state_info_status_follow_their_schemas() -> None:
     message = payloads.session(summary, ts - 60_000, ts - 25_000, ts)
     _check("session", message)
     assert message["interruptions_by_rep"] == 1 and message["rep_talk_s"] == 22.0
+    with_cues = payloads.session(summary, ts - 60_000, ts - 25_000, ts, CueTally().metrics(1.0, 36.0))
+    _check("session", with_cues)
+    assert with_cues["cues"] == CueTally().metrics().record()  # every figure, in its order
     _check("state", payloads.state(payloads.DeviceMode.PAUSED, False, None, 4, ts))
     _check("status", payloads.status("offline", ts))
     info = payloads.DeviceInfo(

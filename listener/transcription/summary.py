@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from listener.events import (
     Acknowledgement,
@@ -29,6 +29,31 @@ from listener.events import (
 from listener.pipeline import Stage
 
 Span = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class CueFigures:
+    """The content cues of a stretch of audio: counts and rates, never words."""
+
+    rep_words: int
+    customer_words: int
+    rep_questions: int
+    rep_open_questions: int
+    rep_closed_questions: int
+    rep_followups: int
+    rep_echoes: int
+    rep_summaries: int
+    rep_acknowledgements: int
+    rep_action_plans: int
+    rep_fillers: int
+    rep_fillers_per_min: float
+    rep_wpm: float  # words per minute of the rep's heard talk time
+    asr_skipped_s: float  # audio the recogniser skipped under CPU pressure
+    asr_partial: bool  # any skipped: the counts miss what was said then
+
+    def record(self) -> dict[str, object]:
+        """For the JSON report and the MQTT session summary, in field order."""
+        return asdict(self)
 
 
 @dataclass
@@ -68,7 +93,7 @@ class CueTally(Stage):
         self.segments = [s for s in self.segments if s.end_s >= t_s]
         self.sessions = {k: v for k, v in self.sessions.items() if v[1] >= t_s}
 
-    def metrics(self, start_s: float = 0.0, end_s: float = math.inf) -> dict[str, object]:
+    def metrics(self, start_s: float = 0.0, end_s: float = math.inf) -> CueFigures:
         """Cue metrics over [start_s, end_s) of audio time (events by onset)."""
 
         def within(t: float) -> bool:
@@ -92,23 +117,23 @@ class CueTally(Stage):
         skipped_s = sum(b - a for a, b in skipped)
         rep_heard_min = _talk_outside(self.segments, Party.REP, (start_s, end_s), skipped) / 60.0
         fillers = count(Filler)
-        return {
-            "rep_words": words[Party.REP],
-            "customer_words": words[Party.CUSTOMER],
-            "rep_questions": count(Question),
-            "rep_open_questions": count(Question, open_ended=True),
-            "rep_closed_questions": count(Question, open_ended=False),
-            "rep_followups": count(Question, followup=True),
-            "rep_echoes": count(Echo),
-            "rep_summaries": count(Echo, summary=True),
-            "rep_acknowledgements": count(Acknowledgement),
-            "rep_action_plans": count(ActionPlan),
-            "rep_fillers": fillers,
-            "rep_fillers_per_min": round(fillers / rep_heard_min, 2) if rep_heard_min > 0 else 0.0,
-            "rep_wpm": round(words[Party.REP] / rep_heard_min, 1) if rep_heard_min > 0 else 0.0,
-            "asr_skipped_s": round(skipped_s, 3),
-            "asr_partial": skipped_s > 0,
-        }
+        return CueFigures(
+            rep_words=words[Party.REP],
+            customer_words=words[Party.CUSTOMER],
+            rep_questions=count(Question),
+            rep_open_questions=count(Question, open_ended=True),
+            rep_closed_questions=count(Question, open_ended=False),
+            rep_followups=count(Question, followup=True),
+            rep_echoes=count(Echo),
+            rep_summaries=count(Echo, summary=True),
+            rep_acknowledgements=count(Acknowledgement),
+            rep_action_plans=count(ActionPlan),
+            rep_fillers=fillers,
+            rep_fillers_per_min=round(fillers / rep_heard_min, 2) if rep_heard_min > 0 else 0.0,
+            rep_wpm=round(words[Party.REP] / rep_heard_min, 1) if rep_heard_min > 0 else 0.0,
+            asr_skipped_s=round(skipped_s, 3),
+            asr_partial=skipped_s > 0,
+        )
 
     def session_metrics(self) -> list[dict[str, object]]:
         """The same metrics per session, for sessions the analytics stage announced."""
@@ -117,13 +142,13 @@ class CueTally(Stage):
             stop_s = end_s if math.isfinite(end_s) else self.end_s
             out.append(
                 {"session_id": session_id, "start": round(start_s, 3), "end": round(stop_s, 3)}
-                | self.metrics(start_s, stop_s if math.isfinite(end_s) else math.inf)
+                | self.metrics(start_s, stop_s if math.isfinite(end_s) else math.inf).record()
             )
         return out
 
     def report_metrics(self) -> dict[str, object]:
         """What ``analyze --json`` adds to ``metrics``."""
-        return self.metrics() | {"cue_sessions": self.session_metrics()}
+        return self.metrics().record() | {"cue_sessions": self.session_metrics()}
 
 
 def _talk_outside(segments: list[SpeechSegment], party: Party, window: Span, holes: list[Span]) -> float:

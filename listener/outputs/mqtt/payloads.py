@@ -14,10 +14,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from listener.events import (
     Backchannel,
@@ -30,6 +29,9 @@ from listener.events import (
     SessionStarted,
     SessionSummary,
 )
+
+if TYPE_CHECKING:
+    from listener.transcription.summary import CueFigures
 
 TOPICS = ("status", "info", "state", "metrics", "event", "session")
 EVENT_TYPES = (
@@ -195,7 +197,7 @@ SUMMARY_AUDIO_TIMES = ("onset_s", "end_s", "decided_s")
 
 
 def session(
-    summary: SessionSummary, start_ms: int, end_ms: int, ts_ms: int, cues: Mapping[str, object] | None = None
+    summary: SessionSummary, start_ms: int, end_ms: int, ts_ms: int, cues: CueFigures | None = None
 ) -> dict[str, object]:
     """A session summary: every figure of :class:`SessionSummary`, numbers (or null) only, and the
     session's content-cue counts (``cues``: numbers and one flag; None without transcription)."""
@@ -212,10 +214,10 @@ def session(
     return {**_head("session", ts_ms), "session_id": summary.session_id, "start_ms": start_ms, "end_ms": end_ms, **body}
 
 
-def _cue_figures(cues: Mapping[str, object]) -> dict[str, object]:
-    """Only numbers and the partial flag leave the device, whatever else a tally might hold."""
+def _cue_figures(cues: CueFigures) -> dict[str, object]:
+    """Only numbers and the partial flag leave the device, whatever field a later version might add."""
     out: dict[str, object] = {}
-    for key, value in cues.items():
+    for key, value in cues.record().items():
         if isinstance(value, bool | int):
             out[key] = value
         elif isinstance(value, float):

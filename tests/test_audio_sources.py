@@ -133,3 +133,39 @@ def test_a_name_that_fits_several_devices_is_an_error_not_a_guess() -> None:
     assert "[array] device" in message and "\n" not in message
     assert choose_device([a, b, webcam], "respeaker 4 mic array (uac1.0): usb audio (hw:3", 6, None) is b
     assert choose_device([a, webcam], "usb", 6, None) is a  # only one has the channels: no doubt
+
+
+def test_a_service_waiting_for_its_array_says_when_the_name_fits_several(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The service waits for an array that is not there at boot; when two fitting arrays then appear,
+    # the ambiguity was retried at debug level only, under a journal still saying "inputs found: none".
+    import threading
+
+    from listener.audio import live
+
+    arrays = [
+        InputDevice(2, "ReSpeaker 4 Mic Array (UAC1.0): USB Audio (hw:2,0)", 6, 16000),
+        InputDevice(3, "ReSpeaker 4 Mic Array (UAC1.0): USB Audio (hw:3,0)", 6, 16000),
+    ]
+    lookups: list[int] = []
+
+    class NoPortAudio:
+        def terminate(self) -> None:
+            pass
+
+    def input_devices(pa: object) -> list[InputDevice]:
+        lookups.append(1)
+        return [] if len(lookups) == 1 else arrays  # none at boot, then both
+
+    monkeypatch.setattr(live, "open_portaudio", NoPortAudio)
+    monkeypatch.setattr(live, "input_devices", input_devices)
+    monkeypatch.setattr(live, "default_input_index", lambda pa: None)
+    config = parse_config({"array": {"preset": "respeaker-usb-v2", "reopen_interval_s": 0.1}})
+    with live.LiveSource(config, wait=True) as source:
+        timer = threading.Timer(0.8, source.stop)
+        timer.start()
+        list(source.events())
+        timer.join()
+    said = [r for r in caplog.records if r.levelname == "WARNING" and "matches 2 devices" in r.getMessage()]
+    assert len(lookups) > 3 and len(said) == 1  # said once, however often it is retried

@@ -134,3 +134,18 @@ def test_a_second_stream_starts_afresh(dialogue: np.ndarray) -> None:
     np.testing.assert_array_equal(again.rep_weight, fresh.rep_weight)
     np.testing.assert_array_equal(again.rep_snr_db, fresh.rep_snr_db)
     np.testing.assert_array_equal(decided(config, again, decider)[0], decided(config, fresh)[0])
+
+
+def test_one_channel_in_digital_silence_does_not_set_the_channel_gains() -> None:
+    # A lapel receiver that is muted, or comes on a moment later than the other, gives exact zeros on its
+    # channel alone. Its band floor sank to the 1e-12 guard and, rising 0.75 dB/s, read as the other mic
+    # recording everything ~90 dB louder: the rep's own speech went to the customer for minutes.
+    samples, truth = synth.lapel_dialogue()
+    config = parse_config({"array": {"preset": "respeaker-2mic"}, "parties": {"rep_channel": 0, "customer_channel": 1}})
+    background = np.std(samples[: RATE_HZ // 10], axis=0)
+    lead = (np.random.default_rng(3).standard_normal((RATE_HZ // 5, 2)) * background * [1.0, 0.0]).astype(np.float32)
+    rep, cust = decided(config, spatial(np.concatenate([lead, samples]), config, [800]))
+    skip = lead.shape[0] // 160
+    rep, cust = rep[skip:], cust[skip:]
+    assert f1(frames(truth, "rep", rep.size), rep) > 0.8
+    assert f1(frames(truth, "customer", cust.size), cust) > 0.8

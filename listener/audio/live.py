@@ -26,7 +26,7 @@ from listener.audio.base import selected_channels as selected_channels  # re-exp
 from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
 from listener.audio.ring import FrameRing, Frames, Gap
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
-from listener.errors import AudioInputError, ListenerError
+from listener.errors import AudioFormatError, AudioInputError, ListenerError
 from listener.events import AudioBlock, AudioDropped, Event, FloatArray, SourceState
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ class LiveSource(AudioSource):
         self._missing: str | None = None  # why the array was not there at open (``wait``)
         self._lost_announced = False
         self._back_pending: str | None = None  # reopened device, announced once its audio flows
+        self._unusable: str | None = None  # the last reason a present device could not be used, as logged
 
     def __enter__(self) -> LiveSource:
         self.open()
@@ -327,7 +328,13 @@ class LiveSource(AudioSource):
             try:
                 new_run = self._start_run()
             except (ListenerError, OSError) as exc:  # OSError: PortAudio itself failed to start
-                log.debug("reopening the audio input failed: %s", exc)
+                if isinstance(exc, AudioFormatError) and str(exc) != self._unusable:
+                    # a device is there but cannot be used (several fit the name, too few channels): waiting
+                    # will not cure that, so say it once, not only at debug level under "lost"/"not found"
+                    self._unusable = str(exc)
+                    log.warning("the audio input is still not captured: %s", exc)
+                else:
+                    log.debug("reopening the audio input failed: %s", exc)
             else:
                 yield from self._back(new_run, accounted_s)
                 return

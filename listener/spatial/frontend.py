@@ -155,7 +155,12 @@ class SpatialFrontEnd(Stage):
         quieter party's own speech to the louder channel's party; differences
         within the tolerance (the mics' own placement) are left alone.
         """
-        floors = self._channel_floor.update(mag2[:, :, self.band].mean(axis=2))
+        levels = mag2[:, :, self.band].mean(axis=2)  # (n, 2)
+        # a channel in digital silence (a receiver muted or not yet on) says nothing about its gain: such
+        # frames leave both floors alone, or that channel's would sink to the 1e-12 guard and, rising
+        # 0.75 dB/s, hand the other party's speech to it for minutes
+        levels[(levels <= DIGITAL_SILENCE_POWER).any(axis=1)] = 0.0
+        floors = self._channel_floor.update(levels)
         offset = 10.0 * np.log10(floors[:, 0] / floors[:, 1])
         return (np.sign(offset) * np.maximum(np.abs(offset) - GAIN_TOLERANCE_DB, 0.0)).astype(np.float32)
 

@@ -11,6 +11,12 @@ premature starts from those predictions.) A subclass only implements
 
 Everything is decided frame by frame from the past alone, so the result is
 the same whether the audio arrives in 10 ms pieces or all at once.
+
+It steps the model on the pipeline's own thread, not a worker of its own
+(as the recogniser has): a step costs ~35 us per 20 ms frame, and every
+later stage needs its activity before it can go on, so a hand-off to
+another thread would add latency and ordering for nothing. The capture
+callback already runs apart from the pipeline (``audio/live.py``).
 """
 
 from __future__ import annotations

@@ -383,3 +383,21 @@ def test_without_transcription_the_session_summary_says_so(broker: Mosquitto, tm
         _feed(stage, _conversation())
         got = rec.wait_for(lambda ms: bool(_json(ms, "session")))
     assert _json(got, "session")[0]["cues"] is None
+
+
+def test_metrics_say_how_much_audio_the_device_could_not_keep_up_with(broker: Mosquitto, tmp_path: Path) -> None:
+    # an overloaded Pi drops audio at the capture ring; the facilities team sees it on the dashboard
+    # (a privacy pause or a lost array is not an overflow: the state topic shows those)
+    conversation = _conversation()
+    with Recorder(broker) as rec:
+        stage = _stage(broker, tmp_path)
+        with stage:
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            _feed(stage, conversation[:2], seconds=10)
+            stage.process(AudioDropped(start_s=10.0, duration_s=0.5, reason="overflow"))
+            stage.process(AudioDropped(start_s=10.5, duration_s=0.25, reason="device_lost"))
+            stage.process(_block(10.75, 0.25))
+            _feed(stage, conversation[2:], t0=11.0, seconds=29)
+            got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
+    metrics = _json(got, "metrics")
+    assert len(metrics) >= 2 and all(m["audio_overflow_s"] == 0.5 for m in metrics)  # all after it, none lost

@@ -104,8 +104,8 @@ def test_metrics_session_state_info_status_follow_their_schemas() -> None:
     ts = payloads.now_ms()
     figures = payloads.SessionFigures(session_id=SID, onset_s=2.0, rep_talk_s=30.5, customer_talk_s=12.25)
     figures.interruptions_by_rep = 2
-    _check("metrics", payloads.metrics(figures, 44.0, 0.66, True, 3, ts))
-    _check("metrics", payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts))
+    _check("metrics", payloads.metrics(figures, 44.0, 0.66, True, 3, ts, 1.25))
+    _check("metrics", payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0))
     segments = [
         SpeechSegment(Party.CUSTOMER, 1.0, 9.0, 9.2),
         SpeechSegment(Party.REP, 8.0, 30.0, 30.2),

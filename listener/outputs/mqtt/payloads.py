@@ -173,6 +173,7 @@ def metrics(
     dominating: bool,
     spool_dropped: int,
     ts_ms: int,
+    audio_overflow_s: float,
 ) -> dict[str, object]:
     share = figures.rep_share
     return {
@@ -189,6 +190,7 @@ def metrics(
         "backchannels_by_customer": figures.backchannels_by_customer,
         "dominating": dominating,
         "spool_dropped": spool_dropped,
+        "audio_overflow_s": _rounded(audio_overflow_s),
     }
 
 

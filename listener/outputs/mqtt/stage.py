@@ -89,6 +89,7 @@ class MqttStage(Stage):
         self.cues = CueTally() if config.asr.enabled else None
         self._condition = DeviceCondition()
         self.t_s = 0.0  # audio time of the latest event
+        self.overflow_s = 0.0  # audio the pipeline could not keep up with since the start, for the dashboards
         self._anchor_ms: int | None = None  # wall time of audio time 0
         self._next_metrics_s: float | None = None
         self._fault_emitted = False
@@ -239,6 +240,8 @@ class MqttStage(Stage):
             elif self.follow_wall_clock:
                 self._follow_wall_clock(end_s)
             self.t_s = max(self.t_s, end_s)
+            if isinstance(event, AudioDropped) and event.reason == "overflow":
+                self.overflow_s += event.duration_s
             if local_day() != self._state_day:
                 self._publish_state()  # sessions_today counts from local midnight: back to 0
             self._maybe_metrics()
@@ -363,6 +366,7 @@ class MqttStage(Stage):
             self.tally.dominating,
             self.spool.dropped,
             payloads.now_ms(),
+            self.overflow_s,
         )
         if self.cfg.spool_metrics:
             self._spool_message("metrics", message)

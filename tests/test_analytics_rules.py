@@ -105,6 +105,20 @@ def test_a_gap_at_the_one_second_mark_is_bridged_not_the_end_of_the_talk_over(ta
     assert not [e for e in of(c, Interruption) if e.onset_s == 3.0]
 
 
+@pytest.mark.parametrize(("p_backchannel", "interrupts"), [(0.2, True), (0.8, False)])
+def test_with_the_turn_model_a_gap_at_the_one_second_mark_is_decided_then(
+    p_backchannel: float, interrupts: bool
+) -> None:
+    # a device decides by 1.0 s after the onset: with the model, its guess settles the gap at the mark
+    frames = 1200
+    model = (np.full(frames, 0.5, np.float32), np.full(frames, p_backchannel, np.float32))
+    c = run([("customer", 0.0, 8.0), ("rep", 3.0, 3.95), ("rep", 4.05, 6.0)], 12.0, model=model)
+    found = of(c, Interruption)
+    assert [(i.by, i.onset_s) for i in found] == ([(REP, 3.0)] * len(found) if interrupts else [])
+    assert all(i.decided_s <= 3.0 + 1.0 + 1e-9 for i in found[:1])  # the decision, not later
+    assert bool(found) is interrupts
+
+
 def test_a_session_counts_the_floor_change_that_opens_it() -> None:
     # the rep holds the floor before any customer speaks; the session starts with the customer taking it
     c = run([("rep", 0.0, 5.0), ("customer", 6.0, 20.0), ("rep", 20.5, 30.0)], 40.0)

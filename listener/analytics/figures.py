@@ -32,7 +32,7 @@ class Sample:
     duration_s: float
     segments: Sequence[Segment]
     share: bool = False
-    analytics: dict[str, float] = dataclasses.field(default_factory=dict)
+    analytics: dict[str, Any] = dataclasses.field(default_factory=dict)  # AnalyticsConfig fields to override
 
 
 SAMPLES = (

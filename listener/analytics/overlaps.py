@@ -3,10 +3,11 @@
 Interruption by X: X starts while Y holds the floor and is speaking, and X
 is still speaking ``interruption_min_s`` after its onset. That is decided at
 exactly onset + ``interruption_min_s`` (X active in the frame that ends
-then); if X is in a gap at that frame, then too on the turn model's guess
-that X goes on (``p_backchannel`` < 0.5); without a model, when the gap is
-bridged (X resumes: yes) or closes X's stretch (no), at most ``bridge_gap_s``
-later (the exact rule, which the benchmark's truth uses). The
+then); if X is in a gap at that frame, then too: on the turn model's guess
+that X goes on (``p_backchannel`` < 0.5), or without a model no. With
+``interruption_exact`` (reference timelines: the benchmark's truth) it waits
+instead until the gap is bridged (X resumes: yes) or closes X's stretch (no),
+at most ``bridge_gap_s`` later. The
 outcome (Y's stretch ends within ``interruption_yield_s`` of X's onset and
 X takes the floor with this stretch) is usually known then too; otherwise a first Interruption carries
 ``successful=None`` and a second one, same onset, the outcome. With the turn
@@ -110,10 +111,11 @@ class Interruptions:
         p = self.ctx.predictions.p_backchannel(t - 1)
         if t - bid.onset >= lim.interruption_min:
             # X is in a gap at the limit, shorter than a bridged one so far
-            if p is None:
-                return False  # no model: the exact rule, "yes" if X resumes before the gap closes the run
-            # with the model the decision is due now, as the issue asks of a device: its guess that X goes on
-            bid.decided = bid.held_start is not None and p < 0.5
+            if self.ctx.config.interruption_exact:
+                return False  # "yes" if X resumes before the gap closes the run
+            # due now: the model's guess that X goes on; without one, no (the heuristic decider's hangover
+            # already bridges pauses between words, so a gap in its activity is X having stopped)
+            bid.decided = bid.held_start is not None and p is not None and p < 0.5
             bid.done = not bid.decided
             return bid.decided
         if p is not None and bid.held_start is not None and 1.0 - p >= self.ctx.config.model_interruption_prob:

@@ -190,6 +190,9 @@ def test_plot_path_is_checked_before_the_analysis(
         result = _cli("analyze", str(dialogue_4ch[0]), "--plot", str(tmp_path / plot) if plot else "")
         assert result.returncode == 2 and result.stdout == "", plot
         assert result.stderr.count("\n") == 1 and expected in result.stderr, (plot, result.stderr)
+    # first of all: a recording the analysis would refuse is not looked at before a bad --plot is named
+    result = _cli("analyze", str(tmp_path / "missing.wav"), "--plot", str(tmp_path / "x.txt"))
+    assert result.returncode == 2 and "name a .png" in result.stderr, result.stderr
 
 
 def test_a_plot_that_cannot_be_written_keeps_the_report(dialogue_4ch: tuple[Path, list[dict[str, object]]]) -> None:

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,17 +36,9 @@ from listener.outputs.button import PrivacyButton, PrivacyGate
 from listener.outputs.leds import LedStage
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
+from tests.stages import EventLog
 
 BUTTON = "GPIO17"
-
-
-class Recorder(Stage):
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def process(self, event: Event) -> Iterable[Event]:
-        self.events.append(event)
-        return ()
 
 
 @pytest.fixture
@@ -86,9 +78,9 @@ def test_press_pauses_and_paused_audio_never_reaches_analysis(
 ) -> None:
     wav, _ = dialogue_4ch
     config = parse_config({"leds": {"self_test_s": 0.0}})
-    recorder, trace = Recorder(), io.StringIO()
+    log, trace = EventLog(), io.StringIO()
     leds = LedStage(config, factory=factory, trace=trace)
-    stages = [*analysis_stages(config, geometry(config)), recorder, leds]
+    stages = [*analysis_stages(config, geometry(config)), log, leds]
     seen = run_gate(wav, factory, {4.0: 0.0, 9.0: 0.0}, stages)
 
     states = [e for e in seen if isinstance(e, DeviceState)]
@@ -99,7 +91,7 @@ def test_press_pauses_and_paused_audio_never_reaches_analysis(
     assert sum(d.duration_s for d in dropped) == pytest.approx(5.1)
     assert {d.reason for d in dropped} == {"paused"}
     # the customer spoke 4.3-8.2 s: paused, so no speech was found there; before and after, it was
-    segments = [e for e in recorder.events if isinstance(e, SpeechSegment)]
+    segments = log.of(SpeechSegment)
     assert not [s for s in segments if s.end_s > 4.1 and s.start_s < 9.0]
     assert any(s.start_s < 3.0 for s in segments) and any(s.start_s > 11.0 for s in segments)
     # the lights: breathing while paused, the calm green after
@@ -115,7 +107,7 @@ def test_long_press_asks_for_recalibration_without_pausing(
     dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory
 ) -> None:
     wav, _ = dialogue_4ch
-    seen = run_gate(wav, factory, {2.0: 0.8}, [Recorder()])
+    seen = run_gate(wav, factory, {2.0: 0.8}, [EventLog()])
     asked = [e for e in seen if isinstance(e, RecalibrateRequested)]
     assert [e.t_s for e in asked] == [pytest.approx(2.0)]
     assert not [e for e in seen if isinstance(e, (DeviceState, AudioDropped))]
@@ -132,7 +124,7 @@ def test_two_quick_presses_between_blocks_change_nothing(
         assert button.paused
         press(factory)
         assert not button.paused
-    seen = run_gate(wav, factory, {1.0: 0.0, 1.5: 0.0, 3.0: 0.0}, [Recorder()])
+    seen = run_gate(wav, factory, {1.0: 0.0, 1.5: 0.0, 3.0: 0.0}, [EventLog()])
     modes = [e.mode for e in seen if isinstance(e, DeviceState)]
     assert modes == [DeviceMode.PAUSED, DeviceMode.LISTENING, DeviceMode.PAUSED]
     assert isinstance(seen[-1], AudioDropped)  # still paused at the end of the file

@@ -101,24 +101,26 @@ def test_broker_reachable_and_publishing(tmp_path: Path) -> None:
     assert [(m.topic, m.retain) for m in probes] == [("listener/counter-3/doctor", False)]  # doctor's own leaf
 
 
+def _check_behind_acl(tmp_path: Path, acl: str, protocol: str) -> doctor.Check:
+    with broker_with_acl(tmp_path / "broker", acl) as broker:
+        return doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol=protocol)))
+
+
 def test_broker_acl_refusing_publish_fails_on_mqtt5(tmp_path: Path) -> None:
-    with broker_with_acl(tmp_path / "broker", "topic read listener/#\n") as broker:
-        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5")))
+    check = _check_behind_acl(tmp_path, "topic read listener/#\n", "5")
     assert check.status == "FAIL", check
     assert "refused a publish to listener/counter-3/doctor: Not authorized" in check.detail
     assert "let anonymous clients publish to listener/counter-3/# in the broker's ACL" in check.fix
 
 
 def test_publish_rights_are_verified_on_mqtt311_by_reading_the_message_back(tmp_path: Path) -> None:
-    with broker_with_acl(tmp_path / "broker", "topic readwrite listener/#\n") as broker:
-        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="3.1.1")))
+    check = _check_behind_acl(tmp_path, "topic readwrite listener/#\n", "3.1.1")
     assert check.status == "ok", check
 
 
 def test_publish_rights_are_unverified_on_mqtt311(tmp_path: Path) -> None:
     # mosquitto acknowledges a 3.1.1 publish its ACL refuses, so an accepted publish proves nothing there
-    with broker_with_acl(tmp_path / "broker", "topic read listener/#\n") as broker:
-        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="3.1.1")))
+    check = _check_behind_acl(tmp_path, "topic read listener/#\n", "3.1.1")
     assert check.status == "warn", check
     assert "could not be verified on MQTT 3.1.1" in check.detail
     assert "mqtt.protocol = '5'" in check.fix

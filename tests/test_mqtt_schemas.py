@@ -116,9 +116,12 @@ def test_metrics_session_state_info_status_follow_their_schemas() -> None:
     message = payloads.session(summary, ts - 60_000, ts - 25_000, ts)
     _check("session", message)
     assert message["interruptions_by_rep"] == 1 and message["rep_talk_s"] == 22.0
-    with_cues = payloads.session(summary, ts - 60_000, ts - 25_000, ts, CueTally().metrics(1.0, 36.0))
+    cues = dataclasses.replace(CueTally().metrics(), rep_words=31, rep_wpm=82.6667, asr_skipped_s=1.23456)
+    with_cues = payloads.session(summary, ts - 60_000, ts - 25_000, ts, cues)
     _check("session", with_cues)
-    assert with_cues["cues"] == CueTally().metrics().record()  # every figure, in its order
+    # every figure, in its order, rates to 3 decimals
+    assert list(with_cues["cues"]) == list(cues.record())
+    assert with_cues["cues"] == {**cues.record(), "rep_wpm": 82.667, "asr_skipped_s": 1.235}
     _check("state", payloads.state(payloads.DeviceMode.PAUSED, False, None, 4, ts))
     _check("status", payloads.status("offline", ts))
     info = payloads.DeviceInfo(

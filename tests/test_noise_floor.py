@@ -28,16 +28,16 @@ def test_the_floor_starts_near_the_background_not_at_one_scattered_frame() -> No
     # until the floor creeps back up. The running mean of the first frames does not.
     first = periodograms(1)[0]
     assert within_db(first * 10 ** (BIAS_DB / 10), 4.0) < 0.5
-    floor = NoiseFloor(BINS, hop_s=0.01).update(periodograms(10))
+    floor = NoiseFloor(BINS, hop_s=0.01).update(periodograms(10), np.ones(10, bool))
     assert within_db(floor[4], 4.0) > 0.9
     assert within_db(floor[9], 4.0) > 0.9
 
 
 def test_the_floor_does_not_depend_on_how_frames_are_blocked() -> None:
     power = periodograms(40, seed=1)
-    whole = NoiseFloor(BINS, hop_s=0.01).update(power)
+    whole = NoiseFloor(BINS, hop_s=0.01).update(power, np.ones(40, bool))
     streamed = NoiseFloor(BINS, hop_s=0.01)
-    parts = [streamed.update(power[i : i + 3]) for i in range(0, 40, 3)]
+    parts = [streamed.update(power[i : i + 3], np.ones(len(power[i : i + 3]), bool)) for i in range(0, 40, 3)]
     np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-5)
 
 

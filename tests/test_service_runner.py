@@ -24,15 +24,7 @@ from listener.service import runner
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
 from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
-
-
-class Keep(Stage):
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def process(self, event: Event) -> Iterable[Event]:
-        self.events.append(event)
-        return ()
+from tests.stages import EventLog
 
 
 class FailsAt(Stage):
@@ -52,12 +44,12 @@ class FailsAt(Stage):
 def test_a_failing_stage_still_lets_the_others_flush_the_session() -> None:
     config = parse_config({"array": {"preset": "respeaker-4mic"}})
     geo = geometry(config)
-    keep = Keep()
+    keep = EventLog()
     source = WavSource(sample_conversation(), geo, block_ms=100, repeat=2)  # 56 s: a summary's worth of speech
     stages = [*analysis_stages(config, geo), FailsAt(45.0), keep]
     with source, Pipeline(stages) as pipeline, pytest.raises(RuntimeError, match="a bug"):
         pipeline.run(source)
-    summaries = [e for e in keep.events if isinstance(e, SessionSummary)]
+    summaries = keep.of(SessionSummary)
     assert len(summaries) == 1 and 40.0 < summaries[0].end_s <= 45.1
     assert isinstance(keep.events[-1], EndOfStream)
 
@@ -206,25 +198,13 @@ def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig)
     assert time.monotonic() - t0 < 5.0
 
 
-class Summaries(Stage):
-    name = "summaries"
-
-    def __init__(self) -> None:
-        self.seen: list[SessionSummary] = []
-
-    def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, SessionSummary):
-            self.seen.append(event)
-        return ()
-
-
 def _demo_summaries(parties: dict[str, object]) -> list[SessionSummary]:
     config = parse_config(
         {"array": {"device": "no_such_array"}, "parties": parties, "leds": {"enabled": False, "button_pin": ""}}
     )
-    summaries = Summaries()
-    runner.run(config, RunOptions(demo_fallback=True, fast=True), extra_stages=[summaries])
-    return [dataclasses.replace(s, session_id="") for s in summaries.seen]  # ids are random
+    log = EventLog()
+    runner.run(config, RunOptions(demo_fallback=True, fast=True), extra_stages=[log])
+    return [dataclasses.replace(s, session_id="") for s in log.of(SessionSummary)]  # ids are random
 
 
 def test_the_demo_hears_the_sample_as_recorded_whatever_the_configured_parties(

@@ -84,9 +84,9 @@ def test_digital_silence_before_the_room_does_not_make_its_background_speech(dia
 def test_a_muted_stretch_leaves_the_noise_floor_where_it_was() -> None:
     rng = np.random.default_rng(0)
     floor = NoiseFloor(n_bins=257, hop_s=0.01)
-    floor.update(rng.exponential(1e-4, size=(300, 257)).astype(np.float32))
+    floor.update(rng.exponential(1e-4, size=(300, 257)).astype(np.float32), np.ones(300, bool))
     before = floor.floor.copy()
-    during = floor.update(np.zeros((500, 257), dtype=np.float32))
+    during = floor.update(np.zeros((500, 257), dtype=np.float32), np.zeros(500, bool))
     np.testing.assert_array_equal(floor.floor, before)
     np.testing.assert_array_equal(during[-1], before)
 

@@ -18,36 +18,27 @@ from listener.events import (
     AudioBlock,
     AudioDropped,
     EndOfStream,
-    Event,
     Party,
     SpeechSegment,
     TurnPredictions,
 )
-from listener.pipeline import Pipeline, Stage
+from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
 from listener.turns.onnx_model import OnnxTurnModel
-
-
-class Keep(Stage):
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def process(self, event: Event) -> tuple[Event, ...]:
-        self.events.append(event)
-        return ()
+from tests.stages import EventLog
 
 
 def test_pipeline_emits_activity_and_turn_predictions(dialogue_4ch: tuple[Path, list[dict[str, object]]]) -> None:
     config = parse_config({})
     geo = geometry(config)
-    keep = Keep()
+    keep = EventLog()
     source = WavSource(dialogue_4ch[0], geo, block_ms=100)
     stages = analysis_stages(config, geo)
     assert isinstance(stages[1], OnnxTurnModel)
     with source, Pipeline([*stages, keep, ReportCollector()]) as pipe:
         seconds = pipe.run(source)
-    acts = [e for e in keep.events if isinstance(e, ActivityFrames)]
-    preds = [e for e in keep.events if isinstance(e, TurnPredictions)]
+    acts = keep.of(ActivityFrames)
+    preds = keep.of(TurnPredictions)
     assert sum(a.n_frames for a in acts) == round(seconds / 0.01)
     assert [(a.start_s, a.n_frames) for a in acts] == [(p.start_s, p.n_frames) for p in preds]
     # each block's predictions come before its frames, so the analytics read even the first block with them
@@ -84,11 +75,11 @@ def test_analyze_lists_every_pause_with_the_model_p_shift(
             assert any(abs(p["t"] - s["end"]) < 0.015 for p in pauses), (s, pauses)
     # the shift probability is the model's, read 0.2 s into the silence
     config = parse_config({})
-    keep = Keep()
+    keep = EventLog()
     source = WavSource(dialogue_4ch[0], geometry(config), block_ms=1000)
     with source, Pipeline([*analysis_stages(config, geometry(config)), keep]) as pipe:
         pipe.run(source)
-    preds = [e for e in keep.events if isinstance(e, TurnPredictions)]
+    preds = keep.of(TurnPredictions)
     p_hold = np.concatenate([e.p_hold for e in preds])
     for p in pauses:
         assert p["p_shift"] == pytest.approx(1.0 - p_hold[round((p["t"] + 0.2) / 0.01)], abs=1e-3)
@@ -98,7 +89,7 @@ def test_analyze_lists_every_pause_with_the_model_p_shift(
 def test_speech_after_dropped_audio_is_still_heard(dialogue_4ch: tuple[Path, list[dict[str, object]]]) -> None:
     """Audio that never arrived (a privacy pause) must not drag the model's noise floor down."""
     config = parse_config({})
-    keep = Keep()
+    keep = EventLog()
     source = WavSource(dialogue_4ch[0], geometry(config), block_ms=100)
     with source, Pipeline([*analysis_stages(config, geometry(config)), keep]) as pipe:
         for event in source.events():
@@ -107,6 +98,6 @@ def test_speech_after_dropped_audio_is_still_heard(dialogue_4ch: tuple[Path, lis
             else:
                 pipe.feed(event)
         pipe.feed(EndOfStream(source.duration_s))
-    segments = [e for e in keep.events if isinstance(e, SpeechSegment)]
+    segments = keep.of(SpeechSegment)
     assert not [s for s in segments if s.end_s > 4.1 and s.start_s < 9.0]
     assert any(s.party is Party.CUSTOMER and s.start_s > 11.0 for s in segments)

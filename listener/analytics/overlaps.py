@@ -105,9 +105,7 @@ class Interruptions:
             bid.done = True  # stopped before the limit
             return False
         if run.length >= lim.interruption_min:
-            bid.decided = bid.held_start is not None
-            bid.done = not bid.decided
-            return bid.decided
+            return _settle(bid, bid.held_start is not None)
         p = self.ctx.predictions.p_backchannel(t - 1)
         if t - bid.onset >= lim.interruption_min:
             # X is in a gap at the limit, shorter than a bridged one so far
@@ -115,9 +113,7 @@ class Interruptions:
                 return False  # "yes" if X resumes before the gap closes the run
             # due now: the model's guess that X goes on; without one, no (the heuristic decider's hangover
             # already bridges pauses between words, so a gap in its activity is X having stopped)
-            bid.decided = bid.held_start is not None and p is not None and p < 0.5
-            bid.done = not bid.decided
-            return bid.decided
+            return _settle(bid, bid.held_start is not None and p is not None and p < 0.5)
         if p is not None and bid.held_start is not None and 1.0 - p >= self.ctx.config.model_interruption_prob:
             bid.decided = True
         return bid.decided
@@ -245,3 +241,10 @@ class PrematureStarts:
                 return resumed
             jump.resumed = True
         return True if rep.length > lim.backchannel_max else None
+
+
+def _settle(bid: _Bid, interrupts: bool) -> bool:
+    """Decide ``bid`` for good: an interruption, or done with."""
+    bid.decided = interrupts
+    bid.done = not interrupts
+    return interrupts

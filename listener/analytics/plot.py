@@ -27,7 +27,7 @@ PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 def check_plot_path(out: Path) -> None:
     """Before the analysis: a path the figure can be written to, so no run is wasted on a typo."""
-    if out.name in ("", ".") or out.suffix.lower() not in PLOT_FORMATS or out.stem == "":
+    if out.suffix.lower() not in PLOT_FORMATS:  # also "", "." and ".png" (a hidden file with no suffix)
         raise OutputError(f"--plot {str(out)!r}: name a {', '.join(PLOT_FORMATS)} file, e.g. --plot conversation.png")
     if out.is_dir():
         raise OutputError(f"--plot {out}: that is a folder; name a file in it, e.g. {out / 'conversation.png'}")

@@ -21,8 +21,7 @@ import numpy as np
 import pyaudio
 import soxr
 
-from listener.audio.base import AudioSource
-from listener.audio.base import selected_channels as selected_channels  # re-exported: doctor imports it here
+from listener.audio.base import AudioSource, selected_channels
 from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
 from listener.audio.ring import FrameRing, Frames, Gap
 from listener.config import PROCESSING_RATE_HZ, Config, geometry

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from listener.config.array_checks import MIN_PARTIES_APART_DEG, check_aperture, check_coordinates, check_mirror
+from listener.config.array_checks import check_aperture, check_coordinates, check_mirror, check_separation
 from listener.config.loader import build, read_toml
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS
@@ -148,14 +148,7 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
             "array.mics", geo.mics_m.tolist(), "direction of arrival needs at least 2 mics; or use channel-map mode"
         )
     check_aperture(geo.mics_m)
-    apart = abs((parties.rep_azimuth_deg - parties.customer_azimuth_deg + 180.0) % 360.0 - 180.0)
-    if apart < MIN_PARTIES_APART_DEG:
-        raise ConfigError(
-            "parties.customer_azimuth_deg",
-            parties.customer_azimuth_deg,
-            f"must be at least {MIN_PARTIES_APART_DEG:g} deg from parties.rep_azimuth_deg ({parties.rep_azimuth_deg}); "
-            "parties this close cannot be told apart by direction",
-        )
+    check_separation(parties)
     check_mirror(geo.mics_m, parties, "array.mics" if config.array.mics is not None else geo.preset)
 
 

@@ -76,6 +76,18 @@ def line_axis_deg(mics_m: npt.NDArray[np.float64]) -> float | None:
     return round(math.degrees(math.atan2(axes[0][1], axes[0][0])) % 180.0, 1) % 180.0
 
 
+def check_separation(parties: PartiesConfig) -> None:
+    """The parties far enough apart for their sectors not to overlap."""
+    apart = abs((parties.rep_azimuth_deg - parties.customer_azimuth_deg + 180.0) % 360.0 - 180.0)
+    if apart < MIN_PARTIES_APART_DEG:
+        raise ConfigError(
+            "parties.customer_azimuth_deg",
+            parties.customer_azimuth_deg,
+            f"must be at least {MIN_PARTIES_APART_DEG:g} deg from parties.rep_azimuth_deg "
+            f"({parties.rep_azimuth_deg}); parties this close cannot be told apart by direction",
+        )
+
+
 def check_mirror(mics_m: npt.NDArray[np.float64], parties: PartiesConfig, array_name: str) -> None:
     """A line array confuses a direction with its mirror image across the line: the parties must not be."""
     axis = line_axis_deg(mics_m)

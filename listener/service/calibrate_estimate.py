@@ -25,7 +25,13 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config, geometry
-from listener.config.array_checks import MIN_AXIS_COS_APART, MIN_PARTIES_APART_DEG, check_mirror, line_axis_deg
+from listener.config.array_checks import (
+    MIN_AXIS_COS_APART,
+    MIN_PARTIES_APART_DEG,
+    check_mirror,
+    check_separation,
+    line_axis_deg,
+)
 from listener.config.schema import PartiesConfig
 from listener.errors import ConfigError
 from listener.service.calibrate_votes import CalibrationError, Votes
@@ -101,11 +107,10 @@ class Space:
         return float(np.degrees(np.arctan2((weight * np.sin(rad)).sum(), (weight * np.cos(rad)).sum())) % 360.0)
 
     def acceptable(self, rep_deg: float, customer_deg: float) -> bool:
-        """What the config loader accepts: the parties 60 deg apart, and on a line not mirror images."""
-        if _angle(rep_deg, customer_deg) < MIN_PARTIES_APART_DEG:
-            return False
+        """What the config loader accepts: the parties far enough apart, and on a line not mirror images."""
         parties = PartiesConfig(rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
         try:
+            check_separation(parties)
             check_mirror(self.mics_m, parties, "the array")
         except ConfigError:
             return False

@@ -100,18 +100,12 @@ def _guarded(check: Callable[[Config], Check], config: Config) -> Check:
 
 def check_audio(config: Config) -> list[Check]:
     """The array is there with the channels the preset captures, and every mic hears something."""
-    from listener.audio.devices import choose_device, default_input_index, input_devices, open_portaudio
+    from listener.audio.devices import find_array
 
-    geo = geometry(config)
-    pa = open_portaudio()
     try:
-        devices = input_devices(pa)
-        try:
-            device = choose_device(devices, geo.device_hint, geo.capture_channels, default_input_index(pa))
-        except ListenerError as exc:
-            return [_device_failure(str(exc))]
-    finally:
-        pa.terminate()
+        device = find_array(geometry(config))
+    except ListenerError as exc:
+        return [_device_failure(str(exc))]
     found = Check(
         "audio", "ok", f"'{device.name}' has {device.max_input_channels} input channels, {device.default_rate_hz} Hz"
     )
@@ -141,7 +135,7 @@ def _preset_check(config: Config, device_channels: int) -> Check:
 
 def check_levels(config: Config) -> Check:
     """Read about a second through LiveSource and report each mic channel's level."""
-    from listener.audio.live import selected_channels
+    from listener.audio.base import selected_channels
 
     try:
         samples = read_live(config, LEVEL_READ_S, LEVEL_TIMEOUT_S)

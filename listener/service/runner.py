@@ -15,7 +15,7 @@ from types import FrameType
 
 from listener.audio.base import AudioSource
 from listener.audio.wav import WavSource
-from listener.config import ArrayGeometry, Config, geometry, parse_config
+from listener.config import ArrayGeometry, Config, geometry
 from listener.config.schema import ArrayConfig, PartiesConfig
 from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
@@ -120,13 +120,9 @@ def select_source(config: Config, geo: ArrayGeometry, options: RunOptions) -> Au
             find_array(geo)
         except AudioInputError as exc:
             log.warning("no microphone array (%s); replaying the bundled sample conversation instead", exc)
-            demo, block_ms, realtime = _demo_geometry(), config.array.block_ms, not options.fast
+            demo, block_ms, realtime = geometry(_demo_config(config)), config.array.block_ms, not options.fast
             return WavSource(sample_conversation(), demo, block_ms=block_ms, realtime=realtime, repeat=DEMO_PLAYS)
     return LiveSource(config, wait=options.wait_for_array)
-
-
-def _demo_geometry() -> ArrayGeometry:
-    return geometry(parse_config({"array": {"preset": "respeaker-4mic"}}))
 
 
 def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ()) -> float:

@@ -134,17 +134,18 @@ class SpatialFrontEnd(Stage):
         mag2 = (spec.real**2 + spec.imag**2).astype(np.float32)
         power = mag2.mean(axis=1)
         # digital silence, or a constant offset (whose window leaks only rounding into the band), is no
-        # sound at all: exact zeros, which neither the floors here nor the turn features' ever follow
+        # sound at all: no floor here follows it, and it goes on as exact zeros, which the turn features'
+        # floor does not follow either
         silent = power[:, self.band].mean(axis=1) <= DIGITAL_SILENCE_POWER
-        mag2[silent] = 0.0
         power[silent] = 0.0
-        noise = self.noise.update(power)  # (n, bins): floor as it stood at each frame
+        noise = self.noise.update(power, ~silent)  # (n, bins): floor as it stood at each frame
         excess = np.maximum(power[:, self.band] - EXCESS_FACTOR * noise[:, self.band], 0.0)  # (n, band bins)
         if self._channels:
+            mag2[silent] = 0.0
             rep_w, cust_w, doa_deg = _channel_weights(mag2, self._gain_offset_db(mag2))
             levels = (rep_w[:, self.band], cust_w[:, self.band])
             return self._emit(power, noise, excess, (rep_w, cust_w), levels, doa_deg)
-        bins, frame, doa_deg = self._direction_weights(spec[:, :, self.band], excess, power.shape[1])
+        bins, frame, doa_deg = self._direction_weights(spec[:, :, self.band], excess)
         return self._emit(power, noise, excess, bins, frame, doa_deg)
 
     def _gain_offset_db(self, mag2: Float) -> Float:
@@ -159,13 +160,12 @@ class SpatialFrontEnd(Stage):
         # a channel in digital silence (a receiver muted or not yet on) says nothing about its gain: such
         # frames leave both floors alone, or that channel's would sink to the 1e-12 guard and, rising
         # 0.75 dB/s, hand the other party's speech to it for minutes
-        levels[(levels <= DIGITAL_SILENCE_POWER).any(axis=1)] = 0.0
-        floors = self._channel_floor.update(levels)
+        floors = self._channel_floor.update(levels, (levels > DIGITAL_SILENCE_POWER).all(axis=1))
         offset = 10.0 * np.log10(floors[:, 0] / floors[:, 1])
         return (np.sign(offset) * np.maximum(np.abs(offset) - GAIN_TOLERANCE_DB, 0.0)).astype(np.float32)
 
     def _direction_weights(
-        self, spec: npt.NDArray[np.complex64], excess: Float, n_bins: int
+        self, spec: npt.NDArray[np.complex64], excess: Float
     ) -> tuple[tuple[Float, Float], tuple[Float, Float], Float]:
         """((rep, customer) weight per bin, (rep, customer) weight per frame as (n, 1), direction).
 
@@ -182,7 +182,7 @@ class SpatialFrontEnd(Stage):
         doa_deg[excess.sum(axis=1) <= 0] = np.nan
         keep = (1.0 - elsewhere)[:, None]
         vote = _sigmoid(WEIGHT_SHARPNESS * contrast)[:, None]
-        votes = np.repeat(vote, n_bins, axis=1)
+        votes = np.repeat(vote, N_BINS, axis=1)
         votes[:, self.band] = self._bin_votes(contrast, diff)
         return (votes * keep, (1.0 - votes) * keep), (vote * keep, (1.0 - vote) * keep), doa_deg
 

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 Float = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
 
 QUANTILE = 0.2
 STEP_DB = 0.15  # per frame: falls at 0.12 dB, rises at 0.03 dB per 10 ms frame
@@ -41,16 +42,15 @@ class NoiseFloor:
         self._seen = 0
         self._initial = StartingMean(INITIAL_FRAMES, BIAS_DB)
 
-    def update(self, power: Float) -> Float:
+    def update(self, power: Float, heard: BoolArray) -> Float:
         """Advance over frames (n, bins); returns the floor at each frame.
 
-        Frames of exact zeros (digital silence: a codec starting up, a muted
+        Frames not ``heard`` (digital silence: a codec starting up, a muted
         stretch of a file) leave the floor where it was, as audio that never
         arrived does: the floor would otherwise sink to the 1e-12 guard and take
         half a minute to climb back, counting the room's background as speech.
         """
         log_p = 10.0 * np.log10(power + 1e-12)
-        heard = np.any(power > 0.0, axis=1)
         out = np.empty_like(power)
         level = self._log
         for i in range(power.shape[0]):

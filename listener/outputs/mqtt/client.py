@@ -107,8 +107,9 @@ class MqttLink:
         # a connection counts as short-lived until it has outlasted that twice.
         self._stable_s = max(STABLE_MIN_S, 2.0 * self._max_s)
         self._up_since = 0.0
-        self._attempt_failed = False  # an attempt failed since the last loss
-        self._first_try = False  # the current connection was accepted at the first attempt after a loss
+        # an attempt failed since the last loss; none can while connected, so at a loss "not this" says the
+        # connection was accepted at the first attempt
+        self._attempt_failed = False
         self._short_lived = 0  # such connections in a row that the broker dropped soon after accepting them
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
 
@@ -226,7 +227,6 @@ class MqttLink:
         level = logging.DEBUG if self._short_lived else logging.INFO
         log.log(level, "MQTT connected to %s as %s (after %.1f s)", self._where(), self.client_id, outage)
         self._up_since = time.monotonic()
-        self._first_try = not self._attempt_failed
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         self.connects += 1
@@ -254,7 +254,7 @@ class MqttLink:
     def _after_loss(self, client: paho.Client, reason: ReasonCode, lived_s: float) -> None:
         """Runs before paho waits to reconnect, so the wait set here is the next one."""
         taken_over = reason.value == SESSION_TAKEN_OVER
-        first_try, self._first_try, self._attempt_failed = self._first_try, False, False
+        first_try, self._attempt_failed = not self._attempt_failed, False
         lost = f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, metrics are spooled"
         if not taken_over and lived_s >= self._stable_s:
             # the connection held: an ordinary outage, so start again from the shortest wait

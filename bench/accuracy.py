@@ -1,7 +1,8 @@
 """Per-party voice-activity accuracy of ``listener analyze`` on the simulated cases.
 
     python -m bench.accuracy [--cases DIR] [--variants N] [--split dev|eval|all]
-                             [--config CFG] [--oracle | --oracle-one-party] [--json]
+                             [--config CFG] [--oracle | --oracle-one-party | --baseline naive]
+                             [--json]
 
 Cases are generated into ``bench/.cache/cases`` on first use (see
 bench.simulate) and reused while their manifest matches. Each case runs
@@ -12,6 +13,8 @@ are scored against the truth on 10 ms frames (definitions in bench.scoring).
 if it could name only one party at a time (the rep wherever the truth has
 both): the ceiling for any system that cannot hear the benchmark's
 overlaps, where the same mono mix arrives from both directions.
+``--baseline naive`` scores issue #2's point of comparison instead of the
+listener: per-frame SRP-PHAT with WebRTC VAD (bench.naive).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import interruptions as events
+from bench import naive
 from bench.overlaps import OVERLAP_MODES
 from bench.scoring import CaseScore, Summary, case_json, score_case, summarize, summary_json
 from bench.signals import DATA_DIR, ROOT
@@ -149,12 +153,14 @@ def score_report(truth: dict[str, object], report: dict[str, object]) -> CaseSco
 def run(
     cases_dir: Path, manifest: dict[str, object], config: Path | None, oracle: str, timeout_s: float, quiet: bool
 ) -> list[CaseResult]:
-    """``oracle``: "" (run listener analyze), "truth" or "one-party" (see oracle_report)."""
+    """``oracle``: "" (run listener analyze), "truth", "one-party" (see oracle_report) or "naive" (bench.naive)."""
     results = []
     for entry in manifest["cases"]:  # type: ignore[attr-defined]
         truth = json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
         t0 = time.perf_counter()
-        if oracle:
+        if oracle == "naive":
+            report = naive.naive_report(cases_dir / entry["wav"], events.analytics_config(config))
+        elif oracle:
             report = oracle_report(truth, single=oracle == "one-party")
             timeline = {**truth, "segments": report["segments"]}
             report["events"] = events.truth_events(timeline, events.analytics_config(config))
@@ -224,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     oracles.add_argument(
         "--oracle-one-party", action="store_true", help="score a perfect system that names one party at a time"
     )
+    oracles.add_argument(
+        "--baseline", choices=("naive",), help="score a baseline instead: per-frame SRP-PHAT with WebRTC VAD"
+    )
     ap.add_argument("--json", action="store_true", help="print machine-readable results")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
@@ -233,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = args.config.resolve() if args.config else None
     try:
         manifest = ensure_cases(args.cases, args.variants, args.seed, args.split, args.data, args.overlaps)
-        oracle = "truth" if args.oracle else "one-party" if args.oracle_one_party else ""
+        oracle = "truth" if args.oracle else "one-party" if args.oracle_one_party else args.baseline or ""
         results = run(args.cases, manifest, args.config, oracle, args.timeout, args.json)
     except BenchError as exc:
         print(f"bench.accuracy: {exc}", file=sys.stderr)

@@ -36,6 +36,9 @@ APT_PACKAGES=(python3 python3-venv python3-pip python3-numpy python3-pyaudio pyt
 	python3-spidev alsa-utils curl ca-certificates)
 # Only in the Raspberry Pi OS archive; gpiozero needs it on a Pi 5.
 APT_PI_PACKAGES=(python3-lgpio)
+# In a source checkout but no part of the package: caches of tests and benchmarks, build output.
+# One list for the digest and the copy, so hashing and installing see the same files.
+NOT_PACKAGE=(.git .venv __pycache__ '*.egg-info' build dist '.*_cache' .cache .hypothesis)
 BLOCK_BEGIN="# >>> listener: managed by firmware/provision.sh, edits here are replaced >>>"
 BLOCK_END="# <<< listener <<<"
 
@@ -341,9 +344,10 @@ source_digest() {
 	fi
 	(
 		cd "$SOURCE"
-		# caches of tests and benchmarks are no part of the package: hashing them reinstalled after every test run
-		find . \( -name .git -o -name .venv -o -name __pycache__ -o -name '*.egg-info' -o -name build \
-			-o -name dist -o -name '.*_cache' -o -name .cache -o -name .hypothesis \) -prune -o -type f -print0 |
+		# hashing the caches (NOT_PACKAGE) reinstalled the package after every test run
+		local name prune=()
+		for name in "${NOT_PACKAGE[@]}"; do prune+=(-o -name "$name"); done
+		find . \( "${prune[@]:1}" \) -prune -o -type f -print0 |
 			LC_ALL=C sort -z |
 			xargs -0 -r sha256sum
 	) | sha256sum | cut -d' ' -f1
@@ -359,8 +363,7 @@ install_package() {
 			cp "$SOURCE" "$staged/"
 			spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
 		else
-			tar -C "$SOURCE" --exclude=.git --exclude=.venv --exclude=__pycache__ --exclude=.cache \
-				--exclude='.*_cache' --exclude=.hypothesis -cf - . | tar -C "$staged" -xf -
+			tar -C "$SOURCE" "${NOT_PACKAGE[@]/#/--exclude=}" -cf - . | tar -C "$staged" -xf -
 			spec=/tmp/$(basename "$staged")
 		fi
 	fi

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from listener.audio.base import AudioSource
-from listener.events import EndOfStream, Event
+from listener.events import AudioBlock, AudioDropped, EndOfStream, Event
 from listener.lifecycle import Managed
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,9 @@ class Pipeline(Managed):
 
 
 def _end_of(event: Event) -> float:
-    end = getattr(event, "end_s", None)
-    if isinstance(end, float):
-        return end
-    start = getattr(event, "start_s", None)
-    duration = getattr(event, "duration_s", None)
-    if isinstance(start, float) and isinstance(duration, float):
-        return start + duration
+    """Where a source's event leaves the stream clock; 0 for the events that take no audio time."""
+    if isinstance(event, AudioBlock):
+        return event.end_s
+    if isinstance(event, AudioDropped):
+        return event.start_s + event.duration_s
     return 0.0

@@ -103,8 +103,8 @@ def test_event_invariants(timeline: Timeline) -> None:
     events = everything(timeline)
     lim = CONFIG.analytics
     for e in events:
-        if isinstance(e, Reported) and hasattr(e, "decided_s"):
-            assert e.onset_s <= e.decided_s + 1e-9, e  # type: ignore[attr-defined]
+        if isinstance(e, Reported):
+            assert e.onset_s <= e.decided_s + 1e-9, e
     first: dict[tuple[object, float], Interruption] = {}
     for e in events:
         if isinstance(e, Interruption):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from listener import events as vocabulary
 from listener.analytics.replay import activity, frame_blocks, replay
 from listener.analytics.stage import ConversationAnalytics
 from listener.cli import main
@@ -102,6 +104,15 @@ def test_plot_without_matplotlib_is_a_one_line_error(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install matplotlib" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_every_reported_event_has_an_onset_and_a_decision() -> None:
+    # Reported declares them to the type checker only: each event must make them fields of its own
+    kinds = [k for k in vars(vocabulary).values() if isinstance(k, type) and issubclass(k, Reported)]
+    assert len(kinds) > 10
+    for kind in kinds:
+        if kind is not Reported:
+            assert {"onset_s", "decided_s"} <= {f.name for f in dataclasses.fields(kind)}, kind
 
 
 def test_dropped_audio_is_silence_to_the_analytics() -> None:

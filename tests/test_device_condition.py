@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from listener.events import DeviceMode, DeviceState, SourceState
+from listener.events import DeviceCause, DeviceMode, DeviceState, SourceState
 from listener.outputs.condition import DeviceCondition
 
 
-def state(mode: DeviceMode, cause: str, detail: str = "") -> DeviceState:
+def state(mode: DeviceMode, cause: DeviceCause, detail: str = "") -> DeviceState:
     return DeviceState(t_s=0.0, mode=mode, detail=detail or cause, cause=cause)
 
 

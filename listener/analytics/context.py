@@ -25,23 +25,23 @@ class Limits:
     """The configured thresholds, counted in frames of ``hop_s``."""
 
     hop_s: float
-    bridge: int
-    min_speech: int
-    floor_take: int
-    backchannel_max: int
-    backchannel_proximity: int
-    interruption_min: int
-    interruption_yield: int
-    premature_resume: int
-    pause_min: int
-    long_silence: int
-    session_gap: int
-    window: int
-    monologue: int
-    dominance_min_speech: int
-    pause_probe: int
-    dominance_every: int
-    share_every: int
+    bridge_frames: int
+    min_speech_frames: int
+    floor_take_frames: int
+    backchannel_max_frames: int
+    backchannel_proximity_frames: int
+    interruption_min_frames: int
+    interruption_yield_frames: int
+    premature_resume_frames: int
+    pause_min_frames: int
+    long_silence_frames: int
+    session_gap_frames: int
+    window_frames: int
+    monologue_frames: int
+    dominance_min_speech_frames: int
+    pause_probe_frames: int
+    dominance_every_frames: int
+    share_every_frames: int
 
     @classmethod
     def of(cls, an: AnalyticsConfig, act: ActivityConfig, hop_s: float) -> Limits:
@@ -50,23 +50,23 @@ class Limits:
 
         return cls(
             hop_s=hop_s,
-            bridge=n(act.bridge_gap_s),
-            min_speech=n(act.min_speech_s),
-            floor_take=n(an.floor_take_s),
-            backchannel_max=n(an.backchannel_max_s),
-            backchannel_proximity=n(an.backchannel_proximity_s),
-            interruption_min=n(an.interruption_min_s),
-            interruption_yield=n(an.interruption_yield_s),
-            premature_resume=n(an.premature_resume_s),
-            pause_min=n(an.pause_min_s),
-            long_silence=n(an.long_silence_s),
-            session_gap=n(an.session_gap_s),
-            window=n(an.rolling_window_s),
-            monologue=n(an.monologue_dominating_s),
-            dominance_min_speech=n(an.dominance_min_speech_s),
-            pause_probe=n(PAUSE_PROBE_S),
-            dominance_every=max(1, n(DOMINANCE_EVERY_S)),
-            share_every=max(1, n(SHARE_EVERY_S)),
+            bridge_frames=n(act.bridge_gap_s),
+            min_speech_frames=n(act.min_speech_s),
+            floor_take_frames=n(an.floor_take_s),
+            backchannel_max_frames=n(an.backchannel_max_s),
+            backchannel_proximity_frames=n(an.backchannel_proximity_s),
+            interruption_min_frames=n(an.interruption_min_s),
+            interruption_yield_frames=n(an.interruption_yield_s),
+            premature_resume_frames=n(an.premature_resume_s),
+            pause_min_frames=n(an.pause_min_s),
+            long_silence_frames=n(an.long_silence_s),
+            session_gap_frames=n(an.session_gap_s),
+            window_frames=n(an.rolling_window_s),
+            monologue_frames=n(an.monologue_dominating_s),
+            dominance_min_speech_frames=n(an.dominance_min_speech_s),
+            pause_probe_frames=n(PAUSE_PROBE_S),
+            dominance_every_frames=max(1, n(DOMINANCE_EVERY_S)),
+            share_every_frames=max(1, n(SHARE_EVERY_S)),
         )
 
     def s(self, frames: int) -> float:
@@ -110,7 +110,7 @@ class Context:
         self.config = analytics
         self.limits = lim = Limits.of(analytics, activity, hop_s)
         keep = round(HISTORY_S / hop_s)
-        self.tracks = {p: Track(p, lim.bridge, lim.min_speech, keep) for p in Party}
+        self.tracks = {p: Track(p, lim.bridge_frames, lim.min_speech_frames, keep) for p in Party}
         self.predictions = Predictions()
 
     def s(self, frames: int) -> float:

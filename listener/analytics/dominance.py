@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from listener.analytics.context import Context
 from listener.analytics.floors import Floor
 from listener.analytics.tracks import Span
-from listener.events import DominanceChanged, Event, Party, RollingShare
+from listener.events import DominanceChanged, DominanceReason, Event, Party, RollingShare
 
 
 class Dominance:
@@ -35,6 +35,10 @@ class Dominance:
     def dominating(self) -> bool:
         return self.by_share or self.by_monologue
 
+    @property
+    def _reason(self) -> DominanceReason:
+        return "share" if self.by_share else "monologue"
+
     def begin(self, start: int) -> None:
         self.since = start
         for spans in self.spans.values():
@@ -47,7 +51,7 @@ class Dominance:
     def window_talk(self, t: int) -> tuple[int, int, int]:
         """(rep frames, customer frames, window start) of speech in the window ending at ``t``."""
         assert self.since is not None
-        lo = max(t - self.ctx.limits.window, self.since)
+        lo = max(t - self.ctx.limits.window_frames, self.since)
         talk = []
         for party in (Party.REP, Party.CUSTOMER):
             spans = self.spans[party]
@@ -62,13 +66,13 @@ class Dominance:
 
     def step(self, t: int) -> Iterator[Event]:
         lim = self.ctx.limits
-        if self.since is None or t % lim.dominance_every:
+        if self.since is None or t % lim.dominance_every_frames:
             return
         rep, customer, lo = self.window_talk(t)
         share = rep / (rep + customer) if rep + customer else 0.0
         self.last_share = share
         yield from self._update(t, share, rep + customer)
-        if t % lim.share_every == 0:
+        if t % lim.share_every_frames == 0:
             s = self.ctx.s
             yield RollingShare(
                 t_s=s(t), window_s=s(t - lo), rep_talk_s=s(rep), customer_talk_s=s(customer), rep_share=share
@@ -76,17 +80,17 @@ class Dominance:
 
     def _update(self, t: int, share: float, speech: int) -> Iterator[Event]:
         cfg, lim = self.ctx.config, self.ctx.limits
-        was, reason_was = self.dominating, "share" if self.by_share else "monologue"
+        was, reason_was = self.dominating, self._reason
         if self.by_share:
             self.by_share = share >= cfg.dominance_off_share
         else:
-            self.by_share = share >= cfg.dominance_on_share and speech >= lim.dominance_min_speech
+            self.by_share = share >= cfg.dominance_on_share and speech >= lim.dominance_min_speech_frames
         latest = self.ctx.tracks[Party.REP].latest_end()
-        monologue_since = self.floor.onset + lim.monologue
+        monologue_since = self.floor.onset + lim.monologue_frames
         self.by_monologue = self.floor.holder is Party.REP and latest is not None and latest > monologue_since
         if self.dominating and not was:
             onset = t if self.by_share else max(self.since or 0, min(t, monologue_since))
-            yield self._event(True, onset, t, share, "share" if self.by_share else "monologue")
+            yield self._event(True, onset, t, share, self._reason)
         elif was and not self.dominating:
             yield self._event(False, t, t, share, reason_was)
 
@@ -97,6 +101,6 @@ class Dominance:
         self.by_share = self.by_monologue = False
         self.since = None
 
-    def _event(self, on: bool, onset: int, t: int, share: float, reason: str) -> DominanceChanged:
+    def _event(self, on: bool, onset: int, t: int, share: float, reason: DominanceReason) -> DominanceChanged:
         s = self.ctx.s
         return DominanceChanged(dominating=on, onset_s=s(onset), decided_s=s(t), rep_share=share, reason=reason)

@@ -54,8 +54,8 @@ class Floor:
 
     def _ready(self, party: Party) -> Run | None:
         """``party``'s stretch, if it can take the floor now."""
-        run = self.ctx.tracks[party].run
-        if run is None or not run.announced or run.length < self.ctx.limits.floor_take or run.start < self.free_since:
+        run, take_frames = self.ctx.tracks[party].run, self.ctx.limits.floor_take_frames
+        if run is None or not run.announced or run.length < take_frames or run.start < self.free_since:
             return None
         return run if self.holder is None or not self.ctx.tracks[self.holder].speaking else None
 

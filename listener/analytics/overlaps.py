@@ -104,10 +104,10 @@ class Interruptions:
         if run is None or run.start != bid.onset:
             bid.done = True  # stopped before the limit
             return False
-        if run.length >= lim.interruption_min:
+        if run.length >= lim.interruption_min_frames:
             return _settle(bid, bid.held_start is not None)
         p = self.ctx.predictions.p_backchannel(t - 1)
-        if t - bid.onset >= lim.interruption_min:
+        if t - bid.onset >= lim.interruption_min_frames:
             # X is in a gap at the limit, shorter than a bridged one so far
             if self.ctx.config.interruption_exact:
                 return False  # "yes" if X resumes before the gap closes the run
@@ -119,7 +119,7 @@ class Interruptions:
         return bid.decided
 
     def _outcome(self, bid: _Bid) -> bool | None:
-        limit = bid.onset + self.ctx.limits.interruption_yield
+        limit = bid.onset + self.ctx.limits.interruption_yield_frames
         assert bid.held_start is not None
         held = self.ctx.tracks[bid.by.other].span_starting(bid.held_start)
         if self.floor.took(bid.by, bid.onset):
@@ -153,7 +153,7 @@ class Backchannels:
 
     def closed(self, party: Party, span: Span) -> None:
         """``party``'s stretch closed: a backchannel if short, by the listener, and the holder goes on."""
-        if span.length > self.ctx.limits.backchannel_max or self.floor.holder is not party.other:
+        if span.length > self.ctx.limits.backchannel_max_frames or self.floor.holder is not party.other:
             return
         if not self.interruptions.is_marked(party, span.start):
             self.pending.append(_Short(party, span))
@@ -174,7 +174,7 @@ class Backchannels:
     def _verdict(self, short: _Short) -> bool | None:
         """Near the holder's speech, and the holder went on: yes; the floor changed hands: no."""
         holder = self.ctx.tracks[short.by.other]
-        span, proximity = short.span, self.ctx.limits.backchannel_proximity
+        span, proximity = short.span, self.ctx.limits.backchannel_proximity_frames
         # "within": inclusive on both sides (a gap of exactly the proximity counts)
         near = holder.spoke_within(max(0, span.start - proximity - 1), span.end + proximity + 1)
         if near is False or self.floor.holder is not short.by.other:
@@ -230,17 +230,17 @@ class PrematureStarts:
         if covering is not None:
             return False  # the customer was speaking: an overlap, judged as a possible interruption
         rep = self.ctx.tracks[Party.REP].span_starting(jump.onset)
-        if rep is None or (isinstance(rep, Span) and rep.length <= lim.backchannel_max):
+        if rep is None or (isinstance(rep, Span) and rep.length <= lim.backchannel_max_frames):
             return False  # a backchannel-length sound is not a start
         if jump.p_hold is not None:
             if jump.p_hold < self.ctx.config.premature_hold_prob:
                 return False
         elif not jump.resumed:
-            resumed = customer.spoke_within(jump.onset + 1, jump.onset + lim.premature_resume + 1)
+            resumed = customer.spoke_within(jump.onset + 1, jump.onset + lim.premature_resume_frames + 1)
             if resumed is not True:
                 return resumed
             jump.resumed = True
-        return True if rep.length > lim.backchannel_max else None
+        return True if rep.length > lim.backchannel_max_frames else None
 
 
 def _settle(bid: _Bid, interrupts: bool) -> bool:

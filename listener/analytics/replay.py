@@ -19,7 +19,7 @@ from listener.analytics.report import ReportCollector
 from listener.analytics.stage import ConversationAnalytics
 from listener.analytics.timeline import Timeline
 from listener.config import Config
-from listener.events import ActivityFrames, BoolArray, EndOfStream, Event, FloatArray, Party, TurnPredictions
+from listener.events import ActivityFrames, BoolArray, EndOfStream, FloatArray, Party, Reported, TurnPredictions
 from listener.frames import span_frames
 from listener.pipeline import Pipeline
 
@@ -62,15 +62,18 @@ def replay(
     config: Config,
     bounds: Sequence[int] | None = None,
     model: tuple[FloatArray, FloatArray] | None = None,
-    extra: Sequence[Event] = (),
+    extra: Sequence[Reported] = (),
 ) -> ReportCollector:
-    """Everything the analytics decide on ``segments``; ``model`` = per-frame (p_hold, p_backchannel)."""
+    """Everything the analytics decide on ``segments``; ``model`` = per-frame (p_hold, p_backchannel).
+
+    ``extra`` (cue events, say) are fed in as they are decided.
+    """
     collector = ReportCollector()
     hop_s = HOP_S
-    pending = sorted(extra, key=_decided_s)
+    pending = sorted(extra, key=lambda e: e.decided_s)
     with Pipeline([Timeline(config), ConversationAnalytics(config), collector]) as pipe:
         for block in frame_blocks(activity(segments, duration_s, hop_s), hop_s, bounds):
-            while pending and _decided_s(pending[0]) <= block.start_s:
+            while pending and pending[0].decided_s <= block.start_s:
                 pipe.feed(pending.pop(0))
             if model is not None:
                 first = round(block.start_s / hop_s)
@@ -82,8 +85,3 @@ def replay(
         pipe.feed(EndOfStream(t_s=duration_s))
     collector.end_s = duration_s
     return collector
-
-
-def _decided_s(event: Event) -> float:
-    """When ``event`` was decided (the start of the stream for an event without ``decided_s``)."""
-    return float(getattr(event, "decided_s", 0.0))

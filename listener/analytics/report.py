@@ -83,7 +83,7 @@ class ReportCollector(Stage):
             "segments": [
                 {"party": s.party.value, "start": round(s.start_s, 3), "end": round(s.end_s, 3)} for s in segments
             ],
-            "events": [e.record() for e in sorted(self.events, key=lambda e: getattr(e, "onset_s", 0.0))],
+            "events": [e.record() for e in sorted(self.events, key=lambda e: e.onset_s)],
             "metrics": metrics,
             "sessions": [s.record() for s in self.sessions],
         }

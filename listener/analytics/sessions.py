@@ -61,7 +61,7 @@ class Sessions:
         if self.current is None or customer.run is not None:
             return False
         last = customer.latest_end()
-        return last is None or t - last >= self.ctx.limits.session_gap
+        return last is None or t - last >= self.ctx.limits.session_gap_frames
 
     def end_frame(self, t: int) -> int:
         """The session's end: the last speech of either party, not after ``t``."""

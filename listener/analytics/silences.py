@@ -39,12 +39,12 @@ class Silences:
         if self.start is None and not self._begin():
             return
         assert self.start is not None
-        probe = self.start + self.ctx.limits.pause_min
+        probe = self.start + self.ctx.limits.pause_min_frames
         if self.paused or t < probe or any(tr.pending and tr.pending.start < probe for tr in tracks.values()):
             return
         self.paused = True
         if self.by is not None:
-            p_hold = self.ctx.predictions.p_hold(self.start + self.ctx.limits.pause_probe)
+            p_hold = self.ctx.predictions.p_hold(self.start + self.ctx.limits.pause_probe_frames)
             p_shift = PRIOR_P_SHIFT if p_hold is None else 1.0 - p_hold
             s = self.ctx.s
             yield Pause(by=self.by, onset_s=s(self.start), decided_s=s(t), p_shift=p_shift)
@@ -63,6 +63,6 @@ class Silences:
     def _long(self, resume: int, t: int, session_start: int | None) -> Iterator[Event]:
         assert self.start is not None
         length = resume - self.start
-        if session_start is not None and self.start >= session_start and length >= self.ctx.limits.long_silence:
+        if session_start is not None and self.start >= session_start and length >= self.ctx.limits.long_silence_frames:
             s = self.ctx.s
             yield LongSilence(onset_s=s(self.start), decided_s=s(t), duration_s=s(length))

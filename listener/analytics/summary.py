@@ -70,7 +70,7 @@ def summarize(
 ) -> SessionSummary:
     events = list(events)
     speech = _speech(window, segments)
-    inside = [e for e in events if isinstance(e, Reported) and window.holds(float(getattr(e, "onset_s", -1.0)))]
+    inside = [e for e in events if isinstance(e, Reported) and window.holds(e.onset_s)]
     talk = _talk(window, speech)
     dominance_s, episodes = _dominance(window, [e for e in events if isinstance(e, DominanceChanged)])
     waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s)

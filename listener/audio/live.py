@@ -26,7 +26,7 @@ from listener.audio.devices import InputDevice, choose_device, default_input_ind
 from listener.audio.ring import FrameRing, Frames, Gap
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.errors import AudioFormatError, AudioInputError, ListenerError
-from listener.events import AudioBlock, AudioDropped, Event, FloatArray, SourceState
+from listener.events import AudioBlock, AudioDropped, DropReason, Event, FloatArray, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ class LiveSource(AudioSource):
             )  # fmt: skip
         yield from self._drop(target - self._pos, gap.reason)
 
-    def _drop(self, samples: int, reason: str) -> list[Event]:
+    def _drop(self, samples: int, reason: DropReason) -> list[Event]:
         """Advance the clock now (not when the consumer resumes) and describe the gap."""
         if samples <= 0:
             return []

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from listener.events import DropReason
+
 Frames = npt.NDArray[np.int16]
 
 
@@ -24,7 +26,7 @@ class Gap:
 
     start: int
     frames: int
-    reason: str
+    reason: DropReason
 
 
 class FrameRing:
@@ -69,7 +71,7 @@ class FrameRing:
             self._ready.notify_all()
             return dropped
 
-    def lose(self, frames: int, reason: str) -> None:
+    def lose(self, frames: int, reason: DropReason) -> None:
         """Record frames that never reached the writer (e.g. PortAudio reported an overrun)."""
         with self._ready:
             if frames > 0:
@@ -122,7 +124,7 @@ class FrameRing:
         self._read_pos += n
         return out
 
-    def _add_gap(self, frames: int, reason: str) -> None:
+    def _add_gap(self, frames: int, reason: DropReason) -> None:
         last = self._gaps[-1] if self._gaps else None
         if last is not None and last.reason == reason and last.start + last.frames == self._write_pos:
             self._gaps[-1] = Gap(last.start, last.frames + frames, reason)

@@ -10,11 +10,12 @@ One module per pipeline stage that emits them; import them from here.
 """
 
 from listener.events.activity import ActivityFrames, PartyAudio, SpatialFrames, TurnPredictions
-from listener.events.audio import AudioBlock, AudioDropped, EndOfStream, SourceState
+from listener.events.audio import AudioBlock, AudioDropped, DropReason, EndOfStream, SourceState
 from listener.events.base import BoolArray, Event, FloatArray, Party, Reported
 from listener.events.conversation import (
     Backchannel,
     DominanceChanged,
+    DominanceReason,
     FloorChange,
     FloorHeld,
     Interruption,
@@ -36,7 +37,7 @@ from listener.events.cues import (
     TranscriptionSkipped,
     WordsRecognized,
 )
-from listener.events.device import DeviceMode, DeviceState, RecalibrateRequested
+from listener.events.device import DeviceCause, DeviceMode, DeviceState, RecalibrateRequested
 from listener.events.timeline import SpeechSegment, SpeechStarted, TalkTotals
 
 __all__ = [
@@ -47,9 +48,12 @@ __all__ = [
     "AudioDropped",
     "Backchannel",
     "BoolArray",
+    "DeviceCause",
     "DeviceMode",
     "DeviceState",
     "DominanceChanged",
+    "DominanceReason",
+    "DropReason",
     "Echo",
     "EndOfStream",
     "Event",

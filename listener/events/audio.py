@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from listener.events.base import Event, FloatArray
 
@@ -27,6 +28,11 @@ class AudioBlock(Event):
         return self.start_s + self.duration_s
 
 
+# overflow: the pipeline fell behind the input (ring full, or PortAudio's own overrun);
+# device_lost: the input device is gone; paused: the privacy button withholds the audio
+DropReason = Literal["overflow", "device_lost", "paused"]
+
+
 @dataclass(frozen=True, slots=True)
 class AudioDropped(Event):
     """Audio the source could not deliver (overflow, device lost, paused).
@@ -37,7 +43,7 @@ class AudioDropped(Event):
 
     start_s: float
     duration_s: float
-    reason: str  # "overflow" | "device_lost" | "paused"
+    reason: DropReason
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,13 +28,26 @@ class Event:
     """Base of all events."""
 
 
+class _Decided:
+    """``onset_s`` (when the behaviour began) and ``decided_s`` (when the device knew), for the type checker.
+
+    Declared outside any dataclass, so they are not fields here: each event
+    declares them among its own fields, in the order its report lists them.
+    """
+
+    __slots__ = ()
+    onset_s: float
+    decided_s: float
+
+
 @dataclass(frozen=True, slots=True)
-class Reported(Event):
+class Reported(Event, _Decided):
     """An event that appears in reports (``analyze --json`` ``events``).
 
-    Subclasses set ``kind`` (the report's ``type``) and have ``onset_s``
-    (reported as ``t``); every other field is reported under its own name,
-    so a subclass's fields are its report schema.
+    Subclasses set ``kind`` (the report's ``type``) and declare ``onset_s``
+    (reported as ``t``) and ``decided_s`` among their fields; every other
+    field is reported under its own name, so a subclass's fields are its
+    report schema.
     """
 
     kind: ClassVar[str] = "event"

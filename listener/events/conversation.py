@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from listener.events.base import Event, Party, Reported
 
@@ -71,6 +71,9 @@ class LongSilence(Reported):
     duration_s: float
 
 
+DominanceReason = Literal["share", "monologue", "session_end"]
+
+
 @dataclass(frozen=True, slots=True)
 class DominanceChanged(Reported):
     """Dominance by the rep began (``dominating``) or ended; ``reason`` is "share" or "monologue",
@@ -81,7 +84,7 @@ class DominanceChanged(Reported):
     onset_s: float
     decided_s: float
     rep_share: float
-    reason: str
+    reason: DominanceReason
 
 
 @dataclass(frozen=True, slots=True)

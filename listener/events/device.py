@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from listener.events.base import Event
 
@@ -12,6 +13,11 @@ class DeviceMode(StrEnum):
     LISTENING = "listening"
     PAUSED = "paused"
     FAULT = "fault"
+
+
+# The parts that report a mode ("device": a report that names no part);
+# the input device's own reports are SourceState events.
+DeviceCause = Literal["device", "button", "broker", "transcription"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +31,7 @@ class DeviceState(Event):
     t_s: float
     mode: DeviceMode
     detail: str
-    cause: str = "device"  # "button", "broker", ...
+    cause: DeviceCause = "device"
 
 
 @dataclass(frozen=True, slots=True)

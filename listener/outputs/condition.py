@@ -11,10 +11,12 @@ pause outranks listening.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
-from listener.events import DeviceMode, DeviceState, Event, SourceState
+from listener.events import DeviceCause, DeviceMode, DeviceState, Event, SourceState
 
-AUDIO_CAUSE = "audio"  # SourceState: the input device
+AUDIO_CAUSE: Final = "audio"  # SourceState: the input device
+Cause = DeviceCause | Literal["audio"]
 RANK = {DeviceMode.LISTENING: 0, DeviceMode.PAUSED: 1, DeviceMode.FAULT: 2}
 
 
@@ -22,10 +24,11 @@ RANK = {DeviceMode.LISTENING: 0, DeviceMode.PAUSED: 1, DeviceMode.FAULT: 2}
 class DeviceCondition:
     """DeviceState and SourceState events in; the device's mode and why out."""
 
-    _modes: dict[str, tuple[DeviceMode, str]] = field(default_factory=dict)  # cause -> (mode, detail)
+    _modes: dict[Cause, tuple[DeviceMode, str]] = field(default_factory=dict)  # cause -> (mode, detail)
 
     def update(self, event: Event) -> bool:
         """Folds ``event`` in; True when the device's mode or its reason changed."""
+        cause: Cause
         if isinstance(event, DeviceState):
             cause, mode, detail = event.cause, event.mode, event.detail
         elif isinstance(event, SourceState):

@@ -8,8 +8,9 @@ as well as the counts, and any skip marks the figures ``asr_partial``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 from listener.events import (
     Acknowledgement,
@@ -29,6 +30,8 @@ from listener.events import (
 from listener.pipeline import Stage
 
 Span = tuple[float, float]
+Cue = Question | Echo | Acknowledgement | ActionPlan | Filler
+CueT = TypeVar("CueT", bound=Cue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ class CueTally(Stage):
 
     name = "cue_tally"
     words: list[WordsRecognized] = field(default_factory=list)
-    cues: list[Event] = field(default_factory=list)
+    cues: list[Cue] = field(default_factory=list)
     skipped: list[Span] = field(default_factory=list)
     segments: list[SpeechSegment] = field(default_factory=list)
     sessions: dict[str, Span] = field(default_factory=dict)
@@ -71,7 +74,7 @@ class CueTally(Stage):
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, WordsRecognized):
             self.words.append(event)
-        elif isinstance(event, Question | Echo | Acknowledgement | ActionPlan | Filler):
+        elif isinstance(event, Cue):
             self.cues.append(event)
         elif isinstance(event, TranscriptionSkipped):
             self.skipped.append((event.start_s, event.start_s + event.duration_s))
@@ -88,7 +91,7 @@ class CueTally(Stage):
     def forget_before(self, t_s: float) -> None:
         """Drop what lies wholly before ``t_s``: a live device tallies session after session."""
         self.words = [w for w in self.words if w.end_s >= t_s]
-        self.cues = [c for c in self.cues if float(getattr(c, "onset_s", t_s)) >= t_s]
+        self.cues = [c for c in self.cues if c.onset_s >= t_s]
         self.skipped = [(a, b) for a, b in self.skipped if b >= t_s]
         self.segments = [s for s in self.segments if s.end_s >= t_s]
         self.sessions = {k: v for k, v in self.sessions.items() if v[1] >= t_s}
@@ -99,15 +102,9 @@ class CueTally(Stage):
         def within(t: float) -> bool:
             return start_s <= t < end_s
 
-        def count(kind: type, **where: object) -> int:
-            return sum(
-                1
-                for e in self.cues
-                if isinstance(e, kind)
-                and getattr(e, "by", Party.REP) is Party.REP
-                and within(getattr(e, "onset_s", -1.0))
-                and all(getattr(e, k) == v for k, v in where.items())
-            )
+        def count(kind: type[CueT], where: Callable[[CueT], bool] = lambda _: True) -> int:
+            by_rep = (e for e in self.cues if isinstance(e, kind) and e.by is Party.REP and within(e.onset_s))
+            return sum(1 for e in by_rep if where(e))
 
         # by the middle: a recogniser lets an utterance's first word start in the silence before it
         words = {
@@ -121,11 +118,11 @@ class CueTally(Stage):
             rep_words=words[Party.REP],
             customer_words=words[Party.CUSTOMER],
             rep_questions=count(Question),
-            rep_open_questions=count(Question, open_ended=True),
-            rep_closed_questions=count(Question, open_ended=False),
-            rep_followups=count(Question, followup=True),
+            rep_open_questions=count(Question, lambda q: q.open_ended),
+            rep_closed_questions=count(Question, lambda q: not q.open_ended),
+            rep_followups=count(Question, lambda q: q.followup),
             rep_echoes=count(Echo),
-            rep_summaries=count(Echo, summary=True),
+            rep_summaries=count(Echo, lambda e: e.summary),
             rep_acknowledgements=count(Acknowledgement),
             rep_action_plans=count(ActionPlan),
             rep_fillers=fillers,

@@ -16,12 +16,13 @@ import json
 import time
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from listener.events import (
     Backchannel,
     DeviceMode,
     DominanceChanged,
+    DominanceReason,
     Interruption,
     Party,
     Reported,
@@ -46,7 +47,7 @@ EVENT_TYPES = (
 PARTIES = tuple(p.value for p in Party)
 MODES = tuple(m.value for m in DeviceMode)
 STATUSES = ("online", "offline")
-DOMINANCE_REASONS = ("share", "monologue", "session_end")
+DOMINANCE_REASONS: tuple[DominanceReason, ...] = get_args(DominanceReason)
 
 
 def schema_name(topic: str) -> str:

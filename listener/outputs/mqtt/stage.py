@@ -277,7 +277,7 @@ class MqttStage(Stage):
         elif isinstance(event, DominanceChanged):
             self.tally.dominance(event)
         ts = payloads.now_ms()
-        onset_ms = self._onset_ms(float(getattr(event, "onset_s", self.t_s)))
+        onset_ms = self._onset_ms(event.onset_s)
         if isinstance(event, SessionStarted):
             self._remember_start(event.session_id, onset_ms)
         message = payloads.event(event, ts, onset_ms, self.tally.session_id(), outcome=outcome)

@@ -12,7 +12,7 @@ import soundfile as sf
 from listener.audio.devices import InputDevice, choose_device
 from listener.audio.wav import WavSource
 from listener.config import PROCESSING_RATE_HZ, geometry, parse_config
-from listener.errors import AudioFormatError
+from listener.errors import AudioFormatError, AudioInputError
 from listener.events import AudioBlock
 
 GEO = geometry(parse_config({}))  # respeaker-4mic: 4 channels
@@ -127,12 +127,28 @@ def test_a_name_that_fits_several_devices_is_an_error_not_a_guess() -> None:
     b = InputDevice(3, "ReSpeaker 4 Mic Array (UAC1.0): USB Audio (hw:3,0)", 6, 16000)
     webcam = InputDevice(4, "USB Camera: Audio (hw:4,0)", 1, 16000)
     with pytest.raises(AudioFormatError) as err:
-        choose_device([a, b, webcam], "respeaker", 6, None)
+        choose_device([a, b, webcam], ("respeaker",), 6, None)
     message = str(err.value)
     assert "matches 2 devices" in message and "(hw:2,0)" in message and "(hw:3,0)" in message
     assert "[array] device" in message and "\n" not in message
-    assert choose_device([a, b, webcam], "respeaker 4 mic array (uac1.0): usb audio (hw:3", 6, None) is b
-    assert choose_device([a, webcam], "usb", 6, None) is a  # only one has the channels: no doubt
+    assert choose_device([a, b, webcam], ("respeaker 4 mic array (uac1.0): usb audio (hw:3",), 6, None) is b
+    assert choose_device([a, webcam], ("usb",), 6, None) is a  # only one has the channels: no doubt
+
+
+def test_the_2mic_preset_finds_the_v1_hat_on_the_kernels_wm8960_overlay() -> None:
+    """The v1 HAT on Raspberry Pi OS's own overlay is 'wm8960-soundcard', not Seeed's 'seeed-2mic-voicecard'."""
+    hdmi = InputDevice(0, "vc4-hdmi-0: MAI PCM i2s-hifi-0 (hw:0,0)", 2, 48000)
+    v1 = InputDevice(1, "wm8960-soundcard: bcm2835-i2s-wm8960-hifi wm8960-hifi-0 (hw:1,0)", 2, 48000)
+    seeed = InputDevice(2, "seeed-2mic-voicecard: bcm2835-i2s-tlv320aic3x-hifi (hw:2,0)", 2, 48000)
+    geo = geometry(parse_config({"array": {"preset": "respeaker-2mic"}}))
+    assert choose_device([hdmi, v1], geo.device_hints, 2, 0) is v1
+    assert choose_device([hdmi, seeed, v1], geo.device_hints, 2, 0) is seeed  # the first name that fits wins
+    with pytest.raises(AudioInputError) as err:
+        choose_device([hdmi], geo.device_hints, 2, 0)
+    assert "matching 'seeed2micvoicec' or 'wm8960soundcard'" in str(err.value)
+    # a configured name replaces the preset's
+    own = geometry(parse_config({"array": {"preset": "respeaker-2mic", "device": "vc4-hdmi"}}))
+    assert choose_device([hdmi, v1], own.device_hints, 2, 0) is hdmi
 
 
 def test_a_service_waiting_for_its_array_says_when_the_name_fits_several(

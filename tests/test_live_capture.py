@@ -155,8 +155,8 @@ def test_card_ids_match_card_names_without_punctuation() -> None:
 
     hw = InputDevice(2, "seeed-4mic-voicecard: bcm2835-i2s-ac10x-codec0 ac10x-codec.1-003b-0 (hw:1,0)", 4, 48000)
     other = InputDevice(0, "bcm2835 Headphones: - (hw:0,0)", 0, 48000)
-    assert choose_device([other, hw], "seeed4micvoicec", 4, None) is hw
-    assert choose_device([other, hw], "SEEED-4MIC", 4, None) is hw
+    assert choose_device([other, hw], ("seeed4micvoicec",), 4, None) is hw
+    assert choose_device([other, hw], ("SEEED-4MIC",), 4, None) is hw
 
 
 # --- capture -------------------------------------------------------------------

@@ -61,7 +61,7 @@ def find_array(geo: ArrayGeometry) -> InputDevice:
     """The configured array's input device, looked for without starting a stream."""
     pa = open_portaudio()
     try:
-        return choose_device(input_devices(pa), geo.device_hint, geo.capture_channels, default_input_index(pa))
+        return choose_device(input_devices(pa), geo.device_hints, geo.capture_channels, default_input_index(pa))
     finally:
         pa.terminate()
 
@@ -111,18 +111,20 @@ def describe_devices(devices: Sequence[InputDevice]) -> str:
 
 
 def choose_device(
-    devices: Sequence[InputDevice], hint: str, needed_channels: int, default_index: int | None
+    devices: Sequence[InputDevice], hints: Sequence[str], needed_channels: int, default_index: int | None
 ) -> InputDevice:
-    """The device named by ``hint`` ('' = PortAudio's default input) that has enough channels.
+    """The device named by the first of ``hints`` that names any (none = PortAudio's default input).
 
+    A board shows up under different ALSA names depending on its driver, so a
+    preset may give several; the first that matches a device is used.
     Matching is case-insensitive: an exact name first, then a substring, then
     a substring ignoring punctuation (ALSA card ids such as 'seeed4micvoicec'
     drop the dashes of the card name 'seeed-4mic-voicecard' PortAudio shows).
     A name that fits several devices is an error rather than a guess.
     """
-    candidates = _matches(devices, hint, default_index)
+    hint, candidates = _first_match(devices, hints, default_index)
     if not candidates:
-        wanted = f"matching '{hint}'" if hint else "set as the default input"
+        wanted = "matching " + " or ".join(f"'{h}'" for h in hints) if hints else "set as the default input"
         raise AudioInputError(
             f"no audio input device {wanted}; inputs found: {describe_devices(devices)}. Fix: set [array] device "
             "to part of one of these names (`listener devices` lists them), or check the array is connected "
@@ -145,9 +147,19 @@ def choose_device(
     )
 
 
-def _matches(devices: Sequence[InputDevice], hint: str, default_index: int | None) -> list[InputDevice]:
-    if not hint:
-        return [d for d in devices if d.index == default_index]
+def _first_match(
+    devices: Sequence[InputDevice], hints: Sequence[str], default_index: int | None
+) -> tuple[str, list[InputDevice]]:
+    if not hints:
+        return "", [d for d in devices if d.index == default_index]
+    for hint in hints:
+        found = _matches(devices, hint)
+        if found:
+            return hint, found
+    return hints[0], []
+
+
+def _matches(devices: Sequence[InputDevice], hint: str) -> list[InputDevice]:
     wanted = hint.casefold()
     for same in (
         lambda name: name == wanted,

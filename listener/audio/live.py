@@ -270,7 +270,7 @@ class LiveSource(AudioSource):
         pa = open_portaudio()
         try:
             device = choose_device(
-                input_devices(pa), self.geometry.device_hint, self.geometry.capture_channels, default_input_index(pa)
+                input_devices(pa), self.geometry.device_hints, self.geometry.capture_channels, default_input_index(pa)
             )
             ring = FrameRing(
                 max(1, round(self.config.array.buffer_s * self.capture_rate_hz)), self.geometry.capture_channels

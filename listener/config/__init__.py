@@ -42,7 +42,7 @@ class ArrayGeometry:
     mics_m: npt.NDArray[np.float64]  # (n_mics, 3)
     capture_channels: int
     mic_channels: tuple[int, ...]
-    device_hint: str
+    device_hints: tuple[str, ...]  # names to look for, in order; () = PortAudio's default input
     mode: Literal["doa", "channels"]
     rep_channel: int
     customer_channel: int
@@ -76,7 +76,7 @@ def geometry(config: Config) -> ArrayGeometry:
         mics_m=np.asarray(mics, dtype=np.float64).reshape(-1, 3),
         capture_channels=capture,
         mic_channels=tuple(mic_channels),
-        device_hint=arr.device or (preset.device_hint if preset else ""),
+        device_hints=(arr.device,) if arr.device else (preset.device_hints if preset else ()),
         mode="channels" if channel_mode else "doa",
         rep_channel=parties.rep_channel if parties.rep_channel is not None else 0,
         customer_channel=parties.customer_channel if parties.customer_channel is not None else 1,

@@ -21,7 +21,8 @@ class ArrayPreset:
     mics_m: tuple[Mic, ...]
     capture_channels: int
     mic_channels: tuple[int, ...]
-    device_hint: str
+    # ALSA card names the board shows up as, by driver (tried in order; `listener devices` lists them)
+    device_hints: tuple[str, ...]
     max_rate_hz: int
     # GPIOs the board itself drives or listens on (BCM number -> what for): no LED or button there
     reserved_pins: dict[int, str] = field(default_factory=dict)
@@ -58,7 +59,7 @@ PRESETS: dict[str, ArrayPreset] = {
         mics_m=((0.029, 0.0, 0.0), (-0.029, 0.0, 0.0)),
         capture_channels=2,
         mic_channels=(0, 1),
-        device_hint="seeed2micvoicec",
+        device_hints=("seeed2micvoicec", "wm8960soundcard"),  # v2 and Seeed's v1 driver; v1 on the kernel's overlay
         max_rate_hz=48000,
         reserved_pins=_HAT_PINS,  # its own button is GPIO17: the default privacy button
     ),
@@ -68,7 +69,7 @@ PRESETS: dict[str, ArrayPreset] = {
         mics_m=_circle(4, 0.0457),
         capture_channels=4,
         mic_channels=(0, 1, 2, 3),
-        device_hint="seeed4micvoicec",
+        device_hints=("seeed4micvoicec",),
         max_rate_hz=48000,
         reserved_pins=_HAT_PINS | _LED_RING_POWER,
     ),
@@ -79,7 +80,7 @@ PRESETS: dict[str, ArrayPreset] = {
         mics_m=_circle(6, 0.0463),
         capture_channels=8,
         mic_channels=(0, 1, 2, 3, 4, 5),
-        device_hint="seeed8micvoicec",
+        device_hints=("seeed8micvoicec",),
         max_rate_hz=48000,
         reserved_pins=_HAT_PINS | _LED_RING_POWER,
     ),
@@ -90,7 +91,7 @@ PRESETS: dict[str, ArrayPreset] = {
         mics_m=_circle(4, 0.032, start_deg=45.0),
         capture_channels=6,
         mic_channels=(1, 2, 3, 4),
-        device_hint="ReSpeaker 4 Mic Array",
+        device_hints=("ReSpeaker 4 Mic Array",),
         max_rate_hz=16000,
     ),
 }

@@ -30,18 +30,19 @@ from pathlib import Path
 
 from bench import interruptions as events
 from bench import naive
+from bench.heldout import HeldoutError
 from bench.overlaps import OVERLAP_MODES
 from bench.scoring import CaseScore, Summary, case_json, score_case, summarize, summary_json
 from bench.signals import DATA_DIR, ROOT
-from bench.simulate import DEFAULT_SEED, generate_cases, manifest_for
+from bench.simulate import DEFAULT_SEED, SPLITS, data_for, generate_cases, manifest_for
 from bench.truth import FRAME_S, PARTIES, PartySegment, frame_activity, n_frames, runs, segments_from_json
 
 CACHE_DIR = ROOT / "bench" / ".cache"
 
 
-def cases_dir(overlaps: str) -> Path:
-    """Where the cases of one overlap rendering are cached."""
-    return CACHE_DIR / f"cases-{overlaps}"
+def cases_dir(overlaps: str, split: str = "all") -> Path:
+    """Where the cases of one overlap rendering are cached (the held-out split apart: other excerpts)."""
+    return CACHE_DIR / (f"cases-{overlaps}-heldout" if split == "heldout" else f"cases-{overlaps}")
 
 
 REPORT_SCHEMA = "listener.analysis/1"
@@ -222,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cases", type=Path, help=f"case folder (default {CACHE_DIR}/cases-OVERLAPS)")
     ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="coherent", help="overlap rendering (bench.overlaps)")
     ap.add_argument("--variants", type=int, default=2, help="rooms per excerpt (default 2)")
-    ap.add_argument("--split", choices=("all", "dev", "eval"), default="all")
+    ap.add_argument("--split", choices=SPLITS, default="all", help="heldout: six excerpts never tuned on")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--config", type=Path, help="config file passed to listener analyze")
     oracles = ap.add_mutually_exclusive_group()
@@ -238,13 +239,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
     args = ap.parse_args(argv)
     # The analyzer runs from the project root: make every path absolute first.
-    args.cases = (args.cases or cases_dir(args.overlaps)).resolve()
+    args.cases = (args.cases or cases_dir(args.overlaps, args.split)).resolve()
     args.config = args.config.resolve() if args.config else None
     try:
-        manifest = ensure_cases(args.cases, args.variants, args.seed, args.split, args.data, args.overlaps)
+        data = data_for(args.split, args.data)
+        manifest = ensure_cases(args.cases, args.variants, args.seed, args.split, data, args.overlaps)
         oracle = "truth" if args.oracle else "one-party" if args.oracle_one_party else args.baseline or ""
         results = run(args.cases, manifest, args.config, oracle, args.timeout, args.json)
-    except BenchError as exc:
+    except (BenchError, HeldoutError) as exc:
         print(f"bench.accuracy: {exc}", file=sys.stderr)
         return 2
     groups = group_summaries(results)

@@ -1,6 +1,6 @@
 """Spatialize the AMI excerpts onto a ReSpeaker 4-mic array in simulated shop rooms.
 
-    python -m bench.simulate --out DIR [--variants 2] [--split dev|eval|all]
+    python -m bench.simulate --out DIR [--variants 2] [--split dev|eval|all|heldout]
     python -m bench.simulate --long 600 --out X.wav      (one long recording, for the speed bench)
     python -m bench.simulate --sample                      (listener/data/sample/conversation.wav)
 
@@ -68,6 +68,9 @@ GENERATOR_VERSION = 1
 DEFAULT_SEED = 20240611
 EXCERPTS = tuple(f"trn{i:02d}" for i in range(1, 10))
 EVAL_EXCERPTS = frozenset({"trn08", "trn09"})  # held out from tuning and turn-model training
+# never seen by anything in this project until scored (bench.heldout fetches them; --split heldout)
+HELDOUT_EXCERPTS = ("dev00", "dev01", "tst00", "tst01", "trn00", "sample")
+SPLITS = ("all", "dev", "eval", "heldout")
 NOISE_POINTS = 3
 QUIET_BELOW_DB = 30.0  # pauses this far under the excerpt's speech level are not speech
 QUIET_MIN_S = 0.3
@@ -76,7 +79,23 @@ DONOR_MIN_S = 2.0
 
 
 def split_of(excerpt: str) -> str:
+    if excerpt in HELDOUT_EXCERPTS:
+        return "heldout"
     return "eval" if excerpt in EVAL_EXCERPTS else "dev"
+
+
+def _excerpt_index(excerpt: str) -> int:
+    """A number for the excerpt's random stream: the rooms of each excerpt are its own."""
+    if excerpt in EXCERPTS:
+        return EXCERPTS.index(excerpt)
+    return 100 + HELDOUT_EXCERPTS.index(excerpt) if excerpt in HELDOUT_EXCERPTS else 99
+
+
+def _excerpts(split: str) -> tuple[str, ...]:
+    """The excerpts a split renders ("all" is the nine shared ones; "heldout" lives in bench.heldout's folder)."""
+    if split == "heldout":
+        return HELDOUT_EXCERPTS
+    return tuple(e for e in EXCERPTS if split in ("all", split_of(e)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +188,9 @@ def donor_voice(excerpt: str, data_dir: Path = DATA_DIR) -> FloatArray:
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     here = {t.speaker for t in rttm.get(excerpt, [])}
     held_out = {t.speaker for e in EVAL_EXCERPTS for t in rttm.get(e, [])} if split_of(excerpt) == "dev" else set()
-    start = EXCERPTS.index(excerpt) if excerpt in EXCERPTS else -1
-    order = [EXCERPTS[(start + k) % len(EXCERPTS)] for k in range(1, len(EXCERPTS))]
+    pool = HELDOUT_EXCERPTS if excerpt in HELDOUT_EXCERPTS else EXCERPTS  # the held-out ones lend among themselves
+    start = pool.index(excerpt) if excerpt in pool else -1
+    order = [pool[(start + k) % len(pool)] for k in range(1, len(pool))]
     order.sort(key=lambda e: split_of(e) != split_of(excerpt))
     for other in order:
         mix = load_mono(data_dir / "ami-train" / f"{other}.wav", RATE_HZ)
@@ -196,7 +216,7 @@ def simulate_case(
     ``overlaps`` is how overlapped speech is rendered (bench.overlaps); the room,
     placements, noise and levels do not depend on it.
     """
-    rng = np.random.default_rng([seed, EXCERPTS.index(excerpt) if excerpt in EXCERPTS else 99, variant])
+    rng = np.random.default_rng([seed, _excerpt_index(excerpt), variant])
     mix = load_mono(data_dir / "ami-train" / f"{excerpt}.wav", RATE_HZ)
     rep = rep or most_talkative(turns)
     speakers = sorted({t.speaker for t in turns}, key=lambda s: (s != rep, s))
@@ -254,6 +274,15 @@ def manifest_for(
     }
 
 
+def data_for(split: str, shared: Path = DATA_DIR) -> Path:
+    """The data folder a split's excerpts are in (the held-out ones are fetched on first use)."""
+    if split != "heldout":
+        return shared
+    from bench.heldout import heldout_data
+
+    return heldout_data(shared=shared)
+
+
 def generate_cases(
     out_dir: Path,
     variants: int = 2,
@@ -266,7 +295,7 @@ def generate_cases(
 ) -> dict[str, object]:
     """Render every selected case into ``out_dir``; returns (and writes) the manifest."""
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
-    excerpts = [e for e in EXCERPTS if split in ("all", split_of(e))]
+    excerpts = _excerpts(split)
     manifest = manifest_for(variants, seed, split, reps, overlaps)
     cases = []
     t0 = time.perf_counter()
@@ -334,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.simulate", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, help="output folder (or .wav file with --long)")
     ap.add_argument("--variants", type=int, default=2, help="rooms per excerpt (default 2)")
-    ap.add_argument("--split", choices=("all", "dev", "eval"), default="all", help="which excerpts (default all)")
+    ap.add_argument("--split", choices=SPLITS, default="all", help="which excerpts (heldout: bench.heldout)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--rep", action="append", default=[], metavar="EXCERPT=SPEAKER", help="choose a rep speaker")
     ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="coherent", help="overlap rendering (bench.overlaps)")
@@ -357,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     reps = _parse_reps(args.rep)
-    manifest = generate_cases(args.out, args.variants, args.seed, args.split, reps, args.data, overlaps=args.overlaps)
+    data = data_for(args.split, args.data)
+    manifest = generate_cases(args.out, args.variants, args.seed, args.split, reps, data, overlaps=args.overlaps)
     print(f"wrote {len(manifest['cases'])} cases to {args.out} in {time.perf_counter() - t0:.1f} s")  # type: ignore[arg-type]
     return 0
 

@@ -1,0 +1,101 @@
+"""Six more real conversations, never used for tuning or training: the held-out split.
+
+``../shared/data/ami-train`` holds nine 30 s AMI excerpts "as shipped in
+pyannote-audio's test data". The same test data (in pyannote-audio's source
+distribution on PyPI) holds four more AMI excerpts with other speakers
+(``dev00``, ``dev01``, ``tst00``, ``tst01``), a tenth training excerpt
+(``trñ00``, here ``trn00``: three of its voices speak in the dev excerpts),
+and pyannote's own two-person sample conversation (``sample``). Nothing in
+this project was tuned or trained on them, so they are the nearest thing to
+"recordings you do not have" that the registries offer.
+
+:func:`heldout_data` downloads that archive once (pinned, SHA-256 checked),
+and lays the excerpts out like ``../shared/data`` (``ami-train/*.wav``,
+``ami-train/train.rttm``, and ``noise`` pointing at the shared noise), so
+``bench.simulate`` renders them as it renders the others
+(``bench.accuracy --split heldout``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import tarfile
+import urllib.request
+from pathlib import Path
+
+from bench.signals import DATA_DIR, ROOT
+
+ARCHIVE_URL = (
+    "https://files.pythonhosted.org/packages/6d/d7/03b1d00d431c7be1d98635fefb99c2da64d9b84b4b8a06d5302666a96c88/"
+    "pyannote_audio-4.0.7.tar.gz"
+)
+ARCHIVE_SHA256 = "3a903dfb5ca711d134cc2522561c9158b186836f5d62e8a57c46c6648e8a8229"
+TOP = "pyannote_audio-4.0.7"
+# excerpt -> (wav member, rttm member) in the archive
+MEMBERS = {
+    "dev00": ("tests/data/dev00.wav", "tests/data/debug.development.rttm"),
+    "dev01": ("tests/data/dev01.wav", "tests/data/debug.development.rttm"),
+    "tst00": ("tests/data/tst00.wav", "tests/data/debug.test.rttm"),
+    "tst01": ("tests/data/tst01.wav", "tests/data/debug.test.rttm"),
+    "trn00": ("tests/data/trñ00.wav", "tests/data/debug.train.rttm"),
+    "sample": ("src/pyannote/audio/sample/sample.wav", "src/pyannote/audio/sample/sample.rttm"),
+}
+HELDOUT_DIR = ROOT / "bench" / ".cache" / "heldout-data"
+DONE = "complete"
+ATTRIBUTION = """\
+# Held-out excerpts (bench/heldout.py)
+
+From the source distribution of pyannote-audio 4.0.7 on PyPI ({url}, SHA-256 {sha}):
+`tests/data/{{dev00,dev01,tst00,tst01,trñ00}}.wav` and their RTTMs (AMI Meeting Corpus excerpts,
+CC BY 4.0), and `src/pyannote/audio/sample/sample.{{wav,rttm}}` (pyannote's sample conversation).
+pyannote-audio: MIT licence. `trñ00` is stored as `trn00`. `noise` is ../shared/data/noise.
+"""
+
+
+class HeldoutError(RuntimeError):
+    """The held-out excerpts cannot be fetched; the message says what to do."""
+
+
+def heldout_data(folder: Path = HELDOUT_DIR, shared: Path = DATA_DIR) -> Path:
+    """A data folder laid out like ``../shared/data`` with the held-out excerpts; fetched on first use."""
+    if (folder / DONE).is_file():
+        return folder
+    archive = _download()
+    scratch = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    (scratch / "ami-train").mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        rttm_lines = []
+        for excerpt, (wav, rttm) in MEMBERS.items():
+            (scratch / "ami-train" / f"{excerpt}.wav").write_bytes(_member(tar, wav))
+            for line in _member(tar, rttm).decode("utf-8").splitlines():
+                if line.split()[1:2] == [excerpt]:
+                    rttm_lines.append(line)
+    (scratch / "ami-train" / "train.rttm").write_text("\n".join(rttm_lines) + "\n", encoding="utf-8")
+    (scratch / "noise").symlink_to((shared / "noise").resolve(), target_is_directory=True)
+    (scratch / "ATTRIBUTION.md").write_text(ATTRIBUTION.format(url=ARCHIVE_URL, sha=ARCHIVE_SHA256), encoding="utf-8")
+    (scratch / DONE).write_text("", encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    scratch.rename(folder)
+    return folder
+
+
+def _download() -> bytes:
+    try:
+        with urllib.request.urlopen(ARCHIVE_URL, timeout=120) as response:
+            data: bytes = response.read()
+    except OSError as exc:
+        raise HeldoutError(f"cannot download {ARCHIVE_URL} ({exc}): the held-out split needs PyPI once") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != ARCHIVE_SHA256:
+        raise HeldoutError(f"{ARCHIVE_URL} has SHA-256 {digest}, expected {ARCHIVE_SHA256}: not using it")
+    return data
+
+
+def _member(tar: tarfile.TarFile, name: str) -> bytes:
+    handle = tar.extractfile(f"{TOP}/{name}")
+    if handle is None:
+        raise HeldoutError(f"{ARCHIVE_URL} has no file {name}")
+    return handle.read()

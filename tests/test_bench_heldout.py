@@ -1,0 +1,65 @@
+"""The held-out excerpts' fetcher (bench.heldout), on a small archive of the same layout."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from bench import heldout
+from bench.simulate import HELDOUT_EXCERPTS, split_of
+from bench.truth import read_rttm
+
+
+def _archive(tmp_path: Path) -> Path:
+    """A tar.gz with every member bench.heldout reads; each excerpt is 1 s of a different tone."""
+    path = tmp_path / "pyannote.tar.gz"
+    rttms: dict[str, list[str]] = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for k, (excerpt, (wav, rttm)) in enumerate(heldout.MEMBERS.items()):
+            buf = io.BytesIO()
+            t = np.arange(16000) / 16000
+            wavfile.write(buf, 16000, (0.1 * np.sin(2 * np.pi * (200 + 100 * k) * t)).astype(np.float32))
+            _add(tar, wav, buf.getvalue())
+            uri = "trn00" if excerpt == "trn00" else excerpt
+            rttms.setdefault(rttm, []).append(f"SPEAKER {uri} 1 0.100 0.500 <NA> <NA> spk{k} <NA> <NA>")
+        rttms["tests/data/debug.train.rttm"].append("SPEAKER trn01 1 0.0 1.0 <NA> <NA> other <NA> <NA>")
+        for name, lines in rttms.items():
+            _add(tar, name, ("\n".join(lines) + "\n").encode())
+    return path
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(f"{heldout.TOP}/{name}")
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def test_heldout_data_is_laid_out_like_the_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = _archive(tmp_path)
+    monkeypatch.setattr(heldout, "ARCHIVE_URL", archive.as_uri())
+    monkeypatch.setattr(heldout, "ARCHIVE_SHA256", hashlib.sha256(archive.read_bytes()).hexdigest())
+    shared = tmp_path / "shared"
+    (shared / "noise").mkdir(parents=True)
+    folder = heldout.heldout_data(tmp_path / "data", shared)
+    assert sorted(p.stem for p in (folder / "ami-train").glob("*.wav")) == sorted(HELDOUT_EXCERPTS)
+    rttm = read_rttm(folder / "ami-train" / "train.rttm")
+    assert sorted(rttm) == sorted(HELDOUT_EXCERPTS)  # trn01's line in the same RTTM file is not taken
+    assert (folder / "noise").resolve() == (shared / "noise").resolve()
+    assert "MIT" in (folder / "ATTRIBUTION.md").read_text(encoding="utf-8")
+    assert all(split_of(e) == "heldout" for e in HELDOUT_EXCERPTS)
+    archive.unlink()  # a second call uses what is there
+    assert heldout.heldout_data(tmp_path / "data", shared) == folder
+
+
+def test_a_changed_archive_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = _archive(tmp_path)
+    monkeypatch.setattr(heldout, "ARCHIVE_URL", archive.as_uri())
+    with pytest.raises(heldout.HeldoutError, match="expected 3a903dfb"):
+        heldout.heldout_data(tmp_path / "data", tmp_path)
+    assert not (tmp_path / "data").exists()

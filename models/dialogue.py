@@ -89,6 +89,11 @@ class Dialogue:
         return np.stack([bridge(a, BRIDGE_FRAMES) for a in act])
 
 
+# Each voice's level, drawn once per dialogue: AMI's speakers in one excerpt differ by up to 20 dB,
+# yet ±9 and ±12 dB did no better than ±6 (models/README.md, "Tried and left out").
+VOICE_GAIN_SPREAD_DB = 6.0
+
+
 class Voices:
     """The utterances each source draws from, with speed and level perturbation."""
 
@@ -99,7 +104,7 @@ class Voices:
         self.fillers = [[u for u in pool if u.kind == "filler"] for pool in pools]
         self.rng = rng
         self.speed = [float(rng.uniform(0.9, 1.1)) for _ in pools]
-        self.gain_db = [float(rng.uniform(-6.0, 6.0)) for _ in pools]
+        self.gain_db = [float(rng.uniform(-VOICE_GAIN_SPREAD_DB, VOICE_GAIN_SPREAD_DB)) for _ in pools]
 
     def say(
         self, source: int, short: bool = False, max_frames: int | None = None, filler: bool = False

@@ -22,7 +22,9 @@ import hashlib
 import io
 import shutil
 import tarfile
+import tempfile
 import urllib.request
+import uuid
 from pathlib import Path
 
 from bench.signals import DATA_DIR, ROOT
@@ -59,12 +61,32 @@ class HeldoutError(RuntimeError):
 
 
 def heldout_data(folder: Path = HELDOUT_DIR, shared: Path = DATA_DIR) -> Path:
-    """A data folder laid out like ``../shared/data`` with the held-out excerpts; fetched on first use."""
-    if (folder / DONE).is_file():
-        return folder
+    """A data folder laid out like ``../shared/data`` with the held-out excerpts; fetched on first use.
+
+    ``noise`` is pointed at ``shared``'s noise on every call (the excerpts are fetched once).
+    """
+    if not (folder / DONE).is_file():
+        _build(folder)
+    _link(folder / "noise", (shared / "noise").resolve())
+    return folder
+
+
+def _build(folder: Path) -> None:
     archive = _download()
-    scratch = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(scratch, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # a scratch folder per run: two first runs at once must not write into each other's
+    scratch = Path(tempfile.mkdtemp(prefix=folder.name + ".partial-", dir=folder.parent))
+    try:
+        _unpack(archive, scratch)
+        if (folder / DONE).is_file():  # another run finished first
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+        scratch.rename(folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _unpack(archive: bytes, scratch: Path) -> None:
     (scratch / "ami-train").mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         rttm_lines = []
@@ -74,12 +96,16 @@ def heldout_data(folder: Path = HELDOUT_DIR, shared: Path = DATA_DIR) -> Path:
                 if line.split()[1:2] == [excerpt]:
                     rttm_lines.append(line)
     (scratch / "ami-train" / "train.rttm").write_text("\n".join(rttm_lines) + "\n", encoding="utf-8")
-    (scratch / "noise").symlink_to((shared / "noise").resolve(), target_is_directory=True)
     (scratch / "ATTRIBUTION.md").write_text(ATTRIBUTION.format(url=ARCHIVE_URL, sha=ARCHIVE_SHA256), encoding="utf-8")
     (scratch / DONE).write_text("", encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    scratch.rename(folder)
-    return folder
+
+
+def _link(link: Path, target: Path) -> None:
+    if link.is_symlink() and link.resolve() == target:
+        return
+    fresh = link.with_name(f"{link.name}.{uuid.uuid4().hex}")
+    fresh.symlink_to(target, target_is_directory=True)
+    fresh.replace(link)  # atomic: a concurrent reader sees the old link or the new one
 
 
 def _download() -> bytes:
@@ -95,7 +121,10 @@ def _download() -> bytes:
 
 
 def _member(tar: tarfile.TarFile, name: str) -> bytes:
-    handle = tar.extractfile(f"{TOP}/{name}")
+    try:
+        handle = tar.extractfile(f"{TOP}/{name}")
+    except KeyError:
+        handle = None
     if handle is None:
         raise HeldoutError(f"{ARCHIVE_URL} has no file {name}")
     return handle.read()

@@ -9,8 +9,11 @@ Per 10 ms frame, nothing carried over between frames: WebRTC VAD (mode 2) on
 the first mic says whether anybody speaks; if so, SRP-PHAT over 72 azimuths
 (a 32 ms Hann window centred on the frame, PHAT-weighted pair cross-spectra,
 300–4000 Hz) picks the loudest direction, and the frame goes to the party
-whose configured azimuth is nearer. One party per frame, no smoothing.
-Used by ``bench.accuracy --baseline naive``.
+whose configured azimuth is nearer. One party per frame, no smoothing: the
+report's segments (scored on frames) are those raw per-frame decisions. Its
+events are what the device's analytics make of them, and the analytics
+bridge gaps under 0.2 s first, as metrics.md defines speech activity (the
+truth's events are made the same way). Used by ``bench.accuracy --baseline naive``.
 """
 
 from __future__ import annotations
@@ -102,5 +105,5 @@ def naive_report(path: Path, config: Config) -> dict[str, object]:
         "audio": {"seconds": seconds},
         "segments": [s.to_json() for s in segments],
         "events": [e.record() for e in collector.events],
-        "metrics": {"rep_share": talk["rep"] / total if total else None},
+        "metrics": {"rep_share": talk["rep"] / total if total else 0.0},  # 0.0 without speech, as analyze
     }

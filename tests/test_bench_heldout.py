@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +54,24 @@ def test_heldout_data_is_laid_out_like_the_shared_data(tmp_path: Path, monkeypat
     assert (folder / "noise").resolve() == (shared / "noise").resolve()
     assert "MIT" in (folder / "ATTRIBUTION.md").read_text(encoding="utf-8")
     assert all(split_of(e) == "heldout" for e in HELDOUT_EXCERPTS)
-    archive.unlink()  # a second call uses what is there
-    assert heldout.heldout_data(tmp_path / "data", shared) == folder
+    archive.unlink()  # a second call uses what is there, and points noise at its own shared data
+    other = tmp_path / "other"
+    (other / "noise").mkdir(parents=True)
+    assert heldout.heldout_data(tmp_path / "data", other) == folder
+    assert (folder / "noise").resolve() == (other / "noise").resolve()
+    assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
+
+
+def test_two_first_runs_at_once_both_end_with_every_excerpt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = _archive(tmp_path)
+    monkeypatch.setattr(heldout, "ARCHIVE_URL", archive.as_uri())
+    monkeypatch.setattr(heldout, "ARCHIVE_SHA256", hashlib.sha256(archive.read_bytes()).hexdigest())
+    (tmp_path / "noise").mkdir()
+    with ThreadPoolExecutor(4) as pool:
+        folders = list(pool.map(lambda _: heldout.heldout_data(tmp_path / "data", tmp_path), range(4)))
+    assert set(folders) == {tmp_path / "data"}
+    assert sorted(p.stem for p in (tmp_path / "data" / "ami-train").glob("*.wav")) == sorted(HELDOUT_EXCERPTS)
+    assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
 
 
 def test_a_changed_archive_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ class ArrayConfig:
     preset: PresetName = field("respeaker-4mic", "named geometry; 'generic' needs explicit mics")
     mics: tuple[Mic, ...] | None = field(None, "metres, one [x, y, z] per mic channel; overrides the preset")
     sample_rate: int = field(16000, "capture rate of the device in Hz", min=16000, max=48000)
-    device: str = field("", "input device name (substring, case-insensitive); '' = the preset's hint")
+    device: str = field("", "input device name (substring, case-insensitive); '' = the preset's names")
     channels: int | None = field(None, "channels to capture; default: the preset's", min=1, max=32)
     mic_channels: tuple[int, ...] | None = field(
         None, "captured channel index of each mic, in the order of mics", min=0, max=31

@@ -32,7 +32,7 @@ from bench import interruptions as events
 from bench import naive
 from bench.heldout import HeldoutError
 from bench.overlaps import OVERLAP_MODES
-from bench.scoring import CaseScore, Summary, case_json, score_case, summarize, summary_json
+from bench.scoring import CaseScore, Summary, case_json, score_case, summarize, summary_json, talk_report
 from bench.signals import DATA_DIR, ROOT
 from bench.simulate import DEFAULT_SEED, SPLITS, data_for, generate_cases, manifest_for
 from bench.truth import FRAME_S, PARTIES, PartySegment, frame_activity, n_frames, runs, segments_from_json
@@ -117,19 +117,7 @@ def oracle_report(truth: dict[str, object], single: bool = False) -> dict[str, o
     segments = segments_from_json(truth["segments"])  # type: ignore[arg-type]
     if single:
         segments = one_party(segments, float(_table(truth, "audio")["seconds"]))  # type: ignore[arg-type]
-    talk = {p: sum(s.duration_s for s in segments if s.party == p) for p in ("rep", "customer")}
-    total = talk["rep"] + talk["customer"]
-    return {
-        "schema": REPORT_SCHEMA,
-        "audio": truth["audio"],
-        "segments": [seg.to_json() for seg in segments],
-        "events": [],
-        "metrics": {
-            "rep_talk_s": talk["rep"],
-            "customer_talk_s": talk["customer"],
-            "rep_share": talk["rep"] / total if total else None,
-        },
-    }
+    return talk_report(segments, truth["audio"], [], empty_share=None)
 
 
 def _table(doc: dict[str, object], key: str) -> dict[str, object]:
@@ -156,19 +144,20 @@ def run(
 ) -> list[CaseResult]:
     """``oracle``: "" (run listener analyze), "truth", "one-party" (see oracle_report) or "naive" (bench.naive)."""
     results = []
+    analytics = events.analytics_config(config)  # the analytics' settings, read once for every case
     for entry in manifest["cases"]:  # type: ignore[attr-defined]
         truth = json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
         t0 = time.perf_counter()
         if oracle == "naive":
-            report = naive.naive_report(cases_dir / entry["wav"], events.analytics_config(config))
+            report = naive.naive_report(cases_dir / entry["wav"], analytics)
         elif oracle:
             report = oracle_report(truth, single=oracle == "one-party")
             timeline = {**truth, "segments": report["segments"]}
-            report["events"] = events.truth_events(timeline, events.analytics_config(config))
+            report["events"] = events.truth_events(timeline, analytics)
         else:
             report = analyze(cases_dir / entry["wav"], config, timeout_s)
         elapsed_s = time.perf_counter() - t0
-        scored = events.score_events(truth, report, events.analytics_config(config))
+        scored = events.score_events(truth, report, analytics)
         results.append(CaseResult(entry["case"], entry["split"], score_report(truth, report), elapsed_s, scored))
         if not quiet:
             print(f"  {entry['case']}: analyzed in {results[-1].analyze_s:.1f} s", file=sys.stderr)

@@ -78,10 +78,12 @@ def _build(folder: Path) -> None:
     scratch = Path(tempfile.mkdtemp(prefix=folder.name + ".partial-", dir=folder.parent))
     try:
         _unpack(archive, scratch)
-        if (folder / DONE).is_file():  # another run finished first
-            return
-        shutil.rmtree(folder, ignore_errors=True)
-        scratch.rename(folder)
+        try:
+            scratch.rename(folder)  # the rename is the test: it fails if another run's folder is there
+        except OSError:
+            # a folder only appears by renaming a finished scratch, so an existing one is complete
+            if not (folder / DONE).is_file():
+                raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -89,12 +91,14 @@ def _build(folder: Path) -> None:
 def _unpack(archive: bytes, scratch: Path) -> None:
     (scratch / "ami-train").mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        rttm_lines = []
-        for excerpt, (wav, rttm) in MEMBERS.items():
+        for excerpt, (wav, _) in MEMBERS.items():
             (scratch / "ami-train" / f"{excerpt}.wav").write_bytes(_member(tar, wav))
-            for line in _member(tar, rttm).decode("utf-8").splitlines():
-                if line.split()[1:2] == [excerpt]:
-                    rttm_lines.append(line)
+        # each distinct RTTM read once (dev and test hold two excerpts each)
+        names = dict.fromkeys(rttm for _, rttm in MEMBERS.values())
+        rttms = {rttm: _member(tar, rttm).decode("utf-8").splitlines() for rttm in names}
+    rttm_lines = [
+        line for excerpt, (_, rttm) in MEMBERS.items() for line in rttms[rttm] if line.split()[1:2] == [excerpt]
+    ]
     (scratch / "ami-train" / "train.rttm").write_text("\n".join(rttm_lines) + "\n", encoding="utf-8")
     (scratch / "ATTRIBUTION.md").write_text(ATTRIBUTION.format(url=ARCHIVE_URL, sha=ARCHIVE_SHA256), encoding="utf-8")
     (scratch / DONE).write_text("", encoding="utf-8")

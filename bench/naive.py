@@ -18,20 +18,21 @@ truth's events are made the same way). Used by ``bench.accuracy --baseline naive
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import soundfile as sf
 
-from bench.truth import FRAME_S, PARTIES, PartySegment
+from bench.scoring import talk_report
+from bench.truth import FRAME_S, PARTIES, PartySegment, to_segments
 from listener.analytics.replay import replay
-from listener.analytics.report import SCHEMA as REPORT_SCHEMA
 from listener.config import Config, geometry
 from listener.frames import runs
 from listener.spatial.doa import mic_pairs, steering
 
 VAD_MODE = 2
+RATE_HZ = 16000  # WebRTC VAD runs at models.baselines' rate, on 10 ms frames
 WINDOW_SAMPLES = 512
 BAND_HZ = (300.0, 4000.0)
 AZIMUTH_STEP_DEG = 5.0
@@ -40,19 +41,15 @@ Float = npt.NDArray[np.float64]
 
 def read_wav(path: Path) -> tuple[Float, int]:
     """(samples, channels) in [-1, 1], and the sample rate."""
-    with wave.open(str(path), "rb") as wav:
-        rate_hz, channels = wav.getframerate(), wav.getnchannels()
-        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-    return pcm.reshape(-1, channels).astype(np.float64) / 32768.0, rate_hz
+    audio, rate_hz = sf.read(path, dtype="float64", always_2d=True)
+    return audio, rate_hz
 
 
-def vad_frames(mono: Float, rate_hz: int, hop: int) -> npt.NDArray[np.bool_]:
-    import webrtcvad
+def vad_frames(mono: Float, hop: int) -> npt.NDArray[np.bool_]:
+    """WebRTC VAD (mode 2) on each whole ``hop`` of 16 kHz ``mono``: one decision per 10 ms frame."""
+    from models.baselines import WebRtc  # imported here: models.baselines loads onnxruntime and the corpus
 
-    vad = webrtcvad.Vad(VAD_MODE)
-    pcm = np.clip(np.round(mono * 32767), -32768, 32767).astype(np.int16)
-    n = len(pcm) // hop
-    return np.array([vad.is_speech(pcm[i * hop : (i + 1) * hop].tobytes(), rate_hz) for i in range(n)], dtype=bool)
+    return WebRtc(VAD_MODE, frame_samples=hop).frames(mono, len(mono) // hop)
 
 
 def peak_azimuths_deg(audio: Float, rate_hz: int, hop: int, mics_m: Float) -> Float:
@@ -81,29 +78,24 @@ def _distance_deg(a: Float, b: float) -> Float:
 def naive_segments(path: Path, config: Config) -> tuple[list[PartySegment], float]:
     """Per-party segments of ``path`` by the naive system, and the audio's length in seconds."""
     audio, rate_hz = read_wav(path)
+    if rate_hz != RATE_HZ:
+        raise ValueError(f"{path.name} is sampled at {rate_hz} Hz; the naive baseline takes {RATE_HZ} Hz")
     geo = geometry(config)
     audio = audio[:, list(geo.mic_channels)]
     hop = round(FRAME_S * rate_hz)
-    speech = vad_frames(audio[:, 0], rate_hz, hop)
+    speech = vad_frames(audio[:, 0], hop)
     azimuths = peak_azimuths_deg(audio, rate_hz, hop, geo.mics_m)[: len(speech)]
     rep_nearer = _distance_deg(azimuths, config.parties.rep_azimuth_deg) <= _distance_deg(
         azimuths, config.parties.customer_azimuth_deg
     )
     active = {"rep": speech & rep_nearer, "customer": speech & ~rep_nearer}
-    segments = [PartySegment(p, a * FRAME_S, b * FRAME_S) for p in PARTIES for a, b in runs(active[p])]
-    return sorted(segments, key=lambda s: (s.start_s, s.party)), len(audio) / rate_hz
+    segments = to_segments({p: [(a * FRAME_S, b * FRAME_S) for a, b in runs(active[p])] for p in PARTIES})
+    return segments, len(audio) / rate_hz
 
 
 def naive_report(path: Path, config: Config) -> dict[str, object]:
     """A report in ``listener analyze --json``'s shape, events by the device's analytics (no turn model)."""
     segments, seconds = naive_segments(path, config)
     collector = replay([(s.party, s.start_s, s.end_s) for s in segments], seconds, config)
-    talk = {p: sum(s.duration_s for s in segments if s.party == p) for p in PARTIES}
-    total = talk["rep"] + talk["customer"]
-    return {
-        "schema": REPORT_SCHEMA,
-        "audio": {"seconds": seconds},
-        "segments": [s.to_json() for s in segments],
-        "events": [e.record() for e in collector.events],
-        "metrics": {"rep_share": talk["rep"] / total if total else 0.0},  # 0.0 without speech, as analyze
-    }
+    events = [e.record() for e in collector.events]
+    return talk_report(segments, {"seconds": seconds}, events, empty_share=0.0)  # 0.0 without speech, as analyze

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.truth import FRAME_S, PARTIES, BoolArray, PartySegment, frame_activity, merge_intervals, n_frames
+from listener.analytics.report import SCHEMA as REPORT_SCHEMA
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,29 @@ def segment_share(segments: Iterable[PartySegment], seconds: float) -> float | N
         talk[party] = sum(b - a for a, b in merge_intervals(spans))
     total = talk["rep"] + talk["customer"]
     return talk["rep"] / total if total > 0 else None
+
+
+def talk_report(
+    segments: Sequence[PartySegment], audio: object, events: list[object], empty_share: float | None
+) -> dict[str, object]:
+    """A report in ``listener analyze --json``'s shape for ``segments`` (as given: no clipping, no merging).
+
+    Talk time per party is the plain sum of its segments' durations; ``rep_share`` is
+    ``empty_share`` when nobody speaks.
+    """
+    talk = {p: sum(s.duration_s for s in segments if s.party == p) for p in PARTIES}
+    total = talk["rep"] + talk["customer"]
+    return {
+        "schema": REPORT_SCHEMA,
+        "audio": audio,
+        "segments": [s.to_json() for s in segments],
+        "events": events,
+        "metrics": {
+            "rep_talk_s": talk["rep"],
+            "customer_talk_s": talk["customer"],
+            "rep_share": talk["rep"] / total if total else empty_share,
+        },
+    }
 
 
 def score_frames(

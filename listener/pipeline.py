@@ -92,8 +92,4 @@ class Pipeline(Managed):
 
 def _end_of(event: Event) -> float:
     """Where a source's event leaves the stream clock; 0 for the events that take no audio time."""
-    if isinstance(event, AudioBlock):
-        return event.end_s
-    if isinstance(event, AudioDropped):
-        return event.start_s + event.duration_s
-    return 0.0
+    return event.end_s if isinstance(event, AudioBlock | AudioDropped) else 0.0

@@ -99,20 +99,21 @@ class Silero:
 class WebRtc:
     FRAME_SAMPLES = 480
 
-    def __init__(self, mode: int = 2) -> None:
+    def __init__(self, mode: int = 2, frame_samples: int = FRAME_SAMPLES) -> None:
+        """``frame_samples`` at 16 kHz: 160, 320 or 480 (10, 20 or 30 ms, what WebRTC VAD accepts)."""
         import webrtcvad
 
         self.vad = webrtcvad.Vad(mode)
+        self.frame_samples = frame_samples
 
     def frames(self, x: np.ndarray, n_frames: int) -> np.ndarray:
         pcm = np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
-        n = len(pcm) // self.FRAME_SAMPLES
+        hop = self.frame_samples
+        n = len(pcm) // hop
         on = np.array(
-            [self.vad.is_speech(pcm[i * self.FRAME_SAMPLES : (i + 1) * self.FRAME_SAMPLES].tobytes(), RATE_HZ)
-             for i in range(n)],
-            dtype=bool,
+            [self.vad.is_speech(pcm[i * hop : (i + 1) * hop].tobytes(), RATE_HZ) for i in range(n)], dtype=bool
         )
-        return _spread(on, self.FRAME_SAMPLES, n_frames)
+        return _spread(on, hop, n_frames)
 
 
 def _spread(on: np.ndarray, hop: int, n_frames: int) -> np.ndarray:

@@ -123,6 +123,29 @@ def test_with_the_turn_model_a_gap_at_the_one_second_mark_is_decided_then(
     assert bool(found) is interrupts
 
 
+@pytest.mark.parametrize(
+    ("step_frame", "before", "after", "interrupts"),
+    [(399, 0.8, 0.2, True), (399, 0.2, 0.8, False), (400, 0.8, 0.2, False)],
+    ids=["goes-on-at-the-mark", "stops-at-the-mark", "goes-on-only-after-the-mark"],
+)
+def test_with_the_turn_model_the_guess_at_the_one_second_mark_decides_the_gap(
+    step_frame: int, before: float, after: float, interrupts: bool
+) -> None:
+    # onset at frame 300 (3.0 s); the mark is 4.0 s, the end of frame 399: the guess for that frame settles
+    # the gap, not the guess at the onset nor one the device cannot have yet (4.00-4.01 s). Neither level
+    # reaches model_interruption_prob (0.9) early.
+    frames = 1200
+    p_backchannel = np.where(np.arange(frames) < step_frame, before, after).astype(np.float32)
+    model = (np.full(frames, 0.5, np.float32), p_backchannel)
+    c = run([("customer", 0.0, 8.0), ("rep", 3.0, 3.95), ("rep", 4.05, 6.0)], 12.0, model=model)
+    found = of(c, Interruption)
+    if interrupts:
+        (i,) = found
+        assert (i.by, i.onset_s, i.decided_s) == (REP, 3.0, pytest.approx(4.0))
+    else:
+        assert found == []
+
+
 def test_a_session_counts_the_floor_change_that_opens_it() -> None:
     # the rep holds the floor before any customer speaks; the session starts with the customer taking it
     c = run([("rep", 0.0, 5.0), ("customer", 6.0, 20.0), ("rep", 20.5, 30.0)], 40.0)

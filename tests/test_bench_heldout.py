@@ -27,8 +27,7 @@ def _archive(tmp_path: Path) -> Path:
             t = np.arange(16000) / 16000
             wavfile.write(buf, 16000, (0.1 * np.sin(2 * np.pi * (200 + 100 * k) * t)).astype(np.float32))
             _add(tar, wav, buf.getvalue())
-            uri = "trn00" if excerpt == "trn00" else excerpt
-            rttms.setdefault(rttm, []).append(f"SPEAKER {uri} 1 0.100 0.500 <NA> <NA> spk{k} <NA> <NA>")
+            rttms.setdefault(rttm, []).append(f"SPEAKER {excerpt} 1 0.100 0.500 <NA> <NA> spk{k} <NA> <NA>")
         rttms["tests/data/debug.train.rttm"].append("SPEAKER trn01 1 0.0 1.0 <NA> <NA> other <NA> <NA>")
         for name, lines in rttms.items():
             _add(tar, name, ("\n".join(lines) + "\n").encode())

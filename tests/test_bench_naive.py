@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+import soundfile as sf
 
 from bench.accuracy import score_report
-from bench.naive import naive_report, peak_azimuths_deg
+from bench.naive import naive_report, naive_segments, peak_azimuths_deg
+from bench.scoring import score_case
+from bench.truth import segments_from_json
 from listener.config import Config, geometry
 from listener.spatial.doa import SPEED_OF_SOUND_M_S
 
@@ -50,5 +54,20 @@ def test_naive_report_on_the_bundled_sample_is_scored_like_the_listener() -> Non
     # A naive system in a quiet room: well above chance, well below the listener (F1 0.9+ here).
     assert score.rep.f1 is not None and 0.5 < score.rep.f1 < 0.97
     assert score.customer.f1 is not None and 0.3 < score.customer.f1 < 0.97
+    # the reported share is the rep's talk over both parties' in the reported segments, and near the truth's
+    metrics = report["metrics"]
+    assert isinstance(metrics, dict) and score.system_share == metrics["rep_share"]  # score_report takes it as is
+    from_segments = score_case([], segments_from_json(segments), truth["audio"]["seconds"]).system_share
+    assert metrics["rep_share"] == pytest.approx(from_segments)
+    assert score.share_error_pp is not None and score.share_error_pp < 20.0  # about 8.6 pp here
     events = report["events"]
     assert isinstance(events, list) and all(isinstance(e["t"], float) for e in events)
+    assert events  # the analytics make something of a 27 s conversation
+
+
+def test_silence_gives_no_segments(tmp_path: Path) -> None:
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros((RATE_HZ * 2, 4)), RATE_HZ, subtype="PCM_16")
+    segments, seconds = naive_segments(path, Config())
+    assert segments == []
+    assert seconds == pytest.approx(2.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from listener import cli
 from listener.analytics.report import AudioInfo, ReportCollector
 from listener.config import load_config, parse_config
 from listener.errors import ConfigError, ConfigFileError
@@ -102,3 +104,22 @@ def test_a_file_shorter_than_one_block_gives_a_valid_report(tmp_path: Path) -> N
     assert report["schema"] == "listener.analysis/1" and report["segments"] == []
     assert report["audio"] == {"seconds": 0.006, "channels": 4, "sample_rate": 16000}
     assert report["metrics"]["rep_share"] == 0.0 and report["metrics"]["rep_talk_s"] == 0.0
+
+
+def test_an_os_error_that_is_not_the_output_failing_is_not_blamed_on_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # only a failed write to stdout is "cannot write the output"; a file the command could not open is a bug
+    # (or a real permission problem) and must keep its traceback
+    def denied(args: argparse.Namespace) -> int:
+        print("checking")  # stdout itself works
+        raise PermissionError("x")
+
+    monkeypatch.setattr(cli, "cmd_check_config", denied)
+    path = tmp_path / "listener.toml"
+    path.write_text("")
+    with pytest.raises(PermissionError, match=r"^x$"):
+        cli.main(["check-config", str(path)])
+    captured = capsys.readouterr()
+    assert "cannot write the output" not in captured.err and "cannot write the output" not in captured.out
+    assert captured.out == "checking\n"

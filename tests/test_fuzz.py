@@ -34,8 +34,9 @@ from listener.errors import AudioFormatError, AudioInputError, ConfigError, Conf
 from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Question, TurnPredictions
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import ha_status_topic
-from listener.pipeline import Pipeline, Stage
+from listener.pipeline import Pipeline
 from tests.mqtt_broker import Mosquitto
+from tests.stages import EventLog
 
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -243,14 +244,9 @@ SHORT = dataclasses.replace(
 @settings(max_examples=30, deadline=10000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(events=random_timelines(), config=st.sampled_from([Config(), SHORT]))
 def test_analytics_on_random_timelines_never_crash_or_hang(events: list[Event], config: Config) -> None:
-    out: list[Event] = []
-
-    class Collect(Stage):
-        def process(self, event: Event) -> tuple[()]:
-            out.append(event)
-            return ()
-
-    with Pipeline([Timeline(config), ConversationAnalytics(config), Collect()]) as pipeline:
+    log = EventLog()
+    with Pipeline([Timeline(config), ConversationAnalytics(config), log]) as pipeline:
         for event in events:
             pipeline.feed(event)
+    out = log.events
     assert isinstance(out[-1], EndOfStream) or any(isinstance(e, EndOfStream) for e in out)

@@ -242,11 +242,40 @@ def test_no_recognised_word_is_written_logged_printed_or_published(session: Sess
         assert not leaked, f"{len(leaked)} recognised words found in {where}"
 
 
+# Audio as text: samples a log line or a message printed as numbers (``x.tolist()``, ``np.round(x, 5)``,
+# int16 values, nested lists for several channels). What the run legitimately writes (JSON reports and
+# metrics, the figure's path data, the journal) never has more than a handful of numbers in a row.
+NUMBER = rb"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"
+SAMPLES_AS_TEXT = re.compile(rb"(?:" + NUMBER + rb"[,;\s\[\]()]+){100}")
+STDERR_MAX_BYTES = 512 * 1024  # about 40 kB at debug level for the three runs
+STDERR_LINE_MAX_BYTES = 4096  # about 300 at most
+
+
+def test_the_text_search_for_samples_finds_them() -> None:
+    samples = np.random.default_rng(0).uniform(-0.1, 0.1, (400, 2))
+    for text in (
+        f"pcm {np.round(samples[:, 0], 5).tolist()}",
+        f"pcm {samples.round(4).tolist()}",
+        f"pcm {(samples[:, 0] * 32767).astype(int).tolist()}",
+        " ".join(f"{v:.3e}" for v in samples[:, 1]),
+        json.dumps({"samples": samples[:, 0].astype(np.float32).tolist()}),
+    ):
+        assert SAMPLES_AS_TEXT.search(text.encode()), text[:60]
+    legit = json.dumps({"segments": [{"party": "rep", "start_s": 0.5 * i, "end_s": 0.5 * i + 0.3} for i in range(300)]})
+    assert not SAMPLES_AS_TEXT.search(legit.encode())
+
+
 def test_no_audio_is_written_logged_printed_or_published(session: Session) -> None:
     needles = audio_needles(session.wav)
     for where, data in outputs(session).items():
         found = [kind for kind, ns in needles.items() if any(n in data for n in ns)]
         assert not found, f"audio ({', '.join(found)}) found in {where}"
+    for where, data in outputs(session).items():
+        run = SAMPLES_AS_TEXT.search(data)
+        assert run is None, f"a long run of numbers (samples as text?) in {where}: {run.group(0)[:200]!r}"
+    assert len(session.stderr) <= STDERR_MAX_BYTES, f"the journal got {len(session.stderr)} bytes"
+    longest = max(session.stderr.splitlines(), key=len, default=b"")
+    assert len(longest) <= STDERR_LINE_MAX_BYTES, f"a journal line of {len(longest)} bytes: {longest[:200]!r}"
 
 
 def test_the_figure_holds_drawn_text_but_no_word(session: Session) -> None:

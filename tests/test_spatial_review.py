@@ -12,6 +12,7 @@ from listener.spatial.decide import ActivityDecider
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.spatial.noise import NoiseFloor
 from listener.turns.base import join_frames
+from listener.turns.features import FeatureExtractor
 from tests import synth
 from tests.conftest import f1, frames
 
@@ -41,6 +42,12 @@ def spatial(
     for part in out[1:]:
         joined = join_frames(joined, part)
     return joined
+
+
+def features(frames: SpatialFrames) -> np.ndarray:
+    """The turn model's feature rows for ``frames``, from a fresh extractor."""
+    extract = FeatureExtractor(frames.sample_rate_hz, frames.fft_size)
+    return extract(frames.power, frames.rep_weight, frames.customer_weight, frames.rep_snr_db, frames.customer_snr_db)
 
 
 def decided(
@@ -73,12 +80,29 @@ def test_digital_silence_before_the_room_does_not_make_its_background_speech(dia
     # many seconds to climb back, and all that time both parties were "speaking" in the background.
     config = parse_config({})
     silence = np.zeros((RATE_HZ, dialogue.shape[1]), dtype=np.float32) + (0.0 if lead == "zeros" else -1 / 32768)
-    plain = decided(config, spatial(dialogue, config, [800]))
-    led = decided(config, spatial(np.concatenate([silence, dialogue]), config, [800]))
+    plain_frames = spatial(dialogue, config, [800])
+    led_frames = spatial(np.concatenate([silence, dialogue]), config, [800])
+    plain = decided(config, plain_frames)
+    led = decided(config, led_frames)
     skip = RATE_HZ // 160  # the lead's 10 ms frames
     for party in (0, 1):
         assert not led[party][:skip].any()
         assert np.sum(led[party][skip:] != plain[party]) <= 5
+    # the frames whose window lies wholly inside the lead (a window's length clear of either edge, whichever
+    # way a frame is aligned to its hop) are no sound at all: exact zeros, which no floor downstream follows
+    hop = round(led_frames.hop_s * led_frames.sample_rate_hz)
+    margin = -(-led_frames.fft_size // hop)
+    inside = slice(margin, silence.shape[0] // hop - margin)
+    assert led_frames.start_s == 0.0 and inside.stop - inside.start > 80
+    np.testing.assert_array_equal(led_frames.power[inside], 0.0)
+    # so the turn model's features, whose floor skips frames without power, are back on the plain ones'
+    # within a second of the lead's end
+    plain_features, led_features = features(plain_frames), features(led_frames)
+    rows = skip // 2  # one feature row per two frames
+    after = led_features[2 * rows :]
+    diff = np.abs(after - plain_features[rows : rows + after.shape[0]])
+    assert diff.shape[0] > 200
+    assert diff.mean() <= 0.05 and diff.max() <= 0.5, (diff.mean(), diff.max())
 
 
 def test_a_muted_stretch_leaves_the_noise_floor_where_it_was() -> None:
@@ -120,20 +144,32 @@ def test_without_a_hangover_a_party_stops_when_its_evidence_does() -> None:
     assert not rep[60:].any()
 
 
-def test_a_second_stream_starts_afresh(dialogue: np.ndarray) -> None:
+@pytest.mark.parametrize("cut_s", [3.0, 5.0], ids=["rep-just-spoke", "customer-speaking"])
+def test_a_second_stream_starts_afresh(dialogue: np.ndarray, cut_s: float) -> None:
     # as the turn stage does: neither the floors, the votes, the decider's hold nor the clock carry over
+    # (for either party: at 5.0 s the first stream ends in the middle of the customer's answer)
     config = parse_config({})
     front, decider = SpatialFrontEnd(config, geometry(config)), ActivityDecider(config)
-    first, second = dialogue[: 3 * RATE_HZ], dialogue[3 * RATE_HZ :]
+    cut = round(cut_s * RATE_HZ)
+    first, second = dialogue[:cut], dialogue[cut:]
     decided(config, spatial(first, config, [800], front=front), decider)
     for stage in (front, decider):
-        list(stage.process(EndOfStream(3.0)))
+        list(stage.process(EndOfStream(cut_s)))
     again = spatial(second, config, [800], front=front)
     fresh = spatial(second, config, [800])
     assert again.start_s == 0.0
     np.testing.assert_array_equal(again.rep_weight, fresh.rep_weight)
     np.testing.assert_array_equal(again.rep_snr_db, fresh.rep_snr_db)
-    np.testing.assert_array_equal(decided(config, again, decider)[0], decided(config, fresh)[0])
+    np.testing.assert_array_equal(again.customer_weight, fresh.customer_weight)
+    np.testing.assert_array_equal(again.customer_snr_db, fresh.customer_snr_db)
+    np.testing.assert_array_equal(again.power, fresh.power)
+    np.testing.assert_array_equal(again.noise_power, fresh.noise_power)
+    np.testing.assert_array_equal(again.doa_deg, fresh.doa_deg)
+    rep_again, customer_again = decided(config, again, decider)
+    rep_fresh, customer_fresh = decided(config, fresh)
+    np.testing.assert_array_equal(rep_again, rep_fresh)
+    np.testing.assert_array_equal(customer_again, customer_fresh)
+    assert customer_fresh.any()  # the customer answers in the second stream: a real comparison
 
 
 def test_one_channel_in_digital_silence_does_not_set_the_channel_gains() -> None:

@@ -117,6 +117,6 @@ class Context:
         return self.limits.s(frames)
 
 
-def is_patient(gap_s: float, patient_gap_s: float) -> bool:
-    """Whether a response gap counts as patient (a gap of exactly ``patient_gap_s`` does)."""
-    return gap_s >= patient_gap_s - THRESHOLD_TOLERANCE_S
+def at_least(value_s: float, threshold_s: float) -> bool:
+    """``value_s >= threshold_s`` for times summed from hops: exactly the threshold must not read as below it."""
+    return value_s >= threshold_s - THRESHOLD_TOLERANCE_S

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from listener.analytics.context import Context, is_patient
+from listener.analytics.context import Context, at_least
 from listener.analytics.tracks import Run
 from listener.events import Event, FloorChange, FloorHeld, Party, ResponseGap
 
@@ -99,6 +99,6 @@ class Floor:
         for span in reversed(self.ctx.tracks[Party.CUSTOMER].spans):
             if span.start < t:
                 gap_s = self.ctx.s(rep_onset - span.end)
-                patient = is_patient(gap_s, self.ctx.config.patient_gap_s)
+                patient = at_least(gap_s, self.ctx.config.patient_gap_s)
                 yield ResponseGap(onset_s=self.ctx.s(rep_onset), decided_s=self.ctx.s(t), gap_s=gap_s, patient=patient)
                 return

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from listener.analytics.context import THRESHOLD_TOLERANCE_S, Context
+from listener.analytics.context import Context, at_least
 from listener.analytics.summary import Window, summarize
 from listener.analytics.tracks import Span
 from listener.events import Event, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
@@ -82,5 +82,5 @@ class Sessions:
         summary = summarize(
             log.session_id, Window(s(log.start), s(end)), s(t), log.segments, log.events, self.ctx.config
         )
-        if summary.rep_talk_s + summary.customer_talk_s >= self.ctx.config.session_min_speech_s - THRESHOLD_TOLERANCE_S:
+        if at_least(summary.rep_talk_s + summary.customer_talk_s, self.ctx.config.session_min_speech_s):
             yield summary

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from listener.analytics.context import at_least
 from listener.config import Config
 from listener.events import ActivityFrames, EndOfStream, Event, Party, SpeechSegment, SpeechStarted, TalkTotals
 from listener.pipeline import Stage
-
-EPS_S = 1e-9  # frame times are sums of floats: a gap of exactly bridge_gap_s must not read as shorter
 
 
 @dataclass
@@ -38,10 +37,10 @@ class _PartyTrack:
             if run is None:
                 run = self.run = _Run(start_s=t_s, last_active_end_s=t_s + hop_s)
             run.last_active_end_s = t_s + hop_s
-            if not run.announced and run.last_active_end_s - run.start_s >= self.min_speech_s - EPS_S:
+            if not run.announced and at_least(run.last_active_end_s - run.start_s, self.min_speech_s):
                 run.announced = True
                 yield SpeechStarted(party=self.party, onset_s=run.start_s)
-        elif run is not None and t_s + hop_s - run.last_active_end_s >= self.bridge_gap_s - EPS_S:
+        elif run is not None and at_least(t_s + hop_s - run.last_active_end_s, self.bridge_gap_s):
             yield from self.close(t_s + hop_s)
 
     def close(self, decided_s: float) -> Iterator[Event]:

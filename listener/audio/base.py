@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 
 from listener.config import ArrayGeometry
-from listener.events import Event
+from listener.events import AudioBlock, Event
 from listener.lifecycle import Managed
 
 
@@ -32,3 +33,15 @@ class AudioSource(Managed, abc.ABC):
 
     def stop(self) -> None:
         """Ask :meth:`events` to finish soon (from another thread or a signal)."""
+
+
+def events_until(source: AudioSource, listen_s: float, timeout_s: float) -> Iterable[Event]:
+    """Events of ``source`` until ``listen_s`` of audio arrived (or ``timeout_s`` of wall time passed)."""
+    have_s = 0.0
+    deadline = time.monotonic() + timeout_s
+    for event in source.events():
+        yield event
+        if isinstance(event, AudioBlock):
+            have_s += event.duration_s
+        if have_s >= listen_s or time.monotonic() > deadline:
+            source.stop()

@@ -7,6 +7,7 @@ positions decide which directions the array can separate.
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +17,8 @@ from listener.errors import ConfigError
 
 MAX_COORD_M = 1.0  # a counter-top array is far smaller; anything larger is a unit mistake
 MIN_SPACING_M = 0.001  # vendors' drawings are good to about a millimetre, so closer mics are one mic
-# Twice a party sector's default half width: closer parties' sectors would overlap
+# Twice the ±30 deg each party's steered beams span (spatial.frontend.SECTOR_OFFSETS_DEG): closer
+# parties' beams would overlap
 MIN_PARTIES_APART_DEG = 60.0
 # A line array hears only the delay between its ends: the cosine of the angle to its axis, resolved
 # evenly. A difference of 0.5 (a quarter of the cosine's range) is 30 deg broadside (90 vs 60 deg),
@@ -76,9 +78,19 @@ def line_axis_deg(mics_m: npt.NDArray[np.float64]) -> float | None:
     return round(math.degrees(math.atan2(axes[0][1], axes[0][0])) % 180.0, 1) % 180.0
 
 
+@overload
+def angle_apart_deg(a_deg: float, b_deg: float) -> float: ...
+@overload
+def angle_apart_deg(a_deg: npt.NDArray[np.float64], b_deg: float) -> npt.NDArray[np.float64]: ...
+def angle_apart_deg(a_deg: float | npt.NDArray[np.float64], b_deg: float) -> float | npt.NDArray[np.float64]:
+    """The angle between two azimuths, 0-180 deg whichever way round the circle is shorter."""
+    wrapped = (a_deg - b_deg + 180.0) % 360.0 - 180.0
+    return np.abs(wrapped) if isinstance(wrapped, np.ndarray) else abs(wrapped)
+
+
 def check_separation(parties: PartiesConfig) -> None:
     """The parties far enough apart for their sectors not to overlap."""
-    apart = abs((parties.rep_azimuth_deg - parties.customer_azimuth_deg + 180.0) % 360.0 - 180.0)
+    apart = angle_apart_deg(parties.rep_azimuth_deg, parties.customer_azimuth_deg)
     if apart < MIN_PARTIES_APART_DEG:
         raise ConfigError(
             "parties.customer_azimuth_deg",

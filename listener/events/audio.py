@@ -45,6 +45,10 @@ class AudioDropped(Event):
     duration_s: float
     reason: DropReason
 
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
 
 @dataclass(frozen=True, slots=True)
 class SourceState(Event):

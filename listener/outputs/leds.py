@@ -113,10 +113,8 @@ class LedBank:
 
 def event_time(event: Event) -> float | None:
     """The audio time at which the stage learns of ``event``."""
-    if isinstance(event, AudioBlock):
+    if isinstance(event, AudioBlock | AudioDropped):
         return event.end_s
-    if isinstance(event, AudioDropped):
-        return event.start_s + event.duration_s
     for name in ("decided_s", "t_s"):
         value = getattr(event, name, None)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

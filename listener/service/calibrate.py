@@ -11,14 +11,13 @@ LOW_CONFIDENCE unless ``--force`` says so.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-from listener.audio.base import AudioSource
+from listener.audio.base import events_until
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
-from listener.events import AudioBlock, Event
+from listener.events import Event
 from listener.service.calibrate_estimate import MIN_SPEECH_S, Calibration, estimate
 from listener.service.calibrate_votes import CalibrationError, Votes, collect_votes
 from listener.service.calibrate_write import edit_parties, write_parties
@@ -31,7 +30,6 @@ __all__ = [
     "collect_votes",
     "edit_parties",
     "estimate",
-    "live_events",
     "write_parties",
 ]
 
@@ -92,19 +90,4 @@ def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event
 
     print(f"listening for {listen_s:.0f} s: the rep talks now, as in a conversation", flush=True)
     with LiveSource(config) as live:
-        yield from live_events(live, listen_s, listen_s + LIVE_SLACK_S)
-
-
-# --- sources -------------------------------------------------------------------
-
-
-def live_events(source: AudioSource, listen_s: float, timeout_s: float) -> Iterable[Event]:
-    """Events of ``source`` until ``listen_s`` of audio arrived (or ``timeout_s`` of wall time passed)."""
-    have_s = 0.0
-    deadline = time.monotonic() + timeout_s
-    for event in source.events():
-        yield event
-        if isinstance(event, AudioBlock):
-            have_s += event.duration_s
-        if have_s >= listen_s or time.monotonic() > deadline:
-            source.stop()
+        yield from events_until(live, listen_s, listen_s + LIVE_SLACK_S)

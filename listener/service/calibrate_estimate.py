@@ -28,6 +28,7 @@ from listener.config import Config, geometry
 from listener.config.array_checks import (
     MIN_AXIS_COS_APART,
     MIN_PARTIES_APART_DEG,
+    angle_apart_deg,
     check_mirror,
     check_separation,
     line_axis_deg,
@@ -81,11 +82,11 @@ class Space:
     def coordinate(self, azimuth_deg: Float) -> Float:
         if self.axis_deg is None:
             return np.asarray(azimuth_deg % 360.0, dtype=np.float64)
-        return np.abs((azimuth_deg - self.axis_deg + 180.0) % 360.0 - 180.0)
+        return angle_apart_deg(azimuth_deg, self.axis_deg)
 
     def apart(self, a: Float | float, b: Float | float) -> Float:
         diff = np.abs(np.asarray(a, dtype=np.float64) - b)
-        return diff if self.axis_deg is not None else np.abs((diff + 180.0) % 360.0 - 180.0)
+        return diff if self.axis_deg is not None else angle_apart_deg(diff, 0.0)
 
     def separable(self, a: float, b: float) -> bool:
         if self.axis_deg is None:
@@ -212,11 +213,7 @@ def _azimuths(
 def _images(axis_deg: float, x: float, configured_deg: float) -> list[float]:
     """The two azimuths ``x`` deg from the axis (one at its ends), the one nearer ``configured_deg`` first."""
     images = list(dict.fromkeys((_normal(axis_deg + x), _normal(axis_deg - x))))
-    return sorted(images, key=lambda a: _angle(a, configured_deg))  # stable: a tie keeps axis + x first
-
-
-def _angle(a_deg: float, b_deg: float) -> float:
-    return abs((a_deg - b_deg + 180.0) % 360.0 - 180.0)
+    return sorted(images, key=lambda a: angle_apart_deg(a, configured_deg))  # stable: a tie keeps axis + x first
 
 
 def _normal(azimuth_deg: float) -> float:

@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -150,21 +149,14 @@ def check_levels(config: Config) -> Check:
 
 def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray:
     """``duration_s`` of audio (processing rate, mic channels) from the live array, or less at ``timeout_s``."""
+    from listener.audio.base import events_until
     from listener.audio.live import LiveSource
     from listener.events import AudioBlock
 
-    blocks: list[np.ndarray] = []
-    samples_read = 0
-    deadline = time.monotonic() + timeout_s
     with LiveSource(config) as source:
-        samples_wanted = round(duration_s * PROCESSING_RATE_HZ)
-        for event in source.events():
-            if isinstance(event, AudioBlock):
-                blocks.append(event.samples)
-                samples_read += event.samples.shape[0]
-            if samples_read >= samples_wanted or time.monotonic() > deadline:
-                source.stop()
-    return np.concatenate(blocks)[:samples_wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
+        blocks = [e.samples for e in events_until(source, duration_s, timeout_s) if isinstance(e, AudioBlock)]
+    wanted = round(duration_s * PROCESSING_RATE_HZ)
+    return np.concatenate(blocks)[:wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
 
 
 def rms_dbfs(samples: np.ndarray) -> list[float]:

@@ -15,7 +15,7 @@ from types import FrameType
 
 from listener.audio.base import AudioSource
 from listener.audio.wav import WavSource
-from listener.config import ArrayGeometry, Config, geometry
+from listener.config import Config, geometry
 from listener.config.schema import ArrayConfig, PartiesConfig
 from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
@@ -106,12 +106,16 @@ class SystemdNotifier(Stage):
         self._notify("STOPPING=1")
 
 
-def select_source(config: Config, geo: ArrayGeometry, options: RunOptions) -> AudioSource:
-    """The source to run from; a file is checked now, the array only looked for (opened later)."""
+def select_source(config: Config, options: RunOptions) -> tuple[AudioSource, Config]:
+    """The source to run from, and the configuration to analyse it with (the sample's own, for the demo).
+
+    A file is checked now, the array only looked for (opened later).
+    """
+    geo = geometry(config)
     if options.input is not None:
         source: AudioSource = WavSource(options.input, geo, block_ms=config.array.block_ms, realtime=not options.fast)
         source.open()  # a bad file is said before any model loads; files hold no device
-        return source
+        return source, config
     from listener.audio.devices import find_array
     from listener.audio.live import LiveSource
 
@@ -120,9 +124,16 @@ def select_source(config: Config, geo: ArrayGeometry, options: RunOptions) -> Au
             find_array(geo)
         except AudioInputError as exc:
             log.warning("no microphone array (%s); replaying the bundled sample conversation instead", exc)
-            demo, block_ms, realtime = geometry(_demo_config(config)), config.array.block_ms, not options.fast
-            return WavSource(sample_conversation(), demo, block_ms=block_ms, realtime=realtime, repeat=DEMO_PLAYS)
-    return LiveSource(config, wait=options.wait_for_array)
+            demo = _demo_config(config)
+            sample = WavSource(
+                sample_conversation(),
+                geometry(demo),
+                block_ms=config.array.block_ms,
+                realtime=not options.fast,
+                repeat=DEMO_PLAYS,
+            )
+            return sample, demo
+    return LiveSource(config, wait=options.wait_for_array), config
 
 
 def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ()) -> float:
@@ -131,11 +142,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     The stages open first (models, broker): the array starts capturing only
     when there is a pipeline to take its audio, and is closed however the run ends.
     """
+    source, config = select_source(config, options)
     geo = geometry(config)
-    source = select_source(config, geo, options)
-    if options.demo_fallback and isinstance(source, WavSource) and source.path == sample_conversation():
-        config = _demo_config(config)
-        geo = geometry(config)
     if config.leds.button_pin:  # while paused, audio is discarded at the source
         from listener.outputs.button import PrivacyButton, PrivacyGate
 

@@ -21,6 +21,7 @@ import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config
+from listener.config.array_checks import angle_apart_deg
 from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SpatialFrames
 from listener.pipeline import Stage
 from listener.spatial import doa
@@ -110,7 +111,7 @@ class SpatialFrontEnd(Stage):
         half_width = config.parties.sector_half_width_deg
         self.party_dirs = np.zeros(DOA_GRID_DEG.size, dtype=bool)
         for azimuth in (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg):
-            self.party_dirs |= np.abs((DOA_GRID_DEG - azimuth + 180.0) % 360.0 - 180.0) <= half_width
+            self.party_dirs |= angle_apart_deg(DOA_GRID_DEG, azimuth) <= half_width
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, AudioBlock):

@@ -234,7 +234,7 @@ class MqttStage(Stage):
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
-            end_s = event.start_s + event.duration_s if isinstance(event, AudioDropped) else event.end_s
+            end_s = event.end_s
             if self._anchor_ms is None:
                 self._anchor_ms = payloads.now_ms() - round(end_s * 1000)
             elif self.follow_wall_clock:

@@ -1,0 +1,53 @@
+"""The pipeline's stream clock: where the source's events leave it, and what the stages are told at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from listener.audio.base import AudioSource
+from listener.events import AudioBlock, AudioDropped, EndOfStream, Event
+from listener.pipeline import Pipeline
+from tests.stages import EventLog
+
+RATE_HZ = 16000
+
+
+class _Scripted(AudioSource):
+    """Yields the events it was given, then ends."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self._events = events
+
+    def events(self) -> Iterator[Event]:
+        yield from self._events
+
+
+def test_a_gap_at_the_end_of_the_stream_moves_the_clock_to_its_end() -> None:
+    source = _Scripted(
+        [
+            AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ, 4), dtype=np.float32)),
+            AudioDropped(start_s=1.0, duration_s=2.0, reason="overflow"),
+        ]
+    )
+    log = EventLog()
+    with Pipeline([log]) as pipe:
+        end_s = pipe.run(source)
+    assert end_s == 3.0
+    ends = log.of(EndOfStream)
+    assert len(ends) == 1 and ends[0].t_s == 3.0
+    assert log.events[-1] is ends[0]
+
+
+def test_the_clock_is_the_end_of_the_last_block_when_nothing_was_dropped() -> None:
+    source = _Scripted(
+        [
+            AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ, 4), dtype=np.float32)),
+            AudioBlock(start_s=1.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ // 2, 4), dtype=np.float32)),
+        ]
+    )
+    log = EventLog()
+    with Pipeline([log]) as pipe:
+        assert pipe.run(source) == 1.5
+    assert [e.t_s for e in log.of(EndOfStream)] == [1.5]

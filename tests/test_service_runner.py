@@ -216,3 +216,20 @@ def test_the_demo_hears_the_sample_as_recorded_whatever_the_configured_parties(
     assert expected and expected[0].rep_talk_s > 10.0 and expected[0].customer_talk_s > 5.0
     assert _demo_summaries({"rep_channel": 0, "customer_channel": 1}) == expected
     assert _demo_summaries({"rep_azimuth_deg": 90.0, "customer_azimuth_deg": 270.0}) == expected
+
+
+def test_a_file_run_does_not_obey_the_services_remembered_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from listener.outputs import gpio
+
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    monkeypatch.setattr(gpio, "_shared", None)
+    (tmp_path / runner.PAUSE_FILE).touch()  # the live service was paused when it last stopped
+    config = parse_config({"service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}})
+    assert config.leds.button_pin  # the privacy button is in the pipeline
+    log = EventLog()
+    runner.run(config, RunOptions(input=sample_conversation(), fast=True), extra_stages=[log])
+    assert [d for d in log.of(AudioDropped) if d.reason == "paused"] == []
+    assert log.of(SessionSummary) and log.of(SessionSummary)[0].rep_talk_s > 10.0
+    assert (tmp_path / runner.PAUSE_FILE).exists()  # the service's pause is left as it was

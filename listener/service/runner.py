@@ -145,9 +145,11 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     source, config = select_source(config, options)
     geo = geometry(config)
     if config.leds.button_pin:  # while paused, audio is discarded at the source
+        from listener.audio.live import LiveSource
         from listener.outputs.button import PrivacyButton, PrivacyGate
 
-        remember = Path(config.service.state_dir) / PAUSE_FILE
+        # the pause kept across restarts is the live service's: a file run or the demo does not obey it
+        remember = Path(config.service.state_dir) / PAUSE_FILE if isinstance(source, LiveSource) else None
         source = PrivacyGate(source, PrivacyButton(config.leds, remember=remember))
     stopping: list[int] = []  # signals received; a plain list, safe to touch from a handler
     restore = _stop_on_signals(source, stopping)

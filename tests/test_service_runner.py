@@ -233,3 +233,36 @@ def test_a_file_run_does_not_obey_the_services_remembered_pause(
     assert [d for d in log.of(AudioDropped) if d.reason == "paused"] == []
     assert log.of(SessionSummary) and log.of(SessionSummary)[0].rep_talk_s > 10.0
     assert (tmp_path / runner.PAUSE_FILE).exists()  # the service's pause is left as it was
+
+
+def test_the_live_service_starts_paused_when_it_was_paused_before(
+    test_array: TestDevice,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import signal
+
+    from listener.outputs import gpio
+
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    monkeypatch.setattr(gpio, "_shared", None)
+    (tmp_path / runner.PAUSE_FILE).touch()
+    config = parse_config(
+        {"array": {"device": test_array.name}, "service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}}
+    )
+
+    class Stops(Stage):  # stops the service once a second of audio time has passed
+        def process(self, event: Event) -> Iterable[Event]:
+            if isinstance(event, AudioBlock | AudioDropped) and event.end_s >= 1.0:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return ()
+
+    log = EventLog()
+    rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
+    rescue.start()
+    try:
+        runner.run(config, RunOptions(), extra_stages=[log, Stops()])
+    finally:
+        rescue.cancel()
+    assert log.of(AudioBlock) == []  # not one block of audio reached the analysis
+    assert log.of(AudioDropped) and all(d.reason == "paused" for d in log.of(AudioDropped))

@@ -3,6 +3,9 @@ mismatched channel gains, no hangover, one stage used for two streams."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -185,3 +188,27 @@ def test_one_channel_in_digital_silence_does_not_set_the_channel_gains() -> None
     rep, cust = rep[skip:], cust[skip:]
     assert f1(frames(truth, "rep", rep.size), rep) > 0.8
     assert f1(frames(truth, "customer", cust.size), cust) > 0.8
+
+
+def piece(frames: SpatialFrames, a: int, b: int) -> SpatialFrames:
+    """Frames ``a`` to ``b`` of ``frames``, as the front end would have handed them over."""
+    per_frame = ("power", "rep_weight", "customer_weight", "rep_snr_db", "customer_snr_db", "doa_deg")
+    return replace(
+        frames, start_s=frames.start_s + a * frames.hop_s, **{name: getattr(frames, name)[a:b] for name in per_frame}
+    )
+
+
+def test_the_heuristic_decision_does_not_depend_on_where_its_frames_are_cut(dialogue: np.ndarray) -> None:
+    # Its smoothing was a running sum (cumsum, then differences) whose rounding carried everything
+    # earlier in the piece, so the same frame's level and probability changed with the blocking.
+    config = parse_config({})
+    whole = spatial(dialogue, config, [dialogue.shape[0]])
+    outputs: list[list[ActivityFrames]] = []
+    for cuts in ([0, whole.n_frames], [0, 1, 7, 100, 333, whole.n_frames]):
+        decider = ActivityDecider(config)
+        events = [e for a, b in itertools.pairwise(cuts) for e in decider.process(piece(whole, a, b))]
+        outputs.append([e for e in events if isinstance(e, ActivityFrames)])
+    (one,), pieces = outputs
+    for name in ("rep_prob", "customer_prob", "rep_active", "customer_active"):
+        np.testing.assert_array_equal(np.concatenate([getattr(p, name) for p in pieces]), getattr(one, name))
+    assert one.rep_active.any() and one.customer_active.any()

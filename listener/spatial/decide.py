@@ -15,6 +15,7 @@ import numpy.typing as npt
 from listener.config import Config
 from listener.events import ActivityFrames, EndOfStream, Event, SpatialFrames
 from listener.pipeline import Stage
+from listener.spatial.doa import window_sum
 from listener.spatial.frontend import SILENT_SNR_DB
 
 Float = npt.NDArray[np.float32]
@@ -68,11 +69,10 @@ class ActivityDecider(Stage):
         )
 
     def _smooth(self, snr: Float) -> Float:
-        """Causal moving average in dB over the last few frames."""
+        """Causal moving average in dB over the last few frames, the same however the stream is blocked."""
         padded = np.concatenate([self._history, snr], axis=0)
         self._history = padded[-(SMOOTH_FRAMES - 1) :]
-        csum = np.cumsum(np.concatenate([np.zeros((1, 2), np.float32), padded]), axis=0)
-        return ((csum[SMOOTH_FRAMES:] - csum[:-SMOOTH_FRAMES]) / SMOOTH_FRAMES).astype(np.float32)
+        return (window_sum(padded, SMOOTH_FRAMES) / SMOOTH_FRAMES).astype(np.float32)
 
     def _decide(self, smooth: Float) -> Bool:
         """Onset needs several frames of evidence; a hangover bridges short dips.

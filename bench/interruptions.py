@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +49,10 @@ def truth_events(truth: Record, config: Config) -> list[Record]:
     """The analytics' events on the case's truth segments (report records), by the exact definition.
 
     The device must decide an interruption by ``interruption_min_s`` even when the
-    interrupter is in a gap then; the truth waits for the gap (``interruption_exact``).
+    interrupter is in a gap then; the truth waits for the gap (``exact``).
     """
     segments = [(s["party"], float(s["start"]), float(s["end"])) for s in truth["segments"]]
-    exact = replace(config, analytics=replace(config.analytics, interruption_exact=True))
-    collector = replay(segments, float(truth["audio"]["seconds"]), exact)
+    collector = replay(segments, float(truth["audio"]["seconds"]), config, exact=True)
     return [e.record() for e in collector.events]
 
 

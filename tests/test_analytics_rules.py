@@ -97,13 +97,13 @@ def test_one_second_over_the_holder_is_an_interruption_just_under_is_a_backchann
 def test_by_the_exact_rule_a_gap_at_the_one_second_mark_is_bridged(talker: str, holder: str) -> None:
     # the talker pauses 0.1 s exactly where 1.0 s of its speech is reached, then talks on: on reference
     # timelines (the benchmark's truth) the decision waits for the gap
-    exact = with_analytics(interruption_exact=True)
-    c = run([(holder, 0.0, 8.0), (talker, 3.0, 3.95), (talker, 4.05, 6.0)], 12.0, exact)
+    c = run([(holder, 0.0, 8.0), (talker, 3.0, 3.95), (talker, 4.05, 6.0)], 12.0, exact=True)
     (i,) = [e for e in of(c, Interruption) if e.successful is not None]
     assert (i.by.value, i.onset_s, i.successful) == (talker, 3.0, False)
     assert 4.0 < i.decided_s <= 3.0 + 1.0 + 0.2
     assert not of(c, Backchannel)
-    c = run([(holder, 0.0, 8.0), (talker, 3.0, 3.95), (talker, 4.3, 6.0)], 12.0, exact)  # a real pause, then a turn
+    # a real pause, then a turn
+    c = run([(holder, 0.0, 8.0), (talker, 3.0, 3.95), (talker, 4.3, 6.0)], 12.0, exact=True)
     assert not [e for e in of(c, Interruption) if e.onset_s == 3.0]
     # a device decides at the mark: without a model, a gap there is the talker having stopped
     assert not of(run([(holder, 0.0, 8.0), (talker, 3.0, 3.95), (talker, 4.05, 6.0)], 12.0), Interruption)

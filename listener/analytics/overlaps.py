@@ -5,7 +5,7 @@ is still speaking ``interruption_min_s`` after its onset. That is decided at
 exactly onset + ``interruption_min_s`` (X active in the frame that ends
 then); if X is in a gap at that frame, then too: on the turn model's guess
 that X goes on (``p_backchannel`` < 0.5), or without a model no. With
-``interruption_exact`` (reference timelines: the benchmark's truth) it waits
+``exact`` (reference timelines: the benchmark's truth; never on a device) it waits
 instead until the gap is bridged (X resumes: yes) or closes X's stretch (no),
 at most ``bridge_gap_s`` later. The
 outcome (Y's stretch ends within ``interruption_yield_s`` of X's onset and
@@ -52,9 +52,10 @@ class _Bid:
 
 
 class Interruptions:
-    def __init__(self, ctx: Context, floor: Floor) -> None:
+    def __init__(self, ctx: Context, floor: Floor, exact: bool = False) -> None:
         self.ctx = ctx
         self.floor = floor
+        self.exact = exact
         self.bids: list[_Bid] = []
         self.marked: deque[tuple[Party, int]] = deque(maxlen=MARKED_KEEP)
 
@@ -109,7 +110,7 @@ class Interruptions:
         p = self.ctx.predictions.p_backchannel(t - 1)
         if t - bid.onset >= lim.interruption_min_frames:
             # X is in a gap at the limit, shorter than a bridged one so far
-            if self.ctx.config.interruption_exact:
+            if self.exact:
                 return False  # "yes" if X resumes before the gap closes the run
             # due now: the model's guess that X goes on; without one, no (the heuristic decider's hangover
             # already bridges pauses between words, so a gap in its activity is X having stopped)

@@ -63,15 +63,16 @@ def replay(
     bounds: Sequence[int] | None = None,
     model: tuple[FloatArray, FloatArray] | None = None,
     extra: Sequence[Reported] = (),
+    exact: bool = False,
 ) -> ReportCollector:
     """Everything the analytics decide on ``segments``; ``model`` = per-frame (p_hold, p_backchannel).
 
-    ``extra`` (cue events, say) are fed in as they are decided.
+    ``extra`` (cue events, say) are fed in as they are decided; ``exact``: see :class:`ConversationAnalytics`.
     """
     collector = ReportCollector()
     hop_s = HOP_S
     pending = sorted(extra, key=lambda e: e.decided_s)
-    with Pipeline([Timeline(config), ConversationAnalytics(config), collector]) as pipe:
+    with Pipeline([Timeline(config), ConversationAnalytics(config, exact), collector]) as pipe:
         for block in frame_blocks(activity(segments, duration_s, hop_s), hop_s, bounds):
             while pending and pending[0].decided_s <= block.start_s:
                 pipe.feed(pending.pop(0))

@@ -29,11 +29,11 @@ PRUNE_EVERY_FRAMES = 1000  # old model outputs are dropped in batches, not on ev
 class Conversation:
     """All the rules, stepped frame by frame from frame ``first``."""
 
-    def __init__(self, config: Config, hop_s: float, first: int = 0) -> None:
+    def __init__(self, config: Config, hop_s: float, first: int = 0, exact: bool = False) -> None:
         self.ctx = ctx = Context(config.analytics, config.activity, hop_s)
         self.frame = first
         self.floor = Floor(ctx)
-        self.interruptions = Interruptions(ctx, self.floor)
+        self.interruptions = Interruptions(ctx, self.floor, exact)
         self.backchannels = Backchannels(ctx, self.floor, self.interruptions)
         self.premature = PrematureStarts(ctx, self.floor)
         self.silences = Silences(ctx, self.floor)
@@ -129,19 +129,24 @@ class ConversationAnalytics(Stage):
     decisions keep their audio times, only the wall clock waits one block. When
     the turn stage publishes pauses itself, the analytics count those and do
     not publish their own.
+
+    ``exact`` is for reference timelines only (the benchmark's truth): an
+    interrupter in a short gap at ``interruption_min_s`` is waited for, up to
+    ``bridge_gap_s`` past the 1.0 s a device is allowed, instead of decided then.
     """
 
     name = "analytics"
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, exact: bool = False) -> None:
         self.config = config
+        self.exact = exact
         self.conversation: Conversation | None = None
         self._held: ActivityFrames | None = None  # waiting for its TurnPredictions
         self._model = False
 
     def _machine(self, start_s: float, hop_s: float) -> Conversation:
         if self.conversation is None:
-            self.conversation = Conversation(self.config, hop_s, round(start_s / hop_s))
+            self.conversation = Conversation(self.config, hop_s, round(start_s / hop_s), self.exact)
         return self.conversation
 
     def process(self, event: Event) -> Iterable[Event]:

@@ -84,11 +84,6 @@ class AnalyticsConfig:
         min=0.5,
         max=1.0,
     )
-    interruption_exact: bool = field(
-        False,
-        "an interrupter in a short gap at interruption_min_s: wait for the gap (the exact definition, decided"
-        " up to bridge_gap_s late; for reference timelines) instead of deciding then",
-    )
     premature_resume_s: float = field(1.0, "ground truth: the customer resumes within this", min=0.1, max=5.0)
     patient_gap_s: float = field(0.6, "a response gap at least this long is patient", min=0.0, max=10.0)
     long_silence_s: float = field(3.0, "mutual silence reported as long", min=0.5, max=60.0)

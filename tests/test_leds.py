@@ -44,9 +44,10 @@ from listener.events import (
 from listener.outputs import gpio
 from listener.outputs.leds import LedStage
 from listener.outputs.view import Figures, LedView, render
-from listener.pipeline import Pipeline, Stage
+from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, run
+from tests.stages import EventLog
 
 PINS = {"green": "GPIO22", "amber": "GPIO23", "red": "GPIO24", "blue": "GPIO25"}
 BLOCK_S = 0.1
@@ -363,16 +364,6 @@ def test_led_trace_of_a_fast_replay_equals_the_live_paced_one(
     assert live == lines
 
 
-class Decided(Stage):
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def process(self, event: Event) -> Iterator[Event]:
-        if isinstance(event, (SpeechSegment, SessionStarted, DominanceChanged)):
-            self.events.append(event)
-        return iter(())
-
-
 Segments = list[tuple[Party, float, float]]
 
 
@@ -396,14 +387,14 @@ def test_replay_where_the_rep_dominates_lights_amber_within_a_second_of_the_cros
         pytest.skip("missing piece: the analytics stage (DominanceChanged) is not in analysis_stages() yet")
     duration_s = 50.0  # by the truth (speech runs, not whole sentences) the rep crosses at ~41.5 s
     wav, truth = render_conversation(tmp_path / "dominating.wav", duration_s)  # customer opens, then the rep takes over
-    decided, trace = Decided(), io.StringIO()
+    decided, trace = EventLog(), io.StringIO()
     leds = LedStage(config, factory=MockFactory(pin_class=MockPWMPin), trace=trace)
     with WavSource(wav, geometry(config)) as source, Pipeline([*stages, decided, leds]) as pipe:
         pipe.run(source)
 
     a = config.analytics
-    session_s = next(e.onset_s for e in decided.events if isinstance(e, SessionStarted))
-    measured = [(e.party, e.start_s, e.end_s) for e in decided.events if isinstance(e, SpeechSegment)]
+    session_s = decided.of(SessionStarted)[0].onset_s
+    measured = [(e.party, e.start_s, e.end_s) for e in decided.of(SpeechSegment)]
     crossing_s = first_crossing_s(measured, session_s, a.dominance_on_share, a.dominance_min_speech_s)
     amber_on_s = next(t for t, v in traced(trace, "amber") if t > 0.0 and v > 0.0)
     assert abs(amber_on_s - crossing_s) <= 1.0, (amber_on_s, crossing_s)

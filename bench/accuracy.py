@@ -24,7 +24,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,17 @@ from bench import interruptions as events
 from bench import naive
 from bench.heldout import HeldoutError
 from bench.overlaps import OVERLAP_MODES
-from bench.scoring import CaseScore, Summary, case_json, score_case, summarize, summary_json, talk_report
+from bench.scoring import (
+    CaseScore,
+    Summary,
+    bootstrap_interval,
+    case_json,
+    excerpt_of,
+    score_case,
+    summarize,
+    summary_json,
+    talk_report,
+)
 from bench.signals import DATA_DIR, ROOT
 from bench.simulate import DEFAULT_SEED, SPLITS, data_for, generate_cases, manifest_for
 from bench.truth import FRAME_S, PARTIES, PartySegment, frame_activity, n_frames, runs, segments_from_json
@@ -198,6 +208,32 @@ def group_summaries(results: Sequence[CaseResult]) -> dict[str, Summary]:
     return groups
 
 
+INTERVAL_STATS: dict[str, Callable[[list[CaseResult]], float | None]] = {
+    "f1_mean": lambda rs: summarize([r.score for r in rs]).pooled_f1_mean,
+    "attribution": lambda rs: summarize([r.score for r in rs]).attribution,
+    "share_error_pp": lambda rs: summarize([r.score for r in rs]).mean_share_error_pp,
+    "interruption_f1": lambda rs: (
+        events.pooled([r.events for r in rs if r.events is not None]).matches["interruption"].f1
+    ),
+}
+
+
+def intervals(results: Sequence[CaseResult]) -> dict[str, tuple[float, float] | None]:
+    """95 % bootstrap intervals of the ``all`` figures, drawing whole excerpts (all their rooms) at a time."""
+    by_excerpt: dict[str, list[CaseResult]] = {}
+    for r in results:
+        by_excerpt.setdefault(excerpt_of(r.case), []).append(r)
+    groups = list(by_excerpt.values())
+    return {name: bootstrap_interval(groups, stat) for name, stat in INTERVAL_STATS.items()}
+
+
+def print_intervals(found: dict[str, tuple[float, float] | None], n_excerpts: int) -> None:
+    if all(v is None for v in found.values()):
+        return
+    parts = [f"{name} {lo:.3f}–{hi:.3f}" for name, v in found.items() if v is not None for lo, hi in [v]]
+    print(f"all: 95 % interval, {n_excerpts} excerpts drawn with replacement (2000 draws): " + ", ".join(parts))
+
+
 def event_groups(results: Sequence[CaseResult]) -> dict[str, events.EventScore]:
     groups = {}
     for split in ("all", "dev", "eval"):
@@ -250,11 +286,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ],
             "summary": {name: summary_json(g) for name, g in groups.items()},
             "events": {name: events.summary_json(g) for name, g in event_groups(results).items()},
+            "intervals_95": {name: list(v) if v else None for name, v in intervals(results).items()},
         }
         print(json.dumps(doc, indent=1))
     else:
         print_table(results, groups)
         events.print_summary(event_groups(results))
+        print_intervals(intervals(results), len({excerpt_of(r.case) for r in results}))
     return 0
 
 

@@ -17,13 +17,16 @@ The system's segments are scored as given: no bridging, no smoothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from bench.truth import FRAME_S, PARTIES, BoolArray, PartySegment, frame_activity, merge_intervals, n_frames
 from listener.analytics.report import SCHEMA as REPORT_SCHEMA
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,3 +257,37 @@ def summary_json(summary: Summary) -> dict[str, object]:
         "attribution_strict": summary.attribution_strict,
         "mean_share_error_pp": summary.mean_share_error_pp,
     }
+
+
+def excerpt_of(case: str) -> str:
+    """``"dev00-v3"`` -> ``"dev00"``: the rooms of one excerpt share its speech and its turns."""
+    return case.rsplit("-v", 1)[0]
+
+
+def bootstrap_interval(
+    groups: Sequence[Sequence[T]],
+    stat: Callable[[list[T]], float | None],
+    draws: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile interval of ``stat`` over ``groups`` drawn with replacement, whole groups at a time.
+
+    A group is one excerpt's cases: its rooms repeat the same conversation, so
+    drawing cases one by one would count one excerpt's luck as many independent
+    draws and make the interval too narrow. ``None`` with fewer than two groups
+    or no defined value.
+    """
+    if len(groups) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        picked = rng.integers(0, len(groups), len(groups))
+        value = stat([item for k in picked for item in groups[k]])
+        if value is not None:
+            values.append(value)
+    if not values:
+        return None
+    tail = (1.0 - level) / 2 * 100
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))

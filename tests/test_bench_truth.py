@@ -10,7 +10,7 @@ import pytest
 from scipy.io import wavfile
 
 from bench.accuracy import oracle_report, score_report
-from bench.scoring import Counts, score_case, segment_share, summarize
+from bench.scoring import Counts, bootstrap_interval, excerpt_of, score_case, segment_share, summarize
 from bench.signals import DATA_DIR
 from bench.truth import (
     PartySegment,
@@ -238,3 +238,26 @@ def test_the_one_party_oracle_gives_overlaps_to_the_rep_and_keeps_everything_els
     segments = [PartySegment("rep", 1.0, 3.0), PartySegment("customer", 2.5, 4.0), PartySegment("customer", 5.0, 6.0)]
     got = [(s.party, round(s.start_s, 3), round(s.end_s, 3)) for s in one_party(segments, 8.0)]
     assert got == [("rep", 1.0, 3.0), ("customer", 3.0, 4.0), ("customer", 5.0, 6.0)]
+
+
+def test_the_bootstrap_interval_draws_whole_excerpts() -> None:
+    groups = [[0.0, 0.0], [10.0]]  # one excerpt's two rooms, another's one
+    seen: set[float] = set()
+
+    def mean(items: list[float]) -> float:
+        value = round(float(np.mean(items)), 6)
+        seen.add(value)
+        return value
+
+    lo, hi = bootstrap_interval(groups, mean, draws=400)  # type: ignore[misc]
+    # only whole groups are drawn: {A, A} = 0, {A, B} = 10/3, {B, B} = 10 (never a lone 0.0 beside 10.0 = 5)
+    assert seen == {0.0, round(10 / 3, 6), 10.0}
+    assert (lo, hi) == (0.0, 10.0)
+    assert bootstrap_interval(groups, mean, draws=400) == (lo, hi)  # seeded: the same every run
+    assert bootstrap_interval([[1.0], [1.0], [1.0]], mean) == (1.0, 1.0)
+    assert bootstrap_interval([[1.0, 2.0]], mean) is None  # one excerpt: no spread to estimate
+    assert bootstrap_interval(groups, lambda items: None) is None
+
+
+def test_excerpt_of_a_case_is_its_name_without_the_room() -> None:
+    assert [excerpt_of(c) for c in ("dev00-v3", "trn01-v0", "sample-v12")] == ["dev00", "trn01", "sample"]

@@ -13,7 +13,8 @@ import pytest
 
 from listener.analytics.replay import replay
 from listener.analytics.report import ReportCollector
-from listener.config import Config
+from listener.config import Config, parse_config
+from listener.errors import ConfigError
 from listener.events import (
     Backchannel,
     DominanceChanged,
@@ -107,6 +108,12 @@ def test_by_the_exact_rule_a_gap_at_the_one_second_mark_is_bridged(talker: str, 
     assert not [e for e in of(c, Interruption) if e.onset_s == 3.0]
     # a device decides at the mark: without a model, a gap there is the talker having stopped
     assert not of(run([(holder, 0.0, 8.0), (talker, 3.0, 3.95), (talker, 4.05, 6.0)], 12.0), Interruption)
+
+
+def test_no_setting_lets_a_device_wait_past_the_one_second_mark() -> None:
+    # the exact rule's wait (up to bridge_gap_s late) is for reference timelines only, not a user setting
+    with pytest.raises(ConfigError, match=r"analytics\.interruption_exact"):
+        parse_config({"analytics": {"interruption_exact": True}})
 
 
 @pytest.mark.parametrize(("p_backchannel", "interrupts"), [(0.2, True), (0.8, False)])

@@ -1,6 +1,6 @@
 """Per-party voice-activity accuracy of ``listener analyze`` on the simulated cases.
 
-    python -m bench.accuracy [--cases DIR] [--variants N] [--split dev|eval|all]
+    python -m bench.accuracy [--cases DIR] [--variants N] [--split dev|eval|all|heldout]
                              [--config CFG] [--oracle | --oracle-one-party | --baseline naive]
                              [--json]
 
@@ -24,7 +24,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +33,10 @@ from bench import naive
 from bench.heldout import HeldoutError
 from bench.overlaps import OVERLAP_MODES
 from bench.scoring import (
+    BOOTSTRAP_DRAWS,
     CaseScore,
     Summary,
-    bootstrap_interval,
+    bootstrap_intervals,
     case_json,
     excerpt_of,
     score_case,
@@ -45,7 +46,14 @@ from bench.scoring import (
 )
 from bench.signals import DATA_DIR, ROOT
 from bench.simulate import DEFAULT_SEED, SPLITS, data_for, generate_cases, manifest_for
-from bench.truth import FRAME_S, PARTIES, PartySegment, frame_activity, n_frames, runs, segments_from_json
+from bench.truth import (
+    PartySegment,
+    frame_activity,
+    n_frames,
+    segments_from_frames,
+    segments_from_json,
+)
+from listener.analytics.report import SCHEMA as REPORT_SCHEMA
 
 CACHE_DIR = ROOT / "bench" / ".cache"
 
@@ -55,7 +63,6 @@ def cases_dir(overlaps: str, split: str = "all") -> Path:
     return CACHE_DIR / (f"cases-{overlaps}-heldout" if split == "heldout" else f"cases-{overlaps}")
 
 
-REPORT_SCHEMA = "listener.analysis/1"
 SECONDS_TOLERANCE_S = 0.05
 
 
@@ -116,10 +123,7 @@ def one_party(segments: list[PartySegment], seconds: float) -> list[PartySegment
     """The segments with the customer's overlapped frames given to the rep alone."""
     active = frame_activity(segments, n_frames(seconds))
     active[1] &= ~active[0]
-    out = [
-        PartySegment(party, a * FRAME_S, b * FRAME_S) for row, party in enumerate(PARTIES) for a, b in runs(active[row])
-    ]
-    return sorted(out, key=lambda seg: (seg.start_s, seg.party))
+    return segments_from_frames(active)
 
 
 def oracle_report(truth: dict[str, object], single: bool = False) -> dict[str, object]:
@@ -208,30 +212,41 @@ def group_summaries(results: Sequence[CaseResult]) -> dict[str, Summary]:
     return groups
 
 
-INTERVAL_STATS: dict[str, Callable[[list[CaseResult]], float | None]] = {
-    "f1_mean": lambda rs: summarize([r.score for r in rs]).pooled_f1_mean,
-    "attribution": lambda rs: summarize([r.score for r in rs]).attribution,
-    "share_error_pp": lambda rs: summarize([r.score for r in rs]).mean_share_error_pp,
-    "interruption_f1": lambda rs: (
-        events.pooled([r.events for r in rs if r.events is not None]).matches["interruption"].f1
-    ),
-}
+def overall_figures(results: list[CaseResult]) -> dict[str, float | None]:
+    """The ``all`` figures the intervals are given for."""
+    summary = summarize([r.score for r in results])
+    interruptions = events.pooled([r.events for r in results if r.events is not None]).matches["interruption"]
+    return {
+        "f1_mean": summary.pooled_f1_mean,
+        "attribution": summary.attribution,
+        "share_error_pp": summary.mean_share_error_pp,
+        "interruption_f1": interruptions.f1,
+    }
 
 
-def intervals(results: Sequence[CaseResult]) -> dict[str, tuple[float, float] | None]:
-    """95 % bootstrap intervals of the ``all`` figures, drawing whole excerpts (all their rooms) at a time."""
+@dataclass(frozen=True, slots=True)
+class Intervals:
+    """95 % bootstrap intervals of :func:`overall_figures`, drawn over ``excerpts`` excerpts."""
+
+    excerpts: int
+    figures: dict[str, tuple[float, float] | None]
+
+
+def intervals(results: Sequence[CaseResult]) -> Intervals:
+    """Draw whole excerpts (all their rooms) at a time."""
     by_excerpt: dict[str, list[CaseResult]] = {}
     for r in results:
         by_excerpt.setdefault(excerpt_of(r.case), []).append(r)
-    groups = list(by_excerpt.values())
-    return {name: bootstrap_interval(groups, stat) for name, stat in INTERVAL_STATS.items()}
+    return Intervals(len(by_excerpt), bootstrap_intervals(list(by_excerpt.values()), overall_figures))
 
 
-def print_intervals(found: dict[str, tuple[float, float] | None], n_excerpts: int) -> None:
-    if all(v is None for v in found.values()):
-        return
-    parts = [f"{name} {lo:.3f}–{hi:.3f}" for name, v in found.items() if v is not None for lo, hi in [v]]
-    print(f"all: 95 % interval, {n_excerpts} excerpts drawn with replacement (2000 draws): " + ", ".join(parts))
+def print_intervals(found: Intervals) -> None:
+    parts = [f"{name} {lo:.3f}–{hi:.3f}" for name, v in found.figures.items() if v is not None for lo, hi in [v]]
+    if parts:
+        print(
+            f"all: 95 % interval, {found.excerpts} excerpts drawn with replacement ({BOOTSTRAP_DRAWS} draws): "
+            + ", ".join(parts)
+        )
 
 
 def event_groups(results: Sequence[CaseResult]) -> dict[str, events.EventScore]:
@@ -245,7 +260,7 @@ def event_groups(results: Sequence[CaseResult]) -> dict[str, events.EventScore]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", type=Path, help=f"case folder (default {CACHE_DIR}/cases-OVERLAPS)")
+    ap.add_argument("--cases", type=Path, help=f"case folder (default {CACHE_DIR}/cases-OVERLAPS[-heldout])")
     ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="coherent", help="overlap rendering (bench.overlaps)")
     ap.add_argument("--variants", type=int, default=2, help="rooms per excerpt (default 2)")
     ap.add_argument("--split", choices=SPLITS, default="all", help="heldout: six excerpts never tuned on")
@@ -286,13 +301,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ],
             "summary": {name: summary_json(g) for name, g in groups.items()},
             "events": {name: events.summary_json(g) for name, g in event_groups(results).items()},
-            "intervals_95": {name: list(v) if v else None for name, v in intervals(results).items()},
+            "intervals_95": {name: list(v) if v else None for name, v in intervals(results).figures.items()},
         }
         print(json.dumps(doc, indent=1))
     else:
         print_table(results, groups)
         events.print_summary(event_groups(results))
-        print_intervals(intervals(results), len({excerpt_of(r.case) for r in results}))
+        print_intervals(intervals(results))
     return 0
 
 

@@ -2,8 +2,8 @@
 
 The issue says such a system "scores about F1 0.62, attribution 0.76 and 10
 points of share error" on its recordings. Scoring the same system on this
-benchmark's two renderings shows which rendering those recordings resemble,
-so the listener's own figures can be read against the issue's targets.
+benchmark's cases shows how hard they are next to those recordings, so the
+listener's own figures can be read against the issue's targets.
 
 Per 10 ms frame, nothing carried over between frames: WebRTC VAD (mode 2) on
 the first mic says whether anybody speaks; if so, SRP-PHAT over 72 azimuths
@@ -25,10 +25,10 @@ import numpy.typing as npt
 import soundfile as sf
 
 from bench.scoring import talk_report
-from bench.truth import FRAME_S, PARTIES, PartySegment, to_segments
+from bench.truth import FRAME_S, PartySegment, segments_from_frames
 from listener.analytics.replay import replay
 from listener.config import Config, geometry
-from listener.frames import runs
+from listener.config.array_checks import angle_apart_deg
 from listener.spatial.doa import mic_pairs, steering
 
 VAD_MODE = 2
@@ -71,10 +71,6 @@ def peak_azimuths_deg(audio: Float, rate_hz: int, hop: int, mics_m: Float) -> Fl
     return np.asarray(azimuths_deg[np.argmax(scores, axis=1)], dtype=np.float64)
 
 
-def _distance_deg(a: Float, b: float) -> Float:
-    return np.asarray(np.abs((a - b + 180.0) % 360.0 - 180.0), dtype=np.float64)
-
-
 def naive_segments(path: Path, config: Config) -> tuple[list[PartySegment], float]:
     """Per-party segments of ``path`` by the naive system, and the audio's length in seconds."""
     audio, rate_hz = read_wav(path)
@@ -85,12 +81,10 @@ def naive_segments(path: Path, config: Config) -> tuple[list[PartySegment], floa
     hop = round(FRAME_S * rate_hz)
     speech = vad_frames(audio[:, 0], hop)
     azimuths = peak_azimuths_deg(audio, rate_hz, hop, geo.mics_m)[: len(speech)]
-    rep_nearer = _distance_deg(azimuths, config.parties.rep_azimuth_deg) <= _distance_deg(
+    rep_nearer = angle_apart_deg(azimuths, config.parties.rep_azimuth_deg) <= angle_apart_deg(
         azimuths, config.parties.customer_azimuth_deg
     )
-    active = {"rep": speech & rep_nearer, "customer": speech & ~rep_nearer}
-    segments = to_segments({p: [(a * FRAME_S, b * FRAME_S) for a, b in runs(active[p])] for p in PARTIES})
-    return segments, len(audio) / rate_hz
+    return segments_from_frames(np.stack([speech & rep_nearer, speech & ~rep_nearer])), len(audio) / rate_hz
 
 
 def naive_report(path: Path, config: Config) -> dict[str, object]:

@@ -17,7 +17,7 @@ The system's segments are scored as given: no bridging, no smoothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -264,30 +264,33 @@ def excerpt_of(case: str) -> str:
     return case.rsplit("-v", 1)[0]
 
 
-def bootstrap_interval(
+BOOTSTRAP_DRAWS = 2000
+
+
+def bootstrap_intervals(
     groups: Sequence[Sequence[T]],
-    stat: Callable[[list[T]], float | None],
-    draws: int = 2000,
+    figures: Callable[[list[T]], Mapping[str, float | None]],
+    draws: int = BOOTSTRAP_DRAWS,
     level: float = 0.95,
     seed: int = 0,
-) -> tuple[float, float] | None:
-    """Percentile interval of ``stat`` over ``groups`` drawn with replacement, whole groups at a time.
+) -> dict[str, tuple[float, float] | None]:
+    """Percentile interval of each of ``figures`` over ``groups`` drawn with replacement, whole groups at a time.
 
     A group is one excerpt's cases: its rooms repeat the same conversation, so
     drawing cases one by one would count one excerpt's luck as many independent
-    draws and make the interval too narrow. ``None`` with fewer than two groups
-    or no defined value.
+    draws and make the interval too narrow. A figure's interval is ``None``
+    with fewer than two groups or when no draw defines it.
     """
-    if len(groups) < 2:
-        return None
+    names = figures([item for group in groups for item in group])
+    values: dict[str, list[float]] = {name: [] for name in names}
     rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(draws):
+    for _ in range(draws if len(groups) >= 2 else 0):
         picked = rng.integers(0, len(groups), len(groups))
-        value = stat([item for k in picked for item in groups[k]])
-        if value is not None:
-            values.append(value)
-    if not values:
-        return None
+        for name, value in figures([item for k in picked for item in groups[k]]).items():
+            if value is not None:
+                values[name].append(value)
     tail = (1.0 - level) / 2 * 100
-    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+    return {
+        name: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) if v else None
+        for name, v in values.items()
+    }

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
+from bench.heldout import MEMBERS, heldout_data
 from bench.overlaps import OVERLAP_MODES, solo_material, speaker_source
 from bench.room import (
     RATE_HZ,
@@ -69,7 +70,7 @@ DEFAULT_SEED = 20240611
 EXCERPTS = tuple(f"trn{i:02d}" for i in range(1, 10))
 EVAL_EXCERPTS = frozenset({"trn08", "trn09"})  # held out from tuning and turn-model training
 # never seen by anything in this project until scored (bench.heldout fetches them; --split heldout)
-HELDOUT_EXCERPTS = ("dev00", "dev01", "tst00", "tst01", "trn00", "sample")
+HELDOUT_EXCERPTS = tuple(MEMBERS)  # what bench.heldout fetches
 SPLITS = ("all", "dev", "eval", "heldout")
 NOISE_POINTS = 3
 QUIET_BELOW_DB = 30.0  # pauses this far under the excerpt's speech level are not speech
@@ -276,11 +277,7 @@ def manifest_for(
 
 def data_for(split: str, shared: Path = DATA_DIR) -> Path:
     """The data folder a split's excerpts are in (the held-out ones are fetched on first use)."""
-    if split != "heldout":
-        return shared
-    from bench.heldout import heldout_data
-
-    return heldout_data(shared=shared)
+    return heldout_data(shared=shared) if split == "heldout" else shared
 
 
 def generate_cases(

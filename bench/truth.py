@@ -107,6 +107,11 @@ def to_segments(intervals: dict[Party, list[Interval]]) -> list[PartySegment]:
     return sorted(segs, key=lambda s: (s.start_s, s.party))
 
 
+def segments_from_frames(active: BoolArray, frame_s: float = FRAME_S) -> list[PartySegment]:
+    """(2, frames) activity -> segments sorted by start time: the reverse of :func:`frame_activity`."""
+    return to_segments({p: [(a * frame_s, b * frame_s) for a, b in runs(active[row])] for row, p in enumerate(PARTIES)})
+
+
 def segments_from_json(items: Iterable[dict[str, object]]) -> list[PartySegment]:
     """Parse ``[{"party", "start", "end"}]`` (the report and truth format)."""
     out = []

@@ -28,7 +28,7 @@ from bench.signals import mix_to_level, noise_sources, wrap_deg
 from listener.config import Config, geometry, parse_config
 from listener.events import AudioBlock, SpatialFrames
 from listener.spatial.frontend import SpatialFrontEnd
-from listener.turns.features import FEATURE_VERSION, FeatureExtractor
+from listener.turns.features import FEATURE_VERSION, features_of
 from models.corpus import ESPEAK_SPEAKERS, FRAME, RATE_HZ, Utterance, is_validation, load_corpus
 from models.dialogue import Dialogue, make_dialogue
 
@@ -86,11 +86,6 @@ def spatial_frames(audio: np.ndarray, config: Config, block_s: float = 1.0) -> S
         customer_snr_db=cat("customer_snr_db"),
         doa_deg=cat("doa_deg"),
     )
-
-
-def features_of(frames: SpatialFrames) -> np.ndarray:
-    extract = FeatureExtractor(frames.sample_rate_hz, frames.fft_size)
-    return extract(frames.power, frames.rep_weight, frames.customer_weight, frames.rep_snr_db, frames.customer_snr_db)
 
 
 def _intervals(active: np.ndarray) -> list[tuple[float, float]]:

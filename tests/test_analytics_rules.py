@@ -402,3 +402,20 @@ def _raw_events(segments: list[tuple[str, float, float]], seconds: float, **kw: 
         out += stage.process(block)
     out += stage.process(EndOfStream(seconds))
     return out
+
+
+def test_a_burst_of_exactly_min_speech_s_is_speech() -> None:
+    # 0.3 - 0.2 in floats falls a hair short of 0.1: the threshold must still be reached
+    c = run([("customer", 0.2, 0.3)], 2.0)
+    assert [(s.party, s.start_s, s.end_s) for s in c.segments] == [(CUST, 0.2, pytest.approx(0.3))]
+
+
+def test_a_session_with_exactly_session_min_speech_s_gets_its_summary() -> None:
+    # six stretches adding up to 20.0 s of talk, which frame sums make 19.999999999999996
+    c = run(
+        [("customer", 1.79, 5.3), ("rep", 5.8, 6.0), ("customer", 6.5, 7.96), ("rep", 8.46, 13.18),
+         ("customer", 13.68, 21.23), ("rep", 21.73, 24.29)],
+        60.0,
+    )  # fmt: skip
+    (summary,) = c.sessions
+    assert summary.rep_talk_s + summary.customer_talk_s == pytest.approx(20.0)

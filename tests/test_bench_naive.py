@@ -71,3 +71,6 @@ def test_silence_gives_no_segments(tmp_path: Path) -> None:
     segments, seconds = naive_segments(path, Config())
     assert segments == []
     assert seconds == pytest.approx(2.0)
+    report = naive_report(path, Config())
+    assert report["segments"] == [] and report["events"] == []
+    assert report["metrics"]["rep_share"] == 0.0  # type: ignore[index]  # as listener analyze reports silence

@@ -10,7 +10,7 @@ import pytest
 from scipy.io import wavfile
 
 from bench.accuracy import oracle_report, score_report
-from bench.scoring import Counts, bootstrap_interval, excerpt_of, score_case, segment_share, summarize
+from bench.scoring import Counts, bootstrap_intervals, excerpt_of, score_case, segment_share, summarize
 from bench.signals import DATA_DIR
 from bench.truth import (
     PartySegment,
@@ -244,19 +244,39 @@ def test_the_bootstrap_interval_draws_whole_excerpts() -> None:
     groups = [[0.0, 0.0], [10.0]]  # one excerpt's two rooms, another's one
     seen: set[float] = set()
 
-    def mean(items: list[float]) -> float:
+    def mean(items: list[float]) -> dict[str, float | None]:
         value = round(float(np.mean(items)), 6)
         seen.add(value)
-        return value
+        return {"mean": value, "never": None}
 
-    lo, hi = bootstrap_interval(groups, mean, draws=400)  # type: ignore[misc]
+    found = bootstrap_intervals(groups, mean, draws=400)
     # only whole groups are drawn: {A, A} = 0, {A, B} = 10/3, {B, B} = 10 (never a lone 0.0 beside 10.0 = 5)
     assert seen == {0.0, round(10 / 3, 6), 10.0}
-    assert (lo, hi) == (0.0, 10.0)
-    assert bootstrap_interval(groups, mean, draws=400) == (lo, hi)  # seeded: the same every run
-    assert bootstrap_interval([[1.0], [1.0], [1.0]], mean) == (1.0, 1.0)
-    assert bootstrap_interval([[1.0, 2.0]], mean) is None  # one excerpt: no spread to estimate
-    assert bootstrap_interval(groups, lambda items: None) is None
+    assert found == {"mean": (0.0, 10.0), "never": None}  # a figure no draw defines has no interval
+    assert bootstrap_intervals(groups, mean, draws=400) == found  # seeded: the same every run
+    assert bootstrap_intervals([[1.0], [1.0], [1.0]], mean)["mean"] == (1.0, 1.0)
+    assert bootstrap_intervals([[1.0, 2.0]], mean)["mean"] is None  # one excerpt: no spread to estimate
+
+
+def test_the_benchmark_intervals_group_cases_by_excerpt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import accuracy
+
+    drawn: list[list[list[str]]] = []
+
+    def record(groups: list[list[accuracy.CaseResult]], figures: object) -> dict[str, None]:
+        drawn.append([[r.case for r in g] for g in groups])
+        return {}
+
+    monkeypatch.setattr(accuracy, "bootstrap_intervals", record)
+    score = score_case([seg("rep", 0.0, 1.0)], [seg("rep", 0.0, 0.5)], 2.0)  # half the rep heard, nothing wrong
+    results = [accuracy.CaseResult(c, "dev", score, 0.0) for c in ("a-v0", "b-v0", "a-v1")]
+    assert accuracy.intervals(results).excerpts == 2
+    assert drawn == [[["a-v0", "a-v1"], ["b-v0"]]]
+    figures = accuracy.overall_figures(results)
+    assert figures["f1_mean"] == pytest.approx(2 / 3)  # the rep's F1; the customer's is undefined
+    assert figures["attribution"] == 1.0  # the strict figure would be 0.5
+    assert figures["share_error_pp"] == 0.0
+    assert figures["interruption_f1"] is None
 
 
 def test_excerpt_of_a_case_is_its_name_without_the_room() -> None:

@@ -68,7 +68,7 @@ def run_gate(
             pipe.feed(event)
             if isinstance(event, (AudioBlock, AudioDropped)):
                 for t_s, hold_s in presses.items():
-                    if abs(event.start_s + event.duration_s - t_s) < 1e-6:
+                    if abs(event.end_s - t_s) < 1e-6:
                         press(factory, hold_s)
     return seen
 

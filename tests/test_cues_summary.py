@@ -108,3 +108,24 @@ def test_window_and_sessions() -> None:
 def test_nothing_heard_gives_zero_rates() -> None:
     m = tally([EndOfStream(t_s=10.0)]).metrics()
     assert m.rep_wpm == 0.0 and m.rep_fillers_per_min == 0.0 and m.rep_words == 0
+
+
+def test_forgetting_the_past_keeps_what_reaches_past_the_cut_and_its_figures() -> None:
+    # A live device tallies session after session: what lies wholly before the cut goes, the rest stays whole.
+    events: list[Event] = [
+        *CONVERSATION[:-1],
+        TranscriptionSkipped(start_s=20.0, duration_s=5.0),
+        TranscriptionSkipped(start_s=49.0, duration_s=3.0),
+        SessionStarted(session_id="a1", onset_s=0.0, decided_s=1.0),
+        SessionEnded(session_id="a1", onset_s=0.0, decided_s=45.0, end_s=40.0),
+        SessionStarted(session_id="b2", onset_s=51.0, decided_s=52.0),
+    ]
+    t = tally(events)
+    before = t.metrics(50.0)
+    t.forget_before(50.0)
+    assert [(w.start_s, w.end_s) for w in t.words] == [(31.0, 50.0), (51.0, 81.0)]
+    assert sorted(c.onset_s for c in t.cues) == [51.0, 52.0, 55.0, 60.0, 65.0, 70.0]
+    assert t.skipped == [(49.0, 52.0)]
+    assert [(s.start_s, s.end_s) for s in t.segments] == [(31.0, 50.0), (51.0, 81.0)]
+    assert list(t.sessions) == ["b2"]
+    assert t.metrics(50.0) == before  # nothing the figures after the cut need was dropped

@@ -244,9 +244,7 @@ def test_falling_behind_counts_overflows_and_audio_time_stays_on_the_wall_clock(
     events: list[Event] = []
     with PacedFeeder(device.infiles[0], device.signal[:, :1]), LiveSource(config) as source:
         for event in source.events():
-            end_s = event.end_s if isinstance(event, AudioBlock) else getattr(event, "start_s", 0.0)
-            if isinstance(event, AudioDropped):
-                end_s = event.start_s + event.duration_s
+            end_s = event.end_s if isinstance(event, AudioBlock | AudioDropped) else getattr(event, "start_s", 0.0)
             arrivals.append((time.monotonic(), end_s))
             events.append(event)
             if isinstance(event, AudioBlock) and 1.0 <= end_s < 3.0:

@@ -42,7 +42,7 @@ from listener.events import (
     TalkTotals,
 )
 from listener.outputs import gpio
-from listener.outputs.leds import LedStage
+from listener.outputs.leds import LedStage, event_time
 from listener.outputs.view import Figures, LedView, render
 from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
@@ -81,7 +81,7 @@ def play(stage: LedStage, until_s: float, script: Sequence[Event] = (), *, first
 
 
 def _time(event: Event) -> float:
-    return float(getattr(event, "decided_s", getattr(event, "t_s", 0.0)))
+    return event_time(event) or 0.0
 
 
 def history(factory: MockFactory, led: str) -> list[float]:

@@ -108,7 +108,7 @@ def assert_clock_continuous(events: list[Event]) -> None:
         elif isinstance(e, AudioDropped):
             assert e.start_s == pytest.approx(clock, abs=1e-9)
             assert e.duration_s > 0
-            clock, dropped = e.start_s + e.duration_s, dropped + e.duration_s
+            clock, dropped = e.end_s, dropped + e.duration_s
         elif isinstance(e, SourceState):
             assert e.t_s == pytest.approx(clock, abs=1e-9)
     assert clock == pytest.approx(delivered + dropped, abs=1e-6)

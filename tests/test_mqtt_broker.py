@@ -35,6 +35,7 @@ from listener.events import (
     SpeechSegment,
     TalkTotals,
 )
+from listener.outputs.leds import event_time
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import discovery_payload
 from listener.outputs.mqtt.stage import SPOOL_FILE
@@ -365,7 +366,7 @@ def test_the_session_summary_carries_its_content_cues_and_never_words(broker: Mo
         Acknowledgement(by=Party.REP, onset_s=18.0, decided_s=18.5),
         Question(by=Party.REP, onset_s=45.0, end_s=46.0, decided_s=46.5, open_ended=True, followup=False),  # later
     ]
-    events = sorted([*_conversation(), *cues], key=lambda e: float(getattr(e, "decided_s", getattr(e, "t_s", 0.0))))
+    events = sorted([*_conversation(), *cues], key=lambda e: event_time(e) or 0.0)
     with Recorder(broker) as rec, MqttStage(config) as stage:
         _feed(stage, events, seconds=50)
         got = rec.wait_for(lambda ms: bool(_json(ms, "session")))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from listener.audio.base import AudioSource
-from listener.events import AudioBlock, AudioDropped, EndOfStream, Event
+from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SourceState
 from listener.pipeline import Pipeline
 from tests.stages import EventLog
 
@@ -51,3 +51,17 @@ def test_the_clock_is_the_end_of_the_last_block_when_nothing_was_dropped() -> No
     with Pipeline([log]) as pipe:
         assert pipe.run(source) == 1.5
     assert [e.t_s for e in log.of(EndOfStream)] == [1.5]
+
+
+def test_an_event_that_takes_no_audio_time_leaves_the_clock_where_it_was() -> None:
+    # a source's last word may be a state change (the array lost); the stream still ran to the audio's end
+    source = _Scripted(
+        [
+            AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ, 4), dtype=np.float32)),
+            SourceState(t_s=1.0, available=False, detail="gone"),
+        ]
+    )
+    log = EventLog()
+    with Pipeline([log]) as pipe:
+        assert pipe.run(source) == 1.0
+    assert [e.t_s for e in log.of(EndOfStream)] == [1.0]

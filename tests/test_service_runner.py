@@ -218,18 +218,37 @@ def test_the_demo_hears_the_sample_as_recorded_whatever_the_configured_parties(
     assert _demo_summaries({"rep_azimuth_deg": 90.0, "customer_azimuth_deg": 270.0}) == expected
 
 
-def test_a_file_run_does_not_obey_the_services_remembered_pause(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _run_after_a_remembered_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: RunOptions, raw: dict[str, object]
+) -> EventLog:
     from listener.outputs import gpio
 
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
     monkeypatch.setattr(gpio, "_shared", None)
     (tmp_path / runner.PAUSE_FILE).touch()  # the live service was paused when it last stopped
-    config = parse_config({"service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}})
+    config = parse_config({"service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}, **raw})
     assert config.leds.button_pin  # the privacy button is in the pipeline
     log = EventLog()
-    runner.run(config, RunOptions(input=sample_conversation(), fast=True), extra_stages=[log])
+    runner.run(config, options, extra_stages=[log])
+    return log
+
+
+def test_the_demo_does_not_obey_the_services_remembered_pause(
+    alsa_config: AlsaConfig,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    options = RunOptions(demo_fallback=True, fast=True)
+    log = _run_after_a_remembered_pause(tmp_path, monkeypatch, options, {"array": {"device": "no_such_array"}})
+    assert [d for d in log.of(AudioDropped) if d.reason == "paused"] == []
+    assert log.of(SessionSummary) and log.of(SessionSummary)[0].rep_talk_s > 10.0
+    assert (tmp_path / runner.PAUSE_FILE).exists()
+
+
+def test_a_file_run_does_not_obey_the_services_remembered_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _run_after_a_remembered_pause(tmp_path, monkeypatch, RunOptions(input=sample_conversation(), fast=True), {})
     assert [d for d in log.of(AudioDropped) if d.reason == "paused"] == []
     assert log.of(SessionSummary) and log.of(SessionSummary)[0].rep_talk_s > 10.0
     assert (tmp_path / runner.PAUSE_FILE).exists()  # the service's pause is left as it was

@@ -4,7 +4,6 @@ mismatched channel gains, no hangover, one stage used for two streams."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from listener.events import ActivityFrames, AudioBlock, EndOfStream, Event, Spat
 from listener.spatial.decide import ActivityDecider
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.spatial.noise import NoiseFloor
-from listener.turns.base import join_frames
-from listener.turns.features import FeatureExtractor
+from listener.turns.base import join_frames, slice_frames
+from listener.turns.features import features_of
 from tests import synth
 from tests.conftest import f1, frames
 
@@ -45,12 +44,6 @@ def spatial(
     for part in out[1:]:
         joined = join_frames(joined, part)
     return joined
-
-
-def features(frames: SpatialFrames) -> np.ndarray:
-    """The turn model's feature rows for ``frames``, from a fresh extractor."""
-    extract = FeatureExtractor(frames.sample_rate_hz, frames.fft_size)
-    return extract(frames.power, frames.rep_weight, frames.customer_weight, frames.rep_snr_db, frames.customer_snr_db)
 
 
 def decided(
@@ -100,7 +93,7 @@ def test_digital_silence_before_the_room_does_not_make_its_background_speech(dia
     np.testing.assert_array_equal(led_frames.power[inside], 0.0)
     # so the turn model's features, whose floor skips frames without power, are back on the plain ones'
     # within a second of the lead's end
-    plain_features, led_features = features(plain_frames), features(led_frames)
+    plain_features, led_features = features_of(plain_frames), features_of(led_frames)
     rows = skip // 2  # one feature row per two frames
     after = led_features[2 * rows :]
     diff = np.abs(after - plain_features[rows : rows + after.shape[0]])
@@ -190,14 +183,6 @@ def test_one_channel_in_digital_silence_does_not_set_the_channel_gains() -> None
     assert f1(frames(truth, "customer", cust.size), cust) > 0.8
 
 
-def piece(frames: SpatialFrames, a: int, b: int) -> SpatialFrames:
-    """Frames ``a`` to ``b`` of ``frames``, as the front end would have handed them over."""
-    per_frame = ("power", "rep_weight", "customer_weight", "rep_snr_db", "customer_snr_db", "doa_deg")
-    return replace(
-        frames, start_s=frames.start_s + a * frames.hop_s, **{name: getattr(frames, name)[a:b] for name in per_frame}
-    )
-
-
 def test_the_heuristic_decision_does_not_depend_on_where_its_frames_are_cut(dialogue: np.ndarray) -> None:
     # Its smoothing was a running sum (cumsum, then differences) whose rounding carried everything
     # earlier in the piece, so the same frame's level and probability changed with the blocking.
@@ -206,9 +191,21 @@ def test_the_heuristic_decision_does_not_depend_on_where_its_frames_are_cut(dial
     outputs: list[list[ActivityFrames]] = []
     for cuts in ([0, whole.n_frames], [0, 1, 7, 100, 333, whole.n_frames]):
         decider = ActivityDecider(config)
-        events = [e for a, b in itertools.pairwise(cuts) for e in decider.process(piece(whole, a, b))]
+        events = [e for a, b in itertools.pairwise(cuts) for e in decider.process(slice_frames(whole, a, b))]
         outputs.append([e for e in events if isinstance(e, ActivityFrames)])
     (one,), pieces = outputs
     for name in ("rep_prob", "customer_prob", "rep_active", "customer_active"):
         np.testing.assert_array_equal(np.concatenate([getattr(p, name) for p in pieces]), getattr(one, name))
     assert one.rep_active.any() and one.customer_active.any()
+
+
+def test_the_decider_forgets_its_onset_evidence_between_streams() -> None:
+    # A stream that ends mid-speech leaves the last frames' evidence bits set; the next stream's first
+    # frames must need their own onset frames, as in a fresh decider.
+    config = parse_config({"activity": {"hangover_s": 0.0}})
+    speech = evidence([20.0] * 30)
+    used = ActivityDecider(config)
+    decided(config, speech, used)
+    list(used.process(EndOfStream(0.3)))
+    starts = evidence([20.0] * 5 + [-60.0] * 10)  # smoothed from silence: three frames of evidence, short of an onset
+    np.testing.assert_array_equal(decided(config, starts, used)[0], decided(config, starts)[0])

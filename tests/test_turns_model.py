@@ -20,7 +20,7 @@ from listener.events import (
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns import derive
 from listener.turns.base import slice_frames
-from listener.turns.features import FeatureExtractor
+from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import load_spec, shipped_model_path, sidecar_path
 from tests import synth
@@ -90,9 +90,7 @@ def test_frame_by_frame_equals_whole_sequence(frames: SpatialFrames) -> None:
 def test_stage_runs_the_model_one_frame_at_a_time(frames: SpatialFrames) -> None:
     stage = OnnxTurnModel(parse_config({}))
     events = stream(stage, frames, [10])
-    features = FeatureExtractor(frames.sample_rate_hz, frames.fft_size)(
-        frames.power, frames.rep_weight, frames.customer_weight, frames.rep_snr_db, frames.customer_snr_db
-    )
+    features = features_of(frames)
     direct = stage.run_sequence(features)
     rep_prob = joined(events, ActivityFrames, "rep_prob")
     np.testing.assert_allclose(rep_prob[::2][: len(direct)], direct[:, 0], rtol=0, atol=1e-6)

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from listener.config.array_checks import check_aperture, check_coordinates, check_mirror, check_separation
+from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS
@@ -148,8 +148,7 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
             "array.mics", geo.mics_m.tolist(), "direction of arrival needs at least 2 mics; or use channel-map mode"
         )
     check_aperture(geo.mics_m)
-    check_separation(parties)
-    check_mirror(geo.mics_m, parties, "array.mics" if config.array.mics is not None else geo.preset)
+    check_directions(geo.mics_m, parties, "array.mics" if config.array.mics is not None else geo.preset)
 
 
 # A topic level, and a level of Home Assistant's discovery topic, which accepts only [a-zA-Z0-9_-]: a device

@@ -100,6 +100,12 @@ def check_separation(parties: PartiesConfig) -> None:
         )
 
 
+def check_directions(mics_m: npt.NDArray[np.float64], parties: PartiesConfig, array_name: str) -> None:
+    """The party directions the array can tell apart: far enough apart, and not mirror images on a line."""
+    check_separation(parties)
+    check_mirror(mics_m, parties, array_name)
+
+
 def check_mirror(mics_m: npt.NDArray[np.float64], parties: PartiesConfig, array_name: str) -> None:
     """A line array confuses a direction with its mirror image across the line: the parties must not be."""
     axis = line_axis_deg(mics_m)

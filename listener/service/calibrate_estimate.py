@@ -29,8 +29,7 @@ from listener.config.array_checks import (
     MIN_AXIS_COS_APART,
     MIN_PARTIES_APART_DEG,
     angle_apart_deg,
-    check_mirror,
-    check_separation,
+    check_directions,
     line_axis_deg,
 )
 from listener.config.schema import PartiesConfig
@@ -111,8 +110,7 @@ class Space:
         """What the config loader accepts: the parties far enough apart, and on a line not mirror images."""
         parties = PartiesConfig(rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
         try:
-            check_separation(parties)
-            check_mirror(self.mics_m, parties, "the array")
+            check_directions(self.mics_m, parties, "the array")
         except ConfigError:
             return False
         return True

@@ -120,9 +120,7 @@ class TurnStage(Stage):
     # --- the model and its decisions ---------------------------------------
 
     def _run(self, frames: SpatialFrames, n_emit: int) -> Iterator[Event]:
-        fx = self._extractor(frames)(
-            frames.power, frames.rep_weight, frames.customer_weight, frames.rep_snr_db, frames.customer_snr_db
-        )
+        fx = self._extractor(frames).extract(frames)
         step_hop_s = frames.hop_s * FRAMES_PER_STEP
         k = fx.shape[0]
         out = np.zeros((k, self.spec.n_outputs), dtype=np.float32)

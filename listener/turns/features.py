@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from listener.events import SpatialFrames
 from listener.spatial.noise import StartingMean
 
 # 2: per-bin direction weights from the front end; 3: floors start from the mean of the first frames
@@ -134,6 +135,10 @@ class FeatureExtractor:
         db[:, 2 * N_MELS : 2 * N_MELS + 2] = snr.sum(axis=1) / FRAMES_PER_STEP
         return (np.clip(db, _LOW, _HIGH) / DB_SCALE).astype(np.float32)
 
+    def extract(self, frames: SpatialFrames) -> Float:
+        """:meth:`__call__` on the front end's frames."""
+        return self(frames.power, frames.rep_weight, frames.customer_weight, frames.rep_snr_db, frames.customer_snr_db)
+
     def _mel(self, spectra: npt.NDArray[np.floating]) -> tuple[Float, Float, Float]:
         """Mel power of (steps, 2 frames x [total, rep, customer], bins) -> three (steps, mels), frames summed.
 
@@ -164,3 +169,8 @@ def swap_parties(features: Float) -> Float:
     out[..., 2 * N_MELS] = features[..., 2 * N_MELS + 1]
     out[..., 2 * N_MELS + 1] = features[..., 2 * N_MELS]
     return out
+
+
+def features_of(frames: SpatialFrames) -> Float:
+    """The feature rows of ``frames`` from a fresh extractor (a whole recording at once)."""
+    return FeatureExtractor(frames.sample_rate_hz, frames.fft_size).extract(frames)

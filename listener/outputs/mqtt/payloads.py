@@ -136,8 +136,7 @@ def event(
         body = {"by": reported.by.value, "duration_s": _rounded(reported.duration_s)}
     elif isinstance(reported, DominanceChanged):
         kind = "dominance_on" if reported.dominating else "dominance_off"
-        reason = reported.reason if reported.reason in DOMINANCE_REASONS else None
-        body = {"rep_share": _rounded(reported.rep_share), "reason": reason}
+        body = {"rep_share": _rounded(reported.rep_share), "reason": reported.reason}
     elif isinstance(reported, SessionStarted):
         kind, session_id, body = "session_start", reported.session_id, {}
     elif isinstance(reported, SessionEnded):

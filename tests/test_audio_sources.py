@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +186,24 @@ def test_a_service_waiting_for_its_array_says_when_the_name_fits_several(
         timer.join()
     said = [r for r in caplog.records if r.levelname == "WARNING" and "matches 2 devices" in r.getMessage()]
     assert len(lookups) > 3 and len(said) == 1  # said once, however often it is retried
+
+
+@pytest.mark.parametrize("block_ms", [30, 50, 100, 300])
+def test_listening_for_a_second_reads_a_second_of_blocks(block_ms: int) -> None:
+    # the doctor and calibrate listen for whole seconds; 0.1 s blocks summed as floats fell short of 1.0 s
+    from listener.audio.base import AudioSource, events_until
+
+    class Endless(AudioSource):
+        stopped = False
+
+        def events(self) -> Iterator[AudioBlock]:
+            k, n = 0, PROCESSING_RATE_HZ * block_ms // 1000
+            while not self.stopped:
+                yield AudioBlock(k * n / PROCESSING_RATE_HZ, PROCESSING_RATE_HZ, np.zeros((n, 4), np.float32))
+                k += 1
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    blocks = [e for e in events_until(Endless(), 1.0, timeout_s=60.0) if isinstance(e, AudioBlock)]
+    assert len(blocks) == -(-1000 // block_ms)  # as many as it takes to reach 1.0 s, not one more

@@ -36,12 +36,17 @@ class AudioSource(Managed, abc.ABC):
 
 
 def events_until(source: AudioSource, listen_s: float, timeout_s: float) -> Iterable[Event]:
-    """Events of ``source`` until ``listen_s`` of audio arrived (or ``timeout_s`` of wall time passed)."""
-    have_s = 0.0
+    """Events of ``source`` until ``listen_s`` of audio arrived (or ``timeout_s`` of wall time passed).
+
+    Counted in samples: ten 0.1 s blocks add up to a hair under 1.0 s in floats, which read one block more.
+    """
+    have = 0
     deadline = time.monotonic() + timeout_s
     for event in source.events():
         yield event
         if isinstance(event, AudioBlock):
-            have_s += event.duration_s
-        if have_s >= listen_s or time.monotonic() > deadline:
+            have += event.samples.shape[0]
+            if have >= round(listen_s * event.sample_rate_hz):
+                source.stop()
+        if time.monotonic() > deadline:
             source.stop()

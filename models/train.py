@@ -62,6 +62,9 @@ class Settings:
     # frames but decide every interruption and backchannel, and a model that drops the holder
     # there misses both
     overlap_weight: float = 3.0
+    # the activity targets of step j are those of step j - lookahead_steps: the model labels each 20 ms
+    # step having heard this many steps past it (the device decides that much later)
+    lookahead_steps: int = 0
     seed: int = SEED
     voices: int = ESPEAK_SPEAKERS
 
@@ -78,8 +81,8 @@ class Track:
     truth: np.ndarray  # (2, frames) at 10 ms
 
 
-def targets(sample: Sample) -> Track:
-    """Per 20 ms step: activity now, and the fraction of each future bin each party speaks in."""
+def targets(sample: Sample, lookahead_steps: int = 0) -> Track:
+    """Per 20 ms step: activity ``lookahead_steps`` back, and the fraction of each future bin each party speaks in."""
     truth = sample.truth
     steps = min(len(sample.features), truth.shape[1] // FRAMES_PER_STEP)
     frames = truth.shape[1]
@@ -95,6 +98,8 @@ def targets(sample: Sample) -> Track:
     # mutual silences are where turns are taken or kept: they weigh more in the projection loss
     silent = (cs[:, now] - cs[:, now - FRAMES_PER_STEP]).sum(axis=0) == 0
     mask = inside * (1.0 + (SILENCE_WEIGHT - 1.0) * silent)
+    if lookahead_steps:  # before the first step, the first step's activity
+        vad = np.concatenate([np.repeat(vad[:1], lookahead_steps, axis=0), vad[:-lookahead_steps]])
     return Track(
         sample.features[:steps].astype(np.float32),
         vad.astype(np.float32),
@@ -184,20 +189,32 @@ def torch_outputs(net: TurnNet, seq: Track) -> np.ndarray:
     return torch.sigmoid(logits[0]).numpy()
 
 
-def activity_f1(outputs: list[np.ndarray], val: list[Track], on: float, off: float) -> dict[str, float | None]:
+def activity_f1(
+    outputs: list[np.ndarray], val: list[Track], on: float, off: float, lookahead_steps: int = 0
+) -> dict[str, float | None]:
     """Pooled per-party F1 of the timeline-processed activity against the truth."""
     total = np.zeros((2, 3), dtype=np.int64)
     for out, seq in zip(outputs, val, strict=True):
         frames = seq.truth.shape[1]
-        system = scoring.steps_to_frames(scoring.hysteresis(out[:, :2], on, off), frames)
+        system = scoring.steps_to_frames(scoring.hysteresis(labelled(out[:, :2], lookahead_steps), on, off), frames)
         system = np.stack([scoring.timeline(row) for row in system])
         total += scoring.counts(seq.truth, system)
     rep, cust = scoring.f1(total[0]), scoring.f1(total[1])
     return {"f1_rep": rep, "f1_customer": cust, "f1_mean": None if rep is None or cust is None else (rep + cust) / 2}
 
 
-def choose_thresholds(outputs: list[np.ndarray], val: list[Track]) -> tuple[float, float]:
-    best = max(THRESHOLDS, key=lambda on: activity_f1(outputs, val, on, on - HYSTERESIS)["f1_mean"] or 0.0)
+def labelled(activity: np.ndarray, lookahead_steps: int) -> np.ndarray:
+    """Activity outputs moved to the steps they label; the last steps take the last output (as TurnStage does)."""
+    if not lookahead_steps:
+        return activity
+    return np.concatenate([activity[lookahead_steps:], np.repeat(activity[-1:], lookahead_steps, axis=0)])
+
+
+def choose_thresholds(outputs: list[np.ndarray], val: list[Track], lookahead_steps: int) -> tuple[float, float]:
+    def f1(on: float) -> float:
+        return activity_f1(outputs, val, on, on - HYSTERESIS, lookahead_steps)["f1_mean"] or 0.0
+
+    best = max(THRESHOLDS, key=f1)
     return best, round(best - HYSTERESIS, 3)
 
 
@@ -223,9 +240,14 @@ def choose_decision_thresholds(outputs: list[np.ndarray], val: list[Track]) -> t
 
 
 def figures(
-    outputs: list[np.ndarray], val: list[Track], on: float, off: float, thresholds: tuple[float, float, float]
+    outputs: list[np.ndarray],
+    val: list[Track],
+    on: float,
+    off: float,
+    thresholds: tuple[float, float, float],
+    lookahead_steps: int,
 ) -> dict[str, object]:
-    out: dict[str, object] = dict(activity_f1(outputs, val, on, off))
+    out: dict[str, object] = dict(activity_f1(outputs, val, on, off, lookahead_steps))
     for task, (labels, probs) in task_scores(outputs, val, thresholds).items():
         out[f"{task}_n"] = len(labels)
         out[f"{task}_balanced_accuracy"] = tasks.balanced_accuracy(labels, probs)
@@ -254,6 +276,7 @@ def sidecar(
             "bin_edges_s": list(BIN_EDGES_S),
             "vad_on": on,
             "vad_off": off,
+            "lookahead_steps": s.lookahead_steps,
             "thresholds": dict(zip(("shift", "continue", "resume"), thresholds, strict=True)),
         },
         "training": {
@@ -277,10 +300,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=shipped_model_path().parent, help="folder for turn.int8.onnx")
     ap.add_argument("--cache", type=Path, default=CACHE, help=f"simulation cache (default {CACHE})")
     ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument("--epochs", type=int, help=f"passes over the training dialogues (default {Settings.epochs})")
+    ap.add_argument("--epochs", type=int, help=f"passes over the training dialogues (default {Settings().epochs})")
+    ap.add_argument(
+        "--lookahead-steps",
+        type=int,
+        default=Settings().lookahead_steps,
+        help=f"20 ms steps the model hears past the step it labels (default {Settings().lookahead_steps})",
+    )
     ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (seconds of data, a few steps)")
     args = ap.parse_args(argv)
-    s = replace(SMOKE if args.smoke else Settings(), seed=args.seed)
+    s = replace(SMOKE if args.smoke else Settings(), seed=args.seed, lookahead_steps=args.lookahead_steps)
     s = replace(s, epochs=args.epochs) if args.epochs else s
     run(s, args.out, args.cache, log=not args.smoke)
     return 0
@@ -291,8 +320,9 @@ def run(s: Settings, out: Path, cache: Path, log: bool = True) -> dict[str, obje
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     t0 = time.perf_counter()
-    train = [targets(x) for x in load_split("train", s.train, s.seconds, s.seed, cache, log, s.voices)]
-    val = [targets(x) for x in load_split("val", s.val, s.seconds, s.seed, cache, log, s.voices)]
+    ahead = s.lookahead_steps
+    train = [targets(x, ahead) for x in load_split("train", s.train, s.seconds, s.seed, cache, log, s.voices)]
+    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, s.seed, cache, log, s.voices)]
     if log:
         print(f"data ready in {time.perf_counter() - t0:.0f} s: {len(train)} train, {len(val)} val dialogues")
     net = TurnNet(N_FEATURES, N_OUT, s.enc, s.hidden)
@@ -302,7 +332,7 @@ def run(s: Settings, out: Path, cache: Path, log: bool = True) -> dict[str, obje
     fit(net, train, val, s, log)
     net.eval()
     val_outputs = [torch_outputs(net, v) for v in val]
-    on, off = choose_thresholds(val_outputs, val)
+    on, off = choose_thresholds(val_outputs, val, ahead)
     decisions = choose_decision_thresholds(val_outputs, val)
     out.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
@@ -315,8 +345,8 @@ def run(s: Settings, out: Path, cache: Path, log: bool = True) -> dict[str, obje
     results = {
         "validation": {
             "dialogues": len(val),
-            "float": figures(onnx_outputs(float_path, val), val, on, off, decisions),
-            "int8": figures(onnx_outputs(int8_path, val), val, on, off, decisions),
+            "float": figures(onnx_outputs(float_path, val), val, on, off, decisions, ahead),
+            "int8": figures(onnx_outputs(int8_path, val), val, on, off, decisions, ahead),
         },
         "size_bytes": {"int8": int8_path.stat().st_size, "float": float_path.stat().st_size},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +16,43 @@ from listener.config import parse_config
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import SHIPPED_NAME, sidecar_path
 from models import train
+from models.simulate import Sample
 
 
 def test_smoke_training_run_produces_a_loadable_int8_model(tmp_path: Path) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
-    results = train.run(train.SMOKE, out, cache, log=False)
+    results = train.run(replace(train.SMOKE, lookahead_steps=2), out, cache, log=False)
     path = out / SHIPPED_NAME
     doc = json.loads(sidecar_path(path).read_text())
     assert doc["training"]["settings"]["epochs"] == train.SMOKE.epochs
+    assert doc["output"]["lookahead_steps"] == 2
     assert doc["figures"] == json.loads(json.dumps(results))
     model = OnnxTurnModel(parse_config({}), path)
     out_seq = model.run_sequence(np.zeros((5, 43), np.float32))
-    assert out_seq.shape == (5, model.spec.n_outputs)
+    assert out_seq.shape == (5, model.spec.n_outputs) and model.spec.lag_s == 0.04
     # the simulation is cached: a second run reads it instead of simulating again
     assert sorted(p.name for p in (cache / "features").rglob("*.npz")) == ["train-0000.npz", "val-0000.npz"]
+
+
+def test_look_ahead_targets_and_scoring_move_the_activity_by_whole_steps() -> None:
+    truth = np.zeros((2, 20), dtype=bool)
+    truth[0, 6:10] = True  # rep speaks in steps 3 and 4
+    sample = Sample(name="t", mode="array", features=np.zeros((10, 43), np.float32), truth=truth)
+    assert train.targets(sample).vad[:, 0].tolist() == [0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
+    assert train.targets(sample, 2).vad[:, 0].tolist() == [0, 0, 0, 0, 0, 1, 1, 0, 0, 0]
+    outputs = np.arange(5, dtype=np.float32)[:, None]
+    assert train.labelled(outputs, 2)[:, 0].tolist() == [2, 3, 4, 4, 4]  # as the turn stage labels them
+    assert train.labelled(outputs, 0) is outputs
+
+
+def test_the_command_line_defaults_are_the_shipped_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ran: list[train.Settings] = []
+    monkeypatch.setattr(train, "run", lambda s, *args, **kwargs: ran.append(s))
+    assert train.main([]) == 0
+    assert train.main(["--lookahead-steps", "5", "--seed", "7"]) == 0
+    assert ran == [train.Settings(), replace(train.Settings(), lookahead_steps=5, seed=7)]
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    assert f"(default {train.Settings().epochs})" in capsys.readouterr().out

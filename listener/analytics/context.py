@@ -112,9 +112,14 @@ class Context:
         keep = round(HISTORY_S / hop_s)
         self.tracks = {p: Track(p, lim.bridge_frames, lim.min_speech_frames, keep) for p in Party}
         self.predictions = Predictions()
+        self.lag_frames = 0  # how far the activity's decision lags its frames (ActivityFrames.lag_s)
 
     def s(self, frames: int) -> float:
         return self.limits.s(frames)
+
+    def decided_s(self, t: int) -> float:
+        """When a rule stepped at frame ``t`` decides, on the audio clock: the activity came ``lag_frames`` late."""
+        return self.limits.s(t + self.lag_frames)
 
 
 def at_least(value_s: float, threshold_s: float) -> bool:

@@ -102,5 +102,5 @@ class Dominance:
         self.since = None
 
     def _event(self, on: bool, onset: int, t: int, share: float, reason: DominanceReason) -> DominanceChanged:
-        s = self.ctx.s
-        return DominanceChanged(dominating=on, onset_s=s(onset), decided_s=s(t), rep_share=share, reason=reason)
+        onset_s, decided_s = self.ctx.s(onset), self.ctx.decided_s(t)
+        return DominanceChanged(dominating=on, onset_s=onset_s, decided_s=decided_s, rep_share=share, reason=reason)

@@ -65,7 +65,7 @@ class Floor:
         previous = self.holder
         if previous is not None:
             yield self.held(t, t, taken=True)
-        yield FloorChange(by=taker, onset_s=self.ctx.s(run.start), decided_s=self.ctx.s(t))
+        yield FloorChange(by=taker, onset_s=self.ctx.s(run.start), decided_s=self.ctx.decided_s(t))
         if previous is Party.CUSTOMER and taker is Party.REP:
             yield from self._response_gap(run.start, t)
         self.holder, self.onset = taker, run.start
@@ -81,7 +81,7 @@ class Floor:
             by=self.holder,
             onset_s=s(self.onset),
             end_s=s(end),
-            decided_s=s(t),
+            decided_s=self.ctx.decided_s(t),
             duration_s=s(end - self.onset),
             taken=taken,
         )
@@ -100,5 +100,6 @@ class Floor:
             if span.start < t:
                 gap_s = self.ctx.s(rep_onset - span.end)
                 patient = at_least(gap_s, self.ctx.config.patient_gap_s)
-                yield ResponseGap(onset_s=self.ctx.s(rep_onset), decided_s=self.ctx.s(t), gap_s=gap_s, patient=patient)
+                onset_s, decided_s = self.ctx.s(rep_onset), self.ctx.decided_s(t)
+                yield ResponseGap(onset_s=onset_s, decided_s=decided_s, gap_s=gap_s, patient=patient)
                 return

@@ -7,7 +7,12 @@ then); if X is in a gap at that frame, then too: on the turn model's guess
 that X goes on (``p_backchannel`` < 0.5), or without a model no. With
 ``exact`` (reference timelines: the benchmark's truth; never on a device) it waits
 instead until the gap is bridged (X resumes: yes) or closes X's stretch (no),
-at most ``bridge_gap_s`` later. The
+at most ``bridge_gap_s`` later. With a look-ahead model the activity
+of a frame arrives ``lag_s`` late (ActivityFrames), so the limit falls due
+that much earlier on the frame clock: X heard speaking up to there counts
+(the model labelled that frame having heard up to the limit), X in a gap
+there gets the model's guess. Either way it is still decided at onset +
+``interruption_min_s`` of audio. The
 outcome (Y's stretch ends within ``interruption_yield_s`` of X's onset and
 X takes the floor with this stretch) is usually known then too; otherwise a first Interruption carries
 ``successful=None`` and a second one, same onset, the outcome. With the turn
@@ -105,10 +110,12 @@ class Interruptions:
         if run is None or run.start != bid.onset:
             bid.done = True  # stopped before the limit
             return False
-        if run.length >= lim.interruption_min_frames:
+        # the activity arrives lag_frames late, so the limit is due that much earlier on the frame clock
+        due = lim.interruption_min_frames - self.ctx.lag_frames
+        if run.length >= due:
             return _settle(bid, bid.held_start is not None)
         p = self.ctx.predictions.p_backchannel(t - 1)
-        if t - bid.onset >= lim.interruption_min_frames:
+        if t - bid.onset >= due:
             # X is in a gap at the limit, shorter than a bridged one so far
             if self.exact:
                 return False  # "yes" if X resumes before the gap closes the run
@@ -136,7 +143,7 @@ class Interruptions:
 
     def _event(self, bid: _Bid, t: int, outcome: bool | None) -> Interruption:
         s = self.ctx.s
-        return Interruption(by=bid.by, onset_s=s(bid.onset), decided_s=s(t), successful=outcome)
+        return Interruption(by=bid.by, onset_s=s(bid.onset), decided_s=self.ctx.decided_s(t), successful=outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +173,9 @@ class Backchannels:
             if verdict is None:
                 keep.append(short)
             elif verdict:
-                s = self.ctx.s
+                s, decided_s = self.ctx.s, self.ctx.decided_s(t)
                 yield Backchannel(
-                    by=short.by, onset_s=s(short.span.start), decided_s=s(t), duration_s=s(short.span.length)
+                    by=short.by, onset_s=s(short.span.start), decided_s=decided_s, duration_s=s(short.span.length)
                 )
         self.pending = keep
 
@@ -216,8 +223,8 @@ class PrematureStarts:
                 keep.append(jump)
             elif verdict:
                 p_hold = 1.0 if jump.p_hold is None else jump.p_hold  # 1.0: the customer did resume
-                s = self.ctx.s
-                yield PrematureStart(by=Party.REP, onset_s=s(jump.onset), decided_s=s(t), p_hold=p_hold)
+                onset_s, decided_s = self.ctx.s(jump.onset), self.ctx.decided_s(t)
+                yield PrematureStart(by=Party.REP, onset_s=onset_s, decided_s=decided_s, p_hold=p_hold)
         self.pending = keep
 
     def flush(self) -> None:

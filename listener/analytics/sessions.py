@@ -44,7 +44,7 @@ class Sessions:
     def begin(self, onset: int, t: int) -> SessionStarted:
         self.current = SessionLog(uuid.uuid4().hex, onset)
         s = self.ctx.s
-        return SessionStarted(session_id=self.current.session_id, onset_s=s(onset), decided_s=s(t))
+        return SessionStarted(session_id=self.current.session_id, onset_s=s(onset), decided_s=self.ctx.decided_s(t))
 
     def log(self, event: Event) -> None:
         if self.current is not None and isinstance(event, Reported):
@@ -53,7 +53,7 @@ class Sessions:
     def log_span(self, party: Party, span: Span, t: int) -> None:
         if self.current is not None:
             s = self.ctx.s
-            self.current.segments.append(SpeechSegment(party, s(span.start), s(span.end), s(t)))
+            self.current.segments.append(SpeechSegment(party, s(span.start), s(span.end), self.ctx.decided_s(t)))
 
     def due(self, t: int) -> bool:
         """The customer has been silent for the session gap (and nothing pending could be speech)."""
@@ -73,14 +73,14 @@ class Sessions:
         """Close the session at frame ``end`` (decided at ``t``): SessionEnded, then maybe its summary."""
         log, self.current = self.current, None
         assert log is not None
-        s = self.ctx.s
+        s, decided = self.ctx.s, self.ctx.decided_s(t)
         for party, track in self.ctx.tracks.items():
             run = track.run
             if run is not None and run.announced:
-                log.segments.append(SpeechSegment(party, s(run.start), s(min(run.last_end, end)), s(t)))
-        yield SessionEnded(session_id=log.session_id, onset_s=s(log.start), decided_s=s(t), end_s=s(end))
+                log.segments.append(SpeechSegment(party, s(run.start), s(min(run.last_end, end)), decided))
+        yield SessionEnded(session_id=log.session_id, onset_s=s(log.start), decided_s=decided, end_s=s(end))
         summary = summarize(
-            log.session_id, Window(s(log.start), s(end)), s(t), log.segments, log.events, self.ctx.config
+            log.session_id, Window(s(log.start), s(end)), decided, log.segments, log.events, self.ctx.config
         )
         if at_least(summary.rep_talk_s + summary.customer_talk_s, self.ctx.config.session_min_speech_s):
             yield summary

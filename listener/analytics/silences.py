@@ -47,7 +47,7 @@ class Silences:
             p_hold = self.ctx.predictions.p_hold(self.start + self.ctx.limits.pause_probe_frames)
             p_shift = PRIOR_P_SHIFT if p_hold is None else 1.0 - p_hold
             s = self.ctx.s
-            yield Pause(by=self.by, onset_s=s(self.start), decided_s=s(t), p_shift=p_shift)
+            yield Pause(by=self.by, onset_s=s(self.start), decided_s=self.ctx.decided_s(t), p_shift=p_shift)
 
     def _begin(self) -> bool:
         ends = {p: e for p, tr in self.ctx.tracks.items() if (e := tr.latest_end()) is not None}
@@ -65,4 +65,4 @@ class Silences:
         length = resume - self.start
         if session_start is not None and self.start >= session_start and length >= self.ctx.limits.long_silence_frames:
             s = self.ctx.s
-            yield LongSilence(onset_s=s(self.start), decided_s=s(t), duration_s=s(length))
+            yield LongSilence(onset_s=s(self.start), decided_s=self.ctx.decided_s(t), duration_s=s(length))

@@ -81,6 +81,7 @@ class Conversation:
     def finish(self, t: int) -> list[Event]:
         """End of stream at frame ``t``: close what is open; undecided outcomes resolve as 'no'."""
         t = max(t, self.frame)
+        self.ctx.lag_frames = 0  # the stream has ended: nothing is left to hear, these are decided now
         out: list[Event] = []
         spans: dict[Party, Step] = {p: Step(closed=tr.close()) for p, tr in self.ctx.tracks.items()}
         self._closed(spans, t)
@@ -174,6 +175,7 @@ class ConversationAnalytics(Stage):
 
     def _frames(self, frames: ActivityFrames) -> list[Event]:
         machine = self._machine(frames.start_s, frames.hop_s)
+        machine.ctx.lag_frames = round(frames.lag_s / frames.hop_s)
         first = round(frames.start_s / frames.hop_s)
         out = machine.idle(first - machine.frame) if first > machine.frame else []
         skip = max(0, machine.frame - first)

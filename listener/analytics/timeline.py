@@ -31,7 +31,7 @@ class _PartyTrack:
         self.min_speech_s = min_speech_s
         self.run: _Run | None = None
 
-    def step(self, t_s: float, hop_s: float, active: bool) -> Iterator[Event]:
+    def step(self, t_s: float, hop_s: float, active: bool, lag_s: float = 0.0) -> Iterator[Event]:
         run = self.run
         if active:
             if run is None:
@@ -41,7 +41,7 @@ class _PartyTrack:
                 run.announced = True
                 yield SpeechStarted(party=self.party, onset_s=run.start_s)
         elif run is not None and at_least(t_s + hop_s - run.last_active_end_s, self.bridge_gap_s):
-            yield from self.close(t_s + hop_s)
+            yield from self.close(t_s + hop_s + lag_s)
 
     def close(self, decided_s: float) -> Iterator[Event]:
         run, self.run = self.run, None
@@ -70,9 +70,8 @@ class Timeline(Stage):
         for i in range(frames.n_frames):
             t_s = frames.start_s + i * frames.hop_s
             for party, track in self.tracks.items():
-                yield from self._account(
-                    track.step(t_s, frames.hop_s, bool(frames.active(party)[i])), t_s + frames.hop_s
-                )
+                step = track.step(t_s, frames.hop_s, bool(frames.active(party)[i]), frames.lag_s)
+                yield from self._account(step, t_s + frames.hop_s + frames.lag_s)
 
     def _account(self, events: Iterable[Event], t_s: float) -> Iterator[Event]:
         for event in events:

@@ -14,7 +14,9 @@ class ActivityFrames(Event):
     Both parties may be active in the same frame (overlap). ``*_prob`` are
     the per-party speech likelihoods the decision was taken from;
     ``doa_deg`` is the dominant direction of arrival (NaN when silent or in
-    channel-map mode).
+    channel-map mode). ``lag_s`` is how much audio past a frame the decision
+    heard before it was made (a turn model's look-ahead): anything decided
+    from frame *t* is decided at audio time *t* + ``lag_s``.
     """
 
     start_s: float
@@ -24,6 +26,7 @@ class ActivityFrames(Event):
     rep_prob: FloatArray
     customer_prob: FloatArray
     doa_deg: FloatArray
+    lag_s: float = 0.0
 
     @property
     def n_frames(self) -> int:

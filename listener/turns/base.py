@@ -10,7 +10,13 @@ premature starts from those predictions.) A subclass only implements
 :meth:`step` and :meth:`reset_state` (see ``onnx_model.py``).
 
 Everything is decided frame by frame from the past alone, so the result is
-the same whether the audio arrives in 10 ms pieces or all at once.
+the same whether the audio arrives in 10 ms pieces or all at once. The
+past may reach a little beyond a frame: a model whose sidecar states
+``lookahead_steps`` = D labels the step D steps back (it has heard 20 D ms
+past it). The stage holds those D steps until their label comes (a delay
+line), stamps the delay on :class:`ActivityFrames` (``lag_s``), and at the
+end of a stream, a jump in its clock or a change of source labels them
+with the last output.
 
 It steps the model on the pipeline's own thread, not a worker of its own
 (as the recogniser has): a step costs ~35 us per 20 ms frame, and every
@@ -82,6 +88,8 @@ class TurnStage(Stage):
         self._reset_trackers()
 
     def _reset_trackers(self) -> None:
+        self._lagging: SpatialFrames | None = None  # frames whose look-ahead has not been heard yet
+        self._last_out: Float | None = None
         self._active = (False, False)
         self._speakers = SpeakerTracker()
         self._silent_steps = 0
@@ -93,13 +101,15 @@ class TurnStage(Stage):
             yield from self._flush()
             self.reset()
         elif isinstance(event, SourceState):
+            yield from self._flush_lag()  # the state is reset: later outputs must not label earlier audio
             self._new_session()
 
     def _take(self, frames: SpatialFrames) -> Iterator[Event]:
         if frames.n_frames == 0:
             return
-        if self._held is not None and abs(self._held.end_s - frames.start_s) > frames.hop_s / 2:
-            yield from self._flush()  # a jump in the stream clock: never pair frames across it
+        pending = self._held if self._held is not None else self._lagging
+        if pending is not None and abs(pending.end_s - frames.start_s) > frames.hop_s / 2:
+            yield from self._flush()  # a jump in the stream clock: never pair or label frames across it
         joined = frames if self._held is None else join_frames(self._held, frames)
         n = joined.n_frames // FRAMES_PER_STEP * FRAMES_PER_STEP
         self._held = slice_frames(joined, n, joined.n_frames) if n < joined.n_frames else None
@@ -107,10 +117,11 @@ class TurnStage(Stage):
             yield from self._run(slice_frames(joined, 0, n), n)
 
     def _flush(self) -> Iterator[Event]:
-        """Emit a lone held frame (end of stream), paired with a copy of itself."""
+        """Emit a lone held frame (end of stream), paired with a copy of itself, and whatever lags."""
         held, self._held = self._held, None
         if held is not None:
             yield from self._run(join_frames(held, held), held.n_frames)
+        yield from self._flush_lag()
 
     def _extractor(self, frames: SpatialFrames) -> FeatureExtractor:
         if self._features is None:
@@ -120,25 +131,44 @@ class TurnStage(Stage):
     # --- the model and its decisions ---------------------------------------
 
     def _run(self, frames: SpatialFrames, n_emit: int) -> Iterator[Event]:
+        """Step the model over ``frames`` (whole steps; the first ``n_emit`` frames are real)."""
         fx = self._extractor(frames).extract(frames)
+        out = np.stack([self._step_timed(row) for row in fx])
+        self._last_out = out[-1]
+        real = slice_frames(frames, 0, n_emit)
+        queue = real if self._lagging is None else join_frames(self._lagging, real)
+        # output j labels step j - lookahead: the first outputs of a stream label nothing
+        n_label = -(-queue.n_frames // FRAMES_PER_STEP) - self.spec.lookahead_steps
+        if n_label <= 0:
+            self._lagging = queue
+            return
+        labelled = min(queue.n_frames, n_label * FRAMES_PER_STEP)
+        self._lagging = slice_frames(queue, labelled, queue.n_frames) if labelled < queue.n_frames else None
+        yield from self._label(slice_frames(queue, 0, labelled), out[-n_label:])
+
+    def _flush_lag(self) -> Iterator[Event]:
+        """The steps still waiting for their look-ahead (end of stream, clock jump) take the last output."""
+        lagging, self._lagging = self._lagging, None
+        if lagging is not None and self._last_out is not None:
+            steps = -(-lagging.n_frames // FRAMES_PER_STEP)
+            yield from self._label(lagging, np.repeat(self._last_out[None], steps, axis=0))
+
+    def _label(self, frames: SpatialFrames, out: Float) -> Iterator[Event]:
+        """Activity and turn predictions for ``frames`` from the model outputs that label them."""
         step_hop_s = frames.hop_s * FRAMES_PER_STEP
-        k = fx.shape[0]
-        out = np.zeros((k, self.spec.n_outputs), dtype=np.float32)
-        active = np.zeros((k, 2), dtype=bool)
-        for i in range(k):
-            out[i] = self._step_timed(fx[i])
-            decided = self._decide(out[i, :2])
-            active[i] = decided
+        active = np.zeros((out.shape[0], 2), dtype=bool)
+        for i in range(out.shape[0]):
+            active[i] = decided = self._decide(out[i, :2])
             self._watch_session(decided[0] or decided[1], step_hop_s)
         p_hold, p_bc = self._interpret(out, active, frames.start_s, step_hop_s)
         # predictions first: a consumer stepping the frames as they come then has them at hand
         yield TurnPredictions(
             start_s=frames.start_s,
             hop_s=frames.hop_s,
-            p_hold=_expand(p_hold, n_emit),
-            p_backchannel=_expand(p_bc, n_emit),
+            p_hold=_expand(p_hold, frames.n_frames),
+            p_backchannel=_expand(p_bc, frames.n_frames),
         )
-        yield self._activity(frames, active, out[:, :2], n_emit)
+        yield self._activity(frames, active, out[:, :2])
 
     def _step_timed(self, features: Float) -> Float:
         t0 = time.perf_counter()
@@ -190,11 +220,10 @@ class TurnStage(Stage):
         self.reset_state()
         self.sessions += 1
 
-    def _activity(
-        self, frames: SpatialFrames, active: npt.NDArray[np.bool_], vad: Float, n_emit: int
-    ) -> ActivityFrames:
-        fine_active = np.repeat(active, FRAMES_PER_STEP, axis=0)[:n_emit]
-        fine_vad = np.repeat(vad, FRAMES_PER_STEP, axis=0)[:n_emit]
+    def _activity(self, frames: SpatialFrames, active: npt.NDArray[np.bool_], vad: Float) -> ActivityFrames:
+        n = frames.n_frames
+        fine_active = np.repeat(active, FRAMES_PER_STEP, axis=0)[:n]
+        fine_vad = np.repeat(vad, FRAMES_PER_STEP, axis=0)[:n]
         return ActivityFrames(
             start_s=frames.start_s,
             hop_s=frames.hop_s,
@@ -202,7 +231,8 @@ class TurnStage(Stage):
             customer_active=fine_active[:, 1].copy(),
             rep_prob=fine_vad[:, 0].copy(),
             customer_prob=fine_vad[:, 1].copy(),
-            doa_deg=frames.doa_deg[:n_emit].copy(),
+            doa_deg=frames.doa_deg.copy(),
+            lag_s=self.spec.lag_s,
         )
 
 

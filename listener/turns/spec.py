@@ -2,9 +2,10 @@
 
 Every model file ``X.onnx`` comes with ``X.json`` (schema
 ``listener.turn-model/1``): the input feature version and size, the state
-size, the frame hop, the projection bins and the activity thresholds, plus
-how it was trained and what it scored. The stage refuses a model whose
-sidecar does not match the features this package computes.
+size, the frame hop, the projection bins, the activity thresholds and
+look-ahead (``lookahead_steps``, 0 when absent), plus how it was trained
+and what it scored. The stage refuses a model whose sidecar does not
+match the features this package computes.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ class ModelSpec:
     shift_threshold: float = 0.5  # of 1 - p_next (a pause's p_shift)
     continue_threshold: float = 0.5  # of p_continues (an interruption rather than a backchannel)
     resume_threshold: float = 0.5  # of p_resumes (the holder resumes after a premature start)
+    # the activity columns of step j label step j - lookahead_steps: the model hears that much past a frame
+    lookahead_steps: int = 0
+
+    @property
+    def lag_s(self) -> float:
+        """Audio heard past a frame before its activity is known."""
+        return round(self.lookahead_steps * self.hop_s, 9)
 
     @property
     def thresholds(self) -> tuple[float, float, float]:
@@ -101,7 +109,17 @@ def load_spec(path: Path) -> ModelSpec:
             bin_edges_s=tuple(float(e) for e in out["bin_edges_s"]),
             vad_on=float(out["vad_on"]),
             vad_off=float(out["vad_off"]),
+            lookahead_steps=_lookahead(out.get("lookahead_steps", 0)),
             **{f"{k}_threshold": float(v) for k, v in out.get("thresholds", {}).items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"turn model {path}: sidecar {side} lacks or mistypes {exc}; {FIX}") from exc
+
+
+MAX_LOOKAHEAD_STEPS = 25  # 0.5 s: an interruption must still be decided within 1.0 s of its onset
+
+
+def _lookahead(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_LOOKAHEAD_STEPS:
+        raise ValueError(f"output.lookahead_steps = {value!r}, not a whole number of steps 0-{MAX_LOOKAHEAD_STEPS}")
+    return value

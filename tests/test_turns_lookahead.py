@@ -1,0 +1,188 @@
+"""A look-ahead turn model: each step labelled once the model has heard past it, decisions stamped that late."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.analytics.replay import activity, frame_blocks
+from listener.analytics.stage import ConversationAnalytics
+from listener.analytics.timeline import Timeline
+from listener.config import Config, geometry, parse_config
+from listener.errors import ModelError
+from listener.events import (
+    ActivityFrames,
+    AudioBlock,
+    EndOfStream,
+    Event,
+    Interruption,
+    Party,
+    Reported,
+    SourceState,
+    SpatialFrames,
+    SpeechSegment,
+    TurnPredictions,
+)
+from listener.spatial.frontend import SpatialFrontEnd
+from listener.turns.base import slice_frames
+from listener.turns.features import features_of
+from listener.turns.onnx_model import OnnxTurnModel
+from listener.turns.spec import load_spec, shipped_model_path, sidecar_path
+from tests import synth
+
+AHEAD = 3
+
+
+def model_with(tmp_path: Path, lookahead: object) -> Path:
+    """The shipped weights under a sidecar that states ``lookahead`` (None: the key left out)."""
+    path = tmp_path / "turn.onnx"
+    shutil.copy(shipped_model_path(), path)
+    doc = json.loads(sidecar_path(shipped_model_path()).read_text())
+    doc["output"].pop("lookahead_steps", None)
+    if lookahead is not None:
+        doc["output"]["lookahead_steps"] = lookahead
+    sidecar_path(path).write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def frames() -> SpatialFrames:
+    samples, _ = synth.render(synth.DIALOGUE, 17.0)
+    config = parse_config({})
+    front = SpatialFrontEnd(config, geometry(config))
+    (part,) = [e for e in front.process(AudioBlock(0.0, 16000, samples)) if isinstance(e, SpatialFrames)]
+    return part
+
+
+@pytest.fixture(scope="module")
+def ahead_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return model_with(tmp_path_factory.mktemp("ahead"), AHEAD)
+
+
+def stream(stage: OnnxTurnModel, frames: SpatialFrames, sizes: list[int]) -> list[Event]:
+    out: list[Event] = []
+    a, k = 0, 0
+    while a < frames.n_frames:
+        b = min(frames.n_frames, a + sizes[k % len(sizes)])
+        out += stage.process(slice_frames(frames, a, b))
+        a, k = b, k + 1
+    return out + list(stage.process(EndOfStream(frames.end_s)))
+
+
+def activity_of(events: list[Event]) -> list[ActivityFrames]:
+    return [e for e in events if isinstance(e, ActivityFrames)]
+
+
+def test_the_sidecar_states_the_look_ahead(tmp_path: Path) -> None:
+    assert load_spec(model_with(tmp_path, None)).lookahead_steps == 0  # models from before it existed
+    spec = load_spec(model_with(tmp_path, 5))
+    assert spec.lookahead_steps == 5 and spec.lag_s == pytest.approx(0.1)
+    for bad in (-1, 26, 2.5, "3", True):
+        with pytest.raises(ModelError, match="lookahead_steps") as err:
+            load_spec(model_with(tmp_path, bad))
+        assert "reinstall" in str(err.value)
+
+
+def test_each_step_is_labelled_by_the_output_that_heard_past_it(frames: SpatialFrames, ahead_model: Path) -> None:
+    stage = OnnxTurnModel(parse_config({}), ahead_model)
+    events = stream(stage, frames, [10])
+    direct = stage.run_sequence(features_of(frames))
+    rep_prob = np.concatenate([a.rep_prob for a in activity_of(events)])
+    assert rep_prob.shape == (frames.n_frames,)
+    steps = rep_prob[::2]
+    # step j carries output j + AHEAD; the last AHEAD steps, never heard past, the last output
+    np.testing.assert_allclose(steps[:-AHEAD], direct[AHEAD:, 0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(steps[-AHEAD:], np.full(AHEAD, direct[-1, 0]), rtol=0, atol=1e-6)
+    assert [a.lag_s for a in activity_of(events)] == [pytest.approx(0.06)] * len(activity_of(events))
+    starts = [a.start_s for a in activity_of(events)]
+    assert starts == sorted(starts) and starts[0] == frames.start_s
+
+
+def test_the_delay_line_does_not_depend_on_block_sizes(frames: SpatialFrames, ahead_model: Path) -> None:
+    config = parse_config({"turn_model": {"path": str(ahead_model)}})
+    whole = stream(OnnxTurnModel(config), frames, [frames.n_frames])
+    for sizes in ([1], [3, 1, 7, 10, 2], [5]):
+        other = stream(OnnxTurnModel(config), frames, sizes)
+        for field in ("rep_active", "customer_active", "rep_prob", "customer_prob", "doa_deg"):
+            np.testing.assert_array_equal(
+                np.concatenate([getattr(a, field) for a in activity_of(whole)]),
+                np.concatenate([getattr(a, field) for a in activity_of(other)]),
+            )
+        hold = [np.concatenate([p.p_hold for p in e if isinstance(p, TurnPredictions)]) for e in (whole, other)]
+        np.testing.assert_allclose(hold[0], hold[1], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("gap", ["clock jump", "source state"])
+def test_lagging_steps_are_labelled_before_a_gap(frames: SpatialFrames, ahead_model: Path, gap: str) -> None:
+    """Nothing after a jump in the clock or a change of source labels audio from before it."""
+    stage = OnnxTurnModel(parse_config({}), ahead_model)
+    before = slice_frames(frames, 0, 600)
+    out = list(stage.process(before))
+    assert sum(a.n_frames for a in activity_of(out)) == 600 - 2 * AHEAD  # the delay line holds the rest
+    if gap == "source state":
+        out += stage.process(SourceState(t_s=before.end_s, available=False, detail="unplugged"))
+    else:
+        out += stage.process(dataclasses.replace(slice_frames(frames, 600, 1000), start_s=before.end_s + 5.0))
+    after = [i for i, e in enumerate(out) if isinstance(e, ActivityFrames) and e.start_s >= before.end_s]
+    heard = activity_of(out[: after[0]] if after else out)
+    assert sum(a.n_frames for a in heard) == 600
+    assert heard[-1].end_s == pytest.approx(before.end_s)
+
+
+def lagged(block: ActivityFrames, lag_s: float) -> ActivityFrames:
+    return dataclasses.replace(block, lag_s=lag_s)
+
+
+def analysed(lag_s: float, p_backchannel: float, rep: tuple[tuple[float, float], ...] = ((2.0, 4.0),)) -> list[Event]:
+    """The rep coming in over the customer's speech, the model guessing ``p_backchannel`` throughout."""
+    act = activity([("customer", 0.0, 5.0), *(("rep", a, b) for a, b in rep)], 8.0)
+    stages = [Timeline(Config()), ConversationAnalytics(Config())]
+    out: list[Event] = []
+
+    def feed(event: Event, first: int = 0) -> None:
+        for index in range(first, len(stages)):
+            for emitted in stages[index].process(event):
+                out.append(emitted)
+                feed(emitted, index + 1)
+
+    for block in frame_blocks(act, bounds=list(range(10, 800, 10))):
+        half = np.full(block.n_frames, 0.5, np.float32)
+        feed(TurnPredictions(block.start_s, 0.01, half, np.full(block.n_frames, p_backchannel, np.float32)))
+        feed(lagged(block, lag_s))
+    feed(EndOfStream(8.0))
+    return out
+
+
+def test_decisions_are_stamped_when_the_activity_arrives() -> None:
+    plain, late = analysed(0.0, 0.2), analysed(0.1, 0.2)
+    assert [type(e) for e in plain] == [type(e) for e in late]
+    for a, b in zip(plain, late, strict=True):
+        if isinstance(a, Reported) and isinstance(b, Reported) and not isinstance(a, Interruption):
+            assert a.onset_s == b.onset_s
+            assert b.decided_s == pytest.approx(min(a.decided_s + 0.1, 8.0))
+    segments = [(e.start_s, e.decided_s) for e in late if isinstance(e, SpeechSegment)]
+    assert segments[0] == (pytest.approx(2.0), pytest.approx(4.0 + 0.2 + 0.1))  # rep: bridge gap, then the lag
+
+
+def interruptions(lag_s: float, p_backchannel: float, rep: tuple[tuple[float, float], ...]) -> list[tuple[object, ...]]:
+    return [(e.by, e.onset_s, e.decided_s) for e in analysed(lag_s, p_backchannel, rep) if isinstance(e, Interruption)]
+
+
+STEADY = ((2.0, 4.0),)
+GAP_AT_THE_LIMIT = ((2.0, 2.85), (2.95, 4.0))  # a 0.1 s gap: bridged, but not yet heard to have ended
+
+
+def test_an_interruption_is_still_decided_one_second_after_its_onset() -> None:
+    decided = (Party.REP, 2.0, pytest.approx(3.0))
+    for lag_s in (0.0, 0.1):
+        for p_backchannel in (0.2, 0.8):
+            assert interruptions(lag_s, p_backchannel, STEADY)[:1] == [decided]
+    # heard through 0.9 s: the model has heard to the limit. In a gap there, its guess decides
+    assert interruptions(0.1, 0.2, GAP_AT_THE_LIMIT)[:1] == [decided]
+    assert interruptions(0.1, 0.8, GAP_AT_THE_LIMIT) == []
+    assert interruptions(0.0, 0.8, GAP_AT_THE_LIMIT)[:1] == [decided]  # no lag: the gap is bridged at 1.0 s

@@ -34,6 +34,7 @@ from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import load_spec, shipped_model_path, sidecar_path
 from tests import synth
+from tests.test_turns_model import stream
 
 AHEAD = 3
 
@@ -62,16 +63,6 @@ def frames() -> SpatialFrames:
 @pytest.fixture(scope="module")
 def ahead_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model_with(tmp_path_factory.mktemp("ahead"), AHEAD)
-
-
-def stream(stage: OnnxTurnModel, frames: SpatialFrames, sizes: list[int]) -> list[Event]:
-    out: list[Event] = []
-    a, k = 0, 0
-    while a < frames.n_frames:
-        b = min(frames.n_frames, a + sizes[k % len(sizes)])
-        out += stage.process(slice_frames(frames, a, b))
-        a, k = b, k + 1
-    return out + list(stage.process(EndOfStream(frames.end_s)))
 
 
 def activity_of(events: list[Event]) -> list[ActivityFrames]:

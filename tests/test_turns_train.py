@@ -56,3 +56,12 @@ def test_the_command_line_defaults_are_the_shipped_settings(
     with pytest.raises(SystemExit):
         train.main(["--help"])
     assert f"(default {train.Settings().epochs})" in capsys.readouterr().out
+
+
+def test_validation_f1_scores_a_look_ahead_model_on_the_steps_it_labels() -> None:
+    truth = np.zeros((2, 400), dtype=bool)
+    truth[0, 40:200], truth[1, 240:380] = True, True
+    sample = Sample(name="t", mode="array", features=np.zeros((200, 43), np.float32), truth=truth)
+    late = train.targets(sample, 5)  # what a perfect model with a 5-step look-ahead outputs
+    assert train.activity_f1([late.vad], [late], 0.5, 0.35, 5)["f1_mean"] == 1.0
+    assert (train.activity_f1([late.vad], [late], 0.5, 0.35, 0)["f1_mean"] or 0.0) < 0.97

@@ -138,7 +138,7 @@ class TurnStage(Stage):
         real = slice_frames(frames, 0, n_emit)
         queue = real if self._lagging is None else join_frames(self._lagging, real)
         # output j labels step j - lookahead: the first outputs of a stream label nothing
-        n_label = -(-queue.n_frames // FRAMES_PER_STEP) - self.spec.lookahead_steps
+        n_label = _steps(queue) - self.spec.lookahead_steps
         if n_label <= 0:
             self._lagging = queue
             return
@@ -150,8 +150,7 @@ class TurnStage(Stage):
         """The steps still waiting for their look-ahead (end of stream, clock jump) take the last output."""
         lagging, self._lagging = self._lagging, None
         if lagging is not None and self._last_out is not None:
-            steps = -(-lagging.n_frames // FRAMES_PER_STEP)
-            yield from self._label(lagging, np.repeat(self._last_out[None], steps, axis=0))
+            yield from self._label(lagging, np.repeat(self._last_out[None], _steps(lagging), axis=0))
 
     def _label(self, frames: SpatialFrames, out: Float) -> Iterator[Event]:
         """Activity and turn predictions for ``frames`` from the model outputs that label them."""
@@ -234,6 +233,11 @@ class TurnStage(Stage):
             doa_deg=frames.doa_deg.copy(),
             lag_s=self.spec.lag_s,
         )
+
+
+def _steps(frames: SpatialFrames) -> int:
+    """Model steps covering ``frames`` (a lone last frame is a step of its own)."""
+    return -(-frames.n_frames // FRAMES_PER_STEP)
 
 
 def _expand(x: Float, n: int) -> Float:

@@ -25,6 +25,7 @@ INPUT_FEATURES = "features"
 INPUT_STATE = "state"
 OUTPUT_PROBS = "probs"
 OUTPUT_STATE = "state_out"
+MAX_LOOKAHEAD_STEPS = 25  # 0.5 s: an interruption must still be decided within 1.0 s of its onset
 FIX = (
     "reinstall the listener package (it ships listener/data/models/turn.int8.onnx), point [turn_model] path "
     "at a model made by 'python -m models.train', or set [turn_model] enabled = false to use the heuristic decider"
@@ -115,8 +116,6 @@ def load_spec(path: Path) -> ModelSpec:
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"turn model {path}: sidecar {side} lacks or mistypes {exc}; {FIX}") from exc
 
-
-MAX_LOOKAHEAD_STEPS = 25  # 0.5 s: an interruption must still be decided within 1.0 s of its onset
 
 
 def _lookahead(value: object) -> int:

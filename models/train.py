@@ -64,7 +64,7 @@ class Settings:
     overlap_weight: float = 3.0
     # the activity targets of step j are those of step j - lookahead_steps: the model labels each 20 ms
     # step having heard this many steps past it (the device decides that much later)
-    lookahead_steps: int = 0
+    lookahead_steps: int = 5
     seed: int = SEED
     voices: int = ESPEAK_SPEAKERS
 

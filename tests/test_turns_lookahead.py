@@ -29,12 +29,12 @@ from listener.events import (
     TurnPredictions,
 )
 from listener.spatial.frontend import SpatialFrontEnd
-from listener.turns.base import slice_frames
+from listener.turns.base import join_frames, slice_frames
 from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import load_spec, shipped_model_path, sidecar_path
 from tests import synth
-from tests.test_turns_model import stream
+from tests.test_turns_model import joined, silence, stream
 
 AHEAD = 3
 
@@ -177,3 +177,24 @@ def test_an_interruption_is_still_decided_one_second_after_its_onset() -> None:
     assert interruptions(0.1, 0.2, GAP_AT_THE_LIMIT)[:1] == [decided]
     assert interruptions(0.1, 0.8, GAP_AT_THE_LIMIT) == []
     assert interruptions(0.0, 0.8, GAP_AT_THE_LIMIT)[:1] == [decided]  # no lag: the gap is bridged at 1.0 s
+
+
+@pytest.mark.parametrize("lookahead", [0, AHEAD])
+def test_a_session_reset_falls_between_the_same_steps_however_the_frames_are_cut(
+    tmp_path: Path, frames: SpatialFrames, lookahead: int
+) -> None:
+    """Speech, 6 s of nobody (a 5 s session gap), speech again: the model restarts at one step."""
+    gap = silence(frames, 600)
+    again = dataclasses.replace(frames, start_s=gap.end_s)
+    talk = join_frames(join_frames(frames, gap), again)
+    path = model_with(tmp_path, lookahead)
+    config = parse_config({"analytics": {"session_gap_s": 5.0}})
+    whole_stage = OnnxTurnModel(config, path)
+    whole = stream(whole_stage, talk, [talk.n_frames])
+    assert whole_stage.sessions >= 2  # the stream's own start and the gap
+    for sizes in ([1], [3, 1, 7, 10, 2]):
+        stage = OnnxTurnModel(config, path)
+        cut = stream(stage, talk, sizes)
+        assert stage.sessions == whole_stage.sessions
+        for field in ("rep_prob", "customer_prob", "rep_active", "customer_active"):
+            np.testing.assert_array_equal(joined(cut, ActivityFrames, field), joined(whole, ActivityFrames, field))

@@ -108,19 +108,30 @@ def test_each_stream_starts_from_a_fresh_state(frames: SpatialFrames) -> None:
     np.testing.assert_array_equal(joined(first, TurnPredictions, "p_hold"), joined(second, TurnPredictions, "p_hold"))
 
 
+def silence(frames: SpatialFrames, n_frames: int) -> SpatialFrames:
+    """``n_frames`` of the first (quiet) frame of ``frames``, right after them: nobody speaks."""
+    quiet = slice_frames(frames, 0, 1)
+    return SpatialFrames(
+        start_s=frames.end_s,
+        hop_s=frames.hop_s,
+        sample_rate_hz=frames.sample_rate_hz,
+        fft_size=frames.fft_size,
+        power=np.repeat(quiet.power, n_frames, axis=0),
+        rep_weight=np.repeat(quiet.rep_weight, n_frames, axis=0),
+        customer_weight=np.repeat(quiet.customer_weight, n_frames, axis=0),
+        noise_power=frames.noise_power,
+        rep_snr_db=np.full(n_frames, -60.0, np.float32),
+        customer_snr_db=np.full(n_frames, -60.0, np.float32),
+        doa_deg=np.full(n_frames, np.nan, np.float32),
+    )
+
+
 def test_a_session_gap_resets_the_model(frames: SpatialFrames) -> None:
     config: Config = parse_config({"analytics": {"session_gap_s": 5.0}})
     stage = OnnxTurnModel(config)
     list(stage.process(frames))
     state_after_speech = stage._state.copy()
-    quiet = slice_frames(frames, 0, 1)
-    silent = SpatialFrames(  # 6 s of the quietest frame: nobody speaks
-        start_s=frames.end_s, hop_s=frames.hop_s, sample_rate_hz=frames.sample_rate_hz, fft_size=frames.fft_size,
-        power=np.repeat(quiet.power, 600, axis=0), rep_weight=np.repeat(quiet.rep_weight, 600, axis=0),
-        customer_weight=np.repeat(quiet.customer_weight, 600, axis=0), noise_power=frames.noise_power,
-        rep_snr_db=np.full(600, -60.0, np.float32), customer_snr_db=np.full(600, -60.0, np.float32),
-        doa_deg=np.full(600, np.nan, np.float32),
-    )
+    silent = silence(frames, 600)  # 6 s
     sessions = stage.sessions
     out = list(stage.process(silent))
     assert not joined(out, ActivityFrames, "rep_active").any()

@@ -10,8 +10,9 @@ premature starts from those predictions.) A subclass only implements
 :meth:`step` and :meth:`reset_state` (see ``onnx_model.py``).
 
 Everything is decided frame by frame from the past alone, so the result is
-the same whether the audio arrives in 10 ms pieces or all at once. The
-past may reach a little beyond a frame: a model whose sidecar states
+the same whether the audio arrives in 10 ms pieces or all at once (a
+session gap resets the model's state between the same two steps either
+way). The past may reach a little beyond a frame: a model whose sidecar states
 ``lookahead_steps`` = D labels the step D steps back (it has heard 20 D ms
 past it). The stage holds those D steps until their label comes (a delay
 line), stamps the delay on :class:`ActivityFrames` (``lag_s``), and at the
@@ -133,32 +134,45 @@ class TurnStage(Stage):
     def _run(self, frames: SpatialFrames, n_emit: int) -> Iterator[Event]:
         """Step the model over ``frames`` (whole steps; the first ``n_emit`` frames are real)."""
         fx = self._extractor(frames).extract(frames)
-        out = np.stack([self._step_timed(row) for row in fx])
-        self._last_out = out[-1]
         real = slice_frames(frames, 0, n_emit)
         queue = real if self._lagging is None else join_frames(self._lagging, real)
         # output j labels step j - lookahead: the first outputs of a stream label nothing
         n_label = _steps(queue) - self.spec.lookahead_steps
+        first_label = len(fx) - n_label  # index in this block of the first output that labels a step
+        outs, active = [], []
+        step_hop_s = frames.hop_s * FRAMES_PER_STEP
+        for k, row in enumerate(fx):
+            outs.append(self._step_timed(row))
+            if k >= first_label:
+                # decided step by step, so a session reset lands between the same two steps
+                # however the audio was cut into blocks
+                active.append(self._decide_step(outs[-1], step_hop_s))
+        self._last_out = outs[-1]
         if n_label <= 0:
             self._lagging = queue
             return
         labelled = min(queue.n_frames, n_label * FRAMES_PER_STEP)
         self._lagging = slice_frames(queue, labelled, queue.n_frames) if labelled < queue.n_frames else None
-        yield from self._label(slice_frames(queue, 0, labelled), out[-n_label:])
+        yield from self._label(slice_frames(queue, 0, labelled), np.stack(outs[-n_label:]), np.array(active))
 
     def _flush_lag(self) -> Iterator[Event]:
         """The steps still waiting for their look-ahead (end of stream, clock jump) take the last output."""
         lagging, self._lagging = self._lagging, None
         if lagging is not None and self._last_out is not None:
-            yield from self._label(lagging, np.repeat(self._last_out[None], _steps(lagging), axis=0))
+            out = np.repeat(self._last_out[None], _steps(lagging), axis=0)
+            step_hop_s = lagging.hop_s * FRAMES_PER_STEP
+            active = np.array([self._decide_step(row, step_hop_s) for row in out])
+            yield from self._label(lagging, out, active)
 
-    def _label(self, frames: SpatialFrames, out: Float) -> Iterator[Event]:
-        """Activity and turn predictions for ``frames`` from the model outputs that label them."""
+    def _decide_step(self, out: Float, step_hop_s: float) -> tuple[bool, bool]:
+        """One step's activity; a session gap it completes resets the model before its next step."""
+        decided = self._decide(out[:2])
+        self._watch_session(decided[0] or decided[1], step_hop_s)
+        return decided
+
+    def _label(self, frames: SpatialFrames, out: Float, active: npt.NDArray[np.bool_]) -> Iterator[Event]:
+        """Activity and turn predictions for ``frames`` from the outputs that label them and their decisions."""
         step_hop_s = frames.hop_s * FRAMES_PER_STEP
-        active = np.zeros((out.shape[0], 2), dtype=bool)
-        for i in range(out.shape[0]):
-            active[i] = decided = self._decide(out[i, :2])
-            self._watch_session(decided[0] or decided[1], step_hop_s)
         p_hold, p_bc = self._interpret(out, active, frames.start_s, step_hop_s)
         # predictions first: a consumer stepping the frames as they come then has them at hand
         yield TurnPredictions(

@@ -1,7 +1,11 @@
 """Train the turn model and ship it: ``python -m models.train``.
 
 Reproduces ``listener/data/models/turn.int8.onnx`` and its sidecar from
-scratch on the CPU, with fixed seeds:
+scratch on the CPU, with fixed seeds. The shipped model is an ensemble: one
+model per seed in ``ENSEMBLE_SEEDS`` (each in ``models/.cache/members/``),
+merged into one step graph that averages them (models.ensemble), its
+thresholds chosen again on the first seed's validation dialogues.
+``--seed N`` trains a single model instead. Per model:
 
 1. simulate two-party dialogues and compute their features (cached in
    ``models/.cache``; see models.simulate),
@@ -33,13 +37,15 @@ from listener.config import parse_config
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES, swap_parties
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import SHIPPED_NAME, SIDECAR_SCHEMA, shipped_model_path, sidecar_path
-from models import scoring, tasks
+from models import ensemble, scoring, tasks
 from models.corpus import ESPEAK_SPEAKERS
 from models.net import TurnNet, export_step
 from models.quantize import calibration_pairs, quantize
 from models.simulate import CACHE, SIM_VERSION, Sample, load_split
 
 SEED = 20251125
+# the shipped ensemble's members: two seeds keep the merged step within the 0.1 ms budget (bench.turns)
+ENSEMBLE_SEEDS = (SEED, 7)
 VERSION = "1.0.0"
 BIN_EDGES_S = (0.0, 0.2, 0.6, 1.2, 2.0)
 N_OUT = 2 + 2 * (len(BIN_EDGES_S) - 1)
@@ -68,6 +74,8 @@ class Settings:
     seed: int = SEED
     voices: int = ESPEAK_SPEAKERS
 
+
+FLOAT_NAME = "turn.float.onnx"
 
 SMOKE = Settings(train=1, val=1, seconds=4.0, epochs=2, chunk_s=2.0, enc=8, hidden=8, voices=1)
 
@@ -137,8 +145,13 @@ def epoch_chunks(data: list[Track], rng: np.random.Generator, s: Settings) -> li
 
 
 def loss_of(
-    net: TurnNet, x: torch.Tensor, vad: torch.Tensor, fut: torch.Tensor, mask: torch.Tensor,
-    h0: torch.Tensor | None = None, overlap_weight: float = 1.0,
+    net: TurnNet,
+    x: torch.Tensor,
+    vad: torch.Tensor,
+    fut: torch.Tensor,
+    mask: torch.Tensor,
+    h0: torch.Tensor | None = None,
+    overlap_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean masked BCE of activity now (overlapped frames weighted) plus of the projection; and the final state."""
     logits, h = net(x, h0)
@@ -299,7 +312,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=shipped_model_path().parent, help="folder for turn.int8.onnx")
     ap.add_argument("--cache", type=Path, default=CACHE, help=f"simulation cache (default {CACHE})")
-    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--seed", type=int, help="train one model with this seed instead of the ensemble")
+    ap.add_argument(
+        "--seeds",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        default=ENSEMBLE_SEEDS,
+        help=f"the ensemble's members, comma-separated (default {','.join(map(str, ENSEMBLE_SEEDS))})",
+    )
     ap.add_argument("--epochs", type=int, help=f"passes over the training dialogues (default {Settings().epochs})")
     ap.add_argument(
         "--lookahead-steps",
@@ -309,13 +328,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (seconds of data, a few steps)")
     args = ap.parse_args(argv)
-    s = replace(SMOKE if args.smoke else Settings(), seed=args.seed, lookahead_steps=args.lookahead_steps)
+    s = replace(SMOKE if args.smoke else Settings(), lookahead_steps=args.lookahead_steps)
     s = replace(s, epochs=args.epochs) if args.epochs else s
-    run(s, args.out, args.cache, log=not args.smoke)
+    if args.seed is not None:
+        run(replace(s, seed=args.seed), args.out, args.cache, log=not args.smoke)
+    else:
+        run_ensemble(s, args.seeds, args.out, args.cache, log=not args.smoke)
     return 0
 
 
-def run(s: Settings, out: Path, cache: Path, log: bool = True) -> dict[str, object]:
+def run(s: Settings, out: Path, cache: Path, log: bool = True, float_dir: Path | None = None) -> dict[str, object]:
+    """One model: simulate, train, export (float into ``float_dir``, default ``cache``), quantize, score."""
     torch.manual_seed(s.seed)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -336,7 +359,8 @@ def run(s: Settings, out: Path, cache: Path, log: bool = True) -> dict[str, obje
     decisions = choose_decision_thresholds(val_outputs, val)
     out.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
-    float_path, int8_path = cache / "turn.float.onnx", out / SHIPPED_NAME
+    float_path, int8_path = (float_dir or cache) / FLOAT_NAME, out / SHIPPED_NAME
+    float_path.parent.mkdir(parents=True, exist_ok=True)
     export_step(net, float_path)
     sidecar_path(float_path).write_text(json.dumps(sidecar(s, on, off, decisions, {}), indent=1) + "\n")
     x, h = calibration_pairs(net, [t.features for t in train], s.seed)
@@ -357,6 +381,36 @@ def run(s: Settings, out: Path, cache: Path, log: bool = True) -> dict[str, obje
         print(json.dumps(results, indent=1))
         size = int8_path.stat().st_size
         print(f"wrote {int8_path} ({size} bytes) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return results
+
+
+def run_ensemble(s: Settings, seeds: Sequence[int], out: Path, cache: Path, log: bool = True) -> dict[str, object]:
+    """One model per seed, merged (float and int8); thresholds and figures on the first seed's validation."""
+    t0 = time.perf_counter()
+    members = [cache / "members" / f"s{seed}" for seed in seeds]
+    for seed, folder in zip(seeds, members, strict=True):
+        run(replace(s, seed=seed), folder, cache, log, float_dir=folder)
+    int8_path = ensemble.merge([m / SHIPPED_NAME for m in members], out)
+    float_path = ensemble.merge([m / FLOAT_NAME for m in members], cache, FLOAT_NAME)
+    ahead = s.lookahead_steps
+    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, seeds[0], cache, log, s.voices)]
+    outputs = {kind: onnx_outputs(path, val) for kind, path in (("float", float_path), ("int8", int8_path))}
+    on, off = choose_thresholds(outputs["int8"], val, ahead)
+    decisions = choose_decision_thresholds(outputs["int8"], val)
+    results = {
+        "validation": {"dialogues": len(val)}
+        | {kind: figures(o, val, on, off, decisions, ahead) for kind, o in outputs.items()},
+        "size_bytes": {"int8": int8_path.stat().st_size, "float": float_path.stat().st_size},
+    }
+    for path in (float_path, int8_path):
+        doc = sidecar(replace(s, seed=seeds[0]), on, off, decisions, {"figures": results})
+        doc["state_size"] = len(seeds) * s.hidden
+        doc["training"]["seeds"] = list(seeds)  # type: ignore[index]
+        sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    if log:
+        print(json.dumps(results, indent=1))
+        size, took_s = int8_path.stat().st_size, time.perf_counter() - t0
+        print(f"wrote {int8_path} ({size} bytes) in {took_s:.0f} s", file=sys.stderr)
     return results
 
 

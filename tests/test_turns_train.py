@@ -49,10 +49,15 @@ def test_the_command_line_defaults_are_the_shipped_settings(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ran: list[train.Settings] = []
+    merged: list[tuple[train.Settings, tuple[int, ...]]] = []
     monkeypatch.setattr(train, "run", lambda s, *args, **kwargs: ran.append(s))
+    monkeypatch.setattr(train, "run_ensemble", lambda s, seeds, *args, **kwargs: merged.append((s, seeds)))
     assert train.main([]) == 0
-    assert train.main(["--lookahead-steps", "5", "--seed", "7"]) == 0
-    assert ran == [train.Settings(), replace(train.Settings(), lookahead_steps=5, seed=7)]
+    assert train.main(["--lookahead-steps", "3", "--seed", "7"]) == 0
+    assert train.main(["--seeds", "1,2,3"]) == 0
+    assert ran == [replace(train.Settings(), lookahead_steps=3, seed=7)]
+    assert merged == [(train.Settings(), train.ENSEMBLE_SEEDS), (train.Settings(), (1, 2, 3))]
+    assert train.ENSEMBLE_SEEDS[0] == train.Settings().seed
     with pytest.raises(SystemExit):
         train.main(["--help"])
     assert f"(default {train.Settings().epochs})" in capsys.readouterr().out
@@ -65,3 +70,19 @@ def test_validation_f1_scores_a_look_ahead_model_on_the_steps_it_labels() -> Non
     late = train.targets(sample, 5)  # what a perfect model with a 5-step look-ahead outputs
     assert train.activity_f1([late.vad], [late], 0.5, 0.35, 5)["f1_mean"] == 1.0
     assert (train.activity_f1([late.vad], [late], 0.5, 0.35, 0)["f1_mean"] or 0.0) < 0.97
+
+
+def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(tmp_path: Path) -> None:
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    results = train.run_ensemble(replace(train.SMOKE, lookahead_steps=1), (1, 2), out, cache, log=False)
+    path = out / SHIPPED_NAME
+    doc = json.loads(sidecar_path(path).read_text())
+    assert doc["training"]["command"] == "python -m models.train" and doc["training"]["seeds"] == [1, 2]
+    assert doc["state_size"] == 2 * train.SMOKE.hidden and doc["figures"] == json.loads(json.dumps(results))
+    config = parse_config({})
+    members = [OnnxTurnModel(config, cache / "members" / f"s{seed}" / SHIPPED_NAME) for seed in (1, 2)]
+    features = np.random.default_rng(0).normal(size=(20, 43)).astype(np.float32)
+    mean = np.mean([m.run_sequence(features) for m in members], axis=0)
+    np.testing.assert_allclose(OnnxTurnModel(config, path).run_sequence(features), mean, rtol=0, atol=1e-6)
+    floats = json.loads(sidecar_path(cache / train.FLOAT_NAME).read_text())
+    assert floats["state_size"] == doc["state_size"] and floats["output"] == doc["output"]

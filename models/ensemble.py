@@ -1,0 +1,125 @@
+"""Merge trained turn models into one: ``python -m models.ensemble OUT_DIR MEMBER.onnx ...``.
+
+The members are seeds of one training (``python -m models.train --seed N --out DIR``).
+The merged graph is still one 20 ms step: it feeds the same features to every
+member, averages their outputs and carries their states side by side, so the
+stage runs it like any other model (sidecar ``state_size`` = the members' sum).
+Its sidecar is the first member's, with that state size and the members'
+seeds; the members must agree on the features, the output columns and the
+look-ahead. The thresholds (activity ``vad_on``/``vad_off`` and the decisions'
+``output.thresholds``) are the first member's, chosen on its own validation
+dialogues; ``python -m models.train``, which builds the shipped ensemble this
+way, chooses them again for the merged model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, compose, helper
+
+from listener.turns.spec import SHIPPED_NAME, load_spec, sidecar_path
+
+# sidecar entries every member must share: the stage reads them once for the merged model
+SHARED_INPUT = ("feature_version", "n_features", "frames_per_step", "hop_s")
+SHARED_OUTPUT = ("columns", "bin_edges_s", "lookahead_steps")
+
+
+def check_members(docs: Sequence[dict[str, object]], paths: Sequence[Path]) -> None:
+    """Raise ValueError naming the first sidecar entry on which a member differs from the first."""
+    first = docs[0]
+    for doc, path in zip(docs[1:], paths[1:], strict=True):
+        for part, keys in (("input", SHARED_INPUT), ("output", SHARED_OUTPUT)):
+            for key in keys:
+                want, got = first[part][key], doc[part][key]  # type: ignore[index]
+                if want != got:
+                    raise ValueError(
+                        f"{path}: sidecar {part}.{key} = {got!r}, but {paths[0]} has {want!r}; "
+                        "merge only seeds of one training"
+                    )
+
+
+def merged_graph(members: Sequence[onnx.ModelProto], state_sizes: Sequence[int]) -> onnx.ModelProto:
+    """One step graph: features shared, states split and concatenated, outputs averaged."""
+    n = len(members)
+    names = [f"m{i}_" for i in range(n)]
+    prefixed = [compose.add_prefix(m, p) for m, p in zip(members, names, strict=True)]
+    sizes = helper.make_tensor("state_sizes", TensorProto.INT64, [n], list(state_sizes))
+    nodes = [helper.make_node("Split", ["state", "state_sizes"], [f"{p}state" for p in names], axis=1)]
+    inits, infos = [sizes], []
+    for p, m in zip(names, prefixed, strict=True):
+        nodes.append(helper.make_node("Identity", ["features"], [f"{p}features"]))
+        nodes += m.graph.node
+        inits += m.graph.initializer
+        infos += m.graph.value_info
+    nodes.append(helper.make_node("Mean", [f"{p}probs" for p in names], ["probs"]))
+    nodes.append(helper.make_node("Concat", [f"{p}state_out" for p in names], ["state_out"], axis=1))
+    n_features = _width(members[0].graph.input, "features")
+    n_out, total = _width(members[0].graph.output, "probs"), sum(state_sizes)
+    graph = helper.make_graph(
+        nodes,
+        "turn_ensemble",
+        [_tensor("features", n_features), _tensor("state", total)],
+        [_tensor("probs", n_out), _tensor("state_out", total)],
+        initializer=inits,
+        value_info=infos,
+    )
+    first = members[0]
+    model = helper.make_model(graph, opset_imports=list(first.opset_import), ir_version=first.ir_version)
+    onnx.checker.check_model(model)
+    return model
+
+
+def merge(members: Sequence[Path], out_dir: Path, name: str = SHIPPED_NAME) -> Path:
+    """Write the merged model (as ``name``) and its sidecar into ``out_dir``; return the model's path."""
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least two members, got {len(members)}")
+    docs = [json.loads(sidecar_path(p).read_text()) for p in members]
+    check_members(docs, members)
+    sizes = [load_spec(p).state_size for p in members]
+    model = merged_graph([onnx.load(str(p)) for p in members], sizes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    onnx.save(model, str(path))
+    doc = dict(docs[0])
+    doc["state_size"] = sum(sizes)
+    doc["training"] = {
+        "command": "python -m models.ensemble",
+        "members": [d["training"] for d in docs],
+        "seeds": [d["training"]["seed"] for d in docs],
+    }
+    doc.pop("figures", None)  # the first member's validation figures describe that member alone
+    sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    return path
+
+
+def _tensor(name: str, width: int) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", width])
+
+
+def _width(values: Sequence[onnx.ValueInfoProto], name: str) -> int:
+    (value,) = [v for v in values if v.name == name]
+    return int(value.type.tensor_type.shape.dim[1].dim_value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m models.ensemble", description=__doc__.split("\n")[0])
+    ap.add_argument("out", type=Path, help="folder for the merged turn.int8.onnx and its sidecar")
+    ap.add_argument("members", type=Path, nargs="+", help="the members' .onnx files (sidecars beside them)")
+    args = ap.parse_args(argv)
+    try:
+        path = merge(args.members, args.out)
+    except (OSError, ValueError) as exc:
+        print(f"models.ensemble: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({path.stat().st_size} bytes) from {len(args.members)} members")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

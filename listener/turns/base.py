@@ -20,7 +20,7 @@ end of a stream, a jump in its clock or a change of source labels them
 with the last output.
 
 It steps the model on the pipeline's own thread, not a worker of its own
-(as the recogniser has): a step costs ~35 us per 20 ms frame, and every
+(as the recogniser has): a step costs ~35-55 us per 20 ms frame, and every
 later stage needs its activity before it can go on, so a hand-off to
 another thread would add latency and ordering for nothing. The capture
 callback already runs apart from the pipeline (``audio/live.py``).

@@ -36,7 +36,8 @@ def check_members(docs: Sequence[dict[str, object]], paths: Sequence[Path]) -> N
     for doc, path in zip(docs[1:], paths[1:], strict=True):
         for part, keys in (("input", SHARED_INPUT), ("output", SHARED_OUTPUT)):
             for key in keys:
-                want, got = first[part][key], doc[part][key]  # type: ignore[index]
+                # .get: an older sidecar leaves out lookahead_steps (0), which the two may still share
+                want, got = first[part].get(key), doc[part].get(key)  # type: ignore[attr-defined]
                 if want != got:
                     raise ValueError(
                         f"{path}: sidecar {part}.{key} = {got!r}, but {paths[0]} has {want!r}; "

@@ -23,7 +23,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, compose, helper
 
-from listener.turns.spec import SHIPPED_NAME, load_spec, sidecar_path
+from listener.turns.spec import SHIPPED_NAME, sidecar_path
 
 # sidecar entries every member must share: the stage reads them once for the merged model
 SHARED_INPUT = ("feature_version", "n_features", "frames_per_step", "hop_s")
@@ -82,7 +82,7 @@ def merge(members: Sequence[Path], out_dir: Path, name: str = SHIPPED_NAME) -> P
         raise ValueError(f"an ensemble needs at least two members, got {len(members)}")
     docs = [json.loads(sidecar_path(p).read_text()) for p in members]
     check_members(docs, members)
-    sizes = [load_spec(p).state_size for p in members]
+    sizes = [int(d["state_size"]) for d in docs]
     model = merged_graph([onnx.load(str(p)) for p in members], sizes)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / name

@@ -36,7 +36,7 @@ import torch.nn.functional as F  # noqa: N812
 from listener.config import parse_config
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES, swap_parties
 from listener.turns.onnx_model import OnnxTurnModel
-from listener.turns.spec import SHIPPED_NAME, SIDECAR_SCHEMA, shipped_model_path, sidecar_path
+from listener.turns.spec import SHIPPED_NAME, SIDECAR_SCHEMA, load_spec, shipped_model_path, sidecar_path
 from models import ensemble, scoring, tasks
 from models.corpus import ESPEAK_SPEAKERS
 from models.net import TurnNet, export_step
@@ -392,6 +392,7 @@ def run_ensemble(s: Settings, seeds: Sequence[int], out: Path, cache: Path, log:
         run(replace(s, seed=seed), folder, cache, log, float_dir=folder)
     int8_path = ensemble.merge([m / SHIPPED_NAME for m in members], out)
     float_path = ensemble.merge([m / FLOAT_NAME for m in members], cache, FLOAT_NAME)
+    state_size = load_spec(int8_path).state_size  # the members' states side by side, as merged
     ahead = s.lookahead_steps
     val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, seeds[0], cache, log, s.voices)]
     outputs = {kind: onnx_outputs(path, val) for kind, path in (("float", float_path), ("int8", int8_path))}
@@ -404,7 +405,7 @@ def run_ensemble(s: Settings, seeds: Sequence[int], out: Path, cache: Path, log:
     }
     for path in (float_path, int8_path):
         doc = sidecar(replace(s, seed=seeds[0]), on, off, decisions, {"figures": results})
-        doc["state_size"] = len(seeds) * s.hidden
+        doc["state_size"] = state_size
         doc["training"]["seeds"] = list(seeds)  # type: ignore[index]
         sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
     if log:

@@ -16,7 +16,7 @@ from listener.config import parse_config
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import SHIPPED_NAME, sidecar_path
 from models import train
-from models.simulate import Sample
+from models.simulate import Sample, load_split
 
 
 def test_smoke_training_run_produces_a_loadable_int8_model(tmp_path: Path) -> None:
@@ -72,8 +72,14 @@ def test_validation_f1_scores_a_look_ahead_model_on_the_steps_it_labels() -> Non
     assert (train.activity_f1([late.vad], [late], 0.5, 0.35, 0)["f1_mean"] or 0.0) < 0.97
 
 
-def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(tmp_path: Path) -> None:
+def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
+    chosen: list[tuple[list[np.ndarray], object]] = []  # (outputs, thresholds) of every choice made
+    for name in ("choose_thresholds", "choose_decision_thresholds"):
+        real = getattr(train, name)
+        monkeypatch.setattr(train, name, lambda o, *a, real=real: chosen.append((o, real(o, *a))) or chosen[-1][1])
     results = train.run_ensemble(replace(train.SMOKE, lookahead_steps=1), (1, 2), out, cache, log=False)
     path = out / SHIPPED_NAME
     doc = json.loads(sidecar_path(path).read_text())
@@ -86,3 +92,12 @@ def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(
     np.testing.assert_allclose(OnnxTurnModel(config, path).run_sequence(features), mean, rtol=0, atol=1e-6)
     floats = json.loads(sidecar_path(cache / train.FLOAT_NAME).read_text())
     assert floats["state_size"] == doc["state_size"] and floats["output"] == doc["output"]
+    # the last two choices were made on the merged model's outputs, and the sidecar holds them
+    s = replace(train.SMOKE, lookahead_steps=1)
+    val = [train.targets(x, 1) for x in load_split("val", s.val, s.seconds, 1, cache, False, s.voices)]
+    merged = train.onnx_outputs(path, val)
+    (activity_outputs, vad), (decision_outputs, decisions) = chosen[-2:]
+    for outputs in (activity_outputs, decision_outputs):
+        np.testing.assert_array_equal(np.concatenate(outputs), np.concatenate(merged))
+    assert (doc["output"]["vad_on"], doc["output"]["vad_off"]) == vad
+    assert tuple(doc["output"]["thresholds"].values()) == decisions

@@ -140,7 +140,7 @@ class TurnStage(Stage):
         n_label = _steps(queue) - self.spec.lookahead_steps
         first_label = len(fx) - n_label  # index in this block of the first output that labels a step
         outs, active = [], []
-        step_hop_s = frames.hop_s * FRAMES_PER_STEP
+        step_hop_s = _step_hop_s(frames)
         for k, row in enumerate(fx):
             outs.append(self._step_timed(row))
             if k >= first_label:
@@ -160,8 +160,7 @@ class TurnStage(Stage):
         lagging, self._lagging = self._lagging, None
         if lagging is not None and self._last_out is not None:
             out = np.repeat(self._last_out[None], _steps(lagging), axis=0)
-            step_hop_s = lagging.hop_s * FRAMES_PER_STEP
-            active = np.array([self._decide_step(row, step_hop_s) for row in out])
+            active = np.array([self._decide_step(row, _step_hop_s(lagging)) for row in out])
             yield from self._label(lagging, out, active)
 
     def _decide_step(self, out: Float, step_hop_s: float) -> tuple[bool, bool]:
@@ -172,8 +171,7 @@ class TurnStage(Stage):
 
     def _label(self, frames: SpatialFrames, out: Float, active: npt.NDArray[np.bool_]) -> Iterator[Event]:
         """Activity and turn predictions for ``frames`` from the outputs that label them and their decisions."""
-        step_hop_s = frames.hop_s * FRAMES_PER_STEP
-        p_hold, p_bc = self._interpret(out, active, frames.start_s, step_hop_s)
+        p_hold, p_bc = self._interpret(out, active, frames.start_s, _step_hop_s(frames))
         # predictions first: a consumer stepping the frames as they come then has them at hand
         yield TurnPredictions(
             start_s=frames.start_s,
@@ -252,6 +250,11 @@ class TurnStage(Stage):
 def _steps(frames: SpatialFrames) -> int:
     """Model steps covering ``frames`` (a lone last frame is a step of its own)."""
     return -(-frames.n_frames // FRAMES_PER_STEP)
+
+
+def _step_hop_s(frames: SpatialFrames) -> float:
+    """Seconds per model step of ``frames``."""
+    return frames.hop_s * FRAMES_PER_STEP
 
 
 def _expand(x: Float, n: int) -> Float:

@@ -71,6 +71,10 @@ class Settings:
     # the activity targets of step j are those of step j - lookahead_steps: the model labels each 20 ms
     # step having heard this many steps past it (the device decides that much later)
     lookahead_steps: int = 5
+    # share of dialogues per epoch that start at their first step, where the feature floors are fresh
+    # and the state is zero: what the device sees when the service starts (the rest start anywhere in
+    # the first chunk, so the zero state is also seen mid-conversation)
+    from_start: float = 0.25
     seed: int = SEED
     voices: int = ESPEAK_SPEAKERS
 
@@ -127,13 +131,14 @@ def swapped(seq: Track) -> Track:
 def epoch_chunks(data: list[Track], rng: np.random.Generator, s: Settings) -> list[tuple[torch.Tensor, ...]]:
     """One epoch for truncated backprop through time: every dialogue at once, cut into consecutive chunks.
 
-    Each dialogue starts at a random offset (from a zero state) and is
+    Each dialogue starts at a random offset (from a zero state), at its very
+    first step for a ``from_start`` share of them, and is
     mirrored (rep <-> customer) half the time; chunk k of every dialogue
     forms batch k, so the state can be carried from one batch to the next.
     """
     chunk = int(s.chunk_s * 50)
     tracks = [swapped(t) if rng.random() < 0.5 else t for t in data]
-    starts = [int(rng.integers(0, chunk)) for _ in tracks]
+    starts = [0 if rng.random() < s.from_start else int(rng.integers(0, chunk)) for _ in tracks]
     length = max(len(t.features) - st for t, st in zip(tracks, starts, strict=True))
     n_chunks = -(-length // chunk)
     full = []

@@ -7,6 +7,7 @@ timeouts; a source that ignores stop() fails the test instead of hanging it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -432,6 +433,58 @@ def test_a_device_that_opens_but_stays_silent_is_not_announced_back(
     with LiveSource(live_config(reopen_interval_s=0.1)) as source:
         events = run_source(source, step, timeout_s=30.0)
     assert [e.available for e in events if isinstance(e, SourceState)] == [False, True]
+    assert_clock_continuous(events)
+
+
+def test_an_unusable_device_is_reported_again_in_the_next_outage(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each outage in which the array comes back unusable says so: the second time is news too.
+
+    The warning is said once per outage, however often the reopen is retried; it used to stay
+    silenced for good once said, so an installer reading the journal of a later outage saw nothing.
+    """
+    from listener.audio import live
+
+    silent, unusable = threading.Event(), threading.Event()
+    deliver, start_run = live._Run.callback, live.LiveSource._start_run
+
+    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+        if silent.is_set():
+            return None, live.pyaudio.paContinue  # the array stops delivering: an outage
+        return deliver(run, in_data, frames, info, status)
+
+    def start(source: LiveSource) -> object:
+        if unusable.is_set():  # what choose_device says of an array replugged in the wrong mode
+            raise AudioFormatError("'listener_test_array' has 2 input channels; the array needs 4")
+        return start_run(source)
+
+    monkeypatch.setattr(live._Run, "callback", callback)
+    monkeypatch.setattr(live.LiveSource, "_start_run", start)
+    alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
+    backs: list[int] = []  # index of each "back" event
+
+    def step(event: Event, events: list[Event]) -> bool:
+        since = events[backs[-1] :] if backs else events
+        if not silent.is_set() and audio_s(since) >= 0.3 and len(backs) < 2:
+            silent.set()
+            unusable.set()
+        failed = sum(1 for e in since if isinstance(e, AudioDropped) and e.reason == "device_lost")
+        if unusable.is_set() and failed >= 3:  # several reopens found it unusable: now plug it in right
+            unusable.clear()
+            silent.clear()
+        if isinstance(event, SourceState) and event.available:
+            backs.append(len(events))
+        return len(backs) == 2 and audio_s(events[backs[-1] :]) >= 0.3
+
+    with (
+        caplog.at_level(logging.WARNING, logger=live.__name__),
+        LiveSource(live_config(reopen_interval_s=0.1)) as source,
+    ):
+        events = run_source(source, step, timeout_s=30.0)
+    assert [e.available for e in events if isinstance(e, SourceState)] == [False, True, False, True]
+    said = [r for r in caplog.records if "still not captured" in r.getMessage()]
+    assert len(said) == 2  # once per outage
     assert_clock_continuous(events)
 
 

@@ -202,6 +202,7 @@ class LiveSource(AudioSource):
         if self._back_pending is not None:
             # only now, with audio flowing: a device that opens but stays silent is not "back"
             name, self._back_pending, self._lost_announced = self._back_pending, None, False
+            self._unusable = None  # the next outage's unusable device is news again, even for the same reason
             log.warning("audio input back: '%s'", name)
             yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=True, detail=f"'{name}' is back")
         run.in_frames += frames.shape[0]

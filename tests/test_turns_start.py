@@ -10,6 +10,8 @@ on dialogues from their first step too (``models.train.Settings.from_start``).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -49,9 +51,6 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]
 
 
 def analyze(path: Path) -> dict[str, object]:
-    import contextlib
-    import io
-
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         assert main(["analyze", str(path), "--json"]) == 0

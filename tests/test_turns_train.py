@@ -101,3 +101,26 @@ def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(
         np.testing.assert_array_equal(np.concatenate(outputs), np.concatenate(merged))
     assert (doc["output"]["vad_on"], doc["output"]["vad_off"]) == vad
     assert tuple(doc["output"]["thresholds"].values()) == decisions
+
+
+def test_a_from_start_share_of_dialogues_is_trained_from_its_first_step() -> None:
+    # the device's every stream starts with fresh feature floors and a zero state: some training must too
+    steps = 600  # 12 s: several 5 s chunks
+    tracks = [
+        train.Track(
+            features=np.full((steps, 43), i, np.float32) + np.arange(steps, dtype=np.float32)[:, None],
+            vad=np.zeros((steps, 2), np.float32),
+            future=np.zeros((steps, 8), np.float32),
+            mask=np.ones(steps),
+            truth=np.zeros((2, 2 * steps), bool),
+        )
+        for i in range(200)
+    ]
+
+    def first_steps(from_start: float) -> np.ndarray:
+        batch = train.epoch_chunks(tracks, np.random.default_rng(0), replace(train.Settings(), from_start=from_start))
+        return batch[0][0][:, 0, 0].numpy() - np.arange(200)  # each dialogue's first step in the epoch
+
+    assert (first_steps(1.0) == 0).all()
+    assert 0.15 < np.mean(first_steps(0.25) == 0) < 0.35
+    assert np.mean(first_steps(0.0) == 0) < 0.02

@@ -182,6 +182,12 @@ def score_case(
     )
 
 
+def opening_false_s(truth: Sequence[PartySegment], system: Sequence[PartySegment]) -> float:
+    """Seconds of system speech (either party) before anybody truly speaks: a stream's start heard as a voice."""
+    first_s = min((seg.start_s for seg in truth), default=float("inf"))
+    return sum(max(0.0, min(seg.end_s, first_s) - seg.start_s) for seg in system)
+
+
 def mean_defined(values: Iterable[float | None]) -> float | None:
     """Mean of the values that are defined; ``None`` if none are."""
     defined = [v for v in values if v is not None]

@@ -10,7 +10,15 @@ import pytest
 from scipy.io import wavfile
 
 from bench.accuracy import oracle_report, score_report
-from bench.scoring import Counts, bootstrap_intervals, excerpt_of, score_case, segment_share, summarize
+from bench.scoring import (
+    Counts,
+    bootstrap_intervals,
+    excerpt_of,
+    opening_false_s,
+    score_case,
+    segment_share,
+    summarize,
+)
 from bench.signals import DATA_DIR
 from bench.truth import (
     PartySegment,
@@ -281,3 +289,11 @@ def test_the_benchmark_intervals_group_cases_by_excerpt(monkeypatch: pytest.Monk
 
 def test_excerpt_of_a_case_is_its_name_without_the_room() -> None:
     assert [excerpt_of(c) for c in ("dev00-v3", "trn01-v0", "sample-v12")] == ["dev00", "trn01", "sample"]
+
+
+def test_speech_heard_before_anybody_spoke_is_counted_up_to_the_first_onset() -> None:
+    truth = [seg("customer", 2.0, 4.0), seg("rep", 5.0, 6.0)]
+    system = [seg("rep", 0.0, 0.3), seg("customer", 1.8, 4.1), seg("rep", 5.0, 6.0)]
+    assert opening_false_s(truth, system) == pytest.approx(0.3 + 0.2)  # the start, and an early onset
+    assert opening_false_s(truth, truth) == 0.0
+    assert opening_false_s([], system) == pytest.approx(0.3 + 2.3 + 1.0)  # nobody spoke: all of it

@@ -17,11 +17,12 @@ MIN_SPEECH_FRAMES = 10
 
 
 def hysteresis(probs: np.ndarray, on: float, off: float) -> np.ndarray:
-    """(T, parties) probabilities -> activity, on at ``on``, off below ``off`` (as the stage decides)."""
+    """(T, 2) probabilities -> activity, on at ``on``, off below ``off`` while alone (as the stage decides)."""
     out = np.zeros(probs.shape, dtype=bool)
     state = np.zeros(probs.shape[1], dtype=bool)
     for t in range(probs.shape[0]):
-        state = probs[t] >= np.where(state, off, on)
+        alone = state & ~state[::-1]  # in overlap a party stays on only at ``on`` (TurnStage._decide)
+        state = probs[t] >= np.where(alone, off, on)
         out[t] = state
     return out
 

@@ -156,3 +156,21 @@ def test_model_file_is_found_in_the_package() -> None:
     path = shipped_model_path()
     assert path.parent == Path(__file__).resolve().parents[1] / "listener" / "data" / "models"
     assert sidecar_path(path).is_file()
+
+
+def test_in_overlap_a_party_stays_on_only_at_the_on_threshold_as_training_scores_it() -> None:
+    """At a handover the fading voice must not hold on through the hysteresis band into an overlap."""
+    from models.scoring import hysteresis
+
+    model = OnnxTurnModel(parse_config({}), shipped_model_path())
+    on, off = model.spec.vad_on, model.spec.vad_off
+    hi, mid = on + 0.05, (on + off) / 2  # mid: inside the band, keeps a party on while it speaks alone
+    probs = np.array([[hi, 0.0], [mid, 0.0], [mid, hi], [mid, hi], [0.0, mid], [0.0, 0.0]], np.float32)
+    decided = [model._decide(row) for row in probs]
+    # the rep holds on alone; the customer comes in; in the overlap the rep's mid is not enough
+    assert decided == [(True, False), (True, False), (True, True), (False, True), (False, True), (False, False)]
+    # training and evaluation score the model with the same rule (models/scoring.py)
+    rng = np.random.default_rng(1)
+    walk = np.clip(np.cumsum(rng.normal(0.0, 0.08, (2000, 2)), axis=0) % 2.0, 0.0, 1.0).astype(np.float32)
+    model._active = (False, False)
+    assert [model._decide(row) for row in walk] == [tuple(r) for r in hysteresis(walk, on, off).tolist()]

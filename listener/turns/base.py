@@ -189,11 +189,19 @@ class TurnStage(Stage):
         return out
 
     def _decide(self, vad: Float) -> tuple[bool, bool]:
-        """Hysteresis: a party turns on at ``vad_on`` and off below ``vad_off`` (plain floats: per frame)."""
+        """Hysteresis: a party turns on at ``vad_on`` and off below ``vad_off`` (plain floats: per frame).
+
+        While the other party speaks too, a party stays on only at ``vad_on``: at a handover the
+        voice that is fading would otherwise hold on through the hysteresis, and most of the frames
+        the model gave to both parties where one spoke were such handovers.
+        """
         on, off = self.spec.vad_on, self.spec.vad_off
         rep, cust = float(vad[0]), float(vad[1])
         was_rep, was_cust = self._active
-        self._active = (rep >= (off if was_rep else on), cust >= (off if was_cust else on))
+        self._active = (
+            rep >= (off if was_rep and not was_cust else on),
+            cust >= (off if was_cust and not was_rep else on),
+        )
         return self._active
 
     def _interpret(

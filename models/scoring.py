@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from listener.turns.base import decide_activity
 from models.corpus import bridge
 from models.tasks import runs
 
@@ -17,12 +18,11 @@ MIN_SPEECH_FRAMES = 10
 
 
 def hysteresis(probs: np.ndarray, on: float, off: float) -> np.ndarray:
-    """(T, 2) probabilities -> activity, on at ``on``, off below ``off`` while alone (as the stage decides)."""
+    """(T, 2) probabilities -> activity, step by step by the stage's own rule (``decide_activity``)."""
     out = np.zeros(probs.shape, dtype=bool)
-    state = np.zeros(probs.shape[1], dtype=bool)
-    for t in range(probs.shape[0]):
-        alone = state & ~state[::-1]  # in overlap a party stays on only at ``on`` (TurnStage._decide)
-        state = probs[t] >= np.where(alone, off, on)
+    state = (False, False)
+    for t, (rep, cust) in enumerate(probs.tolist()):
+        state = decide_activity(state, rep, cust, on, off)
         out[t] = state
     return out
 

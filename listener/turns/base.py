@@ -195,13 +195,7 @@ class TurnStage(Stage):
         voice that is fading would otherwise hold on through the hysteresis, and most of the frames
         the model gave to both parties where one spoke were such handovers.
         """
-        on, off = self.spec.vad_on, self.spec.vad_off
-        rep, cust = float(vad[0]), float(vad[1])
-        was_rep, was_cust = self._active
-        self._active = (
-            rep >= (off if was_rep and not was_cust else on),
-            cust >= (off if was_cust and not was_rep else on),
-        )
+        self._active = decide_activity(self._active, float(vad[0]), float(vad[1]), self.spec.vad_on, self.spec.vad_off)
         return self._active
 
     def _interpret(
@@ -253,6 +247,16 @@ class TurnStage(Stage):
             doa_deg=frames.doa_deg.copy(),
             lag_s=self.spec.lag_s,
         )
+
+
+def decide_activity(was: tuple[bool, bool], rep: float, cust: float, on: float, off: float) -> tuple[bool, bool]:
+    """One step's (rep, customer) activity from the model's two speech probabilities and the last step's.
+
+    The one rule the stage decides by and training scores by (``models.scoring.hysteresis``):
+    a party speaking alone stays on down to ``off``; otherwise it needs ``on``.
+    """
+    was_rep, was_cust = was
+    return rep >= (off if was_rep and not was_cust else on), cust >= (off if was_cust and not was_rep else on)
 
 
 def _steps(frames: SpatialFrames) -> int:

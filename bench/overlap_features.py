@@ -44,20 +44,20 @@ class Recorder(SpatialFrontEnd):
 
     rows: list[Float]
 
-    def _setup_directions(self, config, band_hz):  # type: ignore[no-untyped-def]
+    def _setup_directions(self, config, band_hz):
         super()._setup_directions(config, band_hz)
         self.high = band_hz >= SRP_LOW_HZ
         steer = doa.steering(self.geometry.mics_m, self.pairs, band_hz[self.high], DOA_GRID_DEG)
         self.high_conj = np.ascontiguousarray(np.conj(steer.reshape(steer.shape[0], -1)).T)
         self.rows = []
 
-    def _score_difference(self, cross):  # type: ignore[no-untyped-def]
+    def _score_difference(self, cross):
         # the block's smoothed cross-spectra, kept for _vote: self.cross has a history, so calling it
         # a second time per block would smooth the block twice
         self._cross = cross
         return super()._score_difference(cross)
 
-    def _vote(self, excess, diff):  # type: ignore[no-untyped-def]
+    def _vote(self, excess, diff):
         cross = self._cross
         on = (excess[:, self.high] > 0).astype(np.float32)
         c = cross[:, self.high] * on[:, :, None]

@@ -111,7 +111,7 @@ def segment_share(segments: Iterable[PartySegment], seconds: float) -> float | N
 
 
 def talk_report(
-    segments: Sequence[PartySegment], audio: object, events: list[object], empty_share: float | None
+    segments: Sequence[PartySegment], audio: object, events: Sequence[object], empty_share: float | None
 ) -> dict[str, object]:
     """A report in ``listener analyze --json``'s shape for ``segments`` (as given: no clipping, no merging).
 

@@ -15,7 +15,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from listener.frames import runs, span_frames
+from listener.frames import runs as runs
+from listener.frames import span_frames
 
 Party = Literal["rep", "customer"]
 PARTIES: tuple[Party, Party] = ("rep", "customer")

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -77,7 +78,7 @@ def pipeline_frames(rec: Recording, stage: Stage) -> tuple[np.ndarray, list[Paus
             pipe.feed(AudioBlock(a / 16000, 16000, np.ascontiguousarray(rec.audio[:, a : a + block].T, np.float32)))
         pipe.feed(EndOfStream(rec.audio.shape[1] / 16000))
     segs = [e for e in collect.events if isinstance(e, SpeechSegment)]
-    system = [PartySegment(s.party.value, s.start_s, s.end_s) for s in segs]  # type: ignore[arg-type]
+    system = [PartySegment(s.party.value, s.start_s, s.end_s) for s in segs]
     return frame_activity(system, rec.truth.shape[1]), [e for e in collect.events if isinstance(e, Pause)]
 
 
@@ -112,13 +113,17 @@ def party_signals(rec: Recording) -> list[np.ndarray]:
     return [baselines.delay_and_sum(rec.audio, geo.mics_m, az) for az in (p.rep_azimuth_deg, p.customer_azimuth_deg)]
 
 
-def vad_table(recs: list[Recording], systems: dict[str, Callable[[Recording], np.ndarray]]) -> dict[str, dict]:
+def vad_table(
+    recs: list[Recording], systems: dict[str, Callable[[Recording], np.ndarray]]
+) -> dict[str, dict[str, float | None]]:
     out = {}
     for name, run in systems.items():
         truth = np.concatenate([r.truth for r in recs], axis=1)
         system = np.concatenate([run(r) for r in recs], axis=1)
         sc = score_frames(truth, system)
-        anyone = scoring.counts(truth.any(axis=0)[None], system.any(axis=0)[None])[0]
+        # numpy's stubs allow a scalar for any axis
+        anyone_truth, anyone_system = cast(np.ndarray, truth.any(axis=0)), cast(np.ndarray, system.any(axis=0))
+        anyone = scoring.counts(anyone_truth[None], anyone_system[None])[0]
         single = ~truth.all(axis=0)  # frames where the truth has at most one party speaking
         apart = scoring.counts(truth[:, single], system[:, single])
         parties = not name.endswith(NO_PARTIES)
@@ -150,13 +155,16 @@ def turn_table(
     outputs: dict[str, tuple[list[np.ndarray], tuple[float, float, float]]],
     smart: baselines.SmartTurn | None,
     pause_threshold: int,
-) -> dict[str, dict]:
+) -> dict[str, dict[str, object]]:
     """Balanced accuracy (and AUC) per task of the models and of the baselines that apply to it."""
     items = [(k, i) for k, r in enumerate(recs) for i in tasks.all_items(r.truth)]
     every = ("pause", "overlap", "premature")
+
+    def model_scorer(outs: list[np.ndarray], th: tuple[float, float, float]) -> Scorer:
+        return lambda k, i: tasks.score(i, outs[k], BIN_EDGES_S, th)
+
     scorers: dict[str, tuple[tuple[str, ...], Scorer]] = {
-        name: (every, lambda k, i, o=outs, t=th: tasks.score(i, o[k], BIN_EDGES_S, t))
-        for name, (outs, th) in outputs.items()
+        name: (every, model_scorer(outs, th)) for name, (outs, th) in outputs.items()
     }
     scorers["pause length (knows the pause's end)"] = (
         ("pause",), lambda k, i: float(i.pause_frames >= pause_threshold)
@@ -171,7 +179,7 @@ def turn_table(
     scorers["newcomer still active (model VAD)"] = (
         ("overlap",), lambda k, i: float(int8[k][tasks.step_at(i.at), i.party] >= 0.5)
     )
-    table: dict[str, dict] = {}
+    table: dict[str, dict[str, object]] = {}
     for task in every:
         chosen = [(k, i) for k, i in items if i.task == task]
         labels = [i.label for _, i in chosen]
@@ -203,9 +211,11 @@ def evaluate(recs: list[Recording], models: dict[str, Path], use_smart: bool) ->
         name: ([m.run_sequence(features_of(spatial_frames(r.audio, r.config))) for r in recs], m.spec.thresholds)
         for name, m in stages.items()
     }
-    systems: dict[str, Callable[[Recording], np.ndarray]] = {
-        name: (lambda r, p=path: pipeline_frames(r, OnnxTurnModel(r.config, p))[0]) for name, path in models.items()
-    }
+
+    def model_frames(path: Path) -> Callable[[Recording], np.ndarray]:
+        return lambda r: pipeline_frames(r, OnnxTurnModel(r.config, path))[0]
+
+    systems: dict[str, Callable[[Recording], np.ndarray]] = {name: model_frames(path) for name, path in models.items()}
     systems["heuristic decider"] = lambda r: pipeline_frames(r, ActivityDecider(r.config))[0]
     silero, webrtc = baselines.Silero(), baselines.WebRtc()
     systems["silero-vad on party beams"] = single_vad(silero, True)

@@ -16,6 +16,7 @@ onnxruntime runs few nodes per frame::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -24,6 +25,9 @@ from listener.turns.spec import INPUT_FEATURES, INPUT_STATE, OUTPUT_PROBS, OUTPU
 
 
 class TurnNet(nn.Module):
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, n_in: int, n_out: int, enc: int = 48, hidden: int = 48) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_in))
@@ -50,8 +54,11 @@ class Step(nn.Module):
         self.enc = nn.Linear(w_e.shape[1], w_e.shape[0])
         self.enc.weight.data = w_e.clone()
         self.enc.bias.data = (net.enc.bias.detach() - w_e @ net.mean).clone()
-        w_ih, w_hh = net.gru.weight_ih_l0.detach(), net.gru.weight_hh_l0.detach()
-        b_ih, b_hh = net.gru.bias_ih_l0.detach(), net.gru.bias_hh_l0.detach()
+        # nn.GRU sets its weights per layer at run time: torch's stubs only know them as Tensor | Module
+        w_ih = cast(torch.Tensor, net.gru.weight_ih_l0).detach()
+        w_hh = cast(torch.Tensor, net.gru.weight_hh_l0).detach()
+        b_ih = cast(torch.Tensor, net.gru.bias_ih_l0).detach()
+        b_hh = cast(torch.Tensor, net.gru.bias_hh_l0).detach()
         e_dim = w_ih.shape[1]
         w = torch.zeros(4 * h, e_dim + h)
         w[: 2 * h, :e_dim], w[: 2 * h, e_dim:] = w_ih[: 2 * h], w_hh[: 2 * h]

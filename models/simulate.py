@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -28,7 +29,8 @@ from bench.signals import mix_to_level, noise_sources, wrap_deg
 from listener.config import Config, geometry, parse_config
 from listener.events import AudioBlock, SpatialFrames
 from listener.spatial.frontend import SpatialFrontEnd
-from listener.turns.features import FEATURE_VERSION, features_of
+from listener.turns.features import FEATURE_VERSION
+from listener.turns.features import features_of as features_of
 from models.corpus import ESPEAK_SPEAKERS, FRAME, RATE_HZ, Utterance, is_validation, load_corpus
 from models.dialogue import Dialogue, make_dialogue
 
@@ -128,7 +130,8 @@ def render_array(dlg: Dialogue, rng: np.random.Generator, talker: np.ndarray | N
         points.append(side.position_m(room))
     hs = impulse_responses(room, points, rng)
     sources = dlg.sources()
-    speech = sum(render(sources[i], hs[i]) for i in range(3) if np.any(sources[i]))
+    # an array, not sum()'s 0 for nothing: every dialogue has speech
+    speech = cast(np.ndarray, sum(render(sources[i], hs[i]) for i in range(3) if np.any(sources[i])))
     noise = _noise(sources.shape[1], rng, talker, hs[3:])
     return _level(speech, noise, dlg, rng)
 
@@ -151,7 +154,7 @@ def render_channels(dlg: Dialogue, rng: np.random.Generator, talker: np.ndarray 
 
 
 def _level(speech: np.ndarray, noise: np.ndarray, dlg: Dialogue, rng: np.random.Generator) -> np.ndarray:
-    spans = _intervals(dlg.truth().any(axis=0))
+    spans = _intervals(cast(np.ndarray, dlg.truth().any(axis=0)))  # numpy's stubs allow a scalar for any axis
     return mix_to_level(speech, noise, spans, RATE_HZ, rng.uniform(5, 35), rng.uniform(-38, -22), rng)
 
 

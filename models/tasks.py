@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
-from listener.frames import runs
+from listener.frames import runs as runs
 from listener.turns import derive
 
 FRAME_S = 0.01
@@ -58,7 +59,7 @@ def run_end(active: np.ndarray, start: int) -> int:
 
 
 def pause_items(truth: np.ndarray) -> list[Item]:
-    anyone = truth.any(axis=0)
+    anyone = cast(np.ndarray, truth.any(axis=0))  # numpy's stubs allow a scalar for any axis
     n = truth.shape[1]
     items = []
     for a, b in runs(~anyone):
@@ -102,7 +103,7 @@ def overlap_items(truth: np.ndarray) -> list[Item]:
 
 
 def premature_items(truth: np.ndarray) -> list[Item]:
-    anyone = truth.any(axis=0)
+    anyone = cast(np.ndarray, truth.any(axis=0))
     n = truth.shape[1]
     items = []
     for a, b in runs(~anyone):
@@ -143,7 +144,7 @@ def balanced_accuracy(labels: Sequence[bool], probs: Sequence[float], threshold:
     return float(0.5 * (np.mean(p[y]) + np.mean(~p[~y])))
 
 
-def auc(labels: Sequence[bool], probs: Sequence[float]) -> float | None:
+def auc(labels: Sequence[bool], probs: Sequence[float] | np.ndarray) -> float | None:
     """Area under the ROC curve (threshold-free; ties count half)."""
     y, p = np.asarray(labels, dtype=bool), np.asarray(probs, dtype=float)
     if y.all() or (~y).all():

@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -128,7 +129,10 @@ def swapped(seq: Track) -> Track:
     return replace(seq, features=swap_parties(seq.features), vad=vad, future=fut, truth=seq.truth[::-1])
 
 
-def epoch_chunks(data: list[Track], rng: np.random.Generator, s: Settings) -> list[tuple[torch.Tensor, ...]]:
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # features, vad, future, mask
+
+
+def epoch_chunks(data: list[Track], rng: np.random.Generator, s: Settings) -> list[Batch]:
     """One epoch for truncated backprop through time: every dialogue at once, cut into consecutive chunks.
 
     Each dialogue starts at a random offset (from a zero state), at its very
@@ -146,7 +150,7 @@ def epoch_chunks(data: list[Track], rng: np.random.Generator, s: Settings) -> li
         arrays = [a[st:] for a in _full(t)]
         full.append([np.pad(a, ((0, n_chunks * chunk - len(a)), (0, 0))) for a in arrays])
     stacked = [torch.from_numpy(np.stack([f[i] for f in full]).astype(np.float32)) for i in range(4)]
-    return [tuple(a[:, k * chunk : (k + 1) * chunk] for a in stacked) for k in range(n_chunks)]
+    return [cast(Batch, tuple(a[:, k * chunk : (k + 1) * chunk] for a in stacked)) for k in range(n_chunks)]
 
 
 def loss_of(
@@ -173,7 +177,9 @@ def fit(net: TurnNet, data: list[Track], val: list[Track], s: Settings, log: boo
     opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=1e-4)
     total = max(s.epochs * per_epoch, 2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=total, pct_start=0.15)
-    val_batch = tuple(torch.from_numpy(np.stack(a).astype(np.float32)) for a in zip(*map(_full, val), strict=True))
+    val_batch = cast(
+        Batch, tuple(torch.from_numpy(np.stack(a).astype(np.float32)) for a in zip(*map(_full, val), strict=True))
+    )
     best, best_state, t0 = float("inf"), None, time.perf_counter()
     for epoch in range(1, s.epochs + 1):
         net.train()
@@ -182,7 +188,7 @@ def fit(net: TurnNet, data: list[Track], val: list[Track], s: Settings, log: boo
             loss, h = loss_of(net, *batch, h0=h, overlap_weight=s.overlap_weight)
             h = h.detach()
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             sched.step()

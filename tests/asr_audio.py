@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from tests import synth
+from tests import synth as synth
 
 RATE_HZ = synth.RATE_HZ
 

@@ -22,7 +22,7 @@ from tests import synth
 
 def analyze(path: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
     assert main(["analyze", str(path), "--json", *extra]) == 0
-    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+    return json.loads(capsys.readouterr().out)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def _reported(blocks: list[ActivityFrames], seconds: float) -> list[tuple[object
     for block in blocks:
         out += stage.process(block)
     out += stage.process(EndOfStream(seconds))
-    keys = []
+    keys: list[tuple[object, ...]] = []
     for e in out:
         if isinstance(e, Reported):
             rec = e.record()
@@ -174,7 +174,7 @@ def _pauses_read_with_the_model(bounds: list[int]) -> list[tuple[float, float]]:
 
 @pytest.mark.parametrize("bounds", [list(range(100, 800, 100)), [400], [100, 400], []])
 def test_the_model_is_read_in_time_however_the_stream_is_cut(bounds: list[int]) -> None:
-    assert _pauses_read_with_the_model(bounds) == [(3.0, pytest.approx(0.75)), (5.0, pytest.approx(0.1))]
+    assert _pauses_read_with_the_model(bounds) == [(3.0, pytest.approx(0.75)), (5.0, pytest.approx(0.1))]  # type: ignore[comparison-overlap]
 
 
 def test_pauses_published_by_the_turn_stage_are_not_duplicated() -> None:

@@ -18,7 +18,7 @@ from tests.conftest import f1, frames
 
 def analyze_json(path: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     assert main(["analyze", str(path), "--json", *extra]) == 0
-    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+    return json.loads(capsys.readouterr().out)
 
 
 def test_report_contract(

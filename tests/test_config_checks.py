@@ -240,7 +240,7 @@ def test_a_boards_own_pins_are_free_without_that_board() -> None:
     assert set(BOARD_PINS) == set(PRESETS)
     for bcm in sorted(set(HAT_PINS) | set(LED_RING_POWER)):
         for preset, board_pins in BOARD_PINS.items():
-            config = {"array": {"preset": preset}, "leds": {"button_pin": f"GPIO{bcm}"}}
+            config: dict[str, object] = {"array": {"preset": preset}, "leds": {"button_pin": f"GPIO{bcm}"}}
             if bcm in board_pins:
                 rejected(config, "leds.button_pin", preset, f"GPIO{bcm}", board_pins[bcm])
             else:
@@ -260,7 +260,10 @@ def test_the_default_pins_are_free_on_every_array() -> None:
             # the defaults are checked like any pin: the button moved onto an LED in use is refused, onto
             # the LED the wiring leaves unused it is not
             for key in defaults:
-                moved = {"array": {"preset": preset}, "leds": {"preset": wiring, "button_pin": f"GPIO{defaults[key]}"}}
+                moved: dict[str, object] = {
+                    "array": {"preset": preset},
+                    "leds": {"preset": wiring, "button_pin": f"GPIO{defaults[key]}"},
+                }
                 if key in leds:
                     rejected(moved, "leds.button_pin", f"is already leds.{key}")
                 elif key != "button_pin":

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -289,7 +290,11 @@ def test_bad_pins_are_config_errors() -> None:
 def test_a_pin_that_cannot_be_opened_is_a_clear_error(factory: MockFactory) -> None:
     # past validation (a pin another program holds, a board without it): the stage still says which
     base = parse_config({"leds": {"self_test_s": 0.0}})
-    for leds, expected in [({"amber_pin": "GPIO99"}, "amber_pin"), ({"red_pin": "GPIO22"}, "each pin used once")]:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"amber_pin": "GPIO99"}, "amber_pin"),
+        ({"red_pin": "GPIO22"}, "each pin used once"),
+    ]
+    for leds, expected in cases:
         config = dataclasses.replace(base, leds=dataclasses.replace(base.leds, **leds))
         with pytest.raises(OutputError, match=expected):
             LedStage(config, factory=factory, trace=io.StringIO()).open()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pyaudio
 import pytest
 
 from listener.audio.devices import choose_device, format_devices, list_input_devices
@@ -413,7 +414,7 @@ def test_a_device_that_opens_but_stays_silent_is_not_announced_back(
 
     def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
         if silent.is_set():
-            return None, live.pyaudio.paContinue  # called, but nothing arrives
+            return None, pyaudio.paContinue  # called, but nothing arrives
         return deliver(run, in_data, frames, info, status)
 
     monkeypatch.setattr(live._Run, "callback", callback)
@@ -451,7 +452,7 @@ def test_an_unusable_device_is_reported_again_in_the_next_outage(
 
     def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
         if silent.is_set():
-            return None, live.pyaudio.paContinue  # the array stops delivering: an outage
+            return None, pyaudio.paContinue  # the array stops delivering: an outage
         return deliver(run, in_data, frames, info, status)
 
     def start(source: LiveSource) -> object:
@@ -499,7 +500,7 @@ def test_a_silent_reopened_device_is_not_counted_lost_twice(
 
     def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
         if silent.is_set():
-            return None, live.pyaudio.paContinue
+            return None, pyaudio.paContinue
         return deliver(run, in_data, frames, info, status)
 
     def slow_open(source: LiveSource, run: live._Run) -> object:

@@ -56,7 +56,7 @@ def _ms(iso: str) -> int:
 def test_node_red_counts_per_local_day_as_the_devices_do() -> None:
     # 20:30 on 2 March in New York is 01:30 on 3 March UTC: the store's day is the 2nd
     start = {"seq": 5, "ts": _ms("2026-03-02T20:30:00-05:00"), "type": "session_start"}
-    evening = {"topic": "listener/counter-3/event", "payload": start}
+    evening: dict[str, object] = {"topic": "listener/counter-3/event", "payload": start}
     (out,) = _run_node("Count per counter and day", [evening], tz="America/New_York")
     counts = out[0]
     assert counts["topic"] == "counter-3/2026-03-02"

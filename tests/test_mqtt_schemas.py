@@ -6,6 +6,7 @@ import dataclasses
 import json
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 import jsonschema
 import pytest
@@ -15,6 +16,7 @@ from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
 from listener.events import (
     Backchannel,
+    DeviceMode,
     DominanceChanged,
     Interruption,
     Party,
@@ -120,9 +122,9 @@ def test_metrics_session_state_info_status_follow_their_schemas() -> None:
     with_cues = payloads.session(summary, ts - 60_000, ts - 25_000, ts, cues)
     _check("session", with_cues)
     # every figure, in its order, rates to 3 decimals
-    assert list(with_cues["cues"]) == list(cues.record())
+    assert list(cast(dict[str, object], with_cues["cues"])) == list(cues.record())
     assert with_cues["cues"] == {**cues.record(), "rep_wpm": 82.667, "asr_skipped_s": 1.235}
-    _check("state", payloads.state(payloads.DeviceMode.PAUSED, False, None, 4, ts))
+    _check("state", payloads.state(DeviceMode.PAUSED, False, None, 4, ts))
     _check("status", payloads.status("offline", ts))
     info = payloads.DeviceInfo(
         "0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 10.0
@@ -140,7 +142,7 @@ def test_anonymity_check_catches_free_text() -> None:
 
 def test_discovery_ties_sensors_to_the_device_topics() -> None:
     config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic")
-    assert config["dev"] == {  # type: ignore[comparison-overlap]
+    assert config["dev"] == {
         "ids": ["counter-3"],
         "name": "Listener counter-3",
         "mf": "listener",

@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -54,11 +55,12 @@ def analyze(path: Path) -> dict[str, object]:
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         assert main(["analyze", str(path), "--json"]) == 0
-    return json.loads(buffer.getvalue())  # type: ignore[no-any-return]
+    return json.loads(buffer.getvalue())
 
 
 def speech_s(report: dict[str, object]) -> float:
-    return sum(float(s["end"]) - float(s["start"]) for s in report["segments"])  # type: ignore[attr-defined]
+    segments = cast(list[dict[str, Any]], report["segments"])
+    return sum(float(s["end"]) - float(s["start"]) for s in segments)
 
 
 def test_background_noise_at_the_start_of_a_stream_is_not_speech(reports: list[dict[str, object]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,7 +80,12 @@ def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(
     chosen: list[tuple[list[np.ndarray], object]] = []  # (outputs, thresholds) of every choice made
     for name in ("choose_thresholds", "choose_decision_thresholds"):
         real = getattr(train, name)
-        monkeypatch.setattr(train, name, lambda o, *a, real=real: chosen.append((o, real(o, *a))) or chosen[-1][1])
+
+        def choose(o: list[np.ndarray], *a: object, real: Callable[..., object] = real) -> object:
+            chosen.append((o, real(o, *a)))
+            return chosen[-1][1]
+
+        monkeypatch.setattr(train, name, choose)
     results = train.run_ensemble(replace(train.SMOKE, lookahead_steps=1), (1, 2), out, cache, log=False)
     path = out / SHIPPED_NAME
     doc = json.loads(sidecar_path(path).read_text())

@@ -2,7 +2,7 @@
 
     python -m bench.accuracy [--cases DIR] [--variants N] [--split dev|eval|all|heldout]
                              [--config CFG] [--oracle | --oracle-one-party | --baseline naive]
-                             [--json]
+                             [--truth trimmed|rttm] [--json]
 
 Cases are generated into ``bench/.cache/cases`` on first use (see
 bench.simulate) and reused while their manifest matches. Each case runs
@@ -15,6 +15,8 @@ both): the ceiling for any system that cannot hear the benchmark's
 overlaps, where the same mono mix arrives from both directions.
 ``--baseline naive`` scores issue #2's point of comparison instead of the
 listener: per-frame SRP-PHAT with WebRTC VAD (bench.naive).
+``--truth rttm`` scores against the RTTM's turns as they are, pauses and
+all, instead of the truth with long quiet pauses cut out (bench.simulate).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import interruptions as events
 from bench import naive
@@ -65,6 +68,7 @@ def cases_dir(overlaps: str, split: str = "all") -> Path:
 
 
 SECONDS_TOLERANCE_S = 0.05
+TRUTHS = ("trimmed", "rttm")
 
 
 class BenchError(RuntimeError):
@@ -155,14 +159,27 @@ def score_report(truth: dict[str, object], report: dict[str, object]) -> CaseSco
     )
 
 
+def truth_of(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A case's truth: ``trimmed`` (its ``segments``) or ``rttm`` (its ``segments_rttm``, pauses and all)."""
+    if kind not in TRUTHS:
+        raise BenchError(f"truth {kind!r} is not one of {', '.join(TRUTHS)}")
+    return doc if kind == "trimmed" else {**doc, "segments": doc["segments_rttm"]}
+
+
 def run(
-    cases_dir: Path, manifest: dict[str, object], config: Path | None, oracle: str, timeout_s: float, quiet: bool
+    cases_dir: Path,
+    manifest: dict[str, object],
+    config: Path | None,
+    oracle: str,
+    timeout_s: float,
+    quiet: bool,
+    truth_kind: str = "trimmed",
 ) -> list[CaseResult]:
     """``oracle``: "" (run listener analyze), "truth", "one-party" (see oracle_report) or "naive" (bench.naive)."""
     results = []
     analytics = events.analytics_config(config)  # the analytics' settings, read once for every case
     for entry in manifest["cases"]:  # type: ignore[attr-defined]
-        truth = json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
+        truth = truth_of(json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8")), truth_kind)
         t0 = time.perf_counter()
         if oracle == "naive":
             report = naive.naive_report(cases_dir / entry["wav"], analytics)
@@ -284,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     oracles.add_argument(
         "--baseline", choices=("naive",), help="score a baseline instead: per-frame SRP-PHAT with WebRTC VAD"
     )
+    ap.add_argument(
+        "--truth", choices=TRUTHS, default="trimmed", help="rttm: the RTTM's turns as they are, pauses and all"
+    )
     ap.add_argument("--json", action="store_true", help="print machine-readable results")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
@@ -295,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = data_for(args.split, args.data)
         manifest = ensure_cases(args.cases, args.variants, args.seed, args.split, data, args.overlaps)
         oracle = "truth" if args.oracle else "one-party" if args.oracle_one_party else args.baseline or ""
-        results = run(args.cases, manifest, args.config, oracle, args.timeout, args.json)
+        results = run(args.cases, manifest, args.config, oracle, args.timeout, args.json, args.truth)
     except (BenchError, HeldoutError) as exc:
         print(f"bench.accuracy: {exc}", file=sys.stderr)
         return 2
@@ -304,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc = {
             "schema": "listener.bench-accuracy/1",
             "oracle": oracle or None,
+            "truth": args.truth,
             "config": str(args.config) if args.config else None,
             "cases": [
                 {

@@ -297,3 +297,22 @@ def test_speech_heard_before_anybody_spoke_is_counted_up_to_the_first_onset() ->
     assert opening_false_s(truth, system) == pytest.approx(0.3 + 0.2)  # the start, and an early onset
     assert opening_false_s(truth, truth) == 0.0
     assert opening_false_s([], system) == pytest.approx(0.3 + 2.3 + 1.0)  # nobody spoke: all of it
+
+
+def test_the_rttm_truth_keeps_the_pauses_the_trimmed_truth_cuts() -> None:
+    from bench.accuracy import BenchError, truth_of
+
+    doc: dict[str, object] = {
+        "audio": {"seconds": 4.0},
+        "segments": [{"party": "rep", "start": 0.0, "end": 1.0}, {"party": "rep", "start": 2.0, "end": 3.0}],
+        "segments_rttm": [{"party": "rep", "start": 0.0, "end": 3.0}],  # a turn that runs through a pause
+    }
+    system: dict[str, object] = {"segments": doc["segments"]}
+    assert truth_of(doc, "trimmed") is doc
+    assert score_report(truth_of(doc, "trimmed"), system).rep.f1 == 1.0
+    rttm = score_report(truth_of(doc, "rttm"), system).rep  # the pause is missed speech by the RTTM
+    assert rttm.precision == 1.0
+    assert rttm.recall == pytest.approx(2 / 3)
+    assert doc["segments"] != doc["segments_rttm"]  # the case file itself is left as it was
+    with pytest.raises(BenchError, match="'raw' is not one of trimmed, rttm"):
+        truth_of(doc, "raw")

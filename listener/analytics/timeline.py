@@ -1,52 +1,25 @@
 """Per-party speech segments from frame activity, decided as they close.
 
 Gaps shorter than ``bridge_gap_s`` inside one party's speech are bridged,
-bursts shorter than ``min_speech_s`` are dropped. A segment is announced
-(:class:`SpeechStarted`) once it has lasted ``min_speech_s``, and closed
-(:class:`SpeechSegment`) once the party has been quiet for ``bridge_gap_s``.
+bursts shorter than ``min_speech_s`` are dropped: the rules of
+:class:`~listener.analytics.tracks.Track`, which the analytics use too, so
+the report's segments and the events decided on them are the same
+stretches. A segment is announced (:class:`SpeechStarted`) once it has
+lasted ``min_speech_s``, and closed (:class:`SpeechSegment`) once the party
+has been quiet for ``bridge_gap_s``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
-from listener.analytics.context import at_least
+from listener.analytics.context import Limits
+from listener.analytics.tracks import Span, Track
 from listener.config import Config
 from listener.events import ActivityFrames, EndOfStream, Event, Party, SpeechSegment, SpeechStarted, TalkTotals
 from listener.pipeline import Stage
 
-
-@dataclass
-class _Run:
-    start_s: float
-    last_active_end_s: float
-    announced: bool = False
-
-
-class _PartyTrack:
-    def __init__(self, party: Party, bridge_gap_s: float, min_speech_s: float) -> None:
-        self.party = party
-        self.bridge_gap_s = bridge_gap_s
-        self.min_speech_s = min_speech_s
-        self.run: _Run | None = None
-
-    def step(self, t_s: float, hop_s: float, active: bool, lag_s: float = 0.0) -> Iterator[Event]:
-        run = self.run
-        if active:
-            if run is None:
-                run = self.run = _Run(start_s=t_s, last_active_end_s=t_s + hop_s)
-            run.last_active_end_s = t_s + hop_s
-            if not run.announced and at_least(run.last_active_end_s - run.start_s, self.min_speech_s):
-                run.announced = True
-                yield SpeechStarted(party=self.party, onset_s=run.start_s)
-        elif run is not None and at_least(t_s + hop_s - run.last_active_end_s, self.bridge_gap_s):
-            yield from self.close(t_s + hop_s + lag_s)
-
-    def close(self, decided_s: float) -> Iterator[Event]:
-        run, self.run = self.run, None
-        if run is not None and run.announced:
-            yield SpeechSegment(party=self.party, start_s=run.start_s, end_s=run.last_active_end_s, decided_s=decided_s)
+KEEP_FRAMES = 0  # the timeline asks nothing about closed stretches: keep none beyond the last two
 
 
 class Timeline(Stage):
@@ -55,29 +28,42 @@ class Timeline(Stage):
     name = "timeline"
 
     def __init__(self, config: Config) -> None:
-        act = config.activity
-        self.tracks = {p: _PartyTrack(p, act.bridge_gap_s, act.min_speech_s) for p in Party}
+        self.config = config
+        self.limits: Limits | None = None  # frames of the stream's hop, known with the first frames
+        self.tracks: dict[Party, Track] = {}
         self.talk_s = dict.fromkeys(Party, 0.0)
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, ActivityFrames):
             yield from self._frames(event)
         elif isinstance(event, EndOfStream):
-            for track in self.tracks.values():
-                yield from self._account(track.close(event.t_s), event.t_s)
+            for party, track in self.tracks.items():
+                yield from self._closed(party, track.close(), event.t_s)
 
     def _frames(self, frames: ActivityFrames) -> Iterator[Event]:
+        lim = self._limits(frames.hop_s)
+        first = round(frames.start_s / frames.hop_s)
+        active = {p: frames.active(p).tolist() for p in Party}
         for i in range(frames.n_frames):
-            t_s = frames.start_s + i * frames.hop_s
+            f = first + i
             for party, track in self.tracks.items():
-                step = track.step(t_s, frames.hop_s, bool(frames.active(party)[i]), frames.lag_s)
-                yield from self._account(step, t_s + frames.hop_s + frames.lag_s)
+                step = track.step(f, active[party][i])
+                if step.announced is not None:
+                    yield SpeechStarted(party=party, onset_s=lim.s(step.announced.start))
+                if step.closed is not None:  # at the end of frame f, which the activity reported lag_s late
+                    yield from self._closed(party, step.closed, lim.s(f + 1) + frames.lag_s)
 
-    def _account(self, events: Iterable[Event], t_s: float) -> Iterator[Event]:
-        for event in events:
-            yield event
-            if isinstance(event, SpeechSegment):
-                self.talk_s[event.party] += event.duration_s
-                yield TalkTotals(
-                    t_s=t_s, rep_talk_s=self.talk_s[Party.REP], customer_talk_s=self.talk_s[Party.CUSTOMER]
-                )
+    def _limits(self, hop_s: float) -> Limits:
+        if self.limits is None or self.limits.hop_s != hop_s:
+            lim = self.limits = Limits.of(self.config.analytics, self.config.activity, hop_s)
+            self.tracks = {p: Track(p, lim.bridge_frames, lim.min_speech_frames, KEEP_FRAMES) for p in Party}
+        return self.limits
+
+    def _closed(self, party: Party, span: Span | None, t_s: float) -> Iterator[Event]:
+        if span is None or self.limits is None:
+            return
+        s = self.limits.s
+        segment = SpeechSegment(party=party, start_s=s(span.start), end_s=s(span.end), decided_s=t_s)
+        self.talk_s[party] += segment.duration_s
+        yield segment
+        yield TalkTotals(t_s=t_s, rep_talk_s=self.talk_s[Party.REP], customer_talk_s=self.talk_s[Party.CUSTOMER])

@@ -50,6 +50,9 @@ class Step:
     closed: Span | None = None
 
 
+NOTHING = Step()  # most frames change nothing: one shared answer instead of a new one per frame
+
+
 class Track:
     """The stretches of speech of one party, decided as frames arrive."""
 
@@ -72,10 +75,10 @@ class Track:
             if not run.announced and run.length >= self.min_frames:
                 run.announced = True
                 return Step(announced=run)
-            return Step()
+            return NOTHING
         if run is not None and f + 1 - run.last_end >= self.bridge_frames:
             return Step(closed=self.close())
-        return Step()
+        return NOTHING
 
     def close(self) -> Span | None:
         """End the current run now (a gap or the end of the stream)."""

@@ -42,7 +42,6 @@ from bench.scoring import (
     bootstrap_intervals,
     case_json,
     excerpt_of,
-    opening_false_s,
     score_case,
     summarize,
     summary_json,
@@ -82,7 +81,6 @@ class CaseResult:
     score: CaseScore
     analyze_s: float
     events: events.EventScore | None = None  # interruption / backchannel detection (bench.interruptions)
-    opening_false_s: float = 0.0  # system speech before anybody truly speaks (see bench.scoring)
 
 
 def ensure_cases(
@@ -191,13 +189,7 @@ def run(
             report = analyze(cases_dir / entry["wav"], config, timeout_s)
         elapsed_s = time.perf_counter() - t0
         scored = events.score_events(truth, report, analytics)
-        opening = opening_false_s(
-            segments_from_json(truth["segments"]),
-            segments_from_json(report.get("segments", [])),  # type: ignore[arg-type]
-        )
-        results.append(
-            CaseResult(entry["case"], entry["split"], score_report(truth, report), elapsed_s, scored, opening)
-        )
+        results.append(CaseResult(entry["case"], entry["split"], score_report(truth, report), elapsed_s, scored))
         if not quiet:
             print(f"  {entry['case']}: analyzed in {results[-1].analyze_s:.1f} s", file=sys.stderr)
     return results
@@ -226,7 +218,7 @@ def print_table(results: Sequence[CaseResult], groups: dict[str, Summary]) -> No
             f" {_fmt(g.attribution):>6} {_fmt(g.attribution_strict):>6} {_fmt(g.mean_share_error_pp, 1, 1):>6}"
         )
     print("(F1 and attribution pooled over all frames of a group; err pp = mean per-case |rep share error|)")
-    opened = [r.opening_false_s for r in results if r.opening_false_s > 0.0]
+    opened = [r.score.opening_false_s for r in results if r.score.opening_false_s > 0.0]
     print(f"speech heard before anybody spoke: {len(opened)} of {len(results)} cases, {sum(opened):.1f} s in all")
 
 
@@ -331,7 +323,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "case": r.case,
                     "split": r.split,
                     **case_json(r.score),
-                    "opening_false_s": round(r.opening_false_s, 3),
                     "analyze_s": round(r.analyze_s, 3),
                 }
                 for r in results

@@ -18,7 +18,7 @@ The system's segments are scored as given: no bridging, no smoothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
@@ -82,6 +82,7 @@ class CaseScore(_Attribution):
     single: int  # single-party truth frames
     true_share: float | None
     system_share: float | None
+    opening_false_s: float = 0.0  # system speech before anybody truly speaks (score_case; see opening_false_s)
 
     @property
     def mean_f1(self) -> float | None:
@@ -174,12 +175,13 @@ def score_case(
     frames = n_frames(seconds, frame_s)
     if system_share is None:
         system_share = segment_share(system, seconds)
-    return score_frames(
+    score = score_frames(
         frame_activity(truth, frames, frame_s),
         frame_activity(system, frames, frame_s),
         system_share,
         segment_share(truth, seconds),
     )
+    return replace(score, opening_false_s=opening_false_s(truth, system))
 
 
 def opening_false_s(truth: Sequence[PartySegment], system: Sequence[PartySegment]) -> float:
@@ -248,6 +250,7 @@ def case_json(score: CaseScore) -> dict[str, object]:
         "true_rep_share": score.true_share,
         "system_rep_share": score.system_share,
         "share_error_pp": score.share_error_pp,
+        "opening_false_s": round(score.opening_false_s, 3),
     }
 
 

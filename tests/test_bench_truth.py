@@ -13,6 +13,7 @@ from bench.accuracy import oracle_report, score_report
 from bench.scoring import (
     Counts,
     bootstrap_intervals,
+    case_json,
     excerpt_of,
     opening_false_s,
     score_case,
@@ -297,6 +298,9 @@ def test_speech_heard_before_anybody_spoke_is_counted_up_to_the_first_onset() ->
     assert opening_false_s(truth, system) == pytest.approx(0.3 + 0.2)  # the start, and an early onset
     assert opening_false_s(truth, truth) == 0.0
     assert opening_false_s([], system) == pytest.approx(0.3 + 2.3 + 1.0)  # nobody spoke: all of it
+    scored = score_case(truth, system, 6.0)  # every case's score carries it (bench.accuracy prints it)
+    assert scored.opening_false_s == pytest.approx(0.5)
+    assert case_json(scored)["opening_false_s"] == 0.5
 
 
 def test_the_rttm_truth_keeps_the_pauses_the_trimmed_truth_cuts() -> None:

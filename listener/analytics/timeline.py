@@ -29,19 +29,19 @@ class Timeline(Stage):
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.limits: Limits | None = None  # frames of the stream's hop, known with the first frames
+        self.limits: Limits | None = None  # in frames of the stream's hop: set by the first frames
         self.tracks: dict[Party, Track] = {}
         self.talk_s = dict.fromkeys(Party, 0.0)
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, ActivityFrames):
             yield from self._frames(event)
-        elif isinstance(event, EndOfStream):
+        elif isinstance(event, EndOfStream) and self.limits is not None:
             for party, track in self.tracks.items():
-                yield from self._closed(party, track.close(), event.t_s)
+                yield from self._closed(self.limits, party, track.close(), event.t_s)
 
     def _frames(self, frames: ActivityFrames) -> Iterator[Event]:
-        lim = self._limits(frames.hop_s)
+        lim = self.limits or self._start(frames.hop_s)
         first = round(frames.start_s / frames.hop_s)
         active = {p: frames.active(p).tolist() for p in Party}
         for i in range(frames.n_frames):
@@ -51,18 +51,18 @@ class Timeline(Stage):
                 if step.announced is not None:
                     yield SpeechStarted(party=party, onset_s=lim.s(step.announced.start))
                 if step.closed is not None:  # at the end of frame f, which the activity reported lag_s late
-                    yield from self._closed(party, step.closed, lim.s(f + 1) + frames.lag_s)
+                    yield from self._closed(lim, party, step.closed, lim.s(f + 1) + frames.lag_s)
 
-    def _limits(self, hop_s: float) -> Limits:
-        if self.limits is None or self.limits.hop_s != hop_s:
-            lim = self.limits = Limits.of(self.config.analytics, self.config.activity, hop_s)
-            self.tracks = {p: Track(p, lim.bridge_frames, lim.min_speech_frames, KEEP_FRAMES) for p in Party}
-        return self.limits
+    def _start(self, hop_s: float) -> Limits:
+        """The stream's first frames: thresholds in frames of its hop, which stays the same to its end."""
+        lim = self.limits = Limits.of(self.config.analytics, self.config.activity, hop_s)
+        self.tracks = {p: Track(p, lim.bridge_frames, lim.min_speech_frames, KEEP_FRAMES) for p in Party}
+        return lim
 
-    def _closed(self, party: Party, span: Span | None, t_s: float) -> Iterator[Event]:
-        if span is None or self.limits is None:
+    def _closed(self, lim: Limits, party: Party, span: Span | None, t_s: float) -> Iterator[Event]:
+        if span is None:
             return
-        s = self.limits.s
+        s = lim.s
         segment = SpeechSegment(party=party, start_s=s(span.start), end_s=s(span.end), decided_s=t_s)
         self.talk_s[party] += segment.duration_s
         yield segment

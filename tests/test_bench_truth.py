@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from bench.truth import (
     segments_from_json,
     subtract,
 )
+from listener.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "listener" / "data" / "sample"
@@ -320,3 +322,20 @@ def test_the_rttm_truth_keeps_the_pauses_the_trimmed_truth_cuts() -> None:
     assert doc["segments"] != doc["segments_rttm"]  # the case file itself is left as it was
     with pytest.raises(BenchError, match="'raw' is not one of trimmed, rttm"):
         truth_of(doc, "raw")
+
+
+def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
+    from bench.boundaries import BoundaryErrors, blur, boundary_errors, interruption_matches
+
+    truth = [PartySegment("rep", 1.0, 5.0), PartySegment("customer", 4.9, 8.0)]
+    system = [PartySegment("rep", 1.06, 4.8), PartySegment("customer", 5.05, 9.0)]
+    found = boundary_errors(truth, system)
+    assert found.truth_onsets == 2
+    assert sorted(round(e, 3) for e in found.onset_s) == [0.06, 0.15]
+    assert [round(e, 3) for e in found.end_s] == [-0.2]  # the customer's end is 1.0 s off: unmatched
+    # moved by exactly the customer's 0.15 s onset error, the 0.1 s overlap opens into a gap
+    moved = blur(truth, BoundaryErrors((0.15,), (0.0,), 2), 1.0, random.Random(0), 10.0)
+    assert [(round(s.start_s, 3), s.end_s) for s in moved] == [(1.15, 5.0), (5.05, 8.0)]
+    doc: dict[str, object] = {"audio": {"seconds": 10.0}, "segments": [s.to_json() for s in truth]}
+    assert interruption_matches(doc, truth, Config()) == Counts(tp=1, fp=0, fn=0)  # the truth finds itself
+    assert interruption_matches(doc, moved, Config()) == Counts(tp=0, fp=0, fn=1)

@@ -1,0 +1,195 @@
+"""How exact the listener's segment boundaries are, and what that alone costs interruption detection.
+
+    python -m bench.boundaries [--overlaps separate] [--split heldout] [--variants 6] [--draws 5]
+
+An interruption (shared/metrics.md) is an onset *inside* the other party's
+activity, so whether a handover that overlaps by 100 ms counts depends on
+both boundaries being right to well under that. This bench measures:
+
+1. the system's boundary errors: for every truth onset (end) of a party, the
+   nearest system onset (end) of that party within ``MATCH_WINDOW_S``,
+   system minus truth; truth onsets with none are counted as unmatched;
+2. a *boundary-limited oracle*: the truth segments themselves, each onset and
+   end moved by an error drawn from those measured errors (times ``scale``),
+   run through the device's analytics (``listener.analytics.replay``, deciding
+   as the device does) and scored against the truth's interruptions exactly as
+   ``bench.accuracy`` scores the listener. Every speech stretch is found and
+   nothing is invented: only the boundaries are as loose as the listener's.
+
+At ``scale`` 1 that is the interruption F1 a system with the listener's
+boundaries and perfect detection would score; the smaller scales show how
+much tighter the boundaries would have to be for a target. Prints figures,
+asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import interruptions as events
+from bench.accuracy import BenchError, analyze, cases_dir, ensure_cases
+from bench.heldout import HeldoutError
+from bench.overlaps import OVERLAP_MODES
+from bench.scoring import Counts
+from bench.signals import DATA_DIR
+from bench.simulate import DEFAULT_SEED, SPLITS, data_for
+from bench.truth import PartySegment, segments_from_json
+from listener.analytics.replay import replay
+from listener.config import Config
+
+MATCH_WINDOW_S = 0.5
+MIN_SEGMENT_S = 0.05  # a moved segment shorter than this is dropped (its ends crossed)
+SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class BoundaryErrors:
+    """System minus truth, seconds, for the truth boundaries that had a system boundary near them."""
+
+    onset_s: tuple[float, ...]
+    end_s: tuple[float, ...]
+    truth_onsets: int  # all of them, matched or not
+
+    def __add__(self, other: BoundaryErrors) -> BoundaryErrors:
+        return BoundaryErrors(
+            self.onset_s + other.onset_s, self.end_s + other.end_s, self.truth_onsets + other.truth_onsets
+        )
+
+
+def _nearest(target: float, candidates: Sequence[float], window_s: float) -> float | None:
+    near = [c for c in candidates if abs(c - target) <= window_s]
+    return min(near, key=lambda c: abs(c - target)) if near else None
+
+
+def boundary_errors(
+    truth: Sequence[PartySegment], system: Sequence[PartySegment], window_s: float = MATCH_WINDOW_S
+) -> BoundaryErrors:
+    onsets: list[float] = []
+    ends: list[float] = []
+    for party in {s.party for s in truth}:
+        mine = [s for s in system if s.party == party]
+        for seg in (s for s in truth if s.party == party):
+            found = _nearest(seg.start_s, [s.start_s for s in mine], window_s)
+            if found is not None:
+                onsets.append(found - seg.start_s)
+            found = _nearest(seg.end_s, [s.end_s for s in mine], window_s)
+            if found is not None:
+                ends.append(found - seg.end_s)
+    return BoundaryErrors(tuple(onsets), tuple(ends), len(truth))
+
+
+def blur(
+    segments: Sequence[PartySegment], errors: BoundaryErrors, scale: float, rng: random.Random, seconds: float
+) -> list[PartySegment]:
+    """The segments with every onset and end moved by a drawn error (times ``scale``), kept inside the audio."""
+    out = []
+    for seg in segments:
+        start = max(0.0, seg.start_s + scale * rng.choice(errors.onset_s))
+        end = min(seconds, seg.end_s + scale * rng.choice(errors.end_s))
+        if end - start >= MIN_SEGMENT_S:
+            out.append(PartySegment(seg.party, start, end))
+    return out
+
+
+def interruption_matches(truth: dict[str, object], segments: Sequence[PartySegment], config: Config) -> Counts:
+    """The analytics' interruptions on ``segments`` (decided as the device does) against the truth's."""
+    seconds = float(truth["audio"]["seconds"])  # type: ignore[index]
+    found = replay([(s.party, s.start_s, s.end_s) for s in segments], seconds, config)
+    system = [e.record() for e in found.events if e.record()["type"] == "interruption"]
+    expected = [e for e in events.truth_events(truth, config) if e["type"] == "interruption"]
+    return events.match(expected, system)
+
+
+def ceiling(
+    truths: Sequence[dict[str, object]], errors: BoundaryErrors, scale: float, draws: int, config: Config
+) -> list[Counts]:
+    """One pooled interruption score per draw of the boundary-limited oracle."""
+    pooled = []
+    for draw in range(draws):
+        rng = random.Random(draw)
+        total = Counts()
+        for truth in truths:
+            segments = segments_from_json(truth["segments"])  # type: ignore[arg-type]
+            seconds = float(truth["audio"]["seconds"])  # type: ignore[index]
+            total = total + interruption_matches(truth, blur(segments, errors, scale, rng, seconds), config)
+        pooled.append(total)
+        if scale == 0.0:
+            break  # nothing is drawn: every draw is the same
+    return pooled
+
+
+def _spread(values: Sequence[float]) -> str:
+    v = sorted(values)
+    mid = statistics.median(v)
+    mad = statistics.median(abs(x - mid) for x in v)
+    return (
+        f"median {1000 * mid:+.0f} ms, 10th-90th percentile {1000 * v[len(v) // 10]:+.0f} to"
+        f" {1000 * v[(9 * len(v)) // 10]:+.0f} ms, median absolute deviation {1000 * mad:.0f} ms (n {len(v)})"
+    )
+
+
+def measure(
+    cases: Path, manifest: dict[str, object], timeout_s: float
+) -> tuple[list[dict[str, object]], BoundaryErrors]:
+    truths = []
+    errors = BoundaryErrors((), (), 0)
+    for entry in manifest["cases"]:  # type: ignore[attr-defined]
+        truth = json.loads((cases / entry["truth"]).read_text(encoding="utf-8"))
+        report = analyze(cases / entry["wav"], None, timeout_s)
+        errors = errors + boundary_errors(
+            segments_from_json(truth["segments"]),
+            segments_from_json(report.get("segments", [])),  # type: ignore[arg-type]
+        )
+        truths.append(truth)
+        print(f"  {entry['case']}: analyzed", file=sys.stderr)
+    return truths, errors
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.boundaries", description=__doc__.split("\n")[0])
+    ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="separate")
+    ap.add_argument("--variants", type=int, default=6, help="rooms per excerpt (default 6)")
+    ap.add_argument("--split", choices=SPLITS, default="heldout")
+    ap.add_argument("--draws", type=int, default=5, help="draws of the errors per scale (default 5)")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
+    ap.add_argument("--data", type=Path, default=DATA_DIR)
+    args = ap.parse_args(argv)
+    cases = cases_dir(args.overlaps, args.split).resolve()
+    try:
+        manifest = ensure_cases(
+            cases, args.variants, DEFAULT_SEED, args.split, data_for(args.split, args.data), args.overlaps
+        )
+        truths, errors = measure(cases, manifest, args.timeout)
+    except (BenchError, HeldoutError) as exc:
+        print(f"bench.boundaries: {exc}", file=sys.stderr)
+        return 2
+    if not errors.onset_s or not errors.end_s:
+        print("bench.boundaries: the listener found no boundary near any truth boundary", file=sys.stderr)
+        return 2
+    print(f"{len(truths)} cases ({args.split}, {args.overlaps} overlaps), boundaries within ±{MATCH_WINDOW_S:g} s:")
+    print(
+        f"  onsets (system - truth): {_spread(errors.onset_s)};"
+        f" {errors.truth_onsets - len(errors.onset_s)} of {errors.truth_onsets} truth onsets unmatched"
+    )
+    print(f"  ends   (system - truth): {_spread(errors.end_s)}")
+    print("interruption F1 of the truth with its boundaries moved by the listener's errors × scale:")
+    for scale in SCALES:
+        scores = ceiling(truths, errors, scale, args.draws, Config())
+        f1s = [s.f1 or 0.0 for s in scores]
+        last = scores[-1]
+        print(
+            f"  scale {scale:4.2f}: F1 mean {statistics.mean(f1s):.3f} (draws {min(f1s):.3f}-{max(f1s):.3f});"
+            f" last draw tp {last.tp} fp {last.fp} fn {last.fn}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

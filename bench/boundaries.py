@@ -32,6 +32,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import interruptions as events
 from bench.accuracy import BenchError, analyze, cases_dir, ensure_cases
@@ -47,6 +48,7 @@ from listener.config import Config
 MATCH_WINDOW_S = 0.5
 MIN_SEGMENT_S = 0.05  # a moved segment shorter than this is dropped (its ends crossed)
 SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
+LEAD_BUCKETS = (("under 0.05 s", 0.0, 0.05), ("0.05-0.3 s", 0.05, 0.3), ("0.3 s or more", 0.3, float("inf")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,21 +137,45 @@ def _spread(values: Sequence[float]) -> str:
     )
 
 
-def measure(
-    cases: Path, manifest: dict[str, object], timeout_s: float
-) -> tuple[list[dict[str, object]], BoundaryErrors]:
-    truths = []
+def holder_lead_s(segments: Sequence[PartySegment], event: dict[str, Any]) -> float | None:
+    """How long the interrupted party had been speaking, in its current stretch, at the interrupter's onset."""
+    holder = "customer" if event["by"] == "rep" else "rep"
+    onset = float(event["t"])
+    around = [s for s in segments if s.party == holder and s.start_s <= onset < s.end_s]
+    return onset - around[0].start_s if around else None
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    truths: list[dict[str, Any]]
+    errors: BoundaryErrors
+    leads: list[tuple[float | None, bool]]  # per truth interruption: holder_lead_s, found by the listener
+
+
+def measure(cases: Path, manifest: dict[str, Any], timeout_s: float, config: Config) -> Measured:
+    """Run the listener on every case: its boundary errors, and which truth interruptions it found."""
+    truths: list[dict[str, Any]] = []
     errors = BoundaryErrors((), (), 0)
-    for entry in manifest["cases"]:  # type: ignore[attr-defined]
+    leads: list[tuple[float | None, bool]] = []
+    for entry in manifest["cases"]:
         truth = json.loads((cases / entry["truth"]).read_text(encoding="utf-8"))
-        report = analyze(cases / entry["wav"], None, timeout_s)
-        errors = errors + boundary_errors(
-            segments_from_json(truth["segments"]),
-            segments_from_json(report.get("segments", [])),  # type: ignore[arg-type]
-        )
+        report: dict[str, Any] = analyze(cases / entry["wav"], None, timeout_s)
+        segments = segments_from_json(truth["segments"])
+        errors = errors + boundary_errors(segments, segments_from_json(report.get("segments", [])))
+        heard = [e for e in report.get("events", []) if e["type"] == "interruption"]
+        for event in (e for e in events.truth_events(truth, config) if e["type"] == "interruption"):
+            leads.append((holder_lead_s(segments, event), events.match([event], heard).tp == 1))
         truths.append(truth)
         print(f"  {entry['case']}: analyzed", file=sys.stderr)
-    return truths, errors
+    return Measured(truths, errors, leads)
+
+
+def print_leads(leads: Sequence[tuple[float | None, bool]]) -> None:
+    """Truth interruptions by how long the holder had spoken before the onset: near-simultaneous starts apart."""
+    print("truth interruptions by how long the interrupted party had been speaking at the onset:")
+    for label, lo, hi in LEAD_BUCKETS:
+        chosen = [hit for lead, hit in leads if lead is not None and lo <= lead < hi]
+        print(f"  {label:<14} {len(chosen):4d}, found by the listener {sum(chosen)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,10 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         manifest = ensure_cases(
             cases, args.variants, DEFAULT_SEED, args.split, data_for(args.split, args.data), args.overlaps
         )
-        truths, errors = measure(cases, manifest, args.timeout)
+        found = measure(cases, manifest, args.timeout, Config())
     except (BenchError, HeldoutError) as exc:
         print(f"bench.boundaries: {exc}", file=sys.stderr)
         return 2
+    truths, errors = found.truths, found.errors
     if not errors.onset_s or not errors.end_s:
         print("bench.boundaries: the listener found no boundary near any truth boundary", file=sys.stderr)
         return 2
@@ -179,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" {errors.truth_onsets - len(errors.onset_s)} of {errors.truth_onsets} truth onsets unmatched"
     )
     print(f"  ends   (system - truth): {_spread(errors.end_s)}")
+    print_leads(found.leads)
     print("interruption F1 of the truth with its boundaries moved by the listener's errors × scale:")
     for scale in SCALES:
         scores = ceiling(truths, errors, scale, args.draws, Config())

@@ -325,7 +325,7 @@ def test_the_rttm_truth_keeps_the_pauses_the_trimmed_truth_cuts() -> None:
 
 
 def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
-    from bench.boundaries import BoundaryErrors, blur, boundary_errors, interruption_matches
+    from bench.boundaries import BoundaryErrors, blur, boundary_errors, holder_lead_s, interruption_matches
 
     truth = [PartySegment("rep", 1.0, 5.0), PartySegment("customer", 4.9, 8.0)]
     system = [PartySegment("rep", 1.06, 4.8), PartySegment("customer", 5.05, 9.0)]
@@ -339,3 +339,6 @@ def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
     doc: dict[str, object] = {"audio": {"seconds": 10.0}, "segments": [s.to_json() for s in truth]}
     assert interruption_matches(doc, truth, Config()) == Counts(tp=1, fp=0, fn=0)  # the truth finds itself
     assert interruption_matches(doc, moved, Config()) == Counts(tp=0, fp=0, fn=1)
+    # the rep had been speaking 3.9 s in its current stretch when the customer came in
+    assert holder_lead_s(truth, {"by": "customer", "t": 4.9}) == pytest.approx(3.9)
+    assert holder_lead_s(truth, {"by": "rep", "t": 9.5}) is None  # the customer had stopped

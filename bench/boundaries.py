@@ -44,6 +44,7 @@ from bench.simulate import DEFAULT_SEED, SPLITS, data_for
 from bench.truth import PartySegment, segments_from_json
 from listener.analytics.replay import replay
 from listener.config import Config
+from listener.events import Party
 
 MATCH_WINDOW_S = 0.5
 MIN_SEGMENT_S = 0.05  # a moved segment shorter than this is dropped (its ends crossed)
@@ -75,7 +76,7 @@ def boundary_errors(
 ) -> BoundaryErrors:
     onsets: list[float] = []
     ends: list[float] = []
-    for party in {s.party for s in truth}:
+    for party in Party:  # a fixed order: the errors are drawn from by position (blur)
         mine = [s for s in system if s.party == party]
         for seg in (s for s in truth if s.party == party):
             found = _nearest(seg.start_s, [s.start_s for s in mine], window_s)
@@ -100,30 +101,37 @@ def blur(
     return out
 
 
-def interruption_matches(truth: dict[str, object], segments: Sequence[PartySegment], config: Config) -> Counts:
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One case's truth, parsed once, with its interruptions by the definition (a replay of the analytics)."""
+
+    segments: list[PartySegment]
+    seconds: float
+    interruptions: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, truth: dict[str, Any], config: Config) -> Case:
+        expected = events.of_kind(events.truth_events(truth, config), "interruption")
+        return cls(segments_from_json(truth["segments"]), float(truth["audio"]["seconds"]), expected)
+
+
+def interruption_matches(case: Case, segments: Sequence[PartySegment], config: Config) -> Counts:
     """The analytics' interruptions on ``segments`` (decided as the device does) against the truth's."""
-    seconds = float(truth["audio"]["seconds"])  # type: ignore[index]
-    found = replay([(s.party, s.start_s, s.end_s) for s in segments], seconds, config)
-    system = [e.record() for e in found.events if e.record()["type"] == "interruption"]
-    expected = [e for e in events.truth_events(truth, config) if e["type"] == "interruption"]
-    return events.match(expected, system)
+    found = replay([(s.party, s.start_s, s.end_s) for s in segments], case.seconds, config)
+    return events.match(case.interruptions, events.of_kind([e.record() for e in found.events], "interruption"))
 
 
-def ceiling(
-    truths: Sequence[dict[str, object]], errors: BoundaryErrors, scale: float, draws: int, config: Config
-) -> list[Counts]:
+def ceiling(cases: Sequence[Case], errors: BoundaryErrors, scale: float, draws: int, config: Config) -> list[Counts]:
     """One pooled interruption score per draw of the boundary-limited oracle."""
     pooled = []
-    for draw in range(draws):
+    for draw in range(draws if scale else 1):  # at scale 0 nothing is drawn: every draw is the same
         rng = random.Random(draw)
-        total = Counts()
-        for truth in truths:
-            segments = segments_from_json(truth["segments"])  # type: ignore[arg-type]
-            seconds = float(truth["audio"]["seconds"])  # type: ignore[index]
-            total = total + interruption_matches(truth, blur(segments, errors, scale, rng, seconds), config)
-        pooled.append(total)
-        if scale == 0.0:
-            break  # nothing is drawn: every draw is the same
+        pooled.append(
+            sum(
+                (interruption_matches(c, blur(c.segments, errors, scale, rng, c.seconds), config) for c in cases),
+                Counts(),
+            )
+        )
     return pooled
 
 
@@ -139,7 +147,7 @@ def _spread(values: Sequence[float]) -> str:
 
 def holder_lead_s(segments: Sequence[PartySegment], event: dict[str, Any]) -> float | None:
     """How long the interrupted party had been speaking, in its current stretch, at the interrupter's onset."""
-    holder = "customer" if event["by"] == "rep" else "rep"
+    holder = Party(event["by"]).other
     onset = float(event["t"])
     around = [s for s in segments if s.party == holder and s.start_s <= onset < s.end_s]
     return onset - around[0].start_s if around else None
@@ -147,27 +155,25 @@ def holder_lead_s(segments: Sequence[PartySegment], event: dict[str, Any]) -> fl
 
 @dataclass(frozen=True, slots=True)
 class Measured:
-    truths: list[dict[str, Any]]
+    cases: list[Case]
     errors: BoundaryErrors
     leads: list[tuple[float | None, bool]]  # per truth interruption: holder_lead_s, found by the listener
 
 
-def measure(cases: Path, manifest: dict[str, Any], timeout_s: float, config: Config) -> Measured:
+def measure(cases_dir: Path, manifest: dict[str, Any], timeout_s: float, config: Config) -> Measured:
     """Run the listener on every case: its boundary errors, and which truth interruptions it found."""
-    truths: list[dict[str, Any]] = []
+    cases: list[Case] = []
     errors = BoundaryErrors((), (), 0)
     leads: list[tuple[float | None, bool]] = []
     for entry in manifest["cases"]:
-        truth = json.loads((cases / entry["truth"]).read_text(encoding="utf-8"))
-        report: dict[str, Any] = analyze(cases / entry["wav"], None, timeout_s)
-        segments = segments_from_json(truth["segments"])
-        errors = errors + boundary_errors(segments, segments_from_json(report.get("segments", [])))
-        heard = [e for e in report.get("events", []) if e["type"] == "interruption"]
-        for event in (e for e in events.truth_events(truth, config) if e["type"] == "interruption"):
-            leads.append((holder_lead_s(segments, event), events.match([event], heard).tp == 1))
-        truths.append(truth)
+        case = Case.of(json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8")), config)
+        report: dict[str, Any] = analyze(cases_dir / entry["wav"], None, timeout_s)
+        errors = errors + boundary_errors(case.segments, segments_from_json(report.get("segments", [])))
+        found, _ = events.matched(case.interruptions, events.of_kind(report.get("events", []), "interruption"))
+        leads += [(holder_lead_s(case.segments, e), i in found) for i, e in enumerate(case.interruptions)]
+        cases.append(case)
         print(f"  {entry['case']}: analyzed", file=sys.stderr)
-    return Measured(truths, errors, leads)
+    return Measured(cases, errors, leads)
 
 
 def print_leads(leads: Sequence[tuple[float | None, bool]]) -> None:
@@ -187,20 +193,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
     ap.add_argument("--data", type=Path, default=DATA_DIR)
     args = ap.parse_args(argv)
-    cases = cases_dir(args.overlaps, args.split).resolve()
+    folder = cases_dir(args.overlaps, args.split).resolve()
+    config = Config()
     try:
         manifest = ensure_cases(
-            cases, args.variants, DEFAULT_SEED, args.split, data_for(args.split, args.data), args.overlaps
+            folder, args.variants, DEFAULT_SEED, args.split, data_for(args.split, args.data), args.overlaps
         )
-        found = measure(cases, manifest, args.timeout, Config())
+        found = measure(folder, manifest, args.timeout, config)
     except (BenchError, HeldoutError) as exc:
         print(f"bench.boundaries: {exc}", file=sys.stderr)
         return 2
-    truths, errors = found.truths, found.errors
+    errors = found.errors
     if not errors.onset_s or not errors.end_s:
         print("bench.boundaries: the listener found no boundary near any truth boundary", file=sys.stderr)
         return 2
-    print(f"{len(truths)} cases ({args.split}, {args.overlaps} overlaps), boundaries within ±{MATCH_WINDOW_S:g} s:")
+    print(
+        f"{len(found.cases)} cases ({args.split}, {args.overlaps} overlaps), boundaries within ±{MATCH_WINDOW_S:g} s:"
+    )
     print(
         f"  onsets (system - truth): {_spread(errors.onset_s)};"
         f" {errors.truth_onsets - len(errors.onset_s)} of {errors.truth_onsets} truth onsets unmatched"
@@ -209,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_leads(found.leads)
     print("interruption F1 of the truth with its boundaries moved by the listener's errors × scale:")
     for scale in SCALES:
-        scores = ceiling(truths, errors, scale, args.draws, Config())
+        scores = ceiling(found.cases, errors, scale, args.draws, config)
         f1s = [s.f1 or 0.0 for s in scores]
         last = scores[-1]
         print(

@@ -56,8 +56,10 @@ def truth_events(truth: Record, config: Config) -> list[Record]:
     return [e.record() for e in collector.events]
 
 
-def match(truth: Sequence[Record], system: Sequence[Record], tolerance_s: float = TOLERANCE_S) -> Matches:
-    """One-to-one matching of same-party onsets within the tolerance, closest pairs first."""
+def matched(
+    truth: Sequence[Record], system: Sequence[Record], tolerance_s: float = TOLERANCE_S
+) -> tuple[set[int], set[int]]:
+    """One-to-one matching of same-party onsets within the tolerance, closest pairs first: matched indices."""
     pairs = sorted(
         (abs(float(s["t"]) - float(t["t"])), i, j)
         for i, t in enumerate(truth)
@@ -70,17 +72,24 @@ def match(truth: Sequence[Record], system: Sequence[Record], tolerance_s: float 
         if i not in used_t and j not in used_s:
             used_t.add(i)
             used_s.add(j)
+    return used_t, used_s
+
+
+def match(truth: Sequence[Record], system: Sequence[Record], tolerance_s: float = TOLERANCE_S) -> Matches:
+    """Counts of :func:`matched`."""
+    used_t, used_s = matched(truth, system, tolerance_s)
     return Matches(tp=len(used_t), fp=len(system) - len(used_s), fn=len(truth) - len(used_t))
+
+
+def of_kind(records: Sequence[Record], kind: str) -> list[Record]:
+    return [e for e in records if e["type"] == kind]
 
 
 def score_events(truth: Record, report: Record, config: Config) -> EventScore:
     expected = truth_events(truth, config)
     found = report.get("events", [])
-    matches = {
-        kind: match([e for e in expected if e["type"] == kind], [e for e in found if e["type"] == kind])
-        for kind in KINDS
-    }
-    latencies = tuple(float(e["decided_s"]) - float(e["t"]) for e in found if e["type"] == "interruption")
+    matches = {kind: match(of_kind(expected, kind), of_kind(found, kind)) for kind in KINDS}
+    latencies = tuple(float(e["decided_s"]) - float(e["t"]) for e in of_kind(found, "interruption"))
     return EventScore(matches, latencies)
 
 

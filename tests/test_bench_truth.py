@@ -11,6 +11,7 @@ import pytest
 from scipy.io import wavfile
 
 from bench.accuracy import oracle_report, score_report
+from bench.boundaries import BoundaryErrors, Case, blur, boundary_errors, ceiling, holder_lead_s, interruption_matches
 from bench.scoring import (
     Counts,
     bootstrap_intervals,
@@ -325,20 +326,25 @@ def test_the_rttm_truth_keeps_the_pauses_the_trimmed_truth_cuts() -> None:
 
 
 def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
-    from bench.boundaries import BoundaryErrors, blur, boundary_errors, holder_lead_s, interruption_matches
-
     truth = [PartySegment("rep", 1.0, 5.0), PartySegment("customer", 4.9, 8.0)]
     system = [PartySegment("rep", 1.06, 4.8), PartySegment("customer", 5.05, 9.0)]
     found = boundary_errors(truth, system)
     assert found.truth_onsets == 2
-    assert sorted(round(e, 3) for e in found.onset_s) == [0.06, 0.15]
+    # in the parties' fixed order (rep first), whatever the order of the segments: blur draws by position
+    assert [round(e, 3) for e in found.onset_s] == [0.06, 0.15]
+    assert [round(e, 3) for e in boundary_errors(truth[::-1], system).onset_s] == [0.06, 0.15]
     assert [round(e, 3) for e in found.end_s] == [-0.2]  # the customer's end is 1.0 s off: unmatched
     # moved by exactly the customer's 0.15 s onset error, the 0.1 s overlap opens into a gap
-    moved = blur(truth, BoundaryErrors((0.15,), (0.0,), 2), 1.0, random.Random(0), 10.0)
+    loose = BoundaryErrors((0.15,), (0.0,), 2)
+    moved = blur(truth, loose, 1.0, random.Random(0), 10.0)
     assert [(round(s.start_s, 3), s.end_s) for s in moved] == [(1.15, 5.0), (5.05, 8.0)]
-    doc: dict[str, object] = {"audio": {"seconds": 10.0}, "segments": [s.to_json() for s in truth]}
-    assert interruption_matches(doc, truth, Config()) == Counts(tp=1, fp=0, fn=0)  # the truth finds itself
-    assert interruption_matches(doc, moved, Config()) == Counts(tp=0, fp=0, fn=1)
+    case = Case.of({"audio": {"seconds": 10.0}, "segments": [s.to_json() for s in truth]}, Config())
+    assert [(e["by"], e["t"]) for e in case.interruptions] == [("customer", 4.9)]
+    assert interruption_matches(case, truth, Config()) == Counts(tp=1, fp=0, fn=0)  # the truth finds itself
+    assert interruption_matches(case, moved, Config()) == Counts(tp=0, fp=0, fn=1)
+    # the oracle: one score at scale 0 (nothing drawn), one per draw otherwise
+    assert ceiling([case, case], loose, 0.0, 3, Config()) == [Counts(tp=2, fp=0, fn=0)]
+    assert ceiling([case, case], loose, 1.0, 3, Config()) == [Counts(tp=0, fp=0, fn=2)] * 3
     # the rep had been speaking 3.9 s in its current stretch when the customer came in
     assert holder_lead_s(truth, {"by": "customer", "t": 4.9}) == pytest.approx(3.9)
     assert holder_lead_s(truth, {"by": "rep", "t": 9.5}) is None  # the customer had stopped

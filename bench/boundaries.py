@@ -29,7 +29,7 @@ import json
 import random
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,19 +160,26 @@ class Measured:
     leads: list[tuple[float | None, bool]]  # per truth interruption: holder_lead_s, found by the listener
 
 
+def analyzed(cases_dir: Path, manifest: dict[str, Any], timeout_s: float) -> Iterator[tuple[dict[str, Any], Any]]:
+    """(truth, report) of every case in the manifest, the report from ``listener analyze``."""
+    for entry in manifest["cases"]:
+        truth = json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
+        report = analyze(cases_dir / entry["wav"], None, timeout_s)
+        print(f"  {entry['case']}: analyzed", file=sys.stderr)
+        yield truth, report
+
+
 def measure(cases_dir: Path, manifest: dict[str, Any], timeout_s: float, config: Config) -> Measured:
     """Run the listener on every case: its boundary errors, and which truth interruptions it found."""
     cases: list[Case] = []
     errors = BoundaryErrors((), (), 0)
     leads: list[tuple[float | None, bool]] = []
-    for entry in manifest["cases"]:
-        case = Case.of(json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8")), config)
-        report: dict[str, Any] = analyze(cases_dir / entry["wav"], None, timeout_s)
+    for truth, report in analyzed(cases_dir, manifest, timeout_s):
+        case = Case.of(truth, config)
         errors = errors + boundary_errors(case.segments, segments_from_json(report.get("segments", [])))
         found, _ = events.matched(case.interruptions, events.of_kind(report.get("events", []), "interruption"))
         leads += [(holder_lead_s(case.segments, e), i in found) for i, e in enumerate(case.interruptions)]
         cases.append(case)
-        print(f"  {entry['case']}: analyzed", file=sys.stderr)
     return Measured(cases, errors, leads)
 
 

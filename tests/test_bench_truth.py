@@ -348,3 +348,39 @@ def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
     # the rep had been speaking 3.9 s in its current stretch when the customer came in
     assert holder_lead_s(truth, {"by": "customer", "t": 4.9}) == pytest.approx(3.9)
     assert holder_lead_s(truth, {"by": "rep", "t": 9.5}) is None  # the customer had stopped
+
+
+def test_misses_are_split_by_what_the_listener_heard() -> None:
+    from bench.misses import FRAGMENT, HANDOVER, NOT_HEARD, OTHER, frame_misses, miss_cause, pooled, tally_case
+    from listener.events import Party
+
+    # the customer comes in over the rep at 4.0 s and talks on for 2 s: an interruption by the definition
+    truth = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.0, 6.0), PartySegment("customer", 7.0, 8.0)]
+    event = {"type": "interruption", "by": "customer", "t": 4.0}
+    heard_late_and_alone = [PartySegment("rep", 0.0, 4.2), PartySegment("customer", 4.3, 6.0)]
+    fragment = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.1, 4.8)]
+    long_overlap = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.1, 6.0)]
+    assert miss_cause(event, [PartySegment("rep", 0.0, 6.0)], 1.0) == NOT_HEARD
+    assert miss_cause(event, heard_late_and_alone, 1.0) == HANDOVER
+    assert miss_cause(event, fragment, 1.0) == FRAGMENT
+    assert miss_cause(event, long_overlap, 1.0) == OTHER
+
+    # frames: the customer's overlap missed (2 s), its 7-8 s heard as the rep's (1 s), nothing else
+    system = [PartySegment("rep", 0.0, 6.0), PartySegment("rep", 7.0, 8.0)]
+    tally = frame_misses(truth, system, 9.0)
+    assert tally.truth_frames == {Party.REP: 600, Party.CUSTOMER: 300}
+    assert dict(tally.frames[Party.CUSTOMER]) == {
+        "in the truth's overlap": 200,
+        "alone, other party heard": 100,
+        "alone, nobody heard": 0,
+    }
+    assert sum(tally.frames[Party.REP].values()) == 0
+    assert tally.false_frames == {Party.REP: 100, Party.CUSTOMER: 0}  # the rep at 7-8 s, where only the customer spoke
+
+    # a whole case: the truth's one interruption, missed as a fragment; pooling adds cases up
+    doc = {"audio": {"seconds": 9.0}, "segments": [s.to_json() for s in truth]}
+    report = {"segments": [s.to_json() for s in fragment], "events": []}
+    case = tally_case(doc, report, Config())
+    assert (case.truth_interruptions, case.found, dict(case.interruptions)) == (1, 0, {FRAGMENT: 1})
+    both = pooled([case, case])
+    assert (both.truth_interruptions, both.interruptions[FRAGMENT], both.truth_frames[Party.CUSTOMER]) == (2, 2, 600)

@@ -1,0 +1,172 @@
+"""What the listener misses, by cause: speech frames, and the truth's interruptions.
+
+    python -m bench.misses [--overlaps separate] [--split heldout] [--variants 6]
+
+The targets of issues #2 and #3 are missed by recall more than by precision.
+This bench splits what is missed into causes that point at different parts
+of the listener:
+
+* **frames** a party truly speaks in and the listener does not give it:
+  in the truth's overlap (both speak), or speaking alone while the listener
+  hears the *other* party (attribution), or speaking alone while the listener
+  hears *nobody* (voice activity);
+* **truth interruptions** the listener does not report (same party, onset
+  within ``bench.interruptions.TOLERANCE_S``), by what the listener heard
+  around the onset (``miss_cause``): the interrupter not at all; the
+  interrupter, but the holder already silent at its onset (heard as a
+  handover); the overlap, but the interrupter's first stretch no longer than
+  a backchannel (a fragment of the quieter voice); the overlap and a long
+  enough stretch (the floor or the decision differed).
+
+Prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import interruptions as events
+from bench.accuracy import BenchError, cases_dir, ensure_cases
+from bench.boundaries import analyzed
+from bench.heldout import HeldoutError
+from bench.overlaps import OVERLAP_MODES
+from bench.signals import DATA_DIR
+from bench.simulate import DEFAULT_SEED, SPLITS, data_for
+from bench.truth import PartySegment, frame_activity, n_frames, segments_from_json
+from listener.config import Config
+from listener.events import Party
+
+NOT_HEARD = "interrupter not heard within the tolerance"
+HANDOVER = "holder already silent at the interrupter's onset (a handover)"
+FRAGMENT = "overlap heard, interrupter's first stretch a backchannel's length"
+OTHER = "overlap heard and long enough (floor or decision differed)"
+CAUSES = (NOT_HEARD, HANDOVER, FRAGMENT, OTHER)
+FRAME_CAUSES = ("in the truth's overlap", "alone, other party heard", "alone, nobody heard")
+
+
+@dataclass
+class Tally:
+    """Pooled over cases: missed frames per party and cause, truth frames per party, missed interruptions."""
+
+    frames: dict[Party, Counter[str]] = field(default_factory=lambda: {p: Counter() for p in Party})
+    truth_frames: Counter[Party] = field(default_factory=Counter)
+    false_frames: Counter[Party] = field(default_factory=Counter)  # given the party while it was silent
+    interruptions: Counter[str] = field(default_factory=Counter)
+    found: int = 0
+    truth_interruptions: int = 0
+
+
+def frame_misses(truth: Sequence[PartySegment], system: Sequence[PartySegment], seconds: float) -> Tally:
+    """One case's missed frames of each party, by cause."""
+    n = n_frames(seconds)
+    want, got = frame_activity(truth, n), frame_activity(system, n)
+    tally = Tally()
+    for i, party in enumerate(Party):
+        other = 1 - i
+        missed = want[i] & ~got[i]
+        alone = missed & ~want[other]
+        tally.truth_frames[party] = int(want[i].sum())
+        tally.false_frames[party] = int((got[i] & ~want[i]).sum())
+        tally.frames[party].update(
+            {
+                FRAME_CAUSES[0]: int((missed & want[other]).sum()),
+                FRAME_CAUSES[1]: int((alone & got[other]).sum()),
+                FRAME_CAUSES[2]: int((alone & ~got[other]).sum()),
+            }
+        )
+    return tally
+
+
+def _active(segments: Sequence[PartySegment], party: Party, t_s: float) -> bool:
+    return any(s.party == party and s.start_s <= t_s < s.end_s for s in segments)
+
+
+def miss_cause(event: dict[str, Any], system: Sequence[PartySegment], backchannel_max_s: float) -> str:
+    """Why a truth interruption (a report record) has no system match: what the listener heard around it."""
+    by = Party(event["by"])
+    onset_s = float(event["t"])
+    near = [s for s in system if s.party == by and abs(s.start_s - onset_s) <= events.TOLERANCE_S]
+    if not near:
+        return NOT_HEARD
+    first = min(near, key=lambda s: abs(s.start_s - onset_s))
+    if not _active(system, by.other, first.start_s):
+        return HANDOVER
+    if first.end_s - first.start_s <= backchannel_max_s:
+        return FRAGMENT
+    return OTHER
+
+
+def tally_case(truth: dict[str, Any], report: dict[str, Any], config: Config) -> Tally:
+    truth_segments = segments_from_json(truth["segments"])
+    system = segments_from_json(report.get("segments", []))
+    tally = frame_misses(truth_segments, system, float(truth["audio"]["seconds"]))
+    expected = events.of_kind(events.truth_events(truth, config), "interruption")
+    found, _ = events.matched(expected, events.of_kind(report.get("events", []), "interruption"))
+    tally.truth_interruptions, tally.found = len(expected), len(found)
+    missed = [e for i, e in enumerate(expected) if i not in found]
+    tally.interruptions.update(miss_cause(e, system, config.analytics.backchannel_max_s) for e in missed)
+    return tally
+
+
+def pooled(tallies: Sequence[Tally]) -> Tally:
+    out = Tally()
+    for t in tallies:
+        for party in Party:
+            out.frames[party].update(t.frames[party])
+        out.truth_frames.update(t.truth_frames)
+        out.false_frames.update(t.false_frames)
+        out.interruptions.update(t.interruptions)
+        out.found += t.found
+        out.truth_interruptions += t.truth_interruptions
+    return out
+
+
+def print_tally(tally: Tally) -> None:
+    print("truth speech frames the listener does not give the party (share of that party's truth frames):")
+    for party in Party:
+        total = max(1, tally.truth_frames[party])
+        missed = sum(tally.frames[party].values())
+        parts = ", ".join(f"{cause} {tally.frames[party][cause] / total:.1%}" for cause in FRAME_CAUSES)
+        print(f"  {party.value:<8} missed {missed / total:.1%}: {parts}")
+    for party in Party:
+        truth = max(1, tally.truth_frames[party])
+        heard = tally.truth_frames[party] - sum(tally.frames[party].values())
+        given = max(1, heard + tally.false_frames[party])
+        print(f"  {party.value:<8} precision {heard / given:.3f}, recall {heard / truth:.3f}")
+    missed = tally.truth_interruptions - tally.found
+    print(f"truth interruptions: {tally.truth_interruptions}, found {tally.found}, missed {missed}:")
+    for cause in CAUSES:
+        print(f"  {tally.interruptions[cause]:4d}  {cause}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.misses", description=__doc__.split("\n")[0])
+    ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="separate")
+    ap.add_argument("--variants", type=int, default=6, help="rooms per excerpt (default 6)")
+    ap.add_argument("--split", choices=SPLITS, default="heldout")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
+    ap.add_argument("--data", type=Path, default=DATA_DIR)
+    args = ap.parse_args(argv)
+    folder = cases_dir(args.overlaps, args.split).resolve()
+    config = Config()
+    try:
+        manifest = ensure_cases(
+            folder, args.variants, DEFAULT_SEED, args.split, data_for(args.split, args.data), args.overlaps
+        )
+        tallies = [tally_case(truth, report, config) for truth, report in analyzed(folder, manifest, args.timeout)]
+    except (BenchError, HeldoutError) as exc:
+        print(f"bench.misses: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(tallies)} cases ({args.split}, {args.overlaps} overlaps)")
+    print_tally(pooled(tallies))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -191,21 +191,31 @@ def print_leads(leads: Sequence[tuple[float | None, bool]]) -> None:
         print(f"  {label:<14} {len(chosen):4d}, found by the listener {sum(chosen)}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.boundaries", description=__doc__.split("\n")[0])
+def case_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The options of a bench that runs the listener over the rendered cases (this one, bench.misses)."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="separate")
     ap.add_argument("--variants", type=int, default=6, help="rooms per excerpt (default 6)")
     ap.add_argument("--split", choices=SPLITS, default="heldout")
-    ap.add_argument("--draws", type=int, default=5, help="draws of the errors per scale (default 5)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
     ap.add_argument("--data", type=Path, default=DATA_DIR)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def prepared(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
+    """The cases' folder and manifest for ``case_parser``'s options, rendered first if need be."""
     folder = cases_dir(args.overlaps, args.split).resolve()
+    data = data_for(args.split, args.data)
+    return folder, ensure_cases(folder, args.variants, DEFAULT_SEED, args.split, data, args.overlaps)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = case_parser("python -m bench.boundaries", __doc__.split("\n")[0])
+    ap.add_argument("--draws", type=int, default=5, help="draws of the errors per scale (default 5)")
+    args = ap.parse_args(argv)
     config = Config()
     try:
-        manifest = ensure_cases(
-            folder, args.variants, DEFAULT_SEED, args.split, data_for(args.split, args.data), args.overlaps
-        )
+        folder, manifest = prepared(args)
         found = measure(folder, manifest, args.timeout, config)
     except (BenchError, HeldoutError) as exc:
         print(f"bench.boundaries: {exc}", file=sys.stderr)

@@ -23,21 +23,16 @@ Prints figures, asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench import interruptions as events
-from bench.accuracy import BenchError, cases_dir, ensure_cases
-from bench.boundaries import analyzed
+from bench.accuracy import BenchError
+from bench.boundaries import analyzed, case_parser, prepared
 from bench.heldout import HeldoutError
-from bench.overlaps import OVERLAP_MODES
-from bench.signals import DATA_DIR
-from bench.simulate import DEFAULT_SEED, SPLITS, data_for
 from bench.truth import PartySegment, frame_activity, n_frames, segments_from_json
 from listener.config import Config
 from listener.events import Party
@@ -146,19 +141,10 @@ def print_tally(tally: Tally) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.misses", description=__doc__.split("\n")[0])
-    ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="separate")
-    ap.add_argument("--variants", type=int, default=6, help="rooms per excerpt (default 6)")
-    ap.add_argument("--split", choices=SPLITS, default="heldout")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
-    ap.add_argument("--data", type=Path, default=DATA_DIR)
-    args = ap.parse_args(argv)
-    folder = cases_dir(args.overlaps, args.split).resolve()
+    args = case_parser("python -m bench.misses", __doc__.split("\n")[0]).parse_args(argv)
     config = Config()
     try:
-        manifest = ensure_cases(
-            folder, args.variants, DEFAULT_SEED, args.split, data_for(args.split, args.data), args.overlaps
-        )
+        folder, manifest = prepared(args)
         tallies = [tally_case(truth, report, config) for truth, report in analyzed(folder, manifest, args.timeout)]
     except (BenchError, HeldoutError) as exc:
         print(f"bench.misses: {exc}", file=sys.stderr)

@@ -299,8 +299,10 @@ def test_a_burst_too_short_to_be_speech_does_not_keep_the_session_open(
 ) -> None:
     # a click the activity decider takes for 50 ms of customer: not speech (activity.min_speech_s),
     # so the analytics end the session a gap after the customer's last words, and the words held
-    # for cues must go then too, not a gap after the click (the next visit would inherit them)
-    config = asr_config(ko_model)
+    # for cues must go then too, not a gap after the click (the next visit would inherit them).
+    # The recogniser may lag at most a second of audio: on a busy machine its default 10 s let the
+    # words arrive only after the replay had passed the click, and nothing was held before it.
+    config = asr_config(ko_model, queue_s=1.0)
     geo = geometry(config)
     stages = analysis_stages(config, geo)
     stage = next(s for s in stages if isinstance(s, TranscriptionStage))

@@ -145,12 +145,22 @@ def _spread(values: Sequence[float]) -> str:
     )
 
 
+def covering(segments: Sequence[PartySegment], party: Party, t_s: float) -> PartySegment | None:
+    """``party``'s segment that ``t_s`` falls in, if any."""
+    return next((s for s in segments if s.party == party and s.start_s <= t_s < s.end_s), None)
+
+
 def holder_lead_s(segments: Sequence[PartySegment], event: dict[str, Any]) -> float | None:
     """How long the interrupted party had been speaking, in its current stretch, at the interrupter's onset."""
-    holder = Party(event["by"]).other
     onset = float(event["t"])
-    around = [s for s in segments if s.party == holder and s.start_s <= onset < s.end_s]
-    return onset - around[0].start_s if around else None
+    around = covering(segments, Party(event["by"]).other, onset)
+    return onset - around.start_s if around is not None else None
+
+
+def found_by_listener(case: Case, report: dict[str, Any]) -> set[int]:
+    """Indices of the case's truth interruptions that the report's interruptions match."""
+    found, _ = events.matched(case.interruptions, events.of_kind(report.get("events", []), "interruption"))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +187,7 @@ def measure(cases_dir: Path, manifest: dict[str, Any], timeout_s: float, config:
     for truth, report in analyzed(cases_dir, manifest, timeout_s):
         case = Case.of(truth, config)
         errors = errors + boundary_errors(case.segments, segments_from_json(report.get("segments", [])))
-        found, _ = events.matched(case.interruptions, events.of_kind(report.get("events", []), "interruption"))
+        found = found_by_listener(case, report)
         leads += [(holder_lead_s(case.segments, e), i in found) for i, e in enumerate(case.interruptions)]
         cases.append(case)
     return Measured(cases, errors, leads)

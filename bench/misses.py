@@ -31,7 +31,7 @@ from typing import Any
 
 from bench import interruptions as events
 from bench.accuracy import BenchError
-from bench.boundaries import analyzed, case_parser, prepared
+from bench.boundaries import Case, analyzed, case_parser, covering, found_by_listener, prepared
 from bench.heldout import HeldoutError
 from bench.truth import PartySegment, frame_activity, n_frames, segments_from_json
 from listener.config import Config
@@ -78,10 +78,6 @@ def frame_misses(truth: Sequence[PartySegment], system: Sequence[PartySegment], 
     return tally
 
 
-def _active(segments: Sequence[PartySegment], party: Party, t_s: float) -> bool:
-    return any(s.party == party and s.start_s <= t_s < s.end_s for s in segments)
-
-
 def miss_cause(event: dict[str, Any], system: Sequence[PartySegment], backchannel_max_s: float) -> str:
     """Why a truth interruption (a report record) has no system match: what the listener heard around it."""
     by = Party(event["by"])
@@ -90,21 +86,20 @@ def miss_cause(event: dict[str, Any], system: Sequence[PartySegment], backchanne
     if not near:
         return NOT_HEARD
     first = min(near, key=lambda s: abs(s.start_s - onset_s))
-    if not _active(system, by.other, first.start_s):
+    if covering(system, by.other, first.start_s) is None:
         return HANDOVER
-    if first.end_s - first.start_s <= backchannel_max_s:
+    if first.duration_s <= backchannel_max_s:
         return FRAGMENT
     return OTHER
 
 
 def tally_case(truth: dict[str, Any], report: dict[str, Any], config: Config) -> Tally:
-    truth_segments = segments_from_json(truth["segments"])
+    case = Case.of(truth, config)
     system = segments_from_json(report.get("segments", []))
-    tally = frame_misses(truth_segments, system, float(truth["audio"]["seconds"]))
-    expected = events.of_kind(events.truth_events(truth, config), "interruption")
-    found, _ = events.matched(expected, events.of_kind(report.get("events", []), "interruption"))
-    tally.truth_interruptions, tally.found = len(expected), len(found)
-    missed = [e for i, e in enumerate(expected) if i not in found]
+    tally = frame_misses(case.segments, system, case.seconds)
+    found = found_by_listener(case, report)
+    tally.truth_interruptions, tally.found = len(case.interruptions), len(found)
+    missed = [e for i, e in enumerate(case.interruptions) if i not in found]
     tally.interruptions.update(miss_cause(e, system, config.analytics.backchannel_max_s) for e in missed)
     return tally
 

@@ -382,5 +382,7 @@ def test_misses_are_split_by_what_the_listener_heard() -> None:
     report = {"segments": [s.to_json() for s in fragment], "events": []}
     case = tally_case(doc, report, Config())
     assert (case.truth_interruptions, case.found, dict(case.interruptions)) == (1, 0, {FRAGMENT: 1})
+    heard = tally_case(doc, {"segments": doc["segments"], "events": [event]}, Config())
+    assert (heard.found, sum(heard.interruptions.values())) == (1, 0)  # reported: found, no cause to give
     both = pooled([case, case])
     assert (both.truth_interruptions, both.interruptions[FRAGMENT], both.truth_frames[Party.CUSTOMER]) == (2, 2, 600)

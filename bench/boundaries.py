@@ -1,6 +1,6 @@
 """How exact the listener's segment boundaries are, and what that alone costs interruption detection.
 
-    python -m bench.boundaries [--overlaps separate] [--split heldout] [--variants 6] [--draws 5]
+    python -m bench.boundaries [--overlaps separate] [--split heldout] [--variants 6] [--draws 5] [--config FILE]
 
 An interruption (shared/metrics.md) is an onset *inside* the other party's
 activity, so whether a handover that overlaps by 100 ms counts depends on
@@ -43,7 +43,8 @@ from bench.signals import DATA_DIR
 from bench.simulate import DEFAULT_SEED, SPLITS, data_for
 from bench.truth import PartySegment, segments_from_json
 from listener.analytics.replay import replay
-from listener.config import Config
+from listener.config import Config, load_config
+from listener.errors import ListenerError
 from listener.events import Party
 
 MATCH_WINDOW_S = 0.5
@@ -170,21 +171,25 @@ class Measured:
     leads: list[tuple[float | None, bool]]  # per truth interruption: holder_lead_s, found by the listener
 
 
-def analyzed(cases_dir: Path, manifest: dict[str, Any], timeout_s: float) -> Iterator[tuple[dict[str, Any], Any]]:
+def analyzed(
+    cases_dir: Path, manifest: dict[str, Any], timeout_s: float, config_path: Path | None = None
+) -> Iterator[tuple[dict[str, Any], Any]]:
     """(truth, report) of every case in the manifest, the report from ``listener analyze``."""
     for entry in manifest["cases"]:
         truth = json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
-        report = analyze(cases_dir / entry["wav"], None, timeout_s)
+        report = analyze(cases_dir / entry["wav"], config_path, timeout_s)
         print(f"  {entry['case']}: analyzed", file=sys.stderr)
         yield truth, report
 
 
-def measure(cases_dir: Path, manifest: dict[str, Any], timeout_s: float, config: Config) -> Measured:
+def measure(
+    cases_dir: Path, manifest: dict[str, Any], timeout_s: float, config: Config, config_path: Path | None = None
+) -> Measured:
     """Run the listener on every case: its boundary errors, and which truth interruptions it found."""
     cases: list[Case] = []
     errors = BoundaryErrors((), (), 0)
     leads: list[tuple[float | None, bool]] = []
-    for truth, report in analyzed(cases_dir, manifest, timeout_s):
+    for truth, report in analyzed(cases_dir, manifest, timeout_s, config_path):
         case = Case.of(truth, config)
         errors = errors + boundary_errors(case.segments, segments_from_json(report.get("segments", [])))
         found = found_by_listener(case, report)
@@ -209,7 +214,16 @@ def case_parser(prog: str, description: str) -> argparse.ArgumentParser:
     ap.add_argument("--split", choices=SPLITS, default="heldout")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
     ap.add_argument("--data", type=Path, default=DATA_DIR)
+    ap.add_argument("--config", type=Path, help="config file for listener analyze (e.g. a trial model's [turn_model])")
     return ap
+
+
+def analytics_config(args: argparse.Namespace) -> Config:
+    """The config the truth's events are derived with: the one the listener runs with."""
+    try:
+        return load_config(args.config)
+    except ListenerError as exc:
+        raise BenchError(f"{args.config}: {exc}") from exc
 
 
 def prepared(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
@@ -223,10 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = case_parser("python -m bench.boundaries", __doc__.split("\n")[0])
     ap.add_argument("--draws", type=int, default=5, help="draws of the errors per scale (default 5)")
     args = ap.parse_args(argv)
-    config = Config()
     try:
+        config = analytics_config(args)
         folder, manifest = prepared(args)
-        found = measure(folder, manifest, args.timeout, config)
+        found = measure(folder, manifest, args.timeout, config, args.config)
     except (BenchError, HeldoutError) as exc:
         print(f"bench.boundaries: {exc}", file=sys.stderr)
         return 2

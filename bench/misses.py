@@ -1,6 +1,6 @@
 """What the listener misses, by cause: speech frames, and the truth's interruptions.
 
-    python -m bench.misses [--overlaps separate] [--split heldout] [--variants 6]
+    python -m bench.misses [--overlaps separate] [--split heldout] [--variants 6] [--config FILE]
 
 The targets of issues #2 and #3 are missed by recall more than by precision.
 This bench splits what is missed into causes that point at different parts
@@ -31,7 +31,7 @@ from typing import Any
 
 from bench import interruptions as events
 from bench.accuracy import BenchError
-from bench.boundaries import Case, analyzed, case_parser, covering, found_by_listener, prepared
+from bench.boundaries import Case, analytics_config, analyzed, case_parser, covering, found_by_listener, prepared
 from bench.heldout import HeldoutError
 from bench.truth import PartySegment, frame_activity, n_frames, segments_from_json
 from listener.config import Config
@@ -137,10 +137,11 @@ def print_tally(tally: Tally) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = case_parser("python -m bench.misses", __doc__.split("\n")[0]).parse_args(argv)
-    config = Config()
     try:
+        config = analytics_config(args)
         folder, manifest = prepared(args)
-        tallies = [tally_case(truth, report, config) for truth, report in analyzed(folder, manifest, args.timeout)]
+        reports = analyzed(folder, manifest, args.timeout, args.config)
+        tallies = [tally_case(truth, report, config) for truth, report in reports]
     except (BenchError, HeldoutError) as exc:
         print(f"bench.misses: {exc}", file=sys.stderr)
         return 2

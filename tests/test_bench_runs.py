@@ -67,3 +67,27 @@ def test_boundaries_prints_errors_and_an_oracle_that_is_perfect_without_them(
     truth = json.loads((one_case[0] / one_case[1]["cases"][0]["truth"]).read_text(encoding="utf-8"))
     leads = sum(int(n) for n in re.findall(r"^\s{2}\S.*?\s(\d+), found by the listener", out, flags=re.MULTILINE))
     assert leads == len(boundaries.Case.of(truth, Config()).interruptions)
+
+
+@needs_data
+def test_a_config_reaches_both_the_listener_and_the_truth_and_a_bad_one_is_refused(
+    one_case: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def truth_interruptions() -> int:
+        counts = re.search(r"truth interruptions: (\d+)", capsys.readouterr().out)
+        assert counts
+        return int(counts[1])
+
+    _run(misses, one_case, monkeypatch)
+    default = truth_interruptions()
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[analytics]\ninterruption_min_s = 3.0\n", encoding="utf-8")
+    _run(misses, one_case, monkeypatch, "--config", str(strict))
+    assert truth_interruptions() < default, "the truth's interruptions follow the config's definition"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[analytics]\ninterruption_min = 3.0\n", encoding="utf-8")
+    assert misses.main(["--config", str(bad)]) == 2
+    assert "analytics.interruption_min" in capsys.readouterr().err

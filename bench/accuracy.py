@@ -277,7 +277,7 @@ def event_groups(results: Sequence[CaseResult]) -> dict[str, events.EventScore]:
     return groups
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=Path, help=f"case folder (default {CACHE_DIR}/cases-OVERLAPS[-heldout])")
     ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="coherent", help="overlap rendering (bench.overlaps)")
@@ -299,41 +299,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print machine-readable results")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def results_json(results: list[CaseResult], args: argparse.Namespace, oracle: str) -> dict[str, object]:
+    """The ``--json`` document: every case, the summaries per split, events and intervals."""
+    return {
+        "schema": "listener.bench-accuracy/1",
+        "oracle": oracle or None,
+        "truth": args.truth,
+        "config": str(args.config) if args.config else None,
+        "cases": [
+            {"case": r.case, "split": r.split, **case_json(r.score), "analyze_s": round(r.analyze_s, 3)}
+            for r in results
+        ],
+        "summary": {name: summary_json(g) for name, g in group_summaries(results).items()},
+        "events": {name: events.summary_json(g) for name, g in event_groups(results).items()},
+        "intervals_95": {name: list(v) if v else None for name, v in intervals(results).figures.items()},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     # The analyzer runs from the project root: make every path absolute first.
     args.cases = (args.cases or cases_dir(args.overlaps, args.split)).resolve()
     args.config = args.config.resolve() if args.config else None
+    oracle = "truth" if args.oracle else "one-party" if args.oracle_one_party else args.baseline or ""
     try:
         data = data_for(args.split, args.data)
         manifest = ensure_cases(args.cases, args.variants, args.seed, args.split, data, args.overlaps)
-        oracle = "truth" if args.oracle else "one-party" if args.oracle_one_party else args.baseline or ""
         results = run(args.cases, manifest, args.config, oracle, args.timeout, args.json, args.truth)
     except (BenchError, HeldoutError) as exc:
         print(f"bench.accuracy: {exc}", file=sys.stderr)
         return 2
-    groups = group_summaries(results)
     if args.json:
-        doc = {
-            "schema": "listener.bench-accuracy/1",
-            "oracle": oracle or None,
-            "truth": args.truth,
-            "config": str(args.config) if args.config else None,
-            "cases": [
-                {
-                    "case": r.case,
-                    "split": r.split,
-                    **case_json(r.score),
-                    "analyze_s": round(r.analyze_s, 3),
-                }
-                for r in results
-            ],
-            "summary": {name: summary_json(g) for name, g in groups.items()},
-            "events": {name: events.summary_json(g) for name, g in event_groups(results).items()},
-            "intervals_95": {name: list(v) if v else None for name, v in intervals(results).figures.items()},
-        }
-        print(json.dumps(doc, indent=1))
+        print(json.dumps(results_json(results, args, oracle), indent=1))
     else:
-        print_table(results, groups)
+        print_table(results, group_summaries(results))
         events.print_summary(event_groups(results))
         print_intervals(intervals(results))
     return 0

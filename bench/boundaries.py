@@ -214,7 +214,10 @@ def case_parser(prog: str, description: str) -> argparse.ArgumentParser:
     ap.add_argument("--split", choices=SPLITS, default="heldout")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per analyze run")
     ap.add_argument("--data", type=Path, default=DATA_DIR)
-    ap.add_argument("--config", type=Path, help="config file for listener analyze (e.g. a trial model's [turn_model])")
+    # resolved: the analyzer runs from the project root
+    ap.add_argument(
+        "--config", type=lambda p: Path(p).resolve(), help="config file for listener analyze (a trial model's, say)"
+    )
     return ap
 
 

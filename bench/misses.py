@@ -33,7 +33,7 @@ from bench import interruptions as events
 from bench.accuracy import BenchError
 from bench.boundaries import Case, analytics_config, analyzed, case_parser, covering, found_by_listener, prepared
 from bench.heldout import HeldoutError
-from bench.truth import PartySegment, frame_activity, n_frames, segments_from_json
+from bench.truth import PARTIES, PartySegment, frame_activity, n_frames, segments_from_json
 from listener.config import Config
 from listener.events import Party
 
@@ -62,8 +62,8 @@ def frame_misses(truth: Sequence[PartySegment], system: Sequence[PartySegment], 
     n = n_frames(seconds)
     want, got = frame_activity(truth, n), frame_activity(system, n)
     tally = Tally()
-    for i, party in enumerate(Party):
-        other = 1 - i
+    for i, name in enumerate(PARTIES):  # frame_activity's rows, in its own order
+        party, other = Party(name), 1 - i
         missed = want[i] & ~got[i]
         alone = missed & ~want[other]
         tally.truth_frames[party] = int(want[i].sum())

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench import boundaries, misses
@@ -91,3 +92,48 @@ def test_a_config_reaches_both_the_listener_and_the_truth_and_a_bad_one_is_refus
     bad.write_text("[analytics]\ninterruption_min = 3.0\n", encoding="utf-8")
     assert misses.main(["--config", str(bad)]) == 2
     assert "analytics.interruption_min" in capsys.readouterr().err
+
+
+def test_voicing_and_level_tell_a_voiced_sound_from_noise() -> None:
+    from bench.audibility import auc, edge_distance_s, frame_level_db, frame_voicing
+
+    rng = np.random.default_rng(0)
+    rate = 16000
+    t = np.arange(rate) / rate
+    # a 140 Hz voice with harmonics from 0.4 to 0.7 s, 20 dB over white noise
+    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 6))
+    noise = rng.normal(0.0, 0.01, rate)
+    x = noise + np.where((t >= 0.4) & (t < 0.7), 0.1 * voice, 0.0)
+    voicing, level = frame_voicing(x, rate), frame_level_db(x, rate)
+    assert len(voicing) == len(level) == 100
+    inside, outside = slice(45, 65), np.r_[0:35, 75:100]
+    # a Hann window's own taper caps a perfect period's score near 0.8
+    assert voicing[inside].min() > 0.7 and np.median(voicing[outside]) < 0.3
+    assert np.median(level[inside]) > 15 and abs(np.median(level[outside])) < 3
+    assert auc(voicing[inside], voicing[outside]) == 1.0 and auc(voicing[inside], voicing[:0]) is None
+    active = np.zeros(100, dtype=bool)
+    active[40:70] = True
+    assert edge_distance_s(active)[[0, 40, 55, 69, 99]] == pytest.approx([0.4, 0.0, 0.15, 0.01, 0.29])
+    assert np.isinf(edge_distance_s(np.zeros(5, dtype=bool))).all()
+
+
+@needs_data
+def test_audibility_finds_heard_speech_louder_and_more_voiced_than_silence(
+    one_case: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import audibility
+
+    _run(audibility, one_case, monkeypatch)
+    out = capsys.readouterr().out
+    rows = {
+        kind.strip(): (int(n), float(level), float(voicing))
+        for kind, n, level, voicing in re.findall(
+            r"^  (\S.*?)\s+(\d+) frames, level\s+(-?[\d.]+) dB, voicing ([\d.]+)", out, flags=re.MULTILINE
+        )
+    }
+    assert set(rows) >= {"heard speech", "silence"}
+    heard, silence = rows["heard speech"], rows["silence"]
+    assert heard[0] > 500 and silence[0] > 100
+    assert heard[1] > silence[1] + 6 and heard[2] > silence[2] + 0.1
+    auc_level = re.search(r"heard speech .* AUC level / voicing ([\d.]+) / ([\d.]+)", out)
+    assert auc_level and float(auc_level[1]) > 0.8

@@ -1,0 +1,182 @@
+"""How audible, at the mics, is the speech the listener hears nobody in?
+
+    python -m bench.audibility [--overlaps separate] [--split heldout] [--variants 6] [--config FILE]
+
+``bench.misses`` finds that about a tenth of each party's truth speech frames
+are frames where the listener hears nobody at all. This bench asks whether
+those frames carry evidence a better detector could use. For every 10 ms
+frame of the channels' mean it measures two things a voice-activity
+detector relies on:
+
+* the **level** over the case's floor (the 10th percentile of its frame
+  levels), in dB;
+* the **voicing**: the highest normalised autocorrelation of a 40 ms Hann
+  window at lags of 2.5-12.5 ms (pitch 80-400 Hz), 0 for noise, near 1 for
+  a steady voiced sound.
+
+It compares three kinds of frames: speech the listener heard (somebody speaks,
+somebody heard), speech it missed (somebody speaks, nobody heard) and silence
+(nobody speaks, nobody heard), and gives the area under the ROC curve of each
+measure for telling missed speech from silence (0.5: no evidence at all).
+Missed frames are also split by their distance from the nearest truth speech
+edge: at a turn's start or end, or deep inside a stretch of speech.
+
+Prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from scipy.io import wavfile
+from scipy.stats import mannwhitneyu
+
+from bench.accuracy import BenchError
+from bench.boundaries import analytics_config, analyzed, case_parser, prepared
+from bench.heldout import HeldoutError
+from bench.truth import FRAME_S, frame_activity, n_frames, segments_from_json
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+WINDOW_S = 0.040
+PITCH_LAGS_S = (0.0025, 0.0125)  # 400 Hz down to 80 Hz
+FLOOR_PERCENTILE = 10
+EDGE_S = 0.3  # a missed frame this close to a truth speech edge is "at an edge"
+INTERIOR_S = 1.0  # ... and this far from every edge, "inside" a stretch of speech
+KINDS = ("heard speech", "missed speech", "silence", "missed, at an edge", "missed, inside speech")
+
+
+def frame_level_db(x: FloatArray, rate_hz: int) -> FloatArray:
+    """Per 10 ms frame, its level in dB over the recording's floor (10th percentile of the frame levels)."""
+    hop = int(rate_hz * FRAME_S)
+    n = len(x) // hop
+    power = np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1)
+    level = 10 * np.log10(power + 1e-12)
+    return level - float(np.percentile(level, FLOOR_PERCENTILE)) if n else level
+
+
+def frame_voicing(x: FloatArray, rate_hz: int) -> FloatArray:
+    """Per 10 ms frame, the peak normalised autocorrelation over the pitch lags of a window centred on it."""
+    hop, width = int(rate_hz * FRAME_S), int(rate_hz * WINDOW_S)
+    n = len(x) // hop
+    padded = np.pad(x, (width // 2, width))
+    starts = np.arange(n) * hop + hop // 2
+    windows = padded[starts[:, None] + np.arange(width)[None, :]]
+    windows = (windows - windows.mean(axis=1, keepdims=True)) * np.hanning(width)
+    # zero-padded to twice the width, so the autocorrelation does not wrap around
+    ac = np.fft.irfft(np.abs(np.fft.rfft(windows, 2 * width, axis=1)) ** 2, axis=1)
+    lo, hi = (int(rate_hz * s) for s in PITCH_LAGS_S)
+    energy = ac[:, 0]
+    peak = ac[:, lo : hi + 1].max(axis=1)
+    return np.where(energy > 1e-12, peak / np.maximum(energy, 1e-12), 0.0)
+
+
+def auc(positive: FloatArray, negative: FloatArray) -> float | None:
+    """Probability that a positive frame scores above a negative one (ties half); None if either is empty."""
+    if not len(positive) or not len(negative):
+        return None
+    u = mannwhitneyu(positive, negative, alternative="two-sided").statistic
+    return float(u) / (len(positive) * len(negative))
+
+
+def edge_distance_s(active: BoolArray) -> FloatArray:
+    """Per frame, seconds to the nearest frame where ``active`` changes (inf when it never does)."""
+    edges = np.flatnonzero(np.diff(active.astype(np.int8))) + 1
+    if not len(edges):
+        return np.full(len(active), np.inf)
+    frames = np.arange(len(active))
+    right = np.searchsorted(edges, frames).clip(0, len(edges) - 1)
+    left = (right - 1).clip(0, len(edges) - 1)
+    return np.minimum(np.abs(edges[right] - frames), np.abs(frames - edges[left])) * FRAME_S
+
+
+@dataclass
+class Frames:
+    """Pooled over cases: per kind of frame, its level and voicing values."""
+
+    level_db: dict[str, list[FloatArray]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    voicing: dict[str, list[FloatArray]] = field(default_factory=lambda: {k: [] for k in KINDS})
+
+    def add(self, kind: str, mask: BoolArray, level_db: FloatArray, voicing: FloatArray) -> None:
+        self.level_db[kind].append(level_db[mask])
+        self.voicing[kind].append(voicing[mask])
+
+    def values(self, measure: str, kind: str) -> FloatArray:
+        chosen = (self.level_db if measure == "level" else self.voicing)[kind]
+        return np.concatenate(chosen) if chosen else np.zeros(0)
+
+
+def measure_case(audio: FloatArray, rate_hz: int, truth: BoolArray, heard: BoolArray, into: Frames) -> None:
+    """Add one case's frames: ``truth`` and ``heard`` are (2, frames) per-party activity."""
+    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+    level, voicing = frame_level_db(mono, rate_hz), frame_voicing(mono, rate_hz)
+    n = min(len(level), truth.shape[1], heard.shape[1])
+    spoken, heard_any = truth[0, :n] | truth[1, :n], heard[0, :n] | heard[1, :n]
+    level, voicing = level[:n], voicing[:n]
+    missed = spoken & ~heard_any
+    distance = edge_distance_s(spoken)
+    for kind, mask in (
+        ("heard speech", spoken & heard_any),
+        ("missed speech", missed),
+        ("silence", ~spoken & ~heard_any),
+        ("missed, at an edge", missed & (distance < EDGE_S)),
+        ("missed, inside speech", missed & (distance >= INTERIOR_S)),
+    ):
+        into.add(kind, mask, level, voicing)
+
+
+def print_frames(frames: Frames) -> None:
+    silence = {m: frames.values(m, "silence") for m in ("level", "voicing")}
+    print("frames of the channels' mean: median level over the case's floor, median voicing, AUC against silence")
+    for kind in KINDS:
+        level, voicing = frames.values("level", kind), frames.values("voicing", kind)
+        if not len(level):
+            print(f"  {kind:<22} none")
+            continue
+        aucs = [auc(v, silence[m]) for m, v in (("level", level), ("voicing", voicing))]
+        shown = " / ".join("-" if a is None else f"{a:.3f}" for a in aucs)
+        print(
+            f"  {kind:<22} {len(level):6d} frames, level {np.median(level):5.1f} dB,"
+            f" voicing {np.median(voicing):.3f}; AUC level / voicing {shown}"
+        )
+    missed = frames.values("level", "missed speech")
+    if len(missed) and len(silence["level"]):
+        # what a detector would pay to take half of the missed speech by its level alone
+        above = float(np.mean(silence["level"] > np.median(missed)))
+        print(f"a level threshold passing half of the missed speech passes {above:.1%} of the silence frames")
+
+
+def read_audio(path: Path) -> tuple[int, FloatArray]:
+    rate, pcm = wavfile.read(path)
+    return int(rate), pcm.astype(np.float64) / 32768.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = case_parser("python -m bench.audibility", __doc__.split("\n")[0]).parse_args(argv)
+    frames = Frames()
+    try:
+        analytics_config(args)  # a bad config is reported before the cases are analyzed
+        folder, manifest = prepared(args)
+        reports = analyzed(folder, manifest, args.timeout, args.config)
+        for entry, (truth, report) in zip(manifest["cases"], reports, strict=True):
+            rate, audio = read_audio(folder / entry["wav"])
+            n = n_frames(len(audio) / rate)
+            want = frame_activity(segments_from_json(truth["segments"]), n)
+            got = frame_activity(segments_from_json(report.get("segments", [])), n)
+            measure_case(audio, rate, want, got, frames)
+    except (BenchError, HeldoutError) as exc:
+        print(f"bench.audibility: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(manifest['cases'])} cases ({args.split}, {args.overlaps} overlaps)")
+    print_frames(frames)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

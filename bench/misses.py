@@ -10,6 +10,9 @@ of the listener:
   in the truth's overlap (both speak), or speaking alone while the listener
   hears the *other* party (attribution), or speaking alone while the listener
   hears *nobody* (voice activity);
+* the **rep-share error** per case as measured and with the missed frames
+  of each cause given back to their party: what hearing each of them would
+  be worth to the share target;
 * **truth interruptions** the listener does not report (same party, onset
   within ``bench.interruptions.TOLERANCE_S``), by what the listener heard
   around the onset (``miss_cause``): the interrupter not at all; the
@@ -23,16 +26,20 @@ Prints figures, asserts nothing.
 
 from __future__ import annotations
 
+import statistics
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from bench import interruptions as events
 from bench.accuracy import BenchError
 from bench.boundaries import Case, analytics_config, analyzed, case_parser, covering, found_by_listener, prepared
 from bench.heldout import HeldoutError
+from bench.scoring import share
 from bench.truth import PARTIES, PartySegment, frame_activity, n_frames, segments_from_json
 from listener.config import Config
 from listener.events import Party
@@ -43,6 +50,7 @@ FRAGMENT = "overlap heard, interrupter's first stretch a backchannel's length"
 OTHER = "overlap heard and long enough (floor or decision differed)"
 CAUSES = (NOT_HEARD, HANDOVER, FRAGMENT, OTHER)
 FRAME_CAUSES = ("in the truth's overlap", "alone, other party heard", "alone, nobody heard")
+REPAIRS = ("as measured", *FRAME_CAUSES, "all of them")
 
 
 @dataclass
@@ -55,26 +63,32 @@ class Tally:
     interruptions: Counter[str] = field(default_factory=Counter)
     found: int = 0
     truth_interruptions: int = 0
+    # per case, |rep share error| in points with the missed frames of each cause given back to their party
+    share_error_pp: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in REPAIRS})
 
 
 def frame_misses(truth: Sequence[PartySegment], system: Sequence[PartySegment], seconds: float) -> Tally:
-    """One case's missed frames of each party, by cause."""
+    """One case's missed frames of each party, by cause, and its share error with each cause repaired."""
     n = n_frames(seconds)
     want, got = frame_activity(truth, n), frame_activity(system, n)
     tally = Tally()
+    causes = {cause: np.zeros_like(want) for cause in FRAME_CAUSES}
     for i, name in enumerate(PARTIES):  # frame_activity's rows, in its own order
         party, other = Party(name), 1 - i
         missed = want[i] & ~got[i]
         alone = missed & ~want[other]
+        causes[FRAME_CAUSES[0]][i] = missed & want[other]
+        causes[FRAME_CAUSES[1]][i] = alone & got[other]
+        causes[FRAME_CAUSES[2]][i] = alone & ~got[other]
         tally.truth_frames[party] = int(want[i].sum())
         tally.false_frames[party] = int((got[i] & ~want[i]).sum())
-        tally.frames[party].update(
-            {
-                FRAME_CAUSES[0]: int((missed & want[other]).sum()),
-                FRAME_CAUSES[1]: int((alone & got[other]).sum()),
-                FRAME_CAUSES[2]: int((alone & ~got[other]).sum()),
-            }
-        )
+        tally.frames[party].update({cause: int(causes[cause][i].sum()) for cause in FRAME_CAUSES})
+    true_share = share(want)
+    repairs = {"as measured": got, **{c: got | causes[c] for c in FRAME_CAUSES}, "all of them": got | want}
+    for repair, heard in repairs.items():
+        heard_share = share(heard)
+        if true_share is not None and heard_share is not None:
+            tally.share_error_pp[repair].append(abs(heard_share - true_share) * 100.0)
     return tally
 
 
@@ -114,6 +128,8 @@ def pooled(tallies: Sequence[Tally]) -> Tally:
         out.interruptions.update(t.interruptions)
         out.found += t.found
         out.truth_interruptions += t.truth_interruptions
+        for repair in REPAIRS:
+            out.share_error_pp[repair] += t.share_error_pp[repair]
     return out
 
 
@@ -129,6 +145,11 @@ def print_tally(tally: Tally) -> None:
         heard = tally.truth_frames[party] - sum(tally.frames[party].values())
         given = max(1, heard + tally.false_frames[party])
         print(f"  {party.value:<8} precision {heard / given:.3f}, recall {heard / truth:.3f}")
+    print("rep-share error, mean over cases, with the missed frames of one cause given back to their party:")
+    for repair in REPAIRS:
+        errors = tally.share_error_pp[repair]
+        if errors:
+            print(f"  {repair:<26} {statistics.mean(errors):5.2f} points (median {statistics.median(errors):.2f})")
     missed = tally.truth_interruptions - tally.found
     print(f"truth interruptions: {tally.truth_interruptions}, found {tally.found}, missed {missed}:")
     for cause in CAUSES:

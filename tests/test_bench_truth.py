@@ -376,6 +376,14 @@ def test_misses_are_split_by_what_the_listener_heard() -> None:
     }
     assert sum(tally.frames[Party.REP].values()) == 0
     assert tally.false_frames == {Party.REP: 100, Party.CUSTOMER: 0}  # the rep at 7-8 s, where only the customer spoke
+    # truth share 6/9; heard 7/7, and with each cause's frames given back to the customer 7/9, 7/8, 7/7, 7/10
+    assert {k: round(v[0], 2) for k, v in tally.share_error_pp.items()} == {
+        "as measured": 33.33,
+        "in the truth's overlap": 11.11,
+        "alone, other party heard": 20.83,
+        "alone, nobody heard": 33.33,
+        "all of them": 3.33,
+    }
 
     # a whole case: the truth's one interruption, missed as a fragment; pooling adds cases up
     doc = {"audio": {"seconds": 9.0}, "segments": [s.to_json() for s in truth]}
@@ -386,3 +394,4 @@ def test_misses_are_split_by_what_the_listener_heard() -> None:
     assert (heard.found, sum(heard.interruptions.values())) == (1, 0)  # reported: found, no cause to give
     both = pooled([case, case])
     assert (both.truth_interruptions, both.interruptions[FRAGMENT], both.truth_frames[Party.CUSTOMER]) == (2, 2, 600)
+    assert both.share_error_pp["as measured"] == case.share_error_pp["as measured"] * 2

@@ -19,7 +19,11 @@ somebody heard), speech it missed (somebody speaks, nobody heard) and silence
 (nobody speaks, nobody heard), and gives the area under the ROC curve of each
 measure for telling missed speech from silence (0.5: no evidence at all).
 Missed frames are also split by their distance from the nearest truth speech
-edge: at a turn's start or end, or deep inside a stretch of speech.
+edge: at a turn's start or end, or deep inside a stretch of speech. Last, where the
+listener took a truth interruption for a handover (``bench.misses``): the
+frames of the silence it heard between the holder's end and the
+interrupter's onset in which the truth has both parties speaking. If they
+sound like silence, the overlap the definition needs is not in the audio.
 
 Prints figures, asserts nothing.
 """
@@ -30,6 +34,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,9 +42,11 @@ from scipy.io import wavfile
 from scipy.stats import mannwhitneyu
 
 from bench.accuracy import BenchError
-from bench.boundaries import analytics_config, analyzed, case_parser, prepared
+from bench.boundaries import Case, analytics_config, analyzed, case_parser, found_by_listener, prepared
 from bench.heldout import HeldoutError
+from bench.misses import HANDOVER, heard_gap, miss_cause
 from bench.truth import FRAME_S, frame_activity, n_frames, segments_from_json
+from listener.config import Config
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -49,7 +56,8 @@ PITCH_LAGS_S = (0.0025, 0.0125)  # 400 Hz down to 80 Hz
 FLOOR_PERCENTILE = 10
 EDGE_S = 0.3  # a missed frame this close to a truth speech edge is "at an edge"
 INTERIOR_S = 1.0  # ... and this far from every edge, "inside" a stretch of speech
-KINDS = ("heard speech", "missed speech", "silence", "missed, at an edge", "missed, inside speech")
+GAPS = "truth overlap heard as a gap"
+KINDS = ("heard speech", "missed speech", "silence", "missed, at an edge", "missed, inside speech", GAPS)
 
 
 def frame_level_db(x: FloatArray, rate_hz: int) -> FloatArray:
@@ -112,8 +120,10 @@ class Frames:
         return np.concatenate(chosen) if chosen else np.zeros(0)
 
 
-def measure_case(audio: FloatArray, rate_hz: int, truth: BoolArray, heard: BoolArray, into: Frames) -> None:
-    """Add one case's frames: ``truth`` and ``heard`` are (2, frames) per-party activity."""
+def measure_case(
+    audio: FloatArray, rate_hz: int, truth: BoolArray, heard: BoolArray, gaps: BoolArray, into: Frames
+) -> None:
+    """Add one case's frames: ``truth`` and ``heard`` are (2, frames) per-party activity, ``gaps`` per frame."""
     mono = audio.mean(axis=1) if audio.ndim == 2 else audio
     level, voicing = frame_level_db(mono, rate_hz), frame_voicing(mono, rate_hz)
     n = min(len(level), truth.shape[1], heard.shape[1])
@@ -127,6 +137,7 @@ def measure_case(audio: FloatArray, rate_hz: int, truth: BoolArray, heard: BoolA
         ("silence", ~spoken & ~heard_any),
         ("missed, at an edge", missed & (distance < EDGE_S)),
         ("missed, inside speech", missed & (distance >= INTERIOR_S)),
+        (GAPS, gaps[:n] & truth[0, :n] & truth[1, :n]),
     ):
         into.add(kind, mask, level, voicing)
 
@@ -137,12 +148,12 @@ def print_frames(frames: Frames) -> None:
     for kind in KINDS:
         level, voicing = frames.values("level", kind), frames.values("voicing", kind)
         if not len(level):
-            print(f"  {kind:<22} none")
+            print(f"  {kind:<30} none")
             continue
         aucs = [auc(v, silence[m]) for m, v in (("level", level), ("voicing", voicing))]
         shown = " / ".join("-" if a is None else f"{a:.3f}" for a in aucs)
         print(
-            f"  {kind:<22} {len(level):6d} frames, level {np.median(level):5.1f} dB,"
+            f"  {kind:<30} {len(level):6d} frames, level {np.median(level):5.1f} dB,"
             f" voicing {np.median(voicing):.3f}; AUC level / voicing {shown}"
         )
     missed = frames.values("level", "missed speech")
@@ -157,11 +168,26 @@ def read_audio(path: Path) -> tuple[int, FloatArray]:
     return int(rate), pcm.astype(np.float64) / 32768.0
 
 
+def handover_gaps(truth: dict[str, Any], report: dict[str, Any], config: Config, frames: int) -> BoolArray:
+    """Per frame: inside the silence the listener heard where a truth interruption it missed was a handover to it."""
+    case = Case.of(truth, config)
+    system = segments_from_json(report.get("segments", []))
+    found = found_by_listener(case, report)
+    gaps = np.zeros(frames, dtype=bool)
+    for i, event in enumerate(case.interruptions):
+        if i in found or miss_cause(event, system, config.analytics.backchannel_max_s) != HANDOVER:
+            continue
+        gap = heard_gap(event, system)
+        if gap is not None:
+            gaps[round(gap[0] / FRAME_S) : round(gap[1] / FRAME_S)] = True
+    return gaps
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = case_parser("python -m bench.audibility", __doc__.split("\n")[0]).parse_args(argv)
     frames = Frames()
     try:
-        analytics_config(args)  # a bad config is reported before the cases are analyzed
+        config = analytics_config(args)  # a bad config is reported before the cases are analyzed
         folder, manifest = prepared(args)
         reports = analyzed(folder, manifest, args.timeout, args.config)
         for entry, (truth, report) in zip(manifest["cases"], reports, strict=True):
@@ -169,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             n = n_frames(len(audio) / rate)
             want = frame_activity(segments_from_json(truth["segments"]), n)
             got = frame_activity(segments_from_json(report.get("segments", [])), n)
-            measure_case(audio, rate, want, got, frames)
+            measure_case(audio, rate, want, got, handover_gaps(truth, report, config, n), frames)
     except (BenchError, HeldoutError) as exc:
         print(f"bench.audibility: {exc}", file=sys.stderr)
         return 2

@@ -92,19 +92,33 @@ def frame_misses(truth: Sequence[PartySegment], system: Sequence[PartySegment], 
     return tally
 
 
+def _first_heard(event: dict[str, Any], system: Sequence[PartySegment]) -> PartySegment | None:
+    """The interrupter's system segment starting nearest a truth interruption's onset, within the tolerance."""
+    by, onset_s = Party(event["by"]), float(event["t"])
+    near = [s for s in system if s.party == by and abs(s.start_s - onset_s) <= events.TOLERANCE_S]
+    return min(near, key=lambda s: abs(s.start_s - onset_s)) if near else None
+
+
 def miss_cause(event: dict[str, Any], system: Sequence[PartySegment], backchannel_max_s: float) -> str:
     """Why a truth interruption (a report record) has no system match: what the listener heard around it."""
-    by = Party(event["by"])
-    onset_s = float(event["t"])
-    near = [s for s in system if s.party == by and abs(s.start_s - onset_s) <= events.TOLERANCE_S]
-    if not near:
+    first = _first_heard(event, system)
+    if first is None:
         return NOT_HEARD
-    first = min(near, key=lambda s: abs(s.start_s - onset_s))
-    if covering(system, by.other, first.start_s) is None:
+    if covering(system, Party(event["by"]).other, first.start_s) is None:
         return HANDOVER
     if first.duration_s <= backchannel_max_s:
         return FRAGMENT
     return OTHER
+
+
+def heard_gap(event: dict[str, Any], system: Sequence[PartySegment]) -> tuple[float, float] | None:
+    """For an interruption heard as a handover: the silence heard from the holder's end to the interrupter's onset."""
+    first = _first_heard(event, system)
+    if first is None:
+        return None
+    holder = Party(event["by"]).other
+    ends = [s.end_s for s in system if s.party == holder and s.end_s <= first.start_s]
+    return (max(ends), first.start_s) if ends else None
 
 
 def tally_case(truth: dict[str, Any], report: dict[str, Any], config: Config) -> Tally:

@@ -28,18 +28,26 @@ def one_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     return folder, {"cases": [{"case": wav.stem, "wav": wav.name, "truth": js.name}]}
 
 
-def _run(module: Any, case: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, *argv: str) -> None:
+def _output(
+    module: Any,
+    case: tuple[Path, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *argv: str,
+) -> str:
+    """What the bench's main prints on the one case (it exits 0 and names the cases it ran)."""
     monkeypatch.setattr(module, "prepared", lambda args: case)
     assert module.main(list(argv)) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1 cases (heldout, separate overlaps)")
+    return out
 
 
 @needs_data
 def test_misses_prints_what_the_listener_heard_and_why_it_missed_the_rest(
     one_case: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _run(misses, one_case, monkeypatch)
-    out = capsys.readouterr().out
-    assert out.startswith("1 cases (heldout, separate overlaps)")
+    out = _output(misses, one_case, monkeypatch, capsys)
     scores = re.findall(r"(rep|customer)\s+precision ([\d.]+), recall ([\d.]+)", out)
     assert [party for party, _, _ in scores] == ["rep", "customer"]
     # trn08's two sides both talk for many seconds: the listener hears most of it, and little that is not there.
@@ -56,9 +64,7 @@ def test_misses_prints_what_the_listener_heard_and_why_it_missed_the_rest(
 def test_boundaries_prints_errors_and_an_oracle_that_is_perfect_without_them(
     one_case: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _run(boundaries, one_case, monkeypatch, "--draws", "2")
-    out = capsys.readouterr().out
-    assert out.startswith("1 cases (heldout, separate overlaps)")
+    out = _output(boundaries, one_case, monkeypatch, capsys, "--draws", "2")
     onsets = re.search(r"(\d+) of (\d+) truth onsets unmatched", out)
     assert onsets and int(onsets[1]) < int(onsets[2])
     f1 = {float(s): float(f) for s, f in re.findall(r"scale ([\d.]+): F1 mean ([\d.]+)", out)}
@@ -77,17 +83,14 @@ def test_a_config_reaches_both_the_listener_and_the_truth_and_a_bad_one_is_refus
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def truth_interruptions() -> int:
-        counts = re.search(r"truth interruptions: (\d+)", capsys.readouterr().out)
+    def truth_interruptions(*argv: str) -> int:
+        counts = re.search(r"truth interruptions: (\d+)", _output(misses, one_case, monkeypatch, capsys, *argv))
         assert counts
         return int(counts[1])
 
-    _run(misses, one_case, monkeypatch)
-    default = truth_interruptions()
     strict = tmp_path / "strict.toml"
     strict.write_text("[analytics]\ninterruption_min_s = 3.0\n", encoding="utf-8")
-    _run(misses, one_case, monkeypatch, "--config", str(strict))
-    assert truth_interruptions() < default, "the truth's interruptions follow the config's definition"
+    assert truth_interruptions("--config", str(strict)) < truth_interruptions(), "the truth follows the config"
     bad = tmp_path / "bad.toml"
     bad.write_text("[analytics]\ninterruption_min = 3.0\n", encoding="utf-8")
     assert misses.main(["--config", str(bad)]) == 2
@@ -123,8 +126,7 @@ def test_audibility_finds_heard_speech_louder_and_more_voiced_than_silence(
 ) -> None:
     from bench import audibility
 
-    _run(audibility, one_case, monkeypatch)
-    out = capsys.readouterr().out
+    out = _output(audibility, one_case, monkeypatch, capsys)
     rows = {
         kind.strip(): (int(n), float(level), float(voicing))
         for kind, n, level, voicing in re.findall(

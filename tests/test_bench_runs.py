@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -139,3 +139,45 @@ def test_audibility_finds_heard_speech_louder_and_more_voiced_than_silence(
     assert heard[1] > silence[1] + 6 and heard[2] > silence[2] + 0.1
     auc_level = re.search(r"heard speech .* AUC level / voicing ([\d.]+) / ([\d.]+)", out)
     assert auc_level and float(auc_level[1]) > 0.8
+
+
+def test_a_sustained_overlap_keeps_the_quieter_voice_where_the_shipped_rule_drops_it() -> None:
+    from bench.rules import shipped_rule, sustained_rule
+
+    shipped, sustained = shipped_rule(0.7, 0.55), sustained_rule(0.7, 0.55, 5, 0.3)
+    both_on = (True, True)
+    # the customer dips to 0.5 while the rep talks on: dropped at once by the shipped rule ...
+    assert shipped(both_on, 10, 0.95, 0.5) == (True, False)
+    # ... kept by the sustained rule once the overlap has lasted its 5 steps, not before
+    assert sustained(both_on, 5, 0.95, 0.5) == (True, True)
+    assert sustained(both_on, 4, 0.95, 0.5) == (True, False)
+    assert sustained(both_on, 10, 0.95, 0.25) == (True, False)
+    # a party speaking alone is decided as shipped
+    assert sustained((True, False), 0, 0.6, 0.1) == shipped((True, False), 0, 0.6, 0.1) == (True, False)
+
+
+@needs_data
+def test_rules_replay_gives_back_the_listeners_own_report_under_the_shipped_rule(
+    one_case: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import rules
+    from bench.accuracy import analyze
+
+    folder, manifest = one_case
+    entry = manifest["cases"][0]
+    truth = json.loads((folder / entry["truth"]).read_text(encoding="utf-8"))
+    run = rules.model_run(folder / entry["wav"], truth, Config())
+    replayed, changed = rules.decided(run, rules.shipped_rule(*rules.thresholds(Config())), Config())
+    report = analyze(folder / entry["wav"], None, 600.0)
+    assert changed == 0
+    assert replayed["segments"] == report["segments"] and replayed["metrics"] == report["metrics"]
+
+    def unnamed(doc: dict[str, object]) -> list[dict[str, Any]]:  # a session's id is drawn afresh each run
+        return [{k: v for k, v in e.items() if k != "session_id"} for e in cast(list[dict[str, Any]], doc["events"])]
+
+    assert unnamed(replayed) == unnamed(report)
+    assert any(e["type"] == "interruption" for e in unnamed(report)), "the case has an interruption to compare"
+    out = _output(rules, one_case, monkeypatch, capsys)
+    assert re.search(r"shipped rule .* frames changed 0$", out, flags=re.MULTILINE)
+    sustained = re.findall(r"^  sustained overlap .* frames changed \d+$", out, flags=re.MULTILINE)
+    assert len(sustained) == len(rules.SUSTAINED)

@@ -14,7 +14,8 @@ Rules: the shipped one (which must give back the stage's own decisions:
 the bench counts the frames where it does not), and *sustained overlap*:
 once both parties have been on together for ``hold`` steps, each stays on
 down to ``low`` (the quieter voice of long talk over talk is heard in bursts
-under the shipped rule). Prints figures, asserts nothing.
+under the shipped rule); and *joining*: a party comes in over, or stays on
+beside, one already speaking at a lower threshold than ``vad_on``. Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ State = tuple[bool, bool]
 # (last decision, steps both have been on, rep probability, customer probability) -> decision
 Rule = Callable[[State, int, float, float], State]
 SUSTAINED = ((5, 0.45), (5, 0.3), (15, 0.3), (25, 0.3), (25, 0.2))
+JOINING = (0.6, 0.5)
 
 
 def shipped_rule(on: float, off: float) -> Rule:
@@ -60,6 +62,16 @@ def sustained_rule(on: float, off: float, hold_steps: int, low: float) -> Rule:
         if was[0] and was[1] and both >= hold_steps:
             return rep >= low, cust >= low
         return decide_activity(was, rep, cust, on, off)
+
+    return rule
+
+
+def joining_rule(on: float, off: float, join_on: float) -> Rule:
+    """A party comes in over (or stays on beside) one already speaking at ``join_on`` instead of ``on``."""
+
+    def rule(was: State, both: int, rep: float, cust: float) -> State:
+        shipped = decide_activity(was, rep, cust, on, off)
+        return shipped[0] or (was[1] and rep >= join_on), shipped[1] or (was[0] and cust >= join_on)
 
     return rule
 
@@ -169,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for hold, low in SUSTAINED:
         label = f"sustained overlap {hold * 20:3d} ms, off {low}"
         print(f"  {label:<36} {score(runs, sustained_rule(on, off, hold, low), config)}")
+    for join_on in JOINING:
+        label = f"joining over the other at {join_on}"
+        print(f"  {label:<36} {score(runs, joining_rule(on, off, join_on), config)}")
     return 0
 
 

@@ -156,6 +156,17 @@ def test_a_sustained_overlap_keeps_the_quieter_voice_where_the_shipped_rule_drop
     assert sustained((True, False), 0, 0.6, 0.1) == shipped((True, False), 0, 0.6, 0.1) == (True, False)
 
 
+def test_joining_lets_a_party_in_over_the_other_below_the_on_threshold() -> None:
+    from bench.rules import joining_rule, shipped_rule
+
+    shipped, joining = shipped_rule(0.7, 0.55), joining_rule(0.7, 0.55, 0.5)
+    rep_talking = (True, False)
+    assert shipped(rep_talking, 0, 0.9, 0.6) == (True, False)
+    assert joining(rep_talking, 0, 0.9, 0.6) == (True, True)
+    assert joining(rep_talking, 0, 0.9, 0.45) == (True, False)
+    assert joining((False, False), 0, 0.1, 0.6) == (False, False), "into silence it takes the shipped 0.7"
+
+
 @needs_data
 def test_rules_replay_gives_back_the_listeners_own_report_under_the_shipped_rule(
     one_case: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

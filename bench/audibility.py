@@ -39,12 +39,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from scipy.io import wavfile
-from scipy.stats import mannwhitneyu
 
 from bench.accuracy import BenchError
-from bench.boundaries import Case, analytics_config, analyzed, case_parser, found_by_listener, prepared
+from bench.boundaries import Case, analytics_config, analyzed, case_parser, prepared
 from bench.heldout import HeldoutError
-from bench.misses import HANDOVER, heard_gap, miss_cause
+from bench.misses import HANDOVER, heard_gap, missed_interruptions
+from bench.overlap_features import separation
 from bench.truth import FRAME_S, frame_activity, n_frames, segments_from_json
 from listener.config import Config
 
@@ -83,14 +83,6 @@ def frame_voicing(x: FloatArray, rate_hz: int) -> FloatArray:
     energy = ac[:, 0]
     peak = ac[:, lo : hi + 1].max(axis=1)
     return np.where(energy > 1e-12, peak / np.maximum(energy, 1e-12), 0.0)
-
-
-def auc(positive: FloatArray, negative: FloatArray) -> float | None:
-    """Probability that a positive frame scores above a negative one (ties half); None if either is empty."""
-    if not len(positive) or not len(negative):
-        return None
-    u = mannwhitneyu(positive, negative, alternative="two-sided").statistic
-    return float(u) / (len(positive) * len(negative))
 
 
 def edge_distance_s(active: BoolArray) -> FloatArray:
@@ -150,8 +142,8 @@ def print_frames(frames: Frames) -> None:
         if not len(level):
             print(f"  {kind:<30} none")
             continue
-        aucs = [auc(v, silence[m]) for m, v in (("level", level), ("voicing", voicing))]
-        shown = " / ".join("-" if a is None else f"{a:.3f}" for a in aucs)
+        aucs = [separation(v, silence[m]) for m, v in (("level", level), ("voicing", voicing))]
+        shown = " / ".join("-" if np.isnan(a) else f"{a:.3f}" for a in aucs)
         print(
             f"  {kind:<30} {len(level):6d} frames, level {np.median(level):5.1f} dB,"
             f" voicing {np.median(voicing):.3f}; AUC level / voicing {shown}"
@@ -172,12 +164,9 @@ def handover_gaps(truth: dict[str, Any], report: dict[str, Any], config: Config,
     """Per frame: inside the silence the listener heard where a truth interruption it missed was a handover to it."""
     case = Case.of(truth, config)
     system = segments_from_json(report.get("segments", []))
-    found = found_by_listener(case, report)
     gaps = np.zeros(frames, dtype=bool)
-    for i, event in enumerate(case.interruptions):
-        if i in found or miss_cause(event, system, config.analytics.backchannel_max_s) != HANDOVER:
-            continue
-        gap = heard_gap(event, system)
+    for event, cause in missed_interruptions(case, report, system, config):
+        gap = heard_gap(event, system) if cause == HANDOVER else None
         if gap is not None:
             gaps[round(gap[0] / FRAME_S) : round(gap[1] / FRAME_S)] = True
     return gaps

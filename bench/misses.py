@@ -121,14 +121,22 @@ def heard_gap(event: dict[str, Any], system: Sequence[PartySegment]) -> tuple[fl
     return (max(ends), first.start_s) if ends else None
 
 
+def missed_interruptions(
+    case: Case, report: dict[str, Any], system: Sequence[PartySegment], config: Config
+) -> list[tuple[dict[str, Any], str]]:
+    """The truth interruptions the report does not have, each with its ``miss_cause``."""
+    found = found_by_listener(case, report)
+    missed = [e for i, e in enumerate(case.interruptions) if i not in found]
+    return [(e, miss_cause(e, system, config.analytics.backchannel_max_s)) for e in missed]
+
+
 def tally_case(truth: dict[str, Any], report: dict[str, Any], config: Config) -> Tally:
     case = Case.of(truth, config)
     system = segments_from_json(report.get("segments", []))
     tally = frame_misses(case.segments, system, case.seconds)
-    found = found_by_listener(case, report)
-    tally.truth_interruptions, tally.found = len(case.interruptions), len(found)
-    missed = [e for i, e in enumerate(case.interruptions) if i not in found]
-    tally.interruptions.update(miss_cause(e, system, config.analytics.backchannel_max_s) for e in missed)
+    missed = missed_interruptions(case, report, system, config)
+    tally.truth_interruptions, tally.found = len(case.interruptions), len(case.interruptions) - len(missed)
+    tally.interruptions.update(cause for _, cause in missed)
     return tally
 
 

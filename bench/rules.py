@@ -43,7 +43,8 @@ from listener.events import ActivityFrames, Event
 from listener.pipeline import Pipeline, Stage
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns import activity_stage
-from listener.turns.base import TurnStage, decide_activity
+from listener.turns.base import decide_activity
+from listener.turns.spec import load_spec, model_path
 
 FRAMES_PER_STEP = 2  # the model decides per 20 ms step; ActivityFrames repeat it per 10 ms frame
 State = tuple[bool, bool]
@@ -156,10 +157,10 @@ def score(runs: Sequence[ModelRun], rule: Rule, config: Config) -> str:
 
 def thresholds(config: Config) -> tuple[float, float]:
     """The model's own activity thresholds (its sidecar's), which the shipped rule decides by."""
-    stage = activity_stage(config)
-    if not isinstance(stage, TurnStage):
+    if not config.turn_model.enabled:
         raise BenchError("the config disables the turn model; these rules decide from its probabilities")
-    return stage.spec.vad_on, stage.spec.vad_off
+    spec = load_spec(model_path(config))
+    return spec.vad_on, spec.vad_off
 
 
 def _truth(path: Path) -> dict[str, Any]:

@@ -83,14 +83,20 @@ def test_a_config_reaches_both_the_listener_and_the_truth_and_a_bad_one_is_refus
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def truth_interruptions(*argv: str) -> int:
-        counts = re.search(r"truth interruptions: (\d+)", _output(misses, one_case, monkeypatch, capsys, *argv))
+    def heard_and_truth(*argv: str) -> tuple[list[str], int]:
+        out = _output(misses, one_case, monkeypatch, capsys, *argv)
+        counts = re.search(r"truth interruptions: (\d+)", out)
         assert counts
-        return int(counts[1])
+        return re.findall(r"precision [\d.]+, recall [\d.]+", out), int(counts[1])
 
+    heard, truth = heard_and_truth()
     strict = tmp_path / "strict.toml"
     strict.write_text("[analytics]\ninterruption_min_s = 3.0\n", encoding="utf-8")
-    assert truth_interruptions("--config", str(strict)) < truth_interruptions(), "the truth follows the config"
+    assert heard_and_truth("--config", str(strict))[1] < truth, "the truth follows the config"
+    heuristic = tmp_path / "heuristic.toml"
+    heuristic.write_text("[turn_model]\nenabled = false\n", encoding="utf-8")
+    other_heard, same_truth = heard_and_truth("--config", str(heuristic))
+    assert other_heard != heard and same_truth == truth, "the listener runs with the config; the truth is unmoved"
     bad = tmp_path / "bad.toml"
     bad.write_text("[analytics]\ninterruption_min = 3.0\n", encoding="utf-8")
     assert misses.main(["--config", str(bad)]) == 2
@@ -98,7 +104,8 @@ def test_a_config_reaches_both_the_listener_and_the_truth_and_a_bad_one_is_refus
 
 
 def test_voicing_and_level_tell_a_voiced_sound_from_noise() -> None:
-    from bench.audibility import auc, edge_distance_s, frame_level_db, frame_voicing
+    from bench.audibility import edge_distance_s, frame_level_db, frame_voicing
+    from bench.overlap_features import separation
 
     rng = np.random.default_rng(0)
     rate = 16000
@@ -113,7 +120,7 @@ def test_voicing_and_level_tell_a_voiced_sound_from_noise() -> None:
     # a Hann window's own taper caps a perfect period's score near 0.8
     assert voicing[inside].min() > 0.7 and np.median(voicing[outside]) < 0.3
     assert np.median(level[inside]) > 15 and abs(np.median(level[outside])) < 3
-    assert auc(voicing[inside], voicing[outside]) == 1.0 and auc(voicing[inside], voicing[:0]) is None
+    assert separation(voicing[inside], voicing[outside]) == 1.0 and np.isnan(separation(voicing[inside], voicing[:0]))
     active = np.zeros(100, dtype=bool)
     active[40:70] = True
     assert edge_distance_s(active)[[0, 40, 55, 69, 99]] == pytest.approx([0.4, 0.0, 0.15, 0.01, 0.29])

@@ -351,7 +351,18 @@ def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
 
 
 def test_misses_are_split_by_what_the_listener_heard() -> None:
-    from bench.misses import FRAGMENT, HANDOVER, NOT_HEARD, OTHER, frame_misses, miss_cause, pooled, tally_case
+    from bench.audibility import handover_gaps
+    from bench.misses import (
+        FRAGMENT,
+        HANDOVER,
+        NOT_HEARD,
+        OTHER,
+        frame_misses,
+        heard_gap,
+        miss_cause,
+        pooled,
+        tally_case,
+    )
     from listener.events import Party
 
     # the customer comes in over the rep at 4.0 s and talks on for 2 s: an interruption by the definition
@@ -364,6 +375,10 @@ def test_misses_are_split_by_what_the_listener_heard() -> None:
     assert miss_cause(event, heard_late_and_alone, 1.0) == HANDOVER
     assert miss_cause(event, fragment, 1.0) == FRAGMENT
     assert miss_cause(event, long_overlap, 1.0) == OTHER
+    # the silence heard between the holder's end (4.2 s) and the interrupter's onset (4.3 s); none without a handover
+    assert heard_gap(event, heard_late_and_alone) == (4.2, 4.3)
+    assert heard_gap(event, [PartySegment("rep", 0.0, 6.0)]) is None
+    assert heard_gap(event, [PartySegment("customer", 4.1, 6.0)]) is None  # no holder end before the onset
 
     # frames: the customer's overlap missed (2 s), its 7-8 s heard as the rep's (1 s), nothing else
     system = [PartySegment("rep", 0.0, 6.0), PartySegment("rep", 7.0, 8.0)]
@@ -390,6 +405,11 @@ def test_misses_are_split_by_what_the_listener_heard() -> None:
     report = {"segments": [s.to_json() for s in fragment], "events": []}
     case = tally_case(doc, report, Config())
     assert (case.truth_interruptions, case.found, dict(case.interruptions)) == (1, 0, {FRAGMENT: 1})
+    handover = {"segments": [s.to_json() for s in heard_late_and_alone], "events": []}
+    assert dict(tally_case(doc, handover, Config()).interruptions) == {HANDOVER: 1}
+    # the frames of that heard gap, 4.2-4.3 s, and none where the interruption was missed otherwise
+    assert np.flatnonzero(handover_gaps(doc, handover, Config(), 900)).tolist() == list(range(420, 430))
+    assert not handover_gaps(doc, report, Config(), 900).any()
     heard = tally_case(doc, {"segments": doc["segments"], "events": [event]}, Config())
     assert (heard.found, sum(heard.interruptions.values())) == (1, 0)  # reported: found, no cause to give
     both = pooled([case, case])

@@ -53,8 +53,11 @@ def front_end(repeat: int) -> tuple[list[SpatialFrames], float]:
         frames: list[SpatialFrames] = []
         t0 = time.process_time()
         for a in range(0, len(audio), block):
-            frames += [e for e in front.process(AudioBlock(a / rate, rate, audio[a : a + block]))
-                       if isinstance(e, SpatialFrames)]
+            frames += [
+                e
+                for e in front.process(AudioBlock(a / rate, rate, audio[a : a + block]))
+                if isinstance(e, SpatialFrames)
+            ]
         best = min(best, time.process_time() - t0)
     steps = sum(f.n_frames for f in frames) / 2
     return frames, best / steps * 1e6
@@ -104,8 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         models["float"] = FLOAT_MODEL
     print(f"turn model latency per 20 ms frame (both parties), CPU {cpu} only, 1 onnxruntime thread")
     block_ms = parse_config({}).array.block_ms
-    print(f"{len(features)} frames of the sample conversation x {args.repeat} passes, {block_ms} ms blocks;"
-          f" budget {BUDGET_US:.0f} us\n")
+    print(
+        f"{len(features)} frames of the sample conversation x {args.repeat} passes, {block_ms} ms blocks;"
+        f" budget {BUDGET_US:.0f} us\n"
+    )
     print(f"{'model':<6} {'size':>9} {'step p50':>9} {'p90':>7} {'p99':>7} {'stage':>8}")
     for name, path in models.items():
         t = step_latency(OnnxTurnModel(parse_config({}), path), features, args.repeat)

@@ -167,9 +167,11 @@ def turn_table(
         name: (every, model_scorer(outs, th)) for name, (outs, th) in outputs.items()
     }
     scorers["pause length (knows the pause's end)"] = (
-        ("pause",), lambda k, i: float(i.pause_frames >= pause_threshold)
+        ("pause",),
+        lambda k, i: float(i.pause_frames >= pause_threshold),
     )
     if smart is not None:
+
         def smart_turn(k: int, i: tasks.Item) -> float:
             done = smart.p_complete(recs[k].audio[0], i.at * 160)
             return done if i.task == "pause" else 1.0 - done
@@ -177,7 +179,8 @@ def turn_table(
         scorers["Smart Turn v3.2 (mic 1)"] = (("pause", "premature"), smart_turn)
     int8 = outputs["model int8"][0]
     scorers["newcomer still active (model VAD)"] = (
-        ("overlap",), lambda k, i: float(int8[k][tasks.step_at(i.at), i.party] >= 0.5)
+        ("overlap",),
+        lambda k, i: float(int8[k][tasks.step_at(i.at), i.party] >= 0.5),
     )
     table: dict[str, dict[str, object]] = {}
     for task in every:
@@ -200,8 +203,12 @@ def pause_length_threshold() -> int:
     s = Settings()
     items = [i for x in load_split("val", s.val, s.seconds, SEED, log=False) for i in tasks.pause_items(x.truth)]
     grid = range(25, 300, 5)
-    return max(grid, key=lambda t: tasks.balanced_accuracy([i.label for i in items],
-                                                            [float(i.pause_frames >= t) for i in items]) or 0.0)
+    return max(
+        grid,
+        key=lambda t: (
+            tasks.balanced_accuracy([i.label for i in items], [float(i.pause_frames >= t) for i in items]) or 0.0
+        ),
+    )
 
 
 def evaluate(recs: list[Recording], models: dict[str, Path], use_smart: bool) -> dict[str, object]:
@@ -237,13 +244,18 @@ def _fmt(v: object) -> str:
 def print_report(title: str, res: dict[str, object]) -> None:
     print(f"\n== {title}: {len(res['recordings'])} recordings")  # type: ignore[arg-type]
     keys = ("f1_rep", "f1_customer", "f1_any_speech", "attribution", "f1_rep_no_overlap", "f1_customer_no_overlap")
-    print(f"{'voice activity':<34} {'F1 rep':>7} {'F1 cust':>7} {'F1 any':>7} {'attr':>6}  outside overlaps:"
-          f" {'F1 rep':>7} {'F1 cust':>7}")
+    print(
+        f"{'voice activity':<34} {'F1 rep':>7} {'F1 cust':>7} {'F1 any':>7} {'attr':>6}  outside overlaps:"
+        f" {'F1 rep':>7} {'F1 cust':>7}"
+    )
     for name, row in res["activity"].items():  # type: ignore[attr-defined]
         c = [_fmt(row[k]) for k in keys]
         print(f"{name:<34} {c[0]:>7} {c[1]:>7} {c[2]:>7} {c[3]:>6}  {'':17} {c[4]:>7} {c[5]:>7}")
-    heads = {"pause": "shift vs hold, 0.2 s into pauses", "overlap": "interruption vs backchannel, onset + 0.5 s",
-             "premature": "holder resumes, at a start in its pause"}
+    heads = {
+        "pause": "shift vs hold, 0.2 s into pauses",
+        "overlap": "interruption vs backchannel, onset + 0.5 s",
+        "premature": "holder resumes, at a start in its pause",
+    }
     for task, row in res["turns"].items():  # type: ignore[attr-defined]
         print(f"{heads[task]} (n = {row['n']}, positives {row['positives']}): balanced accuracy, AUC")
         for name, value in row.items():

@@ -183,6 +183,7 @@ def test_live_from_the_array(alsa_config: AlsaConfig, tmp_path: Path, capsys: py
 
 # --- which talker is the rep -----------------------------------------------------
 
+
 def calibrate_rendered(
     tmp_path: Path,
     utterances: list[synth.Utterance],

@@ -224,6 +224,7 @@ def test_no_followup_before_the_customer_said_anything() -> None:
 
 # --- echoes and summaries ------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("text", "summary"),
     [

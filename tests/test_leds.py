@@ -163,9 +163,7 @@ def test_the_lights_follow_the_dominance_decision_not_the_share(factory: MockFac
     """The 0.65 / 0.60 hysteresis is decided upstream; shares between the thresholds change nothing."""
     stage, trace = make_stage(factory)
     shares = [0.64, 0.66, 0.62, 0.63, 0.61]  # would flap if the LEDs thresholded the share themselves
-    totals = [
-        TalkTotals(t_s=2.0 + i, rep_talk_s=30 * s, customer_talk_s=30 * (1 - s)) for i, s in enumerate(shares)
-    ]
+    totals = [TalkTotals(t_s=2.0 + i, rep_talk_s=30 * s, customer_talk_s=30 * (1 - s)) for i, s in enumerate(shares)]
     on_off = [dominance(True, 10.0), dominance(False, 20.0, share=0.59), dominance(True, 30.0)]
     with stage:
         play(stage, 35.0, [*totals, *on_off])

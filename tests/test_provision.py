@@ -90,7 +90,11 @@ def alsa_open_error(conf: Path, tmp_path: Path) -> str:
     assert "listener_array\n" in listed.stdout, listed.stdout + listed.stderr
     opened = subprocess.run(
         ["arecord", "-D", "listener_array", "-d", "1", "-f", "S16_LE", "/dev/null"],
-        capture_output=True, text=True, env=env, check=False, timeout=30,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=30,
     )
     return opened.stderr
 

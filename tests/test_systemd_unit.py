@@ -33,7 +33,9 @@ def systemd_analyze() -> str:
 def exposure(unit: Path) -> tuple[float, str]:
     done = subprocess.run(
         [systemd_analyze(), "security", "--offline=true", "--no-pager", str(unit)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     found = re.search(rf"Overall exposure level for {re.escape(unit.name)}: (\d+(?:\.\d+)?)", done.stdout)
     assert found, f"no exposure figure in systemd-analyze's output:\n{done.stdout}\n{done.stderr}"
@@ -44,7 +46,9 @@ def verify(unit: Path) -> list[str]:
     """systemd-analyze verify's complaints about ``unit`` (it exits 0 even for unknown keys)."""
     done = subprocess.run(
         [systemd_analyze(), "verify", "--man=no", "--generators=no", str(unit)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     lines = (done.stdout + done.stderr).splitlines()
     complaints = [line for line in lines if unit.name in line or unit.stem in line]

@@ -217,8 +217,19 @@ def test_analyze_json_reports_the_cue_metrics(
     cfg.write_text(f'[asr]\nenabled = true\nmodel_path = "{ko_model}"\n')
     assert main(["analyze", str(wav), "--json", "--config", str(cfg)]) == 0
     metrics = json.loads(capsys.readouterr().out)["metrics"]
-    for key in ("rep_words", "customer_words", "rep_questions", "rep_open_questions", "rep_followups",
-                "rep_echoes", "rep_acknowledgements", "rep_wpm", "asr_skipped_s", "asr_partial", "cue_sessions"):
+    for key in (
+        "rep_words",
+        "customer_words",
+        "rep_questions",
+        "rep_open_questions",
+        "rep_followups",
+        "rep_echoes",
+        "rep_acknowledgements",
+        "rep_wpm",
+        "asr_skipped_s",
+        "asr_partial",
+        "cue_sessions",
+    ):
         assert key in metrics, key
     assert metrics["rep_words"] >= 3 and metrics["customer_words"] >= 3
     assert 60 < metrics["rep_wpm"] < 300  # espeak speaks at 150 words a minute

@@ -89,7 +89,10 @@ def test_cli_exits_2_with_one_line_naming_the_file(tmp_path: Path, dialogue_4ch:
     cfg.write_text(f'[turn_model]\npath = "{bad}"\n')
     result = subprocess.run(
         [sys.executable, "-m", "listener", "analyze", str(dialogue_4ch[0]), "--config", str(cfg)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr

@@ -254,4 +254,3 @@ def _questions(events: list[Reported], customer: list[Interval], stacked_s: floa
 
 def _percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
-

@@ -195,4 +195,3 @@ def _check_mqtt(config: Config) -> None:
 def _check_service(config: Config) -> None:
     if not config.service.state_dir.strip():
         raise ConfigError("service.state_dir", config.service.state_dir, "must name a folder, e.g. '/var/lib/listener'")
-

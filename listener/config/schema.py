@@ -121,9 +121,7 @@ class AsrConfig:
     finish_wait_s: float = field(
         30.0, "at the end of the stream, wait at most this long for the recogniser", min=0.0, max=600.0
     )
-    speech_only: bool = field(
-        True, "feed the recogniser only around speech (saves most of its CPU on a quiet counter)"
-    )
+    speech_only: bool = field(True, "feed the recogniser only around speech (saves most of its CPU on a quiet counter)")
     speech_pad_s: float = field(
         0.5, "speech_only: audio kept before each onset and after each end of speech", min=0.1, max=3.0
     )

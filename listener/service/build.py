@@ -23,4 +23,3 @@ def analysis_stages(config: Config, geometry: ArrayGeometry) -> list[Stage]:
         stages.append(TranscriptionStage(config, geometry))
     stages.append(ConversationAnalytics(config))  # the metrics of shared/metrics.md, decided live
     return stages
-

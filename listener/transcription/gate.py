@@ -81,4 +81,3 @@ class SpeechGate:
         while self._speech and self._speech[0][1] < lo - self.pad_s:
             self._speech.popleft()  # blocks come in order: nothing later can be this far back
         return any(start < hi - EPS_S and end > lo + EPS_S for start, end in self._speech)
-

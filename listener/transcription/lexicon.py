@@ -233,9 +233,7 @@ def check_language(language: str) -> None:
     """A config error at asr.language, naming the lexicons there are, unless one is shipped for ``language``."""
     resource = _lexicons() / f"{language}.toml"
     if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)?", language) or not resource.is_file():
-        raise ConfigError(
-            "asr.language", language, f"no lexicon for it; available: {', '.join(available_languages())}"
-        )
+        raise ConfigError("asr.language", language, f"no lexicon for it; available: {', '.join(available_languages())}")
 
 
 def load_lexicon(language: str) -> Lexicon:

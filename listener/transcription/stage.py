@@ -122,9 +122,7 @@ class TranscriptionStage(Stage):
 
     def open(self) -> None:
         if not is_model_dir(self.model_path):
-            raise ModelError(
-                f"no vosk model in {self.model_path}: {missing_model_hint(self.model_path, self.config)}"
-            )
+            raise ModelError(f"no vosk model in {self.model_path}: {missing_model_hint(self.model_path, self.config)}")
         model = load_model(self.model_path)
         self.worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.asr.overflow)
         self.worker.start()

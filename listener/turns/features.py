@@ -49,6 +49,7 @@ Float = npt.NDArray[np.float32]
 
 def mel_filterbank(sample_rate_hz: int, fft_size: int, n_mels: int = N_MELS) -> Float:
     """Triangular filters on the HTK mel scale, (n_bins, n_mels), each summing power."""
+
     def mel(hz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return 2595.0 * np.log10(1.0 + hz / 700.0)
 

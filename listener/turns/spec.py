@@ -117,7 +117,6 @@ def load_spec(path: Path) -> ModelSpec:
         raise ModelError(f"turn model {path}: sidecar {side} lacks or mistypes {exc}; {FIX}") from exc
 
 
-
 def _lookahead(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_LOOKAHEAD_STEPS:
         raise ValueError(f"output.lookahead_steps = {value!r}, not a whole number of steps 0-{MAX_LOOKAHEAD_STEPS}")

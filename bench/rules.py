@@ -14,8 +14,11 @@ Rules: the shipped one (which must give back the stage's own decisions:
 the bench counts the frames where it does not), and *sustained overlap*:
 once both parties have been on together for ``hold`` steps, each stays on
 down to ``low`` (the quieter voice of long talk over talk is heard in bursts
-under the shipped rule); and *joining*: a party comes in over, or stays on
-beside, one already speaking at a lower threshold than ``vad_on``. Prints figures, asserts nothing.
+under the shipped rule); *joining*: a party comes in over, or stays on
+beside, one already speaking at a lower threshold than ``vad_on``; and
+*hangover*: a party stays on for a few steps after the shipped rule lets it
+go (the RTTM's turns run on past a talker's last sound), either always or only
+while the other party is silent. Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,7 @@ State = tuple[bool, bool]
 Rule = Callable[[State, int, float, float], State]
 SUSTAINED = ((5, 0.45), (5, 0.3), (15, 0.3), (25, 0.3), (25, 0.2))
 JOINING = (0.6, 0.5)
+HANGOVER_STEPS = (2, 6, 15)
 
 
 def shipped_rule(on: float, off: float) -> Rule:
@@ -73,6 +78,28 @@ def joining_rule(on: float, off: float, join_on: float) -> Rule:
     def rule(was: State, both: int, rep: float, cust: float) -> State:
         shipped = decide_activity(was, rep, cust, on, off)
         return shipped[0] or (was[1] and rep >= join_on), shipped[1] or (was[0] and cust >= join_on)
+
+    return rule
+
+
+def hangover_rule(on: float, off: float, steps: int, only_alone: bool) -> Rule:
+    """A party stays on ``steps`` steps after the shipped rule drops it (``only_alone``: while the other is off).
+
+    Keeps its own count of steps left, so each case needs a rule of its own.
+    """
+    left = [0, 0]
+
+    def rule(was: State, both: int, rep: float, cust: float) -> State:
+        out = list(decide_activity(was, rep, cust, on, off))
+        for i in (0, 1):
+            if out[i]:
+                left[i] = steps
+            elif was[i] and left[i] > 0 and not (only_alone and out[1 - i]):
+                left[i] -= 1
+                out[i] = True
+            else:
+                left[i] = 0
+        return out[0], out[1]
 
     return rule
 
@@ -139,12 +166,13 @@ def decided(run: ModelRun, rule: Rule, config: Config) -> tuple[dict[str, object
     return collector.report(run.info, totals), redecide.changed_frames
 
 
-def score(runs: Sequence[ModelRun], rule: Rule, config: Config) -> str:
+def score(runs: Sequence[ModelRun], make_rule: Callable[[], Rule], config: Config) -> str:
+    """One line of figures over ``runs``, each case decided by a fresh ``make_rule()``."""
     scores: list[CaseScore] = []
     found: list[events.EventScore] = []
     changed = 0
     for run in runs:
-        report, frames = decided(run, rule, config)
+        report, frames = decided(run, make_rule(), config)
         scores.append(score_report(run.truth, report))
         found.append(events.score_events(run.truth, report, config))
         changed += frames
@@ -178,14 +206,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench.rules: {exc}", file=sys.stderr)
         return 2
     print(f"{len(runs)} cases ({args.split}, {args.overlaps} overlaps); model thresholds on {on} / off {off}")
-    print(f"  shipped rule                         {score(runs, shipped_rule(on, off), config)}")
-    for hold, low in SUSTAINED:
-        label = f"sustained overlap {hold * 20:3d} ms, off {low}"
-        print(f"  {label:<36} {score(runs, sustained_rule(on, off, hold, low), config)}")
-    for join_on in JOINING:
-        label = f"joining over the other at {join_on}"
-        print(f"  {label:<36} {score(runs, joining_rule(on, off, join_on), config)}")
+    for label, make_rule in rules(on, off):
+        print(f"  {label:<36} {score(runs, make_rule, config)}")
     return 0
+
+
+def rules(on: float, off: float) -> list[tuple[str, Callable[[], Rule]]]:
+    """Every rule the bench tries, labelled; the shipped one first."""
+    out: list[tuple[str, Callable[[], Rule]]] = [("shipped rule", lambda: shipped_rule(on, off))]
+    for hold, low in SUSTAINED:
+        out.append((f"sustained overlap {hold * 20:3d} ms, off {low}", partial(sustained_rule, on, off, hold, low)))
+    for join_on in JOINING:
+        out.append((f"joining over the other at {join_on}", partial(joining_rule, on, off, join_on)))
+    for steps in HANGOVER_STEPS:
+        for alone in (False, True):
+            label = f"hangover {steps * 20:3d} ms{', speaking alone' if alone else ''}"
+            out.append((label, partial(hangover_rule, on, off, steps, alone)))
+    return out
 
 
 if __name__ == "__main__":

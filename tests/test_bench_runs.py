@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -174,6 +175,24 @@ def test_joining_lets_a_party_in_over_the_other_below_the_on_threshold() -> None
     assert joining((False, False), 0, 0.1, 0.6) == (False, False), "into silence it takes the shipped 0.7"
 
 
+def test_hangover_keeps_a_party_on_for_its_steps_after_the_shipped_rule_drops_it() -> None:
+    from bench.rules import hangover_rule
+
+    def run(rule: Callable[..., tuple[bool, bool]], probs: list[tuple[float, float]]) -> list[tuple[bool, bool]]:
+        state, out = (False, False), []
+        for rep, cust in probs:
+            state = rule(state, 0, rep, cust)
+            out.append(state)
+        return out
+
+    rep_stops = [(0.9, 0.0), (0.1, 0.0), (0.1, 0.0), (0.1, 0.0), (0.1, 0.0)]
+    assert [r for r, _ in run(hangover_rule(0.7, 0.55, 2, False), rep_stops)] == [True, True, True, False, False]
+    assert [r for r, _ in run(hangover_rule(0.7, 0.55, 0, False), rep_stops)] == [True, False, False, False, False]
+    handover = [(0.9, 0.0), (0.1, 0.9), (0.1, 0.9), (0.1, 0.9)]
+    assert run(hangover_rule(0.7, 0.55, 2, False), handover)[1:3] == [(True, True), (True, True)]
+    assert run(hangover_rule(0.7, 0.55, 2, True), handover)[1] == (False, True), "alone: the next voice ends it"
+
+
 @needs_data
 def test_rules_replay_gives_back_the_listeners_own_report_under_the_shipped_rule(
     one_case: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -199,3 +218,5 @@ def test_rules_replay_gives_back_the_listeners_own_report_under_the_shipped_rule
     assert re.search(r"shipped rule .* frames changed 0$", out, flags=re.MULTILINE)
     sustained = re.findall(r"^  sustained overlap .* frames changed \d+$", out, flags=re.MULTILINE)
     assert len(sustained) == len(rules.SUSTAINED)
+    hangover = re.findall(r"^  hangover .* frames changed \d+$", out, flags=re.MULTILINE)
+    assert len(hangover) == 2 * len(rules.HANGOVER_STEPS)

@@ -43,7 +43,8 @@ from listener.turns.spec import shipped_model_path
 from models import baselines, scoring, tasks
 from models.corpus import load_corpus
 from models.simulate import CACHE, array_config, dialogue_rng, features_of, simulate_audio, spatial_frames
-from models.train import BIN_EDGES_S, FLOAT_NAME, SEED, Settings
+from models.tracks import BIN_EDGES_S
+from models.train import FLOAT_NAME, SEED, Settings
 
 FLOAT_PATH = CACHE / FLOAT_NAME
 BLOCK_S = 0.1  # the live block size

@@ -21,7 +21,6 @@ thresholds chosen again on the first seed's validation dialogues.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 import time
@@ -35,24 +34,21 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from listener.config import parse_config
-from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES, swap_parties
+from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import SHIPPED_NAME, SIDECAR_SCHEMA, load_spec, shipped_model_path, sidecar_path
-from models import ensemble, scoring, tasks
+from models import ensemble
 from models.corpus import ESPEAK_SPEAKERS
 from models.net import TurnNet, export_step
 from models.quantize import calibration_pairs, quantize
-from models.simulate import CACHE, SIM_VERSION, Sample, load_split
+from models.simulate import CACHE, SIM_VERSION, load_split
+from models.tracks import BIN_EDGES_S, N_OUT, Track, swapped, targets
+from models.validation import choose_decision_thresholds, choose_thresholds, figures
 
 SEED = 20251125
 # the shipped ensemble's members: two seeds keep the merged step within the 0.1 ms budget (bench.turns)
 ENSEMBLE_SEEDS = (SEED, 7)
 VERSION = "1.0.0"
-BIN_EDGES_S = (0.0, 0.2, 0.6, 1.2, 2.0)
-N_OUT = 2 + 2 * (len(BIN_EDGES_S) - 1)
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
-HYSTERESIS = 0.15
-SILENCE_WEIGHT = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,50 +79,6 @@ class Settings:
 FLOAT_NAME = "turn.float.onnx"
 
 SMOKE = Settings(train=1, val=1, seconds=4.0, epochs=2, chunk_s=2.0, enc=8, hidden=8, voices=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Track:
-    features: np.ndarray  # (T, F)
-    vad: np.ndarray  # (T, 2)
-    future: np.ndarray  # (T, 2 * bins), rep bins then customer bins
-    mask: np.ndarray  # (T,) weight of the projection loss: 0 where the future runs past the dialogue's end
-    truth: np.ndarray  # (2, frames) at 10 ms
-
-
-def targets(sample: Sample, lookahead_steps: int = 0) -> Track:
-    """Per 20 ms step: activity ``lookahead_steps`` back, and the fraction of each future bin each party speaks in."""
-    truth = sample.truth
-    steps = min(len(sample.features), truth.shape[1] // FRAMES_PER_STEP)
-    frames = truth.shape[1]
-    cs = np.concatenate([np.zeros((2, 1)), np.cumsum(truth, axis=1)], axis=1)
-    now = FRAMES_PER_STEP * (np.arange(steps) + 1)
-    vad = ((cs[:, now] - cs[:, now - FRAMES_PER_STEP]) / FRAMES_PER_STEP).T
-    future = []
-    for party in (0, 1):
-        for lo, hi in itertools.pairwise(BIN_EDGES_S):
-            a, b = np.minimum(now + round(lo * 100), frames), np.minimum(now + round(hi * 100), frames)
-            future.append((cs[party, b] - cs[party, a]) / np.maximum(b - a, 1))
-    inside = now + round(BIN_EDGES_S[-1] * 100) <= frames
-    # mutual silences are where turns are taken or kept: they weigh more in the projection loss
-    silent = (cs[:, now] - cs[:, now - FRAMES_PER_STEP]).sum(axis=0) == 0
-    mask = inside * (1.0 + (SILENCE_WEIGHT - 1.0) * silent)
-    if lookahead_steps:  # before the first step, the first step's activity
-        vad = np.concatenate([np.repeat(vad[:1], lookahead_steps, axis=0), vad[:-lookahead_steps]])
-    return Track(
-        sample.features[:steps].astype(np.float32),
-        vad.astype(np.float32),
-        np.stack(future, axis=1).astype(np.float32),
-        mask,
-        truth,
-    )
-
-
-def swapped(seq: Track) -> Track:
-    nb = len(BIN_EDGES_S) - 1
-    fut = np.concatenate([seq.future[:, nb:], seq.future[:, :nb]], axis=1)
-    vad = seq.vad[:, ::-1].copy()
-    return replace(seq, features=swap_parties(seq.features), vad=vad, future=fut, truth=seq.truth[::-1])
 
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # features, vad, future, mask
@@ -211,72 +163,6 @@ def torch_outputs(net: TurnNet, seq: Track) -> np.ndarray:
     with torch.no_grad():
         logits, _ = net(torch.from_numpy(seq.features[None]))
     return torch.sigmoid(logits[0]).numpy()
-
-
-def activity_f1(
-    outputs: list[np.ndarray], val: list[Track], on: float, off: float, lookahead_steps: int = 0
-) -> dict[str, float | None]:
-    """Pooled per-party F1 of the timeline-processed activity against the truth."""
-    total = np.zeros((2, 3), dtype=np.int64)
-    for out, seq in zip(outputs, val, strict=True):
-        frames = seq.truth.shape[1]
-        system = scoring.steps_to_frames(scoring.hysteresis(labelled(out[:, :2], lookahead_steps), on, off), frames)
-        system = np.stack([scoring.timeline(row) for row in system])
-        total += scoring.counts(seq.truth, system)
-    rep, cust = scoring.f1(total[0]), scoring.f1(total[1])
-    return {"f1_rep": rep, "f1_customer": cust, "f1_mean": None if rep is None or cust is None else (rep + cust) / 2}
-
-
-def labelled(activity: np.ndarray, lookahead_steps: int) -> np.ndarray:
-    """Activity outputs moved to the steps they label; the last steps take the last output (as TurnStage does)."""
-    if not lookahead_steps:
-        return activity
-    return np.concatenate([activity[lookahead_steps:], np.repeat(activity[-1:], lookahead_steps, axis=0)])
-
-
-def choose_thresholds(outputs: list[np.ndarray], val: list[Track], lookahead_steps: int) -> tuple[float, float]:
-    def f1(on: float) -> float:
-        return activity_f1(outputs, val, on, on - HYSTERESIS, lookahead_steps)["f1_mean"] or 0.0
-
-    best = max(THRESHOLDS, key=f1)
-    return best, round(best - HYSTERESIS, 3)
-
-
-TASKS = ("pause", "overlap", "premature")  # in the order of ModelSpec.thresholds
-
-
-def task_scores(
-    outputs: list[np.ndarray], val: list[Track], thresholds: tuple[float, float, float]
-) -> dict[str, tuple[list[bool], list[float]]]:
-    items = [(i, o) for o, seq in zip(outputs, val, strict=True) for i in tasks.all_items(seq.truth)]
-    out = {}
-    for task in TASKS:
-        chosen = [(i, o) for i, o in items if i.task == task]
-        out[task] = ([i.label for i, _ in chosen], [tasks.score(i, o, BIN_EDGES_S, thresholds) for i, o in chosen])
-    return out
-
-
-def choose_decision_thresholds(outputs: list[np.ndarray], val: list[Track]) -> tuple[float, float, float]:
-    """Per task, the raw threshold with the best balanced accuracy on the validation dialogues."""
-    raw = task_scores(outputs, val, (0.5, 0.5, 0.5))
-    t = [tasks.best_threshold(*raw[task]) for task in TASKS]
-    return t[0], t[1], t[2]
-
-
-def figures(
-    outputs: list[np.ndarray],
-    val: list[Track],
-    on: float,
-    off: float,
-    thresholds: tuple[float, float, float],
-    lookahead_steps: int,
-) -> dict[str, object]:
-    out: dict[str, object] = dict(activity_f1(outputs, val, on, off, lookahead_steps))
-    for task, (labels, probs) in task_scores(outputs, val, thresholds).items():
-        out[f"{task}_n"] = len(labels)
-        out[f"{task}_balanced_accuracy"] = tasks.balanced_accuracy(labels, probs)
-        out[f"{task}_auc"] = tasks.auc(labels, probs)
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 
 def sidecar(

@@ -16,7 +16,7 @@ pytest.importorskip("onnx")
 from listener.config import parse_config
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import SHIPPED_NAME, sidecar_path
-from models import train
+from models import tracks, train, validation
 from models.simulate import Sample, load_split
 
 
@@ -39,11 +39,11 @@ def test_look_ahead_targets_and_scoring_move_the_activity_by_whole_steps() -> No
     truth = np.zeros((2, 20), dtype=bool)
     truth[0, 6:10] = True  # rep speaks in steps 3 and 4
     sample = Sample(name="t", mode="array", features=np.zeros((10, 43), np.float32), truth=truth)
-    assert train.targets(sample).vad[:, 0].tolist() == [0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
-    assert train.targets(sample, 2).vad[:, 0].tolist() == [0, 0, 0, 0, 0, 1, 1, 0, 0, 0]
+    assert tracks.targets(sample).vad[:, 0].tolist() == [0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
+    assert tracks.targets(sample, 2).vad[:, 0].tolist() == [0, 0, 0, 0, 0, 1, 1, 0, 0, 0]
     outputs = np.arange(5, dtype=np.float32)[:, None]
-    assert train.labelled(outputs, 2)[:, 0].tolist() == [2, 3, 4, 4, 4]  # as the turn stage labels them
-    assert train.labelled(outputs, 0) is outputs
+    assert validation.labelled(outputs, 2)[:, 0].tolist() == [2, 3, 4, 4, 4]  # as the turn stage labels them
+    assert validation.labelled(outputs, 0) is outputs
 
 
 def test_the_command_line_defaults_are_the_shipped_settings(
@@ -68,9 +68,9 @@ def test_validation_f1_scores_a_look_ahead_model_on_the_steps_it_labels() -> Non
     truth = np.zeros((2, 400), dtype=bool)
     truth[0, 40:200], truth[1, 240:380] = True, True
     sample = Sample(name="t", mode="array", features=np.zeros((200, 43), np.float32), truth=truth)
-    late = train.targets(sample, 5)  # what a perfect model with a 5-step look-ahead outputs
-    assert train.activity_f1([late.vad], [late], 0.5, 0.35, 5)["f1_mean"] == 1.0
-    assert (train.activity_f1([late.vad], [late], 0.5, 0.35, 0)["f1_mean"] or 0.0) < 0.97
+    late = tracks.targets(sample, 5)  # what a perfect model with a 5-step look-ahead outputs
+    assert validation.activity_f1([late.vad], [late], 0.5, 0.35, 5)["f1_mean"] == 1.0
+    assert (validation.activity_f1([late.vad], [late], 0.5, 0.35, 0)["f1_mean"] or 0.0) < 0.97
 
 
 def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(
@@ -100,7 +100,7 @@ def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(
     assert floats["state_size"] == doc["state_size"] and floats["output"] == doc["output"]
     # the last two choices were made on the merged model's outputs, and the sidecar holds them
     s = replace(train.SMOKE, lookahead_steps=1)
-    val = [train.targets(x, 1) for x in load_split("val", s.val, s.seconds, 1, cache, False, s.voices)]
+    val = [tracks.targets(x, 1) for x in load_split("val", s.val, s.seconds, 1, cache, False, s.voices)]
     merged = train.onnx_outputs(path, val)
     (activity_outputs, vad), (decision_outputs, decisions) = chosen[-2:]
     for outputs in (activity_outputs, decision_outputs):
@@ -112,8 +112,8 @@ def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(
 def test_a_from_start_share_of_dialogues_is_trained_from_its_first_step() -> None:
     # the device's every stream starts with fresh feature floors and a zero state: some training must too
     steps = 600  # 12 s: several 5 s chunks
-    tracks = [
-        train.Track(
+    dialogues = [
+        tracks.Track(
             features=np.full((steps, 43), i, np.float32) + np.arange(steps, dtype=np.float32)[:, None],
             vad=np.zeros((steps, 2), np.float32),
             future=np.zeros((steps, 8), np.float32),
@@ -124,7 +124,7 @@ def test_a_from_start_share_of_dialogues_is_trained_from_its_first_step() -> Non
     ]
 
     def first_steps(from_start: float) -> np.ndarray:
-        batch = train.epoch_chunks(tracks, np.random.default_rng(0), replace(train.Settings(), from_start=from_start))
+        batch = train.epoch_chunks(dialogues, np.random.default_rng(0), replace(train.Settings(), from_start=from_start))
         return batch[0][0][:, 0, 0].numpy() - np.arange(200)  # each dialogue's first step in the epoch
 
     assert (first_steps(1.0) == 0).all()

@@ -147,6 +147,28 @@ def _line(proc: subprocess.Popen[str]) -> object:
     return json.loads(line)
 
 
+def _start_workers(
+    port: int,
+    n: int,
+    per_process: int,
+    folder: Path,
+    interval_s: float,
+    seconds: float,
+    procs: list[subprocess.Popen[str]],
+) -> list[subprocess.Popen[str]]:
+    """Worker processes for ``n`` devices, each added to ``procs`` (to be killed) as soon as it starts."""
+    workers = []
+    for first in range(0, n, per_process):  # one at a time: a burst of connects overflows the listen backlog
+        args = [str(port), str(first), str(min(per_process, n - first)), str(folder), str(interval_s)]
+        workers.append(_child("--worker", *args, "--seconds", str(seconds)))
+        procs.append(workers[-1])
+        ready = _line(workers[-1])
+        assert isinstance(ready, dict)
+        if ready["connected"] != min(per_process, n - first):
+            raise SystemExit(f"only {ready['connected']} devices of a worker connected")
+    return workers
+
+
 def run(n: int, seconds: float, interval_s: float, per_process: int) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(prefix="mqtt-fleet-"))
     port = _free_port()
@@ -157,15 +179,7 @@ def run(n: int, seconds: float, interval_s: float, per_process: int) -> dict[str
         procs.append(counter)
         _line(counter)
         t0 = time.monotonic()
-        workers = []
-        for first in range(0, n, per_process):  # one at a time: a burst of connects overflows the listen backlog
-            args = [str(port), str(first), str(min(per_process, n - first)), str(folder), str(interval_s)]
-            workers.append(_child("--worker", *args, "--seconds", str(seconds)))
-            procs.append(workers[-1])
-            ready = _line(workers[-1])
-            assert isinstance(ready, dict)
-            if ready["connected"] != min(per_process, n - first):
-                raise SystemExit(f"only {ready['connected']} devices of a worker connected")
+        workers = _start_workers(port, n, per_process, folder, interval_s, seconds, procs)
         setup_s = time.monotonic() - t0
         broker0, wall0 = _proc_cpu_s(broker.pid), time.monotonic()
         for proc in procs:

@@ -25,6 +25,12 @@ frames of the silence it heard between the holder's end and the
 interrupter's onset in which the truth has both parties speaking. If they
 sound like silence, the overlap the definition needs is not in the audio.
 
+Last, the speakers in the excerpts themselves, before any room: each one's
+level over the stretches it speaks alone (dB re full scale, 75th percentile
+of its 10 ms frames), beside the party the benchmark makes it. The excerpts
+are far-field meeting audio, so a speaker who sat far from the meeting's mic
+arrives quiet, and the simulated room adds its own distance on top.
+
 Prints figures, asserts nothing.
 """
 
@@ -45,7 +51,10 @@ from bench.boundaries import Case, analytics_config, analyzed, case_parser, prep
 from bench.heldout import HeldoutError
 from bench.misses import HANDOVER, heard_gap, missed_interruptions
 from bench.overlap_features import separation
-from bench.truth import FRAME_S, frame_activity, n_frames, segments_from_json
+from bench.room import RATE_HZ
+from bench.signals import load_mono
+from bench.simulate import data_for, split_of
+from bench.truth import FRAME_S, SpeakerTurn, frame_activity, n_frames, read_rttm, segments_from_json
 from listener.config import Config
 
 FloatArray = npt.NDArray[np.float64]
@@ -57,6 +66,8 @@ FLOOR_PERCENTILE = 10
 EDGE_S = 0.3  # a missed frame this close to a truth speech edge is "at an edge"
 INTERIOR_S = 1.0  # ... and this far from every edge, "inside" a stretch of speech
 GAPS = "truth overlap heard as a gap"
+SPEAKER_PERCENTILE = 75  # a talker's level: its louder frames (the pauses inside its turns pull a mean down)
+MIN_ALONE_S = 0.1
 KINDS = ("heard speech", "missed speech", "silence", "missed, at an edge", "missed, inside speech", GAPS)
 
 
@@ -155,6 +166,44 @@ def print_frames(frames: Frames) -> None:
         print(f"a level threshold passing half of the missed speech passes {above:.1%} of the silence frames")
 
 
+def speaker_levels(
+    mix: FloatArray, turns: Sequence[SpeakerTurn], rate_hz: int
+) -> dict[str, tuple[float | None, float]]:
+    """Per speaker: its level where it alone speaks (dB re full scale; None under 0.1 s) and those seconds."""
+    hop = round(FRAME_S * rate_hz)
+    n = len(mix) // hop
+    level = 10.0 * np.log10(np.mean(mix[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
+    active: dict[str, BoolArray] = {t.speaker: np.zeros(n, dtype=bool) for t in turns}
+    for t in turns:
+        active[t.speaker][round(t.start_s / FRAME_S) : round(t.end_s / FRAME_S)] = True
+    speakers = np.sum(list(active.values()), axis=0)
+    out: dict[str, tuple[float | None, float]] = {}
+    for name, mine in active.items():
+        alone = mine & (speakers == 1)
+        seconds = float(alone.sum() * FRAME_S)
+        out[name] = (
+            float(np.percentile(level[alone], SPEAKER_PERCENTILE)) if seconds >= MIN_ALONE_S else None,
+            seconds,
+        )
+    return out
+
+
+def speaker_lines(truths: Sequence[dict[str, Any]], shared: Path) -> list[str]:
+    """One line per excerpt: its speakers' own levels, the rep first."""
+    lines = [f"the excerpts' speakers where each speaks alone ({SPEAKER_PERCENTILE}th percentile level, seconds alone)"]
+    for excerpt, parties in {t["excerpt"]: {s["id"]: s["party"] for s in t["speakers"]} for t in truths}.items():
+        folder = data_for(split_of(excerpt), shared) / "ami-train"
+        levels = speaker_levels(
+            load_mono(folder / f"{excerpt}.wav", RATE_HZ), read_rttm(folder / "train.rttm")[excerpt], RATE_HZ
+        )
+        cells = []
+        for name in sorted(levels, key=lambda n: (parties.get(n) != "rep", n)):
+            db, alone_s = levels[name]
+            cells.append(f"{parties.get(name, '?')} {name} {'-' if db is None else f'{db:.1f} dB'} ({alone_s:.1f} s)")
+        lines.append(f"  {excerpt:<8} " + ", ".join(cells))
+    return lines
+
+
 def read_audio(path: Path) -> tuple[int, FloatArray]:
     rate, pcm = wavfile.read(path)
     return int(rate), pcm.astype(np.float64) / 32768.0
@@ -174,7 +223,7 @@ def handover_gaps(truth: dict[str, Any], report: dict[str, Any], config: Config,
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = case_parser("python -m bench.audibility", __doc__.split("\n")[0]).parse_args(argv)
-    frames = Frames()
+    frames, truths = Frames(), []
     try:
         config = analytics_config(args)  # a bad config is reported before the cases are analyzed
         folder, manifest = prepared(args)
@@ -185,11 +234,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             want = frame_activity(segments_from_json(truth["segments"]), n)
             got = frame_activity(segments_from_json(report.get("segments", [])), n)
             measure_case(audio, rate, want, got, handover_gaps(truth, report, config, n), frames)
+            truths.append(truth)
+        speakers = speaker_lines(truths, args.data)
     except (BenchError, HeldoutError) as exc:
         print(f"bench.audibility: {exc}", file=sys.stderr)
         return 2
     print(f"{len(manifest['cases'])} cases ({args.split}, {args.overlaps} overlaps)")
     print_frames(frames)
+    print("\n".join(speakers))
     return 0
 
 

@@ -128,6 +128,25 @@ def test_voicing_and_level_tell_a_voiced_sound_from_noise() -> None:
     assert np.isinf(edge_distance_s(np.zeros(5, dtype=bool))).all()
 
 
+def test_a_speakers_level_is_read_where_it_alone_speaks() -> None:
+    from bench.audibility import speaker_levels
+    from bench.truth import SpeakerTurn
+
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    loud, quiet = 0.1 * np.sin(2 * np.pi * 200 * t), 0.01 * np.sin(2 * np.pi * 300 * t)
+    mix = np.where(t < 1.0, loud, 0.0) + np.where((t >= 1.0) & (t < 2.0), quiet, 0.0)
+    mix[int(0.5 * rate) : int(1.5 * rate)] += 0.3 * np.sin(2 * np.pi * 500 * t[:rate])  # an overlap, loud
+    turns = [SpeakerTurn("A", 0.0, 1.5), SpeakerTurn("B", 0.5, 2.0), SpeakerTurn("C", 0.6, 0.65)]
+    levels = speaker_levels(mix, turns, rate)
+    (a_db, a_s), (b_db, b_s) = levels["A"], levels["B"]
+    assert a_s == pytest.approx(0.5) and b_s == pytest.approx(0.5), "overlapped frames are nobody's alone"
+    assert a_db is not None and b_db is not None
+    assert a_db - b_db == pytest.approx(20.0, abs=0.1), "the loud overlap does not lift B's level"
+    assert a_db == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.1)
+    assert levels["C"] == (None, 0.0), "never alone: no level"
+
+
 @needs_data
 def test_audibility_finds_heard_speech_louder_and_more_voiced_than_silence(
     one_case: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -147,6 +166,9 @@ def test_audibility_finds_heard_speech_louder_and_more_voiced_than_silence(
     assert heard[1] > silence[1] + 6 and heard[2] > silence[2] + 0.1
     auc_level = re.search(r"heard speech .* AUC level / voicing ([\d.]+) / ([\d.]+)", out)
     assert auc_level and float(auc_level[1]) > 0.8
+    trn08 = re.search(r"^  trn08 +rep (\S+) (-[\d.]+) dB \(([\d.]+) s\), customer", out, flags=re.MULTILINE)
+    assert trn08, "the excerpt's speakers, the rep first"
+    assert -60 < float(trn08[2]) < -20 and float(trn08[3]) > 1.0
 
 
 def test_a_sustained_overlap_keeps_the_quieter_voice_where_the_shipped_rule_drops_it() -> None:

@@ -124,7 +124,9 @@ def test_a_from_start_share_of_dialogues_is_trained_from_its_first_step() -> Non
     ]
 
     def first_steps(from_start: float) -> np.ndarray:
-        batch = train.epoch_chunks(dialogues, np.random.default_rng(0), replace(train.Settings(), from_start=from_start))
+        batch = train.epoch_chunks(
+            dialogues, np.random.default_rng(0), replace(train.Settings(), from_start=from_start)
+        )
         return batch[0][0][:, 0, 0].numpy() - np.arange(200)  # each dialogue's first step in the epoch
 
     assert (first_steps(1.0) == 0).all()

@@ -113,9 +113,13 @@ def far_point(room: Room, rng: np.random.Generator, min_distance_m: float = 1.5)
 
 
 def impulse_responses(
-    room: Room, sources_m: list[FloatArray], rng: np.random.Generator, rate_hz: int = RATE_HZ
+    room: Room,
+    sources_m: list[FloatArray],
+    rng: np.random.Generator,
+    rate_hz: int = RATE_HZ,
+    mics_m: FloatArray = RESPEAKER_4MIC_M,
 ) -> list[FloatArray]:
-    """One (mics, taps) impulse response per source, time zero = emission."""
+    """One (mics, taps) impulse response per source, time zero = emission; ``mics_m`` in the array frame."""
     e_absorption, sabine_order = pra.inverse_sabine(room.rt60_s, list(room.size_m))
     order = int(min(sabine_order, ISM_MAX_ORDER))
     shoebox = pra.ShoeBox(
@@ -123,7 +127,7 @@ def impulse_responses(
     )
     for pos in sources_m:
         shoebox.add_source(pos.tolist())
-    mics = RESPEAKER_4MIC_M + np.array(room.array_center_m)
+    mics = mics_m + np.array(room.array_center_m)
     shoebox.add_microphone_array(mics.T)
     shoebox.compute_rir()
     # pyroomacoustics centres a fractional-delay filter on each image: undo its latency.
@@ -136,12 +140,14 @@ def impulse_responses(
             h[m, : len(shoebox.rir[m][s])] = shoebox.rir[m][s]
         h = h[:, lag:]
         if order < sabine_order:
-            h = _with_diffuse_tail(h, room, order, rng, rate_hz)
+            h = _with_diffuse_tail(h, room, order, rng, rate_hz, mics_m)
         out.append(h)
     return out
 
 
-def _with_diffuse_tail(h: FloatArray, room: Room, order: int, rng: np.random.Generator, rate_hz: int) -> FloatArray:
+def _with_diffuse_tail(
+    h: FloatArray, room: Room, order: int, rng: np.random.Generator, rate_hz: int, mics_m: FloatArray
+) -> FloatArray:
     """Replace the truncated image-source decay after the mixing point by a diffuse tail."""
     # Every image of order <= `order` lies within order * min_dim / sqrt(3): up to then the ISM is complete.
     complete_s = order * min(room.size_m) / (math.sqrt(3.0) * SPEED_OF_SOUND_M_S)
@@ -152,7 +158,7 @@ def _with_diffuse_tail(h: FloatArray, room: Room, order: int, rng: np.random.Gen
     energy = float(np.mean(ref**2)) * 10.0 ** (-6.0 * 0.01 / room.rt60_s)
     taps = n_mix + win + int(room.rt60_s * rate_hz)
     decay = 10.0 ** (-3.0 * np.arange(taps - n_mix) / (room.rt60_s * rate_hz))
-    tail = math.sqrt(energy) * _diffuse_noise(taps - n_mix, rng, rate_hz) * decay
+    tail = math.sqrt(energy) * _diffuse_noise(taps - n_mix, rng, rate_hz, mics_m) * decay
     out = np.zeros((h.shape[0], taps))
     keep = min(h.shape[1], n_mix + win)
     out[:, :keep] = h[:, :keep]
@@ -162,11 +168,11 @@ def _with_diffuse_tail(h: FloatArray, room: Room, order: int, rng: np.random.Gen
     return out
 
 
-def _diffuse_noise(samples: int, rng: np.random.Generator, rate_hz: int) -> FloatArray:
+def _diffuse_noise(samples: int, rng: np.random.Generator, rate_hz: int, mics_m: FloatArray) -> FloatArray:
     """Unit-power noise at each mic with a diffuse field's inter-mic coherence."""
     directions = rng.normal(size=(TAIL_PLANE_WAVES, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    delays_s = -(directions @ RESPEAKER_4MIC_M.T) / SPEED_OF_SOUND_M_S  # (waves, mics)
+    delays_s = -(directions @ mics_m.T) / SPEED_OF_SOUND_M_S  # (waves, mics)
     spectra = np.fft.rfft(rng.normal(size=(TAIL_PLANE_WAVES, samples)), axis=1)
     freqs = np.fft.rfftfreq(samples, 1.0 / rate_hz)
     phase = np.exp(-2j * np.pi * delays_s[:, :, None] * freqs[None, None, :])

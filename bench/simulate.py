@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
+from bench.arrays import DEFAULT_ARRAY, captured, mics_of
 from bench.heldout import MEMBERS, heldout_data
 from bench.overlaps import OVERLAP_MODES, solo_material, speaker_source
 from bench.room import (
@@ -157,11 +158,13 @@ def _render_scene(
     data_dir: Path,
     overlaps: str,
     excerpt: str,
+    array: str,
 ) -> _Scene:
     speakers = list(placements)
     noise_file, noises = noise_sources(rng, NOISE_POINTS, len(mix), RATE_HZ, data_dir)
     noise_pos = [far_point(room, rng) for _ in noises]
-    hs = impulse_responses(room, [placements[s].position_m(room) for s in speakers] + noise_pos, rng)
+    sources = [placements[s].position_m(room) for s in speakers] + noise_pos
+    hs = impulse_responses(room, sources, rng, mics_m=mics_of(array))
     speech = np.zeros((hs[0].shape[0], len(mix)))
     dry = np.zeros(len(mix))
     for spk, h in zip(speakers, hs, strict=False):
@@ -211,11 +214,13 @@ def simulate_case(
     rep: str | None = None,
     data_dir: Path = DATA_DIR,
     overlaps: str = "coherent",
+    array: str = DEFAULT_ARRAY,
 ) -> Case:
     """Render ``excerpt`` in a random room (fixed by ``seed``, excerpt and ``variant``).
 
-    ``overlaps`` is how overlapped speech is rendered (bench.overlaps); the room,
-    placements, noise and levels do not depend on it.
+    ``overlaps`` is how overlapped speech is rendered (bench.overlaps) and
+    ``array`` the board that records it (bench.arrays); the room, placements,
+    noise and levels depend on neither.
     """
     rng = np.random.default_rng([seed, _excerpt_index(excerpt), variant])
     mix = load_mono(data_dir / "ami-train" / f"{excerpt}.wav", RATE_HZ)
@@ -223,11 +228,12 @@ def simulate_case(
     speakers = sorted({t.speaker for t in turns}, key=lambda s: (s != rep, s))
     room = random_room(rng)
     placements = _placements(room, speakers, rep, rng)
-    scene = _render_scene(mix, turns, placements, room, rng, data_dir, overlaps, excerpt)
+    scene = _render_scene(mix, turns, placements, room, rng, data_dir, overlaps, excerpt, array)
     truth = truth_intervals(mix if overlaps == "coherent" else scene.dry, turns, rep)
     all_speech = merge_intervals([iv for ivs in truth.values() for iv in ivs])
     snr_db, level_dbfs = float(rng.uniform(10, 25)), float(rng.uniform(-34, -26))
     audio = mix_to_level(scene.speech, scene.noise, all_speech, RATE_HZ, snr_db, level_dbfs, rng)
+    audio = audio if array == DEFAULT_ARRAY else captured(audio, array)
     name = f"{excerpt}-v{variant}"
     doc: dict[str, object] = {
         "schema": "listener.bench-truth/1",
@@ -249,7 +255,7 @@ def simulate_case(
         "room": {**room.to_json(), "measured_rt60_s": round(scene.measured_rt60_s, 3)},
         "noise": {"file": scene.noise_file, "points": NOISE_POINTS, "snr_db": round(snr_db, 2)},
         "speech_level_dbfs": round(level_dbfs, 2),
-    }
+    } | ({} if array == DEFAULT_ARRAY else {"array": array})
     return Case(name, audio, doc)
 
 
@@ -261,10 +267,16 @@ def write_case(case: Case, out_dir: Path) -> tuple[Path, Path]:
 
 
 def manifest_for(
-    variants: int, seed: int, split: str, reps: dict[str, str] | None = None, overlaps: str = "coherent"
+    variants: int,
+    seed: int,
+    split: str,
+    reps: dict[str, str] | None = None,
+    overlaps: str = "coherent",
+    array: str = DEFAULT_ARRAY,
 ) -> dict[str, object]:
     """What identifies a set of cases (a cache is reused only if this matches)."""
-    return {
+    board = {} if array == DEFAULT_ARRAY else {"array": array}  # the 4-mic caches from before stay valid
+    return board | {
         "schema": "listener.bench-cases/1",
         "generator_version": GENERATOR_VERSION,
         "overlaps": overlaps,
@@ -289,17 +301,18 @@ def generate_cases(
     data_dir: Path = DATA_DIR,
     log: bool = True,
     overlaps: str = "coherent",
+    array: str = DEFAULT_ARRAY,
 ) -> dict[str, object]:
     """Render every selected case into ``out_dir``; returns (and writes) the manifest."""
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     excerpts = _excerpts(split)
-    manifest = manifest_for(variants, seed, split, reps, overlaps)
+    manifest = manifest_for(variants, seed, split, reps, overlaps, array)
     cases = []
     t0 = time.perf_counter()
     for variant in range(variants):
         for excerpt in excerpts:
             rep = (reps or {}).get(excerpt)
-            case = simulate_case(excerpt, variant, rttm[excerpt], seed, rep, data_dir, overlaps)
+            case = simulate_case(excerpt, variant, rttm[excerpt], seed, rep, data_dir, overlaps, array)
             wav, js = write_case(case, out_dir)
             cases.append({"case": case.name, "split": case.truth["split"], "wav": wav.name, "truth": js.name})
             if log:

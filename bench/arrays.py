@@ -1,0 +1,48 @@
+"""The microphone arrays the benchmark can render: the listener's own presets, recorded as the board does.
+
+A case is rendered at each preset's mic positions, then laid out in the
+channels the board captures (``capture_channels``): the mics in their
+``mic_channels``, the rest as the board fills them (the 6-mic kit's two
+playback loopback channels and the USB array's playback reference stay
+silent when nothing plays; the USB array's channel 0, its own processed
+beam, is stood in for by the mics' mean).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from listener.config.presets import PRESETS, ArrayPreset
+
+FloatArray = npt.NDArray[np.float64]
+
+DEFAULT_ARRAY = "respeaker-4mic"  # the benchmark's array since the first session, and the turn model's
+ARRAYS = ("respeaker-4mic", "respeaker-6mic", "respeaker-2mic", "respeaker-usb-v2")
+BEAM_CHANNEL = {"respeaker-usb-v2": 0}  # a board's own processed output channel
+
+
+def preset(name: str) -> ArrayPreset:
+    if name not in ARRAYS:
+        raise ValueError(f"array {name!r}: the benchmark renders {', '.join(ARRAYS)}")
+    return PRESETS[name]
+
+
+def mics_of(name: str) -> FloatArray:
+    """(mics, 3) positions in metres, in the array's frame."""
+    return np.array(preset(name).mics_m, dtype=np.float64)
+
+
+def captured(mics: FloatArray, name: str) -> FloatArray:
+    """(capture_channels, samples): the rendered ``mics`` (one row each) where the board records them."""
+    board = preset(name)
+    out = np.zeros((board.capture_channels, mics.shape[1]))
+    out[list(board.mic_channels)] = mics
+    if name in BEAM_CHANNEL:
+        out[BEAM_CHANNEL[name]] = mics.mean(axis=0)
+    return out
+
+
+def config_text(name: str) -> str:
+    """A listener config for cases rendered on ``name``: the preset, the parties where the bench puts them."""
+    return f'[array]\npreset = "{name}"\n[parties]\nrep_azimuth_deg = 0\ncustomer_azimuth_deg = 180\n'

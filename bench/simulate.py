@@ -24,9 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy.io import wavfile
 
-from bench.arrays import DEFAULT_ARRAY, captured, mics_of
+from bench.arrays import ARRAYS, DEFAULT_ARRAY, captured, mics_of
 from bench.heldout import MEMBERS, heldout_data
 from bench.overlaps import OVERLAP_MODES, solo_material, speaker_source
 from bench.room import (
@@ -46,7 +45,6 @@ from bench.signals import (
     load_mono,
     mix_to_level,
     noise_sources,
-    to_int16,
     wrap_deg,
     write_wav,
 )
@@ -323,42 +321,6 @@ def generate_cases(
     return manifest
 
 
-def long_recording(out: Path, seconds: float, seed: int = DEFAULT_SEED, data_dir: Path = DATA_DIR) -> Path:
-    """Concatenate cases (all excerpts, then further variants) into one ``seconds`` long file."""
-    rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
-    wav = out if out.suffix == ".wav" else out / "long.wav"
-    total = round(seconds * RATE_HZ)
-    pcm = np.zeros((total, 4), dtype=np.int16)  # int16 at once: a float copy of 10 min is 300 MB
-    segments: list[dict[str, object]] = []
-    parts: list[dict[str, object]] = []
-    pos, index = 0, 0
-    while pos < total:
-        variant, excerpt = divmod(index, len(EXCERPTS))
-        case = simulate_case(EXCERPTS[excerpt], variant, rttm[EXCERPTS[excerpt]], seed, data_dir=data_dir)
-        take = min(case.audio.shape[1], total - pos)
-        pcm[pos : pos + take] = to_int16(case.audio[:, :take])
-        offset, end = pos / RATE_HZ, (pos + take) / RATE_HZ
-        for seg in case.segments:
-            if seg.start_s + offset < end:
-                shifted = PartySegment(seg.party, seg.start_s + offset, min(seg.end_s + offset, end))
-                segments.append(shifted.to_json())
-        parts.append({"case": case.name, "start": round(offset, 3), "end": round(end, 3)})
-        pos, index = pos + take, index + 1
-    wav.parent.mkdir(parents=True, exist_ok=True)
-    wavfile.write(wav, RATE_HZ, pcm)
-    doc = {
-        "schema": "listener.bench-truth/1",
-        "case": wav.stem,
-        "audio": {"seconds": seconds, "channels": 4, "sample_rate": RATE_HZ},
-        "segments": segments,
-        "parts": parts,
-        "seed": seed,
-        "generator_version": GENERATOR_VERSION,
-    }
-    wav.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    return wav
-
-
 def _parse_reps(items: Sequence[str]) -> dict[str, str]:
     reps = {}
     for item in items:
@@ -378,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rep", action="append", default=[], metavar="EXCERPT=SPEAKER", help="choose a rep speaker")
     ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="coherent", help="overlap rendering (bench.overlaps)")
     ap.add_argument("--long", type=float, metavar="SECONDS", help="write one recording this long instead")
+    ap.add_argument("--array", choices=ARRAYS, default=DEFAULT_ARRAY, help="the board that records (bench.arrays)")
     ap.add_argument("--sample", action="store_true", help="(re)make the bundled sample conversation")
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
     args = ap.parse_args(argv)
@@ -391,13 +354,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is None:
         ap.error("--out is required (except with --sample)")
     if args.long is not None:
-        wav = long_recording(args.out, args.long, args.seed, args.data)
+        from bench.long import long_recording
+
+        wav = long_recording(args.out, args.long, args.seed, args.data, args.array)
         print(f"wrote {wav} ({args.long:.0f} s) in {time.perf_counter() - t0:.1f} s")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     reps = _parse_reps(args.rep)
     data = data_for(args.split, args.data)
-    manifest = generate_cases(args.out, args.variants, args.seed, args.split, reps, data, overlaps=args.overlaps)
+    manifest = generate_cases(
+        args.out, args.variants, args.seed, args.split, reps, data, False, args.overlaps, args.array
+    )
     print(f"wrote {len(manifest['cases'])} cases to {args.out} in {time.perf_counter() - t0:.1f} s")  # type: ignore[arg-type]
     return 0
 

@@ -1,9 +1,10 @@
 """CPU seconds per audio second and peak memory of `listener analyze`.
 
-    python -m bench.speed [--minutes 10] [--file X.wav]
+    python -m bench.speed [--minutes 10] [--file X.wav] [--array PRESET]
 
-Makes (once, cached) a 10-minute 4-channel 16 kHz recording from the
-spatialized AMI cases, runs `listener analyze` on it in a child process
+Makes (once, cached) a 10-minute 16 kHz recording from the spatialized AMI
+cases (on the 4-mic board, or on ``--array``'s in its own channels, analyzed
+with a config naming it), runs `listener analyze` on it in a child process
 pinned to one core, and reads the child's CPU time and peak RSS from the
 kernel. A 1-second run gives the fixed start-up cost (imports), reported
 separately so the per-audio-second figure is the streaming cost.
@@ -20,23 +21,24 @@ from pathlib import Path
 
 import soundfile as sf
 
+from bench.arrays import ARRAYS, DEFAULT_ARRAY, config_text
+
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
-def make_long(minutes: float, out: Path) -> Path:
+def make_long(minutes: float, out: Path, array: str = DEFAULT_ARRAY) -> Path:
     """Render the recording in a child process: a parent grown by rendering would
     inflate the analyze child's peak RSS (a forked child counts its parent's pages until exec)."""
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "bench.simulate", "--long", str(minutes * 60.0), "--out", str(out)], check=True
-        )
+        cmd = [sys.executable, "-m", "bench.simulate", "--long", str(minutes * 60.0), "--out", str(out)]
+        subprocess.run([*cmd, "--array", array], check=True)
     return out
 
 
-def measure(path: Path) -> tuple[float, float, float]:
+def measure(path: Path, config: Path | None = None) -> tuple[float, float, float]:
     """(cpu_s, wall_s, peak_rss_mb) of one analyze run in a fresh child on core 0."""
-    cmd = [sys.executable, "-m", "listener", "analyze", str(path)]
+    cmd = [sys.executable, "-m", "listener", "analyze", str(path), *(["--config", str(config)] if config else [])]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     if hasattr(os, "sched_setaffinity"):
         cmd = ["taskset", "-c", "0", *cmd]
@@ -54,18 +56,24 @@ def measure(path: Path) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--file", type=Path, help="analyse this 4-channel WAV instead")
+    parser.add_argument("--file", type=Path, help="analyse this WAV (recorded on --array's board) instead")
+    parser.add_argument("--array", choices=ARRAYS, default=DEFAULT_ARRAY, help=f"board (default {DEFAULT_ARRAY})")
     args = parser.parse_args()
-    path = args.file or make_long(args.minutes, CACHE / f"long_{args.minutes:g}min.wav")
+    board = "" if args.array == DEFAULT_ARRAY else f"_{args.array}"
+    path = args.file or make_long(args.minutes, CACHE / f"long_{args.minutes:g}min{board}.wav", args.array)
+    config = None
+    if args.array != DEFAULT_ARRAY:
+        config = CACHE / f"speed_{args.array}.toml"
+        config.write_text(config_text(args.array), encoding="utf-8")
     info = sf.info(str(path))
     seconds = info.frames / info.samplerate
-    short = CACHE / "one_second.wav"
+    short = CACHE / f"one_second{board}.wav"
     x, _ = sf.read(path, frames=16000, dtype="float32", always_2d=True)
     sf.write(short, x, 16000, subtype="PCM_16")
-    base_cpu, base_wall, _ = measure(short)
-    cpu, wall, rss = measure(path)
+    base_cpu, base_wall, _ = measure(short, config)
+    cpu, wall, rss = measure(path, config)
     per_s = (cpu - base_cpu) / seconds
-    print(f"recording            {path.name}: {seconds:.0f} s, {info.channels} ch, {info.samplerate} Hz")
+    print(f"recording            {path.name}: {seconds:.0f} s, {info.channels} ch, {info.samplerate} Hz, {args.array}")
     print(f"start-up (1 s file)  {base_cpu:.2f} s CPU, {base_wall:.2f} s wall")
     print(f"analyze              {cpu:.2f} s CPU, {wall:.2f} s wall, peak RSS {rss:.0f} MB")
     print(f"streaming cost       {per_s:.4f} CPU s per audio s (target <= 0.02)")

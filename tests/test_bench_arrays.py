@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -52,8 +54,9 @@ def test_a_case_on_another_board_keeps_the_room_and_the_truth() -> None:
     for other in (two, usb):
         for key in ("segments", "speakers", "noise", "speech_level_dbfs", "rep_azimuth_deg"):
             assert other.truth[key] == four.truth[key], key
-        assert other.truth["room"]["size_m"] == four.truth["room"]["size_m"]
-        assert other.truth["audio"]["channels"] == other.audio.shape[0]
+        room, audio = cast(dict[str, Any], other.truth["room"]), cast(dict[str, Any], other.truth["audio"])
+        assert room["size_m"] == cast(dict[str, Any], four.truth["room"])["size_m"]
+        assert audio["channels"] == other.audio.shape[0]
     # the 2-mic board's mics sit on the 4-mic board's x axis, at 29 mm instead of 45.7: alike, not the same
     assert 0.5 < np.corrcoef(two.audio[0], four.audio[0])[0, 1] < 0.9999
     assert not usb.audio[5].any() and np.allclose(usb.audio[0], usb.audio[1:5].mean(axis=0))
@@ -78,3 +81,16 @@ def test_presets_scores_the_listener_on_each_board(
         assert f1 > 0.6 and attribution > 0.8 and share_error_pp < 30.0
     assert (tmp_path / "cases-separate-eval-respeaker-2mic" / "listener.toml").read_text().count("respeaker-2mic") == 1
     assert presets.main(["--arrays", "generic"]) == 2
+
+
+@needs_data
+def test_a_long_recording_for_the_speed_bench_is_made_on_the_board_asked_for(tmp_path: Path) -> None:
+    from scipy.io import wavfile
+
+    from bench.long import long_recording
+
+    wav = long_recording(tmp_path / "long.wav", 2.0, array="respeaker-6mic")
+    rate, pcm = wavfile.read(wav)
+    assert rate == 16000 and pcm.shape == (32000, 8)
+    assert pcm[:, :6].any() and not pcm[:, 6:].any(), "six mics, two silent loopback channels"
+    assert json.loads(wav.with_suffix(".json").read_text(encoding="utf-8"))["audio"]["channels"] == 8

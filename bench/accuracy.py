@@ -33,7 +33,7 @@ from typing import Any
 
 from bench import interruptions as events
 from bench import naive
-from bench.arrays import DEFAULT_ARRAY
+from bench.arrays import DEFAULT_LAYOUT, Layout
 from bench.heldout import HeldoutError
 from bench.overlaps import OVERLAP_MODES
 from bench.scoring import (
@@ -91,11 +91,11 @@ def ensure_cases(
     split: str,
     data_dir: Path,
     overlaps: str = "coherent",
-    array: str = DEFAULT_ARRAY,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> dict[str, object]:
     """The manifest of ``cases_dir``, (re)generating the cases if it is missing or stale."""
     path = cases_dir / "manifest.json"
-    wanted = manifest_for(variants, seed, split, overlaps=overlaps, array=array)
+    wanted = manifest_for(variants, seed, split, overlaps=overlaps, layout=layout)
     if path.exists():
         have = json.loads(path.read_text(encoding="utf-8"))
         cases = have.get("cases", [])
@@ -106,7 +106,7 @@ def ensure_cases(
             return dict(have)
     cases_dir.mkdir(parents=True, exist_ok=True)
     print(f"generating cases into {cases_dir} ...", file=sys.stderr)
-    return generate_cases(cases_dir, variants, seed, split, data_dir=data_dir, overlaps=overlaps, array=array)
+    return generate_cases(cases_dir, variants, seed, split, data_dir=data_dir, overlaps=overlaps, layout=layout)
 
 
 def analyze(wav: Path, config: Path | None, timeout_s: float) -> dict[str, object]:

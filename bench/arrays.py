@@ -1,4 +1,5 @@
-"""The microphone arrays the benchmark can render: the listener's own presets, recorded as the board does.
+"""The counters the benchmark can render: the listener's own array presets, recorded as the board
+does, and the side of the counter the customers stand on.
 
 A case is rendered at each preset's mic positions, then laid out in the
 channels the board captures (``capture_channels``): the mics in their
@@ -9,6 +10,8 @@ beam, is stood in for by the mics' mean).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +46,41 @@ def captured(mics: FloatArray, name: str) -> FloatArray:
     return out
 
 
-def config_text(name: str) -> str:
+def config_text(name: str, customer_side_deg: float = 180.0) -> str:
     """A listener config for cases rendered on ``name``: the preset, the parties where the bench puts them."""
-    return f'[array]\npreset = "{name}"\n[parties]\nrep_azimuth_deg = 0\ncustomer_azimuth_deg = 180\n'
+    parties = f"rep_azimuth_deg = 0\ncustomer_azimuth_deg = {customer_side_deg:g}\n"
+    return f'[array]\npreset = "{name}"\n[parties]\n{parties}'
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The board that records and where the customers stand (the rep stands within ±15° of azimuth 0)."""
+
+    array: str = DEFAULT_ARRAY
+    customer_side_deg: float = 180.0  # customers stand within ±25° of this azimuth
+
+    def __post_init__(self) -> None:
+        preset(self.array)
+        if not 30.0 <= self.customer_side_deg <= 180.0:
+            raise ValueError(f"customer side {self.customer_side_deg:g} deg: choose 30-180 (the rep is at 0)")
+
+    def keys(self) -> dict[str, object]:
+        """What sets these cases apart from the default ones (nothing for the default: older caches stay valid)."""
+        out: dict[str, object] = {}
+        if self.array != DEFAULT_ARRAY:
+            out["array"] = self.array
+        if self.customer_side_deg != 180.0:
+            out["customer_side_deg"] = self.customer_side_deg
+        return out
+
+    def suffix(self) -> str:
+        """For a case folder's name: empty for the default layout."""
+        keys = self.keys()
+        side = f"-side{self.customer_side_deg:g}" if "customer_side_deg" in keys else ""
+        return (f"-{self.array}" if "array" in keys else "") + side
+
+    def config_text(self) -> str:
+        return config_text(self.array, self.customer_side_deg)
+
+
+DEFAULT_LAYOUT = Layout()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
-from bench.arrays import DEFAULT_ARRAY, preset
+from bench.arrays import DEFAULT_ARRAY, Layout, preset
 from bench.room import RATE_HZ
 from bench.signals import DATA_DIR, to_int16
 from bench.simulate import DEFAULT_SEED, EXCERPTS, GENERATOR_VERSION, simulate_case
@@ -29,7 +29,9 @@ def long_recording(
     pos, index = 0, 0
     while pos < total:
         variant, excerpt = divmod(index, len(EXCERPTS))
-        case = simulate_case(EXCERPTS[excerpt], variant, rttm[EXCERPTS[excerpt]], seed, data_dir=data_dir, array=array)
+        case = simulate_case(
+            EXCERPTS[excerpt], variant, rttm[EXCERPTS[excerpt]], seed, data_dir=data_dir, layout=Layout(array)
+        )
         take = min(case.audio.shape[1], total - pos)
         pcm[pos : pos + take] = to_int16(case.audio[:, :take])
         offset, end = pos / RATE_HZ, (pos + take) / RATE_HZ

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.arrays import ARRAYS, DEFAULT_ARRAY, captured, mics_of
+from bench.arrays import ARRAYS, DEFAULT_ARRAY, DEFAULT_LAYOUT, Layout, captured, mics_of
 from bench.heldout import MEMBERS, heldout_data
 from bench.overlaps import OVERLAP_MODES, solo_material, speaker_source
 from bench.room import (
@@ -126,13 +126,16 @@ def truth_intervals(mix: FloatArray, turns: Sequence[SpeakerTurn], rep: str) -> 
     return out
 
 
-def _placements(room: Room, speakers: Sequence[str], rep: str, rng: np.random.Generator) -> dict[str, Placement]:
+def _placements(
+    room: Room, speakers: Sequence[str], rep: str, rng: np.random.Generator, customer_side_deg: float = 180.0
+) -> dict[str, Placement]:
     out = {}
     for spk in speakers:
         if spk == rep:
             out[spk] = place(room, rng.uniform(-15, 15), rng.uniform(0.5, 1.0), rng.uniform(1.5, 1.75))
         else:
-            out[spk] = place(room, wrap_deg(180 + rng.uniform(-25, 25)), rng.uniform(0.6, 1.5), rng.uniform(1.5, 1.8))
+            azimuth_deg = wrap_deg(customer_side_deg + rng.uniform(-25, 25))
+            out[spk] = place(room, azimuth_deg, rng.uniform(0.6, 1.5), rng.uniform(1.5, 1.8))
     return out
 
 
@@ -212,26 +215,26 @@ def simulate_case(
     rep: str | None = None,
     data_dir: Path = DATA_DIR,
     overlaps: str = "coherent",
-    array: str = DEFAULT_ARRAY,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> Case:
     """Render ``excerpt`` in a random room (fixed by ``seed``, excerpt and ``variant``).
 
     ``overlaps`` is how overlapped speech is rendered (bench.overlaps) and
-    ``array`` the board that records it (bench.arrays); the room, placements,
-    noise and levels depend on neither.
+    ``layout`` the board that records it and the customers' side (bench.arrays);
+    the room, distances, noise and levels depend on neither.
     """
     rng = np.random.default_rng([seed, _excerpt_index(excerpt), variant])
     mix = load_mono(data_dir / "ami-train" / f"{excerpt}.wav", RATE_HZ)
     rep = rep or most_talkative(turns)
     speakers = sorted({t.speaker for t in turns}, key=lambda s: (s != rep, s))
     room = random_room(rng)
-    placements = _placements(room, speakers, rep, rng)
-    scene = _render_scene(mix, turns, placements, room, rng, data_dir, overlaps, excerpt, array)
+    placements = _placements(room, speakers, rep, rng, layout.customer_side_deg)
+    scene = _render_scene(mix, turns, placements, room, rng, data_dir, overlaps, excerpt, layout.array)
     truth = truth_intervals(mix if overlaps == "coherent" else scene.dry, turns, rep)
     all_speech = merge_intervals([iv for ivs in truth.values() for iv in ivs])
     snr_db, level_dbfs = float(rng.uniform(10, 25)), float(rng.uniform(-34, -26))
     audio = mix_to_level(scene.speech, scene.noise, all_speech, RATE_HZ, snr_db, level_dbfs, rng)
-    audio = audio if array == DEFAULT_ARRAY else captured(audio, array)
+    audio = audio if layout.array == DEFAULT_ARRAY else captured(audio, layout.array)
     name = f"{excerpt}-v{variant}"
     doc: dict[str, object] = {
         "schema": "listener.bench-truth/1",
@@ -253,7 +256,7 @@ def simulate_case(
         "room": {**room.to_json(), "measured_rt60_s": round(scene.measured_rt60_s, 3)},
         "noise": {"file": scene.noise_file, "points": NOISE_POINTS, "snr_db": round(snr_db, 2)},
         "speech_level_dbfs": round(level_dbfs, 2),
-    } | ({} if array == DEFAULT_ARRAY else {"array": array})
+    } | layout.keys()
     return Case(name, audio, doc)
 
 
@@ -270,11 +273,10 @@ def manifest_for(
     split: str,
     reps: dict[str, str] | None = None,
     overlaps: str = "coherent",
-    array: str = DEFAULT_ARRAY,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> dict[str, object]:
     """What identifies a set of cases (a cache is reused only if this matches)."""
-    board = {} if array == DEFAULT_ARRAY else {"array": array}  # the 4-mic caches from before stay valid
-    return board | {
+    return layout.keys() | {
         "schema": "listener.bench-cases/1",
         "generator_version": GENERATOR_VERSION,
         "overlaps": overlaps,
@@ -299,18 +301,18 @@ def generate_cases(
     data_dir: Path = DATA_DIR,
     log: bool = True,
     overlaps: str = "coherent",
-    array: str = DEFAULT_ARRAY,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> dict[str, object]:
     """Render every selected case into ``out_dir``; returns (and writes) the manifest."""
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     excerpts = _excerpts(split)
-    manifest = manifest_for(variants, seed, split, reps, overlaps, array)
+    manifest = manifest_for(variants, seed, split, reps, overlaps, layout)
     cases = []
     t0 = time.perf_counter()
     for variant in range(variants):
         for excerpt in excerpts:
             rep = (reps or {}).get(excerpt)
-            case = simulate_case(excerpt, variant, rttm[excerpt], seed, rep, data_dir, overlaps, array)
+            case = simulate_case(excerpt, variant, rttm[excerpt], seed, rep, data_dir, overlaps, layout)
             wav, js = write_case(case, out_dir)
             cases.append({"case": case.name, "split": case.truth["split"], "wav": wav.name, "truth": js.name})
             if log:
@@ -362,8 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     reps = _parse_reps(args.rep)
     data = data_for(args.split, args.data)
+    layout = Layout(args.array)
     manifest = generate_cases(
-        args.out, args.variants, args.seed, args.split, reps, data, False, args.overlaps, args.array
+        args.out, args.variants, args.seed, args.split, reps, data, overlaps=args.overlaps, layout=layout
     )
     print(f"wrote {len(manifest['cases'])} cases to {args.out} in {time.perf_counter() - t0:.1f} s")  # type: ignore[arg-type]
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from bench.arrays import ARRAYS, DEFAULT_ARRAY, config_text
+from bench.arrays import ARRAYS, DEFAULT_ARRAY, Layout
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
@@ -64,7 +64,7 @@ def main() -> None:
     config = None
     if args.array != DEFAULT_ARRAY:
         config = CACHE / f"speed_{args.array}.toml"
-        config.write_text(config_text(args.array), encoding="utf-8")
+        config.write_text(Layout(args.array).config_text(), encoding="utf-8")
     info = sf.info(str(path))
     seconds = info.frames / info.samplerate
     short = CACHE / f"one_second{board}.wav"

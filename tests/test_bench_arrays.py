@@ -39,6 +39,19 @@ def test_each_board_records_its_mics_in_its_own_channels_and_its_config_says_so(
 def test_a_board_the_bench_cannot_render_is_refused() -> None:
     with pytest.raises(ValueError, match="respeaker-4mic"):
         arrays.mics_of("generic")
+    with pytest.raises(ValueError, match="respeaker-4mic"):
+        arrays.Layout("generic")
+    with pytest.raises(ValueError, match="30-180"):
+        arrays.Layout(customer_side_deg=10.0)
+
+
+def test_a_layout_names_only_what_differs_from_the_default() -> None:
+    assert arrays.DEFAULT_LAYOUT.keys() == {} and arrays.DEFAULT_LAYOUT.suffix() == ""
+    side = arrays.Layout("respeaker-2mic", 90.0)
+    assert side.keys() == {"array": "respeaker-2mic", "customer_side_deg": 90.0}
+    assert side.suffix() == "-respeaker-2mic-side90"
+    config = parse_config(tomllib.loads(side.config_text()))
+    assert config.array.preset == "respeaker-2mic" and config.parties.customer_azimuth_deg == 90.0
 
 
 @needs_data
@@ -47,8 +60,8 @@ def test_a_case_on_another_board_keeps_the_room_and_the_truth() -> None:
 
     turns = read_rttm(DATA_DIR / "ami-train" / "train.rttm")["trn08"]
     four = simulate_case("trn08", 0, turns, overlaps="separate")
-    two = simulate_case("trn08", 0, turns, overlaps="separate", array="respeaker-2mic")
-    usb = simulate_case("trn08", 0, turns, overlaps="separate", array="respeaker-usb-v2")
+    two = simulate_case("trn08", 0, turns, overlaps="separate", layout=arrays.Layout("respeaker-2mic"))
+    usb = simulate_case("trn08", 0, turns, overlaps="separate", layout=arrays.Layout("respeaker-usb-v2"))
     assert four.audio.shape[0] == 4 and two.audio.shape[0] == 2 and usb.audio.shape[0] == 6
     assert "array" not in four.truth and two.truth["array"] == "respeaker-2mic"
     for other in (two, usb):
@@ -57,6 +70,10 @@ def test_a_case_on_another_board_keeps_the_room_and_the_truth() -> None:
         room, audio = cast(dict[str, Any], other.truth["room"]), cast(dict[str, Any], other.truth["audio"])
         assert room["size_m"] == cast(dict[str, Any], four.truth["room"])["size_m"]
         assert audio["channels"] == other.audio.shape[0]
+    beside = simulate_case("trn08", 0, turns, overlaps="separate", layout=arrays.Layout(customer_side_deg=90.0))
+    customers = [cast(dict[str, Any], p) for p in cast(list[object], beside.truth["speakers"])][1:]
+    assert customers and all(65.0 <= c["azimuth_deg"] <= 115.0 for c in customers)
+    assert beside.truth["segments"] == four.truth["segments"] and beside.truth["customer_side_deg"] == 90.0
     # the 2-mic board's mics sit on the 4-mic board's x axis, at 29 mm instead of 45.7: alike, not the same
     assert 0.5 < np.corrcoef(two.audio[0], four.audio[0])[0, 1] < 0.9999
     assert not usb.audio[5].any() and np.allclose(usb.audio[0], usb.audio[1:5].mean(axis=0))

@@ -251,7 +251,7 @@ def test_cli_exit_codes(
     assert main(["doctor", "--config", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in out] == [
-        "config", "audio", "preset", "levels", "turn", "asr", "gpio", "mqtt", "disk", "clock"
+        "config", "audio", "preset", "levels", "directions", "turn", "asr", "gpio", "mqtt", "disk", "clock"
     ]  # fmt: skip
     assert not [line for line in out if line.startswith("FAIL")]
 
@@ -262,6 +262,28 @@ def test_cli_exit_codes(
     path.write_text("[array]\nchannels = 0\n")
     assert main(["doctor", "--config", str(path)]) == 2
     assert "array.channels" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("array", "parties", "status"),
+    [
+        ({"preset": "respeaker-2mic"}, {}, "ok"),  # 0 and 180: the two ends of its line
+        ({"preset": "respeaker-2mic"}, {"rep_azimuth_deg": 15.0, "customer_azimuth_deg": 165.0}, "ok"),
+        ({"preset": "respeaker-2mic"}, {"customer_azimuth_deg": 120.0}, "warn"),
+        ({"preset": "respeaker-2mic"}, {"rep_azimuth_deg": 90.0, "customer_azimuth_deg": 180.0}, "warn"),
+        ({"preset": "respeaker-2mic"}, {"rep_azimuth_deg": 170.0, "customer_azimuth_deg": 10.0}, "ok"),
+        ({"preset": "respeaker-4mic"}, {"customer_azimuth_deg": 90.0}, "ok"),  # an area array hears both
+        ({"preset": "respeaker-2mic"}, {"rep_channel": 0, "customer_channel": 1, "customer_azimuth_deg": 90.0}, "ok"),
+    ],
+)
+def test_directions_warn_when_a_line_of_mics_cannot_tell_the_parties_apart_well(
+    tmp_path: Path, array: dict[str, object], parties: dict[str, object], status: str
+) -> None:
+    check = doctor.check_directions(config(tmp_path, array=array, parties=parties))
+    assert check.status == status, check.line()
+    if status == "warn":
+        assert "along 0 deg" in check.detail and "mic line points from the rep to the customer" in check.fix
+        assert "rep_azimuth_deg = 0 and customer_azimuth_deg = 180" in check.fix, check.fix
 
 
 def test_asr_model_missing_fails_with_the_fetch_command(tmp_path: Path) -> None:

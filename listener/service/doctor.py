@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
+from listener.config.array_checks import angle_apart_deg, line_axis_deg
 from listener.config.presets import PRESETS
 from listener.errors import ListenerError
 
@@ -71,7 +72,15 @@ def warn(name: str, detail: str, fix: str) -> Check:
 def iter_checks(config: Config) -> Iterator[Check]:
     """Every check, in the order an installer would fix things; each as soon as it is done."""
     yield from check_audio(config)
-    for check in (check_turn_model, check_asr_model, check_gpio, check_mqtt, check_state_dir, check_clock):
+    for check in (
+        check_directions,
+        check_turn_model,
+        check_asr_model,
+        check_gpio,
+        check_mqtt,
+        check_state_dir,
+        check_clock,
+    ):
         yield _guarded(check, config)
 
 
@@ -129,6 +138,36 @@ def _preset_check(config: Config, device_channels: int) -> Check:
         "preset",
         f"the device offers {device_channels} channels but {geo.preset} captures {geo.capture_channels}",
         f"if this is not the array's own device, set [array] device; else set {hint}",
+    )
+
+
+# A line of mics tells the parties apart well only near its two ends. The 2-mic HAT, a rep within
+# ±15 deg of 0 and customers within ±25 deg of 180 / 150 / 120 deg: attribution 0.96 / 0.90 / 0.63
+# on the held-out conversations (bench.presets). 1.9 is the gap in cosine to the line of two
+# directions about 25 deg off its two ends.
+LINE_ENDS_COS_APART = 1.9
+
+
+def check_directions(config: Config) -> Check:
+    """Whether the array can tell the configured directions apart well: a line array only near its ends."""
+    geo, parties = geometry(config), config.parties
+    if geo.mode == "channels":
+        return Check("directions", "ok", "channel-map mode: each party by its own mic")
+    rep, customer = parties.rep_azimuth_deg, parties.customer_azimuth_deg
+    axis = line_axis_deg(geo.mics_m)
+    if axis is None:
+        return Check("directions", "ok", f"rep at {rep:g} deg, customer at {customer:g} deg")
+    rep_cos, customer_cos = (math.cos(math.radians(a - axis)) for a in (rep, customer))
+    if abs(rep_cos - customer_cos) >= LINE_ENDS_COS_APART:
+        return Check("directions", "ok", f"rep and customer at the two ends of the mic line (along {axis:g} deg)")
+    ends = (axis, (axis + 180.0) % 360.0) if rep_cos >= 0.0 else ((axis + 180.0) % 360.0, axis)
+    return warn(
+        "directions",
+        f"the mics lie on one line (along {axis:g} deg), which tells the parties apart well only near its two"
+        f" ends; rep at {rep:g} deg and customer at {customer:g} deg are"
+        f" {angle_apart_deg(rep, customer):g} deg apart, not along it",
+        f"turn the board so its mic line points from the rep to the customer, then set"
+        f" rep_azimuth_deg = {ends[0]:g} and customer_azimuth_deg = {ends[1]:g}",
     )
 
 

@@ -45,9 +45,6 @@ class PartiesConfig:
     rep_azimuth_deg: float = field(0.0, "rep direction, counter-clockwise from +x", min=-360.0, max=360.0)
     customer_azimuth_deg: float = field(180.0, "customer direction", min=-360.0, max=360.0)
     sector_half_width_deg: float = field(60.0, "how far from its azimuth a party may stand", min=10.0, max=90.0)
-    elevation_deg: float = field(
-        0.0, "how high the talkers' mouths are seen from the array, above its plane", min=0.0, max=80.0
-    )
     rep_channel: int | None = field(None, "channel-map mode: captured channel of the rep's mic", min=0, max=31)
     customer_channel: int | None = field(None, "channel-map mode: the customer's mic", min=0, max=31)
 

@@ -31,11 +31,10 @@ def steering(
     pairs: list[tuple[int, int]],
     freqs_hz: npt.NDArray[np.float64],
     azimuths_deg: npt.NDArray[np.float64],
-    elevation_deg: float = 0.0,
 ) -> Complex:
-    """Ideal pair cross-spectra, (n_azimuths, n_bins, n_pairs), of far sources ``elevation_deg`` above the x-y plane."""
-    az, el = np.radians(azimuths_deg), np.radians(elevation_deg)
-    units = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.full_like(az, np.sin(el))], axis=-1)
+    """Ideal pair cross-spectra, shape (n_azimuths, n_bins, n_pairs)."""
+    az = np.radians(azimuths_deg)
+    units = np.stack([np.cos(az), np.sin(az), np.zeros_like(az)], axis=-1)  # (D, 3)
     baselines = np.stack([mics_m[i] - mics_m[j] for i, j in pairs])  # (P, 3)
     delays_s = units @ baselines.T / SPEED_OF_SOUND_M_S  # (D, P)
     phase = 2j * np.pi * freqs_hz[None, :, None] * delays_s[:, None, :]

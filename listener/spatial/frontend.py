@@ -100,12 +100,9 @@ class SpatialFrontEnd(Stage):
         rep = config.parties.rep_azimuth_deg + offsets
         cust = config.parties.customer_azimuth_deg + offsets
         self.cross = doa.SmoothedCrossSpectra(self.pairs, band_hz.size, CROSS_SMOOTH_FRAMES)
-        el = config.parties.elevation_deg
-        rep_steer = doa.steering(mics, self.pairs, band_hz, rep, el)
-        cust_steer = doa.steering(mics, self.pairs, band_hz, cust, el)
-        self.scorer = doa.DirectionScorer(np.concatenate([rep_steer, cust_steer]))
-        srp_steer = doa.steering(mics, self.pairs, band_hz[::DOA_BIN_STRIDE], DOA_GRID_DEG, el)
-        self.srp = doa.SrpMap(srp_steer, DOA_BIN_STRIDE)
+        rep_steer = doa.steering(mics, self.pairs, band_hz, rep)
+        self.scorer = doa.DirectionScorer(np.concatenate([rep_steer, doa.steering(mics, self.pairs, band_hz, cust)]))
+        self.srp = doa.SrpMap(doa.steering(mics, self.pairs, band_hz[::DOA_BIN_STRIDE], DOA_GRID_DEG), DOA_BIN_STRIDE)
         # the largest rep-minus-customer score a perfect rep source can give, per bin
         centre = np.ascontiguousarray(rep_steer[len(SECTOR_OFFSETS_DEG) // 2][None])  # (1, bins, pairs)
         self.contrast = self._score_difference(centre)[0]

@@ -12,6 +12,7 @@ LOW_CONFIDENCE unless ``--force`` says so.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from listener.audio.base import events_until
@@ -54,6 +55,9 @@ def calibrate(
         f"confidence {result.confidence:.2f} ({result.speech_s:.1f} s of speech, "
         f"{100 * result.rep_share:.0f} % of it from the rep's direction)"
     )
+    placed = _placement_warning(config, result)
+    if placed:
+        print(placed)
     refusal = _refusal(config, result, force)
     if config_path is None or not write:
         if refusal:
@@ -78,6 +82,17 @@ def _refusal(config: Config, result: Calibration, force: bool) -> str:
     if result.confidence < LOW_CONFIDENCE and not force:
         return f"low confidence ({result.confidence:.2f}, below {LOW_CONFIDENCE}); {_ALONE} (or add --force)"
     return ""
+
+
+def _placement_warning(config: Config, result: Calibration) -> str:
+    """The doctor's directions warning for the measured azimuths ('' when the array tells them apart well)."""
+    from listener.service.doctor import check_directions
+
+    found = replace(
+        config.parties, rep_azimuth_deg=result.rep_azimuth_deg, customer_azimuth_deg=result.customer_azimuth_deg
+    )
+    check = check_directions(replace(config, parties=found))
+    return f"warning: {check.detail}; {check.fix}" if check.status != "ok" else ""
 
 
 def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event]:

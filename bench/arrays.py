@@ -46,12 +46,6 @@ def captured(mics: FloatArray, name: str) -> FloatArray:
     return out
 
 
-def config_text(name: str, customer_side_deg: float = 180.0) -> str:
-    """A listener config for cases rendered on ``name``: the preset, the parties where the bench puts them."""
-    parties = f"rep_azimuth_deg = 0\ncustomer_azimuth_deg = {customer_side_deg:g}\n"
-    return f'[array]\npreset = "{name}"\n[parties]\n{parties}'
-
-
 @dataclass(frozen=True, slots=True)
 class Layout:
     """The board that records and where the customers stand (the rep stands within ±15° of azimuth 0)."""
@@ -80,7 +74,9 @@ class Layout:
         return (f"-{self.array}" if "array" in keys else "") + side
 
     def config_text(self) -> str:
-        return config_text(self.array, self.customer_side_deg)
+        """A listener config for these cases: the preset, and the parties where the bench puts them."""
+        parties = f"rep_azimuth_deg = 0\ncustomer_azimuth_deg = {self.customer_side_deg:g}\n"
+        return f'[array]\npreset = "{self.array}"\n[parties]\n{parties}'
 
 
 DEFAULT_LAYOUT = Layout()

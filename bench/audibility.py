@@ -71,13 +71,17 @@ MIN_ALONE_S = 0.1
 KINDS = ("heard speech", "missed speech", "silence", "missed, at an edge", "missed, inside speech", GAPS)
 
 
-def frame_level_db(x: FloatArray, rate_hz: int) -> FloatArray:
-    """Per 10 ms frame, its level in dB over the recording's floor (10th percentile of the frame levels)."""
+def frame_dbfs(x: FloatArray, rate_hz: int) -> FloatArray:
+    """Per 10 ms frame, its level in dB re full scale."""
     hop = int(rate_hz * FRAME_S)
     n = len(x) // hop
-    power = np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1)
-    level = 10 * np.log10(power + 1e-12)
-    return level - float(np.percentile(level, FLOOR_PERCENTILE)) if n else level
+    return 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
+
+
+def frame_level_db(x: FloatArray, rate_hz: int) -> FloatArray:
+    """Per 10 ms frame, its level in dB over the recording's floor (10th percentile of the frame levels)."""
+    level = frame_dbfs(x, rate_hz)
+    return level - float(np.percentile(level, FLOOR_PERCENTILE)) if len(level) else level
 
 
 def frame_voicing(x: FloatArray, rate_hz: int) -> FloatArray:
@@ -170,9 +174,8 @@ def speaker_levels(
     mix: FloatArray, turns: Sequence[SpeakerTurn], rate_hz: int
 ) -> dict[str, tuple[float | None, float]]:
     """Per speaker: its level where it alone speaks (dB re full scale; None under 0.1 s) and those seconds."""
-    hop = round(FRAME_S * rate_hz)
-    n = len(mix) // hop
-    level = 10.0 * np.log10(np.mean(mix[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
+    level = frame_dbfs(mix, rate_hz)
+    n = len(level)
     active: dict[str, BoolArray] = {t.speaker: np.zeros(n, dtype=bool) for t in turns}
     for t in turns:
         active[t.speaker][round(t.start_s / FRAME_S) : round(t.end_s / FRAME_S)] = True
@@ -191,11 +194,12 @@ def speaker_levels(
 def speaker_lines(truths: Sequence[dict[str, Any]], shared: Path) -> list[str]:
     """One line per excerpt: its speakers' own levels, the rep first."""
     lines = [f"the excerpts' speakers where each speaks alone ({SPEAKER_PERCENTILE}th percentile level, seconds alone)"]
+    rttms: dict[Path, dict[str, list[SpeakerTurn]]] = {}  # one RTTM per data folder, read once
     for excerpt, parties in {t["excerpt"]: {s["id"]: s["party"] for s in t["speakers"]} for t in truths}.items():
         folder = data_for(split_of(excerpt), shared) / "ami-train"
-        levels = speaker_levels(
-            load_mono(folder / f"{excerpt}.wav", RATE_HZ), read_rttm(folder / "train.rttm")[excerpt], RATE_HZ
-        )
+        if folder not in rttms:
+            rttms[folder] = read_rttm(folder / "train.rttm")
+        levels = speaker_levels(load_mono(folder / f"{excerpt}.wav", RATE_HZ), rttms[folder][excerpt], RATE_HZ)
         cells = []
         for name in sorted(levels, key=lambda n: (parties.get(n) != "rep", n)):
             db, alone_s = levels[name]

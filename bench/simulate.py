@@ -234,7 +234,7 @@ def simulate_case(
     all_speech = merge_intervals([iv for ivs in truth.values() for iv in ivs])
     snr_db, level_dbfs = float(rng.uniform(10, 25)), float(rng.uniform(-34, -26))
     audio = mix_to_level(scene.speech, scene.noise, all_speech, RATE_HZ, snr_db, level_dbfs, rng)
-    audio = audio if layout.array == DEFAULT_ARRAY else captured(audio, layout.array)
+    audio = captured(audio, layout.array)
     name = f"{excerpt}-v{variant}"
     doc: dict[str, object] = {
         "schema": "listener.bench-truth/1",

@@ -12,7 +12,6 @@ LOW_CONFIDENCE unless ``--force`` says so.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 from listener.audio.base import events_until
@@ -86,12 +85,9 @@ def _refusal(config: Config, result: Calibration, force: bool) -> str:
 
 def _placement_warning(config: Config, result: Calibration) -> str:
     """The doctor's directions warning for the measured azimuths ('' when the array tells them apart well)."""
-    from listener.service.doctor import check_directions
+    from listener.service.doctor import directions_check
 
-    found = replace(
-        config.parties, rep_azimuth_deg=result.rep_azimuth_deg, customer_azimuth_deg=result.customer_azimuth_deg
-    )
-    check = check_directions(replace(config, parties=found))
+    check = directions_check(geometry(config).mics_m, result.rep_azimuth_deg, result.customer_azimuth_deg)
     return f"warning: {check.detail}; {check.fix}" if check.status != "ok" else ""
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
-from listener.config.array_checks import angle_apart_deg, line_axis_deg
+from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
 from listener.errors import ListenerError
 
@@ -141,26 +142,23 @@ def _preset_check(config: Config, device_channels: int) -> Check:
     )
 
 
-# A line of mics tells the parties apart well only near its two ends. The 2-mic HAT, a rep within
-# ±15 deg of 0 and customers within ±25 deg of 180 / 150 / 120 deg: attribution 0.96 / 0.90 / 0.63
-# on the held-out conversations (bench.presets). 1.9 is the gap in cosine to the line of two
-# directions about 25 deg off its two ends.
-LINE_ENDS_COS_APART = 1.9
-
-
 def check_directions(config: Config) -> Check:
     """Whether the array can tell the configured directions apart well: a line array only near its ends."""
-    geo, parties = geometry(config), config.parties
+    geo = geometry(config)
     if geo.mode == "channels":
         return Check("directions", "ok", "channel-map mode: each party by its own mic")
-    rep, customer = parties.rep_azimuth_deg, parties.customer_azimuth_deg
-    axis = line_axis_deg(geo.mics_m)
-    if axis is None:
+    return directions_check(geo.mics_m, config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
+
+
+def directions_check(mics_m: npt.NDArray[np.float64], rep: float, customer: float) -> Check:
+    """``check_directions`` for any two azimuths (``listener calibrate`` checks the ones it measured)."""
+    line = line_cosines(mics_m, rep, customer)
+    if line is None:
         return Check("directions", "ok", f"rep at {rep:g} deg, customer at {customer:g} deg")
-    rep_cos, customer_cos = (math.cos(math.radians(a - axis)) for a in (rep, customer))
-    if abs(rep_cos - customer_cos) >= LINE_ENDS_COS_APART:
+    axis = line.axis_deg
+    if line.cos_apart >= LINE_ENDS_COS_APART:
         return Check("directions", "ok", f"rep and customer at the two ends of the mic line (along {axis:g} deg)")
-    ends = (axis, (axis + 180.0) % 360.0) if rep_cos >= 0.0 else ((axis + 180.0) % 360.0, axis)
+    ends = line.ends_deg
     return warn(
         "directions",
         f"the mics lie on one line (along {axis:g} deg), which tells the parties apart well only near its two"

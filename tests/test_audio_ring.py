@@ -1,0 +1,48 @@
+"""FrameRing: the bounded buffer between PortAudio's callback and the pipeline."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from listener.audio.ring import FrameRing, Gap
+
+
+def test_ring_keeps_order_across_wraparound_and_gaps() -> None:
+    ring = FrameRing(capacity_frames=10, channels=2)
+    frames = np.arange(40, dtype=np.int16).reshape(20, 2)
+    assert ring.write(frames[:6]) == 0
+    first = ring.read(4, timeout_s=0.0)
+    assert isinstance(first, np.ndarray)
+    np.testing.assert_array_equal(first, frames[:4])
+    assert ring.write(frames[6:14]) == 0  # wraps around the end of the buffer
+    assert ring.write(frames[14:20]) == 6  # full: all six dropped as one overflow
+    assert ring.write(frames[:3]) == 3  # still full: merged into the same gap
+    assert ring.overflow_count == 1 and ring.dropped_frames == 9
+    rest = ring.read(100, timeout_s=0.0)
+    assert isinstance(rest, np.ndarray)
+    np.testing.assert_array_equal(rest, frames[4:14])
+    assert ring.read(100, timeout_s=0.0) == Gap(start=14, frames=9, reason="overflow")
+    assert ring.read(100, timeout_s=0.0) is None
+
+
+def test_ring_reports_portaudio_losses_in_stream_order() -> None:
+    ring = FrameRing(capacity_frames=8, channels=1)
+    ring.write(np.ones((3, 1), dtype=np.int16))
+    ring.lose(5, "overflow")
+    ring.write(np.full((2, 1), 7, dtype=np.int16))
+    a, gap, b = (ring.read(100, timeout_s=0.0) for _ in range(3))
+    assert isinstance(a, np.ndarray) and a.shape == (3, 1)
+    assert gap == Gap(start=3, frames=5, reason="overflow")
+    assert isinstance(b, np.ndarray) and b[:, 0].tolist() == [7, 7]
+    assert ring.overflow_count == 1
+
+
+def test_ring_read_returns_when_woken() -> None:
+    ring = FrameRing(capacity_frames=4, channels=1)
+    threading.Timer(0.1, ring.wake).start()
+    started = time.monotonic()
+    assert ring.read(4, timeout_s=5.0) is None
+    assert time.monotonic() - started < 2.0

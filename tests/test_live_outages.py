@@ -1,0 +1,220 @@
+"""LiveSource when the array goes away: wedged, unplugged, absent at start, silent or unusable on reopen.
+
+Real PortAudio and ALSA as in test_live_capture.py; a FIFO-backed channel lets a test wedge the
+stream, and the private ALSA config lets it unplug and replug the PCM.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pyaudio
+import pytest
+
+from listener.audio.live import LiveSource
+from listener.errors import AudioFormatError, AudioInputError
+from listener.events import AudioBlock, AudioDropped, Event, SourceState
+from tests import alsa_device
+from tests.alsa_device import AlsaConfig, FifoFeeder, tones
+from tests.live_source import OutageScript, assert_clock_continuous, audio_s, live_config, run_source
+
+alsa_config = alsa_device.alsa_config  # fixture
+
+
+def test_lost_device_is_announced_reopened_and_time_kept(alsa_config: AlsaConfig) -> None:
+    """The FIFO channel stops delivering (a wedged driver) and the PCM vanishes, then comes back."""
+    device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000, fifo_channel=0)
+    config = live_config(reopen_interval_s=0.2)
+    with FifoFeeder(device.infiles[0], device.signal[:, :1]) as feeder:
+        script = OutageScript(alsa_config, device, feeder)
+        with LiveSource(config) as source:
+            events = run_source(source, script.step, timeout_s=30.0)
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [s.available for s in states] == [False, True]
+    assert "no audio from 'listener_test_array'" in states[0].detail
+    lost = [e for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost"]
+    assert len(lost) >= 2  # at least one reopen attempt failed while the PCM was gone
+    lost_s = sum(d.duration_s for d in lost)
+    assert 1.0 <= lost_s <= script.outage_wall_s() + 0.5
+    lost_at, back_at = events.index(states[0]), events.index(states[1])
+    assert all(isinstance(e, AudioDropped) and e.reason == "device_lost" for e in events[lost_at + 1 : back_at])
+    assert audio_s(events[back_at:]) >= 0.3
+    assert_clock_continuous(events)
+
+
+def test_stop_during_an_outage_ends_events_promptly(alsa_config: AlsaConfig) -> None:
+    device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000, fifo_channel=0)
+    stopped_at: list[float] = []
+    wedged: list[bool] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not wedged and audio_s(events) >= 0.5:
+            feeder.pause()
+            wedged.append(True)
+        if isinstance(event, SourceState) and not event.available:
+            alsa_config.remove(device.name)
+            feeder.resume()
+        if isinstance(event, AudioDropped) and event.reason == "device_lost" and not stopped_at:
+            # events() is about to wait reopen_interval_s (10 s) before trying again
+            threading.Timer(0.2, source.stop).start()
+            stopped_at.append(time.monotonic() + 0.2)
+        return False
+
+    with (
+        FifoFeeder(device.infiles[0], device.signal[:, :1]) as feeder,
+        LiveSource(live_config(reopen_interval_s=10.0)) as source,
+    ):
+        events = run_source(source, step, timeout_s=8.0)
+        returned_at = time.monotonic()
+    assert stopped_at and returned_at - stopped_at[0] < 1.0
+    assert [e.available for e in events if isinstance(e, SourceState)] == [False]
+    assert_clock_continuous(events)
+
+
+def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig) -> None:
+    """The service boots before its USB array: the fault is announced, and capture starts when it appears."""
+    signal = tones(16000, 2.0, 4)
+    plugged: list[bool] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if isinstance(event, AudioDropped) and not plugged:
+            alsa_config.add("listener_test_array", signal, 16000)  # plugged in after start
+            plugged.append(True)
+        return audio_s(events) >= 0.5
+
+    with pytest.raises(AudioInputError):
+        LiveSource(live_config()).open()  # without waiting: the clear error, as before
+    with LiveSource(live_config(reopen_interval_s=0.2), wait=True) as source:
+        events = run_source(source, step, timeout_s=20.0)
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [s.available for s in states] == [False, True]
+    assert "no audio input device matching 'listener_test_array'" in states[0].detail
+    first_audio = next(i for i, e in enumerate(events) if isinstance(e, AudioBlock))
+    assert events.index(states[1]) < first_audio
+    assert_clock_continuous(events)
+
+
+def test_a_device_that_opens_but_stays_silent_is_not_announced_back(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reopened stream that delivers nothing (an I2S HAT without its clock) must not flap lost/back."""
+    from listener.audio import live
+
+    silent = threading.Event()
+    deliver = live._Run.callback
+
+    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+        if silent.is_set():
+            return None, pyaudio.paContinue  # called, but nothing arrives
+        return deliver(run, in_data, frames, info, status)
+
+    monkeypatch.setattr(live._Run, "callback", callback)
+    alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
+    phase: list[str] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not phase and audio_s(events) >= 0.3:
+            silent.set()
+            phase.append("silent")
+        lost = sum(1 for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
+        if phase == ["silent"] and lost >= 4:  # several reopen cycles, each silent
+            silent.clear()
+            phase.append("sound")
+        return phase == ["silent", "sound"] and isinstance(event, AudioBlock)
+
+    with LiveSource(live_config(reopen_interval_s=0.1)) as source:
+        events = run_source(source, step, timeout_s=30.0)
+    assert [e.available for e in events if isinstance(e, SourceState)] == [False, True]
+    assert_clock_continuous(events)
+
+
+def test_an_unusable_device_is_reported_again_in_the_next_outage(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each outage in which the array comes back unusable says so: the second time is news too.
+
+    The warning is said once per outage, however often the reopen is retried; it used to stay
+    silenced for good once said, so an installer reading the journal of a later outage saw nothing.
+    """
+    from listener.audio import live
+
+    silent, unusable = threading.Event(), threading.Event()
+    deliver, start_run = live._Run.callback, live.LiveSource._start_run
+
+    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+        if silent.is_set():
+            return None, pyaudio.paContinue  # the array stops delivering: an outage
+        return deliver(run, in_data, frames, info, status)
+
+    def start(source: LiveSource) -> object:
+        if unusable.is_set():  # what choose_device says of an array replugged in the wrong mode
+            raise AudioFormatError("'listener_test_array' has 2 input channels; the array needs 4")
+        return start_run(source)
+
+    monkeypatch.setattr(live._Run, "callback", callback)
+    monkeypatch.setattr(live.LiveSource, "_start_run", start)
+    alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
+    backs: list[int] = []  # index of each "back" event
+
+    def step(event: Event, events: list[Event]) -> bool:
+        since = events[backs[-1] :] if backs else events
+        if not silent.is_set() and audio_s(since) >= 0.3 and len(backs) < 2:
+            silent.set()
+            unusable.set()
+        failed = sum(1 for e in since if isinstance(e, AudioDropped) and e.reason == "device_lost")
+        if unusable.is_set() and failed >= 3:  # several reopens found it unusable: now plug it in right
+            unusable.clear()
+            silent.clear()
+        if isinstance(event, SourceState) and event.available:
+            backs.append(len(events))
+        return len(backs) == 2 and audio_s(events[backs[-1] :]) >= 0.3
+
+    with (
+        caplog.at_level(logging.WARNING, logger=live.__name__),
+        LiveSource(live_config(reopen_interval_s=0.1)) as source,
+    ):
+        events = run_source(source, step, timeout_s=30.0)
+    assert [e.available for e in events if isinstance(e, SourceState)] == [False, True, False, True]
+    said = [r for r in caplog.records if "still not captured" in r.getMessage()]
+    assert len(said) == 2  # once per outage
+    assert_clock_continuous(events)
+
+
+def test_a_silent_reopened_device_is_not_counted_lost_twice(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each silent reopen used to count the time its stream took to open twice: the clock ran ahead of the wall."""
+    from listener.audio import live
+
+    silent = threading.Event()
+    deliver, open_stream = live._Run.callback, live.LiveSource._open_stream
+
+    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+        if silent.is_set():
+            return None, pyaudio.paContinue
+        return deliver(run, in_data, frames, info, status)
+
+    def slow_open(source: LiveSource, run: live._Run) -> object:
+        time.sleep(0.3)  # a driver that takes a while to open, as ALSA on a Pi can
+        return open_stream(source, run)
+
+    monkeypatch.setattr(live._Run, "callback", callback)
+    monkeypatch.setattr(live.LiveSource, "_open_stream", slow_open)
+    alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
+    silent_at: list[float] = []
+    ahead_s: list[float] = []  # stream clock minus wall time since the silence, at each device_lost drop
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not silent_at and audio_s(events) >= 0.3:
+            silent.set()
+            silent_at.append(time.monotonic())
+        if isinstance(event, AudioDropped) and event.reason == "device_lost":
+            lost_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
+            ahead_s.append(lost_s - (time.monotonic() - silent_at[0]))
+        return len(ahead_s) >= 8  # four silent reopens: two drops each
+
+    with LiveSource(live_config(reopen_interval_s=0.1)) as source:
+        run_source(source, step, timeout_s=30.0)
+    assert max(ahead_s) < 0.2, [round(a, 2) for a in ahead_s]

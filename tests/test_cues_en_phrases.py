@@ -1,0 +1,186 @@
+"""English content cues, continued: acknowledgement and empathy, action plans, fillers and robustness.
+
+The same realistic recogniser output as test_cues_en.py (tests/cues_talk.py feeds it).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from listener.errors import ConfigError
+from listener.events import (
+    Acknowledgement,
+    ActionPlan,
+    Echo,
+    Filler,
+    Party,
+    WordsRecognized,
+)
+from listener.transcription.lexicon import load_lexicon
+from tests.cues_talk import STORY, WORD_S, Talk, of, question, rep
+
+# --- acknowledgement and empathy ------------------------------------------------
+
+ACKS = [
+    "i understand",
+    "i completely understand that",
+    "i can see why that's annoying",
+    "that must be frustrating",
+    "that must have been stressful",
+    "i appreciate your patience",
+    "thank you for your patience",
+    "i'm sorry to hear that",
+    "sorry to hear about the delay",
+    "okay i see",
+    "that makes sense",
+    "i hear you",
+    "how frustrating",
+    "oh no that sounds awful",
+    "that must be really frustrating",
+    "that must be a pain",
+    "i really appreciate your patience",
+    "thanks for bearing with me",
+    "i totally get it",
+    "i do understand",
+]
+NOT_ACKS = [
+    "do you understand",
+    "i don't understand",
+    "that must be the cable",
+    "i see you have the pro model",
+    "sorry i didn't hear you",
+    "i can't see why it would do that",
+    "it makes no sense",
+    "i appreciated",  # a different word
+]
+
+
+@pytest.mark.parametrize("text", ACKS)
+def test_acknowledgements(text: str) -> None:
+    assert len(of(rep(text), Acknowledgement)) == 1, text
+
+
+@pytest.mark.parametrize("text", NOT_ACKS)
+def test_acknowledgement_near_misses(text: str) -> None:
+    assert not of(rep(text), Acknowledgement), text
+
+
+def test_summary_phrase_is_not_also_an_acknowledgement() -> None:
+    events = rep("if i understand you correctly it broke twice")
+    assert of(events, Echo) and not of(events, Acknowledgement)
+
+
+# --- action plans ---------------------------------------------------------------
+
+PLANS = [
+    "here's what i'll do",
+    "here's what we can do for you",
+    "the next step is a factory reset",
+    "i'll send you the form tonight",
+    "i will call the warehouse",
+    "i'll follow up tomorrow",
+    "we'll replace it",
+    "let me check the stock",
+    "i'm going to order a new one",
+    "leave it with me",
+    "when it arrives i'll call you",
+    "let me follow up on that",
+    "our next step is a reset",
+]
+NOT_PLANS = [
+    "will i need the receipt",  # a question
+    "what's the next step",  # asking, not planning
+    "i won't be able to fix it today",
+    "do you think i will need it",
+    "she will call",
+    "i wouldn't do that",
+]
+
+
+@pytest.mark.parametrize("text", PLANS)
+def test_action_plans(text: str) -> None:
+    assert len(of(rep(text), ActionPlan)) == 1, text
+
+
+@pytest.mark.parametrize("text", NOT_PLANS)
+def test_action_plan_near_misses(text: str) -> None:
+    assert not of(rep(text), ActionPlan), text
+
+
+def test_a_plan_may_announce_a_question() -> None:
+    events = rep("let me check is it under warranty")
+    q = question(events)
+    assert q is not None and not q.open_ended
+    assert len(of(events, ActionPlan)) == 1
+
+
+@pytest.mark.parametrize("text", ["uh-huh", "mm-hmm", "uh-huh okay"])
+def test_backchannel_words_are_no_fillers_and_no_content(text: str) -> None:
+    talk = Talk()
+    talk.say("customer", "uh-huh mm-hmm")
+    events = talk.say("rep", text)
+    assert not of(events, Filler) and not of(events, Echo)
+    (count,) = of(events, WordsRecognized)
+    assert count.n_words == len(text.split())  # type: ignore[attr-defined]
+
+
+def test_one_action_plan_per_utterance() -> None:
+    assert len(of(rep("here's what i'll do i'll call them and i'll email you"), ActionPlan)) == 1
+
+
+# --- fillers, word counts, robustness ------------------------------------------
+
+
+def test_fillers_are_counted_and_not_words() -> None:
+    events = rep("um so uh what model is it er")
+    fillers = of(events, Filler)
+    assert len(fillers) == 3
+    assert [f.onset_s for f in fillers] == pytest.approx([0.0, 2 * WORD_S, 7 * WORD_S])  # type: ignore[attr-defined]
+    (count,) = of(events, WordsRecognized)
+    assert count.n_words == 5  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text", ["umbrella", "under the counter", "error code", "erm"])
+def test_filler_near_misses(text: str) -> None:
+    assert len(of(rep(text), Filler)) == (1 if text == "erm" else 0)
+
+
+def test_unknown_words_count_as_words_but_never_match() -> None:
+    talk = Talk()
+    talk.say("customer", "[unk] [unk] stopped working")
+    events = talk.say("rep", "[unk] [unk] is it still [unk]")
+    (count,) = of(events, WordsRecognized)
+    assert count.n_words == 6  # type: ignore[attr-defined]
+    q = question(events)
+    assert q is None  # "[unk] [unk] is it" does not start like a question
+    assert not of(events, Echo)
+
+
+def test_recogniser_spelling_variants_match_alike() -> None:
+    for text in ["I'm sorry to hear that.", "I am sorry to hear that", "i’m SORRY to hear that"]:
+        assert of(rep(text), Acknowledgement), text
+    for text in ["I'll follow-up tomorrow", "i will follow up tomorrow"]:
+        assert of(rep(text), ActionPlan), text
+
+
+def test_customer_words_are_counted_but_give_no_rep_cues() -> None:
+    talk = Talk()
+    events = talk.say("customer", "um what do you think i'll follow up i understand")
+    assert [type(e) for e in events] == [WordsRecognized]
+    assert events[0].party is Party.CUSTOMER and events[0].n_words == 9  # type: ignore[attr-defined]
+
+
+def test_forget_drops_the_words_held_between_utterances() -> None:
+    talk = Talk()
+    talk.say("customer", STORY)
+    talk.say("rep", "the charger")
+    assert talk.detector.holding
+    talk.detector.forget()
+    assert not talk.detector.holding
+    q = question(talk.say("rep", "is the charger new"))
+    assert q is not None and not q.followup
+
+
+def test_unknown_language_names_the_available_ones() -> None:
+    with pytest.raises(ConfigError, match=r"asr\.language.*available: en"):
+        load_lexicon("xx")

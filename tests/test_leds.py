@@ -11,47 +11,29 @@ import dataclasses
 import io
 import itertools
 import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
-import soundfile as sf
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from rich.console import Console
 
-from listener.audio.wav import WavSource
-from listener.config import geometry, load_config, parse_config
+from listener.config import parse_config
 from listener.errors import ConfigError, OutputError
 from listener.events import (
-    AudioBlock,
     AudioDropped,
     DeviceMode,
     DeviceState,
-    DominanceChanged,
     Event,
     Interruption,
     Party,
-    SessionStarted,
     SourceState,
-    SpeechSegment,
     TalkTotals,
 )
-from listener.outputs import gpio
-from listener.outputs.leds import LedStage, event_time
+from listener.outputs.leds import LedStage
 from listener.outputs.view import Figures, LedView, render
-from listener.pipeline import Pipeline
-from listener.service.build import analysis_stages
-from listener.service.runner import RunOptions, run
-from tests.stages import EventLog
-
-PINS = {"green": "GPIO22", "amber": "GPIO23", "red": "GPIO24", "blue": "GPIO25"}
-BLOCK_S = 0.1
+from tests.led_script import BLOCK_S, PINS, dominance, history, make_stage, play, traced, value_at
 
 
 @pytest.fixture
@@ -59,53 +41,6 @@ def factory() -> Iterator[MockFactory]:
     f = MockFactory(pin_class=MockPWMPin)
     yield f
     f.reset()
-
-
-def make_stage(factory: MockFactory, **leds: object) -> tuple[LedStage, io.StringIO]:
-    trace = io.StringIO()
-    config = parse_config({"leds": {"self_test_s": 0.0, **leds}})
-    return LedStage(config, factory=factory, trace=trace), trace
-
-
-def block(start_s: float) -> AudioBlock:
-    return AudioBlock(start_s=start_s, sample_rate_hz=16000, samples=np.zeros((1600, 4), dtype=np.float32))
-
-
-def play(stage: LedStage, until_s: float, script: Sequence[Event] = (), *, first_s: float = 0.0) -> None:
-    """Feed blocks from ``first_s`` to ``until_s``; a scripted event arrives before the block holding its time."""
-    pending = sorted(script, key=_time)
-    for k in range(round(first_s / BLOCK_S), round(until_s / BLOCK_S)):
-        start_s = k * BLOCK_S
-        while pending and _time(pending[0]) < start_s + BLOCK_S - 1e-9:
-            stage.process(pending.pop(0))
-        stage.process(block(start_s))
-
-
-def _time(event: Event) -> float:
-    return event_time(event) or 0.0
-
-
-def history(factory: MockFactory, led: str) -> list[float]:
-    """The states the mock pin went through (gpiozero's own record), initial state dropped."""
-    return [float(s.state) for s in factory.pin(PINS[led]).states[1:]]
-
-
-def traced(trace: io.StringIO, led: str) -> list[tuple[float, float]]:
-    lines = [json.loads(line) for line in trace.getvalue().splitlines()]
-    return [(d["t"], d["value"]) for d in lines if d["led"] == led]
-
-
-def value_at(trace: io.StringIO, led: str, t_s: float) -> float:
-    """The LED's value at audio time ``t_s``, from the trace."""
-    value = 0.0
-    for t, v in traced(trace, led):
-        if t <= t_s + 1e-9:
-            value = v
-    return value
-
-
-def dominance(on: bool, t_s: float, share: float = 0.7) -> DominanceChanged:
-    return DominanceChanged(dominating=on, onset_s=t_s - 0.5, decided_s=t_s, rep_share=share, reason="share")
 
 
 def test_self_test_lights_each_led_in_turn(factory: MockFactory) -> None:
@@ -338,75 +273,6 @@ def test_view_shows_leds_and_figures(factory: MockFactory) -> None:
     text = piped.getvalue()
     assert "\x1b[" not in text  # no terminal control codes in a log
     assert "25.0 %" in text and "by rep 1" in text and text.count("rep share") == 1
-
-
-def test_led_trace_of_a_fast_replay_equals_the_live_paced_one(
-    dialogue_4ch: tuple[Path, list[dict[str, object]]],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    samples, rate = sf.read(dialogue_4ch[0], frames=3 * 16000, dtype="float32", always_2d=True)
-    clip = tmp_path / "clip.wav"
-    sf.write(clip, samples, rate)
-    config = tmp_path / "leds.toml"
-    config.write_text("[leds]\nself_test_s = 0.0\n")
-    env = {**os.environ, gpio.ENV: "mock"}
-    cmd = [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(clip), "--fast"]
-    fast = subprocess.run([*cmd, "--led-trace"], env=env, capture_output=True, text=True, check=True, timeout=300)
-    lines = [json.loads(line) for line in fast.stdout.splitlines()]
-    assert lines and all(set(d) == {"t", "led", "value"} and 0.0 <= d["value"] <= 1.0 for d in lines)
-    assert [d["t"] for d in lines] == sorted(d["t"] for d in lines)
-    assert {d["led"] for d in lines} == {"green", "amber", "red"}
-
-    monkeypatch.setenv(gpio.ENV, "mock")
-    monkeypatch.setattr(gpio, "_shared", None)
-    capsys.readouterr()
-    run(load_config(config), RunOptions(input=clip, fast=False, led_trace=True))  # paced like the live array
-    live = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert live == lines
-
-
-Segments = list[tuple[Party, float, float]]
-
-
-def first_crossing_s(segments: Segments, start_s: float, on_share: float, min_s: float) -> float:
-    """First 10 ms step where the rep share since ``start_s`` is >= on_share with >= min_s of speech."""
-    for k in range(round(start_s * 100), 100_000):
-        t = k / 100
-        talk = {p: sum(max(0.0, min(b, t) - max(a, start_s)) for q, a, b in segments if q == p) for p in Party}
-        total = talk[Party.REP] + talk[Party.CUSTOMER]
-        if total >= min_s and talk[Party.REP] / total >= on_share:
-            return t
-    raise AssertionError("the rep share never crossed the threshold")
-
-
-def test_replay_where_the_rep_dominates_lights_amber_within_a_second_of_the_crossing(tmp_path: Path) -> None:
-    from bench.leds import render_conversation
-
-    config = parse_config({"leds": {"self_test_s": 0.0}})
-    stages = analysis_stages(config, geometry(config))
-    if not any(stage.name == "analytics" for stage in stages):
-        pytest.skip("missing piece: the analytics stage (DominanceChanged) is not in analysis_stages() yet")
-    duration_s = 50.0  # by the truth (speech runs, not whole sentences) the rep crosses at ~41.5 s
-    wav, truth = render_conversation(tmp_path / "dominating.wav", duration_s)  # customer opens, then the rep takes over
-    decided, trace = EventLog(), io.StringIO()
-    leds = LedStage(config, factory=MockFactory(pin_class=MockPWMPin), trace=trace)
-    with WavSource(wav, geometry(config)) as source, Pipeline([*stages, decided, leds]) as pipe:
-        pipe.run(source)
-
-    a = config.analytics
-    session_s = decided.of(SessionStarted)[0].onset_s
-    measured = [(e.party, e.start_s, e.end_s) for e in decided.of(SpeechSegment)]
-    crossing_s = first_crossing_s(measured, session_s, a.dominance_on_share, a.dominance_min_speech_s)
-    amber_on_s = next(t for t, v in traced(trace, "amber") if t > 0.0 and v > 0.0)
-    assert abs(amber_on_s - crossing_s) <= 1.0, (amber_on_s, crossing_s)
-    assert value_at(trace, "amber", amber_on_s + 1.0) == 1.0
-    # the recording does what it says: by its truth the rep crosses the threshold too. (The device's talk
-    # times run ahead of the truth by its voice-activity hangover, so it decides seconds earlier: that is
-    # the analysis' accuracy, measured by bench/accuracy.py, not the LEDs' latency.)
-    true_segments = [(Party(str(s["party"])), float(s["start"]), float(s["end"])) for s in truth]  # type: ignore[arg-type]
-    assert first_crossing_s(true_segments, session_s, a.dominance_on_share, a.dominance_min_speech_s) < duration_s - 1.0
 
 
 def test_a_broker_outage_during_a_pause_ends_in_the_pause_not_in_listening(factory: MockFactory) -> None:

@@ -1,0 +1,72 @@
+"""Driving the LED stage in tests: scripted events on an audio clock, and what the lights did.
+
+Times are audio seconds: the stage is fed 100 ms audio blocks as its clock, with each scripted
+event arriving before the block it falls in (the order the pipeline delivers them in).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+import numpy as np
+from gpiozero.pins.mock import MockFactory
+
+from listener.config import parse_config
+from listener.events import (
+    AudioBlock,
+    DominanceChanged,
+    Event,
+)
+from listener.outputs.leds import LedStage, event_time
+
+PINS = {"green": "GPIO22", "amber": "GPIO23", "red": "GPIO24", "blue": "GPIO25"}
+BLOCK_S = 0.1
+
+
+def make_stage(factory: MockFactory, **leds: object) -> tuple[LedStage, io.StringIO]:
+    trace = io.StringIO()
+    config = parse_config({"leds": {"self_test_s": 0.0, **leds}})
+    return LedStage(config, factory=factory, trace=trace), trace
+
+
+def block(start_s: float) -> AudioBlock:
+    return AudioBlock(start_s=start_s, sample_rate_hz=16000, samples=np.zeros((1600, 4), dtype=np.float32))
+
+
+def play(stage: LedStage, until_s: float, script: Sequence[Event] = (), *, first_s: float = 0.0) -> None:
+    """Feed blocks from ``first_s`` to ``until_s``; a scripted event arrives before the block holding its time."""
+    pending = sorted(script, key=_time)
+    for k in range(round(first_s / BLOCK_S), round(until_s / BLOCK_S)):
+        start_s = k * BLOCK_S
+        while pending and _time(pending[0]) < start_s + BLOCK_S - 1e-9:
+            stage.process(pending.pop(0))
+        stage.process(block(start_s))
+
+
+def _time(event: Event) -> float:
+    return event_time(event) or 0.0
+
+
+def history(factory: MockFactory, led: str) -> list[float]:
+    """The states the mock pin went through (gpiozero's own record), initial state dropped."""
+    return [float(s.state) for s in factory.pin(PINS[led]).states[1:]]
+
+
+def traced(trace: io.StringIO, led: str) -> list[tuple[float, float]]:
+    lines = [json.loads(line) for line in trace.getvalue().splitlines()]
+    return [(d["t"], d["value"]) for d in lines if d["led"] == led]
+
+
+def value_at(trace: io.StringIO, led: str, t_s: float) -> float:
+    """The LED's value at audio time ``t_s``, from the trace."""
+    value = 0.0
+    for t, v in traced(trace, led):
+        if t <= t_s + 1e-9:
+            value = v
+    return value
+
+
+def dominance(on: bool, t_s: float, share: float = 0.7) -> DominanceChanged:
+    return DominanceChanged(dominating=on, onset_s=t_s - 0.5, decided_s=t_s, rep_share=share, reason="share")

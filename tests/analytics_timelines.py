@@ -1,0 +1,47 @@
+"""Hand-written activity timelines replayed through the analytics, for the definition tests."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from listener.analytics.replay import replay
+from listener.analytics.report import ReportCollector
+from listener.config import Config
+from listener.events import (
+    Party,
+    Reported,
+)
+
+REP, CUST = Party.REP, Party.CUSTOMER
+CONFIG = Config()
+
+
+def with_analytics(**changes: float) -> Config:
+    return dataclasses.replace(CONFIG, analytics=dataclasses.replace(CONFIG.analytics, **changes))
+
+
+def run(
+    segments: list[tuple[str, float, float]], seconds: float, config: Config = CONFIG, **kw: object
+) -> ReportCollector:
+    return replay(segments, seconds, config, **kw)  # type: ignore[arg-type]
+
+
+def of(collector: ReportCollector, kind: type[Reported]) -> list:  # type: ignore[type-arg]
+    return [e for e in collector.events if isinstance(e, kind)]
+
+
+def raw_events(segments: list[tuple[str, float, float]], seconds: float, **kw: object) -> list[object]:
+    """Every event the analytics emit, in order (the report keeps only final interruptions)."""
+    from listener.analytics.replay import activity, frame_blocks
+    from listener.analytics.stage import ConversationAnalytics
+    from listener.events import EndOfStream, TurnPredictions
+
+    stage = ConversationAnalytics(CONFIG)
+    out: list[object] = []
+    model = kw.get("model")
+    for block in frame_blocks(activity(segments, seconds)):
+        if model is not None:
+            out += stage.process(TurnPredictions(0.0, 0.01, *model))  # type: ignore[misc]
+        out += stage.process(block)
+    out += stage.process(EndOfStream(seconds))
+    return out

@@ -1,0 +1,118 @@
+"""Hand-written timelines, continued: sessions, dominance, questions, and sums exactly at a threshold.
+
+Times sit on the 10 ms frame grid, so "exactly at the threshold" is exact.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from listener.events import (
+    DominanceChanged,
+    Question,
+    SessionEnded,
+    SessionStarted,
+)
+from tests.analytics_timelines import CUST, REP, of, run, with_analytics
+
+# --- sessions ------------------------------------------------------------------------
+
+
+def test_sessions_split_on_thirty_seconds_of_customer_silence() -> None:
+    segments = [("rep", 0.0, 2.0), ("customer", 3.0, 20.0), ("rep", 20.5, 30.0), ("customer", 65.0, 90.0)]
+    c = run(segments, 130.0)
+    starts, ends = of(c, SessionStarted), of(c, SessionEnded)
+    assert [s.onset_s for s in starts] == [3.0, 65.0]
+    assert [(e.onset_s, e.end_s, e.decided_s) for e in ends] == [(3.0, 30.0, 50.0), (65.0, 90.0, 120.0)]
+    assert len({s.session_id for s in starts}) == 2
+    assert all(re.fullmatch(r"[0-9a-f]{32}", s.session_id) for s in starts)
+    first = c.sessions[0]
+    assert (first.rep_talk_s, first.customer_talk_s) == (pytest.approx(9.5), pytest.approx(17.0))  # type: ignore[comparison-overlap]
+
+
+def test_short_session_publishes_no_summary() -> None:
+    c = run([("customer", 1.0, 6.0), ("rep", 6.5, 12.0)], 50.0)  # 10.5 s of speech < 20 s
+    assert len(of(c, SessionStarted)) == len(of(c, SessionEnded)) == 1
+    assert c.sessions == []
+
+
+def test_end_of_stream_ends_the_session() -> None:
+    c = run([("customer", 1.0, 16.0), ("rep", 16.5, 28.0)], 29.0)
+    (end,) = of(c, SessionEnded)
+    assert (end.end_s, end.decided_s) == (28.0, 29.0)
+    assert len(c.sessions) == 1
+
+
+# --- dominance -----------------------------------------------------------------------
+
+
+def test_dominance_by_share_with_hysteresis() -> None:
+    config = with_analytics(session_gap_s=100.0)  # the customer's 50 s silence must not end the session
+    c = run([("customer", 0.0, 10.0), ("rep", 10.0, 60.0), ("customer", 60.0, 100.0)], 104.0, config)
+    on, off = of(c, DominanceChanged)[:2]
+    assert on.dominating and on.reason == "share" and on.onset_s == pytest.approx(30.0)
+    assert on.decided_s - 30.0 <= 1.0 and on.rep_share >= 0.65
+    assert not off.dominating and 83.33 <= off.onset_s <= 83.33 + 1.0
+    assert off.rep_share < 0.60
+
+
+def test_dominance_that_outlives_its_session_ends_with_it_and_says_so() -> None:
+    # the rep still dominates when the session ends (the customer left): the end is not a change
+    # of share, and is reported as such (the LEDs calm down, dashboards can tell it apart)
+    config = with_analytics(session_gap_s=30.0)  # dominance from 30 s, the session over at 40 s
+    c = run([("customer", 0.0, 10.0), ("rep", 10.0, 60.0)], 90.0, config)
+    on, off = of(c, DominanceChanged)
+    assert on.dominating and on.reason == "share"
+    assert not off.dominating and off.reason == "session_end" and off.rep_share >= 0.65
+
+
+def test_dominance_by_monologue() -> None:
+    config = with_analytics(dominance_min_speech_s=600.0, session_gap_s=100.0)
+    c = run([("customer", 0.0, 2.0), ("rep", 2.5, 70.0), ("customer", 70.5, 80.0)], 84.0, config)
+    on, off = of(c, DominanceChanged)
+    assert (on.dominating, on.reason, on.onset_s) == (True, "monologue", pytest.approx(62.5))
+    assert on.decided_s - on.onset_s <= 1.0
+    assert (off.dominating, off.reason) == (False, "monologue") and off.onset_s == pytest.approx(71.5)
+    assert c.sessions[0].dominance_s == pytest.approx(71.5 - 62.5)
+
+
+# --- questions -------------------------------------------------------------------------
+
+
+def question(onset_s: float, end_s: float) -> Question:
+    return Question(by=REP, onset_s=onset_s, end_s=end_s, decided_s=end_s + 0.5, open_ended=False, followup=False)
+
+
+def test_question_wait_and_stacked_questions() -> None:
+    segments = [("customer", 0.0, 10.0), ("rep", 10.5, 12.0), ("rep", 13.0, 14.0), ("customer", 15.5, 25.0)]
+    c = run(segments, 28.0, extra=[question(10.5, 12.0), question(13.0, 14.0)])
+    (s,) = c.sessions
+    assert (s.questions, s.stacked_questions) == (2, 1)
+    assert s.question_wait_median_s == pytest.approx(np.median([3.5, 1.5]))
+
+
+def test_an_answer_begun_before_the_questions_last_word_waited_zero() -> None:
+    segments = [("customer", 0.0, 10.0), ("rep", 10.5, 12.0), ("customer", 11.8, 20.0), ("customer", 30.0, 40.0)]
+    c = run(segments, 42.0, extra=[question(10.5, 12.0)])
+    (s,) = c.sessions
+    assert s.question_wait_median_s == pytest.approx(0.0)
+
+
+def test_a_burst_of_exactly_min_speech_s_is_speech() -> None:
+    # 0.3 - 0.2 in floats falls a hair short of 0.1: the threshold must still be reached
+    c = run([("customer", 0.2, 0.3)], 2.0)
+    assert [(s.party, s.start_s, s.end_s) for s in c.segments] == [(CUST, 0.2, pytest.approx(0.3))]  # type: ignore[comparison-overlap]
+
+
+def test_a_session_with_exactly_session_min_speech_s_gets_its_summary() -> None:
+    # six stretches adding up to 20.0 s of talk, which frame sums make 19.999999999999996
+    c = run(
+        [("customer", 1.79, 5.3), ("rep", 5.8, 6.0), ("customer", 6.5, 7.96), ("rep", 8.46, 13.18),
+         ("customer", 13.68, 21.23), ("rep", 21.73, 24.29)],
+        60.0,
+    )  # fmt: skip
+    (summary,) = c.sessions
+    assert summary.rep_talk_s + summary.customer_talk_s == pytest.approx(20.0)

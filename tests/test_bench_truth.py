@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 from scipy.io import wavfile
 
 from bench.accuracy import oracle_report, score_report
-from bench.boundaries import BoundaryErrors, Case, blur, boundary_errors, ceiling, holder_lead_s, interruption_matches
 from bench.scoring import (
     Counts,
     bootstrap_intervals,
@@ -35,7 +33,6 @@ from bench.truth import (
     segments_from_json,
     subtract,
 )
-from listener.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "listener" / "data" / "sample"
@@ -323,95 +320,3 @@ def test_the_rttm_truth_keeps_the_pauses_the_trimmed_truth_cuts() -> None:
     assert doc["segments"] != doc["segments_rttm"]  # the case file itself is left as it was
     with pytest.raises(BenchError, match="'raw' is not one of trimmed, rttm"):
         truth_of(doc, "raw")
-
-
-def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
-    truth = [PartySegment("rep", 1.0, 5.0), PartySegment("customer", 4.9, 8.0)]
-    system = [PartySegment("rep", 1.06, 4.8), PartySegment("customer", 5.05, 9.0)]
-    found = boundary_errors(truth, system)
-    assert found.truth_onsets == 2
-    # in the parties' fixed order (rep first), whatever the order of the segments: blur draws by position
-    assert [round(e, 3) for e in found.onset_s] == [0.06, 0.15]
-    assert [round(e, 3) for e in boundary_errors(truth[::-1], system).onset_s] == [0.06, 0.15]
-    assert [round(e, 3) for e in found.end_s] == [-0.2]  # the customer's end is 1.0 s off: unmatched
-    # moved by exactly the customer's 0.15 s onset error, the 0.1 s overlap opens into a gap
-    loose = BoundaryErrors((0.15,), (0.0,), 2)
-    moved = blur(truth, loose, 1.0, random.Random(0), 10.0)
-    assert [(round(s.start_s, 3), s.end_s) for s in moved] == [(1.15, 5.0), (5.05, 8.0)]
-    case = Case.of({"audio": {"seconds": 10.0}, "segments": [s.to_json() for s in truth]}, Config())
-    assert [(e["by"], e["t"]) for e in case.interruptions] == [("customer", 4.9)]
-    assert interruption_matches(case, truth, Config()) == Counts(tp=1, fp=0, fn=0)  # the truth finds itself
-    assert interruption_matches(case, moved, Config()) == Counts(tp=0, fp=0, fn=1)
-    # the oracle: one score at scale 0 (nothing drawn), one per draw otherwise
-    assert ceiling([case, case], loose, 0.0, 3, Config()) == [Counts(tp=2, fp=0, fn=0)]
-    assert ceiling([case, case], loose, 1.0, 3, Config()) == [Counts(tp=0, fp=0, fn=2)] * 3
-    # the rep had been speaking 3.9 s in its current stretch when the customer came in
-    assert holder_lead_s(truth, {"by": "customer", "t": 4.9}) == pytest.approx(3.9)
-    assert holder_lead_s(truth, {"by": "rep", "t": 9.5}) is None  # the customer had stopped
-
-
-def test_misses_are_split_by_what_the_listener_heard() -> None:
-    from bench.audibility import handover_gaps
-    from bench.misses import (
-        FRAGMENT,
-        HANDOVER,
-        NOT_HEARD,
-        OTHER,
-        frame_misses,
-        heard_gap,
-        miss_cause,
-        pooled,
-        tally_case,
-    )
-    from listener.events import Party
-
-    # the customer comes in over the rep at 4.0 s and talks on for 2 s: an interruption by the definition
-    truth = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.0, 6.0), PartySegment("customer", 7.0, 8.0)]
-    event = {"type": "interruption", "by": "customer", "t": 4.0}
-    heard_late_and_alone = [PartySegment("rep", 0.0, 4.2), PartySegment("customer", 4.3, 6.0)]
-    fragment = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.1, 4.8)]
-    long_overlap = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.1, 6.0)]
-    assert miss_cause(event, [PartySegment("rep", 0.0, 6.0)], 1.0) == NOT_HEARD
-    assert miss_cause(event, heard_late_and_alone, 1.0) == HANDOVER
-    assert miss_cause(event, fragment, 1.0) == FRAGMENT
-    assert miss_cause(event, long_overlap, 1.0) == OTHER
-    # the silence heard between the holder's end (4.2 s) and the interrupter's onset (4.3 s); none without a handover
-    assert heard_gap(event, heard_late_and_alone) == (4.2, 4.3)
-    assert heard_gap(event, [PartySegment("rep", 0.0, 6.0)]) is None
-    assert heard_gap(event, [PartySegment("customer", 4.1, 6.0)]) is None  # no holder end before the onset
-
-    # frames: the customer's overlap missed (2 s), its 7-8 s heard as the rep's (1 s), nothing else
-    system = [PartySegment("rep", 0.0, 6.0), PartySegment("rep", 7.0, 8.0)]
-    tally = frame_misses(truth, system, 9.0)
-    assert tally.truth_frames == {Party.REP: 600, Party.CUSTOMER: 300}
-    assert dict(tally.frames[Party.CUSTOMER]) == {
-        "in the truth's overlap": 200,
-        "alone, other party heard": 100,
-        "alone, nobody heard": 0,
-    }
-    assert sum(tally.frames[Party.REP].values()) == 0
-    assert tally.false_frames == {Party.REP: 100, Party.CUSTOMER: 0}  # the rep at 7-8 s, where only the customer spoke
-    # truth share 6/9; heard 7/7, and with each cause's frames given back to the customer 7/9, 7/8, 7/7, 7/10
-    assert {k: round(v[0], 2) for k, v in tally.share_error_pp.items()} == {
-        "as measured": 33.33,
-        "in the truth's overlap": 11.11,
-        "alone, other party heard": 20.83,
-        "alone, nobody heard": 33.33,
-        "all of them": 3.33,
-    }
-
-    # a whole case: the truth's one interruption, missed as a fragment; pooling adds cases up
-    doc = {"audio": {"seconds": 9.0}, "segments": [s.to_json() for s in truth]}
-    report = {"segments": [s.to_json() for s in fragment], "events": []}
-    case = tally_case(doc, report, Config())
-    assert (case.truth_interruptions, case.found, dict(case.interruptions)) == (1, 0, {FRAGMENT: 1})
-    handover = {"segments": [s.to_json() for s in heard_late_and_alone], "events": []}
-    assert dict(tally_case(doc, handover, Config()).interruptions) == {HANDOVER: 1}
-    # the frames of that heard gap, 4.2-4.3 s, and none where the interruption was missed otherwise
-    assert np.flatnonzero(handover_gaps(doc, handover, Config(), 900)).tolist() == list(range(420, 430))
-    assert not handover_gaps(doc, report, Config(), 900).any()
-    heard = tally_case(doc, {"segments": doc["segments"], "events": [event]}, Config())
-    assert (heard.found, sum(heard.interruptions.values())) == (1, 0)  # reported: found, no cause to give
-    both = pooled([case, case])
-    assert (both.truth_interruptions, both.interruptions[FRAGMENT], both.truth_frames[Party.CUSTOMER]) == (2, 2, 600)
-    assert both.share_error_pp["as measured"] == case.share_error_pp["as measured"] * 2

@@ -248,16 +248,23 @@ def simulate_case(
         "audio": {"seconds": round(len(mix) / RATE_HZ, 4), "channels": int(audio.shape[0]), "sample_rate": RATE_HZ},
         "segments": [s.to_json() for s in to_segments(truth)],
         "segments_rttm": [s.to_json() for s in to_segments(party_intervals(turns, rep))],
+        **_scene_keys(placements, rep, room, scene),
+        "noise": {"file": scene.noise_file, "points": NOISE_POINTS, "snr_db": round(snr_db, 2)},
+        "speech_level_dbfs": round(level_dbfs, 2),
+    } | layout.keys()
+    return Case(name, audio, doc)
+
+
+def _scene_keys(placements: dict[str, Placement], rep: str, room: Room, scene: _Scene) -> dict[str, object]:
+    """The truth file's who-stands-where and room keys."""
+    return {
         "speakers": [
             {"id": s, "party": "rep" if s == rep else "customer", **p.to_json(room)} for s, p in placements.items()
         ],
         "rep_azimuth_deg": round(placements[rep].azimuth_deg, 2),
         "customer_azimuths_deg": [round(p.azimuth_deg, 2) for s, p in placements.items() if s != rep],
         "room": {**room.to_json(), "measured_rt60_s": round(scene.measured_rt60_s, 3)},
-        "noise": {"file": scene.noise_file, "points": NOISE_POINTS, "snr_db": round(snr_db, 2)},
-        "speech_level_dbfs": round(level_dbfs, 2),
-    } | layout.keys()
-    return Case(name, audio, doc)
+    }
 
 
 def write_case(case: Case, out_dir: Path) -> tuple[Path, Path]:

@@ -59,12 +59,13 @@ def main() -> None:
     parser.add_argument("--file", type=Path, help="analyse this WAV (recorded on --array's board) instead")
     parser.add_argument("--array", choices=ARRAYS, default=DEFAULT_ARRAY, help=f"board (default {DEFAULT_ARRAY})")
     args = parser.parse_args()
-    board = "" if args.array == DEFAULT_ARRAY else f"_{args.array}"
+    layout = Layout(args.array)
+    board = layout.suffix()  # as the case folders are named: empty for the default board
     path = args.file or make_long(args.minutes, CACHE / f"long_{args.minutes:g}min{board}.wav", args.array)
     config = None
-    if args.array != DEFAULT_ARRAY:
-        config = CACHE / f"speed_{args.array}.toml"
-        config.write_text(Layout(args.array).config_text(), encoding="utf-8")
+    if board:
+        config = CACHE / f"speed{board}.toml"
+        config.write_text(layout.config_text(), encoding="utf-8")
     info = sf.info(str(path))
     seconds = info.frames / info.samplerate
     short = CACHE / f"one_second{board}.wav"

@@ -1,6 +1,7 @@
 """Spatialize the AMI excerpts onto a ReSpeaker 4-mic array in simulated shop rooms.
 
     python -m bench.simulate --out DIR [--variants 2] [--split dev|eval|all|heldout]
+                             [--array PRESET] [--customer-side DEG]
     python -m bench.simulate --long 600 --out X.wav      (one long recording, for the speed bench)
     python -m bench.simulate --sample                      (listener/data/sample/conversation.wav)
 
@@ -9,7 +10,8 @@ under a smooth mask of that speaker's segments. Overlapping speech is in the
 mix once, so in overlaps *every* active speaker carries the whole mix; the
 overlap is then heard from several directions at once (unavoidable with a
 mono source). The REP (most talkative speaker unless chosen) stands near
-azimuth 0 deg, everybody else is CUSTOMER side around 180 deg.
+azimuth 0 deg, everybody else is CUSTOMER side around 180 deg (``--customer-side``
+moves them; ``--array`` records on another board: bench.arrays).
 """
 
 from __future__ import annotations
@@ -350,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="coherent", help="overlap rendering (bench.overlaps)")
     ap.add_argument("--long", type=float, metavar="SECONDS", help="write one recording this long instead")
     ap.add_argument("--array", choices=ARRAYS, default=DEFAULT_ARRAY, help="the board that records (bench.arrays)")
+    ap.add_argument(
+        "--customer-side", type=float, default=180.0, help="azimuth the customers stand around, 30-180 (default 180)"
+    )
     ap.add_argument("--sample", action="store_true", help="(re)make the bundled sample conversation")
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
     args = ap.parse_args(argv)
@@ -368,10 +373,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         wav = long_recording(args.out, args.long, args.seed, args.data, args.array)
         print(f"wrote {wav} ({args.long:.0f} s) in {time.perf_counter() - t0:.1f} s")
         return 0
+    try:
+        layout = Layout(args.array, args.customer_side)
+    except ValueError as exc:
+        ap.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)
     reps = _parse_reps(args.rep)
     data = data_for(args.split, args.data)
-    layout = Layout(args.array)
     manifest = generate_cases(
         args.out, args.variants, args.seed, args.split, reps, data, overlaps=args.overlaps, layout=layout
     )

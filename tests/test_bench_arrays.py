@@ -130,3 +130,18 @@ def test_presets_moves_the_customers_and_tells_the_listener(
     # a line of mics with the customer beside the rep: the listener cannot tell them apart (bench/README.md)
     row = re.search(r"^  respeaker-2mic +[\d.]+ +([\d.]+) ", capsys.readouterr().out, flags=re.MULTILINE)
     assert row and float(row[1]) < 0.5
+
+
+@needs_data
+def test_simulate_renders_the_customers_where_it_is_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import simulate
+
+    argv = ["--out", str(tmp_path), "--split", "eval", "--variants", "1", "--overlaps", "separate"]
+    assert simulate.main([*argv, "--customer-side", "120", "--array", "respeaker-6mic"]) == 0
+    truth = json.loads((tmp_path / "trn09-v0.json").read_text(encoding="utf-8"))
+    assert (truth["customer_side_deg"], truth["array"], truth["audio"]["channels"]) == (120.0, "respeaker-6mic", 8)
+    assert all(95.0 <= s["azimuth_deg"] <= 145.0 for s in truth["speakers"] if s["party"] == "customer")
+    with pytest.raises(SystemExit) as exited:
+        simulate.main([*argv, "--customer-side", "10"])
+    assert exited.value.code == 2
+    assert "customer side 10 deg: choose 30-180" in capsys.readouterr().err

@@ -109,6 +109,11 @@ def ensure_cases(
     return generate_cases(cases_dir, variants, seed, split, data_dir=data_dir, overlaps=overlaps, layout=layout)
 
 
+def case_truth(cases_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """The truth file of one manifest entry, as bench.simulate wrote it."""
+    return json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
+
+
 def analyze(wav: Path, config: Path | None, timeout_s: float) -> dict[str, object]:
     """Run the analyzer CLI on ``wav`` and return its JSON report."""
     cmd = [sys.executable, "-m", "listener", "analyze", str(wav), "--json"]
@@ -184,7 +189,7 @@ def run(
     results = []
     analytics = events.analytics_config(config)  # the analytics' settings, read once for every case
     for entry in manifest["cases"]:  # type: ignore[attr-defined]
-        truth = truth_of(json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8")), truth_kind)
+        truth = truth_of(case_truth(cases_dir, entry), truth_kind)
         t0 = time.perf_counter()
         if oracle == "naive":
             report = naive.naive_report(cases_dir / entry["wav"], analytics)

@@ -25,7 +25,6 @@ asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import interruptions as events
-from bench.accuracy import BenchError, analyze, cases_dir, ensure_cases
+from bench.accuracy import BenchError, analyze, case_truth, cases_dir, ensure_cases
 from bench.heldout import HeldoutError
 from bench.overlaps import OVERLAP_MODES
 from bench.scoring import Counts
@@ -176,7 +175,7 @@ def analyzed(
 ) -> Iterator[tuple[dict[str, Any], Any]]:
     """(truth, report) of every case in the manifest, the report from ``listener analyze``."""
     for entry in manifest["cases"]:
-        truth = json.loads((cases_dir / entry["truth"]).read_text(encoding="utf-8"))
+        truth = case_truth(cases_dir, entry)
         report = analyze(cases_dir / entry["wav"], config_path, timeout_s)
         print(f"  {entry['case']}: analyzed", file=sys.stderr)
         yield truth, report

@@ -5,8 +5,9 @@ Features come from the bundled sample conversation run through the front
 end, so the model sees real inputs. Printed per 20 ms model frame (both
 parties at once):
 
-* ``step``: one ``session.run`` of the ONNX step (median, 90th and 99th
-  percentile of single calls),
+* ``step``: one model step as the stage runs it, through onnxruntime's I/O
+  binding (median, 90th and 99th percentile of single calls); ``run p50``:
+  the same step through plain ``session.run``, for comparison,
 * ``stage``: the whole TurnStage per frame (features, model step,
   hysteresis, turn predictions), fed blocks of the live size
   (``array.block_ms``),
@@ -74,6 +75,18 @@ def step_latency(model: OnnxTurnModel, features: np.ndarray, repeat: int) -> np.
     return np.asarray(times) * 1e6
 
 
+def run_latency(model: OnnxTurnModel, features: np.ndarray, repeat: int) -> float:
+    """Median of single ``session.run`` calls: what the I/O binding saves."""
+    times = []
+    for _ in range(repeat):
+        state = np.zeros((1, model.spec.state_size), np.float32)
+        for row in features:
+            t0 = time.perf_counter()
+            _, state = model.session.run(None, {"features": row[None], "state": state})  # type: ignore[attr-defined]
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e6
+
+
 def stage_latency(path: Path, frames: list[SpatialFrames], repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -111,17 +124,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(features)} frames of the sample conversation x {args.repeat} passes, {block_ms} ms blocks;"
         f" budget {BUDGET_US:.0f} us\n"
     )
-    print(f"{'model':<6} {'size':>9} {'step p50':>9} {'p90':>7} {'p99':>7} {'stage':>8}")
+    print(f"{'model':<6} {'size':>9} {'step p50':>9} {'p90':>7} {'p99':>7} {'run p50':>8} {'stage':>8}")
     for name, path in models.items():
-        t = step_latency(OnnxTurnModel(parse_config({}), path), features, args.repeat)
+        model = OnnxTurnModel(parse_config({}), path)
+        t = step_latency(model, features, args.repeat)
+        run_p50 = run_latency(model, features, args.repeat)
         stage = stage_latency(path, frames, args.repeat)
         p50, p90, p99 = np.percentile(t, [50, 90, 99])
         size = path.stat().st_size
-        print(f"{name:<6} {size:>7} B {p50:>6.1f} us {p90:>5.1f} us {p99:>5.1f} us {stage:>5.1f} us")
+        print(f"{name:<6} {size:>7} B {p50:>6.1f} us {p90:>5.1f} us {p99:>5.1f} us {run_p50:>5.1f} us {stage:>5.1f} us")
     if "float" not in models:
         print(f"(float model: run python -m models.train to make {FLOAT_MODEL})")
     print(f"\nfront end for comparison: {front_us:.0f} us CPU per 20 ms")
-    print("step = one session.run; stage = features + step + decisions + events, CPU time per frame (best pass)")
+    print("step = one bound run (I/O binding), run = one session.run; stage = features + step + decisions + events,")
+    print("CPU time per frame (best pass)")
     return 0
 
 

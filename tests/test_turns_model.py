@@ -100,6 +100,25 @@ def test_stage_runs_the_model_one_frame_at_a_time(frames: SpatialFrames) -> None
     assert stage.steps == len(direct) and np.all((direct >= 0) & (direct <= 1))
 
 
+def test_bound_steps_compute_what_plain_session_runs_do(frames: SpatialFrames) -> None:
+    # the stage steps through onnxruntime's I/O binding (two state buffers in turn); session.run is the reference
+    stage = OnnxTurnModel(parse_config({}))
+    features = features_of(frames)[:60]
+    state, plain = np.zeros((1, stage.spec.state_size), np.float32), []
+    for row in features:
+        probs, state = stage.session.run(None, {"features": row[None], "state": state})  # type: ignore[attr-defined]
+        plain.append(probs[0])
+    bound = [stage.step(row) for row in features[:31]]  # an odd count: the next step reads the other buffer
+    mid = stage.state
+    np.testing.assert_array_equal(stage.run_sequence(features[:7]), plain[:7])  # from a fresh state
+    np.testing.assert_array_equal(stage.state, mid)  # ... and the stream's state is back
+    bound += [stage.step(row) for row in features[31:]]
+    np.testing.assert_array_equal(np.stack(bound), np.stack(plain))
+    np.testing.assert_array_equal(stage.state, state)
+    stage.reset_state()
+    assert not stage.state.any()
+
+
 def test_each_stream_starts_from_a_fresh_state(frames: SpatialFrames) -> None:
     stage = OnnxTurnModel(parse_config({}))
     first = stream(stage, frames, [10])
@@ -130,7 +149,7 @@ def test_a_session_gap_resets_the_model(frames: SpatialFrames) -> None:
     config: Config = parse_config({"analytics": {"session_gap_s": 5.0}})
     stage = OnnxTurnModel(config)
     list(stage.process(frames))
-    state_after_speech = stage._state.copy()
+    state_after_speech = stage.state
     silent = silence(frames, 600)  # 6 s
     sessions = stage.sessions
     out = list(stage.process(silent))

@@ -30,7 +30,6 @@ from listener.turns.spec import (
 )
 
 Float = npt.NDArray[np.float32]
-OUTPUTS = [OUTPUT_PROBS, OUTPUT_STATE]
 
 
 def open_session(spec: ModelSpec, threads: int = 1) -> object:
@@ -78,26 +77,29 @@ class OnnxTurnModel(TurnStage):
     def __init__(self, config: Config, path: Path | None = None) -> None:
         spec = load_spec(path if path is not None else model_path(config))
         self.session = open_session(spec, config.turn_model.threads)
-        self._state = np.zeros((1, spec.state_size), dtype=np.float32)
+        self._bound = BoundStep(self.session, spec)
         super().__init__(config, spec)
         self._smoke_test()
 
+    @property
+    def state(self) -> Float:
+        """A copy of the recurrent state the next step starts from."""
+        return self._bound.state.copy()
+
     def step(self, features: Float) -> Float:
-        probs, self._state = self.session.run(  # type: ignore[attr-defined]
-            OUTPUTS, {INPUT_FEATURES: features[None, :], INPUT_STATE: self._state}
-        )
-        return probs[0]
+        return self._bound.run(features)
 
     def reset_state(self) -> None:
-        self._state = np.zeros((1, self.spec.state_size), dtype=np.float32)
+        self._bound.state[...] = 0.0
 
     def run_sequence(self, features: Float) -> Float:
         """Outputs (T, n_outputs) for features (T, n_features) from a fresh state; the stream is untouched."""
-        saved, self._state = self._state, np.zeros_like(self._state)
+        saved = self._bound.state.copy()
+        self.reset_state()
         try:
             return np.stack([self.step(row) for row in features]) if len(features) else np.zeros((0, 0), np.float32)
         finally:
-            self._state = saved
+            self._bound.state[...] = saved
 
     def _smoke_test(self) -> None:
         try:
@@ -109,3 +111,43 @@ class OnnxTurnModel(TurnStage):
                 f"turn model {self.spec.path} gives outputs of shape {out.shape} outside [0, 1]; "
                 f"it does not match its sidecar. {FIX}"
             )
+
+
+class BoundStep:
+    """One model step through onnxruntime's I/O binding.
+
+    ``session.run`` converts its numpy inputs and allocates its outputs on every call, which costs
+    about as much as the two small GRUs themselves (a third of a step, ``bench/turns.py``). Here
+    the inputs and outputs stay bound to the same buffers; the state ping-pongs between two of
+    them, so a step never reads the buffer it writes.
+    """
+
+    def __init__(self, session: object, spec: ModelSpec) -> None:
+        import onnxruntime as ort
+
+        self._session = session
+        self._features = np.zeros((1, N_FEATURES), dtype=np.float32)
+        self._states = (np.zeros((1, spec.state_size), np.float32), np.zeros((1, spec.state_size), np.float32))
+        self._probs = np.zeros((1, spec.n_outputs), dtype=np.float32)
+        value = ort.OrtValue.ortvalue_from_numpy
+        features, probs, states = value(self._features), value(self._probs), [value(s) for s in self._states]
+        self._bindings = []
+        for k in (0, 1):
+            binding = session.io_binding()  # type: ignore[attr-defined]
+            binding.bind_ortvalue_input(INPUT_FEATURES, features)
+            binding.bind_ortvalue_input(INPUT_STATE, states[k])
+            binding.bind_ortvalue_output(OUTPUT_PROBS, probs)
+            binding.bind_ortvalue_output(OUTPUT_STATE, states[1 - k])
+            self._bindings.append(binding)
+        self._current = 0  # the state buffer the next step reads
+
+    @property
+    def state(self) -> Float:
+        """The state the next step starts from (a view: write into it to set it)."""
+        return self._states[self._current]
+
+    def run(self, features: Float) -> Float:
+        self._features[0] = features
+        self._session.run_with_iobinding(self._bindings[self._current])  # type: ignore[attr-defined]
+        self._current = 1 - self._current
+        return self._probs[0].copy()

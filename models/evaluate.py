@@ -151,6 +151,9 @@ def single_vad(vad: baselines.Silero | baselines.WebRtc, per_party: bool) -> Cal
 Scorer = Callable[[int, tasks.Item], float]
 
 
+EVERY_TASK = ("pause", "overlap", "premature")
+
+
 def turn_table(
     recs: list[Recording],
     outputs: dict[str, tuple[list[np.ndarray], tuple[float, float, float]]],
@@ -159,13 +162,34 @@ def turn_table(
 ) -> dict[str, dict[str, object]]:
     """Balanced accuracy (and AUC) per task of the models and of the baselines that apply to it."""
     items = [(k, i) for k, r in enumerate(recs) for i in tasks.all_items(r.truth)]
-    every = ("pause", "overlap", "premature")
+    scorers = _scorers(recs, outputs, smart, pause_threshold)
+    table: dict[str, dict[str, object]] = {}
+    for task in EVERY_TASK:
+        chosen = [(k, i) for k, i in items if i.task == task]
+        labels = [i.label for _, i in chosen]
+        row: dict[str, object] = {"n": len(chosen), "positives": sum(labels)}
+        for name, (applies, score) in scorers.items():
+            if task in applies:
+                probs = [score(k, i) for k, i in chosen]
+                ba = tasks.balanced_accuracy(labels, probs)
+                row[name] = {"balanced_accuracy": ba, "auc": tasks.auc(labels, probs)}
+        table[task] = row
+    return table
+
+
+def _scorers(
+    recs: list[Recording],
+    outputs: dict[str, tuple[list[np.ndarray], tuple[float, float, float]]],
+    smart: baselines.SmartTurn | None,
+    pause_threshold: int,
+) -> dict[str, tuple[tuple[str, ...], Scorer]]:
+    """Each system's score for an item, and the tasks it applies to."""
 
     def model_scorer(outs: list[np.ndarray], th: tuple[float, float, float]) -> Scorer:
         return lambda k, i: tasks.score(i, outs[k], BIN_EDGES_S, th)
 
     scorers: dict[str, tuple[tuple[str, ...], Scorer]] = {
-        name: (every, model_scorer(outs, th)) for name, (outs, th) in outputs.items()
+        name: (EVERY_TASK, model_scorer(outs, th)) for name, (outs, th) in outputs.items()
     }
     scorers["pause length (knows the pause's end)"] = (
         ("pause",),
@@ -183,18 +207,7 @@ def turn_table(
         ("overlap",),
         lambda k, i: float(int8[k][tasks.step_at(i.at), i.party] >= 0.5),
     )
-    table: dict[str, dict[str, object]] = {}
-    for task in every:
-        chosen = [(k, i) for k, i in items if i.task == task]
-        labels = [i.label for _, i in chosen]
-        row: dict[str, object] = {"n": len(chosen), "positives": sum(labels)}
-        for name, (applies, score) in scorers.items():
-            if task in applies:
-                probs = [score(k, i) for k, i in chosen]
-                ba = tasks.balanced_accuracy(labels, probs)
-                row[name] = {"balanced_accuracy": ba, "auc": tasks.auc(labels, probs)}
-        table[task] = row
-    return table
+    return scorers
 
 
 def pause_length_threshold() -> int:

@@ -197,8 +197,22 @@ def run(n: int, seconds: float, interval_s: float, per_process: int) -> dict[str
         broker.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
     assert isinstance(counted, dict) and all(isinstance(d, dict) for d in done)
-    cpu = sum(d["cpu_s"] for d in done)  # type: ignore[index]
-    sent = sum(d["sent"] for d in done)  # type: ignore[index]
+    return _figures(n, interval_s, seconds, setup_s, done, counted, (broker_cpu, wall))  # type: ignore[arg-type]
+
+
+def _figures(
+    n: int,
+    interval_s: float,
+    seconds: float,
+    setup_s: float,
+    done: list[dict[str, float]],
+    counted: dict[str, float],
+    broker_cpu_wall_s: tuple[float, float],
+) -> dict[str, float]:
+    """What the run measured, from the workers' and the counter's last lines."""
+    cpu = sum(d["cpu_s"] for d in done)
+    broker_cpu, wall = broker_cpu_wall_s
+    sent = sum(d["sent"] for d in done)
     return {
         "devices": n,
         "processes": len(done),
@@ -207,7 +221,7 @@ def run(n: int, seconds: float, interval_s: float, per_process: int) -> dict[str
         "setup_all_s": round(setup_s, 1),
         "sent_per_s": round(sent / seconds, 1),
         "received_per_s": round(counted["received"] / seconds, 1),
-        "left_in_spools": sum(d["left_in_spools"] for d in done),  # type: ignore[index]
+        "left_in_spools": sum(d["left_in_spools"] for d in done),
         "client_cpu_per_device_pct": round(100 * cpu / seconds / n, 4),
         "client_cpu_total_pct": round(100 * cpu / seconds, 1),
         "broker_cpu_pct": round(100 * broker_cpu / wall, 1),

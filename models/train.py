@@ -234,8 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run(s: Settings, out: Path, cache: Path, log: bool = True, float_dir: Path | None = None) -> dict[str, object]:
-    """One model: simulate, train, export (float into ``float_dir``, default ``cache``), quantize, score."""
+def trained(s: Settings, cache: Path, log: bool = True) -> tuple[TurnNet, list[Track], list[Track]]:
+    """The network trained on ``s``'s dialogues (simulated, or read from ``cache``), and those dialogues."""
     torch.manual_seed(s.seed)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -251,6 +251,14 @@ def run(s: Settings, out: Path, cache: Path, log: bool = True, float_dir: Path |
     net.std.copy_(torch.from_numpy(feats.std(axis=0) + 1e-3))
     fit(net, train, val, s, log)
     net.eval()
+    return net, train, val
+
+
+def run(s: Settings, out: Path, cache: Path, log: bool = True, float_dir: Path | None = None) -> dict[str, object]:
+    """One model: simulate, train, export (float into ``float_dir``, default ``cache``), quantize, score."""
+    t0 = time.perf_counter()
+    ahead = s.lookahead_steps
+    net, train, val = trained(s, cache, log)
     val_outputs = [torch_outputs(net, v) for v in val]
     on, off = choose_thresholds(val_outputs, val, ahead)
     decisions = choose_decision_thresholds(val_outputs, val)

@@ -116,10 +116,10 @@ class OnnxTurnModel(TurnStage):
 class BoundStep:
     """One model step through onnxruntime's I/O binding.
 
-    ``session.run`` converts its numpy inputs and allocates its outputs on every call, which costs
-    about as much as the two small GRUs themselves (a third of a step, ``bench/turns.py``). Here
-    the inputs and outputs stay bound to the same buffers; the state ping-pongs between two of
-    them, so a step never reads the buffer it writes.
+    ``session.run`` converts its numpy inputs and allocates its outputs on every call, a quarter to
+    half of a step's time for networks this small (``bench/turns.py`` prints both). Here the inputs
+    and outputs stay bound to the same buffers; the state ping-pongs between two of them, so a step
+    never reads the buffer it writes.
     """
 
     def __init__(self, session: object, spec: ModelSpec) -> None:
@@ -131,6 +131,7 @@ class BoundStep:
         self._probs = np.zeros((1, spec.n_outputs), dtype=np.float32)
         value = ort.OrtValue.ortvalue_from_numpy
         features, probs, states = value(self._features), value(self._probs), [value(s) for s in self._states]
+        self._values = (features, probs, *states)  # the bindings point into these buffers: keep them alive
         self._bindings = []
         for k in (0, 1):
             binding = session.io_binding()  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""bench.boundaries and bench.misses run end to end: one simulated case, the real `listener analyze`."""
+"""The benches run end to end: bench.boundaries and bench.misses on one simulated case with the real
+`listener analyze`, the rules replay, and bench.turns on the shipped model."""
 
 from __future__ import annotations
 
@@ -242,3 +243,24 @@ def test_rules_replay_gives_back_the_listeners_own_report_under_the_shipped_rule
     assert len(sustained) == len(rules.SUSTAINED)
     hangover = re.findall(r"^  hangover .* frames changed \d+$", out, flags=re.MULTILINE)
     assert len(hangover) == 2 * len(rules.HANGOVER_STEPS)
+
+
+def test_turns_bench_times_the_bound_step_beside_session_run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from bench import turns
+
+    monkeypatch.setattr(turns, "FLOAT_MODEL", Path("/nonexistent/turn.float.onnx"))  # the shipped int8 alone
+    cpus = os.sched_getaffinity(0)
+    try:
+        assert turns.main(["--repeat", "1"]) == 0
+    finally:
+        os.sched_setaffinity(0, cpus)  # the bench pins itself to one CPU
+    out = capsys.readouterr().out
+    row = re.search(r"^int8 +(\d+) B +([\d.]+) us +[\d.]+ us +[\d.]+ us +([\d.]+) us +([\d.]+) us$", out, re.MULTILINE)
+    assert row, out
+    size_b, step_us, run_us, stage_us = int(row[1]), float(row[2]), float(row[3]), float(row[4])
+    assert size_b < 1_000_000 and 0 < step_us < stage_us and run_us > 0
+    assert "front end for comparison" in out

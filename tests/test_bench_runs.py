@@ -264,3 +264,20 @@ def test_turns_bench_times_the_bound_step_beside_session_run(
     size_b, step_us, run_us, stage_us = int(row[1]), float(row[2]), float(row[3]), float(row[4])
     assert size_b < 1_000_000 and 0 < step_us < stage_us and run_us > 0
     assert "front end for comparison" in out
+
+
+@needs_data
+def test_speed_bench_renders_a_recording_and_prints_the_cost_per_audio_second(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import speed
+
+    monkeypatch.setattr(speed, "CACHE", tmp_path)
+    monkeypatch.setattr("sys.argv", ["bench.speed", "--minutes", "0.25"])
+    speed.main()
+    out = capsys.readouterr().out
+    assert "long_0.25min.wav: 15 s, 4 ch, 16000 Hz, respeaker-4mic" in out
+    assert re.search(r"^streaming cost +-?[\d.]+ CPU s per audio s \(target <= 0.02\)$", out, re.MULTILINE), out
+    whole = re.search(r"^including start-up +([\d.]+) CPU s per audio s$", out, re.MULTILINE)
+    rss = re.search(r"peak RSS (\d+) MB", out)
+    assert whole and rss and float(whole[1]) > 0 and 0 < int(rss[1]) < 1000, out

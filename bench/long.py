@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
-from bench.arrays import DEFAULT_ARRAY, Layout, preset
+from bench.arrays import DEFAULT_LAYOUT, Layout, preset
 from bench.room import RATE_HZ
 from bench.signals import DATA_DIR, to_int16
 from bench.simulate import DEFAULT_SEED, EXCERPTS, GENERATOR_VERSION, simulate_case
@@ -16,13 +16,13 @@ from bench.truth import PartySegment, read_rttm
 
 
 def long_recording(
-    out: Path, seconds: float, seed: int = DEFAULT_SEED, data_dir: Path = DATA_DIR, array: str = DEFAULT_ARRAY
+    out: Path, seconds: float, seed: int = DEFAULT_SEED, data_dir: Path = DATA_DIR, layout: Layout = DEFAULT_LAYOUT
 ) -> Path:
-    """Concatenate cases (all excerpts, then further variants) into one ``seconds`` long file."""
+    """Concatenate cases (all excerpts, then further variants) into one ``seconds`` long file, on ``layout``."""
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     wav = out if out.suffix == ".wav" else out / "long.wav"
     total = round(seconds * RATE_HZ)
-    channels = preset(array).capture_channels
+    channels = preset(layout.array).capture_channels
     pcm = np.zeros((total, channels), dtype=np.int16)  # int16 at once: a float copy of 10 min is 300 MB
     segments: list[dict[str, object]] = []
     parts: list[dict[str, object]] = []
@@ -30,7 +30,7 @@ def long_recording(
     while pos < total:
         variant, excerpt = divmod(index, len(EXCERPTS))
         case = simulate_case(
-            EXCERPTS[excerpt], variant, rttm[EXCERPTS[excerpt]], seed, data_dir=data_dir, layout=Layout(array)
+            EXCERPTS[excerpt], variant, rttm[EXCERPTS[excerpt]], seed, data_dir=data_dir, layout=layout
         )
         take = min(case.audio.shape[1], total - pos)
         pcm[pos : pos + take] = to_int16(case.audio[:, :take])

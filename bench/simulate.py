@@ -367,16 +367,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.out is None:
         ap.error("--out is required (except with --sample)")
-    if args.long is not None:
-        from bench.long import long_recording
-
-        wav = long_recording(args.out, args.long, args.seed, args.data, args.array)
-        print(f"wrote {wav} ({args.long:.0f} s) in {time.perf_counter() - t0:.1f} s")
-        return 0
     try:
         layout = Layout(args.array, args.customer_side)
     except ValueError as exc:
         ap.error(str(exc))
+    if args.long is not None:
+        from bench.long import long_recording
+
+        wav = long_recording(args.out, args.long, args.seed, args.data, layout)
+        print(f"wrote {wav} ({args.long:.0f} s) in {time.perf_counter() - t0:.1f} s")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     reps = _parse_reps(args.rep)
     data = data_for(args.split, args.data)

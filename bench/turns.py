@@ -34,7 +34,7 @@ from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns.base import slice_frames
 from listener.turns.features import FeatureExtractor
 from listener.turns.onnx_model import OnnxTurnModel
-from listener.turns.spec import shipped_model_path
+from listener.turns.spec import INPUT_FEATURES, INPUT_STATE, shipped_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT_MODEL = ROOT / "models" / ".cache" / "turn.float.onnx"
@@ -82,7 +82,7 @@ def run_latency(model: OnnxTurnModel, features: np.ndarray, repeat: int) -> floa
         state = np.zeros((1, model.spec.state_size), np.float32)
         for row in features:
             t0 = time.perf_counter()
-            _, state = model.session.run(None, {"features": row[None], "state": state})  # type: ignore[attr-defined]
+            _, state = model.session.run(None, {INPUT_FEATURES: row[None], INPUT_STATE: state})  # type: ignore[attr-defined]
             times.append(time.perf_counter() - t0)
     return float(np.median(times)) * 1e6
 

@@ -106,7 +106,7 @@ def test_a_long_recording_for_the_speed_bench_is_made_on_the_board_asked_for(tmp
 
     from bench.long import long_recording
 
-    wav = long_recording(tmp_path / "long.wav", 2.0, array="respeaker-6mic")
+    wav = long_recording(tmp_path / "long.wav", 2.0, layout=arrays.Layout("respeaker-6mic"))
     rate, pcm = wavfile.read(wav)
     assert rate == 16000 and pcm.shape == (32000, 8)
     assert pcm[:, :6].any() and not pcm[:, 6:].any(), "six mics, two silent loopback channels"

@@ -267,16 +267,24 @@ def test_turns_bench_times_the_bound_step_beside_session_run(
 
 
 @needs_data
+@pytest.mark.parametrize(
+    ("array", "recording"),
+    [
+        ("respeaker-4mic", "long_0.1min.wav: 6 s, 4 ch, 16000 Hz, respeaker-4mic"),
+        # another board: its own channels, and a config naming it (the default one would refuse 2 channels)
+        ("respeaker-2mic", "long_0.1min-respeaker-2mic.wav: 6 s, 2 ch, 16000 Hz, respeaker-2mic"),
+    ],
+)
 def test_speed_bench_renders_a_recording_and_prints_the_cost_per_audio_second(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, array: str, recording: str
 ) -> None:
     from bench import speed
 
     monkeypatch.setattr(speed, "CACHE", tmp_path)
-    monkeypatch.setattr("sys.argv", ["bench.speed", "--minutes", "0.25"])
+    monkeypatch.setattr("sys.argv", ["bench.speed", "--minutes", "0.1", "--array", array])
     speed.main()
     out = capsys.readouterr().out
-    assert "long_0.25min.wav: 15 s, 4 ch, 16000 Hz, respeaker-4mic" in out
+    assert recording in out
     assert re.search(r"^streaming cost +-?[\d.]+ CPU s per audio s \(target <= 0.02\)$", out, re.MULTILINE), out
     whole = re.search(r"^including start-up +([\d.]+) CPU s per audio s$", out, re.MULTILINE)
     rss = re.search(r"peak RSS (\d+) MB", out)

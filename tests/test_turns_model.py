@@ -22,7 +22,7 @@ from listener.turns import derive
 from listener.turns.base import slice_frames
 from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
-from listener.turns.spec import load_spec, shipped_model_path, sidecar_path
+from listener.turns.spec import INPUT_FEATURES, INPUT_STATE, load_spec, shipped_model_path, sidecar_path
 from tests import synth
 
 MAX_BYTES = 1_000_000
@@ -106,7 +106,7 @@ def test_bound_steps_compute_what_plain_session_runs_do(frames: SpatialFrames) -
     features = features_of(frames)[:60]
     state, plain = np.zeros((1, stage.spec.state_size), np.float32), []
     for row in features:
-        probs, state = stage.session.run(None, {"features": row[None], "state": state})  # type: ignore[attr-defined]
+        probs, state = stage.session.run(None, {INPUT_FEATURES: row[None], INPUT_STATE: state})  # type: ignore[attr-defined]
         plain.append(probs[0])
     bound = [stage.step(row) for row in features[:31]]  # an odd count: the next step reads the other buffer
     mid = stage.state

@@ -94,7 +94,7 @@ class OnnxTurnModel(TurnStage):
 
     def run_sequence(self, features: Float) -> Float:
         """Outputs (T, n_outputs) for features (T, n_features) from a fresh state; the stream is untouched."""
-        saved = self._bound.state.copy()
+        saved = self.state
         self.reset_state()
         try:
             return np.stack([self.step(row) for row in features]) if len(features) else np.zeros((0, 0), np.float32)

@@ -51,6 +51,6 @@ def long_recording(
         "parts": parts,
         "seed": seed,
         "generator_version": GENERATOR_VERSION,
-    }
+    } | layout.keys()  # as the cases carry them: which board and side rendered it
     wav.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return wav

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests import synth
+from tests.mqtt_broker import Mosquitto
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real mosquitto on a free port, for this test alone."""
+    with Mosquitto(tmp_path / "broker") as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,9 @@ def test_a_long_recording_for_the_speed_bench_is_made_on_the_board_asked_for(tmp
     rate, pcm = wavfile.read(wav)
     assert rate == 16000 and pcm.shape == (32000, 8)
     assert pcm[:, :6].any() and not pcm[:, 6:].any(), "six mics, two silent loopback channels"
-    assert json.loads(wav.with_suffix(".json").read_text(encoding="utf-8"))["audio"]["channels"] == 8
+    truth = json.loads(wav.with_suffix(".json").read_text(encoding="utf-8"))
+    assert truth["audio"]["channels"] == 8
+    assert truth["array"] == "respeaker-6mic" and "customer_side_deg" not in truth, "the board's keys, as cases carry"
 
 
 @needs_data

@@ -10,108 +10,37 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
 from listener.events import (
-    AudioBlock,
     AudioDropped,
     Backchannel,
     DeviceMode,
     DeviceState,
-    DominanceChanged,
     Event,
-    Interruption,
     Party,
-    RollingShare,
     SessionEnded,
     SessionStarted,
     SourceState,
-    SpeechSegment,
-    TalkTotals,
 )
 from listener.outputs.leds import event_time
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import discovery_payload
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import PASSWORD, Mosquitto, Received, Recorder, validate
-
-BASE = "listener/counter-3"
-SID = "a1b2c3d4e5f60718"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    with Mosquitto(tmp_path / "broker") as b:
-        yield b
-
-
-def _stage(broker: Mosquitto, tmp_path: Path, **mqtt: object) -> MqttStage:
-    config = parse_config(
-        {
-            "mqtt": broker.mqtt_config(**mqtt),
-            "service": {"state_dir": str(tmp_path / "state")},
-            "analytics": {"session_min_speech_s": 5.0},
-        }
-    )
-    return MqttStage(config)
-
-
-def _block(start_s: float, seconds: float = 1.0) -> AudioBlock:
-    return AudioBlock(start_s=start_s, sample_rate_hz=16000, samples=np.zeros((int(16000 * seconds), 4), np.float32))
-
-
-def _conversation(sid: str = SID, t0: float = 0.0) -> list[Event]:
-    """A 40 s session as the analytics stages announce it, summary included."""
-    events: list[Event] = [
-        SessionStarted(session_id=sid, onset_s=t0 + 1.0, decided_s=t0 + 1.5),
-        SpeechSegment(party=Party.CUSTOMER, start_s=t0 + 1.0, end_s=t0 + 8.0, decided_s=t0 + 8.2),
-        TalkTotals(t_s=t0 + 8.2, rep_talk_s=0.0, customer_talk_s=7.0),
-        Backchannel(by=Party.REP, onset_s=t0 + 5.0, decided_s=t0 + 6.5, duration_s=0.4),
-        Interruption(by=Party.REP, onset_s=t0 + 7.5, decided_s=t0 + 8.5, successful=None),
-        Interruption(by=Party.REP, onset_s=t0 + 7.5, decided_s=t0 + 9.5, successful=True),
-        RollingShare(t_s=t0 + 20.0, window_s=120.0, rep_talk_s=12.5, customer_talk_s=7.0, rep_share=12.5 / 19.5),
-        SpeechSegment(party=Party.REP, start_s=t0 + 7.5, end_s=t0 + 30.0, decided_s=t0 + 30.2),
-        TalkTotals(t_s=t0 + 30.2, rep_talk_s=22.5, customer_talk_s=7.0),
-        RollingShare(t_s=t0 + 30.2, window_s=120.0, rep_talk_s=22.5, customer_talk_s=7.0, rep_share=22.5 / 29.5),
-        DominanceChanged(dominating=True, onset_s=t0 + 30.2, decided_s=t0 + 30.2, rep_share=0.76, reason="share"),
-        SessionEnded(session_id=sid, onset_s=t0 + 1.0, decided_s=t0 + 40.0, end_s=t0 + 38.0),
-    ]
-    segments = [e for e in events if isinstance(e, SpeechSegment)]
-    analytics = parse_config({}).analytics
-    return [*events, summarize(sid, Window(t0 + 1.0, t0 + 38.0), t0 + 40.0, segments, events, analytics)]
-
-
-def _feed(stage: MqttStage, events: list[Event], t0: float = 0.0, seconds: int = 40) -> list[Event]:
-    """Interleave ``events`` with a second of audio each, in audio-time order, as the pipeline would."""
-    out: list[Event] = []
-    pending = list(events)  # already in the order the analytics decide them
-    for second in range(seconds):
-        t = t0 + second
-        while pending and float(getattr(pending[0], "decided_s", getattr(pending[0], "t_s", 0.0))) <= t + 1.0:
-            out += stage.process(pending.pop(0))
-        out += stage.process(_block(t))
-    for event in pending:
-        out += stage.process(event)
-    return out
-
-
-def _json(messages: list[Received], leaf: str) -> list[dict[str, object]]:
-    return [validate(m.topic, m.payload) for m in messages if m.topic == f"{BASE}/{leaf}"]
+from tests.mqtt_feed import BASE, SID, block, conversation, feed, json_on, stage_on
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path, protocol: str) -> None:
     with Recorder(broker) as rec:
-        stage = _stage(broker, tmp_path, protocol=protocol)
+        stage = stage_on(broker, tmp_path, protocol=protocol)
         with stage:
             rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
-            _feed(stage, _conversation())
+            feed(stage, conversation())
             stage.process(DeviceState(t_s=41.0, mode=DeviceMode.PAUSED, detail="privacy button"))
             stage.process(AudioDropped(start_s=41.0, duration_s=1.0, reason="paused"))
             # the array lost and back while paused: the state ends paused, not listening (the retained
@@ -121,27 +50,27 @@ def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path,
             got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
             rec.publish("homeassistant/status", b"online")  # Home Assistant restarted
             got = rec.wait_for(lambda ms: sum(m.topic.startswith("homeassistant/device/") for m in ms) >= 2)
-        got = rec.wait_for(lambda ms: [s["state"] for s in _json(ms, "status")][-1:] == ["offline"])
+        got = rec.wait_for(lambda ms: [s["state"] for s in json_on(ms, "status")][-1:] == ["offline"])
 
-    assert [s["state"] for s in _json(got, "status")] == ["online", "offline"]
-    events = _json(got, "event")
+    assert [s["state"] for s in json_on(got, "status")] == ["online", "offline"]
+    events = json_on(got, "event")
     assert [e["type"] for e in events] == [
         "session_start", "backchannel", "interruption", "interruption_outcome", "dominance_on", "session_end",
     ]  # fmt: skip
     assert events[2]["onset_ms"] == events[3]["onset_ms"] and events[3]["successful"] is True
     assert all(e["session_id"] == SID for e in events)
-    (summary,) = _json(got, "session")
+    (summary,) = json_on(got, "session")
     assert summary["interruptions_by_rep"] == 1 and summary["successful_interruptions_by_rep"] == 1
     assert summary["backchannels_by_rep"] == 1 and summary["dominance_episodes"] == 1
     assert summary["rep_talk_s"] == 22.5 and summary["customer_talk_s"] == 7.0
     assert summary["session_id"] == SID
     assert summary["end_ms"] - summary["start_ms"] == 37_000  # type: ignore[operator]
-    metrics = _json(got, "metrics")
+    metrics = json_on(got, "metrics")
     assert [m["session_s"] for m in metrics] == [10.0, 20.0, 30.0]  # every 10 s of audio in the session
     shares = [None, pytest.approx(12.5 / 19.5, abs=1e-3), pytest.approx(22.5 / 29.5, abs=1e-3)]
     assert [m["rep_share_rolling"] for m in metrics] == shares
     assert [m["interruptions_by_rep"] for m in metrics] == [1, 1, 1]
-    states = _json(got, "state")
+    states = json_on(got, "state")
     assert states[-1]["session_id"] is None and states[-1]["dominating"] is True
     assert states[-1]["mode"] == "paused" and states[-1]["sessions_today"] == 1
     seqs = [json.loads(m.payload)["seq"] for m in got if m.topic.startswith(BASE)]
@@ -171,12 +100,12 @@ def test_tls_with_password_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     secret = tmp_path / "mqtt-password"
     secret.write_text(PASSWORD + "\n")
     with Mosquitto(tmp_path / "tls", tls=True) as broker, Recorder(broker) as rec:
-        with _stage(broker, tmp_path, password_file=str(secret)) as stage:
+        with stage_on(broker, tmp_path, password_file=str(secret)) as stage:
             assert stage._link is not None and stage._link.wait_connected(10)
-            _feed(stage, _conversation(), seconds=40)
+            feed(stage, conversation(), seconds=40)
             got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
-        assert _json(got, "event")[0]["type"] == "session_start"
-        assert len(_json(got, "session")) == 1
+        assert json_on(got, "event")[0]["type"] == "session_start"
+        assert len(json_on(got, "session")) == 1
 
 
 def test_tls_verifies_the_broker_and_refuses_bad_passwords(
@@ -185,49 +114,49 @@ def test_tls_verifies_the_broker_and_refuses_bad_passwords(
     with Mosquitto(tmp_path / "tls", tls=True) as broker, caplog.at_level(logging.WARNING):
         monkeypatch.setenv("LISTENER_MQTT_PASSWORD", PASSWORD)
         # no ca_file: the system CAs do not know the test CA, and verification is on by default
-        with _stage(broker, tmp_path / "a", ca_file="") as stage:
+        with stage_on(broker, tmp_path / "a", ca_file="") as stage:
             assert stage._link is not None and not stage._link.wait_connected(2.0)
-            _feed(stage, _conversation(), seconds=40)
+            feed(stage, conversation(), seconds=40)
             assert stage.spool.depth > 0  # measured, kept
         assert f"127.0.0.1:{broker.port} (TLS) is unreachable" in caplog.text
         assert "CA file" in caplog.text
         caplog.clear()
         monkeypatch.setenv("LISTENER_MQTT_PASSWORD", "wrong")
-        with _stage(broker, tmp_path / "b") as stage:
+        with stage_on(broker, tmp_path / "b") as stage:
             assert stage._link is not None and not stage._link.wait_connected(2.0)
         assert "refused the connection" in caplog.text and "password" in caplog.text
 
 
 def test_long_outage_shows_a_fault_and_clears_it(broker: Mosquitto, tmp_path: Path) -> None:
     broker.stop()
-    with _stage(broker, tmp_path, outage_fault_s=1.0) as stage:
-        assert not any(isinstance(e, DeviceState) for e in stage.process(_block(0.0)))
+    with stage_on(broker, tmp_path, outage_fault_s=1.0) as stage:
+        assert not any(isinstance(e, DeviceState) for e in stage.process(block(0.0)))
         time.sleep(1.2)
-        states = [e for e in stage.process(_block(1.0)) if isinstance(e, DeviceState)]
+        states = [e for e in stage.process(block(1.0)) if isinstance(e, DeviceState)]
         assert [s.mode for s in states] == [DeviceMode.FAULT] and "broker unreachable" in states[0].detail
-        assert not any(isinstance(e, DeviceState) for e in stage.process(_block(2.0)))  # said once
+        assert not any(isinstance(e, DeviceState) for e in stage.process(block(2.0)))  # said once
         broker.start()
         assert stage._link is not None and stage._link.wait_connected(10)
-        states = [e for e in stage.process(_block(3.0)) if isinstance(e, DeviceState)]
+        states = [e for e in stage.process(block(3.0)) if isinstance(e, DeviceState)]
         assert [s.mode for s in states] == [DeviceMode.LISTENING]
 
 
 def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: Path) -> None:
     broker.stop()
-    first = _stage(broker, tmp_path)
+    first = stage_on(broker, tmp_path)
     with first:
-        _feed(first, _conversation("0000000000000001"))
+        feed(first, conversation("0000000000000001"))
     with sqlite3.connect(tmp_path / "state" / SPOOL_FILE) as db:
         waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
     assert waiting == 6 + 3 + 1  # events, metrics, session: all on disk
     stopped_ms = time.time_ns() // 1_000_000
     broker.start()
     with Recorder(broker) as rec:
-        second = _stage(broker, tmp_path)
+        second = stage_on(broker, tmp_path)
         with second:
-            _feed(second, _conversation("0000000000000002", t0=100.0), t0=100.0)
-            got = rec.wait_for(lambda ms: len(_json(ms, "session")) == 2)
-    sessions = _json(got, "session")
+            feed(second, conversation("0000000000000002", t0=100.0), t0=100.0)
+            got = rec.wait_for(lambda ms: len(json_on(ms, "session")) == 2)
+    sessions = json_on(got, "session")
     assert [s["session_id"] for s in sessions] == ["0000000000000001", "0000000000000002"]
     assert sessions[0]["ts"] < stopped_ms < sessions[1]["ts"]  # type: ignore[operator]
     spooled = [m for m in got if m.topic.rsplit("/", 1)[1] in ("event", "metrics", "session")]
@@ -238,16 +167,16 @@ def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: 
 
 def test_spool_overflow_drops_oldest_and_says_so(broker: Mosquitto, tmp_path: Path) -> None:
     broker.stop()
-    with _stage(broker, tmp_path, spool_max_messages=10) as stage:
+    with stage_on(broker, tmp_path, spool_max_messages=10) as stage:
         for n in range(30):
             stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
     broker.start()
-    with Recorder(broker) as rec, _stage(broker, tmp_path, spool_max_messages=10):
-        got = rec.wait_for(lambda ms: len(_json(ms, "event")) >= 10 and bool(_json(ms, "info")))
-    events = _json(got, "event")
+    with Recorder(broker) as rec, stage_on(broker, tmp_path, spool_max_messages=10):
+        got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= 10 and bool(json_on(ms, "info")))
+    events = json_on(got, "event")
     assert len(events) == 10
     assert [e["onset_ms"] for e in events] == sorted(e["onset_ms"] for e in events)  # type: ignore[type-var]
-    assert _json(got, "info")[-1]["spool_dropped"] == 20
+    assert json_on(got, "info")[-1]["spool_dropped"] == 20
 
 
 def test_retained_topics_go_out_when_the_connection_is_up_before_the_loop_starts(
@@ -269,11 +198,11 @@ def test_retained_topics_go_out_when_the_connection_is_up_before_the_loop_starts
         return result
 
     monkeypatch.setattr(paho.Client, "loop_start", late_return)
-    with Recorder(broker) as rec, _stage(broker, tmp_path):
+    with Recorder(broker) as rec, stage_on(broker, tmp_path):
         got = rec.wait_for(lambda ms: {"status", "state", "info"} <= {m.topic.rsplit("/", 1)[1] for m in ms}, 5)
     leaves = {m.topic.rsplit("/", 1)[1] for m in got if m.topic.startswith(BASE)}
     assert {"status", "state", "info"} <= leaves
-    assert [s["state"] for s in _json(got, "status")][:1] == ["online"]
+    assert [s["state"] for s in json_on(got, "status")][:1] == ["online"]
 
 
 def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
@@ -289,24 +218,24 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
     clock = {"ms": base_ms}
     monkeypatch.setattr(payloads, "now_ms", lambda: clock["ms"])
     config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
-    pending = _conversation()
+    pending = conversation()
     with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
         for second in range(40):
             while pending and float(getattr(pending[0], "decided_s", getattr(pending[0], "t_s", 0.0))) <= second:
                 stage.process(pending.pop(0))
             clock["ms"] = base_ms + (second + 1) * 1000 + (step_ms if second + 1 >= 10 else 0)
-            stage.process(_block(float(second)))
+            stage.process(block(float(second)))
         for event in pending:
             stage.process(event)
         got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
-    onsets = {(e["type"], e["onset_ms"]) for e in _json(got, "event")}
+    onsets = {(e["type"], e["onset_ms"]) for e in json_on(got, "event")}
     assert ("session_start", base_ms + 1000) in onsets  # before the step: the clock as it was
     assert ("backchannel", base_ms + 5000) in onsets
     assert ("interruption", base_ms + 7500) in onsets and ("interruption_outcome", base_ms + 7500) in onsets
     assert ("dominance_on", base_ms + step_ms + 30200) in onsets  # after the step: the corrected clock
     assert any("wall clock moved +3600.0 s" in r.getMessage() for r in caplog.records)
     # the session's summary, published after the step, starts when its session_start said it did
-    (summary,) = _json(got, "session")
+    (summary,) = json_on(got, "session")
     assert summary["start_ms"] == base_ms + 1000
     assert summary["end_ms"] == base_ms + step_ms + 38000
 
@@ -314,13 +243,13 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
 def test_a_renamed_device_sends_its_backlog_under_its_new_id(broker: Mosquitto, tmp_path: Path) -> None:
     # spooled under one device id while the broker was away, sent after the device was renamed
     broker.stop()
-    with _stage(broker, tmp_path, device_id="counter-old") as old:
+    with stage_on(broker, tmp_path, device_id="counter-old") as old:
         for n in range(3):
             old.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
     broker.start()
-    with Recorder(broker) as rec, _stage(broker, tmp_path):
-        got = rec.wait_for(lambda ms: len(_json(ms, "event")) >= 3)
-    assert [e["type"] for e in _json(got, "event")] == ["backchannel"] * 3
+    with Recorder(broker) as rec, stage_on(broker, tmp_path):
+        got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= 3)
+    assert [e["type"] for e in json_on(got, "event")] == ["backchannel"] * 3
     assert not [m.topic for m in got if "counter-old" in m.topic]  # no phantom device
 
 
@@ -333,16 +262,16 @@ def test_sessions_today_starts_again_at_local_midnight(
     monkeypatch.setattr(stage_module, "local_day", lambda: day["today"])
 
     def sessions_today(messages: list[Received]) -> object:
-        states = _json(messages, "state")
+        states = json_on(messages, "state")
         return states[-1]["sessions_today"] if states else None
 
-    with Recorder(broker) as rec, _stage(broker, tmp_path) as stage:
+    with Recorder(broker) as rec, stage_on(broker, tmp_path) as stage:
         stage.process(SessionStarted(session_id=SID, onset_s=1.0, decided_s=1.5))
         stage.process(SessionEnded(session_id=SID, onset_s=1.0, decided_s=9.0, end_s=8.0))
-        stage.process(_block(9.0))
+        stage.process(block(9.0))
         assert sessions_today(rec.wait_for(lambda ms: sessions_today(ms) == 1)) == 1
         day["today"] = 20260303  # nothing happens overnight but the audio going on
-        stage.process(_block(10.0))
+        stage.process(block(10.0))
         got = rec.wait_for(lambda ms: sessions_today(ms) == 0, timeout_s=5)
     assert sessions_today(got) == 0
 
@@ -366,11 +295,11 @@ def test_the_session_summary_carries_its_content_cues_and_never_words(broker: Mo
         Acknowledgement(by=Party.REP, onset_s=18.0, decided_s=18.5),
         Question(by=Party.REP, onset_s=45.0, end_s=46.0, decided_s=46.5, open_ended=True, followup=False),  # later
     ]
-    events = sorted([*_conversation(), *cues], key=lambda e: event_time(e) or 0.0)
+    events = sorted([*conversation(), *cues], key=lambda e: event_time(e) or 0.0)
     with Recorder(broker) as rec, MqttStage(config) as stage:
-        _feed(stage, events, seconds=50)
-        got = rec.wait_for(lambda ms: bool(_json(ms, "session")))
-    (session,) = _json(got, "session")  # validated against the schema: numbers and one flag only
+        feed(stage, events, seconds=50)
+        got = rec.wait_for(lambda ms: bool(json_on(ms, "session")))
+    (session,) = json_on(got, "session")  # validated against the schema: numbers and one flag only
     figures = session["cues"]
     assert isinstance(figures, dict)
     assert (figures["rep_questions"], figures["rep_open_questions"], figures["rep_followups"]) == (2, 1, 1)
@@ -380,25 +309,25 @@ def test_the_session_summary_carries_its_content_cues_and_never_words(broker: Mo
 
 
 def test_without_transcription_the_session_summary_says_so(broker: Mosquitto, tmp_path: Path) -> None:
-    with Recorder(broker) as rec, _stage(broker, tmp_path) as stage:
-        _feed(stage, _conversation())
-        got = rec.wait_for(lambda ms: bool(_json(ms, "session")))
-    assert _json(got, "session")[0]["cues"] is None
+    with Recorder(broker) as rec, stage_on(broker, tmp_path) as stage:
+        feed(stage, conversation())
+        got = rec.wait_for(lambda ms: bool(json_on(ms, "session")))
+    assert json_on(got, "session")[0]["cues"] is None
 
 
 def test_metrics_say_how_much_audio_the_device_could_not_keep_up_with(broker: Mosquitto, tmp_path: Path) -> None:
     # an overloaded Pi drops audio at the capture ring; the facilities team sees it on the dashboard
     # (a privacy pause or a lost array is not an overflow: the state topic shows those)
-    conversation = _conversation()
+    events = conversation()
     with Recorder(broker) as rec:
-        stage = _stage(broker, tmp_path)
+        stage = stage_on(broker, tmp_path)
         with stage:
             rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
-            _feed(stage, conversation[:2], seconds=10)
+            feed(stage, events[:2], seconds=10)
             stage.process(AudioDropped(start_s=10.0, duration_s=0.5, reason="overflow"))
             stage.process(AudioDropped(start_s=10.5, duration_s=0.25, reason="device_lost"))
-            stage.process(_block(10.75, 0.25))
-            _feed(stage, conversation[2:], t0=11.0, seconds=29)
+            stage.process(block(10.75, 0.25))
+            feed(stage, events[2:], t0=11.0, seconds=29)
             got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
-    metrics = _json(got, "metrics")
+    metrics = json_on(got, "metrics")
     assert len(metrics) >= 2 and all(m["audio_overflow_s"] == 0.5 for m in metrics)  # all after it, none lost

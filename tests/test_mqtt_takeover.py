@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
@@ -23,12 +21,6 @@ from tests.mqtt_broker import Mosquitto
 
 CLIENT_ID = "counter-3"
 BLAME = f"another client uses client id {CLIENT_ID}: give each device its own [mqtt] device_id"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    with Mosquitto(tmp_path / "broker") as b:
-        yield b
 
 
 def _link(broker: Mosquitto, protocol: str = "3.1.1") -> MqttLink:

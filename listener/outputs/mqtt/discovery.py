@@ -22,67 +22,66 @@ def ha_status_topic(discovery_prefix: str) -> str:
     return f"{discovery_prefix}/status"
 
 
-def _sensor(device_id: str, key: str, name: str, topic: str, template: str, **extra: object) -> dict[str, object]:
-    return {
-        "p": "sensor",
-        "unique_id": f"{device_id}_{key}",
-        "name": name,
-        "state_topic": topic,
-        "value_template": template,
-        **extra,
-    }
+_SHARE_TEMPLATE = (
+    "{{ none if value_json.rep_share_rolling is none else (value_json.rep_share_rolling * 100) | round(1) }}"
+)
+
+# (key, platform, name, topic under the device's base, value template, further fields)
+_ENTITIES: tuple[tuple[str, str, str, str, str, dict[str, object]], ...] = (
+    (
+        "rep_share",
+        "sensor",
+        "Rep talk share",
+        "metrics",
+        _SHARE_TEMPLATE,
+        {"unit_of_measurement": "%", "state_class": "measurement", "icon": "mdi:account-voice"},
+    ),
+    (
+        "interruptions",
+        "sensor",
+        "Interruptions by rep (session)",
+        "metrics",
+        "{{ value_json.interruptions_by_rep }}",
+        {"state_class": "measurement", "icon": "mdi:account-alert"},
+    ),
+    (
+        "sessions_today",
+        "sensor",
+        "Sessions today",
+        "state",
+        "{{ value_json.sessions_today }}",
+        {"state_class": "total_increasing", "icon": "mdi:counter"},
+    ),
+    (
+        "state",
+        "sensor",
+        "State",
+        "state",
+        "{{ value_json.mode }}",
+        {"device_class": "enum", "options": ["listening", "paused", "fault"], "icon": "mdi:ear-hearing"},
+    ),
+    (
+        "dominating",
+        "binary_sensor",
+        "Rep dominating",
+        "state",
+        "{{ 'ON' if value_json.dominating else 'OFF' }}",
+        {"icon": "mdi:scale-unbalanced"},
+    ),
+)
 
 
 def _components(base: str, device_id: str) -> dict[str, object]:
-    metrics, state = f"{base}/metrics", f"{base}/state"
-    share = "{{ none if value_json.rep_share_rolling is none else (value_json.rep_share_rolling * 100) | round(1) }}"
     return {
-        "rep_share": _sensor(
-            device_id,
-            "rep_share",
-            "Rep talk share",
-            metrics,
-            share,
-            unit_of_measurement="%",
-            state_class="measurement",
-            icon="mdi:account-voice",
-        ),
-        "interruptions": _sensor(
-            device_id,
-            "interruptions",
-            "Interruptions by rep (session)",
-            metrics,
-            "{{ value_json.interruptions_by_rep }}",
-            state_class="measurement",
-            icon="mdi:account-alert",
-        ),
-        "sessions_today": _sensor(
-            device_id,
-            "sessions_today",
-            "Sessions today",
-            state,
-            "{{ value_json.sessions_today }}",
-            state_class="total_increasing",
-            icon="mdi:counter",
-        ),
-        "state": _sensor(
-            device_id,
-            "state",
-            "State",
-            state,
-            "{{ value_json.mode }}",
-            device_class="enum",
-            options=["listening", "paused", "fault"],
-            icon="mdi:ear-hearing",
-        ),
-        "dominating": {
-            "p": "binary_sensor",
-            "unique_id": f"{device_id}_dominating",
-            "name": "Rep dominating",
-            "state_topic": state,
-            "value_template": "{{ 'ON' if value_json.dominating else 'OFF' }}",
-            "icon": "mdi:scale-unbalanced",
-        },
+        key: {
+            "p": platform,
+            "unique_id": f"{device_id}_{key}",
+            "name": name,
+            "state_topic": f"{base}/{topic}",
+            "value_template": template,
+            **extra,
+        }
+        for key, platform, name, topic, template, extra in _ENTITIES
     }
 
 

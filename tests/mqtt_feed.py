@@ -1,0 +1,82 @@
+"""Feeding the MQTT stage as the analytics would: a scripted session, audio blocks between its events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from listener.analytics.summary import Window, summarize
+from listener.config import parse_config
+from listener.events import (
+    AudioBlock,
+    Backchannel,
+    DominanceChanged,
+    Event,
+    Interruption,
+    Party,
+    RollingShare,
+    SessionEnded,
+    SessionStarted,
+    SpeechSegment,
+    TalkTotals,
+)
+from listener.outputs.mqtt import MqttStage
+from tests.mqtt_broker import Mosquitto, Received, validate
+
+BASE = "listener/counter-3"
+SID = "a1b2c3d4e5f60718"
+
+
+def stage_on(broker: Mosquitto, tmp_path: Path, **mqtt: object) -> MqttStage:
+    config = parse_config(
+        {
+            "mqtt": broker.mqtt_config(**mqtt),
+            "service": {"state_dir": str(tmp_path / "state")},
+            "analytics": {"session_min_speech_s": 5.0},
+        }
+    )
+    return MqttStage(config)
+
+
+def block(start_s: float, seconds: float = 1.0) -> AudioBlock:
+    return AudioBlock(start_s=start_s, sample_rate_hz=16000, samples=np.zeros((int(16000 * seconds), 4), np.float32))
+
+
+def conversation(sid: str = SID, t0: float = 0.0) -> list[Event]:
+    """A 40 s session as the analytics stages announce it, summary included."""
+    events: list[Event] = [
+        SessionStarted(session_id=sid, onset_s=t0 + 1.0, decided_s=t0 + 1.5),
+        SpeechSegment(party=Party.CUSTOMER, start_s=t0 + 1.0, end_s=t0 + 8.0, decided_s=t0 + 8.2),
+        TalkTotals(t_s=t0 + 8.2, rep_talk_s=0.0, customer_talk_s=7.0),
+        Backchannel(by=Party.REP, onset_s=t0 + 5.0, decided_s=t0 + 6.5, duration_s=0.4),
+        Interruption(by=Party.REP, onset_s=t0 + 7.5, decided_s=t0 + 8.5, successful=None),
+        Interruption(by=Party.REP, onset_s=t0 + 7.5, decided_s=t0 + 9.5, successful=True),
+        RollingShare(t_s=t0 + 20.0, window_s=120.0, rep_talk_s=12.5, customer_talk_s=7.0, rep_share=12.5 / 19.5),
+        SpeechSegment(party=Party.REP, start_s=t0 + 7.5, end_s=t0 + 30.0, decided_s=t0 + 30.2),
+        TalkTotals(t_s=t0 + 30.2, rep_talk_s=22.5, customer_talk_s=7.0),
+        RollingShare(t_s=t0 + 30.2, window_s=120.0, rep_talk_s=22.5, customer_talk_s=7.0, rep_share=22.5 / 29.5),
+        DominanceChanged(dominating=True, onset_s=t0 + 30.2, decided_s=t0 + 30.2, rep_share=0.76, reason="share"),
+        SessionEnded(session_id=sid, onset_s=t0 + 1.0, decided_s=t0 + 40.0, end_s=t0 + 38.0),
+    ]
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    analytics = parse_config({}).analytics
+    return [*events, summarize(sid, Window(t0 + 1.0, t0 + 38.0), t0 + 40.0, segments, events, analytics)]
+
+
+def feed(stage: MqttStage, events: list[Event], t0: float = 0.0, seconds: int = 40) -> list[Event]:
+    """Interleave ``events`` with a second of audio each, in audio-time order, as the pipeline would."""
+    out: list[Event] = []
+    pending = list(events)  # already in the order the analytics decide them
+    for second in range(seconds):
+        t = t0 + second
+        while pending and float(getattr(pending[0], "decided_s", getattr(pending[0], "t_s", 0.0))) <= t + 1.0:
+            out += stage.process(pending.pop(0))
+        out += stage.process(block(t))
+    for event in pending:
+        out += stage.process(event)
+    return out
+
+
+def json_on(messages: list[Received], leaf: str) -> list[dict[str, object]]:
+    return [validate(m.topic, m.payload) for m in messages if m.topic == f"{BASE}/{leaf}"]

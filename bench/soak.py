@@ -39,6 +39,7 @@ from listener.config import PROCESSING_RATE_HZ, Config, geometry, parse_config
 from listener.events import AudioBlock, EndOfStream, Event, SessionEnded, SessionSummary
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
+from listener.service.heap import keep_freed_buffers
 from listener.service.runner import RunOptions, output_stages
 
 Int16Array = npt.NDArray[np.int16]
@@ -337,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the samples and the summary here")
     parser.add_argument("--no-asr", action="store_true", help="transcription off (tells vosk's memory from the rest)")
     args = parser.parse_args(argv)
+    keep_freed_buffers()  # as the `listener` command does for the service
     with tempfile.TemporaryDirectory(prefix="listener-soak-") as tmp:
         result = soak(args.hours, args.report_every_s, args.cases, Path(tmp), asr=not args.no_asr)
     print(json.dumps(result["summary"], indent=1))

@@ -21,6 +21,7 @@ from listener.config import Config, geometry, load_config
 from listener.errors import ListenerError
 from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
+from listener.service.heap import keep_freed_buffers
 from listener.service.logs import set_level, setup_logging
 from listener.transcription.summary import CueTally
 
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     _no_core_dumps()
+    keep_freed_buffers()
     stdout = _Stdout(sys.stdout)
     sys.stdout = stdout
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from listener.spatial.noise import BIAS_DB, NoiseFloor
 from listener.turns.features import FLOOR_BIAS_DB, INITIAL_SPREAD_DB, BandFloor
@@ -39,6 +40,30 @@ def test_the_floor_does_not_depend_on_how_frames_are_blocked() -> None:
     streamed = NoiseFloor(BINS, hop_s=0.01)
     parts = [streamed.update(power[i : i + 3], np.ones(len(power[i : i + 3]), bool)) for i in range(0, 40, 3)]
     np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-5)
+
+
+def test_a_steady_block_takes_the_same_steps_as_the_frame_by_frame_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # past start-up (200 frames), a block with every frame heard skips the per-frame checks; a gap
+    # (a frame of digital silence) sends its block through them again
+    power = periodograms(600, seed=2) * np.linspace(1.0, 4.0, 600, dtype=np.float32)[:, None]
+    heard = np.ones(600, bool)
+    heard[450] = False
+    fast = NoiseFloor(BINS, hop_s=0.01)
+    slow = NoiseFloor(BINS, hop_s=0.01)
+    monkeypatch.setattr(slow, "_steady", lambda heard: False)
+    steady_blocks: list[int] = []
+    track = fast._track
+
+    def counted(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        steady_blocks.append(fast._seen)
+        return track(log_p)
+
+    monkeypatch.setattr(fast, "_track", counted)
+    for i in range(0, 600, 100):
+        block = slice(i, i + 100)
+        np.testing.assert_array_equal(fast.update(power[block], heard[block]), slow.update(power[block], heard[block]))
+    assert fast._seen == slow._seen == 599
+    assert steady_blocks == [200, 300, 499], "the blocks after start-up, except the one with the gap"
 
 
 def test_band_floor_starts_from_its_first_steps_and_streams_alike() -> None:

@@ -233,9 +233,7 @@ class SpatialFrontEnd(Stage):
 
     def _score_difference(self, cross: npt.NDArray[np.complex64]) -> Float:
         """Best rep-sector match minus best customer-sector match, per bin."""
-        scores = self.scorer.scores(cross)
-        half = len(SECTOR_OFFSETS_DEG)
-        return scores[:, :, :half].max(axis=2) - scores[:, :, half:].max(axis=2)
+        return self.scorer.best_difference(cross, len(SECTOR_OFFSETS_DEG))
 
     def _vote(self, excess: Float, diff: Float) -> Float:
         """Per frame: observed rep-vs-customer contrast over the most the geometry allows (+1 rep, -1 customer).

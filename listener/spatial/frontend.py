@@ -130,8 +130,7 @@ class SpatialFrontEnd(Stage):
             self._tail = buf
             return None
         self._tail = buf[n * self.hop :]
-        win = sliding_window_view(buf, FFT_SIZE, axis=0)[: n * self.hop : self.hop]  # (n, ch, FFT)
-        spec = scipy.fft.rfft(win * self.window, axis=-1).astype(np.complex64, copy=False)  # (n, ch, bins)
+        spec = self._spectra(buf, n)
         mag2 = (spec.real**2 + spec.imag**2).astype(np.float32)
         power = mag2.mean(axis=1)
         # digital silence, or a constant offset (whose window leaks only rounding into the band), is no
@@ -148,6 +147,18 @@ class SpatialFrontEnd(Stage):
             return self._emit(power, noise, excess, (rep_w, cust_w), levels, doa_deg)
         bins, frame, doa_deg = self._direction_weights(spec[:, :, self.band], excess)
         return self._emit(power, noise, excess, bins, frame, doa_deg)
+
+    def _spectra(self, buf: Float, n: int) -> npt.NDArray[np.complex64]:
+        """Windowed spectra of the ``n`` frames in ``buf`` (samples, ch): (n, ch, bins).
+
+        Windows are cut from each channel's own contiguous row: cut across the
+        interleaved channels, every window would be strided, and multiplying
+        by the taper would cost twice the FFT.
+        """
+        channels = np.ascontiguousarray(buf.T)
+        win = sliding_window_view(channels, FFT_SIZE, axis=1)[:, : n * self.hop : self.hop]  # (ch, n, FFT)
+        spec = scipy.fft.rfft(win * self.window, axis=-1).astype(np.complex64, copy=False)
+        return np.ascontiguousarray(spec.transpose(1, 0, 2))
 
     def _gain_offset_db(self, mag2: Float) -> Float:
         """Per frame: how much louder the rep's channel records the same sound, beyond GAIN_TOLERANCE_DB.

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 # Buffers up to this size come from the heap, larger ones are mapped on their own (and returned at
-# once): a 1 s block's spectra are under 1 MiB on an 8-channel board.
+# once): a 1 s block's largest buffers are about 1.2 MiB on the 6-mic boards.
 MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 # Free memory at the heap's top up to this much stays with the process.
 TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024

@@ -31,6 +31,8 @@ from listener.outputs.mqtt import payloads
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 USER, PASSWORD = "counter", "s3cret-pw"
+DEVICE_ID = "counter-3"  # the device every test configures through mqtt_config
+BASE = f"listener/{DEVICE_ID}"  # its topics, under the default topic_prefix
 
 
 def free_port() -> int:
@@ -130,7 +132,7 @@ class Mosquitto:
 
     def mqtt_config(self, **extra: object) -> dict[str, object]:
         """The ``[mqtt]`` table that points the listener at this broker."""
-        table: dict[str, object] = {"enabled": True, "host": "127.0.0.1", "port": self.port, "device_id": "counter-3"}
+        table: dict[str, object] = {"enabled": True, "host": "127.0.0.1", "port": self.port, "device_id": DEVICE_ID}
         table.update({"reconnect_min_s": 0.2, "reconnect_max_s": 1.0, "keepalive_s": 5})
         if self.tls:
             table.update({"tls": True, "ca_file": str(self.ca_file), "username": USER})

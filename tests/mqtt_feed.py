@@ -22,9 +22,8 @@ from listener.events import (
     TalkTotals,
 )
 from listener.outputs.mqtt import MqttStage
-from tests.mqtt_broker import Mosquitto, Received, validate
+from tests.mqtt_broker import BASE, Mosquitto, Received, validate
 
-BASE = "listener/counter-3"
 SID = "a1b2c3d4e5f60718"
 
 

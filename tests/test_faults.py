@@ -30,8 +30,8 @@ from listener.outputs.mqtt import MqttStage
 from listener.pipeline import Pipeline, Stage
 from tests import alsa_device, asr_audio, synth
 from tests.alsa_device import AlsaConfig, FifoFeeder, tones
-from tests.mqtt_broker import Mosquitto, Recorder, free_port, kill_process_group, validate
-from tests.test_mqtt_run import BASE, _config, _listener
+from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, Recorder, free_port, kill_process_group, validate
+from tests.test_mqtt_run import _config, _listener
 
 RATE_HZ = 16000
 
@@ -48,7 +48,7 @@ def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(tmp_path: Pat
     # No broker listens: everything stays in the spool, whose file may not grow (sqlite's
     # max_page_count stands in for a full state_dir without root mounts; sqlite reports SQLITE_FULL
     # either way).
-    mqtt = {"enabled": True, "port": free_port(), "device_id": "counter-3", "reconnect_min_s": 1.0}
+    mqtt = {"enabled": True, "port": free_port(), "device_id": DEVICE_ID, "reconnect_min_s": 1.0}
     config = parse_config({"mqtt": mqtt, "service": {"state_dir": str(tmp_path / "state")}})
     with MqttStage(config) as stage:
         db = stage.spool.db

@@ -30,8 +30,8 @@ from listener.outputs.leds import event_time
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import discovery_payload
 from listener.outputs.mqtt.stage import SPOOL_FILE
-from tests.mqtt_broker import PASSWORD, Mosquitto, Received, Recorder, validate
-from tests.mqtt_feed import BASE, SID, block, conversation, feed, json_on, stage_on
+from tests.mqtt_broker import BASE, DEVICE_ID, PASSWORD, Mosquitto, Received, Recorder, validate
+from tests.mqtt_feed import SID, block, conversation, feed, json_on, stage_on
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
@@ -79,16 +79,16 @@ def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path,
         json.loads(m.payload)["seq"] for m in got if m.topic.rsplit("/", 1)[1] in ("event", "metrics", "session")
     ]
     assert spooled == sorted(spooled)
-    discovery = [m for m in got if m.topic == "homeassistant/device/counter-3/config"]
+    discovery = [m for m in got if m.topic == f"homeassistant/device/{DEVICE_ID}/config"]
     assert len(discovery) >= 2
-    assert json.loads(discovery[0].payload) == discovery_payload(BASE, "counter-3", "respeaker-4mic")
+    assert json.loads(discovery[0].payload) == discovery_payload(BASE, DEVICE_ID, "respeaker-4mic")
 
     # a dashboard that subscribes later gets the retained picture, ending with "offline"
     with Recorder(broker, client_id="late") as late:
         retained = late.wait_for(lambda ms: len(ms) >= 4, timeout_s=5)
     by_topic = {m.topic: m for m in retained}
     assert all(m.retain for m in retained)
-    expected = {f"{BASE}/{t}" for t in ("status", "info", "state")} | {"homeassistant/device/counter-3/config"}
+    expected = {f"{BASE}/{t}" for t in ("status", "info", "state")} | {f"homeassistant/device/{DEVICE_ID}/config"}
     assert set(by_topic) == expected
     assert validate(f"{BASE}/status", by_topic[f"{BASE}/status"].payload)["state"] == "offline"
     info = validate(f"{BASE}/info", by_topic[f"{BASE}/info"].payload)

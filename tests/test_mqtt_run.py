@@ -22,10 +22,9 @@ import pytest
 
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests import synth
-from tests.mqtt_broker import Mosquitto, Received, Recorder, kill_process_group, validate
+from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder, kill_process_group, validate
 from tests.synth import Utterance
 
-BASE = "listener/counter-3"
 SPOOLED = ("event", "metrics", "session")
 REP, CUSTOMER = 0.0, 180.0
 A1, A2, A3 = "cmu_arctic_us_aew_a0001.wav", "cmu_arctic_us_aew_a0002.wav", "cmu_arctic_us_aew_a0003.wav"

@@ -40,9 +40,7 @@ import soundfile as sf
 
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests import asr_audio
-from tests.mqtt_broker import Mosquitto, Received, Recorder, validate
-
-BASE = "listener/counter-3"
+from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder, validate
 
 DRIVER = """
 import json, os, sys

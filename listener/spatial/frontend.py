@@ -77,7 +77,7 @@ class SpatialFrontEnd(Stage):
     def _start_stream(self) -> None:
         """Everything carried from frame to frame, as at the start of a stream."""
         self.noise = NoiseFloor(n_bins=N_BINS, hop_s=self.hop_s)
-        self._tail: Float = np.zeros((FFT_SIZE - self.hop, self._n_inputs()), dtype=np.float32)
+        self._tail: Float = np.zeros((self._n_inputs(), FFT_SIZE - self.hop), dtype=np.float32)  # (ch, samples)
         self._frames_out = 0
         self._drop_residual_s = 0.0
         if self._channels:
@@ -124,12 +124,13 @@ class SpatialFrontEnd(Stage):
             self._start_stream()  # as the turn stage does: a next stream neither hears this one nor continues its clock
 
     def _analyse(self, samples: Float) -> SpatialFrames | None:
-        buf = np.concatenate([self._tail, samples.astype(np.float32, copy=False)], axis=0)
-        n = (buf.shape[0] - FFT_SIZE) // self.hop + 1
+        # channel-major (ch, samples): each channel's windows are then cut from one contiguous row
+        buf = np.concatenate([self._tail, samples.T.astype(np.float32, copy=False)], axis=1)
+        n = (buf.shape[1] - FFT_SIZE) // self.hop + 1
         if n <= 0:
             self._tail = buf
             return None
-        self._tail = buf[n * self.hop :]
+        self._tail = buf[:, n * self.hop :]
         spec = self._spectra(buf, n)
         mag2 = (spec.real**2 + spec.imag**2).astype(np.float32)
         power = mag2.mean(axis=1)
@@ -149,14 +150,12 @@ class SpatialFrontEnd(Stage):
         return self._emit(power, noise, excess, bins, frame, doa_deg)
 
     def _spectra(self, buf: Float, n: int) -> npt.NDArray[np.complex64]:
-        """Windowed spectra of the ``n`` frames in ``buf`` (samples, ch): (n, ch, bins).
+        """Windowed spectra of the ``n`` frames in ``buf`` (ch, samples): (n, ch, bins).
 
-        Windows are cut from each channel's own contiguous row: cut across the
-        interleaved channels, every window would be strided, and multiplying
-        by the taper would cost twice the FFT.
+        Windows cut across interleaved channels would all be strided, and
+        multiplying them by the taper would cost twice the FFT.
         """
-        channels = np.ascontiguousarray(buf.T)
-        win = sliding_window_view(channels, FFT_SIZE, axis=1)[:, : n * self.hop : self.hop]  # (ch, n, FFT)
+        win = sliding_window_view(buf, FFT_SIZE, axis=1)[:, : n * self.hop : self.hop]  # (ch, n, FFT)
         spec = scipy.fft.rfft(win * self.window, axis=-1).astype(np.complex64, copy=False)
         return np.ascontiguousarray(spec.transpose(1, 0, 2))
 

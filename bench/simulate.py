@@ -239,14 +239,7 @@ def simulate_case(
     audio = captured(audio, layout.array)
     name = f"{excerpt}-v{variant}"
     doc: dict[str, object] = {
-        "schema": "listener.bench-truth/1",
-        "case": name,
-        "excerpt": excerpt,
-        "variant": variant,
-        "split": split_of(excerpt),
-        "seed": seed,
-        "generator_version": GENERATOR_VERSION,
-        "overlaps": overlaps,
+        **_case_keys(name, excerpt, variant, seed, overlaps),
         "audio": {"seconds": round(len(mix) / RATE_HZ, 4), "channels": int(audio.shape[0]), "sample_rate": RATE_HZ},
         "segments": [s.to_json() for s in to_segments(truth)],
         "segments_rttm": [s.to_json() for s in to_segments(party_intervals(turns, rep))],
@@ -255,6 +248,20 @@ def simulate_case(
         "speech_level_dbfs": round(level_dbfs, 2),
     } | layout.keys()
     return Case(name, audio, doc)
+
+
+def _case_keys(name: str, excerpt: str, variant: int, seed: int, overlaps: str) -> dict[str, object]:
+    """What the case is and how it was made: enough to render it again."""
+    return {
+        "schema": "listener.bench-truth/1",
+        "case": name,
+        "excerpt": excerpt,
+        "variant": variant,
+        "split": split_of(excerpt),
+        "seed": seed,
+        "generator_version": GENERATOR_VERSION,
+        "overlaps": overlaps,
+    }
 
 
 def _scene_keys(placements: dict[str, Placement], rep: str, room: Room, scene: _Scene) -> dict[str, object]:
@@ -342,7 +349,7 @@ def _parse_reps(items: Sequence[str]) -> dict[str, str]:
     return reps
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.simulate", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, help="output folder (or .wav file with --long)")
     ap.add_argument("--variants", type=int, default=2, help="rooms per excerpt (default 2)")
@@ -357,6 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--sample", action="store_true", help="(re)make the bundled sample conversation")
     ap.add_argument("--data", type=Path, default=DATA_DIR, help=f"shared data folder (default {DATA_DIR})")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = _parser()
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.sample:

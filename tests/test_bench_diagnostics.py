@@ -8,10 +8,13 @@ import random
 import numpy as np
 import pytest
 
+from bench.audibility import handover_gaps
 from bench.boundaries import BoundaryErrors, Case, blur, boundary_errors, ceiling, holder_lead_s, interruption_matches
+from bench.misses import FRAGMENT, HANDOVER, NOT_HEARD, OTHER, frame_misses, heard_gap, miss_cause, pooled, tally_case
 from bench.scoring import Counts
 from bench.truth import PartySegment
 from listener.config import Config
+from listener.events import Party
 
 
 def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
@@ -39,39 +42,29 @@ def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
     assert holder_lead_s(truth, {"by": "rep", "t": 9.5}) is None  # the customer had stopped
 
 
-def test_misses_are_split_by_what_the_listener_heard() -> None:
-    from bench.audibility import handover_gaps
-    from bench.misses import (
-        FRAGMENT,
-        HANDOVER,
-        NOT_HEARD,
-        OTHER,
-        frame_misses,
-        heard_gap,
-        miss_cause,
-        pooled,
-        tally_case,
-    )
-    from listener.events import Party
+# the customer comes in over the rep at 4.0 s and talks on for 2 s: an interruption by the definition
+MISS_TRUTH = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.0, 6.0), PartySegment("customer", 7.0, 8.0)]
+MISSED_EVENT = {"type": "interruption", "by": "customer", "t": 4.0}
+HEARD_LATE_AND_ALONE = [PartySegment("rep", 0.0, 4.2), PartySegment("customer", 4.3, 6.0)]
+FRAGMENT_HEARD = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.1, 4.8)]
 
-    # the customer comes in over the rep at 4.0 s and talks on for 2 s: an interruption by the definition
-    truth = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.0, 6.0), PartySegment("customer", 7.0, 8.0)]
-    event = {"type": "interruption", "by": "customer", "t": 4.0}
-    heard_late_and_alone = [PartySegment("rep", 0.0, 4.2), PartySegment("customer", 4.3, 6.0)]
-    fragment = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.1, 4.8)]
+
+def test_a_missed_interruption_is_put_down_to_what_the_listener_heard_there() -> None:
     long_overlap = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.1, 6.0)]
-    assert miss_cause(event, [PartySegment("rep", 0.0, 6.0)], 1.0) == NOT_HEARD
-    assert miss_cause(event, heard_late_and_alone, 1.0) == HANDOVER
-    assert miss_cause(event, fragment, 1.0) == FRAGMENT
-    assert miss_cause(event, long_overlap, 1.0) == OTHER
+    assert miss_cause(MISSED_EVENT, [PartySegment("rep", 0.0, 6.0)], 1.0) == NOT_HEARD
+    assert miss_cause(MISSED_EVENT, HEARD_LATE_AND_ALONE, 1.0) == HANDOVER
+    assert miss_cause(MISSED_EVENT, FRAGMENT_HEARD, 1.0) == FRAGMENT
+    assert miss_cause(MISSED_EVENT, long_overlap, 1.0) == OTHER
     # the silence heard between the holder's end (4.2 s) and the interrupter's onset (4.3 s); none without a handover
-    assert heard_gap(event, heard_late_and_alone) == (4.2, 4.3)
-    assert heard_gap(event, [PartySegment("rep", 0.0, 6.0)]) is None
-    assert heard_gap(event, [PartySegment("customer", 4.1, 6.0)]) is None  # no holder end before the onset
+    assert heard_gap(MISSED_EVENT, HEARD_LATE_AND_ALONE) == (4.2, 4.3)
+    assert heard_gap(MISSED_EVENT, [PartySegment("rep", 0.0, 6.0)]) is None
+    assert heard_gap(MISSED_EVENT, [PartySegment("customer", 4.1, 6.0)]) is None  # no holder end before the onset
 
-    # frames: the customer's overlap missed (2 s), its 7-8 s heard as the rep's (1 s), nothing else
+
+def test_missed_frames_are_split_by_cause_with_the_share_each_cause_costs() -> None:
+    # the customer's overlap missed (2 s), its 7-8 s heard as the rep's (1 s), nothing else
     system = [PartySegment("rep", 0.0, 6.0), PartySegment("rep", 7.0, 8.0)]
-    tally = frame_misses(truth, system, 9.0)
+    tally = frame_misses(MISS_TRUTH, system, 9.0)
     assert tally.truth_frames == {Party.REP: 600, Party.CUSTOMER: 300}
     assert dict(tally.frames[Party.CUSTOMER]) == {
         "in the truth's overlap": 200,
@@ -89,17 +82,18 @@ def test_misses_are_split_by_what_the_listener_heard() -> None:
         "all of them": 3.33,
     }
 
-    # a whole case: the truth's one interruption, missed as a fragment; pooling adds cases up
-    doc = {"audio": {"seconds": 9.0}, "segments": [s.to_json() for s in truth]}
-    report = {"segments": [s.to_json() for s in fragment], "events": []}
+
+def test_a_case_tallies_its_missed_interruptions_and_pooling_adds_cases_up() -> None:
+    doc = {"audio": {"seconds": 9.0}, "segments": [s.to_json() for s in MISS_TRUTH]}
+    report = {"segments": [s.to_json() for s in FRAGMENT_HEARD], "events": []}
     case = tally_case(doc, report, Config())
     assert (case.truth_interruptions, case.found, dict(case.interruptions)) == (1, 0, {FRAGMENT: 1})
-    handover = {"segments": [s.to_json() for s in heard_late_and_alone], "events": []}
+    handover = {"segments": [s.to_json() for s in HEARD_LATE_AND_ALONE], "events": []}
     assert dict(tally_case(doc, handover, Config()).interruptions) == {HANDOVER: 1}
     # the frames of that heard gap, 4.2-4.3 s, and none where the interruption was missed otherwise
     assert np.flatnonzero(handover_gaps(doc, handover, Config(), 900)).tolist() == list(range(420, 430))
     assert not handover_gaps(doc, report, Config(), 900).any()
-    heard = tally_case(doc, {"segments": doc["segments"], "events": [event]}, Config())
+    heard = tally_case(doc, {"segments": doc["segments"], "events": [MISSED_EVENT]}, Config())
     assert (heard.found, sum(heard.interruptions.values())) == (1, 0)  # reported: found, no cause to give
     both = pooled([case, case])
     assert (both.truth_interruptions, both.interruptions[FRAGMENT], both.truth_frames[Party.CUSTOMER]) == (2, 2, 600)

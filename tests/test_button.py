@@ -164,7 +164,9 @@ def _gpiozero_finds_gpio() -> bool:
     return True
 
 
-def test_pin_factory_follows_the_environment(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_pin_factory_is_the_mock_when_the_environment_asks(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv("GPIOZERO_MOCK_PIN_CLASS", raising=False)
     monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.setenv(gpio.ENV, "mock")
@@ -174,15 +176,21 @@ def test_pin_factory_follows_the_environment(monkeypatch: pytest.MonkeyPatch, ca
     assert gpio.pin_factory() is factory  # LEDs and button share it
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # asked for: nothing to warn about
 
+
+def test_an_unknown_pin_factory_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.setenv(gpio.ENV, "no-such-factory")
     with pytest.raises(OutputError, match="GPIOZERO_PIN_FACTORY=no-such-factory"):
         gpio.pin_factory()
 
-    # Neither the variable nor GPIO (this machine, or CI): simulated, PWM-capable, and said so, once.
+
+def test_without_gpio_the_pins_are_simulated_and_said_so_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither the variable nor GPIO (this machine, or CI): simulated, PWM-capable, and said so, once."""
+    monkeypatch.delenv("GPIOZERO_MOCK_PIN_CLASS", raising=False)
     monkeypatch.setattr(gpio, "_shared", None)
-    monkeypatch.delenv(gpio.ENV)
-    caplog.clear()
+    monkeypatch.delenv(gpio.ENV, raising=False)
     with caplog.at_level(logging.INFO, logger=gpio.__name__):
         factory = gpio.pin_factory()
         assert gpio.pin_factory() is factory  # created once, shared

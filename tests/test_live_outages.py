@@ -23,6 +23,38 @@ from tests.live_source import OutageScript, assert_clock_continuous, audio_s, li
 alsa_config = alsa_device.alsa_config  # fixture
 
 
+def _silenceable(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """While the returned event is set, the array's stream is called but delivers nothing (an outage)."""
+    from listener.audio import live
+
+    silent = threading.Event()
+    deliver = live._Run.callback
+
+    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+        if silent.is_set():
+            return None, pyaudio.paContinue
+        return deliver(run, in_data, frames, info, status)
+
+    monkeypatch.setattr(live._Run, "callback", callback)
+    return silent
+
+
+def _unusable_on_reopen(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """While the returned event is set, opening the array fails as an array replugged in the wrong mode does."""
+    from listener.audio import live
+
+    unusable = threading.Event()
+    start_run = live.LiveSource._start_run
+
+    def start(source: LiveSource) -> object:
+        if unusable.is_set():  # what choose_device says of it
+            raise AudioFormatError("'listener_test_array' has 2 input channels; the array needs 4")
+        return start_run(source)
+
+    monkeypatch.setattr(live.LiveSource, "_start_run", start)
+    return unusable
+
+
 def test_lost_device_is_announced_reopened_and_time_kept(alsa_config: AlsaConfig) -> None:
     """The FIFO channel stops delivering (a wedged driver) and the PCM vanishes, then comes back."""
     device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000, fifo_channel=0)
@@ -100,17 +132,7 @@ def test_a_device_that_opens_but_stays_silent_is_not_announced_back(
     alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reopened stream that delivers nothing (an I2S HAT without its clock) must not flap lost/back."""
-    from listener.audio import live
-
-    silent = threading.Event()
-    deliver = live._Run.callback
-
-    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
-        if silent.is_set():
-            return None, pyaudio.paContinue  # called, but nothing arrives
-        return deliver(run, in_data, frames, info, status)
-
-    monkeypatch.setattr(live._Run, "callback", callback)
+    silent = _silenceable(monkeypatch)
     alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
     phase: list[str] = []
 
@@ -140,21 +162,7 @@ def test_an_unusable_device_is_reported_again_in_the_next_outage(
     """
     from listener.audio import live
 
-    silent, unusable = threading.Event(), threading.Event()
-    deliver, start_run = live._Run.callback, live.LiveSource._start_run
-
-    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
-        if silent.is_set():
-            return None, pyaudio.paContinue  # the array stops delivering: an outage
-        return deliver(run, in_data, frames, info, status)
-
-    def start(source: LiveSource) -> object:
-        if unusable.is_set():  # what choose_device says of an array replugged in the wrong mode
-            raise AudioFormatError("'listener_test_array' has 2 input channels; the array needs 4")
-        return start_run(source)
-
-    monkeypatch.setattr(live._Run, "callback", callback)
-    monkeypatch.setattr(live.LiveSource, "_start_run", start)
+    silent, unusable = _silenceable(monkeypatch), _unusable_on_reopen(monkeypatch)
     alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
     backs: list[int] = []  # index of each "back" event
 
@@ -188,19 +196,13 @@ def test_a_silent_reopened_device_is_not_counted_lost_twice(
     """Each silent reopen used to count the time its stream took to open twice: the clock ran ahead of the wall."""
     from listener.audio import live
 
-    silent = threading.Event()
-    deliver, open_stream = live._Run.callback, live.LiveSource._open_stream
-
-    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
-        if silent.is_set():
-            return None, pyaudio.paContinue
-        return deliver(run, in_data, frames, info, status)
+    silent = _silenceable(monkeypatch)
+    open_stream = live.LiveSource._open_stream
 
     def slow_open(source: LiveSource, run: live._Run) -> object:
         time.sleep(0.3)  # a driver that takes a while to open, as ALSA on a Pi can
         return open_stream(source, run)
 
-    monkeypatch.setattr(live._Run, "callback", callback)
     monkeypatch.setattr(live.LiveSource, "_open_stream", slow_open)
     alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
     silent_at: list[float] = []

@@ -36,6 +36,24 @@ from tests.mqtt_feed import SID, block, conversation, feed, json_on, stage_on
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path, protocol: str) -> None:
+    got = _publish_a_conversation(broker, tmp_path, protocol)
+    assert [s["state"] for s in json_on(got, "status")] == ["online", "offline"]
+    _check_events_and_summary(got)
+    _check_metrics_and_state(got)
+    seqs = [json.loads(m.payload)["seq"] for m in got if m.topic.startswith(BASE)]
+    assert len(seqs) == len(set(seqs))
+    spooled = [
+        json.loads(m.payload)["seq"] for m in got if m.topic.rsplit("/", 1)[1] in ("event", "metrics", "session")
+    ]
+    assert spooled == sorted(spooled)
+    discovery = [m for m in got if m.topic == f"homeassistant/device/{DEVICE_ID}/config"]
+    assert len(discovery) >= 2
+    assert json.loads(discovery[0].payload) == discovery_payload(BASE, DEVICE_ID, "respeaker-4mic")
+    _check_retained_picture(broker)
+
+
+def _publish_a_conversation(broker: Mosquitto, tmp_path: Path, protocol: str) -> list[Received]:
+    """A session, the privacy button, the array lost and back, Home Assistant restarting; then the stage closes."""
     with Recorder(broker) as rec:
         stage = stage_on(broker, tmp_path, protocol=protocol)
         with stage:
@@ -47,12 +65,13 @@ def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path,
             # state slot keeps the latest, so the fault in between may be coalesced away)
             stage.process(SourceState(t_s=42.0, available=False, detail="no audio from the array"))
             stage.process(SourceState(t_s=42.5, available=True, detail="back"))
-            got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
             rec.publish("homeassistant/status", b"online")  # Home Assistant restarted
-            got = rec.wait_for(lambda ms: sum(m.topic.startswith("homeassistant/device/") for m in ms) >= 2)
-        got = rec.wait_for(lambda ms: [s["state"] for s in json_on(ms, "status")][-1:] == ["offline"])
+            rec.wait_for(lambda ms: sum(m.topic.startswith("homeassistant/device/") for m in ms) >= 2)
+        return rec.wait_for(lambda ms: [s["state"] for s in json_on(ms, "status")][-1:] == ["offline"])
 
-    assert [s["state"] for s in json_on(got, "status")] == ["online", "offline"]
+
+def _check_events_and_summary(got: list[Received]) -> None:
     events = json_on(got, "event")
     assert [e["type"] for e in events] == [
         "session_start", "backchannel", "interruption", "interruption_outcome", "dominance_on", "session_end",
@@ -65,6 +84,9 @@ def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path,
     assert summary["rep_talk_s"] == 22.5 and summary["customer_talk_s"] == 7.0
     assert summary["session_id"] == SID
     assert summary["end_ms"] - summary["start_ms"] == 37_000  # type: ignore[operator]
+
+
+def _check_metrics_and_state(got: list[Received]) -> None:
     metrics = json_on(got, "metrics")
     assert [m["session_s"] for m in metrics] == [10.0, 20.0, 30.0]  # every 10 s of audio in the session
     shares = [None, pytest.approx(12.5 / 19.5, abs=1e-3), pytest.approx(22.5 / 29.5, abs=1e-3)]
@@ -73,17 +95,10 @@ def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path,
     states = json_on(got, "state")
     assert states[-1]["session_id"] is None and states[-1]["dominating"] is True
     assert states[-1]["mode"] == "paused" and states[-1]["sessions_today"] == 1
-    seqs = [json.loads(m.payload)["seq"] for m in got if m.topic.startswith(BASE)]
-    assert len(seqs) == len(set(seqs))
-    spooled = [
-        json.loads(m.payload)["seq"] for m in got if m.topic.rsplit("/", 1)[1] in ("event", "metrics", "session")
-    ]
-    assert spooled == sorted(spooled)
-    discovery = [m for m in got if m.topic == f"homeassistant/device/{DEVICE_ID}/config"]
-    assert len(discovery) >= 2
-    assert json.loads(discovery[0].payload) == discovery_payload(BASE, DEVICE_ID, "respeaker-4mic")
 
-    # a dashboard that subscribes later gets the retained picture, ending with "offline"
+
+def _check_retained_picture(broker: Mosquitto) -> None:
+    """A dashboard that subscribes later gets the retained picture, ending with "offline"."""
     with Recorder(broker, client_id="late") as late:
         retained = late.wait_for(lambda ms: len(ms) >= 4, timeout_s=5)
     by_topic = {m.topic: m for m in retained}

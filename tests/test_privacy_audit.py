@@ -129,7 +129,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     from_test, to_driver = os.pipe()
     cmd = [sys.executable, "-c", DRIVER, str(wav), str(config), str(drain), str(dirs["work"] / "figure.svg")]
     cmd += [str(to_test), str(from_test)]
-    if strace:
+    if strace and trace:
         calls = "openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,truncate"
         cmd = [strace, "-ff", "-qq", "-y", "--seccomp-bpf", "-o", str(trace), "-e", f"trace={calls},connect", *cmd]
     with (outside / "stdout").open("wb") as out, (outside / "stderr").open("wb") as err:
@@ -140,9 +140,23 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         finally:
             os.close(to_test)
             os.close(from_test)
-    said, heard, messages = "", "[]", []
+    said, heard, messages, spooled = _drive(proc, (from_driver, to_driver), box, broker)
+    stdout, stderr = (outside / "stdout").read_bytes(), (outside / "stderr").read_bytes()
+    assert proc.returncode == 0 and said == "spooled\n", stderr.decode(errors="replace")[-3000:]
+    yield Session(box, wav, stdout, stderr, messages, json.loads(heard), spooled, _walk(box), trace)
+
+
+def _drive(
+    proc: subprocess.Popen[bytes], pipes: tuple[int, int], box: Path, broker: Mosquitto
+) -> tuple[str, str, list[Received], dict[str, bytes]]:
+    """Walk the driver through its two runs: (what it said, the words it heard, the messages, the files spooled).
+
+    The files are taken once the offline run has ended, while the spool holds
+    everything; then the broker starts and the second run drains the spool.
+    """
+    said, heard, messages, spooled = "", "[]", [], {}
     try:
-        with os.fdopen(from_driver) as driver, os.fdopen(to_driver, "w") as go:
+        with os.fdopen(pipes[0]) as driver, os.fdopen(pipes[1], "w") as go:
             said = driver.readline()  # blocks until the offline run ended (or the driver died: "")
             spooled = _walk(box)
             if said == "spooled\n":
@@ -159,9 +173,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         if proc.poll() is None:
             proc.kill()
         broker.stop()
-    stdout, stderr = (outside / "stdout").read_bytes(), (outside / "stderr").read_bytes()
-    assert proc.returncode == 0 and said == "spooled\n", stderr.decode(errors="replace")[-3000:]
-    yield Session(box, wav, stdout, stderr, messages, json.loads(heard), spooled, _walk(box), trace)
+    return said, heard, messages, spooled
 
 
 # --- what to look for ------------------------------------------------------------------------

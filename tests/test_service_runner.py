@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from listener.audio.wav import WavSource
-from listener.config import geometry, parse_config
+from listener.config import Config, geometry, parse_config
 from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SessionSummary, SourceState
 from listener.pipeline import Pipeline, Stage
 from listener.service import runner
@@ -109,54 +110,66 @@ def _capturing_from(device: TestDevice) -> set[str]:
     return {path.name for path in device.infiles if str(path) in held}
 
 
-def test_the_array_is_opened_only_once_the_stages_are_up(test_array: TestDevice) -> None:  # noqa: F811
+class _FailsToLoad(Stage):
+    """A model that turns out corrupt while the stages open; it notes which of the array's files were open then."""
+
+    def __init__(self, array: TestDevice) -> None:
+        self.array = array
+        self.seen_at_open: set[str] | None = None
+
+    def open(self) -> None:
+        self.seen_at_open = _capturing_from(self.array)
+        raise RuntimeError("the model file is corrupt")
+
+
+class _Watches(Stage):
+    """Notes which of the array's files were open while it opened, and with the first audio; then stops the run."""
+
+    def __init__(self, array: TestDevice) -> None:
+        self.array = array
+        self.seen_at_open: set[str] | None = None
+        self.seen_with_audio: set[str] | None = None
+
+    def open(self) -> None:
+        self.seen_at_open = _capturing_from(self.array)
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, AudioBlock) and self.seen_with_audio is None:
+            self.seen_with_audio = _capturing_from(self.array)
+            os.kill(os.getpid(), signal.SIGTERM)  # as systemd stops the service
+        return ()
+
+
+def _array_only(array: TestDevice) -> Config:
+    return parse_config(
+        {"array": {"device": array.name}, "leds": {"enabled": False, "button_pin": ""}, "asr": {"enabled": False}}
+    )
+
+
+def test_a_stage_that_fails_to_open_never_has_the_array_opened(test_array: TestDevice) -> None:  # noqa: F811
     """The real LiveSource on a file-backed ALSA array: a stage sees, while it opens, whether the array is capturing.
 
     The array is "open" exactly while the process holds the device's raw files (ALSA's ``file`` PCM
     opens them when PortAudio opens the stream, closes them with it).
     """
-    import signal
-
-    config = parse_config(
-        {"array": {"device": test_array.name}, "leds": {"enabled": False, "button_pin": ""}, "asr": {"enabled": False}}
-    )
-    everything = {path.name for path in test_array.infiles}
-
-    class Loads(Stage):  # a model that turns out corrupt while the stages open
-        seen_at_open: set[str] | None = None
-
-        def open(self) -> None:
-            self.seen_at_open = _capturing_from(test_array)
-            raise RuntimeError("the model file is corrupt")
-
-    loads = Loads()
+    loads = _FailsToLoad(test_array)
     with pytest.raises(RuntimeError, match="corrupt"):
-        runner.run(config, RunOptions(), extra_stages=[loads])
+        runner.run(_array_only(test_array), RunOptions(), extra_stages=[loads])
     assert loads.seen_at_open == set()  # the array was not capturing while the stages opened ...
     assert _capturing_from(test_array) == set()  # ... and it is not left open after the failure
 
-    class Watches(Stage):  # the same start, without the failure: then the array must be captured from
-        seen_at_open: set[str] | None = None
-        seen_with_audio: set[str] | None = None
 
-        def open(self) -> None:
-            self.seen_at_open = _capturing_from(test_array)
-
-        def process(self, event: Event) -> Iterable[Event]:
-            if isinstance(event, AudioBlock) and self.seen_with_audio is None:
-                self.seen_with_audio = _capturing_from(test_array)
-                os.kill(os.getpid(), signal.SIGTERM)  # as systemd stops the service
-            return ()
-
-    watches = Watches()
+def test_the_array_is_opened_only_once_the_stages_are_up(test_array: TestDevice) -> None:  # noqa: F811
+    """The same start without the failure: the array is captured from once the stages are up, and closed at the end."""
+    watches = _Watches(test_array)
     rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
     rescue.start()
     try:
-        audio_s = runner.run(config, RunOptions(), extra_stages=[watches])
+        audio_s = runner.run(_array_only(test_array), RunOptions(), extra_stages=[watches])
     finally:
         rescue.cancel()
     assert watches.seen_at_open == set()
-    assert watches.seen_with_audio == everything  # the observation does see an open array
+    assert watches.seen_with_audio == {path.name for path in test_array.infiles}  # the observation sees an open array
     assert audio_s > 0.0
     assert _capturing_from(test_array) == set()  # closed when the run ended
 
@@ -177,7 +190,6 @@ def test_the_demo_replays_the_sample_when_no_array_is_attached(alsa_config: Alsa
 
 def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig) -> None:  # noqa: F811
     """SIGTERM during start-up (models loading, the LED self-test) must not be undone by opening the array."""
-    import signal
     import time
 
     class SignalsWhileOpening(Stage):
@@ -259,8 +271,6 @@ def test_the_live_service_starts_paused_when_it_was_paused_before(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import signal
-
     from listener.outputs import gpio
 
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")

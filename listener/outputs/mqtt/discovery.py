@@ -11,6 +11,8 @@ stop or the Last Will).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from listener import __version__
 
 
@@ -26,9 +28,18 @@ _SHARE_TEMPLATE = (
     "{{ none if value_json.rep_share_rolling is none else (value_json.rep_share_rolling * 100) | round(1) }}"
 )
 
-# (key, platform, name, topic under the device's base, value template, further fields)
-_ENTITIES: tuple[tuple[str, str, str, str, str, dict[str, object]], ...] = (
-    (
+
+class _Entity(NamedTuple):
+    key: str  # the entity's id within the device
+    platform: str  # Home Assistant's: sensor, binary_sensor
+    name: str  # what the dashboard shows
+    topic: str  # under the device's base
+    value_template: str  # Jinja, reading the topic's JSON
+    extra: dict[str, object]  # further fields: unit, state class, icon
+
+
+_ENTITIES: tuple[_Entity, ...] = (
+    _Entity(
         "rep_share",
         "sensor",
         "Rep talk share",
@@ -36,7 +47,7 @@ _ENTITIES: tuple[tuple[str, str, str, str, str, dict[str, object]], ...] = (
         _SHARE_TEMPLATE,
         {"unit_of_measurement": "%", "state_class": "measurement", "icon": "mdi:account-voice"},
     ),
-    (
+    _Entity(
         "interruptions",
         "sensor",
         "Interruptions by rep (session)",
@@ -44,7 +55,7 @@ _ENTITIES: tuple[tuple[str, str, str, str, str, dict[str, object]], ...] = (
         "{{ value_json.interruptions_by_rep }}",
         {"state_class": "measurement", "icon": "mdi:account-alert"},
     ),
-    (
+    _Entity(
         "sessions_today",
         "sensor",
         "Sessions today",
@@ -52,7 +63,7 @@ _ENTITIES: tuple[tuple[str, str, str, str, str, dict[str, object]], ...] = (
         "{{ value_json.sessions_today }}",
         {"state_class": "total_increasing", "icon": "mdi:counter"},
     ),
-    (
+    _Entity(
         "state",
         "sensor",
         "State",
@@ -60,7 +71,7 @@ _ENTITIES: tuple[tuple[str, str, str, str, str, dict[str, object]], ...] = (
         "{{ value_json.mode }}",
         {"device_class": "enum", "options": ["listening", "paused", "fault"], "icon": "mdi:ear-hearing"},
     ),
-    (
+    _Entity(
         "dominating",
         "binary_sensor",
         "Rep dominating",
@@ -73,15 +84,15 @@ _ENTITIES: tuple[tuple[str, str, str, str, str, dict[str, object]], ...] = (
 
 def _components(base: str, device_id: str) -> dict[str, object]:
     return {
-        key: {
-            "p": platform,
-            "unique_id": f"{device_id}_{key}",
-            "name": name,
-            "state_topic": f"{base}/{topic}",
-            "value_template": template,
-            **extra,
+        e.key: {
+            "p": e.platform,
+            "unique_id": f"{device_id}_{e.key}",
+            "name": e.name,
+            "state_topic": f"{base}/{e.topic}",
+            "value_template": e.value_template,
+            **e.extra,
         }
-        for key, platform, name, topic, template, extra in _ENTITIES
+        for e in _ENTITIES
     }
 
 

@@ -20,7 +20,8 @@ import numpy as np
 from bench.room import RATE_HZ, Room, far_point, impulse_responses, measured_rt60_s, place, render
 from bench.signals import DATA_DIR, ROOT, FloatArray, load_mono, mix_to_level, smooth_mask, write_wav
 from bench.simulate import MIN_PIECE_S, truth_intervals
-from bench.truth import BRIDGE_GAP_S, Interval, Party, merge_intervals, read_rttm, to_segments
+from bench.truth import BRIDGE_GAP_S, PARTIES, Interval, merge_intervals, read_rttm, to_segments
+from listener.events import Party
 
 SAMPLE_DIR = ROOT / "listener" / "data" / "sample"
 SEED = 7
@@ -45,14 +46,14 @@ class Piece:
 
 REP, CUSTOMER = ("trn06", "FEE083"), ("trn03", "MÉO069")
 PIECES = (
-    Piece("customer", *CUSTOMER, 7.95, 10.15, 0.3),  # opens with a problem
-    Piece("rep", *REP, 0.0, 3.5, 2.9),  # answers
-    Piece("customer", *CUSTOMER, 13.35, 17.15, 6.8),  # explains more ...
-    Piece("rep", *REP, 10.55, 11.1, 8.2),  # ... rep backchannel while the customer talks
-    Piece("rep", *REP, 13.52, 21.8, 9.8),  # rep interrupts 0.8 s before the customer's end
-    Piece("customer", *CUSTOMER, 20.65, 22.15, 18.5),  # short question
-    Piece("rep", *REP, 22.6, 26.75, 20.4),  # long answer ...
-    Piece("rep", *REP, 27.9, 30.0, 24.9),  # ... and more
+    Piece(Party.CUSTOMER, *CUSTOMER, 7.95, 10.15, 0.3),  # opens with a problem
+    Piece(Party.REP, *REP, 0.0, 3.5, 2.9),  # answers
+    Piece(Party.CUSTOMER, *CUSTOMER, 13.35, 17.15, 6.8),  # explains more ...
+    Piece(Party.REP, *REP, 10.55, 11.1, 8.2),  # ... rep backchannel while the customer talks
+    Piece(Party.REP, *REP, 13.52, 21.8, 9.8),  # rep interrupts 0.8 s before the customer's end
+    Piece(Party.CUSTOMER, *CUSTOMER, 20.65, 22.15, 18.5),  # short question
+    Piece(Party.REP, *REP, 22.6, 26.75, 20.4),  # long answer ...
+    Piece(Party.REP, *REP, 27.9, 30.0, 24.9),  # ... and more
 )
 # What the arrangement contains, by piece index (times are taken from the truth).
 EVENTS = (
@@ -61,7 +62,7 @@ EVENTS = (
 )
 
 
-def _piece_truth(piece: Piece, truth_by_excerpt: dict[str, dict[str, list[Interval]]]) -> list[Interval]:
+def _piece_truth(piece: Piece, truth_by_excerpt: dict[str, dict[Party, list[Interval]]]) -> list[Interval]:
     """The piece's speech in dialogue time, from its excerpt's truth (pauses already cut)."""
     shift = piece.at_s - piece.src_start_s
     out = []
@@ -76,14 +77,14 @@ def _tracks(data_dir: Path) -> tuple[dict[Party, FloatArray], dict[Party, list[I
     """Dry per-party signals, their speech intervals and each piece's speech onset."""
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     total = round(SECONDS * RATE_HZ)
-    tracks: dict[Party, FloatArray] = {"rep": np.zeros(total), "customer": np.zeros(total)}
-    truth: dict[Party, list[Interval]] = {"rep": [], "customer": []}
+    tracks: dict[Party, FloatArray] = {p: np.zeros(total) for p in PARTIES}
+    truth: dict[Party, list[Interval]] = {p: [] for p in PARTIES}
     mixes, by_excerpt, onsets = {}, {}, []
     for excerpt, speaker in (REP, CUSTOMER):
         mixes[excerpt] = load_mono(data_dir / "ami-train" / f"{excerpt}.wav", RATE_HZ)
         # Within its excerpt the chosen speaker is "rep" for the truth helper, whatever its party here.
-        own = truth_intervals(mixes[excerpt], rttm[excerpt], speaker)["rep"]
-        by_excerpt[excerpt] = {"rep": own, "customer": own}
+        own = truth_intervals(mixes[excerpt], rttm[excerpt], speaker)[Party.REP]
+        by_excerpt[excerpt] = dict.fromkeys(PARTIES, own)
     for piece in PIECES:
         src = mixes[piece.excerpt][int(piece.src_start_s * RATE_HZ) : int(piece.src_end_s * RATE_HZ)]
         src = src * smooth_mask([(0.0, len(src) / RATE_HZ)], len(src), RATE_HZ, PIECE_FADE_S)
@@ -110,11 +111,11 @@ def make_sample(out_dir: Path = SAMPLE_DIR, data_dir: Path = DATA_DIR) -> Path:
     rng = np.random.default_rng(SEED)
     tracks, truth, onsets = _tracks(data_dir)
     noise = load_mono(data_dir / "noise" / NOISE_FILE, RATE_HZ)
-    total = len(tracks["rep"])
+    total = len(tracks[Party.REP])
     starts = rng.integers(0, len(noise) - total, size=3)
     noise_pos = [far_point(ROOM, rng) for _ in starts]
     hs = impulse_responses(ROOM, [REP_AT.position_m(ROOM), CUSTOMER_AT.position_m(ROOM), *noise_pos], rng)
-    speech = render(tracks["rep"], hs[0]) + render(tracks["customer"], hs[1])
+    speech = render(tracks[Party.REP], hs[0]) + render(tracks[Party.CUSTOMER], hs[1])
     noise_img = np.zeros_like(speech)
     for start, h in zip(starts, hs[2:], strict=True):
         noise_img += render(noise[start : start + total], h)
@@ -137,7 +138,7 @@ def _truth_doc(
         "audio": {"seconds": round(seconds, 3), "channels": 4, "sample_rate": RATE_HZ},
         "segments": [s.to_json() for s in to_segments(truth)],
         "talk_s": {p: round(v, 2) for p, v in talk.items()},
-        "rep_share": round(talk["rep"] / (talk["rep"] + talk["customer"]), 3),
+        "rep_share": round(talk[Party.REP] / (talk[Party.REP] + talk[Party.CUSTOMER]), 3),
         "events_as_arranged": [{**event, "time": round(onsets[i], 3)} for i, event in EVENTS],
         "rep": {"source": "/".join(REP), **REP_AT.to_json(ROOM)},
         "customer": {"source": "/".join(CUSTOMER), **CUSTOMER_AT.to_json(ROOM)},

@@ -25,6 +25,7 @@ import numpy as np
 
 from bench.truth import FRAME_S, PARTIES, BoolArray, PartySegment, frame_activity, merge_intervals, n_frames
 from listener.analytics.report import SCHEMA as REPORT_SCHEMA
+from listener.events import Party
 
 T = TypeVar("T")
 
@@ -107,8 +108,8 @@ def segment_share(segments: Iterable[PartySegment], seconds: float) -> float | N
     for party in PARTIES:
         spans = [(max(0.0, s.start_s), min(seconds, s.end_s)) for s in segments if s.party == party]
         talk[party] = sum(b - a for a, b in merge_intervals(spans))
-    total = talk["rep"] + talk["customer"]
-    return talk["rep"] / total if total > 0 else None
+    total = talk[Party.REP] + talk[Party.CUSTOMER]
+    return talk[Party.REP] / total if total > 0 else None
 
 
 def talk_report(
@@ -120,16 +121,16 @@ def talk_report(
     ``empty_share`` when nobody speaks.
     """
     talk = {p: sum(s.duration_s for s in segments if s.party == p) for p in PARTIES}
-    total = talk["rep"] + talk["customer"]
+    total = talk[Party.REP] + talk[Party.CUSTOMER]
     return {
         "schema": REPORT_SCHEMA,
         "audio": audio,
         "segments": [s.to_json() for s in segments],
         "events": events,
         "metrics": {
-            "rep_talk_s": talk["rep"],
-            "customer_talk_s": talk["customer"],
-            "rep_share": talk["rep"] / total if total else empty_share,
+            "rep_talk_s": talk[Party.REP],
+            "customer_talk_s": talk[Party.CUSTOMER],
+            "rep_share": talk[Party.REP] / total if total else empty_share,
         },
     }
 

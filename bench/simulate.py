@@ -53,7 +53,6 @@ from bench.signals import (
 from bench.truth import (
     BRIDGE_GAP_S,
     Interval,
-    Party,
     PartySegment,
     SpeakerTurn,
     merge_intervals,
@@ -65,6 +64,7 @@ from bench.truth import (
     subtract,
     to_segments,
 )
+from listener.events import Party
 
 GENERATOR_VERSION = 1
 DEFAULT_SEED = 20240611

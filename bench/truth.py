@@ -10,16 +10,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from listener.events import Party
 from listener.frames import runs as runs
 from listener.frames import span_frames
 
-Party = Literal["rep", "customer"]
-PARTIES: tuple[Party, Party] = ("rep", "customer")
+PARTIES: tuple[Party, Party] = (Party.REP, Party.CUSTOMER)  # the order of the rows of frame_activity
 FRAME_S = 0.01  # metrics.md: activity is judged on 10 ms frames
 BRIDGE_GAP_S = 0.2  # metrics.md: shorter gaps inside one party's speech are bridged
 
@@ -96,9 +95,9 @@ def party_intervals(
     turns: Iterable[SpeakerTurn], rep_speaker: str, bridge_s: float = BRIDGE_GAP_S
 ) -> dict[Party, list[Interval]]:
     """Rep = ``rep_speaker``; customer = union of every other speaker."""
-    raw: dict[Party, list[Interval]] = {"rep": [], "customer": []}
+    raw: dict[Party, list[Interval]] = {p: [] for p in PARTIES}
     for turn in turns:
-        raw["rep" if turn.speaker == rep_speaker else "customer"].append((turn.start_s, turn.end_s))
+        raw[Party.REP if turn.speaker == rep_speaker else Party.CUSTOMER].append((turn.start_s, turn.end_s))
     return {party: merge_intervals(raw[party], bridge_s) for party in PARTIES}
 
 
@@ -117,9 +116,9 @@ def segments_from_json(items: Iterable[dict[str, object]]) -> list[PartySegment]
     """Parse ``[{"party", "start", "end"}]`` (the report and truth format)."""
     out = []
     for item in items:
-        party = item["party"]
-        if party not in PARTIES:
-            raise ValueError(f"segment party {party!r} is neither 'rep' nor 'customer'")
+        if item["party"] not in PARTIES:
+            raise ValueError(f"segment party {item['party']!r} is neither 'rep' nor 'customer'")
+        party = Party(str(item["party"]))
         start, end = item["start"], item["end"]
         if not isinstance(start, int | float) or not isinstance(end, int | float):
             raise ValueError(f"segment {item!r}: start and end must be numbers")

@@ -79,7 +79,7 @@ def pipeline_frames(rec: Recording, stage: Stage) -> tuple[np.ndarray, list[Paus
             pipe.feed(AudioBlock(a / 16000, 16000, np.ascontiguousarray(rec.audio[:, a : a + block].T, np.float32)))
         pipe.feed(EndOfStream(rec.audio.shape[1] / 16000))
     segs = [e for e in collect.events if isinstance(e, SpeechSegment)]
-    system = [PartySegment(s.party.value, s.start_s, s.end_s) for s in segs]
+    system = [PartySegment(s.party, s.start_s, s.end_s) for s in segs]
     return frame_activity(system, rec.truth.shape[1]), [e for e in collect.events if isinstance(e, Pause)]
 
 

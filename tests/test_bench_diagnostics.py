@@ -18,8 +18,8 @@ from listener.events import Party
 
 
 def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
-    truth = [PartySegment("rep", 1.0, 5.0), PartySegment("customer", 4.9, 8.0)]
-    system = [PartySegment("rep", 1.06, 4.8), PartySegment("customer", 5.05, 9.0)]
+    truth = [PartySegment(Party.REP, 1.0, 5.0), PartySegment(Party.CUSTOMER, 4.9, 8.0)]
+    system = [PartySegment(Party.REP, 1.06, 4.8), PartySegment(Party.CUSTOMER, 5.05, 9.0)]
     found = boundary_errors(truth, system)
     assert found.truth_onsets == 2
     # in the parties' fixed order (rep first), whatever the order of the segments: blur draws by position
@@ -43,27 +43,31 @@ def test_boundary_errors_and_blur_on_a_hand_made_timeline() -> None:
 
 
 # the customer comes in over the rep at 4.0 s and talks on for 2 s: an interruption by the definition
-MISS_TRUTH = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.0, 6.0), PartySegment("customer", 7.0, 8.0)]
+MISS_TRUTH = [
+    PartySegment(Party.REP, 0.0, 6.0),
+    PartySegment(Party.CUSTOMER, 4.0, 6.0),
+    PartySegment(Party.CUSTOMER, 7.0, 8.0),
+]
 MISSED_EVENT = {"type": "interruption", "by": "customer", "t": 4.0}
-HEARD_LATE_AND_ALONE = [PartySegment("rep", 0.0, 4.2), PartySegment("customer", 4.3, 6.0)]
-FRAGMENT_HEARD = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.1, 4.8)]
+HEARD_LATE_AND_ALONE = [PartySegment(Party.REP, 0.0, 4.2), PartySegment(Party.CUSTOMER, 4.3, 6.0)]
+FRAGMENT_HEARD = [PartySegment(Party.REP, 0.0, 6.0), PartySegment(Party.CUSTOMER, 4.1, 4.8)]
 
 
 def test_a_missed_interruption_is_put_down_to_what_the_listener_heard_there() -> None:
-    long_overlap = [PartySegment("rep", 0.0, 6.0), PartySegment("customer", 4.1, 6.0)]
-    assert miss_cause(MISSED_EVENT, [PartySegment("rep", 0.0, 6.0)], 1.0) == NOT_HEARD
+    long_overlap = [PartySegment(Party.REP, 0.0, 6.0), PartySegment(Party.CUSTOMER, 4.1, 6.0)]
+    assert miss_cause(MISSED_EVENT, [PartySegment(Party.REP, 0.0, 6.0)], 1.0) == NOT_HEARD
     assert miss_cause(MISSED_EVENT, HEARD_LATE_AND_ALONE, 1.0) == HANDOVER
     assert miss_cause(MISSED_EVENT, FRAGMENT_HEARD, 1.0) == FRAGMENT
     assert miss_cause(MISSED_EVENT, long_overlap, 1.0) == OTHER
     # the silence heard between the holder's end (4.2 s) and the interrupter's onset (4.3 s); none without a handover
     assert heard_gap(MISSED_EVENT, HEARD_LATE_AND_ALONE) == (4.2, 4.3)
-    assert heard_gap(MISSED_EVENT, [PartySegment("rep", 0.0, 6.0)]) is None
-    assert heard_gap(MISSED_EVENT, [PartySegment("customer", 4.1, 6.0)]) is None  # no holder end before the onset
+    assert heard_gap(MISSED_EVENT, [PartySegment(Party.REP, 0.0, 6.0)]) is None
+    assert heard_gap(MISSED_EVENT, [PartySegment(Party.CUSTOMER, 4.1, 6.0)]) is None  # no holder end before the onset
 
 
 def test_missed_frames_are_split_by_cause_with_the_share_each_cause_costs() -> None:
     # the customer's overlap missed (2 s), its 7-8 s heard as the rep's (1 s), nothing else
-    system = [PartySegment("rep", 0.0, 6.0), PartySegment("rep", 7.0, 8.0)]
+    system = [PartySegment(Party.REP, 0.0, 6.0), PartySegment(Party.REP, 7.0, 8.0)]
     tally = frame_misses(MISS_TRUTH, system, 9.0)
     assert tally.truth_frames == {Party.REP: 600, Party.CUSTOMER: 300}
     assert dict(tally.frames[Party.CUSTOMER]) == {

@@ -33,6 +33,7 @@ from bench.truth import (
     segments_from_json,
     subtract,
 )
+from listener.events import Party
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "listener" / "data" / "sample"
@@ -151,9 +152,9 @@ def test_customer_is_everyone_but_the_rep() -> None:
     ]
     assert most_talkative(turns) == "A"
     parties = party_intervals(turns, "A")
-    assert parties["rep"] == [(0.0, 6.0)]
-    assert parties["customer"] == [(1.0, 3.0)]
-    assert party_intervals(turns, "B", bridge_s=0.0)["customer"] == [(0.0, 5.0), (5.1, 6.0)]
+    assert parties[Party.REP] == [(0.0, 6.0)]
+    assert parties[Party.CUSTOMER] == [(1.0, 3.0)]
+    assert party_intervals(turns, "B", bridge_s=0.0)[Party.CUSTOMER] == [(0.0, 5.0), (5.1, 6.0)]
 
 
 def test_subtract_cuts_holes() -> None:
@@ -244,7 +245,11 @@ def test_bundled_sample_is_small_two_party_and_rep_dominated() -> None:
 def test_the_one_party_oracle_gives_overlaps_to_the_rep_and_keeps_everything_else() -> None:
     from bench.accuracy import one_party
 
-    segments = [PartySegment("rep", 1.0, 3.0), PartySegment("customer", 2.5, 4.0), PartySegment("customer", 5.0, 6.0)]
+    segments = [
+        PartySegment(Party.REP, 1.0, 3.0),
+        PartySegment(Party.CUSTOMER, 2.5, 4.0),
+        PartySegment(Party.CUSTOMER, 5.0, 6.0),
+    ]
     got = [(s.party, round(s.start_s, 3), round(s.end_s, 3)) for s in one_party(segments, 8.0)]
     assert got == [("rep", 1.0, 3.0), ("customer", 3.0, 4.0), ("customer", 5.0, 6.0)]
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -44,7 +44,7 @@ from listener.analytics.timeline import Timeline
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.events import ActivityFrames, Event
-from listener.pipeline import Pipeline, Stage
+from listener.pipeline import EventLog, Pipeline
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns import activity_stage
 from listener.turns.base import decide_activity
@@ -129,15 +129,6 @@ class Redecide:
         return dataclasses.replace(event, rep_active=rep, customer_active=cust)
 
 
-class Keep(Stage):
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def process(self, event: Event) -> Iterable[Event]:
-        self.events.append(event)
-        return ()
-
-
 @dataclass(frozen=True, slots=True)
 class ModelRun:
     """What the model stage emitted on one case, and what the report needs of the audio."""
@@ -148,7 +139,7 @@ class ModelRun:
 
 
 def model_run(wav: Path, truth: dict[str, Any], config: Config) -> ModelRun:
-    geo, keep = geometry(config), Keep()
+    geo, keep = geometry(config), EventLog()
     source = WavSource(wav, geo, block_ms=1000)
     with source, Pipeline([SpatialFrontEnd(config, geo), activity_stage(config), keep]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)

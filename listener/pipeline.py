@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from listener.audio.base import AudioSource
 from listener.events import AudioBlock, AudioDropped, EndOfStream, Event
 from listener.lifecycle import Managed
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
 
 
 class Stage(Managed):
@@ -26,6 +29,28 @@ class Stage(Managed):
     def process(self, event: Event) -> Iterable[Event]:
         """React to one event; return the events it causes (often none)."""
         return ()
+
+
+class EventLog(Stage):
+    """Keeps the events that reach it, in order: the end of a pipeline whose whole run a tool looks at.
+
+    With ``kinds``, only events of those types are kept (a long run's audio
+    frames would otherwise all stay in memory).
+    """
+
+    name = "event_log"
+
+    def __init__(self, *kinds: type[Event]) -> None:
+        self.kinds = kinds or (Event,)
+        self.events: list[Event] = []
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, self.kinds):
+            self.events.append(event)
+        return ()
+
+    def of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
 
 
 class Pipeline(Managed):

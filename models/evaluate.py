@@ -34,8 +34,8 @@ from bench.simulate import DEFAULT_SEED, EVAL_EXCERPTS, simulate_case
 from bench.truth import PartySegment, frame_activity, read_rttm
 from listener.analytics.timeline import Timeline
 from listener.config import Config, geometry
-from listener.events import AudioBlock, EndOfStream, Event, Pause, SpeechSegment
-from listener.pipeline import Pipeline, Stage
+from listener.events import AudioBlock, EndOfStream, SpeechSegment
+from listener.pipeline import EventLog, Pipeline, Stage
 from listener.spatial.decide import ActivityDecider
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns.onnx_model import OnnxTurnModel
@@ -59,28 +59,17 @@ class Recording:
     truth: np.ndarray  # (2, frames) at 10 ms
 
 
-class _Collect(Stage):
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def process(self, event: Event) -> tuple[Event, ...]:
-        if isinstance(event, SpeechSegment | Pause):
-            self.events.append(event)
-        return ()
-
-
-def pipeline_frames(rec: Recording, stage: Stage) -> tuple[np.ndarray, list[Pause]]:
-    """The pipeline's (2, frames) activity as reported, and its Pause events."""
-    collect = _Collect()
+def pipeline_frames(rec: Recording, stage: Stage) -> np.ndarray:
+    """The pipeline's (2, frames) activity as reported."""
+    collect = EventLog(SpeechSegment)
     stages = [SpatialFrontEnd(rec.config, geometry(rec.config)), stage, Timeline(rec.config), collect]
     block = int(BLOCK_S * 16000)
     with Pipeline(stages) as pipe:
         for a in range(0, rec.audio.shape[1], block):
             pipe.feed(AudioBlock(a / 16000, 16000, np.ascontiguousarray(rec.audio[:, a : a + block].T, np.float32)))
         pipe.feed(EndOfStream(rec.audio.shape[1] / 16000))
-    segs = [e for e in collect.events if isinstance(e, SpeechSegment)]
-    system = [PartySegment(s.party, s.start_s, s.end_s) for s in segs]
-    return frame_activity(system, rec.truth.shape[1]), [e for e in collect.events if isinstance(e, Pause)]
+    system = [PartySegment(s.party, s.start_s, s.end_s) for s in collect.of(SpeechSegment)]
+    return frame_activity(system, rec.truth.shape[1])
 
 
 def ami_recordings(variants: int, overlaps: str = "coherent") -> list[Recording]:
@@ -234,10 +223,10 @@ def evaluate(recs: list[Recording], models: dict[str, Path], use_smart: bool) ->
     }
 
     def model_frames(path: Path) -> Callable[[Recording], np.ndarray]:
-        return lambda r: pipeline_frames(r, OnnxTurnModel(r.config, path))[0]
+        return lambda r: pipeline_frames(r, OnnxTurnModel(r.config, path))
 
     systems: dict[str, Callable[[Recording], np.ndarray]] = {name: model_frames(path) for name, path in models.items()}
-    systems["heuristic decider"] = lambda r: pipeline_frames(r, ActivityDecider(r.config))[0]
+    systems["heuristic decider"] = lambda r: pipeline_frames(r, ActivityDecider(r.config))
     silero, webrtc = baselines.Silero(), baselines.WebRtc()
     systems["silero-vad on party beams"] = single_vad(silero, True)
     systems["WebRTC VAD on party beams"] = single_vad(webrtc, True)

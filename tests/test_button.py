@@ -34,9 +34,8 @@ from listener.events import (
 from listener.outputs import gpio
 from listener.outputs.button import PrivacyButton, PrivacyGate
 from listener.outputs.leds import LedStage
-from listener.pipeline import Pipeline, Stage
+from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service.build import analysis_stages
-from tests.stages import EventLog
 
 BUTTON = "GPIO17"
 

@@ -34,9 +34,8 @@ from listener.errors import AudioFormatError, AudioInputError, ConfigError, Conf
 from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Question, TurnPredictions
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import ha_status_topic
-from listener.pipeline import Pipeline
+from listener.pipeline import EventLog, Pipeline
 from tests.mqtt_broker import Mosquitto
-from tests.stages import EventLog
 
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]

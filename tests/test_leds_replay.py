@@ -24,11 +24,10 @@ from listener.events import (
 )
 from listener.outputs import gpio
 from listener.outputs.leds import LedStage
-from listener.pipeline import Pipeline
+from listener.pipeline import EventLog, Pipeline
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, run
 from tests.led_script import traced, value_at
-from tests.stages import EventLog
 
 
 def test_led_trace_of_a_fast_replay_equals_the_live_paced_one(

@@ -8,8 +8,7 @@ import numpy as np
 
 from listener.audio.base import AudioSource
 from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SourceState
-from listener.pipeline import Pipeline
-from tests.stages import EventLog
+from listener.pipeline import EventLog, Pipeline
 
 RATE_HZ = 16000
 

@@ -20,12 +20,11 @@ import pytest
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry, parse_config
 from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SessionSummary, SourceState
-from listener.pipeline import Pipeline, Stage
+from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service import runner
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
 from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
-from tests.stages import EventLog
 
 
 class FailsAt(Stage):

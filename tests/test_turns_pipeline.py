@@ -22,10 +22,9 @@ from listener.events import (
     SpeechSegment,
     TurnPredictions,
 )
-from listener.pipeline import Pipeline
+from listener.pipeline import EventLog, Pipeline
 from listener.service.build import analysis_stages
 from listener.turns.onnx_model import OnnxTurnModel
-from tests.stages import EventLog
 
 
 def test_pipeline_emits_activity_and_turn_predictions(dialogue_4ch: tuple[Path, list[dict[str, object]]]) -> None:

@@ -263,7 +263,6 @@ def run(s: Settings, out: Path, cache: Path, log: bool = True, float_dir: Path |
     on, off = choose_thresholds(val_outputs, val, ahead)
     decisions = choose_decision_thresholds(val_outputs, val)
     out.mkdir(parents=True, exist_ok=True)
-    cache.mkdir(parents=True, exist_ok=True)
     float_path, int8_path = (float_dir or cache) / FLOAT_NAME, out / SHIPPED_NAME
     float_path.parent.mkdir(parents=True, exist_ok=True)
     export_step(net, float_path)

@@ -60,8 +60,11 @@ class SmoothedCrossSpectra:
 
     def __call__(self, spec: Complex) -> Complex:
         """(n_frames, n_bins, n_pairs) from spec (n_frames, n_mics, n_bins)."""
-        spec_t = np.ascontiguousarray(spec.transpose(0, 2, 1))  # (frames, bins, mics)
-        raw = spec_t[:, :, self.left] * np.conj(spec_t[:, :, self.right])
+        spec_t = spec.transpose(0, 2, 1).astype(np.complex128)  # (frames, bins, mics)
+        # in double, where a product of two float32 parts is exact: numpy's complex64 product fuses
+        # multiply and add in its vector loop but not in the scalar tail, so the same frame would round
+        # differently with where the stream was cut into blocks
+        raw = (spec_t[:, :, self.left] * np.conj(spec_t[:, :, self.right])).astype(np.complex64)
         padded = np.concatenate([self._history, raw], axis=0)
         self._history = padded[padded.shape[0] - (self.frames - 1) :]
         cross = np.ascontiguousarray(window_sum(padded, self.frames))
@@ -106,7 +109,9 @@ class DirectionScorer:
     """Scores many directions per bin with one batched matrix product.
 
     Mixed-dtype or strided elementwise numpy is slow on small arrays; a
-    contiguous complex matmul per frequency bin is not.
+    contiguous complex matmul is not. Each frame and bin is its own (1 x
+    pairs) product: one product over many frames rounds a frame's scores
+    by its place among them, so they would change with the block size.
     """
 
     def __init__(self, steer: Complex) -> None:
@@ -122,13 +127,11 @@ class DirectionScorer:
         axis cost ten times as much. Dividing by the pair count after the
         maximum gives the same float32 values as before it (rounding keeps order).
         """
-        per_bin = np.matmul(np.ascontiguousarray(cross.transpose(1, 0, 2)), self._conj).real  # (bins, frames, dirs)
+        per_bin = np.matmul(cross[:, :, None, :], self._conj).real[:, :, 0]  # (frames, bins, dirs)
         pairs = np.float32(self.n_pairs)
         first = _maximum(per_bin, range(split)) / pairs
         rest = _maximum(per_bin, range(split, self.n_directions)) / pairs
-        # a transposed view, not a copy: the sums over bins downstream round by the memory layout, and
-        # this is the layout the shipped model's features and the benchmark's figures were made with
-        return (first - rest).T
+        return first - rest
 
 
 def _maximum(values: Float, directions: range) -> Float:
@@ -152,4 +155,5 @@ class SrpMap:
         # broadcasting over the short trailing axes costs twice as much
         parts = c.view(np.float32).reshape(c.shape[0], -1)
         parts *= np.repeat(weights[:, :: self.stride], 2 * c.shape[2], axis=1)
-        return (c.reshape(c.shape[0], -1) @ self._conj).real.astype(np.float32)
+        # one (1 x bins*pairs) product per frame, as in DirectionScorer: the same map whatever the block
+        return (c.reshape(c.shape[0], 1, -1) @ self._conj).real[:, 0].astype(np.float32)

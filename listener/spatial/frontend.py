@@ -67,7 +67,11 @@ class SpatialFrontEnd(Stage):
         self.hop = PROCESSING_RATE_HZ * config.activity.frame_ms // 1000
         self.hop_s = self.hop / PROCESSING_RATE_HZ
         freqs = np.fft.rfftfreq(FFT_SIZE, 1.0 / PROCESSING_RATE_HZ)
-        self.band = (freqs >= config.activity.low_hz) & (freqs <= config.activity.high_hz)
+        in_band = np.flatnonzero((freqs >= config.activity.low_hz) & (freqs <= config.activity.high_hz))
+        # a slice, not a mask: a mask's copies of (frames, bins) come out frame-major, and numpy then sums
+        # each frame over its bins in another order than for a one-frame block, so a frame's figures
+        # would change with where the stream was cut (the config keeps 1 kHz inside the band)
+        self.band = slice(int(in_band[0]), int(in_band[-1]) + 1)
         self.window = np.hanning(FFT_SIZE).astype(np.float32)
         self._channels = geometry.mode == "channels"
         if not self._channels:

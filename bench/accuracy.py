@@ -34,7 +34,7 @@ from typing import Any
 from bench import interruptions as events
 from bench import naive
 from bench.arrays import DEFAULT_LAYOUT, Layout
-from bench.heldout import HeldoutError
+from bench.heldout import HeldoutError, data_for
 from bench.overlaps import OVERLAP_MODES
 from bench.scoring import (
     BOOTSTRAP_DRAWS,
@@ -49,7 +49,7 @@ from bench.scoring import (
     talk_report,
 )
 from bench.signals import DATA_DIR, ROOT
-from bench.simulate import DEFAULT_SEED, SPLITS, data_for, generate_cases, manifest_for
+from bench.simulate import DEFAULT_SEED, SPLITS, generate_cases, manifest_for
 from bench.truth import (
     PartySegment,
     frame_activity,

@@ -48,12 +48,12 @@ from scipy.io import wavfile
 
 from bench.accuracy import BenchError
 from bench.boundaries import Case, analytics_config, analyzed, case_parser, prepared
-from bench.heldout import HeldoutError
+from bench.heldout import HeldoutError, data_for
 from bench.misses import HANDOVER, heard_gap, missed_interruptions
 from bench.overlap_features import separation
 from bench.room import RATE_HZ
 from bench.signals import load_mono
-from bench.simulate import data_for, split_of
+from bench.simulate import split_of
 from bench.truth import FRAME_S, SpeakerTurn, frame_activity, n_frames, read_rttm, segments_from_json
 from listener.config import Config
 

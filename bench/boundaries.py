@@ -35,11 +35,11 @@ from typing import Any
 
 from bench import interruptions as events
 from bench.accuracy import BenchError, analyze, case_truth, cases_dir, ensure_cases
-from bench.heldout import HeldoutError
+from bench.heldout import HeldoutError, data_for
 from bench.overlaps import OVERLAP_MODES
 from bench.scoring import Counts
 from bench.signals import DATA_DIR
-from bench.simulate import DEFAULT_SEED, SPLITS, data_for
+from bench.simulate import DEFAULT_SEED, SPLITS
 from bench.truth import PartySegment, segments_from_json
 from listener.analytics.replay import replay
 from listener.config import Config, load_config

@@ -60,6 +60,11 @@ class HeldoutError(RuntimeError):
     """The held-out excerpts cannot be fetched; the message says what to do."""
 
 
+def data_for(split: str, shared: Path = DATA_DIR) -> Path:
+    """The data folder a split's excerpts are in (the held-out ones are fetched on first use)."""
+    return heldout_data(shared=shared) if split == "heldout" else shared
+
+
 def heldout_data(folder: Path = HELDOUT_DIR, shared: Path = DATA_DIR) -> Path:
     """A data folder laid out like ``../shared/data`` with the held-out excerpts; fetched on first use.
 

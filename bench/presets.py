@@ -26,10 +26,10 @@ from pathlib import Path
 
 from bench.accuracy import BenchError, cases_dir, ensure_cases, overall_figures, run
 from bench.arrays import ARRAYS, Layout
-from bench.heldout import HeldoutError
+from bench.heldout import HeldoutError, data_for
 from bench.overlaps import OVERLAP_MODES
 from bench.signals import DATA_DIR
-from bench.simulate import DEFAULT_SEED, SPLITS, data_for
+from bench.simulate import DEFAULT_SEED, SPLITS
 
 FIGURES = ("f1_mean", "attribution", "share_error_pp", "interruption_f1")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.arrays import ARRAYS, DEFAULT_ARRAY, DEFAULT_LAYOUT, Layout, captured, mics_of
-from bench.heldout import MEMBERS, heldout_data
+from bench.heldout import MEMBERS, data_for
 from bench.overlaps import OVERLAP_MODES, solo_material, speaker_source
 from bench.room import (
     RATE_HZ,
@@ -301,11 +301,6 @@ def manifest_for(
         "split": split,
         "reps": dict(sorted((reps or {}).items())),
     }
-
-
-def data_for(split: str, shared: Path = DATA_DIR) -> Path:
-    """The data folder a split's excerpts are in (the held-out ones are fetched on first use)."""
-    return heldout_data(shared=shared) if split == "heldout" else shared
 
 
 def generate_cases(

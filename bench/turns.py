@@ -26,14 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock, SpatialFrames
 from listener.service.runner import sample_conversation
 from listener.spatial.frontend import SpatialFrontEnd
-from listener.turns.base import slice_frames
-from listener.turns.features import FeatureExtractor
+from listener.turns.base import join_frames
+from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import INPUT_FEATURES, INPUT_STATE, shipped_model_path
 
@@ -99,19 +98,6 @@ def stage_latency(path: Path, frames: list[SpatialFrames], repeat: int) -> float
     return best * 1e6
 
 
-def _features_of(frames: list[SpatialFrames]) -> npt.NDArray[np.float32]:
-    """The turn model's input features for the whole stream, extracted in one go."""
-    whole = slice_frames(frames[0], 0, 0)
-    extract = FeatureExtractor(whole.sample_rate_hz, whole.fft_size)
-    return extract(
-        np.concatenate([f.power for f in frames]),
-        np.concatenate([f.rep_weight for f in frames]),
-        np.concatenate([f.customer_weight for f in frames]),
-        np.concatenate([f.rep_snr_db for f in frames]),
-        np.concatenate([f.customer_snr_db for f in frames]),
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.turns", description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=3, help="passes over the sample (best pass is reported)")
@@ -119,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
     frames, front_us = front_end(args.repeat)
-    features = _features_of(frames)
+    features = features_of(join_frames(*frames))
     models = {"int8": shipped_model_path()}
     if FLOAT_MODEL.exists():
         models["float"] = FLOAT_MODEL

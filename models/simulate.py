@@ -29,6 +29,7 @@ from bench.signals import mix_to_level, noise_sources, wrap_deg
 from listener.config import Config, geometry, parse_config
 from listener.events import AudioBlock, SpatialFrames
 from listener.spatial.frontend import SpatialFrontEnd
+from listener.turns.base import join_frames
 from listener.turns.features import FEATURE_VERSION
 from listener.turns.features import features_of as features_of
 from models.corpus import ESPEAK_SPEAKERS, FRAME, RATE_HZ, Utterance, is_validation, load_corpus
@@ -70,24 +71,7 @@ def spatial_frames(audio: np.ndarray, config: Config, block_s: float = 1.0) -> S
     for a in range(0, audio.shape[1], block):
         chunk = np.ascontiguousarray(audio[:, a : a + block].T, dtype=np.float32)
         parts += [e for e in front.process(AudioBlock(a / RATE_HZ, RATE_HZ, chunk)) if isinstance(e, SpatialFrames)]
-    first = parts[0]
-
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(p, name) for p in parts])
-
-    return SpatialFrames(
-        start_s=first.start_s,
-        hop_s=first.hop_s,
-        sample_rate_hz=first.sample_rate_hz,
-        fft_size=first.fft_size,
-        power=cat("power"),
-        rep_weight=cat("rep_weight"),
-        customer_weight=cat("customer_weight"),
-        noise_power=parts[-1].noise_power,
-        rep_snr_db=cat("rep_snr_db"),
-        customer_snr_db=cat("customer_snr_db"),
-        doa_deg=cat("doa_deg"),
-    )
+    return join_frames(*parts)
 
 
 def _intervals(active: np.ndarray) -> list[tuple[float, float]]:

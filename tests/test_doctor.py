@@ -16,7 +16,7 @@ from listener.config import Config, parse_config
 from listener.service import doctor
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, tones
-from tests.mqtt_broker import PASSWORD, Mosquitto, Recorder, free_port
+from tests.mqtt_broker import BASE, PASSWORD, Mosquitto, Recorder, free_port
 
 alsa_config = alsa_device.alsa_config  # fixtures
 test_array = alsa_device.test_array
@@ -96,9 +96,9 @@ def test_broker_reachable_and_publishing(tmp_path: Path) -> None:
         probes = seen.wait_for(lambda messages: bool(messages), timeout_s=5.0)
     assert check.status == "ok", check
     assert check.detail == (
-        f"connected to 127.0.0.1:{broker.port} anonymously, and a publish to listener/counter-3/doctor was accepted"
+        f"connected to 127.0.0.1:{broker.port} anonymously, and a publish to {BASE}/doctor was accepted"
     )
-    assert [(m.topic, m.retain) for m in probes] == [("listener/counter-3/doctor", False)]  # doctor's own leaf
+    assert [(m.topic, m.retain) for m in probes] == [(f"{BASE}/doctor", False)]  # doctor's own leaf
 
 
 def _check_behind_acl(tmp_path: Path, acl: str, protocol: str) -> doctor.Check:
@@ -109,8 +109,8 @@ def _check_behind_acl(tmp_path: Path, acl: str, protocol: str) -> doctor.Check:
 def test_broker_acl_refusing_publish_fails_on_mqtt5(tmp_path: Path) -> None:
     check = _check_behind_acl(tmp_path, "topic read listener/#\n", "5")
     assert check.status == "FAIL", check
-    assert "refused a publish to listener/counter-3/doctor: Not authorized" in check.detail
-    assert "let anonymous clients publish to listener/counter-3/# in the broker's ACL" in check.fix
+    assert f"refused a publish to {BASE}/doctor: Not authorized" in check.detail
+    assert f"let anonymous clients publish to {BASE}/# in the broker's ACL" in check.fix
 
 
 def test_publish_rights_are_verified_on_mqtt311_by_reading_the_message_back(tmp_path: Path) -> None:

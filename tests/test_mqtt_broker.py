@@ -236,7 +236,7 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
     pending = conversation()
     with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
         for second in range(40):
-            while pending and float(getattr(pending[0], "decided_s", getattr(pending[0], "t_s", 0.0))) <= second:
+            while pending and (event_time(pending[0]) or 0.0) <= second:
                 stage.process(pending.pop(0))
             clock["ms"] = base_ms + (second + 1) * 1000 + (step_ms if second + 1 >= 10 else 0)
             stage.process(block(float(second)))

@@ -40,10 +40,7 @@ def spatial(
         block = AudioBlock(a / RATE_HZ, RATE_HZ, np.ascontiguousarray(samples[a:b], dtype=np.float32))
         out += [e for e in front.process(block) if isinstance(e, SpatialFrames)]
         a, k = b, k + 1
-    joined = out[0]
-    for part in out[1:]:
-        joined = join_frames(joined, part)
-    return joined
+    return join_frames(*out)
 
 
 def decided(

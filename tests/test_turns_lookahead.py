@@ -186,7 +186,7 @@ def test_a_session_reset_falls_between_the_same_steps_however_the_frames_are_cut
     """Speech, 6 s of nobody (a 5 s session gap), speech again: the model restarts at one step."""
     gap = silence(frames, 600)
     again = dataclasses.replace(frames, start_s=gap.end_s)
-    talk = join_frames(join_frames(frames, gap), again)
+    talk = join_frames(frames, gap, again)
     path = model_with(tmp_path, lookahead)
     config = parse_config({"analytics": {"session_gap_s": 5.0}})
     whole_stage = OnnxTurnModel(config, path)

@@ -289,17 +289,19 @@ def slice_frames(f: SpatialFrames, a: int, b: int) -> SpatialFrames:
     )
 
 
-def join_frames(a: SpatialFrames, b: SpatialFrames) -> SpatialFrames:
+def join_frames(first: SpatialFrames, *rest: SpatialFrames) -> SpatialFrames:
+    """Consecutive frames as one: the first's clock, the last's noise floor."""
+    parts = (first, *rest)
     return SpatialFrames(
-        start_s=a.start_s,
-        hop_s=a.hop_s,
-        sample_rate_hz=a.sample_rate_hz,
-        fft_size=a.fft_size,
-        power=np.concatenate([a.power, b.power]),
-        rep_weight=np.concatenate([a.rep_weight, b.rep_weight]),
-        customer_weight=np.concatenate([a.customer_weight, b.customer_weight]),
-        noise_power=b.noise_power,
-        rep_snr_db=np.concatenate([a.rep_snr_db, b.rep_snr_db]),
-        customer_snr_db=np.concatenate([a.customer_snr_db, b.customer_snr_db]),
-        doa_deg=np.concatenate([a.doa_deg, b.doa_deg]),
+        start_s=first.start_s,
+        hop_s=first.hop_s,
+        sample_rate_hz=first.sample_rate_hz,
+        fft_size=first.fft_size,
+        power=np.concatenate([p.power for p in parts]),
+        rep_weight=np.concatenate([p.rep_weight for p in parts]),
+        customer_weight=np.concatenate([p.customer_weight for p in parts]),
+        noise_power=parts[-1].noise_power,
+        rep_snr_db=np.concatenate([p.rep_snr_db for p in parts]),
+        customer_snr_db=np.concatenate([p.customer_snr_db for p in parts]),
+        doa_deg=np.concatenate([p.doa_deg for p in parts]),
     )

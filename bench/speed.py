@@ -5,8 +5,8 @@
 Makes (once, cached) a 10-minute 16 kHz recording from the spatialized AMI
 cases (on the 4-mic board, or on ``--array``'s in its own channels, analyzed
 with a config naming it), runs `listener analyze` on it in a child process
-pinned to one core, and reads the child's CPU time and peak RSS from the
-kernel. A 1-second run gives the fixed start-up cost (imports), reported
+pinned to one core, and reads the child's CPU time from the kernel and its
+peak RSS from its own /proc status. A 1-second run gives the fixed start-up cost (imports), reported
 separately so the per-audio-second figure is the streaming cost.
 """
 
@@ -21,36 +21,54 @@ from pathlib import Path
 
 import soundfile as sf
 
+from bench import simulate
 from bench.arrays import ARRAYS, DEFAULT_ARRAY, Layout
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
 def make_long(minutes: float, out: Path, array: str = DEFAULT_ARRAY) -> Path:
-    """Render the recording in a child process: a parent grown by rendering would
-    inflate the analyze child's peak RSS (a forked child counts its parent's pages until exec)."""
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "bench.simulate", "--long", str(minutes * 60.0), "--out", str(out)]
-        subprocess.run([*cmd, "--array", array], check=True)
+        simulate.main(["--long", str(minutes * 60.0), "--out", str(out), "--array", array])
     return out
+
+
+# Runs `listener analyze` and writes the process's own peak RSS (kB) to argv[1]. The kernel's
+# ru_maxrss of a child counts the pages it shared with its parent until exec, so a large parent
+# (this bench after rendering, or a test process that has loaded torch) would pass for the
+# listener's peak; VmHWM is the high-water mark of the memory exec gave it.
+PEAK_WRAPPER = """
+import sys
+from listener.cli import main
+code = main(sys.argv[2:])
+with open("/proc/self/status") as status, open(sys.argv[1], "w") as out:
+    out.write(next((line.split()[1] for line in status if line.startswith("VmHWM:")), ""))
+sys.exit(code)
+"""
 
 
 def measure(path: Path, config: Path | None = None) -> tuple[float, float, float]:
     """(cpu_s, wall_s, peak_rss_mb) of one analyze run in a fresh child on core 0."""
-    cmd = [sys.executable, "-m", "listener", "analyze", str(path), *(["--config", str(config)] if config else [])]
+    peak_file = CACHE / f"peak-{os.getpid()}.txt"
+    peak_file.unlink(missing_ok=True)
+    args = ["analyze", str(path), *(["--config", str(config)] if config else [])]
+    cmd = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), *args]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     if hasattr(os, "sched_setaffinity"):
         cmd = ["taskset", "-c", "0", *cmd]
     start = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
-    # this child's own usage: RUSAGE_CHILDREN's peak would include the child that rendered the recording
+    # this child's own CPU time: RUSAGE_CHILDREN's would include every child before it
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"listener analyze failed with exit code {child.returncode}")
-    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024.0
+    peak_kb = peak_file.read_text().strip() if peak_file.exists() else ""
+    peak_file.unlink(missing_ok=True)
+    # without /proc (not Linux) the kernel's figure, parent's pages and all
+    return usage.ru_utime + usage.ru_stime, wall, (float(peak_kb) if peak_kb else usage.ru_maxrss) / 1024.0
 
 
 def main() -> None:

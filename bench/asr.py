@@ -18,7 +18,6 @@ block (mono conversion, queue). Goal: at most 1 ms per recognised word.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from bench.usage import cpu_s, rss_mb
 from listener.config import parse_config
 from listener.events import ActivityFrames, AudioBlock, Party
 from listener.transcription.cues import CueDetector
@@ -81,18 +81,6 @@ def korean_speech(seconds: float) -> np.ndarray:
         sf.write(path, np.concatenate(pieces)[: int(seconds * RATE_HZ)], RATE_HZ, subtype="PCM_16")
     x, _ = sf.read(path, dtype="float32")
     return x
-
-
-def rss_mb(field: str = "VmRSS") -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def bench_recogniser(seconds: float) -> None:

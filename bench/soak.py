@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 import threading
@@ -34,6 +33,7 @@ import numpy.typing as npt
 from bench.signals import to_int16
 from bench.simulate import DEFAULT_SEED, EXCERPTS, simulate_case
 from bench.truth import read_rttm
+from bench.usage import cpu_s, rss_mb
 from listener.audio.base import AudioSource
 from listener.config import PROCESSING_RATE_HZ, Config, geometry, parse_config
 from listener.events import AudioBlock, EndOfStream, Event, SessionEnded, SessionSummary
@@ -47,18 +47,6 @@ BLOCK = PROCESSING_RATE_HZ // 10
 GAP_S = (26.0, 32.0)  # quiet between visits: longer than session_gap_s, so every visit is a session
 SESSION_GAP_S = 20.0
 NOISE_LEVEL = 3e-3
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def case_bank(n_cases: int) -> list[Int16Array]:

@@ -5,7 +5,8 @@
 with a throwaway CA (made with the ``openssl`` CLI) and a password file
 (``mosquitto_passwd -b``). It can be stopped and started again on the same
 port to simulate an outage, and is always killed on exit. Every wait has a
-timeout: a broken broker fails a test, it never hangs it.
+timeout: a broken broker fails a test, it never hangs it. :func:`service_config`
+and :func:`run_listener` start a file run of the service that publishes to it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -210,6 +212,28 @@ class Recorder:
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(timeout=5)
+
+
+def service_config(folder: Path, broker: Mosquitto, **mqtt: object) -> Path:
+    """A listener.toml in ``folder`` for a file run publishing to ``broker``: no LEDs, 5 s sessions."""
+    table = {**broker.mqtt_config(), **mqtt}
+    lines = ["[leds]", "enabled = false", 'button_pin = ""', "[analytics]", "session_gap_s = 5.0"]
+    lines += ["session_min_speech_s = 5.0", "[service]", f'state_dir = "{folder / "state"}"', "[mqtt]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "listener.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_listener(config: Path, wav: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """``listener run --input wav`` in its own process group, so a failing test can kill all of it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(wav), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def kill_process_group(proc: subprocess.Popen[bytes]) -> None:

@@ -30,8 +30,17 @@ from listener.outputs.mqtt import MqttStage
 from listener.pipeline import Pipeline, Stage
 from tests import alsa_device, asr_audio, synth
 from tests.alsa_device import AlsaConfig, FifoFeeder, tones
-from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, Recorder, free_port, kill_process_group, validate
-from tests.test_mqtt_run import _config, _listener
+from tests.mqtt_broker import (
+    BASE,
+    DEVICE_ID,
+    Mosquitto,
+    Recorder,
+    free_port,
+    kill_process_group,
+    run_listener,
+    service_config,
+    validate,
+)
 
 RATE_HZ = 16000
 
@@ -100,7 +109,7 @@ def test_sigterm_mid_session_publishes_the_summary_and_offline_within_2_s(tmp_pa
     samples, _ = synth.render(VISIT, 40.0)
     wav = synth.write_wav(tmp_path / "visit.wav", samples)
     with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
-        proc = _listener(_config(tmp_path, broker, shutdown_drain_s=5.0), wav)  # real time
+        proc = run_listener(service_config(tmp_path, broker, shutdown_drain_s=5.0), wav)  # real time
         try:
             got = rec.wait_for(
                 lambda ms: any(m.topic == f"{BASE}/event" and b"session_start" in m.payload for m in ms), 30

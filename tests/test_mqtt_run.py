@@ -13,7 +13,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,16 @@ import pytest
 
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests import synth
-from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder, kill_process_group, validate
+from tests.mqtt_broker import (
+    BASE,
+    Mosquitto,
+    Received,
+    Recorder,
+    kill_process_group,
+    run_listener,
+    service_config,
+    validate,
+)
 from tests.synth import Utterance
 
 SPOOLED = ("event", "metrics", "session")
@@ -49,26 +57,6 @@ DURATION_S = 42.0
 def visits_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     samples, _ = synth.render(VISITS, DURATION_S)
     return synth.write_wav(tmp_path_factory.mktemp("audio") / "visits.wav", samples)
-
-
-def _config(folder: Path, broker: Mosquitto, **mqtt: object) -> Path:
-    table = {**broker.mqtt_config(), **mqtt}
-    lines = ["[leds]", "enabled = false", 'button_pin = ""', "[analytics]", "session_gap_s = 5.0"]
-    lines += ["session_min_speech_s = 5.0", "[service]", f'state_dir = "{folder / "state"}"', "[mqtt]"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "listener.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _listener(config: Path, wav: Path, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(wav), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, so a failing test can kill all of it
-    )
 
 
 def _finish(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
@@ -116,7 +104,7 @@ def fast_run(tmp_path_factory: pytest.TempPathFactory, visits_wav: Path) -> Iter
     """Everything one ``listener run --fast`` publishes (broker up all along)."""
     folder = tmp_path_factory.mktemp("fast")
     with Mosquitto(folder / "broker") as broker, Recorder(broker) as rec:
-        proc = _listener(_config(folder, broker), visits_wav, "--fast")
+        proc = run_listener(service_config(folder, broker), visits_wav, "--fast")
         _finish(proc, timeout_s=120)
         messages = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/status" and b"offline" in m.payload for m in ms))
     yield messages
@@ -146,7 +134,7 @@ def _offline_after_reconnecting(messages: list[Received]) -> bool:
 
 def test_last_will_says_offline_when_the_process_dies(tmp_path: Path, visits_wav: Path) -> None:
     with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
-        proc = _listener(_config(tmp_path, broker), visits_wav)  # real time: still running when killed
+        proc = run_listener(service_config(tmp_path, broker), visits_wav)  # real time: still running when killed
         try:
             rec.wait_for(lambda ms: any(map(_is_status("online"), ms)), 30)
             time.sleep(1.0)
@@ -176,7 +164,7 @@ def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, visits_wav: Path, f
     broker.start()
     try:
         with Recorder(broker, persistent=True) as rec:
-            proc = _listener(_config(tmp_path, broker), visits_wav)  # real time
+            proc = run_listener(service_config(tmp_path, broker), visits_wav)  # real time
             try:
                 rec.wait_for(lambda ms: any(m.topic == f"{BASE}/event" for m in ms), 30)
                 time.sleep(3.0)

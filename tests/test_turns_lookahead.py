@@ -13,11 +13,10 @@ import pytest
 from listener.analytics.replay import activity, frame_blocks
 from listener.analytics.stage import ConversationAnalytics
 from listener.analytics.timeline import Timeline
-from listener.config import Config, geometry, parse_config
+from listener.config import Config, parse_config
 from listener.errors import ModelError
 from listener.events import (
     ActivityFrames,
-    AudioBlock,
     EndOfStream,
     Event,
     Interruption,
@@ -28,13 +27,11 @@ from listener.events import (
     SpeechSegment,
     TurnPredictions,
 )
-from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns.base import join_frames, slice_frames
 from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import load_spec, shipped_model_path, sidecar_path
-from tests import synth
-from tests.test_turns_model import joined, silence, stream
+from tests.turn_frames import dialogue_frames, joined, silence, stream
 
 AHEAD = 3
 
@@ -53,11 +50,7 @@ def model_with(tmp_path: Path, lookahead: object) -> Path:
 
 @pytest.fixture(scope="module")
 def frames() -> SpatialFrames:
-    samples, _ = synth.render(synth.DIALOGUE, 17.0)
-    config = parse_config({})
-    front = SpatialFrontEnd(config, geometry(config))
-    (part,) = [e for e in front.process(AudioBlock(0.0, 16000, samples)) if isinstance(e, SpatialFrames)]
-    return part
+    return dialogue_frames()
 
 
 @pytest.fixture(scope="module")

@@ -8,51 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from listener.config import Config, geometry, parse_config
+from listener.config import Config, parse_config
 from listener.events import (
     ActivityFrames,
-    AudioBlock,
-    EndOfStream,
-    Event,
     SpatialFrames,
     TurnPredictions,
 )
-from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns import derive
-from listener.turns.base import slice_frames
 from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import INPUT_FEATURES, INPUT_STATE, load_spec, shipped_model_path, sidecar_path
-from tests import synth
+from tests.turn_frames import dialogue_frames, joined, silence, stream
 
 MAX_BYTES = 1_000_000
 
 
 @pytest.fixture(scope="module")
 def frames() -> SpatialFrames:
-    """Front-end frames of the 17 s two-party test dialogue, in one event."""
-    samples, _ = synth.render(synth.DIALOGUE, 17.0)
-    config = parse_config({})
-    front = SpatialFrontEnd(config, geometry(config))
-    parts = [e for e in front.process(AudioBlock(0.0, 16000, samples)) if isinstance(e, SpatialFrames)]
-    assert len(parts) == 1
-    return parts[0]
-
-
-def stream(stage: OnnxTurnModel, frames: SpatialFrames, sizes: list[int]) -> list[Event]:
-    """Feed ``frames`` in pieces of the given sizes (cycled), then end the stream."""
-    out: list[Event] = []
-    a, k = 0, 0
-    while a < frames.n_frames:
-        b = min(frames.n_frames, a + sizes[k % len(sizes)])
-        out += stage.process(slice_frames(frames, a, b))
-        a, k = b, k + 1
-    out += stage.process(EndOfStream(frames.end_s))
-    return out
-
-
-def joined(events: list[Event], kind: type, field: str) -> np.ndarray:
-    return np.concatenate([getattr(e, field) for e in events if isinstance(e, kind)])
+    return dialogue_frames()
 
 
 def test_shipped_model_is_int8_small_and_described() -> None:
@@ -125,24 +98,6 @@ def test_each_stream_starts_from_a_fresh_state(frames: SpatialFrames) -> None:
     second = stream(stage, frames, [10])
     np.testing.assert_array_equal(joined(first, ActivityFrames, "rep_prob"), joined(second, ActivityFrames, "rep_prob"))
     np.testing.assert_array_equal(joined(first, TurnPredictions, "p_hold"), joined(second, TurnPredictions, "p_hold"))
-
-
-def silence(frames: SpatialFrames, n_frames: int) -> SpatialFrames:
-    """``n_frames`` of the first (quiet) frame of ``frames``, right after them: nobody speaks."""
-    quiet = slice_frames(frames, 0, 1)
-    return SpatialFrames(
-        start_s=frames.end_s,
-        hop_s=frames.hop_s,
-        sample_rate_hz=frames.sample_rate_hz,
-        fft_size=frames.fft_size,
-        power=np.repeat(quiet.power, n_frames, axis=0),
-        rep_weight=np.repeat(quiet.rep_weight, n_frames, axis=0),
-        customer_weight=np.repeat(quiet.customer_weight, n_frames, axis=0),
-        noise_power=frames.noise_power,
-        rep_snr_db=np.full(n_frames, -60.0, np.float32),
-        customer_snr_db=np.full(n_frames, -60.0, np.float32),
-        doa_deg=np.full(n_frames, np.nan, np.float32),
-    )
 
 
 def test_a_session_gap_resets_the_model(frames: SpatialFrames) -> None:

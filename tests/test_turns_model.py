@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from listener.cli import main
 from listener.config import Config, parse_config
 from listener.events import (
     ActivityFrames,
     SpatialFrames,
     TurnPredictions,
 )
+from listener.service.runner import sample_conversation
 from listener.turns import derive
 from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
@@ -148,3 +150,25 @@ def test_in_overlap_a_party_stays_on_only_at_the_on_threshold_as_training_scores
     walk = np.clip(np.cumsum(rng.normal(0.0, 0.08, (2000, 2)), axis=0) % 2.0, 0.0, 1.0).astype(np.float32)
     model._active = (False, False)
     assert [model._decide(row) for row in walk] == [tuple(r) for r in hysteresis(walk, on, off).tolist()]
+
+
+def test_at_a_reps_start_p_hold_is_the_silent_customers_chance_to_resume() -> None:
+    """Even when the rep spoke alone in the customer's pause before (a backchannel keeps no floor)."""
+    stage = OnnxTurnModel(parse_config({}))
+    steps = [(False, True)] * 30 + [(False, False)] * 10 + [(True, False)] * 15 + [(False, False)] * 10
+    steps += [(True, False)] * 5  # the rep starts again: the last to speak alone was the rep
+    active = np.array(steps)
+    out = np.random.default_rng(0).random((len(steps), 2 + 2 * (len(stage.spec.bin_edges_s) - 1)), np.float32)
+    p_hold, _ = stage._interpret(out, active, 0.0, 0.02)
+    view = derive.outlook(out, stage.spec.bin_edges_s, stage.spec.thresholds)
+    onset = len(steps) - 5
+    assert p_hold[onset] == pytest.approx(view.p_resumes[1][onset])  # the customer's, not the rep's
+    pause = onset - 5  # in a silence: the last speaker's (the rep's) chance to speak next
+    assert p_hold[pause] == pytest.approx(1.0 - view.p_shift[0][pause])
+
+
+def test_the_sample_reps_own_pause_is_no_premature_start(capsys: pytest.CaptureFixture[str]) -> None:
+    """At 3.9 s the rep resumes its answer; the customer's next words come at 6.8 s."""
+    assert main(["analyze", str(sample_conversation()), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert not [e for e in report["events"] if e["type"] == "premature_start"]

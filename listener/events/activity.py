@@ -90,10 +90,13 @@ class TurnPredictions(Event):
     """The turn-taking model's outlook for consecutive frames (the ActivityFrames hop).
 
     ``p_hold``: in a mutual silence, the probability that the party who spoke
-    last speaks next (``p_shift = 1 - p_hold``). ``p_backchannel``: while a
-    party starts speaking over the other, the probability that it only
-    backchannels rather than bids for the floor. The analytics read them only
-    at those moments; elsewhere they are the model's running outputs.
+    last speaks next (``p_shift = 1 - p_hold``); while one party speaks
+    alone, the probability that the other resumes within a second (at a
+    rep's start in the customer's pause: the customer was only thinking).
+    ``p_backchannel``: while a party starts speaking over the other, the
+    probability that it only backchannels rather than bids for the floor.
+    The analytics read them only at those moments; elsewhere they are the
+    model's running outputs.
     """
 
     start_s: float

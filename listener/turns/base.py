@@ -201,12 +201,14 @@ class TurnStage(Stage):
     def _interpret(
         self, out: Float, active: npt.NDArray[np.bool_], start_s: float, hop_s: float
     ) -> tuple[Float, Float]:
-        """Per frame: p_hold of the party who spoke last, p_backchannel of the party who came in last.
+        """Per frame: p_hold (see :class:`TurnPredictions`), p_backchannel of the party who came in last.
 
-        p_hold is that party's chance to be the next to speak: in a silence,
-        its share of the projected speech (1 - p_shift of a pause); while the
-        other party has just started, its chance to resume within a second
-        (premature start: the holder was only thinking).
+        In a silence p_hold is about the party who spoke last: its share of the
+        projected speech (1 - p_shift of a pause). While one party speaks alone
+        it is about the silent one, whoever spoke last: its chance to resume
+        within a second. A rep who starts in the customer's pause has often
+        spoken alone since (a backchannel does not take the floor), and the
+        premature start asks whether the customer, not the rep, goes on.
         """
         view = self._outlook(out)
         shift = [v.tolist() for v in view.p_shift]
@@ -216,9 +218,10 @@ class TurnStage(Stage):
         p_bc = np.ones(out.shape[0], dtype=np.float32)
         for i, on in enumerate(active.tolist()):
             last, newcomer = self._speakers.update((on[0], on[1]), start_s + i * hop_s, hop_s)
-            if last is not None:
-                k = PARTIES.index(last)
-                p_hold[i] = back[k][i] if on[1 - k] and not on[k] else 1.0 - shift[k][i]
+            if on[0] != on[1]:
+                p_hold[i] = back[1 if on[0] else 0][i]
+            elif last is not None:
+                p_hold[i] = 1.0 - shift[PARTIES.index(last)][i]
             if newcomer is not None:
                 p_bc[i] = 1.0 - cont[PARTIES.index(newcomer)][i]
         return p_hold, p_bc

@@ -1,8 +1,8 @@
 """Who spoke last and who came in last, over the stage's own activity decisions.
 
-The turn predictions are about these two parties: ``p_hold`` about the one
-who spoke last (alone, long enough to be speech), ``p_backchannel`` about
-the one whose speech began most recently.
+The turn predictions are about these two parties: ``p_hold`` in a silence
+about the one who spoke last (alone, long enough to be speech),
+``p_backchannel`` about the one whose speech began most recently.
 """
 
 from __future__ import annotations

@@ -52,16 +52,23 @@ def conversation(sid: str = SID, t0: float = 0.0) -> list[Event]:
         Backchannel(by=Party.REP, onset_s=t0 + 5.0, decided_s=t0 + 6.5, duration_s=0.4),
         Interruption(by=Party.REP, onset_s=t0 + 7.5, decided_s=t0 + 8.5, successful=None),
         Interruption(by=Party.REP, onset_s=t0 + 7.5, decided_s=t0 + 9.5, successful=True),
-        RollingShare(t_s=t0 + 20.0, window_s=120.0, rep_talk_s=12.5, customer_talk_s=7.0, rep_share=12.5 / 19.5),
+        rolling(t0 + 9.0, rep_s=1.5, customer_s=7.0),  # the rep's turn still going on counts
+        rolling(t0 + 20.0, rep_s=12.5, customer_s=7.0),
         SpeechSegment(party=Party.REP, start_s=t0 + 7.5, end_s=t0 + 30.0, decided_s=t0 + 30.2),
         TalkTotals(t_s=t0 + 30.2, rep_talk_s=22.5, customer_talk_s=7.0),
-        RollingShare(t_s=t0 + 30.2, window_s=120.0, rep_talk_s=22.5, customer_talk_s=7.0, rep_share=22.5 / 29.5),
+        rolling(t0 + 30.2, rep_s=22.5, customer_s=7.0),
         DominanceChanged(dominating=True, onset_s=t0 + 30.2, decided_s=t0 + 30.2, rep_share=0.76, reason="share"),
         SessionEnded(session_id=sid, onset_s=t0 + 1.0, decided_s=t0 + 40.0, end_s=t0 + 38.0),
     ]
     segments = [e for e in events if isinstance(e, SpeechSegment)]
     analytics = parse_config({}).analytics
     return [*events, summarize(sid, Window(t0 + 1.0, t0 + 38.0), t0 + 40.0, segments, events, analytics)]
+
+
+def rolling(t_s: float, rep_s: float, customer_s: float) -> RollingShare:
+    """The analytics' running talk times of a session begun at most 120 s before ``t_s``."""
+    share = rep_s / (rep_s + customer_s)
+    return RollingShare(t_s, 120.0, rep_s, customer_s, share, rep_s, customer_s)
 
 
 def feed(stage: MqttStage, events: list[Event], t0: float = 0.0, seconds: int = 40) -> list[Event]:

@@ -28,6 +28,8 @@ from listener.events import (
     Reported,
     RollingShare,
     SessionEnded,
+    SessionStarted,
+    SessionSummary,
 )
 
 BASE = Config()
@@ -118,6 +120,33 @@ def test_event_invariants(timeline: Timeline) -> None:
     assert all(0.0 <= s <= 1.0 for s in shares)
     on = [e.dominating for e in events if isinstance(e, DominanceChanged)]
     assert all(a != b for a, b in itertools.pairwise(on)) and (not on or on[0])
+
+
+@PROPERTY
+@given(timelines())
+def test_running_talk_grows_to_the_sessions_own(timeline: Timeline) -> None:
+    """What a dashboard sees between summaries: never shrinking, and at its last update the summary's talk so far."""
+    running: dict[str, list[RollingShare]] = {}
+    current: str | None = None
+    summaries: list[SessionSummary] = []
+    ended_s: dict[str, float] = {}
+    for e in everything(timeline):
+        if isinstance(e, SessionStarted):
+            current = e.session_id
+        elif isinstance(e, SessionEnded):
+            current, ended_s[e.session_id] = None, e.decided_s
+        elif isinstance(e, RollingShare):
+            assert current is not None, "running figures only inside a session"
+            running.setdefault(current, []).append(e)
+            assert e.rep_talk_s <= e.session_rep_talk_s + 1e-9 and e.customer_talk_s <= e.session_customer_talk_s + 1e-9
+        elif isinstance(e, SessionSummary):
+            summaries.append(e)
+    for summary in summaries:
+        figures = [(r.session_rep_talk_s, r.session_customer_talk_s) for r in running[summary.session_id]]
+        assert all(b[0] >= a[0] - 1e-9 and b[1] >= a[1] - 1e-9 for a, b in itertools.pairwise(figures))
+        since_last_s = ended_s[summary.session_id] - running[summary.session_id][-1].t_s  # under a second
+        for total, last in zip((summary.rep_talk_s, summary.customer_talk_s), figures[-1], strict=True):
+            assert last - 1e-6 <= total <= last + since_last_s + 1e-6
 
 
 @PROPERTY

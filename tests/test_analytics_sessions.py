@@ -13,10 +13,11 @@ import pytest
 from listener.events import (
     DominanceChanged,
     Question,
+    RollingShare,
     SessionEnded,
     SessionStarted,
 )
-from tests.analytics_timelines import CUST, REP, of, run, with_analytics
+from tests.analytics_timelines import CUST, REP, of, raw_events, run, with_analytics
 
 # --- sessions ------------------------------------------------------------------------
 
@@ -116,3 +117,12 @@ def test_a_session_with_exactly_session_min_speech_s_gets_its_summary() -> None:
     )  # fmt: skip
     (summary,) = c.sessions
     assert summary.rep_talk_s + summary.customer_talk_s == pytest.approx(20.0)
+
+
+def test_running_talk_counts_the_turn_still_going_on() -> None:
+    """Once a second the session's talk so far, for dashboards: a long turn grows, it does not jump at its end."""
+    events = raw_events([("customer", 1.0, 3.0), ("rep", 3.5, 4.5), ("customer", 5.0, 40.0)], 45.0)
+    at = {e.t_s: e for e in events if isinstance(e, RollingShare)}
+    assert (at[10.0].session_rep_talk_s, at[10.0].session_customer_talk_s) == (1.0, 7.0)
+    assert (at[30.0].session_rep_talk_s, at[30.0].session_customer_talk_s) == (1.0, 27.0)
+    assert at[30.0].customer_talk_s == 27.0 and at[30.0].window_s == 29.0  # the window holds the session so far

@@ -89,8 +89,9 @@ def _check_events_and_summary(got: list[Received]) -> None:
 def _check_metrics_and_state(got: list[Received]) -> None:
     metrics = json_on(got, "metrics")
     assert [m["session_s"] for m in metrics] == [10.0, 20.0, 30.0]  # every 10 s of audio in the session
-    shares = [None, pytest.approx(12.5 / 19.5, abs=1e-3), pytest.approx(22.5 / 29.5, abs=1e-3)]
+    shares = [pytest.approx(r / (r + 7.0), abs=1e-3) for r in (1.5, 12.5, 22.5)]
     assert [m["rep_share_rolling"] for m in metrics] == shares
+    assert [(m["rep_talk_s"], m["customer_talk_s"]) for m in metrics] == [(1.5, 7.0), (12.5, 7.0), (22.5, 7.0)]
     assert [m["interruptions_by_rep"] for m in metrics] == [1, 1, 1]
     states = json_on(got, "state")
     assert states[-1]["session_id"] is None and states[-1]["dominating"] is True

@@ -27,6 +27,7 @@ class Dominance:
         self.floor = floor
         self.spans: dict[Party, deque[Span]] = {p: deque() for p in Party}
         self.since: int | None = None  # start of the session; None outside sessions
+        self.session_closed = dict.fromkeys(Party, 0)  # frames of the session's closed stretches
         self.by_share = False
         self.by_monologue = False
         self.last_share = 0.0
@@ -41,12 +42,14 @@ class Dominance:
 
     def begin(self, start: int) -> None:
         self.since = start
+        self.session_closed = dict.fromkeys(Party, 0)
         for spans in self.spans.values():
             spans.clear()
 
     def add(self, party: Party, span: Span) -> None:
         if self.since is not None:
             self.spans[party].append(span)
+            self.session_closed[party] += max(0, span.end - max(span.start, self.since))
 
     def window_talk(self, t: int) -> tuple[int, int, int]:
         """(rep frames, customer frames, window start) of speech in the window ending at ``t``."""
@@ -57,12 +60,22 @@ class Dominance:
             spans = self.spans[party]
             while spans and spans[0].end <= lo:
                 spans.popleft()
-            total = sum(min(sp.end, t) - max(sp.start, lo) for sp in spans)
-            run = self.ctx.tracks[party].run
-            if run is not None and run.announced:
-                total += max(0, min(run.last_end, t) - max(run.start, lo))
-            talk.append(total)
+            talk.append(sum(min(sp.end, t) - max(sp.start, lo) for sp in spans) + self._open(party, lo, t))
         return talk[0], talk[1], lo
+
+    def session_talk(self, t: int) -> tuple[int, int]:
+        """(rep frames, customer frames) of speech since the session began, the stretches still open included."""
+        since = self.since
+        assert since is not None
+        rep, customer = (self.session_closed[p] + self._open(p, since, t) for p in (Party.REP, Party.CUSTOMER))
+        return rep, customer
+
+    def _open(self, party: Party, lo: int, t: int) -> int:
+        """Frames of ``party``'s announced, still open stretch between ``lo`` and ``t``."""
+        run = self.ctx.tracks[party].run
+        if run is None or not run.announced:
+            return 0
+        return max(0, min(run.last_end, t) - max(run.start, lo))
 
     def step(self, t: int) -> Iterator[Event]:
         lim = self.ctx.limits
@@ -74,8 +87,15 @@ class Dominance:
         yield from self._update(t, share, rep + customer)
         if t % lim.share_every_frames == 0:
             s = self.ctx.s
+            session_rep, session_customer = self.session_talk(t)
             yield RollingShare(
-                t_s=s(t), window_s=s(t - lo), rep_talk_s=s(rep), customer_talk_s=s(customer), rep_share=share
+                t_s=s(t),
+                window_s=s(t - lo),
+                rep_talk_s=s(rep),
+                customer_talk_s=s(customer),
+                rep_share=share,
+                session_rep_talk_s=s(session_rep),
+                session_customer_talk_s=s(session_customer),
             )
 
     def _update(self, t: int, share: float, speech: int) -> Iterator[Event]:

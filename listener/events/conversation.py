@@ -134,13 +134,19 @@ class ResponseGap(Reported):
 
 @dataclass(frozen=True, slots=True)
 class RollingShare(Event):
-    """Talk over the last ``window_s`` of the current session; published once a second in a session."""
+    """Talk over the last ``window_s`` of the current session, and since its onset; once a second in a session.
+
+    Both count the stretches still going on up to their last active frame,
+    so a live dashboard sees a long turn grow instead of jumping when it ends.
+    """
 
     t_s: float
     window_s: float
     rep_talk_s: float
     customer_talk_s: float
     rep_share: float
+    session_rep_talk_s: float
+    session_customer_talk_s: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,6 @@ from listener.events import (
     SessionStarted,
     SessionSummary,
     SourceState,
-    TalkTotals,
 )
 from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
@@ -250,9 +249,7 @@ class MqttStage(Stage):
             self.cues.process(event)
             if isinstance(event, SessionStarted):  # sessions never overlap: nothing before it is needed
                 self.cues.forget_before(event.onset_s)
-        if isinstance(event, TalkTotals):
-            self.tally.talk_totals(event)
-        elif isinstance(event, RollingShare):
+        if isinstance(event, RollingShare):
             self.tally.rolling(event)
         elif isinstance(event, SessionSummary):
             self._summary(event)

@@ -14,7 +14,6 @@ from listener.events import (
     RollingShare,
     SessionEnded,
     SessionStarted,
-    TalkTotals,
 )
 from listener.outputs.mqtt.payloads import SessionFigures
 
@@ -23,8 +22,6 @@ class Tally:
     """Talk times and counts of the current session, the rolling rep share, dominance."""
 
     def __init__(self) -> None:
-        self.talk_s = dict.fromkeys(Party, 0.0)
-        self._base_s = dict.fromkeys(Party, 0.0)
         self.session: SessionFigures | None = None
         self.rolling_share: float | None = None
         self.dominating = False
@@ -33,18 +30,15 @@ class Tally:
     def session_id(self) -> str | None:
         return None if self.session is None else self.session.session_id
 
-    def talk_totals(self, totals: TalkTotals) -> None:
-        self.talk_s = {Party.REP: totals.rep_talk_s, Party.CUSTOMER: totals.customer_talk_s}
-        if self.session is not None:
-            self.session.rep_talk_s = totals.rep_talk_s - self._base_s[Party.REP]
-            self.session.customer_talk_s = totals.customer_talk_s - self._base_s[Party.CUSTOMER]
-
     def rolling(self, share: RollingShare) -> None:
+        """The analytics' running talk times: the stretch still going on counts too."""
         total = share.rep_talk_s + share.customer_talk_s
         self.rolling_share = share.rep_share if total > 0 else None
+        if self.session is not None:
+            self.session.rep_talk_s = share.session_rep_talk_s
+            self.session.customer_talk_s = share.session_customer_talk_s
 
     def start(self, started: SessionStarted) -> None:
-        self._base_s = dict(self.talk_s)
         self._interruptions.clear()
         self.rolling_share = None
         self.session = SessionFigures(session_id=started.session_id, onset_s=started.onset_s)

@@ -96,8 +96,11 @@ class Pipeline(Managed):
             for event in source.events():
                 self.feed(event)
                 end_s = max(end_s, _end_of(event))
-        except Exception:
-            log.error("a stage failed at %.1f s of audio; flushing the others before stopping", end_s)
+        except Exception as exc:
+            if isinstance(exc, BrokenPipeError):  # not a fault: the reader of our output went away (| head)
+                log.info("output closed at %.1f s of audio; flushing the stages before stopping", end_s)
+            else:
+                log.error("a stage failed at %.1f s of audio; flushing the others before stopping", end_s)
             self._dispatch_guarded(EndOfStream(t_s=end_s), 0)
             raise
         self.feed(EndOfStream(t_s=end_s))

@@ -26,7 +26,7 @@ from listener.outputs import gpio
 from listener.outputs.leds import LedStage
 from listener.pipeline import EventLog, Pipeline
 from listener.service.build import analysis_stages
-from listener.service.runner import RunOptions, run
+from listener.service.runner import RunOptions, run, sample_conversation
 from tests.led_script import traced, value_at
 
 
@@ -97,3 +97,17 @@ def test_replay_where_the_rep_dominates_lights_amber_within_a_second_of_the_cros
     # the analysis' accuracy, measured by bench/accuracy.py, not the LEDs' latency.)
     true_segments = [(Party(str(s["party"])), float(s["start"]), float(s["end"])) for s in truth]  # type: ignore[arg-type]
     assert first_crossing_s(true_segments, session_s, a.dominance_on_share, a.dominance_min_speech_s) < duration_s - 1.0
+
+
+def test_a_trace_reader_that_goes_away_stops_the_run_quietly(tmp_path: Path) -> None:
+    """``listener run --led-trace | head``: the lights' trace ends the run, without an error or a traceback."""
+    config = tmp_path / "leds.toml"
+    config.write_text("[leds]\nself_test_s = 0.0\n")
+    run_cmd = f"{sys.executable} -m listener run --config {config} --input {sample_conversation()} --fast --led-trace"
+    env = {**os.environ, gpio.ENV: "mock"}
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{run_cmd} | head -n 5"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert len(result.stdout.splitlines()) == 5 and result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
+    assert "output closed" in result.stderr  # the stages were flushed: what was measured is kept

@@ -146,6 +146,7 @@ class LedStage(Stage):
         self._anchor = (0.0, time.monotonic())  # (audio s, wall s) of the last event
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._trace_closed: BrokenPipeError | None = None
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -180,6 +181,9 @@ class LedStage(Stage):
             if self._bank is not None:
                 self._render(max(self.now_s, t_s) if t_s is not None else self.now_s)
                 self._anchor = (self.now_s, time.monotonic())
+            closed, self._trace_closed = self._trace_closed, None
+        if closed is not None:
+            raise closed
         return ()
 
     def values(self) -> dict[str, float]:
@@ -202,8 +206,17 @@ class LedStage(Stage):
         if self._read_back.get(name) != actual:
             self._read_back[name] = actual
             if self.trace is not None:
-                line = json.dumps({"t": round(t_s, 3), "led": name, "value": round(actual, 3)})
-                print(line, file=self.trace, flush=True)
+                self._write_trace({"t": round(t_s, 3), "led": name, "value": round(actual, 3)})
+
+    def _write_trace(self, record: dict[str, object]) -> None:
+        trace = self.trace
+        assert trace is not None
+        try:
+            print(json.dumps(record), file=trace, flush=True)
+        except BrokenPipeError as exc:
+            # its reader went away (| head): the lights go on without it, and the run stops at the next
+            # event, raised there because the ticker thread may be the one that found out
+            self.trace, self._trace_closed = None, exc
 
     def _tick(self) -> None:
         while not self._stop.wait(TICK_S):

@@ -13,6 +13,7 @@ copying); a model copied in by hand has no stamp and is left as it is.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import json
@@ -136,12 +137,17 @@ def fetch(
             f"cannot write the model into {dest} ({exc.strerror}): run as a user who may write there (e.g. with sudo),"
             " or pass --dir with a writable folder and point [asr] model_path at it"
         ) from None
-    except OSError as exc:  # a full disk, most often: nothing half-written is kept (the scratch folder goes)
-        raise ModelError(
-            f"cannot write the model into {dest} ({exc.strerror or exc}): free some space there (the model needs"
-            f" about {3 * spec.size_bytes // 1_000_000} MB while it is unpacked), or pass --dir with another folder"
-        ) from None
+    except OSError as exc:  # nothing half-written is kept (the scratch folder goes)
+        why = exc.strerror or str(exc)
+        raise ModelError(f"cannot write the model into {dest} ({why}): {_write_fix(exc, spec)}") from None
     return target
+
+
+def _write_fix(exc: OSError, spec: VoskModelSpec) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        need_mb = 3 * spec.size_bytes // 1_000_000
+        return f"free some space there (the model needs about {need_mb} MB while it is unpacked) or pass --dir"
+    return "pass --dir with a writable folder and point [asr] model_path at it"
 
 
 def _download(

@@ -234,7 +234,11 @@ def random_timelines(draw: st.DrawFn) -> list[Event]:
 SHORT = dataclasses.replace(
     Config(),
     analytics=dataclasses.replace(
-        Config().analytics, session_gap_s=5.0, session_min_speech_s=1.0, rolling_window_s=20.0
+        Config().analytics,
+        session_gap_s=5.0,
+        session_min_speech_s=1.0,
+        rolling_window_s=20.0,
+        dominance_min_speech_s=10.0,
     ),
 )
 

@@ -99,13 +99,7 @@ def _check(config: Config) -> None:
     geo = geometry(config)
     _check_channels(config, geo)
     _check_parties(config, geo)
-    an = config.analytics
-    if an.dominance_off_share >= an.dominance_on_share:
-        raise ConfigError(
-            "analytics.dominance_off_share",
-            an.dominance_off_share,
-            f"must be below analytics.dominance_on_share ({an.dominance_on_share}) so dominance has hysteresis",
-        )
+    _check_analytics(config)
     act = config.activity
     if act.high_hz <= act.low_hz:
         raise ConfigError("activity.high_hz", act.high_hz, f"must be above activity.low_hz ({act.low_hz})")
@@ -113,6 +107,23 @@ def _check(config: Config) -> None:
     check_pins(config.leds, arr.preset, preset.reserved_pins if preset is not None else {})
     _check_service(config)
     check_language(config.asr.language)  # the rule the transcription stage applies when it starts
+
+
+def _check_analytics(config: Config) -> None:
+    an = config.analytics
+    if an.dominance_off_share >= an.dominance_on_share:
+        raise ConfigError(
+            "analytics.dominance_off_share",
+            an.dominance_off_share,
+            f"must be below analytics.dominance_on_share ({an.dominance_on_share}) so dominance has hysteresis",
+        )
+    if an.dominance_min_speech_s > an.rolling_window_s:
+        raise ConfigError(
+            "analytics.dominance_min_speech_s",
+            an.dominance_min_speech_s,
+            f"must not exceed analytics.rolling_window_s ({an.rolling_window_s}): the window holds no more talk"
+            " than that (unless both speak at once), so dominance by share would never start",
+        )
 
 
 def _check_channels(config: Config, geo: ArrayGeometry) -> None:

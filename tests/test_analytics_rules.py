@@ -38,6 +38,14 @@ def test_successful_interruption_decided_one_second_after_onset() -> None:
     assert any(f.by is REP and f.onset_s == 3.0 for f in of(c, FloorChange))
 
 
+def test_a_holder_who_breathes_and_talks_on_has_not_yielded() -> None:
+    # the customer stops at 4.0, within 2.0 s of the rep's onset, but talks on from 4.3 to 9.0 over the rep
+    c = run([("customer", 0.0, 4.0), ("customer", 4.3, 9.0), ("rep", 3.5, 12.0)], 15.0)
+    assert [i.successful for i in of(c, Interruption)] == [False]
+    c = run([("customer", 0.0, 4.0), ("rep", 3.5, 12.0), ("customer", 6.0, 6.3)], 15.0)  # an "mm" once yielded
+    assert [i.successful for i in of(c, Interruption)] == [True]
+
+
 def test_interruption_that_fails_is_decided_first_then_resolved() -> None:
     """The rep talks over the customer for 1.5 s; the customer never yields."""
     c = run([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 12.0)
@@ -269,6 +277,16 @@ def test_response_gap_runs_to_the_end_of_the_customers_last_speech_before_the_ch
     # the customer pauses 0.3 s and talks on over the rep's start: the rep came in 1.5 s before the end
     c = run([("customer", 0.0, 3.5), ("customer", 3.8, 4.5), ("rep", 3.0, 8.0)], 12.0)
     assert [g.gap_s for g in of(c, ResponseGap)] == pytest.approx([-1.5])
+
+
+def test_a_customers_mm_after_the_rep_began_in_a_silence_does_not_end_the_customers_turn() -> None:
+    # the rep waited 1.0 s; the customer's "mm" at 6.6 s listens to the rep: the gap is 1.0 s, patient
+    c = run([("customer", 0.0, 5.0), ("rep", 6.0, 12.0), ("customer", 6.6, 6.8)], 15.0)
+    assert [(g.gap_s, g.patient) for g in of(c, ResponseGap)] == [(pytest.approx(1.0), True)]
+    assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(CUST, 6.6)]
+    # the customer talking on over the rep's start for longer than a backchannel is still its turn
+    c = run([("customer", 0.0, 5.0), ("rep", 5.5, 12.0), ("customer", 5.6, 8.0)], 15.0)
+    assert [g.gap_s for g in of(c, ResponseGap)] == [pytest.approx(-2.5)]
 
 
 def test_long_silence_from_three_seconds_inside_a_session() -> None:

@@ -126,3 +126,21 @@ def test_running_talk_counts_the_turn_still_going_on() -> None:
     assert (at[10.0].session_rep_talk_s, at[10.0].session_customer_talk_s) == (1.0, 7.0)
     assert (at[30.0].session_rep_talk_s, at[30.0].session_customer_talk_s) == (1.0, 27.0)
     assert at[30.0].customer_talk_s == 27.0 and at[30.0].window_s == 29.0  # the window holds the session so far
+
+
+def test_a_rep_floor_begun_before_the_session_counts_from_the_sessions_start() -> None:
+    # the rep talks from 0 s; the customer's first words open the session at 20 s: 70 s of rep floor in it
+    timeline = [("rep", 0.0, 90.0), *(("customer", t, t + 0.4) for t in (20.0, 40.0, 60.0, 80.0))]
+    c = run([*timeline, ("customer", 92.0, 100.0), ("rep", 101.0, 105.0)], 110.0)
+    (s,) = c.sessions
+    assert (s.onset_s, s.monologues) == (20.0, 2) and s.longest_monologue_s == pytest.approx(70.0)
+    # and the monologue clock starts with the session: no amber at the customer's first word
+    c = run([("rep", 0.0, 100.0), ("customer", 70.0, 70.5), ("customer", 99.0, 110.0)], 120.0)
+    assert not [d for d in of(c, DominanceChanged) if d.reason == "monologue"]
+
+
+def test_an_mm_while_the_rep_still_asks_is_no_answer() -> None:
+    segments = [("customer", 0.0, 10.0), ("rep", 10.5, 14.0), ("customer", 11.0, 11.3), ("customer", 16.0, 25.0)]
+    c = run(segments, 28.0, extra=[question(10.5, 14.0)])
+    (s,) = c.sessions
+    assert s.question_wait_median_s == pytest.approx(2.0)

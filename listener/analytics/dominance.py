@@ -106,7 +106,8 @@ class Dominance:
         else:
             self.by_share = share >= cfg.dominance_on_share and speech >= lim.dominance_min_speech_frames
         latest = self.ctx.tracks[Party.REP].latest_end()
-        monologue_since = self.floor.onset + lim.monologue_frames
+        # a rep floor begun before the session (talking before the customer came) counts from its start
+        monologue_since = max(self.floor.onset, self.since or 0) + lim.monologue_frames
         self.by_monologue = self.floor.holder is Party.REP and latest is not None and latest > monologue_since
         if self.dominating and not was:
             onset = t if self.by_share else max(self.since or 0, min(t, monologue_since))

@@ -45,7 +45,11 @@ class Floor:
 
     def took(self, party: Party, onset: int) -> bool:
         """Whether ``party`` took the floor with the stretch that began at ``onset``."""
-        return any(t.holder is party and t.onset == onset for t in reversed(self.history))
+        return self.taken_at(party, onset) is not None
+
+    def taken_at(self, party: Party, onset: int) -> int | None:
+        """The frame at which ``party`` took the floor with the stretch that began at ``onset``, if it did."""
+        return next((t.decided for t in reversed(self.history) if t.holder is party and t.onset == onset), None)
 
     def step(self, t: int) -> Iterator[Event]:
         ready = [(run.start, p) for p in Party if p is not self.holder and (run := self._ready(p)) is not None]
@@ -95,8 +99,14 @@ class Floor:
         self.free_since = t
 
     def _response_gap(self, rep_onset: int, t: int) -> Iterator[Event]:
-        # the customer's last speech before the floor changed, even if it went on over the rep's start
-        for span in reversed(self.ctx.tracks[Party.CUSTOMER].spans):
+        # the customer's last speech before the floor changed, even if it went on over the rep's start;
+        # but when the rep began in the customer's silence, an "mm" after that is listening to the rep,
+        # not the end of the customer's turn
+        customer = self.ctx.tracks[Party.CUSTOMER]
+        short = self.ctx.limits.backchannel_max_frames if customer.covering(rep_onset) is None else -1
+        for span in reversed(customer.spans):
+            if span.start >= rep_onset and span.length <= short:
+                continue
             if span.start < t:
                 gap_s = self.ctx.s(rep_onset - span.end)
                 patient = at_least(gap_s, self.ctx.config.patient_gap_s)

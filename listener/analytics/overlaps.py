@@ -12,11 +12,12 @@ of a frame arrives ``lag_s`` late (ActivityFrames), so the limit falls due
 that much earlier on the frame clock: X heard speaking up to there counts
 (the model labelled that frame having heard up to the limit), X in a gap
 there gets the model's guess. Either way it is still decided at onset +
-``interruption_min_s`` of audio. The
-outcome (Y's stretch ends within ``interruption_yield_s`` of X's onset and
-X takes the floor with this stretch) is usually known then too; otherwise a first Interruption carries
-``successful=None`` and a second one, same onset, the outcome. With the turn
-model, a confident ``1 - p_backchannel`` decides it earlier.
+``interruption_min_s`` of audio. The outcome (Y's speech ends within
+``interruption_yield_s`` of X's onset, Y not speaking again before X takes
+the floor with this stretch) is usually known then too; otherwise a first
+Interruption carries ``successful=None`` and a second one, same onset, the
+outcome. With the turn model, a confident ``1 - p_backchannel`` decides it
+earlier.
 
 Backchannel by L: a stretch of at most ``backchannel_max_s`` by the party
 not holding the floor, not an interruption, during or within
@@ -127,15 +128,18 @@ class Interruptions:
         return bid.decided
 
     def _outcome(self, bid: _Bid) -> bool | None:
+        """Successful: the holder's speech ended within the yield limit, and the interrupter took the floor.
+
+        All of the holder's speech until the floor changed hands counts, not only the stretch it was in:
+        a holder who breathes and talks on over the interrupter has not fallen silent.
+        """
         limit = bid.onset + self.ctx.limits.interruption_yield_frames
-        assert bid.held_start is not None
-        held = self.ctx.tracks[bid.by.other].span_starting(bid.held_start)
-        if self.floor.took(bid.by, bid.onset):
-            end = held.end if isinstance(held, Span) else held.last_end if isinstance(held, Run) else limit
-            return end <= limit
-        if isinstance(held, Run) and held.last_end > limit:
-            return False
-        if isinstance(held, Span) and held.end > limit:
+        holder = self.ctx.tracks[bid.by.other]
+        taken = self.floor.taken_at(bid.by, bid.onset)
+        if taken is not None:
+            return holder.spoke_within(limit, taken) is not True
+        latest = holder.latest_end()
+        if latest is not None and latest > limit:
             return False
         if not isinstance(self.ctx.tracks[bid.by].span_starting(bid.onset), Run):
             return False  # the interrupter stopped without taking the floor

@@ -81,7 +81,7 @@ def summarize(
         decided_s=decided_s,
         duration_s=window.duration_s,
         **talk,
-        **_floors(inside),
+        **_floors(inside, _held(window, events)),
         **_switches(window, [e for e in events if isinstance(e, FloorHeld)]),
         **_overlap_events(inside, talk["customer_talk_s"]),
         dominance_s=dominance_s,
@@ -118,17 +118,27 @@ def _talk(window: Window, speech: dict[Party, list[Interval]]) -> Fields:
     }
 
 
-def _floors(inside: list[Reported]) -> Fields:
+def _held(window: Window, events: list[Event]) -> list[tuple[Party, float]]:
+    """(holder, seconds) of the floors held in the window: one begun before the session counts from its start."""
+    out = []
+    for e in events:
+        if isinstance(e, FloorHeld) and (clipped := window.clip(e.onset_s, e.end_s)) is not None:
+            out.append((e.by, clipped[1] - clipped[0]))
+    return out
+
+
+def _floors(inside: list[Reported], held: list[tuple[Party, float]]) -> Fields:
     """Floors, response gaps (each already judged patient or not) and silences."""
-    floors = [e for e in inside if isinstance(e, FloorHeld)]
+    monologues = [s for by, s in held if by is Party.REP]
+    stories = [s for by, s in held if by is Party.CUSTOMER]
     responses = [e for e in inside if isinstance(e, ResponseGap)]
     gaps = [e.gap_s for e in responses]
     silences = [e.duration_s for e in inside if isinstance(e, LongSilence)]
     return {
-        "monologues": sum(1 for e in floors if e.by is Party.REP),
-        "longest_monologue_s": max((e.duration_s for e in floors if e.by is Party.REP), default=0.0),
-        "stories": sum(1 for e in floors if e.by is Party.CUSTOMER),
-        "longest_story_s": max((e.duration_s for e in floors if e.by is Party.CUSTOMER), default=0.0),
+        "monologues": len(monologues),
+        "longest_monologue_s": max(monologues, default=0.0),
+        "stories": len(stories),
+        "longest_story_s": max(stories, default=0.0),
         "response_gaps": len(gaps),
         "response_gap_median_s": _percentile(gaps, 50),
         "response_gap_p10_s": _percentile(gaps, 10),
@@ -241,8 +251,9 @@ def _questions(events: list[Reported], customer: list[Interval], stacked_s: floa
     waits = []
     for q in questions:
         # the recogniser's last word may end after the customer has begun to answer: that wait
-        # is 0, not the time to the customer's next turn; speech begun before the question is no answer
-        nxt = next((a for a, _ in customer if a >= q.onset_s), None)
+        # is 0, not the time to the customer's next turn; speech begun before the question is no answer,
+        # and neither is an "mm" heard and done while the rep was still asking
+        nxt = next((a for a, b in customer if a >= q.onset_s and b > q.end_s), None)
         if nxt is not None:
             waits.append(max(0.0, nxt - q.end_s))
     stacked = 0

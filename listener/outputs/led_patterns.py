@@ -76,7 +76,7 @@ Scene = Mapping[str, Wave]
 class Look(StrEnum):
     LISTENING = "listening"
     DOMINATING = "dominating"
-    PERSISTING = "persisting"  # dominating for longer than red_after_s
+    PERSISTING = "persisting"  # dominating for red_after_s or longer
     PAUSED = "paused"
     FAULT = "fault"
 

@@ -42,6 +42,8 @@ OPEN = [
     "where'd you buy it",
     "what're you looking for",
     "how come it stopped",
+    "would you mind telling me what happened",
+    "do you mind explaining the error",
 ]
 CLOSED = [
     "do you have the receipt",
@@ -228,3 +230,26 @@ def test_echo_builds_over_the_rep_turn() -> None:
     talk.say("customer", STORY)
     assert not of(talk.say("rep", "the charger"), Echo)
     assert of(talk.say("rep", "and the update"), Echo)
+
+
+def test_words_the_rep_said_before_the_customer_are_no_echo() -> None:
+    talk = Talk()
+    talk.say("customer", "hi i have a problem with my phone")
+    talk.say("rep", "let me check the warranty status for you")
+    talk.say("customer", "warranty status")  # the customer repeats the rep, not the other way round
+    assert not of(talk.say("rep", "okay"), Echo)
+    assert of(talk.say("rep", "the warranty status is fine"), Echo)  # now the rep repeats the customer
+
+
+def test_discourse_words_are_no_content() -> None:
+    assert not of(rep("alright fine", customer_before="alright that sounds fine actually"), Echo)
+
+
+def test_a_summarising_phrase_may_straddle_a_recogniser_endpoint() -> None:
+    talk = Talk()
+    talk.say("customer", STORY)
+    assert not of(talk.say("rep", "so if i"), Echo)
+    echoes = of(talk.say("rep", "understand correctly you want a refund"), Echo)
+    assert [e.summary for e in echoes] == [True]  # type: ignore[attr-defined]
+    talk.detector.forget()  # the words it keeps for that go at the session's end
+    assert not talk.detector.holding

@@ -4,8 +4,10 @@ Fed one utterance at a time (one party's words between recogniser
 endpoints), in time order. Questions, acknowledgements, action plans and
 fillers are the rep's; follow-ups and echoes compare the rep's content
 words with the customer's last floor. The only words held between calls
-are the content stems of the customer's last floor and of the rep's current
-turn, and :meth:`CueDetector.forget` drops them at the end of a session.
+are the content stems of the customer's last floor, those of them the rep
+has repeated in its current turn, and the last few words of the rep's last
+utterance (a summarising phrase may straddle a recogniser endpoint);
+:meth:`CueDetector.forget` drops them at the end of a session.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from listener.transcription.words import Token, Word
 
 ECHO_MIN_WORDS = 2  # content words of the customer's floor a rep turn repeats to be an echo
 TAG_MAX_WORDS = 4  # longest question tag ("did not it", "have not you")
+TAIL_WORDS = 6  # words of the rep's last utterance a summarising phrase may begin in ("so what i am hearing")
 
 
 class CueDetector:
@@ -35,18 +38,20 @@ class CueDetector:
         self.floor_take_s = floor_take_s
         self._floor: Party | None = None
         self._customer_floor: set[str] = set()  # content stems of the customer's last floor
-        self._rep_turn: set[str] = set()  # content stems the rep said since the customer took the floor
+        self._rep_turn: set[str] = set()  # the customer's stems the rep repeated since the customer took the floor
+        self._rep_tail: list[str] = []  # the rep's last words, while nobody else has spoken since
         self._echoed = False
 
     @property
     def holding(self) -> bool:
         """Whether any word-derived state is in memory."""
-        return bool(self._customer_floor or self._rep_turn)
+        return bool(self._customer_floor or self._rep_turn or self._rep_tail)
 
     def forget(self) -> None:
         """Session end: drop everything derived from words."""
         self._customer_floor = set()
         self._rep_turn = set()
+        self._rep_tail = []
         self._floor = None
         self._echoed = False
 
@@ -66,6 +71,7 @@ class CueDetector:
         return out
 
     def _customer(self, tokens: list[Token], duration_s: float) -> None:
+        self._rep_tail = []
         if self._floor is not Party.CUSTOMER and duration_s >= self.floor_take_s:
             self._floor = Party.CUSTOMER
             self._customer_floor = set()
@@ -103,14 +109,21 @@ class CueDetector:
                     followup=followup,
                 )
             )
-        self._rep_turn |= content
-        summary = any(m.family == "summary" for m in phrases)
-        if not self._echoed and (summary or len(self._rep_turn & self._customer_floor) >= ECHO_MIN_WORDS):
+        # only words the customer said first: the rep's "warranty status", answered "warranty status", is no echo
+        self._rep_turn |= content & self._customer_floor
+        summary = self._summarises(norms)
+        if not self._echoed and (summary or len(self._rep_turn) >= ECHO_MIN_WORDS):
             self._echoed = True
             out.append(Echo(by=rep, onset_s=spoken[0].start_s, decided_s=decided_s, summary=summary))
         if spoken[-1].end_s - spoken[0].start_s >= self.floor_take_s:
             self._floor = rep
         return out
+
+    def _summarises(self, norms: list[str]) -> bool:
+        """A summarising phrase ending in this utterance, begun in it or in the rep's last one."""
+        tail, self._rep_tail = self._rep_tail, norms[-TAIL_WORDS:]
+        joined = self.lex.phrases.scan([*tail, *norms])
+        return any(m.family == "summary" and m.end > len(tail) for m in joined)
 
     def _question(self, norms: list[str], phrases: list[Match]) -> tuple[bool | None, int]:
         """(True: open question, False: closed, None: no question; the word it starts at)."""

@@ -128,6 +128,27 @@ def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig) -> None
     assert_clock_continuous(events)
 
 
+def test_an_array_in_the_wrong_mode_at_start_is_waited_for_too(alsa_config: AlsaConfig) -> None:
+    """A USB array booted with the wrong firmware (2 channels, not 4): the service shows the fault and waits."""
+    alsa_config.add("listener_test_array", tones(16000, 2.0, 2), 16000)
+    fixed: list[bool] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if isinstance(event, AudioDropped) and not fixed:
+            alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)  # reflashed, replugged
+            fixed.append(True)
+        return audio_s(events) >= 0.5
+
+    with pytest.raises(AudioFormatError):
+        LiveSource(live_config()).open()  # an interactive run: the clear error, exit 2
+    with LiveSource(live_config(reopen_interval_s=0.2), wait=True) as source:
+        events = run_source(source, step, timeout_s=20.0)
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [s.available for s in states] == [False, True]
+    assert "has 2 input channel(s) but the array configuration captures 4" in states[0].detail
+    assert_clock_continuous(events)
+
+
 def test_a_device_that_opens_but_stays_silent_is_not_announced_back(
     alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

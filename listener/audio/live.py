@@ -153,10 +153,14 @@ class LiveSource(AudioSource):
         self._missing = None
         try:
             self._run = self._start_run()
-        except AudioInputError as exc:
+        except (AudioInputError, AudioFormatError) as exc:
+            # the service waits for a usable array either way, showing the fault, as it does when one
+            # goes missing mid-run: an array in the wrong mode can be replugged or reconfigured
             if not self.wait:
                 raise
             self._missing = str(exc)
+            if isinstance(exc, AudioFormatError):
+                self._unusable = str(exc)  # said now: the retries do not repeat it
             log.warning("%s; waiting for it (retrying every %.1f s)", exc, self.config.array.reopen_interval_s)
 
     def close(self) -> None:

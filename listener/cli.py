@@ -214,7 +214,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_devices(args: argparse.Namespace) -> int:
     from listener.audio.devices import format_devices, list_input_devices
 
-    print(format_devices(list_input_devices()))
+    devices = list_input_devices()
+    if not devices:  # a script checking for the array gets a failing exit, and the reason on stderr
+        print(f"listener: {format_devices(devices)}", file=sys.stderr)
+        return 1
+    print(format_devices(devices))
     return 0
 
 

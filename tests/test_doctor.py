@@ -293,6 +293,15 @@ def test_asr_model_missing_fails_with_the_fetch_command(tmp_path: Path) -> None:
     assert "listener models fetch en-small" in check.fix
 
 
+def test_a_configured_model_path_gets_a_fetch_that_fills_it(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "models" / "vosk-model-small-en-us-0.15"
+    check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True, "model_path": str(elsewhere)}))
+    assert f"listener models fetch en-small --dir {elsewhere.parent}`" in check.fix
+    odd = tmp_path / "my-model"
+    check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True, "model_path": str(odd)}))
+    assert "empty [asr] model_path" in check.fix and f"not {odd}" in check.fix
+
+
 def test_asr_model_present_loads(tmp_path: Path) -> None:
     from tests.asr_audio import korean_model
 

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from listener import cli
 from listener.audio.devices import choose_device, format_devices, list_input_devices
 from listener.audio.live import LiveSource
 from listener.config import PROCESSING_RATE_HZ, parse_config
@@ -44,6 +45,14 @@ def test_portaudio_start_up_noise_stays_off_stderr(alsa_config: AlsaConfig, capf
     alsa_config.add("listener_two_mics", tones(16000, 0.5, 2), 16000)
     assert [d.name for d in list_input_devices()] == ["listener_two_mics"]
     assert capfd.readouterr().err == ""
+
+
+def test_devices_with_no_input_fails_and_says_why(alsa_config: AlsaConfig, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["devices"]) == 1  # a script checking for the array can tell
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("listener: no audio input devices found") and "arecord -l" in err
+    alsa_config.add("listener_two_mics", tones(16000, 0.5, 2), 16000)
+    assert cli.main(["devices"]) == 0 and "listener_two_mics" in capsys.readouterr().out
 
 
 def test_missing_device_error_lists_the_inputs_and_the_fix(test_array: TestDevice) -> None:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -223,6 +224,22 @@ def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig)
     finally:
         rescue.cancel()
     assert time.monotonic() - t0 < 5.0
+
+
+def test_a_hangup_stops_a_run_as_sigterm_does(tmp_path: Path) -> None:
+    """An ssh session that drops under a hand-started run: flushed and stopped, not killed."""
+    config = tmp_path / "listener.toml"
+    config.write_text('[leds]\nenabled = false\nbutton_pin = ""\n')
+    cmd = [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(sample_conversation())]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3.0)  # real time: well inside the 27.6 s sample
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert f"signal {int(signal.SIGHUP)}: stopping after flushing every output" in err and "stopped after" in err
 
 
 def _demo_summaries(parties: dict[str, object]) -> list[SessionSummary]:

@@ -187,7 +187,8 @@ def _stop_on_signals(source: AudioSource, stopping: list[int]) -> Callable[[], N
         # threading.Event's), and a signal handler runs on the main thread
         threading.Thread(target=source.stop, name="listener-stop", daemon=True).start()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    # SIGHUP: the terminal of a hand-started run went away (an ssh session dropped); flush as for SIGTERM
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
 
     def restore() -> None:
         for s, h in previous.items():

@@ -74,9 +74,20 @@ def model_path(config: Config) -> Path:
 
 
 def missing_model_hint(path: Path, config: Config) -> str:
+    """How to put a model where ``path`` (the configured or default model folder) expects one."""
     key = DEFAULT_FOR_LANGUAGE.get(config.asr.language)
-    fetch = f"run `listener models fetch {key}` while online (it unpacks into {models_dir(config)}), " if key else ""
-    return f"{fetch}set [asr] model_path to an unzipped vosk model folder, or set [asr] enabled = false"
+    rest = "set [asr] model_path to an unzipped vosk model folder, or set [asr] enabled = false"
+    if key is None:
+        return rest
+    default = models_dir(config) / MODELS[key].name
+    if path == default:
+        return f"run `listener models fetch {key}` while online (it unpacks into {models_dir(config)}), {rest}"
+    if path.name == MODELS[key].name:  # a model_path fetch can fill: the same folder name elsewhere
+        return f"run `listener models fetch {key} --dir {path.parent}` while online, {rest}"
+    return (
+        f"run `listener models fetch {key}` while online and empty [asr] model_path (it unpacks into"
+        f" {models_dir(config)}, not {path}), or {rest}"
+    )
 
 
 def is_model_dir(path: Path) -> bool:

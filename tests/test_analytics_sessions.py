@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 
+from listener.config import Config
 from listener.events import (
     DominanceChanged,
     Question,
@@ -144,3 +145,24 @@ def test_an_mm_while_the_rep_still_asks_is_no_answer() -> None:
     c = run(segments, 28.0, extra=[question(10.5, 14.0)])
     (s,) = c.sessions
     assert s.question_wait_median_s == pytest.approx(2.0)
+
+
+def test_audio_the_device_did_not_hear_is_neither_silence_nor_a_long_silence() -> None:
+    """The microphone lost for 20 s mid-visit: its frames come as silence, but nobody knows it was quiet."""
+    from listener.analytics.replay import activity, frame_blocks
+    from listener.analytics.stage import ConversationAnalytics
+    from listener.events import AudioDropped, EndOfStream, Event, LongSilence, SessionSummary
+
+    talk = [("customer", 1.0, 10.0), ("rep", 10.5, 14.0), ("customer", 36.0, 45.0), ("rep", 45.5, 50.0)]
+    # (unheard from, for s) -> (unheard_s, long silences): lost for 20 s, 1 + 1 s heard; an overflow's blip
+    for lost, expected in (((15.0, 20.0), (20.0, [])), (None, (0.0, [22.0])), ((20.0, 0.05), (0.05, [21.95]))):
+        stage, out = ConversationAnalytics(Config()), list[Event]()
+        for block in frame_blocks(activity(talk, 55.0), bounds=[1500, 3500]):
+            out += stage.process(block)
+            if lost is not None and block.start_s == 15.0:  # after its silent frames, as the pipeline delivers it
+                out += stage.process(AudioDropped(start_s=lost[0], duration_s=lost[1], reason="device_lost"))
+        out += stage.process(EndOfStream(55.0))
+        (summary,) = [e for e in out if isinstance(e, SessionSummary)]
+        silences = [e.duration_s for e in out if isinstance(e, LongSilence)]
+        assert summary.unheard_s == pytest.approx(expected[0]) and silences == pytest.approx(expected[1])
+        assert summary.silence_s == pytest.approx(49.0 - 26.0 - summary.unheard_s)  # 1-50 s, 26 s of talk

@@ -18,6 +18,8 @@ PREDICTIONS_KEEP_S = 10.0  # the model's outputs kept for look-ups (rules read t
 PAUSE_PROBE_S = 0.2  # the Pause event's p_shift is read this far into the silence
 # frame times are sums of hops: a value of exactly a threshold must not read as below it
 THRESHOLD_TOLERANCE_S = 1e-9
+UNHEARD_KEEP = 256  # unheard stretches remembered (rules and summaries ask about the current session only)
+UNHEARD_JOIN_S = 1e-6  # a stretch starting where the last one ended continues it
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,29 @@ class Predictions:
         return self._at(f, 1)
 
 
+class Unheard:
+    """Stretches of the audio clock the device did not hear (microphone lost, overflow, privacy pause).
+
+    Their frames reach the analytics as silence; what was said then is unknown, so a summary counts
+    them apart from silence and no long silence is claimed across them.
+    """
+
+    def __init__(self) -> None:
+        self.spans: deque[tuple[float, float]] = deque(maxlen=UNHEARD_KEEP)
+
+    def add(self, start_s: float, end_s: float) -> None:
+        if self.spans and start_s <= self.spans[-1][1] + UNHEARD_JOIN_S:  # the reopen loop's 1 s pieces: one
+            self.spans[-1] = (self.spans[-1][0], max(end_s, self.spans[-1][1]))
+        else:
+            self.spans.append((start_s, end_s))
+
+    def overlaps(self, start_s: float, end_s: float) -> bool:
+        return any(a < end_s and b > start_s for a, b in reversed(self.spans))
+
+    def within(self, start_s: float, end_s: float) -> list[tuple[float, float]]:
+        return [(max(a, start_s), min(b, end_s)) for a, b in self.spans if a < end_s and b > start_s]
+
+
 class Context:
     """Shared state of one conversation stream."""
 
@@ -113,6 +138,7 @@ class Context:
         self.tracks = {p: Track(p, lim.bridge_frames, lim.min_speech_frames, keep) for p in Party}
         self.predictions = Predictions()
         self.lag_frames = 0  # how far the activity's decision lags its frames (ActivityFrames.lag_s)
+        self.unheard = Unheard()
 
     def s(self, frames: int) -> float:
         return self.limits.s(frames)

@@ -79,8 +79,8 @@ class Sessions:
             if run is not None and run.announced:
                 log.segments.append(SpeechSegment(party, s(run.start), s(min(run.last_end, end)), decided))
         yield SessionEnded(session_id=log.session_id, onset_s=s(log.start), decided_s=decided, end_s=s(end))
-        summary = summarize(
-            log.session_id, Window(s(log.start), s(end)), decided, log.segments, log.events, self.ctx.config
-        )
+        window = Window(s(log.start), s(end))
+        unheard = self.ctx.unheard.within(window.start_s, window.end_s)
+        summary = summarize(log.session_id, window, decided, log.segments, log.events, self.ctx.config, unheard)
         if at_least(summary.rep_talk_s + summary.customer_talk_s, self.ctx.config.session_min_speech_s):
             yield summary

@@ -6,14 +6,16 @@ lasted ``pause_min_s`` and no sound that could still become speech began
 in it (``p_shift`` read 0.2 s in; 0.5, "no opinion", without a model). It
 is a :class:`LongSilence` if it lasts ``long_silence_s`` inside a session:
 decided when speech resumes, with its full duration (a silence the session
-ends in is after the session, not inside it).
+ends in is after the session, not inside it). Audio that went unheard in
+it (the microphone lost, an overflow, the privacy pause) is no known silence:
+only the silence heard counts, towards the threshold and the duration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from listener.analytics.context import Context
+from listener.analytics.context import Context, at_least
 from listener.analytics.floors import Floor
 from listener.events import Event, LongSilence, Party, Pause
 
@@ -63,6 +65,10 @@ class Silences:
     def _long(self, resume: int, t: int, session_start: int | None) -> Iterator[Event]:
         assert self.start is not None
         length = resume - self.start
-        if session_start is not None and self.start >= session_start and length >= self.ctx.limits.long_silence_frames:
-            s = self.ctx.s
-            yield LongSilence(onset_s=s(self.start), decided_s=self.ctx.decided_s(t), duration_s=s(length))
+        if session_start is None or self.start < session_start or length < self.ctx.limits.long_silence_frames:
+            return
+        s = self.ctx.s
+        # unheard time is no known silence: what counts is the silence heard (an overflow's blip costs little)
+        heard_s = s(length) - sum(b - a for a, b in self.ctx.unheard.within(s(self.start), s(resume)))
+        if at_least(heard_s, self.ctx.config.long_silence_s):
+            yield LongSilence(onset_s=s(self.start), decided_s=self.ctx.decided_s(t), duration_s=round(heard_s, 9))

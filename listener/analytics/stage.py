@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from listener.analytics.context import PREDICTIONS_KEEP_S, Context
+from listener.analytics.context import PREDICTIONS_KEEP_S, Context, Unheard
 from listener.analytics.dominance import Dominance
 from listener.analytics.floors import Floor
 from listener.analytics.overlaps import Backchannels, Interruptions, PrematureStarts
@@ -20,7 +20,7 @@ from listener.analytics.sessions import Sessions
 from listener.analytics.silences import Silences
 from listener.analytics.tracks import Step
 from listener.config import Config
-from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Question, TurnPredictions
+from listener.events import ActivityFrames, AudioDropped, EndOfStream, Event, Party, Pause, Question, TurnPredictions
 from listener.pipeline import Stage
 
 PRUNE_EVERY_FRAMES = 1000  # old model outputs are dropped in batches, not on every frame
@@ -144,10 +144,12 @@ class ConversationAnalytics(Stage):
         self.conversation: Conversation | None = None
         self._held: ActivityFrames | None = None  # waiting for its TurnPredictions
         self._model = False
+        self.unheard = Unheard()  # before the first frames too: a stream may begin without its array
 
     def _machine(self, start_s: float, hop_s: float) -> Conversation:
         if self.conversation is None:
             self.conversation = Conversation(self.config, hop_s, round(start_s / hop_s), self.exact)
+            self.conversation.ctx.unheard = self.unheard
         return self.conversation
 
     def process(self, event: Event) -> Iterable[Event]:
@@ -157,7 +159,9 @@ class ConversationAnalytics(Stage):
                 self._held = event
                 return out
             return out + self._frames(event)
-        if isinstance(event, TurnPredictions):
+        if isinstance(event, AudioDropped):
+            self.unheard.add(event.start_s, event.end_s)
+        elif isinstance(event, TurnPredictions):
             self._model = True
             self._machine(event.start_s, event.hop_s).predictions(event)
         elif isinstance(event, Question | Pause) and self.conversation is not None:

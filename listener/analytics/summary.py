@@ -67,11 +67,13 @@ def summarize(
     segments: Iterable[SpeechSegment],
     events: Iterable[Event],
     config: AnalyticsConfig,
+    unheard: Sequence[Interval] = (),
 ) -> SessionSummary:
+    """The session's figures; ``unheard``: stretches of it with no audio, counted apart from silence."""
     events = list(events)
     speech = _speech(window, segments)
     inside = [e for e in events if isinstance(e, Reported) and window.holds(e.onset_s)]
-    talk = _talk(window, speech)
+    talk = _talk(window, speech, _length(_union([c for a, b in unheard if (c := window.clip(a, b))])))
     dominance_s, episodes = _dominance(window, [e for e in events if isinstance(e, DominanceChanged)])
     waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s)
     return SessionSummary(
@@ -106,14 +108,15 @@ def _switches(window: Window, floors: list[FloorHeld]) -> Fields:
     return {"floor_changes": switches, "switches_per_min": switches / minutes if minutes > 0 else 0.0}
 
 
-def _talk(window: Window, speech: dict[Party, list[Interval]]) -> Fields:
+def _talk(window: Window, speech: dict[Party, list[Interval]], unheard_s: float) -> Fields:
     rep_s, customer_s = _length(speech[Party.REP]), _length(speech[Party.CUSTOMER])
     overlap_s = overlap_length(speech[Party.REP], speech[Party.CUSTOMER])
     return {
         "rep_talk_s": rep_s,
         "customer_talk_s": customer_s,
         "overlap_s": overlap_s,
-        "silence_s": max(0.0, window.duration_s - (rep_s + customer_s - overlap_s)),
+        "silence_s": max(0.0, window.duration_s - (rep_s + customer_s - overlap_s) - unheard_s),
+        "unheard_s": unheard_s,
         "rep_share": rep_s / (rep_s + customer_s) if rep_s + customer_s > 0 else 0.0,
     }
 
@@ -178,7 +181,7 @@ def totals(
     record = summarize("", Window(0.0, end_s), end_s, segments, events, config).record()
     # identity and span are the recording's; talk times are already in the report from the timeline
     drop = ("type", "session_id", "t", "end_s", "decided_s", "duration_s")
-    for key in (*drop, "rep_talk_s", "customer_talk_s", "overlap_s", "silence_s", "rep_share"):
+    for key in (*drop, "rep_talk_s", "customer_talk_s", "overlap_s", "silence_s", "unheard_s", "rep_share"):
         record.pop(key, None)
     record["sessions"] = sum(1 for e in events if isinstance(e, SessionStarted))
     return record

@@ -38,7 +38,8 @@ class AudioDropped(Event):
     """Audio the source could not deliver (overflow, device lost, paused).
 
     The stream clock still advances by ``duration_s``: a gap is silence to
-    the analysis, never a shift of later audio.
+    the front end, never a shift of later audio; the analytics count it as
+    unheard, not as silence.
     """
 
     start_s: float

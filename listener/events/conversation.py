@@ -163,6 +163,7 @@ class SessionSummary(Reported):
     customer_talk_s: float
     overlap_s: float
     silence_s: float
+    unheard_s: float  # no audio (microphone lost, capture overflow, privacy pause): not silence, not known
     rep_share: float
     floor_changes: int
     switches_per_min: float

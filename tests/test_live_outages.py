@@ -105,6 +105,31 @@ def test_stop_during_an_outage_ends_events_promptly(alsa_config: AlsaConfig) -> 
     assert_clock_continuous(events)
 
 
+def test_a_driver_that_never_lets_go_stops_the_source_for_a_restart(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream whose close hangs for good: the service exits with why, and systemd's restart frees the driver."""
+    from listener.audio import live
+
+    monkeypatch.setattr(live, "WEDGED_AFTER_S", 1.5)
+    device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000, fifo_channel=0)
+    events: list[Event] = []
+
+    def step(event: Event, seen: list[Event]) -> bool:
+        if audio_s(seen) >= 0.3:
+            feeder.pause()  # wedged, and never freed while the source runs: its close hangs
+        events[:] = seen
+        return False
+
+    t0 = time.monotonic()
+    with FifoFeeder(device.infiles[0], device.signal[:, :1]) as feeder, LiveSource(live_config()) as source:
+        with pytest.raises(AudioInputError, match="has not let go of the array for 2 s"):
+            run_source(source, step, timeout_s=20.0)
+        feeder.resume()  # lets the test's own close finish
+    assert time.monotonic() - t0 < 10.0
+    assert [e.available for e in events if isinstance(e, SourceState)] == [False]  # the fault was shown first
+
+
 def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig) -> None:
     """The service boots before its USB array: the fault is announced, and capture starts when it appears."""
     signal = tones(16000, 2.0, 4)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 POLL_S = 0.1  # how long the reader waits for audio before it checks the device and stop()
 LOST_AFTER_S = 1.0  # no callback for this long while the stream should run: the device is gone
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
+WEDGED_AFTER_S = 60.0  # a stream still not closed after this: only a new process frees the driver
 MAX_PERIOD_MS = 100
 # a longer hole between capture timestamps is not believed (a driver clock glitch): the overrun counts, unmeasured
 MAX_OVERRUN_S = 60
@@ -117,6 +118,7 @@ class LiveSource(AudioSource):
         self._stop = threading.Event()
         self._run: _Run | None = None
         self._reaper: threading.Thread | None = None
+        self._reaper_since: float | None = None  # when the stream it closes was handed to it
         self._resampler: soxr.ResampleStream | None = None
         self._pending: list[FloatArray] = []
         self._pos = 0  # stream clock in processing samples: delivered + announced as dropped
@@ -329,6 +331,7 @@ class LiveSource(AudioSource):
             now_s = time.monotonic()
             yield from self._drop(round((now_s - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
             accounted_s = now_s
+            self._check_wedged()
             try:
                 new_run = self._start_run()
             except (ListenerError, OSError) as exc:  # OSError: PortAudio itself failed to start
@@ -363,7 +366,18 @@ class LiveSource(AudioSource):
         previous = self._reaper
         thread = threading.Thread(target=_release_after, args=(previous, run), name="listener-audio-close", daemon=True)
         self._reaper = thread
+        self._reaper_since = time.monotonic()
         thread.start()
+
+    def _check_wedged(self) -> None:
+        """Give up on a driver that has held the old stream for WEDGED_AFTER_S: exit, and systemd restarts us."""
+        since = self._reaper_since
+        if self._reaper is not None and since is not None and time.monotonic() - since >= WEDGED_AFTER_S:
+            raise AudioInputError(
+                f"the audio driver has not let go of the array for {WEDGED_AFTER_S:.0f} s: stopping so that"
+                " a restart frees it (the service restarts by itself); if it keeps happening, replug the array"
+                " or reboot"
+            )
 
     def _join_reaper(self, timeout_s: float) -> None:
         reaper = self._reaper

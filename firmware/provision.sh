@@ -53,6 +53,7 @@ NO_APT=0
 NO_PIP=0
 NO_SYSTEMCTL=0
 FORCE_CONFIG=0
+CONFIG_FILE=""
 CHANGES=0
 TMPD=""
 
@@ -70,7 +71,10 @@ Provision Raspberry Pi OS Bookworm for the listener service.
   --vosk-model en-small install $VOSK_EN_SMALL_NAME and enable on-device ASR
   --vosk-url URL        another model zip (with --vosk-sha256), e.g. a local mirror
   --vosk-sha256 HEX     SHA-256 the --vosk-url file must have
-  --force-config        replace an existing /etc/listener/listener.toml
+  --config FILE         install this listener.toml (one per device: its device_id, broker,
+                        parties) instead of the template; checked first
+  --force-config        replace an existing /etc/listener/listener.toml (the old one is
+                        kept as listener.toml.bak)
   --no-apt              skip apt packages
   --no-pip              skip the venv and the package
   --no-systemctl        skip enabling (and restarting) the service
@@ -127,6 +131,7 @@ parse_args() {
 		--vosk-url) VOSK_URL=${2:?--vosk-url needs a URL}; shift ;;
 		--vosk-sha256) VOSK_SHA256=${2:?--vosk-sha256 needs a digest}; shift ;;
 		--force-config) FORCE_CONFIG=1 ;;
+		--config) CONFIG_FILE=${2:?--config needs a file}; shift ;;
 		--no-apt) NO_APT=1 ;;
 		--no-pip) NO_PIP=1 ;;
 		--no-systemctl) NO_SYSTEMCTL=1 ;;
@@ -137,6 +142,10 @@ parse_args() {
 	done
 	[[ -d $ROOT ]] || usage_error "--root $ROOT is not a directory"
 	ROOT=$(cd "$ROOT" && pwd)
+	if [[ -n $CONFIG_FILE ]]; then
+		[[ -f $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE is not a file"
+		toml_value "$CONFIG_FILE" array preset "" >/dev/null || exit 2
+	fi
 	select_vosk_model
 }
 
@@ -463,9 +472,14 @@ ensure_config_files() {
 		asr_enabled=true
 		model_path=$MODELS_DIR/$VOSK_NAME
 	fi
-	render "$SCRIPT_DIR/listener.toml.in" "$rendered" PRESET="$PRESET" ARRAY_PRESET="$ARRAY_PRESET" \
-		ASR_ENABLED="$asr_enabled" ASR_MODEL_PATH="$model_path"
+	if [[ -n $CONFIG_FILE ]]; then
+		cp "$CONFIG_FILE" "$rendered"
+	else
+		render "$SCRIPT_DIR/listener.toml.in" "$rendered" PRESET="$PRESET" ARRAY_PRESET="$ARRAY_PRESET" \
+			ASR_ENABLED="$asr_enabled" ASR_MODEL_PATH="$model_path"
+	fi
 	if [[ ! -f $(target "$CONF_DIR/listener.toml") ]] || ((FORCE_CONFIG)); then
+		backup_replaced_config "$rendered"
 		write_file_if_changed "$rendered" "$CONF_DIR/listener.toml" 0644
 	else
 		kept_config_note
@@ -478,18 +492,52 @@ ensure_config_files() {
 	fi
 }
 
+# --force-config keeps what it replaces: per-device settings (device_id, broker, calibrated parties).
+backup_replaced_config() {
+	local file
+	file=$(target "$CONF_DIR/listener.toml")
+	if [[ -f $file ]] && ! cmp -s "$1" "$file"; then
+		change "keep the replaced $CONF_DIR/listener.toml as listener.toml.bak" cp -p "$file" "$file.bak"
+	fi
+}
+
+# A TOML value as the listener reads it (any quoting, comments, spacing); $4 when the key is absent.
+toml_value() {
+	python3 - "$@" <<'PY'
+import sys, tomllib
+path, section, key, default = sys.argv[1:5]
+try:
+    with open(path, "rb") as f:
+        doc = tomllib.load(f)
+except (OSError, tomllib.TOMLDecodeError) as exc:
+    sys.exit(f"{path} cannot be read as TOML ({exc}): fix it (listener check-config shows where)")
+print(doc.get(section, {}).get(key, default))
+PY
+}
+
 # An operator's listener.toml is kept, but one for another array is a mistake.
 kept_config_note() {
 	local file current
 	file=$(target "$CONF_DIR/listener.toml")
-	current=$(awk -F'"' '/^\[/ { section = $0 } section == "[array]" && /^preset *=/ { print $2; exit }' "$file")
-	if [[ $current != "$ARRAY_PRESET" ]]; then
-		warn "kept $CONF_DIR/listener.toml, but its array.preset is '$current', not '$ARRAY_PRESET': edit it, or rerun with --force-config"
-	elif [[ -n $VOSK_MODEL ]] && ! grep -q "^model_path = \"$MODELS_DIR/$VOSK_NAME\"" "$file"; then
+	current=$(toml_value "$file" array preset respeaker-4mic) || die "$CONF_DIR/listener.toml: see above"
+	if [[ -n $CONFIG_FILE ]]; then
+		warn "kept $CONF_DIR/listener.toml; --config $CONFIG_FILE is installed only with --force-config or where none exists"
+	elif [[ $current != "$ARRAY_PRESET" ]]; then
+		warn "kept $CONF_DIR/listener.toml, but its array.preset is '$current', not '$ARRAY_PRESET': edit it, or rerun with --force-config (the old file is kept as listener.toml.bak)"
+	elif [[ -n $VOSK_MODEL && $(toml_value "$file" asr model_path "") != "$MODELS_DIR/$VOSK_NAME" ]]; then
 		warn "kept $CONF_DIR/listener.toml: set asr.enabled = true and asr.model_path = \"$MODELS_DIR/$VOSK_NAME\" there to use the model"
 	else
 		say "kept: $CONF_DIR/listener.toml (an existing config is never overwritten without --force-config)"
 	fi
+}
+
+# On the device, the installed listener checks the config it will start with (kept, new or from
+# --config) before the service is restarted: an upgrade that retired a key must not loop the service.
+check_config_for_service() {
+	local listener=$VENV/bin/listener
+	[[ $ROOT == / && -x $listener ]] && ((!DRY_RUN)) || return 0
+	"$listener" check-config "$CONF_DIR/listener.toml" >/dev/null ||
+		die "$CONF_DIR/listener.toml is not valid for the installed listener (above): fix it, then run this again"
 }
 
 ensure_service_enabled() {
@@ -555,6 +603,7 @@ main() {
 	udev_changed=$((CHANGES - before))
 
 	ensure_config_files
+	check_config_for_service
 
 	before=$CHANGES
 	write_file_if_changed "$REPO_DIR/systemd/$UNIT" "$UNIT_PATH" 0644

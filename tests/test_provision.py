@@ -251,3 +251,27 @@ def test_shellcheck_is_clean() -> None:
     scripts = sorted(str(p) for p in (REPO / "firmware").glob("*.sh"))
     done = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_kept_config_is_read_as_toml_whatever_its_quoting(pi_root: Path) -> None:
+    provision(pi_root, *FILES_ONLY)
+    toml = pi_root / "etc/listener/listener.toml"
+    text = toml.read_text().replace("[array]", "[array]  # the HAT")
+    toml.write_text(text.replace('preset = "respeaker-4mic"', "preset = 'respeaker-4mic'"))
+    again = provision(pi_root, *FILES_ONLY)
+    assert "array.preset" not in again.stderr and "kept: /etc/listener/listener.toml" in again.stdout, again.stderr
+
+
+def test_per_device_configs_are_installed_checked_and_never_lost(pi_root: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "counter-3.toml"
+    mine.write_text('[mqtt]\nenabled = true\nhost = "192.0.2.10"\ndevice_id = "counter-3"\n')
+    provision(pi_root, "--config", str(mine), *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+    assert installed.read_text() == mine.read_text() and load_config(installed).mqtt.device_id == "counter-3"
+    replaced = provision(pi_root, "--force-config", *FILES_ONLY)  # back to the template: the old one is kept
+    assert (pi_root / "etc/listener/listener.toml.bak").read_text() == mine.read_text()
+    assert "listener.toml.bak" in replaced.stdout
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[mqtt\nhost = 1\n")
+    refused = provision(pi_root, "--config", str(broken), *FILES_ONLY, check=False)
+    assert refused.returncode == 2 and "cannot be read as TOML" in refused.stderr

@@ -166,3 +166,26 @@ def test_audio_the_device_did_not_hear_is_neither_silence_nor_a_long_silence() -
         silences = [e.duration_s for e in out if isinstance(e, LongSilence)]
         assert summary.unheard_s == pytest.approx(expected[0]) and silences == pytest.approx(expected[1])
         assert summary.silence_s == pytest.approx(49.0 - 26.0 - summary.unheard_s)  # 1-50 s, 26 s of talk
+
+
+def test_unheard_time_is_every_gap_of_the_session_less_the_talk_bridged_over_it() -> None:
+    from listener.analytics.replay import activity, frame_blocks
+    from listener.analytics.stage import ConversationAnalytics
+    from listener.events import AudioDropped, EndOfStream, Event, SessionSummary
+
+    # 800 s of visit with 400 overflow blips of 10 ms in its silences, and one inside the rep's bridged pause
+    talk = [("customer", 0.0, 5.0), *(("customer", 2.0 * k, 2.0 * k + 1.0) for k in range(3, 400))]
+    talk += [("rep", 800.5, 802.0), ("rep", 802.1, 804.0)]
+    blips = [(2.0 * k + 1.5, 0.01) for k in range(400)] + [(802.0, 0.1)]
+    stage, out = ConversationAnalytics(Config()), list[Event]()
+    for block in frame_blocks(activity(talk, 810.0), bounds=list(range(100, 81000, 100))):
+        for start_s, duration_s in blips:
+            if block.start_s <= start_s < block.end_s:
+                out += stage.process(AudioDropped(start_s=start_s, duration_s=duration_s, reason="overflow"))
+        out += stage.process(block)
+    out += stage.process(EndOfStream(810.0))
+    (summary,) = [e for e in out if isinstance(e, SessionSummary)]
+    # two blips fall in the customer's first 5 s and the 0.1 s in the rep's pause: talk, not unheard
+    assert summary.unheard_s == pytest.approx(3.98)
+    heard = summary.rep_talk_s + summary.customer_talk_s - summary.overlap_s + summary.silence_s
+    assert heard + summary.unheard_s == pytest.approx(summary.duration_s)

@@ -242,6 +242,21 @@ def test_a_hangup_stops_a_run_as_sigterm_does(tmp_path: Path) -> None:
     assert f"signal {int(signal.SIGHUP)}: stopping after flushing every output" in err and "stopped after" in err
 
 
+def test_a_run_started_with_nohup_keeps_ignoring_the_hangup() -> None:
+    class Source:
+        def stop(self) -> None:
+            raise AssertionError("not asked to stop")
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        restore = runner._stop_on_signals(Source(), [])  # type: ignore[arg-type]
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the others are still handled
+        restore()
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
 def _demo_summaries(parties: dict[str, object]) -> list[SessionSummary]:
     config = parse_config(
         {"array": {"device": "no_such_array"}, "parties": parties, "leds": {"enabled": False, "button_pin": ""}}

@@ -18,7 +18,7 @@ PREDICTIONS_KEEP_S = 10.0  # the model's outputs kept for look-ups (rules read t
 PAUSE_PROBE_S = 0.2  # the Pause event's p_shift is read this far into the silence
 # frame times are sums of hops: a value of exactly a threshold must not read as below it
 THRESHOLD_TOLERANCE_S = 1e-9
-UNHEARD_KEEP = 256  # unheard stretches remembered (rules and summaries ask about the current session only)
+UNHEARD_KEEP_S = 60.0  # outside a session, unheard stretches older than this matter to no rule
 UNHEARD_JOIN_S = 1e-6  # a stretch starting where the last one ended continues it
 
 
@@ -113,7 +113,7 @@ class Unheard:
     """
 
     def __init__(self) -> None:
-        self.spans: deque[tuple[float, float]] = deque(maxlen=UNHEARD_KEEP)
+        self.spans: deque[tuple[float, float]] = deque()
 
     def add(self, start_s: float, end_s: float) -> None:
         if self.spans and start_s <= self.spans[-1][1] + UNHEARD_JOIN_S:  # the reopen loop's 1 s pieces: one
@@ -121,8 +121,10 @@ class Unheard:
         else:
             self.spans.append((start_s, end_s))
 
-    def overlaps(self, start_s: float, end_s: float) -> bool:
-        return any(a < end_s and b > start_s for a, b in reversed(self.spans))
+    def forget_before(self, t_s: float) -> None:
+        """Drop the stretches that ended by ``t_s``: no session summary or silence will ask about them."""
+        while self.spans and self.spans[0][1] <= t_s:
+            self.spans.popleft()
 
     def within(self, start_s: float, end_s: float) -> list[tuple[float, float]]:
         return [(max(a, start_s), min(b, end_s)) for a, b in self.spans if a < end_s and b > start_s]

@@ -82,5 +82,6 @@ class Sessions:
         window = Window(s(log.start), s(end))
         unheard = self.ctx.unheard.within(window.start_s, window.end_s)
         summary = summarize(log.session_id, window, decided, log.segments, log.events, self.ctx.config, unheard)
+        self.ctx.unheard.forget_before(window.end_s)
         if at_least(summary.rep_talk_s + summary.customer_talk_s, self.ctx.config.session_min_speech_s):
             yield summary

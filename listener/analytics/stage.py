@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from listener.analytics.context import PREDICTIONS_KEEP_S, Context, Unheard
+from listener.analytics.context import PREDICTIONS_KEEP_S, UNHEARD_KEEP_S, Context, Unheard
 from listener.analytics.dominance import Dominance
 from listener.analytics.floors import Floor
 from listener.analytics.overlaps import Backchannels, Interruptions, PrematureStarts
@@ -161,6 +161,8 @@ class ConversationAnalytics(Stage):
             return out + self._frames(event)
         if isinstance(event, AudioDropped):
             self.unheard.add(event.start_s, event.end_s)
+            if self.conversation is None or self.conversation.sessions.current is None:
+                self.unheard.forget_before(event.start_s - UNHEARD_KEEP_S)  # days of overflows, no visitor
         elif isinstance(event, TurnPredictions):
             self._model = True
             self._machine(event.start_s, event.hop_s).predictions(event)

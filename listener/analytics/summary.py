@@ -73,7 +73,7 @@ def summarize(
     events = list(events)
     speech = _speech(window, segments)
     inside = [e for e in events if isinstance(e, Reported) and window.holds(e.onset_s)]
-    talk = _talk(window, speech, _length(_union([c for a, b in unheard if (c := window.clip(a, b))])))
+    talk = _talk(window, speech, _unheard_s(window, unheard, speech))
     dominance_s, episodes = _dominance(window, [e for e in events if isinstance(e, DominanceChanged)])
     waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s)
     return SessionSummary(
@@ -106,6 +106,12 @@ def _switches(window: Window, floors: list[FloorHeld]) -> Fields:
     )
     minutes = window.duration_s / 60.0
     return {"floor_changes": switches, "switches_per_min": switches / minutes if minutes > 0 else 0.0}
+
+
+def _unheard_s(window: Window, unheard: Sequence[Interval], speech: dict[Party, list[Interval]]) -> float:
+    """Unheard time in the window, less what counts as talk (a gap inside one's speech is bridged)."""
+    gaps = _union([c for a, b in unheard if (c := window.clip(a, b))])
+    return _length(gaps) - overlap_length(gaps, _union(speech[Party.REP] + speech[Party.CUSTOMER]))
 
 
 def _talk(window: Window, speech: dict[Party, list[Interval]], unheard_s: float) -> Fields:

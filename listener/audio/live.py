@@ -371,8 +371,8 @@ class LiveSource(AudioSource):
 
     def _check_wedged(self) -> None:
         """Give up on a driver that has held the old stream for WEDGED_AFTER_S: exit, and systemd restarts us."""
-        since = self._reaper_since
-        if self._reaper is not None and since is not None and time.monotonic() - since >= WEDGED_AFTER_S:
+        since, reaper = self._reaper_since or 0.0, self._reaper
+        if reaper is not None and reaper.is_alive() and time.monotonic() - since >= WEDGED_AFTER_S:
             raise AudioInputError(
                 f"the audio driver has not let go of the array for {WEDGED_AFTER_S:.0f} s: stopping so that"
                 " a restart frees it (the service restarts by itself); if it keeps happening, replug the array"

@@ -187,8 +187,12 @@ def _stop_on_signals(source: AudioSource, stopping: list[int]) -> Callable[[], N
         # threading.Event's), and a signal handler runs on the main thread
         threading.Thread(target=source.stop, name="listener-stop", daemon=True).start()
 
-    # SIGHUP: the terminal of a hand-started run went away (an ssh session dropped); flush as for SIGTERM
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    # SIGHUP: the terminal of a hand-started run went away (an ssh session dropped); flush as for SIGTERM,
+    # unless the run was started to survive that (nohup ignores SIGHUP)
+    signals = [signal.SIGTERM, signal.SIGINT]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signals.append(signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in signals}
 
     def restore() -> None:
         for s, h in previous.items():

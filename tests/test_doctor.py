@@ -13,6 +13,8 @@ import pytest
 
 from listener.cli import main
 from listener.config import Config, parse_config
+from listener.errors import OutputError
+from listener.outputs import gpio
 from listener.service import doctor
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, tones
@@ -188,11 +190,30 @@ def test_gpio_mock_factory_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "simulated" in check.detail
 
 
-def test_gpio_without_env_never_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpio_without_env_is_no_fault_off_a_pi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(gpio, "board_model", lambda: "")  # a laptop
     check = doctor.check_gpio(config(tmp_path))
-    # a laptop (this test machine): no GPIO is a warning; a Pi: its real factory is named
+    # no GPIO is a warning; where gpiozero does find a pin library, its factory is named
     assert (check.status, "mock" in check.detail) in {("warn", True), ("ok", False)}, check
+
+
+def test_a_pi_whose_gpio_cannot_be_used_is_a_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """python3-lgpio missing, or the user not in group gpio: dark LEDs on a counter would go unnoticed."""
+    from gpiozero import Device
+    from gpiozero.exc import BadPinFactory
+
+    def no_library() -> None:
+        raise BadPinFactory("Unable to load any default pin factory!")
+
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(gpio, "board_model", lambda: "Raspberry Pi 4 Model B Rev 1.4")
+    monkeypatch.setattr(Device, "_default_pin_factory", staticmethod(no_library))
+    check = doctor.check_gpio(config(tmp_path))
+    assert check.status == "FAIL" and "python3-lgpio" in check.fix and "group gpio" in check.fix
+    monkeypatch.setattr(gpio, "_shared", None)
+    with pytest.raises(OutputError, match="no GPIO pin library works on this Raspberry Pi 4"):
+        gpio.pin_factory()
 
 
 def test_state_dir_that_cannot_be_created_fails(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 ``GPIOZERO_PIN_FACTORY`` is respected as gpiozero documents it, except that
 ``mock`` gets PWM-capable mock pins (the LEDs fade). Without that variable
 and without any GPIO (a laptop, the README demo) the pins are simulated with
-a warning, so the service and its terminal view still run.
+a warning, so the service and its terminal view still run; on a Raspberry Pi
+that is an installation fault, and an error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from gpiozero import Device
@@ -55,6 +57,9 @@ def _make_factory() -> Factory:
                 f"{ENV}={name} cannot be loaded ({exc}): install that pin library, "
                 f"or set {ENV}=mock to simulate the pins"
             ) from exc
+        model = board_model()
+        if model.startswith("Raspberry Pi"):  # dark LEDs on a counter would go unnoticed: say so and stop
+            raise OutputError(f"no GPIO pin library works on this {model} ({exc}): {PI_GPIO_FIX}") from exc
         log.warning(
             "no GPIO on this machine (%s): the LEDs and the privacy button are simulated; set %s=mock to say so",
             exc,
@@ -63,6 +68,20 @@ def _make_factory() -> Factory:
         return mock_factory()
     log.info("GPIO through %s", type(factory).__name__)
     return factory
+
+
+PI_GPIO_FIX = (
+    "install python3-lgpio (provision.sh does) and check that the service's user is in group gpio; "
+    'or set [leds] enabled = false and button_pin = "" to run without lights and button'
+)
+
+
+def board_model() -> str:
+    """The board's name from the device tree ("Raspberry Pi 4 Model B Rev 1.4"), or '' elsewhere."""
+    try:
+        return Path("/proc/device-tree/model").read_bytes().rstrip(b"\0").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def mock_factory() -> MockFactory:

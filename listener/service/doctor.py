@@ -269,7 +269,7 @@ def check_asr_model(config: Config) -> Check:
 def check_gpio(config: Config) -> Check:
     from gpiozero import Device
 
-    from listener.outputs.gpio import ENV
+    from listener.outputs.gpio import ENV, PI_GPIO_FIX, board_model
 
     leds = config.leds
     if (not leds.enabled or leds.preset == "none") and not leds.button_pin:
@@ -284,6 +284,8 @@ def check_gpio(config: Config) -> Check:
     except Exception as exc:
         if name:
             return fail("gpio", f"{ENV}={name} cannot be loaded ({exc})", f"install that pin library, or unset {ENV}")
+        if (model := board_model()).startswith("Raspberry Pi"):
+            return fail("gpio", f"no GPIO pin library works on this {model} ({exc})", PI_GPIO_FIX)
         return warn(
             "gpio",
             f"no GPIO on this machine ({exc}): LEDs and button would be simulated (mock)",

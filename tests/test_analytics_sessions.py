@@ -10,13 +10,15 @@ import re
 import numpy as np
 import pytest
 
-from listener.config import Config
 from listener.events import (
+    AudioDropped,
     DominanceChanged,
+    LongSilence,
     Question,
     RollingShare,
     SessionEnded,
     SessionStarted,
+    SessionSummary,
 )
 from tests.analytics_timelines import CUST, REP, of, raw_events, run, with_analytics
 
@@ -149,19 +151,11 @@ def test_an_mm_while_the_rep_still_asks_is_no_answer() -> None:
 
 def test_audio_the_device_did_not_hear_is_neither_silence_nor_a_long_silence() -> None:
     """The microphone lost for 20 s mid-visit: its frames come as silence, but nobody knows it was quiet."""
-    from listener.analytics.replay import activity, frame_blocks
-    from listener.analytics.stage import ConversationAnalytics
-    from listener.events import AudioDropped, EndOfStream, Event, LongSilence, SessionSummary
-
     talk = [("customer", 1.0, 10.0), ("rep", 10.5, 14.0), ("customer", 36.0, 45.0), ("rep", 45.5, 50.0)]
     # (unheard from, for s) -> (unheard_s, long silences): lost for 20 s, 1 + 1 s heard; an overflow's blip
     for lost, expected in (((15.0, 20.0), (20.0, [])), (None, (0.0, [22.0])), ((20.0, 0.05), (0.05, [21.95]))):
-        stage, out = ConversationAnalytics(Config()), list[Event]()
-        for block in frame_blocks(activity(talk, 55.0), bounds=[1500, 3500]):
-            out += stage.process(block)
-            if lost is not None and block.start_s == 15.0:  # after its silent frames, as the pipeline delivers it
-                out += stage.process(AudioDropped(start_s=lost[0], duration_s=lost[1], reason="device_lost"))
-        out += stage.process(EndOfStream(55.0))
+        drops = [] if lost is None else [AudioDropped(start_s=lost[0], duration_s=lost[1], reason="device_lost")]
+        out = raw_events(talk, 55.0, bounds=[1500, 3500], drops=drops)
         (summary,) = [e for e in out if isinstance(e, SessionSummary)]
         silences = [e.duration_s for e in out if isinstance(e, LongSilence)]
         assert summary.unheard_s == pytest.approx(expected[0]) and silences == pytest.approx(expected[1])
@@ -169,21 +163,12 @@ def test_audio_the_device_did_not_hear_is_neither_silence_nor_a_long_silence() -
 
 
 def test_unheard_time_is_every_gap_of_the_session_less_the_talk_bridged_over_it() -> None:
-    from listener.analytics.replay import activity, frame_blocks
-    from listener.analytics.stage import ConversationAnalytics
-    from listener.events import AudioDropped, EndOfStream, Event, SessionSummary
-
     # 800 s of visit with 400 overflow blips of 10 ms in its silences, and one inside the rep's bridged pause
     talk = [("customer", 0.0, 5.0), *(("customer", 2.0 * k, 2.0 * k + 1.0) for k in range(3, 400))]
     talk += [("rep", 800.5, 802.0), ("rep", 802.1, 804.0)]
     blips = [(2.0 * k + 1.5, 0.01) for k in range(400)] + [(802.0, 0.1)]
-    stage, out = ConversationAnalytics(Config()), list[Event]()
-    for block in frame_blocks(activity(talk, 810.0), bounds=list(range(100, 81000, 100))):
-        for start_s, duration_s in blips:
-            if block.start_s <= start_s < block.end_s:
-                out += stage.process(AudioDropped(start_s=start_s, duration_s=duration_s, reason="overflow"))
-        out += stage.process(block)
-    out += stage.process(EndOfStream(810.0))
+    drops = [AudioDropped(start_s=a, duration_s=d, reason="overflow") for a, d in blips]
+    out = raw_events(talk, 810.0, bounds=list(range(100, 81000, 100)), drops=drops)
     (summary,) = [e for e in out if isinstance(e, SessionSummary)]
     # two blips fall in the customer's first 5 s and the 0.1 s in the rep's pause: talk, not unheard
     assert summary.unheard_s == pytest.approx(3.98)

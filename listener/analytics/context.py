@@ -133,14 +133,16 @@ class Unheard:
 class Context:
     """Shared state of one conversation stream."""
 
-    def __init__(self, analytics: AnalyticsConfig, activity: ActivityConfig, hop_s: float) -> None:
+    def __init__(
+        self, analytics: AnalyticsConfig, activity: ActivityConfig, hop_s: float, unheard: Unheard | None = None
+    ) -> None:
         self.config = analytics
         self.limits = lim = Limits.of(analytics, activity, hop_s)
         keep = round(HISTORY_S / hop_s)
         self.tracks = {p: Track(p, lim.bridge_frames, lim.min_speech_frames, keep) for p in Party}
         self.predictions = Predictions()
         self.lag_frames = 0  # how far the activity's decision lags its frames (ActivityFrames.lag_s)
-        self.unheard = Unheard()
+        self.unheard = unheard if unheard is not None else Unheard()
 
     def s(self, frames: int) -> float:
         return self.limits.s(frames)

@@ -43,10 +43,6 @@ class Floor:
                 return take.holder
         return None
 
-    def took(self, party: Party, onset: int) -> bool:
-        """Whether ``party`` took the floor with the stretch that began at ``onset``."""
-        return self.taken_at(party, onset) is not None
-
     def taken_at(self, party: Party, onset: int) -> int | None:
         """The frame at which ``party`` took the floor with the stretch that began at ``onset``, if it did."""
         return next((t.decided for t in reversed(self.history) if t.holder is party and t.onset == onset), None)
@@ -102,10 +98,10 @@ class Floor:
         # the customer's last speech before the floor changed, even if it went on over the rep's start;
         # but when the rep began in the customer's silence, an "mm" after that is listening to the rep,
         # not the end of the customer's turn
-        customer = self.ctx.tracks[Party.CUSTOMER]
-        short = self.ctx.limits.backchannel_max_frames if customer.covering(rep_onset) is None else -1
+        customer, short = self.ctx.tracks[Party.CUSTOMER], self.ctx.limits.backchannel_max_frames
+        rep_began_in_silence = customer.covering(rep_onset) is None
         for span in reversed(customer.spans):
-            if span.start >= rep_onset and span.length <= short:
+            if rep_began_in_silence and span.start >= rep_onset and span.length <= short:
                 continue
             if span.start < t:
                 gap_s = self.ctx.s(rep_onset - span.end)

@@ -29,8 +29,10 @@ PRUNE_EVERY_FRAMES = 1000  # old model outputs are dropped in batches, not on ev
 class Conversation:
     """All the rules, stepped frame by frame from frame ``first``."""
 
-    def __init__(self, config: Config, hop_s: float, first: int = 0, exact: bool = False) -> None:
-        self.ctx = ctx = Context(config.analytics, config.activity, hop_s)
+    def __init__(
+        self, config: Config, hop_s: float, first: int = 0, exact: bool = False, unheard: Unheard | None = None
+    ) -> None:
+        self.ctx = ctx = Context(config.analytics, config.activity, hop_s, unheard)
         self.frame = first
         self.floor = Floor(ctx)
         self.interruptions = Interruptions(ctx, self.floor, exact)
@@ -148,8 +150,7 @@ class ConversationAnalytics(Stage):
 
     def _machine(self, start_s: float, hop_s: float) -> Conversation:
         if self.conversation is None:
-            self.conversation = Conversation(self.config, hop_s, round(start_s / hop_s), self.exact)
-            self.conversation.ctx.unheard = self.unheard
+            self.conversation = Conversation(self.config, hop_s, round(start_s / hop_s), self.exact, self.unheard)
         return self.conversation
 
     def process(self, event: Event) -> Iterable[Event]:

@@ -143,11 +143,6 @@ def fetch(
             archive = Path(tmp) / "model.zip"
             _download(spec, archive, dest, timeout_s, progress)
             _unpack(spec, archive, Path(tmp) / "unpacked", target)
-    except PermissionError as exc:
-        raise ModelError(
-            f"cannot write the model into {dest} ({exc.strerror}): run as a user who may write there (e.g. with sudo),"
-            " or pass --dir with a writable folder and point [asr] model_path at it"
-        ) from None
     except OSError as exc:  # nothing half-written is kept (the scratch folder goes)
         why = exc.strerror or str(exc)
         raise ModelError(f"cannot write the model into {dest} ({why}): {_write_fix(exc, spec)}") from None
@@ -155,10 +150,13 @@ def fetch(
 
 
 def _write_fix(exc: OSError, spec: VoskModelSpec) -> str:
+    elsewhere = "pass --dir with a writable folder and point [asr] model_path at it"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         need_mb = 3 * spec.size_bytes // 1_000_000
         return f"free some space there (the model needs about {need_mb} MB while it is unpacked) or pass --dir"
-    return "pass --dir with a writable folder and point [asr] model_path at it"
+    if isinstance(exc, PermissionError):
+        return f"run as a user who may write there (e.g. with sudo), or {elsewhere}"
+    return elsewhere
 
 
 def _download(

@@ -8,6 +8,11 @@ Python's own exceptions still catch them.
 
 from __future__ import annotations
 
+import json
+import re
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
 
 class ListenerError(Exception):
     """Root of every deliberate listener error."""
@@ -30,20 +35,41 @@ def toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        # JSON's escapes are TOML's: a value holding a newline or a terminal's escape codes stays one
+        # line and prints harmlessly; DEL and the C1 controls, which JSON lets through, are escaped too
+        quoted = json.dumps(value, ensure_ascii=False)
+        return "".join(f"\\u{ord(c):04x}" if 0x7F <= ord(c) <= 0x9F else c for c in quoted)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
+def toml_key(key: object) -> str:
+    """``key`` as TOML writes it: bare when it may be, else quoted (one line, escapes harmless)."""
+    text = str(key)
+    return text if _BARE_KEY.fullmatch(text) else toml_value(text)
+
+
 class ConfigFileError(ListenerError, OSError):
-    """The configuration file cannot be read or is not TOML."""
+    """The configuration file cannot be read."""
+
+
+class ConfigFileMissingError(ConfigFileError, FileNotFoundError):
+    """The configuration file named does not exist."""
+
+
+class ConfigSyntaxError(ListenerError, ValueError):
+    """The configuration file was read but is not UTF-8 TOML."""
 
 
 class AudioInputError(ListenerError, OSError):
     """An audio file or device cannot be opened or read."""
+
+
+class AudioFileMissingError(AudioInputError, FileNotFoundError):
+    """The audio file named does not exist."""
 
 
 class AudioFormatError(ListenerError, ValueError):
@@ -58,5 +84,21 @@ class ModelError(ListenerError, RuntimeError):
     """A model file is missing, corrupt or unusable."""
 
 
+class ModelMissingError(ModelError, FileNotFoundError):
+    """No model where the config points."""
+
+
+class ModelFileError(ModelError, OSError):
+    """A model file or folder cannot be read or written."""
+
+
 class OutputError(ListenerError, RuntimeError):
     """An output (LEDs, MQTT, spool) cannot be set up."""
+
+
+class OutputFileError(OutputError, OSError):
+    """A file an output reads or writes (password, certificate, spool, plot) cannot be used."""
+
+
+class CalibrationError(ListenerError, ValueError):
+    """The recording does not show where the rep stands."""

@@ -14,7 +14,7 @@ import pytest
 from listener import cli
 from listener.analytics.report import AudioInfo, ReportCollector
 from listener.config import load_config, parse_config
-from listener.errors import ConfigError, ConfigFileError
+from listener.errors import ConfigError, ConfigSyntaxError
 from tests import synth
 
 
@@ -42,7 +42,7 @@ def test_an_integer_too_large_for_a_float_is_a_config_error() -> None:
 def test_a_number_too_long_for_python_is_a_config_file_error(tmp_path: Path) -> None:
     path = tmp_path / "listener.toml"
     path.write_text("[array]\nblock_ms = 1" + "0" * 5000 + "\n")
-    with pytest.raises(ConfigFileError, match="not valid TOML"):
+    with pytest.raises(ConfigSyntaxError, match="not valid TOML"):
         load_config(path)
     result = _cli("check-config", str(path))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import geometry, load_config, parse_config
-from listener.errors import ConfigError, ConfigFileError, ListenerError
+from listener.errors import ConfigError, ConfigFileError, ConfigSyntaxError, ListenerError
 
 ISSUE_EXAMPLE = """
 [array]
@@ -79,9 +79,11 @@ def test_channel_map_mode() -> None:
 
 
 def test_file_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigFileError, match="does not exist"):
+    with pytest.raises(ConfigFileError, match="does not exist") as missing:
         load_config(tmp_path / "nope.toml")
+    assert isinstance(missing.value, FileNotFoundError)  # what a caller knowing only Python's errors catches
     bad = tmp_path / "bad.toml"
     bad.write_text("[array\nsample_rate = 1")
-    with pytest.raises(ConfigFileError, match="not valid TOML"):
+    with pytest.raises(ConfigSyntaxError, match="not valid TOML") as syntax:
         load_config(bad)
+    assert isinstance(syntax.value, ValueError) and not isinstance(syntax.value, OSError)

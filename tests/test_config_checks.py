@@ -15,7 +15,7 @@ from listener.config.array_checks import line_axis_deg
 from listener.config.pins import bcm_number
 from listener.config.presets import PRESETS
 from listener.config.schema import Config
-from listener.errors import ConfigError, ConfigFileError
+from listener.errors import ConfigError, ConfigFileError, ConfigSyntaxError
 
 FIRMWARE_TEMPLATE = Path(__file__).parent.parent / "firmware" / "listener.toml.in"
 TWO_MIC = {"preset": "respeaker-2mic"}
@@ -295,7 +295,7 @@ def test_pin_names_agree_with_gpiozero() -> None:
 def test_file_that_is_not_utf8_says_save_as_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes('[array]\ndevice = "Mikrofon \u00e4"\n'.encode("latin-1"))
-    with pytest.raises(ConfigFileError, match="save it as UTF-8") as info:
+    with pytest.raises(ConfigSyntaxError, match="save it as UTF-8") as info:
         load_config(path)
     assert "permissions" not in str(info.value)
 

@@ -30,7 +30,7 @@ from listener.analytics.timeline import Timeline
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry, load_config, parse_config
 from listener.config import schema as config_schema
-from listener.errors import AudioFormatError, AudioInputError, ConfigError, ConfigFileError
+from listener.errors import AudioFormatError, AudioInputError, ConfigError, ConfigFileError, ConfigSyntaxError
 from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Question, TurnPredictions
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import ha_status_topic
@@ -100,14 +100,14 @@ toml_text = st.one_of(
 def test_config_files_fail_only_with_config_errors(tmp_path: Path, text: str) -> None:
     path = tmp_path / "fuzz.toml"
     path.write_bytes(text.encode("utf-8", errors="surrogatepass"))
-    with contextlib.suppress(ConfigError, ConfigFileError):
+    with contextlib.suppress(ConfigError, ConfigFileError, ConfigSyntaxError):
         load_config(path)
 
 
-def test_binary_config_file_is_a_config_file_error(tmp_path: Path) -> None:
+def test_binary_config_file_is_a_config_syntax_error(tmp_path: Path) -> None:
     path = tmp_path / "binary.toml"
     path.write_bytes(b"\xff\xfe\x00[array]\n")
-    with pytest.raises(ConfigFileError, match="cannot be read"):
+    with pytest.raises(ConfigSyntaxError, match="cannot be read"):
         load_config(path)
 
 

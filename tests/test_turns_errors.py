@@ -35,6 +35,7 @@ def test_missing_file_names_the_file_and_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as err:
         activity_stage(config_for(missing))  # type: ignore[arg-type]
     assert str(missing) in str(err.value) and "enabled = false" in str(err.value)
+    assert isinstance(err.value, FileNotFoundError)
 
 
 def test_corrupt_file_is_refused(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from listener.config.schema import AnalyticsConfig
-from listener.errors import OutputError
+from listener.errors import OutputError, OutputFileError
 
 HOP_S = 0.01
 COLORS = {"rep": "#1f77b4", "customer": "#ff7f0e", "overlap": "#d62728", "dominance": "#f2a900"}
@@ -30,9 +30,9 @@ def check_plot_path(out: Path) -> None:
     if out.suffix.lower() not in PLOT_FORMATS:  # also "", "." and ".png" (a hidden file with no suffix)
         raise OutputError(f"--plot {str(out)!r}: name a {', '.join(PLOT_FORMATS)} file, e.g. --plot conversation.png")
     if out.is_dir():
-        raise OutputError(f"--plot {out}: that is a folder; name a file in it, e.g. {out / 'conversation.png'}")
+        raise OutputFileError(f"--plot {out}: that is a folder; name a file in it, e.g. {out / 'conversation.png'}")
     if not out.parent.is_dir():
-        raise OutputError(f"--plot {out}: folder {out.parent} does not exist; create it or choose another path")
+        raise OutputFileError(f"--plot {out}: folder {out.parent} does not exist; create it or choose another path")
 
 
 def require_matplotlib() -> None:
@@ -61,7 +61,7 @@ def plot_report(report: Record, out: Path, config: AnalyticsConfig, title: str =
     try:
         fig.savefig(out, dpi=110)
     except OSError as exc:
-        raise OutputError(f"cannot write the plot to {out}: {exc.strerror or exc}; choose a writable path") from exc
+        raise OutputFileError(f"cannot write the plot to {out}: {exc.strerror or exc}; choose a writable path") from exc
     except ValueError as exc:  # a format matplotlib lacks in this installation
         raise OutputError(f"cannot write the plot to {out}: {exc}; use a .png file") from exc
     return out

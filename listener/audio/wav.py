@@ -16,7 +16,7 @@ import soxr
 
 from listener.audio.base import AudioSource, selected_channels
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
-from listener.errors import AudioFormatError, AudioInputError
+from listener.errors import AudioFileMissingError, AudioFormatError, AudioInputError
 from listener.events import AudioBlock, Event
 
 MIN_RATE_HZ = 16000
@@ -170,7 +170,7 @@ def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
 def open_wav(path: Path) -> sf.SoundFile:
     """Open ``path`` for reading, turning every failure into one clear error."""
     if not path.exists():
-        raise AudioInputError(f"audio file {path} does not exist: check the path")
+        raise AudioFileMissingError(f"audio file {path} does not exist: check the path")
     if path.is_dir():
         raise AudioInputError(f"{path} is a folder: pass a .wav file")
     data_end = _check_riff(path)

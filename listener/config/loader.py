@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from listener.errors import ConfigError, ConfigFileError
+from listener.errors import ConfigError, ConfigFileError, ConfigFileMissingError, ConfigSyntaxError, toml_key
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         # utf-8-sig: editors such as Notepad start UTF-8 files with a byte-order mark, which TOML rejects
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ConfigFileError(
+        raise ConfigFileMissingError(
             f"config file {path} does not exist: check the path (without a config file the defaults apply)"
         ) from None
     except IsADirectoryError:
@@ -42,7 +42,7 @@ def read_toml(path: Path) -> dict[str, Any]:
             f"config file {path} is a folder: pass the TOML file itself, e.g. {path / 'listener.toml'}"
         ) from None
     except UnicodeDecodeError as exc:
-        raise ConfigFileError(
+        raise ConfigSyntaxError(
             f"config file {path} cannot be read: byte {exc.start} (0x{exc.object[exc.start]:02x}) is not UTF-8 "
             "text: save it as UTF-8"
         ) from None
@@ -51,10 +51,10 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigFileError(f"config file {path} is not valid TOML: {exc}") from None
+        raise ConfigSyntaxError(f"config file {path} is not valid TOML: {exc}") from None
     except ValueError:
         # tomllib lets Python's own limit on integer literals (4300 digits) through as a bare ValueError
-        raise ConfigFileError(
+        raise ConfigSyntaxError(
             f"config file {path} is not valid TOML: a number is thousands of digits long; write a number in range"
         ) from None
 
@@ -81,7 +81,7 @@ def build(cls: type[T], data: Any, path: str) -> T:
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
+    return f"{path}.{toml_key(key)}" if path else toml_key(key)
 
 
 def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:

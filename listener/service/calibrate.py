@@ -17,9 +17,10 @@ from pathlib import Path
 from listener.audio.base import events_until
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
+from listener.errors import CalibrationError
 from listener.events import Event
 from listener.service.calibrate_estimate import MIN_SPEECH_S, Calibration, estimate
-from listener.service.calibrate_votes import CalibrationError, Votes, collect_votes
+from listener.service.calibrate_votes import Votes, collect_votes
 from listener.service.calibrate_write import edit_parties, write_parties
 
 __all__ = [

@@ -33,8 +33,8 @@ from listener.config.array_checks import (
     line_axis_deg,
 )
 from listener.config.schema import PartiesConfig
-from listener.errors import ConfigError
-from listener.service.calibrate_votes import CalibrationError, Votes
+from listener.errors import CalibrationError, ConfigError
+from listener.service.calibrate_votes import Votes
 
 BIN_DEG = 10.0  # the front end's direction grid
 CLUSTER_HALF_DEG = 30.0  # votes this close to a peak belong to its talker

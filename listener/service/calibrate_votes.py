@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config, geometry
-from listener.errors import ListenerError
+from listener.errors import CalibrationError
 from listener.events import AudioBlock, Event, SpatialFrames
 from listener.spatial.frontend import SpatialFrontEnd
 
@@ -35,10 +35,6 @@ VOICE_REACH_S = 0.2  # the consonants around a vowel are speech too
 
 Float = npt.NDArray[np.float64]
 Bool = npt.NDArray[np.bool_]
-
-
-class CalibrationError(ListenerError, ValueError):
-    """The recording does not show where the rep stands."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from listener.config import parse_config
 from listener.config.loader import read_toml
-from listener.errors import ConfigFileError
+from listener.errors import ConfigFileError, ConfigSyntaxError
 
 _HEADER = re.compile(r"^\s*\[\s*parties\s*\]\s*(#.*)?$")
 _ANY_HEADER = re.compile(r"^\s*\[")
@@ -77,7 +77,7 @@ def _validate(path: Path, original: dict[str, object], new_text: str, rep_deg: f
     try:
         data = tomllib.loads(new_text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigFileError(f"{path}: the edited file would not be valid TOML ({exc}); {_BY_HAND}") from None
+        raise ConfigSyntaxError(f"{path}: the edited file would not be valid TOML ({exc}); {_BY_HAND}") from None
     before = parse_config(original)
     after = parse_config(data)
     parties = replace(before.parties, rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)

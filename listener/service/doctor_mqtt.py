@@ -15,7 +15,6 @@ from __future__ import annotations
 import ssl
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from listener.config import Config
@@ -139,16 +138,14 @@ def _client(config: Config) -> paho.Client:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from listener.outputs.mqtt.client import read_password
+    from listener.outputs.mqtt.client import check_tls_files, read_password
 
     cfg = config.mqtt
     protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=protocol)
     client.connect_timeout = MQTT_TIMEOUT_S
     if cfg.tls:
-        for key in ("ca_file", "cert_file", "key_file"):
-            if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():
-                raise ValueError(f"mqtt.{key} {getattr(cfg, key)} does not exist")
+        check_tls_files(cfg)
         client.tls_set(cfg.ca_file or None, cfg.cert_file or None, cfg.key_file or None, ssl.CERT_REQUIRED)
         client.tls_insecure_set(cfg.tls_insecure)
     if cfg.username:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from listener.config import Config
-from listener.errors import ModelError
+from listener.errors import ModelError, ModelFileError
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def fetch(
             _unpack(spec, archive, Path(tmp) / "unpacked", target)
     except OSError as exc:  # nothing half-written is kept (the scratch folder goes)
         why = exc.strerror or str(exc)
-        raise ModelError(f"cannot write the model into {dest} ({why}): {_write_fix(exc, spec)}") from None
+        raise ModelFileError(f"cannot write the model into {dest} ({why}): {_write_fix(exc, spec)}") from None
     return target
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from listener.config import ArrayGeometry, Config
-from listener.errors import AudioFormatError, ModelError
+from listener.errors import AudioFormatError, ModelMissingError
 from listener.events import (
     ActivityFrames,
     AudioBlock,
@@ -122,7 +122,9 @@ class TranscriptionStage(Stage):
 
     def open(self) -> None:
         if not is_model_dir(self.model_path):
-            raise ModelError(f"no vosk model in {self.model_path}: {missing_model_hint(self.model_path, self.config)}")
+            raise ModelMissingError(
+                f"no vosk model in {self.model_path}: {missing_model_hint(self.model_path, self.config)}"
+            )
         model = load_model(self.model_path)
         self.worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.asr.overflow)
         self.worker.start()

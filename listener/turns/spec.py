@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from listener.config import Config
-from listener.errors import ModelError
+from listener.errors import ModelError, ModelFileError, ModelMissingError
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 
 SIDECAR_SCHEMA = "listener.turn-model/1"
@@ -84,11 +84,13 @@ def sidecar_path(path: Path) -> Path:
 def load_spec(path: Path) -> ModelSpec:
     """Read and check the sidecar of ``path``; ModelError (naming the file and the fix) otherwise."""
     if not path.is_file():
-        raise ModelError(f"turn model {path} not found: {FIX}")
+        raise ModelMissingError(f"turn model {path} not found: {FIX}")
     side = sidecar_path(path)
     try:
         doc = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise ModelFileError(f"turn model {path}: its sidecar {side} is missing or unreadable ({exc}); {FIX}") from exc
+    except ValueError as exc:  # not JSON, or not UTF-8
         raise ModelError(f"turn model {path}: its sidecar {side} is missing or unreadable ({exc}); {FIX}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != SIDECAR_SCHEMA:
         raise ModelError(f"turn model {path}: sidecar {side} is not {SIDECAR_SCHEMA!r}; {FIX}")

@@ -32,7 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config.schema import MqttConfig
-from listener.errors import OutputError
+from listener.errors import OutputFileError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def read_password(config: MqttConfig) -> str | None:
     try:
         return Path(config.password_file).read_text(encoding="utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
-        raise OutputError(
+        raise OutputFileError(
             f"mqtt.password_file {config.password_file} cannot be read ({exc}): check the path and that the "
             f"listener user may read it, or set {PASSWORD_ENV} instead"
         ) from None
@@ -70,9 +70,12 @@ def broker_address(config: MqttConfig) -> str:
     return f"{config.host}:{config.port}{' (TLS)' if config.tls else ''}"
 
 
-def _check_file(key: str, path: str) -> None:
-    if path and not Path(path).is_file():
-        raise OutputError(f"mqtt.{key} {path} does not exist: point it at a PEM file, or set it to ''")
+def check_tls_files(config: MqttConfig) -> None:
+    """OutputFileError naming the first configured TLS file that is not there."""
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = getattr(config, key)
+        if path and not Path(path).is_file():
+            raise OutputFileError(f"mqtt.{key} {path} does not exist: point it at a PEM file, or set it to ''")
 
 
 class MqttLink:
@@ -141,9 +144,7 @@ class MqttLink:
 
     def _set_tls(self, client: paho.Client) -> None:
         cfg = self.config
-        _check_file("ca_file", cfg.ca_file)
-        _check_file("cert_file", cfg.cert_file)
-        _check_file("key_file", cfg.key_file)
+        check_tls_files(cfg)
         try:
             client.tls_set(
                 ca_certs=cfg.ca_file or None,
@@ -152,7 +153,7 @@ class MqttLink:
                 cert_reqs=ssl.CERT_REQUIRED,
             )
         except (OSError, ValueError, ssl.SSLError) as exc:
-            raise OutputError(
+            raise OutputFileError(
                 f"MQTT TLS files cannot be used ({exc}): check mqtt.ca_file, cert_file, key_file"
             ) from None
         if cfg.tls_insecure:

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from listener.errors import OutputError
+from listener.errors import OutputError, OutputFileError
 from listener.lifecycle import Managed
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class Spool(Managed):
             self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
         except (OSError, sqlite3.Error) as exc:
-            raise OutputError(
+            raise OutputFileError(
                 f"MQTT spool {self.path} cannot be opened ({exc}): check that service.state_dir exists "
                 "and is writable by the listener user"
             ) from None

@@ -1,0 +1,78 @@
+"""The errors module's promise: each leaf error is also the built-in a plain Python caller would catch,
+and an error's message stays one harmless line whatever the user's file holds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from listener.analytics.plot import check_plot_path
+from listener.audio.wav import open_wav
+from listener.config import geometry, load_config, parse_config
+from listener.errors import ListenerError, OutputError
+from listener.outputs.mqtt.client import check_tls_files
+from listener.service import doctor
+from listener.transcription.stage import TranscriptionStage
+
+
+def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "listener", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_missing_file_is_a_file_not_found_error_wherever_it_is_named(tmp_path: Path) -> None:
+    config = parse_config({"asr": {"model_path": str(tmp_path / "no-model")}})
+    asr = TranscriptionStage(config, geometry(config))
+    for missing in (
+        lambda: load_config(tmp_path / "no.toml"),
+        lambda: open_wav(tmp_path / "no.wav"),
+        asr.open,
+    ):
+        with pytest.raises(ListenerError) as err:
+            missing()
+        assert isinstance(err.value, FileNotFoundError), err.value
+
+
+def test_output_files_that_cannot_be_used_are_os_errors(tmp_path: Path) -> None:
+    tls = parse_config({"mqtt": {"tls": True, "ca_file": str(tmp_path / "ca.pem")}}).mqtt
+    with pytest.raises(OutputError, match=r"mqtt.ca_file .*ca.pem does not exist") as err:
+        check_tls_files(tls)
+    assert isinstance(err.value, OSError)
+    with pytest.raises(OutputError, match="does not exist; create it") as err:
+        check_plot_path(tmp_path / "no" / "x.png")
+    assert isinstance(err.value, OSError)
+
+
+def test_doctor_names_a_missing_tls_file_as_a_config_fix_not_an_unreachable_broker(tmp_path: Path) -> None:
+    pem = {"cert_file": str(tmp_path / "client.pem"), "key_file": str(tmp_path / "client.key")}
+    config = parse_config({"mqtt": {"enabled": True, "tls": True, "port": 1, **pem}})
+    check = doctor.check_mqtt(config)
+    assert check.status == "FAIL"
+    assert "client.pem does not exist: point it at a PEM file" in check.detail
+    assert "unreachable" not in check.detail and "[mqtt] keys" in check.fix
+
+
+@pytest.mark.parametrize(
+    ("toml", "shown"),
+    [
+        ('[array]\ndevice = """USB\nArray"""\nbogus = 1\n', None),  # a valid value elsewhere: not printed
+        ('[array]\npreset = "usb\x5cnarray\x5cu001b[31m"\n', r'array.preset = "usb\narray\u001b[31m"'),
+        ('[array]\n"foo\x5cnbar" = 1\n', r'array."foo\nbar" = 1'),
+        ('["ar\x5cu009bray"]\nx = 1\n', r'"ar\u009bray" = {x = 1}'),
+    ],
+)
+def test_a_config_error_is_one_line_however_strange_the_value(tmp_path: Path, toml: str, shown: str | None) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(toml, encoding="utf-8")
+    result = _check_config(path)
+    assert result.returncode == 2, result
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "\x1b" not in result.stderr and "\x9b" not in result.stderr
+    assert shown is None or shown in result.stderr, result.stderr

@@ -66,11 +66,15 @@ def test_dominance_by_share_with_hysteresis() -> None:
 def test_dominance_that_outlives_its_session_ends_with_it_and_says_so() -> None:
     # the rep still dominates when the session ends (the customer left): the end is not a change
     # of share, and is reported as such (the LEDs calm down, dashboards can tell it apart)
-    config = with_analytics(session_gap_s=30.0)  # dominance from 30 s, the session over at 40 s
-    c = run([("customer", 0.0, 10.0), ("rep", 10.0, 60.0)], 90.0, config)
+    config = with_analytics(session_gap_s=30.0)  # dominance from 30 s, the session over at 35 s, decided at 40 s
+    c = run([("customer", 0.0, 10.0), ("rep", 10.0, 35.0)], 90.0, config)
     on, off = of(c, DominanceChanged)
+    (end,) = of(c, SessionEnded)
     assert on.dominating and on.reason == "share"
     assert not off.dominating and off.reason == "session_end" and off.rep_share >= 0.65
+    # dated when the session ended, as the summary counts it, though decided with the session's end
+    assert (off.onset_s, off.decided_s) == (end.end_s, end.decided_s)
+    assert c.sessions[0].dominance_s == pytest.approx(off.onset_s - on.onset_s)
 
 
 def test_dominance_by_monologue() -> None:

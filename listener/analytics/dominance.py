@@ -31,6 +31,7 @@ class Dominance:
         self.by_share = False
         self.by_monologue = False
         self.last_share = 0.0
+        self.on_since = 0  # onset of the dominance going on now
 
     @property
     def dominating(self) -> bool:
@@ -110,15 +111,17 @@ class Dominance:
         monologue_since = max(self.floor.onset, self.since or 0) + lim.monologue_frames
         self.by_monologue = self.floor.holder is Party.REP and latest is not None and latest > monologue_since
         if self.dominating and not was:
-            onset = t if self.by_share else max(self.since or 0, min(t, monologue_since))
-            yield self._event(True, onset, t, share, self._reason)
+            self.on_since = t if self.by_share else max(self.since or 0, min(t, monologue_since))
+            yield self._event(True, self.on_since, t, share, self._reason)
         elif was and not self.dominating:
             yield self._event(False, t, t, share, reason_was)
 
-    def end(self, t: int) -> Iterator[Event]:
-        """The session ended: dominance ends with it."""
+    def end(self, t: int, end: int) -> Iterator[Event]:
+        """The session ended at ``end`` (decided at ``t``): dominance ends with it, then."""
         if self.dominating:
-            yield self._event(False, t, t, self.last_share, "session_end")
+            # dated when the session ended, not when its end was decided (session_gap_s later), so the
+            # episode matches the summary's; a monologue that began in that gap ends as soon as it began
+            yield self._event(False, max(end, self.on_since), t, self.last_share, "session_end")
         self.by_share = self.by_monologue = False
         self.since = None
 

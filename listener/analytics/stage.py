@@ -111,7 +111,7 @@ class Conversation:
 
     def _end_session(self, t: int, end: int) -> Iterator[Event]:
         yield from self.floor.release(t, end)
-        yield from self.dominance.end(t)
+        yield from self.dominance.end(t, end)
         yield from self.sessions.finish(t, end)
 
     def _emit(self, out: list[Event], events: Iterable[Event]) -> None:

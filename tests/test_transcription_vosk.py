@@ -252,16 +252,12 @@ def test_a_renewed_recogniser_hears_the_next_session_as_the_first_heard_its_own(
     samples, _ = sf.read(ko_dialogue[0], dtype="float32")
     pcm = (samples[:, 0].clip(-1, 1) * 32767).astype("<i2").tobytes()
     second_visit_s = 100.0
-    worker = RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait")
-    worker.start()
-    try:
+    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
         worker.submit(Chunk(0.0, pcm))
         worker.renew()
         worker.submit(Chunk(second_visit_s, pcm))
         assert worker.finish(120.0) == []
         words = [w for result in worker.take() for w in result]
-    finally:
-        worker.close()
     assert worker.renewals == 1
     first = [w for w in words if w.end_s < second_visit_s]
     second = [w for w in words if w.start_s >= second_visit_s - 1.0]
@@ -381,9 +377,7 @@ def test_the_last_words_before_a_pause_come_out_without_waiting_for_more_speech(
 
     samples, _ = sf.read(ko_dialogue[0], dtype="float32")
     pcm = (samples[: int(8.0 * 16000), 0].clip(-1, 1) * 32767).astype("<i2").tobytes()  # ends mid-dialogue
-    worker = RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait")
-    worker.start()
-    try:
+    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
         worker.submit(Chunk(0.0, pcm))
         words: list[object] = []
         deadline = time.monotonic() + 30.0 + IDLE_FINAL_S
@@ -393,8 +387,6 @@ def test_the_last_words_before_a_pause_come_out_without_waiting_for_more_speech(
         time.sleep(IDLE_FINAL_S + 1.0)  # nothing more is fed: the stretch is over
         words += [w for result in worker.take() for w in result]
         skipped = worker.finish(10.0)
-    finally:
-        worker.close()
     assert skipped == []
     last = max(w.end_s for w in words)  # type: ignore[attr-defined]
     assert last > 6.0, "the words up to the end of what was fed came out while no more audio came"

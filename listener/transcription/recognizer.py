@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from listener.errors import ModelError
+from listener.lifecycle import Managed
 from listener.transcription.words import Word
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,8 @@ class Chunk:
         return self.start_s + self.duration_s
 
 
-class RecognizerWorker:
-    """Owns one vosk recogniser and the thread that feeds it."""
+class RecognizerWorker(Managed):
+    """Owns one vosk recogniser and the thread that feeds it (``with``: the thread runs inside)."""
 
     def __init__(self, model: Any, *, queue_s: float, overflow: Overflow) -> None:
         self.model = model
@@ -114,7 +115,7 @@ class RecognizerWorker:
         with self._cond:
             return self._failed
 
-    def start(self) -> None:
+    def open(self) -> None:
         self._thread = threading.Thread(target=self._run, name="vosk", daemon=True)
         self._thread.start()
 

@@ -127,7 +127,7 @@ class TranscriptionStage(Stage):
             )
         model = load_model(self.model_path)
         self.worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.asr.overflow)
-        self.worker.start()
+        self.worker.open()
 
     def close(self) -> None:
         if self.worker is not None:

@@ -15,10 +15,11 @@ from typing import Any, TextIO
 
 from listener import __version__
 from listener.analytics.report import AudioInfo, ReportCollector
-from listener.analytics.summary import totals as analytics_totals
+from listener.analytics.summary import totals_of, whole_recording
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry, load_config
 from listener.errors import ListenerError
+from listener.events import Party, SessionSummary
 from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
 from listener.service.heap import keep_freed_buffers
@@ -246,29 +247,27 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     with source, Pipeline([*analysis_stages(config, geo), *cues, collector]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         pipe.run(source)
-    totals = analytics_totals(collector.segments, collector.events, collector.end_s, config.analytics)
-    report = collector.report(info, totals | (cues[0].report_metrics() if cues else {}))
+    whole = whole_recording(collector.segments, collector.events, collector.end_s, config.analytics)
+    report = collector.report(info, totals_of(whole, collector.events) | (cues[0].report_metrics() if cues else {}))
     # the measurements first: a figure that cannot be written must not take them with it
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
     else:
-        _print_summary(report)
+        _print_summary(collector, whole)
     sys.stdout.flush()
     if args.plot is not None:
-        from listener.analytics.plot import plot_report
+        from listener.analytics.plot import plot_conversation
 
-        plot_report(report, args.plot, config.analytics, title=args.file.name)
+        segments, events = collector.segments, collector.events
+        plot_conversation(segments, events, info.seconds, args.plot, config.analytics, title=args.file.name)
     return 0
 
 
-def _print_summary(report: dict[str, object]) -> None:
-    metrics = report["metrics"]
-    assert isinstance(metrics, dict)
-    print(f"rep talk      {metrics['rep_talk_s']:7.1f} s")
-    print(f"customer talk {metrics['customer_talk_s']:7.1f} s")
-    print(f"rep share     {100 * float(metrics['rep_share']):7.1f} %")
-    if "interruptions_by_rep" in metrics:
-        for name in ("interruptions", "backchannels"):
-            print(f"{name:<13} {metrics[name + '_by_rep']:3d} by rep, {metrics[name + '_by_customer']} by customer")
-        print(f"sessions      {len(report.get('sessions', []))} summarized")  # type: ignore[arg-type]
+def _print_summary(collector: ReportCollector, whole: SessionSummary) -> None:
+    print(f"rep talk      {collector.talk_s(Party.REP):7.1f} s")
+    print(f"customer talk {collector.talk_s(Party.CUSTOMER):7.1f} s")
+    print(f"rep share     {100 * collector.rep_share():7.1f} %")
+    print(f"interruptions {whole.interruptions_by_rep:3d} by rep, {whole.interruptions_by_customer} by customer")
+    print(f"backchannels  {whole.backchannels_by_rep:3d} by rep, {whole.backchannels_by_customer} by customer")
+    print(f"sessions      {len(collector.sessions)} summarized")

@@ -19,7 +19,6 @@ from typing import Any
 
 from listener.analytics.plot import draw_share, draw_timeline, require_matplotlib
 from listener.analytics.replay import Segment, replay
-from listener.analytics.report import AudioInfo
 from listener.config import Config
 
 DEFAULT_OUT = Path("docs/img")
@@ -142,13 +141,12 @@ def draw_sample(sample: Sample, out_dir: Path) -> Path:
     config = Config()
     config = dataclasses.replace(config, analytics=dataclasses.replace(config.analytics, **sample.analytics))
     collector = replay(sample.segments, sample.duration_s, config)
-    report = collector.report(AudioInfo(seconds=sample.duration_s, channels=0, sample_rate_hz=16000))
     fig = Figure(figsize=(8.0, 3.6 if sample.share else 2.2), layout="constrained")
     FigureCanvasAgg(fig)
     axes: Any = fig.subplots(2, 1, sharex=True, height_ratios=[2.0, 1.2]) if sample.share else [fig.subplots()]
-    draw_timeline(axes[0], report["segments"], report["events"], sample.duration_s, legend=False)  # type: ignore[arg-type]
+    draw_timeline(axes[0], collector.segments, collector.events, sample.duration_s, legend=False)
     if sample.share:
-        draw_share(axes[1], report["segments"], report["events"], sample.duration_s, config.analytics)  # type: ignore[arg-type]
+        draw_share(axes[1], collector.segments, collector.events, sample.duration_s, config.analytics)
     else:
         axes[0].set_xlabel("time (s)")
     axes[0].set_title(sample.title, loc="left", fontsize=9)

@@ -1,8 +1,8 @@
 """Draw a conversation: both parties' speech, overlaps, the decided events, rolling rep share.
 
-Works from the ``analyze --json`` report (segments and events), so a report
-saved earlier can be drawn again. matplotlib is imported lazily and only
-through its Agg canvas (no pyplot, no display): it is an optional extra.
+Draws the typed segments and events the analysis collected (``ReportCollector``).
+matplotlib is imported lazily and only through its Agg canvas (no pyplot, no
+display): it is an optional extra.
 """
 
 from __future__ import annotations
@@ -15,11 +15,25 @@ import numpy as np
 
 from listener.config.schema import AnalyticsConfig
 from listener.errors import OutputError, OutputFileError
+from listener.events import (
+    Backchannel,
+    DominanceChanged,
+    FloorHeld,
+    Interruption,
+    LongSilence,
+    Party,
+    Pause,
+    PrematureStart,
+    Reported,
+    ResponseGap,
+    SessionEnded,
+    SessionStarted,
+    SpeechSegment,
+)
 
 HOP_S = 0.01
 COLORS = {"rep": "#1f77b4", "customer": "#ff7f0e", "overlap": "#d62728", "dominance": "#f2a900"}
-LANES = {"rep": 1.0, "customer": 0.0}
-Record = dict[str, Any]
+LANES = {Party.REP: 1.0, Party.CUSTOMER: 0.0}
 
 
 PLOT_FORMATS = (".png", ".svg", ".pdf")
@@ -44,18 +58,24 @@ def require_matplotlib() -> None:
         ) from exc
 
 
-def plot_report(report: Record, out: Path, config: AnalyticsConfig, title: str = "") -> Path:
-    """Write the conversation figure of ``report`` to ``out`` (PNG, SVG or PDF, by its suffix)."""
+def plot_conversation(
+    segments: Sequence[SpeechSegment],
+    events: Sequence[Reported],
+    duration_s: float,
+    out: Path,
+    config: AnalyticsConfig,
+    title: str = "",
+) -> Path:
+    """Write the conversation figure to ``out`` (PNG, SVG or PDF, by its suffix)."""
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    duration_s = float(report["audio"]["seconds"])
     fig = Figure(figsize=(min(24.0, max(9.0, duration_s / 6.0)), 5.0), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1.0])
-    draw_timeline(top, report["segments"], report["events"], duration_s)
-    draw_share(bottom, report["segments"], report["events"], duration_s, config)
+    draw_timeline(top, segments, events, duration_s)
+    draw_share(bottom, segments, events, duration_s, config)
     if title:
         top.set_title(title, loc="left", fontsize=10)
     try:
@@ -68,47 +88,47 @@ def plot_report(report: Record, out: Path, config: AnalyticsConfig, title: str =
 
 
 def draw_timeline(
-    ax: Any, segments: Sequence[Record], events: Sequence[Record], duration_s: float, legend: bool = True
+    ax: Any, segments: Sequence[SpeechSegment], events: Sequence[Reported], duration_s: float, legend: bool = True
 ) -> None:
     """Speech lanes, overlaps, sessions, floors and event markers on one axis."""
     for party, y in LANES.items():
-        bars = [(s["start"], s["end"] - s["start"]) for s in segments if s["party"] == party]
+        bars = [(s.start_s, s.duration_s) for s in segments if s.party is party]
         ax.broken_barh(bars, (y - 0.25, 0.5), color=COLORS[party], label=f"{party} speech")
     ax.broken_barh(_overlaps(segments), (0.35, 0.3), color=COLORS["overlap"], alpha=0.6, label="overlap")
     for start, end in _sessions(events, duration_s):
         ax.axvspan(start, end, color="0.93", zorder=0)
-    for e in events:
+    for e in sorted(events, key=lambda e: e.onset_s):
         _marker(ax, e)
-    ax.set_yticks([LANES["customer"], LANES["rep"]], ["customer", "rep"])
+    ax.set_yticks([LANES[Party.CUSTOMER], LANES[Party.REP]], ["customer", "rep"])
     ax.set_ylim(-0.75, 1.75)
     ax.set_xlim(0.0, duration_s)
     if legend:
         _legend(ax)
 
 
-def _marker(ax: Any, e: Record) -> None:
-    kind, t = e["type"], float(e["t"])
-    if kind == "interruption" and e["successful"] is not None:
-        y = LANES[e["by"]] + 0.45
-        face = COLORS["overlap"] if e["successful"] else "white"
+def _marker(ax: Any, e: Reported) -> None:
+    t = e.onset_s
+    if isinstance(e, Interruption) and e.successful is not None:
+        y = LANES[e.by] + 0.45
+        face = COLORS["overlap"] if e.successful else "white"
         ax.plot([t], [y], marker="v", ms=9, mfc=face, mec=COLORS["overlap"], ls="none")
-    elif kind == "backchannel":
-        ax.plot([t], [LANES[e["by"]] + 0.4], marker="o", ms=5, color="#2ca02c", ls="none")
-    elif kind == "premature_start":
-        ax.plot([t], [LANES["rep"] + 0.45], marker="X", ms=8, color="#9467bd", ls="none")
-    elif kind == "long_silence":
-        ax.axvspan(t, t + float(e["duration_s"]), ymin=0.1, ymax=0.9, color="0.6", alpha=0.25, hatch="//", lw=0)
-    elif kind == "response_gap":
-        gap = float(e["gap_s"])
+    elif isinstance(e, Backchannel):
+        ax.plot([t], [LANES[e.by] + 0.4], marker="o", ms=5, color="#2ca02c", ls="none")
+    elif isinstance(e, PrematureStart):
+        ax.plot([t], [LANES[Party.REP] + 0.45], marker="X", ms=8, color="#9467bd", ls="none")
+    elif isinstance(e, LongSilence):
+        ax.axvspan(t, t + e.duration_s, ymin=0.1, ymax=0.9, color="0.6", alpha=0.25, hatch="//", lw=0)
+    elif isinstance(e, ResponseGap):
+        gap = e.gap_s
         ax.annotate(
             "", xy=(t, 0.5), xytext=(t - gap, 0.5), arrowprops={"arrowstyle": "<->", "color": "#2ca02c", "lw": 1}
         )
         ax.text(t - gap / 2, 0.62, f"{gap:+.1f}", ha="center", fontsize=7, color="#2ca02c")
-    elif kind == "pause":
+    elif isinstance(e, Pause):
         ax.plot([t], [0.5], marker="|", ms=12, color="0.35", ls="none")
-    elif kind == "floor_held":
-        y = LANES[e["by"]] - 0.36
-        ax.plot([t, float(e["end_s"])], [y, y], color=COLORS[e["by"]], lw=2.5, alpha=0.5, solid_capstyle="butt")
+    elif isinstance(e, FloorHeld):
+        y = LANES[e.by] - 0.36
+        ax.plot([t, e.end_s], [y, y], color=COLORS[e.by], lw=2.5, alpha=0.5, solid_capstyle="butt")
 
 
 def _legend(ax: Any) -> None:
@@ -132,7 +152,11 @@ def _legend(ax: Any) -> None:
 
 
 def draw_share(
-    ax: Any, segments: Sequence[Record], events: Sequence[Record], duration_s: float, config: AnalyticsConfig
+    ax: Any,
+    segments: Sequence[SpeechSegment],
+    events: Sequence[Reported],
+    duration_s: float,
+    config: AnalyticsConfig,
 ) -> None:
     """Rolling rep share inside sessions, the hysteresis band and the dominance spans."""
     t, share = rolling_share(segments, _sessions(events, duration_s), duration_s, config.rolling_window_s)
@@ -148,7 +172,7 @@ def draw_share(
 
 
 def rolling_share(
-    segments: Sequence[Record], sessions: Sequence[tuple[float, float]], duration_s: float, window_s: float
+    segments: Sequence[SpeechSegment], sessions: Sequence[tuple[float, float]], duration_s: float, window_s: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rep share over the last ``window_s`` of the current session, every 10 ms (NaN outside sessions)."""
     n = max(1, round(duration_s / HOP_S))
@@ -156,8 +180,8 @@ def rolling_share(
     for party in LANES:
         active = np.zeros(n, dtype=np.int64)
         for s in segments:
-            if s["party"] == party:
-                active[round(s["start"] / HOP_S) : round(s["end"] / HOP_S)] = 1
+            if s.party is party:
+                active[round(s.start_s / HOP_S) : round(s.end_s / HOP_S)] = 1
         cum[party] = np.concatenate([[0], np.cumsum(active)])
     t = np.arange(1, n + 1)
     since = np.full(n, -1)
@@ -166,36 +190,39 @@ def rolling_share(
     lo = np.maximum(t - round(window_s / HOP_S), since)
     ok = since >= 0
     lo = np.where(ok, lo, 0)
-    rep = cum["rep"][t] - cum["rep"][lo]
-    total = rep + cum["customer"][t] - cum["customer"][lo]
+    rep = cum[Party.REP][t] - cum[Party.REP][lo]
+    total = rep + cum[Party.CUSTOMER][t] - cum[Party.CUSTOMER][lo]
     share = np.where(ok & (total > 0), rep / np.maximum(total, 1), np.nan)
     return t * HOP_S, share
 
 
-def _overlaps(segments: Sequence[Record]) -> list[tuple[float, float]]:
-    rep = [(s["start"], s["end"]) for s in segments if s["party"] == "rep"]
+def _overlaps(segments: Sequence[SpeechSegment]) -> list[tuple[float, float]]:
+    rep = [(s.start_s, s.end_s) for s in segments if s.party is Party.REP]
     out = []
     for s in segments:
-        if s["party"] == "customer":
+        if s.party is Party.CUSTOMER:
             for a, b in rep:
-                lo, hi = max(a, s["start"]), min(b, s["end"])
+                lo, hi = max(a, s.start_s), min(b, s.end_s)
                 if hi > lo:
                     out.append((lo, hi - lo))
     return out
 
 
-def _sessions(events: Sequence[Record], duration_s: float) -> list[tuple[float, float]]:
-    ends = {e["session_id"]: float(e["end_s"]) for e in events if e["type"] == "session_end"}
-    return [(float(e["t"]), ends.get(e["session_id"], duration_s)) for e in events if e["type"] == "session_start"]
+def _sessions(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:
+    ends = {e.session_id: e.end_s for e in events if isinstance(e, SessionEnded)}
+    starts = sorted((e for e in events if isinstance(e, SessionStarted)), key=lambda e: e.onset_s)
+    return [(e.onset_s, ends.get(e.session_id, duration_s)) for e in starts]
 
 
-def _dominance(events: Sequence[Record], duration_s: float) -> list[tuple[float, float]]:
-    spans, since = [], None
-    for e in sorted((e for e in events if e["type"] == "dominance"), key=lambda e: e["decided_s"]):
-        if e["dominating"] and since is None:
-            since = float(e["t"])
-        elif not e["dominating"] and since is not None:
-            spans.append((since, float(e["t"])))
+def _dominance(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:
+    spans: list[tuple[float, float]] = []
+    since = None
+    changes = sorted((e for e in events if isinstance(e, DominanceChanged)), key=lambda e: (e.decided_s, e.onset_s))
+    for e in changes:
+        if e.dominating and since is None:
+            since = e.onset_s
+        elif not e.dominating and since is not None:
+            spans.append((since, e.onset_s))
             since = None
     if since is not None:
         spans.append((since, duration_s))

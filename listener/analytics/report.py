@@ -57,13 +57,17 @@ class ReportCollector(Stage):
     def talk_s(self, party: Party) -> float:
         return sum((s.duration_s for s in self.segments if s.party is party), 0.0)  # 0.0, not 0, with no speech
 
+    def rep_share(self) -> float:
+        rep, cust = self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)
+        return rep / (rep + cust) if rep + cust > 0 else 0.0
+
     def metrics(self) -> dict[str, object]:
         rep, cust = self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)
         overlap = _overlap_s(self.segments)
         return {
             "rep_talk_s": round(rep, 3),
             "customer_talk_s": round(cust, 3),
-            "rep_share": round(rep / (rep + cust), 4) if rep + cust > 0 else 0.0,
+            "rep_share": round(self.rep_share(), 4),
             "overlap_s": round(overlap, 3),
             "silence_s": round(max(0.0, self.end_s - (rep + cust - overlap)), 3),
             "rep_segments": sum(1 for s in self.segments if s.party is Party.REP),

@@ -184,7 +184,19 @@ def totals(
     segments: Sequence[SpeechSegment], events: Sequence[Event], end_s: float, config: AnalyticsConfig
 ) -> dict[str, object]:
     """The whole recording's figures, for ``analyze --json`` ``metrics``."""
-    record = summarize("", Window(0.0, end_s), end_s, segments, events, config).record()
+    return totals_of(whole_recording(segments, events, end_s, config), events)
+
+
+def whole_recording(
+    segments: Sequence[SpeechSegment], events: Sequence[Event], end_s: float, config: AnalyticsConfig
+) -> SessionSummary:
+    """The whole recording summarised as if it were one session (its id empty)."""
+    return summarize("", Window(0.0, end_s), end_s, segments, events, config)
+
+
+def totals_of(whole: SessionSummary, events: Sequence[Event]) -> dict[str, object]:
+    """``whole``'s figures as ``analyze --json`` ``metrics`` adds them to the timeline's."""
+    record = whole.record()
     # identity and span are the recording's; talk times are already in the report from the timeline
     drop = ("type", "session_id", "t", "end_s", "decided_s", "duration_s")
     for key in (*drop, "rep_talk_s", "customer_talk_s", "overlap_s", "silence_s", "unheard_s", "rep_share"):

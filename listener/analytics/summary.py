@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -38,9 +38,48 @@ EPS_S = 1e-6
 Interval = tuple[float, float]
 
 
-# Each helper computes a group of SessionSummary's fields, passed on to it as keywords: a wrong
-# or missing name fails there, in every test that makes a summary.
-Fields = dict[str, Any]
+# Each helper computes a group of SessionSummary's fields, passed on to it as keywords; typed, so
+# mypy checks each name and type against SessionSummary's
+
+
+class TalkFields(TypedDict):
+    rep_talk_s: float
+    customer_talk_s: float
+    overlap_s: float
+    silence_s: float
+    unheard_s: float
+    rep_share: float
+
+
+class SwitchFields(TypedDict):
+    floor_changes: int
+    switches_per_min: float
+
+
+class FloorFields(TypedDict):
+    monologues: int
+    longest_monologue_s: float
+    stories: int
+    longest_story_s: float
+    response_gaps: int
+    response_gap_median_s: float | None
+    response_gap_p10_s: float | None
+    response_gap_p90_s: float | None
+    patient_gap_fraction: float | None
+    pauses: int
+    long_silences: int
+    longest_silence_s: float
+
+
+class OverlapFields(TypedDict):
+    interruptions_by_rep: int
+    interruptions_by_customer: int
+    successful_interruptions_by_rep: int
+    successful_interruptions_by_customer: int
+    backchannels_by_rep: int
+    backchannels_by_customer: int
+    rep_backchannels_per_min: float | None
+    premature_starts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +133,7 @@ def summarize(
     )
 
 
-def _switches(window: Window, floors: list[FloorHeld]) -> Fields:
+def _switches(window: Window, floors: list[FloorHeld]) -> SwitchFields:
     """Floor changes by when they happen: the taker's floor starts in the window.
 
     Counting the floors that were taken would miss the change at the start of a
@@ -114,7 +153,7 @@ def _unheard_s(window: Window, unheard: Sequence[Interval], speech: dict[Party, 
     return _length(gaps) - overlap_length(gaps, _union(speech[Party.REP] + speech[Party.CUSTOMER]))
 
 
-def _talk(window: Window, speech: dict[Party, list[Interval]], unheard_s: float) -> Fields:
+def _talk(window: Window, speech: dict[Party, list[Interval]], unheard_s: float) -> TalkFields:
     rep_s, customer_s = _length(speech[Party.REP]), _length(speech[Party.CUSTOMER])
     overlap_s = overlap_length(speech[Party.REP], speech[Party.CUSTOMER])
     return {
@@ -136,7 +175,7 @@ def _held(window: Window, events: list[Event]) -> list[tuple[Party, float]]:
     return out
 
 
-def _floors(inside: list[Reported], held: list[tuple[Party, float]]) -> Fields:
+def _floors(inside: list[Reported], held: list[tuple[Party, float]]) -> FloorFields:
     """Floors, response gaps (each already judged patient or not) and silences."""
     monologues = [s for by, s in held if by is Party.REP]
     stories = [s for by, s in held if by is Party.CUSTOMER]
@@ -159,7 +198,7 @@ def _floors(inside: list[Reported], held: list[tuple[Party, float]]) -> Fields:
     }
 
 
-def _overlap_events(inside: list[Reported], customer_s: float) -> Fields:
+def _overlap_events(inside: list[Reported], customer_s: float) -> OverlapFields:
     """Interruptions (each once, with its latest outcome), backchannels, premature starts."""
     outcome = _interruptions(inside)
     backchannels = [e.by for e in inside if isinstance(e, Backchannel)]

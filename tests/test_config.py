@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
 
-from listener.config import geometry, load_config, parse_config
+from listener.config import Config, geometry, load_config, parse_config
 from listener.errors import ConfigError, ConfigFileError, ConfigSyntaxError, ListenerError
 
 ISSUE_EXAMPLE = """
@@ -87,3 +89,23 @@ def test_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigSyntaxError, match="not valid TOML") as syntax:
         load_config(bad)
     assert isinstance(syntax.value, ValueError) and not isinstance(syntax.value, OSError)
+
+
+def test_every_number_in_the_config_has_a_range() -> None:
+    """An unbounded number lets a typo such as 1e300 through check-config, to fail (or hang) in the field."""
+
+    def unbounded(cls: type, prefix: str) -> list[str]:
+        hints = typing.get_type_hints(cls)
+        found = []
+        for f in dataclasses.fields(cls):
+            kind = hints[f.name]
+            if dataclasses.is_dataclass(kind):
+                found += unbounded(kind, f"{prefix}{f.name}.")  # type: ignore[arg-type]
+            elif {int, float} & set(typing.get_args(kind) or (kind,)) and None in (
+                f.metadata.get("min"),
+                f.metadata.get("max"),
+            ):
+                found.append(prefix + f.name)
+        return found
+
+    assert unbounded(Config, "") == []

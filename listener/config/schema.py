@@ -167,12 +167,16 @@ class MqttConfig:
     tls_insecure: bool = field(False, "skip the broker certificate's host name check (testing only)")
     username: str = field("", "'' = anonymous; the password comes from password_file or LISTENER_MQTT_PASSWORD")
     password_file: str = field("", "file holding the broker password (keep it mode 0600); never put it in TOML")
-    metrics_interval_s: float = field(10.0, "seconds of audio between metrics messages in a session", min=1.0)
+    metrics_interval_s: float = field(
+        10.0, "seconds of audio between metrics messages in a session", min=1.0, max=3600.0
+    )
     spool_metrics: bool = field(True, "keep metrics in the on-disk spool too, so outages lose none")
     spool_max_messages: int = field(20000, "spool bound; the oldest are dropped (and counted)", min=10, max=10000000)
     drain_rate_per_s: float = field(50.0, "publish rate when draining a backlog", min=1.0, max=10000.0)
     inflight_max: int = field(20, "spooled messages awaiting PUBACK at once", min=1, max=1000)
-    outage_fault_s: float = field(300.0, "broker unreachable this long: device state 'fault' (LEDs)", min=1.0)
+    outage_fault_s: float = field(
+        300.0, "broker unreachable this long: device state 'fault' (LEDs)", min=1.0, max=86400.0
+    )
     shutdown_drain_s: float = field(2.0, "on shutdown, wait this long for the spool to drain", min=0.0, max=60.0)
     discovery: bool = field(True, "publish Home Assistant MQTT discovery")
     discovery_prefix: str = field("homeassistant", "Home Assistant's discovery prefix")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 from pathlib import Path
@@ -240,6 +241,34 @@ def test_writable_state_dir_reports_free_space(tmp_path: Path) -> None:
     assert check.status in ("ok", "warn")  # warn only if this disk is nearly full
     assert re.search(r"writable, \d+ MB free, a full spool needs 41 MB", check.detail)
     assert not list((tmp_path / "state").iterdir())  # the probe file is gone
+
+
+@pytest.mark.parametrize(("name", "lost"), [("mqtt-spool.sqlite3", "MQTT"), ("paused", "privacy pause")])
+def test_a_state_file_the_service_cannot_write_fails_naming_its_owner_and_the_chown(
+    tmp_path: Path, name: str, lost: str
+) -> None:
+    # `sudo listener run --input ...` once: a root-owned spool in the service user's folder, which
+    # the service then opened read-only and dropped every message; doctor said ok
+    state = tmp_path / "state"
+    state.mkdir()
+    path = state / name
+    path.write_bytes(b"")
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody").pw_uid
+        os.chown(state, nobody, -1)  # as systemd's StateDirectory= leaves it: the folder only
+        why, user = f"{path} belongs to root, not to nobody that owns {state}", "nobody"
+    else:
+        path.chmod(0o444)
+        why, user = f"{path} cannot be opened for writing", pwd.getpwuid(os.geteuid()).pw_name
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == "FAIL", check.line()
+    assert why in check.detail and lost in check.detail, check.detail
+    assert check.fix == f"`sudo chown -R {user}: {state}`"
+    if os.geteuid() == 0:
+        os.chown(path, nobody, -1)
+    else:
+        path.chmod(0o644)
+    assert doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True})).status in ("ok", "warn")
 
 
 def test_disk_check_ignores_the_spool_when_mqtt_is_off(tmp_path: Path) -> None:

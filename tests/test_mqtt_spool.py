@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import pwd
+import shutil
 import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -89,6 +94,80 @@ def test_spool_in_unwritable_place_says_what_to_fix(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(OutputError, match="state_dir"):
         Spool(blocker / "spool.sqlite3", 10).open()
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A folder another user can reach (pytest's tmp_path sits in a folder only its owner may enter)."""
+    folder = Path(tempfile.mkdtemp(prefix="listener-spool-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def as_user(uid: int, action: Callable[[], str]) -> str:
+    """What ``action`` returns in a child process that runs as ``uid`` (needs root), or what it raised."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.close(read)
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            text = action()
+        except BaseException as exc:
+            text = f"{type(exc).__name__}: {exc}"
+        os.write(write, text.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as out:
+        said = out.read()
+    os.waitpid(pid, 0)
+    return said
+
+
+def test_a_spool_the_service_user_may_not_write_stops_the_start_naming_the_owner(open_dir: Path) -> None:
+    # `sudo listener run --input ...` once leaves a root-owned spool in the service's folder: sqlite
+    # opens it read-only without a word, and every message was dropped with "free space" as the advice
+    path = open_dir / "mqtt-spool.sqlite3"
+    with Spool(path, max_messages=10) as spool:
+        spool.put("event", _msg(0))
+
+    def start() -> str:
+        try:
+            Spool(path, max_messages=10).open()
+        except OutputError as exc:
+            return str(exc)
+        return "opened"
+
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody").pw_uid
+        os.chown(open_dir, nobody, -1)  # the folder is the service user's, the spool root's
+        said = as_user(nobody, start)
+        assert f"{path} belongs to root, not to nobody that runs this" in said, said
+        assert f"sudo chown -R nobody: {open_dir}" in said, said
+    else:
+        path.chmod(0o444)
+        said = start()
+        assert f"{path} has mode 444" in said and "sudo chown -R" in said, said
+    assert "readonly database" in said and "free space" not in said, said
+
+
+def test_a_spool_that_turns_read_only_says_chown_not_free_space(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "mqtt-spool.sqlite3"
+    with Spool(path, max_messages=10) as spool:
+        spool.db.close()  # what a read-only spool gives at every write: SQLITE_READONLY
+        spool._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        assert spool.put("event", _msg(0)) == -1
+        assert spool.dropped == 1
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "cannot be written" in r.getMessage()]
+    assert len(errors) == 1, caplog.text
+    text = errors[0].getMessage()
+    assert "attempt to write a readonly database" in text and f": {tmp_path}`" in text, text
+    assert "free space" not in text, text
 
 
 def test_device_id_is_a_salted_hash_of_the_machine_id(tmp_path: Path) -> None:

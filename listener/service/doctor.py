@@ -15,11 +15,9 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -40,10 +38,7 @@ DEAD_DBFS = -90.0  # below this a channel carries digital silence: a dead mic or
 QUIET_DBFS = -75.0  # even a quiet room lifts a working MEMS mic above this
 ODD_CHANNEL_DB = 20.0  # a mic this far below the loudest one is blocked or broken
 MQTT_TIMEOUT_S = 5.0
-SPOOL_BYTES_PER_MESSAGE = 2048  # a spooled metrics message with its row overhead, generously
 CLOCK_TIMEOUT_S = 5.0
-WRITE_PROBE_BYTES = 65536  # written and synced: a full disk or a read-only mount fails here, not at run time
-SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
 
 _BY_EYE = "compare `date` with a phone by eye; a wrong clock skews metric timestamps"
 
@@ -309,35 +304,10 @@ def check_mqtt(config: Config) -> Check:
 
 
 def check_state_dir(config: Config) -> Check:
-    """The spool's folder exists (or can be made), is writable, and (with MQTT on) has room for a full spool."""
-    state = Path(config.service.state_dir)
-    as_user = (
-        "run doctor as the service user (`sudo -u listener listener doctor ...`) or fix the owner "
-        f"(`chown listener: {state}`), or set [service] state_dir"
-    )
-    existing = next((p for p in (state, *state.parents) if p.exists()), Path("/"))
-    if not existing.is_dir():
-        return fail(
-            "disk", f"{existing} is not a folder, so {state} cannot be created", "set [service] state_dir to a folder"
-        )
-    try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".listener-doctor-") as probe:
-            probe.write(b"\0" * WRITE_PROBE_BYTES)
-            probe.flush()
-            os.fsync(probe.fileno())
-    except OSError as exc:
-        return fail("disk", f"{existing} is not writable ({exc.strerror or exc})", as_user)
-    free = shutil.disk_usage(existing).free
-    created = f" ({state} is created at the first start)" if existing != state else ""
-    if not config.mqtt.enabled:  # no MQTT, no spool: nothing sizeable is written there
-        return Check("disk", "ok", f"{existing} writable, {free / 1e6:.0f} MB free{created}")
-    need = config.mqtt.spool_max_messages * SPOOL_BYTES_PER_MESSAGE
-    detail = f"{existing} writable, {free / 1e6:.0f} MB free, a full spool needs {need / 1e6:.0f} MB{created}"
-    if free < need:
-        return fail("disk", detail, "free space there, or lower mqtt.spool_max_messages")
-    if free < SPOOL_ROOM_FACTOR * need:
-        return warn("disk", detail, "free space there, or lower mqtt.spool_max_messages")
-    return Check("disk", "ok", detail)
+    """Room and rights in service.state_dir (``doctor_disk``, which imports this module)."""
+    from listener.service.doctor_disk import check_state_dir as state_dir_check
+
+    return state_dir_check(config)
 
 
 def check_clock(config: Config) -> Check:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import pwd
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
 WARN_EVERY = 100  # while the disk is full, one warning per this many messages dropped
+# sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
+# READONLY is what a root-owned spool opened by the service user gives at the first write
+_ACCESS_CODES = frozenset({3, 8, 14, 23})  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_AUTH
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -62,6 +67,56 @@ class Spooled:
 
 def encode(message: dict[str, object]) -> bytes:
     return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def is_access_error(exc: sqlite3.Error) -> bool:
+    """A permission problem (owner, mode), which freeing space does not cure."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (isinstance(code, int) and code & 0xFF in _ACCESS_CODES) or "readonly database" in str(exc)
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def access_problem(path: Path) -> str:
+    """Why this process may not write the spool ``path``, and the command that fixes it."""
+    me = user_name(os.geteuid())
+    folder = path.parent
+    chown = f"sudo chown -R {me}: {folder}"
+    fix = f"fix: `{chown}`"
+    # the -wal and -shm files too: a root run that crashed leaves them behind, root-owned
+    present = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), folder) if p.exists()]
+    try:
+        stats = [(p, p.stat()) for p in present]
+    except OSError as exc:
+        return f"{folder} cannot be read ({exc.strerror or exc}); {fix}"
+    for target, st in stats:
+        if st.st_uid != os.geteuid():
+            # typically `sudo listener run ...` once, which left a root-owned spool behind
+            return f"{target} belongs to {user_name(st.st_uid)}, not to {me} that runs this; {fix}"
+    for target, st in stats:
+        if not os.access(target, os.W_OK):
+            mode = f"{target} has mode {st.st_mode & 0o777:o}, which {me} may not write"
+            return f"{mode}; fix: `{chown} && sudo chmod -R u+rwX {folder}`"
+    return f"{me} may not write in {folder}; {fix}"
+
+
+def _probe_write(db: sqlite3.Connection) -> None:
+    """Raise the access error the first real write would: sqlite opens a file it may not write read-only,
+    silently. A full disk is no reason not to start (``put`` drops and counts then), so it passes here."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('write_probe', 0)")
+    except sqlite3.Error as exc:
+        if is_access_error(exc):
+            raise
+    finally:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -107,16 +162,27 @@ class Spool(Managed):
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
             _migrate(db)
+            _probe_write(db)
             self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
-        except (OSError, sqlite3.Error) as exc:
-            raise OutputFileError(
-                f"MQTT spool {self.path} cannot be opened ({exc}): check that service.state_dir exists "
-                "and is writable by the listener user"
-            ) from None
+        except sqlite3.Error as exc:
+            if is_access_error(exc):
+                # said at start, before any message is taken in and then lost
+                raise OutputFileError(
+                    f"MQTT spool {self.path} cannot be written ({exc}): {access_problem(self.path)}"
+                ) from None
+            raise self._open_error(exc) from None
+        except OSError as exc:
+            raise self._open_error(exc) from None
         self._db = db
         if self._depth:
             log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)
+
+    def _open_error(self, exc: Exception) -> OutputFileError:
+        return OutputFileError(
+            f"MQTT spool {self.path} cannot be opened ({exc}): check that service.state_dir exists "
+            "and is writable by the listener user"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -221,6 +287,15 @@ class Spool(Managed):
     def _warn_unwritable(self, exc: sqlite3.Error) -> None:
         if self._unstored > 1 and self._unstored % WARN_EVERY:
             return  # once, then every WARN_EVERY-th: a full disk must not also fill the journal
+        if is_access_error(exc):  # an install fault: "free space" would send the installer the wrong way
+            log.error(
+                "MQTT spool %s cannot be written (%s): %d messages dropped so far; %s",
+                self.path,
+                exc,
+                self._unstored,
+                access_problem(self.path),
+            )
+            return
         log.warning(
             "MQTT spool %s cannot be written (%s): %d messages dropped so far; free space on service.state_dir",
             self.path,

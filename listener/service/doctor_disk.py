@@ -1,0 +1,103 @@
+"""``listener doctor``'s disk check: room in service.state_dir, and files there the service can write.
+
+A probe file proves the folder takes new files, not that the service can write
+the ones already there: `sudo listener run ...` once leaves a root-owned spool
+behind, which sqlite then opens read-only without a word, and every MQTT
+message is lost. So the files the service writes in place are opened for
+writing too and, since doctor run with sudo may write anything, compared with
+the folder's owner: systemd's StateDirectory= gives the folder (only) to the
+service user.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from listener.config import Config
+from listener.outputs.mqtt.spool import user_name
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from listener.service.doctor import Check, fail, warn
+from listener.service.runner import PAUSE_FILE
+
+SPOOL_BYTES_PER_MESSAGE = 2048  # a spooled metrics message with its row overhead, generously
+WRITE_PROBE_BYTES = 65536  # written and synced: a full disk or a read-only mount fails here, not at run time
+SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
+
+SPOOL_FILES = (SPOOL_FILE, f"{SPOOL_FILE}-wal", f"{SPOOL_FILE}-shm")
+LOST = {  # what the service loses when it cannot write the file
+    **dict.fromkeys(SPOOL_FILES, "every MQTT event, metrics and session message is dropped"),
+    PAUSE_FILE: "a privacy pause is not kept across a restart",
+}
+
+
+def check_state_dir(config: Config) -> Check:
+    """The spool's folder exists (or can be made), is writable, its files too, and (with MQTT on) has room."""
+    state = Path(config.service.state_dir)
+    as_user = (
+        "run doctor as the service user (`sudo -u listener listener doctor ...`) or fix the owner "
+        f"(`chown listener: {state}`), or set [service] state_dir"
+    )
+    existing = next((p for p in (state, *state.parents) if p.exists()), Path("/"))
+    if not existing.is_dir():
+        return fail(
+            "disk", f"{existing} is not a folder, so {state} cannot be created", "set [service] state_dir to a folder"
+        )
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".listener-doctor-") as probe:
+            probe.write(b"\0" * WRITE_PROBE_BYTES)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return fail("disk", f"{existing} is not writable ({exc.strerror or exc})", as_user)
+    names = (*SPOOL_FILES, PAUSE_FILE) if config.mqtt.enabled else (PAUSE_FILE,)
+    blocked = state_files_check(state, names) if existing == state else None
+    return blocked or _room_check(config, existing, state)
+
+
+def state_files_check(state: Path, names: tuple[str, ...]) -> Check | None:
+    """A FAIL for the first of these files in ``state`` that the service could not write in place."""
+    owner = state.stat().st_uid
+    # a root-owned folder is the service user's at its next start (StateDirectory= chowns it, and
+    # everything in it), so only a folder that is someone's tells whose the files must be
+    user = user_name(owner if owner != 0 else os.geteuid())
+    for name in names:
+        path = state / name
+        problem = _write_problem(path, owner)
+        if problem:
+            return fail("disk", f"{path} {problem}: {LOST[name]}", f"`sudo chown -R {user}: {state}`")
+    return None
+
+
+def _write_problem(path: Path, owner: int) -> str:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return ""  # made by the service when it needs it
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if owner != 0 and st.st_uid != owner:
+        return (
+            f"belongs to {user_name(st.st_uid)}, not to {user_name(owner)} that owns {path.parent} and runs the service"
+        )
+    try:
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as exc:
+        return f"cannot be opened for writing ({exc.strerror or exc})"
+    return ""
+
+
+def _room_check(config: Config, existing: Path, state: Path) -> Check:
+    free = shutil.disk_usage(existing).free
+    created = f" ({state} is created at the first start)" if existing != state else ""
+    if not config.mqtt.enabled:  # no MQTT, no spool: nothing sizeable is written there
+        return Check("disk", "ok", f"{existing} writable, {free / 1e6:.0f} MB free{created}")
+    need = config.mqtt.spool_max_messages * SPOOL_BYTES_PER_MESSAGE
+    detail = f"{existing} writable, {free / 1e6:.0f} MB free, a full spool needs {need / 1e6:.0f} MB{created}"
+    if free < need:
+        return fail("disk", detail, "free space there, or lower mqtt.spool_max_messages")
+    if free < SPOOL_ROOM_FACTOR * need:
+        return warn("disk", detail, "free space there, or lower mqtt.spool_max_messages")
+    return Check("disk", "ok", detail)

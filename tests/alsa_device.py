@@ -98,6 +98,7 @@ class AlsaConfig:
         self.directory = directory
         self.path = directory / "asound.conf"
         self.devices: dict[str, TestDevice] = {}
+        self.plugs: dict[str, str] = {}  # name -> the PCM it converts from
         self.default: str | None = None
         self.write()
 
@@ -115,6 +116,14 @@ class AlsaConfig:
         self.devices[name] = device
         self.write()
         return device
+
+    def add_plug(self, name: str, slave: str) -> None:
+        """A ``plug`` PCM over ``slave``, as firmware/asound.conf.in makes listener_array.
+
+        PortAudio reports 128 input channels for it, whatever the slave has: plug converts to any count.
+        """
+        self.plugs[name] = slave
+        self.write()
 
     def remove(self, name: str) -> TestDevice:
         """Take the PCM out of the configuration (its files stay): the device is unplugged."""
@@ -134,6 +143,7 @@ class AlsaConfig:
 
     def render(self) -> str:
         parts = [_pcm(device) for device in self.devices.values()]
+        parts += [f'pcm.{name} {{ type plug; slave.pcm "{slave}" }}\n' for name, slave in self.plugs.items()]
         if self.default is not None and self.default in self.devices:
             parts.append(f'pcm.default {{ type plug; slave.pcm "{self.default}" }}\n')
         else:  # see the module docstring: PortAudio needs a "default" node; this one opens to nothing

@@ -84,6 +84,36 @@ def test_more_channels_than_the_preset_warns(tmp_path: Path, alsa_config: AlsaCo
     assert "respeaker-usb-v2" in preset.fix  # the preset that captures 6
 
 
+@pytest.mark.parametrize(("card", "status"), [(4, "ok"), (2, "FAIL"), (6, "warn")])
+def test_a_plug_is_judged_by_the_card_behind_it(
+    tmp_path: Path, alsa_config: AlsaConfig, card: int, status: str
+) -> None:
+    # provision.sh's listener_array is a plug over listener_array_snoop over listener_array_hw, and
+    # PortAudio reports 128 channels for any plug: doctor advised changing [array] channels on every device
+    alsa_config.add("listener_array_hw", tones(16000, 2.0, card), 16000)
+    alsa_config.add_plug("listener_array", "listener_array_hw")
+    checks = by_name(
+        doctor.check_audio(config(tmp_path, array={"preset": "respeaker-4mic", "device": "listener_array"}))
+    )
+    assert "'listener_array' has 128 input channels" in checks["audio"].detail
+    preset = checks["preset"]
+    assert preset.status == status, preset.line()
+    if status == "ok":
+        assert "as 'listener_array_hw' behind the ALSA plug 'listener_array' has" in preset.detail
+        assert checks["levels"].status == "ok", checks["levels"].line()  # read through the plug
+    else:
+        assert f"plug over 'listener_array_hw', which has {card} channels" in preset.detail, preset.detail
+        assert "128" not in preset.detail
+
+
+def test_a_plug_over_nothing_known_converts_to_the_preset(tmp_path: Path, alsa_config: AlsaConfig) -> None:
+    alsa_config.add("some_card", tones(16000, 2.0, 4), 16000)
+    alsa_config.add_plug("listener_mics", "some_card")
+    preset = by_name(doctor.check_audio(config(tmp_path, array={"device": "listener_mics"})))["preset"]
+    assert preset.status == "ok", preset.line()
+    assert "'listener_mics' is an ALSA plug: it converts to the 4 channels respeaker-4mic captures" in preset.detail
+
+
 def broker_with_acl(folder: Path, rules: str) -> Mosquitto:
     """A plain, anonymous broker whose ACL file holds ``rules`` (lines before any 'user' apply to anonymous)."""
     broker = Mosquitto(folder)

@@ -18,7 +18,7 @@ import subprocess
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,9 @@ from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, l
 from listener.config.presets import PRESETS
 from listener.errors import ListenerError
 
+if TYPE_CHECKING:
+    from listener.audio.devices import InputDevice
+
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "warn", "FAIL"]
@@ -36,6 +39,9 @@ LEVEL_READ_S = 1.0  # audio read from the array to measure its levels
 LEVEL_TIMEOUT_S = 5.0  # wall time allowed for that read
 DEAD_DBFS = -90.0  # below this a channel carries digital silence: a dead mic or a wrong channel map
 QUIET_DBFS = -75.0  # even a quiet room lifts a working MEMS mic above this
+# PortAudio's channel count for an ALSA plug PCM (provision.sh's listener_array): the most it
+# converts to, not what the card has
+PLUG_CHANNELS = 128
 ODD_CHANNEL_DB = 20.0  # a mic this far below the loudest one is blocked or broken
 MQTT_TIMEOUT_S = 5.0
 CLOCK_TIMEOUT_S = 5.0
@@ -113,7 +119,7 @@ def check_audio(config: Config) -> list[Check]:
     found = Check(
         "audio", "ok", f"'{device.name}' has {device.max_input_channels} input channels, {device.default_rate_hz} Hz"
     )
-    return [found, _preset_check(config, device.max_input_channels), check_levels(config)]
+    return [found, _preset_check(config, device), check_levels(config)]
 
 
 def _device_failure(message: str) -> Check:
@@ -124,17 +130,44 @@ def _device_failure(message: str) -> Check:
     return fail("audio", detail.rstrip(". "), fix)
 
 
-def _preset_check(config: Config, device_channels: int) -> Check:
+def _preset_check(config: Config, device: InputDevice) -> Check:
     geo = geometry(config)
-    if device_channels == geo.capture_channels:
-        return Check("preset", "ok", f"{geo.preset} captures {geo.capture_channels} channels, as the device offers")
-    fitting = sorted(p.name for p in PRESETS.values() if p.capture_channels == device_channels)
+    channels = device.max_input_channels
+    source, offers = f"the device offers {channels} channels", "the device offers"
+    if channels == PLUG_CHANNELS:
+        behind = _card_behind(device.name)
+        if behind is None:
+            return Check("preset", "ok", f"'{device.name}' is an ALSA plug: it converts to the {geo.capture_channels}"
+                         f" channels {geo.preset} captures")  # fmt: skip
+        channels = behind.max_input_channels
+        source = f"'{device.name}' is an ALSA plug over '{behind.name}', which has {channels} channels"
+        offers = f"'{behind.name}' behind the ALSA plug '{device.name}' has"
+    if channels == geo.capture_channels:
+        return Check("preset", "ok", f"{geo.preset} captures {geo.capture_channels} channels, as {offers}")
+    fitting = sorted(p.name for p in PRESETS.values() if p.capture_channels == channels)
     hint = f"[array] preset = one of {', '.join(fitting)}" if fitting else "[array] channels / mic_channels"
+    if channels < geo.capture_channels:  # the plug would make the missing channels up from the others
+        return fail(
+            "preset",
+            f"{source} but {geo.preset} captures {geo.capture_channels}",
+            f"set {hint}, or provision the ALSA device for this array (firmware/provision.sh --preset)",
+        )
     return warn(
         "preset",
-        f"the device offers {device_channels} channels but {geo.preset} captures {geo.capture_channels}",
+        f"{source} but {geo.preset} captures {geo.capture_channels}",
         f"if this is not the array's own device, set [array] device; else set {hint}",
     )
+
+
+def _card_behind(name: str) -> InputDevice | None:
+    """The PCM a plug named ``name`` converts from, where it is named as firmware/asound.conf.in names it.
+
+    The dsnoop first: it opens while the service holds the card, the hw PCM then does not.
+    """
+    from listener.audio.devices import list_input_devices
+
+    devices = {d.name: d for d in list_input_devices() if d.max_input_channels != PLUG_CHANNELS}
+    return next((devices[n] for n in (f"{name}_snoop", f"{name}_hw") if n in devices), None)
 
 
 def check_directions(config: Config) -> Check:

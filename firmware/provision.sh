@@ -165,10 +165,10 @@ select_vosk_model() {
 	VOSK_NAME=$(basename "${VOSK_URL%.zip}")
 }
 
-# Card name, channel count and sample format of each array, the name of its
+# Card name, channel count and sample format of the array --preset $1 names, the name of its
 # geometry in listener.toml, and its device-tree overlay (none for USB).
 select_preset() {
-	case $PRESET in
+	case $1 in
 	respeaker-2mic-v1)
 		CARD=wm8960soundcard CHANNELS=2 FORMAT=S16_LE ARRAY_PRESET=respeaker-2mic
 		OVERLAY=wm8960-soundcard DESCRIPTION="ReSpeaker 2-Mics Pi HAT v1 (WM8960)"
@@ -189,8 +189,70 @@ select_preset() {
 		CARD=ArrayUAC10 CHANNELS=6 FORMAT=S16_LE ARRAY_PRESET=respeaker-usb-v2
 		OVERLAY="" DESCRIPTION="ReSpeaker USB Mic Array v2.0 (6-channel firmware)"
 		;;
-	*) usage_error "--preset $PRESET is unknown" ;;
+	*) usage_error "--preset $1 is unknown" ;;
 	esac
+}
+
+PROVISION_PRESETS=(respeaker-2mic-v1 respeaker-2mic-v2 respeaker-4mic respeaker-6mic respeaker-usb-v2)
+
+# The --preset names whose array.preset (listener.toml's name for the geometry) is $1.
+provision_names_for() {
+	# local: select_preset fills these, and the caller's must stay as they are (bash scopes dynamically)
+	local name found=() CARD CHANNELS FORMAT ARRAY_PRESET OVERLAY DESCRIPTION
+	for name in "${PROVISION_PRESETS[@]}"; do
+		select_preset "$name"
+		[[ $ARRAY_PRESET != "$1" ]] || found+=("$name")
+	done
+	printf '%s\n' "${found[*]}"
+}
+
+# --config's array.preset must be the array --preset sets the ALSA device and overlay up for: a
+# 6-mic config over a 4-channel ALSA device fails only once the service runs.
+check_config_preset() {
+	local preset names
+	[[ -n $CONFIG_FILE ]] || return 0
+	preset=$(toml_value "$CONFIG_FILE" array preset respeaker-4mic) || exit 2
+	# generic: the file gives its own mics and channels, which no preset name can be compared with
+	[[ $preset != "$ARRAY_PRESET" && $preset != generic ]] || return 0
+	names=$(provision_names_for "$preset")
+	names=${names:+--preset ${names// / or --preset }}
+	usage_error "--config $CONFIG_FILE has array.preset = \"$preset\", but --preset $PRESET sets up the ALSA device \
+and overlay for $ARRAY_PRESET ($CHANNELS channels): the two must name the same array; pass \
+${names:-the --preset of this board}, or set array.preset = \"$ARRAY_PRESET\" in the file"
+}
+
+# The Python that runs this source's own listener (its checkout's venv, or python3 where that has the
+# package's dependencies), to check a config before anything is written; none prints nothing.
+source_python() {
+	local py
+	for py in "$REPO_DIR/.venv/bin/python" python3; do
+		command -v "$py" >/dev/null || continue
+		if PYTHONPATH=$SOURCE "$py" -c 'import listener.cli' 2>/dev/null; then
+			printf '%s\n' "$py"
+			return 0
+		fi
+	done
+}
+
+# The config the device will start with (--config, or a kept one), checked by the listener being
+# installed before any change: under --root no installed listener can run it afterwards.
+check_config_early() {
+	local file=$CONFIG_FILE py
+	if [[ -z $file ]] && ((!FORCE_CONFIG)) && [[ -f $(target "$CONF_DIR/listener.toml") ]]; then
+		file=$(target "$CONF_DIR/listener.toml")
+	fi
+	[[ -n $file ]] || return 0 # the template, which tests/test_provision.py loads for every preset
+	py=$(source_python)
+	if [[ -z $py ]]; then
+		# on the device, check_config_for_service runs the installed listener on it instead
+		[[ $ROOT == / ]] || warn "$file is not checked with listener check-config: no Python here imports \
+listener from $SOURCE (make $REPO_DIR/.venv with the package installed)"
+		return 0
+	fi
+	if ! PYTHONPATH=$SOURCE "$py" -m listener check-config "$file" >/dev/null; then
+		printf 'error: %s\n' "$file is not valid for this listener (above): fix it, then run this again" >&2
+		exit 2
+	fi
 }
 
 # Copy $1 to $2 through a temporary file, so a reader never sees half a file.
@@ -570,7 +632,9 @@ apply_live() {
 main() {
 	local before unit_changed udev_changed boot_changed service_start rendered
 	parse_args "$@"
-	select_preset
+	select_preset "$PRESET"
+	check_config_preset
+	check_config_early
 	((DRY_RUN)) || [[ $(id -u) == 0 ]] || die "run as root (sudo), or add --dry-run"
 	if ((!DRY_RUN)) && [[ ! -f $(target /etc/passwd) ]]; then
 		die "$ROOT has no /etc/passwd: --root must be a Debian root file system"

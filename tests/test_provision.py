@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -38,9 +39,11 @@ def require(tool: str, package: str) -> None:
         pytest.fail(f"{tool} is missing: install the Debian package '{package}'")
 
 
-def provision(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def provision(
+    root: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     require("bash", "bash")
-    env = {**os.environ, "LC_ALL": "C"}
+    env = {**os.environ, "LC_ALL": "C", **(env or {})}
     done = subprocess.run(
         ["bash", str(SCRIPT), "--root", str(root), *args], capture_output=True, text=True, env=env, check=False
     )
@@ -275,3 +278,47 @@ def test_per_device_configs_are_installed_checked_and_never_lost(pi_root: Path, 
     broken.write_text("[mqtt\nhost = 1\n")
     refused = provision(pi_root, "--config", str(broken), *FILES_ONLY, check=False)
     assert refused.returncode == 2 and "cannot be read as TOML" in refused.stderr
+
+
+def with_listener() -> dict[str, str]:
+    """PATH with this test's Python first: one that imports listener and its dependencies, as a checkout's venv."""
+    return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+@pytest.mark.parametrize(
+    ("config_preset", "preset", "fix"),
+    [
+        ("respeaker-6mic", "respeaker-4mic", "pass --preset respeaker-6mic,"),
+        ("respeaker-2mic", "respeaker-4mic", "pass --preset respeaker-2mic-v1 or --preset respeaker-2mic-v2,"),
+        ("respeaker-4mic", "respeaker-2mic-v2", "pass --preset respeaker-4mic,"),
+    ],
+)
+def test_a_config_for_another_array_than_the_preset_is_refused_before_any_change(
+    pi_root: Path, tmp_path: Path, config_preset: str, preset: str, fix: str
+) -> None:
+    # a 6-mic config over the 4-channel ALSA device fails only once the service runs
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'[array]\npreset = "{config_preset}"\ndevice = "listener_array"\n')
+    before = snapshot(pi_root)
+    done = provision(pi_root, "--preset", preset, "--config", str(fleet), *FILES_ONLY, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f'has array.preset = "{config_preset}", but --preset {preset} sets up' in done.stderr, done.stderr
+    assert fix in done.stderr, done.stderr
+    assert snapshot(pi_root) == before
+
+
+def test_under_root_the_config_is_checked_by_the_sources_listener(pi_root: Path, tmp_path: Path) -> None:
+    # no listener is installed in a --root to run check-config afterwards: the source's own checks it first
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[array]\npreset = "respeaker-4mic"\nbogus_key = 1\n')
+    before = snapshot(pi_root)
+    done = provision(pi_root, "--config", str(fleet), *FILES_ONLY, check=False, env=with_listener())
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "array.bogus_key = 1: unknown key" in done.stderr and f"{fleet} is not valid" in done.stderr
+    assert snapshot(pi_root) == before
+    fleet.write_text('[array]\npreset = "respeaker-4mic"\n')
+    provision(pi_root, "--config", str(fleet), *FILES_ONLY, env=with_listener())
+    kept = pi_root / "etc/listener/listener.toml"
+    kept.write_text(kept.read_text() + "[leds]\nbogus_key = 1\n")  # an operator's edit an upgrade rejects
+    again = provision(pi_root, *FILES_ONLY, check=False, env=with_listener())
+    assert again.returncode == 2 and "leds.bogus_key" in again.stderr, again.stderr

@@ -7,6 +7,9 @@
 # Every change goes through a few functions that compare first and print
 # "would: ..." under --dry-run, so a second run changes nothing and says so.
 set -euo pipefail
+# sudo keeps the caller's umask: under 077 the folders made here (/etc/listener, /etc/alsa/conf.d, the
+# venv) would be drwx------, and the service user could read neither its config nor its package
+umask 022
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$SCRIPT_DIR")
@@ -602,6 +605,17 @@ check_config_for_service() {
 		die "$CONF_DIR/listener.toml is not valid for the installed listener (above): fix it, then run this again"
 }
 
+# Folders an earlier run made under a strict umask: the service user must be able to enter them.
+ensure_readable_dirs() {
+	local dir path
+	for dir in /etc/alsa /etc/alsa/conf.d /etc/udev /etc/udev/rules.d "$CONF_DIR" "$PREFIX" "$MODELS_DIR"; do
+		path=$(target "$dir")
+		[[ -d $path ]] || continue
+		(((8#$(stat -c %a "$path") & 8#055) != 8#055)) || continue
+		change "chmod go+rx $dir (a strict umask made it unreadable to the service)" chmod go+rx "$path"
+	done
+}
+
 ensure_service_enabled() {
 	if ((NO_SYSTEMCTL)); then
 		say "skip: enabling $UNIT (--no-systemctl)"
@@ -667,6 +681,7 @@ main() {
 	udev_changed=$((CHANGES - before))
 
 	ensure_config_files
+	ensure_readable_dirs
 	check_config_for_service
 
 	before=$CHANGES

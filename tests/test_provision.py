@@ -40,13 +40,15 @@ def require(tool: str, package: str) -> None:
 
 
 def provision(
-    root: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+    root: Path, *args: str, check: bool = True, env: dict[str, str] | None = None, umask: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """``umask``: run the script under it, as sudo would from a shell that set it."""
     require("bash", "bash")
     env = {**os.environ, "LC_ALL": "C", **(env or {})}
-    done = subprocess.run(
-        ["bash", str(SCRIPT), "--root", str(root), *args], capture_output=True, text=True, env=env, check=False
-    )
+    command = ["bash", str(SCRIPT), "--root", str(root), *args]
+    if umask:
+        command = ["bash", "-c", f'umask {umask} && exec "$@"', "bash", *command]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if check:
         assert done.returncode == 0, f"provision.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     return done
@@ -322,3 +324,26 @@ def test_under_root_the_config_is_checked_by_the_sources_listener(pi_root: Path,
     kept.write_text(kept.read_text() + "[leds]\nbogus_key = 1\n")  # an operator's edit an upgrade rejects
     again = provision(pi_root, *FILES_ONLY, check=False, env=with_listener())
     assert again.returncode == 2 and "leds.bogus_key" in again.stderr, again.stderr
+
+
+READABLE_DIRS = ("etc/listener", "etc/alsa", "etc/alsa/conf.d", "etc/udev", "etc/udev/rules.d", "etc/systemd/system")
+
+
+def test_a_strict_umask_leaves_everything_readable_to_the_service_user(pi_root: Path) -> None:
+    # sudo keeps a umask of 077: /etc/listener was drwx------, and the service could not read its config
+    provision(pi_root, *FILES_ONLY, umask="077")
+    for folder in READABLE_DIRS:
+        assert (pi_root / folder).stat().st_mode & 0o777 == 0o755, folder
+    for name in (
+        "etc/listener/listener.toml",
+        "etc/alsa/conf.d/60-listener.conf",
+        "etc/udev/rules.d/99-listener.rules",
+    ):
+        assert (pi_root / name).stat().st_mode & 0o777 == 0o644, name
+    assert (pi_root / "etc/listener/secrets.env").stat().st_mode & 0o777 == 0o600
+
+    (pi_root / "etc/listener").chmod(0o700)  # what an earlier run under that umask left
+    repaired = provision(pi_root, *FILES_ONLY, umask="077")
+    assert "change: chmod go+rx /etc/listener" in repaired.stdout, repaired.stdout
+    assert (pi_root / "etc/listener").stat().st_mode & 0o777 == 0o755
+    assert provision(pi_root, *FILES_ONLY).stdout.rstrip().endswith("no changes")

@@ -224,6 +224,17 @@ and overlay for $ARRAY_PRESET ($CHANNELS channels): the two must name the same a
 ${names:-the --preset of this board}, or set array.preset = \"$ARRAY_PRESET\" in the file"
 }
 
+# An explicit --config that would be kept out by the installed one must not pass as "no changes":
+# a fleet script would never notice that the device runs another config.
+check_config_replacement() {
+	local installed
+	installed=$(target "$CONF_DIR/listener.toml")
+	[[ -n $CONFIG_FILE && -f $installed ]] && ((!FORCE_CONFIG)) || return 0
+	cmp -s "$CONFIG_FILE" "$installed" && return 0
+	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml, which is replaced only \
+with --force-config (the old one is kept as listener.toml.bak): add --force-config, or leave --config out to keep it"
+}
+
 # The Python that runs this source's own listener (its checkout's venv, or python3 where that has the
 # package's dependencies), to check a config before anything is written; none prints nothing.
 source_python() {
@@ -586,7 +597,7 @@ kept_config_note() {
 	file=$(target "$CONF_DIR/listener.toml")
 	current=$(toml_value "$file" array preset respeaker-4mic) || die "$CONF_DIR/listener.toml: see above"
 	if [[ -n $CONFIG_FILE ]]; then
-		warn "kept $CONF_DIR/listener.toml; --config $CONFIG_FILE is installed only with --force-config or where none exists"
+		say "kept: $CONF_DIR/listener.toml (the same as --config $CONFIG_FILE)" # any other was refused above
 	elif [[ $current != "$ARRAY_PRESET" ]]; then
 		warn "kept $CONF_DIR/listener.toml, but its array.preset is '$current', not '$ARRAY_PRESET': edit it, or rerun with --force-config (the old file is kept as listener.toml.bak)"
 	elif [[ -n $VOSK_MODEL && $(toml_value "$file" asr model_path "") != "$MODELS_DIR/$VOSK_NAME" ]]; then
@@ -648,6 +659,7 @@ main() {
 	parse_args "$@"
 	select_preset "$PRESET"
 	check_config_preset
+	check_config_replacement
 	check_config_early
 	((DRY_RUN)) || [[ $(id -u) == 0 ]] || die "run as root (sudo), or add --dry-run"
 	if ((!DRY_RUN)) && [[ ! -f $(target /etc/passwd) ]]; then

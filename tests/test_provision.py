@@ -347,3 +347,25 @@ def test_a_strict_umask_leaves_everything_readable_to_the_service_user(pi_root: 
     assert "change: chmod go+rx /etc/listener" in repaired.stdout, repaired.stdout
     assert (pi_root / "etc/listener").stat().st_mode & 0o777 == 0o755
     assert provision(pi_root, *FILES_ONLY).stdout.rstrip().endswith("no changes")
+
+
+def test_a_config_given_over_a_different_installed_one_is_refused_not_ignored(pi_root: Path, tmp_path: Path) -> None:
+    # a warning and then "no changes", exit 0: a fleet script never noticed the device kept its old config
+    first, second = tmp_path / "counter-3.toml", tmp_path / "counter-3-new.toml"
+    first.write_text('[mqtt]\nenabled = true\nhost = "192.0.2.10"\ndevice_id = "counter-3"\n')
+    second.write_text('[mqtt]\nenabled = true\nhost = "192.0.2.20"\ndevice_id = "counter-3"\n')
+    provision(pi_root, "--config", str(first), *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+
+    before = snapshot(pi_root)
+    refused = provision(pi_root, "--config", str(second), *FILES_ONLY, check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"--config {second} differs from the installed /etc/listener/listener.toml" in refused.stderr
+    assert "add --force-config" in refused.stderr and "listener.toml.bak" in refused.stderr
+    assert snapshot(pi_root) == before
+
+    same = provision(pi_root, "--config", str(first), *FILES_ONLY)
+    assert same.stdout.rstrip().endswith("no changes") and "the same as --config" in same.stdout, same.stdout
+    provision(pi_root, "--config", str(second), "--force-config", *FILES_ONLY)
+    assert installed.read_text() == second.read_text()
+    assert (pi_root / "etc/listener/listener.toml.bak").read_text() == first.read_text()

@@ -192,7 +192,7 @@ select_preset() {
 		CARD=ArrayUAC10 CHANNELS=6 FORMAT=S16_LE ARRAY_PRESET=respeaker-usb-v2
 		OVERLAY="" DESCRIPTION="ReSpeaker USB Mic Array v2.0 (6-channel firmware)"
 		;;
-	*) usage_error "--preset $1 is unknown" ;;
+	*) usage_error "$(unknown_preset "$1")" ;;
 	esac
 }
 
@@ -207,6 +207,22 @@ provision_names_for() {
 		[[ $ARRAY_PRESET != "$1" ]] || found+=("$name")
 	done
 	printf '%s\n' "${found[*]}"
+}
+
+# What to pass instead of the --preset $1: listener.toml's own name for the array (respeaker-2mic
+# stands for two board revisions) gets the names of its boards, anything else the whole list.
+unknown_preset() {
+	local name boards="" CARD CHANNELS FORMAT ARRAY_PRESET OVERLAY DESCRIPTION
+	for name in $(provision_names_for "$1"); do
+		select_preset "$name"
+		boards+="${boards:+, or }--preset $name for the $DESCRIPTION"
+	done
+	if [[ -n $boards ]]; then
+		say "--preset $1 is unknown: that is listener.toml's array.preset name; provision.sh names the board: $boards"
+	else
+		local IFS=,
+		say "--preset $1 is unknown; the presets are:${PROVISION_PRESETS[*]/#/ }" # ", "-separated
+	fi
 }
 
 # --config's array.preset must be the array --preset sets the ALSA device and overlay up for: a

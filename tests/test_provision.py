@@ -245,7 +245,14 @@ def test_vosk_model_is_installed_only_with_the_pinned_checksum(pi_root: Path, tm
 def test_bad_options_are_refused_with_a_reason(tmp_path: Path) -> None:
     done = provision(tmp_path, "--preset", "respeaker-9mic", "--dry-run", check=False)
     assert done.returncode == 2
-    assert "--preset respeaker-9mic is unknown" in done.stderr
+    assert f"--preset respeaker-9mic is unknown; the presets are: {', '.join(sorted(PRESETS))}" in done.stderr
+    # listener.toml's name for the 2-mic HAT is not provision's, which names the board revision
+    done = provision(tmp_path, "--preset", "respeaker-2mic", "--dry-run", check=False)
+    assert done.returncode == 2
+    assert "that is listener.toml's array.preset name" in done.stderr, done.stderr
+    assert "--preset respeaker-2mic-v1 for the ReSpeaker 2-Mics Pi HAT v1 (WM8960), or --preset respeaker-2mic-v2" in (
+        done.stderr
+    )
     done = provision(tmp_path, "--vosk-url", "https://example.invalid/m.zip", "--dry-run", check=False)
     assert done.returncode == 2
     assert "--vosk-sha256" in done.stderr

@@ -98,7 +98,7 @@ def test_no_setting_lets_a_device_wait_past_the_one_second_mark() -> None:
         parse_config({"analytics": {"interruption_exact": True}})
 
 
-@pytest.mark.parametrize(("p_backchannel", "interrupts"), [(0.2, True), (0.8, False)])
+@pytest.mark.parametrize(("p_backchannel", "interrupts"), [(0.2, True), (0.4, True), (0.5, False), (0.8, False)])
 def test_with_the_turn_model_a_gap_at_the_one_second_mark_is_decided_then(
     p_backchannel: float, interrupts: bool
 ) -> None:
@@ -193,6 +193,12 @@ def test_backchannel_is_near_the_holders_speech_and_the_holder_goes_on() -> None
     assert backchannels(("rep", 4.5, 4.8)) == []  # nor here: nobody spoke again
 
 
+def test_a_sound_of_exactly_one_second_in_the_holders_pause_is_still_a_backchannel() -> None:
+    # "short vocalisation (<= 1.0 s)": the bound belongs to the backchannel
+    c = run([("customer", 0.0, 4.0), ("rep", 4.5, 5.5), ("customer", 5.0, 9.0)], 12.0)
+    assert [(b.by, b.onset_s, b.duration_s) for b in of(c, Backchannel)] == [(REP, 4.5, pytest.approx(1.0))]
+
+
 def test_backchannels_do_not_break_a_story() -> None:
     segments = [("customer", 0.0, 20.0), ("rep", 4.0, 4.3), ("rep", 9.0, 9.4), ("rep", 14.0, 14.5), ("rep", 21.0, 30.0)]
     c = run(segments, 34.0)
@@ -241,6 +247,9 @@ def test_premature_start_by_the_model() -> None:
     hold[550] = 0.8
     (p,) = of(run(segments, 12.0, model=(hold, backchannel)), PrematureStart)
     assert p.p_hold == pytest.approx(0.8)
+    hold[550] = 0.5  # "hold probability >= 0.5 at the rep's onset"
+    (p,) = of(run(segments, 12.0, model=(hold, backchannel)), PrematureStart)
+    assert p.p_hold == pytest.approx(0.5)
     hold[550] = 0.49
     assert not of(run(segments, 12.0, model=(hold, backchannel)), PrematureStart)
 
@@ -259,6 +268,12 @@ def test_pauses_carry_the_models_shift_probability_or_the_prior() -> None:
     assert pause.p_shift == pytest.approx(0.75)
 
 
+def test_a_pause_is_by_the_party_who_spoke_last_not_the_floor_holder() -> None:
+    # the rep's "mm" runs past the customer's last word: the silence follows the rep's sound
+    first, *_ = of(run([("customer", 0.0, 4.0), ("rep", 3.8, 4.3), ("customer", 6.0, 12.0)], 14.0), Pause)
+    assert (first.by, first.onset_s) == (REP, pytest.approx(4.3))
+
+
 def test_response_gaps_percentiles_and_patience() -> None:
     segments, t = [], 0.0
     for gap in (-0.5, 0.2, 0.6, 1.0, 1.5):
@@ -271,6 +286,13 @@ def test_response_gaps_percentiles_and_patience() -> None:
     assert s.response_gap_p10_s == pytest.approx(-0.5 + 0.4 * 0.7)
     assert s.response_gap_p90_s == pytest.approx(1.0 + 0.6 * 0.5)
     assert s.patient_gap_fraction == pytest.approx(0.6)
+
+
+def test_a_rep_taking_a_floor_nobody_held_is_no_response_gap() -> None:
+    # the customer's 0.5 s never took the floor, so the rep's start is no floor change from the customer
+    c = run([("customer", 0.0, 0.5), ("rep", 1.0, 5.0), ("customer", 5.5, 25.0)], 28.0)
+    assert of(c, ResponseGap) == []
+    assert c.sessions[0].response_gaps == 0
 
 
 def test_response_gap_runs_to_the_end_of_the_customers_last_speech_before_the_change() -> None:

@@ -102,6 +102,13 @@ def test_question_wait_and_stacked_questions() -> None:
     assert s.question_wait_median_s == pytest.approx(np.median([3.5, 1.5]))
 
 
+def test_questions_with_the_customer_speaking_between_them_are_not_stacked() -> None:
+    segments = [("customer", 0.0, 10.0), ("rep", 10.5, 12.0), ("customer", 12.3, 13.5), ("rep", 14.0, 15.0)]
+    c = run([*segments, ("customer", 15.5, 25.0)], 28.0, extra=[question(10.5, 12.0), question(14.0, 15.0)])
+    (s,) = c.sessions
+    assert (s.questions, s.stacked_questions) == (2, 0)
+
+
 def test_an_answer_begun_before_the_questions_last_word_waited_zero() -> None:
     segments = [("customer", 0.0, 10.0), ("rep", 10.5, 12.0), ("customer", 11.8, 20.0), ("customer", 30.0, 40.0)]
     c = run(segments, 42.0, extra=[question(10.5, 12.0)])

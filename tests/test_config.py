@@ -51,6 +51,7 @@ def test_defaults_are_valid_and_frozen() -> None:
         ({"parties": {"rep_channel": 1, "customer_channel": 1}}, "parties.customer_channel", "differ"),
         ({"parties": {"rep_azimuth_deg": 0, "customer_azimuth_deg": 30}}, "parties.customer_azimuth_deg", "60 deg"),
         ({"analytics": {"dominance_off_share": 0.7}}, "analytics.dominance_off_share", "hysteresis"),
+        ({"analytics": {"dominance_off_share": 0.65}}, "analytics.dominance_off_share", "hysteresis"),  # no band
         ({"analytics": {"rolling_window_s": 10.0}}, "analytics.dominance_min_speech_s", "would never start"),
         ({"activity": {"frame_ms": 5}}, "activity.frame_ms", "between 10 and 20"),
         ({"array": {"mic_channels": [0, 1]}}, "array.mic_channels", "one channel per mic"),

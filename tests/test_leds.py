@@ -176,6 +176,25 @@ def test_a_fault_while_amber_is_on_shows_at_once_and_still_alternates(factory: M
     ]
 
 
+@pytest.mark.parametrize("mode", [DeviceMode.FAULT, DeviceMode.PAUSED])
+def test_a_fault_or_a_pause_outranks_the_interruption_pulse(factory: MockFactory, mode: DeviceMode) -> None:
+    # the pulse would run until 8.0 s; from 4.5 s the lights must say fault (amber and red in turn)
+    # or pause (all three alike) unmistakably, not a red pulse that reads as "you interrupted"
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script = [Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None)]
+    with stage:
+        play(stage, 9.0, [*script, DeviceState(t_s=4.5, mode=mode, detail="test")])
+    assert value_at(trace, "red", 4.05) == 1.0  # the pulse was shown
+    lights = [
+        (value_at(trace, "green", t), value_at(trace, "amber", t), value_at(trace, "red", t))
+        for t in (5.0, 5.25, 5.5, 5.75, 6.0, 6.25)
+    ]
+    if mode is DeviceMode.FAULT:
+        assert all(g == 0.0 and {a, r} == {0.0, 1.0} for g, a, r in lights), lights
+    else:
+        assert all(g == a == r for g, a, r in lights), lights
+
+
 def test_paused_breathes_all_three_and_audio_gaps_move_the_clock(factory: MockFactory) -> None:
     stage, trace = make_stage(factory)
     with stage:

@@ -373,3 +373,14 @@ def test_the_live_service_starts_paused_when_it_was_paused_before(
         rescue.cancel()
     assert log.of(AudioBlock) == []  # not one block of audio reached the analysis
     assert log.of(AudioDropped) and all(d.reason == "paused" for d in log.of(AudioDropped))
+
+
+def test_the_broker_stage_comes_before_the_lights_so_its_fault_reaches_them() -> None:
+    # a stage's events flow only to the stages after it: the MQTT stage's "broker unreachable"
+    # DeviceState must pass the LED stage, or the rep never sees the fault the README promises
+    from listener.outputs.leds import LedStage
+    from listener.outputs.mqtt import MqttStage
+
+    config = parse_config({"mqtt": {"enabled": True}, "leds": {"enabled": True}})
+    stages = runner.output_stages(config, RunOptions(input=Path("x.wav"), fast=True))
+    assert [type(s) for s in stages] == [MqttStage, LedStage]

@@ -10,7 +10,7 @@ import pytest
 
 from listener.config import Config, geometry, parse_config
 from listener.events import ActivityFrames, AudioBlock, EndOfStream, Event, SpatialFrames
-from listener.spatial.decide import ActivityDecider
+from listener.spatial.decide import SMOOTH_FRAMES, ActivityDecider
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.spatial.noise import NoiseFloor
 from listener.turns.base import join_frames, slice_frames
@@ -215,3 +215,32 @@ def test_the_decider_forgets_its_onset_evidence_between_streams() -> None:
     list(used.process(EndOfStream(0.3)))
     starts = evidence([20.0] * 5 + [-60.0] * 10)  # smoothed from silence: three frames of evidence, short of an onset
     np.testing.assert_array_equal(decided(config, starts, used)[0], decided(config, starts)[0])
+
+
+def onset_of(frames_over: int, on_db: float) -> list[float]:
+    """Levels whose 5-frame smoothed value is over ``on_db`` for exactly ``frames_over`` frames.
+
+    Just over the switch-on level, between silence: a window that holds one silent frame falls far short.
+    """
+    return [-60.0] * 10 + [on_db + 1.0] * (frames_over + SMOOTH_FRAMES - 1) + [-60.0] * 30
+
+
+@pytest.mark.parametrize(("frames_over", "speaks"), [(3, False), (4, True)], ids=["30ms-click", "40ms-onset"])
+def test_a_party_needs_four_frames_of_evidence_to_come_on(frames_over: int, speaks: bool) -> None:
+    # A click or a door knock lifts the level for a moment; four 10 ms frames of evidence (within the
+    # last eight) are what tell the start of a word from it, so three frames must not make a speaker.
+    config = parse_config({"activity": {"hangover_s": 0.0}})
+    rep, _ = decided(config, evidence(onset_of(frames_over, config.activity.speech_snr_db)))
+    assert rep.any() == speaks
+
+
+def test_a_speaker_stays_on_a_few_db_below_the_level_that_switched_them_on() -> None:
+    # A voice that drops a little mid-sentence (turning the head, trailing off) is still the same speaker:
+    # once on, a party stays on down to HYSTERESIS_DB (3 dB) under the switch-on level, even with no hangover.
+    config = parse_config({"activity": {"hangover_s": 0.0}})
+    on = config.activity.speech_snr_db
+    rep, _ = decided(config, evidence([on + 2.0] * 50 + [on - 1.5] * 50 + [on - 4.0] * 50))
+    assert rep[20:100].all()  # on at +2 dB, and kept at -1.5 dB
+    assert not rep[110:].any()  # below the stay-on level: off
+    # the same -1.5 dB from silence is not enough to come on: it is the band between the two levels
+    assert not decided(config, evidence([on - 1.5] * 100))[0].any()

@@ -172,3 +172,43 @@ def test_the_sample_reps_own_pause_is_no_premature_start(capsys: pytest.CaptureF
     assert main(["analyze", str(sample_conversation()), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert not [e for e in report["events"] if e["type"] == "premature_start"]
+
+
+EDGES_S = (0.0, 0.2, 0.6, 1.2, 2.0)  # the shipped model's future bins (sidecar ``output.bin_edges_s``)
+
+
+def outputs(rep_future: list[list[float]], customer_future: list[list[float]]) -> np.ndarray:
+    """Raw model outputs, one row per frame: activity now (unused here), then each party's projection."""
+    now = np.zeros((len(rep_future), 2))
+    return np.concatenate([now, rep_future, customer_future], axis=1).astype(np.float32)
+
+
+def test_p_shift_in_a_pause_is_the_other_partys_share_of_the_projected_speech() -> None:
+    # A pause turns into a shift when the *other* party speaks next; if the parties' p_shift were swapped,
+    # every hold would read as a shift and the reverse. Checked against the definition written out here.
+    rng = np.random.default_rng(4)
+    rep_future, customer_future = rng.random((50, 4)), rng.random((50, 4))
+    view = derive.Outlooker(EDGES_S)(outputs(rep_future.tolist(), customer_future.tolist()))
+    widths = np.diff(EDGES_S)
+    rep_s, customer_s = rep_future @ widths, customer_future @ widths  # projected seconds of speech
+    np.testing.assert_allclose(view.p_shift[0], customer_s / (rep_s + customer_s), atol=1e-3)
+    np.testing.assert_allclose(view.p_shift[1], rep_s / (rep_s + customer_s), atol=1e-3)
+
+
+def test_a_raw_probability_at_its_threshold_is_calibrated_to_the_decision_boundary() -> None:
+    # The analytics decide at 0.5; the thresholds chosen in training (the shipped sidecar's) must land there.
+    view = derive.Outlooker(EDGES_S, thresholds=(0.42, 0.62, 0.54))(
+        outputs(
+            [[0.58] * 4, [0.62] * 4, [0.54] * 4],  # rep's pause: the customer's share of the speech is 0.42
+            [[0.42] * 4, [0.62] * 4, [0.54] * 4],  # then both project 0.62 (the continue threshold), then 0.54
+        )
+    )
+    assert view.p_shift[0][0] == pytest.approx(0.5, abs=1e-4)
+    assert view.p_continues[0][1] == pytest.approx(0.5, abs=1e-4)
+    assert view.p_continues[1][1] == pytest.approx(0.5, abs=1e-4)
+    assert view.p_resumes[0][2] == pytest.approx(0.5, abs=1e-4)
+    assert view.p_resumes[1][2] == pytest.approx(0.5, abs=1e-4)
+    # above the threshold is above the boundary, below it below
+    assert view.p_shift[1][0] > 0.5  # the rep's share, 0.58 > 0.42
+    assert view.p_resumes[0][1] > 0.5  # 0.62 > 0.54
+    assert view.p_continues[0][2] < 0.5  # 0.54 < 0.62

@@ -115,6 +115,7 @@ class MqttLink:
         self._attempt_failed = False
         self._short_lived = 0  # such connections in a row that the broker dropped soon after accepting them
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
+        self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -205,6 +206,7 @@ class MqttLink:
         return broker_address(self.config)
 
     def _handle_pre_connect(self, client: paho.Client, userdata: object) -> None:
+        self._answered = False
         # The Will goes out in CONNECT: made afresh for each attempt, its ts is this connection's,
         # not the process start's (older than the "online" it would replace)
         topic, build = self.will
@@ -216,6 +218,7 @@ class MqttLink:
     def _handle_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
+        self._answered = True
         if reason.is_failure:
             self._attempt_failed = True
             self._warn_once(
@@ -250,7 +253,24 @@ class MqttLink:
             self._connected.clear()
             if self._client is not None:
                 self._after_loss(client, reason, self._down_since - self._up_since)
+        elif not self._answered and self._client is not None:
+            self._closed_before_connack(reason)
         self.on_ack()  # wake the drain thread so it notices
+
+    def _closed_before_connack(self, reason: ReasonCode) -> None:
+        """The broker took the TCP connection but closed it without a CONNACK.
+
+        Mostly a TLS mismatch: a TLS port reads a plain CONNECT as a broken handshake and hangs up
+        (its log says "wrong version number"), which the device would otherwise never name."""
+        self._attempt_failed = True
+        if self.config.tls:
+            hint = "check the broker's log (it may require a client certificate: mqtt.cert_file, mqtt.key_file)"
+        else:
+            hint = "if that port speaks TLS (8883 usually does), set mqtt.tls = true (and mqtt.ca_file)"
+        self._warn_once(
+            f"MQTT broker {self._where()} closed the connection before answering it ({reason}): {hint}; "
+            "metrics are spooled on disk and sent when it is back"
+        )
 
     def _after_loss(self, client: paho.Client, reason: ReasonCode, lived_s: float) -> None:
         """Runs before paho waits to reconnect, so the wait set here is the next one."""

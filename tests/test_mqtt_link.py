@@ -44,3 +44,36 @@ def test_plain_mqtt_to_a_tls_port_suggests_tls(tmp_path: Path, caplog: pytest.Lo
     assert len(warnings) == 1, warnings  # once, not at every attempt
     assert f"127.0.0.1:{broker.port} closed the connection before answering it" in warnings[0]
     assert "set mqtt.tls = true" in warnings[0]
+
+
+def test_tls_to_a_plain_port_names_the_reset_and_suggests_plain(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the plain port reads the TLS handshake as a broken CONNECT and resets the connection
+    with caplog.at_level(logging.DEBUG):
+        assert not _attempt(_link(broker, tls=True))
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert f"127.0.0.1:{broker.port} (TLS) is unreachable" in warnings[0]
+    assert "Connection reset by peer" in warnings[0] or "EOF" in warnings[0]  # the cause, as the OS gave it
+    assert "set mqtt.tls = false" in warnings[0]
+
+
+def test_an_unverifiable_certificate_is_named_with_its_cause(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # no ca_file: the system CAs do not know the test CA
+    with Mosquitto(tmp_path / "tls", tls=True) as broker, caplog.at_level(logging.DEBUG):
+        assert not _attempt(_link(broker, ca_file=""))
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert "CERTIFICATE_VERIFY_FAILED" in warnings[0]
+    assert "check mqtt.ca_file" in warnings[0] and "names mqtt.host" in warnings[0]
+    assert "check that it is running" not in warnings[0]  # it is: the TLS handshake failed
+
+
+def test_a_stopped_broker_is_named_with_its_cause(broker: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    broker.stop()
+    with caplog.at_level(logging.DEBUG):
+        assert not _attempt(_link(broker), wait_s=1.0)
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and "Connection refused" in warnings[0], warnings
+    assert "check that it is running, mqtt.host and mqtt.port" in warnings[0]

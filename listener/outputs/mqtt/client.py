@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -76,6 +77,24 @@ def check_tls_files(config: MqttConfig) -> None:
         path = getattr(config, key)
         if path and not Path(path).is_file():
             raise OutputFileError(f"mqtt.{key} {path} does not exist: point it at a PEM file, or set it to ''")
+
+
+def connect_fail_hint(config: MqttConfig, cause: BaseException | None) -> str:
+    """What to check when a connection attempt failed with ``cause`` (None: paho gave none)."""
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (
+            "check mqtt.ca_file (the CA file that signed the broker's certificate; '' = the system's CAs) "
+            "and that the certificate names mqtt.host (tls_insecure skips only that)"
+        )
+    # a plain port reads the TLS handshake as a broken CONNECT and hangs up
+    plain_port = isinstance(cause, ConnectionResetError | ssl.SSLEOFError) or (
+        isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER"
+    )
+    if config.tls and plain_port:
+        return "if that port speaks plain MQTT (1883 usually does), set mqtt.tls = false or use its TLS port"
+    if isinstance(cause, ssl.SSLError):
+        return "check mqtt.ca_file, mqtt.cert_file, mqtt.key_file and the broker's TLS settings"
+    return "check that it is running, mqtt.host and mqtt.port, and the network"
 
 
 class MqttLink:
@@ -239,10 +258,11 @@ class MqttLink:
 
     def _handle_connect_fail(self, client: paho.Client, userdata: object) -> None:
         self._attempt_failed = True
-        tls_hint = ", the CA file and the certificate's host name" if self.config.tls else ""
+        # paho calls this inside its `except OSError:` block: the exception being handled is the cause
+        cause = sys.exc_info()[1]
         self._warn_once(
-            f"MQTT broker {self._where()} is unreachable; check that it is running, mqtt.host and mqtt.port"
-            f"{tls_hint}, and the network; metrics are spooled on disk and sent when it is back"
+            f"MQTT broker {self._where()} is unreachable ({cause or 'no cause given'}): "
+            f"{connect_fail_hint(self.config, cause)}; metrics are spooled on disk and sent when it is back"
         )
 
     def _handle_disconnect(

@@ -8,13 +8,17 @@ name its cause and the [mqtt] key that fixes it, and the end of an outage must b
 from __future__ import annotations
 
 import logging
+import re
+import time
 from pathlib import Path
 
 import pytest
 
 from listener.config import parse_config
+from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt.client import MqttLink
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
+from tests.mqtt_feed import block, stage_on
 
 WAIT_S = 3.0  # long enough for a few attempts at reconnect_min_s = 0.2
 
@@ -77,3 +81,26 @@ def test_a_stopped_broker_is_named_with_its_cause(broker: Mosquitto, caplog: pyt
     warnings = _warnings(caplog)
     assert len(warnings) == 1 and "Connection refused" in warnings[0], warnings
     assert "check that it is running, mqtt.host and mqtt.port" in warnings[0]
+
+
+def test_the_end_of_an_early_outage_is_logged(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a connection shorter than 2 x reconnect_max_s, accepted at the first attempt, then an outage:
+    # no other client has this id, so the reconnect and the fault's end are news, not noise
+    with caplog.at_level(logging.INFO), stage_on(broker, tmp_path, reconnect_max_s=8.0, outage_fault_s=1.0) as stage:
+        link = stage._link
+        assert link is not None and link.wait_connected(10)
+        broker.stop()
+        time.sleep(1.5)
+        assert [e.mode for e in stage.process(block(0.0)) if isinstance(e, DeviceState)] == [DeviceMode.FAULT]
+        stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))  # spooled meanwhile
+        caplog.clear()
+        broker.start()
+        assert link.wait_connected(15)
+        assert [e.mode for e in stage.process(block(1.0)) if isinstance(e, DeviceState)] == [DeviceMode.LISTENING]
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(m.startswith(f"MQTT connected to 127.0.0.1:{broker.port}") for m in info), info
+    back = [m for m in info if "reachable again" in m]
+    assert len(back) == 1, info
+    assert re.search(r"after [0-9]+ s: the fault is cleared, sending [01] spooled messages", back[0]), back

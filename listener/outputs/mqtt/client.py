@@ -122,6 +122,7 @@ class MqttLink:
         self._down_since = time.monotonic()
         self._warned = False
         self.connects = 0  # successful connections so far
+        self.last_outage_s = 0.0  # how long the broker was away before the latest connection
         self._min_s = max(1, round(config.reconnect_min_s))  # paho takes whole seconds
         self._max_s = max(self._min_s, round(config.reconnect_max_s))
         self._delay_s = self._min_s  # the wait before the next attempt that paho starts from
@@ -245,9 +246,10 @@ class MqttLink:
                 f"password (mqtt.password_file or {PASSWORD_ENV}) and the broker's ACL; metrics are spooled"
             )
             return
-        outage = time.monotonic() - self._down_since
-        # quiet while the broker keeps dropping us: the loss said it once
-        level = logging.DEBUG if self._short_lived else logging.INFO
+        outage = self.last_outage_s = time.monotonic() - self._down_since
+        # quiet only once another client with our id was blamed: a short-lived connection followed by an
+        # outage is no clash, and without this line the journal shows an outage that never ended
+        level = logging.DEBUG if self._blamed else logging.INFO
         log.log(level, "MQTT connected to %s as %s (after %.1f s)", self._where(), self.client_id, outage)
         self._up_since = time.monotonic()
         for topic in self._subscriptions:

@@ -45,7 +45,7 @@ from listener.events import (
 )
 from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
-from listener.outputs.mqtt.client import MqttLink
+from listener.outputs.mqtt.client import MqttLink, broker_address
 from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topic
 from listener.outputs.mqtt.identity import asr_model_version, config_hash, device_id, turn_model_version
 from listener.outputs.mqtt.publisher import Publisher
@@ -382,4 +382,11 @@ class MqttStage(Stage):
             yield DeviceState(t_s=self.t_s, mode=DeviceMode.FAULT, detail=detail, cause="broker")
         elif self._fault_emitted and link.connected:
             self._fault_emitted = False
+            # the fault was logged: its end must be too, or the journal shows an outage that never ended
+            log.info(
+                "MQTT broker %s reachable again after %.0f s: the fault is cleared, sending %d spooled messages",
+                broker_address(self.cfg),
+                link.last_outage_s,
+                self.spool.depth,
+            )
             yield DeviceState(t_s=self.t_s, mode=DeviceMode.LISTENING, detail="broker reachable again", cause="broker")

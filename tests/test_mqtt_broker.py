@@ -347,3 +347,22 @@ def test_metrics_say_how_much_audio_the_device_could_not_keep_up_with(broker: Mo
             got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
     metrics = json_on(got, "metrics")
     assert len(metrics) >= 2 and all(m["audio_overflow_s"] == 0.5 for m in metrics)  # all after it, none lost
+
+
+def test_info_says_the_spool_is_empty_again_once_a_backlog_has_drained(broker: Mosquitto, tmp_path: Path) -> None:
+    # info is made at connect, when the backlog is still there: an alert on spool_depth > 0 would stay on
+    broker.stop()
+    with stage_on(broker, tmp_path) as stage:  # a backlog from before a restart
+        for n in range(30):
+            stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+    broker.start()
+    with Recorder(broker) as rec, stage_on(broker, tmp_path):
+        got = rec.wait_for(lambda ms: len(json_on(ms, "info")) >= 2, timeout_s=15.0)
+        depths = [i["spool_depth"] for i in json_on(got, "info")]
+        assert depths[0] == 30 and depths[-1] == 0, depths
+        assert len(json_on(got, "event")) == 30
+        with Recorder(broker, client_id="late") as late:  # a dashboard subscribing now sees the retained 0
+            retained = late.wait_for(lambda ms: bool(json_on(ms, "info")))
+        assert [i["spool_depth"] for i in json_on(retained, "info")] == [0]
+        time.sleep(0.5)
+        assert len(json_on(rec.messages, "info")) == 2  # once, not after every later message

@@ -30,11 +30,16 @@ RETRY_PAUSE_S = 0.5  # after a failed drain step: no busy loop while the failure
 
 @dataclass(slots=True)
 class Retained:
-    """A retained topic's latest payload; ``build`` makes it at publish time when given."""
+    """A retained topic's latest payload; ``build`` makes it at publish time when given.
+
+    ``again_when_drained``: built while the spool held messages, it is published again once the spool is
+    empty (a payload that reports the spool's depth)."""
 
     payload: bytes | None
     build: Callable[[], bytes] | None = None
     dirty: bool = True
+    again_when_drained: bool = False
+    built_with_backlog: bool = False
 
 
 class Publisher:
@@ -87,9 +92,15 @@ class Publisher:
             self._puts += 1
             self._cond.notify_all()
 
-    def set_retained(self, topic: str, payload: bytes | None = None, build: Callable[[], bytes] | None = None) -> None:
+    def set_retained(
+        self,
+        topic: str,
+        payload: bytes | None = None,
+        build: Callable[[], bytes] | None = None,
+        again_when_drained: bool = False,
+    ) -> None:
         with self._cond:
-            self._retained[topic] = Retained(payload=payload, build=build)
+            self._retained[topic] = Retained(payload=payload, build=build, again_when_drained=again_when_drained)
             self._cond.notify_all()
 
     def republish(self, *topics: str) -> None:
@@ -130,6 +141,7 @@ class Publisher:
             try:
                 self._settle_acks()
                 for topic, slot in retained:
+                    slot.built_with_backlog = slot.again_when_drained and self.spool.depth > 0
                     payload = slot.build() if slot.build is not None else slot.payload
                     if payload is not None:
                         self.link.publish(topic, payload, qos=1, retain=True)
@@ -192,7 +204,20 @@ class Publisher:
                 self.rejected += 1
                 log.warning("MQTT broker refused a spooled message (check its ACL for this device's topics)")
             done.append(row)
-        self.spool.delete(done)
+        self._delete(done)
+
+    def _delete(self, rows: list[int]) -> None:
+        """Delete sent rows; the spool emptied by it marks the retained topics built with a backlog."""
+        if not rows:
+            return
+        self.spool.delete(rows)
+        if self.spool.depth > 0:
+            return
+        with self._cond:
+            for slot in self._retained.values():
+                if slot.built_with_backlog:
+                    slot.built_with_backlog = False
+                    slot.dirty = True
 
     def _drain_spool(self) -> None:
         with self._cond:
@@ -212,4 +237,4 @@ class Publisher:
                 if mid is not None and row.qos > 0:
                     self._inflight[mid] = row.id
             if mid is not None and row.qos == 0:
-                self.spool.delete([row.id])  # QoS 0 has no PUBACK: handed over is as good as it gets
+                self._delete([row.id])  # QoS 0 has no PUBACK: handed over is as good as it gets

@@ -137,11 +137,13 @@ class MqttStage(Stage):
         publisher = self._publisher = Publisher(
             spool, link, self.topic, self.cfg.drain_rate_per_s, self.cfg.inflight_max
         )
-        publisher.set_retained(self.topic("status"), build=self._online)  # first in line
+        # the builders take the spool itself: close() drops self.spool while the drain thread may still build
+        publisher.set_retained(self.topic("status"), build=lambda: self._online(spool))  # first in line
         if self.cfg.discovery:
             discovery = discovery_payload(self.base, self.device_id, self.config.array.preset)
             publisher.set_retained(discovery_topic(self.cfg.discovery_prefix, self.device_id), encode(discovery))
-        publisher.set_retained(self.topic("info"), build=self._info)
+        # spool_depth is a backlog's size at connect: say 0 again once it has drained, or alerts on it stay on
+        publisher.set_retained(self.topic("info"), build=lambda: self._info(spool), again_when_drained=True)
         self._publish_state()
         publisher.start()
         try:
@@ -198,15 +200,14 @@ class MqttStage(Stage):
         self._online_payload = spool.stamp(payloads.status("online", payloads.now_ms()))
         return spool.stamp(payloads.status("offline", payloads.now_ms()))
 
-    def _online(self) -> bytes:
+    def _online(self, spool: Spool) -> bytes:
         online = self._online_payload
-        return online if online is not None else self.spool.stamp(payloads.status("online", payloads.now_ms()))
+        return online if online is not None else spool.stamp(payloads.status("online", payloads.now_ms()))
 
-    def _info(self) -> bytes:
-        """Made when published (each connect), so the spool figures are current."""
+    def _info(self, spool: Spool) -> bytes:
+        """Made when published (each connect, and when a backlog has drained), so the spool figures are current."""
         assert self._device is not None, "MqttStage used before open()"
-        message = payloads.info(self._device, self.spool.dropped, self.spool.depth, payloads.now_ms())
-        return self.spool.stamp(message)
+        return spool.stamp(payloads.info(self._device, spool.dropped, spool.depth, payloads.now_ms()))
 
     def _sessions_today(self, started: bool = False) -> int:
         today = local_day()

@@ -88,11 +88,12 @@ def _check_events_and_summary(got: list[Received]) -> None:
 
 def _check_metrics_and_state(got: list[Received]) -> None:
     metrics = json_on(got, "metrics")
-    assert [m["session_s"] for m in metrics] == [10.0, 20.0, 30.0]  # every 10 s of audio in the session
-    shares = [pytest.approx(r / (r + 7.0), abs=1e-3) for r in (1.5, 12.5, 22.5)]
+    # every 10 s of audio in the session, then its final figures at its end (37 s long)
+    assert [m["session_s"] for m in metrics] == [10.0, 20.0, 30.0, 37.0]
+    shares = [pytest.approx(r / (r + 7.0), abs=1e-3) for r in (1.5, 12.5, 22.5, 22.5)]
     assert [m["rep_share_rolling"] for m in metrics] == shares
-    assert [(m["rep_talk_s"], m["customer_talk_s"]) for m in metrics] == [(1.5, 7.0), (12.5, 7.0), (22.5, 7.0)]
-    assert [m["interruptions_by_rep"] for m in metrics] == [1, 1, 1]
+    assert [(m["rep_talk_s"], m["customer_talk_s"]) for m in metrics] == [(1.5, 7.0), (12.5, 7.0)] + [(22.5, 7.0)] * 2
+    assert [m["interruptions_by_rep"] for m in metrics] == [1, 1, 1, 1]
     states = json_on(got, "state")
     assert states[-1]["session_id"] is None and states[-1]["dominating"] is True
     assert states[-1]["mode"] == "paused" and states[-1]["sessions_today"] == 1
@@ -164,21 +165,22 @@ def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: 
         feed(first, conversation("0000000000000001"))
     with sqlite3.connect(tmp_path / "state" / SPOOL_FILE) as db:
         waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-    assert waiting == 6 + 3 + 1  # events, metrics, session: all on disk
+    assert waiting == 6 + 4 + 1  # events, metrics (3 live, 1 final), session: all on disk
     stopped_ms = time.time_ns() // 1_000_000
     broker.start()
     with Recorder(broker) as rec:
         second = stage_on(broker, tmp_path)
         with second:
             feed(second, conversation("0000000000000002", t0=100.0), t0=100.0)
-            got = rec.wait_for(lambda ms: len(json_on(ms, "session")) == 2)
+            # the second session's final metrics come last
+            got = rec.wait_for(lambda ms: len(json_on(ms, "session")) == 2 and len(json_on(ms, "metrics")) == 8)
     sessions = json_on(got, "session")
     assert [s["session_id"] for s in sessions] == ["0000000000000001", "0000000000000002"]
     assert sessions[0]["ts"] < stopped_ms < sessions[1]["ts"]  # type: ignore[operator]
     spooled = [m for m in got if m.topic.rsplit("/", 1)[1] in ("event", "metrics", "session")]
     seqs = [json.loads(m.payload)["seq"] for m in spooled]
-    assert len(spooled) == 20 and seqs == sorted(seqs)
-    assert [json.loads(m.payload).get("session_id") for m in spooled[:10]] == ["0000000000000001"] * 10
+    assert len(spooled) == 22 and seqs == sorted(seqs)
+    assert [json.loads(m.payload).get("session_id") for m in spooled[:11]] == ["0000000000000001"] * 11
 
 
 def test_spool_overflow_drops_oldest_and_says_so(broker: Mosquitto, tmp_path: Path) -> None:

@@ -7,6 +7,12 @@ again whenever Home Assistant announces ``online`` on
 constants of this module, never measured content. Availability follows the
 device's retained ``status`` topic (``online``, or ``offline`` from a clean
 stop or the Last Will).
+
+The entities fed by ``metrics`` have no ``expire_after``, by choice: metrics
+stop between sessions by design, so it would make them "unavailable" between
+every two customers, like a dead device (which ``status`` already shows), and
+it would blank the session's final figures, which the ``metrics`` sent at each
+session's end leave on the dashboard until the next session.
 """
 
 from __future__ import annotations

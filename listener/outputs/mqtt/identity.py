@@ -18,7 +18,11 @@ import logging
 import socket
 from pathlib import Path
 
-from listener.config import Config
+import paho.mqtt
+
+from listener import __version__
+from listener.config import Config, geometry
+from listener.outputs.mqtt.payloads import DeviceInfo
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +103,18 @@ def asr_model_version(config: Config) -> str | None:
     if not config.asr.enabled or not config.asr.model_path:
         return None
     return _fingerprint(Path(config.asr.model_path).name.encode("utf-8"))
+
+
+def device_info(config: Config) -> DeviceInfo:
+    """What the ``info`` topic says about the device, besides its spool."""
+    return DeviceInfo(
+        software=__version__,
+        paho=paho.mqtt.__version__,
+        protocol=config.mqtt.protocol,
+        array_preset=config.array.preset,
+        party_mode=geometry(config).mode,
+        turn_model=turn_model_version(config),
+        asr_model=asr_model_version(config),
+        config_hash=config_hash(config),
+        metrics_interval_s=config.mqtt.metrics_interval_s,
+    )

@@ -159,6 +159,7 @@ class SessionFigures:
     interruptions_by_customer: int = 0
     backchannels_by_rep: int = 0
     backchannels_by_customer: int = 0
+    final_s: float | None = None  # the session's duration, once it has ended
 
     @property
     def rep_share(self) -> float | None:
@@ -176,14 +177,15 @@ def metrics(
     audio_overflow_s: float,
 ) -> dict[str, object]:
     share = figures.rep_share
+    # rounded as in the session summary, so a session's final metrics equal its summary's figures
     return {
         **_head("metrics", ts_ms),
         "session_id": figures.session_id,
-        "session_s": _rounded(session_s),
+        "session_s": _rounded(session_s, 4),
         "rep_share_rolling": None if rolling_share is None else _rounded(rolling_share, 4),
         "rep_share": None if share is None else _rounded(share, 4),
-        "rep_talk_s": _rounded(figures.rep_talk_s),
-        "customer_talk_s": _rounded(figures.customer_talk_s),
+        "rep_talk_s": _rounded(figures.rep_talk_s, 4),
+        "customer_talk_s": _rounded(figures.customer_talk_s, 4),
         "interruptions_by_rep": figures.interruptions_by_rep,
         "interruptions_by_customer": figures.interruptions_by_customer,
         "backchannels_by_rep": figures.backchannels_by_rep,

@@ -22,10 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import paho.mqtt
-
-from listener import __version__
-from listener.config import Config, geometry
+from listener.config import Config
 from listener.events import (
     ActivityFrames,
     AudioBlock,
@@ -34,6 +31,7 @@ from listener.events import (
     DeviceMode,
     DeviceState,
     DominanceChanged,
+    EndOfStream,
     Event,
     Interruption,
     Reported,
@@ -47,7 +45,7 @@ from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.client import MqttLink, broker_address
 from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topic
-from listener.outputs.mqtt.identity import asr_model_version, config_hash, device_id, turn_model_version
+from listener.outputs.mqtt.identity import device_id, device_info
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Spool, encode
 from listener.outputs.mqtt.tally import Tally
@@ -121,7 +119,7 @@ class MqttStage(Stage):
 
     def open(self) -> None:
         self.device_id = device_id(self.config)
-        self._device = self._device_info()
+        self._device = device_info(self.config)
         spool = self._spool = Spool(Path(self.config.service.state_dir) / SPOOL_FILE, self.cfg.spool_max_messages)
         spool.open()
         subscriptions = (ha_status_topic(self.cfg.discovery_prefix),) if self.cfg.discovery else ()
@@ -181,20 +179,6 @@ class MqttStage(Stage):
 
     # -- retained topics ------------------------------------------------------------
 
-    def _device_info(self) -> payloads.DeviceInfo:
-        cfg = self.config
-        return payloads.DeviceInfo(
-            software=__version__,
-            paho=paho.mqtt.__version__,
-            protocol=self.cfg.protocol,
-            array_preset=cfg.array.preset,
-            party_mode=geometry(cfg).mode,
-            turn_model=turn_model_version(cfg),
-            asr_model=asr_model_version(cfg),
-            config_hash=config_hash(cfg),
-            metrics_interval_s=self.cfg.metrics_interval_s,
-        )
-
     def _connection_status(self, spool: Spool) -> bytes:
         """Before each connection attempt (paho's thread): its "online", then its Last Will."""
         self._online_payload = spool.stamp(payloads.status("online", payloads.now_ms()))
@@ -244,6 +228,7 @@ class MqttStage(Stage):
                 self.overflow_s += event.duration_s
             if local_day() != self._state_day:
                 self._publish_state()  # sessions_today counts from local midnight: back to 0
+            self._final_without_summary()
             self._maybe_metrics()
             return self._watch_broker()
         if self.cues is not None:  # the session's content cues, for its summary
@@ -254,6 +239,9 @@ class MqttStage(Stage):
             self.tally.rolling(event)
         elif isinstance(event, SessionSummary):
             self._summary(event)
+            self._send_metrics(self.tally.summarized(event))  # after the summary: they agree
+        elif isinstance(event, EndOfStream):
+            self._final_without_summary()
         elif isinstance(event, Reported):
             self._reported(event)
         elif isinstance(event, DeviceState | SourceState):
@@ -266,6 +254,7 @@ class MqttStage(Stage):
     def _reported(self, event: Reported) -> None:
         outcome = False
         if isinstance(event, SessionStarted):
+            self._final_without_summary()
             self.tally.start(event)
             self._next_metrics_s = event.onset_s + self.cfg.metrics_interval_s
         elif isinstance(event, Interruption):
@@ -357,9 +346,19 @@ class MqttStage(Stage):
         while due <= self.t_s:
             due += self.cfg.metrics_interval_s
         self._next_metrics_s = due
+        self._send_metrics(figures)
+
+    def _final_without_summary(self) -> None:
+        """A summary comes right after its SessionEnded: a session still waiting for one has none."""
+        figures = self.tally.unsummarized()
+        if figures is not None:
+            self._send_metrics(figures)
+
+    def _send_metrics(self, figures: payloads.SessionFigures) -> None:
+        """Live while a session runs; once more at its end, so dashboards keep its final figures."""
         message = payloads.metrics(
             figures,
-            self.t_s - figures.onset_s,
+            self.t_s - figures.onset_s if figures.final_s is None else figures.final_s,
             self.tally.rolling_share,
             self.tally.dominating,
             self.spool.dropped,

@@ -1,7 +1,10 @@
 """Running figures of the current session for the ``metrics`` topic, from analytics events.
 
 The session *summary* is the analytics' own (:class:`SessionSummary`); this
-only keeps what a live dashboard needs between summaries.
+only keeps what a live dashboard needs between summaries. When a session ends
+its figures wait in :attr:`Tally.ended` for its summary, whose figures replace
+them in the session's final ``metrics``; a session too short for a summary
+keeps its running figures.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from listener.events import (
     RollingShare,
     SessionEnded,
     SessionStarted,
+    SessionSummary,
 )
 from listener.outputs.mqtt.payloads import SessionFigures
 
@@ -25,6 +29,7 @@ class Tally:
         self.session: SessionFigures | None = None
         self.rolling_share: float | None = None
         self.dominating = False
+        self.ended: SessionFigures | None = None  # a session that ended, its final metrics not yet sent
         self._interruptions: set[tuple[Party, float]] = set()
 
     def session_id(self) -> str | None:
@@ -45,7 +50,28 @@ class Tally:
 
     def end(self, ended: SessionEnded) -> None:
         if self.session is not None and self.session.session_id == ended.session_id:
-            self.session = None
+            self.session.final_s = ended.end_s - ended.onset_s
+            self.ended, self.session = self.session, None
+
+    def summarized(self, summary: SessionSummary) -> SessionFigures:
+        """The session's final figures: its summary's, not the running ones (a live update can lag the end)."""
+        self.ended = None
+        return SessionFigures(
+            session_id=summary.session_id,
+            onset_s=summary.onset_s,
+            rep_talk_s=summary.rep_talk_s,
+            customer_talk_s=summary.customer_talk_s,
+            interruptions_by_rep=summary.interruptions_by_rep,
+            interruptions_by_customer=summary.interruptions_by_customer,
+            backchannels_by_rep=summary.backchannels_by_rep,
+            backchannels_by_customer=summary.backchannels_by_customer,
+            final_s=summary.duration_s,
+        )
+
+    def unsummarized(self) -> SessionFigures | None:
+        """The figures of a session that ended without a summary (too little speech), once."""
+        ended, self.ended = self.ended, None
+        return ended
 
     def interruption(self, event: Interruption) -> bool:
         """Count it; True when it only carries the outcome of one already counted."""

@@ -1,0 +1,64 @@
+"""A session's final ``metrics``, against a real mosquitto.
+
+Live metrics go out every ``metrics_interval_s`` of a session and stop with it, so the dashboards
+fed by them (Home Assistant's rep talk share and interruptions) would keep the last live figures,
+up to an interval old, until the next customer. The stage sends one more at the session's end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from listener.events import Interruption, Party, RollingShare, SessionEnded, SessionStarted
+from tests.mqtt_broker import BASE, Mosquitto, Recorder
+from tests.mqtt_feed import SID, conversation, feed, json_on, rolling, stage_on
+
+FINAL_FIGURES = (
+    "rep_talk_s",
+    "customer_talk_s",
+    "rep_share",
+    "interruptions_by_rep",
+    "interruptions_by_customer",
+    "backchannels_by_rep",
+    "backchannels_by_customer",
+)
+
+
+def test_a_session_ends_with_metrics_equal_to_its_summary(broker: Mosquitto, tmp_path: Path) -> None:
+    # without the analytics' update at 30.2 s the last live metrics (at 31 s) miss the rep's last 10 s
+    # of talk, which only the summary counts: as a live update can lag a session's end
+    events = [e for e in conversation() if not (isinstance(e, RollingShare) and e.t_s == 30.2)]
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path)
+        with stage:
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            feed(stage, events)
+            got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 4 and bool(json_on(ms, "session")))
+    (summary,) = json_on(got, "session")
+    metrics = json_on(got, "metrics")
+    final = metrics[-1]
+    assert final["session_id"] == SID and final["seq"] > summary["seq"]  # type: ignore[operator]
+    assert {k: final[k] for k in FINAL_FIGURES} == {k: summary[k] for k in FINAL_FIGURES}
+    assert final["session_s"] == summary["duration_s"] == 37.0
+    assert [m["session_s"] for m in metrics] == [10.0, 20.0, 30.0, 37.0]  # one final, no more
+    assert [m["rep_talk_s"] for m in metrics] == [1.5, 12.5, 12.5, 22.5]
+
+
+def test_a_session_too_short_for_a_summary_ends_with_its_running_figures(broker: Mosquitto, tmp_path: Path) -> None:
+    sid = "00000000000000aa"
+    events = [
+        SessionStarted(session_id=sid, onset_s=1.0, decided_s=1.5),
+        Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None),
+        rolling(4.0, rep_s=1.0, customer_s=2.0),
+        SessionEnded(session_id=sid, onset_s=1.0, decided_s=6.0, end_s=4.5),
+    ]
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path)
+        with stage:
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            feed(stage, events, seconds=8)
+            got = rec.wait_for(lambda ms: bool(json_on(ms, "metrics")))
+    (final,) = json_on(got, "metrics")  # the session was shorter than metrics_interval_s: only the final
+    assert final["session_id"] == sid and final["session_s"] == 3.5
+    assert (final["rep_talk_s"], final["customer_talk_s"], final["interruptions_by_rep"]) == (1.0, 2.0, 1)
+    assert not json_on(got, "session")

@@ -29,6 +29,7 @@ from listener.events import (
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.discovery import discovery_payload
 from listener.outputs.mqtt.spool import encode
+from listener.service.doctor_mqtt import PROBE_LEAF, PROBE_PAYLOAD
 from listener.transcription.summary import CueTally
 from tests.mqtt_broker import assert_anonymous, validate
 
@@ -64,6 +65,22 @@ def test_asyncapi_document_lists_every_topic_with_its_schema() -> None:
         if op["bindings"]["mqtt"].get("retain")
     }
     assert retained == {"status", "info", "state", "homeassistantDiscovery"}
+
+
+def test_every_session_field_is_described_in_the_schema_and_the_guide() -> None:
+    guide = (Path(__file__).parent.parent / "docs" / "integrations" / "mqtt.md").read_text()
+    for name, field in payloads.json_schema("session")["properties"].items():
+        if name != "schema":
+            assert field.get("description"), name
+            assert f"`{name}`" in guide, name
+    assert "shared/metrics.md" not in guide  # not in this repository: the guide links docs/metrics.md
+
+
+def test_asyncapi_describes_the_doctor_probe_as_doctor_sends_it() -> None:
+    doc = yaml.safe_load((DATA / "asyncapi.yaml").read_text())
+    assert doc["channels"]["doctor"]["address"] == f"{{topic_prefix}}/{{device_id}}/{PROBE_LEAF}"
+    probe = doc["components"]["messages"]["doctorProbe"]["payload"]
+    jsonschema.Draft7Validator(probe).validate(json.loads(PROBE_PAYLOAD))
 
 
 def _check(topic: str, message: dict[str, object]) -> None:

@@ -93,17 +93,15 @@ def bench_recogniser(seconds: float) -> None:
     model = load_model(model_dir)
     print(f"model load           {time.perf_counter() - t0:6.2f} s wall, {cpu_s() - c0:.2f} s CPU")
     print(f"memory after load    {rss_mb() - base:6.0f} MB more RSS ({rss_mb():.0f} MB total)")
-    worker = RecognizerWorker(model, queue_s=600.0, overflow="wait")
-    worker.start()
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
     block = 2 * RATE_HZ // 10
-    t0, c0 = time.perf_counter(), cpu_s()
-    for i in range(0, len(pcm), block):
-        worker.submit(Chunk(i / 2 / RATE_HZ, pcm[i : i + block]))
-    skipped = worker.finish(3600.0)
-    cpu, wall = cpu_s() - c0, time.perf_counter() - t0
-    n_words = sum(len(r) for r in worker.take())
-    worker.close()
+    with RecognizerWorker(model, queue_s=600.0, overflow="wait") as worker:
+        t0, c0 = time.perf_counter(), cpu_s()
+        for i in range(0, len(pcm), block):
+            worker.submit(Chunk(i / 2 / RATE_HZ, pcm[i : i + block]))
+        skipped = worker.finish(3600.0)
+        cpu, wall = cpu_s() - c0, time.perf_counter() - t0
+        n_words = sum(len(r) for r in worker.take())
     audio_s = len(audio) / RATE_HZ
     print(f"recognised           {audio_s:6.1f} s of speech, {n_words} words, {len(skipped)} chunks skipped")
     print(f"recogniser CPU       {cpu / audio_s:6.3f} s per audio s   (wall {wall / audio_s:.3f} s per audio s)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from listener.events import Interruption, Party, RollingShare, SessionEnded, SessionStarted
+from listener.events import Interruption, Party, RollingShare, SessionEnded, SessionStarted, SessionSummary
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
 from tests.mqtt_feed import SID, conversation, feed, json_on, rolling, stage_on
 
@@ -62,3 +62,16 @@ def test_a_session_too_short_for_a_summary_ends_with_its_running_figures(broker:
     assert final["session_id"] == sid and final["session_s"] == 3.5
     assert (final["rep_talk_s"], final["customer_talk_s"], final["interruptions_by_rep"]) == (1.0, 2.0, 1)
     assert not json_on(got, "session")
+
+
+def test_the_retained_state_says_dominating_while_the_session_still_runs(broker: Mosquitto, tmp_path: Path) -> None:
+    # a dashboard that looks mid-session must see the dominance as it is decided, not only at the end
+    events = [e for e in conversation() if not isinstance(e, SessionEnded | SessionSummary)]
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path)
+        with stage:
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            feed(stage, events, seconds=32)
+            got = rec.wait_for(lambda ms: any(s["dominating"] for s in json_on(ms, "state")))
+    dominating = [s for s in json_on(got, "state") if s["dominating"]]
+    assert dominating and dominating[0]["session_id"] == SID

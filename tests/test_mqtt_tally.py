@@ -1,0 +1,44 @@
+"""The figures behind the ``metrics`` and ``event`` payloads, party by party and second by second.
+
+A dashboard cannot tell a swapped party or a window's talk from a session's by looking: these pin
+what each figure is made of.
+"""
+
+from __future__ import annotations
+
+from listener.events import Backchannel, Party, RollingShare, SessionEnded, SessionStarted
+from listener.outputs.mqtt import payloads
+from listener.outputs.mqtt.tally import Tally
+
+SID = "00000000000000ab"
+
+
+def _tally() -> Tally:
+    tally = Tally()
+    tally.start(SessionStarted(session_id=SID, onset_s=1.0, decided_s=1.5))
+    return tally
+
+
+def test_backchannels_are_counted_for_the_party_that_made_them() -> None:
+    tally = _tally()
+    tally.backchannel(Backchannel(by=Party.REP, onset_s=5.0, decided_s=6.5, duration_s=0.4))
+    tally.backchannel(Backchannel(by=Party.REP, onset_s=9.0, decided_s=10.5, duration_s=0.3))
+    tally.backchannel(Backchannel(by=Party.CUSTOMER, onset_s=20.0, decided_s=21.5, duration_s=0.5))
+    assert tally.session is not None
+    assert (tally.session.backchannels_by_rep, tally.session.backchannels_by_customer) == (2, 1)
+
+
+def test_live_talk_times_are_the_sessions_and_the_share_is_the_windows() -> None:
+    # 200 s into a session: the rolling window (120 s) holds less talk than the session so far
+    tally = _tally()
+    tally.rolling(RollingShare(200.0, 120.0, 60.0, 30.0, 60.0 / 90.0, 100.0, 50.0))
+    assert tally.session is not None
+    assert (tally.session.rep_talk_s, tally.session.customer_talk_s) == (100.0, 50.0)
+    assert tally.rolling_share == 60.0 / 90.0
+
+
+def test_a_session_end_event_carries_the_sessions_length_not_its_end_time() -> None:
+    ended = SessionEnded(session_id=SID, onset_s=1.0, decided_s=40.0, end_s=38.0)
+    payload = payloads.event(ended, ts_ms=0, onset_ms=1000, session_id=SID)
+    assert payload is not None
+    assert (payload["type"], payload["duration_s"], payload["onset_ms"]) == ("session_end", 37.0, 1000)

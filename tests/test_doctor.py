@@ -168,6 +168,9 @@ def test_broker_tls_with_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyP
         refused = doctor.check_mqtt(cfg)
         monkeypatch.delenv("LISTENER_MQTT_PASSWORD")
         untrusted = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(ca_file="")))
+        plain = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(tls=False, ca_file="")))
+    assert plain.status == "FAIL"  # a plain CONNECT to the TLS port: the fix names the likely mix-up
+    assert "set mqtt.tls = true" in plain.fix, plain
     assert good.status == "ok", good
     assert good.detail.startswith(f"connected to 127.0.0.1:{broker.port} (TLS) as counter, and a publish")
     assert refused.status == "FAIL"

@@ -56,7 +56,9 @@ def check_mqtt(config: Config) -> Check:
     except (OSError, ValueError) as exc:  # refused, unreachable, TLS handshake or certificate
         return fail("mqtt", f"broker {where} unreachable: {exc}", reach)
     if probe.connect is None:
-        return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", reach)
+        # a TLS port hangs up on a plain CONNECT, or lets it hang: the likeliest silence after a refusal
+        plain = "" if cfg.tls else "; if that port speaks TLS (8883 usually does), set mqtt.tls = true"
+        return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", reach + plain)
     if probe.connect:
         return fail("mqtt", f"broker {where} refused the connection: {probe.connect}", login)
     return _publish_check(config, f"connected to {where}{_who(config)}", topic, probe.puback, probe.echoed)

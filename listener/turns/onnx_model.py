@@ -9,7 +9,9 @@ service at start-up with a message naming the file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +34,26 @@ from listener.turns.spec import (
 Float = npt.NDArray[np.float32]
 
 
-def open_session(spec: ModelSpec, threads: int = 1) -> object:
+class _Port(Protocol):
+    name: str
+    shape: Sequence[int | str | None]
+
+
+class _Binding(Protocol):
+    def bind_ortvalue_input(self, name: str, value: object) -> None: ...
+    def bind_ortvalue_output(self, name: str, value: object) -> None: ...
+
+
+class Session(Protocol):
+    """The part of ``onnxruntime.InferenceSession`` used here (onnxruntime ships no type hints)."""
+
+    def get_inputs(self) -> Sequence[_Port]: ...
+    def get_outputs(self) -> Sequence[_Port]: ...
+    def io_binding(self) -> _Binding: ...
+    def run_with_iobinding(self, binding: _Binding) -> None: ...
+
+
+def open_session(spec: ModelSpec, threads: int = 1) -> Session:
     """An onnxruntime session for ``spec.path``, checked against the sidecar; ModelError otherwise."""
     import onnxruntime as ort
 
@@ -42,16 +63,18 @@ def open_session(spec: ModelSpec, threads: int = 1) -> object:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(spec.path), sess_options=options, providers=["CPUExecutionProvider"])
+        session: Session = ort.InferenceSession(
+            str(spec.path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # onnxruntime raises its own types for every kind of bad file
         raise ModelError(f"turn model {spec.path} is corrupt or not an ONNX model ({_first_line(exc)}); {FIX}") from exc
     _check_signature(spec, session)
     return session
 
 
-def _check_signature(spec: ModelSpec, session: object) -> None:
-    inputs = {i.name: i.shape for i in session.get_inputs()}  # type: ignore[attr-defined]
-    outputs = {o.name: o.shape for o in session.get_outputs()}  # type: ignore[attr-defined]
+def _check_signature(spec: ModelSpec, session: Session) -> None:
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
     wanted_in = {INPUT_FEATURES: N_FEATURES, INPUT_STATE: spec.state_size}
     wanted_out = {OUTPUT_PROBS: spec.n_outputs, OUTPUT_STATE: spec.state_size}
     for kind, have, wanted in (("input", inputs, wanted_in), ("output", outputs, wanted_out)):
@@ -122,7 +145,7 @@ class BoundStep:
     never reads the buffer it writes.
     """
 
-    def __init__(self, session: object, spec: ModelSpec) -> None:
+    def __init__(self, session: Session, spec: ModelSpec) -> None:
         import onnxruntime as ort
 
         self._session = session
@@ -134,7 +157,7 @@ class BoundStep:
         self._values = (features, probs, *states)  # the bindings point into these buffers: keep them alive
         self._bindings = []
         for k in (0, 1):
-            binding = session.io_binding()  # type: ignore[attr-defined]
+            binding = session.io_binding()
             binding.bind_ortvalue_input(INPUT_FEATURES, features)
             binding.bind_ortvalue_input(INPUT_STATE, states[k])
             binding.bind_ortvalue_output(OUTPUT_PROBS, probs)
@@ -149,6 +172,6 @@ class BoundStep:
 
     def run(self, features: Float) -> Float:
         self._features[0] = features
-        self._session.run_with_iobinding(self._bindings[self._current])  # type: ignore[attr-defined]
+        self._session.run_with_iobinding(self._bindings[self._current])
         self._current = 1 - self._current
         return self._probs[0].copy()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 from listener.audio.base import AudioSource
 from listener.audio.wav import WavSource
@@ -68,6 +69,12 @@ def sample_conversation() -> Path:
     return Path(str(resources.files("listener") / "data" / "sample" / "conversation.wav"))
 
 
+class _Notifier(Protocol):
+    """sdnotify's SystemdNotifier, which ships no type hints."""
+
+    def notify(self, state: str) -> None: ...
+
+
 class SystemdNotifier(Stage):
     """READY once the source's loop turns; the watchdog is fed while it keeps turning.
 
@@ -81,7 +88,7 @@ class SystemdNotifier(Stage):
 
     def __init__(self) -> None:
         self._ready = False
-        self._notifier: object | None = None
+        self._notifier: _Notifier | None = None
 
     def open(self) -> None:
         import sdnotify
@@ -90,7 +97,7 @@ class SystemdNotifier(Stage):
 
     def _notify(self, message: str) -> None:
         if self._notifier is not None:
-            self._notifier.notify(message)  # type: ignore[attr-defined]
+            self._notifier.notify(message)
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, AudioBlock | AudioDropped | SourceState):

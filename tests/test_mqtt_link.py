@@ -33,11 +33,8 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def _attempt(link: MqttLink, wait_s: float = WAIT_S) -> bool:
-    link.open()
-    try:
+    with link:
         return link.wait_connected(wait_s)
-    finally:
-        link.close()
 
 
 def test_plain_mqtt_to_a_tls_port_suggests_tls(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -39,19 +39,14 @@ def test_two_devices_with_one_client_id_back_off_and_say_why_once(
     # mosquitto 2.0 closes the old connection without an MQTT 5 reason, for either protocol: the link
     # recognises connections dropped soon after the broker accepted them at the first attempt
     first, second = _link(broker), _link(broker)
-    with caplog.at_level(logging.INFO):
-        first.open()
-        try:
-            assert first.wait_connected(10)
-            second.open()
+    with caplog.at_level(logging.INFO), first:
+        assert first.wait_connected(10)
+        with second:
             deadline = time.monotonic() + 40.0
             while not _messages(caplog, logging.ERROR) and time.monotonic() < deadline:
                 time.sleep(0.1)
             connects = first.connects + second.connects
             waits_s = (first._delay_s, second._delay_s)
-        finally:
-            second.close()
-            first.close()
     errors = _messages(caplog, logging.ERROR)
     assert errors, "the likely cause was never named"
     assert BLAME in errors[0] and "3 times in a row" in errors[0]
@@ -67,17 +62,13 @@ def test_session_taken_over_is_named_at_the_first_drop(broker: Mosquitto, caplog
     # Brokers that send MQTT 5's reason code (mosquitto 2.0.11 here does not) say outright what happened;
     # the link's disconnect callback is handed what paho makes of such a DISCONNECT packet.
     link = _link(broker, protocol="5")
-    with caplog.at_level(logging.INFO):
-        link.open()
-        try:
-            assert link.wait_connected(10)
-            client = link._client
-            assert client is not None
-            reason = ReasonCode(PacketTypes.DISCONNECT, identifier=SESSION_TAKEN_OVER)
-            time.sleep(0.2)
-            link._handle_disconnect(client, None, None, reason, None)
-            errors = _messages(caplog, logging.ERROR)
-            assert len(errors) == 1 and BLAME in errors[0] and "session taken over" in errors[0]
-            assert client._reconnect_min_delay == 2  # doubled, not back to the 1 s minimum
-        finally:
-            link.close()
+    with caplog.at_level(logging.INFO), link:
+        assert link.wait_connected(10)
+        client = link._client
+        assert client is not None
+        reason = ReasonCode(PacketTypes.DISCONNECT, identifier=SESSION_TAKEN_OVER)
+        time.sleep(0.2)
+        link._handle_disconnect(client, None, None, reason, None)
+        errors = _messages(caplog, logging.ERROR)
+        assert len(errors) == 1 and BLAME in errors[0] and "session taken over" in errors[0]
+        assert client._reconnect_min_delay == 2  # doubled, not back to the 1 s minimum

@@ -34,6 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config.schema import MqttConfig
 from listener.errors import OutputFileError
+from listener.lifecycle import Managed
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def connect_fail_hint(config: MqttConfig, cause: BaseException | None) -> str:
     return "check that it is running, mqtt.host and mqtt.port, and the network"
 
 
-class MqttLink:
+class MqttLink(Managed):
     """One paho client: connection, TLS, credentials, Last Will, reconnects."""
 
     def __init__(

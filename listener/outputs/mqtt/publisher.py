@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from listener.lifecycle import Managed
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.spool import Spool
 
@@ -42,7 +43,7 @@ class Retained:
     built_with_backlog: bool = False
 
 
-class Publisher:
+class Publisher(Managed):
     def __init__(
         self, spool: Spool, link: MqttLink, topic: Callable[[str], str], rate_per_s: float, inflight_max: int
     ) -> None:
@@ -69,11 +70,11 @@ class Publisher:
 
     # -- called from other threads -----------------------------------------
 
-    def start(self) -> None:
+    def open(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mqtt-drain", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def close(self) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify_all()

@@ -122,6 +122,14 @@ class MqttStage(Stage):
         self._device = device_info(self.config)
         spool = self._spool = Spool(Path(self.config.service.state_dir) / SPOOL_FILE, self.cfg.spool_max_messages)
         spool.open()
+        try:  # whatever fails below, close() releases what was opened (the spool, the drain thread)
+            self._start(spool)
+        except BaseException:
+            self.close()
+            raise
+        log.info("MQTT: publishing as %s under %s/", self.device_id, self.base)
+
+    def _start(self, spool: Spool) -> None:
         subscriptions = (ha_status_topic(self.cfg.discovery_prefix),) if self.cfg.discovery else ()
         link = self._link = MqttLink(
             self.cfg,
@@ -143,13 +151,8 @@ class MqttStage(Stage):
         # spool_depth is a backlog's size at connect: say 0 again once it has drained, or alerts on it stay on
         publisher.set_retained(self.topic("info"), build=lambda: self._info(spool), again_when_drained=True)
         self._publish_state()
-        publisher.start()
-        try:
-            link.open()
-        except BaseException:
-            self.close()
-            raise
-        log.info("MQTT: publishing as %s under %s/", self.device_id, self.base)
+        publisher.open()
+        link.open()
 
     def close(self) -> None:
         publisher, link, spool = self._publisher, self._link, self._spool
@@ -157,7 +160,7 @@ class MqttStage(Stage):
         if publisher is not None and link is not None:
             if not publisher.flush(self.cfg.shutdown_drain_s) and spool is not None and spool.depth:
                 log.warning("MQTT: %d messages stay in the spool and are sent at the next start", spool.depth)
-            publisher.stop()
+            publisher.close()
         if link is not None and spool is not None:
             offline = spool.stamp(payloads.status("offline", payloads.now_ms())) if link.connected else None
             link.close(last_words=None if offline is None else (self.topic("status"), offline))

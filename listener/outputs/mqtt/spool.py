@@ -19,6 +19,7 @@ them under its new name, not as a phantom of its old one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -84,8 +85,11 @@ def user_name(uid: int) -> str:
 
 def access_problem(path: Path) -> str:
     """Why this process may not write the spool ``path``, and the command that fixes it."""
-    me = user_name(os.geteuid())
     folder = path.parent
+    not_owners = _beyond_owners(folder)
+    if not_owners:
+        return not_owners
+    me = user_name(os.geteuid())
     chown = f"sudo chown -R {me}: {folder}"
     fix = f"fix: `{chown}`"
     # the -wal and -shm files too: a root run that crashed leaves them behind, root-owned
@@ -103,6 +107,17 @@ def access_problem(path: Path) -> str:
             mode = f"{target} has mode {st.st_mode & 0o777:o}, which {me} may not write"
             return f"{mode}; fix: `{chown} && sudo chmod -R u+rwX {folder}`"
     return f"{me} may not write in {folder}; {fix}"
+
+
+def _beyond_owners(folder: Path) -> str:
+    """A refusal no chown cures: a read-only mount, or one that even root meets ('' if neither)."""
+    with contextlib.suppress(OSError):
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            # ext4 remounts itself read-only when the SD card fails: ownership is not the problem
+            return f"{folder} is on a read-only file system: check `dmesg` for card errors, repair or replace the card"
+    if os.geteuid() == 0:  # root writes any file it owns or not: a chown would only break the service
+        return f"{folder} refuses writes even to root: check `mount` (read-only?) and `lsattr` (immutable files?)"
+    return ""
 
 
 def _probe_write(db: sqlite3.Connection) -> None:
@@ -152,6 +167,7 @@ class Spool(Managed):
         self._unstored = 0  # messages dropped because the spool could not be written (disk full)
 
     def open(self) -> None:
+        db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=LOCK_TIMEOUT_S)
@@ -165,14 +181,14 @@ class Spool(Managed):
             _probe_write(db)
             self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
-        except sqlite3.Error as exc:
-            if is_access_error(exc):
+        except (sqlite3.Error, OSError) as exc:
+            if db is not None:
+                db.close()
+            if isinstance(exc, sqlite3.Error) and is_access_error(exc):
                 # said at start, before any message is taken in and then lost
                 raise OutputFileError(
                     f"MQTT spool {self.path} cannot be written ({exc}): {access_problem(self.path)}"
                 ) from None
-            raise self._open_error(exc) from None
-        except OSError as exc:
             raise self._open_error(exc) from None
         self._db = db
         if self._depth:

@@ -20,17 +20,15 @@ from listener.config import Config
 from listener.outputs.mqtt.spool import user_name
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
-from listener.service.runner import PAUSE_FILE
 
 SPOOL_BYTES_PER_MESSAGE = 2048  # a spooled metrics message with its row overhead, generously
 WRITE_PROBE_BYTES = 65536  # written and synced: a full disk or a read-only mount fails here, not at run time
 SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
 
+# the files written in place; the privacy button's `paused` file is only made and removed, which the
+# folder's owner may do whoever owns the file, so a root-owned one costs nothing
 SPOOL_FILES = (SPOOL_FILE, f"{SPOOL_FILE}-wal", f"{SPOOL_FILE}-shm")
-LOST = {  # what the service loses when it cannot write the file
-    **dict.fromkeys(SPOOL_FILES, "every MQTT event, metrics and session message is dropped"),
-    PAUSE_FILE: "a privacy pause is not kept across a restart",
-}
+LOST = "every MQTT event, metrics and session message is dropped"
 
 
 def check_state_dir(config: Config) -> Check:
@@ -52,8 +50,7 @@ def check_state_dir(config: Config) -> Check:
             os.fsync(probe.fileno())
     except OSError as exc:
         return fail("disk", f"{existing} is not writable ({exc.strerror or exc})", as_user)
-    names = (*SPOOL_FILES, PAUSE_FILE) if config.mqtt.enabled else (PAUSE_FILE,)
-    blocked = state_files_check(state, names) if existing == state else None
+    blocked = state_files_check(state, SPOOL_FILES) if config.mqtt.enabled and existing == state else None
     return blocked or _room_check(config, existing, state)
 
 
@@ -67,7 +64,7 @@ def state_files_check(state: Path, names: tuple[str, ...]) -> Check | None:
         path = state / name
         problem = _write_problem(path, owner)
         if problem:
-            return fail("disk", f"{path} {problem}: {LOST[name]}", f"`sudo chown -R {user}: {state}`")
+            return fail("disk", f"{path} {problem}: {LOST}", f"`sudo chown -R {user}: {state}`")
     return None
 
 

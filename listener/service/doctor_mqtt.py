@@ -42,7 +42,7 @@ def check_mqtt(config: Config) -> Check:
     cfg = config.mqtt
     if not cfg.enabled:
         return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
-    from listener.outputs.mqtt.client import PASSWORD_ENV, broker_address
+    from listener.outputs.mqtt.client import PASSWORD_ENV, broker_address, closed_early_hint, connect_fail_hint
 
     where = broker_address(cfg)
     tls = ", mqtt.ca_file and the certificate's host name" if cfg.tls else ""
@@ -53,12 +53,13 @@ def check_mqtt(config: Config) -> Check:
         probe = mqtt_probe(config, topic)
     except ListenerError as exc:
         return fail("mqtt", f"broker {where}: {exc}", "fix the [mqtt] keys it names")
-    except (OSError, ValueError) as exc:  # refused, unreachable, TLS handshake or certificate
+    except OSError as exc:  # refused, unreachable, TLS handshake or certificate: the service's own advice
+        return fail("mqtt", f"broker {where} unreachable: {exc}", connect_fail_hint(cfg, exc))
+    except ValueError as exc:
         return fail("mqtt", f"broker {where} unreachable: {exc}", reach)
-    if probe.connect is None:
-        # a TLS port hangs up on a plain CONNECT, or lets it hang: the likeliest silence after a refusal
-        plain = "" if cfg.tls else "; if that port speaks TLS (8883 usually does), set mqtt.tls = true"
-        return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", reach + plain)
+    if probe.connect is None:  # a TLS port hangs up on a plain CONNECT, or lets it hang
+        silent = f"{reach}; {closed_early_hint(cfg)}"
+        return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", silent)
     if probe.connect:
         return fail("mqtt", f"broker {where} refused the connection: {probe.connect}", login)
     return _publish_check(config, f"connected to {where}{_who(config)}", topic, probe.puback, probe.echoed)

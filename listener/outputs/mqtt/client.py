@@ -98,6 +98,14 @@ def connect_fail_hint(config: MqttConfig, cause: BaseException | None) -> str:
     return "check that it is running, mqtt.host and mqtt.port, and the network"
 
 
+def closed_early_hint(config: MqttConfig) -> str:
+    """What to check when the broker closes connections without answering them (or lets them hang)."""
+    if config.tls:
+        return "check the broker's log (it may require a client certificate: mqtt.cert_file, mqtt.key_file)"
+    # a TLS port reads a plain CONNECT as a broken handshake and hangs up
+    return "if that port speaks TLS (8883 usually does), set mqtt.tls = true (and mqtt.ca_file)"
+
+
 class MqttLink(Managed):
     """One paho client: connection, TLS, credentials, Last Will, reconnects."""
 
@@ -137,6 +145,7 @@ class MqttLink(Managed):
         self._short_lived = 0  # such connections in a row that the broker dropped soon after accepting them
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
+        self._closed_early = 0  # attempts in a row that the broker closed without a CONNACK
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -239,7 +248,7 @@ class MqttLink(Managed):
     def _handle_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
-        self._answered = True
+        self._answered, self._closed_early = True, 0
         if reason.is_failure:
             self._attempt_failed = True
             self._warn_once(
@@ -286,12 +295,13 @@ class MqttLink(Managed):
         Mostly a TLS mismatch: a TLS port reads a plain CONNECT as a broken handshake and hangs up
         (its log says "wrong version number"), which the device would otherwise never name."""
         self._attempt_failed = True
-        if self.config.tls:
-            hint = "check the broker's log (it may require a client certificate: mqtt.cert_file, mqtt.key_file)"
-        else:
-            hint = "if that port speaks TLS (8883 usually does), set mqtt.tls = true (and mqtt.ca_file)"
+        self._closed_early += 1
+        if self._closed_early < 2:  # once can be a broker shutting down or full: a mismatch closes every time
+            log.debug("MQTT broker %s closed the connection before answering it (%s)", self._where(), reason)
+            return
         self._warn_once(
-            f"MQTT broker {self._where()} closed the connection before answering it ({reason}): {hint}; "
+            f"MQTT broker {self._where()} closed the connection before answering it ({reason}), "
+            f"{self._closed_early} times in a row: {closed_early_hint(self.config)}; "
             "metrics are spooled on disk and sent when it is back"
         )
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from listener.config import parse_config
 from listener.config.loader import read_toml
-from listener.errors import ConfigFileError, ConfigSyntaxError
+from listener.errors import CalibrationError, ConfigFileError, ConfigSyntaxError
 
 _HEADER = re.compile(r"^\s*\[\s*parties\s*\]\s*(#.*)?$")
 _ANY_HEADER = re.compile(r"^\s*\[")
@@ -83,7 +83,7 @@ def _validate(path: Path, original: dict[str, object], new_text: str, rep_deg: f
     parties = replace(before.parties, rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
     wanted = replace(before, parties=parties)
     if after != wanted:
-        raise ConfigFileError(f"{path}: editing [parties] would change more than the two azimuths; {_BY_HAND}")
+        raise CalibrationError(f"{path}: editing [parties] would change more than the two azimuths; {_BY_HAND}")
 
 
 def _replace_atomically(path: Path, data: bytes) -> None:

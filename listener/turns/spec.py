@@ -91,7 +91,7 @@ def load_spec(path: Path) -> ModelSpec:
     except OSError as exc:
         raise ModelFileError(f"turn model {path}: its sidecar {side} is missing or unreadable ({exc}); {FIX}") from exc
     except ValueError as exc:  # not JSON, or not UTF-8
-        raise ModelError(f"turn model {path}: its sidecar {side} is missing or unreadable ({exc}); {FIX}") from exc
+        raise ModelError(f"turn model {path}: its sidecar {side} is not valid JSON ({exc}); {FIX}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != SIDECAR_SCHEMA:
         raise ModelError(f"turn model {path}: sidecar {side} is not {SIDECAR_SCHEMA!r}; {FIX}")
     inputs = doc.get("input", {})

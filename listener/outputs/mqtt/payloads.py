@@ -141,7 +141,7 @@ def event(
         kind, session_id, body = "session_start", reported.session_id, {}
     elif isinstance(reported, SessionEnded):
         kind, session_id = "session_end", reported.session_id
-        body = {"duration_s": _rounded(reported.end_s - reported.onset_s)}
+        body = {"duration_s": _rounded(reported.end_s - reported.onset_s, 4)}  # as the session message's
     else:
         return None
     return {**_head("event", ts_ms), "type": kind, "session_id": session_id, "onset_ms": onset_ms, **body}

@@ -106,6 +106,16 @@ def test_a_plug_is_judged_by_the_card_behind_it(
         assert "128" not in preset.detail
 
 
+def test_a_plug_is_judged_by_the_dsnoop_the_service_shares_first(tmp_path: Path, alsa_config: AlsaConfig) -> None:
+    # while the service holds the card, the dsnoop is what the plug reads: its channels are the ones that count
+    alsa_config.add("listener_array_snoop", tones(16000, 2.0, 4), 16000)
+    alsa_config.add("listener_array_hw", tones(16000, 2.0, 6), 16000)
+    alsa_config.add_plug("listener_array", "listener_array_snoop")
+    preset = by_name(doctor.check_audio(config(tmp_path, array={"device": "listener_array"})))["preset"]
+    assert preset.status == "ok", preset.line()
+    assert "'listener_array_snoop' behind the ALSA plug" in preset.detail, preset.detail
+
+
 def test_a_plug_over_nothing_known_converts_to_the_preset(tmp_path: Path, alsa_config: AlsaConfig) -> None:
     alsa_config.add("some_card", tones(16000, 2.0, 4), 16000)
     alsa_config.add_plug("listener_mics", "some_card")

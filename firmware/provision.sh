@@ -632,15 +632,28 @@ check_config_for_service() {
 		die "$CONF_DIR/listener.toml is not valid for the installed listener (above): fix it, then run this again"
 }
 
-# Folders an earlier run made under a strict umask: the service user must be able to enter them.
+# What an earlier run made under a strict umask: the service user must be able to enter the folders,
+# and to read (and run) the whole venv and the models, which python -m venv, pip and unzip left
+# 0700/0600 then. An unchanged source is not reinstalled, so nothing else would reopen them.
 ensure_readable_dirs() {
 	local dir path
-	for dir in /etc/alsa /etc/alsa/conf.d /etc/udev /etc/udev/rules.d "$CONF_DIR" "$PREFIX" "$MODELS_DIR"; do
+	for dir in /etc/alsa /etc/alsa/conf.d /etc/udev /etc/udev/rules.d "$CONF_DIR"; do
 		path=$(target "$dir")
 		[[ -d $path ]] || continue
 		(((8#$(stat -c %a "$path") & 8#055) != 8#055)) || continue
 		change "chmod go+rx $dir (a strict umask made it unreadable to the service)" chmod go+rx "$path"
 	done
+	# the prefix holds the venv and the models, and no secret (secrets.env is in $CONF_DIR)
+	path=$(target "$PREFIX")
+	[[ -d $path && -n $(closed_in_tree "$path") ]] || return 0
+	change "chmod -R go+rX $PREFIX (a strict umask made files in it unreadable to the service)" chmod -R go+rX "$path"
+}
+
+# The first entry under folder $1 (itself included) that chmod go+rX would change: a folder the
+# others cannot enter, a file they cannot read, or one only its owner may run; nothing when none.
+closed_in_tree() {
+	find "$1" \( -type d ! -perm -055 \) -o \( -type f \( ! -perm -044 -o -perm /111 ! -perm -011 \) \) \
+		-print -quit
 }
 
 ensure_service_enabled() {

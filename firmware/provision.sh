@@ -57,6 +57,7 @@ NO_PIP=0
 NO_SYSTEMCTL=0
 FORCE_CONFIG=0
 CONFIG_FILE=""
+CONFIG_CALIBRATED=0 # the installed config differs from --config only in the calibrated azimuths
 CHANGES=0
 TMPD=""
 
@@ -76,8 +77,9 @@ Provision Raspberry Pi OS Bookworm for the listener service.
   --vosk-sha256 HEX     SHA-256 the --vosk-url file must have
   --config FILE         install this listener.toml (one per device: its device_id, broker,
                         parties) instead of the template; checked first
-  --force-config        replace an existing /etc/listener/listener.toml (the old one is
-                        kept as listener.toml.bak)
+  --force-config        replace an existing /etc/listener/listener.toml, its calibrated
+                        [parties] azimuths too (the old one is kept as listener.toml.bak);
+                        without it, one that differs from --config only there is kept
   --no-apt              skip apt packages
   --no-pip              skip the venv and the package
   --no-systemctl        skip enabling (and restarting) the service
@@ -247,8 +249,37 @@ check_config_replacement() {
 	installed=$(target "$CONF_DIR/listener.toml")
 	[[ -n $CONFIG_FILE && -f $installed ]] && ((!FORCE_CONFIG)) || return 0
 	cmp -s "$CONFIG_FILE" "$installed" && return 0
-	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml, which is replaced only \
-with --force-config (the old one is kept as listener.toml.bak): add --force-config, or leave --config out to keep it"
+	# listener calibrate --write (README step 2) rewrites only the two azimuths in the installed file
+	if same_but_calibration "$CONFIG_FILE" "$installed"; then
+		CONFIG_CALIBRATED=1
+		return 0
+	fi
+	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml in more than the calibrated \
+[parties] azimuths, and is installed over it only with --force-config (the old one is kept as listener.toml.bak; a \
+calibration is kept only without --force-config, so copy its azimuths into $CONFIG_FILE first): add --force-config, \
+or leave --config out to keep the installed one"
+}
+
+# Whether TOML files $1 and $2 hold the same settings once [parties]' rep_azimuth_deg and
+# customer_azimuth_deg (what listener calibrate --write sets) are left out; an unreadable one differs.
+same_but_calibration() {
+	python3 - "$@" 2>/dev/null <<'PY'
+import sys, tomllib
+def settings(path):
+    with open(path, "rb") as f:
+        doc = tomllib.load(f)
+    parties = doc.get("parties")
+    if isinstance(parties, dict):
+        for key in ("rep_azimuth_deg", "customer_azimuth_deg"):
+            parties.pop(key, None)
+        if not parties:  # calibrate adds the table when the file had none
+            del doc["parties"]
+    return doc
+try:
+    sys.exit(0 if settings(sys.argv[1]) == settings(sys.argv[2]) else 1)
+except (OSError, tomllib.TOMLDecodeError):
+    sys.exit(1)
+PY
 }
 
 # The Python that runs this source's own listener (its checkout's venv, or python3 where that has the
@@ -268,7 +299,7 @@ source_python() {
 # installed before any change: under --root no installed listener can run it afterwards.
 check_config_early() {
 	local file=$CONFIG_FILE py
-	if [[ -z $file ]] && ((!FORCE_CONFIG)) && [[ -f $(target "$CONF_DIR/listener.toml") ]]; then
+	if [[ -z $file || $CONFIG_CALIBRATED == 1 ]] && ((!FORCE_CONFIG)) && [[ -f $(target "$CONF_DIR/listener.toml") ]]; then
 		file=$(target "$CONF_DIR/listener.toml")
 	fi
 	[[ -n $file ]] || return 0 # the template, which tests/test_provision.py loads for every preset
@@ -612,7 +643,9 @@ kept_config_note() {
 	local file current
 	file=$(target "$CONF_DIR/listener.toml")
 	current=$(toml_value "$file" array preset respeaker-4mic) || die "$CONF_DIR/listener.toml: see above"
-	if [[ -n $CONFIG_FILE ]]; then
+	if ((CONFIG_CALIBRATED)); then
+		say "kept: $CONF_DIR/listener.toml, which differs from --config $CONFIG_FILE only in the calibrated [parties] azimuths"
+	elif [[ -n $CONFIG_FILE ]]; then
 		say "kept: $CONF_DIR/listener.toml (the same as --config $CONFIG_FILE)" # any other was refused above
 	elif [[ $current != "$ARRAY_PRESET" ]]; then
 		warn "kept $CONF_DIR/listener.toml, but its array.preset is '$current', not '$ARRAY_PRESET': edit it, or rerun with --force-config (the old file is kept as listener.toml.bak)"

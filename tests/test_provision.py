@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import geometry, load_config
+from listener.service.calibrate_write import edit_parties
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "firmware" / "provision.sh"
@@ -419,3 +420,41 @@ def test_a_config_given_over_a_different_installed_one_is_refused_not_ignored(pi
     provision(pi_root, "--config", str(second), "--force-config", *FILES_ONLY)
     assert installed.read_text() == second.read_text()
     assert (pi_root / "etc/listener/listener.toml.bak").read_text() == first.read_text()
+
+
+FLEET_PARTIES = '[parties]\n# measure: listener calibrate --write\nrep_azimuth_deg = 0.0  # the rep\nmode = "doa"\n'
+
+
+@pytest.mark.parametrize("parties", [FLEET_PARTIES, ""], ids=["with-parties", "calibrate-adds-parties"])
+def test_a_calibrated_config_is_kept_when_provisioned_again_with_the_same_config(
+    pi_root: Path, tmp_path: Path, parties: str
+) -> None:
+    # README step 2 runs listener calibrate --write on the installed file: the next package upgrade with
+    # the fleet's same --config was refused, and --force-config would have thrown the calibration away
+    fleet = tmp_path / "counter-3.toml"
+    fleet.write_text(f'[array]\npreset = "respeaker-4mic"\n\n{parties}\n[mqtt]\nhost = "192.0.2.10"\n')
+    provision(pi_root, "--config", str(fleet), *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+    calibrated = edit_parties(installed.read_text(), {"rep_azimuth_deg": 42.5, "customer_azimuth_deg": 221.0})
+    installed.write_text(calibrated)  # as calibrate writes it: only the two azimuths change
+
+    before = snapshot(pi_root)
+    again = provision(pi_root, "--config", str(fleet), *FILES_ONLY)
+    kept = "kept: /etc/listener/listener.toml, which differs from --config"
+    assert kept in again.stdout and "only in the calibrated [parties] azimuths" in again.stdout, again.stdout
+    assert again.stdout.rstrip().endswith("no changes"), again.stdout
+    assert snapshot(pi_root) == before and installed.read_text() == calibrated
+    parties_now = load_config(installed).parties
+    assert (parties_now.rep_azimuth_deg, parties_now.customer_azimuth_deg) == (42.5, 221.0)
+
+    moved = tmp_path / "counter-3-new.toml"
+    moved.write_text(fleet.read_text().replace("192.0.2.10", "192.0.2.20"))  # a difference outside [parties]
+    refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "in more than the calibrated [parties] azimuths" in refused.stderr, refused.stderr
+    assert "a calibration is kept only without --force-config" in refused.stderr, refused.stderr
+    if parties:  # only the two azimuths are calibrate's: another key of [parties] is the fleet's
+        moved.write_text(fleet.read_text().replace('mode = "doa"', 'mode = "channels"'))
+        refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
+        assert refused.returncode == 2 and "in more than the calibrated" in refused.stderr, refused.stderr
+    assert snapshot(pi_root) == before

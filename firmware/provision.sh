@@ -59,6 +59,8 @@ FORCE_CONFIG=0
 CONFIG_FILE=""
 CONFIG_CALIBRATED=0 # the installed config differs from --config only in the calibrated azimuths
 CHANGES=0
+BOOT_CHANGED=0 # changes ensure_audio_files made to the boot config (a reboot is due) and the udev rules
+UDEV_CHANGED=0
 TMPD=""
 
 usage() {
@@ -716,13 +718,8 @@ apply_live() {
 	fi
 }
 
-main() {
-	local before unit_changed udev_changed boot_changed service_start rendered
-	parse_args "$@"
-	select_preset "$PRESET"
-	check_config_preset
-	check_config_replacement
-	check_config_early
+# Refuse a run that would fail halfway: not root, a --root that is no system, no checkout, 32-bit ARM.
+check_can_run() {
 	((DRY_RUN)) || [[ $(id -u) == 0 ]] || die "run as root (sudo), or add --dry-run"
 	if ((!DRY_RUN)) && [[ ! -f $(target /etc/passwd) ]]; then
 		die "$ROOT has no /etc/passwd: --root must be a Debian root file system"
@@ -731,39 +728,25 @@ main() {
 	if [[ $ROOT == / && $(uname -m) == armv[67]* ]]; then
 		die "this is a 32-bit system ($(uname -m)); onnxruntime publishes no 32-bit ARM wheels: install the 64-bit Raspberry Pi OS (Bookworm, arm64)"
 	fi
-	TMPD=$(mktemp -d)
-	trap 'rm -rf "$TMPD"' EXIT
-	say "listener provisioning: root $ROOT, preset $PRESET$( ((DRY_RUN)) && printf ', dry run')"
+}
 
-	service_start=$CHANGES
-	ensure_apt_packages
-	ensure_user
-	ensure_package
-	ensure_vosk_model
-
+# The boot overlay, the ALSA device and the udev rules; BOOT_CHANGED and UDEV_CHANGED count their changes.
+ensure_audio_files() {
+	local before rendered=$TMPD/alsa.conf
 	before=$CHANGES
 	ensure_boot_config
-	boot_changed=$((CHANGES - before))
+	BOOT_CHANGED=$((CHANGES - before))
 
-	rendered=$TMPD/alsa.conf
 	render "$SCRIPT_DIR/asound.conf.in" "$rendered" PRESET="$PRESET" CARD="$CARD" CHANNELS="$CHANNELS" \
 		FORMAT="$FORMAT" DESCRIPTION="$DESCRIPTION"
 	write_file_if_changed "$rendered" "$ALSA_CONF" 0644
 
 	before=$CHANGES
 	write_file_if_changed "$SCRIPT_DIR/99-listener.rules" "$UDEV_RULES" 0644
-	udev_changed=$((CHANGES - before))
+	UDEV_CHANGED=$((CHANGES - before))
+}
 
-	ensure_config_files
-	ensure_readable_dirs
-	check_config_for_service
-
-	before=$CHANGES
-	write_file_if_changed "$REPO_DIR/systemd/$UNIT" "$UNIT_PATH" 0644
-	unit_changed=$((CHANGES - before))
-	ensure_service_enabled
-
-	apply_live "$unit_changed" "$udev_changed" "$boot_changed" $((CHANGES - service_start))
+report_changes() {
 	local noun=changes
 	((CHANGES != 1)) || noun=change
 	if ((CHANGES == 0)); then
@@ -773,6 +756,37 @@ main() {
 	else
 		say "$CHANGES $noun made"
 	fi
+}
+
+main() {
+	local before unit_changed service_start
+	parse_args "$@"
+	select_preset "$PRESET"
+	check_config_preset
+	check_config_replacement
+	check_config_early
+	check_can_run
+	TMPD=$(mktemp -d)
+	trap 'rm -rf "$TMPD"' EXIT
+	say "listener provisioning: root $ROOT, preset $PRESET$( ((DRY_RUN)) && printf ', dry run')"
+
+	service_start=$CHANGES
+	ensure_apt_packages
+	ensure_user
+	ensure_package
+	ensure_vosk_model
+	ensure_audio_files
+	ensure_config_files
+	ensure_readable_dirs
+	check_config_for_service
+
+	before=$CHANGES
+	write_file_if_changed "$REPO_DIR/systemd/$UNIT" "$UNIT_PATH" 0644
+	unit_changed=$((CHANGES - before))
+	ensure_service_enabled
+
+	apply_live "$unit_changed" "$UDEV_CHANGED" "$BOOT_CHANGED" $((CHANGES - service_start))
+	report_changes
 }
 
 main "$@"

@@ -46,3 +46,14 @@ def test_ring_read_returns_when_woken() -> None:
     started = time.monotonic()
     assert ring.read(4, timeout_s=5.0) is None
     assert time.monotonic() - started < 2.0
+
+
+def test_an_overrun_portaudio_could_not_measure_still_counts_as_an_overflow() -> None:
+    """Without capture timestamps PortAudio's overrun flag says audio was lost but not how much:
+    no gap can be placed, yet the incident must still count, or falling behind goes unreported."""
+    ring = FrameRing(capacity_frames=8, channels=1)
+    ring.lose(0, "overflow")
+    assert ring.overflow_count == 1 and ring.dropped_frames == 0
+    assert ring.read(100, timeout_s=0.0) is None
+    ring.lose(0, "device_lost")
+    assert ring.overflow_count == 1

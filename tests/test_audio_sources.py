@@ -84,6 +84,26 @@ def test_resampled_files_keep_length_and_timing(tmp_path: Path, rate_hz: int, bl
     assert peaks == [k * 16000 + 4000 for k in range(seconds)]
 
 
+# --- channels ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("file_channels", "expected"), [(6, [1, 2, 3, 4]), (4, [0, 1, 2, 3])])
+def test_a_file_of_every_captured_channel_or_of_the_mics_alone_gives_the_mics_in_order(
+    tmp_path: Path, file_channels: int, expected: list[int]
+) -> None:
+    """The USB array records 6 channels, its mics on 1-4: a recording of all six and one of the four
+    mics must both reach the direction finder as mics 1-4 in geometry order (mixed-up mics point the
+    parties' directions elsewhere)."""
+    geo = geometry(parse_config({"array": {"preset": "respeaker-usb-v2"}}))
+    marks = np.repeat((0.1 * np.arange(1, file_channels + 1, dtype=np.float32))[None, :], 1600, axis=0)
+    path = tmp_path / f"usb-{file_channels}.wav"
+    sf.write(path, marks, 16000, subtype="FLOAT")
+    with WavSource(path, geo) as source:
+        blocks = [e for e in source.events() if isinstance(e, AudioBlock)]
+    got = np.concatenate([b.samples for b in blocks])
+    np.testing.assert_array_equal(got[0], 0.1 * (np.array(expected, dtype=np.float32) + 1))
+
+
 # --- failures ----------------------------------------------------------------------------
 
 
@@ -97,6 +117,16 @@ def test_a_file_with_the_wrong_channel_count_is_closed_and_stays_rejected(tmp_pa
         assert source._file is None  # not left open
     with pytest.raises(AudioFormatError, match=r"1 channel\(s\)"):
         list(source.events())
+
+
+def test_a_one_channel_file_in_channel_map_mode_is_rejected_naming_both_channels(tmp_path: Path) -> None:
+    """Channel-map mode reads the rep's and the customer's own mics (channels 0 and 1): a mono file
+    must get the one-line fix, not an IndexError at the first block."""
+    geo = geometry(parse_config({"parties": {"rep_channel": 0, "customer_channel": 1}}))
+    path = tmp_path / "mono.wav"
+    sf.write(path, np.zeros((16000, 1), dtype=np.float32), 16000)
+    with pytest.raises(AudioFormatError, match=r"has 1 channel\(s\) but parties.rep_channel/customer_channel need 2"):
+        WavSource(path, geo).open()
 
 
 @pytest.mark.parametrize("container", ["WAV", "WAVEX", "RF64"])

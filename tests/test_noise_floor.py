@@ -89,3 +89,19 @@ def test_band_floor_starts_where_it_settles_on_steady_noise() -> None:
     # the tracker could have climbed to where it settles
     offset_db = np.median(floor[:10] - settled, axis=1)
     assert np.abs(offset_db).max() < 1.5
+
+
+def test_the_floor_follows_the_room_as_fast_per_second_at_a_20_ms_hop() -> None:
+    """activity.frame_ms may be 20: a fridge switching on must be absorbed in the same seconds as
+    at 10 ms, not twice as slowly (until then its hum counts as signal)."""
+    seconds = 6.0
+    rises = []
+    for hop_s in (0.01, 0.02):
+        n = round(seconds / hop_s)
+        quiet, loud = periodograms(n, seed=4), periodograms(n, seed=5) * np.float32(100.0)  # +20 dB
+        floor = NoiseFloor(BINS, hop_s=hop_s)
+        before = floor.update(quiet, np.ones(n, bool))[-1]
+        after = floor.update(loud[: n // 3], np.ones(n // 3, bool))[-1]  # two seconds of the fridge
+        rises.append(float(np.median(10.0 * np.log10(after / before))))
+    assert rises[0] > 3.0
+    assert rises[1] == pytest.approx(rises[0], abs=1.0)

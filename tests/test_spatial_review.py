@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from listener.config import Config, geometry, parse_config
-from listener.events import ActivityFrames, AudioBlock, EndOfStream, Event, SpatialFrames
+from listener.events import ActivityFrames, AudioBlock, AudioDropped, EndOfStream, Event, SpatialFrames
 from listener.spatial.decide import SMOOTH_FRAMES, ActivityDecider
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.spatial.noise import NoiseFloor
@@ -115,6 +115,39 @@ def test_a_muted_stretch_leaves_the_noise_floor_where_it_was() -> None:
     during = floor.update(np.zeros((500, 257), dtype=np.float32), np.zeros(500, bool))
     np.testing.assert_array_equal(floor.floor, before)
     np.testing.assert_array_equal(during[-1], before)
+
+
+def test_many_short_gaps_keep_the_frames_on_the_stream_clock() -> None:
+    """Audio lost in pieces that are no whole number of 10 ms frames (a USB array dropping 15 ms at a
+    time) must still advance the frames by the time lost: cut to whole frames one by one, a minute
+    of such gaps would put every later word, turn and LED a third of it early."""
+    config = parse_config({})
+    front = SpatialFrontEnd(config, geometry(config))
+    frames_out = [
+        f
+        for _ in range(200)
+        for f in front.process(AudioDropped(0.0, 0.015, "overflow"))
+        if isinstance(f, SpatialFrames)
+    ]
+    assert sum(f.n_frames for f in frames_out) == 300  # 3 s of 10 ms frames
+    block = AudioBlock(3.0, RATE_HZ, np.zeros((RATE_HZ // 10, 4), dtype=np.float32))
+    after = [e for e in front.process(block) if isinstance(e, SpatialFrames)]
+    assert after[0].start_s == pytest.approx(3.0, abs=1e-9)
+
+
+def test_audio_before_a_gap_does_not_sound_in_the_frames_after_it() -> None:
+    """A frame's 32 ms window reaches back before the gap: what it holds there never arrived, so it
+    is silence, not the last words before the gap heard again after it."""
+    config = parse_config({})
+    front = SpatialFrontEnd(config, geometry(config))
+    rng = np.random.default_rng(0)
+    loud = AudioBlock(0.0, RATE_HZ, (0.3 * rng.standard_normal((RATE_HZ, 4))).astype(np.float32))
+    list(front.process(loud))
+    list(front.process(AudioDropped(1.0, 0.5, "device_lost")))
+    quiet = AudioBlock(1.5, RATE_HZ, np.zeros((RATE_HZ // 2, 4), dtype=np.float32))
+    after = [e for e in front.process(quiet) if isinstance(e, SpatialFrames)]
+    assert after and not np.any(after[0].power)
+    assert np.all(after[0].rep_snr_db < -50.0) and np.all(after[0].customer_snr_db < -50.0)
 
 
 @pytest.mark.parametrize("gain_db", [-20.0, 20.0])

@@ -12,6 +12,7 @@ from listener.cli import main
 from listener.config import Config, parse_config
 from listener.events import (
     ActivityFrames,
+    SourceState,
     SpatialFrames,
     TurnPredictions,
 )
@@ -113,6 +114,18 @@ def test_a_session_gap_resets_the_model(frames: SpatialFrames) -> None:
     assert not joined(out, ActivityFrames, "rep_active").any()
     assert stage.sessions == sessions + 1
     assert np.abs(state_after_speech).max() > 0.05
+
+
+def test_a_lost_microphone_starts_the_model_afresh(frames: SpatialFrames) -> None:
+    """Whatever was said before the array went away is not the conversation it hears when it is back:
+    the model's memory of it must not colour the first turns after the outage."""
+    stage = OnnxTurnModel(parse_config({}))
+    list(stage.process(frames))
+    assert np.abs(stage.state).max() > 0.05
+    sessions = stage.sessions
+    list(stage.process(SourceState(t_s=frames.end_s, available=False, detail="unplugged")))
+    assert stage.sessions == sessions + 1
+    assert not np.any(stage.state)
 
 
 def test_derived_decisions_from_a_projection() -> None:

@@ -6,6 +6,7 @@ The watchdog is spoken to through a real datagram socket named by NOTIFY_SOCKET,
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -68,6 +69,35 @@ def test_a_failing_stage_still_lets_the_others_flush_the_session() -> None:
         pipeline.run(source)
     summaries = keep.of(SessionSummary)
     assert len(summaries) == 1 and 40.0 < summaries[0].end_s <= 45.1
+    assert isinstance(keep.events[-1], EndOfStream)
+
+
+class BrokenFromThenOn(FailsAt):
+    """An output that, once its bug has shown, fails at every event: the flush too."""
+
+    broken = False
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if self.broken:
+            raise RuntimeError("a bug in an output stage, again")
+        try:
+            return super().process(event)
+        except RuntimeError:
+            self.broken = True
+            raise
+
+
+def test_a_stage_that_fails_again_while_flushing_still_lets_the_later_ones_flush() -> None:
+    """The open session's summary reaches the outputs after a broken one even when the broken one
+    also fails on the end of the stream: one faulty output must not cost the others the session."""
+    config = parse_config({"array": {"preset": "respeaker-4mic"}})
+    geo = geometry(config)
+    keep = EventLog()
+    source = WavSource(sample_conversation(), geo, block_ms=100, repeat=2)
+    stages = [*analysis_stages(config, geo), BrokenFromThenOn(45.0), keep]
+    with source, Pipeline(stages) as pipeline, pytest.raises(RuntimeError, match=r"a bug in an output stage$"):
+        pipeline.run(source)
+    assert len(keep.of(SessionSummary)) == 1
     assert isinstance(keep.events[-1], EndOfStream)
 
 
@@ -202,6 +232,10 @@ def test_the_demo_replays_the_sample_when_no_array_is_attached(alsa_config: Alsa
     assert result.returncode == 0, result.stderr
     assert "replaying the bundled sample conversation" in result.stderr and "Traceback" not in result.stderr
     assert '"led": "green"' in result.stdout  # the lights followed the replayed conversation
+    # the sample is 28 s and dominance needs 30 s of speech in its window: played once, the demo
+    # would never show the amber light it is there to show
+    lit = [r for r in map(json.loads, result.stdout.splitlines()) if r["led"] == "amber" and r["t"] > 0]
+    assert any(r["value"] > 0.5 for r in lit), lit[:3]
 
 
 def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig) -> None:  # noqa: F811

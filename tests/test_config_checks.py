@@ -103,6 +103,13 @@ def test_line_array_accepts_parties_apart_along_its_axis(array: dict[str, object
     parse_config({"array": _line(bisector + 90.0), "parties": parties})  # and best along the line between them
 
 
+@pytest.mark.parametrize(("rep", "customer"), [(350.0, 20.0), (10.0, 330.0)])
+def test_parties_close_across_north_are_too_close(rep: float, customer: float) -> None:
+    """350 and 20 deg are 30 deg apart, not 330: their sectors overlap and no array tells them apart."""
+    parties = {"rep_azimuth_deg": rep, "customer_azimuth_deg": customer}
+    rejected({"parties": parties}, "parties.customer_azimuth_deg", "at least 60 deg")
+
+
 def test_line_check_skips_channel_map_mode_and_finds_the_axis() -> None:
     parties = {"rep_azimuth_deg": 60.0, "customer_azimuth_deg": 300.0, "rep_channel": 0, "customer_channel": 1}
     parse_config({"array": TWO_MIC, "parties": parties})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from listener.outputs.mqtt.identity import default_device_id
@@ -34,3 +35,16 @@ def test_without_a_board_serial_the_machine_id_names_the_device(tmp_path: Path) 
     zeros = b"0000000000000000\x00"
     blank_machine, blank_serial = _files(tmp_path / "blank", zeros, "0123456789abcdef0123456789abcdef")
     assert default_device_id(blank_machine, blank_serial) == named  # a serial of zeros is no serial
+
+
+def test_the_id_is_not_a_plain_hash_anyone_could_match(tmp_path: Path) -> None:
+    """Salted: other software that publishes a hash of the same machine id or board serial must not
+    give away which listener it runs beside."""
+    machine = "0123456789abcdef0123456789abcdef"
+    by_machine = default_device_id(*_files(tmp_path / "m", None, machine)).removeprefix("listener-")
+    by_serial = default_device_id(*_files(tmp_path / "s", b"10000000a1b2c3d4\x00", machine)).removeprefix("listener-")
+    plain = {
+        hashlib.sha256(text.encode()).hexdigest()[:8]
+        for text in (machine, "serial:10000000a1b2c3d4", "10000000a1b2c3d4")
+    }
+    assert by_machine not in plain and by_serial not in plain

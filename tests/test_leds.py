@@ -94,6 +94,17 @@ def test_dominance_amber_then_red_then_calm_again(factory: MockFactory) -> None:
     assert 1.0 in history(factory, "amber") and history(factory, "amber")[-1] == 0.0
 
 
+def test_every_light_goes_dark_when_the_stage_closes(factory: MockFactory) -> None:
+    """A stopped service listens no more: a calm green or an amber left lit would tell the rep it does."""
+    stage, trace = make_stage(factory, fade_s=0.8)
+    with stage:
+        play(stage, 8.0, [dominance(True, 5.0)])
+        assert stage.values()["amber"] == 1.0
+    for led in ("green", "amber", "red"):
+        assert traced(trace, led)[-1][1] == 0.0, led
+        assert history(factory, led)[-1] == 0.0, led
+
+
 def test_the_lights_follow_the_dominance_decision_not_the_share(factory: MockFactory) -> None:
     """The 0.65 / 0.60 hysteresis is decided upstream; shares between the thresholds change nothing."""
     stage, trace = make_stage(factory)

@@ -208,6 +208,18 @@ def test_a_spool_on_a_read_only_card_says_so_not_chown(tmp_path: Path) -> None:
     assert "is on a read-only file system" in result.stdout and "chown" not in result.stdout, result.stdout
 
 
+def test_after_a_restart_seq_counts_on_from_the_spool_even_when_it_cannot_be_written(tmp_path: Path) -> None:
+    """Subscribers drop a seq they have seen: a restarted device whose spool turned unwritable must
+    count on from its last seq, not hand 1, 2, ... out again to new messages."""
+    path = tmp_path / "mqtt-spool.sqlite3"
+    with Spool(path, max_messages=100) as spool:
+        last = max(spool.put("event", _msg(n)) for n in range(5))
+    with Spool(path, max_messages=100) as spool:  # a restart
+        spool.db.close()  # and now every write fails, as on a read-only or full disk
+        spool._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        assert spool.next_seq() == last + 1
+
+
 def test_device_id_is_a_salted_hash_of_the_machine_id(tmp_path: Path) -> None:
     machine = tmp_path / "machine-id"
     machine.write_text("0123456789abcdef0123456789abcdef\n")

@@ -197,6 +197,21 @@ def test_spool_overflow_drops_oldest_and_says_so(broker: Mosquitto, tmp_path: Pa
     assert json_on(got, "info")[-1]["spool_dropped"] == 20
 
 
+def test_a_backlog_drains_at_the_configured_rate(broker: Mosquitto, tmp_path: Path) -> None:
+    """After a long outage the spool may hold thousands of messages: mqtt.drain_rate_per_s keeps their
+    flood from swamping a small broker or a metered link. 20 messages at 5 per second take 3 s and more."""
+    broker.stop()
+    with stage_on(broker, tmp_path) as stage:
+        for n in range(20):
+            stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+    broker.start()
+    with Recorder(broker) as rec, stage_on(broker, tmp_path, drain_rate_per_s=5.0):
+        got = rec.wait_for(lambda ms: len([m for m in ms if m.topic.endswith("/event")]) >= 20, timeout_s=20.0)
+    events = [m for m in got if m.topic.endswith("/event")]
+    assert len(events) == 20
+    assert events[-1].at - events[0].at >= 2.5
+
+
 def test_retained_topics_go_out_when_the_connection_is_up_before_the_loop_starts(
     broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -181,6 +181,30 @@ def test_discovery_ties_sensors_to_the_device_topics() -> None:
     assert availability[0]["topic"] == "listener/counter-3/status"
 
 
+def test_home_assistant_reads_the_figures_the_device_sends() -> None:
+    """Rendered as Home Assistant renders them (Jinja2) against the device's own payloads: the share
+    in percent, the dominating flag the right way round, and online/offline from the status topic."""
+    jinja2 = pytest.importorskip("jinja2")
+    config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic")
+    components = cast(dict[str, dict[str, str]], config["cmps"])
+    env = jinja2.Environment()
+
+    def shown(template: str, message: dict[str, object]) -> str:
+        return str(env.from_string(template).render(value_json=json.loads(encode(message))))
+
+    figures = payloads.SessionFigures(session_id=SID, onset_s=0.0, rep_talk_s=50.0, customer_talk_s=30.0)
+    share = components["rep_share"]["value_template"]
+    assert float(shown(share, payloads.metrics(figures, 80.0, 0.625, True, 0, 1, 0.0))) == 62.5
+    assert shown(share, payloads.metrics(figures, 80.0, None, False, 0, 1, 0.0)) == "None"
+    dominating = components["dominating"]["value_template"]
+    for flag, expected in ((True, "ON"), (False, "OFF")):
+        assert shown(dominating, payloads.state(DeviceMode.LISTENING, flag, SID, 3, 1)) == expected
+    availability = cast(list[dict[str, str]], config["availability"])[0]
+    assert shown(availability["value_template"], payloads.status("online", 1)) == availability["payload_available"]
+    offline = shown(availability["value_template"], payloads.status("offline", 1))
+    assert offline == availability["payload_not_available"]
+
+
 def test_session_schema_covers_every_figure_of_the_summary() -> None:
     """A figure added to SessionSummary must be added to session.json (and the docs) too."""
     figures = {f.name for f in dataclasses.fields(SessionSummary)} - set(payloads.SUMMARY_AUDIO_TIMES)

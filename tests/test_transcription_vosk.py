@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from listener.audio.wav import WavSource
 from listener.cli import main
@@ -390,3 +391,32 @@ def test_the_last_words_before_a_pause_come_out_without_waiting_for_more_speech(
     assert skipped == []
     last = max(w.end_s for w in words)  # type: ignore[attr-defined]
     assert last > 6.0, "the words up to the end of what was fed came out while no more audio came"
+
+
+def test_in_channel_map_mode_the_customers_own_mic_is_transcribed_too(
+    ko_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Lapel mics, one per party: the customer's words are on the customer's channel alone. Feeding
+    the recogniser the first channel only would leave the customer without words, questions or rate."""
+    workdir = tmp_path_factory.mktemp("lapels")
+    n = int(DURATION_S * asr_audio.RATE_HZ)
+    lapels = np.random.default_rng(4).normal(0.0, 2e-3, (n, 2))
+    for line in asr_audio.DIALOGUE:
+        x = asr_audio.speak(line.text, line.party, workdir)
+        start = int(line.start_s * asr_audio.RATE_HZ)
+        own = 0 if line.party == "rep" else 1
+        lapels[start : start + len(x), own] += x[: n - start]
+        lapels[start : start + len(x), 1 - own] += 0.05 * x[: n - start]  # a little cross-talk
+    wav = workdir / "lapels.wav"
+    sf.write(wav, lapels.astype(np.float32), asr_audio.RATE_HZ, subtype="PCM_16")
+    config = parse_config(
+        {
+            "asr": {"enabled": True, "model_path": str(ko_model)},
+            "analytics": {"session_gap_s": SESSION_GAP_S},
+            "array": {"preset": "respeaker-2mic"},
+            "parties": {"rep_channel": 0, "customer_channel": 1},
+        }
+    )
+    probe, _ = run_pipeline(config, wav)
+    heard = {p: sum(e.n_words for e in probe.events if isinstance(e, WordsRecognized) and e.party is p) for p in Party}
+    assert heard[Party.REP] >= 3 and heard[Party.CUSTOMER] >= 3, heard

@@ -305,6 +305,21 @@ def test_view_shows_leds_and_figures(factory: MockFactory) -> None:
     assert "25.0 %" in text and "by rep 1" in text and text.count("rep share") == 1
 
 
+def test_view_counts_interruptions_for_the_party_that_made_them() -> None:
+    """The rep watching the view must see the customer's interruptions as the customer's, not as their own."""
+    figures = Figures()
+    for event in [
+        Interruption(by=Party.CUSTOMER, onset_s=5.0, decided_s=6.0, successful=None),
+        Interruption(by=Party.CUSTOMER, onset_s=5.0, decided_s=7.0, successful=False),
+        Interruption(by=Party.REP, onset_s=9.0, decided_s=10.0, successful=None),
+        Interruption(by=Party.CUSTOMER, onset_s=20.0, decided_s=21.0, successful=None),
+    ]:
+        figures.update(event)
+    console = Console(file=io.StringIO(), width=100, record=True)
+    console.print(render(figures, None))
+    assert "by rep 1   by customer 2" in console.export_text()
+
+
 def test_a_broker_outage_during_a_pause_ends_in_the_pause_not_in_listening(factory: MockFactory) -> None:
     # the rep paused for privacy; the broker went down and came back meanwhile: the lights must
     # still say "paused" (all three breathing), never a calm green while audio is discarded

@@ -345,6 +345,32 @@ def test_level_rules() -> None:
     assert doctor.rms_dbfs(silence) == [-200.0, -200.0]
 
 
+def test_a_check_with_a_bug_fails_alone_and_the_others_still_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An installer runs doctor to find every problem at once: a bug in one check (here the
+    directions check) must show as that check's FAIL, not end the run before the others."""
+
+    def check_directions(config: Config) -> doctor.Check:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(doctor, "check_directions", check_directions)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    path = tmp_path / "listener.toml"
+    path.write_text(f'[array]\ndevice = "gone"\n[service]\nstate_dir = "{tmp_path}"\n')
+    assert main(["doctor", "--config", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("FAIL  directions the check itself failed: KeyError: 'a bug'") for line in out), out
+    assert [line.split()[1] for line in out][-6:] == ["turn", "asr", "gpio", "mqtt", "disk", "clock"]
+
+
+def test_most_mics_of_a_six_mic_ring_covered_are_still_found() -> None:
+    """Something resting on the 6-mic ring covers four of its mics: they are weak against the two
+    that still hear the room, whatever the middle of the six says."""
+    covered = doctor.level_check([-40.0, -41.0, -70.0, -71.0, -72.0, -73.0], [0, 1, 2, 3, 4, 5])
+    assert (covered.status, "[2, 3, 4, 5]" in covered.detail) == ("warn", True), covered.line()
+
+
 def test_cli_exit_codes(
     tmp_path: Path, test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

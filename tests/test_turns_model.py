@@ -18,6 +18,7 @@ from listener.events import (
 )
 from listener.service.runner import sample_conversation
 from listener.turns import derive
+from listener.turns.base import slice_frames
 from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import INPUT_FEATURES, INPUT_STATE, load_spec, shipped_model_path, sidecar_path
@@ -126,6 +127,17 @@ def test_a_lost_microphone_starts_the_model_afresh(frames: SpatialFrames) -> Non
     list(stage.process(SourceState(t_s=frames.end_s, available=False, detail="unplugged")))
     assert stage.sessions == sessions + 1
     assert not np.any(stage.state)
+
+
+def test_a_stream_of_an_odd_number_of_frames_is_decided_to_its_last_frame(frames: SpatialFrames) -> None:
+    """The model steps two 10 ms frames at a time; the last, unpaired frame of a stream still gets its
+    activity and predictions, so the timeline and the analytics run to the stream's end."""
+    odd = slice_frames(frames, 0, 101)
+    out = stream(OnnxTurnModel(parse_config({})), odd, [101])
+    assert joined(out, ActivityFrames, "rep_active").size == 101
+    assert joined(out, TurnPredictions, "p_hold").size == 101
+    last = [e for e in out if isinstance(e, ActivityFrames)][-1]
+    assert last.end_s == pytest.approx(odd.end_s)
 
 
 def test_derived_decisions_from_a_projection() -> None:

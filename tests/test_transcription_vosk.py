@@ -35,7 +35,7 @@ from listener.events import (
 )
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
-from listener.transcription.recognizer import Chunk, load_model
+from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model
 from listener.transcription.stage import TranscriptionStage
 from tests import asr_audio
 
@@ -420,3 +420,17 @@ def test_in_channel_map_mode_the_customers_own_mic_is_transcribed_too(
     probe, _ = run_pipeline(config, wav)
     heard = {p: sum(e.n_words for e in probe.events if isinstance(e, WordsRecognized) and e.party is p) for p in Party}
     assert heard[Party.REP] >= 3 and heard[Party.CUSTOMER] >= 3, heard
+
+
+def test_a_full_queue_skips_its_oldest_audio_so_the_recogniser_catches_up_with_now(ko_model: Path) -> None:
+    """When the recogniser lags a whole queue_s behind, the audio given up is the oldest: the cues
+    then come from what is said now, not from a backlog ever further behind the conversation."""
+    half_second = bytes(SAMPLE_RATE_HZ)  # 0.5 s of int16 mono: two bytes a sample
+    worker = RecognizerWorker(load_model(ko_model), queue_s=1.0, overflow="skip")  # not yet taking audio
+    try:
+        chunks = [Chunk(0.5 * k, half_second) for k in range(4)]
+        assert worker.submit(chunks[0]) == [] and worker.submit(chunks[1]) == []
+        assert worker.submit(chunks[2]) == [chunks[0]]
+        assert worker.submit(chunks[3]) == [chunks[1]]
+    finally:
+        worker.close()

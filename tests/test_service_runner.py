@@ -418,3 +418,14 @@ def test_the_broker_stage_comes_before_the_lights_so_its_fault_reaches_them() ->
     config = parse_config({"mqtt": {"enabled": True}, "leds": {"enabled": True}})
     stages = runner.output_stages(config, RunOptions(input=Path("x.wav"), fast=True))
     assert [type(s) for s in stages] == [MqttStage, LedStage]
+
+
+def test_transcription_comes_before_the_analytics_so_the_summary_sees_the_questions() -> None:
+    # the session summary's question figures (questions, the wait for an answer, stacked questions)
+    # come from the Question cues the transcription stage emits: a stage only hears the ones before it
+    from listener.analytics.stage import ConversationAnalytics
+    from listener.transcription.stage import TranscriptionStage
+
+    config = parse_config({"asr": {"enabled": True}})
+    kinds = [type(s) for s in analysis_stages(config, geometry(config))]
+    assert kinds.index(TranscriptionStage) < kinds.index(ConversationAnalytics)

@@ -1,0 +1,85 @@
+"""`listener doctor`'s disk check against real folders: the state folder, its free space, and the files
+in it the service must write (a root-owned spool, a root-owned pause file)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+from pathlib import Path
+
+import pytest
+
+from listener.service import doctor
+from tests.doctor_config import config
+
+
+def test_state_dir_that_cannot_be_created_fails(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    check = doctor.check_state_dir(config(tmp_path, service={"state_dir": str(blocker / "state")}))
+    assert check.status == "FAIL"
+    assert str(blocker) in check.detail
+    assert "state_dir" in check.fix
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_state_dir_fails(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o500)
+    check = doctor.check_state_dir(config(tmp_path))
+    assert check.status == "FAIL"
+    assert "not writable" in check.detail
+
+
+def test_writable_state_dir_reports_free_space(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
+    assert check.status in ("ok", "warn")  # warn only if this disk is nearly full
+    assert re.search(r"writable, \d+ MB free, a full spool needs 41 MB", check.detail)
+    assert not list((tmp_path / "state").iterdir())  # the probe file is gone
+
+
+@pytest.mark.parametrize("name", ["mqtt-spool.sqlite3", "mqtt-spool.sqlite3-wal"])
+def test_a_spool_file_the_service_cannot_write_fails_naming_its_owner_and_the_chown(tmp_path: Path, name: str) -> None:
+    # `sudo listener run --input ...` once: a root-owned spool in the service user's folder, which
+    # the service then opened read-only and dropped every message; doctor said ok
+    state = tmp_path / "state"
+    state.mkdir()
+    path = state / name
+    path.write_bytes(b"")
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody").pw_uid
+        os.chown(state, nobody, -1)  # as systemd's StateDirectory= leaves it: the folder only
+        why, user = f"{path} belongs to root, not to nobody that owns {state}", "nobody"
+    else:
+        path.chmod(0o444)
+        why, user = f"{path} cannot be opened for writing", pwd.getpwuid(os.geteuid()).pw_name
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == "FAIL", check.line()
+    assert why in check.detail and "MQTT" in check.detail, check.detail
+    assert check.fix == f"`sudo chown -R {user}: {state}`"
+    if os.geteuid() == 0:
+        os.chown(path, nobody, -1)
+    else:
+        path.chmod(0o644)
+    assert doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True})).status in ("ok", "warn")
+
+
+def test_a_root_owned_pause_file_is_no_fault(tmp_path: Path) -> None:
+    # the button only makes and removes `paused`, which the folder's owner may do to anyone's file
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "paused").write_bytes(b"")
+    if os.geteuid() == 0:
+        os.chown(state, pwd.getpwnam("nobody").pw_uid, -1)
+    else:
+        (state / "paused").chmod(0o444)
+    assert doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True})).status in ("ok", "warn")
+
+
+def test_disk_check_ignores_the_spool_when_mqtt_is_off(tmp_path: Path) -> None:
+    # a spool bound of 10 million messages needs 20 GB, but with [mqtt] enabled = false nothing is spooled
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": False, "spool_max_messages": 10_000_000}))
+    assert check.status == "ok", check
+    assert check.detail.startswith(f"{tmp_path} writable, ") and "spool" not in check.detail, check.detail

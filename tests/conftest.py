@@ -8,6 +8,7 @@ import pytest
 
 from tests import synth
 from tests.mqtt_broker import Mosquitto
+from tests.provision_root import PI_CONFIG_TXT, require
 
 
 @pytest.fixture
@@ -44,3 +45,19 @@ def frames(segments: list[dict[str, object]], party: str, n: int, hop_s: float =
 def f1(truth: np.ndarray, system: np.ndarray) -> float:
     tp = float((truth & system).sum())
     return 2 * tp / float(truth.sum() + system.sum()) if truth.sum() + system.sum() else 1.0
+
+
+@pytest.fixture
+def pi_root(tmp_path: Path) -> Path:
+    """A root file system with what provisioning reads: accounts and the boot config."""
+    require("useradd", "passwd")
+    require("systemctl", "systemd")
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (root / "etc/group").write_text("root:x:0:\naudio:x:29:pi\nplugdev:x:46:pi\n")
+    (root / "etc/gshadow").write_text("root:*::\naudio:*::pi\nplugdev:*::pi\n")
+    (root / "boot/firmware").mkdir(parents=True)
+    (root / "boot/firmware/config.txt").write_text(PI_CONFIG_TXT)
+    return root

@@ -1,0 +1,52 @@
+"""Running firmware/provision.sh against a temporary root file system, for test_provision.py and
+test_provision_config.py: the script, the boot config a Pi starts with, and a snapshot of what a run left."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "firmware" / "provision.sh"
+PI_CONFIG_TXT = "# For more options and information see\n# http://rptl.io/configtxt\ndtparam=audio=on\n\n[cm4]\notg_mode=1\n\n[all]\n"
+FILES_ONLY = ["--no-apt", "--no-pip"]
+
+
+def require(tool: str, package: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is missing: install the Debian package '{package}'")
+
+
+def provision(
+    root: Path, *args: str, check: bool = True, env: dict[str, str] | None = None, umask: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``umask``: run the script under it, as sudo would from a shell that set it."""
+    require("bash", "bash")
+    env = {**os.environ, "LC_ALL": "C", **(env or {})}
+    command = ["bash", str(SCRIPT), "--root", str(root), *args]
+    if umask:
+        command = ["bash", "-c", f'umask {umask} && exec "$@"', "bash", *command]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if check:
+        assert done.returncode == 0, f"provision.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every file, directory and link under ``root`` with its mode, mtime and content digest."""
+    seen: dict[str, tuple[object, ...]] = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_symlink():
+            seen[str(path.relative_to(root))] = ("link", str(path.readlink()))
+        elif path.is_dir():
+            seen[str(path.relative_to(root))] = ("dir", st.st_mode)
+        else:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            seen[str(path.relative_to(root))] = ("file", st.st_mode, st.st_mtime_ns, digest)
+    return seen

@@ -1,0 +1,213 @@
+"""firmware/provision.sh with a fleet's own listener.toml, and under a strict umask.
+
+--config is checked before any change (against --preset, and by the source's listener under
+--root), never silently ignored over a different installed config, and kept when only calibrate's
+[parties] azimuths differ; a umask of 077 (sudo's) still leaves the config, the ALSA and udev
+files, the venv and the models readable to the service user.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from listener.config import load_config
+from listener.service.calibrate_write import edit_parties
+from tests.provision_root import FILES_ONLY, provision, snapshot
+
+
+def test_a_kept_config_is_read_as_toml_whatever_its_quoting(pi_root: Path) -> None:
+    provision(pi_root, *FILES_ONLY)
+    toml = pi_root / "etc/listener/listener.toml"
+    text = toml.read_text().replace("[array]", "[array]  # the HAT")
+    toml.write_text(text.replace('preset = "respeaker-4mic"', "preset = 'respeaker-4mic'"))
+    again = provision(pi_root, *FILES_ONLY)
+    assert "array.preset" not in again.stderr and "kept: /etc/listener/listener.toml" in again.stdout, again.stderr
+
+
+def test_per_device_configs_are_installed_checked_and_never_lost(pi_root: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "counter-3.toml"
+    mine.write_text('[mqtt]\nenabled = true\nhost = "192.0.2.10"\ndevice_id = "counter-3"\n')
+    provision(pi_root, "--config", str(mine), *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+    assert installed.read_text() == mine.read_text() and load_config(installed).mqtt.device_id == "counter-3"
+    replaced = provision(pi_root, "--force-config", *FILES_ONLY)  # back to the template: the old one is kept
+    assert (pi_root / "etc/listener/listener.toml.bak").read_text() == mine.read_text()
+    assert "listener.toml.bak" in replaced.stdout
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[mqtt\nhost = 1\n")
+    refused = provision(pi_root, "--config", str(broken), *FILES_ONLY, check=False)
+    assert refused.returncode == 2 and "cannot be read as TOML" in refused.stderr
+
+
+def with_listener() -> dict[str, str]:
+    """PATH with this test's Python first: one that imports listener and its dependencies, as a checkout's venv."""
+    return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+@pytest.mark.parametrize(
+    ("config_preset", "preset", "fix"),
+    [
+        ("respeaker-6mic", "respeaker-4mic", "pass --preset respeaker-6mic,"),
+        ("respeaker-2mic", "respeaker-4mic", "pass --preset respeaker-2mic-v1 or --preset respeaker-2mic-v2,"),
+        ("respeaker-4mic", "respeaker-2mic-v2", "pass --preset respeaker-4mic,"),
+    ],
+)
+def test_a_config_for_another_array_than_the_preset_is_refused_before_any_change(
+    pi_root: Path, tmp_path: Path, config_preset: str, preset: str, fix: str
+) -> None:
+    # a 6-mic config over the 4-channel ALSA device fails only once the service runs
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'[array]\npreset = "{config_preset}"\ndevice = "listener_array"\n')
+    before = snapshot(pi_root)
+    done = provision(pi_root, "--preset", preset, "--config", str(fleet), *FILES_ONLY, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f'has array.preset = "{config_preset}", but --preset {preset} sets up' in done.stderr, done.stderr
+    assert fix in done.stderr, done.stderr
+    assert snapshot(pi_root) == before
+
+
+def test_under_root_the_config_is_checked_by_the_sources_listener(pi_root: Path, tmp_path: Path) -> None:
+    # no listener is installed in a --root to run check-config afterwards: the source's own checks it first
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[array]\npreset = "respeaker-4mic"\nbogus_key = 1\n')
+    before = snapshot(pi_root)
+    done = provision(pi_root, "--config", str(fleet), *FILES_ONLY, check=False, env=with_listener())
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "array.bogus_key = 1: unknown key" in done.stderr and f"{fleet} is not valid" in done.stderr
+    assert snapshot(pi_root) == before
+    fleet.write_text('[array]\npreset = "respeaker-4mic"\n')
+    provision(pi_root, "--config", str(fleet), *FILES_ONLY, env=with_listener())
+    kept = pi_root / "etc/listener/listener.toml"
+    kept.write_text(kept.read_text() + "[leds]\nbogus_key = 1\n")  # an operator's edit an upgrade rejects
+    again = provision(pi_root, *FILES_ONLY, check=False, env=with_listener())
+    assert again.returncode == 2 and "leds.bogus_key" in again.stderr, again.stderr
+
+
+READABLE_DIRS = ("etc/listener", "etc/alsa", "etc/alsa/conf.d", "etc/udev", "etc/udev/rules.d", "etc/systemd/system")
+
+
+def test_a_strict_umask_leaves_everything_readable_to_the_service_user(pi_root: Path) -> None:
+    # sudo keeps a umask of 077: /etc/listener was drwx------, and the service could not read its config
+    provision(pi_root, *FILES_ONLY, umask="077")
+    for folder in READABLE_DIRS:
+        assert (pi_root / folder).stat().st_mode & 0o777 == 0o755, folder
+    for name in (
+        "etc/listener/listener.toml",
+        "etc/alsa/conf.d/60-listener.conf",
+        "etc/udev/rules.d/99-listener.rules",
+    ):
+        assert (pi_root / name).stat().st_mode & 0o777 == 0o644, name
+    assert (pi_root / "etc/listener/secrets.env").stat().st_mode & 0o777 == 0o600
+
+    (pi_root / "etc/listener").chmod(0o700)  # what an earlier run under that umask left
+    repaired = provision(pi_root, *FILES_ONLY, umask="077")
+    assert "change: chmod go+rx /etc/listener" in repaired.stdout, repaired.stdout
+    assert (pi_root / "etc/listener").stat().st_mode & 0o777 == 0o755
+    assert provision(pi_root, *FILES_ONLY).stdout.rstrip().endswith("no changes")
+
+
+def closed_tree(prefix: Path) -> dict[str, int]:
+    """What python -m venv, pip and unzip leave under umask 077, with the modes the service user needs."""
+    opened: dict[str, int] = {}
+    for folder in ("venv/bin", "venv/lib/python3.11/site-packages/listener", "models/vosk-model-tiny-test/am"):
+        (prefix / folder).mkdir(parents=True, exist_ok=True)
+    for name, mode in (
+        ("venv/bin/listener", 0o755),  # pip's console script: the unit's ExecStart
+        ("venv/pyvenv.cfg", 0o644),
+        ("venv/lib/python3.11/site-packages/listener/__init__.py", 0o644),
+        ("models/vosk-model-tiny-test/am/final.mdl", 0o644),
+        (".source-sha256", 0o644),
+    ):
+        (prefix / name).write_text("x\n")
+        (prefix / name).chmod(mode & 0o700)
+        opened[name] = mode
+    (prefix / "venv/bin/python").symlink_to("listener")  # a venv's links: never followed, never changed
+    for path in sorted({p for p in prefix.rglob("*") if p.is_dir() and not p.is_symlink()} | {prefix}, reverse=True):
+        path.chmod(0o700)
+        opened[str(path.relative_to(prefix))] = 0o755
+    return opened
+
+
+def test_a_strict_umask_venv_and_models_are_reopened_though_nothing_is_reinstalled(pi_root: Path) -> None:
+    # the source digest is unchanged, so pip never runs again: only the repair can reopen the venv
+    provision(pi_root, *FILES_ONLY, umask="077")
+    prefix = pi_root / "opt/listener"
+    opened = closed_tree(prefix)
+
+    dry = provision(pi_root, "--dry-run", *FILES_ONLY)
+    assert "would: chmod -R go+rX /opt/listener (a strict umask" in dry.stdout, dry.stdout
+    assert dry.stdout.rstrip().endswith("1 change planned; dry run, nothing written"), dry.stdout
+    assert (prefix / "venv/bin").stat().st_mode & 0o777 == 0o700
+
+    repaired = provision(pi_root, *FILES_ONLY, umask="077")
+    assert "change: chmod -R go+rX /opt/listener" in repaired.stdout, repaired.stdout
+    assert repaired.stdout.rstrip().endswith("1 change made"), repaired.stdout
+    for name, mode in opened.items():
+        assert (prefix / name).stat().st_mode & 0o777 == mode, name
+    assert (prefix / "venv/bin/python").is_symlink()
+    assert (pi_root / "etc/listener/secrets.env").stat().st_mode & 0o777 == 0o600
+    assert provision(pi_root, *FILES_ONLY).stdout.rstrip().endswith("no changes")
+
+
+def test_a_config_given_over_a_different_installed_one_is_refused_not_ignored(pi_root: Path, tmp_path: Path) -> None:
+    # a warning and then "no changes", exit 0: a fleet script never noticed the device kept its old config
+    first, second = tmp_path / "counter-3.toml", tmp_path / "counter-3-new.toml"
+    first.write_text('[mqtt]\nenabled = true\nhost = "192.0.2.10"\ndevice_id = "counter-3"\n')
+    second.write_text('[mqtt]\nenabled = true\nhost = "192.0.2.20"\ndevice_id = "counter-3"\n')
+    provision(pi_root, "--config", str(first), *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+
+    before = snapshot(pi_root)
+    refused = provision(pi_root, "--config", str(second), *FILES_ONLY, check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"--config {second} differs from the installed /etc/listener/listener.toml" in refused.stderr
+    assert "add --force-config" in refused.stderr and "listener.toml.bak" in refused.stderr
+    assert snapshot(pi_root) == before
+
+    same = provision(pi_root, "--config", str(first), *FILES_ONLY)
+    assert same.stdout.rstrip().endswith("no changes") and "the same as --config" in same.stdout, same.stdout
+    provision(pi_root, "--config", str(second), "--force-config", *FILES_ONLY)
+    assert installed.read_text() == second.read_text()
+    assert (pi_root / "etc/listener/listener.toml.bak").read_text() == first.read_text()
+
+
+FLEET_PARTIES = '[parties]\n# measure: listener calibrate --write\nrep_azimuth_deg = 0.0  # the rep\nmode = "doa"\n'
+
+
+@pytest.mark.parametrize("parties", [FLEET_PARTIES, ""], ids=["with-parties", "calibrate-adds-parties"])
+def test_a_calibrated_config_is_kept_when_provisioned_again_with_the_same_config(
+    pi_root: Path, tmp_path: Path, parties: str
+) -> None:
+    # README step 2 runs listener calibrate --write on the installed file: the next package upgrade with
+    # the fleet's same --config was refused, and --force-config would have thrown the calibration away
+    fleet = tmp_path / "counter-3.toml"
+    fleet.write_text(f'[array]\npreset = "respeaker-4mic"\n\n{parties}\n[mqtt]\nhost = "192.0.2.10"\n')
+    provision(pi_root, "--config", str(fleet), *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+    calibrated = edit_parties(installed.read_text(), {"rep_azimuth_deg": 42.5, "customer_azimuth_deg": 221.0})
+    installed.write_text(calibrated)  # as calibrate writes it: only the two azimuths change
+
+    before = snapshot(pi_root)
+    again = provision(pi_root, "--config", str(fleet), *FILES_ONLY)
+    kept = "kept: /etc/listener/listener.toml, which differs from --config"
+    assert kept in again.stdout and "only in the calibrated [parties] azimuths" in again.stdout, again.stdout
+    assert again.stdout.rstrip().endswith("no changes"), again.stdout
+    assert snapshot(pi_root) == before and installed.read_text() == calibrated
+    parties_now = load_config(installed).parties
+    assert (parties_now.rep_azimuth_deg, parties_now.customer_azimuth_deg) == (42.5, 221.0)
+
+    moved = tmp_path / "counter-3-new.toml"
+    moved.write_text(fleet.read_text().replace("192.0.2.10", "192.0.2.20"))  # a difference outside [parties]
+    refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "in more than the calibrated [parties] azimuths" in refused.stderr, refused.stderr
+    assert "a calibration is kept only without --force-config" in refused.stderr, refused.stderr
+    if parties:  # only the two azimuths are calibrate's: another key of [parties] is the fleet's
+        moved.write_text(fleet.read_text().replace('mode = "doa"', 'mode = "channels"'))
+        refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
+        assert refused.returncode == 2 and "in more than the calibrated" in refused.stderr, refused.stderr
+    assert snapshot(pi_root) == before

@@ -38,6 +38,7 @@ DIALOGUE = [
     Line("rep", 8.0, "충전기는 원래 있던 것인가요"),
     Line("customer", 11.5, "아니요 새로 산 충전기예요"),
 ]
+DURATION_S = 21.0  # DIALOGUE with room: it ends at ~14 s; the rest is silence longer than a 5 s session gap
 VOICES = {"rep": ["-p", "35", "-s", "150"], "customer": ["-p", "70", "-s", "140"]}
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import synth
+from listener.transcription.recognizer import load_model
+from tests import asr_audio, synth
+from tests.asr_audio import DURATION_S
 from tests.mqtt_broker import Mosquitto
 from tests.provision_root import PI_CONFIG_TXT, require
 
@@ -61,3 +63,15 @@ def pi_root(tmp_path: Path) -> Path:
     (root / "boot/firmware").mkdir(parents=True)
     (root / "boot/firmware/config.txt").write_text(PI_CONFIG_TXT)
     return root
+
+
+@pytest.fixture(scope="session")
+def ko_model() -> Path:
+    path = asr_audio.korean_model()
+    load_model(path)  # once per test session: a few seconds
+    return path
+
+
+@pytest.fixture(scope="session")
+def ko_dialogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
+    return asr_audio.session_dialogue(tmp_path_factory, len(asr_audio.DIALOGUE), DURATION_S)

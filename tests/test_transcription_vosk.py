@@ -8,7 +8,6 @@ the words held for cues are dropped when the session ends.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import time
 from collections.abc import Iterable
@@ -35,24 +34,11 @@ from listener.events import (
 )
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
-from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model
 from listener.transcription.stage import TranscriptionStage
 from tests import asr_audio
+from tests.asr_audio import DURATION_S
 
-DURATION_S = 21.0  # the dialogue ends at ~14 s; the rest is silence longer than the session gap
 SESSION_GAP_S = 5.0
-
-
-@pytest.fixture(scope="session")
-def ko_model() -> Path:
-    path = asr_audio.korean_model()
-    load_model(path)  # once per test session: a few seconds
-    return path
-
-
-@pytest.fixture(scope="session")
-def ko_dialogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
-    return asr_audio.session_dialogue(tmp_path_factory, len(asr_audio.DIALOGUE), DURATION_S)
 
 
 @pytest.fixture(scope="session")
@@ -241,40 +227,6 @@ def test_analyze_json_reports_the_cue_metrics(
     assert "rep_words" not in plain and plain["rep_talk_s"] == metrics["rep_talk_s"]
 
 
-def test_a_renewed_recogniser_hears_the_next_session_as_the_first_heard_its_own(
-    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
-) -> None:
-    # the stage renews the recogniser at each session end, to keep its memory from growing visit
-    # after visit: the words of the next visit must come out the same, at their own audio times
-    import soundfile as sf
-
-    from listener.transcription.recognizer import RecognizerWorker, release_freed_memory
-
-    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
-    pcm = (samples[:, 0].clip(-1, 1) * 32767).astype("<i2").tobytes()
-    second_visit_s = 100.0
-    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
-        worker.submit(Chunk(0.0, pcm))
-        worker.renew()
-        worker.submit(Chunk(second_visit_s, pcm))
-        assert worker.finish(120.0) == []
-        words = [w for result in worker.take() for w in result]
-    assert worker.renewals == 1
-    first = [w for w in words if w.end_s < second_visit_s]
-    second = [w for w in words if w.start_s >= second_visit_s - 1.0]
-    assert len(first) >= 10
-    # the same words, at the same times within the visit (Kaldi's floating point may flip a word
-    # or two between runs on a loaded machine: nearly all must match, each match in time)
-    matcher = difflib.SequenceMatcher(a=[w.text for w in first], b=[w.text for w in second], autojunk=False)
-    assert matcher.ratio() >= 0.9
-    pairs = [(first[i + k], second[j + k]) for i, j, n in matcher.get_matching_blocks() for k in range(n)]
-    assert len(pairs) >= 0.9 * len(first)
-    for a, b in pairs:
-        assert b.start_s - second_visit_s == pytest.approx(a.start_s, abs=0.05)
-        assert b.end_s - second_visit_s == pytest.approx(a.end_s, abs=0.05)
-    release_freed_memory()  # glibc here; a no-op where there is no malloc_trim
-
-
 def test_the_stage_renews_the_recogniser_between_visits_and_the_next_visit_is_heard(
     ko_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -368,31 +320,6 @@ def test_a_recogniser_that_fails_mid_run_shows_as_a_fault_once(
     assert any(isinstance(e, SessionEnded) for e in probe.events)  # the analytics go on
 
 
-def test_the_last_words_before_a_pause_come_out_without_waiting_for_more_speech(
-    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
-) -> None:
-    """Between stretches the gate feeds nothing: the stretch's last words must not wait for the next visit."""
-    import soundfile as sf
-
-    from listener.transcription.recognizer import IDLE_FINAL_S, RecognizerWorker
-
-    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
-    pcm = (samples[: int(8.0 * 16000), 0].clip(-1, 1) * 32767).astype("<i2").tobytes()  # ends mid-dialogue
-    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
-        worker.submit(Chunk(0.0, pcm))
-        words: list[object] = []
-        deadline = time.monotonic() + 30.0 + IDLE_FINAL_S
-        while time.monotonic() < deadline and not (words and worker.processed_s >= 8.0 - 1e-6):
-            words += [w for result in worker.take() for w in result]
-            time.sleep(0.2)
-        time.sleep(IDLE_FINAL_S + 1.0)  # nothing more is fed: the stretch is over
-        words += [w for result in worker.take() for w in result]
-        skipped = worker.finish(10.0)
-    assert skipped == []
-    last = max(w.end_s for w in words)  # type: ignore[attr-defined]
-    assert last > 6.0, "the words up to the end of what was fed came out while no more audio came"
-
-
 def test_in_channel_map_mode_the_customers_own_mic_is_transcribed_too(
     ko_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -420,17 +347,3 @@ def test_in_channel_map_mode_the_customers_own_mic_is_transcribed_too(
     probe, _ = run_pipeline(config, wav)
     heard = {p: sum(e.n_words for e in probe.events if isinstance(e, WordsRecognized) and e.party is p) for p in Party}
     assert heard[Party.REP] >= 3 and heard[Party.CUSTOMER] >= 3, heard
-
-
-def test_a_full_queue_skips_its_oldest_audio_so_the_recogniser_catches_up_with_now(ko_model: Path) -> None:
-    """When the recogniser lags a whole queue_s behind, the audio given up is the oldest: the cues
-    then come from what is said now, not from a backlog ever further behind the conversation."""
-    half_second = bytes(SAMPLE_RATE_HZ)  # 0.5 s of int16 mono: two bytes a sample
-    worker = RecognizerWorker(load_model(ko_model), queue_s=1.0, overflow="skip")  # not yet taking audio
-    try:
-        chunks = [Chunk(0.5 * k, half_second) for k in range(4)]
-        assert worker.submit(chunks[0]) == [] and worker.submit(chunks[1]) == []
-        assert worker.submit(chunks[2]) == [chunks[0]]
-        assert worker.submit(chunks[3]) == [chunks[1]]
-    finally:
-        worker.close()

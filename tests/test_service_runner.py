@@ -1,12 +1,11 @@
-"""The service's own plumbing: start-up order, the systemd watchdog, a failing stage, the demo.
+"""The service's own plumbing: start-up order, stop signals, the systemd watchdog, a failing stage,
+the order of the stages. What a run hears from the demo, a file or after a pause: test_service_inputs.py.
 
 The watchdog is spoken to through a real datagram socket named by NOTIFY_SOCKET, as systemd does.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import signal
 import socket
@@ -14,11 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from listener.audio.wav import WavSource
@@ -28,15 +25,8 @@ from listener.events import (
     AudioDropped,
     EndOfStream,
     Event,
-    Reported,
-    RollingShare,
     SessionSummary,
     SourceState,
-    SpatialFrames,
-    SpeechSegment,
-    SpeechStarted,
-    TalkTotals,
-    TurnPredictions,
 )
 from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service import runner
@@ -220,24 +210,6 @@ def test_the_array_is_opened_only_once_the_stages_are_up(test_array: TestDevice)
     assert _capturing_from(test_array) == set()  # closed when the run ended
 
 
-def test_the_demo_replays_the_sample_when_no_array_is_attached(alsa_config: AlsaConfig) -> None:  # noqa: F811
-    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}  # ALSA_CONFIG_PATH: an empty sound system
-    result = subprocess.run(
-        [sys.executable, "-m", "listener", "run", "--demo-fallback", "--fast", "--led-trace"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "replaying the bundled sample conversation" in result.stderr and "Traceback" not in result.stderr
-    assert '"led": "green"' in result.stdout  # the lights followed the replayed conversation
-    # the sample is 28 s and dominance needs 30 s of speech in its window: played once, the demo
-    # would never show the amber light it is there to show
-    lit = [r for r in map(json.loads, result.stdout.splitlines()) if r["led"] == "amber" and r["t"] > 0]
-    assert any(r["value"] > 0.5 for r in lit), lit[:3]
-
-
 def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig) -> None:  # noqa: F811
     """SIGTERM during start-up (models loading, the LED self-test) must not be undone by opening the array."""
     import time
@@ -289,124 +261,6 @@ def test_a_run_started_with_nohup_keeps_ignoring_the_hangup() -> None:
         restore()
     finally:
         signal.signal(signal.SIGHUP, before)
-
-
-def _demo_summaries(parties: dict[str, object]) -> list[SessionSummary]:
-    config = parse_config(
-        {"array": {"device": "no_such_array"}, "parties": parties, "leds": {"enabled": False, "button_pin": ""}}
-    )
-    log = EventLog()
-    runner.run(config, RunOptions(demo_fallback=True, fast=True), extra_stages=[log])
-    return [dataclasses.replace(s, session_id="") for s in log.of(SessionSummary)]  # ids are random
-
-
-def test_the_demo_hears_the_sample_as_recorded_whatever_the_configured_parties(
-    alsa_config: AlsaConfig,  # noqa: F811
-) -> None:
-    # the sample's rep stands at 0 deg and its customer at 180 deg on a 4-mic array: a config for lapel mics,
-    # or with the parties elsewhere, must not make the demo read its four mics as something they are not
-    expected = _demo_summaries({})
-    assert expected and expected[0].rep_talk_s > 10.0 and expected[0].customer_talk_s > 5.0
-    assert _demo_summaries({"rep_channel": 0, "customer_channel": 1}) == expected
-    assert _demo_summaries({"rep_azimuth_deg": 90.0, "customer_azimuth_deg": 270.0}) == expected
-
-
-def _decided(events: list[Event]) -> Counter[str]:
-    """What the analytics decided, as a multiset: stages emit in another order when the blocks differ."""
-    kinds = Reported | SpeechStarted | SpeechSegment | TalkTotals | RollingShare
-    fields = (dataclasses.asdict(e) for e in events if isinstance(e, kinds))
-    return Counter(repr(sorted((k, v) for k, v in f.items() if k != "session_id")) for f in fields)  # ids are random
-
-
-def test_a_file_run_hears_exactly_what_analyze_reports() -> None:
-    """The service's 50 ms blocks and analyze's 1 s blocks: the same decisions, to the last bit of every time."""
-    config = parse_config({"leds": {"enabled": False, "button_pin": ""}, "asr": {"enabled": False}})
-    assert config.array.block_ms == 50
-    service = EventLog()
-    runner.run(config, RunOptions(input=sample_conversation(), fast=True), extra_stages=[service])
-    geo, analyze = geometry(config), EventLog()
-    with (
-        WavSource(sample_conversation(), geo, block_ms=1000) as source,
-        Pipeline([*analysis_stages(config, geo), analyze]) as pipe,
-    ):
-        pipe.run(source)
-    decided = _decided(analyze.events)
-    assert sum(decided.values()) > 20 and analyze.of(SessionSummary)
-    assert _decided(service.events) == decided
-    # and what they were decided from, where a rounding would show first: the front end's evidence, the model's outlook
-    evidence: list[tuple[type[Event], str]] = [
-        (SpatialFrames, "rep_weight"), (SpatialFrames, "customer_snr_db"), (TurnPredictions, "p_hold"),
-    ]  # fmt: skip
-    for kind, name in evidence:
-        got, want = (np.concatenate([getattr(e, name) for e in log.of(kind)]) for log in (service, analyze))
-        np.testing.assert_array_equal(got, want, err_msg=name)
-
-
-def _run_after_a_remembered_pause(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: RunOptions, raw: dict[str, object]
-) -> EventLog:
-    from listener.outputs import gpio
-
-    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
-    monkeypatch.setattr(gpio, "_shared", None)
-    (tmp_path / runner.PAUSE_FILE).touch()  # the live service was paused when it last stopped
-    config = parse_config({"service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}, **raw})
-    assert config.leds.button_pin  # the privacy button is in the pipeline
-    log = EventLog()
-    runner.run(config, options, extra_stages=[log])
-    return log
-
-
-def test_the_demo_does_not_obey_the_services_remembered_pause(
-    alsa_config: AlsaConfig,  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    options = RunOptions(demo_fallback=True, fast=True)
-    log = _run_after_a_remembered_pause(tmp_path, monkeypatch, options, {"array": {"device": "no_such_array"}})
-    assert [d for d in log.of(AudioDropped) if d.reason == "paused"] == []
-    assert log.of(SessionSummary) and log.of(SessionSummary)[0].rep_talk_s > 10.0
-    assert (tmp_path / runner.PAUSE_FILE).exists()
-
-
-def test_a_file_run_does_not_obey_the_services_remembered_pause(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    log = _run_after_a_remembered_pause(tmp_path, monkeypatch, RunOptions(input=sample_conversation(), fast=True), {})
-    assert [d for d in log.of(AudioDropped) if d.reason == "paused"] == []
-    assert log.of(SessionSummary) and log.of(SessionSummary)[0].rep_talk_s > 10.0
-    assert (tmp_path / runner.PAUSE_FILE).exists()  # the service's pause is left as it was
-
-
-def test_the_live_service_starts_paused_when_it_was_paused_before(
-    test_array: TestDevice,  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from listener.outputs import gpio
-
-    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
-    monkeypatch.setattr(gpio, "_shared", None)
-    (tmp_path / runner.PAUSE_FILE).touch()
-    config = parse_config(
-        {"array": {"device": test_array.name}, "service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}}
-    )
-
-    class Stops(Stage):  # stops the service once a second of audio time has passed
-        def process(self, event: Event) -> Iterable[Event]:
-            if isinstance(event, AudioBlock | AudioDropped) and event.end_s >= 1.0:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return ()
-
-    log = EventLog()
-    rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
-    rescue.start()
-    try:
-        runner.run(config, RunOptions(), extra_stages=[log, Stops()])
-    finally:
-        rescue.cancel()
-    assert log.of(AudioBlock) == []  # not one block of audio reached the analysis
-    assert log.of(AudioDropped) and all(d.reason == "paused" for d in log.of(AudioDropped))
 
 
 def test_the_broker_stage_comes_before_the_lights_so_its_fault_reaches_them() -> None:

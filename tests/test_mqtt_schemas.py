@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import cast
 
+import jinja2
 import jsonschema
 import pytest
 import yaml
@@ -184,7 +185,6 @@ def test_discovery_ties_sensors_to_the_device_topics() -> None:
 def test_home_assistant_reads_the_figures_the_device_sends() -> None:
     """Rendered as Home Assistant renders them (Jinja2) against the device's own payloads: the share
     in percent, the dominating flag the right way round, and online/offline from the status topic."""
-    jinja2 = pytest.importorskip("jinja2")
     config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic")
     components = cast(dict[str, dict[str, str]], config["cmps"])
     env = jinja2.Environment()

@@ -87,6 +87,22 @@ def test_dominance_by_monologue() -> None:
     assert c.sessions[0].dominance_s == pytest.approx(71.5 - 62.5)
 
 
+def test_a_rep_talking_on_at_a_customer_silent_for_the_session_gap_is_outside_any_session() -> None:
+    # a rep alone (the customer gone, or a phone call) must not light amber: after 30 s without
+    # customer speech the session ends, the rep's talk after it is nobody's monologue, and the
+    # customer's return opens a new session (docs/metrics.md, Dominance)
+    c = run([("customer", 0.0, 20.0), ("rep", 20.5, 110.0), ("customer", 110.5, 125.0)], 130.0)
+    ends = [(e.onset_s, e.end_s, e.decided_s) for e in of(c, SessionEnded)]
+    assert ends == [(0.0, 50.0, 50.0), (110.5, 125.0, 130.0)]
+    assert [s.onset_s for s in of(c, SessionStarted)] == [0.0, 110.5]
+    assert of(c, DominanceChanged) == []  # 90 s of rep speech, but 29.5 s of it inside the session
+    assert c.sessions[0].longest_monologue_s == pytest.approx(29.5)
+    # a customer who listens says "mm" now and then, which keeps the consultation one session
+    mm = [("customer", t, t + 0.3) for t in (35.0, 55.0, 75.0, 95.0)]
+    c = run([("customer", 0.0, 20.0), ("rep", 20.5, 110.0), *mm, ("customer", 110.5, 125.0)], 130.0)
+    assert len(of(c, SessionStarted)) == 1 and of(c, DominanceChanged)[0].dominating
+
+
 # --- questions -------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from listener.analytics.replay import activity, frame_blocks, replay
 from listener.analytics.stage import ConversationAnalytics
 from listener.cli import main
 from listener.config import Config, geometry
-from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Reported, SessionSummary, TurnPredictions
+from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Reported, TurnPredictions
 from listener.service.build import analysis_stages
 from tests import synth
 
@@ -175,21 +175,3 @@ def _pauses_read_with_the_model(bounds: list[int]) -> list[tuple[float, float]]:
 @pytest.mark.parametrize("bounds", [list(range(100, 800, 100)), [400], [100, 400], []])
 def test_the_model_is_read_in_time_however_the_stream_is_cut(bounds: list[int]) -> None:
     assert _pauses_read_with_the_model(bounds) == [(3.0, pytest.approx(0.75)), (5.0, pytest.approx(0.1))]  # type: ignore[comparison-overlap]
-
-
-def test_pauses_published_by_the_turn_stage_are_not_duplicated() -> None:
-    act = activity([("customer", 0.5, 3.0), ("rep", 3.6, 9.0), ("customer", 9.5, 30.0)], 32.0)
-    stage = ConversationAnalytics(Config())
-    upstream = Pause(by=Party.CUSTOMER, onset_s=3.0, decided_s=3.25, p_shift=0.8)
-    out: list[Event] = []
-    blocks = frame_blocks(act, bounds=list(range(100, 3200, 100)))
-    for block in blocks:  # in the turn stage's order: predictions, frames, pauses
-        half = np.full(block.n_frames, 0.5, np.float32)
-        out += stage.process(TurnPredictions(block.start_s, 0.01, half, half))
-        out += stage.process(block)
-        if block.start_s == 3.0:
-            out += stage.process(upstream)
-    out += stage.process(EndOfStream(32.0))
-    assert not [e for e in out if isinstance(e, Pause)]  # the turn stage's own pause is already in the stream
-    (summary,) = [e for e in out if isinstance(e, SessionSummary)]
-    assert summary.pauses == 1

@@ -16,6 +16,8 @@ SHARE_EVERY_S = 1.0  # RollingShare is published this often inside a session
 HISTORY_S = 30.0  # closed stretches kept per party for look-backs (every rule looks back < 10 s)
 PREDICTIONS_KEEP_S = 10.0  # the model's outputs kept for look-ups (rules read them at most a few seconds back)
 PAUSE_PROBE_S = 0.2  # the Pause event's p_shift is read this far into the silence
+# an interruption whose 1.0 s falls in the interrupter's gap: the model's even odds that it goes on
+GAP_GOES_ON_BELOW_P_BACKCHANNEL = 0.5
 # frame times are sums of hops: a value of exactly a threshold must not read as below it
 THRESHOLD_TOLERANCE_S = 1e-9
 UNHEARD_KEEP_S = 60.0  # outside a session, unheard stretches older than this matter to no rule

@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from listener.analytics.context import Context
+from listener.analytics.context import GAP_GOES_ON_BELOW_P_BACKCHANNEL, Context
 from listener.analytics.floors import Floor
 from listener.analytics.tracks import Run, Span
 from listener.events import Backchannel, Event, Interruption, Party, PrematureStart
@@ -122,7 +122,7 @@ class Interruptions:
                 return False  # "yes" if X resumes before the gap closes the run
             # due now: the model's guess that X goes on; without one, no (the heuristic decider's hangover
             # already bridges pauses between words, so a gap in its activity is X having stopped)
-            return _settle(bid, bid.held_start is not None and p is not None and p < 0.5)
+            return _settle(bid, bid.held_start is not None and p is not None and p < GAP_GOES_ON_BELOW_P_BACKCHANNEL)
         if p is not None and bid.held_start is not None and 1.0 - p >= self.ctx.config.model_interruption_prob:
             bid.decided = True
         return bid.decided

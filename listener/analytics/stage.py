@@ -20,7 +20,7 @@ from listener.analytics.sessions import Sessions
 from listener.analytics.silences import Silences
 from listener.analytics.tracks import Step
 from listener.config import Config
-from listener.events import ActivityFrames, AudioDropped, EndOfStream, Event, Party, Pause, Question, TurnPredictions
+from listener.events import ActivityFrames, AudioDropped, EndOfStream, Event, Party, Question, TurnPredictions
 from listener.pipeline import Stage
 
 PRUNE_EVERY_FRAMES = 1000  # old model outputs are dropped in batches, not on every frame
@@ -41,7 +41,6 @@ class Conversation:
         self.silences = Silences(ctx, self.floor)
         self.sessions = Sessions(ctx)
         self.dominance = Dominance(ctx, self.floor)
-        self.own_pauses = True  # False once an earlier stage (the turn model) publishes Pause events
 
     def step(self, rep: bool, customer: bool) -> list[Event]:
         f = self.frame
@@ -100,7 +99,7 @@ class Conversation:
         self.ctx.predictions.add(first, event.p_hold, event.p_backchannel)
 
     def note(self, event: Event) -> None:
-        """An event from an earlier stage that a session summary counts (questions, the turn stage's pauses)."""
+        """An event from an earlier stage that a session summary counts (the transcript's questions)."""
         self.sessions.log(event)
 
     def _closed(self, steps: dict[Party, Step], t: int) -> None:
@@ -116,22 +115,17 @@ class Conversation:
 
     def _emit(self, out: list[Event], events: Iterable[Event]) -> None:
         for event in events:
-            if isinstance(event, Pause) and not self.own_pauses:
-                continue  # the turn stage publishes the pauses
             self.sessions.log(event)
             out.append(event)
 
 
 class ConversationAnalytics(Stage):
-    """ActivityFrames (+ TurnPredictions, Question, Pause) -> the analytics events of ``shared/metrics.md``.
+    """ActivityFrames (+ TurnPredictions, Question) -> the analytics events of ``shared/metrics.md``.
 
     A turn-model stage yields each block's TurnPredictions before its
-    ActivityFrames (so even the first block is read with the model); any Pause
-    events of its own follow them. So once predictions have been seen, a block
+    ActivityFrames (so even the first block is read with the model). So once predictions have been seen, a block
     is processed when the next one arrives (or at the end of the stream): the
-    decisions keep their audio times, only the wall clock waits one block. When
-    the turn stage publishes pauses itself, the analytics count those and do
-    not publish their own.
+    decisions keep their audio times, only the wall clock waits one block.
 
     ``exact`` is for reference timelines only (the benchmark's truth): an
     interrupter in a short gap at ``interruption_min_s`` is waited for, up to
@@ -167,9 +161,7 @@ class ConversationAnalytics(Stage):
         elif isinstance(event, TurnPredictions):
             self._model = True
             self._machine(event.start_s, event.hop_s).predictions(event)
-        elif isinstance(event, Question | Pause) and self.conversation is not None:
-            if isinstance(event, Pause):
-                self.conversation.own_pauses = False
+        elif isinstance(event, Question) and self.conversation is not None:
             self.conversation.note(event)
         elif isinstance(event, EndOfStream) and self.conversation is not None:
             out = self._release()

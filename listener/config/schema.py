@@ -1,7 +1,8 @@
 """The configuration tree: one frozen dataclass per TOML table.
 
 Every field documents its unit in its name (``_s``, ``_ms``, ``_hz``,
-``_deg``, ``_m``) and its allowed range in :func:`field`. The loader
+``_deg``, ``_m``) and its allowed range in :func:`field`, except the keys
+issue #2 fixed by name: ``[array] sample_rate`` (Hz) and ``mics`` (metres). The loader
 rejects keys that are not declared here.
 """
 

@@ -6,10 +6,13 @@ stream (``*_s``), so the same pipeline gives the same answers live and from
 a file. Events that are decided some time after the behaviour began carry
 both ``onset_s`` (when it began) and ``decided_s`` (when the device knew).
 
-One module per pipeline stage that emits them; import them from here.
+Import them from here. By module: ``audio`` (the sources), ``activity`` (the spatial
+front end's ``SpatialFrames``, and the activity decision's ``ActivityFrames`` and
+``TurnPredictions``), ``timeline`` (speech segments and talk totals), ``cues`` (the
+transcript), ``conversation`` (the analytics), ``device`` (the service's state).
 """
 
-from listener.events.activity import ActivityFrames, PartyAudio, SpatialFrames, TurnPredictions
+from listener.events.activity import ActivityFrames, SpatialFrames, TurnPredictions
 from listener.events.audio import AudioBlock, AudioDropped, DropReason, EndOfStream, SourceState
 from listener.events.base import BoolArray, Event, FloatArray, Party, Reported
 from listener.events.conversation import (
@@ -64,7 +67,6 @@ __all__ = [
     "Interruption",
     "LongSilence",
     "Party",
-    "PartyAudio",
     "Pause",
     "PrematureStart",
     "Question",

@@ -41,16 +41,6 @@ class ActivityFrames(Event):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class PartyAudio(Event):
-    """Mono audio steered toward each party (beam or own channel)."""
-
-    start_s: float
-    sample_rate_hz: int
-    rep: FloatArray
-    customer: FloatArray
-
-
-@dataclass(frozen=True, slots=True, eq=False)
 class SpatialFrames(Event):
     """What the spatial front end knows about consecutive frames.
 

@@ -185,7 +185,7 @@ class MqttConfig:
 
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
-    state_dir: str = field("/var/lib/listener", "spool and calibration state")
+    state_dir: str = field("/var/lib/listener", "MQTT spool, privacy-pause flag, downloaded models")
     log_level: Literal["debug", "info", "warning", "error"] = field("info", "journal verbosity")
 
 

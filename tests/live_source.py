@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pyaudio
 import pytest
 
 from listener.audio.live import LiveSource
@@ -57,6 +58,36 @@ def run_source(
         raise failure[0]
     assert not timed_out, f"gave up after {timeout_s} s; saw {summary(events)}"
     return events
+
+
+# (stream number from 0, period number from 0 in that stream) -> None: the period is not delivered (the stream
+# is called but brings nothing); else the seconds the driver lost just before it (0.0: none)
+DriverScript = Callable[[int, int], float | None]
+
+
+def script_driver(monkeypatch: pytest.MonkeyPatch, script: DriverScript) -> None:
+    """Put the driver's side of each capture period under the test's control, stream by stream.
+
+    A period with time lost before it comes as PortAudio reports an overrun it could measure: the input
+    overflow flag, and a capture timestamp that jumps by the time lost.
+    """
+    from listener.audio import live
+
+    deliver = live._Run.callback
+    streams: dict[live._Run, list[float]] = {}  # stream -> [its number, periods delivered, capture clock in s]
+
+    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+        state = streams.setdefault(run, [len(streams), 0, 1.0])
+        lost_s = script(int(state[0]), int(state[1]))
+        if lost_s is None:
+            return None, pyaudio.paContinue
+        state[2] += lost_s
+        times = {**info, "input_buffer_adc_time": state[2]}
+        state[1] += 1
+        state[2] += frames / run.rate_hz
+        return deliver(run, in_data, frames, times, status | (pyaudio.paInputOverflow if lost_s > 0 else 0))
+
+    monkeypatch.setattr(live._Run, "callback", callback)
 
 
 def summary(events: list[Event]) -> str:

@@ -57,3 +57,22 @@ def test_an_overrun_portaudio_could_not_measure_still_counts_as_an_overflow() ->
     assert ring.read(100, timeout_s=0.0) is None
     ring.lose(0, "device_lost")
     assert ring.overflow_count == 1
+
+
+def test_audio_stored_between_two_overflows_stays_between_them() -> None:
+    """Two overflows of the same kind are one gap only when nothing was stored between them: otherwise
+    that audio would be handed on after both losses, and the stream clock would place it too late."""
+    ring = FrameRing(capacity_frames=4, channels=1)
+    frames = np.arange(20, dtype=np.int16).reshape(20, 1)
+    ring.write(frames[:4])
+    assert ring.write(frames[4:6]) == 2  # full: lost
+    first = ring.read(2, timeout_s=0.0)
+    assert isinstance(first, np.ndarray) and first[:, 0].tolist() == [0, 1]
+    assert ring.write(frames[6:8]) == 0  # room again for two
+    assert ring.write(frames[8:11]) == 3  # full again: a second loss, after those two
+    got = [ring.read(100, timeout_s=0.0) for _ in range(4)]
+    assert isinstance(got[0], np.ndarray) and got[0][:, 0].tolist() == [2, 3]
+    assert got[1] == Gap(start=4, frames=2, reason="overflow")
+    assert isinstance(got[2], np.ndarray) and got[2][:, 0].tolist() == [6, 7]
+    assert got[3] == Gap(start=8, frames=3, reason="overflow")
+    assert ring.overflow_count == 2 and ring.dropped_frames == 5

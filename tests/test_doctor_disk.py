@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,37 @@ def test_writable_state_dir_reports_free_space(tmp_path: Path) -> None:
     assert check.status in ("ok", "warn")  # warn only if this disk is nearly full
     assert re.search(r"writable, \d+ MB free, a full spool needs 41 MB", check.detail)
     assert not list((tmp_path / "state").iterdir())  # the probe file is gone
+
+
+FULL_SPOOL_BYTES = 20000 * 2048  # the default spool_max_messages, full: the "41 MB" above
+
+
+@pytest.mark.parametrize(
+    ("free", "status"),
+    [
+        (FULL_SPOOL_BYTES - 1, "FAIL"),  # a full spool does not fit: messages are lost before the bound drops any
+        (FULL_SPOOL_BYTES, "warn"),  # it just fits
+        (4 * FULL_SPOOL_BYTES - 1, "warn"),  # room for less than four full spools
+        (4 * FULL_SPOOL_BYTES, "ok"),
+    ],
+    ids=["a-byte-short", "just-fits", "under-four-spools", "four-spools"],
+)
+def test_free_space_is_judged_against_a_full_spool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, free: int, status: str
+) -> None:
+    # a Pi's SD card holds far less than this machine's disk has free: the card's free space is made up
+    card = shutil.disk_usage
+
+    def nearly_full(path: str | os.PathLike[str]) -> object:
+        return card(path)._replace(free=free)
+
+    monkeypatch.setattr(shutil, "disk_usage", nearly_full)
+    (tmp_path / "state").mkdir()
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == status, check.line()
+    assert f"{free / 1e6:.0f} MB free, a full spool needs 41 MB" in check.detail
+    if status != "ok":
+        assert check.fix == "free space there, or lower mqtt.spool_max_messages"
 
 
 @pytest.mark.parametrize("name", ["mqtt-spool.sqlite3", "mqtt-spool.sqlite3-wal"])

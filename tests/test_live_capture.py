@@ -22,7 +22,16 @@ from listener.errors import AudioFormatError, AudioInputError
 from listener.events import AudioBlock, AudioDropped, Event
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, signal_as_float, tones
-from tests.live_source import SQUARE_MICS, assert_clock_continuous, leading_audio, live_config, run_source, until_audio
+from tests.live_source import (
+    SQUARE_MICS,
+    assert_clock_continuous,
+    audio_s,
+    leading_audio,
+    live_config,
+    run_source,
+    script_driver,
+    until_audio,
+)
 
 alsa_config = alsa_device.alsa_config  # fixtures
 test_array = alsa_device.test_array
@@ -151,6 +160,29 @@ def test_slow_consumer_gets_overflows_announced_and_the_clock_kept(test_array: T
     got = leading_audio(events)
     assert got.shape[0] >= 8000
     np.testing.assert_array_equal(got[:8000], signal_as_float(test_array.signal[:8000], [0, 1, 2, 3]))
+
+
+def test_audio_captured_before_an_overrun_is_handed_on_before_the_gap(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 ms blocks from 100 ms periods: when the driver loses 0.25 s after the fifth period, the half block
+    captured before the loss must come out before the gap, at its place in the stream. Held back, it would
+    come out after the gap as if captured 0.25 s later, and the gap would seem to start at 0.4 s."""
+    script_driver(monkeypatch, lambda _stream, period: 0.25 if period == 5 else 0.0)
+
+    def past_the_gap(_event: Event, events: list[Event]) -> bool:
+        return any(isinstance(e, AudioDropped) for e in events) and audio_s(events) >= 1.0
+
+    with LiveSource(live_config(block_ms=200)) as source:
+        events = run_source(source, past_the_gap)
+    gap = next(i for i, e in enumerate(events) if isinstance(e, AudioDropped))
+    assert events[gap] == AudioDropped(start_s=0.5, duration_s=0.25, reason="overflow")
+    signal = signal_as_float(test_array.signal, [0, 1, 2, 3])
+    np.testing.assert_array_equal(leading_audio(events), signal[:8000])
+    after = events[gap + 1]
+    assert isinstance(after, AudioBlock) and after.start_s == pytest.approx(0.75, abs=1e-9)
+    np.testing.assert_array_equal(after.samples, signal[8000:11200])  # the audio after the loss, and only it
+    assert_clock_continuous(events)
 
 
 def test_stop_from_another_thread_ends_events_promptly(test_array: TestDevice) -> None:

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 
+import numpy as np
 import pyaudio
 import pytest
 
@@ -17,8 +18,16 @@ from listener.audio.live import LiveSource
 from listener.errors import AudioFormatError, AudioInputError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from tests import alsa_device
-from tests.alsa_device import AlsaConfig, FifoFeeder, tones
-from tests.live_source import OutageScript, assert_clock_continuous, audio_s, live_config, run_source
+from tests.alsa_device import AlsaConfig, FifoFeeder, signal_as_float, tones
+from tests.live_source import (
+    OutageScript,
+    assert_clock_continuous,
+    audio_s,
+    leading_audio,
+    live_config,
+    run_source,
+    script_driver,
+)
 
 alsa_config = alsa_device.alsa_config  # fixture
 
@@ -266,3 +275,75 @@ def test_a_silent_reopened_device_is_not_counted_lost_twice(
     with LiveSource(live_config(reopen_interval_s=0.1)) as source:
         run_source(source, step, timeout_s=30.0)
     assert max(ahead_s) < 0.2, [round(a, 2) for a in ahead_s]
+
+
+def test_audio_captured_before_an_outage_is_handed_on_before_the_loss(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 ms blocks from 100 ms periods, and the array falls silent after the fifth: the half block it
+    delivered last must come out before the loss is announced; held back, the outage would seem to begin
+    0.1 s early and that audio would come out after it, stamped with the time the array was back."""
+    device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
+    script_driver(monkeypatch, lambda _stream, period: 0.0 if period < 5 else None)
+    with LiveSource(live_config(block_ms=200)) as source:
+        events = run_source(source, lambda event, _events: isinstance(event, SourceState))
+    lost = next(i for i, e in enumerate(events) if isinstance(e, SourceState))
+    state = events[lost]
+    assert isinstance(state, SourceState) and not state.available
+    assert state.t_s == 0.5  # where the array's audio ended: five periods in
+    assert all(isinstance(e, AudioBlock) for e in events[:lost])
+    np.testing.assert_array_equal(leading_audio(events), signal_as_float(device.signal[:8000], [0, 1, 2, 3]))
+    assert_clock_continuous(events)
+
+
+def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outage lasts, on the stream clock, as long as on the wall: until the reopened stream runs, the
+    time its slow opening took included. The reopened stream's clock starts after that time, so an overrun
+    in it is counted in full (started before it, the overrun's loss would vanish into the reopen's)."""
+    from listener.audio import live
+
+    open_s = 0.5  # a driver that takes a while to open, as ALSA on a Pi can
+    open_stream = live.LiveSource._open_stream
+    opened: list[bool] = []
+
+    def slow_reopen(source: LiveSource, run: live._Run) -> object:
+        if opened:
+            time.sleep(open_s)
+        opened.append(True)
+        return open_stream(source, run)
+
+    heard: dict[str, float] = {}  # wall time of the last period before the outage, and of the first after
+
+    def script(stream: int, period: int) -> float | None:
+        if stream == 0:
+            if period >= 3:
+                return None  # the array falls silent
+            heard["last"] = time.monotonic()
+            return 0.0
+        heard.setdefault("again", time.monotonic())
+        return 0.25 if period == 3 else 0.0  # the reopened stream overruns once, measured
+
+    monkeypatch.setattr(live.LiveSource, "_open_stream", slow_reopen)
+    script_driver(monkeypatch, script)
+    alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
+
+    def after_back(_event: Event, events: list[Event]) -> bool:
+        back = [i for i, e in enumerate(events) if isinstance(e, SourceState) and e.available]
+        return bool(back) and audio_s(events[back[0] :]) >= 0.6
+
+    with LiveSource(live_config(block_ms=100, reopen_interval_s=0.1)) as source:
+        events = run_source(source, after_back)
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [s.available for s in states] == [False, True]
+    lost_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
+    outage_s = heard["again"] - heard["last"]
+    assert outage_s > live.LOST_AFTER_S + open_s
+    assert abs(lost_s - outage_s) < 0.2, (lost_s, outage_s)
+    back = events.index(states[1])
+    overruns = [e for e in events[back:] if isinstance(e, AudioDropped)]
+    assert overruns, "the overrun after the reopen was not announced"
+    assert (overruns[0].reason, overruns[0].duration_s) == ("overflow", 0.25)
+    assert overruns[0].start_s == pytest.approx(states[1].t_s + 0.3, abs=1e-9)  # after three periods
+    assert_clock_continuous(events)

@@ -1,0 +1,77 @@
+"""How much each frame of speech counts in `listener calibrate`: by its time, its loudness only up to a cap.
+
+The recordings are rendered onto the 4-mic array (tests/synth.py) with a very low noise floor and
+stored as float, so a shout can rise 50 dB above an ordinary voice without clipping.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.audio.wav import WavSource
+from listener.cli import main
+from listener.config import geometry, load_config
+from listener.service.calibrate import collect_votes
+from tests import synth
+
+U = synth.Utterance
+REP_DEG, SHOUT_DEG = 40.0, 230.0
+QUIET = 0.011  # the rep's voice: its frames rise about 15 dB above the speech threshold over this floor
+LOUD = 3.0  # 50 dB louder: a colleague calling across the shop
+CONFIG_TEXT = """[array]
+preset = "respeaker-4mic"
+block_ms = 100
+
+[parties]
+rep_azimuth_deg = 0.0
+customer_azimuth_deg = 180.0
+"""
+
+
+def angle_error(a_deg: float, b_deg: float) -> float:
+    return abs((a_deg - b_deg + 180.0) % 360.0 - 180.0)
+
+
+@pytest.fixture(scope="module")
+def rep_and_a_shout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The rep talks for about 6 s; 0.4 s of a shout from across the shop comes at the end."""
+    utterances = [
+        U("rep", 0.3, "cmu_arctic_us_axb_a0004.wav", REP_DEG, gain=QUIET),
+        U("rep", 4.0, "cmu_arctic_us_axb_a0005.wav", REP_DEG, gain=QUIET),
+        U("rep", 8.0, "cmu_arctic_us_axb_a0006.wav", REP_DEG, gain=QUIET),
+        U("customer", 11.5, "cmu_arctic_us_aew_a0001.wav", SHOUT_DEG, gain=LOUD, max_s=0.4),
+    ]
+    samples, _ = synth.render(utterances, 14.0, noise=2e-5, seed=3)
+    return synth.write_wav(tmp_path_factory.mktemp("votes") / "shout.wav", samples, subtype="FLOAT")
+
+
+def test_a_shouted_frame_counts_no_more_than_two_ordinary_ones(rep_and_a_shout: Path, tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    config = load_config(path)
+    with WavSource(rep_and_a_shout, geometry(config), block_ms=1000) as source:
+        votes = collect_votes(config, source.events())
+    shout = np.array([angle_error(d, SHOUT_DEG) <= 30.0 for d in votes.doa_deg])
+    rep = np.array([angle_error(d, REP_DEG) <= 30.0 for d in votes.doa_deg])
+    assert shout.sum() >= 30 and rep.sum() >= 500  # both were heard
+    ordinary = float(np.median(votes.weight[rep]))
+    assert 10.0 <= ordinary <= 20.0
+    assert votes.weight[shout].mean() <= 2.0 * ordinary, (votes.weight[shout].mean(), ordinary)
+
+
+def test_a_brief_shout_is_not_taken_for_the_customer(
+    rep_and_a_shout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0.4 s against the rep's 6 s: too little to be a talker (a second talker needs 15 % of the rep's
+    votes), however loud. Weighted by its loudness without a cap, it would count for 21 % and place the customer."""
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(rep_and_a_shout), "--write"]) == 0
+    out = capsys.readouterr().out
+    assert "(opposite the rep)" in out, out
+    stored = load_config(path).parties
+    assert angle_error(stored.rep_azimuth_deg, REP_DEG) <= 10.0, out
+    assert angle_error(stored.customer_azimuth_deg, REP_DEG + 180.0) <= 10.0, out

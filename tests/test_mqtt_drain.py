@@ -1,0 +1,126 @@
+"""The drain thread against a broker that stops acknowledging: mqtt.inflight_max bounds what the device
+has sent without a PUBACK, and leaves paho room for the retained topics.
+
+A relay between the device and a real mosquitto holds back what the broker sends (its PUBACKs) while
+letting the device's messages through, as a stalled broker or a congested link does; a subscriber
+connected to mosquitto directly sees every message the device put on the wire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from listener.events import Backchannel, Party, SourceState
+from tests.mqtt_broker import Mosquitto, Recorder
+from tests.mqtt_feed import json_on, stage_on
+
+INFLIGHT_MAX = 3
+BACKLOG = 20  # more than paho's own window (inflight_max + RETAINED_HEADROOM)
+IDLE_WINDOW_S = 0.5
+
+
+class AckHold:
+    """A TCP relay to ``port``; while held, what the broker sends waits in the relay."""
+
+    def __init__(self, port: int) -> None:
+        self._target = port
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._server.getsockname()[1])
+        self._released = threading.Event()
+        self._released.set()
+        self._sockets: list[socket.socket] = [self._server]
+        self._threads: list[threading.Thread] = []
+
+    def hold(self) -> None:
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __enter__(self) -> AckHold:
+        self._start(self._accept)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._released.set()
+        for s in self._sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        for t in self._threads:
+            t.join(5.0)
+
+    def _start(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                device, _ = self._server.accept()
+            except OSError:
+                return  # closed
+            broker = socket.create_connection(("127.0.0.1", self._target))
+            self._sockets += [device, broker]
+            self._start(self._pump, device, broker, False)
+            self._start(self._pump, broker, device, True)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, holdable: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if holdable:
+                    self._released.wait()
+                dst.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
+def _seqs(messages: list[dict[str, object]]) -> list[object]:
+    return [m["seq"] for m in messages]
+
+
+def test_unacknowledged_messages_stay_in_the_spool_beyond_inflight_max(broker: Mosquitto, tmp_path: Path) -> None:
+    """With the broker's PUBACKs held back, the device sends inflight_max messages of a backlog and waits,
+    idle; a change of state still goes out at once (paho has room left for it), and nothing is lost once
+    the acknowledgements come. Without the cap the backlog would fill paho's window and the state would
+    wait behind it; with the cap checked one message late, the drain thread would spin on a core meanwhile."""
+    with Recorder(broker) as rec, AckHold(broker.port) as relay:
+        stage = stage_on(broker, tmp_path, port=relay.port, inflight_max=INFLIGHT_MAX, drain_rate_per_s=1000.0)
+        with stage:
+            rec.wait_for(lambda ms: bool(json_on(ms, "state")))
+            assert stage.publisher.flush(5.0)  # the retained topics of the connect are acknowledged
+            relay.hold()
+            for n in range(BACKLOG):
+                stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+            got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= INFLIGHT_MAX)
+            assert len(json_on(got, "event")) >= INFLIGHT_MAX
+            stage.process(SourceState(t_s=BACKLOG, available=False, detail="array unplugged"))
+            got = rec.wait_for(lambda ms: [s["mode"] for s in json_on(ms, "state")][-1:] == ["fault"], timeout_s=5)
+            # in order on one connection: what came before the state is all the device had sent
+            assert [s["mode"] for s in json_on(got, "state")][-1:] == ["fault"], "the state waited behind the backlog"
+            before_state = next(i for i, m in enumerate(got) if m.topic.endswith("/state") and b'"fault"' in m.payload)
+            assert len(json_on(got[:before_state], "event")) == INFLIGHT_MAX
+            assert stage.spool.depth == BACKLOG  # nothing acknowledged: all of it still on disk
+            # and the drain thread waits for an acknowledgement, it does not poll the spool for room
+            cpu_s = time.process_time()
+            time.sleep(IDLE_WINDOW_S)
+            cpu_s = time.process_time() - cpu_s
+            assert cpu_s < 0.3 * IDLE_WINDOW_S, f"{cpu_s:.2f} s of CPU in {IDLE_WINDOW_S} s while waiting"
+            relay.release()
+            assert stage.publisher.flush(10.0)
+            got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= BACKLOG)
+    events = json_on(got, "event")
+    assert len(events) == BACKLOG and _seqs(events) == sorted(_seqs(events))  # type: ignore[type-var]
+    assert len({json.dumps(e, sort_keys=True) for e in events}) == BACKLOG  # none twice

@@ -37,10 +37,33 @@ DEVICE_ID = "counter-3"  # the device every test configures through mqtt_config
 BASE = f"listener/{DEVICE_ID}"  # its topics, under the default topic_prefix
 
 
+# Brokers listen below the kernel's ephemeral ports (32768-60999 by default), each test process in
+# its own range: a port a broker gives up for an outage, or one a test keeps free on purpose, is then
+# never taken meanwhile by another process's broker or by a client's outgoing connection.
+PORTS_PER_WORKER = 2000
+FIRST_PORT = 20000
+_handed_out: set[int] = set()
+
+
+def _worker_ports() -> range:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ... under pytest-xdist
+    number = int(re.sub(r"\D", "", worker) or 0) % 6
+    return range(FIRST_PORT + number * PORTS_PER_WORKER, FIRST_PORT + (number + 1) * PORTS_PER_WORKER)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A localhost port nothing listens on, never handed out before in this process."""
+    for port in _worker_ports():
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # something else on the machine has it
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port left in {_worker_ports()}")
 
 
 def _run(*args: str, cwd: Path) -> None:
@@ -104,8 +127,8 @@ class Mosquitto:
             except OSError:
                 time.sleep(0.05)
                 continue
-            # the port may have gone to another process between free_port() and mosquitto's bind (tests
-            # run side by side): then the connection reached *that* broker and ours exits on the bind
+            # should anything else have bound the port since free_port() (a program outside the tests),
+            # the connection reached *that* and ours exits on the bind
             time.sleep(0.2)
             if self.proc.poll() is None:
                 return

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from listener.config.schema import MqttConfig
 from listener.service import doctor
+from listener.service.doctor_disk import SPOOL_BYTES_PER_MESSAGE
 from tests.doctor_config import config
 
 
@@ -41,7 +43,7 @@ def test_writable_state_dir_reports_free_space(tmp_path: Path) -> None:
     assert not list((tmp_path / "state").iterdir())  # the probe file is gone
 
 
-FULL_SPOOL_BYTES = 20000 * 2048  # the default spool_max_messages, full: the "41 MB" above
+FULL_SPOOL_BYTES = MqttConfig().spool_max_messages * SPOOL_BYTES_PER_MESSAGE  # the "41 MB" below
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from listener.audio.wav import WavSource
 from listener.config import Config, geometry, load_config, parse_config
 from listener.config import schema as config_schema
 from listener.errors import AudioFormatError, AudioInputError, ConfigError, ConfigFileError, ConfigSyntaxError
-from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Question, TurnPredictions
+from listener.events import ActivityFrames, EndOfStream, Event, Party, Question, TurnPredictions
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import ha_status_topic
 from listener.pipeline import EventLog, Pipeline
@@ -219,13 +219,11 @@ def random_timelines(draw: st.DrawFn) -> list[Event]:
         if draw(st.booleans()):
             events.append(TurnPredictions(t, HOP_S, rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)))
         end = t + n * HOP_S
-        cue = draw(st.sampled_from(["none", "none", "question", "pause"]))
+        cue = draw(st.sampled_from(["none", "none", "question"]))
         by = draw(st.sampled_from(list(Party)))
         onset = max(0.0, end - draw(st.floats(0.0, 20.0)))
         if cue == "question":
             events.append(Question(by, onset, min(end, onset + 1.0), end, draw(st.booleans()), draw(st.booleans())))
-        elif cue == "pause":
-            events.append(Pause(by, onset, end, draw(st.floats(0.0, 1.0))))
         t = end + draw(st.sampled_from([0.0, 0.0, 0.0, 0.5, 40.0]))  # jumps: dropped audio, an outage
     events.append(EndOfStream(t))
     return events

@@ -339,8 +339,9 @@ def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
     assert [s.available for s in states] == [False, True]
     lost_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
     outage_s = heard["again"] - heard["last"]
-    assert outage_s > live.LOST_AFTER_S + open_s
-    assert abs(lost_s - outage_s) < 0.2, (lost_s, outage_s)
+    # the silence that counts as lost, then the slow open: at least that long on the stream clock too
+    # (however loaded the machine); no longer than the wall saw, with room for a period either side
+    assert live.LOST_AFTER_S + open_s <= lost_s <= outage_s + 0.3, (lost_s, outage_s)
     back = events.index(states[1])
     overruns = [e for e in events[back:] if isinstance(e, AudioDropped)]
     assert overruns, "the overrun after the reopen was not announced"

@@ -18,11 +18,12 @@ from pathlib import Path
 from types import TracebackType
 
 from listener.events import Backchannel, Party, SourceState
+from listener.outputs.mqtt.client import RETAINED_HEADROOM
 from tests.mqtt_broker import Mosquitto, Recorder
 from tests.mqtt_feed import json_on, stage_on
 
 INFLIGHT_MAX = 3
-BACKLOG = 20  # more than paho's own window (inflight_max + RETAINED_HEADROOM)
+BACKLOG = 2 * (INFLIGHT_MAX + RETAINED_HEADROOM)  # more than paho's own window
 IDLE_WINDOW_S = 0.5
 
 

@@ -101,7 +101,7 @@ class AnalyticsConfig:
 
 @dataclass(frozen=True, slots=True)
 class TurnModelConfig:
-    enabled: bool = field(True, "use the turn-taking model when its file is present")
+    enabled: bool = field(True, "use the turn-taking model (false: the heuristic decider)")
     path: str = field("", "ONNX file; '' = the model shipped in the package")
     threads: int = field(1, "onnxruntime intra-op threads", min=1, max=4)
 

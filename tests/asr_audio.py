@@ -103,9 +103,11 @@ def recognise(model: object, mono: np.ndarray) -> list[dict[str, Any]]:
     """Direct vosk run: the words (with stream times) the recogniser hears in ``mono``."""
     import vosk
 
+    from listener.transcription.recognizer import pcm16
+
     rec = vosk.KaldiRecognizer(model, RATE_HZ)
     rec.SetWords(True)
-    pcm = (np.clip(mono, -1, 1) * 32767).astype("<i2").tobytes()
+    pcm = pcm16(mono)
     words: list[dict[str, Any]] = []
     for i in range(0, len(pcm), 3200):
         if rec.AcceptWaveform(pcm[i : i + 3200]):

@@ -14,6 +14,7 @@ import pytest
 from listener.audio.wav import WavSource
 from listener.cli import main
 from listener.config import geometry, load_config
+from listener.config.array_checks import angle_apart_deg
 from listener.service.calibrate import collect_votes
 from tests import synth
 
@@ -29,10 +30,6 @@ block_ms = 100
 rep_azimuth_deg = 0.0
 customer_azimuth_deg = 180.0
 """
-
-
-def angle_error(a_deg: float, b_deg: float) -> float:
-    return abs((a_deg - b_deg + 180.0) % 360.0 - 180.0)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +51,8 @@ def test_a_shouted_frame_counts_no_more_than_two_ordinary_ones(rep_and_a_shout: 
     config = load_config(path)
     with WavSource(rep_and_a_shout, geometry(config), block_ms=1000) as source:
         votes = collect_votes(config, source.events())
-    shout = np.array([angle_error(d, SHOUT_DEG) <= 30.0 for d in votes.doa_deg])
-    rep = np.array([angle_error(d, REP_DEG) <= 30.0 for d in votes.doa_deg])
+    doa_deg = np.asarray(votes.doa_deg, dtype=np.float64)
+    shout, rep = angle_apart_deg(doa_deg, SHOUT_DEG) <= 30.0, angle_apart_deg(doa_deg, REP_DEG) <= 30.0
     assert shout.sum() >= 30 and rep.sum() >= 500  # both were heard
     ordinary = float(np.median(votes.weight[rep]))
     assert 10.0 <= ordinary <= 20.0
@@ -73,5 +70,5 @@ def test_a_brief_shout_is_not_taken_for_the_customer(
     out = capsys.readouterr().out
     assert "(opposite the rep)" in out, out
     stored = load_config(path).parties
-    assert angle_error(stored.rep_azimuth_deg, REP_DEG) <= 10.0, out
-    assert angle_error(stored.customer_azimuth_deg, REP_DEG + 180.0) <= 10.0, out
+    assert angle_apart_deg(stored.rep_azimuth_deg, REP_DEG) <= 10.0, out
+    assert angle_apart_deg(stored.customer_azimuth_deg, REP_DEG + 180.0) <= 10.0, out

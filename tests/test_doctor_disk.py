@@ -43,7 +43,7 @@ def test_writable_state_dir_reports_free_space(tmp_path: Path) -> None:
     assert not list((tmp_path / "state").iterdir())  # the probe file is gone
 
 
-FULL_SPOOL_BYTES = MqttConfig().spool_max_messages * SPOOL_BYTES_PER_MESSAGE  # the "41 MB" below
+FULL_SPOOL_BYTES = MqttConfig().spool_max_messages * SPOOL_BYTES_PER_MESSAGE  # 41 MB
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_free_space_is_judged_against_a_full_spool(
     (tmp_path / "state").mkdir()
     check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
     assert check.status == status, check.line()
-    assert f"{free / 1e6:.0f} MB free, a full spool needs 41 MB" in check.detail
+    assert f"{free / 1e6:.0f} MB free, a full spool needs {FULL_SPOOL_BYTES / 1e6:.0f} MB" in check.detail
     if status != "ok":
         assert check.fix == "free space there, or lower mqtt.spool_max_messages"
 

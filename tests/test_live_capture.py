@@ -12,6 +12,7 @@ import threading
 import time
 
 import numpy as np
+import pyaudio
 import pytest
 
 from listener import cli
@@ -183,6 +184,29 @@ def test_audio_captured_before_an_overrun_is_handed_on_before_the_gap(
     assert isinstance(after, AudioBlock) and after.start_s == pytest.approx(0.75, abs=1e-9)
     np.testing.assert_array_equal(after.samples, signal[8000:11200])  # the audio after the loss, and only it
     assert_clock_continuous(events)
+
+
+def test_an_overrun_portaudio_cannot_measure_is_counted_without_a_made_up_gap(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver without capture timestamps: PortAudio flags the overrun but nothing says how much was
+    lost. The overflow is counted (the dashboards' sign of a device too slow), and no gap is invented."""
+    from listener.audio import live
+
+    deliver = live._Run.callback
+    periods: list[int] = []
+
+    def no_timestamps(run: live._Run, in_data: bytes | None, frames: int, info: object, status: int) -> object:
+        periods.append(frames)
+        flag = pyaudio.paInputOverflow if len(periods) == 5 else 0
+        return deliver(run, in_data, frames, {}, status | flag)
+
+    monkeypatch.setattr(live._Run, "callback", no_timestamps)
+    with LiveSource(live_config()) as source:
+        events = run_source(source, lambda _event, events: audio_s(events) >= 1.0)
+        assert source.overflow_count == 1
+    assert not [e for e in events if isinstance(e, AudioDropped)]
+    np.testing.assert_array_equal(leading_audio(events)[:8000], signal_as_float(test_array.signal[:8000], [0, 1, 2, 3]))
 
 
 def test_stop_from_another_thread_ends_events_promptly(test_array: TestDevice) -> None:

@@ -18,7 +18,7 @@ from listener.audio.live import LiveSource
 from listener.errors import AudioFormatError, AudioInputError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from tests import alsa_device
-from tests.alsa_device import AlsaConfig, FifoFeeder, signal_as_float, tones
+from tests.alsa_device import AlsaConfig, FifoFeeder, TestDevice, signal_as_float, tones
 from tests.live_source import (
     OutageScript,
     assert_clock_continuous,
@@ -29,7 +29,8 @@ from tests.live_source import (
     script_driver,
 )
 
-alsa_config = alsa_device.alsa_config  # fixture
+alsa_config = alsa_device.alsa_config  # fixtures
+test_array = alsa_device.test_array
 
 
 def _silenceable(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
@@ -278,12 +279,11 @@ def test_a_silent_reopened_device_is_not_counted_lost_twice(
 
 
 def test_audio_captured_before_an_outage_is_handed_on_before_the_loss(
-    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """200 ms blocks from 100 ms periods, and the array falls silent after the fifth: the half block it
     delivered last must come out before the loss is announced; held back, the outage would seem to begin
     0.1 s early and that audio would come out after it, stamped with the time the array was back."""
-    device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
     script_driver(monkeypatch, lambda _stream, period: 0.0 if period < 5 else None)
     with LiveSource(live_config(block_ms=200)) as source:
         events = run_source(source, lambda event, _events: isinstance(event, SourceState))
@@ -292,12 +292,12 @@ def test_audio_captured_before_an_outage_is_handed_on_before_the_loss(
     assert isinstance(state, SourceState) and not state.available
     assert state.t_s == 0.5  # where the array's audio ended: five periods in
     assert all(isinstance(e, AudioBlock) for e in events[:lost])
-    np.testing.assert_array_equal(leading_audio(events), signal_as_float(device.signal[:8000], [0, 1, 2, 3]))
+    np.testing.assert_array_equal(leading_audio(events), signal_as_float(test_array.signal[:8000], [0, 1, 2, 3]))
     assert_clock_continuous(events)
 
 
 def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
-    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The outage lasts, on the stream clock, as long as on the wall: until the reopened stream runs, the
     time its slow opening took included. The reopened stream's clock starts after that time, so an overrun
@@ -327,7 +327,6 @@ def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
 
     monkeypatch.setattr(live.LiveSource, "_open_stream", slow_reopen)
     script_driver(monkeypatch, script)
-    alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
 
     def after_back(_event: Event, events: list[Event]) -> bool:
         back = [i for i, e in enumerate(events) if isinstance(e, SourceState) and e.available]

@@ -49,19 +49,6 @@ class FailsAt(Stage):
         return ()
 
 
-def test_a_failing_stage_still_lets_the_others_flush_the_session() -> None:
-    config = parse_config({"array": {"preset": "respeaker-4mic"}})
-    geo = geometry(config)
-    keep = EventLog()
-    source = WavSource(sample_conversation(), geo, block_ms=100, repeat=2)  # 56 s: a summary's worth of speech
-    stages = [*analysis_stages(config, geo), FailsAt(45.0), keep]
-    with source, Pipeline(stages) as pipeline, pytest.raises(RuntimeError, match="a bug"):
-        pipeline.run(source)
-    summaries = keep.of(SessionSummary)
-    assert len(summaries) == 1 and 40.0 < summaries[0].end_s <= 45.1
-    assert isinstance(keep.events[-1], EndOfStream)
-
-
 class BrokenFromThenOn(FailsAt):
     """An output that, once its bug has shown, fails at every event: the flush too."""
 
@@ -77,17 +64,20 @@ class BrokenFromThenOn(FailsAt):
             raise
 
 
-def test_a_stage_that_fails_again_while_flushing_still_lets_the_later_ones_flush() -> None:
-    """The open session's summary reaches the outputs after a broken one even when the broken one
-    also fails on the end of the stream: one faulty output must not cost the others the session."""
+@pytest.mark.parametrize("faulty", [FailsAt, BrokenFromThenOn], ids=["fails-once", "fails-again-while-flushing"])
+def test_a_failing_stage_still_lets_the_others_flush_the_session(faulty: type[FailsAt]) -> None:
+    """The open session's summary reaches the outputs after a broken one, even when the broken one also
+    fails on the end of the stream (the first error is the one raised): one faulty output must not cost
+    the others the session."""
     config = parse_config({"array": {"preset": "respeaker-4mic"}})
     geo = geometry(config)
     keep = EventLog()
-    source = WavSource(sample_conversation(), geo, block_ms=100, repeat=2)
-    stages = [*analysis_stages(config, geo), BrokenFromThenOn(45.0), keep]
+    source = WavSource(sample_conversation(), geo, block_ms=100, repeat=2)  # 56 s: a summary's worth of speech
+    stages = [*analysis_stages(config, geo), faulty(45.0), keep]
     with source, Pipeline(stages) as pipeline, pytest.raises(RuntimeError, match=r"a bug in an output stage$"):
         pipeline.run(source)
-    assert len(keep.of(SessionSummary)) == 1
+    summaries = keep.of(SessionSummary)
+    assert len(summaries) == 1 and 40.0 < summaries[0].end_s <= 45.1
     assert isinstance(keep.events[-1], EndOfStream)
 
 

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
-from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model
+from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model, pcm16
 
 
 def test_a_renewed_recogniser_hears_the_next_session_as_the_first_heard_its_own(
@@ -20,12 +21,10 @@ def test_a_renewed_recogniser_hears_the_next_session_as_the_first_heard_its_own(
 ) -> None:
     # the stage renews the recogniser at each session end, to keep its memory from growing visit
     # after visit: the words of the next visit must come out the same, at their own audio times
-    import soundfile as sf
-
-    from listener.transcription.recognizer import RecognizerWorker, release_freed_memory
+    from listener.transcription.recognizer import release_freed_memory
 
     samples, _ = sf.read(ko_dialogue[0], dtype="float32")
-    pcm = (samples[:, 0].clip(-1, 1) * 32767).astype("<i2").tobytes()
+    pcm = pcm16(samples[:, 0])
     second_visit_s = 100.0
     with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
         worker.submit(Chunk(0.0, pcm))
@@ -53,12 +52,10 @@ def test_the_last_words_before_a_pause_come_out_without_waiting_for_more_speech(
     ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
 ) -> None:
     """Between stretches the gate feeds nothing: the stretch's last words must not wait for the next visit."""
-    import soundfile as sf
-
-    from listener.transcription.recognizer import IDLE_FINAL_S, RecognizerWorker
+    from listener.transcription.recognizer import IDLE_FINAL_S
 
     samples, _ = sf.read(ko_dialogue[0], dtype="float32")
-    pcm = (samples[: int(8.0 * 16000), 0].clip(-1, 1) * 32767).astype("<i2").tobytes()  # ends mid-dialogue
+    pcm = pcm16(samples[: int(8.0 * SAMPLE_RATE_HZ), 0])  # ends mid-dialogue
     with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
         worker.submit(Chunk(0.0, pcm))
         words: list[object] = []

@@ -50,17 +50,17 @@ def check_state_dir(config: Config) -> Check:
             os.fsync(probe.fileno())
     except OSError as exc:
         return fail("disk", f"{existing} is not writable ({exc.strerror or exc})", as_user)
-    blocked = state_files_check(state, SPOOL_FILES) if config.mqtt.enabled and existing == state else None
+    blocked = _spool_files_check(state) if config.mqtt.enabled and existing == state else None
     return blocked or _room_check(config, existing, state)
 
 
-def state_files_check(state: Path, names: tuple[str, ...]) -> Check | None:
-    """A FAIL for the first of these files in ``state`` that the service could not write in place."""
+def _spool_files_check(state: Path) -> Check | None:
+    """A FAIL for the first spool file in ``state`` that the service could not write in place."""
     owner = state.stat().st_uid
     # a root-owned folder is the service user's at its next start (StateDirectory= chowns it, and
     # everything in it), so only a folder that is someone's tells whose the files must be
     user = user_name(owner if owner != 0 else os.geteuid())
-    for name in names:
+    for name in SPOOL_FILES:
         path = state / name
         problem = _write_problem(path, owner)
         if problem:

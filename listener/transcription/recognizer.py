@@ -33,6 +33,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from listener.errors import ModelError
 from listener.lifecycle import Managed
 from listener.transcription.words import Word
@@ -70,6 +73,11 @@ def load_model(path: Path) -> Any:
         return vosk.Model(str(path))
     except Exception as exc:  # vosk raises a bare Exception
         raise ModelError(f"vosk could not load the model in {path} ({exc}): {LOAD_FIX}") from None
+
+
+def pcm16(mono: npt.NDArray[np.floating[Any]]) -> bytes:
+    """Float samples in [-1, 1] as the recogniser's mono int16 little-endian PCM (louder ones clipped)."""
+    return np.asarray(np.clip(mono, -1.0, 1.0) * 32767.0, dtype="<i2").tobytes()
 
 
 @dataclass(frozen=True, slots=True)

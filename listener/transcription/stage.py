@@ -40,7 +40,7 @@ from listener.transcription.cues import CueDetector
 from listener.transcription.gate import SpeechGate
 from listener.transcription.lexicon import load_lexicon
 from listener.transcription.models import is_model_dir, missing_model_hint, model_path
-from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model
+from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model, pcm16
 from listener.transcription.words import Word
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class TranscriptionStage(Stage):
         # one mic is enough for words (who said them comes from activity); in channel-map
         # mode each party's own mic carries its words, so both are mixed
         x = block.samples.mean(axis=1) if self.mix_channels else block.samples[:, 0]
-        return np.asarray(np.clip(x, -1.0, 1.0) * 32767.0, dtype="<i2").tobytes()
+        return pcm16(x)
 
     def _cues(self) -> Iterator[Event]:
         assert self.worker is not None

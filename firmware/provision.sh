@@ -25,6 +25,8 @@ PREFIX=/opt/listener
 VENV=$PREFIX/venv
 MODELS_DIR=$PREFIX/models
 SOURCE_STAMP=$PREFIX/.source-sha256
+# The exact versions scripts/test ran: every device provisioned from one checkout runs the same ones.
+CONSTRAINTS=$SCRIPT_DIR/constraints.txt
 CONF_DIR=/etc/listener
 UNIT=listener.service
 UNIT_PATH=/etc/systemd/system/$UNIT
@@ -470,12 +472,15 @@ ensure_apt_packages() {
 	((${#missing[@]} == 0)) || change "apt-get install ${missing[*]}" apt_install "${missing[@]}"
 }
 
-# A digest of what --source holds, so an unchanged source is not reinstalled.
+# A digest of what --source holds and of the pinned versions, so an unchanged source is not reinstalled.
 source_digest() {
-	if [[ -f $SOURCE ]]; then
-		sha256sum "$SOURCE" | cut -d' ' -f1
-		return 0
-	fi
+	{
+		sha256sum "$CONSTRAINTS"
+		if [[ -f $SOURCE ]]; then sha256sum "$SOURCE"; else tree_digest; fi
+	} | sha256sum | cut -d' ' -f1
+}
+
+tree_digest() {
 	(
 		cd "$SOURCE"
 		# hashing the caches (NOT_PACKAGE) reinstalled the package after every test run
@@ -484,15 +489,17 @@ source_digest() {
 		find . \( "${prune[@]:1}" \) -prune -o -type f -print0 |
 			LC_ALL=C sort -z |
 			xargs -0 -r sha256sum
-	) | sha256sum | cut -d' ' -f1
+	)
 }
 
 install_package() {
-	local digest=$1 spec=$SOURCE staged
+	local digest=$1 spec=$SOURCE constraints=$CONSTRAINTS staged
 	if [[ $ROOT != / ]]; then
-		# pip runs inside the root, so the source has to be there too.
+		# pip runs inside the root, so the source and the pins have to be there too.
 		mkdir -p "$(target /tmp)"
 		staged=$(mktemp -d "$(target /tmp)/listener-src.XXXXXX")
+		cp "$CONSTRAINTS" "$staged/constraints.txt"
+		constraints=/tmp/$(basename "$staged")/constraints.txt
 		if [[ -f $SOURCE ]]; then
 			cp "$SOURCE" "$staged/"
 			spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
@@ -501,7 +508,7 @@ install_package() {
 			spec=/tmp/$(basename "$staged")
 		fi
 	fi
-	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade "$spec"
+	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade -c "$constraints" "$spec"
 	if [[ -f $SOURCE ]]; then
 		# pip keeps an installed wheel of the same version even if its content changed.
 		run "$VENV/bin/pip" install --disable-pip-version-check --no-input --force-reinstall --no-deps "$spec"
@@ -525,7 +532,7 @@ ensure_package() {
 	if [[ -f $(target "$SOURCE_STAMP") && $(<"$(target "$SOURCE_STAMP")") == "$digest" ]]; then
 		return 0
 	fi
-	change "pip install $SOURCE into $VENV" install_package "$digest"
+	change "pip install $SOURCE into $VENV, versions from $CONSTRAINTS" install_package "$digest"
 }
 
 download() {

@@ -59,7 +59,7 @@ def test_dry_run_prints_every_change_and_writes_nothing(tmp_path: Path) -> None:
         "would: create system user listener",
         "would: add listener to group spi",
         "would: create venv /opt/listener/venv (--system-site-packages",
-        f"would: pip install {REPO} into /opt/listener/venv",
+        f"would: pip install {REPO} into /opt/listener/venv, versions from {REPO}/firmware/constraints.txt",
         "would: download https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip, check SHA-256 "
         "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498",
         "would: create /boot/firmware/config.txt",
@@ -204,6 +204,8 @@ def test_bad_options_are_refused_with_a_reason(tmp_path: Path) -> None:
 
 def test_shellcheck_is_clean() -> None:
     require("shellcheck", "shellcheck")
-    scripts = sorted(str(p) for p in (REPO / "firmware").glob("*.sh"))
+    shell = [*(REPO / "firmware").glob("*.sh"), REPO / ".ci" / "run"]
+    shell += [p for p in (REPO / "scripts").iterdir() if p.read_text().startswith("#!/usr/bin/env bash")]
+    scripts = sorted(str(p) for p in shell)
     done = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from listener.analytics.context import Context
 from listener.analytics.floors import Floor
 from listener.analytics.tracks import Span
-from listener.events import DominanceChanged, DominanceReason, Event, Party, RollingShare
+from listener.events import DominanceChanged, DominanceReason, Event, Party, RollingShare, rep_share_of
 
 
 class Dominance:
@@ -83,7 +83,7 @@ class Dominance:
         if self.since is None or t % lim.dominance_every_frames:
             return
         rep, customer, lo = self.window_talk(t)
-        share = rep / (rep + customer) if rep + customer else 0.0
+        share = rep_share_of(rep, customer) or 0.0  # frames, not seconds: the ratio is the same
         self.last_share = share
         yield from self._update(t, share, rep + customer)
         if t % lim.share_every_frames == 0:

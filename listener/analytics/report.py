@@ -14,7 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from listener.analytics.summary import overlap_length
-from listener.events import EndOfStream, Event, Interruption, Party, Reported, SessionSummary, SpeechSegment
+from listener.events import (
+    EndOfStream,
+    Event,
+    Interruption,
+    Party,
+    Reported,
+    SessionSummary,
+    SpeechSegment,
+    rep_share_of,
+)
 from listener.pipeline import Stage
 
 SCHEMA = "listener.analysis/1"
@@ -58,8 +67,7 @@ class ReportCollector(Stage):
         return sum((s.duration_s for s in self.segments if s.party is party), 0.0)  # 0.0, not 0, with no speech
 
     def rep_share(self) -> float:
-        rep, cust = self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)
-        return rep / (rep + cust) if rep + cust > 0 else 0.0
+        return rep_share_of(self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)) or 0.0
 
     def metrics(self) -> dict[str, object]:
         rep, cust = self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)

@@ -32,6 +32,7 @@ from listener.events import (
     SessionStarted,
     SessionSummary,
     SpeechSegment,
+    rep_share_of,
 )
 
 EPS_S = 1e-6
@@ -162,7 +163,7 @@ def _talk(window: Window, speech: dict[Party, list[Interval]], unheard_s: float)
         "overlap_s": overlap_s,
         "silence_s": max(0.0, window.duration_s - (rep_s + customer_s - overlap_s) - unheard_s),
         "unheard_s": unheard_s,
-        "rep_share": rep_s / (rep_s + customer_s) if rep_s + customer_s > 0 else 0.0,
+        "rep_share": rep_share_of(rep_s, customer_s) or 0.0,
     }
 
 

@@ -41,7 +41,7 @@ from listener.events.cues import (
     WordsRecognized,
 )
 from listener.events.device import DeviceCause, DeviceMode, DeviceState, RecalibrateRequested
-from listener.events.timeline import SpeechSegment, SpeechStarted, TalkTotals
+from listener.events.timeline import SpeechSegment, SpeechStarted, TalkTotals, rep_share_of
 
 __all__ = [
     "Acknowledgement",
@@ -85,4 +85,5 @@ __all__ = [
     "TranscriptionSkipped",
     "TurnPredictions",
     "WordsRecognized",
+    "rep_share_of",
 ]

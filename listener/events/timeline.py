@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from listener.events.base import Event, Party
 
 
+def rep_share_of(rep_talk_s: float, customer_talk_s: float) -> float | None:
+    """The rep's part of the talk time, overlap counting for both parties; None while nobody has spoken."""
+    total = rep_talk_s + customer_talk_s
+    return rep_talk_s / total if total > 0 else None
+
+
 @dataclass(frozen=True, slots=True)
 class SpeechStarted(Event):
     """A party started speaking (decided as soon as the frame is seen)."""
@@ -39,5 +45,4 @@ class TalkTotals(Event):
 
     @property
     def rep_share(self) -> float:
-        total = self.rep_talk_s + self.customer_talk_s
-        return self.rep_talk_s / total if total > 0 else 0.0
+        return rep_share_of(self.rep_talk_s, self.customer_talk_s) or 0.0

@@ -29,6 +29,7 @@ from listener.events import (
     SessionEnded,
     SessionStarted,
     SessionSummary,
+    rep_share_of,
 )
 
 if TYPE_CHECKING:
@@ -163,8 +164,7 @@ class SessionFigures:
 
     @property
     def rep_share(self) -> float | None:
-        total = self.rep_talk_s + self.customer_talk_s
-        return self.rep_talk_s / total if total > 0 else None
+        return rep_share_of(self.rep_talk_s, self.customer_talk_s)
 
 
 def metrics(

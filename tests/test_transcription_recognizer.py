@@ -71,6 +71,32 @@ def test_the_last_words_before_a_pause_come_out_without_waiting_for_more_speech(
     assert last > 6.0, "the words up to the end of what was fed came out while no more audio came"
 
 
+@pytest.mark.parametrize("overflow", ["wait", "skip"])
+def test_a_flush_finishes_the_words_of_everything_queued_and_waits_only_where_waiting_is_free(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], overflow: str
+) -> None:
+    """A session end: with "wait" (or a file flat out) the words are in when flush returns; live ("skip"
+    stands for a stream at real time) it returns at once and the words follow, with no more audio fed."""
+    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
+    pcm = pcm16(samples[: int(8.0 * SAMPLE_RATE_HZ), 0])  # ends mid-dialogue, nothing more comes
+    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow=overflow) as worker:  # type: ignore[arg-type]
+        worker.submit(Chunk(0.0, pcm))
+        t0 = time.monotonic()
+        done = worker.flush(8.0)
+        flush_s = time.monotonic() - t0
+        words = [w for result in worker.take() for w in result]
+        if overflow == "skip":
+            assert not done and flush_s < 0.1
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline and not (words and max(w.end_s for w in words) > 6.0):
+                words += [w for result in worker.take() for w in result]
+                time.sleep(0.05)
+        assert worker.finish(10.0) == []
+    if overflow == "wait":
+        assert done
+    assert max(w.end_s for w in words) > 6.0, "the words up to the end of what was fed came out"
+
+
 def test_a_full_queue_skips_its_oldest_audio_so_the_recogniser_catches_up_with_now(ko_model: Path) -> None:
     """When the recogniser lags a whole queue_s behind, the audio given up is the oldest: the cues
     then come from what is said now, not from a backlog ever further behind the conversation."""

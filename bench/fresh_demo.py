@@ -1,0 +1,58 @@
+"""The README's first command, ``scripts/demo``, on a fresh Debian 12: a debootstrap minbase root
+(the unit rehearsal's, this machine's architecture) with nothing installed but the base system.
+
+    sudo .venv/bin/python -m bench.fresh_demo
+
+The committed checkout (``git archive HEAD``) goes into the root and ``scripts/demo`` runs there as
+root: apt installs what it needs, pip the pinned versions, and with no mic array the bundled sample
+is replayed through the whole pipeline in real time. Prints the exit code, the time it took and the
+end of what it printed; asserts nothing. ``scripts/test`` on a fresh machine is what CI runs.
+Needs root and Debian's debootstrap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.rehearsal_root import PiRoot, base_root
+from bench.signals import ROOT as REPO
+from bench.unit_rehearsal import CACHE, SYSTEMD_PACKAGES
+
+TIMEOUT_S = 900
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
+    if os.geteuid() != 0 or shutil.which("debootstrap") is None:
+        print("fresh_demo: needs root and debootstrap (sudo apt-get install debootstrap)", file=sys.stderr)
+        return 2
+    base = base_root(CACHE, "amd64", SYSTEMD_PACKAGES)
+    with tempfile.TemporaryDirectory(prefix="fresh-demo-") as tmp:
+        root = PiRoot(base, Path(tmp) / "root")
+        try:
+            checkout = root.path / "work" / "listener"
+            checkout.mkdir(parents=True)
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True)
+            t0 = time.perf_counter()
+            demo = f"cd /work/listener && timeout {TIMEOUT_S} scripts/demo"
+            done = subprocess.run(["chroot", str(root.path), "bash", "-c", demo], capture_output=True, text=True)
+            took_s = time.perf_counter() - t0
+        finally:
+            root.close()
+    print(f"scripts/demo on a fresh Debian 12 root: exit {done.returncode} after {took_s:.0f} s")
+    print("-- stdout (end)\n" + "\n".join(done.stdout.strip().splitlines()[-10:]))
+    print("-- stderr (end)\n" + "\n".join(done.stderr.strip().splitlines()[-4:]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

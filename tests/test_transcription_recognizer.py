@@ -76,7 +76,8 @@ def test_a_flush_finishes_the_words_of_everything_queued_and_waits_only_where_wa
     ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], overflow: str
 ) -> None:
     """A session end: with "wait" (or a file flat out) the words are in when flush returns; live ("skip"
-    stands for a stream at real time) it returns at once and the words follow, with no more audio fed."""
+    stands for a stream at real time) it returns at once, cuts nothing short, and the words still
+    follow once the stretch is over, with no more audio fed."""
     samples, _ = sf.read(ko_dialogue[0], dtype="float32")
     pcm = pcm16(samples[: int(8.0 * SAMPLE_RATE_HZ), 0])  # ends mid-dialogue, nothing more comes
     with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow=overflow) as worker:  # type: ignore[arg-type]

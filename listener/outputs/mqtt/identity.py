@@ -99,10 +99,15 @@ def turn_model_version(config: Config) -> str | None:
 
 
 def asr_model_version(config: Config) -> str | None:
-    """A vosk model is a folder of large files: its folder name stands for its version (hashed, not sent)."""
-    if not config.asr.enabled or not config.asr.model_path:
+    """A vosk model is a folder of large files: its folder name stands for its version (hashed, not sent).
+
+    The configured folder, or where ``listener models fetch`` puts the language's default one.
+    """
+    if not config.asr.enabled:
         return None
-    return _fingerprint(Path(config.asr.model_path).name.encode("utf-8"))
+    from listener.transcription.models import model_path
+
+    return _fingerprint(model_path(config).name.encode("utf-8"))
 
 
 def device_info(config: Config) -> DeviceInfo:

@@ -194,9 +194,30 @@ def test_backchannel_is_near_the_holders_speech_and_the_holder_goes_on() -> None
 
 
 def test_a_sound_of_exactly_one_second_in_the_holders_pause_is_still_a_backchannel() -> None:
-    # "short vocalisation (<= 1.0 s)": the bound belongs to the backchannel
+    # "short vocalisation (<= 1.0 s)": the bound belongs to the backchannel, when the holder resumes during it
     c = run([("customer", 0.0, 4.0), ("rep", 4.5, 5.5), ("customer", 5.0, 9.0)], 12.0)
     assert [(b.by, b.onset_s, b.duration_s) for b in of(c, Backchannel)] == [(REP, 4.5, pytest.approx(1.0))]
+    # with the holder still silent when it ends, it has spoken 1.0 s alone and taken the floor ("≥ 1.0 s")
+    took = run([("customer", 0.0, 4.0), ("rep", 4.5, 5.5), ("customer", 6.0, 9.0)], 12.0)
+    assert not of(took, Backchannel)
+    assert [(f.by, f.onset_s) for f in of(took, FloorChange)][:2] == [(CUST, 0.0), (REP, 4.5)]
+
+
+@pytest.mark.parametrize("shift_s", [0.0, 0.05, 0.1])
+def test_an_mm_in_the_first_second_of_a_new_floor_listens_to_it(shift_s: float) -> None:
+    """The new holder's floor counts from its onset, though it is decided 1.0 s later: a sound in that
+    first second is a backchannel to it, whether it ends before or after the floor is decided."""
+    mm = ("rep", 20.5 + shift_s, 20.75 + shift_s)
+    c = run([("customer", 0.0, 8.0), ("rep", 8.5, 19.5), ("customer", 20.0, 32.0), mm], 36.0)
+    assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(REP, pytest.approx(mm[1]))]
+    assert [(f.by, f.onset_s) for f in of(c, FloorChange)] == [(CUST, 0.0), (REP, 8.5), (CUST, 20.0)]
+    (summary,) = c.sessions
+    assert summary.backchannels_by_rep == 1
+    # the customer's "mm" at the start of the rep's answer, and the rep's at the first floor's start
+    answer = run([("customer", 0.0, 12.0), ("rep", 13.0, 25.0), ("customer", 13.5 + shift_s, 13.75 + shift_s)], 30.0)
+    assert [b.by for b in of(answer, Backchannel)] == [CUST]
+    first = run([("customer", 0.0, 22.0), ("rep", 0.3, 0.75 + shift_s)], 26.0)
+    assert [b.by for b in of(first, Backchannel)] == [REP]
 
 
 def test_backchannels_do_not_break_a_story() -> None:

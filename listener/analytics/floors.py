@@ -43,6 +43,13 @@ class Floor:
                 return take.holder
         return None
 
+    def holder_from_onsets(self, f: int) -> Party | None:
+        """The holder at frame ``f`` as the floors' onsets place it: a floor counts from the stretch that took it."""
+        for take in reversed(self.history):
+            if take.onset <= f:
+                return take.holder
+        return None
+
     def taken_at(self, party: Party, onset: int) -> int | None:
         """The frame at which ``party`` took the floor with the stretch that began at ``onset``, if it did."""
         return next((t.decided for t in reversed(self.history) if t.holder is party and t.onset == onset), None)

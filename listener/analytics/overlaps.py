@@ -165,7 +165,7 @@ class Backchannels:
 
     def closed(self, party: Party, span: Span) -> None:
         """``party``'s stretch closed: a backchannel if short, by the listener, and the holder goes on."""
-        if span.length > self.ctx.limits.backchannel_max_frames or self.floor.holder is not party.other:
+        if span.length > self.ctx.limits.backchannel_max_frames:
             return
         if not self.interruptions.is_marked(party, span.start):
             self.pending.append(_Short(party, span))
@@ -185,6 +185,9 @@ class Backchannels:
 
     def _verdict(self, short: _Short) -> bool | None:
         """Near the holder's speech, and the holder went on: yes; the floor changed hands: no."""
+        listening = self._listening(short)
+        if listening is not True:
+            return listening
         holder = self.ctx.tracks[short.by.other]
         span, proximity = short.span, self.ctx.limits.backchannel_proximity_frames
         # "within": inclusive on both sides (a gap of exactly the proximity counts)
@@ -195,6 +198,17 @@ class Backchannels:
         if near is None or latest is None or latest <= span.end:
             return None  # the holder has not gone on yet (or not been heard near it)
         return True
+
+    def _listening(self, short: _Short) -> bool | None:
+        """Whether the other party held the floor during the sound (None: not known yet).
+
+        Judged on the floors' onsets, not on when they were decided: a floor is taken 1.0 s
+        into the stretch that takes it, and an "mm" in that first second listens to it.
+        """
+        run = self.ctx.tracks[short.by.other].run
+        if run is not None and run.start <= short.span.start and self.floor.holder is not short.by.other:
+            return None  # the other's stretch, begun before the sound, may still take the floor
+        return self.floor.holder_from_onsets(short.span.start) is short.by.other
 
     def flush(self) -> None:
         self.pending.clear()

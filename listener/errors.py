@@ -8,10 +8,24 @@ Python's own exceptions still catch them.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import sys
+from collections.abc import Mapping
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+# what to do about the OS errors a path given on the command line meets; others get the caller's own advice
+_OS_FIXES = {
+    errno.EACCES: "check the permissions of the file and of the folders above it",
+    errno.EPERM: "check the file's permissions and attributes (lsattr: immutable?)",
+    errno.ENAMETOOLONG: "shorten the name (a file name holds at most 255 bytes)",
+    errno.ELOOP: "fix the symbolic links in the path",
+    errno.EROFS: "it is on a read-only file system: remount it read-write or choose another place",
+    errno.ENOSPC: "free some space there or choose another place",
+    errno.EDQUOT: "free some space there or choose another place",
+}
 
 
 class ListenerError(Exception):
@@ -28,28 +42,69 @@ class ConfigError(ListenerError, ValueError):
         super().__init__(f"config error at {path} = {toml_value(value)}: {rule}")
 
 
+# An echoed value stays one readable line: a pasted certificate or a 3000-deep table is cut short
+_SHOWN_CHARS = 200
+_SHOWN_DEPTH = 8
+
+
 def toml_value(value: object) -> str:
-    """``value`` as it would be written in the TOML file the user edits."""
+    """``value`` as it would be written in the TOML file the user edits, cut short when long."""
+    if isinstance(value, str) and len(value) > _SHOWN_CHARS:
+        return f"{_quote(value[:_SHOWN_CHARS])}... ({len(value)} characters)"
+    text = _render(value, 0)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
+
+
+def _render(value: object, depth: int) -> str:
     if value is None:
         return "(not set)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        # JSON's escapes are TOML's: a value holding a newline or a terminal's escape codes stays one
-        # line and prints harmlessly; DEL and the C1 controls, which JSON lets through, are escaped too
-        quoted = json.dumps(value, ensure_ascii=False)
-        return "".join(f"\\u{ord(c):04x}" if 0x7F <= ord(c) <= 0x9F else c for c in quoted)
+        return _quote(value)
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+        # deeper than any setting nests: a recursion limit, not the user, would end the echo otherwise
+        inner = "..." if depth >= _SHOWN_DEPTH else ", ".join(_render(v, depth + 1) for v in value)
+        return f"[{inner}]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+        if depth >= _SHOWN_DEPTH:
+            return "{...}"
+        return "{" + ", ".join(f"{toml_key(k)} = {_render(v, depth + 1)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+def _quote(text: str) -> str:
+    # JSON's escapes are TOML's: a value holding a newline or a terminal's escape codes stays one
+    # line and prints harmlessly; DEL and the C1 controls, which JSON lets through, are escaped too
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(f"\\u{ord(c):04x}" if 0x7F <= ord(c) <= 0x9F else c for c in quoted)
 
 
 def toml_key(key: object) -> str:
     """``key`` as TOML writes it: bare when it may be, else quoted (one line, escapes harmless)."""
     text = str(key)
-    return text if _BARE_KEY.fullmatch(text) else toml_value(text)
+    return text if _BARE_KEY.fullmatch(text) and len(text) <= _SHOWN_CHARS else toml_value(text)
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """``path`` for a message: one line, nothing a terminal acts on, undecodable bytes as ``\\xNN``.
+
+    A file name is bytes: one that is not UTF-8 reaches Python with surrogates,
+    which no stream may print, and one may hold a newline or an escape code.
+    """
+    raw = os.fsencode(path)
+    text = raw.decode(sys.getfilesystemencoding(), "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def os_reason_and_fix(exc: OSError, otherwise: str, fixes: Mapping[int, str] | None = None) -> str:
+    """``(reason): fix`` for an OS error on a path, e.g. ``(Permission denied): check the permissions...``.
+
+    ``fixes`` (by errno) comes first, then the advice for the usual errors, then ``otherwise``.
+    """
+    code = exc.errno or 0
+    fix = (fixes or {}).get(code) or _OS_FIXES.get(code, otherwise)
+    return f"({exc.strerror or type(exc).__name__}): {fix}"
 
 
 class ConfigFileError(ListenerError, OSError):

@@ -340,3 +340,12 @@ def test_firmware_config_validates_for_every_preset(tmp_path: Path, preset: str,
     path = tmp_path / "listener.toml"
     path.write_text(text)
     assert load_config(path).array.preset == preset
+
+
+def test_more_mics_than_channels_can_be_captured_is_rejected() -> None:
+    mics = [[0.03 * math.cos(k / 5), 0.03 * math.sin(k / 5), 0.0] for k in range(33)]
+    rejected({"array": {"preset": "generic", "mics": mics}}, "array.mics", "33 mics", "at most 32")
+
+
+def test_dominance_can_always_switch_off_below_where_it_switched_on() -> None:
+    rejected({"analytics": {"dominance_on_share": 0.5}}, "analytics.dominance_on_share", "0.51")

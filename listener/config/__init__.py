@@ -15,6 +15,7 @@ from listener.config.loader import build, read_toml
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS
 from listener.config.schema import PROCESSING_RATE_HZ, Config
+from listener.config.text_checks import check_host, check_state_dir, check_topic_prefix
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
 
@@ -105,7 +106,7 @@ def _check(config: Config) -> None:
         raise ConfigError("activity.high_hz", act.high_hz, f"must be above activity.low_hz ({act.low_hz})")
     _check_mqtt(config)
     check_pins(config.leds, arr.preset, preset.reserved_pins if preset is not None else {})
-    _check_service(config)
+    check_state_dir(config.service.state_dir)
     check_language(config.asr.language)  # the rule the transcription stage applies when it starts
 
 
@@ -180,10 +181,7 @@ def _reject_secrets(data: dict[str, object]) -> None:
 
 def _check_mqtt(config: Config) -> None:
     mqtt = config.mqtt
-    if not mqtt.host or any(c.isspace() or c == "/" for c in mqtt.host):
-        raise ConfigError(
-            "mqtt.host", mqtt.host, "must be the broker's host name or IP address, e.g. '192.0.2.10' (not a URL)"
-        )
+    check_host(mqtt.host)
     if mqtt.device_id and not _TOPIC_ID.fullmatch(mqtt.device_id):
         raise ConfigError(
             "mqtt.device_id",
@@ -192,17 +190,8 @@ def _check_mqtt(config: Config) -> None:
             "Home Assistant's discovery topic allows only [a-zA-Z0-9_-]; e.g. 'counter-3', not 'counter.3')",
         )
     for key in ("topic_prefix", "discovery_prefix"):
-        value = getattr(mqtt, key)
-        levels = value.split("/")
-        if not value or any(not level or "+" in level or "#" in level for level in levels):
-            rule = "must be topic levels joined by '/', without '+', '#' or empty levels"
-            raise ConfigError(f"mqtt.{key}", value, rule)
+        check_topic_prefix(f"mqtt.{key}", getattr(mqtt, key))
     if mqtt.reconnect_max_s < mqtt.reconnect_min_s:
         raise ConfigError("mqtt.reconnect_max_s", mqtt.reconnect_max_s, "must be at least mqtt.reconnect_min_s")
     if bool(mqtt.cert_file) != bool(mqtt.key_file):
         raise ConfigError("mqtt.key_file", mqtt.key_file, "set both mqtt.cert_file and mqtt.key_file, or neither")
-
-
-def _check_service(config: Config) -> None:
-    if not config.service.state_dir.strip():
-        raise ConfigError("service.state_dir", config.service.state_dir, "must name a folder, e.g. '/var/lib/listener'")

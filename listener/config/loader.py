@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import re
 import tomllib
 import types
 import typing
@@ -21,18 +23,52 @@ from listener.errors import ConfigError, ConfigFileError, ConfigFileMissingError
 T = TypeVar("T")
 
 
-def field(default: Any, doc: str, *, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
-    """A config field with its documentation and allowed range."""
-    meta = {"doc": doc, "min": min, "max": max}
+# Far above any listener config (the firmware's is under 1 KiB), far below what a Pi can hold: a
+# path such as /dev/zero or a log file passed by mistake is refused before it is read whole
+MAX_FILE_BYTES = 1024 * 1024
+
+# Control characters (C0, DEL, C1) name no file anyone meant; NUL fails every system call later
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def field(
+    default: Any,
+    doc: str,
+    *,
+    min: float | None = None,  # noqa: A002
+    max: float | None = None,  # noqa: A002
+    path: bool = False,
+) -> Any:
+    """A config field with its documentation and allowed range; ``path``: a file or folder, ``~`` expanded."""
+    meta = {"doc": doc, "min": min, "max": max, "path": path}
     if isinstance(default, (list, dict)):
         raise TypeError("config defaults must be immutable")
     return dataclasses.field(default=default, metadata=meta)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
     try:
-        # utf-8-sig: editors such as Notepad start UTF-8 files with a byte-order mark, which TOML rejects
-        text = path.read_text(encoding="utf-8-sig")
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigSyntaxError(f"config file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables by recursion: a few hundred levels end Python's stack
+        raise ConfigSyntaxError(
+            f"config file {path} is not valid TOML for the listener: arrays or tables are nested hundreds of "
+            "levels deep; no setting nests more than two"
+        ) from None
+    except ValueError:
+        # tomllib lets Python's own limit on integer literals (4300 digits) through as a bare ValueError
+        raise ConfigSyntaxError(
+            f"config file {path} is not valid TOML: a number is thousands of digits long; write a number in range"
+        ) from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigFileMissingError(
             f"config file {path} does not exist: check the path (without a config file the defaults apply)"
@@ -41,21 +77,20 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigFileError(
             f"config file {path} is a folder: pass the TOML file itself, e.g. {path / 'listener.toml'}"
         ) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigSyntaxError(
-            f"config file {path} cannot be read: byte {exc.start} (0x{exc.object[exc.start]:02x}) is not UTF-8 "
-            "text: save it as UTF-8"
-        ) from None
     except OSError as exc:
         raise ConfigFileError(f"config file {path} cannot be read ({exc}): check its permissions") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigFileError(
+            f"config file {path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, the most a config file "
+            "may be: pass the listener's TOML file (a few KiB)"
+        )
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigSyntaxError(f"config file {path} is not valid TOML: {exc}") from None
-    except ValueError:
-        # tomllib lets Python's own limit on integer literals (4300 digits) through as a bare ValueError
+        # utf-8-sig: editors such as Notepad start UTF-8 files with a byte-order mark, which TOML rejects
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise ConfigSyntaxError(
-            f"config file {path} is not valid TOML: a number is thousands of digits long; write a number in range"
+            f"config file {path} cannot be read: byte {exc.start} (0x{raw[exc.start]:02x}) is not UTF-8 "
+            "text: save it as UTF-8"
         ) from None
 
 
@@ -143,11 +178,26 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(path, value, "must be a string")
-        return value
+        return _convert_path(value, path) if meta.get("path") else value
     else:
         raise TypeError(f"unsupported config type {tp}")
     _check_range(value, path, meta)
     return value
+
+
+def _convert_path(value: str, path: str) -> str:
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise ConfigError(
+            path,
+            value,
+            f"must be a file or folder path without control characters (U+{ord(control.group()):04X} at "
+            f"character {control.start() + 1}): remove it",
+        )
+    # expanded once, here: every reader of the tree (spool, pause flag, models, doctor) then opens the same
+    # place, where a bare Path('~/x') would make a folder named '~' in whatever folder the service started
+    # os.path's, not Path's: that one raises on '~nosuchuser' (kept as written here) and reads '' as '.'
+    return os.path.expanduser(value)  # noqa: PTH111
 
 
 def _range_rule(meta: typing.Mapping[str, Any], fallback: str) -> str:

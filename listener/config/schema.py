@@ -52,7 +52,7 @@ class PartiesConfig:
 
 @dataclass(frozen=True, slots=True)
 class ActivityConfig:
-    frame_ms: int = field(10, "analysis hop", min=10, max=20)
+    frame_ms: int = field(10, "analysis hop; the turn model needs the one it was trained on (10)", min=10, max=20)
     bridge_gap_s: float = field(0.2, "gaps shorter than this inside one party's speech are bridged", min=0.0, max=2.0)
     hangover_s: float = field(0.4, "a party stays active this long after its evidence fades", min=0.0, max=2.0)
     min_speech_s: float = field(0.1, "shorter bursts are not speech", min=0.0, max=1.0)
@@ -89,7 +89,7 @@ class AnalyticsConfig:
     patient_gap_s: float = field(0.6, "a response gap at least this long is patient", min=0.0, max=10.0)
     long_silence_s: float = field(3.0, "mutual silence reported as long", min=0.5, max=60.0)
     stacked_question_s: float = field(3.0, "a second rep question within this is stacked", min=0.5, max=30.0)
-    dominance_on_share: float = field(0.65, "rolling rep share that starts dominance", min=0.5, max=1.0)
+    dominance_on_share: float = field(0.65, "rolling rep share that starts dominance", min=0.51, max=1.0)
     dominance_off_share: float = field(0.60, "rolling rep share below which dominance ends", min=0.5, max=1.0)
     dominance_min_speech_s: float = field(30.0, "speech in the window before dominance can start", min=0.0, max=600.0)
     monologue_dominating_s: float = field(60.0, "a rep floor longer than this is dominating", min=5.0, max=600.0)
@@ -102,7 +102,7 @@ class AnalyticsConfig:
 @dataclass(frozen=True, slots=True)
 class TurnModelConfig:
     enabled: bool = field(True, "use the turn-taking model (false: the heuristic decider)")
-    path: str = field("", "ONNX file; '' = the model shipped in the package")
+    path: str = field("", "ONNX file; '' = the model shipped in the package", path=True)
     threads: int = field(1, "onnxruntime intra-op threads", min=1, max=4)
 
 
@@ -110,7 +110,9 @@ class TurnModelConfig:
 class AsrConfig:
     enabled: bool = field(False, "transcribe on the device to count content cues")
     model_path: str = field(
-        "", "folder of an unzipped vosk model; '' = <service.state_dir>/models/<the language's small model>"
+        "",
+        "folder of an unzipped vosk model; '' = <service.state_dir>/models/<the language's small model>",
+        path=True,
     )
     language: str = field("en", "lexicon language of the cue detectors (listener/data/lexicons/<language>.toml)")
     queue_s: float = field(10.0, "audio the recogniser may lag before it skips", min=1.0, max=120.0)
@@ -162,12 +164,14 @@ class MqttConfig:
     reconnect_min_s: float = field(1.0, "first wait before reconnecting; doubles per failure", min=0.1, max=60.0)
     reconnect_max_s: float = field(60.0, "longest wait between reconnect attempts", min=1.0, max=3600.0)
     tls: bool = field(False, "connect over TLS")
-    ca_file: str = field("", "CA bundle (PEM) that signed the broker's certificate; '' = system CAs")
-    cert_file: str = field("", "client certificate (PEM) for mutual TLS; '' = none")
-    key_file: str = field("", "private key of cert_file (PEM)")
+    ca_file: str = field("", "CA bundle (PEM) that signed the broker's certificate; '' = system CAs", path=True)
+    cert_file: str = field("", "client certificate (PEM) for mutual TLS; '' = none", path=True)
+    key_file: str = field("", "private key of cert_file (PEM)", path=True)
     tls_insecure: bool = field(False, "skip the broker certificate's host name check (testing only)")
     username: str = field("", "'' = anonymous; the password comes from password_file or LISTENER_MQTT_PASSWORD")
-    password_file: str = field("", "file holding the broker password (keep it mode 0600); never put it in TOML")
+    password_file: str = field(
+        "", "file holding the broker password (keep it mode 0600); never put it in TOML", path=True
+    )
     metrics_interval_s: float = field(
         10.0, "seconds of audio between metrics messages in a session", min=1.0, max=3600.0
     )
@@ -185,7 +189,9 @@ class MqttConfig:
 
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
-    state_dir: str = field("/var/lib/listener", "MQTT spool, privacy-pause flag, downloaded models")
+    state_dir: str = field(
+        "/var/lib/listener", "MQTT spool, privacy-pause flag, downloaded models; an absolute path or ~/...", path=True
+    )
     log_level: Literal["debug", "info", "warning", "error"] = field("info", "journal verbosity")
 
 

@@ -1,0 +1,88 @@
+"""Strings that other libraries read later: the broker's host, MQTT topic prefixes and the state folder.
+
+Each would pass as "a string" and fail only once paho or the file system got it, in a thread or
+hours later; here it fails at load, naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+from listener.errors import ConfigError
+
+# One label of a DNS name as it goes on the wire (IDNA-encoded, so a name such as 'müller.local' fits):
+# RFC 1035 allows 1-63 bytes; '_' is not a host name letter but resolvers accept it and some LANs use it
+_LABEL = re.compile(rb"[A-Za-z0-9_-]{1,63}")
+_MAX_NAME_BYTES = 253
+HOST_RULE = (
+    "must be the broker's host name or IP address, e.g. '192.0.2.10' or 'broker.local': an IP address, or "
+    f"labels of 1-63 letters, digits, '-' or '_' joined by '.', at most {_MAX_NAME_BYTES} characters in all "
+    "(not a URL; the port goes in mqtt.port)"
+)
+
+# MQTT caps a whole topic at 65535 UTF-8 bytes; after the prefix come at most '/device/<device_id>/config'
+# (79 bytes with the longest device id) or '/<device_id>/session'
+MAX_TOPIC_PREFIX_BYTES = 65535 - 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def check_host(host: str) -> None:
+    if not _is_host(host):
+        raise ConfigError("mqtt.host", host, HOST_RULE)
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        # what the socket layer does to the name before it resolves it; an empty or 64-byte label fails here
+        wire = host.removesuffix(".").encode("idna")
+    except UnicodeError:
+        return False
+    labels = wire.split(b".")
+    # an all-digit last label is a mistyped IP address ('192.168.1.300'), never a name
+    if len(wire) > _MAX_NAME_BYTES or not all(_LABEL.fullmatch(label) for label in labels):
+        return False
+    return not labels[-1].isdigit()
+
+
+def check_topic_prefix(key: str, value: str) -> None:
+    """``key`` names a topic prefix (``mqtt.topic_prefix``, ``mqtt.discovery_prefix``)."""
+    levels = value.split("/")
+    if not value or any(not level or "+" in level or "#" in level for level in levels):
+        raise ConfigError(key, value, "must be topic levels joined by '/', without '+', '#' or empty levels")
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise ConfigError(
+            key,
+            value,
+            f"must not hold control characters (U+{ord(control.group()):04X} at character {control.start() + 1}):"
+            " MQTT forbids NUL in a topic and subscribers cannot type the others; remove it",
+        )
+    size = len(value.encode("utf-8"))
+    if size > MAX_TOPIC_PREFIX_BYTES:
+        raise ConfigError(
+            key,
+            value,
+            f"is {size} UTF-8 bytes long; at most {MAX_TOPIC_PREFIX_BYTES}: MQTT caps a whole topic at 65535 bytes, "
+            "and the device id and message name follow the prefix",
+        )
+
+
+def check_state_dir(state_dir: str) -> None:
+    """``state_dir`` as loaded, so ``~`` is already expanded."""
+    if not state_dir.strip():
+        raise ConfigError("service.state_dir", state_dir, "must name a folder, e.g. '/var/lib/listener'")
+    if not Path(state_dir).is_absolute():
+        # systemd starts the service in '/' unless told otherwise, a shell wherever it is: a relative
+        # folder would move the spool and the privacy-pause flag with it
+        raise ConfigError(
+            "service.state_dir",
+            state_dir,
+            "must be an absolute path (or ~/...), e.g. '/var/lib/listener': the service's working folder is not fixed",
+        )

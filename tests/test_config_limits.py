@@ -1,0 +1,192 @@
+"""Config values that passed check-config and crashed later in paho, the file system or the error echo."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+
+from listener.config import load_config, parse_config
+from listener.config.loader import MAX_FILE_BYTES
+from listener.config.schema import Config
+from listener.config.text_checks import MAX_TOPIC_PREFIX_BYTES
+from listener.errors import ConfigError, ConfigFileError, ConfigSyntaxError
+from listener.transcription.models import models_dir
+
+
+def rejected(data: dict[str, object], path: str, *words: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert info.value.path == path, str(info.value)
+    for word in words:
+        assert word in str(info.value)
+    return info.value
+
+
+def _path_keys() -> list[str]:
+    keys = []
+    for section in dataclasses.fields(Config):
+        table = typing.get_type_hints(Config)[section.name]
+        keys += [f"{section.name}.{f.name}" for f in dataclasses.fields(table) if f.metadata.get("path")]
+    return keys
+
+
+PATH_KEYS = _path_keys()
+
+
+def test_every_path_key_is_marked() -> None:
+    expected = {"service.state_dir", "turn_model.path", "asr.model_path"}
+    expected |= {f"mqtt.{k}" for k in ("password_file", "ca_file", "cert_file", "key_file")}
+    assert set(PATH_KEYS) == expected
+
+
+# --- mqtt.host: paho's thread died on these with "encoding with 'idna' codec failed" ---------------
+
+BAD_HOSTS = ["192.168..5", "a..b", "a" * 300, "a" * 64 + ".lan", ".".join(["a" * 50] * 6), ".", "..", "a\x00b"]
+BAD_HOSTS += ["192.168.1.300", "broker:1883", "user@broker", "", " ", "my broker", "mqtt://192.0.2.10"]
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS)
+def test_host_must_be_an_address_or_a_dns_name(host: str) -> None:
+    error = rejected({"mqtt": {"enabled": True, "host": host}}, "mqtt.host", "host name or IP address", "1-63")
+    assert len(str(error)) < 700
+
+
+GOOD_HOSTS = ["192.0.2.10", "::1", "fe80::1%eth0", "localhost", "broker.local", "broker.local.", "mqtt_broker"]
+GOOD_HOSTS += ["a" * 63 + ".lan", ".".join(["a" * 62] * 4) + ".b", "müller.local", "10.0.0.1.nip.io"]
+
+
+@pytest.mark.parametrize("host", GOOD_HOSTS)
+def test_real_hosts_pass_and_encode_as_the_socket_layer_does(host: str) -> None:
+    assert parse_config({"mqtt": {"host": host}}).mqtt.host == host
+    host.encode("idna")  # what failed in paho's thread
+
+
+def test_longest_name_is_253_characters() -> None:
+    longest = ".".join(["a" * 63] * 3 + ["b" * 61])
+    assert len(longest) == 253
+    parse_config({"mqtt": {"host": longest}})
+    rejected({"mqtt": {"host": longest + "b"}}, "mqtt.host", "at most 253")
+
+
+# --- paths: NUL failed every later system call with "embedded null byte" ----------------------------
+
+
+@pytest.mark.parametrize("key", PATH_KEYS)
+@pytest.mark.parametrize("value", ["/tmp/a\x00b", "/tmp/a\nb", "/tmp/\x1b[2Jx"])
+def test_paths_must_not_hold_control_characters(key: str, value: str) -> None:
+    table, name = key.split(".")
+    error = rejected({table: {name: value}}, key, "control characters", "remove it")
+    assert "\n" not in str(error) and "\x00" not in str(error) and "\x1b" not in str(error)
+
+
+def test_paths_expand_the_home_folder_state_dir_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = parse_config(
+        {
+            "service": {"state_dir": "~/state"},
+            "turn_model": {"path": "~/turn.onnx"},
+            "mqtt": {"password_file": "~/pw", "ca_file": "~/ca.pem"},
+        }
+    )
+    assert config.service.state_dir == str(tmp_path / "state")
+    assert models_dir(config) == tmp_path / "state" / "models"  # not ./~/state/models
+    assert config.turn_model.path == str(tmp_path / "turn.onnx")
+    assert (config.mqtt.password_file, config.mqtt.ca_file) == (str(tmp_path / "pw"), str(tmp_path / "ca.pem"))
+    assert parse_config({}).mqtt.ca_file == ""  # '' still means the default
+
+
+@pytest.mark.parametrize("state_dir", ["state", "./state", "~nosuchuser-listener/state"])
+def test_state_dir_must_be_absolute(state_dir: str) -> None:
+    rejected({"service": {"state_dir": state_dir}}, "service.state_dir", "absolute path (or ~/...)")
+
+
+# --- topic prefixes: MQTT forbids NUL and topics over 65535 bytes -----------------------------------
+
+
+@pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])
+@pytest.mark.parametrize("value", ["a\x00b", "site/\x1b", "a/#", "+", "a//b"])
+def test_topic_prefix_must_be_a_topic(key: str, value: str) -> None:
+    rejected({"mqtt": {key: value}}, f"mqtt.{key}")
+
+
+@pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])
+def test_topic_prefix_leaves_room_in_mqtts_65535_bytes(key: str) -> None:
+    fits = "é" * (MAX_TOPIC_PREFIX_BYTES // 2)  # two UTF-8 bytes each: bytes count, not characters
+    assert getattr(parse_config({"mqtt": {key: fits}}).mqtt, key) == fits
+    error = rejected({"mqtt": {key: fits + "é"}}, f"mqtt.{key}", "UTF-8 bytes", "65535")
+    assert len(str(error)) < 800
+
+
+# --- nesting and size ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "[" * 600 + "]" * 600,
+        "a = " + "{b=" * 3000 + "1" + "}" * 3000,
+        "[array]\nmics = " + "[" * 600 + "]" * 600,
+    ],
+)
+def test_deep_nesting_in_the_parser_is_a_syntax_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigSyntaxError, match="nested hundreds of levels deep"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(("section", "path"), [("", "a"), ("mqtt.", "mqtt.a"), ("array.", "array.a")])
+def test_deep_tables_are_echoed_cut_short(tmp_path: Path, section: str, path: str) -> None:
+    file = tmp_path / "deep.toml"
+    file.write_text(f"[{section}" + ".".join(["a"] * 3000) + "]\n")
+    with pytest.raises(ConfigError, match="unknown key") as info:
+        load_config(file)
+    assert info.value.path == path and "{...}" in str(info.value) and len(str(info.value)) < 800
+
+
+def test_long_values_are_abbreviated() -> None:
+    assert str(ConfigError("x", "a" * 1000, "r")) == f'config error at x = "{"a" * 200}"... (1000 characters): r'
+    listed = str(ConfigError("x", list(range(1000)), "r"))
+    assert listed.startswith("config error at x = [0, 1, 2") and listed.endswith("...: r") and len(listed) < 250
+    deep: object = 1
+    for _ in range(5000):
+        deep = [deep]
+    assert str(ConfigError("x", deep, "r")) == "config error at x = [[[[[[[[[...]]]]]]]]]: r"
+    assert str(ConfigError("x", ["short", 1.5], "r")) == 'config error at x = ["short", 1.5]: r'
+
+
+def test_long_unknown_key_is_abbreviated() -> None:
+    error = rejected({"k" * 5000: 1}, '"' + "k" * 200 + '"... (5000 characters)', "unknown key")
+    assert len(str(error)) < 500
+
+
+def test_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    line = "# " + "x" * 1021 + "\n"  # 1 KiB of comment
+    path = tmp_path / "big.toml"
+    path.write_text(line * (MAX_FILE_BYTES // len(line)))
+    assert path.stat().st_size == MAX_FILE_BYTES
+    assert load_config(path) == Config()  # the limit itself still loads
+    path.write_text(line * (MAX_FILE_BYTES // len(line)) + "\n")
+    with pytest.raises(ConfigFileError, match="larger than 1 MiB"):
+        load_config(path)
+
+
+def test_cli_says_one_line_and_exits_2(tmp_path: Path) -> None:
+    cases = {
+        "deep.toml": ("a = " + "[" * 600 + "]" * 600, "nested hundreds of levels deep"),
+        "tables.toml": ("[" + ".".join(["a"] * 3000) + "]", "config error at a = {a = {"),
+        "host.toml": ('[mqtt]\nhost = "192.168..5"', "config error at mqtt.host"),
+        "nul.toml": ('[service]\nstate_dir = "/tmp/a\\u0000b"', 'state_dir = "/tmp/a\\u0000b"'),
+    }
+    for name, (text, expected) in cases.items():
+        (tmp_path / name).write_text(text + "\n")
+        cmd = [sys.executable, "-m", "listener", "check-config", str(tmp_path / name)]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, (name, result.stderr[-500:])
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, (name, result.stderr[-500:])
+        assert expected in result.stderr, (name, result.stderr)

@@ -6,23 +6,36 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from listener.config import geometry, parse_config
-from listener.errors import ModelError
+from listener.errors import ConfigError, ModelError
+from listener.service import doctor
 from listener.service.build import analysis_stages
 from listener.spatial.decide import ActivityDecider
 from listener.turns import activity_stage
 from listener.turns.onnx_model import OnnxTurnModel
-from listener.turns.spec import shipped_model_path, sidecar_path
+from listener.turns.spec import FIX, load_spec, shipped_model_path, sidecar_path
+from tests.doctor_config import config as doctor_config
 
 
 def copy_model(tmp_path: Path) -> Path:
     path = tmp_path / "turn.onnx"
     shutil.copy(shipped_model_path(), path)
     shutil.copy(sidecar_path(shipped_model_path()), sidecar_path(path))
+    return path
+
+
+def edited_model(tmp_path: Path, edit: Callable[[dict[str, Any]], object]) -> Path:
+    """A copy of the shipped model whose sidecar ``edit`` has changed in place."""
+    path = copy_model(tmp_path)
+    doc = json.loads(sidecar_path(path).read_text())
+    edit(doc)
+    sidecar_path(path).write_text(json.dumps(doc))
     return path
 
 
@@ -98,3 +111,91 @@ def test_cli_exits_2_with_one_line_naming_the_file(tmp_path: Path, dialogue_4ch:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert str(bad) in result.stderr
+
+
+def _set(part: str, key: str, value: object) -> Callable[[dict[str, Any]], object]:
+    return lambda doc: (doc[part] if part else doc).__setitem__(key, value)
+
+
+# (edit, the field the message must name, the value as it must show, what it must say is allowed)
+DAMAGED_SIDECARS = [
+    (_set("", "input", []), "input", "[]", "an object"),
+    (_set("output", "thresholds", []), "output.thresholds", "[]", "an object with the fields shift"),
+    (_set("input", "hop_s", "nan"), "input.hop_s", '"nan"', "a number from 0.02 to 0.04"),
+    (_set("input", "hop_s", float("nan")), "input.hop_s", "NaN", "a number from 0.02 to 0.04"),
+    (_set("input", "hop_s", 0), "input.hop_s", "0", "a number from 0.02 to 0.04"),
+    (_set("input", "hop_s", -0.02), "input.hop_s", "-0.02", "a number from 0.02 to 0.04"),
+    (lambda d: d["input"].pop("hop_s"), "input.hop_s", "", "a number from 0.02 to 0.04"),
+    (_set("", "output", "probs"), "output", '"probs"', "an object"),
+    (_set("", "state_size", 12.5), "state_size", "12.5", "a whole number"),
+    (_set("", "version", None), "version", "null", "a non-empty string"),
+    (_set("output", "vad_on", 1.5), "output.vad_on", "1.5", "a number from 0 to 1"),
+    (_set("output", "vad_off", "0.5"), "output.vad_off", '"0.5"', "a number from 0 to 1"),
+    (_set("output", "vad_off", 0.9), "output.vad_off", "0.9", "at most output.vad_on (0.7)"),
+    (_set("output", "bin_edges_s", [0.0, 0.6, 0.2, 1.2, 2.0]), "output.bin_edges_s", "[0.0, 0.6, 0.2", "increasing"),
+    (_set("output", "bin_edges_s", [0.0, 0.2, 0.4, 0.6, 0.8]), "output.bin_edges_s", "[0.0, 0.2", "at least 1.2"),
+    (_set("output", "bin_edges_s", {"0": 0.0}), "output.bin_edges_s", '{"0": 0.0}', "a list"),
+    (_set("output", "lookahead_steps", -1), "output.lookahead_steps", "-1", "a whole number from 0 to 25"),
+    (lambda d: d["output"]["thresholds"].update(shift=1.0), "output.thresholds.shift", "1.0", "strictly between 0"),
+    (lambda d: d["output"]["thresholds"].update(resume=None), "output.thresholds.resume", "null", "a number"),
+    (lambda d: d["output"]["thresholds"].update(pause=0.4), "output.thresholds.pause", "0.4", "one of shift"),
+    (_set("input", "n_features", True), "input.n_features", "true", "43, what this listener computes"),
+]
+
+
+@pytest.mark.parametrize(("edit", "field", "shown", "allowed"), DAMAGED_SIDECARS)
+def test_a_damaged_sidecar_is_refused_naming_file_field_value_and_what_is_allowed(
+    tmp_path: Path, edit: Callable[[dict[str, Any]], object], field: str, shown: str, allowed: str
+) -> None:
+    path = edited_model(tmp_path, edit)
+    with pytest.raises(ModelError) as err:
+        load_spec(path)
+    message = str(err.value)
+    assert str(sidecar_path(path)) in message and "\n" not in message
+    named = f"lacks {field}, which should be" if not shown else f"has {field} = {shown}"
+    assert named in message and allowed in message and message.endswith(FIX), message
+
+
+def test_the_sidecar_may_leave_out_what_has_a_default(tmp_path: Path) -> None:
+    def leave_out(doc: dict[str, Any]) -> None:
+        del doc["output"]["lookahead_steps"], doc["output"]["thresholds"]["resume"]
+
+    spec = load_spec(edited_model(tmp_path, leave_out))
+    assert spec.lookahead_steps == 0 and spec.resume_threshold == 0.5 and spec.shift_threshold == 0.42
+    assert load_spec(shipped_model_path()).hop_s == 0.02
+
+
+def test_doctor_fails_a_sidecar_that_analyze_would_refuse(tmp_path: Path) -> None:
+    path = edited_model(tmp_path, _set("input", "hop_s", "nan"))
+    check = doctor.check_turn_model(doctor_config(tmp_path, turn_model={"path": str(path)}))
+    assert check.status == "FAIL" and check.fix == FIX
+    assert check.detail.endswith(
+        'has input.hop_s = "nan", which should be a number from 0.02 to 0.04 (seconds per model step)'
+    )
+
+
+def test_cli_exits_2_on_a_sidecar_with_a_nan_hop(tmp_path: Path, dialogue_4ch: tuple[Path, object]) -> None:
+    bad = edited_model(tmp_path, _set("input", "hop_s", "nan"))
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(f'[turn_model]\npath = "{bad}"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "listener", "analyze", str(dialogue_4ch[0]), "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"sidecar {sidecar_path(bad)} has input.hop_s" in result.stderr
+
+
+def test_a_frame_length_the_model_was_not_trained_on_is_refused_naming_the_key() -> None:
+    """At frame_ms = 20 the shipped model would be fed 40 ms steps: its dynamics and look-ahead would be off by two."""
+    cfg = parse_config({"activity": {"frame_ms": 20}})
+    with pytest.raises(ConfigError) as info:
+        OnnxTurnModel(cfg)
+    assert info.value.path == "activity.frame_ms" and "frame_ms = 10" in str(info.value)
+    assert "enabled = false" in str(info.value)
+    heuristic = parse_config({"activity": {"frame_ms": 20}, "turn_model": {"enabled": False}})
+    assert isinstance(activity_stage(heuristic), ActivityDecider)  # without the model, 20 ms frames are fine

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config
+from listener.errors import ConfigError
 from listener.events import (
     ActivityFrames,
     EndOfStream,
@@ -58,6 +59,7 @@ class TurnStage(Stage):
     name = "turns"
 
     def __init__(self, config: Config, spec: ModelSpec) -> None:
+        _check_step(config, spec)
         self.spec = spec
         self._outlook = derive.Outlooker(spec.bin_edges_s, spec.thresholds)
         self.session_gap_s = config.analytics.session_gap_s
@@ -308,3 +310,16 @@ def join_frames(first: SpatialFrames, *rest: SpatialFrames) -> SpatialFrames:
         customer_snr_db=np.concatenate([p.customer_snr_db for p in parts]),
         doa_deg=np.concatenate([p.doa_deg for p in parts]),
     )
+
+
+def _check_step(config: Config, spec: ModelSpec) -> None:
+    """The model's step must be FRAMES_PER_STEP of the front end's frames: its dynamics and look-ahead are in steps."""
+    frame_ms = config.activity.frame_ms
+    if abs(spec.hop_s - FRAMES_PER_STEP * frame_ms / 1000) > 1e-9:
+        model_frame_ms = round(spec.hop_s * 1000 / FRAMES_PER_STEP)
+        raise ConfigError(
+            "activity.frame_ms",
+            frame_ms,
+            f"the turn model {spec.path} was trained on {model_frame_ms} ms frames: set [activity] frame_ms = "
+            f"{model_frame_ms}, or [turn_model] enabled = false to use this frame length",
+        )

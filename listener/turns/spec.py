@@ -5,18 +5,26 @@ Every model file ``X.onnx`` comes with ``X.json`` (schema
 size, the frame hop, the projection bins, the activity thresholds and
 look-ahead (``lookahead_steps``, 0 when absent), plus how it was trained
 and what it scored. The stage refuses a model whose sidecar does not
-match the features this package computes.
+match the features this package computes, or lacks, mistypes or puts out
+of range any field it reads (``SIDECAR_FIELDS``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any, TypeGuard
 
 from listener.config import Config
+from listener.config.schema import ActivityConfig
 from listener.errors import ModelError, ModelFileError, ModelMissingError
+from listener.turns.derive import CONTINUE_WINDOW_S, RESUME_WITHIN_S
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 
 SIDECAR_SCHEMA = "listener.turn-model/1"
@@ -94,32 +102,174 @@ def load_spec(path: Path) -> ModelSpec:
         raise ModelError(f"turn model {path}: its sidecar {side} is not valid JSON ({exc}); {FIX}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != SIDECAR_SCHEMA:
         raise ModelError(f"turn model {path}: sidecar {side} is not {SIDECAR_SCHEMA!r}; {FIX}")
-    inputs = doc.get("input", {})
-    wanted = {"feature_version": FEATURE_VERSION, "n_features": N_FEATURES, "frames_per_step": FRAMES_PER_STEP}
-    for key, value in wanted.items():
-        if inputs.get(key) != value:
-            raise ModelError(
-                f"turn model {path}: sidecar says input {key} = {inputs.get(key)!r}, this listener computes "
-                f"{value!r}; {FIX}"
-            )
+    v = _validated(doc, path, side)
+    return ModelSpec(
+        path=path,
+        version=v["version"],
+        state_size=v["state_size"],
+        hop_s=v["input.hop_s"],
+        bin_edges_s=v["output.bin_edges_s"],
+        vad_on=v["output.vad_on"],
+        vad_off=v["output.vad_off"],
+        shift_threshold=v["output.thresholds.shift"],
+        continue_threshold=v["output.thresholds.continue"],
+        resume_threshold=v["output.thresholds.resume"],
+        lookahead_steps=v["output.lookahead_steps"],
+    )
+
+
+# --- the sidecar's fields and what each may hold ----------------------------
+#
+# An installer may point [turn_model] path at a model of its own, so a sidecar may be damaged or hand-edited:
+# every field the stage reads is checked here, once, so a bad one stops start-up (and fails `listener doctor`)
+# naming the field, instead of surfacing as a traceback minutes into a recording.
+
+Check = Callable[[object], Any]  # the value as ModelSpec takes it; raises _RefusedError otherwise
+_REQUIRED = object()
+THRESHOLD_KEYS = ("shift", "continue", "resume")
+
+
+class _RefusedError(ValueError):
+    """A sidecar value outside what is allowed: ``str`` says what is; ``key`` names the bad field inside it."""
+
+    def __init__(self, allowed: str, key: str = "") -> None:
+        super().__init__(allowed)
+        self.key = key
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(lo: float, hi: float, unit: str = "", *, open_: bool = False) -> Check:
+    """A finite JSON number in [lo, hi] (``open_``: strictly inside); "nan" in quotes is not a number."""
+    allowed = f"a number {'strictly between' if open_ else 'from'} {lo:g} {'and' if open_ else 'to'} {hi:g}{unit}"
+
+    def check(value: object) -> float:
+        if _is_number(value) and math.isfinite(value) and (lo < value < hi if open_ else lo <= value <= hi):
+            return float(value)
+        raise _RefusedError(allowed)
+
+    return check
+
+
+def _whole(lo: int, hi: int, unit: str = "") -> Check:
+    def check(value: object) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi:
+            return value
+        raise _RefusedError(f"a whole number from {lo} to {hi}{unit}")
+
+    return check
+
+
+def _equal(wanted: int) -> Check:
+    def check(value: object) -> object:
+        if value == wanted and _is_number(value):
+            return value
+        raise _RefusedError(f"{wanted!r}, what this listener computes")
+
+    return check
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str) and value.strip():
+        return value
+    raise _RefusedError("a non-empty string")
+
+
+def _object(value: object) -> dict[str, object]:
+    if isinstance(value, dict):
+        return value
+    raise _RefusedError("an object of named fields")
+
+
+def _object_of(keys: tuple[str, ...]) -> Check:
+    """A JSON object holding no field but ``keys`` (each checked by a row of its own)."""
+
+    def check(value: object) -> dict[str, object]:
+        if not isinstance(value, dict):
+            raise _RefusedError(f"an object with the fields {', '.join(keys)}")
+        for key in value:
+            if key not in keys:
+                raise _RefusedError(f"one of {', '.join(keys)} (no other is read)", key)
+        return value
+
+    return check
+
+
+def _bin_edges(value: object) -> tuple[float, ...]:
+    # the decisions (derive.py) read the projection from the frame on, up to CONTINUE_WINDOW_S[1] ahead
+    reach = max(CONTINUE_WINDOW_S[1], RESUME_WITHIN_S)
+    allowed = f"a list of increasing numbers of seconds, from 0 to at least {reach:g}"
+    if not isinstance(value, list) or len(value) < 2 or not all(_is_number(e) and math.isfinite(e) for e in value):
+        raise _RefusedError(allowed)
+    edges = tuple(float(e) for e in value)
+    if edges[0] != 0.0 or edges[-1] < reach or any(b <= a for a, b in itertools.pairwise(edges)):
+        raise _RefusedError(allowed)
+    return edges
+
+
+def _step_hop_range_s() -> tuple[float, float]:
+    """Seconds per model step the listener can feed: FRAMES_PER_STEP front-end frames of [activity] frame_ms."""
+    frame_ms = next(f.metadata for f in dataclasses.fields(ActivityConfig) if f.name == "frame_ms")
+    return FRAMES_PER_STEP * frame_ms["min"] / 1000, FRAMES_PER_STEP * frame_ms["max"] / 1000
+
+
+_PROBABILITY = _number(0.0, 1.0)
+_THRESHOLD = _number(0.0, 1.0, open_=True)  # derive.Outlooker divides by 1 - t, and t = 0 decides yes always
+# (dotted field path, check, default when absent); a parent's row comes before its fields' rows
+SIDECAR_FIELDS: tuple[tuple[str, Check, object], ...] = (
+    ("version", _text, _REQUIRED),
+    ("state_size", _whole(1, 1 << 16), _REQUIRED),  # the graph's own width is checked when it is opened
+    ("input", _object, _REQUIRED),
+    ("input.feature_version", _equal(FEATURE_VERSION), _REQUIRED),
+    ("input.n_features", _equal(N_FEATURES), _REQUIRED),
+    ("input.frames_per_step", _equal(FRAMES_PER_STEP), _REQUIRED),
+    ("input.hop_s", _number(*_step_hop_range_s(), " (seconds per model step)"), _REQUIRED),
+    ("output", _object, _REQUIRED),
+    ("output.bin_edges_s", _bin_edges, _REQUIRED),
+    ("output.vad_on", _PROBABILITY, _REQUIRED),
+    ("output.vad_off", _PROBABILITY, _REQUIRED),
+    ("output.lookahead_steps", _whole(0, MAX_LOOKAHEAD_STEPS, " (model steps)"), 0),  # 0: from before it existed
+    ("output.thresholds", _object_of(THRESHOLD_KEYS), {}),
+    *((f"output.thresholds.{key}", _THRESHOLD, 0.5) for key in THRESHOLD_KEYS),
+)
+
+
+def _validated(doc: dict[str, object], path: Path, side: Path) -> dict[str, Any]:
+    """Every row of SIDECAR_FIELDS checked in ``doc``: the values by dotted path, or ModelError naming a bad one."""
+    values: dict[str, Any] = {}
+    for name, check, default in SIDECAR_FIELDS:
+        parent, _, key = name.rpartition(".")
+        holder: dict[str, Any] = values[parent] if parent else doc  # its parent's row made sure it is an object
+        if key not in holder:
+            if default is _REQUIRED:
+                raise _refusal(path, side, name, _allowed(check))
+            values[name] = default
+            continue
+        try:
+            values[name] = check(holder[key])
+        except _RefusedError as bad:
+            inner = holder[key][bad.key] if bad.key else holder[key]
+            raise _refusal(path, side, f"{name}.{bad.key}" if bad.key else name, str(bad), inner) from None
+    on, off = values["output.vad_on"], values["output.vad_off"]
+    if off > on:  # hysteresis: a party speaking alone turns off below where it turned on, not above
+        raise _refusal(path, side, "output.vad_off", f"at most output.vad_on ({on:g})", off)
+    return values
+
+
+def _allowed(check: Check) -> str:
+    """What ``check`` allows, in words: every check refuses a missing value."""
     try:
-        out = doc["output"]
-        return ModelSpec(
-            path=path,
-            version=str(doc["version"]),
-            state_size=int(doc["state_size"]),
-            hop_s=float(inputs["hop_s"]),
-            bin_edges_s=tuple(float(e) for e in out["bin_edges_s"]),
-            vad_on=float(out["vad_on"]),
-            vad_off=float(out["vad_off"]),
-            lookahead_steps=_lookahead(out.get("lookahead_steps", 0)),
-            **{f"{k}_threshold": float(v) for k, v in out.get("thresholds", {}).items()},
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"turn model {path}: sidecar {side} lacks or mistypes {exc}; {FIX}") from exc
+        check(_REQUIRED)
+    except _RefusedError as refused:
+        return str(refused)
+    raise AssertionError("a sidecar check accepted a missing value")
 
 
-def _lookahead(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_LOOKAHEAD_STEPS:
-        raise ValueError(f"output.lookahead_steps = {value!r}, not a whole number of steps 0-{MAX_LOOKAHEAD_STEPS}")
-    return value
+def _refusal(path: Path, side: Path, name: str, allowed: str, value: object = _REQUIRED) -> ModelError:
+    if value is _REQUIRED:
+        return ModelError(f"turn model {path}: sidecar {side} lacks {name}, which should be {allowed}; {FIX}")
+    shown = json.dumps(value)  # as written in the file, on one line (NaN included)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return ModelError(f"turn model {path}: sidecar {side} has {name} = {shown}, which should be {allowed}; {FIX}")

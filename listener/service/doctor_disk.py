@@ -18,6 +18,7 @@ from pathlib import Path
 
 from listener.config import Config
 from listener.outputs.mqtt.spool import user_name
+from listener.outputs.mqtt.spool_damage import find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
 
@@ -50,8 +51,26 @@ def check_state_dir(config: Config) -> Check:
             os.fsync(probe.fileno())
     except OSError as exc:
         return fail("disk", f"{existing} is not writable ({exc.strerror or exc})", as_user)
-    blocked = _spool_files_check(state) if config.mqtt.enabled and existing == state else None
-    return blocked or _room_check(config, existing, state)
+    spool_there = config.mqtt.enabled and existing == state
+    blocked = _spool_files_check(state) if spool_there else None
+    if blocked:
+        return blocked
+    room = _room_check(config, existing, state)
+    return (_damaged_spool_check(state, room) if spool_there and room.status != "FAIL" else None) or room
+
+
+def _damaged_spool_check(state: Path, room: Check) -> Check | None:
+    """A warning when the spool is damaged (a power cut, a failing card): the service's start sets it aside."""
+    path = state / SPOOL_FILE
+    damage = find_damage(path)
+    if damage is None:
+        return None
+    return warn(
+        "disk",
+        f"{room.detail}; but {path} is damaged ({damage}): the service's next start sets it aside as "
+        f"{SPOOL_FILE}.corrupt-<time> (kept) and starts a fresh spool; the messages it holds cannot be resent",
+        "nothing to do (restart the service to have it done now); if it happens again, check the SD card (`dmesg`)",
+    )
 
 
 def _spool_files_check(state: Path) -> Check | None:

@@ -35,6 +35,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from listener.config.schema import MqttConfig
 from listener.errors import OutputFileError
 from listener.lifecycle import Managed
+from listener.outputs.mqtt.connecting import ConnectAttemptError, GuardedClient, attempt_failed_warning
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,38 @@ def check_tls_files(config: MqttConfig) -> None:
         path = getattr(config, key)
         if path and not Path(path).is_file():
             raise OutputFileError(f"mqtt.{key} {path} does not exist: point it at a PEM file, or set it to ''")
+
+
+def check_link_files(config: MqttConfig) -> None:
+    """The OutputFileError opening the link would raise for the password or TLS files, raised now.
+
+    Called before the spool opens, so that a fatal error in them is the only line a run prints."""
+    configure(paho.Client(CallbackAPIVersion.VERSION2), config)
+
+
+def configure(client: paho.Client, config: MqttConfig) -> None:
+    """TLS and credentials, from the files they are in."""
+    if config.tls:
+        _set_tls(client, config)
+    if config.username:
+        client.username_pw_set(config.username, read_password(config))
+
+
+def _set_tls(client: paho.Client, cfg: MqttConfig) -> None:
+    check_tls_files(cfg)
+    try:
+        client.tls_set(
+            ca_certs=cfg.ca_file or None,
+            certfile=cfg.cert_file or None,
+            keyfile=cfg.key_file or None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        raise OutputFileError(
+            f"MQTT TLS files cannot be used ({exc}): check mqtt.ca_file, cert_file, key_file"
+        ) from None
+    if cfg.tls_insecure:
+        client.tls_insecure_set(True)
 
 
 def connect_fail_hint(config: MqttConfig, cause: BaseException | None) -> str:
@@ -153,17 +186,14 @@ class MqttLink(Managed):
         cfg = self.config
         protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
         kwargs: dict[str, Any] = {} if protocol == paho.MQTTv5 else {"clean_session": True}
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol, **kwargs)
+        client = GuardedClient(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol, **kwargs)
         client.on_pre_connect = self._handle_pre_connect
         client.on_connect = self._handle_connect
         client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect
         client.on_publish = self._handle_publish
         client.on_message = self._handle_message
-        if cfg.tls:
-            self._set_tls(client)
-        if cfg.username:
-            client.username_pw_set(cfg.username, read_password(cfg))
+        configure(client, cfg)
         client.reconnect_delay_set(self._min_s, self._max_s)
         client.max_inflight_messages_set(cfg.inflight_max + RETAINED_HEADROOM)
         self._down_since = time.monotonic()
@@ -172,23 +202,6 @@ class MqttLink(Managed):
         self._client = client
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         client.loop_start()
-
-    def _set_tls(self, client: paho.Client) -> None:
-        cfg = self.config
-        check_tls_files(cfg)
-        try:
-            client.tls_set(
-                ca_certs=cfg.ca_file or None,
-                certfile=cfg.cert_file or None,
-                keyfile=cfg.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        except (OSError, ValueError, ssl.SSLError) as exc:
-            raise OutputFileError(
-                f"MQTT TLS files cannot be used ({exc}): check mqtt.ca_file, cert_file, key_file"
-            ) from None
-        if cfg.tls_insecure:
-            client.tls_insecure_set(True)
 
     def close(self, last_words: tuple[str, bytes] | None = None, timeout_s: float = 1.0) -> None:
         """Publish ``last_words`` (retained, QoS 1) if connected, then disconnect cleanly."""
@@ -272,6 +285,9 @@ class MqttLink(Managed):
         self._attempt_failed = True
         # paho calls this inside its `except OSError:` block: the exception being handled is the cause
         cause = sys.exc_info()[1]
+        if isinstance(cause, ConnectAttemptError):  # it never reached the network: the host, mostly
+            self._warn_once(attempt_failed_warning(self.config, cause))
+            return
         self._warn_once(
             f"MQTT broker {self._where()} is unreachable ({cause or 'no cause given'}): "
             f"{connect_fail_hint(self.config, cause)}; metrics are spooled on disk and sent when it is back"

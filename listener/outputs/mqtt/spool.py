@@ -31,6 +31,7 @@ from pathlib import Path
 
 from listener.errors import OutputError, OutputFileError
 from listener.lifecycle import Managed
+from listener.outputs.mqtt.spool_damage import is_damage_error, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ def user_name(uid: int) -> str:
 
 def access_problem(path: Path) -> str:
     """Why this process may not write the spool ``path``, and the command that fixes it."""
+    if path.is_dir():  # sqlite says only "unable to open database file"; no chown or mount option cures this
+        return (
+            f"{path} is a folder, where the spool file belongs: remove it (or move it away); the service makes the file"
+        )
     folder = path.parent
     not_owners = _beyond_owners(folder)
     if not_owners:
@@ -167,10 +172,26 @@ class Spool(Managed):
         self._unstored = 0  # messages dropped because the spool could not be written (disk full)
 
     def open(self) -> None:
-        db: sqlite3.Connection | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=LOCK_TIMEOUT_S)
+            db = self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            if not is_damage_error(exc):
+                raise self._open_error(exc) from None
+            # a damaged file would stop the device for good: it is kept aside, the device goes on
+            seq_from = set_aside(self.path, exc)
+            try:
+                db = self._connect(seq_from)
+            except (sqlite3.Error, OSError) as again:
+                raise self._open_error(again) from None
+        self._db = db
+        if self._depth:
+            log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)
+
+    def _connect(self, seq_from: int = 0) -> sqlite3.Connection:
+        """The spool's database, made if new and checked; a new ``seq`` counts on from ``seq_from``."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=LOCK_TIMEOUT_S)
+        try:
             # WAL: the drain thread reads while the pipeline writes. FULL: shops switch the power off at
             # closing time, and NORMAL can roll the last commits back then, handing their seq out again
             # to different messages. It costs an fsync per message (a few ms, a few messages a minute).
@@ -179,22 +200,19 @@ class Spool(Managed):
             db.executescript(_SCHEMA)
             _migrate(db)
             _probe_write(db)
+            if seq_from:
+                db.execute("INSERT OR IGNORE INTO counters(name, value) VALUES ('seq', ?)", (seq_from,))
             self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
-        except (sqlite3.Error, OSError) as exc:
-            if db is not None:
-                db.close()
-            if isinstance(exc, sqlite3.Error) and is_access_error(exc):
-                # said at start, before any message is taken in and then lost
-                raise OutputFileError(
-                    f"MQTT spool {self.path} cannot be written ({exc}): {access_problem(self.path)}"
-                ) from None
-            raise self._open_error(exc) from None
-        self._db = db
-        if self._depth:
-            log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def _open_error(self, exc: Exception) -> OutputFileError:
+        if isinstance(exc, sqlite3.Error) and is_access_error(exc):
+            # said at start, before any message is taken in and then lost
+            return OutputFileError(f"MQTT spool {self.path} cannot be written ({exc}): {access_problem(self.path)}")
         return OutputFileError(
             f"MQTT spool {self.path} cannot be opened ({exc}): check that service.state_dir exists "
             "and is writable by the listener user"

@@ -43,7 +43,7 @@ from listener.events import (
 )
 from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
-from listener.outputs.mqtt.client import MqttLink, broker_address
+from listener.outputs.mqtt.client import MqttLink, broker_address, check_link_files
 from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topic
 from listener.outputs.mqtt.identity import device_id, device_info
 from listener.outputs.mqtt.publisher import Publisher
@@ -120,6 +120,7 @@ class MqttStage(Stage):
     def open(self) -> None:
         self.device_id = device_id(self.config)
         self._device = device_info(self.config)
+        check_link_files(self.cfg)  # before the spool, which logs its backlog: a fatal error is then the only line
         spool = self._spool = Spool(Path(self.config.service.state_dir) / SPOOL_FILE, self.cfg.spool_max_messages)
         spool.open()
         try:  # whatever fails below, close() releases what was opened (the spool, the drain thread)

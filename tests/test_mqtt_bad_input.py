@@ -1,0 +1,160 @@
+"""Bad input to the MQTT output, against a real mosquitto and real SQLite files: the device keeps running.
+
+A host paho cannot even look up, a spool file a power cut left damaged, a folder where the spool
+belongs, a missing password or CA file: each is said in one line with its fix, and nothing that
+was measured is lost where the device can still keep it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from listener.config import Config, parse_config
+from listener.errors import OutputError
+from listener.events import Backchannel, DeviceMode, DeviceState, Party
+from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from listener.service import doctor
+from tests.doctor_config import config as doctor_config
+from tests.mqtt_broker import BASE, Mosquitto, Recorder, kill_process_group, run_listener, service_config
+from tests.mqtt_feed import block
+
+SAMPLE = Path(__file__).parents[1] / "listener" / "data" / "sample" / "conversation.wav"
+
+
+def _with_host(config: Config, host: str) -> Config:
+    # past the config's own host check, as a host it lets through but paho cannot look up would be
+    return dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, host=host))
+
+
+def _client_records(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.endswith("mqtt.client") and r.levelno == level]
+
+
+@pytest.mark.parametrize("host", ["192.168..5", "x" * 300])
+def test_a_host_paho_cannot_look_up_is_an_unreachable_broker_not_a_dead_thread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, host: str
+) -> None:
+    # paho caught only OSError around connecting: the UnicodeError of the host's IDNA encoding ended its
+    # loop thread with a traceback, and MQTT stayed dead without a warning, a retry or a fault
+    mqtt = {"enabled": True, "device_id": "counter-3", "reconnect_min_s": 0.2, "reconnect_max_s": 1.0}
+    config = parse_config({"mqtt": {**mqtt, "outage_fault_s": 1.0}, "service": {"state_dir": str(tmp_path)}})
+    with caplog.at_level(logging.DEBUG), MqttStage(_with_host(config, host)) as stage:
+        stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))
+        deadline = time.monotonic() + 10.0
+        while len(_client_records(caplog, logging.DEBUG)) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the second attempt is logged at debug: the loop thread lives on, retrying
+        states = [e for e in stage.process(block(1.0)) if isinstance(e, DeviceState)]
+        assert [s.mode for s in states] == [DeviceMode.FAULT], caplog.text
+        assert stage.spool.depth == 1  # measured, kept for when the host is fixed
+    assert _client_records(caplog, logging.DEBUG), "no second attempt: paho's loop thread died"
+    (warning,) = _client_records(caplog, logging.WARNING)
+    assert 'mqtt.host = "' in warning and "set mqtt.host to the broker's host name or IP address" in warning
+    assert "idna" in warning and "spooled" in warning and "\n" not in warning
+    assert "Traceback" not in caplog.text
+
+
+def _damaged_spool(state: Path, kind: str) -> bytes:
+    """A spool with messages in it, then cut short (a power cut) or overwritten (a failing card)."""
+    path = state / SPOOL_FILE
+    with Spool(path, max_messages=1000) as spool:
+        for n in range(500):
+            spool.put("event", {"n": n, "pad": "x" * 200})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if kind == "truncated" else os.urandom(len(data)))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["truncated", "garbage"])
+def test_a_damaged_spool_is_set_aside_and_the_device_starts_a_fresh_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    state = tmp_path / "state"
+    damaged = _damaged_spool(state, kind)
+    with caplog.at_level(logging.WARNING), Spool(state / SPOOL_FILE, max_messages=10) as spool:
+        assert spool.depth == 0
+        seq = spool.put("event", {"n": 0})
+    (aside,) = state.glob(f"{SPOOL_FILE}.corrupt-*[0-9]Z")
+    assert aside.read_bytes() == damaged  # kept as it was, nothing destroyed
+    # subscribers drop a seq they have seen: the fresh spool counts on above any the old one handed out
+    assert seq > 500 and seq >= time.time_ns() // 1_000_000 - 60_000
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"MQTT spool {state / SPOOL_FILE} is damaged" in warning and aside.name in warning
+    assert "cannot be resent" in warning and "state_dir" not in warning
+    with Spool(state / SPOOL_FILE, max_messages=10) as spool:  # and the fresh one is a sound spool
+        assert spool.depth == 1 and spool.next_seq() == seq + 1
+
+
+def test_listener_run_over_a_damaged_spool_publishes_what_it_measures(broker: Mosquitto, tmp_path: Path) -> None:
+    # it used to exit 2, telling the installer to check that state_dir was writable
+    _damaged_spool(tmp_path / "state", "truncated")
+    with Recorder(broker) as rec:
+        proc = run_listener(service_config(tmp_path, broker), SAMPLE, "--fast")
+        try:
+            _, err = proc.communicate(timeout=120)
+        finally:
+            kill_process_group(proc)
+        got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
+    text = err.decode(errors="replace")
+    assert proc.returncode == 0, text
+    assert "is damaged (database disk image is malformed)" in text and "Traceback" not in text
+    sessions = [json.loads(m.payload) for m in got if m.topic == f"{BASE}/session"]
+    assert sessions and all(s["seq"] > 500 for s in sessions)
+
+
+def test_a_folder_where_the_spool_belongs_is_named_as_one(tmp_path: Path) -> None:
+    path = tmp_path / SPOOL_FILE
+    path.mkdir()
+    with pytest.raises(OutputError) as err:
+        Spool(path, max_messages=10).open()
+    text = str(err.value)
+    assert f"{path} is a folder" in text and "remove it" in text
+    assert "lsattr" not in text and "chown" not in text
+
+
+def test_doctor_warns_of_a_damaged_spool_without_touching_it(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    damaged = _damaged_spool(state, "truncated")
+    check = doctor.check_state_dir(doctor_config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == "warn", check.line()
+    assert f"{state / SPOOL_FILE} is damaged" in check.detail and "sets it aside" in check.detail
+    assert "writable" in check.detail  # the room figures stay in the line
+    # doctor runs as root: a -wal or -shm it left would be root's, and lock the service out of its spool
+    assert sorted(p.name for p in state.iterdir()) == [SPOOL_FILE]
+    assert (state / SPOOL_FILE).read_bytes() == damaged
+
+
+def test_doctor_passes_a_sound_spool(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with Spool(state / SPOOL_FILE, max_messages=10) as spool:
+        spool.put("event", {"n": 0})
+    check = doctor.check_state_dir(doctor_config(tmp_path, mqtt={"enabled": True}))
+    assert "damaged" not in check.detail, check.line()
+    assert sorted(p.name for p in state.iterdir()) == [SPOOL_FILE]
+
+
+@pytest.mark.parametrize("bad", ["password_file", "ca_file"])
+def test_a_missing_credentials_file_is_the_only_line_even_with_a_backlog(
+    broker: Mosquitto, tmp_path: Path, bad: str
+) -> None:
+    # the spool used to open (and log its backlog) first: three lines, the fatal one last
+    with Spool(tmp_path / "state" / SPOOL_FILE, max_messages=10) as spool:
+        spool.put("event", {"n": 0})
+    missing = str(tmp_path / "missing.pem")
+    extra = {"username": "u", "password_file": missing} if bad == "password_file" else {"tls": True, "ca_file": missing}
+    proc = run_listener(service_config(tmp_path, broker, **extra), SAMPLE, "--fast")
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        kill_process_group(proc)
+    lines = err.decode(errors="replace").splitlines()
+    assert proc.returncode == 2, lines
+    assert len(lines) == 1 and f"mqtt.{bad} {missing}" in lines[0], lines

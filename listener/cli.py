@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import io
 import json
 import logging
 import os
@@ -11,14 +13,14 @@ import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from listener import __version__
 from listener.analytics.report import AudioInfo, ReportCollector
 from listener.analytics.summary import totals_of, whole_recording
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry, load_config
-from listener.errors import ListenerError
+from listener.errors import ListenerError, shown_path
 from listener.events import Party, SessionSummary
 from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
@@ -30,16 +32,18 @@ log = logging.getLogger("listener")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    stdout = _Stdout(sys.stdout)
+    _degrade_encoding(stdout.stream, sys.stderr)  # before argparse: its messages may quote what was typed
+    args = _parser().parse_args(argv)
     setup_logging()
     _no_core_dumps()
     keep_freed_buffers()
-    stdout = _Stdout(sys.stdout)
     sys.stdout = stdout
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # here, where a closed pipe can still be caught
+        if stdout.error is not None:  # failed output that a stage let pass (the view's last frame): said below
+            raise stdout.error
         return code
     except ListenerError as exc:
         print(f"listener: {exc}", file=sys.stderr)
@@ -55,15 +59,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         # `listener analyze x.wav --json > report.json` on a full SD card: one line, not a traceback
         _discard_stdout(stdout.stream)
-        print(
-            f"listener: cannot write the output ({exc.strerror or exc}): free space where it goes, or send it"
-            " elsewhere",
-            file=sys.stderr,
-        )
+        print(f"listener: cannot write the output ({exc.strerror or exc}): {_output_fix(exc)}", file=sys.stderr)
         return 2
     finally:
         if sys.stdout is stdout:
-            sys.stdout = stdout.stream
+            sys.stdout = stdout.original
+
+
+def _degrade_encoding(*streams: TextIO | None) -> None:
+    """What a stream cannot encode is escaped, not fatal: an ASCII-only terminal, a file name that is not UTF-8."""
+    for stream in streams:
+        if isinstance(stream, io.TextIOWrapper):
+            with contextlib.suppress(ValueError):  # a stream that is already closed: nothing will reach it anyway
+                stream.reconfigure(errors="backslashreplace")
+
+
+def _output_fix(exc: OSError) -> str:
+    if exc.errno == errno.EBADF:
+        return "send it somewhere, e.g. > report.json (or > /dev/null)"
+    return "free space where it goes, or send it elsewhere"
 
 
 def _no_core_dumps() -> None:
@@ -78,13 +92,27 @@ def _no_core_dumps() -> None:
 
 
 class _Stdout:
-    """sys.stdout, remembering the error its own write or flush raised (a full disk behind `> file`)."""
+    """sys.stdout, remembering the first error its own write or flush raised (a full disk behind `> file`).
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
+    After that error, output goes nowhere: whatever still writes while the run
+    winds down (a view's last frame) must not raise again and bury the first
+    error under a second. A stdout closed before we started (``>&-``) fails
+    on the first write, as a full disk would; a command that writes nothing
+    runs as usual.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.original = stream
+        # /dev/null also takes the closed descriptor 1, so no file opened later lands there
+        self.stream: TextIO = stream if stream is not None else Path(os.devnull).open("w")  # noqa: SIM115
         self.error: OSError | None = None
 
     def write(self, text: str) -> int:
+        if self.error is not None or not text:
+            return len(text)
+        if self.original is None:
+            self.error = OSError(errno.EBADF, "standard output is closed")
+            raise self.error
         try:
             return self.stream.write(text)
         except OSError as exc:
@@ -92,6 +120,8 @@ class _Stdout:
             raise
 
     def flush(self) -> None:
+        if self.error is not None:
+            return
         try:
             self.stream.flush()
         except OSError as exc:
@@ -108,10 +138,16 @@ def _discard_stdout(stream: TextIO) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one line naming it, not the usage and the error."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())  # one line, whatever argparse or the typed value holds
+        self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="listener", description="Active-listening feedback for counter conversations."
-    )
+    parser = _Parser(prog="listener", description="Active-listening feedback for counter conversations.")
     parser.add_argument("--version", action="version", version=f"listener {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_analysis_commands(sub)
@@ -119,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_analysis_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_analysis_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("analyze", help="analyse a recording and print the conversation's metrics")
     p.add_argument("file", type=Path, help="multi-channel WAV recorded by the array")
     p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
@@ -140,7 +176,7 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     p.set_defaults(func=cmd_run)
 
 
-def _add_setup_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("devices", help="list audio inputs with their channel counts")
     p.set_defaults(func=cmd_devices)
 
@@ -191,7 +227,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     geo = geometry(config)
-    print(f"{args.file}: ok ({geo.preset}, {geo.n_mics} mics, {geo.capture_channels} channels, mode {geo.mode})")
+    shape = f"{geo.preset}, {geo.n_mics} mics, {geo.capture_channels} channels, mode {geo.mode}"
+    print(f"{shown_path(args.file)}: ok ({shape})")
     return 0
 
 
@@ -260,7 +297,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         from listener.analytics.plot import plot_conversation
 
         segments, events = collector.segments, collector.events
-        plot_conversation(segments, events, info.seconds, args.plot, config.analytics, title=args.file.name)
+        title = shown_path(args.file.name)  # a name that is not UTF-8 holds surrogates, which no font draws
+        plot_conversation(segments, events, info.seconds, args.plot, config.analytics, title=title)
     return 0
 
 

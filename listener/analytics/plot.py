@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from listener.config.schema import AnalyticsConfig
-from listener.errors import OutputError, OutputFileError
+from listener.errors import OutputError, OutputFileError, os_reason_and_fix, shown_path
 from listener.events import (
     Backchannel,
     DominanceChanged,
@@ -41,20 +41,39 @@ PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 def check_plot_path(out: Path) -> None:
     """Before the analysis: a path the figure can be written to, so no run is wasted on a typo."""
+    shown = shown_path(out)
     if out.suffix.lower() not in PLOT_FORMATS:  # also "", "." and ".png" (a hidden file with no suffix)
-        raise OutputError(f"--plot {str(out)!r}: name a {', '.join(PLOT_FORMATS)} file, e.g. --plot conversation.png")
-    if out.is_dir():
-        raise OutputFileError(f"--plot {out}: that is a folder; name a file in it, e.g. {out / 'conversation.png'}")
-    if not out.parent.is_dir():
-        raise OutputFileError(f"--plot {out}: folder {out.parent} does not exist; create it or choose another path")
+        raise OutputError(f"--plot '{shown}': name a {', '.join(PLOT_FORMATS)} file, e.g. --plot conversation.png")
+    try:
+        is_dir, parent_is_dir = out.is_dir(), out.parent.is_dir()
+    except OSError as exc:  # a folder on the way we may not enter, a name too long: said, not a traceback
+        raise OutputFileError(
+            f"--plot {shown} cannot be used {os_reason_and_fix(exc, 'choose another path')}"
+        ) from None
+    if is_dir:
+        raise OutputFileError(
+            f"--plot {shown}: that is a folder; name a file in it, e.g. {shown_path(out / 'conversation.png')}"
+        )
+    if not parent_is_dir:
+        raise OutputFileError(
+            f"--plot {shown}: folder {shown_path(out.parent)} does not exist; create it or choose another path"
+        )
 
 
 def require_matplotlib() -> None:
+    """matplotlib and the Agg canvas the figure is drawn on: checked before the analysis, not after it."""
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib
     except ImportError as exc:
         raise OutputError(
             "--plot needs matplotlib, which is not installed: pip install matplotlib (or the 'plot' extra)"
+        ) from exc
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401
+    except ImportError as exc:  # a partial install, or a distribution's matplotlib split into packages
+        raise OutputError(
+            f"--plot needs matplotlib's Agg backend, which cannot be loaded ({exc}): "
+            "reinstall matplotlib, e.g. pip install --force-reinstall matplotlib"
         ) from exc
 
 
@@ -81,9 +100,12 @@ def plot_conversation(
     try:
         fig.savefig(out, dpi=110)
     except OSError as exc:
-        raise OutputFileError(f"cannot write the plot to {out}: {exc.strerror or exc}; choose a writable path") from exc
+        shown = shown_path(out)
+        raise OutputFileError(
+            f"cannot write the plot to {shown}: {exc.strerror or exc}; choose a writable path"
+        ) from exc
     except ValueError as exc:  # a format matplotlib lacks in this installation
-        raise OutputError(f"cannot write the plot to {out}: {exc}; use a .png file") from exc
+        raise OutputError(f"cannot write the plot to {shown_path(out)}: {exc}; use a .png file") from exc
     return out
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
+import stat
 import struct
 import time
 from collections.abc import Iterator
@@ -16,7 +19,13 @@ import soxr
 
 from listener.audio.base import AudioSource, selected_channels
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
-from listener.errors import AudioFileMissingError, AudioFormatError, AudioInputError
+from listener.errors import (
+    AudioFileMissingError,
+    AudioFormatError,
+    AudioInputError,
+    os_reason_and_fix,
+    shown_path,
+)
 from listener.events import AudioBlock, Event
 
 MIN_RATE_HZ = 16000
@@ -89,10 +98,13 @@ class WavSource(AudioSource):
         wall0_s = time.monotonic()
         plays = 1
         scrub = _Scrubber(self.path) if f.subtype in FLOAT_SUBTYPES else None
+        # doubles are mended before they are narrowed: 1e300 would become an infinity, not a loud sample
+        dtype = "float64" if f.subtype == "DOUBLE" else "float32"
         while not self._stopped:
-            data = f.read(block_frames, dtype="float32", always_2d=True)
+            data = f.read(block_frames, dtype=dtype, always_2d=True)
             if scrub is not None:
                 data = scrub(data, emitted / PROCESSING_RATE_HZ)
+            data = data.astype(np.float32, copy=False)
             last = data.shape[0] < block_frames
             if last and plays < self.repeat:
                 plays += 1
@@ -112,29 +124,46 @@ class WavSource(AudioSource):
 
 
 class _Scrubber:
-    """Float WAVs may hold NaN or infinite samples (a broken writer): silence them, say so once.
+    """Float WAVs may hold samples no recorder makes: mend them, and say so once for each kind.
 
-    One such sample would otherwise spread through every filter and spectrum
-    after it and end speech that is really there; silence loses only itself.
+    NaN or infinite samples (a broken writer) become silence: one would
+    otherwise spread through every filter and spectrum after it and end
+    speech that is really there. Samples beyond full scale (an export that
+    never normalised, 1e10 where 1.0 is the loudest) are clipped to it: left
+    as they are, the energies overflow and the talk times are nonsense.
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.warned = False
+        self.shown = shown_path(path)
+        self.warned_not_numbers = False
+        self.warned_too_loud = False
 
-    def __call__(self, data: npt.NDArray[np.float32], at_s: float) -> npt.NDArray[np.float32]:
+    def __call__(self, data: npt.NDArray[np.floating], at_s: float) -> npt.NDArray[np.floating]:
         bad = ~np.isfinite(data)
-        if not bad.any():
-            return data
-        if not self.warned:
-            self.warned = True
-            log.warning(
-                "%s holds samples that are not numbers (NaN or infinite), first near %.1f s: they are "
-                "played as silence; re-export the recording to remove them",
-                self.path,
-                at_s,
-            )
-        return np.where(bad, np.float32(0.0), data)
+        if bad.any():
+            if not self.warned_not_numbers:
+                self.warned_not_numbers = True
+                log.warning(
+                    "%s holds samples that are not numbers (NaN or infinite), first near %.1f s: they are "
+                    "played as silence; re-export the recording to remove them",
+                    self.shown,
+                    at_s,
+                )
+            data = np.where(bad, 0.0, data).astype(data.dtype, copy=False)
+        peak = float(np.max(np.abs(data), initial=0.0))
+        if peak > 1.0:
+            if not self.warned_too_loud:
+                self.warned_too_loud = True
+                log.warning(
+                    "%s holds samples beyond full scale, first near %.1f s (at least %.3g times it, %+.1f dB): "
+                    "they are clipped to full scale; re-export the recording normalised to at most 1.0 (0 dBFS)",
+                    self.shown,
+                    at_s,
+                    peak,
+                    20.0 * math.log10(peak),
+                )
+            data = np.clip(data, -1.0, 1.0).astype(data.dtype, copy=False)
+        return data
 
 
 def _sleep_until(deadline_s: float) -> None:
@@ -152,78 +181,93 @@ def _selected_channels(file_channels: int, geometry: ArrayGeometry) -> list[int]
 
 def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
     """A file holds either every captured channel or just the mic channels."""
+    shown = shown_path(path)
     if geometry.mode == "channels":
         needed = max(geometry.rep_channel, geometry.customer_channel) + 1
         if channels < needed:
             raise AudioFormatError(
-                f"{path} has {channels} channel(s) but parties.rep_channel/customer_channel need {needed}: "
+                f"{shown} has {channels} channel(s) but parties.rep_channel/customer_channel need {needed}: "
                 "record one channel per party or fix the channel numbers in the config"
             )
         return
     if channels not in (geometry.capture_channels, geometry.n_mics):
         raise AudioFormatError(
-            f"{path} has {channels} channel(s) but the array '{geometry.preset}' has {geometry.n_mics} mics"
+            f"{shown} has {channels} channel(s) but the array '{geometry.preset}' has {geometry.n_mics} mics"
             f" ({geometry.capture_channels} captured channels): pick the matching [array] preset or mics in the config"
         )
 
 
 def open_wav(path: Path) -> sf.SoundFile:
     """Open ``path`` for reading, turning every failure into one clear error."""
-    if not path.exists():
-        raise AudioFileMissingError(f"audio file {path} does not exist: check the path")
-    if path.is_dir():
-        raise AudioInputError(f"{path} is a folder: pass a .wav file")
-    data_end = _check_riff(path)
+    shown = shown_path(path)
+    _check_is_file(path, shown)
+    data_end = _check_riff(path, shown)
     try:
-        f = sf.SoundFile(str(path))
+        # the name as bytes: soundfile encodes a str strictly, and a name that is not UTF-8 holds surrogates
+        f = sf.SoundFile(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioFormatError(f"{path} cannot be decoded as WAV ({exc}): re-export it as PCM or float WAV") from None
+        reason = getattr(exc, "error_string", exc)  # libsndfile's words, without soundfile's repr of the name
+        raise AudioFormatError(
+            f"{shown} cannot be decoded as WAV ({reason}): re-export it as PCM or float WAV"
+        ) from None
     if f.frames == 0:
         f.close()
         if data_end and path.stat().st_size > data_end + 1024:  # a writer that never came back to fill in the size
             raise AudioFormatError(
-                f"{path}: its WAV header says 0 samples, but audio follows it (a recording that was not "
+                f"{shown}: its WAV header says 0 samples, but audio follows it (a recording that was not "
                 "closed properly); repair the header, e.g. `sox --ignore-length in.wav out.wav`"
             )
-        raise AudioFormatError(f"{path} holds no audio (0 samples): record again")
+        raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
     try:
-        _check_rate(path, int(f.samplerate))
+        _check_rate(shown, int(f.samplerate))
     except AudioFormatError:
         f.close()
         raise
     return f
 
 
-def _check_rate(path: Path, rate: int) -> None:
+def _check_is_file(path: Path, shown: str) -> None:
+    try:
+        is_dir = stat.S_ISDIR(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        raise AudioFileMissingError(f"audio file {shown} does not exist: check the path") from None
+    except OSError as exc:  # a folder on the way we may not enter, a name too long: said, not a traceback
+        reason_and_fix = os_reason_and_fix(exc, "check the path")
+        raise AudioInputError(f"audio file {shown} cannot be opened {reason_and_fix}") from None
+    if is_dir:
+        raise AudioInputError(f"{shown} is a folder: pass a .wav file")
+
+
+def _check_rate(shown: str, rate: int) -> None:
     if rate < MIN_RATE_HZ:
         raise AudioFormatError(
-            f"{path} is sampled at {rate} Hz; the listener needs {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz: "
+            f"{shown} is sampled at {rate} Hz; the listener needs {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz: "
             f"record at 16 kHz or more (e.g. `sox in.wav -r 16000 out.wav` only if the source had it)"
         )
     if rate > MAX_RATE_HZ:
         # downsampling loses nothing the analysis uses (it runs at 16 kHz), so the fix is a plain conversion
         raise AudioFormatError(
-            f"{path} is sampled at {rate} Hz; the listener takes at most {MAX_RATE_HZ} Hz: "
+            f"{shown} is sampled at {rate} Hz; the listener takes at most {MAX_RATE_HZ} Hz: "
             f"resample it, e.g. `sox in.wav -r {MAX_RATE_HZ} out.wav`"
         )
 
 
-def _check_riff(path: Path) -> int:
+def _check_riff(path: Path, shown: str) -> int:
     """Reject files that are not WAV, or whose data chunk was cut short; returns where the data ends."""
     try:
         with path.open("rb") as fh:
             head = fh.read(12)
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-                raise AudioFormatError(f"{path} is not a WAV file (no RIFF/WAVE header): convert it to WAV")
+                raise AudioFormatError(f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV")
             size = path.stat().st_size
             declared = _data_chunk_end(fh, head[:4] == b"RF64")
     except OSError as exc:
-        raise AudioInputError(f"{path} cannot be read ({exc.strerror}): check its permissions") from None
+        raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
     if declared is None:
-        raise AudioFormatError(f"{path} is truncated: its WAV header has no data chunk; record or copy it again")
+        raise AudioFormatError(f"{shown} is truncated: its WAV header has no data chunk; record or copy it again")
     if declared > size:
         raise AudioFormatError(
-            f"{path} is truncated: the header promises {declared} bytes, the file has {size}; "
+            f"{shown} is truncated: the header promises {declared} bytes, the file has {size}; "
             "copy it again or repair the header (e.g. `sox --ignore-length in.wav out.wav`)"
         )
     return declared

@@ -6,6 +6,7 @@ under systemd or a piped ``--led-trace`` is never disturbed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -141,7 +142,7 @@ class LedView(Stage):
         self._plain = False
 
     def open(self) -> None:
-        console = Console(file=self._stream or sys.stdout)
+        console = _Console(file=self._stream or sys.stdout)
         self._console = console
         if not console.is_terminal:
             # piped or logged: a line per notable event, and the figures at the end
@@ -178,13 +179,35 @@ class LedView(Stage):
 
     def close(self) -> None:
         live, self._live = self._live, None
-        if self._plain and self._console is not None:
-            self._plain = False
-            self._console.print(self._renderable())
-        if live is None:
-            return
-        live.update(self._renderable(), refresh=True)
+        try:
+            if self._plain and self._console is not None:
+                self._plain = False
+                self._console.print(self._renderable())
+            if live is not None:
+                live.update(self._renderable(), refresh=True)
+        except OSError:
+            # the output failed (a full disk, a reader gone): the CLI, which owns stdout, says so once;
+            # raised here it would reach the pipeline's close as a second error, with a traceback
+            log.debug("the view's last frame could not be written", exc_info=True)
+        finally:
+            self._stop_live(live)
+
+    def _stop_live(self, live: Live | None) -> None:
         for handler, stream in self._handlers:
             handler.setStream(stream)
         self._handlers = []
-        live.stop()
+        if live is not None:
+            with contextlib.suppress(OSError):  # as above: the output's failure is said once, by the CLI
+                live.stop()
+
+
+class _Console(Console):
+    """rich's Console, except that a reader who went away (``| head``) is a BrokenPipeError for the caller.
+
+    rich's own answer is SystemExit(1): a silent failure code, and the other
+    outputs left unflushed. The run treats a closed pipe as a normal end.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True  # nothing more is written, as rich does
+        raise  # the BrokenPipeError rich is handling

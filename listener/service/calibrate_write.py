@@ -9,6 +9,7 @@ group and mode; a symlinked config is written where the link points.
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
 import stat
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from listener.config import parse_config
 from listener.config.loader import read_toml
-from listener.errors import CalibrationError, ConfigFileError, ConfigSyntaxError
+from listener.errors import CalibrationError, ConfigFileError, ConfigSyntaxError, os_reason_and_fix, shown_path
 
 _HEADER = re.compile(r"^\s*\[\s*parties\s*\]\s*(#.*)?$")
 _ANY_HEADER = re.compile(r"^\s*\[")
@@ -35,7 +36,10 @@ def write_parties(path: Path, rep_deg: float, customer_deg: float) -> None:
     text = raw[len(bom) :].decode("utf-8")  # bytes, not read_text: "\r\n" line endings stay as they are
     new_text = edit_parties(text, {"rep_azimuth_deg": rep_deg, "customer_azimuth_deg": customer_deg})
     _validate(path, original, new_text, rep_deg, customer_deg)
-    _replace_atomically(target, bom + new_text.encode("utf-8"))
+    by_hand = f"set rep_azimuth_deg = {rep_deg:.1f} and customer_azimuth_deg = {customer_deg:.1f} in [parties] by hand"
+    was = target.stat()
+    _check_writable(target, was, by_hand)
+    _replace_atomically(target, was, bom + new_text.encode("utf-8"), by_hand)
 
 
 def edit_parties(text: str, values: dict[str, float]) -> str:
@@ -86,9 +90,43 @@ def _validate(path: Path, original: dict[str, object], new_text: str, rep_deg: f
         raise CalibrationError(f"{path}: editing [parties] would change more than the two azimuths; {_BY_HAND}")
 
 
-def _replace_atomically(path: Path, data: bytes) -> None:
-    was = path.stat()
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _check_writable(path: Path, was: os.stat_result, by_hand: str) -> None:
+    """Refuse a file that is not to be written, before writing anything.
+
+    The atomic replace needs only the folder to be writable, and root may
+    write anything: without this check a file made read-only on purpose, or
+    one this user may not write, would be replaced all the same.
+    """
+    shown = shown_path(path)
+    if not was.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigFileError(
+            f"{shown} is read-only (mode {stat.S_IMODE(was.st_mode):04o}): to let --write change it, "
+            f"make it writable (chmod u+w {shown}) and run again; or {by_hand}"
+        )
+    try:  # opened, not written: the kernel's answer names the reason (permissions, immutable, read-only mount)
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY))
+    except OSError as exc:
+        raise _cannot_write(path, exc, by_hand) from None
+
+
+def _cannot_write(path: Path, exc: OSError, by_hand: str, what: str = "") -> ConfigFileError:
+    shown = shown_path(path)
+    fixes = {
+        errno.EACCES: "run calibrate with sudo, or as the file's owner",
+        errno.EPERM: f"it is marked immutable or append-only (lsattr): sudo chattr -i -a {shown}",
+        errno.EROFS: "it is on a read-only file system: remount that read-write",
+    }
+    return ConfigFileError(
+        f"{shown} cannot be written{what} {os_reason_and_fix(exc, 'check the path', fixes)}; or {by_hand}"
+    )
+
+
+def _replace_atomically(path: Path, was: os.stat_result, data: bytes, by_hand: str) -> None:
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # the copy goes next to the file, so its folder must take a new file
+        folder = f": its folder {shown_path(path.parent)} takes no new file"
+        raise _cannot_write(path, exc, by_hand, folder) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -98,8 +136,10 @@ def _replace_atomically(path: Path, data: bytes) -> None:
             os.fchmod(f.fileno(), stat.S_IMODE(was.st_mode))
             os.fsync(f.fileno())
         tmp.replace(path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, ConfigFileError):  # a full disk, an immutable file
+            raise _cannot_write(path, exc, by_hand) from None
         raise
 
 

@@ -1,0 +1,301 @@
+"""Bad input on the command line, in files and around the output: one line on stderr, exit code 2, no traceback.
+
+Each case runs the real command (``listener.cli.main``, or a subprocess where
+the streams themselves are the input). Root may read and write anything, so
+the cases about permissions drop root's override with setpriv, as an
+installer's own account would run them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from listener import cli
+from listener.service.runner import sample_conversation
+
+SAMPLE = sample_conversation()
+UNDECODABLE = os.fsdecode(b"\xff\xfe name")  # a file name that is not UTF-8, as Python holds it
+LONG = "a" * 300  # beyond the 255 bytes a file name may hold
+CONFIG = "[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n"
+ENV = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
+
+
+def _listener(
+    *args: str, env: dict[str, str] | None = None, stdout: int = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "listener", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        env=env or ENV,
+    )
+
+
+def _as_installer(*args: str) -> subprocess.CompletedProcess[str]:
+    """``listener ARGS`` without root's power to read and write past permissions."""
+    if os.geteuid() != 0:
+        return _listener(*args)
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    if shutil.which("setpriv") is None or subprocess.run([*drop, "true"], check=False).returncode:
+        pytest.skip("root, and setpriv cannot drop its override of file permissions here")
+    return subprocess.run(
+        [*drop, sys.executable, "-m", "listener", *args], capture_output=True, text=True, timeout=300, env=ENV
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess[str], *expected: str) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("listener"), result.stderr
+    for text in expected:
+        assert text in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody may enter (mode 000)."""
+    folder = tmp_path / "noaccess"
+    folder.mkdir()
+    folder.chmod(0)
+    yield folder
+    folder.chmod(0o755)
+
+
+# --- paths that cannot be checked ----------------------------------------------------------------
+
+
+def test_an_audio_file_in_a_folder_that_may_not_be_entered_is_one_line(locked: Path) -> None:
+    result = _as_installer("analyze", str(locked / "x.wav"))
+    _one_line(result, "noaccess/x.wav cannot be opened (Permission denied)", "permissions")
+    result = _as_installer("run", "--fast", "--input", str(locked / "x.wav"))
+    _one_line(result, "(Permission denied)")
+
+
+def test_a_plot_in_a_folder_that_may_not_be_entered_is_refused_before_the_analysis(locked: Path) -> None:
+    result = _as_installer("analyze", str(SAMPLE), "--plot", str(locked / "x.png"))
+    _one_line(result, "--plot", "noaccess/x.png cannot be used (Permission denied)")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze", f"{LONG}.wav"],
+        ["run", "--fast", "--input", f"{LONG}.wav"],
+        ["calibrate", "--input", f"{LONG}.wav"],
+        ["analyze", str(SAMPLE), "--plot", f"{LONG}.png"],
+    ],
+)
+def test_a_file_name_too_long_is_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert "(File name too long): shorten the name" in captured.err
+
+
+# --- file names that are not UTF-8 ---------------------------------------------------------------
+
+
+@pytest.fixture
+def undecodable_wav(tmp_path: Path) -> Path:
+    path = tmp_path / f"{UNDECODABLE}.wav"
+    shutil.copyfile(SAMPLE, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "printed"),
+    [
+        (["analyze", "{wav}", "--json"], '"schema": "listener.analysis/1"'),
+        (["calibrate", "--input", "{wav}"], "confidence"),
+        (["run", "--fast", "--input", "{wav}"], ""),
+    ],
+)
+def test_an_audio_file_whose_name_is_not_utf8_is_read(
+    undecodable_wav: Path, args: list[str], printed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main([a.format(wav=undecodable_wav) for a in args]) == 0
+    assert printed in capsys.readouterr().out
+
+
+def test_a_name_that_is_not_utf8_is_shown_escaped_in_messages_and_plots(
+    undecodable_wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["analyze", str(tmp_path / f"{UNDECODABLE}-missing.wav")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"listener: audio file {tmp_path}/\\xff\\xfe name-missing.wav does not exist: check the path\n"
+    )
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / f"{UNDECODABLE}.png"  # titled with the audio file's name
+    assert cli.main(["analyze", str(undecodable_wav), "--plot", str(plot)]) == 0
+    assert plot.stat().st_size > 0
+
+
+def test_a_wav_that_cannot_be_decoded_is_named_as_typed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.wav"  # a RIFF/WAVE file whose format chunk is garbage
+    chunks = (
+        b"WAVE" + b"fmt " + (16).to_bytes(4, "little") + b"\xff" * 16 + b"data" + (4).to_bytes(4, "little") + b"\0" * 4
+    )
+    path.write_bytes(b"RIFF" + len(chunks).to_bytes(4, "little") + chunks)
+    assert cli.main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"listener: {path} cannot be decoded as WAV (") and "b'" not in err, err
+
+
+def test_a_config_whose_name_is_not_utf8_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / f"{UNDECODABLE}.toml"
+    path.write_text(CONFIG)
+    result = _listener("check-config", str(path), env={**ENV, "PYTHONIOENCODING": "utf-8"})
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.startswith(f"{tmp_path}/\\xff\\xfe name.toml: ok (respeaker-4mic")
+
+
+# --- calibrate --write onto a file it must not or cannot write --------------------------------------
+
+
+def test_calibrate_refuses_to_replace_a_read_only_config(tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG)
+    path.chmod(0o444)
+    result = _listener("calibrate", "--input", str(SAMPLE), "--config", str(path), "--write")
+    line = _one_line(result, "listener.toml is read-only (mode 0444)", "chmod u+w", "by hand")
+    assert "rep_azimuth_deg = 7.7 and customer_azimuth_deg = 178.4" in line
+    assert "rep          7.7 deg" in result.stdout  # measured and printed: the installer can copy them
+    assert path.read_text() == CONFIG and path.stat().st_mode & 0o777 == 0o444
+
+
+def test_calibrate_write_into_a_read_only_folder_is_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = folder / "listener.toml"
+    path.write_text(CONFIG)
+    folder.chmod(0o555)  # the file may be written, but no copy may be made next to it
+    try:
+        result = _as_installer("calibrate", "--input", str(SAMPLE), "--config", str(path), "--write")
+    finally:
+        folder.chmod(0o755)
+    _one_line(result, "listener.toml cannot be written: its folder", "takes no new file (Permission denied)", "sudo")
+    assert "customer   178.4 deg" in result.stdout
+    assert path.read_text() == CONFIG
+
+
+# --- the output ----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_view_onto_a_full_disk_is_one_error_not_a_cascade_of_tracebacks() -> None:
+    with Path("/dev/full").open("w") as full:
+        result = _listener("run", "--input", str(SAMPLE), "--fast", "--view", stdout=full.fileno())
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith("listener: cannot write the output (No space left on device)"), result.stderr
+    # before it at most the pipeline's note of when the output failed, which it logs for any failing stage
+    assert len(lines) <= 2 and all(line.startswith("ERROR listener.pipeline") for line in lines[:-1]), lines
+
+
+def test_a_view_whose_reader_went_away_ends_quietly() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head -1` does once it has its line
+    try:
+        result = _listener("run", "--input", str(SAMPLE), "--fast", "--view", stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr  # rich's own answer was exit 1
+
+
+def _stdout_closed(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "listener", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        env=ENV,
+    )
+
+
+@pytest.mark.parametrize("args", [["analyze", str(SAMPLE), "--json"], ["check-config", "{cfg}"]])
+def test_output_to_a_closed_stdout_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    cfg = tmp_path / "listener.toml"
+    cfg.write_text(CONFIG)
+    result = _stdout_closed(*(a.format(cfg=cfg) for a in args))
+    _one_line(result, "cannot write the output (standard output is closed)", "> /dev/null")
+
+
+def test_a_run_that_prints_nothing_needs_no_stdout() -> None:
+    result = _stdout_closed("run", "--fast", "--input", str(SAMPLE))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args", [["run", "--input", str(SAMPLE), "--fast", "--view"], ["check-config", "{cfg}"]])
+def test_an_ascii_only_stdout_gets_escapes_not_a_traceback(tmp_path: Path, args: list[str]) -> None:
+    cfg = tmp_path / "cönfig.toml"
+    cfg.write_text(CONFIG)
+    result = _listener(*(a.format(cfg=cfg) for a in args), env={**ENV, "PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "rep share" in result.stdout or "c\\xf6nfig.toml: ok" in result.stdout, result.stdout
+
+
+# --- the command line itself ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["models", "fetch", "en-large"], "listener models fetch: argument model: invalid choice: 'en-large'"),
+        ([], "listener: the following arguments are required: command"),
+        (["analyse"], "listener: argument command: invalid choice: 'analyse'"),
+        (["calibrate", "--seconds", "abc"], "listener calibrate: argument --seconds: invalid float value: 'abc'"),
+    ],
+)
+def test_a_command_line_mistake_is_one_line_pointing_to_help(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(expected) and captured.err.endswith(" --help\n"), captured.err
+
+
+# --- float samples beyond full scale, and a plot backend that is missing -----------------------------
+
+
+@pytest.mark.parametrize("gain", [1e10, 1e18])
+def test_float_samples_far_beyond_full_scale_are_clipped_with_one_warning(tmp_path: Path, gain: float) -> None:
+    samples, rate_hz = sf.read(SAMPLE, dtype="float32", frames=12 * 16000)
+    wav = tmp_path / "loud.wav"
+    sf.write(wav, samples * np.float32(gain), rate_hz, subtype="FLOAT")
+    result = _listener("analyze", str(wav), "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1 and "RuntimeWarning" not in result.stderr, result.stderr
+    assert "beyond full scale" in result.stderr and "clipped to full scale" in result.stderr
+    metrics = json.loads(result.stdout)["metrics"]
+    assert 2.0 < metrics["rep_talk_s"] + metrics["customer_talk_s"] <= 12.0, metrics
+
+
+def test_a_matplotlib_without_its_agg_backend_is_one_line_before_the_analysis(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    code = (
+        "import sys; sys.modules['matplotlib.backends.backend_agg'] = None\n"  # as a split distro package leaves it
+        "from listener.cli import main\n"
+        f"sys.exit(main(['analyze', {str(SAMPLE)!r}, '--plot', 'x.png']))\n"
+    )
+    run = [sys.executable, "-c", code]
+    result = subprocess.run(run, capture_output=True, text=True, timeout=300, env=ENV, cwd=tmp_path)
+    _one_line(result, "--plot needs matplotlib's Agg backend, which cannot be loaded", "reinstall matplotlib")
+    assert result.stdout == ""

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from listener.audio.base import AudioSource
+from listener.errors import ListenerError
 from listener.events import AudioBlock, AudioDropped, EndOfStream, Event
 from listener.lifecycle import Managed
 
@@ -99,6 +100,9 @@ class Pipeline(Managed):
         except Exception as exc:
             if isinstance(exc, BrokenPipeError):  # not a fault: the reader of our output went away (| head)
                 log.info("output closed at %.1f s of audio; flushing the stages before stopping", end_s)
+            elif isinstance(exc, ListenerError | OSError):
+                # the command line says what went wrong in its one line; this would be a second
+                log.debug("stopping at %.1f s of audio (%s); flushing the stages first", end_s, type(exc).__name__)
             else:
                 log.error("a stage failed at %.1f s of audio; flushing the others before stopping", end_s)
             self._dispatch_guarded(EndOfStream(t_s=end_s), 0)

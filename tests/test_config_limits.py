@@ -16,15 +16,7 @@ from listener.config.schema import Config
 from listener.config.text_checks import MAX_TOPIC_PREFIX_BYTES
 from listener.errors import ConfigError, ConfigFileError, ConfigSyntaxError
 from listener.transcription.models import models_dir
-
-
-def rejected(data: dict[str, object], path: str, *words: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse_config(data)
-    assert info.value.path == path, str(info.value)
-    for word in words:
-        assert word in str(info.value)
-    return info.value
+from tests.test_config_checks import rejected
 
 
 def _path_keys() -> list[str]:

@@ -96,18 +96,17 @@ def test_disabled_model_uses_the_heuristic_even_without_a_file(tmp_path: Path) -
     assert any(isinstance(s, OnnxTurnModel) for s in analysis_stages(enabled, geometry(enabled)))
 
 
+def _analyze_with_model(tmp_path: Path, model: Path, wav: Path) -> subprocess.CompletedProcess[str]:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(f'[turn_model]\npath = "{model}"\n')
+    command = [sys.executable, "-m", "listener", "analyze", str(wav), "--config", str(cfg)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_cli_exits_2_with_one_line_naming_the_file(tmp_path: Path, dialogue_4ch: tuple[Path, object]) -> None:
     bad = copy_model(tmp_path)
     bad.write_bytes(b"\x00" * 100)
-    cfg = tmp_path / "bad.toml"
-    cfg.write_text(f'[turn_model]\npath = "{bad}"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "listener", "analyze", str(dialogue_4ch[0]), "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _analyze_with_model(tmp_path, bad, dialogue_4ch[0])
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert str(bad) in result.stderr
@@ -176,15 +175,7 @@ def test_doctor_fails_a_sidecar_that_analyze_would_refuse(tmp_path: Path) -> Non
 
 def test_cli_exits_2_on_a_sidecar_with_a_nan_hop(tmp_path: Path, dialogue_4ch: tuple[Path, object]) -> None:
     bad = edited_model(tmp_path, _set("input", "hop_s", "nan"))
-    cfg = tmp_path / "bad.toml"
-    cfg.write_text(f'[turn_model]\npath = "{bad}"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "listener", "analyze", str(dialogue_4ch[0]), "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _analyze_with_model(tmp_path, bad, dialogue_4ch[0])
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"sidecar {sidecar_path(bad)} has input.hop_s" in result.stderr

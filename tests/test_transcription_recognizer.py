@@ -7,12 +7,15 @@ out without waiting for more speech; a full queue gives up its oldest audio firs
 from __future__ import annotations
 
 import difflib
+import json
+import logging
 import time
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
+from listener.errors import ModelError
 from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model, pcm16
 
 
@@ -108,5 +111,33 @@ def test_a_full_queue_skips_its_oldest_audio_so_the_recogniser_catches_up_with_n
         assert worker.submit(chunks[0]) == [] and worker.submit(chunks[1]) == []
         assert worker.submit(chunks[2]) == [chunks[0]]
         assert worker.submit(chunks[3]) == [chunks[1]]
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"word": "warranty", "start": "warranty", "end": 1.0},  # Python's message would quote the value
+        {"word": "warranty", "start": 0.5, "end": 1.0, "conf": "warranty"},
+        {"word": "warranty", "start": 0.5},
+    ],
+)
+def test_a_result_it_cannot_read_stops_transcription_without_quoting_it(
+    ko_model: Path, item: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A vosk of another version may print its results differently: the error and its log say so in fixed
+    words, for float('warranty') would put the recognised word into the journal."""
+    worker = RecognizerWorker(load_model(ko_model), queue_s=1.0, overflow="skip")  # not yet taking audio
+    try:
+        with pytest.raises(ModelError) as info:
+            worker._emit(json.dumps({"result": [item]}))
+        assert "warranty" not in str(info.value) and "vosk version" in str(info.value)
+        assert info.value.__suppress_context__  # a traceback of it does not print the original either
+        try:
+            worker._emit(json.dumps({"result": [item]}))
+        except ModelError:
+            logging.getLogger("test").exception("as the worker logs it")
+        assert caplog.text and "warranty" not in caplog.text
     finally:
         worker.close()

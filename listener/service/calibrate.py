@@ -19,7 +19,7 @@ from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.errors import CalibrationError
 from listener.events import Event
-from listener.service.calibrate_estimate import MIN_SPEECH_S, Calibration, estimate
+from listener.service.calibrate_estimate import FULL_CONFIDENCE_S, MIN_SPEECH_S, Calibration, estimate
 from listener.service.calibrate_votes import Votes, collect_votes
 from listener.service.calibrate_write import edit_parties, write_parties
 
@@ -80,8 +80,20 @@ def _refusal(config: Config, result: Calibration, force: bool) -> str:
             f"customer ({parties.customer_azimuth_deg:g} deg), so which one is the rep is a guess; {_ALONE}"
         )
     if result.confidence < LOW_CONFIDENCE and not force:
-        return f"low confidence ({result.confidence:.2f}, below {LOW_CONFIDENCE}); {_ALONE} (or add --force)"
+        return f"low confidence ({result.confidence:.2f}, below {LOW_CONFIDENCE}): {_low_confidence_cause(result)}"
     return ""
+
+
+def _low_confidence_cause(result: Calibration) -> str:
+    """What pulled the confidence down (see ``estimate``: amount of speech, share explained, matching), and the cure."""
+    if result.speech_s < FULL_CONFIDENCE_S * 0.9:
+        return (
+            f"only {result.speech_s:.1f} s of clear speech; the rep should talk for longer (--seconds 20), closer "
+            "to the counter or in a quieter moment (or add --force)"
+        )
+    if result.customer_from != "second talker":
+        return f"the speech came from scattered directions (echoes, others nearby); {_ALONE} (or add --force)"
+    return f"the two talkers are not clearly at the configured rep and customer directions; {_ALONE} (or add --force)"
 
 
 def _placement_warning(config: Config, result: Calibration) -> str:
@@ -100,6 +112,6 @@ def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event
         return
     from listener.audio.live import LiveSource
 
-    print(f"listening for {listen_s:.0f} s: the rep talks now, as in a conversation", flush=True)
-    with LiveSource(config) as live:
+    with LiveSource(config) as live:  # opened first: with no array, the error comes before the invitation
+        print(f"listening for {listen_s:.0f} s: the rep talks now, as in a conversation", flush=True)
         yield from events_until(live, listen_s, listen_s + LIVE_SLACK_S)

@@ -126,11 +126,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     """The rep's and the customer's azimuths, and how sure we are."""
     speech_s = votes.doa_deg.size * votes.hop_s
     if speech_s < MIN_SPEECH_S or votes.weight.sum() <= 0:
-        heard = math.floor(speech_s * 10.0) / 10.0  # never "1.0 s heard, 1.0 s needed"
-        raise CalibrationError(
-            f"only {heard:.1f} s of speech heard (at least {MIN_SPEECH_S:.1f} s needed): the rep should talk "
-            "for about 10 s close to the counter; check the mic levels with `listener doctor`"
-        )
+        raise CalibrationError(too_little_speech(votes, speech_s))
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
     clusters = find_clusters(space, x, votes.weight)
@@ -149,6 +145,23 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     rep_deg, customer_deg, source = _place_one(space, rep.centre_deg, configured[0])
     share = rep.weight / total
     return Calibration(rep_deg, customer_deg, source, round(share * evidence, 2), speech_s, share)
+
+
+def too_little_speech(votes: Votes, speech_s: float) -> str:
+    """Why calibration cannot place anyone: silence (or a steady noise) against sound that is not a voice."""
+    heard = math.floor(speech_s * 10.0) / 10.0  # never "1.0 s heard, 1.0 s needed"
+    start = f"only {heard:.1f} s of speech heard (at least {MIN_SPEECH_S:.1f} s needed)"
+    if votes.loud_s - speech_s >= MIN_SPEECH_S:
+        # loud but not voiced: a hiss, a rumble, clatter; a voice has a pitch
+        return (
+            f"{start}: of {votes.heard_s:.0f} s, {votes.loud_s:.1f} s rose above the room's noise but did not "
+            "sound like a voice (a fan, a till, music?); the rep should talk for about 10 s close to the "
+            "counter, in a quieter moment"
+        )
+    return (
+        f"{start}: of {votes.heard_s:.0f} s, only {votes.loud_s:.1f} s rose above the room's steady noise; the "
+        "rep should talk for about 10 s close to the counter (live: check the mic levels with `listener doctor`)"
+    )
 
 
 def find_clusters(space: Space, x: Float, weight: Float) -> list[Cluster]:

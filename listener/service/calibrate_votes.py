@@ -44,6 +44,8 @@ class Votes:
     doa_deg: Float
     weight: Float
     hop_s: float
+    heard_s: float = 0.0  # audio the front end analysed
+    loud_s: float = 0.0  # of it, frames rising above the noise floor by the vote's margin, voice or not
 
 
 class _WholeCircle(SpatialFrontEnd):
@@ -86,7 +88,9 @@ def collect_votes(config: Config, events: Iterable[Event]) -> Votes:
     loud = np.isfinite(doa) & (level > threshold)
     # near silence the few bins above the floor repeat at any lag: only loud frames can be voiced
     keep = loud & speech_frames(loud & np.concatenate(voiced), front.hop_s)
-    return Votes(doa[keep], np.clip(level[keep] - threshold, 0.0, MAX_WEIGHT_DB), front.hop_s)
+    weight = np.clip(level[keep] - threshold, 0.0, MAX_WEIGHT_DB)
+    # how much was heard, and how much of it was loud: what a refusal says about silence against noise
+    return Votes(doa[keep], weight, front.hop_s, doa.size * front.hop_s, int(loud.sum()) * front.hop_s)
 
 
 def _level_db(frames: SpatialFrames) -> Float:

@@ -133,15 +133,15 @@ run() {
 parse_args() {
 	while (($#)); do
 		case $1 in
-		--root) ROOT=${2:?--root needs a directory}; shift ;;
+		--root) need_value "$1" "a directory, e.g. --root /mnt/sdcard" "${2-}"; ROOT=$2; shift ;;
 		--dry-run) DRY_RUN=1 ;;
-		--preset) PRESET=${2:?--preset needs a name}; shift ;;
-		--source) SOURCE=${2:?--source needs a path}; shift ;;
-		--vosk-model) VOSK_MODEL=${2:?--vosk-model needs a name}; shift ;;
-		--vosk-url) VOSK_URL=${2:?--vosk-url needs a URL}; shift ;;
-		--vosk-sha256) VOSK_SHA256=${2:?--vosk-sha256 needs a digest}; shift ;;
+		--preset) need_value "$1" "a board name, e.g. --preset respeaker-4mic" "${2-}"; PRESET=$2; shift ;;
+		--source) need_value "$1" "a checkout or wheel, e.g. --source $REPO_DIR" "${2-}"; SOURCE=$2; shift ;;
+		--vosk-model) need_value "$1" "a model name: --vosk-model en-small" "${2-}"; VOSK_MODEL=$2; shift ;;
+		--vosk-url) need_value "$1" "a zip URL, e.g. --vosk-url file:///srv/model.zip" "${2-}"; VOSK_URL=$2; shift ;;
+		--vosk-sha256) need_value "$1" "the zip's 64-hex-digit SHA-256" "${2-}"; VOSK_SHA256=$2; shift ;;
 		--force-config) FORCE_CONFIG=1 ;;
-		--config) CONFIG_FILE=${2:?--config needs a file}; shift ;;
+		--config) need_value "$1" "a listener.toml, e.g. --config fleet/counter-3.toml" "${2-}"; CONFIG_FILE=$2; shift ;;
 		--no-apt) NO_APT=1 ;;
 		--no-pip) NO_PIP=1 ;;
 		--no-systemctl) NO_SYSTEMCTL=1 ;;
@@ -150,13 +150,42 @@ parse_args() {
 		esac
 		shift
 	done
-	[[ -d $ROOT ]] || usage_error "--root $ROOT is not a directory"
+	[[ -d $ROOT ]] || usage_error "--root $ROOT is not a directory: pass the target's root folder (/ for this system)"
 	ROOT=$(cd "$ROOT" && pwd)
-	if [[ -n $CONFIG_FILE ]]; then
-		[[ -f $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE is not a file"
-		toml_value "$CONFIG_FILE" array preset "" >/dev/null || exit 2
-	fi
+	check_source
+	check_config_file
 	select_vosk_model
+}
+
+# Option $1 takes a value ($2 says which) and got $3: none when it came last or before another option.
+need_value() {
+	[[ -n $3 && $3 != --* ]] || usage_error "$1 is missing its value: give $2"
+}
+
+# --source must be something pip installs as this package: a checkout (pyproject.toml and the
+# listener package) or a listener wheel or sdist, refused here rather than after apt and the user.
+check_source() {
+	if [[ -d $SOURCE ]]; then
+		[[ -f $SOURCE/pyproject.toml && -f $SOURCE/listener/__init__.py ]] || usage_error "--source $SOURCE \
+is not a listener checkout (no pyproject.toml and listener/ in it): pass the checkout's top folder or a wheel"
+	elif [[ -e $SOURCE ]]; then
+		local name
+		name=$(basename "$SOURCE")
+		[[ $name == listener-*.whl || $name == listener-*.tar.gz ]] || usage_error "--source $SOURCE is \
+neither a checkout nor a listener wheel (listener-*.whl) or sdist (listener-*.tar.gz): pass one of those"
+		[[ -f $SOURCE && -r $SOURCE ]] || usage_error "--source $SOURCE cannot be read: check its permissions"
+	else
+		usage_error "--source $SOURCE does not exist: pass a listener checkout or wheel (default: $REPO_DIR)"
+	fi
+	SOURCE=$(realpath "$SOURCE")
+}
+
+check_config_file() {
+	[[ -n $CONFIG_FILE ]] || return 0
+	[[ -e $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE does not exist: check the path"
+	[[ -f $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE is not a file: pass the device's listener.toml"
+	[[ -r $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE cannot be read: check its permissions"
+	toml_value "$CONFIG_FILE" array preset "" >/dev/null || exit 2
 }
 
 select_vosk_model() {
@@ -168,11 +197,30 @@ select_vosk_model() {
 		;;
 	*) usage_error "--vosk-model $VOSK_MODEL is unknown; the one offered is en-small" ;;
 	esac
-	if [[ -n $VOSK_MODEL ]]; then
+	if [[ -z $VOSK_MODEL ]]; then
+		[[ -z $VOSK_SHA256 ]] || usage_error "--vosk-sha256 checks a --vosk-url download: add --vosk-url, or leave it out"
+	else
+		VOSK_SHA256=${VOSK_SHA256,,} # sha256sum prints lower case; a digest copied in upper case is the same
 		[[ $VOSK_SHA256 =~ ^[0-9a-f]{64}$ ]] || usage_error "--vosk-url needs --vosk-sha256 with 64 hex digits"
 		[[ $VOSK_URL == *.zip ]] || usage_error "--vosk-url must name a .zip file"
+		check_vosk_url
 	fi
 	VOSK_NAME=$(basename "${VOSK_URL%.zip}")
+}
+
+# A URL curl downloads (https, http or a local file:// one, which must exist), checked before any change.
+check_vosk_url() {
+	local file
+	case $VOSK_URL in
+	https://* | http://*) ;;
+	file://*)
+		file=${VOSK_URL#file://}
+		file=${file#localhost}
+		[[ $file == *%* || -f $file ]] || usage_error "--vosk-url $VOSK_URL: $file does not exist: check the path"
+		;;
+	/*) usage_error "--vosk-url $VOSK_URL is a path, not a URL: pass file://$VOSK_URL" ;;
+	*) usage_error "--vosk-url $VOSK_URL is not an https://, http:// or file:// URL: pass one of those" ;;
+	esac
 }
 
 # Card name, channel count and sample format of the array --preset $1 names, the name of its
@@ -308,6 +356,8 @@ check_config_early() {
 		file=$(target "$CONF_DIR/listener.toml")
 	fi
 	[[ -n $file ]] || return 0 # the template, which tests/test_provision.py loads for every preset
+	# a kept file that is no TOML stopped kept_config_note only after apt and the user
+	toml_value "$file" array preset "" >/dev/null || exit 2
 	py=$(source_python)
 	if [[ -z $py ]]; then
 		# on the device, check_config_for_service runs the installed listener on it instead
@@ -455,7 +505,7 @@ apt_install() {
 }
 
 ensure_apt_packages() {
-	local pkg
+	local pkg found
 	local -a missing=()
 	if ((NO_APT)); then
 		say "skip: apt packages (--no-apt)"
@@ -464,13 +514,32 @@ ensure_apt_packages() {
 	for pkg in "${APT_PACKAGES[@]}"; do pkg_installed "$pkg" || missing+=("$pkg"); done
 	for pkg in "${APT_PI_PACKAGES[@]}"; do
 		pkg_installed "$pkg" && continue
-		if ((DRY_RUN)) || run apt-cache show "$pkg" >/dev/null 2>&1; then
-			missing+=("$pkg")
-		else
-			warn "$pkg is not in this system's apt sources (it comes from the Raspberry Pi OS archive); gpiozero falls back to other pin libraries"
+		found=0
+		in_apt_sources "$pkg" || found=$?
+		((found == 1)) || missing+=("$pkg")
+		if ((found == 1)); then
+			skip_pi_package "$pkg"
+		elif ((found == 2)); then
+			say "note: $pkg is installed only if the apt sources in $ROOT have it; a dry run not as root cannot look there"
 		fi
 	done
 	((${#missing[@]} == 0)) || change "apt-get install ${missing[*]}" apt_install "${missing[@]}"
+}
+
+# Whether the target's apt sources offer package $1, asked the same way in a dry run as in a real one
+# (apt-cache there, before apt-get update): 0 yes, 1 no, 2 cannot tell (a dry run not as root cannot chroot).
+in_apt_sources() {
+	[[ $ROOT == / || $(id -u) == 0 ]] || return 2
+	run apt-cache show "$1" >/dev/null 2>&1 || return 1
+}
+
+skip_pi_package() {
+	local why="not in this system's apt sources (it comes from the Raspberry Pi OS archive); gpiozero falls back to other pin libraries"
+	if ((DRY_RUN)); then
+		say "would skip $1: $why"
+	else
+		warn "skipping $1: $why"
+	fi
 }
 
 # A digest of what --source holds and of the pinned versions, so an unchanged source is not reinstalled.
@@ -524,8 +593,6 @@ ensure_package() {
 		say "skip: venv and package (--no-pip)"
 		return 0
 	fi
-	[[ -e $SOURCE ]] || usage_error "--source $SOURCE does not exist"
-	SOURCE=$(realpath "$SOURCE")
 	[[ -x $(target "$VENV/bin/python") ]] ||
 		change "create venv $VENV (--system-site-packages, so apt's python3-lgpio serves gpiozero)" \
 			run python3 -m venv --system-site-packages "$VENV"
@@ -574,14 +641,6 @@ ensure_vosk_model() {
 
 ensure_boot_config() {
 	local block=$TMPD/boot-block
-	if [[ ! -d $(target /boot/firmware) && -f $(target /boot/config.txt) ]]; then
-		die "$(target /boot/config.txt) exists but /boot/firmware does not: this OS is older than Bookworm; upgrade it first"
-	fi
-	# an empty /boot/firmware is the boot partition's mount point with nothing mounted: a config.txt
-	# written there lands on the root partition, and the reboot would load no overlay
-	if [[ -n $OVERLAY && -d $(target /boot/firmware) && ! -f $(target "$BOOT_CONFIG") ]]; then
-		die "$(target "$BOOT_CONFIG") is missing: mount the boot partition at $(target /boot/firmware) (with --root: the image's first partition) and run again"
-	fi
 	: >"$block"
 	if [[ -n $OVERLAY ]]; then
 		{ say "[all]"; cat "$SCRIPT_DIR/boot-config/$PRESET.txt"; } >"$block"
@@ -726,7 +785,20 @@ apply_live() {
 	fi
 }
 
-# Refuse a run that would fail halfway: not root, a --root that is no system, no checkout, 32-bit ARM.
+# The boot partition the overlay goes to, checked before any change (apt, the user) is made.
+check_boot_partition() {
+	if [[ ! -d $(target /boot/firmware) && -f $(target /boot/config.txt) ]]; then
+		die "$(target /boot/config.txt) exists but /boot/firmware does not: this OS is older than Bookworm; upgrade it first"
+	fi
+	# an empty /boot/firmware is the boot partition's mount point with nothing mounted: a config.txt
+	# written there lands on the root partition, and the reboot would load no overlay
+	if [[ -n $OVERLAY && -d $(target /boot/firmware) && ! -f $(target "$BOOT_CONFIG") ]]; then
+		die "$(target "$BOOT_CONFIG") is missing: mount the boot partition at $(target /boot/firmware) (with --root: the image's first partition) and run again"
+	fi
+}
+
+# Refuse a run that would fail halfway: not root, a --root that is no system, no checkout, 32-bit ARM,
+# no boot partition.
 check_can_run() {
 	((DRY_RUN)) || [[ $(id -u) == 0 ]] || die "run as root (sudo), or add --dry-run"
 	if ((!DRY_RUN)) && [[ ! -f $(target /etc/passwd) ]]; then
@@ -736,6 +808,7 @@ check_can_run() {
 	if [[ $ROOT == / && $(uname -m) == armv[67]* ]]; then
 		die "this is a 32-bit system ($(uname -m)); onnxruntime publishes no 32-bit ARM wheels: install the 64-bit Raspberry Pi OS (Bookworm, arm64)"
 	fi
+	check_boot_partition
 }
 
 # The boot overlay, the ALSA device and the udev rules; BOOT_CHANGED and UDEV_CHANGED count their changes.

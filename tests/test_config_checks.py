@@ -349,3 +349,34 @@ def test_more_mics_than_channels_can_be_captured_is_rejected() -> None:
 
 def test_dominance_can_always_switch_off_below_where_it_switched_on() -> None:
     rejected({"analytics": {"dominance_on_share": 0.5}}, "analytics.dominance_on_share", "0.51")
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "hint"),
+    [
+        # firmware/README.md said "Set `device_id` in each": at the top level it listed only the tables
+        ({"device_id": "counter-3"}, "device_id", "device_id belongs in [mqtt]: move it under [mqtt]"),
+        ({"array": {"host": "192.0.2.10"}}, "array.host", "host belongs in [mqtt]: move it under [mqtt]"),
+        ({"enabled": True}, "enabled", "belongs in [turn_model], [asr], [leds] or [mqtt]: move it under the one"),
+    ],
+)
+def test_a_key_of_another_table_is_pointed_to_its_table(data: dict[str, object], path: str, hint: str) -> None:
+    error = rejected(data, path, "unknown key", hint)
+    assert "allowed here" not in str(error)
+
+
+def test_a_key_of_no_table_still_lists_the_allowed_keys() -> None:
+    rejected({"array": {"sampel_rate": 16000}}, "array.sampel_rate", "unknown key; allowed here: block_ms, ")
+
+
+def test_the_firmware_configs_commented_device_id_sets_it_when_uncommented(tmp_path: Path) -> None:
+    text = FIRMWARE_TEMPLATE.read_text()
+    assert text.count('# device_id = "counter-3"\n') == 1
+    mqtt = text.index("[mqtt]")
+    assert mqtt < text.index("# device_id") < text.index("[", mqtt + 1), "the line must be in [mqtt]"
+    text = text.replace('# device_id = "counter-3"', 'device_id = "counter-3"')
+    for key, value in {"PRESET": "respeaker-4mic", "ARRAY_PRESET": "respeaker-4mic", "ASR_ENABLED": "false"}.items():
+        text = text.replace(f"@{key}@", value)
+    path = tmp_path / "listener.toml"
+    path.write_text(text.replace("@ASR_MODEL_PATH@", ""))
+    assert load_config(path).mqtt.device_id == "counter-3"

@@ -102,8 +102,7 @@ def build(cls: type[T], data: Any, path: str) -> T:
     hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields:
-            allowed = ", ".join(sorted(fields))
-            raise ConfigError(_join(path, key), data[key], f"unknown key; allowed here: {allowed}")
+            raise ConfigError(_join(path, key), data[key], _unknown_key_rule(key, fields))
     # keys left out take the field's default: the dataclass's own __init__ supplies it
     values = {
         name: _convert(hints[name], data[name], _join(path, name), spec.metadata)
@@ -111,6 +110,32 @@ def build(cls: type[T], data: Any, path: str) -> T:
         if name in data
     }
     return cls(**values)
+
+
+def _unknown_key_rule(key: str, fields: typing.Iterable[str]) -> str:
+    """Why ``key`` is refused, and which table it belongs in when it is another table's key."""
+    # imported here: schema imports this module (for field()) as it loads
+    from listener.config.schema import Config
+
+    tables = [f"[{table}]" for table in _tables_with_key(Config, key, "")]
+    if not tables:
+        return "unknown key; allowed here: " + ", ".join(sorted(fields))
+    if len(tables) == 1:
+        return f"unknown key; {toml_key(key)} belongs in {tables[0]}: move it under {tables[0]}"
+    where = ", ".join(tables[:-1]) + " or " + tables[-1]
+    return f"unknown key; {toml_key(key)} belongs in {where}: move it under the one you meant"
+
+
+def _tables_with_key(cls: type, key: str, path: str) -> list[str]:
+    """The tables (dotted paths) under dataclass ``cls`` that have a key named ``key``."""
+    found = []
+    for name, tp in typing.get_type_hints(cls).items():
+        if dataclasses.is_dataclass(tp):
+            table = _join(path, name)
+            if key in {f.name for f in dataclasses.fields(tp)}:
+                found.append(table)
+            found += _tables_with_key(typing.cast(type, tp), key, table)
+    return found
 
 
 def _join(path: str, key: str | int) -> str:

@@ -1,0 +1,138 @@
+"""firmware/provision.sh's options: every value is checked while the arguments are read, before any
+change (apt, groups, the user), with one line naming the problem and the fix, exit 2; and the dry
+run's apt plan for the Raspberry Pi OS-only package is decided as the real run decides it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.provision_root import FILES_ONLY, REPO, provision, snapshot
+
+VALUED_OPTIONS = ("--root", "--preset", "--source", "--vosk-model", "--vosk-url", "--vosk-sha256", "--config")
+DIGEST = "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498"
+
+
+def one_usage_error(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == "", done.stdout
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    assert done.stderr.rstrip().endswith("(see --help)"), done.stderr
+    for word in words:
+        assert word in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("option", VALUED_OPTIONS)
+@pytest.mark.parametrize("after", [[], ["--dry-run"]], ids=["last", "before-another-option"])
+def test_an_option_without_its_value_is_a_usage_error(tmp_path: Path, option: str, after: list[str]) -> None:
+    # bash's ${2:?} printed "provision.sh: line 138: 2: --preset needs a name" and exited 1
+    done = provision(tmp_path, "--dry-run", option, *after, check=False)
+    one_usage_error(done, f"error: {option} is missing its value: give ")
+    assert "line " not in done.stderr
+
+
+def bad_values(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Options with a value that used to fail only after apt and the user, or at download time."""
+    (tmp_path / "not-a-checkout").mkdir()
+    (tmp_path / "notes.txt").write_text("x\n")
+    (tmp_path / "a-folder.toml").mkdir()
+    return {
+        "source-missing": (["--source", "/nope"], "--source /nope does not exist: pass a listener checkout"),
+        "source-folder": (["--source", str(tmp_path / "not-a-checkout")], "is not a listener checkout"),
+        "source-file": (["--source", str(tmp_path / "notes.txt")], "neither a checkout nor a listener wheel"),
+        "config-missing": (["--config", str(tmp_path / "nope.toml")], "nope.toml does not exist"),
+        "config-folder": (["--config", str(tmp_path / "a-folder.toml")], "a-folder.toml is not a file"),
+        "sha-alone": (["--vosk-sha256", DIGEST], "add --vosk-url, or leave it out"),
+        "url-path": (["--vosk-url", "/srv/m.zip", "--vosk-sha256", DIGEST], "pass file:///srv/m.zip"),
+        "url-scheme": (["--vosk-url", "ftp://h/m.zip", "--vosk-sha256", DIGEST], "not an https://, http://"),
+        "url-file": (["--vosk-url", "file:///nope/m.zip", "--vosk-sha256", DIGEST], "/nope/m.zip does not exist"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "source-missing",
+        "source-folder",
+        "source-file",
+        "config-missing",
+        "config-folder",
+        "sha-alone",
+        "url-path",
+        "url-scheme",
+        "url-file",
+    ],
+)
+def test_a_bad_option_value_is_refused_before_any_change(pi_root: Path, tmp_path: Path, case: str) -> None:
+    # --source /nope created four groups and the user and added its memberships (7 changes) first
+    args, words = bad_values(tmp_path)[case]
+    before = snapshot(pi_root)
+    done = provision(pi_root, "--no-apt", "--no-systemctl", *args, check=False)
+    one_usage_error(done, words)
+    assert snapshot(pi_root) == before
+
+
+def test_a_wheel_and_an_upper_case_digest_are_accepted(tmp_path: Path) -> None:
+    wheel = tmp_path / "listener-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK")
+    model = tmp_path / "m.zip"
+    model.write_bytes(b"PK")
+    root = tmp_path / "empty"
+    root.mkdir()
+    args = ["--source", str(wheel), "--vosk-url", model.as_uri(), "--vosk-sha256", DIGEST.upper()]
+    done = provision(root, "--dry-run", "--no-apt", *args)
+    assert f"would: pip install {wheel} into /opt/listener/venv" in done.stdout, done.stdout
+    assert f"check SHA-256 {DIGEST}, unpack" in done.stdout, done.stdout
+
+
+def test_an_unmounted_boot_partition_is_refused_before_the_user_is_made(pi_root: Path) -> None:
+    (pi_root / "boot/firmware/config.txt").unlink()
+    before = snapshot(pi_root)
+    done = provision(pi_root, *FILES_ONLY, "--no-systemctl", check=False)
+    assert done.returncode == 1 and "mount the boot partition" in done.stderr, done.stderr
+    assert "change:" not in done.stdout and snapshot(pi_root) == before
+
+
+def test_a_kept_config_that_is_no_toml_is_refused_before_any_change(pi_root: Path, tmp_path: Path) -> None:
+    # with no Python to run the source's check-config, it stopped only after the groups and the user
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO / "firmware", checkout / "firmware")
+    shutil.copytree(REPO / "systemd", checkout / "systemd")
+    (checkout / "listener").mkdir()
+    (checkout / "listener/__init__.py").write_text("")  # imports no listener.cli: nothing to check it with
+    (checkout / "pyproject.toml").write_text("")
+    (pi_root / "etc/listener").mkdir()
+    (pi_root / "etc/listener/listener.toml").write_text("[array\n")
+    before = snapshot(pi_root)
+    done = subprocess.run(
+        ["bash", str(checkout / "firmware/provision.sh"), "--root", str(pi_root), *FILES_ONLY, "--no-systemctl"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    assert done.returncode == 2 and "cannot be read as TOML" in done.stderr, done.stdout + done.stderr
+    assert "change:" not in done.stdout and snapshot(pi_root) == before
+
+
+def planned_install(stdout: str) -> list[str]:
+    lines = [line for line in stdout.splitlines() if line.startswith("would: apt-get install ")]
+    return lines[0].removeprefix("would: apt-get install ").split() if lines else []
+
+
+@pytest.mark.skipif(shutil.which("apt-cache") is None, reason="needs apt (Debian, Raspberry Pi OS)")
+def test_the_dry_run_plans_python3_lgpio_as_the_real_run_decides() -> None:
+    """The dry run promised python3-lgpio on Debian 12, whose archive lacks it, where the real run skipped it.
+
+    A dry run of this very system (it changes nothing) against what its apt sources really offer.
+    """
+    offered = subprocess.run(["apt-cache", "show", "python3-lgpio"], capture_output=True, check=False).returncode == 0
+    done = provision(Path("/"), "--dry-run", "--no-pip")
+    assert ("python3-lgpio" in planned_install(done.stdout)) == offered, done.stdout
+    skipped = "would skip python3-lgpio: not in this system's apt sources"
+    assert (skipped in done.stdout) != offered, done.stdout

@@ -771,6 +771,27 @@ ensure_service_enabled() {
 	change "enable $UNIT" systemctl --root="$ROOT" --quiet enable "$UNIT"
 }
 
+# A swap file on the SD card would let the kernel write the listener's memory (the audio being
+# analysed, the words being counted) to disk, where the promise is that neither ever goes: the device
+# runs without one. Raspberry Pi OS makes it with dphys-swapfile; swap in RAM (zram) is not disk.
+ensure_no_disk_swap() {
+	local unit=dphys-swapfile.service swap
+	if ((NO_SYSTEMCTL == 0)) && command -v systemctl >/dev/null &&
+		systemctl --root="$ROOT" --quiet is-enabled "$unit" 2>/dev/null; then
+		change "disable $unit (a swap file on the SD card could hold audio and words)" \
+			systemctl --root="$ROOT" --quiet disable "$unit"
+	fi
+	if [[ $ROOT == / ]] && command -v swapon >/dev/null; then
+		while read -r swap; do
+			[[ -z $swap || $swap == /dev/zram* ]] || change "turn off swap on $swap" swapoff "$swap"
+		done < <(swapon --show=NAME --noheadings 2>/dev/null)
+	fi
+	[[ ! -e $(target /var/swap) ]] || change "remove the swap file /var/swap" rm -f "$(target /var/swap)"
+	if [[ -f $(target /etc/fstab) ]] && awk '$3 == "swap" && $1 !~ /^\/dev\/zram/ && $1 !~ /^#/ { found = 1 } END { exit !found }' "$(target /etc/fstab)"; then
+		warn "/etc/fstab turns on swap on disk: remove that line, or the listener's memory (audio, words) may be written there"
+	fi
+}
+
 # On the running system, make the new files take effect.
 apply_live() {
 	local unit_changed=$1 udev_changed=$2 boot_changed=$3 service_changed=$4
@@ -865,6 +886,7 @@ main() {
 	write_file_if_changed "$REPO_DIR/systemd/$UNIT" "$UNIT_PATH" 0644
 	unit_changed=$((CHANGES - before))
 	ensure_service_enabled
+	ensure_no_disk_swap
 
 	apply_live "$unit_changed" "$UDEV_CHANGED" "$BOOT_CHANGED" $((CHANGES - service_start))
 	report_changes

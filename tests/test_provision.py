@@ -209,3 +209,32 @@ def test_shellcheck_is_clean() -> None:
     scripts = sorted(str(p) for p in shell)
     done = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_raspberry_pi_os_swap_file_is_turned_off_so_memory_never_reaches_the_card(pi_root: Path) -> None:
+    """dphys-swapfile puts a swap file on the SD card: audio and words in the listener's memory could be
+    written there. Provisioning disables it and removes the file; a second run finds nothing to do."""
+    units = pi_root / "lib/systemd/system"
+    units.mkdir(parents=True)
+    (units / "dphys-swapfile.service").write_text(
+        "[Unit]\nDescription=dphys-swapfile\n[Service]\nType=oneshot\nExecStart=/sbin/dphys-swapfile setup\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+    wants = pi_root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "dphys-swapfile.service").symlink_to("/lib/systemd/system/dphys-swapfile.service")
+    (pi_root / "var").mkdir(exist_ok=True)
+    (pi_root / "var/swap").write_bytes(b"\0" * 4096)
+    (pi_root / "etc/fstab").write_text("proc /proc proc defaults 0 0\n/dev/zram0 none swap sw 0 0\n")
+
+    first = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY)
+    assert "change: disable dphys-swapfile.service" in first.stdout, first.stdout
+    assert "change: remove the swap file /var/swap" in first.stdout
+    assert not (wants / "dphys-swapfile.service").exists() and not (pi_root / "var/swap").exists()
+    assert "swap" not in first.stderr  # swap in RAM (zram) is not disk: no warning
+    second = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY)
+    assert second.stdout.rstrip().endswith("no changes"), second.stdout
+
+    (pi_root / "etc/fstab").write_text("/dev/mmcblk0p3 none swap sw 0 0\n")
+    third = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY)
+    assert "warning: /etc/fstab turns on swap on disk: remove that line" in third.stderr, third.stderr

@@ -112,6 +112,8 @@ def test_unit_has_the_service_contract() -> None:
     assert s["ConfigurationDirectory"] == ["listener"]
     assert s["EnvironmentFile"] == ["-/etc/listener/secrets.env"]
     assert set(s["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    # privacy: the memory that holds audio and words is neither dumped nor swapped to the card
+    assert s["LimitCORE"] == ["0"] and s["MemorySwapMax"] == ["0"]
 
 
 def test_devices_stay_visible_to_the_service() -> None:

@@ -181,7 +181,12 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_devices)
 
     p = sub.add_parser("doctor", help="check the array, models, GPIO, broker, disk and clock; say how to fix each")
-    p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="TOML configuration (default: /etc/listener/listener.toml if it exists, else built-in)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON document (schema listener.doctor/1)")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("calibrate", help="learn the rep's and the customer's directions while the rep talks")
@@ -212,10 +217,16 @@ def _config(path: Path | None) -> Config:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from listener.service.doctor import doctor
+    from listener.service.doctor_report import config_file, report
 
-    config = _config(args.config)
-    return doctor(config, str(args.config) if args.config else "built-in defaults")
+    path = config_file(args.config)
+    code = report(_config(path), path, args.json)
+    stdout = sys.stdout
+    if isinstance(stdout, _Stdout) and isinstance(stdout.error, BrokenPipeError):
+        # the reader went away (| head), yet every check ran: their verdict is the exit code, not main()'s 0
+        _discard_stdout(stdout.stream)
+        stdout.error = None
+    return code
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -385,3 +385,6 @@ def test_asr_model_fetched_and_damaged_says_fetch_repairs_it(tmp_path: Path) -> 
     check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True}))
     assert check.status == "FAIL"
     assert check.fix == "run `listener models fetch en-small` while online: it replaces the damaged model"
+    # a fetch without the config would unpack under the built-in /var/lib/listener, not into this state_dir
+    given = doctor.check_asr_model(config(tmp_path, asr={"enabled": True}), config_file=tmp_path / "my conf.toml")
+    assert f"`listener models fetch en-small --config '{tmp_path}/my conf.toml'` while online" in given.fix

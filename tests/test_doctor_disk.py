@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from listener.config.schema import MqttConfig
-from listener.service import doctor
-from listener.service.doctor_disk import SPOOL_BYTES_PER_MESSAGE
+from listener.outputs.mqtt.spool import access_problem
+from listener.service import doctor, doctor_mounts
+from listener.service.doctor_disk import LOST, SPOOL_BYTES_PER_MESSAGE
 from tests.doctor_config import config
 
 
@@ -117,3 +118,50 @@ def test_disk_check_ignores_the_spool_when_mqtt_is_off(tmp_path: Path) -> None:
     check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": False, "spool_max_messages": 10_000_000}))
     assert check.status == "ok", check
     assert check.detail.startswith(f"{tmp_path} writable, ") and "spool" not in check.detail, check.detail
+
+
+def test_a_folder_where_the_spool_file_belongs_says_so_as_the_service_does(tmp_path: Path) -> None:
+    # doctor said "cannot be opened for writing (Is a directory)" and advised a chown, which cures nothing
+    path = tmp_path / "state" / "mqtt-spool.sqlite3"
+    path.mkdir(parents=True)
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == "FAIL", check.line()
+    assert check.detail == f"{path} is a folder, where the spool file belongs: {LOST}"
+    assert check.fix == "remove it (or move it away); the service makes the file"
+    assert access_problem(path) == f"{path} is a folder, where the spool file belongs: {check.fix}"  # the service's
+
+
+@pytest.mark.parametrize(("state_dir", "fs_type"), [("/sys/listener", "sysfs"), ("/proc/listener/state", "proc")])
+def test_a_state_dir_on_a_virtual_file_system_says_choose_another(tmp_path: Path, state_dir: str, fs_type: str) -> None:
+    # "fix: chown listener: /sys/listener" for a folder that cannot exist
+    check = doctor.check_state_dir(config(tmp_path, service={"state_dir": state_dir}))
+    assert check.status == "FAIL", check.line()
+    assert f"{state_dir} is on /{state_dir.split('/')[1]} ({fs_type}), a virtual file system" in check.detail
+    assert "cannot hold it" in check.detail
+    assert "a folder under /var/lib" in check.fix and "chown" not in check.fix
+
+
+def test_a_state_dir_on_a_read_only_file_system_says_choose_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the mount table as the kernel writes it, with this test's folder mounted read-only (a space escaped)
+    ro = tmp_path / "read only"
+    ro.mkdir()
+    escaped = str(ro).replace(" ", "\\040")
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/root / ext4 rw,relatime 0 0\n/dev/sda1 {escaped} ext4 ro,relatime 0 0\n")
+    monkeypatch.setattr(doctor_mounts, "MOUNTS", mounts)
+    check = doctor.check_state_dir(config(tmp_path, service={"state_dir": str(ro / "listener")}))
+    assert check.status == "FAIL", check.line()
+    assert check.detail == f"{ro / 'listener'} is on {ro} (ext4), a read-only file system, which cannot hold it"
+    assert "a folder under /var/lib" in check.fix
+    assert doctor.check_state_dir(config(tmp_path)).status in ("ok", "warn")  # the rest of tmp_path is rw
+
+
+def test_a_state_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("")
+    check = doctor.check_state_dir(config(tmp_path))
+    assert check.status == "FAIL", check.line()
+    assert check.detail == f"{state} is a file, not a folder"
+    assert check.fix.startswith("point [service] state_dir at a folder")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
-import subprocess
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -44,9 +44,6 @@ QUIET_DBFS = -75.0  # even a quiet room lifts a working MEMS mic above this
 PLUG_CHANNELS = 128
 ODD_CHANNEL_DB = 20.0  # a mic this far below the loudest one is blocked or broken
 MQTT_TIMEOUT_S = 5.0
-CLOCK_TIMEOUT_S = 5.0
-
-_BY_EYE = "compare `date` with a phone by eye; a wrong clock skews metric timestamps"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +68,17 @@ def warn(name: str, detail: str, fix: str) -> Check:
     return Check(name, "warn", detail, fix)
 
 
-def iter_checks(config: Config) -> Iterator[Check]:
-    """Every check, in the order an installer would fix things; each as soon as it is done."""
+def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Check]:
+    """Every check, in the order an installer would fix things; each as soon as it is done.
+
+    ``config_file`` is the file ``config`` came from (None: the built-in defaults), which the
+    advice of a check must name for a command that reads the configuration to act on the same one.
+    """
     yield from check_audio(config)
     for check in (
         check_directions,
         check_turn_model,
-        check_asr_model,
+        partial(check_asr_model, config_file=config_file),
         check_gpio,
         check_mqtt,
         check_state_dir,
@@ -86,22 +87,12 @@ def iter_checks(config: Config) -> Iterator[Check]:
         yield _guarded(check, config)
 
 
-def doctor(config: Config, source: str) -> int:
-    """Print one line per check; 1 if any failed."""
-    print(f"ok    config     {source}")
-    checks = []
-    for check in iter_checks(config):
-        print(check.line(), flush=True)
-        checks.append(check)
-    return exit_code(checks)
-
-
 def _guarded(check: Callable[[Config], Check], config: Config) -> Check:
     # A bug in one check must not hide the others' findings.
     try:
         return check(config)
     except Exception as exc:
-        name = check.__name__.removeprefix("check_").replace("_", " ")
+        name = getattr(check, "func", check).__name__.removeprefix("check_").replace("_", " ")
         return fail(name, f"the check itself failed: {type(exc).__name__}: {exc}", "report this as a bug")
 
 
@@ -274,20 +265,22 @@ def check_turn_model(config: Config) -> Check:
     return Check("turn model", "ok", f"{model.spec.path} loads and runs (version {model.spec.version})")
 
 
-def check_asr_model(config: Config) -> Check:
+def check_asr_model(config: Config, config_file: Path | None = None) -> Check:
     if not config.asr.enabled:
         return Check("asr model", "ok", "transcription disabled ([asr] enabled = false)")
+    from listener.service.doctor_quiet import no_stderr
     from listener.transcription.models import broken_model_hint, is_model_dir, missing_model_hint, model_path
     from listener.transcription.recognizer import LOAD_FIX, load_model
 
     path = model_path(config)
     if not is_model_dir(path):
-        return fail("asr model", f"no vosk model in {path}", missing_model_hint(path, config))
+        return fail("asr model", f"no vosk model in {path}", missing_model_hint(path, config, config_file))
     try:
-        load_model(path)
+        with no_stderr():  # Kaldi prints its ERROR lines whatever vosk's log level; the FAIL line says it
+            load_model(path)
     except ListenerError as exc:
         detail = str(exc).removesuffix(f": {LOAD_FIX}")  # the loader's own advice is the generic one
-        return fail("asr model", detail, broken_model_hint(path, config))
+        return fail("asr model", detail, broken_model_hint(path, config, config_file))
     return Check("asr model", "ok", f"vosk model {path} loads")
 
 
@@ -344,30 +337,10 @@ def check_state_dir(config: Config) -> Check:
 
 
 def check_clock(config: Config) -> Check:
-    tool = shutil.which("timedatectl")
-    if tool is None:
-        return warn("clock", "synchronisation cannot be checked (no timedatectl)", _BY_EYE)
-    try:
-        result = subprocess.run(
-            [tool, "show", "-p", "NTPSynchronized", "--value"],
-            capture_output=True,
-            text=True,
-            timeout=CLOCK_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return warn("clock", f"synchronisation cannot be checked ({exc})", _BY_EYE)
-    value = result.stdout.strip()
-    if result.returncode != 0 or value not in ("yes", "no"):
-        why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
-        return warn("clock", f"synchronisation cannot be checked ({why})", _BY_EYE)
-    if value == "no":
-        return warn(
-            "clock",
-            "not synchronised: metric timestamps may be wrong",
-            "check the network and `timedatectl timesync-status`; `sudo timedatectl set-ntp true`",
-        )
-    return Check("clock", "ok", "synchronised (NTP)")
+    """NTP synchronisation and the time the clock reads (``doctor_clock``, which imports this module)."""
+    from listener.service.doctor_clock import check_clock as clock_check
+
+    return clock_check(config)
 
 
 def exit_code(checks: list[Check]) -> int:

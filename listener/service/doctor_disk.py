@@ -17,10 +17,11 @@ import tempfile
 from pathlib import Path
 
 from listener.config import Config
-from listener.outputs.mqtt.spool import user_name
+from listener.outputs.mqtt.spool import access_problem, user_name
 from listener.outputs.mqtt.spool_damage import find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
+from listener.service.doctor_mounts import unfit_file_system
 
 SPOOL_BYTES_PER_MESSAGE = 2048  # a spooled metrics message with its row overhead, generously
 WRITE_PROBE_BYTES = 65536  # written and synced: a full disk or a read-only mount fails here, not at run time
@@ -30,6 +31,7 @@ SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
 # folder's owner may do whoever owns the file, so a root-owned one costs nothing
 SPOOL_FILES = (SPOOL_FILE, f"{SPOOL_FILE}-wal", f"{SPOOL_FILE}-shm")
 LOST = "every MQTT event, metrics and session message is dropped"
+SERVICE_STATE = "/var/lib/listener"  # listener.service's StateDirectory=, the built-in state_dir
 
 
 def check_state_dir(config: Config) -> Check:
@@ -40,10 +42,9 @@ def check_state_dir(config: Config) -> Check:
         f"(`chown listener: {state}`), or set [service] state_dir"
     )
     existing = next((p for p in (state, *state.parents) if p.exists()), Path("/"))
-    if not existing.is_dir():
-        return fail(
-            "disk", f"{existing} is not a folder, so {state} cannot be created", "set [service] state_dir to a folder"
-        )
+    misplaced = _place_check(state, existing)
+    if misplaced:
+        return misplaced
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".listener-doctor-") as probe:
             probe.write(b"\0" * WRITE_PROBE_BYTES)
@@ -57,6 +58,26 @@ def check_state_dir(config: Config) -> Check:
         return blocked
     room = _room_check(config, existing, state)
     return (_damaged_spool_check(state, room) if spool_there and room.status != "FAIL" else None) or room
+
+
+def _place_check(state: Path, existing: Path) -> Check | None:
+    """A FAIL where no owner or mode could make ``state`` a folder the service keeps files in."""
+    if existing == state and not state.is_dir():
+        return fail(
+            "disk", f"{state} is a file, not a folder", f"point [service] state_dir at a folder ({SERVICE_STATE})"
+        )
+    if not existing.is_dir():
+        return fail(
+            "disk", f"{existing} is not a folder, so {state} cannot be created", "set [service] state_dir to a folder"
+        )
+    unfit = unfit_file_system(existing)
+    if unfit:
+        return fail(
+            "disk",
+            f"{state} is {unfit}",
+            f"choose a folder under /var/lib for [service] state_dir ({SERVICE_STATE}, which systemd makes)",
+        )
+    return None
 
 
 def _damaged_spool_check(state: Path, room: Check) -> Check | None:
@@ -81,6 +102,9 @@ def _spool_files_check(state: Path) -> Check | None:
     user = user_name(owner if owner != 0 else os.geteuid())
     for name in SPOOL_FILES:
         path = state / name
+        if path.is_dir():  # no chown cures this: the service's own words and fix
+            detail, _, fix = access_problem(path).rpartition(": ")
+            return fail("disk", f"{detail}: {LOST}", fix)
         problem = _write_problem(path, owner)
         if problem:
             return fail("disk", f"{path} {problem}: {LOST}", f"`sudo chown -R {user}: {state}`")

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 PROBE_LEAF = "doctor"
 PROBE_PAYLOAD = b'{"check":"doctor"}'
+SECRETS_FILE = "/etc/listener/secrets.env"  # listener.service's EnvironmentFile=, where provision.sh puts it
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED
+CERT_DATE_ERRORS = (9, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +57,48 @@ def check_mqtt(config: Config) -> Check:
     except ListenerError as exc:
         return fail("mqtt", f"broker {where}: {exc}", "fix the [mqtt] keys it names")
     except OSError as exc:  # refused, unreachable, TLS handshake or certificate: the service's own advice
-        return fail("mqtt", f"broker {where} unreachable: {exc}", connect_fail_hint(cfg, exc))
+        return _clock_check(where, exc) or fail(
+            "mqtt", f"broker {where} unreachable: {exc}", connect_fail_hint(cfg, exc)
+        )
     except ValueError as exc:
         return fail("mqtt", f"broker {where} unreachable: {exc}", reach)
     if probe.connect is None:  # a TLS port hangs up on a plain CONNECT, or lets it hang
         silent = f"{reach}; {closed_early_hint(cfg)}"
         return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", silent)
     if probe.connect:
-        return fail("mqtt", f"broker {where} refused the connection: {probe.connect}", login)
+        refused = f"broker {where} refused the connection: {probe.connect}"
+        return _no_password_check(config, refused) or fail("mqtt", refused, login)
     return _publish_check(config, f"connected to {where}{_who(config)}", topic, probe.puback, probe.echoed)
+
+
+def _clock_check(where: str, exc: OSError) -> Check | None:
+    """The FAIL for a certificate refused by its dates: the clock it is judged by is the likelier fault."""
+    from listener.service.doctor_clock import clock_reads
+
+    if not isinstance(exc, ssl.SSLCertVerificationError) or exc.verify_code not in CERT_DATE_ERRORS:
+        return None
+    return fail(
+        "mqtt",
+        f"broker {where}: TLS certificate verify failed: {exc.verify_message}, judged by this device's clock,"
+        f" which reads {clock_reads()}",
+        "fix the time first (NTP: `timedatectl`; `sudo timedatectl set-ntp true`); if the time is right,"
+        " renew the broker's certificate",
+    )
+
+
+def _no_password_check(config: Config, refused: str) -> Check | None:
+    """The FAIL for a refused login that had no password to send: the environment, not the password, is wrong."""
+    from listener.outputs.mqtt.client import PASSWORD_ENV, read_password
+
+    if not config.mqtt.username or read_password(config.mqtt) is not None:
+        return None
+    return fail(
+        "mqtt",
+        f"{refused}; mqtt.username is {config.mqtt.username}, but no password is set in this environment"
+        f" (no {PASSWORD_ENV}, no mqtt.password_file)",
+        f"the service reads {PASSWORD_ENV} from {SECRETS_FILE}: run doctor with the service's environment"
+        f" (README.md, 'Installing on a Pi': the systemd-run line), or `export {PASSWORD_ENV}=...` first",
+    )
 
 
 def _publish_check(config: Config, connected: str, topic: str, puback: str | None, echoed: bool) -> Check:

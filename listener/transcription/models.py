@@ -18,6 +18,7 @@ import hashlib
 import http.client
 import json
 import logging
+import shlex
 import tempfile
 import urllib.error
 import urllib.request
@@ -73,36 +74,46 @@ def model_path(config: Config) -> Path:
     return models_dir(config) / MODELS[key].name
 
 
-def missing_model_hint(path: Path, config: Config) -> str:
-    """How to put a model where ``path`` (the configured or default model folder) expects one."""
+def missing_model_hint(path: Path, config: Config, config_file: Path | None = None) -> str:
+    """How to put a model where ``path`` (the configured or default model folder) expects one.
+
+    ``config_file``: the file ``config`` came from; fetch reads the same one to unpack where it expects.
+    """
     key = DEFAULT_FOR_LANGUAGE.get(config.asr.language)
     rest = "set [asr] model_path to an unzipped vosk model folder, or set [asr] enabled = false"
     if key is None:
         return rest
     default = models_dir(config) / MODELS[key].name
+    fetch = _fetch_command(key, config_file)
     if path == default:
-        return f"run `listener models fetch {key}` while online (it unpacks into {models_dir(config)}), {rest}"
+        return f"run `{fetch}` while online (it unpacks into {models_dir(config)}), {rest}"
     if path.name == MODELS[key].name:  # a model_path fetch can fill: the same folder name elsewhere
         return f"run `listener models fetch {key} --dir {path.parent}` while online, {rest}"
     return (
-        f"run `listener models fetch {key}` while online and empty [asr] model_path (it unpacks into"
+        f"run `{fetch}` while online and empty [asr] model_path (it unpacks into"
         f" {models_dir(config)}, not {path}), or {rest}"
     )
+
+
+def _fetch_command(key: str, config_file: Path | None) -> str:
+    # without --config, fetch unpacks under the built-in state_dir, not the one this config names
+    return f"listener models fetch {key}" + (f" --config {shlex.quote(str(config_file))}" if config_file else "")
 
 
 def is_model_dir(path: Path) -> bool:
     return (path / "am" / "final.mdl").is_file()
 
 
-def broken_model_hint(path: Path, config: Config) -> str:
-    """How to replace the model in ``path`` that vosk cannot load."""
+def broken_model_hint(path: Path, config: Config, config_file: Path | None = None) -> str:
+    """How to replace the model in ``path`` that vosk cannot load (``config_file`` as for missing_model_hint)."""
     key = DEFAULT_FOR_LANGUAGE.get(config.asr.language)
     if key is None or path != models_dir(config) / MODELS[key].name:
         return f"replace {path} with an unzipped vosk model folder, or point [asr] model_path at one"
+    fetch = _fetch_command(key, config_file)
     if installed_problem(MODELS[key], path):
-        return f"run `listener models fetch {key}` while online: it replaces the damaged model"
+        return f"run `{fetch}` while online: it replaces the damaged model"
     # without a stamp (copied by hand), or intact as fetched yet unloadable: fetch would keep it
-    return f"delete the folder {path}, then run `listener models fetch {key}` while online"
+    return f"delete the folder {path}, then run `{fetch}` while online"
 
 
 def installed_problem(spec: VoskModelSpec, target: Path) -> str | None:

@@ -1,0 +1,74 @@
+"""How ``listener doctor`` reports: which configuration it checks, lines or one JSON document, its exit code.
+
+Fleet scripts run doctor over ssh and read its exit code, often through a
+pipe (``| head``): so the code is the verdict of every check even when the
+reader stopped reading early, and ``--json`` spares them parsing the text
+columns. Without ``--config`` a provisioned device is checked with the
+configuration its service runs with, not the built-in defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from listener.config import Config
+from listener.service.doctor import Check, exit_code, iter_checks
+from listener.service.doctor_quiet import own_lines_only
+
+SCHEMA = "listener.doctor/1"
+# what provision.sh installs and listener.service runs with
+INSTALLED_CONFIG = Path("/etc/listener/listener.toml")
+
+
+def config_file(given: Path | None) -> Path | None:
+    """``--config``, else the installed configuration where there is one; None: the built-in defaults."""
+    if given is not None:
+        return given
+    return INSTALLED_CONFIG if INSTALLED_CONFIG.exists() else None
+
+
+def report(config: Config, path: Path | None, as_json: bool) -> int:
+    """Run every check and report it, as lines or as one JSON document; 1 if any FAILed, else 0."""
+    with own_lines_only():
+        if as_json:
+            checks = list(iter_checks(config, path))
+            document = {
+                "schema": SCHEMA,
+                "config": str(path) if path else None,
+                "checks": [as_json_check(c) for c in checks],
+            }
+            _Out().say(json.dumps(document))
+            return exit_code(checks)
+        return _lines(config, path)
+
+
+def _lines(config: Config, path: Path | None) -> int:
+    """One line per check, each as soon as it is done (a slow broker shows which check is waiting)."""
+    out = _Out()
+    source = str(path) if path else f"built-in defaults (no {INSTALLED_CONFIG})"
+    out.say(f"ok    config     {source}")
+    checks = []
+    for check in iter_checks(config, path):
+        out.say(check.line())
+        checks.append(check)
+    return exit_code(checks)
+
+
+def as_json_check(check: Check) -> dict[str, str]:
+    return {"name": check.name, "status": check.status.lower(), "detail": check.detail, "fix": check.fix}
+
+
+class _Out:
+    """Prints until the reader goes away (``| head``), then nothing: the checks still run for the exit code."""
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def say(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:
+            self.gone = True

@@ -1,0 +1,109 @@
+"""`listener doctor` and the clock: what the clock check says, what a TLS failure by the certificate's dates
+says, and a refused login with no password in doctor's environment. Real mosquitto (TLS certificates
+dated by the openssl CLI), the real timedatectl lookup on PATH."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from listener.service import doctor
+from tests.doctor_config import config
+from tests.mqtt_broker import Mosquitto
+
+CA_CONFIG = """[ca]
+default_ca = test
+[test]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+[any]
+commonName = supplied
+"""
+
+
+def clock_reading(text: str) -> datetime:
+    found = re.search(r"reads (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", text)
+    assert found, text
+    return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def assert_reads_now(text: str) -> None:
+    assert abs((clock_reading(text) - datetime.now(UTC)).total_seconds()) < 60, text
+
+
+def test_clock_without_timedatectl_shows_the_time_and_names_tls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no timedatectl anywhere
+    check = doctor.check_clock(config(tmp_path))
+    assert check.status == "warn" and "no timedatectl" in check.detail, check.line()
+    assert_reads_now(check.detail)
+    assert "TLS" in check.fix and "not yet valid or expired" in check.fix
+
+
+def test_an_unsynchronised_clock_shows_the_time_and_names_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tool = tmp_path / "timedatectl"
+    tool.write_text("#!/bin/sh\necho no\n")  # what `timedatectl show -p NTPSynchronized --value` says
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    check = doctor.check_clock(config(tmp_path))
+    assert check.status == "warn" and "not synchronised" in check.detail, check.line()
+    assert_reads_now(check.detail)
+    assert "TLS" in check.detail and "set-ntp true" in check.fix
+
+
+def redate_server_certificate(broker: Mosquitto, start: str, end: str) -> None:
+    """Sign the broker's server certificate again, valid only from ``start`` to ``end`` (YYYYMMDDHHMMSSZ)."""
+    certs = broker.folder / "certs"
+    (certs / "ca.cnf").write_text(CA_CONFIG)
+    (certs / "index.txt").write_text("")
+    (certs / "serial").write_text("1000\n")
+    subprocess.run(
+        ["openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-notext",
+         "-in", "server.csr", "-out", "server.crt", "-startdate", start, "-enddate", end, "-extfile", "san.cnf"],
+        cwd=certs, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "why"),
+    [("20990101000000Z", "20991231000000Z", "not yet valid"), ("20000101000000Z", "20001231000000Z", "expired")],
+    ids=["not-yet-valid", "expired"],
+)
+def test_a_certificate_refused_by_its_dates_blames_the_clock_first(
+    tmp_path: Path, start: str, end: str, why: str
+) -> None:
+    # a Pi that booted without network time sees the broker's valid certificate as not yet valid:
+    # doctor blamed mqtt.ca_file, and the installer replaced a good CA file
+    broker = Mosquitto(tmp_path / "broker", tls=True)
+    redate_server_certificate(broker, start, end)
+    with broker:
+        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config()))
+    assert check.status == "FAIL", check.line()
+    assert f"certificate verify failed: certificate {'is' if why != 'expired' else 'has'} {why}" in check.detail
+    assert "judged by this device's clock" in check.detail
+    assert_reads_now(check.detail)
+    assert check.fix.startswith("fix the time first (NTP: `timedatectl`") and "mqtt.ca_file" not in check.fix
+
+
+def test_a_login_without_a_password_here_says_where_the_service_gets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `listener doctor` run by hand does not read /etc/listener/secrets.env, as systemd does for the
+    # service: the refusal was reported as a wrong password
+    monkeypatch.delenv("LISTENER_MQTT_PASSWORD", raising=False)
+    with Mosquitto(tmp_path / "broker", tls=True) as broker:
+        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5")))
+    assert check.status == "FAIL", check.line()
+    assert "refused the connection" in check.detail
+    assert "mqtt.username is counter, but no password is set in this environment" in check.detail
+    assert "LISTENER_MQTT_PASSWORD from /etc/listener/secrets.env" in check.fix
+    assert "systemd-run" in check.fix and "export LISTENER_MQTT_PASSWORD=" in check.fix

@@ -1,0 +1,124 @@
+"""How `listener doctor` reports: the configuration it picks, --json, its exit code behind `| head`, and
+nothing on the terminal but its own lines. Real parts: the ALSA test array, a real mosquitto, a real pipe,
+the real vosk loader, the installed CLI in a process of its own."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from listener.cli import main
+from listener.service import doctor_report
+from tests import alsa_device
+from tests.alsa_device import TestDevice
+from tests.doctor_config import config
+from tests.mqtt_broker import BASE, Mosquitto, Recorder
+
+alsa_config = alsa_device.alsa_config  # fixtures
+test_array = alsa_device.test_array
+
+NAMES = ["audio", "directions", "turn model", "asr model", "gpio", "mqtt", "disk", "clock"]
+
+
+def write_config(path: Path, state: Path, *lines: str) -> Path:
+    path.write_text("\n".join(['[array]\ndevice = "gone"', f'[service]\nstate_dir = "{state}"', *lines]) + "\n")
+    return path
+
+
+def test_without_config_the_installed_one_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a fleet script's `listener doctor` on a provisioned device reported the built-in defaults as ok
+    installed = write_config(tmp_path / "listener.toml", tmp_path / "state", "[asr]\nenabled = true")
+    monkeypatch.setattr(doctor_report, "INSTALLED_CONFIG", installed)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"ok    config     {installed}"
+    asr = next(line for line in out if line.startswith("FAIL  asr model"))
+    # its state_dir, and a fetch that reads the same file, so the model lands where the check looks
+    assert f"no vosk model in {tmp_path / 'state' / 'models'}" in asr
+    assert f"`listener models fetch en-small --config {installed}`" in asr, asr
+
+
+def test_without_an_installed_config_the_first_line_says_built_in_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "etc" / "listener.toml"
+    monkeypatch.setattr(doctor_report, "INSTALLED_CONFIG", missing)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    assert doctor_report.config_file(None) is None
+    doctor_report.report(config(tmp_path), None, as_json=False)
+    assert capsys.readouterr().out.splitlines()[0] == f"ok    config     built-in defaults (no {missing})"
+
+
+def test_json_is_one_document_with_every_check_and_the_same_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    path = write_config(tmp_path / "listener.toml", tmp_path / "state")
+    assert main(["doctor", "--config", str(path), "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)  # the whole of stdout: one document
+    assert (document["schema"], document["config"]) == ("listener.doctor/1", str(path))
+    checks = document["checks"]
+    assert [c["name"] for c in checks] == NAMES
+    assert all(set(c) == {"name", "status", "detail", "fix"} for c in checks), checks
+    assert {c["status"] for c in checks} <= {"ok", "warn", "fail"}
+    audio = checks[0]
+    assert audio["status"] == "fail" and "'gone'" in audio["detail"] and "[array] device" in audio["fix"]
+    assert checks[1] == {"name": "directions", "status": "ok", "detail": "rep at 0 deg, customer at 180 deg", "fix": ""}
+
+    path.write_text("[array]\nchannels = 0\n")
+    assert main(["doctor", "--config", str(path), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "array.channels" in captured.err
+
+
+def test_a_reader_that_goes_away_does_not_hide_a_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`set -o pipefail; listener doctor | head -2` exited 0 over a FAIL: the checks after the broken
+    pipe still run (the broker sees the probe) and the exit code is theirs."""
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    broken = io.TextIOWrapper(io.FileIO(write_end, "w"), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", broken)
+    with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as seen:
+        table = [f"{k} = {json.dumps(v)}" for k, v in broker.mqtt_config(protocol="5").items()]
+        path = write_config(tmp_path / "listener.toml", tmp_path / "state", "[mqtt]", *table)
+        code = main(["doctor", "--config", str(path)])
+        probes = seen.wait_for(lambda messages: bool(messages), timeout_s=5.0)
+    monkeypatch.undo()
+    broken.close()
+    assert code == 1  # the audio FAIL
+    assert [m.topic for m in probes] == [f"{BASE}/doctor"]  # the mqtt check ran after stdout broke
+
+
+def test_nothing_but_the_report_reaches_the_terminal(tmp_path: Path, test_array: TestDevice) -> None:
+    """LiveSource's 'capturing 4 channels' INFO line and Kaldi's `ERROR (VoskAPI:Model()...)` for a
+    damaged model appeared between doctor's lines: the report's own lines say both."""
+    model = tmp_path / "state" / "models" / "vosk-model-small-en-us-0.15"
+    (model / "am").mkdir(parents=True)
+    (model / "am" / "final.mdl").write_bytes(b"\x00truncated by a power cut")
+    path = tmp_path / "listener.toml"
+    path.write_text(
+        f'[array]\ndevice = "listener_test_array"\n[service]\nstate_dir = "{tmp_path / "state"}"\n'
+        "[asr]\nenabled = true\n"
+    )
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}  # ALSA_CONFIG_PATH: the test array
+    done = subprocess.run(
+        [sys.executable, "-m", "listener", "doctor", "--config", str(path)],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert all(re.match(r"(ok|warn|FAIL) +\S", line) for line in lines), lines
+    assert "FAIL  asr model  vosk could not load the model" in done.stdout
+    assert "ok    levels" in done.stdout  # the array was read

@@ -18,6 +18,9 @@ from listener.events import (
     AudioBlock,
     DominanceChanged,
     Event,
+    Party,
+    SpeechSegment,
+    SpeechStarted,
 )
 from listener.outputs.leds import LedStage, event_time
 
@@ -46,7 +49,14 @@ def play(stage: LedStage, until_s: float, script: Sequence[Event] = (), *, first
 
 
 def _time(event: Event) -> float:
+    if isinstance(event, SpeechStarted):  # decided as its first frame is seen
+        return event.onset_s
     return event_time(event) or 0.0
+
+
+def speech(party: Party, start_s: float, end_s: float) -> list[Event]:
+    """A stretch of one party's speech as the timeline reports it: started, then closed 0.2 s after it ends."""
+    return [SpeechStarted(party=party, onset_s=start_s), SpeechSegment(party, start_s, end_s, end_s + 0.2)]
 
 
 def history(factory: MockFactory, led: str) -> list[float]:

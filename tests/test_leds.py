@@ -33,7 +33,7 @@ from listener.events import (
 )
 from listener.outputs.leds import LedStage
 from listener.outputs.view import Figures, LedView, render
-from tests.led_script import BLOCK_S, PINS, dominance, history, make_stage, play, traced, value_at
+from tests.led_script import BLOCK_S, PINS, dominance, history, make_stage, play, speech, traced, value_at
 
 
 @pytest.fixture
@@ -76,7 +76,8 @@ def test_listening_is_a_calm_green_reached_by_a_soft_fade(factory: MockFactory) 
 
 def test_dominance_amber_then_red_then_calm_again(factory: MockFactory) -> None:
     stage, trace = make_stage(factory, fade_s=0.8, red_after_s=10.0)
-    script = [dominance(True, 5.0), dominance(True, 9.0), dominance(False, 25.0, share=0.59)]
+    rep = speech(Party.REP, 0.5, 24.0)  # talking throughout
+    script = [*rep, dominance(True, 5.0), dominance(True, 9.0), dominance(False, 25.0, share=0.59)]
     with stage:
         play(stage, 30.0, script)
     amber = traced(trace, "amber")
@@ -85,7 +86,7 @@ def test_dominance_amber_then_red_then_calm_again(factory: MockFactory) -> None:
     assert value_at(trace, "amber", 4.95) == 0.0
     assert 0.0 < value_at(trace, "amber", 5.0) < 0.5  # soft: a fade, not a jump
     assert value_at(trace, "amber", 6.0) == 1.0 and value_at(trace, "green", 6.0) == 0.0
-    # persists for red_after_s (counted from the first decision; the repeat at 9 s does not restart it)
+    # the rep talks on for red_after_s (counted from the first decision; the repeat at 9 s does not restart it)
     assert value_at(trace, "red", 14.95) == 0.0 and value_at(trace, "red", 16.0) == 1.0
     assert value_at(trace, "amber", 16.0) == 0.0
     assert value_at(trace, "red", 26.0) == 0.0 and value_at(trace, "green", 26.0) == pytest.approx(0.3)
@@ -135,10 +136,12 @@ def test_rep_interruption_pulses_for_the_display_time(factory: MockFactory) -> N
     assert value_at(trace, "red", 9.05) > value_at(trace, "red", 9.3) > value_at(trace, "red", 9.6)  # fades out
     assert value_at(trace, "red", 9.8) == 0.0
     assert [t for t, v in red if t > 9.8] == []  # nothing for the outcome or the customer's interruption
-    assert value_at(trace, "green", 7.0) == pytest.approx(0.3)  # the calm light stays
+    # "calm" and "you interrupted" are never lit together: green steps aside while red pulses
+    assert value_at(trace, "green", 4.9) == pytest.approx(0.3) and value_at(trace, "green", 6.0) == 0.0
+    assert value_at(trace, "green", 10.5) == pytest.approx(0.3)
 
 
-def test_without_pwm_a_pulse_is_a_blink_and_the_calm_light_stays_lit() -> None:
+def test_without_pwm_a_pulse_is_a_blink_and_the_calm_light_steps_aside() -> None:
     plain = MockFactory()  # pins that can only switch on and off
     try:
         stage, trace = make_stage(plain)
@@ -148,7 +151,7 @@ def test_without_pwm_a_pulse_is_a_blink_and_the_calm_light_stays_lit() -> None:
         assert {v for _, v in red} == {0.0, 1.0}
         offs = [b[0] - a[0] for a, b in itertools.pairwise(red) if a[1] == 0.0]
         assert len(offs) >= 3 and all(d >= 0.25 for d in offs)  # dark long enough to read as a blink
-        assert value_at(trace, "green", 7.0) == 1.0
+        assert value_at(trace, "green", 7.0) == 0.0 and value_at(trace, "green", 9.5) == 1.0
     finally:
         plain.reset()
 
@@ -166,30 +169,30 @@ def test_fault_blinks_until_the_input_is_back(factory: MockFactory) -> None:
     amber, red = traced(trace, "amber"), traced(trace, "red")
     for start, end in ((3.0, 6.0), (8.0, 11.0)):
         a = [(round(t, 1), v) for t, v in amber if start <= t < end]
-        r = [(round(t, 1), v) for t, v in red if start <= t < end]
-        assert a[:4] == [(start, 1.0), (start + 0.5, 0.0), (start + 1.0, 1.0), (start + 1.5, 0.0)]
-        assert r[:3] == [(start + 0.5, 1.0), (start + 1.0, 0.0), (start + 1.5, 1.0)]  # alternating
+        # amber alone, a slow blink (1 s on, 1 s off): not steady amber, and no red, for the rep is not at fault
+        assert a[:3] == [(start, 1.0), (start + 1.0, 0.0), (start + 2.0, 1.0)]
+        assert [v for t, v in red if start <= t < end] == []
         assert value_at(trace, "green", start + 0.05) == 0.0
         assert value_at(trace, "amber", end + 0.05) == 0.0 and value_at(trace, "red", end + 0.05) == 0.0
         assert value_at(trace, "green", end + 0.05) == pytest.approx(0.3)
-    assert history(factory, "red")[2:] == [v for t, v in red[2:]]
+    assert history(factory, "amber")[2:] == [v for t, v in amber[2:]]
 
 
-def test_a_fault_while_amber_is_on_shows_at_once_and_still_alternates(factory: MockFactory) -> None:
+def test_a_fault_while_amber_is_on_shows_at_once_as_a_blink(factory: MockFactory) -> None:
     stage, trace = make_stage(factory, fade_s=0.0)
+    fault = DeviceState(t_s=3.0, mode=DeviceMode.FAULT, detail="model error")
+    script = [*speech(Party.REP, 0.5, 5.0), dominance(True, 1.0), fault]
     with stage:
-        play(stage, 5.0, [dominance(True, 1.0), DeviceState(t_s=3.0, mode=DeviceMode.FAULT, detail="model error")])
+        play(stage, 6.0, script)
     assert value_at(trace, "amber", 2.9) == 1.0 and value_at(trace, "red", 2.9) == 0.0
-    assert [(value_at(trace, "amber", t), value_at(trace, "red", t)) for t in (3.0, 3.5, 4.0)] == [
-        (0.0, 1.0),
-        (1.0, 0.0),
-        (0.0, 1.0),
-    ]
+    # steady amber was on: the blink starts half-way, dark, so the change shows at once
+    assert [value_at(trace, "amber", t) for t in (3.0, 3.5, 4.0, 5.0)] == [0.0, 0.0, 1.0, 0.0]
+    assert value_at(trace, "red", 5.5) == 0.0
 
 
 @pytest.mark.parametrize("mode", [DeviceMode.FAULT, DeviceMode.PAUSED])
 def test_a_fault_or_a_pause_outranks_the_interruption_pulse(factory: MockFactory, mode: DeviceMode) -> None:
-    # the pulse would run until 8.0 s; from 4.5 s the lights must say fault (amber and red in turn)
+    # the pulse would run until 8.0 s; from 4.5 s the lights must say fault (amber blinking alone)
     # or pause (all three alike) unmistakably, not a red pulse that reads as "you interrupted"
     stage, trace = make_stage(factory, fade_s=0.0)
     script = [Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None)]
@@ -201,7 +204,8 @@ def test_a_fault_or_a_pause_outranks_the_interruption_pulse(factory: MockFactory
         for t in (5.0, 5.25, 5.5, 5.75, 6.0, 6.25)
     ]
     if mode is DeviceMode.FAULT:
-        assert all(g == 0.0 and {a, r} == {0.0, 1.0} for g, a, r in lights), lights
+        assert all(g == 0.0 and r == 0.0 for g, a, r in lights), lights
+        assert {a for g, a, r in lights} == {0.0, 1.0}, lights
     else:
         assert all(g == a == r for g, a, r in lights), lights
 
@@ -225,21 +229,26 @@ def test_paused_breathes_all_three_and_audio_gaps_move_the_clock(factory: MockFa
 def test_rgb_preset_colours(factory: MockFactory) -> None:
     stage, trace = make_stage(factory, preset="rgb", fade_s=0.0, red_after_s=5.0)
     script: list[Event] = [
+        *speech(Party.REP, 0.5, 9.5),
         dominance(True, 2.0),
-        DeviceState(t_s=10.0, mode=DeviceMode.PAUSED, detail="privacy button"),
-        DeviceState(t_s=14.0, mode=DeviceMode.FAULT, detail="broker unreachable"),
+        DeviceState(t_s=10.0, mode=DeviceMode.PAUSED, detail="privacy button", cause="button"),
+        DeviceState(t_s=14.0, mode=DeviceMode.FAULT, detail="broker unreachable", cause="broker"),
+        DeviceState(t_s=15.0, mode=DeviceMode.LISTENING, detail="privacy button", cause="button"),
     ]
     with stage:
-        play(stage, 16.0, script)
+        play(stage, 17.0, script)
 
         def colour(t_s: float) -> tuple[float, float, float]:
             return tuple(value_at(trace, c, t_s) for c in ("red", "green", "blue"))  # type: ignore[return-value]
 
         assert colour(1.5) == (0.0, 0.3, 0.0)  # calm green
         assert colour(3.0) == (1.0, 0.35, 0.0)  # amber
-        assert colour(8.0) == (1.0, 0.0, 0.0)  # red: persisted 5 s
+        assert colour(8.0) == (1.0, 0.0, 0.0)  # red: the rep talked on 5 s
         assert colour(10.0)[:2] == (0.0, 0.0) and colour(10.0)[2] > 0.0  # blue: paused
-        assert colour(14.0) == (1.0, 0.0, 1.0) and colour(14.3) == (0.0, 0.0, 0.0)  # magenta blink: fault
+        # the rep's pause is answered over the broker's fault, which shows once the pause ends: magenta,
+        # a slow blink
+        assert colour(14.5)[:2] == (0.0, 0.0) and colour(14.5)[2] > 0.0
+        assert colour(15.5) == (1.0, 0.0, 1.0) and colour(16.5) == (0.0, 0.0, 0.0)
         assert factory.pin(PINS["blue"]).states[-1].state in (0.0, 1.0)
 
 
@@ -272,10 +281,10 @@ def test_live_lights_keep_moving_when_no_audio_arrives(factory: MockFactory) -> 
         stage.process(SourceState(t_s=1.0, available=False, detail="no audio from the array"))
         amber = factory.pin(PINS["amber"])
         amber.clear_states()
-        time.sleep(1.6)  # no events at all
+        time.sleep(3.2)  # no events at all
         states = [s.state for s in amber.states[1:]]
     assert states[:3] == [0.0, 1.0, 0.0]  # on at the event (before clear_states), then blinking
-    assert all(0.4 <= s.timestamp <= 0.7 for s in amber.states[1:3])
+    assert all(0.9 <= s.timestamp <= 1.2 for s in amber.states[2:4])  # a slow blink: 1 s on, 1 s off
 
 
 def test_view_shows_leds_and_figures(factory: MockFactory) -> None:
@@ -320,9 +329,9 @@ def test_view_counts_interruptions_for_the_party_that_made_them() -> None:
     assert "by rep 1   by customer 2" in console.export_text()
 
 
-def test_a_broker_outage_during_a_pause_ends_in_the_pause_not_in_listening(factory: MockFactory) -> None:
+def test_a_broker_outage_during_a_pause_never_hides_the_pause(factory: MockFactory) -> None:
     # the rep paused for privacy; the broker went down and came back meanwhile: the lights must
-    # still say "paused" (all three breathing), never a calm green while audio is discarded
+    # say "paused" (all three breathing) all along, never a fault blink or a calm green while audio is discarded
     stage, trace = make_stage(factory, fade_s=0.0)
     script: list[Event] = [
         DeviceState(t_s=2.0, mode=DeviceMode.PAUSED, detail="privacy button", cause="button"),
@@ -332,14 +341,34 @@ def test_a_broker_outage_during_a_pause_ends_in_the_pause_not_in_listening(facto
     ]
     with stage:
         play(stage, 14.0, script)
-    # the fault shows over the pause: amber and red blink alternately
-    assert [(value_at(trace, "amber", t), value_at(trace, "red", t)) for t in (4.05, 4.55, 5.05, 5.55)] == [
-        (1.0, 0.0),
-        (0.0, 1.0),
-        (1.0, 0.0),
-        (0.0, 1.0),
-    ]
-    for led in ("green", "amber", "red"):  # back to breathing together after the broker returns
-        values = [v for t, v in traced(trace, led) if 6.5 <= t < 12.0]
-        assert max(values) == pytest.approx(0.6) and len(values) > 20
+    # the pause is answered throughout: the broker's fault never hides it (the state topic reports the fault)
+    for led in ("green", "amber", "red"):
+        values = [v for t, v in traced(trace, led) if 2.5 <= t < 12.0]
+        assert max(values) == pytest.approx(0.6) and len(values) > 40
+    lights = [tuple(value_at(trace, c, t) for c in ("green", "amber", "red")) for t in (4.05, 4.55, 5.05, 5.55)]
+    assert all(g == a == r for g, a, r in lights), lights
     assert value_at(trace, "green", 13.5) == pytest.approx(0.3) and value_at(trace, "amber", 13.5) == 0.0
+
+
+def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: MockFactory) -> None:
+    """Dominance is decided over two minutes and stays on through silences. The lights speak of the
+    conversation going on: red only while the rep talks on past red_after_s of their own talk, amber
+    while the customer has the word, calm once nobody has spoken for 10 s, and back when talk resumes."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [
+        *speech(Party.REP, 0.5, 20.0),
+        dominance(True, 5.0),  # and never off in this script
+        *speech(Party.CUSTOMER, 21.0, 40.0),
+        *speech(Party.REP, 55.0, 58.0),
+    ]
+    with stage:
+        play(stage, 60.0, script)
+
+    def lit(t_s: float) -> str:
+        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
+
+    assert lit(10.0) == "a"  # 5 s of the rep's talk since dominance began
+    assert lit(14.0) == "a" and lit(15.5) == "r"  # 10 s of it: red
+    assert lit(24.0) == "r" and lit(25.5) == "a"  # the rep stopped at 20 s: red 5 s more, then amber
+    assert lit(49.0) == "a" and lit(50.5) == "g"  # nobody since 40 s: calm at 50 s, dominance still decided on
+    assert lit(55.5) == "r"  # the rep talks again, past their 10 s while dominating: red at once

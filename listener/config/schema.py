@@ -141,7 +141,12 @@ class LedsConfig:
     active_high: bool = field(True, "false when the LED is wired between the pin and 3.3 V")
     calm_level: float = field(0.3, "brightness of the calm 'listening' light", min=0.05, max=1.0)
     fade_s: float = field(0.8, "soft transition between steady lights, audio seconds", min=0.0, max=5.0)
-    red_after_s: float = field(60.0, "dominance shown amber turns red after this", min=0.0, max=3600.0)
+    red_after_s: float = field(
+        45.0,
+        "seconds of rep talk since dominance began after which amber turns red (while the rep talks)",
+        min=0.0,
+        max=3600.0,
+    )
     self_test_s: float = field(
         0.2, "start-up self-test: each LED on this long in turn (0 = a 50 ms blink)", min=0.0, max=2.0
     )

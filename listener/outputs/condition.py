@@ -4,8 +4,8 @@ The privacy button pauses, the broker link and the microphone fail and come
 back, each on its own. Folding their reports into one "last one wins" mode
 would let the broker's recovery end a privacy pause on the lights, or the
 microphone's return hide a broker that is still down. So each cause keeps
-its own mode, and the device shows the gravest: a fault outranks a pause, a
-pause outranks listening.
+its own mode, and the device reports the gravest: a fault outranks a pause, a
+pause outranks listening (the lights, which answer the rep, show a held pause first).
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ class DeviceCondition:
     @property
     def mode(self) -> DeviceMode:
         return max((m for m, _ in self._modes.values()), key=RANK.__getitem__, default=DeviceMode.LISTENING)
+
+    @property
+    def paused(self) -> bool:
+        """A pause is held, whatever else is wrong (the lights answer the rep's own press first)."""
+        return any(m is DeviceMode.PAUSED for m, _ in self._modes.values())
 
     @property
     def detail(self) -> str:

@@ -24,6 +24,8 @@ from listener.events import (
     Interruption,
     Party,
     SourceState,
+    SpeechSegment,
+    SpeechStarted,
 )
 from listener.outputs.condition import DeviceCondition
 
@@ -34,7 +36,12 @@ DECIMALS = 2  # values are rounded to this: no trace lines for invisible changes
 
 PULSE_PERIOD_S = 1.0  # interruption pulse
 BREATH_PERIOD_S = 3.0  # paused
-FAULT_PERIOD_S = 1.0
+FAULT_PERIOD_S = 2.0  # slow: a fault is news for whoever looks after the device, not an alarm for the rep
+
+# Dominance is decided on a two-minute window, so it stays on through silences; the lights speak
+# to the rep about the conversation going on: after this long with nobody speaking they calm down
+QUIET_CALM_S = 10.0
+RED_REP_WITHIN_S = 5.0  # red only while the rep is talking or has just stopped, never at a silent rep
 
 SHOWN_KEPT = 16
 
@@ -76,7 +83,7 @@ Scene = Mapping[str, Wave]
 class Look(StrEnum):
     LISTENING = "listening"
     DOMINATING = "dominating"
-    PERSISTING = "persisting"  # dominating for red_after_s or longer
+    PERSISTING = "persisting"  # dominating, and the rep has talked red_after_s since it began
     PAUSED = "paused"
     FAULT = "fault"
 
@@ -86,12 +93,15 @@ class Status:
     """What the lights need to know, folded from events; times are audio seconds."""
 
     interrupting_display_s: float
-    red_after_s: float
+    red_after_s: float  # of the rep's talk since dominance began
     condition: DeviceCondition = field(default_factory=DeviceCondition)
     dominating_since_s: float | None = None
     interrupting_until_s: float = -math.inf
     # onsets already shown; an outcome follows its event within seconds, so the last few suffice
     rep_interruptions: deque[float] = field(default_factory=lambda: deque(maxlen=SHOWN_KEPT))
+    speaking_since_s: dict[Party, float] = field(default_factory=dict)  # open stretches of speech
+    last_speech_end_s: dict[Party, float] = field(default_factory=dict)
+    rep_talk_dominating_s: float = 0.0  # closed rep speech since dominance began
 
     def update(self, event: Event) -> None:
         if isinstance(event, DeviceState | SourceState):
@@ -100,9 +110,19 @@ class Status:
             if not event.dominating:
                 self.dominating_since_s = None
             elif self.dominating_since_s is None:
-                self.dominating_since_s = event.decided_s
+                self.dominating_since_s, self.rep_talk_dominating_s = event.decided_s, 0.0
         elif isinstance(event, Interruption):
             self._interruption(event)
+        elif isinstance(event, SpeechStarted):
+            self.speaking_since_s[event.party] = event.onset_s
+        elif isinstance(event, SpeechSegment):
+            self._speech(event)
+
+    def _speech(self, event: SpeechSegment) -> None:
+        self.speaking_since_s.pop(event.party, None)
+        self.last_speech_end_s[event.party] = max(event.end_s, self.last_speech_end_s.get(event.party, -math.inf))
+        if event.party is Party.REP and self.dominating_since_s is not None:
+            self.rep_talk_dominating_s += max(0.0, event.end_s - max(event.start_s, self.dominating_since_s))
 
     def _interruption(self, event: Interruption) -> None:
         # the same interruption is announced again once its outcome is known: show it once
@@ -111,16 +131,34 @@ class Status:
             self.interrupting_until_s = max(self.interrupting_until_s, event.decided_s + self.interrupting_display_s)
 
     def look(self, t_s: float) -> Look:
-        mode = self.condition.mode
-        if mode is DeviceMode.FAULT:
-            return Look.FAULT
-        if mode is DeviceMode.PAUSED:
+        if self.condition.paused:  # the rep's own press is always answered, whatever else is wrong
             return Look.PAUSED
-        if self.dominating_since_s is None:
+        if self.condition.mode is DeviceMode.FAULT:
+            return Look.FAULT
+        if self.dominating_since_s is None or self._quiet(t_s):
             return Look.LISTENING
-        if t_s - self.dominating_since_s >= self.red_after_s:
+        if self._rep_talk_dominating(t_s) >= self.red_after_s and self._rep_recent(t_s):
             return Look.PERSISTING
         return Look.DOMINATING
+
+    def _quiet(self, t_s: float) -> bool:
+        """Nobody has spoken for QUIET_CALM_S (not known before anyone was heard)."""
+        if self.speaking_since_s or not self.last_speech_end_s:
+            return False
+        return t_s - max(self.last_speech_end_s.values()) >= QUIET_CALM_S
+
+    def _rep_recent(self, t_s: float) -> bool:
+        if Party.REP in self.speaking_since_s:
+            return True
+        return t_s - self.last_speech_end_s.get(Party.REP, -math.inf) <= RED_REP_WITHIN_S
+
+    def _rep_talk_dominating(self, t_s: float) -> float:
+        assert self.dominating_since_s is not None
+        talk_s = self.rep_talk_dominating_s
+        since_s = self.speaking_since_s.get(Party.REP)
+        if since_s is not None:  # the stretch going on now counts as it goes
+            talk_s += max(0.0, t_s - max(since_s, self.dominating_since_s))
+        return talk_s
 
     def interrupting(self, t_s: float) -> bool:
         return t_s < self.interrupting_until_s
@@ -153,9 +191,11 @@ def traffic_light(calm_level: float) -> Palette:
             Look.PERSISTING: {"green": off, "amber": off, "red": Steady(1.0)},
             # the only look that lights all three: unmistakable
             Look.PAUSED: {"green": breathe, "amber": breathe, "red": breathe},
-            Look.FAULT: {"green": off, "amber": Blink(FAULT_PERIOD_S), "red": Blink(FAULT_PERIOD_S, phase=0.5)},
+            # amber alone, slowly: unlike steady amber, and never red, for the rep is not at fault
+            Look.FAULT: {"green": off, "amber": Blink(FAULT_PERIOD_S), "red": off},
         },
-        interrupting={"red": Pulse(PULSE_PERIOD_S, 0.0, 1.0)},
+        # green off while red pulses: "calm" and "you interrupted" are never lit together
+        interrupting={"green": off, "red": Pulse(PULSE_PERIOD_S, 0.0, 1.0)},
     )
 
 
@@ -168,7 +208,7 @@ def rgb(calm_level: float) -> Palette:
             Look.DOMINATING: {"red": Steady(1.0), "green": Steady(0.35), "blue": off},  # amber
             Look.PERSISTING: {"red": Steady(1.0), "green": off, "blue": off},
             Look.PAUSED: {"red": off, "green": off, "blue": Pulse(BREATH_PERIOD_S, 0.05, 0.7)},
-            Look.FAULT: {"red": Blink(FAULT_PERIOD_S / 2), "green": off, "blue": Blink(FAULT_PERIOD_S / 2)},
+            Look.FAULT: {"red": Blink(FAULT_PERIOD_S), "green": off, "blue": Blink(FAULT_PERIOD_S)},  # magenta
         },
         interrupting={"red": Pulse(PULSE_PERIOD_S, 0.0, 1.0), "green": off, "blue": off},
     )

@@ -373,7 +373,9 @@ def test_asr_model_copied_by_hand_and_broken_says_to_delete_it_first(tmp_path: P
     check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True}))
     assert check.status == "FAIL"
     assert f"vosk could not load the model in {path}" in check.detail and "fetch it again" not in check.detail
-    assert check.fix == f"delete the folder {path}, then run `listener models fetch en-small` while online"
+    # no config file named: the command names this state_dir's models folder, where fetch must unpack
+    fetch = f"listener models fetch en-small --dir {path.parent}"
+    assert check.fix == f"delete the folder {path}, then run `{fetch}` while online"
 
 
 def test_asr_model_fetched_and_damaged_says_fetch_repairs_it(tmp_path: Path) -> None:
@@ -384,7 +386,8 @@ def test_asr_model_fetched_and_damaged_says_fetch_repairs_it(tmp_path: Path) -> 
     (path / STAMP).write_text(json.dumps(stamp))
     check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True}))
     assert check.status == "FAIL"
-    assert check.fix == "run `listener models fetch en-small` while online: it replaces the damaged model"
+    fetch = f"listener models fetch en-small --dir {path.parent}"
+    assert check.fix == f"run `{fetch}` while online: it replaces the damaged model"
     # a fetch without the config would unpack under the built-in /var/lib/listener, not into this state_dir
     given = doctor.check_asr_model(config(tmp_path, asr={"enabled": True}), config_file=tmp_path / "my conf.toml")
     assert f"`listener models fetch en-small --config '{tmp_path}/my conf.toml'` while online" in given.fix

@@ -173,7 +173,9 @@ def test_missing_model_stops_analyze_with_the_fix(
     assert main(["analyze", str(dialogue_4ch[0]), "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert f"no vosk model in {tmp_path / 'state' / 'models' / 'vosk-model-small-en-us-0.15'}" in err
-    assert "listener models fetch en-small" in err and "[asr] enabled = false" in err
+    assert "[asr] enabled = false" in err
+    # fetch without --config would unpack under /var/lib/listener: the command names this state_dir's folder
+    assert f"listener models fetch en-small --dir {tmp_path / 'state' / 'models'}`" in err
 
 
 def test_a_missing_model_on_the_server_is_not_called_offline(server: Server, tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def missing_model_hint(path: Path, config: Config, config_file: Path | None = No
     if key is None:
         return rest
     default = models_dir(config) / MODELS[key].name
-    fetch = _fetch_command(key, config_file)
+    fetch = _fetch_command(key, config_file, models_dir(config))
     if path == default:
         return f"run `{fetch}` while online (it unpacks into {models_dir(config)}), {rest}"
     if path.name == MODELS[key].name:  # a model_path fetch can fill: the same folder name elsewhere
@@ -95,9 +95,14 @@ def missing_model_hint(path: Path, config: Config, config_file: Path | None = No
     )
 
 
-def _fetch_command(key: str, config_file: Path | None) -> str:
-    # without --config, fetch unpacks under the built-in state_dir, not the one this config names
-    return f"listener models fetch {key}" + (f" --config {shlex.quote(str(config_file))}" if config_file else "")
+def _fetch_command(key: str, config_file: Path | None, folder: Path) -> str:
+    # without --config, fetch unpacks under the built-in state_dir, not the one this config names: where
+    # the config's file is not known (the service's own message), the folder is named instead
+    if config_file is not None:
+        return f"listener models fetch {key} --config {shlex.quote(str(config_file))}"
+    if folder != models_dir(Config()):
+        return f"listener models fetch {key} --dir {shlex.quote(str(folder))}"
+    return f"listener models fetch {key}"
 
 
 def is_model_dir(path: Path) -> bool:
@@ -109,7 +114,7 @@ def broken_model_hint(path: Path, config: Config, config_file: Path | None = Non
     key = DEFAULT_FOR_LANGUAGE.get(config.asr.language)
     if key is None or path != models_dir(config) / MODELS[key].name:
         return f"replace {path} with an unzipped vosk model folder, or point [asr] model_path at one"
-    fetch = _fetch_command(key, config_file)
+    fetch = _fetch_command(key, config_file, models_dir(config))
     if installed_problem(MODELS[key], path):
         return f"run `{fetch}` while online: it replaces the damaged model"
     # without a stamp (copied by hand), or intact as fetched yet unloadable: fetch would keep it

@@ -79,6 +79,27 @@ def test_node_red_dates_an_offline_by_its_arrival() -> None:
     assert retained["state"] == "offline" and retained["since"] is None
 
 
+def test_node_red_shows_each_session_summary_once() -> None:
+    # a QoS 1 duplicate after a reconnect carries the same seq: "Finished sessions" must not list it twice
+    summary = {"seq": 41, "start_ms": 1_796_000_000_000, "duration_s": 300.0, "rep_share": 0.62}
+    other = {**summary, "seq": 57}
+    msgs: list[dict[str, object]] = [
+        {"topic": "listener/counter-3/session", "payload": p} for p in (summary, summary, other)
+    ]
+    first, repeat, second = _run_node("Summarize", msgs, tz="UTC")
+    assert first["payload"]["minutes"] == 5.0 and first["payload"]["rep_share_pct"] == 62
+    assert repeat is None and second is not None
+
+
+def test_node_red_keeps_its_subscriptions_while_it_is_away() -> None:
+    """A clean session would make the broker forget Node-RED at each restart, and the sessions that end
+    meanwhile would never reach the dashboard: a persistent session with a fixed client id keeps them."""
+    flow = json.loads((DOCS / "node-red-flow.json").read_text())
+    (broker,) = [n for n in flow if n["type"] == "mqtt-broker"]
+    assert broker["cleansession"] is False and broker["autoUnsubscribe"] is False and broker["clientid"]
+    assert all(n["qos"] == "1" or n["qos"] == 1 for n in flow if n["type"] == "mqtt in")
+
+
 def _telegraf_conf() -> str:
     text = (DOCS / "telegraf-grafana.md").read_text()
     (conf,) = re.findall(r"## telegraf.conf\s+```toml\n(.*?)```", text, re.S)

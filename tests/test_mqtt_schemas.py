@@ -177,6 +177,10 @@ def test_discovery_ties_sensors_to_the_device_topics() -> None:
         topic = comp["state_topic"].rsplit("/", 1)[1]
         assert field in payloads.json_schema(topic)["properties"], (key, field)
     assert components["state"]["options"] == list(payloads.MODES)
+    # per-session counts start again at 0 each session: Home Assistant sums such cycles, never averages them
+    assert components["interruptions"]["state_class"] == "total_increasing"
+    assert components["sessions_today"]["state_class"] == "total_increasing"
+    assert components["rep_share"]["state_class"] == "measurement"
     availability = config["availability"]
     assert isinstance(availability, list)
     assert availability[0]["topic"] == "listener/counter-3/status"

@@ -135,6 +135,10 @@ class DeviceLostError(AudioInputError):
     """A live input device disappeared while it was being read."""
 
 
+class DeviceOpenError(AudioInputError):
+    """A live input device is there but will not open as configured (its rates, another program holding it)."""
+
+
 class ModelError(ListenerError, RuntimeError):
     """A model file is missing, corrupt or unusable."""
 

@@ -380,3 +380,8 @@ def test_the_firmware_configs_commented_device_id_sets_it_when_uncommented(tmp_p
     path = tmp_path / "listener.toml"
     path.write_text(text.replace("@ASR_MODEL_PATH@", ""))
     assert load_config(path).mqtt.device_id == "counter-3"
+
+
+def test_reopen_interval_leaves_the_watchdog_fed() -> None:
+    # each reopen attempt feeds systemd's 30 s watchdog: 45 s between attempts had the service killed
+    rejected({"array": {"reopen_interval_s": 45.0}}, "array.reopen_interval_s", "20")

@@ -15,7 +15,7 @@ import pyaudio
 import pytest
 
 from listener.audio.live import LiveSource
-from listener.errors import AudioFormatError, AudioInputError
+from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, FifoFeeder, TestDevice, signal_as_float, tones
@@ -49,7 +49,11 @@ def _silenceable(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     return silent
 
 
-def _unusable_on_reopen(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+WRONG_MODE = AudioFormatError("'listener_test_array' has 2 input channels; the array needs 4")  # choose_device
+WRONG_RATE = DeviceOpenError("cannot capture 4 channels at 16000 Hz from 'listener_test_array': ...")  # _open_stream
+
+
+def _unusable_on_reopen(monkeypatch: pytest.MonkeyPatch, error: Exception = WRONG_MODE) -> threading.Event:
     """While the returned event is set, opening the array fails as an array replugged in the wrong mode does."""
     from listener.audio import live
 
@@ -57,8 +61,8 @@ def _unusable_on_reopen(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     start_run = live.LiveSource._start_run
 
     def start(source: LiveSource) -> object:
-        if unusable.is_set():  # what choose_device says of it
-            raise AudioFormatError("'listener_test_array' has 2 input channels; the array needs 4")
+        if unusable.is_set():
+            raise error
         return start_run(source)
 
     monkeypatch.setattr(live.LiveSource, "_start_run", start)
@@ -208,17 +212,20 @@ def test_a_device_that_opens_but_stays_silent_is_not_announced_back(
     assert_clock_continuous(events)
 
 
+@pytest.mark.parametrize("error", [WRONG_MODE, WRONG_RATE], ids=["too-few-channels", "will-not-open"])
 def test_an_unusable_device_is_reported_again_in_the_next_outage(
-    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: Exception
 ) -> None:
     """Each outage in which the array comes back unusable says so: the second time is news too.
 
     The warning is said once per outage, however often the reopen is retried; it used to stay
     silenced for good once said, so an installer reading the journal of a later outage saw nothing.
+    And the fault shown (LEDs, MQTT, systemd's status) takes the reason on, not only the journal; a
+    device that will not open (a rate it lacks) was said only at debug level.
     """
     from listener.audio import live
 
-    silent, unusable = _silenceable(monkeypatch), _unusable_on_reopen(monkeypatch)
+    silent, unusable = _silenceable(monkeypatch), _unusable_on_reopen(monkeypatch, error)
     alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
     backs: list[int] = []  # index of each "back" event
 
@@ -240,7 +247,9 @@ def test_an_unusable_device_is_reported_again_in_the_next_outage(
         LiveSource(live_config(reopen_interval_s=0.1)) as source,
     ):
         events = run_source(source, step, timeout_s=30.0)
-    assert [e.available for e in events if isinstance(e, SourceState)] == [False, True, False, True]
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [e.available for e in states] == [False, False, True, False, False, True]
+    assert states[1].detail == states[4].detail == str(error)  # the lost device's reason, then why it is unusable
     said = [r for r in caplog.records if "still not captured" in r.getMessage()]
     assert len(said) == 2  # once per outage
     assert_clock_continuous(events)

@@ -25,7 +25,7 @@ from listener.audio.base import AudioSource, selected_channels
 from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
 from listener.audio.ring import FrameRing, Frames, Gap
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
-from listener.errors import AudioFormatError, AudioInputError, ListenerError
+from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, ListenerError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, FloatArray, SourceState
 
 log = logging.getLogger(__name__)
@@ -303,7 +303,7 @@ class LiveSource(AudioSource):
                 stream_callback=run.callback,
             )
         except (OSError, ValueError) as exc:
-            raise AudioInputError(
+            raise DeviceOpenError(
                 f"cannot capture {run.channels} channels at {self.capture_rate_hz} Hz from '{run.device.name}': "
                 f"{exc}. Fix: set [array] sample_rate to a rate the device supports (it defaults to "
                 f"{run.device.default_rate_hz} Hz), or stop the program holding it (`fuser -v /dev/snd/*`)"
@@ -335,11 +335,12 @@ class LiveSource(AudioSource):
             try:
                 new_run = self._start_run()
             except (ListenerError, OSError) as exc:  # OSError: PortAudio itself failed to start
-                if isinstance(exc, AudioFormatError) and str(exc) != self._unusable:
-                    # a device is there but cannot be used (several fit the name, too few channels): waiting
-                    # will not cure that, so say it once, not only at debug level under "lost"/"not found"
+                if isinstance(exc, AudioFormatError | DeviceOpenError) and str(exc) != self._unusable:
+                    # a device is there but cannot be used (several fit the name, too few channels, a rate it
+                    # lacks): waiting will not cure that, so say it once, and in the fault shown, not at debug
                     self._unusable = str(exc)
                     log.warning("the audio input is still not captured: %s", exc)
+                    yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=str(exc))
                 else:
                     log.debug("reopening the audio input failed: %s", exc)
             else:

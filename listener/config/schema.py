@@ -33,7 +33,12 @@ class ArrayConfig:
         50, "audio block handed to the pipeline; bounds the privacy button's latency", min=20, max=1000
     )
     buffer_s: float = field(5.0, "ring buffer between capture callback and pipeline", min=0.5, max=60.0)
-    reopen_interval_s: float = field(1.0, "wait between attempts to reopen a lost device", min=0.1, max=60.0)
+    reopen_interval_s: float = field(
+        1.0,
+        "wait between attempts to reopen a lost device; each attempt feeds systemd's 30 s watchdog",
+        min=0.1,
+        max=20.0,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -256,9 +256,12 @@ def test_an_unusable_device_is_reported_again_in_the_next_outage(
 
 
 def test_a_silent_reopened_device_is_not_counted_lost_twice(
-    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Each silent reopen used to count the time its stream took to open twice: the clock ran ahead of the wall."""
+    """Each silent reopen used to count the time its stream took to open twice: the clock ran ahead of the wall.
+
+    Nor does each one say "capturing" in the journal: once at the start, then at debug level.
+    """
     from listener.audio import live
 
     silent = _silenceable(monkeypatch)
@@ -282,9 +285,12 @@ def test_a_silent_reopened_device_is_not_counted_lost_twice(
             ahead_s.append(lost_s - (time.monotonic() - silent_at[0]))
         return len(ahead_s) >= 8  # four silent reopens: two drops each
 
-    with LiveSource(live_config(reopen_interval_s=0.1)) as source:
+    with caplog.at_level(logging.DEBUG, logger=live.__name__), LiveSource(live_config(reopen_interval_s=0.1)) as source:
         run_source(source, step, timeout_s=30.0)
     assert max(ahead_s) < 0.2, [round(a, 2) for a in ahead_s]
+    capturing = [r for r in caplog.records if r.getMessage().startswith("capturing")]
+    assert [r.levelno for r in capturing][:1] == [logging.INFO] and len(capturing) >= 3  # the start, reopens
+    assert all(r.levelno == logging.DEBUG for r in capturing[1:])
 
 
 def test_audio_captured_before_an_outage_is_handed_on_before_the_loss(

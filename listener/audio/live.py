@@ -288,7 +288,9 @@ class LiveSource(AudioSource):
             pa.terminate()
             raise
         run.base_pos = self._pos
-        log.info("capturing %d channels at %d Hz from '%s'", ring.channels, self.capture_rate_hz, device.name)
+        # during an outage a silent device may reopen every second: said once, not each time
+        level = logging.DEBUG if self._lost_announced else logging.INFO
+        log.log(level, "capturing %d channels at %d Hz from '%s'", ring.channels, self.capture_rate_hz, device.name)
         return run
 
     def _open_stream(self, run: _Run) -> pyaudio.Stream:

@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Protocol
 
 from listener.audio.base import AudioSource
+from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.config.schema import ArrayConfig, PartiesConfig
@@ -151,8 +152,11 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     """
     source, config = select_source(config, options)
     geo = geometry(config)
+    from listener.audio.live import LiveSource
+
+    # a running array whose channels carry digital silence is said in the journal (files have no driver)
+    watch: list[Stage] = [ChannelWatch(geo)] if isinstance(source, LiveSource) else []
     if config.leds.button_pin:  # while paused, audio is discarded at the source
-        from listener.audio.live import LiveSource
         from listener.outputs.button import PrivacyButton, PrivacyGate
 
         # the pause kept across restarts is the live service's: a file run or the demo does not obey it
@@ -164,7 +168,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         with ExitStack() as stack:
             stack.callback(source.close)
             outputs = output_stages(config, options)
-            stages = [*analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
+            stages = [*watch, *analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
             pipeline = stack.enter_context(Pipeline(stages))
             source.open()
             if stopping:  # asked to stop while the stages opened: open() re-armed the source

@@ -44,6 +44,16 @@ OPEN = [
     "how come it stopped",
     "would you mind telling me what happened",
     "do you mind explaining the error",
+    # an interjection before it (these once hid the question, or made "what model is it" closed)
+    "mm-hmm and how long has it been doing that",
+    "uh-huh when did you buy it",
+    "i'm sorry what was your name",
+    "excuse me what was the name",
+    "ah what model is it",
+    "let me see what model is it",
+    "of course what's your postcode",
+    "how hard did you press it",  # a question, not "how hard" the acknowledgement
+    "i understand what model is it",  # an acknowledgement, then a question: its auxiliary says so
 ]
 CLOSED = [
     "do you have the receipt",
@@ -69,6 +79,7 @@ CLOSED = [
     "you haven't tried that have you",
     "do your lights flash",
     "do any of the lights flash",
+    "oh dear is it cracked",
 ]
 NOT_QUESTIONS = [
     "what a day",
@@ -99,6 +110,17 @@ NOT_QUESTIONS = [
     "that is it",
     "so do i",
     "neither can we",
+    # an acknowledgement, then a clause: the question word opens no question
+    "i'm sorry to hear what happened to your phone",
+    "i understand what happened",
+    "i understand why",
+    "i understand how much you need it",
+    "i can imagine how much you rely on it",
+    "i appreciate how long you've waited",
+    # instructions
+    "do it now",
+    "do it like this",
+    "have it ready for friday",
 ]
 
 
@@ -192,6 +214,11 @@ def test_no_followup_before_the_customer_said_anything() -> None:
         ("let me recap", True),
         ("if i'm understanding correctly you'd like a new one", True),
         ("just so i understand you want a refund", True),
+        ("if i've understood correctly you'd like a new one", True),
+        ("so what you're telling me is it never worked", True),
+        ("if i'm hearing you right you want a refund", True),
+        ("let me just make sure i've got this right", True),
+        ("so what i hear is it stopped after the update", True),
     ],
 )
 def test_echo_or_summary(text: str, summary: bool) -> None:

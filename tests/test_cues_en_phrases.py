@@ -42,6 +42,10 @@ ACKS = [
     "thanks for bearing with me",
     "i totally get it",
     "i do understand",
+    "i can totally understand that",
+    "must be frustrating",
+    "that must be a bit frustrating",
+    "that must be a hassle",
 ]
 NOT_ACKS = [
     "do you understand",
@@ -52,6 +56,8 @@ NOT_ACKS = [
     "i can't see why it would do that",
     "it makes no sense",
     "i appreciated",  # a different word
+    "how hard did you press it",  # a question about force, not "how hard" for the customer
+    "how difficult was it to set up",
 ]
 
 
@@ -86,6 +92,11 @@ PLANS = [
     "when it arrives i'll call you",
     "let me follow up on that",
     "our next step is a reset",
+    "let me have a look",
+    "let me take a look at it",
+    "let me just check",
+    "next step is to send it off",
+    "what we can do is send it off",
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question
@@ -94,6 +105,9 @@ NOT_PLANS = [
     "do you think i will need it",
     "she will call",
     "i wouldn't do that",
+    "i will never buy this brand again",
+    "we'll see",
+    "i'll be honest with you",
 ]
 
 

@@ -30,6 +30,7 @@ from listener.transcription.words import Token, Word
 ECHO_MIN_WORDS = 2  # content words of the customer's floor a rep turn repeats to be an echo
 TAG_MAX_WORDS = 4  # longest question tag ("did not it", "have not you")
 TAIL_WORDS = 6  # words of the rep's last utterance a summarising phrase may begin in ("so what i am hearing")
+COMPLEMENT_AUX_REACH = 3  # words after a question word an auxiliary must come within ("how long has it")
 
 
 class CueDetector:
@@ -129,11 +130,11 @@ class CueDetector:
         """(True: open question, False: closed, None: no question; the word it starts at)."""
         skip = {m.start: m.end for m in phrases if m.family == "acknowledgement"}
         claimed = {m.start for m in phrases if m.family != "acknowledgement"}
-        p = 0
+        p, after_ack = 0, False
         while p < len(norms):
             lead = self.lex.lead_in.longest_at(norms, p)
             if p in skip and (lead is None or skip[p] >= lead.end):
-                p = skip[p]
+                p, after_ack = skip[p], True
             elif lead is not None:
                 p = lead.end
             else:
@@ -142,9 +143,20 @@ class CueDetector:
         # lead-in ("let me check: is it under warranty")
         if p < len(norms) and p not in claimed:
             start = self.lex.questions.longest_at(norms, p)
+            if start is not None and after_ack and self._complement(norms, start):
+                start = None
             if start is not None:
                 return (None if start.family == "not_question" else start.family == "open"), p
         return (False, 0) if self._tagged(norms) else (None, len(norms))
+
+    def _complement(self, norms: list[str], start: Match) -> bool:
+        """After an acknowledgement, a question word with no auxiliary close behind opens a clause:
+        "i understand what happened", "sorry to hear how long you waited"; "i understand, what model is it"
+        asks (a question word opens an open question, so the words after it decide)."""
+        if start.family != "open" or start.end - start.start != 1:
+            return False
+        behind = norms[start.end : start.end + COMPLEMENT_AUX_REACH]
+        return not any(w in self.lex.classes.get("aux", frozenset()) for w in behind)
 
     def _tagged(self, norms: list[str]) -> bool:
         """A statement closed by a question tag ("... did not it", "... do you"), not "so do i"."""

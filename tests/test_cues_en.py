@@ -194,6 +194,15 @@ def test_short_answer_counts_as_the_customers_words() -> None:
     assert q is not None and q.followup
 
 
+def test_two_letter_names_of_things_are_content_words() -> None:
+    # "tv", "pc", "id": what a counter talks about; "is", "to", "it" stay function words
+    q = question(rep("is the tv plugged in", customer_before="my tv won't turn on since the update"))
+    assert q is not None and q.followup
+    echoes = of(rep("your tv is broken okay", customer_before="my tv is broken"), Echo)
+    assert len(echoes) == 1
+    assert not of(rep("it is to be done", customer_before="it is to be done"), Echo)
+
+
 def test_no_followup_before_the_customer_said_anything() -> None:
     q = question(rep("how can i help you today"))
     assert q is not None and not q.followup

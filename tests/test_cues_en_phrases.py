@@ -56,6 +56,9 @@ NOT_ACKS = [
     "i can't see why it would do that",
     "it makes no sense",
     "i appreciated",  # a different word
+    "i'm not sure i understand",  # confusion, not empathy
+    "i don't think i understand what you mean",
+    "can i get that email address",  # a request; "i get that" is inside it
     "how hard did you press it",  # a question about force, not "how hard" for the customer
     "how difficult was it to set up",
 ]

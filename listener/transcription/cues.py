@@ -129,7 +129,7 @@ class CueDetector:
     def _question(self, norms: list[str], phrases: list[Match]) -> tuple[bool | None, int]:
         """(True: open question, False: closed, None: no question; the word it starts at)."""
         skip = {m.start: m.end for m in phrases if m.family == "acknowledgement"}
-        claimed = {m.start for m in phrases if m.family != "acknowledgement"}
+        claimed = {m.start for m in phrases if m.family in ("summary", "action")}
         p, after_ack = 0, False
         while p < len(norms):
             lead = self.lex.lead_in.longest_at(norms, p)

@@ -150,6 +150,7 @@ class Lexicon:
         words = _get(data, "words", dict, where)
         self.fillers = frozenset(_get(words, "fillers", list, where))
         self.stop = frozenset(_get(words, "stop", list, where))
+        self.short_content = frozenset(_get(words, "short_content", list, where))
         self.classes = {k: frozenset(v) for k, v in _get(data, "classes", dict, where).items()}
         self.subjects = self.classes.get("subject", frozenset())
         q = _get(data, "questions", dict, where)
@@ -162,7 +163,9 @@ class Lexicon:
         )
         self.tags = PhraseSet([self._pattern("closed", p, where) for p in _get(q, "closed_tags", list, where)])
         phrases = _get(data, "phrases", dict, where)
-        self.phrase_families = ("summary", "action", "acknowledgement")
+        # "neutral" phrases count as nothing: they only outrank a shorter phrase inside them
+        # ("i am not sure i understand" is no acknowledgement)
+        self.phrase_families = ("summary", "action", "acknowledgement", "neutral")
         self.phrases = PhraseSet(
             [self._pattern(f, p, where) for f in self.phrase_families for p in _get(phrases, f, list, where)],
             priority=self.phrase_families,
@@ -216,7 +219,8 @@ class Lexicon:
         for word in words:
             for norm in self.normalise(word.text):
                 filler = norm in self.fillers
-                content = not filler and norm != UNKNOWN and norm not in self.stop and len(norm) > 2
+                short = len(norm) <= 2 and norm not in self.short_content
+                content = not filler and norm != UNKNOWN and norm not in self.stop and not short
                 out.append(Token(norm, self.stem(norm), word.start_s, word.end_s, content, filler))
         return out
 

@@ -78,8 +78,10 @@ class PiRoot:
         subprocess.run(["mount", "-t", "proc", "proc", str(self.mounts[0])], check=True)
 
     def close(self) -> None:
+        """Unmount what was mounted; again a no-op (a rehearsal closes the root before booting it)."""
         for mount in reversed(self.mounts):
             subprocess.run(["umount", "-l", str(mount)], check=False)
+        self.mounts = []
 
     def run(
         self, *command: str, user: str | None = None, env: dict[str, str] | None = None, stdin: str | None = None

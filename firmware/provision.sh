@@ -354,10 +354,11 @@ check_config_early() {
 	local file=$CONFIG_FILE py
 	if [[ -z $file || $CONFIG_CALIBRATED == 1 ]] && ((!FORCE_CONFIG)) && [[ -f $(target "$CONF_DIR/listener.toml") ]]; then
 		file=$(target "$CONF_DIR/listener.toml")
+		# a kept file that is no TOML stopped kept_config_note only after apt and the user (--config's
+		# own file was read when the options were)
+		toml_value "$file" array preset "" >/dev/null || exit 2
 	fi
 	[[ -n $file ]] || return 0 # the template, which tests/test_provision.py loads for every preset
-	# a kept file that is no TOML stopped kept_config_note only after apt and the user
-	toml_value "$file" array preset "" >/dev/null || exit 2
 	py=$(source_python)
 	if [[ -z $py ]]; then
 		# on the device, check_config_for_service runs the installed listener on it instead
@@ -516,12 +517,14 @@ ensure_apt_packages() {
 		pkg_installed "$pkg" && continue
 		found=0
 		in_apt_sources "$pkg" || found=$?
-		((found == 1)) || missing+=("$pkg")
-		if ((found == 1)); then
-			skip_pi_package "$pkg"
-		elif ((found == 2)); then
+		case $found in
+		1) skip_pi_package "$pkg" ;;
+		2)
 			say "note: $pkg is installed only if the apt sources in $ROOT have it; a dry run not as root cannot look there"
-		fi
+			missing+=("$pkg")
+			;;
+		*) missing+=("$pkg") ;;
+		esac
 	done
 	((${#missing[@]} == 0)) || change "apt-get install ${missing[*]}" apt_install "${missing[@]}"
 }

@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # here, where a closed pipe can still be caught
+        if isinstance(stdout.error, BrokenPipeError):
+            # the reader went away (| head) but the command ran to its end: its verdict is the exit code
+            _discard_stdout(stdout.stream)
+            return code
         if stdout.error is not None:  # failed output that a stage let pass (the view's last frame): said below
             raise stdout.error
         return code
@@ -220,13 +224,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from listener.service.doctor_report import config_file, report
 
     path = config_file(args.config)
-    code = report(_config(path), path, args.json)
-    stdout = sys.stdout
-    if isinstance(stdout, _Stdout) and isinstance(stdout.error, BrokenPipeError):
-        # the reader went away (| head), yet every check ran: their verdict is the exit code, not main()'s 0
-        _discard_stdout(stdout.stream)
-        stdout.error = None
-    return code
+    return report(_config(path), path, args.json)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

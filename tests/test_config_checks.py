@@ -334,12 +334,16 @@ def test_values_are_shown_as_toml_writes_them() -> None:
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 @pytest.mark.parametrize("asr", ["false", "true"])
 def test_firmware_config_validates_for_every_preset(tmp_path: Path, preset: str, asr: str) -> None:
-    text = FIRMWARE_TEMPLATE.read_text()
-    for key, value in {"PRESET": preset, "ARRAY_PRESET": preset, "ASR_ENABLED": asr, "ASR_MODEL_PATH": ""}.items():
-        text = text.replace(f"@{key}@", value)
     path = tmp_path / "listener.toml"
-    path.write_text(text)
+    path.write_text(_firmware_config(FIRMWARE_TEMPLATE.read_text(), preset, asr))
     assert load_config(path).array.preset == preset
+
+
+def _firmware_config(template: str, preset: str, asr: str) -> str:
+    """The template as provision.sh renders it for ``preset`` (no vosk model path)."""
+    for key, value in {"PRESET": preset, "ARRAY_PRESET": preset, "ASR_ENABLED": asr, "ASR_MODEL_PATH": ""}.items():
+        template = template.replace(f"@{key}@", value)
+    return template
 
 
 def test_more_mics_than_channels_can_be_captured_is_rejected() -> None:
@@ -375,10 +379,8 @@ def test_the_firmware_configs_commented_device_id_sets_it_when_uncommented(tmp_p
     mqtt = text.index("[mqtt]")
     assert mqtt < text.index("# device_id") < text.index("[", mqtt + 1), "the line must be in [mqtt]"
     text = text.replace('# device_id = "counter-3"', 'device_id = "counter-3"')
-    for key, value in {"PRESET": "respeaker-4mic", "ARRAY_PRESET": "respeaker-4mic", "ASR_ENABLED": "false"}.items():
-        text = text.replace(f"@{key}@", value)
     path = tmp_path / "listener.toml"
-    path.write_text(text.replace("@ASR_MODEL_PATH@", ""))
+    path.write_text(_firmware_config(text, "respeaker-4mic", "false"))
     assert load_config(path).mqtt.device_id == "counter-3"
 
 

@@ -160,9 +160,12 @@ def make_model_zip(tmp_path: Path) -> tuple[Path, str]:
 
 def test_an_unmounted_boot_partition_is_refused_not_written_over(pi_root: Path) -> None:
     (pi_root / "boot/firmware/config.txt").unlink()  # the mount point, with nothing mounted on it
+    before = snapshot(pi_root)
     done = provision(pi_root, "--no-apt", "--no-pip", "--no-systemctl", check=False)
-    assert done.returncode != 0 and "mount the boot partition" in done.stderr
+    assert done.returncode == 1 and "mount the boot partition" in done.stderr, done.stderr
     assert not (pi_root / "boot/firmware/config.txt").exists()
+    # refused before any change: the groups and the user came first once
+    assert "change:" not in done.stdout and snapshot(pi_root) == before
 
 
 def test_vosk_model_is_installed_only_with_the_pinned_checksum(pi_root: Path, tmp_path: Path) -> None:

@@ -38,17 +38,11 @@ class Floor:
 
     def holder_at(self, f: int) -> Party | None:
         """The holder as known at the start of frame ``f``."""
-        for take in reversed(self.history):
-            if take.decided <= f:
-                return take.holder
-        return None
+        return next((take.holder for take in reversed(self.history) if take.decided <= f), None)
 
     def holder_from_onsets(self, f: int) -> Party | None:
         """The holder at frame ``f`` as the floors' onsets place it: a floor counts from the stretch that took it."""
-        for take in reversed(self.history):
-            if take.onset <= f:
-                return take.holder
-        return None
+        return next((take.holder for take in reversed(self.history) if take.onset <= f), None)
 
     def taken_at(self, party: Party, onset: int) -> int | None:
         """The frame at which ``party`` took the floor with the stretch that began at ``onset``, if it did."""

@@ -13,11 +13,10 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from listener.config.schema import Mic, PartiesConfig
+from listener.config.schema import MAX_CHANNELS, Mic, PartiesConfig
 from listener.errors import ConfigError
 
 MAX_COORD_M = 1.0  # a counter-top array is far smaller; anything larger is a unit mistake
-MAX_MICS = 32  # array.channels' maximum
 MIN_SPACING_M = 0.001  # vendors' drawings are good to about a millimetre, so closer mics are one mic
 # Twice the ±30 deg each party's steered beams span (spatial.frontend.SECTOR_OFFSETS_DEG): closer
 # parties' beams would overlap
@@ -35,10 +34,12 @@ LINE_ENDS_COS_APART = 1.9
 
 def check_coordinates(mics: tuple[Mic, ...]) -> None:
     """Each configured coordinate in metres and within reach; no two mics on the same spot."""
-    if len(mics) > MAX_MICS:
+    if len(mics) > MAX_CHANNELS:
         # one mic per captured channel, and capture takes at most array.channels' maximum
         raise ConfigError(
-            "array.mics", [list(m) for m in mics], f"has {len(mics)} mics; at most {MAX_MICS}, one per captured channel"
+            "array.mics",
+            [list(m) for m in mics],
+            f"has {len(mics)} mics; at most {MAX_CHANNELS}, one per captured channel",
         )
     for i, mic in enumerate(mics):
         for j, value in enumerate(mic):

@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 import tomllib
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
+from listener.config.text_checks import control_character
 from listener.errors import ConfigError, ConfigFileError, ConfigFileMissingError, ConfigSyntaxError, toml_key
 
 T = TypeVar("T")
@@ -26,9 +26,6 @@ T = TypeVar("T")
 # Far above any listener config (the firmware's is under 1 KiB), far below what a Pi can hold: a
 # path such as /dev/zero or a log file passed by mistake is refused before it is read whole
 MAX_FILE_BYTES = 1024 * 1024
-
-# Control characters (C0, DEL, C1) name no file anyone meant; NUL fails every system call later
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def field(
@@ -211,13 +208,10 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
 
 
 def _convert_path(value: str, path: str) -> str:
-    control = _CONTROL.search(value)
+    control = control_character(value)
     if control is not None:
         raise ConfigError(
-            path,
-            value,
-            f"must be a file or folder path without control characters (U+{ord(control.group()):04X} at "
-            f"character {control.start() + 1}): remove it",
+            path, value, f"must be a file or folder path without control characters ({control}): remove it"
         )
     # expanded once, here: every reader of the tree (spool, pause flag, models, doctor) then opens the same
     # place, where a bare Path('~/x') would make a folder named '~' in whatever folder the service started

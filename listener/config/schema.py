@@ -19,15 +19,18 @@ Mic = tuple[float, float, float]
 PresetName = Literal["respeaker-2mic", "respeaker-4mic", "respeaker-6mic", "respeaker-usb-v2", "generic"]
 
 
+MAX_CHANNELS = 32  # captured channels: mics, and indices into them
+
+
 @dataclass(frozen=True, slots=True)
 class ArrayConfig:
     preset: PresetName = field("respeaker-4mic", "named geometry; 'generic' needs explicit mics")
     mics: tuple[Mic, ...] | None = field(None, "metres, one [x, y, z] per mic channel; overrides the preset")
     sample_rate: int = field(16000, "capture rate of the device in Hz", min=16000, max=48000)
     device: str = field("", "input device name (substring, case-insensitive); '' = the preset's names")
-    channels: int | None = field(None, "channels to capture; default: the preset's", min=1, max=32)
+    channels: int | None = field(None, "channels to capture; default: the preset's", min=1, max=MAX_CHANNELS)
     mic_channels: tuple[int, ...] | None = field(
-        None, "captured channel index of each mic, in the order of mics", min=0, max=31
+        None, "captured channel index of each mic, in the order of mics", min=0, max=MAX_CHANNELS - 1
     )
     block_ms: int = field(
         50, "audio block handed to the pipeline; bounds the privacy button's latency", min=20, max=1000

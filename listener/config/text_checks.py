@@ -25,7 +25,14 @@ HOST_RULE = (
 # MQTT caps a whole topic at 65535 UTF-8 bytes; after the prefix come at most '/device/<device_id>/config'
 # (79 bytes with the longest device id) or '/<device_id>/session'
 MAX_TOPIC_PREFIX_BYTES = 65535 - 128
+# Control characters (C0, DEL, C1) name no file or topic anyone meant; NUL fails every system call later
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def control_character(value: str) -> str | None:
+    """Where ``value`` holds its first control character, as a rule says it ("U+0000 at character 3")."""
+    found = _CONTROL.search(value)
+    return None if found is None else f"U+{ord(found.group()):04X} at character {found.start() + 1}"
 
 
 def check_host(host: str) -> None:
@@ -56,13 +63,13 @@ def check_topic_prefix(key: str, value: str) -> None:
     levels = value.split("/")
     if not value or any(not level or "+" in level or "#" in level for level in levels):
         raise ConfigError(key, value, "must be topic levels joined by '/', without '+', '#' or empty levels")
-    control = _CONTROL.search(value)
+    control = control_character(value)
     if control is not None:
         raise ConfigError(
             key,
             value,
-            f"must not hold control characters (U+{ord(control.group()):04X} at character {control.start() + 1}):"
-            " MQTT forbids NUL in a topic and subscribers cannot type the others; remove it",
+            f"must not hold control characters ({control}): MQTT forbids NUL in a topic and subscribers cannot"
+            " type the others; remove it",
         )
     size = len(value.encode("utf-8"))
     if size > MAX_TOPIC_PREFIX_BYTES:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from listener.config import Config
-from listener.outputs.mqtt.spool import access_problem, user_name
+from listener.outputs.mqtt.spool import FOLDER_FIX, folder_problem, user_name
 from listener.outputs.mqtt.spool_damage import find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
@@ -103,8 +103,7 @@ def _spool_files_check(state: Path) -> Check | None:
     for name in SPOOL_FILES:
         path = state / name
         if path.is_dir():  # no chown cures this: the service's own words and fix
-            detail, _, fix = access_problem(path).rpartition(": ")
-            return fail("disk", f"{detail}: {LOST}", fix)
+            return fail("disk", f"{folder_problem(path)}: {LOST}", FOLDER_FIX)
         problem = _write_problem(path, owner)
         if problem:
             return fail("disk", f"{path} {problem}: {LOST}", f"`sudo chown -R {user}: {state}`")

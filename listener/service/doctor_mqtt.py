@@ -12,6 +12,7 @@ publish right reported as unverified.
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 from dataclasses import dataclass
@@ -88,9 +89,10 @@ def _clock_check(where: str, exc: OSError) -> Check | None:
 
 def _no_password_check(config: Config, refused: str) -> Check | None:
     """The FAIL for a refused login that had no password to send: the environment, not the password, is wrong."""
-    from listener.outputs.mqtt.client import PASSWORD_ENV, read_password
+    from listener.outputs.mqtt.client import PASSWORD_ENV
 
-    if not config.mqtt.username or read_password(config.mqtt) is not None:
+    # where read_password looks, without reading the file again (a missing one was said before connecting)
+    if not config.mqtt.username or os.environ.get(PASSWORD_ENV) or config.mqtt.password_file:
         return None
     return fail(
         "mqtt",
@@ -177,16 +179,10 @@ def _client(config: Config) -> paho.Client:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from listener.outputs.mqtt.client import check_tls_files, read_password
+    from listener.outputs.mqtt.client import configure
 
-    cfg = config.mqtt
-    protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
+    protocol = paho.MQTTv5 if config.mqtt.protocol == "5" else paho.MQTTv311
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=protocol)
     client.connect_timeout = MQTT_TIMEOUT_S
-    if cfg.tls:
-        check_tls_files(cfg)
-        client.tls_set(cfg.ca_file or None, cfg.cert_file or None, cfg.key_file or None, ssl.CERT_REQUIRED)
-        client.tls_insecure_set(cfg.tls_insecure)
-    if cfg.username:
-        client.username_pw_set(cfg.username, read_password(cfg))
+    configure(client, config.mqtt)  # TLS and credentials as the service sets them
     return client

@@ -9,6 +9,7 @@ configuration its service runs with, not the built-in defaults.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -62,13 +63,6 @@ def as_json_check(check: Check) -> dict[str, str]:
 class _Out:
     """Prints until the reader goes away (``| head``), then nothing: the checks still run for the exit code."""
 
-    def __init__(self) -> None:
-        self.gone = False
-
     def say(self, text: str) -> None:
-        if self.gone:
-            return
-        try:
+        with contextlib.suppress(BrokenPipeError):  # the command line's stdout drops what follows
             print(text, flush=True)
-        except BrokenPipeError:
-            self.gone = True

@@ -88,7 +88,7 @@ def missing_model_hint(path: Path, config: Config, config_file: Path | None = No
     if path == default:
         return f"run `{fetch}` while online (it unpacks into {models_dir(config)}), {rest}"
     if path.name == MODELS[key].name:  # a model_path fetch can fill: the same folder name elsewhere
-        return f"run `listener models fetch {key} --dir {path.parent}` while online, {rest}"
+        return f"run `{_fetch_command(key, None, path.parent)}` while online, {rest}"
     return (
         f"run `{fetch}` while online and empty [asr] model_path (it unpacks into"
         f" {models_dir(config)}, not {path}), or {rest}"

@@ -318,26 +318,26 @@ class RecognizerWorker(Managed):
 
     def _emit(self, result_json: str) -> None:
         try:
-            items = json.loads(result_json).get("result", [])
-            words = [
-                Word(
-                    text=str(item["word"]),
-                    start_s=self._audio_time(float(item["start"])),
-                    end_s=self._audio_time(float(item["end"]), end=True),
-                    conf=float(item.get("conf", 1.0)),
-                )
-                for item in items
+            # vosk's fields only, read here; our own time mapping stays outside, so a bug of ours is not
+            # reported as an unreadable result
+            items = [
+                (str(item["word"]), float(item["start"]), float(item["end"]), float(item.get("conf", 1.0)))
+                for item in json.loads(result_json).get("result", [])
             ]
-            last_end_s = float(items[-1]["end"]) if words else 0.0
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             # Python's message quotes the value it could not read, which may be a word: fixed text only
             raise ModelError(
                 f"the recogniser returned a result this listener cannot read ({type(exc).__name__}): use the "
                 "vosk version in firmware/constraints.txt and a model `listener models fetch` installs"
             ) from None
-        if words:
-            self._results.append(words)
-            self._prune(last_end_s)
+        if items:
+            self._results.append(
+                [
+                    Word(text, self._audio_time(start), self._audio_time(end, end=True), conf)
+                    for text, start, end, conf in items
+                ]
+            )
+            self._prune(items[-1][2])
 
     def _audio_time(self, stream_s: float, end: bool = False) -> float:
         return audio_time(self._map_stream, self._map_audio, stream_s, end)

@@ -51,11 +51,11 @@ class ModelSpec:
     bin_edges_s: tuple[float, ...]
     vad_on: float
     vad_off: float
-    shift_threshold: float = 0.5  # of 1 - p_next (a pause's p_shift)
-    continue_threshold: float = 0.5  # of p_continues (an interruption rather than a backchannel)
-    resume_threshold: float = 0.5  # of p_resumes (the holder resumes after a premature start)
+    shift_threshold: float  # of 1 - p_next (a pause's p_shift)
+    continue_threshold: float  # of p_continues (an interruption rather than a backchannel)
+    resume_threshold: float  # of p_resumes (the holder resumes after a premature start)
     # the activity columns of step j label step j - lookahead_steps: the model hears that much past a frame
-    lookahead_steps: int = 0
+    lookahead_steps: int  # the sidecar's defaults (SIDECAR_FIELDS) stand for what older sidecars lack
 
     @property
     def lag_s(self) -> float:

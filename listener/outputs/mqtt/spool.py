@@ -84,12 +84,18 @@ def user_name(uid: int) -> str:
         return str(uid)
 
 
+FOLDER_FIX = "remove it (or move it away); the service makes the file"
+
+
+def folder_problem(path: Path) -> str:
+    """The spool ``path`` is a folder: sqlite says only "unable to open database file"; no chown cures it."""
+    return f"{path} is a folder, where the spool file belongs"
+
+
 def access_problem(path: Path) -> str:
     """Why this process may not write the spool ``path``, and the command that fixes it."""
-    if path.is_dir():  # sqlite says only "unable to open database file"; no chown or mount option cures this
-        return (
-            f"{path} is a folder, where the spool file belongs: remove it (or move it away); the service makes the file"
-        )
+    if path.is_dir():
+        return f"{folder_problem(path)}: {FOLDER_FIX}"
     folder = path.parent
     not_owners = _beyond_owners(folder)
     if not_owners:

@@ -14,7 +14,7 @@ from listener.config import load_config, parse_config
 from listener.config.loader import MAX_FILE_BYTES
 from listener.config.schema import Config
 from listener.config.text_checks import MAX_TOPIC_PREFIX_BYTES
-from listener.errors import ConfigError, ConfigFileError, ConfigSyntaxError
+from listener.errors import ConfigError, ConfigFileError, ConfigFileMissingError, ConfigSyntaxError
 from listener.transcription.models import models_dir
 from tests.test_config_checks import rejected
 
@@ -182,3 +182,25 @@ def test_cli_says_one_line_and_exits_2(tmp_path: Path) -> None:
         assert result.returncode == 2, (name, result.stderr[-500:])
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, (name, result.stderr[-500:])
         assert expected in result.stderr, (name, result.stderr)
+
+
+def test_a_model_path_under_an_unknown_users_home_is_a_missing_model_not_a_crash() -> None:
+    # the loader keeps '~nosuchuser/...' as written; Path.expanduser() on it again raised RuntimeError
+    from listener.transcription.models import model_path
+    from listener.turns.spec import model_path as turn_model_path
+
+    config = parse_config(
+        {"turn_model": {"path": "~nosuchuser-listener/m.onnx"}, "asr": {"model_path": "~nosuchuser-listener/vosk"}}
+    )
+    assert str(turn_model_path(config)) == "~nosuchuser-listener/m.onnx"
+    assert str(model_path(config)) == "~nosuchuser-listener/vosk"
+
+
+def test_a_config_name_with_a_newline_or_too_long_is_said_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileMissingError) as missing:
+        load_config(tmp_path / "no\nsuch.toml")
+    assert "\n" not in str(missing.value) and "no\\nsuch.toml" in str(missing.value)
+    with pytest.raises(ConfigFileError) as long_name:
+        load_config(tmp_path / ("x" * 300 + ".toml"))
+    assert "(File name too long): shorten the name" in str(long_name.value)
+    assert str(tmp_path) in str(long_name.value) and str(long_name.value).count(str(tmp_path)) == 1

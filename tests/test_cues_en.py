@@ -289,3 +289,22 @@ def test_a_summarising_phrase_may_straddle_a_recogniser_endpoint() -> None:
     assert [e.summary for e in echoes] == [True]  # type: ignore[attr-defined]
     talk.detector.forget()  # the words it keeps for that go at the session's end
     assert not talk.detector.holding
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i understand okay what happened",  # a lead-in after the acknowledgement: the question stands again
+        "i understand anyway who installed it",
+    ],
+)
+def test_a_lead_in_after_an_acknowledgement_opens_the_question_again(text: str) -> None:
+    q = question(rep(text))
+    assert q is not None and q.open_ended, text
+
+
+@pytest.mark.parametrize("text", ["how hard has it been", "how frustrating must that be"])
+def test_a_feeling_asked_about_is_an_open_question(text: str) -> None:
+    # "how {feeling}" is an acknowledgement only when no auxiliary follows ({aux}: the lexicon's own list)
+    q = question(rep(text))
+    assert q is not None and q.open_ended, text

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from listener.config.text_checks import control_character
-from listener.errors import ConfigError, ConfigFileError, ConfigFileMissingError, ConfigSyntaxError, toml_key
+from listener.errors import (
+    ConfigError,
+    ConfigFileError,
+    ConfigFileMissingError,
+    ConfigSyntaxError,
+    os_reason_and_fix,
+    shown_path,
+    toml_key,
+)
 
 T = TypeVar("T")
 
@@ -45,40 +53,44 @@ def field(
 
 def read_toml(path: Path) -> dict[str, Any]:
     text = _read_text(path)
+    shown = shown_path(path)  # one line, whatever the name holds
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigSyntaxError(f"config file {path} is not valid TOML: {exc}") from None
+        raise ConfigSyntaxError(f"config file {shown} is not valid TOML: {exc}") from None
     except RecursionError:
         # tomllib parses nested arrays and inline tables by recursion: a few hundred levels end Python's stack
         raise ConfigSyntaxError(
-            f"config file {path} is not valid TOML for the listener: arrays or tables are nested hundreds of "
+            f"config file {shown} is not valid TOML for the listener: arrays or tables are nested hundreds of "
             "levels deep; no setting nests more than two"
         ) from None
     except ValueError:
         # tomllib lets Python's own limit on integer literals (4300 digits) through as a bare ValueError
         raise ConfigSyntaxError(
-            f"config file {path} is not valid TOML: a number is thousands of digits long; write a number in range"
+            f"config file {shown} is not valid TOML: a number is thousands of digits long; write a number in range"
         ) from None
 
 
 def _read_text(path: Path) -> str:
+    shown = shown_path(path)
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigFileMissingError(
-            f"config file {path} does not exist: check the path (without a config file the defaults apply)"
+            f"config file {shown} does not exist: check the path (without a config file the defaults apply)"
         ) from None
     except IsADirectoryError:
         raise ConfigFileError(
-            f"config file {path} is a folder: pass the TOML file itself, e.g. {path / 'listener.toml'}"
+            f"config file {shown} is a folder: pass the TOML file itself, e.g. {shown_path(path / 'listener.toml')}"
         ) from None
     except OSError as exc:
-        raise ConfigFileError(f"config file {path} cannot be read ({exc}): check its permissions") from None
+        raise ConfigFileError(
+            f"config file {shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}"
+        ) from None
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigFileError(
-            f"config file {path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, the most a config file "
+            f"config file {shown} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, the most a config file "
             "may be: pass the listener's TOML file (a few KiB)"
         )
     try:
@@ -86,7 +98,7 @@ def _read_text(path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigSyntaxError(
-            f"config file {path} cannot be read: byte {exc.start} (0x{raw[exc.start]:02x}) is not UTF-8 "
+            f"config file {shown} cannot be read: byte {exc.start} (0x{raw[exc.start]:02x}) is not UTF-8 "
             "text: save it as UTF-8"
         ) from None
 

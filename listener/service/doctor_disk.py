@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from listener.config import Config
-from listener.outputs.mqtt.spool import FOLDER_FIX, folder_problem, user_name
+from listener.outputs.mqtt.spool import FOLDER_FIX, READ_ONLY_FIX, folder_problem, user_name
 from listener.outputs.mqtt.spool_damage import find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
@@ -70,13 +70,12 @@ def _place_check(state: Path, existing: Path) -> Check | None:
         return fail(
             "disk", f"{existing} is not a folder, so {state} cannot be created", "set [service] state_dir to a folder"
         )
-    unfit = unfit_file_system(existing)
+    unfit, read_only = unfit_file_system(existing)
     if unfit:
-        return fail(
-            "disk",
-            f"{state} is {unfit}",
-            f"choose a folder under /var/lib for [service] state_dir ({SERVICE_STATE}, which systemd makes)",
-        )
+        elsewhere = f"choose a folder under /var/lib for [service] state_dir ({SERVICE_STATE}, which systemd makes)"
+        # a card that failed makes the whole root read-only, /var/lib too: the card is the fix, as the service says
+        fix = f"{READ_ONLY_FIX}; if it is read-only by design, {elsewhere}" if read_only else elsewhere
+        return fail("disk", f"{state} is {unfit}", fix)
     return None
 
 

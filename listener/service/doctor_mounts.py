@@ -51,16 +51,17 @@ def mount_of(path: Path) -> Mount | None:
     return found
 
 
-def unfit_file_system(path: Path) -> str:
-    """Why no folder can be kept on the file system ``path`` is on ('' when it can): 'on /sys (sysfs), ...'."""
+def unfit_file_system(path: Path) -> tuple[str, bool]:
+    """Why no folder can be kept on the file system ``path`` is on ('' when it can): 'on /sys (sysfs), ...';
+    and whether that is because it is mounted read-only."""
     mount = mount_of(path)
     if mount is None:
-        return ""
+        return "", False
     if mount.fs_type in VIRTUAL:
-        return f"on {mount.point} ({mount.fs_type}), a virtual file system, which cannot hold it"
+        return f"on {mount.point} ({mount.fs_type}), a virtual file system, which cannot hold it", False
     if mount.read_only:
-        return f"on {mount.point} ({mount.fs_type}), a read-only file system, which cannot hold it"
-    return ""
+        return f"on {mount.point} ({mount.fs_type}), a read-only file system, which cannot hold it", True
+    return "", False
 
 
 def _unescape(field: str) -> str:

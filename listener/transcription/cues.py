@@ -136,7 +136,7 @@ class CueDetector:
             if p in skip and (lead is None or skip[p] >= lead.end):
                 p, after_ack = skip[p], True
             elif lead is not None:
-                p = lead.end
+                p, after_ack = lead.end, False  # "i understand, okay, what happened": the lead-in starts anew
             else:
                 break
         # a summary or plan is no question ("what i will do is ..."), but one may follow it as a

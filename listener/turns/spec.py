@@ -82,7 +82,7 @@ def shipped_model_path() -> Path:
 
 def model_path(config: Config) -> Path:
     configured = config.turn_model.path
-    return Path(configured).expanduser() if configured else shipped_model_path()
+    return Path(configured) if configured else shipped_model_path()  # '~' expanded by the config loader
 
 
 def sidecar_path(path: Path) -> Path:

@@ -85,6 +85,8 @@ def user_name(uid: int) -> str:
 
 
 FOLDER_FIX = "remove it (or move it away); the service makes the file"
+# ext4 remounts itself read-only when the SD card fails: ownership is not the problem
+READ_ONLY_FIX = "check `dmesg` for card errors, repair or replace the card"
 
 
 def folder_problem(path: Path) -> str:
@@ -124,8 +126,7 @@ def _beyond_owners(folder: Path) -> str:
     """A refusal no chown cures: a read-only mount, or one that even root meets ('' if neither)."""
     with contextlib.suppress(OSError):
         if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            # ext4 remounts itself read-only when the SD card fails: ownership is not the problem
-            return f"{folder} is on a read-only file system: check `dmesg` for card errors, repair or replace the card"
+            return f"{folder} is on a read-only file system: {READ_ONLY_FIX}"
     if os.geteuid() == 0:  # root writes any file it owns or not: a chown would only break the service
         return f"{folder} refuses writes even to root: check `mount` (read-only?) and `lsattr` (immutable files?)"
     return ""

@@ -6,7 +6,8 @@ firmware/provision.sh (unit enabled), booted with systemd-nspawn.
 The tests judge systemd/listener.service with systemd's offline analyzers; here it runs, every
 sandboxing line in force, as systemd 252 starts it at boot: with no mic array it must come up
 (``Type=notify``), say why it has no audio, keep its watchdog fed and publish its fault state to
-MQTT. Then ``listener-replay.service``, the same unit with ``--input`` the bundled sample (paced in
+MQTT. The README's first installer step, ``doctor`` through ``systemd-run`` as the service's user,
+runs against it. Then ``listener-replay.service``, the same unit with ``--input`` the bundled sample (paced in
 real time) for ``--wait-for-array``, runs the whole pipeline under that sandbox: turn model, vosk
 (the tests' Korean model), MQTT to a mosquitto on this machine, the spool in the state directory.
 Prints what systemd and the broker saw; asserts nothing. The root is this machine's architecture:

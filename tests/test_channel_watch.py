@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 
 from listener.audio.channel_watch import WATCH_S, ChannelWatch
 from listener.audio.live import LiveSource
 from listener.config import geometry
-from listener.events import AudioBlock, Event
+from listener.events import AudioBlock, Event, SourceState
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, tones
 from tests.live_source import live_config, run_source
@@ -47,3 +48,29 @@ def test_an_array_whose_channels_all_hear_is_not_flagged(
     alsa_config: AlsaConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert _watched(alsa_config, [], caplog) == []
+
+
+def _block(start_s: float, dead: list[int], n_channels: int = 4) -> AudioBlock:
+    samples = np.full((1600, n_channels), 0.01, dtype=np.float32)
+    samples[:, dead] = 0.0
+    return AudioBlock(start_s=start_s, sample_rate_hz=16000, samples=samples)
+
+
+def _feed(watch: ChannelWatch, dead: list[int], first_s: float = 0.0) -> None:
+    for k in range(round((WATCH_S + 0.5) / 0.1)):
+        watch.process(_block(first_s + 0.1 * k, dead))
+
+
+def test_the_array_is_looked_at_afresh_after_an_outage_and_a_muted_one_is_not_blamed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What comes back after an outage may be another card; all channels silent is a muted input, which
+    no channel count explains (the level check says so): neither is a channel-count warning."""
+    watch = ChannelWatch(geometry(live_config()))
+    with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+        _feed(watch, [0, 1, 2, 3])  # muted: nothing said
+        assert not caplog.records
+        watch.process(SourceState(t_s=11.0, available=True, detail="'listener_test_array' is back"))
+        _feed(watch, [3], first_s=11.0)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("captured channel(s) [3] carry digital silence")

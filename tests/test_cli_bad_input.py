@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -273,15 +272,19 @@ def test_a_command_line_mistake_is_one_line_pointing_to_help(
 # --- float samples beyond full scale, and a plot backend that is missing -----------------------------
 
 
-@pytest.mark.parametrize("gain", [1e10, 1e18])
-def test_float_samples_far_beyond_full_scale_are_clipped_with_one_warning(tmp_path: Path, gain: float) -> None:
-    samples, rate_hz = sf.read(SAMPLE, dtype="float32", frames=12 * 16000)
+@pytest.mark.parametrize(("gain", "subtype"), [(1e10, "FLOAT"), (1e18, "FLOAT"), (1e300, "DOUBLE")])
+def test_float_samples_far_beyond_full_scale_are_clipped_with_one_warning(
+    tmp_path: Path, gain: float, subtype: str
+) -> None:
+    # doubles are clipped before they are narrowed: 1e300 as float32 would be an infinity, "not a number"
+    samples, rate_hz = sf.read(SAMPLE, dtype="float64", frames=12 * 16000)
     wav = tmp_path / "loud.wav"
-    sf.write(wav, samples * np.float32(gain), rate_hz, subtype="FLOAT")
+    sf.write(wav, samples * gain, rate_hz, subtype=subtype)
     result = _listener("analyze", str(wav), "--json")
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("\n") == 1 and "RuntimeWarning" not in result.stderr, result.stderr
     assert "beyond full scale" in result.stderr and "clipped to full scale" in result.stderr
+    assert "not numbers" not in result.stderr
     metrics = json.loads(result.stdout)["metrics"]
     assert 2.0 < metrics["rep_talk_s"] + metrics["customer_talk_s"] <= 12.0, metrics
 

@@ -372,3 +372,19 @@ def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: Mock
     assert lit(24.0) == "r" and lit(25.5) == "a"  # the rep stopped at 20 s: red 5 s more, then amber
     assert lit(49.0) == "a" and lit(50.5) == "g"  # nobody since 40 s: calm at 50 s, dominance still decided on
     assert lit(55.5) == "r"  # the rep talks again, past their 10 s while dominating: red at once
+
+
+def test_red_counts_the_reps_own_talk_not_the_time_since_dominance_began(factory: MockFactory) -> None:
+    """The rep stops soon after dominance is decided and the customer talks for 14 s: that time is not the
+    rep's, so red waits until the rep has talked red_after_s since then (elapsed time would light it at once)."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [
+        *speech(Party.REP, 0.5, 6.0),  # 1 s of it after dominance began at 5 s
+        dominance(True, 5.0),
+        *speech(Party.CUSTOMER, 6.5, 20.0),
+        *speech(Party.REP, 20.5, 40.0),  # 9 s more by 29.5 s
+    ]
+    with stage:
+        play(stage, 32.0, script)
+    assert value_at(trace, "amber", 25.0) == 1.0 and value_at(trace, "red", 25.0) == 0.0
+    assert value_at(trace, "red", 29.0) == 0.0 and value_at(trace, "red", 30.0) == 1.0

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from listener.config import Config, parse_config
 from listener.errors import OutputError
 from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt.client import PASSWORD_ENV
 from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.spool_damage import set_aside
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service import doctor
 from tests.doctor_config import config as doctor_config
@@ -143,9 +146,10 @@ def test_doctor_passes_a_sound_spool(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["password_file", "ca_file"])
 def test_a_missing_credentials_file_is_the_only_line_even_with_a_backlog(
-    broker: Mosquitto, tmp_path: Path, bad: str
+    broker: Mosquitto, tmp_path: Path, bad: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the spool used to open (and log its backlog) first: three lines, the fatal one last
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)  # the environment's password would spare the file a read
     with Spool(tmp_path / "state" / SPOOL_FILE, max_messages=10) as spool:
         spool.put("event", {"n": 0})
     missing = str(tmp_path / "missing.pem")
@@ -158,3 +162,17 @@ def test_a_missing_credentials_file_is_the_only_line_even_with_a_backlog(
     lines = err.decode(errors="replace").splitlines()
     assert proc.returncode == 2, lines
     assert len(lines) == 1 and f"mqtt.{bad} {missing}" in lines[0], lines
+
+
+def test_a_set_aside_spool_whose_counter_is_still_readable_goes_on_from_it(tmp_path: Path) -> None:
+    """seq must stay above every one handed out: where the damaged file's counter still reads higher than
+    the clock's milliseconds (a clock set back, say), the fresh spool counts on from the counter."""
+    path = tmp_path / SPOOL_FILE
+    with Spool(path, max_messages=10) as spool:
+        spool.put("event", {"n": 0})
+    far_ahead = 10**15
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE counters SET value = ? WHERE name = 'seq'", (far_ahead,))
+    db.close()
+    assert set_aside(path, sqlite3.DatabaseError("test")) == far_ahead
+    assert not path.exists()

@@ -15,6 +15,7 @@ from gpiozero.pins.mock import MockFactory
 
 from listener.config import parse_config
 from listener.events import (
+    ActivityFrames,
     AudioBlock,
     DominanceChanged,
     Event,
@@ -51,12 +52,29 @@ def play(stage: LedStage, until_s: float, script: Sequence[Event] = (), *, first
 def _time(event: Event) -> float:
     if isinstance(event, SpeechStarted):  # decided as its first frame is seen
         return event.onset_s
+    if isinstance(event, ActivityFrames):
+        return event.start_s + event.lag_s
     return event_time(event) or 0.0
 
 
 def speech(party: Party, start_s: float, end_s: float) -> list[Event]:
     """A stretch of one party's speech as the timeline reports it: started, then closed 0.2 s after it ends."""
     return [SpeechStarted(party=party, onset_s=start_s), SpeechSegment(party, start_s, end_s, end_s + 0.2)]
+
+
+def heard(party: Party, start_s: float, end_s: float, until_s: float, hop_s: float = 0.02) -> list[Event]:
+    """The frames the turn stage emits, one per BLOCK_S from 0 to ``until_s``: ``party`` active in [start_s, end_s)."""
+    events: list[Event] = []
+    n = round(BLOCK_S / hop_s)
+    for k in range(round(until_s / BLOCK_S)):
+        times = k * BLOCK_S + hop_s * np.arange(n)
+        active = (times >= start_s - 1e-9) & (times < end_s - 1e-9)
+        silent, probs = np.zeros(n, dtype=bool), np.where(active, 0.9, 0.1).astype(np.float32)
+        rep, customer = (active, silent) if party is Party.REP else (silent, active)
+        events.append(
+            ActivityFrames(k * BLOCK_S, hop_s, rep, customer, probs, 1 - probs, np.full(n, np.nan, np.float32))
+        )
+    return events
 
 
 def history(factory: MockFactory, led: str) -> list[float]:

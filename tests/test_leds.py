@@ -33,7 +33,7 @@ from listener.events import (
 )
 from listener.outputs.leds import LedStage
 from listener.outputs.view import Figures, LedView, render
-from tests.led_script import BLOCK_S, PINS, dominance, history, make_stage, play, speech, traced, value_at
+from tests.led_script import BLOCK_S, PINS, dominance, heard, history, make_stage, play, speech, traced, value_at
 
 
 @pytest.fixture
@@ -372,6 +372,23 @@ def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: Mock
     assert lit(24.0) == "r" and lit(25.5) == "a"  # the rep stopped at 20 s: red 5 s more, then amber
     assert lit(49.0) == "a" and lit(50.5) == "g"  # nobody since 40 s: calm at 50 s, dominance still decided on
     assert lit(55.5) == "r"  # the rep talks again, past their 10 s while dominating: red at once
+
+
+def test_red_never_flashes_when_the_rep_stops_just_short_of_red_after_s(factory: MockFactory) -> None:
+    """The rep's stretch closes bridge_gap_s after the last word; the open stretch counts only as far as the
+    rep was heard, so stopping 0.05 s short of red_after_s never lights red, not even for that wait."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [*speech(Party.REP, 0.5, 14.95), dominance(True, 5.0), *heard(Party.REP, 0.5, 14.95, 20.0)]
+    with stage:
+        play(stage, 20.0, script)
+    assert value_at(trace, "amber", 14.0) == 1.0
+    assert all(value == 0.0 for _, value in traced(trace, "red")[2:])  # after the self-test's on/off
+
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [*speech(Party.REP, 0.5, 15.3), dominance(True, 5.0), *heard(Party.REP, 0.5, 15.3, 20.0)]
+    with stage:
+        play(stage, 20.0, script)
+    assert value_at(trace, "red", 14.9) == 0.0 and value_at(trace, "red", 15.2) == 1.0  # a little more: red
 
 
 def test_red_counts_the_reps_own_talk_not_the_time_since_dominance_began(factory: MockFactory) -> None:

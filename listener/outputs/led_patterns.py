@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+
 from listener.events import (
+    ActivityFrames,
     DeviceMode,
     DeviceState,
     DominanceChanged,
@@ -102,6 +105,8 @@ class Status:
     speaking_since_s: dict[Party, float] = field(default_factory=dict)  # open stretches of speech
     last_speech_end_s: dict[Party, float] = field(default_factory=dict)
     rep_talk_dominating_s: float = 0.0  # closed rep speech since dominance began
+    # the end of the rep's last active frame; None without frame evidence (a replay of events alone)
+    rep_heard_until_s: float | None = None
 
     def update(self, event: Event) -> None:
         if isinstance(event, DeviceState | SourceState):
@@ -117,6 +122,13 @@ class Status:
             self.speaking_since_s[event.party] = event.onset_s
         elif isinstance(event, SpeechSegment):
             self._speech(event)
+        elif isinstance(event, ActivityFrames):
+            self._frames(event)
+
+    def _frames(self, event: ActivityFrames) -> None:
+        active = np.flatnonzero(event.rep_active)
+        if active.size:
+            self.rep_heard_until_s = event.start_s + float(active[-1] + 1) * event.hop_s
 
     def _speech(self, event: SpeechSegment) -> None:
         self.speaking_since_s.pop(event.party, None)
@@ -157,7 +169,10 @@ class Status:
         talk_s = self.rep_talk_dominating_s
         since_s = self.speaking_since_s.get(Party.REP)
         if since_s is not None:  # the stretch going on now counts as it goes
-            talk_s += max(0.0, t_s - max(since_s, self.dominating_since_s))
+            # only as far as the rep was heard: its segment closes bridge_gap_s after the last word, and
+            # counting that wait would light red for an instant when the rep stopped just short of it
+            until_s = t_s if self.rep_heard_until_s is None else min(t_s, self.rep_heard_until_s)
+            talk_s += max(0.0, until_s - max(since_s, self.dominating_since_s))
         return talk_s
 
     def interrupting(self, t_s: float) -> bool:

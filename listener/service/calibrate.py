@@ -19,7 +19,7 @@ from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.errors import CalibrationError
 from listener.events import Event
-from listener.service.calibrate_estimate import FULL_CONFIDENCE_S, MIN_SPEECH_S, Calibration, estimate
+from listener.service.calibrate_estimate import MIN_SPEECH_S, Calibration, estimate
 from listener.service.calibrate_votes import Votes, collect_votes
 from listener.service.calibrate_write import edit_parties, write_parties
 
@@ -85,14 +85,20 @@ def _refusal(config: Config, result: Calibration, force: bool) -> str:
 
 
 def _low_confidence_cause(result: Calibration) -> str:
-    """What pulled the confidence down (see ``estimate``: amount of speech, share explained, matching), and the cure."""
-    if result.speech_s < FULL_CONFIDENCE_S * 0.9:
+    """The factor that pulled the confidence down most (see ``Factors``), and its cure."""
+    factors = result.factors
+    lowest = min(factors.evidence, factors.explained, factors.clarity)
+    if factors.evidence == lowest:
         return (
             f"only {result.speech_s:.1f} s of clear speech; the rep should talk for longer (--seconds 20), closer "
             "to the counter or in a quieter moment (or add --force)"
         )
-    if result.customer_from != "second talker":
-        return f"the speech came from scattered directions (echoes, others nearby); {_ALONE} (or add --force)"
+    if factors.explained == lowest:
+        unexplained = round(100 * (1.0 - factors.explained))
+        return (
+            f"{unexplained} % of the speech came from scattered directions (echoes, others nearby); {_ALONE} "
+            "(or add --force)"
+        )
     return f"the two talkers are not clearly at the configured rep and customer directions; {_ALONE} (or add --force)"
 
 

@@ -51,14 +51,31 @@ CustomerFrom = Literal["second talker", "opposite the rep", "far end of the mic 
 
 
 @dataclass(frozen=True, slots=True)
+class Factors:
+    """What the confidence is the product of, each 0..1, kept so a low one can be named."""
+
+    evidence: float  # how much speech, against FULL_CONFIDENCE_S
+    explained: float  # share of the speech votes the talkers found account for
+    clarity: float = 1.0  # two talkers: how much nearer the matching is than the swapped one, against CLEAR_MARGIN_DEG
+
+    @property
+    def confidence(self) -> float:
+        return round(self.evidence * self.explained * self.clarity, 2)
+
+
+@dataclass(frozen=True, slots=True)
 class Calibration:
     rep_azimuth_deg: float
     customer_azimuth_deg: float
     customer_from: CustomerFrom
-    confidence: float  # 0..1: share of the votes explained, how clear the matching, how much speech
+    factors: Factors
     speech_s: float
     rep_share: float  # of the speech votes within CLUSTER_HALF_DEG of the rep
     ambiguous: bool = False  # two talkers, and either could be the rep
+
+    @property
+    def confidence(self) -> float:
+        return self.factors.confidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +155,12 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         rep, customer, margin = match(space, clusters, configured)
         both = _azimuths(space, rep.centre_deg, customer.centre_deg, configured)
         if both is not None:
-            share = (rep.weight + customer.weight) / total
-            confidence = round(share * min(1.0, margin / CLEAR_MARGIN_DEG) * evidence, 2)
+            factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
             ambiguous = margin < AMBIGUOUS_MARGIN_DEG
-            return Calibration(*both, "second talker", confidence, speech_s, rep.weight / total, ambiguous)
+            return Calibration(*both, "second talker", factors, speech_s, rep.weight / total, ambiguous)
     rep_deg, customer_deg, source = _place_one(space, rep.centre_deg, configured[0])
     share = rep.weight / total
-    return Calibration(rep_deg, customer_deg, source, round(share * evidence, 2), speech_s, share)
+    return Calibration(rep_deg, customer_deg, source, Factors(evidence, share), speech_s, share)
 
 
 def too_little_speech(votes: Votes, speech_s: float) -> str:

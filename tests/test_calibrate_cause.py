@@ -16,7 +16,7 @@ def result(factors: Factors, speech_s: float, customer_from: CustomerFrom = "sec
 @pytest.mark.parametrize(
     ("factors", "speech_s", "customer_from", "said"),
     [
-        # two talkers clearly matched, but most speech from elsewhere (the old guess said "not clearly at the configured")
+        # two talkers clearly matched, most speech from elsewhere (the old guess: "not clearly at the configured")
         (Factors(1.0, 0.45, 1.0), 12.0, "second talker", "55 % of the speech came from scattered directions"),
         # short speech is said as such
         (Factors(0.5, 0.9, 0.95), 2.5, "second talker", "only 2.5 s of clear speech"),

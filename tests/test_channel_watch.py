@@ -1,4 +1,4 @@
-"""A live array whose channels carry digital silence (a plug over a smaller card, a dead mic) is said once.
+"""A live array with channels that carry no sound (a plug over a smaller card, a dead or stuck mic) is said once.
 
 Real capture: pyaudio reading the private ALSA test device, whose infiles hold the channels.
 """
@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from listener.audio.channel_watch import WATCH_S, ChannelWatch
+from listener.audio.levels import LevelMeter, rms_dbfs
 from listener.audio.live import LiveSource
 from listener.config import geometry
 from listener.events import AudioBlock, Event, SourceState
+from listener.service import doctor
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, tones
 from tests.live_source import live_config, run_source
@@ -40,7 +42,7 @@ def _watched(alsa_config: AlsaConfig, dead: list[int], caplog: pytest.LogCapture
 
 def test_channels_of_digital_silence_are_said_once(alsa_config: AlsaConfig, caplog: pytest.LogCaptureFixture) -> None:
     (said,) = _watched(alsa_config, [2, 3], caplog)
-    assert said.startswith("captured channel(s) [2, 3] carry digital silence while the others hear sound")
+    assert said.startswith("captured channel(s) [2, 3] carry no sound (under -90 dBFS) while the others hear it")
     assert "'respeaker-4mic' geometry" in said and "arecord -l" in said
 
 
@@ -50,15 +52,15 @@ def test_an_array_whose_channels_all_hear_is_not_flagged(
     assert _watched(alsa_config, [], caplog) == []
 
 
-def _block(start_s: float, dead: list[int], n_channels: int = 4) -> AudioBlock:
-    samples = np.full((1600, n_channels), 0.01, dtype=np.float32)
-    samples[:, dead] = 0.0
+def _block(start_s: float, dead: list[int], stuck_at: float = 0.0) -> AudioBlock:
+    samples = np.random.default_rng(round(start_s * 10)).normal(0.0, 0.01, (1600, 4)).astype(np.float32)
+    samples[:, dead] = stuck_at
     return AudioBlock(start_s=start_s, sample_rate_hz=16000, samples=samples)
 
 
-def _feed(watch: ChannelWatch, dead: list[int], first_s: float = 0.0) -> None:
+def _feed(watch: ChannelWatch, dead: list[int], first_s: float = 0.0, stuck_at: float = 0.0) -> None:
     for k in range(round((WATCH_S + 0.5) / 0.1)):
-        watch.process(_block(first_s + 0.1 * k, dead))
+        watch.process(_block(first_s + 0.1 * k, dead, stuck_at))
 
 
 def test_the_array_is_looked_at_afresh_after_an_outage_and_a_muted_one_is_not_blamed(
@@ -73,4 +75,24 @@ def test_the_array_is_looked_at_afresh_after_an_outage_and_a_muted_one_is_not_bl
         watch.process(SourceState(t_s=11.0, available=True, detail="'listener_test_array' is back"))
         _feed(watch, [3], first_s=11.0)
     (record,) = caplog.records
-    assert record.getMessage().startswith("captured channel(s) [3] carry digital silence")
+    assert record.getMessage().startswith("captured channel(s) [3] carry no sound")
+
+
+def test_a_channel_stuck_at_one_level_is_dead_by_doctors_rule(caplog: pytest.LogCaptureFixture) -> None:
+    """A converter stuck at an offset is not exact zeros, but it carries no sound: doctor removes the DC and
+    calls it dead under -90 dBFS, and so does the running service."""
+    watch = ChannelWatch(geometry(live_config()))
+    with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+        _feed(watch, [1], stuck_at=0.25)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("captured channel(s) [1] carry no sound (under -90 dBFS)")
+    assert doctor.level_check(rms_dbfs(_block(0.0, [1], 0.25).samples), [0, 1, 2, 3]).status == "FAIL"
+
+
+def test_levels_streamed_equal_levels_at_once() -> None:
+    blocks = [_block(0.1 * k, [2], stuck_at=-0.5).samples for k in range(30)]
+    meter = LevelMeter(4)
+    for samples in blocks:
+        meter.add(samples)
+    assert meter.dbfs() == pytest.approx(rms_dbfs(np.concatenate(blocks)), abs=1e-6)
+    assert LevelMeter(2).dbfs() == [-200.0, -200.0]  # nothing heard yet

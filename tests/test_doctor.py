@@ -44,7 +44,7 @@ def test_dead_mic_channel_fails(tmp_path: Path, alsa_config: AlsaConfig) -> None
     alsa_config.add("listener_test_array", signal, 16000)
     levels = by_name(doctor.check_audio(config(tmp_path)))["levels"]
     assert levels.status == "FAIL"
-    assert "channel(s) [2] carry digital silence" in levels.detail
+    assert "channel(s) [2] carry no sound (under -90 dBFS)" in levels.detail
     assert "mic_channels" in levels.fix
 
 

@@ -1,10 +1,11 @@
-"""A live channel that carries digital silence while the others hear sound: said once in the journal.
+"""A live channel that carries no sound while the others hear it: said once in the journal.
 
 The installed ``listener_array`` is an ALSA ``plug``: over a card with fewer channels than the
 configured array it fills the missing ones with zeros, and a dead mic or a wrong channel map reads
-the same. Directions are then wrong without any error. ``listener doctor`` measures the levels at
-install time; this says it on a running device, after the first WATCH_S of audio and again after
-each outage (the array that comes back may be another one).
+the same, or sticks at a constant level. Directions are then wrong without any error. ``listener
+doctor`` measures the levels at install time; this says it on a running device, after the first
+WATCH_S of audio and again after each outage (the array that comes back may be another one), by
+doctor's own rule (``listener.audio.levels``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-import numpy as np
-import numpy.typing as npt
-
 from listener.audio.base import selected_channels
+from listener.audio.levels import DEAD_DBFS, LevelMeter
 from listener.config import ArrayGeometry
 from listener.events import AudioBlock, Event, SourceState
 from listener.pipeline import Stage
@@ -26,7 +25,7 @@ WATCH_S = 10.0  # audio looked at after each start of capture: long enough for a
 
 
 class ChannelWatch(Stage):
-    """AudioBlock in, nothing out: one warning when some channels stay exactly zero while others do not."""
+    """AudioBlock in, nothing out: one warning when some channels stay under DEAD_DBFS while others do not."""
 
     name = "channel-watch"
 
@@ -37,26 +36,28 @@ class ChannelWatch(Stage):
 
     def _restart(self) -> None:
         self._seen_s = 0.0
-        self._zero: npt.NDArray[np.bool_] = np.ones(len(self.channels), dtype=bool)  # every sample 0 so far
+        self._meter = LevelMeter(len(self.channels))
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, SourceState) and event.available:
             self._restart()  # back after an outage: perhaps another device, looked at afresh
         elif isinstance(event, AudioBlock) and self._seen_s < WATCH_S:
-            self._zero &= ~np.any(event.samples != 0.0, axis=0)
+            self._meter.add(event.samples)
             self._seen_s += event.duration_s
             if self._seen_s >= WATCH_S:
                 self._judge()
         return ()
 
     def _judge(self) -> None:
-        dead = [c for c, zero in zip(self.channels, self._zero, strict=True) if zero]
-        if dead and not self._zero.all():  # all zero is a muted input, which the levels cannot place
+        silent = self._meter.dead()
+        dead = [c for c, quiet in zip(self.channels, silent, strict=True) if quiet]
+        if dead and not silent.all():  # all silent is a muted input, which the levels cannot place
             log.warning(
-                "captured channel(s) %s carry digital silence while the others hear sound: the device behind "
+                "captured channel(s) %s carry no sound (under %.0f dBFS) while the others hear it: the device behind "
                 "[array] device has fewer channels than the '%s' geometry, or a mic is dead; directions are "
                 "wrong until it is fixed: check `arecord -l` against [array] preset and mic_channels "
                 "(`listener doctor` measures each channel's level)",
                 dead,
+                DEAD_DBFS,
                 self.geometry.preset,
             )

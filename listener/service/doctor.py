@@ -11,7 +11,6 @@ means the service would get as far.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
+from listener.audio.levels import DEAD_DBFS, rms_dbfs
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
@@ -37,7 +37,6 @@ Status = Literal["ok", "warn", "FAIL"]
 
 LEVEL_READ_S = 1.0  # audio read from the array to measure its levels
 LEVEL_TIMEOUT_S = 5.0  # wall time allowed for that read
-DEAD_DBFS = -90.0  # below this a channel carries digital silence: a dead mic or a wrong channel map
 QUIET_DBFS = -75.0  # even a quiet room lifts a working MEMS mic above this
 # PortAudio's channel count for an ALSA plug PCM (provision.sh's listener_array): the most it
 # converts to, not what the card has
@@ -215,13 +214,6 @@ def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray
     return np.concatenate(blocks)[:wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
 
 
-def rms_dbfs(samples: np.ndarray) -> list[float]:
-    """Level per channel, DC removed (a stuck channel with an offset is still dead)."""
-    ac = samples.astype(np.float64) - samples.mean(axis=0, dtype=np.float64)
-    rms = np.sqrt(np.mean(ac**2, axis=0))
-    return [20.0 * math.log10(max(float(r), 1e-10)) for r in rms]
-
-
 def level_check(levels: list[float], channels: list[int]) -> Check:
     shown = ", ".join(f"ch{c} {level:.0f}" for c, level in zip(channels, levels, strict=True))
     detail = f"RMS dBFS {shown}"
@@ -229,7 +221,7 @@ def level_check(levels: list[float], channels: list[int]) -> Check:
     if dead:
         return fail(
             "levels",
-            f"{detail}: channel(s) {dead} carry digital silence",
+            f"{detail}: channel(s) {dead} carry no sound (under {DEAD_DBFS:.0f} dBFS)",
             "check the array is seated and its mixer capture is on (`alsamixer -c <card>`), and that "
             "[array] mic_channels names channels that carry mics",
         )

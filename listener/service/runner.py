@@ -154,7 +154,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     geo = geometry(config)
     from listener.audio.live import LiveSource
 
-    # a running array whose channels carry digital silence is said in the journal (files have no driver)
+    # a running array with channels that carry no sound is said in the journal (files have no driver)
     watch: list[Stage] = [ChannelWatch(geo)] if isinstance(source, LiveSource) else []
     if config.leds.button_pin:  # while paused, audio is discarded at the source
         from listener.outputs.button import PrivacyButton, PrivacyGate

@@ -103,8 +103,11 @@ def test_unacknowledged_messages_stay_in_the_spool_beyond_inflight_max(broker: M
             rec.wait_for(lambda ms: bool(json_on(ms, "state")))
             assert stage.publisher.flush(5.0)  # the retained topics of the connect are acknowledged
             relay.hold()
-            for n in range(BACKLOG):
-                stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+            # the drain thread held off meanwhile (the lock is re-entrant): it finds the whole backlog waiting
+            # and a full token bucket, the case where only the in-flight cap stops it sending all at once
+            with stage.publisher._cond:
+                for n in range(BACKLOG):
+                    stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
             got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= INFLIGHT_MAX)
             assert len(json_on(got, "event")) >= INFLIGHT_MAX
             stage.process(SourceState(t_s=BACKLOG, available=False, detail="array unplugged"))

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import Config, parse_config
+from listener.config.schema import MqttConfig
 from listener.errors import OutputError
 from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
@@ -26,6 +28,7 @@ from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.spool_damage import set_aside
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service import doctor
+from listener.service.doctor_disk import SPOOL_BYTES_PER_MESSAGE
 from tests.doctor_config import config as doctor_config
 from tests.mqtt_broker import BASE, Mosquitto, Recorder, kill_process_group, run_listener, service_config
 from tests.mqtt_feed import block
@@ -176,3 +179,16 @@ def test_a_set_aside_spool_whose_counter_is_still_readable_goes_on_from_it(tmp_p
     db.close()
     assert set_aside(path, sqlite3.DatabaseError("test")) == far_ahead
     assert not path.exists()
+
+
+def test_doctor_says_both_a_damaged_spool_and_too_little_room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The damage warning took the line's place and its fix, so the low room's fix was never said."""
+    state = tmp_path / "state"
+    _damaged_spool(state, "truncated")
+    disk = shutil.disk_usage
+    full_spool = MqttConfig().spool_max_messages * SPOOL_BYTES_PER_MESSAGE
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk(path)._replace(free=2 * full_spool))
+    check = doctor.check_state_dir(doctor_config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == "warn", check.line()
+    assert "too little room (free space there, or lower mqtt.spool_max_messages)" in check.detail
+    assert f"and {state / SPOOL_FILE} is damaged" in check.detail and "check the SD card" in check.fix

@@ -85,11 +85,13 @@ def _damaged_spool_check(state: Path, room: Check) -> Check | None:
     damage = find_damage(path)
     if damage is None:
         return None
+    fix = "nothing to do (restart the service to have it done now); if it happens again, check the SD card (`dmesg`)"
+    short = f"{room.detail}: too little room ({room.fix})" if room.status == "warn" else room.detail
     return warn(
         "disk",
-        f"{room.detail}; but {path} is damaged ({damage}): the service's next start sets it aside as "
+        f"{short}; and {path} is damaged ({damage}): the service's next start sets it aside as "
         f"{SPOOL_FILE}.corrupt-<time> (kept) and starts a fresh spool; the messages it holds cannot be resent",
-        "nothing to do (restart the service to have it done now); if it happens again, check the SD card (`dmesg`)",
+        fix,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from listener.audio.levels import rms_dbfs
 from listener.cli import main
 from listener.config import Config
 from listener.errors import OutputError
@@ -261,7 +262,7 @@ def test_level_rules() -> None:
     half = doctor.level_check([-40.0, -41.0, -70.0, -71.0], [0, 1, 2, 3])
     assert (half.status, "[2, 3]" in half.detail) == ("warn", True)
     silence = np.zeros((16000, 2), dtype=np.float32) + 0.25  # DC only
-    assert doctor.rms_dbfs(silence) == [-200.0, -200.0]
+    assert rms_dbfs(silence) == [-200.0, -200.0]
 
 
 def test_a_check_with_a_bug_fails_alone_and_the_others_still_report(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from listener.config.schema import MqttConfig
-from listener.outputs.mqtt.spool import access_problem
+from listener.outputs.mqtt.spool_access import access_problem
 from listener.service import doctor, doctor_mounts
 from listener.service.doctor_disk import LOST, SPOOL_BYTES_PER_MESSAGE
 from tests.doctor_config import config

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from listener.config import Config
-from listener.outputs.mqtt.spool import FOLDER_FIX, READ_ONLY_FIX, folder_problem, user_name
+from listener.outputs.mqtt.spool_access import FOLDER_FIX, READ_ONLY_FIX, folder_problem, user_name
 from listener.outputs.mqtt.spool_damage import find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn

@@ -19,27 +19,23 @@ them under its new name, not as a phantom of its old one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import pwd
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from listener.errors import OutputError, OutputFileError
 from listener.lifecycle import Managed
+from listener.outputs.mqtt.spool_access import access_problem, is_access_error
 from listener.outputs.mqtt.spool_damage import is_damage_error, set_aside
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
 WARN_EVERY = 100  # while the disk is full, one warning per this many messages dropped
-# sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
-# READONLY is what a root-owned spool opened by the service user gives at the first write
-_ACCESS_CODES = frozenset({3, 8, 14, 23})  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_AUTH
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -69,67 +65,6 @@ class Spooled:
 
 def encode(message: dict[str, object]) -> bytes:
     return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def is_access_error(exc: sqlite3.Error) -> bool:
-    """A permission problem (owner, mode), which freeing space does not cure."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return (isinstance(code, int) and code & 0xFF in _ACCESS_CODES) or "readonly database" in str(exc)
-
-
-def user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-FOLDER_FIX = "remove it (or move it away); the service makes the file"
-# ext4 remounts itself read-only when the SD card fails: ownership is not the problem
-READ_ONLY_FIX = "check `dmesg` for card errors, repair or replace the card"
-
-
-def folder_problem(path: Path) -> str:
-    """The spool ``path`` is a folder: sqlite says only "unable to open database file"; no chown cures it."""
-    return f"{path} is a folder, where the spool file belongs"
-
-
-def access_problem(path: Path) -> str:
-    """Why this process may not write the spool ``path``, and the command that fixes it."""
-    if path.is_dir():
-        return f"{folder_problem(path)}: {FOLDER_FIX}"
-    folder = path.parent
-    not_owners = _beyond_owners(folder)
-    if not_owners:
-        return not_owners
-    me = user_name(os.geteuid())
-    chown = f"sudo chown -R {me}: {folder}"
-    fix = f"fix: `{chown}`"
-    # the -wal and -shm files too: a root run that crashed leaves them behind, root-owned
-    present = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), folder) if p.exists()]
-    try:
-        stats = [(p, p.stat()) for p in present]
-    except OSError as exc:
-        return f"{folder} cannot be read ({exc.strerror or exc}); {fix}"
-    for target, st in stats:
-        if st.st_uid != os.geteuid():
-            # typically `sudo listener run ...` once, which left a root-owned spool behind
-            return f"{target} belongs to {user_name(st.st_uid)}, not to {me} that runs this; {fix}"
-    for target, st in stats:
-        if not os.access(target, os.W_OK):
-            mode = f"{target} has mode {st.st_mode & 0o777:o}, which {me} may not write"
-            return f"{mode}; fix: `{chown} && sudo chmod -R u+rwX {folder}`"
-    return f"{me} may not write in {folder}; {fix}"
-
-
-def _beyond_owners(folder: Path) -> str:
-    """A refusal no chown cures: a read-only mount, or one that even root meets ('' if neither)."""
-    with contextlib.suppress(OSError):
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return f"{folder} is on a read-only file system: {READ_ONLY_FIX}"
-    if os.geteuid() == 0:  # root writes any file it owns or not: a chown would only break the service
-        return f"{folder} refuses writes even to root: check `mount` (read-only?) and `lsattr` (immutable files?)"
-    return ""
 
 
 def _probe_write(db: sqlite3.Connection) -> None:
@@ -176,6 +111,7 @@ class Spool(Managed):
         self._lock = threading.Lock()
         self._depth = 0
         self._seq = 0  # the latest seq handed out, to go on counting while the disk is full
+        self._last_id = 0  # the highest outbox row id: a fresh spool after damage numbers on above it
         self._unstored = 0  # messages dropped because the spool could not be written (disk full)
 
     def open(self) -> None:
@@ -187,17 +123,19 @@ class Spool(Managed):
             # a damaged file would stop the device for good: it is kept aside, the device goes on
             seq_from = set_aside(self.path, exc)
             try:
-                db = self._connect(seq_from)
+                db = self._connect(seq_from, 0)
             except (sqlite3.Error, OSError) as again:
                 raise self._open_error(again) from None
         self._db = db
         if self._depth:
             log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)
 
-    def _connect(self, seq_from: int = 0) -> sqlite3.Connection:
-        """The spool's database, made if new and checked; a new ``seq`` counts on from ``seq_from``."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=LOCK_TIMEOUT_S)
+    def _connect(self, seq_from: int = 0, id_from: int = 0, in_memory: bool = False) -> sqlite3.Connection:
+        """The spool's database, made if new and checked; a new one numbers on from ``seq_from``, ``id_from``."""
+        if not in_memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        where = ":memory:" if in_memory else self.path
+        db = sqlite3.connect(where, check_same_thread=False, isolation_level=None, timeout=LOCK_TIMEOUT_S)
         try:
             # WAL: the drain thread reads while the pipeline writes. FULL: shops switch the power off at
             # closing time, and NORMAL can roll the last commits back then, handing their seq out again
@@ -209,6 +147,10 @@ class Spool(Managed):
             _probe_write(db)
             if seq_from:
                 db.execute("INSERT OR IGNORE INTO counters(name, value) VALUES ('seq', ?)", (seq_from,))
+            if id_from:  # the publisher has sent rows up to an id of the old file: new ones come after it
+                db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)", (id_from,))
+            last_id = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+            self._last_id = int(last_id[0]) if last_id else 0
             self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
         except BaseException:
@@ -231,6 +173,25 @@ class Spool(Managed):
                 self._db.close()
                 self._db = None
 
+    def _renewed(self, exc: sqlite3.Error) -> bool:
+        """Damage met while running (a failing card): set aside as at start, go on in a fresh spool.
+
+        Called with the lock held. False when ``exc`` is no damage, or the fresh spool cannot be made.
+        """
+        if not is_damage_error(exc) or self._db is None:
+            return False
+        self._db.close()
+        self._db = None
+        seq_from, id_from = max(self._seq + 1, time.time_ns() // 1_000_000), self._last_id
+        try:
+            seq_from = set_aside(self.path, exc, at_least=seq_from)
+            self._db = self._connect(seq_from, id_from)
+        except (sqlite3.Error, OSError) as again:
+            problem = again if isinstance(again, OutputFileError) else f"MQTT spool {self.path}: {again}"
+            log.error("%s; meanwhile messages wait in memory, lost if the service stops before that", problem)
+            self._db = self._connect(seq_from, id_from, in_memory=True)  # nothing measured is lost while it runs
+        return True
+
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
@@ -249,7 +210,12 @@ class Spool(Managed):
 
     def counter(self, name: str) -> int:
         with self._lock:
-            row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+            try:
+                row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+            except sqlite3.Error as exc:
+                if not self._renewed(exc):
+                    raise
+                row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
     def set_counter(self, name: str, value: int) -> None:
@@ -260,15 +226,21 @@ class Spool(Managed):
                     (name, value, value),
                 )
             except sqlite3.Error as exc:  # disk full: the counter stays behind, the pipeline goes on
-                self._warn_unwritable(exc)
+                if self._renewed(exc):
+                    self.db.execute("INSERT INTO counters(name, value) VALUES (?, ?)", (name, value))
+                else:
+                    self._warn_unwritable(exc)
 
     def next_seq(self) -> int:
         with self._lock:
             try:
                 self._seq = self._bump("seq")
             except sqlite3.Error as exc:  # disk full: count on in memory rather than stop the pipeline
-                self._seq += 1
-                self._warn_unwritable(exc)
+                if self._renewed(exc):
+                    self._seq = self._bump("seq")
+                else:
+                    self._seq += 1
+                    self._warn_unwritable(exc)
             return self._seq
 
     def stamp(self, message: dict[str, object]) -> bytes:
@@ -293,33 +265,39 @@ class Spool(Managed):
         When the disk is full the message is dropped and counted (-1 is returned): the pipeline goes on.
         """
         with self._lock:
-            db = self.db
             try:
-                db.execute("BEGIN IMMEDIATE")
-                seq = self._bump("seq")
-                message["seq"] = seq
-                db.execute(
-                    "INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)",
-                    (leaf, encode(message), qos, seq),
-                )
-                excess = self._depth + 1 - self.max_messages
-                if excess > 0:
-                    db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (excess,))
-                    self._bump("dropped", excess)
-                db.execute("COMMIT")
+                seq, excess = self._insert(leaf, message, qos)
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
-                self._rollback()
-                self._unstored += 1
-                self._warn_unwritable(exc)
-                return -1
-            except BaseException:
-                self._rollback()
-                raise
-            self._seq = seq
-            self._depth = min(self._depth + 1, self.max_messages)
+                if not self._renewed(exc):
+                    self._unstored += 1
+                    self._warn_unwritable(exc)
+                    return -1
+                seq, excess = self._insert(leaf, message, qos)  # into the fresh spool (its error is raised)
         if excess > 0:
             log.warning("MQTT spool full (%d messages): dropped the oldest %d", self.max_messages, excess)
         return seq
+
+    def _insert(self, leaf: str, message: dict[str, object], qos: int) -> tuple[int, int]:
+        """(seq, the oldest dropped beyond the bound); the lock is held."""
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            seq = self._bump("seq")
+            message["seq"] = seq
+            row = db.execute(
+                "INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)", (leaf, encode(message), qos, seq)
+            )
+            excess = self._depth + 1 - self.max_messages
+            if excess > 0:
+                db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (excess,))
+                self._bump("dropped", excess)
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._seq, self._last_id = seq, max(self._last_id, row.lastrowid or 0)
+        self._depth = min(self._depth + 1, self.max_messages)
+        return seq, excess
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
@@ -347,14 +325,24 @@ class Spool(Managed):
     def after(self, last_id: int, limit: int) -> list[Spooled]:
         """Up to ``limit`` messages with id > ``last_id``, oldest first."""
         with self._lock:
-            rows = self.db.execute(
-                "SELECT id, leaf, payload, qos, seq FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
-            ).fetchall()
+            try:
+                rows = self.db.execute(
+                    "SELECT id, leaf, payload, qos, seq FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                if not self._renewed(exc):
+                    raise
+                return []  # the fresh spool numbers on above last_id: what it gets next is sent then
         return [Spooled(int(r[0]), str(r[1]), bytes(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     def delete(self, ids: list[int]) -> None:
         if not ids:
             return
         with self._lock:
-            cursor = self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+            try:
+                cursor = self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+            except sqlite3.Error as exc:
+                if not self._renewed(exc):
+                    raise
+                return  # those rows went with the damaged file
             self._depth = max(0, self._depth - max(cursor.rowcount, 0))

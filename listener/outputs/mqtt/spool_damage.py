@@ -53,8 +53,11 @@ def find_damage(path: Path) -> sqlite3.DatabaseError | None:
     return None
 
 
-def set_aside(path: Path, damage: Exception) -> int:
-    """Move the damaged spool ``path`` (and its -wal, -shm) aside; the ``seq`` a fresh spool counts on from."""
+def set_aside(path: Path, damage: Exception, at_least: int = 0) -> int:
+    """Move the damaged spool ``path`` (and its -wal, -shm) aside; the ``seq`` a fresh spool counts on from.
+
+    ``at_least``: a running service knows the next seq; the damaged file may no longer say it.
+    """
     aside = _aside_name(path)
     try:
         # the -wal first: left beside a fresh spool, sqlite would replay the damaged pages into it
@@ -67,7 +70,7 @@ def set_aside(path: Path, damage: Exception) -> int:
             f"MQTT spool {path} is damaged ({damage}) and cannot be set aside ({exc.strerror or exc}): "
             f"move it and its -wal and -shm files out of {path.parent}, then start again"
         ) from None
-    seq = max(_last_seq(aside), time.time_ns() // 1_000_000)
+    seq = max(_last_seq(aside), time.time_ns() // 1_000_000, at_least)
     log.warning(
         "MQTT spool %s is damaged (%s), as a power cut or a failing SD card leaves it: set aside as %s (kept) "
         "and a fresh spool started; the messages it held cannot be resent, and seq goes on from %d, above "

@@ -1,0 +1,77 @@
+"""Why the spool cannot be written by this process, said with the command that fixes it.
+
+Shared by the spool (at start and while running) and ``listener doctor``, so both say the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import sqlite3
+from pathlib import Path
+
+# sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
+# READONLY is what a root-owned spool opened by the service user gives at the first write
+_ACCESS_CODES = frozenset({3, 8, 14, 23})  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_AUTH
+
+
+def is_access_error(exc: sqlite3.Error) -> bool:
+    """A permission problem (owner, mode), which freeing space does not cure."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (isinstance(code, int) and code & 0xFF in _ACCESS_CODES) or "readonly database" in str(exc)
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+FOLDER_FIX = "remove it (or move it away); the service makes the file"
+# ext4 remounts itself read-only when the SD card fails: ownership is not the problem
+READ_ONLY_FIX = "check `dmesg` for card errors, repair or replace the card"
+
+
+def folder_problem(path: Path) -> str:
+    """The spool ``path`` is a folder: sqlite says only "unable to open database file"; no chown cures it."""
+    return f"{path} is a folder, where the spool file belongs"
+
+
+def access_problem(path: Path) -> str:
+    """Why this process may not write the spool ``path``, and the command that fixes it."""
+    if path.is_dir():
+        return f"{folder_problem(path)}: {FOLDER_FIX}"
+    folder = path.parent
+    not_owners = _beyond_owners(folder)
+    if not_owners:
+        return not_owners
+    me = user_name(os.geteuid())
+    chown = f"sudo chown -R {me}: {folder}"
+    fix = f"fix: `{chown}`"
+    # the -wal and -shm files too: a root run that crashed leaves them behind, root-owned
+    present = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), folder) if p.exists()]
+    try:
+        stats = [(p, p.stat()) for p in present]
+    except OSError as exc:
+        return f"{folder} cannot be read ({exc.strerror or exc}); {fix}"
+    for target, st in stats:
+        if st.st_uid != os.geteuid():
+            # typically `sudo listener run ...` once, which left a root-owned spool behind
+            return f"{target} belongs to {user_name(st.st_uid)}, not to {me} that runs this; {fix}"
+    for target, st in stats:
+        if not os.access(target, os.W_OK):
+            mode = f"{target} has mode {st.st_mode & 0o777:o}, which {me} may not write"
+            return f"{mode}; fix: `{chown} && sudo chmod -R u+rwX {folder}`"
+    return f"{me} may not write in {folder}; {fix}"
+
+
+def _beyond_owners(folder: Path) -> str:
+    """A refusal no chown cures: a read-only mount, or one that even root meets ('' if neither)."""
+    with contextlib.suppress(OSError):
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"{folder} is on a read-only file system: {READ_ONLY_FIX}"
+    if os.geteuid() == 0:  # root writes any file it owns or not: a chown would only break the service
+        return f"{folder} refuses writes even to root: check `mount` (read-only?) and `lsattr` (immutable files?)"
+    return ""

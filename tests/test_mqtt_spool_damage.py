@@ -1,0 +1,111 @@
+"""The spool damaged while the service runs (a failing SD card): set aside as at start, and nothing measured
+after it is lost. Before, every message was dropped until a restart, with "free space" given as the fix,
+and the drain thread logged a traceback at every retry.
+
+Real parts: the spool's own SQLite file overwritten under it, the MQTT stage and a real mosquitto.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from listener.events import Backchannel, Party
+from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests.mqtt_broker import Mosquitto, Recorder
+from tests.mqtt_feed import json_on, stage_on
+
+
+def _damage_under(spool: Spool) -> None:
+    """Overwrite the file past its first page, as a failing card does, and drop sqlite's cached pages."""
+    with spool._lock:
+        spool.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = spool.path.stat().st_size
+        with spool.path.open("r+b") as f:
+            f.seek(4096)
+            f.write(os.urandom(size - 4096))
+        spool.db.execute("PRAGMA shrink_memory")
+
+
+def test_a_spool_damaged_while_running_goes_on_in_a_fresh_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / SPOOL_FILE
+    with Spool(path, max_messages=1000) as spool:
+        seqs = [spool.put("event", {"n": n, "pad": "x" * 200}) for n in range(300)]
+        sent = spool.after(0, 300)[-1].id  # the publisher has handed all of them over
+        _damage_under(spool)
+        with caplog.at_level(logging.WARNING):
+            after = [spool.put("event", {"n": n}) for n in range(3)]
+        assert min(after) > max(seqs) and after == sorted(after)  # subscribers drop a seq they have seen
+        assert spool.depth == 3 and spool.dropped == 0
+        rows = spool.after(sent, 10)  # numbered on above what was sent: the publisher's place still holds
+        assert [r.seq for r in rows] == after
+        spool.delete([sent])  # an acknowledgement for a row of the damaged file: nothing to delete
+        assert spool.depth == 3
+    (aside,) = tmp_path.glob(f"{SPOOL_FILE}.corrupt-*[0-9]Z")
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"MQTT spool {path} is damaged" in warning and aside.name in warning and "dmesg" in warning
+    assert "free space" not in warning
+
+
+def test_events_after_the_damage_reach_the_broker(broker: Mosquitto, tmp_path: Path) -> None:
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path)
+        with stage:
+            for n in range(50):
+                stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+            assert stage.publisher.flush(10.0)
+            _damage_under(stage.spool)
+            for n in range(50, 55):
+                stage.process(Backchannel(by=Party.CUSTOMER, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+            assert stage.publisher.flush(10.0)
+            assert stage.spool.dropped == 0
+            got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= 55)
+    events = json_on(got, "event")
+    assert [e["by"] for e in events] == ["rep"] * 50 + ["customer"] * 5  # every one, in order
+    onsets = [e["onset_ms"] for e in events]
+    assert onsets == sorted(onsets)  # type: ignore[type-var]
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 55  # type: ignore[type-var]
+
+
+@pytest.fixture
+def locked_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder whose entries cannot be renamed or added, even by root (an immutable attribute)."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    yield folder
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(folder)], check=False)
+    folder.chmod(0o755)
+
+
+def _lock(folder: Path) -> None:
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not supported here: {done.stderr.decode().strip()}")
+
+
+def test_damage_that_cannot_be_set_aside_keeps_messages_in_memory(
+    locked_folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = locked_folder / SPOOL_FILE
+    with Spool(path, max_messages=1000) as spool:
+        seqs = [spool.put("event", {"n": n, "pad": "x" * 200}) for n in range(300)]
+        _damage_under(spool)
+        _lock(locked_folder)
+        with caplog.at_level(logging.WARNING):
+            after = [spool.put("event", {"n": n}) for n in range(3)]
+        assert min(after) > max(seqs) and spool.dropped == 0
+        assert [r.seq for r in spool.after(0, 10)] == after  # held, to be sent as ever
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert f"MQTT spool {path} is damaged" in error and "cannot be set aside" in error
+    assert "messages wait in memory" in error

@@ -266,13 +266,16 @@ class Spool(Managed):
         """
         with self._lock:
             try:
-                seq, excess = self._insert(leaf, message, qos)
+                try:
+                    seq, excess = self._insert(leaf, message, qos)
+                except sqlite3.Error as exc:
+                    if not self._renewed(exc):
+                        raise
+                    seq, excess = self._insert(leaf, message, qos)  # into the fresh spool
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
-                if not self._renewed(exc):
-                    self._unstored += 1
-                    self._warn_unwritable(exc)
-                    return -1
-                seq, excess = self._insert(leaf, message, qos)  # into the fresh spool (its error is raised)
+                self._unstored += 1
+                self._warn_unwritable(exc)
+                return -1
         if excess > 0:
             log.warning("MQTT spool full (%d messages): dropped the oldest %d", self.max_messages, excess)
         return seq

@@ -167,6 +167,12 @@ class Probe(Stage):
         return next((s for s in self.stages if s.name == name), None)
 
     def sample(self, audio_s: float) -> None:
+        sample = self.measure(audio_s)
+        self.samples.append(sample)
+        print(json.dumps(asdict(sample)), file=sys.stderr, flush=True)
+
+    def measure(self, audio_s: float) -> Sample:
+        """The process and the stages now; CPU per audio second since the last measure."""
         mqtt, asr = self._stage("mqtt"), self._stage("transcription")
         spool = getattr(mqtt, "_spool", None)
         publisher = getattr(mqtt, "_publisher", None)
@@ -174,7 +180,7 @@ class Probe(Stage):
         cpu = cpu_s()
         last_audio, last_cpu = self._last
         self._last = (audio_s, cpu)
-        sample = Sample(
+        return Sample(
             audio_s=round(audio_s, 1),
             wall_s=round(time.perf_counter() - self._wall0, 1),
             rss_mb=round(rss_mb(), 1),
@@ -190,8 +196,6 @@ class Probe(Stage):
             summaries=len(self.summary_ids),
             summaries_received=len(self.subscriber.session_ids),
         )
-        self.samples.append(sample)
-        print(json.dumps(asdict(sample)), file=sys.stderr, flush=True)
 
 
 class SummaryCounter:
@@ -258,13 +262,17 @@ def soak(hours: float, every_s: float, n_cases: int, work: Path, asr: bool = Tru
         source = SoakSource(bank, hours * 3600.0)
         with source, Pipeline([*stages, probe]) as pipeline:
             audio_s = pipeline.run(source)
-        # the MQTT stage flushed on close; give the subscriber a moment for the last PUBACKed ones
-        deadline = time.monotonic() + 10.0
-        while len(subscriber.session_ids) < len(probe.summary_ids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        counts = dict(subscriber.counts)
-        missing = sorted(set(probe.summary_ids) - subscriber.session_ids)
+        counts, missing = received(subscriber, probe)
     return report(probe, audio_s, source.visits, counts, missing, every_s)
+
+
+def received(subscriber: SummaryCounter, probe: Probe) -> tuple[dict[str, int], list[str]]:
+    """Messages received per topic leaf, and the emitted summaries the subscriber never saw."""
+    # the MQTT stage flushed on close; give the subscriber a moment for the last PUBACKed ones
+    deadline = time.monotonic() + 10.0
+    while len(subscriber.session_ids) < len(probe.summary_ids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return dict(subscriber.counts), sorted(set(probe.summary_ids) - subscriber.session_ids)
 
 
 def report(probe: Probe, audio_s: float, visits: int, counts: dict[str, int], missing: list[str],

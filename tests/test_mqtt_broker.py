@@ -267,10 +267,12 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
     assert ("interruption", base_ms + 7500) in onsets and ("interruption_outcome", base_ms + 7500) in onsets
     assert ("dominance_on", base_ms + step_ms + 30200) in onsets  # after the step: the corrected clock
     assert any("wall clock moved +3600.0 s" in r.getMessage() for r in caplog.records)
-    # the session's summary, published after the step, starts when its session_start said it did
+    # the session's summary, published after the step, starts when its session_start said it did, and
+    # ends its length later, as its session_end event says (not on the stepped clock: an hour longer)
     (summary,) = json_on(got, "session")
-    assert summary["start_ms"] == base_ms + 1000
-    assert summary["end_ms"] == base_ms + step_ms + 38000
+    (end,) = [e for e in json_on(got, "event") if e["type"] == "session_end"]
+    assert summary["start_ms"] == end["onset_ms"] == base_ms + 1000
+    assert summary["end_ms"] == end["onset_ms"] + round(1000 * end["duration_s"]) == base_ms + 38000  # type: ignore[operator]
 
 
 def test_a_renamed_device_sends_its_backlog_under_its_new_id(broker: Mosquitto, tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ def event(
 ) -> dict[str, object] | None:
     """The ``event`` payload of an analytics event, or None for kinds that are not published.
 
-    ``onset_ms`` is the wall time of ``reported.onset_s`` (see ``MqttStage.wall_ms``).
+    ``onset_ms`` is the wall time of ``reported.onset_s`` (see ``WallClock.wall_ms``).
     """
     body: dict[str, object]
     if isinstance(reported, Interruption):

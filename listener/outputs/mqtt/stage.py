@@ -16,9 +16,7 @@ know when it will die, so consumers take an ``offline`` Will's arrival time.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -49,21 +47,15 @@ from listener.outputs.mqtt.identity import device_id, device_info
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Spool, encode
 from listener.outputs.mqtt.tally import Tally
+from listener.outputs.mqtt.wallclock import WallClock, local_day, local_midnight_ms
 from listener.pipeline import Stage
 from listener.transcription.summary import CueTally
 
 log = logging.getLogger(__name__)
 
 RESYNC_SLACK_S = 5.0
-ONSETS_KEPT = 64
-SESSION_STARTS_KEPT = 4
 
 SPOOL_FILE = "mqtt-spool.sqlite3"
-
-
-def local_day() -> int:
-    """Today's local date as YYYYMMDD: sessions_today counts from local midnight, as people do."""
-    return int(dt.date.today().strftime("%Y%m%d"))
 
 
 class MqttStage(Stage):
@@ -71,14 +63,11 @@ class MqttStage(Stage):
 
     def __init__(self, config: Config, *, follow_wall_clock: bool = False) -> None:
         """``follow_wall_clock``: audio arrives in real time (live, or a paced replay), so a wall
-        clock that moves away from the audio clock is followed (see :meth:`_follow_wall_clock`)."""
+        clock that moves away from the audio clock is followed (see :class:`WallClock`)."""
         self.config = config
         self.cfg = config.mqtt
-        self.follow_wall_clock = follow_wall_clock
         # further apart than the pipeline can lag behind the audio (the capture ring, plus slack)
-        self._resync_ms = round((config.array.buffer_s + RESYNC_SLACK_S) * 1000)
-        self._onsets: OrderedDict[float, int] = OrderedDict()  # onset_ms already published, by onset_s
-        self._session_starts: OrderedDict[str, int] = OrderedDict()  # start wall ms published, by session id
+        self.clock = WallClock(follow_wall_clock, round((config.array.buffer_s + RESYNC_SLACK_S) * 1000))
         self.device_id = ""
         self._device: payloads.DeviceInfo | None = None  # made at open(): it hashes the model files
         self.tally = Tally()
@@ -87,7 +76,6 @@ class MqttStage(Stage):
         self._condition = DeviceCondition()
         self.t_s = 0.0  # audio time of the latest event
         self.overflow_s = 0.0  # audio the pipeline could not keep up with since the start, for the dashboards
-        self._anchor_ms: int | None = None  # wall time of audio time 0
         self._next_metrics_s: float | None = None
         self._fault_emitted = False
         self._online_payload: bytes | None = None  # this connection's "online", made with its Will
@@ -223,10 +211,8 @@ class MqttStage(Stage):
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
             end_s = event.end_s
-            if self._anchor_ms is None:
-                self._anchor_ms = payloads.now_ms() - round(end_s * 1000)
-            elif self.follow_wall_clock:
-                self._follow_wall_clock(end_s)
+            if self.clock.advance(end_s):
+                self._redate_sessions()
             self.t_s = max(self.t_s, end_s)
             if isinstance(event, AudioDropped) and event.reason == "overflow":
                 self.overflow_s += event.duration_s
@@ -268,9 +254,9 @@ class MqttStage(Stage):
         elif isinstance(event, DominanceChanged):
             self.tally.dominance(event)
         ts = payloads.now_ms()
-        onset_ms = self._onset_ms(event.onset_s)
+        onset_ms = self.clock.onset_ms(event.onset_s, self.t_s)
         if isinstance(event, SessionStarted):
-            self._remember_start(event.session_id, onset_ms)
+            self.clock.session_started(event.session_id, onset_ms)
         message = payloads.event(event, ts, onset_ms, self.tally.session_id(), outcome=outcome)
         if message is None:
             return
@@ -285,59 +271,27 @@ class MqttStage(Stage):
         """The analytics publish a summary only for sessions with enough speech.
 
         Its start is the wall time its session_start event was published with,
-        even if the wall clock was stepped since: a dashboard joins the two."""
-        start_ms = self._session_starts.pop(summary.session_id, None)
+        even if the wall clock was stepped since: a dashboard joins the two. Its end
+        is that start plus the session's length, as its session_end event says."""
+        start_ms = self.clock.session_start(summary.session_id)
         if start_ms is None:
-            start_ms = self.wall_ms(summary.onset_s)
-        end_ms = self.wall_ms(summary.end_s)
+            start_ms = self.clock.wall_ms(summary.onset_s, self.t_s)
+        end_ms = start_ms + round((summary.end_s - summary.onset_s) * 1000)
         cues = self.cues.metrics(summary.onset_s, summary.end_s) if self.cues is not None else None
         self._spool_message("session", payloads.session(summary, start_ms, end_ms, payloads.now_ms(), cues))
         if self.cues is not None:
             self.cues.forget_before(summary.end_s)
 
-    def _remember_start(self, session_id: str, start_ms: int) -> None:
-        self._session_starts[session_id] = start_ms
-        # summaries come only for sessions with enough speech: forget the starts of the others
-        while len(self._session_starts) > SESSION_STARTS_KEPT:
-            self._session_starts.popitem(last=False)
-
-    def _follow_wall_clock(self, end_s: float) -> None:
-        """Re-anchor when the wall clock and the audio clock have drifted or jumped apart.
-
-        A Pi has no real-time clock: it boots with the time it last saved and NTP
-        steps it (by minutes, or days) some time after the service started; and an
-        array's crystal runs some ppm away from NTP time, seconds a day. Without
-        this, every timestamp of a months-long run would carry either error.
-        """
-        assert self._anchor_ms is not None
-        measured_ms = payloads.now_ms() - round(end_s * 1000)
-        step_ms = measured_ms - self._anchor_ms
-        if abs(step_ms) > self._resync_ms:
-            log.warning(
-                "MQTT: the wall clock moved %+.1f s against the audio clock (clock set by NTP, or the "
-                "array's clock drifting); timestamps follow the wall clock from here",
-                step_ms / 1000,
-            )
-            self._anchor_ms = measured_ms
-
-    def _onset_ms(self, onset_s: float) -> int:
-        """The onset's wall time, the same for every event about that onset (an outcome after its event)."""
-        onset_ms = self._onsets.get(onset_s)
-        if onset_ms is None:
-            onset_ms = self._onsets[onset_s] = self.wall_ms(onset_s)
-            if len(self._onsets) > ONSETS_KEPT:
-                self._onsets.popitem(last=False)
-        return onset_ms
-
-    def wall_ms(self, t_s: float) -> int:
-        """UTC epoch ms of audio time ``t_s``: the stream's start plus the audio offset.
-
-        One anchor per run unless the wall clock is followed (live); a ``--fast`` replay maps
-        audio time as if it had been played in real time.
-        """
-        if self._anchor_ms is None:
-            self._anchor_ms = payloads.now_ms() - round(self.t_s * 1000)
-        return self._anchor_ms + round(t_s * 1000)
+    def _redate_sessions(self) -> None:
+        """After the clock was stepped: sessions this run counted on the day the clock showed then
+        go to the day they happened (a Pi that booted on yesterday's saved time, then NTP set it)."""
+        now_ms = payloads.now_ms()
+        today = local_day()
+        if self.spool.counter("sessions_day") == today:
+            return  # the day it showed was right: today's count holds them
+        self.spool.set_counter("sessions_day", today)
+        self.spool.set_counter("sessions_today", self.clock.run_sessions_since(local_midnight_ms(now_ms)))
+        self._publish_state()
 
     def _spool_message(self, leaf: str, message: dict[str, object], qos: int = 1) -> None:
         self.spool.put(leaf, message, qos=qos)  # the full topic is made at send time: the device may be renamed

@@ -1,0 +1,95 @@
+"""Audio time to the wall times the messages carry, on a device whose clock may be set late.
+
+A Pi has no real-time clock: it boots with the time it last saved (or 1970) and NTP steps it, by
+minutes or days, some time after the service started; and an array's crystal runs some ppm away
+from NTP time, seconds a day. The messages say when things happened as wall time (UTC epoch ms):
+the wall time of audio time 0 (the anchor) plus the audio offset. A live device follows the wall
+clock (re-anchors) when the two move apart by more than the pipeline can lag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import OrderedDict, deque
+
+from listener.outputs.mqtt import payloads
+
+log = logging.getLogger(__name__)
+
+ONSETS_KEPT = 64
+SESSION_STARTS_KEPT = 4
+RUN_STARTS_KEPT = 1000  # more sessions than a counter sees in a day
+
+
+def local_day(now_ms: int | None = None) -> int:
+    """The local date of ``now_ms`` (default: now) as YYYYMMDD: sessions_today counts from local midnight."""
+    when = dt.datetime.fromtimestamp((payloads.now_ms() if now_ms is None else now_ms) / 1000)
+    return int(when.strftime("%Y%m%d"))
+
+
+def local_midnight_ms(now_ms: int) -> int:
+    """UTC epoch ms of the local midnight that began the day of ``now_ms``."""
+    day = dt.datetime.fromtimestamp(now_ms / 1000).date()
+    return round(dt.datetime.combine(day, dt.time()).timestamp() * 1000)
+
+
+class WallClock:
+    """The anchor, and the wall times already published (the same onset or session keeps its time)."""
+
+    def __init__(self, follow: bool, resync_ms: int) -> None:
+        self.follow = follow
+        self.resync_ms = resync_ms
+        self.anchor_ms: int | None = None
+        self._onsets: OrderedDict[float, int] = OrderedDict()  # onset_ms already published, by onset_s
+        self._session_starts: OrderedDict[str, int] = OrderedDict()  # start wall ms published, by session id
+        # this run's session starts on the clock as it reads now (moved with each step), for sessions_today
+        self._run_starts: deque[int] = deque(maxlen=RUN_STARTS_KEPT)
+
+    def advance(self, end_s: float) -> int:
+        """Audio has reached ``end_s``: anchor at the first call; then the step followed (ms), or 0."""
+        measured_ms = payloads.now_ms() - round(end_s * 1000)
+        if self.anchor_ms is None:
+            self.anchor_ms = measured_ms
+            return 0
+        step_ms = measured_ms - self.anchor_ms
+        if not self.follow or abs(step_ms) <= self.resync_ms:
+            return 0
+        log.warning(
+            "MQTT: the wall clock moved %+.1f s against the audio clock (clock set by NTP, or the "
+            "array's clock drifting); timestamps follow the wall clock from here",
+            step_ms / 1000,
+        )
+        self.anchor_ms = measured_ms
+        self._run_starts = deque((start + step_ms for start in self._run_starts), maxlen=RUN_STARTS_KEPT)
+        return step_ms
+
+    def wall_ms(self, t_s: float, now_s: float) -> int:
+        """UTC epoch ms of audio time ``t_s`` (``now_s``: the latest audio time, to anchor on if not yet)."""
+        if self.anchor_ms is None:
+            self.anchor_ms = payloads.now_ms() - round(now_s * 1000)
+        return self.anchor_ms + round(t_s * 1000)
+
+    def onset_ms(self, onset_s: float, now_s: float) -> int:
+        """The onset's wall time, the same for every event about that onset (an outcome after its event)."""
+        onset_ms = self._onsets.get(onset_s)
+        if onset_ms is None:
+            onset_ms = self._onsets[onset_s] = self.wall_ms(onset_s, now_s)
+            if len(self._onsets) > ONSETS_KEPT:
+                self._onsets.popitem(last=False)
+        return onset_ms
+
+    def session_started(self, session_id: str, start_ms: int) -> None:
+        self._session_starts[session_id] = start_ms
+        self._run_starts.append(start_ms)
+        # summaries come only for sessions with enough speech: forget the starts of the others
+        while len(self._session_starts) > SESSION_STARTS_KEPT:
+            self._session_starts.popitem(last=False)
+
+    def session_start(self, session_id: str) -> int | None:
+        """The start published for ``session_id`` (None when forgotten); asked once, by its summary."""
+        return self._session_starts.pop(session_id, None)
+
+    def run_sessions_since(self, since_ms: int) -> int:
+        """Sessions this run started at or after ``since_ms``, by the clock as it reads now."""
+        return sum(1 for start in self._run_starts if start >= since_ms)

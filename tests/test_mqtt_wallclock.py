@@ -1,0 +1,56 @@
+"""sessions_today on a Pi whose clock NTP sets after the service started (the summary's times: test_mqtt_broker).
+
+A real mosquitto and the MQTT stage of a live device (it follows the wall clock); the wall clock is the
+stage's own ``payloads.now_ms``, set by the test as NTP would set it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from listener.config import parse_config
+from listener.events import SessionStarted
+from listener.outputs.mqtt import MqttStage, payloads
+from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from listener.outputs.mqtt.wallclock import local_day
+from tests.mqtt_broker import Mosquitto, Received, Recorder
+from tests.mqtt_feed import SID, block, json_on
+
+
+def _local_ms(day: dt.date, hour: int) -> int:
+    return round(dt.datetime.combine(day, dt.time(hour)).timestamp() * 1000)
+
+
+def _sessions_today(messages: list[Received]) -> object:
+    states = json_on(messages, "state")
+    return states[-1]["sessions_today"] if states else None
+
+
+def test_a_session_counted_on_the_saved_days_clock_moves_to_today_when_ntp_sets_it(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Pi was switched off yesterday at 19:00 after 5 sessions, boots at 09:00 reading 19:00 (the saved
+    time), a customer comes at once, and NTP sets the clock a minute later: today has had 1 session, not
+    6 (yesterday's count going on) and not 0 (the step reading as midnight passing)."""
+    today = dt.date(2026, 9, 21)
+    saved_ms, real_ms = _local_ms(today - dt.timedelta(days=1), 19), _local_ms(today, 9)
+    with Spool(tmp_path / "state" / SPOOL_FILE, max_messages=100) as spool:
+        spool.set_counter("sessions_day", local_day(saved_ms))
+        spool.set_counter("sessions_today", 5)
+    clock = {"ms": saved_ms}
+    monkeypatch.setattr(payloads, "now_ms", lambda: clock["ms"])
+    config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
+    with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
+        stage.process(block(0.0))
+        stage.process(SessionStarted(session_id=SID, onset_s=0.5, decided_s=1.0))
+        assert _sessions_today(rec.wait_for(lambda ms: _sessions_today(ms) == 6)) == 6  # the saved day's, as yet
+        for second in range(1, 70):
+            clock["ms"] = (saved_ms if second < 60 else real_ms) + (second + 1) * 1000
+            stage.process(block(float(second)))
+        got = rec.wait_for(lambda ms: _sessions_today(ms) == 1, timeout_s=5)
+    assert _sessions_today(got) == 1
+    assert [s["sessions_today"] for s in json_on(got, "state")][-2:] != [0, 1]  # never said 0 on the way

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from listener.service import doctor
+from listener.service import doctor, doctor_clock
 from tests.doctor_config import config
 from tests.mqtt_broker import Mosquitto
 
@@ -107,3 +108,27 @@ def test_a_login_without_a_password_here_says_where_the_service_gets_it(
     assert "mqtt.username is counter, but no password is set in this environment" in check.detail
     assert "LISTENER_MQTT_PASSWORD from /etc/listener/secrets.env" in check.fix
     assert "systemd-run" in check.fix and "export LISTENER_MQTT_PASSWORD=" in check.fix
+
+
+def test_a_clock_before_this_software_existed_fails_whatever_timedatectl_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a Pi with no network boots on 1970; without timedatectl that was only "cannot be checked"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(doctor_clock, "now", lambda: datetime(1970, 1, 1, 0, 0, 42, tzinfo=UTC))
+    check = doctor.check_clock(config(tmp_path))
+    assert check.status == "FAIL", check.line()
+    assert "reads 1970-01-01 00:00:42 UTC (local " in check.detail and "before this software was made" in check.detail
+    assert "sudo date -s" in check.fix
+
+
+def test_the_clock_line_shows_the_local_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # sessions_today counts local days: a device left on UTC in Berlin counts them an hour off
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        monkeypatch.setattr(doctor_clock, "now", lambda: datetime(2026, 12, 2, 16, 40, tzinfo=UTC))
+        assert doctor_clock.clock_reads() == "2026-12-02 16:40:00 UTC (local 17:40 CET)"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

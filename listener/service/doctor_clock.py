@@ -14,22 +14,38 @@ import subprocess
 from datetime import UTC, datetime
 
 from listener.config import Config
-from listener.service.doctor import Check, warn
+from listener.service.doctor import Check, fail, warn
 
 CLOCK_TIMEOUT_S = 5.0
+# no clock that reads earlier can be right: this software did not exist (a Pi with no network boots on 1970)
+EARLIEST = datetime(2026, 11, 25, tzinfo=UTC)
 WRONG_CLOCK = (
     "a wrong clock skews metric timestamps and fails TLS to the broker (its certificate looks not yet valid or expired)"
 )
 
 
-def clock_reads() -> str:
-    """This device's clock now, in UTC, as a person compares it with a phone."""
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def clock_reads(when: datetime | None = None) -> str:
+    """This device's clock, in UTC, and its local time and zone (sessions_today counts local days)."""
+    when = now() if when is None else when
+    local = when.astimezone()
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC (local {local:%H:%M} {local.tzname()})"
 
 
 def check_clock(config: Config) -> Check:
     """Whether NTP keeps the clock right (timedatectl), with the time it reads."""
     by_eye = f"compare it with a phone by eye; {WRONG_CLOCK}"
+    reading = now()
+    if reading < EARLIEST:
+        return fail(
+            "clock",
+            f"reads {clock_reads(reading)}, before this software was made: {WRONG_CLOCK}",
+            "give the device a network with NTP (`timedatectl timesync-status`), or set it: "
+            "`sudo date -s 'YYYY-MM-DD HH:MM'`",
+        )
     tool = shutil.which("timedatectl")
     if tool is None:
         return warn("clock", f"reads {clock_reads()}; synchronisation cannot be checked (no timedatectl)", by_eye)

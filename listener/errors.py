@@ -161,3 +161,7 @@ class OutputFileError(OutputError, OSError):
 
 class CalibrationError(ListenerError, ValueError):
     """The recording does not show where the rep stands."""
+
+
+class AlreadyRunningError(ListenerError, RuntimeError):
+    """Another listener already runs with the same state folder (spool, counters, pause)."""

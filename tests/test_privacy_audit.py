@@ -39,6 +39,7 @@ import pytest
 import soundfile as sf
 
 from listener.outputs.mqtt.stage import SPOOL_FILE
+from listener.service.instance import LOCK_FILE
 from tests import asr_audio
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder, validate
 
@@ -376,6 +377,7 @@ def test_only_the_spool_and_the_figure_are_written_and_only_the_broker_is_contac
     box = session.box
     expected = (
         str(box / "state" / SPOOL_FILE),  # and its -wal, -shm, -journal
+        str(box / "state" / LOCK_FILE),  # the instance lock: the running pid, emptied at the end (below)
         str(box / "work" / "figure.svg"),
         str(box / "home" / ".cache" / "matplotlib"),  # matplotlib's font cache (font names)
         str(box / "home" / ".config" / "matplotlib"),
@@ -385,6 +387,7 @@ def test_only_the_spool_and_the_figure_are_written_and_only_the_broker_is_contac
     ancestors = {str(p) for e in expected for p in Path(e).parents}
     unexpected = sorted(p for p in seen.written if not p.startswith(expected) and p not in ancestors | {"/dev/null"})
     assert not unexpected, f"unexpected files written: {unexpected}"
+    assert (box / "state" / LOCK_FILE).read_text() == ""
     # the broker (down, then up) and paho's loopback wake-up pair
     foreign = sorted((a, p) for a, p in seen.connected if a not in ("127.0.0.1", "::1"))
     assert not foreign, f"connections beyond the broker: {foreign}"

@@ -33,6 +33,7 @@ from listener.service import runner
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
 from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
+from tests.mqtt_broker import Mosquitto, service_config
 
 
 class FailsAt(Stage):
@@ -166,13 +167,21 @@ class _Watches(Stage):
         return ()
 
 
-def _array_only(array: TestDevice) -> Config:
+def _array_only(array: TestDevice, state_dir: Path) -> Config:
     return parse_config(
-        {"array": {"device": array.name}, "leds": {"enabled": False, "button_pin": ""}, "asr": {"enabled": False}}
+        {
+            "array": {"device": array.name},
+            "leds": {"enabled": False, "button_pin": ""},
+            "asr": {"enabled": False},
+            "service": {"state_dir": str(state_dir)},  # a live run takes the folder's instance lock
+        }
     )
 
 
-def test_a_stage_that_fails_to_open_never_has_the_array_opened(test_array: TestDevice) -> None:  # noqa: F811
+def test_a_stage_that_fails_to_open_never_has_the_array_opened(
+    test_array: TestDevice,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     """The real LiveSource on a file-backed ALSA array: a stage sees, while it opens, whether the array is capturing.
 
     The array is "open" exactly while the process holds the device's raw files (ALSA's ``file`` PCM
@@ -180,18 +189,18 @@ def test_a_stage_that_fails_to_open_never_has_the_array_opened(test_array: TestD
     """
     loads = _FailsToLoad(test_array)
     with pytest.raises(RuntimeError, match="corrupt"):
-        runner.run(_array_only(test_array), RunOptions(), extra_stages=[loads])
+        runner.run(_array_only(test_array, tmp_path), RunOptions(), extra_stages=[loads])
     assert loads.seen_at_open == set()  # the array was not capturing while the stages opened ...
     assert _capturing_from(test_array) == set()  # ... and it is not left open after the failure
 
 
-def test_the_array_is_opened_only_once_the_stages_are_up(test_array: TestDevice) -> None:  # noqa: F811
+def test_the_array_is_opened_only_once_the_stages_are_up(test_array: TestDevice, tmp_path: Path) -> None:  # noqa: F811
     """The same start without the failure: the array is captured from once the stages are up, and closed at the end."""
     watches = _Watches(test_array)
     rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
     rescue.start()
     try:
-        audio_s = runner.run(_array_only(test_array), RunOptions(), extra_stages=[watches])
+        audio_s = runner.run(_array_only(test_array, tmp_path), RunOptions(), extra_stages=[watches])
     finally:
         rescue.cancel()
     assert watches.seen_at_open == set()
@@ -200,7 +209,7 @@ def test_the_array_is_opened_only_once_the_stages_are_up(test_array: TestDevice)
     assert _capturing_from(test_array) == set()  # closed when the run ended
 
 
-def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig) -> None:  # noqa: F811
+def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig, tmp_path: Path) -> None:  # noqa: F811
     """SIGTERM during start-up (models loading, the LED self-test) must not be undone by opening the array."""
     import time
 
@@ -210,7 +219,11 @@ def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig)
             time.sleep(0.1)
 
     config = parse_config(
-        {"array": {"device": "no_such_array", "reopen_interval_s": 0.2}, "leds": {"enabled": False, "button_pin": ""}}
+        {
+            "array": {"device": "no_such_array", "reopen_interval_s": 0.2},
+            "leds": {"enabled": False, "button_pin": ""},
+            "service": {"state_dir": str(tmp_path)},
+        }
     )
     rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
     t0 = time.monotonic()
@@ -227,7 +240,8 @@ def test_a_hangup_stops_a_run_as_sigterm_does(tmp_path: Path) -> None:
     config = tmp_path / "listener.toml"
     config.write_text('[leds]\nenabled = false\nbutton_pin = ""\n')
     cmd = [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(sample_conversation())]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "INVOCATION_ID"}  # by hand, not by systemd
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         time.sleep(3.0)  # real time: well inside the 27.6 s sample
         proc.send_signal(signal.SIGHUP)
@@ -236,6 +250,74 @@ def test_a_hangup_stops_a_run_as_sigterm_does(tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 0, err
     assert f"signal {int(signal.SIGHUP)}: stopping after flushing every output" in err and "stopped after" in err
+
+
+def test_a_hangup_to_the_service_is_ignored_not_a_stop(tmp_path: Path) -> None:
+    """Under systemd a HUP is someone's reload; a clean exit on it is not restarted, so the device went dark."""
+    config = tmp_path / "listener.toml"
+    config.write_text(f'[leds]\nenabled = false\nbutton_pin = ""\n[service]\nstate_dir = "{tmp_path / "state"}"\n')
+    cmd = [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(sample_conversation())]
+    env = {**os.environ, "INVOCATION_ID": "0123456789abcdef0123456789abcdef"}  # what systemd sets for a unit
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        assert proc.poll() is None, "stopped on the hangup"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "(SIGHUP) ignored: the service reloads nothing" in err and "sudo systemctl restart listener" in err
+    assert f"signal {int(signal.SIGTERM)}: stopping after flushing every output" in err
+
+
+def test_a_second_run_on_the_same_state_folder_is_refused(tmp_path: Path, broker: Mosquitto) -> None:
+    """Two instances on one spool published every visit twice under one device, their sessions overlapping."""
+    config = service_config(tmp_path, broker)
+    cmd = [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(sample_conversation())]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30.0
+        lock = tmp_path / "state" / "listener.lock"
+        while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        assert first.poll() is None, "the first run was harmed"
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=30)
+    finally:
+        first.kill()
+    assert second.returncode == 2, second.stderr
+    (line,) = second.stderr.strip().splitlines()
+    assert f"another listener (pid {first.pid}) already runs with [service] state_dir {tmp_path / 'state'}" in line
+    assert "sudo systemctl stop listener" in line
+    assert first.returncode == 0 and "stopped after" in err
+    # the lock goes with the run: the next one starts
+    again = subprocess.run([*cmd, "--fast"], capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stderr
+
+
+CTRL_C_WHILE_LOADING = """
+import os, runpy, signal, sys
+
+class CtrlC:  # presses Ctrl-C as the service's modules load, the moment a slow Pi spends seconds in
+    def find_spec(self, name, path=None, target=None):
+        if name == "listener.service.build":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["listener", "run", "--fast"]
+runpy.run_module("listener", run_name="__main__")
+"""
+
+
+def test_ctrl_c_while_the_libraries_load_ends_without_a_traceback() -> None:
+    """A Ctrl-C in the first moments (the imports take seconds on a Pi Zero) printed ten lines of traceback."""
+    done = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (130, "")
 
 
 def test_a_run_started_with_nohup_keeps_ignoring_the_hangup() -> None:

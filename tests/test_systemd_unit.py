@@ -125,3 +125,19 @@ def test_devices_stay_visible_to_the_service() -> None:
     for setting in ("NoNewPrivileges", "ProtectHome", "PrivateTmp"):
         assert s[setting] == ["yes"], setting
     assert s["ProtectSystem"] == ["strict"]
+
+
+def test_the_stop_budget_is_the_units_stop_timeout_less_a_margin(caplog: pytest.LogCaptureFixture) -> None:
+    """Waits at a stop longer than systemd allows end in SIGKILL, before the open session's summary is out."""
+    from listener.config import parse_config
+    from listener.service import runner
+
+    (timeout,) = unit_settings()["TimeoutStopSec"]
+    assert float(timeout) - 5.0 == runner.STOP_BUDGET_S
+    with caplog.at_level("WARNING", logger="listener.service.runner"):
+        runner._warn_of_a_long_stop(parse_config({"asr": {"enabled": True}, "mqtt": {"enabled": True}}))
+        assert caplog.records == []  # the defaults, 30 + 2 s, fit
+        long = {"asr": {"enabled": True, "finish_wait_s": 600.0}, "mqtt": {"enabled": True}}
+        runner._warn_of_a_long_stop(parse_config(long))
+    (record,) = caplog.records
+    assert "= 602 s, more than the 40 s a stop may take" in record.getMessage()

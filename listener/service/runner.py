@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -23,8 +24,11 @@ from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
+from listener.service.instance import InstanceLock
 
 log = logging.getLogger(__name__)
+
+STOP_BUDGET_S = 40.0  # systemd/listener.service's TimeoutStopSec (45 s), less a margin for the exit itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,19 +158,24 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     geo = geometry(config)
     from listener.audio.live import LiveSource
 
+    live = isinstance(source, LiveSource)
+    if under_systemd():
+        _warn_of_a_long_stop(config)
     # a running array with channels that carry no sound is said in the journal (files have no driver)
-    watch: list[Stage] = [ChannelWatch(geo)] if isinstance(source, LiveSource) else []
+    watch: list[Stage] = [ChannelWatch(geo)] if live else []
     if config.leds.button_pin:  # while paused, audio is discarded at the source
         from listener.outputs.button import PrivacyButton, PrivacyGate
 
         # the pause kept across restarts is the live service's: a file run or the demo does not obey it
-        remember = Path(config.service.state_dir) / PAUSE_FILE if isinstance(source, LiveSource) else None
+        remember = Path(config.service.state_dir) / PAUSE_FILE if live else None
         source = PrivacyGate(source, PrivacyButton(config.leds, remember=remember))
     stopping: list[int] = []  # signals received; a plain list, safe to touch from a handler
     restore = _stop_on_signals(source, stopping)
     try:
         with ExitStack() as stack:
             stack.callback(source.close)
+            if live or config.mqtt.enabled:  # what two instances would share: the array, the spool, the pause
+                stack.enter_context(InstanceLock(Path(config.service.state_dir)))
             outputs = output_stages(config, options)
             stages = [*watch, *analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
             pipeline = stack.enter_context(Pipeline(stages))
@@ -187,6 +196,34 @@ def _demo_config(config: Config) -> Config:
     return replace(config, array=replace(ArrayConfig(), block_ms=config.array.block_ms), parties=PartiesConfig())
 
 
+def _warn_of_a_long_stop(config: Config) -> None:
+    """The waits at a stop, set longer than systemd gives the service, end in SIGKILL: said at start."""
+    wait_s = (config.asr.finish_wait_s if config.asr.enabled else 0.0) + (
+        config.mqtt.shutdown_drain_s if config.mqtt.enabled else 0.0
+    )
+    if wait_s > STOP_BUDGET_S:
+        log.warning(
+            "asr.finish_wait_s + mqtt.shutdown_drain_s = %.0f s, more than the %.0f s a stop may take before "
+            "systemd kills the service (TimeoutStopSec in listener.service): a stop while the recogniser lags "
+            "could lose the open session's summary; lower them (defaults 30 and 2)",
+            wait_s,
+            STOP_BUDGET_S,
+        )
+
+
+def under_systemd() -> bool:
+    """Started by systemd as a unit (it sets INVOCATION_ID for every unit it starts)."""
+    return bool(os.environ.get("INVOCATION_ID"))
+
+
+def _reload_refused(signum: int, frame: FrameType | None) -> None:
+    log.warning(
+        "signal %d (SIGHUP) ignored: the service reloads nothing; to apply a changed config: "
+        "sudo systemctl restart listener",
+        signum,
+    )
+
+
 def _stop_on_signals(source: AudioSource, stopping: list[int]) -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -199,11 +236,15 @@ def _stop_on_signals(source: AudioSource, stopping: list[int]) -> Callable[[], N
         threading.Thread(target=source.stop, name="listener-stop", daemon=True).start()
 
     # SIGHUP: the terminal of a hand-started run went away (an ssh session dropped); flush as for SIGTERM,
-    # unless the run was started to survive that (nohup ignores SIGHUP)
+    # unless the run was started to survive that (nohup ignores SIGHUP). Under systemd there is no
+    # terminal: a HUP is someone's "reload", and stopping on it would leave the device dark, since a
+    # clean exit is not restarted
     signals = [signal.SIGTERM, signal.SIGINT]
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        signals.append(signal.SIGHUP)
     previous = {s: signal.signal(s, handler) for s in signals}
+    if under_systemd():
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _reload_refused)
+    elif signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, handler)
 
     def restore() -> None:
         for s, h in previous.items():

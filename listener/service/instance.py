@@ -1,0 +1,67 @@
+"""One running listener per state folder.
+
+Two instances with one ``service.state_dir`` share one spool and one device id: every visit is
+published twice under one device, with sessions that overlap, and the two MQTT clients take the
+broker connection from each other in turn. A second ``listener run`` (a hand-started one while the
+service runs, say) is refused at start instead, naming the one that runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from pathlib import Path
+
+from listener.errors import AlreadyRunningError
+from listener.lifecycle import Managed
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "listener.lock"  # holds the running instance's pid, nothing else
+
+
+class InstanceLock(Managed):
+    """An exclusive lock on ``state_dir``/listener.lock while the run lasts (released by the kernel on any exit)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def open(self) -> None:
+        if self._fd is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a folder this user may not write: the spool says so where it matters
+            log.debug("no instance lock at %s (%s)", self.path, exc.strerror or exc)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise AlreadyRunningError(
+                f"another listener{holder} already runs with [service] state_dir {self.path.parent}: stop it first "
+                "(`sudo systemctl stop listener` for the service), or give this run its own state_dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def close(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+        os.close(self._fd)  # closing releases the lock
+        self._fd = None
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(os.pread(fd, 32, 0).decode().strip())
+        return f" (pid {pid})"
+    return ""

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from listener.config.schema import ServiceConfig
+
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "listener.service"
 MAX_EXPOSURE = 2.5
@@ -109,6 +111,7 @@ def test_unit_has_the_service_contract() -> None:
     assert s["User"] == ["listener"]
     assert set(s["SupplementaryGroups"][0].split()) == {"audio", "gpio", "spi", "plugdev"}
     assert s["StateDirectory"] == ["listener"]
+    assert ServiceConfig().state_dir == "/var/lib/listener"  # the folder systemd makes is the built-in state_dir
     assert s["ConfigurationDirectory"] == ["listener"]
     assert s["EnvironmentFile"] == ["-/etc/listener/secrets.env"]
     assert set(s["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from listener.config import Config
+from listener.config.schema import ServiceConfig
 from listener.outputs.mqtt.spool_access import FOLDER_FIX, READ_ONLY_FIX, folder_problem, user_name
 from listener.outputs.mqtt.spool_damage import find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
@@ -31,7 +32,7 @@ SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
 # folder's owner may do whoever owns the file, so a root-owned one costs nothing
 SPOOL_FILES = (SPOOL_FILE, f"{SPOOL_FILE}-wal", f"{SPOOL_FILE}-shm")
 LOST = "every MQTT event, metrics and session message is dropped"
-SERVICE_STATE = "/var/lib/listener"  # listener.service's StateDirectory=, the built-in state_dir
+SERVICE_STATE = ServiceConfig().state_dir  # listener.service's StateDirectory=, the built-in state_dir
 
 
 def check_state_dir(config: Config) -> Check:

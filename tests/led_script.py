@@ -23,7 +23,7 @@ from listener.events import (
     SpeechSegment,
     SpeechStarted,
 )
-from listener.outputs.leds import LedStage, event_time
+from listener.outputs.leds import LedStage, event_time_s
 
 PINS = {"green": "GPIO22", "amber": "GPIO23", "red": "GPIO24", "blue": "GPIO25"}
 BLOCK_S = 0.1
@@ -54,7 +54,7 @@ def _time(event: Event) -> float:
         return event.onset_s
     if isinstance(event, ActivityFrames):
         return event.start_s + event.lag_s
-    return event_time(event) or 0.0
+    return event_time_s(event) or 0.0
 
 
 def speech(party: Party, start_s: float, end_s: float) -> list[Event]:

@@ -21,7 +21,7 @@ from listener.events import (
     SpeechSegment,
     TalkTotals,
 )
-from listener.outputs.leds import event_time
+from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
 from tests.mqtt_broker import BASE, Mosquitto, Received, validate
 
@@ -77,7 +77,7 @@ def feed(stage: MqttStage, events: list[Event], t0: float = 0.0, seconds: int = 
     pending = list(events)  # already in the order the analytics decide them
     for second in range(seconds):
         t = t0 + second
-        while pending and (event_time(pending[0]) or 0.0) <= t + 1.0:
+        while pending and (event_time_s(pending[0]) or 0.0) <= t + 1.0:
             out += stage.process(pending.pop(0))
         out += stage.process(block(t))
     for event in pending:

@@ -26,7 +26,7 @@ from listener.events import (
     SessionStarted,
     SourceState,
 )
-from listener.outputs.leds import event_time
+from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import discovery_payload
 from listener.outputs.mqtt.stage import SPOOL_FILE
@@ -254,7 +254,7 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
     pending = conversation()
     with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
         for second in range(40):
-            while pending and (event_time(pending[0]) or 0.0) <= second:
+            while pending and (event_time_s(pending[0]) or 0.0) <= second:
                 stage.process(pending.pop(0))
             clock["ms"] = base_ms + (second + 1) * 1000 + (step_ms if second + 1 >= 10 else 0)
             stage.process(block(float(second)))
@@ -330,7 +330,7 @@ def test_the_session_summary_carries_its_content_cues_and_never_words(broker: Mo
         Acknowledgement(by=Party.REP, onset_s=18.0, decided_s=18.5),
         Question(by=Party.REP, onset_s=45.0, end_s=46.0, decided_s=46.5, open_ended=True, followup=False),  # later
     ]
-    events = sorted([*conversation(), *cues], key=lambda e: event_time(e) or 0.0)
+    events = sorted([*conversation(), *cues], key=lambda e: event_time_s(e) or 0.0)
     with Recorder(broker) as rec, MqttStage(config) as stage:
         feed(stage, events, seconds=50)
         got = rec.wait_for(lambda ms: bool(json_on(ms, "session")))

@@ -149,9 +149,9 @@ class Context:
     def s(self, frames: int) -> float:
         return self.limits.s(frames)
 
-    def decided_s(self, t: int) -> float:
-        """When a rule stepped at frame ``t`` decides, on the audio clock: the activity came ``lag_frames`` late."""
-        return self.limits.s(t + self.lag_frames)
+    def decided_s(self, frame: int) -> float:
+        """When a rule stepped at ``frame`` decides, on the audio clock: the activity came ``lag_frames`` late."""
+        return self.limits.s(frame + self.lag_frames)
 
 
 def at_least(value_s: float, threshold_s: float) -> bool:

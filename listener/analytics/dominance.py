@@ -52,46 +52,46 @@ class Dominance:
             self.spans[party].append(span)
             self.session_closed[party] += max(0, span.end - max(span.start, self.since))
 
-    def window_talk(self, t: int) -> tuple[int, int, int]:
-        """(rep frames, customer frames, window start) of speech in the window ending at ``t``."""
+    def window_talk(self, frame: int) -> tuple[int, int, int]:
+        """(rep frames, customer frames, window start) of speech in the window ending at ``frame``."""
         assert self.since is not None
-        lo = max(t - self.ctx.limits.window_frames, self.since)
+        lo = max(frame - self.ctx.limits.window_frames, self.since)
         talk = []
         for party in (Party.REP, Party.CUSTOMER):
             spans = self.spans[party]
             while spans and spans[0].end <= lo:
                 spans.popleft()
-            talk.append(sum(min(sp.end, t) - max(sp.start, lo) for sp in spans) + self._open(party, lo, t))
+            talk.append(sum(min(sp.end, frame) - max(sp.start, lo) for sp in spans) + self._open(party, lo, frame))
         return talk[0], talk[1], lo
 
-    def session_talk(self, t: int) -> tuple[int, int]:
+    def session_talk(self, frame: int) -> tuple[int, int]:
         """(rep frames, customer frames) of speech since the session began, the stretches still open included."""
         since = self.since
         assert since is not None
-        rep, customer = (self.session_closed[p] + self._open(p, since, t) for p in (Party.REP, Party.CUSTOMER))
+        rep, customer = (self.session_closed[p] + self._open(p, since, frame) for p in (Party.REP, Party.CUSTOMER))
         return rep, customer
 
-    def _open(self, party: Party, lo: int, t: int) -> int:
-        """Frames of ``party``'s announced, still open stretch between ``lo`` and ``t``."""
+    def _open(self, party: Party, lo: int, frame: int) -> int:
+        """Frames of ``party``'s announced, still open stretch between ``lo`` and ``frame``."""
         run = self.ctx.tracks[party].run
         if run is None or not run.announced:
             return 0
-        return max(0, min(run.last_end, t) - max(run.start, lo))
+        return max(0, min(run.last_end, frame) - max(run.start, lo))
 
-    def step(self, t: int) -> Iterator[Event]:
+    def step(self, frame: int) -> Iterator[Event]:
         lim = self.ctx.limits
-        if self.since is None or t % lim.dominance_every_frames:
+        if self.since is None or frame % lim.dominance_every_frames:
             return
-        rep, customer, lo = self.window_talk(t)
+        rep, customer, lo = self.window_talk(frame)
         share = rep_share_of(rep, customer) or 0.0  # frames, not seconds: the ratio is the same
         self.last_share = share
-        yield from self._update(t, share, rep + customer)
-        if t % lim.share_every_frames == 0:
+        yield from self._update(frame, share, rep + customer)
+        if frame % lim.share_every_frames == 0:
             s = self.ctx.s
-            session_rep, session_customer = self.session_talk(t)
+            session_rep, session_customer = self.session_talk(frame)
             yield RollingShare(
-                t_s=s(t),
-                window_s=s(t - lo),
+                t_s=s(frame),
+                window_s=s(frame - lo),
                 rep_talk_s=s(rep),
                 customer_talk_s=s(customer),
                 rep_share=share,
@@ -99,7 +99,7 @@ class Dominance:
                 session_customer_talk_s=s(session_customer),
             )
 
-    def _update(self, t: int, share: float, speech: int) -> Iterator[Event]:
+    def _update(self, frame: int, share: float, speech: int) -> Iterator[Event]:
         cfg, lim = self.ctx.config, self.ctx.limits
         was, reason_was = self.dominating, self._reason
         if self.by_share:
@@ -111,20 +111,20 @@ class Dominance:
         monologue_since = max(self.floor.onset, self.since or 0) + lim.monologue_frames
         self.by_monologue = self.floor.holder is Party.REP and latest is not None and latest > monologue_since
         if self.dominating and not was:
-            self.on_since = t if self.by_share else max(self.since or 0, min(t, monologue_since))
-            yield self._event(True, self.on_since, t, share, self._reason)
+            self.on_since = frame if self.by_share else max(self.since or 0, min(frame, monologue_since))
+            yield self._event(True, self.on_since, frame, share, self._reason)
         elif was and not self.dominating:
-            yield self._event(False, t, t, share, reason_was)
+            yield self._event(False, frame, frame, share, reason_was)
 
-    def end(self, t: int, end: int) -> Iterator[Event]:
-        """The session ended at ``end`` (decided at ``t``): dominance ends with it, then."""
+    def end(self, frame: int, end: int) -> Iterator[Event]:
+        """The session ended at ``end`` (decided at ``frame``): dominance ends with it, then."""
         if self.dominating:
             # dated when the session ended, not when its end was decided (session_gap_s later), so the
             # episode matches the summary's; a monologue that began in that gap ends as soon as it began
-            yield self._event(False, max(end, self.on_since), t, self.last_share, "session_end")
+            yield self._event(False, max(end, self.on_since), frame, self.last_share, "session_end")
         self.by_share = self.by_monologue = False
         self.since = None
 
-    def _event(self, on: bool, onset: int, t: int, share: float, reason: DominanceReason) -> DominanceChanged:
-        onset_s, decided_s = self.ctx.s(onset), self.ctx.decided_s(t)
+    def _event(self, on: bool, onset: int, frame: int, share: float, reason: DominanceReason) -> DominanceChanged:
+        onset_s, decided_s = self.ctx.s(onset), self.ctx.decided_s(frame)
         return DominanceChanged(dominating=on, onset_s=onset_s, decided_s=decided_s, rep_share=share, reason=reason)

@@ -46,12 +46,12 @@ class Floor:
 
     def taken_at(self, party: Party, onset: int) -> int | None:
         """The frame at which ``party`` took the floor with the stretch that began at ``onset``, if it did."""
-        return next((t.decided for t in reversed(self.history) if t.holder is party and t.onset == onset), None)
+        return next((k.decided for k in reversed(self.history) if k.holder is party and k.onset == onset), None)
 
-    def step(self, t: int) -> Iterator[Event]:
+    def step(self, frame: int) -> Iterator[Event]:
         ready = [(run.start, p) for p in Party if p is not self.holder and (run := self._ready(p)) is not None]
         if ready:
-            yield from self._hand_over(min(ready)[1], t)
+            yield from self._hand_over(min(ready)[1], frame)
 
     def _ready(self, party: Party) -> Run | None:
         """``party``'s stretch, if it can take the floor now."""
@@ -60,19 +60,19 @@ class Floor:
             return None
         return run if self.holder is None or not self.ctx.tracks[self.holder].speaking else None
 
-    def _hand_over(self, taker: Party, t: int) -> Iterator[Event]:
+    def _hand_over(self, taker: Party, frame: int) -> Iterator[Event]:
         run = self.ctx.tracks[taker].run
         assert run is not None
         previous = self.holder
         if previous is not None:
-            yield self.held(t, t, taken=True)
-        yield FloorChange(by=taker, onset_s=self.ctx.s(run.start), decided_s=self.ctx.decided_s(t))
+            yield self.held(frame, frame, taken=True)
+        yield FloorChange(by=taker, onset_s=self.ctx.s(run.start), decided_s=self.ctx.decided_s(frame))
         if previous is Party.CUSTOMER and taker is Party.REP:
-            yield from self._response_gap(run.start, t)
+            yield from self._response_gap(run.start, frame)
         self.holder, self.onset = taker, run.start
-        self.history.append(Take(t, taker, run.start))
+        self.history.append(Take(frame, taker, run.start))
 
-    def held(self, t: int, end_cap: int, taken: bool) -> FloorHeld:
+    def held(self, frame: int, end_cap: int, taken: bool) -> FloorHeld:
         """The current holder's floor, from its onset to its latest speech (at most ``end_cap``)."""
         assert self.holder is not None
         latest = self.ctx.tracks[self.holder].latest_end()
@@ -82,20 +82,20 @@ class Floor:
             by=self.holder,
             onset_s=s(self.onset),
             end_s=s(end),
-            decided_s=self.ctx.decided_s(t),
+            decided_s=self.ctx.decided_s(frame),
             duration_s=s(end - self.onset),
             taken=taken,
         )
 
-    def release(self, t: int, end_cap: int) -> Iterator[Event]:
+    def release(self, frame: int, end_cap: int) -> Iterator[Event]:
         """Nobody holds the floor any more (the session or the stream ended)."""
         if self.holder is not None:
-            yield self.held(t, end_cap, taken=False)
+            yield self.held(frame, end_cap, taken=False)
             self.holder = None
-            self.history.append(Take(t, None, t))
-        self.free_since = t
+            self.history.append(Take(frame, None, frame))
+        self.free_since = frame
 
-    def _response_gap(self, rep_onset: int, t: int) -> Iterator[Event]:
+    def _response_gap(self, rep_onset: int, frame: int) -> Iterator[Event]:
         # the customer's last speech before the floor changed, even if it went on over the rep's start;
         # but when the rep began in the customer's silence, an "mm" after that is listening to the rep,
         # not the end of the customer's turn
@@ -104,9 +104,9 @@ class Floor:
         for span in reversed(customer.spans):
             if rep_began_in_silence and span.start >= rep_onset and span.length <= short:
                 continue
-            if span.start < t:
+            if span.start < frame:
                 gap_s = self.ctx.s(rep_onset - span.end)
                 patient = at_least(gap_s, self.ctx.config.patient_gap_s)
-                onset_s, decided_s = self.ctx.s(rep_onset), self.ctx.decided_s(t)
+                onset_s, decided_s = self.ctx.s(rep_onset), self.ctx.decided_s(frame)
                 yield ResponseGap(onset_s=onset_s, decided_s=decided_s, gap_s=gap_s, patient=patient)
                 return

@@ -72,19 +72,19 @@ class Interruptions:
         if self.floor.holder_at(run.start) is party.other:
             self.bids.append(_Bid(party, run.start))
 
-    def flush(self, t: int) -> Iterator[Event]:
+    def flush(self, frame: int) -> Iterator[Event]:
         """End of stream: an outcome still open counts as unsuccessful."""
         for bid in self.bids:
             if bid.decided and not bid.done:
-                yield self._event(bid, t, False)
+                yield self._event(bid, frame, False)
         self.bids.clear()
 
-    def step(self, t: int) -> Iterator[Event]:
+    def step(self, frame: int) -> Iterator[Event]:
         for bid in self.bids:
-            yield from self._advance(bid, t)
+            yield from self._advance(bid, frame)
         self.bids = [b for b in self.bids if not b.done]
 
-    def _advance(self, bid: _Bid, t: int) -> Iterator[Event]:
+    def _advance(self, bid: _Bid, frame: int) -> Iterator[Event]:
         if bid.held_start is None:
             covering = self.ctx.tracks[bid.by.other].covering(bid.onset)
             if covering is None:
@@ -93,19 +93,19 @@ class Interruptions:
             if isinstance(covering, Span):
                 bid.held_start = covering.start
         if not bid.decided:
-            if not self._decide(bid, t):
+            if not self._decide(bid, frame):
                 return
             self.marked.append((bid.by, bid.onset))
             outcome = self._outcome(bid)
-            yield self._event(bid, t, outcome)  # the decision, with its outcome when already known
+            yield self._event(bid, frame, outcome)  # the decision, with its outcome when already known
             bid.done = outcome is not None
             return
         outcome = self._outcome(bid)
         if outcome is not None:
-            yield self._event(bid, t, outcome)
+            yield self._event(bid, frame, outcome)
             bid.done = True
 
-    def _decide(self, bid: _Bid, t: int) -> bool:
+    def _decide(self, bid: _Bid, frame: int) -> bool:
         lim = self.ctx.limits
         run = self.ctx.tracks[bid.by].run
         if run is None or run.start != bid.onset:
@@ -115,8 +115,8 @@ class Interruptions:
         due = lim.interruption_min_frames - self.ctx.lag_frames
         if run.length >= due:
             return _settle(bid, bid.held_start is not None)
-        p = self.ctx.predictions.p_backchannel(t - 1)
-        if t - bid.onset >= due:
+        p = self.ctx.predictions.p_backchannel(frame - 1)
+        if frame - bid.onset >= due:
             # X is in a gap at the limit, shorter than a bridged one so far
             if self.exact:
                 return False  # "yes" if X resumes before the gap closes the run
@@ -145,9 +145,9 @@ class Interruptions:
             return False  # the interrupter stopped without taking the floor
         return None
 
-    def _event(self, bid: _Bid, t: int, outcome: bool | None) -> Interruption:
+    def _event(self, bid: _Bid, frame: int, outcome: bool | None) -> Interruption:
         s = self.ctx.s
-        return Interruption(by=bid.by, onset_s=s(bid.onset), decided_s=self.ctx.decided_s(t), successful=outcome)
+        return Interruption(by=bid.by, onset_s=s(bid.onset), decided_s=self.ctx.decided_s(frame), successful=outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,14 +170,14 @@ class Backchannels:
         if not self.interruptions.is_marked(party, span.start):
             self.pending.append(_Short(party, span))
 
-    def step(self, t: int) -> Iterator[Event]:
+    def step(self, frame: int) -> Iterator[Event]:
         keep = []
         for short in self.pending:
             verdict = self._verdict(short)
             if verdict is None:
                 keep.append(short)
             elif verdict:
-                s, decided_s = self.ctx.s, self.ctx.decided_s(t)
+                s, decided_s = self.ctx.s, self.ctx.decided_s(frame)
                 yield Backchannel(
                     by=short.by, onset_s=s(short.span.start), decided_s=decided_s, duration_s=s(short.span.length)
                 )
@@ -233,7 +233,7 @@ class PrematureStarts:
         if party is Party.REP and self.floor.holder_at(run.start) is Party.CUSTOMER:
             self.pending.append(_Jump(run.start, self.ctx.predictions.p_hold(run.start)))
 
-    def step(self, t: int) -> Iterator[Event]:
+    def step(self, frame: int) -> Iterator[Event]:
         keep = []
         for jump in self.pending:
             verdict = self._verdict(jump)
@@ -241,7 +241,7 @@ class PrematureStarts:
                 keep.append(jump)
             elif verdict:
                 p_hold = 1.0 if jump.p_hold is None else jump.p_hold  # 1.0: the customer did resume
-                onset_s, decided_s = self.ctx.s(jump.onset), self.ctx.decided_s(t)
+                onset_s, decided_s = self.ctx.s(jump.onset), self.ctx.decided_s(frame)
                 yield PrematureStart(by=Party.REP, onset_s=onset_s, decided_s=decided_s, p_hold=p_hold)
         self.pending = keep
 

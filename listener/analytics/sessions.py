@@ -41,39 +41,39 @@ class Sessions:
     def start(self) -> int | None:
         return None if self.current is None else self.current.start
 
-    def begin(self, onset: int, t: int) -> SessionStarted:
+    def begin(self, onset: int, frame: int) -> SessionStarted:
         self.current = SessionLog(uuid.uuid4().hex, onset)
         s = self.ctx.s
-        return SessionStarted(session_id=self.current.session_id, onset_s=s(onset), decided_s=self.ctx.decided_s(t))
+        return SessionStarted(session_id=self.current.session_id, onset_s=s(onset), decided_s=self.ctx.decided_s(frame))
 
     def log(self, event: Event) -> None:
         if self.current is not None and isinstance(event, Reported):
             self.current.events.append(event)
 
-    def log_span(self, party: Party, span: Span, t: int) -> None:
+    def log_span(self, party: Party, span: Span, frame: int) -> None:
         if self.current is not None:
             s = self.ctx.s
-            self.current.segments.append(SpeechSegment(party, s(span.start), s(span.end), self.ctx.decided_s(t)))
+            self.current.segments.append(SpeechSegment(party, s(span.start), s(span.end), self.ctx.decided_s(frame)))
 
-    def due(self, t: int) -> bool:
+    def due(self, frame: int) -> bool:
         """The customer has been silent for the session gap (and nothing pending could be speech)."""
         customer = self.ctx.tracks[Party.CUSTOMER]
         if self.current is None or customer.run is not None:
             return False
         last = customer.latest_end()
-        return last is None or t - last >= self.ctx.limits.session_gap_frames
+        return last is None or frame - last >= self.ctx.limits.session_gap_frames
 
-    def end_frame(self, t: int) -> int:
-        """The session's end: the last speech of either party, not after ``t``."""
+    def end_frame(self, frame: int) -> int:
+        """The session's end: the last speech of either party, not after ``frame``."""
         ends = [e for tr in self.ctx.tracks.values() if (e := tr.latest_end()) is not None]
         assert self.current is not None
-        return max(self.current.start, min(t, max(ends, default=t)))
+        return max(self.current.start, min(frame, max(ends, default=frame)))
 
-    def finish(self, t: int, end: int) -> Iterator[Event]:
-        """Close the session at frame ``end`` (decided at ``t``): SessionEnded, then maybe its summary."""
+    def finish(self, frame: int, end: int) -> Iterator[Event]:
+        """Close the session at frame ``end`` (decided at ``frame``): SessionEnded, then maybe its summary."""
         log, self.current = self.current, None
         assert log is not None
-        s, decided = self.ctx.s, self.ctx.decided_s(t)
+        s, decided = self.ctx.s, self.ctx.decided_s(frame)
         for party, track in self.ctx.tracks.items():
             run = track.run
             if run is not None and run.announced:

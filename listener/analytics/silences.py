@@ -30,26 +30,26 @@ class Silences:
         self.by: Party | None = None
         self.paused = False
 
-    def step(self, t: int, session_start: int | None) -> Iterator[Event]:
+    def step(self, frame: int, session_start: int | None) -> Iterator[Event]:
         tracks = self.ctx.tracks
         speaking = [tr.run.start for tr in tracks.values() if tr.speaking and tr.run is not None]
         if speaking:
             if self.start is not None:
-                yield from self._long(min(speaking), t, session_start)
+                yield from self._long(min(speaking), frame, session_start)
                 self.start = None
             return
         if self.start is None and not self._begin():
             return
         assert self.start is not None
         probe = self.start + self.ctx.limits.pause_min_frames
-        if self.paused or t < probe or any(tr.pending and tr.pending.start < probe for tr in tracks.values()):
+        if self.paused or frame < probe or any(tr.pending and tr.pending.start < probe for tr in tracks.values()):
             return
         self.paused = True
         if self.by is not None:
             p_hold = self.ctx.predictions.p_hold(self.start + self.ctx.limits.pause_probe_frames)
             p_shift = PRIOR_P_SHIFT if p_hold is None else 1.0 - p_hold
             s = self.ctx.s
-            yield Pause(by=self.by, onset_s=s(self.start), decided_s=self.ctx.decided_s(t), p_shift=p_shift)
+            yield Pause(by=self.by, onset_s=s(self.start), decided_s=self.ctx.decided_s(frame), p_shift=p_shift)
 
     def _begin(self) -> bool:
         ends = {p: e for p, tr in self.ctx.tracks.items() if (e := tr.latest_end()) is not None}
@@ -62,7 +62,7 @@ class Silences:
         self.paused = False
         return True
 
-    def _long(self, resume: int, t: int, session_start: int | None) -> Iterator[Event]:
+    def _long(self, resume: int, frame: int, session_start: int | None) -> Iterator[Event]:
         assert self.start is not None
         length = resume - self.start
         if session_start is None or self.start < session_start or length < self.ctx.limits.long_silence_frames:
@@ -71,4 +71,4 @@ class Silences:
         # unheard time is no known silence: what counts is the silence heard (an overflow's blip costs little)
         heard_s = s(length) - sum(b - a for a, b in self.ctx.unheard.within(s(self.start), s(resume)))
         if at_least(heard_s, self.ctx.config.long_silence_s):
-            yield LongSilence(onset_s=s(self.start), decided_s=self.ctx.decided_s(t), duration_s=round(heard_s, 9))
+            yield LongSilence(onset_s=s(self.start), decided_s=self.ctx.decided_s(frame), duration_s=round(heard_s, 9))

@@ -44,32 +44,32 @@ class Conversation:
 
     def step(self, rep: bool, customer: bool) -> list[Event]:
         f = self.frame
-        t = self.frame = f + 1
+        frame = self.frame = f + 1
         tracks = self.ctx.tracks
         steps = {Party.REP: tracks[Party.REP].step(f, rep), Party.CUSTOMER: tracks[Party.CUSTOMER].step(f, customer)}
         out: list[Event] = []
-        self._closed(steps, t)
-        self._emit(out, self.silences.step(t, self.sessions.start))
+        self._closed(steps, frame)
+        self._emit(out, self.silences.step(frame, self.sessions.start))
         run = steps[Party.CUSTOMER].announced
         if run is not None and self.sessions.current is None:
-            self._emit(out, [self.sessions.begin(run.start, t)])
+            self._emit(out, [self.sessions.begin(run.start, frame)])
             self.dominance.begin(run.start)
-        self._emit(out, self.floor.step(t))
+        self._emit(out, self.floor.step(frame))
         for party, st in steps.items():
             if st.announced is not None:
                 self.interruptions.onset(party, st.announced)
                 self.premature.onset(party, st.announced)
-        self._emit(out, self.interruptions.step(t))
+        self._emit(out, self.interruptions.step(frame))
         for party, st in steps.items():
             if st.closed is not None:
                 self.backchannels.closed(party, st.closed)
-        self._emit(out, self.backchannels.step(t))
-        self._emit(out, self.premature.step(t))
-        if self.sessions.due(t):
-            self._emit(out, self._end_session(t, self.sessions.end_frame(t)))
-        self._emit(out, self.dominance.step(t))
-        if t % PRUNE_EVERY_FRAMES == 0:
-            self.ctx.predictions.prune(t - round(PREDICTIONS_KEEP_S / self.ctx.limits.hop_s))
+        self._emit(out, self.backchannels.step(frame))
+        self._emit(out, self.premature.step(frame))
+        if self.sessions.due(frame):
+            self._emit(out, self._end_session(frame, self.sessions.end_frame(frame)))
+        self._emit(out, self.dominance.step(frame))
+        if frame % PRUNE_EVERY_FRAMES == 0:
+            self.ctx.predictions.prune(frame - round(PREDICTIONS_KEEP_S / self.ctx.limits.hop_s))
         return out
 
     def idle(self, n: int) -> list[Event]:
@@ -79,19 +79,19 @@ class Conversation:
             out.extend(self.step(False, False))
         return out
 
-    def finish(self, t: int) -> list[Event]:
-        """End of stream at frame ``t``: close what is open; undecided outcomes resolve as 'no'."""
-        t = max(t, self.frame)
+    def finish(self, frame: int) -> list[Event]:
+        """End of stream at ``frame``: close what is open; undecided outcomes resolve as 'no'."""
+        frame = max(frame, self.frame)
         self.ctx.lag_frames = 0  # the stream has ended: nothing is left to hear, these are decided now
         out: list[Event] = []
         spans: dict[Party, Step] = {p: Step(closed=tr.close()) for p, tr in self.ctx.tracks.items()}
-        self._closed(spans, t)
-        self._emit(out, self.interruptions.flush(t))
+        self._closed(spans, frame)
+        self._emit(out, self.interruptions.flush(frame))
         self.backchannels.flush()
         self.premature.flush()
         if self.sessions.current is not None:
-            self._emit(out, self._end_session(t, self.sessions.end_frame(t)))
-        self._emit(out, self.floor.release(t, t))
+            self._emit(out, self._end_session(frame, self.sessions.end_frame(frame)))
+        self._emit(out, self.floor.release(frame, frame))
         return out
 
     def predictions(self, event: TurnPredictions) -> None:
@@ -102,16 +102,16 @@ class Conversation:
         """An event from an earlier stage that a session summary counts (the transcript's questions)."""
         self.sessions.log(event)
 
-    def _closed(self, steps: dict[Party, Step], t: int) -> None:
+    def _closed(self, steps: dict[Party, Step], frame: int) -> None:
         for party, st in steps.items():
             if st.closed is not None:
-                self.sessions.log_span(party, st.closed, t)
+                self.sessions.log_span(party, st.closed, frame)
                 self.dominance.add(party, st.closed)
 
-    def _end_session(self, t: int, end: int) -> Iterator[Event]:
-        yield from self.floor.release(t, end)
-        yield from self.dominance.end(t, end)
-        yield from self.sessions.finish(t, end)
+    def _end_session(self, frame: int, end: int) -> Iterator[Event]:
+        yield from self.floor.release(frame, end)
+        yield from self.dominance.end(frame, end)
+        yield from self.sessions.finish(frame, end)
 
     def _emit(self, out: list[Event], events: Iterable[Event]) -> None:
         for event in events:

@@ -111,7 +111,7 @@ class LedBank:
         self.close()
 
 
-def event_time(event: Event) -> float | None:
+def event_time_s(event: Event) -> float | None:
     """The audio time at which the stage learns of ``event``."""
     if isinstance(event, AudioBlock | AudioDropped):
         return event.end_s
@@ -175,7 +175,7 @@ class LedStage(Stage):
             self._set(name, 0.0, 0.0)
 
     def process(self, event: Event) -> Iterable[Event]:
-        t_s = event_time(event)
+        t_s = event_time_s(event)
         with self._lock:
             self.status.update(event)
             if self._bank is not None:

@@ -32,7 +32,7 @@ from listener.events import (
     TalkTotals,
 )
 from listener.outputs.condition import DeviceCondition
-from listener.outputs.leds import LedStage, event_time
+from listener.outputs.leds import LedStage, event_time_s
 from listener.pipeline import Stage
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Figures:
         return f"fault: {self.condition.detail}" if mode is DeviceMode.FAULT else mode.value
 
     def update(self, event: Event) -> None:
-        t_s = event_time(event)
+        t_s = event_time_s(event)
         if t_s is not None:
             self.t_s = max(self.t_s, t_s)
         if isinstance(event, TalkTotals):

@@ -104,10 +104,10 @@ class Space:
         diff = np.abs(np.asarray(a, dtype=np.float64) - b)
         return diff if self.axis_deg is not None else angle_apart_deg(diff, 0.0)
 
-    def separable(self, a: float, b: float) -> bool:
+    def separable(self, a_deg: float, b_deg: float) -> bool:
         if self.axis_deg is None:
-            return float(self.apart(a, b)) >= MIN_PARTIES_APART_DEG
-        return abs(math.cos(math.radians(a)) - math.cos(math.radians(b))) >= MIN_AXIS_COS_APART
+            return float(self.apart(a_deg, b_deg)) >= MIN_PARTIES_APART_DEG
+        return abs(math.cos(math.radians(a_deg)) - math.cos(math.radians(b_deg))) >= MIN_AXIS_COS_APART
 
     def histogram(self, x: Float, weight: Float) -> Float:
         n = self.grid.size

@@ -168,11 +168,11 @@ def check_directions(config: Config) -> Check:
     return directions_check(geo.mics_m, config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
 
 
-def directions_check(mics_m: npt.NDArray[np.float64], rep: float, customer: float) -> Check:
+def directions_check(mics_m: npt.NDArray[np.float64], rep_deg: float, customer_deg: float) -> Check:
     """``check_directions`` for any two azimuths (``listener calibrate`` checks the ones it measured)."""
-    line = line_cosines(mics_m, rep, customer)
+    line = line_cosines(mics_m, rep_deg, customer_deg)
     if line is None:
-        return Check("directions", "ok", f"rep at {rep:g} deg, customer at {customer:g} deg")
+        return Check("directions", "ok", f"rep at {rep_deg:g} deg, customer at {customer_deg:g} deg")
     axis = line.axis_deg
     if line.cos_apart >= LINE_ENDS_COS_APART:
         return Check("directions", "ok", f"rep and customer at the two ends of the mic line (along {axis:g} deg)")
@@ -180,8 +180,8 @@ def directions_check(mics_m: npt.NDArray[np.float64], rep: float, customer: floa
     return warn(
         "directions",
         f"the mics lie on one line (along {axis:g} deg), which tells the parties apart well only near its two"
-        f" ends; rep at {rep:g} deg and customer at {customer:g} deg are"
-        f" {angle_apart_deg(rep, customer):g} deg apart, not along it",
+        f" ends; rep at {rep_deg:g} deg and customer at {customer_deg:g} deg are"
+        f" {angle_apart_deg(rep_deg, customer_deg):g} deg apart, not along it",
         f"turn the board so its mic line points from the rep to the customer, then set"
         f" rep_azimuth_deg = {ends[0]:g} and customer_azimuth_deg = {ends[1]:g}",
     )

@@ -78,8 +78,8 @@ class SmoothedCrossSpectra:
         return cross
 
 
-def window_sum(padded: Summable, frames: int) -> Summable:
-    """Sums over ``frames`` consecutive rows: (n + frames - 1, ...) -> (n, ...).
+def window_sum(padded: Summable, n_frames: int) -> Summable:
+    """Sums over ``n_frames`` consecutive rows: (n + n_frames - 1, ...) -> (n, ...).
 
     Each sum is added up in the same order whatever ``n``: a running sum
     (cumsum, then differences) would carry the rounding of everything
@@ -88,10 +88,10 @@ def window_sum(padded: Summable, frames: int) -> Summable:
     stay zero. Sums of 1, 2, 4, ... rows, doubled each time, keep it to a
     handful of array operations.
     """
-    n = padded.shape[0] - (frames - 1)
+    n = padded.shape[0] - (n_frames - 1)
     runs, width, start = padded, 1, 0  # runs[i]: the sum of rows i .. i + width - 1
     total: Summable | None = None
-    remaining = frames
+    remaining = n_frames
     while True:
         if remaining & 1:
             part = runs[start : start + n]
@@ -99,7 +99,7 @@ def window_sum(padded: Summable, frames: int) -> Summable:
             start += width
         remaining >>= 1
         if not remaining:
-            assert total is not None  # frames >= 1
+            assert total is not None  # n_frames >= 1
             return total
         runs = runs[:-width] + runs[width:]
         width *= 2

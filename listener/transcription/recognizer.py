@@ -340,7 +340,7 @@ class RecognizerWorker(Managed):
             self._prune(items[-1][2])
 
     def _audio_time(self, stream_s: float, end: bool = False) -> float:
-        return audio_time(self._map_stream, self._map_audio, stream_s, end)
+        return audio_time_s(self._map_stream, self._map_audio, stream_s, end)
 
     def _prune(self, stream_s: float) -> None:
         """Forget the time map behind the last word handed out (later words start after it)."""
@@ -350,7 +350,7 @@ class RecognizerWorker(Managed):
             del self._map_audio[:i]
 
 
-def audio_time(map_stream: list[float], map_audio: list[float], stream_s: float, end: bool = False) -> float:
+def audio_time_s(map_stream: list[float], map_audio: list[float], stream_s: float, end: bool = False) -> float:
     """Recogniser time to audio time through the chunk map (each fed chunk's start in both clocks).
 
     vosk prints times from float32 (16.8 comes back as 16.799999): compared exactly, a word starting

@@ -29,6 +29,7 @@ callback already runs apart from the pipeline (``audio/live.py``).
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -53,7 +54,7 @@ from listener.turns.spec import ModelSpec
 Float = npt.NDArray[np.float32]
 
 
-class TurnStage(Stage):
+class TurnStage(Stage, ABC):
     """SpatialFrames -> ActivityFrames and TurnPredictions, around a streaming model."""
 
     name = "turns"
@@ -72,13 +73,13 @@ class TurnStage(Stage):
 
     # --- what an inference engine implements ------------------------------
 
+    @abstractmethod
     def step(self, features: Float) -> Float:
         """One model frame: features (n_features,) -> outputs (spec.n_outputs,), advancing the state."""
-        raise NotImplementedError
 
+    @abstractmethod
     def reset_state(self) -> None:
         """Forget the conversation so far (a new session starts)."""
-        raise NotImplementedError
 
     # --- stream handling ---------------------------------------------------
 
@@ -254,14 +255,17 @@ class TurnStage(Stage):
         )
 
 
-def decide_activity(was: tuple[bool, bool], rep: float, cust: float, on: float, off: float) -> tuple[bool, bool]:
+def decide_activity(
+    was: tuple[bool, bool], rep_prob: float, customer_prob: float, on_prob: float, off_prob: float
+) -> tuple[bool, bool]:
     """One step's (rep, customer) activity from the model's two speech probabilities and the last step's.
 
     The one rule the stage decides by and training scores by (``models.scoring.hysteresis``):
-    a party speaking alone stays on down to ``off``; otherwise it needs ``on``.
+    a party speaking alone stays on down to ``off_prob``; otherwise it needs ``on_prob``.
     """
     was_rep, was_cust = was
-    return rep >= (off if was_rep and not was_cust else on), cust >= (off if was_cust and not was_rep else on)
+    rep_on = rep_prob >= (off_prob if was_rep and not was_cust else on_prob)
+    return rep_on, customer_prob >= (off_prob if was_cust and not was_rep else on_prob)
 
 
 def _steps(frames: SpatialFrames) -> int:

@@ -41,7 +41,8 @@ def find_damage(path: Path) -> sqlite3.DatabaseError | None:
     in_use = all(Path(f"{path}{suffix}").exists() for suffix in _COMPANIONS)
     try:
         db = sqlite3.connect(f"{path.absolute().as_uri()}?{'mode=ro' if in_use else 'immutable=1'}", uri=True)
-    except sqlite3.Error:
+    except sqlite3.Error as exc:  # unreadable, not damaged: the spool's own open says why, with its fix
+        log.debug("spool %s not checked for damage: %s", path, exc)
         return None
     try:  # the reads the start makes: a damaged page they touch stops it
         db.execute("SELECT COUNT(*) FROM outbox").fetchone()

@@ -273,7 +273,7 @@ class MqttStage(Stage):
         Its start is the wall time its session_start event was published with,
         even if the wall clock was stepped since: a dashboard joins the two. Its end
         is that start plus the session's length, as its session_end event says."""
-        start_ms = self.clock.session_start(summary.session_id)
+        start_ms = self.clock.session_start_ms(summary.session_id)
         if start_ms is None:
             start_ms = self.clock.wall_ms(summary.onset_s, self.t_s)
         end_ms = start_ms + round((summary.end_s - summary.onset_s) * 1000)

@@ -86,7 +86,7 @@ class WallClock:
         while len(self._session_starts) > SESSION_STARTS_KEPT:
             self._session_starts.popitem(last=False)
 
-    def session_start(self, session_id: str) -> int | None:
+    def session_start_ms(self, session_id: str) -> int | None:
         """The start published for ``session_id`` (None when forgotten); asked once, by its summary."""
         return self._session_starts.pop(session_id, None)
 

@@ -19,7 +19,7 @@ from listener.events import Party
 
 @dataclass
 class Run:
-    """The party's current stretch of speech (possibly not yet speech)."""
+    """The party's current stretch of speech (possibly not yet speech); its times are frame indices."""
 
     start: int
     last_end: int  # one past the last active frame

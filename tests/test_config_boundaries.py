@@ -1,0 +1,66 @@
+"""The config's cross-key rules exactly at their edges: the last value allowed passes, the next is refused.
+
+Each rule was found unpinned by flipping its comparison (a mutation run): no test told `>` from `>=`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from listener.config import parse_config
+from listener.errors import ConfigError
+from tests.test_config_checks import rejected
+
+FOUR_MICS = [[0.05, 0.0, 0.0], [0.0, 0.05, 0.0], [-0.05, 0.0, 0.0], [0.0, -0.05, 0.0]]
+
+
+def test_dominance_min_speech_may_equal_the_window_not_exceed_it() -> None:
+    parse_config({"analytics": {"rolling_window_s": 60.0, "dominance_min_speech_s": 60.0}})
+    rejected(
+        {"analytics": {"rolling_window_s": 60.0, "dominance_min_speech_s": 60.5}},
+        "analytics.dominance_min_speech_s",
+        "would never start",
+    )
+
+
+def test_the_highest_mic_channel_must_be_captured() -> None:
+    array = {"preset": "generic", "mics": FOUR_MICS, "channels": 6}
+    parse_config({"array": {**array, "mic_channels": [2, 3, 4, 5]}})
+    rejected({"array": {**array, "mic_channels": [3, 4, 5, 6]}}, "array.channels", "highest mic channel (6)")
+
+
+def test_a_party_channel_must_be_captured() -> None:
+    array = {"preset": "generic", "mics": FOUR_MICS}
+    parse_config({"array": array, "parties": {"rep_channel": 3, "customer_channel": 0}})
+    rejected(
+        {"array": array, "parties": {"rep_channel": 4, "customer_channel": 0}},
+        "parties.rep_channel",
+        "must be a captured channel, 0 to 3",
+    )
+
+
+def test_reconnect_max_may_equal_min_not_undercut_it() -> None:
+    parse_config({"mqtt": {"reconnect_min_s": 5.0, "reconnect_max_s": 5.0}})
+    rejected({"mqtt": {"reconnect_min_s": 5.0, "reconnect_max_s": 4.5}}, "mqtt.reconnect_max_s", "at least")
+
+
+def test_the_direction_band_must_not_be_empty() -> None:
+    parse_config({"activity": {"low_hz": 999.0, "high_hz": 1000.0}})
+    rejected({"activity": {"low_hz": 1000.0, "high_hz": 1000.0}}, "activity.high_hz", "must be above")
+
+
+@pytest.mark.parametrize(("preset", "most_hz"), [("respeaker-usb-v2", 16000), ("respeaker-4mic", 48000)])
+def test_a_preset_captures_up_to_its_rate(preset: str, most_hz: int) -> None:
+    parse_config({"array": {"preset": preset, "sample_rate": most_hz}})
+    if most_hz < 48000:  # above 48000 the schema's own range answers first
+        rejected({"array": {"preset": preset, "sample_rate": most_hz + 1}}, "array.sample_rate", f"at most {most_hz}")
+
+
+def test_a_password_in_the_config_is_refused_with_where_it_belongs_and_not_echoed() -> None:
+    """Not merely an unknown key: the one line says where a password goes, and never prints it."""
+    with pytest.raises(ConfigError) as info:
+        parse_config({"mqtt": {"password": "hunter2-secret"}})
+    said = str(info.value)
+    assert info.value.path == "mqtt.password"
+    assert "never read from the config file" in said and "password_file" in said and "LISTENER_MQTT_PASSWORD" in said
+    assert "hunter2-secret" not in said

@@ -87,6 +87,15 @@ def test_dominance_by_monologue() -> None:
     assert c.sessions[0].dominance_s == pytest.approx(71.5 - 62.5)
 
 
+def test_a_monologue_is_speech_longer_than_the_limit_not_as_long() -> None:
+    # metrics.md: a rep floor whose speech has run *longer* than monologue_dominating_s (60 s)
+    config = with_analytics(dominance_min_speech_s=600.0, session_gap_s=100.0)
+    exactly = run([("customer", 0.0, 2.0), ("rep", 2.5, 62.5), ("customer", 63.0, 70.0)], 75.0, config)
+    assert of(exactly, DominanceChanged) == []
+    longer = run([("customer", 0.0, 2.0), ("rep", 2.5, 62.6), ("customer", 63.0, 70.0)], 75.0, config)
+    assert [(e.dominating, e.reason) for e in of(longer, DominanceChanged)][:1] == [(True, "monologue")]
+
+
 def test_a_rep_talking_on_at_a_customer_silent_for_the_session_gap_is_outside_any_session() -> None:
     # a rep alone (the customer gone, or a phone call) must not light amber: after 30 s without
     # customer speech the session ends, the rep's talk after it is nobody's monologue, and the

@@ -76,3 +76,15 @@ def test_audio_stored_between_two_overflows_stays_between_them() -> None:
     assert isinstance(got[2], np.ndarray) and got[2][:, 0].tolist() == [6, 7]
     assert got[3] == Gap(start=8, frames=3, reason="overflow")
     assert ring.overflow_count == 2 and ring.dropped_frames == 5
+
+
+def test_back_to_back_losses_of_different_causes_stay_apart() -> None:
+    """A summary counts overflow as unheard time the device could not keep up with, a lost device as an
+    outage: merged, one would be reported as the other."""
+    ring = FrameRing(capacity_frames=8, channels=1)
+    ring.lose(4, "overflow")
+    ring.lose(6, "device_lost")
+    ring.lose(2, "device_lost")  # the same cause goes on: one gap
+    gaps = [ring.read(100, timeout_s=0.0) for _ in range(2)]
+    assert gaps == [Gap(start=0, frames=4, reason="overflow"), Gap(start=4, frames=8, reason="device_lost")]
+    assert ring.overflow_count == 1

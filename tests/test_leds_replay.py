@@ -76,8 +76,7 @@ def test_replay_where_the_rep_dominates_lights_amber_within_a_second_of_the_cros
 
     config = parse_config({"leds": {"self_test_s": 0.0}})
     stages = analysis_stages(config, geometry(config))
-    if not any(stage.name == "analytics" for stage in stages):
-        pytest.skip("missing piece: the analytics stage (DominanceChanged) is not in analysis_stages() yet")
+    assert any(stage.name == "analytics" for stage in stages), "the analytics stage (DominanceChanged) is missing"
     duration_s = 50.0  # by the truth (speech runs, not whole sentences) the rep crosses at ~41.5 s
     wav, truth = render_conversation(tmp_path / "dominating.wav", duration_s)  # customer opens, then the rep takes over
     decided, trace = EventLog(), io.StringIO()

@@ -42,3 +42,10 @@ def test_a_session_end_event_carries_the_sessions_length_not_its_end_time() -> N
     payload = payloads.event(ended, ts_ms=0, onset_ms=1000, session_id=SID)
     assert payload is not None
     assert (payload["type"], payload["duration_s"], payload["onset_ms"]) == ("session_end", 37.0, 1000)
+
+
+def test_a_window_with_no_talk_has_no_share_not_a_share_of_zero() -> None:
+    # 0.0 would read on a dashboard as "the customer did all the talking"
+    tally = _tally()
+    tally.rolling(RollingShare(10.0, 120.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    assert tally.rolling_share is None

@@ -13,9 +13,12 @@ import pytest
 
 from listener.events import (
     Echo,
+    Event,
     Party,
 )
-from tests.cues_talk import STORY, WORD_S, Talk, of, question, rep
+from listener.transcription.cues import CueDetector
+from listener.transcription.words import Word
+from tests.cues_talk import LEX, STORY, WORD_S, Talk, of, question, rep
 
 # --- questions ---------------------------------------------------------------
 
@@ -308,3 +311,46 @@ def test_a_feeling_asked_about_is_an_open_question(text: str) -> None:
     # "how {feeling}" is an acknowledgement only when no auxiliary follows ({aux}: the lexicon's own list)
     q = question(rep(text))
     assert q is not None and q.open_ended, text
+
+
+# --- edges a mutation run found unpinned ---------------------------------------------------------
+
+
+def _said(detector: CueDetector, party: str, text: str, start_s: float, duration_s: float) -> list[Event]:
+    """``text`` spread evenly over exactly ``duration_s``."""
+    tokens = text.split()
+    step_s = duration_s / len(tokens)
+    words = [Word(w, start_s + k * step_s, start_s + (k + 1) * step_s, 0.9) for k, w in enumerate(tokens)]
+    return detector.utterance(Party(party), words, decided_s=start_s + duration_s + 0.5)
+
+
+def test_a_customer_utterance_of_exactly_the_floor_time_takes_the_floor() -> None:
+    detector = CueDetector(LEX, floor_take_s=1.0)
+    _said(detector, "customer", STORY, 0.0, 5.0)
+    _said(detector, "rep", "let me have a look at that for you", 6.0, 2.0)  # the rep's floor
+    _said(detector, "customer", "and the screen flickers", 9.0, 1.0)  # a new floor, a new topic
+    q = question(_said(detector, "rep", "is the charger the original one", 11.0, 1.5))
+    assert q is not None and not q.followup  # the charger was the floor before
+
+
+def test_a_rep_utterance_of_the_floor_time_takes_the_floor() -> None:
+    detector = CueDetector(LEX, floor_take_s=1.0)
+    _said(detector, "customer", STORY, 0.0, 2.0)
+    _said(detector, "rep", "okay let me check", 3.0, 1.5)
+    _said(detector, "customer", "the screen flickers too", 5.0, 1.5)
+    q = question(_said(detector, "rep", "is the charger the original one", 7.0, 1.5))
+    assert q is not None and not q.followup
+
+
+def test_a_customer_word_between_breaks_a_summarising_phrase() -> None:
+    # "so if i" ... customer "mm" ... "understand correctly": not one phrase across the customer's word
+    talk = Talk()
+    talk.say("customer", STORY)
+    talk.say("rep", "so if i")
+    talk.say("customer", "mm")
+    assert not [e for e in of(talk.say("rep", "understand correctly you want a refund"), Echo) if e.summary]  # type: ignore[attr-defined]
+
+
+def test_an_auxiliary_three_words_after_the_question_word_still_makes_it_a_question() -> None:
+    q = question(rep("i understand what exact model is it"))
+    assert q is not None and q.open_ended

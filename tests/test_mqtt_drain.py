@@ -128,3 +128,22 @@ def test_unacknowledged_messages_stay_in_the_spool_beyond_inflight_max(broker: M
     events = json_on(got, "event")
     assert len(events) == BACKLOG and _seqs(events) == sorted(_seqs(events))  # type: ignore[type-var]
     assert len({json.dumps(e, sort_keys=True) for e in events}) == BACKLOG  # none twice
+
+
+def test_an_idle_link_does_not_save_up_a_burst(broker: Mosquitto, tmp_path: Path) -> None:
+    """mqtt.drain_rate_per_s holds after a quiet spell too: the token bucket fills to one second's worth,
+    not to everything the idle time would allow, so a backlog after an outage leaves at the set rate."""
+    rate_per_s, backlog = 5.0, 20
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path, drain_rate_per_s=rate_per_s)
+        with stage:
+            rec.wait_for(lambda ms: bool(json_on(ms, "state")))
+            time.sleep(3.0)  # idle: uncapped, the bucket would hold 15 messages' worth by now
+            with stage.publisher._cond:  # all of it spooled before the drain thread looks
+                for n in range(backlog):
+                    stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+            got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= backlog, timeout_s=15)
+    arrivals = [m.at for m in got if m.topic.endswith("/event")]
+    assert len(arrivals) == backlog
+    # a second's worth at once, the rest at the rate: (20 - 5) / 5 = 3 s; uncapped it took 1 s
+    assert arrivals[-1] - arrivals[0] >= (backlog - rate_per_s) / rate_per_s - 0.5

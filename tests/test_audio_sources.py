@@ -182,42 +182,6 @@ def test_the_2mic_preset_finds_the_v1_hat_on_the_kernels_wm8960_overlay() -> Non
     assert choose_device([hdmi, v1], own.device_hints, 2, 0) is hdmi
 
 
-def test_a_service_waiting_for_its_array_says_when_the_name_fits_several(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    # The service waits for an array that is not there at boot; when two fitting arrays then appear,
-    # the ambiguity was retried at debug level only, under a journal still saying "inputs found: none".
-    import threading
-
-    from listener.audio import live
-
-    arrays = [
-        InputDevice(2, "ReSpeaker 4 Mic Array (UAC1.0): USB Audio (hw:2,0)", 6, 16000),
-        InputDevice(3, "ReSpeaker 4 Mic Array (UAC1.0): USB Audio (hw:3,0)", 6, 16000),
-    ]
-    lookups: list[int] = []
-
-    class NoPortAudio:
-        def terminate(self) -> None:
-            pass
-
-    def input_devices(pa: object) -> list[InputDevice]:
-        lookups.append(1)
-        return [] if len(lookups) == 1 else arrays  # none at boot, then both
-
-    monkeypatch.setattr(live, "open_portaudio", NoPortAudio)
-    monkeypatch.setattr(live, "input_devices", input_devices)
-    monkeypatch.setattr(live, "default_input_index", lambda pa: None)
-    config = parse_config({"array": {"preset": "respeaker-usb-v2", "reopen_interval_s": 0.1}})
-    with live.LiveSource(config, wait=True) as source:
-        timer = threading.Timer(0.8, source.stop)
-        timer.start()
-        list(source.events())
-        timer.join()
-    said = [r for r in caplog.records if r.levelname == "WARNING" and "matches 2 devices" in r.getMessage()]
-    assert len(lookups) > 3 and len(said) == 1  # said once, however often it is retried
-
-
 @pytest.mark.parametrize("block_ms", [30, 50, 100, 300])
 def test_listening_for_a_second_reads_a_second_of_blocks(block_ms: int) -> None:
     # the doctor and calibrate listen for whole seconds; 0.1 s blocks summed as floats fell short of 1.0 s

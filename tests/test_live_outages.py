@@ -362,3 +362,27 @@ def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
     assert (overruns[0].reason, overruns[0].duration_s) == ("overflow", 0.25)
     assert overruns[0].start_s == pytest.approx(states[1].t_s + 0.3, abs=1e-9)  # after three periods
     assert_clock_continuous(events)
+
+
+def test_a_service_waiting_for_its_array_says_once_when_the_name_fits_several(
+    alsa_config: AlsaConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two fitting arrays appear while the service waits (none at boot): the ambiguity was retried at debug
+    level only, under a journal still saying "inputs found: none"; now it is said once, however often retried."""
+    plugged: list[bool] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if isinstance(event, AudioDropped) and not plugged:
+            for name in ("listener_twin_a", "listener_twin_b"):  # two boards the name fits
+                alsa_config.add(name, tones(16000, 2.0, 4), 16000)
+            plugged.append(True)
+        return sum(e.duration_s for e in events if isinstance(e, AudioDropped)) >= 1.5
+
+    with (
+        caplog.at_level(logging.WARNING),
+        LiveSource(live_config(device="listener_twin", reopen_interval_s=0.1), wait=True) as source,
+    ):
+        events = run_source(source, step, timeout_s=20.0)
+    said = [r.getMessage() for r in caplog.records if "matches 2 devices" in r.getMessage()]
+    assert len(said) == 1 and "listener_twin_a" in said[0] and "listener_twin_b" in said[0], said
+    assert not [e for e in events if isinstance(e, AudioBlock)]  # a guess would have captured one of them

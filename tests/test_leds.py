@@ -405,3 +405,16 @@ def test_red_counts_the_reps_own_talk_not_the_time_since_dominance_began(factory
         play(stage, 32.0, script)
     assert value_at(trace, "amber", 25.0) == 1.0 and value_at(trace, "red", 25.0) == 0.0
     assert value_at(trace, "red", 29.0) == 0.0 and value_at(trace, "red", 30.0) == 1.0
+
+
+def test_an_event_stamped_earlier_than_the_clock_does_not_turn_the_lights_back(factory: MockFactory) -> None:
+    """Events arrive in pipeline order, not stamp order (dominance is decided from frames the audio ran
+    past): the lights' clock only goes forward, so a fade under way is not restarted or replayed."""
+    stage, trace = make_stage(factory, fade_s=0.8, red_after_s=60.0)
+    with stage:
+        play(stage, 10.0, [*speech(Party.REP, 0.5, 20.0)])
+        stage.process(dominance(True, 9.6))  # decided from audio the clock has already passed
+        play(stage, 12.0, first_s=10.0)
+    amber = traced(trace, "amber")[2:]  # after the self-test's on/off
+    assert amber[0][0] >= 10.0 and [t for t, _ in amber] == sorted(t for t, _ in amber)  # from the clock, forward
+    assert value_at(trace, "amber", 10.9) == 1.0 and value_at(trace, "green", 10.9) == 0.0

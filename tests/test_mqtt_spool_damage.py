@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import pytest
 from listener.events import Backchannel, Party
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests.folders import refusing_writes
 from tests.mqtt_broker import Mosquitto, Recorder
 from tests.mqtt_feed import json_on, stage_on
 
@@ -74,35 +73,14 @@ def test_events_after_the_damage_reach_the_broker(broker: Mosquitto, tmp_path: P
     assert seqs == sorted(seqs) and len(set(seqs)) == 55  # type: ignore[type-var]
 
 
-@pytest.fixture
-def locked_folder(tmp_path: Path) -> Iterator[Path]:
-    """A folder whose entries cannot be renamed or added, even by root (an immutable attribute)."""
-    folder = tmp_path / "state"
-    folder.mkdir()
-    yield folder
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "-i", str(folder)], check=False)
-    folder.chmod(0o755)
-
-
-def _lock(folder: Path) -> None:
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        return
-    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"chattr +i is not supported here: {done.stderr.decode().strip()}")
-
-
 def test_damage_that_cannot_be_set_aside_keeps_messages_in_memory(
-    locked_folder: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = locked_folder / SPOOL_FILE
+    path = tmp_path / "state" / SPOOL_FILE
     with Spool(path, max_messages=1000) as spool:
         seqs = [spool.put("event", {"n": n, "pad": "x" * 200}) for n in range(300)]
         _damage_under(spool)
-        _lock(locked_folder)
-        with caplog.at_level(logging.WARNING):
+        with refusing_writes(path.parent), caplog.at_level(logging.WARNING):
             after = [spool.put("event", {"n": n}) for n in range(3)]
         assert min(after) > max(seqs) and spool.dropped == 0
         assert [r.seq for r in spool.after(0, 10)] == after  # held, to be sent as ever

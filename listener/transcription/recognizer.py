@@ -68,6 +68,8 @@ CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then lea
 Overflow = Literal["auto", "skip", "wait"]
 
 
+# Kept for the process's life on purpose: a recogniser is renewed at every session's end (its memory
+# grows), and loading the model again each time would cost seconds and its RSS twice over meanwhile.
 @lru_cache(maxsize=2)
 def load_model(path: Path) -> Any:
     """The vosk model in ``path``, loaded once per process. Never downloads anything."""

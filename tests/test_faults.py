@@ -25,6 +25,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from listener.audio.live import LiveSource
 from listener.config import parse_config
 from listener.events import AudioBlock, AudioDropped, Event, SessionEnded, SessionStarted
+from listener.outputs.led_patterns import Channel
 from listener.outputs.leds import LedStage
 from listener.outputs.mqtt import MqttStage
 from listener.pipeline import Pipeline, Stage
@@ -220,19 +221,19 @@ def test_microphone_lost_and_back_shows_on_leds_and_mqtt(alsa_config: AlsaConfig
             runner = threading.Thread(target=pipeline.run, args=(source,), daemon=True)
             runner.start()
             try:
-                started = lambda: leds.values().get("green", 0.0) > 0 and "listening" in _modes(rec)  # noqa: E731
+                started = lambda: leds.values().get(Channel.GREEN, 0.0) > 0 and "listening" in _modes(rec)  # noqa: E731
                 _until(started, 30, lambda: f"LEDs {leds.values()}, states {_modes(rec)}, {runner.is_alive()=}")
                 time.sleep(1.0)
                 feeder.pause()  # no more audio: the capture thread blocks, as with a pulled USB array
-                led_s = _until(lambda: leds.values()["green"] == 0.0, 5)
+                led_s = _until(lambda: leds.values()[Channel.GREEN] == 0.0, 5)
                 mqtt_s = led_s + _until(lambda: _modes(rec)[-1] == "fault", 5)
                 alsa_config.remove(device.name)  # gone from the device list: every reopen fails
                 feeder.resume()  # lets the wedged stream close
                 time.sleep(1.5)
                 assert _modes(rec)[-1] == "fault"
                 alsa_config.restore(device)  # plugged in again
-                back_s = _until(lambda: _modes(rec)[-1] == "listening" and leds.values()["red"] == 0.0, 10)
-                assert leds.values()["green"] > 0
+                back_s = _until(lambda: _modes(rec)[-1] == "listening" and leds.values()[Channel.RED] == 0.0, 10)
+                assert leds.values()[Channel.GREEN] > 0
             finally:
                 source.stop()
                 runner.join(10)

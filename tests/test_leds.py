@@ -31,6 +31,7 @@ from listener.events import (
     SourceState,
     TalkTotals,
 )
+from listener.outputs.led_patterns import Channel
 from listener.outputs.leds import LedStage
 from listener.outputs.view import Figures, LedView, render
 from tests.led_script import BLOCK_S, PINS, dominance, heard, history, make_stage, play, speech, traced, value_at
@@ -100,7 +101,7 @@ def test_every_light_goes_dark_when_the_stage_closes(factory: MockFactory) -> No
     stage, trace = make_stage(factory, fade_s=0.8)
     with stage:
         play(stage, 8.0, [dominance(True, 5.0)])
-        assert stage.values()["amber"] == 1.0
+        assert stage.values()[Channel.AMBER] == 1.0
     for led in ("green", "amber", "red"):
         assert traced(trace, led)[-1][1] == 0.0, led
         assert history(factory, led)[-1] == 0.0, led

@@ -80,7 +80,20 @@ class Blink:
 
 
 Wave = Steady | Pulse | Blink
-Scene = Mapping[str, Wave]
+
+
+class Channel(StrEnum):
+    """One LED of the traffic light, or one colour of the RGB LED: its gpiozero attribute's name."""
+
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+    BLUE = "blue"
+
+
+TRAFFIC_LIGHT = (Channel.GREEN, Channel.AMBER, Channel.RED)
+RGB = (Channel.RED, Channel.GREEN, Channel.BLUE)
+Scene = Mapping[Channel, Wave]
 
 
 class Look(StrEnum):
@@ -183,7 +196,7 @@ class Status:
 class Palette:
     """One scene per look, plus the overlay shown while the rep's interruption is displayed."""
 
-    channels: tuple[str, ...]
+    channels: tuple[Channel, ...]
     looks: Mapping[Look, Scene]
     interrupting: Scene
 
@@ -199,33 +212,37 @@ def traffic_light(calm_level: float) -> Palette:
     off = Steady(0.0)
     breathe = Pulse(BREATH_PERIOD_S, 0.0, 0.6)
     return Palette(
-        channels=("green", "amber", "red"),
+        channels=TRAFFIC_LIGHT,
         looks={
-            Look.LISTENING: {"green": Steady(calm_level), "amber": off, "red": off},
-            Look.DOMINATING: {"green": off, "amber": Steady(1.0), "red": off},
-            Look.PERSISTING: {"green": off, "amber": off, "red": Steady(1.0)},
+            Look.LISTENING: {Channel.GREEN: Steady(calm_level), Channel.AMBER: off, Channel.RED: off},
+            Look.DOMINATING: {Channel.GREEN: off, Channel.AMBER: Steady(1.0), Channel.RED: off},
+            Look.PERSISTING: {Channel.GREEN: off, Channel.AMBER: off, Channel.RED: Steady(1.0)},
             # the only look that lights all three: unmistakable
-            Look.PAUSED: {"green": breathe, "amber": breathe, "red": breathe},
+            Look.PAUSED: {Channel.GREEN: breathe, Channel.AMBER: breathe, Channel.RED: breathe},
             # amber alone, slowly: unlike steady amber, and never red, for the rep is not at fault
-            Look.FAULT: {"green": off, "amber": Blink(FAULT_PERIOD_S), "red": off},
+            Look.FAULT: {Channel.GREEN: off, Channel.AMBER: Blink(FAULT_PERIOD_S), Channel.RED: off},
         },
         # green off while red pulses: "calm" and "you interrupted" are never lit together
-        interrupting={"green": off, "red": Pulse(PULSE_PERIOD_S, 0.0, 1.0)},
+        interrupting={Channel.GREEN: off, Channel.RED: Pulse(PULSE_PERIOD_S, 0.0, 1.0)},
     )
 
 
 def rgb(calm_level: float) -> Palette:
     off = Steady(0.0)
     return Palette(
-        channels=("red", "green", "blue"),
+        channels=RGB,
         looks={
-            Look.LISTENING: {"red": off, "green": Steady(calm_level), "blue": off},
-            Look.DOMINATING: {"red": Steady(1.0), "green": Steady(0.35), "blue": off},  # amber
-            Look.PERSISTING: {"red": Steady(1.0), "green": off, "blue": off},
-            Look.PAUSED: {"red": off, "green": off, "blue": Pulse(BREATH_PERIOD_S, 0.05, 0.7)},
-            Look.FAULT: {"red": Blink(FAULT_PERIOD_S), "green": off, "blue": Blink(FAULT_PERIOD_S)},  # magenta
+            Look.LISTENING: {Channel.RED: off, Channel.GREEN: Steady(calm_level), Channel.BLUE: off},
+            Look.DOMINATING: {Channel.RED: Steady(1.0), Channel.GREEN: Steady(0.35), Channel.BLUE: off},  # amber
+            Look.PERSISTING: {Channel.RED: Steady(1.0), Channel.GREEN: off, Channel.BLUE: off},
+            Look.PAUSED: {Channel.RED: off, Channel.GREEN: off, Channel.BLUE: Pulse(BREATH_PERIOD_S, 0.05, 0.7)},
+            Look.FAULT: {
+                Channel.RED: Blink(FAULT_PERIOD_S),
+                Channel.GREEN: off,
+                Channel.BLUE: Blink(FAULT_PERIOD_S),
+            },  # magenta
         },
-        interrupting={"red": Pulse(PULSE_PERIOD_S, 0.0, 1.0), "green": off, "blue": off},
+        interrupting={Channel.RED: Pulse(PULSE_PERIOD_S, 0.0, 1.0), Channel.GREEN: off, Channel.BLUE: off},
     )
 
 
@@ -240,7 +257,7 @@ class _Track:
 class Animator:
     """Evaluates scenes at audio times; a steady level is reached by a linear fade of ``fade_s``."""
 
-    def __init__(self, channels: tuple[str, ...], fade_s: float) -> None:
+    def __init__(self, channels: tuple[Channel, ...], fade_s: float) -> None:
         self.fade_s = fade_s
         self._tracks = {name: _Track(Steady(0.0), -math.inf, 0.0) for name in channels}
 
@@ -257,7 +274,7 @@ class Animator:
                 break
         self._tracks.update(tracks)
 
-    def values(self, t_s: float) -> dict[str, float]:
+    def values(self, t_s: float) -> dict[Channel, float]:
         return {name: _quantize(self._value(track, t_s)) for name, track in self._tracks.items()}
 
     def _value(self, track: _Track, t_s: float) -> float:

@@ -25,7 +25,7 @@ from listener.config import Config
 from listener.config.schema import LedsConfig
 from listener.events import AudioBlock, AudioDropped, Event
 from listener.outputs.gpio import open_device, pin_factory
-from listener.outputs.led_patterns import Animator, Palette, Status, rgb, traffic_light
+from listener.outputs.led_patterns import RGB, TRAFFIC_LIGHT, Animator, Channel, Palette, Status, rgb, traffic_light
 from listener.pipeline import Stage
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class LedBank:
         self.config = config
         self.factory = factory
         rgb_led = config.preset == "rgb"
-        self.channels: tuple[str, ...] = ("red", "green", "blue") if rgb_led else ("green", "amber", "red")
+        self.channels: tuple[Channel, ...] = RGB if rgb_led else TRAFFIC_LIGHT
         self.pwm = True
         self._device: LEDBoard | RGBLED | None = None
 
@@ -76,7 +76,7 @@ class LedBank:
             pwm=pwm, active_high=c.active_high, pin_factory=self.factory,
         )  # fmt: skip
 
-    def set(self, name: str, value: float) -> None:
+    def set(self, name: Channel, value: float) -> None:
         device = self._opened()
         if not self.pwm:
             # on/off only: a pulse (0 to 1) or a breath must still read as a blink, the calm light stay lit
@@ -86,7 +86,7 @@ class LedBank:
         else:
             getattr(device, name).value = value
 
-    def get(self, name: str) -> float:
+    def get(self, name: Channel) -> float:
         """The value as the gpiozero device reports it."""
         device = self._opened()
         if isinstance(device, RGBLED):
@@ -141,15 +141,15 @@ class LedStage(Stage):
         self._factory = factory
         self._bank: LedBank | None = None
         self._lock = threading.Lock()
-        self._commanded: dict[str, float] = {}
-        self._read_back: dict[str, float] = {}
+        self._commanded: dict[Channel, float] = {}
+        self._read_back: dict[Channel, float] = {}
         self._anchor = (0.0, time.monotonic())  # (audio s, wall s) of the last event
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._trace_closed: BrokenPipeError | None = None
 
     @property
-    def channels(self) -> tuple[str, ...]:
+    def channels(self) -> tuple[Channel, ...]:
         return self.palette.channels
 
     def open(self) -> None:
@@ -186,7 +186,7 @@ class LedStage(Stage):
             raise closed
         return ()
 
-    def values(self) -> dict[str, float]:
+    def values(self) -> dict[Channel, float]:
         """The LED values last read back from the devices."""
         with self._lock:
             return dict(self._read_back)
@@ -197,7 +197,7 @@ class LedStage(Stage):
         for name, value in self.animator.values(t_s).items():
             self._set(name, value, t_s)
 
-    def _set(self, name: str, value: float, t_s: float) -> None:
+    def _set(self, name: Channel, value: float, t_s: float) -> None:
         if self._commanded.get(name) == value or self._bank is None:
             return
         self._bank.set(name, value)

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -32,6 +32,7 @@ from listener.events import (
     TalkTotals,
 )
 from listener.outputs.condition import DeviceCondition
+from listener.outputs.led_patterns import RGB, Channel
 from listener.outputs.leds import LedStage, event_time_s
 from listener.pipeline import Stage
 
@@ -39,8 +40,13 @@ log = logging.getLogger(__name__)
 
 REFRESH_S = 0.1
 DARK = (60, 60, 60)
-RGB_CHANNELS = ("red", "green", "blue")
-COLOURS = {"green": (40, 210, 70), "amber": (255, 170, 0), "red": (235, 35, 35), "blue": (50, 100, 255)}
+RGB_CHANNELS = RGB
+COLOURS = {
+    Channel.GREEN: (40, 210, 70),
+    Channel.AMBER: (255, 170, 0),
+    Channel.RED: (235, 35, 35),
+    Channel.BLUE: (50, 100, 255),
+}
 
 
 @dataclass
@@ -83,7 +89,7 @@ def dot(rgb: tuple[float, float, float]) -> Text:
     return Text("●", style=f"rgb({r},{g},{b})")
 
 
-def led_row(values: dict[str, float]) -> Text:
+def led_row(values: Mapping[Channel, float]) -> Text:
     row = Text()
     if set(values) == set(RGB_CHANNELS):  # one RGB LED: show the mixed colour
         mix = tuple(DARK[i] + (255 - DARK[i]) * values[c] for i, c in enumerate(RGB_CHANNELS))
@@ -98,7 +104,7 @@ def led_row(values: dict[str, float]) -> Text:
     return row
 
 
-def render(figures: Figures, values: dict[str, float] | None) -> Panel:
+def render(figures: Figures, values: Mapping[Channel, float] | None) -> Panel:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.speed import CACHE
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry, parse_config
 from listener.events import AudioBlock, Event
@@ -27,7 +28,7 @@ from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.service.runner import sample_conversation
 
-LONG = Path(__file__).resolve().parent / ".cache" / "long_10min.wav"
+LONG = CACHE / "long_10min.wav"  # bench.speed's recording
 
 
 @dataclass
@@ -62,8 +63,7 @@ class LookLog(Stage):
 
 
 def looks_of(path: Path, config: Config) -> list[Episode]:
-    status = Status(config.analytics.interrupting_display_s, config.leds.red_after_s)
-    log = LookLog(status)
+    log = LookLog(Status.from_config(config))
     with WavSource(path, geometry(config)) as source, Pipeline([*analysis_stages(config, geometry(config)), log]) as p:
         p.run(source)
     return log.episodes

@@ -326,14 +326,19 @@ def slope_mb_per_h(samples: Sequence[Sample]) -> float:
     return round(float(np.polyfit(hours, [s.rss_mb for s in samples], 1)[0]), 2)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=8.0, help="audio to replay (default 8)")
-    parser.add_argument("--report-every-s", type=float, default=600.0, help="audio seconds between samples")
+def soak_options(parser: argparse.ArgumentParser, every_s: float) -> argparse.ArgumentParser:
+    """The options every soak takes, besides how long it runs."""
+    parser.add_argument("--report-every-s", type=float, default=every_s, help="audio seconds between samples")
     parser.add_argument("--cases", type=int, default=6, help="rooms in the bank (AMI excerpts rendered)")
     parser.add_argument("--json", type=Path, help="write the samples and the summary here")
     parser.add_argument("--no-asr", action="store_true", help="transcription off (tells vosk's memory from the rest)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=8.0, help="audio to replay (default 8)")
+    args = soak_options(parser, every_s=600.0).parse_args(argv)
     keep_freed_buffers()  # as the `listener` command does for the service
     with tempfile.TemporaryDirectory(prefix="listener-soak-") as tmp:
         result = soak(args.hours, args.report_every_s, args.cases, Path(tmp), asr=not args.no_asr)

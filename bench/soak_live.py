@@ -32,14 +32,25 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
-from bench.soak import Int16Array, Probe, SoakSource, SummaryCounter, case_bank, korean_exchange, received, soak_config
+from bench.soak import (
+    Int16Array,
+    Probe,
+    SoakSource,
+    SummaryCounter,
+    case_bank,
+    korean_exchange,
+    received,
+    soak_config,
+    soak_options,
+)
 from bench.usage import cpu_s
 from listener.audio import live
 from listener.audio.channel_watch import ChannelWatch
@@ -289,21 +300,6 @@ def summarise(probe: LiveProbe, minutes: float, visits: int, counts: dict[str, i
     )
 
 
-@contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the soak, and put back what was there (a test runs it in-process)."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def soak_device(directory: Path, channels: int) -> tuple[AlsaConfig, tuple[Path, ...]]:
     """The ALSA configuration with the soak's device, each channel reading a FIFO (returned)."""
     alsa = AlsaConfig(directory)
@@ -340,7 +336,7 @@ def capture(raw: Sequence[Path], minutes: float, every_s: float, work: Path,
 
     alsa, fifos = soak_device(work / "alsa", len(raw))
     with (
-        environment(ALSA_CONFIG_PATH=str(alsa.path), GPIOZERO_PIN_FACTORY="mock"),
+        mock.patch.dict(os.environ, ALSA_CONFIG_PATH=str(alsa.path), GPIOZERO_PIN_FACTORY="mock"),
         ExitStack() as feeders,
         Mosquitto(work / "broker") as broker,
         SummaryCounter(broker.port) as subscriber,
@@ -362,11 +358,7 @@ def capture(raw: Sequence[Path], minutes: float, every_s: float, work: Path,
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="audio to capture, in real time (default 10)")
-    parser.add_argument("--report-every-s", type=float, default=60.0, help="audio seconds between samples")
-    parser.add_argument("--cases", type=int, default=6, help="rooms in the bank (AMI excerpts rendered)")
-    parser.add_argument("--json", type=Path, help="write the samples and the summary here")
-    parser.add_argument("--no-asr", action="store_true", help="transcription off")
-    args = parser.parse_args(argv)
+    args = soak_options(parser, every_s=60.0).parse_args(argv)
     keep_freed_buffers()  # as the `listener` command does for the service
     with tempfile.TemporaryDirectory(prefix="listener-soak-live-") as tmp:
         result = soak_live(args.minutes, args.report_every_s, args.cases, Path(tmp), asr=not args.no_asr)

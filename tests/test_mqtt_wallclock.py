@@ -54,3 +54,4 @@ def test_a_session_counted_on_the_saved_days_clock_moves_to_today_when_ntp_sets_
         got = rec.wait_for(lambda ms: _sessions_today(ms) == 1, timeout_s=5)
     assert _sessions_today(got) == 1
     assert [s["sessions_today"] for s in json_on(got, "state")][-2:] != [0, 1]  # never said 0 on the way
+    assert 0 not in [s["sessions_today"] for s in json_on(got, "state")]

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 
 from listener.audio.base import selected_channels
-from listener.audio.levels import DEAD_DBFS, LevelMeter
+from listener.audio.levels import DEAD_DBFS, LevelMeter, dead_channels
 from listener.config import ArrayGeometry
 from listener.events import AudioBlock, Event, SourceState
 from listener.pipeline import Stage
@@ -35,23 +35,20 @@ class ChannelWatch(Stage):
         self._restart()
 
     def _restart(self) -> None:
-        self._seen_s = 0.0
         self._meter = LevelMeter(len(self.channels))
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, SourceState) and event.available:
             self._restart()  # back after an outage: perhaps another device, looked at afresh
-        elif isinstance(event, AudioBlock) and self._seen_s < WATCH_S:
+        elif isinstance(event, AudioBlock) and self._meter.n < WATCH_S * event.sample_rate_hz:
             self._meter.add(event.samples)
-            self._seen_s += event.duration_s
-            if self._seen_s >= WATCH_S:
+            if self._meter.n >= WATCH_S * event.sample_rate_hz:
                 self._judge()
         return ()
 
     def _judge(self) -> None:
-        silent = self._meter.dead()
-        dead = [c for c, quiet in zip(self.channels, silent, strict=True) if quiet]
-        if dead and not silent.all():  # all silent is a muted input, which the levels cannot place
+        dead = dead_channels(self._meter.dbfs(), self.channels)
+        if dead and len(dead) < len(self.channels):  # all silent is a muted input, which the levels cannot place
             log.warning(
                 "captured channel(s) %s carry no sound (under %.0f dBFS) while the others hear it: the device behind "
                 "[array] device has fewer channels than the '%s' geometry, or a mic is dead; directions are "

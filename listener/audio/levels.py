@@ -40,8 +40,10 @@ class LevelMeter:
         variance = np.maximum(self._squares / self.n - mean**2, 0.0)
         return [_db(float(v)) for v in variance]
 
-    def dead(self) -> npt.NDArray[np.bool_]:
-        return np.array(self.dbfs()) < DEAD_DBFS
+
+def dead_channels(levels_dbfs: list[float], channels: list[int]) -> list[int]:
+    """The ``channels`` whose level is under DEAD_DBFS: they carry no sound."""
+    return [c for c, level in zip(channels, levels_dbfs, strict=True) if level < DEAD_DBFS]
 
 
 def rms_dbfs(samples: npt.NDArray[np.floating]) -> list[float]:

@@ -54,8 +54,10 @@ class PartiesConfig:
     rep_azimuth_deg: float = field(0.0, "rep direction, counter-clockwise from +x", min=-360.0, max=360.0)
     customer_azimuth_deg: float = field(180.0, "customer direction", min=-360.0, max=360.0)
     sector_half_width_deg: float = field(60.0, "how far from its azimuth a party may stand", min=10.0, max=90.0)
-    rep_channel: int | None = field(None, "channel-map mode: captured channel of the rep's mic", min=0, max=31)
-    customer_channel: int | None = field(None, "channel-map mode: the customer's mic", min=0, max=31)
+    rep_channel: int | None = field(
+        None, "channel-map mode: captured channel of the rep's mic", min=0, max=MAX_CHANNELS - 1
+    )
+    customer_channel: int | None = field(None, "channel-map mode: the customer's mic", min=0, max=MAX_CHANNELS - 1)
 
 
 @dataclass(frozen=True, slots=True)

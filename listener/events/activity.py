@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from listener.events.base import BoolArray, Event, FloatArray, Party
 
 
@@ -38,6 +40,11 @@ class ActivityFrames(Event):
 
     def active(self, party: Party) -> BoolArray:
         return self.rep_active if party is Party.REP else self.customer_active
+
+    def active_until_s(self, party: Party) -> float | None:
+        """The end of ``party``'s last active frame here (None: not active in any)."""
+        active = np.flatnonzero(self.active(party))
+        return self.start_s + float(active[-1] + 1) * self.hop_s if active.size else None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import numpy as np
-
+from listener.config import Config
 from listener.events import (
     ActivityFrames,
     DeviceMode,
@@ -121,6 +120,10 @@ class Status:
     # the end of the rep's last active frame; None without frame evidence (a replay of events alone)
     rep_heard_until_s: float | None = None
 
+    @classmethod
+    def from_config(cls, config: Config) -> Status:
+        return cls(config.analytics.interrupting_display_s, config.leds.red_after_s)
+
     def update(self, event: Event) -> None:
         if isinstance(event, DeviceState | SourceState):
             self.condition.update(event)
@@ -139,9 +142,9 @@ class Status:
             self._frames(event)
 
     def _frames(self, event: ActivityFrames) -> None:
-        active = np.flatnonzero(event.rep_active)
-        if active.size:
-            self.rep_heard_until_s = event.start_s + float(active[-1] + 1) * event.hop_s
+        until_s = event.active_until_s(Party.REP)
+        if until_s is not None:
+            self.rep_heard_until_s = until_s
 
     def _speech(self, event: SpeechSegment) -> None:
         self.speaking_since_s.pop(event.party, None)

@@ -133,7 +133,7 @@ class LedStage(Stage):
         leds = config.leds
         self.config = leds
         self.palette: Palette = rgb(leds.calm_level) if leds.preset == "rgb" else traffic_light(leds.calm_level)
-        self.status = Status(config.analytics.interrupting_display_s, leds.red_after_s)
+        self.status = Status.from_config(config)
         self.animator = Animator(self.palette.channels, leds.fade_s)
         self.now_s = 0.0
         self.trace = trace

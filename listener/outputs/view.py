@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 REFRESH_S = 0.1
 DARK = (60, 60, 60)
-RGB_CHANNELS = RGB
 COLOURS = {
     Channel.GREEN: (40, 210, 70),
     Channel.AMBER: (255, 170, 0),
@@ -91,10 +90,10 @@ def dot(rgb: tuple[float, float, float]) -> Text:
 
 def led_row(values: Mapping[Channel, float]) -> Text:
     row = Text()
-    if set(values) == set(RGB_CHANNELS):  # one RGB LED: show the mixed colour
-        mix = tuple(DARK[i] + (255 - DARK[i]) * values[c] for i, c in enumerate(RGB_CHANNELS))
+    if set(values) == set(RGB):  # one RGB LED: show the mixed colour
+        mix = tuple(DARK[i] + (255 - DARK[i]) * values[c] for i, c in enumerate(RGB))
         row.append_text(dot((mix[0], mix[1], mix[2])))
-        row.append("  " + "  ".join(f"{c} {values[c]:.2f}" for c in RGB_CHANNELS))
+        row.append("  " + "  ".join(f"{c} {values[c]:.2f}" for c in RGB))
         return row
     for name, value in values.items():
         full = COLOURS.get(name, (255, 255, 255))

@@ -15,14 +15,14 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, update_wrapper
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from listener.audio.levels import DEAD_DBFS, rms_dbfs
+from listener.audio.levels import DEAD_DBFS, dead_channels, rms_dbfs
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
@@ -77,7 +77,7 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
     for check in (
         check_directions,
         check_turn_model,
-        partial(check_asr_model, config_file=config_file),
+        update_wrapper(partial(check_asr_model, config_file=config_file), check_asr_model),
         check_gpio,
         check_mqtt,
         check_state_dir,
@@ -91,7 +91,7 @@ def _guarded(check: Callable[[Config], Check], config: Config) -> Check:
     try:
         return check(config)
     except Exception as exc:
-        name = getattr(check, "func", check).__name__.removeprefix("check_").replace("_", " ")
+        name = check.__name__.removeprefix("check_").replace("_", " ")
         return fail(name, f"the check itself failed: {type(exc).__name__}: {exc}", "report this as a bug")
 
 
@@ -217,7 +217,7 @@ def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray
 def level_check(levels: list[float], channels: list[int]) -> Check:
     shown = ", ".join(f"ch{c} {level:.0f}" for c, level in zip(channels, levels, strict=True))
     detail = f"RMS dBFS {shown}"
-    dead = [c for c, level in zip(channels, levels, strict=True) if level < DEAD_DBFS]
+    dead = dead_channels(levels, channels)
     if dead:
         return fail(
             "levels",

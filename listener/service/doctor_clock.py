@@ -48,7 +48,9 @@ def check_clock(config: Config) -> Check:
         )
     tool = shutil.which("timedatectl")
     if tool is None:
-        return warn("clock", f"reads {clock_reads()}; synchronisation cannot be checked (no timedatectl)", by_eye)
+        return warn(
+            "clock", f"reads {clock_reads(reading)}; synchronisation cannot be checked (no timedatectl)", by_eye
+        )
     try:
         result = subprocess.run(
             [tool, "show", "-p", "NTPSynchronized", "--value"],
@@ -58,15 +60,15 @@ def check_clock(config: Config) -> Check:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return warn("clock", f"reads {clock_reads()}; synchronisation cannot be checked ({exc})", by_eye)
+        return warn("clock", f"reads {clock_reads(reading)}; synchronisation cannot be checked ({exc})", by_eye)
     value = result.stdout.strip()
     if result.returncode != 0 or value not in ("yes", "no"):
         why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
-        return warn("clock", f"reads {clock_reads()}; synchronisation cannot be checked ({why})", by_eye)
+        return warn("clock", f"reads {clock_reads(reading)}; synchronisation cannot be checked ({why})", by_eye)
     if value == "no":
         return warn(
             "clock",
-            f"reads {clock_reads()}, not synchronised: {WRONG_CLOCK}",
+            f"reads {clock_reads(reading)}, not synchronised: {WRONG_CLOCK}",
             "check the network and `timedatectl timesync-status`; `sudo timedatectl set-ntp true`",
         )
-    return Check("clock", "ok", f"reads {clock_reads()}, synchronised (NTP)")
+    return Check("clock", "ok", f"reads {clock_reads(reading)}, synchronised (NTP)")

@@ -19,7 +19,7 @@ from listener.audio.base import AudioSource
 from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
-from listener.config.schema import ArrayConfig, PartiesConfig
+from listener.config.schema import ArrayConfig, AsrConfig, MqttConfig, PartiesConfig
 from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from listener.pipeline import Pipeline, Stage
@@ -156,9 +156,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     """
     source, config = select_source(config, options)
     geo = geometry(config)
-    from listener.audio.live import LiveSource
-
-    live = isinstance(source, LiveSource)
+    live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
     if under_systemd():
         _warn_of_a_long_stop(config)
     # a running array with channels that carry no sound is said in the journal (files have no driver)
@@ -205,9 +203,11 @@ def _warn_of_a_long_stop(config: Config) -> None:
         log.warning(
             "asr.finish_wait_s + mqtt.shutdown_drain_s = %.0f s, more than the %.0f s a stop may take before "
             "systemd kills the service (TimeoutStopSec in listener.service): a stop while the recogniser lags "
-            "could lose the open session's summary; lower them (defaults 30 and 2)",
+            "could lose the open session's summary; lower them (defaults %g and %g)",
             wait_s,
             STOP_BUDGET_S,
+            AsrConfig().finish_wait_s,
+            MqttConfig().shutdown_drain_s,
         )
 
 

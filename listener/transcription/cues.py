@@ -156,7 +156,7 @@ class CueDetector:
         if start.family != "open" or start.end - start.start != 1:
             return False
         behind = norms[start.end : start.end + COMPLEMENT_AUX_REACH]
-        return not any(w in self.lex.classes.get("aux", frozenset()) for w in behind)
+        return not any(w in self.lex.auxiliaries for w in behind)
 
     def _tagged(self, norms: list[str]) -> bool:
         """A statement closed by a question tag ("... did not it", "... do you"), not "so do i"."""

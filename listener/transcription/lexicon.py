@@ -153,6 +153,7 @@ class Lexicon:
         self.short_content = frozenset(_get(words, "short_content", list, where))
         self.classes = {k: frozenset(v) for k, v in _get(data, "classes", dict, where).items()}
         self.subjects = self.classes.get("subject", frozenset())
+        self.auxiliaries = self.classes.get("aux", frozenset())
         q = _get(data, "questions", dict, where)
         self.lead_in = PhraseSet([self._pattern("lead_in", p, where) for p in _get(q, "lead_in", list, where)])
         self.not_before_tag = frozenset(_get(q, "not_before_tag", list, where))

@@ -175,9 +175,9 @@ class TranscriptionStage(Stage):
     def _activity(self, frames: ActivityFrames) -> bool:
         """Takes in the frames; True when a session ended in them."""
         self.history.add(frames)
-        active = np.flatnonzero(frames.customer_active)
-        if active.size:
-            self._customer_active_s = frames.start_s + (int(active[-1]) + 1) * frames.hop_s
+        until_s = frames.active_until_s(Party.CUSTOMER)
+        if until_s is not None:
+            self._customer_active_s = until_s
         return self._renew_after_session(frames.end_s)
 
     def _forget_after_session(self, now_s: float) -> None:

@@ -24,8 +24,10 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from listener.errors import OutputError, OutputFileError
 from listener.lifecycle import Managed
@@ -33,6 +35,7 @@ from listener.outputs.mqtt.spool_access import access_problem, is_access_error
 from listener.outputs.mqtt.spool_damage import is_damage_error, set_aside
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
 WARN_EVERY = 100  # while the disk is full, one warning per this many messages dropped
@@ -123,7 +126,7 @@ class Spool(Managed):
             # a damaged file would stop the device for good: it is kept aside, the device goes on
             seq_from = set_aside(self.path, exc)
             try:
-                db = self._connect(seq_from, 0)
+                db = self._connect(seq_from)
             except (sqlite3.Error, OSError) as again:
                 raise self._open_error(again) from None
         self._db = db
@@ -208,39 +211,37 @@ class Spool(Managed):
         ).fetchone()
         return int(row[0])
 
+    def _renewing(self, op: Callable[[], T]) -> T:
+        """``op()``, once more in a fresh spool if it met damage (see ``_renewed``); the lock is held."""
+        try:
+            return op()
+        except sqlite3.Error as exc:
+            if not self._renewed(exc):
+                raise
+        return op()
+
     def counter(self, name: str) -> int:
         with self._lock:
-            try:
-                row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-            except sqlite3.Error as exc:
-                if not self._renewed(exc):
-                    raise
-                row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+            row = self._renewing(
+                lambda: self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+            )
         return int(row[0]) if row else 0
 
     def set_counter(self, name: str, value: int) -> None:
+        upsert = "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = ?"
         with self._lock:
             try:
-                self.db.execute(
-                    "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = ?",
-                    (name, value, value),
-                )
+                self._renewing(lambda: self.db.execute(upsert, (name, value, value)))
             except sqlite3.Error as exc:  # disk full: the counter stays behind, the pipeline goes on
-                if self._renewed(exc):
-                    self.db.execute("INSERT INTO counters(name, value) VALUES (?, ?)", (name, value))
-                else:
-                    self._warn_unwritable(exc)
+                self._warn_unwritable(exc)
 
     def next_seq(self) -> int:
         with self._lock:
             try:
-                self._seq = self._bump("seq")
+                self._seq = self._renewing(lambda: self._bump("seq"))
             except sqlite3.Error as exc:  # disk full: count on in memory rather than stop the pipeline
-                if self._renewed(exc):
-                    self._seq = self._bump("seq")
-                else:
-                    self._seq += 1
-                    self._warn_unwritable(exc)
+                self._seq += 1
+                self._warn_unwritable(exc)
             return self._seq
 
     def stamp(self, message: dict[str, object]) -> bytes:
@@ -266,12 +267,7 @@ class Spool(Managed):
         """
         with self._lock:
             try:
-                try:
-                    seq, excess = self._insert(leaf, message, qos)
-                except sqlite3.Error as exc:
-                    if not self._renewed(exc):
-                        raise
-                    seq, excess = self._insert(leaf, message, qos)  # into the fresh spool
+                seq, excess = self._renewing(lambda: self._insert(leaf, message, qos))
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
                 self._unstored += 1
                 self._warn_unwritable(exc)
@@ -328,24 +324,18 @@ class Spool(Managed):
     def after(self, last_id: int, limit: int) -> list[Spooled]:
         """Up to ``limit`` messages with id > ``last_id``, oldest first."""
         with self._lock:
-            try:
-                rows = self.db.execute(
+            # a fresh spool after damage numbers on above last_id: what it gets next is read then
+            rows = self._renewing(
+                lambda: self.db.execute(
                     "SELECT id, leaf, payload, qos, seq FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
                 ).fetchall()
-            except sqlite3.Error as exc:
-                if not self._renewed(exc):
-                    raise
-                return []  # the fresh spool numbers on above last_id: what it gets next is sent then
+            )
         return [Spooled(int(r[0]), str(r[1]), bytes(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     def delete(self, ids: list[int]) -> None:
         if not ids:
             return
         with self._lock:
-            try:
-                cursor = self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-            except sqlite3.Error as exc:
-                if not self._renewed(exc):
-                    raise
-                return  # those rows went with the damaged file
+            # rows of a damaged file went with it: in the fresh spool the delete finds nothing
+            cursor = self._renewing(lambda: self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids]))
             self._depth = max(0, self._depth - max(cursor.rowcount, 0))

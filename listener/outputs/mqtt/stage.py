@@ -286,7 +286,7 @@ class MqttStage(Stage):
         """After the clock was stepped: sessions this run counted on the day the clock showed then
         go to the day they happened (a Pi that booted on yesterday's saved time, then NTP set it)."""
         now_ms = payloads.now_ms()
-        today = local_day()
+        today = local_day(now_ms)
         if self.spool.counter("sessions_day") == today:
             return  # the day it showed was right: today's count holds them
         self.spool.set_counter("sessions_day", today)

@@ -48,12 +48,14 @@ class WallClock:
 
     def advance(self, end_s: float) -> int:
         """Audio has reached ``end_s``: anchor at the first call; then the step followed (ms), or 0."""
+        if self.anchor_ms is not None and not self.follow:
+            return 0  # one anchor per run: no clock to read
         measured_ms = payloads.now_ms() - round(end_s * 1000)
         if self.anchor_ms is None:
             self.anchor_ms = measured_ms
             return 0
         step_ms = measured_ms - self.anchor_ms
-        if not self.follow or abs(step_ms) <= self.resync_ms:
+        if abs(step_ms) <= self.resync_ms:
             return 0
         log.warning(
             "MQTT: the wall clock moved %+.1f s against the audio clock (clock set by NTP, or the "
@@ -67,7 +69,8 @@ class WallClock:
     def wall_ms(self, t_s: float, now_s: float) -> int:
         """UTC epoch ms of audio time ``t_s`` (``now_s``: the latest audio time, to anchor on if not yet)."""
         if self.anchor_ms is None:
-            self.anchor_ms = payloads.now_ms() - round(now_s * 1000)
+            self.advance(now_s)
+        assert self.anchor_ms is not None
         return self.anchor_ms + round(t_s * 1000)
 
     def onset_ms(self, onset_s: float, now_s: float) -> int:

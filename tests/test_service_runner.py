@@ -28,12 +28,15 @@ from listener.events import (
     SessionSummary,
     SourceState,
 )
+from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service import runner
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
 from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
-from tests.mqtt_broker import Mosquitto, service_config
+from tests.mqtt_broker import Mosquitto, kill_process_group, run_listener, service_config
+from tests.mqtt_relay import AckHold
 
 
 class FailsAt(Stage):
@@ -327,7 +330,7 @@ def test_a_run_started_with_nohup_keeps_ignoring_the_hangup() -> None:
 
     before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        restore = runner._stop_on_signals(Source(), [])  # type: ignore[arg-type]
+        restore = runner.StopSignals(Source()).install()  # type: ignore[arg-type]
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the others are still handled
         restore()
@@ -355,3 +358,55 @@ def test_transcription_comes_before_the_analytics_so_the_summary_sees_the_questi
     config = parse_config({"asr": {"enabled": True}})
     kinds = [type(s) for s in analysis_stages(config, geometry(config))]
     assert kinds.index(TranscriptionStage) < kinds.index(ConversationAnalytics)
+
+
+def test_a_second_signal_cuts_the_stop_short_and_keeps_what_was_measured(broker: Mosquitto, tmp_path: Path) -> None:
+    """Ctrl-C twice: the first waits (here for a broker that stopped acknowledging, up to 30 s), the second
+    gives up waiting at once; the open session's summary is still measured and waits in the spool."""
+    with AckHold(broker.port) as relay:
+        config = service_config(tmp_path, broker, port=relay.port, shutdown_drain_s=30.0)
+        proc = run_listener(config, sample_conversation())
+        try:
+            time.sleep(10.0)  # real time: models loaded, connected, the sample's visit under way
+            relay.hold()
+            proc.send_signal(signal.SIGINT)
+            time.sleep(2.0)
+            assert proc.poll() is None, "the first signal did not wait for the broker"
+            asked_s = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _, err_bytes = proc.communicate(timeout=20)
+            took_s = time.monotonic() - asked_s
+        finally:
+            kill_process_group(proc)
+    err = err_bytes.decode()
+    assert proc.returncode == 0, err
+    assert took_s < 5.0, err  # MqttLink.close's own 1 s bound is all that is left
+    assert "again: stopping without waiting" in err and "stay in the spool and are sent at the next start" in err
+    with Spool(tmp_path / "state" / SPOOL_FILE, 20000) as spool:
+        leaves = [m.leaf for m in spool.after(0, 1000)]
+    assert "session" in leaves  # the summary of the visit the stop cut off
+
+
+THREE_SIGNALS = """
+import os, signal, threading
+from listener.service.runner import StopSignals
+
+class Source:
+    stops = 0
+    def stop(self):
+        Source.stops += 1
+
+stop = StopSignals(Source())
+stop.install()
+for _ in range(3):
+    os.kill(os.getpid(), signal.SIGTERM)
+    threading.Event().wait(0.2)  # the handler runs between bytecodes of the main thread
+print("still running after", Source.stops, "stop")
+"""
+
+
+def test_a_third_signal_ends_the_process_at_once() -> None:
+    """A stop that hangs somewhere no hurry reaches (a driver that never closes) is still ended from the terminal."""
+    done = subprocess.run([sys.executable, "-c", THREE_SIGNALS], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM, (done.stdout, done.stderr)
+    assert done.stdout == ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -113,6 +114,29 @@ def test_a_full_queue_skips_its_oldest_audio_so_the_recogniser_catches_up_with_n
         assert worker.submit(chunks[3]) == [chunks[1]]
     finally:
         worker.close()
+
+
+def test_a_hurried_finish_returns_at_once_and_reports_the_audio_it_gave_up(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
+) -> None:
+    """A stop asked for twice: finish() stops waiting for a recogniser that is a minute behind, and every
+    second fed is either recognised or handed back as skipped (so the cues over it are marked partial)."""
+    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
+    pcm = pcm16(samples[:SAMPLE_RATE_HZ, 0])
+    chunks = [Chunk(float(k), pcm) for k in range(60)]  # a minute of speech, 1 s at a time
+    with RecognizerWorker(load_model(ko_model), queue_s=120.0, overflow="wait") as worker:
+        for chunk in chunks:
+            assert worker.submit(chunk) == []
+        hurry = threading.Timer(0.5, worker.hurry)
+        t0 = time.monotonic()
+        hurry.start()
+        skipped = worker.finish(60.0)
+        finish_s = time.monotonic() - t0
+    assert finish_s < 2.0, "finish() went on waiting after the hurry"
+    assert skipped, "a minute of speech was recognised in half a second: the test proves nothing"
+    done = chunks[: len(chunks) - len(skipped)]
+    assert skipped == chunks[len(done) :]  # the rest, in order: none lost between recognised and skipped
+    assert worker.processed_s == pytest.approx(skipped[0].start_s)  # the chunk cut off midway is among them
 
 
 @pytest.mark.parametrize(

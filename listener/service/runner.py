@@ -167,8 +167,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         # the pause kept across restarts is the live service's: a file run or the demo does not obey it
         remember = Path(config.service.state_dir) / PAUSE_FILE if live else None
         source = PrivacyGate(source, PrivacyButton(config.leds, remember=remember))
-    stopping: list[int] = []  # signals received; a plain list, safe to touch from a handler
-    restore = _stop_on_signals(source, stopping)
+    stop = StopSignals(source)
+    restore = stop.install()
     try:
         with ExitStack() as stack:
             stack.callback(source.close)
@@ -176,9 +176,9 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
                 stack.enter_context(InstanceLock(Path(config.service.state_dir)))
             outputs = output_stages(config, options)
             stages = [*watch, *analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
-            pipeline = stack.enter_context(Pipeline(stages))
+            pipeline = stop.pipeline = stack.enter_context(Pipeline(stages))
             source.open()
-            if stopping:  # asked to stop while the stages opened: open() re-armed the source
+            if stop.received:  # asked to stop while the stages opened: open() re-armed the source
                 source.stop()
             return pipeline.run(source)
     finally:
@@ -224,30 +224,54 @@ def _reload_refused(signum: int, frame: FrameType | None) -> None:
     )
 
 
-def _stop_on_signals(source: AudioSource, stopping: list[int]) -> Callable[[], None]:
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+class StopSignals:
+    """SIGTERM and SIGINT (and SIGHUP by hand): the first stops the source, so every output is flushed;
+    the second cuts the flush's waits short (:meth:`Pipeline.hurry`); the third ends the process at once.
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after flushing every output", signum)
-        stopping.append(signum)
-        # not source.stop() here: the main thread may hold the very lock stop() takes (a
-        # threading.Event's), and a signal handler runs on the main thread
-        threading.Thread(target=source.stop, name="listener-stop", daemon=True).start()
+    Each step gives up less than the next: a hurried stop still hands on
+    the open session's summary and keeps unsent messages in the spool.
+    """
 
-    # SIGHUP: the terminal of a hand-started run went away (an ssh session dropped); flush as for SIGTERM,
-    # unless the run was started to survive that (nohup ignores SIGHUP). Under systemd there is no
-    # terminal: a HUP is someone's "reload", and stopping on it would leave the device dark, since a
-    # clean exit is not restarted
-    signals = [signal.SIGTERM, signal.SIGINT]
-    previous = {s: signal.signal(s, handler) for s in signals}
-    if under_systemd():
-        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _reload_refused)
-    elif signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, handler)
+    def __init__(self, source: AudioSource) -> None:
+        self.source = source
+        self.pipeline: Pipeline | None = None  # set once the stages are open
+        self.received: list[int] = []  # a plain list: safe to touch from a handler
 
-    def restore() -> None:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    def install(self) -> Callable[[], None]:
+        """Handle the signals from here on; returns what puts the previous handlers back."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        # SIGHUP: the terminal of a hand-started run went away (an ssh session dropped); flush as for
+        # SIGTERM, unless the run was started to survive that (nohup ignores SIGHUP). Under systemd there
+        # is no terminal: a HUP is someone's "reload", and stopping on it would leave the device dark,
+        # since a clean exit is not restarted
+        previous = {s: signal.signal(s, self.handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        if under_systemd():
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _reload_refused)
+        elif signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self.handle)
 
-    return restore
+        def restore() -> None:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+        return restore
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+        # no waiting here: a handler runs on the main thread, which may hold the very lock stop() takes
+        if len(self.received) == 1:
+            log.info("signal %d: stopping after flushing every output (a second signal stops without waiting)", signum)
+            threading.Thread(target=self.source.stop, name="listener-stop", daemon=True).start()
+        elif len(self.received) == 2:
+            log.warning(
+                "signal %d again: stopping without waiting for the recogniser's last words or the broker; "
+                "unsent messages stay in the spool for the next start (a third signal ends at once, "
+                "losing the open session's summary)",
+                signum,
+            )
+            if self.pipeline is not None:
+                threading.Thread(target=self.pipeline.hurry, name="listener-hurry", daemon=True).start()
+        else:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)

@@ -220,6 +220,16 @@ class RecognizerWorker(Managed):
             self._thread.join(timeout_s)
         return self._abandon()
 
+    def hurry(self) -> None:
+        """Stop recognising now (a stop asked for twice): :meth:`finish` returns at once.
+
+        The words of the utterance in progress are given up; the audio still
+        queued stays queued, so that :meth:`finish` reports it skipped.
+        """
+        with self._cond:
+            self._closing = self._abort = True
+            self._cond.notify_all()
+
     def close(self) -> None:
         self._abandon()
         if self._thread is not None:
@@ -273,6 +283,7 @@ class RecognizerWorker(Managed):
             self._map_audio.append(item.start_s)
             for i in range(0, len(item.pcm), PIECE_BYTES):
                 if self._abort:
+                    self._give_back(item)  # unfinished: finish() reports it skipped, as the queue behind it
                     return
                 if rec.AcceptWaveform(item.pcm[i : i + PIECE_BYTES]):
                     self._emit(rec.Result())
@@ -288,6 +299,11 @@ class RecognizerWorker(Managed):
         rec = vosk.KaldiRecognizer(self.model, SAMPLE_RATE_HZ)
         rec.SetWords(True)
         return rec
+
+    def _give_back(self, chunk: Chunk) -> None:
+        with self._cond:
+            self._chunks.appendleft(chunk)
+            self._queued_s += chunk.duration_s
 
     def _answer_flush(self) -> None:
         with self._cond:

@@ -129,6 +129,10 @@ class TranscriptionStage(Stage):
         self.worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.asr.overflow)
         self.worker.open()
 
+    def hurry(self) -> None:
+        if self.worker is not None:
+            self.worker.hurry()
+
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()

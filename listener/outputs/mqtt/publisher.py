@@ -118,15 +118,20 @@ class Publisher(Managed):
             dirty = any(r.dirty for r in self._retained.values())
             return not dirty and not self._inflight and self.spool.depth == 0
 
-    def flush(self, timeout_s: float) -> bool:
-        """Wait (bounded) until everything was acknowledged; False when it did not happen in time."""
+    def flush(self, timeout_s: float, give_up: threading.Event | None = None) -> bool:
+        """Wait (bounded) until everything was acknowledged; False when it did not happen in time.
+
+        ``give_up``, once set, ends the wait at once (a stop asked for twice): what is unsent stays spooled.
+        """
+        give_up = give_up or threading.Event()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.idle():
                 return True
             if not self.link.connected:
                 return False
-            time.sleep(FLUSH_POLL_S)
+            if give_up.wait(FLUSH_POLL_S):
+                break
         return self.idle()
 
     # -- the drain thread --------------------------------------------------

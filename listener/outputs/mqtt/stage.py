@@ -17,6 +17,7 @@ know when it will die, so consumers take an ``offline`` Will's arrival time.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -83,6 +84,7 @@ class MqttStage(Stage):
         self._spool: Spool | None = None
         self._link: MqttLink | None = None
         self._publisher: Publisher | None = None
+        self._hurried = threading.Event()  # a stop asked for twice: the drain at close waits no more
 
     # -- topics ----------------------------------------------------------------
 
@@ -143,11 +145,15 @@ class MqttStage(Stage):
         publisher.open()
         link.open()
 
+    def hurry(self) -> None:
+        self._hurried.set()
+
     def close(self) -> None:
         publisher, link, spool = self._publisher, self._link, self._spool
         self._publisher = self._link = self._spool = None
         if publisher is not None and link is not None:
-            if not publisher.flush(self.cfg.shutdown_drain_s) and spool is not None and spool.depth:
+            drained = publisher.flush(self.cfg.shutdown_drain_s, give_up=self._hurried)
+            if not drained and spool is not None and spool.depth:
                 log.warning("MQTT: %d messages stay in the spool and are sent at the next start", spool.depth)
             publisher.close()
         if link is not None and spool is not None:

@@ -19,7 +19,7 @@ from listener import __version__
 from listener.analytics.report import AudioInfo, ReportCollector
 from listener.analytics.summary import totals_of, whole_recording
 from listener.audio.wav import WavSource
-from listener.config import Config, geometry, load_config
+from listener.config import INSTALLED_CONFIG, Config, geometry, load_config
 from listener.errors import ListenerError, shown_path
 from listener.events import Party, SessionSummary
 from listener.pipeline import Pipeline
@@ -188,7 +188,7 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument(
         "--config",
         type=Path,
-        help="TOML configuration (default: /etc/listener/listener.toml if it exists, else built-in)",
+        help=f"TOML configuration (default: {INSTALLED_CONFIG} if it exists, else built-in)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON document (schema listener.doctor/1)")
     p.set_defaults(func=cmd_doctor)

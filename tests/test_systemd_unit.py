@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from listener.config import INSTALLED_CONFIG
 from listener.config.schema import ServiceConfig
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "listener.service"
 MAX_EXPOSURE = 2.5
-EXEC_START = "/opt/listener/venv/bin/listener run --wait-for-array --config /etc/listener/listener.toml"
+EXEC_START = f"/opt/listener/venv/bin/listener run --wait-for-array --config {INSTALLED_CONFIG}"  # doctor's default too
 
 
 def systemd_analyze() -> str:

@@ -19,7 +19,17 @@ from listener.config.text_checks import check_host, check_state_dir, check_topic
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
 
-__all__ = ["PROCESSING_RATE_HZ", "ArrayGeometry", "Config", "geometry", "load_config", "parse_config"]
+__all__ = [
+    "INSTALLED_CONFIG",
+    "PROCESSING_RATE_HZ",
+    "ArrayGeometry",
+    "Config",
+    "geometry",
+    "load_config",
+    "parse_config",
+]
+
+INSTALLED_CONFIG = Path("/etc/listener/listener.toml")  # where firmware/ writes it and the unit's run reads it
 
 
 def load_config(path: Path | None) -> Config:

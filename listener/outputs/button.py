@@ -21,6 +21,7 @@ from gpiozero import Button
 from gpiozero.pins import Factory
 
 from listener.audio.base import AudioSource
+from listener.config import INSTALLED_CONFIG
 from listener.config.schema import LedsConfig
 from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, Event, RecalibrateRequested
 from listener.outputs.gpio import open_device, pin_factory
@@ -159,7 +160,7 @@ class PrivacyGate(AudioSource):
             # Re-learning in the running service is not built: say how to do it by hand.
             log.warning(
                 "privacy button held: recalibration requested; with the rep talking, run "
-                "`listener calibrate --config /etc/listener/listener.toml --write`, then restart the service"
+                f"`listener calibrate --config {INSTALLED_CONFIG} --write`, then restart the service"
             )
             yield RecalibrateRequested(t_s=t_s)
         paused = self.button.paused

@@ -13,13 +13,12 @@ import contextlib
 import json
 from pathlib import Path
 
-from listener.config import Config
+from listener.config import INSTALLED_CONFIG, Config
 from listener.service.doctor import Check, exit_code, iter_checks
 from listener.service.doctor_quiet import own_lines_only
 
 SCHEMA = "listener.doctor/1"
 # what provision.sh installs and listener.service runs with
-INSTALLED_CONFIG = Path("/etc/listener/listener.toml")
 
 
 def config_file(given: Path | None) -> Path | None:

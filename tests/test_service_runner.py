@@ -28,15 +28,12 @@ from listener.events import (
     SessionSummary,
     SourceState,
 )
-from listener.outputs.mqtt.spool import Spool
-from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service import runner
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
 from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
-from tests.mqtt_broker import Mosquitto, kill_process_group, run_listener, service_config
-from tests.mqtt_relay import AckHold
+from tests.mqtt_broker import Mosquitto, service_config
 
 
 class FailsAt(Stage):
@@ -238,44 +235,6 @@ def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig,
     assert time.monotonic() - t0 < 5.0
 
 
-def test_a_hangup_stops_a_run_as_sigterm_does(tmp_path: Path) -> None:
-    """An ssh session that drops under a hand-started run: flushed and stopped, not killed."""
-    config = tmp_path / "listener.toml"
-    config.write_text('[leds]\nenabled = false\nbutton_pin = ""\n')
-    cmd = [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(sample_conversation())]
-    env = {k: v for k, v in os.environ.items() if k != "INVOCATION_ID"}  # by hand, not by systemd
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        time.sleep(3.0)  # real time: well inside the 27.6 s sample
-        proc.send_signal(signal.SIGHUP)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
-    assert f"signal {int(signal.SIGHUP)}: stopping after flushing every output" in err and "stopped after" in err
-
-
-def test_a_hangup_to_the_service_is_ignored_not_a_stop(tmp_path: Path) -> None:
-    """Under systemd a HUP is someone's reload; a clean exit on it is not restarted, so the device went dark."""
-    config = tmp_path / "listener.toml"
-    config.write_text(f'[leds]\nenabled = false\nbutton_pin = ""\n[service]\nstate_dir = "{tmp_path / "state"}"\n')
-    cmd = [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(sample_conversation())]
-    env = {**os.environ, "INVOCATION_ID": "0123456789abcdef0123456789abcdef"}  # what systemd sets for a unit
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        time.sleep(3.0)
-        proc.send_signal(signal.SIGHUP)
-        time.sleep(1.5)
-        assert proc.poll() is None, "stopped on the hangup"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
-    assert "(SIGHUP) ignored: the service reloads nothing" in err and "sudo systemctl restart listener" in err
-    assert f"signal {int(signal.SIGTERM)}: stopping after flushing every output" in err
-
-
 def test_a_second_run_on_the_same_state_folder_is_refused(tmp_path: Path, broker: Mosquitto) -> None:
     """Two instances on one spool published every visit twice under one device, their sessions overlapping."""
     config = service_config(tmp_path, broker)
@@ -302,42 +261,6 @@ def test_a_second_run_on_the_same_state_folder_is_refused(tmp_path: Path, broker
     assert again.returncode == 0, again.stderr
 
 
-CTRL_C_WHILE_LOADING = """
-import os, runpy, signal, sys
-
-class CtrlC:  # presses Ctrl-C as the service's modules load, the moment a slow Pi spends seconds in
-    def find_spec(self, name, path=None, target=None):
-        if name == "listener.service.build":
-            os.kill(os.getpid(), signal.SIGINT)
-        return None
-
-sys.meta_path.insert(0, CtrlC())
-sys.argv = ["listener", "run", "--fast"]
-runpy.run_module("listener", run_name="__main__")
-"""
-
-
-def test_ctrl_c_while_the_libraries_load_ends_without_a_traceback() -> None:
-    """A Ctrl-C in the first moments (the imports take seconds on a Pi Zero) printed ten lines of traceback."""
-    done = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING], capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stderr) == (130, "")
-
-
-def test_a_run_started_with_nohup_keeps_ignoring_the_hangup() -> None:
-    class Source:
-        def stop(self) -> None:
-            raise AssertionError("not asked to stop")
-
-    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        restore = runner.StopSignals(Source()).install()  # type: ignore[arg-type]
-        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
-        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the others are still handled
-        restore()
-    finally:
-        signal.signal(signal.SIGHUP, before)
-
-
 def test_the_broker_stage_comes_before_the_lights_so_its_fault_reaches_them() -> None:
     # a stage's events flow only to the stages after it: the MQTT stage's "broker unreachable"
     # DeviceState must pass the LED stage, or the rep never sees the fault the README promises
@@ -358,55 +281,3 @@ def test_transcription_comes_before_the_analytics_so_the_summary_sees_the_questi
     config = parse_config({"asr": {"enabled": True}})
     kinds = [type(s) for s in analysis_stages(config, geometry(config))]
     assert kinds.index(TranscriptionStage) < kinds.index(ConversationAnalytics)
-
-
-def test_a_second_signal_cuts_the_stop_short_and_keeps_what_was_measured(broker: Mosquitto, tmp_path: Path) -> None:
-    """Ctrl-C twice: the first waits (here for a broker that stopped acknowledging, up to 30 s), the second
-    gives up waiting at once; the open session's summary is still measured and waits in the spool."""
-    with AckHold(broker.port) as relay:
-        config = service_config(tmp_path, broker, port=relay.port, shutdown_drain_s=30.0)
-        proc = run_listener(config, sample_conversation())
-        try:
-            time.sleep(10.0)  # real time: models loaded, connected, the sample's visit under way
-            relay.hold()
-            proc.send_signal(signal.SIGINT)
-            time.sleep(2.0)
-            assert proc.poll() is None, "the first signal did not wait for the broker"
-            asked_s = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            _, err_bytes = proc.communicate(timeout=20)
-            took_s = time.monotonic() - asked_s
-        finally:
-            kill_process_group(proc)
-    err = err_bytes.decode()
-    assert proc.returncode == 0, err
-    assert took_s < 5.0, err  # MqttLink.close's own 1 s bound is all that is left
-    assert "again: stopping without waiting" in err and "stay in the spool and are sent at the next start" in err
-    with Spool(tmp_path / "state" / SPOOL_FILE, 20000) as spool:
-        leaves = [m.leaf for m in spool.after(0, 1000)]
-    assert "session" in leaves  # the summary of the visit the stop cut off
-
-
-THREE_SIGNALS = """
-import os, signal, threading
-from listener.service.runner import StopSignals
-
-class Source:
-    stops = 0
-    def stop(self):
-        Source.stops += 1
-
-stop = StopSignals(Source())
-stop.install()
-for _ in range(3):
-    os.kill(os.getpid(), signal.SIGTERM)
-    threading.Event().wait(0.2)  # the handler runs between bytecodes of the main thread
-print("still running after", Source.stops, "stop")
-"""
-
-
-def test_a_third_signal_ends_the_process_at_once() -> None:
-    """A stop that hangs somewhere no hurry reaches (a driver that never closes) is still ended from the terminal."""
-    done = subprocess.run([sys.executable, "-c", THREE_SIGNALS], capture_output=True, text=True, timeout=60)
-    assert done.returncode == -signal.SIGTERM, (done.stdout, done.stderr)
-    assert done.stdout == ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,64 +11,14 @@ import pytest
 from listener.cli import main
 from listener.config import load_config
 from listener.config.presets import PRESETS
-from listener.service.calibrate import CalibrationError, Votes, edit_parties, estimate
-from tests import alsa_device, synth
+from listener.service.calibrate import CalibrationError, Votes, estimate
+from tests import alsa_device, calibrate_cases, synth
 from tests.alsa_device import AlsaConfig
+from tests.calibrate_cases import CONFIG_TEXT, CUSTOMER_DEG, REP_DEG, REP_ONLY, WITH_CUSTOMER, U, angle_error, printed
 
-alsa_config = alsa_device.alsa_config  # fixture
-
-U = synth.Utterance
-REP_DEG, CUSTOMER_DEG = 40.0, 230.0
-REP_ONLY = [
-    U("rep", 0.3, "cmu_arctic_us_axb_a0004.wav", REP_DEG),
-    U("rep", 4.0, "cmu_arctic_us_axb_a0005.wav", REP_DEG),
-    U("rep", 8.0, "cmu_arctic_us_axb_a0006.wav", REP_DEG),
-]
-WITH_CUSTOMER = [
-    *REP_ONLY[:2],
-    U("customer", 8.0, "cmu_arctic_us_aew_a0001.wav", CUSTOMER_DEG),
-    U("rep", 12.0, "cmu_arctic_us_axb_a0006.wav", REP_DEG),
-]
-
-CONFIG_TEXT = """# counter 3, front door side
-[array]
-preset = "respeaker-4mic"  # the HAT
-block_ms = 100
-
-[parties]
-# measured by hand, roughly
-rep_azimuth_deg = 0.0   # facing the till
-customer_azimuth_deg = 180.0
-sector_half_width_deg = 50.0
-
-[service]
-log_level = "warning"
-"""
-
-
-def angle_error(a_deg: float, b_deg: float) -> float:
-    return abs((a_deg - b_deg + 180.0) % 360.0 - 180.0)
-
-
-@pytest.fixture(scope="module")
-def two_talkers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    samples, _ = synth.render(WITH_CUSTOMER, 16.0)
-    return synth.write_wav(tmp_path_factory.mktemp("cal") / "two.wav", samples)
-
-
-@pytest.fixture(scope="module")
-def rep_alone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    samples, _ = synth.render(REP_ONLY, 12.0, seed=3)
-    return synth.write_wav(tmp_path_factory.mktemp("cal") / "rep.wav", samples)
-
-
-def printed(out: str) -> dict[str, float]:
-    values = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if parts and parts[0] in ("rep", "customer", "confidence"):
-            values[parts[0]] = float(parts[1])
-    return values
+alsa_config = alsa_device.alsa_config  # fixtures
+two_talkers = calibrate_cases.two_talkers
+rep_alone = calibrate_cases.rep_alone
 
 
 def test_finds_a_customer_outside_the_configured_sector(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,32 +56,6 @@ def test_rep_alone_puts_the_customer_opposite(rep_alone: Path, capsys: pytest.Ca
     assert "warning" not in out, "an area array tells these directions apart"
 
 
-def test_write_keeps_the_rest_of_the_file(
-    two_talkers: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "listener.toml"
-    path.write_text(CONFIG_TEXT)
-    path.chmod(0o640)
-    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
-    found = printed(capsys.readouterr().out)
-    text = path.read_text()
-    expected = CONFIG_TEXT.replace("rep_azimuth_deg = 0.0", f"rep_azimuth_deg = {found['rep']:.1f}").replace(
-        "customer_azimuth_deg = 180.0", f"customer_azimuth_deg = {found['customer']:.1f}"
-    )
-    assert text == expected  # comments, spacing, other keys and tables untouched
-    assert path.stat().st_mode & 0o777 == 0o640
-    config = load_config(path)
-    assert config.parties.rep_azimuth_deg == found["rep"]
-    assert config.parties.customer_azimuth_deg == found["customer"]
-    assert config.parties.sector_half_width_deg == 50.0
-    assert not [p for p in tmp_path.iterdir() if p.name != "listener.toml"]  # no temporary file left
-
-
-def test_write_needs_a_config_file(two_talkers: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["calibrate", "--input", str(two_talkers), "--write"]) == 2
-    assert "--write needs --config FILE" in capsys.readouterr().err
-
-
 def test_no_speech_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     samples, _ = synth.render([], 8.0)
     wav = synth.write_wav(tmp_path / "quiet.wav", samples)
@@ -150,24 +73,6 @@ def test_channel_map_mode_has_nothing_to_calibrate(rep_alone: Path, tmp_path: Pa
     path = tmp_path / "lapel.toml"
     path.write_text("[array]\npreset = 'respeaker-4mic'\n[parties]\nrep_channel = 0\ncustomer_channel = 1\n")
     assert main(["calibrate", "--config", str(path), "--input", str(rep_alone)]) == 2
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("[array]\npreset = 'respeaker-4mic'\n", "[array]\npreset = 'respeaker-4mic'\n\n[parties]\n"
-         "rep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
-        ("[parties]\nmode = 'doa'\n\n[leds]\nenabled = false\n", "[parties]\nmode = 'doa'\nrep_azimuth_deg = 40.0\n"
-         "customer_azimuth_deg = 220.0\n\n[leds]\nenabled = false\n"),
-        ("[parties] # by the till\r\ncustomer_azimuth_deg=1 # x\r\n", "[parties] # by the till\r\n"
-         "customer_azimuth_deg=220.0 # x\r\nrep_azimuth_deg = 40.0\n"),
-        ("[parties]\nrep_azimuth_deg = 1.0", "[parties]\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
-        ("[parties]\nmode = 'doa'", "[parties]\nmode = 'doa'\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
-    ],
-)  # fmt: skip
-def test_edit_parties(text: str, expected: str) -> None:
-    edited = edit_parties(text, {"rep_azimuth_deg": 40.0, "customer_azimuth_deg": 220.0})
-    assert edited == expected
 
 
 def test_live_from_the_array(alsa_config: AlsaConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -361,44 +266,6 @@ def test_too_little_speech_is_not_rounded_up_to_enough() -> None:
     votes = Votes(np.full(96, 40.0), np.ones(96), 0.01)  # 0.96 s
     with pytest.raises(CalibrationError, match=r"only 0\.9 s of speech heard \(at least 1\.0 s needed\)"):
         estimate(votes, load_config(None))
-
-
-# --- the file ---------------------------------------------------------------------------
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another owner needs root")
-def test_write_keeps_owner_group_and_mode(two_talkers: Path, tmp_path: Path) -> None:
-    path = tmp_path / "listener.toml"
-    path.write_text(CONFIG_TEXT)
-    os.chown(path, 0, 65534)  # root:nogroup, as provision.sh leaves /etc/listener/listener.toml readable
-    path.chmod(0o640)
-    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
-    after = path.stat()
-    assert (after.st_uid, after.st_gid, after.st_mode & 0o7777) == (0, 65534, 0o640)
-
-
-def test_write_goes_through_a_symlink(two_talkers: Path, tmp_path: Path) -> None:
-    real = tmp_path / "etc" / "listener.toml"
-    real.parent.mkdir()
-    real.write_text(CONFIG_TEXT)
-    link = tmp_path / "listener.toml"
-    link.symlink_to(real)
-    assert main(["calibrate", "--config", str(link), "--input", str(two_talkers), "--write"]) == 0
-    assert link.is_symlink() and link.resolve() == real
-    assert angle_error(load_config(real).parties.rep_azimuth_deg, REP_DEG) <= 10.0
-    assert sorted(p.name for p in real.parent.iterdir()) == ["listener.toml"]
-
-
-def test_write_keeps_a_byte_order_mark_and_crlf(two_talkers: Path, tmp_path: Path) -> None:
-    # Notepad saves UTF-8 with a byte-order mark and CRLF line ends; the loader reads it, so must --write
-    path = tmp_path / "listener.toml"
-    original = b"\xef\xbb\xbf" + CONFIG_TEXT.replace("\n", "\r\n").encode()
-    path.write_bytes(original)
-    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
-    data = path.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf# counter 3, front door side\r\n")
-    assert data.count(b"\r\n") == original.count(b"\r\n") and b"\n" not in data.replace(b"\r\n", b"")
-    assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0
 
 
 def test_live_calibration_without_an_array_says_so_before_inviting_the_rep_to_talk(

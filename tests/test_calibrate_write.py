@@ -1,0 +1,98 @@
+"""`listener calibrate --write`: the directions go into the config file, and nothing else in it changes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from listener.cli import main
+from listener.config import load_config
+from listener.service.calibrate import edit_parties
+from tests import calibrate_cases
+from tests.calibrate_cases import CONFIG_TEXT, REP_DEG, angle_error, printed
+
+two_talkers = calibrate_cases.two_talkers  # fixture
+
+
+def test_write_keeps_the_rest_of_the_file(
+    two_talkers: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    path.chmod(0o640)
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
+    found = printed(capsys.readouterr().out)
+    text = path.read_text()
+    expected = CONFIG_TEXT.replace("rep_azimuth_deg = 0.0", f"rep_azimuth_deg = {found['rep']:.1f}").replace(
+        "customer_azimuth_deg = 180.0", f"customer_azimuth_deg = {found['customer']:.1f}"
+    )
+    assert text == expected  # comments, spacing, other keys and tables untouched
+    assert path.stat().st_mode & 0o777 == 0o640
+    config = load_config(path)
+    assert config.parties.rep_azimuth_deg == found["rep"]
+    assert config.parties.customer_azimuth_deg == found["customer"]
+    assert config.parties.sector_half_width_deg == 50.0
+    assert not [p for p in tmp_path.iterdir() if p.name != "listener.toml"]  # no temporary file left
+
+
+def test_write_needs_a_config_file(two_talkers: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", "--input", str(two_talkers), "--write"]) == 2
+    assert "--write needs --config FILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[array]\npreset = 'respeaker-4mic'\n", "[array]\npreset = 'respeaker-4mic'\n\n[parties]\n"
+         "rep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
+        ("[parties]\nmode = 'doa'\n\n[leds]\nenabled = false\n", "[parties]\nmode = 'doa'\nrep_azimuth_deg = 40.0\n"
+         "customer_azimuth_deg = 220.0\n\n[leds]\nenabled = false\n"),
+        ("[parties] # by the till\r\ncustomer_azimuth_deg=1 # x\r\n", "[parties] # by the till\r\n"
+         "customer_azimuth_deg=220.0 # x\r\nrep_azimuth_deg = 40.0\n"),
+        ("[parties]\nrep_azimuth_deg = 1.0", "[parties]\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
+        ("[parties]\nmode = 'doa'", "[parties]\nmode = 'doa'\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
+    ],
+)  # fmt: skip
+def test_edit_parties(text: str, expected: str) -> None:
+    edited = edit_parties(text, {"rep_azimuth_deg": 40.0, "customer_azimuth_deg": 220.0})
+    assert edited == expected
+
+
+# --- the file ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another owner needs root")
+def test_write_keeps_owner_group_and_mode(two_talkers: Path, tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    os.chown(path, 0, 65534)  # root:nogroup, as provision.sh leaves /etc/listener/listener.toml readable
+    path.chmod(0o640)
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
+    after = path.stat()
+    assert (after.st_uid, after.st_gid, after.st_mode & 0o7777) == (0, 65534, 0o640)
+
+
+def test_write_goes_through_a_symlink(two_talkers: Path, tmp_path: Path) -> None:
+    real = tmp_path / "etc" / "listener.toml"
+    real.parent.mkdir()
+    real.write_text(CONFIG_TEXT)
+    link = tmp_path / "listener.toml"
+    link.symlink_to(real)
+    assert main(["calibrate", "--config", str(link), "--input", str(two_talkers), "--write"]) == 0
+    assert link.is_symlink() and link.resolve() == real
+    assert angle_error(load_config(real).parties.rep_azimuth_deg, REP_DEG) <= 10.0
+    assert sorted(p.name for p in real.parent.iterdir()) == ["listener.toml"]
+
+
+def test_write_keeps_a_byte_order_mark_and_crlf(two_talkers: Path, tmp_path: Path) -> None:
+    # Notepad saves UTF-8 with a byte-order mark and CRLF line ends; the loader reads it, so must --write
+    path = tmp_path / "listener.toml"
+    original = b"\xef\xbb\xbf" + CONFIG_TEXT.replace("\n", "\r\n").encode()
+    path.write_bytes(original)
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf# counter 3, front door side\r\n")
+    assert data.count(b"\r\n") == original.count(b"\r\n") and b"\n" not in data.replace(b"\r\n", b"")
+    assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0

@@ -38,6 +38,17 @@ def test_successful_interruption_decided_one_second_after_onset() -> None:
     assert any(f.by is REP and f.onset_s == 3.0 for f in of(c, FloorChange))
 
 
+def test_the_floor_is_held_from_the_moment_its_taker_has_spoken_one_second() -> None:
+    """A party takes the floor once it has spoken 1.0 s (">= 1.0 s"): a start at exactly 1.0 s into the
+    customer's speech is over the floor holder, an interruption; 0.01 s earlier nobody held the floor yet."""
+    at = run([("customer", 0.0, 6.0), ("rep", 1.0, 3.0)], 10.0)
+    assert [(i.by, i.onset_s, i.successful) for i in of(at, Interruption)] == [(REP, 1.0, False)]
+    early = run([("customer", 0.0, 6.0), ("rep", 0.99, 3.0)], 10.0)
+    assert not of(early, Interruption)
+    # the customer took the floor over the rep's start all the same (the floor had no holder to yield)
+    assert [(f.by, f.onset_s) for f in of(early, FloorChange)] == [(CUST, 0.0)]
+
+
 def test_a_holder_who_breathes_and_talks_on_has_not_yielded() -> None:
     # the customer stops at 4.0, within 2.0 s of the rep's onset, but talks on from 4.3 to 9.0 over the rep
     c = run([("customer", 0.0, 4.0), ("customer", 4.3, 9.0), ("rep", 3.5, 12.0)], 15.0)
@@ -220,6 +231,14 @@ def test_an_mm_in_the_first_second_of_a_new_floor_listens_to_it(shift_s: float) 
     assert [b.by for b in of(first, Backchannel)] == [REP]
 
 
+def test_an_mm_that_starts_with_the_holders_first_word_is_a_backchannel() -> None:
+    """A floor counts from the onset of the stretch that took it, that frame included: a short sound
+    starting on the holder's first word is during the holder's speech, and the holder goes on."""
+    c = run([("customer", 0.0, 22.0), ("rep", 0.0, 0.45)], 26.0)
+    assert [(b.by, b.onset_s, b.duration_s) for b in of(c, Backchannel)] == [(REP, 0.0, pytest.approx(0.45))]
+    assert [(f.by, f.onset_s) for f in of(c, FloorChange)] == [(CUST, 0.0)]
+
+
 def test_backchannels_do_not_break_a_story() -> None:
     segments = [("customer", 0.0, 20.0), ("rep", 4.0, 4.3), ("rep", 9.0, 9.4), ("rep", 14.0, 14.5), ("rep", 21.0, 30.0)]
     c = run(segments, 34.0)
@@ -330,6 +349,18 @@ def test_a_customers_mm_after_the_rep_began_in_a_silence_does_not_end_the_custom
     # the customer talking on over the rep's start for longer than a backchannel is still its turn
     c = run([("customer", 0.0, 5.0), ("rep", 5.5, 12.0), ("customer", 5.6, 8.0)], 15.0)
     assert [g.gap_s for g in of(c, ResponseGap)] == [pytest.approx(-2.5)]
+
+
+def test_a_customer_sound_of_exactly_backchannel_length_after_the_reps_start_does_not_end_the_turn() -> None:
+    """A backchannel is <= 1.0 s. The rep began in the customer's silence: the customer's 1.0 s sound over
+    the rep's start is listening to the rep, so the gap runs from the end of the customer's turn. 0.01 s
+    longer it is no backchannel but the customer's last speech, and the gap runs to its end (negative)."""
+    c = run([("customer", 0.0, 5.0), ("rep", 6.0, 12.0), ("customer", 6.5, 7.5)], 15.0)
+    assert [(g.gap_s, g.patient) for g in of(c, ResponseGap)] == [(pytest.approx(1.0), True)]
+    assert [(b.by, b.onset_s, b.duration_s) for b in of(c, Backchannel)] == [(CUST, 6.5, pytest.approx(1.0))]
+    longer = run([("customer", 0.0, 5.0), ("rep", 6.0, 12.0), ("customer", 6.5, 7.51)], 15.0)
+    assert [(g.gap_s, g.patient) for g in of(longer, ResponseGap)] == [(pytest.approx(-1.51), False)]
+    assert not of(longer, Backchannel)
 
 
 def test_long_silence_from_three_seconds_inside_a_session() -> None:

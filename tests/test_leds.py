@@ -31,7 +31,7 @@ from listener.events import (
     SourceState,
     TalkTotals,
 )
-from listener.outputs.led_patterns import Channel
+from listener.outputs.led_patterns import Channel, Look, Status, Steady, traffic_light
 from listener.outputs.leds import LedStage
 from listener.outputs.view import Figures, LedView, render
 from tests.led_script import BLOCK_S, PINS, dominance, heard, history, make_stage, play, speech, traced, value_at
@@ -373,6 +373,29 @@ def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: Mock
     assert lit(24.0) == "r" and lit(25.5) == "a"  # the rep stopped at 20 s: red 5 s more, then amber
     assert lit(49.0) == "a" and lit(50.5) == "g"  # nobody since 40 s: calm at 50 s, dominance still decided on
     assert lit(55.5) == "r"  # the rep talks again, past their 10 s while dominating: red at once
+
+
+def test_the_lights_calm_down_exactly_ten_seconds_after_anyone_last_spoke() -> None:
+    """QUIET_CALM_S: dominance stays decided through a silence, but once nobody has spoken for 10 s the
+    lights show calm green; 0.01 s before that they still show amber. (The pattern itself, at exact audio
+    times: the 100 ms blocks that clock the stage end a few ulps off 50.0, never on the edge.)"""
+    status = Status.from_config(parse_config({}))
+    rep_started, rep_closed = speech(Party.REP, 0.5, 20.0)
+    for event in [rep_started, dominance(True, 5.0), rep_closed, *speech(Party.CUSTOMER, 21.0, 40.0)]:
+        status.update(event)
+    palette = traffic_light(calm_level=0.3)
+    assert status.look(49.99) is Look.DOMINATING
+    assert palette.scene(status, 49.99) == {
+        Channel.GREEN: Steady(0.0),
+        Channel.AMBER: Steady(1.0),
+        Channel.RED: Steady(0.0),
+    }
+    assert status.look(50.0) is Look.LISTENING  # 40.0 + 10.0: calm from that instant on
+    assert palette.scene(status, 50.0) == {
+        Channel.GREEN: Steady(0.3),
+        Channel.AMBER: Steady(0.0),
+        Channel.RED: Steady(0.0),
+    }
 
 
 def test_red_never_flashes_when_the_rep_stops_just_short_of_red_after_s(factory: MockFactory) -> None:

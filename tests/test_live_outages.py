@@ -7,14 +7,20 @@ stream, and the private ALSA config lets it unplug and replug the PCM.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pyaudio
 import pytest
 
+from listener.audio.devices import InputDevice
 from listener.audio.live import LiveSource
+from listener.audio.ring import FrameRing
+from listener.config import PROCESSING_RATE_HZ
 from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from tests import alsa_device
@@ -361,6 +367,82 @@ def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
     assert overruns, "the overrun after the reopen was not announced"
     assert (overruns[0].reason, overruns[0].duration_s) == ("overflow", 0.25)
     assert overruns[0].start_s == pytest.approx(states[1].t_s + 0.3, abs=1e-9)  # after three periods
+    assert_clock_continuous(events)
+
+
+def test_a_second_without_audio_is_a_lost_device(test_array: TestDevice, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOST_AFTER_S: a stream that runs on but has brought no audio for 1.0 s is a lost device, announced
+    with how long it has been silent: not sooner, and not seconds later."""
+    heard: list[float] = []  # wall time of each period delivered
+
+    def script(_stream: int, period: int) -> float | None:
+        if period >= 5:
+            return None  # the stream is called but brings nothing from here on
+        heard.append(time.monotonic())
+        return 0.0
+
+    script_driver(monkeypatch, script)
+    seen: list[float] = []  # wall time the loss reached the pipeline
+
+    def lost(event: Event, _events: list[Event]) -> bool:
+        if isinstance(event, SourceState):
+            seen.append(time.monotonic())
+        return bool(seen)
+
+    with LiveSource(live_config(block_ms=100)) as source:
+        events = run_source(source, lost)
+    state = next(e for e in events if isinstance(e, SourceState))
+    assert not state.available
+    silent_s = seen[0] - heard[-1]
+    # the reader looks every POLL_S (0.1 s) once the ring runs dry: room for a loaded machine, not for 2 s
+    assert 1.0 < silent_s < 1.5, silent_s
+    assert re.fullmatch(r"no audio from 'listener_test_array' for 1\.[0-4] s", state.detail), state.detail
+
+
+class SteppedClock:
+    """time.monotonic for the live module: the scripted readings in turn, then the last one again."""
+
+    def __init__(self, *readings_s: float) -> None:
+        self.readings_s = list(readings_s)
+
+    def monotonic(self) -> float:
+        return self.readings_s.pop(0) if len(self.readings_s) > 1 else self.readings_s[0]
+
+
+def test_the_time_a_device_is_gone_is_dropped_to_the_nearest_whole_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every reopen attempt drops the wall time since the last one as lost audio, rounded to the nearest
+    sample: monotonic readings are floats, never whole samples apart (1.3 s between these measures as
+    20799.999... samples). Truncated, each attempt would lose a sample from the stream clock, and an
+    outage of a day, retried every second, would leave the timestamps seconds behind the wall.
+
+    The device side is stubbed (PortAudio's callbacks would read the scripted clock from their own thread)."""
+    from listener.audio import live
+
+    # seconds since boot: the array is found missing, a reopen fails 1.3 s later, the next one 1.3 s after
+    # that finds it, and its stream has opened 0.3 s after that
+    clock = SteppedClock(1000.0, 1001.3, 1002.6, 1002.9)
+    monkeypatch.setattr(live, "time", SimpleNamespace(monotonic=clock.monotonic))
+    source = LiveSource(live_config(reopen_interval_s=0.1), wait=True)
+    channels = source.geometry.capture_channels
+    ring = FrameRing(PROCESSING_RATE_HZ, channels)
+    ring.write(tones(PROCESSING_RATE_HZ, 0.1, channels))  # the reopened array's first audio
+    device = InputDevice(index=0, name="listener_test_array", max_input_channels=channels, default_rate_hz=16000)
+    pa = cast(pyaudio.PyAudio, SimpleNamespace(terminate=lambda: None))
+    run = live._Run(pa=pa, device=device, ring=ring, rate_hz=PROCESSING_RATE_HZ, channels=channels)
+    outcomes: list[live._Run | Exception] = [AudioInputError("not there"), AudioInputError("still not there"), run]
+
+    def start_run() -> live._Run:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(source, "_start_run", start_run)
+    with source:
+        events = run_source(source, lambda event, _events: isinstance(event, AudioBlock))
+    drops = [(e.start_s, e.duration_s) for e in events if isinstance(e, AudioDropped)]
+    assert drops == [(0.0, 1.3), (1.3, 1.3), (2.6, 0.3)]  # whole samples: 20800, 20800, 4800
+    assert [(e.t_s, e.available) for e in events if isinstance(e, SourceState)] == [(0.0, False), (2.9, True)]
     assert_clock_continuous(events)
 
 

@@ -167,3 +167,19 @@ class OutageScript:
 
     def outage_wall_s(self) -> float:
         return self.back_at - self.paused_at
+
+
+def silenceable(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """While the returned event is set, the array's stream is called but delivers nothing (an outage)."""
+    from listener.audio import live
+
+    silent = threading.Event()
+    deliver = live._Run.callback
+
+    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+        if silent.is_set():
+            return None, pyaudio.paContinue
+        return deliver(run, in_data, frames, info, status)
+
+    monkeypatch.setattr(live._Run, "callback", callback)
+    return silent

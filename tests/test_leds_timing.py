@@ -1,0 +1,117 @@
+"""When the lights change: red only while the rep talks, calm after ten quiet seconds, a clock that never
+goes back. gpiozero's MockFactory as in test_leds.py; times are audio seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from listener.config import parse_config
+from listener.events import (
+    Party,
+)
+from listener.outputs.led_patterns import Channel, Look, Status, Steady, traffic_light
+from tests.led_script import dominance, heard, make_stage, play, speech, traced, value_at
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()
+
+
+def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: MockFactory) -> None:
+    """Dominance is decided over two minutes and stays on through silences. The lights speak of the
+    conversation going on: red only while the rep talks on past red_after_s of their own talk, amber
+    while the customer has the word, calm once nobody has spoken for 10 s, and back when talk resumes."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [
+        *speech(Party.REP, 0.5, 20.0),
+        dominance(True, 5.0),  # and never off in this script
+        *speech(Party.CUSTOMER, 21.0, 40.0),
+        *speech(Party.REP, 55.0, 58.0),
+    ]
+    with stage:
+        play(stage, 60.0, script)
+
+    def lit(t_s: float) -> str:
+        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
+
+    assert lit(10.0) == "a"  # 5 s of the rep's talk since dominance began
+    assert lit(14.0) == "a" and lit(15.5) == "r"  # 10 s of it: red
+    assert lit(24.0) == "r" and lit(25.5) == "a"  # the rep stopped at 20 s: red 5 s more, then amber
+    assert lit(49.0) == "a" and lit(50.5) == "g"  # nobody since 40 s: calm at 50 s, dominance still decided on
+    assert lit(55.5) == "r"  # the rep talks again, past their 10 s while dominating: red at once
+
+
+def test_the_lights_calm_down_exactly_ten_seconds_after_anyone_last_spoke() -> None:
+    """QUIET_CALM_S: dominance stays decided through a silence, but once nobody has spoken for 10 s the
+    lights show calm green; 0.01 s before that they still show amber. (The pattern itself, at exact audio
+    times: the 100 ms blocks that clock the stage end a few ulps off 50.0, never on the edge.)"""
+    status = Status.from_config(parse_config({}))
+    rep_started, rep_closed = speech(Party.REP, 0.5, 20.0)
+    for event in [rep_started, dominance(True, 5.0), rep_closed, *speech(Party.CUSTOMER, 21.0, 40.0)]:
+        status.update(event)
+    palette = traffic_light(calm_level=0.3)
+    assert status.look(49.99) is Look.DOMINATING
+    assert palette.scene(status, 49.99) == {
+        Channel.GREEN: Steady(0.0),
+        Channel.AMBER: Steady(1.0),
+        Channel.RED: Steady(0.0),
+    }
+    assert status.look(50.0) is Look.LISTENING  # 40.0 + 10.0: calm from that instant on
+    assert palette.scene(status, 50.0) == {
+        Channel.GREEN: Steady(0.3),
+        Channel.AMBER: Steady(0.0),
+        Channel.RED: Steady(0.0),
+    }
+
+
+def test_red_never_flashes_when_the_rep_stops_just_short_of_red_after_s(factory: MockFactory) -> None:
+    """The rep's stretch closes bridge_gap_s after the last word; the open stretch counts only as far as the
+    rep was heard, so stopping 0.05 s short of red_after_s never lights red, not even for that wait."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [*speech(Party.REP, 0.5, 14.95), dominance(True, 5.0), *heard(Party.REP, 0.5, 14.95, 20.0)]
+    with stage:
+        play(stage, 20.0, script)
+    assert value_at(trace, "amber", 14.0) == 1.0
+    assert all(value == 0.0 for _, value in traced(trace, "red")[2:])  # after the self-test's on/off
+
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [*speech(Party.REP, 0.5, 15.3), dominance(True, 5.0), *heard(Party.REP, 0.5, 15.3, 20.0)]
+    with stage:
+        play(stage, 20.0, script)
+    assert value_at(trace, "red", 14.9) == 0.0 and value_at(trace, "red", 15.2) == 1.0  # a little more: red
+
+
+def test_red_counts_the_reps_own_talk_not_the_time_since_dominance_began(factory: MockFactory) -> None:
+    """The rep stops soon after dominance is decided and the customer talks for 14 s: that time is not the
+    rep's, so red waits until the rep has talked red_after_s since then (elapsed time would light it at once)."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [
+        *speech(Party.REP, 0.5, 6.0),  # 1 s of it after dominance began at 5 s
+        dominance(True, 5.0),
+        *speech(Party.CUSTOMER, 6.5, 20.0),
+        *speech(Party.REP, 20.5, 40.0),  # 9 s more by 29.5 s
+    ]
+    with stage:
+        play(stage, 32.0, script)
+    assert value_at(trace, "amber", 25.0) == 1.0 and value_at(trace, "red", 25.0) == 0.0
+    assert value_at(trace, "red", 29.0) == 0.0 and value_at(trace, "red", 30.0) == 1.0
+
+
+def test_an_event_stamped_earlier_than_the_clock_does_not_turn_the_lights_back(factory: MockFactory) -> None:
+    """Events arrive in pipeline order, not stamp order (dominance is decided from frames the audio ran
+    past): the lights' clock only goes forward, so a fade under way is not restarted or replayed."""
+    stage, trace = make_stage(factory, fade_s=0.8, red_after_s=60.0)
+    with stage:
+        play(stage, 10.0, [*speech(Party.REP, 0.5, 20.0)])
+        stage.process(dominance(True, 9.6))  # decided from audio the clock has already passed
+        play(stage, 12.0, first_s=10.0)
+    amber = traced(trace, "amber")[2:]  # after the self-test's on/off
+    assert amber[0][0] >= 10.0 and [t for t, _ in amber] == sorted(t for t, _ in amber)  # from the clock, forward
+    assert value_at(trace, "amber", 10.9) == 1.0 and value_at(trace, "green", 10.9) == 0.0

@@ -128,10 +128,6 @@ class LiveSource(AudioSource):
         self._back_pending: str | None = None  # reopened device, announced once its audio flows
         self._unusable: str | None = None  # the last reason a present device could not be used, as logged
 
-    def __enter__(self) -> LiveSource:
-        self.open()
-        return self
-
     @property
     def device(self) -> InputDevice | None:
         return self._run.device if self._run is not None else None

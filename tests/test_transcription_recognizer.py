@@ -127,12 +127,18 @@ def test_a_hurried_finish_returns_at_once_and_reports_the_audio_it_gave_up(
     with RecognizerWorker(load_model(ko_model), queue_s=120.0, overflow="wait") as worker:
         for chunk in chunks:
             assert worker.submit(chunk) == []
-        hurry = threading.Timer(0.5, worker.hurry)
-        t0 = time.monotonic()
-        hurry.start()
+        hurried_at: list[float] = []
+
+        def hurry() -> None:
+            hurried_at.append(time.monotonic())
+            worker.hurry()
+
+        threading.Timer(0.5, hurry).start()
         skipped = worker.finish(60.0)
-        finish_s = time.monotonic() - t0
-    assert finish_s < 2.0, "finish() went on waiting after the hurry"
+        returned_at = time.monotonic()
+    # what is left is at most the 0.1 s piece being decoded, and the result vosk may be finishing
+    # (a loaded machine takes a second or two for one); the minute itself takes 5-10 s here
+    assert hurried_at and returned_at - hurried_at[0] < 4.0, "finish() went on waiting after the hurry"
     assert skipped, "a minute of speech was recognised in half a second: the test proves nothing"
     done = chunks[: len(chunks) - len(skipped)]
     assert skipped == chunks[len(done) :]  # the rest, in order: none lost between recognised and skipped

@@ -283,14 +283,19 @@ unknown_preset() {
 # --config's array.preset must be the array --preset sets the ALSA device and overlay up for: a
 # 6-mic config over a 4-channel ALSA device fails only once the service runs.
 check_config_preset() {
-	local preset names
+	local preset names what
 	[[ -n $CONFIG_FILE ]] || return 0
-	preset=$(toml_value "$CONFIG_FILE" array preset respeaker-4mic) || exit 2
+	preset=$(toml_value "$CONFIG_FILE" array preset "") || exit 2
+	what="array.preset = \"$preset\""
+	if [[ -z $preset ]]; then # a file with its own mics and no preset still looks for the default's card
+		preset=respeaker-4mic
+		what="no array.preset, so the default \"$preset\" (its mics do not change which card is used)"
+	fi
 	# generic: the file gives its own mics and channels, which no preset name can be compared with
 	[[ $preset != "$ARRAY_PRESET" && $preset != generic ]] || return 0
 	names=$(provision_names_for "$preset")
 	names=${names:+--preset ${names// / or --preset }}
-	usage_error "--config $CONFIG_FILE has array.preset = \"$preset\", but --preset $PRESET sets up the ALSA device \
+	usage_error "--config $CONFIG_FILE has $what, but --preset $PRESET sets up the ALSA device \
 and overlay for $ARRAY_PRESET ($CHANNELS channels): the two must name the same array; pass \
 ${names:-the --preset of this board}, or set array.preset = \"$ARRAY_PRESET\" in the file"
 }

@@ -237,7 +237,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     geo = geometry(config)
     shape = f"{geo.preset}, {geo.n_mics} mics, {geo.capture_channels} channels, mode {geo.mode}"
-    print(f"{shown_path(args.file)}: ok ({shape})")
+    # explicit mics keep the preset's device names: which card is used is said, not left to be guessed
+    names = " or ".join(repr(name) for name in geo.device_hints)
+    source = f"input named like {names}" if names else "the default input"
+    print(f"{shown_path(args.file)}: ok ({shape}, {source})")
     return 0
 
 

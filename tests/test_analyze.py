@@ -163,6 +163,21 @@ def test_check_config_ok(tmp_path: Path) -> None:
     assert result.returncode == 0 and "respeaker-6mic, 6 mics, 8 channels" in result.stdout
 
 
+def test_check_config_says_which_input_explicit_mics_capture_from(tmp_path: Path) -> None:
+    """README's minimal file gives mics and no preset: the default preset's card is still the one looked for."""
+    cfg = tmp_path / "mics.toml"
+    cfg.write_text("[array]\nmics = [[0.03, 0.0, 0.0], [-0.03, 0.0, 0.0]]\n")
+    result = _cli("check-config", str(cfg))
+    assert (
+        result.returncode == 0
+        and "respeaker-4mic, 2 mics, 2 channels, mode doa, input named like 'seeed4micvoicec'" in result.stdout
+    )
+    cfg.write_text('[array]\npreset = "generic"\nmics = [[0.03, 0.0, 0.0], [-0.03, 0.0, 0.0]]\n')
+    assert "generic, 2 mics, 2 channels, mode doa, the default input" in _cli("check-config", str(cfg)).stdout
+    cfg.write_text('[array]\npreset = "generic"\ndevice = "UMA-8"\nmics = [[0.03, 0.0, 0.0], [-0.03, 0.0, 0.0]]\n')
+    assert "input named like 'UMA-8'" in _cli("check-config", str(cfg)).stdout
+
+
 def test_samples_that_are_not_numbers_play_as_silence(
     tmp_path: Path, dialogue_4ch: tuple[Path, list[dict[str, object]]]
 ) -> None:

@@ -61,6 +61,24 @@ def test_a_whole_number_written_as_a_float_says_how_to_write_it() -> None:
         parse_config({"array": {"sample_rate": 16000.5}})
 
 
+@pytest.mark.parametrize(
+    ("table", "value", "rule"),
+    [
+        ({"leds": {"green_pin": 22}}, 22, 'must be text in quotes, e.g. green_pin = "22"'),
+        ({"mqtt": {"device_id": 3}}, 3, 'must be text in quotes, e.g. device_id = "3"'),
+        ({"array": {"device": True}}, True, "must be text in quotes"),
+        ({"mqtt": {"protocol": 5}}, 5, "must be one of '3.1.1', '5', in quotes: protocol = \"5\""),
+        ({"mqtt": {"protocol": 4}}, 4, "must be one of '3.1.1', '5'"),
+    ],
+)
+def test_a_number_where_text_belongs_says_to_quote_it(table: dict[str, object], value: object, rule: str) -> None:
+    """README gives pins as GPIO22 / header pins: a bare 22 is the natural first guess, and "must be a string" or
+    "must be one of '3.1.1', '5'" for protocol = 5 read as if the value typed were wrong."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(table)  # type: ignore[arg-type]
+    assert str(info.value).endswith(f" = {'true' if value is True else value}: {rule}")
+
+
 def test_toml_syntax_errors_give_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "listener.toml"
     path.write_text("[array]\nsample_rate = \n")

@@ -70,6 +70,16 @@ def test_a_config_for_another_array_than_the_preset_is_refused_before_any_change
     assert snapshot(pi_root) == before
 
 
+def test_a_config_without_a_preset_is_said_to_have_the_default_one(pi_root: Path, tmp_path: Path) -> None:
+    """README's minimal file gives mics and no preset: the refusal must not quote a line the file lacks."""
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text("[array]\nsample_rate = 16000\nmics = [[0.05, 0.0, 0.0], [-0.05, 0.0, 0.0]]\n")
+    done = provision(pi_root, "--preset", "respeaker-usb-v2", "--config", str(fleet), *FILES_ONLY, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert 'has no array.preset, so the default "respeaker-4mic"' in done.stderr, done.stderr
+    assert 'set array.preset = "respeaker-usb-v2" in the file' in done.stderr, done.stderr
+
+
 def test_under_root_the_config_is_checked_by_the_sources_listener(pi_root: Path, tmp_path: Path) -> None:
     # no listener is installed in a --root to run check-config afterwards: the source's own checks it first
     fleet = tmp_path / "fleet.toml"

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service import runner
@@ -58,7 +60,7 @@ def test_a_hangup_to_the_service_is_ignored_not_a_stop(tmp_path: Path) -> None:
 
 
 CTRL_C_WHILE_LOADING = """
-import os, runpy, signal, sys
+import os, signal, sys
 
 class CtrlC:  # presses Ctrl-C as the service's modules load, the moment a slow Pi spends seconds in
     def find_spec(self, name, path=None, target=None):
@@ -68,13 +70,26 @@ class CtrlC:  # presses Ctrl-C as the service's modules load, the moment a slow 
 
 sys.meta_path.insert(0, CtrlC())
 sys.argv = ["listener", "run", "--fast"]
+"""
+# the installed `listener` command calls its entry point (as the unit and scripts/demo do); -m runs __main__
+AS_COMMAND = """
+from importlib.metadata import entry_points
+(command,) = entry_points(group="console_scripts", name="listener")
+sys.exit(command.load()())
+"""
+AS_MODULE = """
+import runpy
 runpy.run_module("listener", run_name="__main__")
 """
 
 
-def test_ctrl_c_while_the_libraries_load_ends_without_a_traceback() -> None:
-    """A Ctrl-C in the first moments (the imports take seconds on a Pi Zero) printed ten lines of traceback."""
-    done = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING], capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize("started", [AS_COMMAND, AS_MODULE], ids=["listener", "python-m-listener"])
+def test_ctrl_c_while_the_libraries_load_ends_without_a_traceback(started: str) -> None:
+    """A Ctrl-C in the first moments (the imports take seconds on a Pi Zero) printed ten lines of traceback;
+    the installed command did so after `python -m listener` had stopped doing it."""
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_LOADING + started], capture_output=True, text=True, timeout=60
+    )
     assert (done.returncode, done.stderr) == (130, "")
 
 

@@ -9,6 +9,7 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import tomllib
@@ -162,7 +163,10 @@ def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> 
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
-            raise ConfigError(path, value, "must be one of " + ", ".join(repr(a) for a in allowed))
+            rule = "must be one of " + ", ".join(repr(a) for a in allowed)
+            if not isinstance(value, str) and str(value) in allowed:  # protocol = 5 for "5"
+                rule += f", in quotes: {_key(path)} = {json.dumps(str(value))}"
+            raise ConfigError(path, value, rule)
         return value
     if origin is tuple:
         return _convert_tuple(tp, value, path, meta)
@@ -211,7 +215,9 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
             raise ConfigError(path, value, _range_rule(meta, "must be a finite number")) from None
     elif tp is str:
         if not isinstance(value, str):
-            raise ConfigError(path, value, "must be a string")
+            # green_pin = 22, device_id = 3: TOML needs quotes around text, numbers included
+            hint = f", e.g. {_key(path)} = {json.dumps(str(value))}" if isinstance(value, int | float) and not isinstance(value, bool) else ""
+            raise ConfigError(path, value, f"must be text in quotes{hint}")
         return _convert_path(value, path) if meta.get("path") else value
     else:
         raise TypeError(f"unsupported config type {tp}")
@@ -251,3 +257,8 @@ def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> Non
         raise ConfigError(path, value, f"must be at least {lo}")
     if hi is not None and value > hi:
         raise ConfigError(path, value, f"must be at most {hi}")
+
+
+def _key(path: str) -> str:
+    """The key as written in its table: ``green_pin`` for ``leds.green_pin``."""
+    return path.rsplit(".", 1)[-1]

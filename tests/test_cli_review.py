@@ -75,7 +75,7 @@ def test_a_number_where_text_belongs_says_to_quote_it(table: dict[str, object], 
     """README gives pins as GPIO22 / header pins: a bare 22 is the natural first guess, and "must be a string" or
     "must be one of '3.1.1', '5'" for protocol = 5 read as if the value typed were wrong."""
     with pytest.raises(ConfigError) as info:
-        parse_config(table)  # type: ignore[arg-type]
+        parse_config(table)
     assert str(info.value).endswith(f" = {'true' if value is True else value}: {rule}")
 
 

@@ -216,7 +216,8 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
     elif tp is str:
         if not isinstance(value, str):
             # green_pin = 22, device_id = 3: TOML needs quotes around text, numbers included
-            hint = f", e.g. {_key(path)} = {json.dumps(str(value))}" if isinstance(value, int | float) and not isinstance(value, bool) else ""
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            hint = f", e.g. {_key(path)} = {json.dumps(str(value))}" if number else ""
             raise ConfigError(path, value, f"must be text in quotes{hint}")
         return _convert_path(value, path) if meta.get("path") else value
     else:

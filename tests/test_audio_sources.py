@@ -140,6 +140,25 @@ def test_a_truncated_copy_is_rejected_in_every_container(tmp_path: Path, contain
         WavSource(cut, GEO).open()
 
 
+@pytest.mark.parametrize(
+    "placeholder", [0x80000000, 0x7FFFFFFF, 0xFFFFFFFF], ids=["arecord", "int-max", "unsigned-max"]
+)
+def test_a_recording_whose_length_was_never_filled_in_replays_to_its_end(tmp_path: Path, placeholder: int) -> None:
+    """`arecord ... | cat > x.wav`, or an arecord killed before it closed the file, leaves a 2 GiB placeholder
+    for the data size: that is an unknown length, not a truncated copy to be refused."""
+    expected = tone(16000, 1.0)
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, expected, 16000, subtype="PCM_16")
+    raw = bytearray(whole.read_bytes())
+    at = raw.index(b"data")
+    raw[at + 4 : at + 8] = struct.pack("<I", placeholder)
+    raw[4:8] = struct.pack("<I", min(placeholder + at, 0xFFFFFFFF))
+    streamed = tmp_path / "streamed.wav"
+    streamed.write_bytes(bytes(raw))
+    got = np.concatenate([b.samples for b in replay(streamed)])
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
+
+
 def test_a_rate_above_48k_says_to_resample_down(tmp_path: Path) -> None:
     path = tmp_path / "hi.wav"
     sf.write(path, np.zeros((9600, 4), dtype=np.float32), 96000)

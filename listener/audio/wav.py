@@ -34,6 +34,11 @@ FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
 log = logging.getLogger(__name__)
 
+# A data size this large that runs past the file is a placeholder, not a truncation: a recorder that
+# writes to a pipe, or is killed before it goes back to fill in the size, leaves 0xFFFFFFFF, or
+# arecord's 0x80000000 (2 GiB would be 4.6 hours of 4-channel 16 kHz audio)
+UNKNOWN_LENGTH_FROM = 0x7FFFFFFF
+
 
 class WavSource(AudioSource):
     """A multi-channel WAV whose channels match the configured array."""
@@ -260,7 +265,7 @@ def _check_riff(path: Path, shown: str) -> int:
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
                 raise AudioFormatError(f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV")
             size = path.stat().st_size
-            declared = _data_chunk_end(fh, head[:4] == b"RF64")
+            declared = _data_chunk_end(fh, head[:4] == b"RF64", size)
     except OSError as exc:
         raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
     if declared is None:
@@ -273,7 +278,8 @@ def _check_riff(path: Path, shown: str) -> int:
     return declared
 
 
-def _data_chunk_end(fh: BinaryIO, rf64: bool) -> int | None:
+def _data_chunk_end(fh: BinaryIO, rf64: bool, file_size: int) -> int | None:
+    """Where the data chunk ends; 0 when its length is unknown (the data runs to the end of the file)."""
     ds64_data_size: int | None = None
     while True:
         header = fh.read(8)
@@ -288,9 +294,9 @@ def _data_chunk_end(fh: BinaryIO, rf64: bool) -> int | None:
             fh.seek(size - 16 + (size & 1), 1)
             continue
         if chunk_id == b"data":
-            if size == 0xFFFFFFFF:
-                if ds64_data_size is None:
-                    return 0  # a streaming writer's "unknown length": the data runs to the end of the file
+            if size == 0xFFFFFFFF and ds64_data_size is not None:
                 size = ds64_data_size
+            elif size >= UNKNOWN_LENGTH_FROM and fh.tell() + size > file_size:
+                return 0  # a streaming writer's "unknown length": the data runs to the end of the file
             return fh.tell() + int(size)
         fh.seek(size + (size & 1), 1)

@@ -153,7 +153,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="listener", description="Active-listening feedback for counter conversations.")
     parser.add_argument("--version", action="version", version=f"listener {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_analysis_commands(sub)
     _add_setup_commands(sub)
     return parser
@@ -206,7 +206,7 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("models", help="manage the on-device speech recognition models")
-    models = p.add_subparsers(dest="models_command", required=True)
+    models = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)
     p = models.add_parser("fetch", help="download, verify (pinned SHA-256) and unpack an official vosk model")
     p.add_argument("model", choices=["en-small"], help="en-small: vosk-model-small-en-us-0.15 (41 MB)")
     p.add_argument("--config", type=Path, help="TOML configuration; models go to <service.state_dir>/models")
@@ -256,8 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         wait_for_array=args.wait_for_array,
         view=args.view or args.demo_fallback,
     )
-    audio_s = run(config, options)
-    log.info("stopped after %.1f s of audio", audio_s)
+    run(config, options)
     return 0
 
 
@@ -317,7 +316,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def _print_summary(collector: ReportCollector, whole: SessionSummary) -> None:
     print(f"rep talk      {collector.talk_s(Party.REP):7.1f} s")
     print(f"customer talk {collector.talk_s(Party.CUSTOMER):7.1f} s")
-    print(f"rep share     {100 * collector.rep_share():7.1f} %")
+    heard = collector.talk_s(Party.REP) + collector.talk_s(Party.CUSTOMER) > 0.0
+    # a person reads "0.0 %" as "the rep never spoke"; the JSON keeps its number (the report's contract)
+    print(f"rep share     {100 * collector.rep_share():7.1f} %" if heard else "rep share           -   (nobody spoke)")
     print(f"interruptions {whole.interruptions_by_rep:3d} by rep, {whole.interruptions_by_customer} by customer")
     print(f"backchannels  {whole.backchannels_by_rep:3d} by rep, {whole.backchannels_by_customer} by customer")
     print(f"sessions      {len(collector.sessions)} summarized")

@@ -67,6 +67,7 @@ class Pipeline(Managed):
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = list(stages)
         self._opened: list[Stage] = []
+        self.unheard_s = 0.0  # audio time the source announced as dropped (no array, a pause, overruns)
 
     def open(self) -> None:
         try:
@@ -116,6 +117,8 @@ class Pipeline(Managed):
             for event in source.events():
                 self.feed(event)
                 end_s = max(end_s, _end_of(event))
+                if isinstance(event, AudioDropped):
+                    self.unheard_s += event.duration_s
         except Exception as exc:
             if isinstance(exc, BrokenPipeError):  # not a fault: the reader of our output went away (| head)
                 log.info("output closed at %.1f s of audio; flushing the stages before stopping", end_s)

@@ -105,6 +105,9 @@ def test_silence_gives_no_speech(tmp_path: Path, capsys: pytest.CaptureFixture[s
     report = analyze_json(path, capsys=capsys)
     assert report["segments"] == []
     assert report["metrics"]["rep_share"] == 0.0  # type: ignore[index]
+    # read by a person, "0.0 %" would say the rep never spoke, not that nobody did
+    assert main(["analyze", str(path)]) == 0
+    assert "rep share           -   (nobody spoke)\n" in capsys.readouterr().out
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -116,6 +119,8 @@ def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
     text.write_text("this is not audio")
     empty = tmp_path / "empty.wav"
     synth.write_wav(empty, np.zeros((0, 4), dtype=np.float32))
+    nothing = tmp_path / "nothing.wav"
+    nothing.write_bytes(b"")
     truncated = tmp_path / "truncated.wav"
     truncated.write_bytes(good.read_bytes()[:50000])
     mono = synth.write_wav(tmp_path / "mono.wav", np.zeros((16000, 1), dtype=np.float32))
@@ -129,6 +134,7 @@ def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
         "missing": (tmp_path / "missing.wav", "does not exist"),
         "not wav": (text, "not a WAV file"),
         "empty": (empty, "no audio"),
+        "zero bytes": (nothing, "is empty (0 bytes): record or copy it again"),
         "truncated": (truncated, "truncated"),
         "channels": (mono, "1 channel(s)"),
         "rate": (low, "8000 Hz"),

@@ -253,8 +253,9 @@ def test_an_ascii_only_stdout_gets_escapes_not_a_traceback(tmp_path: Path, args:
     ("args", "expected"),
     [
         (["models", "fetch", "en-large"], "listener models fetch: argument model: invalid choice: 'en-large'"),
-        ([], "listener: the following arguments are required: command"),
-        (["analyse"], "listener: argument command: invalid choice: 'analyse'"),
+        ([], "listener: the following arguments are required: COMMAND"),
+        (["models"], "listener models: the following arguments are required: SUBCOMMAND"),  # not models_command
+        (["analyse"], "listener: argument COMMAND: invalid choice: 'analyse'"),
         (["calibrate", "--seconds", "abc"], "listener calibrate: argument --seconds: invalid float value: 'abc'"),
     ],
 )

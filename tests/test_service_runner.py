@@ -235,6 +235,36 @@ def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig,
     assert time.monotonic() - t0 < 5.0
 
 
+def test_a_run_that_waited_for_its_array_all_along_says_it_heard_nothing(
+    alsa_config: AlsaConfig,  # noqa: F811  (no device at all)
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The waiting time is audio time announced as dropped: "stopped after 1.5 s of audio" read as if it was heard."""
+    import logging
+
+    config = parse_config(
+        {
+            "array": {"device": "no_such_array", "reopen_interval_s": 0.2},
+            "leds": {"enabled": False, "button_pin": ""},
+            "service": {"state_dir": str(tmp_path)},
+        }
+    )
+    stop = threading.Timer(1.5, os.kill, args=(os.getpid(), signal.SIGTERM))
+    stop.start()
+    try:
+        with caplog.at_level(logging.INFO, logger=runner.__name__):
+            audio_s = runner.run(config, RunOptions(wait_for_array=True))
+    finally:
+        stop.cancel()
+    (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped after")]
+    assert (
+        audio_s > 1.0
+        and said
+        == f"stopped after {audio_s:.1f} s of audio time, {audio_s:.1f} s of it not heard (the warnings above say why)"
+    )
+
+
 def test_a_second_run_on_the_same_state_folder_is_refused(tmp_path: Path, broker: Mosquitto) -> None:
     """Two instances on one spool published every visit twice under one device, their sessions overlapping."""
     config = service_config(tmp_path, broker)

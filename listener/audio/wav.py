@@ -262,6 +262,8 @@ def _check_riff(path: Path, shown: str) -> int:
     try:
         with path.open("rb") as fh:
             head = fh.read(12)
+            if not head:  # not "convert it": there is nothing to convert
+                raise AudioFormatError(f"{shown} is empty (0 bytes): record or copy it again")
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
                 raise AudioFormatError(f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV")
             size = path.stat().st_size

@@ -180,9 +180,18 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
             source.open()
             if stop.received:  # asked to stop while the stages opened: open() re-armed the source
                 source.stop()
-            return pipeline.run(source)
+            audio_s = pipeline.run(source)
     finally:
         restore()
+    if pipeline.unheard_s > 0.0:  # a run that waited for its array all along heard nothing: say so
+        log.info(
+            "stopped after %.1f s of audio time, %.1f s of it not heard (the warnings above say why)",
+            audio_s,
+            min(audio_s, pipeline.unheard_s),
+        )
+    else:
+        log.info("stopped after %.1f s of audio", audio_s)
+    return audio_s
 
 
 def _demo_config(config: Config) -> Config:

@@ -25,7 +25,7 @@ def test_a_renewed_recogniser_hears_the_next_session_as_the_first_heard_its_own(
 ) -> None:
     # the stage renews the recogniser at each session end, to keep its memory from growing visit
     # after visit: the words of the next visit must come out the same, at their own audio times
-    from listener.transcription.recognizer import release_freed_memory
+    from listener.service.heap import release_freed_memory
 
     samples, _ = sf.read(ko_dialogue[0], dtype="float32")
     pcm = pcm16(samples[:, 0])
@@ -142,6 +142,23 @@ def test_a_hurried_finish_returns_at_once_and_reports_the_audio_it_gave_up(
     assert skipped, "a minute of speech was recognised in half a second: the test proves nothing"
     done = chunks[: len(chunks) - len(skipped)]
     assert skipped == chunks[len(done) :]  # the rest, in order: none lost between recognised and skipped
+    assert worker.processed_s == pytest.approx(skipped[0].start_s)  # the chunk cut off midway is among them
+
+
+def test_a_finish_out_of_time_reports_every_second_it_did_not_recognise(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
+) -> None:
+    """finish_wait_s ran out (a stop while the recogniser lags): the chunk it was decoding is reported
+    skipped with the queue behind it, not lost between what was recognised and what was given up."""
+    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
+    pcm = pcm16(samples[:SAMPLE_RATE_HZ, 0])
+    chunks = [Chunk(float(k), pcm) for k in range(60)]
+    with RecognizerWorker(load_model(ko_model), queue_s=120.0, overflow="wait") as worker:
+        for chunk in chunks:
+            worker.submit(chunk)
+        skipped = worker.finish(0.5)
+    assert skipped, "a minute of speech was recognised in half a second: the test proves nothing"
+    assert skipped == chunks[len(chunks) - len(skipped) :]
     assert worker.processed_s == pytest.approx(skipped[0].start_s)  # the chunk cut off midway is among them
 
 

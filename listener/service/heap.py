@@ -1,4 +1,4 @@
-"""Keeping the audio path's short-lived buffers in the heap (glibc).
+"""glibc's heap: keeping the audio path's short-lived buffers in it, and handing freed memory back.
 
 Every block of audio allocates a few numpy arrays of several hundred KiB
 (spectra, cross-spectra, scores) and frees them before the next block.
@@ -8,13 +8,19 @@ in again page by page, zeroed: on a 10-minute recording about 350 000 page
 faults and a tenth of `listener analyze`'s CPU time (bench/README.md). Fixed
 thresholds keep that memory in the process; the peak RSS is the same,
 because the pages were in use at the peak anyway.
+
+The other way round, a renewed vosk recogniser frees tens of MB that glibc
+would keep: :func:`release_freed_memory` hands them back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import ctypes.util
 import logging
+from functools import lru_cache
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +46,19 @@ def keep_freed_buffers() -> bool:
             log.debug("malloc tuning refused by this C library")
         return done
     return False
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to hand back
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc keeps them otherwise, and RSS with them)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

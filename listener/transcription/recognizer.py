@@ -25,8 +25,6 @@ gap in its audio, and the freed memory is handed back to the system.
 from __future__ import annotations
 
 import bisect
-import ctypes
-import ctypes.util
 import json
 import logging
 import threading
@@ -42,6 +40,7 @@ import numpy.typing as npt
 
 from listener.errors import ModelError
 from listener.lifecycle import Managed
+from listener.service.heap import release_freed_memory
 from listener.transcription.words import Word
 
 log = logging.getLogger(__name__)
@@ -63,6 +62,7 @@ IDLE = object()  # _next's answer when the queue stayed empty for IDLE_FINAL_S
 FLUSH = object()  # _next's answer when flush() asked for everything fed so far, and the queue is empty
 MAP_KEEP = 64  # chunk time-map entries kept behind the last word handed out
 WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
+GIVE_BACK_JOIN_S = 2.0  # finish() out of time waits this long for the piece being decoded (and its result)
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
 
 Overflow = Literal["auto", "skip", "wait"]
@@ -218,6 +218,10 @@ class RecognizerWorker(Managed):
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout_s)
+            # out of time: stopped at the next 0.1 s piece, the chunk it was in goes back to the queue,
+            # so that it is reported skipped with the rest instead of lost between the two
+            self.hurry()
+            self._thread.join(GIVE_BACK_JOIN_S)
         return self._abandon()
 
     def hurry(self) -> None:
@@ -381,19 +385,3 @@ def audio_time_s(map_stream: list[float], map_audio: list[float], stream_s: floa
         i = bisect.bisect_right(map_stream, stream_s + TIME_SLACK_S) - 1
     i = max(0, i)
     return map_audio[i] + (stream_s - map_stream[i])
-
-
-@lru_cache(maxsize=1)
-def _malloc_trim() -> Any:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to hand back
-        return None
-
-
-def release_freed_memory() -> None:
-    """Hand the heap's free pages back to the system (glibc keeps them otherwise, and RSS with them)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from listener.audio.base import AudioSource
 from listener.errors import ListenerError
-from listener.events import AudioBlock, AudioDropped, EndOfStream, Event
+from listener.events import AudioBlock, AudioDropped, DropReason, EndOfStream, Event
 from listener.lifecycle import Managed
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Pipeline(Managed):
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = list(stages)
         self._opened: list[Stage] = []
-        self.unheard_s = 0.0  # audio time the source announced as dropped (no array, a pause, overruns)
+        self.unheard_s: dict[DropReason, float] = {}  # audio time the source announced as dropped, by why
 
     def open(self) -> None:
         try:
@@ -118,7 +118,7 @@ class Pipeline(Managed):
                 self.feed(event)
                 end_s = max(end_s, _end_of(event))
                 if isinstance(event, AudioDropped):
-                    self.unheard_s += event.duration_s
+                    self.unheard_s[event.reason] = self.unheard_s.get(event.reason, 0.0) + event.duration_s
         except Exception as exc:
             if isinstance(exc, BrokenPipeError):  # not a fault: the reader of our output went away (| head)
                 log.info("output closed at %.1f s of audio; flushing the stages before stopping", end_s)

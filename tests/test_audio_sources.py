@@ -141,7 +141,9 @@ def test_a_truncated_copy_is_rejected_in_every_container(tmp_path: Path, contain
 
 
 @pytest.mark.parametrize(
-    "placeholder", [0x80000000, 0x7FFFFFFF, 0xFFFFFFFF], ids=["arecord", "int-max", "unsigned-max"]
+    "placeholder",
+    [0x80000000, 0x7FFFFF00, 0x7FFFFFFF, 0xFFFFFFFF],
+    ids=["arecord", "old-arecord", "int-max", "unsigned-max"],
 )
 def test_a_recording_whose_length_was_never_filled_in_replays_to_its_end(tmp_path: Path, placeholder: int) -> None:
     """`arecord ... | cat > x.wav`, or an arecord killed before it closed the file, leaves a 2 GiB placeholder

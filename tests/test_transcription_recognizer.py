@@ -116,14 +116,19 @@ def test_a_full_queue_skips_its_oldest_audio_so_the_recogniser_catches_up_with_n
         worker.close()
 
 
+def a_minute_of_speech(dialogue: Path) -> list[Chunk]:
+    """60 chunks of 1 s of speech: a recogniser a minute behind (7-8 s of work here)."""
+    samples, _ = sf.read(dialogue, dtype="float32")
+    pcm = pcm16(samples[:SAMPLE_RATE_HZ, 0])
+    return [Chunk(float(k), pcm) for k in range(60)]
+
+
 def test_a_hurried_finish_returns_at_once_and_reports_the_audio_it_gave_up(
     ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
 ) -> None:
     """A stop asked for twice: finish() stops waiting for a recogniser that is a minute behind, and every
     second fed is either recognised or handed back as skipped (so the cues over it are marked partial)."""
-    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
-    pcm = pcm16(samples[:SAMPLE_RATE_HZ, 0])
-    chunks = [Chunk(float(k), pcm) for k in range(60)]  # a minute of speech, 1 s at a time
+    chunks = a_minute_of_speech(ko_dialogue[0])
     with RecognizerWorker(load_model(ko_model), queue_s=120.0, overflow="wait") as worker:
         for chunk in chunks:
             assert worker.submit(chunk) == []
@@ -150,9 +155,7 @@ def test_a_finish_out_of_time_reports_every_second_it_did_not_recognise(
 ) -> None:
     """finish_wait_s ran out (a stop while the recogniser lags): the chunk it was decoding is reported
     skipped with the queue behind it, not lost between what was recognised and what was given up."""
-    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
-    pcm = pcm16(samples[:SAMPLE_RATE_HZ, 0])
-    chunks = [Chunk(float(k), pcm) for k in range(60)]
+    chunks = a_minute_of_speech(ko_dialogue[0])
     with RecognizerWorker(load_model(ko_model), queue_s=120.0, overflow="wait") as worker:
         for chunk in chunks:
             worker.submit(chunk)
@@ -160,6 +163,38 @@ def test_a_finish_out_of_time_reports_every_second_it_did_not_recognise(
     assert skipped, "a minute of speech was recognised in half a second: the test proves nothing"
     assert skipped == chunks[len(chunks) - len(skipped) :]
     assert worker.processed_s == pytest.approx(skipped[0].start_s)  # the chunk cut off midway is among them
+
+
+class _SlowRecognizer:
+    """A recogniser stuck in one long decode (a Pi Zero ending an utterance, or a renewal)."""
+
+    def AcceptWaveform(self, pcm: bytes) -> bool:  # noqa: N802  (vosk's name)
+        time.sleep(3.0)
+        return False
+
+    def FinalResult(self) -> str:  # noqa: N802
+        return "{}"
+
+
+@pytest.mark.parametrize("how", ["out-of-time", "hurried"])
+def test_a_decode_that_will_not_end_neither_holds_up_the_stop_nor_loses_its_chunk(
+    monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """finish() returns on time (or at the hurry) while vosk is deep in one decode, and the chunk it is
+    decoding comes back first among the skipped: no second of audio unaccounted for."""
+    monkeypatch.setattr(RecognizerWorker, "_recognizer", lambda self: _SlowRecognizer())
+    chunks = [Chunk(float(k), bytes(2 * SAMPLE_RATE_HZ)) for k in range(5)]
+    with RecognizerWorker(object(), queue_s=60.0, overflow="wait") as worker:
+        for chunk in chunks:
+            worker.submit(chunk)
+        time.sleep(0.3)  # the worker has taken the first chunk and is decoding it
+        if how == "hurried":
+            threading.Timer(0.2, worker.hurry).start()
+        t0 = time.monotonic()
+        skipped = worker.finish(0.2 if how == "out-of-time" else 60.0)
+        finish_s = time.monotonic() - t0
+    assert finish_s < 2.0, "finish() waited for the decode"
+    assert skipped == chunks and worker.processed_s == 0.0
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -355,3 +356,29 @@ def test_in_channel_map_mode_the_customers_own_mic_is_transcribed_too(
     probe, _ = run_pipeline(config, wav)
     heard = {p: sum(e.n_words for e in probe.events if isinstance(e, WordsRecognized) and e.party is p) for p in Party}
     assert heard[Party.REP] >= 3 and heard[Party.CUSTOMER] >= 3, heard
+
+
+def test_a_hurried_stage_stops_waiting_for_the_recogniser_and_says_what_it_skipped(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
+) -> None:
+    """The second Ctrl-C reaches the stage while its end waits out finish_wait_s for a recogniser a minute
+    behind: it stops waiting, and the audio given up comes out as TranscriptionSkipped (cues partial)."""
+    config = asr_config(ko_model, speech_only=False, queue_s=120.0, overflow="wait", finish_wait_s=60.0)
+    speech, _ = sf.read(ko_dialogue[0], dtype="float32", always_2d=True)
+    second = np.repeat(speech[:16000, :1], 4, axis=1)
+    stage = TranscriptionStage(config, geometry(config))
+    with stage:
+        for k in range(60):  # queued at once: the recogniser is a minute behind
+            list(stage.process(AudioBlock(start_s=float(k), sample_rate_hz=16000, samples=second)))
+        hurried_at: list[float] = []
+
+        def hurry() -> None:
+            hurried_at.append(time.monotonic())
+            stage.hurry()
+
+        threading.Timer(0.5, hurry).start()
+        out = list(stage.process(EndOfStream(t_s=60.0)))
+        returned_at = time.monotonic()
+    skipped_s = sum(e.duration_s for e in out if isinstance(e, TranscriptionSkipped))
+    assert hurried_at and returned_at - hurried_at[0] < 4.0, "the end went on waiting after the hurry"
+    assert 30.0 < skipped_s <= 60.0  # most of the minute was still queued, and said so

@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 # A data size this large that runs past the file is a placeholder, not a truncation: a recorder that
 # writes to a pipe, or is killed before it goes back to fill in the size, leaves 0xFFFFFFFF, or
-# arecord's 0x80000000 (2 GiB would be 4.6 hours of 4-channel 16 kHz audio)
-UNKNOWN_LENGTH_FROM = 0x7FFFFFFF
+# arecord's 0x80000000 (older builds 0x7FFFFF00); 2 GiB would be 4.6 hours of 4-channel 16 kHz audio
+UNKNOWN_DATA_SIZE_FROM_BYTES = 0x7FFF0000
 
 
 class WavSource(AudioSource):
@@ -298,7 +298,7 @@ def _data_chunk_end(fh: BinaryIO, rf64: bool, file_size: int) -> int | None:
         if chunk_id == b"data":
             if size == 0xFFFFFFFF and ds64_data_size is not None:
                 size = ds64_data_size
-            elif size >= UNKNOWN_LENGTH_FROM and fh.tell() + size > file_size:
+            elif size >= UNKNOWN_DATA_SIZE_FROM_BYTES and fh.tell() + size > file_size:
                 return 0  # a streaming writer's "unknown length": the data runs to the end of the file
             return fh.tell() + int(size)
         fh.seek(size + (size & 1), 1)

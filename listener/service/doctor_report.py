@@ -18,7 +18,6 @@ from listener.service.doctor import Check, exit_code, iter_checks
 from listener.service.doctor_quiet import own_lines_only
 
 SCHEMA = "listener.doctor/1"
-# what provision.sh installs and listener.service runs with
 
 
 def config_file(given: Path | None) -> Path | None:

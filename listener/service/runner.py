@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 from listener.audio.base import AudioSource
@@ -21,10 +17,11 @@ from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.config.schema import ArrayConfig, AsrConfig, MqttConfig, PartiesConfig
 from listener.errors import AudioInputError
-from listener.events import AudioBlock, AudioDropped, Event, SourceState
+from listener.events import AudioBlock, AudioDropped, DropReason, Event, SourceState
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.service.instance import InstanceLock
+from listener.service.signals import StopSignals, under_systemd
 
 log = logging.getLogger(__name__)
 
@@ -176,22 +173,29 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
                 stack.enter_context(InstanceLock(Path(config.service.state_dir)))
             outputs = output_stages(config, options)
             stages = [*watch, *analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
-            pipeline = stop.pipeline = stack.enter_context(Pipeline(stages))
+            pipeline = stack.enter_context(Pipeline(stages))
+            stop.attach(pipeline)
             source.open()
             if stop.received:  # asked to stop while the stages opened: open() re-armed the source
                 source.stop()
             audio_s = pipeline.run(source)
     finally:
         restore()
-    if pipeline.unheard_s > 0.0:  # a run that waited for its array all along heard nothing: say so
-        log.info(
-            "stopped after %.1f s of audio time, %.1f s of it not heard (the warnings above say why)",
-            audio_s,
-            min(audio_s, pipeline.unheard_s),
-        )
-    else:
-        log.info("stopped after %.1f s of audio", audio_s)
+    _say_stopped(audio_s, pipeline.unheard_s)
     return audio_s
+
+
+UNHEARD_BECAUSE = {"device_lost": "no array", "paused": "privacy pause", "overflow": "fell behind the array"}
+
+
+def _say_stopped(audio_s: float, unheard_s: Mapping[DropReason, float]) -> None:
+    """The run's length, and how much of it was not heard and why: a service that waited for its array
+    all along heard nothing, which "stopped after 3.2 s of audio" alone would hide."""
+    if not unheard_s:
+        log.info("stopped after %.1f s of audio", audio_s)
+        return
+    why = ", ".join(f"{UNHEARD_BECAUSE[reason]} {seconds:.1f} s" for reason, seconds in unheard_s.items())
+    log.info("stopped after %.1f s of audio time, %.1f s of it not heard (%s)", audio_s, sum(unheard_s.values()), why)
 
 
 def _demo_config(config: Config) -> Config:
@@ -218,69 +222,3 @@ def _warn_of_a_long_stop(config: Config) -> None:
             AsrConfig().finish_wait_s,
             MqttConfig().shutdown_drain_s,
         )
-
-
-def under_systemd() -> bool:
-    """Started by systemd as a unit (it sets INVOCATION_ID for every unit it starts)."""
-    return bool(os.environ.get("INVOCATION_ID"))
-
-
-def _reload_refused(signum: int, frame: FrameType | None) -> None:
-    log.warning(
-        "signal %d (SIGHUP) ignored: the service reloads nothing; to apply a changed config: "
-        "sudo systemctl restart listener",
-        signum,
-    )
-
-
-class StopSignals:
-    """SIGTERM and SIGINT (and SIGHUP by hand): the first stops the source, so every output is flushed;
-    the second cuts the flush's waits short (:meth:`Pipeline.hurry`); the third ends the process at once.
-
-    Each step gives up less than the next: a hurried stop still hands on
-    the open session's summary and keeps unsent messages in the spool.
-    """
-
-    def __init__(self, source: AudioSource) -> None:
-        self.source = source
-        self.pipeline: Pipeline | None = None  # set once the stages are open
-        self.received: list[int] = []  # a plain list: safe to touch from a handler
-
-    def install(self) -> Callable[[], None]:
-        """Handle the signals from here on; returns what puts the previous handlers back."""
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        # SIGHUP: the terminal of a hand-started run went away (an ssh session dropped); flush as for
-        # SIGTERM, unless the run was started to survive that (nohup ignores SIGHUP). Under systemd there
-        # is no terminal: a HUP is someone's "reload", and stopping on it would leave the device dark,
-        # since a clean exit is not restarted
-        previous = {s: signal.signal(s, self.handle) for s in (signal.SIGTERM, signal.SIGINT)}
-        if under_systemd():
-            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _reload_refused)
-        elif signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self.handle)
-
-        def restore() -> None:
-            for s, h in previous.items():
-                signal.signal(s, h)
-
-        return restore
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(signum)
-        # no waiting here: a handler runs on the main thread, which may hold the very lock stop() takes
-        if len(self.received) == 1:
-            log.info("signal %d: stopping after flushing every output (a second signal stops without waiting)", signum)
-            threading.Thread(target=self.source.stop, name="listener-stop", daemon=True).start()
-        elif len(self.received) == 2:
-            log.warning(
-                "signal %d again: stopping without waiting for the recogniser's last words or the broker; "
-                "unsent messages stay in the spool for the next start (a third signal ends at once, "
-                "losing the open session's summary)",
-                signum,
-            )
-            if self.pipeline is not None:
-                threading.Thread(target=self.pipeline.hurry, name="listener-hurry", daemon=True).start()
-        else:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)

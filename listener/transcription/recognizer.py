@@ -62,7 +62,6 @@ IDLE = object()  # _next's answer when the queue stayed empty for IDLE_FINAL_S
 FLUSH = object()  # _next's answer when flush() asked for everything fed so far, and the queue is empty
 MAP_KEEP = 64  # chunk time-map entries kept behind the last word handed out
 WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
-GIVE_BACK_JOIN_S = 2.0  # finish() out of time waits this long for the piece being decoded (and its result)
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
 
 Overflow = Literal["auto", "skip", "wait"]
@@ -124,6 +123,8 @@ class RecognizerWorker(Managed):
         self._map_audio: list[float] = []  # ... and its audio time
         self._thread: threading.Thread | None = None
         self.processed_s = 0.0  # audio time up to which recognition is done
+        self._in_hand: Chunk | None = None  # the chunk being decoded: skipped, not lost, if given up midway
+        self._done = False  # the worker thread has ended
 
     @property
     def failed(self) -> bool:
@@ -212,23 +213,25 @@ class RecognizerWorker(Managed):
         return out
 
     def finish(self, timeout_s: float) -> list[Chunk]:
-        """Let the recogniser work through the queue for at most ``timeout_s``; returns what it skipped."""
+        """Let the recogniser work through the queue for at most ``timeout_s``, or until :meth:`hurry`;
+        returns what it did not recognise (the chunk it was decoding first)."""
+        deadline = time.monotonic() + timeout_s
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            # out of time: stopped at the next 0.1 s piece, the chunk it was in goes back to the queue,
-            # so that it is reported skipped with the rest instead of lost between the two
-            self.hurry()
-            self._thread.join(GIVE_BACK_JOIN_S)
+            # not a join: a hurry must cut this wait short, even while vosk is deep in one decode
+            while self._thread is not None and not self._done and not self._abort:
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    break
+                self._cond.wait(left_s)
         return self._abandon()
 
     def hurry(self) -> None:
         """Stop recognising now (a stop asked for twice): :meth:`finish` returns at once.
 
-        The words of the utterance in progress are given up; the audio still
-        queued stays queued, so that :meth:`finish` reports it skipped.
+        The words of the utterance in progress are given up; the audio not
+        yet recognised stays accounted for, so that :meth:`finish` reports it skipped.
         """
         with self._cond:
             self._closing = self._abort = True
@@ -243,7 +246,8 @@ class RecognizerWorker(Managed):
     def _abandon(self) -> list[Chunk]:
         with self._cond:
             self._closing = self._abort = True
-            left = list(self._chunks)
+            left = [self._in_hand, *self._chunks] if self._in_hand is not None else list(self._chunks)
+            self._in_hand = None
             self._chunks.clear()
             self._queued_s = 0.0
             self._cond.notify_all()
@@ -258,6 +262,9 @@ class RecognizerWorker(Managed):
             log.exception("the recogniser failed: transcription stops, cues are partial from here")
             with self._cond:
                 self._failed = True
+        finally:
+            with self._cond:
+                self._done = True
                 self._cond.notify_all()
 
     def _recognise(self) -> None:
@@ -287,13 +294,12 @@ class RecognizerWorker(Managed):
             self._map_audio.append(item.start_s)
             for i in range(0, len(item.pcm), PIECE_BYTES):
                 if self._abort:
-                    self._give_back(item)  # unfinished: finish() reports it skipped, as the queue behind it
-                    return
+                    return  # unfinished: still in hand, so finish() reports it skipped
                 if rec.AcceptWaveform(item.pcm[i : i + PIECE_BYTES]):
                     self._emit(rec.Result())
             fed_samples += len(item.pcm) // SAMPLE_BYTES
             expected_s, pending = item.end_s, True
-            self.processed_s = item.end_s
+            self._done_with(item)
         if not self._abort:
             self._emit(rec.FinalResult())
 
@@ -304,10 +310,11 @@ class RecognizerWorker(Managed):
         rec.SetWords(True)
         return rec
 
-    def _give_back(self, chunk: Chunk) -> None:
+    def _done_with(self, chunk: Chunk) -> None:
         with self._cond:
-            self._chunks.appendleft(chunk)
-            self._queued_s += chunk.duration_s
+            if self._in_hand is chunk:  # not given up meanwhile (then it was reported skipped)
+                self._in_hand = None
+                self.processed_s = chunk.end_s
 
     def _answer_flush(self) -> None:
         with self._cond:
@@ -333,7 +340,7 @@ class RecognizerWorker(Managed):
                 self._cond.wait(left if pending else None)
             if self._abort or not self._chunks:
                 return None
-            chunk = self._chunks.popleft()
+            chunk = self._in_hand = self._chunks.popleft()
             self._queued_s -= chunk.duration_s
             self._cond.notify_all()
             return chunk

@@ -130,8 +130,9 @@ class TranscriptionStage(Stage):
         self.worker.open()
 
     def hurry(self) -> None:
-        if self.worker is not None:
-            self.worker.hurry()
+        worker = self.worker  # once: close() on the pipeline thread may be dropping it
+        if worker is not None:
+            worker.hurry()
 
     def close(self) -> None:
         if self.worker is not None:

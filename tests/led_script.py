@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
-from gpiozero.pins.mock import MockFactory
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.config import parse_config
 from listener.events import (
@@ -27,6 +28,14 @@ from listener.outputs.leds import LedStage, event_time_s
 
 PINS = {"green": "GPIO22", "amber": "GPIO23", "red": "GPIO24", "blue": "GPIO25"}
 BLOCK_S = 0.1
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    """gpiozero's own mock pins, with PWM: what the LED and button tests drive (a fixture; import it)."""
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()
 
 
 def make_stage(factory: MockFactory, **leds: object) -> tuple[LedStage, io.StringIO]:

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,15 +35,10 @@ from listener.outputs.button import PrivacyButton, PrivacyGate
 from listener.outputs.leds import LedStage
 from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service.build import analysis_stages
+from tests import led_script
 
 BUTTON = "GPIO17"
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.reset()
+factory = led_script.factory  # fixture
 
 
 def press(factory: MockFactory, hold_s: float = 0.0) -> None:

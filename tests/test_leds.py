@@ -12,11 +12,10 @@ import io
 import itertools
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 from rich.console import Console
 
 from listener.config import parse_config
@@ -34,14 +33,20 @@ from listener.events import (
 from listener.outputs.led_patterns import Channel
 from listener.outputs.leds import LedStage
 from listener.outputs.view import Figures, LedView, render
-from tests.led_script import BLOCK_S, PINS, dominance, history, make_stage, play, speech, traced, value_at
+from tests import led_script
+from tests.led_script import (
+    BLOCK_S,
+    PINS,
+    dominance,
+    history,
+    make_stage,
+    play,
+    speech,
+    traced,
+    value_at,
+)
 
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.reset()
+factory = led_script.factory  # fixture
 
 
 def test_self_test_lights_each_led_in_turn(factory: MockFactory) -> None:

@@ -4,24 +4,23 @@ goes back. gpiozero's MockFactory as in test_leds.py; times are audio seconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from listener.config import parse_config
-from listener.events import (
-    Party,
-)
+from listener.events import Party
 from listener.outputs.led_patterns import Channel, Look, Status, Steady, traffic_light
-from tests.led_script import dominance, heard, make_stage, play, speech, traced, value_at
+from tests import led_script
+from tests.led_script import (
+    dominance,
+    heard,
+    make_stage,
+    play,
+    speech,
+    traced,
+    value_at,
+)
 
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.reset()
+factory = led_script.factory  # fixture
 
 
 def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: MockFactory) -> None:

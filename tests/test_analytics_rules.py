@@ -49,6 +49,15 @@ def test_the_floor_is_held_from_the_moment_its_taker_has_spoken_one_second() -> 
     assert [(f.by, f.onset_s) for f in of(early, FloorChange)] == [(CUST, 0.0)]
 
 
+def test_an_mm_begun_in_the_very_frame_the_rep_answers_makes_the_answer_an_interruption() -> None:
+    """ "Speaking" is judged at the rep's onset frame, as metrics.md reads (docs/metrics.md says so): the customer
+    holds the floor and is active there. 10 ms later the customer was silent at the onset: a plain answer."""
+    same = run([("customer", 0.0, 12.0), ("rep", 13.0, 25.0), ("customer", 13.0, 13.25)], 30.0)
+    assert [(i.by, i.onset_s, i.successful) for i in of(same, Interruption)] == [(REP, 13.0, True)]
+    later = run([("customer", 0.0, 12.0), ("rep", 13.0, 25.0), ("customer", 13.01, 13.26)], 30.0)
+    assert not of(later, Interruption)
+
+
 def test_a_holder_who_breathes_and_talks_on_has_not_yielded() -> None:
     # the customer stops at 4.0, within 2.0 s of the rep's onset, but talks on from 4.3 to 9.0 over the rep
     c = run([("customer", 0.0, 4.0), ("customer", 4.3, 9.0), ("rep", 3.5, 12.0)], 15.0)

@@ -63,6 +63,7 @@ FLUSH = object()  # _next's answer when flush() asked for everything fed so far,
 MAP_KEEP = 64  # chunk time-map entries kept behind the last word handed out
 WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
+HURRIED_CLOSE_JOIN_S = 0.5  # ... and this long after a hurry: the one who asked twice waits no more
 
 Overflow = Literal["auto", "skip", "wait"]
 
@@ -125,6 +126,7 @@ class RecognizerWorker(Managed):
         self.processed_s = 0.0  # audio time up to which recognition is done
         self._in_hand: Chunk | None = None  # the chunk being decoded: skipped, not lost, if given up midway
         self._done = False  # the worker thread has ended
+        self._hurried = False  # hurry() was called: close() does not wait out a decode either
 
     @property
     def failed(self) -> bool:
@@ -234,13 +236,15 @@ class RecognizerWorker(Managed):
         yet recognised stays accounted for, so that :meth:`finish` reports it skipped.
         """
         with self._cond:
-            self._closing = self._abort = True
+            self._closing = self._abort = self._hurried = True
             self._cond.notify_all()
 
     def close(self) -> None:
+        hurried = self._hurried
         self._abandon()
         if self._thread is not None:
-            self._thread.join(CLOSE_JOIN_S)
+            # the model outlives the thread (load_model keeps it), so leaving a stuck decode is safe
+            self._thread.join(HURRIED_CLOSE_JOIN_S if hurried else CLOSE_JOIN_S)
         self._results.clear()
 
     def _abandon(self) -> list[Chunk]:

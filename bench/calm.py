@@ -54,7 +54,8 @@ class LookLog(Stage):
         self.status.update(event)
         if isinstance(event, AudioBlock):
             t_s = event.end_s
-            look = self.status.look(t_s).value + ("+pulse" if self.status.interrupting(t_s) else "")
+            shown, pulse = self.status.shown(t_s)  # what the lights show, pulse rule included
+            look = shown.value + ("+pulse" if pulse else "")
             if self.episodes and self.episodes[-1].look == look:
                 self.episodes[-1].end_s = t_s
             else:

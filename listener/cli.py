@@ -21,7 +21,7 @@ from listener.analytics.summary import totals_of, whole_recording
 from listener.audio.wav import WavSource
 from listener.config import INSTALLED_CONFIG, Config, geometry, load_config
 from listener.errors import ListenerError, shown_path
-from listener.events import Party, SessionSummary
+from listener.events import Party, SessionSummary, rep_share_of
 from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
 from listener.service.heap import keep_freed_buffers
@@ -314,11 +314,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _print_summary(collector: ReportCollector, whole: SessionSummary) -> None:
-    print(f"rep talk      {collector.talk_s(Party.REP):7.1f} s")
-    print(f"customer talk {collector.talk_s(Party.CUSTOMER):7.1f} s")
-    heard = collector.talk_s(Party.REP) + collector.talk_s(Party.CUSTOMER) > 0.0
+    rep_s, customer_s = collector.talk_s(Party.REP), collector.talk_s(Party.CUSTOMER)
+    share = rep_share_of(rep_s, customer_s)
+    print(f"rep talk      {rep_s:7.1f} s")
+    print(f"customer talk {customer_s:7.1f} s")
     # a person reads "0.0 %" as "the rep never spoke"; the JSON keeps its number (the report's contract)
-    print(f"rep share     {100 * collector.rep_share():7.1f} %" if heard else "rep share           -   (nobody spoke)")
+    print(f"rep share     {100 * share:7.1f} %" if share is not None else "rep share           -   (nobody spoke)")
     print(f"interruptions {whole.interruptions_by_rep:3d} by rep, {whole.interruptions_by_customer} by customer")
     print(f"backchannels  {whole.backchannels_by_rep:3d} by rep, {whole.backchannels_by_customer} by customer")
     print(f"sessions      {len(collector.sessions)} summarized")

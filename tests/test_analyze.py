@@ -108,6 +108,12 @@ def test_silence_gives_no_speech(tmp_path: Path, capsys: pytest.CaptureFixture[s
     # read by a person, "0.0 %" would say the rep never spoke, not that nobody did
     assert main(["analyze", str(path)]) == 0
     assert "rep share           -   (nobody spoke)\n" in capsys.readouterr().out
+    # ... which is what a customer talking alone gets
+    samples, _ = synth.render([u for u in synth.DIALOGUE if u.party == "customer"], 16.0)
+    alone = synth.write_wav(tmp_path / "customer.wav", samples)
+    assert main(["analyze", str(alone)]) == 0
+    out = capsys.readouterr().out
+    assert "rep share         0.0 %\n" in out and "nobody spoke" not in out
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -182,6 +188,8 @@ def test_check_config_says_which_input_explicit_mics_capture_from(tmp_path: Path
     assert "generic, 2 mics, 2 channels, mode doa, the default input" in _cli("check-config", str(cfg)).stdout
     cfg.write_text('[array]\npreset = "generic"\ndevice = "UMA-8"\nmics = [[0.03, 0.0, 0.0], [-0.03, 0.0, 0.0]]\n')
     assert "input named like 'UMA-8'" in _cli("check-config", str(cfg)).stdout
+    cfg.write_text('[array]\npreset = "respeaker-2mic"\n')  # a preset whose card has two names: both are said
+    assert "input named like 'seeed2micvoicec' or 'wm8960soundcard'" in _cli("check-config", str(cfg)).stdout
 
 
 def test_samples_that_are_not_numbers_play_as_silence(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,8 +143,8 @@ def test_a_truncated_copy_is_rejected_in_every_container(tmp_path: Path, contain
 
 @pytest.mark.parametrize(
     "placeholder",
-    [0x80000000, 0x7FFFFF00, 0x7FFFFFFF, 0xFFFFFFFF],
-    ids=["arecord", "old-arecord", "int-max", "unsigned-max"],
+    [0x80000000, 0x7FFFFF00, 0x7FFFFFFF, 0xFFFFFFFF, 0x7FFF0000],
+    ids=["arecord", "old-arecord", "int-max", "unsigned-max", "lowest"],
 )
 def test_a_recording_whose_length_was_never_filled_in_replays_to_its_end(tmp_path: Path, placeholder: int) -> None:
     """`arecord ... | cat > x.wav`, or an arecord killed before it closed the file, leaves a 2 GiB placeholder
@@ -159,6 +160,33 @@ def test_a_recording_whose_length_was_never_filled_in_replays_to_its_end(tmp_pat
     streamed.write_bytes(bytes(raw))
     got = np.concatenate([b.samples for b in replay(streamed)])
     assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
+
+
+def test_a_size_under_the_placeholders_that_overruns_is_a_truncated_copy(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, tone(16000, 1.0), 16000, subtype="PCM_16")
+    raw = bytearray(whole.read_bytes())
+    at = raw.index(b"data")
+    raw[at + 4 : at + 8] = struct.pack("<I", 0x7FFEFFFF)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(bytes(raw))
+    with pytest.raises(AudioFormatError, match="is truncated: the header promises"):
+        WavSource(cut, GEO).open()
+
+
+def test_a_real_2_gib_data_chunk_that_fits_the_file_keeps_its_size(tmp_path: Path) -> None:
+    """Only a placeholder that runs past the file means "unknown length": a chunk that fits ends where it says."""
+    from listener.audio.wav import _check_riff
+
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, tone(16000, 0.1), 16000, subtype="PCM_16")
+    raw = bytearray(whole.read_bytes())
+    at = raw.index(b"data")
+    raw[at + 4 : at + 8] = struct.pack("<I", 0x80000000)
+    big = tmp_path / "big.wav"
+    big.write_bytes(bytes(raw[: at + 8]))
+    os.truncate(big, at + 8 + 0x80000000)  # sparse: no disk used
+    assert _check_riff(big, "big.wav") == at + 8 + 0x80000000
 
 
 def test_a_rate_above_48k_says_to_resample_down(tmp_path: Path) -> None:

@@ -182,13 +182,14 @@ def test_a_third_signal_ends_the_process_at_once_even_inside_a_c_call() -> None:
 
 
 class _Recorded(Stage):
-    """Sends itself Ctrl-C twice while opening (models loading, the LED self-test); notes being hurried."""
+    """Sends itself Ctrl-C (twice by default) while opening (models loading, the LED self-test); notes a hurry."""
 
-    def __init__(self) -> None:
+    def __init__(self, presses: int = 2) -> None:
+        self.presses = presses
         self.hurried = False
 
     def open(self) -> None:
-        for _ in range(2):
+        for _ in range(self.presses):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
 
@@ -203,3 +204,6 @@ def test_a_second_signal_while_the_stages_open_still_hurries_them(tmp_path: Path
     stage = _Recorded()
     runner.run(load_config(config), RunOptions(input=sample_conversation(), fast=True), extra_stages=[stage])
     assert stage.hurried
+    once = _Recorded(presses=1)  # one stop (systemctl stop during start-up) still flushes with its waits
+    runner.run(load_config(config), RunOptions(input=sample_conversation(), fast=True), extra_stages=[once])
+    assert not once.hurried

@@ -123,6 +123,20 @@ def a_minute_of_speech(dialogue: Path) -> list[Chunk]:
     return [Chunk(float(k), pcm) for k in range(60)]
 
 
+def test_a_finish_returns_as_soon_as_the_recogniser_is_done(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
+) -> None:
+    """A clean stop waits for the words, not for finish_wait_s: the end of the worker wakes finish()."""
+    chunks = a_minute_of_speech(ko_dialogue[0])[:5]
+    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
+        for chunk in chunks:
+            worker.submit(chunk)
+        t0 = time.monotonic()
+        assert worker.finish(60.0) == []
+        assert time.monotonic() - t0 < 10.0  # 5 s of speech takes about 0.7 s here
+    assert worker.processed_s == pytest.approx(5.0)
+
+
 def test_a_hurried_finish_returns_at_once_and_reports_the_audio_it_gave_up(
     ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
 ) -> None:
@@ -196,6 +210,8 @@ def test_a_decode_that_will_not_end_neither_holds_up_the_stop_nor_loses_its_chun
     closed_s = time.monotonic() - t0
     assert finish_s < 2.0, "finish() waited for the decode"
     assert skipped == chunks and worker.processed_s == 0.0
+    if how == "out-of-time":  # without a hurry, close() still gives the decode its time to end
+        assert worker._thread is not None and not worker._thread.is_alive()
     if how == "hurried":  # nor does close(): the model outlives the thread, which is left to its decode
         assert closed_s < 2.0, "close() waited for the decode after a hurry"
 

@@ -164,8 +164,8 @@ def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> 
         allowed = get_args(tp)
         if value not in allowed:
             rule = "must be one of " + ", ".join(repr(a) for a in allowed)
-            if not isinstance(value, str) and str(value) in allowed:  # protocol = 5 for "5"
-                rule += f", in quotes: {_key(path)} = {json.dumps(str(value))}"
+            if str(value) in allowed:  # protocol = 5 for "5"
+                rule += f", in quotes: {_quoted(path, value)}"
             raise ConfigError(path, value, rule)
         return value
     if origin is tuple:
@@ -217,8 +217,9 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
         if not isinstance(value, str):
             # green_pin = 22, device_id = 3: TOML needs quotes around text, numbers included
             number = isinstance(value, int | float) and not isinstance(value, bool)
-            hint = f", e.g. {_key(path)} = {json.dumps(str(value))}" if number else ""
-            raise ConfigError(path, value, f"must be text in quotes{hint}")
+            raise ConfigError(
+                path, value, "must be text in quotes" + (f", e.g. {_quoted(path, value)}" if number else "")
+            )
         return _convert_path(value, path) if meta.get("path") else value
     else:
         raise TypeError(f"unsupported config type {tp}")
@@ -260,6 +261,6 @@ def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> Non
         raise ConfigError(path, value, f"must be at most {hi}")
 
 
-def _key(path: str) -> str:
-    """The key as written in its table: ``green_pin`` for ``leds.green_pin``."""
-    return path.rsplit(".", 1)[-1]
+def _quoted(path: str, value: object) -> str:
+    """The line as it should be written, the value in quotes: ``green_pin = "22"`` for ``leds.green_pin``."""
+    return f"{path.rsplit('.', 1)[-1]} = {json.dumps(str(value))}"

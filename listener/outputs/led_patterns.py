@@ -103,6 +103,9 @@ class Look(StrEnum):
     FAULT = "fault"
 
 
+PULSED_LOOKS = frozenset({Look.LISTENING, Look.DOMINATING, Look.PERSISTING})  # a pause or fault stays plain
+
+
 @dataclass
 class Status:
     """What the lights need to know, folded from events; times are audio seconds."""
@@ -194,6 +197,11 @@ class Status:
     def interrupting(self, t_s: float) -> bool:
         return t_s < self.interrupting_until_s
 
+    def shown(self, t_s: float) -> tuple[Look, bool]:
+        """The look, and whether the interruption pulse shows over it (not over a pause or a fault)."""
+        look = self.look(t_s)
+        return look, look in PULSED_LOOKS and self.interrupting(t_s)
+
 
 @dataclass(frozen=True, slots=True)
 class Palette:
@@ -204,11 +212,9 @@ class Palette:
     interrupting: Scene
 
     def scene(self, status: Status, t_s: float) -> Scene:
-        look = status.look(t_s)
+        look, pulse = status.shown(t_s)
         scene = self.looks[look]
-        if look in (Look.LISTENING, Look.DOMINATING, Look.PERSISTING) and status.interrupting(t_s):
-            return {**scene, **self.interrupting}
-        return scene
+        return {**scene, **self.interrupting} if pulse else scene
 
 
 def traffic_light(calm_level: float) -> Palette:

@@ -44,15 +44,14 @@ class LedBank:
     def __init__(self, config: LedsConfig, factory: Factory) -> None:
         self.config = config
         self.factory = factory
-        rgb_led = config.preset == "rgb"
-        self.channels: tuple[Channel, ...] = RGB if rgb_led else TRAFFIC_LIGHT
+        self.channels: tuple[Channel, ...] = RGB if config.preset == "rgb" else TRAFFIC_LIGHT
         self.pwm = True
         self._device: LEDBoard | RGBLED | None = None
 
     def open(self) -> None:
         if self._device is not None:
             return
-        keys = "red_pin, green_pin, blue_pin" if self.config.preset == "rgb" else "green_pin, amber_pin, red_pin"
+        keys = ", ".join(f"{channel}_pin" for channel in self.channels)  # Channel values are the pins' key stems
         self._device = open_device(self._build_dimmable, f"the {self.config.preset} LEDs", keys)
 
     def _build_dimmable(self) -> LEDBoard | RGBLED:

@@ -185,7 +185,12 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     return audio_s
 
 
-UNHEARD_BECAUSE = {"device_lost": "no array", "paused": "privacy pause", "overflow": "fell behind the array"}
+# typed by DropReason, so that a misspelt or retired reason is a type error here, not a KeyError at the stop
+UNHEARD_BECAUSE: dict[DropReason, str] = {
+    "device_lost": "no array",
+    "paused": "privacy pause",
+    "overflow": "fell behind the array",
+}
 
 
 def _say_stopped(audio_s: float, unheard_s: Mapping[DropReason, float]) -> None:

@@ -50,11 +50,12 @@ class StopSignals:
         # SIGTERM, unless the run was started to survive that (nohup ignores SIGHUP). Under systemd there
         # is no terminal: a HUP is someone's "reload", and stopping on it would leave the device dark,
         # since a clean exit is not restarted
+        service = under_systemd()
         self._handled = [signal.SIGTERM, signal.SIGINT]
-        if not under_systemd() and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        if not service and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
             self._handled.append(signal.SIGHUP)
         previous = {s: signal.signal(s, self.handle) for s in self._handled}
-        if under_systemd():
+        if service:
             previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _reload_refused)
 
         def restore() -> None:

@@ -141,6 +141,18 @@ def test_a_truncated_copy_is_rejected_in_every_container(tmp_path: Path, contain
         WavSource(cut, GEO).open()
 
 
+def with_data_size(path: Path, expected: np.ndarray, data_size: int) -> int:
+    """Writes ``expected`` as a 16 kHz PCM WAV whose data chunk claims ``data_size`` bytes; returns where the
+    data starts."""
+    sf.write(path, expected, 16000, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    data_at = raw.index(b"data") + 8
+    raw[data_at - 4 : data_at] = struct.pack("<I", data_size)
+    raw[4:8] = struct.pack("<I", min(data_size + data_at - 8, 0xFFFFFFFF))
+    path.write_bytes(bytes(raw))
+    return data_at
+
+
 @pytest.mark.parametrize(
     "placeholder",
     [0x80000000, 0x7FFFFF00, 0x7FFFFFFF, 0xFFFFFFFF, 0x7FFF0000],
@@ -150,26 +162,15 @@ def test_a_recording_whose_length_was_never_filled_in_replays_to_its_end(tmp_pat
     """`arecord ... | cat > x.wav`, or an arecord killed before it closed the file, leaves a 2 GiB placeholder
     for the data size: that is an unknown length, not a truncated copy to be refused."""
     expected = tone(16000, 1.0)
-    whole = tmp_path / "whole.wav"
-    sf.write(whole, expected, 16000, subtype="PCM_16")
-    raw = bytearray(whole.read_bytes())
-    at = raw.index(b"data")
-    raw[at + 4 : at + 8] = struct.pack("<I", placeholder)
-    raw[4:8] = struct.pack("<I", min(placeholder + at, 0xFFFFFFFF))
     streamed = tmp_path / "streamed.wav"
-    streamed.write_bytes(bytes(raw))
+    with_data_size(streamed, expected, placeholder)
     got = np.concatenate([b.samples for b in replay(streamed)])
     assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
 
 
 def test_a_size_under_the_placeholders_that_overruns_is_a_truncated_copy(tmp_path: Path) -> None:
-    whole = tmp_path / "whole.wav"
-    sf.write(whole, tone(16000, 1.0), 16000, subtype="PCM_16")
-    raw = bytearray(whole.read_bytes())
-    at = raw.index(b"data")
-    raw[at + 4 : at + 8] = struct.pack("<I", 0x7FFEFFFF)
     cut = tmp_path / "cut.wav"
-    cut.write_bytes(bytes(raw))
+    with_data_size(cut, tone(16000, 1.0), 0x7FFEFFFF)
     with pytest.raises(AudioFormatError, match="is truncated: the header promises"):
         WavSource(cut, GEO).open()
 
@@ -178,15 +179,10 @@ def test_a_real_2_gib_data_chunk_that_fits_the_file_keeps_its_size(tmp_path: Pat
     """Only a placeholder that runs past the file means "unknown length": a chunk that fits ends where it says."""
     from listener.audio.wav import _check_riff
 
-    whole = tmp_path / "whole.wav"
-    sf.write(whole, tone(16000, 0.1), 16000, subtype="PCM_16")
-    raw = bytearray(whole.read_bytes())
-    at = raw.index(b"data")
-    raw[at + 4 : at + 8] = struct.pack("<I", 0x80000000)
     big = tmp_path / "big.wav"
-    big.write_bytes(bytes(raw[: at + 8]))
-    os.truncate(big, at + 8 + 0x80000000)  # sparse: no disk used
-    assert _check_riff(big, "big.wav") == at + 8 + 0x80000000
+    data_at = with_data_size(big, tone(16000, 0.1), 0x80000000)
+    os.truncate(big, data_at + 0x80000000)  # sparse: no disk used
+    assert _check_riff(big, "big.wav") == data_at + 0x80000000
 
 
 def test_a_rate_above_48k_says_to_resample_down(tmp_path: Path) -> None:

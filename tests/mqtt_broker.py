@@ -170,6 +170,7 @@ class Received:
     topic: str
     payload: bytes
     retain: bool
+    qos: int = 1  # as delivered: the publisher's, at most the recorder's 1
     at: float = field(default_factory=time.monotonic)
 
     def json(self) -> dict[str, object]:
@@ -208,7 +209,7 @@ class Recorder:
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         with self._lock:
-            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos))
 
     def __enter__(self) -> Recorder:
         self.client.connect("127.0.0.1", self.broker.port, keepalive=10)

@@ -75,3 +75,19 @@ def test_the_retained_state_says_dominating_while_the_session_still_runs(broker:
             got = rec.wait_for(lambda ms: any(s["dominating"] for s in json_on(ms, "state")))
     dominating = [s for s in json_on(got, "state") if s["dominating"]]
     assert dominating and dominating[0]["session_id"] == SID
+
+
+def test_metrics_left_out_of_the_spool_go_live_at_qos_0_and_the_rest_as_before(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    # spool_metrics = false (as docs/integrations/mqtt.md and the AsyncAPI file say): metrics are sent
+    # live at QoS 0; events and the summary keep QoS 1 and the spool
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path, spool_metrics=False)
+        with stage:
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            feed(stage, conversation())
+            got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 4 and bool(json_on(ms, "session")))
+    qos = {leaf: {m.qos for m in got if m.topic == f"{BASE}/{leaf}"} for leaf in ("metrics", "event", "session")}
+    assert qos == {"metrics": {0}, "event": {1}, "session": {1}}
+    assert [m["session_s"] for m in json_on(got, "metrics")] == [10.0, 20.0, 30.0, 37.0]

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
-from listener.events import SessionStarted
+from listener.events import Backchannel, Party, SessionEnded, SessionStarted, SpeechSegment
 from listener.outputs.mqtt import MqttStage, payloads
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
-from listener.outputs.mqtt.wallclock import local_day
+from listener.outputs.mqtt.wallclock import ONSETS_KEPT, local_day
 from tests.mqtt_broker import Mosquitto, Received, Recorder
 from tests.mqtt_feed import SID, block, json_on
 
@@ -55,3 +56,42 @@ def test_a_session_counted_on_the_saved_days_clock_moves_to_today_when_ntp_sets_
     assert _sessions_today(got) == 1
     assert [s["sessions_today"] for s in json_on(got, "state")][-2:] != [0, 1]  # never said 0 on the way
     assert 0 not in [s["sessions_today"] for s in json_on(got, "state")]
+
+
+def test_a_long_sessions_end_keeps_the_start_its_session_start_was_published_with(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More onsets than the clock keeps, then NTP steps the clock a minute: session_start, session_end
+    and the summary still give one start (a dashboard joins them on it), the one published first."""
+    base_ms = 1_800_000_000_000  # the wall time of audio time 0
+    clock = {"ms": base_ms + 1000}  # at the end of the first block
+    monkeypatch.setattr(payloads, "now_ms", lambda: clock["ms"])
+    config = parse_config(
+        {
+            "mqtt": broker.mqtt_config(),
+            "service": {"state_dir": str(tmp_path / "state")},
+            "analytics": {"session_min_speech_s": 1.0},
+        }
+    )
+    n_backchannels = ONSETS_KEPT + 16
+    end_s = n_backchannels + 10.0
+    events = [SessionStarted(session_id=SID, onset_s=1.0, decided_s=1.5)]
+    events += [
+        Backchannel(Party.REP, onset_s=t + 0.1, decided_s=t + 0.6, duration_s=0.3) for t in range(2, n_backchannels + 2)
+    ]
+    speech = SpeechSegment(party=Party.CUSTOMER, start_s=1.0, end_s=end_s, decided_s=end_s + 0.2)
+    ended = SessionEnded(session_id=SID, onset_s=1.0, decided_s=end_s + 30.0, end_s=end_s)
+    summary = summarize(SID, Window(1.0, end_s), end_s + 30.0, [speech], events, config.analytics)
+    with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
+        stage.process(block(0.0))
+        for event in events:
+            stage.process(event)
+        clock["ms"] = base_ms + 60_000 + round((end_s + 30.0) * 1000)  # NTP: a minute ahead
+        stage.process(block(end_s + 29.0))
+        for event in (speech, ended, summary):
+            stage.process(event)
+        got = rec.wait_for(lambda ms: bool(json_on(ms, "session")), timeout_s=10)
+    starts = {e["type"]: e["onset_ms"] for e in json_on(got, "event") if e["type"] in ("session_start", "session_end")}
+    (published,) = json_on(got, "session")
+    assert starts == {"session_start": base_ms + 1000, "session_end": base_ms + 1000}
+    assert published["start_ms"] == base_ms + 1000

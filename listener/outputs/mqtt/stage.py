@@ -260,7 +260,7 @@ class MqttStage(Stage):
         elif isinstance(event, DominanceChanged):
             self.tally.dominance(event)
         ts = payloads.now_ms()
-        onset_ms = self.clock.onset_ms(event.onset_s, self.t_s)
+        onset_ms = self._onset_ms(event)
         if isinstance(event, SessionStarted):
             self.clock.session_started(event.session_id, onset_ms)
         message = payloads.event(event, ts, onset_ms, self.tally.session_id(), outcome=outcome)
@@ -272,6 +272,15 @@ class MqttStage(Stage):
             self._next_metrics_s = None
         if isinstance(event, (SessionStarted, SessionEnded, DominanceChanged)):
             self._publish_state(session_started=isinstance(event, SessionStarted))
+
+    def _onset_ms(self, event: Reported) -> int:
+        """A session_end's onset is its session's start, as published then: the few onsets the clock
+        keeps are long gone after a session of minutes, and the clock may have been stepped since."""
+        if isinstance(event, SessionEnded):
+            start_ms = self.clock.published_start_ms(event.session_id)
+            if start_ms is not None:
+                return start_ms
+        return self.clock.onset_ms(event.onset_s, self.t_s)
 
     def _summary(self, summary: SessionSummary) -> None:
         """The analytics publish a summary only for sessions with enough speech.

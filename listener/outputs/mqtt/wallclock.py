@@ -89,6 +89,10 @@ class WallClock:
         while len(self._session_starts) > SESSION_STARTS_KEPT:
             self._session_starts.popitem(last=False)
 
+    def published_start_ms(self, session_id: str) -> int | None:
+        """The start published for ``session_id``, kept for its summary (its session_end says it too)."""
+        return self._session_starts.get(session_id)
+
     def session_start_ms(self, session_id: str) -> int | None:
         """The start published for ``session_id`` (None when forgotten); asked once, by its summary."""
         return self._session_starts.pop(session_id, None)

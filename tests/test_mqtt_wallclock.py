@@ -13,7 +13,7 @@ import pytest
 
 from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
-from listener.events import Backchannel, Party, SessionEnded, SessionStarted, SpeechSegment
+from listener.events import Backchannel, Event, Party, SessionEnded, SessionStarted, SpeechSegment
 from listener.outputs.mqtt import MqttStage, payloads
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
@@ -75,7 +75,7 @@ def test_a_long_sessions_end_keeps_the_start_its_session_start_was_published_wit
     )
     n_backchannels = ONSETS_KEPT + 16
     end_s = n_backchannels + 10.0
-    events = [SessionStarted(session_id=SID, onset_s=1.0, decided_s=1.5)]
+    events: list[Event] = [SessionStarted(session_id=SID, onset_s=1.0, decided_s=1.5)]
     events += [
         Backchannel(Party.REP, onset_s=t + 0.1, decided_s=t + 0.6, duration_s=0.3) for t in range(2, n_backchannels + 2)
     ]
@@ -88,8 +88,8 @@ def test_a_long_sessions_end_keeps_the_start_its_session_start_was_published_wit
             stage.process(event)
         clock["ms"] = base_ms + 60_000 + round((end_s + 30.0) * 1000)  # NTP: a minute ahead
         stage.process(block(end_s + 29.0))
-        for event in (speech, ended, summary):
-            stage.process(event)
+        for last in (speech, ended, summary):
+            stage.process(last)
         got = rec.wait_for(lambda ms: bool(json_on(ms, "session")), timeout_s=10)
     starts = {e["type"]: e["onset_ms"] for e in json_on(got, "event") if e["type"] in ("session_start", "session_end")}
     (published,) = json_on(got, "session")

@@ -75,9 +75,21 @@ def device_id(config: Config) -> str:
     return config.mqtt.device_id or default_device_id()
 
 
+# Each device has its own: with them in, no two devices' hashes would ever agree.
+PER_DEVICE_KEYS: dict[str, tuple[str, ...]] = {
+    "mqtt": ("device_id", "username", "password_file", "cert_file", "key_file"),
+    "parties": ("rep_azimuth_deg", "customer_azimuth_deg"),  # measured per counter by `listener calibrate`
+}
+
+
 def config_hash(config: Config) -> str:
-    """Fingerprint of the effective configuration (12 hex digits), to spot devices set up differently."""
-    canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, separators=(",", ":"), default=str)
+    """Fingerprint of the effective configuration (12 hex digits) less PER_DEVICE_KEYS: devices set up
+    alike share it, so a dashboard spots the one set up differently."""
+    tree = dataclasses.asdict(config)
+    for section, keys in PER_DEVICE_KEYS.items():
+        for key in keys:
+            del tree[section][key]
+    canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"), default=str)
     return _fingerprint(canonical.encode("utf-8"))
 
 

@@ -299,11 +299,12 @@ def test_config_hash_tracks_the_configuration() -> None:
 
 def test_devices_set_up_alike_share_a_config_hash() -> None:
     # each counter has its own id, broker login, client certificate and calibrated directions
-    def device(n: int) -> dict[str, dict[str, object]]:
-        mqtt = {"device_id": f"counter-{n}", "username": f"counter{n}", "password_file": f"/etc/listener/pw{n}"}
+    def device(n: int, **more: object) -> dict[str, object]:
+        mqtt: dict[str, object] = {"device_id": f"counter-{n}", "username": f"counter{n}", "host": "broker.lan"}
+        mqtt |= {"password_file": f"/etc/listener/pw{n}"}
         mqtt |= {"cert_file": f"/etc/listener/c{n}.pem", "key_file": f"/etc/listener/k{n}.pem"}
-        return {"mqtt": mqtt, "parties": {"rep_azimuth_deg": 10.0 * n, "customer_azimuth_deg": 170.0 + n}}
+        parties = {"rep_azimuth_deg": 10.0 * n, "customer_azimuth_deg": 170.0 + n}
+        return {"mqtt": mqtt, "parties": parties, **more}
 
     assert config_hash(parse_config(device(1))) == config_hash(parse_config(device(2)))
-    assert config_hash(parse_config(device(1))) != config_hash(parse_config(device(1) | {"leds": {"enabled": False}}))
-    assert config_hash(parse_config(device(1))) != config_hash(parse_config({**device(1), "mqtt": {"host": "other"}}))
+    assert config_hash(parse_config(device(1))) != config_hash(parse_config(device(1, leds={"enabled": False})))

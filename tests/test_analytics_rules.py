@@ -260,6 +260,23 @@ def test_backchannels_do_not_break_a_story() -> None:
     assert summary.longest_story_s == pytest.approx(20.0)
 
 
+def test_the_old_holders_mm_to_the_new_one_does_not_lengthen_its_floor() -> None:
+    """The customer's "mm" in the rep's first second is a backchannel to the rep (above), so the story
+    it follows ended with the customer's last words, as its response gap says; the same for the rep."""
+    c = run([("customer", 0.0, 10.0), ("rep", 10.5, 20.0), ("customer", 10.8, 11.0), ("customer", 21.0, 30.0)], 60.0)
+    assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(CUST, 10.8)]
+    story = next(f for f in of(c, FloorHeld) if f.by is CUST)
+    assert (story.onset_s, story.end_s, story.duration_s) == (0.0, 10.0, 10.0)
+    assert [g.gap_s for g in of(c, ResponseGap)] == [pytest.approx(0.5)]
+    assert c.sessions[0].longest_story_s == pytest.approx(10.0)
+    rep = run([("rep", 0.0, 10.0), ("customer", 0.2, 0.4), ("customer", 10.5, 30.0), ("rep", 10.8, 11.0)], 80.0)
+    monologue = next(f for f in of(rep, FloorHeld) if f.by is REP)
+    assert (monologue.onset_s, monologue.end_s) == (0.0, 10.0)
+    # a holder who was still talking when the other began: its speech over the start is its own turn
+    over = run([("customer", 0.0, 10.0), ("rep", 9.5, 20.0), ("customer", 10.2, 10.4), ("customer", 21.0, 30.0)], 60.0)
+    assert next(f for f in of(over, FloorHeld) if f.by is CUST).end_s == pytest.approx(10.4)
+
+
 # --- companions ------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from listener.analytics.context import Context, at_least
-from listener.analytics.tracks import Run
+from listener.analytics.tracks import Run, Span
 from listener.events import Event, FloorChange, FloorHeld, Party, ResponseGap
 
 HISTORY = 256  # floor changes remembered for look-backs (rules look back a few seconds)
@@ -65,17 +65,22 @@ class Floor:
         assert run is not None
         previous = self.holder
         if previous is not None:
-            yield self.held(frame, frame, taken=True)
+            yield self.held(frame, frame, taker_onset=run.start)
         yield FloorChange(by=taker, onset_s=self.ctx.s(run.start), decided_s=self.ctx.decided_s(frame))
         if previous is Party.CUSTOMER and taker is Party.REP:
             yield from self._response_gap(run.start, frame)
         self.holder, self.onset = taker, run.start
         self.history.append(Take(frame, taker, run.start))
 
-    def held(self, frame: int, end_cap: int, taken: bool) -> FloorHeld:
-        """The current holder's floor, from its onset to its latest speech (at most ``end_cap``)."""
+    def held(self, frame: int, end_cap: int, taker_onset: int | None = None) -> FloorHeld:
+        """The current holder's floor, from its onset to its latest speech (at most ``end_cap``); taken by
+        a party whose speech began at ``taker_onset``, or released (None)."""
         assert self.holder is not None
-        latest = self.ctx.tracks[self.holder].latest_end()
+        if taker_onset is None:
+            latest = self.ctx.tracks[self.holder].latest_end()
+        else:
+            last = self._turn_end(self.holder, taker_onset, frame)
+            latest = last.end if last is not None else None
         end = max(self.onset, min(end_cap, latest if latest is not None else self.onset))
         s = self.ctx.s
         return FloorHeld(
@@ -84,29 +89,34 @@ class Floor:
             end_s=s(end),
             decided_s=self.ctx.decided_s(frame),
             duration_s=s(end - self.onset),
-            taken=taken,
+            taken=taker_onset is not None,
         )
 
     def release(self, frame: int, end_cap: int) -> Iterator[Event]:
         """Nobody holds the floor any more (the session or the stream ended)."""
         if self.holder is not None:
-            yield self.held(frame, end_cap, taken=False)
+            yield self.held(frame, end_cap)
             self.holder = None
             self.history.append(Take(frame, None, frame))
         self.free_since = frame
 
-    def _response_gap(self, rep_onset: int, frame: int) -> Iterator[Event]:
-        # the customer's last speech before the floor changed, even if it went on over the rep's start;
-        # but when the rep began in the customer's silence, an "mm" after that is listening to the rep,
-        # not the end of the customer's turn
-        customer, short = self.ctx.tracks[Party.CUSTOMER], self.ctx.limits.backchannel_max_frames
-        rep_began_in_silence = customer.covering(rep_onset) is None
-        for span in reversed(customer.spans):
-            if rep_began_in_silence and span.start >= rep_onset and span.length <= short:
+    def _turn_end(self, party: Party, taker_onset: int, before: int) -> Span | None:
+        """``party``'s last speech begun before frame ``before``, even if it went on over the taker's
+        start; but when the taker began in ``party``'s silence, a short sound after that ("mm") is
+        listening to the taker, not ``party``'s turn going on."""
+        track, short = self.ctx.tracks[party], self.ctx.limits.backchannel_max_frames
+        began_in_silence = track.covering(taker_onset) is None
+        for span in reversed(track.spans):
+            if began_in_silence and span.start >= taker_onset and span.length <= short:
                 continue
-            if span.start < frame:
-                gap_s = self.ctx.s(rep_onset - span.end)
-                patient = at_least(gap_s, self.ctx.config.patient_gap_s)
-                onset_s, decided_s = self.ctx.s(rep_onset), self.ctx.decided_s(frame)
-                yield ResponseGap(onset_s=onset_s, decided_s=decided_s, gap_s=gap_s, patient=patient)
-                return
+            if span.start < before:
+                return span
+        return None
+
+    def _response_gap(self, rep_onset: int, frame: int) -> Iterator[Event]:
+        last = self._turn_end(Party.CUSTOMER, rep_onset, frame)
+        if last is not None:
+            gap_s = self.ctx.s(rep_onset - last.end)
+            patient = at_least(gap_s, self.ctx.config.patient_gap_s)
+            onset_s, decided_s = self.ctx.s(rep_onset), self.ctx.decided_s(frame)
+            yield ResponseGap(onset_s=onset_s, decided_s=decided_s, gap_s=gap_s, patient=patient)

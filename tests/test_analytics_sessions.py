@@ -127,6 +127,18 @@ def test_question_wait_and_stacked_questions() -> None:
     assert s.question_wait_median_s == pytest.approx(np.median([3.5, 1.5]))
 
 
+@pytest.mark.parametrize(("first_end_s", "second_s", "stacked"), [(12.0, 15.0, 1), (15.1, 18.1, 1), (15.1, 18.11, 0)])
+def test_a_question_exactly_the_stacking_limit_after_another_is_stacked(
+    first_end_s: float, second_s: float, stacked: int
+) -> None:
+    # 18.1 - 15.1 is 3.0000000000000018 in floats: "within 3.0 s" must not depend on where the questions fell
+    segments = [("customer", 0.0, 10.0), ("rep", 10.5, first_end_s), ("rep", second_s, second_s + 1.0)]
+    extra = [question(10.5, first_end_s), question(second_s, second_s + 1.0)]
+    c = run([*segments, ("customer", second_s + 1.5, 30.0)], 34.0, extra=extra)
+    (s,) = c.sessions
+    assert (s.questions, s.stacked_questions) == (2, stacked)
+
+
 def test_questions_with_the_customer_speaking_between_them_are_not_stacked() -> None:
     segments = [("customer", 0.0, 10.0), ("rep", 10.5, 12.0), ("customer", 12.3, 13.5), ("rep", 14.0, 15.0)]
     c = run([*segments, ("customer", 15.5, 25.0)], 28.0, extra=[question(10.5, 12.0), question(14.0, 15.0)])

@@ -15,6 +15,7 @@ from typing import TypedDict
 
 import numpy as np
 
+from listener.analytics.context import at_least
 from listener.config.schema import AnalyticsConfig
 from listener.events import (
     Backchannel,
@@ -320,7 +321,7 @@ def _questions(events: list[Reported], customer: list[Interval], stacked_s: floa
     stacked = 0
     for first, second in itertools.pairwise(questions):
         between = any(a < second.onset_s and b > first.end_s for a, b in customer)
-        stacked += second.onset_s - first.end_s <= stacked_s and not between
+        stacked += at_least(stacked_s, second.onset_s - first.end_s) and not between  # 'within': 3.0 s counts
     return waits, stacked
 
 

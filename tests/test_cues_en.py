@@ -324,21 +324,24 @@ def _said(detector: CueDetector, party: str, text: str, start_s: float, duration
     return detector.utterance(Party(party), words, decided_s=start_s + duration_s + 0.5)
 
 
-def test_a_customer_utterance_of_exactly_the_floor_time_takes_the_floor() -> None:
+@pytest.mark.parametrize("start_s", [9.0, 15.15])  # 16.15 - 15.15 is 0.9999999999999982 in floats
+def test_a_customer_utterance_of_exactly_the_floor_time_takes_the_floor(start_s: float) -> None:
     detector = CueDetector(LEX, floor_take_s=1.0)
-    _said(detector, "customer", STORY, 0.0, 5.0)
-    _said(detector, "rep", "let me have a look at that for you", 6.0, 2.0)  # the rep's floor
-    _said(detector, "customer", "and the screen flickers", 9.0, 1.0)  # a new floor, a new topic
-    q = question(_said(detector, "rep", "is the charger the original one", 11.0, 1.5))
+    _said(detector, "customer", STORY, start_s - 9.0, 5.0)
+    _said(detector, "rep", "let me have a look at that for you", start_s - 3.0, 2.0)  # the rep's floor
+    _said(detector, "customer", "and the screen flickers", start_s, 1.0)  # a new floor, a new topic
+    q = question(_said(detector, "rep", "is the charger the original one", start_s + 2.0, 1.5))
     assert q is not None and not q.followup  # the charger was the floor before
 
 
-def test_a_rep_utterance_of_the_floor_time_takes_the_floor() -> None:
+@pytest.mark.parametrize("start_s", [3.0, 15.15])
+def test_a_rep_utterance_of_exactly_the_floor_time_takes_the_floor(start_s: float) -> None:
+    # the customer's next words then open a new floor, which the follow-up compares with
     detector = CueDetector(LEX, floor_take_s=1.0)
-    _said(detector, "customer", STORY, 0.0, 2.0)
-    _said(detector, "rep", "okay let me check", 3.0, 1.5)
-    _said(detector, "customer", "the screen flickers too", 5.0, 1.5)
-    q = question(_said(detector, "rep", "is the charger the original one", 7.0, 1.5))
+    _said(detector, "customer", STORY, start_s - 3.0, 2.0)
+    _said(detector, "rep", "okay let me check", start_s, 1.0)
+    _said(detector, "customer", "the screen flickers too", start_s + 1.5, 1.5)
+    q = question(_said(detector, "rep", "is the charger the original one", start_s + 3.5, 1.5))
     assert q is not None and not q.followup
 
 

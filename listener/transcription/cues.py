@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from listener.analytics.context import at_least
 from listener.events import (
     Acknowledgement,
     ActionPlan,
@@ -73,7 +74,7 @@ class CueDetector:
 
     def _customer(self, tokens: list[Token], duration_s: float) -> None:
         self._rep_tail = []
-        if self._floor is not Party.CUSTOMER and duration_s >= self.floor_take_s:
+        if self._floor is not Party.CUSTOMER and at_least(duration_s, self.floor_take_s):
             self._floor = Party.CUSTOMER
             self._customer_floor = set()
             self._rep_turn = set()
@@ -116,7 +117,7 @@ class CueDetector:
         if not self._echoed and (summary or len(self._rep_turn) >= ECHO_MIN_WORDS):
             self._echoed = True
             out.append(Echo(by=rep, onset_s=spoken[0].start_s, decided_s=decided_s, summary=summary))
-        if spoken[-1].end_s - spoken[0].start_s >= self.floor_take_s:
+        if at_least(spoken[-1].end_s - spoken[0].start_s, self.floor_take_s):
             self._floor = rep
         return out
 

@@ -100,6 +100,9 @@ PLANS = [
     "let me just check",
     "next step is to send it off",
     "what we can do is send it off",
+    "i'll be in touch",
+    "i'll be calling you back this afternoon",
+    "i will be ordering the part today",
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question
@@ -111,6 +114,8 @@ NOT_PLANS = [
     "i will never buy this brand again",
     "we'll see",
     "i'll be honest with you",
+    "i'll be right with you",
+    "i'll be happy to look",
 ]
 
 

@@ -54,6 +54,7 @@ OPEN = [
     "excuse me what was the name",
     "ah what model is it",
     "let me see what model is it",
+    "just to check what's your postcode",
     "of course what's your postcode",
     "how hard did you press it",  # a question, not "how hard" the acknowledgement
     "i understand what model is it",  # an acknowledgement, then a question: its auxiliary says so
@@ -99,6 +100,10 @@ NOT_QUESTIONS = [
     "that isn't it",
     "the phone is new",
     "let me check how it works",
+    "let me check what happened",  # a check announced, then what is checked: no auxiliary behind "what"
+    "let me check how long the repair takes",
+    "let me see which one fits",
+    "just to check what you paid",
     "so what i'm hearing is it won't charge",
     "you can do it online",
     "somewhat",

@@ -131,29 +131,30 @@ class CueDetector:
         """(True: open question, False: closed, None: no question; the word it starts at)."""
         skip = {m.start: m.end for m in phrases if m.family == "acknowledgement"}
         claimed = {m.start for m in phrases if m.family in ("summary", "action")}
-        p, after_ack = 0, False
+        p, clause_may_follow = 0, False
         while p < len(norms):
             lead = self.lex.lead_in.longest_at(norms, p)
             if p in skip and (lead is None or skip[p] >= lead.end):
-                p, after_ack = skip[p], True
+                p, clause_may_follow = skip[p], True
             elif lead is not None:
-                p, after_ack = lead.end, False  # "i understand, okay, what happened": the lead-in starts anew
+                # "i understand, okay, what happened": a plain lead-in starts anew; "let me check what ..." does not
+                p, clause_may_follow = lead.end, lead.family == "lead_in_check"
             else:
                 break
         # a summary or plan is no question ("what i will do is ..."), but one may follow it as a
         # lead-in ("let me check: is it under warranty")
         if p < len(norms) and p not in claimed:
             start = self.lex.questions.longest_at(norms, p)
-            if start is not None and after_ack and self._complement(norms, start):
+            if start is not None and clause_may_follow and self._complement(norms, start):
                 start = None
             if start is not None:
                 return (None if start.family == "not_question" else start.family == "open"), p
         return (False, 0) if self._tagged(norms) else (None, len(norms))
 
     def _complement(self, norms: list[str], start: Match) -> bool:
-        """After an acknowledgement, a question word with no auxiliary close behind opens a clause:
-        "i understand what happened", "sorry to hear how long you waited"; "i understand, what model is it"
-        asks (a question word opens an open question, so the words after it decide)."""
+        """After an acknowledgement or a check's lead-in, a question word with no auxiliary close behind
+        opens a clause: "i understand what happened", "let me check how long it takes"; "i understand, what
+        model is it" asks (a question word opens an open question, so the words after it decide)."""
         if start.family != "open" or start.end - start.start != 1:
             return False
         behind = norms[start.end : start.end + COMPLEMENT_AUX_REACH]

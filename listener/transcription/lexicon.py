@@ -155,7 +155,9 @@ class Lexicon:
         self.subjects = self.classes.get("subject", frozenset())
         self.auxiliaries = self.classes.get("aux", frozenset())
         q = _get(data, "questions", dict, where)
-        self.lead_in = PhraseSet([self._pattern("lead_in", p, where) for p in _get(q, "lead_in", list, where)])
+        self.lead_in = PhraseSet(
+            [self._pattern(f, p, where) for f in ("lead_in", "lead_in_check") for p in _get(q, f, list, where)]
+        )
         self.not_before_tag = frozenset(_get(q, "not_before_tag", list, where))
         self.statement_ends = frozenset(_get(q, "statement_ends", list, where))
         families = ("not_question", "closed", "open")

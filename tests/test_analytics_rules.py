@@ -73,10 +73,24 @@ def test_interruption_that_fails_is_decided_first_then_resolved() -> None:
     assert (final.by, final.onset_s, final.decided_s, final.successful) == (REP, 3.0, pytest.approx(4.0), False)
     raw = raw_events([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 12.0)
     decisions = [e for e in raw if isinstance(e, Interruption)]
-    # the outcome: the rep stopped at 4.5 (closed 0.2 s later) without taking the floor
-    assert [(e.decided_s, e.successful) for e in decisions] == [(pytest.approx(4.0), None), (pytest.approx(4.7), False)]  # type: ignore[comparison-overlap]
+    # the outcome: the rep stopped at 4.5 and began nothing by the 2.0 s mark (5.0) that could take the floor
+    assert [(e.decided_s, e.successful) for e in decisions] == [
+        (pytest.approx(4.0), None),
+        (pytest.approx(5.01), False),
+    ]  # type: ignore[comparison-overlap]
     assert not of(c, Backchannel)
     assert all(f.by is CUST for f in of(c, FloorChange))  # the customer kept the floor
+
+
+@pytest.mark.parametrize(("resumes_s", "successful"), [(4.6, True), (5.0, True), (5.01, False)])
+def test_an_interrupter_who_breathes_and_takes_the_floor_by_the_limit_succeeded(
+    resumes_s: float, successful: bool
+) -> None:
+    """The customer yields at 4.5, 1.5 s after the rep's onset; the rep pauses 0.3 s or more (longer than
+    a bridged gap) and takes the floor with the next stretch: it began by the 2.0 s mark, or it did not."""
+    c = run([("customer", 0.0, 4.5), ("rep", 3.0, 4.3), ("rep", resumes_s, 15.0), ("customer", 16.0, 30.0)], 40.0)
+    assert [(i.by, i.onset_s, i.successful) for i in of(c, Interruption)] == [(REP, 3.0, successful)]
+    assert [(f.by, f.onset_s) for f in of(c, FloorChange)] == [(CUST, 0.0), (REP, resumes_s), (CUST, 16.0)]
 
 
 def test_yield_exactly_at_the_limit_succeeds_and_one_frame_later_fails() -> None:

@@ -44,9 +44,10 @@ class Floor:
         """The holder at frame ``f`` as the floors' onsets place it: a floor counts from the stretch that took it."""
         return next((take.holder for take in reversed(self.history) if take.onset <= f), None)
 
-    def taken_at(self, party: Party, onset: int) -> int | None:
-        """The frame at which ``party`` took the floor with the stretch that began at ``onset``, if it did."""
-        return next((k.decided for k in reversed(self.history) if k.holder is party and k.onset == onset), None)
+    def taken_by(self, party: Party, first: int, last: int) -> int | None:
+        """The frame at which ``party`` took the floor with a stretch begun in frames ``[first, last]``, if it did."""
+        takes = (k.decided for k in self.history if k.holder is party and first <= k.onset <= last)
+        return next(takes, None)
 
     def step(self, frame: int) -> Iterator[Event]:
         ready = [(run.start, p) for p in Party if p is not self.holder and (run := self._ready(p)) is not None]

@@ -14,7 +14,7 @@ that much earlier on the frame clock: X heard speaking up to there counts
 there gets the model's guess. Either way it is still decided at onset +
 ``interruption_min_s`` of audio. The outcome (Y's speech ends within
 ``interruption_yield_s`` of X's onset, Y not speaking again before X takes
-the floor with this stretch) is usually known then too; otherwise a first
+the floor with speech begun by then) is usually known then too; otherwise a first
 Interruption carries ``successful=None`` and a second one, same onset, the
 outcome. With the turn model, a confident ``1 - p_backchannel`` decides it
 earlier.
@@ -128,21 +128,23 @@ class Interruptions:
         return bid.decided
 
     def _outcome(self, bid: _Bid) -> bool | None:
-        """Successful: the holder's speech ended within the yield limit, and the interrupter took the floor.
+        """Successful: the holder's speech ended within the yield limit, and the interrupter took the floor
+        with speech begun by then: the stretch that interrupted, or one after a breath ("I- no, listen").
 
         All of the holder's speech until the floor changed hands counts, not only the stretch it was in:
         a holder who breathes and talks on over the interrupter has not fallen silent.
         """
         limit = bid.onset + self.ctx.limits.interruption_yield_frames
-        holder = self.ctx.tracks[bid.by.other]
-        taken = self.floor.taken_at(bid.by, bid.onset)
+        holder, interrupter = self.ctx.tracks[bid.by.other], self.ctx.tracks[bid.by]
+        taken = self.floor.taken_by(bid.by, bid.onset, limit)
         if taken is not None:
             return holder.spoke_within(limit, taken) is not True
         latest = holder.latest_end()
         if latest is not None and latest > limit:
             return False
-        if not isinstance(self.ctx.tracks[bid.by].span_starting(bid.onset), Run):
-            return False  # the interrupter stopped without taking the floor
+        run = interrupter.run
+        if (run is None or run.start > limit) and interrupter.now > limit:
+            return False  # the interrupter stopped, and began nothing by the limit that could take the floor
         return None
 
     def _event(self, bid: _Bid, frame: int, outcome: bool | None) -> Interruption:

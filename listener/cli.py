@@ -20,7 +20,7 @@ from listener.analytics.report import AudioInfo, ReportCollector
 from listener.analytics.summary import totals_of, whole_recording
 from listener.audio.wav import WavSource
 from listener.config import INSTALLED_CONFIG, Config, geometry, load_config
-from listener.errors import ListenerError, shown_path
+from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.events import Party, SessionSummary, rep_share_of
 from listener.pipeline import Pipeline
 from listener.service.build import analysis_stages
@@ -60,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as exc:
         if stdout.error is not exc:
+            if isinstance(exc, PermissionError) and exc.filename is not None:
+                # met where no check looked first (those name the setting too): still one line, with the fix
+                reason = os_reason_and_fix(exc, DENIED_FIX, {errno.EACCES: DENIED_FIX})
+                print(f"listener: {shown_path(exc.filename)} {reason}", file=sys.stderr)
+                return 2
             raise
         # `listener analyze x.wav --json > report.json` on a full SD card: one line, not a traceback
         _discard_stdout(stdout.stream)

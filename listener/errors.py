@@ -13,7 +13,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 # what to do about the OS errors a path given on the command line meets; others get the caller's own advice
@@ -95,6 +96,24 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     raw = os.fsencode(path)
     text = raw.decode(sys.getfilesystemencoding(), "backslashreplace")
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+# a folder on the way that this user may not enter: typically the service's own (StateDirectoryMode=0750)
+SERVICE_FILES_HINT = (
+    "the service's files are the listener user's: run the command as that user (`sudo -u listener listener ...`)"
+)
+NOT_ENTERED_FIX = f"check the permissions of the folders above it; {SERVICE_FILES_HINT}"
+DENIED_FIX = f"check the permissions of the file and of the folders above it; {SERVICE_FILES_HINT}"
+
+
+def looked_at(test: Callable[[Path], bool], path: Path, error: Callable[[str], ListenerError], what: str) -> bool:
+    """``test(path)`` (``Path.is_file`` and the like), with the OS error it raises when a folder on the
+    way may not be entered made ``error``: "``what`` ``path`` cannot be looked at (reason): fix"."""
+    try:
+        return test(path)
+    except OSError as exc:
+        reason = os_reason_and_fix(exc, NOT_ENTERED_FIX, {errno.EACCES: NOT_ENTERED_FIX})
+        raise error(f"{what} {shown_path(path)} cannot be looked at {reason}") from exc
 
 
 def os_reason_and_fix(exc: OSError, otherwise: str, fixes: Mapping[int, str] | None = None) -> str:

@@ -89,6 +89,53 @@ def test_a_plot_in_a_folder_that_may_not_be_entered_is_refused_before_the_analys
     assert result.stdout == ""
 
 
+SERVICE_FILES = {  # configured files behind a folder this account may not enter (the service's: mode 0750)
+    "asr": ("[asr]\nenabled = true\n[service]\nstate_dir = '{locked}/state'\n", "the vosk model file"),
+    "turn model": ("[turn_model]\npath = '{locked}/turn.onnx'\n", "turn model"),
+    "tls": (
+        "[mqtt]\nenabled = true\ntls = true\ncert_file = '{locked}/c.pem'\nkey_file = '{locked}/k.pem'\n",
+        "mqtt.cert_file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SERVICE_FILES)
+def test_a_configured_file_behind_a_folder_that_may_not_be_entered_is_one_line(
+    case: str, locked: Path, tmp_path: Path
+) -> None:
+    text, named = SERVICE_FILES[case]
+    config = tmp_path / "listener.toml"
+    config.write_text(text.format(locked=locked) + f"[service]\nstate_dir = '{tmp_path}/state'\n" * (case != "asr"))
+    result = _as_installer("run", "--fast", "--input", str(SAMPLE), "--config", str(config))
+    line = _one_line(result, named, "cannot be looked at (Permission denied)", "sudo -u listener listener")
+    assert str(locked) in line
+    report = _as_installer("doctor", "--config", str(config)).stdout
+    failed = [row for row in report.splitlines() if row.startswith("FAIL") and named in row]
+    assert len(failed) == 1 and "cannot be looked at (Permission denied); fix: check the permissions" in failed[0]
+
+
+def test_a_state_dir_that_may_not_be_entered_is_named_by_doctor(locked: Path, tmp_path: Path) -> None:
+    config = tmp_path / "listener.toml"
+    config.write_text(f"[service]\nstate_dir = '{locked}/state'\n")
+    report = _as_installer("doctor", "--config", str(config)).stdout
+    (disk,) = [row for row in report.splitlines() if row.split()[1:2] == ["disk"]]
+    assert disk.startswith("FAIL") and f"{locked}/state cannot be looked at (Permission denied)" in disk
+    assert "sudo -u listener listener doctor" in disk
+
+
+def test_a_permission_no_check_foresaw_is_still_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def denied(args: object) -> int:
+        raise PermissionError(13, "Permission denied", "/var/lib/listener/somewhere")
+
+    monkeypatch.setattr(cli, "cmd_analyze", denied)
+    assert cli.main(["analyze", str(SAMPLE)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("listener: /var/lib/listener/somewhere (Permission denied): "), err
+    assert "sudo -u listener listener" in err
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from listener.config import geometry, parse_config
+from listener.config import SHIPPED_TURN_MODEL_FRAME_MS, geometry, parse_config
 from listener.errors import ConfigError, ModelError
 from listener.service import doctor
 from listener.service.build import analysis_stages
 from listener.spatial.decide import ActivityDecider
 from listener.turns import activity_stage
+from listener.turns.features import FRAMES_PER_STEP
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import FIX, load_spec, shipped_model_path, sidecar_path
 from tests.doctor_config import config as doctor_config
@@ -182,8 +183,14 @@ def test_cli_exits_2_on_a_sidecar_with_a_nan_hop(tmp_path: Path, dialogue_4ch: t
 
 
 def test_a_frame_length_the_model_was_not_trained_on_is_refused_naming_the_key() -> None:
-    """At frame_ms = 20 the shipped model would be fed 40 ms steps: its dynamics and look-ahead would be off by two."""
-    cfg = parse_config({"activity": {"frame_ms": 20}})
+    """At frame_ms = 20 the shipped model would be fed 40 ms steps: its dynamics and look-ahead would be off by two.
+    The configuration refuses it for the shipped model (so check-config does), the stage for any model."""
+    with pytest.raises(ConfigError) as info:
+        parse_config({"activity": {"frame_ms": 20}})
+    assert info.value.path == "activity.frame_ms" and "frame_ms = 10" in str(info.value)
+    spec = load_spec(shipped_model_path())
+    assert spec.hop_s == pytest.approx(FRAMES_PER_STEP * SHIPPED_TURN_MODEL_FRAME_MS / 1000)
+    cfg = parse_config({"activity": {"frame_ms": 20}, "turn_model": {"path": str(shipped_model_path())}})
     with pytest.raises(ConfigError) as info:
         OnnxTurnModel(cfg)
     assert info.value.path == "activity.frame_ms" and "frame_ms = 10" in str(info.value)

@@ -38,6 +38,9 @@ def load_config(path: Path | None) -> Config:
     return parse_config(data)
 
 
+SHIPPED_TURN_MODEL_FRAME_MS = 10  # its sidecar's input.hop_s is two of these (tests/test_turns_errors.py)
+
+
 def parse_config(data: dict[str, object]) -> Config:
     _reject_secrets(data)
     config = build(Config, data, "")
@@ -114,6 +117,14 @@ def _check(config: Config) -> None:
     act = config.activity
     if act.high_hz <= act.low_hz:
         raise ConfigError("activity.high_hz", act.high_hz, f"must be above activity.low_hz ({act.low_hz})")
+    if config.turn_model.enabled and not config.turn_model.path and act.frame_ms != SHIPPED_TURN_MODEL_FRAME_MS:
+        # the rule the turn stage applies to any model's sidecar when it starts, for the shipped one now
+        raise ConfigError(
+            "activity.frame_ms",
+            act.frame_ms,
+            f"the shipped turn model was trained on {SHIPPED_TURN_MODEL_FRAME_MS} ms frames: set [activity] "
+            f"frame_ms = {SHIPPED_TURN_MODEL_FRAME_MS}, or [turn_model] enabled = false to use this frame length",
+        )
     _check_mqtt(config)
     check_pins(config.leds, arr.preset, preset.reserved_pins if preset is not None else {})
     check_state_dir(config.service.state_dir)

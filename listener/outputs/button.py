@@ -23,6 +23,7 @@ from gpiozero.pins import Factory
 from listener.audio.base import AudioSource
 from listener.config import INSTALLED_CONFIG
 from listener.config.schema import LedsConfig
+from listener.errors import OutputFileError, looked_at
 from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, Event, RecalibrateRequested
 from listener.outputs.gpio import open_device, pin_factory
 
@@ -49,8 +50,9 @@ class PrivacyButton:
     def open(self) -> None:
         if self._button is not None:
             return
-        if self._remember is not None and self._remember.exists():
-            log.info("privacy button: still paused from before the restart (%s)", self._remember)
+        remember = self._remember
+        if remember is not None and looked_at(Path.exists, remember, OutputFileError, "the pause file"):
+            log.info("privacy button: still paused from before the restart (%s)", remember)
             self._paused = True
         c = self.config
         factory = self._factory or pin_factory()

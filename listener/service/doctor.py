@@ -26,7 +26,7 @@ from listener.audio.levels import DEAD_DBFS, dead_channels, rms_dbfs
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
-from listener.errors import ListenerError
+from listener.errors import NOT_ENTERED_FIX, ListenerError
 
 if TYPE_CHECKING:
     from listener.audio.devices import InputDevice
@@ -65,6 +65,17 @@ def fail(name: str, detail: str, fix: str) -> Check:
 
 def warn(name: str, detail: str, fix: str) -> Check:
     return Check(name, "warn", detail, fix)
+
+
+def failed_with(name: str, exc: ListenerError, usual_fix: str) -> Check:
+    """FAIL with the message of the error the listener itself raised, its fix apart: the usual one, the
+    advice for a folder this user may not enter, or (neither) the advice after the message's first colon."""
+    text = str(exc)
+    for fix in (usual_fix, NOT_ENTERED_FIX):
+        if fix in text:
+            return fail(name, text.replace(fix, "").rstrip("; .:"), fix)
+    detail, _, own_fix = text.partition(": ")
+    return fail(name, detail, own_fix or usual_fix)
 
 
 def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Check]:
@@ -253,7 +264,7 @@ def check_turn_model(config: Config) -> Check:
     try:
         model = OnnxTurnModel(config)
     except ListenerError as exc:
-        return fail("turn model", str(exc).replace(FIX, "").rstrip("; .:"), FIX)
+        return failed_with("turn model", exc, FIX)
     return Check("turn model", "ok", f"{model.spec.path} loads and runs (version {model.spec.version})")
 
 
@@ -265,7 +276,11 @@ def check_asr_model(config: Config, config_file: Path | None = None) -> Check:
     from listener.transcription.recognizer import LOAD_FIX, load_model
 
     path = model_path(config)
-    if not is_model_dir(path):
+    try:
+        present = is_model_dir(path)
+    except ListenerError as exc:
+        return failed_with("asr model", exc, missing_model_hint(path, config, config_file))
+    if not present:
         return fail("asr model", f"no vosk model in {path}", missing_model_hint(path, config, config_file))
     try:
         with no_stderr():  # Kaldi prints its ERROR lines whatever vosk's log level; the FAIL line says it

@@ -42,7 +42,15 @@ def check_state_dir(config: Config) -> Check:
         "run doctor as the service user (`sudo -u listener listener doctor ...`) or fix the owner "
         f"(`chown listener: {state}`), or set [service] state_dir"
     )
-    existing = next((p for p in (state, *state.parents) if p.exists()), Path("/"))
+    try:
+        existing = next((p for p in (state, *state.parents) if p.exists()), Path("/"))
+        return _check_in(config, state, existing, as_user)
+    except OSError as exc:  # a folder on the way this user may not enter: even looking fails
+        return fail("disk", f"{state} cannot be looked at ({exc.strerror or exc})", as_user)
+
+
+def _check_in(config: Config, state: Path, existing: Path, as_user: str) -> Check:
+    """The disk check of ``state``, whose nearest existing folder (itself, or one above) is ``existing``."""
     misplaced = _place_check(state, existing)
     if misplaced:
         return misplaced

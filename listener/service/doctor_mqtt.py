@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from listener.config import Config
-from listener.errors import ListenerError
+from listener.errors import NOT_ENTERED_FIX, ListenerError
 from listener.service.doctor import MQTT_TIMEOUT_S, Check, fail, warn
 
 if TYPE_CHECKING:
@@ -56,7 +56,10 @@ def check_mqtt(config: Config) -> Check:
         topic = probe_topic(config)
         probe = mqtt_probe(config, topic)
     except ListenerError as exc:
-        return fail("mqtt", f"broker {where}: {exc}", "fix the [mqtt] keys it names")
+        text = str(exc)
+        if NOT_ENTERED_FIX in text:  # the file is there, maybe, but this account may not look
+            return fail("mqtt", f"broker {where}: {text.replace(NOT_ENTERED_FIX, '').rstrip('; .:')}", NOT_ENTERED_FIX)
+        return fail("mqtt", f"broker {where}: {text}", "fix the [mqtt] keys it names")
     except OSError as exc:  # refused, unreachable, TLS handshake or certificate: the service's own advice
         return _clock_check(where, exc) or fail(
             "mqtt", f"broker {where} unreachable: {exc}", connect_fail_hint(cfg, exc)

@@ -24,7 +24,10 @@ def config_file(given: Path | None) -> Path | None:
     """``--config``, else the installed configuration where there is one; None: the built-in defaults."""
     if given is not None:
         return given
-    return INSTALLED_CONFIG if INSTALLED_CONFIG.exists() else None
+    try:
+        return INSTALLED_CONFIG if INSTALLED_CONFIG.exists() else None
+    except OSError:  # /etc/listener may not be entered: reading it says so, with the fix
+        return INSTALLED_CONFIG
 
 
 def report(config: Config, path: Path | None, as_json: bool) -> int:

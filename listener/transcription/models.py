@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from listener.config import Config
-from listener.errors import ModelError, ModelFileError
+from listener.errors import ModelError, ModelFileError, looked_at
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _fetch_command(key: str, config_file: Path | None, folder: Path) -> str:
 
 
 def is_model_dir(path: Path) -> bool:
-    return (path / "am" / "final.mdl").is_file()
+    return looked_at(Path.is_file, path / "am" / "final.mdl", ModelFileError, "the vosk model file")
 
 
 def broken_model_hint(path: Path, config: Config, config_file: Path | None = None) -> str:

@@ -23,7 +23,7 @@ from typing import Any, TypeGuard
 
 from listener.config import Config
 from listener.config.schema import ActivityConfig
-from listener.errors import ModelError, ModelFileError, ModelMissingError
+from listener.errors import ModelError, ModelFileError, ModelMissingError, looked_at
 from listener.turns.derive import CONTINUE_WINDOW_S, RESUME_WITHIN_S
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 
@@ -91,7 +91,9 @@ def sidecar_path(path: Path) -> Path:
 
 def load_spec(path: Path) -> ModelSpec:
     """Read and check the sidecar of ``path``; ModelError (naming the file and the fix) otherwise."""
-    if not path.is_file():
+    if not looked_at(Path.is_file, path, ModelFileError, "turn model"):
+        if path.is_dir():
+            raise ModelFileError(f"turn model {path} is a folder: set [turn_model] path to its .onnx file, or to ''")
         raise ModelMissingError(f"turn model {path} not found: {FIX}")
     side = sidecar_path(path)
     try:

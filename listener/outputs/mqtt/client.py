@@ -33,7 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config.schema import MqttConfig
-from listener.errors import OutputFileError
+from listener.errors import OutputFileError, looked_at
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.connecting import ConnectAttemptError, GuardedClient, attempt_failed_warning
 
@@ -77,7 +77,7 @@ def check_tls_files(config: MqttConfig) -> None:
     """OutputFileError naming the first configured TLS file that is not there."""
     for key in ("ca_file", "cert_file", "key_file"):
         path = getattr(config, key)
-        if path and not Path(path).is_file():
+        if path and not looked_at(Path.is_file, Path(path), OutputFileError, f"mqtt.{key}"):
             raise OutputFileError(f"mqtt.{key} {path} does not exist: point it at a PEM file, or set it to ''")
 
 

@@ -11,6 +11,8 @@ import pwd
 import sqlite3
 from pathlib import Path
 
+from listener.errors import NOT_ENTERED_FIX
+
 # sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
 # READONLY is what a root-owned spool opened by the service user gives at the first write
 _ACCESS_CODES = frozenset({3, 8, 14, 23})  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_AUTH
@@ -41,6 +43,13 @@ def folder_problem(path: Path) -> str:
 
 def access_problem(path: Path) -> str:
     """Why this process may not write the spool ``path``, and the command that fixes it."""
+    try:
+        return _access_problem(path)
+    except OSError as exc:  # a folder on the way this user may not enter: even looking fails
+        return f"{path} cannot be looked at ({exc.strerror or exc}): {NOT_ENTERED_FIX}"
+
+
+def _access_problem(path: Path) -> str:
     if path.is_dir():
         return f"{folder_problem(path)}: {FOLDER_FIX}"
     folder = path.parent

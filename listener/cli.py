@@ -302,13 +302,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         pipe.run(source)
     whole = whole_recording(collector.segments, collector.events, collector.end_s, config.analytics)
     report = collector.report(info, totals_of(whole, collector.events) | (cues[0].report_metrics() if cues else {}))
-    # the measurements first: a figure that cannot be written must not take them with it
-    if args.json:
-        json.dump(report, sys.stdout)
-        sys.stdout.write("\n")
-    else:
-        _print_summary(collector, whole)
-    sys.stdout.flush()
+    # the measurements first: a figure that cannot be written must not take them with it; and a
+    # reader gone (`| head`) ends the printing, not the figure (main() reads the closed pipe afterwards)
+    with contextlib.suppress(BrokenPipeError):
+        if args.json:
+            json.dump(report, sys.stdout)
+            sys.stdout.write("\n")
+        else:
+            _print_summary(collector, whole)
+        sys.stdout.flush()
     if args.plot is not None:
         from listener.analytics.plot import plot_conversation
 

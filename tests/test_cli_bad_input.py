@@ -261,6 +261,27 @@ def test_a_view_whose_reader_went_away_ends_quietly() -> None:
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr  # rich's own answer was exit 1
 
 
+def test_a_reader_gone_ends_the_printing_not_the_work_after_it(tmp_path: Path) -> None:
+    """`| head -1` leaves before the command's last lines: the figure and the calibration still get written."""
+    cfg = tmp_path / "listener.toml"
+    cfg.write_text(CONFIG.replace("0.0\n", "30.0\n", 1))
+    figure = tmp_path / "conversation.png"
+    commands = [
+        ["analyze", str(SAMPLE), "--json", "--plot", str(figure)],
+        ["calibrate", "--input", str(SAMPLE), "--write", "--config", str(cfg)],
+    ]
+    for args in commands:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # gone before the first line
+        try:
+            result = _listener(*args, stdout=write_end)
+        finally:
+            os.close(write_end)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert figure.stat().st_size > 0
+    assert "rep_azimuth_deg = 30.0" not in cfg.read_text()  # stored: the sample's rep is near 0 deg
+
+
 def _stdout_closed(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "listener", *args],

@@ -11,6 +11,8 @@ LOW_CONFIDENCE unless ``--force`` says so.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,15 +51,10 @@ def calibrate(
     if wav is None and not MIN_SPEECH_S <= listen_s <= MAX_LIVE_S:
         raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_SPEECH_S:g} and {MAX_LIVE_S:g} s")
     result = estimate(collect_votes(config, _events(config, wav, listen_s)), config)
-    print(f"rep        {result.rep_azimuth_deg:5.1f} deg")
-    print(f"customer   {result.customer_azimuth_deg:5.1f} deg ({result.customer_from})")
-    print(
-        f"confidence {result.confidence:.2f} ({result.speech_s:.1f} s of speech, "
-        f"{100 * result.rep_share:.0f} % of it from the rep's direction)"
-    )
     placed = _placement_warning(config, result)
-    if placed:
-        print(placed)
+    # a reader gone (`| head`) ends the printing, not the --write: the CLI reads the closed pipe afterwards
+    with contextlib.suppress(BrokenPipeError):
+        _print_result(result, placed)
     refusal = _refusal(config, result, force)
     if config_path is None or not write:
         if refusal:
@@ -69,6 +66,18 @@ def calibrate(
     write_parties(config_path, result.rep_azimuth_deg, result.customer_azimuth_deg)
     print(f"written to [parties] in {config_path}; restart the service: sudo systemctl restart listener")
     return 0
+
+
+def _print_result(result: Calibration, placed: str) -> None:
+    print(f"rep        {result.rep_azimuth_deg:5.1f} deg")
+    print(f"customer   {result.customer_azimuth_deg:5.1f} deg ({result.customer_from})")
+    print(
+        f"confidence {result.confidence:.2f} ({result.speech_s:.1f} s of speech, "
+        f"{100 * result.rep_share:.0f} % of it from the rep's direction)"
+    )
+    if placed:
+        print(placed)
+    sys.stdout.flush()
 
 
 def _refusal(config: Config, result: Calibration, force: bool) -> str:

@@ -89,6 +89,16 @@ def test_a_plot_in_a_folder_that_may_not_be_entered_is_refused_before_the_analys
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("command", [["analyze"], ["calibrate", "--input"], ["run", "--fast", "--input"]])
+def test_a_pipe_given_as_the_recording_is_one_line_not_a_wait(command: list[str], tmp_path: Path) -> None:
+    fifo = tmp_path / "recording.wav"
+    os.mkfifo(fifo)  # nobody writes to it: opening it would wait for ever
+    result = subprocess.run(
+        [sys.executable, "-m", "listener", *command, str(fifo)], capture_output=True, text=True, timeout=60, env=ENV
+    )
+    _one_line(result, "recording.wav is a pipe, not a file: save the recording to a .wav file")
+
+
 SERVICE_FILES = {  # configured files behind a folder this account may not enter (the service's: mode 0750)
     "asr": ("[asr]\nenabled = true\n[service]\nstate_dir = '{locked}/state'\n", "the vosk model file"),
     "turn model": ("[turn_model]\npath = '{locked}/turn.onnx'\n", "turn model"),

@@ -233,14 +233,16 @@ def open_wav(path: Path) -> sf.SoundFile:
 
 def _check_is_file(path: Path, shown: str) -> None:
     try:
-        is_dir = stat.S_ISDIR(path.stat().st_mode)
+        mode = path.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):
         raise AudioFileMissingError(f"audio file {shown} does not exist: check the path") from None
     except OSError as exc:  # a folder on the way we may not enter, a name too long: said, not a traceback
         reason_and_fix = os_reason_and_fix(exc, "check the path")
         raise AudioInputError(f"audio file {shown} cannot be opened {reason_and_fix}") from None
-    if is_dir:
+    if stat.S_ISDIR(mode):
         raise AudioInputError(f"{shown} is a folder: pass a .wav file")
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):  # read as it streams by, a WAV's header cannot be checked
+        raise AudioInputError(f"{shown} is a pipe, not a file: save the recording to a .wav file and pass that")
 
 
 def _check_rate(shown: str, rate: int) -> None:

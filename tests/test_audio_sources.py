@@ -175,6 +175,32 @@ def test_a_size_under_the_placeholders_that_overruns_is_a_truncated_copy(tmp_pat
         WavSource(cut, GEO).open()
 
 
+def test_audio_past_the_headers_size_is_refused_not_cut(tmp_path: Path) -> None:
+    """A copy taken while recording: the header's size covers the first bytes, the rest follows unsaid."""
+    early = tmp_path / "early.wav"
+    with_data_size(early, tone(16000, 1.0), 100)
+    with pytest.raises(AudioFormatError, match=r"ends the audio at byte .*, but 12[0-9]{4} more bytes follow"):
+        WavSource(early, GEO).open()
+    unsized = tmp_path / "unsized.wav"  # the size never filled in: 0
+    with_data_size(unsized, tone(16000, 1.0), 0)
+    with pytest.raises(AudioFormatError, match="sox --ignore-length"):
+        WavSource(unsized, GEO).open()
+
+
+def test_chunks_after_the_audio_and_a_stray_tail_are_no_audio_left_out(tmp_path: Path) -> None:
+    expected = tone(16000, 1.0)
+    tagged = tmp_path / "tagged.wav"
+    sf.write(tagged, expected, 16000, subtype="PCM_16")
+    raw = tagged.read_bytes()
+    info = b"LIST" + struct.pack("<I", 4000) + b"INFO" + bytes(3996)  # metadata after the data chunk
+    tagged.write_bytes(raw[:4] + struct.pack("<I", len(raw) - 8 + len(info)) + raw[8:] + info)
+    tail = tmp_path / "tail.wav"
+    tail.write_bytes(raw + bytes(1000))  # less than a footer's worth of padding
+    for path in (tagged, tail):
+        got = np.concatenate([b.samples for b in replay(path)])
+        assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
+
+
 def test_a_real_2_gib_data_chunk_that_fits_the_file_keeps_its_size(tmp_path: Path) -> None:
     """Only a placeholder that runs past the file means "unknown length": a chunk that fits ends where it says."""
     from listener.audio.wav import _check_riff

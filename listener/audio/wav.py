@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # writes to a pipe, or is killed before it goes back to fill in the size, leaves 0xFFFFFFFF, or
 # arecord's 0x80000000 (older builds 0x7FFFFF00); 2 GiB would be 4.6 hours of 4-channel 16 kHz audio
 UNKNOWN_DATA_SIZE_FROM_BYTES = 0x7FFF0000
+UNACCOUNTED_BYTES_MAX = 1024  # more after the data chunk than a stray pad or footer: audio the header left out
 
 
 class WavSource(AudioSource):
@@ -206,7 +207,7 @@ def open_wav(path: Path) -> sf.SoundFile:
     """Open ``path`` for reading, turning every failure into one clear error."""
     shown = shown_path(path)
     _check_is_file(path, shown)
-    data_end = _check_riff(path, shown)
+    _check_riff(path, shown)
     try:
         # the name as bytes: soundfile encodes a str strictly, and a name that is not UTF-8 holds surrogates
         f = sf.SoundFile(os.fsencode(path))
@@ -217,11 +218,6 @@ def open_wav(path: Path) -> sf.SoundFile:
         ) from None
     if f.frames == 0:
         f.close()
-        if data_end and path.stat().st_size > data_end + 1024:  # a writer that never came back to fill in the size
-            raise AudioFormatError(
-                f"{shown}: its WAV header says 0 samples, but audio follows it (a recording that was not "
-                "closed properly); repair the header, e.g. `sox --ignore-length in.wav out.wav`"
-            )
         raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
     try:
         _check_rate(shown, int(f.samplerate))
@@ -260,7 +256,8 @@ def _check_rate(shown: str, rate: int) -> None:
 
 
 def _check_riff(path: Path, shown: str) -> int:
-    """Reject files that are not WAV, or whose data chunk was cut short; returns where the data ends."""
+    """Reject files that are not WAV, whose data chunk was cut short, or whose audio runs past its header's
+    size; returns where the data ends (0: at the end of the file)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(12)
@@ -270,6 +267,7 @@ def _check_riff(path: Path, shown: str) -> int:
                 raise AudioFormatError(f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV")
             size = path.stat().st_size
             declared = _data_chunk_end(fh, head[:4] == b"RF64", size)
+            unaccounted = _unaccounted_bytes(fh, declared, size) if declared else 0
     except OSError as exc:
         raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
     if declared is None:
@@ -279,7 +277,26 @@ def _check_riff(path: Path, shown: str) -> int:
             f"{shown} is truncated: the header promises {declared} bytes, the file has {size}; "
             "copy it again or repair the header (e.g. `sox --ignore-length in.wav out.wav`)"
         )
+    if unaccounted > UNACCOUNTED_BYTES_MAX:  # read as the header says, the rest would be left out unsaid
+        raise AudioFormatError(
+            f"{shown}: its WAV header ends the audio at byte {declared}, but {unaccounted} more bytes follow "
+            "(a recording copied while it was made, or not closed properly): "
+            "repair the header, e.g. `sox --ignore-length in.wav out.wav`"
+        )
     return declared
+
+
+def _unaccounted_bytes(fh: BinaryIO, data_end: int, file_size: int) -> int:
+    """Bytes after the data chunk that no chunk holds (a LIST or id3 chunk after the audio is fine)."""
+    at = data_end + (data_end & 1)
+    while at + 8 <= file_size:
+        fh.seek(at)
+        header = fh.read(8)
+        chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+        if not (chunk_id.isascii() and chunk_id.decode("ascii").isprintable()) or at + 8 + size > file_size:
+            break
+        at += 8 + size + (size & 1)
+    return max(0, file_size - at)
 
 
 def _data_chunk_end(fh: BinaryIO, rf64: bool, file_size: int) -> int | None:

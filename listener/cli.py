@@ -30,6 +30,8 @@ from listener.transcription.summary import CueTally
 
 log = logging.getLogger("listener")
 
+LISTEN_S = 10.0  # calibrate's live listening by default
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     stdout = _Stdout(sys.stdout)
@@ -174,12 +176,15 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
 
     p = sub.add_parser("run", help="run the service: live from the array, or fed from a file")
     p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
-    p.add_argument("--input", type=Path, help="feed this WAV through the service pipeline instead of the mic")
+    source = p.add_mutually_exclusive_group()  # one answer to "where does the audio come from"
+    source.add_argument("--input", type=Path, help="feed this WAV through the service pipeline instead of the mic")
     p.add_argument("--fast", action="store_true", help="with --input: as fast as possible, not in real time")
     p.add_argument("--led-trace", action="store_true", help="print one JSON line per LED change")
     p.add_argument("--view", action="store_true", help="show the LEDs and live figures in the terminal")
-    p.add_argument("--demo-fallback", action="store_true", help="with no mic array attached, replay the bundled sample")
-    p.add_argument(
+    source.add_argument(
+        "--demo-fallback", action="store_true", help="with no mic array attached, replay the bundled sample"
+    )
+    source.add_argument(
         "--wait-for-array", action="store_true", help="with no mic array attached, wait for it (the service's choice)"
     )
     p.set_defaults(func=cmd_run)
@@ -200,8 +205,9 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
 
     p = sub.add_parser("calibrate", help="learn the rep's and the customer's directions while the rep talks")
     p.add_argument("--config", type=Path, help="TOML configuration; --write stores the azimuths in it")
-    p.add_argument("--input", type=Path, help="learn from this multi-channel WAV instead of the live array")
-    p.add_argument("--seconds", type=float, default=10.0, help="live: how long to listen (default 10)")
+    heard = p.add_mutually_exclusive_group()
+    heard.add_argument("--input", type=Path, help="learn from this multi-channel WAV instead of the live array")
+    heard.add_argument("--seconds", type=float, help=f"live: how long to listen (default {LISTEN_S:g})")
     p.add_argument("--write", action="store_true", help="write the azimuths into the [parties] table of --config")
     p.add_argument("--force", action="store_true", help="with --write: write even when the confidence is low")
     p.set_defaults(func=cmd_calibrate)
@@ -214,8 +220,9 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     models = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)
     p = models.add_parser("fetch", help="download, verify (pinned SHA-256) and unpack an official vosk model")
     p.add_argument("model", choices=["en-small"], help="en-small: vosk-model-small-en-us-0.15 (41 MB)")
-    p.add_argument("--config", type=Path, help="TOML configuration; models go to <service.state_dir>/models")
-    p.add_argument("--dir", type=Path, help="unpack into this folder instead")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--config", type=Path, help="TOML configuration; models go to <service.state_dir>/models")
+    where.add_argument("--dir", type=Path, help="unpack into this folder instead")
     p.set_defaults(func=cmd_models_fetch)
 
 
@@ -235,7 +242,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from listener.service.calibrate import calibrate
 
-    return calibrate(_config(args.config), args.config, args.input, args.seconds, args.write, args.force)
+    seconds = LISTEN_S if args.seconds is None else args.seconds
+    return calibrate(_config(args.config), args.config, args.input, seconds, args.write, args.force)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -335,6 +335,11 @@ def test_an_ascii_only_stdout_gets_escapes_not_a_traceback(tmp_path: Path, args:
         (["models"], "listener models: the following arguments are required: SUBCOMMAND"),  # not models_command
         (["analyse"], "listener: argument COMMAND: invalid choice: 'analyse'"),
         (["calibrate", "--seconds", "abc"], "listener calibrate: argument --seconds: invalid float value: 'abc'"),
+        # options that would be ignored together
+        (["calibrate", "--input", "x.wav", "--seconds", "5"], "listener calibrate: argument --seconds: not allowed"),
+        (["run", "--wait-for-array", "--demo-fallback"], "listener run: argument --demo-fallback: not allowed"),
+        (["run", "--input", "x.wav", "--wait-for-array"], "listener run: argument --wait-for-array: not allowed"),
+        (["models", "fetch", "en-small", "--config", "a", "--dir", "b"], "listener models fetch: argument --dir"),
     ],
 )
 def test_a_command_line_mistake_is_one_line_pointing_to_help(

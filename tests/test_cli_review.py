@@ -80,6 +80,29 @@ def test_a_number_where_text_belongs_says_to_quote_it(table: dict[str, object], 
     assert str(info.value).endswith(f" = {'true' if value is True else value}: {rule}")
 
 
+@pytest.mark.parametrize(
+    ("table", "rule"),
+    [
+        ({"array": {"sample_rate": "16000"}}, "must be a whole number, without quotes: sample_rate = 16000"),
+        ({"parties": {"rep_azimuth_deg": " 10.5"}}, "must be a number, without quotes: rep_azimuth_deg = 10.5"),
+        ({"parties": {"rep_azimuth_deg": "left"}}, "must be a number"),
+        ({"parties": {"rep_azimuth_deg": "nan"}}, "must be a number"),
+        ({"array": {"sample_rate": "16000.0"}}, "must be a whole number"),
+    ],
+)
+def test_a_number_in_quotes_says_to_drop_them(table: dict[str, object], rule: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(table)
+    assert str(info.value).endswith(f": {rule}")
+
+
+def test_a_recording_given_as_the_config_says_the_two_were_swapped() -> None:
+    from listener.service.runner import sample_conversation
+
+    with pytest.raises(ConfigSyntaxError, match="is a WAV recording, not TOML: pass the recording as the file"):
+        load_config(sample_conversation())
+
+
 def test_toml_syntax_errors_give_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "listener.toml"
     path.write_text("[array]\nsample_rate = \n")

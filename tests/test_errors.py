@@ -48,6 +48,10 @@ def test_output_files_that_cannot_be_used_are_os_errors(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="does not exist; create it") as err:
         check_plot_path(tmp_path / "no" / "x.png")
     assert isinstance(err.value, OSError)
+    recording = tmp_path / "recording.wav"
+    recording.write_bytes(b"RIFF")
+    with pytest.raises(OutputError, match="recording.wav is a file, not a folder; choose a path in a folder"):
+        check_plot_path(recording / "x.png")  # "does not exist; create it" would send one to make it a folder
 
 
 def test_doctor_names_a_missing_tls_file_as_a_config_fix_not_an_unreachable_broker(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def check_plot_path(out: Path) -> None:
     if out.suffix.lower() not in PLOT_FORMATS:  # also "", "." and ".png" (a hidden file with no suffix)
         raise OutputError(f"--plot '{shown}': name a {', '.join(PLOT_FORMATS)} file, e.g. --plot conversation.png")
     try:
-        is_dir, parent_is_dir = out.is_dir(), out.parent.is_dir()
+        is_dir, parent_is_dir, parent_exists = out.is_dir(), out.parent.is_dir(), out.parent.exists()
     except OSError as exc:  # a folder on the way we may not enter, a name too long: said, not a traceback
         raise OutputFileError(
             f"--plot {shown} cannot be used {os_reason_and_fix(exc, 'choose another path')}"
@@ -53,6 +53,10 @@ def check_plot_path(out: Path) -> None:
     if is_dir:
         raise OutputFileError(
             f"--plot {shown}: that is a folder; name a file in it, e.g. {shown_path(out / 'conversation.png')}"
+        )
+    if parent_exists and not parent_is_dir:
+        raise OutputFileError(
+            f"--plot {shown}: {shown_path(out.parent)} is a file, not a folder; choose a path in a folder"
         )
     if not parent_is_dir:
         raise OutputFileError(

@@ -89,6 +89,11 @@ def _read_text(path: Path) -> str:
         raise ConfigFileError(
             f"config file {shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}"
         ) from None
+    if raw[:4] in (b"RIFF", b"RF64"):  # the recording and the config swapped on the command line
+        raise ConfigSyntaxError(
+            f"config file {shown} is a WAV recording, not TOML: pass the recording as the file to analyse "
+            "and the listener's TOML file with --config"
+        )
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigFileError(
             f"config file {shown} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, the most a config file "
@@ -205,10 +210,10 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
             # TOML types 16000.0 as a float: say how to write it rather than only that it is wrong
             raise ConfigError(path, value, f"must be a whole number, written without a decimal point: {int(value)}")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, value, "must be a whole number")
+            raise ConfigError(path, value, "must be a whole number" + _unquoted(path, value, int))
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, value, "must be a number")
+            raise ConfigError(path, value, "must be a number" + _unquoted(path, value, float))
         try:
             value = float(value)
         except OverflowError:  # an integer beyond any float: TOML allows it, no setting means it
@@ -259,6 +264,19 @@ def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> Non
         raise ConfigError(path, value, f"must be at least {lo}")
     if hi is not None and value > hi:
         raise ConfigError(path, value, f"must be at most {hi}")
+
+
+def _unquoted(path: str, value: object, kind: type[int] | type[float]) -> str:
+    """The hint for a number written as text (``sample_rate = "16000"``): '' for anything else."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = kind(value.strip())
+    except ValueError:
+        return ""
+    if not math.isfinite(number):  # "nan" is no number any setting takes
+        return ""
+    return f", without quotes: {path.rsplit('.', 1)[-1]} = {number}"
 
 
 def _quoted(path: str, value: object) -> str:

@@ -50,7 +50,7 @@ def test_output_files_that_cannot_be_used_are_os_errors(tmp_path: Path) -> None:
     assert isinstance(err.value, OSError)
     recording = tmp_path / "recording.wav"
     recording.write_bytes(b"RIFF")
-    with pytest.raises(OutputError, match="recording.wav is a file, not a folder; choose a path in a folder"):
+    with pytest.raises(OutputError, match=r"recording\.wav is a file, not a folder; choose a path in a folder"):
         check_plot_path(recording / "x.png")  # "does not exist; create it" would send one to make it a folder
 
 

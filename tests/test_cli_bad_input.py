@@ -124,6 +124,20 @@ def test_a_configured_file_behind_a_folder_that_may_not_be_entered_is_one_line(
     assert len(failed) == 1 and "cannot be looked at (Permission denied); fix: check the permissions" in failed[0]
 
 
+def test_a_turn_model_this_account_may_not_read_is_one_line_not_a_corrupt_model(tmp_path: Path) -> None:
+    from listener.turns.spec import shipped_model_path, sidecar_path
+
+    model = tmp_path / "turn.onnx"
+    shutil.copyfile(shipped_model_path(), model)
+    shutil.copyfile(sidecar_path(shipped_model_path()), sidecar_path(model))
+    model.chmod(0)
+    config = tmp_path / "listener.toml"
+    config.write_text(f"[turn_model]\npath = '{model}'\n")
+    result = _as_installer("analyze", str(SAMPLE), "--config", str(config))
+    _one_line(result, "turn.onnx cannot be read (Permission denied): check the permissions of the file")
+    assert "corrupt" not in result.stderr
+
+
 def test_a_state_dir_that_may_not_be_entered_is_named_by_doctor(locked: Path, tmp_path: Path) -> None:
     config = tmp_path / "listener.toml"
     config.write_text(f"[service]\nstate_dir = '{locked}/state'\n")

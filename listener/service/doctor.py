@@ -26,7 +26,7 @@ from listener.audio.levels import DEAD_DBFS, dead_channels, rms_dbfs
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
-from listener.errors import NOT_ENTERED_FIX, ListenerError
+from listener.errors import DENIED_FIX, NOT_ENTERED_FIX, ListenerError
 
 if TYPE_CHECKING:
     from listener.audio.devices import InputDevice
@@ -71,7 +71,7 @@ def failed_with(name: str, exc: ListenerError, usual_fix: str) -> Check:
     """FAIL with the message of the error the listener itself raised, its fix apart: the usual one, the
     advice for a folder this user may not enter, or (neither) the advice after the message's first colon."""
     text = str(exc)
-    for fix in (usual_fix, NOT_ENTERED_FIX):
+    for fix in (usual_fix, NOT_ENTERED_FIX, DENIED_FIX):
         if fix in text:
             return fail(name, text.replace(fix, "").rstrip("; .:"), fix)
     detail, _, own_fix = text.partition(": ")

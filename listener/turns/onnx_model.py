@@ -9,6 +9,7 @@ service at start-up with a message naming the file.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config
-from listener.errors import ModelError
+from listener.errors import DENIED_FIX, ModelError, ModelFileError, os_reason_and_fix
 from listener.turns.base import TurnStage
 from listener.turns.features import N_FEATURES
 from listener.turns.spec import (
@@ -62,10 +63,13 @@ def open_session(spec: ModelSpec, threads: int = 1) -> Session:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    try:  # read here: onnxruntime says only "system error number 13" of a file it may not read
+        model = spec.path.read_bytes()
+    except OSError as exc:
+        reason = os_reason_and_fix(exc, FIX, {errno.EACCES: DENIED_FIX})
+        raise ModelFileError(f"turn model {spec.path} cannot be read {reason}") from exc
     try:
-        session: Session = ort.InferenceSession(
-            str(spec.path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session: Session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for every kind of bad file
         raise ModelError(f"turn model {spec.path} is corrupt or not an ONNX model ({_first_line(exc)}); {FIX}") from exc
     _check_signature(spec, session)

@@ -75,3 +75,13 @@ def ko_model() -> Path:
 @pytest.fixture(scope="session")
 def ko_dialogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
     return asr_audio.session_dialogue(tmp_path_factory, len(asr_audio.DIALOGUE), DURATION_S)
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody may enter (mode 000)."""
+    folder = tmp_path / "noaccess"
+    folder.mkdir()
+    folder.chmod(0)
+    yield folder
+    folder.chmod(0o755)

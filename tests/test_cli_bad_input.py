@@ -1,9 +1,8 @@
 """Bad input on the command line, in files and around the output: one line on stderr, exit code 2, no traceback.
 
 Each case runs the real command (``listener.cli.main``, or a subprocess where
-the streams themselves are the input). Root may read and write anything, so
-the cases about permissions drop root's override with setpriv, as an
-installer's own account would run them.
+the streams themselves are the input). Paths this account may not use:
+``test_cli_permissions.py``.
 """
 
 from __future__ import annotations
@@ -13,151 +12,19 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
 from listener import cli
-from listener.service.runner import sample_conversation
+from tests.cli_run import CONFIG, ENV, SAMPLE, as_installer, listener_cli, one_line
 
-SAMPLE = sample_conversation()
 UNDECODABLE = os.fsdecode(b"\xff\xfe name")  # a file name that is not UTF-8, as Python holds it
 LONG = "a" * 300  # beyond the 255 bytes a file name may hold
-CONFIG = "[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n"
-ENV = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
 
 
-def _listener(
-    *args: str, env: dict[str, str] | None = None, stdout: int = subprocess.PIPE
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "listener", *args],
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=300,
-        env=env or ENV,
-    )
-
-
-def _as_installer(*args: str) -> subprocess.CompletedProcess[str]:
-    """``listener ARGS`` without root's power to read and write past permissions."""
-    if os.geteuid() != 0:
-        return _listener(*args)
-    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
-    if shutil.which("setpriv") is None or subprocess.run([*drop, "true"], check=False).returncode:
-        pytest.skip("root, and setpriv cannot drop its override of file permissions here")
-    return subprocess.run(
-        [*drop, sys.executable, "-m", "listener", *args], capture_output=True, text=True, timeout=300, env=ENV
-    )
-
-
-def _one_line(result: subprocess.CompletedProcess[str], *expected: str) -> str:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("listener"), result.stderr
-    for text in expected:
-        assert text in result.stderr, result.stderr
-    return result.stderr
-
-
-@pytest.fixture
-def locked(tmp_path: Path) -> Iterator[Path]:
-    """A folder nobody may enter (mode 000)."""
-    folder = tmp_path / "noaccess"
-    folder.mkdir()
-    folder.chmod(0)
-    yield folder
-    folder.chmod(0o755)
-
-
-# --- paths that cannot be checked ----------------------------------------------------------------
-
-
-def test_an_audio_file_in_a_folder_that_may_not_be_entered_is_one_line(locked: Path) -> None:
-    result = _as_installer("analyze", str(locked / "x.wav"))
-    _one_line(result, "noaccess/x.wav cannot be opened (Permission denied)", "permissions")
-    result = _as_installer("run", "--fast", "--input", str(locked / "x.wav"))
-    _one_line(result, "(Permission denied)")
-
-
-def test_a_plot_in_a_folder_that_may_not_be_entered_is_refused_before_the_analysis(locked: Path) -> None:
-    result = _as_installer("analyze", str(SAMPLE), "--plot", str(locked / "x.png"))
-    _one_line(result, "--plot", "noaccess/x.png cannot be used (Permission denied)")
-    assert result.stdout == ""
-
-
-@pytest.mark.parametrize("command", [["analyze"], ["calibrate", "--input"], ["run", "--fast", "--input"]])
-def test_a_pipe_given_as_the_recording_is_one_line_not_a_wait(command: list[str], tmp_path: Path) -> None:
-    fifo = tmp_path / "recording.wav"
-    os.mkfifo(fifo)  # nobody writes to it: opening it would wait for ever
-    result = subprocess.run(
-        [sys.executable, "-m", "listener", *command, str(fifo)], capture_output=True, text=True, timeout=60, env=ENV
-    )
-    _one_line(result, "recording.wav is a pipe, not a file: save the recording to a .wav file")
-
-
-SERVICE_FILES = {  # configured files behind a folder this account may not enter (the service's: mode 0750)
-    "asr": ("[asr]\nenabled = true\n[service]\nstate_dir = '{locked}/state'\n", "the vosk model file"),
-    "turn model": ("[turn_model]\npath = '{locked}/turn.onnx'\n", "turn model"),
-    "tls": (
-        "[mqtt]\nenabled = true\ntls = true\ncert_file = '{locked}/c.pem'\nkey_file = '{locked}/k.pem'\n",
-        "mqtt.cert_file",
-    ),
-}
-
-
-@pytest.mark.parametrize("case", SERVICE_FILES)
-def test_a_configured_file_behind_a_folder_that_may_not_be_entered_is_one_line(
-    case: str, locked: Path, tmp_path: Path
-) -> None:
-    text, named = SERVICE_FILES[case]
-    config = tmp_path / "listener.toml"
-    config.write_text(text.format(locked=locked) + f"[service]\nstate_dir = '{tmp_path}/state'\n" * (case != "asr"))
-    result = _as_installer("run", "--fast", "--input", str(SAMPLE), "--config", str(config))
-    line = _one_line(result, named, "cannot be looked at (Permission denied)", "sudo -u listener listener")
-    assert str(locked) in line
-    report = _as_installer("doctor", "--config", str(config)).stdout
-    failed = [row for row in report.splitlines() if row.startswith("FAIL") and named in row]
-    assert len(failed) == 1 and "cannot be looked at (Permission denied); fix: check the permissions" in failed[0]
-
-
-def test_a_turn_model_this_account_may_not_read_is_one_line_not_a_corrupt_model(tmp_path: Path) -> None:
-    from listener.turns.spec import shipped_model_path, sidecar_path
-
-    model = tmp_path / "turn.onnx"
-    shutil.copyfile(shipped_model_path(), model)
-    shutil.copyfile(sidecar_path(shipped_model_path()), sidecar_path(model))
-    model.chmod(0)
-    config = tmp_path / "listener.toml"
-    config.write_text(f"[turn_model]\npath = '{model}'\n")
-    result = _as_installer("analyze", str(SAMPLE), "--config", str(config))
-    _one_line(result, "turn.onnx cannot be read (Permission denied): check the permissions of the file")
-    assert "corrupt" not in result.stderr
-
-
-def test_a_state_dir_that_may_not_be_entered_is_named_by_doctor(locked: Path, tmp_path: Path) -> None:
-    config = tmp_path / "listener.toml"
-    config.write_text(f"[service]\nstate_dir = '{locked}/state'\n")
-    report = _as_installer("doctor", "--config", str(config)).stdout
-    (disk,) = [row for row in report.splitlines() if row.split()[1:2] == ["disk"]]
-    assert disk.startswith("FAIL") and f"{locked}/state cannot be looked at (Permission denied)" in disk
-    assert "sudo -u listener listener doctor" in disk
-
-
-def test_a_permission_no_check_foresaw_is_still_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    def denied(args: object) -> int:
-        raise PermissionError(13, "Permission denied", "/var/lib/listener/somewhere")
-
-    monkeypatch.setattr(cli, "cmd_analyze", denied)
-    assert cli.main(["analyze", str(SAMPLE)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("listener: /var/lib/listener/somewhere (Permission denied): "), err
-    assert "sudo -u listener listener" in err
+# --- file names too long ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -229,7 +96,7 @@ def test_a_wav_that_cannot_be_decoded_is_named_as_typed(tmp_path: Path, capsys: 
 def test_a_config_whose_name_is_not_utf8_is_checked(tmp_path: Path) -> None:
     path = tmp_path / f"{UNDECODABLE}.toml"
     path.write_text(CONFIG)
-    result = _listener("check-config", str(path), env={**ENV, "PYTHONIOENCODING": "utf-8"})
+    result = listener_cli("check-config", str(path), env={**ENV, "PYTHONIOENCODING": "utf-8"})
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert result.stdout.startswith(f"{tmp_path}/\\xff\\xfe name.toml: ok (respeaker-4mic")
 
@@ -241,8 +108,8 @@ def test_calibrate_refuses_to_replace_a_read_only_config(tmp_path: Path) -> None
     path = tmp_path / "listener.toml"
     path.write_text(CONFIG)
     path.chmod(0o444)
-    result = _listener("calibrate", "--input", str(SAMPLE), "--config", str(path), "--write")
-    line = _one_line(result, "listener.toml is read-only (mode 0444)", "chmod u+w", "by hand")
+    result = listener_cli("calibrate", "--input", str(SAMPLE), "--config", str(path), "--write")
+    line = one_line(result, "listener.toml is read-only (mode 0444)", "chmod u+w", "by hand")
     assert "rep_azimuth_deg = 7.7 and customer_azimuth_deg = 178.4" in line
     assert "rep          7.7 deg" in result.stdout  # measured and printed: the installer can copy them
     assert path.read_text() == CONFIG and path.stat().st_mode & 0o777 == 0o444
@@ -255,10 +122,10 @@ def test_calibrate_write_into_a_read_only_folder_is_one_line(tmp_path: Path) -> 
     path.write_text(CONFIG)
     folder.chmod(0o555)  # the file may be written, but no copy may be made next to it
     try:
-        result = _as_installer("calibrate", "--input", str(SAMPLE), "--config", str(path), "--write")
+        result = as_installer("calibrate", "--input", str(SAMPLE), "--config", str(path), "--write")
     finally:
         folder.chmod(0o755)
-    _one_line(result, "listener.toml cannot be written: its folder", "takes no new file (Permission denied)", "sudo")
+    one_line(result, "listener.toml cannot be written: its folder", "takes no new file (Permission denied)", "sudo")
     assert "customer   178.4 deg" in result.stdout
     assert path.read_text() == CONFIG
 
@@ -269,7 +136,7 @@ def test_calibrate_write_into_a_read_only_folder_is_one_line(tmp_path: Path) -> 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_view_onto_a_full_disk_is_one_error_not_a_cascade_of_tracebacks() -> None:
     with Path("/dev/full").open("w") as full:
-        result = _listener("run", "--input", str(SAMPLE), "--fast", "--view", stdout=full.fileno())
+        result = listener_cli("run", "--input", str(SAMPLE), "--fast", "--view", stdout=full.fileno())
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("listener: cannot write the output (No space left on device)"), result.stderr
@@ -279,7 +146,7 @@ def test_a_view_whose_reader_went_away_ends_quietly() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # as `| head -1` does once it has its line
     try:
-        result = _listener("run", "--input", str(SAMPLE), "--fast", "--view", stdout=write_end)
+        result = listener_cli("run", "--input", str(SAMPLE), "--fast", "--view", stdout=write_end)
     finally:
         os.close(write_end)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr  # rich's own answer was exit 1
@@ -298,7 +165,7 @@ def test_a_reader_gone_ends_the_printing_not_the_work_after_it(tmp_path: Path) -
         read_end, write_end = os.pipe()
         os.close(read_end)  # gone before the first line
         try:
-            result = _listener(*args, stdout=write_end)
+            result = listener_cli(*args, stdout=write_end)
         finally:
             os.close(write_end)
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
@@ -321,7 +188,7 @@ def test_output_to_a_closed_stdout_is_one_line(tmp_path: Path, args: list[str]) 
     cfg = tmp_path / "listener.toml"
     cfg.write_text(CONFIG)
     result = _stdout_closed(*(a.format(cfg=cfg) for a in args))
-    _one_line(result, "cannot write the output (standard output is closed)", "> /dev/null")
+    one_line(result, "cannot write the output (standard output is closed)", "> /dev/null")
 
 
 def test_a_run_that_prints_nothing_needs_no_stdout() -> None:
@@ -333,7 +200,7 @@ def test_a_run_that_prints_nothing_needs_no_stdout() -> None:
 def test_an_ascii_only_stdout_gets_escapes_not_a_traceback(tmp_path: Path, args: list[str]) -> None:
     cfg = tmp_path / "cönfig.toml"
     cfg.write_text(CONFIG)
-    result = _listener(*(a.format(cfg=cfg) for a in args), env={**ENV, "PYTHONIOENCODING": "ascii"})
+    result = listener_cli(*(a.format(cfg=cfg) for a in args), env={**ENV, "PYTHONIOENCODING": "ascii"})
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "rep share" in result.stdout or "c\\xf6nfig.toml: ok" in result.stdout, result.stdout
 
@@ -378,7 +245,7 @@ def test_float_samples_far_beyond_full_scale_are_clipped_with_one_warning(
     samples, rate_hz = sf.read(SAMPLE, dtype="float64", frames=12 * 16000)
     wav = tmp_path / "loud.wav"
     sf.write(wav, samples * gain, rate_hz, subtype=subtype)
-    result = _listener("analyze", str(wav), "--json")
+    result = listener_cli("analyze", str(wav), "--json")
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("\n") == 1 and "RuntimeWarning" not in result.stderr, result.stderr
     assert "beyond full scale" in result.stderr and "clipped to full scale" in result.stderr
@@ -396,5 +263,5 @@ def test_a_matplotlib_without_its_agg_backend_is_one_line_before_the_analysis(tm
     )
     run = [sys.executable, "-c", code]
     result = subprocess.run(run, capture_output=True, text=True, timeout=300, env=ENV, cwd=tmp_path)
-    _one_line(result, "--plot needs matplotlib's Agg backend, which cannot be loaded", "reinstall matplotlib")
+    one_line(result, "--plot needs matplotlib's Agg backend, which cannot be loaded", "reinstall matplotlib")
     assert result.stdout == ""

@@ -1,0 +1,104 @@
+"""Paths this account may not use, and pipes given as recordings: one line naming the file and the fix.
+
+The service's state folder is the listener user's (mode 0750), so an installer's own account meets
+these; the cases run as that account would (``tests/cli_run.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from listener import cli
+from tests.cli_run import ENV, SAMPLE, as_installer, one_line
+
+# --- paths that cannot be checked ----------------------------------------------------------------
+
+
+def test_an_audio_file_in_a_folder_that_may_not_be_entered_is_one_line(locked: Path) -> None:
+    result = as_installer("analyze", str(locked / "x.wav"))
+    one_line(result, "noaccess/x.wav cannot be opened (Permission denied)", "permissions")
+    result = as_installer("run", "--fast", "--input", str(locked / "x.wav"))
+    one_line(result, "(Permission denied)")
+
+
+def test_a_plot_in_a_folder_that_may_not_be_entered_is_refused_before_the_analysis(locked: Path) -> None:
+    result = as_installer("analyze", str(SAMPLE), "--plot", str(locked / "x.png"))
+    one_line(result, "--plot", "noaccess/x.png cannot be used (Permission denied)")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["calibrate", "--input"], ["run", "--fast", "--input"]])
+def test_a_pipe_given_as_the_recording_is_one_line_not_a_wait(command: list[str], tmp_path: Path) -> None:
+    fifo = tmp_path / "recording.wav"
+    os.mkfifo(fifo)  # nobody writes to it: opening it would wait for ever
+    result = subprocess.run(
+        [sys.executable, "-m", "listener", *command, str(fifo)], capture_output=True, text=True, timeout=60, env=ENV
+    )
+    one_line(result, "recording.wav is a pipe, not a file: save the recording to a .wav file")
+
+
+SERVICE_FILES = {  # configured files behind a folder this account may not enter (the service's: mode 0750)
+    "asr": ("[asr]\nenabled = true\n[service]\nstate_dir = '{locked}/state'\n", "the vosk model file"),
+    "turn model": ("[turn_model]\npath = '{locked}/turn.onnx'\n", "turn model"),
+    "tls": (
+        "[mqtt]\nenabled = true\ntls = true\ncert_file = '{locked}/c.pem'\nkey_file = '{locked}/k.pem'\n",
+        "mqtt.cert_file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SERVICE_FILES)
+def test_a_configured_file_behind_a_folder_that_may_not_be_entered_is_one_line(
+    case: str, locked: Path, tmp_path: Path
+) -> None:
+    text, named = SERVICE_FILES[case]
+    config = tmp_path / "listener.toml"
+    config.write_text(text.format(locked=locked) + f"[service]\nstate_dir = '{tmp_path}/state'\n" * (case != "asr"))
+    result = as_installer("run", "--fast", "--input", str(SAMPLE), "--config", str(config))
+    line = one_line(result, named, "cannot be looked at (Permission denied)", "sudo -u listener listener")
+    assert str(locked) in line
+    report = as_installer("doctor", "--config", str(config)).stdout
+    failed = [row for row in report.splitlines() if row.startswith("FAIL") and named in row]
+    assert len(failed) == 1 and "cannot be looked at (Permission denied); fix: check the permissions" in failed[0]
+
+
+def test_a_turn_model_this_account_may_not_read_is_one_line_not_a_corrupt_model(tmp_path: Path) -> None:
+    from listener.turns.spec import shipped_model_path, sidecar_path
+
+    model = tmp_path / "turn.onnx"
+    shutil.copyfile(shipped_model_path(), model)
+    shutil.copyfile(sidecar_path(shipped_model_path()), sidecar_path(model))
+    model.chmod(0)
+    config = tmp_path / "listener.toml"
+    config.write_text(f"[turn_model]\npath = '{model}'\n")
+    result = as_installer("analyze", str(SAMPLE), "--config", str(config))
+    one_line(result, "turn.onnx cannot be read (Permission denied): check the permissions of the file")
+    assert "corrupt" not in result.stderr
+
+
+def test_a_state_dir_that_may_not_be_entered_is_named_by_doctor(locked: Path, tmp_path: Path) -> None:
+    config = tmp_path / "listener.toml"
+    config.write_text(f"[service]\nstate_dir = '{locked}/state'\n")
+    report = as_installer("doctor", "--config", str(config)).stdout
+    (disk,) = [row for row in report.splitlines() if row.split()[1:2] == ["disk"]]
+    assert disk.startswith("FAIL") and f"{locked}/state cannot be looked at (Permission denied)" in disk
+    assert "sudo -u listener listener doctor" in disk
+
+
+def test_a_permission_no_check_foresaw_is_stillone_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def denied(args: object) -> int:
+        raise PermissionError(13, "Permission denied", "/var/lib/listener/somewhere")
+
+    monkeypatch.setattr(cli, "cmd_analyze", denied)
+    assert cli.main(["analyze", str(SAMPLE)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("listener: /var/lib/listener/somewhere (Permission denied): "), err
+    assert "sudo -u listener listener" in err

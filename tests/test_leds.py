@@ -162,6 +162,19 @@ def test_without_pwm_a_pulse_is_a_blink_and_the_calm_light_steps_aside() -> None
         plain.reset()
 
 
+@pytest.mark.parametrize("calm_level", [0.05, 0.15, 0.3])
+def test_without_pwm_a_dim_calm_light_is_still_lit(calm_level: float) -> None:
+    # a dark device reads as one switched off: however dim the calm light is set, on/off pins show it on
+    plain = MockFactory()
+    try:
+        stage, trace = make_stage(plain, calm_level=calm_level)
+        with stage:
+            play(stage, 4.0)
+        assert value_at(trace, "green", 3.5) == 1.0
+    finally:
+        plain.reset()
+
+
 def test_fault_blinks_until_the_input_is_back(factory: MockFactory) -> None:
     stage, trace = make_stage(factory, fade_s=0.0)
     script: list[Event] = [

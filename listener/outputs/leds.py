@@ -78,8 +78,9 @@ class LedBank:
     def set(self, name: Channel, value: float) -> None:
         device = self._opened()
         if not self.pwm:
-            # on/off only: a pulse (0 to 1) or a breath must still read as a blink, the calm light stay lit
-            value = 1.0 if value >= NO_PWM_ON else 0.0
+            # on/off only: a pulse (0 to 1) or a breath must still read as a blink, the calm light stay lit,
+            # however dim it is set (a dark device reads as one switched off)
+            value = 1.0 if value >= min(NO_PWM_ON, self.config.calm_level) else 0.0
         if isinstance(device, RGBLED):
             setattr(device, name, value)
         else:

@@ -229,6 +229,23 @@ def test_a_fault_or_a_pause_outranks_the_interruption_pulse(factory: MockFactory
         assert all(g == a == r for g, a, r in lights), lights
 
 
+@pytest.mark.parametrize("mode", [DeviceMode.FAULT, DeviceMode.PAUSED])
+def test_an_interruption_from_before_a_pause_or_fault_does_not_pulse_after_it(
+    factory: MockFactory, mode: DeviceMode
+) -> None:
+    # back to listening at 5.5 s, before the pulse's 8.0 s: the interruption was before, so calm green
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script = [
+        Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None),
+        DeviceState(t_s=4.5, mode=mode, detail="test"),
+        DeviceState(t_s=5.5, mode=DeviceMode.LISTENING, detail="back"),
+    ]
+    with stage:
+        play(stage, 9.0, script)
+    assert [value_at(trace, "red", t) for t in (5.6, 6.0, 6.5, 7.0, 7.5)] == [0.0] * 5
+    assert value_at(trace, "green", 6.0) == pytest.approx(0.3)
+
+
 def test_paused_breathes_all_three_and_audio_gaps_move_the_clock(factory: MockFactory) -> None:
     stage, trace = make_stage(factory)
     with stage:

@@ -130,6 +130,9 @@ class Status:
     def update(self, event: Event) -> None:
         if isinstance(event, DeviceState | SourceState):
             self.condition.update(event)
+            if self.condition.paused or self.condition.mode is DeviceMode.FAULT:
+                # said before the pause or the fault: after it, a pulse would read as about now
+                self.interrupting_until_s = -math.inf
         elif isinstance(event, DominanceChanged):
             if not event.dominating:
                 self.dominating_since_s = None

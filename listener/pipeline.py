@@ -31,6 +31,10 @@ class Stage(Managed):
         """React to one event; return the events it causes (often none)."""
         return ()
 
+    def stopping(self) -> None:
+        """The stop was asked for (called from another thread): what still shows the device listening
+        stops saying so now, not once the flush (the recogniser's last words, the broker) is done."""
+
     def hurry(self) -> None:
         """Someone asked twice to stop: cut short the waits of the flush (called from another thread).
 
@@ -85,6 +89,14 @@ class Pipeline(Managed):
                 stage.close()
             except Exception:  # one stage failing to close must not keep others open
                 log.exception("stage %s failed to close", stage.name)
+
+    def stopping(self) -> None:
+        """:meth:`Stage.stopping` for every stage; one that fails must not keep the others from it."""
+        for stage in self.stages:
+            try:
+                stage.stopping()
+            except Exception:
+                log.exception("stage %s could not show the stop", stage.name)
 
     def hurry(self) -> None:
         """:meth:`Stage.hurry` for every stage; one that fails must not keep the others waiting.

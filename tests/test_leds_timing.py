@@ -7,7 +7,7 @@ from __future__ import annotations
 from gpiozero.pins.mock import MockFactory
 
 from listener.config import parse_config
-from listener.events import Party
+from listener.events import DeviceMode, DeviceState, Party
 from listener.outputs.led_patterns import Channel, Look, Status, Steady, traffic_light
 from tests import led_script
 from tests.led_script import (
@@ -114,3 +114,26 @@ def test_an_event_stamped_earlier_than_the_clock_does_not_turn_the_lights_back(f
     amber = traced(trace, "amber")[2:]  # after the self-test's on/off
     assert amber[0][0] >= 10.0 and [t for t, _ in amber] == sorted(t for t, _ in amber)  # from the clock, forward
     assert value_at(trace, "amber", 10.9) == 1.0 and value_at(trace, "green", 10.9) == 0.0
+
+
+def test_dark_until_the_first_event_says_what_the_device_does(factory: MockFactory) -> None:
+    """A device paused before a restart: while the array opens, no calm green that says it listens."""
+    stage, trace = make_stage(factory, fade_s=0.0)
+    with stage:
+        assert {name: stage.values().get(name, 0.0) for name in stage.channels} == dict.fromkeys(stage.channels, 0.0)
+        play(stage, 3.0, [DeviceState(t_s=0.0, mode=DeviceMode.PAUSED, detail="kept across the restart")])
+    assert [v for t, v in traced(trace, "green") if v > 0.0 and t > 0.0] == [
+        v for t, v in traced(trace, "amber") if v > 0.0 and t > 0.0
+    ]  # green only ever lit with the others: the pause's breath, never listening's green alone
+    assert value_at(trace, "green", 1.0) == value_at(trace, "amber", 1.0) == value_at(trace, "red", 1.0) > 0.0
+
+
+def test_a_stop_turns_the_lights_off_at_once_not_after_the_flush(factory: MockFactory) -> None:
+    stage, _ = make_stage(factory, fade_s=0.0, red_after_s=60.0)
+    with stage:
+        play(stage, 12.0, [*speech(Party.REP, 0.5, 20.0), dominance(True, 9.6)])
+        assert stage.values()[Channel.AMBER] == 1.0
+        stage.stopping()  # the first Ctrl-C or SIGTERM: the recogniser may take seconds to finish
+        assert set(stage.values().values()) == {0.0}
+        play(stage, 14.0, first_s=12.0)  # what the flush still hands on does not light them again
+        assert set(stage.values().values()) == {0.0}

@@ -182,11 +182,13 @@ def test_a_third_signal_ends_the_process_at_once_even_inside_a_c_call() -> None:
 
 
 class _Recorded(Stage):
-    """Sends itself Ctrl-C (twice by default) while opening (models loading, the LED self-test); notes a hurry."""
+    """Sends itself Ctrl-C (twice by default) while opening (models loading, the LED self-test); notes a
+    hurry and the stop being shown."""
 
     def __init__(self, presses: int = 2) -> None:
         self.presses = presses
         self.hurried = False
+        self.stopped = False
 
     def open(self) -> None:
         for _ in range(self.presses):
@@ -195,6 +197,9 @@ class _Recorded(Stage):
 
     def hurry(self) -> None:
         self.hurried = True
+
+    def stopping(self) -> None:
+        self.stopped = True
 
 
 def test_a_second_signal_while_the_stages_open_still_hurries_them(tmp_path: Path) -> None:
@@ -207,3 +212,4 @@ def test_a_second_signal_while_the_stages_open_still_hurries_them(tmp_path: Path
     once = _Recorded(presses=1)  # one stop (systemctl stop during start-up) still flushes with its waits
     runner.run(load_config(config), RunOptions(input=sample_conversation(), fast=True), extra_stages=[once])
     assert not once.hurried
+    assert stage.stopped and once.stopped  # the stop was shown (the LEDs dark) before the flush

@@ -147,6 +147,10 @@ class LedStage(Stage):
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._trace_closed: BrokenPipeError | None = None
+        # dark until the first event says what the device is doing (a pause kept across the restart
+        # must not show as calm green while the array opens), and again from a stop
+        self._showing = False
+        self._stopped = False
 
     @property
     def channels(self) -> tuple[Channel, ...]:
@@ -160,7 +164,6 @@ class LedStage(Stage):
         self._bank = bank
         self._self_test()
         with self._lock:
-            self._render(0.0)
             self._anchor = (0.0, time.monotonic())
         if self.live:
             self._stop.clear()
@@ -178,6 +181,7 @@ class LedStage(Stage):
         t_s = event_time_s(event)
         with self._lock:
             self.status.update(event)
+            self._showing = not self._stopped
             if self._bank is not None:
                 self._render(max(self.now_s, t_s) if t_s is not None else self.now_s)
                 self._anchor = (self.now_s, time.monotonic())
@@ -191,8 +195,17 @@ class LedStage(Stage):
         with self._lock:
             return dict(self._read_back)
 
+    def stopping(self) -> None:
+        """Dark at once, as "service stopped" reads, while the recogniser and the broker finish."""
+        with self._lock:
+            self._stopped, self._showing = True, False
+            for name in self.channels:
+                self._set(name, 0.0, self.now_s)
+
     def _render(self, t_s: float) -> None:
         self.now_s = t_s
+        if not self._showing:
+            return
         self.animator.show(self.palette.scene(self.status, t_s), t_s)
         for name, value in self.animator.values(t_s).items():
             self._set(name, value, t_s)

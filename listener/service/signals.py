@@ -67,15 +67,23 @@ class StopSignals:
     def attach(self, pipeline: Pipeline) -> None:
         """The stages are open: a second signal hurries them (one that came while they opened, now)."""
         self._pipeline = pipeline
+        if self.received:
+            pipeline.stopping()
         if len(self.received) >= 2:
             pipeline.hurry()
+
+    def _stop(self) -> None:
+        self.source.stop()
+        pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.stopping()
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
         # no waiting here: a handler runs on the main thread, which may hold the very lock stop() takes
         if len(self.received) == 1:
             log.info("signal %d: stopping after flushing every output (a second signal stops without waiting)", signum)
-            threading.Thread(target=self.source.stop, name="listener-stop", daemon=True).start()
+            threading.Thread(target=self._stop, name="listener-stop", daemon=True).start()
         elif len(self.received) == 2:
             log.warning(
                 "signal %d again: stopping without waiting for the recogniser's last words or the broker; "

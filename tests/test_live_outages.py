@@ -6,6 +6,7 @@ stream, and the private ALSA config lets it unplug and replug the PCM.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -146,6 +147,24 @@ def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig) -> None
     first_audio = next(i for i, e in enumerate(events) if isinstance(e, AudioBlock))
     assert events.index(states[1]) < first_audio
     assert_clock_continuous(events)
+
+
+def test_an_outage_moves_the_clock_every_quarter_second_between_reopens(alsa_config: AlsaConfig) -> None:
+    """Reopening every 2 s, the stages after the source still hear the clock move often (the privacy
+    button's press is read between these events): every OUTAGE_TICK_S, not every reopen_interval_s."""
+    arrived: list[float] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if isinstance(event, AudioDropped):
+            arrived.append(time.monotonic())
+        return len(arrived) >= 12
+
+    with LiveSource(live_config(reopen_interval_s=2.0), wait=True) as source:
+        events = run_source(source, step, timeout_s=20.0)
+    gaps = [b - a for a, b in itertools.pairwise(arrived[1:])]  # from the first tick on
+    assert max(gaps) < 0.6, gaps
+    dropped_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped))
+    assert dropped_s == pytest.approx(arrived[-1] - arrived[0], abs=0.5)  # the clock still counts it all
 
 
 def test_an_array_in_the_wrong_mode_at_start_is_waited_for_too(alsa_config: AlsaConfig) -> None:

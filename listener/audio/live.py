@@ -12,9 +12,10 @@ still line up with the clock on the wall.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ from listener.events import AudioBlock, AudioDropped, DropReason, Event, FloatAr
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how long the reader waits for audio before it checks the device and stop()
+OUTAGE_TICK_S = 0.25  # while the device is lost, dropped audio is told this often
 LOST_AFTER_S = 1.0  # no callback for this long while the stream should run: the device is gone
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
 WEDGED_AFTER_S = 60.0  # a stream still not closed after this: only a new process frees the driver
@@ -344,7 +346,22 @@ class LiveSource(AudioSource):
             else:
                 yield from self._back(new_run, accounted_s)
                 return
-            self._stop.wait(self.config.array.reopen_interval_s)
+            accounted_s = yield from self._wait_to_reopen(accounted_s)
+
+    def _wait_to_reopen(self, accounted_s: float) -> Generator[Event, None, float]:
+        """reopen_interval_s, told as dropped audio every OUTAGE_TICK_S or so: the stages after the source
+        (the privacy button's gate, the lights, MQTT) hear the clock move and answer a press within a step.
+        The last step's drop is the next attempt's."""
+        steps = max(1, math.ceil(self.config.array.reopen_interval_s / OUTAGE_TICK_S))
+        step_s = self.config.array.reopen_interval_s / steps
+        for _ in range(steps - 1):
+            if self._stop.wait(step_s):
+                return accounted_s
+            now_s = time.monotonic()
+            yield from self._drop(round((now_s - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
+            accounted_s = now_s
+        self._stop.wait(step_s)
+        return accounted_s
 
     def _back(self, run: _Run, accounted_s: float) -> Iterator[Event]:
         if self._stop.is_set():  # stopped (or closed) while reopening: do not keep a stream nobody reads

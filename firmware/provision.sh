@@ -325,7 +325,7 @@ same_but_calibration() {
 import sys, tomllib
 def settings(path):
     with open(path, "rb") as f:
-        doc = tomllib.load(f)
+        doc = tomllib.loads(f.read().decode("utf-8-sig"))
     parties = doc.get("parties")
     if isinstance(parties, dict):
         for key in ("rep_azimuth_deg", "customer_azimuth_deg"):
@@ -335,7 +335,7 @@ def settings(path):
     return doc
 try:
     sys.exit(0 if settings(sys.argv[1]) == settings(sys.argv[2]) else 1)
-except (OSError, tomllib.TOMLDecodeError):
+except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
     sys.exit(1)
 PY
 }
@@ -343,8 +343,10 @@ PY
 # The Python that runs this source's own listener (its checkout's venv, or python3 where that has the
 # package's dependencies), to check a config before anything is written; none prints nothing.
 source_python() {
-	local py
-	for py in "$REPO_DIR/.venv/bin/python" python3; do
+	local py candidates=("$REPO_DIR/.venv/bin/python")
+	# on the device, the venv of the install before this one has the dependencies python3 lacks
+	[[ $ROOT == / ]] && candidates+=("$VENV/bin/python")
+	for py in "${candidates[@]}" python3; do
 		command -v "$py" >/dev/null || continue
 		if PYTHONPATH=$SOURCE "$py" -c 'import listener.cli' 2>/dev/null; then
 			printf '%s\n' "$py"
@@ -601,14 +603,34 @@ ensure_package() {
 		say "skip: venv and package (--no-pip)"
 		return 0
 	fi
-	[[ -x $(target "$VENV/bin/python") ]] ||
+	# both programs: a venv cut short while ensurepip ran (Ctrl-C, a power cut) has python and no pip
+	if [[ ! -x $(target "$VENV/bin/python") || ! -x $(target "$VENV/bin/pip") ]]; then
 		change "create venv $VENV (--system-site-packages, so apt's python3-lgpio serves gpiozero)" \
-			run python3 -m venv --system-site-packages "$VENV"
+			run python3 -m venv --clear --system-site-packages "$VENV"
+	fi
 	digest=$(source_digest)
-	if [[ -f $(target "$SOURCE_STAMP") && $(<"$(target "$SOURCE_STAMP")") == "$digest" ]]; then
+	# the stamp lives outside the venv: a venv made again (or emptied by hand) needs the package again
+	if [[ -x $(target "$VENV/bin/listener") && -f $(target "$SOURCE_STAMP") &&
+		$(<"$(target "$SOURCE_STAMP")") == "$digest" ]]; then
 		return 0
 	fi
 	change "pip install $SOURCE into $VENV, versions from $CONSTRAINTS" install_package "$digest"
+}
+
+# The fixes the listener prints name `listener ...`, and sudo's secure_path has /usr/local/bin.
+ensure_command_link() {
+	local link=/usr/local/bin/listener
+	[[ $(readlink "$(target "$link")" 2>/dev/null) == "$VENV/bin/listener" ]] && return 0
+	if [[ -e $(target "$link") && ! -L $(target "$link") ]]; then
+		warn "kept $link, which is not a link to $VENV/bin/listener: the listener's own advice names 'listener'"
+		return 0
+	fi
+	change "link $link to $VENV/bin/listener" link_command "$link"
+}
+
+link_command() {
+	mkdir -p "$(target "$(dirname "$1")")"
+	ln -sfn "$VENV/bin/listener" "$(target "$1")"
 }
 
 download() {
@@ -693,23 +715,33 @@ ensure_config_files() {
 }
 
 # --force-config keeps what it replaces: per-device settings (device_id, broker, calibrated parties).
+# An older backup is never replaced: a second --force-config would lose the calibration the first kept.
 backup_replaced_config() {
-	local file
+	local file backup
 	file=$(target "$CONF_DIR/listener.toml")
 	if [[ -f $file ]] && ! cmp -s "$1" "$file"; then
-		change "keep the replaced $CONF_DIR/listener.toml as listener.toml.bak" cp -p "$file" "$file.bak"
+		backup=listener.toml.bak
+		if [[ -f $file.bak ]] && ! cmp -s "$file" "$file.bak"; then
+			backup=listener.toml.bak.$(date +%Y%m%d-%H%M%S)
+		fi
+		change "keep the replaced $CONF_DIR/listener.toml as $backup" cp -p "$file" "$(target "$CONF_DIR/$backup")"
 	fi
 }
 
 # A TOML value as the listener reads it (any quoting, comments, spacing); $4 when the key is absent.
 toml_value() {
 	python3 - "$@" <<'PY'
-import sys, tomllib
+import sys
+try:
+    import tomllib
+except ImportError:
+    sys.exit(f"provision.sh reads TOML with Python 3.11's tomllib, which this python3 ({sys.version.split()[0]}) "
+             "lacks: run it where python3 is 3.11 or newer (Debian 12, Raspberry Pi OS Bookworm)")
 path, section, key, default = sys.argv[1:5]
 try:
-    with open(path, "rb") as f:
-        doc = tomllib.load(f)
-except (OSError, tomllib.TOMLDecodeError) as exc:
+    with open(path, "rb") as f:  # utf-8-sig: a Notepad file's byte-order mark, as the listener reads it
+        doc = tomllib.loads(f.read().decode("utf-8-sig"))
+except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
     sys.exit(f"{path} cannot be read as TOML ({exc}): fix it (listener check-config shows where)")
 print(doc.get(section, {}).get(key, default))
 PY
@@ -804,14 +836,21 @@ ensure_no_disk_swap() {
 apply_live() {
 	local unit_changed=$1 udev_changed=$2 boot_changed=$3 service_changed=$4
 	[[ $ROOT == / && -d /run/systemd/system ]] || return 0
-	((udev_changed == 0)) || change "reload udev rules" udevadm control --reload-rules
-	((NO_SYSTEMCTL == 0)) || return 0
-	((unit_changed == 0)) || change "reload systemd units" systemctl daemon-reload
+	# and applied to the devices already there (the GPIO chips, a USB array plugged in before)
+	((udev_changed == 0)) || change "reload udev rules and apply them to the devices present" reload_udev
 	if ((boot_changed)); then
 		say "note: reboot to load the audio overlay; $UNIT starts at boot"
-	elif ((service_changed)); then
+	fi
+	((NO_SYSTEMCTL == 0)) || return 0
+	((unit_changed == 0)) || change "reload systemd units" systemctl daemon-reload
+	if ((!boot_changed && service_changed)); then
 		change "restart $UNIT" systemctl restart "$UNIT"
 	fi
+}
+
+reload_udev() {
+	udevadm control --reload-rules
+	udevadm trigger --action=change --subsystem-match=gpio --subsystem-match=spidev --subsystem-match=usb
 }
 
 # The boot partition the overlay goes to, checked before any change (apt, the user) is made.
@@ -884,6 +923,7 @@ main() {
 	ensure_apt_packages
 	ensure_user
 	ensure_package
+	ensure_command_link
 	ensure_vosk_model
 	ensure_audio_files
 	ensure_config_files

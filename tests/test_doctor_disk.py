@@ -139,7 +139,7 @@ def test_a_state_dir_on_a_virtual_file_system_says_choose_another(tmp_path: Path
     assert check.status == "FAIL", check.line()
     assert f"{state_dir} is on /{state_dir.split('/')[1]} ({fs_type}), a virtual file system" in check.detail
     assert "cannot hold it" in check.detail
-    assert "a folder under /var/lib" in check.fix and "chown" not in check.fix
+    assert "state_dir to /var/lib/listener" in check.fix and "chown" not in check.fix
 
 
 def test_a_state_dir_on_a_read_only_file_system_says_choose_another(
@@ -156,7 +156,7 @@ def test_a_state_dir_on_a_read_only_file_system_says_choose_another(
     assert check.status == "FAIL", check.line()
     assert check.detail == f"{ro / 'listener'} is on {ro} (ext4), a read-only file system, which cannot hold it"
     # a failing card remounts / read-only, /var/lib with it: the card first, as the service says
-    assert check.fix.startswith("check `dmesg` for card errors") and "a folder under /var/lib" in check.fix
+    assert check.fix.startswith("check `dmesg` for card errors") and "state_dir to /var/lib/listener" in check.fix
     assert doctor.check_state_dir(config(tmp_path)).status in ("ok", "warn")  # the rest of tmp_path is rw
 
 

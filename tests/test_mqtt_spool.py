@@ -191,8 +191,10 @@ else:
 """
 
 
-def test_a_spool_on_a_read_only_card_says_so_not_chown(tmp_path: Path) -> None:
-    # ext4 remounts a failing SD card read-only: the files are still the service's, so a chown is no fix
+@pytest.mark.parametrize("service", [False, True], ids=["by-hand", "under-systemd"])
+def test_a_spool_on_a_read_only_card_says_so_not_chown(tmp_path: Path, service: bool) -> None:
+    # ext4 remounts a failing SD card read-only: the files are still the service's, so a chown is no fix;
+    # but under systemd a folder outside /var/lib/listener is read-only by the unit's ProtectSystem=strict
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
     folder = tmp_path / "state"
@@ -201,11 +203,17 @@ def test_a_spool_on_a_read_only_card_says_so_not_chown(tmp_path: Path) -> None:
     script = (
         f"mount -t tmpfs tmpfs {folder} && {py} fill {folder} && mount -o remount,ro {folder} && {py} open {folder}"
     )
-    result = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k != "INVOCATION_ID"} | ({"INVOCATION_ID": "1"} if service else {})
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=60, env=env)
     if "mount" in result.stderr and result.returncode != 0:
         pytest.skip(f"no private mounts here: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
-    assert "is on a read-only file system" in result.stdout and "chown" not in result.stdout, result.stdout
+    assert "chown" not in result.stdout, result.stdout
+    if service:
+        assert "is read-only to the service: set [service] state_dir under /var/lib/listener" in result.stdout
+        assert "ReadWritePaths=" in result.stdout and "card" not in result.stdout, result.stdout
+    else:
+        assert "is on a read-only file system" in result.stdout, result.stdout
 
 
 def test_after_a_restart_seq_counts_on_from_the_spool_even_when_it_cannot_be_written(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ def test_dry_run_prints_every_change_and_writes_nothing(tmp_path: Path) -> None:
         "would: create system user listener",
         "would: add listener to group spi",
         "would: create venv /opt/listener/venv (--system-site-packages",
+        "would: link /usr/local/bin/listener to /opt/listener/venv/bin/listener",
         f"would: pip install {REPO} into /opt/listener/venv, versions from {REPO}/firmware/constraints.txt",
         "would: download https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip, check SHA-256 "
         "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498",
@@ -77,6 +78,18 @@ def test_dry_run_prints_every_change_and_writes_nothing(tmp_path: Path) -> None:
     assert list(root.iterdir()) == []
 
 
+def test_a_venv_cut_short_is_made_again(tmp_path: Path) -> None:
+    # Ctrl-C or a power cut while ensurepip ran leaves python and no pip: every later run then failed (127)
+    root = tmp_path / "root"
+    python = root / "opt/listener/venv/bin/python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    out = provision(root, "--dry-run", "--no-apt").stdout
+    assert "would: create venv /opt/listener/venv" in out, out
+    assert "would: pip install" in out, out
+
+
 def test_real_run_then_second_run_changes_nothing(pi_root: Path, tmp_path: Path) -> None:
     first = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY)
     assert "change: create /etc/systemd/system/listener.service" in first.stdout
@@ -86,6 +99,8 @@ def test_real_run_then_second_run_changes_nothing(pi_root: Path, tmp_path: Path)
     assert unit == (REPO / "systemd/listener.service").read_bytes()
     wants = pi_root / "etc/systemd/system/multi-user.target.wants/listener.service"
     assert str(wants.readlink()) == "/etc/systemd/system/listener.service"
+    # the listener's advice says `listener ...` (and `sudo -u listener listener ...`): on sudo's path
+    assert str((pi_root / "usr/local/bin/listener").readlink()) == "/opt/listener/venv/bin/listener"
     config_txt = (pi_root / "boot/firmware/config.txt").read_text()
     assert config_txt.startswith(PI_CONFIG_TXT), "the lines already in config.txt must stay"
     assert "\ndtoverlay=seeed-4mic-voicecard\n" in config_txt and "\ndtparam=spi=on\n" in config_txt

@@ -37,6 +37,13 @@ def test_per_device_configs_are_installed_checked_and_never_lost(pi_root: Path, 
     replaced = provision(pi_root, "--force-config", *FILES_ONLY)  # back to the template: the old one is kept
     assert (pi_root / "etc/listener/listener.toml.bak").read_text() == mine.read_text()
     assert "listener.toml.bak" in replaced.stdout
+    # forced again over another config: the first backup (say, the calibrated one) stays; the new one beside it
+    template = installed.read_text()
+    installed.write_text(template + "# edited by hand\n")
+    provision(pi_root, "--force-config", *FILES_ONLY)
+    assert (pi_root / "etc/listener/listener.toml.bak").read_text() == mine.read_text()
+    (newer,) = (pi_root / "etc/listener").glob("listener.toml.bak.*")
+    assert newer.read_text() == template + "# edited by hand\n" and installed.read_text() == template
     broken = tmp_path / "broken.toml"
     broken.write_text("[mqtt\nhost = 1\n")
     refused = provision(pi_root, "--config", str(broken), *FILES_ONLY, check=False)
@@ -161,6 +168,17 @@ def test_a_strict_umask_venv_and_models_are_reopened_though_nothing_is_reinstall
     assert (prefix / "venv/bin/python").is_symlink()
     assert (pi_root / "etc/listener/secrets.env").stat().st_mode & 0o777 == 0o600
     assert provision(pi_root, *FILES_ONLY).stdout.rstrip().endswith("no changes")
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read_as_the_listener_reads_it(pi_root: Path, tmp_path: Path) -> None:
+    # Notepad's UTF-8: check-config said ok, and provision.sh stopped with "Invalid statement (line 1)"
+    mine = tmp_path / "counter-4.toml"
+    mine.write_bytes(b"\xef\xbb\xbf" + b'[array]\npreset = "respeaker-6mic"\n')
+    done = provision(pi_root, "--config", str(mine), "--preset", "respeaker-6mic", *FILES_ONLY)
+    assert "cannot be read as TOML" not in done.stderr
+    assert load_config(pi_root / "etc/listener/listener.toml").array.preset == "respeaker-6mic"
+    again = provision(pi_root, "--config", str(mine), "--preset", "respeaker-6mic", *FILES_ONLY)
+    assert again.stdout.rstrip().endswith("no changes"), again.stdout
 
 
 def test_a_config_given_over_a_different_installed_one_is_refused_not_ignored(pi_root: Path, tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def _place_check(state: Path, existing: Path) -> Check | None:
         )
     unfit, read_only = unfit_file_system(existing)
     if unfit:
-        elsewhere = f"choose a folder under /var/lib for [service] state_dir ({SERVICE_STATE}, which systemd makes)"
+        elsewhere = f"set [service] state_dir to {SERVICE_STATE}, which systemd makes and lets the service write"
         # a card that failed makes the whole root read-only, /var/lib too: the card is the fix, as the service says
         fix = f"{READ_ONLY_FIX}; if it is read-only by design, {elsewhere}" if read_only else elsewhere
         return fail("disk", f"{state} is {unfit}", fix)

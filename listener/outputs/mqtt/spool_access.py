@@ -11,6 +11,7 @@ import pwd
 import sqlite3
 from pathlib import Path
 
+from listener.config.schema import ServiceConfig
 from listener.errors import NOT_ENTERED_FIX
 
 # sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
@@ -34,6 +35,11 @@ def user_name(uid: int) -> str:
 FOLDER_FIX = "remove it (or move it away); the service makes the file"
 # ext4 remounts itself read-only when the SD card fails: ownership is not the problem
 READ_ONLY_FIX = "check `dmesg` for card errors, repair or replace the card"
+SERVICE_STATE_DIR = Path(ServiceConfig().state_dir)  # listener.service's StateDirectory=, writable in its sandbox
+SANDBOX_FIX = (
+    f"set [service] state_dir under {SERVICE_STATE_DIR}, or let the unit write the folder "
+    "(`sudo systemctl edit listener`: [Service] ReadWritePaths=FOLDER)"
+)
 
 
 def folder_problem(path: Path) -> str:
@@ -80,6 +86,9 @@ def _beyond_owners(folder: Path) -> str:
     """A refusal no chown cures: a read-only mount, or one that even root meets ('' if neither)."""
     with contextlib.suppress(OSError):
         if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            if os.environ.get("INVOCATION_ID") and not folder.is_relative_to(SERVICE_STATE_DIR):
+                # the unit's ProtectSystem=strict, not the card: only its StateDirectory= is writable
+                return f"{folder} is read-only to the service: {SANDBOX_FIX}"
             return f"{folder} is on a read-only file system: {READ_ONLY_FIX}"
     if os.geteuid() == 0:  # root writes any file it owns or not: a chown would only break the service
         return f"{folder} refuses writes even to root: check `mount` (read-only?) and `lsattr` (immutable files?)"

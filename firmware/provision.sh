@@ -758,10 +758,20 @@ kept_config_note() {
 		say "kept: $CONF_DIR/listener.toml (the same as --config $CONFIG_FILE)" # any other was refused above
 	elif [[ $current != "$ARRAY_PRESET" ]]; then
 		warn "kept $CONF_DIR/listener.toml, but its array.preset is '$current', not '$ARRAY_PRESET': edit it, or rerun with --force-config (the old file is kept as listener.toml.bak)"
-	elif [[ -n $VOSK_MODEL && $(toml_value "$file" asr model_path "") != "$MODELS_DIR/$VOSK_NAME" ]]; then
-		warn "kept $CONF_DIR/listener.toml: set asr.enabled = true and asr.model_path = \"$MODELS_DIR/$VOSK_NAME\" there to use the model"
 	else
 		say "kept: $CONF_DIR/listener.toml (an existing config is never overwritten without --force-config)"
+	fi
+}
+
+# --vosk-model with a config that does not use it (kept, or from --config): the download is not the use.
+vosk_model_note() {
+	local file
+	[[ -n $VOSK_MODEL ]] || return 0
+	file=$(target "$CONF_DIR/listener.toml")
+	[[ -f $file ]] || return 0 # a dry run's config is not written
+	if [[ $(toml_value "$file" asr enabled False) != True ||
+		$(toml_value "$file" asr model_path "") != "$MODELS_DIR/$VOSK_NAME" ]]; then
+		warn "$CONF_DIR/listener.toml does not use the vosk model installed in $MODELS_DIR/$VOSK_NAME: set [asr] enabled = true and model_path = \"$MODELS_DIR/$VOSK_NAME\" there (or in --config)"
 	fi
 }
 
@@ -927,6 +937,7 @@ main() {
 	ensure_vosk_model
 	ensure_audio_files
 	ensure_config_files
+	vosk_model_note
 	ensure_readable_dirs
 	check_config_for_service
 

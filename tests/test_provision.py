@@ -202,6 +202,14 @@ def test_vosk_model_is_installed_only_with_the_pinned_checksum(pi_root: Path, tm
 
     again = provision(pi_root, *url, "--vosk-sha256", digest, *FILES_ONLY)
     assert again.stdout.rstrip().endswith("no changes"), again.stdout
+    assert "does not use the vosk model" not in again.stderr
+
+    # a fleet's --config that leaves [asr] off: the model is downloaded, and the installer told it is unused
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[mqtt]\ndevice_id = "counter-9"\n')
+    done = provision(pi_root, *url, "--vosk-sha256", digest, "--config", str(fleet), "--force-config", *FILES_ONLY)
+    assert "/etc/listener/listener.toml does not use the vosk model installed in /opt/listener/models/" in done.stderr
+    assert 'model_path = "/opt/listener/models/vosk-model-tiny-test"' in done.stderr
 
 
 def test_bad_options_are_refused_with_a_reason(tmp_path: Path) -> None:

@@ -97,13 +97,15 @@ def test_press_pauses_and_paused_audio_never_reaches_analysis(
 
 
 def test_long_press_asks_for_recalibration_without_pausing(
-    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     wav, _ = dialogue_4ch
     seen = run_gate(wav, factory, {2.0: 0.8}, [EventLog()])
     asked = [e for e in seen if isinstance(e, RecalibrateRequested)]
     assert [e.t_s for e in asked] == [pytest.approx(2.0)]
     assert not [e for e in seen if isinstance(e, (DeviceState, AudioDropped))]
+    # the journal's advice runs as written: the config is root's, the program on sudo's path
+    assert "`sudo listener calibrate --config /etc/listener/listener.toml --write`" in caplog.text
 
 
 def test_two_quick_presses_between_blocks_change_nothing(

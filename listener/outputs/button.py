@@ -162,7 +162,7 @@ class PrivacyGate(AudioSource):
             # Re-learning in the running service is not built: say how to do it by hand.
             log.warning(
                 "privacy button held: recalibration requested; with the rep talking, run "
-                f"`listener calibrate --config {INSTALLED_CONFIG} --write`, then restart the service"
+                f"`sudo listener calibrate --config {INSTALLED_CONFIG} --write`, then restart the service"
             )
             yield RecalibrateRequested(t_s=t_s)
         paused = self.button.paused

@@ -40,7 +40,7 @@ def check_state_dir(config: Config) -> Check:
     state = Path(config.service.state_dir)
     as_user = (
         "run doctor as the service user (`sudo -u listener listener doctor ...`) or fix the owner "
-        f"(`chown listener: {state}`), or set [service] state_dir"
+        f"(`sudo chown -R listener: {state}`), or set [service] state_dir"
     )
     try:
         existing = next((p for p in (state, *state.parents) if p.exists()), Path("/"))

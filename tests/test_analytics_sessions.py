@@ -14,6 +14,7 @@ from listener.events import (
     AudioDropped,
     DominanceChanged,
     LongSilence,
+    Pause,
     Question,
     RollingShare,
     SessionEnded,
@@ -117,6 +118,14 @@ def test_a_rep_talking_on_at_a_customer_silent_for_the_session_gap_is_outside_an
 
 def question(onset_s: float, end_s: float) -> Question:
     return Question(by=REP, onset_s=onset_s, end_s=end_s, decided_s=end_s + 0.5, open_ended=False, followup=False)
+
+
+def test_the_silence_that_ends_a_session_is_not_one_of_its_pauses() -> None:
+    # one mutual silence inside (16.0-16.5), then the 42 s after the rep's last word that ends the session
+    c = run([("customer", 1.0, 16.0), ("rep", 16.5, 28.0)], 70.0)
+    (s,) = c.sessions
+    assert (s.end_s, s.pauses) == (28.0, 1) and s.silence_s == pytest.approx(0.5)
+    assert [p.onset_s for p in of(c, Pause)] == [16.0, 28.0]  # the event is still told: it is decided in time
 
 
 def test_question_wait_and_stacked_questions() -> None:

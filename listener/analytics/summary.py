@@ -113,7 +113,7 @@ def summarize(
     """The session's figures; ``unheard``: stretches of it with no audio, counted apart from silence."""
     events = list(events)
     speech = _speech(window, segments)
-    inside = [e for e in events if isinstance(e, Reported) and window.holds(e.onset_s)]
+    inside = [e for e in events if isinstance(e, Reported) and window.holds(e.onset_s) and not _after(e, window)]
     talk = _talk(window, speech, _unheard_s(window, unheard, speech))
     dominance_s, episodes = _dominance(window, [e for e in events if isinstance(e, DominanceChanged)])
     waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s)
@@ -133,6 +133,11 @@ def summarize(
         question_wait_median_s=_percentile(waits, 50),
         stacked_questions=stacked,
     )
+
+
+def _after(event: Reported, window: Window) -> bool:
+    """A pause begun at the session's last speech is the silence that ended it, not one in it."""
+    return isinstance(event, Pause) and event.onset_s >= window.end_s - EPS_S
 
 
 def _switches(window: Window, floors: list[FloorHeld]) -> SwitchFields:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import errno
 import io
 import json
@@ -31,6 +32,7 @@ from listener.transcription.summary import CueTally
 log = logging.getLogger("listener")
 
 LISTEN_S = 10.0  # calibrate's live listening by default
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,6 +102,10 @@ def _no_core_dumps() -> None:
     """
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    # the limit binds only a core file: a core_pattern that pipes to a handler (apport) ignores it, and
+    # another process of the same user could read this one's memory; not dumpable closes both
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 class _Stdout:

@@ -33,3 +33,13 @@ def test_a_crash_leaves_no_core_dump(tmp_path: Path) -> None:
     config.write_text("")
     code = f"import os; from listener.cli import main; main(['check-config', {str(config)!r}]); os.abort()"
     assert _abort_in(tmp_path / "listener", code) == []
+
+
+def test_a_listener_process_is_not_dumpable(tmp_path: Path) -> None:
+    """Whatever the core limit: no handler piped a core (apport), no other process of the user reads its memory."""
+    config = tmp_path / "listener.toml"
+    config.write_text("")
+    run = f"from listener.cli import main; main(['check-config', {str(config)!r}])"
+    code = f"import ctypes; {run}; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"  # 3: PR_GET_DUMPABLE
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.splitlines()[-1] == "0", done.stdout

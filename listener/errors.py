@@ -112,8 +112,13 @@ def looked_at(test: Callable[[Path], bool], path: Path, error: Callable[[str], L
     try:
         return test(path)
     except OSError as exc:
-        reason = os_reason_and_fix(exc, NOT_ENTERED_FIX, {errno.EACCES: NOT_ENTERED_FIX})
-        raise error(f"{what} {shown_path(path)} cannot be looked at {reason}") from exc
+        raise error(f"{what} {not_looked_at(path, exc)}") from exc
+
+
+def not_looked_at(path: Path, exc: OSError) -> str:
+    """``path cannot be looked at (reason): fix`` for the OS error met looking at ``path``."""
+    reason = os_reason_and_fix(exc, NOT_ENTERED_FIX, {errno.EACCES: NOT_ENTERED_FIX})
+    return f"{shown_path(path)} cannot be looked at {reason}"
 
 
 def os_reason_and_fix(exc: OSError, otherwise: str, fixes: Mapping[int, str] | None = None) -> str:

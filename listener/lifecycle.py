@@ -1,7 +1,8 @@
-"""Open/close as a context manager, for every device, client and stage."""
+"""Open/close as a context manager, for every device, client and stage; and how the process was started."""
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 from typing import Self
 
@@ -26,3 +27,8 @@ class Managed:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def under_systemd() -> bool:
+    """Started by systemd as a unit (it sets INVOCATION_ID for every unit it starts)."""
+    return bool(os.environ.get("INVOCATION_ID"))

@@ -276,9 +276,14 @@ def _unquoted(path: str, value: object, kind: type[int] | type[float]) -> str:
         return ""
     if not math.isfinite(number):  # "nan" is no number any setting takes
         return ""
-    return f", without quotes: {path.rsplit('.', 1)[-1]} = {number}"
+    return f", without quotes: {_key(path)} = {number}"
 
 
 def _quoted(path: str, value: object) -> str:
     """The line as it should be written, the value in quotes: ``green_pin = "22"`` for ``leds.green_pin``."""
-    return f"{path.rsplit('.', 1)[-1]} = {json.dumps(str(value))}"
+    return f"{_key(path)} = {json.dumps(str(value))}"
+
+
+def _key(path: str) -> str:
+    """The key as written in its table: ``green_pin`` for ``leds.green_pin``."""
+    return path.rsplit(".", 1)[-1]

@@ -149,7 +149,7 @@ class LedStage(Stage):
         self._trace_closed: BrokenPipeError | None = None
         # dark until the first event says what the device is doing (a pause kept across the restart
         # must not show as calm green while the array opens), and again from a stop
-        self._showing = False
+        self._heard = False
         self._stopped = False
 
     @property
@@ -181,7 +181,7 @@ class LedStage(Stage):
         t_s = event_time_s(event)
         with self._lock:
             self.status.update(event)
-            self._showing = not self._stopped
+            self._heard = True
             if self._bank is not None:
                 self._render(max(self.now_s, t_s) if t_s is not None else self.now_s)
                 self._anchor = (self.now_s, time.monotonic())
@@ -198,13 +198,13 @@ class LedStage(Stage):
     def stopping(self) -> None:
         """Dark at once, as "service stopped" reads, while the recogniser and the broker finish."""
         with self._lock:
-            self._stopped, self._showing = True, False
+            self._stopped = True
             for name in self.channels:
                 self._set(name, 0.0, self.now_s)
 
     def _render(self, t_s: float) -> None:
         self.now_s = t_s
-        if not self._showing:
+        if not self._heard or self._stopped:
             return
         self.animator.show(self.palette.scene(self.status, t_s), t_s)
         for name, value in self.animator.values(t_s).items():

@@ -67,15 +67,20 @@ def warn(name: str, detail: str, fix: str) -> Check:
     return Check(name, "warn", detail, fix)
 
 
+def fix_apart(text: str, *fixes: str) -> tuple[str, str] | None:
+    """``text`` less the first of ``fixes`` (or of the permission advice) it holds, and that fix."""
+    for fix in (*fixes, NOT_ENTERED_FIX, DENIED_FIX):
+        if fix in text:
+            return text.replace(fix, "").rstrip("; .:"), fix
+    return None
+
+
 def failed_with(name: str, exc: ListenerError, usual_fix: str) -> Check:
     """FAIL with the message of the error the listener itself raised, its fix apart: the usual one, the
-    advice for a folder this user may not enter, or (neither) the advice after the message's first colon."""
+    advice for a file this user may not read, or (neither) the advice after the message's first colon."""
     text = str(exc)
-    for fix in (usual_fix, NOT_ENTERED_FIX, DENIED_FIX):
-        if fix in text:
-            return fail(name, text.replace(fix, "").rstrip("; .:"), fix)
-    detail, _, own_fix = text.partition(": ")
-    return fail(name, detail, own_fix or usual_fix)
+    detail, fix = fix_apart(text, usual_fix) or text.partition(": ")[::2]
+    return fail(name, detail, fix or usual_fix)
 
 
 def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Check]:

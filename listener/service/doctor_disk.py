@@ -17,8 +17,13 @@ import tempfile
 from pathlib import Path
 
 from listener.config import Config
-from listener.config.schema import ServiceConfig
-from listener.outputs.mqtt.spool_access import FOLDER_FIX, READ_ONLY_FIX, folder_problem, user_name
+from listener.outputs.mqtt.spool_access import (
+    FOLDER_FIX,
+    READ_ONLY_FIX,
+    SERVICE_STATE_DIR,
+    folder_problem,
+    user_name,
+)
 from listener.outputs.mqtt.spool_damage import find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
@@ -32,7 +37,6 @@ SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
 # folder's owner may do whoever owns the file, so a root-owned one costs nothing
 SPOOL_FILES = (SPOOL_FILE, f"{SPOOL_FILE}-wal", f"{SPOOL_FILE}-shm")
 LOST = "every MQTT event, metrics and session message is dropped"
-SERVICE_STATE = ServiceConfig().state_dir  # listener.service's StateDirectory=, the built-in state_dir
 
 
 def check_state_dir(config: Config) -> Check:
@@ -73,7 +77,7 @@ def _place_check(state: Path, existing: Path) -> Check | None:
     """A FAIL where no owner or mode could make ``state`` a folder the service keeps files in."""
     if existing == state and not state.is_dir():
         return fail(
-            "disk", f"{state} is a file, not a folder", f"point [service] state_dir at a folder ({SERVICE_STATE})"
+            "disk", f"{state} is a file, not a folder", f"point [service] state_dir at a folder ({SERVICE_STATE_DIR})"
         )
     if not existing.is_dir():
         return fail(
@@ -81,7 +85,7 @@ def _place_check(state: Path, existing: Path) -> Check | None:
         )
     unfit, read_only = unfit_file_system(existing)
     if unfit:
-        elsewhere = f"set [service] state_dir to {SERVICE_STATE}, which systemd makes and lets the service write"
+        elsewhere = f"set [service] state_dir to {SERVICE_STATE_DIR}, which systemd makes and lets the service write"
         # a card that failed makes the whole root read-only, /var/lib too: the card is the fix, as the service says
         fix = f"{READ_ONLY_FIX}; if it is read-only by design, {elsewhere}" if read_only else elsewhere
         return fail("disk", f"{state} is {unfit}", fix)

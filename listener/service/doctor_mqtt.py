@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from listener.config import Config
-from listener.errors import NOT_ENTERED_FIX, ListenerError
-from listener.service.doctor import MQTT_TIMEOUT_S, Check, fail, warn
+from listener.errors import ListenerError
+from listener.service.doctor import MQTT_TIMEOUT_S, Check, fail, fix_apart, warn
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
@@ -56,10 +56,8 @@ def check_mqtt(config: Config) -> Check:
         topic = probe_topic(config)
         probe = mqtt_probe(config, topic)
     except ListenerError as exc:
-        text = str(exc)
-        if NOT_ENTERED_FIX in text:  # the file is there, maybe, but this account may not look
-            return fail("mqtt", f"broker {where}: {text.replace(NOT_ENTERED_FIX, '').rstrip('; .:')}", NOT_ENTERED_FIX)
-        return fail("mqtt", f"broker {where}: {text}", "fix the [mqtt] keys it names")
+        detail, fix = fix_apart(str(exc)) or (str(exc), "fix the [mqtt] keys it names")
+        return fail("mqtt", f"broker {where}: {detail}", fix)
     except OSError as exc:  # refused, unreachable, TLS handshake or certificate: the service's own advice
         return _clock_check(where, exc) or fail(
             "mqtt", f"broker {where} unreachable: {exc}", connect_fail_hint(cfg, exc)

@@ -18,10 +18,11 @@ from listener.config import Config, geometry
 from listener.config.schema import ArrayConfig, AsrConfig, MqttConfig, PartiesConfig
 from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, SourceState
+from listener.lifecycle import under_systemd
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.service.instance import InstanceLock
-from listener.service.signals import StopSignals, under_systemd
+from listener.service.signals import StopSignals
 
 log = logging.getLogger(__name__)
 

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
 
 from listener.audio.base import AudioSource
+from listener.lifecycle import under_systemd
 from listener.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-
-
-def under_systemd() -> bool:
-    """Started by systemd as a unit (it sets INVOCATION_ID for every unit it starts)."""
-    return bool(os.environ.get("INVOCATION_ID"))
 
 
 def _reload_refused(signum: int, frame: FrameType | None) -> None:

@@ -12,7 +12,8 @@ import sqlite3
 from pathlib import Path
 
 from listener.config.schema import ServiceConfig
-from listener.errors import NOT_ENTERED_FIX
+from listener.errors import not_looked_at
+from listener.lifecycle import under_systemd
 
 # sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
 # READONLY is what a root-owned spool opened by the service user gives at the first write
@@ -52,7 +53,7 @@ def access_problem(path: Path) -> str:
     try:
         return _access_problem(path)
     except OSError as exc:  # a folder on the way this user may not enter: even looking fails
-        return f"{path} cannot be looked at ({exc.strerror or exc}): {NOT_ENTERED_FIX}"
+        return not_looked_at(path, exc)
 
 
 def _access_problem(path: Path) -> str:
@@ -86,7 +87,7 @@ def _beyond_owners(folder: Path) -> str:
     """A refusal no chown cures: a read-only mount, or one that even root meets ('' if neither)."""
     with contextlib.suppress(OSError):
         if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            if os.environ.get("INVOCATION_ID") and not folder.is_relative_to(SERVICE_STATE_DIR):
+            if under_systemd() and not folder.is_relative_to(SERVICE_STATE_DIR):
                 # the unit's ProtectSystem=strict, not the card: only its StateDirectory= is writable
                 return f"{folder} is read-only to the service: {SANDBOX_FIX}"
             return f"{folder} is on a read-only file system: {READ_ONLY_FIX}"

@@ -277,7 +277,7 @@ class MqttStage(Stage):
         """A session_end's onset is its session's start, as published then: the few onsets the clock
         keeps are long gone after a session of minutes, and the clock may have been stepped since."""
         if isinstance(event, SessionEnded):
-            start_ms = self.clock.published_start_ms(event.session_id)
+            start_ms = self.clock.session_start_ms(event.session_id)
             if start_ms is not None:
                 return start_ms
         return self.clock.onset_ms(event.onset_s, self.t_s)

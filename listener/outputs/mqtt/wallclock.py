@@ -89,13 +89,10 @@ class WallClock:
         while len(self._session_starts) > SESSION_STARTS_KEPT:
             self._session_starts.popitem(last=False)
 
-    def published_start_ms(self, session_id: str) -> int | None:
-        """The start published for ``session_id``, kept for its summary (its session_end says it too)."""
-        return self._session_starts.get(session_id)
-
     def session_start_ms(self, session_id: str) -> int | None:
-        """The start published for ``session_id`` (None when forgotten); asked once, by its summary."""
-        return self._session_starts.pop(session_id, None)
+        """The start published for ``session_id`` (None when forgotten): its session_end and its summary
+        say it too. The last SESSION_STARTS_KEPT are kept, so a session ended long ago is forgotten."""
+        return self._session_starts.get(session_id)
 
     def run_sessions_since(self, since_ms: int) -> int:
         """Sessions this run started at or after ``since_ms``, by the clock as it reads now."""

@@ -165,6 +165,13 @@ def test_the_sidecar_may_leave_out_what_has_a_default(tmp_path: Path) -> None:
     assert load_spec(shipped_model_path()).hop_s == 0.02
 
 
+def test_doctor_gives_a_turn_model_error_its_own_fix_not_the_reinstall(tmp_path: Path) -> None:
+    # a folder given as the model: reinstalling the package would not help, pointing at the file does
+    check = doctor.check_turn_model(doctor_config(tmp_path, turn_model={"path": str(tmp_path)}))
+    assert (check.status, check.detail) == ("FAIL", f"turn model {tmp_path} is a folder")
+    assert check.fix == "set [turn_model] path to its .onnx file, or to ''"
+
+
 def test_doctor_fails_a_sidecar_that_analyze_would_refuse(tmp_path: Path) -> None:
     path = edited_model(tmp_path, _set("input", "hop_s", "nan"))
     check = doctor.check_turn_model(doctor_config(tmp_path, turn_model={"path": str(path)}))

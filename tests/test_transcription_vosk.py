@@ -76,13 +76,23 @@ class Probe(Stage):
 
 
 class TimedTranscription(TranscriptionStage):
-    """The real stage, with the wall time of each call on an audio block recorded."""
+    """The real stage, with the wall time of each call on an audio block recorded.
+
+    Also whether it holds words as each customer utterance comes out of it: the stage is
+    asked for its next event only after that, so this is deterministic however far the
+    recogniser lags (flat out, it may return every word at the session's end).
+    """
 
     block_s: list[float]
+    held_with_customer_words: list[bool]
 
     def process(self, event: Event) -> Iterable[Event]:
         t0 = time.perf_counter()
-        out = list(super().process(event))
+        out: list[Event] = []
+        for emitted in super().process(event):
+            if isinstance(emitted, WordsRecognized) and emitted.party is Party.CUSTOMER:
+                self.held_with_customer_words.append(self.detector.holding)
+            out.append(emitted)
         if isinstance(event, AudioBlock):
             self.block_s.append(time.perf_counter() - t0)
         return out
@@ -94,6 +104,7 @@ def run_pipeline(config: Config, wav: Path, block_ms: int = 1000) -> tuple[Probe
     index = next(i for i, s in enumerate(stages) if isinstance(s, TranscriptionStage))
     timed = TimedTranscription(config, geo)
     timed.block_s = []
+    timed.held_with_customer_words = []
     stages[index] = timed
     probe = Probe(timed)
     with WavSource(wav, geo, block_ms=block_ms) as source, Pipeline([*stages, probe]) as pipeline:
@@ -157,9 +168,11 @@ def test_the_silence_after_the_dialogue_never_reaches_the_recogniser(ko_run: Pro
 def test_words_are_dropped_when_the_session_ends(ko_run: Probe) -> None:
     customer = [e for e in ko_run.events if isinstance(e, SpeechSegment) and e.party is Party.CUSTOMER]
     session_over_s = max(e.end_s for e in customer) + SESSION_GAP_S
-    before = [held for t_s, held in ko_run.holding if t_s < session_over_s]
     after = [held for t_s, held in ko_run.holding if t_s >= session_over_s + 0.05]
-    assert any(before), "the customer's content words are held for follow-ups during the session"
+    # sampled at audio blocks this would depend on how far the recogniser lags (CI once saw none held)
+    assert isinstance(ko_run.stage, TimedTranscription) and any(ko_run.stage.held_with_customer_words), (
+        "the customer's content words are held for follow-ups"
+    )
     assert after and not any(after), ko_run.holding
     assert ko_run.holding[-1] == (DURATION_S, False)  # and at the end of the stream
 

@@ -218,6 +218,10 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--force", action="store_true", help="with --write: write even when the confidence is low")
     p.set_defaults(func=cmd_calibrate)
 
+    p = sub.add_parser("leds-off", help="switch the status LEDs off (the service's unit does, however it stopped)")
+    p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
+    p.set_defaults(func=cmd_leds_off)
+
     p = sub.add_parser("check-config", help="validate a configuration file without running")
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_check_config)
@@ -260,6 +264,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     names = " or ".join(repr(name) for name in geo.device_hints)
     source = f"input named like {names}" if names else "the default input"
     print(f"{shown_path(args.file)}: ok ({shape}, {source})")
+    return 0
+
+
+def cmd_leds_off(args: argparse.Namespace) -> int:
+    from listener.outputs.gpio import pin_factory
+    from listener.outputs.leds import switch_off
+
+    leds = _config(args.config).leds
+    if leds.in_use:  # only then a pin library is needed
+        switch_off(leds, pin_factory())
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from listener.cli import _parser, cmd_leds_off
 from listener.config import INSTALLED_CONFIG
 from listener.config.schema import ServiceConfig
 
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "listener.service"
 MAX_EXPOSURE = 2.5
 EXEC_START = f"/opt/listener/venv/bin/listener run --wait-for-array --config {INSTALLED_CONFIG}"  # doctor's default too
+EXEC_STOP_POST = f"-/opt/listener/venv/bin/listener leds-off --config {INSTALLED_CONFIG}"
 
 
 def systemd_analyze() -> str:
@@ -65,7 +67,10 @@ def runnable_copy(tmp_path: Path, text: str | None = None) -> Path:
     text = UNIT.read_text() if text is None else text
     assert f"ExecStart={EXEC_START}\n" in text
     path = tmp_path / UNIT.name
-    path.write_text(text.replace(f"ExecStart={EXEC_START}", f"ExecStart=/bin/true {EXEC_START.split(' ', 1)[1]}"))
+    for key, command in (("ExecStart", EXEC_START), ("ExecStopPost", EXEC_STOP_POST)):
+        program, args = command.split(" ", 1)
+        text = text.replace(f"{key}={command}", f"{key}={'-' if program.startswith('-') else ''}/bin/true {args}")
+    path.write_text(text)
     return path
 
 
@@ -106,6 +111,9 @@ def test_unit_has_the_service_contract() -> None:
     s = unit_settings()
     assert s["Type"] == ["notify"]
     assert s["ExecStart"] == [EXEC_START]
+    # the lights go dark however the service stopped (a killed process leaves its pins driven)
+    assert s["ExecStopPost"] == [EXEC_STOP_POST]
+    assert _parser().parse_args(EXEC_STOP_POST.split()[1:]).func is cmd_leds_off
     assert s["Restart"] == ["on-failure"]
     assert int(s["WatchdogSec"][0]) > 0
     assert int(s["StartLimitBurst"][0]) > 0 and int(s["StartLimitIntervalSec"][0]) > 0

@@ -164,6 +164,11 @@ class LedsConfig:
     button_pull_up: bool = field(True, "true: button between the pin and ground; false: between the pin and 3.3 V")
     long_press_s: float = field(3.0, "holding the button this long asks for recalibration", min=0.5, max=30.0)
 
+    @property
+    def in_use(self) -> bool:
+        """Whether any LED is driven."""
+        return self.enabled and self.preset != "none"
+
 
 @dataclass(frozen=True, slots=True)
 class MqttConfig:

@@ -111,6 +111,19 @@ class LedBank:
         self.close()
 
 
+def switch_off(config: LedsConfig, factory: Factory) -> None:
+    """Every configured LED dark.
+
+    For after the service died without closing its LEDs (SIGKILL, a watchdog
+    abort): a GPIO line keeps the level it was driven to when its process
+    dies, so an amber "you are dominating" would otherwise stay lit at the
+    counter while the service restarts, or for good once systemd gives up.
+    """
+    with LedBank(config, factory) as bank:
+        for name in bank.channels:
+            bank.set(name, 0.0)
+
+
 def event_time_s(event: Event) -> float | None:
     """The audio time at which the stage learns of ``event``."""
     if isinstance(event, AudioBlock | AudioDropped):

@@ -305,7 +305,7 @@ def check_gpio(config: Config) -> Check:
     from listener.outputs.gpio import ENV, PI_GPIO_FIX, board_model
 
     leds = config.leds
-    if (not leds.enabled or leds.preset == "none") and not leds.button_pin:
+    if not leds.in_use and not leds.button_pin:
         return Check("gpio", "ok", "not used (no LEDs, no button)")
     name = os.environ.get(ENV, "").strip()
     if name.lower() == "mock":

@@ -55,7 +55,7 @@ def output_stages(config: Config, options: RunOptions) -> list[Stage]:
 
         stages.append(MqttStage(config, follow_wall_clock=not options.fast))
     leds = None
-    if config.leds.enabled and config.leds.preset != "none":
+    if config.leds.in_use:
         from listener.outputs.leds import LedStage
 
         leds = LedStage(config, trace=sys.stdout if options.led_trace else None, live=options.input is None)

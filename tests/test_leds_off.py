@@ -1,0 +1,89 @@
+"""`listener leds-off`: what the unit runs after the service stops, however it stopped.
+
+A GPIO line keeps the level it was driven to when its process dies, so lights
+left on by a killed service are pins still driven on. Here they are gpiozero's
+own mock pins, driven on by hand as a dead process would have left them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from listener.cli import main
+from listener.outputs import gpio
+from tests import led_script
+from tests.led_script import PINS
+
+factory = led_script.factory  # fixture
+
+LIGHTS = {"traffic-light": ("green", "amber", "red"), "rgb": ("red", "green", "blue")}
+
+
+@pytest.fixture
+def shared(factory: MockFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[MockFactory]:
+    """The mock pins as the process-wide factory the command opens its LEDs on."""
+    monkeypatch.setattr(gpio, "_shared", factory)
+    yield factory
+
+
+def left_driven(factory: MockFactory, names: tuple[str, ...], level: int) -> None:
+    for name in names:
+        pin = factory.pin(PINS[name])
+        pin.function = "output"
+        pin.state = level
+
+
+def released_dark(factory: MockFactory, names: tuple[str, ...], off: int) -> bool:
+    """Each pin was driven to ``off`` after it was left lit, then released as gpiozero does on close.
+
+    Released is an input without pull (lgpio's close): nothing drives the LED, so it is dark either way.
+    """
+    for name in names:
+        pin = factory.pin(PINS[name])
+        levels = [float(s.state) for s in pin.states]
+        if pin.function != "input" or float(off) not in levels[levels.index(float(1 - off)) + 1 :]:
+            return False
+    return True
+
+
+def leds_off(tmp_path: Path, leds: str) -> int:
+    config = tmp_path / "listener.toml"
+    config.write_text(f"[leds]\n{leds}\n")
+    return main(["leds-off", "--config", str(config)])
+
+
+@pytest.mark.parametrize("preset", ["traffic-light", "rgb"])
+def test_lights_left_on_by_a_killed_service_go_dark(shared: MockFactory, tmp_path: Path, preset: str) -> None:
+    names = LIGHTS[preset]
+    left_driven(shared, names, 1)
+    assert leds_off(tmp_path, f'preset = "{preset}"') == 0
+    assert released_dark(shared, names, off=0)
+
+
+def test_active_low_lights_go_dark_with_their_pins_high(shared: MockFactory, tmp_path: Path) -> None:
+    names = LIGHTS["traffic-light"]
+    left_driven(shared, names, 0)  # wired to 3.3 V: lit while the pin is low
+    assert leds_off(tmp_path, "active_high = false") == 0
+    assert released_dark(shared, names, off=1)
+
+
+@pytest.mark.parametrize("leds", ['preset = "none"', "enabled = false"])
+def test_without_lights_no_pin_is_touched(
+    tmp_path: Path, leds: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_pin_library() -> None:
+        raise AssertionError("a device without LEDs may lack a pin library; leds-off must not need one")
+
+    monkeypatch.setattr(gpio, "pin_factory", no_pin_library)
+    assert leds_off(tmp_path, leds) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert leds_off(tmp_path, 'preset = "disco"') == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "leds.preset" in err and "disco" in err, err

@@ -11,7 +11,7 @@ from listener.analytics.tracks import Track
 from listener.config.schema import ActivityConfig, AnalyticsConfig
 from listener.events import FloatArray, Party
 
-DOMINANCE_EVERY_S = 0.1  # dominance is re-evaluated this often (decided within 1 s of a crossing)
+DOMINANCE_EVERY_S = 0.1  # dominance is re-evaluated this often (decided within 0.1 s of a crossing)
 SHARE_EVERY_S = 1.0  # RollingShare is published this often inside a session
 HISTORY_S = 30.0  # closed stretches kept per party for look-backs (every rule looks back < 10 s)
 PREDICTIONS_KEEP_S = 10.0  # the model's outputs kept for look-ups (rules read them at most a few seconds back)

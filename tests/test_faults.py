@@ -224,9 +224,15 @@ def test_microphone_lost_and_back_shows_on_leds_and_mqtt(alsa_config: AlsaConfig
                 started = lambda: leds.values().get(Channel.GREEN, 0.0) > 0 and "listening" in _modes(rec)  # noqa: E731
                 _until(started, 30, lambda: f"LEDs {leds.values()}, states {_modes(rec)}, {runner.is_alive()=}")
                 time.sleep(1.0)
+                assert leds.values()[Channel.AMBER] == 0.0, leds.values()  # calm: amber is the fault's alone
                 feeder.pause()  # no more audio: the capture thread blocks, as with a pulled USB array
-                led_s = _until(lambda: leds.values()[Channel.GREEN] == 0.0, 5)
-                mqtt_s = led_s + _until(lambda: _modes(rec)[-1] == "fault", 5)
+                # shown: the fault's amber blink begins, lit at once (green then fades out over fade_s,
+                # moved on by the dropped-audio ticks; timing that fade would time the fade)
+                paused_at = time.monotonic()
+                led_s = _until(lambda: leds.values()[Channel.AMBER] > 0.0, 5)
+                _until(lambda: _modes(rec)[-1] == "fault", 5)
+                mqtt_s = time.monotonic() - paused_at
+                _until(lambda: leds.values()[Channel.GREEN] == 0.0, 5)  # amber alone
                 alsa_config.remove(device.name)  # gone from the device list: every reopen fails
                 feeder.resume()  # lets the wedged stream close
                 time.sleep(1.5)

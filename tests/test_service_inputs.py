@@ -160,8 +160,11 @@ def test_the_live_service_starts_paused_when_it_was_paused_before(
     )
 
     class Stops(Stage):  # stops the service once a second of audio time has passed
+        asked = False  # once: a second signal would hurry the stop, a third end the process
+
         def process(self, event: Event) -> Iterable[Event]:
-            if isinstance(event, AudioBlock | AudioDropped) and event.end_s >= 1.0:
+            if isinstance(event, AudioBlock | AudioDropped) and event.end_s >= 1.0 and not self.asked:
+                self.asked = True
                 os.kill(os.getpid(), signal.SIGTERM)
             return ()
 

@@ -250,15 +250,25 @@ def test_a_run_that_waited_for_its_array_all_along_says_it_heard_nothing(
             "service": {"state_dir": str(tmp_path)},
         }
     )
-    stop = threading.Timer(1.5, os.kill, args=(os.getpid(), signal.SIGTERM))
-    stop.start()
+
+    class StopsAfterWaiting(Stage):  # on audio time: a slow start-up must not shorten the wait measured
+        asked = False  # once: a second signal would hurry the stop, a third end the process
+
+        def process(self, event: Event) -> Iterable[Event]:
+            if isinstance(event, AudioDropped) and event.end_s >= 1.5 and not self.asked:
+                self.asked = True
+                os.kill(os.getpid(), signal.SIGTERM)
+            return ()
+
+    rescue = threading.Timer(30.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
+    rescue.start()
     try:
         with caplog.at_level(logging.INFO, logger=runner.__name__):
-            audio_s = runner.run(config, RunOptions(wait_for_array=True))
+            audio_s = runner.run(config, RunOptions(wait_for_array=True), extra_stages=[StopsAfterWaiting()])
     finally:
-        stop.cancel()
+        rescue.cancel()
     (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped after")]
-    assert audio_s > 1.0
+    assert audio_s >= 1.5
     assert (
         said
         == f"stopped after {audio_s:.1f} s of audio time, {audio_s:.1f} s of it not heard (no array {audio_s:.1f} s)"

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+# isort: split
+# before numpy loads: it caps the BLAS threads at one, as the service runs (idle OpenBLAS workers spin,
+# a core each, and the CPU figures the soak test checks would count them)
+import listener  # noqa: F401
+
+# isort: split
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -20,7 +20,7 @@ def test_a_short_live_soak_captures_in_real_time_without_losing_audio(tmp_path: 
     assert s.overflows == 0 and s.dropped_s == {}
     # paced by the wall clock, not faster (the unpaced PCM runs ~1000x) nor slower
     assert abs(s.lag_s_end) < 0.5 and s.matches_wall_clock
-    assert 0 < s.cpu_per_audio_s < 2.0
+    assert 0 < s.cpu_per_audio_s < 0.5  # about 0.04 here; idle BLAS workers spinning made it 1.05
     assert 0 < s.capture_thread_cpu_per_audio_s < s.cpu_per_audio_s
     assert 0 < s.callback_cpu_per_audio_s <= s.capture_thread_cpu_per_audio_s
     assert 50 < s.rss_mb_first <= s.rss_mb_max < 2000

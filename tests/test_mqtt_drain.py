@@ -80,5 +80,6 @@ def test_an_idle_link_does_not_save_up_a_burst(broker: Mosquitto, tmp_path: Path
             got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= backlog, timeout_s=15)
     arrivals = [m.at for m in got if m.topic.endswith("/event")]
     assert len(arrivals) == backlog
-    # a second's worth at once, the rest at the rate: (20 - 5) / 5 = 3 s; uncapped it took 1 s
-    assert arrivals[-1] - arrivals[0] >= (backlog - rate_per_s) / rate_per_s - 0.25
+    # a second's worth at once, the rest at the rate: (20 - 5) / 5 = 3 s; uncapped it took 1 s. Timed at
+    # the subscriber, a first arrival delayed by a busy machine shortens the span: 1 s of room for that
+    assert arrivals[-1] - arrivals[0] >= (backlog - rate_per_s) / rate_per_s - 1.0

@@ -342,6 +342,41 @@ def test_a_recogniser_that_fails_mid_run_shows_as_a_fault_once(
     assert any(isinstance(e, SessionEnded) for e in probe.events)  # the analytics go on
 
 
+def test_a_recogniser_that_fails_on_the_streams_last_words_shows_as_a_fault(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while the end of the stream is being finished is a fault too: the summary's cues are partial."""
+    import vosk
+
+    from listener.events import DeviceMode, DeviceState
+
+    final = vosk.KaldiRecognizer.FinalResult
+    ending = threading.Event()
+
+    def failing(self: vosk.KaldiRecognizer) -> str:
+        if ending.is_set():
+            raise RuntimeError("the recogniser broke")
+        return str(final(self))
+
+    class MarksTheEnd(Stage):  # before the transcription stage: the failure starts with the stream's end
+        def process(self, event: Event) -> Iterable[Event]:
+            if isinstance(event, EndOfStream):
+                ending.set()
+            return ()
+
+    monkeypatch.setattr(vosk.KaldiRecognizer, "FinalResult", failing)
+    config = asr_config(ko_model)
+    geo = geometry(config)
+    probe = Probe()
+    with (
+        WavSource(ko_dialogue[0], geo, block_ms=1000) as source,
+        Pipeline([MarksTheEnd(), *analysis_stages(config, geo), probe]) as pipeline,
+    ):
+        pipeline.run(source)
+    faults = [e for e in probe.events if isinstance(e, DeviceState)]
+    assert [(f.mode, f.cause, f.t_s) for f in faults] == [(DeviceMode.FAULT, "transcription", DURATION_S)]
+
+
 def test_in_channel_map_mode_the_customers_own_mic_is_transcribed_too(
     ko_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

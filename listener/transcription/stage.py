@@ -159,11 +159,7 @@ class TranscriptionStage(Stage):
             yield from self._submit(self.gate.audio(event) if self.gate is not None else [event])
             yield from self._cues()
             self._forget_after_session(self._now_s)
-            if self.worker.failed and not self._fault_shown:
-                # the lights and the state topic show it: cues are partial from here on
-                self._fault_shown = True
-                detail = "the speech recogniser failed; transcription stopped (see the journal)"
-                yield DeviceState(t_s=self._now_s, mode=DeviceMode.FAULT, detail=detail, cause="transcription")
+            yield from self._fault()
         elif isinstance(event, EndOfStream) and self.worker is not None:
             self._now_s = max(self._now_s, event.t_s)
             if self.gate is not None:
@@ -171,6 +167,14 @@ class TranscriptionStage(Stage):
             yield from _skipped(self.worker.finish(self.asr.finish_wait_s))
             yield from self._cues()
             self.detector.forget()
+            yield from self._fault()  # a failure in the stream's last stretch: the summary's cues are partial
+
+    def _fault(self) -> Iterator[DeviceState]:
+        """Once, when the recogniser has failed: the lights and the state topic show it."""
+        if self.worker is not None and self.worker.failed and not self._fault_shown:
+            self._fault_shown = True
+            detail = "the speech recogniser failed; transcription stopped (see the journal)"
+            yield DeviceState(t_s=self._now_s, mode=DeviceMode.FAULT, detail=detail, cause="transcription")
 
     def _submit(self, blocks: list[AudioBlock]) -> Iterator[TranscriptionSkipped]:
         assert self.worker is not None

@@ -33,6 +33,10 @@ UNIT_PATH=/etc/systemd/system/$UNIT
 ALSA_CONF=/etc/alsa/conf.d/60-listener.conf
 UDEV_RULES=/etc/udev/rules.d/99-listener.rules
 BOOT_CONFIG=/boot/firmware/config.txt
+# On tmpfs: gone at the next boot. Says that this boot predates a boot config change (listener doctor
+# reads it too); /run/reboot-required is Debian's own flag, which the login banner shows.
+REBOOT_DUE=/run/listener-reboot-due
+REBOOT_REQUIRED=/run/reboot-required
 SERVICE_USER=listener
 SERVICE_GROUPS=(audio gpio spi plugdev)
 # python3-pyaudio and python3-numpy from apt: no compiler needed on the Pi,
@@ -849,13 +853,22 @@ apply_live() {
 	# and applied to the devices already there (the GPIO chips, a USB array plugged in before)
 	((udev_changed == 0)) || change "reload udev rules and apply them to the devices present" reload_udev
 	if ((boot_changed)); then
+		change "flag the reboot the boot config needs ($REBOOT_DUE, /run/reboot-required)" flag_reboot_due
 		say "note: reboot to load the audio overlay; $UNIT starts at boot"
+	elif [[ -e $REBOOT_DUE ]]; then
+		say "note: a reboot is still due to load the audio overlay an earlier run set in $BOOT_CONFIG"
 	fi
 	((NO_SYSTEMCTL == 0)) || return 0
 	((unit_changed == 0)) || change "reload systemd units" systemctl daemon-reload
 	if ((!boot_changed && service_changed)); then
 		change "restart $UNIT" systemctl restart "$UNIT"
 	fi
+}
+
+flag_reboot_due() {
+	printf '%s changed; the audio overlay loads at the next boot\n' "$BOOT_CONFIG" >"$REBOOT_DUE"
+	touch "$REBOOT_REQUIRED"
+	grep -qx listener "$REBOOT_REQUIRED.pkgs" 2>/dev/null || echo listener >>"$REBOOT_REQUIRED.pkgs"
 }
 
 reload_udev() {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,41 @@ def test_missing_device_fails_with_the_fix(tmp_path: Path, test_array: TestDevic
     assert "no audio input device matching 'no_such_array'" in audio.detail
     assert "'listener_test_array' (4 in)" in audio.detail  # what is there instead
     assert "[array] device" in audio.fix
+
+
+def test_a_missing_array_while_a_boot_config_change_waits_says_reboot_first(
+    tmp_path: Path, test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Provisioned and checked before the reboot that loads the overlay: the fix is the reboot, not the config."""
+    from listener.audio import devices
+
+    flag = tmp_path / "listener-reboot-due"
+    monkeypatch.setattr(devices, "REBOOT_DUE", flag)
+    cfg = config(tmp_path, array={"preset": "respeaker-4mic", "device": "no_such_array"})
+    (before,) = doctor.check_audio(cfg)
+    assert "reboot" not in before.fix
+    flag.write_text("/boot/firmware/config.txt changed; the audio overlay loads at the next boot\n")
+    (audio,) = doctor.check_audio(cfg)
+    assert audio.status == "FAIL"
+    assert audio.fix.startswith("reboot first: firmware/provision.sh changed the boot config"), audio.fix
+    assert "[array] device" in audio.fix  # the rest of the fix, should the array still be missing after it
+    assert devices.format_devices([]).startswith("no audio input devices found: reboot first")
+
+
+def test_provision_flags_the_reboot_where_the_listener_looks(tmp_path: Path) -> None:
+    """Where provision.sh writes the flag (a live run that changed the boot config), and what it writes."""
+    from listener.audio.devices import REBOOT_DUE
+
+    script = (Path(__file__).resolve().parents[1] / "firmware" / "provision.sh").read_text()
+    assert f"\nREBOOT_DUE={REBOOT_DUE}\n" in script
+    # its function, run twice on stand-ins for /run (the run itself only flags on a live system)
+    functions = script.removesuffix('main "$@"\n')
+    assert functions != script
+    flag, debian = tmp_path / "listener-reboot-due", tmp_path / "reboot-required"
+    calls = f"REBOOT_DUE={flag}; REBOOT_REQUIRED={debian}; flag_reboot_due; flag_reboot_due"
+    subprocess.run(["bash", "-c", functions + calls], check=True)
+    assert "the audio overlay loads at the next boot" in flag.read_text()
+    assert debian.exists() and (tmp_path / "reboot-required.pkgs").read_text() == "listener\n"  # once
 
 
 def test_too_few_channels_fails(tmp_path: Path, test_array: TestDevice) -> None:

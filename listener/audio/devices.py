@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyaudio
 
@@ -22,6 +23,8 @@ from listener.config import ArrayGeometry
 from listener.errors import AudioFormatError, AudioInputError
 
 log = logging.getLogger(__name__)
+# tmpfs, so gone at the next boot: firmware/provision.sh writes it when it changes the boot config
+REBOOT_DUE = Path("/run/listener-reboot-due")
 
 _AlsaErrorHandler = ctypes.CFUNCTYPE(
     None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
@@ -94,13 +97,24 @@ def format_devices(devices: Sequence[InputDevice]) -> str:
     """A table for humans: index, input channels, default rate, name."""
     if not devices:
         return (
-            "no audio input devices found: check the array is connected (`arecord -l`), that its driver or "
-            "HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt), and that this user is in group 'audio'"
+            f"no audio input devices found: {_reboot_first()}check the array is connected (`arecord -l`), that its "
+            "driver or HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt), and that this user is in "
+            "group 'audio'"
         )
     lines = [f"{'index':>5}  {'inputs':>6}  {'rate':>8}  name"]
     for d in devices:
         lines.append(f"{d.index:>5}  {d.max_input_channels:>6}  {d.default_rate_hz:>5} Hz  {d.name}")
     return "\n".join(lines)
+
+
+def _reboot_first() -> str:
+    """The first fix while firmware/provision.sh's change to the boot config waits for a reboot, else ''."""
+    if not REBOOT_DUE.exists():
+        return ""
+    return (
+        "reboot first: firmware/provision.sh changed the boot config since this boot began, and the array's "
+        "overlay loads at boot; if it is still missing after that, "
+    )
 
 
 def describe_devices(devices: Sequence[InputDevice]) -> str:
@@ -126,9 +140,9 @@ def choose_device(
     if not candidates:
         wanted = "matching " + " or ".join(f"'{h}'" for h in hints) if hints else "set as the default input"
         raise AudioInputError(
-            f"no audio input device {wanted}; inputs found: {describe_devices(devices)}. Fix: set [array] device "
-            "to part of one of these names (`listener devices` lists them), or check the array is connected "
-            "(`arecord -l`) and its driver / HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
+            f"no audio input device {wanted}; inputs found: {describe_devices(devices)}. Fix: {_reboot_first()}set "
+            "[array] device to part of one of these names (`listener devices` lists them), or check the array is "
+            "connected (`arecord -l`) and its driver / HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
         )
     fitting = [d for d in candidates if d.max_input_channels >= needed_channels]
     if len(fitting) > 1:

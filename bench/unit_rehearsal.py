@@ -148,10 +148,12 @@ def replay(booted: Booted, recorder: Recorder) -> dict[str, object]:
     session: dict[str, Any] = next((m.json() for m in got if m.topic.endswith("/session")), {})
     keys = ("rep_talk_s", "customer_talk_s", "rep_share", "interruptions_by_rep", "monologues")
     cues = session.get("cues") or {}
+    journal = booted.run("journalctl", "-u", "listener-replay", "--no-pager", "-o", "cat")
     return {
         "systemd": shown,
+        "leds_off_ran": "the traffic-light LEDs are off" in journal,  # ExecStopPost, after the run
         "wall_s": round(took_s, 1),
-        "journal": booted.run("journalctl", "-u", "listener-replay", "--no-pager", "-o", "cat").splitlines()[-3:],
+        "journal": journal.splitlines()[-3:],
         "mqtt": topic_counts(got),
         "session": {k: session.get(k) for k in keys} | {"words": [cues.get("rep_words"), cues.get("customer_words")]},
         "state_dir": booted.run("ls", "-ln", "/var/lib/listener").splitlines()[1:],

@@ -274,6 +274,7 @@ def cmd_leds_off(args: argparse.Namespace) -> int:
     leds = _config(args.config).leds
     if leds.in_use:  # only then a pin library is needed
         switch_off(leds, pin_factory())
+        log.info("the %s LEDs are off", leds.preset)  # the journal shows the unit's ExecStopPost ran
     return 0
 
 

@@ -852,22 +852,33 @@ apply_live() {
 	[[ $ROOT == / && -d /run/systemd/system ]] || return 0
 	# and applied to the devices already there (the GPIO chips, a USB array plugged in before)
 	((udev_changed == 0)) || change "reload udev rules and apply them to the devices present" reload_udev
-	if ((boot_changed)); then
-		change "flag the reboot the boot config needs ($REBOOT_DUE, /run/reboot-required)" flag_reboot_due
-		say "note: reboot to load the audio overlay; $UNIT starts at boot"
-	elif [[ -e $REBOOT_DUE ]]; then
-		say "note: a reboot is still due to load the audio overlay an earlier run set in $BOOT_CONFIG"
-	fi
+	local reboot_due=0
+	reboot_note "$boot_changed" || reboot_due=1
 	((NO_SYSTEMCTL == 0)) || return 0
 	((unit_changed == 0)) || change "reload systemd units" systemctl daemon-reload
-	if ((!boot_changed && service_changed)); then
+	if ((!reboot_due && service_changed)); then
 		change "restart $UNIT" systemctl restart "$UNIT"
 	fi
 }
 
+# Says (and flags, when this run changed it) that the boot config waits for a reboot; fails then, so
+# that the service is not restarted: it starts at that boot, with its array.
+reboot_note() {
+	local boot_changed=$1
+	if ((boot_changed)); then
+		change "flag the reboot the boot config needs ($REBOOT_DUE, $REBOOT_REQUIRED)" flag_reboot_due
+		say "note: reboot to load the audio overlay; $UNIT starts at boot"
+		return 1
+	elif [[ -e $REBOOT_DUE ]]; then
+		say "note: a reboot is still due to load the audio overlay an earlier run set in $BOOT_CONFIG; $UNIT starts at boot"
+		return 1
+	fi
+}
+
+# Debian's flag holds the line its own notify-reboot-required writes, which the tools that read it show.
 flag_reboot_due() {
 	printf '%s changed; the audio overlay loads at the next boot\n' "$BOOT_CONFIG" >"$REBOOT_DUE"
-	touch "$REBOOT_REQUIRED"
+	[[ -s $REBOOT_REQUIRED ]] || echo "*** System restart required ***" >"$REBOOT_REQUIRED"
 	grep -qx listener "$REBOOT_REQUIRED.pkgs" 2>/dev/null || echo listener >>"$REBOOT_REQUIRED.pkgs"
 }
 

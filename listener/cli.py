@@ -14,20 +14,20 @@ import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from listener import __version__
-from listener.analytics.report import AudioInfo, ReportCollector
-from listener.analytics.summary import totals_of, whole_recording
-from listener.audio.wav import WavSource
 from listener.config import INSTALLED_CONFIG, Config, geometry, load_config
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
-from listener.events import Party, SessionSummary, rep_share_of
-from listener.pipeline import Pipeline
-from listener.service.build import analysis_stages
 from listener.service.heap import keep_freed_buffers
 from listener.service.logs import set_level, setup_logging
-from listener.transcription.summary import CueTally
+
+if TYPE_CHECKING:
+    from listener.analytics.report import ReportCollector
+    from listener.events import SessionSummary
+
+# Each command imports what it needs: `leds-off` runs after every stop of the service (its unit's
+# ExecStopPost), and the analysis stack (scipy, the spatial front end) would double its time.
 
 log = logging.getLogger("listener")
 
@@ -219,7 +219,9 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("leds-off", help="switch the status LEDs off (the service's unit does, however it stopped)")
-    p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
+    p.add_argument(
+        "--config", type=Path, help=f"TOML configuration (default: {INSTALLED_CONFIG} if it exists, else built-in)"
+    )
     p.set_defaults(func=cmd_leds_off)
 
     p = sub.add_parser("check-config", help="validate a configuration file without running")
@@ -270,8 +272,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_leds_off(args: argparse.Namespace) -> int:
     from listener.outputs.gpio import pin_factory
     from listener.outputs.leds import switch_off
+    from listener.service.doctor_report import config_file
 
-    leds = _config(args.config).leds
+    leds = _config(config_file(args.config)).leds  # on a device, the lights its service drives
     if leds.in_use:  # only then a pin library is needed
         switch_off(leds, pin_factory())
         log.info("the %s LEDs are off", leds.preset)  # the journal shows the unit's ExecStopPost ran
@@ -316,6 +319,13 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from listener.analytics.report import AudioInfo, ReportCollector
+    from listener.analytics.summary import totals_of, whole_recording
+    from listener.audio.wav import WavSource
+    from listener.pipeline import Pipeline
+    from listener.service.build import analysis_stages
+    from listener.transcription.summary import CueTally
+
     config = _config(args.config)
     geo = geometry(config)
     if args.plot is not None:
@@ -350,6 +360,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _print_summary(collector: ReportCollector, whole: SessionSummary) -> None:
+    from listener.events import Party, rep_share_of
+
     rep_s, customer_s = collector.talk_s(Party.REP), collector.talk_s(Party.CUSTOMER)
     share = rep_share_of(rep_s, customer_s)
     print(f"rep talk      {rep_s:7.1f} s")

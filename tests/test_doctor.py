@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -77,22 +76,6 @@ def test_a_missing_array_while_a_boot_config_change_waits_says_reboot_first(
     assert audio.fix.startswith("reboot first: firmware/provision.sh changed the boot config"), audio.fix
     assert "[array] device" in audio.fix  # the rest of the fix, should the array still be missing after it
     assert devices.format_devices([]).startswith("no audio input devices found: reboot first")
-
-
-def test_provision_flags_the_reboot_where_the_listener_looks(tmp_path: Path) -> None:
-    """Where provision.sh writes the flag (a live run that changed the boot config), and what it writes."""
-    from listener.audio.devices import REBOOT_DUE
-
-    script = (Path(__file__).resolve().parents[1] / "firmware" / "provision.sh").read_text()
-    assert f"\nREBOOT_DUE={REBOOT_DUE}\n" in script
-    # its function, run twice on stand-ins for /run (the run itself only flags on a live system)
-    functions = script.removesuffix('main "$@"\n')
-    assert functions != script
-    flag, debian = tmp_path / "listener-reboot-due", tmp_path / "reboot-required"
-    calls = f"REBOOT_DUE={flag}; REBOOT_REQUIRED={debian}; flag_reboot_due; flag_reboot_due"
-    subprocess.run(["bash", "-c", functions + calls], check=True)
-    assert "the audio overlay loads at the next boot" in flag.read_text()
-    assert debian.exists() and (tmp_path / "reboot-required.pkgs").read_text() == "listener\n"  # once
 
 
 def test_too_few_channels_fails(tmp_path: Path, test_array: TestDevice) -> None:

@@ -87,3 +87,20 @@ def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capt
     assert leds_off(tmp_path, 'preset = "disco"') == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "leds.preset" in err and "disco" in err, err
+
+
+def test_without_config_the_installed_one_says_which_lights_there_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run by hand on a device, as doctor is: the installed config, not the built-in pins."""
+    from listener.service import doctor_report
+
+    installed = tmp_path / "listener.toml"
+    installed.write_text("[leds]\nenabled = false\n")
+    monkeypatch.setattr(doctor_report, "INSTALLED_CONFIG", installed)
+
+    def no_pin_library() -> None:
+        raise AssertionError("the built-in defaults were used: they have LEDs")
+
+    monkeypatch.setattr(gpio, "pin_factory", no_pin_library)
+    assert main(["leds-off"]) == 0

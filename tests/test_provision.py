@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import geometry, load_config
-from tests.provision_root import FILES_ONLY, PI_CONFIG_TXT, REPO, provision, require, snapshot
+from tests.provision_root import FILES_ONLY, PI_CONFIG_TXT, REPO, SCRIPT, provision, require, snapshot
 
 PRESETS = {  # preset -> (ALSA card name, overlay in config.txt or None)
     "respeaker-2mic-v1": ("wm8960soundcard", "wm8960-soundcard"),
@@ -264,3 +264,35 @@ def test_raspberry_pi_os_swap_file_is_turned_off_so_memory_never_reaches_the_car
     (pi_root / "etc/fstab").write_text("/dev/mmcblk0p3 none swap sw 0 0\n")
     third = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY)
     assert "warning: /etc/fstab turns on swap on disk: remove that line" in third.stderr, third.stderr
+
+
+def reboot_note(tmp_path: Path, boot_changed: int, dry_run: int = 0) -> tuple[int, str]:
+    """provision.sh's reboot_note, run alone with /run's flags in ``tmp_path`` (a run reaches it only live)."""
+    functions = tmp_path / "functions.sh"
+    functions.write_text(SCRIPT.read_text().removesuffix('main "$@"\n'))
+    flags = f"REBOOT_DUE={tmp_path / 'listener-reboot-due'}; REBOOT_REQUIRED={tmp_path / 'reboot-required'}"
+    call = f"{flags}; DRY_RUN={dry_run}; status=0; reboot_note {boot_changed} || status=$?; echo status=$status"
+    done = subprocess.run(["bash", "-c", f"source {functions}; {call}"], capture_output=True, text=True, check=True)
+    status = int(done.stdout.rsplit("status=", 1)[1])
+    return status, done.stdout.rsplit("status=", 1)[0] + done.stderr
+
+
+def test_a_boot_config_change_flags_its_reboot_until_it_happens(tmp_path: Path) -> None:
+    """Flagged where the listener looks (a missing array's fix says "reboot first"), said again by a later
+    run, and no restart of the service meanwhile (status 1): it starts at that boot."""
+    from listener.audio.devices import REBOOT_DUE
+
+    assert f"\nREBOOT_DUE={REBOOT_DUE}\n" in SCRIPT.read_text()
+    flag, debian = tmp_path / "listener-reboot-due", tmp_path / "reboot-required"
+    assert reboot_note(tmp_path, 0) == (0, "")  # nothing changed, nothing due
+    status, said = reboot_note(tmp_path, 1, dry_run=1)
+    assert status == 1 and "would: flag the reboot" in said and "note: reboot to load the audio overlay" in said
+    assert not flag.exists() and not debian.exists()  # a dry run writes nothing
+    for _ in range(2):
+        status, said = reboot_note(tmp_path, 1)
+        assert status == 1 and "note: reboot to load the audio overlay" in said
+    assert "the audio overlay loads at the next boot" in flag.read_text()
+    assert debian.read_text() == "*** System restart required ***\n"
+    assert (tmp_path / "reboot-required.pkgs").read_text() == "listener\n"  # once
+    status, said = reboot_note(tmp_path, 0)  # a later run, before the reboot
+    assert status == 1 and "note: a reboot is still due" in said

@@ -9,6 +9,7 @@ DEBUG instead, so the journal stays readable.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import re
@@ -109,12 +110,13 @@ def format_devices(devices: Sequence[InputDevice]) -> str:
 
 def _reboot_first() -> str:
     """The first fix while firmware/provision.sh's change to the boot config waits for a reboot, else ''."""
-    if not REBOOT_DUE.exists():
-        return ""
-    return (
-        "reboot first: firmware/provision.sh changed the boot config since this boot began, and the array's "
-        "overlay loads at boot; if it is still missing after that, "
-    )
+    with contextlib.suppress(OSError):  # /run not searchable: no flag to read
+        if REBOOT_DUE.exists():
+            return (
+                "reboot first: firmware/provision.sh changed the boot config since this boot began, and the "
+                "array's overlay loads at boot; if it is still missing after that, "
+            )
+    return ""
 
 
 def describe_devices(devices: Sequence[InputDevice]) -> str:

@@ -167,7 +167,7 @@ class TranscriptionStage(Stage):
             yield from _skipped(self.worker.finish(self.asr.finish_wait_s))
             yield from self._cues()
             self.detector.forget()
-            yield from self._fault()  # a failure in the stream's last stretch: the summary's cues are partial
+            yield from self._fault()  # a failure while the stream's last words were being finished too
 
     def _fault(self) -> Iterator[DeviceState]:
         """Once, when the recogniser has failed: the lights and the state topic show it."""

@@ -219,6 +219,21 @@ def test_audio_the_device_did_not_hear_is_neither_silence_nor_a_long_silence() -
         assert summary.silence_s == pytest.approx(49.0 - 26.0 - summary.unheard_s)  # 1-50 s, 26 s of talk
 
 
+def test_a_pause_needs_its_silence_heard() -> None:
+    """The privacy button pressed as the customer stops, released as they go on: nobody heard a pause there.
+    An overflow's blip in a pause only moves its decision by the blip."""
+    segments = [("customer", 0.0, 3.0), ("customer", 5.1, 8.0)]
+    model = (np.full(1000, 0.9, np.float32), np.zeros(1000, np.float32))  # as the service runs: with the turn model
+
+    def pauses(*drops: AudioDropped) -> list[tuple[float, float]]:
+        out = raw_events(segments, 10.0, bounds=[300, 500], drops=drops, model=model)
+        return [(round(e.onset_s, 6), round(e.decided_s, 6)) for e in out if isinstance(e, Pause)]
+
+    assert pauses() == [(3.0, 3.25), (8.0, 8.25)]
+    assert pauses(AudioDropped(start_s=3.0, duration_s=2.0, reason="paused")) == [(8.0, 8.25)]  # 0.1 s heard
+    assert pauses(AudioDropped(start_s=3.05, duration_s=0.01, reason="overflow")) == [(3.0, 3.26), (8.0, 8.25)]
+
+
 def test_unheard_time_is_every_gap_of_the_session_less_the_talk_bridged_over_it() -> None:
     # 800 s of visit with 400 overflow blips of 10 ms in its silences, and one inside the rep's bridged pause
     talk = [("customer", 0.0, 5.0), *(("customer", 2.0 * k, 2.0 * k + 1.0) for k in range(3, 400))]

@@ -44,6 +44,8 @@ class Silences:
         probe = self.start + self.ctx.limits.pause_min_frames
         if self.paused or frame < probe or any(tr.pending and tr.pending.start < probe for tr in tracks.values()):
             return
+        if not at_least(self._heard_s(self.start, frame), self.ctx.config.pause_min_s):
+            return  # unheard audio in it: what counts is pause_min_s of silence heard
         self.paused = True
         if self.by is not None:
             p_hold = self.ctx.predictions.p_hold(self.start + self.ctx.limits.pause_probe_frames)
@@ -67,8 +69,16 @@ class Silences:
         length = resume - self.start
         if session_start is None or self.start < session_start or length < self.ctx.limits.long_silence_frames:
             return
-        s = self.ctx.s
-        # unheard time is no known silence: what counts is the silence heard (an overflow's blip costs little)
-        heard_s = s(length) - sum(b - a for a, b in self.ctx.unheard.within(s(self.start), s(resume)))
+        heard_s = self._heard_s(self.start, resume)
         if at_least(heard_s, self.ctx.config.long_silence_s):
+            s = self.ctx.s
             yield LongSilence(onset_s=s(self.start), decided_s=self.ctx.decided_s(frame), duration_s=round(heard_s, 9))
+
+    def _heard_s(self, start: int, end: int) -> float:
+        """Seconds of frames start..end the device heard: unheard time is no known silence (a blip costs little).
+
+        Known once the drop has reached the analytics, which it does after the frames made of it: with
+        the turn model those frames wait for its next output, so a pause is judged with the drop known.
+        """
+        s = self.ctx.s
+        return s(end - start) - sum(b - a for a, b in self.ctx.unheard.within(s(start), s(end)))

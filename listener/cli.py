@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from listener import __version__
-from listener.config import INSTALLED_CONFIG, Config, geometry, load_config
+from listener.config import INSTALLED_CONFIG, Config, config_file, geometry, load_config
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.service.heap import keep_freed_buffers
 from listener.service.logs import set_level, setup_logging
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("listener")
 
 LISTEN_S = 10.0  # calibrate's live listening by default
+INSTALLED_DEFAULT_HELP = f"TOML configuration (default: {INSTALLED_CONFIG} if it exists, else built-in)"
 PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 
 
@@ -201,11 +202,7 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_devices)
 
     p = sub.add_parser("doctor", help="check the array, models, GPIO, broker, disk and clock; say how to fix each")
-    p.add_argument(
-        "--config",
-        type=Path,
-        help=f"TOML configuration (default: {INSTALLED_CONFIG} if it exists, else built-in)",
-    )
+    p.add_argument("--config", type=Path, help=INSTALLED_DEFAULT_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON document (schema listener.doctor/1)")
     p.set_defaults(func=cmd_doctor)
 
@@ -219,9 +216,7 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("leds-off", help="switch the status LEDs off (the service's unit does, however it stopped)")
-    p.add_argument(
-        "--config", type=Path, help=f"TOML configuration (default: {INSTALLED_CONFIG} if it exists, else built-in)"
-    )
+    p.add_argument("--config", type=Path, help=INSTALLED_DEFAULT_HELP)
     p.set_defaults(func=cmd_leds_off)
 
     p = sub.add_parser("check-config", help="validate a configuration file without running")
@@ -245,7 +240,7 @@ def _config(path: Path | None) -> Config:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from listener.service.doctor_report import config_file, report
+    from listener.service.doctor_report import report
 
     path = config_file(args.config)
     return report(_config(path), path, args.json)
@@ -272,7 +267,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_leds_off(args: argparse.Namespace) -> int:
     from listener.outputs.gpio import pin_factory
     from listener.outputs.leds import switch_off
-    from listener.service.doctor_report import config_file
 
     leds = _config(config_file(args.config)).leds  # on a device, the lights its service drives
     if leds.in_use:  # only then a pin library is needed

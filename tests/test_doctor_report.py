@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import listener.config
 from listener.cli import main
 from listener.service import doctor_report
 from tests import alsa_device
@@ -37,7 +38,7 @@ def test_without_config_the_installed_one_is_checked(
 ) -> None:
     # a fleet script's `listener doctor` on a provisioned device reported the built-in defaults as ok
     installed = write_config(tmp_path / "listener.toml", tmp_path / "state", "[asr]\nenabled = true")
-    monkeypatch.setattr(doctor_report, "INSTALLED_CONFIG", installed)
+    monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", installed)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out.splitlines()
@@ -52,9 +53,9 @@ def test_without_an_installed_config_the_first_line_says_built_in_defaults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "etc" / "listener.toml"
-    monkeypatch.setattr(doctor_report, "INSTALLED_CONFIG", missing)
+    monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", missing)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
-    assert doctor_report.config_file(None) is None
+    assert listener.config.config_file(None) is None
     doctor_report.report(config(tmp_path), None, as_json=False)
     assert capsys.readouterr().out.splitlines()[0] == f"ok    config     built-in defaults (no {missing})"
 

@@ -93,11 +93,11 @@ def test_without_config_the_installed_one_says_which_lights_there_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Run by hand on a device, as doctor is: the installed config, not the built-in pins."""
-    from listener.service import doctor_report
+    import listener.config
 
     installed = tmp_path / "listener.toml"
     installed.write_text("[leds]\nenabled = false\n")
-    monkeypatch.setattr(doctor_report, "INSTALLED_CONFIG", installed)
+    monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", installed)
 
     def no_pin_library() -> None:
         raise AssertionError("the built-in defaults were used: they have LEDs")

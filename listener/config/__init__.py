@@ -24,12 +24,26 @@ __all__ = [
     "PROCESSING_RATE_HZ",
     "ArrayGeometry",
     "Config",
+    "config_file",
     "geometry",
     "load_config",
     "parse_config",
 ]
 
 INSTALLED_CONFIG = Path("/etc/listener/listener.toml")  # where firmware/ writes it and the unit's run reads it
+
+
+def config_file(given: Path | None) -> Path | None:
+    """``--config``, else the installed configuration where there is one; None: the built-in defaults.
+
+    What a command run by hand on a device reads (doctor, leds-off): the file its service runs with.
+    """
+    if given is not None:
+        return given
+    try:
+        return INSTALLED_CONFIG if INSTALLED_CONFIG.exists() else None
+    except OSError:  # /etc/listener may not be entered: reading it says so, with the fix
+        return INSTALLED_CONFIG
 
 
 def load_config(path: Path | None) -> Config:

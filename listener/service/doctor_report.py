@@ -13,21 +13,12 @@ import contextlib
 import json
 from pathlib import Path
 
-from listener.config import INSTALLED_CONFIG, Config
+import listener.config
+from listener.config import Config
 from listener.service.doctor import Check, exit_code, iter_checks
 from listener.service.doctor_quiet import own_lines_only
 
 SCHEMA = "listener.doctor/1"
-
-
-def config_file(given: Path | None) -> Path | None:
-    """``--config``, else the installed configuration where there is one; None: the built-in defaults."""
-    if given is not None:
-        return given
-    try:
-        return INSTALLED_CONFIG if INSTALLED_CONFIG.exists() else None
-    except OSError:  # /etc/listener may not be entered: reading it says so, with the fix
-        return INSTALLED_CONFIG
 
 
 def report(config: Config, path: Path | None, as_json: bool) -> int:
@@ -48,7 +39,7 @@ def report(config: Config, path: Path | None, as_json: bool) -> int:
 def _lines(config: Config, path: Path | None) -> int:
     """One line per check, each as soon as it is done (a slow broker shows which check is waiting)."""
     out = _Out()
-    source = str(path) if path else f"built-in defaults (no {INSTALLED_CONFIG})"
+    source = str(path) if path else f"built-in defaults (no {listener.config.INSTALLED_CONFIG})"
     out.say(f"ok    config     {source}")
     checks = []
     for check in iter_checks(config, path):

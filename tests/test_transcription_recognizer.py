@@ -168,6 +168,35 @@ def test_a_hurried_finish_returns_at_once_and_reports_the_audio_it_gave_up(
     assert worker.processed_s == pytest.approx(skipped[0].start_s)  # the chunk cut off midway is among them
 
 
+def test_a_hurry_reports_the_utterance_it_cut_short_whose_audio_went_through(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks recognised before a hurry are not in finish()'s report, but the words of the utterance
+    still open then never come: take_given_up() hands back that audio, once (cues over it are partial)."""
+    import vosk
+
+    accept = vosk.KaldiRecognizer.AcceptWaveform
+    # the real engine, with its endpointing off: the minute is one utterance, still open at the hurry
+    monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", lambda self, data: bool(accept(self, data)) and False)
+    chunks = a_minute_of_speech(ko_dialogue[0])
+    with RecognizerWorker(load_model(ko_model), queue_s=120.0, overflow="wait") as worker:
+        for chunk in chunks:
+            worker.submit(chunk)
+        deadline = time.monotonic() + 60.0
+        while worker.processed_s < 2.0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert worker.take_given_up() is None  # going on: nothing is lost yet
+        worker.hurry()
+        skipped = worker.finish(60.0)
+        given_up = worker.take_given_up()
+        again = worker.take_given_up()
+    assert skipped, "the minute was recognised before the hurry: the test proves nothing"
+    assert worker.processed_s >= 2.0 and worker.processed_s == pytest.approx(skipped[0].start_s)
+    assert given_up is not None and again is None
+    assert given_up[0] == 0.0 and given_up[1] == pytest.approx(worker.processed_s)
+    assert worker.take() == []  # its words never came
+
+
 def test_a_finish_out_of_time_reports_every_second_it_did_not_recognise(
     ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
 ) -> None:

@@ -36,6 +36,7 @@ from listener.events import (
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.transcription.stage import TranscriptionStage
+from listener.transcription.summary import CueTally
 from tests import asr_audio
 from tests.asr_audio import DURATION_S
 
@@ -320,7 +321,8 @@ def test_a_burst_too_short_to_be_speech_does_not_keep_the_session_open(
 def test_a_recogniser_that_fails_mid_run_shows_as_a_fault_once(
     ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """vosk raising mid-run (a fault injected into the real engine) reaches the LEDs and MQTT as a fault."""
+    """vosk raising mid-run (a fault injected into the real engine) reaches the LEDs and MQTT as a fault,
+    and the audio it was recognising is reported skipped then."""
     import vosk
 
     from listener.events import DeviceMode, DeviceState
@@ -339,13 +341,17 @@ def test_a_recogniser_that_fails_mid_run_shows_as_a_fault_once(
     faults = [e for e in probe.events if isinstance(e, DeviceState)]
     assert len(faults) == 1 and faults[0].mode is DeviceMode.FAULT and faults[0].cause == "transcription"
     assert "speech recogniser failed" in faults[0].detail
-    assert any(isinstance(e, SessionEnded) for e in probe.events)  # the analytics go on
+    ended_at = next(i for i, e in enumerate(probe.events) if isinstance(e, SessionEnded))  # the analytics go on
+    # the audio it failed in is reported at the fault, not at the stream's end: the session is partial
+    skipped = [e for e in probe.events[:ended_at] if isinstance(e, TranscriptionSkipped)]
+    assert skipped and min(e.start_s for e in skipped) < asr_audio.DIALOGUE[0].start_s + 0.5
 
 
-def test_a_recogniser_that_fails_on_the_streams_last_words_shows_as_a_fault(
-    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
+def test_a_recogniser_that_fails_on_the_streams_last_words_shows_as_a_fault_and_reports_them_lost(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A failure while the end of the stream is being finished is a fault too: the summary's cues are partial."""
+    """A failure while the end of the stream is being finished is a fault too, and the utterance it was
+    finishing (recognised audio whose words never came) is reported skipped: the cues are partial."""
     import vosk
 
     from listener.events import DeviceMode, DeviceState
@@ -364,17 +370,30 @@ def test_a_recogniser_that_fails_on_the_streams_last_words_shows_as_a_fault(
                 ending.set()
             return ()
 
+    last_line = asr_audio.DIALOGUE[-1]
+    cut_s = last_line.start_s + 1.5  # the stream ends while the customer's last line is being said
+    samples, rate_hz = sf.read(ko_dialogue[0], dtype="float32")
+    wav = tmp_path / "cut.wav"
+    sf.write(wav, samples[: int(cut_s * rate_hz)], rate_hz, subtype="PCM_16")
     monkeypatch.setattr(vosk.KaldiRecognizer, "FinalResult", failing)
     config = asr_config(ko_model)
     geo = geometry(config)
-    probe = Probe()
+    probe, tally = Probe(), CueTally()
     with (
-        WavSource(ko_dialogue[0], geo, block_ms=1000) as source,
-        Pipeline([MarksTheEnd(), *analysis_stages(config, geo), probe]) as pipeline,
+        WavSource(wav, geo, block_ms=1000) as source,
+        Pipeline([MarksTheEnd(), *analysis_stages(config, geo), tally, probe]) as pipeline,
     ):
         pipeline.run(source)
     faults = [e for e in probe.events if isinstance(e, DeviceState)]
-    assert [(f.mode, f.cause, f.t_s) for f in faults] == [(DeviceMode.FAULT, "transcription", DURATION_S)]
+    assert [(f.mode, f.cause) for f in faults] == [(DeviceMode.FAULT, "transcription")]
+    assert faults[0].t_s == pytest.approx(cut_s)
+    given_up = [e for e in probe.events if isinstance(e, TranscriptionSkipped)]
+    assert len(given_up) == 1, given_up
+    assert last_line.start_s - 0.6 <= given_up[0].start_s <= last_line.start_s + 0.3
+    assert given_up[0].start_s + given_up[0].duration_s == pytest.approx(cut_s)
+    words = [e for e in probe.events if isinstance(e, WordsRecognized)]
+    assert words and max(w.end_s for w in words) <= given_up[0].start_s + 0.1  # none heard from inside it
+    assert tally.metrics().asr_partial
 
 
 def test_in_channel_map_mode_the_customers_own_mic_is_transcribed_too(

@@ -24,7 +24,8 @@ class WordsRecognized(Event):
 
 @dataclass(frozen=True, slots=True)
 class TranscriptionSkipped(Event):
-    """Audio the recogniser skipped to keep up (CPU pressure): cues over it are partial."""
+    """Audio whose words never came: skipped to keep up (CPU pressure), or lost when the recogniser failed
+    or a stop cut it short. Cues over it are partial."""
 
     start_s: float
     duration_s: float

@@ -125,6 +125,7 @@ class RecognizerWorker(Managed):
         self._thread: threading.Thread | None = None
         self.processed_s = 0.0  # audio time up to which recognition is done
         self._in_hand: Chunk | None = None  # the chunk being decoded: skipped, not lost, if given up midway
+        self._unfinished_from_s: float | None = None  # audio time the utterance not yet in a result began
         self._done = False  # the worker thread has ended
         self._hurried = False  # hurry() was called: close() does not wait out a decode either
 
@@ -229,6 +230,20 @@ class RecognizerWorker(Managed):
                 self._cond.wait(left_s)
         return self._abandon()
 
+    def take_given_up(self) -> tuple[float, float] | None:
+        """Once: ``(start_s, end_s)`` of audio recognised but whose words were given up with their
+        utterance, which the recogniser never finished (it failed, or a stop cut it short); None if none.
+
+        The chunks themselves went through, so :meth:`finish` does not report them; the words did not.
+        """
+        with self._cond:
+            start_s = self._unfinished_from_s
+            if start_s is None or not (self._failed or self._abort):
+                return None  # none, or an utterance still going
+            self._unfinished_from_s = None
+            # beginning in the chunk that was in hand, it is in that chunk's report already
+            return (start_s, self.processed_s) if self.processed_s > start_s else None
+
     def hurry(self) -> None:
         """Stop recognising now (a stop asked for twice): :meth:`finish` returns at once.
 
@@ -299,6 +314,7 @@ class RecognizerWorker(Managed):
             for i in range(0, len(item.pcm), PIECE_BYTES):
                 if self._abort:
                     return  # unfinished: still in hand, so finish() reports it skipped
+                self._feeding(item.start_s + i / (SAMPLE_BYTES * SAMPLE_RATE_HZ))
                 if rec.AcceptWaveform(item.pcm[i : i + PIECE_BYTES]):
                     self._emit(rec.Result())
             fed_samples += len(item.pcm) // SAMPLE_BYTES
@@ -313,6 +329,11 @@ class RecognizerWorker(Managed):
         rec = vosk.KaldiRecognizer(self.model, SAMPLE_RATE_HZ)
         rec.SetWords(True)
         return rec
+
+    def _feeding(self, audio_s: float) -> None:
+        with self._cond:
+            if self._unfinished_from_s is None:
+                self._unfinished_from_s = audio_s
 
     def _done_with(self, chunk: Chunk) -> None:
         with self._cond:
@@ -363,6 +384,8 @@ class RecognizerWorker(Managed):
                 f"the recogniser returned a result this listener cannot read ({type(exc).__name__}): use the "
                 "vosk version in firmware/constraints.txt and a model `listener models fetch` installs"
             ) from None
+        with self._cond:
+            self._unfinished_from_s = None
         if items:
             self._results.append(
                 [

@@ -165,16 +165,26 @@ class TranscriptionStage(Stage):
             if self.gate is not None:
                 yield from self._submit(self.gate.flush())
             yield from _skipped(self.worker.finish(self.asr.finish_wait_s))
+            yield from self._given_up()
             yield from self._cues()
             self.detector.forget()
             yield from self._fault()  # a failure while the stream's last words were being finished too
 
-    def _fault(self) -> Iterator[DeviceState]:
-        """Once, when the recogniser has failed: the lights and the state topic show it."""
+    def _fault(self) -> Iterator[DeviceState | TranscriptionSkipped]:
+        """Once, when the recogniser has failed: the lights and the state topic show it, and what it never
+        recognised is reported skipped."""
         if self.worker is not None and self.worker.failed and not self._fault_shown:
             self._fault_shown = True
             detail = "the speech recogniser failed; transcription stopped (see the journal)"
             yield DeviceState(t_s=self._now_s, mode=DeviceMode.FAULT, detail=detail, cause="transcription")
+            # now, not at the stream's end: the summaries of the sessions until then are partial too
+            yield from _skipped(self.worker.finish(0.0))
+            yield from self._given_up()
+
+    def _given_up(self) -> Iterator[TranscriptionSkipped]:
+        assert self.worker is not None
+        if (span := self.worker.take_given_up()) is not None:
+            yield TranscriptionSkipped(start_s=span[0], duration_s=span[1] - span[0])
 
     def _submit(self, blocks: list[AudioBlock]) -> Iterator[TranscriptionSkipped]:
         assert self.worker is not None

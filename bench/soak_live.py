@@ -52,7 +52,7 @@ from bench.soak import (
     soak_options,
 )
 from bench.usage import cpu_s
-from listener.audio import live
+from listener.audio.capture_run import CaptureRun
 from listener.audio.channel_watch import ChannelWatch
 from listener.audio.live import LiveSource
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
@@ -128,9 +128,11 @@ class CaptureClock:
         self._original: Callable[..., object] | None = None
 
     def __enter__(self) -> CaptureClock:
-        original = live._Run.callback
+        original = CaptureRun.callback
 
-        def timed(run: live._Run, in_data: bytes | None, frames: int, info: Mapping[str, float], status: int) -> object:
+        def timed(
+            run: CaptureRun, in_data: bytes | None, frames: int, info: Mapping[str, float], status: int
+        ) -> object:
             before = time.thread_time()
             try:
                 return original(run, in_data, frames, info, status)
@@ -141,11 +143,11 @@ class CaptureClock:
                     self._thread_cpu_s[threading.get_ident()] = after
 
         self._original = original
-        setattr(live._Run, "callback", timed)  # noqa: B010 - mypy refuses assigning to a method
+        setattr(CaptureRun, "callback", timed)  # noqa: B010 - mypy refuses assigning to a method
         return self
 
     def __exit__(self, *exc: object) -> None:
-        setattr(live._Run, "callback", self._original)  # noqa: B010
+        setattr(CaptureRun, "callback", self._original)  # noqa: B010
 
     def thread_cpu_s(self) -> float:
         with self._lock:

@@ -10,6 +10,7 @@ import numpy as np
 import pyaudio
 import pytest
 
+from listener.audio.capture_run import CaptureRun
 from listener.audio.live import LiveSource
 from listener.config import Config, parse_config
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
@@ -71,12 +72,11 @@ def script_driver(monkeypatch: pytest.MonkeyPatch, script: DriverScript) -> None
     A period with time lost before it comes as PortAudio reports an overrun it could measure: the input
     overflow flag, and a capture timestamp that jumps by the time lost.
     """
-    from listener.audio import live
 
-    deliver = live._Run.callback
-    streams: dict[live._Run, list[float]] = {}  # stream -> [its number, periods delivered, capture clock in s]
+    deliver = CaptureRun.callback
+    streams: dict[CaptureRun, list[float]] = {}  # stream -> [its number, periods delivered, capture clock in s]
 
-    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+    def callback(run: CaptureRun, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
         state = streams.setdefault(run, [len(streams), 0, 1.0])
         lost_s = script(int(state[0]), int(state[1]))
         if lost_s is None:
@@ -87,7 +87,7 @@ def script_driver(monkeypatch: pytest.MonkeyPatch, script: DriverScript) -> None
         state[2] += frames / run.rate_hz
         return deliver(run, in_data, frames, times, status | (pyaudio.paInputOverflow if lost_s > 0 else 0))
 
-    monkeypatch.setattr(live._Run, "callback", callback)
+    monkeypatch.setattr(CaptureRun, "callback", callback)
 
 
 def summary(events: list[Event]) -> str:
@@ -171,15 +171,14 @@ class OutageScript:
 
 def silenceable(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """While the returned event is set, the array's stream is called but delivers nothing (an outage)."""
-    from listener.audio import live
 
     silent = threading.Event()
-    deliver = live._Run.callback
+    deliver = CaptureRun.callback
 
-    def callback(run: live._Run, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
+    def callback(run: CaptureRun, in_data: bytes | None, frames: int, info: dict[str, float], status: int) -> object:
         if silent.is_set():
             return None, pyaudio.paContinue
         return deliver(run, in_data, frames, info, status)
 
-    monkeypatch.setattr(live._Run, "callback", callback)
+    monkeypatch.setattr(CaptureRun, "callback", callback)
     return silent

@@ -16,6 +16,7 @@ import pyaudio
 import pytest
 
 from listener import cli
+from listener.audio.capture_run import CaptureRun
 from listener.audio.devices import choose_device, format_devices, list_input_devices
 from listener.audio.live import LiveSource
 from listener.config import PROCESSING_RATE_HZ, parse_config
@@ -191,13 +192,12 @@ def test_an_overrun_portaudio_cannot_measure_is_counted_without_a_made_up_gap(
 ) -> None:
     """A driver without capture timestamps: PortAudio flags the overrun but nothing says how much was
     lost. The overflow is counted (the dashboards' sign of a device too slow), and no gap is invented."""
-    from listener.audio import live
 
-    deliver = live._Run.callback
+    deliver = CaptureRun.callback
     periods: list[int] = []
     counted: list[int] = []  # overflows the flagged period added
 
-    def no_timestamps(run: live._Run, in_data: bytes | None, frames: int, info: object, status: int) -> object:
+    def no_timestamps(run: CaptureRun, in_data: bytes | None, frames: int, info: object, status: int) -> object:
         periods.append(frames)
         if len(periods) != 5:
             return deliver(run, in_data, frames, {}, status)
@@ -206,7 +206,7 @@ def test_an_overrun_portaudio_cannot_measure_is_counted_without_a_made_up_gap(
         counted.append(run.ring.overflow_count - before)
         return out
 
-    monkeypatch.setattr(live._Run, "callback", no_timestamps)
+    monkeypatch.setattr(CaptureRun, "callback", no_timestamps)
     with LiveSource(live_config()) as source:
         events = run_source(source, lambda _event, events: audio_s(events) >= 1.0)
     # a loaded machine may let the ring overflow later on (the file PCM plays far faster than real

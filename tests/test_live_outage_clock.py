@@ -15,6 +15,7 @@ import numpy as np
 import pyaudio
 import pytest
 
+from listener.audio.capture_run import LOST_AFTER_S, CaptureRun
 from listener.audio.devices import InputDevice
 from listener.audio.live import LiveSource
 from listener.audio.ring import FrameRing
@@ -49,7 +50,7 @@ def test_a_silent_reopened_device_is_not_counted_lost_twice(
     silent = silenceable(monkeypatch)
     open_stream = live.LiveSource._open_stream
 
-    def slow_open(source: LiveSource, run: live._Run) -> object:
+    def slow_open(source: LiveSource, run: CaptureRun) -> object:
         time.sleep(0.3)  # a driver that takes a while to open, as ALSA on a Pi can
         return open_stream(source, run)
 
@@ -105,7 +106,7 @@ def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
     open_stream = live.LiveSource._open_stream
     opened: list[bool] = []
 
-    def slow_reopen(source: LiveSource, run: live._Run) -> object:
+    def slow_reopen(source: LiveSource, run: CaptureRun) -> object:
         if opened:
             time.sleep(open_s)
         opened.append(True)
@@ -137,7 +138,7 @@ def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
     outage_s = heard["again"] - heard["last"]
     # the silence that counts as lost, then the slow open: at least that long on the stream clock too
     # (however loaded the machine); no longer than the wall saw, with room for a period either side
-    assert live.LOST_AFTER_S + open_s <= lost_s <= outage_s + 0.3, (lost_s, outage_s)
+    assert LOST_AFTER_S + open_s <= lost_s <= outage_s + 0.3, (lost_s, outage_s)
     back = events.index(states[1])
     overruns = [e for e in events[back:] if isinstance(e, AudioDropped)]
     assert overruns, "the overrun after the reopen was not announced"
@@ -204,10 +205,10 @@ def test_the_time_a_device_is_gone_is_dropped_to_the_nearest_whole_sample(monkey
     ring.write(tones(PROCESSING_RATE_HZ, 0.1, channels))  # the reopened array's first audio
     device = InputDevice(index=0, name="listener_test_array", max_input_channels=channels, default_rate_hz=16000)
     pa = cast(pyaudio.PyAudio, SimpleNamespace(terminate=lambda: None))
-    run = live._Run(pa=pa, device=device, ring=ring, rate_hz=PROCESSING_RATE_HZ, channels=channels)
-    outcomes: list[live._Run | Exception] = [AudioInputError("not there"), AudioInputError("still not there"), run]
+    run = CaptureRun(pa=pa, device=device, ring=ring, rate_hz=PROCESSING_RATE_HZ, channels=channels)
+    outcomes: list[CaptureRun | Exception] = [AudioInputError("not there"), AudioInputError("still not there"), run]
 
-    def start_run() -> live._Run:
+    def start_run() -> CaptureRun:
         outcome = outcomes.pop(0)
         if isinstance(outcome, Exception):
             raise outcome

@@ -1,6 +1,6 @@
 """The live microphone array through PortAudio (pyaudio), with overflow and device-loss handling.
 
-PortAudio calls :meth:`_Run.callback` on its own thread; the callback only
+PortAudio calls :meth:`~listener.audio.capture_run.CaptureRun.callback` on its own thread; the callback only
 copies into a bounded :class:`~listener.audio.ring.FrameRing`. The
 pipeline's thread (:meth:`LiveSource.events`) turns the ring into blocks at
 the processing rate. The stream clock is samples delivered plus samples
@@ -15,14 +15,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
 
 import numpy as np
 import pyaudio
 import soxr
 
 from listener.audio.base import AudioSource, selected_channels
+from listener.audio.capture_run import CaptureRun, release_after
 from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
 from listener.audio.ring import FrameRing, Frames, Gap
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
@@ -33,71 +33,10 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how long the reader waits for audio before it checks the device and stop()
 OUTAGE_TICK_S = 0.25  # while the device is lost, dropped audio is told this often
-LOST_AFTER_S = 1.0  # no callback for this long while the stream should run: the device is gone
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
 WEDGED_AFTER_S = 60.0  # a stream still not closed after this: only a new process frees the driver
 MAX_PERIOD_MS = 100
-# a longer hole between capture timestamps is not believed (a driver clock glitch): the overrun counts, unmeasured
-MAX_OVERRUN_S = 60
 INT16_SCALE = 1.0 / 32768.0
-
-
-@dataclass(eq=False)
-class _Run:
-    """One opened stream: from open (or reopen) until it ends or the device is lost."""
-
-    pa: pyaudio.PyAudio
-    device: InputDevice
-    ring: FrameRing
-    rate_hz: int
-    channels: int
-    stream: pyaudio.Stream | None = None
-    base_pos: int = 0  # stream clock (processing samples) when this run began
-    in_frames: int = 0  # capture frames consumed by the reader, gaps included
-    last_data_s: float = field(default_factory=time.monotonic)  # monotonic clock of the latest callback
-    _next_adc_s: float | None = None
-
-    def callback(
-        self, in_data: bytes | None, frame_count: int, time_info: Mapping[str, float], status: int
-    ) -> tuple[None, int]:
-        if status & pyaudio.paInputOverflow:
-            self._note_overrun(time_info)
-        if in_data:
-            self.ring.write(np.frombuffer(in_data, dtype=np.int16).reshape(-1, self.channels))
-        adc_s = time_info.get("input_buffer_adc_time", 0.0)
-        self._next_adc_s = adc_s + frame_count / self.rate_hz if adc_s > 0 else None
-        self.last_data_s = time.monotonic()
-        return None, pyaudio.paContinue
-
-    def _note_overrun(self, time_info: Mapping[str, float]) -> None:
-        # PortAudio does not say how much it lost; the capture timestamps do, when the driver gives them.
-        adc_s = time_info.get("input_buffer_adc_time", 0.0)
-        lost = 0
-        if adc_s > 0 and self._next_adc_s is not None:
-            lost = round((adc_s - self._next_adc_s) * self.rate_hz)
-        self.ring.lose(lost if 0 < lost <= MAX_OVERRUN_S * self.rate_hz else 0, "overflow")
-
-    def lost_reason(self) -> str | None:
-        try:
-            active = self.stream is not None and self.stream.is_active()
-        except OSError as exc:
-            return f"the stream of '{self.device.name}' failed: {exc}"
-        if not active:
-            return f"the stream of '{self.device.name}' stopped"
-        silent_s = time.monotonic() - self.last_data_s
-        if silent_s > LOST_AFTER_S:
-            return f"no audio from '{self.device.name}' for {silent_s:.1f} s"
-        return None
-
-    def release(self) -> None:
-        """Close the stream (aborting it) and PortAudio; may block on a wedged driver."""
-        try:
-            if self.stream is not None:
-                self.stream.close()
-        except OSError as exc:
-            log.debug("closing the stream of '%s': %s", self.device.name, exc)
-        finally:
-            self.pa.terminate()
 
 
 class LiveSource(AudioSource):
@@ -118,7 +57,7 @@ class LiveSource(AudioSource):
         self._read_frames = max(1, self.capture_rate_hz * config.array.block_ms // 1000)
         self._period_frames = max(1, self.capture_rate_hz * min(config.array.block_ms, MAX_PERIOD_MS) // 1000)
         self._stop = threading.Event()
-        self._run: _Run | None = None
+        self._run: CaptureRun | None = None
         self._reaper: threading.Thread | None = None
         self._reaper_since: float | None = None  # when the stream it closes was handed to it
         self._resampler: soxr.ResampleStream | None = None
@@ -202,7 +141,7 @@ class LiveSource(AudioSource):
 
     # --- audio -------------------------------------------------------------
 
-    def _on_frames(self, run: _Run, frames: Frames) -> Iterator[Event]:
+    def _on_frames(self, run: CaptureRun, frames: Frames) -> Iterator[Event]:
         if self._back_pending is not None:
             # only now, with audio flowing: a device that opens but stays silent is not "back"
             name, self._back_pending, self._lost_announced = self._back_pending, None, False
@@ -244,7 +183,7 @@ class LiveSource(AudioSource):
         if pending:
             yield self._block(np.concatenate(pending))
 
-    def _on_gap(self, run: _Run, gap: Gap) -> Iterator[Event]:
+    def _on_gap(self, run: CaptureRun, gap: Gap) -> Iterator[Event]:
         yield from self._flush()
         run.in_frames += gap.frames
         # Re-derive the clock from capture frames so resampler rounding never accumulates.
@@ -267,7 +206,7 @@ class LiveSource(AudioSource):
 
     # --- device ------------------------------------------------------------
 
-    def _start_run(self) -> _Run:
+    def _start_run(self) -> CaptureRun:
         """Enumerate devices afresh, pick the array, start its stream."""
         self._join_reaper(0.0)
         if self._reaper is not None:
@@ -280,7 +219,7 @@ class LiveSource(AudioSource):
             ring = FrameRing(
                 max(1, round(self.config.array.buffer_s * self.capture_rate_hz)), self.geometry.capture_channels
             )
-            run = _Run(pa=pa, device=device, ring=ring, rate_hz=self.capture_rate_hz, channels=ring.channels)
+            run = CaptureRun(pa=pa, device=device, ring=ring, rate_hz=self.capture_rate_hz, channels=ring.channels)
             run.stream = self._open_stream(run)
         except BaseException:
             pa.terminate()
@@ -291,7 +230,7 @@ class LiveSource(AudioSource):
         log.log(level, "capturing %d channels at %d Hz from '%s'", ring.channels, self.capture_rate_hz, device.name)
         return run
 
-    def _open_stream(self, run: _Run) -> pyaudio.Stream:
+    def _open_stream(self, run: CaptureRun) -> pyaudio.Stream:
         try:
             return run.pa.open(
                 format=pyaudio.paInt16,
@@ -309,7 +248,7 @@ class LiveSource(AudioSource):
                 f"{run.device.default_rate_hz} Hz), or stop the program holding it (`fuser -v /dev/snd/*`)"
             ) from exc
 
-    def _recover(self, run: _Run, reason: str) -> Iterator[Event]:
+    def _recover(self, run: CaptureRun, reason: str) -> Iterator[Event]:
         """Announce the loss (once, until audio flows again), then reopen until the device is back or stop()."""
         yield from self._flush()
         # Let go of the stream before yielding: the consumer may close() us while we are suspended.
@@ -363,7 +302,7 @@ class LiveSource(AudioSource):
         self._stop.wait(step_s)
         return accounted_s
 
-    def _back(self, run: _Run, accounted_s: float) -> Iterator[Event]:
+    def _back(self, run: CaptureRun, accounted_s: float) -> Iterator[Event]:
         if self._stop.is_set():  # stopped (or closed) while reopening: do not keep a stream nobody reads
             self._retire(run)
             return
@@ -376,11 +315,11 @@ class LiveSource(AudioSource):
         self._back_pending = run.device.name
         yield from dropped
 
-    def _retire(self, run: _Run) -> None:
+    def _retire(self, run: CaptureRun) -> None:
         """Release ``run`` on a helper thread: a wedged driver must not hang the pipeline."""
         self._join_reaper(0.0)
         previous = self._reaper
-        thread = threading.Thread(target=_release_after, args=(previous, run), name="listener-audio-close", daemon=True)
+        thread = threading.Thread(target=release_after, args=(previous, run), name="listener-audio-close", daemon=True)
         self._reaper = thread
         self._reaper_since = time.monotonic()
         thread.start()
@@ -405,12 +344,3 @@ class LiveSource(AudioSource):
                 log.warning("the audio driver has not closed the stream after %.1f s; leaving it", timeout_s)
         else:
             self._reaper = None
-
-
-def _release_after(previous: threading.Thread | None, run: _Run) -> None:
-    if previous is not None:
-        previous.join()  # PortAudio is one library-wide state: terminate in order
-    try:
-        run.release()
-    except Exception:  # a thread has nobody to raise to
-        log.exception("releasing the audio input '%s' failed", run.device.name)

@@ -1,0 +1,94 @@
+"""One opened capture stream, from its open (or reopen) until it ends or the device is lost.
+
+PortAudio calls :meth:`CaptureRun.callback` on its own thread; it only copies
+into the bounded ring and notes when audio last came, so the reader
+(:class:`~listener.audio.live.LiveSource`) can tell a lost device from a quiet one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyaudio
+
+from listener.audio.devices import InputDevice
+from listener.audio.ring import FrameRing
+
+log = logging.getLogger(__name__)
+
+LOST_AFTER_S = 1.0  # no callback for this long while the stream should run: the device is gone
+# a longer hole between capture timestamps is not believed (a driver clock glitch): the overrun counts, unmeasured
+MAX_OVERRUN_S = 60
+
+
+@dataclass(eq=False)
+class CaptureRun:
+    """One opened stream: from open (or reopen) until it ends or the device is lost."""
+
+    pa: pyaudio.PyAudio
+    device: InputDevice
+    ring: FrameRing
+    rate_hz: int
+    channels: int
+    stream: pyaudio.Stream | None = None
+    base_pos: int = 0  # stream clock (processing samples) when this run began
+    in_frames: int = 0  # capture frames consumed by the reader, gaps included
+    last_data_s: float = field(default_factory=time.monotonic)  # monotonic clock of the latest callback
+    _next_adc_s: float | None = None
+
+    def callback(
+        self, in_data: bytes | None, frame_count: int, time_info: Mapping[str, float], status: int
+    ) -> tuple[None, int]:
+        if status & pyaudio.paInputOverflow:
+            self._note_overrun(time_info)
+        if in_data:
+            self.ring.write(np.frombuffer(in_data, dtype=np.int16).reshape(-1, self.channels))
+        adc_s = time_info.get("input_buffer_adc_time", 0.0)
+        self._next_adc_s = adc_s + frame_count / self.rate_hz if adc_s > 0 else None
+        self.last_data_s = time.monotonic()
+        return None, pyaudio.paContinue
+
+    def _note_overrun(self, time_info: Mapping[str, float]) -> None:
+        # PortAudio does not say how much it lost; the capture timestamps do, when the driver gives them.
+        adc_s = time_info.get("input_buffer_adc_time", 0.0)
+        lost = 0
+        if adc_s > 0 and self._next_adc_s is not None:
+            lost = round((adc_s - self._next_adc_s) * self.rate_hz)
+        self.ring.lose(lost if 0 < lost <= MAX_OVERRUN_S * self.rate_hz else 0, "overflow")
+
+    def lost_reason(self) -> str | None:
+        try:
+            active = self.stream is not None and self.stream.is_active()
+        except OSError as exc:
+            return f"the stream of '{self.device.name}' failed: {exc}"
+        if not active:
+            return f"the stream of '{self.device.name}' stopped"
+        silent_s = time.monotonic() - self.last_data_s
+        if silent_s > LOST_AFTER_S:
+            return f"no audio from '{self.device.name}' for {silent_s:.1f} s"
+        return None
+
+    def release(self) -> None:
+        """Close the stream (aborting it) and PortAudio; may block on a wedged driver."""
+        try:
+            if self.stream is not None:
+                self.stream.close()
+        except OSError as exc:
+            log.debug("closing the stream of '%s': %s", self.device.name, exc)
+        finally:
+            self.pa.terminate()
+
+
+def release_after(previous: threading.Thread | None, run: CaptureRun) -> None:
+    """Release ``run`` once ``previous`` (an earlier release) has ended (a helper thread's target)."""
+    if previous is not None:
+        previous.join()  # PortAudio is one library-wide state: terminate in order
+    try:
+        run.release()
+    except Exception:  # a thread has nobody to raise to
+        log.exception("releasing the audio input '%s' failed", run.device.name)

@@ -37,6 +37,7 @@ BOOT_CONFIG=/boot/firmware/config.txt
 # reads it too); /run/reboot-required is Debian's own flag, which the login banner shows.
 REBOOT_DUE=/run/listener-reboot-due
 REBOOT_REQUIRED=/run/reboot-required
+SYSTEMD_RUNNING=/run/systemd/system  # present only where systemd is the running init
 SERVICE_USER=listener
 SERVICE_GROUPS=(audio gpio spi plugdev)
 # python3-pyaudio and python3-numpy from apt: no compiler needed on the Pi,
@@ -849,7 +850,7 @@ ensure_no_disk_swap() {
 # On the running system, make the new files take effect.
 apply_live() {
 	local unit_changed=$1 udev_changed=$2 boot_changed=$3 service_changed=$4
-	[[ $ROOT == / && -d /run/systemd/system ]] || return 0
+	[[ $ROOT == / && -d $SYSTEMD_RUNNING ]] || return 0
 	# and applied to the devices already there (the GPIO chips, a USB array plugged in before)
 	((udev_changed == 0)) || change "reload udev rules and apply them to the devices present" reload_udev
 	local reboot_due=0

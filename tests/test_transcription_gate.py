@@ -98,7 +98,7 @@ def test_every_block_near_speech_passes_in_order_and_nothing_is_passed_twice(
 
 def test_recogniser_times_at_a_chunk_boundary_map_to_the_right_chunk() -> None:
     """vosk prints float32 times: 16.8 comes back as 16.799999, and must not fall into the chunk before."""
-    from listener.transcription.recognizer import audio_time_s
+    from listener.transcription.timemap import audio_time_s
 
     stream, audio = [0.0, 16.8], [100.0, 130.0]  # the second chunk was fed after 13.2 s of skipped audio
     assert audio_time_s(stream, audio, 16.799999) == pytest.approx(130.0, abs=1e-5)  # a word starting there

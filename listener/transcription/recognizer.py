@@ -24,7 +24,6 @@ gap in its audio, and the freed memory is handed back to the system.
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
 import threading
@@ -41,6 +40,7 @@ import numpy.typing as npt
 from listener.errors import ModelError
 from listener.lifecycle import Managed
 from listener.service.heap import release_freed_memory
+from listener.transcription.timemap import TimeMap
 from listener.transcription.words import Word
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ SAMPLE_BYTES = 2  # mono int16
 PIECE_BYTES = SAMPLE_BYTES * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
 GAP_TOLERANCE_S = 1e-3
 LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives a more precise one
-TIME_SLACK_S = 0.005  # under vosk's 10 ms frame: float32 rounding, never a real frame
 # a microphone's audio is never ahead of the wall clock by more than the block in hand; a
 # file replayed flat out soon is
 AHEAD_MARGIN_S = 0.5
@@ -60,7 +59,6 @@ AHEAD_MARGIN_S = 0.5
 IDLE_FINAL_S = 2.0
 IDLE = object()  # _next's answer when the queue stayed empty for IDLE_FINAL_S
 FLUSH = object()  # _next's answer when flush() asked for everything fed so far, and the queue is empty
-MAP_KEEP = 64  # chunk time-map entries kept behind the last word handed out
 WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
 HURRIED_CLOSE_JOIN_S = 0.5  # ... and this long after a hurry: the one who asked twice waits no more
@@ -120,8 +118,7 @@ class RecognizerWorker(Managed):
         self.renewals = 0  # fresh recognisers built after the first
         self._clock0: tuple[float, float] | None = None  # (audio s, monotonic s) of the first chunk
         self._waited_s = 0.0  # wall time submit() spent waiting for the recogniser
-        self._map_stream: list[float] = []  # stream time at which each fed chunk starts
-        self._map_audio: list[float] = []  # ... and its audio time
+        self._map = TimeMap()  # each fed chunk's start in vosk's stream time and in audio time
         self._thread: threading.Thread | None = None
         self.processed_s = 0.0  # audio time up to which recognition is done
         self._in_hand: Chunk | None = None  # the chunk being decoded: skipped, not lost, if given up midway
@@ -304,13 +301,11 @@ class RecognizerWorker(Managed):
                     del rec
                     release_freed_memory()
                     rec, fed_samples = self._recognizer(), 0
-                    self._map_stream.clear()
-                    self._map_audio.clear()
+                    self._map.clear()
                     self.renewals += 1
             if not isinstance(item, Chunk):
                 continue
-            self._map_stream.append(fed_samples / SAMPLE_RATE_HZ)
-            self._map_audio.append(item.start_s)
+            self._map.add(fed_samples / SAMPLE_RATE_HZ, item.start_s)
             for i in range(0, len(item.pcm), PIECE_BYTES):
                 if self._abort:
                     return  # unfinished: still in hand, so finish() reports it skipped
@@ -389,33 +384,8 @@ class RecognizerWorker(Managed):
         if items:
             self._results.append(
                 [
-                    Word(text, self._audio_time(start), self._audio_time(end, end=True), conf)
+                    Word(text, self._map.audio_time(start), self._map.audio_time(end, end=True), conf)
                     for text, start, end, conf in items
                 ]
             )
-            self._prune(items[-1][2])
-
-    def _audio_time(self, stream_s: float, end: bool = False) -> float:
-        return audio_time_s(self._map_stream, self._map_audio, stream_s, end)
-
-    def _prune(self, stream_s: float) -> None:
-        """Forget the time map behind the last word handed out (later words start after it)."""
-        i = bisect.bisect_right(self._map_stream, stream_s) - 1 - MAP_KEEP
-        if i > 0:
-            del self._map_stream[:i]
-            del self._map_audio[:i]
-
-
-def audio_time_s(map_stream: list[float], map_audio: list[float], stream_s: float, end: bool = False) -> float:
-    """Recogniser time to audio time through the chunk map (each fed chunk's start in both clocks).
-
-    vosk prints times from float32 (16.8 comes back as 16.799999): compared exactly, a word starting
-    at a chunk's start would land in the chunk before and move back by the whole gap between them.
-    A start at a boundary belongs to the chunk after it, an end to the chunk before it.
-    """
-    if end:
-        i = bisect.bisect_left(map_stream, stream_s - TIME_SLACK_S) - 1
-    else:
-        i = bisect.bisect_right(map_stream, stream_s + TIME_SLACK_S) - 1
-    i = max(0, i)
-    return map_audio[i] + (stream_s - map_stream[i])
+            self._map.forget_before(items[-1][2])

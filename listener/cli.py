@@ -64,20 +64,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         _discard_stdout(stdout.stream)
         return 0
     except OSError as exc:
-        if stdout.error is not exc:
-            if isinstance(exc, PermissionError) and exc.filename is not None:
-                # met where no check looked first (those name the setting too): still one line, with the fix
-                reason = os_reason_and_fix(exc, DENIED_FIX, {errno.EACCES: DENIED_FIX})
-                print(f"listener: {shown_path(exc.filename)} {reason}", file=sys.stderr)
-                return 2
-            raise
-        # `listener analyze x.wav --json > report.json` on a full SD card: one line, not a traceback
-        _discard_stdout(stdout.stream)
-        print(f"listener: cannot write the output ({exc.strerror or exc}): {_output_fix(exc)}", file=sys.stderr)
-        return 2
+        return _os_error(exc, stdout)
     finally:
         if sys.stdout is stdout:
             sys.stdout = stdout.original
+
+
+def _os_error(exc: OSError, stdout: _Stdout) -> int:
+    """One line and exit 2 for a file denied or an output that cannot be written; anything else raises."""
+    if stdout.error is not exc:
+        if isinstance(exc, PermissionError) and exc.filename is not None:
+            # met where no check looked first (those name the setting too): still one line, with the fix
+            reason = os_reason_and_fix(exc, DENIED_FIX, {errno.EACCES: DENIED_FIX})
+            print(f"listener: {shown_path(exc.filename)} {reason}", file=sys.stderr)
+            return 2
+        raise exc
+    # `listener analyze x.wav --json > report.json` on a full SD card: one line, not a traceback
+    _discard_stdout(stdout.stream)
+    print(f"listener: cannot write the output ({exc.strerror or exc}): {_output_fix(exc)}", file=sys.stderr)
+    return 2
 
 
 def _degrade_encoding(*streams: TextIO | None) -> None:

@@ -65,14 +65,15 @@ def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(tmp_path: Pat
         db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
         for k in range(200):
             _visit(stage, k)
-        # each visit: session_start, session_end, and (at the next start: no summary) its final metrics
-        sent = 3 * 200 - 1
+        # each visit: session_start, its metrics at 0, session_end, and (at the next start: no summary)
+        # its final metrics
+        sent = 4 * 200 - 1
         stored = stage.spool.depth
         assert 0 < stored < sent
         assert stage.spool.dropped == sent - stored  # every message that did not fit is counted
         db.execute("PRAGMA max_page_count = 1073741823")  # space again
         _visit(stage, 200)
-        assert stage.spool.depth == stored + 3
+        assert stage.spool.depth == stored + 4
         seqs = [row.seq for row in stage.spool.after(0, 1000)]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 

@@ -87,7 +87,11 @@ def _check_events_and_summary(got: list[Received]) -> None:
 
 
 def _check_metrics_and_state(got: list[Received]) -> None:
-    metrics = json_on(got, "metrics")
+    start, *metrics = json_on(got, "metrics")
+    # at its start, its counts at 0 (a new cycle for Home Assistant's statistics)
+    assert (start["session_id"], start["session_s"]) == (SID, 0.0)
+    assert start["rep_share_rolling"] is None and start["rep_share"] is None
+    assert (start["rep_talk_s"], start["customer_talk_s"], start["interruptions_by_rep"]) == (0.0, 0.0, 0)
     # every 10 s of audio in the session, then its final figures at its end (37 s long)
     assert [m["session_s"] for m in metrics] == [10.0, 20.0, 30.0, 37.0]
     shares = [pytest.approx(r / (r + 7.0), abs=1e-3) for r in (1.5, 12.5, 22.5, 22.5)]
@@ -165,7 +169,7 @@ def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: 
         feed(first, conversation("0000000000000001"))
     with sqlite3.connect(tmp_path / "state" / SPOOL_FILE) as db:
         waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-    assert waiting == 6 + 4 + 1  # events, metrics (3 live, 1 final), session: all on disk
+    assert waiting == 6 + 5 + 1  # events, metrics (the start's, 3 live, 1 final), session: all on disk
     stopped_ms = time.time_ns() // 1_000_000
     broker.start()
     with Recorder(broker) as rec:
@@ -173,14 +177,14 @@ def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: 
         with second:
             feed(second, conversation("0000000000000002", t0=100.0), t0=100.0)
             # the second session's final metrics come last
-            got = rec.wait_for(lambda ms: len(json_on(ms, "session")) == 2 and len(json_on(ms, "metrics")) == 8)
+            got = rec.wait_for(lambda ms: len(json_on(ms, "session")) == 2 and len(json_on(ms, "metrics")) == 10)
     sessions = json_on(got, "session")
     assert [s["session_id"] for s in sessions] == ["0000000000000001", "0000000000000002"]
     assert sessions[0]["ts"] < stopped_ms < sessions[1]["ts"]  # type: ignore[operator]
     spooled = [m for m in got if m.topic.rsplit("/", 1)[1] in ("event", "metrics", "session")]
     seqs = [json.loads(m.payload)["seq"] for m in spooled]
-    assert len(spooled) == 22 and seqs == sorted(seqs)
-    assert [json.loads(m.payload).get("session_id") for m in spooled[:11]] == ["0000000000000001"] * 11
+    assert len(spooled) == 24 and seqs == sorted(seqs)
+    assert [json.loads(m.payload).get("session_id") for m in spooled[:12]] == ["0000000000000001"] * 12
 
 
 def test_spool_overflow_drops_oldest_and_says_so(broker: Mosquitto, tmp_path: Path) -> None:
@@ -364,7 +368,8 @@ def test_metrics_say_how_much_audio_the_device_could_not_keep_up_with(broker: Mo
             stage.process(block(10.75, 0.25))
             feed(stage, events[2:], t0=11.0, seconds=29)
             got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
-    metrics = json_on(got, "metrics")
+    before, *metrics = json_on(got, "metrics")  # the first at the session's start, before the overflow
+    assert before["audio_overflow_s"] == 0.0
     assert len(metrics) >= 2 and all(m["audio_overflow_s"] == 0.5 for m in metrics)  # all after it, none lost
 
 

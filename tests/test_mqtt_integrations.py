@@ -63,6 +63,22 @@ def test_node_red_counts_per_local_day_as_the_devices_do() -> None:
     assert counts["payload"]["day"] == "2026-03-02" and counts["payload"]["sessions"] == 1
 
 
+def test_node_red_names_the_device_under_any_topic_prefix() -> None:
+    # topic_prefix may have levels of its own ("store/listener"): the device is the second-to-last
+    start = {"seq": 5, "ts": _ms("2026-03-02T12:00:00+00:00"), "type": "session_start"}
+    msgs: list[dict[str, object]] = [
+        {"topic": topic, "payload": start} for topic in ("store/listener/counter-3/event", "listener/counter-4/event")
+    ]
+    first, second = _run_node("Count per counter and day", msgs, tz="UTC")
+    assert (first[0]["payload"]["device"], second[0]["payload"]["device"]) == ("counter-3", "counter-4")
+    online = {"ts": 0, "state": "online"}
+    status: dict[str, object] = {"topic": "store/listener/counter-3/status", "payload": online, "retain": True}
+    summary = {"seq": 1, "start_ms": 0, "duration_s": 60.0, "rep_share": 0.5}
+    session: dict[str, object] = {"topic": "store/listener/counter-3/session", "payload": summary}
+    assert _run_node("Online / offline", [status], tz="UTC")[0]["payload"]["device"] == "counter-3"
+    assert _run_node("Summarize", [session], tz="UTC")[0]["payload"]["device"] == "counter-3"
+
+
 def test_node_red_dates_an_offline_by_its_arrival() -> None:
     now_ms = int(time.time() * 1000)
     connected_ms = now_ms - 3 * 86_400_000  # the Will of a connection made three days ago

@@ -33,15 +33,15 @@ def test_a_session_ends_with_metrics_equal_to_its_summary(broker: Mosquitto, tmp
         with stage:
             rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
             feed(stage, events)
-            got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 4 and bool(json_on(ms, "session")))
+            got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 5 and bool(json_on(ms, "session")))
     (summary,) = json_on(got, "session")
     metrics = json_on(got, "metrics")
     final = metrics[-1]
     assert final["session_id"] == SID and final["seq"] > summary["seq"]  # type: ignore[operator]
     assert {k: final[k] for k in FINAL_FIGURES} == {k: summary[k] for k in FINAL_FIGURES}
     assert final["session_s"] == summary["duration_s"] == 37.0
-    assert [m["session_s"] for m in metrics] == [10.0, 20.0, 30.0, 37.0]  # one final, no more
-    assert [m["rep_talk_s"] for m in metrics] == [1.5, 12.5, 12.5, 22.5]
+    assert [m["session_s"] for m in metrics] == [0.0, 10.0, 20.0, 30.0, 37.0]  # one final, no more
+    assert [m["rep_talk_s"] for m in metrics] == [0.0, 1.5, 12.5, 12.5, 22.5]
 
 
 def test_a_session_too_short_for_a_summary_ends_with_its_running_figures(broker: Mosquitto, tmp_path: Path) -> None:
@@ -57,8 +57,11 @@ def test_a_session_too_short_for_a_summary_ends_with_its_running_figures(broker:
         with stage:
             rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
             feed(stage, events, seconds=8)
-            got = rec.wait_for(lambda ms: bool(json_on(ms, "metrics")))
-    (final,) = json_on(got, "metrics")  # the session was shorter than metrics_interval_s: only the final
+            got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 2)
+    # the session was shorter than metrics_interval_s: only its start's and its final
+    start, final = json_on(got, "metrics")
+    # (fed a second at a time, the start is processed before the second it was decided in: 0.0, not 0.5)
+    assert (start["session_id"], start["session_s"], start["interruptions_by_rep"]) == (sid, 0.0, 0)
     assert final["session_id"] == sid and final["session_s"] == 3.5
     assert (final["rep_talk_s"], final["customer_talk_s"], final["interruptions_by_rep"]) == (1.0, 2.0, 1)
     assert not json_on(got, "session")
@@ -87,7 +90,7 @@ def test_metrics_left_out_of_the_spool_go_live_at_qos_0_and_the_rest_as_before(
         with stage:
             rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
             feed(stage, conversation())
-            got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 4 and bool(json_on(ms, "session")))
+            got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 5 and bool(json_on(ms, "session")))
     qos = {leaf: {m.qos for m in got if m.topic == f"{BASE}/{leaf}"} for leaf in ("metrics", "event", "session")}
     assert qos == {"metrics": {0}, "event": {1}, "session": {1}}
-    assert [m["session_s"] for m in json_on(got, "metrics")] == [10.0, 20.0, 30.0, 37.0]
+    assert [m["session_s"] for m in json_on(got, "metrics")] == [0.0, 10.0, 20.0, 30.0, 37.0]

@@ -59,8 +59,9 @@ _ENTITIES: tuple[_Entity, ...] = (
         "Interruptions by rep (session)",
         "metrics",
         "{{ value_json.interruptions_by_rep }}",
-        # a count that only grows within a session and starts again at 0: Home Assistant's statistics
-        # read the drop as a new cycle and sum the sessions, where "measurement" would average counts
+        # a count that only grows within a session and starts again at 0 (sent at the session's start):
+        # Home Assistant's statistics read the drop as a new cycle and sum the sessions, where
+        # "measurement" would average counts
         {"state_class": "total_increasing", "icon": "mdi:account-alert"},
     ),
     _Entity(

@@ -272,6 +272,10 @@ class MqttStage(Stage):
             self._next_metrics_s = None
         if isinstance(event, (SessionStarted, SessionEnded, DominanceChanged)):
             self._publish_state(session_started=isinstance(event, SessionStarted))
+        if isinstance(event, SessionStarted) and self.tally.session is not None:
+            # its counts at 0 at once: Home Assistant's statistics take a count's drop for a new session
+            # only when it falls by over 10 %, which the first figures after metrics_interval_s may not
+            self._send_metrics(self.tally.session)
 
     def _onset_ms(self, event: Reported) -> int:
         """A session_end's onset is its session's start, as published then: the few onsets the clock

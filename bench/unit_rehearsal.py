@@ -10,6 +10,7 @@ MQTT. The README's first installer step, ``doctor`` through ``systemd-run`` as t
 runs against it. Then ``listener-replay.service``, the same unit with ``--input`` the bundled sample (paced in
 real time) for ``--wait-for-array``, runs the whole pipeline under that sandbox: turn model, vosk
 (the tests' Korean model), MQTT to a mosquitto on this machine, the spool in the state directory.
+Last, a typo in the config: one failed start, no restarts, and the restart after the fix goes through.
 Prints what systemd and the broker saw; asserts nothing. The root is this machine's architecture:
 bench/pi_rehearsal.py covers arm64 (under emulation, without systemd).
 
@@ -160,6 +161,25 @@ def replay(booted: Booted, recorder: Recorder) -> dict[str, object]:
     }  # fmt: skip
 
 
+def config_typo(booted: Booted, recorder: Recorder) -> dict[str, object]:
+    """An installer's typo in the config: the start fails once and is not retried (exit 2 is a
+    RestartPreventExitStatus); after the fix the restart is not refused by the start limit."""
+    config = "/etc/listener/listener.toml"
+    booted.run("sed", "-i", "s/^log_level = /log_levle = /", config)
+    booted.run("systemctl", "restart", "listener")
+    time.sleep(3 * 5.0)  # three RestartSec: time for restarts, had there been any
+    failed = booted.show("listener")
+    journal = booted.run("journalctl", "-u", "listener", "--no-pager", "-o", "cat").splitlines()
+    booted.run("sed", "-i", "s/^log_levle = /log_level = /", config)
+    restart = booted.call("systemctl", "restart", "listener")
+    return {
+        "with the typo": failed,
+        "journal": [line for line in journal if "log_levle" in line][-1:],
+        "restart after the fix": {"exit": restart.returncode, "stderr": restart.stderr.strip()},
+        "then": booted.wait_for("listener", {"active", "failed"}, BOOT_S),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     if (problem := host_problem(HOST_TOOLS)) is not None:
@@ -173,7 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure(root, broker.port)
             booted = Booted(root.path, work / "boot.log")
             try:
-                steps = (("no array", waiting_for_the_array), ("doctor", doctor), ("replay", replay))
+                steps = (
+                    ("no array", waiting_for_the_array),
+                    ("doctor", doctor),
+                    ("replay", replay),
+                    ("config typo", config_typo),
+                )
                 for name, step in steps:
                     print(f"== {name}\n{json.dumps(step(booted, recorder), indent=1, ensure_ascii=False)}")
             finally:

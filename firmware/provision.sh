@@ -63,6 +63,7 @@ VOSK_SHA256=""
 NO_APT=0
 NO_PIP=0
 NO_SYSTEMCTL=0
+UNFINISHED="" # what the device still lacks (the array's driver) after an otherwise complete run: exit 3
 FORCE_CONFIG=0
 CONFIG_FILE=""
 CONFIG_CALIBRATED=0 # the installed config differs from --config only in the calibrated azimuths
@@ -679,7 +680,10 @@ ensure_boot_config() {
 	: >"$block"
 	if [[ -n $OVERLAY ]]; then
 		{ say "[all]"; cat "$SCRIPT_DIR/boot-config/$PRESET.txt"; } >"$block"
-		[[ -f $(target "/boot/firmware/overlays/$OVERLAY.dtbo") ]] || warn "$(overlay_hint)"
+		if [[ ! -f $(target "/boot/firmware/overlays/$OVERLAY.dtbo") ]]; then
+			UNFINISHED=$(overlay_hint)
+			warn "$UNFINISHED"
+		fi
 	fi
 	ensure_block_in_file "$BOOT_CONFIG" "$block"
 }
@@ -974,6 +978,11 @@ main() {
 
 	apply_live "$unit_changed" "$UDEV_CHANGED" "$BOOT_CHANGED" $((CHANGES - service_start))
 	report_changes
+	if [[ -n $UNFINISHED ]]; then
+		# all else is in place; a fleet script must still not count this device as done
+		warn "not finished, the array cannot work: $UNFINISHED; then run this again (exit 3)"
+		exit 3
+	fi
 }
 
 main "$@"

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ListenerError as exc:
         print(f"listener: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

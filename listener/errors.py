@@ -1,7 +1,8 @@
 """Every error the listener raises on purpose.
 
-The CLI prints ``str(error)`` on one line and exits with code 2 for any
-:class:`ListenerError`, so each message names the problem *and* the fix.
+The CLI prints ``str(error)`` on one line and exits with the error's
+``exit_code`` (2, but for a wedged driver, which a restart cures), so each
+message names the problem *and* the fix.
 Leaf errors also inherit the matching built-in, so callers that only know
 Python's own exceptions still catch them.
 """
@@ -15,6 +16,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import ClassVar
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 # what to do about the OS errors a path given on the command line meets; others get the caller's own advice
@@ -31,6 +33,9 @@ _OS_FIXES = {
 
 class ListenerError(Exception):
     """Root of every deliberate listener error."""
+
+    # 2 for input or set-up a person must fix (the unit does not restart on it: it would fail again)
+    exit_code: ClassVar[int] = 2
 
 
 class ConfigError(ListenerError, ValueError):
@@ -157,6 +162,12 @@ class AudioFormatError(ListenerError, ValueError):
 
 class DeviceLostError(AudioInputError):
     """A live input device disappeared while it was being read."""
+
+
+class DriverWedgedError(AudioInputError):
+    """The audio driver never let go of a lost array's stream: only a new process frees it."""
+
+    exit_code: ClassVar[int] = 75  # EX_TEMPFAIL: the unit restarts on this one
 
 
 class DeviceOpenError(AudioInputError):

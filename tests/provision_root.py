@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "firmware" / "provision.sh"
 PI_CONFIG_TXT = "# For more options and information see\n# http://rptl.io/configtxt\ndtparam=audio=on\n\n[cm4]\notg_mode=1\n\n[all]\n"
 FILES_ONLY = ["--no-apt", "--no-pip"]
+# the boards' device-tree overlays: Raspberry Pi OS ships the first; the Seeed drivers build the others
+PI_OVERLAYS = ("wm8960-soundcard", "respeaker-2mic-v2_0-overlay", "seeed-4mic-voicecard", "seeed-8mic-voicecard")
 
 
 def require(tool: str, package: str) -> None:

@@ -85,7 +85,7 @@ def test_a_wheel_and_an_upper_case_digest_are_accepted(tmp_path: Path) -> None:
     root = tmp_path / "empty"
     root.mkdir()
     args = ["--source", str(wheel), "--vosk-url", model.as_uri(), "--vosk-sha256", DIGEST.upper()]
-    done = provision(root, "--dry-run", "--no-apt", *args)
+    done = provision(root, "--dry-run", "--no-apt", "--preset", "respeaker-usb-v2", *args)  # USB: no driver needed
     assert f"would: pip install {wheel} into /opt/listener/venv" in done.stdout, done.stdout
     assert f"check SHA-256 {DIGEST}, unpack" in done.stdout, done.stdout
 
@@ -126,7 +126,7 @@ def test_the_dry_run_plans_python3_lgpio_as_the_real_run_decides() -> None:
     offered = subprocess.run(["apt-cache", "show", "python3-lgpio"], capture_output=True, check=False).returncode == 0
     status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "python3-lgpio"], capture_output=True, text=True)
     installed = "install ok installed" in status.stdout  # Raspberry Pi OS has it: nothing to plan or skip
-    done = provision(Path("/"), "--dry-run", "--no-pip")
+    done = provision(Path("/"), "--dry-run", "--no-pip", "--preset", "respeaker-usb-v2")  # USB: no driver needed
     assert ("python3-lgpio" in planned_install(done.stdout)) == (offered and not installed), done.stdout
     skipped = "would skip python3-lgpio: not in this system's apt sources"
     assert (skipped in done.stdout) == (not offered and not installed), done.stdout

@@ -16,6 +16,7 @@ import pytest
 from listener.cli import _parser, cmd_leds_off
 from listener.config import INSTALLED_CONFIG
 from listener.config.schema import ServiceConfig
+from listener.errors import DriverWedgedError, ListenerError
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "listener.service"
@@ -115,6 +116,9 @@ def test_unit_has_the_service_contract() -> None:
     assert s["ExecStopPost"] == [EXEC_STOP_POST]
     assert _parser().parse_args(EXEC_STOP_POST.split()[1:]).func is cmd_leds_off
     assert s["Restart"] == ["on-failure"]
+    # what a person must fix is not retried into the start limit; a wedged driver is restarted
+    assert s["RestartPreventExitStatus"] == [str(ListenerError.exit_code)]
+    assert DriverWedgedError.exit_code not in (0, ListenerError.exit_code)
     assert int(s["WatchdogSec"][0]) > 0
     assert int(s["StartLimitBurst"][0]) > 0 and int(s["StartLimitIntervalSec"][0]) > 0
     assert s["User"] == ["listener"]

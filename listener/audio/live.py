@@ -26,7 +26,7 @@ from listener.audio.capture_run import CaptureRun, release_after
 from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
 from listener.audio.ring import FrameRing, Frames, Gap
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
-from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, ListenerError
+from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, DriverWedgedError, ListenerError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, FloatArray, SourceState
 
 log = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ class LiveSource(AudioSource):
         """Give up on a driver that has held the old stream for WEDGED_AFTER_S: exit, and systemd restarts us."""
         since, reaper = self._reaper_since or 0.0, self._reaper
         if reaper is not None and reaper.is_alive() and time.monotonic() - since >= WEDGED_AFTER_S:
-            raise AudioInputError(
+            raise DriverWedgedError(
                 f"the audio driver has not let go of the array for {WEDGED_AFTER_S:.0f} s: stopping so that"
                 " a restart frees it (the service restarts by itself); if it keeps happening, replug the array"
                 " or reboot"

@@ -78,6 +78,18 @@ def test_a_missing_array_while_a_boot_config_change_waits_says_reboot_first(
     assert devices.format_devices([]).startswith("no audio input devices found: reboot first")
 
 
+def test_a_provisioned_device_whose_card_is_missing_is_blamed_on_the_card_not_the_name(
+    tmp_path: Path, test_array: TestDevice
+) -> None:
+    """listener_array only goes missing with its card: pointing [array] device at another input would bypass
+    the shared device provision.sh set up, so the fix is the card, its driver, or the right --preset."""
+    cfg = config(tmp_path, array={"preset": "respeaker-4mic", "device": "listener_array"})
+    (audio,) = doctor.check_audio(cfg)
+    assert audio.status == "FAIL" and "no audio input device matching 'listener_array'" in audio.detail
+    assert "`arecord -l` lists its card" in audio.fix and "provision.sh again with that board's --preset" in audio.fix
+    assert "set [array] device" not in audio.fix, audio.fix
+
+
 def test_too_few_channels_fails(tmp_path: Path, test_array: TestDevice) -> None:
     cfg = config(tmp_path, array={"preset": "respeaker-6mic", "device": "listener_test_array"})
     (audio,) = doctor.check_audio(cfg)

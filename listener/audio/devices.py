@@ -24,6 +24,7 @@ from listener.config import ArrayGeometry
 from listener.errors import AudioFormatError, AudioInputError
 
 log = logging.getLogger(__name__)
+PROVISIONED_DEVICE = "listener_array"  # the ALSA device firmware/provision.sh sets up over the array's card
 # tmpfs, so gone at the next boot: firmware/provision.sh writes it when it changes the boot config
 REBOOT_DUE = Path("/run/listener-reboot-due")
 
@@ -141,11 +142,8 @@ def choose_device(
     hint, candidates = _first_match(devices, hints, default_index)
     if not candidates:
         wanted = "matching " + " or ".join(f"'{h}'" for h in hints) if hints else "set as the default input"
-        raise AudioInputError(
-            f"no audio input device {wanted}; inputs found: {describe_devices(devices)}. Fix: {_reboot_first()}set "
-            "[array] device to part of one of these names (`listener devices` lists them), or check the array is "
-            "connected (`arecord -l`) and its driver / HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
-        )
+        found = describe_devices(devices)
+        raise AudioInputError(f"no audio input device {wanted}; inputs found: {found}. {_fix(hints)}")
     fitting = [d for d in candidates if d.max_input_channels >= needed_channels]
     if len(fitting) > 1:
         # PortAudio's order follows ALSA card numbers, which USB devices do not keep across boots
@@ -160,6 +158,22 @@ def choose_device(
         f"input device '{best.name}' has {best.max_input_channels} input channel(s) but the array configuration "
         f"captures {needed_channels}: pick the array's own device with [array] device, or set [array] preset / "
         "channels / mic_channels to what this device provides"
+    )
+
+
+def _fix(hints: Sequence[str]) -> str:
+    """What to do about an input that is not there; on a provisioned device, about its card, not the name."""
+    loaded = "its driver / HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
+    if list(hints) == [PROVISIONED_DEVICE]:
+        # the name only goes missing with the card it reads: pointing the config elsewhere would bypass it
+        return (
+            f"Fix: {_reboot_first()}check the array is connected (`arecord -l` lists its card) and {loaded}; "
+            f"{PROVISIONED_DEVICE} is firmware/provision.sh's name for that card: if another board is fitted, run "
+            "provision.sh again with that board's --preset (and --force-config)"
+        )
+    return (
+        f"Fix: {_reboot_first()}set [array] device to part of one of these names (`listener devices` lists them), or "
+        f"check the array is connected (`arecord -l`) and {loaded}"
     )
 
 

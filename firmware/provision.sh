@@ -297,6 +297,7 @@ check_config_preset() {
 		preset=respeaker-4mic
 		what="no array.preset, so the default \"$preset\" (its mics do not change which card is used)"
 	fi
+	check_config_device
 	# generic: the file gives its own mics and channels, which no preset name can be compared with
 	[[ $preset != "$ARRAY_PRESET" && $preset != generic ]] || return 0
 	names=$(provision_names_for "$preset")
@@ -304,6 +305,20 @@ check_config_preset() {
 	usage_error "--config $CONFIG_FILE has $what, but --preset $PRESET sets up the ALSA device \
 and overlay for $ARRAY_PRESET ($CHANNELS channels): the two must name the same array; pass \
 ${names:-the --preset of this board}, or set array.preset = \"$ARRAY_PRESET\" in the file"
+}
+
+# The shared ALSA device is what lets calibrate, doctor's level check and arecord listen beside the
+# service; a config that opens the card itself takes it from them (device busy). Said, not refused:
+# a board that needs its own device name is the installer's call.
+check_config_device() {
+	local device
+	device=$(toml_value "$CONFIG_FILE" array device "") || exit 2
+	[[ $device != listener_array ]] || return 0
+	local what="array.device = \"$device\""
+	[[ -n $device ]] || what="no array.device (so the preset's card, opened directly)"
+	warn "--config $CONFIG_FILE has $what, not the listener_array this script sets up: \
+the service then holds the card alone, and calibrate, doctor's level check and arecord -D listener_array \
+fail while it runs (device busy); start from firmware/listener.toml.in, which sets device = \"listener_array\""
 }
 
 # An explicit --config that would be kept out by the installed one must not pass as "no changes":

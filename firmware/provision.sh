@@ -927,10 +927,19 @@ check_can_run() {
 		die "$ROOT has no /etc/passwd: --root must be a Debian root file system"
 	fi
 	[[ -f $REPO_DIR/systemd/$UNIT ]] || die "$REPO_DIR/systemd/$UNIT is missing: run this script from a listener checkout"
-	if [[ $ROOT == / && $(uname -m) == armv[67]* ]]; then
-		die "this is a 32-bit system ($(uname -m)); onnxruntime publishes no 32-bit ARM wheels: install the 64-bit Raspberry Pi OS (Bookworm, arm64)"
+	local arch
+	arch=$(userland_architecture)
+	if [[ $arch == armhf || $arch == armel || ($ROOT == / && -z $arch && $(uname -m) == armv[67]*) ]]; then
+		die "this is a 32-bit system (${arch:-$(uname -m)}); onnxruntime publishes no 32-bit ARM wheels: install the 64-bit Raspberry Pi OS (Bookworm, arm64)"
 	fi
 	check_boot_partition
+}
+
+# The architecture of the root's packages, from dpkg's own entry ('' where there is none). Not uname:
+# the 32-bit Raspberry Pi OS runs a 64-bit kernel on a Pi 4 or 5, so uname says aarch64 there.
+userland_architecture() {
+	awk '$0 == "Package: dpkg" { p = 1 } p && /^Architecture:/ { print $2; exit } $0 == "" { p = 0 }' \
+		"$(target /var/lib/dpkg/status)" 2>/dev/null || true
 }
 
 # The boot overlay, the ALSA device and the udev rules; BOOT_CHANGED and UDEV_CHANGED count their changes.

@@ -352,3 +352,19 @@ def test_a_board_whose_driver_is_missing_is_installed_but_not_counted_done(pi_ro
     (pi_root / "boot/firmware/overlays/seeed-4mic-voicecard.dtbo").write_bytes(b"\xd0\x0d\xfe\xed")  # the driver
     again = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY)
     assert again.stdout.rstrip().endswith("no changes") and "not finished" not in again.stderr
+
+
+@pytest.mark.parametrize("arch", ["armhf", "arm64"])
+def test_a_32_bit_userland_is_refused_though_its_kernel_is_64_bit(pi_root: Path, arch: str) -> None:
+    """32-bit Raspberry Pi OS on a Pi 4 or 5 boots a 64-bit kernel (uname: aarch64); its packages are armhf,
+    for which onnxruntime has no wheel: refused before any change, whatever uname says."""
+    status = pi_root / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True)
+    status.write_text(f"Package: bash\nArchitecture: {arch}\n\nPackage: dpkg\nStatus: install ok installed\n"
+                      f"Architecture: {arch}\nVersion: 1.21.22\n")  # fmt: skip
+    done = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY, check=False)
+    if arch == "armhf":
+        assert done.returncode == 1 and "this is a 32-bit system (armhf)" in done.stderr, done.stderr
+        assert not (pi_root / "etc/listener").exists()
+    else:
+        assert done.returncode == 0, done.stderr

@@ -32,11 +32,8 @@ class InstanceLock(Managed):
     def open(self) -> None:
         if self._fd is not None:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:  # a folder this user may not write: the spool says so where it matters
-            log.debug("no instance lock at %s (%s)", self.path, exc.strerror or exc)
+        fd, writable = self._open_file()
+        if fd is None:
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -47,9 +44,31 @@ class InstanceLock(Managed):
                 f"another listener{holder} already runs with [service] state_dir {self.path.parent}: stop it first "
                 "(`sudo systemctl stop listener` for the service), or give this run its own state_dir"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        if writable:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+
+    def _open_file(self) -> tuple[int | None, bool]:
+        """The lock file's descriptor and whether it can take our pid; (None, False) without one."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), True
+        except PermissionError:
+            # another user's file (left by a `sudo listener run`): a lock needs no write access, the pid does
+            with contextlib.suppress(OSError):
+                return os.open(self.path, os.O_RDONLY), False
+        except OSError as exc:  # a folder this user may not write: the spool says so where it matters
+            log.debug("no instance lock at %s (%s)", self.path, exc.strerror or exc)
+            return None, False
+        if os.path.exists(self.path):  # no error if its folder cannot be searched
+            log.warning(
+                "cannot open the instance lock %s: a second listener on this state_dir would not be refused; fix: "
+                "give it to this run's user (`sudo chown listener: %s` for the service)",
+                self.path,
+                self.path,
+            )
+        return None, False
 
     def close(self) -> None:
         if self._fd is None:

@@ -1,0 +1,74 @@
+"""The one-listener-per-state-folder lock, when its file belongs to someone else.
+
+A `sudo listener run` started while the service was stopped leaves a lock file owned by root in
+the service's state folder (systemd's StateDirectory= does not give back the files inside it).
+The service may not write that file, but a lock needs no write access: the guard must hold.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from listener.errors import AlreadyRunningError
+from listener.service.instance import LOCK_FILE, InstanceLock
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from listener.service.instance import InstanceLock
+with InstanceLock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_lock_file_this_run_may_not_write_still_keeps_a_second_run_out(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: to give the lock file to another user")
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    if shutil.which("setpriv") is None or subprocess.run([*drop, "true"], check=False).returncode:
+        pytest.skip("setpriv cannot drop root's override of file permissions here")
+    state = tmp_path / "state"
+    state.mkdir()
+    lock = state / LOCK_FILE
+    lock.write_text("")
+    lock.chmod(0o644)
+    os.chown(lock, 4242, 4242)  # left by someone else's run
+    # the first run, without root's power over permissions: as the service user would be
+    first = subprocess.Popen([*drop, sys.executable, "-c", HOLD, str(state)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None and first.stdout.readline().strip() == "locked"
+        with pytest.raises(AlreadyRunningError, match="already runs with \\[service\\] state_dir"):
+            InstanceLock(state).open()
+    finally:
+        first.kill()
+        first.wait()
+    with InstanceLock(state):  # its lock went with it
+        pass
+
+
+def test_a_lock_file_this_run_may_not_even_read_is_said_with_its_fix(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: to give the lock file to another user")
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    if shutil.which("setpriv") is None or subprocess.run([*drop, "true"], check=False).returncode:
+        pytest.skip("setpriv cannot drop root's override of file permissions here")
+    state = tmp_path / "state"
+    state.mkdir()
+    lock = state / LOCK_FILE
+    lock.write_text("")
+    lock.chmod(0o600)
+    os.chown(lock, 4242, 4242)
+    code = "from listener.service.logs import setup_logging\nsetup_logging()\n" + HOLD.replace("60", "0")
+    done = subprocess.run([*drop, sys.executable, "-c", code, str(state)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "locked", done.stderr  # the run goes on
+    assert f"cannot open the instance lock {lock}: a second listener on this state_dir would not be refused" in (
+        done.stderr
+    )
+    assert f"sudo chown listener: {lock}" in done.stderr

@@ -63,4 +63,6 @@ def test_a_password_in_the_config_is_refused_with_where_it_belongs_and_not_echoe
     said = str(info.value)
     assert info.value.path == "mqtt.password"
     assert "never read from the config file" in said and "password_file" in said and "LISTENER_MQTT_PASSWORD" in said
+    # where the service reads it from, and a file it can read (a root-owned 0600 one it cannot)
+    assert "/etc/listener/secrets.env" in said and "owner listener" in said
     assert "hunter2-secret" not in said

@@ -209,8 +209,9 @@ def _reject_secrets(data: dict[str, object]) -> None:
         raise ConfigError(
             "mqtt.password",
             "<hidden>",
-            "passwords are never read from the config file: write it to a file named by mqtt.password_file "
-            "(mode 0600) or set the LISTENER_MQTT_PASSWORD environment variable, and delete this key",
+            "passwords are never read from the config file: for the service put LISTENER_MQTT_PASSWORD=... in "
+            "/etc/listener/secrets.env (mode 0600, root's: systemd reads it), or write it to a file named by "
+            "mqtt.password_file that only the service's user reads (owner listener, mode 0600); delete this key",
         )
 
 

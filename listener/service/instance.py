@@ -61,13 +61,14 @@ class InstanceLock(Managed):
         except OSError as exc:  # a folder this user may not write: the spool says so where it matters
             log.debug("no instance lock at %s (%s)", self.path, exc.strerror or exc)
             return None, False
-        if os.path.exists(self.path):  # no error if its folder cannot be searched
-            log.warning(
-                "cannot open the instance lock %s: a second listener on this state_dir would not be refused; fix: "
-                "give it to this run's user (`sudo chown listener: %s` for the service)",
-                self.path,
-                self.path,
-            )
+        with contextlib.suppress(OSError):  # a folder it cannot search: the spool says so
+            if self.path.exists():
+                log.warning(
+                    "cannot open the instance lock %s: a second listener on this state_dir would not be refused; fix: "
+                    "give it to this run's user (`sudo chown listener: %s` for the service)",
+                    self.path,
+                    self.path,
+                )
         return None, False
 
     def close(self) -> None:

@@ -14,11 +14,14 @@ through the service's own journal formatter:
 
 HOME, TMPDIR, the XDG folders, the working directory and both state folders lie in one folder the
 test walks afterwards. The words searched for are the ones the real recogniser returned inside
-that process (a pass-through spy hands them back through an inherited pipe, never a file), plus
-what vosk hears on the recording directly; the audio searched for is windows of the recording in
-every form the pipeline holds it (the WAV's interleaved int16, the recogniser's mono int16, float32
-and float64 samples). Where ``strace`` is installed, the run is traced too: every file the process
-(and every thread or library in it) opens for writing, and every socket it connects.
+that process (a spy hands them back through an inherited pipe, never a file). The Korean words
+fire none of the English lexicon's cues, so the spy hands the stage an English line in their place,
+at their times, which fires every kind of cue (a question, an echo, an acknowledgement, a plan, a
+filler): its distinctive words and the detectors' stems of them are searched for too. The audio
+searched for is windows of the recording in every form the pipeline holds it (the WAV's interleaved
+int16, the recogniser's mono int16, float32 and float64 samples). Where ``strace`` is installed,
+the run is traced too: every file the process (and every thread or library in it) opens for
+writing, every address a socket connects or sends to, and any socket opened to callers.
 """
 
 from __future__ import annotations
@@ -50,10 +53,20 @@ from listener.transcription import recognizer
 
 heard = []
 emit = recognizer.RecognizerWorker._emit
+SCRIPT = json.loads(os.environ["LISTENER_TEST_SCRIPT"])
 
-def spy(self, result_json):  # pass-through: remembers what the real recogniser said
-    heard.extend(str(item["word"]) for item in json.loads(result_json).get("result", []))
-    emit(self, result_json)
+def spy(self, result_json):
+    # remembers what the real recogniser said, and hands on the English line said at that audio time in
+    # its place, at the same times: the Korean words fire no cue of the English lexicon, these fire each
+    items = json.loads(result_json).get("result", [])
+    heard.extend(str(item["word"]) for item in items)
+    if items:
+        start, end = float(items[0]["start"]), float(items[-1]["end"])
+        line = [text for at_s, text in SCRIPT if at_s <= self._map.audio_time(start)][-1].split()
+        step = (end - start) / len(line)
+        items = [{"word": w, "start": start + k * step, "end": start + (k + 1) * step} for k, w in enumerate(line)]
+        heard.extend(line)
+    emit(self, json.dumps({"result": items}))
 
 recognizer.RecognizerWorker._emit = spy
 wav, config, drain, plot, to_test, from_test = sys.argv[1:7]
@@ -80,6 +93,18 @@ class Session:
     spooled: dict[str, bytes]  # every file, while the broker was down and the spool held the messages
     files: dict[str, bytes] = field(default_factory=dict)  # every file, at the end
     trace: Path | None = None  # strace -ff output prefix, when strace is installed
+
+
+# What the rewritten recogniser says over each line of the dialogue (from the audio time the line starts):
+# an open question, the customer's answer, then a filler, an echo of it, an acknowledgement and a plan
+SCRIPT = [
+    (0.0, "what happened to your phone"),
+    (3.8, "my phone stopped charging yesterday"),
+    (7.8, "um so your phone stopped charging i am sorry to hear that i will check the charger"),
+]
+# its words that no output of the listener holds for reasons of its own ("to", "stopped after 12.0 s"), and
+# the stems the cue detectors compare ("charging" -> "charg")
+DISTINCTIVE = {"happened", "happen", "yesterday", "charging", "charger", "charg"}
 
 
 def _config(path: Path, state: Path, mqtt: dict[str, object], asr: bool = True) -> Path:
@@ -109,7 +134,7 @@ def _walk(box: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    wav, _ = asr_audio.session_dialogue(tmp_path_factory, 2, 8.0)  # a greeting and the customer's answer
+    wav, _ = asr_audio.session_dialogue(tmp_path_factory, 3, 12.0)  # a question, the answer, the rep again
     box = tmp_path_factory.mktemp("privacy")
     dirs, sandboxed = asr_audio.sandbox(box)
     # text in an SVG as <text>, not as glyph outlines, so that words in the figure can be searched for
@@ -120,6 +145,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         "GPIOZERO_PIN_FACTORY": "mock",
         "JOURNAL_STREAM": "8:12345",  # the service's journal format, as under systemd
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "LISTENER_TEST_SCRIPT": json.dumps(SCRIPT),
     }
     broker = Mosquitto(outside / "broker")  # started once the first run has spooled everything
     config = _config(box / "listener.toml", dirs["state"], broker.mqtt_config(shutdown_drain_s=0.0))
@@ -132,7 +158,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     cmd += [str(to_test), str(from_test)]
     if strace and trace:
         calls = "openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,truncate"
-        cmd = [strace, "-ff", "-qq", "-y", "--seccomp-bpf", "-o", str(trace), "-e", f"trace={calls},connect", *cmd]
+        calls += f",{NET_CALLS},bind,listen"
+        cmd = [strace, "-ff", "-qq", "-y", "--seccomp-bpf", "-o", str(trace), "-e", f"trace={calls}", *cmd]
     with (outside / "stdout").open("wb") as out, (outside / "stderr").open("wb") as err:
         try:
             proc = subprocess.Popen(
@@ -189,8 +216,10 @@ def word_forms(word: str) -> list[bytes]:
 
 
 def searchable(words: set[str]) -> set[str]:
-    """Words with a letter in them ("[20]", a number the Korean model prints, could be anything's)."""
-    return {w for w in words if any(c.isalpha() for c in w)}
+    """The real recogniser's words with a letter in them ("[20]", a number the Korean model prints, could
+    be anything's), and the distinctive words and stems of the English put in their place."""
+    korean = {w for w in words if any(c.isalpha() for c in w) and not w.isascii()}
+    return korean | (DISTINCTIVE if DISTINCTIVE & words else set())
 
 
 def audio_needles(wav: Path, count: int = 40) -> dict[str, list[bytes]]:
@@ -237,6 +266,10 @@ def test_the_run_really_heard_words_and_published(session: Session) -> None:
     assert b"<7>DEBUG listener.transcription" in session.stderr  # debug, in the journal's format
     report = json.loads(session.stdout.splitlines()[0])
     assert report["metrics"]["rep_words"] + report["metrics"]["customer_words"] >= 8
+    # the cue detectors ran on words, and found every kind: their code paths are under test too
+    kinds = ("rep_questions", "rep_echoes", "rep_acknowledgements", "rep_action_plans", "rep_fillers")
+    assert all(report["metrics"][k] >= 1 for k in kinds), {k: report["metrics"][k] for k in kinds}
+    assert DISTINCTIVE - {"happen", "charg"} <= set(session.heard)
     assert any(b'"led"' in line for line in session.stdout.splitlines())  # the LED trace (MockFactory)
     leaves = {m.topic.rsplit("/", 1)[-1] for m in session.messages if m.topic.startswith(BASE + "/")}
     assert leaves >= {"status", "info", "state", "event", "session"}
@@ -318,6 +351,7 @@ def test_every_message_and_the_offline_spool_hold_numbers_and_enums_only(session
 # --- what the process touched: strace -------------------------------------------------------------
 
 WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
+NET_CALLS = "connect,sendto,sendmsg,sendmmsg"  # every call that reaches an address (a datagram needs no connect)
 PATH_ARG = re.compile(r'(?:(?:\d+|AT_FDCWD)<([^>]*)>, )?"([^"]*)"')
 
 
@@ -325,35 +359,48 @@ PATH_ARG = re.compile(r'(?:(?:\d+|AT_FDCWD)<([^>]*)>, )?"([^"]*)"')
 class Traced:
     written: set[str]
     connected: set[tuple[str, int]]
+    listening: set[tuple[str, int]]  # where sockets awaited callers (a client's own end is bound, not listening)
 
 
 def traced(session: Session) -> Traced:
-    """Files opened for writing (or created, renamed, linked) and sockets connected, by any thread."""
+    """Files opened for writing (or created, renamed, linked), addresses reached and sockets opened to callers,
+    by any thread."""
     if session.trace is None:
         pytest.skip("strace is not installed (or may not trace here): add it to scripts/setup's DEV_APT")
     cwd = str(session.box / "work")
-    written: set[str] = set()
-    connected: set[tuple[str, int]] = set()
+    seen = Traced(set(), set(), set())
+    bound: dict[str, tuple[str, int]] = {}  # socket inode -> the address it was bound to
     for log in session.trace.parent.glob(session.trace.name + ".*"):
         for line in log.read_text(errors="replace").splitlines():
             call = line.split("(", 1)[0]
-            if re.search(r"= -1 E", line):
-                continue  # it failed: nothing was written or sent
+            # it failed: nothing was written or sent (a non-blocking connect in progress is an attempt all the same)
+            if re.search(r"= -1 E(?!INPROGRESS)", line):
+                continue
+            socket = re.match(r"\w+\(\d+<socket:\[(\d+)\]>", line)
             if call in ("open", "openat", "creat"):
                 result = re.search(r"= \d+<([^>]*)>$", line)
                 if result and (call == "creat" or WRITE_FLAGS.search(line)):
-                    written.add(result.group(1))
-            elif call == "connect":
-                family = re.search(r"sa_family=(AF_\w+)", line)
-                port = re.search(r"sin6?_port=htons\((\d+)\)", line)
-                addr = re.search(r'inet_(?:addr|pton)\((?:AF_INET6, )?"([^"]+)"', line)
-                if family and family.group(1) in ("AF_INET", "AF_INET6") and port and addr:
-                    connected.add((addr.group(1), int(port.group(1))))
+                    seen.written.add(result.group(1))
+            elif call == "bind" and socket and (address := _inet_address(line)):
+                bound[socket.group(1)] = address
+            elif call == "listen" and socket:
+                seen.listening.add(bound.get(socket.group(1), ("?", 0)))
+            elif call in NET_CALLS.split(",") and (address := _inet_address(line)):  # a datagram needs no connect
+                seen.connected.add(address)
             elif call in ("mkdir", "mkdirat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
                           "symlinkat", "truncate"):  # fmt: skip
                 for base, path in PATH_ARG.findall(line):
-                    written.add(os.path.normpath(Path(base or cwd) / path))
-    return Traced(written, connected)
+                    seen.written.add(os.path.normpath(Path(base or cwd) / path))
+    return seen
+
+
+def _inet_address(line: str) -> tuple[str, int] | None:
+    family = re.search(r"sa_family=(AF_\w+)", line)
+    port = re.search(r"sin6?_port=htons\((\d+)\)", line)
+    addr = re.search(r'inet_(?:addr|pton)\((?:AF_INET6, )?"([^"]+)"', line)
+    if family and family.group(1) in ("AF_INET", "AF_INET6") and port and addr:
+        return addr.group(1), int(port.group(1))
+    return None
 
 
 def test_every_file_written_lies_inside_the_watched_folders(session: Session) -> None:
@@ -390,7 +437,11 @@ def test_only_the_spool_and_the_figure_are_written_and_only_the_broker_is_contac
     assert (box / "state" / LOCK_FILE).read_text() == ""
     # the broker (down, then up) and paho's loopback wake-up pair
     foreign = sorted((a, p) for a, p in seen.connected if a not in ("127.0.0.1", "::1"))
-    assert not foreign, f"connections beyond the broker: {foreign}"
+    assert not foreign, f"connections or datagrams beyond the broker: {foreign}"
+    # paho's wake-up pair: a loopback socket that takes its one caller (its own) and closes
+    outside = sorted((a, p) for a, p in seen.listening if a not in ("127.0.0.1", "::1"))
+    assert not outside, f"sockets opened to callers beyond this machine: {outside}"
+    assert seen.connected, "the trace saw no connection, not even the broker's: it proves nothing"
 
 
 def test_no_third_party_telemetry_is_written_or_sent(session: Session) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from listener.events.base import Event, FloatArray
@@ -17,7 +17,7 @@ class AudioBlock(Event):
 
     start_s: float
     sample_rate_hz: int
-    samples: FloatArray
+    samples: FloatArray = field(repr=False)  # audio: never printed into a log line or a traceback
 
     @property
     def duration_s(self) -> float:

@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -88,7 +88,7 @@ def pcm16(mono: npt.NDArray[np.floating[Any]]) -> bytes:
 @dataclass(frozen=True, slots=True)
 class Chunk:
     start_s: float
-    pcm: bytes  # mono int16 little-endian at SAMPLE_RATE_HZ
+    pcm: bytes = field(repr=False)  # mono int16 little-endian at SAMPLE_RATE_HZ; audio: never printed
 
     @property
     def duration_s(self) -> float:

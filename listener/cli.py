@@ -212,7 +212,7 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("calibrate", help="learn the rep's and the customer's directions while the rep talks")
-    p.add_argument("--config", type=Path, help="TOML configuration; --write stores the azimuths in it")
+    p.add_argument("--config", type=Path, help=f"{INSTALLED_DEFAULT_HELP}; --write stores the azimuths in it")
     heard = p.add_mutually_exclusive_group()
     heard.add_argument("--input", type=Path, help="learn from this multi-channel WAV instead of the live array")
     heard.add_argument("--seconds", type=float, help=f"live: how long to listen (default {LISTEN_S:g})")
@@ -233,7 +233,7 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = models.add_parser("fetch", help="download, verify (pinned SHA-256) and unpack an official vosk model")
     p.add_argument("model", choices=["en-small"], help="en-small: vosk-model-small-en-us-0.15 (41 MB)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="TOML configuration; models go to <service.state_dir>/models")
+    where.add_argument("--config", type=Path, help=f"{INSTALLED_DEFAULT_HELP}; models go to <service.state_dir>/models")
     where.add_argument("--dir", type=Path, help="unpack into this folder instead")
     p.set_defaults(func=cmd_models_fetch)
 
@@ -255,7 +255,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from listener.service.calibrate import calibrate
 
     seconds = LISTEN_S if args.seconds is None else args.seconds
-    return calibrate(_config(args.config), args.config, args.input, seconds, args.write, args.force)
+    path = config_file(args.config)  # on a device, the file its service runs with: --write edits that one
+    return calibrate(_config(path), path, args.input, seconds, args.write, args.force)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -311,7 +312,7 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     from listener.transcription.models import MODELS, fetch, models_dir
 
     spec = MODELS[args.model]
-    dest = args.dir if args.dir is not None else models_dir(_config(args.config))
+    dest = args.dir if args.dir is not None else models_dir(_config(config_file(args.config)))
     log.info("fetching %s (%d bytes) into %s", spec.name, spec.size_bytes, dest)
     print(fetch(spec, dest))
     return 0

@@ -19,6 +19,16 @@ from tests.mqtt_broker import Mosquitto
 from tests.provision_root import PI_CONFIG_TXT, PI_OVERLAYS, require
 
 
+@pytest.fixture(autouse=True)
+def no_installed_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands that read /etc/listener/listener.toml when it exists (doctor, calibrate, leds-off) read the
+    built-in defaults in tests, also where the suite runs on a provisioned device; a test that wants an
+    installed config sets its own."""
+    import listener.config
+
+    monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", tmp_path_factory.getbasetemp() / "not-installed.toml")
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A real mosquitto on a free port, for this test alone."""

@@ -37,9 +37,32 @@ def test_write_keeps_the_rest_of_the_file(
     assert not [p for p in tmp_path.iterdir() if p.name != "listener.toml"]  # no temporary file left
 
 
-def test_write_needs_a_config_file(two_talkers: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_write_needs_a_config_file(
+    two_talkers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import listener.config
+
+    monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", tmp_path / "not-installed.toml")
     assert main(["calibrate", "--input", str(two_talkers), "--write"]) == 2
     assert "--write needs --config FILE" in capsys.readouterr().err
+
+
+def test_on_a_device_it_calibrates_and_writes_the_installed_config(
+    two_talkers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sudo listener calibrate --write` by hand on a device: the geometry and the file of its service, as
+    doctor and leds-off read them, not the built-in 4-mic defaults with nowhere to write."""
+    import listener.config
+
+    installed = tmp_path / "listener.toml"
+    installed.write_text(CONFIG_TEXT)
+    monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", installed)
+    assert main(["calibrate", "--input", str(two_talkers), "--write"]) == 0
+    out = capsys.readouterr().out
+    assert f"written to [parties] in {installed}" in out
+    found = printed(out)
+    assert load_config(installed).parties.rep_azimuth_deg == found["rep"]
+    assert angle_error(found["rep"], REP_DEG) <= 10.0
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from listener.audio.base import events_until
 from listener.audio.wav import WavSource
-from listener.config import Config, geometry
+from listener.config import INSTALLED_CONFIG, Config, geometry
 from listener.errors import CalibrationError
 from listener.events import Event
 from listener.service.calibrate_estimate import MIN_SPEECH_S, Calibration, estimate
@@ -47,7 +47,9 @@ def calibrate(
 ) -> int:
     """``listener calibrate``: measure, print, and with ``write`` store the azimuths."""
     if write and config_path is None:
-        raise CalibrationError("--write needs --config FILE: the file to store the azimuths in")
+        raise CalibrationError(
+            f"--write needs --config FILE: the file to store the azimuths in (there is no {INSTALLED_CONFIG} here)"
+        )
     if wav is None and not MIN_SPEECH_S <= listen_s <= MAX_LIVE_S:
         raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_SPEECH_S:g} and {MAX_LIVE_S:g} s")
     result = estimate(collect_votes(config, _events(config, wav, listen_s)), config)
@@ -59,7 +61,8 @@ def calibrate(
     if config_path is None or not write:
         if refusal:
             print(refusal)
-        print("not written: run again with --write (and --config FILE) to store these")
+        where = f"to store these in {config_path}" if config_path is not None else "and --config FILE to store these"
+        print(f"not written: run again with --write {where}")
         return 0
     if refusal:
         raise CalibrationError(f"not written: {refusal}")

@@ -38,6 +38,7 @@ BOOT_CONFIG=/boot/firmware/config.txt
 REBOOT_DUE=/run/listener-reboot-due
 REBOOT_REQUIRED=/run/reboot-required
 SYSTEMD_RUNNING=/run/systemd/system  # present only where systemd is the running init
+SYS_BLOCK=/sys/block
 SERVICE_USER=listener
 SERVICE_GROUPS=(audio gpio spi plugdev)
 # python3-pyaudio and python3-numpy from apt: no compiler needed on the Pi,
@@ -857,13 +858,25 @@ ensure_no_disk_swap() {
 	fi
 	if [[ $ROOT == / ]] && command -v swapon >/dev/null; then
 		while read -r swap; do
-			[[ -z $swap || $swap == /dev/zram* ]] || change "turn off swap on $swap" swapoff "$swap"
+			if [[ $swap == /dev/zram* ]]; then
+				zram_writeback_note "$swap"
+			elif [[ -n $swap ]]; then
+				change "turn off swap on $swap" swapoff "$swap"
+			fi
 		done < <(swapon --show=NAME --noheadings 2>/dev/null)
 	fi
 	[[ ! -e $(target /var/swap) ]] || change "remove the swap file /var/swap" rm -f "$(target /var/swap)"
 	if [[ -f $(target /etc/fstab) ]] && awk '$3 == "swap" && $1 !~ /^\/dev\/zram/ && $1 !~ /^#/ { found = 1 } END { exit !found }' "$(target /etc/fstab)"; then
 		warn "/etc/fstab turns on swap on disk: remove that line, or the listener's memory (audio, words) may be written there"
 	fi
+}
+
+# zram is swap in RAM, unless it has a backing device: then idle pages are written out to it.
+zram_writeback_note() {
+	local backing
+	backing=$(cat "$SYS_BLOCK/${1#/dev/}/backing_dev" 2>/dev/null) || return 0
+	[[ -z $backing || $backing == none ]] && return 0
+	warn "$1 (swap in RAM) writes idle pages to $backing: the listener's memory (audio, words) may land on that disk; remove its writeback device (zram-generator's writeback-device, or turn that swap off)"
 }
 
 # On the running system, make the new files take effect.

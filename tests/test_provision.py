@@ -368,3 +368,19 @@ def test_a_32_bit_userland_is_refused_though_its_kernel_is_64_bit(pi_root: Path,
         assert not (pi_root / "etc/listener").exists()
     else:
         assert done.returncode == 0, done.stderr
+
+
+def test_zram_swap_with_a_writeback_disk_is_named(tmp_path: Path) -> None:
+    """zram is swap in RAM, unless a backing device takes its idle pages: then audio and words could reach it."""
+    functions = tmp_path / "functions.sh"
+    functions.write_text(SCRIPT.read_text().removesuffix('main "$@"\n'))
+    for name, backing in (("zram0", "none\n"), ("zram1", "/dev/mmcblk0p3\n")):
+        (tmp_path / "block" / name).mkdir(parents=True)
+        (tmp_path / "block" / name / "backing_dev").write_text(backing)
+    notes = {}
+    for device in ("/dev/zram0", "/dev/zram1", "/dev/zram2"):  # the last has no such file (an old kernel)
+        call = f"SYS_BLOCK={tmp_path / 'block'}; zram_writeback_note {device}"
+        done = subprocess.run(["bash", "-c", f"source {functions}; {call}"], capture_output=True, text=True)
+        notes[device] = (done.returncode, done.stderr.strip())
+    assert notes["/dev/zram0"] == (0, "") and notes["/dev/zram2"] == (0, "")
+    assert notes["/dev/zram1"][1].startswith("warning: /dev/zram1 (swap in RAM) writes idle pages to /dev/mmcblk0p3")

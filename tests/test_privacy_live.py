@@ -1,0 +1,81 @@
+"""Privacy on the live path, as the service runs: `listener run --wait-for-array` capturing the Korean
+dialogue from an ALSA test array (PortAudio's callback thread, the ring, the live source), the real
+recogniser, debug logging in the journal's format, the broker down (so the session summary waits in the
+spool on disk), stopped with SIGTERM. Every file it wrote and everything it printed is searched for the
+words vosk hears in the same audio, and for the audio itself.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests import alsa_device, asr_audio
+from tests.alsa_device import AlsaConfig
+from tests.mqtt_broker import free_port
+
+alsa_config = alsa_device.alsa_config  # fixture
+PLAYS_S = 8.0  # the dialogue's two lines
+
+
+def _config(path: Path, state: Path) -> Path:
+    lines = [
+        "[array]", 'preset = "respeaker-4mic"', 'device = "listener_test_array"',
+        "[asr]", "enabled = true", f'model_path = "{asr_audio.korean_model()}"',
+        "[service]", f'state_dir = "{state}"', 'log_level = "debug"',
+        "[analytics]", "session_gap_s = 30.0", "session_min_speech_s = 0.0",
+        "[leds]", "enabled = true",
+        "[mqtt]", "enabled = true", 'host = "127.0.0.1"', f"port = {free_port()}", 'device_id = "counter-9"',
+    ]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
+    alsa_config: AlsaConfig, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    wav, _ = asr_audio.session_dialogue(tmp_path_factory, 2, PLAYS_S)
+    pcm = np.asarray(sf.read(wav, dtype="int16")[0])
+    alsa_config.add("listener_test_array", pcm, 16000)
+    box = tmp_path_factory.mktemp("privacy-live")
+    dirs, env = asr_audio.sandbox(box)
+    env |= {"ALSA_CONFIG_PATH": str(alsa_config.path), "GPIOZERO_PIN_FACTORY": "mock", "JOURNAL_STREAM": "8:1"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    config = _config(box / "listener.toml", dirs["state"])
+    cmd = [sys.executable, "-m", "listener", "run", "--wait-for-array", "--config", str(config)]
+    proc = subprocess.Popen(cmd, cwd=dirs["work"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(PLAYS_S + 6.0)  # start-up (the models), the dialogue, its last words
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr.decode(errors="replace")[-3000:]
+    assert b"<7>DEBUG" in stderr  # at debug, in the journal's format
+
+    with sqlite3.connect(dirs["state"] / SPOOL_FILE) as db:
+        rows = db.execute("SELECT payload FROM outbox WHERE leaf = 'session'").fetchall()
+    cues = [json.loads(payload)["cues"] for (payload,) in rows]
+    assert any(c and c["rep_words"] + c["customer_words"] > 0 for c in cues), cues  # it heard words, live
+
+    words = {str(w["word"]) for w in asr_audio.direct_words(wav) if any(ch.isalpha() for ch in str(w["word"]))}
+    assert len(words) >= 5, words
+    # windows of 8 frames of the loud parts, as captured (interleaved int16) and as the pipeline holds them
+    starts = np.flatnonzero(np.abs(pcm[:, 0]) > 1600)[::400]
+    needles = [pcm[i : i + 8].astype("<i2").tobytes() for i in starts]
+    needles += [(pcm[i : i + 8] / 32768.0).astype("<f4").tobytes() for i in starts]
+    assert len(needles) >= 20
+    outputs = {"stdout": stdout, "stderr": stderr}
+    outputs |= {str(p): p.read_bytes() for p in sorted(box.rglob("*")) if p.is_file()}
+    for where, data in outputs.items():
+        leaked = sorted(w for w in words if w.encode() in data or w.encode("utf-16-le") in data)
+        assert not leaked, f"{len(leaked)} recognised words found in {where}"
+        assert not any(n in data for n in needles), f"audio found in {where}"
+    assert not list(dirs["tmp"].iterdir()), "a temporary file was left"

@@ -246,6 +246,30 @@ def test_an_interruption_from_before_a_pause_or_fault_does_not_pulse_after_it(
     assert value_at(trace, "green", 6.0) == pytest.approx(0.3)
 
 
+@pytest.mark.parametrize("mode", [DeviceMode.FAULT, DeviceMode.PAUSED])
+@pytest.mark.parametrize("decided_s", [4.8, 5.8])
+def test_an_interruption_begun_before_a_pause_or_fault_and_decided_in_or_after_it_does_not_pulse(
+    factory: MockFactory, mode: DeviceMode, decided_s: float
+) -> None:
+    # the analytics hold a block back: an interruption that began at 4.4 s can be announced during the pause
+    # (4.8 s) or, with its outcome, after it (5.8 s); either way it is from before, and the rep sees calm green
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script = [
+        DeviceState(t_s=4.5, mode=mode, detail="test"),
+        DeviceState(t_s=5.5, mode=DeviceMode.LISTENING, detail="back"),
+        Interruption(by=Party.REP, onset_s=4.4, decided_s=decided_s, successful=None),
+    ]
+    with stage:
+        play(stage, 10.0, script)
+    assert [value_at(trace, "red", t) for t in (5.6, 6.0, 6.5, 7.0, 8.0, 9.0)] == [0.0] * 6
+    # one begun after the device is back pulses as ever
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script = [*script[:2], Interruption(by=Party.REP, onset_s=5.6, decided_s=6.6, successful=None)]
+    with stage:
+        play(stage, 10.0, script)
+    assert value_at(trace, "red", 6.65) == 1.0
+
+
 def test_paused_breathes_all_three_and_audio_gaps_move_the_clock(factory: MockFactory) -> None:
     stage, trace = make_stage(factory)
     with stage:

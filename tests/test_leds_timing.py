@@ -26,7 +26,8 @@ factory = led_script.factory  # fixture
 def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: MockFactory) -> None:
     """Dominance is decided over two minutes and stays on through silences. The lights speak of the
     conversation going on: red only while the rep talks on past red_after_s of their own talk, amber
-    while the customer has the word, calm once nobody has spoken for 10 s, and back when talk resumes."""
+    as soon as the customer has the word, calm once nobody has spoken for 10 s, and back when the rep
+    talks again."""
     stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
     script = [
         *speech(Party.REP, 0.5, 20.0),
@@ -42,9 +43,10 @@ def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: Mock
 
     assert lit(10.0) == "a"  # 5 s of the rep's talk since dominance began
     assert lit(14.0) == "a" and lit(15.5) == "r"  # 10 s of it: red
-    assert lit(24.0) == "r" and lit(25.5) == "a"  # the rep stopped at 20 s: red 5 s more, then amber
+    assert lit(20.5) == "r" and lit(21.5) == "a"  # the rep stopped at 20 s; the customer has the word at 21 s
     assert lit(49.0) == "a" and lit(50.5) == "g"  # nobody since 40 s: calm at 50 s, dominance still decided on
-    assert lit(55.5) == "r"  # the rep talks again, past their 10 s while dominating: red at once
+    # the rep talks again, past their 10 s while dominating: red once it is more than a backchannel (1 s)
+    assert lit(55.5) == "g" and lit(56.5) == "r"
 
 
 def test_the_lights_calm_down_exactly_ten_seconds_after_anyone_last_spoke() -> None:
@@ -137,3 +139,37 @@ def test_a_stop_turns_the_lights_off_at_once_not_after_the_flush(factory: MockFa
         assert set(stage.values().values()) == {0.0}
         play(stage, 14.0, first_s=12.0)  # what the flush still hands on does not light them again
         assert set(stage.values().values()) == {0.0}
+
+
+def test_red_steps_aside_for_a_customer_who_talks_and_a_rep_who_only_says_mm_hmm(factory: MockFactory) -> None:
+    """Past red_after_s, red is for a rep holding the word. The customer talking, with the rep's backchannels
+    every 4 s (each 0.3 s, under backchannel_max_s), is the rep listening: amber, not 40 s of red."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    mm_hmms = [e for k in range(8) for e in speech(Party.REP, 24.0 + 4.0 * k, 24.3 + 4.0 * k)]
+    script = [*speech(Party.REP, 0.5, 20.0), dominance(True, 5.0), *speech(Party.CUSTOMER, 21.0, 56.0), *mm_hmms]
+    with stage:
+        play(stage, 60.0, script)
+    assert value_at(trace, "red", 20.5) == 1.0  # the rep held the word until 20 s
+    assert all(value_at(trace, "amber", t) == 1.0 and value_at(trace, "red", t) == 0.0 for t in range(22, 56))
+
+
+def test_after_a_quiet_spell_only_the_rep_talking_again_brings_amber_back(factory: MockFactory) -> None:
+    """Calm after 10 quiet seconds; then the customer speaking (and the rep's mm-hmm) keeps it calm: the
+    rep is listening. The rep holding forth again lights amber, though dominance was never lifted."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=45.0)
+    script = [
+        *speech(Party.REP, 0.5, 20.0),
+        dominance(True, 5.0),
+        *speech(Party.CUSTOMER, 35.0, 45.0),  # 15 s of nobody: calm from 30 s
+        *speech(Party.REP, 40.0, 40.4),  # mm-hmm
+        *speech(Party.REP, 46.0, 55.0),
+    ]
+    with stage:
+        play(stage, 58.0, script)
+
+    def lit(t_s: float) -> str:
+        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
+
+    assert lit(29.5) == "a" and lit(30.5) == "g"
+    assert all(lit(t) == "g" for t in (36.0, 40.2, 41.0, 44.0, 46.5))  # the customer, a backchannel, the rep's start
+    assert lit(47.5) == "a"  # the rep has held the word for more than backchannel_max_s (1 s)

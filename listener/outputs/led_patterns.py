@@ -112,6 +112,7 @@ class Status:
 
     interrupting_display_s: float
     red_after_s: float  # of the rep's talk since dominance began
+    backchannel_max_s: float  # rep sounds no longer than this ("mm-hmm") are listening, not holding forth
     condition: DeviceCondition = field(default_factory=DeviceCondition)
     dominating_since_s: float | None = None
     interrupting_until_s: float = -math.inf
@@ -122,30 +123,55 @@ class Status:
     rep_talk_dominating_s: float = 0.0  # closed rep speech since dominance began
     # the end of the rep's last active frame; None without frame evidence (a replay of events alone)
     rep_heard_until_s: float | None = None
+    rep_held_until_s: float = -math.inf  # the end of the rep's last speech longer than a backchannel
+    customer_since_s: float = -math.inf  # the onset of the customer's latest speech
+    # the counter went quiet for QUIET_CALM_S: calm until the rep holds forth again, whoever speaks first
+    calmed: bool = False
+    plain_since_s: float = -math.inf  # when the device last came out of a pause or a fault
 
     @classmethod
     def from_config(cls, config: Config) -> Status:
-        return cls(config.analytics.interrupting_display_s, config.leds.red_after_s)
+        analytics = config.analytics
+        return cls(analytics.interrupting_display_s, config.leds.red_after_s, analytics.backchannel_max_s)
 
     def update(self, event: Event) -> None:
         if isinstance(event, DeviceState | SourceState):
-            self.condition.update(event)
-            if self.condition.paused or self.condition.mode is DeviceMode.FAULT:
-                # said before the pause or the fault: after it, a pulse would read as about now
-                self.interrupting_until_s = -math.inf
+            self._condition(event)
         elif isinstance(event, DominanceChanged):
             if not event.dominating:
                 self.dominating_since_s = None
             elif self.dominating_since_s is None:
                 self.dominating_since_s, self.rep_talk_dominating_s = event.decided_s, 0.0
+                self.calmed = False
         elif isinstance(event, Interruption):
             self._interruption(event)
         elif isinstance(event, SpeechStarted):
-            self.speaking_since_s[event.party] = event.onset_s
+            self._started(event)
         elif isinstance(event, SpeechSegment):
             self._speech(event)
         elif isinstance(event, ActivityFrames):
             self._frames(event)
+
+    def _condition(self, event: DeviceState | SourceState) -> None:
+        was_plain = not self._held()
+        self.condition.update(event)
+        if self._held():
+            # said before the pause or the fault: after it, a pulse would read as about now
+            self.interrupting_until_s = -math.inf
+        elif not was_plain:
+            self.plain_since_s = event.t_s
+
+    def _held(self) -> bool:
+        """Paused or faulty: the lights show that, and nothing the analytics say."""
+        return self.condition.paused or self.condition.mode is DeviceMode.FAULT
+
+    def _started(self, event: SpeechStarted) -> None:
+        if not self.speaking_since_s and self.last_speech_end_s:
+            quiet_s = event.onset_s - max(self.last_speech_end_s.values())
+            self.calmed = self.calmed or quiet_s >= QUIET_CALM_S
+        self.speaking_since_s[event.party] = event.onset_s
+        if event.party is Party.CUSTOMER:
+            self.customer_since_s = event.onset_s
 
     def _frames(self, event: ActivityFrames) -> None:
         until_s = event.active_until_s(Party.REP)
@@ -155,21 +181,29 @@ class Status:
     def _speech(self, event: SpeechSegment) -> None:
         self.speaking_since_s.pop(event.party, None)
         self.last_speech_end_s[event.party] = max(event.end_s, self.last_speech_end_s.get(event.party, -math.inf))
-        if event.party is Party.REP and self.dominating_since_s is not None:
+        if event.party is not Party.REP:
+            return
+        if self.dominating_since_s is not None:
             self.rep_talk_dominating_s += max(0.0, event.end_s - max(event.start_s, self.dominating_since_s))
+        if event.end_s - event.start_s > self.backchannel_max_s:
+            self.rep_held_until_s = max(self.rep_held_until_s, event.end_s)
+            self.calmed = False
 
     def _interruption(self, event: Interruption) -> None:
-        # the same interruption is announced again once its outcome is known: show it once
+        # the same interruption is announced again once its outcome is known: show it once; one from before
+        # a pause or a fault (decided during it, or announced after) is old news by the time the lights are back
         if event.by is Party.REP and event.onset_s not in self.rep_interruptions:
             self.rep_interruptions.append(event.onset_s)
-            self.interrupting_until_s = max(self.interrupting_until_s, event.decided_s + self.interrupting_display_s)
+            if not self._held() and event.onset_s >= self.plain_since_s:
+                until_s = event.decided_s + self.interrupting_display_s
+                self.interrupting_until_s = max(self.interrupting_until_s, until_s)
 
     def look(self, t_s: float) -> Look:
         if self.condition.paused:  # the rep's own press is always answered, whatever else is wrong
             return Look.PAUSED
         if self.condition.mode is DeviceMode.FAULT:
             return Look.FAULT
-        if self.dominating_since_s is None or self._quiet(t_s):
+        if self.dominating_since_s is None or self._quiet(t_s) or (self.calmed and not self._rep_holding(t_s)):
             return Look.LISTENING
         if self._rep_talk_dominating(t_s) >= self.red_after_s and self._rep_recent(t_s):
             return Look.PERSISTING
@@ -181,10 +215,22 @@ class Status:
             return False
         return t_s - max(self.last_speech_end_s.values()) >= QUIET_CALM_S
 
+    def _rep_holding(self, t_s: float) -> bool:
+        """The rep has been talking for longer than a backchannel, and still is."""
+        since_s = self.speaking_since_s.get(Party.REP)
+        if since_s is None:
+            return False
+        until_s = t_s if self.rep_heard_until_s is None else min(t_s, self.rep_heard_until_s)
+        return until_s - since_s > self.backchannel_max_s
+
     def _rep_recent(self, t_s: float) -> bool:
-        if Party.REP in self.speaking_since_s:
+        """The rep holds the word: talking on, or stopped within RED_REP_WITHIN_S and the customer has not
+        taken it since. A backchannel is listening, never holding forth."""
+        if self._rep_holding(t_s):
             return True
-        return t_s - self.last_speech_end_s.get(Party.REP, -math.inf) <= RED_REP_WITHIN_S
+        if Party.CUSTOMER in self.speaking_since_s or self.customer_since_s > self.rep_held_until_s:
+            return False
+        return t_s - self.rep_held_until_s <= RED_REP_WITHIN_S
 
     def _rep_talk_dominating(self, t_s: float) -> float:
         assert self.dominating_since_s is not None

@@ -172,6 +172,19 @@ def test_an_interruption_is_still_decided_one_second_after_its_onset() -> None:
     assert interruptions(0.0, 0.8, GAP_AT_THE_LIMIT)[:1] == [decided]  # no lag: the gap is bridged at 1.0 s
 
 
+def test_short_of_the_limit_by_the_look_ahead_a_sure_backchannel_is_no_interruption() -> None:
+    """Heard for 0.9 s, the look-ahead model has heard to 1.0 s: an interruption, unless the model is as sure
+    of a backchannel (p_backchannel >= model_interruption_prob, 0.9) as it must be of an interruption to
+    call one early. A rep who says 0.95 s over the customer: "yes" on the model's word, "no" on its sure no."""
+    just_short = ((2.0, 2.95),)
+    assert interruptions(0.1, 0.8, just_short)[:1] == [(Party.REP, 2.0, pytest.approx(3.0))]
+    assert interruptions(0.1, 0.95, just_short) == []
+    assert interruptions(0.0, 0.8, just_short) == []  # without a look-ahead: heard in a gap, the model says stop
+    # the model's sure "backchannel" is its word at 0.9 s: a rep who then talks on is not called back
+    assert interruptions(0.1, 0.95, STEADY) == []
+    assert interruptions(0.0, 0.95, STEADY)[:1] == [(Party.REP, 2.0, pytest.approx(3.0))]  # heard to 1.0 s
+
+
 @pytest.mark.parametrize("lookahead", [0, AHEAD])
 def test_a_session_reset_falls_between_the_same_steps_however_the_frames_are_cut(
     tmp_path: Path, frames: SpatialFrames, lookahead: int

@@ -113,9 +113,13 @@ class Interruptions:
             return False
         # the activity arrives lag_frames late, so the limit is due that much earlier on the frame clock
         due = lim.interruption_min_frames - self.ctx.lag_frames
-        if run.length >= due:
-            return _settle(bid, bid.held_start is not None)
         p = self.ctx.predictions.p_backchannel(frame - 1)
+        if run.length >= due:
+            # short of the limit by the model's look-ahead, which has heard that far: it goes on, unless the
+            # model is as sure of a backchannel as it must be of an interruption to call one early
+            sure = self.ctx.config.model_interruption_prob
+            backchannel = run.length < lim.interruption_min_frames and p is not None and p >= sure
+            return _settle(bid, bid.held_start is not None and not backchannel)
         if frame - bid.onset >= due:
             # X is in a gap at the limit, shorter than a bridged one so far
             if self.exact:

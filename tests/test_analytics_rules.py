@@ -66,6 +66,15 @@ def test_a_holder_who_breathes_and_talks_on_has_not_yielded() -> None:
     assert [i.successful for i in of(c, Interruption)] == [True]
 
 
+@pytest.mark.parametrize("resume_s", [5.10, 5.15, 5.19])
+def test_a_holder_who_talks_on_moments_before_the_taker_has_a_second_has_not_yielded(resume_s: float) -> None:
+    # the rep (from 4.2 s) would take the floor at 5.2 s; the customer, silent since 4.5 s, talks on from
+    # resume_s: within 0.1 s of that, the stretch is not yet known as speech, but it is, and the floor stays
+    c = run([("customer", 0.0, 4.5), ("customer", resume_s, 10.0), ("rep", 4.2, 12.0)], 16.0)
+    assert [i.successful for i in of(c, Interruption) if i.by is REP] == [False]
+    assert [(f.by, f.decided_s) for f in of(c, FloorChange)][1:] == [(REP, pytest.approx(10.2))]
+
+
 def test_interruption_that_fails_is_decided_first_then_resolved() -> None:
     """The rep talks over the customer for 1.5 s; the customer never yields."""
     c = run([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 12.0)

@@ -16,6 +16,7 @@ from listener.events import (
     LongSilence,
     Pause,
     Question,
+    ResponseGap,
     RollingShare,
     SessionEnded,
     SessionStarted,
@@ -246,3 +247,16 @@ def test_unheard_time_is_every_gap_of_the_session_less_the_talk_bridged_over_it(
     assert summary.unheard_s == pytest.approx(3.98)
     heard = summary.rep_talk_s + summary.customer_talk_s - summary.overlap_s + summary.silence_s
     assert heard + summary.unheard_s == pytest.approx(summary.duration_s)
+
+
+@pytest.mark.parametrize(("session_gap_s", "wait_s"), [(30.0, 29.5), (120.0, 40.0)])
+def test_a_long_wait_before_the_reps_answer_keeps_the_customers_turn(session_gap_s: float, wait_s: float) -> None:
+    """The customer's 10 s story, a wait shorter than the session gap, the rep's answer with two "mm"s from the
+    customer in its first second: the story and the response gap look back the whole wait, past the mm's."""
+    answer_s = 10.0 + wait_s
+    mm_hmms = [("customer", answer_s + 0.1, answer_s + 0.3), ("customer", answer_s + 0.6, answer_s + 0.8)]
+    c = run([("customer", 0.0, 10.0), ("rep", answer_s, answer_s + 15.0), *mm_hmms], answer_s + 30.0,
+            with_analytics(session_gap_s=session_gap_s))  # fmt: skip
+    assert [g.gap_s for g in of(c, ResponseGap)] == [pytest.approx(wait_s)]
+    (summary,) = c.sessions
+    assert (summary.response_gaps, summary.stories) == (1, 1) and summary.longest_story_s == pytest.approx(10.0)

@@ -13,7 +13,9 @@ from listener.events import FloatArray, Party
 
 DOMINANCE_EVERY_S = 0.1  # dominance is re-evaluated this often (decided within 0.1 s of a crossing)
 SHARE_EVERY_S = 1.0  # RollingShare is published this often inside a session
-HISTORY_S = 30.0  # closed stretches kept per party for look-backs (every rule looks back < 10 s)
+# closed stretches kept per party for look-backs: most rules look back < 10 s, but a floor's last turn may
+# lie a whole session gap back (a customer answered after a long wait): at least that, plus its taking
+HISTORY_S = 30.0
 PREDICTIONS_KEEP_S = 10.0  # the model's outputs kept for look-ups (rules read them at most a few seconds back)
 PAUSE_PROBE_S = 0.2  # the Pause event's p_shift is read this far into the silence
 # an interruption whose 1.0 s falls in the interrupter's gap: the model's even odds that it goes on
@@ -140,7 +142,7 @@ class Context:
     ) -> None:
         self.config = analytics
         self.limits = lim = Limits.of(analytics, activity, hop_s)
-        keep = round(HISTORY_S / hop_s)
+        keep = max(round(HISTORY_S / hop_s), lim.session_gap_frames + lim.floor_take_frames)
         self.tracks = {p: Track(p, lim.bridge_frames, lim.min_speech_frames, keep) for p in Party}
         self.predictions = Predictions()
         self.lag_frames = 0  # how far the activity's decision lags its frames (ActivityFrames.lag_s)

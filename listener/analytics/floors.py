@@ -59,7 +59,11 @@ class Floor:
         run, take_frames = self.ctx.tracks[party].run, self.ctx.limits.floor_take_frames
         if run is None or not run.announced or run.length < take_frames or run.start < self.free_since:
             return None
-        return run if self.holder is None or not self.ctx.tracks[self.holder].speaking else None
+        if self.holder is None:
+            return run
+        # a holder who began again moments ago (not yet known as speech) may be talking on: wait and see
+        holder = self.ctx.tracks[self.holder]
+        return None if holder.speaking or holder.pending is not None else run
 
     def _hand_over(self, taker: Party, frame: int) -> Iterator[Event]:
         run = self.ctx.tracks[taker].run

@@ -43,7 +43,8 @@ def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: Mock
 
     assert lit(10.0) == "a"  # 5 s of the rep's talk since dominance began
     assert lit(14.0) == "a" and lit(15.5) == "r"  # 10 s of it: red
-    assert lit(20.5) == "r" and lit(21.5) == "a"  # the rep stopped at 20 s; the customer has the word at 21 s
+    # the rep stopped at 20 s; the customer, from 21 s, has the word once past a backchannel's length (1 s)
+    assert lit(20.5) == "r" and lit(21.5) == "r" and lit(22.5) == "a"
     assert lit(49.0) == "a" and lit(50.5) == "g"  # nobody since 40 s: calm at 50 s, dominance still decided on
     # the rep talks again, past their 10 s while dominating: red once it is more than a backchannel (1 s)
     assert lit(55.5) == "g" and lit(56.5) == "r"
@@ -173,3 +174,21 @@ def test_after_a_quiet_spell_only_the_rep_talking_again_brings_amber_back(factor
     assert lit(29.5) == "a" and lit(30.5) == "g"
     assert all(lit(t) == "g" for t in (36.0, 40.2, 41.0, 44.0, 46.5))  # the customer, a backchannel, the rep's start
     assert lit(47.5) == "a"  # the rep has held the word for more than backchannel_max_s (1 s)
+
+
+def test_a_customers_mm_hmm_in_the_reps_pause_does_not_take_red_away(factory: MockFactory) -> None:
+    """A backchannel by either party is listening: the customer's "mm-hmm" while the rep draws breath does
+    not hand the word over, so red does not flicker to amber and back at each one."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [
+        *speech(Party.REP, 0.5, 20.0),
+        dominance(True, 5.0),
+        *speech(Party.CUSTOMER, 20.5, 20.8),
+        *speech(Party.REP, 22.0, 30.0),
+        *speech(Party.CUSTOMER, 30.4, 30.7),
+        *speech(Party.REP, 31.5, 40.0),
+    ]
+    with stage:
+        play(stage, 42.0, script)
+    assert all(value_at(trace, "red", t) == 1.0 for t in (20.6, 21.0, 21.9, 22.5, 30.5, 31.0, 31.8, 35.0))
+    assert all(value_at(trace, "amber", t) == 0.0 for t in (20.6, 21.0, 21.9, 22.5, 30.5, 31.0, 31.8, 35.0))

@@ -124,7 +124,7 @@ class Status:
     # the end of the rep's last active frame; None without frame evidence (a replay of events alone)
     rep_heard_until_s: float | None = None
     rep_held_until_s: float = -math.inf  # the end of the rep's last speech longer than a backchannel
-    customer_since_s: float = -math.inf  # the onset of the customer's latest speech
+    customer_took_s: float = -math.inf  # the onset of the customer's last speech longer than a backchannel
     # the counter went quiet for QUIET_CALM_S: calm until the rep holds forth again, whoever speaks first
     calmed: bool = False
     plain_since_s: float = -math.inf  # when the device last came out of a pause or a fault
@@ -170,8 +170,6 @@ class Status:
             quiet_s = event.onset_s - max(self.last_speech_end_s.values())
             self.calmed = self.calmed or quiet_s >= QUIET_CALM_S
         self.speaking_since_s[event.party] = event.onset_s
-        if event.party is Party.CUSTOMER:
-            self.customer_since_s = event.onset_s
 
     def _frames(self, event: ActivityFrames) -> None:
         until_s = event.active_until_s(Party.REP)
@@ -181,11 +179,14 @@ class Status:
     def _speech(self, event: SpeechSegment) -> None:
         self.speaking_since_s.pop(event.party, None)
         self.last_speech_end_s[event.party] = max(event.end_s, self.last_speech_end_s.get(event.party, -math.inf))
-        if event.party is not Party.REP:
+        held = event.end_s - event.start_s > self.backchannel_max_s
+        if event.party is Party.CUSTOMER:
+            if held:
+                self.customer_took_s = max(self.customer_took_s, event.start_s)
             return
         if self.dominating_since_s is not None:
             self.rep_talk_dominating_s += max(0.0, event.end_s - max(event.start_s, self.dominating_since_s))
-        if event.end_s - event.start_s > self.backchannel_max_s:
+        if held:
             self.rep_held_until_s = max(self.rep_held_until_s, event.end_s)
             self.calmed = False
 
@@ -215,20 +216,24 @@ class Status:
             return False
         return t_s - max(self.last_speech_end_s.values()) >= QUIET_CALM_S
 
-    def _rep_holding(self, t_s: float) -> bool:
-        """The rep has been talking for longer than a backchannel, and still is."""
-        since_s = self.speaking_since_s.get(Party.REP)
+    def _holding(self, party: Party, t_s: float) -> bool:
+        """``party`` has been talking for longer than a backchannel, and still is."""
+        since_s = self.speaking_since_s.get(party)
         if since_s is None:
             return False
-        until_s = t_s if self.rep_heard_until_s is None else min(t_s, self.rep_heard_until_s)
+        heard_s = self.rep_heard_until_s if party is Party.REP else None
+        until_s = t_s if heard_s is None else min(t_s, heard_s)
         return until_s - since_s > self.backchannel_max_s
+
+    def _rep_holding(self, t_s: float) -> bool:
+        return self._holding(Party.REP, t_s)
 
     def _rep_recent(self, t_s: float) -> bool:
         """The rep holds the word: talking on, or stopped within RED_REP_WITHIN_S and the customer has not
-        taken it since. A backchannel is listening, never holding forth."""
+        taken it since. A backchannel, by either party, is listening, not taking the word."""
         if self._rep_holding(t_s):
             return True
-        if Party.CUSTOMER in self.speaking_since_s or self.customer_since_s > self.rep_held_until_s:
+        if self._holding(Party.CUSTOMER, t_s) or self.customer_took_s > self.rep_held_until_s:
             return False
         return t_s - self.rep_held_until_s <= RED_REP_WITHIN_S
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from listener.events import Interruption, Party, RollingShare, SessionEnded, SessionStarted, SessionSummary
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
-from tests.mqtt_feed import SID, conversation, feed, json_on, rolling, stage_on
+from tests.mqtt_feed import SID, block, conversation, feed, json_on, rolling, stage_on
 
 FINAL_FIGURES = (
     "rep_talk_s",
@@ -94,3 +94,20 @@ def test_metrics_left_out_of_the_spool_go_live_at_qos_0_and_the_rest_as_before(
     qos = {leaf: {m.qos for m in got if m.topic == f"{BASE}/{leaf}"} for leaf in ("metrics", "event", "session")}
     assert qos == {"metrics": {0}, "event": {1}, "session": {1}}
     assert [m["session_s"] for m in json_on(got, "metrics")] == [0.0, 10.0, 20.0, 30.0, 37.0]
+
+
+def test_a_session_started_ahead_of_the_audio_clock_here_starts_at_zero_seconds(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """The analytics' events can run ahead of the audio blocks reaching this stage (1 s blocks, the heuristic
+    decider): the metrics sent at the session's start say 0 s into it, not a negative time (schema minimum 0)."""
+    sid = "00000000000000bb"
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path)
+        with stage:
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            list(stage.process(block(0.0)))  # the clock here: 1.0 s
+            list(stage.process(SessionStarted(session_id=sid, onset_s=1.48, decided_s=1.6)))
+            got = rec.wait_for(lambda ms: bool(json_on(ms, "metrics")))
+    (start,) = json_on(got, "metrics")  # json_on validates against the schema
+    assert (start["session_id"], start["session_s"]) == (sid, 0.0)

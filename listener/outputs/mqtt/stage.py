@@ -333,9 +333,11 @@ class MqttStage(Stage):
 
     def _send_metrics(self, figures: payloads.SessionFigures) -> None:
         """Live while a session runs; once more at its end, so dashboards keep its final figures."""
+        # the analytics' events run ahead of the audio reaching this stage (a block, the decider's look-ahead):
+        # at a session's start its onset can lie just past the clock here
         message = payloads.metrics(
             figures,
-            self.t_s - figures.onset_s if figures.final_s is None else figures.final_s,
+            max(0.0, self.t_s - figures.onset_s) if figures.final_s is None else figures.final_s,
             self.tally.rolling_share,
             self.tally.dominating,
             self.spool.dropped,

@@ -2,7 +2,8 @@
 
 A party takes the floor once one stretch of its speech has lasted
 ``floor_take_s`` while the holder is not speaking (the holder's own stretch
-has closed); a backchannel is too short to take it. The holder keeps the
+has closed, and nothing it began since may yet turn out to be speech); a
+backchannel is too short to take it. The holder keeps the
 floor through its own pauses. A taking decides a :class:`FloorChange`
 (onset: the stretch that took it), a :class:`FloorHeld` for the previous
 holder, and, customer to rep, a :class:`ResponseGap`.

@@ -28,7 +28,9 @@ with InstanceLock(Path(sys.argv[1])):
 """
 
 
-def test_a_lock_file_this_run_may_not_write_still_keeps_a_second_run_out(tmp_path: Path) -> None:
+def _foreign_lock(tmp_path: Path, mode: int) -> tuple[list[str], Path, Path]:
+    """(setpriv's prefix that drops root's override of file permissions, the state folder, its lock file
+    given to another user with ``mode``); skips where that cannot be arranged."""
     if os.geteuid() != 0:
         pytest.skip("needs root: to give the lock file to another user")
     drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
@@ -38,8 +40,13 @@ def test_a_lock_file_this_run_may_not_write_still_keeps_a_second_run_out(tmp_pat
     state.mkdir()
     lock = state / LOCK_FILE
     lock.write_text("")
-    lock.chmod(0o644)
+    lock.chmod(mode)
     os.chown(lock, 4242, 4242)  # left by someone else's run
+    return drop, state, lock
+
+
+def test_a_lock_file_this_run_may_not_write_still_keeps_a_second_run_out(tmp_path: Path) -> None:
+    drop, state, _ = _foreign_lock(tmp_path, 0o644)
     # the first run, without root's power over permissions: as the service user would be
     first = subprocess.Popen([*drop, sys.executable, "-c", HOLD, str(state)], stdout=subprocess.PIPE, text=True)
     try:
@@ -54,17 +61,7 @@ def test_a_lock_file_this_run_may_not_write_still_keeps_a_second_run_out(tmp_pat
 
 
 def test_a_lock_file_this_run_may_not_even_read_is_said_with_its_fix(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: to give the lock file to another user")
-    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
-    if shutil.which("setpriv") is None or subprocess.run([*drop, "true"], check=False).returncode:
-        pytest.skip("setpriv cannot drop root's override of file permissions here")
-    state = tmp_path / "state"
-    state.mkdir()
-    lock = state / LOCK_FILE
-    lock.write_text("")
-    lock.chmod(0o600)
-    os.chown(lock, 4242, 4242)
+    drop, state, lock = _foreign_lock(tmp_path, 0o600)
     code = "from listener.service.logs import setup_logging\nsetup_logging()\n" + HOLD.replace("60", "0")
     done = subprocess.run([*drop, sys.executable, "-c", code, str(state)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "locked", done.stderr  # the run goes on

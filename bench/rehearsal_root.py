@@ -62,12 +62,10 @@ class PiRoot:
         path.mkdir(parents=True)
         subprocess.run(["tar", "-C", str(path), "-xf", str(base)], check=True)
         path.chmod(0o755)  # a card's / (the archive's "." kept the 0700 of the folder debootstrap filled)
-        (path / "boot" / "firmware" / "overlays").mkdir(parents=True, exist_ok=True)
-        from tests.provision_root import PI_CONFIG_TXT, PI_OVERLAYS
+        from tests.provision_root import PI_CONFIG_TXT, install_overlays
 
+        install_overlays(path)  # stand-ins for the boards' drivers, which provisioning does not install
         (path / "boot" / "firmware" / "config.txt").write_text(PI_CONFIG_TXT)
-        for overlay in PI_OVERLAYS:  # stand-ins for the boards' drivers, which provisioning does not install
-            (path / "boot" / "firmware" / "overlays" / f"{overlay}.dtbo").write_bytes(b"\xd0\x0d\xfe\xed")
         # the registries are reached through this machine's network: trust what it trusts (the
         # ca-certificates package that provisioning installs takes these in)
         cas = path / "usr" / "local" / "share" / "ca-certificates"

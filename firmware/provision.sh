@@ -298,7 +298,6 @@ check_config_preset() {
 		preset=respeaker-4mic
 		what="no array.preset, so the default \"$preset\" (its mics do not change which card is used)"
 	fi
-	check_config_device
 	# generic: the file gives its own mics and channels, which no preset name can be compared with
 	[[ $preset != "$ARRAY_PRESET" && $preset != generic ]] || return 0
 	names=$(provision_names_for "$preset")
@@ -313,6 +312,7 @@ ${names:-the --preset of this board}, or set array.preset = \"$ARRAY_PRESET\" in
 # a board that needs its own device name is the installer's call.
 check_config_device() {
 	local device
+	[[ -n $CONFIG_FILE ]] || return 0
 	device=$(toml_value "$CONFIG_FILE" array device "") || exit 2
 	[[ $device != listener_array ]] || return 0
 	local what="array.device = \"$device\""
@@ -988,6 +988,7 @@ main() {
 	parse_args "$@"
 	select_preset "$PRESET"
 	check_config_preset
+	check_config_device
 	check_config_replacement
 	check_config_early
 	check_can_run

@@ -16,7 +16,7 @@ from listener.transcription.recognizer import load_model
 from tests import asr_audio, synth
 from tests.asr_audio import DURATION_S
 from tests.mqtt_broker import Mosquitto
-from tests.provision_root import PI_CONFIG_TXT, PI_OVERLAYS, require
+from tests.provision_root import PI_CONFIG_TXT, install_overlays, require
 
 
 @pytest.fixture(autouse=True)
@@ -76,10 +76,8 @@ def pi_root(tmp_path: Path) -> Path:
     (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
     (root / "etc/group").write_text("root:x:0:\naudio:x:29:pi\nplugdev:x:46:pi\n")
     (root / "etc/gshadow").write_text("root:*::\naudio:*::pi\nplugdev:*::pi\n")
-    (root / "boot/firmware/overlays").mkdir(parents=True)
+    install_overlays(root)  # the boards' drivers are installed (test_provision has one without)
     (root / "boot/firmware/config.txt").write_text(PI_CONFIG_TXT)
-    for overlay in PI_OVERLAYS:  # the boards' drivers are installed (test_provision has one without)
-        (root / f"boot/firmware/overlays/{overlay}.dtbo").write_bytes(b"\xd0\x0d\xfe\xed")
     return root
 
 

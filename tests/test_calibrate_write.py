@@ -37,12 +37,8 @@ def test_write_keeps_the_rest_of_the_file(
     assert not [p for p in tmp_path.iterdir() if p.name != "listener.toml"]  # no temporary file left
 
 
-def test_write_needs_a_config_file(
-    two_talkers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import listener.config
-
-    monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", tmp_path / "not-installed.toml")
+def test_write_needs_a_config_file(two_talkers: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # no installed config either (tests/conftest.py's no_installed_config)
     assert main(["calibrate", "--input", str(two_talkers), "--write"]) == 2
     assert "--write needs --config FILE" in capsys.readouterr().err
 

@@ -18,7 +18,16 @@ from pathlib import Path
 import pytest
 
 from listener.config import geometry, load_config
-from tests.provision_root import FILES_ONLY, PI_CONFIG_TXT, REPO, SCRIPT, provision, require, snapshot
+from tests.provision_root import (
+    FILES_ONLY,
+    PI_CONFIG_TXT,
+    REPO,
+    SCRIPT,
+    install_overlays,
+    provision,
+    require,
+    snapshot,
+)
 
 PRESETS = {  # preset -> (ALSA card name, overlay in config.txt or None)
     "respeaker-2mic-v1": ("wm8960soundcard", "wm8960-soundcard"),
@@ -269,13 +278,20 @@ def test_raspberry_pi_os_swap_file_is_turned_off_so_memory_never_reaches_the_car
     assert "warning: /etc/fstab turns on swap on disk: remove that line" in third.stderr, third.stderr
 
 
-def reboot_note(tmp_path: Path, boot_changed: int, dry_run: int = 0) -> tuple[int, str]:
-    """provision.sh's reboot_note, run alone with /run's flags in ``tmp_path`` (a run reaches it only live)."""
+def script_function(tmp_path: Path, commands: str) -> subprocess.CompletedProcess[str]:
+    """``commands`` run in bash with provision.sh's functions and settings loaded, its main not run: the parts
+    a run reaches only on a live Pi, on stand-ins."""
     functions = tmp_path / "functions.sh"
     functions.write_text(SCRIPT.read_text().removesuffix('main "$@"\n'))
+    return subprocess.run(["bash", "-c", f"source {functions}; {commands}"], capture_output=True, text=True)
+
+
+def reboot_note(tmp_path: Path, boot_changed: int, dry_run: int = 0) -> tuple[int, str]:
+    """provision.sh's reboot_note, run alone with /run's flags in ``tmp_path`` (a run reaches it only live)."""
     flags = f"REBOOT_DUE={tmp_path / 'listener-reboot-due'}; REBOOT_REQUIRED={tmp_path / 'reboot-required'}"
     call = f"{flags}; DRY_RUN={dry_run}; status=0; reboot_note {boot_changed} || status=$?; echo status=$status"
-    done = subprocess.run(["bash", "-c", f"source {functions}; {call}"], capture_output=True, text=True, check=True)
+    done = script_function(tmp_path, call)
+    assert done.returncode == 0, done.stderr
     status = int(done.stdout.rsplit("status=", 1)[1])
     return status, done.stdout.rsplit("status=", 1)[0] + done.stderr
 
@@ -304,8 +320,6 @@ def test_a_boot_config_change_flags_its_reboot_until_it_happens(tmp_path: Path) 
 def apply_live(tmp_path: Path, *changed: int) -> list[str]:
     """provision.sh's apply_live (unit, udev, boot, service changed), run alone as on a running Pi: what
     it asks systemctl and udevadm to do (both stand-ins that record), with /run's flags in ``tmp_path``."""
-    functions = tmp_path / "functions.sh"
-    functions.write_text(SCRIPT.read_text().removesuffix('main "$@"\n'))
     (tmp_path / "systemd").mkdir(exist_ok=True)
     calls = tmp_path / "calls"
     calls.write_text("")
@@ -315,7 +329,8 @@ def apply_live(tmp_path: Path, *changed: int) -> list[str]:
         f'systemctl() {{ echo "systemctl $*" >>{calls}; }}; udevadm() {{ echo "udevadm $1" >>{calls}; }}'
     )
     call = f"apply_live {' '.join(str(c) for c in changed)}"
-    subprocess.run(["bash", "-c", f"source {functions}; {setup}; {call}"], capture_output=True, text=True, check=True)
+    done = script_function(tmp_path, f"{setup}; {call}")
+    assert done.returncode == 0, done.stderr
     return calls.read_text().splitlines()
 
 
@@ -349,7 +364,7 @@ def test_a_board_whose_driver_is_missing_is_installed_but_not_counted_done(pi_ro
         )
         assert "install the seeed-voicecard driver" in done.stderr
     assert (pi_root / "etc/listener/listener.toml").exists()  # the rest is in place
-    (pi_root / "boot/firmware/overlays/seeed-4mic-voicecard.dtbo").write_bytes(b"\xd0\x0d\xfe\xed")  # the driver
+    install_overlays(pi_root, ["seeed-4mic-voicecard"])  # the driver
     again = provision(pi_root, "--preset", "respeaker-4mic", *FILES_ONLY)
     assert again.stdout.rstrip().endswith("no changes") and "not finished" not in again.stderr
 
@@ -372,15 +387,13 @@ def test_a_32_bit_userland_is_refused_though_its_kernel_is_64_bit(pi_root: Path,
 
 def test_zram_swap_with_a_writeback_disk_is_named(tmp_path: Path) -> None:
     """zram is swap in RAM, unless a backing device takes its idle pages: then audio and words could reach it."""
-    functions = tmp_path / "functions.sh"
-    functions.write_text(SCRIPT.read_text().removesuffix('main "$@"\n'))
     for name, backing in (("zram0", "none\n"), ("zram1", "/dev/mmcblk0p3\n")):
         (tmp_path / "block" / name).mkdir(parents=True)
         (tmp_path / "block" / name / "backing_dev").write_text(backing)
     notes = {}
     for device in ("/dev/zram0", "/dev/zram1", "/dev/zram2"):  # the last has no such file (an old kernel)
         call = f"SYS_BLOCK={tmp_path / 'block'}; zram_writeback_note {device}"
-        done = subprocess.run(["bash", "-c", f"source {functions}; {call}"], capture_output=True, text=True)
+        done = script_function(tmp_path, call)
         notes[device] = (done.returncode, done.stderr.strip())
     assert notes["/dev/zram0"] == (0, "") and notes["/dev/zram2"] == (0, "")
     assert notes["/dev/zram1"][1].startswith("warning: /dev/zram1 (swap in RAM) writes idle pages to /dev/mmcblk0p3")

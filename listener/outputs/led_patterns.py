@@ -116,6 +116,7 @@ class Status:
     condition: DeviceCondition = field(default_factory=DeviceCondition)
     dominating_since_s: float | None = None
     interrupting_until_s: float = -math.inf
+    interrupting_onset_s: float = -math.inf  # the onset of the interruption shown until then
     # onsets already shown; an outcome follows its event within seconds, so the last few suffice
     rep_interruptions: deque[float] = field(default_factory=lambda: deque(maxlen=SHOWN_KEPT))
     speaking_since_s: dict[Party, float] = field(default_factory=dict)  # open stretches of speech
@@ -153,12 +154,9 @@ class Status:
             self._frames(event)
 
     def _condition(self, event: DeviceState | SourceState) -> None:
-        was_plain = not self._held()
+        was_held = self._held()
         self.condition.update(event)
-        if self._held():
-            # said before the pause or the fault: after it, a pulse would read as about now
-            self.interrupting_until_s = -math.inf
-        elif not was_plain:
+        if was_held and not self._held():
             self.plain_since_s = event.t_s
 
     def _held(self) -> bool:
@@ -166,9 +164,7 @@ class Status:
         return self.condition.paused or self.condition.mode is DeviceMode.FAULT
 
     def _started(self, event: SpeechStarted) -> None:
-        if not self.speaking_since_s and self.last_speech_end_s:
-            quiet_s = event.onset_s - max(self.last_speech_end_s.values())
-            self.calmed = self.calmed or quiet_s >= QUIET_CALM_S
+        self.calmed = self.calmed or self._quiet(event.onset_s)  # the quiet it ends
         self.speaking_since_s[event.party] = event.onset_s
 
     def _frames(self, event: ActivityFrames) -> None:
@@ -191,20 +187,19 @@ class Status:
             self.calmed = False
 
     def _interruption(self, event: Interruption) -> None:
-        # the same interruption is announced again once its outcome is known: show it once; one from before
-        # a pause or a fault (decided during it, or announced after) is old news by the time the lights are back
+        # the same interruption is announced again once its outcome is known: show it once
         if event.by is Party.REP and event.onset_s not in self.rep_interruptions:
             self.rep_interruptions.append(event.onset_s)
-            if not self._held() and event.onset_s >= self.plain_since_s:
-                until_s = event.decided_s + self.interrupting_display_s
-                self.interrupting_until_s = max(self.interrupting_until_s, until_s)
+            until_s = event.decided_s + self.interrupting_display_s
+            if until_s > self.interrupting_until_s:
+                self.interrupting_until_s, self.interrupting_onset_s = until_s, event.onset_s
 
     def look(self, t_s: float) -> Look:
         if self.condition.paused:  # the rep's own press is always answered, whatever else is wrong
             return Look.PAUSED
         if self.condition.mode is DeviceMode.FAULT:
             return Look.FAULT
-        if self.dominating_since_s is None or self._quiet(t_s) or (self.calmed and not self._rep_holding(t_s)):
+        if self.dominating_since_s is None or self._quiet(t_s) or (self.calmed and not self._holding(Party.REP, t_s)):
             return Look.LISTENING
         if self._rep_talk_dominating(t_s) >= self.red_after_s and self._rep_recent(t_s):
             return Look.PERSISTING
@@ -225,13 +220,10 @@ class Status:
         until_s = t_s if heard_s is None else min(t_s, heard_s)
         return until_s - since_s > self.backchannel_max_s
 
-    def _rep_holding(self, t_s: float) -> bool:
-        return self._holding(Party.REP, t_s)
-
     def _rep_recent(self, t_s: float) -> bool:
         """The rep holds the word: talking on, or stopped within RED_REP_WITHIN_S and the customer has not
         taken it since. A backchannel, by either party, is listening, not taking the word."""
-        if self._rep_holding(t_s):
+        if self._holding(Party.REP, t_s):
             return True
         if self._holding(Party.CUSTOMER, t_s) or self.customer_took_s > self.rep_held_until_s:
             return False
@@ -249,7 +241,8 @@ class Status:
         return talk_s
 
     def interrupting(self, t_s: float) -> bool:
-        return t_s < self.interrupting_until_s
+        # begun before a pause or a fault (decided in it, or announced after): old news once the lights are back
+        return t_s < self.interrupting_until_s and self.interrupting_onset_s >= self.plain_since_s
 
     def shown(self, t_s: float) -> tuple[Look, bool]:
         """The look, and whether the interruption pulse shows over it (not over a pause or a fault)."""

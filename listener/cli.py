@@ -194,7 +194,9 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--led-trace", action="store_true", help="print one JSON line per LED change")
     p.add_argument("--view", action="store_true", help="show the LEDs and live figures in the terminal")
     source.add_argument(
-        "--demo-fallback", action="store_true", help="with no mic array attached, replay the bundled sample"
+        "--demo-fallback",
+        action="store_true",
+        help="with no mic array attached, replay the bundled sample (implies --view)",
     )
     source.add_argument(
         "--wait-for-array", action="store_true", help="with no mic array attached, wait for it (the service's choice)"
@@ -225,7 +227,7 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_leds_off)
 
     p = sub.add_parser("check-config", help="validate a configuration file without running")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="listener.toml to validate")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("models", help="manage the on-device speech recognition models")

@@ -38,7 +38,7 @@ class ArrayConfig:
     buffer_s: float = field(5.0, "ring buffer between capture callback and pipeline", min=0.5, max=60.0)
     reopen_interval_s: float = field(
         1.0,
-        "wait between attempts to reopen a lost device; each attempt feeds systemd's 30 s watchdog",
+        "wait between attempts to reopen a lost device (the outage is reported every 0.25 s meanwhile)",
         min=0.1,
         max=20.0,
     )
@@ -64,12 +64,23 @@ class PartiesConfig:
 class ActivityConfig:
     frame_ms: int = field(10, "analysis hop; the turn model needs the one it was trained on (10)", min=10, max=20)
     bridge_gap_s: float = field(0.2, "gaps shorter than this inside one party's speech are bridged", min=0.0, max=2.0)
-    hangover_s: float = field(0.4, "a party stays active this long after its evidence fades", min=0.0, max=2.0)
+    hangover_s: float = field(
+        0.4,
+        "heuristic decider only (turn_model.enabled = false): a party stays active this long after its evidence fades",
+        min=0.0,
+        max=2.0,
+    )
     min_speech_s: float = field(0.1, "shorter bursts are not speech", min=0.0, max=1.0)
-    speech_snr_db: float = field(3.0, "level above the tracked noise floor that counts as speech", min=1.0, max=30.0)
+    speech_snr_db: float = field(
+        3.0,
+        "level above the tracked noise floor that counts as speech (heuristic decider; calibrate votes above it)",
+        min=1.0,
+        max=30.0,
+    )
     party_ratio_db: float = field(
         6.0,
-        "a party is active in overlap when its directional energy is within this of the louder one",
+        "heuristic decider only: a party is active in overlap when its directional energy is within this"
+        " of the louder one",
         min=0.0,
         max=30.0,
     )
@@ -190,7 +201,9 @@ class MqttConfig:
     tls_insecure: bool = field(False, "skip the broker certificate's host name check (testing only)")
     username: str = field("", "'' = anonymous; the password comes from password_file or LISTENER_MQTT_PASSWORD")
     password_file: str = field(
-        "", "file holding the broker password (keep it mode 0600); never put it in TOML", path=True
+        "",
+        "file holding the broker password, owned by the service user with mode 0600; never put it in TOML",
+        path=True,
     )
     metrics_interval_s: float = field(
         10.0, "seconds of audio between metrics messages in a session", min=1.0, max=3600.0

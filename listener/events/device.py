@@ -36,6 +36,9 @@ class DeviceState(Event):
 
 @dataclass(frozen=True, slots=True)
 class RecalibrateRequested(Event):
-    """The privacy button was held long: re-learn the rep's direction (consumed by calibration)."""
+    """The privacy button was held long: re-learn the rep's direction.
+
+    Logged with the calibrate command to run; the terminal view counts it.
+    """
 
     t_s: float

@@ -163,8 +163,9 @@ def test_bad_config_one_line_exit_2(tmp_path: Path, dialogue_4ch: tuple[Path, li
         result = _cli(*args)
         assert result.returncode == 2
         assert result.stderr.strip() == (
-            "listener: config error at array.sampel_rate = 16000: unknown key; allowed here: block_ms, buffer_s, "
-            "channels, device, mic_channels, mics, preset, reopen_interval_s, sample_rate"
+            "listener: config error at array.sampel_rate = 16000: unknown key; did you mean sample_rate? Correct the "
+            "spelling (allowed here: block_ms, buffer_s, channels, device, mic_channels, mics, preset, "
+            "reopen_interval_s, sample_rate)"
         )
 
 

@@ -370,7 +370,22 @@ def test_a_key_of_another_table_is_pointed_to_its_table(data: dict[str, object],
 
 
 def test_a_key_of_no_table_still_lists_the_allowed_keys() -> None:
-    rejected({"array": {"sampel_rate": 16000}}, "array.sampel_rate", "unknown key; allowed here: block_ms, ")
+    rejected({"array": {"volume": 11}}, "array.volume", "unknown key; allowed here: block_ms, ")
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "near"),
+    [
+        ({"array": {"sampel_rate": 16000}}, "array.sampel_rate", "sample_rate"),
+        ({"arrray": {"sample_rate": 16000}}, "arrray", "array"),
+        ({"mqtt": {"discovery_prefx": "ha"}}, "mqtt.discovery_prefx", "discovery_prefix"),
+    ],
+)
+def test_a_misspelt_key_is_answered_with_the_key_it_was_meant_to_be(
+    data: dict[str, object], path: str, near: str
+) -> None:
+    error = rejected(data, path, f"unknown key; did you mean {near}? Correct the spelling (allowed here: ")
+    assert str(error).endswith(")")
 
 
 def test_the_firmware_configs_commented_device_id_sets_it_when_uncommented(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from listener.config.text_checks import control_character
+from listener.config.toml_hints import syntax_hint
 from listener.errors import (
     ConfigError,
     ConfigFileError,
@@ -58,7 +60,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigSyntaxError(f"config file {shown} is not valid TOML: {exc}") from None
+        raise ConfigSyntaxError(f"config file {shown} is not valid TOML: {syntax_hint(text, str(exc))}") from None
     except RecursionError:
         # tomllib parses nested arrays and inline tables by recursion: a few hundred levels end Python's stack
         raise ConfigSyntaxError(
@@ -134,7 +136,12 @@ def _unknown_key_rule(key: str, fields: typing.Iterable[str]) -> str:
 
     tables = [f"[{table}]" for table in _tables_with_key(Config, key, "")]
     if not tables:
-        return "unknown key; allowed here: " + ", ".join(sorted(fields))
+        allowed = sorted(fields)
+        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
+        if near:
+            spelling = f"unknown key; did you mean {toml_key(near[0])}? Correct the spelling"
+            return f"{spelling} (allowed here: {', '.join(allowed)})"
+        return "unknown key; allowed here: " + ", ".join(allowed)
     if len(tables) == 1:
         return f"unknown key; {toml_key(key)} belongs in {tables[0]}: move it under {tables[0]}"
     where = ", ".join(tables[:-1]) + " or " + tables[-1]

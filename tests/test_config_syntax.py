@@ -1,0 +1,60 @@
+"""A hand-edited file's TOML mistakes are answered with the line and the fix, not the parser's words alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from listener.config import load_config
+from listener.errors import ConfigSyntaxError
+
+
+def syntax_error(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "listener.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigSyntaxError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"config file {path} is not valid TOML: ")
+    return message
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "[mqtt]\nhost = 192.168.1.10\n",
+            'line 2, host = 192.168.1.10: put text in double quotes: host = "192.168.1.10"',
+        ),
+        ("[array]\ndevice = hw:1,0  # the card\n", 'put text in double quotes: device = "hw:1,0"'),
+        ("[mqtt]\nenabled = True\n", "line 2, enabled = True: write true or false in lower case: enabled = true"),
+        ("[leds]\nenabled = no\n", "write true or false in lower case: enabled = false"),
+        ("[array]\nsample_rate = 16k\n", "sample_rate = 16k: write a plain number without a unit"),
+        (
+            "[array]\nsample_rate = 16000\nsample_rate = 48000\n",
+            "line 3, sample_rate = 48000: sample_rate is set twice",
+        ),
+        ('[array]\npreset = "generic"\n[array]\n', "table [array] appears twice: merge its keys under one [array]"),
+    ],
+)
+def test_a_typical_mistake_names_its_line_and_the_fix(tmp_path: Path, text: str, said: str) -> None:
+    message = syntax_error(tmp_path, text)
+    assert said in message
+    assert "(at line" in message  # the parser's own words stay, for what the hint does not cover
+
+
+def test_a_password_typed_into_the_file_is_not_echoed(tmp_path: Path) -> None:
+    message = syntax_error(tmp_path, "[mqtt]\npassword = hunter2secret\n")
+    assert "hunter2secret" not in message and "line 2, password = …: put text in double quotes" in message
+
+
+def test_a_line_of_control_characters_stays_one_line(tmp_path: Path) -> None:
+    message = syntax_error(tmp_path, "[mqtt]\nhost = a\rb\x1bc\n")
+    assert "\r" not in message and "\x1b" not in message
+
+
+def test_an_error_the_hints_do_not_know_keeps_the_parsers_words(tmp_path: Path) -> None:
+    assert syntax_error(tmp_path, "[array\n").endswith(
+        "Expected ']' at the end of a table declaration (at line 1, column 7)"
+    )

@@ -101,3 +101,22 @@ def test_the_end_of_an_early_outage_is_logged(
     back = [m for m in info if "reachable again" in m]
     assert len(back) == 1, info
     assert re.search(r"after [0-9]+ s: the fault is cleared, sending [01] spooled messages", back[0]), back
+
+
+@pytest.mark.parametrize(
+    ("spool_metrics", "kept"),
+    [
+        (True, "metrics are spooled on disk and sent when it is back"),
+        (False, "events and session summaries are spooled on disk and sent when it is back; live metrics are not kept"),
+    ],
+)
+def test_an_outage_warning_says_what_is_kept_as_the_config_has_it(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture, spool_metrics: bool, kept: str
+) -> None:
+    # with spool_metrics off the live metrics of an outage are not kept: the warning said they were
+    broker.stop()
+    with caplog.at_level(logging.DEBUG):
+        assert not _attempt(_link(broker, spool_metrics=spool_metrics), wait_s=1.0)
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and kept in warnings[0], warnings
+    assert ("set it to true to keep them" in warnings[0]) is not spool_metrics

@@ -35,7 +35,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from listener.config.schema import MqttConfig
 from listener.errors import OutputFileError, looked_at
 from listener.lifecycle import Managed
-from listener.outputs.mqtt.connecting import ConnectAttemptError, GuardedClient, attempt_failed_warning
+from listener.outputs.mqtt.connecting import ConnectAttemptError, GuardedClient, attempt_failed_warning, kept_meanwhile
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ class MqttLink(Managed):
             return
         self._warn_once(
             f"MQTT broker {self._where()} is unreachable ({cause or 'no cause given'}): "
-            f"{connect_fail_hint(self.config, cause)}; metrics are spooled on disk and sent when it is back"
+            f"{connect_fail_hint(self.config, cause)}; {kept_meanwhile(self.config)}"
         )
 
     def _handle_disconnect(
@@ -317,8 +317,7 @@ class MqttLink(Managed):
             return
         self._warn_once(
             f"MQTT broker {self._where()} closed the connection before answering it ({reason}), "
-            f"{self._closed_early} times in a row: {closed_early_hint(self.config)}; "
-            "metrics are spooled on disk and sent when it is back"
+            f"{self._closed_early} times in a row: {closed_early_hint(self.config)}; {kept_meanwhile(self.config)}"
         )
 
     def _after_loss(self, client: paho.Client, reason: ReasonCode, lived_s: float) -> None:

@@ -39,14 +39,24 @@ class GuardedClient(paho.Client):
             raise ConnectAttemptError(exc) from exc
 
 
+def kept_meanwhile(config: MqttConfig, until: str = "when it is back") -> str:
+    """What a broker outage keeps on disk, as a warning says it: with spool_metrics off, not the live metrics."""
+    if config.spool_metrics:
+        return f"metrics are spooled on disk and sent {until}"
+    return (
+        f"events and session summaries are spooled on disk and sent {until}; live metrics are not kept "
+        "(mqtt.spool_metrics = false: set it to true to keep them)"
+    )
+
+
 def attempt_failed_warning(config: MqttConfig, error: ConnectAttemptError) -> str:
     """The warning for an attempt that failed before reaching the network (mostly an unusable host)."""
     if isinstance(error.cause, ValueError):  # UnicodeError included: the host cannot be encoded for a lookup
         return (
             f"MQTT broker unreachable: mqtt.host = {toml_value(config.host)} is not a host name or IP address "
-            f"({error.cause}): {HOST_FIX}; metrics are spooled on disk and sent once it is fixed"
+            f"({error.cause}): {HOST_FIX}; {kept_meanwhile(config, 'once it is fixed')}"
         )
     return (
         f"MQTT broker unreachable: connecting to mqtt.host = {toml_value(config.host)}, mqtt.port = {config.port} "
-        f"failed ({error}): check mqtt.host and mqtt.port; metrics are spooled on disk and sent once it connects"
+        f"failed ({error}): check mqtt.host and mqtt.port; {kept_meanwhile(config, 'once it connects')}"
     )

@@ -20,7 +20,7 @@ from listener.spatial.decide import ActivityDecider
 from listener.turns import activity_stage
 from listener.turns.features import FRAMES_PER_STEP
 from listener.turns.onnx_model import OnnxTurnModel
-from listener.turns.spec import FIX, load_spec, shipped_model_path, sidecar_path
+from listener.turns.spec import CONFIGURED_FIX, FIX, fix_for, load_spec, shipped_model_path, sidecar_path
 from tests.doctor_config import config as doctor_config
 
 
@@ -50,6 +50,23 @@ def test_missing_file_names_the_file_and_the_fix(tmp_path: Path) -> None:
         activity_stage(config_for(missing))  # type: ignore[arg-type]
     assert str(missing) in str(err.value) and "enabled = false" in str(err.value)
     assert isinstance(err.value, FileNotFoundError)
+    # the config named the file: reinstalling the package would not bring it back, the shipped model is one key away
+    assert "set [turn_model] path = '' to use the model shipped" in str(err.value)
+    assert "reinstall" not in str(err.value)
+
+
+def test_only_the_shipped_model_is_mended_by_reinstalling(tmp_path: Path) -> None:
+    assert fix_for(shipped_model_path()) == FIX and FIX.startswith("reinstall the listener package")
+    assert fix_for(copy_model(tmp_path)) == CONFIGURED_FIX
+
+
+def test_a_configured_models_missing_sidecar_gives_the_reason_not_a_raw_error(tmp_path: Path) -> None:
+    path = copy_model(tmp_path)
+    sidecar_path(path).unlink()
+    with pytest.raises(ModelError) as err:
+        load_spec(path)
+    assert f"its sidecar {sidecar_path(path)} is missing or unreadable (No such file or directory): " in str(err.value)
+    assert "[Errno" not in str(err.value)
 
 
 def test_corrupt_file_is_refused(tmp_path: Path) -> None:
@@ -153,7 +170,7 @@ def test_a_damaged_sidecar_is_refused_naming_file_field_value_and_what_is_allowe
     message = str(err.value)
     assert str(sidecar_path(path)) in message and "\n" not in message
     named = f"lacks {field}, which should be" if not shown else f"has {field} = {shown}"
-    assert named in message and allowed in message and message.endswith(FIX), message
+    assert named in message and allowed in message and message.endswith(CONFIGURED_FIX), message
 
 
 def test_the_sidecar_may_leave_out_what_has_a_default(tmp_path: Path) -> None:
@@ -175,7 +192,7 @@ def test_doctor_gives_a_turn_model_error_its_own_fix_not_the_reinstall(tmp_path:
 def test_doctor_fails_a_sidecar_that_analyze_would_refuse(tmp_path: Path) -> None:
     path = edited_model(tmp_path, _set("input", "hop_s", "nan"))
     check = doctor.check_turn_model(doctor_config(tmp_path, turn_model={"path": str(path)}))
-    assert check.status == "FAIL" and check.fix == FIX
+    assert check.status == "FAIL" and check.fix == CONFIGURED_FIX
     assert check.detail.endswith(
         'has input.hop_s = "nan", which should be a number from 0.02 to 0.04 (seconds per model step)'
     )

@@ -263,13 +263,13 @@ def check_turn_model(config: Config) -> Check:
         return Check("turn model", "ok", "disabled: the heuristic decider is used")
     try:
         from listener.turns.onnx_model import OnnxTurnModel
-        from listener.turns.spec import FIX
+        from listener.turns.spec import fix_for, model_path
     except ImportError as exc:  # a build without the turn model package
         return warn("turn model", f"not in this build ({exc})", "set [turn_model] enabled = false")
     try:
         model = OnnxTurnModel(config)
     except ListenerError as exc:
-        return failed_with("turn model", exc, FIX)
+        return failed_with("turn model", exc, fix_for(model_path(config)))
     return Check("turn model", "ok", f"{model.spec.path} loads and runs (version {model.spec.version})")
 
 

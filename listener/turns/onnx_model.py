@@ -22,12 +22,12 @@ from listener.errors import DENIED_FIX, ModelError, ModelFileError, os_reason_an
 from listener.turns.base import TurnStage
 from listener.turns.features import N_FEATURES
 from listener.turns.spec import (
-    FIX,
     INPUT_FEATURES,
     INPUT_STATE,
     OUTPUT_PROBS,
     OUTPUT_STATE,
     ModelSpec,
+    fix_for,
     load_spec,
     model_path,
 )
@@ -66,12 +66,14 @@ def open_session(spec: ModelSpec, threads: int = 1) -> Session:
     try:  # read here: onnxruntime says only "system error number 13" of a file it may not read
         model = spec.path.read_bytes()
     except OSError as exc:
-        reason = os_reason_and_fix(exc, FIX, {errno.EACCES: DENIED_FIX})
+        reason = os_reason_and_fix(exc, fix_for(spec.path), {errno.EACCES: DENIED_FIX})
         raise ModelFileError(f"turn model {spec.path} cannot be read {reason}") from exc
     try:
         session: Session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for every kind of bad file
-        raise ModelError(f"turn model {spec.path} is corrupt or not an ONNX model ({_first_line(exc)}); {FIX}") from exc
+        raise ModelError(
+            f"turn model {spec.path} is corrupt or not an ONNX model ({_first_line(exc)}); {fix_for(spec.path)}"
+        ) from exc
     _check_signature(spec, session)
     return session
 
@@ -87,7 +89,7 @@ def _check_signature(spec: ModelSpec, session: Session) -> None:
             if shape is None or len(shape) != 2 or shape[1] != width:
                 raise ModelError(
                     f"turn model {spec.path}: {kind} {name!r} should be (batch, {width}), the file has "
-                    f"{sorted(have.items())}; it does not match its sidecar. {FIX}"
+                    f"{sorted(have.items())}; it does not match its sidecar. {fix_for(spec.path)}"
                 )
 
 
@@ -132,11 +134,13 @@ class OnnxTurnModel(TurnStage):
         try:
             out = self.run_sequence(np.zeros((2, N_FEATURES), dtype=np.float32))
         except Exception as exc:
-            raise ModelError(f"turn model {self.spec.path} fails to run ({_first_line(exc)}); {FIX}") from exc
+            raise ModelError(
+                f"turn model {self.spec.path} fails to run ({_first_line(exc)}); {fix_for(self.spec.path)}"
+            ) from exc
         if out.shape != (2, self.spec.n_outputs) or not np.all((out >= 0.0) & (out <= 1.0)):
             raise ModelError(
                 f"turn model {self.spec.path} gives outputs of shape {out.shape} outside [0, 1]; "
-                f"it does not match its sidecar. {FIX}"
+                f"it does not match its sidecar. {fix_for(self.spec.path)}"
             )
 
 

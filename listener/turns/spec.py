@@ -23,7 +23,7 @@ from typing import Any, TypeGuard
 
 from listener.config import Config
 from listener.config.schema import ActivityConfig
-from listener.errors import ModelError, ModelFileError, ModelMissingError, looked_at
+from listener.errors import ModelError, ModelFileError, ModelMissingError, looked_at, os_reason_and_fix
 from listener.turns.derive import CONTINUE_WINDOW_S, RESUME_WITHIN_S
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 
@@ -37,6 +37,12 @@ MAX_LOOKAHEAD_STEPS = 25  # 0.5 s: an interruption must still be decided within 
 FIX = (
     "reinstall the listener package (it ships listener/data/models/turn.int8.onnx), point [turn_model] path "
     "at a model made by 'python -m models.train', or set [turn_model] enabled = false to use the heuristic decider"
+)
+# a model the config names: reinstalling mends nothing, the shipped model is one key away
+CONFIGURED_FIX = (
+    "set [turn_model] path = '' to use the model shipped with the listener, point it at a model made by "
+    "'python -m models.train' in a listener checkout (with its .json sidecar beside it), or set [turn_model] "
+    "enabled = false to use the heuristic decider"
 )
 
 
@@ -85,6 +91,11 @@ def model_path(config: Config) -> Path:
     return Path(configured) if configured else shipped_model_path()  # '~' expanded by the config loader
 
 
+def fix_for(path: Path) -> str:
+    """How to mend a turn model that fails: the shipped one by reinstalling, a configured one by the config."""
+    return FIX if path == shipped_model_path() else CONFIGURED_FIX
+
+
 def sidecar_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
@@ -94,16 +105,17 @@ def load_spec(path: Path) -> ModelSpec:
     if not looked_at(Path.is_file, path, ModelFileError, "turn model"):
         if path.is_dir():
             raise ModelFileError(f"turn model {path} is a folder: set [turn_model] path to its .onnx file, or to ''")
-        raise ModelMissingError(f"turn model {path} not found: {FIX}")
+        raise ModelMissingError(f"turn model {path} not found: {fix_for(path)}")
     side = sidecar_path(path)
     try:
         doc = json.loads(side.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ModelFileError(f"turn model {path}: its sidecar {side} is missing or unreadable ({exc}); {FIX}") from exc
+        reason = os_reason_and_fix(exc, fix_for(path))
+        raise ModelFileError(f"turn model {path}: its sidecar {side} is missing or unreadable {reason}") from exc
     except ValueError as exc:  # not JSON, or not UTF-8
-        raise ModelError(f"turn model {path}: its sidecar {side} is not valid JSON ({exc}); {FIX}") from exc
+        raise ModelError(f"turn model {path}: its sidecar {side} is not valid JSON ({exc}); {fix_for(path)}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != SIDECAR_SCHEMA:
-        raise ModelError(f"turn model {path}: sidecar {side} is not {SIDECAR_SCHEMA!r}; {FIX}")
+        raise ModelError(f"turn model {path}: sidecar {side} is not {SIDECAR_SCHEMA!r}; {fix_for(path)}")
     v = _validated(doc, path, side)
     return ModelSpec(
         path=path,
@@ -271,7 +283,9 @@ def _allowed(check: Check) -> str:
 
 def _refusal(path: Path, side: Path, name: str, allowed: str, value: object = _REQUIRED) -> ModelError:
     if value is _REQUIRED:
-        return ModelError(f"turn model {path}: sidecar {side} lacks {name}, which should be {allowed}; {FIX}")
+        return ModelError(f"turn model {path}: sidecar {side} lacks {name}, which should be {allowed}; {fix_for(path)}")
     shown = json.dumps(value)  # as written in the file, on one line (NaN included)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return ModelError(f"turn model {path}: sidecar {side} has {name} = {shown}, which should be {allowed}; {FIX}")
+    return ModelError(
+        f"turn model {path}: sidecar {side} has {name} = {shown}, which should be {allowed}; {fix_for(path)}"
+    )

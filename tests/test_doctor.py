@@ -239,7 +239,7 @@ def test_missing_turn_model_line_reads_cleanly(tmp_path: Path) -> None:
     check = doctor.check_turn_model(config(tmp_path, turn_model={"path": str(missing)}))
     assert check.status == "FAIL"
     assert check.detail == f"turn model {missing} not found"  # no "found:" left dangling before "; fix:"
-    assert "found; fix: reinstall" in check.line()
+    assert "found; fix: set [turn_model] path = '' to use the model shipped" in check.line()
 
 
 def test_shipped_turn_model_loads(tmp_path: Path) -> None:

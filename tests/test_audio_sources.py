@@ -272,3 +272,13 @@ def test_listening_for_a_second_reads_a_second_of_blocks(block_ms: int) -> None:
 
     blocks = [e for e in events_until(Endless(), 1.0, timeout_s=60.0) if isinstance(e, AudioBlock)]
     assert len(blocks) == -(-1000 // block_ms)  # as many as it takes to reach 1.0 s, not one more
+
+
+def test_no_inputs_at_all_is_not_answered_with_a_list_to_choose_from() -> None:
+    # "inputs found: none. Fix: set [array] device to part of one of these names" pointed at nothing
+    with pytest.raises(AudioInputError) as err:
+        choose_device([], ("seeed4micvoicec",), 4, None)
+    message = str(err.value)
+    assert message.startswith("no audio input device matching 'seeed4micvoicec'; no audio inputs at all. Fix: ")
+    assert "group 'audio'" in message and "arecord -l" in message
+    assert "one of these names" not in message and "\n" not in message

@@ -98,11 +98,7 @@ def default_input_index(pa: pyaudio.PyAudio) -> int | None:
 def format_devices(devices: Sequence[InputDevice]) -> str:
     """A table for humans: index, input channels, default rate, name."""
     if not devices:
-        return (
-            f"no audio input devices found: {_reboot_first()}check the array is connected (`arecord -l`), that its "
-            "driver or HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt), and that this user is in "
-            "group 'audio'"
-        )
+        return f"no audio input devices found: {_no_inputs_fix()}"
     lines = [f"{'index':>5}  {'inputs':>6}  {'rate':>8}  name"]
     for d in devices:
         lines.append(f"{d.index:>5}  {d.max_input_channels:>6}  {d.default_rate_hz:>5} Hz  {d.name}")
@@ -142,6 +138,8 @@ def choose_device(
     hint, candidates = _first_match(devices, hints, default_index)
     if not candidates:
         wanted = "matching " + " or ".join(f"'{h}'" for h in hints) if hints else "set as the default input"
+        if not devices:  # "set [array] device to one of these names" would point at nothing
+            raise AudioInputError(f"no audio input device {wanted}; no audio inputs at all. Fix: {_no_inputs_fix()}")
         found = describe_devices(devices)
         raise AudioInputError(f"no audio input device {wanted}; inputs found: {found}. {_fix(hints)}")
     fitting = [d for d in candidates if d.max_input_channels >= needed_channels]
@@ -158,6 +156,13 @@ def choose_device(
         f"input device '{best.name}' has {best.max_input_channels} input channel(s) but the array configuration "
         f"captures {needed_channels}: pick the array's own device with [array] device, or set [array] preset / "
         "channels / mic_channels to what this device provides"
+    )
+
+
+def _no_inputs_fix() -> str:
+    return (
+        f"{_reboot_first()}check the array is connected (`arecord -l`), that its driver or HAT overlay is loaded "
+        "(dtoverlay in /boot/firmware/config.txt), and that this user is in group 'audio'"
     )
 
 

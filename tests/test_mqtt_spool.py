@@ -295,8 +295,22 @@ def test_password_comes_from_env_or_file(tmp_path: Path, monkeypatch: pytest.Mon
     assert read_password(cfg) == "from-env"
     monkeypatch.delenv(PASSWORD_ENV)
     missing = parse_config({"mqtt": {"password_file": str(tmp_path / "nope")}}).mqtt
-    with pytest.raises(OutputError, match="password_file"):
+    with pytest.raises(OutputError, match="password_file") as err:
         read_password(missing)
+    assert f"{tmp_path / 'nope'} cannot be read (No such file or directory): check the path" in str(err.value)
+    assert "[Errno" not in str(err.value)
+
+
+def test_a_state_dir_that_is_a_file_is_named_as_one(tmp_path: Path) -> None:
+    # mkdir said "[Errno 17] File exists", and the fix "check that service.state_dir exists" misled: it did
+    state = tmp_path / "state"
+    state.write_text("")
+    with pytest.raises(OutputError) as err, Spool(state / "mqtt-spool.sqlite3", max_messages=10):
+        pass
+    assert str(err.value) == (
+        f"MQTT spool {state / 'mqtt-spool.sqlite3'} cannot be made: {state} is a file, not a folder: point "
+        "[service] state_dir at a folder (the service's is /var/lib/listener)"
+    )
 
 
 def test_config_hash_tracks_the_configuration() -> None:

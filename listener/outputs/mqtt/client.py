@@ -62,8 +62,9 @@ def read_password(config: MqttConfig) -> str | None:
     try:
         return Path(config.password_file).read_text(encoding="utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
+        reason = f"({exc.strerror or type(exc).__name__})" if isinstance(exc, OSError) else "(not UTF-8 text)"
         raise OutputFileError(
-            f"mqtt.password_file {config.password_file} cannot be read ({exc}): check the path and that the "
+            f"mqtt.password_file {config.password_file} cannot be read {reason}: check the path and that the "
             f"listener user may read it, or set {PASSWORD_ENV} instead"
         ) from None
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from listener.errors import OutputError, OutputFileError
+from listener.errors import OutputError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.spool_access import access_problem, is_access_error
 from listener.outputs.mqtt.spool_damage import is_damage_error, set_aside
@@ -165,6 +165,15 @@ class Spool(Managed):
         if isinstance(exc, sqlite3.Error) and is_access_error(exc):
             # said at start, before any message is taken in and then lost
             return OutputFileError(f"MQTT spool {self.path} cannot be written ({exc}): {access_problem(self.path)}")
+        blocking = next((p for p in (self.path.parent, *self.path.parent.parents) if p.is_file()), None)
+        if blocking is not None:  # mkdir's "File exists" reads as if the folder were there
+            return OutputFileError(
+                f"MQTT spool {self.path} cannot be made: {blocking} is a file, not a folder: point "
+                "[service] state_dir at a folder (the service's is /var/lib/listener)"
+            )
+        if isinstance(exc, OSError):
+            reason = os_reason_and_fix(exc, "check that service.state_dir exists and is writable by the listener user")
+            return OutputFileError(f"MQTT spool {self.path} cannot be opened {reason}")
         return OutputFileError(
             f"MQTT spool {self.path} cannot be opened ({exc}): check that service.state_dir exists "
             "and is writable by the listener user"

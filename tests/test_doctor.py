@@ -423,3 +423,16 @@ def test_asr_model_fetched_and_damaged_says_fetch_repairs_it(tmp_path: Path) -> 
     # a fetch without the config would unpack under the built-in /var/lib/listener, not into this state_dir
     given = doctor.check_asr_model(config(tmp_path, asr={"enabled": True}), config_file=tmp_path / "my conf.toml")
     assert f"`listener models fetch en-small --config '{tmp_path}/my conf.toml'` while online" in given.fix
+
+
+def test_a_missing_password_file_gives_its_fix_apart_for_a_fleet_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fix field read "fix the [mqtt] keys it names", the real advice left inside the detail
+    monkeypatch.delenv("LISTENER_MQTT_PASSWORD", raising=False)
+    missing = tmp_path / "nope"
+    mqtt = {"enabled": True, "host": "127.0.0.1", "port": free_port(), "username": "u", "password_file": str(missing)}
+    check = doctor.check_mqtt(config(tmp_path, mqtt=mqtt))
+    assert check.status == "FAIL", check.line()
+    assert check.detail.endswith(f"mqtt.password_file {missing} cannot be read (No such file or directory)")
+    assert check.fix.startswith("check the path and that the listener user may read it, or set LISTENER_MQTT_PASSWORD")

@@ -56,8 +56,9 @@ def check_mqtt(config: Config) -> Check:
         topic = probe_topic(config)
         probe = mqtt_probe(config, topic)
     except ListenerError as exc:
-        detail, fix = fix_apart(str(exc)) or (str(exc), "fix the [mqtt] keys it names")
-        return fail("mqtt", f"broker {where}: {detail}", fix)
+        # the listener's own errors end in their fix, after the first ": "; a fleet script reads it apart
+        detail, fix = fix_apart(str(exc)) or str(exc).partition(": ")[::2]
+        return fail("mqtt", f"broker {where}: {detail}", fix or "fix the [mqtt] keys it names")
     except OSError as exc:  # refused, unreachable, TLS handshake or certificate: the service's own advice
         return _clock_check(where, exc) or fail(
             "mqtt", f"broker {where} unreachable: {exc}", connect_fail_hint(cfg, exc)

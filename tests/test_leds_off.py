@@ -7,6 +7,7 @@ own mock pins, driven on by hand as a dead process would have left them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +105,17 @@ def test_without_config_the_installed_one_says_which_lights_there_are(
 
     monkeypatch.setattr(gpio, "pin_factory", no_pin_library)
     assert main(["leds-off"]) == 0
+
+
+def test_a_typo_elsewhere_in_the_config_still_lets_the_lights_go_dark(
+    shared: MockFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the unit runs leds-off after a watchdog kill too: a typo made in [mqtt] since the start left amber lit
+    names = LIGHTS["rgb"]
+    left_driven(shared, names, 1)
+    config = tmp_path / "listener.toml"
+    config.write_text('[leds]\npreset = "rgb"\n[mqtt]\nhostt = "broker.local"\n')
+    assert main(["leds-off", "--config", str(config)]) == 0
+    assert released_dark(shared, names, off=0)  # the rgb pins of [leds], not the built-in traffic light
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 1 and "mqtt.hostt" in said[0] and "switching the LEDs off by [leds] alone" in said[0], said

@@ -402,3 +402,49 @@ def test_the_firmware_configs_commented_device_id_sets_it_when_uncommented(tmp_p
 def test_reopen_interval_leaves_the_watchdog_fed() -> None:
     # each reopen attempt feeds systemd's 30 s watchdog: 45 s between attempts had the service killed
     rejected({"array": {"reopen_interval_s": 45.0}}, "array.reopen_interval_s", "20")
+
+
+USB_MICS = [[0.032, 0.0, 0.0], [0.0, 0.032, 0.0], [-0.032, 0.0, 0.0], [0.0, -0.032, 0.0]]
+
+
+def test_measured_mics_of_a_preset_keep_its_channels() -> None:
+    # the USB array's mics are channels 1-4: four measured mics from channel 0 took its processed beam for a mic
+    geo = geometry(parse_config({"array": {"preset": "respeaker-usb-v2", "mics": USB_MICS}}))
+    assert geo.mic_channels == (1, 2, 3, 4) and geo.capture_channels == 6
+    assert geo.mics_m.tolist() == USB_MICS
+
+
+@pytest.mark.parametrize(
+    ("array", "path", "rule"),
+    [
+        (
+            {"preset": "respeaker-usb-v2", "mics": USB_MICS[:3]},
+            "array.mics",
+            "the respeaker-usb-v2's mics are channels 1-4, not from 0: give 4 mics, or say which channel each is",
+        ),
+        (
+            {"preset": "respeaker-2mic", "mics": USB_MICS},
+            "array.mics",
+            "the respeaker-2mic's card captures 2 channels (0-1): 4 mics, give at most 2, or set array.device too",
+        ),
+        (
+            {"preset": "respeaker-2mic", "channels": 8},
+            "array.channels",
+            "the respeaker-2mic's card captures 2 channels (0-1): set array.device too for another array",
+        ),
+        (
+            {"mic_channels": [0, 1, 2, 9]},  # was blamed on array.channels = 4, a key not in the file
+            "array.mic_channels",
+            "the respeaker-4mic's card captures 4 channels (0-3): name channels among them",
+        ),
+    ],
+)
+def test_channels_the_presets_card_does_not_have_are_refused_at_check_config(
+    array: dict[str, object], path: str, rule: str
+) -> None:
+    rejected({"array": array}, path, rule)
+
+
+def test_another_card_named_by_device_may_have_more_channels() -> None:
+    geo = geometry(parse_config({"array": {"preset": "respeaker-2mic", "device": "usb", "channels": 8}}))
+    assert geo.capture_channels == 8

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
 from listener.config.pins import check_pins
-from listener.config.presets import PRESETS
+from listener.config.presets import PRESETS, ArrayPreset
 from listener.config.schema import PROCESSING_RATE_HZ, Config
 from listener.config.text_checks import check_host, check_state_dir, check_topic_prefix
 from listener.errors import ConfigError
@@ -84,15 +84,18 @@ def geometry(config: Config) -> ArrayGeometry:
     arr, parties = config.array, config.parties
     preset = PRESETS.get(arr.preset)
     mics = arr.mics if arr.mics is not None else (preset.mics_m if preset else ())
+    # measured positions of the preset's own mics: they replace its geometry, not its channels (the USB
+    # array's mics are channels 1-4; channel 0 is its processed beam)
+    board = preset is not None and (arr.mics is None or len(arr.mics) == len(preset.mic_channels))
     if arr.mic_channels is not None:
         mic_channels = arr.mic_channels
-    elif preset is not None and arr.mics is None:
+    elif preset is not None and board:
         mic_channels = preset.mic_channels
     else:
         mic_channels = tuple(range(len(mics)))
     if arr.channels is not None:
         capture = arr.channels
-    elif preset is not None and arr.mics is None:
+    elif preset is not None and board:
         capture = preset.capture_channels
     else:
         capture = max(mic_channels) + 1
@@ -170,10 +173,43 @@ def _check_channels(config: Config, geo: ArrayGeometry) -> None:
         )
     if len(set(geo.mic_channels)) != len(geo.mic_channels):
         raise ConfigError("array.mic_channels", list(geo.mic_channels), "must not repeat a channel")
+    preset = PRESETS.get(arr.preset)
+    if preset is not None and not arr.device:  # the preset's own card: its channels are known
+        _check_board_channels(config, geo, preset)
     if max(geo.mic_channels) >= geo.capture_channels:
         raise ConfigError(
             "array.channels", geo.capture_channels, f"must exceed the highest mic channel ({max(geo.mic_channels)})"
         )
+
+
+def _check_board_channels(config: Config, geo: ArrayGeometry, preset: ArrayPreset) -> None:
+    """Channels the preset's card does not have: said at check-config, not when the card refuses them."""
+    arr, has = config.array, preset.capture_channels
+    board = f"the {preset.name}'s card captures {has} channels (0-{has - 1})"
+    other = "set array.device too for another array"
+    if arr.channels is not None and arr.channels > has:
+        raise ConfigError("array.channels", arr.channels, f"{board}: {other}")
+    if arr.mic_channels is not None and max(arr.mic_channels) >= has:
+        raise ConfigError(
+            "array.mic_channels", list(arr.mic_channels), f"{board}: name channels among them, or {other}"
+        )
+    if arr.mics is None or arr.mic_channels is not None or geo.mic_channels == preset.mic_channels:
+        return
+    if preset.mic_channels[0] != 0:
+        raise ConfigError(
+            "array.mics",
+            geo.mics_m.tolist(),
+            f"the {preset.name}'s mics are channels {_span(preset.mic_channels)}, not from 0: give "
+            f"{len(preset.mic_channels)} mics, or say which channel each is with array.mic_channels",
+        )
+    if geo.n_mics > has:
+        raise ConfigError(
+            "array.mics", geo.mics_m.tolist(), f"{board}: {geo.n_mics} mics, give at most {has}, or {other}"
+        )
+
+
+def _span(channels: tuple[int, ...]) -> str:
+    return f"{channels[0]}-{channels[-1]}" if channels == tuple(range(channels[0], channels[-1] + 1)) else str(channels)
 
 
 def _check_parties(config: Config, geo: ArrayGeometry) -> None:

@@ -448,3 +448,12 @@ def test_channels_the_presets_card_does_not_have_are_refused_at_check_config(
 def test_another_card_named_by_device_may_have_more_channels() -> None:
     geo = geometry(parse_config({"array": {"preset": "respeaker-2mic", "device": "usb", "channels": 8}}))
     assert geo.capture_channels == 8
+
+
+def test_an_infinite_value_is_told_the_range_it_must_be_in() -> None:
+    # "= inf: must be a finite number" gave no range: a second pass was needed to learn it
+    rejected(
+        {"parties": {"rep_azimuth_deg": float("inf")}},
+        "parties.rep_azimuth_deg",
+        "finite number between -360.0 and 360.0",
+    )

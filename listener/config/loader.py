@@ -264,7 +264,8 @@ def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> Non
     lo, hi = meta.get("min"), meta.get("max")
     # TOML has inf and nan; no setting means either, and a range with one bound would let inf through
     if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(path, value, "must be a finite number")
+        between = f" between {lo} and {hi}" if lo is not None and hi is not None else ""
+        raise ConfigError(path, value, f"must be a finite number{between}")
     if lo is not None and hi is not None and not lo <= value <= hi:
         raise ConfigError(path, value, f"must be between {lo} and {hi}")
     if lo is not None and value < lo:

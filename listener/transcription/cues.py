@@ -61,7 +61,7 @@ class CueDetector:
         if not words:
             return []
         tokens = self.lex.tokens(words)
-        n_words = sum(1 for w in words if not all(n in self.lex.fillers for n in self.lex.normalise(w.text)))
+        n_words = sum(1 for w in words if any(self.lex.spoken(n) for n in self.lex.normalise(w.text)))
         start_s, end_s = words[0].start_s, words[-1].end_s
         out: list[Event] = [
             WordsRecognized(party=party, start_s=start_s, end_s=end_s, decided_s=decided_s, n_words=n_words)

@@ -222,6 +222,11 @@ class Lexicon:
             out.append(part)
         return out
 
+    def spoken(self, norm: str) -> bool:
+        """Whether a normalised word counts towards a speaking rate: fillers do not, and neither does the
+        unknown token, which marks a noise as often as a word the recogniser could not place."""
+        return norm not in self.fillers and norm != UNKNOWN
+
     def content(self, norm: str) -> bool:
         """Whether a normalised word may carry what a conversation is about."""
         short = len(norm) <= 2 and norm not in self.short_content

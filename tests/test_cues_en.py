@@ -58,6 +58,14 @@ OPEN = [
     "of course what's your postcode",
     "how hard did you press it",  # a question, not "how hard" the acknowledgement
     "i understand what model is it",  # an acknowledgement, then a question: its auxiliary says so
+    # a common interjection before it; a question word before "is it" asks, it is no tag
+    "no worries how long have you had it",
+    "thanks so much what happened",
+    "that's fine how long have you had it",
+    "awesome what model is it",
+    "no worries what model is it",
+    "i can help with that what model is it",  # after a sentence: the question word still opens it
+    "how are you finding the new phone",  # no greeting: it goes on
 ]
 CLOSED = [
     "do you have the receipt",
@@ -84,6 +92,10 @@ CLOSED = [
     "do your lights flash",
     "do any of the lights flash",
     "oh dear is it cracked",
+    "the update broke it didn't it",  # a tag after an object "it" ("that is it" is a statement)
+    "that fixed it didn't it",
+    "restarting fixes it doesn't it",
+    "that did it didn't it",
 ]
 NOT_QUESTIONS = [
     "what a day",
@@ -118,6 +130,16 @@ NOT_QUESTIONS = [
     "that is it",
     "so do i",
     "neither can we",
+    "this was it",
+    "i guess that's it",
+    "no it's not it",
+    "i would recommend it if i were you",  # "were you" ends a condition, not a tag
+    "good to have you",
+    "how are you",  # greetings
+    "hello how are you doing today",
+    "how are you today",
+    "good morning how are you",
+    "hi there how are you",
     # an acknowledgement, then a clause: the question word opens no question
     "i'm sorry to hear what happened to your phone",
     "i understand what happened",
@@ -214,6 +236,21 @@ def test_two_letter_names_of_things_are_content_words() -> None:
 def test_no_followup_before_the_customer_said_anything() -> None:
     q = question(rep("how can i help you today"))
     assert q is not None and not q.followup
+
+
+@pytest.mark.parametrize(
+    ("customer", "text"),
+    [
+        ("hi i need some help with my phone today", "sure how can i help you today"),
+        ("there's an issue with my phone it's a problem", "what's the issue with the problem"),
+    ],
+)
+def test_words_of_every_visit_are_no_content(customer: str, text: str) -> None:
+    # "help", "today", "problem", "issue": every customer says them, so repeating them follows up nothing
+    events = rep(text, customer_before=customer)
+    q = question(events)
+    assert q is not None and not q.followup, text
+    assert not of(events, Echo), text
 
 
 # --- echoes and summaries ------------------------------------------------------

@@ -46,6 +46,19 @@ ACKS = [
     "must be frustrating",
     "that must be a bit frustrating",
     "that must be a hassle",
+    "that's frustrating",
+    "that's so frustrating",
+    "that sounds like a nightmare",
+    "that must be a real pain",
+    "i'm sorry you've been waiting",
+    "i'm really sorry about the wait",
+    "i get that",
+    "i get that you're busy",
+    "you're right",
+    "you're right about the cable",
+    "i can see that",
+    "i can see that's frustrating",
+    "i hear what you're saying",
 ]
 NOT_ACKS = [
     "do you understand",
@@ -61,6 +74,12 @@ NOT_ACKS = [
     "can i get that email address",  # a request; "i get that" is inside it
     "how hard did you press it",  # a question about force, not "how hard" for the customer
     "how difficult was it to set up",
+    "that's hard to say",  # a feeling word about a task, not the customer
+    "that's difficult to fix",
+    "i hear you bought it online",  # what the rep was told, not empathy
+    "i get that a lot",
+    "you're right next to it",
+    "i can see that the screen is cracked",
 ]
 
 
@@ -103,6 +122,7 @@ PLANS = [
     "i'll be in touch",
     "i'll be calling you back this afternoon",
     "i will be ordering the part today",
+    "i'm going to be calling you back",
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question
@@ -116,6 +136,9 @@ NOT_PLANS = [
     "i'll be honest with you",
     "i'll be right with you",
     "i'll be happy to look",
+    "i'm going to be honest",  # as "i'll be honest"
+    "i'm going to be straight with you",
+    "we're going to be honest with you",
 ]
 
 
@@ -167,12 +190,14 @@ def test_filler_near_misses(text: str) -> None:
     assert len(of(rep(text), Filler)) == (1 if text == "erm" else 0)
 
 
-def test_unknown_words_count_as_words_but_never_match() -> None:
+def test_unknown_words_are_no_words_and_never_match() -> None:
+    # "[unk]" marks what the recogniser could not place, a noise as often as a word: no speaking rate from it
     talk = Talk()
     talk.say("customer", "[unk] [unk] stopped working")
     events = talk.say("rep", "[unk] [unk] is it still [unk]")
     (count,) = of(events, WordsRecognized)
-    assert count.n_words == 6  # type: ignore[attr-defined]
+    assert count.n_words == 3  # type: ignore[attr-defined]
+    assert of(talk.say("rep", "[unk] <unk>"), WordsRecognized)[0].n_words == 0  # type: ignore[attr-defined]
     q = question(events)
     assert q is None  # "[unk] [unk] is it" does not start like a question
     assert not of(events, Echo)

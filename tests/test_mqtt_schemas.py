@@ -136,6 +136,9 @@ def test_metrics_session_state_info_status_follow_their_schemas() -> None:
     message = payloads.session(summary, ts - 60_000, ts - 25_000, ts)
     _check("session", message)
     assert message["interruptions_by_rep"] == 1 and message["rep_talk_s"] == 22.0
+    too_short = payloads.session(summary, ts - 60_000, ts - 25_000, ts, CueTally().metrics())
+    _check("session", too_short)  # no rep talk: no speaking rate
+    assert cast(dict[str, object], too_short["cues"])["rep_wpm"] is None
     cues = dataclasses.replace(CueTally().metrics(), rep_words=31, rep_wpm=82.6667, asr_skipped_s=1.23456)
     with_cues = payloads.session(summary, ts - 60_000, ts - 25_000, ts, cues)
     _check("session", with_cues)

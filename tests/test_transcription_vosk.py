@@ -241,7 +241,7 @@ def test_analyze_json_reports_the_cue_metrics(
     ):
         assert key in metrics, key
     assert metrics["rep_words"] >= 3 and metrics["customer_words"] >= 3
-    assert 60 < metrics["rep_wpm"] < 300  # espeak speaks at 150 words a minute
+    assert metrics["rep_wpm"] is None  # a rep line of about 3 s: too short for a speaking rate
     assert metrics["asr_partial"] is False and metrics["asr_skipped_s"] == 0
     # with transcription off the report has no cue metrics, and the rest is the same
     assert main(["analyze", str(wav), "--json"]) == 0

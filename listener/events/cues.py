@@ -13,7 +13,7 @@ from listener.events.base import Event, Party, Reported
 
 @dataclass(frozen=True, slots=True)
 class WordsRecognized(Event):
-    """``party`` said ``n_words`` words (fillers excluded) between ``start_s`` and ``end_s``."""
+    """``party`` said ``n_words`` words (fillers and the unknown token excluded) between ``start_s`` and ``end_s``."""
 
     party: Party
     start_s: float

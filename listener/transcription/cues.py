@@ -61,7 +61,7 @@ class CueDetector:
         if not words:
             return []
         tokens = self.lex.tokens(words)
-        n_words = sum(1 for w in words if not all(n in self.lex.fillers for n in self.lex.normalise(w.text)))
+        n_words = sum(1 for w in words if any(self.lex.spoken(n) for n in self.lex.normalise(w.text)))
         start_s, end_s = words[0].start_s, words[-1].end_s
         out: list[Event] = [
             WordsRecognized(party=party, start_s=start_s, end_s=end_s, decided_s=decided_s, n_words=n_words)
@@ -149,7 +149,7 @@ class CueDetector:
                 start = None
             if start is not None:
                 return (None if start.family == "not_question" else start.family == "open"), p
-        return (False, 0) if self._tagged(norms) else (None, len(norms))
+        return self._tagged(norms)
 
     def _complement(self, norms: list[str], start: Match) -> bool:
         """After an acknowledgement or a check's lead-in, a question word with no auxiliary close behind
@@ -160,12 +160,43 @@ class CueDetector:
         behind = norms[start.end : start.end + COMPLEMENT_AUX_REACH]
         return not any(w in self.lex.auxiliaries for w in behind)
 
-    def _tagged(self, norms: list[str]) -> bool:
-        """A statement closed by a question tag ("... did not it", "... do you"), not "so do i"."""
-        for s in range(max(1, len(norms) - TAG_MAX_WORDS), len(norms)):
+    def _tagged(self, norms: list[str]) -> tuple[bool | None, int]:
+        """A statement closed by a question tag is a closed question ("it broke did not it"), unless a
+        question word stands shortly before a two-word tag: "(i can help with that) what model is it"
+        asks openly, its auxiliary and subject only look like a tag."""
+        s = self._tag_at(norms)
+        if s is None:
+            return None, len(norms)
+        if len(norms) - s == 2:
+            for k in range(max(0, s - COMPLEMENT_AUX_REACH), s):
+                start = self.lex.questions.longest_at(norms, k)
+                if start is not None and start.family == "not_question" and start.end == len(norms):
+                    return None, len(norms)  # "(my name is sam) how are you": a greeting
+                if start is not None and start.family == "open" and start.end - start.start == 1:
+                    return True, k
+        return False, 0
+
+    def _tag_at(self, norms: list[str]) -> int | None:
+        """Where a question tag ending the utterance begins ("... did not it", "... do you"), not "so do i"."""
+        for s in range(max(0, len(norms) - TAG_MAX_WORDS), len(norms)):
             tag = self.lex.tags.longest_at(norms, s)
-            if tag is None or tag.end != len(norms) or norms[s - 1] in self.lex.not_before_tag:
+            if tag is None or tag.end != len(norms):
                 continue
-            if not (norms[-1] in self.lex.statement_ends and norms[s - 1] in self.lex.subjects):
-                return True
-        return False
+            if tag.family == "not_question":  # "(i would wait) if i were you"
+                return None
+            if s == 0 or norms[s - 1] in self.lex.not_before_tag or self._statement_verb(norms, s):
+                continue
+            return s
+        return None
+
+    def _statement_verb(self, norms: list[str], s: int) -> bool:
+        """Whether the would-be tag is the verb of a statement whose subject stands before it ("that is
+        it", "this was not it"); not when that word is the object of a verb ("the update broke it did not
+        it", "that did it did not it"), while "i guess that is it" keeps its subject."""
+        before = norms[s - 1]
+        if norms[-1] not in self.lex.statement_ends or before not in self.lex.subjects:
+            return False
+        if s < 2 or before not in self.lex.tag_objects:
+            return True
+        verb = norms[s - 2]
+        return not (self.lex.content(verb) or verb in self.lex.auxiliaries)

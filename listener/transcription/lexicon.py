@@ -160,11 +160,16 @@ class Lexicon:
         )
         self.not_before_tag = frozenset(_get(q, "not_before_tag", list, where))
         self.statement_ends = frozenset(_get(q, "statement_ends", list, where))
+        self.tag_objects = frozenset(_get(q, "tag_objects", list, where))
         families = ("not_question", "closed", "open")
         self.questions = PhraseSet(
             [self._pattern(f, p, where) for f in families for p in _get(q, f, list, where)], priority=families
         )
-        self.tags = PhraseSet([self._pattern("closed", p, where) for p in _get(q, "closed_tags", list, where)])
+        tags = (("not_question", "not_tags"), ("closed", "closed_tags"))
+        self.tags = PhraseSet(
+            [self._pattern(f, p, where) for f, key in tags for p in _get(q, key, list, where)],
+            priority=[f for f, _ in tags],
+        )
         phrases = _get(data, "phrases", dict, where)
         # "neutral" phrases count as nothing: they only outrank a shorter phrase inside them
         # ("i am not sure i understand" is no acknowledgement)
@@ -217,14 +222,22 @@ class Lexicon:
             out.append(part)
         return out
 
+    def spoken(self, norm: str) -> bool:
+        """Whether a normalised word counts towards a speaking rate: fillers do not, and neither does the
+        unknown token, which marks a noise as often as a word the recogniser could not place."""
+        return norm not in self.fillers and norm != UNKNOWN
+
+    def content(self, norm: str) -> bool:
+        """Whether a normalised word may carry what a conversation is about."""
+        short = len(norm) <= 2 and norm not in self.short_content
+        return norm not in self.fillers and norm != UNKNOWN and norm not in self.stop and not short
+
     def tokens(self, words: Sequence[Word]) -> list[Token]:
         out: list[Token] = []
         for word in words:
             for norm in self.normalise(word.text):
                 filler = norm in self.fillers
-                short = len(norm) <= 2 and norm not in self.short_content
-                content = not filler and norm != UNKNOWN and norm not in self.stop and not short
-                out.append(Token(norm, self.stem(norm), word.start_s, word.end_s, content, filler))
+                out.append(Token(norm, self.stem(norm), word.start_s, word.end_s, self.content(norm), filler))
         return out
 
 

@@ -2,7 +2,8 @@
 
 Rates are per minute of the rep's talk time that the recogniser actually
 heard: audio it skipped under CPU pressure is taken out of the denominator
-as well as the counts, and any skip marks the figures ``asr_partial``.
+as well as the counts, and any skip marks the figures ``asr_partial``. The
+speaking rate needs some talk to be a rate at all (``RATE_MIN_TALK_S``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
+from listener.analytics.context import at_least
 from listener.events import (
     Acknowledgement,
     ActionPlan,
@@ -30,6 +32,9 @@ from listener.events import (
 from listener.pipeline import Stage
 
 Span = tuple[float, float]
+# heard rep talk below which rep_wpm is None: a rate over a few words is noise ("yes" in 0.4 s reads
+# 150 wpm), and a session summary of a rep who barely spoke should not read as a pace
+RATE_MIN_TALK_S = 10.0
 Cue = Question | Echo | Acknowledgement | ActionPlan | Filler
 CueT = TypeVar("CueT", bound=Cue)
 
@@ -50,7 +55,7 @@ class CueFigures:
     rep_action_plans: int
     rep_fillers: int
     rep_fillers_per_min: float
-    rep_wpm: float  # words per minute of the rep's heard talk time
+    rep_wpm: float | None  # words per minute of the rep's heard talk time; None under RATE_MIN_TALK_S of it
     asr_skipped_s: float  # audio the recogniser skipped under CPU pressure
     asr_partial: bool  # any skipped: the counts miss what was said then
 
@@ -112,7 +117,8 @@ class CueTally(Stage):
         }
         skipped = [(max(a, start_s), min(b, end_s)) for a, b in self.skipped if a < end_s and b > start_s]
         skipped_s = sum(b - a for a, b in skipped)
-        rep_heard_min = _talk_outside(self.segments, Party.REP, (start_s, end_s), skipped) / 60.0
+        rep_heard_s = _talk_outside(self.segments, Party.REP, (start_s, end_s), skipped)
+        rep_heard_min = rep_heard_s / 60.0
         fillers = count(Filler)
         return CueFigures(
             rep_words=words[Party.REP],
@@ -127,7 +133,7 @@ class CueTally(Stage):
             rep_action_plans=count(ActionPlan),
             rep_fillers=fillers,
             rep_fillers_per_min=round(fillers / rep_heard_min, 2) if rep_heard_min > 0 else 0.0,
-            rep_wpm=round(words[Party.REP] / rep_heard_min, 1) if rep_heard_min > 0 else 0.0,
+            rep_wpm=round(words[Party.REP] / rep_heard_min, 1) if at_least(rep_heard_s, RATE_MIN_TALK_S) else None,
             asr_skipped_s=round(skipped_s, 3),
             asr_partial=skipped_s > 0,
         )

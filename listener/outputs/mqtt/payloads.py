@@ -219,10 +219,10 @@ def session(
 
 
 def _cue_figures(cues: CueFigures) -> dict[str, object]:
-    """Only numbers and the partial flag leave the device, whatever field a later version might add."""
+    """Only numbers (or null) and the partial flag leave the device, whatever field a later version might add."""
     out: dict[str, object] = {}
     for key, value in cues.record().items():
-        if isinstance(value, bool | int):
+        if value is None or isinstance(value, bool | int):
             out[key] = value
         elif isinstance(value, float):
             out[key] = _rounded(value, 3)

@@ -107,7 +107,7 @@ def test_window_and_sessions() -> None:
 
 def test_nothing_heard_gives_no_speaking_rate_and_no_fillers() -> None:
     m = tally([EndOfStream(t_s=10.0)]).metrics()
-    assert m.rep_wpm is None and m.rep_fillers_per_min == 0.0 and m.rep_words == 0
+    assert m.rep_wpm is None and m.rep_fillers_per_min is None and m.rep_words == 0
 
 
 @pytest.mark.parametrize(("rep_s", "wpm"), [(0.4, None), (RATE_MIN_TALK_S - 0.1, None), (RATE_MIN_TALK_S, 12.0)])
@@ -116,6 +116,7 @@ def test_a_speaking_rate_needs_enough_rep_talk(rep_s: float, wpm: float | None) 
     events: list[Event] = [seg(REP, 5.0, 5.0 + rep_s), words(REP, 5.0, 5.0 + rep_s, 1 if wpm is None else 2)]
     m = tally([*events, seg(CUST, 20.0, 60.0), words(CUST, 20.0, 60.0, 100), EndOfStream(t_s=60.0)]).metrics()
     assert m.rep_wpm == wpm and m.rep_words == (1 if wpm is None else 2)
+    assert (m.rep_fillers_per_min is None) is (wpm is None)  # "um" in 0.4 s is no 150 fillers a minute
 
 
 def test_forgetting_the_past_keeps_what_reaches_past_the_cut_and_its_figures() -> None:

@@ -32,8 +32,8 @@ from listener.events import (
 from listener.pipeline import Stage
 
 Span = tuple[float, float]
-# heard rep talk below which rep_wpm is None: a rate over a few words is noise ("yes" in 0.4 s reads
-# 150 wpm), and a session summary of a rep who barely spoke should not read as a pace
+# heard rep talk below which rep_wpm and rep_fillers_per_min are None: a rate over a few words is noise
+# ("yes" in 0.4 s reads 150 wpm), and a session summary of a rep who barely spoke should not read as a pace
 RATE_MIN_TALK_S = 10.0
 Cue = Question | Echo | Acknowledgement | ActionPlan | Filler
 CueT = TypeVar("CueT", bound=Cue)
@@ -54,7 +54,7 @@ class CueFigures:
     rep_acknowledgements: int
     rep_action_plans: int
     rep_fillers: int
-    rep_fillers_per_min: float
+    rep_fillers_per_min: float | None  # None under RATE_MIN_TALK_S of heard rep talk, as rep_wpm
     rep_wpm: float | None  # words per minute of the rep's heard talk time; None under RATE_MIN_TALK_S of it
     asr_skipped_s: float  # audio the recogniser skipped under CPU pressure
     asr_partial: bool  # any skipped: the counts miss what was said then
@@ -119,6 +119,7 @@ class CueTally(Stage):
         skipped_s = sum(b - a for a, b in skipped)
         rep_heard_s = _talk_outside(self.segments, Party.REP, (start_s, end_s), skipped)
         rep_heard_min = rep_heard_s / 60.0
+        rated = at_least(rep_heard_s, RATE_MIN_TALK_S)  # a rate needs some talk: "um" in 0.4 s is no 150 a minute
         fillers = count(Filler)
         return CueFigures(
             rep_words=words[Party.REP],
@@ -132,8 +133,8 @@ class CueTally(Stage):
             rep_acknowledgements=count(Acknowledgement),
             rep_action_plans=count(ActionPlan),
             rep_fillers=fillers,
-            rep_fillers_per_min=round(fillers / rep_heard_min, 2) if rep_heard_min > 0 else 0.0,
-            rep_wpm=round(words[Party.REP] / rep_heard_min, 1) if at_least(rep_heard_s, RATE_MIN_TALK_S) else None,
+            rep_fillers_per_min=round(fillers / rep_heard_min, 2) if rated else None,
+            rep_wpm=round(words[Party.REP] / rep_heard_min, 1) if rated else None,
             asr_skipped_s=round(skipped_s, 3),
             asr_partial=skipped_s > 0,
         )

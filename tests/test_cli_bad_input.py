@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -232,6 +233,30 @@ def test_a_command_line_mistake_is_one_line_pointing_to_help(
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1, captured.err
     assert captured.err.startswith(expected) and captured.err.endswith(" --help\n"), captured.err
+
+
+# --- WAV files that are not what their name or header says ----------------------------------------
+
+
+def wav_header(data_bytes: int, channels: int = 4, rate_hz: int = 16000) -> bytes:
+    """A 16-bit PCM WAV header whose data chunk claims ``data_bytes``, with nothing after it."""
+    block = 2 * channels
+    fmt = struct.pack("<HHIIHH", 1, channels, rate_hz, rate_hz * block, block, 16)
+    chunks = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", data_bytes)
+    return b"RIFF" + struct.pack("<I", len(chunks) - 4 + data_bytes) + chunks
+
+
+def test_a_header_with_no_audio_after_it_says_record_again_not_repair(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recorder stopped before its first sample leaves the header alone, promising the whole take: the repair
+    "truncated" used to suggest (`sox --ignore-length`) gives a file that then holds no audio."""
+    path = tmp_path / "recording.wav"
+    path.write_bytes(wav_header(1_000_000))
+    assert cli.main(["analyze", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"listener: {path} holds no audio (its header promises 1000000 bytes, none were written): record it again\n"
+    )
 
 
 # --- float samples beyond full scale, and a plot backend that is missing -----------------------------

@@ -256,8 +256,8 @@ def _check_rate(shown: str, rate: int) -> None:
 
 
 def _check_riff(path: Path, shown: str) -> int:
-    """Reject files that are not WAV, whose data chunk was cut short, or whose audio runs past its header's
-    size; returns where the data ends (0: at the end of the file)."""
+    """Reject files that are not WAV, whose data chunk holds nothing or was cut short, or whose audio runs past
+    its header's size; returns where the data ends (0: at the end of the file)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(12)
@@ -266,12 +266,17 @@ def _check_riff(path: Path, shown: str) -> int:
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
                 raise AudioFormatError(f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV")
             size = path.stat().st_size
-            declared = _data_chunk_end(fh, head[:4] == b"RF64", size)
-            unaccounted = _unaccounted_bytes(fh, declared, size) if declared else 0
+            chunk = _data_chunk(fh, head[:4] == b"RF64", size)
+            unaccounted = _unaccounted_bytes(fh, chunk[1], size) if chunk and chunk[1] else 0
     except OSError as exc:
         raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
-    if declared is None:
+    if chunk is None:
         raise AudioFormatError(f"{shown} is truncated: its WAV header has no data chunk; record or copy it again")
+    start, declared = chunk
+    if declared > size and start >= size:  # a repaired header would hold 0 samples: there is nothing to repair
+        raise AudioFormatError(
+            f"{shown} holds no audio (its header promises {declared - start} bytes, none were written): record it again"
+        )
     if declared > size:
         raise AudioFormatError(
             f"{shown} is truncated: the header promises {declared} bytes, the file has {size}; "
@@ -299,8 +304,9 @@ def _unaccounted_bytes(fh: BinaryIO, data_end: int, file_size: int) -> int:
     return max(0, file_size - at)
 
 
-def _data_chunk_end(fh: BinaryIO, rf64: bool, file_size: int) -> int | None:
-    """Where the data chunk ends; 0 when its length is unknown (the data runs to the end of the file)."""
+def _data_chunk(fh: BinaryIO, rf64: bool, file_size: int) -> tuple[int, int] | None:
+    """Where the data chunk's audio starts and ends; the end is 0 when its length is unknown (the data runs to
+    the end of the file)."""
     ds64_data_size: int | None = None
     while True:
         header = fh.read(8)
@@ -315,9 +321,10 @@ def _data_chunk_end(fh: BinaryIO, rf64: bool, file_size: int) -> int | None:
             fh.seek(size - 16 + (size & 1), 1)
             continue
         if chunk_id == b"data":
+            start = fh.tell()
             if size == 0xFFFFFFFF and ds64_data_size is not None:
                 size = ds64_data_size
-            elif size >= UNKNOWN_DATA_SIZE_FROM_BYTES and fh.tell() + size > file_size:
-                return 0  # a streaming writer's "unknown length": the data runs to the end of the file
-            return fh.tell() + int(size)
+            elif size >= UNKNOWN_DATA_SIZE_FROM_BYTES and start + size > file_size:
+                return start, 0  # a streaming writer's "unknown length": the data runs to the end of the file
+            return start, start + int(size)
         fh.seek(size + (size & 1), 1)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import shutil
 import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from listener.audio.devices import InputDevice, choose_device
-from listener.audio.wav import WavSource
+from listener.audio.wav import WavSource, open_wav
 from listener.config import PROCESSING_RATE_HZ, geometry, parse_config
 from listener.errors import AudioFormatError, AudioInputError
 from listener.events import AudioBlock
@@ -219,6 +223,38 @@ def test_a_rate_above_48k_says_to_resample_down(tmp_path: Path) -> None:
     message = str(err.value)
     assert "96000 Hz" in message and "at most 48000 Hz" in message and "sox in.wav -r 48000" in message
     assert "16 kHz or more" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("container", "subtype", "named"),
+    [
+        ("FLAC", "PCM_24", "a FLAC"),
+        ("AIFF", "PCM_16", "an AIFF"),
+        ("W64", "FLOAT", "a Wave64 (W64)"),
+        ("OGG", "VORBIS", "an Ogg"),
+        ("OGG", "OPUS", "an Ogg"),
+        ("MP3", "MPEG_LAYER_III", "an MP3"),
+        ("CAF", "ALAC_16", "a CAF"),
+    ],
+)
+def test_another_format_renamed_wav_is_named_and_its_conversion_reads_with_every_channel(
+    tmp_path: Path, container: str, subtype: str, named: str
+) -> None:
+    """The first bytes real encoders write are recognised; the advice is a command, so it is run (where its
+    tool is installed) and what it makes must read, with the recording's channels."""
+    if subtype not in sf.available_subtypes(container):
+        pytest.skip(f"this libsndfile cannot write {container} {subtype}")
+    channels = 2 if container == "MP3" else 4  # MP3 holds at most two
+    path = tmp_path / "recording.wav"
+    sf.write(path, tone(16000, 1.0)[:, :channels], 16000, format=container, subtype=subtype)
+    with pytest.raises(AudioFormatError, match=f"is {re.escape(named)} file, not a WAV: convert it with `") as err:
+        WavSource(path, GEO).open()
+    command = shlex.split(str(err.value).split("`")[1])
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} is not installed")
+    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    with open_wav(tmp_path / "out.wav") as converted:
+        assert converted.channels == channels and converted.frames >= 16000
 
 
 # --- choosing the device ----------------------------------------------------------------

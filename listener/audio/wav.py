@@ -18,6 +18,7 @@ import soundfile as sf
 import soxr
 
 from listener.audio.base import AudioSource, selected_channels
+from listener.audio.sniff import not_wav_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import (
     AudioFileMissingError,
@@ -264,7 +265,7 @@ def _check_riff(path: Path, shown: str) -> int:
             if not head:  # not "convert it": there is nothing to convert
                 raise AudioFormatError(f"{shown} is empty (0 bytes): record or copy it again")
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-                raise AudioFormatError(f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV")
+                raise AudioFormatError(not_wav_message(shown, head))
             size = path.stat().st_size
             chunk = _data_chunk(fh, head[:4] == b"RF64", size)
             unaccounted = _unaccounted_bytes(fh, chunk[1], size) if chunk and chunk[1] else 0

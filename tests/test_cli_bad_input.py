@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -232,6 +234,83 @@ def test_a_command_line_mistake_is_one_line_pointing_to_help(
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1, captured.err
     assert captured.err.startswith(expected) and captured.err.endswith(" --help\n"), captured.err
+
+
+# --- WAV files that are not what their name or header says ----------------------------------------
+
+
+def wav_header(data_bytes: int, channels: int = 4, rate_hz: int = 16000) -> bytes:
+    """A 16-bit PCM WAV header whose data chunk claims ``data_bytes``, with nothing after it."""
+    block = 2 * channels
+    fmt = struct.pack("<HHIIHH", 1, channels, rate_hz, rate_hz * block, block, 16)
+    chunks = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", data_bytes)
+    return b"RIFF" + struct.pack("<I", len(chunks) - 4 + data_bytes) + chunks
+
+
+def test_a_header_with_no_audio_after_it_says_record_again_not_repair(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recorder stopped before its first sample leaves the header alone, promising the whole take: the repair
+    "truncated" used to suggest (`sox --ignore-length`) gives a file that then holds no audio."""
+    path = tmp_path / "recording.wav"
+    path.write_bytes(wav_header(1_000_000))
+    assert cli.main(["analyze", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"listener: {path} holds no audio (its header promises 1000000 bytes, none were written): record it again\n"
+    )
+
+
+def test_a_recording_cut_short_is_analysed_as_far_as_it_goes_with_one_warning(tmp_path: Path) -> None:
+    """A power cut during `arecord -d 60` leaves a header promising the whole minute: refusing the file (as it
+    was) dropped what had been recorded."""
+    whole = SAMPLE.read_bytes()
+    cut = tmp_path / "recording.wav"
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = listener_cli("analyze", str(cut), "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{cut} is cut short: its header promises {len(whole) - len(whole) // 2} bytes more" in result.stderr
+    assert "copy it again if the original is longer" in result.stderr
+    assert json.loads(result.stdout)["schema"] == "listener.analysis/1"
+
+
+W64_GUIDS = (
+    bytes.fromhex("726966662e91cf11a5d628db04c10000") + bytes(8) + bytes.fromhex("77617665f3acd3118cd100c04f8edb8a")
+)
+
+
+@pytest.mark.parametrize(
+    ("head", "name", "fix"),
+    [
+        (b"fLaC\0\0\0\x22", "a FLAC", "sox -t flac {path} out.wav"),
+        (b"FORM\0\1\xf4\x2eAIFFCOMM", "an AIFF", "sox -t aiff {path} out.wav"),
+        (W64_GUIDS, "a Wave64 (W64)", "sox -t w64 {path} out.wav"),
+        (b"FORM\0\0\xfa\x40AIFCFVER", "an AIFF-C", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
+        (b"OggS\0\2" + bytes(20), "an Ogg", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
+        (b"ID3\4\0\0\0\0\0\x23TSSE", "an MP3", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
+        (bytes.fromhex("fffb9064") + bytes(40), "an MP3", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),  # no tag
+        (bytes.fromhex("fff16100b7bffcde"), "an AAC", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
+        (b"\0\0\0\x1cftypM4A \0\0\2\0", "an MP4/M4A", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
+        (b"caff\0\1\0\0desc", "a CAF", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
+    ],
+    ids=["flac", "aiff", "w64", "aifc", "ogg", "mp3-id3", "mp3-frame", "aac", "m4a", "caf"],
+)
+def test_audio_of_another_format_renamed_wav_is_named_with_its_conversion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], head: bytes, name: str, fix: str
+) -> None:
+    """A phone's or an editor's recording renamed .wav used to get "convert it to WAV", with no word of how."""
+    path = tmp_path / "recording.wav"
+    path.write_bytes(head + bytes(200))
+    assert cli.main(["analyze", str(path)]) == 2
+    command = fix.format(path=shlex.quote(str(path)))
+    assert capsys.readouterr().err == f"listener: {path} is {name} file, not a WAV: convert it with `{command}`\n"
+
+
+def test_a_file_of_no_known_format_is_still_just_not_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "notes.wav"
+    path.write_bytes(b"\xff\xfe meeting notes, not a recording")  # a UTF-16 text: 0xFF, but no MPEG sync
+    assert cli.main(["analyze", str(path)]) == 2
+    assert capsys.readouterr().err == f"listener: {path} is not a WAV file (no RIFF/WAVE header): convert it to WAV\n"
 
 
 # --- float samples beyond full scale, and a plot backend that is missing -----------------------------

@@ -10,7 +10,7 @@ import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,7 @@ import soundfile as sf
 import soxr
 
 from listener.audio.base import AudioSource, selected_channels
+from listener.audio.sniff import not_wav_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import (
     AudioFileMissingError,
@@ -73,13 +74,7 @@ class WavSource(AudioSource):
 
     def _open_file(self) -> sf.SoundFile:
         if self._file is None:
-            f = open_wav(self.path)
-            try:
-                check_channels(self.path, f.channels, self.geometry)
-            except BaseException:
-                f.close()  # and keep _file unset: a later call must not skip the check
-                raise
-            self._file = f
+            self._file = open_wav(self.path, self.geometry)  # unset if it fails: a later call must not skip a check
         return self._file
 
     def close(self) -> None:
@@ -203,28 +198,42 @@ def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
         )
 
 
-def open_wav(path: Path) -> sf.SoundFile:
-    """Open ``path`` for reading, turning every failure into one clear error."""
+def open_wav(path: Path, geometry: ArrayGeometry | None = None) -> sf.SoundFile:
+    """Open ``path`` for reading, turning every failure into one clear error; with ``geometry``, its channels
+    must fit that array too."""
     shown = shown_path(path)
     _check_is_file(path, shown)
-    _check_riff(path, shown)
+    chunk = _check_riff(path, shown)
+    f = _decode(path, shown)
+    try:
+        if f.frames == 0:
+            raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
+        _check_rate(shown, int(f.samplerate))
+        if geometry is not None:
+            check_channels(path, f.channels, geometry)
+    except BaseException:
+        f.close()
+        raise
+    if chunk.missing:  # said only now: a file refused for something else gets its one line, not two
+        log.warning(
+            "%s is cut short: its header promises %d bytes more than the file holds (a recording stopped by a power "
+            "cut, or a copy not finished): the %.1f s it holds are read; copy it again if the original is longer",
+            shown,
+            chunk.missing,
+            f.frames / f.samplerate,
+        )
+    return f
+
+
+def _decode(path: Path, shown: str) -> sf.SoundFile:
     try:
         # the name as bytes: soundfile encodes a str strictly, and a name that is not UTF-8 holds surrogates
-        f = sf.SoundFile(os.fsencode(path))
+        return sf.SoundFile(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         reason = getattr(exc, "error_string", exc)  # libsndfile's words, without soundfile's repr of the name
         raise AudioFormatError(
             f"{shown} cannot be decoded as WAV ({reason}): re-export it as PCM or float WAV"
         ) from None
-    if f.frames == 0:
-        f.close()
-        raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
-    try:
-        _check_rate(shown, int(f.samplerate))
-    except AudioFormatError:
-        f.close()
-        raise
-    return f
 
 
 def _check_is_file(path: Path, shown: str) -> None:
@@ -255,27 +264,32 @@ def _check_rate(shown: str, rate: int) -> None:
         )
 
 
-def _check_riff(path: Path, shown: str) -> int:
-    """Reject files that are not WAV, whose data chunk was cut short, or whose audio runs past its header's
-    size; returns where the data ends (0: at the end of the file)."""
+class _DataChunk(NamedTuple):
+    end: int  # where the audio ends; 0: at the end of the file (its length was never filled in)
+    missing: int  # bytes of it the header promises past the end of the file: it was cut short
+
+
+def _check_riff(path: Path, shown: str) -> _DataChunk:
+    """Reject files that are not WAV, whose data chunk holds nothing, or whose audio runs past its header's size;
+    says where the data ends and what of it is missing."""
     try:
         with path.open("rb") as fh:
             head = fh.read(12)
             if not head:  # not "convert it": there is nothing to convert
                 raise AudioFormatError(f"{shown} is empty (0 bytes): record or copy it again")
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-                raise AudioFormatError(f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV")
+                raise AudioFormatError(not_wav_message(shown, head))
             size = path.stat().st_size
-            declared = _data_chunk_end(fh, head[:4] == b"RF64", size)
-            unaccounted = _unaccounted_bytes(fh, declared, size) if declared else 0
+            chunk = _data_chunk(fh, head[:4] == b"RF64", size)
+            unaccounted = _unaccounted_bytes(fh, chunk[1], size) if chunk and chunk[1] else 0
     except OSError as exc:
         raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
-    if declared is None:
+    if chunk is None:
         raise AudioFormatError(f"{shown} is truncated: its WAV header has no data chunk; record or copy it again")
-    if declared > size:
+    start, declared = chunk
+    if declared > size and start >= size:  # not just "0 samples": the header tells what was meant to follow
         raise AudioFormatError(
-            f"{shown} is truncated: the header promises {declared} bytes, the file has {size}; "
-            "copy it again or repair the header (e.g. `sox --ignore-length in.wav out.wav`)"
+            f"{shown} holds no audio (its header promises {declared - start} bytes, none were written): record it again"
         )
     if unaccounted > UNACCOUNTED_BYTES_MAX:  # read as the header says, the rest would be left out unsaid
         raise AudioFormatError(
@@ -283,7 +297,7 @@ def _check_riff(path: Path, shown: str) -> int:
             "(a recording copied while it was made, or not closed properly): "
             "repair the header, e.g. `sox --ignore-length in.wav out.wav`"
         )
-    return declared
+    return _DataChunk(declared, max(0, declared - size))
 
 
 def _unaccounted_bytes(fh: BinaryIO, data_end: int, file_size: int) -> int:
@@ -299,8 +313,9 @@ def _unaccounted_bytes(fh: BinaryIO, data_end: int, file_size: int) -> int:
     return max(0, file_size - at)
 
 
-def _data_chunk_end(fh: BinaryIO, rf64: bool, file_size: int) -> int | None:
-    """Where the data chunk ends; 0 when its length is unknown (the data runs to the end of the file)."""
+def _data_chunk(fh: BinaryIO, rf64: bool, file_size: int) -> tuple[int, int] | None:
+    """Where the data chunk's audio starts and ends; the end is 0 when its length is unknown (the data runs to
+    the end of the file)."""
     ds64_data_size: int | None = None
     while True:
         header = fh.read(8)
@@ -315,9 +330,10 @@ def _data_chunk_end(fh: BinaryIO, rf64: bool, file_size: int) -> int | None:
             fh.seek(size - 16 + (size & 1), 1)
             continue
         if chunk_id == b"data":
+            start = fh.tell()
             if size == 0xFFFFFFFF and ds64_data_size is not None:
                 size = ds64_data_size
-            elif size >= UNKNOWN_DATA_SIZE_FROM_BYTES and fh.tell() + size > file_size:
-                return 0  # a streaming writer's "unknown length": the data runs to the end of the file
-            return fh.tell() + int(size)
+            elif size >= UNKNOWN_DATA_SIZE_FROM_BYTES and start + size > file_size:
+                return start, 0  # a streaming writer's "unknown length": the data runs to the end of the file
+            return start, start + int(size)
         fh.seek(size + (size & 1), 1)

@@ -1,0 +1,66 @@
+"""What a file handed in as a WAV really is, from its first bytes, and the command that converts it."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+# sox reads these with its base formats (Debian's libsox-fmt-base) and keeps their channels and bit depth; -t
+# because sox trusts a .wav name over a Wave64 file's bytes
+_SOX = "sox -t {type} {path} out.wav"
+# the compressed ones Debian's sox reads only with an extra package (MP3: libsox-fmt-mp3) or not at all (Opus,
+# AAC, ALAC, AIFF-C's codecs); ffmpeg reads them all and keeps the channels
+_FFMPEG = "ffmpeg -i {path} -c:a pcm_s16le out.wav"
+
+# What the audio formats met renamed .wav begin with: (their first bytes, ``.`` any byte; the format's name with
+# its article; sox's type when sox converts it, else ffmpeg does)
+_FORMATS = tuple(
+    (re.compile(start, re.DOTALL), name, sox_type)
+    for start, name, sox_type in (
+        (rb"fLaC", "a FLAC", "flac"),
+        (rb"FORM....AIFF", "an AIFF", "aiff"),
+        (rb"FORM....AIFC", "an AIFF-C", None),
+        (re.escape(bytes.fromhex("726966662e91cf11a5d628db")), "a Wave64 (W64)", "w64"),  # its "riff" GUID
+        (rb"OggS", "an Ogg", None),
+        (rb"....ftyp", "an MP4/M4A", None),
+        (rb"caff", "a CAF", None),
+        (rb"ID3", "an MP3", None),  # a tag first, the frames after it
+    )
+)
+
+
+def not_wav_message(shown: str, head: bytes) -> str:
+    """The one-line refusal of a file whose first bytes (``head``, up to 12) are not a RIFF/WAVE header."""
+    known = _known_format(head)
+    if known is None:
+        return f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV"
+    name, sox_type = known
+    path = shlex.quote(shown)
+    fix = _SOX.format(type=sox_type, path=path) if sox_type else _FFMPEG.format(path=path)
+    return f"{shown} is {name} file, not a WAV: convert it with `{fix}`"
+
+
+def _known_format(head: bytes) -> tuple[str, str | None] | None:
+    """(the name with its article, sox's type or None) of the format ``head`` begins, if it is one of them."""
+    for start, name, sox_type in _FORMATS:
+        if start.match(head):
+            return name, sox_type
+    layer = _mpeg_audio_layer(head)
+    if layer in (1, 2):  # layer III or II; no recorder writes layer I, and UTF-16 text (0xFF 0xFE) looks like it
+        return "an MP3", None
+    if layer == 0:  # AAC's ADTS frames share MPEG audio's sync word, with layer 0
+        return "an AAC", None
+    return None
+
+
+def _mpeg_audio_layer(head: bytes) -> int:
+    """The layer field (3 = layer I ... 1 = layer III, 0 = AAC ADTS) of an MPEG audio frame header; -1 if none.
+
+    11 sync bits, then a bit rate and a sample rate that are not the reserved values: random bytes rarely pass.
+    """
+    if len(head) < 3 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return -1
+    layer = (head[1] >> 1) & 3
+    if layer and (head[2] >> 4 == 0xF or (head[2] >> 2) & 3 == 3):
+        return -1
+    return layer

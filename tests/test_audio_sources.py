@@ -281,7 +281,7 @@ def test_another_format_renamed_wav_is_named_and_its_conversion_reads_with_every
         WavSource(path, GEO).open()
     command = shlex.split(str(err.value).split("`")[1])
     if shutil.which(command[0]) is None:
-        pytest.skip(f"{command[0]} is not installed")
+        pytest.skip(f"{command[0]} is not installed: scripts/setup --dev installs it (DEV_APT)")
     subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, timeout=60)
     with open_wav(tmp_path / "out.wav") as converted:
         assert converted.channels == channels and converted.frames >= 16000

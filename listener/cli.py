@@ -41,7 +41,9 @@ PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 def main(argv: Sequence[str] | None = None) -> int:
     stdout = _Stdout(sys.stdout)
     _degrade_encoding(stdout.stream, sys.stderr)  # before argparse: its messages may quote what was typed
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_combinations(parser, args)
     setup_logging()
     _no_core_dumps()
     keep_freed_buffers()
@@ -253,6 +255,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     path = config_file(args.config)
     return report(_config(path), path, args.json)
+
+
+def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options that mean something only beside another: ignoring them would let a typed intent pass unsaid."""
+    replays = getattr(args, "input", None) is not None or getattr(args, "demo_fallback", False)
+    if getattr(args, "fast", False) and not replays:
+        parser.error("--fast needs --input FILE.wav (or --demo-fallback): a live array runs in real time")
+    if getattr(args, "force", False) and not getattr(args, "write", False):
+        parser.error("--force only applies with --write: add --write to write the directions even when unsure")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -344,3 +344,20 @@ def test_a_matplotlib_without_its_agg_backend_is_one_line_before_the_analysis(tm
     result = subprocess.run(run, capture_output=True, text=True, timeout=300, env=ENV, cwd=tmp_path)
     one_line(result, "--plot needs matplotlib's Agg backend, which cannot be loaded", "reinstall matplotlib")
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["run", "--fast"], "listener: --fast needs --input FILE.wav (or --demo-fallback): a live array runs in real"),
+        (["calibrate", "--force"], "listener: --force only applies with --write: add --write"),
+    ],
+)
+def test_an_option_that_needs_another_is_refused_not_ignored(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # both were ignored: a live run "as fast as possible", a calibration "forced" that wrote nothing
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith(said) and err.count("\n") == 1, err

@@ -73,7 +73,7 @@ class CtrlC:  # presses Ctrl-C as the service's modules load, the moment a slow 
         return None
 
 sys.meta_path.insert(0, CtrlC())
-sys.argv = ["listener", "run", "--fast"]
+sys.argv = ["listener", "run"]
 """
 # the installed `listener` command calls its entry point (as the unit and scripts/demo do); -m runs __main__
 AS_COMMAND = """

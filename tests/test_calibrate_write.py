@@ -37,6 +37,17 @@ def test_write_keeps_the_rest_of_the_file(
     assert not [p for p in tmp_path.iterdir() if p.name != "listener.toml"]  # no temporary file left
 
 
+def test_a_file_other_than_the_services_is_written_without_a_restart_to_do(
+    two_talkers: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "restart the service" after writing a scratch file: the service does not read it
+    path = tmp_path / "scratch.toml"
+    path.write_text(CONFIG_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
+    out = capsys.readouterr().out
+    assert f"written to [parties] in {path}\n" in out and "systemctl" not in out
+
+
 def test_write_needs_a_config_file(two_talkers: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # no installed config either (tests/conftest.py's no_installed_config)
     assert main(["calibrate", "--input", str(two_talkers), "--write"]) == 2
@@ -55,7 +66,7 @@ def test_on_a_device_it_calibrates_and_writes_the_installed_config(
     monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", installed)
     assert main(["calibrate", "--input", str(two_talkers), "--write"]) == 0
     out = capsys.readouterr().out
-    assert f"written to [parties] in {installed}" in out
+    assert f"written to [parties] in {installed}; restart the service: sudo systemctl restart listener" in out
     found = printed(out)
     assert load_config(installed).parties.rep_azimuth_deg == found["rep"]
     assert angle_error(found["rep"], REP_DEG) <= 10.0

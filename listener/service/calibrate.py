@@ -67,7 +67,9 @@ def calibrate(
     if refusal:
         raise CalibrationError(f"not written: {refusal}")
     write_parties(config_path, result.rep_azimuth_deg, result.customer_azimuth_deg)
-    print(f"written to [parties] in {config_path}; restart the service: sudo systemctl restart listener")
+    # only the installed file is the service's: another one is read by whoever runs with its --config
+    after = "; restart the service: sudo systemctl restart listener" if _is_installed(config_path) else ""
+    print(f"written to [parties] in {config_path}{after}")
     return 0
 
 
@@ -133,3 +135,12 @@ def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event
     with LiveSource(config) as live:  # opened first: with no array, the error comes before the invitation
         print(f"listening for {listen_s:.0f} s: the rep talks now, as in a conversation", flush=True)
         yield from events_until(live, listen_s, listen_s + LIVE_SLACK_S)
+
+
+def _is_installed(path: Path) -> bool:
+    import listener.config  # its INSTALLED_CONFIG read now, as config_file() reads it
+
+    try:
+        return path.resolve() == listener.config.INSTALLED_CONFIG.resolve()
+    except OSError:  # a loop of links: not the installed file, which provision.sh writes as a plain file
+        return False

@@ -281,7 +281,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     # explicit mics keep the preset's device names: which card is used is said, not left to be guessed
     names = " or ".join(repr(name) for name in geo.device_hints)
     source = f"input named like {names}" if names else "the default input"
-    print(f"{shown_path(args.file)}: ok ({shape}, {source})")
+    # an empty file (or one of comments) is valid, but most likely not what was meant to be checked
+    unset = "; it sets no key: every setting is its default (docs/config.md)" if not read_toml(args.file) else ""
+    print(f"{shown_path(args.file)}: ok ({shape}, {source}){unset}")
     return 0
 
 

@@ -174,6 +174,17 @@ def test_check_config_ok(tmp_path: Path) -> None:
     cfg.write_text('[array]\npreset = "respeaker-6mic"\n')
     result = _cli("check-config", str(cfg))
     assert result.returncode == 0 and "respeaker-6mic, 6 mics, 8 channels" in result.stdout
+    assert "sets no key" not in result.stdout
+
+
+def test_check_config_of_an_empty_file_says_it_sets_nothing(tmp_path: Path) -> None:
+    # valid, and "ok" alone hid that the file checked was not the one meant (an empty template, a wrong path)
+    cfg = tmp_path / "empty.toml"
+    cfg.write_text("# the counter by the door\n")
+    result = _cli("check-config", str(cfg))
+    assert result.returncode == 0 and result.stdout.rstrip().endswith(
+        "it sets no key: every setting is its default (docs/config.md)"
+    )
 
 
 def test_check_config_says_which_input_explicit_mics_capture_from(tmp_path: Path) -> None:

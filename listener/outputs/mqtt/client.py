@@ -180,6 +180,8 @@ class MqttLink(Managed):
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
         self._closed_early = 0  # attempts in a row that the broker closed without a CONNACK
+        # the last failure logged at debug level only: a run that ends before a second one says it then
+        self.unsaid = ""
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -262,12 +264,12 @@ class MqttLink(Managed):
     def _handle_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
-        self._answered, self._closed_early = True, 0
+        self._answered, self._closed_early, self.unsaid = True, 0, ""
         if reason.is_failure:
             self._attempt_failed = True
             self._warn_once(
                 f"MQTT broker {self._where()} refused the connection: {reason}; check mqtt.username, the "
-                f"password (mqtt.password_file or {PASSWORD_ENV}) and the broker's ACL; metrics are spooled"
+                f"password (mqtt.password_file or {PASSWORD_ENV}) and the broker's ACL; {kept_meanwhile(self.config)}"
             )
             return
         outage = self.last_outage_s = time.monotonic() - self._down_since
@@ -314,7 +316,8 @@ class MqttLink(Managed):
         self._attempt_failed = True
         self._closed_early += 1
         if self._closed_early < 2:  # once can be a broker shutting down or full: a mismatch closes every time
-            log.debug("MQTT broker %s closed the connection before answering it (%s)", self._where(), reason)
+            self.unsaid = f"MQTT broker {self._where()} closed the connection before answering it ({reason})"
+            log.debug("%s", self.unsaid)
             return
         self._warn_once(
             f"MQTT broker {self._where()} closed the connection before answering it ({reason}), "
@@ -325,7 +328,10 @@ class MqttLink(Managed):
         """Runs before paho waits to reconnect, so the wait set here is the next one."""
         taken_over = reason.value == SESSION_TAKEN_OVER
         first_try, self._attempt_failed = not self._attempt_failed, False
-        lost = f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, metrics are spooled"
+        lost = (
+            f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, "
+            f"{kept_meanwhile(self.config)}"
+        )
         if not taken_over and lived_s >= self._stable_s:
             # the connection held: an ordinary outage, so start again from the shortest wait
             self._short_lived, self._blamed, self._warned = 0, False, False
@@ -377,6 +383,7 @@ class MqttLink(Managed):
         self._on_message(message.topic, bytes(message.payload))
 
     def _warn_once(self, text: str) -> None:
+        self.unsaid = ""
         if not self._warned:
             self._warned = True
             log.warning(text)

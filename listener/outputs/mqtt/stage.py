@@ -154,7 +154,8 @@ class MqttStage(Stage):
         if publisher is not None and link is not None:
             drained = publisher.flush(self.cfg.shutdown_drain_s, give_up=self._hurried)
             if not drained and spool is not None and spool.depth:
-                log.warning("MQTT: %d messages stay in the spool and are sent at the next start", spool.depth)
+                why = f" ({link.unsaid})" if link.unsaid and not link.connected else ""
+                log.warning("MQTT: %d messages stay in the spool and are sent at the next start%s", spool.depth, why)
             publisher.close()
         if link is not None and spool is not None:
             offline = spool.stamp(payloads.status("offline", payloads.now_ms())) if link.connected else None

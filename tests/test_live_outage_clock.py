@@ -9,18 +9,12 @@ import logging
 import re
 import time
 from types import SimpleNamespace
-from typing import cast
 
 import numpy as np
-import pyaudio
 import pytest
 
 from listener.audio.capture_run import LOST_AFTER_S, CaptureRun
-from listener.audio.devices import InputDevice
 from listener.audio.live import LiveSource
-from listener.audio.ring import FrameRing
-from listener.config import PROCESSING_RATE_HZ
-from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, signal_as_float, tones
@@ -186,38 +180,36 @@ class SteppedClock:
         return self.readings_s.pop(0) if len(self.readings_s) > 1 else self.readings_s[0]
 
 
-def test_the_time_a_device_is_gone_is_dropped_to_the_nearest_whole_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_time_a_device_is_gone_is_dropped_to_the_nearest_whole_sample(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every reopen attempt drops the wall time since the last one as lost audio, rounded to the nearest
     sample: monotonic readings are floats, never whole samples apart (1.3 s between these measures as
     20799.999... samples). Truncated, each attempt would lose a sample from the stream clock, and an
     outage of a day, retried every second, would leave the timestamps seconds behind the wall.
 
-    The device side is stubbed (PortAudio's callbacks would read the scripted clock from their own thread)."""
+    The array is really absent, then really plugged in; only the live module's clock is scripted (the
+    capture callback keeps the real one: it imports time itself)."""
     from listener.audio import live
 
     # seconds since boot: the array is found missing, a reopen fails 1.3 s later, the next one 1.3 s after
     # that finds it, and its stream has opened 0.3 s after that
     clock = SteppedClock(1000.0, 1001.3, 1002.6, 1002.9)
     monkeypatch.setattr(live, "time", SimpleNamespace(monotonic=clock.monotonic))
-    source = LiveSource(live_config(reopen_interval_s=0.1), wait=True)
-    channels = source.geometry.capture_channels
-    ring = FrameRing(PROCESSING_RATE_HZ, channels)
-    ring.write(tones(PROCESSING_RATE_HZ, 0.1, channels))  # the reopened array's first audio
-    device = InputDevice(index=0, name="listener_test_array", max_input_channels=channels, default_rate_hz=16000)
-    pa = cast(pyaudio.PyAudio, SimpleNamespace(terminate=lambda: None))
-    run = CaptureRun(pa=pa, device=device, ring=ring, rate_hz=PROCESSING_RATE_HZ, channels=channels)
-    outcomes: list[CaptureRun | Exception] = [AudioInputError("not there"), AudioInputError("still not there"), run]
+    attempts: list[Event] = []
 
-    def start_run() -> CaptureRun:
-        outcome = outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+    def step(event: Event, _events: list[Event]) -> bool:
+        if isinstance(event, AudioDropped):  # told just before each reopen attempt
+            attempts.append(event)
+            if len(attempts) == 2:  # the first attempt found nothing: plugged in for the second
+                alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000)
+        return isinstance(event, AudioBlock)
 
-    monkeypatch.setattr(source, "_start_run", start_run)
-    with source:
-        events = run_source(source, lambda event, _events: isinstance(event, AudioBlock))
+    with LiveSource(live_config(reopen_interval_s=0.1), wait=True) as source:
+        events = run_source(source, step)
     drops = [(e.start_s, e.duration_s) for e in events if isinstance(e, AudioDropped)]
     assert drops == [(0.0, 1.3), (1.3, 1.3), (2.6, 0.3)]  # whole samples: 20800, 20800, 4800
-    assert [(e.t_s, e.available) for e in events if isinstance(e, SourceState)] == [(0.0, False), (2.9, True)]
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [(e.t_s, e.available) for e in states] == [(0.0, False), (2.9, True)]
+    assert "no audio input device matching 'listener_test_array'" in states[0].detail  # PortAudio looked
     assert_clock_continuous(events)

@@ -212,29 +212,29 @@ def test_a_finish_out_of_time_reports_every_second_it_did_not_recognise(
     assert worker.processed_s == pytest.approx(skipped[0].start_s)  # the chunk cut off midway is among them
 
 
-class _SlowRecognizer:
-    """A recogniser stuck in one long decode (a Pi Zero ending an utterance, or a renewal)."""
-
-    def AcceptWaveform(self, pcm: bytes) -> bool:  # noqa: N802  (vosk's name)
-        time.sleep(3.0)
-        return False
-
-    def FinalResult(self) -> str:  # noqa: N802
-        return "{}"
-
-
 @pytest.mark.parametrize("how", ["out-of-time", "hurried"])
 def test_a_decode_that_will_not_end_neither_holds_up_the_stop_nor_loses_its_chunk(
-    monkeypatch: pytest.MonkeyPatch, how: str
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     """finish() returns on time (or at the hurry) while vosk is deep in one decode, and the chunk it is
     decoding comes back first among the skipped: no second of audio unaccounted for."""
-    monkeypatch.setattr(RecognizerWorker, "_recognizer", lambda self: _SlowRecognizer())
-    chunks = [Chunk(float(k), bytes(2 * SAMPLE_RATE_HZ)) for k in range(5)]
-    with RecognizerWorker(object(), queue_s=60.0, overflow="wait") as worker:
+    import vosk
+
+    accept = vosk.KaldiRecognizer.AcceptWaveform
+    decoding = threading.Event()
+
+    def slow_accept(rec: vosk.KaldiRecognizer, data: bytes) -> bool:
+        # the real decode, made as slow as a Pi Zero ending an utterance (or a renewal) can be
+        decoding.set()
+        time.sleep(3.0)
+        return bool(accept(rec, data))
+
+    monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", slow_accept)
+    chunks = a_minute_of_speech(ko_dialogue[0])[:5]
+    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
         for chunk in chunks:
             worker.submit(chunk)
-        time.sleep(0.3)  # the worker has taken the first chunk and is decoding it
+        assert decoding.wait(30.0), "the worker never began decoding"  # it has taken the first chunk
         if how == "hurried":
             threading.Timer(0.2, worker.hurry).start()
         t0 = time.monotonic()

@@ -1,12 +1,18 @@
-"""The tests' own setup: ../shared beside the checkout, whose absence must read as that, not as a codec error."""
+"""The tests' own setup: ../shared beside the checkout, whose absence must read as that, not as a codec error;
+nothing written into the checkout.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis.configuration import storage_directory
 
 from tests import synth
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_missing_shared_speech_names_the_folder_and_where_it_belongs(
@@ -28,3 +34,10 @@ def test_a_missing_recording_in_the_shared_folder_is_named(tmp_path: Path, monke
 
 def test_the_shared_speech_is_there() -> None:
     assert all(synth.speech_path(u.file).is_file() for u in synth.DIALOGUE)
+
+
+def test_hypothesis_keeps_its_files_in_a_temporary_folder() -> None:
+    # its default, .hypothesis in the working folder, would put a database and caches into the checkout
+    home = storage_directory("examples").path.parent
+    assert home.name.startswith("listener-hypothesis-") and home.parent == Path(tempfile.gettempdir())
+    assert not home.is_relative_to(REPO)

@@ -54,7 +54,7 @@ PRESSES_BEFORE_END_S = (34.0, 29.983, 25.967, 21.95, 17.933, 13.917)
 def _length_s(name: str) -> float:
     from tests import synth
 
-    return float(sf.info(str(synth.SPEECH / name)).duration)
+    return float(sf.info(str(synth.speech_path(name))).duration)
 
 
 def dominating_conversation(total_s: float = 80.0, balanced_s: float = 12.0) -> list[object]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import listener  # noqa: F401
 
 # isort: split
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from listener.transcription.recognizer import load_model
 from tests import asr_audio, synth
@@ -27,6 +30,16 @@ def no_installed_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     import listener.config
 
     monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", tmp_path_factory.getbasetemp() / "not-installed.toml")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps its example database and caches in .hypothesis under the working folder, the
+    checkout, and its plugin writes there while collecting, before any fixture runs: in a temporary folder
+    instead, removed at the end. (Failing examples are then not replayed in the next run; each prints its
+    reproduction.)"""
+    home = Path(tempfile.mkdtemp(prefix="listener-hypothesis-"))
+    config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
+    set_hypothesis_home_dir(home)
 
 
 @pytest.fixture

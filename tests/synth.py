@@ -34,8 +34,21 @@ class Utterance:
     max_s: float | None = None
 
 
+def speech_path(name: str) -> Path:
+    """``name`` under SPEECH. Missing, it is a broken setup, not a reason to skip (CI always has the shared
+    folder): said as such, where soundfile would only say it cannot open the file."""
+    path = SPEECH / name
+    if not path.is_file():
+        where = f"{SPEECH} is missing" if not SPEECH.is_dir() else f"{path} is missing from {SPEECH}"
+        raise FileNotFoundError(
+            f"{where}: these tests render real speech from ../shared/data/speech, the shared data folder that "
+            f"must sit beside the checkout ({SHARED.parent})"
+        )
+    return path
+
+
 def load_speech(name: str, max_s: float | None = None) -> np.ndarray:
-    x, rate = sf.read(SPEECH / name, dtype="float32")
+    x, rate = sf.read(speech_path(name), dtype="float32")
     assert rate == RATE_HZ
     if max_s is not None:
         x = x[: int(max_s * RATE_HZ)]

@@ -146,6 +146,7 @@ def test_running_talk_grows_to_the_sessions_own(timeline: Timeline) -> None:
         assert all(b[0] >= a[0] - 1e-9 and b[1] >= a[1] - 1e-9 for a, b in itertools.pairwise(figures))
         # after the last update: under a second, and a stretch counts once it is known to be speech
         since_last_s = ended_s[summary.session_id] - running[summary.session_id][-1].t_s
+        assert 0.0 <= since_last_s <= 1.0 + 1e-9  # docs/metrics.md: RollingShare once a second
         late_s = since_last_s + CONFIG.activity.min_speech_s
         for total, last in zip((summary.rep_talk_s, summary.customer_talk_s), figures[-1], strict=True):
             assert last - 1e-6 <= total <= last + late_s + 1e-6

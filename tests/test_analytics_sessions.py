@@ -5,6 +5,7 @@ Times sit on the 10 ms frame grid, so "exactly at the threshold" is exact.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -184,6 +185,8 @@ def test_running_talk_counts_the_turn_still_going_on() -> None:
     """Once a second the session's talk so far, for dashboards: a long turn grows, it does not jump at its end."""
     events = raw_events([("customer", 1.0, 3.0), ("rep", 3.5, 4.5), ("customer", 5.0, 40.0)], 45.0)
     at = {e.t_s: e for e in events if isinstance(e, RollingShare)}
+    times = list(at)
+    assert len(times) > 30 and all(b - a == pytest.approx(1.0) for a, b in itertools.pairwise(times))
     assert (at[10.0].session_rep_talk_s, at[10.0].session_customer_talk_s) == (1.0, 7.0)
     assert (at[30.0].session_rep_talk_s, at[30.0].session_customer_talk_s) == (1.0, 27.0)
     assert at[30.0].customer_talk_s == 27.0 and at[30.0].window_s == 29.0  # the window holds the session so far

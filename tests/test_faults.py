@@ -9,6 +9,7 @@ here is what those do not cover.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ from listener.events import AudioBlock, AudioDropped, Event, SessionEnded, Sessi
 from listener.outputs.led_patterns import Channel
 from listener.outputs.leds import LedStage
 from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt.spool import WARN_EVERY
 from listener.pipeline import Pipeline, Stage
 from tests import alsa_device, asr_audio, synth
 from tests.alsa_device import AlsaConfig, FifoFeeder, tones
@@ -54,10 +56,13 @@ def _visit(stage: MqttStage, k: int) -> None:
     list(stage.process(SessionEnded(session_id=f"{k:08x}", onset_s=t, decided_s=t + 8.0, end_s=t + 7.0)))
 
 
-def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(tmp_path: Path) -> None:
+def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # No broker listens: everything stays in the spool, whose file may not grow (sqlite's
     # max_page_count stands in for a full state_dir without root mounts; sqlite reports SQLITE_FULL
     # either way).
+    caplog.set_level(logging.WARNING, logger="listener.outputs.mqtt.spool")
     mqtt = {"enabled": True, "port": free_port(), "device_id": DEVICE_ID, "reconnect_min_s": 1.0}
     config = parse_config({"mqtt": mqtt, "service": {"state_dir": str(tmp_path / "state")}})
     with MqttStage(config) as stage:
@@ -71,6 +76,10 @@ def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(tmp_path: Pat
         stored = stage.spool.depth
         assert 0 < stored < sent
         assert stage.spool.dropped == sent - stored  # every message that did not fit is counted
+        # the first drop is told, then every WARN_EVERY-th: a full disk must not also fill the journal
+        told = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+        assert len(told) == 1 + (sent - stored) // WARN_EVERY
+        assert "): 1 messages dropped so far" in told[0] and "): 100 messages dropped so far" in told[1]
         db.execute("PRAGMA max_page_count = 1073741823")  # space again
         _visit(stage, 200)
         assert stage.spool.depth == stored + 4

@@ -1,5 +1,6 @@
-"""When the lights change: red only while the rep talks, calm after ten quiet seconds, a clock that never
-goes back. gpiozero's MockFactory as in test_leds.py; times are audio seconds.
+"""When the lights change: red only while the rep holds the word (talks on, or stopped under 5 s ago), calm
+after ten quiet seconds, a clock that never goes back. gpiozero's MockFactory as in test_leds.py; times are
+audio seconds.
 """
 
 from __future__ import annotations
@@ -48,6 +49,22 @@ def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: Mock
     assert lit(49.0) == "a" and lit(50.5) == "g"  # nobody since 40 s: calm at 50 s, dominance still decided on
     # the rep talks again, past their 10 s while dominating: red once it is more than a backchannel (1 s)
     assert lit(55.5) == "g" and lit(56.5) == "r"
+
+
+def test_red_gives_way_to_amber_five_seconds_after_the_rep_stops(factory: MockFactory) -> None:
+    """README: red while the rep holds the word, which includes having stopped less than 5 s ago with the
+    customer silent since; then amber (dominance is still decided on), and calm green 10 s after anyone spoke."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    with stage:
+        play(stage, 31.0, [*speech(Party.REP, 0.5, 20.0), dominance(True, 5.0)])
+
+    def lit(t_s: float) -> str:
+        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
+
+    assert lit(19.0) == "r"  # red since 15 s: 10 s of the rep's talk while dominating
+    assert lit(24.9) == "r"  # the rep stopped at 20 s: 4.9 s of silence still shows red
+    assert lit(25.1) == "a"  # 5.1 s: a silent rep is not shown red
+    assert lit(29.9) == "a" and lit(30.1) == "g"
 
 
 def test_the_lights_calm_down_exactly_ten_seconds_after_anyone_last_spoke() -> None:

@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from listener import __version__
-from listener.config import INSTALLED_CONFIG, Config, config_file, geometry, load_config, parse_config
+from listener.config import INSTALLED_CONFIG, Config, config_file, geometry, load_config
 from listener.config.loader import read_toml
-from listener.errors import DENIED_FIX, ConfigError, ListenerError, os_reason_and_fix, shown_path
+from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.service.heap import keep_freed_buffers
 from listener.service.logs import set_level, setup_logging
 
 if TYPE_CHECKING:
     from listener.analytics.report import ReportCollector
-    from listener.config.schema import LedsConfig
     from listener.events import SessionSummary
 
 # Each command imports what it needs: `leds-off` runs after every stop of the service (its unit's
@@ -288,29 +287,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_leds_off(args: argparse.Namespace) -> int:
+    from listener.config.leds_alone import leds_to_switch_off
     from listener.outputs.gpio import pin_factory
     from listener.outputs.leds import switch_off
 
-    leds = _leds_config(config_file(args.config))  # on a device, the lights its service drives
+    leds = leds_to_switch_off(config_file(args.config), _config)  # on a device, the lights its service drives
     if leds.in_use:  # only then a pin library is needed
         switch_off(leds, pin_factory())
         log.info("the %s LEDs are off", leds.preset)  # the journal shows the unit's ExecStopPost ran
     return 0
-
-
-def _leds_config(path: Path | None) -> LedsConfig:
-    """The lights of ``path``, also when another table of it went wrong since the service started.
-
-    leds-off runs after every stop of the unit (a watchdog kill too): a typo made meanwhile in, say,
-    [mqtt] must not leave amber or red lit. A bad [leds] (or [array], whose HAT reserves pins) still fails.
-    """
-    try:
-        return _config(path).leds
-    except ConfigError as exc:
-        data = read_toml(path) if path is not None else {}
-        leds = parse_config({key: data[key] for key in ("array", "leds") if key in data}).leds
-        log.warning("%s; switching the LEDs off by [leds] alone", exc)
-        return leds
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -107,15 +107,35 @@ def test_without_config_the_installed_one_says_which_lights_there_are(
     assert main(["leds-off"]) == 0
 
 
+@pytest.mark.parametrize(
+    ("elsewhere", "named"),
+    [
+        ('[mqtt]\nhostt = "broker.local"\n', "mqtt.hostt"),  # a key misspelt
+        ("[mqtt]\nhost = broker.local\n", "line 4, host = broker.local"),  # no quotes: the file is no TOML at all
+        # a channel-map array, valid only beside its [parties]: the rest of the file must not be judged without it
+        (
+            '[array]\npreset = "generic"\nmics = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.5]]\n[parties]\nmode = "channels"\n'
+            'rep_channel = 0\ncustomer_channel = 1\n[mqtt]\nport = "x"\n',
+            "mqtt.port",
+        ),
+    ],
+)
 def test_a_typo_elsewhere_in_the_config_still_lets_the_lights_go_dark(
-    shared: MockFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    shared: MockFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture, elsewhere: str, named: str
 ) -> None:
     # the unit runs leds-off after a watchdog kill too: a typo made in [mqtt] since the start left amber lit
     names = LIGHTS["rgb"]
     left_driven(shared, names, 1)
     config = tmp_path / "listener.toml"
-    config.write_text('[leds]\npreset = "rgb"\n[mqtt]\nhostt = "broker.local"\n')
+    config.write_text('[leds]\npreset = "rgb"  # by the till\n' + elsewhere)
     assert main(["leds-off", "--config", str(config)]) == 0
     assert released_dark(shared, names, off=0)  # the rgb pins of [leds], not the built-in traffic light
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(said) == 1 and "mqtt.hostt" in said[0] and "switching the LEDs off by [leds] alone" in said[0], said
+    assert len(said) == 1 and "switching the LEDs off by [leds] alone" in said[0], said
+    assert named in said[0]  # what no longer loads is named
+
+
+def test_a_broken_leds_table_is_still_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert leds_off(tmp_path, "preset = rgb") == 2  # which pins the service drove cannot be known
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "[leds] table is not valid TOML" in err, err

@@ -55,7 +55,7 @@ def field(
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    text = _read_text(path)
+    text = read_text(path)
     shown = shown_path(path)  # one line, whatever the name holds
     try:
         return tomllib.loads(text)
@@ -74,7 +74,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         ) from None
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     shown = shown_path(path)
     try:
         with path.open("rb") as file:

@@ -1,0 +1,69 @@
+"""The ``[leds]`` table of a config file on its own, for ``listener leds-off``.
+
+The unit runs leds-off after every stop of the service, a watchdog kill too. The file may
+have been edited since the service started, and a typo anywhere in it (a key in ``[mqtt]``,
+text without quotes) would otherwise leave the lights the dead service drove lit on the
+counter. So each table leds-off needs is cut out of the text and parsed alone: ``[leds]``
+itself, and ``[array]``'s preset, whose HAT reserves header pins.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from listener.config.loader import build, read_text
+from listener.config.pins import check_pins
+from listener.config.presets import PRESETS
+from listener.config.schema import ArrayConfig, Config, LedsConfig
+from listener.errors import ConfigError, ConfigSyntaxError, shown_path
+
+log = logging.getLogger("listener")
+
+_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\"' -]+?)\s*\]\s*(#.*)?$")
+
+
+def leds_to_switch_off(path: Path | None, load: Callable[[Path | None], Config]) -> LedsConfig:
+    """The lights of the file ``load`` reads, or of its [leds] alone when the file no longer loads whole."""
+    try:
+        return load(path).leds
+    except (ConfigError, ConfigSyntaxError) as exc:
+        if path is None:
+            raise
+        leds = leds_alone(path)
+        log.warning("%s; switching the LEDs off by [leds] alone", exc)
+        return leds
+
+
+def leds_alone(path: Path) -> LedsConfig:
+    """``path``'s ``[leds]``, validated as the whole file would validate it, whatever else it holds."""
+    text = read_text(path)
+    leds = build(LedsConfig, _table(text, "leds", path), "leds")
+    try:
+        preset = _table(text, "array", path).get("preset", ArrayConfig().preset)
+    except ConfigSyntaxError:  # the pins passed this check when the service started: they are switched off
+        return leds
+    board = PRESETS.get(preset) if isinstance(preset, str) else None
+    check_pins(leds, str(preset), board.reserved_pins if board is not None else {})
+    return leds
+
+
+def _table(text: str, name: str, path: Path) -> dict[str, Any]:
+    """The keys under the ``[name]`` header, parsed on their own ({} without one)."""
+    lines, inside = [], False
+    for line in text.split("\n"):  # tomllib's own line breaks
+        header = _HEADER.match(line)
+        if header:
+            inside = header.group(1).strip("\"'") == name
+        elif inside:
+            lines.append(line)
+    try:
+        return tomllib.loads("\n".join(lines))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigSyntaxError(
+            f"config file {shown_path(path)}: its [{name}] table is not valid TOML: {exc}"
+        ) from None

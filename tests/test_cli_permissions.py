@@ -102,3 +102,12 @@ def test_a_permission_no_check_foresaw_is_stillone_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("listener: /var/lib/listener/somewhere (Permission denied): "), err
     assert "sudo -u listener listener" in err
+
+
+def test_a_spool_behind_a_folder_that_may_not_be_entered_is_one_line(locked: Path, tmp_path: Path) -> None:
+    # looking for a file in the state folder's way raised its own PermissionError, naming neither
+    config = tmp_path / "listener.toml"
+    config.write_text(f"[mqtt]\nenabled = true\nport = 1\n[service]\nstate_dir = '{locked}/state'\n")
+    result = as_installer("run", "--fast", "--input", str(SAMPLE), "--config", str(config))
+    line = one_line(result, "state")
+    assert "MQTT spool" in line or "service.state_dir" in line, line

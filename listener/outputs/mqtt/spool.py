@@ -19,6 +19,7 @@ them under its new name, not as a phantom of its old one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -165,7 +166,7 @@ class Spool(Managed):
         if isinstance(exc, sqlite3.Error) and is_access_error(exc):
             # said at start, before any message is taken in and then lost
             return OutputFileError(f"MQTT spool {self.path} cannot be written ({exc}): {access_problem(self.path)}")
-        blocking = next((p for p in (self.path.parent, *self.path.parent.parents) if p.is_file()), None)
+        blocking = _file_in_the_way(self.path.parent) if isinstance(exc, FileExistsError | NotADirectoryError) else None
         if blocking is not None:  # mkdir's "File exists" reads as if the folder were there
             return OutputFileError(
                 f"MQTT spool {self.path} cannot be made: {blocking} is a file, not a folder: point "
@@ -348,3 +349,12 @@ class Spool(Managed):
             # rows of a damaged file went with it: in the fresh spool the delete finds nothing
             cursor = self._renewing(lambda: self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids]))
             self._depth = max(0, self._depth - max(cursor.rowcount, 0))
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The file where ``folder`` or a folder above it should be (None: none, or none that may be looked at)."""
+    for place in (folder, *folder.parents):
+        with contextlib.suppress(OSError):  # a folder this user may not enter: is_file() raises there
+            if place.is_file():
+                return place
+    return None

@@ -14,6 +14,7 @@ from listener.events import (
     Echo,
     Filler,
     Party,
+    Question,
     WordsRecognized,
 )
 from listener.transcription.lexicon import load_lexicon
@@ -59,6 +60,9 @@ ACKS = [
     "i can see that",
     "i can see that's frustrating",
     "i hear what you're saying",
+    "that's frustrating for you",
+    "that's so frustrating i'm sorry",
+    "you're right it's the charger",  # the fact that follows is no question ("is the charger"): see below
 ]
 NOT_ACKS = [
     "do you understand",
@@ -80,6 +84,11 @@ NOT_ACKS = [
     "i get that a lot",
     "you're right next to it",
     "i can see that the screen is cracked",
+    "that's hard on the battery",  # a feeling word said of a thing, not of the customer's plight
+    "that's difficult because the part is discontinued",
+    "that's terrible reception in here",
+    "that's hard plastic",
+    "that's tough on the screen",
 ]
 
 
@@ -91,6 +100,15 @@ def test_acknowledgements(text: str) -> None:
 @pytest.mark.parametrize("text", NOT_ACKS)
 def test_acknowledgement_near_misses(text: str) -> None:
     assert not of(rep(text), Acknowledgement), text
+
+
+@pytest.mark.parametrize(
+    "text", ["you're right it's the charger", "i get that it's a pain", "i hear you it's the battery"]
+)
+def test_the_clause_after_an_acknowledgement_is_no_question(text: str) -> None:
+    # the continuation took the clause's subject, and what was left ("is the charger") read as a closed question
+    events = rep(text)
+    assert of(events, Acknowledgement) and not of(events, Question), events
 
 
 def test_summary_phrase_is_not_also_an_acknowledgement() -> None:

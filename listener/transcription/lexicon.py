@@ -27,10 +27,12 @@ UNKNOWN = "<unk>"
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One element of a phrase pattern: a word from ``words`` (consumes it) or a look-ahead that must fail."""
+    """One element of a phrase pattern: a word from ``words`` (consumes it), or a look-ahead that must
+    fail (``negative``) or hold (``ahead``) without taking the word."""
 
     words: frozenset[str]
     negative: bool = False
+    ahead: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,9 @@ class Pattern:
         for step in self.steps:
             if step.negative:
                 if j < len(words) and words[j] in step.words:
+                    return None
+            elif step.ahead:
+                if not (j < len(words) and words[j] in step.words):
                     return None
             elif j < len(words) and words[j] in step.words:
                 j += 1
@@ -73,7 +78,7 @@ class PhraseSet:
         self._by_first: dict[str, list[Pattern]] = {}
         self._anywhere: list[Pattern] = []
         for pattern in patterns:
-            first = next((s for s in pattern.steps if not s.negative), None)
+            first = next((s for s in pattern.steps if not (s.negative or s.ahead)), None)
             if first is None:
                 self._anywhere.append(pattern)
                 continue
@@ -185,9 +190,9 @@ class Lexicon:
         at_end = bool(parts) and parts[-1] == "$"
         steps = []
         for part in parts[int(at_start) : len(parts) - int(at_end)]:
-            negative = part.startswith("!")
+            negative, ahead = part.startswith("!"), part.startswith("&")
             alternatives: set[str] = set()
-            for alt in part.removeprefix("!").split("|"):
+            for alt in part.removeprefix("!").removeprefix("&").split("|"):
                 if alt.startswith("{") and alt.endswith("}"):
                     if alt[1:-1] not in self.classes:
                         raise ModelError(
@@ -196,7 +201,7 @@ class Lexicon:
                     alternatives |= self.classes[alt[1:-1]]
                 else:
                     alternatives.update(self.normalise(alt))
-            steps.append(Step(frozenset(alternatives), negative))
+            steps.append(Step(frozenset(alternatives), negative, ahead))
         return Pattern(family, tuple(steps), at_start, at_end)
 
     def normalise(self, raw: str) -> list[str]:

@@ -63,6 +63,19 @@ def test_doctor_names_a_missing_tls_file_as_a_config_fix_not_an_unreachable_brok
     assert "unreachable" not in check.detail and check.fix == "point it at a PEM file, or set it to ''"
 
 
+def test_doctor_splits_a_tls_error_after_its_reason_whose_words_hold_a_colon(tmp_path: Path) -> None:
+    # OpenSSL's "[X509: NO_CERTIFICATE_OR_CRL_FOUND]" was cut at its colon: half the reason went to the fix
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n")
+    config = parse_config({"mqtt": {"enabled": True, "tls": True, "port": 1, "ca_file": str(bundle)}})
+    check = doctor.check_mqtt(config)
+    assert check.status == "FAIL", check.line()
+    assert check.detail.startswith(
+        "broker 127.0.0.1:1 (TLS): MQTT TLS files cannot be used ("
+    ) and check.detail.endswith(")")
+    assert check.fix.startswith("check mqtt.ca_file"), check.fix
+
+
 @pytest.mark.parametrize(
     ("toml", "shown"),
     [

@@ -75,12 +75,21 @@ def fix_apart(text: str, *fixes: str) -> tuple[str, str] | None:
     return None
 
 
-def failed_with(name: str, exc: ListenerError, usual_fix: str) -> Check:
+def failed_with(name: str, exc: ListenerError, usual_fix: str, prefix: str = "") -> Check:
     """FAIL with the message of the error the listener itself raised, its fix apart: the usual one, the
-    advice for a file this user may not read, or (neither) the advice after the message's first colon."""
-    text = str(exc)
-    detail, fix = fix_apart(text, usual_fix) or text.partition(": ")[::2]
-    return fail(name, detail, fix or usual_fix)
+    advice for a file this user may not read, or (neither) the advice after the message's reason."""
+    detail, fix = fix_apart(str(exc), usual_fix) or _reason_apart(str(exc))
+    return fail(name, prefix + detail, fix or usual_fix)
+
+
+def _reason_apart(text: str) -> tuple[str, str]:
+    """``what (reason): fix`` split after the reason, whose own words may hold ": " (OpenSSL's
+    "[X509: NO_CERTIFICATE_OR_CRL_FOUND]"); without one, at the first ": "."""
+    at = text.rfind("): ")
+    if at >= 0:
+        return text[: at + 1], text[at + 3 :]
+    detail, _, fix = text.partition(": ")
+    return detail, fix
 
 
 def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Check]:

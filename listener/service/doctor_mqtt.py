@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from listener.config import Config
 from listener.errors import ListenerError
-from listener.service.doctor import MQTT_TIMEOUT_S, Check, fail, fix_apart, warn
+from listener.service.doctor import MQTT_TIMEOUT_S, Check, fail, failed_with, warn
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
@@ -56,9 +56,8 @@ def check_mqtt(config: Config) -> Check:
         topic = probe_topic(config)
         probe = mqtt_probe(config, topic)
     except ListenerError as exc:
-        # the listener's own errors end in their fix, after the first ": "; a fleet script reads it apart
-        detail, fix = fix_apart(str(exc)) or str(exc).partition(": ")[::2]
-        return fail("mqtt", f"broker {where}: {detail}", fix or "fix the [mqtt] keys it names")
+        # the listener's own errors end in their fix: a fleet script reads it apart
+        return failed_with("mqtt", exc, "fix the [mqtt] keys it names", prefix=f"broker {where}: ")
     except OSError as exc:  # refused, unreachable, TLS handshake or certificate: the service's own advice
         return _clock_check(where, exc) or fail(
             "mqtt", f"broker {where} unreachable: {exc}", connect_fail_hint(cfg, exc)

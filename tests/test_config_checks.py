@@ -445,6 +445,12 @@ def test_channels_the_presets_card_does_not_have_are_refused_at_check_config(
     rejected({"array": array}, path, rule)
 
 
+def test_the_provisioned_device_over_the_presets_card_is_checked_as_the_card() -> None:
+    # listener_array is a plug over the preset's card: 8 channels from the 2-mic HAT would be repeats, unsaid
+    array = {"preset": "respeaker-2mic", "device": "listener_array", "channels": 8}
+    rejected({"array": array}, "array.channels", "the respeaker-2mic's card captures 2 channels (0-1)")
+
+
 def test_another_card_named_by_device_may_have_more_channels() -> None:
     geo = geometry(parse_config({"array": {"preset": "respeaker-2mic", "device": "usb", "channels": 8}}))
     assert geo.capture_channels == 8

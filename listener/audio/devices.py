@@ -21,10 +21,10 @@ from pathlib import Path
 import pyaudio
 
 from listener.config import ArrayGeometry
+from listener.config.presets import PROVISIONED_DEVICE
 from listener.errors import AudioFormatError, AudioInputError
 
 log = logging.getLogger(__name__)
-PROVISIONED_DEVICE = "listener_array"  # the ALSA device firmware/provision.sh sets up over the array's card
 # tmpfs, so gone at the next boot: firmware/provision.sh writes it when it changes the boot config
 REBOOT_DUE = Path("/run/listener-reboot-due")
 

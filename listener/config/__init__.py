@@ -13,7 +13,7 @@ import numpy.typing as npt
 from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
 from listener.config.pins import check_pins
-from listener.config.presets import PRESETS, ArrayPreset
+from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
 from listener.config.schema import PROCESSING_RATE_HZ, Config
 from listener.config.text_checks import check_host, check_state_dir, check_topic_prefix
 from listener.errors import ConfigError
@@ -174,7 +174,9 @@ def _check_channels(config: Config, geo: ArrayGeometry) -> None:
     if len(set(geo.mic_channels)) != len(geo.mic_channels):
         raise ConfigError("array.mic_channels", list(geo.mic_channels), "must not repeat a channel")
     preset = PRESETS.get(arr.preset)
-    if preset is not None and not arr.device:  # the preset's own card: its channels are known
+    # the preset's own card, also through provision.sh's device over it (a plug there would repeat channels
+    # the card does not have, in silence): its channels are known
+    if preset is not None and arr.device in ("", PROVISIONED_DEVICE):
         _check_board_channels(config, geo, preset)
     if max(geo.mic_channels) >= geo.capture_channels:
         raise ConfigError(

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from listener.config.schema import Mic
 
+PROVISIONED_DEVICE = "listener_array"  # the ALSA device firmware/provision.sh sets up over the array's card
+
 
 @dataclass(frozen=True, slots=True)
 class ArrayPreset:

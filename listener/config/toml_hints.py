@@ -8,11 +8,15 @@ number (``16k``), a key or a table written twice.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
+import typing
 
 _WHERE = re.compile(r"\(at line (\d+), column \d+\)")
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*(.*?)\s*$")
 _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
 _BOOLEAN_WORDS = {"true": "true", "false": "false", "yes": "true", "no": "false", "on": "true", "off": "false"}
 _NUMBER_WITH_UNIT = re.compile(r"^[-+]?\d+(\.\d+)?\s*[A-Za-z]+$")
 # a value under one of these is never echoed: a password typed into the file must not reach the journal
@@ -25,35 +29,57 @@ def syntax_hint(text: str, message: str) -> str:
     table = _TABLE_TWICE.search(message)
     if table:
         name = ".".join(part.strip(" '\"") for part in table.group(1).split(",") if part.strip())
-        return f"table [{name}] appears twice: merge its keys under one [{name}] ({message})"
+        return f"table [{_shorten(name)}] appears twice: merge its keys under one [{_shorten(name)}] ({message})"
     where = _WHERE.search(message)
-    if where is None:
-        return message
-    number = int(where.group(1))
-    lines = text.splitlines()
-    if not 1 <= number <= len(lines):
-        return message
-    assignment = _ASSIGNMENT.match(lines[number - 1])
+    lines = text.split("\n")  # tomllib counts "\n" only, not the other breaks splitlines() knows
+    number = int(where.group(1)) if where else 0
+    assignment = _ASSIGNMENT.match(lines[number - 1]) if 1 <= number <= len(lines) else None
     if assignment is None:
         return message
     key, value = assignment.groups()
-    fix = _fix(key, value.split("#")[0].strip(), message)
-    shown = f"{key} = …" if _SECRET.search(key) else _shorten(f"{key} = {value}")
+    secret = bool(_SECRET.search(lines[number - 1]))
+    kind = _kind(_table_at(lines, number), key.strip("\"'"))
+    fix = _fix(key, value.split("#")[0].strip(), message, kind, secret)
+    shown = _shorten(f"{key} = …" if secret else f"{key} = {value}")
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
 
 
-def _fix(key: str, value: str, message: str) -> str:
+def _table_at(lines: list[str], number: int) -> str:
+    """The table the line ``number`` sits in ('' at the top)."""
+    for line in reversed(lines[: number - 1]):
+        header = _HEADER.match(line)
+        if header:
+            return header.group(1).strip("\"' ")
+    return ""
+
+
+def _kind(table: str, key: str) -> type | None:
+    """The Python type of ``[table] key`` in the schema (None: not a key there)."""
+    from listener.config.schema import Config  # here: the schema imports the loader, which imports this
+
+    section = {f.name: f for f in dataclasses.fields(Config)}.get(table)
+    if section is None:
+        return None
+    hints = typing.get_type_hints(typing.get_type_hints(Config)[section.name])
+    hint = hints.get(key)
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    first = args[0]
+    return tuple if typing.get_origin(first) is tuple else (first if isinstance(first, type) else str)
+
+
+def _fix(key: str, value: str, message: str, kind: type | None, secret: bool) -> str:
     if message.startswith("Cannot overwrite a value"):
         return f"{key} is set twice in its table: keep one"
     lowered = value.lower()
-    if (lowered in _BOOLEAN_WORDS and value != lowered) or lowered in ("yes", "no", "on", "off"):
-        return f"write true or false in lower case: {key} = {_BOOLEAN_WORDS[lowered]}"
-    if _NUMBER_WITH_UNIT.match(value):
-        return "write a plain number without a unit: the unit is in the key's name (docs/config.md)"
-    if value and value[0] not in "\"'[{" and not _SECRET.search(key):
-        return f'put text in double quotes: {key} = "{value}"'
+    if kind is bool or (kind is None and lowered in _BOOLEAN_WORDS and value != lowered):
+        answer = f": {key} = {_BOOLEAN_WORDS[lowered]}" if lowered in _BOOLEAN_WORDS else ""
+        return f"write true or false in lower case{answer}"
+    if kind in (int, float) or (kind is None and _NUMBER_WITH_UNIT.match(value)):
+        return "write a plain number: digits, a '.' for decimals, no unit or thousands separator (docs/config.md)"
+    if kind is tuple:
+        return "write a list in square brackets, e.g. [0, 1] (docs/config.md)"
     if value and value[0] not in "\"'[{":
-        return "put text in double quotes"
+        return "put text in double quotes" + ("" if secret else f": {_shorten(f'{key} = {json.dumps(value)}')}")
     return ""
 
 

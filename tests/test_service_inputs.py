@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -177,3 +178,35 @@ def test_the_live_service_starts_paused_when_it_was_paused_before(
         rescue.cancel()
     assert log.of(AudioBlock) == []  # not one block of audio reached the analysis
     assert log.of(AudioDropped) and all(d.reason == "paused" for d in log.of(AudioDropped))
+
+
+def test_demo_fast_with_an_array_attached_runs_the_array_in_real_time(
+    test_array: TestDevice,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # --fast was meant for the replayed sample; with the array found it still told the outputs to run ahead
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    config = parse_config(
+        {"array": {"device": test_array.name}, "service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}}
+    )
+    seen: list[type] = []
+
+    class Stops(Stage):
+        def process(self, event: Event) -> Iterable[Event]:
+            if isinstance(event, AudioBlock) and event.end_s >= 0.5 and not seen:
+                seen.append(type(event))
+                os.kill(os.getpid(), signal.SIGTERM)
+            return ()
+
+    rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
+    rescue.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            runner.run(config, RunOptions(demo_fallback=True, fast=True), extra_stages=[Stops()])
+    finally:
+        rescue.cancel()
+    assert seen == [AudioBlock]  # the array's audio, not the sample
+    said = [r.getMessage() for r in caplog.records if "--fast" in r.getMessage()]
+    assert said == ["--fast applies to the replayed sample only: the microphone array runs in real time"], said

@@ -155,6 +155,9 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     source, config = select_source(config, options)
     geo = geometry(config)
     live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
+    if live and options.fast:  # --demo-fallback --fast found the array: it runs in real time, and so do outputs
+        log.warning("--fast applies to the replayed sample only: the microphone array runs in real time")
+        options = replace(options, fast=False)
     if under_systemd():
         _warn_of_a_long_stop(config)
     # a running array with channels that carry no sound is said in the journal (files have no driver)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -207,8 +208,13 @@ def onnx_outputs(path: Path, val: list[Track]) -> list[np.ndarray]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, default=shipped_model_path().parent, help="folder for turn.int8.onnx")
-    ap.add_argument("--cache", type=Path, default=CACHE, help=f"simulation cache (default {CACHE})")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help=f"folder for turn.int8.onnx (default {shipped_model_path().parent}, the shipped model's; "
+        "with --smoke a temporary folder)",
+    )
+    ap.add_argument("--cache", type=Path, help=f"simulation cache (default {CACHE}; with --smoke a temporary folder)")
     ap.add_argument("--seed", type=int, help="train one model with this seed instead of the ensemble")
     ap.add_argument(
         "--seeds",
@@ -227,11 +233,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     s = replace(SMOKE if args.smoke else Settings(), lookahead_steps=args.lookahead_steps)
     s = replace(s, epochs=args.epochs) if args.epochs else s
+    out, cache = _places(args.out, args.cache, args.smoke)
     if args.seed is not None:
-        run(replace(s, seed=args.seed), args.out, args.cache, log=not args.smoke)
+        run(replace(s, seed=args.seed), out, cache, log=not args.smoke)
     else:
-        run_ensemble(s, args.seeds, args.out, args.cache, log=not args.smoke)
+        run_ensemble(s, args.seeds, out, cache, log=not args.smoke)
     return 0
+
+
+def _places(out: Path | None, cache: Path | None, smoke: bool) -> tuple[Path, Path]:
+    """Where the model and the simulation cache go: a smoke run's tiny model never replaces the shipped one
+    (nor the cached members a real run reuses) unless told to."""
+    if not smoke:
+        return out or shipped_model_path().parent, cache or CACHE
+    scratch = Path(tempfile.mkdtemp(prefix="listener-smoke-"))
+    out, cache = out or scratch / "out", cache or scratch / "cache"
+    print(f"smoke run: the model goes to {out}, the simulation to {cache}")
+    return out, cache
 
 
 def trained(s: Settings, cache: Path, log: bool = True) -> tuple[TurnNet, list[Track], list[Track]]:

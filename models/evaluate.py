@@ -1,4 +1,4 @@
-"""Evaluate the shipped turn model: ``python -m models.evaluate [--variants 4] [--overlaps separate] [--json OUT]``.
+"""Evaluate a turn model: ``python -m models.evaluate [--model M] [--cache C] [--variants 4] [--overlaps separate]``.
 
 Held-out real speech: AMI ``trn08`` and ``trn09`` (never trained on, and
 their speakers left out of training), spatialized by the benchmark
@@ -6,6 +6,15 @@ their speakers left out of training), spatialized by the benchmark
 noise) in ``--variants`` rooms each. Also the held-out simulated dialogues
 (``test`` split: validation voices only, new rooms), which hold many more
 turn-taking events than the two AMI excerpts.
+
+The model is the int8 ONNX file ``--model`` (default: the shipped one),
+with its sidecar beside it. Its float export is scored too if there is
+one from the same training: ``turn.float.onnx`` beside the model or in
+``--cache`` (where ``python -m models.train --cache`` writes it), taken
+only if its sidecar says the same training and validation figures.
+``--cache`` (default ``models/.cache``) also holds the espeak voices and
+validation dialogues the simulated part and the pause baseline read, and
+the baselines' wheels.
 
 Printed: per-party voice-activity F1 of the model (int8 and float), of the
 project's heuristic decider and of silero-vad / WebRTC VAD on beams toward
@@ -39,14 +48,13 @@ from listener.pipeline import EventLog, Pipeline, Stage
 from listener.spatial.decide import ActivityDecider
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns.onnx_model import OnnxTurnModel
-from listener.turns.spec import shipped_model_path
+from listener.turns.spec import shipped_model_path, sidecar_path
 from models import baselines, scoring, tasks
-from models.corpus import load_corpus
+from models.corpus import check_shared_data, load_corpus
 from models.simulate import CACHE, array_config, dialogue_rng, features_of, simulate_audio, spatial_frames
 from models.tracks import BIN_EDGES_S
 from models.train import FLOAT_NAME, SEED, Settings
 
-FLOAT_PATH = CACHE / FLOAT_NAME
 BLOCK_S = 0.1  # the live block size
 NO_PARTIES = "(no parties)"  # systems that only say whether anybody speaks
 
@@ -74,6 +82,7 @@ def pipeline_frames(rec: Recording, stage: Stage) -> np.ndarray:
 
 def ami_recordings(variants: int, overlaps: str = "coherent") -> list[Recording]:
     """The held-out excerpts in ``variants`` rooms each, overlaps rendered as ``overlaps`` (bench.overlaps)."""
+    check_shared_data(excerpts=sorted(EVAL_EXCERPTS))
     rttm = read_rttm(DATA_DIR / "ami-train" / "train.rttm")
     out = []
     for excerpt in sorted(EVAL_EXCERPTS):
@@ -84,9 +93,9 @@ def ami_recordings(variants: int, overlaps: str = "coherent") -> list[Recording]
     return out
 
 
-def sim_recordings(count: int) -> list[Recording]:
+def sim_recordings(count: int, cache: Path = CACHE) -> list[Recording]:
     s = Settings()
-    corpus = load_corpus(SEED, CACHE, s.voices)
+    corpus = load_corpus(SEED, cache, s.voices)
     out = []
     for i in range(count):
         audio, config, mode, truth = simulate_audio(corpus, True, s.seconds, dialogue_rng(SEED, "test", i))
@@ -199,12 +208,13 @@ def _scorers(
     return scorers
 
 
-def pause_length_threshold() -> int:
+def pause_length_threshold(cache: Path = CACHE) -> int:
     """The pause length (10 ms frames) that best separates shifts from holds on the validation dialogues."""
     from models.simulate import load_split
 
     s = Settings()
-    items = [i for x in load_split("val", s.val, s.seconds, SEED, log=False) for i in tasks.pause_items(x.truth)]
+    val = load_split("val", s.val, s.seconds, SEED, cache, log=False)
+    items = [i for x in val for i in tasks.pause_items(x.truth)]
     grid = range(25, 300, 5)
     return max(
         grid,
@@ -214,7 +224,7 @@ def pause_length_threshold() -> int:
     )
 
 
-def evaluate(recs: list[Recording], models: dict[str, Path], use_smart: bool) -> dict[str, object]:
+def evaluate(recs: list[Recording], models: dict[str, Path], use_smart: bool, cache: Path = CACHE) -> dict[str, object]:
     config = recs[0].config
     stages = {name: OnnxTurnModel(config, path) for name, path in models.items()}
     outputs = {
@@ -227,17 +237,37 @@ def evaluate(recs: list[Recording], models: dict[str, Path], use_smart: bool) ->
 
     systems: dict[str, Callable[[Recording], np.ndarray]] = {name: model_frames(path) for name, path in models.items()}
     systems["heuristic decider"] = lambda r: pipeline_frames(r, ActivityDecider(r.config))
-    silero, webrtc = baselines.Silero(), baselines.WebRtc()
+    silero, webrtc = baselines.Silero(cache), baselines.WebRtc()
     systems["silero-vad on party beams"] = single_vad(silero, True)
     systems["WebRTC VAD on party beams"] = single_vad(webrtc, True)
     systems[f"silero-vad, mic 1 {NO_PARTIES}"] = single_vad(silero, False)
     systems[f"WebRTC VAD, mic 1 {NO_PARTIES}"] = single_vad(webrtc, False)
-    smart = baselines.SmartTurn() if use_smart else None
+    smart = baselines.SmartTurn(cache) if use_smart else None
     return {
         "recordings": [r.name for r in recs],
         "activity": vad_table(recs, systems),
-        "turns": turn_table(recs, outputs, smart, pause_length_threshold()),
+        "turns": turn_table(recs, outputs, smart, pause_length_threshold(cache)),
     }
+
+
+def float_twin(model: Path, cache: Path) -> Path | None:
+    """The float export of ``model``'s training: beside it, else in ``cache``; None if neither is."""
+    ours = _training(model)
+    if ours is None:
+        return None
+    for path in (model.parent / FLOAT_NAME, cache / FLOAT_NAME):
+        if path.exists() and _training(path) == ours:
+            return path
+    return None
+
+
+def _training(model: Path) -> object:
+    """What identifies a training in a sidecar (``models.train`` writes the same into float and int8)."""
+    try:
+        doc = json.loads(sidecar_path(model).read_text())
+    except (OSError, ValueError):
+        return None
+    return [doc.get("training"), doc.get("figures")] if isinstance(doc, dict) else None
 
 
 def _fmt(v: object) -> str:
@@ -268,6 +298,18 @@ def print_report(title: str, res: dict[str, object]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=shipped_model_path(),
+        help="the int8 ONNX model to evaluate, its sidecar beside it (default: the shipped one)",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=CACHE,
+        help=f"the training's cache: float model, voices, validation dialogues, baseline wheels (default {CACHE})",
+    )
     ap.add_argument("--variants", type=int, default=4, help="rooms per held-out AMI excerpt (default 4)")
     ap.add_argument(
         "--overlaps",
@@ -279,16 +321,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-smart-turn", action="store_true", help="skip Smart Turn (it takes ~0.1 s per pause)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
-    models = {"model int8": shipped_model_path()}
-    if FLOAT_PATH.exists():
-        models["model float"] = FLOAT_PATH
+    if not sidecar_path(args.model).is_file():
+        ap.error(f"{sidecar_path(args.model)} missing: the model's sidecar must lie beside it")
+    models = {"model int8": args.model}
+    float_path = float_twin(args.model, args.cache)
+    if float_path is not None:
+        models["model float"] = float_path
     else:
-        print(f"note: {FLOAT_PATH} missing (python -m models.train makes it): int8 only", file=sys.stderr)
+        where = f"{args.model.parent / FLOAT_NAME} or {args.cache / FLOAT_NAME}"
+        print(f"note: no float model of the same training ({where}; models.train makes it): int8 only", file=sys.stderr)
+    print(f"models: {', '.join(f'{name} {path}' for name, path in models.items())}", file=sys.stderr)
+    smart = not args.no_smart_turn
     try:
-        results = {"ami": evaluate(ami_recordings(args.variants, args.overlaps), models, not args.no_smart_turn)}
+        results = {"ami": evaluate(ami_recordings(args.variants, args.overlaps), models, smart, args.cache)}
         print_report(f"held-out AMI (trn08, trn09; {args.overlaps} overlaps)", results["ami"])
         if args.sim:
-            results["simulated"] = evaluate(sim_recordings(args.sim), models, not args.no_smart_turn)
+            results["simulated"] = evaluate(sim_recordings(args.sim, args.cache), models, smart, args.cache)
             print_report("held-out simulated dialogues (validation voices)", results["simulated"])
     except baselines.BaselineError as exc:
         print(f"models.evaluate: {exc}", file=sys.stderr)

@@ -296,7 +296,7 @@ def print_report(title: str, res: dict[str, object]) -> None:
                 print(f"  {name:<40} {_fmt(value['balanced_accuracy']):>6} {_fmt(value['auc']):>6}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
     ap.add_argument(
         "--model",
@@ -320,6 +320,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sim", type=int, default=16, help="held-out simulated dialogues (default 16, 0 = none)")
     ap.add_argument("--no-smart-turn", action="store_true", help="skip Smart Turn (it takes ~0.1 s per pause)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = _parser()
     args = ap.parse_args(argv)
     if not sidecar_path(args.model).is_file():
         ap.error(f"{sidecar_path(args.model)} missing: the model's sidecar must lie beside it")

@@ -155,9 +155,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     source, config = select_source(config, options)
     geo = geometry(config)
     live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
-    if live and options.fast:  # --demo-fallback --fast found the array: it runs in real time, and so do outputs
-        log.warning("--fast applies to the replayed sample only: the microphone array runs in real time")
-        options = replace(options, fast=False)
+    options = _real_time_if_live(options, live)
     if under_systemd():
         _warn_of_a_long_stop(config)
     # a running array with channels that carry no sound is said in the journal (files have no driver)
@@ -187,6 +185,13 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         restore()
     _say_stopped(audio_s, pipeline.unheard_s)
     return audio_s
+
+
+def _real_time_if_live(options: RunOptions, live: bool) -> RunOptions:
+    if live and options.fast:  # --demo-fallback --fast found the array: it runs in real time, and so do outputs
+        log.warning("--fast applies to the replayed sample only: the microphone array runs in real time")
+        return replace(options, fast=False)
+    return options
 
 
 # typed by DropReason, so that a misspelt or retired reason is a type error here, not a KeyError at the stop

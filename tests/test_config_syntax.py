@@ -39,6 +39,9 @@ def syntax_error(tmp_path: Path, text: str) -> str:
         ("[parties]\nrep_azimuth_deg = 90°\n", "write a plain number"),
         ("[array]\nmics = (0, 0, 0)\n", "mics = (0, 0, 0): write a list in square brackets"),
         ("[leds]\nenabled = tru\n", "enabled = tru: write true or false in lower case ("),
+        # a misspelt key has no type: its value says what was meant ("put text in quotes" misled here)
+        ("[leds]\nenabeld = True\n", "enabeld = True: write true or false in lower case: enabeld = true"),
+        ('[mqtt]\ndescription = """\n[array]\n"""\nport = 1,883\n', "port = 1,883: write a plain number"),
         (
             "[array]\nsample_rate = 16000\nsample_rate = 48000\n",
             "line 3, sample_rate = 48000: sample_rate is set twice",

@@ -139,3 +139,25 @@ def test_a_broken_leds_table_is_still_refused(tmp_path: Path, capsys: pytest.Cap
     assert leds_off(tmp_path, "preset = rgb") == 2  # which pins the service drove cannot be known
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "[leds] table is not valid TOML" in err, err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[leds]\npreset = "rgb"\n[[extra]]\nx = 1\n[mqtt]\nhostt = 1\n',  # an array of tables after [leds]
+        '[mqtt]\nhostt = """\n[leds]\npreset = "traffic-light"\n"""\n[leds]\npreset = "rgb"\n',  # a header in a string
+        'leds.preset = "rgb"\n[mqtt]\nhostt = 1\n',  # dotted keys before any header
+        '["leds"] # quoted\npreset = "rgb"\n[mqtt]\nhostt = 1\n',
+    ],
+)
+def test_leds_alone_reads_the_table_as_toml_does(
+    shared: MockFactory, tmp_path: Path, text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a [[x]] header was taken for [leds] keys (unknown key: the lights stayed lit); a dotted leds.preset was
+    # missed (the built-in pins switched off instead of the rgb ones)
+    names = LIGHTS["rgb"]
+    left_driven(shared, names, 1)
+    config = tmp_path / "listener.toml"
+    config.write_text(text)
+    assert main(["leds-off", "--config", str(config)]) == 0
+    assert released_dark(shared, names, off=0)

@@ -9,8 +9,8 @@ itself, and ``[array]``'s preset, whose HAT reserves header pins.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +20,10 @@ from listener.config.loader import build, read_text
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS
 from listener.config.schema import ArrayConfig, Config, LedsConfig
+from listener.config.toml_hints import table_headers
 from listener.errors import ConfigError, ConfigSyntaxError, shown_path
 
 log = logging.getLogger("listener")
-
-_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\"' -]+?)\s*\]\s*(#.*)?$")
 
 
 def leds_to_switch_off(path: Path | None, load: Callable[[Path | None], Config]) -> LedsConfig:
@@ -53,17 +52,24 @@ def leds_alone(path: Path) -> LedsConfig:
 
 
 def _table(text: str, name: str, path: Path) -> dict[str, Any]:
-    """The keys under the ``[name]`` header, parsed on their own ({} without one)."""
-    lines, inside = [], False
-    for line in text.split("\n"):  # tomllib's own line breaks
-        header = _HEADER.match(line)
-        if header:
-            inside = header.group(1).strip("\"'") == name
-        elif inside:
-            lines.append(line)
+    """The keys under the ``[name]`` header, parsed on their own, and any ``name.key`` written before the
+    first header ({} without either)."""
+    root: list[str] = []
+    lines: list[str] = []
+    inside, headed = False, False
+    all_lines = text.split("\n")  # tomllib's own line breaks
+    for line, header in zip(all_lines, table_headers(all_lines), strict=True):
+        if header is not None:
+            inside, headed = header == name, True
+        elif inside or not headed:
+            (lines if inside else root).append(line)
     try:
-        return tomllib.loads("\n".join(lines))
+        table = tomllib.loads("\n".join(lines))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigSyntaxError(
             f"config file {shown_path(path)}: its [{name}] table is not valid TOML: {exc}"
         ) from None
+    with contextlib.suppress(tomllib.TOMLDecodeError):  # the top of the file is another part: skipped if broken
+        dotted = tomllib.loads("\n".join(root)).get(name)
+        table = {**dotted, **table} if isinstance(dotted, dict) else table
+    return table

@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import tomllib
 import typing
 
 _WHERE = re.compile(r"\(at line (\d+), column \d+\)")
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*(.*?)\s*$")
 _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
-_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_MULTILINE_QUOTES = ('"""', "'''")
 _BOOLEAN_WORDS = {"true": "true", "false": "false", "yes": "true", "no": "false", "on": "true", "off": "false"}
 _NUMBER_WITH_UNIT = re.compile(r"^[-+]?\d+(\.\d+)?\s*[A-Za-z]+$")
 # a value under one of these is never echoed: a password typed into the file must not reach the journal
@@ -46,11 +47,42 @@ def syntax_hint(text: str, message: str) -> str:
 
 def _table_at(lines: list[str], number: int) -> str:
     """The table the line ``number`` sits in ('' at the top)."""
-    for line in reversed(lines[: number - 1]):
-        header = _HEADER.match(line)
-        if header:
-            return header.group(1).strip("\"' ")
-    return ""
+    table = ""
+    for header in table_headers(lines[: number - 1]):
+        table = header if header is not None else table
+    return table
+
+
+def table_headers(lines: list[str]) -> list[str | None]:
+    """Per line, the dotted name of the table its header opens (``[a.b]`` or ``[[a.b]]``), else None.
+
+    A header is read by tomllib itself, so quoted names, comments and arrays of tables are read as TOML
+    reads them; a line inside a multi-line string is never one (a ``[leds]`` in a description)."""
+    out: list[str | None] = []
+    in_string = ""
+    for line in lines:
+        header = None if in_string else _header(line)
+        out.append(header)
+        for quotes in _MULTILINE_QUOTES:
+            if (in_string in ("", quotes)) and line.count(quotes) % 2:
+                in_string = "" if in_string else quotes
+    return out
+
+
+def _header(line: str) -> str | None:
+    stripped = line.strip()
+    if not stripped.startswith("["):
+        return None
+    try:
+        doc = tomllib.loads(stripped)
+    except tomllib.TOMLDecodeError:
+        return None
+    name: list[str] = []
+    while isinstance(doc, dict) and len(doc) == 1:  # the one path the header opens
+        key, doc = next(iter(doc.items()))
+        name.append(key)
+        doc = doc[-1] if isinstance(doc, list) and doc else doc
+    return ".".join(name) if name else None
 
 
 def _kind(table: str, key: str) -> type | None:
@@ -62,6 +94,8 @@ def _kind(table: str, key: str) -> type | None:
         return None
     hints = typing.get_type_hints(typing.get_type_hints(Config)[section.name])
     hint = hints.get(key)
+    if hint is None:  # a misspelt key: its value tells more than any type would
+        return None
     args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
     first = args[0]
     return tuple if typing.get_origin(first) is tuple else (first if isinstance(first, type) else str)

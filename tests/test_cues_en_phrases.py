@@ -5,9 +5,12 @@ The same realistic recogniser output as test_cues_en.py (tests/cues_talk.py feed
 
 from __future__ import annotations
 
+import tomllib
+from importlib import resources
+
 import pytest
 
-from listener.errors import ConfigError
+from listener.errors import ConfigError, ModelError
 from listener.events import (
     Acknowledgement,
     ActionPlan,
@@ -17,7 +20,7 @@ from listener.events import (
     Question,
     WordsRecognized,
 )
-from listener.transcription.lexicon import load_lexicon
+from listener.transcription.lexicon import Lexicon, load_lexicon
 from tests.cues_talk import STORY, WORD_S, Talk, of, question, rep
 
 # --- acknowledgement and empathy ------------------------------------------------
@@ -249,3 +252,12 @@ def test_forget_drops_the_words_held_between_utterances() -> None:
 def test_unknown_language_names_the_available_ones() -> None:
     with pytest.raises(ConfigError, match=r"asr\.language.*available: en"):
         load_lexicon("xx")
+
+
+@pytest.mark.parametrize("part", ["&!it", "!&it", "&", "!"])
+def test_a_look_ahead_written_wrong_is_refused_not_read_otherwise(part: str) -> None:
+    # "&!it" was read as "&it", the opposite; a bare "&" made its pattern dead in silence
+    data = tomllib.loads(resources.files("listener").joinpath("data/lexicons/en.toml").read_text(encoding="utf-8"))
+    data["phrases"]["action"] = [*data["phrases"]["action"], f"let me {part}"]
+    with pytest.raises(ModelError, match=r"one mark before words"):
+        Lexicon(data, "test.toml")

@@ -191,8 +191,13 @@ class Lexicon:
         steps = []
         for part in parts[int(at_start) : len(parts) - int(at_end)]:
             negative, ahead = part.startswith("!"), part.startswith("&")
+            words = part[1:] if negative or ahead else part
+            if not words or words[0] in "!&":  # "&!it", "!&it", a bare "&": read otherwise, in silence
+                raise ModelError(
+                    f"lexicon {where}: pattern {text!r} has {part!r}: write !a|b or &a|b, one mark before words"
+                )
             alternatives: set[str] = set()
-            for alt in part.removeprefix("!").removeprefix("&").split("|"):
+            for alt in words.split("|"):
                 if alt.startswith("{") and alt.endswith("}"):
                     if alt[1:-1] not in self.classes:
                         raise ModelError(

@@ -161,22 +161,24 @@ def split_at_pauses(speaker: str, source: str, x: np.ndarray) -> list[Utterance]
     return out
 
 
-def check_shared_data(data_dir: Path = DATA_DIR, excerpts: Iterable[str] = AMI_TRAIN) -> None:
+def check_shared_data(data_dir: Path = DATA_DIR, excerpts: Iterable[str] = AMI_TRAIN, speech: bool = True) -> None:
     """SystemExit naming what is missing of the recordings read from ``../shared/data``.
 
-    ``ami-train/`` (``train.rttm`` and the ``excerpts``), ``noise/`` (the rooms' noise) and
-    ``speech/`` (the CMU ARCTIC validation voices, which would otherwise be left out silently).
+    ``ami-train/`` (``train.rttm`` and the ``excerpts``), ``noise/`` (the rooms' noise) and, with
+    ``speech``, ``speech/`` (the CMU ARCTIC validation voices, which would otherwise be left out silently).
     """
+    folders = ("ami-train", "noise", *(("speech",) if speech else ()))
+    where = f"the shared data folder must sit beside the checkout as ../shared/data ({data_dir})"
+    absent = [data_dir / name for name in folders if not (data_dir / name).is_dir()]
+    if absent:  # a whole folder: said as such, not as its first file "and 11 more"
+        raise SystemExit(f"{', '.join(map(str, absent))} missing: {where}, holding {', '.join(folders)}/")
     needed = [data_dir / "ami-train" / "train.rttm", *(data_dir / "ami-train" / f"{e}.wav" for e in excerpts)]
     missing = [p for p in [*needed, *(data_dir / "noise" / name for name in NOISE_FILES)] if not p.is_file()]
-    if not any((data_dir / "speech").glob(f"{TEST_SPEECH}_*.wav")):
+    if speech and not any((data_dir / "speech").glob(f"{TEST_SPEECH}_*.wav")):
         missing.append(data_dir / "speech" / f"{TEST_SPEECH}_*.wav")
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise SystemExit(
-            f"{missing[0]} is missing{more}: the recordings come from the shared data folder, which must"
-            f" sit beside the checkout as ../shared/data ({data_dir}), holding ami-train/, noise/ and speech/"
-        )
+        raise SystemExit(f"{missing[0]} is missing{more}: the recordings come from the shared data folder; {where}")
 
 
 def ami_utterances(data_dir: Path = DATA_DIR) -> list[Utterance]:

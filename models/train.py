@@ -246,9 +246,10 @@ def _places(out: Path | None, cache: Path | None, smoke: bool) -> tuple[Path, Pa
     (nor the cached members a real run reuses) unless told to."""
     if not smoke:
         return out or shipped_model_path().parent, cache or CACHE
-    scratch = Path(tempfile.mkdtemp(prefix="listener-smoke-"))
-    out, cache = out or scratch / "out", cache or scratch / "cache"
-    print(f"smoke run: the model goes to {out}, the simulation to {cache}")
+    if out is None or cache is None:
+        scratch = Path(tempfile.mkdtemp(prefix="listener-smoke-"))  # kept: the run's model is what one looks at
+        out, cache = out or scratch / "out", cache or scratch / "cache"
+    print(f"smoke run: the model goes to {out}, the simulation to {cache} (kept; delete them when done)")
     return out, cache
 
 

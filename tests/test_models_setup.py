@@ -47,6 +47,15 @@ def test_missing_shared_data_is_named(tmp_path: Path, gone: str) -> None:
     assert "beside the checkout" in message and "../shared/data" in message
 
 
+def test_a_missing_folder_is_named_as_one_and_evaluation_needs_no_voices(tmp_path: Path) -> None:
+    data = shared_data(tmp_path / "data")
+    shutil.rmtree(data / "speech")
+    check_shared_data(data, speech=False)  # the AMI rooms read no CMU ARCTIC voice
+    with pytest.raises(SystemExit) as exc:
+        check_shared_data(data)
+    assert str(exc.value).startswith(f"{data / 'speech'} missing: ") and "more)" not in str(exc.value)
+
+
 def test_evaluation_excerpts_are_checked_when_asked(tmp_path: Path) -> None:
     data = shared_data(tmp_path / "data")
     check_shared_data(data)
@@ -106,3 +115,12 @@ def test_float_twin_only_from_the_same_training(tmp_path: Path) -> None:
     assert float_twin(int8, cache) == cache / FLOAT_NAME
     model(int8.parent / FLOAT_NAME, 7)  # beside the model wins (an ensemble member's folder)
     assert float_twin(int8, cache) == int8.parent / FLOAT_NAME
+    # the same settings trained again elsewhere (other figures) are another training
+    doc = json.loads((int8.parent / "turn.float.json").read_text())
+    (int8.parent / "turn.float.json").write_text(json.dumps({**doc, "figures": {"validation": {"f1": 0.5}}}))
+    (cache / "turn.float.json").write_text(json.dumps({**doc, "figures": {"validation": {"f1": 0.5}}}))
+    assert float_twin(int8, cache) is None
+    # neither side records a training: nothing says they are one
+    int8.with_suffix(".json").write_text("{}")
+    (cache / "turn.float.json").write_text("{}")
+    assert float_twin(int8, cache) is None

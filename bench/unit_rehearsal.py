@@ -174,7 +174,8 @@ def config_typo(booted: Booted, recorder: Recorder) -> dict[str, object]:
     restart = booted.call("systemctl", "restart", "listener")
     return {
         "with the typo": failed,
-        "journal": [line for line in journal if "log_levle" in line][-1:],
+        # the service's refusal, then leds-off (ExecStopPost) switching the lights off by [leds] alone
+        "journal": [line for line in journal if "log_levle" in line][-2:],
         "restart after the fix": {"exit": restart.returncode, "stderr": restart.stderr.strip()},
         "then": booted.wait_for("listener", {"active", "failed"}, BOOT_S),
     }

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from listener import __version__
-from listener.config import INSTALLED_CONFIG, Config, config_file, geometry, load_config
+from listener.config import INSTALLED_CONFIG, Config, config_file, geometry, load_config, parse_config
 from listener.config.loader import read_toml
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.service.heap import keep_freed_buffers
@@ -274,14 +274,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.file)
-    geo = geometry(config)
+    data = read_toml(args.file)  # once: validated below, and looked at for a file that sets nothing
+    geo = geometry(parse_config(data))
     shape = f"{geo.preset}, {geo.n_mics} mics, {geo.capture_channels} channels, mode {geo.mode}"
     # explicit mics keep the preset's device names: which card is used is said, not left to be guessed
     names = " or ".join(repr(name) for name in geo.device_hints)
     source = f"input named like {names}" if names else "the default input"
     # an empty file (or one of comments) is valid, but most likely not what was meant to be checked
-    unset = "; it sets no key: every setting is its default (docs/config.md)" if not read_toml(args.file) else ""
+    unset = "; it sets no key: every setting is its default (docs/config.md)" if not data else ""
     print(f"{shown_path(args.file)}: ok ({shape}, {source}){unset}")
     return 0
 

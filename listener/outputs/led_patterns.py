@@ -216,9 +216,13 @@ class Status:
         since_s = self.speaking_since_s.get(party)
         if since_s is None:
             return False
+        return self._heard_until(party, t_s) - since_s > self.backchannel_max_s
+
+    def _heard_until(self, party: Party, t_s: float) -> float:
+        """``t_s``, or for the rep no later than it was last heard: its segment closes bridge_gap_s after the
+        last word, and counting that wait would light red for an instant when the rep stopped just short of it."""
         heard_s = self.rep_heard_until_s if party is Party.REP else None
-        until_s = t_s if heard_s is None else min(t_s, heard_s)
-        return until_s - since_s > self.backchannel_max_s
+        return t_s if heard_s is None else min(t_s, heard_s)
 
     def _rep_recent(self, t_s: float) -> bool:
         """The rep holds the word: talking on, or stopped within RED_REP_WITHIN_S and the customer has not
@@ -233,11 +237,8 @@ class Status:
         assert self.dominating_since_s is not None
         talk_s = self.rep_talk_dominating_s
         since_s = self.speaking_since_s.get(Party.REP)
-        if since_s is not None:  # the stretch going on now counts as it goes
-            # only as far as the rep was heard: its segment closes bridge_gap_s after the last word, and
-            # counting that wait would light red for an instant when the rep stopped just short of it
-            until_s = t_s if self.rep_heard_until_s is None else min(t_s, self.rep_heard_until_s)
-            talk_s += max(0.0, until_s - max(since_s, self.dominating_since_s))
+        if since_s is not None:  # the stretch going on now counts as it goes, as far as the rep was heard
+            talk_s += max(0.0, self._heard_until(Party.REP, t_s) - max(since_s, self.dominating_since_s))
         return talk_s
 
     def interrupting(self, t_s: float) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from listener.audio.base import events_until
 from listener.audio.wav import WavSource
-from listener.config import INSTALLED_CONFIG, Config, geometry
+from listener.config import Config, geometry
 from listener.errors import CalibrationError
 from listener.events import Event
 from listener.service.calibrate_estimate import MIN_SPEECH_S, Calibration, estimate
@@ -48,7 +48,7 @@ def calibrate(
     """``listener calibrate``: measure, print, and with ``write`` store the azimuths."""
     if write and config_path is None:
         raise CalibrationError(
-            f"--write needs --config FILE: the file to store the azimuths in (there is no {INSTALLED_CONFIG} here)"
+            f"--write needs --config FILE: the file to store the azimuths in (there is no {_installed()} here)"
         )
     if wav is None and not MIN_SPEECH_S <= listen_s <= MAX_LIVE_S:
         raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_SPEECH_S:g} and {MAX_LIVE_S:g} s")
@@ -137,10 +137,14 @@ def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event
         yield from events_until(live, listen_s, listen_s + LIVE_SLACK_S)
 
 
-def _is_installed(path: Path) -> bool:
-    import listener.config  # its INSTALLED_CONFIG read now, as config_file() reads it
+def _installed() -> Path:
+    import listener.config  # its INSTALLED_CONFIG read now, as config_file() reads it (tests point it elsewhere)
 
+    return listener.config.INSTALLED_CONFIG
+
+
+def _is_installed(path: Path) -> bool:
     try:
-        return path.resolve() == listener.config.INSTALLED_CONFIG.resolve()
+        return path.resolve() == _installed().resolve()
     except OSError:  # a loop of links: not the installed file, which provision.sh writes as a plain file
         return False

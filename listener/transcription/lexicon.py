@@ -240,7 +240,7 @@ class Lexicon:
     def content(self, norm: str) -> bool:
         """Whether a normalised word may carry what a conversation is about."""
         short = len(norm) <= 2 and norm not in self.short_content
-        return norm not in self.fillers and norm != UNKNOWN and norm not in self.stop and not short
+        return self.spoken(norm) and norm not in self.stop and not short
 
     def tokens(self, words: Sequence[Word]) -> list[Token]:
         out: list[Token] = []

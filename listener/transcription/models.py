@@ -138,7 +138,7 @@ def installed_problem(spec: VoskModelSpec, target: Path) -> str | None:
         path = target / name
         if not path.is_file():
             return f"{name} is missing"
-        if _sha256(path) != digest:
+        if file_sha256(path) != digest:
             return f"{name} has changed since it was unpacked"
     return ""
 
@@ -236,11 +236,12 @@ def _unpack(spec: VoskModelSpec, archive: Path, scratch: Path, target: Path) -> 
 
 
 def _write_stamp(spec: VoskModelSpec, folder: Path) -> None:
-    files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
     stamp = {"schema": STAMP_SCHEMA, "url": spec.url, "zip_sha256": spec.sha256, "files": files}
     (folder / STAMP).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, read in pieces (a model zip or a wheel need not fit in memory)."""
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()

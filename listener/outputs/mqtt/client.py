@@ -315,13 +315,14 @@ class MqttLink(Managed):
         (its log says "wrong version number"), which the device would otherwise never name."""
         self._attempt_failed = True
         self._closed_early += 1
+        closed = f"MQTT broker {self._where()} closed the connection before answering it ({reason})"
         if self._closed_early < 2:  # once can be a broker shutting down or full: a mismatch closes every time
-            self.unsaid = f"MQTT broker {self._where()} closed the connection before answering it ({reason})"
-            log.debug("%s", self.unsaid)
+            self.unsaid = closed
+            log.debug("%s", closed)
             return
         self._warn_once(
-            f"MQTT broker {self._where()} closed the connection before answering it ({reason}), "
-            f"{self._closed_early} times in a row: {closed_early_hint(self.config)}; {kept_meanwhile(self.config)}"
+            f"{closed}, {self._closed_early} times in a row: {closed_early_hint(self.config)}; "
+            f"{kept_meanwhile(self.config)}"
         )
 
     def _after_loss(self, client: paho.Client, reason: ReasonCode, lived_s: float) -> None:
@@ -364,12 +365,13 @@ class MqttLink(Managed):
             other = " (or, less likely, the broker disconnects it for a message its ACL forbids)"
         log.error(
             "MQTT broker %s %s: another client uses client id %s: give each device its own [mqtt] device_id%s; "
-            "reconnecting with back-off up to %d s, metrics are spooled meanwhile",
+            "reconnecting with back-off up to %d s, %s",
             self._where(),
             seen,
             self.client_id,
             other,
             self._max_s,
+            kept_meanwhile(self.config),
         )
 
     def _handle_publish(

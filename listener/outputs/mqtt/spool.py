@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from listener.errors import OutputError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
-from listener.outputs.mqtt.spool_access import access_problem, is_access_error
+from listener.outputs.mqtt.spool_access import SERVICE_STATE_DIR, access_problem, is_access_error
 from listener.outputs.mqtt.spool_damage import is_damage_error, set_aside
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
+
+
+_OPEN_FIX = "check that service.state_dir exists and is writable by the listener user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,15 +173,11 @@ class Spool(Managed):
         if blocking is not None:  # mkdir's "File exists" reads as if the folder were there
             return OutputFileError(
                 f"MQTT spool {self.path} cannot be made: {blocking} is a file, not a folder: point "
-                "[service] state_dir at a folder (the service's is /var/lib/listener)"
+                f"[service] state_dir at a folder (the service's is {SERVICE_STATE_DIR})"
             )
         if isinstance(exc, OSError):
-            reason = os_reason_and_fix(exc, "check that service.state_dir exists and is writable by the listener user")
-            return OutputFileError(f"MQTT spool {self.path} cannot be opened {reason}")
-        return OutputFileError(
-            f"MQTT spool {self.path} cannot be opened ({exc}): check that service.state_dir exists "
-            "and is writable by the listener user"
-        )
+            return OutputFileError(f"MQTT spool {self.path} cannot be opened {os_reason_and_fix(exc, _OPEN_FIX)}")
+        return OutputFileError(f"MQTT spool {self.path} cannot be opened ({exc}): {_OPEN_FIX}")
 
     def close(self) -> None:
         with self._lock:

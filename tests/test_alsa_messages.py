@@ -83,3 +83,29 @@ def test_a_service_waiting_for_its_array_logs_alsa_lines_at_debug_only(broken_ar
     else:  # one line per enumeration at least: the first open and the reopens
         assert len([line for line in logged if "snd_pcm_open_noupdate(): Unknown PCM" in line]) >= 3, done.stderr
         assert all(" pcm.c:" in line for line in logged if MISSING in line)
+
+
+@pytest.fixture
+def unreadable_alsa(alsa_config: AlsaConfig) -> AlsaConfig:
+    # a bad hand edit of /etc/asound.conf: ALSA cannot parse its configuration, so PortAudio does not start
+    alsa_config.path.write_text(alsa_config.path.read_text() + "pcm.half_written {\n type null\n")
+    return alsa_config
+
+
+def test_listener_devices_on_an_unreadable_alsa_configuration_says_so_in_one_line(unreadable_alsa: AlsaConfig) -> None:
+    done = _python("import sys; from listener.cli import main; sys.exit(main(['devices']))", unreadable_alsa)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    ours = [line for line in done.stderr.splitlines() if line.startswith("listener:")]
+    assert len(ours) == 1, done.stderr
+    assert "the sound system did not start" in ours[0] and "`arecord -L`" in ours[0]
+
+
+def test_a_service_waits_out_an_unreadable_alsa_configuration(unreadable_alsa: AlsaConfig) -> None:
+    # the unit's --wait-for-array: it shows the fault and retries, as for a missing array, instead of a
+    # traceback and exit 1 that systemd restarts until it gives up
+    done = _python(WAITING.replace("sys.argv[1]", "'info'"), unreadable_alsa)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    waiting = [line for line in done.stderr.splitlines() if "the sound system did not start" in line]
+    assert len(waiting) == 1 and "waiting for it" in waiting[0], done.stderr

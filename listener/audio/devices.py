@@ -48,9 +48,19 @@ class InputDevice:
 
 
 def open_portaudio() -> pyaudio.PyAudio:
-    """Initialise PortAudio (enumerating devices afresh) with the library noise silenced."""
+    """Initialise PortAudio (enumerating devices afresh) with the library noise silenced.
+
+    PortAudio fails to start when ALSA cannot read its configuration (a bad edit to /etc/asound.conf or
+    ~/.asoundrc): said as an :class:`AudioInputError`, so ``--wait-for-array`` waits it out and
+    ``--demo-fallback`` replays the sample, as for a missing array, instead of a traceback."""
     silence_audio_libraries()
-    return pyaudio.PyAudio()
+    try:
+        return pyaudio.PyAudio()
+    except OSError as exc:
+        raise AudioInputError(
+            f"the sound system did not start (PortAudio: {exc}). Fix: check the ALSA configuration "
+            "(/etc/asound.conf, ~/.asoundrc, $ALSA_CONFIG_PATH): `arecord -L` names the file and line it cannot read"
+        ) from exc
 
 
 def list_input_devices() -> list[InputDevice]:

@@ -169,26 +169,26 @@ def choose_device(
     )
 
 
+_CONNECTED = "the array is connected (`arecord -l` lists its card)"
+_LOADED = "its driver or HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
+
+
 def _no_inputs_fix() -> str:
-    return (
-        f"{_reboot_first()}check the array is connected (`arecord -l`), that its driver or HAT overlay is loaded "
-        "(dtoverlay in /boot/firmware/config.txt), and that this user is in group 'audio'"
-    )
+    return f"{_reboot_first()}check {_CONNECTED}, that {_LOADED}, and that this user is in group 'audio'"
 
 
 def _fix(hints: Sequence[str]) -> str:
     """What to do about an input that is not there; on a provisioned device, about its card, not the name."""
-    loaded = "its driver / HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
     if list(hints) == [PROVISIONED_DEVICE]:
         # the name only goes missing with the card it reads: pointing the config elsewhere would bypass it
         return (
-            f"Fix: {_reboot_first()}check the array is connected (`arecord -l` lists its card) and {loaded}; "
+            f"Fix: {_reboot_first()}check {_CONNECTED} and {_LOADED}; "
             f"{PROVISIONED_DEVICE} is firmware/provision.sh's name for that card: if another board is fitted, run "
             "provision.sh again with that board's --preset (and --force-config)"
         )
     return (
         f"Fix: {_reboot_first()}set [array] device to part of one of these names (`listener devices` lists them), or "
-        f"check the array is connected (`arecord -l`) and {loaded}"
+        f"check {_CONNECTED} and {_LOADED}"
     )
 
 

@@ -83,6 +83,11 @@ def test_on_a_device_it_calibrates_and_writes_the_installed_config(
          "customer_azimuth_deg=220.0 # x\r\nrep_azimuth_deg = 40.0\n"),
         ("[parties]\nrep_azimuth_deg = 1.0", "[parties]\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
         ("[parties]\nmode = 'doa'", "[parties]\nmode = 'doa'\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
+        # headers as TOML reads them: a quoted name is the table; a '[parties]' inside a string is not
+        ('[ "parties" ]\nrep_azimuth_deg = 1.0\n', '[ "parties" ]\nrep_azimuth_deg = 40.0\n'
+         "customer_azimuth_deg = 220.0\n"),
+        ('[x]\nnote = """\n[parties]\n"""\n', '[x]\nnote = """\n[parties]\n"""\n\n[parties]\n'
+         "rep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
     ],
 )  # fmt: skip
 def test_edit_parties(text: str, expected: str) -> None:

@@ -19,10 +19,9 @@ from pathlib import Path
 
 from listener.config import parse_config
 from listener.config.loader import read_toml
+from listener.config.toml_hints import table_headers
 from listener.errors import CalibrationError, ConfigFileError, ConfigSyntaxError, os_reason_and_fix, shown_path
 
-_HEADER = re.compile(r"^\s*\[\s*parties\s*\]\s*(#.*)?$")
-_ANY_HEADER = re.compile(r"^\s*\[")
 _BY_HAND = "set [parties] rep_azimuth_deg and customer_azimuth_deg in it by hand"
 
 
@@ -45,12 +44,13 @@ def write_parties(path: Path, rep_deg: float, customer_deg: float) -> None:
 def edit_parties(text: str, values: dict[str, float]) -> str:
     """``text`` with each key of ``values`` set in [parties]: edited in place, added, or in a new table."""
     lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if _HEADER.match(line)), None)
+    headers = table_headers(lines)  # as TOML reads them: ["parties"], not a '[' inside a string or an array
+    start = next((i for i, name in enumerate(headers) if name == "parties"), None)
     if start is None:
         tail = "" if not text or text.endswith("\n") else "\n"
         added = "".join(f"{key} = {value:.1f}\n" for key, value in values.items())
         return f"{text}{tail}\n[parties]\n{added}"
-    end = next((i for i in range(start + 1, len(lines)) if _ANY_HEADER.match(lines[i])), len(lines))
+    end = next((i for i in range(start + 1, len(lines)) if headers[i] is not None), len(lines))
     last_key = start
     for key, value in values.items():
         pattern = re.compile(rf"^(\s*{key}\s*=\s*)([^#\r\n]*?)(\s*(?:#.*)?)(\r?\n?)$")

@@ -23,7 +23,7 @@ from listener.audio.capture_run import CaptureRun
 from listener.audio.devices import choose_device, format_devices, list_input_devices
 from listener.audio.live import LiveSource
 from listener.config import PROCESSING_RATE_HZ, parse_config
-from listener.errors import AudioFormatError, AudioInputError
+from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError
 from listener.events import AudioBlock, AudioDropped, Event
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, signal_as_float, tones
@@ -84,6 +84,40 @@ def test_device_with_too_few_channels_names_both_counts(alsa_config: AlsaConfig)
     alsa_config.add("listener_two_mics", tones(16000, 0.5, 2), 16000)
     with pytest.raises(AudioFormatError, match=r"'listener_two_mics' has 2 input channel\(s\).* captures 4"):
         LiveSource(live_config(device="listener_two_mics")).open()
+
+
+RATE_FIX = "set [array] sample_rate to a rate the device supports (it defaults to {rate} Hz)"
+BUSY_FIX = "stop the program holding it (`fuser -v /dev/snd/*` names it)"
+
+
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [
+        (OSError(pyaudio.paDeviceUnavailable, "Device unavailable"), f"the device is busy: {BUSY_FIX}; leave [array]"
+         " sample_rate as it is"),
+        (OSError(pyaudio.paInvalidSampleRate, "Invalid sample rate"), RATE_FIX),
+        (OSError(pyaudio.paUnanticipatedHostError, "Unanticipated host error"), f"{RATE_FIX}, or {BUSY_FIX}"),
+    ],
+    ids=["busy", "rate", "other"],
+)  # fmt: skip
+def test_a_device_that_will_not_open_gets_the_fix_for_portaudios_error_code(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, error: OSError, fix: str
+) -> None:
+    """Every open failure used to get both fixes: told to change the rate of a device that was merely
+    busy, an installer could break a working configuration; and a rate the device lacks is not cured by
+    stopping another program. An error code without its own advice keeps both."""
+    [device] = [d for d in list_input_devices() if d.name == "listener_test_array"]
+
+    def refuse(_pa: pyaudio.PyAudio, *_args: object, **_kwargs: object) -> pyaudio.Stream:
+        raise error
+
+    monkeypatch.setattr(pyaudio.PyAudio, "open", refuse)
+    with pytest.raises(DeviceOpenError) as err:
+        LiveSource(live_config()).open()
+    assert str(err.value) == (
+        f"cannot capture 4 channels at 16000 Hz from 'listener_test_array': {error}. "
+        f"Fix: {fix.format(rate=device.default_rate_hz)}"
+    )
 
 
 def test_card_ids_match_card_names_without_punctuation() -> None:

@@ -265,8 +265,7 @@ class LiveSource(AudioSource):
         except (OSError, ValueError) as exc:
             raise DeviceOpenError(
                 f"cannot capture {run.channels} channels at {self.capture_rate_hz} Hz from '{run.device.name}': "
-                f"{exc}. Fix: set [array] sample_rate to a rate the device supports (it defaults to "
-                f"{run.device.default_rate_hz} Hz), or stop the program holding it (`fuser -v /dev/snd/*`)"
+                f"{exc}. Fix: {_open_fix(run.device, exc)}"
             ) from exc
 
     def _recover(self, run: CaptureRun, reason: str) -> Iterator[Event]:
@@ -365,3 +364,16 @@ class LiveSource(AudioSource):
                 log.warning("the audio driver has not closed the stream after %.1f s; leaving it", timeout_s)
         else:
             self._reaper = None
+
+
+def _open_fix(device: InputDevice, exc: OSError | ValueError) -> str:
+    """The advice for PortAudio's error code (pyaudio raises OSError(code, text)): changing the rate of a
+    device that is merely busy would break a working configuration."""
+    rate = f"set [array] sample_rate to a rate the device supports (it defaults to {device.default_rate_hz} Hz)"
+    busy = "stop the program holding it (`fuser -v /dev/snd/*` names it)"
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code == pyaudio.paDeviceUnavailable:
+        return f"the device is busy: {busy}; leave [array] sample_rate as it is"
+    if code == pyaudio.paInvalidSampleRate:
+        return rate
+    return f"{rate}, or {busy}"

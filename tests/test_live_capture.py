@@ -8,6 +8,8 @@ Device outages are in test_live_outages.py.
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 
@@ -16,11 +18,12 @@ import pyaudio
 import pytest
 
 from listener import cli
+from listener.audio import live
 from listener.audio.capture_run import CaptureRun
 from listener.audio.devices import choose_device, format_devices, list_input_devices
 from listener.audio.live import LiveSource
 from listener.config import PROCESSING_RATE_HZ, parse_config
-from listener.errors import AudioFormatError, AudioInputError
+from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError
 from listener.events import AudioBlock, AudioDropped, Event
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, signal_as_float, tones
@@ -81,6 +84,40 @@ def test_device_with_too_few_channels_names_both_counts(alsa_config: AlsaConfig)
     alsa_config.add("listener_two_mics", tones(16000, 0.5, 2), 16000)
     with pytest.raises(AudioFormatError, match=r"'listener_two_mics' has 2 input channel\(s\).* captures 4"):
         LiveSource(live_config(device="listener_two_mics")).open()
+
+
+RATE_FIX = "set [array] sample_rate to a rate the device supports (it defaults to {rate} Hz)"
+BUSY_FIX = "stop the program holding it (`fuser -v /dev/snd/*` names it)"
+
+
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [
+        (OSError(pyaudio.paDeviceUnavailable, "Device unavailable"), f"the device is busy: {BUSY_FIX}; leave [array]"
+         " sample_rate as it is"),
+        (OSError(pyaudio.paInvalidSampleRate, "Invalid sample rate"), RATE_FIX),
+        (OSError(pyaudio.paUnanticipatedHostError, "Unanticipated host error"), f"{RATE_FIX}, or {BUSY_FIX}"),
+    ],
+    ids=["busy", "rate", "other"],
+)  # fmt: skip
+def test_a_device_that_will_not_open_gets_the_fix_for_portaudios_error_code(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, error: OSError, fix: str
+) -> None:
+    """Every open failure used to get both fixes: told to change the rate of a device that was merely
+    busy, an installer could break a working configuration; and a rate the device lacks is not cured by
+    stopping another program. An error code without its own advice keeps both."""
+    [device] = [d for d in list_input_devices() if d.name == "listener_test_array"]
+
+    def refuse(_pa: pyaudio.PyAudio, *_args: object, **_kwargs: object) -> pyaudio.Stream:
+        raise error
+
+    monkeypatch.setattr(pyaudio.PyAudio, "open", refuse)
+    with pytest.raises(DeviceOpenError) as err:
+        LiveSource(live_config()).open()
+    assert str(err.value) == (
+        f"cannot capture 4 channels at 16000 Hz from 'listener_test_array': {error}. "
+        f"Fix: {fix.format(rate=device.default_rate_hz)}"
+    )
 
 
 def test_card_ids_match_card_names_without_punctuation() -> None:
@@ -147,16 +184,23 @@ def test_48k_capture_is_resampled_to_16k(alsa_config: AlsaConfig) -> None:
     assert all(e.sample_rate_hz == 16000 for e in events if isinstance(e, AudioBlock))
 
 
-def test_slow_consumer_gets_overflows_announced_and_the_clock_kept(test_array: TestDevice) -> None:
+def test_slow_consumer_gets_overflows_announced_and_the_clock_kept(
+    test_array: TestDevice, caplog: pytest.LogCaptureFixture
+) -> None:
     def enough(_event: Event, events: list[Event]) -> bool:
         return sum(isinstance(e, AudioDropped) for e in events) >= 3
 
-    with LiveSource(live_config(buffer_s=0.5)) as source:
+    with caplog.at_level(logging.WARNING, logger=live.__name__), LiveSource(live_config(buffer_s=0.5)) as source:
         events = run_source(source, enough, delay_s=0.02)
         overflows = source.overflow_count
     drops = [e for e in events if isinstance(e, AudioDropped)]
     assert len(drops) >= 3 and all(d.reason == "overflow" for d in drops)
     assert overflows >= len(drops)
+    # the journal blames the pipeline, names the ring's size and says where to look
+    said = _overflows_said(caplog)
+    assert said and re.match(r"audio overflow: \d+\.\d\d s of audio lost \(\d+ overflows so far\): ", said[0]), said
+    assert "the ring ([array] buffer_s = 0.5 s) filled up because the pipeline is falling behind" in said[0]
+    assert "Fix: find what takes the CPU (`top`)" in said[0]
     assert_clock_continuous(events)
     # What the ring held before it filled is the recording's first half second, intact.
     got = leading_audio(events)
@@ -185,6 +229,39 @@ def test_audio_captured_before_an_overrun_is_handed_on_before_the_gap(
     assert isinstance(after, AudioBlock) and after.start_s == pytest.approx(0.75, abs=1e-9)
     np.testing.assert_array_equal(after.samples, signal[8000:11200])  # the audio after the loss, and only it
     assert_clock_continuous(events)
+
+
+@pytest.mark.parametrize(("block_ms", "period_advice"), [(50, True), (100, False)], ids=["short-period", "longest"])
+def test_a_driver_overrun_is_logged_as_the_drivers_not_the_pipelines(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, block_ms: int,
+    period_advice: bool,
+) -> None:  # fmt: skip
+    """PortAudio flags an overrun (its capture thread came late) while the pipeline keeps up, the ring
+    far from full: the journal used to say "the pipeline is falling behind the input", sending the
+    installer to the pipeline's CPU use instead of system load, throttling, the USB hub or the period.
+    A longer period is advised only while block_ms can still lengthen it."""
+    script_driver(monkeypatch, lambda _stream, period: 0.25 if period == 5 else 0.0)
+    with caplog.at_level(logging.WARNING, logger=live.__name__), LiveSource(live_config(block_ms=block_ms)) as source:
+        events = run_source(source, lambda _event, events: audio_s(events) >= 1.0)
+    first = next(e for e in events if isinstance(e, AudioDropped))
+    assert (first.reason, first.duration_s) == ("overflow", 0.25)  # the event's vocabulary is unchanged
+    # a loaded machine may let the ring overflow later on (the file PCM plays far faster than real time):
+    # those are the ring's own, said in their own words
+    said = [m for m in _overflows_said(caplog) if "in the driver" in m]
+    assert len(said) == 1, _overflows_said(caplog)
+    # the count is of all overflows by the time the gap is read: the ring's since then too
+    assert re.sub(r"\(\d+ overflows", "(N overflows", said[0]).startswith(
+        "audio overflow in the driver: 0.25 s of audio lost before it reached the ring (N overflows so far):"
+        " PortAudio's capture thread was late, not the pipeline. Fix: find what loads the system (`top`) or"
+        " throttles it (`vcgencmd get_throttled` other than 0x0: undervoltage or heat), plug the array into"
+        " the Pi rather than a USB hub"
+    ), said[0]
+    assert "falling behind" not in said[0]
+    assert (f"raise [array] block_ms (now {block_ms} ms;" in said[0]) == period_advice, said[0]
+
+
+def _overflows_said(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("audio overflow")]
 
 
 def test_an_overrun_portaudio_cannot_measure_is_counted_without_a_made_up_gap(

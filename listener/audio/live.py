@@ -24,7 +24,7 @@ import soxr
 from listener.audio.base import AudioSource, selected_channels
 from listener.audio.capture_run import CaptureRun, release_after
 from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
-from listener.audio.ring import FrameRing, Frames, Gap
+from listener.audio.ring import FrameRing, Frames, Gap, LossCause
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, DriverWedgedError, ListenerError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, FloatArray, SourceState
@@ -64,6 +64,7 @@ class LiveSource(AudioSource):
         self._pending: list[FloatArray] = []
         self._pos = 0  # stream clock in processing samples: delivered + announced as dropped
         self._past_overflows = 0
+        self._gaps_met: dict[LossCause, int] = {"ring_full": 0, "driver": 0}  # gaps logged or not, per cause
         self._missing: str | None = None  # why the array was not there at open (``wait``)
         self._lost_announced = False
         self._back_pending: str | None = None  # reopened device, announced once its audio flows
@@ -188,13 +189,33 @@ class LiveSource(AudioSource):
         run.in_frames += gap.frames
         # Re-derive the clock from capture frames so resampler rounding never accumulates.
         target = run.base_pos + (run.in_frames * PROCESSING_RATE_HZ + self.capture_rate_hz // 2) // self.capture_rate_hz
-        count = self.overflow_count
-        if count & (count - 1) == 0:  # 1st, 2nd, 4th, 8th ...: said in the journal, never flooding it
-            log.warning(
-                "audio %s: %.2f s of audio lost (%d overflows so far); the pipeline is falling behind the input",
-                gap.reason, gap.frames / self.capture_rate_hz, count,
-            )  # fmt: skip
+        met = self._gaps_met[gap.cause] = self._gaps_met[gap.cause] + 1
+        if met & (met - 1) == 0:  # 1st, 2nd, 4th, 8th ... of each cause: said in the journal, never flooding it
+            log.warning("%s", self._gap_message(gap))
         yield from self._drop(target - self._pos, gap.reason)
+
+    def _gap_message(self, gap: Gap) -> str:
+        """What was lost, and where to look: a late driver and a slow pipeline have different fixes."""
+        lost_s, count = gap.frames / self.capture_rate_hz, self.overflow_count
+        if gap.cause == "ring_full":
+            return (
+                f"audio {gap.reason}: {lost_s:.2f} s of audio lost ({count} overflows so far): the ring ([array]"
+                f" buffer_s = {self.config.array.buffer_s:g} s) filled up because the pipeline is falling behind"
+                " the input. Fix: find what takes the CPU (`top`); a larger buffer_s only rides out short stalls"
+            )
+        block_ms = self.config.array.block_ms
+        longer = (
+            f", or raise [array] block_ms (now {block_ms} ms; it is also the capture period, up to"
+            f" {MAX_PERIOD_MS} ms, and the privacy button's delay)"
+            if block_ms < MAX_PERIOD_MS
+            else ""
+        )
+        return (
+            f"audio {gap.reason} in the driver: {lost_s:.2f} s of audio lost before it reached the ring ({count}"
+            " overflows so far): PortAudio's capture thread was late, not the pipeline. Fix: find what loads the"
+            " system (`top`) or throttles it (`vcgencmd get_throttled` other than 0x0: undervoltage or heat),"
+            f" plug the array into the Pi rather than a USB hub{longer}"
+        )
 
     def _drop(self, samples: int, reason: DropReason) -> list[Event]:
         """Advance the clock now (not when the consumer resumes) and describe the gap."""
@@ -244,8 +265,7 @@ class LiveSource(AudioSource):
         except (OSError, ValueError) as exc:
             raise DeviceOpenError(
                 f"cannot capture {run.channels} channels at {self.capture_rate_hz} Hz from '{run.device.name}': "
-                f"{exc}. Fix: set [array] sample_rate to a rate the device supports (it defaults to "
-                f"{run.device.default_rate_hz} Hz), or stop the program holding it (`fuser -v /dev/snd/*`)"
+                f"{exc}. Fix: {_open_fix(run.device, exc)}"
             ) from exc
 
     def _recover(self, run: CaptureRun, reason: str) -> Iterator[Event]:
@@ -344,3 +364,16 @@ class LiveSource(AudioSource):
                 log.warning("the audio driver has not closed the stream after %.1f s; leaving it", timeout_s)
         else:
             self._reaper = None
+
+
+def _open_fix(device: InputDevice, exc: OSError | ValueError) -> str:
+    """The advice for PortAudio's error code (pyaudio raises OSError(code, text)): changing the rate of a
+    device that is merely busy would break a working configuration."""
+    rate = f"set [array] sample_rate to a rate the device supports (it defaults to {device.default_rate_hz} Hz)"
+    busy = "stop the program holding it (`fuser -v /dev/snd/*` names it)"
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code == pyaudio.paDeviceUnavailable:
+        return f"the device is busy: {busy}; leave [array] sample_rate as it is"
+    if code == pyaudio.paInvalidSampleRate:
+        return rate
+    return f"{rate}, or {busy}"

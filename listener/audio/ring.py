@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,10 @@ import numpy.typing as npt
 from listener.events import DropReason
 
 Frames = npt.NDArray[np.int16]
+
+# Where audio was lost. Both are an "overflow" to the pipeline, but the fixes differ: a full ring means the
+# reader (the pipeline) is too slow; a driver loss means PortAudio's capture thread came too late.
+LossCause = Literal["ring_full", "driver"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,7 @@ class Gap:
     start: int
     frames: int
     reason: DropReason
+    cause: LossCause
 
 
 class FrameRing:
@@ -67,15 +73,15 @@ class FrameRing:
                 self._put(frames[:n])
             dropped = frames.shape[0] - n
             if dropped > 0:
-                self._add_gap(dropped, "overflow")
+                self._add_gap(dropped, "overflow", "ring_full")
             self._ready.notify_all()
             return dropped
 
     def lose(self, frames: int, reason: DropReason) -> None:
-        """Record frames that never reached the writer (e.g. PortAudio reported an overrun)."""
+        """Record frames that never reached the writer (e.g. PortAudio reported an overrun): a driver loss."""
         with self._ready:
             if frames > 0:
-                self._add_gap(frames, reason)
+                self._add_gap(frames, reason, "driver")
             elif reason == "overflow":
                 self.overflow_count += 1
             self._ready.notify_all()
@@ -124,12 +130,16 @@ class FrameRing:
         self._read_pos += n
         return out
 
-    def _add_gap(self, frames: int, reason: DropReason) -> None:
+    def _add_gap(self, frames: int, reason: DropReason, cause: LossCause) -> None:
         last = self._gaps[-1] if self._gaps else None
-        if last is not None and last.reason == reason and last.start + last.frames == self._write_pos:
-            self._gaps[-1] = Gap(last.start, last.frames + frames, reason)
+        if (
+            last is not None
+            and (last.reason, last.cause) == (reason, cause)
+            and last.start + last.frames == self._write_pos
+        ):
+            self._gaps[-1] = Gap(last.start, last.frames + frames, reason, cause)
         else:
-            self._gaps.append(Gap(self._write_pos, frames, reason))
+            self._gaps.append(Gap(self._write_pos, frames, reason, cause))
             if reason == "overflow":
                 self.overflow_count += 1
         self._write_pos += frames

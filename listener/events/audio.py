@@ -28,7 +28,8 @@ class AudioBlock(Event):
         return self.start_s + self.duration_s
 
 
-# overflow: the pipeline fell behind the input (ring full, or PortAudio's own overrun);
+# overflow: audio lost on the way in (the ring full: the pipeline fell behind; or PortAudio's own overrun:
+# its capture thread came late), one reason for both as the dashboards sum them; the journal tells them apart;
 # device_lost: the input device is gone; paused: the privacy button withholds the audio
 DropReason = Literal["overflow", "device_lost", "paused"]
 

@@ -595,27 +595,28 @@ tree_digest() {
 }
 
 install_package() {
-	local digest=$1 spec=$SOURCE constraints=$CONSTRAINTS staged
-	if [[ $ROOT != / ]]; then
-		# pip runs inside the root, so the source and the pins have to be there too.
-		mkdir -p "$(target /tmp)"
-		staged=$(mktemp -d "$(target /tmp)/listener-src.XXXXXX")
-		cp "$CONSTRAINTS" "$staged/constraints.txt"
-		constraints=/tmp/$(basename "$staged")/constraints.txt
-		if [[ -f $SOURCE ]]; then
-			cp "$SOURCE" "$staged/"
-			spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
-		else
-			tar -C "$SOURCE" "${NOT_PACKAGE[@]/#/--exclude=}" -cf - . | tar -C "$staged" -xf -
-			spec=/tmp/$(basename "$staged")
-		fi
+	local digest=$1 spec constraints staged
+	# pip runs inside the root, so the source and the pins have to be there too. Staged on the device
+	# itself as well: pip building the checkout in place leaves root-owned build/ and *.egg-info in it,
+	# which its owner's pip install -e . then fails on, and whose build/lib keeps installing a module
+	# that a git pull deleted.
+	mkdir -p "$(target /tmp)"
+	staged=$(mktemp -d "$(target /tmp)/listener-src.XXXXXX")
+	cp "$CONSTRAINTS" "$staged/constraints.txt"
+	constraints=/tmp/$(basename "$staged")/constraints.txt
+	if [[ -f $SOURCE ]]; then
+		cp "$SOURCE" "$staged/"
+		spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
+	else
+		tar -C "$SOURCE" "${NOT_PACKAGE[@]/#/--exclude=}" -cf - . | tar -C "$staged" -xf -
+		spec=/tmp/$(basename "$staged")
 	fi
 	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade -c "$constraints" "$spec"
 	if [[ -f $SOURCE ]]; then
 		# pip keeps an installed wheel of the same version even if its content changed.
 		run "$VENV/bin/pip" install --disable-pip-version-check --no-input --force-reinstall --no-deps "$spec"
 	fi
-	[[ -z ${staged:-} ]] || rm -rf "$staged"
+	rm -rf "$staged"
 	printf '%s\n' "$digest" >"$(target "$SOURCE_STAMP")"
 }
 

@@ -286,6 +286,39 @@ def script_function(tmp_path: Path, commands: str) -> subprocess.CompletedProces
     return subprocess.run(["bash", "-c", f"source {functions}; {commands}"], capture_output=True, text=True)
 
 
+def test_the_package_is_built_from_a_staged_copy_never_in_the_checkout(tmp_path: Path) -> None:
+    """On the device (--root /) pip built the checkout in place: setuptools left root-owned build/ and
+    listener.egg-info there (its owner's pip install -e . then failed on them), and reused build/lib, so a
+    module a git pull deleted stayed installed. A stand-in pip records what it is given and leaves what
+    setuptools leaves."""
+    checkout = tmp_path / "checkout"
+    (checkout / "listener").mkdir(parents=True)
+    (checkout / "listener/__init__.py").write_text('__version__ = "0.1.0"\n')
+    (checkout / "pyproject.toml").write_text('[project]\nname = "listener"\n')
+    (checkout / "build/lib/listener").mkdir(parents=True)  # an earlier in-place build's output
+    (checkout / "build/lib/listener/deleted_by_git_pull.py").write_text("")
+    pip = tmp_path / "venv/bin/pip"
+    pip.parent.mkdir(parents=True)
+    calls = tmp_path / "calls"
+    pip.write_text(
+        "#!/usr/bin/env bash\n"
+        f'spec=${{!#}}; echo "$spec $(ls -A "$spec" | tr "\\n" " ")" >>{calls}\n'
+        'mkdir -p "$spec/build/lib" "$spec/listener.egg-info"\n'
+    )
+    pip.chmod(0o755)
+    setup = f"ROOT=/; VENV={tmp_path / 'venv'}; SOURCE={checkout}; SOURCE_STAMP={tmp_path / 'stamp'}; "
+    setup += f"CONSTRAINTS={REPO / 'firmware/constraints.txt'}"
+    done = script_function(tmp_path, f"{setup}; install_package abc123")
+    assert done.returncode == 0, done.stderr
+    ((spec, *listed),) = (line.split() for line in calls.read_text().splitlines())
+    assert spec != str(checkout) and spec.startswith("/tmp/listener-src."), spec
+    assert sorted(listed) == ["constraints.txt", "listener", "pyproject.toml"]  # no stale build/ copied
+    assert not Path(spec).exists()  # the staged copy is removed
+    assert sorted(p.name for p in checkout.iterdir()) == ["build", "listener", "pyproject.toml"]
+    assert [p.name for p in (checkout / "build/lib/listener").iterdir()] == ["deleted_by_git_pull.py"]  # untouched
+    assert (tmp_path / "stamp").read_text() == "abc123\n"
+
+
 def reboot_note(tmp_path: Path, boot_changed: int, dry_run: int = 0) -> tuple[int, str]:
     """provision.sh's reboot_note, run alone with /run's flags in ``tmp_path`` (a run reaches it only live)."""
     flags = f"REBOOT_DUE={tmp_path / 'listener-reboot-due'}; REBOOT_REQUIRED={tmp_path / 'reboot-required'}"

@@ -177,8 +177,8 @@ def test_switching_preset_replaces_the_boot_block_and_keeps_the_config(pi_root: 
     assert load_config(pi_root / "etc/listener/listener.toml").array.preset == "respeaker-usb-v2"
 
 
-def make_model_zip(tmp_path: Path) -> tuple[Path, str]:
-    archive = tmp_path / "vosk-model-tiny-test.zip"
+def make_model_zip(tmp_path: Path, name: str = "vosk-model-tiny-test.zip") -> tuple[Path, str]:
+    archive = tmp_path / name
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("vosk-model-tiny-test/am/final.mdl", b"not a real model")
         z.writestr("vosk-model-tiny-test/conf/model.conf", b"--sample-frequency=16000\n")
@@ -222,6 +222,24 @@ def test_vosk_model_is_installed_only_with_the_pinned_checksum(pi_root: Path, tm
     done = provision(pi_root, *url, "--vosk-sha256", digest, "--config", str(fleet), "--force-config", *FILES_ONLY)
     assert "/etc/listener/listener.toml does not use the vosk model installed in /opt/listener/models/" in done.stderr
     assert 'model_path = "/opt/listener/models/vosk-model-tiny-test"' in done.stderr
+
+
+def test_a_local_vosk_zip_is_named_by_its_model_folder_not_its_file_name(pi_root: Path, tmp_path: Path) -> None:
+    """The help's own example, --vosk-url file:///srv/model.zip, took the name 'model' from the file and died
+    after the user, the venv and pip: the zip holds vosk-model-tiny-test/, not model/."""
+    require("curl", "curl")
+    archive, digest = make_model_zip(tmp_path, "model.zip")
+    provision(pi_root, "--vosk-url", archive.as_uri(), "--vosk-sha256", digest, *FILES_ONLY)
+    assert (pi_root / "opt/listener/models/vosk-model-tiny-test/am/final.mdl").read_bytes() == b"not a real model"
+    assert (
+        load_config(pi_root / "etc/listener/listener.toml").asr.model_path
+        == "/opt/listener/models/vosk-model-tiny-test"
+    )
+    # a download (https) is named by its URL before it is fetched: its folder is installed under that name
+    setup = f"ROOT={pi_root}; TMPD={tmp_path}; VOSK_URL={archive.as_uri()}; VOSK_SHA256={digest}"
+    done = script_function(tmp_path, f"{setup}; fetch_vosk_model /opt/listener/models/model")
+    assert done.returncode == 0, done.stderr
+    assert (pi_root / "opt/listener/models/model/am/final.mdl").read_bytes() == b"not a real model"
 
 
 def test_bad_options_are_refused_with_a_reason(tmp_path: Path) -> None:

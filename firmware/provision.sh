@@ -72,6 +72,7 @@ CHANGES=0
 BOOT_CHANGED=0 # changes ensure_audio_files made to the boot config (a reboot is due) and the udev rules
 UDEV_CHANGED=0
 TMPD=""
+STAGED="" # the source's copy pip installs from, in the target's /tmp (removed at exit, pip failed or not)
 
 usage() {
 	cat <<EOF
@@ -630,6 +631,7 @@ install_package() {
 	# that a git pull deleted.
 	mkdir -p "$(target /tmp)"
 	staged=$(mktemp -d "$(target /tmp)/listener-src.XXXXXX")
+	STAGED=$staged
 	cp "$CONSTRAINTS" "$staged/constraints.txt"
 	constraints=/tmp/$(basename "$staged")/constraints.txt
 	if [[ -f $SOURCE ]]; then
@@ -1024,7 +1026,7 @@ main() {
 	check_config_early
 	check_can_run
 	TMPD=$(mktemp -d)
-	trap 'rm -rf "$TMPD"' EXIT
+	trap 'rm -rf "$TMPD" "$STAGED"' EXIT
 	say "listener provisioning: root $ROOT, preset $PRESET$( ((DRY_RUN)) && printf ', dry run')"
 
 	service_start=$CHANGES

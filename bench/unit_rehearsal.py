@@ -129,7 +129,7 @@ def doctor(booted: Booted, recorder: Recorder) -> dict[str, object]:
     """The README's first installer step: doctor as the service sees it (its user, groups and secrets)."""
     command = ["systemd-run", "--pipe", "--wait", "--quiet", "-p", "User=listener",
                "-p", "SupplementaryGroups=audio gpio spi plugdev", "-p", "WorkingDirectory=/var/lib/listener",
-               "-p", "EnvironmentFile=-/etc/listener/secrets.env",
+               "-p", "EnvironmentFile=-/etc/listener/secrets.env", "-p", "ProtectHome=yes", "-p", "PrivateTmp=yes",
                LISTENER, "doctor", "--config", "/etc/listener/listener.toml"]  # fmt: skip
     done = booted.call(*command)
     return {"exit": done.returncode, "lines": (done.stdout + done.stderr).strip().splitlines()}

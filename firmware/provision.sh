@@ -72,6 +72,7 @@ CHANGES=0
 BOOT_CHANGED=0 # changes ensure_audio_files made to the boot config (a reboot is due) and the udev rules
 UDEV_CHANGED=0
 TMPD=""
+STAGED="" # the source's copy pip installs from, in the target's /tmp (removed at exit, pip failed or not)
 
 usage() {
 	cat <<EOF
@@ -85,7 +86,8 @@ Provision Raspberry Pi OS Bookworm for the listener service.
                         respeaker-6mic or respeaker-usb-v2
   --source PATH         checkout or wheel to pip-install (default: $REPO_DIR)
   --vosk-model en-small install $VOSK_EN_SMALL_NAME and enable on-device ASR
-  --vosk-url URL        another model zip (with --vosk-sha256), e.g. a local mirror
+  --vosk-url URL        another model zip (with --vosk-sha256), e.g. a local mirror; its one
+                        top-level folder is installed in $MODELS_DIR
   --vosk-sha256 HEX     SHA-256 the --vosk-url file must have
   --config FILE         install this listener.toml (one per device: its device_id, broker,
                         parties) instead of the template; checked first
@@ -145,7 +147,7 @@ parse_args() {
 		--preset) need_value "$1" "a board name, e.g. --preset respeaker-4mic" "${2-}"; PRESET=$2; shift ;;
 		--source) need_value "$1" "a checkout or wheel, e.g. --source $REPO_DIR" "${2-}"; SOURCE=$2; shift ;;
 		--vosk-model) need_value "$1" "a model name: --vosk-model en-small" "${2-}"; VOSK_MODEL=$2; shift ;;
-		--vosk-url) need_value "$1" "a zip URL, e.g. --vosk-url file:///srv/model.zip" "${2-}"; VOSK_URL=$2; shift ;;
+		--vosk-url) need_value "$1" "a zip URL, e.g. --vosk-url file:///srv/vosk-model-small-en-us-0.15.zip" "${2-}"; VOSK_URL=$2; shift ;;
 		--vosk-sha256) need_value "$1" "the zip's 64-hex-digit SHA-256" "${2-}"; VOSK_SHA256=$2; shift ;;
 		--force-config) FORCE_CONFIG=1 ;;
 		--config) need_value "$1" "a listener.toml, e.g. --config fleet/counter-3.toml" "${2-}"; CONFIG_FILE=$2; shift ;;
@@ -213,6 +215,33 @@ select_vosk_model() {
 		check_vosk_url
 	fi
 	VOSK_NAME=$(basename "${VOSK_URL%.zip}")
+	if [[ $VOSK_URL == file://* ]]; then
+		# a local zip is named by its model folder, read now: a zip named otherwise (model.zip) failed
+		# only after the user, the venv and pip
+		VOSK_NAME=$(zip_folder "$VOSK_URL") || usage_error "--vosk-url $VOSK_URL: $VOSK_NAME"
+	fi
+}
+
+# The one top-level folder (a vosk model's) in the zip at URL or path $1; otherwise what is wrong, exit 1.
+zip_folder() {
+	python3 - "$1" <<'PY'
+import sys, urllib.parse, zipfile
+where = sys.argv[1]
+if where.startswith("file:"):
+    where = urllib.parse.unquote(urllib.parse.urlparse(where).path)
+try:
+    with zipfile.ZipFile(where) as z:
+        names = z.namelist()
+except (OSError, zipfile.BadZipFile) as exc:
+    print(f"cannot be read as a zip file ({exc}): pass a vosk model zip")
+    sys.exit(1)
+tops = sorted({name.split("/", 1)[0] for name in names})
+if len(tops) != 1 or tops[0] in ("", ".", "..") or not all(name.startswith(tops[0] + "/") for name in names):
+    held = ", ".join(tops[:5]) + (", ..." if len(tops) > 5 else "") or "nothing"
+    print(f"holds {held} at its top, not the one model folder a vosk model zip has (e.g. vosk-model-small-en-us-0.15/)")
+    sys.exit(1)
+print(tops[0])
+PY
 }
 
 # A URL curl downloads (https, http or a local file:// one, which must exist), checked before any change.
@@ -595,27 +624,29 @@ tree_digest() {
 }
 
 install_package() {
-	local digest=$1 spec=$SOURCE constraints=$CONSTRAINTS staged
-	if [[ $ROOT != / ]]; then
-		# pip runs inside the root, so the source and the pins have to be there too.
-		mkdir -p "$(target /tmp)"
-		staged=$(mktemp -d "$(target /tmp)/listener-src.XXXXXX")
-		cp "$CONSTRAINTS" "$staged/constraints.txt"
-		constraints=/tmp/$(basename "$staged")/constraints.txt
-		if [[ -f $SOURCE ]]; then
-			cp "$SOURCE" "$staged/"
-			spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
-		else
-			tar -C "$SOURCE" "${NOT_PACKAGE[@]/#/--exclude=}" -cf - . | tar -C "$staged" -xf -
-			spec=/tmp/$(basename "$staged")
-		fi
+	local digest=$1 spec constraints staged
+	# pip runs inside the root, so the source and the pins have to be there too. Staged on the device
+	# itself as well: pip building the checkout in place leaves root-owned build/ and *.egg-info in it,
+	# which its owner's pip install -e . then fails on, and whose build/lib keeps installing a module
+	# that a git pull deleted.
+	mkdir -p "$(target /tmp)"
+	staged=$(mktemp -d "$(target /tmp)/listener-src.XXXXXX")
+	STAGED=$staged
+	cp "$CONSTRAINTS" "$staged/constraints.txt"
+	constraints=/tmp/$(basename "$staged")/constraints.txt
+	if [[ -f $SOURCE ]]; then
+		cp "$SOURCE" "$staged/"
+		spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
+	else
+		tar -C "$SOURCE" "${NOT_PACKAGE[@]/#/--exclude=}" -cf - . | tar -C "$staged" -xf -
+		spec=/tmp/$(basename "$staged")
 	fi
 	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade -c "$constraints" "$spec"
 	if [[ -f $SOURCE ]]; then
 		# pip keeps an installed wheel of the same version even if its content changed.
 		run "$VENV/bin/pip" install --disable-pip-version-check --no-input --force-reinstall --no-deps "$spec"
 	fi
-	[[ -z ${staged:-} ]] || rm -rf "$staged"
+	rm -rf "$staged"
 	printf '%s\n' "$digest" >"$(target "$SOURCE_STAMP")"
 }
 
@@ -664,7 +695,7 @@ download() {
 }
 
 fetch_vosk_model() {
-	local dir=$1 zip=$TMPD/model.zip unpacked=$TMPD/model actual
+	local dir=$1 zip=$TMPD/model.zip unpacked=$TMPD/model actual folder
 	download "$VOSK_URL" "$zip" || die "could not download $VOSK_URL: check the network, or pass --vosk-url with a reachable copy"
 	actual=$(sha256sum "$zip" | cut -d' ' -f1)
 	[[ $actual == "$VOSK_SHA256" ]] ||
@@ -675,11 +706,13 @@ fetch_vosk_model() {
 	else
 		python3 -m zipfile -e "$zip" "$unpacked"
 	fi
-	[[ -d $unpacked/$VOSK_NAME ]] || die "$VOSK_URL does not hold the folder $VOSK_NAME/ a vosk model zip has"
+	# the zip's own folder name: a download's URL (which names $dir) need not match it
+	folder=$(zip_folder "$zip") || die "$VOSK_URL $folder; nothing was installed"
+	[[ -d $unpacked/$folder ]] || die "$VOSK_URL: its folder $folder/ was not unpacked; nothing was installed"
 	rm -rf "$(target "$dir")"
 	mkdir -p "$(target "$MODELS_DIR")"
-	chmod -R u=rwX,go=rX "$unpacked/$VOSK_NAME"
-	mv "$unpacked/$VOSK_NAME" "$(target "$dir")"
+	chmod -R u=rwX,go=rX "$unpacked/$folder"
+	mv "$unpacked/$folder" "$(target "$dir")"
 	printf '%s\n' "$VOSK_SHA256" >"$(target "$dir/.sha256")"
 }
 
@@ -993,7 +1026,7 @@ main() {
 	check_config_early
 	check_can_run
 	TMPD=$(mktemp -d)
-	trap 'rm -rf "$TMPD"' EXIT
+	trap 'rm -rf "$TMPD" "$STAGED"' EXIT
 	say "listener provisioning: root $ROOT, preset $PRESET$( ((DRY_RUN)) && printf ', dry run')"
 
 	service_start=$CHANGES

@@ -177,8 +177,8 @@ def test_switching_preset_replaces_the_boot_block_and_keeps_the_config(pi_root: 
     assert load_config(pi_root / "etc/listener/listener.toml").array.preset == "respeaker-usb-v2"
 
 
-def make_model_zip(tmp_path: Path) -> tuple[Path, str]:
-    archive = tmp_path / "vosk-model-tiny-test.zip"
+def make_model_zip(tmp_path: Path, name: str = "vosk-model-tiny-test.zip") -> tuple[Path, str]:
+    archive = tmp_path / name
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("vosk-model-tiny-test/am/final.mdl", b"not a real model")
         z.writestr("vosk-model-tiny-test/conf/model.conf", b"--sample-frequency=16000\n")
@@ -222,6 +222,24 @@ def test_vosk_model_is_installed_only_with_the_pinned_checksum(pi_root: Path, tm
     done = provision(pi_root, *url, "--vosk-sha256", digest, "--config", str(fleet), "--force-config", *FILES_ONLY)
     assert "/etc/listener/listener.toml does not use the vosk model installed in /opt/listener/models/" in done.stderr
     assert 'model_path = "/opt/listener/models/vosk-model-tiny-test"' in done.stderr
+
+
+def test_a_local_vosk_zip_is_named_by_its_model_folder_not_its_file_name(pi_root: Path, tmp_path: Path) -> None:
+    """The help's own example, --vosk-url file:///srv/model.zip, took the name 'model' from the file and died
+    after the user, the venv and pip: the zip holds vosk-model-tiny-test/, not model/."""
+    require("curl", "curl")
+    archive, digest = make_model_zip(tmp_path, "model.zip")
+    provision(pi_root, "--vosk-url", archive.as_uri(), "--vosk-sha256", digest, *FILES_ONLY)
+    assert (pi_root / "opt/listener/models/vosk-model-tiny-test/am/final.mdl").read_bytes() == b"not a real model"
+    assert (
+        load_config(pi_root / "etc/listener/listener.toml").asr.model_path
+        == "/opt/listener/models/vosk-model-tiny-test"
+    )
+    # a download (https) is named by its URL before it is fetched: its folder is installed under that name
+    setup = f"ROOT={pi_root}; TMPD={tmp_path}; VOSK_URL={archive.as_uri()}; VOSK_SHA256={digest}"
+    done = script_function(tmp_path, f"{setup}; fetch_vosk_model /opt/listener/models/model")
+    assert done.returncode == 0, done.stderr
+    assert (pi_root / "opt/listener/models/model/am/final.mdl").read_bytes() == b"not a real model"
 
 
 def test_bad_options_are_refused_with_a_reason(tmp_path: Path) -> None:
@@ -284,6 +302,39 @@ def script_function(tmp_path: Path, commands: str) -> subprocess.CompletedProces
     functions = tmp_path / "functions.sh"
     functions.write_text(SCRIPT.read_text().removesuffix('main "$@"\n'))
     return subprocess.run(["bash", "-c", f"source {functions}; {commands}"], capture_output=True, text=True)
+
+
+def test_the_package_is_built_from_a_staged_copy_never_in_the_checkout(tmp_path: Path) -> None:
+    """On the device (--root /) pip built the checkout in place: setuptools left root-owned build/ and
+    listener.egg-info there (its owner's pip install -e . then failed on them), and reused build/lib, so a
+    module a git pull deleted stayed installed. A stand-in pip records what it is given and leaves what
+    setuptools leaves."""
+    checkout = tmp_path / "checkout"
+    (checkout / "listener").mkdir(parents=True)
+    (checkout / "listener/__init__.py").write_text('__version__ = "0.1.0"\n')
+    (checkout / "pyproject.toml").write_text('[project]\nname = "listener"\n')
+    (checkout / "build/lib/listener").mkdir(parents=True)  # an earlier in-place build's output
+    (checkout / "build/lib/listener/deleted_by_git_pull.py").write_text("")
+    pip = tmp_path / "venv/bin/pip"
+    pip.parent.mkdir(parents=True)
+    calls = tmp_path / "calls"
+    pip.write_text(
+        "#!/usr/bin/env bash\n"
+        f'spec=${{!#}}; echo "$spec $(ls -A "$spec" | tr "\\n" " ")" >>{calls}\n'
+        'mkdir -p "$spec/build/lib" "$spec/listener.egg-info"\n'
+    )
+    pip.chmod(0o755)
+    setup = f"ROOT=/; VENV={tmp_path / 'venv'}; SOURCE={checkout}; SOURCE_STAMP={tmp_path / 'stamp'}; "
+    setup += f"CONSTRAINTS={REPO / 'firmware/constraints.txt'}"
+    done = script_function(tmp_path, f"{setup}; install_package abc123")
+    assert done.returncode == 0, done.stderr
+    ((spec, *listed),) = (line.split() for line in calls.read_text().splitlines())
+    assert spec != str(checkout) and spec.startswith("/tmp/listener-src."), spec
+    assert sorted(listed) == ["constraints.txt", "listener", "pyproject.toml"]  # no stale build/ copied
+    assert not Path(spec).exists()  # the staged copy is removed
+    assert sorted(p.name for p in checkout.iterdir()) == ["build", "listener", "pyproject.toml"]
+    assert [p.name for p in (checkout / "build/lib/listener").iterdir()] == ["deleted_by_git_pull.py"]  # untouched
+    assert (tmp_path / "stamp").read_text() == "abc123\n"
 
 
 def reboot_note(tmp_path: Path, boot_changed: int, dry_run: int = 0) -> tuple[int, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,10 @@ def bad_values(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     (tmp_path / "not-a-checkout").mkdir()
     (tmp_path / "notes.txt").write_text("x\n")
     (tmp_path / "a-folder.toml").mkdir()
+    (tmp_path / "no.zip").write_bytes(b"PK")
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:  # no one model folder: the model's name is unknown
+        z.writestr("vosk-model-a/conf/model.conf", b"")
+        z.writestr("README", b"")
     return {
         "source-missing": (["--source", "/nope"], "--source /nope does not exist: pass a listener checkout"),
         "source-folder": (["--source", str(tmp_path / "not-a-checkout")], "is not a listener checkout"),
@@ -51,6 +56,14 @@ def bad_values(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "url-path": (["--vosk-url", "/srv/m.zip", "--vosk-sha256", DIGEST], "pass file:///srv/m.zip"),
         "url-scheme": (["--vosk-url", "ftp://h/m.zip", "--vosk-sha256", DIGEST], "not an https://, http://"),
         "url-file": (["--vosk-url", "file:///nope/m.zip", "--vosk-sha256", DIGEST], "/nope/m.zip does not exist"),
+        "url-no-zip": (
+            ["--vosk-url", (tmp_path / "no.zip").as_uri(), "--vosk-sha256", DIGEST],
+            "cannot be read as a zip",
+        ),
+        "url-no-folder": (
+            ["--vosk-url", (tmp_path / "two.zip").as_uri(), "--vosk-sha256", DIGEST],
+            "holds README, vosk-model-a at its top, not the one model folder a vosk model zip has",
+        ),
     }
 
 
@@ -66,6 +79,8 @@ def bad_values(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "url-path",
         "url-scheme",
         "url-file",
+        "url-no-zip",
+        "url-no-folder",
     ],
 )
 def test_a_bad_option_value_is_refused_before_any_change(pi_root: Path, tmp_path: Path, case: str) -> None:
@@ -81,7 +96,8 @@ def test_a_wheel_and_an_upper_case_digest_are_accepted(tmp_path: Path) -> None:
     wheel = tmp_path / "listener-0.1.0-py3-none-any.whl"
     wheel.write_bytes(b"PK")
     model = tmp_path / "m.zip"
-    model.write_bytes(b"PK")
+    with zipfile.ZipFile(model, "w") as z:
+        z.writestr("vosk-model-m/conf/model.conf", b"")
     root = tmp_path / "empty"
     root.mkdir()
     args = ["--source", str(wheel), "--vosk-url", model.as_uri(), "--vosk-sha256", DIGEST.upper()]

@@ -153,6 +153,20 @@ def test_devices_stay_visible_to_the_service() -> None:
     assert s["ProtectSystem"] == ["strict"]
 
 
+def test_the_readmes_doctor_line_runs_doctor_as_the_service_sees_the_device() -> None:
+    """README.md's systemd-run line: a model_path, ca_file or password_file under /home or /tmp passed doctor
+    there while the service (ProtectHome=yes, PrivateTmp=yes) could not see it."""
+    readme = (REPO / "README.md").read_text().replace("\\\n", " ")
+    (line,) = [line for line in readme.splitlines() if line.startswith("sudo systemd-run ") and " doctor " in line]
+    given = dict(p.replace('"', "").split("=", 1) for p in re.findall(r'-p (\S+="[^"]*"|\S+)', line))
+    s = unit_settings()
+    assert s["WorkingDirectory"] == ["%S/listener"] and given.pop("WorkingDirectory") == "/var/lib/listener"
+    for key in ("User", "SupplementaryGroups", "EnvironmentFile", "ProtectHome", "PrivateTmp"):
+        assert key in given, key
+    for key, value in given.items():
+        assert s[key] == [value], key
+
+
 def test_the_stop_budget_is_the_units_stop_timeout_less_a_margin(caplog: pytest.LogCaptureFixture) -> None:
     """Waits at a stop longer than systemd allows end in SIGKILL, before the open session's summary is out."""
     from listener.config import parse_config

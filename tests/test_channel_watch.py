@@ -6,14 +6,16 @@ Real capture: pyaudio reading the private ALSA test device, whose infiles hold t
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from listener.audio.channel_watch import WATCH_S, ChannelWatch
-from listener.audio.levels import LevelMeter, rms_dbfs
+from listener.audio.levels import LevelMeter, rms_dbfs, twin_channels
 from listener.audio.live import LiveSource
-from listener.config import geometry
+from listener.config import geometry, parse_config
 from listener.events import AudioBlock, Event, SourceState
 from listener.service import doctor
 from tests import alsa_device
@@ -23,9 +25,13 @@ from tests.live_source import live_config, run_source
 alsa_config = alsa_device.alsa_config  # fixture
 
 
-def _watched(alsa_config: AlsaConfig, dead: list[int], caplog: pytest.LogCaptureFixture) -> list[str]:
+def _watched(
+    alsa_config: AlsaConfig, dead: list[int], caplog: pytest.LogCaptureFixture, copies: dict[int, int] | None = None
+) -> list[str]:
     signal = tones(16000, WATCH_S + 1.5, 4)
     signal[:, dead] = 0  # what a plug over a 2-channel card hands on for the missing two
+    for to, original in (copies or {}).items():
+        signal[:, to] = signal[:, original]  # one signal on two channels: a plug's copy, a mono input
     alsa_config.add("listener_test_array", signal, 16000)
     config = live_config()
     watch = ChannelWatch(geometry(config))
@@ -96,3 +102,54 @@ def test_levels_streamed_equal_levels_at_once() -> None:
         meter.add(samples)
     assert meter.dbfs() == pytest.approx(rms_dbfs(np.concatenate(blocks)), abs=1e-6)
     assert LevelMeter(2).dbfs() == [-200.0, -200.0]  # nothing heard yet
+
+
+# --- one signal on two channels -------------------------------------------------------------------
+
+
+def test_channels_that_carry_one_signal_are_said_once(
+    alsa_config: AlsaConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    (said,) = _watched(alsa_config, [], caplog, copies={1: 0, 3: 2})
+    assert said.startswith("captured channel pairs 0 and 1, 2 and 3 carry the same signal (copies")
+    assert "'respeaker-4mic' geometry" in said and "arecord -l" in said
+
+
+def test_the_parties_mics_carrying_one_signal_are_named_as_the_parties(caplog: pytest.LogCaptureFixture) -> None:
+    # channel-map mode on a stereo input fed by one mono mic: both parties hear the same thing
+    config = parse_config({"array": {"preset": "respeaker-2mic"}, "parties": {"rep_channel": 1, "customer_channel": 0}})
+    watch = ChannelWatch(geometry(config))
+    rng = np.random.default_rng(3)
+    with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+        for k in range(round((WATCH_S + 0.5) / 0.1)):
+            mono = rng.normal(0.0, 0.01, (1600, 1)).astype(np.float32)
+            watch.process(AudioBlock(start_s=0.1 * k, sample_rate_hz=16000, samples=np.repeat(mono, 2, axis=1)))
+    (record,) = caplog.records
+    said = record.getMessage()
+    assert said.startswith("the rep's channel 1 and the customer's channel 0 carry the same signal")
+    assert "[parties] rep_channel and customer_channel" in said
+
+
+def test_real_mics_are_never_taken_for_copies() -> None:
+    """The bundled conversation, rendered onto a 4-mic array in a room (one voice per direction, the room's
+    noise): its mics hear the same talkers a few centimetres apart, and differ far more than a copy."""
+    wav = Path(__file__).resolve().parents[1] / "listener/data/sample/conversation.wav"
+    samples = np.asarray(sf.read(wav, dtype="float32")[0])
+    assert samples.shape[1] == 4 and twin_channels(samples, [0, 1, 2, 3]) == []
+    rng = np.random.default_rng(5)
+    near = samples[:, :2].copy()
+    rms = float(np.std(near[:, 0]))
+    near[:, 1] = near[:, 0] + rng.normal(0.0, rms * 10 ** (-40 / 20), size=near.shape[0])  # a copy, noise 40 dB down
+    assert twin_channels(near, [0, 1]) == []
+    near[:, 1] = near[:, 0]
+    assert twin_channels(near, [0, 1]) == [(0, 1)]
+
+
+def test_doctor_fails_the_levels_of_copied_channels() -> None:
+    rng = np.random.default_rng(4)
+    samples = rng.normal(0.0, 0.01, (16000, 4)).astype(np.float32)
+    samples[:, 3] = samples[:, 1]
+    twins = twin_channels(samples, [0, 1, 2, 3])
+    check = doctor.level_check(rms_dbfs(samples), [0, 1, 2, 3], twins)
+    assert twins == [(1, 3)] and check.status == "FAIL"
+    assert "channels 1 and 3 carry the same signal" in check.detail and "arecord -l" in check.fix

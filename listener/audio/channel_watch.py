@@ -1,11 +1,13 @@
-"""A live channel that carries no sound while the others hear it: said once in the journal.
+"""A live channel that carries no sound while the others hear it, or two that carry one signal: said
+once in the journal.
 
 The installed ``listener_array`` is an ALSA ``plug``: over a card with fewer channels than the
 configured array it fills the missing ones with zeros, and a dead mic or a wrong channel map reads
-the same, or sticks at a constant level. Directions are then wrong without any error. ``listener
-doctor`` measures the levels at install time; this says it on a running device, after the first
-WATCH_S of audio and again after each outage (the array that comes back may be another one), by
-doctor's own rule (``listener.audio.levels``).
+the same, or sticks at a constant level. A mono mic on a stereo input hands the same signal to both
+channels, as a plug that copies one channel does. Directions, or in channel-map mode the parties,
+are then wrong without any error. ``listener doctor`` measures the levels at install time; this says
+it on a running device, after the first WATCH_S of audio and again after each outage (the array that
+comes back may be another one), by doctor's own rules (``listener.audio.levels``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 from collections.abc import Iterable
 
 from listener.audio.base import selected_channels
-from listener.audio.levels import DEAD_DBFS, LevelMeter, dead_channels
+from listener.audio.levels import DEAD_DBFS, LevelMeter, dead_channels, describe_twins
 from listener.config import ArrayGeometry
 from listener.events import AudioBlock, Event, SourceState
 from listener.pipeline import Stage
@@ -25,7 +27,8 @@ WATCH_S = 10.0  # audio looked at after each start of capture: long enough for a
 
 
 class ChannelWatch(Stage):
-    """AudioBlock in, nothing out: one warning when some channels stay under DEAD_DBFS while others do not."""
+    """AudioBlock in, nothing out: one warning when some channels stay under DEAD_DBFS while others do not,
+    one when channels carry one signal."""
 
     name = "channel-watch"
 
@@ -58,3 +61,22 @@ class ChannelWatch(Stage):
                 DEAD_DBFS,
                 self.geometry.preset,
             )
+        twins = self._meter.twins(self.channels)
+        if twins:
+            log.warning("%s", twins_message(twins, self.geometry))
+
+
+def twins_message(twins: list[tuple[int, int]], geo: ArrayGeometry) -> str:
+    """What channels carrying one signal mean, and what to check: the parties' two mics, or the array's."""
+    if geo.mode == "channels":
+        return (
+            f"the rep's channel {geo.rep_channel} and the customer's channel {geo.customer_channel} carry the "
+            "same signal (a mono mic on a stereo input, or a plug copying one channel): the parties cannot be told "
+            "apart until each has its own mic: check `arecord -l` and the wiring against [parties] rep_channel and "
+            "customer_channel"
+        )
+    return (
+        f"captured {describe_twins(twins)} carry the same signal (copies: the device behind [array] device has "
+        f"fewer channels than the '{geo.preset}' geometry, or a mono input feeds several): directions are wrong "
+        "until it is fixed: check `arecord -l` against [array] preset and mic_channels"
+    )

@@ -1,8 +1,9 @@
-"""Per-channel levels with the DC removed, and the one rule for a channel that carries no sound.
+"""Per-channel levels with the DC removed, and the rules for a channel that carries no sound and for
+two channels that carry one signal.
 
 ``listener doctor`` measures a few seconds at install time; the running service's channel watch
-measures its first seconds after each start of capture. Both call a channel dead by the same rule,
-so the journal and doctor never disagree about the same mic.
+measures its first seconds after each start of capture. Both apply the same rules, so the journal
+and doctor never disagree about the same mic.
 """
 
 from __future__ import annotations
@@ -16,21 +17,29 @@ import numpy.typing as npt
 # removed first). A live mic in the quietest room sits near -70 dBFS, its own noise.
 DEAD_DBFS = -90.0
 FLOOR_DBFS = -200.0  # what an exact zero is shown as
+# Two channels whose difference stays this far under the quieter one carry one signal, copied (an ALSA
+# plug fanning a smaller card out, a mono mic on a stereo input). Two real mics never come near: each
+# has its own noise, and a few centimetres of path make their difference tens of dB, not 60, down.
+TWIN_DB = 60.0
 
 
 class LevelMeter:
-    """Running per-channel sums, so a long look keeps three numbers per channel, not the audio."""
+    """Running per-channel (and per-pair) sums, so a long look keeps a few numbers per channel, not the audio."""
 
     def __init__(self, n_channels: int) -> None:
         self.n = 0
         self._sum = np.zeros(n_channels, dtype=np.float64)
         self._squares = np.zeros(n_channels, dtype=np.float64)
+        self._pairs = [(i, j) for i in range(n_channels) for j in range(i + 1, n_channels)]
+        self._pair_squares = np.zeros(len(self._pairs), dtype=np.float64)  # of each pair's difference
 
     def add(self, samples: npt.NDArray[np.floating]) -> None:
         block = samples.astype(np.float64)
         self.n += block.shape[0]
         self._sum += block.sum(axis=0)
         self._squares += np.square(block).sum(axis=0)
+        for k, (i, j) in enumerate(self._pairs):
+            self._pair_squares[k] += np.square(block[:, i] - block[:, j]).sum()
 
     def dbfs(self) -> list[float]:
         """RMS about each channel's mean, in dB full scale; FLOOR_DBFS before any audio."""
@@ -39,6 +48,32 @@ class LevelMeter:
         mean = self._sum / self.n
         variance = np.maximum(self._squares / self.n - mean**2, 0.0)
         return [_db(float(v)) for v in variance]
+
+    def twins(self, channels: list[int]) -> list[tuple[int, int]]:
+        """Pairs of ``channels`` (neither dead) that carry one signal, by TWIN_DB; none before any audio."""
+        if self.n == 0:
+            return []
+        levels, mean = self.dbfs(), self._sum / self.n
+        found = []
+        for k, (i, j) in enumerate(self._pairs):
+            variance = max(float(self._pair_squares[k] / self.n - (mean[i] - mean[j]) ** 2), 0.0)
+            quieter = min(levels[i], levels[j])
+            if quieter >= DEAD_DBFS and _db(variance) < quieter - TWIN_DB:
+                found.append((channels[i], channels[j]))
+        return found
+
+
+def twin_channels(samples: npt.NDArray[np.floating], channels: list[int]) -> list[tuple[int, int]]:
+    """:meth:`LevelMeter.twins` of ``samples`` (frames, channels) read at once, as doctor reads them."""
+    meter = LevelMeter(samples.shape[1])
+    meter.add(samples)
+    return meter.twins(channels)
+
+
+def describe_twins(twins: list[tuple[int, int]]) -> str:
+    """``channels 0 and 1`` / ``channel pairs 0 and 1, 2 and 3``: for messages."""
+    listed = ", ".join(f"{a} and {b}" for a, b in twins)
+    return f"channel pairs {listed}" if len(twins) > 1 else f"channels {listed}"
 
 
 def dead_channels(levels_dbfs: list[float], channels: list[int]) -> list[int]:

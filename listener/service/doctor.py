@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial, update_wrapper
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
-from listener.audio.levels import DEAD_DBFS, dead_channels, rms_dbfs
+from listener.audio.levels import DEAD_DBFS, dead_channels, describe_twins, rms_dbfs, twin_channels
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
@@ -224,7 +224,7 @@ def check_levels(config: Config) -> Check:
         no_audio = f"no audio arrived within {LEVEL_TIMEOUT_S:.0f} s"
         return fail("levels", no_audio, "check the array's driver: `arecord -l`")
     channels = selected_channels(geometry(config))
-    return level_check(rms_dbfs(samples), channels)
+    return level_check(rms_dbfs(samples), channels, twin_channels(samples, channels))
 
 
 def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray:
@@ -239,7 +239,7 @@ def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray
     return np.concatenate(blocks)[:wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
 
 
-def level_check(levels: list[float], channels: list[int]) -> Check:
+def level_check(levels: list[float], channels: list[int], twins: Sequence[tuple[int, int]] = ()) -> Check:
     shown = ", ".join(f"ch{c} {level:.0f}" for c, level in zip(channels, levels, strict=True))
     detail = f"RMS dBFS {shown}"
     dead = dead_channels(levels, channels)
@@ -249,6 +249,13 @@ def level_check(levels: list[float], channels: list[int]) -> Check:
             f"{detail}: channel(s) {dead} carry no sound (under {DEAD_DBFS:.0f} dBFS)",
             "check the array is seated and its mixer capture is on (`alsamixer -c <card>`), and that "
             "[array] mic_channels names channels that carry mics",
+        )
+    if twins:
+        return fail(
+            "levels",
+            f"{detail}: {describe_twins(list(twins))} carry the same signal (copies, not separate mics)",
+            "a mono input, or a plug over a card with fewer channels: check `arecord -l` against [array] preset "
+            "and mic_channels (one mic per party: [parties] rep_channel and customer_channel on two mics)",
         )
     # The loudest mic, not the median: with two mics, or half of them weak, the median is a weak one.
     loudest = max(levels)

@@ -207,6 +207,22 @@ def test_cli_exits_2_on_a_sidecar_with_a_nan_hop(tmp_path: Path, dialogue_4ch: t
     assert f"sidecar {sidecar_path(bad)} has input.hop_s" in result.stderr
 
 
+def test_a_sidecar_nested_past_the_parsers_depth_is_refused_as_invalid_json(
+    tmp_path: Path, dialogue_4ch: tuple[Path, object]
+) -> None:
+    # json.loads raises RecursionError, not ValueError, on this: it was a traceback (rc 1) and a doctor "bug"
+    path = copy_model(tmp_path)
+    sidecar_path(path).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelError, match=f"its sidecar {sidecar_path(path)} is not valid JSON") as err:
+        load_spec(path)
+    assert "\n" not in str(err.value) and str(err.value).endswith(CONFIGURED_FIX)
+    check = doctor.check_turn_model(doctor_config(tmp_path, turn_model={"path": str(path)}))
+    assert check.status == "FAIL" and check.fix == CONFIGURED_FIX and "is not valid JSON" in check.detail
+    result = _analyze_with_model(tmp_path, path, dialogue_4ch[0])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not valid JSON" in result.stderr
+
+
 def test_a_frame_length_the_model_was_not_trained_on_is_refused_naming_the_key() -> None:
     """At frame_ms = 20 the shipped model would be fed 40 ms steps: its dynamics and look-ahead would be off by two.
     The configuration refuses it for the shipped model (so check-config does), the stage for any model."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from listener.config import SHIPPED_TURN_MODEL_FRAME_MS, geometry, parse_config
@@ -18,10 +19,11 @@ from listener.service import doctor
 from listener.service.build import analysis_stages
 from listener.spatial.decide import ActivityDecider
 from listener.turns import activity_stage
-from listener.turns.features import FRAMES_PER_STEP
+from listener.turns.features import FRAMES_PER_STEP, N_FEATURES
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import CONFIGURED_FIX, FIX, fix_for, load_spec, shipped_model_path, sidecar_path
 from tests.doctor_config import config as doctor_config
+from tests.turn_graphs import step_graph
 
 
 def copy_model(tmp_path: Path) -> Path:
@@ -128,6 +130,21 @@ def test_cli_exits_2_with_one_line_naming_the_file(tmp_path: Path, dialogue_4ch:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert str(bad) in result.stderr
+
+
+def test_a_hand_built_step_graph_loads_and_runs(tmp_path: Path) -> None:
+    # the control for the broken graphs below: each fails for the one thing it adds
+    model = OnnxTurnModel(parse_config({}), step_graph(tmp_path / "turn.onnx"))
+    assert np.allclose(model.run_sequence(np.zeros((3, N_FEATURES), np.float32)), 0.5)
+
+
+def test_cli_says_a_graph_failing_at_run_time_in_one_line(tmp_path: Path, dialogue_4ch: tuple[Path, object]) -> None:
+    bad = step_graph(tmp_path / "turn.onnx", bad_reshape=True)
+    result = _analyze_with_model(tmp_path, bad, dialogue_4ch[0])
+    assert result.returncode == 2 and result.stdout == ""
+    # onnxruntime's logger printed its own ERROR line (in colour) first unless told to print only fatal ones
+    assert result.stderr.count("\n") == 1 and "\x1b[" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"listener: turn model {bad} fails to run (") and "Reshape" in result.stderr
 
 
 def _set(part: str, key: str, value: object) -> Callable[[dict[str, Any]], object]:

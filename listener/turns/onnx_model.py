@@ -62,7 +62,9 @@ def open_session(spec: ModelSpec, threads: int = 1) -> Session:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
+    # fatal only: at 3 (error) a graph failing at run time printed onnxruntime's own ANSI-coloured ERROR line to
+    # stderr before the listener's one line, which says the same (the exception carries every error)
+    options.log_severity_level = 4
     try:  # read here: onnxruntime says only "system error number 13" of a file it may not read
         model = spec.path.read_bytes()
     except OSError as exc:

@@ -147,6 +147,16 @@ def test_cli_says_a_graph_failing_at_run_time_in_one_line(tmp_path: Path, dialog
     assert result.stderr.startswith(f"listener: turn model {bad} fails to run (") and "Reshape" in result.stderr
 
 
+def test_a_graph_with_an_input_the_listener_does_not_feed_is_refused_naming_it(tmp_path: Path) -> None:
+    # unchecked, it loaded and then failed the smoke test with "Trying to get a TensorSeq, but got: (null)"
+    path = step_graph(tmp_path / "turn.onnx", extra_input="extra")
+    with pytest.raises(ModelError) as err:
+        OnnxTurnModel(parse_config({}), path)
+    message = str(err.value)
+    assert message.startswith(f"turn model {path} has an input 'extra' the listener does not feed (it feeds only")
+    assert "\n" not in message and message.endswith(CONFIGURED_FIX) and "TensorSeq" not in message
+
+
 def _set(part: str, key: str, value: object) -> Callable[[dict[str, Any]], object]:
     return lambda doc: (doc[part] if part else doc).__setitem__(key, value)
 

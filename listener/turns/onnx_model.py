@@ -93,6 +93,13 @@ def _check_signature(spec: ModelSpec, session: Session) -> None:
                     f"turn model {spec.path}: {kind} {name!r} should be (batch, {width}), the file has "
                     f"{sorted(have.items())}; it does not match its sidecar. {fix_for(spec.path)}"
                 )
+    # an input left unbound fails only at run time, where onnxruntime says "Trying to get a TensorSeq, but got: (null)"
+    unfed = sorted(inputs.keys() - wanted_in.keys())
+    if unfed:
+        raise ModelError(
+            f"turn model {spec.path} has an input {unfed[0]!r} the listener does not feed (it feeds only "
+            f"{INPUT_FEATURES!r} and {INPUT_STATE!r}); {fix_for(spec.path)}"
+        )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -157,6 +157,16 @@ def test_a_graph_with_an_input_the_listener_does_not_feed_is_refused_naming_it(t
     assert "\n" not in message and message.endswith(CONFIGURED_FIX) and "TensorSeq" not in message
 
 
+def test_a_graph_for_another_batch_size_says_which_dimension_and_what_it_expects(tmp_path: Path) -> None:
+    # onnxruntime puts "index: 0 Got: 1 Expected: 2" on the line after "... for the following indices"
+    path = step_graph(tmp_path / "turn.onnx", batch=2)
+    with pytest.raises(ModelError) as err:
+        OnnxTurnModel(parse_config({}), path)
+    message = str(err.value)
+    assert "invalid dimensions for input: features for the following indices; index: 0 Got: 1 Expected: 2" in message
+    assert "\n" not in message and message.endswith(CONFIGURED_FIX)
+
+
 def _set(part: str, key: str, value: object) -> Callable[[dict[str, Any]], object]:
     return lambda doc: (doc[part] if part else doc).__setitem__(key, value)
 

@@ -74,7 +74,7 @@ def open_session(spec: ModelSpec, threads: int = 1) -> Session:
         session: Session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for every kind of bad file
         raise ModelError(
-            f"turn model {spec.path} is corrupt or not an ONNX model ({_first_line(exc)}); {fix_for(spec.path)}"
+            f"turn model {spec.path} is corrupt or not an ONNX model ({_one_line(exc)}); {fix_for(spec.path)}"
         ) from exc
     _check_signature(spec, session)
     return session
@@ -102,9 +102,11 @@ def _check_signature(spec: ModelSpec, session: Session) -> None:
         )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+def _one_line(exc: BaseException) -> str:
+    # joined, not cut at the first line: "Got invalid dimensions for input: features for the following indices"
+    # names the index, what it got and what the graph expects on the lines after
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text[:200] if text else type(exc).__name__
 
 
 class OnnxTurnModel(TurnStage):
@@ -144,7 +146,7 @@ class OnnxTurnModel(TurnStage):
             out = self.run_sequence(np.zeros((2, N_FEATURES), dtype=np.float32))
         except Exception as exc:
             raise ModelError(
-                f"turn model {self.spec.path} fails to run ({_first_line(exc)}); {fix_for(self.spec.path)}"
+                f"turn model {self.spec.path} fails to run ({_one_line(exc)}); {fix_for(self.spec.path)}"
             ) from exc
         if out.shape != (2, self.spec.n_outputs) or not np.all((out >= 0.0) & (out <= 1.0)):
             raise ModelError(

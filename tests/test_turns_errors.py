@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from listener.config import SHIPPED_TURN_MODEL_FRAME_MS, geometry, parse_config
@@ -18,10 +19,11 @@ from listener.service import doctor
 from listener.service.build import analysis_stages
 from listener.spatial.decide import ActivityDecider
 from listener.turns import activity_stage
-from listener.turns.features import FRAMES_PER_STEP
+from listener.turns.features import FRAMES_PER_STEP, N_FEATURES
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import CONFIGURED_FIX, FIX, fix_for, load_spec, shipped_model_path, sidecar_path
 from tests.doctor_config import config as doctor_config
+from tests.turn_graphs import step_graph
 
 
 def copy_model(tmp_path: Path) -> Path:
@@ -130,6 +132,41 @@ def test_cli_exits_2_with_one_line_naming_the_file(tmp_path: Path, dialogue_4ch:
     assert str(bad) in result.stderr
 
 
+def test_a_hand_built_step_graph_loads_and_runs(tmp_path: Path) -> None:
+    # the control for the broken graphs below: each fails for the one thing it adds
+    model = OnnxTurnModel(parse_config({}), step_graph(tmp_path / "turn.onnx"))
+    assert np.allclose(model.run_sequence(np.zeros((3, N_FEATURES), np.float32)), 0.5)
+
+
+def test_cli_says_a_graph_failing_at_run_time_in_one_line(tmp_path: Path, dialogue_4ch: tuple[Path, object]) -> None:
+    bad = step_graph(tmp_path / "turn.onnx", bad_reshape=True)
+    result = _analyze_with_model(tmp_path, bad, dialogue_4ch[0])
+    assert result.returncode == 2 and result.stdout == ""
+    # onnxruntime's logger printed its own ERROR line (in colour) first unless told to print only fatal ones
+    assert result.stderr.count("\n") == 1 and "\x1b[" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"listener: turn model {bad} fails to run (") and "Reshape" in result.stderr
+
+
+def test_a_graph_with_an_input_the_listener_does_not_feed_is_refused_naming_it(tmp_path: Path) -> None:
+    # unchecked, it loaded and then failed the smoke test with "Trying to get a TensorSeq, but got: (null)"
+    path = step_graph(tmp_path / "turn.onnx", extra_input="extra")
+    with pytest.raises(ModelError) as err:
+        OnnxTurnModel(parse_config({}), path)
+    message = str(err.value)
+    assert message.startswith(f"turn model {path} has an input 'extra' the listener does not feed (it feeds only")
+    assert "\n" not in message and message.endswith(CONFIGURED_FIX) and "TensorSeq" not in message
+
+
+def test_a_graph_for_another_batch_size_says_which_dimension_and_what_it_expects(tmp_path: Path) -> None:
+    # onnxruntime puts "index: 0 Got: 1 Expected: 2" on the line after "... for the following indices"
+    path = step_graph(tmp_path / "turn.onnx", batch=2)
+    with pytest.raises(ModelError) as err:
+        OnnxTurnModel(parse_config({}), path)
+    message = str(err.value)
+    assert "invalid dimensions for input: features for the following indices; index: 0 Got: 1 Expected: 2" in message
+    assert "\n" not in message and message.endswith(CONFIGURED_FIX)
+
+
 def _set(part: str, key: str, value: object) -> Callable[[dict[str, Any]], object]:
     return lambda doc: (doc[part] if part else doc).__setitem__(key, value)
 
@@ -205,6 +242,22 @@ def test_cli_exits_2_on_a_sidecar_with_a_nan_hop(tmp_path: Path, dialogue_4ch: t
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"sidecar {sidecar_path(bad)} has input.hop_s" in result.stderr
+
+
+def test_a_sidecar_nested_past_the_parsers_depth_is_refused_as_invalid_json(
+    tmp_path: Path, dialogue_4ch: tuple[Path, object]
+) -> None:
+    # json.loads raises RecursionError, not ValueError, on this: it was a traceback (rc 1) and a doctor "bug"
+    path = copy_model(tmp_path)
+    sidecar_path(path).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelError, match=f"its sidecar {sidecar_path(path)} is not valid JSON") as err:
+        load_spec(path)
+    assert "\n" not in str(err.value) and str(err.value).endswith(CONFIGURED_FIX)
+    check = doctor.check_turn_model(doctor_config(tmp_path, turn_model={"path": str(path)}))
+    assert check.status == "FAIL" and check.fix == CONFIGURED_FIX and "is not valid JSON" in check.detail
+    result = _analyze_with_model(tmp_path, path, dialogue_4ch[0])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not valid JSON" in result.stderr
 
 
 def test_a_frame_length_the_model_was_not_trained_on_is_refused_naming_the_key() -> None:

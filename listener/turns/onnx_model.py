@@ -62,7 +62,9 @@ def open_session(spec: ModelSpec, threads: int = 1) -> Session:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
+    # fatal only: at 3 (error) a graph failing at run time printed onnxruntime's own ANSI-coloured ERROR line to
+    # stderr before the listener's one line, which says the same (the exception carries every error)
+    options.log_severity_level = 4
     try:  # read here: onnxruntime says only "system error number 13" of a file it may not read
         model = spec.path.read_bytes()
     except OSError as exc:
@@ -72,7 +74,7 @@ def open_session(spec: ModelSpec, threads: int = 1) -> Session:
         session: Session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for every kind of bad file
         raise ModelError(
-            f"turn model {spec.path} is corrupt or not an ONNX model ({_first_line(exc)}); {fix_for(spec.path)}"
+            f"turn model {spec.path} is corrupt or not an ONNX model ({_one_line(exc)}); {fix_for(spec.path)}"
         ) from exc
     _check_signature(spec, session)
     return session
@@ -91,11 +93,20 @@ def _check_signature(spec: ModelSpec, session: Session) -> None:
                     f"turn model {spec.path}: {kind} {name!r} should be (batch, {width}), the file has "
                     f"{sorted(have.items())}; it does not match its sidecar. {fix_for(spec.path)}"
                 )
+    # an input left unbound fails only at run time, where onnxruntime says "Trying to get a TensorSeq, but got: (null)"
+    unfed = sorted(inputs.keys() - wanted_in.keys())
+    if unfed:
+        raise ModelError(
+            f"turn model {spec.path} has an input {unfed[0]!r} the listener does not feed (it feeds only "
+            f"{INPUT_FEATURES!r} and {INPUT_STATE!r}); {fix_for(spec.path)}"
+        )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+def _one_line(exc: BaseException) -> str:
+    # joined, not cut at the first line: "Got invalid dimensions for input: features for the following indices"
+    # names the index, what it got and what the graph expects on the lines after
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text[:200] if text else type(exc).__name__
 
 
 class OnnxTurnModel(TurnStage):
@@ -135,7 +146,7 @@ class OnnxTurnModel(TurnStage):
             out = self.run_sequence(np.zeros((2, N_FEATURES), dtype=np.float32))
         except Exception as exc:
             raise ModelError(
-                f"turn model {self.spec.path} fails to run ({_first_line(exc)}); {fix_for(self.spec.path)}"
+                f"turn model {self.spec.path} fails to run ({_one_line(exc)}); {fix_for(self.spec.path)}"
             ) from exc
         if out.shape != (2, self.spec.n_outputs) or not np.all((out >= 0.0) & (out <= 1.0)):
             raise ModelError(

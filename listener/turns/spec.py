@@ -112,7 +112,8 @@ def load_spec(path: Path) -> ModelSpec:
     except OSError as exc:
         reason = os_reason_and_fix(exc, fix_for(path))
         raise ModelFileError(f"turn model {path}: its sidecar {side} is missing or unreadable {reason}") from exc
-    except ValueError as exc:  # not JSON, or not UTF-8
+    # not JSON, not UTF-8, or nested deeper than the parser recurses (thousands of '[': RecursionError)
+    except (ValueError, RecursionError) as exc:
         raise ModelError(f"turn model {path}: its sidecar {side} is not valid JSON ({exc}); {fix_for(path)}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != SIDECAR_SCHEMA:
         raise ModelError(f"turn model {path}: sidecar {side} is not {SIDECAR_SCHEMA!r}; {fix_for(path)}")

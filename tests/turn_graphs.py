@@ -1,0 +1,53 @@
+"""Small hand-built turn model graphs, each with the shipped sidecar, for what a trained model never does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from listener.turns.features import N_FEATURES
+from listener.turns.spec import shipped_model_path, sidecar_path
+
+
+def step_graph(path: Path, *, batch: int | str = "batch", extra_input: str = "", bad_reshape: bool = False) -> Path:
+    """A model step the shipped sidecar describes: probs = sigmoid(features @ 0) = 0.5, state passed through.
+
+    ``batch``: the first dimension of every port (the stage feeds 1); ``extra_input``: a further required input
+    the listener never binds; ``bad_reshape``: features go through a reshape to (-1, 7), which loads (the
+    batch is unknown) but fails at run time, since 43 features do not split into sevens.
+    """
+    onnx = pytest.importorskip("onnx")
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    doc = json.loads(sidecar_path(shipped_model_path()).read_text())
+    state, n_out = doc["state_size"], len(doc["output"]["columns"])
+    weights = [numpy_helper.from_array(np.zeros((N_FEATURES, n_out), np.float32), "w")]
+    nodes, features = [], "features"
+    if bad_reshape:
+        weights.append(numpy_helper.from_array(np.array([-1, 7], np.int64), "sevens"))
+        nodes += [helper.make_node("Reshape", ["features", "sevens"], ["split"])]
+        nodes += [helper.make_node("Shape", ["features"], ["shape"])]
+        nodes += [helper.make_node("Reshape", ["split", "shape"], ["back"])]
+        features = "back"
+    nodes += [helper.make_node("MatMul", [features, "w"], ["logits"])]
+    nodes += [helper.make_node("Sigmoid", ["logits"], ["probs"])]
+    nodes += [helper.make_node("Identity", ["state"], ["state_out"])]
+    inputs = {"features": [batch, N_FEATURES], "state": [batch, state]}
+    outputs = {"probs": [batch, n_out], "state_out": [batch, state]}
+    if extra_input:
+        inputs[extra_input], outputs[f"{extra_input}_out"] = [1], [1]
+        nodes.append(helper.make_node("Identity", [extra_input], [f"{extra_input}_out"]))
+    graph = helper.make_graph(nodes, "turn_step", _ports(onnx, inputs), _ports(onnx, outputs), initializer=weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    shutil.copy(sidecar_path(shipped_model_path()), sidecar_path(path))
+    return path
+
+
+def _ports(onnx: Any, shapes: dict[str, list[int | str]]) -> list[Any]:
+    return [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, shape) for name, shape in shapes.items()]

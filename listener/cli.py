@@ -338,6 +338,7 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from listener.analytics.report import AudioInfo, ReportCollector
     from listener.analytics.summary import totals_of, whole_recording
+    from listener.audio.channel_watch import ChannelWatch
     from listener.audio.wav import WavSource
     from listener.pipeline import Pipeline
     from listener.service.build import analysis_stages
@@ -353,7 +354,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     collector = ReportCollector()
     cues = [CueTally()] if config.asr.enabled else []
     source = WavSource(args.file, geo, block_ms=1000)
-    with source, Pipeline([*analysis_stages(config, geo), *cues, collector]) as pipe:
+    watch = ChannelWatch(geo, recording=args.file)  # a recording with silent or copied channels is said
+    with source, Pipeline([watch, *analysis_stages(config, geo), *cues, collector]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         pipe.run(source)
     whole = whole_recording(collector.segments, collector.events, collector.end_s, config.analytics)

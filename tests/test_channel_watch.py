@@ -5,6 +5,7 @@ Real capture: pyaudio reading the private ALSA test device, whose infiles hold t
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import soundfile as sf
 from listener.audio.channel_watch import WATCH_S, ChannelWatch
 from listener.audio.levels import LevelMeter, rms_dbfs, twin_channels
 from listener.audio.live import LiveSource
+from listener.cli import main
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock, Event, SourceState
 from listener.service import doctor
@@ -153,3 +155,40 @@ def test_doctor_fails_the_levels_of_copied_channels() -> None:
     check = doctor.level_check(rms_dbfs(samples), [0, 1, 2, 3], twins)
     assert twins == [(1, 3)] and check.status == "FAIL"
     assert "channels 1 and 3 carry the same signal" in check.detail and "arecord -l" in check.fix
+
+
+# --- a recording ----------------------------------------------------------------------------------
+
+
+def _recording(tmp_path: Path, seconds: float, dead: list[int], copies: dict[int, int]) -> Path:
+    sample = Path(__file__).resolve().parents[1] / "listener/data/sample/conversation.wav"
+    samples, rate = sf.read(sample, dtype="float32", frames=round(16000 * seconds))
+    samples[:, dead] = 0.0
+    for to, original in copies.items():
+        samples[:, to] = samples[:, original]
+    path = tmp_path / "made wrong.wav"
+    sf.write(path, samples, rate)
+    return path
+
+
+@pytest.mark.parametrize("seconds", [4.0, 27.0])  # judged at the file's end, or after WATCH_S
+def test_analyze_says_a_recordings_silent_and_copied_channels_once_each(
+    tmp_path: Path, seconds: float, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _recording(tmp_path, seconds, dead=[2], copies={3: 1})
+    with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+        assert main(["analyze", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == "listener.analysis/1"  # the report still comes
+    dead, copied = (r.getMessage() for r in caplog.records)
+    assert dead.startswith(f"channel(s) [2] of {path} carry no sound (under -90 dBFS)")
+    assert copied.startswith(f"channels 1 and 3 of {path} carry the same signal (copies")
+    assert all("`arecord -D listener_array -c 4 ...`" in said for said in (dead, copied))
+
+
+def test_analyze_says_nothing_of_a_recording_made_right(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).resolve().parents[1] / "listener/data/sample/conversation.wav"
+    with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+        assert main(["analyze", str(sample), "--json"]) == 0
+    assert capsys.readouterr().out and not caplog.records

@@ -158,8 +158,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     options = _real_time_if_live(options, live)
     if under_systemd():
         _warn_of_a_long_stop(config)
-    # a running array with channels that carry no sound is said in the journal (files have no driver)
-    watch: list[Stage] = [ChannelWatch(geo)] if live else []
+    # channels that carry no sound, or one signal twice, are said: the array's, or the recording's
+    watch: list[Stage] = [ChannelWatch(geo, recording=source.path if isinstance(source, WavSource) else None)]
     if config.leds.button_pin:  # while paused, audio is discarded at the source
         from listener.outputs.button import PrivacyButton, PrivacyGate
 

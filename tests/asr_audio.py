@@ -48,6 +48,31 @@ def korean_model() -> Path:
     return Path(spec.origin).parent / "model"
 
 
+# damage vosk.Model takes in its stride, so that only a recogniser built from the model fails
+RECOGNISER_DAMAGES = ("graph cut short", "no ivector")
+
+
+def damaged_model(target: Path, damage: str) -> Path:
+    """The Korean model in ``target`` with ``damage``: graph/HCLr.fst cut to a tenth, or no ivector/ folder.
+
+    The other files are symlinks to the real model's (it is 260 MB).
+    """
+    good = korean_model()
+    assert damage in RECOGNISER_DAMAGES and (good / "ivector").is_dir(), damage  # else it damages nothing
+    for src in (p for p in sorted(good.rglob("*")) if p.is_file()):
+        rel = src.relative_to(good)
+        if damage == "no ivector" and rel.parts[0] == "ivector":
+            continue
+        dst = target / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if damage == "graph cut short" and rel == Path("graph", "HCLr.fst"):
+            with src.open("rb") as f:
+                dst.write_bytes(f.read(src.stat().st_size // 10))
+        else:
+            dst.symlink_to(src)
+    return target
+
+
 def speak(text: str, party: str, workdir: Path) -> np.ndarray:
     """espeak-ng's Korean voice at 16 kHz, peak 0.3."""
     wav = workdir / f"{abs(hash((text, party)))}.wav"

@@ -16,7 +16,7 @@ from listener.config import Config
 from listener.errors import OutputError
 from listener.outputs import gpio
 from listener.service import doctor
-from tests import alsa_device
+from tests import alsa_device, asr_audio
 from tests.alsa_device import AlsaConfig, TestDevice, tones
 from tests.doctor_config import config
 from tests.mqtt_broker import BASE, PASSWORD, Mosquitto, Recorder, free_port
@@ -387,6 +387,16 @@ def test_asr_model_present_loads(tmp_path: Path) -> None:
 
     check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True, "model_path": str(korean_model())}))
     assert (check.status, check.detail) == ("ok", f"vosk model {korean_model()} loads")
+
+
+@pytest.mark.parametrize("damage", asr_audio.RECOGNISER_DAMAGES)
+def test_asr_model_no_recogniser_can_be_built_from_fails(tmp_path: Path, damage: str) -> None:
+    # vosk.Model loads it; the recogniser transcription builds on the first audio would fail (doctor said ok)
+    bad = asr_audio.damaged_model(tmp_path / "model", damage)
+    check = doctor.check_asr_model(config(tmp_path, asr={"enabled": True, "model_path": str(bad)}))
+    assert check.status == "FAIL", check.line()
+    assert check.detail == f"vosk could not load the model in {bad} (Failed to create a recognizer)"
+    assert check.fix == f"replace {bad} with an unzipped vosk model folder, or point [asr] model_path at one"
 
 
 def broken_default_model(tmp_path: Path) -> Path:

@@ -18,6 +18,7 @@ import soundfile as sf
 
 from listener.errors import ModelError
 from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model, pcm16
+from tests import asr_audio
 
 
 def test_a_renewed_recogniser_hears_the_next_session_as_the_first_heard_its_own(
@@ -275,3 +276,16 @@ def test_a_result_it_cannot_read_stops_transcription_without_quoting_it(
         assert caplog.text and "warranty" not in caplog.text
     finally:
         worker.close()
+
+
+@pytest.mark.parametrize("damage", asr_audio.RECOGNISER_DAMAGES)
+def test_a_model_no_recogniser_can_be_built_from_does_not_load(tmp_path: Path, damage: str) -> None:
+    """vosk.Model loads a model whose decoding graph is cut short, or whose i-vector extractor is gone;
+    the recogniser the worker builds from it would fail on the first audio. The loader fails instead."""
+    bad = asr_audio.damaged_model(tmp_path / "model", damage)
+    with pytest.raises(ModelError) as info:
+        load_model(bad)
+    assert str(info.value) == (
+        f"vosk could not load the model in {bad} (Failed to create a recognizer): "
+        "fetch it again or point [asr] model_path elsewhere"
+    )

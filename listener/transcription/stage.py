@@ -9,7 +9,10 @@ spoken; each is attributed to the party whose speech activity covers most
 of it, kept in a short history of per-frame activity. Only counts and cue
 events leave the stage; the words are dropped once handed to the cue
 detector, and what the detector keeps is dropped when the customer has
-been silent for a session gap and at the end of the stream.
+been silent for a session gap and at the end of the stream. Words that
+come back after their session ended (the recogniser may lag longer than a
+session gap) are still counted, at their own times, but never reach the
+detector of the session open by then.
 """
 
 from __future__ import annotations
@@ -104,6 +107,9 @@ class TranscriptionStage(Stage):
         self.config = config
         self.asr = config.asr
         self.detector = CueDetector(load_lexicon(config.asr.language), config.analytics.floor_take_s)
+        # for the words of a session already over: their cues without the next session's state, nor it theirs
+        self.late_detector = CueDetector(self.detector.lex, config.analytics.floor_take_s)
+        self._session_end_s = -math.inf  # audio time at which the latest session was over
         self.model_path = model_path(config)
         self.session_gap_s = config.analytics.session_gap_s
         self.mix_channels = geometry.mode == "channels"
@@ -139,6 +145,7 @@ class TranscriptionStage(Stage):
             self.worker.close()
             self.worker = None
         self.detector.forget()
+        self.late_detector.forget()
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, SpeechStarted | SpeechSegment) and event.party is Party.CUSTOMER:
@@ -153,6 +160,7 @@ class TranscriptionStage(Stage):
                 # before the analytics see these frames and summarise the session: its last words
                 self.worker.flush(self._now_s)
                 yield from self._cues()
+                self._session_end_s = event.end_s  # words before this that come later are late
             self._forget_after_session(event.end_s)
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
@@ -252,7 +260,9 @@ class TranscriptionStage(Stage):
             # counts and times only: a word never goes to a log, not even at debug level
             log.debug("recogniser result: %d words, %.2f-%.2f s", len(result), result[0].start_s, result[-1].end_s)
             for party, words in self._utterances(result):
-                yield from self.detector.utterance(party, words, self._now_s)
+                late = words[-1].end_s <= self._session_end_s  # said in a session over before it came back
+                yield from (self.late_detector if late else self.detector).utterance(party, words, self._now_s)
+        self.late_detector.forget()  # late words are held no longer than this call
 
     def _utterances(self, words: list[Word]) -> Iterator[tuple[Party, list[Word]]]:
         """Split one recogniser result where the speaker changes or the speech pauses."""

@@ -1,0 +1,124 @@
+"""Words the recogniser returns after their session ended: counted in that session, kept from the next one.
+
+The recogniser may lag more than a session gap (``asr.queue_s`` up to 120 s, ``session_gap_s`` down to 5 s):
+a session's words can then come back after the next session began. Here the real vosk recogniser is
+held back (its decode waits until the replay has passed the next session's speech), as a Pi under
+load would hold it, and the whole pipeline runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+
+from listener.audio.wav import WavSource
+from listener.config import geometry, parse_config
+from listener.events import AudioBlock, Echo, Event, Party, SessionStarted, WordsRecognized
+from listener.pipeline import Pipeline, Stage
+from listener.service.build import analysis_stages
+from listener.transcription.cues import ECHO_MIN_WORDS, CueDetector
+from listener.transcription.stage import TranscriptionStage
+from listener.transcription.summary import CueTally
+from listener.transcription.words import Word
+from tests import asr_audio
+from tests.asr_audio import Line
+
+SESSION_GAP_S = 5.0
+# recognised alike in both voices, with two content words the echo rule counts ("있어요", "더군요")
+REPEATED = "어디에 있어요 비슷하거나 같아요"
+LINES = [
+    Line("customer", 0.5, REPEATED),  # session A: over 5 s after it ends, at ~8.4 s
+    Line("customer", 9.5, "내일 다시 방문해 주세요"),  # session B (no content word the rep repeats)
+    Line("rep", 12.5, REPEATED),  # what the customer of A said, not the customer of B: no echo in B
+    Line("customer", 15.5, "아메리카노 주세요"),  # B stays open until the stream's end
+]
+DURATION_S = 19.0
+
+
+class Events(Stage):
+    name = "events"
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def process(self, event: Event) -> Iterable[Event]:
+        self.events.append(event)
+        return ()
+
+
+class ReleaseAt(Stage):
+    """Before the transcription stage: lets the held-back recogniser go once the replay reaches ``t_s``."""
+
+    name = "release"
+
+    def __init__(self, gate: threading.Event, t_s: float) -> None:
+        self.gate, self.t_s = gate, t_s
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, AudioBlock) and event.end_s >= self.t_s:
+            self.gate.set()
+        return ()
+
+
+def watch_cue_detectors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Party, float, set[str]]]:
+    """Each utterance given to any cue detector, as (party, end, its content stems), kept in this test only."""
+    fed: list[tuple[Party, float, set[str]]] = []
+    utterance = CueDetector.utterance
+
+    def watched(detector: CueDetector, party: Party, words: Sequence[Word], decided_s: float) -> list[Event]:
+        fed.append((party, words[-1].end_s, {t.stem for t in detector.lex.tokens(words) if t.content}))
+        return utterance(detector, party, words, decided_s)
+
+    monkeypatch.setattr(CueDetector, "utterance", watched)
+    return fed
+
+
+def hold_back_recogniser(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """vosk decodes nothing until the event returned is set (then for real)."""
+    import vosk
+
+    accept = vosk.KaldiRecognizer.AcceptWaveform
+    gate = threading.Event()
+
+    def held_back(rec: vosk.KaldiRecognizer, data: bytes) -> bool:
+        if not gate.wait(60.0):
+            raise RuntimeError("the replay never released the recogniser")
+        return bool(accept(rec, data))
+
+    monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", held_back)
+    return gate
+
+
+def test_a_sessions_words_that_come_back_late_count_in_it_and_feed_no_cue_of_the_next(
+    ko_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They used to reach the cue detector of the session open by then: the rep of B repeating what the
+    # customer of A had said was an Echo in B (a follow-up question too, with English words)
+    fed = watch_cue_detectors(monkeypatch)
+    release = ReleaseAt(hold_back_recogniser(monkeypatch), DURATION_S)  # once the replay has passed B's speech
+    samples, _ = asr_audio.render(LINES, DURATION_S, tmp_path)
+    wav = asr_audio.synth.write_wav(tmp_path / "late.wav", samples)
+    # "skip": a live stream's overflow, whose session end does not wait for the recogniser's words
+    asr = {"enabled": True, "model_path": str(ko_model), "queue_s": 60.0, "overflow": "skip"}
+    config = parse_config({"asr": asr, "analytics": {"session_gap_s": SESSION_GAP_S}})
+    geo = geometry(config)
+    stages = analysis_stages(config, geo)
+    at = next(i for i, s in enumerate(stages) if isinstance(s, TranscriptionStage))
+    tally, out = CueTally(), Events()
+    with WavSource(wav, geo, block_ms=1000) as source, Pipeline([*stages[:at], release, *stages[at:], tally, out]) as p:
+        p.run(source)
+    events = out.events
+    b_started = [i for i, e in enumerate(events) if isinstance(e, SessionStarted)][1]
+    a_said = [i for i, e in enumerate(events) if isinstance(e, WordsRecognized) and e.end_s < LINES[1].start_s]
+    assert a_said and min(a_said) > b_started, "A's words did not come back after B began"
+    a, b = (tally.metrics(*span) for span in sorted(tally.sessions.values()))
+    assert a.customer_words >= 3  # still counted where they were said
+    assert b.rep_words >= 3 and b.customer_words >= 3
+    assert b.rep_echoes == 0 and not [e for e in events if isinstance(e, Echo)]
+    # and an echo it would have been: the rep of B repeats content words the customer of A said
+    said_in_a = set().union(*(stems for _, end_s, stems in fed if end_s < LINES[1].start_s))
+    rep_in_b = set().union(*(stems for party, _, stems in fed if party is Party.REP))
+    assert len(said_in_a & rep_in_b) >= ECHO_MIN_WORDS

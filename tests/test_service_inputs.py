@@ -24,6 +24,8 @@ from listener.config import geometry, parse_config
 from listener.events import (
     AudioBlock,
     AudioDropped,
+    DeviceMode,
+    DeviceState,
     Event,
     Reported,
     RollingShare,
@@ -144,6 +146,33 @@ def test_a_file_run_does_not_obey_the_services_remembered_pause(
     assert [d for d in log.of(AudioDropped) if d.reason == "paused"] == []
     assert log.of(SessionSummary) and log.of(SessionSummary)[0].rep_talk_s > 10.0
     assert (tmp_path / runner.PAUSE_FILE).exists()  # the service's pause is left as it was
+
+
+def test_a_press_during_the_led_self_test_pauses_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rep pressed while the lights ran through their self-test: the press is answered with the first audio."""
+    from gpiozero.pins.mock import MockFactory
+
+    from listener.outputs import gpio
+    from listener.outputs.leds import LedStage
+
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    monkeypatch.setattr(gpio, "_shared", None)
+    config = parse_config({"service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}})
+    self_test = LedStage._self_test
+
+    def pressed_during(stage: LedStage) -> None:  # the self-test as it runs, with a short press around it
+        factory = gpio.pin_factory()
+        assert isinstance(factory, MockFactory)
+        button = factory.pin(config.leds.button_pin)
+        button.drive_low()  # wired to ground, internal pull-up: pressed is low
+        self_test(stage)
+        button.drive_high()
+
+    monkeypatch.setattr(LedStage, "_self_test", pressed_during)
+    log = EventLog()
+    runner.run(config, RunOptions(input=sample_conversation(), fast=True), extra_stages=[log])
+    assert [(s.t_s, s.mode) for s in log.of(DeviceState)] == [(0.0, DeviceMode.PAUSED)]
+    assert log.of(AudioBlock) == [] and {d.reason for d in log.of(AudioDropped)} == {"paused"}
 
 
 def test_the_live_service_starts_paused_when_it_was_paused_before(

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from listener.audio.base import AudioSource
 from listener.audio.channel_watch import ChannelWatch
@@ -23,6 +23,9 @@ from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.service.instance import InstanceLock
 from listener.service.signals import StopSignals
+
+if TYPE_CHECKING:  # imported where used: analyze and a run without a button never load gpiozero
+    from listener.outputs.button import PrivacyButton
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +163,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         _warn_of_a_long_stop(config)
     # channels that carry no sound, or one signal twice, are said: the array's, or the recording's
     watch: list[Stage] = [ChannelWatch(geo, recording=source.path if isinstance(source, WavSource) else None)]
-    if config.leds.button_pin:  # while paused, audio is discarded at the source
-        from listener.outputs.button import PrivacyButton, PrivacyGate
-
-        # the pause kept across restarts is the live service's: a file run or the demo does not obey it
-        remember = Path(config.service.state_dir) / PAUSE_FILE if live else None
-        source = PrivacyGate(source, PrivacyButton(config.leds, remember=remember))
+    source, button = _privacy_gate(source, config, live)
     stop = StopSignals(source)
     restore = stop.install()
     try:
@@ -173,6 +171,11 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
             stack.callback(source.close)
             if live or config.mqtt.enabled:  # what two instances would share: the array, the spool, the pause
                 stack.enter_context(InstanceLock(Path(config.service.state_dir)))
+            if button is not None:
+                # a press during the LED self-test or the models' load is answered with the first event
+                # (the gate's open() then finds the button open already)
+                button.open()
+                stack.callback(button.close)
             outputs = output_stages(config, options)
             stages = [*watch, *analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
             pipeline = stack.enter_context(Pipeline(stages))
@@ -185,6 +188,18 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         restore()
     _say_stopped(audio_s, pipeline.unheard_s)
     return audio_s
+
+
+def _privacy_gate(source: AudioSource, config: Config, live: bool) -> tuple[AudioSource, PrivacyButton | None]:
+    """The source behind the privacy button, when one is wired: while paused, audio is discarded at the source."""
+    if not config.leds.button_pin:
+        return source, None
+    from listener.outputs.button import PrivacyButton, PrivacyGate
+
+    # the pause kept across restarts is the live service's: a file run or the demo does not obey it
+    remember = Path(config.service.state_dir) / PAUSE_FILE if live else None
+    button = PrivacyButton(config.leds, remember=remember)
+    return PrivacyGate(source, button), button
 
 
 def _real_time_if_live(options: RunOptions, live: bool) -> RunOptions:

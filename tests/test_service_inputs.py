@@ -30,6 +30,7 @@ from listener.events import (
     Reported,
     RollingShare,
     SessionSummary,
+    SourceState,
     SpatialFrames,
     SpeechSegment,
     SpeechStarted,
@@ -207,6 +208,55 @@ def test_the_live_service_starts_paused_when_it_was_paused_before(
         rescue.cancel()
     assert log.of(AudioBlock) == []  # not one block of audio reached the analysis
     assert log.of(AudioDropped) and all(d.reason == "paused" for d in log.of(AudioDropped))
+
+
+def test_a_kept_pause_shows_before_the_missing_arrays_fault(
+    alsa_config: AlsaConfig,  # noqa: F811  (no device at all)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Restarted paused with the array gone: the source's first word is "unavailable", yet the lights
+    must go from the self-test straight to the pause's breathing, never the fault's amber blink first."""
+    from gpiozero.pins.mock import MockFactory
+
+    from listener.outputs import gpio
+
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    monkeypatch.setattr(gpio, "_shared", None)
+    (tmp_path / runner.PAUSE_FILE).touch()
+    config = parse_config(
+        {
+            "array": {"device": "no_such_array", "reopen_interval_s": 0.2},
+            "service": {"state_dir": str(tmp_path)},
+            "asr": {"enabled": False},
+        }
+    )
+
+    class Stops(Stage):  # stops the service once a second of audio time has passed
+        asked = False  # once: a second signal would hurry the stop, a third end the process
+
+        def process(self, event: Event) -> Iterable[Event]:
+            if isinstance(event, AudioDropped) and event.end_s >= 1.0 and not self.asked:
+                self.asked = True
+                os.kill(os.getpid(), signal.SIGTERM)
+            return ()
+
+    log = EventLog()
+    rescue = threading.Timer(30.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
+    rescue.start()
+    try:
+        runner.run(config, RunOptions(wait_for_array=True), extra_stages=[log, Stops()])
+    finally:
+        rescue.cancel()
+    kinds = [type(e) for e in log.events if isinstance(e, DeviceState | SourceState)]
+    assert kinds[:2] == [DeviceState, SourceState]  # the pause, then the array's absence
+    factory = gpio.pin_factory()
+    assert isinstance(factory, MockFactory)
+    for led in ("green", "amber", "red"):
+        states = [float(s.state) for s in factory.pin(getattr(config.leds, f"{led}_pin")).states[1:]]
+        # the self-test's on and off, then the breath from its top (0.6), never amber's fault blink (1.0)
+        assert states[:3] == [1.0, 0.0, 0.6], (led, states[:6])
+        assert max(states[2:]) == 0.6, (led, states)
 
 
 def test_demo_fast_with_an_array_attached_runs_the_array_in_real_time(

@@ -6,7 +6,7 @@ the blocks, so no stage ever sees paused audio. (A pipeline stage could not
 do this: every stage receives every event the source yields.)
 
 gpiozero calls the button's handlers on its own threads; they only flip
-flags. The gate reads the flags between blocks, so every state change is
+flags. The gate reads the flags between blocks (and before a source state), so every state change is
 published as an event at a well-defined audio time.
 """
 
@@ -24,7 +24,7 @@ from listener.audio.base import AudioSource
 from listener.config import INSTALLED_CONFIG
 from listener.config.schema import LedsConfig
 from listener.errors import OutputFileError, looked_at
-from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, Event, RecalibrateRequested
+from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, Event, RecalibrateRequested, SourceState
 from listener.outputs.gpio import open_device, pin_factory
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,11 @@ class PrivacyGate(AudioSource):
 
     def events(self) -> Iterator[Event]:
         for event in self.source.events():
-            if isinstance(event, (AudioBlock, AudioDropped)):
+            # the button is read before a source's state too: a pause kept across a restart with the array
+            # missing shows from the start, not after the fault's "no array" has lit first
+            if isinstance(event, SourceState):
+                yield from self._poll(event.t_s)
+            elif isinstance(event, (AudioBlock, AudioDropped)):
                 yield from self._poll(event.start_s)
                 if isinstance(event, AudioBlock) and (self.paused or self._guard):
                     self._guard = False

@@ -5,13 +5,15 @@ audio seconds.
 
 from __future__ import annotations
 
-from gpiozero.pins.mock import MockFactory
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.config import parse_config
-from listener.events import DeviceMode, DeviceState, Party
+from listener.events import DeviceMode, DeviceState, Interruption, Party
 from listener.outputs.led_patterns import Channel, Look, Status, Steady, traffic_light
 from tests import led_script
 from tests.led_script import (
+    BLOCK_S,
     dominance,
     heard,
     make_stage,
@@ -209,3 +211,23 @@ def test_a_customers_mm_hmm_in_the_reps_pause_does_not_take_red_away(factory: Mo
         play(stage, 42.0, script)
     assert all(value_at(trace, "red", t) == 1.0 for t in (20.6, 21.0, 21.9, 22.5, 30.5, 31.0, 31.8, 35.0))
     assert all(value_at(trace, "amber", t) == 0.0 for t in (20.6, 21.0, 21.9, 22.5, 30.5, 31.0, 31.8, 35.0))
+
+
+@pytest.mark.parametrize("pwm", [True, False], ids=["pwm", "on-off"])
+@pytest.mark.parametrize("preset", ["traffic-light", "rgb"])
+def test_green_steps_aside_the_instant_the_rep_interrupts(preset: str, pwm: bool) -> None:
+    """Calm and "you interrupted" are never lit together, not even while green would fade out (on the RGB
+    LED red and green together read as the dominating amber)."""
+    pins = MockFactory(pin_class=MockPWMPin) if pwm else MockFactory()
+    try:
+        stage, trace = make_stage(pins, preset=preset)
+        with stage:
+            play(stage, 7.0, [Interruption(by=Party.REP, onset_s=4.2, decided_s=5.0, successful=None)])
+    finally:
+        pins.reset()
+    assert value_at(trace, "green", 4.95) > 0.0  # calm until the decision
+    assert [(t, v) for t, v in traced(trace, "green") if t >= 4.95] == [(5.0, 0.0)]  # dark from it, at once
+    assert value_at(trace, "red", 5.0) == 1.0
+    blocks = [round(k * BLOCK_S, 1) for k in range(50, 70)]  # the two seconds from the decision, block by block
+    lit = [t for t in blocks if value_at(trace, "red", t) > 0.0]
+    assert lit[:2] == [5.0, 5.1] and all(value_at(trace, "green", t) == 0.0 for t in lit)

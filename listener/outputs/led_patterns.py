@@ -50,7 +50,10 @@ SHOWN_KEPT = 16
 
 @dataclass(frozen=True, slots=True)
 class Steady:
+    """A level held, reached by the animator's fade; ``fade=False`` jumps to it at once."""
+
     level: float
+    fade: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,10 @@ class Blink:
 
 
 Wave = Steady | Pulse | Blink
+
+# Green under the interruption pulse: dark at once, for a fade would light "calm" and "you interrupted"
+# together for fade_s (on the RGB LED, red and green mix into the dominating amber)
+ASIDE = Steady(0.0, fade=False)
 
 
 class Channel(StrEnum):
@@ -280,7 +287,7 @@ def traffic_light(calm_level: float) -> Palette:
             Look.FAULT: {Channel.GREEN: off, Channel.AMBER: Blink(FAULT_PERIOD_S), Channel.RED: off},
         },
         # green off while red pulses: "calm" and "you interrupted" are never lit together
-        interrupting={Channel.GREEN: off, Channel.RED: Pulse(PULSE_PERIOD_S, 0.0, 1.0)},
+        interrupting={Channel.GREEN: ASIDE, Channel.RED: Pulse(PULSE_PERIOD_S, 0.0, 1.0)},
     )
 
 
@@ -299,7 +306,7 @@ def rgb(calm_level: float) -> Palette:
                 Channel.BLUE: Blink(FAULT_PERIOD_S),
             },  # magenta
         },
-        interrupting={Channel.RED: Pulse(PULSE_PERIOD_S, 0.0, 1.0), Channel.GREEN: off, Channel.BLUE: off},
+        interrupting={Channel.RED: Pulse(PULSE_PERIOD_S, 0.0, 1.0), Channel.GREEN: ASIDE, Channel.BLUE: off},
     )
 
 
@@ -312,7 +319,7 @@ class _Track:
 
 
 class Animator:
-    """Evaluates scenes at audio times; a steady level is reached by a linear fade of ``fade_s``."""
+    """Evaluates scenes at audio times; a steady level is reached by a linear fade of ``fade_s`` (or at once)."""
 
     def __init__(self, channels: tuple[Channel, ...], fade_s: float) -> None:
         self.fade_s = fade_s
@@ -337,7 +344,7 @@ class Animator:
     def _value(self, track: _Track, t_s: float) -> float:
         wave, tau_s = track.wave, max(0.0, t_s - track.since_s)
         if isinstance(wave, Steady):
-            if self.fade_s <= 0.0:
+            if self.fade_s <= 0.0 or not wave.fade:
                 return wave.level
             progress = min(1.0, (tau_s + FADE_FRAME_S) / self.fade_s)
             return track.from_value + (wave.level - track.from_value) * progress

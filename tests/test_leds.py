@@ -305,9 +305,9 @@ def test_rgb_preset_colours(factory: MockFactory) -> None:
         assert colour(3.0) == (1.0, 0.35, 0.0)  # amber
         assert colour(8.0) == (1.0, 0.0, 0.0)  # red: the rep talked on 5 s
         assert colour(10.0)[:2] == (0.0, 0.0) and colour(10.0)[2] > 0.0  # blue: paused
-        # the rep's pause is answered over the broker's fault, which shows once the pause ends: magenta,
-        # a slow blink
-        assert colour(14.5)[:2] == (0.0, 0.0) and colour(14.5)[2] > 0.0
+        # the rep's pause is answered over the broker's fault (blue breathing at 14.1 s; the breath's dark
+        # trough is at 14.5 s), which shows once the pause ends: magenta, a slow blink
+        assert colour(14.1)[:2] == (0.0, 0.0) and colour(14.1)[2] > 0.0
         assert colour(15.5) == (1.0, 0.0, 1.0) and colour(16.5) == (0.0, 0.0, 0.0)
         assert factory.pin(PINS["blue"]).states[-1].state in (0.0, 1.0)
 

@@ -5,6 +5,8 @@ audio seconds.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
@@ -231,3 +233,21 @@ def test_green_steps_aside_the_instant_the_rep_interrupts(preset: str, pwm: bool
     blocks = [round(k * BLOCK_S, 1) for k in range(50, 70)]  # the two seconds from the decision, block by block
     lit = [t for t in blocks if value_at(trace, "red", t) > 0.0]
     assert lit[:2] == [5.0, 5.1] and all(value_at(trace, "green", t) == 0.0 for t in lit)
+
+
+@pytest.mark.parametrize("preset", ["traffic-light", "rgb"])
+def test_without_pwm_the_pause_breathes_as_a_blink_at_the_dimmest_calm_level(preset: str) -> None:
+    """On/off pins light from min(0.2, calm_level), so the calm light stays lit however dim; at calm_level
+    0.05 (its least) the pause's breath must still go dark between breaths, or it reads as a steady light."""
+    pins = MockFactory()  # pins that can only switch on and off
+    try:
+        stage, trace = make_stage(pins, preset=preset, calm_level=0.05)
+        with stage:
+            play(stage, 12.0, [DeviceState(t_s=1.0, mode=DeviceMode.PAUSED, detail="privacy button", cause="button")])
+    finally:
+        pins.reset()
+    led = "blue" if preset == "rgb" else "green"
+    assert value_at(trace, led, 1.0) == 1.0  # the breath starts at its top
+    breath = [(t, v) for t, v in traced(trace, led) if 1.0 <= t < 12.0]
+    offs = [b[0] - a[0] for a, b in itertools.pairwise(breath) if a[1] == 0.0]
+    assert len(offs) == 4 and all(d >= 0.25 for d in offs), breath  # once a breath (3 s), dark long enough to see

@@ -299,7 +299,9 @@ def rgb(calm_level: float) -> Palette:
             Look.LISTENING: {Channel.RED: off, Channel.GREEN: Steady(calm_level), Channel.BLUE: off},
             Look.DOMINATING: {Channel.RED: Steady(1.0), Channel.GREEN: Steady(0.35), Channel.BLUE: off},  # amber
             Look.PERSISTING: {Channel.RED: Steady(1.0), Channel.GREEN: off, Channel.BLUE: off},
-            Look.PAUSED: {Channel.RED: off, Channel.GREEN: off, Channel.BLUE: Pulse(BREATH_PERIOD_S, 0.05, 0.7)},
+            # from 0.0, as the traffic light's: on pins without PWM a breath lit from calm_level down to 0.05 would
+            # never go dark, a steady blue
+            Look.PAUSED: {Channel.RED: off, Channel.GREEN: off, Channel.BLUE: Pulse(BREATH_PERIOD_S, 0.0, 0.7)},
             Look.FAULT: {
                 Channel.RED: Blink(FAULT_PERIOD_S),
                 Channel.GREEN: off,

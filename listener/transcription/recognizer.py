@@ -16,8 +16,9 @@ the words of everything queued so far and waits for them
 
 A vosk recogniser keeps native state from utterance to utterance and grows
 for as long as it lives (about 1 MB per minute of speech after its first
-minutes, measured with the Korean test model); a fresh one costs about half
-a second to build. So the stage asks for a fresh recogniser at each session
+minutes, measured with the Korean test model); a fresh one costs 0.05-0.06 s
+to build on the development machine (more on a Pi), against a second to load
+the model. So the stage asks for a fresh recogniser at each session
 end (:meth:`RecognizerWorker.renew`), which the worker builds at the next
 gap in its audio, and the freed memory is handed back to the system.
 """

@@ -277,3 +277,43 @@ def test_live_calibration_without_an_array_says_so_before_inviting_the_rep_to_ta
     captured = capsys.readouterr()
     assert "listening for" not in captured.out  # nobody is asked to talk to a device that cannot hear
     assert "no_such_array_here" in captured.err and len(captured.err.strip().splitlines()) == 1
+
+
+# --- an echo is not a second talker ----------------------------------------------------
+
+ECHO_DEG = 250.0
+
+
+def with_echo(utterances: list[synth.Utterance]) -> list[synth.Utterance]:
+    """The rep's words again, 50 ms later and 2 dB down, from a far wall at ECHO_DEG: votes among the rep's own."""
+    reps = [u for u in utterances if u.party == "rep"]
+    return [
+        *utterances,
+        *(replace(u, party="echo", start_s=u.start_s + 0.05, azimuth_deg=ECHO_DEG, gain=0.8) for u in reps),
+    ]
+
+
+def test_an_echo_of_the_rep_is_not_a_second_talker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rep_and_echo = with_echo(REP_ONLY)
+    samples, _ = synth.render(rep_and_echo, 12.0, seed=19)
+    wav = synth.write_wav(tmp_path / "echo.wav", samples)
+    assert main(["calibrate", "--input", str(wav)]) == 0
+    out = capsys.readouterr().out
+    found = printed(out)
+    assert angle_error(found["rep"], REP_DEG) <= 10.0, out
+    assert "(opposite the rep)" in out, out  # not the echo's direction as a "second talker"
+    rep_share = float(out.split("s of speech, ")[1].split(" %")[0]) / 100.0
+    assert found["confidence"] <= rep_share + 0.005, out  # what the rep's votes alone earn, no more
+
+
+def test_a_customer_taking_turns_is_a_second_talker_despite_an_echo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    samples, _ = synth.render(with_echo(WITH_CUSTOMER), 16.0, seed=20)
+    wav = synth.write_wav(tmp_path / "echo_customer.wav", samples)
+    assert main(["calibrate", "--input", str(wav)]) == 0
+    out = capsys.readouterr().out
+    found = printed(out)
+    assert angle_error(found["rep"], REP_DEG) <= 10.0, out
+    assert angle_error(found["customer"], CUSTOMER_DEG) <= 15.0, out
+    assert "(second talker)" in out, out

@@ -35,6 +35,7 @@ VOICE_REACH_S = 0.2  # the consonants around a vowel are speech too
 
 Float = npt.NDArray[np.float64]
 Bool = npt.NDArray[np.bool_]
+Int = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,13 @@ class Votes:
     hop_s: float
     heard_s: float = 0.0  # audio the front end analysed
     loud_s: float = 0.0  # of it, frames rising above the noise floor by the vote's margin, voice or not
+    # Each vote's frame number: when it was said, which tells a talker's own turns from an echo's or a
+    # noise's votes, which fall among another talker's. None: one vote per frame, back to back.
+    frame: Int | None = None
+
+    @property
+    def frames(self) -> Int:
+        return np.arange(self.doa_deg.size) if self.frame is None else self.frame
 
 
 class _WholeCircle(SpatialFrontEnd):
@@ -90,7 +98,8 @@ def collect_votes(config: Config, events: Iterable[Event]) -> Votes:
     keep = loud & speech_frames(loud & np.concatenate(voiced), front.hop_s)
     weight = np.clip(level[keep] - threshold, 0.0, MAX_WEIGHT_DB)
     # how much was heard, and how much of it was loud: what a refusal says about silence against noise
-    return Votes(doa[keep], weight, front.hop_s, doa.size * front.hop_s, int(loud.sum()) * front.hop_s)
+    heard_s, loud_s = doa.size * front.hop_s, int(loud.sum()) * front.hop_s
+    return Votes(doa[keep], weight, front.hop_s, heard_s, loud_s, np.flatnonzero(keep))
 
 
 def _level_db(frames: SpatialFrames) -> Float:

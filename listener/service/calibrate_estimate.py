@@ -168,8 +168,6 @@ def estimate(votes: Votes, config: Config) -> Calibration:
             # the other. One talker then, the one nearer the configured rep: an echo taken for the rep holds
             # few of the votes, and the confidence (its share) refuses it.
             both = None
-        elif both is None:
-            rep = clusters[0]
         if both is not None:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
             ambiguous = margin < AMBIGUOUS_MARGIN_DEG

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from listener.audio.wav import WavSource
 from listener.cli import main
 from listener.config import geometry, load_config
 from listener.config.array_checks import angle_apart_deg
 from listener.service.calibrate import collect_votes
+from listener.service.calibrate_votes import speech_frames
 from tests import synth
 
 U = synth.Utterance
@@ -72,3 +74,22 @@ def test_a_brief_shout_is_not_taken_for_the_customer(
     stored = load_config(path).parties
     assert angle_apart_deg(stored.rep_azimuth_deg, REP_DEG) <= 10.0, out
     assert angle_apart_deg(stored.customer_azimuth_deg, REP_DEG + 180.0) <= 10.0, out
+
+
+@pytest.mark.parametrize("seconds", [0.05, 0.2, 0.39])  # under the 0.41 s a frame's voice reach spans
+def test_a_clip_shorter_than_the_voice_reach_is_too_little_speech_not_a_traceback(
+    seconds: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).resolve().parents[1] / "listener/data/sample/conversation.wav"
+    samples, rate = sf.read(sample, dtype="float32", start=round(16000 * 2.0), frames=round(16000 * seconds))
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, samples, rate)
+    assert main(["calibrate", "--input", str(clip)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("listener: ") and "of speech heard" in err and "Traceback" not in err
+
+
+def test_speech_frames_are_one_per_frame_whatever_the_length() -> None:
+    rng = np.random.default_rng(0)
+    for n in range(1, 120):
+        assert speech_frames(rng.random(n) < 0.5, 0.01).shape == (n,)

@@ -140,5 +140,7 @@ def speech_frames(voiced: Bool, hop_s: float) -> Bool:
         return np.zeros(voiced.size, dtype=bool)
     full = np.convolve(voiced.astype(np.int32), np.ones(run, dtype=np.int32), mode="valid") == run
     nuclei = np.convolve(full.astype(np.int32), np.ones(run, dtype=np.int32), mode="full") > 0
-    near = np.convolve(nuclei.astype(np.int32), np.ones(2 * reach + 1, dtype=np.int32), mode="same") > 0
+    # "full", centred: "same" returns the window's length, not the input's, for fewer frames than the window
+    spread = np.convolve(nuclei.astype(np.int32), np.ones(2 * reach + 1, dtype=np.int32), mode="full")
+    near = spread[reach : reach + voiced.size] > 0
     return np.asarray(near, dtype=bool)

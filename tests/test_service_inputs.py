@@ -8,12 +8,9 @@ import dataclasses
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +34,12 @@ from listener.events import (
     TalkTotals,
     TurnPredictions,
 )
-from listener.pipeline import EventLog, Pipeline, Stage
+from listener.pipeline import EventLog, Pipeline
 from listener.service import runner
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, sample_conversation
 from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
+from tests.service_stop import StopsAt, run_with_rescue
 
 
 def test_the_demo_replays_the_sample_when_no_array_is_attached(alsa_config: AlsaConfig) -> None:  # noqa: F811
@@ -190,22 +188,8 @@ def test_the_live_service_starts_paused_when_it_was_paused_before(
         {"array": {"device": test_array.name}, "service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}}
     )
 
-    class Stops(Stage):  # stops the service once a second of audio time has passed
-        asked = False  # once: a second signal would hurry the stop, a third end the process
-
-        def process(self, event: Event) -> Iterable[Event]:
-            if isinstance(event, AudioBlock | AudioDropped) and event.end_s >= 1.0 and not self.asked:
-                self.asked = True
-                os.kill(os.getpid(), signal.SIGTERM)
-            return ()
-
     log = EventLog()
-    rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
-    rescue.start()
-    try:
-        runner.run(config, RunOptions(), extra_stages=[log, Stops()])
-    finally:
-        rescue.cancel()
+    run_with_rescue(config, RunOptions(), [log, StopsAt(1.0)])
     assert log.of(AudioBlock) == []  # not one block of audio reached the analysis
     assert log.of(AudioDropped) and all(d.reason == "paused" for d in log.of(AudioDropped))
 
@@ -232,22 +216,8 @@ def test_a_kept_pause_shows_before_the_missing_arrays_fault(
         }
     )
 
-    class Stops(Stage):  # stops the service once a second of audio time has passed
-        asked = False  # once: a second signal would hurry the stop, a third end the process
-
-        def process(self, event: Event) -> Iterable[Event]:
-            if isinstance(event, AudioDropped) and event.end_s >= 1.0 and not self.asked:
-                self.asked = True
-                os.kill(os.getpid(), signal.SIGTERM)
-            return ()
-
     log = EventLog()
-    rescue = threading.Timer(30.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
-    rescue.start()
-    try:
-        runner.run(config, RunOptions(wait_for_array=True), extra_stages=[log, Stops()])
-    finally:
-        rescue.cancel()
+    run_with_rescue(config, RunOptions(wait_for_array=True), [log, StopsAt(1.0, kinds=(AudioDropped,))], rescue_s=30.0)
     kinds = [type(e) for e in log.events if isinstance(e, DeviceState | SourceState)]
     assert kinds[:2] == [DeviceState, SourceState]  # the pause, then the array's absence
     factory = gpio.pin_factory()
@@ -270,23 +240,10 @@ def test_demo_fast_with_an_array_attached_runs_the_array_in_real_time(
     config = parse_config(
         {"array": {"device": test_array.name}, "service": {"state_dir": str(tmp_path)}, "asr": {"enabled": False}}
     )
-    seen: list[type] = []
-
-    class Stops(Stage):
-        def process(self, event: Event) -> Iterable[Event]:
-            if isinstance(event, AudioBlock) and event.end_s >= 0.5 and not seen:
-                seen.append(type(event))
-                os.kill(os.getpid(), signal.SIGTERM)
-            return ()
-
-    rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
-    rescue.start()
-    try:
-        with caplog.at_level(logging.WARNING):
-            runner.run(config, RunOptions(demo_fallback=True, fast=True), extra_stages=[Stops()])
-    finally:
-        rescue.cancel()
-    assert seen == [AudioBlock]  # the array's audio, not the sample
+    stops = StopsAt(0.5)
+    with caplog.at_level(logging.WARNING):
+        run_with_rescue(config, RunOptions(demo_fallback=True, fast=True), [stops])
+    assert stops.seen == [AudioBlock]  # audio was heard; the warning below says it was the array's
     said = [r.getMessage() for r in caplog.records if "--fast" in r.getMessage()]
     assert said == ["--fast applies to the replayed sample only: the microphone array runs in real time"], said
 

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
 from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
 from tests.mqtt_broker import Mosquitto, service_config
+from tests.service_stop import StopsAt, run_with_rescue
 
 
 class FailsAt(Stage):
@@ -197,12 +197,7 @@ def test_a_stage_that_fails_to_open_never_has_the_array_opened(
 def test_the_array_is_opened_only_once_the_stages_are_up(test_array: TestDevice, tmp_path: Path) -> None:  # noqa: F811
     """The same start without the failure: the array is captured from once the stages are up, and closed at the end."""
     watches = _Watches(test_array)
-    rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
-    rescue.start()
-    try:
-        audio_s = runner.run(_array_only(test_array, tmp_path), RunOptions(), extra_stages=[watches])
-    finally:
-        rescue.cancel()
+    audio_s = run_with_rescue(_array_only(test_array, tmp_path), RunOptions(), [watches])
     assert watches.seen_at_open == set()
     assert watches.seen_with_audio == {path.name for path in test_array.infiles}  # the observation sees an open array
     assert audio_s > 0.0
@@ -225,13 +220,8 @@ def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig,
             "service": {"state_dir": str(tmp_path)},
         }
     )
-    rescue = threading.Timer(8.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
     t0 = time.monotonic()
-    rescue.start()
-    try:
-        runner.run(config, RunOptions(wait_for_array=True), extra_stages=[SignalsWhileOpening()])
-    finally:
-        rescue.cancel()
+    run_with_rescue(config, RunOptions(wait_for_array=True), [SignalsWhileOpening()])
     assert time.monotonic() - t0 < 5.0
 
 
@@ -251,22 +241,10 @@ def test_a_run_that_waited_for_its_array_all_along_says_it_heard_nothing(
         }
     )
 
-    class StopsAfterWaiting(Stage):  # on audio time: a slow start-up must not shorten the wait measured
-        asked = False  # once: a second signal would hurry the stop, a third end the process
-
-        def process(self, event: Event) -> Iterable[Event]:
-            if isinstance(event, AudioDropped) and event.end_s >= 1.5 and not self.asked:
-                self.asked = True
-                os.kill(os.getpid(), signal.SIGTERM)
-            return ()
-
-    rescue = threading.Timer(30.0, os.kill, args=(os.getpid(), signal.SIGTERM))  # a failing test must not hang
-    rescue.start()
-    try:
-        with caplog.at_level(logging.INFO, logger=runner.__name__):
-            audio_s = runner.run(config, RunOptions(wait_for_array=True), extra_stages=[StopsAfterWaiting()])
-    finally:
-        rescue.cancel()
+    with caplog.at_level(logging.INFO, logger=runner.__name__):
+        audio_s = run_with_rescue(
+            config, RunOptions(wait_for_array=True), [StopsAt(1.5, kinds=(AudioDropped,))], rescue_s=30.0
+        )
     (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped after")]
     assert audio_s >= 1.5
     assert (

@@ -24,5 +24,6 @@ def test_every_key_of_every_table_is_listed_with_its_range() -> None:
             assert f"| `{key.name}` |" in text
     assert "| `port` | `1883` | 1 – 65535 | broker port |" in text
     assert '| `overflow` | `"auto"` | `"auto"`, `"skip"`, `"wait"` |' in text
+    assert '| `language` | `"en"` | `"en"` |' in text  # the lexicons shipped, not any text
     assert "| `mic_channels` | not set | a list, each 0 – 31 |" in text
     assert "&lt;topic_prefix&gt;" in text

@@ -16,6 +16,7 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -46,9 +47,14 @@ def field(
     min: float | None = None,  # noqa: A002
     max: float | None = None,  # noqa: A002
     path: bool = False,
+    choices: Callable[[], Sequence[str]] | None = None,
 ) -> Any:
-    """A config field with its documentation and allowed range; ``path``: a file or folder, ``~`` expanded."""
-    meta = {"doc": doc, "min": min, "max": max, "path": path}
+    """A config field with its documentation and allowed range; ``path``: a file or folder, ``~`` expanded.
+
+    ``choices``: the values allowed where they are found at run time (files shipped in the package), for the
+    reference to list; the rule itself is applied where the value is used.
+    """
+    meta = {"doc": doc, "min": min, "max": max, "path": path, "choices": choices}
     if isinstance(default, (list, dict)):
         raise TypeError("config defaults must be immutable")
     return dataclasses.field(default=default, metadata=meta)

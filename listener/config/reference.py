@@ -43,6 +43,8 @@ def _number(value: float) -> str:
 
 
 def _allowed(hint: Any, meta: Any) -> str:
+    if meta.get("choices") is not None:
+        return ", ".join(f'`"{choice}"`' for choice in meta["choices"]())
     low, high = meta.get("min"), meta.get("max")
     listed = any(get_origin(arg) is tuple for arg in (hint, *get_args(hint)))
     if low is not None and high is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from listener.config.loader import field
+from listener.transcription.lexicon import available_languages
 
 PROCESSING_RATE_HZ = 16000
 
@@ -135,7 +136,11 @@ class AsrConfig:
         "folder of an unzipped vosk model; '' = <service.state_dir>/models/<the language's small model>",
         path=True,
     )
-    language: str = field("en", "lexicon language of the cue detectors (listener/data/lexicons/<language>.toml)")
+    language: str = field(
+        "en",
+        "lexicon language of the cue detectors (listener/data/lexicons/<language>.toml)",
+        choices=available_languages,
+    )
     queue_s: float = field(10.0, "audio the recogniser may lag before it skips", min=1.0, max=120.0)
     overflow: Literal["auto", "skip", "wait"] = field(
         "auto",

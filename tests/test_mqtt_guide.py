@@ -1,0 +1,63 @@
+"""The payload examples in docs/integrations/mqtt.md are what the device sends for the bundled sample.
+
+They had drifted (a metrics message added at each session's start, figures moved by later changes) with
+nothing to notice it: a dashboard author copying a field's value from the guide got a stale one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from listener.service.runner import sample_conversation
+from tests.mqtt_broker import Mosquitto, Recorder, kill_process_group, run_listener
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "integrations" / "mqtt.md"
+# the clock, a random session id, the order of sending (a --fast run sends its backlog on connect), and
+# what depends on the machine or on this test's own [mqtt] table
+VARYING = {"ts", "seq", "session_id", "onset_ms", "start_ms", "end_ms", "software", "paho", "config_hash"}
+VARYING_INFO = {"spool_depth"}  # a --fast run has messages waiting when it connects
+
+
+def guide_examples() -> list[dict[str, object]]:
+    """Every JSON object in the guide's "Payload examples" code blocks, in order."""
+    text = GUIDE.read_text(encoding="utf-8").split("### Payload examples", 1)[1].split("\n### ", 1)[0]
+    decoder = json.JSONDecoder()
+    found: list[dict[str, object]] = []
+    for block in text.split("```json\n")[1:]:
+        body, i = block.split("```", 1)[0], 0
+        while body[i:].strip():
+            i += len(body[i:]) - len(body[i:].lstrip())
+            example, i = decoder.raw_decode(body, i)
+            found.append(example)
+    return found
+
+
+def _steady(message: dict[str, object]) -> dict[str, object]:
+    skip = VARYING | (VARYING_INFO if message["schema"] == "listener.mqtt.info/1" else set())
+    return {key: value for key, value in message.items() if key not in skip}
+
+
+def test_the_guides_payload_examples_are_sent_for_the_sample(tmp_path: Path) -> None:
+    examples = guide_examples()
+    assert {e["schema"] for e in examples} == {
+        f"listener.mqtt.{leaf}/1" for leaf in ("status", "info", "state", "event", "metrics", "session")
+    }
+    with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as recorder:
+        # as the guide says it was made: the sample, dominance_min_speech_s = 10, everything else default
+        lines = ["[leds]", "enabled = false", 'button_pin = ""', "[analytics]", "dominance_min_speech_s = 10"]
+        lines += ["[service]", f'state_dir = "{tmp_path / "state"}"', "[mqtt]"]
+        lines += [f"{key} = {json.dumps(value)}" for key, value in broker.mqtt_config().items()]
+        config = tmp_path / "listener.toml"
+        config.write_text("\n".join(lines) + "\n")
+        proc = run_listener(config, sample_conversation(), "--fast")
+        try:
+            _, err = proc.communicate(timeout=180)
+        finally:
+            kill_process_group(proc)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        sent = recorder.wait_for(lambda got: any(m.topic.endswith("/session") for m in got))
+    received = [_steady(m.json()) for m in sent if not m.topic.startswith("homeassistant/")]
+    for example in examples:
+        alike = [m for m in received if m["schema"] == example["schema"]]
+        assert _steady(example) in received, (example, alike)

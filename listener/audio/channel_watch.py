@@ -40,6 +40,7 @@ class ChannelWatch(Stage):
         self.geometry = geometry
         self.recording = recording
         self.channels = selected_channels(geometry)
+        self.said: list[str] = []  # every warning given, for a caller that must act on it (calibrate)
         self._restart()
 
     def _restart(self) -> None:
@@ -53,18 +54,27 @@ class ChannelWatch(Stage):
             self._meter.add(event.samples)
             if self._meter.n >= WATCH_S * event.sample_rate_hz:
                 self._judge()
-        elif isinstance(event, EndOfStream) and self.recording is not None and self._meter.n and not self._judged:
-            self._judge()
+        elif isinstance(event, EndOfStream) and self.recording is not None:
+            self.finish()
         return ()
+
+    def finish(self) -> None:
+        """Judge the audio heard so far, unless already judged: a recording, or a listen shorter than WATCH_S."""
+        if self._meter.n and not self._judged:
+            self._judge()
 
     def _judge(self) -> None:
         self._judged = True
         dead = dead_channels(self._meter.dbfs(), self.channels)
         if dead and len(dead) < len(self.channels):  # all silent is a muted input, which the levels cannot place
-            log.warning("%s", self._dead_message(dead))
+            self._warn(self._dead_message(dead))
         twins = self._meter.twins(self.channels)
         if twins:
-            log.warning("%s", self._twins_message(twins))
+            self._warn(self._twins_message(twins))
+
+    def _warn(self, message: str) -> None:
+        self.said.append(message)
+        log.warning("%s", message)
 
     def _dead_message(self, dead: list[int]) -> str:
         said = f"carry no sound (under {DEAD_DBFS:.0f} dBFS) while the others hear it"

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from listener.audio.base import events_until
+from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.errors import CalibrationError
@@ -52,12 +53,13 @@ def calibrate(
         )
     if wav is None and not MIN_SPEECH_S <= listen_s <= MAX_LIVE_S:
         raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_SPEECH_S:g} and {MAX_LIVE_S:g} s")
-    result = estimate(collect_votes(config, _events(config, wav, listen_s)), config)
+    watch = ChannelWatch(geometry(config), recording=wav)
+    result = estimate(collect_votes(config, _watched(_events(config, wav, listen_s), watch)), config)
     placed = _placement_warning(config, result)
     # a reader gone (`| head`) ends the printing, not the --write: the CLI reads the closed pipe afterwards
     with contextlib.suppress(BrokenPipeError):
         _print_result(result, placed)
-    refusal = _refusal(config, result, force)
+    refusal = _channels_refusal(watch) or _refusal(config, result, force)
     if config_path is None or not write:
         if refusal:
             print(refusal)
@@ -98,6 +100,16 @@ def _refusal(config: Config, result: Calibration, force: bool) -> str:
     return ""
 
 
+def _channels_refusal(watch: ChannelWatch) -> str:
+    """Not --force-able: with a dead or copied channel every direction is measured wrong, however confidently."""
+    if not watch.said:
+        return ""
+    return (
+        "the channels are not each their own mic (warned above), so the directions measured from them are wrong; "
+        "fix the channels, then calibrate again"
+    )
+
+
 def _low_confidence_cause(result: Calibration) -> str:
     """The factor that pulled the confidence down most (see ``Factors``), and its cure."""
     factors = result.factors
@@ -122,6 +134,14 @@ def _placement_warning(config: Config, result: Calibration) -> str:
 
     check = directions_check(geometry(config).mics_m, result.rep_azimuth_deg, result.customer_azimuth_deg)
     return f"warning: {check.detail}; {check.fix}" if check.status != "ok" else ""
+
+
+def _watched(events: Iterable[Event], watch: ChannelWatch) -> Iterator[Event]:
+    """The events, each shown to ``watch`` first; what was heard is judged at their end, however short."""
+    for event in events:
+        list(watch.process(event))
+        yield event
+    watch.finish()
 
 
 def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event]:

@@ -19,9 +19,11 @@ from listener.audio.live import LiveSource
 from listener.cli import main
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock, Event, SourceState
-from listener.service import doctor
+from listener.service import doctor, runner
+from listener.service.runner import RunOptions
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, tones
+from tests.doctor_config import config as doctor_config
 from tests.live_source import live_config, run_source
 
 alsa_config = alsa_device.alsa_config  # fixture
@@ -157,6 +159,21 @@ def test_doctor_fails_the_levels_of_copied_channels() -> None:
     assert "channels 1 and 3 carry the same signal" in check.detail and "arecord -l" in check.fix
 
 
+def test_doctor_reads_copied_channels_off_the_array_and_fails(tmp_path: Path, alsa_config: AlsaConfig) -> None:
+    """End to end, as `listener doctor` runs it: the level check reads the array through pyaudio and must find the
+    copy itself (the test above hands level_check the twins; this one fails if check_levels stops looking)."""
+    signal = tones(16000, 2.0, 4)
+    signal[:, 3] = signal[:, 1]  # a plug over a smaller card, copying one channel onto another
+    alsa_config.add("listener_test_array", signal, 16000)
+    checks = {c.name: c for c in doctor.check_audio(doctor_config(tmp_path))}
+    assert checks["audio"].status == "ok" and checks["preset"].status == "ok"  # the card itself is fine
+    levels = checks["levels"]
+    assert levels.status == "FAIL", levels.line()
+    assert "channels 1 and 3 carry the same signal (copies, not separate mics)" in levels.detail
+    assert "carry no sound" not in levels.detail  # every channel hears its tone: it is the copy that fails
+    assert "arecord -l" in levels.fix
+
+
 # --- a recording ----------------------------------------------------------------------------------
 
 
@@ -192,3 +209,19 @@ def test_analyze_says_nothing_of_a_recording_made_right(
     with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
         assert main(["analyze", str(sample), "--json"]) == 0
     assert capsys.readouterr().out and not caplog.records
+
+
+def test_run_on_a_recording_says_its_silent_and_copied_channels_once_each(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`listener run --input FILE` watches the file's channels as analyze does (the service's pipeline, not
+    analyze's): a file with a dead and a copied channel is said, naming the file, and the run still goes on."""
+    path = _recording(tmp_path, 4.0, dead=[2], copies={3: 1})
+    config = parse_config({"leds": {"enabled": False, "button_pin": ""}, "asr": {"enabled": False}})
+    with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+        audio_s = runner.run(config, RunOptions(input=path, fast=True))
+    assert audio_s == pytest.approx(4.0, abs=0.1)  # the whole file was heard
+    dead, copied = (r.getMessage() for r in caplog.records if r.name == "listener.audio.channel_watch")
+    assert dead.startswith(f"channel(s) [2] of {path} carry no sound (under -90 dBFS)")
+    assert copied.startswith(f"channels 1 and 3 of {path} carry the same signal (copies")
+    assert all("`arecord -D listener_array -c 4 ...`" in said for said in (dead, copied))

@@ -1,0 +1,111 @@
+"""Which of two clusters `listener calibrate` takes for the rep when it places one talker alone.
+
+Two clusters end up as one talker in two ways: the second speaks in no turns of its own (an echo, a
+loudspeaker, a customer heard only over the rep), or the pair's azimuths are ones the config would refuse.
+Either way the rep is the cluster matched to the configured rep direction, not the strongest one, which
+can be the echo's or the customer's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.audio.wav import WavSource
+from listener.cli import main
+from listener.config import geometry, load_config
+from listener.service.calibrate import Votes, collect_votes, estimate
+from listener.service.calibrate_estimate import MIN_OWN_TURNS, Space, find_clusters, own_turns
+from tests import synth
+from tests.calibrate_cases import CONFIG_TEXT, REP_DEG, REP_ONLY, angle_error, printed
+
+HOP_S = 0.01
+
+# --- a stronger cluster with no turns of its own ---------------------------------------
+
+SPEAKER_DEG = 250.0
+
+
+def test_a_louder_relay_of_the_reps_words_is_not_taken_for_the_rep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A loudspeaker at 250 deg relays the rep's words 50 ms later and 3 dB louder: it holds the most votes,
+    but only among the rep's own words, so there is one talker, and that is the rep near the configured 0 deg."""
+    relay = [replace(u, party="speaker", start_s=u.start_s + 0.05, azimuth_deg=SPEAKER_DEG, gain=1.4) for u in REP_ONLY]
+    samples, _ = synth.render([*REP_ONLY, *relay], 12.0, seed=21)
+    wav = synth.write_wav(tmp_path / "relay.wav", samples)
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)  # rep 0, customer 180
+    config = load_config(path)
+
+    # the case itself: the strongest cluster is the loudspeaker's, the rep's is second with no turns of its own
+    with WavSource(wav, geometry(config), block_ms=100) as source:
+        votes = collect_votes(config, source.events())
+    space = Space.of(config)
+    x = space.coordinate(votes.doa_deg)
+    clusters = find_clusters(space, x, votes.weight)
+    assert len(clusters) == 2
+    strongest, second = clusters
+    assert angle_error(strongest.centre_deg, SPEAKER_DEG) <= 10.0 and angle_error(second.centre_deg, REP_DEG) <= 10.0
+    assert strongest.weight > second.weight
+    assert own_turns(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, clusters) < MIN_OWN_TURNS
+
+    assert main(["calibrate", "--config", str(path), "--input", str(wav)]) == 0
+    out = capsys.readouterr().out
+    found = printed(out)
+    assert angle_error(found["rep"], REP_DEG) <= 10.0, out  # not the loudspeaker at 250 deg
+    assert "(opposite the rep)" in out, out
+    assert angle_error(found["customer"], found["rep"] + 180.0) < 0.05, out
+    assert found["confidence"] < 0.5, out  # the rep's share of the votes, a minority: not written without --force
+
+
+def test_a_stronger_cluster_among_the_reps_words_is_not_the_rep() -> None:
+    """Votes from 250 deg, twice the rep's, all within 20 ms of one of the rep's (40 deg): not a talker of its
+    own, so the rep alone is placed, and the confidence is the rep's third of the votes, not the strongest's."""
+    frame = np.arange(900)
+    doa = np.where(frame % 3 == 0, 40.0, 250.0)
+    result = estimate(Votes(doa, np.ones(doa.size), HOP_S, frame=frame), load_config(None))  # rep 0, customer 180
+    assert (result.rep_azimuth_deg, result.customer_azimuth_deg) == (40.0, 220.0)
+    assert result.customer_from == "opposite the rep"
+    assert result.rep_share == pytest.approx(1 / 3)
+    assert result.confidence == 0.33  # 9 s of speech: full evidence, times the rep's share
+
+
+# --- a pair the config would refuse ------------------------------------------------------
+
+LINE_TEXT = "[array]\npreset = 'respeaker-2mic'\n[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n"
+LINE_REP_DEG, LINE_CUSTOMER_DEG = 1.4, 60.04
+
+
+def test_a_pair_the_config_would_refuse_places_the_cluster_matched_to_the_rep(tmp_path: Path) -> None:
+    """2-mic HAT: the rep 1.4 deg off the mic line, then a customer who talks longer at 60.04 deg. Their cosines
+    to the line (0.9997, 0.4994) are 0.5003 apart, so calibrate finds two talkers; but 60.04 is printed and
+    stored as 60.0 (cosine 0.5), and 0.4997 apart the config's mirror check refuses the pair. One talker is
+    placed then, the cluster matched to the configured rep (0 deg), not the customer's stronger one."""
+    path = tmp_path / "listener.toml"
+    path.write_text(LINE_TEXT)
+    config = load_config(path)
+    doa = np.concatenate([np.full(300, LINE_REP_DEG), np.full(600, LINE_CUSTOMER_DEG)])
+    frame = np.concatenate([np.arange(300), np.arange(400, 1000)])  # a turn each, 1 s apart
+    votes = Votes(doa, np.ones(doa.size), HOP_S, frame=frame)
+
+    # the case itself: two separable clusters, each in turns of its own, whose rounded azimuths are refused
+    space = Space.of(config)
+    x = space.coordinate(votes.doa_deg)
+    clusters = find_clusters(space, x, votes.weight)
+    assert [round(c.centre_deg, 2) for c in clusters] == [LINE_CUSTOMER_DEG, LINE_REP_DEG]
+    assert space.separable(clusters[0].centre_deg, clusters[1].centre_deg)
+    assert own_turns(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, clusters) == 1.0
+    rep_images, customer_images = (LINE_REP_DEG, 360.0 - LINE_REP_DEG), (60.0, 300.0)
+    assert not any(space.acceptable(rep, customer) for rep in rep_images for customer in customer_images)
+
+    result = estimate(votes, config)
+    # the weaker cluster, the one nearer the configured rep (on either side of the line: both are 1.4 deg from 0)
+    assert result.rep_azimuth_deg in (LINE_REP_DEG, 360.0 - LINE_REP_DEG)
+    assert result.customer_azimuth_deg == 180.0
+    assert result.customer_from == "far end of the mic line"
+    assert result.rep_share == pytest.approx(1 / 3)
+    assert space.acceptable(result.rep_azimuth_deg, result.customer_azimuth_deg)

@@ -1,0 +1,48 @@
+"""firmware/provision.sh's package step in a real run (test_provision.py runs it alone, or with --no-pip):
+what a run whose pip fails leaves behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.provision_root import provision
+
+
+def test_a_failed_pip_leaves_no_staged_copy_in_the_targets_tmp(pi_root: Path, tmp_path: Path) -> None:
+    """A run whose pip failed (no network) left its listener-src.* copy of the source in the target's /tmp:
+    only a pip that succeeded removed it. The EXIT trap now removes it with the run's own temporary folder.
+    pip, in the root's venv, is a stand-in that fails as pip does offline; chroot a stand-in that runs the
+    root's program (the temporary root has no shell to chroot into)."""
+    checkout = tmp_path / "checkout"
+    (checkout / "listener").mkdir(parents=True)
+    (checkout / "listener/__init__.py").write_text('__version__ = "0.1.0"\n')
+    (checkout / "pyproject.toml").write_text('[project]\nname = "listener"\n')
+    venv_bin = pi_root / "opt/listener/venv/bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text("#!/bin/sh\n")
+    calls = tmp_path / "calls"
+    (venv_bin / "pip").write_text(
+        "#!/usr/bin/env bash\n"
+        f'spec=${{!#}}; echo "$spec" >>{calls}\n'
+        'echo "ERROR: Could not find a version that satisfies the requirement certifi" >&2\nexit 1\n'
+    )
+    stand_ins = tmp_path / "bin"
+    stand_ins.mkdir()
+    (stand_ins / "chroot").write_text('#!/usr/bin/env bash\nroot=$1; shift; exec "$root$1" "${@:2}"\n')
+    for program in (venv_bin / "python", venv_bin / "pip", stand_ins / "chroot"):
+        program.chmod(0o755)
+    host_tmp = tmp_path / "host-tmp"  # where the run's own temporary folder (mktemp -d) goes
+    host_tmp.mkdir()
+    env = {"PATH": f"{stand_ins}:{os.environ['PATH']}", "TMPDIR": str(host_tmp)}
+    done = provision(pi_root, "--no-apt", "--source", str(checkout), check=False, env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    (spec,) = calls.read_text().split()
+    assert spec.startswith("/tmp/listener-src."), spec  # pip was given the staged copy, and failed on it
+    last = done.stdout.splitlines()[-1]  # the step that failed, then pip's own reason
+    assert last.startswith(f"change: pip install {checkout} into /opt/listener/venv"), done.stdout
+    assert "ERROR: Could not find a version" in done.stderr, done.stderr
+    assert not (pi_root / spec.removeprefix("/")).exists()
+    assert list((pi_root / "tmp").iterdir()) == []  # no listener-src.* left in the target's /tmp
+    assert list(host_tmp.iterdir()) == []  # nor the run's own temporary folder
+    assert not (pi_root / "opt/listener/.source-sha256").exists()  # not counted as installed

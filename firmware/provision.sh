@@ -559,8 +559,10 @@ pkg_installed() {
 }
 
 apt_install() {
-	run apt-get update
-	run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+	local again="then run this again (what it did so far is kept)"
+	run apt-get update || die "apt-get update failed (its reason above): check the network and /etc/apt/sources.list*; $again"
+	run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ||
+		die "apt-get could not install $* (its reason above): check the network, or that the image is Raspberry Pi OS / Debian 12 Bookworm; $again"
 }
 
 ensure_apt_packages() {
@@ -641,10 +643,13 @@ install_package() {
 		tar -C "$SOURCE" "${NOT_PACKAGE[@]/#/--exclude=}" -cf - . | tar -C "$staged" -xf -
 		spec=/tmp/$(basename "$staged")
 	fi
-	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade -c "$constraints" "$spec"
+	local failed="pip could not install $SOURCE into $VENV (its reason above): check that the device reaches PyPI \
+(the network, a proxy in pip.conf); then run this again (what it did so far is kept)"
+	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade -c "$constraints" "$spec" || die "$failed"
 	if [[ -f $SOURCE ]]; then
 		# pip keeps an installed wheel of the same version even if its content changed.
-		run "$VENV/bin/pip" install --disable-pip-version-check --no-input --force-reinstall --no-deps "$spec"
+		run "$VENV/bin/pip" install --disable-pip-version-check --no-input --force-reinstall --no-deps "$spec" ||
+			die "$failed"
 	fi
 	rm -rf "$staged"
 	printf '%s\n' "$digest" >"$(target "$SOURCE_STAMP")"

@@ -1,5 +1,5 @@
-"""firmware/provision.sh's package step in a real run (test_provision.py runs it alone, or with --no-pip):
-what a run whose pip fails leaves behind."""
+"""firmware/provision.sh's network steps in a real run (test_provision.py runs it with --no-apt, and alone
+or with --no-pip): what a run whose apt or pip fails says and leaves behind."""
 
 from __future__ import annotations
 
@@ -42,7 +42,37 @@ def test_a_failed_pip_leaves_no_staged_copy_in_the_targets_tmp(pi_root: Path, tm
     last = done.stdout.splitlines()[-1]  # the step that failed, then pip's own reason
     assert last.startswith(f"change: pip install {checkout} into /opt/listener/venv"), done.stdout
     assert "ERROR: Could not find a version" in done.stderr, done.stderr
+    # then the script's own line: the step, and what to do (pip's words alone did not say to run it again)
+    assert done.stderr.splitlines()[-1] == (
+        f"error: pip could not install {checkout} into /opt/listener/venv (its reason above): check that the device "
+        "reaches PyPI (the network, a proxy in pip.conf); then run this again (what it did so far is kept)"
+    )
     assert not (pi_root / spec.removeprefix("/")).exists()
     assert list((pi_root / "tmp").iterdir()) == []  # no listener-src.* left in the target's /tmp
     assert list(host_tmp.iterdir()) == []  # nor the run's own temporary folder
     assert not (pi_root / "opt/listener/.source-sha256").exists()  # not counted as installed
+
+
+def test_a_failed_apt_get_says_what_failed_and_what_to_do(pi_root: Path, tmp_path: Path) -> None:
+    """apt-get's own words ended the run with nothing from the script: not which step, nor to run it again.
+    apt-get and apt-cache are stand-ins (apt-cache: no Pi archive; apt-get update: no network), reached
+    through a stand-in chroot as the script runs them."""
+    stand_ins = tmp_path / "bin"
+    stand_ins.mkdir()
+    (stand_ins / "chroot").write_text('#!/usr/bin/env bash\nshift; exec "$@"\n')  # apt from PATH: the stand-ins
+    (stand_ins / "apt-cache").write_text("#!/usr/bin/env bash\nexit 100\n")
+    (stand_ins / "apt-get").write_text(
+        '#!/usr/bin/env bash\necho "E: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease" >&2\n'
+        "exit 100\n"
+    )
+    for program in stand_ins.iterdir():
+        program.chmod(0o755)
+    done = provision(pi_root, "--no-pip", check=False, env={"PATH": f"{stand_ins}:{os.environ['PATH']}"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("change: apt-get install python3 "), done.stdout
+    *_, fetch, said = done.stderr.splitlines()
+    assert fetch.startswith("E: Failed to fetch")
+    assert said == (
+        "error: apt-get update failed (its reason above): check the network and /etc/apt/sources.list*; "
+        "then run this again (what it did so far is kept)"
+    )

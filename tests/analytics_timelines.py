@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from listener.analytics.replay import replay
 from listener.analytics.report import ReportCollector
@@ -18,7 +19,7 @@ REP, CUST = Party.REP, Party.CUSTOMER
 CONFIG = Config()
 
 
-def with_analytics(**changes: float) -> Config:
+def with_analytics(**changes: Any) -> Config:  # the keys of [analytics], each of its own type
     return dataclasses.replace(CONFIG, analytics=dataclasses.replace(CONFIG.analytics, **changes))
 
 

@@ -19,8 +19,8 @@ WORD_S = 0.32  # ~3 words a second, like conversational speech
 class Talk:
     """A conversation fed utterance by utterance, the way the stage feeds the detector."""
 
-    def __init__(self) -> None:
-        self.detector = CueDetector(LEX, floor_take_s=1.0)
+    def __init__(self, echo_min_words: int = 2) -> None:
+        self.detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=echo_min_words)
         self.t_s = 0.0
 
     def say(self, party: str, text: str) -> list[Event]:

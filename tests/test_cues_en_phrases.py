@@ -261,3 +261,21 @@ def test_a_look_ahead_written_wrong_is_refused_not_read_otherwise(part: str) -> 
     data["phrases"]["action"] = [*data["phrases"]["action"], f"let me {part}"]
     with pytest.raises(ModelError, match=r"one mark before words"):
         Lexicon(data, "test.toml")
+
+
+def test_the_echo_threshold_is_the_configs() -> None:
+    """metrics.md names "≥ 2 content words" among the thresholds that are configuration defaults: it was a
+    constant. Two words of the story repeated make an echo by default and none at [analytics] echo_min_words 3."""
+    from listener.config import geometry, parse_config
+    from listener.transcription.stage import TranscriptionStage
+
+    config = parse_config({"analytics": {"echo_min_words": 3}})
+    stage = TranscriptionStage(config, geometry(config))
+    assert stage.detector.echo_min_words == stage.late_detector.echo_min_words == 3
+    for words, echoes in ((2, True), (3, False)):
+        talk = Talk(echo_min_words=words)
+        talk.say("customer", STORY)
+        assert bool(of(talk.say("rep", "so the charger and the update"), Echo)) is echoes, words
+    three = Talk(echo_min_words=3)
+    three.say("customer", STORY)
+    assert of(three.say("rep", "so the charger stopped after the update"), Echo)

@@ -19,7 +19,7 @@ from listener.config import geometry, parse_config
 from listener.events import AudioBlock, Echo, Event, Party, SessionStarted, WordsRecognized
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
-from listener.transcription.cues import ECHO_MIN_WORDS, CueDetector
+from listener.transcription.cues import CueDetector
 from listener.transcription.stage import TranscriptionStage
 from listener.transcription.summary import CueTally
 from listener.transcription.words import Word
@@ -121,4 +121,4 @@ def test_a_sessions_words_that_come_back_late_count_in_it_and_feed_no_cue_of_the
     # and an echo it would have been: the rep of B repeats content words the customer of A said
     said_in_a = set().union(*(stems for _, end_s, stems in fed if end_s < LINES[1].start_s))
     rep_in_b = set().union(*(stems for party, _, stems in fed if party is Party.REP))
-    assert len(said_in_a & rep_in_b) >= ECHO_MIN_WORDS
+    assert len(said_in_a & rep_in_b) >= config.analytics.echo_min_words

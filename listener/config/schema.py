@@ -111,6 +111,9 @@ class AnalyticsConfig:
     patient_gap_s: float = field(0.6, "a response gap at least this long is patient", min=0.0, max=10.0)
     long_silence_s: float = field(3.0, "mutual silence reported as long", min=0.5, max=60.0)
     stacked_question_s: float = field(3.0, "a second rep question within this is stacked", min=0.5, max=30.0)
+    echo_min_words: int = field(
+        2, "content words of the customer's last floor a rep turn repeats to be an echo", min=1, max=10
+    )
     dominance_on_share: float = field(0.65, "rolling rep share that starts dominance", min=0.51, max=1.0)
     dominance_off_share: float = field(0.60, "rolling rep share below which dominance ends", min=0.5, max=1.0)
     dominance_min_speech_s: float = field(30.0, "speech in the window before dominance can start", min=0.0, max=600.0)

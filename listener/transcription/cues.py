@@ -28,16 +28,16 @@ from listener.events import (
 from listener.transcription.lexicon import Lexicon, Match
 from listener.transcription.words import Token, Word
 
-ECHO_MIN_WORDS = 2  # content words of the customer's floor a rep turn repeats to be an echo
 TAG_MAX_WORDS = 4  # longest question tag ("did not it", "have not you")
 TAIL_WORDS = 6  # words of the rep's last utterance a summarising phrase may begin in ("so what i am hearing")
 COMPLEMENT_AUX_REACH = 3  # words after a question word an auxiliary must come within ("how long has it")
 
 
 class CueDetector:
-    def __init__(self, lexicon: Lexicon, floor_take_s: float) -> None:
+    def __init__(self, lexicon: Lexicon, floor_take_s: float, echo_min_words: int) -> None:
         self.lex = lexicon
         self.floor_take_s = floor_take_s
+        self.echo_min_words = echo_min_words  # [analytics] echo_min_words
         self._floor: Party | None = None
         self._customer_floor: set[str] = set()  # content stems of the customer's last floor
         self._rep_turn: set[str] = set()  # the customer's stems the rep repeated since the customer took the floor
@@ -114,7 +114,7 @@ class CueDetector:
         # only words the customer said first: the rep's "warranty status", answered "warranty status", is no echo
         self._rep_turn |= content & self._customer_floor
         summary = self._summarises(norms)
-        if not self._echoed and (summary or len(self._rep_turn) >= ECHO_MIN_WORDS):
+        if not self._echoed and (summary or len(self._rep_turn) >= self.echo_min_words):
             self._echoed = True
             out.append(Echo(by=rep, onset_s=spoken[0].start_s, decided_s=decided_s, summary=summary))
         if at_least(spoken[-1].end_s - spoken[0].start_s, self.floor_take_s):

@@ -106,9 +106,10 @@ class TranscriptionStage(Stage):
     def __init__(self, config: Config, geometry: ArrayGeometry) -> None:
         self.config = config
         self.asr = config.asr
-        self.detector = CueDetector(load_lexicon(config.asr.language), config.analytics.floor_take_s)
+        an = config.analytics
+        self.detector = CueDetector(load_lexicon(config.asr.language), an.floor_take_s, an.echo_min_words)
         # for the words of a session already over: their cues without the next session's state, nor it theirs
-        self.late_detector = CueDetector(self.detector.lex, config.analytics.floor_take_s)
+        self.late_detector = CueDetector(self.detector.lex, an.floor_take_s, an.echo_min_words)
         self._session_end_s = -math.inf  # audio time at which the latest session was over
         self.model_path = model_path(config)
         self.session_gap_s = config.analytics.session_gap_s

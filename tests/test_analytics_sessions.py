@@ -14,6 +14,7 @@ import pytest
 from listener.events import (
     AudioDropped,
     DominanceChanged,
+    FloorChange,
     LongSilence,
     Pause,
     Question,
@@ -263,3 +264,13 @@ def test_a_long_wait_before_the_reps_answer_keeps_the_customers_turn(session_gap
     assert [g.gap_s for g in of(c, ResponseGap)] == [pytest.approx(wait_s)]
     (summary,) = c.sessions
     assert (summary.response_gaps, summary.stories) == (1, 1) and summary.longest_story_s == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("rep_start_s", [0.0, 0.01])
+def test_a_session_opening_on_talk_over_talk_gives_the_customer_the_floor_in_a_tie(rep_start_s: float) -> None:
+    """Both begin with nobody holding the floor: the earlier start takes it, a tie goes to the customer (it went
+    by the order of the parties' names, which said the same without saying why)."""
+    c = run([("customer", 0.0, 5.0), ("rep", rep_start_s, 5.0)], 10.0)
+    assert [(f.by, f.onset_s) for f in of(c, FloorChange)] == [(CUST, 0.0)]
+    later = run([("customer", 0.01, 5.0), ("rep", 0.0, 5.0)], 10.0)  # the rep first by one frame: the rep's
+    assert [(f.by, f.onset_s) for f in of(later, FloorChange)] == [(REP, 0.0)]

@@ -53,7 +53,9 @@ class Floor:
     def step(self, frame: int) -> Iterator[Event]:
         ready = [(run.start, p) for p in Party if p is not self.holder and (run := self._ready(p)) is not None]
         if ready:
-            yield from self._hand_over(min(ready)[1], frame)
+            # the earlier start takes it; a tie goes to the customer, whose talk the device is there to make room for
+            _, party = min(ready, key=lambda start_party: (start_party[0], start_party[1] is Party.REP))
+            yield from self._hand_over(party, frame)
 
     def _ready(self, party: Party) -> Run | None:
         """``party``'s stretch, if it can take the floor now."""

@@ -93,6 +93,18 @@ def test_plot_draws_a_png(
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
 
 
+@pytest.mark.parametrize("name", ["a$\\bad$.wav", "q$x^$.wav"])
+def test_a_file_name_with_dollar_signs_is_the_plots_title_as_it_is(
+    interruption_wav: tuple[Path, list[dict[str, object]]], name: str, tmp_path: Path
+) -> None:
+    # matplotlib read "$...$" in the title (the file's name) as mathtext and failed at savefig: no figure
+    wav = tmp_path / name
+    wav.write_bytes(interruption_wav[0].read_bytes())
+    out = tmp_path / "conversation.png"
+    assert main(["analyze", str(wav), "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_plot_without_matplotlib_is_a_one_line_error(
     interruption_wav: tuple[Path, list[dict[str, object]]],
     tmp_path: Path,

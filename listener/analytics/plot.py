@@ -100,7 +100,8 @@ def plot_conversation(
     draw_timeline(top, segments, events, duration_s)
     draw_share(bottom, segments, events, duration_s, config)
     if title:
-        top.set_title(title, loc="left", fontsize=10)
+        # the title is a file name: a "$" in it is text, not the start of mathtext that fails at savefig
+        top.set_title(title, loc="left", fontsize=10, parse_math=False)
     try:
         fig.savefig(out, dpi=110)
     except OSError as exc:

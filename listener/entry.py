@@ -8,10 +8,29 @@ shell reports an interrupted command.
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 def main() -> int:
+    _keep_stderr()
     try:
         from listener.cli import main as cli_main
     except KeyboardInterrupt:
         return 130
     return cli_main()
+
+
+def _keep_stderr() -> None:
+    """Started with stderr closed (``2>&-``): error lines went into stdout (``print(file=None)`` falls back to it),
+    into a ``--json`` report; and the next file opened would take descriptor 2, where ALSA and Kaldi write.
+    Both go to /dev/null instead, before anything is opened."""
+    try:
+        os.fstat(2)
+    except OSError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        if null != 2:
+            os.dup2(null, 2)
+            os.close(null)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115

@@ -1,4 +1,4 @@
-"""Paths this account may not use, and pipes given as recordings: one line naming the file and the fix.
+"""Paths this account may not use, pipes given as recordings, a closed stderr: one line naming the file and the fix
 
 The service's state folder is the listener user's (mode 0750), so an installer's own account meets
 these; the cases run as that account would (``tests/cli_run.py``).
@@ -7,12 +7,14 @@ these; the cases run as that account would (``tests/cli_run.py``).
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from listener import cli
 from tests.cli_run import ENV, SAMPLE, as_installer, one_line
@@ -111,3 +113,16 @@ def test_a_spool_behind_a_folder_that_may_not_be_entered_is_one_line(locked: Pat
     result = as_installer("run", "--fast", "--input", str(SAMPLE), "--config", str(config))
     line = one_line(result, "state")
     assert "MQTT spool" in line or "service.state_dir" in line, line
+
+
+def test_with_stderr_closed_the_error_stays_out_of_the_report(tmp_path: Path) -> None:
+    """`analyze x.wav --json 2>&- > report.json`: the one-line error went into the report (print to a missing
+    stderr writes to stdout), and a file opened next would have taken descriptor 2."""
+    wav = tmp_path / "stereo.wav"
+    samples, rate_hz = sf.read(SAMPLE, dtype="int16")
+    sf.write(wav, samples[:, :2], rate_hz, subtype="PCM_16")
+    report = tmp_path / "report.json"
+    shell = f"exec {shlex.quote(sys.executable)} -m listener analyze {shlex.quote(str(wav))} --json 2>&- >{report}"
+    done = subprocess.run(["bash", "-c", shell], env=ENV, timeout=120, check=False)
+    assert done.returncode == 2  # the verdict, as with stderr open
+    assert report.read_text() == ""

@@ -1,4 +1,4 @@
-"""Paths this account may not use, pipes given as recordings, a closed stderr: one line naming the file and the fix
+"""Paths this account may not use, pipes given as recordings, a closed stderr: one line naming the file and the fix.
 
 The service's state folder is the listener user's (mode 0750), so an installer's own account meets
 these; the cases run as that account would (``tests/cli_run.py``).

@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from listener import cli
-from tests.cli_run import ENV, SAMPLE, as_installer, one_line
+from tests.cli_run import CONFIG, ENV, SAMPLE, as_installer, one_line
 
 # --- paths that cannot be checked ----------------------------------------------------------------
 
@@ -43,6 +43,25 @@ def test_a_pipe_given_as_the_recording_is_one_line_not_a_wait(command: list[str]
         [sys.executable, "-m", "listener", *command, str(fifo)], capture_output=True, text=True, timeout=60, env=ENV
     )
     one_line(result, "recording.wav is a pipe, not a file: save the recording to a .wav file")
+
+
+@pytest.mark.parametrize("command", [["check-config"], ["leds-off", "--config"]])
+def test_a_named_pipe_given_as_the_config_is_one_line_not_a_wait(command: list[str], tmp_path: Path) -> None:
+    # leds-off is the unit's ExecStopPost: a stop waited on it until systemd's timeout
+    fifo = tmp_path / "listener.toml"
+    os.mkfifo(fifo)  # nobody writes to it: opening it waited for ever
+    result = subprocess.run(
+        [sys.executable, "-m", "listener", *command, str(fifo)], capture_output=True, text=True, timeout=60, env=ENV
+    )
+    one_line(result, "listener.toml is a pipe nothing was written to within 5 s: pass the TOML file itself")
+
+
+def test_a_config_given_through_process_substitution_is_read() -> None:
+    # the pipe bash makes of <(...) has its writer: read as it comes
+    shell = f'exec {shlex.quote(sys.executable)} -m listener check-config <(printf "%s" "{CONFIG}")'
+    result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60, env=ENV, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("/dev/fd/") and ": ok (" in result.stdout
 
 
 SERVICE_FILES = {  # configured files behind a folder this account may not enter (the service's: mode 0750)

@@ -13,6 +13,8 @@ import difflib
 import json
 import math
 import os
+import select
+import stat
 import tomllib
 import types
 import typing
@@ -38,6 +40,7 @@ T = TypeVar("T")
 # Far above any listener config (the firmware's is under 1 KiB), far below what a Pi can hold: a
 # path such as /dev/zero or a log file passed by mistake is refused before it is read whole
 MAX_FILE_BYTES = 1024 * 1024
+PIPE_WAIT_S = 5.0  # a pipe given as the config file: how long its writer may take to start
 
 
 def field(
@@ -80,11 +83,34 @@ def read_toml(path: Path) -> dict[str, Any]:
         ) from None
 
 
+def _read_bytes(path: Path, shown: str) -> bytes:
+    """The file's first MAX_FILE_BYTES + 1 bytes. A pipe (``--config <(...)``) is read as it comes, but a named
+    pipe nobody writes to would hold the open for ever (``leds-off`` as ExecStopPost: until systemd kills it)."""
+    try:
+        piped = stat.S_ISFIFO(path.stat().st_mode)
+    except OSError:  # said by the open below, with its own fix
+        piped = False
+    if not piped:
+        with path.open("rb") as file:
+            return file.read(MAX_FILE_BYTES + 1)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # returns at once, writer or not
+    try:
+        if not select.select([fd], [], [], PIPE_WAIT_S)[0]:
+            raise ConfigFileError(
+                f"config file {shown} is a pipe nothing was written to within {PIPE_WAIT_S:g} s: pass the TOML "
+                "file itself"
+            )
+        os.set_blocking(fd, True)
+        with open(fd, "rb", closefd=False) as file:
+            return file.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
 def read_text(path: Path) -> str:
     shown = shown_path(path)
     try:
-        with path.open("rb") as file:
-            raw = file.read(MAX_FILE_BYTES + 1)
+        raw = _read_bytes(path, shown)
     except FileNotFoundError:
         raise ConfigFileMissingError(
             f"config file {shown} does not exist: check the path (without a config file the defaults apply)"
@@ -93,6 +119,8 @@ def read_text(path: Path) -> str:
         raise ConfigFileError(
             f"config file {shown} is a folder: pass the TOML file itself, e.g. {shown_path(path / 'listener.toml')}"
         ) from None
+    except ConfigFileError:  # an OSError too, but said already
+        raise
     except OSError as exc:
         raise ConfigFileError(
             f"config file {shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}"

@@ -172,6 +172,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
 
 
+def _path(text: str) -> Path:
+    if not text:  # Path("") is ".", which was then called a folder
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?): give a file name")
+    return Path(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="listener", description="Active-listening feedback for counter conversations.")
     parser.add_argument("--version", action="version", version=f"listener {__version__}")
@@ -183,16 +189,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_analysis_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("analyze", help="analyse a recording and print the conversation's metrics")
-    p.add_argument("file", type=Path, help="multi-channel WAV recorded by the array")
-    p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
+    p.add_argument("file", type=_path, help="multi-channel WAV recorded by the array")
+    p.add_argument("--config", type=_path, help="TOML configuration (default: built-in defaults)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON (schema listener.analysis/1)")
-    p.add_argument("--plot", type=Path, metavar="PNG", help="also draw the conversation into this PNG (matplotlib)")
+    p.add_argument("--plot", type=_path, metavar="PNG", help="also draw the conversation into this PNG (matplotlib)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("run", help="run the service: live from the array, or fed from a file")
-    p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
+    p.add_argument("--config", type=_path, help="TOML configuration (default: built-in defaults)")
     source = p.add_mutually_exclusive_group()  # one answer to "where does the audio come from"
-    source.add_argument("--input", type=Path, help="feed this WAV through the service pipeline instead of the mic")
+    source.add_argument("--input", type=_path, help="feed this WAV through the service pipeline instead of the mic")
     p.add_argument("--fast", action="store_true", help="with --input: as fast as possible, not in real time")
     p.add_argument("--led-trace", action="store_true", help="print one JSON line per LED change")
     p.add_argument("--view", action="store_true", help="show the LEDs and live figures in the terminal")
@@ -212,25 +218,25 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_devices)
 
     p = sub.add_parser("doctor", help="check the array, models, GPIO, broker, disk and clock; say how to fix each")
-    p.add_argument("--config", type=Path, help=INSTALLED_DEFAULT_HELP)
+    p.add_argument("--config", type=_path, help=INSTALLED_DEFAULT_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON document (schema listener.doctor/1)")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("calibrate", help="learn the rep's and the customer's directions while the rep talks")
-    p.add_argument("--config", type=Path, help=f"{INSTALLED_DEFAULT_HELP}; --write stores the azimuths in it")
+    p.add_argument("--config", type=_path, help=f"{INSTALLED_DEFAULT_HELP}; --write stores the azimuths in it")
     heard = p.add_mutually_exclusive_group()
-    heard.add_argument("--input", type=Path, help="learn from this multi-channel WAV instead of the live array")
+    heard.add_argument("--input", type=_path, help="learn from this multi-channel WAV instead of the live array")
     heard.add_argument("--seconds", type=float, help=f"live: how long to listen (default {LISTEN_S:g})")
     p.add_argument("--write", action="store_true", help="write the azimuths into the [parties] table of --config")
     p.add_argument("--force", action="store_true", help="with --write: write even when the confidence is low")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("leds-off", help="switch the status LEDs off (the service's unit does, however it stopped)")
-    p.add_argument("--config", type=Path, help=INSTALLED_DEFAULT_HELP)
+    p.add_argument("--config", type=_path, help=INSTALLED_DEFAULT_HELP)
     p.set_defaults(func=cmd_leds_off)
 
     p = sub.add_parser("check-config", help="validate a configuration file without running")
-    p.add_argument("file", type=Path, help="listener.toml to validate")
+    p.add_argument("file", type=_path, help="listener.toml to validate")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("models", help="manage the on-device speech recognition models")
@@ -238,8 +244,9 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = models.add_parser("fetch", help="download, verify (pinned SHA-256) and unpack an official vosk model")
     p.add_argument("model", choices=["en-small"], help="en-small: vosk-model-small-en-us-0.15 (41 MB)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help=f"{INSTALLED_DEFAULT_HELP}; models go to <service.state_dir>/models")
-    where.add_argument("--dir", type=Path, help="unpack into this folder instead")
+    models_help = f"{INSTALLED_DEFAULT_HELP}; models go to <service.state_dir>/models"
+    where.add_argument("--config", type=_path, help=models_help)
+    where.add_argument("--dir", type=_path, help="unpack into this folder instead")
     p.set_defaults(func=cmd_models_fetch)
 
 

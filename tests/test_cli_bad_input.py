@@ -375,3 +375,9 @@ def test_an_option_that_needs_another_is_refused_not_ignored(
         cli.main(args)
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.startswith(said) and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("args", [["analyze", ""], ["analyze", str(SAMPLE), "--config", ""], ["check-config", ""]])
+def test_an_empty_path_is_called_empty_not_a_folder(args: list[str]) -> None:
+    # Path("") is ".": "listener analyze $WAV" with WAV unset said ". is a folder"
+    one_line(listener_cli(*args), "an empty path (an unset shell variable?): give a file name")

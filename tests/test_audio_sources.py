@@ -205,6 +205,19 @@ def test_chunks_after_the_audio_and_a_stray_tail_are_no_audio_left_out(tmp_path:
         assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
 
 
+def test_metadata_cut_short_after_whole_audio_is_read_not_refused(tmp_path: Path) -> None:
+    """A LIST chunk after the audio, its end cut off: the whole audio is there, yet it was refused with advice
+    (`sox --ignore-length`) that would have read the metadata's bytes as audio."""
+    expected = tone(16000, 1.0)
+    tagged = tmp_path / "tagged.wav"
+    sf.write(tagged, expected, 16000, subtype="PCM_16")
+    raw = tagged.read_bytes()
+    info = b"LIST" + struct.pack("<I", 4000) + b"INFO" + bytes(1996)  # promises 4000 bytes, holds 2000
+    tagged.write_bytes(raw[:4] + struct.pack("<I", len(raw) - 8 + len(info)) + raw[8:] + info)
+    got = np.concatenate([b.samples for b in replay(tagged)])
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
+
+
 def test_a_real_2_gib_data_chunk_that_fits_the_file_keeps_its_size(tmp_path: Path) -> None:
     """Only a placeholder that runs past the file means "unknown length": a chunk that fits ends where it says."""
     from listener.audio.wav import _check_riff

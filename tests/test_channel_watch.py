@@ -73,19 +73,31 @@ def _feed(watch: ChannelWatch, dead: list[int], first_s: float = 0.0, stuck_at: 
         watch.process(_block(first_s + 0.1 * k, dead, stuck_at))
 
 
-def test_the_array_is_looked_at_afresh_after_an_outage_and_a_muted_one_is_not_blamed(
+def test_the_array_is_looked_at_afresh_after_an_outage_and_a_muted_one_is_called_muted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """What comes back after an outage may be another card; all channels silent is a muted input, which
-    no channel count explains (the level check says so): neither is a channel-count warning."""
+    """What comes back after an outage may be another card. All channels silent is a muted input, which no
+    channel count explains: said as a muted capture (it was said nowhere but in doctor, and the service heard
+    nobody all day)."""
     watch = ChannelWatch(geometry(live_config()))
     with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
-        _feed(watch, [0, 1, 2, 3])  # muted: nothing said
-        assert not caplog.records
+        _feed(watch, [0, 1, 2, 3])
         watch.process(SourceState(t_s=11.0, available=True, detail="'listener_test_array' is back"))
         _feed(watch, [3], first_s=11.0)
-    (record,) = caplog.records
-    assert record.getMessage().startswith("captured channel(s) [3] carry no sound")
+    muted, dead = [r.getMessage() for r in caplog.records]
+    assert muted.startswith("the array carries no sound on any channel (under -90 dBFS: digital silence)")
+    assert "alsamixer" in muted and "channel count" not in muted and "geometry" not in muted
+    assert dead.startswith("captured channel(s) [3] carry no sound")
+
+
+def test_a_recording_of_digital_silence_is_said_to_be_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # "nobody spoke" alone read as a quiet counter, not as a recording made from a muted input
+    wav = tmp_path / "muted.wav"
+    sf.write(wav, np.zeros((16000 * 4, 4), dtype=np.int16), 16000, subtype="PCM_16")
+    with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+        assert main(["analyze", str(wav)]) == 0
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.startswith(f"{wav} carries no sound on any channel") and "muted input" in said
 
 
 def test_a_channel_stuck_at_one_level_is_dead_by_doctors_rule(caplog: pytest.LogCaptureFixture) -> None:

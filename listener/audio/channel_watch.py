@@ -1,4 +1,5 @@
-"""A channel that carries no sound while the others hear it, or two that carry one signal: said once.
+"""A channel that carries no sound while the others hear it, two that carry one signal, or no sound on
+any channel (a muted capture): said once.
 
 The installed ``listener_array`` is an ALSA ``plug``: over a card with fewer channels than the
 configured array it fills the missing ones with zeros (or copies them), and a dead mic or a wrong
@@ -66,8 +67,10 @@ class ChannelWatch(Stage):
     def _judge(self) -> None:
         self._judged = True
         dead = dead_channels(self._meter.dbfs(), self.channels)
-        if dead and len(dead) < len(self.channels):  # all silent is a muted input, which the levels cannot place
+        if dead and len(dead) < len(self.channels):
             self._warn(self._dead_message(dead))
+        elif dead:  # a real mic's own noise lies far above DEAD_DBFS: every channel under it is a muted capture
+            self._warn(self._muted_message())
         twins = self._meter.twins(self.channels)
         if twins:
             self._warn(self._twins_message(twins))
@@ -87,6 +90,18 @@ class ChannelWatch(Stage):
             f"captured channel(s) {dead} {said}: the device behind [array] device has fewer channels than the "
             f"'{self.geometry.preset}' geometry, or a mic is dead; directions are wrong until it is fixed: check "
             "`arecord -l` against [array] preset and mic_channels (`listener doctor` measures each channel's level)"
+        )
+
+    def _muted_message(self) -> str:
+        said = f"carries no sound on any channel (under {DEAD_DBFS:.0f} dBFS: digital silence)"
+        if self.recording is not None:
+            return (
+                f"{shown_path(self.recording)} {said}: it was recorded from a muted input or with the capture gain at "
+                "0; record it again with the mixer's capture on (`alsamixer -c <card>`)"
+            )
+        return (
+            f"the array {said}: its capture is muted or its gain at 0, so nobody can be heard: switch the capture "
+            "on in `alsamixer -c <card>` (`listener doctor` measures each channel's level)"
         )
 
     def _twins_message(self, twins: list[tuple[int, int]]) -> str:

@@ -227,7 +227,7 @@ def test_samples_that_are_not_numbers_play_as_silence(
 def test_plot_path_is_checked_before_the_analysis(
     tmp_path: Path, dialogue_4ch: tuple[Path, list[dict[str, object]]]
 ) -> None:
-    for plot, expected in [("x.txt", "name a .png"), ("", "name a .png"), ("no/such/x.png", "does not exist")]:
+    for plot, expected in [("x.txt", "name a .png"), ("", "an empty path"), ("no/such/x.png", "does not exist")]:
         result = _cli("analyze", str(dialogue_4ch[0]), "--plot", str(tmp_path / plot) if plot else "")
         assert result.returncode == 2 and result.stdout == "", plot
         assert result.stderr.count("\n") == 1 and expected in result.stderr, (plot, result.stderr)

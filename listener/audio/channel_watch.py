@@ -28,6 +28,7 @@ from listener.pipeline import Stage
 log = logging.getLogger(__name__)
 
 WATCH_S = 10.0  # audio looked at after each start of capture: long enough for anyone to have spoken
+MUTED_MIN_S = 1.0  # silence on every channel for less than this (a test blip, a cut) is not called a muted capture
 
 
 class ChannelWatch(Stage):
@@ -47,12 +48,14 @@ class ChannelWatch(Stage):
     def _restart(self) -> None:
         self._meter = LevelMeter(len(self.channels))
         self._judged = False
+        self._rate_hz = 16000
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, SourceState) and event.available:
             self._restart()  # back after an outage: perhaps another device, looked at afresh
         elif isinstance(event, AudioBlock) and not self._judged:
             self._meter.add(event.samples)
+            self._rate_hz = event.sample_rate_hz
             if self._meter.n >= WATCH_S * event.sample_rate_hz:
                 self._judge()
         elif isinstance(event, EndOfStream) and self.recording is not None:
@@ -69,7 +72,8 @@ class ChannelWatch(Stage):
         dead = dead_channels(self._meter.dbfs(), self.channels)
         if dead and len(dead) < len(self.channels):
             self._warn(self._dead_message(dead))
-        elif dead:  # a real mic's own noise lies far above DEAD_DBFS: every channel under it is a muted capture
+        elif dead and self._meter.n >= MUTED_MIN_S * self._rate_hz:
+            # a real mic's own noise lies far above DEAD_DBFS: every channel under it for a while is a muted capture
             self._warn(self._muted_message())
         twins = self._meter.twins(self.channels)
         if twins:

@@ -79,8 +79,15 @@ def test_on_a_device_it_calibrates_and_writes_the_installed_config(
          "rep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
         ("[parties]\nmode = 'doa'\n\n[leds]\nenabled = false\n", "[parties]\nmode = 'doa'\nrep_azimuth_deg = 40.0\n"
          "customer_azimuth_deg = 220.0\n\n[leds]\nenabled = false\n"),
+        # a CRLF file (Notepad's) gets CRLF on every line added, or it ends up with mixed line endings
         ("[parties] # by the till\r\ncustomer_azimuth_deg=1 # x\r\n", "[parties] # by the till\r\n"
-         "customer_azimuth_deg=220.0 # x\r\nrep_azimuth_deg = 40.0\n"),
+         "customer_azimuth_deg=220.0 # x\r\nrep_azimuth_deg = 40.0\r\n"),
+        ("[parties]\r\nmode = 'doa'", "[parties]\r\nmode = 'doa'\r\nrep_azimuth_deg = 40.0\r\n"
+         "customer_azimuth_deg = 220.0\r\n"),
+        ("[array]\r\nblock_ms = 100\r\n", "[array]\r\nblock_ms = 100\r\n\r\n[parties]\r\n"
+         "rep_azimuth_deg = 40.0\r\ncustomer_azimuth_deg = 220.0\r\n"),
+        ("[array]\r\nblock_ms = 100", "[array]\r\nblock_ms = 100\r\n\r\n[parties]\r\n"
+         "rep_azimuth_deg = 40.0\r\ncustomer_azimuth_deg = 220.0\r\n"),
         ("[parties]\nrep_azimuth_deg = 1.0", "[parties]\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
         ("[parties]\nmode = 'doa'", "[parties]\nmode = 'doa'\nrep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
         # headers as TOML reads them: a quoted name is the table; a '[parties]' inside a string is not
@@ -130,4 +137,16 @@ def test_write_keeps_a_byte_order_mark_and_crlf(two_talkers: Path, tmp_path: Pat
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf# counter 3, front door side\r\n")
     assert data.count(b"\r\n") == original.count(b"\r\n") and b"\n" not in data.replace(b"\r\n", b"")
+    assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0
+
+
+def test_write_adds_a_missing_key_with_the_files_crlf(two_talkers: Path, tmp_path: Path) -> None:
+    # a key the [parties] table lacks is added with CRLF too: no bare LF among a Notepad file's CRLFs
+    path = tmp_path / "listener.toml"
+    text = CONFIG_TEXT.replace("customer_azimuth_deg = 180.0\n", "").replace("\n", "\r\n")
+    path.write_bytes(text.encode())
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
+    data = path.read_bytes()
+    assert b"\n" not in data.replace(b"\r\n", b"") and data.count(b"\r\n") == text.count("\r\n") + 1
+    assert b"\r\ncustomer_azimuth_deg = " in data
     assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0

@@ -2,6 +2,9 @@
 after it is lost. Before, every message was dropped until a restart, with "free space" given as the fix,
 and the drain thread logged a traceback at every retry.
 
+A sound database of another shape where the spool belongs is set aside at start as damage is: it used to
+stop the service with "check that service.state_dir exists and is writable", though the folder was fine.
+
 Real parts: the spool's own SQLite file overwritten under it, the MQTT stage and a real mosquitto.
 """
 
@@ -9,13 +12,17 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from listener.errors import OutputError
 from listener.events import Backchannel, Party
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
+from listener.service import doctor
+from tests.doctor_config import config as doctor_config
 from tests.folders import refusing_writes
 from tests.mqtt_broker import Mosquitto, Recorder
 from tests.mqtt_feed import json_on, stage_on
@@ -87,3 +94,74 @@ def test_damage_that_cannot_be_set_aside_keeps_messages_in_memory(
     (error,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert f"MQTT spool {path} is damaged" in error and "cannot be set aside" in error
     assert "messages wait in memory" in error
+
+
+FOREIGN = {
+    "another table": ("CREATE TABLE foo(x)", "it holds table foo and no outbox"),
+    "outbox short of columns": ("CREATE TABLE outbox(id INTEGER PRIMARY KEY, leaf TEXT)", "no column payload, qos"),
+    "ids used again": (
+        "CREATE TABLE outbox(id INTEGER PRIMARY KEY, leaf TEXT, payload BLOB, qos INTEGER, seq INTEGER)",
+        "outbox table's id is not AUTOINCREMENT",
+    ),
+    "counters without a key": ("CREATE TABLE counters(name TEXT, value INTEGER)", "counters table's key is none"),
+}
+
+
+def _foreign(path: Path, sql: str) -> bytes:
+    """A database another program (or `sqlite3 FILE 'create table ...'`) made where the spool belongs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.executescript(sql)
+    db.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", FOREIGN)
+def test_a_database_of_another_shape_is_set_aside_and_a_fresh_spool_started(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    sql, problem = FOREIGN[kind]
+    path = tmp_path / "state" / SPOOL_FILE
+    foreign = _foreign(path, sql)
+    with caplog.at_level(logging.WARNING), Spool(path, max_messages=10) as spool:
+        seq = spool.put("event", {"n": 0})
+        assert spool.depth == 1 and spool.dropped == 0
+    (aside,) = path.parent.glob(f"{SPOOL_FILE}.foreign-*[0-9]Z")
+    assert aside.read_bytes() == foreign  # kept as it was: none of the spool's tables written into it
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"MQTT spool {path} is not this service's spool" in warning and problem in warning
+    assert aside.name in warning and "state_dir" not in warning and "cannot be resent" not in warning
+    with Spool(path, max_messages=10) as spool:  # and the fresh one is a sound spool
+        assert spool.depth == 1 and spool.next_seq() == seq + 1
+
+
+def test_a_spool_with_a_table_of_someone_elses_keeps_its_messages(tmp_path: Path) -> None:
+    # our outbox holds our messages: a table added beside it is no reason to set them aside unsent
+    path = tmp_path / SPOOL_FILE
+    with Spool(path, max_messages=10) as spool:
+        seq = spool.put("event", {"n": 0})
+    _foreign(path, "CREATE TABLE notes(x)")
+    with Spool(path, max_messages=10) as spool:
+        assert [r.seq for r in spool.after(0, 10)] == [seq]
+    assert not list(tmp_path.glob(f"{SPOOL_FILE}.foreign-*"))
+
+
+def test_a_database_of_another_shape_that_cannot_be_set_aside_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "state" / SPOOL_FILE
+    foreign = _foreign(path, "CREATE TABLE foo(x)")
+    with refusing_writes(path.parent), pytest.raises(OutputError) as err:
+        Spool(path, max_messages=10).open()
+    text = str(err.value)
+    assert f"MQTT spool {path} is not this service's spool" in text and "cannot be set aside" in text
+    assert f"move it and its -wal and -shm files out of {path.parent}" in text and "writable" not in text
+    assert path.read_bytes() == foreign
+
+
+def test_doctor_warns_of_a_database_of_another_shape_without_touching_it(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    foreign = _foreign(state / SPOOL_FILE, "CREATE TABLE foo(x)")
+    check = doctor.check_state_dir(doctor_config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == "warn", check.line()
+    assert f"{state / SPOOL_FILE} is not the service's spool" in check.detail and "table foo" in check.detail
+    assert f"{SPOOL_FILE}.foreign-<time>" in check.detail and "SD card" not in check.fix
+    assert sorted(p.name for p in state.iterdir()) == [SPOOL_FILE] and (state / SPOOL_FILE).read_bytes() == foreign

@@ -46,10 +46,11 @@ def edit_parties(text: str, values: dict[str, float]) -> str:
     lines = text.splitlines(keepends=True)
     headers = table_headers(lines)  # as TOML reads them: ["parties"], not a '[' inside a string or an array
     start = next((i for i, name in enumerate(headers) if name == "parties"), None)
+    eol = _line_ending(text)  # every line added ends as the file's own do, or a CRLF file ends up mixed
     if start is None:
-        tail = "" if not text or text.endswith("\n") else "\n"
-        added = "".join(f"{key} = {value:.1f}\n" for key, value in values.items())
-        return f"{text}{tail}\n[parties]\n{added}"
+        tail = "" if not text or text.endswith("\n") else eol
+        added = "".join(f"{key} = {value:.1f}{eol}" for key, value in values.items())
+        return f"{text}{tail}{eol}[parties]{eol}{added}"
     end = next((i for i in range(start + 1, len(lines)) if headers[i] is not None), len(lines))
     last_key = start
     for key, value in values.items():
@@ -63,11 +64,17 @@ def edit_parties(text: str, values: dict[str, float]) -> str:
         else:
             last_key = max(last_key, _last_assignment(lines, start, end))
             if not lines[last_key].endswith("\n"):  # the file's last line: the new key must not join it
-                lines[last_key] += "\n"
-            lines.insert(last_key + 1, f"{key} = {value:.1f}\n")
+                lines[last_key] += eol
+            lines.insert(last_key + 1, f"{key} = {value:.1f}{eol}")
             end += 1
             last_key += 1
     return "".join(lines)
+
+
+def _line_ending(text: str) -> str:
+    """The file's line ending, as its first line ends: CRLF (Notepad) or LF; LF for a file of one line."""
+    first = text.find("\n")
+    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
 
 
 def _last_assignment(lines: list[str], start: int, end: int) -> int:

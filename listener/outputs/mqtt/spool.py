@@ -33,7 +33,7 @@ from typing import TypeVar
 from listener.errors import OutputError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.spool_access import SERVICE_STATE_DIR, access_problem, is_access_error
-from listener.outputs.mqtt.spool_damage import is_damage_error, set_aside
+from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, is_damage_error, set_aside
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -125,9 +125,9 @@ class Spool(Managed):
         try:
             db = self._connect()
         except (sqlite3.Error, OSError) as exc:
-            if not is_damage_error(exc):
+            if not (is_damage_error(exc) or isinstance(exc, ForeignSpool)):
                 raise self._open_error(exc) from None
-            # a damaged file would stop the device for good: it is kept aside, the device goes on
+            # a damaged or foreign file would stop the device for good: it is kept aside, the device goes on
             seq_from = set_aside(self.path, exc)
             try:
                 db = self._connect(seq_from)
@@ -144,6 +144,9 @@ class Spool(Managed):
         where = ":memory:" if in_memory else self.path
         db = sqlite3.connect(where, check_same_thread=False, isolation_level=None, timeout=LOCK_TIMEOUT_S)
         try:
+            foreign = foreign_shape(db)  # before anything is written: a file of another shape is not ours to change
+            if foreign is not None:
+                raise foreign
             # WAL: the drain thread reads while the pipeline writes. FULL: shops switch the power off at
             # closing time, and NORMAL can roll the last commits back then, handing their seq out again
             # to different messages. It costs an fsync per message (a few ms, a few messages a minute).

@@ -6,6 +6,10 @@ whose messages cannot be read anyway; so the file moves aside with its ``-wal`` 
 ``mqtt-spool.sqlite3.corrupt-<UTC time>`` and the service goes on with a fresh spool. ``seq``
 must still never repeat (consumers drop a ``seq`` they have seen), so the fresh spool counts on
 from the current time in milliseconds, or from the old spool's counter where that is higher.
+
+A sound SQLite database of another shape there (someone's ``create table``, a file copied in from
+elsewhere) is set aside the same way, as ``mqtt-spool.sqlite3.foreign-<UTC time>``: it holds none of
+the service's messages, and writing the spool's tables into it would change a file that is not ours.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ log = logging.getLogger(__name__)
 # permission problem, no chown or free space cures these
 _DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 _COMPANIONS = ("-wal", "-shm")
+# per table, its key and the columns every version of the spool has had ("leaf|topic": a row's leaf
+# was its whole topic before, which the spool's _migrate re-homes)
+_SHAPE = {"outbox": ("id", "leaf|topic", "payload", "qos", "seq"), "counters": ("name", "value")}
+
+
+class ForeignSpool(sqlite3.DatabaseError):
+    """The spool's file is a sound database, but not of the spool's shape: set aside, like damage."""
 
 
 def is_damage_error(exc: BaseException) -> bool:
@@ -32,7 +43,7 @@ def is_damage_error(exc: BaseException) -> bool:
 
 
 def find_damage(path: Path) -> sqlite3.DatabaseError | None:
-    """The damage the service's start would find in the spool ``path``, read only (None: none found)."""
+    """The damage (or foreign shape) the service's start would find in the spool ``path``, read only (None: none)."""
     if not path.is_file():
         return None
     # Without its -wal and -shm the spool is not in use, and immutable=1 reads it without making them: a
@@ -44,7 +55,10 @@ def find_damage(path: Path) -> sqlite3.DatabaseError | None:
     except sqlite3.Error as exc:  # unreadable, not damaged: the spool's own open says why, with its fix
         log.debug("spool %s not checked for damage: %s", path, exc)
         return None
-    try:  # the reads the start makes: a damaged page they touch stops it
+    try:  # the reads the start makes: a damaged page they touch stops it, a foreign shape is set aside
+        foreign = foreign_shape(db)
+        if foreign is not None:
+            return foreign
         db.execute("SELECT COUNT(*) FROM outbox").fetchone()
         db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -54,12 +68,47 @@ def find_damage(path: Path) -> sqlite3.DatabaseError | None:
     return None
 
 
+def foreign_shape(db: sqlite3.Connection) -> ForeignSpool | None:
+    """What makes ``db`` no spool of any version of this service's (None: it is one, or still empty).
+
+    Read before the spool writes anything to it: its tables made in another program's database would
+    change a file that is not ours, and an outbox of another shape fails at the first message.
+    """
+    kinds = {str(name): str(kind) for name, kind in db.execute("SELECT name, type FROM sqlite_master")}
+    others = sorted(n for n, k in kinds.items() if k == "table" and n != "counters" and not n.startswith("sqlite_"))
+    if "outbox" not in kinds and others:  # beside an outbox of ours (our messages), an extra table is let be
+        return ForeignSpool(f"it holds table {', '.join(others)} and no outbox")
+    for table, (key, *columns) in _SHAPE.items():
+        problem = _table_problem(db, table, kinds[table], key, columns) if table in kinds else ""
+        if problem:
+            return ForeignSpool(problem)
+    outbox = db.execute("SELECT sql FROM sqlite_master WHERE name = 'outbox'").fetchone()
+    if outbox and "AUTOINCREMENT" not in str(outbox[0]).upper():  # ids used again: the publisher would skip rows
+        return ForeignSpool("its outbox table's id is not AUTOINCREMENT")
+    return None
+
+
+def _table_problem(db: sqlite3.Connection, table: str, kind: str, key: str, columns: list[str]) -> str:
+    if kind != "table":
+        return f"its {table} is a {kind}, not a table"
+    info = db.execute(f"PRAGMA table_info({table})").fetchall()
+    found = {str(row[1]) for row in info}
+    missing = [c.split("|")[0] for c in (key, *columns) if not found & set(c.split("|"))]
+    if missing:
+        return f"its {table} table has no column {', '.join(missing)}"
+    keys = [str(row[1]) for row in info if row[5]]  # outbox's id orders rows for the publisher; counters upsert
+    return f"its {table} table's key is {', '.join(keys) or 'none'}, not {key}" if keys != [key] else ""
+
+
 def set_aside(path: Path, damage: Exception, at_least: int = 0) -> int:
-    """Move the damaged spool ``path`` (and its -wal, -shm) aside; the ``seq`` a fresh spool counts on from.
+    """Move the damaged (or foreign) spool ``path`` and its -wal, -shm aside; the ``seq`` a fresh spool counts on from.
 
     ``at_least``: a running service knows the next seq; the damaged file may no longer say it.
     """
-    aside = _aside_name(path)
+    foreign = isinstance(damage, ForeignSpool)
+    aside = _aside_name(path, "foreign" if foreign else "corrupt")
+    shape = "is not this service's spool but a database of another shape"
+    what = f"{shape if foreign else 'is damaged'} ({damage})"
     try:
         # the -wal first: left beside a fresh spool, sqlite would replay the damaged pages into it
         for suffix in (*_COMPANIONS, ""):
@@ -68,28 +117,37 @@ def set_aside(path: Path, damage: Exception, at_least: int = 0) -> int:
                 source.rename(f"{aside}{suffix}")
     except OSError as exc:
         raise OutputFileError(
-            f"MQTT spool {path} is damaged ({damage}) and cannot be set aside ({exc.strerror or exc}): "
+            f"MQTT spool {path} {what} and cannot be set aside ({exc.strerror or exc}): "
             f"move it and its -wal and -shm files out of {path.parent}, then start again"
         ) from None
     seq = max(_last_seq(aside), time.time_ns() // 1_000_000, at_least)
+    if foreign:  # put there by hand or by another program: none of its rows are messages of ours
+        log.warning(
+            "MQTT spool %s %s: set aside as %s (kept) and a fresh spool started; seq goes on from %d",
+            path,
+            what,
+            aside.name,
+            seq,
+        )
+        return seq
     log.warning(
-        "MQTT spool %s is damaged (%s), as a power cut or a failing SD card leaves it: set aside as %s (kept) "
+        "MQTT spool %s %s, as a power cut or a failing SD card leaves it: set aside as %s (kept) "
         "and a fresh spool started; the messages it held cannot be resent, and seq goes on from %d, above "
         "every earlier one; if this happens again, check the card (`dmesg`)",
         path,
-        damage,
+        what,
         aside.name,
         seq,
     )
     return seq
 
 
-def _aside_name(path: Path) -> Path:
+def _aside_name(path: Path, why: str) -> Path:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    aside, n = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
+    aside, n = path.with_name(f"{path.name}.{why}-{stamp}"), 1
     while any(Path(f"{aside}{suffix}").exists() for suffix in ("", *_COMPANIONS)):  # set aside twice in a second
         n += 1
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        aside = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
     return aside
 
 

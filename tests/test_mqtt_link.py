@@ -1,5 +1,6 @@
 """What the broker link says in the journal, against a real mosquitto: TLS mismatches and failures,
-and a broker coming back after an outage.
+and a broker coming back after an outage; and against a port that takes the connection but is no
+MQTT broker (a small TCP server of the test's own).
 
 The journal is all a technician has on a device that shows a broker fault: each failure must
 name its cause and the [mqtt] key that fixes it, and the end of an outage must be visible.
@@ -9,15 +10,21 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
+import sqlite3
+import threading
 import time
 from pathlib import Path
+from types import TracebackType
 
 import pytest
 
 from listener.config import parse_config
 from listener.events import Backchannel, DeviceMode, DeviceState, Party
+from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.client import MqttLink
-from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, free_port
 from tests.mqtt_feed import block, stage_on
 
 WAIT_S = 3.0  # long enough for a few attempts at reconnect_min_s = 0.2
@@ -132,8 +139,120 @@ def test_a_run_that_ends_after_one_early_close_names_it_with_what_stays_in_the_s
         with stage_on(broker, tmp_path, shutdown_drain_s=0.5, **mqtt) as stage:
             link = stage._link
             deadline = time.monotonic() + WAIT_S
-            while link is not None and not link.unsaid and time.monotonic() < deadline:
+            while link is not None and "closed the" not in link.unsaid and time.monotonic() < deadline:
                 time.sleep(0.05)
             stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))
     (said,) = [r.getMessage() for r in caplog.records if "stay in the spool" in r.getMessage()]
     assert f"next start (MQTT broker 127.0.0.1:{broker.port} closed the connection before answering it (" in said, said
+
+
+# --- a port that takes the connection but is no MQTT broker ------------------------------------------
+
+HTTP_400 = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # and HTTP/1.1 keeps the connection open
+TLS_ALERT = b"\x15\x03\x03\x00\x02\x02\x46"  # a TLS port's "protocol version" alert to a plain CONNECT
+NOT_MQTT = "accepted the connection but never answered it as an MQTT broker"
+PORT_ADVICE = "check mqtt.port and mqtt.tls (plain MQTT is usually on 1883, MQTT over TLS on 8883)"
+
+
+class NotABroker:
+    """A TCP server that accepts every connection, reads the CONNECT and sends ``reply`` (or nothing),
+    then keeps the connection open until the test ends."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.port = free_port()
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        self._server.settimeout(0.1)  # so that the thread sees the end
+        self._done = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self._done.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            self._conns.append(conn)
+            conn.settimeout(5.0)
+            if self.reply:
+                conn.recv(4096)  # the CONNECT
+                conn.sendall(self.reply)
+
+    def config(self, tmp_path: Path, **mqtt: object) -> dict[str, object]:
+        table = {"enabled": True, "host": "127.0.0.1", "port": self.port, "device_id": DEVICE_ID}
+        table.update({"reconnect_min_s": 0.2, "reconnect_max_s": 1.0, "shutdown_drain_s": 0.5, **mqtt})
+        return {"mqtt": table, "service": {"state_dir": str(tmp_path / "state")}}
+
+    def __enter__(self) -> NotABroker:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+        self._server.close()
+        for conn in self._conns:
+            conn.close()
+
+
+def _spooled(tmp_path: Path) -> int:
+    with sqlite3.connect(tmp_path / "state" / SPOOL_FILE) as db:
+        count = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    assert isinstance(count, int)
+    return count
+
+
+@pytest.mark.parametrize(
+    ("reply", "seen"),
+    [
+        (b"", "no CONNACK within 5 s"),
+        (HTTP_400, "no CONNACK within 5 s"),  # paho reads 'H' as a packet and waits for the rest of it
+        (TLS_ALERT, "it sent something else: Protocol error"),
+    ],
+    ids=["silent", "http-400", "tls-alert"],
+)
+def test_a_port_that_is_no_mqtt_broker_is_named_once_while_running_and_the_messages_stay_spooled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, reply: bytes, seen: str
+) -> None:
+    # such a port ran on with paho waiting keepalive_s (30 s) for each CONNACK: the journal said only, at
+    # the end, "N messages stay in the spool", and a run of less than 30 s not even that the broker was away
+    with (
+        NotABroker(reply) as server,
+        caplog.at_level(logging.DEBUG),
+        MqttStage(parse_config(server.config(tmp_path))) as stage,
+    ):
+        stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))
+        deadline = time.monotonic() + 10.0
+        while not [w for w in _warnings(caplog) if NOT_MQTT in w] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # the tls-alert port is tried again meanwhile: still one warning
+    warnings = _warnings(caplog)
+    (said,) = [w for w in warnings if NOT_MQTT in w]
+    assert said.startswith(f"MQTT broker 127.0.0.1:{server.port} {NOT_MQTT} ({seen}): "), said
+    assert PORT_ADVICE in said and said.endswith("metrics are spooled on disk and sent when it is back"), said
+    assert any("stay in the spool and are sent at the next start" in w for w in warnings), warnings
+    assert _spooled(tmp_path) >= 1  # nothing lost: the backchannel event waits in the spool
+
+
+def test_a_run_that_ends_before_a_silent_port_is_named_says_it_with_what_stays_in_the_spool(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a --fast run is over before the 5 s wait: the line at its end is the only place left to say it
+    with (
+        NotABroker(b"") as server,
+        caplog.at_level(logging.INFO),
+        MqttStage(parse_config(server.config(tmp_path))) as stage,
+    ):
+        link = stage._link
+        deadline = time.monotonic() + WAIT_S
+        while link is not None and not link.unsaid and time.monotonic() < deadline:  # the connection is made
+            time.sleep(0.05)
+        stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))
+    (said,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "stay in the spool and are sent at the next start (" in said, said
+    assert f"(MQTT broker 127.0.0.1:{server.port} {NOT_MQTT} (no CONNACK before the run ended): " in said, said
+    assert PORT_ADVICE in said, said
+    assert _spooled(tmp_path) >= 1

@@ -46,7 +46,8 @@ def check_mqtt(config: Config) -> Check:
     cfg = config.mqtt
     if not cfg.enabled:
         return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
-    from listener.outputs.mqtt.client import PASSWORD_ENV, broker_address, closed_early_hint, connect_fail_hint
+    from listener.outputs.mqtt.client import PASSWORD_ENV, broker_address
+    from listener.outputs.mqtt.connecting import closed_early_hint, connect_fail_hint
 
     where = broker_address(cfg)
     tls = ", mqtt.ca_file and the certificate's host name" if cfg.tls else ""

@@ -35,7 +35,16 @@ from paho.mqtt.reasoncodes import ReasonCode
 from listener.config.schema import MqttConfig
 from listener.errors import OutputFileError, looked_at
 from listener.lifecycle import Managed
-from listener.outputs.mqtt.connecting import ConnectAttemptError, GuardedClient, attempt_failed_warning, kept_meanwhile
+from listener.outputs.mqtt.connecting import (
+    ConnackWatch,
+    ConnectAttemptError,
+    GuardedClient,
+    attempt_failed_warning,
+    closed_early_hint,
+    connect_fail_hint,
+    kept_meanwhile,
+    not_mqtt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,32 +123,6 @@ def _set_tls(client: paho.Client, cfg: MqttConfig) -> None:
         client.tls_insecure_set(True)
 
 
-def connect_fail_hint(config: MqttConfig, cause: BaseException | None) -> str:
-    """What to check when a connection attempt failed with ``cause`` (None: paho gave none)."""
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return (
-            "check mqtt.ca_file (the CA file that signed the broker's certificate; '' = the system's CAs) "
-            "and that the certificate names mqtt.host (tls_insecure skips only that)"
-        )
-    # a plain port reads the TLS handshake as a broken CONNECT and hangs up
-    plain_port = isinstance(cause, ConnectionResetError | ssl.SSLEOFError) or (
-        isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER"
-    )
-    if config.tls and plain_port:
-        return "if that port speaks plain MQTT (1883 usually does), set mqtt.tls = false or use its TLS port"
-    if isinstance(cause, ssl.SSLError):
-        return "check mqtt.ca_file, mqtt.cert_file, mqtt.key_file and the broker's TLS settings"
-    return "check that it is running, mqtt.host and mqtt.port, and the network"
-
-
-def closed_early_hint(config: MqttConfig) -> str:
-    """What to check when the broker closes connections without answering them (or lets them hang)."""
-    if config.tls:
-        return "check the broker's log (it may require a client certificate: mqtt.cert_file, mqtt.key_file)"
-    # a TLS port reads a plain CONNECT as a broken handshake and hangs up
-    return "if that port speaks TLS (8883 usually does), set mqtt.tls = true (and mqtt.ca_file)"
-
-
 class MqttLink(Managed):
     """One paho client: connection, TLS, credentials, Last Will, reconnects."""
 
@@ -180,6 +163,7 @@ class MqttLink(Managed):
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
         self._closed_early = 0  # attempts in a row that the broker closed without a CONNACK
+        self._connack_watch = ConnackWatch(config, self._never_answered)  # names a port that is no MQTT broker
         # the last failure logged at debug level only: a run that ends before a second one says it then
         self.unsaid = ""
 
@@ -191,6 +175,7 @@ class MqttLink(Managed):
         kwargs: dict[str, Any] = {} if protocol == paho.MQTTv5 else {"clean_session": True}
         client = GuardedClient(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol, **kwargs)
         client.on_pre_connect = self._handle_pre_connect
+        client.on_socket_open = self._handle_socket_open
         client.on_connect = self._handle_connect
         client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect
@@ -220,6 +205,7 @@ class MqttLink(Managed):
                 log.debug("MQTT: could not confirm the last message before disconnecting")
         client.disconnect()
         client.loop_stop()
+        self._connack_watch.settled()
         self._connected.clear()
 
     # -- state -------------------------------------------------------------
@@ -261,9 +247,21 @@ class MqttLink(Managed):
         except Exception:  # an exception here would end paho's loop thread, and with it every reconnect
             log.exception("MQTT: could not renew the Last Will; the previous one stays")
 
+    def _handle_socket_open(self, client: paho.Client, userdata: object, sock: object) -> None:
+        self._connack_watch.opened()
+        # said by a run that ends before the CONNACK (or the watch) comes; the CONNACK clears it
+        self.unsaid = not_mqtt(self._where(), "no CONNACK before the run ended")
+
+    def _never_answered(self, seen: str) -> None:
+        """The current attempt's connection was made, but what is on that port does not speak MQTT."""
+        if not self._answered and self._client is not None:  # else answered just now, or the link is closing
+            self._attempt_failed = True
+            self._warn_once(f"{not_mqtt(self._where(), seen)}; {kept_meanwhile(self.config)}")
+
     def _handle_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
+        self._connack_watch.settled()
         self._answered, self._closed_early, self.unsaid = True, 0, ""
         if reason.is_failure:
             self._attempt_failed = True
@@ -305,8 +303,18 @@ class MqttLink(Managed):
             if self._client is not None:
                 self._after_loss(client, reason, self._down_since - self._up_since)
         elif not self._answered and self._client is not None:
-            self._closed_before_connack(reason)
+            self._unanswered_end(reason)
         self.on_ack()  # wake the drain thread so it notices
+
+    def _unanswered_end(self, reason: ReasonCode) -> None:
+        """A connection never answered ended: closed by the far end, on bytes that are not MQTT, or by paho's wait."""
+        waited = self._connack_watch.settled()
+        if reason == "Protocol error":  # it sent something, and not a CONNACK
+            self._never_answered(f"it sent something else: {reason}")
+        elif reason != "Keep alive timeout":
+            self._closed_before_connack(reason)
+        elif waited:  # paho gave up waiting (nobody closed anything) before the watch did
+            self._never_answered(f"no CONNACK within {self.config.keepalive_s} s")
 
     def _closed_before_connack(self, reason: ReasonCode) -> None:
         """The broker took the TCP connection but closed it without a CONNACK.

@@ -6,9 +6,18 @@ characters) raises ``UnicodeError`` there instead, which ended the thread with a
 run went on without MQTT for good, with no warning and no reconnect. :class:`GuardedClient` turns
 any such exception into an ``OSError``, so paho reports it through ``on_connect_fail`` and retries
 with back-off exactly as for a broker that is away.
+
+A port that takes the TCP connection but is no MQTT broker (a web server, an SSH server, a TLS port
+that lets a plain CONNECT hang) never sends the CONNACK, and paho only gives up on it after
+``keepalive_s`` (30 s by default), saying nothing: :class:`ConnackWatch` notices the silence after
+:data:`CONNACK_WAIT_S`, so that the journal names the port instead of only what stays in the spool.
 """
 
 from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
@@ -16,6 +25,8 @@ from paho.mqtt.enums import MQTTErrorCode
 from listener.config.schema import MqttConfig
 from listener.errors import toml_value
 
+# as long as `listener doctor` waits for the CONNACK (doctor.MQTT_TIMEOUT_S): a broker answers in milliseconds
+CONNACK_WAIT_S = 5.0
 HOST_FIX = "set mqtt.host to the broker's host name or IP address, e.g. '192.0.2.10' (parts of 1-63 characters)"
 
 
@@ -60,3 +71,73 @@ def attempt_failed_warning(config: MqttConfig, error: ConnectAttemptError) -> st
         f"MQTT broker unreachable: connecting to mqtt.host = {toml_value(config.host)}, mqtt.port = {config.port} "
         f"failed ({error}): check mqtt.host and mqtt.port; {kept_meanwhile(config, 'once it connects')}"
     )
+
+
+def connect_fail_hint(config: MqttConfig, cause: BaseException | None) -> str:
+    """What to check when a connection attempt failed with ``cause`` (None: paho gave none)."""
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (
+            "check mqtt.ca_file (the CA file that signed the broker's certificate; '' = the system's CAs) "
+            "and that the certificate names mqtt.host (tls_insecure skips only that)"
+        )
+    # a plain port reads the TLS handshake as a broken CONNECT and hangs up
+    plain_port = isinstance(cause, ConnectionResetError | ssl.SSLEOFError) or (
+        isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER"
+    )
+    if config.tls and plain_port:
+        return "if that port speaks plain MQTT (1883 usually does), set mqtt.tls = false or use its TLS port"
+    if isinstance(cause, ssl.SSLError):
+        return "check mqtt.ca_file, mqtt.cert_file, mqtt.key_file and the broker's TLS settings"
+    return "check that it is running, mqtt.host and mqtt.port, and the network"
+
+
+def closed_early_hint(config: MqttConfig) -> str:
+    """What to check when the broker closes connections without answering them (or lets them hang)."""
+    if config.tls:
+        return "check the broker's log (it may require a client certificate: mqtt.cert_file, mqtt.key_file)"
+    # a TLS port reads a plain CONNECT as a broken handshake and hangs up
+    return "if that port speaks TLS (8883 usually does), set mqtt.tls = true (and mqtt.ca_file)"
+
+
+def not_mqtt(where: str, seen: str) -> str:
+    """What to say of a port that took the connection but answered it with no CONNACK (``seen``: how)."""
+    return (
+        f"MQTT broker {where} accepted the connection but never answered it as an MQTT broker ({seen}): "
+        "something else may listen on that port: check mqtt.port and mqtt.tls (plain MQTT is usually on 1883, "
+        "MQTT over TLS on 8883)"
+    )
+
+
+class ConnackWatch:
+    """Calls ``on_silent`` (in a timer thread, with what it saw) when a connection waits ``wait_s`` for its CONNACK."""
+
+    def __init__(self, config: MqttConfig, on_silent: Callable[[str], None]) -> None:
+        self.wait_s = min(CONNACK_WAIT_S, config.keepalive_s)  # paho gives up itself after keepalive_s
+        self._on_silent = on_silent
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def opened(self) -> None:
+        """The attempt's TCP (and TLS) connection is up and its CONNECT on the way."""
+        timer = threading.Timer(self.wait_s, self._fire)
+        timer.daemon = True  # never holds up the end of the process
+        self._swap(timer)
+        timer.start()
+
+    def settled(self) -> bool:
+        """The attempt was answered, or its connection ended: whether it was still being waited on."""
+        return self._swap(None)
+
+    def _swap(self, timer: threading.Timer | None) -> bool:
+        with self._lock:
+            old, self._timer = self._timer, timer
+        if old is not None:
+            old.cancel()
+        return old is not None
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._timer is not threading.current_thread():  # settled, or a newer attempt's, meanwhile
+                return
+            self._timer = None
+        self._on_silent(f"no CONNACK within {self.wait_s:.0f} s")

@@ -96,7 +96,10 @@ def closed_early_hint(config: MqttConfig) -> str:
     if config.tls:
         return "check the broker's log (it may require a client certificate: mqtt.cert_file, mqtt.key_file)"
     # a TLS port reads a plain CONNECT as a broken handshake and hangs up
-    return "if that port speaks TLS (8883 usually does), set mqtt.tls = true (and mqtt.ca_file)"
+    return (
+        "if that port speaks TLS (8883 usually does), set mqtt.tls = true (and mqtt.ca_file); if it is no MQTT port "
+        "at all (a web server), check mqtt.port (plain MQTT is usually on 1883)"
+    )
 
 
 def not_mqtt(where: str, seen: str) -> str:

@@ -8,6 +8,7 @@ name its cause and the [mqtt] key that fixes it, and the end of an outage must b
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
@@ -150,7 +151,9 @@ def test_a_run_that_ends_after_one_early_close_names_it_with_what_stays_in_the_s
 
 HTTP_400 = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # and HTTP/1.1 keeps the connection open
 TLS_ALERT = b"\x15\x03\x03\x00\x02\x02\x46"  # a TLS port's "protocol version" alert to a plain CONNECT
-NOT_MQTT = "accepted the connection but never answered it as an MQTT broker"
+NOT_MQTT = "accepted the connection but"
+NOT_YET = "has not answered it"  # no CONNACK in 5 s: a slow link can say the same, and a late CONNACK takes it back
+NEVER = "never answered it as an MQTT broker"  # bytes that are not MQTT
 PORT_ADVICE = "check mqtt.port and mqtt.tls (plain MQTT is usually on 1883, MQTT over TLS on 8883)"
 
 
@@ -208,9 +211,9 @@ def _spooled(tmp_path: Path) -> int:
 @pytest.mark.parametrize(
     ("reply", "seen"),
     [
-        (b"", "no CONNACK within 5 s"),
-        (HTTP_400, "no CONNACK within 5 s"),  # paho reads 'H' as a packet and waits for the rest of it
-        (TLS_ALERT, "it sent something else: Protocol error"),
+        (b"", f"{NOT_YET} (no CONNACK within 5 s)"),
+        (HTTP_400, f"{NOT_YET} (no CONNACK within 5 s)"),  # paho reads 'H' as a packet and waits for the rest of it
+        (TLS_ALERT, f"{NEVER} (it sent something else: Protocol error)"),
     ],
     ids=["silent", "http-400", "tls-alert"],
 )
@@ -231,7 +234,7 @@ def test_a_port_that_is_no_mqtt_broker_is_named_once_while_running_and_the_messa
         time.sleep(1.5)  # the tls-alert port is tried again meanwhile: still one warning
     warnings = _warnings(caplog)
     (said,) = [w for w in warnings if NOT_MQTT in w]
-    assert said.startswith(f"MQTT broker 127.0.0.1:{server.port} {NOT_MQTT} ({seen}): "), said
+    assert said.startswith(f"MQTT broker 127.0.0.1:{server.port} {NOT_MQTT} {seen}: "), said
     assert PORT_ADVICE in said and said.endswith("metrics are spooled on disk and sent when it is back"), said
     assert any("stay in the spool and are sent at the next start" in w for w in warnings), warnings
     assert _spooled(tmp_path) >= 1  # nothing lost: the backchannel event waits in the spool
@@ -253,6 +256,66 @@ def test_a_run_that_ends_before_a_silent_port_is_named_says_it_with_what_stays_i
         stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))
     (said,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "stay in the spool and are sent at the next start (" in said, said
-    assert f"(MQTT broker 127.0.0.1:{server.port} {NOT_MQTT} (no CONNACK before the run ended): " in said, said
+    assert f"(MQTT broker 127.0.0.1:{server.port} {NOT_MQTT} {NOT_YET} (no CONNACK before the run ended): " in said
     assert PORT_ADVICE in said, said
     assert _spooled(tmp_path) >= 1
+
+
+class SlowLink:
+    """A TCP relay to ``broker`` that holds each connection's first packet (the CONNECT) ``delay_s``: a lossy
+    link retransmitting, or a broker slow to authenticate."""
+
+    def __init__(self, broker: Mosquitto, delay_s: float) -> None:
+        self.broker, self.delay_s = broker, delay_s
+        self.port = free_port()
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):  # the server closed: the test is over
+            while True:
+                client, _ = self._server.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.broker.port))
+                threading.Thread(target=self._pipe, args=(client, upstream, self.delay_s), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(upstream, client, 0.0), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket, delay_s: float) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                time.sleep(delay_s)
+                delay_s = 0.0
+                sink.sendall(data)
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_a_slow_broker_that_answers_after_the_wait_is_not_left_blamed(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CONNACK after 6 s: the warning at 5 s was worded as "no MQTT broker there", with nothing taking it
+    back once the broker answered, so a technician changed a port that was right."""
+    slow = SlowLink(broker, delay_s=6.0)
+    table = {**broker.mqtt_config(), "port": slow.port, "keepalive_s": 30}  # paho itself waits this long
+    link = MqttLink(
+        parse_config({"mqtt": table}).mqtt,
+        client_id=DEVICE_ID,
+        will=("listener/x/status", lambda: b"offline"),
+        on_connected=lambda: None,
+        on_message=lambda topic, payload: None,
+        subscriptions=(),
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="listener.outputs.mqtt.client"):
+            link.open()
+            assert link.wait_connected(15.0)
+    finally:
+        link.close()
+        slow.close()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    (warning,) = [m for m in said if NOT_MQTT in m]
+    assert f"{NOT_YET} (no CONNACK within 5 s): a slow link, or something other than an MQTT broker" in warning
+    assert said.index(warning) < said.index(
+        f"MQTT broker 127.0.0.1:{slow.port} answered after all: a slow link, its port is right"
+    )

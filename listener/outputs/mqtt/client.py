@@ -163,7 +163,8 @@ class MqttLink(Managed):
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
         self._closed_early = 0  # attempts in a row that the broker closed without a CONNACK
-        self._connack_watch = ConnackWatch(config, self._never_answered)  # names a port that is no MQTT broker
+        self._connack_watch = ConnackWatch(config, self._not_yet_answered)  # names a port that is no MQTT broker
+        self._unanswered_warned = False  # the watch spoke for this attempt: a late CONNACK takes it back
         # the last failure logged at debug level only: a run that ends before a second one says it then
         self.unsaid = ""
 
@@ -248,9 +249,10 @@ class MqttLink(Managed):
             log.exception("MQTT: could not renew the Last Will; the previous one stays")
 
     def _handle_socket_open(self, client: paho.Client, userdata: object, sock: object) -> None:
+        self._unanswered_warned = False
         self._connack_watch.opened()
         # said by a run that ends before the CONNACK (or the watch) comes; the CONNACK clears it
-        self.unsaid = not_mqtt(self._where(), "no CONNACK before the run ended")
+        self.unsaid = not_mqtt(self._where(), "no CONNACK before the run ended", slow=True)
 
     def _never_answered(self, seen: str) -> None:
         """The current attempt's connection was made, but what is on that port does not speak MQTT."""
@@ -258,11 +260,20 @@ class MqttLink(Managed):
             self._attempt_failed = True
             self._warn_once(f"{not_mqtt(self._where(), seen)}; {kept_meanwhile(self.config)}")
 
+    def _not_yet_answered(self, seen: str) -> None:
+        """The watch's wait ran out: no MQTT broker there, or a slow one; its CONNACK may still come."""
+        if not self._answered and self._client is not None:
+            self._unanswered_warned = True
+            self._warn_once(f"{not_mqtt(self._where(), seen, slow=True)}; {kept_meanwhile(self.config)}")
+
     def _handle_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
         self._connack_watch.settled()
         self._answered, self._closed_early, self.unsaid = True, 0, ""
+        if self._unanswered_warned:  # the warning was a slow link's: take it back, and say the next problem
+            self._unanswered_warned = self._warned = False
+            log.info("MQTT broker %s answered after all: a slow link, its port is right", self._where())
         if reason.is_failure:
             self._attempt_failed = True
             self._warn_once(

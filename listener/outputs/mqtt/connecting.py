@@ -102,12 +102,16 @@ def closed_early_hint(config: MqttConfig) -> str:
     )
 
 
-def not_mqtt(where: str, seen: str) -> str:
-    """What to say of a port that took the connection but answered it with no CONNACK (``seen``: how)."""
+def not_mqtt(where: str, seen: str, slow: bool = False) -> str:
+    """What to say of a port that took the connection but answered it with no CONNACK (``seen``: how).
+
+    ``slow``: no answer yet, which a slow or lossy link (or a broker's slow authentication) also gives.
+    """
+    said = "has not answered it" if slow else "never answered it as an MQTT broker"
+    cause = "a slow link, or something other than an MQTT broker" if slow else "something else may listen"
     return (
-        f"MQTT broker {where} accepted the connection but never answered it as an MQTT broker ({seen}): "
-        "something else may listen on that port: check mqtt.port and mqtt.tls (plain MQTT is usually on 1883, "
-        "MQTT over TLS on 8883)"
+        f"MQTT broker {where} accepted the connection but {said} ({seen}): {cause} on that port: check mqtt.port "
+        "and mqtt.tls (plain MQTT is usually on 1883, MQTT over TLS on 8883)"
     )
 
 

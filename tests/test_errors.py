@@ -13,7 +13,7 @@ from listener.analytics.plot import check_plot_path
 from listener.audio.wav import open_wav
 from listener.config import geometry, load_config, parse_config
 from listener.errors import ListenerError, OutputError
-from listener.outputs.mqtt.client import check_tls_files
+from listener.outputs.mqtt.credentials import check_tls_files
 from listener.service import doctor
 from listener.transcription.stage import TranscriptionStage
 

@@ -23,7 +23,7 @@ from listener.config.schema import MqttConfig
 from listener.errors import OutputError
 from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
-from listener.outputs.mqtt.client import PASSWORD_ENV
+from listener.outputs.mqtt.credentials import PASSWORD_ENV
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.spool_damage import set_aside
 from listener.outputs.mqtt.stage import SPOOL_FILE

@@ -18,7 +18,7 @@ import pytest
 
 from listener.config import load_config, parse_config
 from listener.errors import ConfigError, OutputError
-from listener.outputs.mqtt.client import PASSWORD_ENV, read_password
+from listener.outputs.mqtt.credentials import PASSWORD_ENV, read_password
 from listener.outputs.mqtt.identity import config_hash, default_device_id
 from listener.outputs.mqtt.spool import Spool, encode
 

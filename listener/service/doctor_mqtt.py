@@ -46,8 +46,9 @@ def check_mqtt(config: Config) -> Check:
     cfg = config.mqtt
     if not cfg.enabled:
         return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
-    from listener.outputs.mqtt.client import PASSWORD_ENV, broker_address
+    from listener.outputs.mqtt.client import broker_address
     from listener.outputs.mqtt.connecting import closed_early_hint, connect_fail_hint
+    from listener.outputs.mqtt.credentials import PASSWORD_ENV
 
     where = broker_address(cfg)
     tls = ", mqtt.ca_file and the certificate's host name" if cfg.tls else ""
@@ -91,7 +92,7 @@ def _clock_check(where: str, exc: OSError) -> Check | None:
 
 def _no_password_check(config: Config, refused: str) -> Check | None:
     """The FAIL for a refused login that had no password to send: the environment, not the password, is wrong."""
-    from listener.outputs.mqtt.client import PASSWORD_ENV
+    from listener.outputs.mqtt.credentials import PASSWORD_ENV
 
     # where read_password looks, without reading the file again (a missing one was said before connecting)
     if not config.mqtt.username or os.environ.get(PASSWORD_ENV) or config.mqtt.password_file:
@@ -181,7 +182,7 @@ def _client(config: Config) -> paho.Client:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from listener.outputs.mqtt.client import configure
+    from listener.outputs.mqtt.credentials import configure
 
     protocol = paho.MQTTv5 if config.mqtt.protocol == "5" else paho.MQTTv311
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=protocol)

@@ -17,15 +17,12 @@ keeps doubling the wait across such connections and says once what to fix.
 from __future__ import annotations
 
 import logging
-import os
-import ssl
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -33,7 +30,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config.schema import MqttConfig
-from listener.errors import OutputFileError, looked_at
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.connecting import (
     ConnackWatch,
@@ -45,10 +41,10 @@ from listener.outputs.mqtt.connecting import (
     kept_meanwhile,
     not_mqtt,
 )
+from listener.outputs.mqtt.credentials import PASSWORD_ENV, configure
 
 log = logging.getLogger(__name__)
 
-PASSWORD_ENV = "LISTENER_MQTT_PASSWORD"
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with this client id
 SHORT_LIVED_REPEATS = 3  # connections in a row lost soon after being accepted before the client id is blamed
 STABLE_MIN_S = 10.0
@@ -61,66 +57,9 @@ class Ack:
     ok: bool
 
 
-def read_password(config: MqttConfig) -> str | None:
-    """The broker password: the environment first, then ``password_file``; never the TOML."""
-    from_env = os.environ.get(PASSWORD_ENV)
-    if from_env:
-        return from_env
-    if not config.password_file:
-        return None
-    try:
-        return Path(config.password_file).read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = f"({exc.strerror or type(exc).__name__})" if isinstance(exc, OSError) else "(not UTF-8 text)"
-        raise OutputFileError(
-            f"mqtt.password_file {config.password_file} cannot be read {reason}: check the path and that the "
-            f"listener user may read it, or set {PASSWORD_ENV} instead"
-        ) from None
-
-
 def broker_address(config: MqttConfig) -> str:
     """``host:port``, marked when the connection uses TLS: how log lines and doctor name the broker."""
     return f"{config.host}:{config.port}{' (TLS)' if config.tls else ''}"
-
-
-def check_tls_files(config: MqttConfig) -> None:
-    """OutputFileError naming the first configured TLS file that is not there."""
-    for key in ("ca_file", "cert_file", "key_file"):
-        path = getattr(config, key)
-        if path and not looked_at(Path.is_file, Path(path), OutputFileError, f"mqtt.{key}"):
-            raise OutputFileError(f"mqtt.{key} {path} does not exist: point it at a PEM file, or set it to ''")
-
-
-def check_link_files(config: MqttConfig) -> None:
-    """The OutputFileError opening the link would raise for the password or TLS files, raised now.
-
-    Called before the spool opens, so that a fatal error in them is the only line a run prints."""
-    configure(paho.Client(CallbackAPIVersion.VERSION2), config)
-
-
-def configure(client: paho.Client, config: MqttConfig) -> None:
-    """TLS and credentials, from the files they are in."""
-    if config.tls:
-        _set_tls(client, config)
-    if config.username:
-        client.username_pw_set(config.username, read_password(config))
-
-
-def _set_tls(client: paho.Client, cfg: MqttConfig) -> None:
-    check_tls_files(cfg)
-    try:
-        client.tls_set(
-            ca_certs=cfg.ca_file or None,
-            certfile=cfg.cert_file or None,
-            keyfile=cfg.key_file or None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-    except (OSError, ValueError, ssl.SSLError) as exc:
-        raise OutputFileError(
-            f"MQTT TLS files cannot be used ({exc}): check mqtt.ca_file, cert_file, key_file"
-        ) from None
-    if cfg.tls_insecure:
-        client.tls_insecure_set(True)
 
 
 class MqttLink(Managed):

@@ -42,7 +42,8 @@ from listener.events import (
 )
 from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
-from listener.outputs.mqtt.client import MqttLink, broker_address, check_link_files
+from listener.outputs.mqtt.client import MqttLink, broker_address
+from listener.outputs.mqtt.credentials import check_link_files
 from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topic
 from listener.outputs.mqtt.identity import device_id, device_info
 from listener.outputs.mqtt.publisher import Publisher

@@ -272,5 +272,8 @@ def test_a_session_opening_on_talk_over_talk_gives_the_customer_the_floor_in_a_t
     by the order of the parties' names, which said the same without saying why)."""
     c = run([("customer", 0.0, 5.0), ("rep", rep_start_s, 5.0)], 10.0)
     assert [(f.by, f.onset_s) for f in of(c, FloorChange)] == [(CUST, 0.0)]
+
+
+def test_a_session_opening_on_talk_over_talk_gives_the_floor_to_the_earlier_start() -> None:
     later = run([("customer", 0.01, 5.0), ("rep", 0.0, 5.0)], 10.0)  # the rep first by one frame: the rep's
     assert [(f.by, f.onset_s) for f in of(later, FloorChange)] == [(REP, 0.0)]

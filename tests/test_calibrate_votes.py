@@ -18,6 +18,7 @@ from listener.config import geometry, load_config
 from listener.config.array_checks import angle_apart_deg
 from listener.service.calibrate import collect_votes
 from listener.service.calibrate_votes import speech_frames
+from listener.service.runner import sample_conversation
 from tests import synth
 
 U = synth.Utterance
@@ -80,8 +81,9 @@ def test_a_brief_shout_is_not_taken_for_the_customer(
 def test_a_clip_shorter_than_the_voice_reach_is_too_little_speech_not_a_traceback(
     seconds: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sample = Path(__file__).resolve().parents[1] / "listener/data/sample/conversation.wav"
-    samples, rate = sf.read(sample, dtype="float32", start=round(16000 * 2.0), frames=round(16000 * seconds))
+    samples, rate = sf.read(
+        sample_conversation(), dtype="float32", start=round(16000 * 2.0), frames=round(16000 * seconds)
+    )
     clip = tmp_path / "clip.wav"
     sf.write(clip, samples, rate)
     assert main(["calibrate", "--input", str(clip)]) == 2

@@ -20,7 +20,7 @@ from listener.cli import main
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock, Event, SourceState
 from listener.service import doctor, runner
-from listener.service.runner import RunOptions
+from listener.service.runner import RunOptions, sample_conversation
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, tones
 from tests.doctor_config import config as doctor_config
@@ -149,8 +149,7 @@ def test_the_parties_mics_carrying_one_signal_are_named_as_the_parties(caplog: p
 def test_real_mics_are_never_taken_for_copies() -> None:
     """The bundled conversation, rendered onto a 4-mic array in a room (one voice per direction, the room's
     noise): its mics hear the same talkers a few centimetres apart, and differ far more than a copy."""
-    wav = Path(__file__).resolve().parents[1] / "listener/data/sample/conversation.wav"
-    samples = np.asarray(sf.read(wav, dtype="float32")[0])
+    samples = np.asarray(sf.read(sample_conversation(), dtype="float32")[0])
     assert samples.shape[1] == 4 and twin_channels(samples, [0, 1, 2, 3]) == []
     rng = np.random.default_rng(5)
     near = samples[:, :2].copy()
@@ -190,7 +189,7 @@ def test_doctor_reads_copied_channels_off_the_array_and_fails(tmp_path: Path, al
 
 
 def _recording(tmp_path: Path, seconds: float, dead: list[int], copies: dict[int, int]) -> Path:
-    sample = Path(__file__).resolve().parents[1] / "listener/data/sample/conversation.wav"
+    sample = sample_conversation()
     samples, rate = sf.read(sample, dtype="float32", frames=round(16000 * seconds))
     samples[:, dead] = 0.0
     for to, original in copies.items():
@@ -217,7 +216,7 @@ def test_analyze_says_a_recordings_silent_and_copied_channels_once_each(
 def test_analyze_says_nothing_of_a_recording_made_right(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sample = Path(__file__).resolve().parents[1] / "listener/data/sample/conversation.wav"
+    sample = sample_conversation()
     with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
         assert main(["analyze", str(sample), "--json"]) == 0
     assert capsys.readouterr().out and not caplog.records

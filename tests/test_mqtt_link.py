@@ -8,7 +8,6 @@ name its cause and the [mqtt] key that fixes it, and the end of an outage must b
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import socket
@@ -27,6 +26,7 @@ from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, free_port
 from tests.mqtt_feed import block, stage_on
+from tests.mqtt_relay import AckHold
 
 WAIT_S = 3.0  # long enough for a few attempts at reconnect_min_s = 0.2
 
@@ -261,43 +261,13 @@ def test_a_run_that_ends_before_a_silent_port_is_named_says_it_with_what_stays_i
     assert _spooled(tmp_path) >= 1
 
 
-class SlowLink:
-    """A TCP relay to ``broker`` that holds each connection's first packet (the CONNECT) ``delay_s``: a lossy
-    link retransmitting, or a broker slow to authenticate."""
-
-    def __init__(self, broker: Mosquitto, delay_s: float) -> None:
-        self.broker, self.delay_s = broker, delay_s
-        self.port = free_port()
-        self._server = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):  # the server closed: the test is over
-            while True:
-                client, _ = self._server.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.broker.port))
-                threading.Thread(target=self._pipe, args=(client, upstream, self.delay_s), daemon=True).start()
-                threading.Thread(target=self._pipe, args=(upstream, client, 0.0), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket, delay_s: float) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                time.sleep(delay_s)
-                delay_s = 0.0
-                sink.sendall(data)
-
-    def close(self) -> None:
-        self._server.close()
-
-
 def test_a_slow_broker_that_answers_after_the_wait_is_not_left_blamed(
     broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A CONNACK after 6 s: the warning at 5 s was worded as "no MQTT broker there", with nothing taking it
     back once the broker answered, so a technician changed a port that was right."""
-    slow = SlowLink(broker, delay_s=6.0)
-    table = {**broker.mqtt_config(), "port": slow.port, "keepalive_s": 30}  # paho itself waits this long
+    relay = AckHold(broker.port)  # the broker's CONNACK held 6 s: a lossy link, a slow authentication
+    table = {**broker.mqtt_config(), "port": relay.port, "keepalive_s": 30}  # paho itself waits this long
     link = MqttLink(
         parse_config({"mqtt": table}).mqtt,
         client_id=DEVICE_ID,
@@ -307,15 +277,24 @@ def test_a_slow_broker_that_answers_after_the_wait_is_not_left_blamed(
         subscriptions=(),
     )
     try:
-        with caplog.at_level(logging.INFO, logger="listener.outputs.mqtt.client"):
-            link.open()
-            assert link.wait_connected(15.0)
+        with caplog.at_level(logging.DEBUG, logger="listener.outputs.mqtt.client"):
+            with relay:
+                relay.hold()
+                threading.Timer(6.0, relay.release).start()
+                link.open()
+                assert link.wait_connected(15.0)
+            # the relay gone, the link is lost: said as a warning again, for the slow broker's was taken back
+            deadline = time.monotonic() + WAIT_S
+            while not _warnings(caplog)[1:] and time.monotonic() < deadline:
+                time.sleep(0.05)
     finally:
         link.close()
-        slow.close()
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
-    (warning,) = [m for m in said if NOT_MQTT in m]
-    assert f"{NOT_YET} (no CONNACK within 5 s): a slow link, or something other than an MQTT broker" in warning
-    assert said.index(warning) < said.index(
-        f"MQTT broker 127.0.0.1:{slow.port} answered after all: a slow link, its port is right"
+    warning, *after = _warnings(caplog)
+    assert (
+        f"{NOT_MQTT} {NOT_YET} (no CONNACK within 5 s): a slow link, or something other than an MQTT broker" in warning
     )
+    assert said.index(warning) < said.index(
+        f"MQTT broker 127.0.0.1:{relay.port} answered after all: a slow link, its port is right"
+    )
+    assert after and f"127.0.0.1:{relay.port}" in after[0], said  # the next problem is a warning, not a debug line

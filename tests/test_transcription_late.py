@@ -17,7 +17,7 @@ import pytest
 from listener.audio.wav import WavSource
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock, Echo, Event, Party, SessionStarted, WordsRecognized
-from listener.pipeline import Pipeline, Stage
+from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.transcription.cues import CueDetector
 from listener.transcription.stage import TranscriptionStage
@@ -36,17 +36,6 @@ LINES = [
     Line("customer", 15.5, "아메리카노 주세요"),  # B stays open until the stream's end
 ]
 DURATION_S = 19.0
-
-
-class Events(Stage):
-    name = "events"
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def process(self, event: Event) -> Iterable[Event]:
-        self.events.append(event)
-        return ()
 
 
 class ReleaseAt(Stage):
@@ -107,7 +96,7 @@ def test_a_sessions_words_that_come_back_late_count_in_it_and_feed_no_cue_of_the
     geo = geometry(config)
     stages = analysis_stages(config, geo)
     at = next(i for i, s in enumerate(stages) if isinstance(s, TranscriptionStage))
-    tally, out = CueTally(), Events()
+    tally, out = CueTally(), EventLog()
     with WavSource(wav, geo, block_ms=1000) as source, Pipeline([*stages[:at], release, *stages[at:], tally, out]) as p:
         p.run(source)
     events = out.events

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from listener.audio.base import selected_channels
 from listener.audio.levels import DEAD_DBFS, LevelMeter, dead_channels, describe_twins
-from listener.config import ArrayGeometry
+from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import shown_path
 from listener.events import AudioBlock, EndOfStream, Event, SourceState
 from listener.pipeline import Stage
@@ -48,14 +48,12 @@ class ChannelWatch(Stage):
     def _restart(self) -> None:
         self._meter = LevelMeter(len(self.channels))
         self._judged = False
-        self._rate_hz = 16000
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, SourceState) and event.available:
             self._restart()  # back after an outage: perhaps another device, looked at afresh
         elif isinstance(event, AudioBlock) and not self._judged:
             self._meter.add(event.samples)
-            self._rate_hz = event.sample_rate_hz
             if self._meter.n >= WATCH_S * event.sample_rate_hz:
                 self._judge()
         elif isinstance(event, EndOfStream) and self.recording is not None:
@@ -72,7 +70,7 @@ class ChannelWatch(Stage):
         dead = dead_channels(self._meter.dbfs(), self.channels)
         if dead and len(dead) < len(self.channels):
             self._warn(self._dead_message(dead))
-        elif dead and self._meter.n >= MUTED_MIN_S * self._rate_hz:
+        elif dead and self._meter.n >= MUTED_MIN_S * PROCESSING_RATE_HZ:
             # a real mic's own noise lies far above DEAD_DBFS: every channel under it for a while is a muted capture
             self._warn(self._muted_message())
         twins = self._meter.twins(self.channels)

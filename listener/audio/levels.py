@@ -30,7 +30,8 @@ class LevelMeter:
         self.n = 0
         self._sum = np.zeros(n_channels, dtype=np.float64)
         self._squares = np.zeros(n_channels, dtype=np.float64)
-        self._pairs = [(i, j) for i in range(n_channels) for j in range(i + 1, n_channels)]
+        self._firsts, self._seconds = np.triu_indices(n_channels, k=1)  # every pair i < j, in row order
+        self._pairs = [(int(i), int(j)) for i, j in zip(self._firsts, self._seconds, strict=True)]
         self._pair_squares = np.zeros(len(self._pairs), dtype=np.float64)  # of each pair's difference
 
     def add(self, samples: npt.NDArray[np.floating]) -> None:
@@ -38,8 +39,7 @@ class LevelMeter:
         self.n += block.shape[0]
         self._sum += block.sum(axis=0)
         self._squares += np.square(block).sum(axis=0)
-        for k, (i, j) in enumerate(self._pairs):
-            self._pair_squares[k] += np.square(block[:, i] - block[:, j]).sum()
+        self._pair_squares += np.square(block[:, self._firsts] - block[:, self._seconds]).sum(axis=0)
 
     def dbfs(self) -> list[float]:
         """RMS about each channel's mean, in dB full scale; FLOOR_DBFS before any audio."""

@@ -162,12 +162,11 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     rep = clusters[0]
     if len(clusters) == 2:
         rep, customer, margin = match(space, clusters, configured)
-        both = _azimuths(space, rep.centre_deg, customer.centre_deg, configured)
-        if own_turns(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, clusters) < MIN_OWN_TURNS:
-            # no turns of its own: an echo or a noise among one talker's words, or a talker heard only over
-            # the other. One talker then, the one nearer the configured rep: an echo taken for the rep holds
-            # few of the votes, and the confidence (its share) refuses it.
-            both = None
+        # no turns of its own: an echo or a noise among one talker's words, or a talker heard only over the
+        # other. One talker then, the one nearer the configured rep: an echo taken for the rep holds few of
+        # the votes, and the confidence (its share) refuses it.
+        talks = own_turns(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, clusters)
+        both = _azimuths(space, rep.centre_deg, customer.centre_deg, configured) if talks >= MIN_OWN_TURNS else None
         if both is not None:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
             ambiguous = margin < AMBIGUOUS_MARGIN_DEG

@@ -24,7 +24,7 @@ from listener.outputs.mqtt.spool_access import (
     folder_problem,
     user_name,
 )
-from listener.outputs.mqtt.spool_damage import ForeignSpool, find_damage
+from listener.outputs.mqtt.spool_damage import ForeignSpool, aside_kind, find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
 from listener.service.doctor_mounts import unfit_file_system
@@ -102,14 +102,14 @@ def _damaged_spool_check(state: Path, room: Check) -> Check | None:
     fix = "nothing to do (restart the service to have it done now)"
     short = f"{room.detail}: too little room ({room.fix})" if room.status == "warn" else room.detail
     if isinstance(damage, ForeignSpool):  # put there by hand or by another program: no card to suspect
-        what, why, lost = "is not the service's spool but a database of another shape", "foreign", ""
+        what, lost = "is not the service's spool but a database of another shape", ""
     else:
-        what, why, lost = "is damaged", "corrupt", "; the messages it holds cannot be resent"
+        what, lost = "is damaged", "; the messages it holds cannot be resent"
         fix += "; if it happens again, check the SD card (`dmesg`)"
     return warn(
         "disk",
         f"{short}; and {path} {what} ({damage}): the service's next start sets it aside as "
-        f"{SPOOL_FILE}.{why}-<time> (kept) and starts a fresh spool{lost}",
+        f"{SPOOL_FILE}.{aside_kind(damage)}-<time> (kept) and starts a fresh spool{lost}",
         fix,
     )
 

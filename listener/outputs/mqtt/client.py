@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -102,7 +103,8 @@ class MqttLink(Managed):
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
         self._closed_early = 0  # attempts in a row that the broker closed without a CONNACK
-        self._connack_watch = ConnackWatch(config, self._not_yet_answered)  # names a port that is no MQTT broker
+        # names a port that is no MQTT broker, or a slow one (a late CONNACK takes that back)
+        self._connack_watch = ConnackWatch(config, partial(self._never_answered, slow=True))
         self._unanswered_warned = False  # the watch spoke for this attempt: a late CONNACK takes it back
         # the last failure logged at debug level only: a run that ends before a second one says it then
         self.unsaid = ""
@@ -193,17 +195,15 @@ class MqttLink(Managed):
         # said by a run that ends before the CONNACK (or the watch) comes; the CONNACK clears it
         self.unsaid = not_mqtt(self._where(), "no CONNACK before the run ended", slow=True)
 
-    def _never_answered(self, seen: str) -> None:
-        """The current attempt's connection was made, but what is on that port does not speak MQTT."""
+    def _never_answered(self, seen: str, slow: bool = False) -> None:
+        """The current attempt's connection was made, but what is on that port does not speak MQTT; ``slow``:
+        the watch's wait ran out, and a slow broker's CONNACK may still come."""
         if not self._answered and self._client is not None:  # else answered just now, or the link is closing
-            self._attempt_failed = True
-            self._warn_once(f"{not_mqtt(self._where(), seen)}; {kept_meanwhile(self.config)}")
-
-    def _not_yet_answered(self, seen: str) -> None:
-        """The watch's wait ran out: no MQTT broker there, or a slow one; its CONNACK may still come."""
-        if not self._answered and self._client is not None:
-            self._unanswered_warned = True
-            self._warn_once(f"{not_mqtt(self._where(), seen, slow=True)}; {kept_meanwhile(self.config)}")
+            if slow:
+                self._unanswered_warned = True
+            else:
+                self._attempt_failed = True
+            self._warn_once(f"{not_mqtt(self._where(), seen, slow)}; {kept_meanwhile(self.config)}")
 
     def _handle_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object

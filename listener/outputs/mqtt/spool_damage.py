@@ -74,7 +74,8 @@ def foreign_shape(db: sqlite3.Connection) -> ForeignSpool | None:
     Read before the spool writes anything to it: its tables made in another program's database would
     change a file that is not ours, and an outbox of another shape fails at the first message.
     """
-    kinds = {str(name): str(kind) for name, kind in db.execute("SELECT name, type FROM sqlite_master")}
+    master = db.execute("SELECT name, type, sql FROM sqlite_master").fetchall()
+    kinds = {str(name): str(kind) for name, kind, _ in master}
     others = sorted(n for n, k in kinds.items() if k == "table" and n != "counters" and not n.startswith("sqlite_"))
     if "outbox" not in kinds and others:  # beside an outbox of ours (our messages), an extra table is let be
         return ForeignSpool(f"it holds table {', '.join(others)} and no outbox")
@@ -82,8 +83,8 @@ def foreign_shape(db: sqlite3.Connection) -> ForeignSpool | None:
         problem = _table_problem(db, table, kinds[table], key, columns) if table in kinds else ""
         if problem:
             return ForeignSpool(problem)
-    outbox = db.execute("SELECT sql FROM sqlite_master WHERE name = 'outbox'").fetchone()
-    if outbox and "AUTOINCREMENT" not in str(outbox[0]).upper():  # ids used again: the publisher would skip rows
+    outbox = next((str(sql) for name, _, sql in master if name == "outbox"), None)
+    if outbox is not None and "AUTOINCREMENT" not in outbox.upper():  # ids used again: the publisher would skip rows
         return ForeignSpool("its outbox table's id is not AUTOINCREMENT")
     return None
 
@@ -100,13 +101,18 @@ def _table_problem(db: sqlite3.Connection, table: str, kind: str, key: str, colu
     return f"its {table} table's key is {', '.join(keys) or 'none'}, not {key}" if keys != [key] else ""
 
 
+def aside_kind(damage: Exception) -> str:
+    """The word in the name a spool is set aside under (``<spool>.<kind>-<UTC time>``): doctor names that file."""
+    return "foreign" if isinstance(damage, ForeignSpool) else "corrupt"
+
+
 def set_aside(path: Path, damage: Exception, at_least: int = 0) -> int:
     """Move the damaged (or foreign) spool ``path`` and its -wal, -shm aside; the ``seq`` a fresh spool counts on from.
 
     ``at_least``: a running service knows the next seq; the damaged file may no longer say it.
     """
     foreign = isinstance(damage, ForeignSpool)
-    aside = _aside_name(path, "foreign" if foreign else "corrupt")
+    aside = _aside_name(path, aside_kind(damage))
     shape = "is not this service's spool but a database of another shape"
     what = f"{shape if foreign else 'is damaged'} ({damage})"
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,18 @@ from listener.events import (
 )
 from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import BASE, Mosquitto, Received, validate
 
 SID = "a1b2c3d4e5f60718"
+
+
+def spool_depth(state_dir: Path) -> int:
+    """How many messages wait in the spool under ``state_dir``, read from its file as a restart would."""
+    with sqlite3.connect(state_dir / SPOOL_FILE) as db:
+        count = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    assert isinstance(count, int)
+    return count
 
 
 def stage_on(broker: Mosquitto, tmp_path: Path, **mqtt: object) -> MqttStage:

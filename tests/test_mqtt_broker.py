@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from pathlib import Path
 
@@ -29,9 +28,8 @@ from listener.events import (
 from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import discovery_payload
-from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import BASE, DEVICE_ID, PASSWORD, Mosquitto, Received, Recorder, validate
-from tests.mqtt_feed import SID, block, conversation, feed, json_on, stage_on
+from tests.mqtt_feed import SID, block, conversation, feed, json_on, spool_depth, stage_on
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
@@ -167,9 +165,9 @@ def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: 
     first = stage_on(broker, tmp_path)
     with first:
         feed(first, conversation("0000000000000001"))
-    with sqlite3.connect(tmp_path / "state" / SPOOL_FILE) as db:
-        waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-    assert waiting == 6 + 5 + 1  # events, metrics (the start's, 3 live, 1 final), session: all on disk
+    assert (
+        spool_depth(tmp_path / "state") == 6 + 5 + 1
+    )  # events, metrics (the start's, 3 live, 1 final), session: all on disk
     stopped_ms = time.time_ns() // 1_000_000
     broker.start()
     with Recorder(broker) as rec:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -23,9 +22,8 @@ from listener.config import parse_config
 from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.client import MqttLink
-from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, free_port
-from tests.mqtt_feed import block, stage_on
+from tests.mqtt_feed import block, spool_depth, stage_on
 from tests.mqtt_relay import AckHold
 
 WAIT_S = 3.0  # long enough for a few attempts at reconnect_min_s = 0.2
@@ -201,13 +199,6 @@ class NotABroker:
             conn.close()
 
 
-def _spooled(tmp_path: Path) -> int:
-    with sqlite3.connect(tmp_path / "state" / SPOOL_FILE) as db:
-        count = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-    assert isinstance(count, int)
-    return count
-
-
 @pytest.mark.parametrize(
     ("reply", "seen"),
     [
@@ -237,7 +228,7 @@ def test_a_port_that_is_no_mqtt_broker_is_named_once_while_running_and_the_messa
     assert said.startswith(f"MQTT broker 127.0.0.1:{server.port} {NOT_MQTT} {seen}: "), said
     assert PORT_ADVICE in said and said.endswith("metrics are spooled on disk and sent when it is back"), said
     assert any("stay in the spool and are sent at the next start" in w for w in warnings), warnings
-    assert _spooled(tmp_path) >= 1  # nothing lost: the backchannel event waits in the spool
+    assert spool_depth(tmp_path / "state") >= 1  # nothing lost: the backchannel event waits in the spool
 
 
 def test_a_run_that_ends_before_a_silent_port_is_named_says_it_with_what_stays_in_the_spool(
@@ -258,7 +249,7 @@ def test_a_run_that_ends_before_a_silent_port_is_named_says_it_with_what_stays_i
     assert "stay in the spool and are sent at the next start (" in said, said
     assert f"(MQTT broker 127.0.0.1:{server.port} {NOT_MQTT} {NOT_YET} (no CONNACK before the run ended): " in said
     assert PORT_ADVICE in said, said
-    assert _spooled(tmp_path) >= 1
+    assert spool_depth(tmp_path / "state") >= 1
 
 
 def test_a_slow_broker_that_answers_after_the_wait_is_not_left_blamed(

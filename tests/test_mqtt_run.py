@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests import synth
 from tests.mqtt_broker import (
     BASE,
@@ -31,6 +29,7 @@ from tests.mqtt_broker import (
     service_config,
     validate,
 )
+from tests.mqtt_feed import spool_depth
 from tests.synth import Utterance
 
 SPOOLED = ("event", "metrics", "session")
@@ -188,5 +187,4 @@ def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, visits_wav: Path, f
     during = [m for m in spooled if down_ms < json.loads(m.payload)["ts"] < up_ms]
     assert during, "some messages must have been measured while the broker was down"
     assert "unreachable" in err or "lost" in err
-    with sqlite3.connect(tmp_path / "state" / SPOOL_FILE) as db:
-        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    assert spool_depth(tmp_path / "state") == 0

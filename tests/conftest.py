@@ -50,7 +50,7 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 
 @pytest.fixture(scope="session")
-def session(tmp_path_factory: pytest.TempPathFactory) -> privacy_session.Session:
+def privacy_run(tmp_path_factory: pytest.TempPathFactory) -> privacy_session.Session:
     """The privacy audit's run of the whole device path (tests/privacy_session.py): half a minute, so once for
     test_privacy_audit.py and test_privacy_trace.py."""
     return privacy_session.run_audit(tmp_path_factory)

@@ -65,27 +65,28 @@ def outputs(s: Session) -> dict[str, bytes]:
 # --- the proofs ----------------------------------------------------------------------------------
 
 
-def test_the_run_really_heard_words_and_published(session: Session) -> None:
+def test_the_run_really_heard_words_and_published(privacy_run: Session) -> None:
     """The checks below are not vacuous: words were in memory, logging was at debug, all topics went out."""
-    assert len(searchable(set(session.heard))) >= 8, f"the recogniser returned too few words: {len(session.heard)}"
-    assert b"<7>DEBUG listener.transcription" in session.stderr  # debug, in the journal's format
-    report = json.loads(session.stdout.splitlines()[0])
+    heard = len(privacy_run.heard)
+    assert len(searchable(set(privacy_run.heard))) >= 8, f"the recogniser returned too few words: {heard}"
+    assert b"<7>DEBUG listener.transcription" in privacy_run.stderr  # debug, in the journal's format
+    report = json.loads(privacy_run.stdout.splitlines()[0])
     assert report["metrics"]["rep_words"] + report["metrics"]["customer_words"] >= 8
     # the cue detectors ran on words, and found every kind: their code paths are under test too
     kinds = ("rep_questions", "rep_echoes", "rep_acknowledgements", "rep_action_plans", "rep_fillers")
     assert all(report["metrics"][k] >= 1 for k in kinds), {k: report["metrics"][k] for k in kinds}
-    assert DISTINCTIVE - {"happen", "charg"} <= set(session.heard)
-    assert any(b'"led"' in line for line in session.stdout.splitlines())  # the LED trace (MockFactory)
-    leaves = {m.topic.rsplit("/", 1)[-1] for m in session.messages if m.topic.startswith(BASE + "/")}
+    assert DISTINCTIVE - {"happen", "charg"} <= set(privacy_run.heard)
+    assert any(b'"led"' in line for line in privacy_run.stdout.splitlines())  # the LED trace (MockFactory)
+    leaves = {m.topic.rsplit("/", 1)[-1] for m in privacy_run.messages if m.topic.startswith(BASE + "/")}
     assert leaves >= {"status", "info", "state", "event", "session"}
-    assert any(m.topic == "homeassistant/device/counter-3/config" for m in session.messages)
-    cues = [m.json()["cues"] for m in session.messages if m.topic == f"{BASE}/session"]
+    assert any(m.topic == "homeassistant/device/counter-3/config" for m in privacy_run.messages)
+    cues = [m.json()["cues"] for m in privacy_run.messages if m.topic == f"{BASE}/session"]
     assert any(isinstance(c, dict) and int(c["rep_words"]) + int(c["customer_words"]) > 0 for c in cues)
 
 
-def test_no_recognised_word_is_written_logged_printed_or_published(session: Session) -> None:
-    words = searchable(set(session.heard))
-    for where, data in outputs(session).items():
+def test_no_recognised_word_is_written_logged_printed_or_published(privacy_run: Session) -> None:
+    words = searchable(set(privacy_run.heard))
+    for where, data in outputs(privacy_run).items():
         leaked = sorted(w for w in words if any(f in data for f in word_forms(w)))
         assert not leaked, f"{len(leaked)} recognised words found in {where}"
 
@@ -113,34 +114,34 @@ def test_the_text_search_for_samples_finds_them() -> None:
     assert not SAMPLES_AS_TEXT.search(legit.encode())
 
 
-def test_no_audio_is_written_logged_printed_or_published(session: Session) -> None:
-    needles = audio_needles(session.wav)
-    for where, data in outputs(session).items():
+def test_no_audio_is_written_logged_printed_or_published(privacy_run: Session) -> None:
+    needles = audio_needles(privacy_run.wav)
+    for where, data in outputs(privacy_run).items():
         found = [kind for kind, ns in needles.items() if any(n in data for n in ns)]
         assert not found, f"audio ({', '.join(found)}) found in {where}"
-    for where, data in outputs(session).items():
+    for where, data in outputs(privacy_run).items():
         run = SAMPLES_AS_TEXT.search(data)
         assert run is None, f"a long run of numbers (samples as text?) in {where}: {run.group(0)[:200]!r}"
-    assert len(session.stderr) <= STDERR_MAX_BYTES, f"the journal got {len(session.stderr)} bytes"
-    longest = max(session.stderr.splitlines(), key=len, default=b"")
+    assert len(privacy_run.stderr) <= STDERR_MAX_BYTES, f"the journal got {len(privacy_run.stderr)} bytes"
+    longest = max(privacy_run.stderr.splitlines(), key=len, default=b"")
     assert len(longest) <= STDERR_LINE_MAX_BYTES, f"a journal line of {len(longest)} bytes: {longest[:200]!r}"
 
 
-def test_the_figure_holds_drawn_text_but_no_word(session: Session) -> None:
-    svg = session.files[str(session.box / "work" / "figure.svg")].decode("utf-8")
+def test_the_figure_holds_drawn_text_but_no_word(privacy_run: Session) -> None:
+    svg = privacy_run.files[str(privacy_run.box / "work" / "figure.svg")].decode("utf-8")
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert "rep speech" in " ".join(texts)  # the text of the figure is searchable
-    words = searchable(set(session.heard))
+    words = searchable(set(privacy_run.heard))
     assert not [t for t in texts if any(w in t for w in words)]
 
 
-def test_every_message_and_the_offline_spool_hold_numbers_and_enums_only(session: Session) -> None:
-    for m in session.messages:
+def test_every_message_and_the_offline_spool_hold_numbers_and_enums_only(privacy_run: Session) -> None:
+    for m in privacy_run.messages:
         if m.topic.startswith(BASE + "/"):
             validate(m.topic, m.payload)  # JSON Schema, and no free text at all
-    snapshot = session.box.parent / (session.box.name + "-spool-copy")  # the spool as it was during the outage
+    snapshot = privacy_run.box.parent / (privacy_run.box.name + "-spool-copy")  # the spool as it was during the outage
     snapshot.mkdir(exist_ok=True)
-    for name, data in session.spooled.items():
+    for name, data in privacy_run.spooled.items():
         if Path(name).name.startswith(SPOOL_FILE):
             (snapshot / Path(name).name).write_bytes(data)
     with sqlite3.connect(snapshot / SPOOL_FILE) as db:  # the WAL copied beside it is read too

@@ -29,15 +29,15 @@ class Traced:
     listening: set[tuple[str, int]]  # where sockets awaited callers (a client's own end is bound, not listening)
 
 
-def traced(session: Session) -> Traced:
+def traced(privacy_run: Session) -> Traced:
     """Files opened for writing (or created, renamed, linked), addresses reached and sockets opened to callers,
     by any thread."""
-    if session.trace is None:
+    if privacy_run.trace is None:
         pytest.skip("strace is not installed (or may not trace here): add it to scripts/setup's DEV_APT")
-    cwd = str(session.box / "work")
+    cwd = str(privacy_run.box / "work")
     seen = Traced(set(), set(), set())
     bound: dict[str, tuple[str, int]] = {}  # socket inode -> the address it was bound to
-    for log in session.trace.parent.glob(session.trace.name + ".*"):
+    for log in privacy_run.trace.parent.glob(privacy_run.trace.name + ".*"):
         for line in log.read_text(errors="replace").splitlines():
             call = line.split("(", 1)[0]
             # it failed: nothing was written or sent (a non-blocking connect in progress is an attempt all the same)
@@ -70,11 +70,11 @@ def _inet_address(line: str) -> tuple[str, int] | None:
     return None
 
 
-def test_every_file_written_lies_inside_the_watched_folders(session: Session) -> None:
+def test_every_file_written_lies_inside_the_watched_folders(privacy_run: Session) -> None:
     """Nothing goes to the real /tmp, /dev/shm, /var, the checkout: every write was walked above."""
-    written = traced(session).written
+    written = traced(privacy_run).written
     assert any(p.endswith("mqtt-spool.sqlite3") for p in written)  # the trace sees the product's writes
-    box = str(session.box) + os.sep
+    box = str(privacy_run.box) + os.sep
     outside = sorted(p for p in written if not p.startswith(box) and p not in ("/dev/null", "/dev/tty"))
     assert not outside, f"written outside HOME/TMPDIR/cwd/state: {outside}"
 
@@ -85,10 +85,10 @@ def _onnxruntime_telemetry(box: Path) -> tuple[str, ...]:
     return str(box / "cache" / ort), str(box / "home" / ".cache" / ort), str(box / "tmp" / ".ses")
 
 
-def test_only_the_spool_and_the_figure_are_written_and_only_the_broker_is_contacted(session: Session) -> None:
+def test_only_the_spool_and_the_figure_are_written_and_only_the_broker_is_contacted(privacy_run: Session) -> None:
     """No scratch file, even one deleted before the folders were walked (a temp file of audio would be)."""
-    seen = traced(session)
-    box = session.box
+    seen = traced(privacy_run)
+    box = privacy_run.box
     expected = (
         str(box / "state" / SPOOL_FILE),  # and its -wal, -shm, -journal
         str(box / "state" / LOCK_FILE),  # the instance lock: the running pid, emptied at the end (below)
@@ -111,10 +111,10 @@ def test_only_the_spool_and_the_figure_are_written_and_only_the_broker_is_contac
     assert seen.connected, "the trace saw no connection, not even the broker's: it proves nothing"
 
 
-def test_no_third_party_telemetry_is_written_or_sent(session: Session) -> None:
+def test_no_third_party_telemetry_is_written_or_sent(privacy_run: Session) -> None:
     # onnxruntime's 1DS telemetry writes a device id and an event queue to ~/.cache/Microsoft/DeveloperTools
     # and $TMPDIR/.ses at import, and looks up mobile.events.data.microsoft.com, unless listener turns it off
-    seen = traced(session)
-    telemetry = sorted(p for p in seen.written if p.startswith(_onnxruntime_telemetry(session.box)))
+    seen = traced(privacy_run)
+    telemetry = sorted(p for p in seen.written if p.startswith(_onnxruntime_telemetry(privacy_run.box)))
     lookups = sorted((a, p) for a, p in seen.connected if p == 53)
     assert not telemetry and not lookups, f"telemetry files {telemetry}, DNS lookups {lookups}"

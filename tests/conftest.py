@@ -16,7 +16,7 @@ import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from listener.transcription.recognizer import load_model
-from tests import asr_audio, synth
+from tests import asr_audio, privacy_session, synth
 from tests.asr_audio import DURATION_S
 from tests.mqtt_broker import Mosquitto
 from tests.provision_root import PI_CONFIG_TXT, install_overlays, require
@@ -47,6 +47,13 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A real mosquitto on a free port, for this test alone."""
     with Mosquitto(tmp_path / "broker") as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def privacy_run(tmp_path_factory: pytest.TempPathFactory) -> privacy_session.Session:
+    """The privacy audit's run of the whole device path (tests/privacy_session.py): half a minute, so once for
+    test_privacy_audit.py and test_privacy_trace.py."""
+    return privacy_session.run_audit(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

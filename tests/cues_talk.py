@@ -1,6 +1,6 @@
 """A conversation fed to the English cue detector the way the transcription stage feeds it.
 
-Shared by test_cues_en.py and test_cues_en_phrases.py: timed words, lower case, no punctuation,
+Shared by test_cues_en.py, test_cues_en_echoes.py and test_cues_en_phrases.py: timed words, lower case, no punctuation,
 as vosk's English models print them.
 """
 

@@ -1,5 +1,6 @@
-"""Running firmware/provision.sh against a temporary root file system, for test_provision.py and
-test_provision_config.py: the script, the boot config a Pi starts with, and a snapshot of what a run left."""
+"""Running firmware/provision.sh against a temporary root file system, for test_provision.py,
+test_provision_live.py and test_provision_config.py: the script, the boot config a Pi starts with, a
+snapshot of what a run left, and the script's functions run alone."""
 
 from __future__ import annotations
 
@@ -61,3 +62,11 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             seen[str(path.relative_to(root))] = ("file", st.st_mode, st.st_mtime_ns, digest)
     return seen
+
+
+def script_function(tmp_path: Path, commands: str) -> subprocess.CompletedProcess[str]:
+    """``commands`` run in bash with provision.sh's functions and settings loaded, its main not run: the parts
+    a run reaches only on a live Pi, on stand-ins."""
+    functions = tmp_path / "functions.sh"
+    functions.write_text(SCRIPT.read_text().removesuffix('main "$@"\n'))
+    return subprocess.run(["bash", "-c", f"source {functions}; {commands}"], capture_output=True, text=True)

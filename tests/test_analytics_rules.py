@@ -1,6 +1,6 @@
 """Hand-written timelines for each definition of shared/metrics.md, edges included: overlaps,
-backchannels, companions, premature starts, pauses and silences (sessions, dominance and
-questions in test_analytics_sessions.py).
+backchannels and companions (premature starts, pauses and silences in test_analytics_pauses.py;
+sessions, dominance and questions in test_analytics_sessions.py).
 
 Times sit on the 10 ms frame grid, so "exactly at the threshold" is exact.
 """
@@ -17,8 +17,6 @@ from listener.events import (
     FloorChange,
     FloorHeld,
     Interruption,
-    LongSilence,
-    Pause,
     PrematureStart,
     ResponseGap,
 )
@@ -315,105 +313,3 @@ def test_customer_companion_is_customer_side() -> None:
     assert [(i.by, i.onset_s) for i in of(c, Interruption)] == [(CUST, 13.0)]
     story = next(f for f in of(c, FloorHeld) if f.by is CUST)
     assert (story.onset_s, story.end_s) == (3.5, 10.0)
-
-
-# --- premature starts ------------------------------------------------------------
-
-
-def test_premature_start_by_the_ground_truth_rule() -> None:
-    base = [("customer", 0.0, 5.0), ("rep", 5.5, 7.5)]
-    resumes = run([*base, ("customer", 6.5, 9.0)], 12.0)
-    (p,) = of(resumes, PrematureStart)
-    assert (p.by, p.onset_s, p.p_hold) == (REP, 5.5, 1.0)
-    assert p.decided_s <= 5.5 + 1.0 + 0.011 + 0.1
-    assert not of(run([*base, ("customer", 6.51, 9.0)], 12.0), PrematureStart)  # resumed too late
-    assert not of(run(base, 12.0), PrematureStart)
-
-
-def test_premature_start_by_the_model() -> None:
-    segments = [("customer", 0.0, 5.0), ("rep", 5.5, 7.5)]
-    hold, backchannel = np.full(1200, 0.3, np.float32), np.full(1200, 0.5, np.float32)
-    hold[550] = 0.8
-    (p,) = of(run(segments, 12.0, model=(hold, backchannel)), PrematureStart)
-    assert p.p_hold == pytest.approx(0.8)
-    hold[550] = 0.5  # "hold probability >= 0.5 at the rep's onset"
-    (p,) = of(run(segments, 12.0, model=(hold, backchannel)), PrematureStart)
-    assert p.p_hold == pytest.approx(0.5)
-    hold[550] = 0.49
-    assert not of(run(segments, 12.0, model=(hold, backchannel)), PrematureStart)
-
-
-# --- pauses, gaps, silences ----------------------------------------------------------
-
-
-def test_pauses_carry_the_models_shift_probability_or_the_prior() -> None:
-    segments = [("customer", 0.0, 3.0), ("customer", 3.25, 5.0), ("customer", 5.24, 7.0)]
-    pause, last = of(run(segments, 10.0), Pause)  # 0.25 s is a pause, 0.24 s is not
-    assert (pause.by, pause.onset_s, pause.decided_s, pause.p_shift) == (CUST, 3.0, 3.25, 0.5)
-    assert last.onset_s == 7.0
-    hold = np.full(1000, 0.9, np.float32)
-    hold[320] = 0.25  # 0.2 s into the silence
-    pause, _ = of(run(segments, 10.0, model=(hold, np.zeros(1000, np.float32))), Pause)
-    assert pause.p_shift == pytest.approx(0.75)
-
-
-def test_a_pause_is_by_the_party_who_spoke_last_not_the_floor_holder() -> None:
-    # the rep's "mm" runs past the customer's last word: the silence follows the rep's sound
-    first, *_ = of(run([("customer", 0.0, 4.0), ("rep", 3.8, 4.3), ("customer", 6.0, 12.0)], 14.0), Pause)
-    assert (first.by, first.onset_s) == (REP, pytest.approx(4.3))
-
-
-def test_response_gaps_percentiles_and_patience() -> None:
-    segments, t = [], 0.0
-    for gap in (-0.5, 0.2, 0.6, 1.0, 1.5):
-        segments += [("customer", t, t + 3.0), ("rep", t + 3.0 + gap, t + 6.0)]
-        t += 8.0
-    c = run(segments, t + 2.0)
-    assert [g.gap_s for g in of(c, ResponseGap)] == pytest.approx([-0.5, 0.2, 0.6, 1.0, 1.5])
-    (s,) = c.sessions
-    assert s.response_gap_median_s == pytest.approx(0.6)
-    assert s.response_gap_p10_s == pytest.approx(-0.5 + 0.4 * 0.7)
-    assert s.response_gap_p90_s == pytest.approx(1.0 + 0.6 * 0.5)
-    assert s.patient_gap_fraction == pytest.approx(0.6)
-
-
-def test_a_rep_taking_a_floor_nobody_held_is_no_response_gap() -> None:
-    # the customer's 0.5 s never took the floor, so the rep's start is no floor change from the customer
-    c = run([("customer", 0.0, 0.5), ("rep", 1.0, 5.0), ("customer", 5.5, 25.0)], 28.0)
-    assert of(c, ResponseGap) == []
-    assert c.sessions[0].response_gaps == 0
-
-
-def test_response_gap_runs_to_the_end_of_the_customers_last_speech_before_the_change() -> None:
-    # the customer pauses 0.3 s and talks on over the rep's start: the rep came in 1.5 s before the end
-    c = run([("customer", 0.0, 3.5), ("customer", 3.8, 4.5), ("rep", 3.0, 8.0)], 12.0)
-    assert [g.gap_s for g in of(c, ResponseGap)] == pytest.approx([-1.5])
-
-
-def test_a_customers_mm_after_the_rep_began_in_a_silence_does_not_end_the_customers_turn() -> None:
-    # the rep waited 1.0 s; the customer's "mm" at 6.6 s listens to the rep: the gap is 1.0 s, patient
-    c = run([("customer", 0.0, 5.0), ("rep", 6.0, 12.0), ("customer", 6.6, 6.8)], 15.0)
-    assert [(g.gap_s, g.patient) for g in of(c, ResponseGap)] == [(pytest.approx(1.0), True)]
-    assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(CUST, 6.6)]
-    # the customer talking on over the rep's start for longer than a backchannel is still its turn
-    c = run([("customer", 0.0, 5.0), ("rep", 5.5, 12.0), ("customer", 5.6, 8.0)], 15.0)
-    assert [g.gap_s for g in of(c, ResponseGap)] == [pytest.approx(-2.5)]
-
-
-def test_a_customer_sound_of_exactly_backchannel_length_after_the_reps_start_does_not_end_the_turn() -> None:
-    """A backchannel is <= 1.0 s. The rep began in the customer's silence: the customer's 1.0 s sound over
-    the rep's start is listening to the rep, so the gap runs from the end of the customer's turn. 0.01 s
-    longer it is no backchannel but the customer's last speech, and the gap runs to its end (negative)."""
-    c = run([("customer", 0.0, 5.0), ("rep", 6.0, 12.0), ("customer", 6.5, 7.5)], 15.0)
-    assert [(g.gap_s, g.patient) for g in of(c, ResponseGap)] == [(pytest.approx(1.0), True)]
-    assert [(b.by, b.onset_s, b.duration_s) for b in of(c, Backchannel)] == [(CUST, 6.5, pytest.approx(1.0))]
-    longer = run([("customer", 0.0, 5.0), ("rep", 6.0, 12.0), ("customer", 6.5, 7.51)], 15.0)
-    assert [(g.gap_s, g.patient) for g in of(longer, ResponseGap)] == [(pytest.approx(-1.51), False)]
-    assert not of(longer, Backchannel)
-
-
-def test_long_silence_from_three_seconds_inside_a_session() -> None:
-    c = run([("customer", 0.0, 10.0), ("rep", 13.0, 20.0), ("customer", 22.99, 30.0)], 34.0)
-    (ls,) = of(c, LongSilence)
-    assert (ls.onset_s, ls.duration_s, ls.decided_s) == (10.0, 3.0, pytest.approx(13.1))
-    assert c.sessions[0].long_silences == 1  # 20.0 -> 22.99 is 2.99 s: not long

@@ -9,7 +9,7 @@ import pytest
 
 from listener.config import parse_config
 from listener.errors import ConfigError
-from tests.test_config_checks import rejected
+from tests.config_rejected import rejected
 
 FOUR_MICS = [[0.05, 0.0, 0.0], [0.0, 0.05, 0.0], [-0.05, 0.0, 0.0], [0.0, -0.05, 0.0]]
 

@@ -16,7 +16,7 @@ from listener.config.schema import Config
 from listener.config.text_checks import MAX_TOPIC_PREFIX_BYTES
 from listener.errors import ConfigError, ConfigFileError, ConfigFileMissingError, ConfigSyntaxError
 from listener.transcription.models import models_dir
-from tests.test_config_checks import rejected
+from tests.config_rejected import rejected
 
 
 def _path_keys() -> list[str]:

@@ -3,147 +3,23 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from listener.audio.levels import rms_dbfs
 from listener.cli import main
 from listener.config import Config
 from listener.errors import OutputError
 from listener.outputs import gpio
 from listener.service import doctor
 from tests import alsa_device, asr_audio
-from tests.alsa_device import AlsaConfig, TestDevice, tones
+from tests.alsa_device import TestDevice
 from tests.doctor_config import config
 from tests.mqtt_broker import BASE, PASSWORD, Mosquitto, Recorder, free_port
 
 alsa_config = alsa_device.alsa_config  # fixtures
 test_array = alsa_device.test_array
-
-
-def by_name(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
-    return {c.name: c for c in checks}
-
-
-def test_array_present_gives_levels_per_mic(tmp_path: Path, test_array: TestDevice) -> None:
-    checks = by_name(doctor.check_audio(config(tmp_path)))
-    assert [checks[n].status for n in ("audio", "preset", "levels")] == ["ok", "ok", "ok"]
-    assert "'listener_test_array' has 4 input channels" in checks["audio"].detail
-    levels = [float(x) for x in re.findall(r"ch\d (-?\d+)", checks["levels"].detail)]
-    # each channel plays a sine at half scale: RMS 0.354, -9 dBFS
-    assert len(levels) == 4
-    assert all(-11.0 <= level <= -7.0 for level in levels), checks["levels"].detail
-
-
-def test_dead_mic_channel_fails(tmp_path: Path, alsa_config: AlsaConfig) -> None:
-    signal = tones(16000, 2.0, 4)
-    signal[:, 2] = 0
-    alsa_config.add("listener_test_array", signal, 16000)
-    levels = by_name(doctor.check_audio(config(tmp_path)))["levels"]
-    assert levels.status == "FAIL"
-    assert "channel(s) [2] carry no sound (under -90 dBFS)" in levels.detail
-    assert "mic_channels" in levels.fix
-
-
-def test_missing_device_fails_with_the_fix(tmp_path: Path, test_array: TestDevice) -> None:
-    checks = doctor.check_audio(config(tmp_path, array={"preset": "respeaker-4mic", "device": "no_such_array"}))
-    assert len(checks) == 1
-    (audio,) = checks
-    assert audio.status == "FAIL"
-    assert "no audio input device matching 'no_such_array'" in audio.detail
-    assert "'listener_test_array' (4 in)" in audio.detail  # what is there instead
-    assert "[array] device" in audio.fix
-
-
-def test_a_missing_array_while_a_boot_config_change_waits_says_reboot_first(
-    tmp_path: Path, test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Provisioned and checked before the reboot that loads the overlay: the fix is the reboot, not the config."""
-    from listener.audio import devices
-
-    flag = tmp_path / "listener-reboot-due"
-    monkeypatch.setattr(devices, "REBOOT_DUE", flag)
-    cfg = config(tmp_path, array={"preset": "respeaker-4mic", "device": "no_such_array"})
-    (before,) = doctor.check_audio(cfg)
-    assert "reboot" not in before.fix
-    flag.write_text("/boot/firmware/config.txt changed; the audio overlay loads at the next boot\n")
-    (audio,) = doctor.check_audio(cfg)
-    assert audio.status == "FAIL"
-    assert audio.fix.startswith("reboot first: firmware/provision.sh changed the boot config"), audio.fix
-    assert "[array] device" in audio.fix  # the rest of the fix, should the array still be missing after it
-    assert devices.format_devices([]).startswith("no audio input devices found: reboot first")
-
-
-def test_a_provisioned_device_whose_card_is_missing_is_blamed_on_the_card_not_the_name(
-    tmp_path: Path, test_array: TestDevice
-) -> None:
-    """listener_array only goes missing with its card: pointing [array] device at another input would bypass
-    the shared device provision.sh set up, so the fix is the card, its driver, or the right --preset."""
-    cfg = config(tmp_path, array={"preset": "respeaker-4mic", "device": "listener_array"})
-    (audio,) = doctor.check_audio(cfg)
-    assert audio.status == "FAIL" and "no audio input device matching 'listener_array'" in audio.detail
-    assert "`arecord -l` lists its card" in audio.fix and "provision.sh again with that board's --preset" in audio.fix
-    assert "set [array] device" not in audio.fix, audio.fix
-
-
-def test_too_few_channels_fails(tmp_path: Path, test_array: TestDevice) -> None:
-    cfg = config(tmp_path, array={"preset": "respeaker-6mic", "device": "listener_test_array"})
-    (audio,) = doctor.check_audio(cfg)
-    assert audio.status == "FAIL"
-    assert "has 4 input channel(s) but the array configuration captures 8" in audio.detail
-    assert "[array] preset" in audio.fix
-
-
-def test_more_channels_than_the_preset_warns(tmp_path: Path, alsa_config: AlsaConfig) -> None:
-    alsa_config.add("listener_test_array", tones(16000, 2.0, 6), 16000)
-    preset = by_name(doctor.check_audio(config(tmp_path)))["preset"]
-    assert preset.status == "warn"
-    assert "offers 6 channels but respeaker-4mic captures 4" in preset.detail
-    assert "respeaker-usb-v2" in preset.fix  # the preset that captures 6
-
-
-@pytest.mark.parametrize(("card", "status"), [(4, "ok"), (2, "FAIL"), (6, "warn")])
-def test_a_plug_is_judged_by_the_card_behind_it(
-    tmp_path: Path, alsa_config: AlsaConfig, card: int, status: str
-) -> None:
-    # provision.sh's listener_array is a plug over listener_array_snoop over listener_array_hw, and
-    # PortAudio reports 128 channels for any plug: doctor advised changing [array] channels on every device
-    alsa_config.add("listener_array_hw", tones(16000, 2.0, card), 16000)
-    alsa_config.add_plug("listener_array", "listener_array_hw")
-    checks = by_name(
-        doctor.check_audio(config(tmp_path, array={"preset": "respeaker-4mic", "device": "listener_array"}))
-    )
-    assert "'listener_array' has 128 input channels" in checks["audio"].detail
-    preset = checks["preset"]
-    assert preset.status == status, preset.line()
-    if status == "ok":
-        assert "as 'listener_array_hw' behind the ALSA plug 'listener_array' has" in preset.detail
-        assert checks["levels"].status == "ok", checks["levels"].line()  # read through the plug
-    else:
-        assert f"plug over 'listener_array_hw', which has {card} channels" in preset.detail, preset.detail
-        assert "128" not in preset.detail
-
-
-def test_a_plug_is_judged_by_the_dsnoop_the_service_shares_first(tmp_path: Path, alsa_config: AlsaConfig) -> None:
-    # while the service holds the card, the dsnoop is what the plug reads: its channels are the ones that count
-    alsa_config.add("listener_array_snoop", tones(16000, 2.0, 4), 16000)
-    alsa_config.add("listener_array_hw", tones(16000, 2.0, 6), 16000)
-    alsa_config.add_plug("listener_array", "listener_array_snoop")
-    preset = by_name(doctor.check_audio(config(tmp_path, array={"device": "listener_array"})))["preset"]
-    assert preset.status == "ok", preset.line()
-    assert "'listener_array_snoop' behind the ALSA plug" in preset.detail, preset.detail
-
-
-def test_a_plug_over_nothing_known_converts_to_the_preset(tmp_path: Path, alsa_config: AlsaConfig) -> None:
-    alsa_config.add("some_card", tones(16000, 2.0, 4), 16000)
-    alsa_config.add_plug("listener_mics", "some_card")
-    preset = by_name(doctor.check_audio(config(tmp_path, array={"device": "listener_mics"})))["preset"]
-    assert preset.status == "ok", preset.line()
-    assert "'listener_mics' is an ALSA plug: it converts to the 4 channels respeaker-4mic captures" in preset.detail
 
 
 def broker_with_acl(folder: Path, rules: str) -> Mosquitto:
@@ -282,20 +158,6 @@ def test_a_pi_whose_gpio_cannot_be_used_is_a_fault(tmp_path: Path, monkeypatch: 
         gpio.pin_factory()
 
 
-def test_level_rules() -> None:
-    assert doctor.level_check([-40.0, -41.0, -39.0, -40.0], [0, 1, 2, 3]).status == "ok"
-    odd = doctor.level_check([-40.0, -41.0, -70.0, -40.0], [0, 1, 2, 3])
-    assert (odd.status, "[2]" in odd.detail) == ("warn", True)
-    assert doctor.level_check([-80.0, -81.0, -80.0, -82.0], [0, 1, 2, 3]).status == "warn"
-    # a weak mic is weak against the loudest: with two mics, or half of them weak, the median is a weak one
-    two = doctor.level_check([-40.0, -70.0], [0, 1])
-    assert (two.status, "[1]" in two.detail) == ("warn", True)
-    half = doctor.level_check([-40.0, -41.0, -70.0, -71.0], [0, 1, 2, 3])
-    assert (half.status, "[2, 3]" in half.detail) == ("warn", True)
-    silence = np.zeros((16000, 2), dtype=np.float32) + 0.25  # DC only
-    assert rms_dbfs(silence) == [-200.0, -200.0]
-
-
 def test_a_check_with_a_bug_fails_alone_and_the_others_still_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -313,13 +175,6 @@ def test_a_check_with_a_bug_fails_alone_and_the_others_still_report(
     out = capsys.readouterr().out.splitlines()
     assert any(line.startswith("FAIL  directions the check itself failed: KeyError: 'a bug'") for line in out), out
     assert [line.split()[1] for line in out][-6:] == ["turn", "asr", "gpio", "mqtt", "disk", "clock"]
-
-
-def test_most_mics_of_a_six_mic_ring_covered_are_still_found() -> None:
-    """Something resting on the 6-mic ring covers four of its mics: they are weak against the two
-    that still hear the room, whatever the middle of the six says."""
-    covered = doctor.level_check([-40.0, -41.0, -70.0, -71.0, -72.0, -73.0], [0, 1, 2, 3, 4, 5])
-    assert (covered.status, "[2, 3, 4, 5]" in covered.detail) == ("warn", True), covered.line()
 
 
 def test_cli_exit_codes(
@@ -342,28 +197,6 @@ def test_cli_exit_codes(
     path.write_text("[array]\nchannels = 0\n")
     assert main(["doctor", "--config", str(path)]) == 2
     assert "array.channels" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    ("array", "parties", "status"),
-    [
-        ({"preset": "respeaker-2mic"}, {}, "ok"),  # 0 and 180: the two ends of its line
-        ({"preset": "respeaker-2mic"}, {"rep_azimuth_deg": 15.0, "customer_azimuth_deg": 165.0}, "ok"),
-        ({"preset": "respeaker-2mic"}, {"customer_azimuth_deg": 120.0}, "warn"),
-        ({"preset": "respeaker-2mic"}, {"rep_azimuth_deg": 90.0, "customer_azimuth_deg": 180.0}, "warn"),
-        ({"preset": "respeaker-2mic"}, {"rep_azimuth_deg": 170.0, "customer_azimuth_deg": 10.0}, "ok"),
-        ({"preset": "respeaker-4mic"}, {"customer_azimuth_deg": 90.0}, "ok"),  # an area array hears both
-        ({"preset": "respeaker-2mic"}, {"rep_channel": 0, "customer_channel": 1, "customer_azimuth_deg": 90.0}, "ok"),
-    ],
-)
-def test_directions_warn_when_a_line_of_mics_cannot_tell_the_parties_apart_well(
-    tmp_path: Path, array: dict[str, object], parties: dict[str, object], status: str
-) -> None:
-    check = doctor.check_directions(config(tmp_path, array=array, parties=parties))
-    assert check.status == status, check.line()
-    if status == "warn":
-        assert "along 0 deg" in check.detail and "mic line points from the rep to the customer" in check.fix
-        assert "rep_azimuth_deg = 0 and customer_azimuth_deg = 180" in check.fix, check.fix
 
 
 def test_asr_model_missing_fails_with_the_fetch_command(tmp_path: Path) -> None:

@@ -1,18 +1,15 @@
 """The real recogniser in the real pipeline: Korean speech (espeak-ng) through vosk's Korean model.
 
-Audio in, timed words out, attributed to the party who spoke them; the bounded queue skips
-audio when the recogniser falls behind and the cues say so; the analysis path is never held up;
-the words held for cues are dropped when the session ends.
+Audio in, timed words out, attributed to the party who spoke them; a file replayed flat out
+waits for the recogniser; the words held for cues are dropped when the session ends. A recogniser
+that falls behind or fails: test_transcription_vosk_faults.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +18,9 @@ import soundfile as sf
 
 from listener.audio.wav import WavSource
 from listener.cli import main
-from listener.config import Config, geometry, parse_config
+from listener.config import geometry, parse_config
 from listener.events import (
     ActivityFrames,
-    AudioBlock,
     EndOfStream,
     Event,
     Party,
@@ -37,11 +33,9 @@ from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.transcription import summary
 from listener.transcription.stage import TranscriptionStage
-from listener.transcription.summary import CueTally
 from tests import asr_audio
 from tests.asr_audio import DURATION_S
-
-SESSION_GAP_S = 5.0
+from tests.asr_pipeline import SESSION_GAP_S, Probe, TimedTranscription, asr_config, run_pipeline
 
 
 @pytest.fixture(scope="session")
@@ -49,69 +43,6 @@ def ko_direct_words(ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, obje
     words = asr_audio.direct_words(ko_dialogue[0])
     assert len(words) >= 10, "the Korean model should hear the dialogue"
     return words
-
-
-def asr_config(model: Path, **asr: object) -> Config:
-    return parse_config(
-        {
-            "asr": {"enabled": True, "model_path": str(model), **asr},
-            "analytics": {"session_gap_s": SESSION_GAP_S},
-        }
-    )
-
-
-@dataclass
-class Probe(Stage):
-    """Records what comes out of the pipeline and what the transcription stage holds meanwhile."""
-
-    stage: TranscriptionStage | None = None
-    events: list[Event] = field(default_factory=list)
-    holding: list[tuple[float, bool]] = field(default_factory=list)
-
-    def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, AudioBlock | EndOfStream):
-            t_s = event.end_s if isinstance(event, AudioBlock) else event.t_s
-            self.holding.append((t_s, self.stage is not None and self.stage.detector.holding))
-        else:
-            self.events.append(event)
-        return ()
-
-
-class TimedTranscription(TranscriptionStage):
-    """The real stage, with the wall time of each call on an audio block recorded.
-
-    Also whether it holds words as each customer utterance comes out of it: the stage is
-    asked for its next event only after that, so this is deterministic however far the
-    recogniser lags (flat out, it may return every word at the session's end).
-    """
-
-    block_s: list[float]
-    held_with_customer_words: list[bool]
-
-    def process(self, event: Event) -> Iterable[Event]:
-        t0 = time.perf_counter()
-        out: list[Event] = []
-        for emitted in super().process(event):
-            if isinstance(emitted, WordsRecognized) and emitted.party is Party.CUSTOMER:
-                self.held_with_customer_words.append(self.detector.holding)
-            out.append(emitted)
-        if isinstance(event, AudioBlock):
-            self.block_s.append(time.perf_counter() - t0)
-        return out
-
-
-def run_pipeline(config: Config, wav: Path, block_ms: int = 1000) -> tuple[Probe, TimedTranscription]:
-    geo = geometry(config)
-    stages = analysis_stages(config, geo)
-    index = next(i for i, s in enumerate(stages) if isinstance(s, TranscriptionStage))
-    timed = TimedTranscription(config, geo)
-    timed.block_s = []
-    timed.held_with_customer_words = []
-    stages[index] = timed
-    probe = Probe(timed)
-    with WavSource(wav, geo, block_ms=block_ms) as source, Pipeline([*stages, probe]) as pipeline:
-        pipeline.run(source)
-    return probe, timed
 
 
 @pytest.fixture(scope="module")
@@ -188,35 +119,6 @@ def test_a_sessions_last_words_come_out_before_its_end_however_far_the_recognise
     words = [(i, e) for i, e in enumerate(ko_run.events) if isinstance(e, WordsRecognized)]
     assert not [e for i, e in words if i > end_at and e.start_s < ended.end_s]
     assert sum(e.n_words for i, e in words if i < end_at) >= 20
-
-
-def test_queue_overflow_skips_audio_marks_cues_partial_and_never_holds_up_the_pipeline(
-    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
-) -> None:
-    wav, _ = ko_dialogue
-    probe, timed = run_pipeline(asr_config(ko_model, queue_s=1.0, overflow="skip"), wav)
-    skipped = [e for e in probe.events if isinstance(e, TranscriptionSkipped)]
-    assert sum(e.duration_s for e in skipped) >= 5.0  # flat out, the recogniser cannot keep up
-    starts = [e.start_s for e in skipped]
-    assert starts == sorted(starts)
-    # the recogniser itself takes about real time; the stage hands audio over and returns
-    assert max(timed.block_s) < 0.5, timed.block_s  # waiting for it would take about a block (1 s)
-    # words still come out, only from audio that was heard
-    holes = [(e.start_s, e.start_s + e.duration_s) for e in skipped]
-    for w in (e for e in probe.events if isinstance(e, WordsRecognized)):
-        assert not any(a + 0.05 < w.start_s and w.end_s < b - 0.05 for a, b in holes), w
-    # the analysis path is the same as without transcription
-    plain = parse_config({"analytics": {"session_gap_s": SESSION_GAP_S}})
-    baseline, _ = run_pipeline_without_asr(plain, wav)
-    assert [e for e in probe.events if isinstance(e, SpeechSegment)] == baseline
-
-
-def run_pipeline_without_asr(config: Config, wav: Path) -> tuple[list[SpeechSegment], None]:
-    geo = geometry(config)
-    probe = Probe()
-    with WavSource(wav, geo, block_ms=1000) as source, Pipeline([*analysis_stages(config, geo), probe]) as p:
-        p.run(source)
-    return [e for e in probe.events if isinstance(e, SpeechSegment)], None
 
 
 def test_analyze_json_reports_the_cue_metrics(
@@ -326,84 +228,6 @@ def test_a_burst_too_short_to_be_speech_does_not_keep_the_session_open(
     assert after and not any(after), probe.holding
 
 
-def test_a_recogniser_that_fails_mid_run_shows_as_a_fault_once(
-    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """vosk raising mid-run (a fault injected into the real engine) reaches the LEDs and MQTT as a fault,
-    and the audio it was recognising is reported skipped then."""
-    import vosk
-
-    from listener.events import DeviceMode, DeviceState
-
-    accept = vosk.KaldiRecognizer.AcceptWaveform
-    calls = [0]
-
-    def failing(self: vosk.KaldiRecognizer, data: bytes) -> int:
-        calls[0] += 1
-        if calls[0] > 3:
-            raise RuntimeError("the recogniser broke")
-        return int(accept(self, data))
-
-    monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", failing)
-    probe, _ = run_pipeline(asr_config(ko_model), ko_dialogue[0])
-    faults = [e for e in probe.events if isinstance(e, DeviceState)]
-    assert len(faults) == 1 and faults[0].mode is DeviceMode.FAULT and faults[0].cause == "transcription"
-    assert "speech recogniser failed" in faults[0].detail
-    ended_at = next(i for i, e in enumerate(probe.events) if isinstance(e, SessionEnded))  # the analytics go on
-    # the audio it failed in is reported at the fault, not at the stream's end: the session is partial
-    skipped = [e for e in probe.events[:ended_at] if isinstance(e, TranscriptionSkipped)]
-    assert skipped and min(e.start_s for e in skipped) < asr_audio.DIALOGUE[0].start_s + 0.5
-
-
-def test_a_recogniser_that_fails_on_the_streams_last_words_shows_as_a_fault_and_reports_them_lost(
-    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """A failure while the end of the stream is being finished is a fault too, and the utterance it was
-    finishing (recognised audio whose words never came) is reported skipped: the cues are partial."""
-    import vosk
-
-    from listener.events import DeviceMode, DeviceState
-
-    final = vosk.KaldiRecognizer.FinalResult
-    ending = threading.Event()
-
-    def failing(self: vosk.KaldiRecognizer) -> str:
-        if ending.is_set():
-            raise RuntimeError("the recogniser broke")
-        return str(final(self))
-
-    class MarksTheEnd(Stage):  # before the transcription stage: the failure starts with the stream's end
-        def process(self, event: Event) -> Iterable[Event]:
-            if isinstance(event, EndOfStream):
-                ending.set()
-            return ()
-
-    last_line = asr_audio.DIALOGUE[-1]
-    cut_s = last_line.start_s + 1.5  # the stream ends while the customer's last line is being said
-    samples, rate_hz = sf.read(ko_dialogue[0], dtype="float32")
-    wav = tmp_path / "cut.wav"
-    sf.write(wav, samples[: int(cut_s * rate_hz)], rate_hz, subtype="PCM_16")
-    monkeypatch.setattr(vosk.KaldiRecognizer, "FinalResult", failing)
-    config = asr_config(ko_model)
-    geo = geometry(config)
-    probe, tally = Probe(), CueTally()
-    with (
-        WavSource(wav, geo, block_ms=1000) as source,
-        Pipeline([MarksTheEnd(), *analysis_stages(config, geo), tally, probe]) as pipeline,
-    ):
-        pipeline.run(source)
-    faults = [e for e in probe.events if isinstance(e, DeviceState)]
-    assert [(f.mode, f.cause) for f in faults] == [(DeviceMode.FAULT, "transcription")]
-    assert faults[0].t_s == pytest.approx(cut_s)
-    given_up = [e for e in probe.events if isinstance(e, TranscriptionSkipped)]
-    assert len(given_up) == 1, given_up
-    assert last_line.start_s - 0.6 <= given_up[0].start_s <= last_line.start_s + 0.3
-    assert given_up[0].start_s + given_up[0].duration_s == pytest.approx(cut_s)
-    words = [e for e in probe.events if isinstance(e, WordsRecognized)]
-    assert words and max(w.end_s for w in words) <= given_up[0].start_s + 0.1  # none heard from inside it
-    assert tally.metrics().asr_partial
-
-
 def test_in_channel_map_mode_the_customers_own_mic_is_transcribed_too(
     ko_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -431,29 +255,3 @@ def test_in_channel_map_mode_the_customers_own_mic_is_transcribed_too(
     probe, _ = run_pipeline(config, wav)
     heard = {p: sum(e.n_words for e in probe.events if isinstance(e, WordsRecognized) and e.party is p) for p in Party}
     assert heard[Party.REP] >= 3 and heard[Party.CUSTOMER] >= 3, heard
-
-
-def test_a_hurried_stage_stops_waiting_for_the_recogniser_and_says_what_it_skipped(
-    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
-) -> None:
-    """The second Ctrl-C reaches the stage while its end waits out finish_wait_s for a recogniser a minute
-    behind: it stops waiting, and the audio given up comes out as TranscriptionSkipped (cues partial)."""
-    config = asr_config(ko_model, speech_only=False, queue_s=120.0, overflow="wait", finish_wait_s=60.0)
-    speech, _ = sf.read(ko_dialogue[0], dtype="float32", always_2d=True)
-    second = np.repeat(speech[:16000, :1], 4, axis=1)
-    stage = TranscriptionStage(config, geometry(config))
-    with stage:
-        for k in range(60):  # queued at once: the recogniser is a minute behind
-            list(stage.process(AudioBlock(start_s=float(k), sample_rate_hz=16000, samples=second)))
-        hurried_at: list[float] = []
-
-        def hurry() -> None:
-            hurried_at.append(time.monotonic())
-            stage.hurry()
-
-        threading.Timer(0.5, hurry).start()
-        out = list(stage.process(EndOfStream(t_s=60.0)))
-        returned_at = time.monotonic()
-    skipped_s = sum(e.duration_s for e in out if isinstance(e, TranscriptionSkipped))
-    assert hurried_at and returned_at - hurried_at[0] < 4.0, "the end went on waiting after the hurry"
-    assert 30.0 < skipped_s <= 60.0  # most of the minute was still queued, and said so

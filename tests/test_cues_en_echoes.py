@@ -1,0 +1,208 @@
+"""English cues that repeat the customer, on realistic recogniser output: follow-up questions, echoes, summaries."""
+
+from __future__ import annotations
+
+import pytest
+
+from listener.events import (
+    Echo,
+    Event,
+    Party,
+)
+from listener.transcription.cues import CueDetector
+from listener.transcription.words import Word
+from tests.cues_talk import LEX, STORY, Talk, of, question, rep
+
+# --- follow-ups ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "followup"),
+    [
+        ("which charger are you using", True),  # charger
+        ("did the update finish", True),  # update
+        ("was it charging before the updates", True),  # charging / updates: other forms of the same words
+        ("is the phone in a case", True),
+        ("do you have the receipt", False),  # nothing of the story
+        ("what can i do for you", False),  # only stop words in common ("my", "the")
+        ("is it new", True),  # "new" is in the story
+        ("is it old", False),
+    ],
+)
+def test_followup_reuses_a_content_word_of_the_customers_floor(text: str, followup: bool) -> None:
+    q = question(rep(text, customer_before=STORY))
+    assert q is not None
+    assert q.followup is followup, text
+
+
+def test_followup_compares_with_the_customers_last_floor_only() -> None:
+    talk = Talk()
+    talk.say("customer", "the screen cracked when i dropped it on the stairs")
+    talk.say("rep", "i'm sorry to hear that let's have a look")
+    talk.say("customer", "also my bill was higher than usual this month")
+    q = question(talk.say("rep", "did the screen crack right away"))
+    assert q is not None and not q.followup  # the screen was the previous floor
+    q = question(talk.say("rep", "how much higher was the bill"))
+    assert q is not None and q.followup
+
+
+def test_short_answer_counts_as_the_customers_words() -> None:
+    talk = Talk()
+    talk.say("customer", "it keeps turning off")
+    talk.say("rep", "what's not working exactly")
+    talk.say("customer", "battery")  # a one-word answer takes no floor but is what the customer said
+    q = question(talk.say("rep", "how old is the battery"))
+    assert q is not None and q.followup
+
+
+def test_two_letter_names_of_things_are_content_words() -> None:
+    # "tv", "pc", "id": what a counter talks about; "is", "to", "it" stay function words
+    q = question(rep("is the tv plugged in", customer_before="my tv won't turn on since the update"))
+    assert q is not None and q.followup
+    echoes = of(rep("your tv is broken okay", customer_before="my tv is broken"), Echo)
+    assert len(echoes) == 1
+    assert not of(rep("it is to be done", customer_before="it is to be done"), Echo)
+
+
+def test_no_followup_before_the_customer_said_anything() -> None:
+    q = question(rep("how can i help you today"))
+    assert q is not None and not q.followup
+
+
+@pytest.mark.parametrize(
+    ("customer", "text"),
+    [
+        ("hi i need some help with my phone today", "sure how can i help you today"),
+        ("there's an issue with my phone it's a problem", "what's the issue with the problem"),
+    ],
+)
+def test_words_of_every_visit_are_no_content(customer: str, text: str) -> None:
+    # "help", "today", "problem", "issue": every customer says them, so repeating them follows up nothing
+    events = rep(text, customer_before=customer)
+    q = question(events)
+    assert q is not None and not q.followup, text
+    assert not of(events, Echo), text
+
+
+# --- echoes and summaries ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "summary"),
+    [
+        ("so the charger stopped working after the update", False),
+        ("the update broke charging then", False),
+        ("so what i'm hearing is you want it fixed today", True),
+        ("just to make sure you want a refund", True),
+        ("if i understand correctly you'd like a new one", True),
+        ("so you're saying it never worked", True),
+        ("let me recap", True),
+        ("if i'm understanding correctly you'd like a new one", True),
+        ("just so i understand you want a refund", True),
+        ("if i've understood correctly you'd like a new one", True),
+        ("so what you're telling me is it never worked", True),
+        ("if i'm hearing you right you want a refund", True),
+        ("let me just make sure i've got this right", True),
+        ("so what i hear is it stopped after the update", True),
+    ],
+)
+def test_echo_or_summary(text: str, summary: bool) -> None:
+    echoes = of(rep(text, customer_before=STORY), Echo)
+    assert len(echoes) == 1, text
+    assert echoes[0].summary is summary  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "let me check the charger",  # one content word of the story, no summarising phrase
+        "make sure you bring the receipt",  # "make sure" without "just to"
+        "i don't understand",
+        "what do you mean",
+        "okay",
+    ],
+)
+def test_echo_near_misses(text: str) -> None:
+    assert not of(rep(text, customer_before=STORY), Echo), text
+
+
+def test_one_echo_per_rep_turn_and_a_new_turn_after_the_customer_takes_the_floor() -> None:
+    talk = Talk()
+    talk.say("customer", STORY)
+    assert of(talk.say("rep", "so the charger stopped after the update"), Echo)
+    assert not of(talk.say("rep", "and the charger is new you said"), Echo)
+    talk.say("customer", "yes")  # a backchannel: no new floor
+    assert not of(talk.say("rep", "just to make sure"), Echo)
+    talk.say("customer", "the store said the cable might be faulty")
+    assert of(talk.say("rep", "so the store thinks it's the cable"), Echo)
+
+
+def test_echo_builds_over_the_rep_turn() -> None:
+    talk = Talk()
+    talk.say("customer", STORY)
+    assert not of(talk.say("rep", "the charger"), Echo)
+    assert of(talk.say("rep", "and the update"), Echo)
+
+
+def test_words_the_rep_said_before_the_customer_are_no_echo() -> None:
+    talk = Talk()
+    talk.say("customer", "hi i have a problem with my phone")
+    talk.say("rep", "let me check the warranty status for you")
+    talk.say("customer", "warranty status")  # the customer repeats the rep, not the other way round
+    assert not of(talk.say("rep", "okay"), Echo)
+    assert of(talk.say("rep", "the warranty status is fine"), Echo)  # now the rep repeats the customer
+
+
+def test_discourse_words_are_no_content() -> None:
+    assert not of(rep("alright fine", customer_before="alright that sounds fine actually"), Echo)
+
+
+def test_a_summarising_phrase_may_straddle_a_recogniser_endpoint() -> None:
+    talk = Talk()
+    talk.say("customer", STORY)
+    assert not of(talk.say("rep", "so if i"), Echo)
+    echoes = of(talk.say("rep", "understand correctly you want a refund"), Echo)
+    assert [e.summary for e in echoes] == [True]  # type: ignore[attr-defined]
+    talk.detector.forget()  # the words it keeps for that go at the session's end
+    assert not talk.detector.holding
+
+
+# --- edges a mutation run found unpinned ---------------------------------------------------------
+
+
+def _said(detector: CueDetector, party: str, text: str, start_s: float, duration_s: float) -> list[Event]:
+    """``text`` spread evenly over exactly ``duration_s``."""
+    tokens = text.split()
+    step_s = duration_s / len(tokens)
+    words = [Word(w, start_s + k * step_s, start_s + (k + 1) * step_s, 0.9) for k, w in enumerate(tokens)]
+    return detector.utterance(Party(party), words, decided_s=start_s + duration_s + 0.5)
+
+
+@pytest.mark.parametrize("start_s", [9.0, 15.15])  # 16.15 - 15.15 is 0.9999999999999982 in floats
+def test_a_customer_utterance_of_exactly_the_floor_time_takes_the_floor(start_s: float) -> None:
+    detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=2)
+    _said(detector, "customer", STORY, start_s - 9.0, 5.0)
+    _said(detector, "rep", "let me have a look at that for you", start_s - 3.0, 2.0)  # the rep's floor
+    _said(detector, "customer", "and the screen flickers", start_s, 1.0)  # a new floor, a new topic
+    q = question(_said(detector, "rep", "is the charger the original one", start_s + 2.0, 1.5))
+    assert q is not None and not q.followup  # the charger was the floor before
+
+
+@pytest.mark.parametrize("start_s", [3.0, 15.15])
+def test_a_rep_utterance_of_exactly_the_floor_time_takes_the_floor(start_s: float) -> None:
+    # the customer's next words then open a new floor, which the follow-up compares with
+    detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=2)
+    _said(detector, "customer", STORY, start_s - 3.0, 2.0)
+    _said(detector, "rep", "okay let me check", start_s, 1.0)
+    _said(detector, "customer", "the screen flickers too", start_s + 1.5, 1.5)
+    q = question(_said(detector, "rep", "is the charger the original one", start_s + 3.5, 1.5))
+    assert q is not None and not q.followup
+
+
+def test_a_customer_word_between_breaks_a_summarising_phrase() -> None:
+    # "so if i" ... customer "mm" ... "understand correctly": not one phrase across the customer's word
+    talk = Talk()
+    talk.say("customer", STORY)
+    talk.say("rep", "so if i")
+    talk.say("customer", "mm")
+    assert not [e for e in of(talk.say("rep", "understand correctly you want a refund"), Echo) if e.summary]  # type: ignore[attr-defined]

@@ -1,0 +1,183 @@
+"""Fault and pause lights on gpiozero's MockFactory: amber blinks alone, all three breathe, nothing hides them."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from listener.config import parse_config
+from listener.events import (
+    AudioDropped,
+    DeviceMode,
+    DeviceState,
+    Event,
+    Interruption,
+    Party,
+    SourceState,
+)
+from listener.outputs.leds import LedStage
+from tests import led_script
+from tests.led_script import (
+    BLOCK_S,
+    PINS,
+    dominance,
+    history,
+    make_stage,
+    play,
+    speech,
+    traced,
+    value_at,
+)
+
+factory = led_script.factory  # fixture
+
+
+def test_fault_blinks_until_the_input_is_back(factory: MockFactory) -> None:
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script: list[Event] = [
+        DeviceState(t_s=3.0, mode=DeviceMode.FAULT, detail="model error"),
+        DeviceState(t_s=6.0, mode=DeviceMode.LISTENING, detail="model back"),
+        SourceState(t_s=8.0, available=False, detail="no audio from the array"),
+        SourceState(t_s=11.0, available=True, detail="back"),
+    ]
+    with stage:
+        play(stage, 14.0, script)
+    amber, red = traced(trace, "amber"), traced(trace, "red")
+    for start, end in ((3.0, 6.0), (8.0, 11.0)):
+        a = [(round(t, 1), v) for t, v in amber if start <= t < end]
+        # amber alone, a slow blink (1 s on, 1 s off): not steady amber, and no red, for the rep is not at fault
+        assert a[:3] == [(start, 1.0), (start + 1.0, 0.0), (start + 2.0, 1.0)]
+        assert [v for t, v in red if start <= t < end] == []
+        assert value_at(trace, "green", start + 0.05) == 0.0
+        assert value_at(trace, "amber", end + 0.05) == 0.0 and value_at(trace, "red", end + 0.05) == 0.0
+        assert value_at(trace, "green", end + 0.05) == pytest.approx(0.3)
+    assert history(factory, "amber")[2:] == [v for t, v in amber[2:]]
+
+
+def test_a_fault_while_amber_is_on_shows_at_once_as_a_blink(factory: MockFactory) -> None:
+    stage, trace = make_stage(factory, fade_s=0.0)
+    fault = DeviceState(t_s=3.0, mode=DeviceMode.FAULT, detail="model error")
+    script = [*speech(Party.REP, 0.5, 5.0), dominance(True, 1.0), fault]
+    with stage:
+        play(stage, 6.0, script)
+    assert value_at(trace, "amber", 2.9) == 1.0 and value_at(trace, "red", 2.9) == 0.0
+    # steady amber was on: the blink starts half-way, dark, so the change shows at once
+    assert [value_at(trace, "amber", t) for t in (3.0, 3.5, 4.0, 5.0)] == [0.0, 0.0, 1.0, 0.0]
+    assert value_at(trace, "red", 5.5) == 0.0
+
+
+@pytest.mark.parametrize("mode", [DeviceMode.FAULT, DeviceMode.PAUSED])
+def test_a_fault_or_a_pause_outranks_the_interruption_pulse(factory: MockFactory, mode: DeviceMode) -> None:
+    # the pulse would run until 8.0 s; from 4.5 s the lights must say fault (amber blinking alone)
+    # or pause (all three alike) unmistakably, not a red pulse that reads as "you interrupted"
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script = [Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None)]
+    with stage:
+        play(stage, 9.0, [*script, DeviceState(t_s=4.5, mode=mode, detail="test")])
+    assert value_at(trace, "red", 4.05) == 1.0  # the pulse was shown
+    lights = [
+        (value_at(trace, "green", t), value_at(trace, "amber", t), value_at(trace, "red", t))
+        for t in (5.0, 5.25, 5.5, 5.75, 6.0, 6.25)
+    ]
+    if mode is DeviceMode.FAULT:
+        assert all(g == 0.0 and r == 0.0 for g, a, r in lights), lights
+        assert {a for g, a, r in lights} == {0.0, 1.0}, lights
+    else:
+        assert all(g == a == r for g, a, r in lights), lights
+
+
+@pytest.mark.parametrize("mode", [DeviceMode.FAULT, DeviceMode.PAUSED])
+def test_an_interruption_from_before_a_pause_or_fault_does_not_pulse_after_it(
+    factory: MockFactory, mode: DeviceMode
+) -> None:
+    # back to listening at 5.5 s, before the pulse's 8.0 s: the interruption was before, so calm green
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script = [
+        Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None),
+        DeviceState(t_s=4.5, mode=mode, detail="test"),
+        DeviceState(t_s=5.5, mode=DeviceMode.LISTENING, detail="back"),
+    ]
+    with stage:
+        play(stage, 9.0, script)
+    assert [value_at(trace, "red", t) for t in (5.6, 6.0, 6.5, 7.0, 7.5)] == [0.0] * 5
+    assert value_at(trace, "green", 6.0) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("mode", [DeviceMode.FAULT, DeviceMode.PAUSED])
+@pytest.mark.parametrize("decided_s", [4.8, 5.8])
+def test_an_interruption_begun_before_a_pause_or_fault_and_decided_in_or_after_it_does_not_pulse(
+    factory: MockFactory, mode: DeviceMode, decided_s: float
+) -> None:
+    # the analytics hold a block back: an interruption that began at 4.4 s can be announced during the pause
+    # (4.8 s) or, with its outcome, after it (5.8 s); either way it is from before, and the rep sees calm green
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script = [
+        DeviceState(t_s=4.5, mode=mode, detail="test"),
+        DeviceState(t_s=5.5, mode=DeviceMode.LISTENING, detail="back"),
+        Interruption(by=Party.REP, onset_s=4.4, decided_s=decided_s, successful=None),
+    ]
+    with stage:
+        play(stage, 10.0, script)
+    assert [value_at(trace, "red", t) for t in (5.6, 6.0, 6.5, 7.0, 8.0, 9.0)] == [0.0] * 6
+    # one begun after the device is back pulses as ever
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script = [*script[:2], Interruption(by=Party.REP, onset_s=5.6, decided_s=6.6, successful=None)]
+    with stage:
+        play(stage, 10.0, script)
+    assert value_at(trace, "red", 6.65) == 1.0
+
+
+def test_paused_breathes_all_three_and_audio_gaps_move_the_clock(factory: MockFactory) -> None:
+    stage, trace = make_stage(factory)
+    with stage:
+        play(stage, 2.0)
+        stage.process(DeviceState(t_s=2.0, mode=DeviceMode.PAUSED, detail="privacy button"))
+        for k in range(20, 80):  # paused audio arrives as gaps, not blocks
+            stage.process(AudioDropped(start_s=k * BLOCK_S, duration_s=BLOCK_S, reason="paused"))
+        stage.process(DeviceState(t_s=8.0, mode=DeviceMode.LISTENING, detail="privacy button"))
+        play(stage, 10.0, first_s=8.0)
+    for led in ("green", "amber", "red"):
+        values = [v for t, v in traced(trace, led) if 2.0 <= t < 8.0]
+        assert max(values) == pytest.approx(0.6) and min(values) == 0.0
+        assert len(values) > 20  # a slow, smooth breath (3 s) sampled every block
+    assert value_at(trace, "green", 9.5) == pytest.approx(0.3) and value_at(trace, "amber", 9.5) == 0.0
+
+
+def test_live_lights_keep_moving_when_no_audio_arrives(factory: MockFactory) -> None:
+    """Live, a lost input stops the audio clock; the fault blink carries on at wall time."""
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    stage = LedStage(config, factory=factory, live=True)
+    with stage:
+        play(stage, 1.0)
+        stage.process(SourceState(t_s=1.0, available=False, detail="no audio from the array"))
+        amber = factory.pin(PINS["amber"])
+        amber.clear_states()
+        deadline = time.monotonic() + 10.0  # no events at all; three changes take about 3 s
+        while len(amber.states) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        states = [s.state for s in amber.states[1:]]
+    assert states[:3] == [0.0, 1.0, 0.0]  # on at the event (before clear_states), then blinking
+    assert all(0.9 <= s.timestamp <= 1.2 for s in amber.states[2:4])  # a slow blink: 1 s on, 1 s off
+
+
+def test_a_broker_outage_during_a_pause_never_hides_the_pause(factory: MockFactory) -> None:
+    # the rep paused for privacy; the broker went down and came back meanwhile: the lights must
+    # say "paused" (all three breathing) all along, never a fault blink or a calm green while audio is discarded
+    stage, trace = make_stage(factory, fade_s=0.0)
+    script: list[Event] = [
+        DeviceState(t_s=2.0, mode=DeviceMode.PAUSED, detail="privacy button", cause="button"),
+        DeviceState(t_s=4.0, mode=DeviceMode.FAULT, detail="broker unreachable", cause="broker"),
+        DeviceState(t_s=6.0, mode=DeviceMode.LISTENING, detail="broker reachable again", cause="broker"),
+        DeviceState(t_s=12.0, mode=DeviceMode.LISTENING, detail="privacy button", cause="button"),
+    ]
+    with stage:
+        play(stage, 14.0, script)
+    # the pause is answered throughout: the broker's fault never hides it (the state topic reports the fault)
+    for led in ("green", "amber", "red"):
+        values = [v for t, v in traced(trace, led) if 2.5 <= t < 12.0]
+        assert max(values) == pytest.approx(0.6) and len(values) > 40
+    lights = [tuple(value_at(trace, c, t) for c in ("green", "amber", "red")) for t in (4.05, 4.55, 5.05, 5.55)]
+    assert all(g == a == r for g, a, r in lights), lights
+    assert value_at(trace, "green", 13.5) == pytest.approx(0.3) and value_at(trace, "amber", 13.5) == 0.0

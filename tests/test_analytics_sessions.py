@@ -13,6 +13,7 @@ import pytest
 
 from listener.events import (
     AudioDropped,
+    Backchannel,
     DominanceChanged,
     FloorChange,
     LongSilence,
@@ -277,3 +278,17 @@ def test_a_session_opening_on_talk_over_talk_gives_the_customer_the_floor_in_a_t
 def test_a_session_opening_on_talk_over_talk_gives_the_floor_to_the_earlier_start() -> None:
     later = run([("customer", 0.01, 5.0), ("rep", 0.0, 5.0)], 10.0)  # the rep first by one frame: the rep's
     assert [(f.by, f.onset_s) for f in of(later, FloorChange)] == [(REP, 0.0)]
+
+
+def test_a_rep_talking_through_a_sessions_end_holds_the_floor_again_in_the_next() -> None:
+    # the rep talks from 6 s to 80 s without a pause the bridging keeps; the customer, silent since 5 s, ends
+    # session 1 at 35 s and opens session 2 with an "mm" at 36 s: the rep's floor there is a monologue and
+    # the customer's "mm"s during it are backchannels (the floor released at 35 s, taken again from 35 s)
+    mm = [("customer", t, t + 0.4) for t in (36.0, 50.0, 65.0)]
+    c = run([("customer", 0.0, 5.0), ("rep", 6.0, 80.0), *mm], 120.0)
+    assert [(f.by, f.onset_s) for f in of(c, FloorChange)] == [(CUST, 0.0), (REP, 6.0), (REP, 35.0)]
+    first, second = c.sessions
+    assert (first.monologues, second.monologues) == (1, 1)
+    assert first.longest_monologue_s == pytest.approx(29.0) and second.longest_monologue_s == pytest.approx(44.0)
+    assert [b.onset_s for b in of(c, Backchannel) if b.by is CUST] == [36.0, 50.0, 65.0]
+    assert second.backchannels_by_customer == 3

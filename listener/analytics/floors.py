@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from listener.analytics.context import Context, at_least
-from listener.analytics.tracks import Run, Span
+from listener.analytics.tracks import Span
 from listener.events import Event, FloorChange, FloorHeld, Party, ResponseGap
 
 HISTORY = 256  # floor changes remembered for look-backs (rules look back a few seconds)
@@ -35,7 +35,7 @@ class Floor:
         self.holder: Party | None = None
         self.onset = 0
         self.history: deque[Take] = deque(maxlen=HISTORY)
-        self.free_since = 0  # after a release, only speech that starts later can take the floor
+        self.free_since = 0  # after a release, speech counts towards the floor from here on
 
     def holder_at(self, f: int) -> Party | None:
         """The holder as known at the start of frame ``f``."""
@@ -51,34 +51,37 @@ class Floor:
         return next(takes, None)
 
     def step(self, frame: int) -> Iterator[Event]:
-        ready = [(run.start, p) for p in Party if p is not self.holder and (run := self._ready(p)) is not None]
+        ready = [(onset, p) for p in Party if p is not self.holder and (onset := self._ready(p)) is not None]
         if ready:
             # the earlier start takes it; a tie goes to the customer, whose talk the device is there to make room for
-            _, party = min(ready, key=lambda start_party: (start_party[0], start_party[1] is Party.REP))
-            yield from self._hand_over(party, frame)
+            onset, party = min(ready, key=lambda onset_party: (onset_party[0], onset_party[1] is Party.REP))
+            yield from self._hand_over(party, onset, frame)
 
-    def _ready(self, party: Party) -> Run | None:
-        """``party``'s stretch, if it can take the floor now."""
+    def _ready(self, party: Party) -> int | None:
+        """The onset ``party``'s stretch would take the floor from, if it can take it now."""
         run, take_frames = self.ctx.tracks[party].run, self.ctx.limits.floor_take_frames
-        if run is None or not run.announced or run.length < take_frames or run.start < self.free_since:
+        if run is None or not run.announced:
+            return None
+        # a stretch still going on when the floor was released counts from the release: a rep talking through
+        # a session's end takes the floor again, but never reaches back into the session that ended
+        onset = max(run.start, self.free_since)
+        if run.last_end - onset < take_frames:
             return None
         if self.holder is None:
-            return run
+            return onset
         # a holder who began again moments ago (not yet known as speech) may be talking on: wait and see
         holder = self.ctx.tracks[self.holder]
-        return None if holder.speaking or holder.pending is not None else run
+        return None if holder.speaking or holder.pending is not None else onset
 
-    def _hand_over(self, taker: Party, frame: int) -> Iterator[Event]:
-        run = self.ctx.tracks[taker].run
-        assert run is not None
+    def _hand_over(self, taker: Party, onset: int, frame: int) -> Iterator[Event]:
         previous = self.holder
         if previous is not None:
-            yield self.held(frame, frame, taker_onset=run.start)
-        yield FloorChange(by=taker, onset_s=self.ctx.s(run.start), decided_s=self.ctx.decided_s(frame))
+            yield self.held(frame, frame, taker_onset=onset)
+        yield FloorChange(by=taker, onset_s=self.ctx.s(onset), decided_s=self.ctx.decided_s(frame))
         if previous is Party.CUSTOMER and taker is Party.REP:
-            yield from self._response_gap(run.start, frame)
-        self.holder, self.onset = taker, run.start
-        self.history.append(Take(frame, taker, run.start))
+            yield from self._response_gap(onset, frame)
+        self.holder, self.onset = taker, onset
+        self.history.append(Take(frame, taker, onset))
 
     def held(self, frame: int, end_cap: int, taker_onset: int | None = None) -> FloorHeld:
         """The current holder's floor, from its onset to its latest speech (at most ``end_cap``); taken by

@@ -48,9 +48,14 @@ APT_PACKAGES=(python3 python3-venv python3-pip python3-numpy python3-pyaudio pyt
 	python3-spidev libatomic1 alsa-utils curl ca-certificates)
 # Only in the Raspberry Pi OS archive; gpiozero needs it on a Pi 5.
 APT_PI_PACKAGES=(python3-lgpio)
-# In a source checkout but no part of the package: caches of tests and benchmarks, build output.
-# One list for the digest and the copy, so hashing and installing see the same files.
-NOT_PACKAGE=(.git .venv __pycache__ '*.egg-info' build dist '.*_cache' .cache .hypothesis)
+# What pip builds the package from in a checkout, as pyproject.toml says: itself, its readme (the
+# package's description), the package (listener/, with its package data). No license file: its
+# license is an SPDX expression. One list for the digest and the staged copy, so hashing and installing
+# see the same files; the rest of a checkout (a fleet's configs, docs, tests) neither reinstalls the
+# package nor is copied to the device. The pins ($CONSTRAINTS) are hashed and staged beside it.
+PACKAGE_FILES=(pyproject.toml README.md listener)
+# Caches in those (a test run's, a build's): no part of the package.
+NOT_PACKAGE=(__pycache__ '*.egg-info' '.*_cache' .cache .hypothesis)
 BLOCK_BEGIN="# >>> listener: managed by firmware/provision.sh, edits here are replaced >>>"
 BLOCK_END="# <<< listener <<<"
 
@@ -614,15 +619,16 @@ source_digest() {
 }
 
 tree_digest() {
-	(
-		cd "$SOURCE"
-		# hashing the caches (NOT_PACKAGE) reinstalled the package after every test run
-		local name prune=()
-		for name in "${NOT_PACKAGE[@]}"; do prune+=(-o -name "$name"); done
-		find . \( "${prune[@]:1}" \) -prune -o -type f -print0 |
-			LC_ALL=C sort -z |
-			xargs -0 -r sha256sum
-	)
+	package_files | (cd "$SOURCE" && xargs -0 -r sha256sum)
+}
+
+# The files of the checkout $SOURCE that pip builds the package from (PACKAGE_FILES, less the caches
+# in NOT_PACKAGE), relative to it, sorted, NUL-separated: what tree_digest hashes and what is staged.
+package_files() {
+	local name present=() prune=()
+	for name in "${PACKAGE_FILES[@]}"; do [[ ! -e $SOURCE/$name ]] || present+=("$name"); done
+	for name in "${NOT_PACKAGE[@]}"; do prune+=(-o -name "$name"); done
+	(cd "$SOURCE" && find "${present[@]}" \( "${prune[@]:1}" \) -prune -o -type f -print0) | LC_ALL=C sort -z
 }
 
 install_package() {
@@ -640,7 +646,7 @@ install_package() {
 		cp "$SOURCE" "$staged/"
 		spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
 	else
-		tar -C "$SOURCE" "${NOT_PACKAGE[@]/#/--exclude=}" -cf - . | tar -C "$staged" -xf -
+		package_files | tar -C "$SOURCE" --null -T - -cf - | tar -C "$staged" -xf -
 		spec=/tmp/$(basename "$staged")
 	fi
 	local failed="pip could not install $SOURCE into $VENV (its reason above): check that the device reaches PyPI \
@@ -768,6 +774,7 @@ ensure_config_files() {
 		write_file_if_changed "$rendered" "$CONF_DIR/listener.toml" 0644
 	else
 		kept_config_note
+		ensure_config_readable
 	fi
 	# Secrets are the operator's: create the file once, only ever fix its mode.
 	if [[ -f $(target "$secrets") ]]; then
@@ -826,6 +833,43 @@ kept_config_note() {
 	fi
 }
 
+# A kept listener.toml is the operator's, but the service (User=$SERVICE_USER) must be able to read it:
+# one left 0600 root's by hand or by an editor exits 2 at every start, with "no changes" said here. It
+# holds no password (the listener refuses mqtt.password: those go in secrets.env, which stays 0600),
+# so it is opened to all, as the script writes it (0644).
+ensure_config_readable() {
+	local dest=$CONF_DIR/listener.toml
+	service_can_read "$dest" && return 0
+	# what the listener refuses is never opened up, should a run get here without its check
+	[[ $(toml_value "$(target "$dest")" mqtt password "") == "" ]] ||
+		die "$dest holds mqtt.password, and the service user $SERVICE_USER cannot read it: move the password to \
+$CONF_DIR/secrets.env (LISTENER_MQTT_PASSWORD=...) and delete the key, then run this again"
+	change "chmod a+r $dest (the service user $SERVICE_USER could not read it)" chmod a+r "$(target "$dest")"
+}
+
+# Whether the service user may read file $1 (a path on the device), by its mode, owner and group as
+# the target's accounts have them (a user this run has yet to create owns nothing and is in no group).
+service_can_read() {
+	local mode uid gid user_id="" user_gids="" passwd group
+	passwd=$(target /etc/passwd) group=$(target /etc/group)
+	read -r mode uid gid < <(stat -c '%a %u %g' "$(target "$1")")
+	if [[ -f $passwd ]]; then # its id and its own group's
+		read -r user_id user_gids < <(awk -F: -v u="$SERVICE_USER" '$1 == u { print $3, $4 }' "$passwd") || true
+	fi
+	if [[ -n $user_id && -f $group ]]; then # and the groups it is a member of
+		user_gids+=" $(awk -F: -v u="$SERVICE_USER" '
+			{ n = split($4, m, ","); for (i = 1; i <= n; i++) if (m[i] == u) print $3 }' "$group" | tr '\n' ' ')"
+	fi
+	mode=$((8#$mode))
+	if [[ $uid == "$user_id" ]]; then
+		((mode & 8#400))
+	elif [[ " $user_gids " == *" $gid "* ]]; then
+		((mode & 8#040))
+	else
+		((mode & 8#004))
+	fi
+}
+
 # --vosk-model with a config that does not use it (kept, or from --config): the download is not the use.
 vosk_model_note() {
 	local file
@@ -840,11 +884,13 @@ vosk_model_note() {
 
 # On the device, the installed listener checks the config it will start with (kept, new or from
 # --config) before the service is restarted: an upgrade that retired a key must not loop the service.
+# It runs as the service user, so a file or folder the service could not read fails here, as it would there.
 check_config_for_service() {
 	local listener=$VENV/bin/listener
 	[[ $ROOT == / && -x $listener ]] && ((!DRY_RUN)) || return 0
-	"$listener" check-config "$CONF_DIR/listener.toml" >/dev/null ||
-		die "$CONF_DIR/listener.toml is not valid for the installed listener (above): fix it, then run this again"
+	runuser -u "$SERVICE_USER" -- "$listener" check-config "$CONF_DIR/listener.toml" >/dev/null ||
+		die "$CONF_DIR/listener.toml is not valid for the installed listener, or the service user $SERVICE_USER \
+cannot read it (above): fix it (its mode, or its folders', if so), then run this again"
 }
 
 # What an earlier run made under a strict umask: the service user must be able to enter the folders,

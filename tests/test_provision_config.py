@@ -248,3 +248,52 @@ def test_a_calibrated_config_is_kept_when_provisioned_again_with_the_same_config
         refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
         assert refused.returncode == 2 and "in more than the calibrated" in refused.stderr, refused.stderr
     assert snapshot(pi_root) == before
+
+
+def test_a_kept_config_the_service_user_cannot_read_is_opened_to_it(pi_root: Path) -> None:
+    """A kept listener.toml's mode was set only when the script wrote it: one left 0600 root's (by hand, by an
+    editor) was "kept", the run said "no changes", and the service (User=listener) exited 2 on it at every start.
+    It holds no password (the listener refuses mqtt.password), so it is opened to all, as a planned change."""
+    provision(pi_root, *FILES_ONLY)
+    toml = pi_root / "etc/listener/listener.toml"
+    for mode in (0o600, 0o640):  # root's: the group is root too
+        toml.chmod(mode)
+        dry = provision(pi_root, "--dry-run", *FILES_ONLY)
+        fix = "chmod a+r /etc/listener/listener.toml (the service user listener could not read it)"
+        assert f"would: {fix}" in dry.stdout, dry.stdout
+        assert dry.stdout.rstrip().endswith("1 change planned; dry run, nothing written"), dry.stdout
+        assert toml.stat().st_mode & 0o777 == mode
+        done = provision(pi_root, *FILES_ONLY)
+        assert "kept: /etc/listener/listener.toml" in done.stdout and f"change: {fix}" in done.stdout, done.stdout
+        assert done.stdout.rstrip().endswith("1 change made"), done.stdout
+        assert toml.stat().st_mode & 0o777 == mode | 0o044
+        assert provision(pi_root, *FILES_ONLY).stdout.rstrip().endswith("no changes")
+    # the operator's own choice, readable to the service through its group: left as it is
+    listener_gid = next(
+        int(line.split(":")[2]) for line in (pi_root / "etc/group").read_text().split() if line.startswith("listener:")
+    )
+    os.chown(toml, -1, listener_gid)  # the script's useradd needs root, as this does
+    toml.chmod(0o640)
+    assert provision(pi_root, *FILES_ONLY).stdout.rstrip().endswith("no changes")
+    assert toml.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_kept_config_holding_a_password_is_never_opened(pi_root: Path, tmp_path: Path) -> None:
+    """The listener refuses mqtt.password in its config (it goes in secrets.env): a kept file that has one
+    stops the run, and stays as closed as it was."""
+    provision(pi_root, *FILES_ONLY)
+    toml = pi_root / "etc/listener/listener.toml"
+    toml.write_text(toml.read_text().replace("[mqtt]\n", '[mqtt]\npassword = "hunter2"\n', 1))
+    toml.chmod(0o600)
+    # a --source no Python can run check-config from (--no-pip installs nothing from it)
+    stub = tmp_path / "stub"
+    (stub / "listener").mkdir(parents=True)
+    (stub / "listener/__init__.py").write_text("")
+    (stub / "pyproject.toml").write_text('[project]\nname = "listener"\n')
+    # refused by the source's listener before any change, or where none runs by the script itself
+    for source, env in (([], with_listener()), (["--source", str(stub)], None)):
+        done = provision(pi_root, *FILES_ONLY, *source, check=False, env=env)
+        assert done.returncode != 0, done.stdout
+        assert "mqtt.password" in done.stderr and "hunter2" not in done.stdout + done.stderr, done.stderr
+        assert toml.stat().st_mode & 0o777 == 0o600
+        assert "change:" not in done.stdout, done.stdout

@@ -1,4 +1,5 @@
-"""provision.sh's steps a run reaches only on a live Pi, run alone on stand-ins: staging, reboots, restarts, zram."""
+"""provision.sh's steps a run reaches only on a live Pi, run alone on stand-ins: staging, reboots, restarts, zram,
+the config checked as the service user."""
 
 from __future__ import annotations
 
@@ -122,3 +123,22 @@ def test_zram_swap_with_a_writeback_disk_is_named(tmp_path: Path) -> None:
         notes[device] = (done.returncode, done.stderr.strip())
     assert notes["/dev/zram0"] == (0, "") and notes["/dev/zram2"] == (0, "")
     assert notes["/dev/zram1"][1].startswith("warning: /dev/zram1 (swap in RAM) writes idle pages to /dev/mmcblk0p3")
+
+
+def test_on_the_device_the_config_is_checked_as_the_service_user(tmp_path: Path) -> None:
+    """check-config ran as root, who reads any file: a listener.toml (or a folder) the service user cannot
+    read passed, and the service exited 2 on it. It runs as that user now (runuser, a stand-in that records
+    and fails as the listener does on a file it cannot open)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin/listener").write_text("#!/bin/sh\n")
+    (venv / "bin/listener").chmod(0o755)
+    calls = tmp_path / "calls"
+    runuser = f'runuser() {{ echo "$*" >>{calls}; echo "listener: cannot read $5: permission denied" >&2; return 2; }}'
+    done = script_function(tmp_path, f"ROOT=/; DRY_RUN=0; VENV={venv}; {runuser}; check_config_for_service")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert calls.read_text() == f"-u listener -- {venv}/bin/listener check-config /etc/listener/listener.toml\n"
+    assert done.stderr.splitlines()[-1] == (
+        "error: /etc/listener/listener.toml is not valid for the installed listener, or the service user listener "
+        "cannot read it (above): fix it (its mode, or its folders', if so), then run this again"
+    )

@@ -4,9 +4,11 @@ or with --no-pip): what a run whose apt or pip fails says and leaves behind."""
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from pathlib import Path
 
-from tests.provision_root import provision
+from tests.provision_root import REPO, SCRIPT, provision
 
 
 def test_a_failed_pip_leaves_no_staged_copy_in_the_targets_tmp(pi_root: Path, tmp_path: Path) -> None:
@@ -76,3 +78,91 @@ def test_a_failed_apt_get_says_what_failed_and_what_to_do(pi_root: Path, tmp_pat
         "error: apt-get update failed (its reason above): check the network and /etc/apt/sources.list*; "
         "then run this again (what it did so far is kept)"
     )
+
+
+def test_only_the_packages_own_files_reinstall_it_or_are_staged(pi_root: Path, tmp_path: Path) -> None:
+    """The digest hashed, and the staging copied, the whole checkout but its caches: a fleet's config kept in it
+    (README's --config fleet/counter-3.toml) reinstalled the package (PyPI needed) and restarted the service at
+    every later run, which said "N changes made", not "no changes". Now only what pip builds from counts and is
+    staged: pyproject.toml, its readme, listener/. pip, in the root's venv, is a stand-in that lists what it is
+    given and installs the console script; chroot a stand-in that runs the root's program."""
+    checkout = tmp_path / "checkout"
+    for name, text in (
+        ("listener/__init__.py", '__version__ = "0.1.0"\n'),
+        ("listener/data/schema.json", "{}\n"),
+        ("listener/__pycache__/__init__.cpython-311.pyc", "cache\n"),
+        ("pyproject.toml", '[project]\nname = "listener"\nreadme = "README.md"\n'),
+        ("README.md", "# listener\n"),
+        ("fleet/counter-3.toml", '[mqtt]\ndevice_id = "counter-3"\n'),
+        ("docs/config.md", "# settings\n"),
+    ):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text(text)
+    venv_bin = pi_root / "opt/listener/venv/bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text("#!/bin/sh\n")
+    calls = tmp_path / "calls"
+    (venv_bin / "pip").write_text(
+        "#!/usr/bin/env bash\n"
+        f'spec=${{!#}}; echo "$spec: $(cd "{pi_root}$spec" && find . -type f | LC_ALL=C sort | tr "\\n" " ")"'
+        f" >>{calls}\n"
+        f'printf "#!/bin/sh\\n" >{venv_bin}/listener; chmod 755 {venv_bin}/listener\n'
+    )
+    stand_ins = tmp_path / "bin"
+    stand_ins.mkdir()
+    (stand_ins / "chroot").write_text('#!/usr/bin/env bash\nroot=$1; shift; exec "$root$1" "${@:2}"\n')
+    for program in (venv_bin / "python", venv_bin / "pip", stand_ins / "chroot"):
+        program.chmod(0o755)
+    env = {"PATH": f"{stand_ins}:{os.environ['PATH']}"}
+    args = ("--no-apt", "--source", str(checkout))
+
+    def installs() -> list[str]:
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    provision(pi_root, *args, env=env)
+    ((staged,),) = [installs()]
+    assert staged.split(": ")[1].split() == [
+        "./README.md",
+        "./constraints.txt",
+        "./listener/__init__.py",
+        "./listener/data/schema.json",
+        "./pyproject.toml",
+    ]
+    # a fleet's configs and the docs, added or edited in the checkout: nothing to reinstall
+    (checkout / "fleet/counter-4.toml").write_text('[mqtt]\ndevice_id = "counter-4"\n')
+    (checkout / "fleet/counter-3.toml").write_text('[mqtt]\ndevice_id = "counter-3"\nhost = "192.0.2.1"\n')
+    (checkout / "docs/config.md").write_text("# settings, edited\n")
+    (checkout / "listener/__pycache__/cli.cpython-311.pyc").write_text("cache\n")  # a test run's
+    for dry_run in (["--dry-run"], []):
+        again = provision(pi_root, *args, *dry_run, env=env)
+        assert again.stdout.rstrip().endswith("no changes"), again.stdout
+        assert "pip install" not in again.stdout
+    assert len(installs()) == 1
+    # the package's own files still do
+    for edited in ("listener/__init__.py", "README.md"):
+        (checkout / edited).write_text((checkout / edited).read_text() + "# edited\n")
+        dry = provision(pi_root, *args, "--dry-run", env=env)
+        assert f"would: pip install {checkout} into /opt/listener/venv" in dry.stdout, dry.stdout
+        done = provision(pi_root, *args, env=env)
+        assert f"change: pip install {checkout} into /opt/listener/venv" in done.stdout, done.stdout
+        assert provision(pi_root, *args, env=env).stdout.rstrip().endswith("no changes")
+    assert len(installs()) == 3
+
+
+def test_the_staged_files_are_all_pyproject_builds_the_package_from() -> None:
+    """provision.sh's PACKAGE_FILES is written out, not read from pyproject.toml: a readme, license file or
+    package pyproject.toml came to name would be missing from the staged copy (a wheel without its description
+    or license), and its edits would not reinstall. Checked against what setuptools reads."""
+    (listed,) = re.findall(r"^PACKAGE_FILES=\((.*)\)$", SCRIPT.read_text(), re.M)
+    files = set(listed.split())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    readme = project["project"]["readme"]
+    assert (readme if isinstance(readme, str) else readme["file"]) in files
+    assert isinstance(project["project"]["license"], str) and "license-files" not in project["project"]
+    setuptools = project["tool"]["setuptools"]
+    assert setuptools["packages"]["find"]["include"] == ["listener*"]
+    assert set(setuptools["package-data"]) == {"listener"}
+    assert files == {"pyproject.toml", readme, "listener"}
+    # what setuptools would take besides: its build scripts, a manifest, and by default any license-like file
+    for pattern in ("setup.py", "setup.cfg", "MANIFEST.in", "LICEN[CS]E*", "COPYING*", "NOTICE*", "AUTHORS*"):
+        assert not list(REPO.glob(pattern)), pattern

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -188,3 +189,26 @@ def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, visits_wav: Path, f
     assert during, "some messages must have been measured while the broker was down"
     assert "unreachable" in err or "lost" in err
     assert spool_depth(tmp_path / "state") == 0
+
+
+def _stopped(times: int) -> Callable[[list[Received]], bool]:
+    """The device has said "offline" itself ``times`` times: so many runs have ended."""
+    return lambda ms: sum(map(_is_status("offline"), ms)) >= times
+
+
+def test_seq_goes_on_increasing_when_the_spool_is_lost(tmp_path: Path, visits_wav: Path) -> None:
+    """A fresh card image or a wiped state_dir loses the spool but not the device id. Consumers drop a
+    seq they have seen per device (the Node-RED flow does): a second run counting from 1 again had its
+    whole session (start, events, summary) dropped as duplicates of the first's."""
+    runs: list[list[int]] = []
+    with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
+        config = service_config(tmp_path, broker)
+        for n in (1, 2):
+            shutil.rmtree(tmp_path / "state", ignore_errors=True)  # the spool, lost
+            _finish(run_listener(config, visits_wav, "--fast"), timeout_s=120)
+            got = rec.wait_for(_stopped(n))
+            seen = sum(map(len, runs))
+            runs.append([int(json.loads(m.payload)["seq"]) for m in got if m.topic.startswith(BASE)][seen:])
+    first, second = runs
+    assert sum(m.topic == f"{BASE}/session" for m in got) >= 2  # both runs sent a summary
+    assert len(first) > 10 and len(second) > 10 and min(second) > max(first)

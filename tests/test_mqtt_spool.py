@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,6 +44,23 @@ def test_spool_keeps_order_and_seq_across_reopen(tmp_path: Path) -> None:
         assert all(json.loads(r.payload)["seq"] == r.seq for r in rows)
         assert spool.put("event", _msg(5)) > seqs[-1]
         assert spool.next_seq() > seqs[-1] + 1
+
+
+def test_a_new_spool_counts_on_above_a_lost_one(tmp_path: Path) -> None:
+    """The device id outlives the spool (a fresh card image, a wiped state_dir), and consumers drop a seq
+    they have seen per device: a new spool starts at the clock in milliseconds, above every earlier one."""
+    path = tmp_path / "state" / "mqtt-spool.sqlite3"
+    with Spool(path, max_messages=100) as spool:
+        before = [spool.put("event", _msg(n)) for n in range(5)] + [spool.next_seq()]
+    shutil.rmtree(path.parent)  # the spool, lost
+    clock_ms = time.time_ns() // 1_000_000
+    with Spool(path, max_messages=100) as spool:
+        after = [spool.put("event", _msg(n)) for n in range(5)] + [spool.next_seq()]
+        assert after == list(range(after[0], after[0] + 6))  # counting by one from there, as ever
+        in_memory = spool._connect(in_memory=True)  # the fallback when not even a fresh file can be written
+        assert (in_memory.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0] >= clock_ms
+        in_memory.close()
+    assert min(after) > clock_ms and min(after) > max(before)
 
 
 def test_spool_commits_reach_the_disk_before_put_returns(tmp_path: Path) -> None:

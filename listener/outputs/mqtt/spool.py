@@ -6,7 +6,9 @@ deleted only when the broker acknowledged it; so a broker outage, a
 process restart or a power cut loses nothing committed, and a re-sent message is byte-identical
 (same ``seq``, same ``ts``). The ``seq`` counter lives in the same database
 and is advanced in the same transaction as the insert, so it never repeats
-across restarts.
+across restarts; a new spool starts it at the clock in milliseconds, so it
+goes on increasing when the spool itself is lost (a fresh card, a wiped
+state directory) while the device id stays the same.
 
 One connection, shared by the pipeline thread (which only inserts) and the
 publisher's drain thread (which reads and deletes), guarded by a lock.
@@ -24,7 +26,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import TypeVar
 from listener.errors import OutputError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.spool_access import SERVICE_STATE_DIR, access_problem, is_access_error
-from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, is_damage_error, set_aside
+from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -138,7 +139,8 @@ class Spool(Managed):
             log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)
 
     def _connect(self, seq_from: int = 0, id_from: int = 0, in_memory: bool = False) -> sqlite3.Connection:
-        """The spool's database, made if new and checked; a new one numbers on from ``seq_from``, ``id_from``."""
+        """The spool's database, made if new and checked; a new one numbers on from ``id_from``, and from
+        ``seq_from`` or the clock in milliseconds, whichever is higher."""
         if not in_memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         where = ":memory:" if in_memory else self.path
@@ -155,8 +157,11 @@ class Spool(Managed):
             db.executescript(_SCHEMA)
             _migrate(db)
             _probe_write(db)
-            if seq_from:
-                db.execute("INSERT OR IGNORE INTO counters(name, value) VALUES ('seq', ?)", (seq_from,))
+            if db.execute("SELECT 1 FROM counters WHERE name = 'seq'").fetchone() is None:
+                # a new spool (the first start, a wiped state_dir, a fresh card, damage set aside, the
+                # fallback in memory): seq starts at the clock, above every earlier spool's (see fresh_seq);
+                # an existing spool's counter goes on as it is
+                db.execute("INSERT INTO counters(name, value) VALUES ('seq', ?)", (fresh_seq(seq_from),))
             if id_from:  # the publisher has sent rows up to an id of the old file: new ones come after it
                 db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)", (id_from,))
             last_id = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
@@ -197,7 +202,7 @@ class Spool(Managed):
             return False
         self._db.close()
         self._db = None
-        seq_from, id_from = max(self._seq + 1, time.time_ns() // 1_000_000), self._last_id
+        seq_from, id_from = self._seq + 1, self._last_id  # above the clock too: set_aside, _connect see to it
         try:
             seq_from = set_aside(self.path, exc, at_least=seq_from)
             self._db = self._connect(seq_from, id_from)

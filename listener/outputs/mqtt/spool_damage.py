@@ -101,6 +101,24 @@ def _table_problem(db: sqlite3.Connection, table: str, kind: str, key: str, colu
     return f"its {table} table's key is {', '.join(keys) or 'none'}, not {key}" if keys != [key] else ""
 
 
+def fresh_seq(at_least: int = 0) -> int:
+    """The ``seq`` counter a new spool starts from: the clock in milliseconds, or ``at_least`` where higher.
+
+    Consumers drop a ``seq`` they have seen per device, and the device id outlives the spool (a fresh
+    card image, a wiped state_dir, a damaged file set aside). The clock moves on by a millisecond per
+    millisecond, the counter by one per message (a few a minute), so a spool started now counts above
+    every one started before it, whatever became of those; a spool that exists counts on as it is.
+
+    Not when the clock reads earlier than it did then: a Pi has no battery clock, and before NTP sets
+    it, it reads 1970 or the time it last saved. That case is left as it is: waiting for NTP would stop
+    a device with no network, and no floor helps (a fixed date lies below a spool started on a right
+    clock after it, and two spools started on 1970 would share it). It is no worse than counting from 1
+    again, as new spools did before; a spool started later on a right clock counts above it again; and
+    ``listener doctor`` fails a clock that reads a date before this software was made.
+    """
+    return max(time.time_ns() // 1_000_000, at_least)
+
+
 def aside_kind(damage: Exception) -> str:
     """The word in the name a spool is set aside under (``<spool>.<kind>-<UTC time>``): doctor names that file."""
     return "foreign" if isinstance(damage, ForeignSpool) else "corrupt"
@@ -126,7 +144,7 @@ def set_aside(path: Path, damage: Exception, at_least: int = 0) -> int:
             f"MQTT spool {path} {what} and cannot be set aside ({exc.strerror or exc}): "
             f"move it and its -wal and -shm files out of {path.parent}, then start again"
         ) from None
-    seq = max(_last_seq(aside), time.time_ns() // 1_000_000, at_least)
+    seq = fresh_seq(max(_last_seq(aside), at_least))
     if foreign:  # put there by hand or by another program: none of its rows are messages of ours
         log.warning(
             "MQTT spool %s %s: set aside as %s (kept) and a fresh spool started; seq goes on from %d",

@@ -246,6 +246,22 @@ def test_after_a_restart_seq_counts_on_from_the_spool_even_when_it_cannot_be_wri
         assert spool.next_seq() == last + 1
 
 
+def test_seq_handed_out_while_the_spool_could_not_be_written_is_not_handed_out_again(tmp_path: Path) -> None:
+    """While the disk is full, seq counts on in memory (retained state and status still go out); the file's
+    counter stayed behind, so once it could be written again the next seqs were ones already sent."""
+    path = tmp_path / "mqtt-spool.sqlite3"
+    with Spool(path, max_messages=100) as spool:
+        spool.put("event", _msg(0))
+        spool.db.execute("PRAGMA query_only = ON")  # every write fails now, as on a full disk
+        sent = [spool.next_seq() for _ in range(3)]
+        assert spool.put("event", _msg(1)) == -1  # dropped and counted, as on a full disk
+        spool.db.execute("PRAGMA query_only = OFF")  # space again
+        after = [spool.next_seq(), spool.put("event", _msg(2))]
+    assert after == [sent[-1] + 1, sent[-1] + 2]
+    with Spool(path, max_messages=100) as spool:  # and the file remembers it
+        assert spool.next_seq() == sent[-1] + 3
+
+
 def test_device_id_is_a_salted_hash_of_the_machine_id(tmp_path: Path) -> None:
     machine = tmp_path / "machine-id"
     machine.write_text("0123456789abcdef0123456789abcdef\n")

@@ -252,10 +252,20 @@ class Spool(Managed):
             except sqlite3.Error as exc:  # disk full: the counter stays behind, the pipeline goes on
                 self._warn_unwritable(exc)
 
+    def _bump_seq(self) -> int:
+        """The next seq: above the file's, and above those handed out from memory while it could not be
+        written (the file's counter stayed behind them, and a subscriber drops a seq it has seen)."""
+        row = self.db.execute(
+            "INSERT INTO counters(name, value) VALUES ('seq', ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = max(value + 1, excluded.value) RETURNING value",
+            (self._seq + 1,),
+        ).fetchone()
+        return int(row[0])
+
     def next_seq(self) -> int:
         with self._lock:
             try:
-                self._seq = self._renewing(lambda: self._bump("seq"))
+                self._seq = self._renewing(self._bump_seq)
             except sqlite3.Error as exc:  # disk full: count on in memory rather than stop the pipeline
                 self._seq += 1
                 self._warn_unwritable(exc)
@@ -298,7 +308,7 @@ class Spool(Managed):
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
-            seq = self._bump("seq")
+            seq = self._bump_seq()
             message["seq"] = seq
             row = db.execute(
                 "INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)", (leaf, encode(message), qos, seq)

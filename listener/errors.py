@@ -103,9 +103,16 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+# systemd/listener.service's StateDirectory=listener, the built-in [service] state_dir: the one folder the
+# service user may write, and the folder the unit runs it in (WorkingDirectory=)
+SERVICE_STATE_DIR = Path("/var/lib/listener")
+# a command as the service user, as README.md's systemd-run line runs doctor: in the service's folder, for
+# `sudo -u listener` keeps the caller's (the installer's home, 0700 on Debian 12), and lgpio makes its FIFOs
+# in the current folder when it is imported (gpiozero#1106): there the GPIO check would fail on a Pi 5
+AS_SERVICE_USER = f"sudo systemd-run --pipe --wait --quiet -p User=listener -p WorkingDirectory={SERVICE_STATE_DIR}"
 # a folder on the way that this user may not enter: typically the service's own (StateDirectoryMode=0750)
 SERVICE_FILES_HINT = (
-    "the service's files are the listener user's: run the command as that user (`sudo -u listener listener ...`)"
+    f"the service's files are the listener user's: run the command as that user (`{AS_SERVICE_USER} listener ...`)"
 )
 NOT_ENTERED_FIX = f"check the permissions of the folders above it; {SERVICE_FILES_HINT}"
 DENIED_FIX = f"check the permissions of the file and of the folders above it; {SERVICE_FILES_HINT}"

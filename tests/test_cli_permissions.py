@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from listener import cli
+from listener.errors import AS_SERVICE_USER
 from tests.cli_run import CONFIG, ENV, SAMPLE, as_installer, one_line
 
 # --- paths that cannot be checked ----------------------------------------------------------------
@@ -82,7 +83,7 @@ def test_a_configured_file_behind_a_folder_that_may_not_be_entered_is_one_line(
     config = tmp_path / "listener.toml"
     config.write_text(text.format(locked=locked) + f"[service]\nstate_dir = '{tmp_path}/state'\n" * (case != "asr"))
     result = as_installer("run", "--fast", "--input", str(SAMPLE), "--config", str(config))
-    line = one_line(result, named, "cannot be looked at (Permission denied)", "sudo -u listener listener")
+    line = one_line(result, named, "cannot be looked at (Permission denied)", f"`{AS_SERVICE_USER} listener ...`")
     assert str(locked) in line
     report = as_installer("doctor", "--config", str(config)).stdout
     failed = [row for row in report.splitlines() if row.startswith("FAIL") and named in row]
@@ -109,7 +110,9 @@ def test_a_state_dir_that_may_not_be_entered_is_named_by_doctor(locked: Path, tm
     report = as_installer("doctor", "--config", str(config)).stdout
     (disk,) = [row for row in report.splitlines() if row.split()[1:2] == ["disk"]]
     assert disk.startswith("FAIL") and f"{locked}/state cannot be looked at (Permission denied)" in disk
-    assert "sudo -u listener listener doctor" in disk
+    # from the service's own folder: `sudo -u listener` keeps the caller's, where lgpio may not make its FIFOs
+    assert f"`{AS_SERVICE_USER} listener doctor ...`" in disk and "sudo -u" not in disk
+    assert "-p WorkingDirectory=/var/lib/listener" in AS_SERVICE_USER
 
 
 def test_a_permission_no_check_foresaw_is_stillone_line(
@@ -122,7 +125,7 @@ def test_a_permission_no_check_foresaw_is_stillone_line(
     assert cli.main(["analyze", str(SAMPLE)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("listener: /var/lib/listener/somewhere (Permission denied): "), err
-    assert "sudo -u listener listener" in err
+    assert f"`{AS_SERVICE_USER} listener ...`" in err
 
 
 def test_a_spool_behind_a_folder_that_may_not_be_entered_is_one_line(locked: Path, tmp_path: Path) -> None:

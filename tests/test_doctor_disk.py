@@ -3,6 +3,7 @@ in it the service must write (a root-owned spool, a root-owned pause file)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 import re
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from listener.config.schema import MqttConfig
+from listener.errors import AS_SERVICE_USER
 from listener.outputs.mqtt.spool_access import access_problem
-from listener.service import doctor, doctor_mounts
+from listener.service import doctor, doctor_disk, doctor_mounts
 from listener.service.doctor_disk import LOST, SPOOL_BYTES_PER_MESSAGE
 from tests.doctor_config import config
 from tests.folders import refusing_writes
@@ -35,6 +37,77 @@ def test_read_only_state_dir_fails(tmp_path: Path) -> None:
         check = doctor.check_state_dir(config(tmp_path))
     assert check.status == "FAIL"
     assert f"{state} is not writable" in check.detail
+    # the folder is there: its owner is the fix, or a run as the service user from a folder it may use
+    assert f"`sudo chown -R listener: {state}`" in check.fix
+    assert f"`{AS_SERVICE_USER} listener doctor ...`" in check.fix and "sudo -u" not in check.fix
+
+
+@pytest.fixture
+def unit_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The unit's StateDirectory= in the test's tmp_path, not made yet, in a folder (/var/lib) doctor may not
+    write; the unit installed."""
+    unit = tmp_path / "listener.service"
+    unit.write_text("[Service]\nStateDirectory=listener\n")
+    monkeypatch.setattr(doctor_disk, "SERVICE_UNIT_FILE", unit, raising=False)
+    (tmp_path / "lib").mkdir()
+    state = tmp_path / "lib" / "listener"
+    monkeypatch.setattr(doctor_disk, "SERVICE_STATE_DIR", state)
+    return state
+
+
+@pytest.mark.parametrize("inside", ["", "spool"], ids=["the-folder", "a-folder-inside"])
+@pytest.mark.parametrize("mqtt", [False, True], ids=["mqtt-off", "mqtt-on"])
+def test_the_state_folder_systemd_makes_at_the_first_start_is_no_fault(
+    tmp_path: Path, unit_state_dir: Path, inside: str, mqtt: bool
+) -> None:
+    # before the service's first start (or after provision.sh --no-systemctl): "FAIL /var/lib is not writable;
+    # fix: ... sudo chown -R listener: /var/lib/listener", a folder that is not there, that StateDirectory= makes
+    state = unit_state_dir / inside if inside else unit_state_dir
+    with refusing_writes(tmp_path / "lib"):
+        check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": mqtt}, service={"state_dir": str(state)}))
+    assert check.status in (("ok", "warn") if mqtt else ("ok",)), check.line()  # warn only if the disk is nearly full
+    assert f"MB free in {tmp_path / 'lib'}" in check.detail, check.detail
+    assert f"{state} is not there yet: systemd makes it for the service at its first start" in check.detail
+    assert "`sudo systemctl start listener`" in check.detail
+    assert "chown" not in check.line() and "not writable" not in check.line()
+    assert not (tmp_path / "lib" / "listener").exists()
+
+
+def test_a_full_disk_fails_where_systemd_would_make_the_state_folder(
+    tmp_path: Path, unit_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    check = doctor.check_state_dir(config(tmp_path, service={"state_dir": str(unit_state_dir)}))
+    assert check.status == "FAIL", check.line()
+    assert f"{tmp_path / 'lib'} is not writable (No space left on device)" in check.detail
+
+
+def test_without_the_unit_a_missing_state_folder_is_made_not_chowned(
+    tmp_path: Path, unit_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no unit installed (a laptop): nothing makes the folder, and a chown of one that is not there cures nothing
+    monkeypatch.setattr(doctor_disk, "SERVICE_UNIT_FILE", tmp_path / "no.service", raising=False)
+    with refusing_writes(tmp_path / "lib"):
+        check = doctor.check_state_dir(config(tmp_path, service={"state_dir": str(unit_state_dir)}))
+    assert check.status == "FAIL", check.line()
+    assert check.detail.startswith(f"{tmp_path / 'lib'} is not writable (")
+    assert check.detail.endswith(f"so {unit_state_dir} cannot be created"), check.detail
+    assert f"`sudo mkdir -p {unit_state_dir} && sudo chown listener: {unit_state_dir}`" in check.fix, check.fix
+    assert "chown -R" not in check.fix
+
+
+def test_a_missing_state_folder_elsewhere_is_made_not_chowned(tmp_path: Path, unit_state_dir: Path) -> None:
+    # the unit makes only its StateDirectory=: another missing folder is checked in the folder above, as before
+    state = tmp_path / "other" / "state"
+    (tmp_path / "other").mkdir()
+    with refusing_writes(tmp_path / "other"):
+        check = doctor.check_state_dir(config(tmp_path, service={"state_dir": str(state)}))
+    assert check.status == "FAIL", check.line()
+    assert f"{tmp_path / 'other'} is not writable" in check.detail and "systemd" not in check.detail
+    assert f"`sudo mkdir -p {state} && sudo chown listener: {state}`" in check.fix and "chown -R" not in check.fix
 
 
 def test_writable_state_dir_reports_free_space(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import geometry, load_config
+from listener.service.doctor_disk import SERVICE_UNIT_FILE
 from tests.provision_root import (
     FILES_ONLY,
     PI_CONFIG_TXT,
@@ -107,11 +108,12 @@ def test_real_run_then_second_run_changes_nothing(pi_root: Path, tmp_path: Path)
     assert "change: create /etc/systemd/system/listener.service" in first.stdout
     assert first.stdout.rstrip().endswith("changes made")
 
-    unit = (pi_root / "etc/systemd/system/listener.service").read_bytes()
+    # where doctor looks for it, to know that systemd makes the state folder at the first start
+    unit = (pi_root / SERVICE_UNIT_FILE.relative_to("/")).read_bytes()
     assert unit == (REPO / "systemd/listener.service").read_bytes()
     wants = pi_root / "etc/systemd/system/multi-user.target.wants/listener.service"
     assert str(wants.readlink()) == "/etc/systemd/system/listener.service"
-    # the listener's advice says `listener ...` (and `sudo -u listener listener ...`): on sudo's path
+    # the listener's advice says `listener ...` (and `sudo systemd-run ... listener ...`): on sudo's path
     assert str((pi_root / "usr/local/bin/listener").readlink()) == "/opt/listener/venv/bin/listener"
     config_txt = (pi_root / "boot/firmware/config.txt").read_text()
     assert config_txt.startswith(PI_CONFIG_TXT), "the lines already in config.txt must stay"

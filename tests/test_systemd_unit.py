@@ -17,7 +17,7 @@ import pytest
 from listener.cli import _parser, cmd_leds_off
 from listener.config import INSTALLED_CONFIG
 from listener.config.schema import ArrayConfig, ServiceConfig
-from listener.errors import DriverWedgedError, ListenerError
+from listener.errors import AS_SERVICE_USER, SERVICE_STATE_DIR, DriverWedgedError, ListenerError
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "listener.service"
@@ -125,11 +125,27 @@ def test_unit_has_the_service_contract() -> None:
     assert set(s["SupplementaryGroups"][0].split()) == {"audio", "gpio", "spi", "plugdev"}
     assert s["StateDirectory"] == ["listener"]
     assert ServiceConfig().state_dir == "/var/lib/listener"  # the folder systemd makes is the built-in state_dir
+    # the folder doctor expects systemd to make at the first start, and the one advice runs commands in
+    assert Path("/var/lib") / s["StateDirectory"][0] == SERVICE_STATE_DIR == Path(ServiceConfig().state_dir)
+    assert s["WorkingDirectory"] == ["%S/listener"]
     assert s["ConfigurationDirectory"] == ["listener"]
     assert s["EnvironmentFile"] == ["-/etc/listener/secrets.env"]
     assert set(s["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
     # privacy: the memory that holds audio and words is neither dumped nor swapped to the card
     assert s["LimitCORE"] == ["0"] and s["MemorySwapMax"] == ["0"]
+
+
+def test_advice_runs_commands_as_the_service_user_as_the_readme_does() -> None:
+    # `sudo -u listener listener ...` from the installer's home (0700: the service user may not enter it) has
+    # lgpio fail to make its FIFOs there on a Pi 5 (gpiozero#1106): the advice runs in the service's folder,
+    # with the same options as README.md's systemd-run line for doctor
+    readme = " ".join((REPO / "README.md").read_text().replace("\\\n", " ").split())
+    line = readme[readme.index("sudo systemd-run") :].split(" doctor ")[0]
+    command, *options = AS_SERVICE_USER.split(" -p ")
+    assert command == "sudo systemd-run --pipe --wait --quiet" and line.startswith(command)
+    for option in options:
+        assert f"-p {option} " in line, option
+    assert f"WorkingDirectory={SERVICE_STATE_DIR}" in options
 
 
 def test_the_watchdog_outlasts_the_longest_wait_to_reopen_the_array() -> None:

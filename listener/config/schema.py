@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from listener.config.loader import field
+from listener.errors import SERVICE_STATE_DIR
 from listener.transcription.lexicon import available_languages
 
 PROCESSING_RATE_HZ = 16000
@@ -231,7 +232,9 @@ class MqttConfig:
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
     state_dir: str = field(
-        "/var/lib/listener", "MQTT spool, privacy-pause flag, downloaded models; an absolute path or ~/...", path=True
+        str(SERVICE_STATE_DIR),
+        "MQTT spool, privacy-pause flag, downloaded models; an absolute path or ~/...",
+        path=True,
     )
     log_level: Literal["debug", "info", "warning", "error"] = field("info", "journal verbosity")
 

@@ -11,19 +11,15 @@ service user.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from listener.config import Config
-from listener.outputs.mqtt.spool_access import (
-    FOLDER_FIX,
-    READ_ONLY_FIX,
-    SERVICE_STATE_DIR,
-    folder_problem,
-    user_name,
-)
+from listener.errors import AS_SERVICE_USER, SERVICE_STATE_DIR
+from listener.outputs.mqtt.spool_access import FOLDER_FIX, READ_ONLY_FIX, folder_problem, user_name
 from listener.outputs.mqtt.spool_damage import ForeignSpool, aside_kind, find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
@@ -37,39 +33,64 @@ SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
 # folder's owner may do whoever owns the file, so a root-owned one costs nothing
 SPOOL_FILES = (SPOOL_FILE, f"{SPOOL_FILE}-wal", f"{SPOOL_FILE}-shm")
 LOST = "every MQTT event, metrics and session message is dropped"
+# where firmware/provision.sh installs systemd/listener.service: with it there, the service's first start
+# makes SERVICE_STATE_DIR (its StateDirectory=) for the service user, wherever the installer may write
+SERVICE_UNIT_FILE = Path("/etc/systemd/system/listener.service")
+FIRST_START = "`sudo systemctl start listener`"
+# in the service's folder, as README.md's systemd-run line: `sudo -u listener` would keep the caller's
+RUN_AS_SERVICE = f"run doctor as the service user (`{AS_SERVICE_USER} listener doctor ...`)"
+OR_ELSE = "or set [service] state_dir"
 
 
 def check_state_dir(config: Config) -> Check:
     """The spool's folder exists (or can be made), is writable, its files too, and (with MQTT on) has room."""
     state = Path(config.service.state_dir)
-    as_user = (
-        "run doctor as the service user (`sudo -u listener listener doctor ...`) or fix the owner "
-        f"(`sudo chown -R listener: {state}`), or set [service] state_dir"
-    )
     try:
         existing = next((p for p in (state, *state.parents) if p.exists()), Path("/"))
-        return _check_in(config, state, existing, as_user)
+        return _check_in(config, state, existing)
     except OSError as exc:  # a folder on the way this user may not enter: even looking fails
-        return fail("disk", f"{state} cannot be looked at ({exc.strerror or exc})", as_user)
+        return fail("disk", f"{state} cannot be looked at ({exc.strerror or exc})", f"{RUN_AS_SERVICE}, {OR_ELSE}")
 
 
-def _check_in(config: Config, state: Path, existing: Path, as_user: str) -> Check:
+def _not_writable_fix(state: Path, existing: Path) -> str:
+    """How to let the service write ``state``: a chown where it exists, a folder made for it where not."""
+    if existing == state:
+        return f"{RUN_AS_SERVICE} or fix the owner (`sudo chown -R listener: {state}`), {OR_ELSE}"
+    # a chown of the folder above (/var/lib) would give the service user what is not its own
+    return f"make the folder for the service user (`sudo mkdir -p {state} && sudo chown listener: {state}`), {OR_ELSE}"
+
+
+def _made_by_systemd(state: Path) -> bool:
+    """``state`` is (or is inside) the unit's StateDirectory=, which is not there yet and which systemd makes,
+    the service user's, at the service's first start (the service makes the folders inside it)."""
+    inside = Path(os.path.normpath(state)).is_relative_to(SERVICE_STATE_DIR)
+    return inside and SERVICE_UNIT_FILE.exists() and not SERVICE_STATE_DIR.exists()
+
+
+def _check_in(config: Config, state: Path, existing: Path) -> Check:
     """The disk check of ``state``, whose nearest existing folder (itself, or one above) is ``existing``."""
     misplaced = _place_check(state, existing)
     if misplaced:
         return misplaced
+    # a folder systemd makes need not be one this user could make: /var/lib is root's
+    systemd_makes = existing != state and _made_by_systemd(state)
+    writable = True
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".listener-doctor-") as probe:
             probe.write(b"\0" * WRITE_PROBE_BYTES)
             probe.flush()
             os.fsync(probe.fileno())
     except OSError as exc:
-        return fail("disk", f"{existing} is not writable ({exc.strerror or exc})", as_user)
+        writable = False
+        if not (systemd_makes and exc.errno in (errno.EACCES, errno.EPERM)):  # a full or read-only disk still fails
+            made = f", so {state} cannot be created" if existing != state else ""
+            detail = f"{existing} is not writable ({exc.strerror or exc}){made}"
+            return fail("disk", detail, _not_writable_fix(state, existing))
     spool_there = config.mqtt.enabled and existing == state
     blocked = _spool_files_check(state) if spool_there else None
     if blocked:
         return blocked
-    room = _room_check(config, existing, state)
+    room = _room_check(config, existing, state, writable, systemd_makes)
     return (_damaged_spool_check(state, room) if spool_there and room.status != "FAIL" else None) or room
 
 
@@ -148,13 +169,17 @@ def _write_problem(path: Path, owner: int) -> str:
     return ""
 
 
-def _room_check(config: Config, existing: Path, state: Path) -> Check:
+def _room_check(config: Config, existing: Path, state: Path, writable: bool, systemd_makes: bool) -> Check:
     free = shutil.disk_usage(existing).free
-    created = f" ({state} is created at the first start)" if existing != state else ""
+    where = f"{existing} writable, {free / 1e6:.0f} MB free" if writable else f"{free / 1e6:.0f} MB free in {existing}"
+    if systemd_makes:
+        created = f" ({state} is not there yet: systemd makes it for the service at its first start, {FIRST_START})"
+    else:
+        created = f" ({state} is created at the first start)" if existing != state else ""
     if not config.mqtt.enabled:  # no MQTT, no spool: nothing sizeable is written there
-        return Check("disk", "ok", f"{existing} writable, {free / 1e6:.0f} MB free{created}")
+        return Check("disk", "ok", f"{where}{created}")
     need = config.mqtt.spool_max_messages * SPOOL_BYTES_PER_MESSAGE
-    detail = f"{existing} writable, {free / 1e6:.0f} MB free, a full spool needs {need / 1e6:.0f} MB{created}"
+    detail = f"{where}, a full spool needs {need / 1e6:.0f} MB{created}"
     if free < need:
         return fail("disk", detail, "free space there, or lower mqtt.spool_max_messages")
     if free < SPOOL_ROOM_FACTOR * need:

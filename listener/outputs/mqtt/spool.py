@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from listener.errors import OutputError, OutputFileError, os_reason_and_fix
+from listener.errors import SERVICE_STATE_DIR, OutputError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
-from listener.outputs.mqtt.spool_access import SERVICE_STATE_DIR, access_problem, is_access_error
+from listener.outputs.mqtt.spool_access import access_problem, is_access_error
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,7 @@ import pwd
 import sqlite3
 from pathlib import Path
 
-from listener.config.schema import ServiceConfig
-from listener.errors import not_looked_at
+from listener.errors import SERVICE_STATE_DIR, not_looked_at
 from listener.lifecycle import under_systemd
 
 # sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
@@ -36,7 +35,6 @@ def user_name(uid: int) -> str:
 FOLDER_FIX = "remove it (or move it away); the service makes the file"
 # ext4 remounts itself read-only when the SD card fails: ownership is not the problem
 READ_ONLY_FIX = "check `dmesg` for card errors, repair or replace the card"
-SERVICE_STATE_DIR = Path(ServiceConfig().state_dir)  # listener.service's StateDirectory=, writable in its sandbox
 SANDBOX_FIX = (
     f"set [service] state_dir under {SERVICE_STATE_DIR}, or let the unit write the folder "
     "(`sudo systemctl edit listener`: [Service] ReadWritePaths=FOLDER)"

@@ -11,6 +11,7 @@ and :func:`run_listener` start a file run of the service that publishes to it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -18,12 +19,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import jsonschema
 import paho.mqtt.client as paho
@@ -43,6 +46,10 @@ BASE = f"listener/{DEVICE_ID}"  # its topics, under the default topic_prefix
 PORTS_PER_WORKER = 2000
 FIRST_PORT = 20000
 _handed_out: set[int] = set()
+# Two test runs at once (a developer's single file beside the suite) share these ranges: a lock file per
+# port, held until the process exits, keeps one run's outage port from becoming the other's broker.
+PORT_LOCKS = Path(tempfile.gettempdir()) / "listener-test-ports"
+_held: list[IO[str]] = []
 
 
 def _worker_ports() -> range:
@@ -54,7 +61,7 @@ def _worker_ports() -> range:
 def free_port() -> int:
     """A localhost port nothing listens on, never handed out before in this process."""
     for port in _worker_ports():
-        if port in _handed_out:
+        if port in _handed_out or not _lock(port):
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
@@ -64,6 +71,19 @@ def free_port() -> int:
         _handed_out.add(port)
         return port
     raise RuntimeError(f"no free port left in {_worker_ports()}")
+
+
+def _lock(port: int) -> bool:
+    """True when no other process holds ``port`` (it is then this process's until it exits)."""
+    PORT_LOCKS.mkdir(mode=0o1777, exist_ok=True)
+    handle = (PORT_LOCKS / f"{port}.lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    _held.append(handle)
+    return True
 
 
 def _run(*args: str, cwd: Path) -> None:

@@ -11,6 +11,21 @@ from pathlib import Path
 from tests.provision_root import REPO, SCRIPT, provision
 
 
+def stand_in_pip(pi_root: Path, tmp_path: Path, pip_script: str) -> Path:
+    """The target's venv with a stand-in pip (``pip_script``, bash) and a chroot that runs the root's program
+    (the temporary root has no shell to chroot into); returns the folder to put first on PATH."""
+    venv_bin = pi_root / "opt/listener/venv/bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text("#!/bin/sh\n")
+    (venv_bin / "pip").write_text("#!/usr/bin/env bash\n" + pip_script)
+    stand_ins = tmp_path / "bin"
+    stand_ins.mkdir()
+    (stand_ins / "chroot").write_text('#!/usr/bin/env bash\nroot=$1; shift; exec "$root$1" "${@:2}"\n')
+    for program in (venv_bin / "python", venv_bin / "pip", stand_ins / "chroot"):
+        program.chmod(0o755)
+    return stand_ins
+
+
 def test_a_failed_pip_leaves_no_staged_copy_in_the_targets_tmp(pi_root: Path, tmp_path: Path) -> None:
     """A run whose pip failed (no network) left its listener-src.* copy of the source in the target's /tmp:
     only a pip that succeeded removed it. The EXIT trap now removes it with the run's own temporary folder.
@@ -20,20 +35,13 @@ def test_a_failed_pip_leaves_no_staged_copy_in_the_targets_tmp(pi_root: Path, tm
     (checkout / "listener").mkdir(parents=True)
     (checkout / "listener/__init__.py").write_text('__version__ = "0.1.0"\n')
     (checkout / "pyproject.toml").write_text('[project]\nname = "listener"\n')
-    venv_bin = pi_root / "opt/listener/venv/bin"
-    venv_bin.mkdir(parents=True)
-    (venv_bin / "python").write_text("#!/bin/sh\n")
     calls = tmp_path / "calls"
-    (venv_bin / "pip").write_text(
-        "#!/usr/bin/env bash\n"
+    stand_ins = stand_in_pip(
+        pi_root,
+        tmp_path,
         f'spec=${{!#}}; echo "$spec" >>{calls}\n'
-        'echo "ERROR: Could not find a version that satisfies the requirement certifi" >&2\nexit 1\n'
+        'echo "ERROR: Could not find a version that satisfies the requirement certifi" >&2\nexit 1\n',
     )
-    stand_ins = tmp_path / "bin"
-    stand_ins.mkdir()
-    (stand_ins / "chroot").write_text('#!/usr/bin/env bash\nroot=$1; shift; exec "$root$1" "${@:2}"\n')
-    for program in (venv_bin / "python", venv_bin / "pip", stand_ins / "chroot"):
-        program.chmod(0o755)
     host_tmp = tmp_path / "host-tmp"  # where the run's own temporary folder (mktemp -d) goes
     host_tmp.mkdir()
     env = {"PATH": f"{stand_ins}:{os.environ['PATH']}", "TMPDIR": str(host_tmp)}
@@ -98,21 +106,14 @@ def test_only_the_packages_own_files_reinstall_it_or_are_staged(pi_root: Path, t
     ):
         (checkout / name).parent.mkdir(parents=True, exist_ok=True)
         (checkout / name).write_text(text)
-    venv_bin = pi_root / "opt/listener/venv/bin"
-    venv_bin.mkdir(parents=True)
-    (venv_bin / "python").write_text("#!/bin/sh\n")
-    calls = tmp_path / "calls"
-    (venv_bin / "pip").write_text(
-        "#!/usr/bin/env bash\n"
+    calls, script = tmp_path / "calls", pi_root / "opt/listener/venv/bin/listener"
+    stand_ins = stand_in_pip(
+        pi_root,
+        tmp_path,
         f'spec=${{!#}}; echo "$spec: $(cd "{pi_root}$spec" && find . -type f | LC_ALL=C sort | tr "\\n" " ")"'
         f" >>{calls}\n"
-        f'printf "#!/bin/sh\\n" >{venv_bin}/listener; chmod 755 {venv_bin}/listener\n'
+        f'printf "#!/bin/sh\\n" >{script}; chmod 755 {script}\n',
     )
-    stand_ins = tmp_path / "bin"
-    stand_ins.mkdir()
-    (stand_ins / "chroot").write_text('#!/usr/bin/env bash\nroot=$1; shift; exec "$root$1" "${@:2}"\n')
-    for program in (venv_bin / "python", venv_bin / "pip", stand_ins / "chroot"):
-        program.chmod(0o755)
     env = {"PATH": f"{stand_ins}:{os.environ['PATH']}"}
     args = ("--no-apt", "--source", str(checkout))
 

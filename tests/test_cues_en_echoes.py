@@ -206,3 +206,31 @@ def test_a_customer_word_between_breaks_a_summarising_phrase() -> None:
     talk.say("rep", "so if i")
     talk.say("customer", "mm")
     assert not [e for e in of(talk.say("rep", "understand correctly you want a refund"), Echo) if e.summary]  # type: ignore[attr-defined]
+
+
+# --- what an audit found ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        # two questions with the customer's short answer between: each repeats one word, no echo
+        ["my phone stopped charging after the update", "okay what phone is it", "a samsung", "right and is it the original charger"],
+        ["the screen on my laptop keeps flickering", "right which laptop is it", "dell", "and when does the screen do that"],
+    ],
+)
+def test_a_customer_answer_ends_the_rep_turn_its_words_add_up_in(turns: list[str]) -> None:
+    talk = Talk()
+    for k, text in enumerate(turns):
+        events = talk.say("customer" if k % 2 == 0 else "rep", text)
+    q = question(events)
+    assert q is not None and q.followup  # the short answer still belongs to the customer's floor
+    assert not of(events, Echo), turns
+
+
+def test_a_short_answer_still_allows_an_echo_of_the_floor() -> None:
+    talk = Talk()
+    talk.say("customer", "my phone stopped charging after the update")
+    talk.say("rep", "okay what phone is it")
+    talk.say("customer", "a samsung")
+    assert of(talk.say("rep", "so the samsung stopped charging"), Echo)  # the answer's word and the floor's

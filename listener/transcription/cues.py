@@ -5,7 +5,7 @@ endpoints), in time order. Questions, acknowledgements, action plans and
 fillers are the rep's; follow-ups and echoes compare the rep's content
 words with the customer's last floor. The only words held between calls
 are the content stems of the customer's last floor, those of them the rep
-has repeated in its current turn, and the last few words of the rep's last
+has repeated since the customer last spoke, and the last few words of the rep's last
 utterance (a summarising phrase may straddle a recogniser endpoint);
 :meth:`CueDetector.forget` drops them at the end of a session.
 """
@@ -40,7 +40,7 @@ class CueDetector:
         self.echo_min_words = echo_min_words  # [analytics] echo_min_words
         self._floor: Party | None = None
         self._customer_floor: set[str] = set()  # content stems of the customer's last floor
-        self._rep_turn: set[str] = set()  # the customer's stems the rep repeated since the customer took the floor
+        self._rep_turn: set[str] = set()  # the customer's stems the rep repeated since the customer last spoke
         self._rep_tail: list[str] = []  # the rep's last words, while nobody else has spoken since
         self._echoed = False
 
@@ -74,10 +74,13 @@ class CueDetector:
 
     def _customer(self, tokens: list[Token], duration_s: float) -> None:
         self._rep_tail = []
+        # any customer words end the rep's turn for the words it repeats: R "what phone is it" - C "a
+        # samsung" - R "is it the original charger" is two questions, no echo of "phone" and "charger";
+        # only taking the floor lets the rep echo again ("yes" during a summary allows no second echo)
+        self._rep_turn = set()
         if self._floor is not Party.CUSTOMER and at_least(duration_s, self.floor_take_s):
             self._floor = Party.CUSTOMER
             self._customer_floor = set()
-            self._rep_turn = set()
             self._echoed = False
         # a short answer during the rep's floor still belongs to what the customer last said
         self._customer_floor |= {t.stem for t in tokens if t.content}

@@ -234,3 +234,23 @@ def test_a_short_answer_still_allows_an_echo_of_the_floor() -> None:
     talk.say("rep", "okay what phone is it")
     talk.say("customer", "a samsung")
     assert of(talk.say("rep", "so the samsung stopped charging"), Echo)  # the answer's word and the floor's
+
+
+@pytest.mark.parametrize(
+    ("customer", "text"),
+    [
+        ("alright mate cheers", "cheers mate"),
+        ("alright cheers mate thanks a lot", "cheers mate no worries"),
+        ("brilliant cheers bye", "cheers bye now"),
+        ("thanks have a nice day", "you too have a nice day"),
+        ("morning hiya", "morning hiya you alright"),
+        ("yep cheers", "yep cheers"),
+        ("thanks bye take care", "take care bye"),
+        ("good evening nice to see you", "good evening nice to see you too"),
+        ("hey good afternoon", "hey afternoon"),
+        ("yup you're welcome", "yup you're welcome"),
+        ("nope no worries", "nope no worries"),
+    ],
+)
+def test_greetings_goodbyes_and_chat_are_no_content(customer: str, text: str) -> None:
+    assert not of(rep(text, customer_before=customer), Echo), text

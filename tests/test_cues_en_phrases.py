@@ -92,6 +92,13 @@ NOT_ACKS = [
     "that's terrible reception in here",
     "that's hard plastic",
     "that's tough on the screen",
+    # the rep checking its own explanation, not understanding the customer
+    "so the warranty covers the screen but not the battery if that makes sense",
+    "hopefully that makes sense",
+    "i'm not sure that makes sense",
+    "i don't know if that makes sense",
+    "no i don't think that makes sense",
+    "i hope that makes sense",
 ]
 
 

@@ -215,8 +215,18 @@ def test_a_customer_word_between_breaks_a_summarising_phrase() -> None:
     "turns",
     [
         # two questions with the customer's short answer between: each repeats one word, no echo
-        ["my phone stopped charging after the update", "okay what phone is it", "a samsung", "right and is it the original charger"],
-        ["the screen on my laptop keeps flickering", "right which laptop is it", "dell", "and when does the screen do that"],
+        [
+            "my phone stopped charging after the update",
+            "okay what phone is it",
+            "a samsung",
+            "right and is it the original charger",
+        ],
+        [
+            "the screen on my laptop keeps flickering",
+            "right which laptop is it",
+            "dell",
+            "and when does the screen do that",
+        ],
     ],
 )
 def test_a_customer_answer_ends_the_rep_turn_its_words_add_up_in(turns: list[str]) -> None:

@@ -197,6 +197,39 @@ def test_backchannel_words_are_no_fillers_and_no_content(text: str) -> None:
     assert count.n_words == len(text.split())  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is it under warranty let me check",
+        "do you have the receipt i'll process the refund",
+        "is that okay i'll order it in for you",
+        "can i take your number and i'll call you when it comes in",
+        "does that sound okay i'll ring you tomorrow",
+        "what's your number i'll text you when it's ready",
+    ],
+)
+def test_a_plan_may_follow_a_question(text: str) -> None:
+    events = rep(text)
+    assert question(events) is not None and len(of(events, ActionPlan)) == 1, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "will i need the receipt",
+        "what will i need to bring",
+        "do you think i'll need the receipt",
+        "do you know if we'll need the box",
+        "are you sure i'll need it",
+        "what would the next step be",
+        "what are the next steps",
+    ],
+)
+def test_a_plan_inside_a_question_plans_nothing(text: str) -> None:
+    events = rep(text)
+    assert question(events) is not None and not of(events, ActionPlan), text
+
+
 def test_one_action_plan_per_utterance() -> None:
     assert len(of(rep("here's what i'll do i'll call them and i'll email you"), ActionPlan)) == 1
 

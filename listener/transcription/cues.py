@@ -94,13 +94,12 @@ class CueDetector:
         norms = [t.norm for t in spoken]
         phrases = self.lex.phrases.scan(norms)
         open_ended, asked_from = self._question(norms, phrases)
-        # one of each per utterance: "here's what I'll do: I'll call them" is one action plan
-        first = {m.family: m.start for m in reversed(phrases)}
-        if "acknowledgement" in first:
-            out.append(Acknowledgement(by=rep, onset_s=spoken[first["acknowledgement"]].start_s, decided_s=decided_s))
-        # "will I need a new one" plans nothing; "let me check: is it under warranty" does
-        if "action" in first and (open_ended is None or first["action"] < asked_from):
-            out.append(ActionPlan(by=rep, onset_s=spoken[first["action"]].start_s, decided_s=decided_s))
+        ack = next((m.start for m in phrases if m.family == "acknowledgement"), None)
+        if ack is not None:  # one of each per utterance
+            out.append(Acknowledgement(by=rep, onset_s=spoken[ack].start_s, decided_s=decided_s))
+        plan = self._plan(norms, phrases, open_ended is not None, asked_from)
+        if plan is not None:
+            out.append(ActionPlan(by=rep, onset_s=spoken[plan].start_s, decided_s=decided_s))
         content = {t.stem for t in spoken if t.content}
         if open_ended is not None:
             followup = bool(content & self._customer_floor)
@@ -123,6 +122,20 @@ class CueDetector:
         if at_least(spoken[-1].end_s - spoken[0].start_s, self.floor_take_s):
             self._floor = rep
         return out
+
+    def _plan(self, norms: list[str], phrases: list[Match], asked: bool, asked_from: int) -> int | None:
+        """Where the utterance's first action plan starts that does not sit inside its question: "do you
+        think i'll need it" and "what's the next step" plan nothing; "let me check: is it under warranty"
+        and "is it under warranty, let me check" do (one of each per utterance: "here's what I'll do: I'll
+        call them" is one action plan)."""
+        for m in phrases:
+            if m.family != "action":
+                continue
+            inside = m.start == asked_from or norms[m.start - 1] in self.lex.plan_inside_after
+            if asked and m.start >= asked_from and inside:
+                continue
+            return m.start
+        return None
 
     def _summarises(self, norms: list[str]) -> bool:
         """A summarising phrase ending in this utterance, begun in it or in the rep's last one."""

@@ -166,6 +166,7 @@ class Lexicon:
         self.not_before_tag = frozenset(_get(q, "not_before_tag", list, where))
         self.statement_ends = frozenset(_get(q, "statement_ends", list, where))
         self.tag_objects = frozenset(_get(q, "tag_objects", list, where))
+        self.plan_inside_after = frozenset(_get(q, "plan_inside_after", list, where)) | self.auxiliaries
         families = ("not_question", "closed", "open")
         self.questions = PhraseSet(
             [self._pattern(f, p, where) for f in families for p in _get(q, f, list, where)], priority=families

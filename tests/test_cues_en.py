@@ -62,6 +62,13 @@ OPEN = [
     "no worries what model is it",
     "i can help with that what model is it",  # after a sentence: the question word still opens it
     "how are you finding the new phone",  # no greeting: it goes on
+    # casual lead-ins and greetings as a recogniser prints them
+    "yep and when did you buy it",
+    "afternoon how can i help",
+    "morning what can i do for you",
+    "hiya what can i get you",
+    "gotcha and how long have you had it",
+    "nice one what's your postcode",
 ]
 CLOSED = [
     "do you have the receipt",
@@ -92,6 +99,11 @@ CLOSED = [
     "that fixed it didn't it",
     "restarting fixes it doesn't it",
     "that did it didn't it",
+    "morning is it still under warranty",
+    "hiya do you have the receipt",
+    "wonderful is there anything else",
+    "nope is it the charger",
+    "evening do you have an appointment",
 ]
 NOT_QUESTIONS = [
     "what a day",
@@ -136,6 +148,7 @@ NOT_QUESTIONS = [
     "how are you today",
     "good morning how are you",
     "hi there how are you",
+    "morning how are you",
     # an acknowledgement, then a clause: the question word opens no question
     "i'm sorry to hear what happened to your phone",
     "i understand what happened",

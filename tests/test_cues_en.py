@@ -69,6 +69,11 @@ OPEN = [
     "hiya what can i get you",
     "gotcha and how long have you had it",
     "nice one what's your postcode",
+    # a stutter, as a recogniser prints it
+    "can you can you tell me what happened",
+    "what what model is it",
+    "so so what happened",
+    "and and when did you buy it",
 ]
 CLOSED = [
     "do you have the receipt",
@@ -104,6 +109,11 @@ CLOSED = [
     "wonderful is there anything else",
     "nope is it the charger",
     "evening do you have an appointment",
+    "is is it still under warranty",
+    "do do you have the receipt",
+    "did did you back it up",
+    "is it is it still under warranty",
+    "have you have you tried restarting it",
 ]
 NOT_QUESTIONS = [
     "what a day",

@@ -88,7 +88,7 @@ class CueDetector:
     def _rep(self, tokens: list[Token], decided_s: float) -> list[Event]:
         rep = Party.REP
         out: list[Event] = [Filler(by=rep, onset_s=t.start_s, decided_s=decided_s) for t in tokens if t.filler]
-        spoken = [t for t in tokens if not t.filler]
+        spoken = _unstuttered([t for t in tokens if not t.filler])
         if not spoken:
             return out
         norms = [t.norm for t in spoken]
@@ -216,3 +216,16 @@ class CueDetector:
             return True
         verb = norms[s - 2]
         return not (self.lex.content(verb) or verb in self.lex.auxiliaries)
+
+
+def _unstuttered(tokens: list[Token]) -> list[Token]:
+    """The words with an immediate repeat of one or two words said once: "is is it", "can you can you
+    tell me" (the repeat would hide the question, or make an open one closed)."""
+    out: list[Token] = []
+    for token in tokens:
+        out.append(token)
+        for n in (1, 2):
+            if len(out) >= 2 * n and [t.norm for t in out[-n:]] == [t.norm for t in out[-2 * n : -n]]:
+                del out[-n:]
+                break
+    return out

@@ -264,3 +264,44 @@ def test_a_short_answer_still_allows_an_echo_of_the_floor() -> None:
 )
 def test_greetings_goodbyes_and_chat_are_no_content(customer: str, text: str) -> None:
     assert not of(rep(text, customer_before=customer), Echo), text
+
+
+@pytest.mark.parametrize(
+    ("customer", "text"),
+    [
+        ("no i'm just looking thanks", "are you looking for anything in particular"),
+        (
+            "i was told i needed the receipt but i was wondering if there's another way",
+            "who told you that you needed it",
+        ),
+        ("i was thinking maybe i'd get it fixed or maybe just buy a new one", "what were you thinking"),
+        ("i wanted one for my son", "which one was wanted"),
+        ("it just keeps saying the same thing", "what's it saying"),
+        ("i've been trying to sort it out", "what have you been trying"),
+    ],
+)
+def test_forms_of_stop_words_are_no_content(customer: str, text: str) -> None:
+    events = rep(text, customer_before=customer)
+    q = question(events)
+    assert q is not None and not q.followup, text
+    assert not of(events, Echo), text
+
+
+@pytest.mark.parametrize(
+    ("customer", "text"),
+    [
+        ("yeah it's still not working though", "okay though it was working when you left"),
+        ("i was wondering whether you'd have this one in stock", "let me check whether we have it in stock"),
+        ("there's nothing on the screen it's always black", "nothing at all it's always like that"),
+    ],
+)
+def test_function_words_are_no_content(customer: str, text: str) -> None:
+    assert not of(rep(text, customer_before=customer), Echo), text
+
+
+def test_stop_word_forms_leave_words_that_only_look_alike() -> None:
+    for word in ["looking", "thinking", "needed", "wanted", "told", "saying", "trying", "tried", "making", "getting"]:
+        assert not LEX.content(word), word
+    # "offer" ends like "off" + "er", "quitting" like "quite", "loved" like "lovely": all stay content words
+    for word in ["charging", "stopped", "working", "offer", "offered", "quitting", "loved", "owner", "letter"]:
+        assert LEX.content(word), word

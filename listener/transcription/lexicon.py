@@ -156,6 +156,7 @@ class Lexicon:
         self.fillers = frozenset(_get(words, "fillers", list, where))
         self.stop = frozenset(_get(words, "stop", list, where))
         self.short_content = frozenset(_get(words, "short_content", list, where))
+        self.stop_endings = [(str(a), str(b)) for a, b in _get(words, "stop_endings", list, where)]
         self.classes = {k: frozenset(v) for k, v in _get(data, "classes", dict, where).items()}
         self.subjects = self.classes.get("subject", frozenset())
         self.auxiliaries = self.classes.get("aux", frozenset())
@@ -241,7 +242,19 @@ class Lexicon:
     def content(self, norm: str) -> bool:
         """Whether a normalised word may carry what a conversation is about."""
         short = len(norm) <= 2 and norm not in self.short_content
-        return self.spoken(norm) and norm not in self.stop and not short
+        return self.spoken(norm) and norm not in self.stop and not short and not self._stop_form(norm)
+
+    def _stop_form(self, norm: str) -> bool:
+        """Whether a word is a form of a stop word: "looking" is "look" heard, "getting" "get"."""
+        for ending, replacement in self.stop_endings:
+            if not norm.endswith(ending):
+                continue
+            base = norm[: len(norm) - len(ending)] + replacement
+            if len(base) < self.stem.min_stem:
+                continue
+            if base in self.stop or (base[-1] == base[-2] and base[:-1] in self.stop):
+                return True
+        return False
 
     def tokens(self, words: Sequence[Word]) -> list[Token]:
         out: list[Token] = []

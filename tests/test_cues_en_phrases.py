@@ -99,6 +99,7 @@ NOT_ACKS = [
     "i don't know if that makes sense",
     "no i don't think that makes sense",
     "i hope that makes sense",
+    "i can see how to fix it",  # knowing the fix, not the customer's feeling
 ]
 
 
@@ -151,6 +152,15 @@ PLANS = [
     "i'll be calling you back this afternoon",
     "i will be ordering the part today",
     "i'm going to be calling you back",
+    "let me just have a look",
+    "let me go and check the back",
+    "let me go and have a look for you",
+    "i can order that in for you",
+    "i can book you in for tomorrow",
+    "i'll just check",  # "just" opens no request here
+    "i'll need to order the part",
+    "it'll be ready by tomorrow",  # a time after a subject and "will"
+    "we can have it done by the end of the day",
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question
@@ -167,6 +177,15 @@ NOT_PLANS = [
     "i'm going to be honest",  # as "i'll be honest"
     "i'm going to be straight with you",
     "we're going to be honest with you",
+    # requests, not plans
+    "i'll just need your postcode",
+    "we'll need the passcode",
+    "i'm going to need the receipt",
+    "i'll just need to see some id",
+    # a time without a commitment
+    "it won't be ready by tomorrow unfortunately",
+    "will it be ready by tomorrow",
+    "it should be here by the end of the day",
 ]
 
 
@@ -228,6 +247,14 @@ def test_a_plan_may_follow_a_question(text: str) -> None:
 def test_a_plan_inside_a_question_plans_nothing(text: str) -> None:
     events = rep(text)
     assert question(events) is not None and not of(events, ActionPlan), text
+
+
+@pytest.mark.parametrize("text", ["uh huh", "mm hmm", "mm hmm right", "uh huh okay"])
+def test_a_backchannel_printed_as_two_words_is_one_word_and_no_filler(text: str) -> None:
+    events = rep(text)
+    assert not of(events, Filler), text
+    (count,) = of(events, WordsRecognized)
+    assert count.n_words == len(text.split()) - 1  # type: ignore[attr-defined]
 
 
 def test_one_action_plan_per_utterance() -> None:

@@ -60,6 +60,7 @@ class CueDetector:
     def utterance(self, party: Party, words: Sequence[Word], decided_s: float) -> list[Event]:
         if not words:
             return []
+        words = self.lex.joined(words)
         tokens = self.lex.tokens(words)
         n_words = sum(1 for w in words if any(self.lex.spoken(n) for n in self.lex.normalise(w.text)))
         start_s, end_s = words[0].start_s, words[-1].end_s
@@ -129,13 +130,25 @@ class CueDetector:
         and "is it under warranty, let me check" do (one of each per utterance: "here's what I'll do: I'll
         call them" is one action plan)."""
         for m in phrases:
-            if m.family != "action":
+            if m.family not in ("action", "deadline") or (
+                m.family == "deadline" and not self._committed(norms, m.start)
+            ):
                 continue
             inside = m.start == asked_from or norms[m.start - 1] in self.lex.plan_inside_after
             if asked and m.start >= asked_from and inside:
                 continue
             return m.start
         return None
+
+    def _committed(self, norms: list[str], end: int) -> bool:
+        """Whether a subject and "will" or "can" stand before ``end``, not negated: "it will be ready (by
+        tomorrow)", not "it will not be ready" nor "will it be ready"."""
+        return any(
+            norms[k] in self.lex.deadline_after
+            and norms[k - 1] in self.lex.subjects
+            and norms[k + 1] not in ("not", "never")
+            for k in range(1, end)
+        )
 
     def _summarises(self, norms: list[str]) -> bool:
         """A summarising phrase ending in this utterance, begun in it or in the rep's last one."""

@@ -62,6 +62,18 @@ OPEN = [
     "no worries what model is it",
     "i can help with that what model is it",  # after a sentence: the question word still opens it
     "how are you finding the new phone",  # no greeting: it goes on
+    # casual lead-ins and greetings as a recogniser prints them
+    "yep and when did you buy it",
+    "afternoon how can i help",
+    "morning what can i do for you",
+    "hiya what can i get you",
+    "gotcha and how long have you had it",
+    "nice one what's your postcode",
+    # a stutter, as a recogniser prints it
+    "can you can you tell me what happened",
+    "what what model is it",
+    "so so what happened",
+    "and and when did you buy it",
 ]
 CLOSED = [
     "do you have the receipt",
@@ -92,6 +104,16 @@ CLOSED = [
     "that fixed it didn't it",
     "restarting fixes it doesn't it",
     "that did it didn't it",
+    "morning is it still under warranty",
+    "hiya do you have the receipt",
+    "wonderful is there anything else",
+    "nope is it the charger",
+    "evening do you have an appointment",
+    "is is it still under warranty",
+    "do do you have the receipt",
+    "did did you back it up",
+    "is it is it still under warranty",
+    "have you have you tried restarting it",
 ]
 NOT_QUESTIONS = [
     "what a day",
@@ -136,6 +158,7 @@ NOT_QUESTIONS = [
     "how are you today",
     "good morning how are you",
     "hi there how are you",
+    "morning how are you",
     # an acknowledgement, then a clause: the question word opens no question
     "i'm sorry to hear what happened to your phone",
     "i understand what happened",

@@ -206,3 +206,102 @@ def test_a_customer_word_between_breaks_a_summarising_phrase() -> None:
     talk.say("rep", "so if i")
     talk.say("customer", "mm")
     assert not [e for e in of(talk.say("rep", "understand correctly you want a refund"), Echo) if e.summary]  # type: ignore[attr-defined]
+
+
+# --- what an audit found ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        # two questions with the customer's short answer between: each repeats one word, no echo
+        [
+            "my phone stopped charging after the update",
+            "okay what phone is it",
+            "a samsung",
+            "right and is it the original charger",
+        ],
+        [
+            "the screen on my laptop keeps flickering",
+            "right which laptop is it",
+            "dell",
+            "and when does the screen do that",
+        ],
+    ],
+)
+def test_a_customer_answer_ends_the_rep_turn_its_words_add_up_in(turns: list[str]) -> None:
+    talk = Talk()
+    for k, text in enumerate(turns):
+        events = talk.say("customer" if k % 2 == 0 else "rep", text)
+    q = question(events)
+    assert q is not None and q.followup  # the short answer still belongs to the customer's floor
+    assert not of(events, Echo), turns
+
+
+def test_a_short_answer_still_allows_an_echo_of_the_floor() -> None:
+    talk = Talk()
+    talk.say("customer", "my phone stopped charging after the update")
+    talk.say("rep", "okay what phone is it")
+    talk.say("customer", "a samsung")
+    assert of(talk.say("rep", "so the samsung stopped charging"), Echo)  # the answer's word and the floor's
+
+
+@pytest.mark.parametrize(
+    ("customer", "text"),
+    [
+        ("alright mate cheers", "cheers mate"),
+        ("alright cheers mate thanks a lot", "cheers mate no worries"),
+        ("brilliant cheers bye", "cheers bye now"),
+        ("thanks have a nice day", "you too have a nice day"),
+        ("morning hiya", "morning hiya you alright"),
+        ("yep cheers", "yep cheers"),
+        ("thanks bye take care", "take care bye"),
+        ("good evening nice to see you", "good evening nice to see you too"),
+        ("hey good afternoon", "hey afternoon"),
+        ("yup you're welcome", "yup you're welcome"),
+        ("nope no worries", "nope no worries"),
+    ],
+)
+def test_greetings_goodbyes_and_chat_are_no_content(customer: str, text: str) -> None:
+    assert not of(rep(text, customer_before=customer), Echo), text
+
+
+@pytest.mark.parametrize(
+    ("customer", "text"),
+    [
+        ("no i'm just looking thanks", "are you looking for anything in particular"),
+        (
+            "i was told i needed the receipt but i was wondering if there's another way",
+            "who told you that you needed it",
+        ),
+        ("i was thinking maybe i'd get it fixed or maybe just buy a new one", "what were you thinking"),
+        ("i wanted one for my son", "which one was wanted"),
+        ("it just keeps saying the same thing", "what's it saying"),
+        ("i've been trying to sort it out", "what have you been trying"),
+    ],
+)
+def test_forms_of_stop_words_are_no_content(customer: str, text: str) -> None:
+    events = rep(text, customer_before=customer)
+    q = question(events)
+    assert q is not None and not q.followup, text
+    assert not of(events, Echo), text
+
+
+@pytest.mark.parametrize(
+    ("customer", "text"),
+    [
+        ("yeah it's still not working though", "okay though it was working when you left"),
+        ("i was wondering whether you'd have this one in stock", "let me check whether we have it in stock"),
+        ("there's nothing on the screen it's always black", "nothing at all it's always like that"),
+    ],
+)
+def test_function_words_are_no_content(customer: str, text: str) -> None:
+    assert not of(rep(text, customer_before=customer), Echo), text
+
+
+def test_stop_word_forms_leave_words_that_only_look_alike() -> None:
+    for word in ["looking", "thinking", "needed", "wanted", "told", "saying", "trying", "tried", "making", "getting"]:
+        assert not LEX.content(word), word
+    # "offer" ends like "off" + "er", "quitting" like "quite", "loved" like "lovely": all stay content words
+    for word in ["charging", "stopped", "working", "offer", "offered", "quitting", "loved", "owner", "letter"]:
+        assert LEX.content(word), word

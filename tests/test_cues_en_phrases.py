@@ -92,6 +92,14 @@ NOT_ACKS = [
     "that's terrible reception in here",
     "that's hard plastic",
     "that's tough on the screen",
+    # the rep checking its own explanation, not understanding the customer
+    "so the warranty covers the screen but not the battery if that makes sense",
+    "hopefully that makes sense",
+    "i'm not sure that makes sense",
+    "i don't know if that makes sense",
+    "no i don't think that makes sense",
+    "i hope that makes sense",
+    "i can see how to fix it",  # knowing the fix, not the customer's feeling
 ]
 
 
@@ -144,6 +152,15 @@ PLANS = [
     "i'll be calling you back this afternoon",
     "i will be ordering the part today",
     "i'm going to be calling you back",
+    "let me just have a look",
+    "let me go and check the back",
+    "let me go and have a look for you",
+    "i can order that in for you",
+    "i can book you in for tomorrow",
+    "i'll just check",  # "just" opens no request here
+    "i'll need to order the part",
+    "it'll be ready by tomorrow",  # a time after a subject and "will"
+    "we can have it done by the end of the day",
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question
@@ -160,6 +177,15 @@ NOT_PLANS = [
     "i'm going to be honest",  # as "i'll be honest"
     "i'm going to be straight with you",
     "we're going to be honest with you",
+    # requests, not plans
+    "i'll just need your postcode",
+    "we'll need the passcode",
+    "i'm going to need the receipt",
+    "i'll just need to see some id",
+    # a time without a commitment
+    "it won't be ready by tomorrow unfortunately",
+    "will it be ready by tomorrow",
+    "it should be here by the end of the day",
 ]
 
 
@@ -188,6 +214,47 @@ def test_backchannel_words_are_no_fillers_and_no_content(text: str) -> None:
     assert not of(events, Filler) and not of(events, Echo)
     (count,) = of(events, WordsRecognized)
     assert count.n_words == len(text.split())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is it under warranty let me check",
+        "do you have the receipt i'll process the refund",
+        "is that okay i'll order it in for you",
+        "can i take your number and i'll call you when it comes in",
+        "does that sound okay i'll ring you tomorrow",
+        "what's your number i'll text you when it's ready",
+    ],
+)
+def test_a_plan_may_follow_a_question(text: str) -> None:
+    events = rep(text)
+    assert question(events) is not None and len(of(events, ActionPlan)) == 1, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "will i need the receipt",
+        "what will i need to bring",
+        "do you think i'll need the receipt",
+        "do you know if we'll need the box",
+        "are you sure i'll need it",
+        "what would the next step be",
+        "what are the next steps",
+    ],
+)
+def test_a_plan_inside_a_question_plans_nothing(text: str) -> None:
+    events = rep(text)
+    assert question(events) is not None and not of(events, ActionPlan), text
+
+
+@pytest.mark.parametrize("text", ["uh huh", "mm hmm", "mm hmm right", "uh huh okay"])
+def test_a_backchannel_printed_as_two_words_is_one_word_and_no_filler(text: str) -> None:
+    events = rep(text)
+    assert not of(events, Filler), text
+    (count,) = of(events, WordsRecognized)
+    assert count.n_words == len(text.split()) - 1  # type: ignore[attr-defined]
 
 
 def test_one_action_plan_per_utterance() -> None:

@@ -5,7 +5,7 @@ endpoints), in time order. Questions, acknowledgements, action plans and
 fillers are the rep's; follow-ups and echoes compare the rep's content
 words with the customer's last floor. The only words held between calls
 are the content stems of the customer's last floor, those of them the rep
-has repeated in its current turn, and the last few words of the rep's last
+has repeated since the customer last spoke, and the last few words of the rep's last
 utterance (a summarising phrase may straddle a recogniser endpoint);
 :meth:`CueDetector.forget` drops them at the end of a session.
 """
@@ -40,7 +40,7 @@ class CueDetector:
         self.echo_min_words = echo_min_words  # [analytics] echo_min_words
         self._floor: Party | None = None
         self._customer_floor: set[str] = set()  # content stems of the customer's last floor
-        self._rep_turn: set[str] = set()  # the customer's stems the rep repeated since the customer took the floor
+        self._rep_turn: set[str] = set()  # the customer's stems the rep repeated since the customer last spoke
         self._rep_tail: list[str] = []  # the rep's last words, while nobody else has spoken since
         self._echoed = False
 
@@ -60,6 +60,7 @@ class CueDetector:
     def utterance(self, party: Party, words: Sequence[Word], decided_s: float) -> list[Event]:
         if not words:
             return []
+        words = self.lex.joined(words)
         tokens = self.lex.tokens(words)
         n_words = sum(1 for w in words if any(self.lex.spoken(n) for n in self.lex.normalise(w.text)))
         start_s, end_s = words[0].start_s, words[-1].end_s
@@ -74,10 +75,13 @@ class CueDetector:
 
     def _customer(self, tokens: list[Token], duration_s: float) -> None:
         self._rep_tail = []
+        # any customer words end the rep's turn for the words it repeats: R "what phone is it" - C "a
+        # samsung" - R "is it the original charger" is two questions, no echo of "phone" and "charger";
+        # only taking the floor lets the rep echo again ("yes" during a summary allows no second echo)
+        self._rep_turn = set()
         if self._floor is not Party.CUSTOMER and at_least(duration_s, self.floor_take_s):
             self._floor = Party.CUSTOMER
             self._customer_floor = set()
-            self._rep_turn = set()
             self._echoed = False
         # a short answer during the rep's floor still belongs to what the customer last said
         self._customer_floor |= {t.stem for t in tokens if t.content}
@@ -85,19 +89,18 @@ class CueDetector:
     def _rep(self, tokens: list[Token], decided_s: float) -> list[Event]:
         rep = Party.REP
         out: list[Event] = [Filler(by=rep, onset_s=t.start_s, decided_s=decided_s) for t in tokens if t.filler]
-        spoken = [t for t in tokens if not t.filler]
+        spoken = _unstuttered([t for t in tokens if not t.filler])
         if not spoken:
             return out
         norms = [t.norm for t in spoken]
         phrases = self.lex.phrases.scan(norms)
         open_ended, asked_from = self._question(norms, phrases)
-        # one of each per utterance: "here's what I'll do: I'll call them" is one action plan
-        first = {m.family: m.start for m in reversed(phrases)}
-        if "acknowledgement" in first:
-            out.append(Acknowledgement(by=rep, onset_s=spoken[first["acknowledgement"]].start_s, decided_s=decided_s))
-        # "will I need a new one" plans nothing; "let me check: is it under warranty" does
-        if "action" in first and (open_ended is None or first["action"] < asked_from):
-            out.append(ActionPlan(by=rep, onset_s=spoken[first["action"]].start_s, decided_s=decided_s))
+        ack = next((m.start for m in phrases if m.family == "acknowledgement"), None)
+        if ack is not None:  # one of each per utterance
+            out.append(Acknowledgement(by=rep, onset_s=spoken[ack].start_s, decided_s=decided_s))
+        plan = self._plan(norms, phrases, open_ended is not None, asked_from)
+        if plan is not None:
+            out.append(ActionPlan(by=rep, onset_s=spoken[plan].start_s, decided_s=decided_s))
         content = {t.stem for t in spoken if t.content}
         if open_ended is not None:
             followup = bool(content & self._customer_floor)
@@ -120,6 +123,32 @@ class CueDetector:
         if at_least(spoken[-1].end_s - spoken[0].start_s, self.floor_take_s):
             self._floor = rep
         return out
+
+    def _plan(self, norms: list[str], phrases: list[Match], asked: bool, asked_from: int) -> int | None:
+        """Where the utterance's first action plan starts that does not sit inside its question: "do you
+        think i'll need it" and "what's the next step" plan nothing; "let me check: is it under warranty"
+        and "is it under warranty, let me check" do (one of each per utterance: "here's what I'll do: I'll
+        call them" is one action plan)."""
+        for m in phrases:
+            if m.family not in ("action", "deadline") or (
+                m.family == "deadline" and not self._committed(norms, m.start)
+            ):
+                continue
+            inside = m.start == asked_from or norms[m.start - 1] in self.lex.plan_inside_after
+            if asked and m.start >= asked_from and inside:
+                continue
+            return m.start
+        return None
+
+    def _committed(self, norms: list[str], end: int) -> bool:
+        """Whether a subject and "will" or "can" stand before ``end``, not negated: "it will be ready (by
+        tomorrow)", not "it will not be ready" nor "will it be ready"."""
+        return any(
+            norms[k] in self.lex.deadline_after
+            and norms[k - 1] in self.lex.subjects
+            and norms[k + 1] not in ("not", "never")
+            for k in range(1, end)
+        )
 
     def _summarises(self, norms: list[str]) -> bool:
         """A summarising phrase ending in this utterance, begun in it or in the rep's last one."""
@@ -200,3 +229,16 @@ class CueDetector:
             return True
         verb = norms[s - 2]
         return not (self.lex.content(verb) or verb in self.lex.auxiliaries)
+
+
+def _unstuttered(tokens: list[Token]) -> list[Token]:
+    """The words with an immediate repeat of one or two words said once: "is is it", "can you can you
+    tell me" (the repeat would hide the question, or make an open one closed)."""
+    out: list[Token] = []
+    for token in tokens:
+        out.append(token)
+        for n in (1, 2):
+            if len(out) >= 2 * n and [t.norm for t in out[-n:]] == [t.norm for t in out[-2 * n : -n]]:
+                del out[-n:]
+                break
+    return out

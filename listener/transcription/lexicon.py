@@ -150,12 +150,14 @@ class Lexicon:
         norm = _get(data, "normalise", dict, where)
         self.unknown = frozenset(_get(norm, "unknown", list, where))
         self.strip_endings = tuple(_get(norm, "strip_endings", list, where))
+        self.join = frozenset(tuple(pair.split()) for pair in _get(norm, "join", list, where))
         self.contractions = {k: tuple(v.split()) for k, v in _get(data, "contractions", dict, where).items()}
         self.stem = Stemmer(_get(data, "stemming", dict, where), where)
         words = _get(data, "words", dict, where)
         self.fillers = frozenset(_get(words, "fillers", list, where))
         self.stop = frozenset(_get(words, "stop", list, where))
         self.short_content = frozenset(_get(words, "short_content", list, where))
+        self.stop_endings = [(str(a), str(b)) for a, b in _get(words, "stop_endings", list, where)]
         self.classes = {k: frozenset(v) for k, v in _get(data, "classes", dict, where).items()}
         self.subjects = self.classes.get("subject", frozenset())
         self.auxiliaries = self.classes.get("aux", frozenset())
@@ -166,6 +168,8 @@ class Lexicon:
         self.not_before_tag = frozenset(_get(q, "not_before_tag", list, where))
         self.statement_ends = frozenset(_get(q, "statement_ends", list, where))
         self.tag_objects = frozenset(_get(q, "tag_objects", list, where))
+        self.plan_inside_after = frozenset(_get(q, "plan_inside_after", list, where)) | self.auxiliaries
+        self.deadline_after = frozenset(_get(q, "deadline_after", list, where))
         families = ("not_question", "closed", "open")
         self.questions = PhraseSet(
             [self._pattern(f, p, where) for f in families for p in _get(q, f, list, where)], priority=families
@@ -178,7 +182,7 @@ class Lexicon:
         phrases = _get(data, "phrases", dict, where)
         # "neutral" phrases count as nothing: they only outrank a shorter phrase inside them
         # ("i am not sure i understand" is no acknowledgement)
-        self.phrase_families = ("summary", "action", "acknowledgement", "neutral")
+        self.phrase_families = ("summary", "action", "deadline", "acknowledgement", "neutral")
         self.phrases = PhraseSet(
             [self._pattern(f, p, where) for f in self.phrase_families for p in _get(phrases, f, list, where)],
             priority=self.phrase_families,
@@ -232,6 +236,16 @@ class Lexicon:
             out.append(part)
         return out
 
+    def joined(self, words: Sequence[Word]) -> list[Word]:
+        """The words with a backchannel printed as two ("uh huh") as one ("uh-huh"), not a filler and a word."""
+        out: list[Word] = []
+        for word in words:
+            if out and (_plain(out[-1].text), _plain(word.text)) in self.join:
+                first = out.pop()
+                word = Word(f"{first.text}-{word.text}", first.start_s, word.end_s, min(first.conf, word.conf))
+            out.append(word)
+        return out
+
     def spoken(self, norm: str) -> bool:
         """Whether a normalised word counts towards a speaking rate: fillers do not, and neither does the
         unknown token, which marks a noise as often as a word the recogniser could not place."""
@@ -240,7 +254,19 @@ class Lexicon:
     def content(self, norm: str) -> bool:
         """Whether a normalised word may carry what a conversation is about."""
         short = len(norm) <= 2 and norm not in self.short_content
-        return self.spoken(norm) and norm not in self.stop and not short
+        return self.spoken(norm) and norm not in self.stop and not short and not self._stop_form(norm)
+
+    def _stop_form(self, norm: str) -> bool:
+        """Whether a word is a form of a stop word: "looking" is "look" heard, "getting" "get"."""
+        for ending, replacement in self.stop_endings:
+            if not norm.endswith(ending):
+                continue
+            base = norm[: len(norm) - len(ending)] + replacement
+            if len(base) < self.stem.min_stem:
+                continue
+            if base in self.stop or (base[-1] == base[-2] and base[:-1] in self.stop):
+                return True
+        return False
 
     def tokens(self, words: Sequence[Word]) -> list[Token]:
         out: list[Token] = []
@@ -249,6 +275,10 @@ class Lexicon:
                 filler = norm in self.fillers
                 out.append(Token(norm, self.stem(norm), word.start_s, word.end_s, self.content(norm), filler))
         return out
+
+
+def _plain(raw: str) -> str:
+    return _DROP.sub("", raw.strip().lower())
 
 
 def _lexicons() -> Traversable:

@@ -10,6 +10,11 @@ after the first WATCH_S of audio and again after each outage (the array that com
 another one), by doctor's own rules (``listener.audio.levels``). A recording made that way (arecord
 with too few channels, a mono file copied to several) is said the same way, once, for ``analyze``
 and ``run --input``.
+
+In channel-map mode a dead channel is said as the party's mic, and a longer look (LEAK_LOOK_S of speech,
+``listener.audio.leads``) says a party's mic that hears speech only as leakage from the other's: one
+unplugged (its hiss and hum lie above DEAD_DBFS), muted at the mic, or facing away. Its party is never
+heard, and everything it says is credited to the other.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from listener.audio.base import selected_channels
+from listener.audio.leads import LeadMeter
 from listener.audio.levels import DEAD_DBFS, LevelMeter, dead_channels, describe_twins
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import shown_path
@@ -28,6 +34,11 @@ from listener.pipeline import Stage
 log = logging.getLogger(__name__)
 
 WATCH_S = 10.0  # audio looked at after each start of capture: long enough for anyone to have spoken
+# channel-map mode: speech (20 ms frames, listener.audio.leads) looked at before a party's mic that only hears
+# the other is said: a minute or two of a conversation, enough for both parties to have spoken more than once
+LEAK_LOOK_S = 30.0
+LEAK_MIN_S = 5.0  # a recording (or a listen) that ends with less speech than this is not judged for it
+LEAK_CHECK_S = 5.0  # how often (seconds of audio) the live look counts its speech
 MUTED_MIN_S = 1.0  # silence on every channel for less than this (a test blip, a cut) is not called a muted capture
 
 
@@ -48,14 +59,21 @@ class ChannelWatch(Stage):
     def _restart(self) -> None:
         self._meter = LevelMeter(len(self.channels))
         self._judged = False
+        self._leads = LeadMeter(PROCESSING_RATE_HZ)
+        self._leads_judged = self.geometry.mode != "channels"  # only the parties' two mics are compared
+        self._leads_checked_s = 0.0
+        self._said_before = len(self.said)  # warnings of this look (since the start, or the outage)
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, SourceState) and event.available:
             self._restart()  # back after an outage: perhaps another device, looked at afresh
-        elif isinstance(event, AudioBlock) and not self._judged:
-            self._meter.add(event.samples)
-            if self._meter.n >= WATCH_S * event.sample_rate_hz:
-                self._judge()
+        elif isinstance(event, AudioBlock):
+            if not self._judged:
+                self._meter.add(event.samples)
+                if self._meter.n >= WATCH_S * event.sample_rate_hz:
+                    self._judge()
+            if not self._leads_judged:
+                self._look_for_leakage(event)
         elif isinstance(event, EndOfStream) and self.recording is not None:
             self.finish()
         return ()
@@ -64,6 +82,26 @@ class ChannelWatch(Stage):
         """Judge the audio heard so far, unless already judged: a recording, or a listen shorter than WATCH_S."""
         if self._meter.n and not self._judged:
             self._judge()
+        if not self._leads_judged and self._leads.shares()[0] >= LEAK_MIN_S:
+            self._judge_leads()
+
+    def _look_for_leakage(self, block: AudioBlock) -> None:
+        self._leads.add(block.samples)
+        if self._leads.heard_s - self._leads_checked_s < LEAK_CHECK_S:
+            return
+        self._leads_checked_s = self._leads.heard_s
+        if self._leads.shares()[0] >= LEAK_LOOK_S:
+            self._judge_leads()
+
+    def _judge_leads(self) -> None:
+        """Said once a look: a party's mic that never leads the other's while someone speaks. Not after a
+        warning of this look (a dead or copied channel, said already, leads nobody either)."""
+        self._leads_judged = True
+        if len(self.said) > self._said_before:
+            return
+        speech_s, *led = self._leads.shares()
+        for k in self._leads.leakage_only():
+            self._warn(self._leakage_message(self.channels[k], speech_s, led[1 - k]))
 
     def _judge(self) -> None:
         self._judged = True
@@ -82,6 +120,8 @@ class ChannelWatch(Stage):
         log.warning("%s", message)
 
     def _dead_message(self, dead: list[int]) -> str:
+        if self.geometry.mode == "channels":
+            return self._dead_party_message(dead[0])
         said = f"carry no sound (under {DEAD_DBFS:.0f} dBFS) while the others hear it"
         if self.recording is not None:
             return (
@@ -93,6 +133,37 @@ class ChannelWatch(Stage):
             f"'{self.geometry.preset}' geometry, or a mic is dead; directions are wrong until it is fixed: check "
             "`arecord -l` against [array] preset and mic_channels (`listener doctor` measures each channel's level)"
         )
+
+    def _dead_party_message(self, channel: int) -> str:
+        """Channel-map mode: the party whose mic is dead, and what follows (no directions, no mic_channels)."""
+        geo, other = self.geometry, parties_of(self.geometry, channel)[1]
+        said = dead_party(geo, channel, self._of())
+        if self.recording is not None:
+            return (
+                f"{said}: all speech in this analysis is credited to the {other}; record it again with that mic's "
+                f"cable, plug and mute checked, or set [parties] {party_key(geo, channel)} to the channel it was "
+                "recorded on"
+            )
+        return (
+            f"{said}: all speech will be credited to the {other} until it is fixed; {dead_party_fix(geo, channel)} "
+            "(`listener doctor` measures each channel's level)"
+        )
+
+    def _leakage_message(self, channel: int, speech_s: float, other_led: float) -> str:
+        party, other = parties_of(self.geometry, channel)
+        said = (
+            f"the {party}'s mic (channel {channel}){self._of()} hears only the {other}: unplugged, muted, or facing "
+            f"away (in {speech_s:.0f} s of speech it never led the {other}'s mic, which led in {100 * other_led:.0f} %)"
+        )
+        if self.recording is not None:
+            return f"{said}: the {party} is not heard, and their speech in this analysis is credited to the {other}"
+        return (
+            f"{said}: the {party} is not heard, and their speech is credited to the {other} until it is fixed; "
+            f"check its cable, plug and mute and that it faces the {party} (or the {party} has not spoken yet)"
+        )
+
+    def _of(self) -> str:
+        return "" if self.recording is None else f" of {shown_path(self.recording)}"
 
     def _muted_message(self) -> str:
         said = f"carries no sound on any channel (under {DEAD_DBFS:.0f} dBFS: digital silence)"
@@ -136,3 +207,29 @@ class ChannelWatch(Stage):
             f"(`arecord -D listener_array -c {self.geometry.capture_channels} ...`), or set [array] preset and "
             "mic_channels to what the file holds"
         )
+
+
+def parties_of(geo: ArrayGeometry, channel: int) -> tuple[str, str]:
+    """Channel-map mode: the party whose mic ``channel`` is, and the other one (``("customer", "rep")``)."""
+    return ("rep", "customer") if channel == geo.rep_channel else ("customer", "rep")
+
+
+def dead_party(geo: ArrayGeometry, channel: int, where: str = "") -> str:
+    """Channel-map mode: a party's dead mic, as the watch and doctor say it."""
+    party, other = parties_of(geo, channel)
+    return (
+        f"the {party}'s mic (channel {channel}){where} carries no sound (under {DEAD_DBFS:.0f} dBFS) while the "
+        f"{other}'s hears it"
+    )
+
+
+def dead_party_fix(geo: ArrayGeometry, channel: int) -> str:
+    return (
+        f"check its cable, plug and mute (`alsamixer -c <card>`), and [parties] {party_key(geo, channel)} against "
+        "`arecord -l`"
+    )
+
+
+def party_key(geo: ArrayGeometry, channel: int) -> str:
+    """The [parties] setting that names ``channel``."""
+    return "rep_channel" if channel == geo.rep_channel else "customer_channel"

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
+from listener.audio.channel_watch import dead_party, dead_party_fix, parties_of
 from listener.audio.levels import DEAD_DBFS, dead_channels, describe_twins, rms_dbfs, twin_channels
-from listener.config import PROCESSING_RATE_HZ, Config, geometry
+from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
 from listener.errors import DENIED_FIX, NOT_ENTERED_FIX, ListenerError
@@ -223,8 +224,9 @@ def check_levels(config: Config) -> Check:
     if samples.shape[0] == 0:
         no_audio = f"no audio arrived within {LEVEL_TIMEOUT_S:.0f} s"
         return fail("levels", no_audio, "check the array's driver: `arecord -l`")
-    channels = selected_channels(geometry(config))
-    return level_check(rms_dbfs(samples), channels, twin_channels(samples, channels))
+    geo = geometry(config)
+    channels = selected_channels(geo)
+    return level_check(rms_dbfs(samples), channels, twin_channels(samples, channels), geo)
 
 
 def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray:
@@ -239,10 +241,27 @@ def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray
     return np.concatenate(blocks)[:wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
 
 
-def level_check(levels: list[float], channels: list[int], twins: Sequence[tuple[int, int]] = ()) -> Check:
+def level_check(
+    levels: list[float], channels: list[int], twins: Sequence[tuple[int, int]] = (), geo: ArrayGeometry | None = None
+) -> Check:
+    """``geo`` in channel-map mode: a dead channel is said as the party's mic, as the running service says it."""
     shown = ", ".join(f"ch{c} {level:.0f}" for c, level in zip(channels, levels, strict=True))
     detail = f"RMS dBFS {shown}"
     dead = dead_channels(levels, channels)
+    if dead and geo is not None and geo.mode == "channels" and len(dead) < len(channels):
+        other = parties_of(geo, dead[0])[1]
+        return fail(
+            "levels",
+            f"{detail}: {dead_party(geo, dead[0])}: all speech will be credited to the {other}",
+            dead_party_fix(geo, dead[0]),
+        )
+    if dead and geo is not None and geo.mode == "channels":
+        return fail(
+            "levels",
+            f"{detail}: neither party's mic carries any sound (under {DEAD_DBFS:.0f} dBFS)",
+            "check the mics' cables and the mixer's capture (`alsamixer -c <card>`), and that [parties] "
+            "rep_channel and customer_channel name channels that carry mics",
+        )
     if dead:
         return fail(
             "levels",

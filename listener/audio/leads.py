@@ -1,0 +1,97 @@
+"""Which of two mics (channel-map mode: the rep's, the customer's) leads while someone speaks: a party's mic
+that never leads while the other's often does hears speech only as leakage (unplugged, muted, facing away).
+
+Streamed and cheap: each 20 ms frame's level pair goes into a joint histogram of 1 dB bins, so a look of a
+minute keeps ~20 000 counts, not the audio. Each channel's floor (its own noise: hiss, hum, the room) is a
+low percentile of its frame levels, and a frame is judged by how far each channel stands above its own
+floor, so a mic with less gain (its noise as low as its speech) is not taken for one that hears less.
+
+Thresholds, from two-mic recordings of real speech (a rep's and a customer's voice, one mic each, the other
+voice leaking in 6 to 20 dB down, kitchen or exercise-bike noise, a customer 20 dB quieter, a customer
+channel with 20 dB less or more gain, a customer mic in a quieter or noisier corner): an unplugged mic
+(hiss and hum alone, ~-67 dBFS) led in 0.0 % of the speech frames and the other in 100 %; a customer mic
+that hears its talker led in 12 to 99 %; with the rep alone talking a working customer mic led in 6 to 7 %
+(room noise) and the rep in 90 %. Not told apart: a customer 20 dB quieter in bike noise, whom the analysis
+itself hears for under 0.5 s (led in 0.3 %); a rep's mic whose voice reaches the customer's only 6 dB
+down while the customer's channel has 10 dB more gain (the rep's led in 0.3 %); a look in which one party
+alone spoke. Each is said as a mic that hears only the other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FRAME_S = 0.02  # one level per channel per frame
+FLOOR_SHARE = 0.05  # a channel's floor: this share of its frames are quieter
+SPEECH_DB = 12.0  # a frame with a channel this far above its floor: someone speaks
+LEAD_DB = 6.0  # a channel this much further above its floor than the other leads the frame
+NEVER_SHARE = 0.01  # leading in fewer of the speech frames than this is never leading
+OFTEN_SHARE = 0.3  # the other leading in this many of them is often
+
+_LOW_DB, _BINS = -130.0, 140  # levels -130..+10 dBFS in 1 dB bins (lower ones are counted in the first)
+
+
+class LeadMeter:
+    """Frame levels of two channels, streamed, and which one leads while someone speaks."""
+
+    def __init__(self, sample_rate_hz: int) -> None:
+        self._frame = max(1, round(FRAME_S * sample_rate_hz))
+        self._frame_s = self._frame / sample_rate_hz
+        self._rest = np.zeros((0, 2), dtype=np.float64)
+        self._counts = np.zeros(_BINS * _BINS, dtype=np.int64)  # (first's bin, second's bin), flattened
+        self.frames = 0
+
+    def add(self, samples: npt.NDArray[np.floating]) -> None:
+        """``samples`` (frames, 2): the rep's channel, then the customer's."""
+        audio = np.concatenate([self._rest, samples.astype(np.float64)]) if self._rest.size else samples
+        whole = audio.shape[0] // self._frame * self._frame
+        self._rest = np.asarray(audio[whole:], dtype=np.float64)
+        if not whole:
+            return
+        frames = np.asarray(audio[:whole], dtype=np.float64).reshape(-1, self._frame, 2)
+        power = np.mean(np.square(frames - frames.mean(axis=1, keepdims=True)), axis=1)
+        levels = 10.0 * np.log10(np.maximum(power, 1e-20))
+        self.frames += levels.shape[0]
+        bins = np.clip(np.floor(levels - _LOW_DB).astype(np.int64), 0, _BINS - 1)
+        self._counts += np.bincount(bins[:, 0] * _BINS + bins[:, 1], minlength=_BINS * _BINS)
+
+    def shares(self) -> tuple[float, float, float]:
+        """(seconds of speech frames, share of them the first channel leads, share the second leads)."""
+        joint = self._counts.reshape(_BINS, _BINS)
+        if not joint.sum():
+            return 0.0, 0.0, 0.0
+        centres = _LOW_DB + np.arange(_BINS) + 0.5
+        above = [centres - _floor(joint.sum(axis=axis), centres) for axis in (1, 0)]
+        first, second = above[0][:, None], above[1][None, :]
+        speech = np.maximum(first, second) >= SPEECH_DB
+        n = int(joint[speech].sum())
+        if not n:
+            return 0.0, 0.0, 0.0
+        # ahead above its own floor (a mic with less gain), or ahead in level (a mic in a quieter corner, its
+        # floor far down, hears the other's voice far above it): either is its own talker
+        raw = centres[:, None] - centres[None, :]
+        ahead = (first - second >= LEAD_DB) | (raw >= LEAD_DB)
+        behind = (second - first >= LEAD_DB) | (-raw >= LEAD_DB)
+        leads_first = int(joint[speech & ahead].sum())
+        leads_second = int(joint[speech & behind].sum())
+        return n * self._frame_s, leads_first / n, leads_second / n
+
+    @property
+    def heard_s(self) -> float:
+        """Audio framed so far, speech or not."""
+        return self.frames * self._frame_s
+
+    def leakage_only(self) -> list[int]:
+        """Indices (0, 1) of the channel that never leads while the other often does: it hears only leakage."""
+        _, first, second = self.shares()
+        found = []
+        for k, (own, other) in enumerate(((first, second), (second, first))):
+            if own < NEVER_SHARE and other >= OFTEN_SHARE:
+                found.append(k)
+        return found
+
+
+def _floor(counts: npt.NDArray[np.int64], centres: npt.NDArray[np.floating]) -> float:
+    cumulative = np.cumsum(counts)
+    return float(centres[int(np.searchsorted(cumulative, FLOOR_SHARE * cumulative[-1]))])

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from listener import __version__
-from listener.config import INSTALLED_CONFIG, Config, config_file, geometry, load_config, parse_config
+from listener.config import (
+    INSTALLED_CONFIG,
+    Config,
+    config_file,
+    config_warnings,
+    geometry,
+    load_config,
+    parse_config,
+)
 from listener.config.loader import read_toml
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.service.heap import keep_freed_buffers
@@ -282,13 +290,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     data = read_toml(args.file)  # once: validated below, and looked at for a file that sets nothing
-    geo = geometry(parse_config(data))
-    shape = f"{geo.preset}, {geo.n_mics} mics, {geo.capture_channels} channels, mode {geo.mode}"
+    config = parse_config(data)
+    geo = geometry(config)
+    if geo.mode == "channels":  # no mics are used: the preset (or array.mics) only names the device
+        parties = f"rep channel {geo.rep_channel}, customer channel {geo.customer_channel}"
+        shape = f"{geo.preset}, {geo.capture_channels} channels, mode channels ({parties})"
+    else:
+        shape = f"{geo.preset}, {geo.n_mics} mics, {geo.capture_channels} channels, mode {geo.mode}"
     # explicit mics keep the preset's device names: which card is used is said, not left to be guessed
     names = " or ".join(repr(name) for name in geo.device_hints)
     source = f"input named like {names}" if names else "the default input"
     # an empty file (or one of comments) is valid, but most likely not what was meant to be checked
     unset = "; it sets no key: every setting is its default (docs/config.md)" if not data else ""
+    for warning in config_warnings(config, data):  # valid, but written to no effect: said, not refused
+        print(f"listener: warning at {warning}", file=sys.stderr)
     print(f"{shown_path(args.file)}: ok ({shape}, {source}){unset}")
     return 0
 

@@ -12,9 +12,10 @@ import numpy.typing as npt
 
 from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
+from listener.config.party_checks import check_mode_keys, unused_direction_keys
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
-from listener.config.schema import PROCESSING_RATE_HZ, Config
+from listener.config.schema import PROCESSING_RATE_HZ, Config, PartiesConfig
 from listener.config.text_checks import check_host, check_state_dir, check_topic_prefix
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
@@ -25,6 +26,7 @@ __all__ = [
     "ArrayGeometry",
     "Config",
     "config_file",
+    "config_warnings",
     "geometry",
     "load_config",
     "parse_config",
@@ -58,8 +60,21 @@ SHIPPED_TURN_MODEL_FRAME_MS = 10  # its sidecar's input.hop_s is two of these (t
 def parse_config(data: dict[str, object]) -> Config:
     _reject_secrets(data)
     config = build(Config, data, "")
+    check_mode_keys(data)  # on the keys the file writes: a default is no contradiction
     _check(config)
     return config
+
+
+def config_warnings(config: Config, data: dict[str, object]) -> list[str]:
+    """Keys the file (``data``, as read; ``config``, its parse) writes to no effect: said by check-config."""
+    return unused_direction_keys(data, channel_map_mode(config.parties))
+
+
+def channel_map_mode(parties: PartiesConfig) -> bool:
+    """One mic per party: ``mode = "channels"``, or ``"auto"`` with either channel key set."""
+    # either channel alone means channel-map mode, so the missing one is asked for rather than both ignored
+    channel_set = parties.rep_channel is not None or parties.customer_channel is not None
+    return parties.mode == "channels" or (parties.mode == "auto" and channel_set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,39 +108,45 @@ def geometry(config: Config) -> ArrayGeometry:
         mic_channels = preset.mic_channels
     else:
         mic_channels = tuple(range(len(mics)))
+    rep_channel = parties.rep_channel if parties.rep_channel is not None else 0
+    customer_channel = parties.customer_channel if parties.customer_channel is not None else 1
     if arr.channels is not None:
         capture = arr.channels
     elif preset is not None and board:
         capture = preset.capture_channels
-    else:
+    elif mic_channels:
         capture = max(mic_channels) + 1
-    # either channel alone means channel-map mode, so the missing one is asked for rather than both ignored
-    channel_set = parties.rep_channel is not None or parties.customer_channel is not None
-    channel_mode = parties.mode == "channels" or (parties.mode == "auto" and channel_set)
+    else:  # channel-map mode on a generic device without mics: the parties' channels
+        capture = max(rep_channel, customer_channel) + 1
     return ArrayGeometry(
         preset=arr.preset,
         mics_m=np.asarray(mics, dtype=np.float64).reshape(-1, 3),
         capture_channels=capture,
         mic_channels=tuple(mic_channels),
         device_hints=(arr.device,) if arr.device else (preset.device_hints if preset else ()),
-        mode="channels" if channel_mode else "doa",
-        rep_channel=parties.rep_channel if parties.rep_channel is not None else 0,
-        customer_channel=parties.customer_channel if parties.customer_channel is not None else 1,
+        mode="channels" if channel_map_mode(parties) else "doa",
+        rep_channel=rep_channel,
+        customer_channel=customer_channel,
     )
 
 
 def _check(config: Config) -> None:
     arr = config.array
-    if arr.preset == "generic" and arr.mics is None:
+    # channel-map mode reads no mic geometry: one mic per party, on the channels [parties] names
+    by_direction = not channel_map_mode(config.parties)
+    if by_direction and arr.preset == "generic" and arr.mics is None:
         raise ConfigError(
-            "array.mics", None, "required when array.preset = 'generic': list [x, y, z] in metres per mic"
+            "array.mics",
+            None,
+            "required when array.preset = 'generic': list [x, y, z] in metres per mic (or, with one mic per party,"
+            " set [parties] rep_channel and customer_channel: channel-map mode needs no mics)",
         )
     preset = PRESETS.get(arr.preset)
     if preset is not None and arr.sample_rate > preset.max_rate_hz:
         raise ConfigError(
             "array.sample_rate", arr.sample_rate, f"{preset.name} captures at most {preset.max_rate_hz} Hz"
         )
-    if arr.mics is not None:
+    if by_direction and arr.mics is not None:
         check_coordinates(arr.mics)
     geo = geometry(config)
     _check_channels(config, geo)
@@ -167,17 +188,24 @@ def _check_analytics(config: Config) -> None:
 
 def _check_channels(config: Config, geo: ArrayGeometry) -> None:
     arr = config.array
+    preset = PRESETS.get(arr.preset)
+    # the preset's own card, also through provision.sh's device over it (a plug there would repeat channels
+    # the card does not have, in silence): its channels are known
+    board = preset if preset is not None and arr.device in ("", PROVISIONED_DEVICE) else None
+    if geo.mode == "channels":
+        # the mics of the preset (or array.mics) are not used: only the parties' channels must be captured,
+        # which _check_parties says, and no more channels than the preset's own card has
+        if board is not None and arr.channels is not None and arr.channels > board.capture_channels:
+            _check_board_channels(config, geo, board)
+        return
     if arr.mic_channels is not None and len(arr.mic_channels) != geo.n_mics:
         raise ConfigError(
             "array.mic_channels", list(arr.mic_channels), f"must name one channel per mic ({geo.n_mics} mics)"
         )
     if len(set(geo.mic_channels)) != len(geo.mic_channels):
         raise ConfigError("array.mic_channels", list(geo.mic_channels), "must not repeat a channel")
-    preset = PRESETS.get(arr.preset)
-    # the preset's own card, also through provision.sh's device over it (a plug there would repeat channels
-    # the card does not have, in silence): its channels are known
-    if preset is not None and arr.device in ("", PROVISIONED_DEVICE):
-        _check_board_channels(config, geo, preset)
+    if board is not None:
+        _check_board_channels(config, geo, board)
     if max(geo.mic_channels) >= geo.capture_channels:
         raise ConfigError(
             "array.channels", geo.capture_channels, f"must exceed the highest mic channel ({max(geo.mic_channels)})"
@@ -222,8 +250,9 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
             if value is None:
                 raise ConfigError(f"parties.{key}", None, "required in channel-map mode")
             if value >= geo.capture_channels:
+                counted = "" if config.array.channels is not None else " (array.channels says how many are captured)"
                 raise ConfigError(
-                    f"parties.{key}", value, f"must be a captured channel, 0 to {geo.capture_channels - 1}"
+                    f"parties.{key}", value, f"must be a captured channel, 0 to {geo.capture_channels - 1}{counted}"
                 )
         if parties.rep_channel == parties.customer_channel:
             raise ConfigError("parties.customer_channel", parties.customer_channel, "must differ from rep_channel")

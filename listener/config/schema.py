@@ -26,11 +26,18 @@ MAX_CHANNELS = 32  # captured channels: mics, and indices into them
 
 @dataclass(frozen=True, slots=True)
 class ArrayConfig:
-    preset: PresetName = field("respeaker-4mic", "named geometry; 'generic' needs explicit mics")
+    preset: PresetName = field(
+        "respeaker-4mic", "named geometry; 'generic' needs explicit mics, except in channel-map mode (no mics used)"
+    )
     mics: tuple[Mic, ...] | None = field(None, "metres, one [x, y, z] per mic channel; overrides the preset")
     sample_rate: int = field(16000, "capture rate of the device in Hz", min=16000, max=48000)
     device: str = field("", "input device name (substring, case-insensitive); '' = the preset's names")
-    channels: int | None = field(None, "channels to capture; default: the preset's", min=1, max=MAX_CHANNELS)
+    channels: int | None = field(
+        None,
+        "channels to capture; default: the preset's (generic in channel-map mode: up to the parties' channels)",
+        min=1,
+        max=MAX_CHANNELS,
+    )
     mic_channels: tuple[int, ...] | None = field(
         None, "captured channel index of each mic, in the order of mics", min=0, max=MAX_CHANNELS - 1
     )
@@ -51,10 +58,12 @@ class PartiesConfig:
     mode: Literal["auto", "doa", "channels"] = field(
         "auto",
         "'doa' by direction, 'channels' one mic per party; 'auto' picks channels when rep_channel or"
-        " customer_channel is set",
+        " customer_channel is set ('doa' with either of them is refused)",
     )
-    rep_azimuth_deg: float = field(0.0, "rep direction, counter-clockwise from +x", min=-360.0, max=360.0)
-    customer_azimuth_deg: float = field(180.0, "customer direction", min=-360.0, max=360.0)
+    rep_azimuth_deg: float = field(
+        0.0, "rep direction, counter-clockwise from +x; direction mode only", min=-360.0, max=360.0
+    )
+    customer_azimuth_deg: float = field(180.0, "customer direction; direction mode only", min=-360.0, max=360.0)
     sector_half_width_deg: float = field(60.0, "how far from its azimuth a party may stand", min=10.0, max=90.0)
     rep_channel: int | None = field(
         None, "channel-map mode: captured channel of the rep's mic", min=0, max=MAX_CHANNELS - 1

@@ -74,7 +74,8 @@ def collect_votes(config: Config, events: Iterable[Event]) -> Votes:
     if geo.mode != "doa":
         raise CalibrationError(
             "calibration learns directions, but the configuration is in channel-map mode (one mic per party): "
-            "nothing to calibrate; set [parties] mode = 'doa' and remove rep_channel to use directions"
+            "nothing to calibrate; to use directions remove [parties] rep_channel and customer_channel (and any "
+            "mode = 'channels')"
         )
     front = _WholeCircle(config, geo)
     band = (config.activity.low_hz, config.activity.high_hz)

@@ -120,15 +120,28 @@ DIALOGUE = [
 ]
 
 
-def lapel_dialogue(customer_gain_db: float = 0.0) -> tuple[np.ndarray, list[dict[str, object]]]:
-    """DIALOGUE on two lapel mics (rep's, customer's): each voice reaches the other mic 12 dB down.
+def lapel_dialogue(
+    customer_gain_db: float = 0.0, noise: float = 2e-3, leak_db: float = -12.0
+) -> tuple[np.ndarray, list[dict[str, object]]]:
+    """DIALOGUE on two lapel mics (rep's, customer's): each voice reaches the other mic ``leak_db`` down.
 
-    ``customer_gain_db``: the customer's mic records everything this much louder.
+    ``customer_gain_db``: the customer's mic records everything this much louder. ``noise``: each
+    voice's rendering carries this much white noise (standard deviation), so each mic about as much.
     """
     one_mic = np.zeros((1, 3))
-    rep_sig, truth_rep = render([u for u in DIALOGUE if u.party == "rep"], 17.0, mics=one_mic, seed=1)
-    cust_sig, truth_cust = render([u for u in DIALOGUE if u.party == "customer"], 17.0, mics=one_mic, seed=2)
-    leak = 10 ** (-12 / 20)
+    rep_sig, truth_rep = render([u for u in DIALOGUE if u.party == "rep"], 17.0, one_mic, noise, seed=1)
+    cust_sig, truth_cust = render([u for u in DIALOGUE if u.party == "customer"], 17.0, one_mic, noise, seed=2)
+    leak = 10 ** (leak_db / 20)
     gain = 10 ** (customer_gain_db / 20)
     samples = np.concatenate([rep_sig + leak * cust_sig, gain * (cust_sig + leak * rep_sig)], axis=1)
     return samples, truth_rep + truth_cust
+
+
+def load_noise(name: str, n: int, offset_s: float = 0.0) -> np.ndarray:
+    """``n`` samples of ../shared/data/noise/``name`` from ``offset_s``, scaled to unit RMS."""
+    path = SHARED / "noise" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the shared data folder must sit beside the checkout")
+    x, rate = sf.read(path, dtype="float32", start=int(offset_s * RATE_HZ), frames=n)
+    assert rate == RATE_HZ and x.shape[0] == n
+    return x / np.sqrt(np.mean(x.astype(np.float64) ** 2))

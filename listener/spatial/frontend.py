@@ -25,6 +25,7 @@ from listener.config.array_checks import angle_apart_deg
 from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SpatialFrames
 from listener.pipeline import Stage
 from listener.spatial import doa
+from listener.spatial.gain import ChannelGain
 from listener.spatial.noise import NoiseFloor
 
 FFT_SIZE = 512
@@ -47,10 +48,6 @@ ELSEWHERE_MARGIN = 0.05  # elsewhere must beat both sectors by this much
 # Mean band power per bin of a frame with no sound (-120 dB): far below the quietest real input (16-bit
 # quantisation noise alone gives about 7e-8) and far above what a few LSB of DC offset leak into the band.
 DIGITAL_SILENCE_POWER = 1e-12
-# Channel-map mode: a difference in the two channels' background floors up to this is the mics' placement
-# (and what the turn model was trained with); beyond it, the excess is taken as a gain mismatch and removed.
-GAIN_TOLERANCE_DB = 4.0
-GAIN_FLOOR_QUANTILE = 0.05  # rises at 0.75 dB/s while a party talks into its own mic
 CHANNEL_LEAD_PER_UNIT_DB = 4.0  # channel-map weight: logit per this much louder at the party's own mic
 SILENT_SNR_DB = -60.0  # either party's level in frames of audio that never arrived
 
@@ -85,9 +82,7 @@ class SpatialFrontEnd(Stage):
         self._frames_out = 0
         self._drop_residual_s = 0.0
         if self._channels:
-            # each channel's band level floor, one column per channel: what the room sounds like at each mic
-            # (slow and low, never boosted: a gain does not change, and one party's long speech must not count)
-            self._channel_floor = NoiseFloor(2, self.hop_s, quantile=GAIN_FLOOR_QUANTILE, startup_boost=1.0)
+            self._gain = ChannelGain(self.hop_s)  # the two channels' gain mismatch, learnt from both parties' speech
         else:
             self.cross.reset()
             self._vote_history = np.zeros((VOTE_FRAMES - 1, 2), dtype=np.float32)
@@ -164,20 +159,14 @@ class SpatialFrontEnd(Stage):
         return np.ascontiguousarray(spec.transpose(1, 0, 2))
 
     def _gain_offset_db(self, mag2: Float) -> Float:
-        """Per frame: how much louder the rep's channel records the same sound, beyond GAIN_TOLERANCE_DB.
+        """Per frame: how much louder the rep's channel records the same sound (``listener.spatial.gain``).
 
-        Read off the two channels' background floors, which the room sets about
-        equal at both mics. Two mics set 20 dB apart would otherwise credit the
-        quieter party's own speech to the louder channel's party; differences
-        within the tolerance (the mics' own placement) are left alone.
+        Two mics set 20 dB apart would otherwise credit the quieter party's own
+        speech to the louder channel's party. A channel in digital silence says
+        nothing about its gain: such frames are left out.
         """
         levels = mag2[:, :, self.band].mean(axis=2)  # (n, 2)
-        # a channel in digital silence (a receiver muted or not yet on) says nothing about its gain: such
-        # frames leave both floors alone, or that channel's would sink to the 1e-12 guard and, rising
-        # 0.75 dB/s, hand the other party's speech to it for minutes
-        floors = self._channel_floor.update(levels, (levels > DIGITAL_SILENCE_POWER).all(axis=1))
-        offset = 10.0 * np.log10(floors[:, 0] / floors[:, 1])
-        return (np.sign(offset) * np.maximum(np.abs(offset) - GAIN_TOLERANCE_DB, 0.0)).astype(np.float32)
+        return self._gain.update(levels, (levels > DIGITAL_SILENCE_POWER).all(axis=1))
 
     def _direction_weights(
         self, spec: npt.NDArray[np.complex64], excess: Float

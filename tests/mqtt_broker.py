@@ -11,7 +11,9 @@ and :func:`run_listener` start a file run of the service that publishes to it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -73,10 +75,20 @@ def free_port() -> int:
     raise RuntimeError(f"no free port left in {_worker_ports()}")
 
 
+@functools.cache
+def _lock_dir() -> Path:
+    PORT_LOCKS.mkdir(exist_ok=True)
+    # mkdir's mode goes through the umask (1755 under 022), and another user's run could then make no lock
+    # file here and fail to find a port: opened to all as /tmp is; a folder of another user's is left as it is
+    with contextlib.suppress(PermissionError):
+        PORT_LOCKS.chmod(0o1777)
+    return PORT_LOCKS
+
+
 def _lock(port: int) -> bool:
     """True when no other process holds ``port`` (it is then this process's until it exits)."""
-    PORT_LOCKS.mkdir(mode=0o1777, exist_ok=True)
-    handle = (PORT_LOCKS / f"{port}.lock").open("a")
+    # read-only: a lock needs no write access, so another user's lock file (0644) can be locked too
+    handle = os.fdopen(os.open(_lock_dir() / f"{port}.lock", os.O_RDONLY | os.O_CREAT, 0o644))
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

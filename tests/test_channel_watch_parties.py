@@ -111,6 +111,14 @@ def test_doctor_names_the_party_whose_mic_is_dead() -> None:
     assert "mic_channels" in doctor.level_check(rms_dbfs(samples), [0, 1], (), _geometry(parties=False)).fix
 
 
+def test_doctor_says_neither_partys_mic_when_both_are_dead() -> None:
+    check = doctor.level_check(rms_dbfs(np.zeros((RATE, 2))), [0, 1], (), _geometry())
+    assert check.status == "FAIL"
+    assert "neither party's mic carries any sound (under -90 dBFS)" in check.detail, check.detail
+    assert "credited" not in check.detail and "rep_channel and customer_channel" in check.fix
+    assert "mic_channels" not in check.fix
+
+
 def test_array_mode_still_says_a_dead_channel_as_a_short_recording(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -185,6 +185,7 @@ NOT_PLANS = [
     # a time without a commitment
     "it won't be ready by tomorrow unfortunately",
     "will it be ready by tomorrow",
+    "so will it be ready by tomorrow",  # "will" after no subject: still the question's
     "it should be here by the end of the day",
 ]
 

@@ -48,7 +48,7 @@ def unit_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write; the unit installed."""
     unit = tmp_path / "listener.service"
     unit.write_text("[Service]\nStateDirectory=listener\n")
-    monkeypatch.setattr(doctor_disk, "SERVICE_UNIT_FILE", unit, raising=False)
+    monkeypatch.setattr(doctor_disk, "SERVICE_UNIT_FILE", unit)
     (tmp_path / "lib").mkdir()
     state = tmp_path / "lib" / "listener"
     monkeypatch.setattr(doctor_disk, "SERVICE_STATE_DIR", state)
@@ -89,7 +89,7 @@ def test_without_the_unit_a_missing_state_folder_is_made_not_chowned(
     tmp_path: Path, unit_state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # no unit installed (a laptop): nothing makes the folder, and a chown of one that is not there cures nothing
-    monkeypatch.setattr(doctor_disk, "SERVICE_UNIT_FILE", tmp_path / "no.service", raising=False)
+    monkeypatch.setattr(doctor_disk, "SERVICE_UNIT_FILE", tmp_path / "no.service")
     with refusing_writes(tmp_path / "lib"):
         check = doctor.check_state_dir(config(tmp_path, service={"state_dir": str(unit_state_dir)}))
     assert check.status == "FAIL", check.line()

@@ -165,9 +165,8 @@ def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: 
     first = stage_on(broker, tmp_path)
     with first:
         feed(first, conversation("0000000000000001"))
-    assert (
-        spool_depth(tmp_path / "state") == 6 + 5 + 1
-    )  # events, metrics (the start's, 3 live, 1 final), session: all on disk
+    # events, metrics (the start's, 3 live, 1 final), session: all on disk
+    assert spool_depth(tmp_path / "state") == 6 + 5 + 1
     stopped_ms = time.time_ns() // 1_000_000
     broker.start()
     with Recorder(broker) as rec:

@@ -248,27 +248,8 @@ def level_check(
     shown = ", ".join(f"ch{c} {level:.0f}" for c, level in zip(channels, levels, strict=True))
     detail = f"RMS dBFS {shown}"
     dead = dead_channels(levels, channels)
-    if dead and geo is not None and geo.mode == "channels" and len(dead) < len(channels):
-        other = parties_of(geo, dead[0])[1]
-        return fail(
-            "levels",
-            f"{detail}: {dead_party(geo, dead[0])}: all speech will be credited to the {other}",
-            dead_party_fix(geo, dead[0]),
-        )
-    if dead and geo is not None and geo.mode == "channels":
-        return fail(
-            "levels",
-            f"{detail}: neither party's mic carries any sound (under {DEAD_DBFS:.0f} dBFS)",
-            "check the mics' cables and the mixer's capture (`alsamixer -c <card>`), and that [parties] "
-            "rep_channel and customer_channel name channels that carry mics",
-        )
     if dead:
-        return fail(
-            "levels",
-            f"{detail}: channel(s) {dead} carry no sound (under {DEAD_DBFS:.0f} dBFS)",
-            "check the array is seated and its mixer capture is on (`alsamixer -c <card>`), and that "
-            "[array] mic_channels names channels that carry mics",
-        )
+        return _dead_check(detail, dead, len(channels), geo)
     if twins:
         return fail(
             "levels",
@@ -288,6 +269,30 @@ def level_check(
     if max(levels) < QUIET_DBFS:
         return warn("levels", f"{detail}: very quiet", "raise the capture gain (`alsamixer -c <card>`)")
     return Check("levels", "ok", detail)
+
+
+def _dead_check(detail: str, dead: list[int], n_channels: int, geo: ArrayGeometry | None) -> Check:
+    """The level check's FAIL for channels under DEAD_DBFS: in channel-map mode said as the parties' mics."""
+    if geo is None or geo.mode != "channels":
+        return fail(
+            "levels",
+            f"{detail}: channel(s) {dead} carry no sound (under {DEAD_DBFS:.0f} dBFS)",
+            "check the array is seated and its mixer capture is on (`alsamixer -c <card>`), and that "
+            "[array] mic_channels names channels that carry mics",
+        )
+    if len(dead) < n_channels:
+        other = parties_of(geo, dead[0])[1]
+        return fail(
+            "levels",
+            f"{detail}: {dead_party(geo, dead[0])}: all speech will be credited to the {other}",
+            dead_party_fix(geo, dead[0]),
+        )
+    return fail(
+        "levels",
+        f"{detail}: neither party's mic carries any sound (under {DEAD_DBFS:.0f} dBFS)",
+        "check the mics' cables and the mixer's capture (`alsamixer -c <card>`), and that [parties] "
+        "rep_channel and customer_channel name channels that carry mics",
+    )
 
 
 # --- models ------------------------------------------------------------------

@@ -27,7 +27,7 @@ from tests import asr_audio
 from tests.asr_audio import Line
 
 SESSION_GAP_S = 5.0
-# recognised alike in both voices, with two content words the echo rule counts ("있어요", "더군요")
+# recognised (mostly) alike in both voices, with content words the echo rule counts
 REPEATED = "어디에 있어요 비슷하거나 같아요"
 LINES = [
     Line("customer", 0.5, REPEATED),  # session A: over 5 s after it ends, at ~8.4 s
@@ -92,7 +92,10 @@ def test_a_sessions_words_that_come_back_late_count_in_it_and_feed_no_cue_of_the
     wav = asr_audio.synth.write_wav(tmp_path / "late.wav", samples)
     # "skip": a live stream's overflow, whose session end does not wait for the recogniser's words
     asr = {"enabled": True, "model_path": str(ko_model), "queue_s": 60.0, "overflow": "skip"}
-    config = parse_config({"asr": asr, "analytics": {"session_gap_s": SESSION_GAP_S}})
+    # one repeated content word makes an echo here: the recogniser hears "어디에" in A as "어디에" or "어디있"
+    # (it did both in full runs on a loaded machine), and one word in common is left either way
+    analytics = {"session_gap_s": SESSION_GAP_S, "echo_min_words": 1}
+    config = parse_config({"asr": asr, "analytics": analytics})
     geo = geometry(config)
     stages = analysis_stages(config, geo)
     at = next(i for i, s in enumerate(stages) if isinstance(s, TranscriptionStage))

@@ -71,6 +71,30 @@ def test_red_gives_way_to_amber_five_seconds_after_the_rep_stops(factory: MockFa
     assert lit(29.9) == "a" and lit(30.1) == "g"
 
 
+def test_red_stays_off_once_the_customer_has_answered_even_from_just_before_the_reps_last_word(
+    factory: MockFactory,
+) -> None:
+    """An ordinary overlapping handover: the customer's answer begins 0.5 s before the rep's last word. Once the
+    customer has spoken (past a backchannel) beyond the rep's last word, the rep no longer holds the word: no red
+    at the silent rep afterwards (it came back at 22.7 s, when the customer's onset was compared with the rep's end)."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script = [
+        *speech(Party.REP, 0.5, 20.0),
+        *heard(Party.REP, 0.5, 20.0, 30.0),
+        dominance(True, 5.0),
+        *speech(Party.CUSTOMER, 19.5, 22.5),
+    ]
+    with stage:
+        play(stage, 30.0, script)
+
+    def lit(t_s: float) -> str:
+        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
+
+    assert lit(19.0) == "r"  # 10 s of the rep's talk while dominating
+    assert lit(21.0) == "a"  # the customer has the word (past a backchannel since 20.5 s)
+    assert all(lit(t_s / 10) == "a" for t_s in range(210, 300))  # and nobody speaking since 22.5 s brings no red
+
+
 def test_the_lights_calm_down_exactly_ten_seconds_after_anyone_last_spoke() -> None:
     """QUIET_CALM_S: dominance stays decided through a silence, but once nobody has spoken for 10 s the
     lights show calm green; 0.01 s before that they still show amber. (The pattern itself, at exact audio

@@ -132,7 +132,9 @@ class Status:
     # the end of the rep's last active frame; None without frame evidence (a replay of events alone)
     rep_heard_until_s: float | None = None
     rep_held_until_s: float = -math.inf  # the end of the rep's last speech longer than a backchannel
-    customer_took_s: float = -math.inf  # the onset of the customer's last speech longer than a backchannel
+    # the end of the customer's last speech longer than a backchannel: compared with the rep's end, not the
+    # customer's onset, for an answer that begins just before the rep's last word still answers the rep
+    customer_held_until_s: float = -math.inf
     # the counter went quiet for QUIET_CALM_S: calm until the rep holds forth again, whoever speaks first
     calmed: bool = False
     plain_since_s: float = -math.inf  # when the device last came out of a pause or a fault
@@ -185,7 +187,7 @@ class Status:
         held = event.end_s - event.start_s > self.backchannel_max_s
         if event.party is Party.CUSTOMER:
             if held:
-                self.customer_took_s = max(self.customer_took_s, event.start_s)
+                self.customer_held_until_s = max(self.customer_held_until_s, event.end_s)
             return
         if self.dominating_since_s is not None:
             self.rep_talk_dominating_s += max(0.0, event.end_s - max(event.start_s, self.dominating_since_s))
@@ -233,10 +235,11 @@ class Status:
 
     def _rep_recent(self, t_s: float) -> bool:
         """The rep holds the word: talking on, or stopped within RED_REP_WITHIN_S and the customer has not
-        taken it since. A backchannel, by either party, is listening, not taking the word."""
+        taken it since (spoken on past the rep's last word, even if the answer began just before it). A
+        backchannel, by either party, is listening, not taking the word."""
         if self._holding(Party.REP, t_s):
             return True
-        if self._holding(Party.CUSTOMER, t_s) or self.customer_took_s > self.rep_held_until_s:
+        if self._holding(Party.CUSTOMER, t_s) or self.customer_held_until_s > self.rep_held_until_s:
             return False
         return t_s - self.rep_held_until_s <= RED_REP_WITHIN_S
 

@@ -257,3 +257,20 @@ def test_view_counts_interruptions_for_the_party_that_made_them() -> None:
     console = Console(file=io.StringIO(), width=100, record=True)
     console.print(render(figures, None))
     assert "by rep 1   by customer 2" in console.export_text()
+
+
+def test_view_state_says_paused_like_the_lights_when_a_fault_comes_during_a_pause() -> None:
+    """README: on the lights a pause outranks everything, a fault included. The view's state line must not
+    contradict the LEDs it shows: paused first, the fault named after it; the fault alone once the pause ends."""
+    figures = Figures()
+    figures.update(DeviceState(t_s=2.0, mode=DeviceMode.PAUSED, detail="privacy button", cause="button"))
+    assert figures.mode == "paused"
+    figures.update(DeviceState(t_s=4.0, mode=DeviceMode.FAULT, detail="broker unreachable for 300 s", cause="broker"))
+    assert figures.mode == "paused (fault: broker unreachable for 300 s)"
+    console = Console(file=io.StringIO(), width=100, record=True)
+    console.print(render(figures, None))
+    assert "paused (fault: broker unreachable for 300 s)" in console.export_text()
+    figures.update(DeviceState(t_s=6.0, mode=DeviceMode.LISTENING, detail="", cause="button"))
+    assert figures.mode == "fault: broker unreachable for 300 s"
+    figures.update(DeviceState(t_s=8.0, mode=DeviceMode.LISTENING, detail="", cause="broker"))
+    assert figures.mode == "listening"

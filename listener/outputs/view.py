@@ -63,8 +63,12 @@ class Figures:
 
     @property
     def mode(self) -> str:
-        mode = self.condition.mode
-        return f"fault: {self.condition.detail}" if mode is DeviceMode.FAULT else mode.value
+        """As the lights show it: a held pause first, with a fault behind it named after it."""
+        condition = self.condition
+        fault = f"fault: {condition.detail}" if condition.mode is DeviceMode.FAULT else ""
+        if condition.paused:
+            return f"{DeviceMode.PAUSED.value} ({fault})" if fault else DeviceMode.PAUSED.value
+        return fault or condition.mode.value
 
     def update(self, event: Event) -> None:
         t_s = event_time_s(event)

@@ -199,6 +199,30 @@ def test_red_steps_aside_for_a_customer_who_talks_and_a_rep_who_only_says_mm_hmm
     assert all(value_at(trace, "amber", t) == 1.0 and value_at(trace, "red", t) == 0.0 for t in range(22, 56))
 
 
+def test_a_rep_cutting_into_a_customers_story_does_not_swap_red_and_amber(factory: MockFactory) -> None:
+    """Past red_after_s, the customer tells a 12 s story and the rep cuts in with 1.3 s stretches, 0.5 s apart.
+    The customer has the word: amber throughout, not red and amber swapping at each stretch. Once the customer
+    stops, the rep talking on alone for longer than a backchannel takes the word back: red again."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    cut_ins = [e for k in range(6) for e in speech(Party.REP, 22.0 + 1.8 * k, 23.3 + 1.8 * k)]  # the last 31.0-32.3
+    script = [
+        *speech(Party.REP, 0.5, 20.0),
+        dominance(True, 5.0),
+        *speech(Party.CUSTOMER, 21.0, 33.0),
+        *cut_ins,
+        *speech(Party.REP, 32.8, 40.0),  # begun over the customer's last words, then alone
+    ]
+    with stage:
+        play(stage, 41.0, script)
+
+    def lit(t_s: float) -> str:
+        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
+
+    assert lit(21.5) == "r" and lit(22.5) == "a"  # the customer has the word once past a backchannel (1 s)
+    assert all(lit(t_s / 10) == "a" for t_s in range(225, 341))  # the story, cut-ins and all, and 1 s after it
+    assert lit(34.5) == "r" and lit(39.5) == "r"  # more than 1 s of the rep alone since the customer stopped
+
+
 def test_after_a_quiet_spell_only_the_rep_talking_again_brings_amber_back(factory: MockFactory) -> None:
     """Calm after 10 quiet seconds; then the customer speaking (and the rep's mm-hmm) keeps it calm: the
     rep is listening. The rep holding forth again lights amber, though dominance was never lifted."""

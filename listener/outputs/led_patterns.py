@@ -131,7 +131,9 @@ class Status:
     rep_talk_dominating_s: float = 0.0  # closed rep speech since dominance began
     # the end of the rep's last active frame; None without frame evidence (a replay of events alone)
     rep_heard_until_s: float | None = None
-    rep_held_until_s: float = -math.inf  # the end of the rep's last speech longer than a backchannel
+    # the end of the rep's last speech that held the word: longer than a backchannel counted from the customer's
+    # last held speech, and not begun over a customer still talking; so cutting into a customer's story is not red
+    rep_took_until_s: float = -math.inf
     # the end of the customer's last speech longer than a backchannel: compared with the rep's end, not the
     # customer's onset, for an answer that begins just before the rep's last word still answers the rep
     customer_held_until_s: float = -math.inf
@@ -192,8 +194,9 @@ class Status:
         if self.dominating_since_s is not None:
             self.rep_talk_dominating_s += max(0.0, event.end_s - max(event.start_s, self.dominating_since_s))
         if held:
-            self.rep_held_until_s = max(self.rep_held_until_s, event.end_s)
             self.calmed = False
+        if not self._over_customer(event.start_s) and self._took(event.start_s, event.end_s):
+            self.rep_took_until_s = max(self.rep_took_until_s, event.end_s)
 
     def _interruption(self, event: Interruption) -> None:
         # the same interruption is announced again once its outcome is known: show it once
@@ -236,12 +239,28 @@ class Status:
     def _rep_recent(self, t_s: float) -> bool:
         """The rep holds the word: talking on, or stopped within RED_REP_WITHIN_S and the customer has not
         taken it since (spoken on past the rep's last word, even if the answer began just before it). A
-        backchannel, by either party, is listening, not taking the word."""
-        if self._holding(Party.REP, t_s):
+        backchannel, by either party, is listening, not taking the word; once the customer has the word, the rep
+        cutting in over it does not take it back, only talking on alone for longer than a backchannel."""
+        since_s = self.speaking_since_s.get(Party.REP)
+        if (
+            since_s is not None
+            and not self._over_customer(since_s)
+            and self._took(since_s, self._heard_until(Party.REP, t_s))
+        ):
             return True
-        if self._holding(Party.CUSTOMER, t_s) or self.customer_held_until_s > self.rep_held_until_s:
+        if self._holding(Party.CUSTOMER, t_s) or self.customer_held_until_s > self.rep_took_until_s:
             return False
-        return t_s - self.rep_held_until_s <= RED_REP_WITHIN_S
+        return t_s - self.rep_took_until_s <= RED_REP_WITHIN_S
+
+    def _over_customer(self, rep_since_s: float) -> bool:
+        """The rep's stretch from ``rep_since_s`` began while the customer, still talking, was already."""
+        customer_since_s = self.speaking_since_s.get(Party.CUSTOMER)
+        return customer_since_s is not None and customer_since_s <= rep_since_s
+
+    def _took(self, start_s: float, end_s: float) -> bool:
+        """The rep's talk from ``start_s`` to ``end_s`` held the word: longer than a backchannel after the
+        customer last held it (once the customer has the word, only the rep talking on alone takes it back)."""
+        return end_s - max(start_s, self.customer_held_until_s) > self.backchannel_max_s
 
     def _rep_talk_dominating(self, t_s: float) -> float:
         assert self.dominating_since_s is not None

@@ -105,5 +105,10 @@ def value_at(trace: io.StringIO, led: str, t_s: float) -> float:
     return value
 
 
+def lit_at(trace: io.StringIO, t_s: float) -> str:
+    """The traffic light's lit lamps at audio time ``t_s``, as their initials in order: "g", "a", "ar", ..."""
+    return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
+
+
 def dominance(on: bool, t_s: float, share: float = 0.7) -> DominanceChanged:
     return DominanceChanged(dominating=on, onset_s=t_s - 0.5, decided_s=t_s, rep_share=share, reason="share")

@@ -5,6 +5,7 @@ audio seconds.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import pytest
@@ -18,6 +19,7 @@ from tests.led_script import (
     BLOCK_S,
     dominance,
     heard,
+    lit_at,
     make_stage,
     play,
     speech,
@@ -43,9 +45,7 @@ def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: Mock
     with stage:
         play(stage, 60.0, script)
 
-    def lit(t_s: float) -> str:
-        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
-
+    lit = functools.partial(lit_at, trace)
     assert lit(10.0) == "a"  # 5 s of the rep's talk since dominance began
     assert lit(14.0) == "a" and lit(15.5) == "r"  # 10 s of it: red
     # the rep stopped at 20 s; the customer, from 21 s, has the word once past a backchannel's length (1 s)
@@ -62,9 +62,7 @@ def test_red_gives_way_to_amber_five_seconds_after_the_rep_stops(factory: MockFa
     with stage:
         play(stage, 31.0, [*speech(Party.REP, 0.5, 20.0), dominance(True, 5.0)])
 
-    def lit(t_s: float) -> str:
-        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
-
+    lit = functools.partial(lit_at, trace)
     assert lit(19.0) == "r"  # red since 15 s: 10 s of the rep's talk while dominating
     assert lit(24.9) == "r"  # the rep stopped at 20 s: 4.9 s of silence still shows red
     assert lit(25.1) == "a"  # 5.1 s: a silent rep is not shown red
@@ -87,9 +85,7 @@ def test_red_stays_off_once_the_customer_has_answered_even_from_just_before_the_
     with stage:
         play(stage, 30.0, script)
 
-    def lit(t_s: float) -> str:
-        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
-
+    lit = functools.partial(lit_at, trace)
     assert lit(19.0) == "r"  # 10 s of the rep's talk while dominating
     assert lit(21.0) == "a"  # the customer has the word (past a backchannel since 20.5 s)
     assert all(lit(t_s / 10) == "a" for t_s in range(210, 300))  # and nobody speaking since 22.5 s brings no red
@@ -215,9 +211,7 @@ def test_a_rep_cutting_into_a_customers_story_does_not_swap_red_and_amber(factor
     with stage:
         play(stage, 41.0, script)
 
-    def lit(t_s: float) -> str:
-        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
-
+    lit = functools.partial(lit_at, trace)
     assert lit(21.5) == "r" and lit(22.5) == "a"  # the customer has the word once past a backchannel (1 s)
     assert all(lit(t_s / 10) == "a" for t_s in range(225, 341))  # the story, cut-ins and all, and 1 s after it
     assert lit(34.5) == "r" and lit(39.5) == "r"  # more than 1 s of the rep alone since the customer stopped
@@ -237,9 +231,7 @@ def test_after_a_quiet_spell_only_the_rep_talking_again_brings_amber_back(factor
     with stage:
         play(stage, 58.0, script)
 
-    def lit(t_s: float) -> str:
-        return "".join(c[0] for c in ("green", "amber", "red") if value_at(trace, c, t_s) > 0.0)
-
+    lit = functools.partial(lit_at, trace)
     assert lit(29.5) == "a" and lit(30.5) == "g"
     assert all(lit(t) == "g" for t in (36.0, 40.2, 41.0, 44.0, 46.5))  # the customer, a backchannel, the rep's start
     assert lit(47.5) == "a"  # the rep has held the word for more than backchannel_max_s (1 s)

@@ -158,6 +158,25 @@ def test_without_pwm_a_pulse_is_a_blink_and_the_calm_light_steps_aside() -> None
         plain.reset()
 
 
+@pytest.mark.parametrize("preset", ["traffic-light", "rgb"])
+@pytest.mark.parametrize("calm_level", [0.05, 0.1])
+def test_without_pwm_the_interruption_pulse_blinks_at_a_dim_calm_level(preset: str, calm_level: float) -> None:
+    """On/off pins lit the pulse from min(0.2, calm_level): at a dim calm level its trough went dark for 0.1 s a
+    second, a flicker on a light that read as steady red. It switches half-way up the pulse now: half dark."""
+    plain = MockFactory()
+    try:
+        stage, trace = make_stage(plain, preset=preset, calm_level=calm_level)
+        with stage:
+            play(stage, 10.0, [Interruption(by=Party.REP, onset_s=4.2, decided_s=5.0, successful=None)])
+    finally:
+        plain.reset()
+    red = [(t, v) for t, v in traced(trace, "red") if 5.0 <= t < 9.0]
+    offs = [b[0] - a[0] for a, b in itertools.pairwise(red) if a[1] == 0.0]
+    ons = [b[0] - a[0] for a, b in itertools.pairwise(red) if a[1] == 1.0]
+    # the first lit spell is half one: the pulse starts at its top
+    assert len(offs) >= 3 and all(d >= 0.4 for d in offs) and all(d >= 0.4 for d in ons[1:]), red
+
+
 @pytest.mark.parametrize("calm_level", [0.05, 0.15, 0.3])
 def test_without_pwm_a_dim_calm_light_is_still_lit(calm_level: float) -> None:
     # a dark device reads as one switched off: however dim the calm light is set, on/off pins show it on

@@ -277,17 +277,18 @@ def test_green_steps_aside_the_instant_the_rep_interrupts(preset: str, pwm: bool
 
 @pytest.mark.parametrize("preset", ["traffic-light", "rgb"])
 def test_without_pwm_the_pause_breathes_as_a_blink_at_the_dimmest_calm_level(preset: str) -> None:
-    """On/off pins light from min(0.2, calm_level), so the calm light stays lit however dim; at calm_level
-    0.05 (its least) the pause's breath must still go dark between breaths, or it reads as a steady light."""
+    """On/off pins light the calm light from min(0.2, calm_level), so it stays lit however dim; at calm_level
+    0.05 (its least) the pause's breath must still go dark between breaths, or it reads as a steady light
+    (a breath switches half-way up it: dark half of each)."""
     pins = MockFactory()  # pins that can only switch on and off
     try:
         stage, trace = make_stage(pins, preset=preset, calm_level=0.05)
         with stage:
-            play(stage, 12.0, [DeviceState(t_s=1.0, mode=DeviceMode.PAUSED, detail="privacy button", cause="button")])
+            play(stage, 13.0, [DeviceState(t_s=1.0, mode=DeviceMode.PAUSED, detail="privacy button", cause="button")])
     finally:
         pins.reset()
     led = "blue" if preset == "rgb" else "green"
     assert value_at(trace, led, 1.0) == 1.0  # the breath starts at its top
-    breath = [(t, v) for t, v in traced(trace, led) if 1.0 <= t < 12.0]
+    breath = [(t, v) for t, v in traced(trace, led) if 1.0 <= t < 12.5]
     offs = [b[0] - a[0] for a, b in itertools.pairwise(breath) if a[1] == 0.0]
     assert len(offs) == 4 and all(d >= 0.25 for d in offs), breath  # once a breath (3 s), dark long enough to see

@@ -365,6 +365,14 @@ class Animator:
     def values(self, t_s: float) -> dict[Channel, float]:
         return {name: _quantize(self._value(track, t_s)) for name, track in self._tracks.items()}
 
+    def midway(self, name: Channel) -> float | None:
+        """Half-way up ``name``'s pulse or blink (where on/off pins should switch, so it reads as a blink);
+        None for a steady level."""
+        wave = self._tracks[name].wave
+        if isinstance(wave, Pulse):
+            return (wave.low + wave.high) / 2.0
+        return wave.level / 2.0 if isinstance(wave, Blink) else None
+
     def _value(self, track: _Track, t_s: float) -> float:
         wave, tau_s = track.wave, max(0.0, t_s - track.since_s)
         if isinstance(wave, Steady):

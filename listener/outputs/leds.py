@@ -75,12 +75,13 @@ class LedBank:
             pwm=pwm, active_high=c.active_high, pin_factory=self.factory,
         )  # fmt: skip
 
-    def set(self, name: Channel, value: float) -> None:
+    def set(self, name: Channel, value: float, on_from: float | None = None) -> None:
+        """``on_from``: where on/off pins switch on for a pulse or blink (half-way up it)."""
         device = self._opened()
         if not self.pwm:
-            # on/off only: a pulse (0 to 1) or a breath must still read as a blink, the calm light stay lit,
-            # however dim it is set (a dark device reads as one switched off)
-            value = 1.0 if value >= min(NO_PWM_ON, self.config.calm_level) else 0.0
+            # on/off only: the calm light stays lit however dim it is set (a dark device reads as one switched
+            # off); a pulse or breath switches half-way up, so its dark half reads as a blink, not a flicker
+            value = 1.0 if value >= (min(NO_PWM_ON, self.config.calm_level) if on_from is None else on_from) else 0.0
         if isinstance(device, RGBLED):
             setattr(device, name, value)
         else:
@@ -221,12 +222,12 @@ class LedStage(Stage):
             return
         self.animator.show(self.palette.scene(self.status, t_s), t_s)
         for name, value in self.animator.values(t_s).items():
-            self._set(name, value, t_s)
+            self._set(name, value, t_s, self.animator.midway(name))
 
-    def _set(self, name: Channel, value: float, t_s: float) -> None:
+    def _set(self, name: Channel, value: float, t_s: float, on_from: float | None = None) -> None:
         if self._commanded.get(name) == value or self._bank is None:
             return
-        self._bank.set(name, value)
+        self._bank.set(name, value, on_from)
         self._commanded[name] = value
         actual = self._bank.get(name)
         if self._read_back.get(name) != actual:

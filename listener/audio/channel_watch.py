@@ -99,8 +99,9 @@ class ChannelWatch(Stage):
         self._leads_judged = True
         if len(self.said) > self._said_before:
             return
-        speech_s, *led = self._leads.shares()
-        for k in self._leads.leakage_only():
+        shares = self._leads.shares()
+        speech_s, *led = shares
+        for k in self._leads.leakage_only(shares):
             self._warn(self._leakage_message(self.channels[k], speech_s, led[1 - k]))
 
     def _judge(self) -> None:
@@ -179,7 +180,7 @@ class ChannelWatch(Stage):
 
     def _twins_message(self, twins: list[tuple[int, int]]) -> str:
         """What channels carrying one signal mean, and what to check: the parties' two mics, or the array's."""
-        geo, where = self.geometry, "" if self.recording is None else f" of {shown_path(self.recording)}"
+        geo, where = self.geometry, self._of()
         if geo.mode == "channels":
             what = (
                 f"the rep's channel {geo.rep_channel} and the customer's channel {geo.customer_channel}{where} carry "

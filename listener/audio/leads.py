@@ -82,9 +82,10 @@ class LeadMeter:
         """Audio framed so far, speech or not."""
         return self.frames * self._frame_s
 
-    def leakage_only(self) -> list[int]:
-        """Indices (0, 1) of the channel that never leads while the other often does: it hears only leakage."""
-        _, first, second = self.shares()
+    def leakage_only(self, shares: tuple[float, float, float]) -> list[int]:
+        """Indices (0, 1) of the channel that never leads while the other often does: it hears only leakage.
+        ``shares``: what :meth:`shares` returned (worked out once per judgement)."""
+        _, first, second = shares
         found = []
         for k, (own, other) in enumerate(((first, second), (second, first))):
             if own < NEVER_SHARE and other >= OFTEN_SHARE:

@@ -366,12 +366,10 @@ class Animator:
         return {name: _quantize(self._value(track, t_s)) for name, track in self._tracks.items()}
 
     def midway(self, name: Channel) -> float | None:
-        """Half-way up ``name``'s pulse or blink (where on/off pins should switch, so it reads as a blink);
-        None for a steady level."""
+        """Half-way up ``name``'s pulse (where on/off pins should switch, so it reads as a blink); None
+        otherwise: a blink is 0 or its level, on/off already."""
         wave = self._tracks[name].wave
-        if isinstance(wave, Pulse):
-            return (wave.low + wave.high) / 2.0
-        return wave.level / 2.0 if isinstance(wave, Blink) else None
+        return (wave.low + wave.high) / 2.0 if isinstance(wave, Pulse) else None
 
     def _value(self, track: _Track, t_s: float) -> float:
         wave, tau_s = track.wave, max(0.0, t_s - track.since_s)

@@ -155,7 +155,7 @@ class LedStage(Stage):
         self._factory = factory
         self._bank: LedBank | None = None
         self._lock = threading.Lock()
-        self._commanded: dict[Channel, float] = {}
+        self._commanded: dict[Channel, tuple[float, float | None]] = {}  # (value, on_from) last set
         self._read_back: dict[Channel, float] = {}
         self._anchor = (0.0, time.monotonic())  # (audio s, wall s) of the last event
         self._stop = threading.Event()
@@ -225,10 +225,11 @@ class LedStage(Stage):
             self._set(name, value, t_s, self.animator.midway(name))
 
     def _set(self, name: Channel, value: float, t_s: float, on_from: float | None = None) -> None:
-        if self._commanded.get(name) == value or self._bank is None:
+        # the switch point too: on pins without PWM, one value can read on held steady and off in a pulse
+        if self._commanded.get(name) == (value, on_from) or self._bank is None:
             return
         self._bank.set(name, value, on_from)
-        self._commanded[name] = value
+        self._commanded[name] = (value, on_from)
         actual = self._bank.get(name)
         if self._read_back.get(name) != actual:
             self._read_back[name] = actual

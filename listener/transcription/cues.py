@@ -134,9 +134,12 @@ class CueDetector:
                 m.family == "deadline" and not self._committed(norms, m.start)
             ):
                 continue
-            inside = m.start == asked_from or norms[m.start - 1] in self.lex.plan_inside_after
-            if asked and m.start >= asked_from and inside:
-                continue
+            if (
+                asked
+                and m.start >= asked_from
+                and (m.start == asked_from or norms[m.start - 1] in self.lex.plan_inside_after)
+            ):
+                continue  # inside the question (norms[m.start - 1] only read once it lies in it)
             return m.start
         return None
 

@@ -215,7 +215,7 @@ class Lexicon:
 
     def normalise(self, raw: str) -> list[str]:
         """A recogniser word as zero or more normalised words."""
-        word = raw.strip().lower().replace("\u2019", "'")
+        word = _folded(raw)
         if word in self.unknown:
             return [UNKNOWN]
         word = _DROP.sub("", word).strip("'")
@@ -277,8 +277,14 @@ class Lexicon:
         return out
 
 
+def _folded(raw: str) -> str:
+    """Lower case, no surrounding space, a typographic apostrophe as a plain one."""
+    return raw.strip().lower().replace("\u2019", "'")
+
+
 def _plain(raw: str) -> str:
-    return _DROP.sub("", raw.strip().lower())
+    """A recogniser word as normalise() reads it, before contractions and splitting."""
+    return _DROP.sub("", _folded(raw)).strip("'")
 
 
 def _lexicons() -> Traversable:

@@ -220,11 +220,12 @@ class Spool(Managed):
 
     # -- counters ------------------------------------------------------------
 
-    def _bump(self, name: str, by: int = 1) -> int:
+    def _bump(self, name: str, by: int = 1, at_least: int = 0) -> int:
+        """The counter plus ``by``, and no less than ``at_least`` (a new counter starts at the larger)."""
         row = self.db.execute(
-            "INSERT INTO counters(name, value) VALUES (?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value RETURNING value",
-            (name, by),
+            "INSERT INTO counters(name, value) VALUES (?, max(?, ?)) "
+            "ON CONFLICT(name) DO UPDATE SET value = max(value + ?, ?) RETURNING value",
+            (name, by, at_least, by, at_least),
         ).fetchone()
         return int(row[0])
 
@@ -252,20 +253,12 @@ class Spool(Managed):
             except sqlite3.Error as exc:  # disk full: the counter stays behind, the pipeline goes on
                 self._warn_unwritable(exc)
 
-    def _bump_seq(self) -> int:
-        """The next seq: above the file's, and above those handed out from memory while it could not be
-        written (the file's counter stayed behind them, and a subscriber drops a seq it has seen)."""
-        row = self.db.execute(
-            "INSERT INTO counters(name, value) VALUES ('seq', ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = max(value + 1, excluded.value) RETURNING value",
-            (self._seq + 1,),
-        ).fetchone()
-        return int(row[0])
-
     def next_seq(self) -> int:
         with self._lock:
             try:
-                self._seq = self._renewing(self._bump_seq)
+                # above the seqs handed out from memory while the file could not be written (its counter
+                # stayed behind them, and a subscriber drops a seq it has seen)
+                self._seq = self._renewing(lambda: self._bump("seq", at_least=self._seq + 1))
             except sqlite3.Error as exc:  # disk full: count on in memory rather than stop the pipeline
                 self._seq += 1
                 self._warn_unwritable(exc)
@@ -308,7 +301,7 @@ class Spool(Managed):
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
-            seq = self._bump_seq()
+            seq = self._bump("seq", at_least=self._seq + 1)
             message["seq"] = seq
             row = db.execute(
                 "INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)", (leaf, encode(message), qos, seq)

@@ -25,7 +25,16 @@ from pathlib import Path
 
 from listener.audio.base import selected_channels
 from listener.audio.leads import LeadMeter
-from listener.audio.levels import DEAD_DBFS, LevelMeter, dead_channels, describe_twins
+from listener.audio.levels import (
+    DEAD_DBFS,
+    LevelMeter,
+    dead_channels,
+    dead_party,
+    dead_party_fix,
+    describe_twins,
+    parties_of,
+    party_key,
+)
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import shown_path
 from listener.events import AudioBlock, EndOfStream, Event, SourceState
@@ -208,29 +217,3 @@ class ChannelWatch(Stage):
             f"(`arecord -D listener_array -c {self.geometry.capture_channels} ...`), or set [array] preset and "
             "mic_channels to what the file holds"
         )
-
-
-def parties_of(geo: ArrayGeometry, channel: int) -> tuple[str, str]:
-    """Channel-map mode: the party whose mic ``channel`` is, and the other one (``("customer", "rep")``)."""
-    return ("rep", "customer") if channel == geo.rep_channel else ("customer", "rep")
-
-
-def dead_party(geo: ArrayGeometry, channel: int, where: str = "") -> str:
-    """Channel-map mode: a party's dead mic, as the watch and doctor say it."""
-    party, other = parties_of(geo, channel)
-    return (
-        f"the {party}'s mic (channel {channel}){where} carries no sound (under {DEAD_DBFS:.0f} dBFS) while the "
-        f"{other}'s hears it"
-    )
-
-
-def dead_party_fix(geo: ArrayGeometry, channel: int) -> str:
-    return (
-        f"check its cable, plug and mute (`alsamixer -c <card>`), and [parties] {party_key(geo, channel)} against "
-        "`arecord -l`"
-    )
-
-
-def party_key(geo: ArrayGeometry, channel: int) -> str:
-    """The [parties] setting that names ``channel``."""
-    return "rep_channel" if channel == geo.rep_channel else "customer_channel"

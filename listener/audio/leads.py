@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from listener.audio.levels import histogram_quantiles
+
 FRAME_S = 0.02  # one level per channel per frame
 FLOOR_SHARE = 0.05  # a channel's floor: this share of its frames are quieter
 SPEECH_DB = 12.0  # a frame with a channel this far above its floor: someone speaks
@@ -94,5 +96,4 @@ class LeadMeter:
 
 
 def _floor(counts: npt.NDArray[np.int64], centres: npt.NDArray[np.floating]) -> float:
-    cumulative = np.cumsum(counts)
-    return float(centres[int(np.searchsorted(cumulative, FLOOR_SHARE * cumulative[-1]))])
+    return float(histogram_quantiles(counts, centres, (FLOOR_SHARE,))[0])

@@ -2,16 +2,20 @@
 two channels that carry one signal.
 
 ``listener doctor`` measures a few seconds at install time; the running service's channel watch
-measures its first seconds after each start of capture. Both apply the same rules, so the journal
-and doctor never disagree about the same mic.
+measures its first seconds after each start of capture. Both apply the same rules, and say a party's
+mic in channel-map mode in the same words, so the journal and doctor never disagree about the same mic.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from listener.config import ArrayGeometry
 
 # Below this a channel carries no sound: digital silence, or a stuck level (a constant offset is
 # removed first). A live mic in the quietest room sits near -70 dBFS, its own noise.
@@ -89,3 +93,38 @@ def rms_dbfs(samples: npt.NDArray[np.floating]) -> list[float]:
 
 def _db(variance: float) -> float:
     return 10.0 * math.log10(max(variance, 10.0 ** (FLOOR_DBFS / 10.0)))
+
+
+def parties_of(geo: ArrayGeometry, channel: int) -> tuple[str, str]:
+    """Channel-map mode: the party whose mic ``channel`` is, and the other one (``("customer", "rep")``)."""
+    return ("rep", "customer") if channel == geo.rep_channel else ("customer", "rep")
+
+
+def dead_party(geo: ArrayGeometry, channel: int, where: str = "") -> str:
+    """Channel-map mode: a party's dead mic, as the watch and doctor say it."""
+    party, other = parties_of(geo, channel)
+    return (
+        f"the {party}'s mic (channel {channel}){where} carries no sound (under {DEAD_DBFS:.0f} dBFS) while the "
+        f"{other}'s hears it"
+    )
+
+
+def dead_party_fix(geo: ArrayGeometry, channel: int) -> str:
+    return (
+        f"check its cable, plug and mute (`alsamixer -c <card>`), and [parties] {party_key(geo, channel)} against "
+        "`arecord -l`"
+    )
+
+
+def party_key(geo: ArrayGeometry, channel: int) -> str:
+    """The [parties] setting that names ``channel``."""
+    return "rep_channel" if channel == geo.rep_channel else "customer_channel"
+
+
+def histogram_quantiles(
+    counts: npt.NDArray[np.int64], centres: npt.NDArray[np.floating], shares: tuple[float, ...]
+) -> npt.NDArray[np.float64]:
+    """The bin centres at which a histogram's running count first reaches each share of its total."""
+    cumulative = np.cumsum(counts)
+    ranks = np.asarray(shares, dtype=np.float64) * cumulative[-1]
+    return np.asarray(centres[np.searchsorted(cumulative, ranks, side="left")], dtype=np.float64)

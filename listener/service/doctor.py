@@ -22,8 +22,16 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
-from listener.audio.channel_watch import dead_party, dead_party_fix, parties_of
-from listener.audio.levels import DEAD_DBFS, dead_channels, describe_twins, rms_dbfs, twin_channels
+from listener.audio.levels import (
+    DEAD_DBFS,
+    dead_channels,
+    dead_party,
+    dead_party_fix,
+    describe_twins,
+    parties_of,
+    rms_dbfs,
+    twin_channels,
+)
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from listener.audio.levels import histogram_quantiles
 from listener.spatial.noise import NoiseFloor
 
 Float = npt.NDArray[np.float32]
@@ -36,6 +37,7 @@ MIN_CLUSTER_FRAMES = 30  # 0.3 s of clear speech from each party before any corr
 # The two clusters at least this far apart (each voice 5 dB down at the other party's mic: less, and the
 # mode hardly works at all), so that one party's voice changing with posture is not taken for two ...
 MIN_SEPARATION_DB = 10.0
+QUARTILES = (0.25, 0.5, 0.75)
 SPREAD_RATIO = 3.0  # ... and this many times either cluster's interquartile range: not one cluster cut in two
 # A mismatch up to this is left alone (matched mics whose leakage differs a little either way: what the
 # turn model was trained with); a larger one is removed entirely.
@@ -115,8 +117,8 @@ class ChannelGain:
         low, high = self._counts[:cut], self._counts[cut:]
         if low.sum() < MIN_CLUSTER_FRAMES or high.sum() < MIN_CLUSTER_FRAMES:
             return None
-        q_low = _quantiles(low, self._centres[:cut])
-        q_high = _quantiles(high, self._centres[cut:])
+        q_low = histogram_quantiles(low, self._centres[:cut], QUARTILES)
+        q_high = histogram_quantiles(high, self._centres[cut:], QUARTILES)
         separation = q_high[1] - q_low[1]
         spread = max(q_low[2] - q_low[0], q_high[2] - q_high[0])
         if separation < MIN_SEPARATION_DB or separation < SPREAD_RATIO * spread:
@@ -137,10 +139,3 @@ def _otsu_cut(counts: npt.NDArray[np.int64], centres: npt.NDArray[np.float64]) -
     mean_high = (float((counts * centres).sum()) - moment) / np.maximum(rest, 1.0)
     between = np.where(valid, weight * rest * (mean_high - mean_low) ** 2, -1.0)
     return int(np.argmax(between)) + 1
-
-
-def _quantiles(counts: npt.NDArray[np.int64], centres: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The 25th, 50th and 75th percentiles of a histogram, as bin centres."""
-    cumulative = np.cumsum(counts)
-    ranks = np.array([0.25, 0.5, 0.75]) * cumulative[-1]
-    return centres[np.searchsorted(cumulative, ranks, side="left")]

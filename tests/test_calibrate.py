@@ -65,7 +65,7 @@ def test_no_speech_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "s of speech heard" in err
     assert "talk for about 10 s" in err
-    assert "of 8 s, only 0.0 s rose above the room's steady noise" in err  # silence, not a noise
+    assert "of 8.0 s, only 0.0 s rose above the room's steady noise" in err  # silence, not a noise
     assert path.read_text() == CONFIG_TEXT
 
 
@@ -164,9 +164,22 @@ def test_low_confidence_is_not_written(little_speech: Path, tmp_path: Path, caps
     captured = capsys.readouterr()
     assert printed(captured.out)["confidence"] < 0.5
     (line,) = captured.err.strip().splitlines()
-    # the one talker came from one direction: what is short is the speech, so that is what it says
-    assert "low confidence" in line and "s of clear speech" in line and "--seconds 20" in line and "--force" in line
+    # the one talker came from one direction: what is short is the speech, so that is what it says; from a
+    # file, a longer file (--seconds, how long to listen live, is refused with --input)
+    assert "low confidence" in line and "s of clear speech" in line and "--force" in line
+    assert "record a longer file" in line and "--seconds" not in line
     assert path.read_text() == CONFIG_TEXT
+
+
+def test_a_refusal_without_write_is_not_followed_by_an_invitation_to_write(
+    little_speech: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(little_speech)]) == 0
+    out = capsys.readouterr().out
+    assert "low confidence" in out
+    assert "run again with --write" not in out, out  # --write would refuse it: the refusal says what to do
 
 
 def test_force_writes_a_low_confidence_result(little_speech: Path, tmp_path: Path) -> None:

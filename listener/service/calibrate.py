@@ -59,10 +59,11 @@ def calibrate(
     # a reader gone (`| head`) ends the printing, not the --write: the CLI reads the closed pipe afterwards
     with contextlib.suppress(BrokenPipeError):
         _print_result(result, placed)
-    refusal = _channels_refusal(watch) or _refusal(config, result, force)
+    refusal = _channels_refusal(watch) or _refusal(config, result, force, from_file=wav is not None)
     if config_path is None or not write:
-        if refusal:
+        if refusal:  # the refusal says what to do instead; "run again with --write" would contradict it
             print(refusal)
+            return 0
         where = f"to store these in {config_path}" if config_path is not None else "and --config FILE to store these"
         print(f"not written: run again with --write {where}")
         return 0
@@ -87,7 +88,7 @@ def _print_result(result: Calibration, placed: str) -> None:
     sys.stdout.flush()
 
 
-def _refusal(config: Config, result: Calibration, force: bool) -> str:
+def _refusal(config: Config, result: Calibration, force: bool, from_file: bool = False) -> str:
     """Why these azimuths must not be stored ('' when they may): one line, with what to do instead."""
     if result.ambiguous:
         parties = config.parties
@@ -96,7 +97,8 @@ def _refusal(config: Config, result: Calibration, force: bool) -> str:
             f"customer ({parties.customer_azimuth_deg:g} deg), so which one is the rep is a guess; {_ALONE}"
         )
     if result.confidence < LOW_CONFIDENCE and not force:
-        return f"low confidence ({result.confidence:.2f}, below {LOW_CONFIDENCE}): {_low_confidence_cause(result)}"
+        cause = _low_confidence_cause(result, from_file)
+        return f"low confidence ({result.confidence:.2f}, below {LOW_CONFIDENCE}): {cause}"
     return ""
 
 
@@ -110,14 +112,18 @@ def _channels_refusal(watch: ChannelWatch) -> str:
     )
 
 
-def _low_confidence_cause(result: Calibration) -> str:
+def _low_confidence_cause(result: Calibration, from_file: bool = False) -> str:
     """The factor that pulled the confidence down most (see ``Factors``), and its cure."""
     factors = result.factors
     lowest = min(factors.evidence, factors.explained, factors.clarity)
     if factors.evidence == lowest:
+        # --seconds sets how long to listen live; with --input argparse refuses it, the file sets the length
+        longer = (
+            "record a longer file of the rep talking" if from_file else "the rep should talk for longer (--seconds 20)"
+        )
         return (
-            f"only {result.speech_s:.1f} s of clear speech; the rep should talk for longer (--seconds 20), closer "
-            "to the counter or in a quieter moment (or add --force)"
+            f"only {result.speech_s:.1f} s of clear speech; {longer}, closer to the counter or in a quieter moment "
+            "(or add --force)"
         )
     if factors.explained == lowest:
         unexplained = round(100 * (1.0 - factors.explained))

@@ -180,15 +180,21 @@ def too_little_speech(votes: Votes, speech_s: float) -> str:
     """Why calibration cannot place anyone: silence (or a steady noise) against sound that is not a voice."""
     heard = math.floor(speech_s * 10.0) / 10.0  # never "1.0 s heard, 1.0 s needed"
     start = f"only {heard:.1f} s of speech heard (at least {MIN_SPEECH_S:.1f} s needed)"
+    if speech_s <= votes.heard_s < MIN_SPEECH_S:  # (votes made by hand may leave heard_s at 0: unknown)
+        # nothing in the room is to blame: the recording cannot hold enough speech however well the rep talks
+        return (
+            f"{start}: the recording itself is only {votes.heard_s:.1f} s long; record about 10 s of the rep "
+            "talking close to the counter"
+        )
     if votes.loud_s - speech_s >= MIN_SPEECH_S:
         # loud but not voiced: a hiss, a rumble, clatter; a voice has a pitch
         return (
-            f"{start}: of {votes.heard_s:.0f} s, {votes.loud_s:.1f} s rose above the room's noise but did not "
+            f"{start}: of {votes.heard_s:.1f} s, {votes.loud_s:.1f} s rose above the room's noise but did not "
             "sound like a voice (a fan, a till, music?); the rep should talk for about 10 s close to the "
             "counter, in a quieter moment"
         )
     return (
-        f"{start}: of {votes.heard_s:.0f} s, only {votes.loud_s:.1f} s rose above the room's steady noise; the "
+        f"{start}: of {votes.heard_s:.1f} s, only {votes.loud_s:.1f} s rose above the room's steady noise; the "
         "rep should talk for about 10 s close to the counter (live: check the mic levels with `listener doctor`)"
     )
 

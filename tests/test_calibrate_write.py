@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import struct
 from pathlib import Path
 
 import pytest
 
 from listener.cli import main
 from listener.config import load_config
-from listener.service.calibrate import edit_parties
+from listener.errors import ConfigFileError
+from listener.service.calibrate import edit_parties, write_parties
 from tests import calibrate_cases
 from tests.calibrate_cases import CONFIG_TEXT, REP_DEG, angle_error, printed
 
@@ -150,3 +153,58 @@ def test_write_adds_a_missing_key_with_the_files_crlf(two_talkers: Path, tmp_pat
     assert b"\n" not in data.replace(b"\r\n", b"") and data.count(b"\r\n") == text.count("\r\n") + 1
     assert b"\r\ncustomer_azimuth_deg = " in data
     assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0
+
+
+NOTE = "user.listener.note"  # a user.* attribute: set without root wherever the file system has them
+ACL = "system.posix_acl_access"
+UNDEFINED_ID = 0xFFFFFFFF
+
+
+def service_may_read_acl(uid: int) -> bytes:
+    """The kernel's form of `setfacl -m u:UID:r`: owner rw, user UID r, group r, mask r, others none."""
+    entries = [(0x01, 6, UNDEFINED_ID), (0x02, 4, uid), (0x04, 4, UNDEFINED_ID), (0x10, 4, UNDEFINED_ID)]
+    entries.append((0x20, 0, UNDEFINED_ID))
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
+
+
+def with_attributes(path: Path) -> bool:
+    """Give ``path`` a user.* attribute (skip the test where the file system has none) and, where it takes
+    one, an ACL letting user 65534 read it: True when the ACL was set."""
+    path.write_text(CONFIG_TEXT)
+    path.chmod(0o640)
+    try:
+        os.setxattr(path, NOTE, b"counter 3")
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.ENOSYS):
+            pytest.skip(f"the file system of {path.parent} has no extended attributes")
+        raise
+    try:
+        os.setxattr(path, ACL, service_may_read_acl(65534))
+    except OSError:
+        return False
+    return True
+
+
+def test_write_keeps_extended_attributes_and_the_acl(tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    has_acl = with_attributes(path)
+    write_parties(path, 40.0, 220.0)
+    assert load_config(path).parties.rep_azimuth_deg == 40.0
+    assert os.getxattr(path, NOTE) == b"counter 3"
+    if has_acl:  # the service user's read access, given by the ACL, survives the rewrite
+        assert os.getxattr(path, ACL) == service_may_read_acl(65534)
+        assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_an_attribute_that_cannot_be_kept_refuses_the_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "listener.toml"
+    with_attributes(path)
+
+    def refused(*args: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "setxattr", refused)
+    with pytest.raises(ConfigFileError, match=rf"carries the extended attribute {NOTE}.*by hand"):
+        write_parties(path, 40.0, 220.0)
+    assert path.read_text() == CONFIG_TEXT
+    assert [p.name for p in tmp_path.iterdir()] == ["listener.toml"]  # no temporary copy left behind

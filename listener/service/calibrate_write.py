@@ -3,7 +3,8 @@
 Only those two keys change; comments, spacing, line endings, a byte-order
 mark and every other line stay. The result is checked with the project's
 own loader before it atomically replaces the file, which keeps its owner,
-group and mode; a symlinked config is written where the link points.
+group, mode and extended attributes (an ACL among them); a symlinked config
+is written where the link points.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ def _replace_atomically(path: Path, was: os.stat_result, data: bytes, by_hand: s
             f.flush()
             _keep_owner(f.fileno(), path, was)
             os.fchmod(f.fileno(), stat.S_IMODE(was.st_mode))
+            _keep_xattrs(f.fileno(), path, by_hand)  # after the mode: an ACL sets the group bits as its mask
             os.fsync(f.fileno())
         tmp.replace(path)
     except BaseException as exc:
@@ -163,3 +165,37 @@ def _keep_owner(fd: int, path: Path, was: os.stat_result) -> None:
             f"{path} belongs to user {was.st_uid}, group {was.st_gid}, which a rewritten file could not keep: "
             f"run calibrate with sudo, or {_BY_HAND}"
         ) from None
+
+
+def _keep_xattrs(fd: int, path: Path, by_hand: str) -> None:
+    """Copy the file's extended attributes onto the new one, or refuse: never drop them unsaid.
+
+    An ACL (system.posix_acl_access) is one: a service user given read access by it would lose that
+    access to a new file with only the owner, group and mode, and the service would stop at its next start.
+    """
+    try:
+        names = os.listxattr(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.ENOSYS):  # a file system without them: nothing to keep
+            return
+        raise _cannot_write(path, exc, by_hand, ": its extended attributes cannot be read") from None
+    for name in names:
+        try:
+            value = os.getxattr(path, name)
+            # one the new file already has (an SELinux label the folder gives) needs no privilege to set
+            if _xattr_or_none(fd, name) != value:
+                os.setxattr(fd, name, value)
+        except OSError as exc:
+            shown = shown_path(path)
+            raise ConfigFileError(
+                f"{shown} carries the extended attribute {name} (an ACL or a label: getfattr -d -m - {shown}), "
+                f"which a rewritten file could not keep ({exc.strerror or exc}): run calibrate with sudo, "
+                f"or {by_hand}"
+            ) from None
+
+
+def _xattr_or_none(fd: int, name: str) -> bytes | None:
+    try:
+        return os.getxattr(fd, name)
+    except OSError:
+        return None

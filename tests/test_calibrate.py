@@ -123,8 +123,14 @@ def test_a_louder_customer_who_talks_more_is_not_taken_for_the_rep(
         U("customer", 8.0, "cmu_arctic_us_aew_a0002.wav", CUSTOMER_DEG, gain=2.0),
         U("customer", 12.0, "cmu_arctic_us_aew_a0003.wav", CUSTOMER_DEG, gain=2.0),
     ]
+    # the talker who said least is the rep only on the configured directions' word: --force gives it
     code, path = calibrate_rendered(tmp_path, utterances, 16.0, MATCHED_TEXT, seed=11)
-    assert code == 0
+    assert code == 2
+    captured = capsys.readouterr()
+    assert "talked most; if the rep stands at 2" in captured.err and "--force" in captured.err, captured.err
+    assert path.read_text() == MATCHED_TEXT
+    wav = tmp_path / "case11.wav"
+    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write", "--force"]) == 0
     out = capsys.readouterr().out
     found = printed(out)
     assert angle_error(found["rep"], REP_DEG) <= 10.0, out

@@ -22,7 +22,7 @@ from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.errors import CalibrationError
 from listener.events import Event
-from listener.service.calibrate_estimate import MIN_SPEECH_S, Calibration, estimate
+from listener.service.calibrate_estimate import ALONE, MIN_SPEECH_S, Calibration, estimate
 from listener.service.calibrate_votes import Votes, collect_votes
 from listener.service.calibrate_write import edit_parties, write_parties
 
@@ -40,7 +40,6 @@ __all__ = [
 LOW_CONFIDENCE = 0.5
 MAX_LIVE_S = 600.0
 LIVE_SLACK_S = 5.0  # wall time beyond --seconds before a stalled live read gives up
-_ALONE = "repeat with the rep talking alone for about 10 s, nobody else near the counter"
 
 
 def calibrate(
@@ -83,6 +82,8 @@ def _print_result(result: Calibration, placed: str) -> None:
         f"confidence {result.confidence:.2f} ({result.speech_s:.1f} s of speech, "
         f"{100 * result.rep_share:.0f} % of it from the rep's direction)"
     )
+    if result.note:
+        print(result.note)
     if placed:
         print(placed)
     sys.stdout.flush()
@@ -94,8 +95,10 @@ def _refusal(config: Config, result: Calibration, force: bool, from_file: bool =
         parties = config.parties
         return (
             f"the two talkers are about equally far from the configured rep ({parties.rep_azimuth_deg:g} deg) and "
-            f"customer ({parties.customer_azimuth_deg:g} deg), so which one is the rep is a guess; {_ALONE}"
+            f"customer ({parties.customer_azimuth_deg:g} deg), so which one is the rep is a guess; {ALONE}"
         )
+    if result.doubt and not force:
+        return result.doubt
     if result.confidence < LOW_CONFIDENCE and not force:
         cause = _low_confidence_cause(result, from_file)
         return f"low confidence ({result.confidence:.2f}, below {LOW_CONFIDENCE}): {cause}"
@@ -128,10 +131,10 @@ def _low_confidence_cause(result: Calibration, from_file: bool = False) -> str:
     if factors.explained == lowest:
         unexplained = round(100 * (1.0 - factors.explained))
         return (
-            f"{unexplained} % of the speech came from scattered directions (echoes, others nearby); {_ALONE} "
+            f"{unexplained} % of the speech came from scattered directions (echoes, others nearby); {ALONE} "
             "(or add --force)"
         )
-    return f"the two talkers are not clearly at the configured rep and customer directions; {_ALONE} (or add --force)"
+    return f"the two talkers are not clearly at the configured rep and customer directions; {ALONE} (or add --force)"
 
 
 def _placement_warning(config: Config, result: Calibration) -> str:

@@ -6,10 +6,13 @@ talk, and the customer is placed across the counter. Two peaks are matched
 to the configured rep and customer directions by nearest angle, not by
 loudness, but only when the second speaks in turns of its own (OWN_TURN_S):
 an echo or a clatter whose votes fall among the rep's words is no talker,
-and the one nearer the configured rep is then placed alone. Matched, a
-customer who talks more or louder than the rep is still the customer.
-When both matchings are about as near, which peak is the rep is a guess,
-and the result says so.
+and the one nearer the configured rep is then placed alone, and the other voice is said (and
+in doubt when it holds much of the speech: it may be a customer who only
+talked over the rep). Matched, a customer who talks more or louder than the
+rep is still the customer, but in doubt: the rep was asked to talk, and on
+a new install the configured directions are placeholders. When both
+matchings are about as near, which peak is the rep is a guess, and the
+result says so. What is in doubt is stored only with --force.
 
 A line array (the 2-mic HAT) hears only the angle to its axis: a talker
 and its mirror image across the axis look the same. Its votes are folded
@@ -42,6 +45,7 @@ from listener.service.calibrate_votes import Votes
 BIN_DEG = 10.0  # the front end's direction grid
 CLUSTER_HALF_DEG = 30.0  # votes this close to a peak belong to its talker
 MIN_SPEECH_S = 1.0  # less speech than this cannot place anyone
+ALONE = "repeat with the rep talking alone for about 10 s, nobody else near the counter"
 SECOND_TALKER_SHARE = 0.15  # a second cluster holding this share of the first one's votes is a talker
 # A second cluster's vote is in a turn of its own when no vote of the first cluster lies within OWN_TURN_S;
 # it is a talker only when at least MIN_OWN_TURNS of its weight is. Over the 54 bench rooms, the rep's
@@ -50,6 +54,9 @@ SECOND_TALKER_SHARE = 0.15  # a second cluster holding this share of the first o
 OWN_TURN_S = 0.3
 MIN_OWN_TURNS = 0.1
 FULL_CONFIDENCE_S = 5.0  # this much speech gives full confidence in the amount of evidence
+# A second voice heard only over the rep is not placed; holding more than this share of the speech it may be
+# the customer (the bench's overlapping customers hold a third), so storing without it needs --force.
+MAX_UNPLACED_SHARE = 0.2
 # Two talkers: how much nearer the chosen matching is to the configured directions (sum of both angles)
 # than the swapped one. Below AMBIGUOUS the rep is a guess; from CLEAR on, the matching is beyond doubt.
 AMBIGUOUS_MARGIN_DEG = 30.0
@@ -81,6 +88,8 @@ class Calibration:
     speech_s: float
     rep_share: float  # of the speech votes within CLUSTER_HALF_DEG of the rep
     ambiguous: bool = False  # two talkers, and either could be the rep
+    doubt: str = ""  # why storing these needs --force, with what to do instead ('' when nothing is in doubt)
+    note: str = ""  # a voice heard but not placed, said after the result
 
     @property
     def confidence(self) -> float:
@@ -132,6 +141,12 @@ class Space:
         rad = np.radians(x)
         return float(np.degrees(np.arctan2((weight * np.sin(rad)).sum(), (weight * np.cos(rad)).sum())) % 360.0)
 
+    def describe(self, x: float) -> str:
+        """A coordinate as a talker's place in a message."""
+        if self.axis_deg is None:
+            return f"at {_normal(x):g} deg"
+        return f"at {x:.0f} deg from the mic line (along {self.axis_deg:g} deg)"
+
     def acceptable(self, rep_deg: float, customer_deg: float) -> bool:
         """What the config loader accepts: the parties far enough apart, and on a line not mirror images."""
         parties = PartiesConfig(rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
@@ -159,7 +174,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     configured = (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
     total = float(votes.weight.sum())
     evidence = min(1.0, speech_s / FULL_CONFIDENCE_S)
-    rep = clusters[0]
+    rep, doubt, note = clusters[0], "", ""
     if len(clusters) == 2:
         rep, customer, margin = match(space, clusters, configured)
         # no turns of its own: an echo or a noise among one talker's words, or a talker heard only over the
@@ -170,10 +185,43 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         if both is not None:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
             ambiguous = margin < AMBIGUOUS_MARGIN_DEG
-            return Calibration(*both, "second talker", factors, speech_s, rep.weight / total, ambiguous)
+            doubt = _rep_talked_less(space, rep, customer, configured)
+            return Calibration(*both, "second talker", factors, speech_s, rep.weight / total, ambiguous, doubt)
+        if talks < MIN_OWN_TURNS:
+            note, doubt = _over_the_rep(space, customer, customer.weight / total)
     rep_deg, customer_deg, source = _place_one(space, rep.centre_deg, configured[0])
     share = rep.weight / total
-    return Calibration(rep_deg, customer_deg, source, Factors(evidence, share), speech_s, share)
+    return Calibration(rep_deg, customer_deg, source, Factors(evidence, share), speech_s, share, False, doubt, note)
+
+
+def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float]) -> str:
+    """Doubt when the talker matched to the rep said less than the other one ('' when the rep said more).
+
+    The rep was asked to talk; a customer may answer. Matched only by the configured directions, which on
+    a new install are placeholders, the customer who answered would become the rep with full confidence.
+    """
+    if rep.weight >= customer.weight:
+        return ""
+    there = space.describe(customer.centre_deg)
+    return (
+        f"the configured directions (rep {configured[0]:g} deg, customer {configured[1]:g} deg) make the talker "
+        f"{space.describe(rep.centre_deg)} the rep, but the one {there} talked most; if the rep stands {there}, "
+        f"{ALONE} (or pass --force to keep these)"
+    )
+
+
+def _over_the_rep(space: Space, voice: Cluster, share: float) -> tuple[str, str]:
+    """(note, doubt) for a second voice heard only over the rep: always said, in doubt when it is a large share."""
+    where, percent = space.describe(voice.centre_deg), f"{100 * share:.0f} %"
+    note = (
+        f"not placed: a second voice {where} ({percent} of the speech) spoke only over the rep, in no turns of its own"
+    )
+    if share <= MAX_UNPLACED_SHARE:
+        return note, ""
+    return note, (
+        f"a second voice {where} ({percent} of the speech) spoke only over the rep; if the customer stands there, "
+        "repeat with them answering in turns (or pass --force to keep these)"
+    )
 
 
 def too_little_speech(votes: Votes, speech_s: float) -> str:

@@ -1,0 +1,69 @@
+"""When `listener calibrate` doubts which talker is the rep, or hears a voice it does not place: said, and not
+stored without --force."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from listener.cli import main
+from listener.config import load_config
+from tests import synth
+from tests.calibrate_cases import CONFIG_TEXT, REP_ONLY, U, angle_error, printed
+
+NEW_REP_DEG, NEW_CUSTOMER_DEG = 120.0, 300.0
+
+
+def calibrate_file(tmp_path: Path, utterances: list[synth.Utterance], *flags: str, seed: int) -> tuple[int, Path]:
+    """``calibrate --write`` on the rendered ``utterances`` with a new install's config (rep 0, customer 180)."""
+    samples, _ = synth.render(utterances, 14.0, seed=seed)
+    wav = synth.write_wav(tmp_path / "talk.wav", samples)
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    return main(["calibrate", "--config", str(path), "--input", str(wav), "--write", *flags]), path
+
+
+def test_a_customer_nearer_the_placeholder_rep_is_not_stored_as_the_rep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new install's placeholders (rep 0, customer 180): the rep talks at 120 deg, a customer answers once
+    from 300 deg, which is nearer the placeholder rep. Matched by direction alone the customer became the rep."""
+    rep = [replace(u, azimuth_deg=NEW_REP_DEG) for u in REP_ONLY]
+    customer = U("customer", 11.0, "cmu_arctic_us_aew_a0001.wav", NEW_CUSTOMER_DEG)
+    code, path = calibrate_file(tmp_path, [*rep, customer], seed=31)
+    assert code == 2
+    captured = capsys.readouterr()
+    found = printed(captured.out)
+    assert angle_error(found["rep"], NEW_CUSTOMER_DEG) <= 10.0, captured.out  # what the matching says...
+    assert "talked most; if the rep stands at 1" in captured.err, captured.err  # ...and why it is in doubt
+    assert "repeat with the rep talking alone" in captured.err and "--force" in captured.err
+    assert path.read_text() == CONFIG_TEXT
+
+
+OVER_DEG = 110.0
+
+
+def test_a_voice_heard_only_over_the_rep_is_said_and_not_stored_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A customer at 110 deg who only ever talks over the rep, starting as each of the rep's sentences does:
+    no turns of their own, so not placed; but a third of the speech is theirs, which is no echo to drop unsaid."""
+    rep = [replace(u, azimuth_deg=20.0) for u in REP_ONLY]
+    # each cut to end before the rep's sentence does (2.7, 1.4 and 3.4 s of speech after its start)
+    over = [
+        U("customer", rep[0].start_s + 0.4, "cmu_arctic_us_aew_a0001.wav", OVER_DEG, max_s=2.0),
+        U("customer", rep[1].start_s + 0.4, "cmu_arctic_us_aew_a0002.wav", OVER_DEG, max_s=0.9),
+        U("customer", rep[2].start_s + 0.4, "cmu_arctic_us_aew_a0003.wav", OVER_DEG, max_s=2.6),
+    ]
+    code, path = calibrate_file(tmp_path, [*rep, *over], seed=32)
+    assert code == 2
+    captured = capsys.readouterr()
+    assert "(opposite the rep)" in captured.out
+    assert "not placed: a second voice at 1" in captured.out, captured.out
+    assert "spoke only over the rep; if the customer stands there" in captured.err, captured.err
+    assert path.read_text() == CONFIG_TEXT
+
+    assert main(["calibrate", "--config", str(path), "--input", str(tmp_path / "talk.wav"), "--write", "--force"]) == 0
+    assert angle_error(load_config(path).parties.rep_azimuth_deg, 20.0) <= 10.0

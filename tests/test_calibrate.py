@@ -10,7 +10,6 @@ import pytest
 
 from listener.cli import main
 from listener.config import load_config
-from listener.config.presets import PRESETS
 from listener.service.calibrate import CalibrationError, Votes, estimate
 from tests import alsa_device, calibrate_cases, synth
 from tests.alsa_device import AlsaConfig
@@ -223,51 +222,6 @@ def test_noise_bursts_are_not_speech(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "only 0.0 s of speech heard (at least 1.0 s needed)" in err
     assert "rose above the room's noise but did not sound like a voice" in err  # noise, not silence
     assert path.read_text() == CONFIG_TEXT
-
-
-# --- the 2-mic line array ------------------------------------------------------------
-
-LINE_TEXT = "[array]\npreset = 'respeaker-2mic'\n[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n"
-LINE_MICS = np.array(PRESETS["respeaker-2mic"].mics_m)
-
-
-def test_line_array_does_not_take_the_reps_mirror_image_for_a_customer(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    rep_at_35 = [replace(u, azimuth_deg=35.0) for u in REP_ONLY]
-    code, path = calibrate_rendered(tmp_path, rep_at_35, 12.0, LINE_TEXT, seed=16, mics=LINE_MICS)
-    assert code == 0
-    out = capsys.readouterr().out
-    found = printed(out)
-    assert angle_error(found["rep"], 35.0) <= 10.0, out  # the side nearer the configured rep (35, not 325)
-    assert found["customer"] == 180.0, out  # the far end of the mic line from the rep
-    assert "(far end of the mic line)" in out
-    assert load_config(path).parties.rep_azimuth_deg == found["rep"]  # passes the mirror check
-
-
-def test_line_array_broadside_rep_gets_a_valid_customer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # rep at 90, square to the line: "opposite" (270) is its mirror image, which the config refuses
-    rep_at_90 = [replace(u, azimuth_deg=90.0) for u in REP_ONLY]
-    code, path = calibrate_rendered(tmp_path, rep_at_90, 12.0, LINE_TEXT, seed=17, mics=LINE_MICS)
-    assert code == 0
-    parties = load_config(path).parties
-    assert angle_error(parties.rep_azimuth_deg, 90.0) <= 10.0
-    assert parties.customer_azimuth_deg in (0.0, 180.0)
-    # valid, but a line of mics tells a broadside rep from a customer at its end poorly (bench.presets)
-    out = capsys.readouterr().out
-    assert "warning: the mics lie on one line (along 0 deg)" in out
-    assert "mic line points from the rep to the customer" in out
-
-
-def test_line_array_second_talker_on_the_other_half(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    utterances = [replace(u, azimuth_deg=35.0 if u.party == "rep" else 150.0) for u in WITH_CUSTOMER]
-    code, _ = calibrate_rendered(tmp_path, utterances, 16.0, LINE_TEXT, seed=18, mics=LINE_MICS)
-    assert code == 0
-    out = capsys.readouterr().out
-    found = printed(out)
-    assert angle_error(found["rep"], 35.0) <= 10.0, out
-    assert angle_error(found["customer"], 150.0) <= 15.0, out
-    assert "(second talker)" in out
 
 
 # --- what is printed -------------------------------------------------------------------

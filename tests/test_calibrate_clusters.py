@@ -1,9 +1,8 @@
 """Which of two clusters `listener calibrate` takes for the rep when it places one talker alone.
 
-Two clusters end up as one talker in two ways: the second speaks in no turns of its own (an echo, a
-loudspeaker, a customer heard only over the rep), or the pair's azimuths are ones the config would refuse.
-Either way the rep is the cluster matched to the configured rep direction, not the strongest one, which
-can be the echo's or the customer's.
+Two clusters end up as one talker when the second speaks in no turns of its own (an echo, a loudspeaker,
+a customer heard only over the rep). The rep is then the cluster matched to the configured rep direction,
+not the strongest one, which can be the echo's or the customer's.
 """
 
 from __future__ import annotations
@@ -74,17 +73,18 @@ def test_a_stronger_cluster_among_the_reps_words_is_not_the_rep() -> None:
     assert result.confidence == 0.33  # 9 s of speech: full evidence, times the rep's share
 
 
-# --- a pair the config would refuse ------------------------------------------------------
+# --- a line pair whose measured angles the config would refuse ----------------------------
 
 LINE_TEXT = "[array]\npreset = 'respeaker-2mic'\n[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n"
 LINE_REP_DEG, LINE_CUSTOMER_DEG = 1.4, 60.04
 
 
-def test_a_pair_the_config_would_refuse_places_the_cluster_matched_to_the_rep(tmp_path: Path) -> None:
+def test_a_line_pair_the_config_would_refuse_as_measured_is_stored_at_the_lines_ends(tmp_path: Path) -> None:
     """2-mic HAT: the rep 1.4 deg off the mic line, then a customer who talks longer at 60.04 deg. Their cosines
     to the line (0.9997, 0.4994) are 0.5003 apart, so calibrate finds two talkers; but 60.04 is printed and
-    stored as 60.0 (cosine 0.5), and 0.4997 apart the config's mirror check refuses the pair. One talker is
-    placed then, the cluster matched to the configured rep (0 deg), not the customer's stronger one."""
+    stored as 60.0 (cosine 0.5), and 0.4997 apart the config's mirror check would refuse the pair as measured.
+    A line tells only which end each is nearer: the ends are stored, which the config accepts, the rep's the
+    0 deg end; and since the talker matched to the rep said less, that needs --force."""
     path = tmp_path / "listener.toml"
     path.write_text(LINE_TEXT)
     config = load_config(path)
@@ -103,9 +103,9 @@ def test_a_pair_the_config_would_refuse_places_the_cluster_matched_to_the_rep(tm
     assert not any(space.acceptable(rep, customer) for rep in rep_images for customer in customer_images)
 
     result = estimate(votes, config)
-    # the weaker cluster, the one nearer the configured rep (on either side of the line: both are 1.4 deg from 0)
-    assert result.rep_azimuth_deg in (LINE_REP_DEG, 360.0 - LINE_REP_DEG)
-    assert result.customer_azimuth_deg == 180.0
-    assert result.customer_from == "far end of the mic line"
+    assert (result.rep_azimuth_deg, result.customer_azimuth_deg) == (0.0, 180.0)
+    assert result.customer_from == "second talker"
+    assert result.rep_heard_deg == LINE_REP_DEG
     assert result.rep_share == pytest.approx(1 / 3)
     assert space.acceptable(result.rep_azimuth_deg, result.customer_azimuth_deg)
+    assert "talked most" in result.doubt

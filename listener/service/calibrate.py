@@ -12,6 +12,7 @@ LOW_CONFIDENCE unless ``--force`` says so.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from listener.audio.base import events_until
 from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
+from listener.config.array_checks import line_axis_deg
 from listener.errors import CalibrationError
 from listener.events import Event
 from listener.service.calibrate_estimate import ALONE, MIN_SPEECH_S, Calibration, estimate
@@ -38,6 +40,9 @@ __all__ = [
 ]
 
 LOW_CONFIDENCE = 0.5
+# A line array's rep heard within this of square to the line may be nearer either end. Nearer the line
+# is no warning: height and echoes widened a rep 4 deg off the line's end to 72 deg in a bench room.
+BROADSIDE_HALF_DEG = 15.0
 MAX_LIVE_S = 600.0
 LIVE_SLACK_S = 5.0  # wall time beyond --seconds before a stalled live read gives up
 
@@ -76,7 +81,9 @@ def calibrate(
 
 
 def _print_result(result: Calibration, placed: str) -> None:
-    print(f"rep        {result.rep_azimuth_deg:5.1f} deg")
+    heard = result.rep_heard_deg
+    line = "" if heard is None else f" (the end of the mic line nearer the rep, heard {heard:.0f} deg from it)"
+    print(f"rep        {result.rep_azimuth_deg:5.1f} deg{line}")
     print(f"customer   {result.customer_azimuth_deg:5.1f} deg ({result.customer_from})")
     print(
         f"confidence {result.confidence:.2f} ({result.speech_s:.1f} s of speech, "
@@ -138,11 +145,26 @@ def _low_confidence_cause(result: Calibration, from_file: bool = False) -> str:
 
 
 def _placement_warning(config: Config, result: Calibration) -> str:
-    """The doctor's directions warning for the measured azimuths ('' when the array tells them apart well)."""
-    from listener.service.doctor import directions_check
+    """On a line array, a warning when the rep was heard nearly square to the line ('' otherwise).
 
-    check = directions_check(geometry(config).mics_m, result.rep_azimuth_deg, result.customer_azimuth_deg)
-    return f"warning: {check.detail}; {check.fix}" if check.status != "ok" else ""
+    The azimuths stored on a line are its two ends, which listener doctor and the config accept; only a
+    rep square to the line leaves which end is theirs open. An area array tells apart any two directions
+    the config accepts.
+    """
+    heard = result.rep_heard_deg
+    axis = line_axis_deg(geometry(config).mics_m)
+    if (
+        heard is None
+        or axis is None
+        or abs(math.cos(math.radians(heard))) >= math.sin(math.radians(BROADSIDE_HALF_DEG))
+    ):
+        return ""
+    return (
+        f"warning: the rep was heard {heard:.0f} deg from the mic line (along {axis:g} deg), nearly square to it, "
+        "where the line cannot tell which end the rep is nearer (height and echoes widen the angle it measures, "
+        "so a rep near an end can read far from it, but not this far); if the rep does not stand near one end, "
+        "turn the board so its mic line points from the rep to the customer, then calibrate again"
+    )
 
 
 def _watched(events: Iterable[Event], watch: ChannelWatch) -> Iterator[Event]:

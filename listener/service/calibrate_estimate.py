@@ -15,10 +15,14 @@ matchings are about as near, which peak is the rep is a guess, and the
 result says so. What is in doubt is stored only with --force.
 
 A line array (the 2-mic HAT) hears only the angle to its axis: a talker
-and its mirror image across the axis look the same. Its votes are folded
-onto one side, each party is put on the side nearer its configured
-direction, and a lone talker's customer goes to the far end of the axis.
-Nothing is proposed that the config's own checks would refuse.
+and its mirror image across the axis look the same, and a talker's height
+and the room's echoes widen that angle (a rep 4 deg off the line's end,
+standing, in a reverberant shop, was measured at 72 deg). What it can tell
+is which end of the line the rep is nearer, and that is all it uses: its
+votes are folded onto one side, and the rep is stored at the end of the
+line nearer them, the customer at the other end, which is where the line
+tells the parties apart best (LINE_ENDS_COS_APART, as listener doctor
+checks). Nothing is proposed that the config's own checks would refuse.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class Calibration:
     ambiguous: bool = False  # two talkers, and either could be the rep
     doubt: str = ""  # why storing these needs --force, with what to do instead ('' when nothing is in doubt)
     note: str = ""  # a voice heard but not placed, said after the result
+    rep_heard_deg: float | None = None  # a line array: the rep's measured angle to the mic line, 0..180
 
     @property
     def confidence(self) -> float:
@@ -141,11 +146,15 @@ class Space:
         rad = np.radians(x)
         return float(np.degrees(np.arctan2((weight * np.sin(rad)).sum(), (weight * np.cos(rad)).sum())) % 360.0)
 
+    def heard(self, x: float) -> float | None:
+        """A line array's coordinate, the angle to its axis, as measured (None on an area array)."""
+        return None if self.axis_deg is None else round(x, 1)
+
     def describe(self, x: float) -> str:
         """A coordinate as a talker's place in a message."""
         if self.axis_deg is None:
             return f"at {_normal(x):g} deg"
-        return f"at {x:.0f} deg from the mic line (along {self.axis_deg:g} deg)"
+        return f"at {x:.0f} deg to the mic line"
 
     def acceptable(self, rep_deg: float, customer_deg: float) -> bool:
         """What the config loader accepts: the parties far enough apart, and on a line not mirror images."""
@@ -186,12 +195,15 @@ def estimate(votes: Votes, config: Config) -> Calibration:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
             ambiguous = margin < AMBIGUOUS_MARGIN_DEG
             doubt = _rep_talked_less(space, rep, customer, configured)
-            return Calibration(*both, "second talker", factors, speech_s, rep.weight / total, ambiguous, doubt)
+            heard = space.heard(rep.centre_deg)
+            share = rep.weight / total
+            return Calibration(*both, "second talker", factors, speech_s, share, ambiguous, doubt, "", heard)
         if talks < MIN_OWN_TURNS:
             note, doubt = _over_the_rep(space, customer, customer.weight / total)
-    rep_deg, customer_deg, source = _place_one(space, rep.centre_deg, configured[0])
-    share = rep.weight / total
-    return Calibration(rep_deg, customer_deg, source, Factors(evidence, share), speech_s, share, False, doubt, note)
+    rep_deg, customer_deg, source = _place_one(space, rep.centre_deg)
+    share, heard = rep.weight / total, space.heard(rep.centre_deg)
+    factors = Factors(evidence, share)
+    return Calibration(rep_deg, customer_deg, source, factors, speech_s, share, False, doubt, note, heard)
 
 
 def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float]) -> str:
@@ -297,35 +309,35 @@ def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]
     return (a, b, abs(ab - ba)) if ab <= ba else (b, a, abs(ab - ba))
 
 
-def _place_one(space: Space, rep_x: float, configured_rep_deg: float) -> tuple[float, float, CustomerFrom]:
+def _place_one(space: Space, rep_x: float) -> tuple[float, float, CustomerFrom]:
     if space.axis_deg is None:
         rep = _normal(rep_x)
         return rep, _normal(rep + 180.0), "opposite the rep"
-    far_end = 180.0 if math.cos(math.radians(rep_x)) >= 0.0 else 0.0
-    placed = _azimuths(space, rep_x, far_end, (configured_rep_deg, space.axis_deg + far_end))
-    if placed is None:  # cannot happen: the axis's far end is always far enough from the rep
-        raise CalibrationError(f"no valid customer direction for a rep at {rep_x:.1f} deg from the mic line")
-    return placed[0], placed[1], "far end of the mic line"
+    rep, customer = _line_ends(space.axis_deg, math.cos(math.radians(rep_x)))
+    return rep, customer, "far end of the mic line"
 
 
 def _azimuths(
     space: Space, rep_x: float, customer_x: float, configured: tuple[float, float]
 ) -> tuple[float, float] | None:
-    """The azimuths at these coordinates that the config accepts, nearest the configured ones; None if none."""
+    """The azimuths at these coordinates that the config accepts (None if it would refuse them).
+
+    On a line array, the line's two ends: the rep at the one they are nearer than the customer is.
+    """
     if space.axis_deg is None:
         pair = (_normal(rep_x), _normal(customer_x))
         return pair if space.acceptable(*pair) else None
-    for rep in _images(space.axis_deg, rep_x, configured[0]):
-        for customer in _images(space.axis_deg, customer_x, configured[1]):
-            if space.acceptable(rep, customer):
-                return rep, customer
-    return None
+    return _line_ends(space.axis_deg, math.cos(math.radians(rep_x)) - math.cos(math.radians(customer_x)))
 
 
-def _images(axis_deg: float, x: float, configured_deg: float) -> list[float]:
-    """The two azimuths ``x`` deg from the axis (one at its ends), the one nearer ``configured_deg`` first."""
-    images = list(dict.fromkeys((_normal(axis_deg + x), _normal(axis_deg - x))))
-    return sorted(images, key=lambda a: angle_apart_deg(a, configured_deg))  # stable: a tie keeps axis + x first
+def _line_ends(axis_deg: float, rep_towards: float) -> tuple[float, float]:
+    """(rep, customer) at the line's two ends, the rep at the axis end when ``rep_towards`` >= 0, else the other.
+
+    A line hears the cosine of the angle to it. Height and echoes pull it towards 0 (a rep at 4 deg read
+    72 deg), so the angle itself is no place to store; its sign, which end is nearer, survives them.
+    """
+    ends = (_normal(axis_deg), _normal(axis_deg + 180.0))
+    return ends if rep_towards >= 0.0 else (ends[1], ends[0])
 
 
 def _normal(azimuth_deg: float) -> float:

@@ -190,7 +190,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         # other. One talker then, the one nearer the configured rep: an echo taken for the rep holds few of
         # the votes, and the confidence (its share) refuses it.
         talks = own_turns(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, clusters)
-        both = _azimuths(space, rep.centre_deg, customer.centre_deg, configured) if talks >= MIN_OWN_TURNS else None
+        both = _azimuths(space, rep.centre_deg, customer.centre_deg) if talks >= MIN_OWN_TURNS else None
         if both is not None:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
             ambiguous = margin < AMBIGUOUS_MARGIN_DEG
@@ -317,9 +317,7 @@ def _place_one(space: Space, rep_x: float) -> tuple[float, float, CustomerFrom]:
     return rep, customer, "far end of the mic line"
 
 
-def _azimuths(
-    space: Space, rep_x: float, customer_x: float, configured: tuple[float, float]
-) -> tuple[float, float] | None:
+def _azimuths(space: Space, rep_x: float, customer_x: float) -> tuple[float, float] | None:
     """The azimuths at these coordinates that the config accepts (None if it would refuse them).
 
     On a line array, the line's two ends: the rep at the one they are nearer than the customer is.

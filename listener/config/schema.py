@@ -61,7 +61,11 @@ class PartiesConfig:
         " customer_channel is set ('doa' with either of them is refused)",
     )
     rep_azimuth_deg: float = field(
-        0.0, "rep direction, counter-clockwise from +x; direction mode only", min=-360.0, max=360.0
+        0.0,
+        "rep direction, counter-clockwise from +x; direction mode only; `listener calibrate --write` measures"
+        " it (on a line array such as the 2-mic HAT: the end of the mic line nearer the rep)",
+        min=-360.0,
+        max=360.0,
     )
     customer_azimuth_deg: float = field(180.0, "customer direction; direction mode only", min=-360.0, max=360.0)
     sector_half_width_deg: float = field(60.0, "how far from its azimuth a party may stand", min=10.0, max=90.0)

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+import pyaudio
 import pytest
 
 from listener import cli
@@ -18,7 +19,7 @@ from listener.audio.live import LiveSource
 from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, DriverWedgedError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from tests import alsa_device
-from tests.alsa_device import AlsaConfig, FifoFeeder, tones
+from tests.alsa_device import AlsaConfig, FifoFeeder, TestDevice, tones
 from tests.live_source import (
     OutageScript,
     assert_clock_continuous,
@@ -286,3 +287,34 @@ def test_a_service_waiting_for_its_array_says_once_when_the_name_fits_several(
     said = [r.getMessage() for r in caplog.records if "matches 2 devices" in r.getMessage()]
     assert len(said) == 1 and "listener_twin_a" in said[0] and "listener_twin_b" in said[0], said
     assert not [e for e in events if isinstance(e, AudioBlock)]  # a guess would have captured one of them
+
+
+def test_an_array_busy_at_start_is_said_once_while_waited_for(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another program holds the array at boot: its stream will not open. The first retry took the same
+    DeviceOpenError for news, so the journal said it twice at once and the fault was shown twice."""
+    from listener.audio import live
+
+    refusals = [3]  # the open at start and two retries find it busy
+    open_stream = pyaudio.PyAudio.open
+
+    def busy(pa: pyaudio.PyAudio, *args: object, **kwargs: object) -> pyaudio.Stream:
+        if refusals[0] > 0:
+            refusals[0] -= 1
+            raise OSError(pyaudio.paDeviceUnavailable, "Device unavailable")
+        return open_stream(pa, *args, **kwargs)
+
+    monkeypatch.setattr(pyaudio.PyAudio, "open", busy)
+    with (
+        caplog.at_level(logging.WARNING, logger=live.__name__),
+        LiveSource(live_config(reopen_interval_s=0.1), wait=True) as source,
+    ):
+        events = run_source(source, lambda _event, events: audio_s(events) >= 0.3)
+    assert refusals == [0]
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [s.available for s in states] == [False, True]
+    assert "Device unavailable" in states[0].detail
+    said = [r.getMessage() for r in caplog.records if "Device unavailable" in r.getMessage()]
+    assert len(said) == 1, said
+    assert_clock_continuous(events)

@@ -99,7 +99,7 @@ class LiveSource(AudioSource):
             if not self.wait:
                 raise
             self._missing = str(exc)
-            if isinstance(exc, AudioFormatError):
+            if isinstance(exc, AudioFormatError | DeviceOpenError):
                 self._unusable = str(exc)  # said now: the retries do not repeat it
             log.warning("%s; waiting for it (retrying every %.1f s)", exc, self.config.array.reopen_interval_s)
 

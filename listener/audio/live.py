@@ -196,13 +196,18 @@ class LiveSource(AudioSource):
 
     def _gap_message(self, gap: Gap) -> str:
         """What was lost, and where to look: a late driver and a slow pipeline have different fixes."""
-        lost_s = gap.frames / self.capture_rate_hz
+        # a driver without (believable) capture timestamps flags an overrun without saying how much it lost
+        lost = (
+            f"{gap.frames / self.capture_rate_hz:.2f} s of audio lost"
+            if gap.frames
+            else "an overrun of unknown length lost audio"
+        )
         # the gaps read so far, this one included: the ring's own count already holds the ones still ahead in it
         met = sum(self._gaps_met.values())
         count = f"{met} overflow{'s' if met != 1 else ''} so far"
         if gap.cause == "ring_full":
             return (
-                f"audio {gap.reason}: {lost_s:.2f} s of audio lost ({count}): the ring ([array]"
+                f"audio {gap.reason}: {lost} ({count}): the ring ([array]"
                 f" buffer_s = {self.config.array.buffer_s:g} s) filled up because the pipeline is falling behind"
                 " the input. Fix: find what takes the CPU (`top`); a larger buffer_s only rides out short stalls"
             )
@@ -214,7 +219,7 @@ class LiveSource(AudioSource):
             else ""
         )
         return (
-            f"audio {gap.reason} in the driver: {lost_s:.2f} s of audio lost before it reached the ring ({count}):"
+            f"audio {gap.reason} in the driver: {lost} before it reached the ring ({count}):"
             " PortAudio's capture thread was late, not the pipeline. Fix: find what loads the"
             " system (`top`) or throttles it (`vcgencmd get_throttled` other than 0x0: undervoltage or heat),"
             f" plug the array into the Pi rather than a USB hub{longer}"

@@ -135,8 +135,13 @@ def test_a_driver_that_never_lets_go_stops_the_source_for_a_restart(
     assert cli.main(["run"]) == 75
 
 
-def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig) -> None:
-    """The service boots before its USB array: the fault is announced, and capture starts when it appears."""
+def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig, caplog: pytest.LogCaptureFixture) -> None:
+    """The service boots before its USB array: the fault is announced, and capture starts when it appears.
+
+    The journal says what it captures, at INFO as at any start (it was at debug level, as if a reopen in an
+    outage), and that the array arrived, not that it is "back": it was never there."""
+    from listener.audio import live
+
     signal = tones(16000, 2.0, 4)
     plugged: list[bool] = []
 
@@ -148,11 +153,18 @@ def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig) -> None
 
     with pytest.raises(AudioInputError):
         LiveSource(live_config()).open()  # without waiting: the clear error, as before
-    with LiveSource(live_config(reopen_interval_s=0.2), wait=True) as source:
+    with (
+        caplog.at_level(logging.INFO, logger=live.__name__),
+        LiveSource(live_config(reopen_interval_s=0.2), wait=True) as source,
+    ):
         events = run_source(source, step, timeout_s=20.0)
     states = [e for e in events if isinstance(e, SourceState)]
     assert [s.available for s in states] == [False, True]
     assert "no audio input device matching 'listener_test_array'" in states[0].detail
+    assert states[1].detail == "'listener_test_array' has arrived"
+    said = [r.getMessage() for r in caplog.records]
+    assert "capturing 4 channels at 16000 Hz from 'listener_test_array'" in said, said
+    assert "audio input arrived: 'listener_test_array'" in said and not [m for m in said if "back" in m], said
     first_audio = next(i for i, e in enumerate(events) if isinstance(e, AudioBlock))
     assert events.index(states[1]) < first_audio
     assert_clock_continuous(events)

@@ -67,6 +67,8 @@ class LiveSource(AudioSource):
         self._gaps_met: dict[LossCause, int] = {"ring_full": 0, "driver": 0}  # gaps logged or not, per cause
         self._missing: str | None = None  # why the array was not there at open (``wait``)
         self._lost_announced = False
+        self._capturing_said = False  # "capturing ..." at INFO: the first stream only, not each reopen
+        self._heard = False  # audio has come (a device that comes only after the wait at start "arrives")
         self._back_pending: str | None = None  # reopened device, announced once its audio flows
         self._unusable: str | None = None  # the last reason a present device could not be used, as logged
 
@@ -147,8 +149,11 @@ class LiveSource(AudioSource):
             # only now, with audio flowing: a device that opens but stays silent is not "back"
             name, self._back_pending, self._lost_announced = self._back_pending, None, False
             self._unusable = None  # the next outage's unusable device is news again, even for the same reason
-            log.warning("audio input back: '%s'", name)
-            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=True, detail=f"'{name}' is back")
+            # waited for since the start, it arrives: it was never there to come back
+            came, state = ("back", "is back") if self._heard else ("arrived", "has arrived")
+            log.warning("audio input %s: '%s'", came, name)
+            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=True, detail=f"'{name}' {state}")
+        self._heard = True
         run.in_frames += frames.shape[0]
         samples = frames[:, self.channels].astype(np.float32) * np.float32(INT16_SCALE)
         if self._resampler is not None:
@@ -254,8 +259,8 @@ class LiveSource(AudioSource):
             pa.terminate()
             raise
         run.base_pos = self._pos
-        # during an outage a silent device may reopen every second: said once, not each time
-        level = logging.DEBUG if self._lost_announced else logging.INFO
+        # said once, whether at start or when the array first appears: a silent device may reopen every second
+        level, self._capturing_said = logging.DEBUG if self._capturing_said else logging.INFO, True
         log.log(level, "capturing %d channels at %d Hz from '%s'", ring.channels, self.capture_rate_hz, device.name)
         return run
 

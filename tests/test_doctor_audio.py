@@ -80,6 +80,7 @@ def test_a_provisioned_device_whose_card_is_missing_is_blamed_on_the_card_not_th
     (audio,) = doctor.check_audio(cfg)
     assert audio.status == "FAIL" and "no audio input device matching 'listener_array'" in audio.detail
     assert "`arecord -l` lists its card" in audio.fix and "provision.sh again with that board's --preset" in audio.fix
+    assert "no other program holds its card (`fuser -v /dev/snd/*`" in audio.fix  # PortAudio skips a busy card
     assert "set [array] device" not in audio.fix, audio.fix
 
 

@@ -77,6 +77,7 @@ def test_missing_device_error_lists_the_inputs_and_the_fix(test_array: TestDevic
     assert "seeed4micvoicec" in message
     assert "'listener_test_array' (4 in)" in message
     assert "[array] device" in message and "arecord -l" in message and "overlay" in message
+    assert "no other program holds its card (`fuser -v /dev/snd/*`" in message  # PortAudio skips a busy card
     assert "\n" not in message
 
 

@@ -194,6 +194,19 @@ def _fix(hints: Sequence[str]) -> str:
     )
 
 
+def open_fix(device: InputDevice, exc: OSError | ValueError) -> str:
+    """The advice for PortAudio's error code (pyaudio raises OSError(code, text)): changing the rate of a
+    device that is merely busy would break a working configuration."""
+    rate = f"set [array] sample_rate to a rate the device supports (it defaults to {device.default_rate_hz} Hz)"
+    busy = "stop the program holding it (`fuser -v /dev/snd/*` names it)"
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code == pyaudio.paDeviceUnavailable:
+        return f"the device is busy: {busy}; leave [array] sample_rate as it is"
+    if code == pyaudio.paInvalidSampleRate:
+        return rate
+    return f"{rate}, or {busy}"
+
+
 def _first_match(
     devices: Sequence[InputDevice], hints: Sequence[str], default_index: int | None
 ) -> tuple[str, list[InputDevice]]:

@@ -23,7 +23,14 @@ import soxr
 
 from listener.audio.base import AudioSource, selected_channels
 from listener.audio.capture_run import CaptureRun, release_after
-from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
+from listener.audio.devices import (
+    InputDevice,
+    choose_device,
+    default_input_index,
+    input_devices,
+    open_fix,
+    open_portaudio,
+)
 from listener.audio.ring import FrameRing, Frames, Gap, LossCause
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, DriverWedgedError, ListenerError
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how long the reader waits for audio before it checks the device and stop()
 OUTAGE_TICK_S = 0.25  # while the device is lost, dropped audio is told this often
+SAY_AGAIN_AFTER_S = 86400.0  # the overflow warnings' thinning starts over this often: a fault of weeks is said daily
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
 WEDGED_AFTER_S = 60.0  # a stream still not closed after this: only a new process frees the driver
 MAX_PERIOD_MS = 100
@@ -65,6 +73,7 @@ class LiveSource(AudioSource):
         self._pos = 0  # stream clock in processing samples: delivered + announced as dropped
         self._past_overflows = 0
         self._gaps_met: dict[LossCause, int] = {"ring_full": 0, "driver": 0}  # gaps logged or not, per cause
+        self._thinning: dict[LossCause, tuple[int, float]] = {}  # gaps met before its doubling began, and when
         self._missing: str | None = None  # why the array was not there at open (``wait``)
         self._lost_announced = False
         self._capturing_said = False  # "capturing ..." at INFO: the first stream only, not each reopen
@@ -195,9 +204,20 @@ class LiveSource(AudioSource):
         # Re-derive the clock from capture frames so resampler rounding never accumulates.
         target = run.base_pos + (run.in_frames * PROCESSING_RATE_HZ + self.capture_rate_hz // 2) // self.capture_rate_hz
         met = self._gaps_met[gap.cause] = self._gaps_met[gap.cause] + 1
-        if met & (met - 1) == 0:  # 1st, 2nd, 4th, 8th ... of each cause: said in the journal, never flooding it
+        if self._due(gap.cause, met):
             log.warning("%s", self._gap_message(gap))
         yield from self._drop(target - self._pos, gap.reason)
+
+    def _due(self, cause: LossCause, met: int) -> bool:
+        """The 1st, 2nd, 4th, 8th ... gap of a cause is said, never flooding the journal; the doubling starts
+        over after SAY_AGAIN_AFTER_S, or weeks of a recurring fault would come down to a line a fortnight."""
+        before, since_s = self._thinning.get(cause, (0, -math.inf))
+        now_s = time.monotonic()
+        if now_s - since_s >= SAY_AGAIN_AFTER_S:
+            before, since_s = met - 1, now_s
+            self._thinning[cause] = (before, since_s)
+        n = met - before
+        return n & (n - 1) == 0
 
     def _gap_message(self, gap: Gap) -> str:
         """What was lost, and where to look: a late driver and a slow pipeline have different fixes."""
@@ -278,7 +298,7 @@ class LiveSource(AudioSource):
         except (OSError, ValueError) as exc:
             raise DeviceOpenError(
                 f"cannot capture {run.channels} channels at {self.capture_rate_hz} Hz from '{run.device.name}': "
-                f"{exc}. Fix: {_open_fix(run.device, exc)}"
+                f"{exc}. Fix: {open_fix(run.device, exc)}"
             ) from exc
 
     def _recover(self, run: CaptureRun, reason: str) -> Iterator[Event]:
@@ -377,16 +397,3 @@ class LiveSource(AudioSource):
                 log.warning("the audio driver has not closed the stream after %.1f s; leaving it", timeout_s)
         else:
             self._reaper = None
-
-
-def _open_fix(device: InputDevice, exc: OSError | ValueError) -> str:
-    """The advice for PortAudio's error code (pyaudio raises OSError(code, text)): changing the rate of a
-    device that is merely busy would break a working configuration."""
-    rate = f"set [array] sample_rate to a rate the device supports (it defaults to {device.default_rate_hz} Hz)"
-    busy = "stop the program holding it (`fuser -v /dev/snd/*` names it)"
-    code = exc.errno if isinstance(exc, OSError) else None
-    if code == pyaudio.paDeviceUnavailable:
-        return f"the device is busy: {busy}; leave [array] sample_rate as it is"
-    if code == pyaudio.paInvalidSampleRate:
-        return rate
-    return f"{rate}, or {busy}"

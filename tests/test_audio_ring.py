@@ -48,15 +48,21 @@ def test_ring_read_returns_when_woken() -> None:
     assert time.monotonic() - started < 2.0
 
 
-def test_an_overrun_portaudio_could_not_measure_still_counts_as_an_overflow() -> None:
-    """Without capture timestamps PortAudio's overrun flag says audio was lost but not how much:
-    no gap can be placed, yet the incident must still count, or falling behind goes unreported."""
+def test_an_overrun_portaudio_could_not_measure_still_counts_and_is_met_in_its_place() -> None:
+    """Without capture timestamps PortAudio's overrun flag says audio was lost but not how much: the
+    incident must still count, and reach the reader as a gap of no frames between the audio before and
+    after it, or falling behind goes unreported (it was only counted, and the journal never said it)."""
     ring = FrameRing(capacity_frames=8, channels=1)
+    ring.write(np.ones((2, 1), dtype=np.int16))
     ring.lose(0, "overflow")
+    ring.write(np.ones((3, 1), dtype=np.int16))
     assert ring.overflow_count == 1 and ring.dropped_frames == 0
-    assert ring.read(100, timeout_s=0.0) is None
-    ring.lose(0, "device_lost")
-    assert ring.overflow_count == 1
+    got = [ring.read(100, timeout_s=0.0) for _ in range(3)]
+    assert isinstance(got[0], np.ndarray) and got[0].shape == (2, 1)
+    assert got[1] == Gap(start=2, frames=0, reason="overflow", cause="driver")
+    assert isinstance(got[2], np.ndarray) and got[2].shape == (3, 1)
+    ring.lose(0, "device_lost")  # nothing lost, nothing to say
+    assert ring.overflow_count == 1 and ring.read(100, timeout_s=0.0) is None
 
 
 def test_audio_stored_between_two_overflows_stays_between_them() -> None:

@@ -330,4 +330,6 @@ def test_no_inputs_at_all_is_not_answered_with_a_list_to_choose_from() -> None:
     message = str(err.value)
     assert message.startswith("no audio input device matching 'seeed4micvoicec'; no audio inputs at all. Fix: ")
     assert "group 'audio'" in message and "arecord -l" in message
+    # PortAudio leaves out a card another program holds: the array looks unplugged
+    assert "no other program holds its card (`fuser -v /dev/snd/*` names one that does)" in message
     assert "one of these names" not in message and "\n" not in message

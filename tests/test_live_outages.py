@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+import pyaudio
 import pytest
 
 from listener import cli
@@ -18,7 +19,7 @@ from listener.audio.live import LiveSource
 from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, DriverWedgedError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from tests import alsa_device
-from tests.alsa_device import AlsaConfig, FifoFeeder, tones
+from tests.alsa_device import AlsaConfig, FifoFeeder, TestDevice, tones
 from tests.live_source import (
     OutageScript,
     assert_clock_continuous,
@@ -134,8 +135,13 @@ def test_a_driver_that_never_lets_go_stops_the_source_for_a_restart(
     assert cli.main(["run"]) == 75
 
 
-def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig) -> None:
-    """The service boots before its USB array: the fault is announced, and capture starts when it appears."""
+def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig, caplog: pytest.LogCaptureFixture) -> None:
+    """The service boots before its USB array: the fault is announced, and capture starts when it appears.
+
+    The journal says what it captures, at INFO as at any start (it was at debug level, as if a reopen in an
+    outage), and that the array arrived, not that it is "back": it was never there."""
+    from listener.audio import live
+
     signal = tones(16000, 2.0, 4)
     plugged: list[bool] = []
 
@@ -147,11 +153,18 @@ def test_an_array_absent_at_start_is_waited_for(alsa_config: AlsaConfig) -> None
 
     with pytest.raises(AudioInputError):
         LiveSource(live_config()).open()  # without waiting: the clear error, as before
-    with LiveSource(live_config(reopen_interval_s=0.2), wait=True) as source:
+    with (
+        caplog.at_level(logging.INFO, logger=live.__name__),
+        LiveSource(live_config(reopen_interval_s=0.2), wait=True) as source,
+    ):
         events = run_source(source, step, timeout_s=20.0)
     states = [e for e in events if isinstance(e, SourceState)]
     assert [s.available for s in states] == [False, True]
     assert "no audio input device matching 'listener_test_array'" in states[0].detail
+    assert states[1].detail == "'listener_test_array' has arrived"
+    said = [r.getMessage() for r in caplog.records]
+    assert "capturing 4 channels at 16000 Hz from 'listener_test_array'" in said, said
+    assert "audio input arrived: 'listener_test_array'" in said and not [m for m in said if "back" in m], said
     first_audio = next(i for i, e in enumerate(events) if isinstance(e, AudioBlock))
     assert events.index(states[1]) < first_audio
     assert_clock_continuous(events)
@@ -286,3 +299,34 @@ def test_a_service_waiting_for_its_array_says_once_when_the_name_fits_several(
     said = [r.getMessage() for r in caplog.records if "matches 2 devices" in r.getMessage()]
     assert len(said) == 1 and "listener_twin_a" in said[0] and "listener_twin_b" in said[0], said
     assert not [e for e in events if isinstance(e, AudioBlock)]  # a guess would have captured one of them
+
+
+def test_an_array_busy_at_start_is_said_once_while_waited_for(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another program holds the array at boot: its stream will not open. The first retry took the same
+    DeviceOpenError for news, so the journal said it twice at once and the fault was shown twice."""
+    from listener.audio import live
+
+    refusals = [3]  # the open at start and two retries find it busy
+    open_stream = pyaudio.PyAudio.open
+
+    def busy(pa: pyaudio.PyAudio, *args: object, **kwargs: object) -> pyaudio.Stream:
+        if refusals[0] > 0:
+            refusals[0] -= 1
+            raise OSError(pyaudio.paDeviceUnavailable, "Device unavailable")
+        return open_stream(pa, *args, **kwargs)
+
+    monkeypatch.setattr(pyaudio.PyAudio, "open", busy)
+    with (
+        caplog.at_level(logging.WARNING, logger=live.__name__),
+        LiveSource(live_config(reopen_interval_s=0.1), wait=True) as source,
+    ):
+        events = run_source(source, lambda _event, events: audio_s(events) >= 0.3)
+    assert refusals == [0]
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [s.available for s in states] == [False, True]
+    assert "Device unavailable" in states[0].detail
+    said = [r.getMessage() for r in caplog.records if "Device unavailable" in r.getMessage()]
+    assert len(said) == 1, said
+    assert_clock_continuous(events)

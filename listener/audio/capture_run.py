@@ -22,7 +22,7 @@ from listener.audio.ring import FrameRing
 log = logging.getLogger(__name__)
 
 LOST_AFTER_S = 1.0  # no callback for this long while the stream should run: the device is gone
-# a longer hole between capture timestamps is not believed (a driver clock glitch): the overrun counts, unmeasured
+# a longer hole between capture timestamps is not believed (a driver clock glitch): the overrun is said, unmeasured
 MAX_OVERRUN_S = 60
 
 

@@ -171,10 +171,12 @@ def choose_device(
 
 _CONNECTED = "the array is connected (`arecord -l` lists its card)"
 _LOADED = "its driver or HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
+# PortAudio leaves a card it cannot open out of its list: one held by another program looks unplugged
+_FREE = "no other program holds its card (`fuser -v /dev/snd/*` names one that does)"
 
 
 def _no_inputs_fix() -> str:
-    return f"{_reboot_first()}check {_CONNECTED}, that {_LOADED}, and that this user is in group 'audio'"
+    return f"{_reboot_first()}check {_CONNECTED}, that {_LOADED}, that {_FREE}, and that this user is in group 'audio'"
 
 
 def _fix(hints: Sequence[str]) -> str:
@@ -182,14 +184,27 @@ def _fix(hints: Sequence[str]) -> str:
     if list(hints) == [PROVISIONED_DEVICE]:
         # the name only goes missing with the card it reads: pointing the config elsewhere would bypass it
         return (
-            f"Fix: {_reboot_first()}check {_CONNECTED} and {_LOADED}; "
+            f"Fix: {_reboot_first()}check {_CONNECTED}, {_LOADED} and {_FREE}; "
             f"{PROVISIONED_DEVICE} is firmware/provision.sh's name for that card: if another board is fitted, run "
             "provision.sh again with that board's --preset (and --force-config)"
         )
     return (
         f"Fix: {_reboot_first()}set [array] device to part of one of these names (`listener devices` lists them), or "
-        f"check {_CONNECTED} and {_LOADED}"
+        f"check {_CONNECTED}, {_LOADED} and {_FREE}"
     )
+
+
+def open_fix(device: InputDevice, exc: OSError | ValueError) -> str:
+    """The advice for PortAudio's error code (pyaudio raises OSError(code, text)): changing the rate of a
+    device that is merely busy would break a working configuration."""
+    rate = f"set [array] sample_rate to a rate the device supports (it defaults to {device.default_rate_hz} Hz)"
+    busy = "stop the program holding it (`fuser -v /dev/snd/*` names it)"
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code == pyaudio.paDeviceUnavailable:
+        return f"the device is busy: {busy}; leave [array] sample_rate as it is"
+    if code == pyaudio.paInvalidSampleRate:
+        return rate
+    return f"{rate}, or {busy}"
 
 
 def _first_match(

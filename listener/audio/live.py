@@ -23,7 +23,14 @@ import soxr
 
 from listener.audio.base import AudioSource, selected_channels
 from listener.audio.capture_run import CaptureRun, release_after
-from listener.audio.devices import InputDevice, choose_device, default_input_index, input_devices, open_portaudio
+from listener.audio.devices import (
+    InputDevice,
+    choose_device,
+    default_input_index,
+    input_devices,
+    open_fix,
+    open_portaudio,
+)
 from listener.audio.ring import FrameRing, Frames, Gap, LossCause
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, DriverWedgedError, ListenerError
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how long the reader waits for audio before it checks the device and stop()
 OUTAGE_TICK_S = 0.25  # while the device is lost, dropped audio is told this often
+SAY_AGAIN_AFTER_S = 86400.0  # the overflow warnings' thinning starts over this often: a fault of weeks is said daily
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
 WEDGED_AFTER_S = 60.0  # a stream still not closed after this: only a new process frees the driver
 MAX_PERIOD_MS = 100
@@ -65,8 +73,11 @@ class LiveSource(AudioSource):
         self._pos = 0  # stream clock in processing samples: delivered + announced as dropped
         self._past_overflows = 0
         self._gaps_met: dict[LossCause, int] = {"ring_full": 0, "driver": 0}  # gaps logged or not, per cause
+        self._thinning: dict[LossCause, tuple[int, float]] = {}  # gaps met before its doubling began, and when
         self._missing: str | None = None  # why the array was not there at open (``wait``)
         self._lost_announced = False
+        self._capturing_said = False  # "capturing ..." at INFO: the first stream only, not each reopen
+        self._heard = False  # audio has come (a device that comes only after the wait at start "arrives")
         self._back_pending: str | None = None  # reopened device, announced once its audio flows
         self._unusable: str | None = None  # the last reason a present device could not be used, as logged
 
@@ -99,7 +110,7 @@ class LiveSource(AudioSource):
             if not self.wait:
                 raise
             self._missing = str(exc)
-            if isinstance(exc, AudioFormatError):
+            if isinstance(exc, AudioFormatError | DeviceOpenError):
                 self._unusable = str(exc)  # said now: the retries do not repeat it
             log.warning("%s; waiting for it (retrying every %.1f s)", exc, self.config.array.reopen_interval_s)
 
@@ -147,8 +158,11 @@ class LiveSource(AudioSource):
             # only now, with audio flowing: a device that opens but stays silent is not "back"
             name, self._back_pending, self._lost_announced = self._back_pending, None, False
             self._unusable = None  # the next outage's unusable device is news again, even for the same reason
-            log.warning("audio input back: '%s'", name)
-            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=True, detail=f"'{name}' is back")
+            # waited for since the start, it arrives: it was never there to come back
+            came, state = ("back", "is back") if self._heard else ("arrived", "has arrived")
+            log.warning("audio input %s: '%s'", came, name)
+            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=True, detail=f"'{name}' {state}")
+        self._heard = True
         run.in_frames += frames.shape[0]
         samples = frames[:, self.channels].astype(np.float32) * np.float32(INT16_SCALE)
         if self._resampler is not None:
@@ -190,16 +204,35 @@ class LiveSource(AudioSource):
         # Re-derive the clock from capture frames so resampler rounding never accumulates.
         target = run.base_pos + (run.in_frames * PROCESSING_RATE_HZ + self.capture_rate_hz // 2) // self.capture_rate_hz
         met = self._gaps_met[gap.cause] = self._gaps_met[gap.cause] + 1
-        if met & (met - 1) == 0:  # 1st, 2nd, 4th, 8th ... of each cause: said in the journal, never flooding it
+        if self._due(gap.cause, met):
             log.warning("%s", self._gap_message(gap))
         yield from self._drop(target - self._pos, gap.reason)
 
+    def _due(self, cause: LossCause, met: int) -> bool:
+        """The 1st, 2nd, 4th, 8th ... gap of a cause is said, never flooding the journal; the doubling starts
+        over after SAY_AGAIN_AFTER_S, or weeks of a recurring fault would come down to a line a fortnight."""
+        before, since_s = self._thinning.get(cause, (0, -math.inf))
+        now_s = time.monotonic()
+        if now_s - since_s >= SAY_AGAIN_AFTER_S:
+            before, since_s = met - 1, now_s
+            self._thinning[cause] = (before, since_s)
+        n = met - before
+        return n & (n - 1) == 0
+
     def _gap_message(self, gap: Gap) -> str:
         """What was lost, and where to look: a late driver and a slow pipeline have different fixes."""
-        lost_s, count = gap.frames / self.capture_rate_hz, self.overflow_count
+        # a driver without (believable) capture timestamps flags an overrun without saying how much it lost
+        lost = (
+            f"{gap.frames / self.capture_rate_hz:.2f} s of audio lost"
+            if gap.frames
+            else "an overrun of unknown length lost audio"
+        )
+        # the gaps read so far, this one included: the ring's own count already holds the ones still ahead in it
+        met = sum(self._gaps_met.values())
+        count = f"{met} overflow{'s' if met != 1 else ''} so far"
         if gap.cause == "ring_full":
             return (
-                f"audio {gap.reason}: {lost_s:.2f} s of audio lost ({count} overflows so far): the ring ([array]"
+                f"audio {gap.reason}: {lost} ({count}): the ring ([array]"
                 f" buffer_s = {self.config.array.buffer_s:g} s) filled up because the pipeline is falling behind"
                 " the input. Fix: find what takes the CPU (`top`); a larger buffer_s only rides out short stalls"
             )
@@ -211,8 +244,8 @@ class LiveSource(AudioSource):
             else ""
         )
         return (
-            f"audio {gap.reason} in the driver: {lost_s:.2f} s of audio lost before it reached the ring ({count}"
-            " overflows so far): PortAudio's capture thread was late, not the pipeline. Fix: find what loads the"
+            f"audio {gap.reason} in the driver: {lost} before it reached the ring ({count}):"
+            " PortAudio's capture thread was late, not the pipeline. Fix: find what loads the"
             " system (`top`) or throttles it (`vcgencmd get_throttled` other than 0x0: undervoltage or heat),"
             f" plug the array into the Pi rather than a USB hub{longer}"
         )
@@ -246,8 +279,8 @@ class LiveSource(AudioSource):
             pa.terminate()
             raise
         run.base_pos = self._pos
-        # during an outage a silent device may reopen every second: said once, not each time
-        level = logging.DEBUG if self._lost_announced else logging.INFO
+        # said once, whether at start or when the array first appears: a silent device may reopen every second
+        level, self._capturing_said = logging.DEBUG if self._capturing_said else logging.INFO, True
         log.log(level, "capturing %d channels at %d Hz from '%s'", ring.channels, self.capture_rate_hz, device.name)
         return run
 
@@ -265,7 +298,7 @@ class LiveSource(AudioSource):
         except (OSError, ValueError) as exc:
             raise DeviceOpenError(
                 f"cannot capture {run.channels} channels at {self.capture_rate_hz} Hz from '{run.device.name}': "
-                f"{exc}. Fix: {_open_fix(run.device, exc)}"
+                f"{exc}. Fix: {open_fix(run.device, exc)}"
             ) from exc
 
     def _recover(self, run: CaptureRun, reason: str) -> Iterator[Event]:
@@ -364,16 +397,3 @@ class LiveSource(AudioSource):
                 log.warning("the audio driver has not closed the stream after %.1f s; leaving it", timeout_s)
         else:
             self._reaper = None
-
-
-def _open_fix(device: InputDevice, exc: OSError | ValueError) -> str:
-    """The advice for PortAudio's error code (pyaudio raises OSError(code, text)): changing the rate of a
-    device that is merely busy would break a working configuration."""
-    rate = f"set [array] sample_rate to a rate the device supports (it defaults to {device.default_rate_hz} Hz)"
-    busy = "stop the program holding it (`fuser -v /dev/snd/*` names it)"
-    code = exc.errno if isinstance(exc, OSError) else None
-    if code == pyaudio.paDeviceUnavailable:
-        return f"the device is busy: {busy}; leave [array] sample_rate as it is"
-    if code == pyaudio.paInvalidSampleRate:
-        return rate
-    return f"{rate}, or {busy}"

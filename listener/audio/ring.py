@@ -27,7 +27,8 @@ LossCause = Literal["ring_full", "driver"]
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """``frames`` frames lost at stream position ``start`` (frames since the ring was made)."""
+    """``frames`` frames lost at stream position ``start`` (frames since the ring was made); 0: how many is
+    not known."""
 
     start: int
     frames: int
@@ -78,12 +79,13 @@ class FrameRing:
             return dropped
 
     def lose(self, frames: int, reason: DropReason) -> None:
-        """Record frames that never reached the writer (e.g. PortAudio reported an overrun): a driver loss."""
+        """Record frames that never reached the writer (e.g. PortAudio reported an overrun): a driver loss.
+
+        An overflow of unknown size (``frames`` 0) is a gap of no frames: the clock cannot count it, but
+        the reader meets it in its place and can say it happened."""
         with self._ready:
-            if frames > 0:
+            if frames > 0 or reason == "overflow":
                 self._add_gap(frames, reason, "driver")
-            elif reason == "overflow":
-                self.overflow_count += 1
             self._ready.notify_all()
 
     def read(self, max_frames: int, timeout_s: float) -> Frames | Gap | None:

@@ -140,8 +140,10 @@ def check_audio(config: Config) -> list[Check]:
         device = find_array(geometry(config))
     except ListenerError as exc:
         return [_device_failure(str(exc))]
+    # the rate the service captures at: PortAudio's default rate for a device says little (44100 for any plug)
+    rate_hz = config.array.sample_rate
     found = Check(
-        "audio", "ok", f"'{device.name}' has {device.max_input_channels} input channels, {device.default_rate_hz} Hz"
+        "audio", "ok", f"'{device.name}' has {device.max_input_channels} input channels, captured at {rate_hz} Hz"
     )
     return [found, _preset_check(config, device), check_levels(config)]
 

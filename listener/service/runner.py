@@ -213,7 +213,9 @@ def _real_time_if_live(options: RunOptions, live: bool) -> RunOptions:
 UNHEARD_BECAUSE: dict[DropReason, str] = {
     "device_lost": "no array",
     "paused": "privacy pause",
-    "overflow": "fell behind the array",
+    # the ring full (the pipeline behind) or the driver's own overrun (its capture thread late) share the reason:
+    # the "audio overflow" warnings say which, so this one blames neither
+    "overflow": "audio overflow",
 }
 
 

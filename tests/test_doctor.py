@@ -114,7 +114,8 @@ def test_missing_turn_model_line_reads_cleanly(tmp_path: Path) -> None:
     missing = tmp_path / "gone.onnx"
     check = doctor.check_turn_model(config(tmp_path, turn_model={"path": str(missing)}))
     assert check.status == "FAIL"
-    assert check.detail == f"turn model {missing} not found"  # no "found:" left dangling before "; fix:"
+    assert check.detail == f"{missing} not found"  # no "found:" left dangling before "; fix:"
+    assert check.line().count("turn model") == 1  # the check's name, not said again by the error
     assert "found; fix: set [turn_model] path = '' to use the model shipped" in check.line()
 
 

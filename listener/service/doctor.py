@@ -88,6 +88,7 @@ def failed_with(name: str, exc: ListenerError, usual_fix: str, prefix: str = "")
     """FAIL with the message of the error the listener itself raised, its fix apart: the usual one, the
     advice for a file this user may not read, or (neither) the advice after the message's reason."""
     detail, fix = fix_apart(str(exc), usual_fix) or _reason_apart(str(exc))
+    detail = detail.removeprefix(f"{name} ")  # the check's own name starts its line already
     return fail(name, prefix + detail, fix or usual_fix)
 
 

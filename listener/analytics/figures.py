@@ -146,7 +146,7 @@ def draw_sample(sample: Sample, out_dir: Path) -> Path:
     axes: Any = fig.subplots(2, 1, sharex=True, height_ratios=[2.0, 1.2]) if sample.share else [fig.subplots()]
     draw_timeline(axes[0], collector.segments, collector.events, sample.duration_s, legend=False)
     if sample.share:
-        draw_share(axes[1], collector.segments, collector.events, sample.duration_s, config.analytics)
+        draw_share(axes[1], collector.segments, collector.events, sample.duration_s, config.analytics, legend=False)
     else:
         axes[0].set_xlabel("time (s)")
     axes[0].set_title(sample.title, loc="left", fontsize=9)

@@ -7,17 +7,16 @@ display): it is an optional extra.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from listener.analytics.plot_spans import dominance_spans, overlaps, rolling_share, sessions
 from listener.config.schema import AnalyticsConfig
 from listener.errors import OutputError, OutputFileError, os_reason_and_fix, shown_path
 from listener.events import (
     Backchannel,
-    DominanceChanged,
     FloorHeld,
     Interruption,
     LongSilence,
@@ -26,14 +25,22 @@ from listener.events import (
     PrematureStart,
     Reported,
     ResponseGap,
-    SessionEnded,
-    SessionStarted,
     SpeechSegment,
 )
 
-HOP_S = 0.01
-COLORS = {"rep": "#1f77b4", "customer": "#ff7f0e", "overlap": "#d62728", "dominance": "#f2a900"}
+COLORS = {"rep": "#1f77b4", "customer": "#ff7f0e", "overlap": "#d62728", "dominance": "#f2a900", "gap": "#2ca02c"}
 LANES = {Party.REP: 1.0, Party.CUSTOMER: 0.0}
+# a party's event markers sit on the far side of its lane: the band between the lanes holds the overlap bar
+MARKER_Y = {Party.REP: 1.45, Party.CUSTOMER: -0.55}
+GAP_Y = 0.5  # response gaps and pauses: between the lanes
+GAP_GID = "response-gap"
+MIN_ARROW_S = 0.4  # a shorter gap gets no arrowheads at any scale
+ARROW_ROOM_IN = 0.15  # nor one narrower than this on the page
+LABEL_SPACE_PX = 3.0
+ROW_S = 600.0  # a long recording wraps into rows of 10 minutes: at 24 in, about 25 s an inch
+ROW_SLACK_S = 60.0
+ROW_HEIGHT_IN = 5.0
+MAX_WIDTH_IN = 24.0
 
 
 PLOT_FORMATS = (".png", ".svg", ".pdf")
@@ -90,18 +97,7 @@ def plot_conversation(
     title: str = "",
 ) -> Path:
     """Write the conversation figure to ``out`` (PNG, SVG or PDF, by its suffix)."""
-    require_matplotlib()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(min(24.0, max(9.0, duration_s / 6.0)), 5.0), layout="constrained")
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1.0])
-    draw_timeline(top, segments, events, duration_s)
-    draw_share(bottom, segments, events, duration_s, config)
-    if title:
-        # the title is a file name: a "$" in it is text, not the start of mathtext that fails at savefig
-        top.set_title(title, loc="left", fontsize=10, parse_math=False)
+    fig = conversation_figure(segments, events, duration_s, config, title)
     try:
         fig.savefig(out, dpi=110)
     except OSError as exc:
@@ -114,68 +110,197 @@ def plot_conversation(
     return out
 
 
+def conversation_figure(
+    segments: Sequence[SpeechSegment],
+    events: Sequence[Reported],
+    duration_s: float,
+    config: AnalyticsConfig,
+    title: str = "",
+) -> Any:
+    """The figure: one timeline + share pair per row of at most about ``ROW_S`` (a long file wraps)."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = row_spans(duration_s)
+    width_in = MAX_WIDTH_IN if len(rows) > 1 else min(MAX_WIDTH_IN, max(9.0, duration_s / 6.0))
+    fig = Figure(figsize=(width_in, ROW_HEIGHT_IN * len(rows)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2 * len(rows), 1, height_ratios=[2.2, 1.0] * len(rows), squeeze=False)[:, 0]
+    for k, xlim in enumerate(rows):
+        top, bottom = axes[2 * k], axes[2 * k + 1]
+        bottom.sharex(top)
+        top.tick_params(labelbottom=False)
+        draw_timeline(top, segments, events, duration_s, legend=k == 0, xlim=xlim)
+        draw_share(bottom, segments, events, duration_s, config, legend=k == 0, xlim=xlim)
+    if title:
+        # the title is a file name: a "$" in it is text, not the start of mathtext that fails at savefig
+        axes[0].set_title(title, loc="left", fontsize=10, parse_math=False)
+    hide_crowded_gap_labels(fig)
+    return fig
+
+
+def row_spans(duration_s: float) -> list[tuple[float, float]]:
+    """Each row's x limits: ``ROW_S`` each (a last bit shorter than ``ROW_SLACK_S`` joins the row before).
+
+    Every row is as wide in seconds as the widest, so a second takes the same width in each.
+    """
+    n = max(1, math.ceil((duration_s - ROW_SLACK_S) / ROW_S))
+    if n == 1:
+        return [(0.0, duration_s)]
+    width = max(ROW_S, duration_s - (n - 1) * ROW_S)
+    return [(k * ROW_S, k * ROW_S + width) for k in range(n)]
+
+
 def draw_timeline(
-    ax: Any, segments: Sequence[SpeechSegment], events: Sequence[Reported], duration_s: float, legend: bool = True
+    ax: Any,
+    segments: Sequence[SpeechSegment],
+    events: Sequence[Reported],
+    duration_s: float,
+    legend: bool = True,
+    xlim: tuple[float, float] | None = None,
 ) -> None:
-    """Speech lanes, overlaps, sessions, floors and event markers on one axis."""
+    """Speech lanes, overlaps, sessions, floors and event markers on one axis (``xlim``: one row of it)."""
+    lo, hi = xlim or (0.0, duration_s)
     for party, y in LANES.items():
         bars = [(s.start_s, s.duration_s) for s in segments if s.party is party]
         ax.broken_barh(bars, (y - 0.25, 0.5), color=COLORS[party], label=f"{party} speech")
-    ax.broken_barh(_overlaps(segments), (0.35, 0.3), color=COLORS["overlap"], alpha=0.6, label="overlap")
-    for start, end in _sessions(events, duration_s):
+    ax.broken_barh(overlaps(segments), (0.35, 0.3), color=COLORS["overlap"], alpha=0.6, label="overlap")
+    for start, end in sessions(events, duration_s):
         ax.axvspan(start, end, color="0.93", zorder=0)
+    # arrowheads need room: about 0.15 in each, or a short gap's arrow collapses into "><"
+    s_per_in = (hi - lo) / (ax.figure.get_figwidth() * ax.get_position().width)
+    heads_from_s = max(MIN_ARROW_S, ARROW_ROOM_IN * s_per_in)
     for e in sorted(events, key=lambda e: e.onset_s):
-        _marker(ax, e)
+        start, end = _extent(e)
+        if end >= lo and start <= hi:  # a label outside its row would be drawn in the margin
+            _marker(ax, e, heads_from_s)
     ax.set_yticks([LANES[Party.CUSTOMER], LANES[Party.REP]], ["customer", "rep"])
     ax.set_ylim(-0.75, 1.75)
-    ax.set_xlim(0.0, duration_s)
+    ax.set_xlim(lo, hi)
     if legend:
         _legend(ax)
 
 
-def _marker(ax: Any, e: Reported) -> None:
+def _extent(e: Reported) -> tuple[float, float]:
+    t = e.onset_s
+    if isinstance(e, ResponseGap):
+        return min(t, t - e.gap_s), max(t, t - e.gap_s)
+    if isinstance(e, LongSilence):
+        return t, t + e.duration_s
+    if isinstance(e, FloorHeld):
+        return t, e.end_s
+    return t, t
+
+
+def _marker(ax: Any, e: Reported, heads_from_s: float) -> None:
     t = e.onset_s
     if isinstance(e, Interruption) and e.successful is not None:
-        y = LANES[e.by] + 0.45
+        # above the rep's lane pointing down at it, below the customer's pointing up: never on the overlap bar
+        shape = "v" if e.by is Party.REP else "^"
         face = COLORS["overlap"] if e.successful else "white"
-        ax.plot([t], [y], marker="v", ms=9, mfc=face, mec=COLORS["overlap"], ls="none")
+        ax.plot([t], [MARKER_Y[e.by]], marker=shape, ms=9, mfc=face, mec=COLORS["overlap"], ls="none")
     elif isinstance(e, Backchannel):
-        ax.plot([t], [LANES[e.by] + 0.4], marker="o", ms=5, color="#2ca02c", ls="none")
+        ax.plot([t], [MARKER_Y[e.by]], marker="o", ms=5, color=COLORS["gap"], ls="none")
     elif isinstance(e, PrematureStart):
-        ax.plot([t], [LANES[Party.REP] + 0.45], marker="X", ms=8, color="#9467bd", ls="none")
+        ax.plot([t], [MARKER_Y[Party.REP]], marker="X", ms=8, color="#9467bd", ls="none")
     elif isinstance(e, LongSilence):
         ax.axvspan(t, t + e.duration_s, ymin=0.1, ymax=0.9, color="0.6", alpha=0.25, hatch="//", lw=0)
     elif isinstance(e, ResponseGap):
-        gap = e.gap_s
-        ax.annotate(
-            "", xy=(t, 0.5), xytext=(t - gap, 0.5), arrowprops={"arrowstyle": "<->", "color": "#2ca02c", "lw": 1}
-        )
-        ax.text(t - gap / 2, 0.62, f"{gap:+.1f}", ha="center", fontsize=7, color="#2ca02c")
+        _gap(ax, t, e.gap_s, heads_from_s)
     elif isinstance(e, Pause):
-        ax.plot([t], [0.5], marker="|", ms=12, color="0.35", ls="none")
+        ax.plot([t], [GAP_Y], marker="|", ms=12, color="0.35", ls="none")
     elif isinstance(e, FloorHeld):
         y = LANES[e.by] - 0.36
         ax.plot([t, e.end_s], [y, y], color=COLORS[e.by], lw=2.5, alpha=0.5, solid_capstyle="butt")
 
 
+def _gap(ax: Any, t: float, gap_s: float, heads_from_s: float) -> None:
+    """The gap's arrow between the lanes, its length in seconds on a white box over the arrow's middle."""
+    from matplotlib.patches import FancyArrowPatch
+
+    style = "<->" if abs(gap_s) >= heads_from_s else "-"
+    arrow = FancyArrowPatch(
+        (t - gap_s, GAP_Y),
+        (t, GAP_Y),
+        arrowstyle=style,
+        mutation_scale=8,
+        color=COLORS["gap"],
+        lw=1,
+        shrinkA=0,
+        shrinkB=0,
+        zorder=4,
+        gid=GAP_GID,
+    )
+    ax.add_patch(arrow)
+    box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9}
+    ax.text(
+        t - gap_s / 2,
+        GAP_Y,
+        f"{gap_s:+.1f}",
+        ha="center",
+        va="center",
+        fontsize=7,
+        color=COLORS["gap"],
+        bbox=box,
+        zorder=6,
+        clip_on=True,
+        gid=GAP_GID,
+    )
+
+
+def hide_crowded_gap_labels(fig: Any) -> None:
+    """A gap label that would overlap the one before it in its row is left out (its arrow stays).
+
+    Two answers a few seconds apart in a 10-minute row would print their numbers over each other.
+    """
+    fig.draw_without_rendering()  # lays the figure out: the labels' extents are final
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        labels = sorted((t for t in ax.texts if t.get_gid() == GAP_GID), key=lambda t: t.get_position()[0])
+        last_right = -math.inf
+        for label in labels:
+            box = label.get_window_extent(renderer)
+            if box.x0 < last_right + LABEL_SPACE_PX:
+                label.set_visible(False)
+            else:
+                last_right = box.x1
+
+
 def _legend(ax: Any) -> None:
+    from matplotlib.legend_handler import HandlerTuple
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [
-        Patch(color=COLORS["rep"], label="rep speech"),
-        Patch(color=COLORS["customer"], label="customer speech"),
-        Patch(color=COLORS["overlap"], alpha=0.6, label="overlap"),
-        Line2D([], [], color="0.5", lw=2.5, alpha=0.5, label="floor held"),
-        Line2D([], [], marker="v", mfc=COLORS["overlap"], mec=COLORS["overlap"], ls="none", label="interruption"),
-        Line2D([], [], marker="v", mfc="white", mec=COLORS["overlap"], ls="none", label="interruption, failed"),
-        Line2D([], [], marker="o", color="#2ca02c", ls="none", label="backchannel"),
-        Line2D([], [], marker="X", color="#9467bd", ls="none", label="premature start"),
-        Line2D([], [], marker="|", ms=10, color="0.35", ls="none", label="pause"),
-        Patch(facecolor="0.6", alpha=0.25, hatch="//", label="long silence"),
-        Patch(color="0.93", label="session"),
+    def both(face: str) -> tuple[Line2D, ...]:  # by the rep (above its lane), by the customer (below)
+        return tuple(Line2D([], [], marker=m, mfc=face, mec=COLORS["overlap"], ls="none") for m in "v^")
+
+    entries: list[tuple[Any, str]] = [
+        (Patch(color=COLORS["rep"]), "rep speech"),
+        (Patch(color=COLORS["customer"]), "customer speech"),
+        (Patch(color=COLORS["overlap"], alpha=0.6), "overlap"),
+        (Line2D([], [], color="0.5", lw=2.5, alpha=0.5), "floor held"),
+        (both(COLORS["overlap"]), "interruption"),
+        (both("white"), "interruption, failed"),
+        (Line2D([], [], marker="o", color=COLORS["gap"], ls="none"), "backchannel"),
+        (Line2D([], [], marker="X", color="#9467bd", ls="none"), "premature start"),
+        (Line2D([], [], marker=_double_arrow(), ms=14, color=COLORS["gap"], ls="none"), "response gap (s)"),
+        (Line2D([], [], marker="|", ms=10, color="0.35", ls="none"), "pause"),
+        (Patch(facecolor="0.6", alpha=0.25, hatch="//"), "long silence"),
+        (Patch(color="0.93"), "session"),
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    handles, labels = zip(*entries, strict=True)
+    kw = {"loc": "upper left", "bbox_to_anchor": (1.0, 1.0), "fontsize": 8, "frameon": False}
+    ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None)}, **kw)
+
+
+def _double_arrow() -> Any:
+    """A "<->" as a marker path: a mathtext arrow would load math fonts, logging a line per system font."""
+    from matplotlib.path import Path as MarkerPath
+
+    head, shaft = 0.45, 0.08
+    half = [(-1.0, 0.0), (-0.5, head), (-0.5, shaft), (0.5, shaft), (0.5, head), (1.0, 0.0)]
+    return MarkerPath([*half, *((-x, -y) for x, y in half[1:-1]), (-1.0, 0.0)], closed=True)
 
 
 def draw_share(
@@ -184,73 +309,52 @@ def draw_share(
     events: Sequence[Reported],
     duration_s: float,
     config: AnalyticsConfig,
+    legend: bool = True,
+    xlim: tuple[float, float] | None = None,
 ) -> None:
     """Rolling rep share inside sessions, the hysteresis band and the dominance spans."""
-    t, share = rolling_share(segments, _sessions(events, duration_s), duration_s, config.rolling_window_s)
-    ax.axhspan(config.dominance_off_share, config.dominance_on_share, color=COLORS["dominance"], alpha=0.2, lw=0)
-    for level in (config.dominance_off_share, config.dominance_on_share):
+    spans = sessions(events, duration_s)
+    t, share = rolling_share(segments, spans, duration_s, config.rolling_window_s)
+    off, on = config.dominance_off_share, config.dominance_on_share
+    ax.axhspan(off, on, color=COLORS["dominance"], alpha=0.2, lw=0)
+    for level in (off, on):
         ax.axhline(level, color=COLORS["dominance"], lw=0.8, ls="--")
-    for start, end in _dominance(events, duration_s):
+    for start, end in dominance_spans(events, duration_s):
         ax.axvspan(start, end, color=COLORS["dominance"], alpha=0.35, lw=0)
     ax.plot(t, share, color=COLORS["rep"], lw=1.5)
-    ax.set_ylim(0.0, 1.0)
+    if not spans:  # an empty panel would look like a failed plot
+        ax.text(0.5, 0.3, _no_session(segments), transform=ax.transAxes, ha="center", va="center", color="0.3")
+    ax.set_ylim(-0.03, 1.03)  # a share of 0 or 1 drawn clear of the axis line, not under it
+    ax.set_xlim(*(xlim or (0.0, duration_s)))
     ax.set_ylabel(f"rep share\n({config.rolling_window_s:g} s)")
     ax.set_xlabel("time (s)")
+    if legend:
+        _share_legend(ax, off, on)
 
 
-def rolling_share(
-    segments: Sequence[SpeechSegment], sessions: Sequence[tuple[float, float]], duration_s: float, window_s: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rep share over the last ``window_s`` of the current session, every 10 ms (NaN outside sessions)."""
-    n = max(1, round(duration_s / HOP_S))
-    cum = {}
-    for party in LANES:
-        active = np.zeros(n, dtype=np.int64)
-        for s in segments:
-            if s.party is party:
-                active[round(s.start_s / HOP_S) : round(s.end_s / HOP_S)] = 1
-        cum[party] = np.concatenate([[0], np.cumsum(active)])
-    t = np.arange(1, n + 1)
-    since = np.full(n, -1)
-    for start, end in sessions:
-        since[round(start / HOP_S) : round(end / HOP_S)] = round(start / HOP_S)
-    lo = np.maximum(t - round(window_s / HOP_S), since)
-    ok = since >= 0
-    lo = np.where(ok, lo, 0)
-    rep = cum[Party.REP][t] - cum[Party.REP][lo]
-    total = rep + cum[Party.CUSTOMER][t] - cum[Party.CUSTOMER][lo]
-    share = np.where(ok & (total > 0), rep / np.maximum(total, 1), np.nan)
-    return t * HOP_S, share
+def _no_session(segments: Sequence[SpeechSegment]) -> str:
+    """Why the share panel is empty, in the words of docs/metrics.md (a session starts with customer speech)."""
+    if not segments:
+        return "no conversation: nobody spoke"
+    if all(s.party is Party.REP for s in segments):
+        return "no session: only the rep spoke (a session starts with customer speech)"
+    return "no session"
 
 
-def _overlaps(segments: Sequence[SpeechSegment]) -> list[tuple[float, float]]:
-    rep = [(s.start_s, s.end_s) for s in segments if s.party is Party.REP]
-    out = []
-    for s in segments:
-        if s.party is Party.CUSTOMER:
-            for a, b in rep:
-                lo, hi = max(a, s.start_s), min(b, s.end_s)
-                if hi > lo:
-                    out.append((lo, hi - lo))
-    return out
+def _share_legend(ax: Any, off: float, on: float) -> None:
+    from matplotlib.colors import to_rgba
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-
-def _sessions(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:
-    ends = {e.session_id: e.end_s for e in events if isinstance(e, SessionEnded)}
-    starts = sorted((e for e in events if isinstance(e, SessionStarted)), key=lambda e: e.onset_s)
-    return [(e.onset_s, ends.get(e.session_id, duration_s)) for e in starts]
-
-
-def _dominance(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:
-    spans: list[tuple[float, float]] = []
-    since = None
-    changes = sorted((e for e in events if isinstance(e, DominanceChanged)), key=lambda e: (e.decided_s, e.onset_s))
-    for e in changes:
-        if e.dominating and since is None:
-            since = e.onset_s
-        elif not e.dominating and since is not None:
-            spans.append((since, e.onset_s))
-            since = None
-    if since is not None:
-        spans.append((since, duration_s))
-    return spans
+    handles = [
+        Line2D([], [], color=COLORS["rep"], lw=1.5, label="rep share"),
+        Patch(color=COLORS["dominance"], alpha=0.35, lw=0, label="dominating"),
+        # the hysteresis band, in plain words: dominating starts at the top line and ends below the bottom one
+        Patch(
+            fc=to_rgba(COLORS["dominance"], 0.2),
+            ec=COLORS["dominance"],
+            ls="--",
+            label=f"band: on at {on:g}, off below {off:g}",
+        ),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)

@@ -1,0 +1,70 @@
+"""The spans the conversation figure draws, worked out from the typed segments and events: no matplotlib."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from listener.events import DominanceChanged, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
+
+HOP_S = 0.01
+PARTIES = (Party.REP, Party.CUSTOMER)
+
+
+def rolling_share(
+    segments: Sequence[SpeechSegment], sessions: Sequence[tuple[float, float]], duration_s: float, window_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rep share over the last ``window_s`` of the current session, every 10 ms (NaN outside sessions)."""
+    n = max(1, round(duration_s / HOP_S))
+    cum = {}
+    for party in PARTIES:
+        active = np.zeros(n, dtype=np.int64)
+        for s in segments:
+            if s.party is party:
+                active[round(s.start_s / HOP_S) : round(s.end_s / HOP_S)] = 1
+        cum[party] = np.concatenate([[0], np.cumsum(active)])
+    t = np.arange(1, n + 1)
+    since = np.full(n, -1)
+    for start, end in sessions:
+        since[round(start / HOP_S) : round(end / HOP_S)] = round(start / HOP_S)
+    lo = np.maximum(t - round(window_s / HOP_S), since)
+    ok = since >= 0
+    lo = np.where(ok, lo, 0)
+    rep = cum[Party.REP][t] - cum[Party.REP][lo]
+    total = rep + cum[Party.CUSTOMER][t] - cum[Party.CUSTOMER][lo]
+    share = np.where(ok & (total > 0), rep / np.maximum(total, 1), np.nan)
+    return t * HOP_S, share
+
+
+def overlaps(segments: Sequence[SpeechSegment]) -> list[tuple[float, float]]:
+    rep = [(s.start_s, s.end_s) for s in segments if s.party is Party.REP]
+    out = []
+    for s in segments:
+        if s.party is Party.CUSTOMER:
+            for a, b in rep:
+                lo, hi = max(a, s.start_s), min(b, s.end_s)
+                if hi > lo:
+                    out.append((lo, hi - lo))
+    return out
+
+
+def sessions(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:
+    ends = {e.session_id: e.end_s for e in events if isinstance(e, SessionEnded)}
+    starts = sorted((e for e in events if isinstance(e, SessionStarted)), key=lambda e: e.onset_s)
+    return [(e.onset_s, ends.get(e.session_id, duration_s)) for e in starts]
+
+
+def dominance_spans(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:
+    spans: list[tuple[float, float]] = []
+    since = None
+    changes = sorted((e for e in events if isinstance(e, DominanceChanged)), key=lambda e: (e.decided_s, e.onset_s))
+    for e in changes:
+        if e.dominating and since is None:
+            since = e.onset_s
+        elif not e.dominating and since is not None:
+            spans.append((since, e.onset_s))
+            since = None
+    if since is not None:
+        spans.append((since, duration_s))
+    return spans

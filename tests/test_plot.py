@@ -1,0 +1,171 @@
+"""The `analyze --plot` figure, judged by the artists it draws (positions, zorder, legend, limits), not pixels."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.patches import ArrowStyle, FancyArrowPatch
+
+from listener.analytics.plot import plot_conversation
+from listener.events import Interruption, Party, ResponseGap
+from tests.analytics_timelines import CONFIG, of, run
+
+GAP_LABEL = re.compile(r"^[+-]\d+\.\d$")
+OVERLAP_BAR = (0.35, 0.65)  # between the lanes, where both parties' speech overlaps
+CUSTOMER_LANE_BOTTOM = -0.25
+# answers of -0.5 s (overlap), 0.3 s and 1.2 s: docs/metrics.md's gaps figure
+GAPS = [
+    ("customer", 0.5, 3.5),
+    ("rep", 3.0, 6.0),
+    ("customer", 6.5, 10.0),
+    ("rep", 10.3, 13.0),
+    ("customer", 13.5, 16.5),
+    ("rep", 17.7, 19.5),
+]
+
+
+def drawn(
+    segments: list[tuple[str, float, float]], seconds: float, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Any:
+    """The figure `analyze --plot` would write for this timeline, kept instead of written."""
+    kept: list[Figure] = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: kept.append(fig))
+    collector = run(segments, seconds)
+    plot_conversation(collector.segments, collector.events, seconds, tmp_path / "x.png", CONFIG.analytics)
+    (fig,) = kept
+    return fig
+
+
+def gap_labels(ax: Any) -> list[Any]:
+    return [t for t in ax.texts if GAP_LABEL.match(t.get_text())]
+
+
+def test_a_gap_label_sits_on_its_arrow_in_a_white_box_above_everything_between_the_lanes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # it was drawn at y 0.62, on the rep's floor line (0.64) and inside the red overlap bar, unboxed
+    ax = drawn(GAPS, 20.0, monkeypatch, tmp_path).axes[0]
+    labels = gap_labels(ax)
+    assert [t.get_text() for t in labels] == ["-0.5", "+0.3", "+1.2"]
+    others = max(a.get_zorder() for a in [*ax.lines, *ax.collections, *ax.patches])
+    for label in labels:
+        assert label.get_position()[1] == 0.5 and label.get_va() == "center"
+        box = label.get_bbox_patch()
+        assert box is not None and box.get_facecolor()[:3] == (1.0, 1.0, 1.0)
+        assert label.get_zorder() > others
+
+
+def test_a_short_gap_has_a_plain_line_not_arrowheads_wider_than_itself(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the 0.3 s arrow's two heads were wider than the gap: it read "><"
+    ax = drawn(GAPS, 20.0, monkeypatch, tmp_path).axes[0]
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]  # drawn in the gaps' order
+    heads = [isinstance(a.get_arrowstyle(), ArrowStyle.CurveAB) for a in arrows]
+    assert heads == [True, False, True]  # -0.5 s, 0.3 s, 1.2 s
+
+
+def test_a_partys_markers_sit_beyond_its_lane_never_on_the_overlap_bar(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the customer interrupts the rep (and says "mm" in the rep's turn): its markers were drawn on the red bar
+    timeline = [("rep", 0.5, 9.0), ("customer", 2.0, 2.3), ("customer", 6.0, 12.0)]
+    collector = run(timeline, 14.0)
+    assert [e.by for e in of(collector, Interruption)] == [Party.CUSTOMER]
+    ax = drawn(timeline, 14.0, monkeypatch, tmp_path).axes[0]
+    markers = [line for line in ax.lines if line.get_marker() in ("v", "^", "o", "X")]
+    ys = [y for line in markers for y in line.get_ydata()]
+    assert len(ys) >= 2  # the interruption and the backchannel
+    assert all(y < CUSTOMER_LANE_BOTTOM or y > 1.25 for y in ys)
+    assert not [y for y in ys if OVERLAP_BAR[0] <= y <= OVERLAP_BAR[1]]
+
+
+def test_the_legends_explain_the_gap_arrows_the_dominance_shading_and_the_band(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fig = drawn(GAPS, 20.0, monkeypatch, tmp_path)
+    labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert "response gap (s)" in labels and "dominating" in labels
+    assert "band: on at 0.65, off below 0.6" in labels
+
+
+def test_a_share_of_0_or_1_is_drawn_clear_of_the_axis_lines(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # a customer alone: the share is 0 all session, and was hidden under the bottom axis line
+    fig = drawn([("customer", 0.5, 20.0)], 25.0, monkeypatch, tmp_path)
+    low, high = fig.axes[1].get_ylim()
+    assert low < 0.0 and high > 1.0
+
+
+@pytest.mark.parametrize(
+    ("timeline", "note"),
+    [
+        ([], "no conversation: nobody spoke"),
+        ([("rep", 0.5, 9.0)], "no session: only the rep spoke (a session starts with customer speech)"),
+    ],
+)
+def test_an_empty_share_panel_says_why(
+    timeline: list[tuple[str, float, float]], note: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fig = drawn(timeline, 12.0, monkeypatch, tmp_path)
+    assert [t.get_text() for t in fig.axes[1].texts] == [note]
+
+
+def test_a_conversation_has_no_empty_share_note(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert not list(drawn(GAPS, 20.0, monkeypatch, tmp_path).axes[1].texts)
+
+
+def exchanges(seconds: float) -> list[tuple[str, float, float]]:
+    """Quick question and answer all along: a response gap every 4 s."""
+    out = []
+    t = 1.0
+    while t + 4.0 < seconds:
+        out += [("customer", t, t + 1.6), ("rep", t + 1.9, t + 3.6)]
+        t += 4.0
+    return out
+
+
+def once_a_minute(seconds: float) -> list[tuple[str, float, float]]:
+    return [
+        seg
+        for k in range(int(seconds // 60))
+        for seg in [("customer", 60.0 * k + 1, 60.0 * k + 5), ("rep", 60.0 * k + 6, 60.0 * k + 9)]
+    ]
+
+
+def test_an_hour_wraps_into_rows_of_10_minutes_each_a_timeline_and_share_pair(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # it was one row 24 in wide, 150 s an inch, its gap labels printed over each other
+    fig = drawn(once_a_minute(3600.0), 3600.0, monkeypatch, tmp_path)
+    assert len(fig.axes) == 12
+    assert [ax.get_xlim() for ax in fig.axes[::2]] == [(k * 600.0, k * 600.0 + 600.0) for k in range(6)]
+    assert [ax.get_xlim() for ax in fig.axes[1::2]] == [ax.get_xlim() for ax in fig.axes[::2]]
+    assert len({ax.get_ylim() for ax in fig.axes[::2]}) == 1 and len({ax.get_ylim() for ax in fig.axes[1::2]}) == 1
+    assert fig.get_figwidth() == 24.0
+    assert [bool(ax.get_legend()) for ax in fig.axes] == [True, True] + [False] * 10
+
+
+@pytest.mark.parametrize(("seconds", "rows"), [(30.0, 1), (600.0, 1), (650.0, 1), (700.0, 2)])
+def test_short_recordings_keep_one_row(
+    seconds: float, rows: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fig = drawn(once_a_minute(seconds), seconds, monkeypatch, tmp_path)
+    assert len(fig.axes) == 2 * rows
+    assert fig.axes[0].get_xlim()[1] == (seconds if rows == 1 else 600.0)
+
+
+def test_gap_labels_never_print_over_each_other(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fig = drawn(exchanges(600.0), 600.0, monkeypatch, tmp_path)
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = sorted((t.get_window_extent(renderer) for t in gap_labels(ax) if t.get_visible()), key=lambda b: b.x0)
+    assert len(boxes) > 20
+    assert all(a.x1 <= b.x0 for a, b in itertools.pairwise(boxes))
+    # a crowded label is left out, never its gap's arrow
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == len(of(run(exchanges(600.0), 600.0), ResponseGap)) > len(boxes)

@@ -359,7 +359,7 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from listener.analytics.report import AudioInfo, ReportCollector
-    from listener.analytics.summary import totals_of, whole_recording
+    from listener.analytics.summary import all_sessions, totals_of
     from listener.audio.channel_watch import ChannelWatch
     from listener.audio.wav import WavSource
     from listener.pipeline import Pipeline
@@ -380,7 +380,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     with source, Pipeline([watch, *analysis_stages(config, geo), *cues, collector]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         pipe.run(source)
-    whole = whole_recording(collector.segments, collector.events, collector.end_s, config.analytics)
+    whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
     report = collector.report(info, totals_of(whole, collector.events) | (cues[0].report_metrics() if cues else {}))
     # the measurements first: a figure that cannot be written must not take them with it; and a
     # reader gone (`| head`) ends the printing, not the figure (main() reads the closed pipe afterwards)

@@ -1,0 +1,44 @@
+"""What ``listener analyze`` reports about a recording as a whole: its ``metrics`` against its sessions, its times
+against the file's length, its numbers' precision, and the plain text's sessions line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from listener.cli import main
+from tests import synth
+
+
+def analyze_json(path: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    assert main(["analyze", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_rep_talking_on_after_the_session_is_no_monologue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a customer says two sentences and falls silent; the rep talks on for over a minute. 30 s after the
+    # customer's last word the session ends: the rep's 35 s after it are nobody's monologue (docs/metrics.md)
+    customer, _ = synth.render(
+        [
+            synth.Utterance("customer", 0.5, "cmu_arctic_us_aew_a0001.wav", 180.0),
+            synth.Utterance("customer", 4.5, "cmu_arctic_us_aew_a0002.wav", 180.0),
+        ],
+        9.0,
+    )
+    # one rendered sentence every 3 s: rendering each into the whole 78 s would take half a minute
+    sentence, _ = synth.render([synth.Utterance("rep", 0.0, "cmu_arctic_us_axb_a0004.wav", 0.0)], 3.0)
+    samples = np.concatenate([customer, *[sentence] * 23])
+    report = analyze_json(synth.write_wav(tmp_path / "rep_talks_on.wav", samples), capsys)
+    (session,) = report["sessions"]
+    ended = [e["t"] for e in report["events"] if e["type"] == "floor_held" and e["t"] > session["end_s"]]
+    assert ended and report["segments"][-1]["end"] > session["end_s"] + 30.0, "the rep did talk on, alone"
+    metrics = report["metrics"]
+    assert (metrics["monologues"], metrics["longest_monologue_s"]) == (1, session["longest_monologue_s"])
+    assert metrics["longest_monologue_s"] < 60.0  # what would have been a dominating monologue, had it counted
+    assert metrics["rep_talk_s"] > session["rep_talk_s"] + 30.0  # talk times are still the whole file's

@@ -42,3 +42,18 @@ def test_the_rep_talking_on_after_the_session_is_no_monologue(
     assert (metrics["monologues"], metrics["longest_monologue_s"]) == (1, session["longest_monologue_s"])
     assert metrics["longest_monologue_s"] < 60.0  # what would have been a dominating monologue, had it counted
     assert metrics["rep_talk_s"] > session["rep_talk_s"] + 30.0  # talk times are still the whole file's
+
+
+def test_no_time_lies_beyond_the_end_of_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 9.3373 s: not a whole number of 10 ms frames; the session ends with the file and its decisions with it
+    utterances = [
+        synth.Utterance("customer", 0.5, "cmu_arctic_us_aew_a0001.wav", 180.0),
+        synth.Utterance("rep", 4.0, "cmu_arctic_us_axb_a0004.wav", 0.0),
+    ]
+    samples, _ = synth.render(utterances, 9.3373)
+    report = analyze_json(synth.write_wav(tmp_path / "odd.wav", samples), capsys)
+    end_s = report["audio"]["seconds"]
+    assert end_s == 9.337
+    times = [e[k] for e in report["events"] for k in ("t", "decided_s", "end_s") if k in e]
+    assert any(e["type"] == "session_end" for e in report["events"]) and times
+    assert max(times) <= end_s

@@ -407,7 +407,7 @@ def _print_summary(collector: ReportCollector, whole: SessionSummary) -> None:
     share = rep_share_of(rep_s, customer_s)
     print(f"rep talk      {rep_s:7.1f} s")
     print(f"customer talk {customer_s:7.1f} s")
-    # a person reads "0.0 %" as "the rep never spoke"; the JSON keeps its number (the report's contract)
+    # a person reads "0.0 %" as "the rep never spoke"; the JSON says null
     print(f"rep share     {100 * share:7.1f} %" if share is not None else "rep share           -   (nobody spoke)")
     print(f"interruptions {whole.interruptions_by_rep:3d} by rep, {whole.interruptions_by_customer} by customer")
     print(f"backchannels  {whole.backchannels_by_rep:3d} by rep, {whole.backchannels_by_customer} by customer")

@@ -4,6 +4,7 @@ against the file's length, its numbers' precision, and the plain text's sessions
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,21 @@ import pytest
 from listener.cli import main
 from tests import synth
 
+SAMPLE = Path(str(resources.files("listener") / "data" / "sample" / "conversation.wav"))
+
 
 def analyze_json(path: Path, capsys: pytest.CaptureFixture[str]) -> Any:
     assert main(["analyze", str(path), "--json"]) == 0
     return json.loads(capsys.readouterr().out)
+
+
+def numbers(value: object) -> list[float]:
+    """Every float anywhere in a report."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in numbers(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in numbers(v)]
+    return [value] if isinstance(value, float) else []
 
 
 def test_the_rep_talking_on_after_the_session_is_no_monologue(
@@ -42,6 +54,23 @@ def test_the_rep_talking_on_after_the_session_is_no_monologue(
     assert (metrics["monologues"], metrics["longest_monologue_s"]) == (1, session["longest_monologue_s"])
     assert metrics["longest_monologue_s"] < 60.0  # what would have been a dominating monologue, had it counted
     assert metrics["rep_talk_s"] > session["rep_talk_s"] + 30.0  # talk times are still the whole file's
+
+
+def test_metrics_of_a_one_session_recording_are_its_sessions(capsys: pytest.CaptureFixture[str]) -> None:
+    # the bundled sample: all its speech lies in its one session, so the two agree on every figure they share,
+    # to the same precision; silence_s is the file's, which runs on after the session's last speech
+    report = analyze_json(SAMPLE, capsys)
+    (session,) = report["sessions"]
+    metrics = report["metrics"]
+    differ = {k: (v, session[k]) for k, v in metrics.items() if k in session and v != session[k]}
+    assert differ.keys() == {"silence_s"}, differ
+    assert metrics["silence_s"] > session["silence_s"]
+
+
+def test_every_number_is_given_to_three_decimals(capsys: pytest.CaptureFixture[str]) -> None:
+    report = analyze_json(SAMPLE, capsys)
+    assert len(numbers(report)) > 100
+    assert [x for x in numbers(report) if round(x, 3) != x] == []
 
 
 def test_no_time_lies_beyond_the_end_of_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

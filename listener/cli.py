@@ -33,6 +33,7 @@ from listener.service.logs import set_level, setup_logging
 
 if TYPE_CHECKING:
     from listener.analytics.report import ReportCollector
+    from listener.config.schema import AnalyticsConfig
     from listener.events import SessionSummary
 
 # Each command imports what it needs: `leds-off` runs after every stop of the service (its unit's
@@ -389,7 +390,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             json.dump(report, sys.stdout)
             sys.stdout.write("\n")
         else:
-            _print_summary(collector, whole)
+            _print_summary(collector, whole, config.analytics)
         sys.stdout.flush()
     if args.plot is not None:
         from listener.analytics.plot import plot_conversation
@@ -400,8 +401,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(collector: ReportCollector, whole: SessionSummary) -> None:
-    from listener.events import Party, rep_share_of
+def _print_summary(collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig) -> None:
+    from listener.events import Party, SessionStarted, rep_share_of
 
     rep_s, customer_s = collector.talk_s(Party.REP), collector.talk_s(Party.CUSTOMER)
     share = rep_share_of(rep_s, customer_s)
@@ -411,4 +412,7 @@ def _print_summary(collector: ReportCollector, whole: SessionSummary) -> None:
     print(f"rep share     {100 * share:7.1f} %" if share is not None else "rep share           -   (nobody spoke)")
     print(f"interruptions {whole.interruptions_by_rep:3d} by rep, {whole.interruptions_by_customer} by customer")
     print(f"backchannels  {whole.backchannels_by_rep:3d} by rep, {whole.backchannels_by_customer} by customer")
-    print(f"sessions      {len(collector.sessions)} summarized")
+    # a session under session_min_speech_s publishes no summary: "0 summarized" alone read as no visitor at all
+    started = sum(1 for e in collector.events if isinstance(e, SessionStarted))
+    need = f"{config.session_min_speech_s:g} s"
+    print(f"sessions      {started} started, {len(collector.sessions)} summarized (a summary needs {need} of speech)")

@@ -86,3 +86,10 @@ def test_no_time_lies_beyond_the_end_of_the_file(tmp_path: Path, capsys: pytest.
     times = [e[k] for e in report["events"] for k in ("t", "decided_s", "end_s") if k in e]
     assert any(e["type"] == "session_end" for e in report["events"]) and times
     assert max(times) <= end_s
+
+
+def test_the_text_says_how_many_sessions_started(two_short_visits: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # two visitors, neither with the 20 s of speech a summary needs: "0 summarized" alone read as nobody came
+    assert main(["analyze", str(two_short_visits)]) == 0
+    out = capsys.readouterr().out
+    assert "sessions      2 started, 0 summarized (a summary needs 20 s of speech)\n" in out

@@ -2,7 +2,8 @@
 
 Other tools read this; the keys ``schema``, ``audio``, ``segments``,
 ``events``, ``metrics`` (with ``rep_talk_s``, ``customer_talk_s``,
-``rep_share``, null while nobody has spoken) and ``sessions`` are a contract. Only numbers, enums and
+``rep_share``, null while nobody has spoken) and ``sessions`` are a contract;
+``listener/data/schemas/analysis.json`` is its JSON Schema. Only numbers, enums and
 times go in, every float rounded to 3 decimals. An interruption is listed once: ``decided_s`` is when it was
 decided, ``successful`` its outcome, which may have been known later.
 """

@@ -147,7 +147,7 @@ def oracle_report(truth: dict[str, object], single: bool = False) -> dict[str, o
     segments = segments_from_json(truth["segments"])  # type: ignore[arg-type]
     if single:
         segments = one_party(segments, float(_table(truth, "audio")["seconds"]))  # type: ignore[arg-type]
-    return talk_report(segments, truth["audio"], [], empty_share=None)
+    return talk_report(segments, truth["audio"], [])
 
 
 def _table(doc: dict[str, object], key: str) -> dict[str, object]:

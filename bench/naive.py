@@ -92,4 +92,4 @@ def naive_report(path: Path, config: Config) -> dict[str, object]:
     segments, seconds = naive_segments(path, config)
     collector = replay([(s.party, s.start_s, s.end_s) for s in segments], seconds, config)
     events = [e.record() for e in collector.events]
-    return talk_report(segments, {"seconds": seconds}, events, empty_share=0.0)  # 0.0 without speech, as analyze
+    return talk_report(segments, {"seconds": seconds}, events)

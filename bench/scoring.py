@@ -112,13 +112,11 @@ def segment_share(segments: Iterable[PartySegment], seconds: float) -> float | N
     return talk[Party.REP] / total if total > 0 else None
 
 
-def talk_report(
-    segments: Sequence[PartySegment], audio: object, events: Sequence[object], empty_share: float | None
-) -> dict[str, object]:
+def talk_report(segments: Sequence[PartySegment], audio: object, events: Sequence[object]) -> dict[str, object]:
     """A report in ``listener analyze --json``'s shape for ``segments`` (as given: no clipping, no merging).
 
-    Talk time per party is the plain sum of its segments' durations; ``rep_share`` is
-    ``empty_share`` when nobody speaks.
+    Talk time per party is the plain sum of its segments' durations; ``rep_share`` is null when
+    nobody speaks, as analyze reports it.
     """
     talk = {p: sum(s.duration_s for s in segments if s.party == p) for p in PARTIES}
     total = talk[Party.REP] + talk[Party.CUSTOMER]
@@ -130,7 +128,7 @@ def talk_report(
         "metrics": {
             "rep_talk_s": talk[Party.REP],
             "customer_talk_s": talk[Party.CUSTOMER],
-            "rep_share": talk[Party.REP] / total if total else empty_share,
+            "rep_share": talk[Party.REP] / total if total else None,
         },
     }
 

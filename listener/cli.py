@@ -33,6 +33,7 @@ from listener.service.logs import set_level, setup_logging
 
 if TYPE_CHECKING:
     from listener.analytics.report import ReportCollector
+    from listener.config.schema import AnalyticsConfig
     from listener.events import SessionSummary
 
 # Each command imports what it needs: `leds-off` runs after every stop of the service (its unit's
@@ -359,7 +360,7 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from listener.analytics.report import AudioInfo, ReportCollector
-    from listener.analytics.summary import totals_of, whole_recording
+    from listener.analytics.summary import all_sessions, totals_of
     from listener.audio.channel_watch import ChannelWatch
     from listener.audio.wav import WavSource
     from listener.pipeline import Pipeline
@@ -380,7 +381,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     with source, Pipeline([watch, *analysis_stages(config, geo), *cues, collector]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         pipe.run(source)
-    whole = whole_recording(collector.segments, collector.events, collector.end_s, config.analytics)
+    whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
     report = collector.report(info, totals_of(whole, collector.events) | (cues[0].report_metrics() if cues else {}))
     # the measurements first: a figure that cannot be written must not take them with it; and a
     # reader gone (`| head`) ends the printing, not the figure (main() reads the closed pipe afterwards)
@@ -389,7 +390,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             json.dump(report, sys.stdout)
             sys.stdout.write("\n")
         else:
-            _print_summary(collector, whole)
+            _print_summary(collector, whole, config.analytics)
         sys.stdout.flush()
     if args.plot is not None:
         from listener.analytics.plot import plot_conversation
@@ -400,15 +401,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(collector: ReportCollector, whole: SessionSummary) -> None:
-    from listener.events import Party, rep_share_of
+def _print_summary(collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig) -> None:
+    from listener.events import Party, SessionStarted, rep_share_of
 
     rep_s, customer_s = collector.talk_s(Party.REP), collector.talk_s(Party.CUSTOMER)
     share = rep_share_of(rep_s, customer_s)
     print(f"rep talk      {rep_s:7.1f} s")
     print(f"customer talk {customer_s:7.1f} s")
-    # a person reads "0.0 %" as "the rep never spoke"; the JSON keeps its number (the report's contract)
+    # a person reads "0.0 %" as "the rep never spoke"; the JSON says null
     print(f"rep share     {100 * share:7.1f} %" if share is not None else "rep share           -   (nobody spoke)")
     print(f"interruptions {whole.interruptions_by_rep:3d} by rep, {whole.interruptions_by_customer} by customer")
     print(f"backchannels  {whole.backchannels_by_rep:3d} by rep, {whole.backchannels_by_customer} by customer")
-    print(f"sessions      {len(collector.sessions)} summarized")
+    # a session under session_min_speech_s publishes no summary: "0 summarized" alone read as no visitor at all
+    started = sum(1 for e in collector.events if isinstance(e, SessionStarted))
+    need = f"{config.session_min_speech_s:g} s"
+    print(f"sessions      {started} started, {len(collector.sessions)} summarized (a summary needs {need} of speech)")

@@ -65,6 +65,17 @@ def dialogue_4ch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[d
 
 
 @pytest.fixture(scope="session")
+def two_short_visits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two customers 30 s (session_gap_s) apart in 48 s, each with a few seconds of talk: two sessions,
+    both under the 20 s of speech a summary needs."""
+    customer, rep = "cmu_arctic_us_aew_a0001.wav", "cmu_arctic_us_axb_a0004.wav"
+    visits = [synth.Utterance("customer", t0 + 0.5, customer, 180.0) for t0 in (0.0, 40.0)]
+    visits += [synth.Utterance("rep", t0 + 5.0, rep, 0.0) for t0 in (0.0, 40.0)]
+    samples, _ = synth.render(visits, 48.0)
+    return synth.write_wav(tmp_path_factory.mktemp("audio") / "two_visits.wav", samples)
+
+
+@pytest.fixture(scope="session")
 def dialogue_channels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
     """The same dialogue on two lapel mics: each party's voice reaches the other mic 12 dB down."""
     samples, truth = synth.lapel_dialogue()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from listener.analytics.replay import activity, frame_blocks, replay
 from listener.analytics.report import ReportCollector
 from listener.analytics.stage import ConversationAnalytics
-from listener.analytics.summary import Window, summarize
+from listener.analytics.summary import Window, all_sessions, summarize
 from listener.config import Config
 from listener.events import (
     Backchannel,
@@ -177,3 +177,24 @@ def test_sessions_and_talk_add_up(timeline: Timeline) -> None:
     assert whole.rep_talk_s == pytest.approx(rep_total) and whole.customer_talk_s == pytest.approx(customer_total)
     assert sum(s.interruptions_by_rep for s in c.sessions) <= whole.interruptions_by_rep
     assert sum(s.backchannels_by_customer for s in c.sessions) <= whole.backchannels_by_customer
+
+
+SUMMED = ("floor_changes", "monologues", "stories", "pauses", "response_gaps", "long_silences", "premature_starts")
+LONGEST = ("longest_monologue_s", "longest_story_s", "longest_silence_s")
+
+
+@PROPERTY
+@given(timelines())
+def test_the_recordings_totals_are_its_sessions_together(timeline: Timeline) -> None:
+    """``analyze``'s totals count what the sessions' own summaries count, short sessions too: nothing outside
+    a session (the rep talking on after one ended, a pause there) and nothing twice."""
+    c = replay(timeline, SECONDS, CONFIG)
+    together = all_sessions(c.segments, c.events, SECONDS, CONFIG.analytics)
+    ended = [e for e in c.events if isinstance(e, SessionEnded)]
+    each = [summarize("", Window(e.onset_s, e.end_s), e.end_s, c.segments, c.events, CONFIG.analytics) for e in ended]
+    for key in (*SUMMED, "interruptions_by_rep", "backchannels_by_customer", "dominance_episodes"):
+        assert getattr(together, key) == sum(getattr(s, key) for s in each), key
+    for key in LONGEST:
+        assert getattr(together, key) == max((getattr(s, key) for s in each), default=0.0), key
+    assert together.dominance_s == pytest.approx(sum(s.dominance_s for s in each))
+    assert together.duration_s == pytest.approx(sum(s.duration_s for s in each))

@@ -73,4 +73,4 @@ def test_silence_gives_no_segments(tmp_path: Path) -> None:
     assert seconds == pytest.approx(2.0)
     report = naive_report(path, Config())
     assert report["segments"] == [] and report["events"] == []
-    assert report["metrics"]["rep_share"] == 0.0  # type: ignore[index]  # as listener analyze reports silence
+    assert report["metrics"]["rep_share"] is None  # type: ignore[index]  # as listener analyze reports silence

@@ -135,9 +135,10 @@ def test_a_report_without_speech_has_float_talk_times_and_no_nan() -> None:
     report = ReportCollector().report(AudioInfo(seconds=0.0, channels=4, sample_rate_hz=16000))
     metrics = report["metrics"]
     assert isinstance(metrics, dict)
-    for key in ("rep_talk_s", "customer_talk_s", "rep_share"):
+    for key in ("rep_talk_s", "customer_talk_s"):
         assert type(metrics[key]) is float and metrics[key] == 0.0, key
-    assert '"rep_talk_s": 0.0' in json.dumps(report)
+    assert metrics["rep_share"] is None  # undefined, not NaN: JSON has no NaN
+    assert '"rep_talk_s": 0.0' in json.dumps(report) and '"rep_share": null' in json.dumps(report)
 
 
 def test_a_file_shorter_than_one_block_gives_a_valid_report(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_a_file_shorter_than_one_block_gives_a_valid_report(tmp_path: Path) -> N
     report = json.loads(result.stdout, parse_constant=_no_nan)
     assert report["schema"] == "listener.analysis/1" and report["segments"] == []
     assert report["audio"] == {"seconds": 0.006, "channels": 4, "sample_rate": 16000}
-    assert report["metrics"]["rep_share"] == 0.0 and report["metrics"]["rep_talk_s"] == 0.0
+    assert report["metrics"]["rep_share"] is None and report["metrics"]["rep_talk_s"] == 0.0
 
 
 def test_an_os_error_that_is_not_the_output_failing_is_not_blamed_on_the_output(

@@ -33,7 +33,7 @@ from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.transcription import summary
 from listener.transcription.stage import TranscriptionStage
-from tests import asr_audio
+from tests import asr_audio, report_schema
 from tests.asr_audio import DURATION_S
 from tests.asr_pipeline import SESSION_GAP_S, Probe, TimedTranscription, asr_config, run_pipeline
 
@@ -135,7 +135,9 @@ def test_analyze_json_reports_the_cue_metrics(
     cfg = tmp_path / "asr.toml"
     cfg.write_text(f'[asr]\nenabled = true\nmodel_path = "{ko_model}"\n')
     assert main(["analyze", str(wav), "--json", "--config", str(cfg)]) == 0
-    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    report = json.loads(capsys.readouterr().out)
+    report_schema.validate(report)  # the cue figures and cue_sessions too
+    metrics = report["metrics"]
     for key in (
         "rep_words",
         "customer_words",

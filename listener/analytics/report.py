@@ -2,8 +2,9 @@
 
 Other tools read this; the keys ``schema``, ``audio``, ``segments``,
 ``events``, ``metrics`` (with ``rep_talk_s``, ``customer_talk_s``,
-``rep_share``) and ``sessions`` are a contract. Only numbers, enums and
-times go in. An interruption is listed once: ``decided_s`` is when it was
+``rep_share``, null while nobody has spoken) and ``sessions`` are a contract;
+``listener/data/schemas/analysis.json`` is its JSON Schema. Only numbers, enums and
+times go in, every float rounded to 3 decimals. An interruption is listed once: ``decided_s`` is when it was
 decided, ``successful`` its outcome, which may have been known later.
 """
 
@@ -24,6 +25,7 @@ from listener.events import (
     SpeechSegment,
     rep_share_of,
 )
+from listener.events.base import DECIMALS
 from listener.pipeline import Stage
 
 SCHEMA = "listener.analysis/1"
@@ -66,18 +68,20 @@ class ReportCollector(Stage):
     def talk_s(self, party: Party) -> float:
         return sum((s.duration_s for s in self.segments if s.party is party), 0.0)  # 0.0, not 0, with no speech
 
-    def rep_share(self) -> float:
-        return rep_share_of(self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)) or 0.0
+    def rep_share(self) -> float | None:
+        """None while nobody has spoken: 0.0 would read as a rep who never spoke, and pull a fleet's average down."""
+        return rep_share_of(self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER))
 
     def metrics(self) -> dict[str, object]:
         rep, cust = self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)
         overlap = _overlap_s(self.segments)
+        share = self.rep_share()
         return {
-            "rep_talk_s": round(rep, 3),
-            "customer_talk_s": round(cust, 3),
-            "rep_share": round(self.rep_share(), 4),
-            "overlap_s": round(overlap, 3),
-            "silence_s": round(max(0.0, self.end_s - (rep + cust - overlap)), 3),
+            "rep_talk_s": round(rep, DECIMALS),
+            "customer_talk_s": round(cust, DECIMALS),
+            "rep_share": round(share, DECIMALS) if share is not None else None,
+            "overlap_s": round(overlap, DECIMALS),
+            "silence_s": round(max(0.0, self.end_s - (rep + cust - overlap)), DECIMALS),
             "rep_segments": sum(1 for s in self.segments if s.party is Party.REP),
             "customer_segments": sum(1 for s in self.segments if s.party is Party.CUSTOMER),
         }
@@ -88,12 +92,13 @@ class ReportCollector(Stage):
         return {
             "schema": SCHEMA,
             "audio": {
-                "seconds": round(audio.seconds, 3),
+                "seconds": round(audio.seconds, DECIMALS),
                 "channels": audio.channels,
                 "sample_rate": audio.sample_rate_hz,
             },
             "segments": [
-                {"party": s.party.value, "start": round(s.start_s, 3), "end": round(s.end_s, 3)} for s in segments
+                {"party": s.party.value, "start": round(s.start_s, DECIMALS), "end": round(s.end_s, DECIMALS)}
+                for s in segments
             ],
             "events": [e.record() for e in sorted(self.events, key=lambda e: e.onset_s)],
             "metrics": metrics,

@@ -10,6 +10,7 @@ result. Definitions: ``shared/metrics.md``; readings: ``docs/metrics.md``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 
 from listener.analytics.context import PREDICTIONS_KEEP_S, UNHEARD_KEEP_S, Context, Unheard
@@ -24,6 +25,16 @@ from listener.events import ActivityFrames, AudioDropped, EndOfStream, Event, Pa
 from listener.pipeline import Stage
 
 PRUNE_EVERY_FRAMES = 1000  # old model outputs are dropped in batches, not on every frame
+FRAME_SLACK = 1e-6  # of a frame: 9.0 s / 0.01 s may come out as 899.9999999999999 frames
+
+
+def last_frame(t_s: float, hop_s: float) -> int:
+    """The frame boundary at or before ``t_s``: the end of the stream's last whole frame.
+
+    Rounded to the nearest, a file of 9.33725 s ended at 9.34 s, and the decisions made at its end
+    were dated after its last sample.
+    """
+    return math.floor(t_s / hop_s + FRAME_SLACK)
 
 
 class Conversation:
@@ -165,7 +176,7 @@ class ConversationAnalytics(Stage):
             self.conversation.note(event)
         elif isinstance(event, EndOfStream) and self.conversation is not None:
             out = self._release()
-            return out + self.conversation.finish(round(event.t_s / self.conversation.ctx.limits.hop_s))
+            return out + self.conversation.finish(last_frame(event.t_s, self.conversation.ctx.limits.hop_s))
         return ()
 
     def _release(self) -> list[Event]:

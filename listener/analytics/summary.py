@@ -1,9 +1,10 @@
 """Figures of one span of conversation from its speech and its decided events.
 
 A pure function: the stage uses it for each session's :class:`SessionSummary`,
-``listener analyze`` for the whole recording's totals (``metrics``), and the
-tests to check one against the other. Events count when their onset lies in
-the span; speech is clipped to it.
+``listener analyze`` for the recording's totals (``metrics``: the same figures
+over all its sessions at once, so the rep talking on after a session, to
+nobody, is no monologue there either), and the tests to check one against the
+other. Events count when their onset lies in the span; speech is clipped to it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from listener.events import (
     Question,
     Reported,
     ResponseGap,
+    SessionEnded,
     SessionStarted,
     SessionSummary,
     SpeechSegment,
@@ -101,9 +103,38 @@ class Window:
         return (a, b) if b > a else None
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Disjoint windows in time order, summarised as one: a session, or all of a recording's."""
+
+    windows: tuple[Window, ...]
+
+    @property
+    def start_s(self) -> float:
+        return self.windows[0].start_s if self.windows else 0.0
+
+    @property
+    def end_s(self) -> float:
+        return self.windows[-1].end_s if self.windows else 0.0
+
+    @property
+    def duration_s(self) -> float:
+        return sum(w.duration_s for w in self.windows)
+
+    def holds(self, t_s: float) -> bool:
+        return any(w.holds(t_s) for w in self.windows)
+
+    def clip(self, a: float, b: float) -> list[Interval]:
+        return [c for w in self.windows if (c := w.clip(a, b)) is not None]
+
+    def at_an_end(self, t_s: float) -> bool:
+        """``t_s`` is where one of the windows ends (within its tolerance)."""
+        return any(w.holds(t_s) and t_s >= w.end_s - EPS_S for w in self.windows)
+
+
 def summarize(
     session_id: str,
-    window: Window,
+    window: Window | Span,
     decided_s: float,
     segments: Iterable[SpeechSegment],
     events: Iterable[Event],
@@ -111,21 +142,22 @@ def summarize(
     unheard: Sequence[Interval] = (),
 ) -> SessionSummary:
     """The session's figures; ``unheard``: stretches of it with no audio, counted apart from silence."""
+    span = window if isinstance(window, Span) else Span((window,))
     events = list(events)
-    speech = _speech(window, segments)
-    inside = [e for e in events if isinstance(e, Reported) and window.holds(e.onset_s) and not _after(e, window)]
-    talk = _talk(window, speech, _unheard_s(window, unheard, speech))
-    dominance_s, episodes = _dominance(window, [e for e in events if isinstance(e, DominanceChanged)])
+    speech = _speech(span, segments)
+    inside = [e for e in events if isinstance(e, Reported) and span.holds(e.onset_s) and not _after(e, span)]
+    talk = _talk(span, speech, _unheard_s(span, unheard, speech))
+    dominance_s, episodes = _dominance(span, [e for e in events if isinstance(e, DominanceChanged)])
     waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s)
     return SessionSummary(
         session_id=session_id,
-        onset_s=window.start_s,
-        end_s=window.end_s,
+        onset_s=span.start_s,
+        end_s=span.end_s,
         decided_s=decided_s,
-        duration_s=window.duration_s,
+        duration_s=span.duration_s,
         **talk,
-        **_floors(inside, _held(window, events)),
-        **_switches(window, [e for e in events if isinstance(e, FloorHeld)]),
+        **_floors(inside, _held(span, events)),
+        **_switches(span, [e for e in events if isinstance(e, FloorHeld)]),
         **_overlap_events(inside, talk["customer_talk_s"]),
         dominance_s=dominance_s,
         dominance_episodes=episodes,
@@ -135,12 +167,12 @@ def summarize(
     )
 
 
-def _after(event: Reported, window: Window) -> bool:
+def _after(event: Reported, span: Span) -> bool:
     """A pause begun at the session's last speech is the silence that ended it, not one in it."""
-    return isinstance(event, Pause) and event.onset_s >= window.end_s - EPS_S
+    return isinstance(event, Pause) and span.at_an_end(event.onset_s)
 
 
-def _switches(window: Window, floors: list[FloorHeld]) -> SwitchFields:
+def _switches(window: Span, floors: list[FloorHeld]) -> SwitchFields:
     """Floor changes by when they happen: the taker's floor starts in the window.
 
     Counting the floors that were taken would miss the change at the start of a
@@ -154,13 +186,13 @@ def _switches(window: Window, floors: list[FloorHeld]) -> SwitchFields:
     return {"floor_changes": switches, "switches_per_min": switches / minutes if minutes > 0 else 0.0}
 
 
-def _unheard_s(window: Window, unheard: Sequence[Interval], speech: dict[Party, list[Interval]]) -> float:
+def _unheard_s(window: Span, unheard: Sequence[Interval], speech: dict[Party, list[Interval]]) -> float:
     """Unheard time in the window, less what counts as talk (a gap inside one's speech is bridged)."""
-    gaps = _union([c for a, b in unheard if (c := window.clip(a, b))])
+    gaps = _union([c for a, b in unheard for c in window.clip(a, b)])
     return _length(gaps) - overlap_length(gaps, _union(speech[Party.REP] + speech[Party.CUSTOMER]))
 
 
-def _talk(window: Window, speech: dict[Party, list[Interval]], unheard_s: float) -> TalkFields:
+def _talk(window: Span, speech: dict[Party, list[Interval]], unheard_s: float) -> TalkFields:
     rep_s, customer_s = _length(speech[Party.REP]), _length(speech[Party.CUSTOMER])
     overlap_s = overlap_length(speech[Party.REP], speech[Party.CUSTOMER])
     return {
@@ -173,12 +205,15 @@ def _talk(window: Window, speech: dict[Party, list[Interval]], unheard_s: float)
     }
 
 
-def _held(window: Window, events: list[Event]) -> list[tuple[Party, float]]:
-    """(holder, seconds) of the floors held in the window: one begun before the session counts from its start."""
-    out = []
+def _held(window: Span, events: list[Event]) -> list[tuple[Party, float]]:
+    """(holder, seconds) of the floors held in the window: one begun before the session counts from its start.
+
+    A floor outside every window (the rep talking on after the session ended) is nobody's monologue.
+    """
+    out: list[tuple[Party, float]] = []
     for e in events:
-        if isinstance(e, FloorHeld) and (clipped := window.clip(e.onset_s, e.end_s)) is not None:
-            out.append((e.by, clipped[1] - clipped[0]))
+        if isinstance(e, FloorHeld):
+            out.extend((e.by, b - a) for a, b in window.clip(e.onset_s, e.end_s))
     return out
 
 
@@ -229,15 +264,26 @@ def _overlap_events(inside: list[Reported], customer_s: float) -> OverlapFields:
 def totals(
     segments: Sequence[SpeechSegment], events: Sequence[Event], end_s: float, config: AnalyticsConfig
 ) -> dict[str, object]:
-    """The whole recording's figures, for ``analyze --json`` ``metrics``."""
-    return totals_of(whole_recording(segments, events, end_s, config), events)
+    """The recording's figures, for ``analyze --json`` ``metrics``."""
+    return totals_of(all_sessions(segments, events, end_s, config), events)
 
 
-def whole_recording(
+def all_sessions(
     segments: Sequence[SpeechSegment], events: Sequence[Event], end_s: float, config: AnalyticsConfig
 ) -> SessionSummary:
-    """The whole recording summarised as if it were one session (its id empty)."""
-    return summarize("", Window(0.0, end_s), end_s, segments, events, config)
+    """The recording's sessions summarised as if they were one (its id empty), short ones included.
+
+    Floors, gaps, pauses and the rest are defined in a session: the rep talking on after a session has
+    ended, or before one begins, is no monologue (``docs/metrics.md``), in a session's summary or here.
+    """
+    return summarize("", session_span(events, end_s), end_s, segments, events, config)
+
+
+def session_span(events: Sequence[Event], end_s: float) -> Span:
+    """The sessions the events started and ended; one still open runs to ``end_s``."""
+    ends = {e.session_id: e.end_s for e in events if isinstance(e, SessionEnded)}
+    started = sorted((e for e in events if isinstance(e, SessionStarted)), key=lambda e: e.onset_s)
+    return Span(tuple(Window(e.onset_s, ends.get(e.session_id, end_s)) for e in started))
 
 
 def totals_of(whole: SessionSummary, events: Sequence[Event]) -> dict[str, object]:
@@ -251,12 +297,10 @@ def totals_of(whole: SessionSummary, events: Sequence[Event]) -> dict[str, objec
     return record
 
 
-def _speech(window: Window, segments: Iterable[SpeechSegment]) -> dict[Party, list[Interval]]:
+def _speech(window: Span, segments: Iterable[SpeechSegment]) -> dict[Party, list[Interval]]:
     out: dict[Party, list[Interval]] = {p: [] for p in Party}
     for seg in segments:
-        clipped = window.clip(seg.start_s, seg.end_s)
-        if clipped is not None:
-            out[seg.party].append(clipped)
+        out[seg.party].extend(window.clip(seg.start_s, seg.end_s))
     return {p: _union(iv) for p, iv in out.items()}
 
 
@@ -297,19 +341,17 @@ def _interruptions(events: list[Reported]) -> dict[tuple[Party, float], bool | N
     return out
 
 
-def _dominance(window: Window, changes: list[DominanceChanged]) -> tuple[float, int]:
+def _dominance(window: Span, changes: list[DominanceChanged]) -> tuple[float, int]:
     total, episodes, since = 0.0, 0, None
     for change in sorted(changes, key=lambda c: (c.decided_s, c.onset_s)):
         if change.dominating and since is None:
             since = change.onset_s
             episodes += window.holds(change.onset_s)
         elif not change.dominating and since is not None:
-            clipped = window.clip(since, change.onset_s)
-            total += clipped[1] - clipped[0] if clipped else 0.0
+            total += _length(window.clip(since, change.onset_s))
             since = None
     if since is not None:
-        clipped = window.clip(since, window.end_s)
-        total += clipped[1] - clipped[0] if clipped else 0.0
+        total += _length(window.clip(since, window.end_s))
     return total, episodes
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
+DECIMALS = 3  # the floats of a report (analyze --json): seconds to the ms, shares and rates to 0.001
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -60,6 +61,6 @@ class Reported(Event, _Decided):
             if isinstance(value, Enum):
                 value = value.value
             elif isinstance(value, float):
-                value = round(value, 3)
+                value = round(value, DECIMALS)
             out[key] = value
         return out

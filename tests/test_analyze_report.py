@@ -1,0 +1,95 @@
+"""What ``listener analyze`` reports about a recording as a whole: its ``metrics`` against its sessions, its times
+against the file's length, its numbers' precision, and the plain text's sessions line."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from listener.cli import main
+from tests import synth
+
+SAMPLE = Path(str(resources.files("listener") / "data" / "sample" / "conversation.wav"))
+
+
+def analyze_json(path: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    assert main(["analyze", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def numbers(value: object) -> list[float]:
+    """Every float anywhere in a report."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in numbers(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in numbers(v)]
+    return [value] if isinstance(value, float) else []
+
+
+def test_the_rep_talking_on_after_the_session_is_no_monologue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a customer says two sentences and falls silent; the rep talks on for over a minute. 30 s after the
+    # customer's last word the session ends: the rep's 35 s after it are nobody's monologue (docs/metrics.md)
+    customer, _ = synth.render(
+        [
+            synth.Utterance("customer", 0.5, "cmu_arctic_us_aew_a0001.wav", 180.0),
+            synth.Utterance("customer", 4.5, "cmu_arctic_us_aew_a0002.wav", 180.0),
+        ],
+        9.0,
+    )
+    # one rendered sentence every 3 s: rendering each into the whole 78 s would take half a minute
+    sentence, _ = synth.render([synth.Utterance("rep", 0.0, "cmu_arctic_us_axb_a0004.wav", 0.0)], 3.0)
+    samples = np.concatenate([customer, *[sentence] * 23])
+    report = analyze_json(synth.write_wav(tmp_path / "rep_talks_on.wav", samples), capsys)
+    (session,) = report["sessions"]
+    ended = [e["t"] for e in report["events"] if e["type"] == "floor_held" and e["t"] > session["end_s"]]
+    assert ended and report["segments"][-1]["end"] > session["end_s"] + 30.0, "the rep did talk on, alone"
+    metrics = report["metrics"]
+    assert (metrics["monologues"], metrics["longest_monologue_s"]) == (1, session["longest_monologue_s"])
+    assert metrics["longest_monologue_s"] < 60.0  # what would have been a dominating monologue, had it counted
+    assert metrics["rep_talk_s"] > session["rep_talk_s"] + 30.0  # talk times are still the whole file's
+
+
+def test_metrics_of_a_one_session_recording_are_its_sessions(capsys: pytest.CaptureFixture[str]) -> None:
+    # the bundled sample: all its speech lies in its one session, so the two agree on every figure they share,
+    # to the same precision; silence_s is the file's, which runs on after the session's last speech
+    report = analyze_json(SAMPLE, capsys)
+    (session,) = report["sessions"]
+    metrics = report["metrics"]
+    differ = {k: (v, session[k]) for k, v in metrics.items() if k in session and v != session[k]}
+    assert differ.keys() == {"silence_s"}, differ
+    assert metrics["silence_s"] > session["silence_s"]
+
+
+def test_every_number_is_given_to_three_decimals(capsys: pytest.CaptureFixture[str]) -> None:
+    report = analyze_json(SAMPLE, capsys)
+    assert len(numbers(report)) > 100
+    assert [x for x in numbers(report) if round(x, 3) != x] == []
+
+
+def test_no_time_lies_beyond_the_end_of_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 9.3373 s: not a whole number of 10 ms frames; the session ends with the file and its decisions with it
+    utterances = [
+        synth.Utterance("customer", 0.5, "cmu_arctic_us_aew_a0001.wav", 180.0),
+        synth.Utterance("rep", 4.0, "cmu_arctic_us_axb_a0004.wav", 0.0),
+    ]
+    samples, _ = synth.render(utterances, 9.3373)
+    report = analyze_json(synth.write_wav(tmp_path / "odd.wav", samples), capsys)
+    end_s = report["audio"]["seconds"]
+    assert end_s == 9.337
+    times = [e[k] for e in report["events"] for k in ("t", "decided_s", "end_s") if k in e]
+    assert any(e["type"] == "session_end" for e in report["events"]) and times
+    assert max(times) <= end_s
+
+
+def test_the_text_says_how_many_sessions_started(two_short_visits: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # two visitors, neither with the 20 s of speech a summary needs: "0 summarized" alone read as nobody came
+    assert main(["analyze", str(two_short_visits)]) == 0
+    out = capsys.readouterr().out
+    assert "sessions      2 started, 0 summarized (a summary needs 20 s of speech)\n" in out

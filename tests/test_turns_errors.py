@@ -223,7 +223,7 @@ def test_the_sidecar_may_leave_out_what_has_a_default(tmp_path: Path) -> None:
 def test_doctor_gives_a_turn_model_error_its_own_fix_not_the_reinstall(tmp_path: Path) -> None:
     # a folder given as the model: reinstalling the package would not help, pointing at the file does
     check = doctor.check_turn_model(doctor_config(tmp_path, turn_model={"path": str(tmp_path)}))
-    assert (check.status, check.detail) == ("FAIL", f"turn model {tmp_path} is a folder")
+    assert (check.status, check.detail) == ("FAIL", f"{tmp_path} is a folder")  # the line names the check once
     assert check.fix == "set [turn_model] path to its .onnx file, or to ''"
 
 

@@ -268,7 +268,10 @@ def _espeak(text: str, voice: str, speed: int, pitch: int, cache: Path) -> np.nd
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "x.wav"
         cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), text]
-        subprocess.run(cmd, check=True, capture_output=True)
+        try:
+            subprocess.run(cmd, check=True, capture_output=True)
+        except FileNotFoundError:  # only reached when the voice is not cached yet
+            raise SystemExit("espeak-ng not found: apt-get install espeak-ng") from None
         x, rate = sf.read(wav, dtype="float64")
     x = soxr.resample(x, rate, RATE_HZ).astype(np.float32)
     cache.mkdir(parents=True, exist_ok=True)

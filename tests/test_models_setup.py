@@ -12,7 +12,7 @@ import pytest
 
 from bench.signals import NOISE_FILES
 from models import baselines
-from models.corpus import AMI_TRAIN, check_shared_data
+from models.corpus import AMI_TRAIN, _espeak, check_shared_data
 
 
 def shared_data(root: Path) -> Path:
@@ -124,3 +124,12 @@ def test_float_twin_only_from_the_same_training(tmp_path: Path) -> None:
     int8.with_suffix(".json").write_text("{}")
     (cache / "turn.float.json").write_text("{}")
     assert float_twin(int8, cache) is None
+
+
+def test_missing_espeak_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without espeak-ng on PATH an uncached voice stops training with the package to install, not a traceback."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(SystemExit, match=r"^espeak-ng not found: apt-get install espeak-ng$"):
+        _espeak("Hello there.", "en-us", 160, 50, tmp_path / "espeak")
+    assert not (tmp_path / "espeak").exists()
+

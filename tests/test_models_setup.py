@@ -133,3 +133,17 @@ def test_missing_espeak_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         _espeak("Hello there.", "en-us", 160, 50, tmp_path / "espeak")
     assert not (tmp_path / "espeak").exists()
 
+
+def test_the_pause_baseline_says_when_it_simulates_the_validation_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluating without the training's cache simulates the validation dialogues first (minutes): it logs them."""
+    from models import evaluate, simulate
+
+    calls: list[bool] = []
+
+    def load_split(*args: object, log: bool = True, **kwargs: object) -> list[object]:
+        calls.append(log)
+        return []
+
+    monkeypatch.setattr(simulate, "load_split", load_split)
+    evaluate.pause_length_threshold()
+    assert calls == [True]

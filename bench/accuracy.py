@@ -294,7 +294,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--cases", type=Path, help=f"case folder (default {CACHE_DIR}/cases-OVERLAPS[-heldout])")
     ap.add_argument("--overlaps", choices=OVERLAP_MODES, default="coherent", help="overlap rendering (bench.overlaps)")
     ap.add_argument("--variants", type=int, default=2, help="rooms per excerpt (default 2)")
-    ap.add_argument("--split", choices=SPLITS, default="all", help="heldout: six excerpts never tuned on")
+    ap.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="all",
+        help="heldout: five excerpts whose voices nothing was tuned or trained on",
+    )
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--config", type=Path, help="config file passed to listener analyze")
     oracles = ap.add_mutually_exclusive_group()

@@ -1,13 +1,21 @@
-"""Six more real conversations, never used for tuning or training: the held-out split.
+"""Five more real conversations, with voices never used for tuning or training: the held-out split.
 
 ``../shared/data/ami-train`` holds nine 30 s AMI excerpts "as shipped in
 pyannote-audio's test data". The same test data (in pyannote-audio's source
 distribution on PyPI) holds four more AMI excerpts with other speakers
-(``dev00``, ``dev01``, ``tst00``, ``tst01``), a tenth training excerpt
-(``trñ00``, here ``trn00``: three of its voices speak in the dev excerpts),
-and pyannote's own two-person sample conversation (``sample``). Nothing in
-this project was tuned or trained on them, so they are the nearest thing to
-"recordings you do not have" that the registries offer.
+(``dev00``, ``dev01``, ``tst00``, ``tst01``) and pyannote's own two-person
+sample conversation (``sample``). None of their voices speaks in the nine
+shared excerpts, so nothing in this project was tuned or trained on them
+(``tests/test_bench_heldout.py`` checks the speakers): they are the nearest
+thing to "recordings you do not have" that the registries offer.
+
+The archive also holds a tenth AMI training excerpt (``trñ00``, here
+``trn00``). It is fetched but is in no split (:data:`TRAINED_VOICES`): all
+three of its voices (MEE067, MEE068, MÉO069) speak in the shared excerpts
+``trn01`` and ``trn03``, which the analyzer was tuned on and the turn model
+trained on (MÉO069 is 42 % of the turn model's AMI training speech). It was
+in the held-out split until 2026-12-03, and lent MEE068's voice to the
+overlaps of ``tst00`` and ``tst01`` (bench.simulate.donor_voice).
 
 :func:`heldout_data` downloads that archive once (pinned, SHA-256 checked),
 and lays the excerpts out like ``../shared/data`` (``ami-train/*.wav``,
@@ -44,6 +52,11 @@ MEMBERS = {
     "trn00": ("tests/data/trñ00.wav", "tests/data/debug.train.rttm"),
     "sample": ("src/pyannote/audio/sample/sample.wav", "src/pyannote/audio/sample/sample.rttm"),
 }
+# the held-out split: excerpts whose voices nothing here was tuned or trained on, and those voices
+HELDOUT_EXCERPTS = ("dev00", "dev01", "tst00", "tst01", "sample")
+HELDOUT_SPEAKERS = frozenset({"MEE009", "MEE012", "FEO070", "FEO072", "MEE071", "MEE073", "speaker90", "speaker91"})
+# fetched, in no split: its voices speak in the shared excerpts the analyzer was tuned and the model trained on
+TRAINED_VOICES = ("trn00",)
 HELDOUT_DIR = ROOT / "bench" / ".cache" / "heldout-data"
 DONE = "complete"
 ATTRIBUTION = """\

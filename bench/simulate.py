@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.arrays import ARRAYS, DEFAULT_ARRAY, DEFAULT_LAYOUT, Layout, captured, mics_of
+from bench.heldout import HELDOUT_EXCERPTS as HELDOUT_EXCERPTS
 from bench.heldout import MEMBERS, data_for
 from bench.overlaps import OVERLAP_MODES, solo_material, speaker_source
 from bench.room import (
@@ -70,8 +71,8 @@ GENERATOR_VERSION = 1
 DEFAULT_SEED = 20240611
 EXCERPTS = tuple(f"trn{i:02d}" for i in range(1, 10))
 EVAL_EXCERPTS = frozenset({"trn08", "trn09"})  # held out from tuning and turn-model training
-# never seen by anything in this project until scored (bench.heldout fetches them; --split heldout)
-HELDOUT_EXCERPTS = tuple(MEMBERS)  # what bench.heldout fetches
+# voices never heard by anything in this project until scored (bench.heldout fetches them; --split heldout):
+# HELDOUT_EXCERPTS, imported above; bench.heldout also fetches trn00, in no split (its voices are trained on)
 SPLITS = ("all", "dev", "eval", "heldout")
 NOISE_POINTS = 3
 QUIET_BELOW_DB = 30.0  # pauses this far under the excerpt's speech level are not speech
@@ -90,7 +91,8 @@ def _excerpt_index(excerpt: str) -> int:
     """A number for the excerpt's random stream: the rooms of each excerpt are its own."""
     if excerpt in EXCERPTS:
         return EXCERPTS.index(excerpt)
-    return 100 + HELDOUT_EXCERPTS.index(excerpt) if excerpt in HELDOUT_EXCERPTS else 99
+    # numbered by the archive's order, so an excerpt keeps its rooms whichever excerpts are in the split
+    return 100 + tuple(MEMBERS).index(excerpt) if excerpt in MEMBERS else 99
 
 
 def _excerpts(split: str) -> tuple[str, ...]:
@@ -299,6 +301,7 @@ def manifest_for(
         "variants": variants,
         "seed": seed,
         "split": split,
+        "excerpts": list(_excerpts(split)),  # a split's excerpts also choose its donor voices (donor_voice)
         "reps": dict(sorted((reps or {}).items())),
     }
 

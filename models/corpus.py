@@ -181,15 +181,22 @@ def check_shared_data(data_dir: Path = DATA_DIR, excerpts: Iterable[str] = AMI_T
         raise SystemExit(f"{missing[0]} is missing{more}: the recordings come from the shared data folder; {where}")
 
 
-def ami_utterances(data_dir: Path = DATA_DIR) -> list[Utterance]:
+def ami_training_speakers(data_dir: Path = DATA_DIR) -> set[str]:
+    """The AMI voices training may hear: those of ``AMI_TRAIN`` that do not also talk in the eval excerpts."""
     rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
     eval_speakers = {t.speaker for e in EVAL_EXCERPTS for t in rttm.get(e, [])}
+    return {t.speaker for e in AMI_TRAIN for t in rttm.get(e, [])} - eval_speakers
+
+
+def ami_utterances(data_dir: Path = DATA_DIR) -> list[Utterance]:
+    rttm = read_rttm(data_dir / "ami-train" / "train.rttm")
+    voices = ami_training_speakers(data_dir)
     out: list[Utterance] = []
     for excerpt in AMI_TRAIN:
         mix = load_mono(data_dir / "ami-train" / f"{excerpt}.wav", RATE_HZ)
         turns = rttm.get(excerpt, [])
         for turn in turns:
-            if turn.speaker in eval_speakers:
+            if turn.speaker not in voices:
                 continue
             others = merge_intervals([(t.start_s, t.end_s) for t in turns if t.speaker != turn.speaker])
             for a, b in _minus((turn.start_s, turn.end_s), others):
@@ -261,7 +268,10 @@ def _espeak(text: str, voice: str, speed: int, pitch: int, cache: Path) -> np.nd
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "x.wav"
         cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), text]
-        subprocess.run(cmd, check=True, capture_output=True)
+        try:
+            subprocess.run(cmd, check=True, capture_output=True)
+        except FileNotFoundError:  # only reached when the voice is not cached yet
+            raise SystemExit("espeak-ng not found: apt-get install espeak-ng") from None
         x, rate = sf.read(wav, dtype="float64")
     x = soxr.resample(x, rate, RATE_HZ).astype(np.float32)
     cache.mkdir(parents=True, exist_ok=True)

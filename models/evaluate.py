@@ -4,8 +4,10 @@ Held-out real speech: AMI ``trn08`` and ``trn09`` (never trained on, and
 their speakers left out of training), spatialized by the benchmark
 (bench.simulate: random shop rooms, ReSpeaker 4-mic, kitchen or machine
 noise) in ``--variants`` rooms each. Also the held-out simulated dialogues
-(``test`` split: validation voices only, new rooms), which hold many more
-turn-taking events than the two AMI excerpts.
+(``test`` split: validation voices only, rooms drawn afresh), which hold
+many more turn-taking events than the two AMI excerpts. Both draw their
+noise from the two recordings training uses (bench.signals.noise_sources):
+other stretches, points and rooms, not another noise.
 
 The model is the int8 ONNX file ``--model`` (default: the shipped one),
 with its sidecar beside it. Its float export is scored too if there is
@@ -213,7 +215,8 @@ def pause_length_threshold(cache: Path = CACHE) -> int:
     from models.simulate import load_split
 
     s = Settings()
-    val = load_split("val", s.val, s.seconds, SEED, cache, log=False)
+    # the training's cache has them; without it this simulates all s.val of them first (~15 min on a slow machine)
+    val = load_split("val", s.val, s.seconds, SEED, cache, log=True)
     items = [i for x in val for i in tasks.pause_items(x.truth)]
     grid = range(25, 300, 5)
     return max(

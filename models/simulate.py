@@ -202,6 +202,8 @@ def load_split(
     for i in range(count):
         path = folder / f"{split}-{i:04d}.npz"
         if not path.exists():
+            if log and corpus is None:
+                print(f"simulating the {split} dialogues not yet in {folder} (kept there)", file=sys.stderr)
             corpus = corpus or load_corpus(seed, cache, voices)
             audio, config, mode, truth = simulate_audio(corpus, split != "train", seconds, dialogue_rng(seed, split, i))
             tmp = path.with_suffix(".tmp.npz")

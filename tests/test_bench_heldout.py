@@ -13,8 +13,10 @@ import pytest
 from scipy.io import wavfile
 
 from bench import heldout
-from bench.simulate import HELDOUT_EXCERPTS, split_of
+from bench.signals import DATA_DIR
+from bench.simulate import EXCERPTS, HELDOUT_EXCERPTS, _excerpts, split_of
 from bench.truth import read_rttm
+from models.corpus import ami_training_speakers
 
 
 def _archive(tmp_path: Path) -> Path:
@@ -47,9 +49,9 @@ def test_heldout_data_is_laid_out_like_the_shared_data(tmp_path: Path, monkeypat
     shared = tmp_path / "shared"
     (shared / "noise").mkdir(parents=True)
     folder = heldout.heldout_data(tmp_path / "data", shared)
-    assert sorted(p.stem for p in (folder / "ami-train").glob("*.wav")) == sorted(HELDOUT_EXCERPTS)
+    assert sorted(p.stem for p in (folder / "ami-train").glob("*.wav")) == sorted(heldout.MEMBERS)
     rttm = read_rttm(folder / "ami-train" / "train.rttm")
-    assert sorted(rttm) == sorted(HELDOUT_EXCERPTS)  # trn01's line in the same RTTM file is not taken
+    assert sorted(rttm) == sorted(heldout.MEMBERS)  # trn01's line in the same RTTM file is not taken
     assert (folder / "noise").resolve() == (shared / "noise").resolve()
     assert "MIT" in (folder / "ATTRIBUTION.md").read_text(encoding="utf-8")
     assert all(split_of(e) == "heldout" for e in HELDOUT_EXCERPTS)
@@ -69,7 +71,7 @@ def test_two_first_runs_at_once_both_end_with_every_excerpt(tmp_path: Path, monk
     with ThreadPoolExecutor(4) as pool:
         folders = list(pool.map(lambda _: heldout.heldout_data(tmp_path / "data", tmp_path), range(4)))
     assert set(folders) == {tmp_path / "data"}
-    assert sorted(p.stem for p in (tmp_path / "data" / "ami-train").glob("*.wav")) == sorted(HELDOUT_EXCERPTS)
+    assert sorted(p.stem for p in (tmp_path / "data" / "ami-train").glob("*.wav")) == sorted(heldout.MEMBERS)
     assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
 
 
@@ -79,3 +81,35 @@ def test_a_changed_archive_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(heldout.HeldoutError, match="expected 3a903dfb"):
         heldout.heldout_data(tmp_path / "data", tmp_path)
     assert not (tmp_path / "data").exists()
+
+
+def _heldout_speakers() -> dict[str, set[str]]:
+    """Each held-out excerpt's voices: from the fetched RTTM if it is in the cache, else as bench.heldout lists them."""
+    if (heldout.HELDOUT_DIR / heldout.DONE).is_file():
+        rttm = read_rttm(heldout.HELDOUT_DIR / "ami-train" / "train.rttm")
+        return {e: {t.speaker for t in turns} for e, turns in rttm.items()}
+    return {e: set(heldout.HELDOUT_SPEAKERS) for e in HELDOUT_EXCERPTS}  # offline: the listed voices
+
+
+@pytest.mark.skipif(not (DATA_DIR / "ami-train" / "train.rttm").exists(), reason="shared data absent")
+def test_no_heldout_voice_was_trained_or_tuned_on() -> None:
+    """The held-out split's headline figures must come from voices nothing here heard: not the turn model's AMI
+    training voices (models.corpus), nor any voice of the nine shared excerpts the analyzer was tuned on."""
+    voices = _heldout_speakers()
+    split = {v for e in _excerpts("heldout") for v in voices[e]}
+    assert split, "no held-out voices"
+    assert not split & ami_training_speakers(), "held-out voices the turn model was trained on"
+    shared = read_rttm(DATA_DIR / "ami-train" / "train.rttm")
+    tuned = {t.speaker for e in EXCERPTS for t in shared[e]}
+    assert not split & tuned, "held-out voices of the shared excerpts"
+    # trn00 is fetched but in no split, since its voices are trained on
+    assert set(heldout.TRAINED_VOICES) <= set(heldout.MEMBERS) - set(_excerpts("heldout"))
+    assert all(voices[e] & ami_training_speakers() for e in heldout.TRAINED_VOICES if e in voices)
+
+
+def test_heldout_speakers_listed_are_the_fetched_ones() -> None:
+    """bench.heldout's list of the held-out voices (the offline check above) is what the archive holds."""
+    if not (heldout.HELDOUT_DIR / heldout.DONE).is_file():
+        pytest.skip("held-out excerpts not fetched (bench/.cache/heldout-data)")
+    voices = _heldout_speakers()
+    assert {v for e in HELDOUT_EXCERPTS for v in voices[e]} == heldout.HELDOUT_SPEAKERS

@@ -12,7 +12,7 @@ import pytest
 
 from bench.signals import NOISE_FILES
 from models import baselines
-from models.corpus import AMI_TRAIN, check_shared_data
+from models.corpus import AMI_TRAIN, _espeak, check_shared_data
 
 
 def shared_data(root: Path) -> Path:
@@ -124,3 +124,26 @@ def test_float_twin_only_from_the_same_training(tmp_path: Path) -> None:
     int8.with_suffix(".json").write_text("{}")
     (cache / "turn.float.json").write_text("{}")
     assert float_twin(int8, cache) is None
+
+
+def test_missing_espeak_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without espeak-ng on PATH an uncached voice stops training with the package to install, not a traceback."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(SystemExit, match=r"^espeak-ng not found: apt-get install espeak-ng$"):
+        _espeak("Hello there.", "en-us", 160, 50, tmp_path / "espeak")
+    assert not (tmp_path / "espeak").exists()
+
+
+def test_the_pause_baseline_says_when_it_simulates_the_validation_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluating without the training's cache simulates the validation dialogues first (minutes): it logs them."""
+    from models import evaluate, simulate
+
+    calls: list[bool] = []
+
+    def load_split(*args: object, log: bool = True, **kwargs: object) -> list[object]:
+        calls.append(log)
+        return []
+
+    monkeypatch.setattr(simulate, "load_split", load_split)
+    evaluate.pause_length_threshold()
+    assert calls == [True]

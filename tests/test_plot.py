@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import ArrowStyle, FancyArrowPatch
 
+from listener.analytics.figures import SAMPLES
 from listener.analytics.plot import plot_conversation
 from listener.events import Interruption, Party, ResponseGap
 from tests.analytics_timelines import CONFIG, of, run
@@ -20,12 +21,10 @@ OVERLAP_BAR = (0.35, 0.65)  # between the lanes, where both parties' speech over
 CUSTOMER_LANE_BOTTOM = -0.25
 # answers of -0.5 s (overlap), 0.3 s and 1.2 s: docs/metrics.md's gaps figure
 GAPS = [
-    ("customer", 0.5, 3.5),
-    ("rep", 3.0, 6.0),
-    ("customer", 6.5, 10.0),
-    ("rep", 10.3, 13.0),
-    ("customer", 13.5, 16.5),
-    ("rep", 17.7, 19.5),
+    (str(party), start_s, end_s)
+    for sample in SAMPLES
+    if sample.name == "gaps"
+    for party, start_s, end_s in sample.segments
 ]
 
 

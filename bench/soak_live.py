@@ -349,7 +349,8 @@ def capture(raw: Sequence[Path], minutes: float, every_s: float, work: Path,
         config = live_config(work / "state", broker.port, asr)
         geo = geometry(config)
         source = LiveSource(config)
-        stages = [ChannelWatch(geo), *analysis_stages(config, geo), *output_stages(config, RunOptions())]
+        analysis = analysis_stages(config, geo, real_time=True)  # as the service on the array: nothing waits
+        stages = [ChannelWatch(geo), *analysis, *output_stages(config, RunOptions())]
         probe = LiveProbe(every_s, stages, subscriber, source, clock, stop_at_s=minutes * 60)
         with Pipeline([*stages, probe]) as pipeline, source:  # as the service: the stages open first
             pipeline.run(source)

@@ -378,7 +378,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     cues = [CueTally()] if config.asr.enabled else []
     source = WavSource(args.file, geo, block_ms=1000)
     watch = ChannelWatch(geo, recording=args.file)  # a recording with silent or copied channels is said
-    with source, Pipeline([watch, *analysis_stages(config, geo), *cues, collector]) as pipe:
+    analysis = analysis_stages(config, geo, real_time=source.realtime)  # flat out: the recogniser is waited for
+    with source, Pipeline([watch, *analysis, *cues, collector]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         pipe.run(source)
     whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)

@@ -84,15 +84,15 @@ def test_the_last_words_before_a_pause_come_out_without_waiting_for_more_speech(
 def test_a_flush_finishes_the_words_of_everything_queued_and_waits_only_where_waiting_is_free(
     ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], overflow: str
 ) -> None:
-    """A session end: with "wait" (or a file flat out) the words are in when flush returns; live ("skip"
-    stands for a stream at real time) it returns at once, cuts nothing short, and the words still
-    follow once the stretch is over, with no more audio fed."""
+    """A session end: with "wait" (a file read flat out) the words are in when flush returns; with "skip"
+    (audio as it happens) it returns at once, cuts nothing short, and the words still follow once the
+    stretch is over, with no more audio fed."""
     samples, _ = sf.read(ko_dialogue[0], dtype="float32")
     pcm = pcm16(samples[: int(8.0 * SAMPLE_RATE_HZ), 0])  # ends mid-dialogue, nothing more comes
     with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow=overflow) as worker:  # type: ignore[arg-type]
         worker.submit(Chunk(0.0, pcm))
         t0 = time.monotonic()
-        done = worker.flush(8.0)
+        done = worker.flush()
         flush_s = time.monotonic() - t0
         words = [w for result in worker.take() for w in result]
         if overflow == "skip":

@@ -161,8 +161,9 @@ class AsrConfig:
     queue_s: float = field(10.0, "audio the recogniser may lag before it skips", min=1.0, max=120.0)
     overflow: Literal["auto", "skip", "wait"] = field(
         "auto",
-        "recogniser behind by queue_s: 'skip' audio (cues partial), 'wait' for it, or 'auto': skip when audio"
-        " arrives in real time, wait when a file is replayed faster than real time",
+        "recogniser behind by queue_s: 'skip' audio (cues partial), 'wait' for it (live, that holds up the LEDs"
+        " and MQTT, and a wait longer than array.buffer_s loses audio), or 'auto': skip on the array and in a"
+        " paced `run --input`, wait in `run --input --fast` and `analyze` (the file is read flat out)",
     )
     finish_wait_s: float = field(
         30.0, "at the end of the stream, wait at most this long for the recogniser", min=0.0, max=600.0

@@ -159,6 +159,9 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     geo = geometry(config)
     live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
     options = _real_time_if_live(options, live)
+    # the source's own pacing, asked before a privacy gate wraps it: the array's audio comes as it happens,
+    # a file's as fast as it can be read unless paced
+    real_time = live or (isinstance(source, WavSource) and source.realtime)
     if under_systemd():
         _warn_of_a_long_stop(config)
     # channels that carry no sound, or one signal twice, are said: the array's, or the recording's
@@ -177,7 +180,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
                 button.open()
                 stack.callback(button.close)
             outputs = output_stages(config, options)
-            stages = [*watch, *analysis_stages(config, geo), *outputs, *extra_stages, SystemdNotifier()]
+            analysis = analysis_stages(config, geo, real_time=real_time)
+            stages = [*watch, *analysis, *outputs, *extra_stages, SystemdNotifier()]
             pipeline = stack.enter_context(Pipeline(stages))
             stop.attach(pipeline)
             source.open()

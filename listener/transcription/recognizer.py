@@ -3,14 +3,14 @@
 The pipeline thread only ever appends a chunk and takes finished words, so
 the recogniser can never hold up the LEDs. When the recogniser falls
 ``queue_s`` behind, the oldest audio is skipped (and reported, so cues over
-it are marked partial) - unless the audio comes faster than real time (a
-file replayed flat out), where waiting costs nobody anything.
+it are marked partial) - unless ``overflow`` is "wait", which the stage
+chooses for a file read flat out, where waiting costs nobody anything.
 
 vosk gives word times from the start of its stream; the worker keeps the
 audio time of every chunk it fed, so skipped audio never shifts later
 words. vosk releases the GIL while it decodes.
 
-At a session end, where waiting is free, the stage has the recogniser finish
+At a session end, where waiting is free ("wait"), the stage has the recogniser finish
 the words of everything queued so far and waits for them
 (:meth:`RecognizerWorker.flush`), so the session's summary counts its last words.
 
@@ -51,9 +51,6 @@ SAMPLE_BYTES = 2  # mono int16
 PIECE_BYTES = SAMPLE_BYTES * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
 GAP_TOLERANCE_S = 1e-3
 LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives a more precise one
-# a microphone's audio is never ahead of the wall clock by more than the block in hand; a
-# file replayed flat out soon is
-AHEAD_MARGIN_S = 0.5
 # No audio for this long (wall time) after some was fed: the stretch is over (the speech gate stops
 # feeding between stretches), so its last words are finalised now instead of when speech comes back,
 # maybe after the session's summary; longer than any stall of a healthy pipeline, so no utterance splits
@@ -64,7 +61,9 @@ WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the wo
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
 HURRIED_CLOSE_JOIN_S = 0.5  # ... and this long after a hurry: the one who asked twice waits no more
 
-Overflow = Literal["auto", "skip", "wait"]
+# "skip" where audio comes as it happens (nobody may wait), "wait" where it is read flat out: decided by
+# the stage from the source, never guessed from arrival times here (they cannot tell a late block from a fast one)
+Overflow = Literal["skip", "wait"]
 
 
 # Kept for the process's life on purpose: a recogniser is renewed at every session's end (its memory
@@ -122,8 +121,6 @@ class RecognizerWorker(Managed):
         self._renew = False
         self._flush_wanted = False  # flush() waits for the worker to finish what is queued
         self.renewals = 0  # fresh recognisers built after the first
-        self._clock0: tuple[float, float] | None = None  # (audio s, monotonic s) of the first chunk
-        self._waited_s = 0.0  # wall time submit() spent waiting for the recogniser
         self._map = TimeMap()  # each fed chunk's start in vosk's stream time and in audio time
         self._thread: threading.Thread | None = None
         self.processed_s = 0.0  # audio time up to which recognition is done
@@ -148,15 +145,11 @@ class RecognizerWorker(Managed):
         """Queue ``chunk``; returns the chunks skipped to make room (oldest first)."""
         skipped: list[Chunk] = []
         with self._cond:
-            if self._clock0 is None:
-                self._clock0 = (chunk.start_s, time.monotonic())
             if self._failed:
                 return [chunk]
             while self._chunks and self._queued_s + chunk.duration_s > self.queue_s + GAP_TOLERANCE_S:
-                if self._should_wait(chunk):
-                    t0 = time.monotonic()
+                if self._waiting_is_free():
                     self._cond.wait(WAIT_RECHECK_S)
-                    self._waited_s += time.monotonic() - t0
                     continue
                 old = self._chunks.popleft()
                 self._queued_s -= old.duration_s
@@ -166,39 +159,27 @@ class RecognizerWorker(Managed):
             self._cond.notify_all()
         return skipped
 
-    def _should_wait(self, chunk: Chunk) -> bool:
-        return self._waiting_is_free(chunk.end_s, chunk.duration_s)
-
-    def _waiting_is_free(self, audio_s: float, in_hand_s: float) -> bool:
-        """Whether the pipeline may wait for the recogniser at audio time ``audio_s`` (call under the lock)."""
+    def _waiting_is_free(self) -> bool:
+        """Whether the pipeline may wait for the recogniser (call under the lock): never for a dead one."""
         if self._failed or self._thread is None or not self._thread.is_alive():
             return False
-        if self.overflow != "auto":
-            return self.overflow == "wait"
-        if self._clock0 is None:
-            return False
-        audio0, wall0 = self._clock0
-        # time spent waiting here is not the source's: without it, is audio coming faster than real time?
-        ahead_s = (audio_s - audio0) - (time.monotonic() - wall0 - self._waited_s)
-        return ahead_s > in_hand_s + AHEAD_MARGIN_S
+        return self.overflow == "wait"
 
-    def flush(self, audio_s: float) -> bool:
+    def flush(self) -> bool:
         """Finish the words of everything queued so far (a session end); returns whether they are in.
 
-        Only where waiting costs nothing (a file replayed faster than real time, or ``overflow =
-        "wait"``): the recogniser ends its utterance after the queued audio, and this waits until it
-        has. A live stream is left alone, so no utterance is cut short: its words come from
-        :meth:`take` as the recogniser finishes them.
+        Only with ``overflow = "wait"`` (a file read flat out): the recogniser ends its utterance after
+        the queued audio, and this waits until it has. With "skip" (audio that comes as it happens) it
+        returns at once and no utterance is cut short: the words come from :meth:`take` as the
+        recogniser finishes them.
         """
         with self._cond:
-            if not self._waiting_is_free(audio_s, 0.0):
+            if not self._waiting_is_free():
                 return False
             self._flush_wanted = True
             self._cond.notify_all()
-            while self._flush_wanted and self._waiting_is_free(audio_s, 0.0):
-                t0 = time.monotonic()
+            while self._flush_wanted and self._waiting_is_free():
                 self._cond.wait(WAIT_RECHECK_S)
-                self._waited_s += time.monotonic() - t0
             return not self._flush_wanted
 
     def renew(self) -> None:

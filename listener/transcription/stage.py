@@ -21,6 +21,7 @@ import bisect
 import logging
 import math
 from collections.abc import Iterable, Iterator
+from typing import Literal
 
 import numpy as np
 
@@ -43,7 +44,14 @@ from listener.transcription.cues import CueDetector
 from listener.transcription.gate import SpeechGate
 from listener.transcription.lexicon import load_lexicon
 from listener.transcription.models import is_model_dir, missing_model_hint, model_path
-from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk, RecognizerWorker, load_model, pcm16
+from listener.transcription.recognizer import (
+    SAMPLE_RATE_HZ,
+    Chunk,
+    Overflow,
+    RecognizerWorker,
+    load_model,
+    pcm16,
+)
 from listener.transcription.words import Word
 
 log = logging.getLogger(__name__)
@@ -103,9 +111,12 @@ class TranscriptionStage(Stage):
 
     name = "transcription"
 
-    def __init__(self, config: Config, geometry: ArrayGeometry) -> None:
+    def __init__(self, config: Config, geometry: ArrayGeometry, *, real_time: bool = False) -> None:
+        """``real_time``: the audio comes as it happens (the array, or ``run --input`` paced), so nothing may
+        wait for the recogniser; the default is a file read flat out (``analyze``, ``run --input --fast``)."""
         self.config = config
         self.asr = config.asr
+        self.overflow = overflow_for(config.asr.overflow, real_time)
         an = config.analytics
         self.detector = CueDetector(load_lexicon(config.asr.language), an.floor_take_s, an.echo_min_words)
         # for the words of a session already over: their cues without the next session's state, nor it theirs
@@ -133,7 +144,7 @@ class TranscriptionStage(Stage):
                 f"no vosk model in {self.model_path}: {missing_model_hint(self.model_path, self.config)}"
             )
         model = load_model(self.model_path)
-        self.worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.asr.overflow)
+        self.worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.overflow)
         self.worker.open()
 
     def hurry(self) -> None:
@@ -159,7 +170,7 @@ class TranscriptionStage(Stage):
                 yield from self._submit(self.gate.activity(event))
             if session_ended and self.worker is not None:
                 # before the analytics see these frames and summarise the session: its last words
-                self.worker.flush(self._now_s)
+                self.worker.flush()
                 yield from self._cues()
                 self._session_end_s = event.end_s  # words before this that come later are late
             self._forget_after_session(event.end_s)
@@ -281,6 +292,15 @@ class TranscriptionStage(Stage):
             current.append(word)
         if current and party is not None:
             yield party, current
+
+
+def overflow_for(setting: Overflow | Literal["auto"], real_time: bool) -> Overflow:
+    """``[asr] overflow`` for a source: "auto" skips where the audio comes as it happens and waits where it
+    is read flat out. Decided from the source, once: the arrival times of the audio the recogniser gets
+    cannot tell a stalled pipeline catching up from a file read fast, nor its speech gate's lag from either."""
+    if setting == "auto":
+        return "skip" if real_time else "wait"
+    return setting
 
 
 def _skipped(chunks: list[Chunk]) -> Iterator[TranscriptionSkipped]:

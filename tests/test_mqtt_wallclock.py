@@ -8,6 +8,7 @@ stalled pipeline and NTP would set them.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
-from listener.outputs.mqtt.wallclock import ONSETS_KEPT, local_day
+from listener.outputs.mqtt.wallclock import ONSETS_KEPT, STEP_MIN_MS, WallClock, local_day
 from tests.mqtt_broker import Mosquitto, Received, Recorder
 from tests.mqtt_feed import SID, Clocks, block, conversation, json_on
 
@@ -157,3 +158,21 @@ def test_ntp_stepping_the_clock_while_the_pipeline_catches_up_is_followed(
     assert onsets["dominance_on"] == base_ms + step_ms + 30200  # after it: the clock as NTP set it
     moved = [r.getMessage() for r in caplog.records if "wall clock moved" in r.getMessage()]
     assert len(moved) == 1 and f"moved {step_ms / 1000:+.1f} s" in moved[0]
+
+
+def test_on_the_real_clocks_a_stall_is_no_step_and_a_step_of_timetime_is(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The clocks the stage really reads: the pipeline stalls longer than the least step followed, then NTP
+    steps ``time.time`` a minute ahead (``time.monotonic`` keeps running)."""
+    clock = WallClock(follow=True)
+    clock.advance(0.1)
+    anchor_ms = clock.anchor_ms
+    assert anchor_ms is not None
+    time.sleep(STEP_MIN_MS / 1000 + 0.2)
+    assert clock.advance(0.2) == 0 and clock.anchor_ms == anchor_ms
+    real_ns = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real_ns() + 60_000_000_000)
+    step_ms = clock.advance(0.3)
+    assert abs(step_ms - 60_000) <= 5 and clock.anchor_ms == anchor_ms + step_ms
+    assert [r for r in caplog.records if "wall clock moved +60.0 s" in r.getMessage()]

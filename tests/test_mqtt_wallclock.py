@@ -20,7 +20,7 @@ from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
-from listener.outputs.mqtt.wallclock import ONSETS_KEPT, STEP_MIN_MS, WallClock, local_day
+from listener.outputs.mqtt.wallclock import LEAD_SPAN_MS, ONSETS_KEPT, STEP_MIN_MS, LeastLead, WallClock, local_day
 from tests.mqtt_broker import Mosquitto, Received, Recorder
 from tests.mqtt_feed import SID, Clocks, block, conversation, json_on
 
@@ -176,3 +176,14 @@ def test_on_the_real_clocks_a_stall_is_no_step_and_a_step_of_timetime_is(
     step_ms = clock.advance(0.3)
     assert abs(step_ms - 60_000) <= 5 and clock.anchor_ms == anchor_ms + step_ms
     assert [r for r in caplog.records if "wall clock moved +60.0 s" in r.getMessage()]
+
+
+@pytest.mark.parametrize("ppm", [100, -100])
+def test_the_monotonic_time_of_audio_time_0_follows_a_crystal_drifting_either_way(ppm: int) -> None:
+    """An hour of audio read once a second, up to 20 ms late, and 3 s late every tenth second (stalls): the
+    least lead is the drifted one of the last two spans, never a stall's, nor where the hour began."""
+    lead, span_s = LeastLead(), LEAD_SPAN_MS // 1000
+    for s in range(3600):
+        drifted_ms = 5000 + s * ppm // 1000
+        least = lead.add(s * 1000, drifted_ms + (3000 if s % 10 == 9 else s % 21))
+    assert drifted_ms - abs(ppm) * 2 * span_s // 1000 <= least <= drifted_ms + 20

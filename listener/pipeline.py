@@ -32,8 +32,9 @@ class Stage(Managed):
         return ()
 
     def stopping(self) -> None:
-        """The stop was asked for (called from another thread): what still shows the device listening
-        stops saying so now, not once the flush (the recogniser's last words, the broker) is done."""
+        """The stop was asked for (called from another thread), or the source ended: what still shows
+        the device listening stops saying so now, not once the flush (the recogniser's last words, the
+        broker) is done."""
 
     def hurry(self) -> None:
         """Someone asked twice to stop: cut short the waits of the flush (called from another thread).
@@ -139,8 +140,10 @@ class Pipeline(Managed):
                 log.debug("stopping at %.1f s of audio (%s); flushing the stages first", end_s, type(exc).__name__)
             else:
                 log.error("a stage failed at %.1f s of audio; flushing the others before stopping", end_s)
+            self.stopping()
             self._dispatch_guarded(EndOfStream(t_s=end_s), 0)
             raise
+        self.stopping()  # as a stop does: a file's end must not keep the lights on while the stages flush
         self.feed(EndOfStream(t_s=end_s))
         return end_s
 

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
@@ -23,11 +24,30 @@ from listener.events import (
     TalkTotals,
 )
 from listener.outputs.leds import event_time_s
-from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt import MqttStage, payloads, wallclock
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import BASE, Mosquitto, Received, validate
 
 SID = "a1b2c3d4e5f60718"
+MONOTONIC_START_MS = 5_000_000  # the monotonic clock counts from boot: any value, only its changes count
+
+
+class Clocks:
+    """The clocks the MQTT stage reads, set by a test: time passing moves the wall clock
+    (``payloads.now_ms``) and the monotonic clock alike; NTP stepping the wall clock moves it alone."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, wall_ms: int) -> None:
+        self.start_ms = wall_ms
+        self.elapsed_ms = 0
+        self.stepped_ms = 0
+        monkeypatch.setattr(payloads, "now_ms", lambda: self.start_ms + self.elapsed_ms + self.stepped_ms)
+        monkeypatch.setattr(wallclock, "monotonic_ms", lambda: MONOTONIC_START_MS + self.elapsed_ms)
+
+    def at(self, elapsed_ms: int, stepped_ms: int | None = None) -> None:
+        """``elapsed_ms`` since the test began; the wall clock stepped by ``stepped_ms`` in all (default: as it was)."""
+        self.elapsed_ms = elapsed_ms
+        if stepped_ms is not None:
+            self.stepped_ms = stepped_ms
 
 
 def spool_depth(state_dir: Path) -> int:

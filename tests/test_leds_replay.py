@@ -1,5 +1,6 @@
 """The LED stage behind the whole pipeline, fed recordings: a fast replay lights the LEDs as a paced one
-does, and a conversation where the rep takes over turns amber within a second of the crossing.
+does, a conversation where the rep takes over turns amber within a second of the crossing, and the file's
+end darkens them before the recogniser's last words.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -18,13 +20,15 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from listener.audio.wav import WavSource
 from listener.config import geometry, load_config, parse_config
 from listener.events import (
+    EndOfStream,
+    Event,
     Party,
     SessionStarted,
     SpeechSegment,
 )
 from listener.outputs import gpio
 from listener.outputs.leds import LedStage
-from listener.pipeline import EventLog, Pipeline
+from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, run, sample_conversation
 from tests.led_script import traced, value_at
@@ -110,3 +114,35 @@ def test_a_trace_reader_that_goes_away_stops_the_run_quietly(tmp_path: Path) -> 
     assert len(result.stdout.splitlines()) == 5 and result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
     assert "output closed" in result.stderr  # the stages were flushed: what was measured is kept
+
+
+class LastWords(Stage):
+    """Where the recogniser sits: at a file's end it finishes its last words (up to asr.finish_wait_s) before
+    the stages after it see the end. Notes which lights were on meanwhile."""
+
+    name = "last_words"
+
+    def __init__(self, leds: LedStage) -> None:
+        self.leds = leds
+        self.lit_meanwhile: list[str] | None = None
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, EndOfStream):
+            self.lit_meanwhile = [str(name) for name, value in self.leds.values().items() if value > 0.0]
+        return ()
+
+
+def test_the_end_of_a_file_darkens_the_lights_before_the_recogniser_finishes(tmp_path: Path) -> None:
+    """As a stop does: they stayed lit until the recogniser was done (a second or more; up to 30 s)."""
+    samples, rate = sf.read(sample_conversation(), frames=3 * 16000, dtype="float32", always_2d=True)
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, samples, rate)
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    trace, ended = io.StringIO(), EventLog(EndOfStream)
+    leds = LedStage(config, factory=MockFactory(pin_class=MockPWMPin), trace=trace)
+    last_words = LastWords(leds)
+    with WavSource(clip, geometry(config)) as source, Pipeline([last_words, leds, ended]) as pipe:
+        pipe.run(source)
+    assert value_at(trace, "green", 2.0) > 0.0  # listening, until the end
+    assert last_words.lit_meanwhile == []
+    assert len(ended.events) == 1  # the stages after the LEDs still see the end, and flush

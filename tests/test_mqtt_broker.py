@@ -29,7 +29,7 @@ from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import discovery_payload
 from tests.mqtt_broker import BASE, DEVICE_ID, PASSWORD, Mosquitto, Received, Recorder, validate
-from tests.mqtt_feed import SID, block, conversation, feed, json_on, spool_depth, stage_on
+from tests.mqtt_feed import SID, Clocks, block, conversation, feed, json_on, spool_depth, stage_on
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
@@ -246,18 +246,15 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
     # into the run). Events after the step carry the corrected wall time; an interruption's outcome,
     # published after the step, keeps the onset_ms its event was published with before it; so does
     # the session summary's start_ms.
-    from listener.outputs.mqtt import payloads
-
     base_ms, step_ms = 1_790_000_000_000, 3_600_000
-    clock = {"ms": base_ms}
-    monkeypatch.setattr(payloads, "now_ms", lambda: clock["ms"])
+    clocks = Clocks(monkeypatch, base_ms)
     config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
     pending = conversation()
     with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
         for second in range(40):
             while pending and (event_time_s(pending[0]) or 0.0) <= second:
                 stage.process(pending.pop(0))
-            clock["ms"] = base_ms + (second + 1) * 1000 + (step_ms if second + 1 >= 10 else 0)
+            clocks.at((second + 1) * 1000, step_ms if second + 1 >= 10 else 0)
             stage.process(block(float(second)))
         for event in pending:
             stage.process(event)

@@ -1,12 +1,14 @@
 """sessions_today on a Pi whose clock NTP sets after the service started (the summary's times: test_mqtt_broker).
 
-A real mosquitto and the MQTT stage of a live device (it follows the wall clock); the wall clock is the
-stage's own ``payloads.now_ms``, set by the test as NTP would set it.
+A real mosquitto and the MQTT stage of a live device (it follows the wall clock); the clocks are the
+stage's own ``payloads.now_ms`` and ``wallclock.monotonic_ms``, set by the test as time passing, a
+stalled pipeline and NTP would set them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -14,12 +16,13 @@ import pytest
 from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
 from listener.events import Backchannel, Event, Party, SessionEnded, SessionStarted, SpeechSegment
-from listener.outputs.mqtt import MqttStage, payloads
+from listener.outputs.leds import event_time_s
+from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
-from listener.outputs.mqtt.wallclock import ONSETS_KEPT, local_day
+from listener.outputs.mqtt.wallclock import LEAD_SPAN_MS, ONSETS_KEPT, STEP_MIN_MS, LeastLead, WallClock, local_day
 from tests.mqtt_broker import Mosquitto, Received, Recorder
-from tests.mqtt_feed import SID, block, json_on
+from tests.mqtt_feed import SID, Clocks, block, conversation, json_on
 
 
 def _local_ms(day: dt.date, hour: int) -> int:
@@ -42,15 +45,14 @@ def test_a_session_counted_on_the_saved_days_clock_moves_to_today_when_ntp_sets_
     with Spool(tmp_path / "state" / SPOOL_FILE, max_messages=100) as spool:
         spool.set_counter("sessions_day", local_day(saved_ms))
         spool.set_counter("sessions_today", 5)
-    clock = {"ms": saved_ms}
-    monkeypatch.setattr(payloads, "now_ms", lambda: clock["ms"])
+    clocks = Clocks(monkeypatch, saved_ms)
     config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
     with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
         stage.process(block(0.0))
         stage.process(SessionStarted(session_id=SID, onset_s=0.5, decided_s=1.0))
         assert _sessions_today(rec.wait_for(lambda ms: _sessions_today(ms) == 6)) == 6  # the saved day's, as yet
         for second in range(1, 70):
-            clock["ms"] = (saved_ms if second < 60 else real_ms) + (second + 1) * 1000
+            clocks.at((second + 1) * 1000, 0 if second < 60 else real_ms - saved_ms)
             stage.process(block(float(second)))
         got = rec.wait_for(lambda ms: _sessions_today(ms) == 1, timeout_s=5)
     assert _sessions_today(got) == 1
@@ -64,8 +66,8 @@ def test_a_long_sessions_end_keeps_the_start_its_session_start_was_published_wit
     """More onsets than the clock keeps, then NTP steps the clock a minute: session_start, session_end
     and the summary still give one start (a dashboard joins them on it), the one published first."""
     base_ms = 1_800_000_000_000  # the wall time of audio time 0
-    clock = {"ms": base_ms + 1000}  # at the end of the first block
-    monkeypatch.setattr(payloads, "now_ms", lambda: clock["ms"])
+    clocks = Clocks(monkeypatch, base_ms)
+    clocks.at(1000)  # at the end of the first block
     config = parse_config(
         {
             "mqtt": broker.mqtt_config(),
@@ -86,7 +88,7 @@ def test_a_long_sessions_end_keeps_the_start_its_session_start_was_published_wit
         stage.process(block(0.0))
         for event in events:
             stage.process(event)
-        clock["ms"] = base_ms + 60_000 + round((end_s + 30.0) * 1000)  # NTP: a minute ahead
+        clocks.at(round((end_s + 30.0) * 1000), 60_000)  # NTP: a minute ahead
         stage.process(block(end_s + 29.0))
         for last in (speech, ended, summary):
             stage.process(last)
@@ -95,3 +97,93 @@ def test_a_long_sessions_end_keeps_the_start_its_session_start_was_published_wit
     (published,) = json_on(got, "session")
     assert starts == {"session_start": base_ms + 1000, "session_end": base_ms + 1000}
     assert published["start_ms"] == base_ms + 1000
+
+
+STALL_AT_S, STALL_MS = 5, 20_000  # far longer than the capture ring: its audio is lost, but not its clock
+
+
+def _replay_with_a_stall(
+    broker: Mosquitto, tmp_path: Path, clocks: Clocks, step_at_s: int = 0, step_ms: int = 0
+) -> list[dict[str, object]]:
+    """The 40 s conversation, each block taken when captured, or at once by a pipeline catching up after it
+    stalled at STALL_AT_S for STALL_MS (a slow SD card, the CPU taken); NTP steps the wall clock at ``step_at_s``."""
+    config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
+    pending = conversation()
+    with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
+        for second in range(40):
+            while pending and (event_time_s(pending[0]) or 0.0) <= second:
+                stage.process(pending.pop(0))
+            clocks.at(max(clocks.elapsed_ms, (second + 1) * 1000), step_ms if step_at_s and second >= step_at_s else 0)
+            stage.process(block(float(second)))
+            if second == STALL_AT_S:
+                clocks.at(clocks.elapsed_ms + STALL_MS)
+        for event in pending:
+            stage.process(event)
+        got = rec.wait_for(lambda ms: bool(json_on(ms, "session")))
+    return json_on(got, "event")
+
+
+def _onsets(events: list[dict[str, object]]) -> dict[str, object]:
+    return {str(e["type"]): e["onset_ms"] for e in events}
+
+
+def test_a_stalled_pipeline_publishes_on_the_audio_clock_all_through_its_catching_up(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lag read as a clock step: the times followed it by +19 s, then back by -19 s once caught up, and
+    what was published meanwhile (the backchannel, the interruption) had onsets later than they happened."""
+    base_ms = 1_790_000_000_000
+    events = _replay_with_a_stall(broker, tmp_path, Clocks(monkeypatch, base_ms))
+    assert _onsets(events) == {
+        "session_start": base_ms + 1000,
+        "backchannel": base_ms + 5000,
+        "interruption": base_ms + 7500,
+        "interruption_outcome": base_ms + 7500,
+        "dominance_on": base_ms + 30200,
+        "session_end": base_ms + 1000,
+    }
+    assert all(e["onset_ms"] <= e["ts"] for e in events)  # type: ignore[operator]
+    assert not [r for r in caplog.records if "wall clock moved" in r.getMessage()]
+
+
+@pytest.mark.parametrize("step_ms", [3_600_000, -600_000], ids=["forward", "back"])
+def test_ntp_stepping_the_clock_while_the_pipeline_catches_up_is_followed(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, step_ms: int
+) -> None:
+    """A step of the wall clock moves it against the monotonic clock, whichever way and however late the pipeline."""
+    base_ms = 1_790_000_000_000
+    events = _replay_with_a_stall(broker, tmp_path, Clocks(monkeypatch, base_ms), step_at_s=12, step_ms=step_ms)
+    onsets = _onsets(events)
+    assert onsets["backchannel"] == base_ms + 5000  # before the step
+    assert onsets["dominance_on"] == base_ms + step_ms + 30200  # after it: the clock as NTP set it
+    moved = [r.getMessage() for r in caplog.records if "wall clock moved" in r.getMessage()]
+    assert len(moved) == 1 and f"moved {step_ms / 1000:+.1f} s" in moved[0]
+
+
+def test_on_the_real_clocks_a_stall_is_no_step_and_a_step_of_timetime_is(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The clocks the stage really reads: the pipeline stalls longer than the least step followed, then NTP
+    steps ``time.time`` a minute ahead (``time.monotonic`` keeps running)."""
+    clock = WallClock(follow=True)
+    clock.advance(0.1)
+    anchor_ms = clock.anchor_ms
+    assert anchor_ms is not None
+    time.sleep(STEP_MIN_MS / 1000 + 0.2)
+    assert clock.advance(0.2) == 0 and clock.anchor_ms == anchor_ms
+    real_ns = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real_ns() + 60_000_000_000)
+    step_ms = clock.advance(0.3)
+    assert abs(step_ms - 60_000) <= 5 and clock.anchor_ms == anchor_ms + step_ms
+    assert [r for r in caplog.records if "wall clock moved +60.0 s" in r.getMessage()]
+
+
+@pytest.mark.parametrize("ppm", [100, -100])
+def test_the_monotonic_time_of_audio_time_0_follows_a_crystal_drifting_either_way(ppm: int) -> None:
+    """An hour of audio read once a second, up to 20 ms late, and 3 s late every tenth second (stalls): the
+    least lead is the drifted one of the last two spans, never a stall's, nor where the hour began."""
+    lead, span_s = LeastLead(), LEAD_SPAN_MS // 1000
+    for s in range(3600):
+        drifted_ms = 5000 + s * ppm // 1000
+        least = lead.add(s * 1000, drifted_ms + (3000 if s % 10 == 9 else s % 21))
+    assert drifted_ms - abs(ppm) * 2 * span_s // 1000 <= least <= drifted_ms + 20

@@ -55,8 +55,6 @@ from listener.transcription.summary import CueTally
 
 log = logging.getLogger(__name__)
 
-RESYNC_SLACK_S = 5.0
-
 SPOOL_FILE = "mqtt-spool.sqlite3"
 
 
@@ -64,12 +62,11 @@ class MqttStage(Stage):
     name = "mqtt"
 
     def __init__(self, config: Config, *, follow_wall_clock: bool = False) -> None:
-        """``follow_wall_clock``: audio arrives in real time (live, or a paced replay), so a wall
-        clock that moves away from the audio clock is followed (see :class:`WallClock`)."""
+        """``follow_wall_clock``: audio arrives in real time (live, or a paced replay), so a step of
+        the wall clock (NTP setting it) is followed (see :class:`WallClock`)."""
         self.config = config
         self.cfg = config.mqtt
-        # further apart than the pipeline can lag behind the audio (the capture ring, plus slack)
-        self.clock = WallClock(follow_wall_clock, round((config.array.buffer_s + RESYNC_SLACK_S) * 1000))
+        self.clock = WallClock(follow_wall_clock)
         self.device_id = ""
         self._device: payloads.DeviceInfo | None = None  # made at open(): it hashes the model files
         self.tally = Tally()

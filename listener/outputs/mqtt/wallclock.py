@@ -3,14 +3,21 @@
 A Pi has no real-time clock: it boots with the time it last saved (or 1970) and NTP steps it, by
 minutes or days, some time after the service started; and an array's crystal runs some ppm away
 from NTP time, seconds a day. The messages say when things happened as wall time (UTC epoch ms):
-the wall time of audio time 0 (the anchor) plus the audio offset. A live device follows the wall
-clock (re-anchors) when the two move apart by more than the pipeline can lag.
+the wall time of audio time 0 (the anchor) plus the audio offset.
+
+The anchor is the wall clock's offset from the monotonic clock plus the monotonic time of audio
+time 0. A step of the wall clock moves the first (the monotonic clock is never stepped), so a live
+device follows it. The pipeline's lag does not: it only makes "monotonic time minus audio time"
+larger, so the least of that, over the last minutes, is the monotonic time of audio time 0, and
+a stall of any length leaves the times on the audio clock. Taken over minutes, not the whole run,
+that least follows the crystal's drift either way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections import OrderedDict, deque
 
 from listener.outputs.mqtt import payloads
@@ -20,6 +27,16 @@ log = logging.getLogger(__name__)
 ONSETS_KEPT = 64
 SESSION_STARTS_KEPT = 4
 RUN_STARTS_KEPT = 1000  # more sessions than a counter sees in a day
+# the least lead is taken over the last 10 to 20 minutes of audio: a crystal 100 ppm off drifts 0.12 s
+# in that time, and a live pipeline never lags that long (its ring drops the audio it cannot keep up with)
+LEAD_SPAN_MS = 600_000
+# a smaller change of wall minus monotonic time is the two reads being apart (the thread preempted
+# between them); NTP steps by more, and slews smaller errors, which moves both clocks alike
+STEP_MIN_MS = 1000
+
+
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
 
 
 def local_day(now_ms: int | None = None) -> int:
@@ -34,13 +51,31 @@ def local_midnight_ms(now_ms: int) -> int:
     return round(dt.datetime.combine(day, dt.time()).timestamp() * 1000)
 
 
+class LeastLead:
+    """The least of monotonic minus audio time (ms) over the last LEAD_SPAN_MS to twice that of audio."""
+
+    def __init__(self, span_ms: int = LEAD_SPAN_MS) -> None:
+        self.span_ms = span_ms
+        self._since_ms: int | None = None  # audio time the current window began at
+        self._current: int | None = None
+        self._previous: int | None = None
+
+    def add(self, audio_ms: int, lead_ms: int) -> int:
+        """One reading; returns the least over the window."""
+        if self._since_ms is None or audio_ms - self._since_ms >= self.span_ms:
+            self._previous, self._current, self._since_ms = self._current, None, audio_ms
+        self._current = lead_ms if self._current is None else min(self._current, lead_ms)
+        return self._current if self._previous is None else min(self._current, self._previous)
+
+
 class WallClock:
     """The anchor, and the wall times already published (the same onset or session keeps its time)."""
 
-    def __init__(self, follow: bool, resync_ms: int) -> None:
+    def __init__(self, follow: bool) -> None:
         self.follow = follow
-        self.resync_ms = resync_ms
         self.anchor_ms: int | None = None
+        self._offset_ms: int | None = None  # wall minus monotonic time, as last followed
+        self._lead = LeastLead()
         self._onsets: OrderedDict[float, int] = OrderedDict()  # onset_ms already published, by onset_s
         self._session_starts: OrderedDict[str, int] = OrderedDict()  # start wall ms published, by session id
         # this run's session starts on the clock as it reads now (moved with each step), for sessions_today
@@ -50,19 +85,27 @@ class WallClock:
         """Audio has reached ``end_s``: anchor at the first call; then the step followed (ms), or 0."""
         if self.anchor_ms is not None and not self.follow:
             return 0  # one anchor per run: no clock to read
-        measured_ms = payloads.now_ms() - round(end_s * 1000)
-        if self.anchor_ms is None:
-            self.anchor_ms = measured_ms
-            return 0
-        step_ms = measured_ms - self.anchor_ms
-        if abs(step_ms) <= self.resync_ms:
+        wall_ms, mono_ms, audio_ms = payloads.now_ms(), monotonic_ms(), round(end_s * 1000)
+        lead_ms = self._lead.add(audio_ms, mono_ms - audio_ms)
+        if self._offset_ms is None:
+            self._offset_ms, step_ms = wall_ms - mono_ms, 0
+        else:
+            step_ms = self._stepped(wall_ms - mono_ms)
+        self.anchor_ms = self._offset_ms + lead_ms
+        return step_ms
+
+    def _stepped(self, offset_ms: int) -> int:
+        """The wall clock's step since the offset last followed (ms), followed from here; or 0."""
+        assert self._offset_ms is not None
+        step_ms = offset_ms - self._offset_ms
+        if abs(step_ms) < STEP_MIN_MS:
             return 0
         log.warning(
-            "MQTT: the wall clock moved %+.1f s against the audio clock (clock set by NTP, or the "
-            "array's clock drifting); timestamps follow the wall clock from here",
+            "MQTT: the wall clock moved %+.1f s against the monotonic clock (set by NTP, or by hand); "
+            "timestamps follow the wall clock from here",
             step_ms / 1000,
         )
-        self.anchor_ms = measured_ms
+        self._offset_ms = offset_ms
         self._run_starts = deque((start + step_ms for start in self._run_starts), maxlen=RUN_STARTS_KEPT)
         return step_ms
 

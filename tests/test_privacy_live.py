@@ -61,7 +61,8 @@ def _config(path: Path, state: Path) -> Path:
     lines = [
         # the test PCM plays far faster than real time: a ring that holds the whole dialogue loses none of it
         "[array]", 'preset = "respeaker-4mic"', 'device = "listener_test_array"', "buffer_s = 20.0",
-        "[asr]", "enabled = true", f'model_path = "{asr_audio.korean_model()}"',
+        # "wait": the test PCM runs ahead of the wall clock, which no array does; "auto" would skip, as on one
+        "[asr]", "enabled = true", f'model_path = "{asr_audio.korean_model()}"', 'overflow = "wait"',
         "[service]", f'state_dir = "{state}"', 'log_level = "debug"',
         "[analytics]", "session_gap_s = 30.0", "session_min_speech_s = 0.0",
         "[leds]", "enabled = true",

@@ -10,9 +10,10 @@ vosk gives word times from the start of its stream; the worker keeps the
 audio time of every chunk it fed, so skipped audio never shifts later
 words. vosk releases the GIL while it decodes.
 
-At a session end, where waiting is free ("wait"), the stage has the recogniser finish
-the words of everything queued so far and waits for them
-(:meth:`RecognizerWorker.flush`), so the session's summary counts its last words.
+At a session end the stage has the recogniser finish the words of everything
+queued so far and waits for them (:meth:`RecognizerWorker.flush`), so the
+session's summary counts its last words: read flat out ("wait") as long as it
+takes, as audio comes ("skip") at most REALTIME_FLUSH_S.
 
 A vosk recogniser keeps native state from utterance to utterance and grows
 for as long as it lives (about 1 MB per minute of speech after its first
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -57,6 +59,10 @@ LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives 
 IDLE_FINAL_S = 2.0
 IDLE = object()  # _next's answer when the queue stayed empty for IDLE_FINAL_S
 FLUSH = object()  # _next's answer when flush() asked for everything fed so far, and the queue is empty
+# A session end as audio comes (the customer left a session gap ago): the recogniser may finish what it was
+# given for this long, so the summary counts the session's last words (a healthy one needs 0.1-0.3 s; the
+# gate feeds no silence, so vosk would otherwise hold the utterance open); the lights wait no longer
+REALTIME_FLUSH_S = 1.0
 WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
 HURRIED_CLOSE_JOIN_S = 0.5  # ... and this long after a hurry: the one who asked twice waits no more
@@ -160,26 +166,30 @@ class RecognizerWorker(Managed):
         return skipped
 
     def _waiting_is_free(self) -> bool:
-        """Whether the pipeline may wait for the recogniser (call under the lock): never for a dead one."""
-        if self._failed or self._thread is None or not self._thread.is_alive():
-            return False
-        return self.overflow == "wait"
+        """Whether submit() may wait for room (call under the lock): with "wait", and never for a dead worker."""
+        return self._alive() and self.overflow == "wait"
+
+    def _alive(self) -> bool:
+        return not self._failed and self._thread is not None and self._thread.is_alive()
 
     def flush(self) -> bool:
         """Finish the words of everything queued so far (a session end); returns whether they are in.
 
-        Only with ``overflow = "wait"`` (a file read flat out): the recogniser ends its utterance after
-        the queued audio, and this waits until it has. With "skip" (audio that comes as it happens) it
-        returns at once and no utterance is cut short: the words come from :meth:`take` as the
-        recogniser finishes them.
+        The recogniser ends its utterance after the queued audio, and this waits until it has: with
+        ``overflow = "wait"`` (a file read flat out) as long as that takes, with "skip" (audio that comes as
+        it happens) at most REALTIME_FLUSH_S. Words not in by then still come, late, from :meth:`take`.
         """
         with self._cond:
-            if not self._waiting_is_free():
+            if not self._alive():
                 return False
             self._flush_wanted = True
             self._cond.notify_all()
-            while self._flush_wanted and self._waiting_is_free():
-                self._cond.wait(WAIT_RECHECK_S)
+            deadline = math.inf if self.overflow == "wait" else time.monotonic() + REALTIME_FLUSH_S
+            while self._flush_wanted and self._alive():
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    return False
+                self._cond.wait(min(WAIT_RECHECK_S, left_s))
             return not self._flush_wanted
 
     def renew(self) -> None:

@@ -1,7 +1,8 @@
 """vosk's streaming recogniser in its own thread, behind a queue bounded in audio seconds.
 
-The pipeline thread only ever appends a chunk and takes finished words, so
-the recogniser can never hold up the LEDs. When the recogniser falls
+The pipeline thread only appends a chunk and takes finished words, so the
+recogniser holds up the LEDs only at a session end, and as audio comes for at
+most REALTIME_FLUSH_S. When the recogniser falls
 ``queue_s`` behind, the oldest audio is skipped (and reported, so cues over
 it are marked partial) - unless ``overflow`` is "wait", which the stage
 chooses for a file read flat out, where waiting costs nobody anything.

@@ -403,10 +403,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _print_summary(collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig) -> None:
-    from listener.events import Party, SessionStarted, rep_share_of
+    from listener.events import Party, SessionStarted
 
-    rep_s, customer_s = collector.talk_s(Party.REP), collector.talk_s(Party.CUSTOMER)
-    share = rep_share_of(rep_s, customer_s)
+    rep_s, customer_s, share = collector.talk_s(Party.REP), collector.talk_s(Party.CUSTOMER), collector.rep_share()
     print(f"rep talk      {rep_s:7.1f} s")
     print(f"customer talk {customer_s:7.1f} s")
     # a person reads "0.0 %" as "the rep never spoke"; the JSON says null

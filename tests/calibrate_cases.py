@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from listener.cli import main
 from tests import synth
 
 U = synth.Utterance
@@ -60,3 +62,28 @@ def printed(out: str) -> dict[str, float]:
         if parts and parts[0] in ("rep", "customer", "confidence"):
             values[parts[0]] = float(parts[1])
     return values
+
+
+def calibrate_wav(
+    tmp_path: Path, samples: np.ndarray, text: str, *flags: str, name: str = "case.wav"
+) -> tuple[int, Path]:
+    """Write ``samples`` as a recording and ``text`` as the config, run ``calibrate --write`` on them:
+    (exit code, config)."""
+    wav = synth.write_wav(tmp_path / name, samples.astype(np.float32))
+    path = tmp_path / "listener.toml"
+    path.write_text(text)
+    return main(["calibrate", "--config", str(path), "--input", str(wav), "--write", *flags]), path
+
+
+def calibrate_rendered(
+    tmp_path: Path,
+    utterances: list[synth.Utterance],
+    seconds: float,
+    text: str,
+    *flags: str,
+    seed: int,
+    mics: np.ndarray = synth.SQUARE_4,
+) -> tuple[int, Path]:
+    """Render ``utterances`` (recording ``case{seed}.wav``), then :func:`calibrate_wav` on them."""
+    samples, _ = synth.render(utterances, seconds, mics=mics, seed=seed)
+    return calibrate_wav(tmp_path, samples, text, *flags, name=f"case{seed}.wav")

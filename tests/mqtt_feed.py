@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,26 @@ def feed(stage: MqttStage, events: list[Event], t0: float = 0.0, seconds: int = 
     for event in pending:
         out += stage.process(event)
     return out
+
+
+def feed_live(
+    stage: MqttStage,
+    events: list[Event],
+    before_block: Callable[[int], None],
+    after_block: Callable[[int], None] = lambda second: None,
+    seconds: int = 40,
+) -> None:
+    """As a live pipeline: each second's events decided by its start, then ``before_block(second)`` (the
+    test's clocks moved to the block's capture), the block, ``after_block(second)`` (a stall), in turn."""
+    pending = list(events)
+    for second in range(seconds):
+        while pending and (event_time_s(pending[0]) or 0.0) <= second:
+            stage.process(pending.pop(0))
+        before_block(second)
+        stage.process(block(float(second)))
+        after_block(second)
+    for event in pending:
+        stage.process(event)
 
 
 def json_on(messages: list[Received], leaf: str) -> list[dict[str, object]]:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from tests import synth
 from tests.conftest import f1, frames
 
 
-def analyze_json(path: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+def analyze_json(path: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> Any:
+    """``listener analyze PATH --json`` run in-process, its report parsed."""
     assert main(["analyze", str(path), "--json", *extra]) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -32,7 +34,7 @@ def test_report_contract(
     metrics = report["metrics"]
     assert isinstance(metrics, dict)
     assert {"rep_talk_s", "customer_talk_s", "rep_share"} <= set(metrics)
-    for seg in report["segments"]:  # type: ignore[attr-defined]
+    for seg in report["segments"]:
         assert seg["party"] in ("rep", "customer") and 0 <= seg["start"] < seg["end"] <= 17.0
 
 
@@ -43,12 +45,12 @@ def test_who_spoke_when_by_direction(
     report = analyze_json(path, capsys=capsys)
     n = 1700
     for party in ("rep", "customer"):
-        score = f1(frames(truth, party, n), frames(report["segments"], party, n))  # type: ignore[arg-type]
+        score = f1(frames(truth, party, n), frames(report["segments"], party, n))
         assert score > 0.85, (party, score)
     metrics = report["metrics"]
     true_rep = frames(truth, "rep", n).sum()
     true_share = true_rep / (true_rep + frames(truth, "customer", n).sum())
-    assert abs(metrics["rep_share"] - true_share) < 0.05  # type: ignore[index]
+    assert abs(metrics["rep_share"] - true_share) < 0.05
 
 
 def test_swapped_azimuths_swap_the_parties(
@@ -59,7 +61,7 @@ def test_swapped_azimuths_swap_the_parties(
     cfg.write_text("[parties]\nrep_azimuth_deg = 180\ncustomer_azimuth_deg = 0\n")
     report = analyze_json(path, "--config", str(cfg), capsys=capsys)
     n = 1700
-    assert f1(frames(truth, "rep", n), frames(report["segments"], "customer", n)) > 0.85  # type: ignore[arg-type]
+    assert f1(frames(truth, "rep", n), frames(report["segments"], "customer", n)) > 0.85
 
 
 def test_overlap_is_representable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,9 +74,9 @@ def test_overlap_is_representable(tmp_path: Path, capsys: pytest.CaptureFixture[
     report = analyze_json(synth.write_wav(tmp_path / "overlap.wav", samples), capsys=capsys)
     n = 600
     both_truth = frames(truth, "rep", n) & frames(truth, "customer", n)
-    both_sys = frames(report["segments"], "rep", n) & frames(report["segments"], "customer", n)  # type: ignore[arg-type]
+    both_sys = frames(report["segments"], "rep", n) & frames(report["segments"], "customer", n)
     assert both_sys[both_truth].mean() > 0.5
-    assert report["metrics"]["overlap_s"] > 0.5  # type: ignore[index]
+    assert report["metrics"]["overlap_s"] > 0.5
 
 
 def test_channel_map_mode(
@@ -86,7 +88,7 @@ def test_channel_map_mode(
     report = analyze_json(path, "--config", str(cfg), capsys=capsys)
     n = 1700
     for party in ("rep", "customer"):
-        assert f1(frames(truth, party, n), frames(report["segments"], party, n)) > 0.85, party  # type: ignore[arg-type]
+        assert f1(frames(truth, party, n), frames(report["segments"], party, n)) > 0.85, party
 
 
 def test_48k_file_is_resampled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,8 +97,8 @@ def test_48k_file_is_resampled(tmp_path: Path, capsys: pytest.CaptureFixture[str
     samples, truth = synth.render(synth.DIALOGUE[:2], 9.0)
     path = synth.write_wav(tmp_path / "hi.wav", soxr.resample(samples, 16000, 48000), rate_hz=48000)
     report = analyze_json(path, capsys=capsys)
-    assert report["audio"]["sample_rate"] == 48000  # type: ignore[index]
-    assert f1(frames(truth, "rep", 900), frames(report["segments"], "rep", 900)) > 0.85  # type: ignore[arg-type]
+    assert report["audio"]["sample_rate"] == 48000
+    assert f1(frames(truth, "rep", 900), frames(report["segments"], "rep", 900)) > 0.85
 
 
 def test_silence_gives_no_speech(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +108,7 @@ def test_silence_gives_no_speech(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert report["segments"] == []
     # undefined, as the summaries' undefined figures are (null): 0.0 would read as a rep who never spoke,
     # and averaged over a fleet's recordings, the empty ones would pull the rep's share down
-    assert report["metrics"]["rep_share"] is None  # type: ignore[index]
+    assert report["metrics"]["rep_share"] is None
     # read by a person, "0.0 %" would say the rep never spoke, not that nobody did
     assert main(["analyze", str(path)]) == 0
     assert "rep share           -   (nobody spoke)\n" in capsys.readouterr().out

@@ -3,23 +3,17 @@ against the file's length, its numbers' precision, and the plain text's sessions
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from listener.cli import main
+from listener.service.runner import sample_conversation
 from tests import synth
+from tests.test_analyze import analyze_json
 
-SAMPLE = Path(str(resources.files("listener") / "data" / "sample" / "conversation.wav"))
-
-
-def analyze_json(path: Path, capsys: pytest.CaptureFixture[str]) -> Any:
-    assert main(["analyze", str(path), "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+SAMPLE = sample_conversation()
 
 
 def numbers(value: object) -> list[float]:
@@ -46,7 +40,7 @@ def test_the_rep_talking_on_after_the_session_is_no_monologue(
     # one rendered sentence every 3 s: rendering each into the whole 78 s would take half a minute
     sentence, _ = synth.render([synth.Utterance("rep", 0.0, "cmu_arctic_us_axb_a0004.wav", 0.0)], 3.0)
     samples = np.concatenate([customer, *[sentence] * 23])
-    report = analyze_json(synth.write_wav(tmp_path / "rep_talks_on.wav", samples), capsys)
+    report = analyze_json(synth.write_wav(tmp_path / "rep_talks_on.wav", samples), capsys=capsys)
     (session,) = report["sessions"]
     ended = [e["t"] for e in report["events"] if e["type"] == "floor_held" and e["t"] > session["end_s"]]
     assert ended and report["segments"][-1]["end"] > session["end_s"] + 30.0, "the rep did talk on, alone"
@@ -59,7 +53,7 @@ def test_the_rep_talking_on_after_the_session_is_no_monologue(
 def test_metrics_of_a_one_session_recording_are_its_sessions(capsys: pytest.CaptureFixture[str]) -> None:
     # the bundled sample: all its speech lies in its one session, so the two agree on every figure they share,
     # to the same precision; silence_s is the file's, which runs on after the session's last speech
-    report = analyze_json(SAMPLE, capsys)
+    report = analyze_json(SAMPLE, capsys=capsys)
     (session,) = report["sessions"]
     metrics = report["metrics"]
     differ = {k: (v, session[k]) for k, v in metrics.items() if k in session and v != session[k]}
@@ -68,7 +62,7 @@ def test_metrics_of_a_one_session_recording_are_its_sessions(capsys: pytest.Capt
 
 
 def test_every_number_is_given_to_three_decimals(capsys: pytest.CaptureFixture[str]) -> None:
-    report = analyze_json(SAMPLE, capsys)
+    report = analyze_json(SAMPLE, capsys=capsys)
     assert len(numbers(report)) > 100
     assert [x for x in numbers(report) if round(x, 3) != x] == []
 
@@ -80,7 +74,7 @@ def test_no_time_lies_beyond_the_end_of_the_file(tmp_path: Path, capsys: pytest.
         synth.Utterance("rep", 4.0, "cmu_arctic_us_axb_a0004.wav", 0.0),
     ]
     samples, _ = synth.render(utterances, 9.3373)
-    report = analyze_json(synth.write_wav(tmp_path / "odd.wav", samples), capsys)
+    report = analyze_json(synth.write_wav(tmp_path / "odd.wav", samples), capsys=capsys)
     end_s = report["audio"]["seconds"]
     assert end_s == 9.337
     times = [e[k] for e in report["events"] for k in ("t", "decided_s", "end_s") if k in e]

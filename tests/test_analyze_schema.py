@@ -4,7 +4,6 @@ reports follow."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import jsonschema
@@ -13,12 +12,12 @@ import pytest
 
 from listener.analytics.report import AudioInfo, ReportCollector
 from listener.analytics.summary import totals
-from listener.cli import main
 from listener.config import parse_config
 from listener.events import Reported, SessionSummary
 from listener.transcription.summary import CueFigures
 from tests import synth
 from tests.report_schema import SCHEMA, validate
+from tests.test_analyze import analyze_json
 from tests.test_analyze_report import SAMPLE
 
 CONTRACT = ["schema", "audio", "segments", "events", "metrics", "sessions"]  # README.md, "analyze --json"
@@ -64,24 +63,19 @@ def test_the_schema_lists_every_event_type_and_figure() -> None:
     validate(always)
 
 
-def analyze_json(path: Path, capsys: pytest.CaptureFixture[str]) -> object:
-    assert main(["analyze", str(path), "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 def test_real_reports_follow_the_schema(
     two_short_visits: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     quiet = synth.write_wav(tmp_path / "quiet.wav", np.random.default_rng(0).normal(0, 1e-3, (16000 * 5, 4)))
     for path in (SAMPLE, quiet, two_short_visits):
-        report = analyze_json(path, capsys)
+        report = analyze_json(path, capsys=capsys)
         validate(report)
-    assert report["sessions"] == [] and report["metrics"]["sessions"] == 2  # type: ignore[index]
+    assert report["sessions"] == [] and report["metrics"]["sessions"] == 2
 
 
 def test_a_report_that_breaks_the_contract_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """The schema is no blank cheque: a missing key, a string for a number, an unknown event all fail."""
-    report = analyze_json(SAMPLE, capsys)
+    report = analyze_json(SAMPLE, capsys=capsys)
     assert isinstance(report, dict)
     broken = [
         {k: v for k, v in report.items() if k != "sessions"},

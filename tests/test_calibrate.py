@@ -13,7 +13,17 @@ from listener.config import load_config
 from listener.service.calibrate import CalibrationError, Votes, estimate
 from tests import alsa_device, calibrate_cases, synth
 from tests.alsa_device import AlsaConfig
-from tests.calibrate_cases import CONFIG_TEXT, CUSTOMER_DEG, REP_DEG, REP_ONLY, WITH_CUSTOMER, U, angle_error, printed
+from tests.calibrate_cases import (
+    CONFIG_TEXT,
+    CUSTOMER_DEG,
+    REP_DEG,
+    REP_ONLY,
+    WITH_CUSTOMER,
+    U,
+    angle_error,
+    calibrate_rendered,
+    printed,
+)
 
 alsa_config = alsa_device.alsa_config  # fixtures
 two_talkers = calibrate_cases.two_talkers
@@ -88,23 +98,6 @@ def test_live_from_the_array(alsa_config: AlsaConfig, tmp_path: Path, capsys: py
 
 
 # --- which talker is the rep -----------------------------------------------------
-
-
-def calibrate_rendered(
-    tmp_path: Path,
-    utterances: list[synth.Utterance],
-    seconds: float,
-    text: str,
-    *flags: str,
-    seed: int,
-    mics: np.ndarray = synth.SQUARE_4,
-) -> tuple[int, Path]:
-    """Render ``utterances``, write ``text`` as the config, run ``calibrate --write`` on them: (exit code, config)."""
-    samples, _ = synth.render(utterances, seconds, mics=mics, seed=seed)
-    wav = synth.write_wav(tmp_path / f"case{seed}.wav", samples)
-    path = tmp_path / "listener.toml"
-    path.write_text(text)
-    return main(["calibrate", "--config", str(path), "--input", str(wav), "--write", *flags]), path
 
 
 MATCHED_TEXT = CONFIG_TEXT.replace("rep_azimuth_deg = 0.0", "rep_azimuth_deg = 40.0").replace(

@@ -11,18 +11,14 @@ import pytest
 from listener.cli import main
 from listener.config import load_config
 from tests import synth
-from tests.calibrate_cases import CONFIG_TEXT, REP_ONLY, U, angle_error, printed
+from tests.calibrate_cases import CONFIG_TEXT, REP_ONLY, U, angle_error, calibrate_rendered, printed
 
 NEW_REP_DEG, NEW_CUSTOMER_DEG = 120.0, 300.0
 
 
 def calibrate_file(tmp_path: Path, utterances: list[synth.Utterance], *flags: str, seed: int) -> tuple[int, Path]:
     """``calibrate --write`` on the rendered ``utterances`` with a new install's config (rep 0, customer 180)."""
-    samples, _ = synth.render(utterances, 14.0, seed=seed)
-    wav = synth.write_wav(tmp_path / "talk.wav", samples)
-    path = tmp_path / "listener.toml"
-    path.write_text(CONFIG_TEXT)
-    return main(["calibrate", "--config", str(path), "--input", str(wav), "--write", *flags]), path
+    return calibrate_rendered(tmp_path, utterances, 14.0, CONFIG_TEXT, *flags, seed=seed)
 
 
 def test_a_customer_nearer_the_placeholder_rep_is_not_stored_as_the_rep(
@@ -65,5 +61,7 @@ def test_a_voice_heard_only_over_the_rep_is_said_and_not_stored_without_force(
     assert "spoke only over the rep; if the customer stands there" in captured.err, captured.err
     assert path.read_text() == CONFIG_TEXT
 
-    assert main(["calibrate", "--config", str(path), "--input", str(tmp_path / "talk.wav"), "--write", "--force"]) == 0
+    assert (
+        main(["calibrate", "--config", str(path), "--input", str(tmp_path / "case32.wav"), "--write", "--force"]) == 0
+    )
     assert angle_error(load_config(path).parties.rep_azimuth_deg, 20.0) <= 10.0

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 from bench import room as bench_room
-from listener.cli import main
 from listener.config import load_config
 from listener.config.presets import PRESETS
 from listener.service.doctor import directions_check
 from tests import synth
-from tests.calibrate_cases import REP_ONLY, WITH_CUSTOMER, angle_error, printed
+from tests.calibrate_cases import REP_ONLY, WITH_CUSTOMER, angle_error, calibrate_rendered, calibrate_wav, printed
 
 LINE_TEXT = "[array]\npreset = 'respeaker-2mic'\n[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n"
 LINE_MICS = np.array(PRESETS["respeaker-2mic"].mics_m)
@@ -23,10 +22,7 @@ SECONDS_S = 16.0
 
 
 def calibrate_line(tmp_path: Path, samples: np.ndarray, *flags: str) -> tuple[int, Path]:
-    wav = synth.write_wav(tmp_path / "line.wav", samples.astype(np.float32))
-    path = tmp_path / "listener.toml"
-    path.write_text(LINE_TEXT)
-    return main(["calibrate", "--config", str(path), "--input", str(wav), "--write", *flags]), path
+    return calibrate_wav(tmp_path, samples, LINE_TEXT, *flags, name="line.wav")
 
 
 def in_a_shop(utterances: list[synth.Utterance], rep_m: tuple[float, float], seed: int) -> np.ndarray:
@@ -69,8 +65,7 @@ def test_line_array_stores_the_end_nearer_a_rep_on_either_side(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rep_at_215 = [replace(u, azimuth_deg=215.0) for u in REP_ONLY]  # nearer the line's 180 deg end
-    samples, _ = synth.render(rep_at_215, 12.0, mics=LINE_MICS, seed=16)
-    code, path = calibrate_line(tmp_path, samples)
+    code, path = calibrate_rendered(tmp_path, rep_at_215, 12.0, LINE_TEXT, seed=16, mics=LINE_MICS)
     assert code == 0
     out = capsys.readouterr().out
     found = printed(out)
@@ -82,8 +77,7 @@ def test_line_array_stores_the_end_nearer_a_rep_on_either_side(
 def test_line_array_broadside_rep_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # rep at 90, square to the line: which end is theirs is anyone's guess, and that is said
     rep_at_90 = [replace(u, azimuth_deg=90.0) for u in REP_ONLY]
-    samples, _ = synth.render(rep_at_90, 12.0, mics=LINE_MICS, seed=17)
-    code, path = calibrate_line(tmp_path, samples)
+    code, path = calibrate_rendered(tmp_path, rep_at_90, 12.0, LINE_TEXT, seed=17, mics=LINE_MICS)
     assert code == 0
     parties = load_config(path).parties
     assert {parties.rep_azimuth_deg, parties.customer_azimuth_deg} == {0.0, 180.0}
@@ -95,8 +89,7 @@ def test_line_array_broadside_rep_is_warned_about(tmp_path: Path, capsys: pytest
 
 def test_line_array_second_talker_on_the_other_half(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     utterances = [replace(u, azimuth_deg=35.0 if u.party == "rep" else 150.0) for u in WITH_CUSTOMER]
-    samples, _ = synth.render(utterances, 16.0, mics=LINE_MICS, seed=18)
-    code, _ = calibrate_line(tmp_path, samples)
+    code, _ = calibrate_rendered(tmp_path, utterances, 16.0, LINE_TEXT, seed=18, mics=LINE_MICS)
     assert code == 0
     out = capsys.readouterr().out
     found = printed(out)

@@ -29,7 +29,7 @@ from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import discovery_payload
 from tests.mqtt_broker import BASE, DEVICE_ID, PASSWORD, Mosquitto, Received, Recorder, validate
-from tests.mqtt_feed import SID, Clocks, block, conversation, feed, json_on, spool_depth, stage_on
+from tests.mqtt_feed import SID, Clocks, block, conversation, feed, feed_live, json_on, spool_depth, stage_on
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
@@ -249,15 +249,8 @@ def test_a_live_stage_follows_the_wall_clock_when_ntp_steps_it(
     base_ms, step_ms = 1_790_000_000_000, 3_600_000
     clocks = Clocks(monkeypatch, base_ms)
     config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
-    pending = conversation()
     with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
-        for second in range(40):
-            while pending and (event_time_s(pending[0]) or 0.0) <= second:
-                stage.process(pending.pop(0))
-            clocks.at((second + 1) * 1000, step_ms if second + 1 >= 10 else 0)
-            stage.process(block(float(second)))
-        for event in pending:
-            stage.process(event)
+        feed_live(stage, conversation(), lambda second: clocks.at((second + 1) * 1000, step_ms if second >= 9 else 0))
         got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/session" for m in ms))
     onsets = {(e["type"], e["onset_ms"]) for e in json_on(got, "event")}
     assert ("session_start", base_ms + 1000) in onsets  # before the step: the clock as it was

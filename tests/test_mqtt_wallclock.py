@@ -16,13 +16,12 @@ import pytest
 from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
 from listener.events import Backchannel, Event, Party, SessionEnded, SessionStarted, SpeechSegment
-from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.outputs.mqtt.wallclock import LEAD_SPAN_MS, ONSETS_KEPT, STEP_MIN_MS, LeastLead, WallClock, local_day
 from tests.mqtt_broker import Mosquitto, Received, Recorder
-from tests.mqtt_feed import SID, Clocks, block, conversation, json_on
+from tests.mqtt_feed import SID, Clocks, block, conversation, feed_live, json_on
 
 
 def _local_ms(day: dt.date, hour: int) -> int:
@@ -108,17 +107,15 @@ def _replay_with_a_stall(
     """The 40 s conversation, each block taken when captured, or at once by a pipeline catching up after it
     stalled at STALL_AT_S for STALL_MS (a slow SD card, the CPU taken); NTP steps the wall clock at ``step_at_s``."""
     config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
-    pending = conversation()
     with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
-        for second in range(40):
-            while pending and (event_time_s(pending[0]) or 0.0) <= second:
-                stage.process(pending.pop(0))
-            clocks.at(max(clocks.elapsed_ms, (second + 1) * 1000), step_ms if step_at_s and second >= step_at_s else 0)
-            stage.process(block(float(second)))
-            if second == STALL_AT_S:
-                clocks.at(clocks.elapsed_ms + STALL_MS)
-        for event in pending:
-            stage.process(event)
+        feed_live(
+            stage,
+            conversation(),
+            lambda second: clocks.at(
+                max(clocks.elapsed_ms, (second + 1) * 1000), step_ms if step_at_s and second >= step_at_s else 0
+            ),
+            lambda second: clocks.at(clocks.elapsed_ms + STALL_MS) if second == STALL_AT_S else None,
+        )
         got = rec.wait_for(lambda ms: bool(json_on(ms, "session")))
     return json_on(got, "event")
 

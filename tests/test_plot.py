@@ -81,6 +81,7 @@ def test_a_partys_markers_sit_beyond_its_lane_never_on_the_overlap_bar(
     ys = [y for line in markers for y in line.get_ydata()]
     assert len(ys) >= 2  # the interruption and the backchannel
     assert all(y < CUSTOMER_LANE_BOTTOM or y > 1.25 for y in ys)
+    assert all(y < CUSTOMER_LANE_BOTTOM for y in ys)  # both are the customer's: beyond its own lane, not the rep's
     assert not [y for y in ys if OVERLAP_BAR[0] <= y <= OVERLAP_BAR[1]]
 
 

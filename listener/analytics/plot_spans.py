@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from listener.events import DominanceChanged, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
+from listener.analytics.summary import session_span
+from listener.events import DominanceChanged, Party, Reported, SpeechSegment
 
 HOP_S = 0.01
 PARTIES = (Party.REP, Party.CUSTOMER)
@@ -50,9 +51,7 @@ def overlaps(segments: Sequence[SpeechSegment]) -> list[tuple[float, float]]:
 
 
 def sessions(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:
-    ends = {e.session_id: e.end_s for e in events if isinstance(e, SessionEnded)}
-    starts = sorted((e for e in events if isinstance(e, SessionStarted)), key=lambda e: e.onset_s)
-    return [(e.onset_s, ends.get(e.session_id, duration_s)) for e in starts]
+    return [(w.start_s, w.end_s) for w in session_span(events, duration_s).windows]
 
 
 def dominance_spans(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:

@@ -91,24 +91,23 @@ class ChannelWatch(Stage):
         """Judge the audio heard so far, unless already judged: a recording, or a listen shorter than WATCH_S."""
         if self._meter.n and not self._judged:
             self._judge()
-        if not self._leads_judged and self._leads.shares()[0] >= LEAK_MIN_S:
-            self._judge_leads()
+        if not self._leads_judged and (shares := self._leads.shares())[0] >= LEAK_MIN_S:
+            self._judge_leads(shares)
 
     def _look_for_leakage(self, block: AudioBlock) -> None:
         self._leads.add(block.samples)
         if self._leads.heard_s - self._leads_checked_s < LEAK_CHECK_S:
             return
         self._leads_checked_s = self._leads.heard_s
-        if self._leads.shares()[0] >= LEAK_LOOK_S:
-            self._judge_leads()
+        if (shares := self._leads.shares())[0] >= LEAK_LOOK_S:
+            self._judge_leads(shares)
 
-    def _judge_leads(self) -> None:
+    def _judge_leads(self, shares: tuple[float, float, float]) -> None:
         """Said once a look: a party's mic that never leads the other's while someone speaks. Not after a
         warning of this look (a dead or copied channel, said already, leads nobody either)."""
         self._leads_judged = True
         if len(self.said) > self._said_before:
             return
-        shares = self._leads.shares()
         speech_s, *led = shares
         for k in self._leads.leakage_only(shares):
             self._warn(self._leakage_message(self.channels[k], speech_s, led[1 - k]))

@@ -159,9 +159,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     geo = geometry(config)
     live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
     options = _real_time_if_live(options, live)
-    # the source's own pacing, asked before a privacy gate wraps it: the array's audio comes as it happens,
-    # a file's as fast as it can be read unless paced
-    real_time = live or (isinstance(source, WavSource) and source.realtime)
+    # the array's audio comes as it happens (_real_time_if_live), a file's as fast as it can be read unless paced
+    real_time = not options.fast
     if under_systemd():
         _warn_of_a_long_stop(config)
     # channels that carry no sound, or one signal twice, are said: the array's, or the recording's

@@ -30,14 +30,12 @@ INITIAL_FRAMES = 5
 
 
 class NoiseFloor:
-    def __init__(
-        self, n_bins: int, hop_s: float, quantile: float = QUANTILE, startup_boost: float = STARTUP_BOOST
-    ) -> None:
+    def __init__(self, n_bins: int, hop_s: float, quantile: float = QUANTILE) -> None:
         self.floor: Float = np.full(n_bins, 1e-10, dtype=np.float32)
         scale = hop_s / STEP_HOP_S
         self._down = STEP_DB * (1.0 - quantile) * scale
         self._up = STEP_DB * quantile * scale
-        self._boost = startup_boost
+        self._boost = STARTUP_BOOST
         self._log: Float | None = None
         self._seen = 0
         self._initial = StartingMean(INITIAL_FRAMES, BIAS_DB)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from listener.config import Config, parse_config
+from listener.config import Config, geometry, parse_config
 from listener.events import AudioBlock, Event, TranscriptionSkipped, WordsRecognized
 from listener.pipeline import EventLog, Stage
 from listener.service import runner
@@ -143,3 +143,21 @@ def test_a_fast_replay_waits_for_the_recogniser_and_skips_nothing(
 )
 def test_auto_is_decided_by_the_source_and_a_setting_is_kept(setting: str, real_time: bool, resolved: str) -> None:
     assert overflow_for(setting, real_time) == resolved  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("setting", "real_time", "warned"), [("wait", True, True), ("auto", True, False), ("wait", False, False)]
+)
+def test_waiting_for_the_recogniser_on_audio_that_comes_as_it_happens_is_warned_at_start(
+    ko_model: Path, setting: str, real_time: bool, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "wait" on the array freezes the LEDs behind a slow recogniser and overruns the ring: said once, at start."""
+    config = parse_config({"asr": {"enabled": True, "model_path": str(ko_model), "overflow": setting}})
+    stage = TranscriptionStage(config, geometry(config), real_time=real_time)
+    with caplog.at_level("WARNING", logger="listener.transcription.stage"):
+        stage.open()
+        stage.close()
+    said = [r.getMessage() for r in caplog.records if "holds up the LEDs" in r.getMessage()]
+    assert len(said) == (1 if warned else 0), said
+    if warned:
+        assert 'overflow = "wait"' in said[0] and "buffer_s" in said[0]

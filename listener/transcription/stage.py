@@ -117,6 +117,7 @@ class TranscriptionStage(Stage):
         self.config = config
         self.asr = config.asr
         self.overflow = overflow_for(config.asr.overflow, real_time)
+        self.real_time = real_time
         an = config.analytics
         self.detector = CueDetector(load_lexicon(config.asr.language), an.floor_take_s, an.echo_min_words)
         # for the words of a session already over: their cues without the next session's state, nor it theirs
@@ -142,6 +143,13 @@ class TranscriptionStage(Stage):
         if not is_model_dir(self.model_path):
             raise ModelMissingError(
                 f"no vosk model in {self.model_path}: {missing_model_hint(self.model_path, self.config)}"
+            )
+        if self.real_time and self.overflow == "wait":
+            log.warning(
+                '[asr] overflow = "wait" with audio that comes as it happens: a recogniser that falls %.0f s'
+                " behind holds up the LEDs and MQTT until it catches up, and a wait longer than [array] buffer_s"
+                ' loses audio; "auto" skips instead (cues partial)',
+                self.asr.queue_s,
             )
         model = load_model(self.model_path)
         self.worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.overflow)

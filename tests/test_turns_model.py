@@ -9,19 +9,22 @@ import numpy as np
 import pytest
 
 from listener.cli import main
-from listener.config import Config, parse_config
+from listener.config import Config, geometry, parse_config
 from listener.events import (
     ActivityFrames,
+    AudioBlock,
     SourceState,
     SpatialFrames,
     TurnPredictions,
 )
 from listener.service.runner import sample_conversation
+from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns import derive
 from listener.turns.base import slice_frames
 from listener.turns.features import features_of
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import INPUT_FEATURES, INPUT_STATE, load_spec, shipped_model_path, sidecar_path
+from tests import synth
 from tests.turn_frames import dialogue_frames, joined, silence, stream
 
 MAX_BYTES = 1_000_000
@@ -115,6 +118,41 @@ def test_a_session_gap_resets_the_model(frames: SpatialFrames) -> None:
     assert not joined(out, ActivityFrames, "rep_active").any()
     assert stage.sessions == sessions + 1
     assert np.abs(state_after_speech).max() > 0.05
+
+
+def rep_talking_on(frames: SpatialFrames) -> SpatialFrames:
+    """10 s of the rep alone (pauses under 2 s), right after ``frames``: the customer has left."""
+    utts = [synth.Utterance("rep", t, f"cmu_arctic_us_axb_a000{n}.wav", 0.0) for t, n in ((0.2, 4), (3.6, 5), (7.0, 6))]
+    samples, _ = synth.render(utts, 10.0)
+    config = parse_config({})
+    front = SpatialFrontEnd(config, geometry(config))
+    (part,) = [e for e in front.process(AudioBlock(frames.end_s, 16000, samples)) if isinstance(e, SpatialFrames)]
+    return part
+
+
+def test_the_model_is_reset_for_the_next_customer_while_the_rep_talks_on(frames: SpatialFrames) -> None:
+    """The analytics end a session after a session gap of the customer's silence, whoever else talks: the
+    model's memory of that customer must not colour the next one's first turns. It resets at a pause of the
+    rep's, not within a word (it used to wait for a session gap with nobody speaking, which never came)."""
+    config: Config = parse_config({"analytics": {"session_gap_s": 5.0}})
+    stage = OnnxTurnModel(config)
+    resets: list[float] = []
+    reset_state = stage.reset_state
+
+    def noted() -> None:
+        resets.append(stage._customer_silent_steps)
+        reset_state()
+
+    stage.reset_state = noted  # type: ignore[method-assign]
+    rep = rep_talking_on(frames)
+    out = list(stage.process(frames)) + list(stage.process(rep))
+    active = joined(out, ActivityFrames, "rep_active")
+    customer = joined(out, ActivityFrames, "customer_active")
+    assert not customer[frames.n_frames + 100 :].any(), "the rep's words were heard as the customer's"
+    assert active[frames.n_frames :].mean() > 0.5  # the rep talks on
+    assert len(resets) == 1, resets
+    # after the customer's gap (in 20 ms steps), within the rep's next pause
+    assert 5.0 / 0.02 <= resets[0] < (5.0 + 2.0) / 0.02, resets
 
 
 def test_a_lost_microphone_starts_the_model_afresh(frames: SpatialFrames) -> None:

@@ -5,8 +5,9 @@ end's 10 ms :class:`SpatialFrames` into 20 ms model frames (an odd frame
 waits for the next block), computes the features, steps the model one
 frame at a time, turns its outputs into per-party activity (hysteresis),
 the analytics' :class:`TurnPredictions`, and resets the model's state
-between sessions. (The analytics decide pauses, interruptions and
-premature starts from those predictions.) A subclass only implements
+between sessions (once the customer's silence ends one, as the analytics
+end it). (The analytics decide pauses, interruptions and premature starts
+from those predictions.) A subclass only implements
 :meth:`step` and :meth:`reset_state` (see ``onnx_model.py``).
 
 Everything is decided frame by frame from the past alone, so the result is
@@ -96,7 +97,8 @@ class TurnStage(Stage, ABC):
         self._last_out: Float | None = None
         self._active = (False, False)
         self._speakers = SpeakerTracker()
-        self._silent_steps = 0
+        self._customer_silent_steps = 0
+        self._reset_due = False  # the customer's session gap passed; the model resets at the next quiet step
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, SpatialFrames):
@@ -169,7 +171,7 @@ class TurnStage(Stage, ABC):
     def _decide_step(self, out: Float, step_hop_s: float) -> tuple[bool, bool]:
         """One step's activity; a session gap it completes resets the model before its next step."""
         decided = self._decide(out[:2])
-        self._watch_session(decided[0] or decided[1], step_hop_s)
+        self._watch_session(decided, step_hop_s)
         return decided
 
     def _label(self, frames: SpatialFrames, out: Float, active: npt.NDArray[np.bool_]) -> Iterator[Event]:
@@ -229,13 +231,19 @@ class TurnStage(Stage, ABC):
                 p_bc[i] = 1.0 - cont[PARTIES.index(newcomer)][i]
         return p_hold, p_bc
 
-    def _watch_session(self, any_active: bool, hop_s: float) -> None:
-        """Reset the model once nobody has spoken for a session gap (the next speech opens a session)."""
-        self._silent_steps = 0 if any_active else self._silent_steps + 1
-        if self._silent_steps == max(1, round(self.session_gap_s / hop_s)):
+    def _watch_session(self, active: tuple[bool, bool], hop_s: float) -> None:
+        """Reset the model between customers: once the customer has been silent for a session gap (where the
+        analytics end the session, though the rep may talk on), at the first step the rep is silent too (not
+        within the rep's words), or as the customer comes back, whichever is first."""
+        rep, customer = active
+        self._customer_silent_steps = 0 if customer else self._customer_silent_steps + 1
+        if self._customer_silent_steps == max(1, round(self.session_gap_s / hop_s)):
+            self._reset_due = True
+        if self._reset_due and (customer or not rep):
             self._new_session()
 
     def _new_session(self) -> None:
+        self._reset_due = False
         self.reset_state()
         self.sessions += 1
 

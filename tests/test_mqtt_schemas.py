@@ -77,6 +77,19 @@ def test_every_session_field_is_described_in_the_schema_and_the_guide() -> None:
     assert "shared/metrics.md" not in guide  # not in this repository: the guide links docs/metrics.md
 
 
+def test_seq_is_described_alike_everywhere_as_an_order_not_a_loss_count() -> None:
+    """seq has gaps with nothing lost (test_mqtt_run.py's broker outage measures them); the schemas, the AsyncAPI
+    document and the guides once promised "one up per message" and gaps worth spotting."""
+    (seq,) = {payloads.json_schema(topic)["properties"]["seq"]["description"] for topic in payloads.TOPICS}
+    asyncapi = " ".join(yaml.safe_load((DATA / "asyncapi.yaml").read_text())["info"]["description"].split())
+    guides = " ".join(" ".join((DOCS / name).read_text().split()) for name in ("mqtt.md", "telegraf-grafana.md"))
+    for text in (seq, asyncapi):
+        assert "every connection attempt takes two" in text and "not to detect loss" in text, text
+    assert "Each connection attempt takes two" in guides and "it does not detect loss" in guides
+    for text in (seq, asyncapi, guides):
+        assert "one up per message" not in text and "spotting gaps" not in text
+
+
 def test_asyncapi_describes_the_doctor_probe_as_doctor_sends_it() -> None:
     doc = yaml.safe_load((DATA / "asyncapi.yaml").read_text())
     assert doc["channels"]["doctor"]["address"] == f"{{topic_prefix}}/{{device_id}}/{PROBE_LEAF}"

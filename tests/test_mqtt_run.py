@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from listener.outputs.mqtt import payloads
 from tests import synth
 from tests.mqtt_broker import (
     BASE,
@@ -117,6 +118,9 @@ def test_every_payload_is_valid_and_anonymous(fast_run: list[Received]) -> None:
     for m in fast_run:
         if m.topic.startswith(BASE):
             validate(m.topic, m.payload)  # JSON Schema + no free text, no transcript word
+        leaf = m.topic.rsplit("/", 1)[-1]
+        if m.topic.startswith(BASE) and leaf != "event":  # an event's keys depend on its type; the rest are all sent
+            assert set(m.json()) == set(payloads.json_schema(leaf)["required"]), leaf
     kinds = [json.loads(m.payload)["type"] for m in fast_run if m.topic == f"{BASE}/event"]
     assert kinds.count("session_start") == kinds.count("session_end") >= 2  # visits 0-17 s, 19-28 s, 30-42 s
     assert "interruption" in kinds

@@ -133,19 +133,48 @@ def test_event_schema_rejects_incomplete_events() -> None:
     assert validator.is_valid({**base, "type": "backchannel", "session_id": None, "by": "rep", "duration_s": 0.3})
 
 
-def test_metrics_session_state_info_status_follow_their_schemas() -> None:
-    ts = payloads.now_ms()
-    figures = payloads.SessionFigures(session_id=SID, onset_s=2.0, rep_talk_s=30.5, customer_talk_s=12.25)
-    figures.interruptions_by_rep = 2
-    _check("metrics", payloads.metrics(figures, 44.0, 0.66, True, 3, ts, 1.25))
-    _check("metrics", payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0))
+def _summary() -> SessionSummary:
     segments = [
         SpeechSegment(Party.CUSTOMER, 1.0, 9.0, 9.2),
         SpeechSegment(Party.REP, 8.0, 30.0, 30.2),
         SpeechSegment(Party.CUSTOMER, 31.0, 36.0, 36.2),
     ]
     events = [Interruption(by=Party.REP, onset_s=8.0, decided_s=9.0, successful=True)]
-    summary = summarize(SID, Window(1.0, 36.0), 66.0, segments, events, parse_config({}).analytics)
+    return summarize(SID, Window(1.0, 36.0), 66.0, segments, events, parse_config({}).analytics)
+
+
+def test_what_a_payload_always_carries_is_required() -> None:
+    """Every key but an event's type-specific ones is always sent, so the schema requires it: a consumer may rely
+    on `required`. session's cues (null without transcription, on every summary) was left out."""
+    ts = payloads.now_ms()
+    info = payloads.DeviceInfo(
+        "0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 1.0
+    )
+    sent = {
+        "session": [
+            payloads.session(_summary(), ts, ts, ts),
+            payloads.session(_summary(), ts, ts, ts, CueTally().metrics()),
+        ],
+        "metrics": [payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0)],
+        "state": [payloads.state(DeviceMode.LISTENING, False, None, 0, ts)],
+        "status": [payloads.status("online", ts)],
+        "info": [payloads.info(info, 0, 0, ts)],
+    }
+    for topic, messages in sent.items():
+        schema = payloads.json_schema(topic)
+        for message in messages:
+            assert set(schema["required"]) == set(schema["properties"]) == set(message) | {"seq"}, topic
+    cues = payloads.json_schema("session")["properties"]["cues"]
+    assert set(cues["required"]) == set(cues["properties"]) == set(CueTally().metrics().record())
+
+
+def test_metrics_session_state_info_status_follow_their_schemas() -> None:
+    ts = payloads.now_ms()
+    figures = payloads.SessionFigures(session_id=SID, onset_s=2.0, rep_talk_s=30.5, customer_talk_s=12.25)
+    figures.interruptions_by_rep = 2
+    _check("metrics", payloads.metrics(figures, 44.0, 0.66, True, 3, ts, 1.25))
+    _check("metrics", payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0))
+    summary = _summary()
     message = payloads.session(summary, ts - 60_000, ts - 25_000, ts)
     _check("session", message)
     assert message["interruptions_by_rep"] == 1 and message["rep_talk_s"] == 22.0

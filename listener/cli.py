@@ -29,7 +29,7 @@ from listener.config import (
 from listener.config.loader import read_toml
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.service.heap import keep_freed_buffers
-from listener.service.logs import set_level, setup_logging
+from listener.service.logs import say, set_level, setup_logging
 
 if TYPE_CHECKING:
     from listener.analytics.report import ReportCollector
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise stdout.error
         return code
     except ListenerError as exc:
-        print(f"listener: {exc}", file=sys.stderr)
+        say(f"listener: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -88,12 +88,12 @@ def _os_error(exc: OSError, stdout: _Stdout) -> int:
         if isinstance(exc, PermissionError) and exc.filename is not None:
             # met where no check looked first (those name the setting too): still one line, with the fix
             reason = os_reason_and_fix(exc, DENIED_FIX, {errno.EACCES: DENIED_FIX})
-            print(f"listener: {shown_path(exc.filename)} {reason}", file=sys.stderr)
+            say(f"listener: {shown_path(exc.filename)} {reason}")
             return 2
         raise exc
     # `listener analyze x.wav --json > report.json` on a full SD card: one line, not a traceback
     _discard_stdout(stdout.stream)
-    print(f"listener: cannot write the output ({exc.strerror or exc}): {_output_fix(exc)}", file=sys.stderr)
+    say(f"listener: cannot write the output ({exc.strerror or exc}): {_output_fix(exc)}")
     return 2
 
 
@@ -304,7 +304,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     # an empty file (or one of comments) is valid, but most likely not what was meant to be checked
     unset = "; it sets no key: every setting is its default (docs/config.md)" if not data else ""
     for warning in config_warnings(config, data):  # valid, but written to no effect: said, not refused
-        print(f"listener: warning at {warning}", file=sys.stderr)
+        say(f"listener: warning at {warning}", logging.WARNING)
     print(f"{shown_path(args.file)}: ok ({shape}, {source}){unset}")
     return 0
 
@@ -342,7 +342,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
     devices = list_input_devices()
     if not devices:  # a script checking for the array gets a failing exit, and the reason on stderr
-        print(f"listener: {format_devices(devices)}", file=sys.stderr)
+        say(f"listener: {format_devices(devices)}")
         return 1
     print(format_devices(devices))
     return 0

@@ -103,7 +103,7 @@ def test_listener_devices_on_an_unreadable_alsa_configuration_says_so_in_one_lin
 
 def test_a_service_waits_out_an_unreadable_alsa_configuration(unreadable_alsa: AlsaConfig) -> None:
     # the unit's --wait-for-array: it shows the fault and retries, as for a missing array, instead of a
-    # traceback and exit 1 that systemd restarts until it gives up
+    # traceback and exit 1 that systemd restarts every RestartSec, for ever
     done = _python(WAITING.replace("sys.argv[1]", "'info'"), unreadable_alsa)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr

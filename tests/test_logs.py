@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 SCRIPT = """
 import logging
@@ -49,3 +50,52 @@ def test_priority_prefixes_under_systemd() -> None:
     assert lines[:3] == ["<6>INFO listener.audio: capturing 4 channels", "<4>WARNING listener.audio: overflow 3",
                          "<3>ERROR listener.audio: failed"]  # fmt: skip
     assert all(line.startswith("<3>") for line in lines[3:])  # the traceback stays at the record's priority
+
+
+def journal_run(args: list[str], folder: Path, journal: bool) -> tuple[int, list[str]]:
+    """A ``python`` run whose stderr is a file; with ``journal``, JOURNAL_STREAM names that file, as systemd
+    names the stream it connects to a service."""
+    err = folder / "stderr"
+    with err.open("w") as stream:
+        stat = os.fstat(stream.fileno())
+        environ = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"} | {"GPIOZERO_PIN_FACTORY": "mock"}
+        if journal:
+            environ["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"
+        done = subprocess.run([sys.executable, *args], env=environ, stdout=subprocess.PIPE, stderr=stream, timeout=120)
+    return done.returncode, err.read_text().splitlines()
+
+
+def test_the_reason_a_start_failed_is_an_error_in_the_journal(tmp_path: Path) -> None:
+    # written past the logger, it was filed at info: `journalctl -p warning` hid why the service did not start
+    config = tmp_path / "listener.toml"
+    config.write_text('[service]\nlog_levle = "info"\n')
+    command = ["-m", "listener", "run", "--config", str(config)]
+    code, plain = journal_run(command, tmp_path, journal=False)
+    assert code == 2 and len(plain) == 1 and plain[0].startswith("listener: ") and "log_levle" in plain[0], plain
+    code, journal = journal_run(command, tmp_path, journal=True)
+    assert code == 2 and journal == ["<3>" + plain[0]]  # the same line, at error
+
+
+UNCAUGHT = """
+import sys, threading
+import listener.cli as cli
+
+def failing(args):
+    worker = threading.Thread(target=lambda: 1 / 0, name="worker")
+    worker.start()
+    worker.join()
+    raise RuntimeError("a bug")
+
+cli.cmd_devices = failing  # a command with a bug: the traceback leaves main()
+sys.argv = ["listener", "devices"]
+from listener.entry import main
+raise SystemExit(main())
+"""
+
+
+def test_an_uncaught_traceback_is_an_error_in_the_journal(tmp_path: Path) -> None:
+    code, plain = journal_run(["-c", UNCAUGHT], tmp_path, journal=False)
+    assert code == 1 and plain[0] == "Exception in thread worker:" and plain[-1] == "RuntimeError: a bug", plain
+    code, journal = journal_run(["-c", UNCAUGHT], tmp_path, journal=True)
+    # Python's own hooks wrote both tracebacks at info; every line, as in the terminal, now at error
+    assert code == 1 and journal == ["<3>" + line for line in plain], journal

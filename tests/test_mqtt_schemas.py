@@ -77,6 +77,19 @@ def test_every_session_field_is_described_in_the_schema_and_the_guide() -> None:
     assert "shared/metrics.md" not in guide  # not in this repository: the guide links docs/metrics.md
 
 
+def test_seq_is_described_alike_everywhere_as_an_order_not_a_loss_count() -> None:
+    """seq has gaps with nothing lost (test_mqtt_run.py's broker outage measures them); the schemas, the AsyncAPI
+    document and the guides once promised "one up per message" and gaps worth spotting."""
+    (seq,) = {payloads.json_schema(topic)["properties"]["seq"]["description"] for topic in payloads.TOPICS}
+    asyncapi = " ".join(yaml.safe_load((DATA / "asyncapi.yaml").read_text())["info"]["description"].split())
+    guides = " ".join(" ".join((DOCS / name).read_text().split()) for name in ("mqtt.md", "telegraf-grafana.md"))
+    for text in (seq, asyncapi):
+        assert "every connection attempt takes two" in text and "not to detect loss" in text, text
+    assert "Each connection attempt takes two" in guides and "it does not detect loss" in guides
+    for text in (seq, asyncapi, guides):
+        assert "one up per message" not in text and "spotting gaps" not in text
+
+
 def test_asyncapi_describes_the_doctor_probe_as_doctor_sends_it() -> None:
     doc = yaml.safe_load((DATA / "asyncapi.yaml").read_text())
     assert doc["channels"]["doctor"]["address"] == f"{{topic_prefix}}/{{device_id}}/{PROBE_LEAF}"
@@ -120,19 +133,48 @@ def test_event_schema_rejects_incomplete_events() -> None:
     assert validator.is_valid({**base, "type": "backchannel", "session_id": None, "by": "rep", "duration_s": 0.3})
 
 
-def test_metrics_session_state_info_status_follow_their_schemas() -> None:
-    ts = payloads.now_ms()
-    figures = payloads.SessionFigures(session_id=SID, onset_s=2.0, rep_talk_s=30.5, customer_talk_s=12.25)
-    figures.interruptions_by_rep = 2
-    _check("metrics", payloads.metrics(figures, 44.0, 0.66, True, 3, ts, 1.25))
-    _check("metrics", payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0))
+def _summary() -> SessionSummary:
     segments = [
         SpeechSegment(Party.CUSTOMER, 1.0, 9.0, 9.2),
         SpeechSegment(Party.REP, 8.0, 30.0, 30.2),
         SpeechSegment(Party.CUSTOMER, 31.0, 36.0, 36.2),
     ]
     events = [Interruption(by=Party.REP, onset_s=8.0, decided_s=9.0, successful=True)]
-    summary = summarize(SID, Window(1.0, 36.0), 66.0, segments, events, parse_config({}).analytics)
+    return summarize(SID, Window(1.0, 36.0), 66.0, segments, events, parse_config({}).analytics)
+
+
+def test_what_a_payload_always_carries_is_required() -> None:
+    """Every key but an event's type-specific ones is always sent, so the schema requires it: a consumer may rely
+    on `required`. session's cues (null without transcription, on every summary) was left out."""
+    ts = payloads.now_ms()
+    info = payloads.DeviceInfo(
+        "0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 1.0
+    )
+    sent = {
+        "session": [
+            payloads.session(_summary(), ts, ts, ts),
+            payloads.session(_summary(), ts, ts, ts, CueTally().metrics()),
+        ],
+        "metrics": [payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0)],
+        "state": [payloads.state(DeviceMode.LISTENING, False, None, 0, ts)],
+        "status": [payloads.status("online", ts)],
+        "info": [payloads.info(info, 0, 0, ts)],
+    }
+    for topic, messages in sent.items():
+        schema = payloads.json_schema(topic)
+        for message in messages:
+            assert set(schema["required"]) == set(schema["properties"]) == set(message) | {"seq"}, topic
+    cues = payloads.json_schema("session")["properties"]["cues"]
+    assert set(cues["required"]) == set(cues["properties"]) == set(CueTally().metrics().record())
+
+
+def test_metrics_session_state_info_status_follow_their_schemas() -> None:
+    ts = payloads.now_ms()
+    figures = payloads.SessionFigures(session_id=SID, onset_s=2.0, rep_talk_s=30.5, customer_talk_s=12.25)
+    figures.interruptions_by_rep = 2
+    _check("metrics", payloads.metrics(figures, 44.0, 0.66, True, 3, ts, 1.25))
+    _check("metrics", payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0))
+    summary = _summary()
     message = payloads.session(summary, ts - 60_000, ts - 25_000, ts)
     _check("session", message)
     assert message["interruptions_by_rep"] == 1 and message["rep_talk_s"] == 22.0

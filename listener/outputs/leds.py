@@ -118,7 +118,7 @@ def switch_off(config: LedsConfig, factory: Factory) -> None:
     For after the service died without closing its LEDs (SIGKILL, a watchdog
     abort): a GPIO line keeps the level it was driven to when its process
     dies, so an amber "you are dominating" would otherwise stay lit at the
-    counter while the service restarts, or for good once systemd gives up.
+    counter while the service restarts, or for good when it is not restarted (exit 2).
     """
     with LedBank(config, factory) as bank:
         for name in bank.channels:

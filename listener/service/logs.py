@@ -1,7 +1,10 @@
 """Log lines for journald: level, logger, message; no timestamps (the journal adds its own).
 
 Under systemd (``JOURNAL_STREAM`` set) each line starts with the sd-daemon
-``<N>`` priority prefix, so ``journalctl -p warning`` filters by level.
+``<N>`` priority prefix, so ``journalctl -p warning`` filters by level. The
+command's own error lines and an uncaught traceback, written past the logger,
+get the prefix too: without one journald files a line at info, and the reason
+a service failed to start is hidden from ``-p warning``.
 """
 
 from __future__ import annotations
@@ -9,6 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import traceback
+from types import TracebackType
 
 HANDLER_NAME = "listener-journal"
 FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -16,12 +22,54 @@ FORMAT = "%(levelname)s %(name)s: %(message)s"
 PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
+def under_journal() -> bool:
+    """stderr is journald's: systemd sets JOURNAL_STREAM for a service whose output it collects."""
+    return bool(os.environ.get("JOURNAL_STREAM"))
+
+
+def prioritized(text: str, level: int) -> str:
+    """Every line of ``text`` with ``level``'s priority prefix: the journal files each line on its own."""
+    prefix = f"<{PRIORITY.get(level, PRIORITY[logging.INFO])}>"
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
 class JournalFormatter(logging.Formatter):
     """Prefixes every line of a record with its priority: a traceback stays at the record's level."""
 
     def format(self, record: logging.LogRecord) -> str:
-        prefix = f"<{PRIORITY.get(record.levelno, PRIORITY[logging.INFO])}>"
-        return "\n".join(prefix + line for line in super().format(record).splitlines())
+        return prioritized(super().format(record), record.levelno)
+
+
+def say(message: str, level: int = logging.ERROR) -> None:
+    """One of the command's own lines on stderr (``listener: ...``): as written on a terminal, at ``level``
+    in the journal."""
+    print(prioritized(message, level) if under_journal() else message, file=sys.stderr)
+
+
+def journal_excepthooks() -> None:
+    """Under the journal, an uncaught traceback (main thread or another) is filed at error, not info."""
+    if under_journal():
+        sys.excepthook = _uncaught
+        threading.excepthook = _uncaught_in_thread
+
+
+def _uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    _write_error("".join(traceback.format_exception(kind, exc, tb)))
+
+
+def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:  # as the default hook: a thread that exits is no error
+        return
+    name = args.thread.name if args.thread is not None else threading.get_ident()
+    trace = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+    _write_error(f"Exception in thread {name}:\n{trace}")
+
+
+def _write_error(text: str) -> None:
+    if sys.stderr is None:  # nowhere to say it (as Python's own hooks)
+        return
+    sys.stderr.write(prioritized(text, logging.ERROR) + "\n")
+    sys.stderr.flush()
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -30,8 +78,7 @@ def setup_logging(level: int = logging.INFO) -> None:
     if root.handlers:  # like logging.basicConfig: leave an existing set-up alone
         return
     handler = logging.StreamHandler(sys.stderr)
-    under_systemd = bool(os.environ.get("JOURNAL_STREAM"))
-    handler.setFormatter(JournalFormatter(FORMAT) if under_systemd else logging.Formatter(FORMAT))
+    handler.setFormatter(JournalFormatter(FORMAT) if under_journal() else logging.Formatter(FORMAT))
     handler.set_name(HANDLER_NAME)
     root.addHandler(handler)
     root.setLevel(level)

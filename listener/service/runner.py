@@ -136,7 +136,6 @@ def select_source(config: Config, options: RunOptions) -> tuple[AudioSource, Con
         try:
             find_array(geo)
         except AudioInputError as exc:
-            log.warning("no microphone array (%s); replaying the bundled sample conversation instead", exc)
             demo = _demo_config(config)
             sample = WavSource(
                 sample_conversation(),
@@ -145,6 +144,7 @@ def select_source(config: Config, options: RunOptions) -> tuple[AudioSource, Con
                 realtime=not options.fast,
                 repeat=DEMO_PLAYS,
             )
+            log.warning("no microphone array (%s); %s", exc, _demo_replay(sample.duration_s, options.fast, config))
             return sample, demo
     return LiveSource(config, wait=options.wait_for_array), config
 
@@ -233,12 +233,30 @@ def _say_stopped(audio_s: float, unheard_s: Mapping[DropReason, float]) -> None:
 
 
 def _demo_config(config: Config) -> Config:
-    """The sample's own array and parties (rep at 0 deg, customer at 180 deg), whatever the config's.
+    """The sample's own array and parties (rep at 0 deg, customer at 180 deg), whatever the config's, and
+    MQTT off.
 
     A config in channel-map mode, or with its parties elsewhere, would read the
-    sample's four mics as something they are not.
+    sample's four mics as something they are not. MQTT is what leaves the device: the sample's sessions,
+    published (or spooled, to be published at the service's next start) under the device's own id, would
+    be a made-up conversation in the fleet's figures.
     """
-    return replace(config, array=replace(ArrayConfig(), block_ms=config.array.block_ms), parties=PartiesConfig())
+    return replace(
+        config,
+        array=replace(ArrayConfig(), block_ms=config.array.block_ms),
+        parties=PartiesConfig(),
+        mqtt=replace(config.mqtt, enabled=False),
+    )
+
+
+def _demo_replay(play_s: float, fast: bool, config: Config) -> str:
+    """What the demo plays instead of the array, how long it takes, and that it ends by itself."""
+    took = "at full speed, --fast" if fast else f"about {play_s * DEMO_PLAYS:.0f} s"
+    said = (
+        f"replaying the bundled {play_s:.0f} s sample conversation {DEMO_PLAYS} times instead "
+        f"({took}; ends on its own, Ctrl-C stops it)"
+    )
+    return f"{said}; MQTT off for the sample" if config.mqtt.enabled else said
 
 
 def _warn_of_a_long_stop(config: Config) -> None:

@@ -1,4 +1,4 @@
-"""Interruption (and backchannel) detection of ``listener analyze`` against the truth, by the definition.
+"""Interruption (backchannel, premature start) detection of ``listener analyze`` against the truth, by the definition.
 
 The truth of a case is its per-party truth segments (from the AMI RTTM, see
 ``bench.simulate``) replayed through the analytics themselves
@@ -8,6 +8,11 @@ A system event matches a truth event of the same kind, by the same party,
 whose onset is within ``TOLERANCE_S`` (one-to-one, closest onsets first).
 Latency is ``decided_s - t`` of the system's interruptions: when the device
 knew, after the interrupting speech began.
+
+Premature starts are scored the same way. The analytics without a turn model
+decide them by metrics.md's ground truth (the customer resumes within 1.0 s
+of the rep's onset), so the replayed truth holds exactly those; the device
+decides them by the model's ``p_hold`` at the onset.
 
 Used by ``bench.accuracy``, which prints these figures under its table.
 """
@@ -25,7 +30,7 @@ from listener.analytics.replay import replay
 from listener.config import Config, load_config
 
 TOLERANCE_S = 1.0
-KINDS = ("interruption", "backchannel")
+KINDS = ("interruption", "backchannel", "premature_start")
 Record = dict[str, Any]
 
 
@@ -118,11 +123,11 @@ def _fmt(value: float | None) -> str:
 def print_summary(groups: dict[str, EventScore]) -> None:
     print()
     print(f"events (±{TOLERANCE_S:g} s onset, same party; truth = the analytics on the truth segments)")
-    print(f"{'group':<10} {'kind':<13} {'truth':>5} {'sys':>5} {'tp':>4} {'prec':>6} {'recall':>6} {'F1':>6}")
+    print(f"{'group':<10} {'kind':<15} {'truth':>5} {'sys':>5} {'tp':>4} {'prec':>6} {'recall':>6} {'F1':>6}")
     for name, score in groups.items():
         for kind, m in score.matches.items():
             print(
-                f"{name:<10} {kind:<13} {m.tp + m.fn:>5} {m.tp + m.fp:>5} {m.tp:>4}"
+                f"{name:<10} {kind:<15} {m.tp + m.fn:>5} {m.tp + m.fp:>5} {m.tp:>4}"
                 f" {_fmt(m.precision):>6} {_fmt(m.recall):>6} {_fmt(m.f1):>6}"
             )
     for name, score in groups.items():

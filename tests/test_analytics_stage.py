@@ -187,20 +187,3 @@ def _pauses_read_with_the_model(bounds: list[int]) -> list[tuple[float, float]]:
 @pytest.mark.parametrize("bounds", [list(range(100, 800, 100)), [400], [100, 400], []])
 def test_the_model_is_read_in_time_however_the_stream_is_cut(bounds: list[int]) -> None:
     assert _pauses_read_with_the_model(bounds) == [(3.0, pytest.approx(0.75)), (5.0, pytest.approx(0.1))]  # type: ignore[comparison-overlap]
-
-
-def test_a_decision_leaves_with_the_block_that_decides_it_when_the_model_is_read() -> None:
-    """With the turn stage's order (each block's predictions, then its frames) nothing waits for the next block:
-    an interruption decided 1.0 s after its onset goes to the LEDs and MQTT as that block arrives, not a block later."""
-    act = activity([("customer", 0.0, 5.0), ("rep", 2.0, 4.0)], 6.0)
-    stage = ConversationAnalytics(Config())
-    decided_in: list[tuple[float, float, float]] = []  # the decision's time, and the block it came out with
-    for block in frame_blocks(act, bounds=list(range(25, 600, 25))):
-        hold = np.full(block.n_frames, 0.9, np.float32)
-        stage.process(TurnPredictions(block.start_s, 0.01, hold, np.ones(block.n_frames, np.float32)))
-        for event in stage.process(block):
-            if isinstance(event, vocabulary.Interruption):
-                decided_in.append((event.decided_s, block.start_s, block.start_s + block.n_frames * 0.01))
-    assert decided_in, "no interruption decided"
-    # the onset and the outcome: each within the block that carried its last frame (it ends at decided_s)
-    assert all(start_s < decided_s <= end_s for decided_s, start_s, end_s in decided_in), decided_in

@@ -134,7 +134,14 @@ class ConversationAnalytics(Stage):
     """ActivityFrames (+ TurnPredictions, Question) -> the analytics events of ``shared/metrics.md``.
 
     A turn-model stage yields each block's TurnPredictions before its
-    ActivityFrames, so a block is read with the model as it comes: nothing waits for the next block.
+    ActivityFrames (so even the first block is read with the model). Once predictions have been seen, a
+    block is still processed only when the next one arrives (or at the end of the stream): the decisions
+    keep their audio times, only the wall clock waits one block (50 ms by default). That wait is what
+    makes a gap's AudioDropped, which reaches this stage after the silent frames it caused, known before
+    a pause in it is judged (tests/test_analytics_sessions.py). Releasing the frames within the same
+    block instead was tried (2026-12-03): a live run then published a session summary, at a session
+    end, without words the recogniser had already returned (tests/test_privacy_live.py, 2 of 10 runs
+    under load), so the wait stays until that is understood.
 
     ``exact`` is for reference timelines only (the benchmark's truth): an
     interrupter in a short gap at ``interruption_min_s`` is waited for, up to
@@ -147,6 +154,8 @@ class ConversationAnalytics(Stage):
         self.config = config
         self.exact = exact
         self.conversation: Conversation | None = None
+        self._held: ActivityFrames | None = None  # waiting for its TurnPredictions
+        self._model = False
         self.unheard = Unheard()  # before the first frames too: a stream may begin without its array
 
     def _machine(self, start_s: float, hop_s: float) -> Conversation:
@@ -156,18 +165,28 @@ class ConversationAnalytics(Stage):
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, ActivityFrames):
-            return self._frames(event)
+            out = self._release()
+            if self._model:
+                self._held = event
+                return out
+            return out + self._frames(event)
         if isinstance(event, AudioDropped):
             self.unheard.add(event.start_s, event.end_s)
             if self.conversation is None or self.conversation.sessions.current is None:
                 self.unheard.forget_before(event.start_s - UNHEARD_KEEP_S)  # days of overflows, no visitor
         elif isinstance(event, TurnPredictions):
+            self._model = True
             self._machine(event.start_s, event.hop_s).predictions(event)
         elif isinstance(event, Question) and self.conversation is not None:
             self.conversation.note(event)
         elif isinstance(event, EndOfStream) and self.conversation is not None:
-            return self.conversation.finish(last_frame(event.t_s, self.conversation.ctx.limits.hop_s))
+            out = self._release()
+            return out + self.conversation.finish(last_frame(event.t_s, self.conversation.ctx.limits.hop_s))
         return ()
+
+    def _release(self) -> list[Event]:
+        held, self._held = self._held, None
+        return self._frames(held) if held is not None else []
 
     def _frames(self, frames: ActivityFrames) -> list[Event]:
         machine = self._machine(frames.start_s, frames.hop_s)

@@ -1,4 +1,4 @@
-"""`listener calibrate` live when the array stops delivering mid-listen: the array is blamed, not the rep's speech.
+"""`listener calibrate` and `doctor` live when the array stops delivering mid-listen: the array is blamed.
 
 Real PortAudio and ALSA as in test_live_outages.py: the array's first channel is a FIFO, written in real
 time as the array would deliver the rep's words, and then no more, as a wedged driver or a pulled cable does.
@@ -81,3 +81,22 @@ def test_an_array_lost_mid_listen_is_named_and_ends_the_listening(
     # given up once the loss is noticed (and the wedged stream left to close), not at the listening's deadline
     assert feeder.stopped_at is not None
     assert ended - feeder.stopped_at < LOST_AFTER_S + CLOSE_TIMEOUT_S + 3.0 <= listen_s - deliver_s + LIVE_SLACK_S
+
+
+def test_an_array_lost_during_doctors_level_read_fails_the_levels_check(
+    alsa_config: AlsaConfig, tmp_path: Path
+) -> None:
+    """doctor measured the levels of whatever arrived and said ok: an array that delivers 0.3 s and then
+    nothing passed. Its loss is now the finding, with the connection to check."""
+    from listener.service import doctor
+    from tests.alsa_device import tones
+    from tests.doctor_config import config
+
+    signal = tones(16000, 4.0, 4)
+    device = alsa_config.add("listener_test_array", signal, 16000, fifo_channel=0)
+    feeder = DeliversThenStops(device.infiles[0], signal[:, :1], 16000, 0.3)
+    with feeder:
+        check = doctor.check_levels(config(tmp_path))
+    assert check.status == "FAIL", check
+    assert re.search(r"the array stopped delivering audio [0-9.]+ s into the read", check.detail), check.detail
+    assert "check the array's connection" in check.fix and "doctor again" in check.fix

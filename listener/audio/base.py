@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from listener.config import ArrayGeometry
-from listener.events import AudioBlock, Event
+from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from listener.lifecycle import Managed
 
 
@@ -50,3 +50,12 @@ def events_until(source: AudioSource, listen_s: float, timeout_s: float) -> Iter
                 source.stop()
         if time.monotonic() > deadline:
             source.stop()
+
+
+def lost_detail(event: Event) -> str | None:
+    """Why the array stopped delivering, if ``event`` says it did (None otherwise)."""
+    if isinstance(event, SourceState) and not event.available:
+        return event.detail
+    if isinstance(event, AudioDropped) and event.reason == "device_lost":  # (always after such a SourceState)
+        return "the audio input was lost"
+    return None

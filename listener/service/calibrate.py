@@ -17,13 +17,13 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from listener.audio.base import events_until
+from listener.audio.base import events_until, lost_detail
 from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.config.array_checks import line_axis_deg
 from listener.errors import CalibrationError
-from listener.events import AudioBlock, AudioDropped, Event, SourceState
+from listener.events import AudioBlock, Event
 from listener.service.calibrate_estimate import ALONE, MIN_SPEECH_S, Calibration, estimate
 from listener.service.calibrate_votes import Votes, collect_votes
 from listener.service.calibrate_write import edit_parties, write_parties
@@ -187,7 +187,7 @@ def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event
         print(f"listening for {listen_s:.0f} s: the rep talks now, as in a conversation", flush=True)
         heard_s = 0.0
         for event in events_until(live, listen_s, listen_s + LIVE_SLACK_S):
-            lost = _lost(event)
+            lost = lost_detail(event)
             if lost is not None:
                 # the rep's words from here on are not heard, however long the reopening waits: told now, as
                 # the array's fault, not later as too little speech; leaving the with closes the source
@@ -195,15 +195,6 @@ def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event
             if isinstance(event, AudioBlock):
                 heard_s += event.duration_s
             yield event
-
-
-def _lost(event: Event) -> str | None:
-    """Why the array stopped delivering, if ``event`` says it did (None otherwise)."""
-    if isinstance(event, SourceState) and not event.available:
-        return event.detail
-    if isinstance(event, AudioDropped) and event.reason == "device_lost":  # (always after such a SourceState)
-        return "the audio input was lost"
-    return None
 
 
 def _lost_refusal(detail: str, heard_s: float, listen_s: float) -> str:

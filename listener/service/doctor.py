@@ -35,7 +35,7 @@ from listener.audio.levels import (
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
-from listener.errors import DENIED_FIX, NOT_ENTERED_FIX, ListenerError
+from listener.errors import DENIED_FIX, NOT_ENTERED_FIX, DeviceLostError, ListenerError
 
 if TYPE_CHECKING:
     from listener.audio.devices import InputDevice
@@ -230,6 +230,9 @@ def check_levels(config: Config) -> Check:
 
     try:
         samples = read_live(config, LEVEL_READ_S, LEVEL_TIMEOUT_S)
+    except DeviceLostError as exc:
+        fix = "check the array's connection (its USB cable, or the HAT seated on the Pi's pins), then run doctor again"
+        return fail("levels", str(exc), fix)
     except ListenerError as exc:
         return fail("levels", f"the device cannot be read: {exc}", "see the audio line above")
     if samples.shape[0] == 0:
@@ -242,12 +245,20 @@ def check_levels(config: Config) -> Check:
 
 def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray:
     """``duration_s`` of audio (processing rate, mic channels) from the live array, or less at ``timeout_s``."""
-    from listener.audio.base import events_until
+    from listener.audio.base import events_until, lost_detail
     from listener.audio.live import LiveSource
     from listener.events import AudioBlock
 
+    blocks: list[np.ndarray] = []
     with LiveSource(config) as source:
-        blocks = [e.samples for e in events_until(source, duration_s, timeout_s) if isinstance(e, AudioBlock)]
+        for event in events_until(source, duration_s, timeout_s):
+            lost = lost_detail(event)
+            if lost is not None:
+                # levels of the part heard would pass a flaky array: its loss is the finding
+                heard_s = sum(b.shape[0] for b in blocks) / PROCESSING_RATE_HZ
+                raise DeviceLostError(f"the array stopped delivering audio {heard_s:.1f} s into the read ({lost})")
+            if isinstance(event, AudioBlock):
+                blocks.append(event.samples)
     wanted = round(duration_s * PROCESSING_RATE_HZ)
     return np.concatenate(blocks)[:wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
 

@@ -178,7 +178,8 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         message = " ".join(message.split())  # one line, whatever argparse or the typed value holds
-        self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
+        say(f"{self.prog}: {message}; see {self.prog} --help")  # at error in the journal, as every error line
+        raise SystemExit(2)
 
 
 def _path(text: str) -> Path:

@@ -112,7 +112,6 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
     env = {
         **sandboxed,
         "GPIOZERO_PIN_FACTORY": "mock",
-        "JOURNAL_STREAM": "8:12345",  # the service's journal format, as under systemd
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         "LISTENER_TEST_SCRIPT": json.dumps(SCRIPT),
     }
@@ -130,6 +129,8 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
         calls += f",{NET_CALLS},bind,listen"
         cmd = [strace, "-ff", "-qq", "-y", "--seccomp-bpf", "-o", str(trace), "-e", f"trace={calls}", *cmd]
     with (outside / "stdout").open("wb") as out, (outside / "stderr").open("wb") as err:
+        stat = os.fstat(err.fileno())
+        env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"  # the service's journal format, as under systemd
         try:
             proc = subprocess.Popen(
                 cmd, cwd=dirs["work"], env=env, stdout=out, stderr=err, pass_fds=(to_test, from_test)

@@ -8,6 +8,7 @@ words vosk hears in the same audio, and for the audio itself.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pytest
@@ -37,16 +39,19 @@ class _Stderr:
     """Reads the service's stderr as it comes, so the test stops it once the recogniser has reached ``until_s``
     of audio: every word of the dialogue has then passed through the service, not only the first result's."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], until_s: float) -> None:
+    def __init__(self, stream: BinaryIO, until_s: float) -> None:
         self.until_s = until_s
         self.data = bytearray()
         self.heard = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
 
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
+    def _read(self, stream: BinaryIO) -> None:
+        with stream:
+            self._lines(stream)
+
+    def _lines(self, stream: BinaryIO) -> None:
+        for line in stream:
             self.data += line
             found = HEARD.search(line)
             if found and float(found.group(1)) >= self.until_s:
@@ -80,13 +85,19 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
     alsa_config.add("listener_test_array", pcm, 16000)
     box = tmp_path_factory.mktemp("privacy-live")
     dirs, env = asr_audio.sandbox(box)
-    env |= {"ALSA_CONFIG_PATH": str(alsa_config.path), "GPIOZERO_PIN_FACTORY": "mock", "JOURNAL_STREAM": "8:1"}
+    env |= {"ALSA_CONFIG_PATH": str(alsa_config.path), "GPIOZERO_PIN_FACTORY": "mock"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     config = _config(box / "listener.toml", dirs["state"])
     cmd = [sys.executable, "-m", "listener", "run", "--wait-for-array", "--config", str(config)]
-    proc = subprocess.Popen(cmd, cwd=dirs["work"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader, writer = os.pipe()
+    stat = os.fstat(writer)
+    env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"  # its stderr is the journal's, as under systemd
+    try:
+        proc = subprocess.Popen(cmd, cwd=dirs["work"], env=env, stdout=subprocess.PIPE, stderr=writer)
+    finally:
+        os.close(writer)
     last_word_s = max(float(w["end"]) for w in asr_audio.direct_words(wav))
-    log = _Stderr(proc, until_s=last_word_s - 0.3)  # the live result's times may differ from vosk's by a frame
+    log = _Stderr(os.fdopen(reader, "rb"), until_s=last_word_s - 0.3)  # live times may differ from vosk's by a frame
     heard = log.heard.wait(START_UP_LIMIT_S)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)  # the service prints next to nothing on stdout, so its pipe cannot fill

@@ -23,8 +23,19 @@ PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR
 
 
 def under_journal() -> bool:
-    """stderr is journald's: systemd sets JOURNAL_STREAM for a service whose output it collects."""
-    return bool(os.environ.get("JOURNAL_STREAM"))
+    """stderr is journald's: systemd sets JOURNAL_STREAM to the device and inode of the stream it connects.
+
+    The variable is inherited by whatever the service starts, so a child whose stderr goes elsewhere (a
+    file, a pipe to another tool) would otherwise write ``<N>`` prefixes into it; systemd.exec(5) says to
+    compare the numbers with stderr's.
+    """
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    device, _, inode = stream.partition(":")
+    try:
+        stat = os.fstat(2)
+        return (int(device), int(inode)) == (stat.st_dev, stat.st_ino)
+    except (OSError, ValueError):  # no stderr, or not the variable's format: not the journal's
+        return False
 
 
 def prioritized(text: str, level: int) -> str:
@@ -51,6 +62,7 @@ def journal_excepthooks() -> None:
     if under_journal():
         sys.excepthook = _uncaught
         threading.excepthook = _uncaught_in_thread
+        sys.unraisablehook = _unraisable
 
 
 def _uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -63,6 +75,17 @@ def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     name = args.thread.name if args.thread is not None else threading.get_ident()
     trace = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
     _write_error(f"Exception in thread {name}:\n{trace}")
+
+
+def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """An exception Python could not raise (in a ``__del__``, a finaliser): its report at error too."""
+    what = unraisable.err_msg or "Exception ignored in"
+    head = f"{what}: {unraisable.object!r}" if unraisable.object is not None else what
+    if unraisable.exc_value is None:  # as Python's own hook: the message alone
+        _write_error(head)
+        return
+    trace = "".join(traceback.format_exception(unraisable.exc_value))
+    _write_error(f"{head}\n{trace}")
 
 
 def _write_error(text: str) -> None:

@@ -6,15 +6,13 @@ import argparse
 import contextlib
 import ctypes
 import errno
-import io
 import json
 import logging
-import os
 import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn
 
 from listener import __version__
 from listener.config import (
@@ -27,6 +25,7 @@ from listener.config import (
     parse_config,
 )
 from listener.config.loader import read_toml
+from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.service.heap import keep_freed_buffers
 from listener.service.logs import say, set_level, setup_logging
@@ -47,8 +46,8 @@ PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    stdout = _Stdout(sys.stdout)
-    _degrade_encoding(stdout.stream, sys.stderr)  # before argparse: its messages may quote what was typed
+    stdout = Stdout(sys.stdout)
+    degrade_encoding(stdout.stream, sys.stderr)  # before argparse: its messages may quote what was typed
     parser = _parser()
     args = parser.parse_args(argv)
     _check_combinations(parser, args)
@@ -61,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a closed pipe can still be caught
         if isinstance(stdout.error, BrokenPipeError):
             # the reader went away (| head) but the command ran to its end: its verdict is the exit code
-            _discard_stdout(stdout.stream)
+            discard_stdout(stdout.stream)
             return code
         if stdout.error is not None:  # failed output that a stage let pass (the view's last frame): said below
             raise stdout.error
@@ -73,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # the reader went away (| head): nothing left to say; keep Python from complaining at exit
-        _discard_stdout(stdout.stream)
+        discard_stdout(stdout.stream)
         return 0
     except OSError as exc:
         return _os_error(exc, stdout)
@@ -82,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = stdout.original
 
 
-def _os_error(exc: OSError, stdout: _Stdout) -> int:
+def _os_error(exc: OSError, stdout: Stdout) -> int:
     """One line and exit 2 for a file denied or an output that cannot be written; anything else raises."""
     if stdout.error is not exc:
         if isinstance(exc, PermissionError) and exc.filename is not None:
@@ -92,23 +91,9 @@ def _os_error(exc: OSError, stdout: _Stdout) -> int:
             return 2
         raise exc
     # `listener analyze x.wav --json > report.json` on a full SD card: one line, not a traceback
-    _discard_stdout(stdout.stream)
-    say(f"listener: cannot write the output ({exc.strerror or exc}): {_output_fix(exc)}")
+    discard_stdout(stdout.stream)
+    say(f"listener: cannot write the output ({exc.strerror or exc}): {output_fix(exc)}")
     return 2
-
-
-def _degrade_encoding(*streams: TextIO | None) -> None:
-    """What a stream cannot encode is escaped, not fatal: an ASCII-only terminal, a file name that is not UTF-8."""
-    for stream in streams:
-        if isinstance(stream, io.TextIOWrapper):
-            with contextlib.suppress(ValueError):  # a stream that is already closed: nothing will reach it anyway
-                stream.reconfigure(errors="backslashreplace")
-
-
-def _output_fix(exc: OSError) -> str:
-    if exc.errno == errno.EBADF:
-        return "send it somewhere, e.g. > report.json (or > /dev/null)"
-    return "free space where it goes, or send it elsewhere"
 
 
 def _no_core_dumps() -> None:
@@ -124,53 +109,6 @@ def _no_core_dumps() -> None:
     # another process of the same user could read this one's memory; not dumpable closes both
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-
-
-class _Stdout:
-    """sys.stdout, remembering the first error its own write or flush raised (a full disk behind `> file`).
-
-    After that error, output goes nowhere: whatever still writes while the run
-    winds down (a view's last frame) must not raise again and bury the first
-    error under a second. A stdout closed before we started (``>&-``) fails
-    on the first write, as a full disk would; a command that writes nothing
-    runs as usual.
-    """
-
-    def __init__(self, stream: TextIO | None) -> None:
-        self.original = stream
-        # /dev/null also takes the closed descriptor 1, so no file opened later lands there
-        self.stream: TextIO = stream if stream is not None else Path(os.devnull).open("w")  # noqa: SIM115
-        self.error: OSError | None = None
-
-    def write(self, text: str) -> int:
-        if self.error is not None or not text:
-            return len(text)
-        if self.original is None:
-            self.error = OSError(errno.EBADF, "standard output is closed")
-            raise self.error
-        try:
-            return self.stream.write(text)
-        except OSError as exc:
-            self.error = exc
-            raise
-
-    def flush(self) -> None:
-        if self.error is not None:
-            return
-        try:
-            self.stream.flush()
-        except OSError as exc:
-            self.error = exc
-            raise
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
-
-
-def _discard_stdout(stream: TextIO) -> None:
-    """Point stdout at /dev/null, so output still pending does not fail again when Python exits."""
-    with contextlib.suppress(OSError, ValueError):  # no file behind it (a test's capture): nothing to flush at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 class _Parser(argparse.ArgumentParser):

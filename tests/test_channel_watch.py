@@ -19,7 +19,7 @@ from listener.audio.live import LiveSource
 from listener.cli import main
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock, Event, SourceState
-from listener.service import doctor, runner
+from listener.service import doctor, doctor_levels, runner
 from listener.service.runner import RunOptions, sample_conversation
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, tones
@@ -108,7 +108,7 @@ def test_a_channel_stuck_at_one_level_is_dead_by_doctors_rule(caplog: pytest.Log
         _feed(watch, [1], stuck_at=0.25)
     (record,) = caplog.records
     assert record.getMessage().startswith("captured channel(s) [1] carry no sound (under -90 dBFS)")
-    assert doctor.level_check(rms_dbfs(_block(0.0, [1], 0.25).samples), [0, 1, 2, 3]).status == "FAIL"
+    assert doctor_levels.level_check(rms_dbfs(_block(0.0, [1], 0.25).samples), [0, 1, 2, 3]).status == "FAIL"
 
 
 def test_levels_streamed_equal_levels_at_once() -> None:
@@ -165,7 +165,7 @@ def test_doctor_fails_the_levels_of_copied_channels() -> None:
     samples = rng.normal(0.0, 0.01, (16000, 4)).astype(np.float32)
     samples[:, 3] = samples[:, 1]
     twins = twin_channels(samples, [0, 1, 2, 3])
-    check = doctor.level_check(rms_dbfs(samples), [0, 1, 2, 3], twins)
+    check = doctor_levels.level_check(rms_dbfs(samples), [0, 1, 2, 3], twins)
     assert twins == [(1, 3)] and check.status == "FAIL"
     assert "channels 1 and 3 carry the same signal" in check.detail and "arecord -l" in check.fix
 

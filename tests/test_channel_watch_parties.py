@@ -17,7 +17,7 @@ from listener.audio.levels import rms_dbfs
 from listener.cli import main
 from listener.config import ArrayGeometry, geometry, parse_config
 from listener.events import AudioBlock, SourceState
-from listener.service import doctor
+from listener.service import doctor_levels
 from tests import synth
 
 RATE = 16000
@@ -103,16 +103,16 @@ def test_a_live_dead_rep_mic_is_said_as_the_reps() -> None:
 
 def test_doctor_names_the_party_whose_mic_is_dead() -> None:
     samples = _dialogue("dead")[:RATE]
-    check = doctor.level_check(rms_dbfs(samples), [0, 1], (), _geometry())
+    check = doctor_levels.level_check(rms_dbfs(samples), [0, 1], (), _geometry())
     assert check.status == "FAIL"
     assert "the customer's mic (channel 1) carries no sound (under -90 dBFS)" in check.detail
     assert "credited to the rep" in check.detail and "[parties] customer_channel" in check.fix
     assert "mic_channels" not in check.fix
-    assert "mic_channels" in doctor.level_check(rms_dbfs(samples), [0, 1], (), _geometry(parties=False)).fix
+    assert "mic_channels" in doctor_levels.level_check(rms_dbfs(samples), [0, 1], (), _geometry(parties=False)).fix
 
 
 def test_doctor_says_neither_partys_mic_when_both_are_dead() -> None:
-    check = doctor.level_check(rms_dbfs(np.zeros((RATE, 2))), [0, 1], (), _geometry())
+    check = doctor_levels.level_check(rms_dbfs(np.zeros((RATE, 2))), [0, 1], (), _geometry())
     assert check.status == "FAIL"
     assert "neither party's mic carries any sound (under -90 dBFS)" in check.detail, check.detail
     assert "credited" not in check.detail and "rep_channel and customer_channel" in check.fix

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from listener.audio.levels import rms_dbfs
-from listener.service import doctor
+from listener.service import doctor, doctor_levels
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, tones
 from tests.doctor_config import config
@@ -142,14 +142,14 @@ def test_a_plug_over_nothing_known_converts_to_the_preset(tmp_path: Path, alsa_c
 
 
 def test_level_rules() -> None:
-    assert doctor.level_check([-40.0, -41.0, -39.0, -40.0], [0, 1, 2, 3]).status == "ok"
-    odd = doctor.level_check([-40.0, -41.0, -70.0, -40.0], [0, 1, 2, 3])
+    assert doctor_levels.level_check([-40.0, -41.0, -39.0, -40.0], [0, 1, 2, 3]).status == "ok"
+    odd = doctor_levels.level_check([-40.0, -41.0, -70.0, -40.0], [0, 1, 2, 3])
     assert (odd.status, "[2]" in odd.detail) == ("warn", True)
-    assert doctor.level_check([-80.0, -81.0, -80.0, -82.0], [0, 1, 2, 3]).status == "warn"
+    assert doctor_levels.level_check([-80.0, -81.0, -80.0, -82.0], [0, 1, 2, 3]).status == "warn"
     # a weak mic is weak against the loudest: with two mics, or half of them weak, the median is a weak one
-    two = doctor.level_check([-40.0, -70.0], [0, 1])
+    two = doctor_levels.level_check([-40.0, -70.0], [0, 1])
     assert (two.status, "[1]" in two.detail) == ("warn", True)
-    half = doctor.level_check([-40.0, -41.0, -70.0, -71.0], [0, 1, 2, 3])
+    half = doctor_levels.level_check([-40.0, -41.0, -70.0, -71.0], [0, 1, 2, 3])
     assert (half.status, "[2, 3]" in half.detail) == ("warn", True)
     silence = np.zeros((16000, 2), dtype=np.float32) + 0.25  # DC only
     assert rms_dbfs(silence) == [-200.0, -200.0]
@@ -158,7 +158,7 @@ def test_level_rules() -> None:
 def test_most_mics_of_a_six_mic_ring_covered_are_still_found() -> None:
     """Something resting on the 6-mic ring covers four of its mics: they are weak against the two
     that still hear the room, whatever the middle of the six says."""
-    covered = doctor.level_check([-40.0, -41.0, -70.0, -71.0, -72.0, -73.0], [0, 1, 2, 3, 4, 5])
+    covered = doctor_levels.level_check([-40.0, -41.0, -70.0, -71.0, -72.0, -73.0], [0, 1, 2, 3, 4, 5])
     assert (covered.status, "[2, 3, 4, 5]" in covered.detail) == ("warn", True), covered.line()
 
 

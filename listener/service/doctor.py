@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial, update_wrapper
 from pathlib import Path
@@ -22,20 +22,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
-from listener.audio.levels import (
-    DEAD_DBFS,
-    dead_channels,
-    dead_party,
-    dead_party_fix,
-    describe_twins,
-    parties_of,
-    rms_dbfs,
-    twin_channels,
-)
-from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config, geometry
+from listener.config import Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
-from listener.errors import DENIED_FIX, NOT_ENTERED_FIX, DeviceLostError, ListenerError
+from listener.errors import DENIED_FIX, NOT_ENTERED_FIX, ListenerError
 
 if TYPE_CHECKING:
     from listener.audio.devices import InputDevice
@@ -44,13 +34,9 @@ log = logging.getLogger(__name__)
 
 Status = Literal["ok", "warn", "FAIL"]
 
-LEVEL_READ_S = 1.0  # audio read from the array to measure its levels
-LEVEL_TIMEOUT_S = 5.0  # wall time allowed for that read
-QUIET_DBFS = -75.0  # even a quiet room lifts a working MEMS mic above this
 # PortAudio's channel count for an ALSA plug PCM (provision.sh's listener_array): the most it
 # converts to, not what the card has
 PLUG_CHANNELS = 128
-ODD_CHANNEL_DB = 20.0  # a mic this far below the loudest one is blocked or broken
 MQTT_TIMEOUT_S = 5.0
 
 
@@ -225,96 +211,10 @@ def directions_check(mics_m: npt.NDArray[np.float64], rep_deg: float, customer_d
 
 
 def check_levels(config: Config) -> Check:
-    """Read about a second through LiveSource and report each mic channel's level."""
-    from listener.audio.base import selected_channels
+    """Read about a second through LiveSource and report each mic channel's level (``doctor_levels``)."""
+    from listener.service.doctor_levels import check_levels as levels_check
 
-    try:
-        samples = read_live(config, LEVEL_READ_S, LEVEL_TIMEOUT_S)
-    except DeviceLostError as exc:
-        fix = "check the array's connection (its USB cable, or the HAT seated on the Pi's pins), then run doctor again"
-        return fail("levels", str(exc), fix)
-    except ListenerError as exc:
-        return fail("levels", f"the device cannot be read: {exc}", "see the audio line above")
-    if samples.shape[0] == 0:
-        no_audio = f"no audio arrived within {LEVEL_TIMEOUT_S:.0f} s"
-        return fail("levels", no_audio, "check the array's driver: `arecord -l`")
-    geo = geometry(config)
-    channels = selected_channels(geo)
-    return level_check(rms_dbfs(samples), channels, twin_channels(samples, channels), geo)
-
-
-def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray:
-    """``duration_s`` of audio (processing rate, mic channels) from the live array, or less at ``timeout_s``."""
-    from listener.audio.base import events_until, lost_detail
-    from listener.audio.live import LiveSource
-    from listener.events import AudioBlock
-
-    blocks: list[np.ndarray] = []
-    with LiveSource(config) as source:
-        for event in events_until(source, duration_s, timeout_s):
-            lost = lost_detail(event)
-            if lost is not None:
-                # levels of the part heard would pass a flaky array: its loss is the finding
-                heard_s = sum(b.shape[0] for b in blocks) / PROCESSING_RATE_HZ
-                raise DeviceLostError(f"the array stopped delivering audio {heard_s:.1f} s into the read ({lost})")
-            if isinstance(event, AudioBlock):
-                blocks.append(event.samples)
-    wanted = round(duration_s * PROCESSING_RATE_HZ)
-    return np.concatenate(blocks)[:wanted] if blocks else np.zeros((0, 1), dtype=np.float32)
-
-
-def level_check(
-    levels: list[float], channels: list[int], twins: Sequence[tuple[int, int]] = (), geo: ArrayGeometry | None = None
-) -> Check:
-    """``geo`` in channel-map mode: a dead channel is said as the party's mic, as the running service says it."""
-    shown = ", ".join(f"ch{c} {level:.0f}" for c, level in zip(channels, levels, strict=True))
-    detail = f"RMS dBFS {shown}"
-    dead = dead_channels(levels, channels)
-    if dead:
-        return _dead_check(detail, dead, len(channels), geo)
-    if twins:
-        return fail(
-            "levels",
-            f"{detail}: {describe_twins(list(twins))} carry the same signal (copies, not separate mics)",
-            "a mono input, or a plug over a card with fewer channels: check `arecord -l` against [array] preset "
-            "and mic_channels (one mic per party: [parties] rep_channel and customer_channel on two mics)",
-        )
-    # The loudest mic, not the median: with two mics, or half of them weak, the median is a weak one.
-    loudest = max(levels)
-    odd = [c for c, level in zip(channels, levels, strict=True) if level < loudest - ODD_CHANNEL_DB]
-    if odd:
-        return warn(
-            "levels",
-            f"{detail}: channel(s) {odd} are more than {ODD_CHANNEL_DB:.0f} dB below the loudest",
-            "a mic port may be covered or broken; check nothing rests on the array",
-        )
-    if max(levels) < QUIET_DBFS:
-        return warn("levels", f"{detail}: very quiet", "raise the capture gain (`alsamixer -c <card>`)")
-    return Check("levels", "ok", detail)
-
-
-def _dead_check(detail: str, dead: list[int], n_channels: int, geo: ArrayGeometry | None) -> Check:
-    """The level check's FAIL for channels under DEAD_DBFS: in channel-map mode said as the parties' mics."""
-    if geo is None or geo.mode != "channels":
-        return fail(
-            "levels",
-            f"{detail}: channel(s) {dead} carry no sound (under {DEAD_DBFS:.0f} dBFS)",
-            "check the array is seated and its mixer capture is on (`alsamixer -c <card>`), and that "
-            "[array] mic_channels names channels that carry mics",
-        )
-    if len(dead) < n_channels:
-        other = parties_of(geo, dead[0])[1]
-        return fail(
-            "levels",
-            f"{detail}: {dead_party(geo, dead[0])}: all speech will be credited to the {other}",
-            dead_party_fix(geo, dead[0]),
-        )
-    return fail(
-        "levels",
-        f"{detail}: neither party's mic carries any sound (under {DEAD_DBFS:.0f} dBFS)",
-        "check the mics' cables and the mixer's capture (`alsamixer -c <card>`), and that [parties] "
-        "rep_channel and customer_channel name channels that carry mics",
-    )
+    return levels_check(config)
 
 
 # --- models ------------------------------------------------------------------

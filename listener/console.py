@@ -1,0 +1,77 @@
+"""The command's standard output: a write that fails is remembered once, not raised again while the run ends.
+
+`listener analyze x.wav --json > report.json` on a full SD card, a reader
+that went away (`| head`), a stdout closed before the start (`>&-`): each is
+one line and an exit code in :func:`listener.cli.main`, never a second
+traceback from whatever still writes while the run winds down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+from pathlib import Path
+from typing import Any, TextIO
+
+
+def degrade_encoding(*streams: TextIO | None) -> None:
+    """What a stream cannot encode is escaped, not fatal: an ASCII-only terminal, a file name that is not UTF-8."""
+    for stream in streams:
+        if isinstance(stream, io.TextIOWrapper):
+            with contextlib.suppress(ValueError):  # a stream that is already closed: nothing will reach it anyway
+                stream.reconfigure(errors="backslashreplace")
+
+
+def output_fix(exc: OSError) -> str:
+    if exc.errno == errno.EBADF:
+        return "send it somewhere, e.g. > report.json (or > /dev/null)"
+    return "free space where it goes, or send it elsewhere"
+
+
+class Stdout:
+    """sys.stdout, remembering the first error its own write or flush raised (a full disk behind `> file`).
+
+    After that error, output goes nowhere: whatever still writes while the run
+    winds down (a view's last frame) must not raise again and bury the first
+    error under a second. A stdout closed before we started (``>&-``) fails
+    on the first write, as a full disk would; a command that writes nothing
+    runs as usual.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.original = stream
+        # /dev/null also takes the closed descriptor 1, so no file opened later lands there
+        self.stream: TextIO = stream if stream is not None else Path(os.devnull).open("w")  # noqa: SIM115
+        self.error: OSError | None = None
+
+    def write(self, text: str) -> int:
+        if self.error is not None or not text:
+            return len(text)
+        if self.original is None:
+            self.error = OSError(errno.EBADF, "standard output is closed")
+            raise self.error
+        try:
+            return self.stream.write(text)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def discard_stdout(stream: TextIO) -> None:
+    """Point stdout at /dev/null, so output still pending does not fail again when Python exits."""
+    with contextlib.suppress(OSError, ValueError):  # no file behind it (a test's capture): nothing to flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())

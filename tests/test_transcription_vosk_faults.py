@@ -79,10 +79,16 @@ def test_a_recogniser_that_fails_mid_run_shows_as_a_fault_once(
 
     monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", failing)
     probe, _ = run_pipeline(asr_config(ko_model), ko_dialogue[0])
-    faults = [e for e in probe.events if isinstance(e, DeviceState)]
-    assert len(faults) == 1 and faults[0].mode is DeviceMode.FAULT and faults[0].cause == "transcription"
+    states = [e for e in probe.events if isinstance(e, DeviceState)]
+    faults = [e for e in states if e.mode is DeviceMode.FAULT]
+    assert len(faults) == 1 and faults[0].cause == "transcription"
     assert "speech recogniser failed" in faults[0].detail
     ended_at = next(i for i, e in enumerate(probe.events) if isinstance(e, SessionEnded))  # the analytics go on
+    # restarted at the session's end (the next test follows it further)
+    assert [(e.mode, e.cause) for e in states] == [
+        (DeviceMode.FAULT, "transcription"),
+        (DeviceMode.LISTENING, "transcription"),
+    ]
     # the audio it failed in is reported at the fault, not at the stream's end: the session is partial
     skipped = [e for e in probe.events[:ended_at] if isinstance(e, TranscriptionSkipped)]
     assert skipped and min(e.start_s for e in skipped) < asr_audio.DIALOGUE[0].start_s + 0.5
@@ -161,3 +167,57 @@ def test_a_hurried_stage_stops_waiting_for_the_recogniser_and_says_what_it_skipp
     skipped_s = sum(e.duration_s for e in out if isinstance(e, TranscriptionSkipped))
     assert hurried_at and returned_at - hurried_at[0] < 4.0, "the end went on waiting after the hurry"
     assert 30.0 < skipped_s <= 60.0  # most of the minute was still queued, and said so
+
+
+def test_a_failed_recogniser_is_restarted_at_a_session_end_waiting_longer_after_each_failure_in_a_row(
+    ko_model: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four visits; the real engine fails in the first two. Transcription stopped for good at the first
+    failure, so a device up for weeks lost its cues until someone restarted it. Now the recogniser is
+    restarted at the next session end, the wait doubling after each failure in a row (one session end,
+    then two: the third visit is not transcribed), and the last visit's cues are whole again."""
+    import vosk
+
+    from listener.events import DeviceMode, DeviceState
+    from listener.transcription.recognizer import RecognizerWorker
+
+    visit_s = 21.0
+    lines = [asr_audio.Line(x.party, x.start_s + k * visit_s, x.text) for k in range(4) for x in asr_audio.DIALOGUE]
+    workdir = tmp_path_factory.mktemp("four-visits")
+    samples, _ = asr_audio.render(lines, 4 * visit_s, workdir)
+    wav = asr_audio.synth.write_wav(workdir / "four_visits.wav", samples)
+    feeding, accept = RecognizerWorker._feeding, vosk.KaldiRecognizer.AcceptWaveform
+    fed_s = [0.0]  # audio time of the piece the recogniser is fed: the fault is injected by where it is
+    to_fail = [2.0, visit_s + 2.0]  # once each, in the first two visits
+
+    def noting(self: RecognizerWorker, audio_s: float) -> None:
+        fed_s[0] = audio_s
+        feeding(self, audio_s)
+
+    def failing(self: vosk.KaldiRecognizer, data: bytes) -> int:
+        if to_fail and fed_s[0] >= to_fail[0]:
+            to_fail.pop(0)
+            raise RuntimeError("the recogniser broke")
+        return int(accept(self, data))
+
+    monkeypatch.setattr(RecognizerWorker, "_feeding", noting)
+    monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", failing)
+    config = asr_config(ko_model)
+    geo = geometry(config)
+    probe, tally = Probe(), CueTally()
+    with WavSource(wav, geo, block_ms=1000) as source, Pipeline([*analysis_stages(config, geo), tally, probe]) as p:
+        p.run(source)
+    ends = [e.decided_s for e in probe.events if isinstance(e, SessionEnded)]
+    states = [(e.mode, round(e.t_s)) for e in probe.events if isinstance(e, DeviceState)]
+    fault, up = DeviceMode.FAULT, DeviceMode.LISTENING
+    assert len(ends) == 4 and not to_fail, (ends, to_fail)
+    # each failure shown in its visit; restarts at the first session end, then at the third
+    assert [mode for mode, _ in states] == [fault, up, fault, up], states
+    assert states[0][1] < visit_s and visit_s < states[2][1] < 2 * visit_s, states
+    assert states[1][1] == pytest.approx(ends[0], abs=1.0) and states[3][1] == pytest.approx(ends[2], abs=1.0)
+    words = [e for e in probe.events if isinstance(e, WordsRecognized)]
+    heard = [sum(w.n_words for w in words if k * visit_s <= w.start_s < (k + 1) * visit_s) for k in range(4)]
+    assert heard[2] == 0 and heard[3] >= 10, heard  # the third visit waited out; the fourth heard
+    last = tally.metrics(3 * visit_s, 4 * visit_s)
+    assert not last.asr_partial and last.rep_words + last.customer_words == heard[3]
+    assert tally.metrics(2 * visit_s, 3 * visit_s).asr_partial  # what it did not hear is said

@@ -138,7 +138,7 @@ class RecognizerWorker(Managed):
 
     @property
     def failed(self) -> bool:
-        """The recogniser raised: transcription has stopped for good."""
+        """The recogniser raised: this worker has stopped (the stage starts another at a session end)."""
         with self._cond:
             return self._failed
 
@@ -273,7 +273,7 @@ class RecognizerWorker(Managed):
         try:
             self._recognise()
         except Exception:  # vosk's messages hold no words; never log a result
-            log.exception("the recogniser failed: transcription stops, cues are partial from here")
+            log.exception("the recogniser failed: transcription stops until a session ends, cues are partial from here")
             with self._cond:
                 self._failed = True
         finally:

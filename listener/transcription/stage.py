@@ -21,7 +21,7 @@ import bisect
 import logging
 import math
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -60,6 +60,9 @@ UTTERANCE_GAP_S = 0.8  # a pause this long inside one recogniser result still sp
 WORD_MIN_SPAN_S = 0.1  # very short words are judged on at least this much activity around their middle
 PRUNE_EVERY_S = 10.0
 HISTORY_EXTRA_S = 60.0  # activity kept beyond the queue: the longest utterance the recogniser returns at once
+# A failed recogniser is restarted at a session end, never mid-visit; after each failure in a row the
+# number of session ends to wait doubles, up to this many, so one that keeps failing is tried rarely.
+RESTART_MAX_WAIT_SESSIONS = 32
 
 
 class ActivityHistory:
@@ -131,6 +134,8 @@ class TranscriptionStage(Stage):
         self.worker: RecognizerWorker | None = None
         self._now_s = 0.0  # audio time the pipeline has reached
         self._fault_shown = False
+        self._failures = 0  # recogniser failures since one last saw a session through
+        self._restart_in = 0  # session ends to wait before the failed recogniser is restarted
         # the customer's speech as the timeline decides it (bursts too short to be speech do not
         # count), so that a session ends here exactly when the analytics end it
         self._customer_heard_s = 0.0  # end of the customer's latest closed speech
@@ -152,8 +157,12 @@ class TranscriptionStage(Stage):
                 self.asr.queue_s,
             )
         model = load_model(self.model_path)
-        self.worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.overflow)
-        self.worker.open()
+        self.worker = self._new_worker(model)
+
+    def _new_worker(self, model: Any) -> RecognizerWorker:
+        worker = RecognizerWorker(model, queue_s=self.asr.queue_s, overflow=self.overflow)
+        worker.open()
+        return worker
 
     def hurry(self) -> None:
         worker = self.worker  # once: close() on the pipeline thread may be dropping it
@@ -181,6 +190,7 @@ class TranscriptionStage(Stage):
                 self.worker.flush()
                 yield from self._cues()
                 self._session_end_s = event.end_s  # words before this that come later are late
+                yield from self._after_session()
             self._forget_after_session(event.end_s)
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
@@ -203,11 +213,32 @@ class TranscriptionStage(Stage):
         recognised is reported skipped."""
         if self.worker is not None and self.worker.failed and not self._fault_shown:
             self._fault_shown = True
-            detail = "the speech recogniser failed; transcription stopped (see the journal)"
+            self._failures += 1
+            self._restart_in = min(2 ** (self._failures - 1), RESTART_MAX_WAIT_SESSIONS)
+            detail = "the speech recogniser failed; transcription stopped until a session ends (see the journal)"
             yield DeviceState(t_s=self._now_s, mode=DeviceMode.FAULT, detail=detail, cause="transcription")
             # now, not at the stream's end: the summaries of the sessions until then are partial too
             yield from _skipped(self.worker.finish(0.0))
             yield from self._given_up()
+
+    def _after_session(self) -> Iterator[DeviceState]:
+        """At a session end: a recogniser that saw the session through is trusted again, and a failed one,
+        its fault shown, is restarted once its wait is over; the next visit's cues are then whole."""
+        worker = self.worker
+        if worker is None or not worker.failed:
+            self._failures = 0
+            return
+        if not self._fault_shown:  # failed since the last audio block: shown, and its wait set, at the next
+            return
+        self._restart_in -= 1
+        if self._restart_in > 0:
+            return
+        worker.close()
+        self.worker = self._new_worker(worker.model)
+        self._fault_shown = False
+        log.warning("the speech recogniser is restarted after %d failure(s) in a row", self._failures)
+        detail = "the speech recogniser restarted"
+        yield DeviceState(t_s=self._now_s, mode=DeviceMode.LISTENING, detail=detail, cause="transcription")
 
     def _given_up(self) -> Iterator[TranscriptionSkipped]:
         assert self.worker is not None

@@ -611,10 +611,13 @@ skip_pi_package() {
 }
 
 # A digest of what --source holds and of the pinned versions, so an unchanged source is not reinstalled.
+# Content only, read from stdin: sha256sum FILE prints FILE's path into what is hashed, so the same
+# checkout (or wheel) at another path reinstalled (pip, which fails offline) and restarted the service.
+# A checkout's files are named relative to it (tree_digest), which a move does not change.
 source_digest() {
 	{
-		sha256sum "$CONSTRAINTS"
-		if [[ -f $SOURCE ]]; then sha256sum "$SOURCE"; else tree_digest; fi
+		sha256sum <"$CONSTRAINTS"
+		if [[ -f $SOURCE ]]; then sha256sum <"$SOURCE"; else tree_digest; fi
 	} | sha256sum | cut -d' ' -f1
 }
 

@@ -374,6 +374,23 @@ calibration is kept only without --force-config, so copy its azimuths into $CONF
 or leave --config out to keep the installed one"
 }
 
+# A run that keeps the installed listener.toml (no --config, no --force-config) for another array than
+# --preset's would rewrite the boot overlay and the ALSA device under a config that still opens the old
+# board; --force-config would replace it with the bare template (device_id, broker and calibration
+# lost). Refused before any change, as the same mismatch through --config is (check_config_preset).
+check_kept_preset() {
+	local installed current
+	installed=$(target "$CONF_DIR/listener.toml")
+	[[ -z $CONFIG_FILE && -f $installed ]] && ((!FORCE_CONFIG)) || return 0
+	current=$(toml_value "$installed" array preset respeaker-4mic) || exit 2
+	# generic: the file gives its own mics and channels, which no preset name can be compared with
+	[[ $current != "$ARRAY_PRESET" && $current != generic ]] || return 0
+	usage_error "the installed $CONF_DIR/listener.toml has array.preset = \"$current\", but --preset $PRESET \
+sets up $ARRAY_PRESET; nothing was changed: to switch this device's board, set preset = \"$ARRAY_PRESET\" \
+under [array] in $CONF_DIR/listener.toml (its device_id, broker and calibration stay), or pass the fleet's \
+file for this board with --config FILE --force-config; otherwise pass this board's --preset"
+}
+
 # Whether TOML files $1 and $2 hold the same settings once [parties]' rep_azimuth_deg and
 # customer_azimuth_deg (what listener calibrate --write sets) are left out; an unreadable one differs.
 same_but_calibration() {
@@ -820,18 +837,13 @@ print(doc.get(section, {}).get(key, default))
 PY
 }
 
-# An operator's listener.toml is kept, but one for another array is a mistake.
+# What a run that keeps the installed listener.toml says about it.
 kept_config_note() {
-	local file current
-	file=$(target "$CONF_DIR/listener.toml")
-	current=$(toml_value "$file" array preset respeaker-4mic) || die "$CONF_DIR/listener.toml: see above"
 	if ((CONFIG_CALIBRATED)); then
 		say "kept: $CONF_DIR/listener.toml, which differs from --config $CONFIG_FILE only in the calibrated [parties] azimuths"
 	elif [[ -n $CONFIG_FILE ]]; then
 		say "kept: $CONF_DIR/listener.toml (the same as --config $CONFIG_FILE)" # any other was refused above
-	elif [[ $current != "$ARRAY_PRESET" ]]; then
-		warn "kept $CONF_DIR/listener.toml, but its array.preset is '$current', not '$ARRAY_PRESET': edit it, or rerun with --force-config (the old file is kept as listener.toml.bak)"
-	else
+	else # one for another array was refused before any change (check_kept_preset)
 		say "kept: $CONF_DIR/listener.toml (an existing config is never overwritten without --force-config)"
 	fi
 }
@@ -1077,6 +1089,7 @@ main() {
 	check_config_preset
 	check_config_device
 	check_config_replacement
+	check_kept_preset
 	check_config_early
 	check_can_run
 	TMPD=$(mktemp -d)

@@ -359,19 +359,21 @@ fail while it runs (device busy); start from firmware/listener.toml.in, which se
 # An explicit --config that would be kept out by the installed one must not pass as "no changes":
 # a fleet script would never notice that the device runs another config.
 check_config_replacement() {
-	local installed
+	local installed differs calibration
 	installed=$(target "$CONF_DIR/listener.toml")
 	[[ -n $CONFIG_FILE && -f $installed ]] && ((!FORCE_CONFIG)) || return 0
 	cmp -s "$CONFIG_FILE" "$installed" && return 0
 	# listener calibrate --write (README step 2) rewrites only the two azimuths in the installed file
-	if same_but_calibration "$CONFIG_FILE" "$installed"; then
+	if differs=$(config_differences "$CONFIG_FILE" "$installed"); then
 		CONFIG_CALIBRATED=1
 		return 0
 	fi
-	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml in more than the calibrated \
-[parties] azimuths, and is installed over it only with --force-config (the old one is kept as listener.toml.bak; a \
-calibration is kept only without --force-config, so copy its azimuths into $CONFIG_FILE first): add --force-config, \
-or leave --config out to keep the installed one"
+	# the keys, never their values: a fleet file's may be credentials' names, and the line stays short
+	calibration=$(sed -n 2p <<<"$differs")
+	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml in $(sed -n 1p <<<"$differs"), \
+not only in the calibrated [parties] azimuths, and is installed over it only with --force-config (the old one is kept \
+as listener.toml.bak): ${calibration:+copy the installed calibration ($calibration) into $CONFIG_FILE first, then }\
+add --force-config, or leave --config out to keep the installed one"
 }
 
 # A run that keeps the installed listener.toml (no --config, no --force-config) for another array than
@@ -392,24 +394,36 @@ file for this board with --config FILE --force-config; otherwise pass this board
 }
 
 # Whether TOML files $1 and $2 hold the same settings once [parties]' rep_azimuth_deg and
-# customer_azimuth_deg (what listener calibrate --write sets) are left out; an unreadable one differs.
-same_but_calibration() {
+# customer_azimuth_deg (what listener calibrate --write sets) are left out. When they differ (or one
+# cannot be read), prints the differing keys' dotted paths, then the azimuths $2 has, and fails.
+config_differences() {
 	python3 - "$@" 2>/dev/null <<'PY'
 import sys, tomllib
+CALIBRATED = ("rep_azimuth_deg", "customer_azimuth_deg")
+def flat(table, prefix=""):
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            yield from flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 def settings(path):
     with open(path, "rb") as f:
         doc = tomllib.loads(f.read().decode("utf-8-sig"))
-    parties = doc.get("parties")
-    if isinstance(parties, dict):
-        for key in ("rep_azimuth_deg", "customer_azimuth_deg"):
-            parties.pop(key, None)
-        if not parties:  # calibrate adds the table when the file had none
-            del doc["parties"]
-    return doc
+    return dict(flat(doc))
 try:
-    sys.exit(0 if settings(sys.argv[1]) == settings(sys.argv[2]) else 1)
-except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    new, installed = settings(sys.argv[1]), settings(sys.argv[2])
+except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    print(f"its content (it cannot be read as TOML: {exc})")
     sys.exit(1)
+# calibrate adds [parties] when the file had none, so an empty table is no setting
+calibrated = {f"parties.{key}" for key in CALIBRATED} | {"parties"}
+differ = sorted(k for k in new.keys() | installed.keys() if k not in calibrated and new.get(k) != installed.get(k))
+if not differ:
+    sys.exit(0)
+shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more keys" if len(differ) > 8 else "")
+print(shown)
+print(", ".join(f"{k} = {installed[f'parties.{k}']}" for k in CALIBRATED if f"parties.{k}" in installed))
+sys.exit(1)
 PY
 }
 

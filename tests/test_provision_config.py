@@ -201,8 +201,10 @@ def test_a_config_given_over_a_different_installed_one_is_refused_not_ignored(pi
     before = snapshot(pi_root)
     refused = provision(pi_root, "--config", str(second), *FILES_ONLY, check=False)
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert f"--config {second} differs from the installed /etc/listener/listener.toml" in refused.stderr
+    installed_in = "differs from the installed /etc/listener/listener.toml in mqtt.host, not only in the calibrated"
+    assert f"--config {second} {installed_in}" in refused.stderr, refused.stderr
     assert "add --force-config" in refused.stderr and "listener.toml.bak" in refused.stderr
+    assert "copy the installed calibration" not in refused.stderr  # it has none
     assert snapshot(pi_root) == before
 
     same = provision(pi_root, "--config", str(first), *FILES_ONLY)
@@ -241,12 +243,19 @@ def test_a_calibrated_config_is_kept_when_provisioned_again_with_the_same_config
     moved.write_text(fleet.read_text().replace("192.0.2.10", "192.0.2.20"))  # a difference outside [parties]
     refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "in more than the calibrated [parties] azimuths" in refused.stderr, refused.stderr
-    assert "a calibration is kept only without --force-config" in refused.stderr, refused.stderr
+    # the refusal named neither what differs nor the calibration to copy: the installer had to diff the files
+    # and read the installed azimuths off the device
+    assert refused.stderr.splitlines()[-1:] == [  # after the warning that the file lacks the shared device
+        f"error: --config {moved} differs from the installed /etc/listener/listener.toml in mqtt.host, not only in "
+        "the calibrated [parties] azimuths, and is installed over it only with --force-config (the old one is kept "
+        "as listener.toml.bak): copy the installed calibration (rep_azimuth_deg = 42.5, customer_azimuth_deg = "
+        f"221.0) into {moved} first, then add --force-config, or leave --config out to keep the installed one "
+        "(see --help)"
+    ]
     if parties:  # only the two azimuths are calibrate's: another key of [parties] is the fleet's
         moved.write_text(fleet.read_text().replace('mode = "doa"', 'mode = "channels"'))
         refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
-        assert refused.returncode == 2 and "in more than the calibrated" in refused.stderr, refused.stderr
+        assert refused.returncode == 2 and "listener.toml in parties.mode, not only" in refused.stderr, refused.stderr
     assert snapshot(pi_root) == before
 
 

@@ -792,7 +792,7 @@ overlay_hint() {
 }
 
 ensure_config_files() {
-	local rendered=$TMPD/listener.toml secrets=$CONF_DIR/secrets.env asr_enabled=false model_path=""
+	local rendered=$TMPD/listener.toml asr_enabled=false model_path=""
 	if [[ -n $VOSK_MODEL ]]; then
 		asr_enabled=true
 		model_path=$MODELS_DIR/$VOSK_NAME
@@ -810,12 +810,21 @@ ensure_config_files() {
 		kept_config_note
 		ensure_config_readable
 	fi
-	# Secrets are the operator's: create the file once, only ever fix its mode.
-	if [[ -f $(target "$secrets") ]]; then
-		[[ $(stat -c %a "$(target "$secrets")") == 600 ]] || change "chmod 0600 $secrets" chmod 0600 "$(target "$secrets")"
-	else
+	ensure_secrets_file
+}
+
+# Secrets are the operator's: create the file once, only ever fix its owner and mode. systemd reads it
+# as root (EnvironmentFile=), so root's and 0600 is all it needs; one copied in by the Pi's login user
+# (owned 1000:1000) and only chmodded stayed readable to that user, broker password and all.
+ensure_secrets_file() {
+	local secrets=$CONF_DIR/secrets.env path
+	path=$(target "$secrets")
+	if [[ ! -f $path ]]; then
 		write_file_if_changed "$SCRIPT_DIR/secrets.env.in" "$secrets" 0600
+		return 0
 	fi
+	[[ $(stat -c %u:%g "$path") == 0:0 ]] || change "chown root:root $secrets" chown 0:0 "$path"
+	[[ $(stat -c %a "$path") == 600 ]] || change "chmod 0600 $secrets" chmod 0600 "$path"
 }
 
 # --force-config keeps what it replaces: per-device settings (device_id, broker, calibrated parties).

@@ -306,3 +306,21 @@ def test_a_kept_config_holding_a_password_is_never_opened(pi_root: Path, tmp_pat
         assert "mqtt.password" in done.stderr and "hunter2" not in done.stdout + done.stderr, done.stderr
         assert toml.stat().st_mode & 0o777 == 0o600
         assert "change:" not in done.stdout, done.stdout
+
+
+def test_a_secrets_file_copied_in_by_the_login_user_becomes_roots_alone(pi_root: Path) -> None:
+    # one owned by the Pi's login user (1000:1000, 0664, as `cp` by that user leaves it) was made 0600 but stayed
+    # that user's: the broker password was still theirs to read. systemd reads it as root
+    secrets = pi_root / "etc/listener/secrets.env"
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text("LISTENER_MQTT_PASSWORD=s3cret\n")
+    os.chown(secrets, 1000, 1000)
+    secrets.chmod(0o664)
+    done = provision(pi_root, *FILES_ONLY)
+    assert "change: chown root:root /etc/listener/secrets.env" in done.stdout, done.stdout
+    assert "change: chmod 0600 /etc/listener/secrets.env" in done.stdout, done.stdout
+    st = secrets.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, 0, 0o600)
+    assert secrets.read_text() == "LISTENER_MQTT_PASSWORD=s3cret\n" and "s3cret" not in done.stdout + done.stderr
+    again = provision(pi_root, *FILES_ONLY)
+    assert again.stdout.rstrip().endswith("no changes"), again.stdout

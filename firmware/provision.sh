@@ -40,6 +40,8 @@ REBOOT_REQUIRED=/run/reboot-required
 SYSTEMD_RUNNING=/run/systemd/system  # present only where systemd is the running init
 SYS_BLOCK=/sys/block
 SERVICE_USER=listener
+# What listener.service's ProtectHome=yes and PrivateTmp=yes hide from it (or show it empty)
+HIDDEN_FROM_SERVICE=(/home/ /root/ /run/user/ /tmp/ /var/tmp/)
 SERVICE_GROUPS=(audio gpio spi plugdev)
 # python3-pyaudio and python3-numpy from apt: no compiler needed on the Pi,
 # and the venv sees them through --system-site-packages. libatomic1: vosk's
@@ -922,13 +924,81 @@ vosk_model_note() {
 
 # On the device, the installed listener checks the config it will start with (kept, new or from
 # --config) before the service is restarted: an upgrade that retired a key must not loop the service.
-# It runs as the service user, so a file or folder the service could not read fails here, as it would there.
+# It runs as the service user, so a config or folder the service could not read fails here, as it
+# would there; then the files the config names are looked at as that user too (check_named_files).
 check_config_for_service() {
 	local listener=$VENV/bin/listener
-	[[ $ROOT == / && -x $listener ]] && ((!DRY_RUN)) || return 0
-	runuser -u "$SERVICE_USER" -- "$listener" check-config "$CONF_DIR/listener.toml" >/dev/null ||
-		die "$CONF_DIR/listener.toml is not valid for the installed listener, or the service user $SERVICE_USER \
+	((!DRY_RUN)) || return 0 # a dry run wrote no config
+	if [[ $ROOT == / && -x $listener ]]; then
+		runuser -u "$SERVICE_USER" -- "$listener" check-config "$CONF_DIR/listener.toml" >/dev/null ||
+			die "$CONF_DIR/listener.toml is not valid for the installed listener, or the service user $SERVICE_USER \
 cannot read it (above): fix it (its mode, or its folders', if so), then run this again"
+	fi
+	check_named_files
+}
+
+# check-config does not open the files the config names. The service does at its start, and one it
+# cannot read (a CA file not copied yet, a root-only key) stops it with exit 2, which systemd does not
+# restart: refused here, before the (re)start, with the key and the fix.
+check_named_files() {
+	local config key path why
+	config=$(target "$CONF_DIR/listener.toml")
+	[[ -f $config ]] || return 0
+	while IFS=$'\t' read -r key path; do
+		why=$(named_file_problem "$key" "$path") || continue
+		die "$CONF_DIR/listener.toml has $key = \"$path\", which $why; then run this again"
+	done < <(config_named_files "$config")
+}
+
+# The files config $1 makes the service open, as listener doctor opens them: the broker's TLS files
+# with mqtt.tls, its password file with mqtt.username, both only with mqtt.enabled; "key<TAB>path"
+# lines. Relative and ~ paths (the service's folder, its home) are left to doctor.
+config_named_files() {
+	python3 - "$1" 2>/dev/null <<'PY'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    mqtt = tomllib.loads(f.read().decode("utf-8-sig")).get("mqtt", {})
+keys = []
+if mqtt.get("enabled") is True:
+    keys = (["ca_file", "cert_file", "key_file"] if mqtt.get("tls") is True else [])
+    keys += ["password_file"] if mqtt.get("username") else []
+for key in keys:
+    path = mqtt.get(key)
+    if isinstance(path, str) and path.startswith("/") and "\t" not in path and "\n" not in path:
+        print(f"mqtt.{key}\t{path}")
+PY
+}
+
+# Why the service user could not read file $2 (a path on the device, config key $1), with the fix;
+# fails when it can.
+named_file_problem() {
+	local key=$1 path=$2 open="sudo chmod a+r $2 (a certificate is no secret)"
+	[[ $key == mqtt.key_file || $key == mqtt.password_file ]] &&
+		open="sudo chown $SERVICE_USER: $path && sudo chmod 0600 $path (it is the service's secret)"
+	local hidden
+	for hidden in "${HIDDEN_FROM_SERVICE[@]}"; do
+		[[ $path == "$hidden"* ]] || continue
+		say "the service never sees (its unit has ProtectHome=yes and PrivateTmp=yes): copy the file to $CONF_DIR/ and set $key to that path"
+		return 0
+	done
+	if [[ ! -e $(target "$path") ]]; then
+		say "does not exist: copy the file there first (a fleet's CA file goes in $CONF_DIR/ on every device), or fix $key"
+	elif [[ ! -f $(target "$path") ]]; then
+		say "is not a file: set $key to the file itself"
+	elif ! readable_by_service "$path"; then
+		say "the service user $SERVICE_USER cannot read: $open, and let it into the folders above"
+	else
+		return 1
+	fi
+}
+
+# On the device the service user's own try (folders included); under --root, the file's mode and owner.
+readable_by_service() {
+	if [[ $ROOT == / ]] && command -v runuser >/dev/null; then
+		runuser -u "$SERVICE_USER" -- test -r "$1"
+	else
+		service_can_read "$1"
+	fi
 }
 
 # What an earlier run made under a strict umask: the service user must be able to enter the folders,
@@ -1011,9 +1081,47 @@ apply_live() {
 	reboot_note "$boot_changed" || reboot_due=1
 	((NO_SYSTEMCTL == 0)) || return 0
 	((unit_changed == 0)) || change "reload systemd units" systemctl daemon-reload
-	if ((!reboot_due && service_changed)); then
-		change "restart $UNIT" systemctl restart "$UNIT"
+	((!reboot_due)) || return 0
+	local why
+	if ((service_changed)); then
+		change "restart $UNIT" restart_service
+	elif why=$(service_stale); then # nothing changed here, but what it runs on is not what is there
+		change "restart $UNIT ($why)" restart_service
 	fi
+}
+
+# Why the enabled service needs a (re)start although this run changed nothing: it is not running (a
+# start that failed, which exit 2 keeps down; a run stopped before its restart), or a file it reads at
+# its start changed since (secrets.env or listener.toml edited by hand, a run stopped between writing
+# and restarting). Says why; fails when it runs on what is there, or is not enabled.
+service_stale() {
+	local state started file
+	systemctl --quiet is-enabled "$UNIT" 2>/dev/null || return 1
+	if ! state=$(systemctl is-active "$UNIT" 2>/dev/null); then
+		say "it is ${state:-not running}"
+		return 0
+	fi
+	started=$(systemctl show --timestamp=unix -p ActiveEnterTimestamp --value "$UNIT" 2>/dev/null) || return 1
+	[[ $started =~ ^@[0-9]+$ ]] || return 1
+	for file in "$CONF_DIR/listener.toml" "$CONF_DIR/secrets.env" "$UNIT_PATH" "$SOURCE_STAMP"; do
+		if [[ -f $file ]] && (($(stat -c %Y "$file") > ${started#@})); then
+			say "$file changed since it started"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# systemctl restart, and when the service does not come up, one line with its reason: systemd's own
+# ("Job for listener.service failed") names none, and the service's is in the journal only.
+restart_service() {
+	local since reason
+	since=$(date +%s)
+	systemctl restart "$UNIT" && return 0
+	reason=$(journalctl -u "$UNIT" -p err -n 1 -o cat --since "@$since" 2>/dev/null | tail -n 1) || true
+	[[ -n $reason ]] || die "$UNIT did not start: see \`systemctl status $UNIT\` and \`journalctl -u $UNIT\` for \
+why; fix that, then run this again"
+	die "$UNIT did not start: $reason (its last error in the journal); then run this again"
 }
 
 # Says (and flags, when this run changed it) that the boot config waits for a reboot; fails then, so

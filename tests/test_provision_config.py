@@ -324,3 +324,25 @@ def test_a_secrets_file_copied_in_by_the_login_user_becomes_roots_alone(pi_root:
     assert secrets.read_text() == "LISTENER_MQTT_PASSWORD=s3cret\n" and "s3cret" not in done.stdout + done.stderr
     again = provision(pi_root, *FILES_ONLY)
     assert again.stdout.rstrip().endswith("no changes"), again.stdout
+
+
+def test_a_config_naming_a_ca_file_not_copied_yet_fails_the_run_until_it_is(pi_root: Path, tmp_path: Path) -> None:
+    # the service exited 2 on it at its start (not retried) while the run had said nothing; a card prepared
+    # with --root is checked by the file's mode and owner in the root's accounts
+    fleet = tmp_path / "counter-3.toml"
+    fleet.write_text('[mqtt]\nenabled = true\ntls = true\nca_file = "/etc/listener/fleet-ca.pem"\n')
+    failed = provision(pi_root, "--config", str(fleet), *FILES_ONLY, check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert failed.stderr.splitlines()[-1] == (
+        'error: /etc/listener/listener.toml has mqtt.ca_file = "/etc/listener/fleet-ca.pem", which does not exist: '
+        "copy the file there first (a fleet's CA file goes in /etc/listener/ on every device), or fix "
+        "mqtt.ca_file; then run this again"
+    )
+    ca = pi_root / "etc/listener/fleet-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    ca.chmod(0o600)  # root's alone, as a copy under umask 077 leaves it
+    failed = provision(pi_root, "--config", str(fleet), *FILES_ONLY, check=False)
+    assert failed.returncode == 1 and "which the service user listener cannot read" in failed.stderr, failed.stderr
+    ca.chmod(0o644)
+    done = provision(pi_root, "--config", str(fleet), *FILES_ONLY)
+    assert (pi_root / "etc/systemd/system/listener.service").exists(), done.stdout

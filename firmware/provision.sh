@@ -355,7 +355,8 @@ check_config_device() {
 	[[ -n $device ]] || what="no array.device (so the preset's card, opened directly)"
 	warn "--config $CONFIG_FILE has $what, not the listener_array this script sets up: \
 the service then holds the card alone, and calibrate, doctor's level check and arecord -D listener_array \
-fail while it runs (device busy); start from firmware/listener.toml.in, which sets device = \"listener_array\""
+fail while it runs (device busy); set device = \"listener_array\" under [array], as an installed \
+/etc/listener/listener.toml has it (start fleet files from one)"
 }
 
 # An explicit --config that would be kept out by the installed one must not pass as "no changes":

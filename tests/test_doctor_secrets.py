@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from listener.cli import main
-from listener.service import doctor_secrets
+from listener.service import doctor, doctor_mqtt, doctor_secrets
+from tests.doctor_config import config
 
-PASSWORD_LINE = "LISTENER_MQTT_PASSWORD=s3cret-value\n"
+ENV = "LISTENER_MQTT_PASSWORD"
+PASSWORD_LINE = f"{ENV}=s3cret-value\n"
 
 
 @pytest.fixture
@@ -64,3 +66,56 @@ def test_doctor_ends_its_report_with_the_secrets_line(
     out = capsys.readouterr().out
     assert out.splitlines()[-1].startswith(f"warn  secrets    {secrets} holds the broker password, but is owned")
     assert "s3cret" not in out
+
+
+REFUSED = "broker 192.0.2.10:8883 refused the connection: Not authorized"
+
+
+def no_password_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> doctor.Check:
+    """doctor's verdict on a login the broker refused, with no password in doctor's environment."""
+    monkeypatch.delenv("LISTENER_MQTT_PASSWORD", raising=False)
+    check = doctor_mqtt._no_password_check(config(tmp_path, mqtt={"enabled": True, "username": "counter"}), REFUSED)
+    assert check is not None and check.status == "FAIL"
+    return check
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("# the broker\nLISTENER_MQTT_PASWORD=s3cret-value\n", f"line 2 sets LISTENER_MQTT_PASWORD, not {ENV}"),
+        (f"export {PASSWORD_LINE}", "line 1 starts with `export`, which systemd's EnvironmentFile= does not take"),
+        (f"{PASSWORD_LINE}{ENV}=\n", f"line 2 sets {ENV} to nothing"),
+        ("OTHER=s3cret-value\n", f"it has no {ENV}= line"),
+    ],
+)
+def test_the_secrets_line_that_keeps_the_password_from_the_service_is_named(
+    secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, said: str
+) -> None:
+    # the advice was to run doctor with the service's environment (the systemd-run line), which is what had been
+    # run: the service got no password from the file either. Where doctor can read it, the line is named
+    secrets.write_text(text)
+    check = no_password_check(tmp_path, monkeypatch)
+    assert check.detail.endswith(f"; {secrets}, where the service gets it, does not set it either: {said}"), check
+    assert check.fix == (
+        "write the line as `LISTENER_MQTT_PASSWORD=<the password>` (nothing before the name), then "
+        "`sudo systemctl restart listener`"
+    )
+    assert "s3cret" not in check.line()
+
+
+def test_a_secrets_file_that_sets_the_password_or_cannot_be_read_keeps_the_environment_advice(
+    secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the file is right, so doctor was run without the service's environment; or doctor cannot tell (not root)
+    for readable in (True, False):
+        secrets.chmod(0o600 if readable else 0)
+        if not readable and os.access(secrets, os.R_OK):  # root reads any file: hide it instead
+            monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(tmp_path / "locked" / "secrets.env"))
+        check = no_password_check(tmp_path, monkeypatch)
+        assert "systemd-run line" in check.fix and "`sudo listener doctor` names the line" in check.fix, check
+        assert "s3cret" not in check.line()
+
+
+def test_the_file_looked_at_is_the_one_the_unit_reads() -> None:
+    unit = (Path(__file__).resolve().parents[1] / "systemd" / "listener.service").read_text()
+    assert f"\nEnvironmentFile=-{doctor_secrets.INSTALLED_SECRETS}\n" in unit

@@ -40,6 +40,8 @@ REBOOT_REQUIRED=/run/reboot-required
 SYSTEMD_RUNNING=/run/systemd/system  # present only where systemd is the running init
 SYS_BLOCK=/sys/block
 SERVICE_USER=listener
+# What listener.service's ProtectHome=yes and PrivateTmp=yes hide from it (or show it empty)
+HIDDEN_FROM_SERVICE=(/home/ /root/ /run/user/ /tmp/ /var/tmp/)
 SERVICE_GROUPS=(audio gpio spi plugdev)
 # python3-pyaudio and python3-numpy from apt: no compiler needed on the Pi,
 # and the venv sees them through --system-site-packages. libatomic1: vosk's
@@ -353,46 +355,78 @@ check_config_device() {
 	[[ -n $device ]] || what="no array.device (so the preset's card, opened directly)"
 	warn "--config $CONFIG_FILE has $what, not the listener_array this script sets up: \
 the service then holds the card alone, and calibrate, doctor's level check and arecord -D listener_array \
-fail while it runs (device busy); start from firmware/listener.toml.in, which sets device = \"listener_array\""
+fail while it runs (device busy); set device = \"listener_array\" under [array], as an installed \
+/etc/listener/listener.toml has it (start fleet files from one)"
 }
 
 # An explicit --config that would be kept out by the installed one must not pass as "no changes":
 # a fleet script would never notice that the device runs another config.
 check_config_replacement() {
-	local installed
+	local installed differs calibration
 	installed=$(target "$CONF_DIR/listener.toml")
 	[[ -n $CONFIG_FILE && -f $installed ]] && ((!FORCE_CONFIG)) || return 0
 	cmp -s "$CONFIG_FILE" "$installed" && return 0
 	# listener calibrate --write (README step 2) rewrites only the two azimuths in the installed file
-	if same_but_calibration "$CONFIG_FILE" "$installed"; then
+	if differs=$(config_differences "$CONFIG_FILE" "$installed"); then
 		CONFIG_CALIBRATED=1
 		return 0
 	fi
-	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml in more than the calibrated \
-[parties] azimuths, and is installed over it only with --force-config (the old one is kept as listener.toml.bak; a \
-calibration is kept only without --force-config, so copy its azimuths into $CONFIG_FILE first): add --force-config, \
-or leave --config out to keep the installed one"
+	# the keys, never their values: a fleet file's may be credentials' names, and the line stays short
+	calibration=$(sed -n 2p <<<"$differs")
+	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml in $(sed -n 1p <<<"$differs"), \
+not only in the calibrated [parties] azimuths, and is installed over it only with --force-config (the old one is kept \
+as listener.toml.bak): ${calibration:+copy the installed calibration ($calibration) into $CONFIG_FILE first, then }\
+add --force-config, or leave --config out to keep the installed one"
+}
+
+# A run that keeps the installed listener.toml (no --config, no --force-config) for another array than
+# --preset's would rewrite the boot overlay and the ALSA device under a config that still opens the old
+# board; --force-config would replace it with the bare template (device_id, broker and calibration
+# lost). Refused before any change, as the same mismatch through --config is (check_config_preset).
+check_kept_preset() {
+	local installed current
+	installed=$(target "$CONF_DIR/listener.toml")
+	[[ -z $CONFIG_FILE && -f $installed ]] && ((!FORCE_CONFIG)) || return 0
+	current=$(toml_value "$installed" array preset respeaker-4mic) || exit 2
+	# generic: the file gives its own mics and channels, which no preset name can be compared with
+	[[ $current != "$ARRAY_PRESET" && $current != generic ]] || return 0
+	usage_error "the installed $CONF_DIR/listener.toml has array.preset = \"$current\", but --preset $PRESET \
+sets up $ARRAY_PRESET; nothing was changed: to switch this device's board, set preset = \"$ARRAY_PRESET\" \
+under [array] in $CONF_DIR/listener.toml (its device_id, broker and calibration stay), or pass the fleet's \
+file for this board with --config FILE --force-config; otherwise pass this board's --preset"
 }
 
 # Whether TOML files $1 and $2 hold the same settings once [parties]' rep_azimuth_deg and
-# customer_azimuth_deg (what listener calibrate --write sets) are left out; an unreadable one differs.
-same_but_calibration() {
+# customer_azimuth_deg (what listener calibrate --write sets) are left out. When they differ (or one
+# cannot be read), prints the differing keys' dotted paths, then the azimuths $2 has, and fails.
+config_differences() {
 	python3 - "$@" 2>/dev/null <<'PY'
 import sys, tomllib
+CALIBRATED = ("rep_azimuth_deg", "customer_azimuth_deg")
+def flat(table, prefix=""):
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            yield from flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 def settings(path):
     with open(path, "rb") as f:
         doc = tomllib.loads(f.read().decode("utf-8-sig"))
-    parties = doc.get("parties")
-    if isinstance(parties, dict):
-        for key in ("rep_azimuth_deg", "customer_azimuth_deg"):
-            parties.pop(key, None)
-        if not parties:  # calibrate adds the table when the file had none
-            del doc["parties"]
-    return doc
+    return dict(flat(doc))
 try:
-    sys.exit(0 if settings(sys.argv[1]) == settings(sys.argv[2]) else 1)
-except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    new, installed = settings(sys.argv[1]), settings(sys.argv[2])
+except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    print(f"its content (it cannot be read as TOML: {exc})")
     sys.exit(1)
+# calibrate adds [parties] when the file had none, so an empty table is no setting
+calibrated = {f"parties.{key}" for key in CALIBRATED} | {"parties"}
+differ = sorted(k for k in new.keys() | installed.keys() if k not in calibrated and new.get(k) != installed.get(k))
+if not differ:
+    sys.exit(0)
+shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more keys" if len(differ) > 8 else "")
+print(shown)
+print(", ".join(f"{k} = {installed[f'parties.{k}']}" for k in CALIBRATED if f"parties.{k}" in installed))
+sys.exit(1)
 PY
 }
 
@@ -611,10 +645,13 @@ skip_pi_package() {
 }
 
 # A digest of what --source holds and of the pinned versions, so an unchanged source is not reinstalled.
+# Content only, read from stdin: sha256sum FILE prints FILE's path into what is hashed, so the same
+# checkout (or wheel) at another path reinstalled (pip, which fails offline) and restarted the service.
+# A checkout's files are named relative to it (tree_digest), which a move does not change.
 source_digest() {
 	{
-		sha256sum "$CONSTRAINTS"
-		if [[ -f $SOURCE ]]; then sha256sum "$SOURCE"; else tree_digest; fi
+		sha256sum <"$CONSTRAINTS"
+		if [[ -f $SOURCE ]]; then sha256sum <"$SOURCE"; else tree_digest; fi
 	} | sha256sum | cut -d' ' -f1
 }
 
@@ -758,7 +795,7 @@ overlay_hint() {
 }
 
 ensure_config_files() {
-	local rendered=$TMPD/listener.toml secrets=$CONF_DIR/secrets.env asr_enabled=false model_path=""
+	local rendered=$TMPD/listener.toml asr_enabled=false model_path=""
 	if [[ -n $VOSK_MODEL ]]; then
 		asr_enabled=true
 		model_path=$MODELS_DIR/$VOSK_NAME
@@ -776,12 +813,21 @@ ensure_config_files() {
 		kept_config_note
 		ensure_config_readable
 	fi
-	# Secrets are the operator's: create the file once, only ever fix its mode.
-	if [[ -f $(target "$secrets") ]]; then
-		[[ $(stat -c %a "$(target "$secrets")") == 600 ]] || change "chmod 0600 $secrets" chmod 0600 "$(target "$secrets")"
-	else
+	ensure_secrets_file
+}
+
+# Secrets are the operator's: create the file once, only ever fix its owner and mode. systemd reads it
+# as root (EnvironmentFile=), so root's and 0600 is all it needs; one copied in by the Pi's login user
+# (owned 1000:1000) and only chmodded stayed readable to that user, broker password and all.
+ensure_secrets_file() {
+	local secrets=$CONF_DIR/secrets.env path
+	path=$(target "$secrets")
+	if [[ ! -f $path ]]; then
 		write_file_if_changed "$SCRIPT_DIR/secrets.env.in" "$secrets" 0600
+		return 0
 	fi
+	[[ $(stat -c %u:%g "$path") == 0:0 ]] || change "chown root:root $secrets" chown 0:0 "$path"
+	[[ $(stat -c %a "$path") == 600 ]] || change "chmod 0600 $secrets" chmod 0600 "$path"
 }
 
 # --force-config keeps what it replaces: per-device settings (device_id, broker, calibrated parties).
@@ -817,18 +863,13 @@ print(doc.get(section, {}).get(key, default))
 PY
 }
 
-# An operator's listener.toml is kept, but one for another array is a mistake.
+# What a run that keeps the installed listener.toml says about it.
 kept_config_note() {
-	local file current
-	file=$(target "$CONF_DIR/listener.toml")
-	current=$(toml_value "$file" array preset respeaker-4mic) || die "$CONF_DIR/listener.toml: see above"
 	if ((CONFIG_CALIBRATED)); then
 		say "kept: $CONF_DIR/listener.toml, which differs from --config $CONFIG_FILE only in the calibrated [parties] azimuths"
 	elif [[ -n $CONFIG_FILE ]]; then
 		say "kept: $CONF_DIR/listener.toml (the same as --config $CONFIG_FILE)" # any other was refused above
-	elif [[ $current != "$ARRAY_PRESET" ]]; then
-		warn "kept $CONF_DIR/listener.toml, but its array.preset is '$current', not '$ARRAY_PRESET': edit it, or rerun with --force-config (the old file is kept as listener.toml.bak)"
-	else
+	else # one for another array was refused before any change (check_kept_preset)
 		say "kept: $CONF_DIR/listener.toml (an existing config is never overwritten without --force-config)"
 	fi
 }
@@ -884,13 +925,81 @@ vosk_model_note() {
 
 # On the device, the installed listener checks the config it will start with (kept, new or from
 # --config) before the service is restarted: an upgrade that retired a key must not loop the service.
-# It runs as the service user, so a file or folder the service could not read fails here, as it would there.
+# It runs as the service user, so a config or folder the service could not read fails here, as it
+# would there; then the files the config names are looked at as that user too (check_named_files).
 check_config_for_service() {
 	local listener=$VENV/bin/listener
-	[[ $ROOT == / && -x $listener ]] && ((!DRY_RUN)) || return 0
-	runuser -u "$SERVICE_USER" -- "$listener" check-config "$CONF_DIR/listener.toml" >/dev/null ||
-		die "$CONF_DIR/listener.toml is not valid for the installed listener, or the service user $SERVICE_USER \
+	((!DRY_RUN)) || return 0 # a dry run wrote no config
+	if [[ $ROOT == / && -x $listener ]]; then
+		runuser -u "$SERVICE_USER" -- "$listener" check-config "$CONF_DIR/listener.toml" >/dev/null ||
+			die "$CONF_DIR/listener.toml is not valid for the installed listener, or the service user $SERVICE_USER \
 cannot read it (above): fix it (its mode, or its folders', if so), then run this again"
+	fi
+	check_named_files
+}
+
+# check-config does not open the files the config names. The service does at its start, and one it
+# cannot read (a CA file not copied yet, a root-only key) stops it with exit 2, which systemd does not
+# restart: refused here, before the (re)start, with the key and the fix.
+check_named_files() {
+	local config key path why
+	config=$(target "$CONF_DIR/listener.toml")
+	[[ -f $config ]] || return 0
+	while IFS=$'\t' read -r key path; do
+		why=$(named_file_problem "$key" "$path") || continue
+		die "$CONF_DIR/listener.toml has $key = \"$path\", which $why; then run this again"
+	done < <(config_named_files "$config")
+}
+
+# The files config $1 makes the service open, as listener doctor opens them: the broker's TLS files
+# with mqtt.tls, its password file with mqtt.username, both only with mqtt.enabled; "key<TAB>path"
+# lines. Relative and ~ paths (the service's folder, its home) are left to doctor.
+config_named_files() {
+	python3 - "$1" 2>/dev/null <<'PY'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    mqtt = tomllib.loads(f.read().decode("utf-8-sig")).get("mqtt", {})
+keys = []
+if mqtt.get("enabled") is True:
+    keys = (["ca_file", "cert_file", "key_file"] if mqtt.get("tls") is True else [])
+    keys += ["password_file"] if mqtt.get("username") else []
+for key in keys:
+    path = mqtt.get(key)
+    if isinstance(path, str) and path.startswith("/") and "\t" not in path and "\n" not in path:
+        print(f"mqtt.{key}\t{path}")
+PY
+}
+
+# Why the service user could not read file $2 (a path on the device, config key $1), with the fix;
+# fails when it can.
+named_file_problem() {
+	local key=$1 path=$2 open="sudo chmod a+r $2 (a certificate is no secret)"
+	[[ $key == mqtt.key_file || $key == mqtt.password_file ]] &&
+		open="sudo chown $SERVICE_USER: $path && sudo chmod 0600 $path (it is the service's secret)"
+	local hidden
+	for hidden in "${HIDDEN_FROM_SERVICE[@]}"; do
+		[[ $path == "$hidden"* ]] || continue
+		say "the service never sees (its unit has ProtectHome=yes and PrivateTmp=yes): copy the file to $CONF_DIR/ and set $key to that path"
+		return 0
+	done
+	if [[ ! -e $(target "$path") ]]; then
+		say "does not exist: copy the file there first (a fleet's CA file goes in $CONF_DIR/ on every device), or fix $key"
+	elif [[ ! -f $(target "$path") ]]; then
+		say "is not a file: set $key to the file itself"
+	elif ! readable_by_service "$path"; then
+		say "the service user $SERVICE_USER cannot read: $open, and let it into the folders above"
+	else
+		return 1
+	fi
+}
+
+# On the device the service user's own try (folders included); under --root, the file's mode and owner.
+readable_by_service() {
+	if [[ $ROOT == / ]] && command -v runuser >/dev/null; then
+		runuser -u "$SERVICE_USER" -- test -r "$1"
+	else
+		service_can_read "$1"
+	fi
 }
 
 # What an earlier run made under a strict umask: the service user must be able to enter the folders,
@@ -973,9 +1082,47 @@ apply_live() {
 	reboot_note "$boot_changed" || reboot_due=1
 	((NO_SYSTEMCTL == 0)) || return 0
 	((unit_changed == 0)) || change "reload systemd units" systemctl daemon-reload
-	if ((!reboot_due && service_changed)); then
-		change "restart $UNIT" systemctl restart "$UNIT"
+	((!reboot_due)) || return 0
+	local why
+	if ((service_changed)); then
+		change "restart $UNIT" restart_service
+	elif why=$(service_stale); then # nothing changed here, but what it runs on is not what is there
+		change "restart $UNIT ($why)" restart_service
 	fi
+}
+
+# Why the enabled service needs a (re)start although this run changed nothing: it is not running (a
+# start that failed, which exit 2 keeps down; a run stopped before its restart), or a file it reads at
+# its start changed since (secrets.env or listener.toml edited by hand, a run stopped between writing
+# and restarting). Says why; fails when it runs on what is there, or is not enabled.
+service_stale() {
+	local state started file
+	systemctl --quiet is-enabled "$UNIT" 2>/dev/null || return 1
+	if ! state=$(systemctl is-active "$UNIT" 2>/dev/null); then
+		say "it is ${state:-not running}"
+		return 0
+	fi
+	started=$(systemctl show --timestamp=unix -p ActiveEnterTimestamp --value "$UNIT" 2>/dev/null) || return 1
+	[[ $started =~ ^@[0-9]+$ ]] || return 1
+	for file in "$CONF_DIR/listener.toml" "$CONF_DIR/secrets.env" "$UNIT_PATH" "$SOURCE_STAMP"; do
+		if [[ -f $file ]] && (($(stat -c %Y "$file") > ${started#@})); then
+			say "$file changed since it started"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# systemctl restart, and when the service does not come up, one line with its reason: systemd's own
+# ("Job for listener.service failed") names none, and the service's is in the journal only.
+restart_service() {
+	local since reason
+	since=$(date +%s)
+	systemctl restart "$UNIT" && return 0
+	reason=$(journalctl -u "$UNIT" -p err -n 1 -o cat --since "@$since" 2>/dev/null | tail -n 1) || true
+	[[ -n $reason ]] || die "$UNIT did not start: see \`systemctl status $UNIT\` and \`journalctl -u $UNIT\` for \
+why; fix that, then run this again"
+	die "$UNIT did not start: $reason (its last error in the journal); then run this again"
 }
 
 # Says (and flags, when this run changed it) that the boot config waits for a reboot; fails then, so
@@ -1074,6 +1221,7 @@ main() {
 	check_config_preset
 	check_config_device
 	check_config_replacement
+	check_kept_preset
 	check_config_early
 	check_can_run
 	TMPD=$(mktemp -d)

@@ -25,11 +25,14 @@ from tests.provision_root import PI_CONFIG_TXT, install_overlays, require
 @pytest.fixture(autouse=True)
 def no_installed_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands that read /etc/listener/listener.toml when it exists (doctor, calibrate, leds-off) read the
-    built-in defaults in tests, also where the suite runs on a provisioned device; a test that wants an
-    installed config sets its own."""
+    built-in defaults in tests (and doctor finds no /etc/listener/secrets.env), also where the suite runs on a
+    provisioned device; a test that wants an installed config sets its own."""
     import listener.config
+    from listener.service import doctor_secrets
 
     monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", tmp_path_factory.getbasetemp() / "not-installed.toml")
+    # and doctor's look at the device's secrets.env
+    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(tmp_path_factory.getbasetemp() / "no-secrets.env"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

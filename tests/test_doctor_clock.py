@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from listener.service import doctor, doctor_clock
+from listener.service import doctor, doctor_clock, doctor_secrets
 from tests.doctor_config import config
 from tests.mqtt_broker import Mosquitto
 
@@ -106,7 +106,7 @@ def test_a_login_without_a_password_here_says_where_the_service_gets_it(
     assert check.status == "FAIL", check.line()
     assert "refused the connection" in check.detail
     assert "mqtt.username is counter, but no password is set in this environment" in check.detail
-    assert "LISTENER_MQTT_PASSWORD from /etc/listener/secrets.env" in check.fix
+    assert f"LISTENER_MQTT_PASSWORD from {doctor_secrets.SECRETS_FILE}" in check.fix  # the unit's, on a device
     assert "systemd-run" in check.fix and "export LISTENER_MQTT_PASSWORD=" in check.fix
 
 

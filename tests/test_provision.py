@@ -165,14 +165,29 @@ def test_each_preset_gives_a_loadable_config_and_an_alsa_device_by_card_name(
 
 def test_switching_preset_replaces_the_boot_block_and_keeps_the_config(pi_root: Path) -> None:
     provision(pi_root, "--preset", "respeaker-6mic", *FILES_ONLY)
-    toml = (pi_root / "etc/listener/listener.toml").read_text()
-    switched = provision(pi_root, "--preset", "respeaker-2mic-v1", *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+    # a kept config for another board: the boot overlay and the ALSA device were rewritten under it with only a
+    # warning, exit 0, and the --force-config it advised installs the bare template (device_id, broker and
+    # calibration lost); refused now before any change, as the same mismatch through --config is
+    before = snapshot(pi_root)
+    refused = provision(pi_root, "--preset", "respeaker-2mic-v1", *FILES_ONLY, check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.splitlines() == [
+        'error: the installed /etc/listener/listener.toml has array.preset = "respeaker-6mic", but --preset '
+        "respeaker-2mic-v1 sets up respeaker-2mic; nothing was changed: to switch this device's board, set preset = "
+        '"respeaker-2mic" under [array] in /etc/listener/listener.toml (its device_id, broker and calibration stay), '
+        "or pass the fleet's file for this board with --config FILE --force-config; otherwise pass this board's "
+        "--preset (see --help)"
+    ]
+    assert snapshot(pi_root) == before
 
+    installed.write_text(installed.read_text().replace('preset = "respeaker-6mic"', 'preset = "respeaker-2mic"'))
+    toml = installed.read_text()
+    switched = provision(pi_root, "--preset", "respeaker-2mic-v1", *FILES_ONLY)
     config_txt = (pi_root / "boot/firmware/config.txt").read_text()
     assert "seeed-8mic-voicecard" not in config_txt
     assert config_txt.count("dtoverlay=") == 1 and "\ndtoverlay=wm8960-soundcard\n" in config_txt
-    assert (pi_root / "etc/listener/listener.toml").read_text() == toml
-    assert "array.preset is 'respeaker-6mic', not 'respeaker-2mic'" in switched.stderr
+    assert installed.read_text() == toml and "kept: /etc/listener/listener.toml" in switched.stdout
 
     provision(pi_root, "--preset", "respeaker-usb-v2", "--force-config", *FILES_ONLY)
     assert (pi_root / "boot/firmware/config.txt").read_text() == PI_CONFIG_TXT

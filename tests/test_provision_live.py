@@ -3,7 +3,12 @@ the config checked as the service user."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.provision_root import (
     REPO,
@@ -76,21 +81,57 @@ def test_a_boot_config_change_flags_its_reboot_until_it_happens(tmp_path: Path) 
     assert status == 1 and "note: a reboot is still due" in said
 
 
-def apply_live(tmp_path: Path, *changed: int) -> list[str]:
-    """provision.sh's apply_live (unit, udev, boot, service changed), run alone as on a running Pi: what
-    it asks systemctl and udevadm to do (both stand-ins that record), with /run's flags in ``tmp_path``."""
+# systemctl, journalctl and udevadm as a running Pi has them, for apply_live: the service's state ($STATE), the
+# time it started ($STARTED), a restart that fails ($RESTART_FAILS) and its last error in the journal ($JOURNAL);
+# what changes something is recorded in $CALLS, the questions are not
+LIVE_STAND_INS = r"""
+systemctl() {
+    case " $* " in
+    *" is-enabled "*) return 0 ;;
+    *" is-active "*) echo "$STATE"; [[ $STATE == active ]]; return ;;
+    *" show "*) echo "$STARTED"; return 0 ;;
+    esac
+    echo "systemctl $*" >>"$CALLS"
+    if [[ $1 == restart && $RESTART_FAILS == 1 ]]; then
+        echo "Job for listener.service failed because the control process exited with error code." >&2
+        return 1
+    fi
+}
+journalctl() { echo "journalctl $*" >>"$CALLS"; [[ -z $JOURNAL ]] || echo "$JOURNAL"; }
+udevadm() { echo "udevadm $1" >>"$CALLS"; }
+"""
+
+
+def run_apply_live(
+    tmp_path: Path,
+    *changed: int,
+    state: str = "active",
+    started: float | None = None,
+    fails: bool = False,
+    journal: str = "",
+) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    """provision.sh's apply_live (unit, udev, boot, service changed), run alone as on a running Pi: what it asks
+    systemctl, journalctl and udevadm to do (stand-ins that record), with /run's flags and /etc/listener in
+    ``tmp_path``; ``fails``: a restart fails, with ``journal`` its last error in the journal."""
     (tmp_path / "systemd").mkdir(exist_ok=True)
     calls = tmp_path / "calls"
     calls.write_text("")
+    started = time.time() + 60 if started is None else started
     setup = (
         f"REBOOT_DUE={tmp_path / 'listener-reboot-due'}; REBOOT_REQUIRED={tmp_path / 'reboot-required'}; "
-        f"SYSTEMD_RUNNING={tmp_path / 'systemd'}; ROOT=/; DRY_RUN=0; NO_SYSTEMCTL=0; "
-        f'systemctl() {{ echo "systemctl $*" >>{calls}; }}; udevadm() {{ echo "udevadm $1" >>{calls}; }}'
+        f"SYSTEMD_RUNNING={tmp_path / 'systemd'}; ROOT=/; DRY_RUN=0; NO_SYSTEMCTL=0; CONF_DIR={tmp_path / 'etc'}; "
+        f"UNIT_PATH={tmp_path / 'listener.service'}; SOURCE_STAMP={tmp_path / 'stamp'}; CALLS={calls}; "
+        f"STATE={state}; STARTED=@{int(started)}; RESTART_FAILS={int(fails)}; JOURNAL={shlex.quote(journal)}"
     )
     call = f"apply_live {' '.join(str(c) for c in changed)}"
-    done = script_function(tmp_path, f"{setup}; {call}")
+    done = script_function(tmp_path, f"{setup}\n{LIVE_STAND_INS}\n{call}")
+    return calls.read_text().splitlines(), done
+
+
+def apply_live(tmp_path: Path, *changed: int, state: str = "active", started: float | None = None) -> list[str]:
+    calls, done = run_apply_live(tmp_path, *changed, state=state, started=started)
     assert done.returncode == 0, done.stderr
-    return calls.read_text().splitlines()
+    return calls
 
 
 def test_a_live_run_restarts_the_service_unless_a_reboot_is_due(tmp_path: Path) -> None:
@@ -142,3 +183,99 @@ def test_on_the_device_the_config_is_checked_as_the_service_user(tmp_path: Path)
         "error: /etc/listener/listener.toml is not valid for the installed listener, or the service user listener "
         "cannot read it (above): fix it (its mode, or its folders', if so), then run this again"
     )
+
+
+RESTART = "systemctl restart listener.service"
+
+
+@pytest.mark.parametrize("state", ["failed", "inactive"])
+def test_a_service_that_is_down_is_started_though_nothing_changed(tmp_path: Path, state: str) -> None:
+    """A start that failed (exit 2 is not retried) or a run stopped before its restart left the service down,
+    and every later run said "no changes", exit 0: it stayed down once its cause was fixed."""
+    calls, done = run_apply_live(tmp_path, 0, 0, 0, 0, state=state)
+    assert done.returncode == 0, done.stderr
+    assert calls == [RESTART] and f"change: restart listener.service (it is {state})" in done.stdout, done.stdout
+    assert apply_live(tmp_path, 0, 0, 0, 0) == []  # running: left alone
+    (tmp_path / "listener-reboot-due").write_text("")  # it starts at that boot, with its array
+    assert apply_live(tmp_path, 0, 0, 0, 0, state=state) == []
+
+
+def test_a_file_changed_since_the_service_started_restarts_it(tmp_path: Path) -> None:
+    """secrets.env edited by hand, or a listener.toml a stopped run wrote without its restart: the service ran
+    on the old one, and a later run said "no changes"."""
+    secrets = tmp_path / "etc/secrets.env"
+    secrets.parent.mkdir()
+    secrets.write_text("LISTENER_MQTT_PASSWORD=new\n")
+    edited = secrets.stat().st_mtime
+    calls, done = run_apply_live(tmp_path, 0, 0, 0, 0, started=edited - 30)
+    assert calls == [RESTART], done.stdout + done.stderr
+    assert f"change: restart listener.service ({secrets} changed since it started)" in done.stdout
+    assert apply_live(tmp_path, 0, 0, 0, 0, started=edited + 30) == []
+
+
+def test_a_failed_restart_ends_with_one_error_line_naming_the_service_s_reason(tmp_path: Path) -> None:
+    """systemd's "Job for listener.service failed" was the last line, exit 1 by set -e: the reason (here a CA
+    file not copied yet) only in the journal, and no word from the script on what to do."""
+    reason = "mqtt.ca_file /etc/listener/ca.pem does not exist: point it at a PEM file, or set it to ''"
+    calls, done = run_apply_live(tmp_path, 0, 0, 0, 1, fails=True, journal=reason)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert calls[0] == RESTART and calls[1].startswith("journalctl -u listener.service -p err -n 1 -o cat --since @")
+    assert done.stderr.splitlines()[-1] == (
+        f"error: listener.service did not start: {reason} (its last error in the journal); then run this again"
+    )
+    _, silent = run_apply_live(tmp_path, 0, 0, 0, 1, fails=True)  # nothing at priority err in the journal
+    assert silent.returncode == 1 and silent.stderr.splitlines()[-1] == (
+        "error: listener.service did not start: see `systemctl status listener.service` and "
+        "`journalctl -u listener.service` for why; fix that, then run this again"
+    )
+
+
+def check_named_files(tmp_path: Path, hidden: str = "()") -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    """check_config_for_service on the device, on the config in ``tmp_path``/etc, with a stand-in runuser that
+    records and lets the service user read what others may (``hidden``: the folders its unit hides)."""
+    calls = tmp_path / "calls"
+    calls.write_text("")
+    runuser = f'runuser() {{ echo "$*" >>{calls}; [[ $4 == test ]] && (( 8#$(stat -c %a "$6") & 4 )); }}'
+    setup = f"ROOT=/; DRY_RUN=0; VENV={tmp_path / 'venv'}; CONF_DIR={tmp_path / 'etc'}; HIDDEN_FROM_SERVICE={hidden}"
+    done = script_function(tmp_path, f"{setup}; {runuser}; check_config_for_service")
+    return calls.read_text().splitlines(), done
+
+
+def test_on_the_device_the_files_the_config_names_are_tried_as_the_service_user(tmp_path: Path) -> None:
+    """check-config opens none of the broker's TLS and password files: a CA file not copied yet (or root's alone)
+    passed, and the restart failed on it (exit 2, which systemd does not retry) with the reason in the journal
+    only. Now refused before the restart, naming the key and the fix."""
+    conf, ca, key = tmp_path / "etc", tmp_path / "ca.pem", tmp_path / "client.key"
+    conf.mkdir()
+    mqtt = f'enabled = true\ntls = true\nca_file = "{ca}"\nkey_file = "{key}"\nusername = "counter"\n'
+    (conf / "listener.toml").write_text(f"[mqtt]\n{mqtt}")
+    has = f"error: {conf}/listener.toml has mqtt"
+    _, done = check_named_files(tmp_path)
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f'{has}.ca_file = "{ca}", which does not exist: copy the file there first (a fleet\'s CA file goes in '
+        f"{conf}/ on every device), or fix mqtt.ca_file; then run this again"
+    ]
+    for path in (ca, key):
+        path.write_text("-----BEGIN-----\n")
+        path.chmod(0o600)
+    _, done = check_named_files(tmp_path)
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f'{has}.ca_file = "{ca}", which the service user listener cannot read: sudo chmod a+r {ca} (a certificate '
+        "is no secret), and let it into the folders above; then run this again"
+    ]
+    ca.chmod(0o644)
+    _, done = check_named_files(tmp_path)
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f'{has}.key_file = "{key}", which the service user listener cannot read: sudo chown listener: {key} && '
+        f"sudo chmod 0600 {key} (it is the service's secret), and let it into the folders above; then run this again"
+    ]
+    key.chmod(0o644)
+    calls, done = check_named_files(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert calls == [f"-u listener -- test -r {ca}", f"-u listener -- test -r {key}"]
+    _, done = check_named_files(tmp_path, hidden="(/tmp/)")  # the unit's PrivateTmp=yes: its own, empty /tmp
+    assert done.returncode == 1 and "which the service never sees (its unit has ProtectHome=yes" in done.stderr
+
+    (conf / "listener.toml").write_text(f"[mqtt]\n{mqtt.replace('enabled = true', 'enabled = false')}")
+    ca.unlink()
+    assert check_named_files(tmp_path)[1].returncode == 0  # MQTT off: the service opens none of them

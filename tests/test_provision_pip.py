@@ -8,7 +8,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from tests.provision_root import REPO, SCRIPT, provision
+from tests.provision_root import REPO, SCRIPT, provision, script_function
 
 
 def stand_in_pip(pi_root: Path, tmp_path: Path, pip_script: str) -> Path:
@@ -167,3 +167,24 @@ def test_the_staged_files_are_all_pyproject_builds_the_package_from() -> None:
     # what setuptools would take besides: its build scripts, a manifest, and by default any license-like file
     for pattern in ("setup.py", "setup.cfg", "MANIFEST.in", "LICEN[CS]E*", "COPYING*", "NOTICE*", "AUTHORS*"):
         assert not list(REPO.glob(pattern)), pattern
+
+
+def test_the_same_source_at_another_path_has_the_same_digest(tmp_path: Path) -> None:
+    """sha256sum FILE hashes FILE's path with it: the same checkout and pins (or the same wheel) copied to
+    another folder got another digest, so a run from there reinstalled the package (pip, which fails offline)
+    and restarted the service. The digest now holds content only."""
+    digests = []
+    for where in ("one", "two/deeper"):
+        checkout = tmp_path / where / "checkout"
+        (checkout / "listener").mkdir(parents=True)
+        (checkout / "listener/__init__.py").write_text('__version__ = "0.1.0"\n')
+        (checkout / "pyproject.toml").write_text('[project]\nname = "listener"\n')
+        (checkout / "constraints.txt").write_text("numpy==1.24.2\n")
+        wheel = tmp_path / where / "listener-0.1.0-py3-none-any.whl"
+        wheel.write_bytes(b"PK\x03\x04 a wheel")
+        setup = f"CONSTRAINTS={checkout / 'constraints.txt'}"
+        done = script_function(tmp_path, f"{setup}; SOURCE={checkout} source_digest; SOURCE={wheel} source_digest")
+        assert done.returncode == 0, done.stderr
+        digests.append(done.stdout.split())
+    assert digests[0] == digests[1], digests
+    assert digests[0][0] != digests[0][1]  # the checkout and the wheel are still told apart

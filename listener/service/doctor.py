@@ -105,6 +105,10 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
         check_clock,
     ):
         yield _guarded(check, config)
+    from listener.service.doctor_secrets import check_secrets_file
+
+    if (secrets := check_secrets_file()) is not None:  # only where there is one: a laptop has none
+        yield secrets
 
 
 def _guarded(check: Callable[[Config], Check], config: Config) -> Check:

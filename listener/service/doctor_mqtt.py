@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 PROBE_LEAF = "doctor"
 PROBE_PAYLOAD = b'{"check":"doctor"}'
-SECRETS_FILE = "/etc/listener/secrets.env"  # listener.service's EnvironmentFile=, where provision.sh puts it
 # OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED
 CERT_DATE_ERRORS = (9, 10)
 
@@ -93,16 +92,28 @@ def _clock_check(where: str, exc: OSError) -> Check | None:
 def _no_password_check(config: Config, refused: str) -> Check | None:
     """The FAIL for a refused login that had no password to send: the environment, not the password, is wrong."""
     from listener.outputs.mqtt.credentials import PASSWORD_ENV
+    from listener.service.doctor_secrets import SECRETS_FILE, password_line_problem
 
     # where read_password looks, without reading the file again (a missing one was said before connecting)
     if not config.mqtt.username or os.environ.get(PASSWORD_ENV) or config.mqtt.password_file:
         return None
+    unset = f"{refused}; mqtt.username is {config.mqtt.username}, but no password is set in this environment"
+    unset += f" (no {PASSWORD_ENV}, no mqtt.password_file)"
+    # doctor run with the service's environment got nothing from the file: where it can read it (as root),
+    # the line that fails is named, which "run it with that environment" was not
+    if (problem := password_line_problem(PASSWORD_ENV)) is not None:
+        return fail(
+            "mqtt",
+            f"{unset}; {SECRETS_FILE}, where the service gets it, does not set it either: {problem}",
+            f"write the line as `{PASSWORD_ENV}=<the password>` (nothing before the name), then"
+            " `sudo systemctl restart listener`",
+        )
     return fail(
         "mqtt",
-        f"{refused}; mqtt.username is {config.mqtt.username}, but no password is set in this environment"
-        f" (no {PASSWORD_ENV}, no mqtt.password_file)",
+        unset,
         f"the service reads {PASSWORD_ENV} from {SECRETS_FILE}: run doctor with the service's environment"
-        f" (README.md, 'Installing on a Pi': the systemd-run line), or `export {PASSWORD_ENV}=...` first",
+        f" (README.md, 'Installing on a Pi': the systemd-run line), or `export {PASSWORD_ENV}=...` first;"
+        " refused so too: `sudo listener doctor` names the line of that file that fails",
     )
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from listener.config.text_checks import control_character
-from listener.config.toml_hints import syntax_hint
+from listener.config.toml_hints import looks_secret, syntax_hint
 from listener.errors import (
     ConfigError,
     ConfigFileError,
@@ -153,7 +153,9 @@ def build(cls: type[T], data: Any, path: str) -> T:
     hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields:
-            raise ConfigError(_join(path, key), data[key], _unknown_key_rule(key, fields))
+            # a misspelt 'password' is unknown, and its value must reach neither the terminal nor the journal
+            shown = "<hidden>" if looks_secret(key, data[key]) else data[key]
+            raise ConfigError(_join(path, key), shown, _unknown_key_rule(key, fields))
     # keys left out take the field's default: the dataclass's own __init__ supplies it
     values = {
         name: _convert(hints[name], data[name], _join(path, name), spec.metadata)

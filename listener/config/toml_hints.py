@@ -21,9 +21,24 @@ _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
 _MULTILINE_QUOTES = ('"""', "'''")
 _BOOLEAN_WORDS = {"true": "true", "false": "false", "yes": "true", "no": "false", "on": "true", "off": "false"}
 _NUMBER_WITH_UNIT = re.compile(r"^[-+]?\d+(\.\d+)?\s*[A-Za-z]+$")
-# a value under one of these is never echoed: a password typed into the file must not reach the journal
-_SECRET = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+# a value under one of these is never echoed: a password typed into the file must not reach the journal.
+# Misspellings too ('pasword', 'passwd', 'pwd', 'pw'): a typo is exactly when the key is unknown and echoed
+_SECRET = re.compile(r"pass|p(?:a?s+)?w(?:or)?d|(?<![a-z])pw(?![a-z])|secret|token|key|cred|auth", re.IGNORECASE)
 _MAX_SHOWN = 60
+_LOOKED_DEPTH = 10  # tables deeper than errors.toml_value echoes (8 levels)
+
+
+def looks_secret(key: object, value: object = None, depth: int = 0) -> bool:
+    """Whether ``key``, or a key in the table ``value`` as deep as an error echoes it, may name a secret."""
+    if _SECRET.search(str(key)):
+        return True
+    if depth > _LOOKED_DEPTH:  # not echoed (errors.toml_value shows '{...}'), and 3000 levels end the stack
+        return False
+    if isinstance(value, dict):
+        return any(looks_secret(k, v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):  # an array of tables
+        return any(looks_secret("", v, depth + 1) for v in value)
+    return False
 
 
 def syntax_hint(text: str, message: str) -> str:

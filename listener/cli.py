@@ -8,6 +8,7 @@ import ctypes
 import errno
 import json
 import logging
+import os
 import resource
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from listener.config import (
     geometry,
     load_config,
     parse_config,
+    read_config,
 )
 from listener.config.loader import read_toml
 from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix
@@ -263,7 +265,11 @@ def cmd_leds_off(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from listener.service.runner import RunOptions, run
 
-    config = _config(args.config)
+    config, data = read_config(args.config)
+    set_level(config.service.log_level)
+    # said where the service's own lines go, the journal: check-config is not always run first
+    for warning in config_warnings(config, data, os.environ):
+        log.warning("config warning at %s", warning)
     options = RunOptions(
         input=args.input,
         fast=args.fast,

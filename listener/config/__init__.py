@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,7 @@ from listener.config.pins import check_pins
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
 from listener.config.schema import PROCESSING_RATE_HZ, Config, PartiesConfig
 from listener.config.text_checks import check_host, check_state_dir, check_topic_prefix
+from listener.config.unused_keys import unused_led_pins, unused_mqtt_keys
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
 
@@ -30,6 +32,7 @@ __all__ = [
     "geometry",
     "load_config",
     "parse_config",
+    "read_config",
 ]
 
 INSTALLED_CONFIG = Path("/etc/listener/listener.toml")  # where firmware/ writes it and the unit's run reads it
@@ -50,8 +53,13 @@ def config_file(given: Path | None) -> Path | None:
 
 def load_config(path: Path | None) -> Config:
     """Read and validate ``path``; ``None`` gives the defaults."""
+    return read_config(path)[0]
+
+
+def read_config(path: Path | None) -> tuple[Config, dict[str, object]]:
+    """``path`` validated, and as read (for :func:`config_warnings`); ``None`` gives the defaults."""
     data = read_toml(path) if path is not None else {}
-    return parse_config(data)
+    return parse_config(data), data
 
 
 SHIPPED_TURN_MODEL_FRAME_MS = 10  # its sidecar's input.hop_s is two of these (tests/test_turns_errors.py)
@@ -65,9 +73,14 @@ def parse_config(data: dict[str, object]) -> Config:
     return config
 
 
-def config_warnings(config: Config, data: dict[str, object]) -> list[str]:
-    """Keys the file (``data``, as read; ``config``, its parse) writes to no effect: said by check-config."""
-    return unused_direction_keys(data, channel_map_mode(config.parties))
+def config_warnings(config: Config, data: dict[str, object], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Keys the file (``data``, as read; ``config``, its parse) writes to no effect: said by check-config
+    and at the start of run; ``environ``: the environment run reads the broker password from."""
+    return [
+        *unused_direction_keys(data, channel_map_mode(config.parties)),
+        *unused_mqtt_keys(data, config.mqtt, environ),
+        *unused_led_pins(data, config.leds),
+    ]
 
 
 def channel_map_mode(parties: PartiesConfig) -> bool:

@@ -20,6 +20,7 @@ from listener.config import (
     INSTALLED_CONFIG,
     Config,
     config_file,
+    config_folder,
     config_warnings,
     geometry,
     load_config,
@@ -232,7 +233,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     data = read_toml(args.file)  # once: validated below, and looked at for a file that sets nothing
-    config = parse_config(data)
+    config = parse_config(data, config_folder(args.file))
     geo = geometry(config)
     if geo.mode == "channels":  # no mics are used: the preset (or array.mics) only names the device
         parties = f"rep channel {geo.rep_channel}, customer channel {geo.customer_channel}"

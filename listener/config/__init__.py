@@ -14,6 +14,7 @@ import numpy.typing as npt
 from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
 from listener.config.party_checks import check_mode_keys, unused_direction_keys
+from listener.config.paths import config_folder, resolve_paths
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
 from listener.config.schema import PROCESSING_RATE_HZ, Config, PartiesConfig
@@ -28,6 +29,7 @@ __all__ = [
     "ArrayGeometry",
     "Config",
     "config_file",
+    "config_folder",
     "config_warnings",
     "geometry",
     "load_config",
@@ -58,16 +60,20 @@ def load_config(path: Path | None) -> Config:
 
 def read_config(path: Path | None) -> tuple[Config, dict[str, object]]:
     """``path`` validated, and as read (for :func:`config_warnings`); ``None`` gives the defaults."""
-    data = read_toml(path) if path is not None else {}
-    return parse_config(data), data
+    if path is None:
+        return parse_config({}), {}
+    data = read_toml(path)
+    return parse_config(data, config_folder(path)), data
 
 
 SHIPPED_TURN_MODEL_FRAME_MS = 10  # its sidecar's input.hop_s is two of these (tests/test_turns_errors.py)
 
 
-def parse_config(data: dict[str, object]) -> Config:
+def parse_config(data: dict[str, object], folder: Path | None = None) -> Config:
+    """``data`` (a TOML document) validated; ``folder``: where the file holding it is, which its relative
+    paths are read from (None: from no file, and a relative path is refused)."""
     _reject_secrets(data)
-    config = build(Config, data, "")
+    config = resolve_paths(build(Config, data, ""), folder)
     check_mode_keys(data)  # on the keys the file writes: a default is no contradiction
     _check(config)
     return config

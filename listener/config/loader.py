@@ -283,8 +283,12 @@ def _convert_path(value: str, path: str) -> str:
         )
     # expanded once, here: every reader of the tree (spool, pause flag, models, doctor) then opens the same
     # place, where a bare Path('~/x') would make a folder named '~' in whatever folder the service started
-    # os.path's, not Path's: that one raises on '~nosuchuser' (kept as written here) and reads '' as '.'
-    return os.path.expanduser(value)  # noqa: PTH111
+    # os.path's, not Path's: that one raises on '~nosuchuser' (refused below) and reads '' as '.'
+    expanded = os.path.expanduser(value)  # noqa: PTH111
+    if expanded.startswith("~"):  # '~nosuchuser/x': read from the config's folder, a folder named '~...'
+        home = expanded.split("/")[0]
+        raise ConfigError(path, value, f"{home} is the home folder of no user here: write an absolute path (or ~/...)")
+    return expanded
 
 
 def _range_rule(meta: typing.Mapping[str, Any], fallback: str) -> str:

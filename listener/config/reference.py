@@ -22,7 +22,9 @@ Every key of `listener.toml`, generated from `listener/config/schema.py` by
 Unknown keys are refused; `listener check-config FILE` validates a file without running anything.
 A key left out keeps the default shown; rules between keys (dominance's on share above its off
 share, a party's channel among the captured ones, distinct pins, …) are checked too, and an error
-names both keys. Units are in the key's name (`_s` seconds, `_ms`
+names both keys. A path (a key whose allowed column says so) may start with `~/` for the home folder;
+a relative one is read from the folder of the config file, not the working folder: `ca_file = "ca.pem"`
+in /etc/listener/listener.toml is /etc/listener/ca.pem. Units are in the key's name (`_s` seconds, `_ms`
 milliseconds, `_hz` hertz, `_deg` degrees, `_db` decibels) except `[array] sample_rate` (Hz) and
 `mics` (metres).
 """

@@ -247,7 +247,7 @@ class MqttConfig:
 class ServiceConfig:
     state_dir: str = field(
         str(SERVICE_STATE_DIR),
-        "MQTT spool, privacy-pause flag, downloaded models; an absolute path or ~/...",
+        "MQTT spool, privacy-pause flag, downloaded models (the service may write only /var/lib/listener)",
         path=True,
     )
     log_level: Literal["debug", "info", "warning", "error"] = field("info", "journal verbosity")

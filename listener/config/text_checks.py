@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
 
 from listener.errors import ConfigError
 
@@ -82,14 +81,6 @@ def check_topic_prefix(key: str, value: str) -> None:
 
 
 def check_state_dir(state_dir: str) -> None:
-    """``state_dir`` as loaded, so ``~`` is already expanded."""
+    """``state_dir`` as loaded: ``~`` expanded, a relative path joined to the config file's folder (paths.py)."""
     if not state_dir.strip():
         raise ConfigError("service.state_dir", state_dir, "must name a folder, e.g. '/var/lib/listener'")
-    if not Path(state_dir).is_absolute():
-        # systemd starts the service in '/' unless told otherwise, a shell wherever it is: a relative
-        # folder would move the spool and the privacy-pause flag with it
-        raise ConfigError(
-            "service.state_dir",
-            state_dir,
-            "must be an absolute path (or ~/...), e.g. '/var/lib/listener': the service's working folder is not fixed",
-        )

@@ -18,7 +18,7 @@ from listener.config.paths import config_folder, resolve_paths
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
 from listener.config.schema import PROCESSING_RATE_HZ, Config, PartiesConfig
-from listener.config.text_checks import check_host, check_state_dir, check_topic_prefix
+from listener.config.text_checks import check_device, check_host, check_state_dir, check_topic_prefix
 from listener.config.unused_keys import unused_led_pins, unused_mqtt_keys
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
@@ -151,6 +151,7 @@ def geometry(config: Config) -> ArrayGeometry:
 
 def _check(config: Config) -> None:
     arr = config.array
+    check_device(arr.device)
     # channel-map mode reads no mic geometry: one mic per party, on the channels [parties] names
     by_direction = not channel_map_mode(config.parties)
     if by_direction and arr.preset == "generic" and arr.mics is None:

@@ -1,4 +1,4 @@
-"""Strings that other libraries read later: the broker's host, MQTT topic prefixes and the state folder.
+"""Strings that other libraries read later: the broker's host, MQTT topic prefixes, the state folder, the device.
 
 Each would pass as "a string" and fail only once paho or the file system got it, in a thread or
 hours later; here it fails at load, naming the key and what is allowed.
@@ -77,6 +77,18 @@ def check_topic_prefix(key: str, value: str) -> None:
             value,
             f"is {size} UTF-8 bytes long; at most {MAX_TOPIC_PREFIX_BYTES}: MQTT caps a whole topic at 65535 bytes, "
             "and the device id and message name follow the prefix",
+        )
+
+
+def check_device(device: str) -> None:
+    """``array.device`` is matched as part of a name, ignoring punctuation: one without a letter or digit
+    ('-', '   ', '()') would be part of every device's name, and the first input found would be taken."""
+    if device and not any(char.isalnum() for char in device):
+        raise ConfigError(
+            "array.device",
+            device,
+            "must hold letters or digits of the input device's name, e.g. 'seeed-4mic' or 'hw:1,0' (`listener "
+            "devices` lists them), or be '' for the preset's names",
         )
 
 

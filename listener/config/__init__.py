@@ -83,7 +83,7 @@ def config_warnings(config: Config, data: dict[str, object], environ: Mapping[st
     """Keys the file (``data``, as read; ``config``, its parse) writes to no effect: said by check-config
     and at the start of run; ``environ``: the environment run reads the broker password from."""
     return [
-        *unused_direction_keys(data, channel_map_mode(config.parties)),
+        *unused_direction_keys(data, channel_map_mode(config.parties), config.array.preset != "generic"),
         *unused_mqtt_keys(data, config.mqtt, environ),
         *unused_led_pins(data, config.leds),
     ]
@@ -129,11 +129,17 @@ def geometry(config: Config) -> ArrayGeometry:
         mic_channels = tuple(range(len(mics)))
     rep_channel = parties.rep_channel if parties.rep_channel is not None else 0
     customer_channel = parties.customer_channel if parties.customer_channel is not None else 1
+    mode: Literal["doa", "channels"] = "channels" if channel_map_mode(parties) else "doa"
     if arr.channels is not None:
         capture = arr.channels
+    elif mode == "channels" and preset is not None:
+        # no mics are used: the preset's card as it is, whatever array.mics or mic_channels a file kept from
+        # direction mode (three leftover mics made the 4-mic card capture 3 channels, and the error blamed
+        # array.channels)
+        capture = preset.capture_channels
     elif preset is not None and board:
         capture = preset.capture_channels
-    elif mic_channels:
+    elif mic_channels:  # a generic device: its mics say how many channels it has
         capture = max(mic_channels) + 1
     else:  # channel-map mode on a generic device without mics: the parties' channels
         capture = max(rep_channel, customer_channel) + 1
@@ -143,7 +149,7 @@ def geometry(config: Config) -> ArrayGeometry:
         capture_channels=capture,
         mic_channels=tuple(mic_channels),
         device_hints=(arr.device,) if arr.device else (preset.device_hints if preset else ()),
-        mode="channels" if channel_map_mode(parties) else "doa",
+        mode=mode,
         rep_channel=rep_channel,
         customer_channel=customer_channel,
     )
@@ -270,7 +276,7 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
             if value is None:
                 raise ConfigError(f"parties.{key}", None, "required in channel-map mode")
             if value >= geo.capture_channels:
-                counted = "" if config.array.channels is not None else " (array.channels says how many are captured)"
+                counted = _counted_by(config)
                 raise ConfigError(
                     f"parties.{key}", value, f"must be a captured channel, 0 to {geo.capture_channels - 1}{counted}"
                 )
@@ -283,6 +289,17 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
         )
     check_aperture(geo.mics_m)
     check_directions(geo.mics_m, parties, "array.mics" if config.array.mics is not None else geo.preset)
+
+
+def _counted_by(config: Config) -> str:
+    """Channel-map mode: the key that set how many channels are captured, said with the fix."""
+    arr = config.array
+    if arr.channels is not None:
+        return ""
+    if arr.preset == "generic" and (arr.mics is not None or arr.mic_channels is not None):
+        key = "array.mic_channels" if arr.mic_channels is not None else "array.mics"
+        return f" (on a generic device {key} says how many are captured: set array.channels to the device's own count)"
+    return " (array.channels says how many are captured)"
 
 
 # A topic level, and a level of Home Assistant's discovery topic, which accepts only [a-zA-Z0-9_-]: a device

@@ -30,6 +30,12 @@ def syntax_error(tmp_path: Path, text: str) -> str:
         ("[array]\ndevice = hw:1,0  # the card\n", 'put text in double quotes: device = "hw:1,0"'),
         ("[mqtt]\nenabled = True\n", "line 2, enabled = True: write true or false in lower case: enabled = true"),
         ("[leds]\nenabled = no\n", "write true or false in lower case: enabled = false"),
+        # quoting the typographic quotes again made them part of the text: preset = "“generic”"
+        (
+            "[array]\npreset = “generic”\n",
+            'preset = “generic”: replace the typographic quotes “ ” ‘ ’ with straight ones: preset = "generic"',
+        ),
+        ("[mqtt]\nhost = ‘broker.local’\n", 'straight ones: host = "broker.local"'),
         (
             "[array]\nsample_rate = 16k\n",
             "sample_rate = 16k: write a plain number: digits, a '.' for decimals, no unit",

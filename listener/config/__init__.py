@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from listener.config.paths import config_folder, resolve_paths
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
 from listener.config.schema import PROCESSING_RATE_HZ, Config, PartiesConfig
-from listener.config.text_checks import check_device, check_host, check_state_dir, check_topic_prefix
+from listener.config.text_checks import check_device, check_host, check_state_dir, check_topic_prefix, is_topic_id
 from listener.config.unused_keys import unused_led_pins, unused_mqtt_keys
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
@@ -302,11 +301,6 @@ def _counted_by(config: Config) -> str:
     return " (array.channels says how many are captured)"
 
 
-# A topic level, and a level of Home Assistant's discovery topic, which accepts only [a-zA-Z0-9_-]: a device
-# id with a '.' would publish its metrics while Home Assistant ignores its discovery message
-_TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-
-
 def _reject_secrets(data: dict[str, object]) -> None:
     mqtt = data.get("mqtt")
     if isinstance(mqtt, dict) and "password" in mqtt:
@@ -322,7 +316,7 @@ def _reject_secrets(data: dict[str, object]) -> None:
 def _check_mqtt(config: Config) -> None:
     mqtt = config.mqtt
     check_host(mqtt.host)
-    if mqtt.device_id and not _TOPIC_ID.fullmatch(mqtt.device_id):
+    if mqtt.device_id and not is_topic_id(mqtt.device_id):
         raise ConfigError(
             "mqtt.device_id",
             mqtt.device_id,

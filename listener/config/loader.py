@@ -51,13 +51,20 @@ def field(
     max: float | None = None,  # noqa: A002
     path: bool = False,
     choices: Callable[[], Sequence[str]] | None = None,
+    allowed: str | None = None,
+    accepts: Callable[[str], bool] | None = None,
+    example: str | None = None,
 ) -> Any:
     """A config field with its documentation and allowed range; ``path``: a file or folder, ``~`` expanded.
 
     ``choices``: the values allowed where they are found at run time (files shipped in the package), for the
-    reference to list; the rule itself is applied where the value is used.
+    reference to list; the rule itself is applied where the value is used. ``allowed``: the rule (a format,
+    a bound set by another key) for the reference, where type and range do not say it. ``accepts``: whether
+    a text passes that rule, so that no hint suggests a value the rule then refuses (``example``, else the
+    default, is suggested instead).
     """
-    meta = {"doc": doc, "min": min, "max": max, "path": path, "choices": choices}
+    meta: dict[str, Any] = {"doc": doc, "min": min, "max": max, "path": path, "choices": choices}
+    meta |= {"allowed": allowed, "accepts": accepts, "example": default if example is None else example}
     if isinstance(default, (list, dict)):
         raise TypeError("config defaults must be immutable")
     return dataclasses.field(default=default, metadata=meta)
@@ -263,11 +270,7 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
             raise ConfigError(path, value, _range_rule(meta, "must be a finite number")) from None
     elif tp is str:
         if not isinstance(value, str):
-            # green_pin = 22, device_id = 3: TOML needs quotes around text, numbers included
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            raise ConfigError(
-                path, value, "must be text in quotes" + (f", e.g. {_quoted(path, value)}" if number else "")
-            )
+            raise ConfigError(path, value, "must be text in quotes" + _text_example(path, value, meta))
         return _convert_path(value, path) if meta.get("path") else value
     else:
         raise TypeError(f"unsupported config type {tp}")
@@ -325,6 +328,17 @@ def _unquoted(path: str, value: object, kind: type[int] | type[float]) -> str:
     if not math.isfinite(number):  # "nan" is no number any setting takes
         return ""
     return f", without quotes: {_key(path)} = {number}"
+
+
+def _text_example(path: str, value: object, meta: typing.Mapping[str, Any]) -> str:
+    """The e.g. for a number written where text goes (``green_pin = 22``, ``device_id = 3``): the number
+    in quotes when the key's rule takes it, else the key's own example (``host = 1883`` is no host)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    accepts = meta.get("accepts")
+    if accepts is None or accepts(str(value)):
+        return f", e.g. {_quoted(path, value)}"
+    return f", e.g. {_quoted(path, meta['example'])}" if meta.get("example") else ""
 
 
 def _quoted(path: str, value: object) -> str:

@@ -45,6 +45,15 @@ def _number(value: float) -> str:
 
 
 def _allowed(hint: Any, meta: Any) -> str:
+    """What the type and range allow, and the rule the key's checks add (``allowed``): a format in place of
+    "text", a bound set by another key after the range."""
+    typed, rule = _typed(hint, meta), meta.get("allowed")
+    if not rule:
+        return typed
+    return _cell(rule) if typed in ("text", "") else f"{typed}; {_cell(rule)}"
+
+
+def _typed(hint: Any, meta: Any) -> str:
     if meta.get("choices") is not None:
         return ", ".join(f'`"{choice}"`' for choice in meta["choices"]())
     low, high = meta.get("min"), meta.get("max")

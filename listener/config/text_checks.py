@@ -21,6 +21,10 @@ HOST_RULE = (
     "(not a URL; the port goes in mqtt.port)"
 )
 
+# A topic level, and a level of Home Assistant's discovery topic, which accepts only [a-zA-Z0-9_-]: a device
+# id with a '.' would publish its metrics while Home Assistant ignores its discovery message
+TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
 # MQTT caps a whole topic at 65535 UTF-8 bytes; after the prefix come at most '/device/<device_id>/config'
 # (79 bytes with the longest device id) or '/<device_id>/session'
 MAX_TOPIC_PREFIX_BYTES = 65535 - 128
@@ -35,11 +39,11 @@ def control_character(value: str) -> str | None:
 
 
 def check_host(host: str) -> None:
-    if not _is_host(host):
+    if not is_host(host):
         raise ConfigError("mqtt.host", host, HOST_RULE)
 
 
-def _is_host(host: str) -> bool:
+def is_host(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
         return True
@@ -55,6 +59,19 @@ def _is_host(host: str) -> bool:
     if len(wire) > _MAX_NAME_BYTES or not all(_LABEL.fullmatch(label) for label in labels):
         return False
     return not labels[-1].isdigit()
+
+
+def is_topic_id(value: str) -> bool:
+    """A device id: one topic level that Home Assistant's discovery topic takes too."""
+    return bool(TOPIC_ID.fullmatch(value))
+
+
+def is_topic_prefix(value: str) -> bool:
+    try:
+        check_topic_prefix("", value)
+    except ConfigError:
+        return False
+    return True
 
 
 def check_topic_prefix(key: str, value: str) -> None:

@@ -25,6 +25,7 @@ _NUMBER_WITH_UNIT = re.compile(r"^[-+]?\d+(\.\d+)?\s*[A-Za-z]+$")
 # Misspellings too ('pasword', 'passwd', 'pwd', 'pw'): a typo is exactly when the key is unknown and echoed
 _SECRET = re.compile(r"pass|p(?:a?s+)?w(?:or)?d|(?<![a-z])pw(?![a-z])|secret|token|key|cred|auth", re.IGNORECASE)
 _MAX_SHOWN = 60
+_TYPOGRAPHIC_QUOTES = "“”‘’„‚«»"
 _LOOKED_DEPTH = 10  # tables deeper than errors.toml_value echoes (8 levels)
 
 
@@ -128,6 +129,13 @@ def _fix(key: str, value: str, message: str, kind: type | None, secret: bool) ->
         return "write a plain number: digits, a '.' for decimals, no unit or thousands separator (docs/config.md)"
     if kind is tuple:
         return "write a list in square brackets, e.g. [0, 1] (docs/config.md)"
+    if value and value[0] in _TYPOGRAPHIC_QUOTES:
+        # a word processor's or a phone's quotes: TOML knows only straight ones, and quoting the curly ones
+        # again ("“generic”") would make them part of the text
+        text = toml_value(value.strip(_TYPOGRAPHIC_QUOTES + " "))
+        return "replace the typographic quotes “ ” ‘ ’ with straight ones" + (
+            "" if secret else f": {_shorten(f'{key} = {text}')}"
+        )
     if value and value[0] not in "\"'[{":
         return "put text in double quotes" + ("" if secret else f": {_shorten(f'{key} = {toml_value(value)}')}")
     return ""

@@ -153,6 +153,19 @@ def test_a_broken_leds_table_is_still_refused(tmp_path: Path, capsys: pytest.Cap
     assert err.count("\n") == 1 and "[leds] table is not valid TOML" in err, err
 
 
+def test_a_broken_leds_table_is_said_at_the_files_own_line_with_check_configs_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the table was parsed cut out of the file: "Invalid value (at line 3, column 10)" for the file's line 9
+    config = tmp_path / "listener.toml"
+    config.write_text(
+        '# listener\n[array]\npreset = "respeaker-4mic"\n\n# lights\n[leds]\nenabled = true\n#\npreset = rgb\n'
+    )
+    assert main(["leds-off", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert 'line 9, preset = rgb: put text in double quotes: preset = "rgb"' in err and "(at line 9, column" in err, err
+
+
 @pytest.mark.parametrize(
     "text",
     [

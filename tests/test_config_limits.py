@@ -200,3 +200,10 @@ def test_a_config_name_with_a_newline_or_too_long_is_said_in_one_line(tmp_path: 
         load_config(tmp_path / ("x" * 300 + ".toml"))
     assert "(File name too long): shorten the name" in str(long_name.value)
     assert str(tmp_path) in str(long_name.value) and str(long_name.value).count(str(tmp_path)) == 1
+
+
+def test_a_config_path_through_a_file_is_a_missing_file(tmp_path: Path) -> None:
+    # ENOTDIR was "cannot be read (Not a directory): check its permissions", which no permission fixes
+    (tmp_path / "some.wav").write_bytes(b"RIFF")
+    with pytest.raises(ConfigFileMissingError, match=r"some\.wav/listener\.toml does not exist: check the path"):
+        load_config(tmp_path / "some.wav" / "listener.toml")

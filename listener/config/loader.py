@@ -118,7 +118,7 @@ def read_text(path: Path) -> str:
     shown = shown_path(path)
     try:
         raw = _read_bytes(path, shown)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the latter: a file on the way (some.wav/listener.toml)
         raise ConfigFileMissingError(
             f"config file {shown} does not exist: check the path (without a config file the defaults apply)"
         ) from None

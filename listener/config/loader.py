@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
+from listener.config.file_kinds import binary_kind
 from listener.config.text_checks import control_character
 from listener.config.toml_hints import looks_secret, syntax_hint
 from listener.errors import (
@@ -141,6 +142,12 @@ def read_text(path: Path) -> str:
         raise ConfigFileError(
             f"config file {shown} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, the most a config file "
             "may be: pass the listener's TOML file (a few KiB)"
+        )
+    binary = binary_kind(raw)
+    if binary is not None:  # "save it as UTF-8" would be the wrong fix for these
+        raise ConfigSyntaxError(
+            f"config file {shown} is {binary}, not the TOML config: pass the listener's TOML text file "
+            "(e.g. /etc/listener/listener.toml)"
         )
     try:
         # utf-8-sig: editors such as Notepad start UTF-8 files with a byte-order mark, which TOML rejects

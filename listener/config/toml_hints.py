@@ -26,6 +26,10 @@ _NUMBER_WITH_UNIT = re.compile(r"^[-+]?\d+(\.\d+)?\s*[A-Za-z]+$")
 _SECRET = re.compile(r"pass|p(?:a?s+)?w(?:or)?d|(?<![a-z])pw(?![a-z])|secret|token|key|cred|auth", re.IGNORECASE)
 _MAX_SHOWN = 60
 _TYPOGRAPHIC_QUOTES = "“”‘’„‚«»"
+_YAML_LINE = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_-]+)\s*:(?:\s+(\S.*?))?\s*$")  # 'array:', 'preset: generic'
+_TOML_IS = (
+    'write each setting as key = value under its [table] header: [array], then preset = "generic" (docs/config.md)'
+)
 _LOOKED_DEPTH = 10  # tables deeper than errors.toml_value echoes (8 levels)
 
 
@@ -51,7 +55,11 @@ def syntax_hint(text: str, message: str) -> str:
     where = _WHERE.search(message)
     lines = text.split("\n")  # tomllib counts "\n" only, not the other breaks splitlines() knows
     number = int(where.group(1)) if where else 0
-    assignment = _ASSIGNMENT.match(lines[number - 1]) if 1 <= number <= len(lines) else None
+    line = lines[number - 1] if 1 <= number <= len(lines) else ""
+    other_format = _other_format(line)
+    if other_format:
+        return f"line {number}: {other_format} ({message})"
+    assignment = _ASSIGNMENT.match(line)
     if assignment is None:
         return message
     key, value = assignment.groups()
@@ -60,6 +68,23 @@ def syntax_hint(text: str, message: str) -> str:
     fix = _fix(key, value.split("#")[0].strip(), message, kind, secret)
     shown = _shorten(f"{key} = …" if secret else f"{key} = {value}")
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
+
+
+def _other_format(line: str) -> str:
+    """The fix when the line is another format's (JSON, YAML, INI): a whole file of it is a common mix-up,
+    and the parser's "Invalid statement" or "Expected '='" says nothing of it."""
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        return f"this looks like JSON, not TOML: {_TOML_IS}"
+    if stripped.startswith(";"):
+        return "';' starts a comment in INI files, not in TOML: start the comment with '#'"
+    yaml = _YAML_LINE.match(line)
+    if yaml is None:
+        return ""
+    key = _shorten(yaml.group(1))
+    if yaml.group(2):  # its value is not echoed: it may be a password
+        return f"this looks like YAML, not TOML: write {key} = value, not {key}: value (docs/config.md)"
+    return f"this looks like YAML, not TOML: write the table as [{key}], not {key}:, and each setting as key = value"
 
 
 def _table_at(lines: list[str], number: int) -> str:

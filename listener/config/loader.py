@@ -133,6 +133,11 @@ def read_text(path: Path) -> str:
         raise ConfigFileError(
             f"config file {shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}"
         ) from None
+    return _text_of(raw, shown)
+
+
+def _text_of(raw: bytes, shown: str) -> str:
+    """The config file's bytes as text, or the error that says which other kind of file it is."""
     if raw[:4] in (b"RIFF", b"RF64"):  # the recording and the config swapped on the command line
         raise ConfigSyntaxError(
             f"config file {shown} is a WAV recording, not TOML: pass the recording as the file to analyse "

@@ -27,6 +27,7 @@ SECRET = "s3cret-typo"
         (f'[mqtt]\nPassword = "{SECRET}"\n', "mqtt.Password"),
         (f'[mqtt]\npwd = "{SECRET}"\n', "mqtt.pwd"),
         (f'[mqtt]\napi_token = "{SECRET}"\n', "mqtt.api_token"),
+        (f'[mqtt]\nprivate_key = "{SECRET}"\n', "mqtt.private_key"),
         # a table nobody knows, holding a password: the table is echoed whole, its password with it
         (f'[mqtt.login]\npassword = "{SECRET}"\n', "mqtt.login"),
     ],
@@ -42,8 +43,17 @@ def test_check_config_hides_the_value_of_an_unknown_secret_looking_key(
     assert err.count("\n") == 1 and f'at {named} = "<hidden>": unknown key' in err, err
 
 
-def test_an_unknown_key_that_is_no_secret_is_still_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('[mqtt]\nhots = "broker.local"\n', 'mqtt.hots = "broker.local": unknown key; did you mean host?'),
+        ("[array]\nbogus_key = 1\n", "array.bogus_key = 1: unknown key"),  # a number under '..key': no secret
+    ],
+)
+def test_an_unknown_key_that_is_no_secret_is_still_echoed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, said: str
+) -> None:
     config = tmp_path / "listener.toml"
-    config.write_text('[mqtt]\nhots = "broker.local"\n')
+    config.write_text(text)
     assert main(["check-config", str(config)]) == 2
-    assert 'mqtt.hots = "broker.local": unknown key; did you mean host?' in capsys.readouterr().err
+    assert said in capsys.readouterr().err

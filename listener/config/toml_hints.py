@@ -23,7 +23,9 @@ _BOOLEAN_WORDS = {"true": "true", "false": "false", "yes": "true", "no": "false"
 _NUMBER_WITH_UNIT = re.compile(r"^[-+]?\d+(\.\d+)?\s*[A-Za-z]+$")
 # a value under one of these is never echoed: a password typed into the file must not reach the journal.
 # Misspellings too ('pasword', 'passwd', 'pwd', 'pw'): a typo is exactly when the key is unknown and echoed
-_SECRET = re.compile(r"pass|p(?:a?s+)?w(?:or)?d|(?<![a-z])pw(?![a-z])|secret|token|key|cred|auth", re.IGNORECASE)
+_SECRET_WORDS = r"pass|p(?:a?s+)?w(?:or)?d|(?<![a-z])pw(?![a-z])|secret|token|cred|auth"
+_SECRET = re.compile(_SECRET_WORDS + "|key", re.IGNORECASE)
+_SECRET_KEY = re.compile(_SECRET_WORDS, re.IGNORECASE)  # a key named so hides any value, even a numeric PIN
 _MAX_SHOWN = 60
 _TYPOGRAPHIC_QUOTES = "“”‘’„‚«»"
 _YAML_LINE = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_-]+)\s*:(?:\s+(\S.*?))?\s*$")  # 'array:', 'preset: generic'
@@ -34,8 +36,11 @@ _LOOKED_DEPTH = 10  # tables deeper than errors.toml_value echoes (8 levels)
 
 
 def looks_secret(key: object, value: object = None, depth: int = 0) -> bool:
-    """Whether ``key``, or a key in the table ``value`` as deep as an error echoes it, may name a secret."""
-    if _SECRET.search(str(key)):
+    """Whether ``key``, or a key in the table ``value`` as deep as an error echoes it, may name a secret.
+
+    A '...key' is one when it holds text (``api_key = "..."``): ``bogus_key = 1`` is still echoed."""
+    named = str(key)
+    if _SECRET_KEY.search(named) or (_SECRET.search(named) and isinstance(value, str)):
         return True
     if depth > _LOOKED_DEPTH:  # not echoed (errors.toml_value shows '{...}'), and 3000 levels end the stack
         return False

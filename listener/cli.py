@@ -8,6 +8,7 @@ import ctypes
 import errno
 import json
 import logging
+import os
 import resource
 import sys
 from collections.abc import Sequence
@@ -19,10 +20,12 @@ from listener.config import (
     INSTALLED_CONFIG,
     Config,
     config_file,
+    config_folder,
     config_warnings,
     geometry,
     load_config,
     parse_config,
+    read_config,
 )
 from listener.config.loader import read_toml
 from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix
@@ -230,7 +233,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     data = read_toml(args.file)  # once: validated below, and looked at for a file that sets nothing
-    config = parse_config(data)
+    config = parse_config(data, config_folder(args.file))
     geo = geometry(config)
     if geo.mode == "channels":  # no mics are used: the preset (or array.mics) only names the device
         parties = f"rep channel {geo.rep_channel}, customer channel {geo.customer_channel}"
@@ -263,7 +266,11 @@ def cmd_leds_off(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from listener.service.runner import RunOptions, run
 
-    config = _config(args.config)
+    config, data = read_config(args.config)
+    set_level(config.service.log_level)
+    # said where the service's own lines go, the journal: check-config is not always run first
+    for warning in config_warnings(config, data, os.environ):
+        log.warning("config warning at %s", warning)
     options = RunOptions(
         input=args.input,
         fast=args.fast,

@@ -333,3 +333,14 @@ def test_no_inputs_at_all_is_not_answered_with_a_list_to_choose_from() -> None:
     # PortAudio leaves out a card another program holds: the array looks unplugged
     assert "no other program holds its card (`fuser -v /dev/snd/*` names one that does)" in message
     assert "one of these names" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("hint", ["()", "--", "микрофон", "麦克风"])
+def test_a_name_of_no_ascii_letters_or_digits_matches_no_device(hint: str) -> None:
+    # its punctuation-free form was '' (ASCII letters only were kept), and '' is part of every name: the
+    # first input found was taken, a webcam as readily as the array
+    webcam = InputDevice(4, "USB Camera: Audio (hw:4,0)", 1, 16000)
+    with pytest.raises(AudioInputError, match="no audio input device matching"):
+        choose_device([webcam], (hint,), 1, None)
+    named = InputDevice(5, "Микрофон USB (hw:5,0)", 1, 16000)
+    assert choose_device([webcam, named], ("микрофон usb",), 1, None) is named

@@ -66,7 +66,11 @@ def test_a_whole_number_written_as_a_float_says_how_to_write_it() -> None:
     [
         ({"leds": {"green_pin": 22}}, 22, 'must be text in quotes, e.g. green_pin = "22"'),
         ({"mqtt": {"device_id": 3}}, 3, 'must be text in quotes, e.g. device_id = "3"'),
-        ({"leds": {"green_pin": 22.0}}, 22.0, 'must be text in quotes, e.g. green_pin = "22.0"'),
+        # the number in quotes only where the key's rule takes it: "22.0" is no pin, "1883" no host
+        ({"leds": {"green_pin": 22.0}}, 22.0, 'must be text in quotes, e.g. green_pin = "GPIO22"'),
+        ({"leds": {"red_pin": 99}}, 99, 'must be text in quotes, e.g. red_pin = "GPIO24"'),
+        ({"mqtt": {"host": 1883}}, 1883, 'must be text in quotes, e.g. host = "127.0.0.1"'),
+        ({"mqtt": {"device_id": 3.5}}, 3.5, 'must be text in quotes, e.g. device_id = "counter-3"'),
         ({"array": {"device": True}}, True, "must be text in quotes"),
         ({"mqtt": {"protocol": 5}}, 5, "must be one of '3.1.1', '5', in quotes: protocol = \"5\""),
         ({"mqtt": {"protocol": 4}}, 4, "must be one of '3.1.1', '5'"),

@@ -187,3 +187,25 @@ def test_the_readmes_stereo_usb_example_is_channel_map_mode_without_mics() -> No
     (example,) = [b for b in blocks if 'device = "USB Audio"' in b]
     geo = geometry(parse_config(tomllib.loads(example)))
     assert (geo.preset, geo.mode, geo.capture_channels, geo.n_mics) == ("generic", "channels", 2, 0)
+
+
+THREE_MICS = [[0.03, 0.0, 0.0], [-0.03, 0.0, 0.0], [0.0, 0.03, 0.0]]
+
+
+@pytest.mark.parametrize("leftover", [{"mics": THREE_MICS}, {"mic_channels": [0, 1, 2]}])
+def test_mics_kept_from_direction_mode_leave_the_presets_card_as_it_is(leftover: dict[str, object]) -> None:
+    # three leftover mics made the 4-mic card capture 3 channels, and customer_channel = 3 was refused,
+    # blaming array.channels, which the file did not set
+    data = {"array": {"preset": "respeaker-4mic", **leftover}, "parties": {"rep_channel": 2, "customer_channel": 3}}
+    config = parse_config(data)
+    assert geometry(config).capture_channels == 4
+    [said] = config_warnings(config, data)
+    assert said.startswith(f"array.{next(iter(leftover))} = ") and "has no effect in channel-map mode" in said
+
+
+def test_on_a_generic_device_the_error_names_the_mics_that_counted_the_channels() -> None:
+    # a generic device's mics are all that says how many channels it has: not warned of, but named
+    data = {"array": {"preset": "generic", "mics": THREE_MICS}, "parties": {"rep_channel": 2, "customer_channel": 3}}
+    rejected(data, "parties.customer_channel", "0 to 2", "array.mics says how many", "set array.channels")
+    data["array"] = {"preset": "generic", "mics": THREE_MICS, "channels": 4}
+    assert config_warnings(parse_config(data), data) == []

@@ -313,3 +313,13 @@ def test_an_infinite_value_is_told_the_range_it_must_be_in() -> None:
         "parties.rep_azimuth_deg",
         "finite number between -360.0 and 360.0",
     )
+
+
+@pytest.mark.parametrize("device", ["-", "   ", "()", ":,"])
+def test_a_device_name_without_letters_or_digits_is_refused(device: str) -> None:
+    # matched ignoring punctuation, it was part of every device's name: the first input found was taken
+    rejected({"array": {"device": device}}, "array.device", "letters or digits", "listener devices")
+
+
+def test_a_device_name_in_any_script_is_accepted() -> None:
+    assert parse_config({"array": {"device": "микрофон"}}).array.device == "микрофон"

@@ -184,16 +184,12 @@ def test_cli_says_one_line_and_exits_2(tmp_path: Path) -> None:
         assert expected in result.stderr, (name, result.stderr)
 
 
-def test_a_model_path_under_an_unknown_users_home_is_a_missing_model_not_a_crash() -> None:
-    # the loader keeps '~nosuchuser/...' as written; Path.expanduser() on it again raised RuntimeError
-    from listener.transcription.models import model_path
-    from listener.turns.spec import model_path as turn_model_path
-
-    config = parse_config(
-        {"turn_model": {"path": "~nosuchuser-listener/m.onnx"}, "asr": {"model_path": "~nosuchuser-listener/vosk"}}
-    )
-    assert str(turn_model_path(config)) == "~nosuchuser-listener/m.onnx"
-    assert str(model_path(config)) == "~nosuchuser-listener/vosk"
+@pytest.mark.parametrize("key", ["turn_model.path", "asr.model_path", "mqtt.ca_file", "service.state_dir"])
+def test_a_path_under_an_unknown_users_home_is_refused_at_load(key: str) -> None:
+    # expanduser keeps '~nosuchuser/...' as written: Path.expanduser() on it again raised RuntimeError later,
+    # and read from the config's folder it would name a folder called '~nosuchuser-listener' there
+    table, name = key.split(".")
+    rejected({table: {name: "~nosuchuser-listener/m"}}, key, "home folder of no user here", "absolute path")
 
 
 def test_a_config_name_with_a_newline_or_too_long_is_said_in_one_line(tmp_path: Path) -> None:
@@ -204,3 +200,10 @@ def test_a_config_name_with_a_newline_or_too_long_is_said_in_one_line(tmp_path: 
         load_config(tmp_path / ("x" * 300 + ".toml"))
     assert "(File name too long): shorten the name" in str(long_name.value)
     assert str(tmp_path) in str(long_name.value) and str(long_name.value).count(str(tmp_path)) == 1
+
+
+def test_a_config_path_through_a_file_is_a_missing_file(tmp_path: Path) -> None:
+    # ENOTDIR was "cannot be read (Not a directory): check its permissions", which no permission fixes
+    (tmp_path / "some.wav").write_bytes(b"RIFF")
+    with pytest.raises(ConfigFileMissingError, match=r"some\.wav/listener\.toml does not exist: check the path"):
+        load_config(tmp_path / "some.wav" / "listener.toml")

@@ -27,3 +27,17 @@ def test_every_key_of_every_table_is_listed_with_its_range() -> None:
     assert '| `language` | `"en"` | `"en"` |' in text  # the lexicons shipped, not any text
     assert "| `mic_channels` | not set | a list, each 0 – 31 |" in text
     assert "&lt;topic_prefix&gt;" in text
+
+
+def test_the_rules_the_checks_add_are_listed_not_just_the_type() -> None:
+    # "text" for a host, a device id or a pin, and "0.5 – 1" for dominance_off_share, let through values
+    # that check-config then refused
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in render_reference().splitlines()}
+    assert "0.5 – 1; below dominance_on_share" in rows["`dominance_off_share`"]
+    assert "host name or IP address" in rows["`host`"]
+    assert '`"counter.3"`' in rows["`device_id`"]
+    for key in ("topic_prefix", "discovery_prefix"):
+        assert "without +, # or empty levels" in rows[f"`{key}`"]
+    for key in ("green_pin", "amber_pin", "red_pin", "blue_pin", "button_pin"):
+        assert '`"GPIO0"` – `"GPIO27"`' in rows[f"`{key}`"], key
+    assert "each coordinate -1 – 1, mics at least 1 mm apart, at most 32 mics" in rows["`mics`"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,12 @@ def syntax_error(tmp_path: Path, text: str) -> str:
         ("[array]\ndevice = hw:1,0  # the card\n", 'put text in double quotes: device = "hw:1,0"'),
         ("[mqtt]\nenabled = True\n", "line 2, enabled = True: write true or false in lower case: enabled = true"),
         ("[leds]\nenabled = no\n", "write true or false in lower case: enabled = false"),
+        # quoting the typographic quotes again made them part of the text: preset = "“generic”"
+        (
+            "[array]\npreset = “generic”\n",
+            'preset = “generic”: replace the typographic quotes “ ” ‘ ’ with straight ones: preset = "generic"',
+        ),
+        ("[mqtt]\nhost = ‘broker.local’\n", 'straight ones: host = "broker.local"'),
         (
             "[array]\nsample_rate = 16k\n",
             "sample_rate = 16k: write a plain number: digits, a '.' for decimals, no unit",
@@ -76,3 +83,55 @@ def test_an_error_the_hints_do_not_know_keeps_the_parsers_words(tmp_path: Path) 
     assert syntax_error(tmp_path, "[array\n").endswith(
         "Expected ']' at the end of a table declaration (at line 1, column 7)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            '{"array": {"preset": "generic"}}\n',
+            "line 1: this looks like JSON, not TOML: write each setting as key = value",
+        ),
+        (
+            "array:\n  preset: generic\n",
+            "line 1: this looks like YAML, not TOML: write the table as [array], not array:",
+        ),
+        ("[mqtt]\nhost: broker.local\n", "line 2: this looks like YAML, not TOML: write host = value, not host: value"),
+        (
+            "; the counter\n[array]\n",
+            "line 1: ';' starts a comment in INI files, not in TOML: start the comment with '#'",
+        ),
+    ],
+)
+def test_a_file_in_another_format_is_named_as_such(tmp_path: Path, text: str, said: str) -> None:
+    # the parser's "Invalid statement" / "Expected '=' after a key" said nothing of the format mix-up
+    assert said in syntax_error(tmp_path, text)
+
+
+def test_a_yaml_value_is_not_echoed_it_may_be_a_password(tmp_path: Path) -> None:
+    assert "hunter2secret" not in syntax_error(tmp_path, "[mqtt]\npassword: hunter2secret\n")
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        (gzip.compress(b'[array]\npreset = "generic"\n', mtime=0), "is a gzip-compressed file (unpack it: gunzip)"),
+        (b"\x7fELF\x02\x01\x01" + bytes(200), "is a program (an ELF binary)"),
+        (bytes(range(256)) * 4, "is a binary file"),
+    ],
+    ids=["gzip", "elf", "bytes"],
+)
+def test_a_binary_file_is_not_told_to_be_saved_as_utf8(tmp_path: Path, raw: bytes, kind: str) -> None:
+    path = tmp_path / "listener.toml.gz"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigSyntaxError) as info:
+        load_config(path)
+    assert f"{kind}, not the TOML config: pass the listener's TOML text file" in str(info.value)
+    assert "UTF-8" not in str(info.value)
+
+
+def test_a_utf16_file_is_still_told_to_be_saved_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text('[array]\npreset = "generic"\n', encoding="utf-16")
+    with pytest.raises(ConfigSyntaxError, match="save it as UTF-8"):
+        load_config(path)

@@ -135,10 +135,35 @@ def test_a_typo_elsewhere_in_the_config_still_lets_the_lights_go_dark(
     assert named in said[0]  # what no longer loads is named
 
 
+def test_a_misspelt_password_elsewhere_is_not_logged_to_the_journal(
+    shared: MockFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the unknown-key warning leds-off logs after every stop printed the password in full
+    config = tmp_path / "listener.toml"
+    config.write_text('[leds]\npreset = "rgb"\n[mqtt]\npasword = "s3cret-typo"\n')
+    assert main(["leds-off", "--config", str(config)]) == 0
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 1 and 'mqtt.pasword = "<hidden>"' in said[0], said
+    assert "s3cret-typo" not in caplog.text
+
+
 def test_a_broken_leds_table_is_still_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert leds_off(tmp_path, "preset = rgb") == 2  # which pins the service drove cannot be known
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "[leds] table is not valid TOML" in err, err
+
+
+def test_a_broken_leds_table_is_said_at_the_files_own_line_with_check_configs_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the table was parsed cut out of the file: "Invalid value (at line 3, column 10)" for the file's line 9
+    config = tmp_path / "listener.toml"
+    config.write_text(
+        '# listener\n[array]\npreset = "respeaker-4mic"\n\n# lights\n[leds]\nenabled = true\n#\npreset = rgb\n'
+    )
+    assert main(["leds-off", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert 'line 9, preset = rgb: put text in double quotes: preset = "rgb"' in err and "(at line 9, column" in err, err
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,11 +220,10 @@ def _first_match(
 
 def _matches(devices: Sequence[InputDevice], hint: str) -> list[InputDevice]:
     wanted = hint.casefold()
-    for same in (
-        lambda name: name == wanted,
-        lambda name: wanted in name,
-        lambda name: _alnum(wanted) in _alnum(name),
-    ):
+    tests: list[Callable[[str], bool]] = [lambda name: name == wanted, lambda name: wanted in name]
+    if _alnum(wanted):  # '' (a hint of punctuation, '-' or '()') is in every name: it names no device
+        tests.append(lambda name: _alnum(wanted) in _alnum(name))
+    for same in tests:
         found = [d for d in devices if same(d.name.casefold())]
         if found:
             return found
@@ -233,7 +231,8 @@ def _matches(devices: Sequence[InputDevice], hint: str) -> list[InputDevice]:
 
 
 def _alnum(text: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", text)
+    # letters of any script: an ASCII-only filter left '' of a Cyrillic or CJK name, which matched every device
+    return "".join(char for char in text if char.isalnum())
 
 
 def silence_audio_libraries() -> None:

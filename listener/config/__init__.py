@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -13,10 +13,12 @@ import numpy.typing as npt
 from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
 from listener.config.party_checks import check_mode_keys, unused_direction_keys
+from listener.config.paths import config_folder, resolve_paths
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
 from listener.config.schema import PROCESSING_RATE_HZ, Config, PartiesConfig
-from listener.config.text_checks import check_host, check_state_dir, check_topic_prefix
+from listener.config.text_checks import check_device, check_host, check_state_dir, check_topic_prefix, is_topic_id
+from listener.config.unused_keys import unused_led_pins, unused_mqtt_keys
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
 
@@ -26,10 +28,12 @@ __all__ = [
     "ArrayGeometry",
     "Config",
     "config_file",
+    "config_folder",
     "config_warnings",
     "geometry",
     "load_config",
     "parse_config",
+    "read_config",
 ]
 
 INSTALLED_CONFIG = Path("/etc/listener/listener.toml")  # where firmware/ writes it and the unit's run reads it
@@ -50,24 +54,38 @@ def config_file(given: Path | None) -> Path | None:
 
 def load_config(path: Path | None) -> Config:
     """Read and validate ``path``; ``None`` gives the defaults."""
-    data = read_toml(path) if path is not None else {}
-    return parse_config(data)
+    return read_config(path)[0]
+
+
+def read_config(path: Path | None) -> tuple[Config, dict[str, object]]:
+    """``path`` validated, and as read (for :func:`config_warnings`); ``None`` gives the defaults."""
+    if path is None:
+        return parse_config({}), {}
+    data = read_toml(path)
+    return parse_config(data, config_folder(path)), data
 
 
 SHIPPED_TURN_MODEL_FRAME_MS = 10  # its sidecar's input.hop_s is two of these (tests/test_turns_errors.py)
 
 
-def parse_config(data: dict[str, object]) -> Config:
+def parse_config(data: dict[str, object], folder: Path | None = None) -> Config:
+    """``data`` (a TOML document) validated; ``folder``: where the file holding it is, which its relative
+    paths are read from (None: from no file, and a relative path is refused)."""
     _reject_secrets(data)
-    config = build(Config, data, "")
+    config = resolve_paths(build(Config, data, ""), folder)
     check_mode_keys(data)  # on the keys the file writes: a default is no contradiction
     _check(config)
     return config
 
 
-def config_warnings(config: Config, data: dict[str, object]) -> list[str]:
-    """Keys the file (``data``, as read; ``config``, its parse) writes to no effect: said by check-config."""
-    return unused_direction_keys(data, channel_map_mode(config.parties))
+def config_warnings(config: Config, data: dict[str, object], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Keys the file (``data``, as read; ``config``, its parse) writes to no effect: said by check-config
+    and at the start of run; ``environ``: the environment run reads the broker password from."""
+    return [
+        *unused_direction_keys(data, channel_map_mode(config.parties), config.array.preset != "generic"),
+        *unused_mqtt_keys(data, config.mqtt, environ),
+        *unused_led_pins(data, config.leds),
+    ]
 
 
 def channel_map_mode(parties: PartiesConfig) -> bool:
@@ -110,11 +128,17 @@ def geometry(config: Config) -> ArrayGeometry:
         mic_channels = tuple(range(len(mics)))
     rep_channel = parties.rep_channel if parties.rep_channel is not None else 0
     customer_channel = parties.customer_channel if parties.customer_channel is not None else 1
+    mode: Literal["doa", "channels"] = "channels" if channel_map_mode(parties) else "doa"
     if arr.channels is not None:
         capture = arr.channels
+    elif mode == "channels" and preset is not None:
+        # no mics are used: the preset's card as it is, whatever array.mics or mic_channels a file kept from
+        # direction mode (three leftover mics made the 4-mic card capture 3 channels, and the error blamed
+        # array.channels)
+        capture = preset.capture_channels
     elif preset is not None and board:
         capture = preset.capture_channels
-    elif mic_channels:
+    elif mic_channels:  # a generic device: its mics say how many channels it has
         capture = max(mic_channels) + 1
     else:  # channel-map mode on a generic device without mics: the parties' channels
         capture = max(rep_channel, customer_channel) + 1
@@ -124,7 +148,7 @@ def geometry(config: Config) -> ArrayGeometry:
         capture_channels=capture,
         mic_channels=tuple(mic_channels),
         device_hints=(arr.device,) if arr.device else (preset.device_hints if preset else ()),
-        mode="channels" if channel_map_mode(parties) else "doa",
+        mode=mode,
         rep_channel=rep_channel,
         customer_channel=customer_channel,
     )
@@ -132,6 +156,7 @@ def geometry(config: Config) -> ArrayGeometry:
 
 def _check(config: Config) -> None:
     arr = config.array
+    check_device(arr.device)
     # channel-map mode reads no mic geometry: one mic per party, on the channels [parties] names
     by_direction = not channel_map_mode(config.parties)
     if by_direction and arr.preset == "generic" and arr.mics is None:
@@ -250,7 +275,7 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
             if value is None:
                 raise ConfigError(f"parties.{key}", None, "required in channel-map mode")
             if value >= geo.capture_channels:
-                counted = "" if config.array.channels is not None else " (array.channels says how many are captured)"
+                counted = _counted_by(config)
                 raise ConfigError(
                     f"parties.{key}", value, f"must be a captured channel, 0 to {geo.capture_channels - 1}{counted}"
                 )
@@ -265,9 +290,15 @@ def _check_parties(config: Config, geo: ArrayGeometry) -> None:
     check_directions(geo.mics_m, parties, "array.mics" if config.array.mics is not None else geo.preset)
 
 
-# A topic level, and a level of Home Assistant's discovery topic, which accepts only [a-zA-Z0-9_-]: a device
-# id with a '.' would publish its metrics while Home Assistant ignores its discovery message
-_TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+def _counted_by(config: Config) -> str:
+    """Channel-map mode: the key that set how many channels are captured, said with the fix."""
+    arr = config.array
+    if arr.channels is not None:
+        return ""
+    if arr.preset == "generic" and (arr.mics is not None or arr.mic_channels is not None):
+        key = "array.mic_channels" if arr.mic_channels is not None else "array.mics"
+        return f" (on a generic device {key} says how many are captured: set array.channels to the device's own count)"
+    return " (array.channels says how many are captured)"
 
 
 def _reject_secrets(data: dict[str, object]) -> None:
@@ -285,7 +316,7 @@ def _reject_secrets(data: dict[str, object]) -> None:
 def _check_mqtt(config: Config) -> None:
     mqtt = config.mqtt
     check_host(mqtt.host)
-    if mqtt.device_id and not _TOPIC_ID.fullmatch(mqtt.device_id):
+    if mqtt.device_id and not is_topic_id(mqtt.device_id):
         raise ConfigError(
             "mqtt.device_id",
             mqtt.device_id,

@@ -13,11 +13,9 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from listener.config.schema import MAX_CHANNELS, Mic, PartiesConfig
+from listener.config.schema import MAX_CHANNELS, MAX_COORD_M, MIN_SPACING_M, Mic, PartiesConfig
 from listener.errors import ConfigError
 
-MAX_COORD_M = 1.0  # a counter-top array is far smaller; anything larger is a unit mistake
-MIN_SPACING_M = 0.001  # vendors' drawings are good to about a millimetre, so closer mics are one mic
 # Twice the ±30 deg each party's steered beams span (spatial.frontend.SECTOR_OFFSETS_DEG): closer
 # parties' beams would overlap
 MIN_PARTIES_APART_DEG = 60.0

@@ -20,7 +20,7 @@ from listener.config.loader import build, read_text
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS
 from listener.config.schema import ArrayConfig, Config, LedsConfig
-from listener.config.toml_hints import table_headers
+from listener.config.toml_hints import syntax_hint, table_headers
 from listener.errors import ConfigError, ConfigSyntaxError, shown_path
 
 log = logging.getLogger("listener")
@@ -61,13 +61,15 @@ def _table(headed: list[tuple[str, str | None]], name: str, path: Path) -> dict[
     for line, header in headed:
         if header is not None:
             inside, below_a_header = header == name, True
-        elif inside or not below_a_header:
-            (lines if inside else root).append(line)
+        # every other line kept as an empty one: tomllib's line numbers are then the file's own
+        lines.append(line if inside and header is None else "")
+        root.append(line if not below_a_header else "")
     try:
         table = tomllib.loads("\n".join(lines))
     except tomllib.TOMLDecodeError as exc:
+        text = "\n".join(line for line, _ in headed)  # the hint reads the line in its table, as check-config's
         raise ConfigSyntaxError(
-            f"config file {shown_path(path)}: its [{name}] table is not valid TOML: {exc}"
+            f"config file {shown_path(path)}: its [{name}] table is not valid TOML: {syntax_hint(text, str(exc))}"
         ) from None
     with contextlib.suppress(tomllib.TOMLDecodeError):  # the top of the file is another part: skipped if broken
         dotted = tomllib.loads("\n".join(root)).get(name)

@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
+from listener.config.file_kinds import binary_kind
 from listener.config.text_checks import control_character
-from listener.config.toml_hints import syntax_hint
+from listener.config.toml_hints import looks_secret, syntax_hint
 from listener.errors import (
     ConfigError,
     ConfigFileError,
@@ -51,13 +52,20 @@ def field(
     max: float | None = None,  # noqa: A002
     path: bool = False,
     choices: Callable[[], Sequence[str]] | None = None,
+    allowed: str | None = None,
+    accepts: Callable[[str], bool] | None = None,
+    example: str | None = None,
 ) -> Any:
     """A config field with its documentation and allowed range; ``path``: a file or folder, ``~`` expanded.
 
     ``choices``: the values allowed where they are found at run time (files shipped in the package), for the
-    reference to list; the rule itself is applied where the value is used.
+    reference to list; the rule itself is applied where the value is used. ``allowed``: the rule (a format,
+    a bound set by another key) for the reference, where type and range do not say it. ``accepts``: whether
+    a text passes that rule, so that no hint suggests a value the rule then refuses (``example``, else the
+    default, is suggested instead).
     """
-    meta = {"doc": doc, "min": min, "max": max, "path": path, "choices": choices}
+    meta: dict[str, Any] = {"doc": doc, "min": min, "max": max, "path": path, "choices": choices}
+    meta |= {"allowed": allowed, "accepts": accepts, "example": default if example is None else example}
     if isinstance(default, (list, dict)):
         raise TypeError("config defaults must be immutable")
     return dataclasses.field(default=default, metadata=meta)
@@ -111,7 +119,7 @@ def read_text(path: Path) -> str:
     shown = shown_path(path)
     try:
         raw = _read_bytes(path, shown)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the latter: a file on the way (some.wav/listener.toml)
         raise ConfigFileMissingError(
             f"config file {shown} does not exist: check the path (without a config file the defaults apply)"
         ) from None
@@ -125,6 +133,11 @@ def read_text(path: Path) -> str:
         raise ConfigFileError(
             f"config file {shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}"
         ) from None
+    return _text_of(raw, shown)
+
+
+def _text_of(raw: bytes, shown: str) -> str:
+    """The config file's bytes as text, or the error that says which other kind of file it is."""
     if raw[:4] in (b"RIFF", b"RF64"):  # the recording and the config swapped on the command line
         raise ConfigSyntaxError(
             f"config file {shown} is a WAV recording, not TOML: pass the recording as the file to analyse "
@@ -134,6 +147,12 @@ def read_text(path: Path) -> str:
         raise ConfigFileError(
             f"config file {shown} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, the most a config file "
             "may be: pass the listener's TOML file (a few KiB)"
+        )
+    binary = binary_kind(raw)
+    if binary is not None:  # "save it as UTF-8" would be the wrong fix for these
+        raise ConfigSyntaxError(
+            f"config file {shown} is {binary}, not the TOML config: pass the listener's TOML text file "
+            "(e.g. /etc/listener/listener.toml)"
         )
     try:
         # utf-8-sig: editors such as Notepad start UTF-8 files with a byte-order mark, which TOML rejects
@@ -153,7 +172,9 @@ def build(cls: type[T], data: Any, path: str) -> T:
     hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields:
-            raise ConfigError(_join(path, key), data[key], _unknown_key_rule(key, fields))
+            # a misspelt 'password' is unknown, and its value must reach neither the terminal nor the journal
+            shown = "<hidden>" if looks_secret(key, data[key]) else data[key]
+            raise ConfigError(_join(path, key), shown, _unknown_key_rule(key, fields))
     # keys left out take the field's default: the dataclass's own __init__ supplies it
     values = {
         name: _convert(hints[name], data[name], _join(path, name), spec.metadata)
@@ -261,11 +282,7 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
             raise ConfigError(path, value, _range_rule(meta, "must be a finite number")) from None
     elif tp is str:
         if not isinstance(value, str):
-            # green_pin = 22, device_id = 3: TOML needs quotes around text, numbers included
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            raise ConfigError(
-                path, value, "must be text in quotes" + (f", e.g. {_quoted(path, value)}" if number else "")
-            )
+            raise ConfigError(path, value, "must be text in quotes" + _text_example(path, value, meta))
         return _convert_path(value, path) if meta.get("path") else value
     else:
         raise TypeError(f"unsupported config type {tp}")
@@ -281,8 +298,12 @@ def _convert_path(value: str, path: str) -> str:
         )
     # expanded once, here: every reader of the tree (spool, pause flag, models, doctor) then opens the same
     # place, where a bare Path('~/x') would make a folder named '~' in whatever folder the service started
-    # os.path's, not Path's: that one raises on '~nosuchuser' (kept as written here) and reads '' as '.'
-    return os.path.expanduser(value)  # noqa: PTH111
+    # os.path's, not Path's: that one raises on '~nosuchuser' (refused below) and reads '' as '.'
+    expanded = os.path.expanduser(value)  # noqa: PTH111
+    if expanded.startswith("~"):  # '~nosuchuser/x': read from the config's folder, a folder named '~...'
+        home = expanded.split("/")[0]
+        raise ConfigError(path, value, f"{home} is the home folder of no user here: write an absolute path (or ~/...)")
+    return expanded
 
 
 def _range_rule(meta: typing.Mapping[str, Any], fallback: str) -> str:
@@ -319,6 +340,17 @@ def _unquoted(path: str, value: object, kind: type[int] | type[float]) -> str:
     if not math.isfinite(number):  # "nan" is no number any setting takes
         return ""
     return f", without quotes: {_key(path)} = {number}"
+
+
+def _text_example(path: str, value: object, meta: typing.Mapping[str, Any]) -> str:
+    """The e.g. for a number written where text goes (``green_pin = 22``, ``device_id = 3``): the number
+    in quotes when the key's rule takes it, else the key's own example (``host = 1883`` is no host)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    accepts = meta.get("accepts")
+    if accepts is None or accepts(str(value)):
+        return f", e.g. {_quoted(path, value)}"
+    return f", e.g. {_quoted(path, meta['example'])}" if meta.get("example") else ""
 
 
 def _quoted(path: str, value: object) -> str:

@@ -17,6 +17,7 @@ from listener.errors import ConfigError, toml_value
 
 CHANNEL_KEYS = ("rep_channel", "customer_channel")
 DIRECTION_KEYS = ("rep_azimuth_deg", "customer_azimuth_deg", "sector_half_width_deg")
+ARRAY_KEYS = ("mics", "mic_channels")  # the mics of direction mode
 
 
 def written_parties(data: dict[str, object]) -> dict[str, object]:
@@ -41,14 +42,25 @@ def check_mode_keys(data: dict[str, object]) -> None:
             )
 
 
-def unused_direction_keys(data: dict[str, object], channel_mode: bool) -> list[str]:
-    """One warning per direction key the file writes in channel-map mode, in the error's own form."""
+def unused_direction_keys(data: dict[str, object], channel_mode: bool, card: bool = True) -> list[str]:
+    """One warning per direction key the file writes in channel-map mode, in the error's own form: the
+    parties' azimuths, and on a preset's ``card`` the mics' positions and channels of [array] (kept from
+    direction mode; on a generic device they still say how many channels it has)."""
     if not channel_mode:
         return []
     written = written_parties(data)
-    return [
+    said = [
         f"parties.{key} = {toml_value(written[key])}: has no effect in channel-map mode (each party is heard on "
         "its own mic, parties.rep_channel and customer_channel, not by direction): delete it"
         for key in DIRECTION_KEYS
         if key in written
     ]
+    array = data.get("array") if card else None
+    array = array if isinstance(array, dict) else {}
+    said += [
+        f"array.{key} = {toml_value(array[key])}: has no effect in channel-map mode (no mic positions are used; "
+        "the captured channels are the card's, or array.channels): delete it"
+        for key in ARRAY_KEYS
+        if key in array
+    ]
+    return said

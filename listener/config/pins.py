@@ -51,6 +51,14 @@ def bcm_number(pin: str, path: str) -> int:
     return _HEADER[physical]
 
 
+def is_pin(pin: str) -> bool:
+    try:
+        bcm_number(pin, "")
+    except ConfigError:
+        return False
+    return True
+
+
 def check_pins(leds: LedsConfig, board: str, reserved: Mapping[int, str]) -> None:
     """Every pin name valid; the pins in use (the preset's LEDs, the button) all different and not
     among the ``reserved`` pins of the array ``board`` on the header."""

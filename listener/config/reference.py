@@ -22,7 +22,9 @@ Every key of `listener.toml`, generated from `listener/config/schema.py` by
 Unknown keys are refused; `listener check-config FILE` validates a file without running anything.
 A key left out keeps the default shown; rules between keys (dominance's on share above its off
 share, a party's channel among the captured ones, distinct pins, …) are checked too, and an error
-names both keys. Units are in the key's name (`_s` seconds, `_ms`
+names both keys. A path (a key whose allowed column says so) may start with `~/` for the home folder;
+a relative one is read from the folder of the config file, not the working folder: `ca_file = "ca.pem"`
+in /etc/listener/listener.toml is /etc/listener/ca.pem. Units are in the key's name (`_s` seconds, `_ms`
 milliseconds, `_hz` hertz, `_deg` degrees, `_db` decibels) except `[array] sample_rate` (Hz) and
 `mics` (metres).
 """
@@ -43,6 +45,15 @@ def _number(value: float) -> str:
 
 
 def _allowed(hint: Any, meta: Any) -> str:
+    """What the type and range allow, and the rule the key's checks add (``allowed``): a format in place of
+    "text", a bound set by another key after the range."""
+    typed, rule = _typed(hint, meta), meta.get("allowed")
+    if not rule:
+        return typed
+    return _cell(rule) if typed in ("text", "") else f"{typed}; {_cell(rule)}"
+
+
+def _typed(hint: Any, meta: Any) -> str:
     if meta.get("choices") is not None:
         return ", ".join(f'`"{choice}"`' for choice in meta["choices"]())
     low, high = meta.get("min"), meta.get("max")

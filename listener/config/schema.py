@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from listener.config.loader import field
+from listener.config.text_checks import is_host, is_topic_id, is_topic_prefix
 from listener.errors import SERVICE_STATE_DIR
 from listener.transcription.lexicon import available_languages
 
@@ -22,6 +23,19 @@ PresetName = Literal["respeaker-2mic", "respeaker-4mic", "respeaker-6mic", "resp
 
 
 MAX_CHANNELS = 32  # captured channels: mics, and indices into them
+MAX_COORD_M = 1.0  # a counter-top array is far smaller; anything larger is a unit mistake
+MIN_SPACING_M = 0.001  # vendors' drawings are good to about a millimetre, so closer mics are one mic
+
+# the rules of the checks after the types (text_checks, pins, _check), as the reference says them
+_CAPTURED = "a captured channel (below array.channels), not the other party's"
+_TOPIC_LEVELS = "MQTT topic levels joined by /, without +, # or empty levels"
+_PIN = '`"GPIO0"` – `"GPIO27"` (BCM numbers; `"BCM17"`, `"17"`, `"BOARD11"`, `"J8:11"` too), each its own'
+
+
+def _is_pin(text: str) -> bool:
+    from listener.config.pins import is_pin  # here: pins imports this module
+
+    return is_pin(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +43,18 @@ class ArrayConfig:
     preset: PresetName = field(
         "respeaker-4mic", "named geometry; 'generic' needs explicit mics, except in channel-map mode (no mics used)"
     )
-    mics: tuple[Mic, ...] | None = field(None, "metres, one [x, y, z] per mic channel; overrides the preset")
+    mics: tuple[Mic, ...] | None = field(
+        None,
+        "metres, one [x, y, z] per mic channel; overrides the preset",
+        allowed=f"each coordinate -{MAX_COORD_M:g} – {MAX_COORD_M:g}, mics at least {MIN_SPACING_M * 1000:g} mm apart,"
+        f" at most {MAX_CHANNELS} mics",
+    )
     sample_rate: int = field(16000, "capture rate of the device in Hz", min=16000, max=48000)
-    device: str = field("", "input device name (substring, case-insensitive); '' = the preset's names")
+    device: str = field(
+        "",
+        "input device name (substring, case-insensitive); '' = the preset's names",
+        allowed='text with a letter or digit, or `""`',
+    )
     channels: int | None = field(
         None,
         "channels to capture; default: the preset's (generic in channel-map mode: up to the parties' channels)",
@@ -70,9 +93,15 @@ class PartiesConfig:
     customer_azimuth_deg: float = field(180.0, "customer direction; direction mode only", min=-360.0, max=360.0)
     sector_half_width_deg: float = field(60.0, "how far from its azimuth a party may stand", min=10.0, max=90.0)
     rep_channel: int | None = field(
-        None, "channel-map mode: captured channel of the rep's mic", min=0, max=MAX_CHANNELS - 1
+        None,
+        "channel-map mode: captured channel of the rep's mic",
+        min=0,
+        max=MAX_CHANNELS - 1,
+        allowed=_CAPTURED,
     )
-    customer_channel: int | None = field(None, "channel-map mode: the customer's mic", min=0, max=MAX_CHANNELS - 1)
+    customer_channel: int | None = field(
+        None, "channel-map mode: the customer's mic", min=0, max=MAX_CHANNELS - 1, allowed=_CAPTURED
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +129,9 @@ class ActivityConfig:
         max=30.0,
     )
     low_hz: float = field(200.0, "lowest frequency used for direction", min=50.0, max=1000.0)
-    high_hz: float = field(4000.0, "highest frequency used for direction", min=1000.0, max=8000.0)
+    high_hz: float = field(
+        4000.0, "highest frequency used for direction", min=1000.0, max=8000.0, allowed="above low_hz"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +160,12 @@ class AnalyticsConfig:
         2, "content words of the customer's last floor a rep turn repeats to be an echo", min=1, max=10
     )
     dominance_on_share: float = field(0.65, "rolling rep share that starts dominance", min=0.51, max=1.0)
-    dominance_off_share: float = field(0.60, "rolling rep share below which dominance ends", min=0.5, max=1.0)
-    dominance_min_speech_s: float = field(30.0, "speech in the window before dominance can start", min=0.0, max=600.0)
+    dominance_off_share: float = field(
+        0.60, "rolling rep share below which dominance ends", min=0.5, max=1.0, allowed="below dominance_on_share"
+    )
+    dominance_min_speech_s: float = field(
+        30.0, "speech in the window before dominance can start", min=0.0, max=600.0, allowed="≤ rolling_window_s"
+    )
     monologue_dominating_s: float = field(60.0, "a rep floor longer than this is dominating", min=5.0, max=600.0)
     interrupting_display_s: float = field(4.0, "how long an interruption by the rep is shown", min=0.5, max=30.0)
     session_gap_s: float = field(30.0, "customer silence that separates sessions", min=5.0, max=600.0)
@@ -178,10 +213,14 @@ class AsrConfig:
 class LedsConfig:
     enabled: bool = field(True, "drive status LEDs through gpiozero")
     preset: Literal["traffic-light", "rgb", "none"] = field("traffic-light", "LED wiring")
-    green_pin: str = field("GPIO22", "traffic light: calm 'listening' LED; rgb: the green channel")
-    amber_pin: str = field("GPIO23", "traffic light: 'dominating' LED")
-    red_pin: str = field("GPIO24", "traffic light: 'persisting / interrupting' LED; rgb: the red channel")
-    blue_pin: str = field("GPIO25", "rgb: the blue channel")
+    green_pin: str = field(
+        "GPIO22", "traffic light: calm 'listening' LED; rgb: the green channel", allowed=_PIN, accepts=_is_pin
+    )
+    amber_pin: str = field("GPIO23", "traffic light: 'dominating' LED", allowed=_PIN, accepts=_is_pin)
+    red_pin: str = field(
+        "GPIO24", "traffic light: 'persisting / interrupting' LED; rgb: the red channel", allowed=_PIN, accepts=_is_pin
+    )
+    blue_pin: str = field("GPIO25", "rgb: the blue channel", allowed=_PIN, accepts=_is_pin)
     active_high: bool = field(True, "false when the LED is wired between the pin and 3.3 V")
     calm_level: float = field(0.3, "brightness of the calm 'listening' light", min=0.05, max=1.0)
     fade_s: float = field(0.8, "soft transition between steady lights, audio seconds", min=0.0, max=5.0)
@@ -194,7 +233,12 @@ class LedsConfig:
     self_test_s: float = field(
         0.2, "start-up self-test: each LED on this long in turn (0 = a 50 ms blink)", min=0.0, max=2.0
     )
-    button_pin: str = field("GPIO17", "privacy button ('' = none)")
+    button_pin: str = field(
+        "GPIO17",
+        "privacy button ('' = none)",
+        allowed=f'{_PIN}, or `""`',
+        accepts=lambda text: not text or _is_pin(text),
+    )
     button_pull_up: bool = field(True, "true: button between the pin and ground; false: between the pin and 3.3 V")
     long_press_s: float = field(3.0, "holding the button this long asks for recalibration", min=0.5, max=30.0)
 
@@ -207,20 +251,34 @@ class LedsConfig:
 @dataclass(frozen=True, slots=True)
 class MqttConfig:
     enabled: bool = field(False, "publish anonymized metrics over MQTT")
-    host: str = field("127.0.0.1", "broker host")
+    host: str = field(
+        "127.0.0.1",
+        "broker host",
+        allowed='a host name or IP address, e.g. `"192.0.2.10"` (not a URL: the port is `port`)',
+        accepts=is_host,
+    )
     port: int = field(1883, "broker port", min=1, max=65535)
-    topic_prefix: str = field("listener", "topics are <topic_prefix>/<device_id>/...")
+    topic_prefix: str = field(
+        "listener", "topics are <topic_prefix>/<device_id>/...", allowed=_TOPIC_LEVELS, accepts=is_topic_prefix
+    )
     device_id: str = field(
-        "", "'' = 'listener-' + 8 hex digits of a salted hash of the board serial (else of /etc/machine-id)"
+        "",
+        "'' = 'listener-' + 8 hex digits of a salted hash of the board serial (else of /etc/machine-id)",
+        allowed='`""`, or 1-64 ASCII letters, digits, - or _, the first a letter or digit (`"counter-3"`, not'
+        ' `"counter.3"`)',
+        accepts=lambda text: text == "" or is_topic_id(text),
+        example="counter-3",
     )
     protocol: Literal["3.1.1", "5"] = field("3.1.1", "MQTT protocol version")
     keepalive_s: int = field(30, "keep-alive; the broker publishes the Last Will after 1.5x this", min=5, max=3600)
     reconnect_min_s: float = field(1.0, "first wait before reconnecting; doubles per failure", min=0.1, max=60.0)
-    reconnect_max_s: float = field(60.0, "longest wait between reconnect attempts", min=1.0, max=3600.0)
+    reconnect_max_s: float = field(
+        60.0, "longest wait between reconnect attempts", min=1.0, max=3600.0, allowed="≥ reconnect_min_s"
+    )
     tls: bool = field(False, "connect over TLS")
     ca_file: str = field("", "CA bundle (PEM) that signed the broker's certificate; '' = system CAs", path=True)
     cert_file: str = field("", "client certificate (PEM) for mutual TLS; '' = none", path=True)
-    key_file: str = field("", "private key of cert_file (PEM)", path=True)
+    key_file: str = field("", "private key of cert_file (PEM)", path=True, allowed="set with cert_file, or neither")
     tls_insecure: bool = field(False, "skip the broker certificate's host name check (testing only)")
     username: str = field("", "'' = anonymous; the password comes from password_file or LISTENER_MQTT_PASSWORD")
     password_file: str = field(
@@ -240,14 +298,16 @@ class MqttConfig:
     )
     shutdown_drain_s: float = field(2.0, "on shutdown, wait this long for the spool to drain", min=0.0, max=60.0)
     discovery: bool = field(True, "publish Home Assistant MQTT discovery")
-    discovery_prefix: str = field("homeassistant", "Home Assistant's discovery prefix")
+    discovery_prefix: str = field(
+        "homeassistant", "Home Assistant's discovery prefix", allowed=_TOPIC_LEVELS, accepts=is_topic_prefix
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
     state_dir: str = field(
         str(SERVICE_STATE_DIR),
-        "MQTT spool, privacy-pause flag, downloaded models; an absolute path or ~/...",
+        "MQTT spool, privacy-pause flag, downloaded models (the service may write only /var/lib/listener)",
         path=True,
     )
     log_level: Literal["debug", "info", "warning", "error"] = field("info", "journal verbosity")

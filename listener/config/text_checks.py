@@ -1,4 +1,4 @@
-"""Strings that other libraries read later: the broker's host, MQTT topic prefixes and the state folder.
+"""Strings that other libraries read later: the broker's host, MQTT topic prefixes, the state folder, the device.
 
 Each would pass as "a string" and fail only once paho or the file system got it, in a thread or
 hours later; here it fails at load, naming the key and what is allowed.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
 
 from listener.errors import ConfigError
 
@@ -21,6 +20,10 @@ HOST_RULE = (
     f"labels of 1-63 letters, digits, '-' or '_' joined by '.', at most {_MAX_NAME_BYTES} characters in all "
     "(not a URL; the port goes in mqtt.port)"
 )
+
+# A topic level, and a level of Home Assistant's discovery topic, which accepts only [a-zA-Z0-9_-]: a device
+# id with a '.' would publish its metrics while Home Assistant ignores its discovery message
+TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 # MQTT caps a whole topic at 65535 UTF-8 bytes; after the prefix come at most '/device/<device_id>/config'
 # (79 bytes with the longest device id) or '/<device_id>/session'
@@ -36,11 +39,11 @@ def control_character(value: str) -> str | None:
 
 
 def check_host(host: str) -> None:
-    if not _is_host(host):
+    if not is_host(host):
         raise ConfigError("mqtt.host", host, HOST_RULE)
 
 
-def _is_host(host: str) -> bool:
+def is_host(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
         return True
@@ -56,6 +59,19 @@ def _is_host(host: str) -> bool:
     if len(wire) > _MAX_NAME_BYTES or not all(_LABEL.fullmatch(label) for label in labels):
         return False
     return not labels[-1].isdigit()
+
+
+def is_topic_id(value: str) -> bool:
+    """A device id: one topic level that Home Assistant's discovery topic takes too."""
+    return bool(TOPIC_ID.fullmatch(value))
+
+
+def is_topic_prefix(value: str) -> bool:
+    try:
+        check_topic_prefix("", value)
+    except ConfigError:
+        return False
+    return True
 
 
 def check_topic_prefix(key: str, value: str) -> None:
@@ -81,15 +97,19 @@ def check_topic_prefix(key: str, value: str) -> None:
         )
 
 
+def check_device(device: str) -> None:
+    """``array.device`` is matched as part of a name, ignoring punctuation: one without a letter or digit
+    ('-', '   ', '()') would be part of every device's name, and the first input found would be taken."""
+    if device and not any(char.isalnum() for char in device):
+        raise ConfigError(
+            "array.device",
+            device,
+            "must hold letters or digits of the input device's name, e.g. 'seeed-4mic' or 'hw:1,0' (`listener "
+            "devices` lists them), or be '' for the preset's names",
+        )
+
+
 def check_state_dir(state_dir: str) -> None:
-    """``state_dir`` as loaded, so ``~`` is already expanded."""
+    """``state_dir`` as loaded: ``~`` expanded, a relative path joined to the config file's folder (paths.py)."""
     if not state_dir.strip():
         raise ConfigError("service.state_dir", state_dir, "must name a folder, e.g. '/var/lib/listener'")
-    if not Path(state_dir).is_absolute():
-        # systemd starts the service in '/' unless told otherwise, a shell wherever it is: a relative
-        # folder would move the spool and the privacy-pause flag with it
-        raise ConfigError(
-            "service.state_dir",
-            state_dir,
-            "must be an absolute path (or ~/...), e.g. '/var/lib/listener': the service's working folder is not fixed",
-        )

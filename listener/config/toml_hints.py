@@ -21,9 +21,34 @@ _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
 _MULTILINE_QUOTES = ('"""', "'''")
 _BOOLEAN_WORDS = {"true": "true", "false": "false", "yes": "true", "no": "false", "on": "true", "off": "false"}
 _NUMBER_WITH_UNIT = re.compile(r"^[-+]?\d+(\.\d+)?\s*[A-Za-z]+$")
-# a value under one of these is never echoed: a password typed into the file must not reach the journal
-_SECRET = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+# a value under one of these is never echoed: a password typed into the file must not reach the journal.
+# Misspellings too ('pasword', 'passwd', 'pwd', 'pw'): a typo is exactly when the key is unknown and echoed
+_SECRET_WORDS = r"pass|p(?:a?s+)?w(?:or)?d|(?<![a-z])pw(?![a-z])|secret|token|cred|auth"
+_SECRET = re.compile(_SECRET_WORDS + "|key", re.IGNORECASE)
+_SECRET_KEY = re.compile(_SECRET_WORDS, re.IGNORECASE)  # a key named so hides any value, even a numeric PIN
 _MAX_SHOWN = 60
+_TYPOGRAPHIC_QUOTES = "“”‘’„‚«»"
+_YAML_LINE = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_-]+)\s*:(?:\s+(\S.*?))?\s*$")  # 'array:', 'preset: generic'
+_TOML_IS = (
+    'write each setting as key = value under its [table] header: [array], then preset = "generic" (docs/config.md)'
+)
+_LOOKED_DEPTH = 10  # tables deeper than errors.toml_value echoes (8 levels)
+
+
+def looks_secret(key: object, value: object = None, depth: int = 0) -> bool:
+    """Whether ``key``, or a key in the table ``value`` as deep as an error echoes it, may name a secret.
+
+    A '...key' is one when it holds text (``api_key = "..."``): ``bogus_key = 1`` is still echoed."""
+    named = str(key)
+    if _SECRET_KEY.search(named) or (_SECRET.search(named) and isinstance(value, str)):
+        return True
+    if depth > _LOOKED_DEPTH:  # not echoed (errors.toml_value shows '{...}'), and 3000 levels end the stack
+        return False
+    if isinstance(value, dict):
+        return any(looks_secret(k, v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):  # an array of tables
+        return any(looks_secret("", v, depth + 1) for v in value)
+    return False
 
 
 def syntax_hint(text: str, message: str) -> str:
@@ -35,7 +60,11 @@ def syntax_hint(text: str, message: str) -> str:
     where = _WHERE.search(message)
     lines = text.split("\n")  # tomllib counts "\n" only, not the other breaks splitlines() knows
     number = int(where.group(1)) if where else 0
-    assignment = _ASSIGNMENT.match(lines[number - 1]) if 1 <= number <= len(lines) else None
+    line = lines[number - 1] if 1 <= number <= len(lines) else ""
+    other_format = _other_format(line)
+    if other_format:
+        return f"line {number}: {other_format} ({message})"
+    assignment = _ASSIGNMENT.match(line)
     if assignment is None:
         return message
     key, value = assignment.groups()
@@ -44,6 +73,23 @@ def syntax_hint(text: str, message: str) -> str:
     fix = _fix(key, value.split("#")[0].strip(), message, kind, secret)
     shown = _shorten(f"{key} = …" if secret else f"{key} = {value}")
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
+
+
+def _other_format(line: str) -> str:
+    """The fix when the line is another format's (JSON, YAML, INI): a whole file of it is a common mix-up,
+    and the parser's "Invalid statement" or "Expected '='" says nothing of it."""
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        return f"this looks like JSON, not TOML: {_TOML_IS}"
+    if stripped.startswith(";"):
+        return "';' starts a comment in INI files, not in TOML: start the comment with '#'"
+    yaml = _YAML_LINE.match(line)
+    if yaml is None:
+        return ""
+    key = _shorten(yaml.group(1))
+    if yaml.group(2):  # its value is not echoed: it may be a password
+        return f"this looks like YAML, not TOML: write {key} = value, not {key}: value (docs/config.md)"
+    return f"this looks like YAML, not TOML: write the table as [{key}], not {key}:, and each setting as key = value"
 
 
 def _table_at(lines: list[str], number: int) -> str:
@@ -113,6 +159,13 @@ def _fix(key: str, value: str, message: str, kind: type | None, secret: bool) ->
         return "write a plain number: digits, a '.' for decimals, no unit or thousands separator (docs/config.md)"
     if kind is tuple:
         return "write a list in square brackets, e.g. [0, 1] (docs/config.md)"
+    if value and value[0] in _TYPOGRAPHIC_QUOTES:
+        # a word processor's or a phone's quotes: TOML knows only straight ones, and quoting the curly ones
+        # again ("“generic”") would make them part of the text
+        text = toml_value(value.strip(_TYPOGRAPHIC_QUOTES + " "))
+        return "replace the typographic quotes “ ” ‘ ’ with straight ones" + (
+            "" if secret else f": {_shorten(f'{key} = {text}')}"
+        )
     if value and value[0] not in "\"'[{":
         return "put text in double quotes" + ("" if secret else f": {_shorten(f'{key} = {toml_value(value)}')}")
     return ""

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from listener.config import parse_config
+from listener.config import config_folder, parse_config
 from listener.config.loader import read_toml
 from listener.config.toml_hints import table_headers
 from listener.errors import CalibrationError, ConfigFileError, ConfigSyntaxError, os_reason_and_fix, shown_path
@@ -90,8 +90,9 @@ def _validate(path: Path, original: dict[str, object], new_text: str, rep_deg: f
         data = tomllib.loads(new_text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigSyntaxError(f"{path}: the edited file would not be valid TOML ({exc}); {_BY_HAND}") from None
-    before = parse_config(original)
-    after = parse_config(data)
+    folder = config_folder(path)  # the file's relative paths are read from its folder, before and after
+    before = parse_config(original, folder)
+    after = parse_config(data, folder)
     parties = replace(before.parties, rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
     wanted = replace(before, parties=parties)
     if after != wanted:

@@ -69,7 +69,7 @@ def models_dir(config: Config) -> Path:
 def model_path(config: Config) -> Path:
     """``[asr] model_path``, or the default model of ``[asr] language`` under the models dir."""
     if config.asr.model_path:
-        return Path(config.asr.model_path)  # '~' expanded by the config loader; '~nosuchuser' kept as written
+        return Path(config.asr.model_path)  # '~' expanded and a relative path made absolute by the config loader
     key = DEFAULT_FOR_LANGUAGE.get(config.asr.language, "en-small")
     return models_dir(config) / MODELS[key].name
 

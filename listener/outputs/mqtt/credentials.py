@@ -12,9 +12,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from listener.config.schema import MqttConfig
+from listener.config.unused_keys import PASSWORD_ENV
 from listener.errors import OutputFileError, looked_at
 
-PASSWORD_ENV = "LISTENER_MQTT_PASSWORD"
+__all__ = ["PASSWORD_ENV", "check_link_files", "check_tls_files", "configure", "read_password"]
 
 
 def read_password(config: MqttConfig) -> str | None:

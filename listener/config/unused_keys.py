@@ -1,0 +1,73 @@
+"""Settings the file writes that the rest of it makes do nothing: said (check-config, the start of run).
+
+A warning, not an error, as for the direction keys in channel-map mode (:mod:`party_checks`): the file
+works, but not as its writer thinks. TLS files beside ``tls = false`` left the link in plain text
+with no word said; a password file beside an empty user name was never read.
+
+Judged on the keys the file itself holds, not on the tree with its defaults filled in: a key its
+writer never wrote, or wrote as its default, is no mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from listener.config.schema import LedsConfig, MqttConfig
+from listener.errors import toml_value
+
+PASSWORD_ENV = "LISTENER_MQTT_PASSWORD"  # read by outputs/mqtt/credentials.py, environment first
+TLS_KEYS = ("ca_file", "cert_file", "key_file", "tls_insecure")
+# the LED that each preset's wiring does not have
+UNUSED_PIN = {"rgb": "amber_pin", "traffic-light": "blue_pin"}
+_LIGHTS = {"rgb": "red_pin, green_pin and blue_pin", "traffic-light": "green_pin, amber_pin and red_pin"}
+
+
+def _set(data: Mapping[str, object], table: str, key: str, default: object) -> object | None:
+    """``[table] key`` as the file writes it, or None when it is not written or is its default."""
+    written = data.get(table)
+    if not isinstance(written, dict) or key not in written or written[key] == default:
+        return None
+    return written[key]
+
+
+def unused_mqtt_keys(
+    data: Mapping[str, object], mqtt: MqttConfig, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """One warning per TLS key under ``tls = false``, and for a password no user name goes with.
+
+    ``environ``: the environment the password is read from, at run (check-config's is not the service's)."""
+    defaults, said = MqttConfig(), []
+    for key in TLS_KEYS if not mqtt.tls else ():
+        value = _set(data, "mqtt", key, getattr(defaults, key))
+        if value is not None:
+            said.append(
+                f"mqtt.{key} = {toml_value(value)}: has no effect with mqtt.tls = false (the link to the broker "
+                "is plain, unencrypted MQTT): set [mqtt] tls = true to use it, or delete it"
+            )
+    if mqtt.username:
+        return said
+    anonymous = "has no effect while mqtt.username is empty (the broker is logged in to anonymously)"
+    password_file = _set(data, "mqtt", "password_file", defaults.password_file)
+    if password_file is not None:
+        said.append(f"mqtt.password_file = {toml_value(password_file)}: {anonymous}: set [mqtt] username, or delete it")
+    if environ is not None and environ.get(PASSWORD_ENV):  # its value is never said
+        said.append(
+            f"{PASSWORD_ENV} (in the environment): {anonymous}: set [mqtt] username, or remove the variable "
+            "(/etc/listener/secrets.env for the service)"
+        )
+    return said
+
+
+def unused_led_pins(data: Mapping[str, object], leds: LedsConfig) -> list[str]:
+    """A warning for the pin of the one LED the preset's wiring does not have (amber on rgb, blue on a
+    traffic light)."""
+    key = UNUSED_PIN.get(leds.preset)
+    if key is None or not leds.in_use:  # no lights at all: every pin is unused, and that is what was asked
+        return []
+    value = _set(data, "leds", key, getattr(LedsConfig(), key))
+    if value is None:
+        return []
+    return [
+        f"leds.{key} = {toml_value(value)}: has no effect with leds.preset = {toml_value(leds.preset)} (its lights "
+        f"are {_LIGHTS[leds.preset]}): delete it, or set the preset whose light it is"
+    ]

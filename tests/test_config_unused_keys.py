@@ -1,0 +1,84 @@
+"""Settings written to no effect are said, by check-config and at the start of run: not silently ignored.
+
+TLS files beside ``tls = false`` let ``run`` connect in plain text, and a password file (or the password
+variable) beside an empty user name was never read, with no word from check-config. Keys the file leaves
+out, or writes as their defaults, say nothing: their writer asked for nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from listener.cli import main
+from listener.service import runner
+
+TLS_OFF = '[mqtt]\nca_file = "/etc/listener/ca.pem"\ncert_file = "/c.pem"\nkey_file = "/k.pem"\ntls_insecure = true\n'
+
+
+def warnings_of(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> list[str]:
+    config = tmp_path / "listener.toml"
+    config.write_text(text)
+    assert main(["check-config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert ": ok (" in out
+    return [line for line in err.splitlines() if line.startswith("listener: warning at ")]
+
+
+def test_tls_settings_under_tls_false_are_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    said = warnings_of(tmp_path, capsys, TLS_OFF)
+    keys = [line.removeprefix("listener: warning at ").split(" = ")[0] for line in said]
+    assert keys == ["mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.tls_insecure"], said
+    assert all("has no effect with mqtt.tls = false" in line and "tls = true" in line for line in said), said
+
+
+def test_tls_settings_with_tls_on_say_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert warnings_of(tmp_path, capsys, TLS_OFF + "tls = true\nusername = 'counter'\npassword_file = '/pw'\n") == []
+
+
+def test_a_password_file_without_a_user_name_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    said = warnings_of(tmp_path, capsys, '[mqtt]\nusername = ""\npassword_file = "/etc/listener/pw"\n')
+    assert len(said) == 1 and 'mqtt.password_file = "/etc/listener/pw": has no effect while mqtt.username' in said[0]
+
+
+@pytest.mark.parametrize(
+    ("leds", "key"), [('preset = "rgb"\namber_pin = "GPIO5"', "amber_pin"), ('blue_pin = "GPIO5"', "blue_pin")]
+)
+def test_the_pin_of_a_light_the_preset_lacks_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], leds: str, key: str
+) -> None:
+    said = warnings_of(tmp_path, capsys, f"[leds]\n{leds}\n")
+    assert len(said) == 1 and f'leds.{key} = "GPIO5": has no effect with leds.preset' in said[0], said
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # written as their defaults: nothing was asked that is not done
+        '[mqtt]\ntls = false\nca_file = ""\ntls_insecure = false\npassword_file = ""\n',
+        '[leds]\npreset = "rgb"\namber_pin = "GPIO23"\n',
+        '[leds]\nblue_pin = "GPIO25"\n',
+        # no lights at all: the pins are unused, as asked
+        '[leds]\nenabled = false\nblue_pin = "GPIO5"\n',
+    ],
+)
+def test_keys_left_at_their_defaults_say_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    assert warnings_of(tmp_path, capsys, text) == []
+
+
+def test_run_says_them_at_its_start_with_the_password_variable_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(runner, "run", lambda config, options: 0.0)  # the start is what is checked
+    monkeypatch.setenv("LISTENER_MQTT_PASSWORD", "hunter2-secret")
+    config = tmp_path / "listener.toml"
+    config.write_text(TLS_OFF)
+    assert main(["run", "--config", str(config)]) == 0
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [line.split(" = ")[0] for line in said[:4]] == [
+        f"config warning at mqtt.{key}" for key in ("ca_file", "cert_file", "key_file", "tls_insecure")
+    ], said
+    assert len(said) == 5 and "LISTENER_MQTT_PASSWORD (in the environment): has no effect" in said[4], said
+    assert "hunter2-secret" not in caplog.text

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +31,84 @@ def audio_needles(wav: Path, count: int = 40) -> dict[str, list[bytes]]:
     forms = {
         "int16 interleaved (the WAV)": pcm_i16.astype("<i2").tobytes(),
         "int16 mono (the recogniser)": mono,
+        "int16 mono big-endian": np.frombuffer(mono, dtype="<i2").astype(">i2").tobytes(),
         "float32 interleaved (AudioBlock)": samples.astype("<f4").tobytes(),
         "float32 one channel": samples[:, 0].astype("<f4").tobytes(),
         "float64 one channel": samples[:, 0].astype("<f8").tobytes(),
     }
-    width = {"int16 interleaved (the WAV)": 2 * channels, "int16 mono (the recogniser)": 2}
+    width = {"int16 interleaved (the WAV)": 2 * channels, "int16 mono (the recogniser)": 2, "int16 mono big-endian": 2}
     width |= {"float32 interleaved (AudioBlock)": 4 * channels, "float32 one channel": 4, "float64 one channel": 8}
     needles = {k: [data[i * width[k] : i * width[k] + 32] for i in picks] for k, data in forms.items()}
     # the detector works: the WAV's own bytes hold its windows
     assert all(n in raw for n in needles["int16 interleaved (the WAV)"])
     assert all(len(set(n)) > 4 for ns in needles.values() for n in ns)  # real signal, not runs of zeros
+    # the recogniser's PCM as text: %r of the bytes (a window without a quote reads alike in either quote),
+    # .hex(), and base64 (from each of the three offsets a window may have in the bytes encoded)
+    pcm = needles["int16 mono (the recogniser)"]
+    needles["repr() of the recogniser's PCM"] = [repr(n)[2:-1].encode() for n in pcm if b"'" not in n]
+    needles["hex of the recogniser's PCM"] = [n.hex().encode() for n in pcm]
+    needles["base64 of the recogniser's PCM"] = [base64.b64encode(n[k : k + 30]) for n in pcm for k in range(3)]
     return needles
+
+
+# Audio as text, wherever in the audio it was taken: samples a log line or a message printed as numbers
+# (``x.tolist()``, ``np.round(x, 5)``, int16 values, nested lists for several channels); numpy's own text of
+# an array (``str(block.samples[:6])``, ``repr(x)``, a summary with "..."): three numbers in brackets apart
+# by spaces alone (or rows, a journal line's "<7>" before each), which no JSON has; bytes printed by ``%r``
+# (escapes in a row); a long hex or base64 string. What the runs legitimately write (JSON reports and
+# metrics, the figure's path data, the journal) has no more than a handful of numbers in a row, and none of
+# the others.
+NUMBER = rb"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"
+NUMPY_GAP = rb"(?:\s+|\]\s*(?:<\d>)?\s*\[\s*)"
+AUDIO_AS_TEXT = {
+    "a long run of numbers (samples as text?)": re.compile(rb"(?:" + NUMBER + rb"[,;\s\[\]()]+){100}"),
+    "numpy's text of an array (samples printed?)": re.compile(
+        b"|".join(
+            (
+                rb"array\(\[\s*" + NUMBER,
+                rb"\[\s*" + NUMBER + rb"(?:" + NUMPY_GAP + NUMBER + rb"){2}",
+                NUMBER + rb"\s+\.\.\.\s+" + NUMBER,
+            )
+        )
+    ),
+    "bytes printed with escapes (PCM by %r?)": re.compile(rb"(?:\\(?:x[0-9a-fA-F]{2}|[tnr\\'\"])[^\\\n]{0,8}){24}"),
+    "a long hex or base64 string (PCM encoded?)": re.compile(rb"[A-Za-z0-9+/]{200}"),
+}
+
+
+def audio_as_text(data: bytes) -> tuple[str, bytes] | None:
+    """What in ``data`` looks like audio printed as text, and the text; None when nothing does."""
+    for kind, pattern in AUDIO_AS_TEXT.items():
+        if found := pattern.search(data):
+            return kind, found.group(0)
+    return None
+
+
+def phrase_pattern(phrase: str) -> re.Pattern[bytes]:
+    """A phrase a cue detector matched ("i am sorry to hear that"), as a whole word sequence however printed:
+    joined by spaces, or a list's items (``['i', 'am', ...]``, JSON's ``[\\"i\\", ...]``)."""
+    words = [re.escape(w.encode()) for w in phrase.split()]
+    return re.compile(rb"(?<![A-Za-z0-9])" + rb"[^A-Za-z0-9]{1,8}".join(words) + rb"(?![A-Za-z0-9])")
+
+
+# Run first in the process under test (``python -c``): every word its recogniser returns, as the process
+# heard it behind its speech gate (not what vosk hears in the whole recording), written to the inherited
+# pipe LISTENER_TEST_HEARD_FD as it comes (never a file), one JSON list a line.
+HEARD_SPY = """
+import json as _json, os as _os
+from listener.transcription import recognizer as _recognizer
+_heard = _os.fdopen(int(_os.environ["LISTENER_TEST_HEARD_FD"]), "w", encoding="utf-8")
+_emit = _recognizer.RecognizerWorker._emit
+def _spy(self, result_json):
+    words = [str(item["word"]) for item in _json.loads(result_json).get("result", [])]
+    if words:
+        _heard.write(_json.dumps(words) + "\\n")
+        _heard.flush()
+    _emit(self, result_json)
+_recognizer.RecognizerWorker._emit = _spy
+"""
+
+
+def heard_words(lines: str) -> set[str]:
+    """The words HEARD_SPY reported."""
+    return {w for line in lines.splitlines() if line for w in json.loads(line)}

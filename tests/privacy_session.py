@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,12 +21,18 @@ from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder
 
 DRIVER = """
 import json, os, sys
-from listener.cli import main
-from listener.transcription import recognizer
+import vosk
+from listener import entry
+from listener.transcription import lexicon, recognizer
 
-heard = []
+heard, matched = [], []
 emit = recognizer.RecognizerWorker._emit
+longest_at = lexicon.PhraseSet.longest_at
+accept = vosk.KaldiRecognizer.AcceptWaveform
 SCRIPT = json.loads(os.environ["LISTENER_TEST_SCRIPT"])
+FAIL_AT_S = float(os.environ["LISTENER_TEST_FAIL_AT_S"])
+fed = {"at_s": 0.0, "armed": False, "failed_at_s": 0.0}
+feeding = recognizer.RecognizerWorker._feeding
 
 def spy(self, result_json):
     # remembers what the real recogniser said, and hands on the English line said at that audio time in
@@ -38,16 +47,43 @@ def spy(self, result_json):
         heard.extend(line)
     emit(self, json.dumps({"result": items}))
 
+def matching(self, words, i):
+    # every phrase a cue detector matched (a question's start, a tag, a lead-in, an acknowledgement, a plan)
+    found = longest_at(self, words, i)
+    if found is not None and found.end > found.start:
+        matched.append((found.family, " ".join(words[found.start : found.end])))
+    return found
+
+def noting(self, audio_s):
+    fed["at_s"] = audio_s  # the audio time of the piece the recogniser is fed next
+    feeding(self, audio_s)
+
+def failing(self, data):
+    # the real engine failing once, in the rep's last line: the journal gets the error and its traceback
+    if fed["armed"] and fed["at_s"] >= FAIL_AT_S:
+        fed["armed"], fed["failed_at_s"] = False, fed["at_s"]
+        raise RuntimeError("injected fault: the recogniser broke")
+    return accept(self, data)
+
+def main(*args):
+    # as the installed command and the service start (listener.entry): the journal's excepthooks too
+    sys.argv = ["listener", *args]
+    return entry.main()
+
 recognizer.RecognizerWorker._emit = spy
+lexicon.PhraseSet.longest_at = matching
+recognizer.RecognizerWorker._feeding = noting
+vosk.KaldiRecognizer.AcceptWaveform = failing
 wav, config, drain, plot, to_test, from_test = sys.argv[1:7]
-code = main(["analyze", wav, "--json", "--plot", plot, "--config", config])
-code = code or main(["run", "--input", wav, "--fast", "--config", config])  # the broker is down
+code = main("analyze", wav, "--json", "--plot", plot, "--config", config)
+fed["armed"] = True  # in the next run; its one visit has no later session end to restart the recogniser at
+code = code or main("run", "--input", wav, "--fast", "--config", config)  # the broker is down
 with os.fdopen(int(to_test), "w") as out, os.fdopen(int(from_test)) as go:  # pipes, never files
     out.write("spooled\\n")
     out.flush()
     if go.readline() == "go\\n":  # the broker is up: a second run (no transcription) drains the spool
-        code = code or main(["run", "--input", wav, "--fast", "--led-trace", "--config", drain])
-    json.dump(heard, out)
+        code = code or main("run", "--input", wav, "--fast", "--led-trace", "--config", drain)
+    json.dump({"heard": heard, "matched": matched, "failed_at_s": fed["failed_at_s"]}, out)
 sys.exit(code)
 """
 
@@ -60,21 +96,32 @@ class Session:
     stderr: bytes
     messages: list[Received]  # everything a subscriber to '#' received
     heard: list[str]  # the words the real recogniser returned in the process
+    matched: list[tuple[str, str]]  # (family, words) of every phrase the cue detectors matched in the process
+    notified: list[bytes]  # every datagram sent to NOTIFY_SOCKET (sd_notify: READY=1, WATCHDOG=1, STATUS=...)
+    notify_socket: str
+    failed_at_s: float  # the audio time the recogniser failed at, in the run after analyze (0: it did not)
     spooled: dict[str, bytes]  # every file, while the broker was down and the spool held the messages
     files: dict[str, bytes] = field(default_factory=dict)  # every file, at the end
     trace: Path | None = None  # strace -ff output prefix, when strace is installed
 
 
 # What the rewritten recogniser says over each line of the dialogue (from the audio time the line starts):
-# an open question, the customer's answer, then a filler, an echo of it, an acknowledgement and a plan
+# an open question, the customer's answer, then a filler, an echo of it, an acknowledgement and a plan.
+# Every phrase the cue detectors match in it is searched for as itself (test_privacy_audit.py), so each is
+# one no output holds for reasons of its own: several words ("can you tell me", not a bare "what", which
+# English log text may hold), no lead-in ("so"), and a filler of three letters (two are likelier to turn
+# up in a binary file by chance).
 SCRIPT = [
-    (0.0, "what happened to your phone"),
+    (0.0, "can you tell me what happened to your phone"),
     (3.8, "my phone stopped charging yesterday"),
-    (7.8, "um so your phone stopped charging i am sorry to hear that i will check the charger"),
+    (7.8, "umm your phone stopped charging i am sorry to hear that i will check the charger"),
 ]
 # its words that no output of the listener holds for reasons of its own ("to", "stopped after 12.0 s"), and
 # the stems the cue detectors compare ("charging" -> "charg")
 DISTINCTIVE = {"happened", "happen", "yesterday", "charging", "charger", "charg"}
+# In `run --input` (after `analyze`, which hears it all), the real recogniser fails once this far into the
+# rep's last line: an error path of the service, its traceback searched with the rest of the journal
+FAIL_AT_S = 9.0
 
 
 def _config(path: Path, state: Path, mqtt: dict[str, object], asr: bool = True) -> Path:
@@ -114,12 +161,15 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
         "GPIOZERO_PIN_FACTORY": "mock",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         "LISTENER_TEST_SCRIPT": json.dumps(SCRIPT),
+        "LISTENER_TEST_FAIL_AT_S": str(FAIL_AT_S),
     }
     broker = Mosquitto(outside / "broker")  # started once the first run has spooled everything
     config = _config(box / "listener.toml", dirs["state"], broker.mqtt_config(shutdown_drain_s=0.0))
     drain = _config(box / "drain.toml", dirs["state"], broker.mqtt_config(), asr=False)
     strace = _strace()
     trace = outside / "trace" if strace else None
+    notify = _Notifications(outside / "notify")  # systemd's end of sd_notify, as under the unit (Type=notify)
+    env["NOTIFY_SOCKET"] = notify.path
     from_driver, to_test = os.pipe()
     from_test, to_driver = os.pipe()
     cmd = [sys.executable, "-c", DRIVER, str(wav), str(config), str(drain), str(dirs["work"] / "figure.svg")]
@@ -138,21 +188,58 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
         finally:
             os.close(to_test)
             os.close(from_test)
-    said, heard, messages, spooled = _drive(proc, (from_driver, to_driver), box, broker)
+    with notify:
+        said, told, messages, spooled = _drive(proc, (from_driver, to_driver), box, broker)
     stdout, stderr = (outside / "stdout").read_bytes(), (outside / "stderr").read_bytes()
     assert proc.returncode == 0 and said == "spooled\n", stderr.decode(errors="replace")[-3000:]
-    return Session(box, wav, stdout, stderr, messages, json.loads(heard), spooled, _walk(box), trace)
+    heard, matched, failed_at_s = told["heard"], [(f, w) for f, w in told["matched"]], told["failed_at_s"]
+    return Session(
+        box, wav, stdout, stderr, messages, heard, matched, notify.received, notify.path, failed_at_s, spooled,
+        _walk(box), trace
+    )  # fmt: skip
+
+
+class _Notifications:
+    """A datagram socket the process's sd_notify messages go to, read while it runs: the queue of an unread
+    one holds a few datagrams only (net.unix.max_dgram_qlen), and the watchdog is fed at every block."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.received: list[bytes] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(self.path)
+        self._sock.settimeout(0.2)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def __enter__(self) -> _Notifications:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                self.received.append(self._sock.recv(65536))
+            except TimeoutError:  # nothing queued: done once the process is
+                if self._done.is_set():
+                    return
 
 
 def _drive(
     proc: subprocess.Popen[bytes], pipes: tuple[int, int], box: Path, broker: Mosquitto
-) -> tuple[str, str, list[Received], dict[str, bytes]]:
-    """Walk the driver through its two runs: (what it said, the words it heard, the messages, the files spooled).
+) -> tuple[str, dict[str, Any], list[Received], dict[str, bytes]]:
+    """Walk the driver through its runs: (what it said, what it told at the end (the words it heard, the phrases
+    matched, where the recogniser failed), the messages, the files spooled).
 
     The files are taken once the offline run has ended, while the spool holds
     everything; then the broker starts and the second run drains the spool.
     """
-    said, heard, messages, spooled = "", "[]", [], {}
+    said, heard, messages, spooled = "", '{"heard": [], "matched": [], "failed_at_s": 0.0}', [], {}
     try:
         with os.fdopen(pipes[0]) as driver, os.fdopen(pipes[1], "w") as go:
             said = driver.readline()  # blocks until the offline run ended (or the driver died: "")
@@ -171,7 +258,7 @@ def _drive(
         if proc.poll() is None:
             proc.kill()
         broker.stop()
-    return said, heard, messages, spooled
+    return said, json.loads(heard), messages, spooled
 
 
 NET_CALLS = "connect,sendto,sendmsg,sendmmsg"  # every call that reaches an address (a datagram needs no connect)

@@ -12,21 +12,30 @@ through the service's own journal formatter:
   content cues) and publishes its own (Home Assistant discovery, status, info, state, events,
   session summaries).
 
+The commands run as installed (``listener.entry``, so the journal's excepthooks are in place), and
+in ``run --input`` the real recogniser fails once mid-line: the error and its traceback go to the
+journal with everything else. systemd's notify socket is one the test holds (NOTIFY_SOCKET): the
+sd_notify datagrams are searched too.
+
 HOME, TMPDIR, the XDG folders, the working directory and both state folders lie in one folder the
 test walks afterwards. The words searched for are the ones the real recogniser returned inside
 that process (a spy hands them back through an inherited pipe, never a file). The Korean words
 fire none of the English lexicon's cues, so the spy hands the stage an English line in their place,
 at their times, which fires every kind of cue (a question, an echo, an acknowledgement, a plan, a
-filler): its distinctive words and the detectors' stems of them are searched for too. The audio
-searched for is windows of the recording in every form the pipeline holds it (the WAV's interleaved
-int16, the recogniser's mono int16, float32 and float64 samples). Where ``strace`` is installed,
-the run is traced too (test_privacy_trace.py): every file the process (and every thread or library
-in it) opens for writing, every address a socket connects or sends to, and any socket opened to
-callers. The run itself is in tests/privacy_session.py.
+filler): its distinctive words and the detectors' stems of them are searched for too, and so is
+every phrase the detectors matched in the run (another spy reports them) and every filler. The
+audio searched for is windows of the recording in every form the pipeline holds it (the WAV's
+interleaved int16, the recogniser's mono int16 either way round, float32 and float64 samples; the
+recogniser's bytes as ``%r``, hex and base64), and audio as text wherever it was taken (long runs
+of numbers, numpy's text of an array, escaped bytes, long hex or base64). Where ``strace`` is
+installed, the run is traced too (test_privacy_trace.py): every file the process (and every thread
+or library in it) opens for writing, every address a socket connects or sends to (a local socket's
+path too), and any socket opened to callers. The run itself is in tests/privacy_session.py.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sqlite3
@@ -35,10 +44,13 @@ from pathlib import Path
 import numpy as np
 
 from listener.outputs.mqtt.stage import SPOOL_FILE
+from listener.transcription.lexicon import load_lexicon
+from listener.transcription.recognizer import pcm16
 from tests.mqtt_broker import BASE, validate
-from tests.privacy_search import audio_needles, word_forms
+from tests.privacy_search import audio_as_text, audio_needles, phrase_pattern, word_forms
 from tests.privacy_session import (
     DISTINCTIVE,
+    FAIL_AT_S,
     Session,
 )
 
@@ -52,10 +64,19 @@ def searchable(words: set[str]) -> set[str]:
     return korean | (DISTINCTIVE if DISTINCTIVE & words else set())
 
 
+def cue_phrases(s: Session) -> set[str]:
+    """Every phrase the cue detectors matched in the run (as the driver saw them match), and the fillers it
+    heard (the lexicon's): a debug line that names what a detector found holds these, not the distinctive
+    words."""
+    fillers = load_lexicon("en").fillers
+    return {words for _, words in s.matched} | {w for w in s.heard if w in fillers}
+
+
 def outputs(s: Session) -> dict[str, bytes]:
     """Everything the process left behind or sent: its output, every file (during the outage and at the
-    end), every MQTT message."""
+    end), every MQTT message, every sd_notify datagram."""
     out = {"stdout": s.stdout, "stderr (the journal)": s.stderr}
+    out |= {f"sd_notify datagram #{i}": data for i, data in enumerate(s.notified)}
     out |= {f"file {name} (broker down)": data for name, data in s.spooled.items()}
     out |= {f"file {name}": data for name, data in s.files.items()}
     out |= {f"mqtt #{i} {m.topic}": m.payload for i, m in enumerate(s.messages)}
@@ -76,6 +97,15 @@ def test_the_run_really_heard_words_and_published(privacy_run: Session) -> None:
     kinds = ("rep_questions", "rep_echoes", "rep_acknowledgements", "rep_action_plans", "rep_fillers")
     assert all(report["metrics"][k] >= 1 for k in kinds), {k: report["metrics"][k] for k in kinds}
     assert DISTINCTIVE - {"happen", "charg"} <= set(privacy_run.heard)
+    # the phrases that decided those cues were matched in the run, and are searched for below
+    families = {family for family, _ in privacy_run.matched}
+    assert {"open", "acknowledgement", "action"} <= families, privacy_run.matched
+    assert load_lexicon("en").fillers & set(privacy_run.heard)
+    # an error path ran too: the recogniser failed in `run` (its traceback in the journal, at error), as the
+    # commands ran as installed (listener.entry: the journal's excepthooks)
+    assert privacy_run.failed_at_s >= FAIL_AT_S
+    assert b"<3>ERROR listener.transcription.recognizer: the recogniser failed" in privacy_run.stderr
+    assert b"<3>Traceback" in privacy_run.stderr and b"RuntimeError: injected fault" in privacy_run.stderr
     assert any(b'"led"' in line for line in privacy_run.stdout.splitlines())  # the LED trace (MockFactory)
     leaves = {m.topic.rsplit("/", 1)[-1] for m in privacy_run.messages if m.topic.startswith(BASE + "/")}
     assert leaves >= {"status", "info", "state", "event", "session"}
@@ -91,27 +121,69 @@ def test_no_recognised_word_is_written_logged_printed_or_published(privacy_run: 
         assert not leaked, f"{len(leaked)} recognised words found in {where}"
 
 
-# Audio as text: samples a log line or a message printed as numbers (``x.tolist()``, ``np.round(x, 5)``,
-# int16 values, nested lists for several channels). What the run legitimately writes (JSON reports and
-# metrics, the figure's path data, the journal) never has more than a handful of numbers in a row.
-NUMBER = rb"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"
-SAMPLES_AS_TEXT = re.compile(rb"(?:" + NUMBER + rb"[,;\s\[\]()]+){100}")
+def test_systemd_is_told_only_that_the_service_is_ready_alive_and_stopping(privacy_run: Session) -> None:
+    """sd_notify's datagrams (the test's socket was NOTIFY_SOCKET) are searched with every output above; a
+    STATUS= line is the one that could carry details: none but the fixed ones came."""
+    told = set(privacy_run.notified)
+    assert {b"READY=1", b"WATCHDOG=1", b"STOPPING=1"} <= told, told
+    assert told <= {b"READY=1", b"WATCHDOG=1", b"STOPPING=1", b"STATUS=capturing"}, told
+
+
+def test_no_phrase_a_cue_detector_matched_is_written_logged_printed_or_published(privacy_run: Session) -> None:
+    """The English lexicon's phrases ("i am sorry to hear that", a filler) are words of the conversation too,
+    and most hold no distinctive word: each is searched for as itself, however its words are joined."""
+    phrases = cue_phrases(privacy_run)
+    assert len(phrases) >= 4, phrases
+    for where, data in outputs(privacy_run).items():
+        leaked = sorted(p for p in phrases if phrase_pattern(p).search(data))
+        assert not leaked, f"phrases a cue detector matched found in {where}: {leaked}"
+
+
+def test_the_phrase_search_finds_them_however_printed() -> None:
+    for text in (
+        "cue phrases: [('acknowledgement', 'i am sorry to hear that')]",
+        "tokens ['i', 'am', 'sorry', 'to', 'hear', 'that']",
+        json.dumps({"norms": ["i", "am", "sorry", "to", "hear", "that"]}),
+        json.dumps(json.dumps(["i", "am", "sorry", "to", "hear", "that"])),
+    ):
+        assert phrase_pattern("i am sorry to hear that").search(text.encode()), text
+    assert phrase_pattern("umm").search(b"fillers: ['umm']")
+    assert not phrase_pattern("umm").search(b"the dummmy summary")
+    assert not phrase_pattern("i will").search(b"wifi will reconnect")
+
+
 STDERR_MAX_BYTES = 512 * 1024  # about 40 kB at debug level for the three runs
 STDERR_LINE_MAX_BYTES = 4096  # about 300 at most
 
 
 def test_the_text_search_for_samples_finds_them() -> None:
     samples = np.random.default_rng(0).uniform(-0.1, 0.1, (400, 2))
+    pcm = pcm16(samples[:120, 0])  # the recogniser's bytes: 120 samples, 7.5 ms
     for text in (
         f"pcm {np.round(samples[:, 0], 5).tolist()}",
         f"pcm {samples.round(4).tolist()}",
         f"pcm {(samples[:, 0] * 32767).astype(int).tolist()}",
         " ".join(f"{v:.3e}" for v in samples[:, 1]),
         json.dumps({"samples": samples[:, 0].astype(np.float32).tolist()}),
+        f"pcm {pcm!r}",  # %r of bytes
+        json.dumps({"pcm": repr(pcm)}),
+        f"pcm {pcm.hex()}",
+        f"pcm {base64.b64encode(pcm).decode()}",
+        f"block {samples[:6].astype(np.float32)}",  # numpy's text of a few samples, several channels
+        f"block {samples[:3, 0]}",
+        f"samples {samples[:, 0]}",  # numpy's summary of many: "[a b c ... x y z]"
+        f"samples {samples[:2, 0]!r}",  # array([...])
+        "<7>DEBUG x: block [[ 4.0588379e-03 -5.1269531e-03]\n<7> [ 8.2397461e-04 -1.1596680e-03]]",
     ):
-        assert SAMPLES_AS_TEXT.search(text.encode()), text[:60]
-    legit = json.dumps({"segments": [{"party": "rep", "start_s": 0.5 * i, "end_s": 0.5 * i + 0.3} for i in range(300)]})
-    assert not SAMPLES_AS_TEXT.search(legit.encode())
+        assert audio_as_text(text.encode()), text[:60]
+    legit = [
+        json.dumps({"segments": [{"party": "rep", "start_s": 0.5 * i, "end_s": 0.5 * i + 0.3} for i in range(300)]}),
+        json.dumps({"talk_share": [0.41, 0.59], "bins": [1, 2, 3, 4], "path": "C:\\x00\\tmp"}),
+        '<path d="M 72 388.8 L 72 43.2 L 518.4 43.2 z" style="stroke-dasharray: 3.7 1.6"/>',
+        "INFO listener.service.runner: stopped after 36.0 s of audio time [0.5 s not heard]",
+    ]
+    for text in legit:
+        assert audio_as_text(text.encode()) is None, text[:60]
 
 
 def test_no_audio_is_written_logged_printed_or_published(privacy_run: Session) -> None:
@@ -120,8 +192,8 @@ def test_no_audio_is_written_logged_printed_or_published(privacy_run: Session) -
         found = [kind for kind, ns in needles.items() if any(n in data for n in ns)]
         assert not found, f"audio ({', '.join(found)}) found in {where}"
     for where, data in outputs(privacy_run).items():
-        run = SAMPLES_AS_TEXT.search(data)
-        assert run is None, f"a long run of numbers (samples as text?) in {where}: {run.group(0)[:200]!r}"
+        found_text = audio_as_text(data)
+        assert found_text is None, f"{found_text[0]} in {where}: {found_text[1][:200]!r}"
     assert len(privacy_run.stderr) <= STDERR_MAX_BYTES, f"the journal got {len(privacy_run.stderr)} bytes"
     longest = max(privacy_run.stderr.splitlines(), key=len, default=b"")
     assert len(longest) <= STDERR_LINE_MAX_BYTES, f"a journal line of {len(longest)} bytes: {longest[:200]!r}"

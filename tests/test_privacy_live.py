@@ -2,7 +2,8 @@
 dialogue from an ALSA test array (PortAudio's callback thread, the ring, the live source), the real
 recogniser, debug logging in the journal's format, the broker down (so the session summary waits in the
 spool on disk), stopped with SIGTERM. Every file it wrote and everything it printed is searched for the
-words vosk hears in the same audio, and for the audio itself.
+words its recogniser returned in the process, behind its speech gate (a spy reports them through an inherited
+pipe), and those vosk hears in the whole recording, and for the audio itself, as bytes and as text.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests import alsa_device, asr_audio
 from tests.alsa_device import AlsaConfig
 from tests.mqtt_broker import free_port
-from tests.privacy_search import audio_needles, word_forms
+from tests.privacy_search import HEARD_SPY, audio_as_text, audio_needles, heard_words, word_forms
 
 alsa_config = alsa_device.alsa_config  # fixture
 PLAYS_S = 8.0  # the dialogue's two lines
 # the debug line of each recogniser result (a count and times, no word)
 HEARD = re.compile(rb"recogniser result: \d+ words, [\d.]+-([\d.]+) s")
 START_UP_LIMIT_S = 120.0  # the models load first; a loaded CI machine is slow at it
+# `python -m listener`, with the spy on the words the recogniser returns
+SERVICE = HEARD_SPY + "import sys\nfrom listener.entry import main\nsys.exit(main())\n"
 
 
 class _Stderr:
@@ -88,14 +91,17 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
     env |= {"ALSA_CONFIG_PATH": str(alsa_config.path), "GPIOZERO_PIN_FACTORY": "mock"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     config = _config(box / "listener.toml", dirs["state"])
-    cmd = [sys.executable, "-m", "listener", "run", "--wait-for-array", "--config", str(config)]
+    cmd = [sys.executable, "-c", SERVICE, "run", "--wait-for-array", "--config", str(config)]
     reader, writer = os.pipe()
+    spied, spy = os.pipe()
     stat = os.fstat(writer)
     env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"  # its stderr is the journal's, as under systemd
+    env["LISTENER_TEST_HEARD_FD"] = str(spy)
     try:
-        proc = subprocess.Popen(cmd, cwd=dirs["work"], env=env, stdout=subprocess.PIPE, stderr=writer)
+        proc = subprocess.Popen(cmd, cwd=dirs["work"], env=env, stdout=subprocess.PIPE, stderr=writer, pass_fds=(spy,))
     finally:
         os.close(writer)
+        os.close(spy)
     last_word_s = max(float(w["end"]) for w in asr_audio.direct_words(wav))
     log = _Stderr(os.fdopen(reader, "rb"), until_s=last_word_s - 0.3)  # live times may differ from vosk's by a frame
     heard = log.heard.wait(START_UP_LIMIT_S)
@@ -104,6 +110,8 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
     assert proc.stdout is not None
     stdout = proc.stdout.read()  # not communicate(): it would read stderr too, against _Stderr's thread
     stderr = log.all()
+    with os.fdopen(spied, encoding="utf-8") as spy_out:
+        recognised = {w for w in heard_words(spy_out.read()) if any(ch.isalpha() for ch in w)}
     assert heard, stderr.decode(errors="replace")[-3000:]  # the whole dialogue recognised before the stop, live
     assert proc.returncode == 0, stderr.decode(errors="replace")[-3000:]
     assert b"<7>DEBUG" in stderr  # at debug, in the journal's format
@@ -111,12 +119,13 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
     with sqlite3.connect(dirs["state"] / SPOOL_FILE) as db:
         rows = db.execute("SELECT payload FROM outbox WHERE leaf = 'session'").fetchall()
     cues = [json.loads(payload)["cues"] for (payload,) in rows]
-    heard_words = sum(c["rep_words"] + c["customer_words"] for c in cues if c)
+    counted = sum(c["rep_words"] + c["customer_words"] for c in cues if c)
     spoken = len(asr_audio.direct_words(wav))
-    assert heard_words >= 0.8 * spoken, (heard_words, spoken, cues)  # it heard the dialogue's words, live
+    assert counted >= 0.8 * spoken, (counted, spoken, cues)  # it heard the dialogue's words, live
 
-    words = {str(w["word"]) for w in asr_audio.direct_words(wav) if any(ch.isalpha() for ch in str(w["word"]))}
-    assert len(words) >= 5, words
+    direct = {str(w["word"]) for w in asr_audio.direct_words(wav) if any(ch.isalpha() for ch in str(w["word"]))}
+    assert len(recognised) >= 5, recognised  # what the service itself recognised, live
+    words = recognised | direct
     needles = audio_needles(wav)  # the loud parts as captured, and in every form the pipeline holds them
     outputs = {"stdout": stdout, "stderr": stderr}
     outputs |= {str(p): p.read_bytes() for p in sorted(box.rglob("*")) if p.is_file()}
@@ -125,4 +134,6 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
         assert not leaked, f"{len(leaked)} recognised words found in {where}"
         found = [kind for kind, ns in needles.items() if any(n in data for n in ns)]
         assert not found, f"audio ({', '.join(found)}) found in {where}"
+        as_text = audio_as_text(data)
+        assert as_text is None, f"{as_text[0]} in {where}: {as_text[1][:200]!r}"
     assert not list(dirs["tmp"].iterdir()), "a temporary file was left"

@@ -3,11 +3,16 @@ traceback's repr of an argument shows times and sizes, never what was said or th
 
 from __future__ import annotations
 
-import numpy as np
+import traceback
 
-from listener.events import AudioBlock
-from listener.transcription.lexicon import load_lexicon
+import numpy as np
+import pytest
+
+from listener.config import geometry, parse_config
+from listener.events import AudioBlock, EndOfStream, Party
+from listener.transcription.lexicon import Stemmer, load_lexicon
 from listener.transcription.recognizer import Chunk, pcm16
+from listener.transcription.stage import TranscriptionStage, WordHandlingError
 from listener.transcription.words import Word
 
 
@@ -26,3 +31,43 @@ def test_audio_blocks_and_recogniser_chunks_print_no_samples() -> None:
     chunk = Chunk(2.0, pcm16(samples[:, 0]))
     assert repr(block) == str(block) == "AudioBlock(start_s=2.0, sample_rate_hz=16000)"
     assert repr(chunk) == str(chunk) == "Chunk(start_s=2.0)"
+
+
+class _Recognised:
+    """A recogniser worker that has recognised ``words`` and has nothing else to do."""
+
+    failed = False
+
+    def __init__(self, words: list[Word]) -> None:
+        self.results = [words]
+
+    def finish(self, timeout_s: float) -> list[Chunk]:
+        return []
+
+    def take_given_up(self) -> None:
+        return None
+
+    def take(self) -> list[list[Word]]:
+        taken, self.results = self.results, []
+        return taken
+
+
+def test_a_bug_met_while_words_are_handled_leaves_as_fixed_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plausible bug, a stemmer's table lookup by the word (KeyError: 'warranty'), would put the word into
+    the traceback the journal gets (Python's message quotes the key); the stage raises fixed text instead,
+    naming the type and the code, without the original even as its context."""
+
+    def stem(self: Stemmer, word: str) -> str:
+        return {}[word]  # type: ignore[index]
+
+    monkeypatch.setattr(Stemmer, "__call__", stem)
+    config = parse_config({"asr": {"language": "en"}})
+    stage = TranscriptionStage(config, geometry(config))
+    monkeypatch.setattr(stage.history, "party_of", lambda start_s, end_s: Party.REP)
+    stage.worker = _Recognised([Word("my", 1.0, 1.2), Word("warranty", 1.3, 1.8)])  # type: ignore[assignment]
+    with pytest.raises(WordHandlingError) as caught:
+        list(stage.process(EndOfStream(t_s=3.0)))
+    printed = "".join(traceback.format_exception(caught.value))
+    assert "warranty" not in printed
+    assert "KeyError raised in test_privacy_repr.py" in printed and "(stem)" in printed  # where to look
+    assert caught.value.__cause__ is None and caught.value.__context__ is None

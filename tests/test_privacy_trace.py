@@ -1,4 +1,5 @@
-"""The privacy audit's run under strace: every file it writes, every address it reaches, no third-party telemetry."""
+"""The privacy audit's run under strace: every file it writes, every address it reaches (a local socket's too),
+no third-party telemetry."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Traced:
     written: set[str]
     connected: set[tuple[str, int]]
     listening: set[tuple[str, int]]  # where sockets awaited callers (a client's own end is bound, not listening)
+    local: set[str]  # the local (AF_UNIX) sockets connected or sent to: their paths, "@name" for abstract ones
 
 
 def traced(privacy_run: Session) -> Traced:
@@ -35,7 +37,7 @@ def traced(privacy_run: Session) -> Traced:
     if privacy_run.trace is None:
         pytest.skip("strace is not installed (or may not trace here): add it to scripts/setup's DEV_APT")
     cwd = str(privacy_run.box / "work")
-    seen = Traced(set(), set(), set())
+    seen = Traced(set(), set(), set(), set())
     bound: dict[str, tuple[str, int]] = {}  # socket inode -> the address it was bound to
     for log in privacy_run.trace.parent.glob(privacy_run.trace.name + ".*"):
         for line in log.read_text(errors="replace").splitlines():
@@ -54,6 +56,8 @@ def traced(privacy_run: Session) -> Traced:
                 seen.listening.add(bound.get(socket.group(1), ("?", 0)))
             elif call in NET_CALLS.split(",") and (address := _inet_address(line)):  # a datagram needs no connect
                 seen.connected.add(address)
+            elif call in NET_CALLS.split(",") and (path := _unix_address(line)):  # the journal, syslog, D-Bus...
+                seen.local.add(path)
             elif call in ("mkdir", "mkdirat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
                           "symlinkat", "truncate"):  # fmt: skip
                 for base, path in PATH_ARG.findall(line):
@@ -68,6 +72,14 @@ def _inet_address(line: str) -> tuple[str, int] | None:
     if family and family.group(1) in ("AF_INET", "AF_INET6") and port and addr:
         return addr.group(1), int(port.group(1))
     return None
+
+
+def _unix_address(line: str) -> str | None:
+    """The path of an AF_UNIX address (strace's quoting undone, for the few escapes a path may need)."""
+    found = re.search(r'sa_family=AF_UNIX, sun_path=(@?)"((?:[^"\\]|\\.)*)"', line)
+    if found is None:
+        return None
+    return found.group(1) + found.group(2).encode("latin-1").decode("unicode_escape")
 
 
 def test_every_file_written_lies_inside_the_watched_folders(privacy_run: Session) -> None:
@@ -109,6 +121,9 @@ def test_only_the_spool_and_the_figure_are_written_and_only_the_broker_is_contac
     outside = sorted((a, p) for a, p in seen.listening if a not in ("127.0.0.1", "::1"))
     assert not outside, f"sockets opened to callers beyond this machine: {outside}"
     assert seen.connected, "the trace saw no connection, not even the broker's: it proves nothing"
+    # local sockets too (the journal's, syslog's, D-Bus, another program's): only systemd's notify socket,
+    # which the test holds and reads (test_privacy_audit.py searches what came)
+    assert seen.local == {privacy_run.notify_socket}, f"local sockets reached: {sorted(seen.local)}"
 
 
 def test_no_third_party_telemetry_is_written_or_sent(privacy_run: Session) -> None:
@@ -118,3 +133,15 @@ def test_no_third_party_telemetry_is_written_or_sent(privacy_run: Session) -> No
     telemetry = sorted(p for p in seen.written if p.startswith(_onnxruntime_telemetry(privacy_run.box)))
     lookups = sorted((a, p) for a, p in seen.connected if p == 53)
     assert not telemetry and not lookups, f"telemetry files {telemetry}, DNS lookups {lookups}"
+
+
+def test_the_trace_is_read_for_local_sockets_too(tmp_path: Path) -> None:
+    """A datagram to a local socket (syslog's, another program's) is a way out too; a failed connect sent nothing."""
+    (tmp_path / "trace.7").write_text(
+        'sendto(3<socket:[92]>, "x", 1, 0, {sa_family=AF_UNIX, sun_path="/tmp/log.sock"}, 36) = 1\n'
+        'connect(4<socket:[93]>, {sa_family=AF_UNIX, sun_path=@"bus"}, 6) = 0\n'
+        'connect(5<socket:[94]>, {sa_family=AF_UNIX, sun_path="/run/systemd/journal/stdout"}, 30) = -1 ENOENT (No'
+        " such file or directory)\n"
+    )
+    run = Session(tmp_path, tmp_path, b"", b"", [], [], [], [], "", 0.0, {}, trace=tmp_path / "trace")
+    assert traced(run).local == {"/tmp/log.sock", "@bus"}

@@ -20,7 +20,9 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import traceback
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -310,10 +312,26 @@ class TranscriptionStage(Stage):
         for result in self.worker.take():
             # counts and times only: a word never goes to a log, not even at debug level
             log.debug("recogniser result: %d words, %.2f-%.2f s", len(result), result[0].start_s, result[-1].end_s)
+            yield from self._result_cues(result)
+        self.late_detector.forget()  # late words are held no longer than this call
+
+    def _result_cues(self, result: list[Word]) -> list[Event]:
+        """The counts and cues of one recogniser result.
+
+        Whatever goes wrong while its words are handled (a bug in the attribution, the lexicon, a detector)
+        leaves as fixed text: Python's own message may quote the value it failed on, a word (``KeyError:
+        'warranty'``), and a traceback goes to the journal. Raised outside the ``except``, so that the
+        original is not even kept as the new error's context.
+        """
+        try:
+            out: list[Event] = []
             for party, words in self._utterances(result):
                 late = words[-1].end_s <= self._session_end_s  # said in a session over before it came back
-                yield from (self.late_detector if late else self.detector).utterance(party, words, self._now_s)
-        self.late_detector.forget()  # late words are held no longer than this call
+                out.extend((self.late_detector if late else self.detector).utterance(party, words, self._now_s))
+            return out
+        except Exception as exc:
+            failure = WordHandlingError(_where(exc))
+        raise failure from None
 
     def _utterances(self, words: list[Word]) -> Iterator[tuple[Party, list[Word]]]:
         """Split one recogniser result where the speaker changes or the speech pauses."""
@@ -331,6 +349,21 @@ class TranscriptionStage(Stage):
             current.append(word)
         if current and party is not None:
             yield party, current
+
+
+class WordHandlingError(RuntimeError):
+    """A bug met while words were handled; its message names the exception's type and where it was raised,
+    never its own message (which may hold a word)."""
+
+
+def _where(exc: BaseException) -> str:
+    """Fixed text about ``exc``: its type and the code it was raised in (file, line, function), no values."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" in {Path(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
+    return (
+        f"{type(exc).__name__} raised{place} while the recogniser's words were handled (its message is not shown:"
+        " it may quote a word); this is a bug, please report it"
+    )
 
 
 def overflow_for(setting: Overflow | Literal["auto"], real_time: bool) -> Overflow:

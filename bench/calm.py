@@ -23,7 +23,7 @@ from bench.speed import CACHE
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry, parse_config
 from listener.events import AudioBlock, Event
-from listener.outputs.led_patterns import Status
+from listener.outputs.led_status import Status
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.service.runner import sample_conversation

@@ -13,7 +13,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.config import parse_config
 from listener.events import DeviceMode, DeviceState, Interruption, Party
-from listener.outputs.led_patterns import Channel, Look, Status, Steady, traffic_light
+from listener.outputs.led_patterns import Channel, Steady, traffic_light
+from listener.outputs.led_status import Look, Status
 from tests import led_script
 from tests.led_script import (
     BLOCK_S,

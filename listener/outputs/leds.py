@@ -25,7 +25,8 @@ from listener.config import Config
 from listener.config.schema import LedsConfig
 from listener.events import AudioBlock, AudioDropped, Event
 from listener.outputs.gpio import open_device, pin_factory
-from listener.outputs.led_patterns import RGB, TRAFFIC_LIGHT, Animator, Channel, Palette, Status, rgb, traffic_light
+from listener.outputs.led_patterns import RGB, TRAFFIC_LIGHT, Animator, Channel, Palette, rgb, traffic_light
+from listener.outputs.led_status import Status
 from listener.pipeline import Stage
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,10 @@ FADE_FRAME_S = 0.1
 DECIMALS = 2  # values are rounded to this: no trace lines for invisible changes
 
 PULSE_PERIOD_S = 1.0  # interruption pulse
+# On/off pins: a pulse starts this far (a fraction of its period) before its top, a hair past half-way up, so
+# its first lit spell is half a period as the others are, not the quarter from its top down; a hair, so that
+# at block times on the half periods it is clearly above or below half-way (0.25 exactly sat on it both ends)
+ON_OFF_LEAD = 0.24
 BREATH_PERIOD_S = 3.0  # paused
 FAULT_PERIOD_S = 2.0  # slow: a fault is news for whoever looks after the device, not an alarm for the rep
 
@@ -62,8 +66,8 @@ class Blink:
 
 Wave = Steady | Pulse | Blink
 
-# Green under the interruption pulse: dark at once, for a fade would light "calm" and "you interrupted"
-# together for fade_s (on the RGB LED, red and green mix into the dominating amber)
+# A light that gives way to a pulse, breath or blink: dark at once, for a fade would light the old look and
+# the new together for fade_s ("calm" green under "you interrupted" red, on the RGB LED the dominating amber)
 ASIDE = Steady(0.0, fade=False)
 
 
@@ -107,7 +111,7 @@ def traffic_light(calm_level: float) -> Palette:
             # the only look that lights all three: unmistakable
             Look.PAUSED: {Channel.GREEN: breathe, Channel.AMBER: breathe, Channel.RED: breathe},
             # amber alone, slowly: unlike steady amber, and never red, for the rep is not at fault
-            Look.FAULT: {Channel.GREEN: off, Channel.AMBER: Blink(FAULT_PERIOD_S), Channel.RED: off},
+            Look.FAULT: {Channel.GREEN: ASIDE, Channel.AMBER: Blink(FAULT_PERIOD_S), Channel.RED: ASIDE},
         },
         # green off while red pulses: "calm" and "you interrupted" are never lit together
         interrupting={Channel.GREEN: ASIDE, Channel.RED: Pulse(PULSE_PERIOD_S, 0.0, 1.0)},
@@ -124,10 +128,10 @@ def rgb(calm_level: float) -> Palette:
             Look.PERSISTING: {Channel.RED: Steady(1.0), Channel.GREEN: off, Channel.BLUE: off},
             # from 0.0, as the traffic light's: on pins without PWM a breath lit from calm_level down to 0.05 would
             # never go dark, a steady blue
-            Look.PAUSED: {Channel.RED: off, Channel.GREEN: off, Channel.BLUE: Pulse(BREATH_PERIOD_S, 0.0, 0.7)},
+            Look.PAUSED: {Channel.RED: ASIDE, Channel.GREEN: ASIDE, Channel.BLUE: Pulse(BREATH_PERIOD_S, 0.0, 0.7)},
             Look.FAULT: {
                 Channel.RED: Blink(FAULT_PERIOD_S),
-                Channel.GREEN: off,
+                Channel.GREEN: ASIDE,
                 Channel.BLUE: Blink(FAULT_PERIOD_S),
             },  # magenta
         },
@@ -141,45 +145,104 @@ class _Track:
     since_s: float
     from_value: float
     shift: float = 0.0  # where in its cycle (fraction of a period) a pulse or blink started
+    wait_s: float = 0.0  # a steady fade held at from_value this long: a light coming on waits for one going dark
+    on_from: float | None = None  # a fade to dark from a pulse: on/off pins keep switching at its midway
 
 
 class Animator:
-    """Evaluates scenes at audio times; a steady level is reached by a linear fade of ``fade_s`` (or at once)."""
+    """Evaluates scenes at audio times; a steady level is reached by a linear fade of ``fade_s`` (or at once).
 
-    def __init__(self, channels: tuple[Channel, ...], fade_s: float) -> None:
+    ``on_off`` (pins without PWM): a pulse starts a quarter cycle early, half-way up, so its first lit spell
+    is a whole half period like the others, not the quarter from its top down."""
+
+    def __init__(self, channels: tuple[Channel, ...], fade_s: float, on_off: bool = False) -> None:
         self.fade_s = fade_s
+        self.on_off = on_off
         self._tracks = {name: _Track(Steady(0.0), -math.inf, 0.0) for name in channels}
 
     def show(self, scene: Scene, t_s: float) -> None:
         changed = [name for name, track in self._tracks.items() if scene[name] != track.wave]
         if not changed:
             return
-        current = {name: self._value(self._tracks[name], t_s) for name in changed}
+        old = {name: self._tracks[name] for name in changed}
+        current = {name: self._value(old[name], t_s) for name in changed}
         # Pulses and blinks start at the beginning of their cycle, or half-way through if that alone
         # makes the change visible at once; one shift for all, so LEDs that alternate keep alternating.
         for shift in (0.0, 0.5):
-            tracks = {name: _Track(scene[name], t_s, current[name], shift) for name in changed}
+            tracks = {
+                name: _Track(scene[name], t_s, current[name], shift, on_from=_carried(old[name], scene[name]))
+                for name in changed
+            }
             if any(_quantize(self._value(tracks[n], t_s)) != _quantize(current[n]) for n in changed):
                 break
+        self._wait_for_dark(tracks, old, current)
         self._tracks.update(tracks)
+
+    def _wait_for_dark(
+        self, tracks: dict[Channel, _Track], old: dict[Channel, _Track], current: dict[Channel, float]
+    ) -> None:
+        """A pulse, breath or blink that ends fades out, and a light coming on from dark waits until it is dark:
+        the look that ended and the one that follows are never lit together (green fading in under the
+        interruption's red fading out read as "calm" and "you interrupted" at once, and as amber on the RGB LED)."""
+        if self.fade_s <= 0.0:
+            return  # the animation is gone at once
+        waits = [
+            self._dark_after(track, current[name])
+            for name, track in tracks.items()
+            if isinstance(old[name].wave, Pulse | Blink) and _dark(track.wave)
+        ]
+        wait_s = max(waits, default=0.0)
+        if wait_s <= 0.0:
+            return
+        for name, track in tracks.items():
+            if isinstance(track.wave, Steady) and track.wave.level > 0.0 and _quantize(current[name]) == 0.0:
+                track.wait_s = wait_s
+
+    def _dark_after(self, track: _Track, value: float) -> float:
+        """How long a light fading out from ``value`` stays lit: until 0, or on on/off pins until it falls below
+        where they switch."""
+        threshold = track.on_from if self.on_off and track.on_from is not None else 0.0
+        if _quantize(value) <= threshold:
+            return 0.0
+        return max(0.0, self.fade_s * (1.0 - threshold / value) - FADE_FRAME_S)
 
     def values(self, t_s: float) -> dict[Channel, float]:
         return {name: _quantize(self._value(track, t_s)) for name, track in self._tracks.items()}
 
     def midway(self, name: Channel) -> float | None:
-        """Half-way up ``name``'s pulse (where on/off pins should switch, so it reads as a blink); None
-        otherwise: a blink is 0 or its level, on/off already."""
-        wave = self._tracks[name].wave
-        return (wave.low + wave.high) / 2.0 if isinstance(wave, Pulse) else None
+        """Half-way up ``name``'s pulse (where on/off pins should switch, so it reads as a blink), also while it
+        fades out (else its fall would light on/off pins again after its dark half); None otherwise: a blink
+        is 0 or its level, on/off already."""
+        track = self._tracks[name]
+        return _midway(track.wave) if isinstance(track.wave, Pulse) else track.on_from
 
     def _value(self, track: _Track, t_s: float) -> float:
         wave, tau_s = track.wave, max(0.0, t_s - track.since_s)
         if isinstance(wave, Steady):
             if self.fade_s <= 0.0 or not wave.fade:
                 return wave.level
-            progress = min(1.0, (tau_s + FADE_FRAME_S) / self.fade_s)
+            if tau_s < track.wait_s:
+                return track.from_value
+            progress = min(1.0, (tau_s - track.wait_s + FADE_FRAME_S) / self.fade_s)
             return track.from_value + (wave.level - track.from_value) * progress
-        return wave.at(tau_s + track.shift * wave.period_s)
+        lead = ON_OFF_LEAD if self.on_off and isinstance(wave, Pulse) else 0.0
+        return wave.at(tau_s + (track.shift - lead) * wave.period_s)
+
+
+def _midway(pulse: Pulse) -> float:
+    return (pulse.low + pulse.high) / 2.0
+
+
+def _dark(wave: Wave) -> bool:
+    """A steady dark reached by a fade."""
+    return isinstance(wave, Steady) and wave.level == 0.0 and wave.fade
+
+
+def _carried(old: _Track, new: Wave) -> float | None:
+    """Where on/off pins switch on a fade to dark from a pulse (or from a fade that came from one)."""
+    if not _dark(new):
+        return None
+    return _midway(old.wave) if isinstance(old.wave, Pulse) else old.on_from
 
 
 def _quantize(value: float) -> float:

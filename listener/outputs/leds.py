@@ -177,6 +177,7 @@ class LedStage(Stage):
         bank = LedBank(self.config, self._factory or pin_factory())
         bank.open()
         self._bank = bank
+        self.animator.on_off = not bank.pwm  # known once the pins are open: pulses then start half-way up
         self._self_test()
         with self._lock:
             self._anchor = (0.0, time.monotonic())

@@ -14,6 +14,8 @@ from enum import StrEnum
 from listener.config import Config
 from listener.events import (
     ActivityFrames,
+    AudioBlock,
+    AudioDropped,
     DeviceMode,
     DeviceState,
     DominanceChanged,
@@ -32,6 +34,8 @@ QUIET_CALM_S = 10.0
 RED_REP_WITHIN_S = 5.0  # red only while the rep is talking or has just stopped, never at a silent rep
 
 SHOWN_KEPT = 16
+# An interruption is decided interruption_min_s after its onset, delivered with the block holding that time
+HOLD_MARGIN_S = 0.1
 
 
 class Look(StrEnum):
@@ -72,11 +76,20 @@ class Status:
     # the counter went quiet for QUIET_CALM_S: calm until the rep holds forth again, whoever speaks first
     calmed: bool = False
     plain_since_s: float = -math.inf  # when the device last came out of a pause or a fault
+    interruption_min_s: float = 1.0  # an interruption is decided this long after its onset
+    heard_s: float = 0.0  # the end of the audio heard so far: when an event is learnt of
+    # the pulse held past its display while a rep stretch begun over the customer in it may yet be decided
+    interrupting_held_until_s: float = -math.inf
 
     @classmethod
     def from_config(cls, config: Config) -> Status:
         analytics = config.analytics
-        return cls(analytics.interrupting_display_s, config.leds.red_after_s, analytics.backchannel_max_s)
+        return cls(
+            analytics.interrupting_display_s,
+            config.leds.red_after_s,
+            analytics.backchannel_max_s,
+            interruption_min_s=analytics.interruption_min_s,
+        )
 
     def update(self, event: Event) -> None:
         if isinstance(event, DeviceState | SourceState):
@@ -95,6 +108,8 @@ class Status:
             self._speech(event)
         elif isinstance(event, ActivityFrames):
             self._frames(event)
+        elif isinstance(event, AudioBlock | AudioDropped):
+            self.heard_s = max(self.heard_s, event.end_s)
 
     def _condition(self, event: DeviceState | SourceState) -> None:
         was_held = self._held()
@@ -108,6 +123,13 @@ class Status:
 
     def _started(self, event: SpeechStarted) -> None:
         self.calmed = self.calmed or self._quiet(event.onset_s)  # the quiet it ends
+        if event.party is Party.REP and Party.CUSTOMER in self.speaking_since_s and self.interrupting(self.heard_s):
+            # The rep starts over the customer while the pulse shows: a new interruption may be decided on it
+            # interruption_min_s later, after the display has ended; calm green for the second in between
+            # would be a flash, so the pulse holds on until that decision is due (and goes on from it, in
+            # phase). Only while the pulse still shows as this is learnt: never lit again once green is back.
+            held_s = event.onset_s + self.interruption_min_s + HOLD_MARGIN_S
+            self.interrupting_held_until_s = max(self.interrupting_held_until_s, held_s)
         self.speaking_since_s[event.party] = event.onset_s
 
     def _frames(self, event: ActivityFrames) -> None:
@@ -204,7 +226,8 @@ class Status:
 
     def interrupting(self, t_s: float) -> bool:
         # begun before a pause or a fault (decided in it, or announced after): old news once the lights are back
-        return t_s < self.interrupting_until_s and self.interrupting_onset_s >= self.plain_since_s
+        until_s = max(self.interrupting_until_s, self.interrupting_held_until_s)
+        return t_s < until_s and self.interrupting_onset_s >= self.plain_since_s
 
     def shown(self, t_s: float) -> tuple[Look, bool]:
         """The look, and whether the interruption pulse shows over it (not over a pause or a fault)."""

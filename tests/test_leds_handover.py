@@ -118,6 +118,15 @@ def test_a_rep_sound_at_the_pulses_end_holds_it_only_until_its_decision_was_due(
     assert value_at(trace, "red", 9.6) == 0.0 and value_at(trace, "green", 10.5) == pytest.approx(0.3)
 
 
+def test_without_pwm_calm_green_is_back_as_the_pulse_ends() -> None:
+    """On/off pins switched a fading light somewhere along its fade: green, fading in from dark, came on only
+    0.5 s after the pulse's end, which followed its last dark half: a second with nothing lit. A steady
+    level is switched at once there now."""
+    trace = run(False, [Interruption(by=Party.REP, onset_s=4.2, decided_s=5.0, successful=None)], 11.0)
+    assert [(t, v) for t, v in traced(trace, "red") if t >= 8.0] == [(8.0, 1.0), (8.5, 0.0)]  # its last blink
+    assert value_at(trace, "green", 8.95) == 0.0 and value_at(trace, "green", 9.0) == 1.0
+
+
 def test_without_pwm_the_pulses_first_flash_is_as_long_as_the_others() -> None:
     """The pulse started at its top, so on/off pins lit it for a quarter cycle first (0.3 s, then 0.5 s each)."""
     trace = run(False, [Interruption(by=Party.REP, onset_s=4.2, decided_s=5.0, successful=None)], 10.0)

@@ -146,14 +146,15 @@ class _Track:
     from_value: float
     shift: float = 0.0  # where in its cycle (fraction of a period) a pulse or blink started
     wait_s: float = 0.0  # a steady fade held at from_value this long: a light coming on waits for one going dark
-    on_from: float | None = None  # a fade to dark from a pulse: on/off pins keep switching at its midway
 
 
 class Animator:
     """Evaluates scenes at audio times; a steady level is reached by a linear fade of ``fade_s`` (or at once).
 
     ``on_off`` (pins without PWM): a pulse starts a quarter cycle early, half-way up, so its first lit spell
-    is a whole half period like the others, not the quarter from its top down."""
+    is a whole half period like the others, not the quarter from its top down; and a steady level is
+    reached at once, for a fade on such pins is only a switch somewhere along it (a light fading in stayed
+    dark for most of it, after a pulse's dark half: a second of nothing lit)."""
 
     def __init__(self, channels: tuple[Channel, ...], fade_s: float, on_off: bool = False) -> None:
         self.fade_s = fade_s
@@ -169,10 +170,7 @@ class Animator:
         # Pulses and blinks start at the beginning of their cycle, or half-way through if that alone
         # makes the change visible at once; one shift for all, so LEDs that alternate keep alternating.
         for shift in (0.0, 0.5):
-            tracks = {
-                name: _Track(scene[name], t_s, current[name], shift, on_from=_carried(old[name], scene[name]))
-                for name in changed
-            }
+            tracks = {name: _Track(scene[name], t_s, current[name], shift) for name in changed}
             if any(_quantize(self._value(tracks[n], t_s)) != _quantize(current[n]) for n in changed):
                 break
         self._wait_for_dark(tracks, old, current)
@@ -184,42 +182,32 @@ class Animator:
         """A pulse, breath or blink that ends fades out, and a light coming on from dark waits until it is dark:
         the look that ended and the one that follows are never lit together (green fading in under the
         interruption's red fading out read as "calm" and "you interrupted" at once, and as amber on the RGB LED)."""
-        if self.fade_s <= 0.0:
-            return  # the animation is gone at once
-        waits = [
-            self._dark_after(track, current[name])
+        if self.fade_s <= 0.0 or self.on_off:
+            return  # no fades: the animation is gone at once
+        ending = [
+            name
             for name, track in tracks.items()
-            if isinstance(old[name].wave, Pulse | Blink) and _dark(track.wave)
+            if isinstance(old[name].wave, Pulse | Blink) and _dark(track.wave) and _quantize(current[name]) > 0.0
         ]
-        wait_s = max(waits, default=0.0)
-        if wait_s <= 0.0:
+        if not ending:
             return
         for name, track in tracks.items():
             if isinstance(track.wave, Steady) and track.wave.level > 0.0 and _quantize(current[name]) == 0.0:
-                track.wait_s = wait_s
-
-    def _dark_after(self, track: _Track, value: float) -> float:
-        """How long a light fading out from ``value`` stays lit: until 0, or on on/off pins until it falls below
-        where they switch."""
-        threshold = track.on_from if self.on_off and track.on_from is not None else 0.0
-        if _quantize(value) <= threshold:
-            return 0.0
-        return max(0.0, self.fade_s * (1.0 - threshold / value) - FADE_FRAME_S)
+                track.wait_s = max(0.0, self.fade_s - FADE_FRAME_S)  # when the fade out reaches 0
 
     def values(self, t_s: float) -> dict[Channel, float]:
         return {name: _quantize(self._value(track, t_s)) for name, track in self._tracks.items()}
 
     def midway(self, name: Channel) -> float | None:
-        """Half-way up ``name``'s pulse (where on/off pins should switch, so it reads as a blink), also while it
-        fades out (else its fall would light on/off pins again after its dark half); None otherwise: a blink
-        is 0 or its level, on/off already."""
-        track = self._tracks[name]
-        return _midway(track.wave) if isinstance(track.wave, Pulse) else track.on_from
+        """Half-way up ``name``'s pulse (where on/off pins should switch, so it reads as a blink); None
+        otherwise: a blink is 0 or its level, on/off already."""
+        wave = self._tracks[name].wave
+        return (wave.low + wave.high) / 2.0 if isinstance(wave, Pulse) else None
 
     def _value(self, track: _Track, t_s: float) -> float:
         wave, tau_s = track.wave, max(0.0, t_s - track.since_s)
         if isinstance(wave, Steady):
-            if self.fade_s <= 0.0 or not wave.fade:
+            if self.fade_s <= 0.0 or not wave.fade or self.on_off:
                 return wave.level
             if tau_s < track.wait_s:
                 return track.from_value
@@ -229,20 +217,9 @@ class Animator:
         return wave.at(tau_s + (track.shift - lead) * wave.period_s)
 
 
-def _midway(pulse: Pulse) -> float:
-    return (pulse.low + pulse.high) / 2.0
-
-
 def _dark(wave: Wave) -> bool:
     """A steady dark reached by a fade."""
     return isinstance(wave, Steady) and wave.level == 0.0 and wave.fade
-
-
-def _carried(old: _Track, new: Wave) -> float | None:
-    """Where on/off pins switch on a fade to dark from a pulse (or from a fade that came from one)."""
-    if not _dark(new):
-        return None
-    return _midway(old.wave) if isinstance(old.wave, Pulse) else old.on_from
 
 
 def _quantize(value: float) -> float:

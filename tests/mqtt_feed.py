@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from listener.analytics.summary import Window, summarize
-from listener.config import parse_config
+from listener.config import Config, parse_config
 from listener.events import (
     AudioBlock,
     Backchannel,
@@ -60,14 +60,23 @@ def spool_depth(state_dir: Path) -> int:
 
 
 def stage_on(broker: Mosquitto, tmp_path: Path, **mqtt: object) -> MqttStage:
-    config = parse_config(
+    """A stage as a fast replay has it: outages counted on the audio clock."""
+    return MqttStage(_config(broker, tmp_path, **mqtt))
+
+
+def live_stage_on(broker: Mosquitto, tmp_path: Path, **mqtt: object) -> MqttStage:
+    """A stage as the live device has it: outages counted on the wall clock."""
+    return MqttStage(_config(broker, tmp_path, **mqtt), follow_wall_clock=True)
+
+
+def _config(broker: Mosquitto, tmp_path: Path, **mqtt: object) -> Config:
+    return parse_config(
         {
             "mqtt": broker.mqtt_config(**mqtt),
             "service": {"state_dir": str(tmp_path / "state")},
             "analytics": {"session_min_speech_s": 5.0},
         }
     )
-    return MqttStage(config)
 
 
 def block(start_s: float, seconds: float = 1.0) -> AudioBlock:

@@ -1,4 +1,4 @@
-"""bench.calm for real on the bundled sample: the looks the lights showed, read back as episodes."""
+"""bench.calm for real on the bundled sample: the looks read back from the LED values, as episodes."""
 
 from __future__ import annotations
 
@@ -7,19 +7,47 @@ import re
 
 import pytest
 
-from bench.calm import looks_of, main, report
+from bench.calm import episodes_of, led_states, main, report, together_s, trace_of
 from listener.config import parse_config
 from listener.service.runner import sample_conversation
 
 
 def test_the_sample_shows_calm_and_one_interruption_pulse(capsys: pytest.CaptureFixture[str]) -> None:
-    episodes = looks_of(sample_conversation(), parse_config({}))
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    states = led_states(trace_of(sample_conversation(), config))
+    episodes = [e for e in episodes_of(states) if not e.crossfade]
     # the sample is 28 s: too short for dominance (30 s of speech), so calm green throughout, and the
-    # rep's one interruption pulses for interrupting_display_s
-    assert [e.look for e in episodes] == ["listening", "listening+pulse", "listening"]
-    assert episodes[0].start_s == 0.0 and episodes[-1].end_s == pytest.approx(27.6, abs=0.1)
-    assert episodes[1].duration_s == pytest.approx(parse_config({}).analytics.interrupting_display_s, abs=0.2)
-    assert all(a.end_s == b.start_s for a, b in itertools.pairwise(episodes))
-    assert report("x", episodes)[0].startswith("x: 28 s, 2 changes of look")
+    # rep's one interruption pulses for interrupting_display_s, then fades out before green comes back
+    assert [e.look for e in episodes] == ["green", "red pulsing", "green"]
+    pulse_s = config.analytics.interrupting_display_s + config.leds.fade_s
+    assert episodes[1].duration_s == pytest.approx(pulse_s, abs=0.2)
+    assert together_s(states, "green", "red") == []
+    assert all(a.end_s == b.start_s for a, b in itertools.pairwise(episodes_of(states)))  # they tile the file
+    assert report("x", states)[0].startswith("x: 28 s, 2 changes of look")
     assert main([str(sample_conversation())]) == 0
-    assert re.search(r"listening\+pulse +1 times", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert re.search(r"red pulsing +1 times", out) and "green and red lit together: never" in out
+
+
+def test_green_and_red_together_is_seen_in_the_values() -> None:
+    """What the bench exists to catch: the LED values, not the status behind them (a fade that lit green
+    under a fading red, before the pulse ended cleanly, was invisible to a bench asking the status)."""
+    states = [
+        (0.0, {"green": 0.3, "amber": 0.0, "red": 0.0}),
+        (1.0, {"green": 0.0, "amber": 0.0, "red": 1.0}),
+        (1.5, {"green": 0.0, "amber": 0.0, "red": 0.0}),  # the pulse's trough: part of it
+        (1.6, {"green": 0.0, "amber": 0.0, "red": 0.5}),
+        (1.7, {"green": 0.0, "amber": 0.0, "red": 1.0}),
+        (1.8, {"green": 0.0, "amber": 0.0, "red": 0.5}),
+        (2.0, {"green": 0.1, "amber": 0.0, "red": 0.4}),
+        (2.6, {"green": 0.3, "amber": 0.0, "red": 0.0}),
+        (5.0, {"green": 0.0, "amber": 0.0, "red": 0.0}),
+    ]
+    (both,) = together_s(states, "green", "red")
+    assert both == pytest.approx((2.0, 0.6))
+    assert [(e.look, e.crossfade) for e in episodes_of(states)] == [
+        ("green", False),
+        ("red pulsing", False),
+        ("green+red", True),
+        ("green", False),
+    ]

@@ -13,7 +13,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.config import parse_config
 from listener.events import DeviceMode, DeviceState, Interruption, Party
-from listener.outputs.led_patterns import Channel, Look, Status, Steady, traffic_light
+from listener.outputs.led_patterns import Channel, Steady, traffic_light
+from listener.outputs.led_status import Look, Status
 from tests import led_script
 from tests.led_script import (
     BLOCK_S,
@@ -279,7 +280,7 @@ def test_green_steps_aside_the_instant_the_rep_interrupts(preset: str, pwm: bool
 def test_without_pwm_the_pause_breathes_as_a_blink_at_the_dimmest_calm_level(preset: str) -> None:
     """On/off pins light the calm light from min(0.2, calm_level), so it stays lit however dim; at calm_level
     0.05 (its least) the pause's breath must still go dark between breaths, or it reads as a steady light
-    (a breath switches half-way up it: dark half of each)."""
+    (a breath switches half-way up it: dark half of each, lit half of each, the first too)."""
     pins = MockFactory()  # pins that can only switch on and off
     try:
         stage, trace = make_stage(pins, preset=preset, calm_level=0.05)
@@ -288,7 +289,9 @@ def test_without_pwm_the_pause_breathes_as_a_blink_at_the_dimmest_calm_level(pre
     finally:
         pins.reset()
     led = "blue" if preset == "rgb" else "green"
-    assert value_at(trace, led, 1.0) == 1.0  # the breath starts at its top
-    breath = [(t, v) for t, v in traced(trace, led) if 1.0 <= t < 12.5]
+    assert value_at(trace, led, 1.0) == 1.0  # the breath starts lit, at once
+    breath = [(1.0, 1.0), *[(t, v) for t, v in traced(trace, led) if 1.0 < t < 12.5]]  # calm green was on already
     offs = [b[0] - a[0] for a, b in itertools.pairwise(breath) if a[1] == 0.0]
-    assert len(offs) == 4 and all(d >= 0.25 for d in offs), breath  # once a breath (3 s), dark long enough to see
+    ons = [b[0] - a[0] for a, b in itertools.pairwise(breath) if a[1] == 1.0]
+    # once a breath (3 s), lit and dark a half each
+    assert offs == pytest.approx([1.5] * 3) and ons == pytest.approx([1.5] * 4), breath

@@ -29,7 +29,18 @@ from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import discovery_payload
 from tests.mqtt_broker import BASE, DEVICE_ID, PASSWORD, Mosquitto, Received, Recorder, validate
-from tests.mqtt_feed import SID, Clocks, block, conversation, feed, feed_live, json_on, spool_depth, stage_on
+from tests.mqtt_feed import (
+    SID,
+    Clocks,
+    block,
+    conversation,
+    feed,
+    feed_live,
+    json_on,
+    live_stage_on,
+    spool_depth,
+    stage_on,
+)
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
@@ -148,7 +159,8 @@ def test_tls_verifies_the_broker_and_refuses_bad_passwords(
 
 def test_long_outage_shows_a_fault_and_clears_it(broker: Mosquitto, tmp_path: Path) -> None:
     broker.stop()
-    with stage_on(broker, tmp_path, outage_fault_s=1.0) as stage:
+    # live (the wall clock followed): the outage is counted in wall seconds, whatever audio arrived
+    with live_stage_on(broker, tmp_path, outage_fault_s=1.0) as stage:
         assert not any(isinstance(e, DeviceState) for e in stage.process(block(0.0)))
         time.sleep(1.2)
         states = [e for e in stage.process(block(1.0)) if isinstance(e, DeviceState)]

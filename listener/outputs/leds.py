@@ -25,7 +25,8 @@ from listener.config import Config
 from listener.config.schema import LedsConfig
 from listener.events import AudioBlock, AudioDropped, Event
 from listener.outputs.gpio import open_device, pin_factory
-from listener.outputs.led_patterns import RGB, TRAFFIC_LIGHT, Animator, Channel, Palette, Status, rgb, traffic_light
+from listener.outputs.led_patterns import RGB, TRAFFIC_LIGHT, Animator, Channel, Palette, rgb, traffic_light
+from listener.outputs.led_status import Status
 from listener.pipeline import Stage
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ class LedStage(Stage):
         bank = LedBank(self.config, self._factory or pin_factory())
         bank.open()
         self._bank = bank
+        self.animator.on_off = not bank.pwm  # known once the pins are open: pulses then start half-way up
         self._self_test()
         with self._lock:
             self._anchor = (0.0, time.monotonic())

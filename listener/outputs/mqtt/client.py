@@ -74,7 +74,11 @@ class MqttLink(Managed):
         on_connected: Callable[[], None] = lambda: None,
         on_message: Callable[[str, bytes], None] = lambda topic, payload: None,
         subscriptions: tuple[str, ...] = (),
+        outage_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``outage_clock``: what outages are measured on (``outage_s``, ``last_outage_s``); a replay faster
+        than real time passes its audio clock, so its fault falls at the same audio time however fast the
+        machine (reconnect back-off stays on the wall clock: it is paho's)."""
         self.config = config
         self.client_id = client_id
         self.will = will
@@ -85,7 +89,9 @@ class MqttLink(Managed):
         self._subscriptions = subscriptions
         self._client: paho.Client | None = None
         self._connected = threading.Event()
-        self._down_since = time.monotonic()
+        self._down_since = time.monotonic()  # of the latest loss: how long the connection had lived
+        self._outage_clock = outage_clock
+        self._outage_from = outage_clock()  # _down_since on the outage clock
         self._warned = False
         self.connects = 0  # successful connections so far
         self.last_outage_s = 0.0  # how long the broker was away before the latest connection
@@ -126,7 +132,7 @@ class MqttLink(Managed):
         configure(client, cfg)
         client.reconnect_delay_set(self._min_s, self._max_s)
         client.max_inflight_messages_set(cfg.inflight_max + RETAINED_HEADROOM)
-        self._down_since = time.monotonic()
+        self._outage_from = self._outage_clock()
         # set before the loop starts: on a loaded machine the connection can be up, and the drain
         # thread publishing through self._client, before loop_start() even returns
         self._client = client
@@ -161,7 +167,7 @@ class MqttLink(Managed):
 
     def outage_s(self) -> float:
         """Seconds since the broker was last reachable (0 while connected)."""
-        return 0.0 if self._connected.is_set() else time.monotonic() - self._down_since
+        return 0.0 if self._connected.is_set() else self._outage_clock() - self._outage_from
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> int | None:
         """Queue a message in paho (never waits on the network); its mid, or None if refused."""
@@ -220,7 +226,7 @@ class MqttLink(Managed):
                 f"password (mqtt.password_file or {PASSWORD_ENV}) and the broker's ACL; {kept_meanwhile(self.config)}"
             )
             return
-        outage = self.last_outage_s = time.monotonic() - self._down_since
+        outage = self.last_outage_s = self._outage_clock() - self._outage_from
         # quiet only once another client with our id was blamed: a short-lived connection followed by an
         # outage is no clash, and without this line the journal shows an outage that never ended
         level = logging.DEBUG if self._blamed else logging.INFO
@@ -249,6 +255,7 @@ class MqttLink(Managed):
     ) -> None:
         if self._connected.is_set():
             self._down_since = time.monotonic()
+            self._outage_from = self._outage_clock()
             self._connected.clear()
             if self._client is not None:
                 self._after_loss(client, reason, self._down_since - self._up_since)

@@ -4,7 +4,8 @@ Runs in the pipeline thread and never waits on the network: ``event``,
 ``session`` and (by default) ``metrics`` messages are written to the
 on-disk spool, retained topics are handed to the publisher's drain thread,
 and paho talks to the broker from its own loop thread. When the broker has
-been unreachable for ``mqtt.outage_fault_s`` the stage emits
+been unreachable for ``mqtt.outage_fault_s`` (audio seconds in a replay that does not follow
+the wall clock, so its lights are the same in every run) the stage emits
 ``DeviceState(FAULT)`` (for the LEDs) and ``DeviceState(LISTENING)`` once
 it is back.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -128,6 +130,9 @@ class MqttStage(Stage):
             on_connected=self._on_connected,
             on_message=self._on_message,
             subscriptions=subscriptions,
+            # a replay that does not follow the wall clock counts outages in audio seconds: its fault then
+            # shows at the same audio time in every run, however fast the machine reads the file
+            outage_clock=time.monotonic if self.clock.follow else lambda: self.t_s,
         )
         publisher = self._publisher = Publisher(
             spool, link, self.topic, self.cfg.drain_rate_per_s, self.cfg.inflight_max

@@ -1,0 +1,235 @@
+"""What the lights need to know: :class:`Status` folds analytics and device events, in *audio* time.
+
+Kept apart from :mod:`listener.outputs.led_patterns` (which turns a status into LED values) so each
+stays readable; no gpiozero here either.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from listener.config import Config
+from listener.events import (
+    ActivityFrames,
+    AudioBlock,
+    AudioDropped,
+    DeviceMode,
+    DeviceState,
+    DominanceChanged,
+    Event,
+    Interruption,
+    Party,
+    SourceState,
+    SpeechSegment,
+    SpeechStarted,
+)
+from listener.outputs.condition import DeviceCondition
+
+# Dominance is decided on a two-minute window, so it stays on through silences; the lights speak
+# to the rep about the conversation going on: after this long with nobody speaking they calm down
+QUIET_CALM_S = 10.0
+RED_REP_WITHIN_S = 5.0  # red only while the rep is talking or has just stopped, never at a silent rep
+
+SHOWN_KEPT = 16
+# An interruption is decided interruption_min_s after its onset, delivered with the block holding that time
+HOLD_MARGIN_S = 0.1
+
+
+class Look(StrEnum):
+    LISTENING = "listening"
+    DOMINATING = "dominating"
+    PERSISTING = "persisting"  # dominating, and the rep has talked red_after_s since it began
+    PAUSED = "paused"
+    FAULT = "fault"
+
+
+PULSED_LOOKS = frozenset({Look.LISTENING, Look.DOMINATING, Look.PERSISTING})  # a pause or fault stays plain
+
+
+@dataclass
+class Status:
+    """What the lights need to know, folded from events; times are audio seconds."""
+
+    interrupting_display_s: float
+    red_after_s: float  # of the rep's talk since dominance began
+    backchannel_max_s: float  # rep sounds no longer than this ("mm-hmm") are listening, not holding forth
+    condition: DeviceCondition = field(default_factory=DeviceCondition)
+    dominating_since_s: float | None = None
+    interrupting_until_s: float = -math.inf
+    interrupting_onset_s: float = -math.inf  # the onset of the interruption shown until then
+    # onsets already shown; an outcome follows its event within seconds, so the last few suffice
+    rep_interruptions: deque[float] = field(default_factory=lambda: deque(maxlen=SHOWN_KEPT))
+    speaking_since_s: dict[Party, float] = field(default_factory=dict)  # open stretches of speech
+    last_speech_end_s: dict[Party, float] = field(default_factory=dict)
+    rep_talk_dominating_s: float = 0.0  # closed rep speech since dominance began
+    # the end of the rep's last active frame; None without frame evidence (a replay of events alone)
+    rep_heard_until_s: float | None = None
+    # the end of the rep's last speech that held the word: longer than a backchannel counted from the customer's
+    # last held speech, and not begun over a customer still talking; so cutting into a customer's story is not red
+    rep_took_until_s: float = -math.inf
+    # the end of the customer's last speech longer than a backchannel: compared with the rep's end, not the
+    # customer's onset, for an answer that begins just before the rep's last word still answers the rep
+    customer_held_until_s: float = -math.inf
+    # the counter went quiet for QUIET_CALM_S: calm until the rep holds forth again, whoever speaks first
+    calmed: bool = False
+    plain_since_s: float = -math.inf  # when the device last came out of a pause or a fault
+    interruption_min_s: float = 1.0  # an interruption is decided this long after its onset
+    heard_s: float = 0.0  # the end of the audio heard so far: when an event is learnt of
+    # the pulse held past its display while a rep stretch begun over the customer in it may yet be decided
+    interrupting_held_until_s: float = -math.inf
+
+    @classmethod
+    def from_config(cls, config: Config) -> Status:
+        analytics = config.analytics
+        return cls(
+            analytics.interrupting_display_s,
+            config.leds.red_after_s,
+            analytics.backchannel_max_s,
+            interruption_min_s=analytics.interruption_min_s,
+        )
+
+    def update(self, event: Event) -> None:
+        if isinstance(event, DeviceState | SourceState):
+            self._condition(event)
+        elif isinstance(event, DominanceChanged):
+            if not event.dominating:
+                self.dominating_since_s = None
+            elif self.dominating_since_s is None:
+                self.dominating_since_s, self.rep_talk_dominating_s = event.decided_s, 0.0
+                self.calmed = False
+        elif isinstance(event, Interruption):
+            self._interruption(event)
+        elif isinstance(event, SpeechStarted):
+            self._started(event)
+        elif isinstance(event, SpeechSegment):
+            self._speech(event)
+        elif isinstance(event, ActivityFrames):
+            self._frames(event)
+        elif isinstance(event, AudioBlock | AudioDropped):
+            self.heard_s = max(self.heard_s, event.end_s)
+
+    def _condition(self, event: DeviceState | SourceState) -> None:
+        was_held = self._held()
+        self.condition.update(event)
+        if was_held and not self._held():
+            self.plain_since_s = event.t_s
+
+    def _held(self) -> bool:
+        """Paused or faulty: the lights show that, and nothing the analytics say."""
+        return self.condition.paused or self.condition.mode is DeviceMode.FAULT
+
+    def _started(self, event: SpeechStarted) -> None:
+        self.calmed = self.calmed or self._quiet(event.onset_s)  # the quiet it ends
+        if event.party is Party.REP and Party.CUSTOMER in self.speaking_since_s and self.interrupting(self.heard_s):
+            # The rep starts over the customer while the pulse shows: a new interruption may be decided on it
+            # interruption_min_s later, after the display has ended; calm green for the second in between
+            # would be a flash, so the pulse holds on until that decision is due (and goes on from it, in
+            # phase). Only while the pulse still shows as this is learnt: never lit again once green is back.
+            held_s = event.onset_s + self.interruption_min_s + HOLD_MARGIN_S
+            self.interrupting_held_until_s = max(self.interrupting_held_until_s, held_s)
+        self.speaking_since_s[event.party] = event.onset_s
+
+    def _frames(self, event: ActivityFrames) -> None:
+        until_s = event.active_until_s(Party.REP)
+        if until_s is not None:
+            self.rep_heard_until_s = until_s
+
+    def _speech(self, event: SpeechSegment) -> None:
+        self.speaking_since_s.pop(event.party, None)
+        self.last_speech_end_s[event.party] = max(event.end_s, self.last_speech_end_s.get(event.party, -math.inf))
+        held = event.end_s - event.start_s > self.backchannel_max_s
+        if event.party is Party.CUSTOMER:
+            if held:
+                self.customer_held_until_s = max(self.customer_held_until_s, event.end_s)
+            return
+        if self.dominating_since_s is not None:
+            self.rep_talk_dominating_s += max(0.0, event.end_s - max(event.start_s, self.dominating_since_s))
+        if held:
+            self.calmed = False
+        if not self._over_customer(event.start_s) and self._took(event.start_s, event.end_s):
+            self.rep_took_until_s = max(self.rep_took_until_s, event.end_s)
+
+    def _interruption(self, event: Interruption) -> None:
+        # the same interruption is announced again once its outcome is known: show it once
+        if event.by is Party.REP and event.onset_s not in self.rep_interruptions:
+            self.rep_interruptions.append(event.onset_s)
+            until_s = event.decided_s + self.interrupting_display_s
+            if until_s > self.interrupting_until_s:
+                self.interrupting_until_s, self.interrupting_onset_s = until_s, event.onset_s
+
+    def look(self, t_s: float) -> Look:
+        if self.condition.paused:  # the rep's own press is always answered, whatever else is wrong
+            return Look.PAUSED
+        if self.condition.mode is DeviceMode.FAULT:
+            return Look.FAULT
+        if self.dominating_since_s is None or self._quiet(t_s) or (self.calmed and not self._holding(Party.REP, t_s)):
+            return Look.LISTENING
+        if self._rep_talk_dominating(t_s) >= self.red_after_s and self._rep_recent(t_s):
+            return Look.PERSISTING
+        return Look.DOMINATING
+
+    def _quiet(self, t_s: float) -> bool:
+        """Nobody has spoken for QUIET_CALM_S (not known before anyone was heard)."""
+        if self.speaking_since_s or not self.last_speech_end_s:
+            return False
+        return t_s - max(self.last_speech_end_s.values()) >= QUIET_CALM_S
+
+    def _holding(self, party: Party, t_s: float) -> bool:
+        """``party`` has been talking for longer than a backchannel, and still is."""
+        since_s = self.speaking_since_s.get(party)
+        if since_s is None:
+            return False
+        return self._heard_until(party, t_s) - since_s > self.backchannel_max_s
+
+    def _heard_until(self, party: Party, t_s: float) -> float:
+        """``t_s``, or for the rep no later than it was last heard: its segment closes bridge_gap_s after the
+        last word, and counting that wait would light red for an instant when the rep stopped just short of it."""
+        heard_s = self.rep_heard_until_s if party is Party.REP else None
+        return t_s if heard_s is None else min(t_s, heard_s)
+
+    def _rep_recent(self, t_s: float) -> bool:
+        """The rep holds the word: talking on, or stopped within RED_REP_WITHIN_S and the customer has not
+        taken it since (spoken on past the rep's last word, even if the answer began just before it). A
+        backchannel, by either party, is listening, not taking the word; once the customer has the word, the rep
+        cutting in over it does not take it back, only talking on alone for longer than a backchannel."""
+        since_s = self.speaking_since_s.get(Party.REP)
+        if (
+            since_s is not None
+            and not self._over_customer(since_s)
+            and self._took(since_s, self._heard_until(Party.REP, t_s))
+        ):
+            return True
+        if self._holding(Party.CUSTOMER, t_s) or self.customer_held_until_s > self.rep_took_until_s:
+            return False
+        return t_s - self.rep_took_until_s <= RED_REP_WITHIN_S
+
+    def _over_customer(self, rep_since_s: float) -> bool:
+        """The rep's stretch from ``rep_since_s`` began while the customer, still talking, was already."""
+        customer_since_s = self.speaking_since_s.get(Party.CUSTOMER)
+        return customer_since_s is not None and customer_since_s <= rep_since_s
+
+    def _took(self, start_s: float, end_s: float) -> bool:
+        """The rep's talk from ``start_s`` to ``end_s`` held the word: longer than a backchannel after the
+        customer last held it (once the customer has the word, only the rep talking on alone takes it back)."""
+        return end_s - max(start_s, self.customer_held_until_s) > self.backchannel_max_s
+
+    def _rep_talk_dominating(self, t_s: float) -> float:
+        assert self.dominating_since_s is not None
+        talk_s = self.rep_talk_dominating_s
+        since_s = self.speaking_since_s.get(Party.REP)
+        if since_s is not None:  # the stretch going on now counts as it goes, as far as the rep was heard
+            talk_s += max(0.0, self._heard_until(Party.REP, t_s) - max(since_s, self.dominating_since_s))
+        return talk_s
+
+    def interrupting(self, t_s: float) -> bool:
+        # begun before a pause or a fault (decided in it, or announced after): old news once the lights are back
+        until_s = max(self.interrupting_until_s, self.interrupting_held_until_s)
+        return t_s < until_s and self.interrupting_onset_s >= self.plain_since_s
+
+    def shown(self, t_s: float) -> tuple[Look, bool]:
+        """The look, and whether the interruption pulse shows over it (not over a pause or a fault)."""
+        look = self.look(t_s)
+        return look, look in PULSED_LOOKS and self.interrupting(t_s)

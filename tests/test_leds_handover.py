@@ -1,0 +1,136 @@
+"""Where one look gives way to another: the interruption pulse and the fault blink never lit together with
+calm green, a pulse that a new interruption continues, on/off pins blinking evenly from the first flash.
+gpiozero's MockFactory as in test_leds.py; times are audio seconds."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from collections.abc import Iterator
+
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from listener.events import DeviceMode, DeviceState, Event, Interruption, Party
+from listener.outputs.led_patterns import PULSE_PERIOD_S, Pulse
+from tests import led_script
+from tests.led_script import BLOCK_S, make_stage, play, speech, traced, value_at
+
+factory = led_script.factory  # fixture
+PWM = pytest.mark.parametrize("pwm", [True, False], ids=["pwm", "on-off"])
+PRESETS = pytest.mark.parametrize("preset", ["traffic-light", "rgb"])
+
+
+def pins(pwm: bool) -> MockFactory:
+    return MockFactory(pin_class=MockPWMPin) if pwm else MockFactory()
+
+
+def states(trace: io.StringIO) -> Iterator[tuple[float, dict[str, float]]]:
+    """Every LED's value after each audio time the trace has lines for (all of that time's lines applied)."""
+    state: dict[str, float] = {}
+    lines = [json.loads(line) for line in trace.getvalue().splitlines()]
+    for t, group in itertools.groupby(lines, key=lambda d: d["t"]):
+        state.update({d["led"]: d["value"] for d in group})
+        yield t, dict(state)
+
+
+def run(pwm: bool, script: list[Event], until_s: float, **leds: object) -> io.StringIO:
+    factory = pins(pwm)
+    try:
+        stage, trace = make_stage(factory, **leds)
+        with stage:
+            play(stage, until_s, script)
+    finally:
+        factory.reset()
+    return trace
+
+
+@PWM
+@PRESETS
+def test_calm_green_comes_back_only_once_the_pulse_is_dark(preset: str, pwm: bool) -> None:
+    """The pulse's red faded out while green faded in: both lit for 0.7 s (on the RGB LED the dominating amber,
+    on pins without PWM both fully on for 0.1 s). Green now waits until red is dark."""
+    trace = run(pwm, [Interruption(by=Party.REP, onset_s=4.2, decided_s=5.0, successful=None)], 12.0, preset=preset)
+    both = [(t, s) for t, s in states(trace) if t > 0.0 and s.get("green", 0.0) > 0.0 and s.get("red", 0.0) > 0.0]
+    assert both == []
+    assert value_at(trace, "red", 9.8) == 0.0 and value_at(trace, "green", 11.0) == (0.3 if pwm else 1.0)
+    if pwm:  # red fades out rather than snapping off, and green follows at once
+        assert 0.0 < value_at(trace, "red", 9.3) < value_at(trace, "red", 9.05)
+        assert value_at(trace, "green", 9.8) > 0.0
+
+
+@PRESETS
+def test_a_fault_blinks_alone_from_its_start_and_calm_follows_once_it_is_dark(preset: str) -> None:
+    """Green faded out over 0.7 s under the fault's blink (amber alone, by the README); and after the fault the
+    blink faded out while green faded in."""
+    script: list[Event] = [
+        DeviceState(t_s=3.0, mode=DeviceMode.FAULT, detail="model error"),
+        DeviceState(t_s=7.5, mode=DeviceMode.LISTENING, detail="back"),  # the blink lit then (7.0 to 8.0)
+    ]
+    trace = run(True, script, 11.0, preset=preset)
+    blink = ("red", "blue") if preset == "rgb" else ("amber",)
+    assert value_at(trace, "green", 3.0) == 0.0  # dark at once
+    assert all(value_at(trace, led, 3.0) == 1.0 for led in blink)
+    mixed = [(t, s) for t, s in states(trace) if t >= 3.0 and s["green"] > 0.0 and any(s[led] > 0.0 for led in blink)]
+    assert mixed == []
+    assert value_at(trace, "green", 10.0) == pytest.approx(0.3)
+
+
+def rep_cuts_in_twice(second_s: float, second_decided: bool) -> list[Event]:
+    """The customer talks from 0.5 s to 15 s; the rep cuts in at 3.0 s (decided at 4.0, shown until 8.0 s) and
+    again at ``second_s``, inside that display; the second is decided an interruption 1 s later or not at all."""
+    script: list[Event] = [
+        *speech(Party.CUSTOMER, 0.5, 15.0),
+        *speech(Party.REP, 3.0, 4.5),
+        Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None),
+        *speech(Party.REP, second_s, second_s + (2.0 if second_decided else 0.3)),
+    ]
+    if second_decided:
+        script.append(Interruption(by=Party.REP, onset_s=second_s, decided_s=second_s + 1.0, successful=None))
+    return script
+
+
+@PWM
+def test_an_interruption_begun_in_the_pulses_last_second_continues_it_in_phase(pwm: bool) -> None:
+    """The second interruption began at 7.6 s, inside the first's display, but was decided at 8.6 s: calm
+    green came back for the 0.6 s between (0.1 s on pins without PWM, the PWM fade-out hiding the rest) and
+    the pulse started over. The pulse now holds on until the decision is due and goes on from it."""
+    trace = run(pwm, rep_cuts_in_twice(7.6, True), 14.0)
+    blocks = [round(k * BLOCK_S, 1) for k in range(40, 126)]  # 4.0 s to 12.5 s: both displays, end to end
+    assert all(value_at(trace, "green", t) == 0.0 for t in blocks)
+    red = [value_at(trace, "red", t) for t in blocks]
+    if pwm:  # one pulse, in phase from its start at 4.0 s: no seam at 8.0 s or 8.6 s
+        assert red == [round(Pulse(PULSE_PERIOD_S, 0.0, 1.0).at(t - 4.0), 2) for t in blocks]
+    else:  # lit and dark half a second each, throughout
+        spells = [len(list(g)) for _, g in itertools.groupby(red)]
+        assert spells[:-1] == [5] * (len(spells) - 1) and len(spells) == 18, red
+    assert value_at(trace, "red", 13.5) == 0.0 and value_at(trace, "green", 13.9) > 0.0
+
+
+def test_a_rep_sound_at_the_pulses_end_holds_it_only_until_its_decision_was_due(factory: MockFactory) -> None:
+    """A rep stretch begun over the customer in the display's last second that is not an interruption holds
+    the pulse until 1.1 s after its onset, no longer; then calm green."""
+    stage, trace = make_stage(factory)
+    with stage:
+        play(stage, 12.0, rep_cuts_in_twice(7.6, False))
+    assert value_at(trace, "red", 8.6) > 0.0 and value_at(trace, "green", 8.6) == 0.0  # held past 8.0 s
+    assert value_at(trace, "red", 9.6) == 0.0 and value_at(trace, "green", 10.5) == pytest.approx(0.3)
+
+
+def test_without_pwm_calm_green_is_back_as_the_pulse_ends() -> None:
+    """On/off pins switched a fading light somewhere along its fade: green, fading in from dark, came on only
+    0.5 s after the pulse's end, which followed its last dark half: a second with nothing lit. A steady
+    level is switched at once there now."""
+    trace = run(False, [Interruption(by=Party.REP, onset_s=4.2, decided_s=5.0, successful=None)], 11.0)
+    assert [(t, v) for t, v in traced(trace, "red") if t >= 8.0] == [(8.0, 1.0), (8.5, 0.0)]  # its last blink
+    assert value_at(trace, "green", 8.95) == 0.0 and value_at(trace, "green", 9.0) == 1.0
+
+
+def test_without_pwm_the_pulses_first_flash_is_as_long_as_the_others() -> None:
+    """The pulse started at its top, so on/off pins lit it for a quarter cycle first (0.3 s, then 0.5 s each)."""
+    trace = run(False, [Interruption(by=Party.REP, onset_s=4.2, decided_s=5.0, successful=None)], 10.0)
+    red = [(t, v) for t, v in traced(trace, "red") if 5.0 <= t <= 9.0]
+    ons = [b[0] - a[0] for a, b in itertools.pairwise(red) if a[1] == 1.0]
+    offs = [b[0] - a[0] for a, b in itertools.pairwise(red) if a[1] == 0.0]
+    assert red[0] == (5.0, 1.0) and ons == pytest.approx([0.5] * 4) and offs == pytest.approx([0.5] * 3), red

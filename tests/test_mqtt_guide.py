@@ -17,6 +17,11 @@ GUIDE = Path(__file__).resolve().parents[1] / "docs" / "integrations" / "mqtt.md
 # what depends on the machine or on this test's own [mqtt] table
 VARYING = {"ts", "seq", "session_id", "onset_ms", "start_ms", "end_ms", "software", "paho", "config_hash"}
 VARYING_INFO = {"spool_depth"}  # a --fast run has messages waiting when it connects
+# The figures depend a little on the CPU (ONNX Runtime and the BLAS pick their kernels by instruction set): on
+# an AVX-512 VNNI machine one 20 ms frame of the sample moved from silence to the rep, so seconds and shares
+# agree to a few frames, not to the digit. Counts, flags, names and kinds still agree exactly.
+SECONDS_TOLERANCE_S = 0.1
+FRACTION_TOLERANCE = 0.01
 
 
 def guide_examples() -> list[dict[str, object]]:
@@ -36,6 +41,32 @@ def guide_examples() -> list[dict[str, object]]:
 def _steady(message: dict[str, object]) -> dict[str, object]:
     skip = VARYING | (VARYING_INFO if message["schema"] == "listener.mqtt.info/1" else set())
     return {key: value for key, value in message.items() if key not in skip}
+
+
+def _alike(example: dict[str, object], message: dict[str, object]) -> bool:
+    """The same message up to the model's CPU-dependent frames: floats within their tolerance, all else equal."""
+    if example.keys() != message.keys():
+        return False
+    for key, want in example.items():
+        got = message[key]
+        if isinstance(want, float) and isinstance(got, int | float) and not isinstance(got, bool):
+            tolerance = SECONDS_TOLERANCE_S if key.endswith("_s") else FRACTION_TOLERANCE
+            if key.endswith("_per_min"):
+                tolerance = 0.5  # a count per minute of a session whose length moves by a frame or two
+            if abs(got - want) > tolerance:
+                return False
+        elif got != want:
+            return False
+    return True
+
+
+def test_alike_tells_a_moved_frame_from_a_different_message() -> None:
+    example: dict[str, object] = {"schema": "s", "rep_talk_s": 3.88, "rep_share": 0.4311, "interruptions_by_rep": 0}
+    assert _alike(example, {**example, "rep_talk_s": 3.9, "rep_share": 0.4324})
+    assert not _alike(example, {**example, "rep_talk_s": 4.2})
+    assert not _alike(example, {**example, "rep_share": 0.46})
+    assert not _alike(example, {**example, "interruptions_by_rep": 1})
+    assert not _alike(example, {**example, "extra": 1})
 
 
 def test_the_guides_payload_examples_are_sent_for_the_sample(tmp_path: Path) -> None:
@@ -60,4 +91,4 @@ def test_the_guides_payload_examples_are_sent_for_the_sample(tmp_path: Path) -> 
     received = [_steady(m.json()) for m in sent if not m.topic.startswith("homeassistant/")]
     for example in examples:
         alike = [m for m in received if m["schema"] == example["schema"]]
-        assert _steady(example) in received, (example, alike)
+        assert any(_alike(_steady(example), m) for m in received), (example, alike)

@@ -150,7 +150,9 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--config", type=_path, help="TOML configuration (default: built-in defaults)")
     source = p.add_mutually_exclusive_group()  # one answer to "where does the audio come from"
     source.add_argument("--input", type=_path, help="feed this WAV through the service pipeline instead of the mic")
-    p.add_argument("--fast", action="store_true", help="with --input: as fast as possible, not in real time")
+    p.add_argument(
+        "--fast", action="store_true", help="with --input or --demo-fallback: as fast as possible, not in real time"
+    )
     p.add_argument("--led-trace", action="store_true", help="print one JSON line per LED change")
     p.add_argument("--view", action="store_true", help="show the LEDs and live figures in the terminal")
     source.add_argument(
@@ -179,7 +181,12 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     heard.add_argument("--input", type=_path, help="learn from this multi-channel WAV instead of the live array")
     heard.add_argument("--seconds", type=float, help=f"live: how long to listen (default {LISTEN_S:g})")
     p.add_argument("--write", action="store_true", help="write the azimuths into the [parties] table of --config")
-    p.add_argument("--force", action="store_true", help="with --write: write even when the confidence is low")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --write: write even when the confidence is low, the talker taken for the rep said less than the"
+        " other, or a second voice with over a fifth of the speech talked only over the rep",
+    )
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("leds-off", help="switch the status LEDs off (the service's unit does, however it stopped)")

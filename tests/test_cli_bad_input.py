@@ -7,6 +7,7 @@ the streams themselves are the input). Paths this account may not use:
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -375,6 +376,22 @@ def test_an_option_that_needs_another_is_refused_not_ignored(
         cli.main(args)
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.startswith(said) and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "says"),
+    [
+        # the help said "with --input" while --demo-fallback takes --fast too (the refusal above says so)
+        ("run", "--fast", "--demo-fallback"),
+        # the help said only "when the confidence is low", while --force also stores what calibrate doubts
+        ("calibrate", "--force", "said less than the other"),
+        ("calibrate", "--force", "talked only over the rep"),
+    ],
+)
+def test_the_help_of_an_option_says_every_case_it_applies_to(command: str, option: str, says: str) -> None:
+    subcommands = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction))
+    action = next(a for a in subcommands.choices[command]._actions if option in a.option_strings)
+    assert action.help is not None and says in action.help, action.help
 
 
 @pytest.mark.parametrize("args", [["analyze", ""], ["analyze", str(SAMPLE), "--config", ""], ["check-config", ""]])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from listener.config.presets import PRESETS
 from listener.config.reference import render_reference
-from listener.config.schema import Config
+from listener.config.schema import MIN_PARTIES_APART_DEG, Config
 
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "config.md"
 
@@ -25,7 +26,7 @@ def test_every_key_of_every_table_is_listed_with_its_range() -> None:
     assert "| `port` | `1883` | 1 – 65535 | broker port |" in text
     assert '| `overflow` | `"auto"` | `"auto"`, `"skip"`, `"wait"` |' in text
     assert '| `language` | `"en"` | `"en"` |' in text  # the lexicons shipped, not any text
-    assert "| `mic_channels` | not set | a list, each 0 – 31 |" in text
+    assert "| `mic_channels` | not set | a list, each 0 – 31; " in text
     assert "&lt;topic_prefix&gt;" in text
 
 
@@ -41,3 +42,22 @@ def test_the_rules_the_checks_add_are_listed_not_just_the_type() -> None:
     for key in ("green_pin", "amber_pin", "red_pin", "blue_pin", "button_pin"):
         assert '`"GPIO0"` – `"GPIO27"`' in rows[f"`{key}`"], key
     assert "each coordinate -1 – 1, mics at least 1 mm apart, at most 32 mics" in rows["`mics`"]
+
+
+def test_the_array_and_party_rules_check_config_applies_are_listed() -> None:
+    # check-config refused a customer 40 deg from the rep, 48000 Hz on the USB array, a mic channel given
+    # twice and an LED on a HAT's I2S pin, while the reference allowed "-360 – 360", "16000 – 48000",
+    # "0 – 31" and any GPIO
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in render_reference().splitlines()}
+    assert f"at least {MIN_PARTIES_APART_DEG:g} deg from rep_azimuth_deg" in rows["`customer_azimuth_deg`"]
+    assert "mirror image" in rows["`customer_azimuth_deg`"]
+    for preset in PRESETS.values():
+        if preset.max_rate_hz < 48000:
+            assert f"{preset.name}: {preset.max_rate_hz}" in rows["`sample_rate`"]
+    assert "above the highest mic channel" in rows["`channels`"]
+    assert "at most its card's channels" in rows["`channels`"]
+    assert "one per mic, none twice" in rows["`mic_channels`"]
+    assert "at least 2" in rows["`mics`"]
+    for key in ("green_pin", "amber_pin", "red_pin", "blue_pin", "button_pin"):
+        assert "none the array's board uses" in rows[f"`{key}`"], key
+        assert "18-21" in rows[f"`{key}`"] and "GPIO5" in rows[f"`{key}`"], key

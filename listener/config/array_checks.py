@@ -13,12 +13,16 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from listener.config.schema import MAX_CHANNELS, MAX_COORD_M, MIN_SPACING_M, Mic, PartiesConfig
+from listener.config.schema import (
+    MAX_CHANNELS,
+    MAX_COORD_M,
+    MIN_PARTIES_APART_DEG,
+    MIN_SPACING_M,
+    Mic,
+    PartiesConfig,
+)
 from listener.errors import ConfigError
 
-# Twice the ±30 deg each party's steered beams span (spatial.frontend.SECTOR_OFFSETS_DEG): closer
-# parties' beams would overlap
-MIN_PARTIES_APART_DEG = 60.0
 # A line array hears only the delay between its ends: the cosine of the angle to its axis, resolved
 # evenly. A difference of 0.5 (a quarter of the cosine's range) is 30 deg broadside (90 vs 60 deg),
 # half the 60 deg asked of any array where a line resolves best, and 60 deg off the axis (0 vs 60 deg).

@@ -1,7 +1,7 @@
 """The configuration tree: one frozen dataclass per TOML table.
 
 Every field documents its unit in its name (``_s``, ``_ms``, ``_hz``,
-``_deg``, ``_m``) and its allowed range in :func:`field`, except the keys
+``_deg``, ``_db``) and its allowed range in :func:`field`, except the keys
 issue #2 fixed by name: ``[array] sample_rate`` (Hz) and ``mics`` (metres). The loader
 rejects keys that are not declared here.
 """
@@ -25,11 +25,18 @@ PresetName = Literal["respeaker-2mic", "respeaker-4mic", "respeaker-6mic", "resp
 MAX_CHANNELS = 32  # captured channels: mics, and indices into them
 MAX_COORD_M = 1.0  # a counter-top array is far smaller; anything larger is a unit mistake
 MIN_SPACING_M = 0.001  # vendors' drawings are good to about a millimetre, so closer mics are one mic
+# Twice the ±30 deg each party's steered beams span (spatial.frontend.SECTOR_OFFSETS_DEG): closer
+# parties' beams would overlap
+MIN_PARTIES_APART_DEG = 60.0
 
 # the rules of the checks after the types (text_checks, pins, _check), as the reference says them
 _CAPTURED = "a captured channel (below array.channels), not the other party's"
 _TOPIC_LEVELS = "MQTT topic levels joined by /, without +, # or empty levels"
-_PIN = '`"GPIO0"` – `"GPIO27"` (BCM numbers; `"BCM17"`, `"17"`, `"BOARD11"`, `"J8:11"` too), each its own'
+_ON_BOARD = 'on a preset\'s own card (device `""` or `"listener_array"`)'
+_PIN = (
+    '`"GPIO0"` – `"GPIO27"` (BCM numbers; `"BCM17"`, `"17"`, `"BOARD11"`, `"J8:11"` too), each its own, none the'
+    " array's board uses (a ReSpeaker HAT: GPIO0-3, 10, 11, 18-21; the 4- and 6-mic boards GPIO5 too)"
+)
 
 
 def _is_pin(text: str) -> bool:
@@ -47,9 +54,15 @@ class ArrayConfig:
         None,
         "metres, one [x, y, z] per mic channel; overrides the preset",
         allowed=f"each coordinate -{MAX_COORD_M:g} – {MAX_COORD_M:g}, mics at least {MIN_SPACING_M * 1000:g} mm apart,"
-        f" at most {MAX_CHANNELS} mics",
+        f" at most {MAX_CHANNELS} mics; direction mode: at least 2, not all at one x-y point",
     )
-    sample_rate: int = field(16000, "capture rate of the device in Hz", min=16000, max=48000)
+    sample_rate: int = field(
+        16000,
+        "capture rate of the device in Hz",
+        min=16000,
+        max=48000,
+        allowed="at most the preset's (respeaker-usb-v2: 16000)",
+    )
     device: str = field(
         "",
         "input device name (substring, case-insensitive); '' = the preset's names",
@@ -60,9 +73,14 @@ class ArrayConfig:
         "channels to capture; default: the preset's (generic in channel-map mode: up to the parties' channels)",
         min=1,
         max=MAX_CHANNELS,
+        allowed=f"{_ON_BOARD}: at most its card's channels; direction mode: above the highest mic channel",
     )
     mic_channels: tuple[int, ...] | None = field(
-        None, "captured channel index of each mic, in the order of mics", min=0, max=MAX_CHANNELS - 1
+        None,
+        "captured channel index of each mic, in the order of mics",
+        min=0,
+        max=MAX_CHANNELS - 1,
+        allowed=f"one per mic, none twice, below array.channels; {_ON_BOARD}: below its card's channels",
     )
     block_ms: int = field(
         50, "audio block handed to the pipeline; bounds the privacy button's latency", min=20, max=1000
@@ -90,7 +108,14 @@ class PartiesConfig:
         min=-360.0,
         max=360.0,
     )
-    customer_azimuth_deg: float = field(180.0, "customer direction; direction mode only", min=-360.0, max=360.0)
+    customer_azimuth_deg: float = field(
+        180.0,
+        "customer direction; direction mode only",
+        min=-360.0,
+        max=360.0,
+        allowed=f"at least {MIN_PARTIES_APART_DEG:g} deg from rep_azimuth_deg; where the mics lie on one line (the"
+        " 2-mic HAT), not rep_azimuth_deg's mirror image across it",
+    )
     sector_half_width_deg: float = field(60.0, "how far from its azimuth a party may stand", min=10.0, max=90.0)
     rep_channel: int | None = field(
         None,

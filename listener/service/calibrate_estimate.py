@@ -37,12 +37,11 @@ import numpy.typing as npt
 from listener.config import Config, geometry
 from listener.config.array_checks import (
     MIN_AXIS_COS_APART,
-    MIN_PARTIES_APART_DEG,
     angle_apart_deg,
     check_directions,
     line_axis_deg,
 )
-from listener.config.schema import PartiesConfig
+from listener.config.schema import MIN_PARTIES_APART_DEG, PartiesConfig
 from listener.errors import CalibrationError, ConfigError
 from listener.service.calibrate_votes import Votes
 

@@ -143,7 +143,12 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("file", type=_path, help="multi-channel WAV recorded by the array")
     p.add_argument("--config", type=_path, help="TOML configuration (default: built-in defaults)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON (schema listener.analysis/1)")
-    p.add_argument("--plot", type=_path, metavar="PNG", help="also draw the conversation into this PNG (matplotlib)")
+    p.add_argument(
+        "--plot",
+        type=_path,
+        metavar="FILE",
+        help="also draw the conversation into this .png, .svg or .pdf (matplotlib)",
+    )
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("run", help="run the service: live from the array, or fed from a file")

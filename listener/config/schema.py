@@ -296,9 +296,18 @@ class MqttConfig:
     )
     protocol: Literal["3.1.1", "5"] = field("3.1.1", "MQTT protocol version")
     keepalive_s: int = field(30, "keep-alive; the broker publishes the Last Will after 1.5x this", min=5, max=3600)
-    reconnect_min_s: float = field(1.0, "first wait before reconnecting; doubles per failure", min=0.1, max=60.0)
+    reconnect_min_s: float = field(
+        1.0,
+        "first wait before reconnecting; doubles per failure; rounded to whole seconds, at least 1",
+        min=0.1,
+        max=60.0,
+    )
     reconnect_max_s: float = field(
-        60.0, "longest wait between reconnect attempts", min=1.0, max=3600.0, allowed="≥ reconnect_min_s"
+        60.0,
+        "longest wait between reconnect attempts; rounded to whole seconds",
+        min=1.0,
+        max=3600.0,
+        allowed="≥ reconnect_min_s",
     )
     tls: bool = field(False, "connect over TLS")
     ca_file: str = field("", "CA bundle (PEM) that signed the broker's certificate; '' = system CAs", path=True)

@@ -151,8 +151,9 @@ class _Track:
 class Animator:
     """Evaluates scenes at audio times; a steady level is reached by a linear fade of ``fade_s`` (or at once).
 
-    ``on_off`` (pins without PWM): a pulse starts a quarter cycle early, half-way up, so its first lit spell
-    is a whole half period like the others, not the quarter from its top down; and a steady level is
+    ``on_off`` (pins without PWM): a pulse starts about a quarter cycle early (``ON_OFF_LEAD``), just past
+    half-way up, so its first lit spell is a whole half period like the others, not the quarter from its
+    top down; and a steady level is
     reached at once, for a fade on such pins is only a switch somewhere along it (a light fading in stayed
     dark for most of it, after a pulse's dark half: a second of nothing lit)."""
 

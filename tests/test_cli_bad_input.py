@@ -22,6 +22,7 @@ import pytest
 import soundfile as sf
 
 from listener import cli
+from listener.analytics.plot import PLOT_FORMATS
 from tests.calibrate_cases import angle_error
 from tests.cli_run import CONFIG, ENV, SAMPLE, as_installer, listener_cli, one_line
 
@@ -389,9 +390,20 @@ def test_an_option_that_needs_another_is_refused_not_ignored(
     ],
 )
 def test_the_help_of_an_option_says_every_case_it_applies_to(command: str, option: str, says: str) -> None:
+    assert says in _help_of(command, option)
+
+
+def test_the_plots_help_names_every_format_it_writes() -> None:
+    # it said "this PNG" while .svg and .pdf are written too
+    said = _help_of("analyze", "--plot")
+    assert all(suffix in said for suffix in PLOT_FORMATS), said
+
+
+def _help_of(command: str, option: str) -> str:
     subcommands = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction))
     action = next(a for a in subcommands.choices[command]._actions if option in a.option_strings)
-    assert action.help is not None and says in action.help, action.help
+    assert action.help is not None, (command, option)
+    return action.help
 
 
 @pytest.mark.parametrize("args", [["analyze", ""], ["analyze", str(SAMPLE), "--config", ""], ["check-config", ""]])

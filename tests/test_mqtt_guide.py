@@ -21,6 +21,7 @@ VARYING_INFO = {"spool_depth"}  # a --fast run has messages waiting when it conn
 # an AVX-512 VNNI machine one 20 ms frame of the sample moved from silence to the rep, so seconds and shares
 # agree to a few frames, not to the digit. Counts, flags, names and kinds still agree exactly.
 SECONDS_TOLERANCE_S = 0.1
+PER_MINUTE_TOLERANCE = 0.5  # a count per minute of a session whose length moves by a frame or two
 FRACTION_TOLERANCE = 0.01
 
 
@@ -43,6 +44,12 @@ def _steady(message: dict[str, object]) -> dict[str, object]:
     return {key: value for key, value in message.items() if key not in skip}
 
 
+def _tolerance(key: str) -> float:
+    if key.endswith("_s"):
+        return SECONDS_TOLERANCE_S
+    return PER_MINUTE_TOLERANCE if key.endswith("_per_min") else FRACTION_TOLERANCE
+
+
 def _alike(example: dict[str, object], message: dict[str, object]) -> bool:
     """The same message up to the model's CPU-dependent frames: floats within their tolerance, all else equal."""
     if example.keys() != message.keys():
@@ -50,10 +57,7 @@ def _alike(example: dict[str, object], message: dict[str, object]) -> bool:
     for key, want in example.items():
         got = message[key]
         if isinstance(want, float) and isinstance(got, int | float) and not isinstance(got, bool):
-            tolerance = SECONDS_TOLERANCE_S if key.endswith("_s") else FRACTION_TOLERANCE
-            if key.endswith("_per_min"):
-                tolerance = 0.5  # a count per minute of a session whose length moves by a frame or two
-            if abs(got - want) > tolerance:
+            if abs(got - want) > _tolerance(key):
                 return False
         elif got != want:
             return False

@@ -169,13 +169,3 @@ def test_gap_labels_never_print_over_each_other(monkeypatch: pytest.MonkeyPatch,
     # a crowded label is left out, never its gap's arrow
     arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
     assert len(arrows) == len(of(run(exchanges(600.0), 600.0), ResponseGap)) > len(boxes)
-
-
-def test_analyze_help_names_every_format_the_plot_writes(capsys: pytest.CaptureFixture[str]) -> None:
-    from listener.analytics.plot import PLOT_FORMATS
-    from listener.cli import main
-
-    with pytest.raises(SystemExit):
-        main(["analyze", "--help"])
-    said = " ".join(capsys.readouterr().out.split())
-    assert all(suffix in said for suffix in PLOT_FORMATS), said

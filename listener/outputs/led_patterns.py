@@ -153,9 +153,9 @@ class Animator:
 
     ``on_off`` (pins without PWM): a pulse starts about a quarter cycle early (``ON_OFF_LEAD``), just past
     half-way up, so its first lit spell is a whole half period like the others, not the quarter from its
-    top down; and a steady level is
-    reached at once, for a fade on such pins is only a switch somewhere along it (a light fading in stayed
-    dark for most of it, after a pulse's dark half: a second of nothing lit)."""
+    top down; and a steady level is reached at once, for a fade on such pins is only a switch somewhere
+    along it (a light fading in stayed dark for most of it, after a pulse's dark half: a second of nothing
+    lit)."""
 
     def __init__(self, channels: tuple[Channel, ...], fade_s: float, on_off: bool = False) -> None:
         self.fade_s = fade_s

@@ -20,6 +20,7 @@ from listener.events import (
     Question,
     WordsRecognized,
 )
+from listener.transcription.cues import CueDetector
 from listener.transcription.lexicon import Lexicon, load_lexicon
 from tests.cues_talk import STORY, WORD_S, Talk, of, question, rep
 
@@ -347,3 +348,16 @@ def test_the_echo_threshold_is_the_configs() -> None:
     three = Talk(echo_min_words=3)
     three.say("customer", STORY)
     assert of(three.say("rep", "so the charger stopped after the update"), Echo)
+
+
+def test_what_takes_a_commitment_back_is_the_lexicons() -> None:
+    """The words "not" and "never" after "will" were written in the detector's code, so a lexicon for another language
+    could not name its own; they are [questions] deadline_negators now."""
+    text = "it will never be ready by tomorrow"
+    assert not of(rep(text), ActionPlan)
+    data = tomllib.loads(resources.files("listener").joinpath("data/lexicons/en.toml").read_text(encoding="utf-8"))
+    assert set(data["questions"]["deadline_negators"]) == {"not", "never"}
+    data["questions"]["deadline_negators"] = ["not"]
+    talk = Talk()
+    talk.detector = CueDetector(Lexicon(data, "test.toml"), floor_take_s=1.0, echo_min_words=2)
+    assert len(of(talk.say("rep", text), ActionPlan)) == 1

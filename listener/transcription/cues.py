@@ -149,7 +149,7 @@ class CueDetector:
         return any(
             norms[k] in self.lex.deadline_after
             and norms[k - 1] in self.lex.subjects
-            and norms[k + 1] not in ("not", "never")
+            and norms[k + 1] not in self.lex.deadline_negators
             for k in range(1, end)
         )
 

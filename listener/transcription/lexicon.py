@@ -170,6 +170,7 @@ class Lexicon:
         self.tag_objects = frozenset(_get(q, "tag_objects", list, where))
         self.plan_inside_after = frozenset(_get(q, "plan_inside_after", list, where)) | self.auxiliaries
         self.deadline_after = frozenset(_get(q, "deadline_after", list, where))
+        self.deadline_negators = frozenset(_get(q, "deadline_negators", list, where))
         families = ("not_question", "closed", "open")
         self.questions = PhraseSet(
             [self._pattern(f, p, where) for f in families for p in _get(q, f, list, where)], priority=families

@@ -263,6 +263,25 @@ def test_view_shows_leds_and_figures(factory: MockFactory) -> None:
     assert "25.0 %" in text and "by rep 1" in text and text.count("rep share") == 1
 
 
+def test_view_says_stopped_when_the_lights_go_dark_at_the_end(factory: MockFactory) -> None:
+    """At the end of a run the LEDs go dark at once (LedStage.stopping); the view's last frame said "listening
+    (dominating)" beside three dark lights, as if they had failed (the README demo's last frame)."""
+    stage, _ = make_stage(factory)
+    piped = io.StringIO()
+    with stage, LedView(stage, stream=piped) as view:
+        play(stage, 1.0)
+        view.process(TalkTotals(t_s=1.0, rep_talk_s=30.0, customer_talk_s=10.0))
+        view.process(dominance(True, 1.0))
+        assert view.figures.mode == "listening" and view.figures.dominating
+        for part in (stage, view):
+            part.stopping()
+        assert set(stage.values().values()) == {0.0}
+    lines, panel = piped.getvalue().split("╭", 1)  # the event lines, then the figures at the end
+    assert "starts dominating" in lines
+    assert "stopped" in panel and "listening" not in panel and "dominating" not in panel, panel
+    assert "75.0 %" in panel and "green 0.00" in panel  # the figures stay; the lights are dark
+
+
 def test_view_counts_interruptions_for_the_party_that_made_them() -> None:
     """The rep watching the view must see the customer's interruptions as the customer's, not as their own."""
     figures = Figures()

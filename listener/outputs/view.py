@@ -60,10 +60,13 @@ class Figures:
     interruptions: dict[Party, set[float]] = field(default_factory=lambda: {p: set() for p in Party})
     recalibrations: int = 0
     condition: DeviceCondition = field(default_factory=DeviceCondition)
+    stopped: bool = False  # the run is ending: the lights went dark, as a stopped service's do
 
     @property
     def mode(self) -> str:
         """As the lights show it: a held pause first, with a fault behind it named after it."""
+        if self.stopped:
+            return "stopped"
         condition = self.condition
         fault = f"fault: {condition.detail}" if condition.mode is DeviceMode.FAULT else ""
         if condition.paused:
@@ -112,7 +115,8 @@ def render(figures: Figures, values: Mapping[Channel, float] | None) -> Panel:
     table.add_column(style="bold")
     table.add_column()
     table.add_row("LEDs", led_row(values) if values else Text("off"))
-    table.add_row("state", figures.mode + ("  (dominating)" if figures.dominating else ""))
+    dominating = figures.dominating and not figures.stopped
+    table.add_row("state", figures.mode + ("  (dominating)" if dominating else ""))
     table.add_row("rep share", f"{100 * figures.rep_share:5.1f} %")
     table.add_row("talk", f"rep {figures.rep_talk_s:6.1f} s   customer {figures.customer_talk_s:6.1f} s")
     by_rep, by_cust = (len(figures.interruptions[p]) for p in (Party.REP, Party.CUSTOMER))
@@ -185,6 +189,10 @@ class LedView(Stage):
             self._last_refresh_s = time.monotonic()
             self._live.update(self._renderable(), refresh=True)
         return ()
+
+    def stopping(self) -> None:
+        # the LEDs went dark (LedStage.stopping): a last frame reading "listening" beside them would say they failed
+        self.figures.stopped = True
 
     def close(self) -> None:
         live, self._live = self._live, None

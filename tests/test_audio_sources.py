@@ -117,11 +117,31 @@ def test_a_file_with_the_wrong_channel_count_is_closed_and_stays_rejected(tmp_pa
     sf.write(path, np.zeros((16000, 1), dtype=np.float32), 16000)
     source = WavSource(path, GEO)
     for _ in range(2):  # asking again must not skip the check (it used to, then fail with an IndexError)
-        with pytest.raises(AudioFormatError, match=r"1 channel\(s\)"):
+        with pytest.raises(AudioFormatError, match=r"has 1 channel: "):
             source.open()
         assert source._file is None  # not left open
-    with pytest.raises(AudioFormatError, match=r"1 channel\(s\)"):
+    with pytest.raises(AudioFormatError, match=r"has 1 channel: "):
         list(source.events())
+
+
+def test_a_one_channel_file_on_an_array_gets_a_fix_that_works(tmp_path: Path) -> None:
+    """A mono file (a single room mic, AMI's mix) was told to "pick the matching [array] preset or mics", which
+    no preset nor mics list can be: one channel cannot tell the parties apart. The fix named instead (the
+    array's channels, or one mic per party with [parties] rep_channel and customer_channel) is one that loads."""
+    mono = tmp_path / "mono.wav"
+    sf.write(mono, np.zeros((16000, 1), dtype=np.float32), 16000)
+    with pytest.raises(AudioFormatError) as caught:
+        WavSource(mono, GEO).open()
+    said = str(caught.value)
+    assert "one mic cannot tell the rep from the customer" in said and "preset or mics" not in said, said
+    assert f"arecord -c {GEO.capture_channels}" in said, said
+    keys = dict(re.findall(r"(rep_channel|customer_channel) = (\d)", said))
+    assert keys == {"rep_channel": "0", "customer_channel": "1"}, said
+    two = tmp_path / "two.wav"
+    sf.write(two, np.zeros((16000, 2), dtype=np.float32), 16000)
+    geo = geometry(parse_config({"parties": {k: int(v) for k, v in keys.items()}}))
+    with WavSource(two, geo) as source:
+        assert any(isinstance(e, AudioBlock) for e in source.events())
 
 
 def test_a_one_channel_file_in_channel_map_mode_is_rejected_naming_both_channels(tmp_path: Path) -> None:

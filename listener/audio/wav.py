@@ -197,6 +197,13 @@ def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
                 "record one channel per party or fix the channel numbers in the config"
             )
         return
+    if channels == 1:
+        # no preset or mics fit one channel: the parties are told apart by direction or by their own mics
+        raise AudioFormatError(
+            f"{shown} has 1 channel: one mic cannot tell the rep from the customer; record every channel of the"
+            f" array (arecord -c {geometry.capture_channels}), or one mic per party in a 2-channel file with"
+            " [parties] rep_channel = 0 and customer_channel = 1 in the config"
+        )
     if channels not in (geometry.capture_channels, geometry.n_mics):
         raise AudioFormatError(
             f"{shown} has {channels} channel(s) but the array '{geometry.preset}' has {geometry.n_mics} mics"

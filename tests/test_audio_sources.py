@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -304,6 +305,21 @@ def test_a_name_that_fits_several_devices_is_an_error_not_a_guess() -> None:
     assert "[array] device" in message and "\n" not in message
     assert choose_device([a, b, webcam], ("respeaker 4 mic array (uac1.0): usb audio (hw:3",), 6, None) is b
     assert choose_device([a, webcam], ("usb",), 6, None) is a  # only one has the channels: no doubt
+
+
+def test_a_one_channel_input_is_not_told_to_set_the_channels_to_one() -> None:
+    """A webcam or a USB lapel mic named by [array] device: "set [array] preset / channels / mic_channels to
+    what this device provides" asked for a config check-config refuses (direction mode needs 2 mics, one
+    party per channel needs 2 channels). It now says why one channel cannot do and points at the array's input."""
+    webcam = InputDevice(4, "USB Camera: Audio (hw:4,0)", 1, 16000)
+    with pytest.raises(AudioFormatError) as err:
+        choose_device([webcam], ("usb camera",), 4, None)
+    message = str(err.value)
+    assert "has 1 input channel but the array configuration captures 4" in message, message
+    assert "one mic cannot tell the rep from the customer" in message and "[array] device" in message, message
+    assert "mic_channels" not in message and "\n" not in message, message
+    with pytest.raises(AudioFormatError, match="mic_channels"):  # two channels: another board's count may fit
+        choose_device([dataclasses.replace(webcam, max_input_channels=2)], ("usb camera",), 4, None)
 
 
 def test_the_2mic_preset_finds_the_v1_hat_on_the_kernels_wm8960_overlay() -> None:

@@ -161,6 +161,13 @@ def choose_device(
     if fitting:
         return fitting[0]
     best = candidates[0]
+    if best.max_input_channels == 1:  # no preset or channels fit: one mic cannot tell the parties apart
+        raise AudioFormatError(
+            f"input device '{best.name}' has 1 input channel but the array configuration captures {needed_channels}:"
+            " one mic cannot tell the rep from the customer; pick the input that carries the array's mics (or both"
+            " parties' mics) with [array] device"
+            " (`listener devices` lists the inputs and their channels)"
+        )
     raise AudioFormatError(
         f"input device '{best.name}' has {best.max_input_channels} input channel(s) but the array configuration "
         f"captures {needed_channels}: pick the array's own device with [array] device, or set [array] preset / "

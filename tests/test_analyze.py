@@ -146,7 +146,7 @@ def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
         "empty": (empty, "no audio"),
         "zero bytes": (nothing, "is empty (0 bytes): record or copy it again"),
         "truncated": (truncated, "truncated"),
-        "channels": (mono, "1 channel(s)"),
+        "channels": (mono, "has 1 channel: one mic cannot tell the rep from the customer"),
         "rate": (low, "8000 Hz"),
         "header says empty": (unsized, "sox --ignore-length"),
     }

@@ -132,3 +132,25 @@ def test_the_clock_line_shows_the_local_zone(tmp_path: Path, monkeypatch: pytest
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+@pytest.mark.parametrize(("zone", "noted"), [("UTC", True), ("Europe/Berlin", False), ("Europe/London", False)])
+def test_a_synchronised_clock_on_utc_says_where_sessions_today_starts_its_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str, noted: bool
+) -> None:
+    """Images are often left on UTC; sessions_today counts local days, so a store in Berlin would start its
+    day at 01:00. The line said "local 15:13 UTC" and left the installer to work that out."""
+    tool = tmp_path / "timedatectl"
+    tool.write_text("#!/bin/sh\necho yes\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        monkeypatch.setattr(doctor_clock, "now", lambda: datetime(2026, 12, 2, 16, 40, tzinfo=UTC))
+        check = doctor.check_clock(config(tmp_path))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert check.status == "ok" and "synchronised (NTP)" in check.detail, check.line()
+    assert ("sudo timedatectl set-timezone" in check.detail) is noted, check.line()

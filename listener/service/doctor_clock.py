@@ -35,6 +35,17 @@ def clock_reads(when: datetime | None = None) -> str:
     return f"{when:%Y-%m-%d %H:%M:%S} UTC (local {local:%H:%M} {local.tzname()})"
 
 
+def zone_note(when: datetime) -> str:
+    """A hint when the device keeps UTC: Raspberry Pi OS and Debian images are often left on it, and
+    sessions_today then starts a store's day at UTC midnight (an hour or more off its own)."""
+    if when.astimezone().tzname() != "UTC":
+        return ""
+    return (
+        "; the time zone is UTC, so sessions_today's days start at UTC midnight: for a store in another zone,"
+        " `sudo timedatectl set-timezone Area/City` (e.g. Europe/Berlin)"
+    )
+
+
 def check_clock(config: Config) -> Check:
     """Whether NTP keeps the clock right (timedatectl), with the time it reads."""
     by_eye = f"compare it with a phone by eye; {WRONG_CLOCK}"
@@ -71,4 +82,4 @@ def check_clock(config: Config) -> Check:
             f"reads {clock_reads(reading)}, not synchronised: {WRONG_CLOCK}",
             "check the network and `timedatectl timesync-status`; `sudo timedatectl set-ntp true`",
         )
-    return Check("clock", "ok", f"reads {clock_reads(reading)}, synchronised (NTP)")
+    return Check("clock", "ok", f"reads {clock_reads(reading)}, synchronised (NTP){zone_note(reading)}")

@@ -1,0 +1,75 @@
+"""docs/for-reps.md, the card for the counter, against the device: every look the lights have is on it,
+in the colours the palette lights, and every number it quotes is the shipped default.
+
+The card is written for reps, in plain words, so it cannot be generated from the schema as
+docs/config.md is; this keeps it from drifting when a default or a look changes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from listener.config import parse_config
+from listener.outputs.led_patterns import TRAFFIC_LIGHT, Blink, Pulse, Steady, traffic_light
+from listener.outputs.led_status import QUIET_CALM_S, Look
+
+CARD = Path(__file__).resolve().parents[1] / "docs" / "for-reps.md"
+DEFAULTS = parse_config({})
+COLOURS = {channel.value for channel in TRAFFIC_LIGHT}
+
+
+def rows() -> dict[str, str]:
+    """Each table row's first cell (what the rep sees), by the look its marker names."""
+    found = {}
+    for line in CARD.read_text(encoding="utf-8").splitlines():
+        marker = re.search(r"<!-- look: (\w+) -->", line)
+        if marker:
+            found[marker.group(1)] = line.split("|")[1]
+    return found
+
+
+def test_every_look_of_the_lights_is_on_the_card() -> None:
+    assert set(rows()) == {look.value for look in Look} | {"interrupting"}
+
+
+@pytest.mark.parametrize("look", list(Look))
+def test_the_card_names_the_lights_the_palette_lights(look: Look) -> None:
+    """A look's row names the traffic light's lit colours (before the RGB LED's, in brackets) and no other."""
+    seen = rows()[look.value].split("(")[0]
+    scene = traffic_light(DEFAULTS.leds.calm_level).looks[look]
+    lit = {ch.value for ch, wave in scene.items() if isinstance(wave, Pulse | Blink) or wave.level > 0.0}
+    if lit == COLOURS:
+        assert "all three" in seen, seen
+    else:
+        assert {c for c in COLOURS if c in seen} == lit, seen
+    steady = all(isinstance(wave, Steady) for ch, wave in scene.items() if ch.value in lit)
+    assert ("steady" in seen) is steady, seen
+
+
+def test_the_interruption_row_is_the_palettes_pulse() -> None:
+    seen = rows()["interrupting"]
+    overlay = traffic_light(DEFAULTS.leds.calm_level).interrupting
+    pulsed = {ch.value for ch, wave in overlay.items() if isinstance(wave, Pulse)}
+    assert pulsed == {"red"} and "red, pulsing" in seen, seen
+    assert f"for {DEFAULTS.analytics.interrupting_display_s:g} seconds" in seen, seen
+
+
+def test_every_number_on_the_card_is_the_shipped_default() -> None:
+    text = " ".join(CARD.read_text(encoding="utf-8").split())
+    an, leds = DEFAULTS.analytics, DEFAULTS.leds
+    quoted = {
+        f"over the last {an.rolling_window_s / 60:g} minutes": True,
+        f"at least {an.dominance_min_speech_s:g} s of talk": True,
+        f"{100 * an.dominance_on_share:g} % or more of the talking": True,
+        f"falls under {100 * an.dominance_off_share:g} %": True,
+        f"after {QUIET_CALM_S:g} s in which nobody speaks": True,
+        f"for {leds.red_after_s:g} s in all since it turned amber": True,
+        f"for {leds.long_press_s:g} seconds": True,
+    }
+    for phrase in quoted:
+        assert phrase in text, phrase
+    assert an.monologue_dominating_s == 60.0 and "for over a minute" in text
+    assert an.interruption_min_s == an.premature_resume_s == 1.0
+    assert "going on for a second or more" in text and "goes on within a second" in text

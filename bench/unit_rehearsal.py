@@ -10,7 +10,8 @@ MQTT. The README's first installer step, ``doctor`` through ``systemd-run`` as t
 runs against it. Then ``listener-replay.service``, the same unit with ``--input`` the bundled sample (paced in
 real time) for ``--wait-for-array``, runs the whole pipeline under that sandbox: turn model, vosk
 (the tests' Korean model), MQTT to a mosquitto on this machine, the spool in the state directory.
-Last, a typo in the config: one failed start, no restarts, and the restart after the fix goes through.
+Then a typo in the config: one failed start, no restarts, and the restart after the fix goes through.
+Last, the watchdog's SIGABRT: every thread's stack in the journal, the death a warning, the restart.
 Prints what systemd and the broker saw; asserts nothing. The root is this machine's architecture:
 bench/pi_rehearsal.py covers arm64 (under emulation, without systemd).
 
@@ -182,6 +183,26 @@ def config_typo(booted: Booted, recorder: Recorder) -> dict[str, object]:
     }
 
 
+def watchdog_abort(booted: Booted, recorder: Recorder) -> dict[str, object]:
+    """What the watchdog does to a hung service (SIGABRT to the main process): every thread's Python stack in
+    the journal (faulthandler), the death among the warnings, and the restart after RestartSec."""
+    booted.wait_for("listener", {"active"}, BOOT_S)
+    since = booted.run("date", "+%Y-%m-%d %H:%M:%S")
+    before = booted.show("listener").get("NRestarts", "")
+    booted.run("systemctl", "kill", "-s", "ABRT", "--kill-whom=main", "listener")
+    time.sleep(RESTART_S + 10.0)  # past RestartSec, and the start
+    journal = booted.run("journalctl", "-u", "listener", "--since", since, "--no-pager", "-o", "cat").splitlines()
+    warnings = booted.run("journalctl", "-u", "listener", "--since", since, "-p", "warning", "--no-pager", "-o", "cat")
+    return {
+        "fatal_error_line": next((line for line in journal if line.startswith("Fatal Python error")), None),
+        "threads_dumped": sum(1 for line in journal if line.startswith(("Thread 0x", "Current thread 0x"))),
+        "stack_lines": sum(1 for line in journal if line.lstrip().startswith('File "')),
+        "warnings": warnings.splitlines(),
+        "restarts": f"{before} -> {booted.show('listener').get('NRestarts')}",
+        "then": booted.show("listener"),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     if (problem := host_problem(HOST_TOOLS)) is not None:
@@ -200,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ("doctor", doctor),
                     ("replay", replay),
                     ("config typo", config_typo),
+                    ("watchdog abort", watchdog_abort),
                 )
                 for name, step in steps:
                     print(f"== {name}\n{json.dumps(step(booted, recorder), indent=1, ensure_ascii=False)}")

@@ -15,9 +15,10 @@ import sys
 def main() -> int:
     _keep_stderr()
     try:
-        from listener.service.logs import journal_excepthooks
+        from listener.service.logs import crash_traces, journal_excepthooks
 
         journal_excepthooks()  # before the heavy imports: a broken install's ImportError is an error too
+        crash_traces()
         from listener.cli import main as cli_main
     except KeyboardInterrupt:
         return 130

@@ -9,6 +9,8 @@ a service failed to start is hidden from ``-p warning``.
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import logging
 import os
 import sys
@@ -63,6 +65,21 @@ def journal_excepthooks() -> None:
         sys.excepthook = _uncaught
         threading.excepthook = _uncaught_in_thread
         sys.unraisablehook = _unraisable
+
+
+def crash_traces() -> None:
+    """A hard crash prints every thread's Python stack: a fault in native code (vosk, onnxruntime, PortAudio)
+    or the watchdog's SIGABRT, which says where the pipeline hung. File names, line numbers and function
+    names only, never a value: nothing heard reaches the log this way.
+
+    On stderr, so under systemd the journal files it at info: faulthandler writes raw lines, with no "<N>"
+    prefix, and a stream of its own at error would be one more socket the service reaches (the privacy
+    tests hold it to the notify socket). systemd's own line about the death ("Failed with result
+    'watchdog'", or 'signal') is a warning, so `-p warning` still shows that it died; the journal shows where.
+    """
+    # a stderr with no descriptor (an embedding host's): no traces, and no failure
+    with contextlib.suppress(AttributeError, ValueError, RuntimeError, OSError):
+        faulthandler.enable(sys.stderr, all_threads=True)
 
 
 def _uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

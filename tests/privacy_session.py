@@ -168,7 +168,7 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
     drain = _config(box / "drain.toml", dirs["state"], broker.mqtt_config(), asr=False)
     strace = _strace()
     trace = outside / "trace" if strace else None
-    notify = _Notifications(outside / "notify")  # systemd's end of sd_notify, as under the unit (Type=notify)
+    notify = Notifications(outside / "notify")  # systemd's end of sd_notify, as under the unit (Type=notify)
     env["NOTIFY_SOCKET"] = notify.path
     from_driver, to_test = os.pipe()
     from_test, to_driver = os.pipe()
@@ -199,7 +199,7 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
     )  # fmt: skip
 
 
-class _Notifications:
+class Notifications:
     """A datagram socket the process's sd_notify messages go to, read while it runs: the queue of an unread
     one holds a few datagrams only (net.unix.max_dgram_qlen), and the watchdog is fed at every block."""
 
@@ -212,7 +212,7 @@ class _Notifications:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
 
-    def __enter__(self) -> _Notifications:
+    def __enter__(self) -> Notifications:
         self._thread.start()
         return self
 

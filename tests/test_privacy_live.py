@@ -1,9 +1,10 @@
 """Privacy on the live path, as the service runs: `listener run --wait-for-array` capturing the Korean
 dialogue from an ALSA test array (PortAudio's callback thread, the ring, the live source), the real
 recogniser, debug logging in the journal's format, the broker down (so the session summary waits in the
-spool on disk), stopped with SIGTERM. Every file it wrote and everything it printed is searched for the
-words its recogniser returned in the process, behind its speech gate (a spy reports them through an inherited
-pipe), and those vosk hears in the whole recording, and for the audio itself, as bytes and as text.
+spool on disk), stopped with SIGTERM. Every file it wrote, everything it printed and every sd_notify datagram
+it sent is searched for the words its recogniser returned in the process, behind its speech gate (a spy
+reports them through an inherited pipe), and those vosk hears in the whole recording, and for the audio
+itself, as bytes and as text.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests import alsa_device, asr_audio
 from tests.alsa_device import AlsaConfig
 from tests.mqtt_broker import free_port
 from tests.privacy_search import HEARD_SPY, audio_as_text, audio_needles, heard_words, word_forms
+from tests.privacy_session import Notifications
 
 alsa_config = alsa_device.alsa_config  # fixture
 PLAYS_S = 8.0  # the dialogue's two lines
@@ -91,22 +93,27 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
     env |= {"ALSA_CONFIG_PATH": str(alsa_config.path), "GPIOZERO_PIN_FACTORY": "mock"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     config = _config(box / "listener.toml", dirs["state"])
+    notify = Notifications(tmp_path_factory.mktemp("notify") / "notify")  # systemd's end of sd_notify (Type=notify)
+    env["NOTIFY_SOCKET"] = notify.path
     cmd = [sys.executable, "-c", SERVICE, "run", "--wait-for-array", "--config", str(config)]
     reader, writer = os.pipe()
     spied, spy = os.pipe()
     stat = os.fstat(writer)
     env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"  # its stderr is the journal's, as under systemd
     env["LISTENER_TEST_HEARD_FD"] = str(spy)
-    try:
-        proc = subprocess.Popen(cmd, cwd=dirs["work"], env=env, stdout=subprocess.PIPE, stderr=writer, pass_fds=(spy,))
-    finally:
-        os.close(writer)
-        os.close(spy)
-    last_word_s = max(float(w["end"]) for w in asr_audio.direct_words(wav))
-    log = _Stderr(os.fdopen(reader, "rb"), until_s=last_word_s - 0.3)  # live times may differ from vosk's by a frame
-    heard = log.heard.wait(START_UP_LIMIT_S)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)  # the service prints next to nothing on stdout, so its pipe cannot fill
+    with notify:
+        try:
+            proc = subprocess.Popen(
+                cmd, cwd=dirs["work"], env=env, stdout=subprocess.PIPE, stderr=writer, pass_fds=(spy,)
+            )
+        finally:
+            os.close(writer)
+            os.close(spy)
+        last_word_s = max(float(w["end"]) for w in asr_audio.direct_words(wav))
+        log = _Stderr(os.fdopen(reader, "rb"), until_s=last_word_s - 0.3)  # live times may differ by a frame
+        heard = log.heard.wait(START_UP_LIMIT_S)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)  # the service prints next to nothing on stdout, so its pipe cannot fill
     assert proc.stdout is not None
     stdout = proc.stdout.read()  # not communicate(): it would read stderr too, against _Stderr's thread
     stderr = log.all()
@@ -127,7 +134,9 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
     assert len(recognised) >= 5, recognised  # what the service itself recognised, live
     words = recognised | direct
     needles = audio_needles(wav)  # the loud parts as captured, and in every form the pipeline holds them
-    outputs = {"stdout": stdout, "stderr": stderr}
+    notified = b"\n".join(notify.received)
+    assert b"READY=1" in notified and b"WATCHDOG=1" in notified and b"STOPPING=1" in notified, notified[:500]
+    outputs = {"stdout": stdout, "stderr": stderr, "sd_notify": notified}
     outputs |= {str(p): p.read_bytes() for p in sorted(box.rglob("*")) if p.is_file()}
     for where, data in outputs.items():
         leaked = sorted(w for w in words if any(f in data for f in word_forms(w)))  # JSON-escaped too

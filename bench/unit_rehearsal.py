@@ -193,13 +193,14 @@ def watchdog_abort(booted: Booted, recorder: Recorder) -> dict[str, object]:
     time.sleep(RESTART_S + 10.0)  # past RestartSec, and the start
     journal = booted.run("journalctl", "-u", "listener", "--since", since, "--no-pager", "-o", "cat").splitlines()
     warnings = booted.run("journalctl", "-u", "listener", "--since", since, "-p", "warning", "--no-pager", "-o", "cat")
+    after = booted.show("listener")
     return {
         "fatal_error_line": next((line for line in journal if line.startswith("Fatal Python error")), None),
         "threads_dumped": sum(1 for line in journal if line.startswith(("Thread 0x", "Current thread 0x"))),
         "stack_lines": sum(1 for line in journal if line.lstrip().startswith('File "')),
         "warnings": warnings.splitlines(),
-        "restarts": f"{before} -> {booted.show('listener').get('NRestarts')}",
-        "then": booted.show("listener"),
+        "restarts": f"{before} -> {after.get('NRestarts')}",
+        "then": after,
     }
 
 

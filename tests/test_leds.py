@@ -31,6 +31,7 @@ from listener.outputs.led_patterns import Channel
 from listener.outputs.leds import LedStage
 from listener.outputs.view import Figures, LedView, render
 from tests import led_script
+from tests.cli_run import SAMPLE, listener_cli
 from tests.led_script import (
     PINS,
     dominance,
@@ -280,6 +281,11 @@ def test_view_says_stopped_when_the_lights_go_dark_at_the_end(factory: MockFacto
     assert "starts dominating" in lines
     assert "stopped" in panel and "listening" not in panel and "dominating" not in panel, panel
     assert "75.0 %" in panel and "green 0.00" in panel  # the figures stay; the lights are dark
+    # and as the command runs: the runner tells the view the run is stopping when the input ends
+    result = listener_cli("run", "--input", str(SAMPLE), "--fast", "--view")  # not a terminal: the figures at the end
+    assert result.returncode == 0, result.stderr
+    panel = result.stdout.split("╭", 1)[1]
+    assert "stopped" in panel and "listening" not in panel and "dominating" not in panel, panel
 
 
 def test_view_counts_interruptions_for_the_party_that_made_them() -> None:

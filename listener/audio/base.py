@@ -10,6 +10,9 @@ from listener.config import ArrayGeometry
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from listener.lifecycle import Managed
 
+# why one channel, from a file or an input device, is refused whatever the config: no preset or mics fit it
+ONE_MIC = "one mic cannot tell the rep from the customer"
+
 
 def selected_channels(geo: ArrayGeometry) -> list[int]:
     """Captured channels handed on, in order: the mics, or (channel-map mode) rep then customer."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyaudio
 
+from listener.audio.base import ONE_MIC
 from listener.config import ArrayGeometry
 from listener.config.presets import PROVISIONED_DEVICE
 from listener.errors import AudioFormatError, AudioInputError
@@ -161,11 +162,10 @@ def choose_device(
     if fitting:
         return fitting[0]
     best = candidates[0]
-    if best.max_input_channels == 1:  # no preset or channels fit: one mic cannot tell the parties apart
+    if best.max_input_channels == 1:
         raise AudioFormatError(
             f"input device '{best.name}' has 1 input channel but the array configuration captures {needed_channels}:"
-            " one mic cannot tell the rep from the customer; pick the input that carries the array's mics (or both"
-            " parties' mics) with [array] device"
+            f" {ONE_MIC}; pick the input that carries the array's mics (or both parties' mics) with [array] device"
             " (`listener devices` lists the inputs and their channels)"
         )
     raise AudioFormatError(

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
-from listener.audio.base import AudioSource, selected_channels
+from listener.audio.base import ONE_MIC, AudioSource, selected_channels
 from listener.audio.sniff import not_wav_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import (
@@ -198,11 +198,10 @@ def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
             )
         return
     if channels == 1:
-        # no preset or mics fit one channel: the parties are told apart by direction or by their own mics
         raise AudioFormatError(
-            f"{shown} has 1 channel: one mic cannot tell the rep from the customer; record every channel of the"
-            f" array (arecord -c {geometry.capture_channels}), or one mic per party in a 2-channel file with"
-            " [parties] rep_channel = 0 and customer_channel = 1 in the config"
+            f"{shown} has 1 channel: {ONE_MIC}; record every channel of the array (arecord -c"
+            f" {geometry.capture_channels}), or one mic per party in a 2-channel file with [parties] rep_channel = 0"
+            " and customer_channel = 1 in the config"
         )
     if channels not in (geometry.capture_channels, geometry.n_mics):
         raise AudioFormatError(

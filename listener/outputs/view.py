@@ -73,6 +73,11 @@ class Figures:
             return f"{DeviceMode.PAUSED.value} ({fault})" if fault else DeviceMode.PAUSED.value
         return fault or condition.mode.value
 
+    @property
+    def state(self) -> str:
+        """The state line: the mode, and dominance while the lights can show it (not once stopped)."""
+        return self.mode + ("  (dominating)" if self.dominating and not self.stopped else "")
+
     def update(self, event: Event) -> None:
         t_s = event_time_s(event)
         if t_s is not None:
@@ -115,8 +120,7 @@ def render(figures: Figures, values: Mapping[Channel, float] | None) -> Panel:
     table.add_column(style="bold")
     table.add_column()
     table.add_row("LEDs", led_row(values) if values else Text("off"))
-    dominating = figures.dominating and not figures.stopped
-    table.add_row("state", figures.mode + ("  (dominating)" if dominating else ""))
+    table.add_row("state", figures.state)
     table.add_row("rep share", f"{100 * figures.rep_share:5.1f} %")
     table.add_row("talk", f"rep {figures.rep_talk_s:6.1f} s   customer {figures.customer_talk_s:6.1f} s")
     by_rep, by_cust = (len(figures.interruptions[p]) for p in (Party.REP, Party.CUSTOMER))

@@ -11,7 +11,7 @@ runs against it. Then ``listener-replay.service``, the same unit with ``--input`
 real time) for ``--wait-for-array``, runs the whole pipeline under that sandbox: turn model, vosk
 (the tests' Korean model), MQTT to a mosquitto on this machine, the spool in the state directory.
 Then a typo in the config: one failed start, no restarts, and the restart after the fix goes through.
-Last, the watchdog's SIGABRT: every thread's stack in the journal, the death a warning, the restart.
+Last, the watchdog's SIGABRT: every thread's stack in the journal at warning beside the death, the restart.
 Prints what systemd and the broker saw; asserts nothing. The root is this machine's architecture:
 bench/pi_rehearsal.py covers arm64 (under emulation, without systemd).
 
@@ -152,8 +152,11 @@ def replay(booted: Booted, recorder: Recorder) -> dict[str, object]:
     keys = ("rep_talk_s", "customer_talk_s", "rep_share", "interruptions_by_rep", "monologues")
     cues = session.get("cues") or {}
     journal = booted.run("journalctl", "-u", "listener-replay", "--no-pager", "-o", "cat")
+    # SyslogLevel=warning files any line the listener did not prefix there: a clean run shows none of its own
+    warnings = booted.run("journalctl", "-u", "listener-replay", "-p", "warning", "--no-pager", "-o", "cat")
     return {
         "systemd": shown,
+        "warnings": warnings.splitlines(),
         "leds_off_ran": "the traffic-light LEDs are off" in journal,  # ExecStopPost, after the run
         "wall_s": round(took_s, 1),
         "journal": journal.splitlines()[-3:],
@@ -194,11 +197,14 @@ def watchdog_abort(booted: Booted, recorder: Recorder) -> dict[str, object]:
     journal = booted.run("journalctl", "-u", "listener", "--since", since, "--no-pager", "-o", "cat").splitlines()
     warnings = booted.run("journalctl", "-u", "listener", "--since", since, "-p", "warning", "--no-pager", "-o", "cat")
     after = booted.show("listener")
+    stack_lines = sum(1 for line in journal if line.lstrip().startswith('File "'))
+    lines_at_warning = warnings.splitlines()
     return {
         "fatal_error_line": next((line for line in journal if line.startswith("Fatal Python error")), None),
         "threads_dumped": sum(1 for line in journal if line.startswith(("Thread 0x", "Current thread 0x"))),
-        "stack_lines": sum(1 for line in journal if line.lstrip().startswith('File "')),
-        "warnings": warnings.splitlines(),
+        "stack_lines": stack_lines,
+        "stack_lines_at_warning": sum(1 for line in lines_at_warning if line.lstrip().startswith('File "')),
+        "warnings": [line for line in lines_at_warning if not line.lstrip().startswith(('File "', "Thread 0x"))],
         "restarts": f"{before} -> {after.get('NRestarts')}",
         "then": after,
     }

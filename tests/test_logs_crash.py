@@ -3,6 +3,7 @@ log, where Python printed nothing and the journal said only that the process was
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_logs import journal_run
+from tests.test_systemd_unit import unit_settings
 
 # a command whose worker thread waits while the main thread is killed, as the watchdog kills a hung pipeline
 CRASH = """
@@ -43,6 +45,16 @@ def test_a_hard_crash_prints_every_threads_stack(tmp_path: Path, name: str, said
     assert f"Fatal Python error: {said}" in text, text
     assert "in hung_worker" in text and "in crashing" in text, text  # both threads, by function name
     assert "Thread 0x" in text and "(most recent call first)" in text, text
+
+
+def test_under_the_unit_a_crash_trace_is_filed_at_warning(tmp_path: Path) -> None:
+    # faulthandler writes raw lines, which journald files at the unit's SyslogLevel (info by default, where
+    # `journalctl -p warning` hid them); the listener's own lines carry their priority and keep it
+    code, lines = journal_run(["-c", CRASH, "SIGABRT"], tmp_path, journal=True)
+    trace = [line for line in lines if line.startswith(("Fatal Python error", "Thread 0x", "Current thread 0x"))]
+    assert code == -signal.SIGABRT and len(trace) >= 2, lines
+    assert not any(re.match(r"<\d>", line) for line in lines), lines
+    assert unit_settings()["SyslogLevel"] == ["warning"]
 
 
 def test_the_entry_point_turns_crash_traces_on() -> None:

@@ -3,8 +3,9 @@
 Under systemd (``JOURNAL_STREAM`` set) each line starts with the sd-daemon
 ``<N>`` priority prefix, so ``journalctl -p warning`` filters by level. The
 command's own error lines and an uncaught traceback, written past the logger,
-get the prefix too: without one journald files a line at info, and the reason
-a service failed to start is hidden from ``-p warning``.
+get the prefix too: without one journald files a line at the unit's default
+level (info, or warning under systemd/listener.service's ``SyslogLevel=``),
+never at error, and the reason a service failed to start is no error.
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ def crash_traces() -> None:
     or the watchdog's SIGABRT, which says where the pipeline hung. File names, line numbers and function
     names only, never a value: nothing heard reaches the log this way.
 
-    On stderr, so under systemd the journal files it at info: faulthandler writes raw lines, with no "<N>"
-    prefix, and a stream of its own at error would be one more socket the service reaches (the privacy
-    tests hold it to the notify socket). systemd's own line about the death ("Failed with result
-    'watchdog'", or 'signal') is a warning, so `-p warning` still shows that it died; the journal shows where.
+    On stderr: faulthandler writes raw lines, with no "<N>" prefix, and a stream of its own at error would
+    be one more socket the service reaches (the privacy tests hold it to the notify socket). The unit's
+    ``SyslogLevel=warning`` files unprefixed lines at warning, so `journalctl -p warning` shows where it
+    died beside systemd's own line that it did ("Failed with result 'watchdog'", or 'signal').
     """
     # a stderr with no descriptor (an embedding host's): no traces, and no failure
     with contextlib.suppress(AttributeError, ValueError, RuntimeError, OSError):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from listener.cli import main
-from listener.config import config_warnings, geometry, parse_config
+from listener.config import channel_map_mode, config_warnings, geometry, parse_config
 from listener.config.loader import read_toml
 from listener.service import doctor
 from tests import alsa_device
@@ -100,11 +100,17 @@ def test_channel_keys_under_an_explicit_doa_mode_are_refused(parties: dict[str, 
 
 
 @pytest.mark.parametrize(
-    "parties",
-    [{"mode": "doa"}, {"mode": "auto", **LAPELS}, {"mode": "channels", **LAPELS}, LAPELS, {}],
+    ("parties", "one_mic_per_party"),
+    [
+        ({"mode": "doa"}, False),
+        ({"mode": "auto", **LAPELS}, True),
+        ({"mode": "channels", **LAPELS}, True),
+        (LAPELS, True),
+        ({}, False),
+    ],
 )
-def test_modes_without_a_contradiction_pass(parties: dict[str, object]) -> None:
-    parse_config({"parties": parties})
+def test_modes_without_a_contradiction_pass(parties: dict[str, object], one_mic_per_party: bool) -> None:
+    assert channel_map_mode(parse_config({"parties": parties}).parties) is one_mic_per_party
 
 
 def warned(data: dict[str, object]) -> list[str]:

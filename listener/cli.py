@@ -361,16 +361,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _print_summary(collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig) -> None:
-    from listener.events import Party, SessionStarted
+    from listener.analytics.plain import summary_lines
 
-    rep_s, customer_s, share = collector.talk_s(Party.REP), collector.talk_s(Party.CUSTOMER), collector.rep_share()
-    print(f"rep talk      {rep_s:7.1f} s")
-    print(f"customer talk {customer_s:7.1f} s")
-    # a person reads "0.0 %" as "the rep never spoke"; the JSON says null
-    print(f"rep share     {100 * share:7.1f} %" if share is not None else "rep share           -   (nobody spoke)")
-    print(f"interruptions {whole.interruptions_by_rep:3d} by rep, {whole.interruptions_by_customer} by customer")
-    print(f"backchannels  {whole.backchannels_by_rep:3d} by rep, {whole.backchannels_by_customer} by customer")
-    # a session under session_min_speech_s publishes no summary: "0 summarized" alone read as no visitor at all
-    started = sum(1 for e in collector.events if isinstance(e, SessionStarted))
-    need = f"{config.session_min_speech_s:g} s"
-    print(f"sessions      {started} started, {len(collector.sessions)} summarized (a summary needs {need} of speech)")
+    print("\n".join(summary_lines(collector, whole, config)))

@@ -1,0 +1,76 @@
+"""The plain-text summary `listener analyze` prints without ``--json``: one line per figure, for a person.
+
+The whole file's figures (talk times, share, the overlap events) and the habits metrics.md names (floors,
+response gaps, switches, silences, dominance, premature starts), with their thresholds where a count
+depends on one. Every figure here is also in the JSON report; the report is what tools read.
+"""
+
+from __future__ import annotations
+
+from listener.analytics.report import ReportCollector
+from listener.config.schema import AnalyticsConfig
+from listener.events import Party, SessionStarted, SessionSummary
+
+LABEL = 14  # the labels' column, as the first lines always had it
+
+
+def summary_lines(collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig) -> list[str]:
+    """The lines, in reading order: who talked, what happened over the talk, the habits, the sessions."""
+    return [*_talk(collector), *_overlaps(whole), *_habits(whole, config), _sessions(collector, config)]
+
+
+def _talk(collector: ReportCollector) -> list[str]:
+    rep_s, customer_s, share = collector.talk_s(Party.REP), collector.talk_s(Party.CUSTOMER), collector.rep_share()
+    # a person reads "0.0 %" as "the rep never spoke"; the JSON says null
+    shown = f"{100 * share:7.1f} %" if share is not None else "      -   (nobody spoke)"
+    return [f"rep talk      {rep_s:7.1f} s", f"customer talk {customer_s:7.1f} s", f"rep share     {shown}"]
+
+
+def _overlaps(whole: SessionSummary) -> list[str]:
+    return [
+        f"interruptions {whole.interruptions_by_rep:3d} by rep, {whole.interruptions_by_customer} by customer",
+        f"backchannels  {whole.backchannels_by_rep:3d} by rep, {whole.backchannels_by_customer} by customer",
+    ]
+
+
+def _habits(whole: SessionSummary, config: AnalyticsConfig) -> list[str]:
+    floors = (
+        f"{whole.monologues:3d} by rep (longest {whole.longest_monologue_s:.1f} s), "
+        f"{whole.stories} customer stories (longest {whole.longest_story_s:.1f} s)"
+    )
+    silences = f"{whole.long_silences:3d} of {config.long_silence_s:g} s or more"
+    if whole.long_silences:
+        silences += f", the longest {whole.longest_silence_s:.1f} s"
+    times = whole.dominance_episodes
+    dominance = f"{whole.dominance_s:5.1f} s, {times} time{'' if times == 1 else 's'}"
+    return [
+        _line("monologues", floors),
+        _line("response gap", _gaps(whole, config)),
+        _line("switches", f"{whole.switches_per_min:5.1f} per minute"),
+        _line("long silences", silences),
+        _line("dominating", dominance),
+        _line("premature", f"{whole.premature_starts:3d} starts"),
+    ]
+
+
+def _gaps(whole: SessionSummary, config: AnalyticsConfig) -> str:
+    """The customer-to-rep gaps: median, 10th to 90th percentile, and how many were patient."""
+    median, p10, p90 = whole.response_gap_median_s, whole.response_gap_p10_s, whole.response_gap_p90_s
+    if whole.response_gaps == 0 or median is None or p10 is None or p90 is None:
+        return "  -   (the rep never took over from the customer)"
+    patient = round((whole.patient_gap_fraction or 0.0) * whole.response_gaps)
+    return (
+        f"median {median:.2f} s, 10th to 90th percentile {p10:.2f} to {p90:.2f} s; "
+        f"{patient} of {whole.response_gaps} patient ({config.patient_gap_s:g} s or more)"
+    )
+
+
+def _sessions(collector: ReportCollector, config: AnalyticsConfig) -> str:
+    # a session under session_min_speech_s publishes no summary: "0 summarized" alone read as no visitor at all
+    started = sum(1 for e in collector.events if isinstance(e, SessionStarted))
+    need = f"{config.session_min_speech_s:g} s"
+    return f"sessions      {started} started, {len(collector.sessions)} summarized (a summary needs {need} of speech)"
+
+
+def _line(label: str, text: str) -> str:
+    return f"{label:<{LABEL}}{text}"

@@ -1,0 +1,72 @@
+"""The plain text `listener analyze` prints without --json: every habit metrics.md names, as the JSON has it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from listener.analytics.plain import LABEL
+from listener.cli import main
+from listener.service.runner import sample_conversation
+from tests import synth
+from tests.test_analyze import analyze_json
+
+SAMPLE = sample_conversation()
+
+
+def plain(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    """The text's lines by their label, which fills the first LABEL columns of every line."""
+    assert main(["analyze", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(ln) > LABEL and ln[LABEL - 1] == " " for ln in lines), lines  # one column for the figures
+    return {ln[:LABEL].strip(): ln[LABEL:] for ln in lines}
+
+
+def figures(text: str) -> list[float]:
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", text)]
+
+
+def test_the_text_gives_the_habits_the_report_gives(capsys: pytest.CaptureFixture[str]) -> None:
+    metrics = analyze_json(SAMPLE, capsys=capsys)["metrics"]
+    text = plain(SAMPLE, capsys)
+    assert figures(text["monologues"]) == [
+        metrics["monologues"],
+        round(metrics["longest_monologue_s"], 1),
+        metrics["stories"],
+        round(metrics["longest_story_s"], 1),
+    ]
+    gaps = figures(text["response gap"])
+    p10, p90 = metrics["response_gap_p10_s"], metrics["response_gap_p90_s"]
+    assert gaps[:2] == [round(metrics["response_gap_median_s"], 2), 10] and gaps[3:5] == [round(p10, 2), round(p90, 2)]
+    patient = round(metrics["patient_gap_fraction"] * metrics["response_gaps"])
+    assert gaps[5:] == [patient, metrics["response_gaps"], 0.6], text["response gap"]
+    assert figures(text["switches"]) == [round(metrics["switches_per_min"], 1)]
+    assert figures(text["long silences"])[:2] == [metrics["long_silences"], 3]
+    assert figures(text["dominating"]) == [round(metrics["dominance_s"], 1), metrics["dominance_episodes"]]
+    assert figures(text["premature"]) == [metrics["premature_starts"]]
+
+
+def test_a_long_silence_is_told_with_its_length(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the customer asks, the rep answers, and then nobody speaks for about 5 s before the customer goes on
+    utterances = [
+        synth.Utterance("customer", 0.5, "cmu_arctic_us_aew_a0001.wav", 180.0),
+        synth.Utterance("rep", 4.5, "cmu_arctic_us_axb_a0004.wav", 0.0),
+        synth.Utterance("customer", 13.5, "cmu_arctic_us_aew_a0003.wav", 180.0),
+    ]
+    samples, truth = synth.render(utterances, 17.0)
+    path = synth.write_wav(tmp_path / "pause.wav", samples)
+    metrics = analyze_json(path, capsys=capsys)["metrics"]
+    assert metrics["long_silences"] == 1, truth
+    line = plain(path, capsys)["long silences"]
+    assert line == f"  1 of 3 s or more, the longest {metrics['longest_silence_s']:.1f} s", line
+
+
+def test_without_a_handover_to_the_rep_there_is_no_gap_to_tell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    samples, _ = synth.render([u for u in synth.DIALOGUE if u.party == "customer"], 16.0)
+    text = plain(synth.write_wav(tmp_path / "customer.wav", samples), capsys)
+    assert text["response gap"] == "  -   (the rep never took over from the customer)", text
+    assert text["dominating"] == "  0.0 s, 0 times"

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from listener.analytics.report import ReportCollector
     from listener.config.schema import AnalyticsConfig
     from listener.events import SessionSummary
+    from listener.transcription.summary import CueFigures
 
 # Each command imports what it needs: `leds-off` runs after every stop of the service (its unit's
 # ExecStopPost), and the analysis stack (scipy, the spatial front end) would double its time.
@@ -349,7 +350,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             json.dump(report, sys.stdout)
             sys.stdout.write("\n")
         else:
-            _print_summary(collector, whole, config.analytics)
+            _print_summary(collector, whole, config.analytics, cues[0].metrics() if cues else None)
         sys.stdout.flush()
     if args.plot is not None:
         from listener.analytics.plot import plot_conversation
@@ -360,7 +361,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig) -> None:
+def _print_summary(
+    collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig, cues: CueFigures | None
+) -> None:
     from listener.analytics.plain import summary_lines
 
-    print("\n".join(summary_lines(collector, whole, config)))
+    print("\n".join(summary_lines(collector, whole, config, cues)))

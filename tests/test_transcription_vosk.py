@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from listener.analytics.plain import LABEL
 from listener.audio.wav import WavSource
 from listener.cli import main
 from listener.config import geometry, parse_config
@@ -155,10 +156,19 @@ def test_analyze_json_reports_the_cue_metrics(
     assert metrics["rep_words"] >= 3 and metrics["customer_words"] >= 3
     assert 60.0 < metrics["rep_wpm"] < 300.0  # a speaking pace, from the words vosk heard and the rep's talk time
     assert metrics["asr_partial"] is False and metrics["asr_skipped_s"] == 0
+    # the plain text gives the same counts, a line each
+    assert main(["analyze", str(wav), "--config", str(cfg)]) == 0
+    text = {line[:LABEL].strip(): line[LABEL:] for line in capsys.readouterr().out.splitlines()}
+    assert text["words"].startswith(f"{metrics['rep_words']:3d} by rep, {metrics['customer_words']} by customer")
+    assert text["questions"].startswith(f"{metrics['rep_questions']:3d} by rep ({metrics['rep_open_questions']} open")
+    assert text["speaking rate"].startswith(f"{metrics['rep_wpm']:5.0f} words per minute"), text
+    assert {"echoes", "empathy", "action plans", "question wait"} <= set(text) and "recogniser" not in text
     # with transcription off the report has no cue metrics, and the rest is the same
     assert main(["analyze", str(wav), "--json"]) == 0
     plain = json.loads(capsys.readouterr().out)["metrics"]
     assert "rep_words" not in plain and plain["rep_talk_s"] == metrics["rep_talk_s"]
+    assert main(["analyze", str(wav)]) == 0
+    assert "speaking rate" not in capsys.readouterr().out  # nothing to print where nothing was transcribed
 
 
 def test_the_stage_renews_the_recogniser_between_visits_and_the_next_visit_is_heard(

@@ -10,13 +10,19 @@ from __future__ import annotations
 from listener.analytics.report import ReportCollector
 from listener.config.schema import AnalyticsConfig
 from listener.events import Party, SessionStarted, SessionSummary
+from listener.transcription.summary import RATE_MIN_TALK_S, CueFigures
 
 LABEL = 14  # the labels' column, as the first lines always had it
+WPM_GUIDANCE = (100, 165)  # metrics.md's speaking-rate guidance, words per minute
 
 
-def summary_lines(collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig) -> list[str]:
-    """The lines, in reading order: who talked, what happened over the talk, the habits, the sessions."""
-    return [*_talk(collector), *_overlaps(whole), *_habits(whole, config), _sessions(collector, config)]
+def summary_lines(
+    collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig, cues: CueFigures | None = None
+) -> list[str]:
+    """The lines, in reading order: who talked, what happened over the talk, the habits, what was said (with
+    transcription on), the sessions."""
+    said = _cues(cues, whole) if cues is not None else []
+    return [*_talk(collector), *_overlaps(whole), *_habits(whole, config), *said, _sessions(collector, config)]
 
 
 def _talk(collector: ReportCollector) -> list[str]:
@@ -62,6 +68,37 @@ def _gaps(whole: SessionSummary, config: AnalyticsConfig) -> str:
     return (
         f"median {median:.2f} s, 10th to 90th percentile {p10:.2f} to {p90:.2f} s; "
         f"{patient} of {whole.response_gaps} patient ({config.patient_gap_s:g} s or more)"
+    )
+
+
+def _cues(cues: CueFigures, whole: SessionSummary) -> list[str]:
+    """The content cues: counts and rates, as the report has them (no word is kept to print)."""
+    wait = whole.question_wait_median_s
+    kinds = f"{cues.rep_open_questions} open, {cues.rep_closed_questions} closed"
+    follow_ups, stacked = cues.rep_followups, whole.stacked_questions
+    lines = [
+        _line("words", f"{cues.rep_words:3d} by rep, {cues.customer_words} by customer (counted, not kept)"),
+        _line("questions", f"{cues.rep_questions:3d} by rep ({kinds}), {follow_ups} following up, {stacked} stacked"),
+        _line("question wait", f"{wait:5.1f} s median" if wait is not None else "  -   (no question answered)"),
+        _line("echoes", f"{cues.rep_echoes:3d}, and {cues.rep_summaries} summaries"),
+        _line("empathy", f"{cues.rep_acknowledgements:3d} acknowledgements"),
+        _line("action plans", f"{cues.rep_action_plans:3d}"),
+        _line("speaking rate", _rate(cues)),
+    ]
+    if cues.asr_partial:
+        skipped = f"skipped {cues.asr_skipped_s:.1f} s under load: the counts miss what was said then"
+        lines.append(_line("recogniser", skipped))
+    return lines
+
+
+def _rate(cues: CueFigures) -> str:
+    """Words and fillers per minute of the rep's heard talk, or why there is no rate."""
+    if cues.rep_wpm is None or cues.rep_fillers_per_min is None:
+        return f"  -   (under {RATE_MIN_TALK_S:g} s of the rep's talk heard); {cues.rep_fillers} fillers"
+    low, high = WPM_GUIDANCE
+    return (
+        f"{cues.rep_wpm:5.0f} words per minute (guidance {low} to {high}); "
+        f"{cues.rep_fillers} fillers, {cues.rep_fillers_per_min:.1f} per minute"
     )
 
 

@@ -22,6 +22,7 @@ from listener.events import (
     Interruption,
     Party,
     Pause,
+    ResponseGap,
     SessionEnded,
     SessionStarted,
     SessionSummary,
@@ -217,7 +218,11 @@ def test_discovery_ties_sensors_to_the_device_topics() -> None:
     assert {"rep_share", "interruptions", "sessions_today", "state"} <= set(components)
     for key, comp in components.items():
         assert comp["unique_id"] == f"counter-3_{key}"
-        assert comp["state_topic"] in ("listener/counter-3/metrics", "listener/counter-3/state")
+        assert comp["state_topic"] in (
+            "listener/counter-3/metrics",
+            "listener/counter-3/state",
+            "listener/counter-3/session",
+        )
         field = comp["value_template"].split("value_json.")[1].split()[0]
         topic = comp["state_topic"].rsplit("/", 1)[1]
         assert field in payloads.json_schema(topic)["properties"], (key, field)
@@ -248,6 +253,26 @@ def test_home_assistant_reads_the_figures_the_device_sends() -> None:
     dominating = components["dominating"]["value_template"]
     for flag, expected in ((True, "ON"), (False, "OFF")):
         assert shown(dominating, payloads.state(DeviceMode.LISTENING, flag, SID, 3, 1)) == expected
+    # the last session's own figures, from its summary
+    segments = [  # the customer asks, the rep answers after 0.5 s (the analytics' ResponseGap) and talks on
+        SpeechSegment(Party.CUSTOMER, 1.0, 9.0, 9.2),
+        SpeechSegment(Party.REP, 9.5, 30.0, 30.2),
+        SpeechSegment(Party.CUSTOMER, 31.0, 36.0, 36.2),
+    ]
+    said = [
+        ResponseGap(onset_s=9.5, decided_s=10.5, gap_s=0.5, patient=False),
+        Interruption(by=Party.REP, onset_s=20.0, decided_s=21.0, successful=False),
+    ]
+    summary = summarize(SID, Window(1.0, 36.0), 66.0, segments, said, parse_config({}).analytics)
+    ts = payloads.now_ms()
+    session = payloads.session(summary, ts - 35_000, ts, ts)
+    assert float(shown(components["session_share"]["value_template"], session)) == round(100 * summary.rep_share, 1)
+    assert float(shown(components["session_length"]["value_template"], session)) == round(summary.duration_s)
+    assert summary.response_gap_median_s is not None
+    gap = components["session_response_gap"]["value_template"]
+    assert float(shown(gap, session)) == round(summary.response_gap_median_s, 2)
+    assert shown(gap, {**session, "response_gap_median_s": None}) == "None"  # Home Assistant's "unknown"
+    assert shown(components["session_interruptions"]["value_template"], session) == "1"
     availability = cast(list[dict[str, str]], config["availability"])[0]
     assert shown(availability["value_template"], payloads.status("online", 1)) == availability["payload_available"]
     offline = shown(availability["value_template"], payloads.status("offline", 1))

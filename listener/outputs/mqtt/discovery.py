@@ -88,6 +88,41 @@ _ENTITIES: tuple[_Entity, ...] = (
         "{{ 'ON' if value_json.dominating else 'OFF' }}",
         {"icon": "mdi:scale-unbalanced"},
     ),
+    # The last session's summary (one per session of 20 s of speech or more): the consultation's own figures,
+    # where the live ones above are a rolling window. Each value is one visit's, so "measurement", not a total.
+    _Entity(
+        "session_share",
+        "sensor",
+        "Last session: rep talk share",
+        "session",
+        "{{ none if value_json.rep_share is none else (value_json.rep_share * 100) | round(1) }}",
+        {"unit_of_measurement": "%", "state_class": "measurement", "icon": "mdi:account-voice"},
+    ),
+    _Entity(
+        "session_length",
+        "sensor",
+        "Last session: length",
+        "session",
+        "{{ value_json.duration_s | round(0) }}",
+        {"unit_of_measurement": "s", "device_class": "duration", "state_class": "measurement"},
+    ),
+    _Entity(
+        "session_response_gap",
+        "sensor",
+        "Last session: response gap (median)",
+        "session",
+        # null when the rep never took over from the customer in that session: "unknown", not 0 s
+        "{{ none if value_json.response_gap_median_s is none else value_json.response_gap_median_s | round(2) }}",
+        {"unit_of_measurement": "s", "device_class": "duration", "state_class": "measurement"},
+    ),
+    _Entity(
+        "session_interruptions",
+        "sensor",
+        "Last session: interruptions by rep",
+        "session",
+        "{{ value_json.interruptions_by_rep }}",
+        {"state_class": "measurement", "icon": "mdi:account-alert"},
+    ),
 )
 
 

@@ -61,6 +61,22 @@ def test_topics_discovery_and_retained_status(broker: Mosquitto, tmp_path: Path,
     _check_retained_picture(broker)
 
 
+def test_a_transcribing_device_offers_home_assistant_its_question_counts(broker: Mosquitto, tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "mqtt": broker.mqtt_config(),
+            "service": {"state_dir": str(tmp_path / "state")},
+            "asr": {"enabled": True},  # the stage reads the flag; the recogniser is another stage's
+        }
+    )
+    topic = f"homeassistant/device/{DEVICE_ID}/config"
+    with Recorder(broker) as rec, MqttStage(config):
+        got = rec.wait_for(lambda ms: any(m.topic == topic for m in ms))
+    (discovery, *_) = [json.loads(m.payload) for m in got if m.topic == topic]
+    assert discovery == discovery_payload(BASE, DEVICE_ID, "respeaker-4mic", transcribing=True)
+    assert {"session_questions", "session_open_questions"} <= set(discovery["cmps"])
+
+
 def _publish_a_conversation(broker: Mosquitto, tmp_path: Path, protocol: str) -> list[Received]:
     """A session, the privacy button, the array lost and back, Home Assistant restarting; then the stage closes."""
     with Recorder(broker) as rec:

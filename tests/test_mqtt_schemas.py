@@ -273,6 +273,16 @@ def test_home_assistant_reads_the_figures_the_device_sends() -> None:
     assert float(shown(gap, session)) == round(summary.response_gap_median_s, 2)
     assert shown(gap, {**session, "response_gap_median_s": None}) == "None"  # Home Assistant's "unknown"
     assert shown(components["session_interruptions"]["value_template"], session) == "1"
+    # the question counts only where the device transcribes: elsewhere they would read "unknown" for ever
+    assert "session_questions" not in components
+    transcribing = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic", transcribing=True)
+    asked = cast(dict[str, dict[str, str]], transcribing["cmps"])
+    assert set(asked) - set(components) == {"session_questions", "session_open_questions"}
+    cues = dataclasses.replace(CueTally().metrics(), rep_questions=3, rep_open_questions=2, rep_closed_questions=1)
+    with_cues = payloads.session(summary, ts - 35_000, ts, ts, cues)
+    assert shown(asked["session_questions"]["value_template"], with_cues) == "3"
+    assert shown(asked["session_open_questions"]["value_template"], with_cues) == "2"
+    assert shown(asked["session_questions"]["value_template"], session) == "None"  # no transcript that session
     availability = cast(list[dict[str, str]], config["availability"])[0]
     assert shown(availability["value_template"], payloads.status("online", 1)) == availability["payload_available"]
     offline = shown(availability["value_template"], payloads.status("offline", 1))

@@ -125,8 +125,29 @@ _ENTITIES: tuple[_Entity, ...] = (
     ),
 )
 
+# From the transcript's counts, only on a device that transcribes ([asr] enabled): elsewhere a summary's
+# "cues" is null, and these would read "unknown" for ever.
+_CUE_ENTITIES: tuple[_Entity, ...] = (
+    _Entity(
+        "session_questions",
+        "sensor",
+        "Last session: questions by rep",
+        "session",
+        "{{ none if value_json.cues is none else value_json.cues.rep_questions }}",
+        {"state_class": "measurement", "icon": "mdi:chat-question"},
+    ),
+    _Entity(
+        "session_open_questions",
+        "sensor",
+        "Last session: open questions by rep",
+        "session",
+        "{{ none if value_json.cues is none else value_json.cues.rep_open_questions }}",
+        {"state_class": "measurement", "icon": "mdi:chat-question-outline"},
+    ),
+)
 
-def _components(base: str, device_id: str) -> dict[str, object]:
+
+def _components(base: str, device_id: str, transcribing: bool) -> dict[str, object]:
     return {
         e.key: {
             "p": e.platform,
@@ -136,12 +157,13 @@ def _components(base: str, device_id: str) -> dict[str, object]:
             "value_template": e.value_template,
             **e.extra,
         }
-        for e in _ENTITIES
+        for e in (*_ENTITIES, *(_CUE_ENTITIES if transcribing else ()))
     }
 
 
-def discovery_payload(base: str, device_id: str, array_preset: str) -> dict[str, object]:
-    """The device config message; ``base`` is ``<topic_prefix>/<device_id>``."""
+def discovery_payload(base: str, device_id: str, array_preset: str, transcribing: bool = False) -> dict[str, object]:
+    """The device config message; ``base`` is ``<topic_prefix>/<device_id>``; ``transcribing``: the question
+    counts too."""
     return {
         "dev": {
             "ids": [device_id],
@@ -151,7 +173,7 @@ def discovery_payload(base: str, device_id: str, array_preset: str) -> dict[str,
             "sw": __version__,
         },
         "o": {"name": "listener", "sw": __version__},
-        "cmps": _components(base, device_id),
+        "cmps": _components(base, device_id, transcribing),
         "availability": [
             {
                 "topic": f"{base}/status",

@@ -140,7 +140,8 @@ class MqttStage(Stage):
         # the builders take the spool itself: close() drops self.spool while the drain thread may still build
         publisher.set_retained(self.topic("status"), build=lambda: self._online(spool))  # first in line
         if self.cfg.discovery:
-            discovery = discovery_payload(self.base, self.device_id, self.config.array.preset)
+            preset, transcribing = self.config.array.preset, self.config.asr.enabled
+            discovery = discovery_payload(self.base, self.device_id, preset, transcribing)
             publisher.set_retained(discovery_topic(self.cfg.discovery_prefix, self.device_id), encode(discovery))
         # spool_depth is a backlog's size at connect: say 0 again once it has drained, or alerts on it stay on
         publisher.set_retained(self.topic("info"), build=lambda: self._info(spool), again_when_drained=True)

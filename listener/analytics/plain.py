@@ -1,8 +1,9 @@
 """The plain-text summary `listener analyze` prints without ``--json``: one line per figure, for a person.
 
-The whole file's figures (talk times, share, the overlap events) and the habits metrics.md names (floors,
-response gaps, switches, silences, dominance, premature starts), with their thresholds where a count
-depends on one. Every figure here is also in the JSON report; the report is what tools read.
+The whole file's figures (talk times, share, the overlap events), the habits metrics.md names (floors,
+response gaps, switches, silences, dominance, premature starts) with their thresholds where a count
+depends on one, and with transcription on the content cues. Every figure here is also in the JSON
+report; the report is what tools read.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ def test_the_text_gives_the_habits_the_report_gives(capsys: pytest.CaptureFixtur
     patient = round(metrics["patient_gap_fraction"] * metrics["response_gaps"])
     assert gaps[5:] == [patient, metrics["response_gaps"], 0.6], text["response gap"]
     assert figures(text["switches"]) == [round(metrics["switches_per_min"], 1)]
+    assert figures(text["overlap"]) == [round(metrics["overlap_s"], 1)]
     assert figures(text["long silences"])[:2] == [metrics["long_silences"], 3]
     assert figures(text["dominating"]) == [round(metrics["dominance_s"], 1), metrics["dominance_episodes"]]
     assert figures(text["premature"]) == [metrics["premature_starts"]]

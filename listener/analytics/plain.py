@@ -30,7 +30,13 @@ def _talk(collector: ReportCollector) -> list[str]:
     rep_s, customer_s, share = collector.talk_s(Party.REP), collector.talk_s(Party.CUSTOMER), collector.rep_share()
     # a person reads "0.0 %" as "the rep never spoke"; the JSON says null
     shown = f"{100 * share:7.1f} %" if share is not None else "      -   (nobody spoke)"
-    return [f"rep talk      {rep_s:7.1f} s", f"customer talk {customer_s:7.1f} s", f"rep share     {shown}"]
+    both = f"{collector.overlap_s():7.1f} s (both at once)"
+    return [
+        f"rep talk      {rep_s:7.1f} s",
+        f"customer talk {customer_s:7.1f} s",
+        f"overlap       {both}",
+        f"rep share     {shown}",
+    ]
 
 
 def _overlaps(whole: SessionSummary) -> list[str]:

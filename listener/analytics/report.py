@@ -72,9 +72,13 @@ class ReportCollector(Stage):
         """None while nobody has spoken: 0.0 would read as a rep who never spoke, and pull a fleet's average down."""
         return rep_share_of(self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER))
 
+    def overlap_s(self) -> float:
+        """Seconds both parties spoke at once."""
+        return _overlap_s(self.segments)
+
     def metrics(self) -> dict[str, object]:
         rep, cust = self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)
-        overlap = _overlap_s(self.segments)
+        overlap = self.overlap_s()
         share = self.rep_share()
         return {
             "rep_talk_s": round(rep, DECIMALS),

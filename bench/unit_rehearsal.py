@@ -51,6 +51,8 @@ SHOW = "ActiveState,SubState,Result,NRestarts,ExecMainStatus,StatusText"
 BOOT_S = 60.0  # the most a boot may take to start listener.service
 SETTLE_S = 30.0  # the unit runs this long before it is judged: past one WatchdogSec
 RESTART_S = 20.0  # the unit's RestartSec (tests/test_systemd_unit.py holds them equal)
+WARNING = 4  # syslog priority: `journalctl -p warning` shows this and below
+Journal = list[tuple[int, str]]  # (syslog priority, message) per line, oldest first
 
 
 def configure(root: PiRoot, port: int) -> None:
@@ -96,6 +98,12 @@ class Booted:
     def show(self, unit: str) -> dict[str, str]:
         return dict(line.split("=", 1) for line in self.run("systemctl", "show", unit, "-p", SHOW).splitlines())
 
+    def journal(self, unit: str, since: str = "") -> Journal:
+        """The unit's journal with each line's priority, read once (``-p warning`` would be a second read)."""
+        command = ["journalctl", "-u", unit, "--no-pager", "-o", "json", *(["--since", since] if since else [])]
+        entries = [json.loads(line) for line in self.call(*command).stdout.splitlines() if line.startswith("{")]
+        return [(int(e.get("PRIORITY", 6)), _text(e.get("MESSAGE", ""))) for e in entries]
+
     def wait_for(self, unit: str, states: set[str], timeout_s: float) -> dict[str, str]:
         deadline = time.monotonic() + timeout_s
         shown = self.show(unit)
@@ -113,6 +121,24 @@ class Booted:
             self.proc.kill()
 
 
+def _text(message: object) -> str:
+    """A journal MESSAGE: text, or the bytes journalctl gives as numbers when it is not UTF-8."""
+    return bytes(message).decode(errors="replace") if isinstance(message, list) else str(message)
+
+
+def _lines(journal: Journal, at_most: int = 7) -> list[str]:
+    """The messages at ``at_most`` priority or more urgent (7, debug: all of them)."""
+    return [message for priority, message in journal if priority <= at_most]
+
+
+def _stack_line(line: str) -> bool:
+    return line.lstrip().startswith('File "')
+
+
+def _thread_line(line: str) -> bool:
+    return line.startswith(("Thread 0x", "Current thread 0x"))
+
+
 def waiting_for_the_array(booted: Booted, recorder: Recorder) -> dict[str, object]:
     """listener.service as enabled, on a machine without the array."""
     booted.wait_for("listener", {"active", "failed"}, BOOT_S)
@@ -121,7 +147,7 @@ def waiting_for_the_array(booted: Booted, recorder: Recorder) -> dict[str, objec
     states = [m.json() for m in recorder.messages if m.topic.endswith("/state")]
     return {
         "systemd": shown,
-        "journal": booted.run("journalctl", "-u", "listener", "--no-pager", "-o", "cat").splitlines()[-4:],
+        "journal": _lines(booted.journal("listener"))[-4:],
         "mqtt": topic_counts(recorder.messages),
         "last_state": {k: states[-1].get(k) for k in ("mode", "dominating")} if states else None,
     }
@@ -151,15 +177,15 @@ def replay(booted: Booted, recorder: Recorder) -> dict[str, object]:
     session: dict[str, Any] = next((m.json() for m in got if m.topic.endswith("/session")), {})
     keys = ("rep_talk_s", "customer_talk_s", "rep_share", "interruptions_by_rep", "monologues")
     cues = session.get("cues") or {}
-    journal = booted.run("journalctl", "-u", "listener-replay", "--no-pager", "-o", "cat")
-    # SyslogLevel=warning files any line the listener did not prefix there: a clean run shows none of its own
-    warnings = booted.run("journalctl", "-u", "listener-replay", "-p", "warning", "--no-pager", "-o", "cat")
+    journal = booted.journal("listener-replay")
     return {
         "systemd": shown,
-        "warnings": warnings.splitlines(),
-        "leds_off_ran": "the traffic-light LEDs are off" in journal,  # ExecStopPost, after the run
+        # SyslogLevel=warning files any line the listener did not prefix there: a clean run shows none of its own
+        "warnings": _lines(journal, WARNING),
+        # ExecStopPost, after the run
+        "leds_off_ran": any("the traffic-light LEDs are off" in line for line in _lines(journal)),
         "wall_s": round(took_s, 1),
-        "journal": journal.splitlines()[-3:],
+        "journal": _lines(journal)[-3:],
         "mqtt": topic_counts(got),
         "session": {k: session.get(k) for k in keys} | {"words": [cues.get("rep_words"), cues.get("customer_words")]},
         "state_dir": booted.run("ls", "-ln", "/var/lib/listener").splitlines()[1:],
@@ -174,7 +200,7 @@ def config_typo(booted: Booted, recorder: Recorder) -> dict[str, object]:
     booted.run("systemctl", "restart", "listener")
     time.sleep(1.5 * RESTART_S)  # past one RestartSec: time for a restart, had there been one
     failed = booted.show("listener")
-    journal = booted.run("journalctl", "-u", "listener", "--no-pager", "-o", "cat").splitlines()
+    journal = _lines(booted.journal("listener"))
     booted.run("sed", "-i", "s/^log_levle = /log_level = /", config)
     restart = booted.call("systemctl", "restart", "listener")
     return {
@@ -194,17 +220,15 @@ def watchdog_abort(booted: Booted, recorder: Recorder) -> dict[str, object]:
     before = booted.show("listener").get("NRestarts", "")
     booted.run("systemctl", "kill", "-s", "ABRT", "--kill-whom=main", "listener")
     time.sleep(RESTART_S + 10.0)  # past RestartSec, and the start
-    journal = booted.run("journalctl", "-u", "listener", "--since", since, "--no-pager", "-o", "cat").splitlines()
-    warnings = booted.run("journalctl", "-u", "listener", "--since", since, "-p", "warning", "--no-pager", "-o", "cat")
+    entries = booted.journal("listener", since)
     after = booted.show("listener")
-    stack_lines = sum(1 for line in journal if line.lstrip().startswith('File "'))
-    lines_at_warning = warnings.splitlines()
+    journal, at_warning = _lines(entries), _lines(entries, WARNING)
     return {
         "fatal_error_line": next((line for line in journal if line.startswith("Fatal Python error")), None),
-        "threads_dumped": sum(1 for line in journal if line.startswith(("Thread 0x", "Current thread 0x"))),
-        "stack_lines": stack_lines,
-        "stack_lines_at_warning": sum(1 for line in lines_at_warning if line.lstrip().startswith('File "')),
-        "warnings": [line for line in lines_at_warning if not line.lstrip().startswith(('File "', "Thread 0x"))],
+        "threads_dumped": sum(1 for line in journal if _thread_line(line)),
+        "stack_lines": sum(1 for line in journal if _stack_line(line)),
+        "stack_lines_at_warning": sum(1 for line in at_warning if _stack_line(line)),
+        "warnings": [line for line in at_warning if not (_stack_line(line) or _thread_line(line))],
         "restarts": f"{before} -> {after.get('NRestarts')}",
         "then": after,
     }

@@ -16,9 +16,9 @@ from tests.test_analyze import analyze_json
 SAMPLE = sample_conversation()
 
 
-def plain(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+def plain(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, str]:
     """The text's lines by their label, which fills the first LABEL columns of every line."""
-    assert main(["analyze", str(path)]) == 0
+    assert main(["analyze", str(path), *extra]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert all(len(ln) > LABEL and ln[LABEL - 1] == " " for ln in lines), lines  # one column for the figures
     return {ln[:LABEL].strip(): ln[LABEL:] for ln in lines}
@@ -28,9 +28,13 @@ def figures(text: str) -> list[float]:
     return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", text)]
 
 
-def test_the_text_gives_the_habits_the_report_gives(capsys: pytest.CaptureFixture[str]) -> None:
-    metrics = analyze_json(SAMPLE, capsys=capsys)["metrics"]
-    text = plain(SAMPLE, capsys)
+def test_the_text_gives_the_habits_the_report_gives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # dominance from 10 s of speech in the window (as docs/integrations/mqtt.md's examples): the sample's rep
+    # then dominates once, so the dominance line is checked on figures that are not all zero
+    config = tmp_path / "listener.toml"
+    config.write_text("[analytics]\ndominance_min_speech_s = 10\n")
+    metrics = analyze_json(SAMPLE, "--config", str(config), capsys=capsys)["metrics"]
+    text = plain(SAMPLE, capsys, "--config", str(config))
     assert figures(text["monologues"]) == [
         metrics["monologues"],
         round(metrics["longest_monologue_s"], 1),
@@ -45,6 +49,7 @@ def test_the_text_gives_the_habits_the_report_gives(capsys: pytest.CaptureFixtur
     assert figures(text["switches"]) == [round(metrics["switches_per_min"], 1)]
     assert figures(text["overlap"]) == [round(metrics["overlap_s"], 1)]
     assert figures(text["long silences"])[:2] == [metrics["long_silences"], 3]
+    assert metrics["dominance_episodes"] >= 1
     assert figures(text["dominating"]) == [round(metrics["dominance_s"], 1), metrics["dominance_episodes"]]
     assert figures(text["premature"]) == [metrics["premature_starts"]]
 

@@ -9,8 +9,9 @@ report; the report is what tools read.
 from __future__ import annotations
 
 from listener.analytics.report import ReportCollector
+from listener.analytics.summary import sessions_started
 from listener.config.schema import AnalyticsConfig
-from listener.events import Party, SessionStarted, SessionSummary
+from listener.events import Party, SessionSummary
 from listener.transcription.summary import RATE_MIN_TALK_S, CueFigures
 
 LABEL = 14  # the labels' column, as the first lines always had it
@@ -32,18 +33,22 @@ def _talk(collector: ReportCollector) -> list[str]:
     shown = f"{100 * share:7.1f} %" if share is not None else "      -   (nobody spoke)"
     both = f"{collector.overlap_s():7.1f} s (both at once)"
     return [
-        f"rep talk      {rep_s:7.1f} s",
-        f"customer talk {customer_s:7.1f} s",
-        f"overlap       {both}",
-        f"rep share     {shown}",
+        _line("rep talk", f"{rep_s:7.1f} s"),
+        _line("customer talk", f"{customer_s:7.1f} s"),
+        _line("overlap", both),
+        _line("rep share", shown),
     ]
 
 
 def _overlaps(whole: SessionSummary) -> list[str]:
     return [
-        f"interruptions {whole.interruptions_by_rep:3d} by rep, {whole.interruptions_by_customer} by customer",
-        f"backchannels  {whole.backchannels_by_rep:3d} by rep, {whole.backchannels_by_customer} by customer",
+        _line("interruptions", _by_party(whole.interruptions_by_rep, whole.interruptions_by_customer)),
+        _line("backchannels", _by_party(whole.backchannels_by_rep, whole.backchannels_by_customer)),
     ]
+
+
+def _by_party(by_rep: int, by_customer: int) -> str:
+    return f"{by_rep:3d} by rep, {by_customer} by customer"
 
 
 def _habits(whole: SessionSummary, config: AnalyticsConfig) -> list[str]:
@@ -111,9 +116,9 @@ def _rate(cues: CueFigures) -> str:
 
 def _sessions(collector: ReportCollector, config: AnalyticsConfig) -> str:
     # a session under session_min_speech_s publishes no summary: "0 summarized" alone read as no visitor at all
-    started = sum(1 for e in collector.events if isinstance(e, SessionStarted))
+    started, summarized = sessions_started(collector.events), len(collector.sessions)
     need = f"{config.session_min_speech_s:g} s"
-    return f"sessions      {started} started, {len(collector.sessions)} summarized (a summary needs {need} of speech)"
+    return _line("sessions", f"{started} started, {summarized} summarized (a summary needs {need} of speech)")
 
 
 def _line(label: str, text: str) -> str:

@@ -293,8 +293,13 @@ def totals_of(whole: SessionSummary, events: Sequence[Event]) -> dict[str, objec
     drop = ("type", "session_id", "t", "end_s", "decided_s", "duration_s")
     for key in (*drop, "rep_talk_s", "customer_talk_s", "overlap_s", "silence_s", "unheard_s", "rep_share"):
         record.pop(key, None)
-    record["sessions"] = sum(1 for e in events if isinstance(e, SessionStarted))
+    record["sessions"] = sessions_started(events)
     return record
+
+
+def sessions_started(events: Iterable[Event]) -> int:
+    """Sessions begun, summarised or not (a short one publishes no summary)."""
+    return sum(1 for e in events if isinstance(e, SessionStarted))
 
 
 def _speech(window: Span, segments: Iterable[SpeechSegment]) -> dict[Party, list[Interval]]:

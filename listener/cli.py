@@ -34,10 +34,8 @@ from listener.service.heap import keep_freed_buffers
 from listener.service.logs import say, set_level, setup_logging
 
 if TYPE_CHECKING:
-    from listener.analytics.report import ReportCollector
-    from listener.config.schema import AnalyticsConfig
-    from listener.events import SessionSummary
-    from listener.transcription.summary import CueFigures
+    from listener.analytics.report import AudioInfo, ReportCollector
+    from listener.transcription.summary import CueTally
 
 # Each command imports what it needs: `leds-off` runs after every stop of the service (its unit's
 # ExecStopPost), and the analysis stack (scipy, the spatial front end) would double its time.
@@ -319,7 +317,6 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from listener.analytics.report import AudioInfo, ReportCollector
-    from listener.analytics.summary import all_sessions, totals_of
     from listener.audio.channel_watch import ChannelWatch
     from listener.audio.wav import WavSource
     from listener.pipeline import Pipeline
@@ -341,17 +338,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     with source, Pipeline([watch, *analysis, *cues, collector]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         pipe.run(source)
-    whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
-    report = collector.report(info, totals_of(whole, collector.events) | (cues[0].report_metrics() if cues else {}))
-    # the measurements first: a figure that cannot be written must not take them with it; and a
-    # reader gone (`| head`) ends the printing, not the figure (main() reads the closed pipe afterwards)
-    with contextlib.suppress(BrokenPipeError):
-        if args.json:
-            json.dump(report, sys.stdout)
-            sys.stdout.write("\n")
-        else:
-            _print_summary(collector, whole, config.analytics, cues[0].metrics() if cues else None)
-        sys.stdout.flush()
+    # the measurements first: a figure that cannot be written must not take them with it
+    _print_analysis(collector, info, config, cues[0] if cues else None, as_json=args.json)
     if args.plot is not None:
         from listener.analytics.plot import plot_conversation
 
@@ -361,9 +349,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(
-    collector: ReportCollector, whole: SessionSummary, config: AnalyticsConfig, cues: CueFigures | None
+def _print_analysis(
+    collector: ReportCollector, info: AudioInfo, config: Config, cues: CueTally | None, *, as_json: bool
 ) -> None:
+    """The report as JSON, or as plain text; a reader gone (`| head`) ends the printing, not the run
+    (main() reads the closed pipe afterwards)."""
     from listener.analytics.plain import summary_lines
+    from listener.analytics.summary import all_sessions, totals_of
 
-    print("\n".join(summary_lines(collector, whole, config, cues)))
+    whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
+    with contextlib.suppress(BrokenPipeError):
+        if as_json:
+            metrics = totals_of(whole, collector.events) | (cues.report_metrics() if cues else {})
+            json.dump(collector.report(info, metrics), sys.stdout)
+            sys.stdout.write("\n")
+        else:
+            figures = cues.metrics() if cues else None
+            print("\n".join(summary_lines(collector, whole, config.analytics, figures)))
+        sys.stdout.flush()

@@ -46,7 +46,7 @@ def test_two_devices_with_one_client_id_back_off_and_say_why_once(
             while not _messages(caplog, logging.ERROR) and time.monotonic() < deadline:
                 time.sleep(0.1)
             connects = first.connects + second.connects
-            waits_s = (first._delay_s, second._delay_s)
+            waits_s = (first.backoff.delay_s, second.backoff.delay_s)
     errors = _messages(caplog, logging.ERROR)
     assert errors, "the likely cause was never named"
     assert BLAME in errors[0] and "3 times in a row" in errors[0]

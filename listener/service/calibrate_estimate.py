@@ -192,33 +192,21 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         both = _azimuths(space, rep.centre_deg, customer.centre_deg) if talks >= MIN_OWN_TURNS else None
         if both is not None:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
-            ambiguous = margin < AMBIGUOUS_MARGIN_DEG
-            doubt = _rep_talked_less(space, rep, customer, configured)
             return Calibration(
                 *both,
                 "second talker",
                 factors,
                 speech_s,
                 rep.weight / total,
-                ambiguous=ambiguous,
-                doubt=doubt,
+                ambiguous=margin < AMBIGUOUS_MARGIN_DEG,
+                doubt=_rep_talked_less(space, rep, customer, configured),
                 rep_heard_deg=space.heard(rep.centre_deg),
             )
         if talks < MIN_OWN_TURNS:
             note, doubt = _over_the_rep(space, customer, customer.weight / total)
-    rep_deg, customer_deg, source = _place_one(space, rep.centre_deg)
-    share = rep.weight / total
-    return Calibration(
-        rep_deg,
-        customer_deg,
-        source,
-        Factors(evidence, share),
-        speech_s,
-        share,
-        doubt=doubt,
-        note=note,
-        rep_heard_deg=space.heard(rep.centre_deg),
-    )
+    share, heard = rep.weight / total, space.heard(rep.centre_deg)
+    placed = _place_one(space, rep.centre_deg)
+    return Calibration(*placed, Factors(evidence, share), speech_s, share, doubt=doubt, note=note, rep_heard_deg=heard)
 
 
 def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float]) -> str:

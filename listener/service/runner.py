@@ -158,9 +158,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     source, config = select_source(config, options)
     geo = geometry(config)
     live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
-    options = _real_time_if_live(options, live)
-    # the array's audio comes as it happens (_real_time_if_live), a file's as fast as it can be read unless paced
-    real_time = not options.fast
+    options = _real_time_if_live(options, live)  # a file's audio is read as fast as it can be unless paced
     if under_systemd():
         _warn_of_a_long_stop(config)
     # channels that carry no sound, or one signal twice, are said: the array's, or the recording's
@@ -179,7 +177,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
                 button.open()
                 stack.callback(button.close)
             outputs = output_stages(config, options)
-            analysis = analysis_stages(config, geo, real_time=real_time)
+            analysis = analysis_stages(config, geo, real_time=not options.fast)
             stages = [*watch, *analysis, *outputs, *extra_stages, SystemdNotifier()]
             pipeline = stack.enter_context(Pipeline(stages))
             stop.attach(pipeline)

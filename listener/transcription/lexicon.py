@@ -161,7 +161,10 @@ class Lexicon:
         self.classes = {k: frozenset(v) for k, v in _get(data, "classes", dict, where).items()}
         self.subjects = self.classes.get("subject", frozenset())
         self.auxiliaries = self.classes.get("aux", frozenset())
-        q = _get(data, "questions", dict, where)
+        self._load_questions(_get(data, "questions", dict, where), where)
+        self._load_phrases(_get(data, "phrases", dict, where), where)
+
+    def _load_questions(self, q: dict[str, Any], where: str) -> None:
         self.lead_in = PhraseSet(
             [self._pattern(f, p, where) for f in ("lead_in", "lead_in_check") for p in _get(q, f, list, where)]
         )
@@ -180,7 +183,8 @@ class Lexicon:
             [self._pattern(f, p, where) for f, key in tags for p in _get(q, key, list, where)],
             priority=[f for f, _ in tags],
         )
-        phrases = _get(data, "phrases", dict, where)
+
+    def _load_phrases(self, phrases: dict[str, Any], where: str) -> None:
         # "neutral" phrases count as nothing: they only outrank a shorter phrase inside them
         # ("i am not sure i understand" is no acknowledgement)
         self.phrase_families = ("summary", "action", "deadline", "acknowledgement", "neutral")

@@ -58,6 +58,24 @@ class Ack:
     ok: bool
 
 
+@dataclass(slots=True)
+class Backoff:
+    """The reconnect waits handed to paho, in whole seconds (paho takes no fractions)."""
+
+    min_s: int
+    max_s: int
+    delay_s: int  # the wait paho starts from before the next attempt
+    # Two devices with one id kick each other off after each other's back-off (up to max_s), so
+    # a connection counts as short-lived until it has outlasted that twice.
+    stable_s: float
+
+    @classmethod
+    def of(cls, config: MqttConfig) -> Backoff:
+        min_s = max(1, round(config.reconnect_min_s))
+        max_s = max(min_s, round(config.reconnect_max_s))
+        return cls(min_s, max_s, min_s, max(STABLE_MIN_S, 2.0 * max_s))
+
+
 def broker_address(config: MqttConfig) -> str:
     """``host:port``, marked when the connection uses TLS: how log lines and doctor name the broker."""
     return f"{config.host}:{config.port}{' (TLS)' if config.tls else ''}"
@@ -95,12 +113,7 @@ class MqttLink(Managed):
         self._warned = False
         self.connects = 0  # successful connections so far
         self.last_outage_s = 0.0  # how long the broker was away before the latest connection
-        self._min_s = max(1, round(config.reconnect_min_s))  # paho takes whole seconds
-        self._max_s = max(self._min_s, round(config.reconnect_max_s))
-        self._delay_s = self._min_s  # the wait before the next attempt that paho starts from
-        # Two devices with one id kick each other off after each other's back-off (up to _max_s), so
-        # a connection counts as short-lived until it has outlasted that twice.
-        self._stable_s = max(STABLE_MIN_S, 2.0 * self._max_s)
+        self.backoff = Backoff.of(config)
         self._up_since = 0.0
         # an attempt failed since the last loss; none can while connected, so at a loss "not this" says the
         # connection was accepted at the first attempt
@@ -130,7 +143,7 @@ class MqttLink(Managed):
         client.on_publish = self._handle_publish
         client.on_message = self._handle_message
         configure(client, cfg)
-        client.reconnect_delay_set(self._min_s, self._max_s)
+        client.reconnect_delay_set(self.backoff.min_s, self.backoff.max_s)
         client.max_inflight_messages_set(cfg.inflight_max + RETAINED_HEADROOM)
         self._outage_from = self._outage_clock()
         # set before the loop starts: on a loaded machine the connection can be up, and the drain
@@ -298,14 +311,14 @@ class MqttLink(Managed):
             f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, "
             f"{kept_meanwhile(self.config)}"
         )
-        if not taken_over and lived_s >= self._stable_s:
+        if not taken_over and lived_s >= self.backoff.stable_s:
             # the connection held: an ordinary outage, so start again from the shortest wait
             self._short_lived, self._blamed, self._warned = 0, False, False
-            self._set_delay(client, self._min_s)
+            self._set_delay(client, self.backoff.min_s)
             self._warn_once(lost)
             return
         # paho reset its back-off when the broker accepted this connection: go on doubling instead
-        self._set_delay(client, min(2 * self._delay_s, self._max_s))
+        self._set_delay(client, min(2 * self.backoff.delay_s, self.backoff.max_s))
         # accepted at once, then dropped: the broker is up and something takes our place
         self._short_lived = self._short_lived + 1 if (first_try or taken_over) else 0
         if taken_over or self._short_lived >= SHORT_LIVED_REPEATS:
@@ -314,9 +327,9 @@ class MqttLink(Managed):
             self._warn_once(lost)
 
     def _set_delay(self, client: paho.Client, delay_s: int) -> None:
-        if delay_s != self._delay_s:
-            self._delay_s = delay_s
-            client.reconnect_delay_set(delay_s, self._max_s)
+        if delay_s != self.backoff.delay_s:
+            self.backoff.delay_s = delay_s
+            client.reconnect_delay_set(delay_s, self.backoff.max_s)
 
     def _blame_client_id(self, taken_over: bool) -> None:
         if self._blamed:
@@ -335,7 +348,7 @@ class MqttLink(Managed):
             seen,
             self.client_id,
             other,
-            self._max_s,
+            self.backoff.max_s,
             kept_meanwhile(self.config),
         )
 

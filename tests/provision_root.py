@@ -64,9 +64,7 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
     return seen
 
 
-def script_function(tmp_path: Path, commands: str) -> subprocess.CompletedProcess[str]:
+def script_function(commands: str) -> subprocess.CompletedProcess[str]:
     """``commands`` run in bash with provision.sh's functions and settings loaded, its main not run: the parts
     a run reaches only on a live Pi, on stand-ins."""
-    functions = tmp_path / "functions.sh"
-    functions.write_text(SCRIPT.read_text().removesuffix('main "$@"\n'))
-    return subprocess.run(["bash", "-c", f"source {functions}; {commands}"], capture_output=True, text=True)
+    return subprocess.run(["bash", "-c", f"source {SCRIPT}; {commands}"], capture_output=True, text=True)

@@ -146,3 +146,17 @@ def test_the_dry_run_plans_python3_lgpio_as_the_real_run_decides() -> None:
     assert ("python3-lgpio" in planned_install(done.stdout)) == (offered and not installed), done.stdout
     skipped = "would skip python3-lgpio: not in this system's apt sources"
     assert (skipped in done.stdout) == (not offered and not installed), done.stdout
+
+
+def test_the_script_copied_without_its_steps_says_what_to_copy(tmp_path: Path) -> None:
+    """provision.sh sources its steps from provision.d/ beside it: copied alone, it names the missing file and
+    what to copy, exit 1, before any change (bash's own "No such file or directory" named neither)."""
+    alone = tmp_path / "provision.sh"
+    shutil.copy(REPO / "firmware" / "provision.sh", alone)
+    done = subprocess.run(["bash", str(alone), "--dry-run"], capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"error: {tmp_path}/provision.d/options.sh is missing: run provision.sh from a checkout, "
+        "or copy the whole firmware/ folder with it\n"
+    )

@@ -39,7 +39,7 @@ def test_the_package_is_built_from_a_staged_copy_never_in_the_checkout(tmp_path:
     pip.chmod(0o755)
     setup = f"ROOT=/; VENV={tmp_path / 'venv'}; SOURCE={checkout}; SOURCE_STAMP={tmp_path / 'stamp'}; "
     setup += f"CONSTRAINTS={REPO / 'firmware/constraints.txt'}"
-    done = script_function(tmp_path, f"{setup}; install_package abc123")
+    done = script_function(f"{setup}; install_package abc123")
     assert done.returncode == 0, done.stderr
     ((spec, *listed),) = (line.split() for line in calls.read_text().splitlines())
     assert spec != str(checkout) and spec.startswith("/tmp/listener-src."), spec
@@ -54,7 +54,7 @@ def reboot_note(tmp_path: Path, boot_changed: int, dry_run: int = 0) -> tuple[in
     """provision.sh's reboot_note, run alone with /run's flags in ``tmp_path`` (a run reaches it only live)."""
     flags = f"REBOOT_DUE={tmp_path / 'listener-reboot-due'}; REBOOT_REQUIRED={tmp_path / 'reboot-required'}"
     call = f"{flags}; DRY_RUN={dry_run}; status=0; reboot_note {boot_changed} || status=$?; echo status=$status"
-    done = script_function(tmp_path, call)
+    done = script_function(call)
     assert done.returncode == 0, done.stderr
     status = int(done.stdout.rsplit("status=", 1)[1])
     return status, done.stdout.rsplit("status=", 1)[0] + done.stderr
@@ -124,7 +124,7 @@ def run_apply_live(
         f"STATE={state}; STARTED=@{int(started)}; RESTART_FAILS={int(fails)}; JOURNAL={shlex.quote(journal)}"
     )
     call = f"apply_live {' '.join(str(c) for c in changed)}"
-    done = script_function(tmp_path, f"{setup}\n{LIVE_STAND_INS}\n{call}")
+    done = script_function(f"{setup}\n{LIVE_STAND_INS}\n{call}")
     return calls.read_text().splitlines(), done
 
 
@@ -160,7 +160,7 @@ def test_zram_swap_with_a_writeback_disk_is_named(tmp_path: Path) -> None:
     notes = {}
     for device in ("/dev/zram0", "/dev/zram1", "/dev/zram2"):  # the last has no such file (an old kernel)
         call = f"SYS_BLOCK={tmp_path / 'block'}; zram_writeback_note {device}"
-        done = script_function(tmp_path, call)
+        done = script_function(call)
         notes[device] = (done.returncode, done.stderr.strip())
     assert notes["/dev/zram0"] == (0, "") and notes["/dev/zram2"] == (0, "")
     assert notes["/dev/zram1"][1].startswith("warning: /dev/zram1 (swap in RAM) writes idle pages to /dev/mmcblk0p3")
@@ -176,7 +176,7 @@ def test_on_the_device_the_config_is_checked_as_the_service_user(tmp_path: Path)
     (venv / "bin/listener").chmod(0o755)
     calls = tmp_path / "calls"
     runuser = f'runuser() {{ echo "$*" >>{calls}; echo "listener: cannot read $5: permission denied" >&2; return 2; }}'
-    done = script_function(tmp_path, f"ROOT=/; DRY_RUN=0; VENV={venv}; {runuser}; check_config_for_service")
+    done = script_function(f"ROOT=/; DRY_RUN=0; VENV={venv}; {runuser}; check_config_for_service")
     assert done.returncode == 1, done.stdout + done.stderr
     assert calls.read_text() == f"-u listener -- {venv}/bin/listener check-config /etc/listener/listener.toml\n"
     assert done.stderr.splitlines()[-1] == (
@@ -237,7 +237,7 @@ def check_named_files(tmp_path: Path, hidden: str = "()") -> tuple[list[str], su
     calls.write_text("")
     runuser = f'runuser() {{ echo "$*" >>{calls}; [[ $4 == test ]] && (( 8#$(stat -c %a "$6") & 4 )); }}'
     setup = f"ROOT=/; DRY_RUN=0; VENV={tmp_path / 'venv'}; CONF_DIR={tmp_path / 'etc'}; HIDDEN_FROM_SERVICE={hidden}"
-    done = script_function(tmp_path, f"{setup}; {runuser}; check_config_for_service")
+    done = script_function(f"{setup}; {runuser}; check_config_for_service")
     return calls.read_text().splitlines(), done
 
 

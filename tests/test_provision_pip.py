@@ -183,7 +183,7 @@ def test_the_same_source_at_another_path_has_the_same_digest(tmp_path: Path) -> 
         wheel = tmp_path / where / "listener-0.1.0-py3-none-any.whl"
         wheel.write_bytes(b"PK\x03\x04 a wheel")
         setup = f"CONSTRAINTS={checkout / 'constraints.txt'}"
-        done = script_function(tmp_path, f"{setup}; SOURCE={checkout} source_digest; SOURCE={wheel} source_digest")
+        done = script_function(f"{setup}; SOURCE={checkout} source_digest; SOURCE={wheel} source_digest")
         assert done.returncode == 0, done.stderr
         digests.append(done.stdout.split())
     assert digests[0] == digests[1], digests

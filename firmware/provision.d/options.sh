@@ -1,0 +1,329 @@
+# shellcheck shell=bash disable=SC2034,SC2153
+# Sourced by firmware/provision.sh, whose settings and helpers these functions use. Checked alone, this
+# file reads settings it does not set (SC2153) and sets some that other files read (SC2034): checking
+# firmware/provision.sh follows it there with both in view (firmware/.shellcheckrc).
+# The command line and the checks made before anything changes: options, the vosk model's
+# source, the preset, and a --config file against the preset and the installed config.
+
+parse_args() {
+	while (($#)); do
+		case $1 in
+		--root) need_value "$1" "a directory, e.g. --root /mnt/sdcard" "${2-}"; ROOT=$2; shift ;;
+		--dry-run) DRY_RUN=1 ;;
+		--preset) need_value "$1" "a board name, e.g. --preset respeaker-4mic" "${2-}"; PRESET=$2; shift ;;
+		--source) need_value "$1" "a checkout or wheel, e.g. --source $REPO_DIR" "${2-}"; SOURCE=$2; shift ;;
+		--vosk-model) need_value "$1" "a model name: --vosk-model en-small" "${2-}"; VOSK_MODEL=$2; shift ;;
+		--vosk-url) need_value "$1" "a zip URL, e.g. --vosk-url file:///srv/vosk-model-small-en-us-0.15.zip" "${2-}"; VOSK_URL=$2; shift ;;
+		--vosk-sha256) need_value "$1" "the zip's 64-hex-digit SHA-256" "${2-}"; VOSK_SHA256=$2; shift ;;
+		--force-config) FORCE_CONFIG=1 ;;
+		--config) need_value "$1" "a listener.toml, e.g. --config fleet/counter-3.toml" "${2-}"; CONFIG_FILE=$2; shift ;;
+		--no-apt) NO_APT=1 ;;
+		--no-pip) NO_PIP=1 ;;
+		--no-systemctl) NO_SYSTEMCTL=1 ;;
+		-h | --help) usage; exit 0 ;;
+		*) usage_error "unknown option $1" ;;
+		esac
+		shift
+	done
+	[[ -d $ROOT ]] || usage_error "--root $ROOT is not a directory: pass the target's root folder (/ for this system)"
+	ROOT=$(cd "$ROOT" && pwd)
+	check_source
+	check_config_file
+	select_vosk_model
+}
+
+# Option $1 takes a value ($2 says which) and got $3: none when it came last or before another option.
+need_value() {
+	[[ -n $3 && $3 != --* ]] || usage_error "$1 is missing its value: give $2"
+}
+
+# --source must be something pip installs as this package: a checkout (pyproject.toml and the
+# listener package) or a listener wheel or sdist, refused here rather than after apt and the user.
+check_source() {
+	if [[ -d $SOURCE ]]; then
+		[[ -f $SOURCE/pyproject.toml && -f $SOURCE/listener/__init__.py ]] || usage_error "--source $SOURCE \
+is not a listener checkout (no pyproject.toml and listener/ in it): pass the checkout's top folder or a wheel"
+	elif [[ -e $SOURCE ]]; then
+		local name
+		name=$(basename "$SOURCE")
+		[[ $name == listener-*.whl || $name == listener-*.tar.gz ]] || usage_error "--source $SOURCE is \
+neither a checkout nor a listener wheel (listener-*.whl) or sdist (listener-*.tar.gz): pass one of those"
+		[[ -f $SOURCE && -r $SOURCE ]] || usage_error "--source $SOURCE cannot be read: check its permissions"
+	else
+		usage_error "--source $SOURCE does not exist: pass a listener checkout or wheel (default: $REPO_DIR)"
+	fi
+	SOURCE=$(realpath "$SOURCE")
+}
+
+check_config_file() {
+	[[ -n $CONFIG_FILE ]] || return 0
+	[[ -e $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE does not exist: check the path"
+	[[ -f $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE is not a file: pass the device's listener.toml"
+	[[ -r $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE cannot be read: check its permissions"
+	toml_value "$CONFIG_FILE" array preset "" >/dev/null || exit 2
+}
+
+select_vosk_model() {
+	case $VOSK_MODEL in
+	"") [[ -z $VOSK_URL ]] || VOSK_MODEL=custom ;;
+	en-small)
+		VOSK_URL=${VOSK_URL:-$VOSK_EN_SMALL_URL}
+		VOSK_SHA256=${VOSK_SHA256:-$VOSK_EN_SMALL_SHA256}
+		;;
+	*) usage_error "--vosk-model $VOSK_MODEL is unknown; the one offered is en-small" ;;
+	esac
+	if [[ -z $VOSK_MODEL ]]; then
+		[[ -z $VOSK_SHA256 ]] || usage_error "--vosk-sha256 checks a --vosk-url download: add --vosk-url, or leave it out"
+	else
+		VOSK_SHA256=${VOSK_SHA256,,} # sha256sum prints lower case; a digest copied in upper case is the same
+		[[ $VOSK_SHA256 =~ ^[0-9a-f]{64}$ ]] || usage_error "--vosk-url needs --vosk-sha256 with 64 hex digits"
+		[[ $VOSK_URL == *.zip ]] || usage_error "--vosk-url must name a .zip file"
+		check_vosk_url
+	fi
+	VOSK_NAME=$(basename "${VOSK_URL%.zip}")
+	if [[ $VOSK_URL == file://* ]]; then
+		# a local zip is named by its model folder, read now: a zip named otherwise (model.zip) failed
+		# only after the user, the venv and pip
+		VOSK_NAME=$(zip_folder "$VOSK_URL") || usage_error "--vosk-url $VOSK_URL: $VOSK_NAME"
+	fi
+}
+
+# The one top-level folder (a vosk model's) in the zip at URL or path $1; otherwise what is wrong, exit 1.
+zip_folder() {
+	python3 - "$1" <<'PY'
+import sys, urllib.parse, zipfile
+where = sys.argv[1]
+if where.startswith("file:"):
+    where = urllib.parse.unquote(urllib.parse.urlparse(where).path)
+try:
+    with zipfile.ZipFile(where) as z:
+        names = z.namelist()
+except (OSError, zipfile.BadZipFile) as exc:
+    print(f"cannot be read as a zip file ({exc}): pass a vosk model zip")
+    sys.exit(1)
+tops = sorted({name.split("/", 1)[0] for name in names})
+if len(tops) != 1 or tops[0] in ("", ".", "..") or not all(name.startswith(tops[0] + "/") for name in names):
+    held = ", ".join(tops[:5]) + (", ..." if len(tops) > 5 else "") or "nothing"
+    print(f"holds {held} at its top, not the one model folder a vosk model zip has (e.g. vosk-model-small-en-us-0.15/)")
+    sys.exit(1)
+print(tops[0])
+PY
+}
+
+# A URL curl downloads (https, http or a local file:// one, which must exist), checked before any change.
+check_vosk_url() {
+	local file
+	case $VOSK_URL in
+	https://* | http://*) ;;
+	file://*)
+		file=${VOSK_URL#file://}
+		file=${file#localhost}
+		[[ $file == *%* || -f $file ]] || usage_error "--vosk-url $VOSK_URL: $file does not exist: check the path"
+		;;
+	/*) usage_error "--vosk-url $VOSK_URL is a path, not a URL: pass file://$VOSK_URL" ;;
+	*) usage_error "--vosk-url $VOSK_URL is not an https://, http:// or file:// URL: pass one of those" ;;
+	esac
+}
+
+# Card name, channel count and sample format of the array --preset $1 names, the name of its
+# geometry in listener.toml, and its device-tree overlay (none for USB).
+select_preset() {
+	case $1 in
+	respeaker-2mic-v1)
+		CARD=wm8960soundcard CHANNELS=2 FORMAT=S16_LE ARRAY_PRESET=respeaker-2mic
+		OVERLAY=wm8960-soundcard DESCRIPTION="ReSpeaker 2-Mics Pi HAT v1 (WM8960)"
+		;;
+	respeaker-2mic-v2)
+		CARD=seeed2micvoicec CHANNELS=2 FORMAT=S16_LE ARRAY_PRESET=respeaker-2mic
+		OVERLAY=respeaker-2mic-v2_0-overlay DESCRIPTION="ReSpeaker 2-Mics Pi HAT v2.0 (TLV320AIC3104)"
+		;;
+	respeaker-4mic)
+		CARD=seeed4micvoicec CHANNELS=4 FORMAT=S32_LE ARRAY_PRESET=respeaker-4mic
+		OVERLAY=seeed-4mic-voicecard DESCRIPTION="ReSpeaker 4-Mic Array (AC108)"
+		;;
+	respeaker-6mic)
+		CARD=seeed8micvoicec CHANNELS=8 FORMAT=S32_LE ARRAY_PRESET=respeaker-6mic
+		OVERLAY=seeed-8mic-voicecard DESCRIPTION="ReSpeaker 6-Mic Circular Array (2x AC108)"
+		;;
+	respeaker-usb-v2)
+		CARD=ArrayUAC10 CHANNELS=6 FORMAT=S16_LE ARRAY_PRESET=respeaker-usb-v2
+		OVERLAY="" DESCRIPTION="ReSpeaker USB Mic Array v2.0 (6-channel firmware)"
+		;;
+	*) usage_error "$(unknown_preset "$1")" ;;
+	esac
+}
+
+PROVISION_PRESETS=(respeaker-2mic-v1 respeaker-2mic-v2 respeaker-4mic respeaker-6mic respeaker-usb-v2)
+
+# The --preset names whose array.preset (listener.toml's name for the geometry) is $1.
+provision_names_for() {
+	# local: select_preset fills these, and the caller's must stay as they are (bash scopes dynamically)
+	local name found=() CARD CHANNELS FORMAT ARRAY_PRESET OVERLAY DESCRIPTION
+	for name in "${PROVISION_PRESETS[@]}"; do
+		select_preset "$name"
+		[[ $ARRAY_PRESET != "$1" ]] || found+=("$name")
+	done
+	printf '%s\n' "${found[*]}"
+}
+
+# What to pass instead of the --preset $1: listener.toml's own name for the array (respeaker-2mic
+# stands for two board revisions) gets the names of its boards, anything else the whole list.
+unknown_preset() {
+	local name boards="" CARD CHANNELS FORMAT ARRAY_PRESET OVERLAY DESCRIPTION
+	for name in $(provision_names_for "$1"); do
+		select_preset "$name"
+		boards+="${boards:+, or }--preset $name for the $DESCRIPTION"
+	done
+	if [[ -n $boards ]]; then
+		say "--preset $1 is unknown: that is listener.toml's array.preset name; provision.sh names the board: $boards"
+	else
+		local IFS=,
+		say "--preset $1 is unknown; the presets are:${PROVISION_PRESETS[*]/#/ }" # ", "-separated
+	fi
+}
+
+# --config's array.preset must be the array --preset sets the ALSA device and overlay up for: a
+# 6-mic config over a 4-channel ALSA device fails only once the service runs.
+check_config_preset() {
+	local preset names what
+	[[ -n $CONFIG_FILE ]] || return 0
+	preset=$(toml_value "$CONFIG_FILE" array preset "") || exit 2
+	what="array.preset = \"$preset\""
+	if [[ -z $preset ]]; then # a file with its own mics and no preset still looks for the default's card
+		preset=respeaker-4mic
+		what="no array.preset, so the default \"$preset\" (its mics do not change which card is used)"
+	fi
+	# generic: the file gives its own mics and channels, which no preset name can be compared with
+	[[ $preset != "$ARRAY_PRESET" && $preset != generic ]] || return 0
+	names=$(provision_names_for "$preset")
+	names=${names:+--preset ${names// / or --preset }}
+	usage_error "--config $CONFIG_FILE has $what, but --preset $PRESET sets up the ALSA device \
+and overlay for $ARRAY_PRESET ($CHANNELS channels): the two must name the same array; pass \
+${names:-the --preset of this board}, or set array.preset = \"$ARRAY_PRESET\" in the file"
+}
+
+# The shared ALSA device is what lets calibrate, doctor's level check and arecord listen beside the
+# service; a config that opens the card itself takes it from them (device busy). Said, not refused:
+# a board that needs its own device name is the installer's call.
+check_config_device() {
+	local device
+	[[ -n $CONFIG_FILE ]] || return 0
+	device=$(toml_value "$CONFIG_FILE" array device "") || exit 2
+	[[ $device != listener_array ]] || return 0
+	local what="array.device = \"$device\""
+	[[ -n $device ]] || what="no array.device (so the preset's card, opened directly)"
+	warn "--config $CONFIG_FILE has $what, not the listener_array this script sets up: \
+the service then holds the card alone, and calibrate, doctor's level check and arecord -D listener_array \
+fail while it runs (device busy); set device = \"listener_array\" under [array], as an installed \
+/etc/listener/listener.toml has it (start fleet files from one)"
+}
+
+# An explicit --config that would be kept out by the installed one must not pass as "no changes":
+# a fleet script would never notice that the device runs another config.
+check_config_replacement() {
+	local installed differs calibration
+	installed=$(target "$CONF_DIR/listener.toml")
+	[[ -n $CONFIG_FILE && -f $installed ]] && ((!FORCE_CONFIG)) || return 0
+	cmp -s "$CONFIG_FILE" "$installed" && return 0
+	# listener calibrate --write (README step 2) rewrites only the two azimuths in the installed file
+	if differs=$(config_differences "$CONFIG_FILE" "$installed"); then
+		CONFIG_CALIBRATED=1
+		return 0
+	fi
+	# the keys, never their values: a fleet file's may be credentials' names, and the line stays short
+	calibration=$(sed -n 2p <<<"$differs")
+	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml in $(sed -n 1p <<<"$differs"), \
+not only in the calibrated [parties] azimuths, and is installed over it only with --force-config (the old one is kept \
+as listener.toml.bak): ${calibration:+copy the installed calibration ($calibration) into $CONFIG_FILE first, then }\
+add --force-config, or leave --config out to keep the installed one"
+}
+
+# A run that keeps the installed listener.toml (no --config, no --force-config) for another array than
+# --preset's would rewrite the boot overlay and the ALSA device under a config that still opens the old
+# board; --force-config would replace it with the bare template (device_id, broker and calibration
+# lost). Refused before any change, as the same mismatch through --config is (check_config_preset).
+check_kept_preset() {
+	local installed current
+	installed=$(target "$CONF_DIR/listener.toml")
+	[[ -z $CONFIG_FILE && -f $installed ]] && ((!FORCE_CONFIG)) || return 0
+	current=$(toml_value "$installed" array preset respeaker-4mic) || exit 2
+	# generic: the file gives its own mics and channels, which no preset name can be compared with
+	[[ $current != "$ARRAY_PRESET" && $current != generic ]] || return 0
+	usage_error "the installed $CONF_DIR/listener.toml has array.preset = \"$current\", but --preset $PRESET \
+sets up $ARRAY_PRESET; nothing was changed: to switch this device's board, set preset = \"$ARRAY_PRESET\" \
+under [array] in $CONF_DIR/listener.toml (its device_id, broker and calibration stay), or pass the fleet's \
+file for this board with --config FILE --force-config; otherwise pass this board's --preset"
+}
+
+# Whether TOML files $1 and $2 hold the same settings once [parties]' rep_azimuth_deg and
+# customer_azimuth_deg (what listener calibrate --write sets) are left out. When they differ (or one
+# cannot be read), prints the differing keys' dotted paths, then the azimuths $2 has, and fails.
+config_differences() {
+	python3 - "$@" 2>/dev/null <<'PY'
+import sys, tomllib
+CALIBRATED = ("rep_azimuth_deg", "customer_azimuth_deg")
+def flat(table, prefix=""):
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            yield from flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+def settings(path):
+    with open(path, "rb") as f:
+        doc = tomllib.loads(f.read().decode("utf-8-sig"))
+    return dict(flat(doc))
+try:
+    new, installed = settings(sys.argv[1]), settings(sys.argv[2])
+except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    print(f"its content (it cannot be read as TOML: {exc})")
+    sys.exit(1)
+# calibrate adds [parties] when the file had none, so an empty table is no setting
+calibrated = {f"parties.{key}" for key in CALIBRATED} | {"parties"}
+differ = sorted(k for k in new.keys() | installed.keys() if k not in calibrated and new.get(k) != installed.get(k))
+if not differ:
+    sys.exit(0)
+shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more keys" if len(differ) > 8 else "")
+print(shown)
+print(", ".join(f"{k} = {installed[f'parties.{k}']}" for k in CALIBRATED if f"parties.{k}" in installed))
+sys.exit(1)
+PY
+}
+
+# The Python that runs this source's own listener (its checkout's venv, or python3 where that has the
+# package's dependencies), to check a config before anything is written; none prints nothing.
+source_python() {
+	local py candidates=("$REPO_DIR/.venv/bin/python")
+	# on the device, the venv of the install before this one has the dependencies python3 lacks
+	[[ $ROOT == / ]] && candidates+=("$VENV/bin/python")
+	for py in "${candidates[@]}" python3; do
+		command -v "$py" >/dev/null || continue
+		if PYTHONPATH=$SOURCE "$py" -c 'import listener.cli' 2>/dev/null; then
+			printf '%s\n' "$py"
+			return 0
+		fi
+	done
+}
+
+# The config the device will start with (--config, or a kept one), checked by the listener being
+# installed before any change: under --root no installed listener can run it afterwards.
+check_config_early() {
+	local file=$CONFIG_FILE py
+	if [[ -z $file || $CONFIG_CALIBRATED == 1 ]] && ((!FORCE_CONFIG)) && [[ -f $(target "$CONF_DIR/listener.toml") ]]; then
+		file=$(target "$CONF_DIR/listener.toml")
+		# a kept file that is no TOML stopped kept_config_note only after apt and the user (--config's
+		# own file was read when the options were)
+		toml_value "$file" array preset "" >/dev/null || exit 2
+	fi
+	[[ -n $file ]] || return 0 # the template, which tests/test_provision.py loads for every preset
+	py=$(source_python)
+	if [[ -z $py ]]; then
+		# on the device, check_config_for_service runs the installed listener on it instead
+		[[ $ROOT == / ]] || warn "$file is not checked with listener check-config: no Python here imports \
+listener from $SOURCE (make $REPO_DIR/.venv with the package installed)"
+		return 0
+	fi
+	if ! PYTHONPATH=$SOURCE "$py" -m listener check-config "$file" >/dev/null; then
+		printf 'error: %s\n' "$file is not valid for this listener (above): fix it, then run this again" >&2
+		exit 2
+	fi
+}

@@ -1,0 +1,187 @@
+# shellcheck shell=bash disable=SC2034,SC2153
+# Sourced by firmware/provision.sh, whose settings and helpers these functions use. Checked alone, this
+# file reads settings it does not set (SC2153) and sets some that other files read (SC2034): checking
+# firmware/provision.sh follows it there with both in view (firmware/.shellcheckrc).
+# apt packages, the listener package in its venv (reinstalled only when its files or pins change),
+# the command's link and the optional vosk model.
+
+pkg_installed() {
+	# shellcheck disable=SC2016 # ${Status} is dpkg-query's field, not a shell variable
+	dpkg-query --admindir="$(target /var/lib/dpkg)" -W -f='${Status}' "$1" 2>/dev/null |
+		grep -q 'install ok installed'
+}
+
+apt_install() {
+	local again="then run this again (what it did so far is kept)"
+	run apt-get update || die "apt-get update failed (its reason above): check the network and /etc/apt/sources.list*; $again"
+	run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ||
+		die "apt-get could not install $* (its reason above): check the network, or that the image is Raspberry Pi OS / Debian 12 Bookworm; $again"
+}
+
+ensure_apt_packages() {
+	local pkg found
+	local -a missing=()
+	if ((NO_APT)); then
+		say "skip: apt packages (--no-apt)"
+		return 0
+	fi
+	for pkg in "${APT_PACKAGES[@]}"; do pkg_installed "$pkg" || missing+=("$pkg"); done
+	for pkg in "${APT_PI_PACKAGES[@]}"; do
+		pkg_installed "$pkg" && continue
+		found=0
+		in_apt_sources "$pkg" || found=$?
+		case $found in
+		1) skip_pi_package "$pkg" ;;
+		2)
+			say "note: $pkg is installed only if the apt sources in $ROOT have it; a dry run not as root cannot look there"
+			missing+=("$pkg")
+			;;
+		*) missing+=("$pkg") ;;
+		esac
+	done
+	((${#missing[@]} == 0)) || change "apt-get install ${missing[*]}" apt_install "${missing[@]}"
+}
+
+# Whether the target's apt sources offer package $1, asked the same way in a dry run as in a real one
+# (apt-cache there, before apt-get update): 0 yes, 1 no, 2 cannot tell (a dry run not as root cannot chroot).
+in_apt_sources() {
+	[[ $ROOT == / || $(id -u) == 0 ]] || return 2
+	run apt-cache show "$1" >/dev/null 2>&1 || return 1
+}
+
+skip_pi_package() {
+	local why="not in this system's apt sources (it comes from the Raspberry Pi OS archive); gpiozero falls back to other pin libraries"
+	if ((DRY_RUN)); then
+		say "would skip $1: $why"
+	else
+		warn "skipping $1: $why"
+	fi
+}
+
+# A digest of what --source holds and of the pinned versions, so an unchanged source is not reinstalled.
+# Content only, read from stdin: sha256sum FILE prints FILE's path into what is hashed, so the same
+# checkout (or wheel) at another path reinstalled (pip, which fails offline) and restarted the service.
+# A checkout's files are named relative to it (tree_digest), which a move does not change.
+source_digest() {
+	{
+		sha256sum <"$CONSTRAINTS"
+		if [[ -f $SOURCE ]]; then sha256sum <"$SOURCE"; else tree_digest; fi
+	} | sha256sum | cut -d' ' -f1
+}
+
+tree_digest() {
+	package_files | (cd "$SOURCE" && xargs -0 -r sha256sum)
+}
+
+# The files of the checkout $SOURCE that pip builds the package from (PACKAGE_FILES, less the caches
+# in NOT_PACKAGE), relative to it, sorted, NUL-separated: what tree_digest hashes and what is staged.
+package_files() {
+	local name present=() prune=()
+	for name in "${PACKAGE_FILES[@]}"; do [[ ! -e $SOURCE/$name ]] || present+=("$name"); done
+	for name in "${NOT_PACKAGE[@]}"; do prune+=(-o -name "$name"); done
+	(cd "$SOURCE" && find "${present[@]}" \( "${prune[@]:1}" \) -prune -o -type f -print0) | LC_ALL=C sort -z
+}
+
+install_package() {
+	local digest=$1 spec constraints staged
+	# pip runs inside the root, so the source and the pins have to be there too. Staged on the device
+	# itself as well: pip building the checkout in place leaves root-owned build/ and *.egg-info in it,
+	# which its owner's pip install -e . then fails on, and whose build/lib keeps installing a module
+	# that a git pull deleted.
+	mkdir -p "$(target /tmp)"
+	staged=$(mktemp -d "$(target /tmp)/listener-src.XXXXXX")
+	STAGED=$staged
+	cp "$CONSTRAINTS" "$staged/constraints.txt"
+	constraints=/tmp/$(basename "$staged")/constraints.txt
+	if [[ -f $SOURCE ]]; then
+		cp "$SOURCE" "$staged/"
+		spec=/tmp/$(basename "$staged")/$(basename "$SOURCE")
+	else
+		package_files | tar -C "$SOURCE" --null -T - -cf - | tar -C "$staged" -xf -
+		spec=/tmp/$(basename "$staged")
+	fi
+	local failed="pip could not install $SOURCE into $VENV (its reason above): check that the device reaches PyPI \
+(the network, a proxy in pip.conf); then run this again (what it did so far is kept)"
+	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade -c "$constraints" "$spec" || die "$failed"
+	if [[ -f $SOURCE ]]; then
+		# pip keeps an installed wheel of the same version even if its content changed.
+		run "$VENV/bin/pip" install --disable-pip-version-check --no-input --force-reinstall --no-deps "$spec" ||
+			die "$failed"
+	fi
+	rm -rf "$staged"
+	printf '%s\n' "$digest" >"$(target "$SOURCE_STAMP")"
+}
+
+ensure_package() {
+	local digest
+	if ((NO_PIP)); then
+		say "skip: venv and package (--no-pip)"
+		return 0
+	fi
+	# both programs: a venv cut short while ensurepip ran (Ctrl-C, a power cut) has python and no pip
+	if [[ ! -x $(target "$VENV/bin/python") || ! -x $(target "$VENV/bin/pip") ]]; then
+		change "create venv $VENV (--system-site-packages, so apt's python3-lgpio serves gpiozero)" \
+			run python3 -m venv --clear --system-site-packages "$VENV"
+	fi
+	digest=$(source_digest)
+	# the stamp lives outside the venv: a venv made again (or emptied by hand) needs the package again
+	if [[ -x $(target "$VENV/bin/listener") && -f $(target "$SOURCE_STAMP") &&
+		$(<"$(target "$SOURCE_STAMP")") == "$digest" ]]; then
+		return 0
+	fi
+	change "pip install $SOURCE into $VENV, versions from $CONSTRAINTS" install_package "$digest"
+}
+
+# The fixes the listener prints name `listener ...`, and sudo's secure_path has /usr/local/bin.
+ensure_command_link() {
+	local link=/usr/local/bin/listener
+	[[ $(readlink "$(target "$link")" 2>/dev/null) == "$VENV/bin/listener" ]] && return 0
+	if [[ -e $(target "$link") && ! -L $(target "$link") ]]; then
+		warn "kept $link, which is not a link to $VENV/bin/listener: the listener's own advice names 'listener'"
+		return 0
+	fi
+	change "link $link to $VENV/bin/listener" link_command "$link"
+}
+
+link_command() {
+	mkdir -p "$(target "$(dirname "$1")")"
+	ln -sfn "$VENV/bin/listener" "$(target "$1")"
+}
+
+download() {
+	if command -v curl >/dev/null; then
+		curl -fsSL --retry 3 -o "$2" "$1"
+	else
+		wget -q -O "$2" "$1"
+	fi
+}
+
+fetch_vosk_model() {
+	local dir=$1 zip=$TMPD/model.zip unpacked=$TMPD/model actual folder
+	download "$VOSK_URL" "$zip" || die "could not download $VOSK_URL: check the network, or pass --vosk-url with a reachable copy"
+	actual=$(sha256sum "$zip" | cut -d' ' -f1)
+	[[ $actual == "$VOSK_SHA256" ]] ||
+		die "$VOSK_URL has SHA-256 $actual, expected $VOSK_SHA256: the download is damaged or not the model pinned here; nothing was installed"
+	mkdir -p "$unpacked"
+	if command -v unzip >/dev/null; then
+		unzip -q "$zip" -d "$unpacked"
+	else
+		python3 -m zipfile -e "$zip" "$unpacked"
+	fi
+	# the zip's own folder name: a download's URL (which names $dir) need not match it
+	folder=$(zip_folder "$zip") || die "$VOSK_URL $folder; nothing was installed"
+	[[ -d $unpacked/$folder ]] || die "$VOSK_URL: its folder $folder/ was not unpacked; nothing was installed"
+	rm -rf "$(target "$dir")"
+	mkdir -p "$(target "$MODELS_DIR")"
+	chmod -R u=rwX,go=rX "$unpacked/$folder"
+	mv "$unpacked/$folder" "$(target "$dir")"
+	printf '%s\n' "$VOSK_SHA256" >"$(target "$dir/.sha256")"
+}
+
+ensure_vosk_model() {
+	local dir=$MODELS_DIR/$VOSK_NAME stamp
+	[[ -n $VOSK_MODEL ]] || return 0
+	stamp=$(target "$dir/.sha256")
+	[[ -f $stamp && $(<"$stamp") == "$VOSK_SHA256" ]] && return 0
+	change "download $VOSK_URL, check SHA-256 $VOSK_SHA256, unpack to $dir" fetch_vosk_model "$dir"
+}

@@ -1,0 +1,203 @@
+# shellcheck shell=bash disable=SC2034,SC2153
+# Sourced by firmware/provision.sh, whose settings and helpers these functions use. Checked alone, this
+# file reads settings it does not set (SC2153) and sets some that other files read (SC2034): checking
+# firmware/provision.sh follows it there with both in view (firmware/.shellcheckrc).
+# The boot config, the unit, swap, udev and ALSA files, and applying changes on a running system.
+
+ensure_boot_config() {
+	local block=$TMPD/boot-block
+	: >"$block"
+	if [[ -n $OVERLAY ]]; then
+		{ say "[all]"; cat "$SCRIPT_DIR/boot-config/$PRESET.txt"; } >"$block"
+		if [[ ! -f $(target "/boot/firmware/overlays/$OVERLAY.dtbo") ]]; then
+			UNFINISHED=$(overlay_hint)
+			warn "$UNFINISHED"
+		fi
+	fi
+	ensure_block_in_file "$BOOT_CONFIG" "$block"
+}
+
+overlay_hint() {
+	local where="/boot/firmware/overlays/$OVERLAY.dtbo is missing"
+	case $PRESET in
+	respeaker-2mic-v1) say "$where: update the kernel (sudo apt full-upgrade), it ships this overlay" ;;
+	respeaker-2mic-v2) say "$where: build it from Seeed-Studio/seeed-linux-dtoverlays (make overlays/rpi/$OVERLAY.dtbo) and copy it there" ;;
+	*) say "$where: install the seeed-voicecard driver (HinTak/seeed-voicecard, branch of your kernel version), which builds the AC108 codec module and this overlay" ;;
+	esac
+}
+
+ensure_service_enabled() {
+	if ((NO_SYSTEMCTL)); then
+		say "skip: enabling $UNIT (--no-systemctl)"
+		return 0
+	fi
+	if ! command -v systemctl >/dev/null; then
+		((DRY_RUN)) || die "systemctl is missing: install systemd, or pass --no-systemctl"
+	elif systemctl --root="$ROOT" --quiet is-enabled "$UNIT" 2>/dev/null; then
+		return 0
+	fi
+	change "enable $UNIT" systemctl --root="$ROOT" --quiet enable "$UNIT"
+}
+
+# A swap file on the SD card would let the kernel write the listener's memory (the audio being
+# analysed, the words being counted) to disk, where the promise is that neither ever goes: the device
+# runs without one. Raspberry Pi OS makes it with dphys-swapfile; swap in RAM (zram) is not disk.
+ensure_no_disk_swap() {
+	local unit=dphys-swapfile.service swap
+	if ((NO_SYSTEMCTL == 0)) && command -v systemctl >/dev/null &&
+		systemctl --root="$ROOT" --quiet is-enabled "$unit" 2>/dev/null; then
+		change "disable $unit (a swap file on the SD card could hold audio and words)" \
+			systemctl --root="$ROOT" --quiet disable "$unit"
+	fi
+	if [[ $ROOT == / ]] && command -v swapon >/dev/null; then
+		while read -r swap; do
+			if [[ $swap == /dev/zram* ]]; then
+				zram_writeback_note "$swap"
+			elif [[ -n $swap ]]; then
+				change "turn off swap on $swap" swapoff "$swap"
+			fi
+		done < <(swapon --show=NAME --noheadings 2>/dev/null)
+	fi
+	[[ ! -e $(target /var/swap) ]] || change "remove the swap file /var/swap" rm -f "$(target /var/swap)"
+	if [[ -f $(target /etc/fstab) ]] && awk '$3 == "swap" && $1 !~ /^\/dev\/zram/ && $1 !~ /^#/ { found = 1 } END { exit !found }' "$(target /etc/fstab)"; then
+		warn "/etc/fstab turns on swap on disk: remove that line, or the listener's memory (audio, words) may be written there"
+	fi
+}
+
+# zram is swap in RAM, unless it has a backing device: then idle pages are written out to it.
+zram_writeback_note() {
+	local backing
+	backing=$(cat "$SYS_BLOCK/${1#/dev/}/backing_dev" 2>/dev/null) || return 0
+	[[ -z $backing || $backing == none ]] && return 0
+	warn "$1 (swap in RAM) writes idle pages to $backing: the listener's memory (audio, words) may land on that disk; remove its writeback device (zram-generator's writeback-device, or turn that swap off)"
+}
+
+# On the running system, make the new files take effect.
+apply_live() {
+	local unit_changed=$1 udev_changed=$2 boot_changed=$3 service_changed=$4
+	[[ $ROOT == / && -d $SYSTEMD_RUNNING ]] || return 0
+	# and applied to the devices already there (the GPIO chips, a USB array plugged in before)
+	((udev_changed == 0)) || change "reload udev rules and apply them to the devices present" reload_udev
+	local reboot_due=0
+	reboot_note "$boot_changed" || reboot_due=1
+	((NO_SYSTEMCTL == 0)) || return 0
+	((unit_changed == 0)) || change "reload systemd units" systemctl daemon-reload
+	((!reboot_due)) || return 0
+	local why
+	if ((service_changed)); then
+		change "restart $UNIT" restart_service
+	elif why=$(service_stale); then # nothing changed here, but what it runs on is not what is there
+		change "restart $UNIT ($why)" restart_service
+	fi
+}
+
+# Why the enabled service needs a (re)start although this run changed nothing: it is not running (a
+# start that failed, which exit 2 keeps down; a run stopped before its restart), or a file it reads at
+# its start changed since (secrets.env or listener.toml edited by hand, a run stopped between writing
+# and restarting). Says why; fails when it runs on what is there, or is not enabled.
+service_stale() {
+	local state started file
+	systemctl --quiet is-enabled "$UNIT" 2>/dev/null || return 1
+	if ! state=$(systemctl is-active "$UNIT" 2>/dev/null); then
+		say "it is ${state:-not running}"
+		return 0
+	fi
+	started=$(systemctl show --timestamp=unix -p ActiveEnterTimestamp --value "$UNIT" 2>/dev/null) || return 1
+	[[ $started =~ ^@[0-9]+$ ]] || return 1
+	for file in "$CONF_DIR/listener.toml" "$CONF_DIR/secrets.env" "$UNIT_PATH" "$SOURCE_STAMP"; do
+		if [[ -f $file ]] && (($(stat -c %Y "$file") > ${started#@})); then
+			say "$file changed since it started"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# systemctl restart, and when the service does not come up, one line with its reason: systemd's own
+# ("Job for listener.service failed") names none, and the service's is in the journal only.
+restart_service() {
+	local since reason
+	since=$(date +%s)
+	systemctl restart "$UNIT" && return 0
+	reason=$(journalctl -u "$UNIT" -p err -n 1 -o cat --since "@$since" 2>/dev/null | tail -n 1) || true
+	[[ -n $reason ]] || die "$UNIT did not start: see \`systemctl status $UNIT\` and \`journalctl -u $UNIT\` for \
+why; fix that, then run this again"
+	die "$UNIT did not start: $reason (its last error in the journal); then run this again"
+}
+
+# Says (and flags, when this run changed it) that the boot config waits for a reboot; fails then, so
+# that the service is not restarted: it starts at that boot, with its array.
+reboot_note() {
+	local boot_changed=$1
+	if ((boot_changed)); then
+		change "flag the reboot the boot config needs ($REBOOT_DUE, $REBOOT_REQUIRED)" flag_reboot_due
+		say "note: reboot to load the audio overlay; $UNIT starts at boot"
+		return 1
+	elif [[ -e $REBOOT_DUE ]]; then
+		say "note: a reboot is still due to load the audio overlay an earlier run set in $BOOT_CONFIG; $UNIT starts at boot"
+		return 1
+	fi
+}
+
+# Debian's flag holds the line its own notify-reboot-required writes, which the tools that read it show.
+flag_reboot_due() {
+	printf '%s changed; the audio overlay loads at the next boot\n' "$BOOT_CONFIG" >"$REBOOT_DUE"
+	[[ -s $REBOOT_REQUIRED ]] || echo "*** System restart required ***" >"$REBOOT_REQUIRED"
+	grep -qx listener "$REBOOT_REQUIRED.pkgs" 2>/dev/null || echo listener >>"$REBOOT_REQUIRED.pkgs"
+}
+
+reload_udev() {
+	udevadm control --reload-rules
+	udevadm trigger --action=change --subsystem-match=gpio --subsystem-match=spidev --subsystem-match=usb
+}
+
+# The boot partition the overlay goes to, checked before any change (apt, the user) is made.
+check_boot_partition() {
+	if [[ ! -d $(target /boot/firmware) && -f $(target /boot/config.txt) ]]; then
+		die "$(target /boot/config.txt) exists but /boot/firmware does not: this OS is older than Bookworm; upgrade it first"
+	fi
+	# an empty /boot/firmware is the boot partition's mount point with nothing mounted: a config.txt
+	# written there lands on the root partition, and the reboot would load no overlay
+	if [[ -n $OVERLAY && -d $(target /boot/firmware) && ! -f $(target "$BOOT_CONFIG") ]]; then
+		die "$(target "$BOOT_CONFIG") is missing: mount the boot partition at $(target /boot/firmware) (with --root: the image's first partition) and run again"
+	fi
+}
+
+# Refuse a run that would fail halfway: not root, a --root that is no system, no checkout, 32-bit ARM,
+# no boot partition.
+check_can_run() {
+	((DRY_RUN)) || [[ $(id -u) == 0 ]] || die "run as root (sudo), or add --dry-run"
+	if ((!DRY_RUN)) && [[ ! -f $(target /etc/passwd) ]]; then
+		die "$ROOT has no /etc/passwd: --root must be a Debian root file system"
+	fi
+	[[ -f $REPO_DIR/systemd/$UNIT ]] || die "$REPO_DIR/systemd/$UNIT is missing: run this script from a listener checkout"
+	local arch
+	arch=$(userland_architecture)
+	if [[ $arch == armhf || $arch == armel || ($ROOT == / && -z $arch && $(uname -m) == armv[67]*) ]]; then
+		die "this is a 32-bit system (${arch:-$(uname -m)}); onnxruntime publishes no 32-bit ARM wheels: install the 64-bit Raspberry Pi OS (Bookworm, arm64)"
+	fi
+	check_boot_partition
+}
+
+# The architecture of the root's packages, from dpkg's own entry ('' where there is none). Not uname:
+# the 32-bit Raspberry Pi OS runs a 64-bit kernel on a Pi 4 or 5, so uname says aarch64 there.
+userland_architecture() {
+	awk '$0 == "Package: dpkg" { p = 1 } p && /^Architecture:/ { print $2; exit } $0 == "" { p = 0 }' \
+		"$(target /var/lib/dpkg/status)" 2>/dev/null || true
+}
+
+# The boot overlay, the ALSA device and the udev rules; BOOT_CHANGED and UDEV_CHANGED count their changes.
+ensure_audio_files() {
+	local before rendered=$TMPD/alsa.conf
+	before=$CHANGES
+	ensure_boot_config
+	BOOT_CHANGED=$((CHANGES - before))
+
+	render "$SCRIPT_DIR/asound.conf.in" "$rendered" PRESET="$PRESET" CARD="$CARD" CHANNELS="$CHANNELS" \
+		FORMAT="$FORMAT" DESCRIPTION="$DESCRIPTION"
+	write_file_if_changed "$rendered" "$ALSA_CONF" 0644
+
+	before=$CHANGES
+	write_file_if_changed "$SCRIPT_DIR/99-listener.rules" "$UDEV_RULES" 0644
+	UDEV_CHANGED=$((CHANGES - before))
+}

@@ -149,7 +149,7 @@ run() {
 # The steps, by what they change (each file's functions; main below runs them in order).
 for part in options files packages config system; do
 	[[ -r $SCRIPT_DIR/provision.d/$part.sh ]] || die "$SCRIPT_DIR/provision.d/$part.sh is missing: \
-run provision.sh from a checkout, or copy the whole firmware/ folder with it"
+run this script from a listener checkout (it uses its steps and templates there)"
 done
 # shellcheck source=SCRIPTDIR/provision.d/options.sh
 source "$SCRIPT_DIR/provision.d/options.sh"

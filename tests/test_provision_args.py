@@ -148,15 +148,15 @@ def test_the_dry_run_plans_python3_lgpio_as_the_real_run_decides() -> None:
     assert (skipped in done.stdout) == (not offered and not installed), done.stdout
 
 
-def test_the_script_copied_without_its_steps_says_what_to_copy(tmp_path: Path) -> None:
+def test_the_script_copied_out_of_its_checkout_says_to_run_it_there(tmp_path: Path) -> None:
     """provision.sh sources its steps from provision.d/ beside it: copied alone, it names the missing file and
-    what to copy, exit 1, before any change (bash's own "No such file or directory" named neither)."""
+    where to run it, exit 1, before any change (bash's own "No such file or directory" said neither)."""
     alone = tmp_path / "provision.sh"
     shutil.copy(REPO / "firmware" / "provision.sh", alone)
     done = subprocess.run(["bash", str(alone), "--dry-run"], capture_output=True, text=True, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout == ""
     assert done.stderr == (
-        f"error: {tmp_path}/provision.d/options.sh is missing: run provision.sh from a checkout, "
-        "or copy the whole firmware/ folder with it\n"
+        f"error: {tmp_path}/provision.d/options.sh is missing: run this script from a listener checkout "
+        "(it uses its steps and templates there)\n"
     )

@@ -52,6 +52,12 @@ def test_the_text_gives_the_habits_the_report_gives(tmp_path: Path, capsys: pyte
     assert metrics["dominance_episodes"] >= 1
     assert figures(text["dominating"]) == [round(metrics["dominance_s"], 1), metrics["dominance_episodes"]]
     assert figures(text["premature"]) == [metrics["premature_starts"]]
+    by_rep, by_customer = metrics["interruptions_by_rep"], metrics["interruptions_by_customer"]
+    assert by_rep >= 1 and by_customer == 0  # the sample's: the customer's count has no "successful" to tell
+    assert figures(text["interruptions"]) == [by_rep, metrics["successful_interruptions_by_rep"], by_customer]
+    rate = metrics["rep_backchannels_per_min"]  # metrics.md's active-listening figure, per minute of customer speech
+    bc = [metrics["backchannels_by_rep"], round(rate, 1), metrics["backchannels_by_customer"]]
+    assert figures(text["backchannels"]) == bc and "per minute of customer speech" in text["backchannels"]
 
 
 def test_a_long_silence_is_told_with_its_length(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,3 +87,34 @@ def test_the_text_says_how_many_sessions_started(two_short_visits: Path, capsys:
     assert main(["analyze", str(two_short_visits)]) == 0
     out = capsys.readouterr().out
     assert "sessions      2 started, 0 summarized (a summary needs 20 s of speech)\n" in out
+
+
+def test_the_rolling_share_is_reported_once_a_second_as_the_dominance_rule_saw_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # metrics.md reports the share per session and over a rolling window; the report lists the window's figures
+    # once a second inside a session. Dominance from 10 s of speech (as in test_analyze_plain): the sample's rep
+    # dominates once, to the session's end, and the rolling share stays over the hysteresis's off threshold
+    config = tmp_path / "listener.toml"
+    config.write_text("[analytics]\ndominance_min_speech_s = 10\n")
+    report = analyze_json(SAMPLE, "--config", str(config), capsys=capsys)
+    rolling = report["rolling_share"]
+    (session,) = report["sessions"]
+    times = [r["t"] for r in rolling]
+    assert len(times) >= 20 and np.allclose(np.diff(times), 1.0)
+    assert session["t"] <= times[0] < session["t"] + 1.0 and times[-1] <= session["end_s"]
+    for r in rolling:
+        assert 0.0 < r["window_s"] <= 120.0 and r["window_s"] == pytest.approx(r["t"] - session["t"], abs=0.011)
+        talk = r["rep_talk_s"] + r["customer_talk_s"]
+        assert talk <= r["window_s"] * 2 + 1e-9  # overlap counts for both
+        if talk == 0:
+            assert r["rep_share"] is None  # no speech in the window: no share, as MQTT's rep_share_rolling
+        else:  # from the unrounded talk times
+            assert r["rep_share"] == pytest.approx(r["rep_talk_s"] / talk, abs=0.0015)
+    on, off = [e for e in report["events"] if e["type"] == "dominance"]
+    assert on["dominating"] and off["reason"] == "session_end"
+    # dominating from its decision to the session's end: the share never fell under the off threshold (0.60)
+    held = [r["rep_share"] for r in rolling if on["decided_s"] <= r["t"] < off["t"]]
+    assert held and min(held) >= 0.60, held
+    last = rolling[-1]  # the window is the whole session so far: its talk is the session's, up to its last second
+    assert last["rep_talk_s"] <= session["rep_talk_s"] and last["rep_talk_s"] >= session["rep_talk_s"] - 1.0

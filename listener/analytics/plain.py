@@ -41,14 +41,26 @@ def _talk(collector: ReportCollector) -> list[str]:
 
 
 def _overlaps(whole: SessionSummary) -> list[str]:
-    return [
-        _line("interruptions", _by_party(whole.interruptions_by_rep, whole.interruptions_by_customer)),
-        _line("backchannels", _by_party(whole.backchannels_by_rep, whole.backchannels_by_customer)),
-    ]
+    by_rep, by_customer = whole.interruptions_by_rep, whole.interruptions_by_customer
+    interruptions = _by_party(
+        by_rep,
+        by_customer,
+        _successful(by_rep, whole.successful_interruptions_by_rep),
+        _successful(by_customer, whole.successful_interruptions_by_customer),
+    )
+    rate = whole.rep_backchannels_per_min  # metrics.md's active-listening figure: per minute of customer speech
+    per_min = f" ({rate:.1f} per minute of customer speech)" if rate is not None else ""
+    backchannels = _by_party(whole.backchannels_by_rep, whole.backchannels_by_customer, per_min)
+    return [_line("interruptions", interruptions), _line("backchannels", backchannels)]
 
 
-def _by_party(by_rep: int, by_customer: int) -> str:
-    return f"{by_rep:3d} by rep, {by_customer} by customer"
+def _successful(count: int, successful: int) -> str:
+    """How many took the floor (metrics.md's successful interruption); nothing to say of none."""
+    return f" ({successful} successful)" if count else ""
+
+
+def _by_party(by_rep: int, by_customer: int, rep_note: str = "", customer_note: str = "") -> str:
+    return f"{by_rep:3d} by rep{rep_note}, {by_customer} by customer{customer_note}"
 
 
 def _habits(whole: SessionSummary, config: AnalyticsConfig) -> list[str]:

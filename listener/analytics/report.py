@@ -21,6 +21,7 @@ from listener.events import (
     Interruption,
     Party,
     Reported,
+    RollingShare,
     SessionSummary,
     SpeechSegment,
     rep_share_of,
@@ -46,6 +47,7 @@ class ReportCollector(Stage):
     segments: list[SpeechSegment] = field(default_factory=list)
     events: list[Reported] = field(default_factory=list)
     sessions: list[SessionSummary] = field(default_factory=list)
+    rolling: list[RollingShare] = field(default_factory=list)
     end_s: float = 0.0
 
     def process(self, event: Event) -> Iterable[Event]:
@@ -53,6 +55,8 @@ class ReportCollector(Stage):
             self.segments.append(event)
         elif isinstance(event, SessionSummary):
             self.sessions.append(event)
+        elif isinstance(event, RollingShare):
+            self.rolling.append(event)
         elif isinstance(event, Interruption) and event.successful is not None:
             first = next(
                 (e for e in self.events if isinstance(e, Interruption) and _same_interruption(e, event)), event
@@ -107,7 +111,21 @@ class ReportCollector(Stage):
             "events": [e.record() for e in sorted(self.events, key=lambda e: e.onset_s)],
             "metrics": metrics,
             "sessions": [s.record() for s in self.sessions],
+            "rolling_share": [_rolling_record(r) for r in self.rolling],
         }
+
+
+def _rolling_record(r: RollingShare) -> dict[str, object]:
+    """The rolling share as a dashboard gets it: ``null`` when the window holds no speech (the event's 0.0 is
+    what the dominance rule compares, not a rep who never spoke)."""
+    share = rep_share_of(r.rep_talk_s, r.customer_talk_s)
+    return {
+        "t": round(r.t_s, DECIMALS),
+        "window_s": round(r.window_s, DECIMALS),
+        "rep_talk_s": round(r.rep_talk_s, DECIMALS),
+        "customer_talk_s": round(r.customer_talk_s, DECIMALS),
+        "rep_share": round(share, DECIMALS) if share is not None else None,
+    }
 
 
 def _same_interruption(old: Reported, new: Interruption) -> bool:

@@ -114,6 +114,7 @@ CLOSED = [
     "did did you back it up",
     "is it is it still under warranty",
     "have you have you tried restarting it",
+    "how about that one",  # a suggestion: only "how about that" alone exclaims
 ]
 NOT_QUESTIONS = [
     "what a day",
@@ -170,6 +171,7 @@ NOT_QUESTIONS = [
     "do it now",
     "do it like this",
     "have it ready for friday",
+    "how about that",  # an exclamation
 ]
 
 

@@ -67,6 +67,8 @@ ACKS = [
     "that's frustrating for you",
     "that's so frustrating i'm sorry",
     "you're right it's the charger",  # the fact that follows is no question ("is the charger"): see below
+    "that must have been a pain",
+    "i totally get that",
 ]
 NOT_ACKS = [
     "do you understand",
@@ -101,6 +103,7 @@ NOT_ACKS = [
     "no i don't think that makes sense",
     "i hope that makes sense",
     "i can see how to fix it",  # knowing the fix, not the customer's feeling
+    "i understand nothing about phones",  # not understanding at all
 ]
 
 
@@ -162,6 +165,9 @@ PLANS = [
     "i'll need to order the part",
     "it'll be ready by tomorrow",  # a time after a subject and "will"
     "we can have it done by the end of the day",
+    "it'll be ready by friday",  # a day is a time too
+    "we can have it done by next monday",
+    "i will probably call you tomorrow",  # a hedge takes nothing back without its "not"
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question
@@ -188,6 +194,11 @@ NOT_PLANS = [
     "will it be ready by tomorrow",
     "so will it be ready by tomorrow",  # "will" after no subject: still the question's
     "it should be here by the end of the day",
+    # a hedge between "will" and its "not" takes the commitment back all the same
+    "i'll probably not have it till monday",
+    "i will definitely not be able to fix that",
+    "we'll just not bother with that",
+    "it will probably not be ready by tomorrow",
 ]
 
 

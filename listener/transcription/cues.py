@@ -145,13 +145,18 @@ class CueDetector:
 
     def _committed(self, norms: list[str], end: int) -> bool:
         """Whether a subject and "will" or "can" stand before ``end``, not negated: "it will be ready (by
-        tomorrow)", not "it will not be ready" nor "will it be ready"."""
+        tomorrow)", not "it will not be ready", "it will probably not be ready" nor "will it be ready"."""
         return any(
-            norms[k] in self.lex.deadline_after
-            and norms[k - 1] in self.lex.subjects
-            and norms[k + 1] not in self.lex.deadline_negators
+            norms[k] in self.lex.deadline_after and norms[k - 1] in self.lex.subjects and not self._negated(norms, k)
             for k in range(1, end)
         )
+
+    def _negated(self, norms: list[str], k: int) -> bool:
+        """A negator right after ``norms[k]``, or after one hedge there ("will probably not")."""
+        after = norms[k + 1] if k + 1 < len(norms) else ""
+        if after in self.lex.hedges and k + 2 < len(norms):
+            after = norms[k + 2]
+        return after in self.lex.deadline_negators
 
     def _summarises(self, norms: list[str]) -> bool:
         """A summarising phrase ending in this utterance, begun in it or in the rep's last one."""

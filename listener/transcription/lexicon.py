@@ -161,6 +161,7 @@ class Lexicon:
         self.classes = {k: frozenset(v) for k, v in _get(data, "classes", dict, where).items()}
         self.subjects = self.classes.get("subject", frozenset())
         self.auxiliaries = self.classes.get("aux", frozenset())
+        self.hedges = self.classes.get("hedge", frozenset())  # may stand between "will" and its "not"
         self._load_questions(_get(data, "questions", dict, where), where)
         self._load_phrases(_get(data, "phrases", dict, where), where)
 

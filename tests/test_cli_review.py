@@ -92,6 +92,15 @@ def test_a_number_where_text_belongs_says_to_quote_it(table: dict[str, object], 
         ({"parties": {"rep_azimuth_deg": "left"}}, "must be a number"),
         ({"parties": {"rep_azimuth_deg": "nan"}}, "must be a number"),
         ({"array": {"sample_rate": "16000.0"}}, "must be a whole number"),
+        # in a list the fix names the list, not "mic_channels[0] = 0", which no TOML file can hold
+        (
+            {"array": {"mic_channels": ["0", "1", "2", "3"]}},
+            'must be a whole number, without quotes: 0 in mic_channels = [...], not "0"',
+        ),
+        (
+            {"array": {"mics": [["0.04", 0.0, 0.0], [0.0, 0.04, 0.0], [-0.04, 0.0, 0.0], [0.0, -0.04, 0.0]]}},
+            'must be a number, without quotes: 0.04 in mics = [...], not "0.04"',
+        ),
     ],
 )
 def test_a_number_in_quotes_says_to_drop_them(table: dict[str, object], rule: str) -> None:

@@ -101,9 +101,22 @@ def test_state_dir_must_be_absolute(state_dir: str) -> None:
 
 
 @pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])
-@pytest.mark.parametrize("value", ["a\x00b", "site/\x1b", "a\x7f", "a\x9b[2J", "a/#", "+", "a//b"])
+@pytest.mark.parametrize("value", ["a\x00b", "site/\x1b", "a\x7f", "a\x9b[2J", "a/#", "+", "a//b", "$SYS/x", "$x"])
 def test_topic_prefix_must_be_a_topic(key: str, value: str) -> None:
     rejected({"mqtt": {key: value}}, f"mqtt.{key}")
+
+
+@pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])
+def test_a_topic_prefix_starting_with_a_dollar_is_refused_with_the_reason(key: str) -> None:
+    # mosquitto drops a client's messages to $SYS, and no subscriber's '#' matches a '$' topic: all would be lost
+    rejected({"mqtt": {key: "$SYS/listener"}}, f"mqtt.{key}", "must not start with '$'", "'#' never matches")
+    assert getattr(parse_config({"mqtt": {key: "store$/listener"}}).mqtt, key) == "store$/listener"
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "line\nbreak"])
+def test_an_mqtt_username_with_control_characters_is_refused(value: str) -> None:
+    # MQTT forbids NUL in a string: the broker dropped the connection, and the listener blamed TLS or the port
+    rejected({"mqtt": {"username": value}}, "mqtt.username", "control characters")
 
 
 @pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])

@@ -20,10 +20,10 @@ import pytest
 
 from listener.config import Config, parse_config
 from listener.config.schema import MqttConfig
-from listener.errors import OutputError
+from listener.errors import OutputError, OutputFileError
 from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
-from listener.outputs.mqtt.credentials import PASSWORD_ENV
+from listener.outputs.mqtt.credentials import PASSWORD_ENV, check_tls_files
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.spool_damage import set_aside
 from listener.outputs.mqtt.stage import SPOOL_FILE
@@ -192,3 +192,13 @@ def test_doctor_says_both_a_damaged_spool_and_too_little_room(tmp_path: Path, mo
     assert check.status == "warn", check.line()
     assert "too little room (free space there, or lower mqtt.spool_max_messages)" in check.detail
     assert f"and {state / SPOOL_FILE} is damaged" in check.detail and "check the SD card" in check.fix
+
+
+def test_a_tls_file_that_is_a_folder_is_said_to_be_one(tmp_path: Path) -> None:
+    # Path.is_file alone said "does not exist" of a folder that plainly does
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    config = parse_config({"mqtt": {"enabled": True, "tls": True, "ca_file": str(folder)}}).mqtt
+    with pytest.raises(OutputFileError) as info:
+        check_tls_files(config)
+    assert str(info.value) == f"mqtt.ca_file {folder} is a folder: point it at a PEM file, or set it to ''"

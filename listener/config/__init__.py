@@ -17,7 +17,14 @@ from listener.config.paths import config_folder, resolve_paths
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
 from listener.config.schema import PROCESSING_RATE_HZ, Config, PartiesConfig
-from listener.config.text_checks import check_device, check_host, check_state_dir, check_topic_prefix, is_topic_id
+from listener.config.text_checks import (
+    check_device,
+    check_host,
+    check_state_dir,
+    check_topic_prefix,
+    control_character,
+    is_topic_id,
+)
 from listener.config.unused_keys import unused_led_pins, unused_mqtt_keys
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
@@ -325,6 +332,9 @@ def _check_mqtt(config: Config) -> None:
         )
     for key in ("topic_prefix", "discovery_prefix"):
         check_topic_prefix(f"mqtt.{key}", getattr(mqtt, key))
+    control = control_character(mqtt.username)
+    if control is not None:  # MQTT forbids NUL in a string; the broker then drops the connection unexplained
+        raise ConfigError("mqtt.username", mqtt.username, f"must not hold control characters ({control}); remove it")
     if mqtt.reconnect_max_s < mqtt.reconnect_min_s:
         raise ConfigError("mqtt.reconnect_max_s", mqtt.reconnect_max_s, "must be at least mqtt.reconnect_min_s")
     if bool(mqtt.cert_file) != bool(mqtt.key_file):

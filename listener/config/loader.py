@@ -339,7 +339,10 @@ def _unquoted(path: str, value: object, kind: type[int] | type[float]) -> str:
         return ""
     if not math.isfinite(number):  # "nan" is no number any setting takes
         return ""
-    return f", without quotes: {_key(path)} = {number}"
+    key = _key(path)
+    if "[" in key:  # a list's element: "mic_channels[0] = 0" is no TOML a person could write back
+        return f", without quotes: {number} in {key.split('[', 1)[0]} = [...], not {json.dumps(value)}"
+    return f", without quotes: {key} = {number}"
 
 
 def _text_example(path: str, value: object, meta: typing.Mapping[str, Any]) -> str:

@@ -31,7 +31,7 @@ MIN_PARTIES_APART_DEG = 60.0
 
 # the rules of the checks after the types (text_checks, pins, _check), as the reference says them
 _CAPTURED = "a captured channel (below array.channels), not the other party's"
-_TOPIC_LEVELS = "MQTT topic levels joined by /, without +, # or empty levels"
+_TOPIC_LEVELS = "MQTT topic levels joined by /, without +, # or empty levels, not starting with $"
 _ON_BOARD = 'on a preset\'s own card (device `""` or `"listener_array"`)'
 _PIN = (
     '`"GPIO0"` – `"GPIO27"` (BCM numbers; `"BCM17"`, `"17"`, `"BOARD11"`, `"J8:11"` too), each its own, none the'

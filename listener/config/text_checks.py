@@ -79,6 +79,10 @@ def check_topic_prefix(key: str, value: str) -> None:
     levels = value.split("/")
     if not value or any(not level or "+" in level or "#" in level for level in levels):
         raise ConfigError(key, value, "must be topic levels joined by '/', without '+', '#' or empty levels")
+    if value.startswith("$"):
+        # brokers keep $-topics for themselves ($SYS): mosquitto drops what a client publishes there, and a
+        # subscriber's '#' never matches a topic that starts with '$'
+        raise ConfigError(key, value, "must not start with '$' (topics the broker keeps, which '#' never matches)")
     control = control_character(value)
     if control is not None:
         raise ConfigError(

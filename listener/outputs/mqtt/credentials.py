@@ -40,7 +40,9 @@ def check_tls_files(config: MqttConfig) -> None:
     for key in ("ca_file", "cert_file", "key_file"):
         path = getattr(config, key)
         if path and not looked_at(Path.is_file, Path(path), OutputFileError, f"mqtt.{key}"):
-            raise OutputFileError(f"mqtt.{key} {path} does not exist: point it at a PEM file, or set it to ''")
+            folder = looked_at(Path.is_dir, Path(path), OutputFileError, f"mqtt.{key}")
+            what = "is a folder" if folder else "does not exist"
+            raise OutputFileError(f"mqtt.{key} {path} {what}: point it at a PEM file, or set it to ''")
 
 
 def check_link_files(config: MqttConfig) -> None:

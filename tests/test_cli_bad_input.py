@@ -329,6 +329,18 @@ def test_a_file_of_no_known_format_is_still_just_not_a_wav(
     assert capsys.readouterr().err == f"listener: {path} is not a WAV file (no RIFF/WAVE header): convert it to WAV\n"
 
 
+@pytest.mark.parametrize("command", [["analyze"], ["run", "--fast", "--input"], ["calibrate", "--input"]])
+def test_a_config_given_as_the_recording_is_said_to_be_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # the config and the recording swapped on the line: "convert it to WAV" sent the installer the wrong way
+    path = tmp_path / "listener.toml"
+    path.write_text("[parties]\nrep_azimuth_deg = 0\n")
+    assert cli.main([*command, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"listener: {path} is not a WAV file but a config file, by its name: pass it as --config {path}\n"
+
+
 # --- float samples beyond full scale, and a plot backend that is missing -----------------------------
 
 

@@ -32,6 +32,8 @@ _FORMATS = tuple(
 def not_wav_message(shown: str, head: bytes) -> str:
     """The one-line refusal of a file whose first bytes (``head``, up to 12) are not a RIFF/WAVE header."""
     known = _known_format(head)
+    if known is None and shown.lower().endswith(".toml"):  # the config and the recording swapped on the line
+        return f"{shown} is not a WAV file but a config file, by its name: pass it as --config {shlex.quote(shown)}"
     if known is None:
         return f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV"
     name, sox_type = known

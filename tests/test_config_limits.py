@@ -48,6 +48,12 @@ def test_host_must_be_an_address_or_a_dns_name(host: str) -> None:
     assert len(str(error)) < 700
 
 
+@pytest.mark.parametrize(("host", "inner"), [("[::1]", "::1"), ("[fd00::10]", "fd00::10")])
+def test_an_ipv6_address_in_brackets_is_told_to_drop_them(host: str, inner: str) -> None:
+    # a URL's way of writing one ("mqtt://[::1]:1883"); the host key takes the address alone
+    rejected({"mqtt": {"host": host}}, "mqtt.host", f"must be the address without brackets: host = '{inner}'")
+
+
 GOOD_HOSTS = ["192.0.2.10", "::1", "fe80::1%eth0", "localhost", "broker.local", "broker.local.", "mqtt_broker"]
 GOOD_HOSTS += ["a" * 63 + ".lan", ".".join(["a" * 62] * 4) + ".b", "müller.local", "10.0.0.1.nip.io"]
 

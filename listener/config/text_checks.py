@@ -40,6 +40,9 @@ def control_character(value: str) -> str | None:
 
 def check_host(host: str) -> None:
     if not is_host(host):
+        inner = host[1:-1] if host.startswith("[") and host.endswith("]") else None
+        if inner is not None and is_host(inner):  # a URL's way of writing an IPv6 address
+            raise ConfigError("mqtt.host", host, f"must be the address without brackets: host = {inner!r}")
         raise ConfigError("mqtt.host", host, HOST_RULE)
 
 

@@ -7,6 +7,7 @@ import time
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from listener.audio.live import OUTAGE_TICK_S
 from listener.config import parse_config
 from listener.events import (
     AudioDropped,
@@ -181,3 +182,41 @@ def test_a_broker_outage_during_a_pause_never_hides_the_pause(factory: MockFacto
     lights = [tuple(value_at(trace, c, t) for c in ("green", "amber", "red")) for t in (4.05, 4.55, 5.05, 5.55)]
     assert all(g == a == r for g, a, r in lights), lights
     assert value_at(trace, "green", 13.5) == pytest.approx(0.3) and value_at(trace, "amber", 13.5) == 0.0
+
+
+@pytest.mark.parametrize("mode", [DeviceMode.FAULT, DeviceMode.PAUSED])
+def test_red_comes_only_after_amber_has_shown_even_when_dominance_began_under_a_fault(
+    factory: MockFactory, mode: DeviceMode
+) -> None:
+    """for-reps.md: red is "still amber, and you have talked for 45 s since it turned amber". Dominance decided
+    while a broker fault (or a pause) showed counted the rep's talk from its decision, so the lights went from
+    the fault's blink straight to red. The count starts when amber can first show."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
+    script: list[Event] = [
+        DeviceState(t_s=1.0, mode=mode, detail="test"),
+        *speech(Party.REP, 2.0, 40.0),
+        dominance(True, 5.0),
+        DeviceState(t_s=20.0, mode=DeviceMode.LISTENING, detail="back"),
+    ]
+    with stage:
+        play(stage, 40.0, script)
+    lit = [led_script.lit_at(trace, t) for t in (20.5, 25.0, 29.5)]
+    assert lit == ["a", "a", "a"], lit  # 15 s of the rep's talk under the fault: none of it counts for red
+    assert led_script.lit_at(trace, 30.5) == "r"  # 10 s of talk since amber first showed at 20 s
+
+
+def test_the_pause_breathes_smoothly_while_a_lost_array_tells_its_outage(factory: MockFactory) -> None:
+    """A lost array's dropped audio arrives every live.OUTAGE_TICK_S (0.25 s); the ticker drew between events
+    only after 0.3 s without one, so it never did, and the breath moved in 0.25 s steps of up to a fifth of its
+    range. It draws after IDLE_S (0.1 s) now, every TICK_S."""
+    stage = LedStage(parse_config({"leds": {"self_test_s": 0.0}}), factory=factory, live=True)
+    with stage:
+        play(stage, 1.0)
+        stage.process(DeviceState(t_s=1.0, mode=DeviceMode.PAUSED, detail="privacy button"))
+        green = factory.pin(PINS["green"])
+        green.clear_states()
+        for k in range(8):
+            time.sleep(OUTAGE_TICK_S)
+            stage.process(AudioDropped(start_s=1.0 + k * OUTAGE_TICK_S, duration_s=OUTAGE_TICK_S, reason="device_lost"))
+        gaps = sorted(s.timestamp for s in green.states[1:])  # gpiozero's mock pin: seconds since the last change
+    assert len(gaps) >= 16 and gaps[len(gaps) // 2] <= 0.1, gaps  # mostly every TICK_S, as it breathes

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from listener.events import DeviceMode, DeviceState, Event, Interruption, Party
+from listener.events import DeviceMode, DeviceState, Event, Interruption, Party, SpeechSegment, SpeechStarted
 from listener.outputs.led_patterns import PULSE_PERIOD_S, Pulse
 from tests import led_script
 from tests.led_script import BLOCK_S, make_stage, play, speech, traced, value_at
@@ -134,3 +134,35 @@ def test_without_pwm_the_pulses_first_flash_is_as_long_as_the_others() -> None:
     ons = [b[0] - a[0] for a, b in itertools.pairwise(red) if a[1] == 1.0]
     offs = [b[0] - a[0] for a, b in itertools.pairwise(red) if a[1] == 0.0]
     assert red[0] == (5.0, 1.0) and ons == pytest.approx([0.5] * 4) and offs == pytest.approx([0.5] * 3), red
+
+
+@PWM
+def test_a_start_learnt_after_the_pulse_ended_still_holds_it_when_it_began_inside(pwm: bool) -> None:
+    """The timeline learns of a start 0.15-0.2 s after it begins: a rep start at 7.9 s, in the display's last
+    0.1 s, was learnt at 8.1 s, after the display ended, and did not hold the pulse: 0.9 s of full green on
+    pins without PWM (a dim green on PWM) before the second interruption's pulse. It holds it now, judged
+    by when the start began."""
+    factory = pins(pwm)
+    script: list[Event] = [
+        *speech(Party.CUSTOMER, 0.5, 15.0),
+        *speech(Party.REP, 3.0, 4.5),
+        Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None),
+    ]
+    later: list[Event] = [
+        SpeechSegment(Party.REP, 7.9, 9.9, 10.1),
+        Interruption(by=Party.REP, onset_s=7.9, decided_s=8.9, successful=None),
+    ]
+    try:
+        stage, trace = make_stage(factory)
+        with stage:
+            play(stage, 8.1, script)
+            stage.process(SpeechStarted(party=Party.REP, onset_s=7.9))  # learnt 0.2 s after it began
+            play(stage, 14.0, later, first_s=8.1)
+    finally:
+        factory.reset()
+    shown = [round(k * BLOCK_S, 1) for k in range(40, 125)]  # 4.0 s to 12.4 s: both displays, end to end
+    green = [t for t in shown if value_at(trace, "green", t) > 0.0]
+    # without PWM the pins switched to green for the 0.1 s before the start was learnt; with PWM the pulse's
+    # fade-out covers it and green never lights
+    assert green == ([] if pwm else [8.0]), green
+    assert any(value_at(trace, "red", t) > 0.0 for t in shown if 8.1 <= t <= 9.0)  # the pulse goes on

@@ -241,7 +241,9 @@ class LedsConfig:
     green_pin: str = field(
         "GPIO22", "traffic light: calm 'listening' LED; rgb: the green channel", allowed=_PIN, accepts=_is_pin
     )
-    amber_pin: str = field("GPIO23", "traffic light: 'dominating' LED", allowed=_PIN, accepts=_is_pin)
+    amber_pin: str = field(
+        "GPIO23", "traffic light: 'dominating' LED, and blinking alone the fault light", allowed=_PIN, accepts=_is_pin
+    )
     red_pin: str = field(
         "GPIO24", "traffic light: 'persisting / interrupting' LED; rgb: the red channel", allowed=_PIN, accepts=_is_pin
     )
@@ -251,7 +253,8 @@ class LedsConfig:
     fade_s: float = field(0.8, "soft transition between steady lights, audio seconds", min=0.0, max=5.0)
     red_after_s: float = field(
         45.0,
-        "seconds of rep talk since dominance began after which amber turns red (while the rep talks)",
+        "seconds of rep talk since amber first showed after which it turns red (while the rep talks or has "
+        "stopped under 5 s ago)",
         min=0.0,
         max=3600.0,
     )

@@ -116,6 +116,9 @@ class Status:
         self.condition.update(event)
         if was_held and not self._held():
             self.plain_since_s = event.t_s
+            if self.dominating_since_s is not None:
+                # amber shows only now: red counts the rep's talk since then, not under the pause or fault
+                self.dominating_since_s, self.rep_talk_dominating_s = event.t_s, 0.0
 
     def _held(self) -> bool:
         """Paused or faulty: the lights show that, and nothing the analytics say."""
@@ -123,11 +126,12 @@ class Status:
 
     def _started(self, event: SpeechStarted) -> None:
         self.calmed = self.calmed or self._quiet(event.onset_s)  # the quiet it ends
-        if event.party is Party.REP and Party.CUSTOMER in self.speaking_since_s and self.interrupting(self.heard_s):
+        if event.party is Party.REP and Party.CUSTOMER in self.speaking_since_s and self.interrupting(event.onset_s):
             # The rep starts over the customer while the pulse shows: a new interruption may be decided on it
             # interruption_min_s later, after the display has ended; calm green for the second in between
             # would be a flash, so the pulse holds on until that decision is due (and goes on from it, in
-            # phase). Only while the pulse still shows as this is learnt: never lit again once green is back.
+            # phase). Judged by when the start began, not when it is learnt (0.15-0.2 s later): a start in
+            # the display's last moments is learnt after it, while the pulse's fade-out still shows.
             held_s = event.onset_s + self.interruption_min_s + HOLD_MARGIN_S
             self.interrupting_held_until_s = max(self.interrupting_held_until_s, held_s)
         self.speaking_since_s[event.party] = event.onset_s

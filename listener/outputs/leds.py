@@ -34,8 +34,10 @@ SELF_TEST_BLINK_S = 0.05  # self_test_s = 0: still a flash the eye catches, not 
 NO_PWM_ON = 0.2  # without PWM a light is on from this level: the 0.3 calm light yes, a pulse's trough no
 
 # Live only: when no event has arrived for IDLE_S (the input is gone, so no audio time passes),
-# the animation carries on at wall time so a fault still blinks.
-IDLE_S = 0.3
+# the animation carries on at wall time so a fault still blinks. Under live.OUTAGE_TICK_S (0.25 s, a
+# lost array's dropped audio), so a breath or blink moves between those ticks too; over the 50 ms
+# audio blocks of a running capture, so it seldom draws between them.
+IDLE_S = 0.1
 TICK_S = 0.05
 
 

@@ -364,6 +364,7 @@ class RecognizerWorker(Managed):
             return chunk
 
     def _emit(self, result_json: str) -> None:
+        unreadable, items = "", []
         try:
             # vosk's fields only, read here; our own time mapping stays outside, so a bug of ours is not
             # reported as an unreadable result
@@ -372,11 +373,14 @@ class RecognizerWorker(Managed):
                 for item in json.loads(result_json).get("result", [])
             ]
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            # Python's message quotes the value it could not read, which may be a word: fixed text only
+            unreadable = type(exc).__name__
+        if unreadable:
+            # Python's message quotes the value it could not read, which may be a word: fixed text only, raised
+            # outside the except so the original is not even kept as __context__ (a crash reporter walks it)
             raise ModelError(
-                f"the recogniser returned a result this listener cannot read ({type(exc).__name__}): use the "
+                f"the recogniser returned a result this listener cannot read ({unreadable}): use the "
                 "vosk version in firmware/constraints.txt and a model `listener models fetch` installs"
-            ) from None
+            )
         with self._cond:
             self._unfinished_from_s = None
         if items:

@@ -154,3 +154,24 @@ def test_a_synchronised_clock_on_utc_says_where_sessions_today_starts_its_days(
         time.tzset()
     assert check.status == "ok" and "synchronised (NTP)" in check.detail, check.line()
     assert ("sudo timedatectl set-timezone" in check.detail) is noted, check.line()
+
+
+@pytest.mark.parametrize("answer", ["no", "garbled"])
+def test_an_unsynchronised_or_unknown_clock_on_utc_also_says_how_to_set_the_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    """README: a device left on UTC is told how to set the store's zone. Only the synchronised line said it, and a
+    Pi with no network at install time, the one most likely left on UTC, never got it."""
+    tool = tmp_path / "timedatectl"
+    tool.write_text(f"#!/bin/sh\necho {answer}\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        monkeypatch.setattr(doctor_clock, "now", lambda: datetime(2026, 12, 2, 16, 40, tzinfo=UTC))
+        check = doctor.check_clock(config(tmp_path))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert check.status == "warn" and "sudo timedatectl set-timezone" in check.detail, check.line()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from listener.config import Config
@@ -57,6 +58,16 @@ def check_clock(config: Config) -> Check:
             "give the device a network with NTP (`timedatectl timesync-status`), or set it: "
             "`sudo date -s 'YYYY-MM-DD HH:MM'`",
         )
+    return _with_zone(_synchronised(reading, by_eye), reading)
+
+
+def _with_zone(check: Check, reading: datetime) -> Check:
+    """The UTC hint on every clock line but a failing one: a device with no network at install time is the
+    one most likely left on UTC."""
+    return replace(check, detail=check.detail + zone_note(reading))
+
+
+def _synchronised(reading: datetime, by_eye: str) -> Check:
     tool = shutil.which("timedatectl")
     if tool is None:
         return warn(
@@ -82,4 +93,4 @@ def check_clock(config: Config) -> Check:
             f"reads {clock_reads(reading)}, not synchronised: {WRONG_CLOCK}",
             "check the network and `timedatectl timesync-status`; `sudo timedatectl set-ntp true`",
         )
-    return Check("clock", "ok", f"reads {clock_reads(reading)}, synchronised (NTP){zone_note(reading)}")
+    return Check("clock", "ok", f"reads {clock_reads(reading)}, synchronised (NTP)")

@@ -326,17 +326,22 @@ def test_a_secrets_file_copied_in_by_the_login_user_becomes_roots_alone(pi_root:
     assert again.stdout.rstrip().endswith("no changes"), again.stdout
 
 
-def test_a_config_naming_a_ca_file_not_copied_yet_fails_the_run_until_it_is(pi_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("written", ["/etc/listener/fleet-ca.pem", "fleet-ca.pem"], ids=["absolute", "relative"])
+def test_a_config_naming_a_ca_file_not_copied_yet_fails_the_run_until_it_is(
+    pi_root: Path, tmp_path: Path, written: str
+) -> None:
     # the service exited 2 on it at its start (not retried) while the run had said nothing; a card prepared
-    # with --root is checked by the file's mode and owner in the root's accounts
+    # with --root is checked by the file's mode and owner in the root's accounts. A relative path is the
+    # listener's: in the config's folder (it was left unchecked)
     fleet = tmp_path / "counter-3.toml"
-    fleet.write_text('[mqtt]\nenabled = true\ntls = true\nca_file = "/etc/listener/fleet-ca.pem"\n')
+    fleet.write_text(f'[mqtt]\nenabled = true\ntls = true\nca_file = "{written}"\n')
     failed = provision(pi_root, "--config", str(fleet), *FILES_ONLY, check=False)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert failed.stderr.splitlines()[-1] == (
         'error: /etc/listener/listener.toml has mqtt.ca_file = "/etc/listener/fleet-ca.pem", which does not exist: '
         "copy the file there first (a fleet's CA file goes in /etc/listener/ on every device), or fix "
-        "mqtt.ca_file; then run this again"
+        f"mqtt.ca_file; then run this again (a fix to mqtt.ca_file in {fleet}: run again with --force-config, the "
+        "installed copy is the unfixed one)"
     )
     ca = pi_root / "etc/listener/fleet-ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
@@ -346,3 +351,18 @@ def test_a_config_naming_a_ca_file_not_copied_yet_fails_the_run_until_it_is(pi_r
     ca.chmod(0o644)
     done = provision(pi_root, "--config", str(fleet), *FILES_ONLY)
     assert (pi_root / "etc/systemd/system/listener.service").exists(), done.stdout
+
+
+def test_under_root_the_fix_for_a_secret_file_runs_on_this_machine(pi_root: Path, tmp_path: Path) -> None:
+    """A card prepared with --root is fixed from this machine: the fix named the device's path and the device's
+    account ("sudo chown listener: /etc/listener/mqtt.pass"), which this machine has neither of."""
+    secret = pi_root / "etc/listener/mqtt.pass"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)  # root's alone: the service user cannot read it
+    fleet = tmp_path / "counter-3.toml"
+    fleet.write_text('[mqtt]\nenabled = true\nusername = "counter-3"\npassword_file = "/etc/listener/mqtt.pass"\n')
+    failed = provision(pi_root, "--config", str(fleet), *FILES_ONLY, check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    fix = f"sudo chroot {pi_root} chown listener: /etc/listener/mqtt.pass && sudo chmod 0600 {secret}"
+    assert fix in failed.stderr.splitlines()[-1], failed.stderr

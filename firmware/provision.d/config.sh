@@ -61,14 +61,14 @@ import sys
 try:
     import tomllib
 except ImportError:
-    sys.exit(f"provision.sh reads TOML with Python 3.11's tomllib, which this python3 ({sys.version.split()[0]}) "
+    sys.exit(f"error: provision.sh reads TOML with Python 3.11's tomllib, which this python3 ({sys.version.split()[0]}) "
              "lacks: run it where python3 is 3.11 or newer (Debian 12, Raspberry Pi OS Bookworm)")
 path, section, key, default = sys.argv[1:5]
 try:
     with open(path, "rb") as f:  # utf-8-sig: a Notepad file's byte-order mark, as the listener reads it
         doc = tomllib.loads(f.read().decode("utf-8-sig"))
 except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-    sys.exit(f"{path} cannot be read as TOML ({exc}): fix it (listener check-config shows where)")
+    sys.exit(f"error: {path} cannot be read as TOML ({exc}): fix it (listener check-config shows where)")
 print(doc.get(section, {}).get(key, default))
 PY
 }
@@ -157,16 +157,24 @@ check_named_files() {
 	[[ -f $config ]] || return 0
 	while IFS=$'\t' read -r key path; do
 		why=$(named_file_problem "$key" "$path") || continue
-		die "$CONF_DIR/listener.toml has $key = \"$path\", which $why; then run this again"
-	done < <(config_named_files "$config")
+		die "$CONF_DIR/listener.toml has $key = \"$path\", which $why; then run this again$(fleet_fix_note "$key")"
+	done < <(config_named_files "$config" "$CONF_DIR")
+}
+
+# With --config, the installed file is that file as it was: a fix to key $1 made in it differs from the
+# installed one, which a run refuses without --force-config.
+fleet_fix_note() {
+	[[ -n $CONFIG_FILE ]] || return 0
+	printf ' (a fix to %s in %s: run again with --force-config, the installed copy is the unfixed one)' "$1" "$CONFIG_FILE"
 }
 
 # The files config $1 makes the service open, as listener doctor opens them: the broker's TLS files
 # with mqtt.tls, its password file with mqtt.username, both only with mqtt.enabled; "key<TAB>path"
-# lines. Relative and ~ paths (the service's folder, its home) are left to doctor.
+# lines. A relative path is the listener's: in the config's folder $2 ("fleet-ca.pem" is
+# /etc/listener/fleet-ca.pem); a ~ path (the service user's home) is left to doctor.
 config_named_files() {
-	python3 - "$1" 2>/dev/null <<'PY'
-import sys, tomllib
+	python3 - "$1" "$2" 2>/dev/null <<'PY'
+import posixpath, sys, tomllib
 with open(sys.argv[1], "rb") as f:
     mqtt = tomllib.loads(f.read().decode("utf-8-sig")).get("mqtt", {})
 keys = []
@@ -175,17 +183,22 @@ if mqtt.get("enabled") is True:
     keys += ["password_file"] if mqtt.get("username") else []
 for key in keys:
     path = mqtt.get(key)
-    if isinstance(path, str) and path.startswith("/") and "\t" not in path and "\n" not in path:
-        print(f"mqtt.{key}\t{path}")
+    if not isinstance(path, str) or not path.strip() or path.startswith("~") or "\t" in path or "\n" in path:
+        continue
+    print(f"mqtt.{key}\t{posixpath.normpath(posixpath.join(sys.argv[2], path))}")
 PY
 }
 
 # Why the service user could not read file $2 (a path on the device, config key $1), with the fix;
 # fails when it can.
 named_file_problem() {
-	local key=$1 path=$2 open="sudo chmod a+r $2 (a certificate is no secret)"
+	local key=$1 path=$2 here=$2 owner="sudo chown"
+	if [[ $ROOT != / ]]; then # the fix runs on this machine: the root's path, and the root's own account
+		here=$(target "$path") owner="sudo chroot $ROOT chown"
+	fi
+	local open="sudo chmod a+r $here (a certificate is no secret)"
 	[[ $key == mqtt.key_file || $key == mqtt.password_file ]] &&
-		open="sudo chown $SERVICE_USER: $path && sudo chmod 0600 $path (it is the service's secret)"
+		open="$owner $SERVICE_USER: $path && sudo chmod 0600 $here (it is the service's secret)"
 	local hidden
 	for hidden in "${HIDDEN_FROM_SERVICE[@]}"; do
 		[[ $path == "$hidden"* ]] || continue

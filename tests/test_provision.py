@@ -218,9 +218,16 @@ def test_vosk_model_is_installed_only_with_the_pinned_checksum(pi_root: Path, tm
     model_dir = pi_root / "opt/listener/models/vosk-model-tiny-test"
     url = ["--vosk-url", archive.as_uri()]
 
+    # a local zip is checked while the options are read, before any change
+    before = snapshot(pi_root)
     bad = provision(pi_root, *url, "--vosk-sha256", "0" * 64, *FILES_ONLY, check=False)
-    assert bad.returncode == 1
-    assert f"has SHA-256 {digest}, expected {'0' * 64}" in bad.stderr
+    assert bad.returncode == 2
+    assert f"has SHA-256 {digest}, not the --vosk-sha256 given ({'0' * 64}): check the digest" in bad.stderr
+    assert snapshot(pi_root) == before and not model_dir.exists()
+    # a download only once it is fetched: nothing is unpacked from one that does not match
+    setup = f"ROOT={pi_root}; TMPD={tmp_path}; VOSK_URL={archive.as_uri()}; VOSK_SHA256={'0' * 64}"
+    fetched = script_function(f"{setup}; fetch_vosk_model /opt/listener/models/vosk-model-tiny-test")
+    assert fetched.returncode == 1 and f"has SHA-256 {digest}, expected {'0' * 64}" in fetched.stderr
     assert not model_dir.exists()
 
     provision(pi_root, *url, "--vosk-sha256", digest, *FILES_ONLY)

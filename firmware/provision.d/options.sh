@@ -84,15 +84,16 @@ select_vosk_model() {
 	if [[ $VOSK_URL == file://* ]]; then
 		# a local zip is named by its model folder, read now: a zip named otherwise (model.zip) failed
 		# only after the user, the venv and pip
-		VOSK_NAME=$(zip_folder "$VOSK_URL") || usage_error "--vosk-url $VOSK_URL: $VOSK_NAME"
+		VOSK_NAME=$(zip_folder "$VOSK_URL" "$VOSK_SHA256") || usage_error "--vosk-url $VOSK_URL: $VOSK_NAME"
 	fi
 }
 
-# The one top-level folder (a vosk model's) in the zip at URL or path $1; otherwise what is wrong, exit 1.
+# The one top-level folder (a vosk model's) in the zip at URL or path $1, whose SHA-256 must be $2 when
+# given; otherwise what is wrong, exit 1.
 zip_folder() {
-	python3 - "$1" <<'PY'
-import sys, urllib.parse, zipfile
-where = sys.argv[1]
+	python3 - "$1" "${2-}" <<'PY'
+import hashlib, sys, urllib.parse, zipfile
+where, digest = sys.argv[1], sys.argv[2]
 if where.startswith("file:"):
     where = urllib.parse.unquote(urllib.parse.urlparse(where).path)
 try:
@@ -105,6 +106,11 @@ tops = sorted({name.split("/", 1)[0] for name in names})
 if len(tops) != 1 or tops[0] in ("", ".", "..") or not all(name.startswith(tops[0] + "/") for name in names):
     held = ", ".join(tops[:5]) + (", ..." if len(tops) > 5 else "") or "nothing"
     print(f"holds {held} at its top, not the one model folder a vosk model zip has (e.g. vosk-model-small-en-us-0.15/)")
+    sys.exit(1)
+with open(where, "rb") as f:  # a local zip is checked now, before any change; a download once it is fetched
+    found = hashlib.file_digest(f, "sha256").hexdigest()
+if digest and found != digest:
+    print(f"has SHA-256 {found}, not the --vosk-sha256 given ({digest}): check the digest, or the file")
     sys.exit(1)
 print(tops[0])
 PY

@@ -178,6 +178,8 @@ def test_a_refusal_without_write_is_not_followed_by_an_invitation_to_write(
     out = capsys.readouterr().out
     assert "low confidence" in out
     assert "run again with --write" not in out, out  # --write would refuse it: the refusal says what to do
+    # its "(or add --force)" alone was refused by the command line: --force takes effect only with --write
+    assert "(or add --force) (--force goes with --write)" in out, out
 
 
 def test_force_writes_a_low_confidence_result(little_speech: Path, tmp_path: Path) -> None:

@@ -66,7 +66,8 @@ def calibrate(
     refusal = _channels_refusal(watch) or _refusal(config, result, force, from_file=wav is not None)
     if config_path is None or not write:
         if refusal:  # the refusal says what to do instead; "run again with --write" would contradict it
-            print(refusal)
+            # its "--force" is for a --write: alone, the command line refuses it
+            print(refusal + (" (--force goes with --write)" if "--force" in refusal else ""))
             return 0
         where = f"to store these in {config_path}" if config_path is not None else "and --config FILE to store these"
         print(f"not written: run again with --write {where}")

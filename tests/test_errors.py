@@ -73,7 +73,8 @@ def test_doctor_splits_a_tls_error_after_its_reason_whose_words_hold_a_colon(tmp
     assert check.detail.startswith(
         "broker 127.0.0.1:1 (TLS): MQTT TLS files cannot be used ("
     ) and check.detail.endswith(")")
-    assert check.fix.startswith("check mqtt.ca_file"), check.fix
+    # the fix names the file that failed (it named all three): each is loaded alone to find it
+    assert check.fix == f"mqtt.ca_file {bundle} is no PEM certificate: point it at the broker's CA certificate"
 
 
 @pytest.mark.parametrize(
@@ -93,3 +94,14 @@ def test_a_config_error_is_one_line_however_strange_the_value(tmp_path: Path, to
     assert result.stderr.count("\n") == 1, result.stderr
     assert "\x1b" not in result.stderr and "\x9b" not in result.stderr
     assert shown is None or shown in result.stderr, result.stderr
+
+
+def test_a_tls_client_certificate_that_is_no_pem_is_named_in_the_fix(tmp_path: Path) -> None:
+    # the system's CA store (ca_file unset) loads; the client certificate and key are what fails
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    cert.write_text("not a certificate\n")
+    key.write_text("not a key\n")
+    mqtt = {"enabled": True, "tls": True, "port": 1, "cert_file": str(cert), "key_file": str(key)}
+    check = doctor.check_mqtt(parse_config({"mqtt": mqtt}))
+    assert check.status == "FAIL", check.line()
+    assert check.fix.startswith(f"mqtt.cert_file {cert} and key_file {key} are no PEM certificate and its key"), check

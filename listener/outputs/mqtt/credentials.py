@@ -70,8 +70,25 @@ def _set_tls(client: paho.Client, cfg: MqttConfig) -> None:
             cert_reqs=ssl.CERT_REQUIRED,
         )
     except (OSError, ValueError, ssl.SSLError) as exc:
-        raise OutputFileError(
-            f"MQTT TLS files cannot be used ({exc}): check mqtt.ca_file, cert_file, key_file"
-        ) from None
+        raise OutputFileError(f"MQTT TLS files cannot be used ({exc}): {_which_tls_file(cfg)}") from None
     if cfg.tls_insecure:
         client.tls_insecure_set(True)
+
+
+def _which_tls_file(cfg: MqttConfig) -> str:
+    """The fix naming the file that failed, found by loading each alone as paho's tls_set does together."""
+    context = ssl.create_default_context()
+    if cfg.ca_file:
+        try:
+            context.load_verify_locations(cfg.ca_file)
+        except (OSError, ValueError, ssl.SSLError):
+            return f"mqtt.ca_file {cfg.ca_file} is no PEM certificate: point it at the broker's CA certificate"
+    if cfg.cert_file:
+        try:
+            context.load_cert_chain(cfg.cert_file, cfg.key_file or None)
+        except (OSError, ValueError, ssl.SSLError):
+            return (
+                f"mqtt.cert_file {cfg.cert_file} and key_file {cfg.key_file} are no PEM certificate and its key: "
+                "point them at this device's client certificate and the key it was made with"
+            )
+    return "check mqtt.ca_file, cert_file, key_file"

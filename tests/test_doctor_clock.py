@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from listener.service import doctor, doctor_clock, doctor_secrets
+from listener.service.doctor import Check
 from tests.doctor_config import config
 from tests.mqtt_broker import Mosquitto
 
@@ -134,24 +135,29 @@ def test_the_clock_line_shows_the_local_zone(tmp_path: Path, monkeypatch: pytest
         time.tzset()
 
 
-@pytest.mark.parametrize(("zone", "noted"), [("UTC", True), ("Europe/Berlin", False), ("Europe/London", False)])
-def test_a_synchronised_clock_on_utc_says_where_sessions_today_starts_its_days(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str, noted: bool
-) -> None:
-    """Images are often left on UTC; sessions_today counts local days, so a store in Berlin would start its
-    day at 01:00. The line said "local 15:13 UTC" and left the installer to work that out."""
+def clock_in_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, zone: str) -> Check:
+    """doctor's clock line with timedatectl answering ``answer`` and the local zone ``zone``."""
     tool = tmp_path / "timedatectl"
-    tool.write_text("#!/bin/sh\necho yes\n")
+    tool.write_text(f"#!/bin/sh\necho {answer}\n")
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("TZ", zone)
     time.tzset()
     try:
         monkeypatch.setattr(doctor_clock, "now", lambda: datetime(2026, 12, 2, 16, 40, tzinfo=UTC))
-        check = doctor.check_clock(config(tmp_path))
+        return doctor.check_clock(config(tmp_path))
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+@pytest.mark.parametrize(("zone", "noted"), [("UTC", True), ("Europe/Berlin", False), ("Europe/London", False)])
+def test_a_synchronised_clock_on_utc_says_where_sessions_today_starts_its_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str, noted: bool
+) -> None:
+    """Images are often left on UTC; sessions_today counts local days, so a store in Berlin would start its
+    day at 01:00. The line said "local 15:13 UTC" and left the installer to work that out."""
+    check = clock_in_zone(tmp_path, monkeypatch, "yes", zone)
     assert check.status == "ok" and "synchronised (NTP)" in check.detail, check.line()
     assert ("sudo timedatectl set-timezone" in check.detail) is noted, check.line()
 
@@ -162,16 +168,5 @@ def test_an_unsynchronised_or_unknown_clock_on_utc_also_says_how_to_set_the_zone
 ) -> None:
     """README: a device left on UTC is told how to set the store's zone. Only the synchronised line said it, and a
     Pi with no network at install time, the one most likely left on UTC, never got it."""
-    tool = tmp_path / "timedatectl"
-    tool.write_text(f"#!/bin/sh\necho {answer}\n")
-    tool.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    try:
-        monkeypatch.setattr(doctor_clock, "now", lambda: datetime(2026, 12, 2, 16, 40, tzinfo=UTC))
-        check = doctor.check_clock(config(tmp_path))
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
+    check = clock_in_zone(tmp_path, monkeypatch, answer, "UTC")
     assert check.status == "warn" and "sudo timedatectl set-timezone" in check.detail, check.line()

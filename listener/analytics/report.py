@@ -116,9 +116,8 @@ class ReportCollector(Stage):
 
 
 def _rolling_record(r: RollingShare) -> dict[str, object]:
-    """The rolling share as a dashboard gets it: ``null`` when the window holds no speech (the event's 0.0 is
-    what the dominance rule compares, not a rep who never spoke)."""
-    share = rep_share_of(r.rep_talk_s, r.customer_talk_s)
+    """The rolling share as MQTT's ``rep_share_rolling`` has it: ``null`` when the window holds no speech."""
+    share = r.shown_share
     return {
         "t": round(r.t_s, DECIMALS),
         "window_s": round(r.window_s, DECIMALS),

@@ -144,9 +144,14 @@ class RollingShare(Event):
     window_s: float
     rep_talk_s: float
     customer_talk_s: float
-    rep_share: float
+    rep_share: float  # what the dominance rule compares: 0.0 when the window holds no speech
     session_rep_talk_s: float
     session_customer_talk_s: float
+
+    @property
+    def shown_share(self) -> float | None:
+        """The share as a dashboard or report shows it: None, not 0.0, when the window holds no speech."""
+        return self.rep_share if self.rep_talk_s + self.customer_talk_s > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,7 @@ class Tally:
 
     def rolling(self, share: RollingShare) -> None:
         """The analytics' running talk times: the stretch still going on counts too."""
-        total = share.rep_talk_s + share.customer_talk_s
-        self.rolling_share = share.rep_share if total > 0 else None
+        self.rolling_share = share.shown_share
         if self.session is not None:
             self.session.rep_talk_s = share.session_rep_talk_s
             self.session.customer_talk_s = share.session_customer_talk_s

@@ -289,3 +289,18 @@ def test_speed_bench_renders_a_recording_and_prints_the_cost_per_audio_second(
     whole = re.search(r"^including start-up +([\d.]+) CPU s per audio s$", out, re.MULTILINE)
     rss = re.search(r"peak RSS (\d+) MB", out)
     assert whole and rss and float(whole[1]) > 0 and int(rss[1]) > 0, out
+
+
+def test_calibrate_bench_calibrates_each_scenario_and_counts_the_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import calibrate
+
+    results = calibrate.run(rooms=1, seed=calibrate.DEFAULT_SEED, log=False)
+    assert [r.scenario for r in results] == list(calibrate.SCENARIOS)
+    assert {r.verdict for r in results} <= set(calibrate.VERDICTS)
+    alone = results[0]
+    # the first room's rep, alone and without the side noise, is placed within a few degrees and stored
+    assert alone.verdict == "stored right" and alone.rep_error_deg < 10.0 and alone.customer_from == "opposite the rep"
+    assert [r.noise_snr_db == r.noise_snr_db for r in results] == [False, False, True, True]  # NaN: no side noise
+    table = calibrate.report(results).splitlines()
+    assert table[1].split()[:3] == ["rep", "alone", "1"]
+    assert sum(int(n) for n in table[1].split()[3:7]) == 1

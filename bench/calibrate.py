@@ -146,7 +146,7 @@ def _place_all(pieces: list[tuple[int, FloatArray]], samples: int) -> FloatArray
 
 
 @dataclass(frozen=True, slots=True)
-class _Room:
+class BenchRoom:
     room: Room
     rep: Placement
     customer: Placement
@@ -169,7 +169,8 @@ def voice(index: int) -> FloatArray:
     return speech / np.sqrt(_power(speech))
 
 
-def _make_room(index: int, seed: int) -> _Room:
+def make_room(index: int, seed: int = DEFAULT_SEED) -> BenchRoom:
+    """Room ``index`` of the bench: its shape, who stands where, the impulse responses and the voices."""
     rng = np.random.default_rng([seed, index])
     room = random_room(rng)
     rep = place(room, rng.uniform(-15, 15), rng.uniform(0.5, 1.0), rng.uniform(1.5, 1.75))
@@ -181,7 +182,7 @@ def _make_room(index: int, seed: int) -> _Room:
     # every pair of different voices in turn, each voice the rep as often as the customer
     rep_voice = index % len(VOICES)
     customer_voice = (rep_voice + 1 + (index // len(VOICES)) % (len(VOICES) - 1)) % len(VOICES)
-    return _Room(
+    return BenchRoom(
         room,
         rep,
         customer,
@@ -196,7 +197,7 @@ def _power(x: FloatArray) -> float:
     return float(np.mean(x**2)) or 1.0
 
 
-def _recording(r: _Room, scenario: str, rng: np.random.Generator) -> tuple[FloatArray, float]:
+def _recording(r: BenchRoom, scenario: str, rng: np.random.Generator) -> tuple[FloatArray, float]:
     """(mics, samples) of ``scenario`` in room ``r`` at a random speech level and noise levels, and the speech
     over the one-spot noise in dB (NaN without it)."""
     layout = _layout(r.rep_voice, r.customer_voice, scenario == "customer answers", rng)
@@ -247,7 +248,7 @@ def _angle(line: str) -> float:
     return float(line.split()[1])
 
 
-def score(r: _Room, index: int, scenario: str, snr_db: float, printed: dict[str, str], refusal: str) -> Result:
+def score(r: BenchRoom, index: int, scenario: str, snr_db: float, printed: dict[str, str], refusal: str) -> Result:
     if "rep" not in printed:
         return Result(scenario, index, "refused", float("nan"), float("nan"), "", refusal, snr_db)
     rep_deg, customer_deg = _angle(printed["rep"]), _angle(printed["customer"])
@@ -264,14 +265,20 @@ def score(r: _Room, index: int, scenario: str, snr_db: float, printed: dict[str,
     return Result(scenario, index, verdict, rep_error, customer_error, customer_from, refusal, snr_db)
 
 
+def recording(room: BenchRoom, index: int, scenario: str, seed: int = DEFAULT_SEED) -> tuple[FloatArray, float]:
+    """Room ``index``'s recording of ``scenario`` as the bench makes it: (mics, samples), and the speech over
+    the one-spot noise in dB (NaN without it)."""
+    return _recording(room, scenario, np.random.default_rng([seed, index, SCENARIOS.index(scenario)]))
+
+
 def run(rooms: int, seed: int, log: bool = True) -> list[Result]:
     results = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         for index in range(rooms):
-            r = _make_room(index, seed)
-            for k, scenario in enumerate(SCENARIOS):
-                audio, snr_db = _recording(r, scenario, np.random.default_rng([seed, index, k]))
+            r = make_room(index, seed)
+            for scenario in SCENARIOS:
+                audio, snr_db = recording(r, index, scenario, seed)
                 results.append(score(r, index, scenario, snr_db, *_calibrate(audio, Path(scratch))))
             if log:
                 print(f"  room {index}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)

@@ -151,7 +151,7 @@ def test_two_talkers_equally_far_from_the_config_are_not_written(
 
 @pytest.fixture(scope="module")
 def little_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    samples, _ = synth.render([U("rep", 0.3, "cmu_arctic_us_axb_a0004.wav", REP_DEG, max_s=1.8)], 4.0, seed=13)
+    samples, _ = synth.render([U("rep", 1.3, "cmu_arctic_us_axb_a0004.wav", REP_DEG, max_s=1.8)], 5.0, seed=13)
     return synth.write_wav(tmp_path_factory.mktemp("cal") / "little.wav", samples)
 
 

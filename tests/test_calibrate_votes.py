@@ -97,3 +97,20 @@ def test_speech_frames_are_one_per_frame_whatever_the_length() -> None:
     rng = np.random.default_rng(0)
     for n in range(1, 120):
         assert speech_frames(rng.random(n) < 0.5, 0.01).shape == (n,)
+
+
+def test_a_recording_too_short_to_count_past_the_settling_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1.6 s of the sample, speech all through: past SETTLE_S, 0.6 s is left to vote, under the 1 s needed."""
+    samples, rate = sf.read(sample_conversation(), dtype="float32", start=16000 * 2, frames=round(16000 * 1.6))
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, samples, rate)
+    assert main(["calibrate", "--input", str(clip)]) == 2
+    err = capsys.readouterr().err
+    assert "the recording itself is only 1.6 s long, and its first 1.0 s never counts" in err, err
+
+
+def test_live_listening_shorter_than_the_settling_and_the_speech_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", "--seconds", "1.5"]) == 2
+    assert "--seconds 1.5: listen between 2 and 600 s" in capsys.readouterr().err

@@ -24,7 +24,7 @@ from listener.config import Config, geometry
 from listener.config.array_checks import line_axis_deg
 from listener.errors import CalibrationError
 from listener.events import AudioBlock, Event
-from listener.service.calibrate_estimate import ALONE, MIN_SPEECH_S, Calibration, estimate
+from listener.service.calibrate_estimate import ALONE, MIN_LISTEN_S, Calibration, estimate
 from listener.service.calibrate_votes import Votes, collect_votes
 from listener.service.calibrate_write import edit_parties, write_parties
 
@@ -55,8 +55,8 @@ def calibrate(
         raise CalibrationError(
             f"--write needs --config FILE: the file to store the azimuths in (there is no {_installed()} here)"
         )
-    if wav is None and not MIN_SPEECH_S <= listen_s <= MAX_LIVE_S:
-        raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_SPEECH_S:g} and {MAX_LIVE_S:g} s")
+    if wav is None and not MIN_LISTEN_S <= listen_s <= MAX_LIVE_S:
+        raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_LISTEN_S:g} and {MAX_LIVE_S:g} s")
     watch = ChannelWatch(geometry(config), recording=wav)
     result = estimate(collect_votes(config, _watched(_events(config, wav, listen_s), watch)), config)
     placed = _placement_warning(config, result)

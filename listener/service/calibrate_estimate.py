@@ -43,11 +43,12 @@ from listener.config.array_checks import (
 )
 from listener.config.schema import MIN_PARTIES_APART_DEG, PartiesConfig
 from listener.errors import CalibrationError, ConfigError
-from listener.service.calibrate_votes import Votes
+from listener.service.calibrate_votes import SETTLE_S, Votes
 
 BIN_DEG = 10.0  # the front end's direction grid
 CLUSTER_HALF_DEG = 30.0  # votes this close to a peak belong to its talker
 MIN_SPEECH_S = 1.0  # less speech than this cannot place anyone
+MIN_LISTEN_S = SETTLE_S + MIN_SPEECH_S  # a shorter recording cannot hold enough speech that votes
 ALONE = "repeat with the rep talking alone for about 10 s, nobody else near the counter"
 SECOND_TALKER_SHARE = 0.15  # a second cluster holding this share of the first one's votes is a talker
 # A second cluster's vote is in a turn of its own when no vote of the first cluster lies within OWN_TURN_S;
@@ -56,7 +57,10 @@ SECOND_TALKER_SHARE = 0.15  # a second cluster holding this share of the first o
 # turns; real customers 0.5 to 0.94 when the rep talks most, down to 0 when their words overlap the rep's.
 OWN_TURN_S = 0.3
 MIN_OWN_TURNS = 0.1
-FULL_CONFIDENCE_S = 5.0  # this much speech gives full confidence in the amount of evidence
+# This much speech gives full confidence in the amount of evidence. At 5 s, bench.calibrate refused half its
+# rooms with a steady noise 3-15 dB under the rep, which leaves 1-3 s of clear speech in 10 s; 76 of the 77
+# refused for too little speech had the rep within 6.5 deg (the other 16 deg). At 3 s: 56 more stored, 1 rough.
+FULL_CONFIDENCE_S = 3.0
 # A second voice heard only over the rep is not placed; holding more than this share of the speech it may be
 # the customer (the bench's overlapping customers hold a third), so storing without it needs --force.
 MAX_UNPLACED_SHARE = 0.2
@@ -243,11 +247,16 @@ def too_little_speech(votes: Votes, speech_s: float) -> str:
     """Why calibration cannot place anyone: silence (or a steady noise) against sound that is not a voice."""
     heard = math.floor(speech_s * 10.0) / 10.0  # never "1.0 s heard, 1.0 s needed"
     start = f"only {heard:.1f} s of speech heard (at least {MIN_SPEECH_S:.1f} s needed)"
-    if speech_s <= votes.heard_s < MIN_SPEECH_S:  # (votes made by hand may leave heard_s at 0: unknown)
+    if speech_s <= votes.heard_s < MIN_LISTEN_S:  # (votes made by hand may leave heard_s at 0: unknown)
         # nothing in the room is to blame: the recording cannot hold enough speech however well the rep talks
+        settling = (
+            f", and its first {SETTLE_S:.1f} s never counts (the listener learns the room's noise then)"
+            if votes.heard_s >= SETTLE_S
+            else ""
+        )
         return (
-            f"{start}: the recording itself is only {votes.heard_s:.1f} s long; record about 10 s of the rep "
-            "talking close to the counter"
+            f"{start}: the recording itself is only {votes.heard_s:.1f} s long{settling}; record about 10 s of the "
+            "rep talking close to the counter"
         )
     if votes.loud_s - speech_s >= MIN_SPEECH_S:
         # loud but not voiced: a hiss, a rumble, clatter; a voice has a pitch

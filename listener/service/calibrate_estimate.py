@@ -51,11 +51,15 @@ MIN_SPEECH_S = 1.0  # less speech than this cannot place anyone
 MIN_LISTEN_S = SETTLE_S + MIN_SPEECH_S  # a shorter recording cannot hold enough speech that votes
 ALONE = "repeat with the rep talking alone for about 10 s, nobody else near the counter"
 SECOND_TALKER_SHARE = 0.15  # a second cluster holding this share of the first one's votes is a talker
-# A second cluster's vote is in a turn of its own when no vote of the first cluster lies within OWN_TURN_S;
-# it is a talker only when at least MIN_OWN_TURNS of its weight is. Over the 54 bench rooms, the rep's
-# speech alone gave spurious second clusters (dish noise, reflections) at most 0.04 of their weight in own
-# turns; real customers 0.5 to 0.94 when the rep talks most, down to 0 when their words overlap the rep's.
+# A second cluster's vote is in a turn of its own when, within OWN_TURN_S of it, that cluster has at least
+# OWN_VOTES votes (speech going on, not a stray frame) and the first cluster at most OWN_SHARE of its weight;
+# the second is a talker only when at least MIN_OWN_TURNS of its weight is. In bench.calibrate's 120 rooms
+# (two seeds x 60), the second clusters of the rep alone, reflections and side noises, had none of their
+# weight in own turns; customers answering once 0.18 to 1. The rule before (no vote of the first within
+# OWN_TURN_S) left 11 of those customers under 0.1, mostly in reverberant rooms, and they went unplaced.
 OWN_TURN_S = 0.3
+OWN_VOTES = 15  # of the 61 frames within OWN_TURN_S
+OWN_SHARE = 0.25
 MIN_OWN_TURNS = 0.1
 # This much speech gives full confidence in the amount of evidence. At 5 s, bench.calibrate refused half its
 # rooms with a steady noise 3-15 dB under the rep, which leaves 1-3 s of clear speech in 10 s; 76 of the 77
@@ -287,21 +291,32 @@ def find_clusters(space: Space, x: Float, weight: Float) -> list[Cluster]:
 
 
 def own_turns(space: Space, x: Float, weight: Float, time_s: Float, pair: list[Cluster]) -> float:
-    """The share of the second cluster's weight in votes with none of the first's within OWN_TURN_S.
+    """The share of the second cluster's weight in votes in a turn of its own (OWN_TURN_S, OWN_VOTES, OWN_SHARE).
 
     A talker apart speaks in turns of its own. An echo of the first talker, or a clatter while they talk,
     casts its votes among the first talker's: taken for a talker, it would raise the confidence (more of
-    the votes "explained") for what is one talker and a noise.
+    the votes "explained") for what is one talker and a noise. A turn is judged by what dominates around
+    each vote, not by the first talker's absence: in a reverberant room a few of a customer's frames are
+    heard from the rep's side, and "no rep vote near" would call their whole answer an echo.
     """
-    first = np.sort(time_s[space.apart(x, pair[0].centre_deg) <= CLUSTER_HALF_DEG])
+    first = space.apart(x, pair[0].centre_deg) <= CLUSTER_HALF_DEG
     mine = space.apart(x, pair[1].centre_deg) <= CLUSTER_HALF_DEG
     t, w = time_s[mine], weight[mine]
-    after = np.searchsorted(first, t)
-    gap_before = t - first[np.maximum(after - 1, 0)]
-    gap_after = first[np.minimum(after, first.size - 1)] - t
-    alone = np.where(after > 0, gap_before, np.inf) > OWN_TURN_S
-    alone &= np.where(after < first.size, gap_after, np.inf) > OWN_TURN_S
-    return float(w[alone].sum() / w.sum()) if w.sum() > 0 else 0.0
+    if w.sum() <= 0:
+        return 0.0
+    theirs = _around(time_s[first], weight[first], t)
+    ours = _around(t, w, t)
+    count = _around(t, np.ones_like(w), t)
+    alone = (count >= OWN_VOTES) & (theirs <= OWN_SHARE * ours)
+    return float(w[alone].sum() / w.sum())
+
+
+def _around(time_s: Float, weight: Float, at_s: Float) -> Float:
+    """Per time in ``at_s``: the weight of the votes at ``time_s`` (sorted) within OWN_TURN_S of it."""
+    total = np.concatenate(([0.0], np.cumsum(weight)))
+    lo = np.searchsorted(time_s, at_s - OWN_TURN_S - 1e-9, "left")
+    hi = np.searchsorted(time_s, at_s + OWN_TURN_S + 1e-9, "right")
+    return np.asarray(total[hi] - total[lo], dtype=np.float64)
 
 
 def _cluster(space: Space, x: Float, weight: Float, peak: float) -> Cluster:

@@ -1,10 +1,11 @@
 """How often `listener calibrate` stores the right directions, in rendered shop rooms.
 
-    python -m bench.calibrate [--rooms 60] [--seed N]
+    python -m bench.calibrate [--rooms 60] [--seed N] [--array PRESET]
 
 Each room (bench.room: 3x3 to 7x6 m, RT60 0.2-0.8 s, the shop's background
 from three far points, 15-25 dB under the speech) is recorded on the 4-mic
-board four times, as an installer would calibrate in it:
+board (or ``--array``'s, bench.arrays) four times, as an installer would
+calibrate in it:
 
 - ``rep alone``: the rep (near 0 deg, 0.5-1 m, standing) talks for about 10 s
   in pieces of 1.5-3 s with pauses between, starting 0.3-2 s in;
@@ -21,6 +22,10 @@ Voices (VOICES) are the AMI excerpts' solo speech and the tests' read
 sentences, each pair of different voices in turn. Every recording goes through
 ``listener calibrate --input`` with the placeholders of a new install (rep 0,
 customer 180), and its printed result is scored:
+
+On the 2-mic board, a line, calibrate stores the line's two ends, the rep
+at the end nearer them; the bench's rep stands within 15 deg of the end
+along +x, so the same tolerances score it.
 
 - *stored right*: it would be written without ``--force``, the rep within
   REP_TOLERANCE_DEG of where they stood, the customer within
@@ -52,6 +57,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from bench.arrays import ARRAYS, DEFAULT_ARRAY, captured, mics_of
 from bench.overlaps import solo_material
 from bench.room import RATE_HZ, Placement, Room, far_point, impulse_responses, place, random_room, render
 from bench.signals import DATA_DIR, NOISE_FILES, FloatArray, load_mono, noise_sources, wrap_deg
@@ -81,12 +87,17 @@ VOICES = (
     ("speech", "aew"),
 )
 CONFIG = """[array]
-preset = "respeaker-4mic"
+preset = "{array}"
 
 [parties]
 rep_azimuth_deg = 0.0
 customer_azimuth_deg = 180.0
 """
+
+
+def config_text(array: str = DEFAULT_ARRAY) -> str:
+    """A new install's config on ``array``: its preset, and the placeholders for the parties."""
+    return CONFIG.format(array=array)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +163,7 @@ class BenchRoom:
     customer: Placement
     noise_deg: float
     irs: list[FloatArray]  # rep, customer, the side noise, three background points
+    array: str  # the board recording (bench.arrays)
     rep_voice: FloatArray
     customer_voice: FloatArray
 
@@ -169,7 +181,7 @@ def voice(index: int) -> FloatArray:
     return speech / np.sqrt(_power(speech))
 
 
-def make_room(index: int, seed: int = DEFAULT_SEED) -> BenchRoom:
+def make_room(index: int, seed: int = DEFAULT_SEED, array: str = DEFAULT_ARRAY) -> BenchRoom:
     """Room ``index`` of the bench: its shape, who stands where, the impulse responses and the voices."""
     rng = np.random.default_rng([seed, index])
     room = random_room(rng)
@@ -187,7 +199,8 @@ def make_room(index: int, seed: int = DEFAULT_SEED) -> BenchRoom:
         rep,
         customer,
         noise.azimuth_deg,
-        impulse_responses(room, spots, rng),
+        impulse_responses(room, spots, rng, mics_m=mics_of(array)),
+        array,
         voice(rep_voice),
         voice(customer_voice),
     )
@@ -213,7 +226,7 @@ def _recording(r: BenchRoom, scenario: str, rng: np.random.Generator) -> tuple[F
         side = render(noise, r.irs[2])
         out += np.sqrt(level / _power(side[:, noise != 0]) * 10 ** (-snr_db / 10)) * side
     gain = 10 ** (rng.uniform(*SPEECH_DBFS) / 20) / np.sqrt(level)
-    return np.clip(out * gain, -0.98, 0.98), snr_db
+    return captured(np.clip(out * gain, -0.98, 0.98), r.array), snr_db
 
 
 def _side_noise(scenario: str, layout: Layout, rng: np.random.Generator) -> FloatArray:
@@ -228,11 +241,11 @@ def _side_noise(scenario: str, layout: Layout, rng: np.random.Generator) -> Floa
     return source
 
 
-def _calibrate(audio: FloatArray, folder: Path) -> tuple[dict[str, str], str]:
+def _calibrate(audio: FloatArray, folder: Path, array: str) -> tuple[dict[str, str], str]:
     """``listener calibrate --input`` on ``audio``: its printed lines by first word, and its refusal ('' none)."""
     wav, config = folder / "case.wav", folder / "listener.toml"
     sf.write(wav, audio.T.astype(np.float32), RATE_HZ, subtype="FLOAT")
-    config.write_text(CONFIG)
+    config.write_text(config_text(array))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = listener_main(["calibrate", "--config", str(config), "--input", str(wav)])
@@ -271,15 +284,15 @@ def recording(room: BenchRoom, index: int, scenario: str, seed: int = DEFAULT_SE
     return _recording(room, scenario, np.random.default_rng([seed, index, SCENARIOS.index(scenario)]))
 
 
-def run(rooms: int, seed: int, log: bool = True) -> list[Result]:
+def run(rooms: int, seed: int, log: bool = True, array: str = DEFAULT_ARRAY) -> list[Result]:
     results = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         for index in range(rooms):
-            r = make_room(index, seed)
+            r = make_room(index, seed, array)
             for scenario in SCENARIOS:
                 audio, snr_db = recording(r, index, scenario, seed)
-                results.append(score(r, index, scenario, snr_db, *_calibrate(audio, Path(scratch))))
+                results.append(score(r, index, scenario, snr_db, *_calibrate(audio, Path(scratch), array)))
             if log:
                 print(f"  room {index}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return results
@@ -314,9 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rooms", type=int, default=60, help="rooms rendered (default 60)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--array", choices=ARRAYS, default=DEFAULT_ARRAY, help=f"the board (default {DEFAULT_ARRAY})")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    results = run(args.rooms, args.seed)
+    results = run(args.rooms, args.seed, array=args.array)
     print(report(results))
     print(f"\n{args.rooms} rooms x {len(SCENARIOS)} recordings in {time.perf_counter() - t0:.0f} s")
     return 0

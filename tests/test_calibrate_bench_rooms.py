@@ -22,7 +22,7 @@ def calibrate_room(index: int, scenario: str, tmp_path: Path, *flags: str) -> tu
     wav = tmp_path / f"room{index}.wav"
     sf.write(wav, audio.T.astype(np.float32), 16000, subtype="FLOAT")
     path = tmp_path / "listener.toml"
-    path.write_text(calibrate_bench.CONFIG)
+    path.write_text(calibrate_bench.config_text())
     return main(["calibrate", "--config", str(path), "--input", str(wav), *flags]), path, snr_db
 
 

@@ -41,19 +41,25 @@ def test_a_customer_nearer_the_placeholder_rep_is_not_stored_as_the_rep(
 OVER_DEG = 110.0
 
 
+def over_the_rep(gain: float) -> list[synth.Utterance]:
+    """The rep at 20 deg, and a customer at OVER_DEG who only ever talks over them at ``gain``, starting 0.4 s
+    into each of the rep's sentences and ending before it does (2.7, 1.4 and 3.4 s of the rep's speech)."""
+    rep = [replace(u, azimuth_deg=20.0) for u in REP_ONLY]
+    over = [
+        U("customer", rep[0].start_s + 0.4, "cmu_arctic_us_aew_a0001.wav", OVER_DEG, gain=gain, max_s=2.0),
+        U("customer", rep[1].start_s + 0.4, "cmu_arctic_us_aew_a0002.wav", OVER_DEG, gain=gain, max_s=0.9),
+        U("customer", rep[2].start_s + 0.4, "cmu_arctic_us_aew_a0003.wav", OVER_DEG, gain=gain, max_s=2.6),
+    ]
+    return [*rep, *over]
+
+
 def test_a_voice_heard_only_over_the_rep_is_said_and_not_stored_without_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A customer at 110 deg who only ever talks over the rep, starting as each of the rep's sentences does:
-    no turns of their own, so not placed; but a third of the speech is theirs, which is no echo to drop unsaid."""
-    rep = [replace(u, azimuth_deg=20.0) for u in REP_ONLY]
-    # each cut to end before the rep's sentence does (2.7, 1.4 and 3.4 s of speech after its start)
-    over = [
-        U("customer", rep[0].start_s + 0.4, "cmu_arctic_us_aew_a0001.wav", OVER_DEG, max_s=2.0),
-        U("customer", rep[1].start_s + 0.4, "cmu_arctic_us_aew_a0002.wav", OVER_DEG, max_s=0.9),
-        U("customer", rep[2].start_s + 0.4, "cmu_arctic_us_aew_a0003.wav", OVER_DEG, max_s=2.6),
-    ]
-    code, path = calibrate_file(tmp_path, [*rep, *over], seed=32)
+    """Talking only over the rep 6 dB under them, the customer never dominates what is heard around their
+    words: no turns of their own, so not placed; but a fifth of the speech is theirs, which is no echo to drop
+    unsaid."""
+    code, path = calibrate_file(tmp_path, over_the_rep(0.5), seed=32)
     assert code == 2
     captured = capsys.readouterr()
     assert "(opposite the rep)" in captured.out
@@ -65,3 +71,17 @@ def test_a_voice_heard_only_over_the_rep_is_said_and_not_stored_without_force(
         main(["calibrate", "--config", str(path), "--input", str(tmp_path / "case32.wav"), "--write", "--force"]) == 0
     )
     assert angle_error(load_config(path).parties.rep_azimuth_deg, 20.0) <= 10.0
+
+
+def test_a_customer_talking_over_the_rep_as_loud_as_them_is_placed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As loud as the rep, the customer's words hold the frames between the rep's: stretches where their
+    direction dominates what is heard, turns of their own at that scale. Placed, where the test above's
+    quieter voice is not (the rule before, no rep vote within 0.3 s, refused both)."""
+    code, path = calibrate_file(tmp_path, over_the_rep(1.0), seed=32)
+    out = capsys.readouterr().out
+    assert code == 0 and "(second talker)" in out, out
+    stored = load_config(path).parties
+    assert angle_error(stored.rep_azimuth_deg, 20.0) <= 10.0, out
+    assert angle_error(stored.customer_azimuth_deg, OVER_DEG) <= 10.0, out

@@ -189,7 +189,7 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--force",
         action="store_true",
         help="with --write: write even when the confidence is low, the talker taken for the rep said less than the"
-        " other, or a second voice with over a fifth of the speech talked only over the rep",
+        " other, or a second voice with over a fifth of the speech never held the floor on its own",
     )
     p.set_defaults(func=cmd_calibrate)
 

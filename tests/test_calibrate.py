@@ -241,7 +241,7 @@ def test_live_calibration_without_an_array_says_so_before_inviting_the_rep_to_ta
 ) -> None:
     path = tmp_path / "listener.toml"
     path.write_text(CONFIG_TEXT.replace("[array]\n", '[array]\ndevice = "no_such_array_here"\n'))
-    assert main(["calibrate", "--config", str(path), "--seconds", "2"]) == 2
+    assert main(["calibrate", "--config", str(path), "--seconds", "4"]) == 2
     captured = capsys.readouterr()
     assert "listening for" not in captured.out  # nobody is asked to talk to a device that cannot hear
     assert "no_such_array_here" in captured.err and len(captured.err.strip().splitlines()) == 1

@@ -64,7 +64,7 @@ def test_a_voice_heard_only_over_the_rep_is_said_and_not_stored_without_force(
     captured = capsys.readouterr()
     assert "(opposite the rep)" in captured.out
     assert "not placed: a second voice at 1" in captured.out, captured.out
-    assert "spoke only over the rep; if the customer stands there" in captured.err, captured.err
+    assert "never held the floor on its own; if the customer stands there" in captured.err, captured.err
     assert path.read_text() == CONFIG_TEXT
 
     assert (

@@ -398,7 +398,7 @@ def test_an_option_that_needs_another_is_refused_not_ignored(
         ("run", "--fast", "--demo-fallback"),
         # the help said only "when the confidence is low", while --force also stores what calibrate doubts
         ("calibrate", "--force", "said less than the other"),
-        ("calibrate", "--force", "talked only over the rep"),
+        ("calibrate", "--force", "never held the floor on its own"),
     ],
 )
 def test_the_help_of_an_option_says_every_case_it_applies_to(command: str, option: str, says: str) -> None:

@@ -185,7 +185,7 @@ def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event
     from listener.audio.live import LiveSource
 
     with LiveSource(config) as live:  # opened first: with no array, the error comes before the invitation
-        print(f"listening for {listen_s:.0f} s: the rep talks now, as in a conversation", flush=True)
+        print(f"listening for {listen_s:g} s: the rep talks now, as in a conversation", flush=True)
         heard_s = 0.0
         for event in events_until(live, listen_s, listen_s + LIVE_SLACK_S):
             lost = lost_detail(event)

@@ -48,26 +48,29 @@ from listener.service.calibrate_votes import SETTLE_S, Votes
 BIN_DEG = 10.0  # the front end's direction grid
 CLUSTER_HALF_DEG = 30.0  # votes this close to a peak belong to its talker
 MIN_SPEECH_S = 1.0  # less speech than this cannot place anyone
-MIN_LISTEN_S = SETTLE_S + MIN_SPEECH_S  # a shorter recording cannot hold enough speech that votes
 ALONE = "repeat with the rep talking alone for about 10 s, nobody else near the counter"
 SECOND_TALKER_SHARE = 0.15  # a second cluster holding this share of the first one's votes is a talker
 # A second cluster's vote is in a turn of its own when, within OWN_TURN_S of it, that cluster has at least
-# OWN_VOTES votes (speech going on, not a stray frame) and every other vote there together at most OWN_SHARE
-# of its weight; the second is a talker only when at least MIN_OWN_TURNS of its weight is. Over 240 rooms
-# of bench.calibrate (the 4-mic board on two seeds, the 6-mic and the USB array on one), customers answering
-# once had 0 to 1 of their weight in own turns, 2 of 189 under 0.1; the second clusters of reflections and
-# side noises 0. The rule before, "no vote of the first cluster within OWN_TURN_S", left 19 customers under
-# 0.1 (reverberant rooms hear a few of their frames from the rep's side), and counting only the first
-# cluster's votes against them took a rep's voice smeared over 90 deg by a reflection for a customer.
+# OWN_VOTES votes (speech going on, not a clink or a stray frame) and every other vote there together at most
+# OWN_SHARE of its weight; the second is a talker only when at least MIN_OWN_TURNS of its weight is. In the
+# first layout of bench.calibrate (4-mic on two seeds, 6-mic, USB; 189 customers answering once), 5 customers stay
+# under 0.1 and the reflections' and side noises' second clusters at 0, but for sink clatter between the
+# rep's sentences, which 15 votes let through (0.31 of it; 0.04 at 25). The rule before, "no vote of the
+# first cluster within OWN_TURN_S", left 19 customers under 0.1 (reverberant rooms hear a few of their frames
+# from the rep's side), and counting only the first cluster's votes against them took a rep's voice smeared
+# over 90 deg by a reflection for a customer.
 OWN_TURN_S = 0.3
-OWN_VOTES = 15  # of the 61 frames within OWN_TURN_S
+OWN_VOTES = 25  # of the 61 frames within OWN_TURN_S
 OWN_SHARE = 0.5
 MIN_OWN_TURNS = 0.1
-# This much speech gives full confidence in the amount of evidence. At 5 s, bench.calibrate refused half its
-# rooms with a steady noise 3-15 dB under the rep, which leaves 1-3 s of clear speech in 10 s; 76 of the 77
-# refused for too little speech had the rep within 6.5 deg (the other 16 deg). At 3 s: 56 more stored, 1 rough.
+# This much speech gives full confidence in the amount of evidence. At 5 s, bench.calibrate refused about half
+# its rooms with a steady noise 3-15 dB under the rep, which leaves 1-3 s of clear speech in 10 s; in its first
+# layout 76 of the 77 refused for that had the rep within 6.5 deg (the other 16 deg).
 FULL_CONFIDENCE_S = 3.0
-# A second voice heard only over the rep is not placed; holding more than this share of the speech it may be
+# The least listening that leaves the rep room to be stored: full evidence is FULL_CONFIDENCE_S of clear speech
+# after the first SETTLE_S. (At 2.5 s every frame after the settling would have to vote to reach 0.5.)
+MIN_LISTEN_S = SETTLE_S + FULL_CONFIDENCE_S
+# A second voice in no turns of its own is not placed; holding more than this share of the speech it may be
 # the customer (the bench's overlapping customers hold a third), so storing without it needs --force.
 MAX_UNPLACED_SHARE = 0.2
 # Two talkers: how much nearer the chosen matching is to the configured directions (sum of both angles)
@@ -188,6 +191,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         raise CalibrationError(too_little_speech(votes, speech_s))
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
+    time_s = votes.frames.astype(np.float64) * votes.hop_s
     clusters = find_clusters(space, x, votes.weight)
     configured = (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
     total = float(votes.weight.sum())
@@ -198,7 +202,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         # no turns of its own: an echo or a noise among one talker's words, or a talker heard only over the
         # other. One talker then, the one nearer the configured rep: an echo taken for the rep holds few of
         # the votes, and the confidence (its share) refuses it.
-        talks = own_turns(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, clusters)
+        talks = own_turns(space, x, votes.weight, time_s, clusters, _answers_after_s(space, x, time_s, rep, customer))
         both = _azimuths(space, rep.centre_deg, customer.centre_deg) if talks >= MIN_OWN_TURNS else None
         if both is not None:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
@@ -219,6 +223,19 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     return Calibration(*placed, Factors(evidence, share), speech_s, share, doubt=doubt, note=note, rep_heard_deg=heard)
 
 
+def _answers_after_s(space: Space, x: Float, time_s: Float, rep: Cluster, customer: Cluster) -> float:
+    """When the rep first spoke, if the customer is the quieter direction (-inf otherwise): own turns count after.
+
+    A customer answers the rep: what their direction says before the rep's first word is no turn of its own.
+    A noise switching on then stands above the noise floor, as loud as speech, until the floor has learnt it
+    (half a second or so while it starts up). A customer who talked more is the first cluster, and the
+    rep's own turns are measured, from the start.
+    """
+    if customer.weight > rep.weight:
+        return -math.inf
+    return float(time_s[space.apart(x, rep.centre_deg) <= CLUSTER_HALF_DEG].min())
+
+
 def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float]) -> str:
     """Doubt when the talker matched to the rep said less than the other one ('' when the rep said more).
 
@@ -236,16 +253,18 @@ def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: 
 
 
 def _over_the_rep(space: Space, voice: Cluster, share: float) -> tuple[str, str]:
-    """(note, doubt) for a second voice heard only over the rep: always said, in doubt when it is a large share."""
+    """(note, doubt) for a second voice in no turns of its own: always said, in doubt when it is a large share.
+
+    It was heard over the rep, among echoes, or before the rep's first word; which one, the votes do not say.
+    """
     where, percent = space.describe(voice.centre_deg), f"{100 * share:.0f} %"
-    note = (
-        f"not placed: a second voice {where} ({percent} of the speech) spoke only over the rep, in no turns of its own"
-    )
+    heard = f"a second voice {where} ({percent} of the speech) never held the floor on its own"
+    note = f"not placed: {heard} (heard only over the rep, among echoes, or before the rep began)"
     if share <= MAX_UNPLACED_SHARE:
         return note, ""
     return note, (
-        f"a second voice {where} ({percent} of the speech) spoke only over the rep; if the customer stands there, "
-        "repeat with them answering in turns (or pass --force to keep these)"
+        f"{heard}; if the customer stands there, repeat with them answering the rep in turns (or pass --force to "
+        "keep these)"
     )
 
 
@@ -292,8 +311,11 @@ def find_clusters(space: Space, x: Float, weight: Float) -> list[Cluster]:
     return [first, second]
 
 
-def own_turns(space: Space, x: Float, weight: Float, time_s: Float, pair: list[Cluster]) -> float:
-    """The share of the second cluster's weight in votes in a turn of its own (OWN_TURN_S, OWN_VOTES, OWN_SHARE).
+def own_turns(
+    space: Space, x: Float, weight: Float, time_s: Float, pair: list[Cluster], after_s: float = -math.inf
+) -> float:
+    """The share of the second cluster's weight in votes in a turn of its own (OWN_TURN_S, OWN_VOTES, OWN_SHARE),
+    counting only votes after ``after_s``.
 
     A talker apart speaks in turns of its own. An echo of the first talker, or a clatter while they talk,
     casts its votes among the first talker's: taken for a talker, it would raise the confidence (more of
@@ -310,7 +332,7 @@ def own_turns(space: Space, x: Float, weight: Float, time_s: Float, pair: list[C
     others = _around(time_s[~mine], weight[~mine], t)
     ours = _around(t, w, t)
     count = _around(t, np.ones_like(w), t)
-    alone = (count >= OWN_VOTES) & (others <= OWN_SHARE * ours)
+    alone = (count >= OWN_VOTES) & (others <= OWN_SHARE * ours) & (t > after_s)
     return float(w[alone].sum() / w.sum())
 
 

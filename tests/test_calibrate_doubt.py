@@ -7,9 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from listener.cli import main
 from listener.config import load_config
+from listener.service.runner import sample_conversation
 from tests import synth
 from tests.calibrate_cases import CONFIG_TEXT, REP_ONLY, U, angle_error, calibrate_rendered, printed
 
@@ -85,3 +87,18 @@ def test_a_customer_talking_over_the_rep_as_loud_as_them_is_placed(
     stored = load_config(path).parties
     assert angle_error(stored.rep_azimuth_deg, 20.0) <= 10.0, out
     assert angle_error(stored.customer_azimuth_deg, OVER_DEG) <= 10.0, out
+
+
+def test_a_rep_who_never_held_the_floor_against_a_customer_who_talked_most_is_doubted_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sample's first 8 s: the customer (180 deg) talks most, the rep (0 deg) in short phrases that never
+    hold the floor on their own. The doubt is about which one is the rep; it named the customer as "a second
+    voice ... never held the floor on its own", the wrong one (found by the arm64 rehearsal's calibrate)."""
+    samples, rate = sf.read(sample_conversation(), dtype="float32", frames=8 * 16000)
+    clip = tmp_path / "first8.wav"
+    sf.write(clip, samples, rate)
+    assert main(["calibrate", "--input", str(clip)]) == 0
+    out = capsys.readouterr().out
+    assert "the one at 180 deg talked most; if the rep stands at 180 deg, repeat with the rep talking alone" in out
+    assert "never held the floor" not in out, out

@@ -217,7 +217,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
                 rep_heard_deg=space.heard(rep.centre_deg),
             )
         if talks < MIN_OWN_TURNS:
-            note, doubt = _over_the_rep(space, customer, customer.weight / total)
+            note, doubt = _unplaced(space, rep, customer, configured, total)
     share, heard = rep.weight / total, space.heard(rep.centre_deg)
     placed = _place_one(space, rep.centre_deg)
     return Calibration(*placed, Factors(evidence, share), speech_s, share, doubt=doubt, note=note, rep_heard_deg=heard)
@@ -250,6 +250,15 @@ def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: 
         f"{space.describe(rep.centre_deg)} the rep, but the one {there} talked most; if the rep stands {there}, "
         f"{ALONE} (or pass --force to keep these)"
     )
+
+
+def _unplaced(
+    space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float], total: float
+) -> tuple[str, str]:
+    """(note, doubt) when the quieter direction never held the floor: the customer's, or the matched rep's."""
+    if customer.weight <= rep.weight:
+        return _over_the_rep(space, customer, customer.weight / total)
+    return "", _rep_talked_less(space, rep, customer, configured)
 
 
 def _over_the_rep(space: Space, voice: Cluster, share: float) -> tuple[str, str]:

@@ -66,14 +66,17 @@ from bench.arrays import ARRAYS, DEFAULT_ARRAY, captured, mics_of
 from bench.overlaps import solo_material
 from bench.room import RATE_HZ, Placement, Room, far_point, impulse_responses, place, random_room, render
 from bench.signals import DATA_DIR, NOISE_FILES, FloatArray, load_mono, noise_sources, wrap_deg
+from bench.simulate import place_speakers
 from bench.truth import read_rttm
 from listener.cli import main as listener_main
+from listener.config.schema import PartiesConfig
 
 SCENARIOS = ("rep alone", "customer answers", "noise from the start", "noise switches on", "noise before the rep")
 DEFAULT_SEED = 20261204
 REP_TOLERANCE_DEG = 20.0
 CUSTOMER_TOLERANCE_DEG = 30.0
-SECTOR_HALF_WIDTH_DEG = 60.0  # the config's default: beyond it, a party's speech is taken for elsewhere
+# the config's default (60 deg): beyond it, a party's speech is taken for elsewhere
+SECTOR_HALF_WIDTH_DEG = PartiesConfig().sector_half_width_deg
 VERDICTS = ("stored right", "stored rough", "refused", "stored wrong")
 BACKGROUND_SNR_DB = (15.0, 25.0)  # speech over the far background
 NOISE_SNR_DB = (3.0, 15.0)  # speech over the one-spot noise
@@ -182,7 +185,6 @@ class BenchRoom:
     room: Room
     rep: Placement
     customer: Placement
-    noise_deg: float
     irs: list[FloatArray]  # rep, customer, the side noise, three background points
     array: str  # the board recording (bench.arrays)
     rep_voice: FloatArray
@@ -206,8 +208,8 @@ def make_room(index: int, seed: int = DEFAULT_SEED, array: str = DEFAULT_ARRAY) 
     """Room ``index`` of the bench: its shape, who stands where, the impulse responses and the voices."""
     rng = np.random.default_rng([seed, index])
     room = random_room(rng)
-    rep = place(room, rng.uniform(-15, 15), rng.uniform(0.5, 1.0), rng.uniform(1.5, 1.75))
-    customer = place(room, 180.0 + rng.uniform(-25, 25), rng.uniform(0.6, 1.5), rng.uniform(1.5, 1.8))
+    stand = place_speakers(room, ["rep", "customer"], "rep", rng)
+    rep, customer = stand["rep"], stand["customer"]
     noise_deg = wrap_deg(rep.azimuth_deg + rng.choice([-1.0, 1.0]) * rng.uniform(45, 135))
     noise = place(room, noise_deg, rng.uniform(1.5, 3.0), rng.uniform(0.9, 1.2))
     spots = [rep.position_m(room), customer.position_m(room), noise.position_m(room)]
@@ -219,7 +221,6 @@ def make_room(index: int, seed: int = DEFAULT_SEED, array: str = DEFAULT_ARRAY) 
         room,
         rep,
         customer,
-        noise.azimuth_deg,
         impulse_responses(room, spots, rng, mics_m=mics_of(array)),
         array,
         voice(rep_voice),
@@ -265,14 +266,19 @@ def _side_noise(scenario: str, layout: Layout, rng: np.random.Generator, tweak: 
         on = int(rng.uniform(0.04, layout.rep[0][0] / RATE_HZ - 0.3) * RATE_HZ)
     on = on if tweak.noise_on_s is None else int(tweak.noise_on_s * RATE_HZ)
     return source * np.clip((np.arange(layout.samples) - on) / (0.02 * RATE_HZ), 0.0, 1.0)
-    return source
+
+
+def write_case(audio: FloatArray, folder: Path, array: str = DEFAULT_ARRAY, name: str = "case") -> tuple[Path, Path]:
+    """``audio`` as a recording and a new install's config on ``array``, in ``folder``: (recording, config)."""
+    wav, config = folder / f"{name}.wav", folder / "listener.toml"
+    sf.write(wav, audio.T.astype(np.float32), RATE_HZ, subtype="FLOAT")
+    config.write_text(config_text(array))
+    return wav, config
 
 
 def _calibrate(audio: FloatArray, folder: Path, array: str) -> tuple[dict[str, str], str]:
     """``listener calibrate --input`` on ``audio``: its printed lines by first word, and its refusal ('' none)."""
-    wav, config = folder / "case.wav", folder / "listener.toml"
-    sf.write(wav, audio.T.astype(np.float32), RATE_HZ, subtype="FLOAT")
-    config.write_text(config_text(array))
+    wav, config = write_case(audio, folder, array)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = listener_main(["calibrate", "--config", str(config), "--input", str(wav)])

@@ -130,9 +130,10 @@ def truth_intervals(mix: FloatArray, turns: Sequence[SpeakerTurn], rep: str) -> 
     return out
 
 
-def _placements(
+def place_speakers(
     room: Room, speakers: Sequence[str], rep: str, rng: np.random.Generator, customer_side_deg: float = 180.0
 ) -> dict[str, Placement]:
+    """Where each speaker stands: the rep near 0 deg, 0.5-1 m; the others near ``customer_side_deg``, 0.6-1.5 m."""
     out = {}
     for spk in speakers:
         if spk == rep:
@@ -232,7 +233,7 @@ def simulate_case(
     rep = rep or most_talkative(turns)
     speakers = sorted({t.speaker for t in turns}, key=lambda s: (s != rep, s))
     room = random_room(rng)
-    placements = _placements(room, speakers, rep, rng, layout.customer_side_deg)
+    placements = place_speakers(room, speakers, rep, rng, layout.customer_side_deg)
     scene = _render_scene(mix, turns, placements, room, rng, data_dir, overlaps, excerpt, layout.array)
     truth = truth_intervals(mix if overlaps == "coherent" else scene.dry, turns, rep)
     all_speech = merge_intervals([iv for ivs in truth.values() for iv in ivs])

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from bench import calibrate as calibrate_bench
 from listener.cli import main
@@ -21,10 +19,7 @@ def render_room(
     """The bench's room ``index`` recorded as ``scenario``: (recording, a new install's config, the room)."""
     room = calibrate_bench.make_room(index)
     audio, _ = calibrate_bench.recording(room, index, scenario, tweak=tweak or calibrate_bench.Tweak())
-    wav = tmp_path / f"room{index}.wav"
-    sf.write(wav, audio.T.astype(np.float32), 16000, subtype="FLOAT")
-    path = tmp_path / "listener.toml"
-    path.write_text(calibrate_bench.config_text())
+    wav, path = calibrate_bench.write_case(audio, tmp_path, name=f"room{index}")
     return wav, path, room
 
 

@@ -199,10 +199,13 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     rep, doubt, note = clusters[0], "", ""
     if len(clusters) == 2:
         rep, customer, margin = match(space, clusters, configured)
-        # no turns of its own: an echo or a noise among one talker's words, or a talker heard only over the
-        # other. One talker then, the one nearer the configured rep: an echo taken for the rep holds few of
-        # the votes, and the confidence (its share) refuses it.
-        talks = own_turns(space, x, votes.weight, time_s, clusters, _answers_after_s(space, x, time_s, rep, customer))
+        # Two talkers only if the quieter direction holds turns of its own (the customer's counted from the
+        # rep's first word: they answer the rep); an echo or a noise among the rep's words, or before the rep
+        # began, holds none. Else one, the matched rep: an echo taken for the rep holds few of the votes,
+        # and the confidence (its share) refuses it.
+        quiet_customer = customer.weight <= rep.weight
+        after_s = _first_vote_s(space, x, time_s, rep) if quiet_customer else -math.inf
+        talks = own_turns(space, x, votes.weight, time_s, customer if quiet_customer else rep, after_s)
         both = _azimuths(space, rep.centre_deg, customer.centre_deg) if talks >= MIN_OWN_TURNS else None
         if both is not None:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
@@ -217,23 +220,17 @@ def estimate(votes: Votes, config: Config) -> Calibration:
                 rep_heard_deg=space.heard(rep.centre_deg),
             )
         if talks < MIN_OWN_TURNS:
-            note, doubt = _unplaced(space, rep, customer, configured, total)
+            note, doubt = _unplaced(space, rep, customer, configured, total, quiet_customer)
     share, heard = rep.weight / total, space.heard(rep.centre_deg)
     placed = _place_one(space, rep.centre_deg)
     return Calibration(*placed, Factors(evidence, share), speech_s, share, doubt=doubt, note=note, rep_heard_deg=heard)
 
 
-def _answers_after_s(space: Space, x: Float, time_s: Float, rep: Cluster, customer: Cluster) -> float:
-    """When the rep first spoke, if the customer is the quieter direction (-inf otherwise): own turns count after.
-
-    A customer answers the rep: what their direction says before the rep's first word is no turn of its own.
-    A noise switching on then stands above the noise floor, as loud as speech, until the floor has learnt it
-    (half a second or so while it starts up). A customer who talked more is the first cluster, and the
-    rep's own turns are measured, from the start.
-    """
-    if customer.weight > rep.weight:
-        return -math.inf
-    return float(time_s[space.apart(x, rep.centre_deg) <= CLUSTER_HALF_DEG].min())
+def _first_vote_s(space: Space, x: Float, time_s: Float, talker: Cluster) -> float:
+    """When ``talker`` first spoke. A noise switching on before the rep's first word stands above the noise
+    floor, as loud as speech, until the floor has learnt it (half a second or so while it starts up), and has
+    the room to itself: no turn of a customer's, who answers the rep."""
+    return float(time_s[space.apart(x, talker.centre_deg) <= CLUSTER_HALF_DEG].min())
 
 
 def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float]) -> str:
@@ -253,10 +250,10 @@ def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: 
 
 
 def _unplaced(
-    space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float], total: float
+    space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float], total: float, quiet_customer: bool
 ) -> tuple[str, str]:
     """(note, doubt) when the quieter direction never held the floor: the customer's, or the matched rep's."""
-    if customer.weight <= rep.weight:
+    if quiet_customer:
         return _over_the_rep(space, customer, customer.weight / total)
     return "", _rep_talked_less(space, rep, customer, configured)
 
@@ -321,9 +318,9 @@ def find_clusters(space: Space, x: Float, weight: Float) -> list[Cluster]:
 
 
 def own_turns(
-    space: Space, x: Float, weight: Float, time_s: Float, pair: list[Cluster], after_s: float = -math.inf
+    space: Space, x: Float, weight: Float, time_s: Float, voice: Cluster, after_s: float = -math.inf
 ) -> float:
-    """The share of the second cluster's weight in votes in a turn of its own (OWN_TURN_S, OWN_VOTES, OWN_SHARE),
+    """The share of ``voice``'s weight in votes in a turn of its own (OWN_TURN_S, OWN_VOTES, OWN_SHARE),
     counting only votes after ``after_s``.
 
     A talker apart speaks in turns of its own. An echo of the first talker, or a clatter while they talk,
@@ -334,7 +331,7 @@ def own_turns(
     else heard counts against it, not only the first cluster: a rep's voice smeared by a reflection votes
     between the two clusters as well.
     """
-    mine = space.apart(x, pair[1].centre_deg) <= CLUSTER_HALF_DEG
+    mine = space.apart(x, voice.centre_deg) <= CLUSTER_HALF_DEG
     t, w = time_s[mine], weight[mine]
     if w.sum() <= 0:
         return 0.0

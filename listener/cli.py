@@ -51,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout = Stdout(sys.stdout)
     degrade_encoding(stdout.stream, sys.stderr)  # before argparse: its messages may quote what was typed
     parser = _parser()
-    args = parser.parse_args(argv)
-    _check_combinations(parser, args)
+    args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
+    _check_combinations(_command_parser(parser, args), args)
     setup_logging()
     _no_core_dumps()
     keep_freed_buffers()
@@ -120,6 +120,27 @@ class _Parser(argparse.ArgumentParser):
         message = " ".join(message.split())  # one line, whatever argparse or the typed value holds
         say(f"{self.prog}: {message}; see {self.prog} --help")  # at error in the journal, as every error line
         raise SystemExit(2)
+
+
+def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
+    """The arguments. A word the command does not take is blamed on that command, whose --help lists what
+    it does take (argparse leaves it to the top parser, whose help lists only the commands)."""
+    if words[:1] == ["--version"] and len(words) > 1:  # argparse prints the version and ignores the rest
+        parser.error(f"--version takes nothing after it, not {' '.join(words[1:])!r}")
+    args, extra = parser.parse_known_args(words)
+    if extra:
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``args`` reached: ``listener models fetch``'s for that command."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, subs[0].dest, None) if subs else None
+        if chosen is None:
+            return parser
+        parser = subs[0].choices[chosen]
 
 
 def _path(text: str) -> Path:
@@ -337,6 +358,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     analysis = analysis_stages(config, geo, real_time=source.realtime)  # flat out: the recogniser is waited for
     with source, Pipeline([watch, *analysis, *cues, collector]) as pipe:
         info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
+        source.warn_if_short()
         pipe.run(source)
     # the measurements first: a figure that cannot be written must not take them with it
     _print_analysis(collector, info, config, cues[0] if cues else None, as_json=args.json)

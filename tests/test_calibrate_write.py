@@ -143,6 +143,15 @@ def test_write_keeps_a_byte_order_mark_and_crlf(two_talkers: Path, tmp_path: Pat
     assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0
 
 
+def test_write_leaves_one_byte_order_mark_of_two(two_talkers: Path, tmp_path: Path) -> None:
+    # the loader reads a file converted twice; --write read the second mark as part of the first line
+    path = tmp_path / "listener.toml"
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + CONFIG_TEXT.encode())
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf# counter 3, front door side\n")
+    assert angle_error(load_config(path).parties.rep_azimuth_deg, REP_DEG) <= 10.0
+
+
 def test_write_adds_a_missing_key_with_the_files_crlf(two_talkers: Path, tmp_path: Path) -> None:
     # a key the [parties] table lacks is added with CRLF too: no bare LF among a Notepad file's CRLFs
     path = tmp_path / "listener.toml"

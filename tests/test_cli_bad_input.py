@@ -243,6 +243,10 @@ def test_an_ascii_only_stdout_gets_escapes_not_a_traceback(tmp_path: Path, args:
         (["run", "--wait-for-array", "--demo-fallback"], "listener run: argument --demo-fallback: not allowed"),
         (["run", "--input", "x.wav", "--wait-for-array"], "listener run: argument --wait-for-array: not allowed"),
         (["models", "fetch", "en-small", "--config", "a", "--dir", "b"], "listener models fetch: argument --dir"),
+        # a word the command does not take is blamed on that command, whose --help lists what it takes
+        (["devices", "--json"], "listener devices: unrecognized arguments: --json; see listener devices --help"),
+        (["models", "fetch", "en-small", "--force"], "listener models fetch: unrecognized arguments: --force; see"),
+        (["--version", "extra"], "listener: --version takes nothing after it, not 'extra'"),  # it printed, exit 0
     ],
 )
 def test_a_command_line_mistake_is_one_line_pointing_to_help(
@@ -278,6 +282,33 @@ def test_a_header_with_no_audio_after_it_says_record_again_not_repair(
     assert capsys.readouterr().err == (
         f"listener: {path} holds no audio (its header promises 1000000 bytes, none were written): record it again\n"
     )
+
+
+def test_a_header_with_no_sample_rate_is_said_in_plain_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # libsndfile calls it "Internal error : SF_INFO struct incomplete."
+    path = tmp_path / "recording.wav"
+    path.write_bytes(wav_header(3200, rate_hz=0) + bytes(3200))
+    assert cli.main(["analyze", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"listener: {path} cannot be decoded as WAV (its header gives no sample rate): re-export it as PCM or "
+        "float WAV\n"
+    )
+
+
+def test_a_recording_too_short_for_a_turn_is_said_to_be_short(tmp_path: Path) -> None:
+    # 10 ms gave a full report of nobody speaking, with no word that there was nothing to hear
+    path = tmp_path / "clip.wav"
+    path.write_bytes(wav_header(160 * 8) + bytes(160 * 8))
+    result = listener_cli("analyze", str(path), "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["audio"]["seconds"] == pytest.approx(0.01)
+    assert result.stderr.count("\n") == 1 and f"{path} is only 0.01 s long, too short to hold a turn" in result.stderr
+    result = listener_cli("run", "--input", str(path), "--fast")
+    assert result.returncode == 0 and "is only 0.01 s long" in result.stderr, result.stderr
+    path.write_bytes(wav_header(16000 * 8) + bytes(16000 * 8))  # a second is not short (its silence is said)
+    result = listener_cli("analyze", str(path), "--json")
+    assert result.returncode == 0 and "only" not in result.stderr and "digital silence" in result.stderr
 
 
 W64_GUIDS = (
@@ -377,8 +408,9 @@ def test_a_matplotlib_without_its_agg_backend_is_one_line_before_the_analysis(tm
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["run", "--fast"], "listener: --fast needs --input FILE.wav (or --demo-fallback): a live array runs in real"),
-        (["calibrate", "--force"], "listener: --force only applies with --write: add --write"),
+        # said by the command, whose --help lists the option it needs
+        (["run", "--fast"], "listener run: --fast needs --input FILE.wav (or --demo-fallback): a live array runs in"),
+        (["calibrate", "--force"], "listener calibrate: --force only applies with --write: add --write"),
     ],
 )
 def test_an_option_that_needs_another_is_refused_not_ignored(

@@ -323,3 +323,26 @@ def test_a_device_name_without_letters_or_digits_is_refused(device: str) -> None
 
 def test_a_device_name_in_any_script_is_accepted() -> None:
     assert parse_config({"array": {"device": "микрофон"}}).array.device == "микрофон"
+
+
+def test_two_byte_order_marks_are_read_as_one(tmp_path: Path) -> None:
+    # a file converted to "UTF-8 with BOM" twice got only the parser's "Invalid statement" at line 1
+    path = tmp_path / "twice.toml"
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf[array]\nsample_rate = 48000\n")
+    assert load_config(path).array.sample_rate == 48000
+
+
+def test_a_number_too_large_to_hold_is_said_to_be_read_as_inf(tmp_path: Path) -> None:
+    # the error echoed "buffer_s = inf" for a file that says 1e400, with no word of why
+    path = tmp_path / "huge.toml"
+    path.write_text("[array]\nbuffer_s = 1e400\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        "config error at array.buffer_s = inf: must be a finite number between 0.5 and 60.0 "
+        "(a number too large to hold, such as 1e400, is read as inf)"
+    )
+    path.write_text("[array]\nbuffer_s = nan\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "1e400" not in str(info.value)

@@ -337,6 +337,13 @@ def test_password_comes_from_env_or_file(tmp_path: Path, monkeypatch: pytest.Mon
         read_password(missing)
     assert f"{tmp_path / 'nope'} cannot be read (No such file or directory): check the path" in str(err.value)
     assert "[Errno" not in str(err.value)
+    secret.write_text("\n")  # made, never filled in: "bad login" from the broker would not say which file
+    with pytest.raises(OutputError) as err:
+        read_password(cfg)
+    assert str(err.value) == (
+        f"mqtt.password_file {secret} is empty: write mqtt.username's password into it (one line), or set "
+        f"{PASSWORD_ENV} instead"
+    )
 
 
 @pytest.mark.parametrize("below", ["", "sub"])  # the state folder itself, or a folder above the spool's

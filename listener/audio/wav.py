@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 # arecord's 0x80000000 (older builds 0x7FFFFF00); 2 GiB would be 4.6 hours of 4-channel 16 kHz audio
 UNKNOWN_DATA_SIZE_FROM_BYTES = 0x7FFF0000
 UNACCOUNTED_BYTES_MAX = 1024  # more after the data chunk than a stray pad or footer: audio the header left out
+# Shorter than this, no turn of speech fits, and a report of nobody speaking would read like a finding
+SHORTEST_CONVERSATION_S = 1.0
 
 
 class WavSource(AudioSource):
@@ -82,6 +84,16 @@ class WavSource(AudioSource):
                 raise
             self._file = f
         return self._file
+
+    def warn_if_short(self) -> None:
+        """Say so when the recording is too short to hold a conversation (its report is still made)."""
+        if self.duration_s < SHORTEST_CONVERSATION_S:
+            log.warning(
+                "%s is only %.3g s long, too short to hold a turn of speech: the figures cover just that; "
+                "pass the recording of the whole conversation",
+                shown_path(self.path),
+                self.duration_s,
+            )
 
     def close(self) -> None:
         if self._file is not None:
@@ -219,7 +231,7 @@ def open_wav(path: Path) -> sf.SoundFile:
         # the name as bytes: soundfile encodes a str strictly, and a name that is not UTF-8 holds surrogates
         f = sf.SoundFile(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        reason = getattr(exc, "error_string", exc)  # libsndfile's words, without soundfile's repr of the name
+        reason = _plain(str(getattr(exc, "error_string", exc)))  # without soundfile's repr of the name
         raise AudioFormatError(
             f"{shown} cannot be decoded as WAV ({reason}): re-export it as PCM or float WAV"
         ) from None
@@ -232,6 +244,14 @@ def open_wav(path: Path) -> sf.SoundFile:
         f.close()
         raise
     return f
+
+
+def _plain(libsndfile_reason: str) -> str:
+    """libsndfile's words, unless they name its internals: a header whose sample rate is 0 is 'SF_INFO struct
+    incomplete' (channels 0 has words of its own)."""
+    if "SF_INFO" in libsndfile_reason:
+        return "its header gives no sample rate"
+    return libsndfile_reason
 
 
 def _check_is_file(path: Path, shown: str) -> None:

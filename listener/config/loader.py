@@ -155,8 +155,9 @@ def _text_of(raw: bytes, shown: str) -> str:
             "(e.g. /etc/listener/listener.toml)"
         )
     try:
-        # utf-8-sig: editors such as Notepad start UTF-8 files with a byte-order mark, which TOML rejects
-        return raw.decode("utf-8-sig")
+        # utf-8-sig: editors such as Notepad start UTF-8 files with a byte-order mark, which TOML rejects;
+        # a file converted twice has two
+        return raw.decode("utf-8-sig").lstrip("\ufeff")
     except UnicodeDecodeError as exc:
         raise ConfigSyntaxError(
             f"config file {shown} cannot be read: byte {exc.start} (0x{raw[exc.start]:02x}) is not UTF-8 "
@@ -320,7 +321,9 @@ def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> Non
     # TOML has inf and nan; no setting means either, and a range with one bound would let inf through
     if isinstance(value, float) and not math.isfinite(value):
         between = f" between {lo} and {hi}" if lo is not None and hi is not None else ""
-        raise ConfigError(path, value, f"must be a finite number{between}")
+        # a number written too large (1e400) arrives as inf: the echoed value is not what the file says
+        huge = " (a number too large to hold, such as 1e400, is read as inf)" if math.isinf(value) else ""
+        raise ConfigError(path, value, f"must be a finite number{between}{huge}")
     if lo is not None and hi is not None and not lo <= value <= hi:
         raise ConfigError(path, value, f"must be between {lo} and {hi}")
     if lo is not None and value < lo:

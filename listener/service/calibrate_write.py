@@ -33,7 +33,8 @@ def write_parties(path: Path, rep_deg: float, customer_deg: float) -> None:
     target = path.resolve()  # replacing a symlink with a file would cut it from where it points
     raw = target.read_bytes()
     bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
-    text = raw[len(bom) :].decode("utf-8")  # bytes, not read_text: "\r\n" line endings stay as they are
+    # bytes, not read_text: "\r\n" line endings stay as they are; a file converted twice loses its second mark
+    text = raw.decode("utf-8").lstrip("\ufeff")
     new_text = edit_parties(text, {"rep_azimuth_deg": rep_deg, "customer_azimuth_deg": customer_deg})
     _validate(path, original, new_text, rep_deg, customer_deg)
     by_hand = f"set rep_azimuth_deg = {rep_deg:.1f} and customer_azimuth_deg = {customer_deg:.1f} in [parties] by hand"

@@ -126,9 +126,10 @@ def select_source(config: Config, options: RunOptions) -> tuple[AudioSource, Con
     """
     geo = geometry(config)
     if options.input is not None:
-        source: AudioSource = WavSource(options.input, geo, block_ms=config.array.block_ms, realtime=not options.fast)
-        source.open()  # a bad file is said before any model loads; files hold no device
-        return source, config
+        wav = WavSource(options.input, geo, block_ms=config.array.block_ms, realtime=not options.fast)
+        wav.open()  # a bad file is said before any model loads; files hold no device
+        wav.warn_if_short()
+        return wav, config
     from listener.audio.devices import find_array
     from listener.audio.live import LiveSource
 

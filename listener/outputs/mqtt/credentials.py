@@ -26,13 +26,19 @@ def read_password(config: MqttConfig) -> str | None:
     if not config.password_file:
         return None
     try:
-        return Path(config.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        password = Path(config.password_file).read_text(encoding="utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
         reason = f"({exc.strerror or type(exc).__name__})" if isinstance(exc, OSError) else "(not UTF-8 text)"
         raise OutputFileError(
             f"mqtt.password_file {config.password_file} cannot be read {reason}: check the path and that the "
             f"listener user may read it, or set {PASSWORD_ENV} instead"
         ) from None
+    if not password:  # a file made but never filled in: logging in with no password would be refused as 'bad login'
+        raise OutputFileError(
+            f"mqtt.password_file {config.password_file} is empty: write mqtt.username's password into it "
+            f"(one line), or set {PASSWORD_ENV} instead"
+        )
+    return password
 
 
 def check_tls_files(config: MqttConfig) -> None:

@@ -34,17 +34,17 @@ factory = led_script.factory  # fixture
 def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: MockFactory) -> None:
     """Dominance is decided over two minutes and stays on through silences. The lights speak of the
     conversation going on: red only while the rep talks on past red_after_s of their own talk, amber
-    as soon as the customer has the word, calm once nobody has spoken for 10 s, and back when the rep
-    talks again."""
+    as soon as the customer has the word, calm once nobody has spoken for 10 s, and amber again when the
+    rep talks again, red once the rep has talked red_after_s since the quiet (as after a pause)."""
     stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
     script = [
         *speech(Party.REP, 0.5, 20.0),
         dominance(True, 5.0),  # and never off in this script
         *speech(Party.CUSTOMER, 21.0, 40.0),
-        *speech(Party.REP, 55.0, 58.0),
+        *speech(Party.REP, 55.0, 70.0),
     ]
     with stage:
-        play(stage, 60.0, script)
+        play(stage, 72.0, script)
 
     lit = functools.partial(lit_at, trace)
     assert lit(10.0) == "a"  # 5 s of the rep's talk since dominance began
@@ -52,8 +52,9 @@ def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: Mock
     # the rep stopped at 20 s; the customer, from 21 s, has the word once past a backchannel's length (1 s)
     assert lit(20.5) == "r" and lit(21.5) == "r" and lit(22.5) == "a"
     assert lit(49.0) == "a" and lit(50.5) == "g"  # nobody since 40 s: calm at 50 s, dominance still decided on
-    # the rep talks again, past their 10 s while dominating: red once it is more than a backchannel (1 s)
-    assert lit(55.5) == "g" and lit(56.5) == "r"
+    # the rep talks again: amber once it is more than a backchannel (1 s), not red at once (it was: the rep had
+    # talked their 10 s before the quiet); red after 10 s of talk since the quiet
+    assert lit(55.5) == "g" and lit(56.5) == "a" and lit(64.5) == "a" and lit(65.5) == "r"
 
 
 def test_red_gives_way_to_amber_five_seconds_after_the_rep_stops(factory: MockFactory) -> None:

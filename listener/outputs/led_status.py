@@ -125,7 +125,11 @@ class Status:
         return self.condition.paused or self.condition.mode is DeviceMode.FAULT
 
     def _started(self, event: SpeechStarted) -> None:
-        self.calmed = self.calmed or self._quiet(event.onset_s)  # the quiet it ends
+        if self._quiet(event.onset_s):  # the quiet it ends
+            self.calmed = True
+            if self.dominating_since_s is not None:
+                # as after a pause: the calm green goes to amber first, never straight to red
+                self.dominating_since_s, self.rep_talk_dominating_s = event.onset_s, 0.0
         if event.party is Party.REP and Party.CUSTOMER in self.speaking_since_s and self.interrupting(event.onset_s):
             # The rep starts over the customer while the pulse shows: a new interruption may be decided on it
             # interruption_min_s later, after the display has ended; calm green for the second in between

@@ -123,6 +123,14 @@ _ENTITIES: tuple[_Entity, ...] = (
         "{{ value_json.interruptions_by_rep }}",
         {"state_class": "measurement", "icon": "mdi:account-alert"},
     ),
+    _Entity(
+        "session_backchannels",
+        "sensor",
+        "Last session: backchannels by rep",
+        "session",
+        "{{ value_json.backchannels_by_rep }}",
+        {"state_class": "measurement", "icon": "mdi:message-reply-text"},
+    ),
 )
 
 # From the transcript's counts, only on a device that transcribes ([asr] enabled): elsewhere a summary's
@@ -148,7 +156,7 @@ _CUE_ENTITIES: tuple[_Entity, ...] = (
 
 
 def _components(base: str, device_id: str, transcribing: bool) -> dict[str, object]:
-    return {
+    offered: dict[str, object] = {
         e.key: {
             "p": e.platform,
             "unique_id": f"{device_id}_{e.key}",
@@ -159,6 +167,10 @@ def _components(base: str, device_id: str, transcribing: bool) -> dict[str, obje
         }
         for e in (*_ENTITIES, *(_CUE_ENTITIES if transcribing else ()))
     }
+    # A component with only its platform is Home Assistant's way of removing it: a device whose transcription
+    # was turned off takes its question counts away, never seen or not (for one never seen, nothing happens)
+    withdrawn = {} if transcribing else {e.key: {"p": e.platform} for e in _CUE_ENTITIES}
+    return offered | withdrawn
 
 
 def discovery_payload(base: str, device_id: str, array_preset: str, transcribing: bool = False) -> dict[str, object]:

@@ -1,0 +1,474 @@
+"""The shipped Node-RED flow (docs/integrations/node-red-flow.json) in a real Node-RED, fed by a real device run.
+
+    .venv/bin/python -m bench.node_red [--node-red VERSION] [--tz Europe/Berlin] [--keep DIR]
+
+Node-RED comes from npm into bench/.cache/node-red-VERSION (the newest release whose engines accept
+this machine's Node.js unless --node-red says otherwise). A mosquitto on a free port; Node-RED in a
+temporary userDir with no auth, started in safe mode so that a websocket on /comms (what the editor's
+debug sidebar reads) is listening before the flow runs, and with the persistent context store that
+node-red.md recommends. The flow is deployed with POST /flows as a user imports it, edited only as
+node-red.md says (the broker's host and port; the MQTT-in topics for another ``topic_prefix``).
+
+Then, as a store would see it: the bundled sample through ``listener run --input --fast``; QoS 1
+duplicates (every event and summary published again, same ``seq``); a device killed mid-session
+(its Last Will); Node-RED stopped while a device runs, and started again; a retired device's retained
+messages cleared; a device under ``topic_prefix = "store/listener"``. Prints what each debug node
+showed beside what the device published, and every error and warning Node-RED logged; asserts
+nothing. Needs node and npm (scripts/setup installs nodejs; npm from Debian's ``npm``) and mosquitto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.signals import ROOT as REPO
+from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, free_port
+
+FLOW = REPO / "docs" / "integrations" / "node-red-flow.json"
+SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
+CACHE = REPO / "bench" / ".cache"
+# the newest Node-RED whose package.json "engines" accepts a Node.js major (5.x needs Node >= 22.9)
+NODE_RED_FOR_NODE = (((22, 9), "5.0.7"), ((18, 5), "4.1.8"))
+# what every start logs with no credentials file and no projects: not about the flow
+STARTUP_NOISE = ("Projects disabled", "Encrypted credentials not found", "Using unencrypted credentials")
+AWAY_S = 10.0  # how long Node-RED stays stopped while the device runs
+DEBUG_NODES = ("Today", "Interruption by rep", "Counter status", "Finished sessions")
+
+
+def node_version() -> tuple[int, int]:
+    out = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
+    major, minor = out.strip().lstrip("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+def install(version: str) -> Path:
+    """Node-RED ``version`` from npm into the bench cache (once); its ``node-red`` executable."""
+    prefix = CACHE / f"node-red-{version}"
+    exe = prefix / "node_modules" / ".bin" / "node-red"
+    if not exe.exists():
+        prefix.mkdir(parents=True, exist_ok=True)
+        npm = ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", f"node-red@{version}"]
+        subprocess.run(npm, check=True, capture_output=True, timeout=600)
+    return exe
+
+
+def flow_for(port: int, prefix: str = "listener") -> list[dict[str, Any]]:
+    """The shipped flow as node-red.md tells a user to edit it: broker host and port, MQTT-in topics."""
+    flow: list[dict[str, Any]] = json.loads(FLOW.read_text())
+    for node in flow:
+        if node["type"] == "mqtt-broker":
+            node.update(broker="127.0.0.1", port=str(port))
+        if node["type"] == "mqtt in":
+            node["topic"] = node["topic"].replace("listener/", f"{prefix}/", 1)
+    return flow
+
+
+@dataclass
+class Sidebar:
+    """What the editor's debug sidebar receives (websocket /comms), plus node status texts."""
+
+    shown: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, topic: str, data: dict[str, Any]) -> None:
+        with self.lock:
+            if topic == "debug":
+                raw = str(data.get("msg"))
+                try:
+                    value = json.loads(raw) if data.get("format", "").startswith(("Object", "array")) else raw
+                except (TypeError, ValueError):
+                    value = raw
+                self.shown.append({"name": data.get("name"), "level": data.get("level"), "value": value})
+            elif topic.startswith("status/") and data.get("text"):
+                self.statuses.append(str(data["text"]))
+
+    def of(self, name: str, since: int = 0) -> list[Any]:
+        with self.lock:
+            return [d["value"] for d in self.shown[since:] if d["name"] == name and d["level"] is None]
+
+    def errors(self, since: int = 0) -> list[dict[str, Any]]:
+        with self.lock:
+            return [d for d in self.shown[since:] if d["level"] is not None]
+
+    def mark(self) -> int:
+        with self.lock:
+            return len(self.shown)
+
+
+class NodeRed:
+    """One Node-RED in ``user_dir``: no auth, a free port on 127.0.0.1, the context store on disk."""
+
+    def __init__(self, exe: Path, user_dir: Path, tz: str) -> None:
+        self.exe, self.user_dir, self.tz = exe, user_dir, tz
+        self.port = free_port()
+        self.log = user_dir / "node-red.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sidebar = Sidebar()
+        user_dir.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "uiPort": self.port, "uiHost": "127.0.0.1", "userDir": str(user_dir), "flowFile": "flows.json",
+            "runtimeState": {"enabled": True}, "editorTheme": {"tours": False}, "credentialSecret": False,
+            "logging": {"console": {"level": "info", "metrics": False, "audit": False}},
+            "contextStorage": {"default": {"module": "localfilesystem"}},
+        }  # fmt: skip
+        (user_dir / "settings.js").write_text(f"module.exports = {json.dumps(settings, indent=1)};\n")
+
+    def start(self) -> None:
+        """Start in safe mode (flows not running), then listen to the sidebar before they run."""
+        env = {**os.environ, "TZ": self.tz}
+        args = [str(self.exe), "--safe", "--settings", str(self.user_dir / "settings.js"), "-u", str(self.user_dir)]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        wait_until(lambda: self._answers(), 60, "Node-RED's admin API")
+        threading.Thread(target=self._listen, daemon=True).start()
+        wait_until(lambda: self._subscribed, 10, "websocket /comms")
+
+    _subscribed = False
+
+    def _answers(self) -> bool:
+        try:
+            self.api("GET", "/settings")
+            return True
+        except OSError:
+            return False
+
+    def _listen(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        try:
+            with connect(f"ws://127.0.0.1:{self.port}/comms") as ws:
+                for topic in ("debug", "status/#", "notification/#"):
+                    ws.send(json.dumps({"subscribe": topic}))
+                self._subscribed = True
+                for raw in ws:
+                    for m in json.loads(raw):
+                        self.sidebar.take(m["topic"], m.get("data") or {})
+        except (ConnectionClosed, OSError):
+            return
+
+    def api(self, method: str, path: str, body: object = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "Node-RED-API-Version": "v2"}
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data, headers, method=method)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            text = resp.read().decode()
+        return json.loads(text) if text.strip() else None
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.terminate()  # SIGTERM: Node-RED closes its flows and flushes the context store
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def log_lines(self, since: int = 0, levels: tuple[str, ...] = ("[warn]", "[error]")) -> list[str]:
+        text = self.log.read_bytes()[since:].decode(errors="replace") if self.log.exists() else ""
+        lines = text.splitlines()
+        hits = [ln for ln in lines if any(lv in ln for lv in levels)]
+        return [ln for ln in hits if not any(noise in ln for noise in STARTUP_NOISE)]
+
+
+def wait_until(ok: Callable[[], bool], timeout_s: float, what: str = "") -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ok():
+            return True
+        time.sleep(0.1)
+    if what:
+        print(f"  (no {what} within {timeout_s:.0f} s)")
+    return False
+
+
+@dataclass
+class Bench:
+    broker: Mosquitto
+    red: NodeRed
+    recorder: Recorder
+    folder: Path
+
+    def device_config(self, prefix: str = "listener") -> Path:
+        """A device publishing to the bench's broker (Last Will after 7.5 s); one state_dir for all runs."""
+        mqtt = self.broker.mqtt_config(topic_prefix=prefix)
+        lines = ["[leds]", "enabled = false", 'button_pin = ""', "[service]"]
+        lines += [f'state_dir = "{self.folder / "state"}"', "[mqtt]"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in mqtt.items()]
+        path = self.folder / f"listener-{prefix.replace('/', '-')}.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def device(self, prefix: str = "listener", fast: bool = True) -> subprocess.Popen[bytes]:
+        config = self.device_config(prefix)
+        args = [sys.executable, "-m", "listener", "run", "--input", str(SAMPLE), "--config", str(config)]
+        env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
+        out = (self.folder / "device.log").open("ab")
+        return subprocess.Popen([*args, "--fast"] if fast else args, stdout=out, stderr=out, env=env,
+                                cwd=REPO, start_new_session=True)  # fmt: skip
+
+    def run_device(self, prefix: str = "listener") -> int:
+        proc = self.device(prefix)
+        try:
+            return proc.wait(timeout=300)
+        finally:
+            kill_group(proc)
+
+    def published(self, since: int) -> list[tuple[str, dict[str, Any] | None, bool]]:
+        """What the device published after message ``since``: (leaf topic, payload, retained)."""
+        out: list[tuple[str, dict[str, Any] | None, bool]] = []
+        for m in self.recorder.messages[since:]:
+            payload = json.loads(m.payload) if m.payload else None
+            out.append((m.topic.rsplit("/", 1)[-1], payload, m.retain))
+        return out
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=10)
+
+
+def iso_ms(iso: str | None) -> float | None:
+    if iso is None:
+        return None
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def report(b: Bench, mark: int, rec: int) -> None:
+    """What the device published since ``rec`` beside what each debug node showed since ``mark``."""
+    pub = b.published(rec)
+    events = [p["type"] for leaf, p, _ in pub if leaf == "event" and p]
+    states = [p["sessions_today"] for leaf, p, _ in pub if leaf == "state" and p]
+    status = [p["state"] for leaf, p, _ in pub if leaf == "status" and p]
+    print(f"  device published: {len(events)} events {dict(sorted(_count(events).items()))}, "
+          f"{sum(leaf == 'session' for leaf, _, _ in pub)} session summaries, status {status}, "
+          f"sessions_today {states[-1] if states else '-'}")  # fmt: skip
+    for leaf, p, _ in pub:
+        if leaf == "session" and p:
+            fields = ("start_ms", "duration_s", "rep_share", "interruptions_by_rep", "response_gap_median_s")
+            print("    its summary:", {k: p[k] for k in fields})
+    sb = b.red.sidebar
+    for name in DEBUG_NODES:
+        shown = sb.of(name, mark)
+        last = shown[-1] if shown else None
+        if name in ("Counter status", "Finished sessions"):
+            print(f"  {name}: {len(shown)} shown: {json.dumps(shown)}")
+        else:
+            print(f"  {name}: {len(shown)} shown, last {json.dumps(last)}")
+    for err in sb.errors(mark):
+        print(f"  sidebar error (level {err['level']}): {err['value']}")
+
+
+def _count(items: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
+
+
+def totals(b: Bench) -> Any:
+    tab = next(n["id"] for n in json.loads(FLOW.read_text()) if n["type"] == "tab")
+    ctx = b.red.api("GET", f"/context/flow/{tab}")
+    store: dict[str, Any] = next(iter(ctx.values()), {})
+    value = store.get("listener_today", {}).get("msg")
+    return json.loads(value) if value else None
+
+
+def settle(b: Bench, mark: int, name: str, count: int = 1, timeout_s: float = 30.0) -> None:
+    """Wait for ``count`` outputs of debug node ``name`` since ``mark``, then a second for stragglers."""
+    wait_until(lambda: len(b.red.sidebar.of(name, mark)) >= count, timeout_s, f"{count} x {name}")
+    time.sleep(1.0)
+
+
+def deploy(b: Bench, flow: list[dict[str, Any]]) -> None:
+    """POST /flows (the import, then Deploy) and what Node-RED says of it."""
+    log_at = b.red.log_size()
+    known = {t for module in b.red.api("GET", "/nodes") for t in module["types"]}
+    needed = {n["type"] for n in flow} - {"tab"}
+    rev = b.red.api("POST", "/flows", {"flows": flow})["rev"]
+    wait_until(lambda: "Connected to broker" in b.red.log.read_bytes()[log_at:].decode(errors="replace"), 15,
+               "broker connection")  # fmt: skip
+    deployed = b.red.api("GET", "/flows")
+    same = {n["id"] for n in deployed["flows"]} == {n["id"] for n in flow}
+    state = b.red.api("GET", "/flows/state")["state"]
+    unknown = sorted(needed - known) or "none"
+    print(f"  node types: {len(needed)} needed {sorted(needed)}, unknown to Node-RED: {unknown}")
+    print(f"  deployed rev {rev[:12]}: {len(deployed['flows'])} nodes, the same ids: {same}; flows {state}")
+    for line in b.red.log_lines(log_at, ("[warn]", "[error]", "Connected to broker")):
+        print("  log:", line)
+
+
+def live_run(b: Bench) -> None:
+    mark, rec = b.red.sidebar.mark(), len(b.recorder.messages)
+    t0 = time.monotonic()
+    rc = b.run_device()
+    settle(b, mark, "Counter status", 2)
+    print(f"  listener run --input sample --fast: exit {rc} after {time.monotonic() - t0:.1f} s")
+    report(b, mark, rec)
+    print(f"  flow context listener_today: {json.dumps(totals(b))}")
+
+
+def duplicates(b: Bench, rec_from: int) -> None:
+    """Every event and summary of the live run published again, as a QoS 1 redelivery would."""
+    mark = b.red.sidebar.mark()
+    again = [m for m in b.recorder.messages[rec_from:] if m.topic.endswith(("/event", "/session"))]
+    for m in again:
+        b.recorder.publish(m.topic, m.payload)
+    time.sleep(2.0)
+    new = {name: len(b.red.sidebar.of(name, mark)) for name in DEBUG_NODES}
+    print(f"  republished {len(again)} messages (same seq): debug outputs since {new}; "
+          f"errors {len(b.red.sidebar.errors(mark))}")  # fmt: skip
+
+
+def last_will(b: Bench) -> None:
+    """A device that hangs mid-session (SIGSTOP: its connection stays open, as on a power cut, but silent):
+    the broker publishes its Last Will after 1.5 x keepalive_s (5 s here), then the device is killed."""
+    mark, rec = b.red.sidebar.mark(), len(b.recorder.messages)
+    proc = b.device(fast=False)
+    started = wait_until(lambda: any(leaf == "event" for leaf, _, _ in b.published(rec)), 60, "session_start")
+    frozen_ms = time.time() * 1000
+    os.killpg(proc.pid, signal.SIGSTOP)
+    print(f"  device frozen {'mid-session' if started else 'before its first event'}")
+
+    def offline() -> list[dict[str, Any]]:
+        return [s for s in b.red.sidebar.of("Counter status", mark) if s.get("state") == "offline"]
+
+    wait_until(lambda: bool(offline()), 30, "offline")
+    kill_group(proc)
+    report(b, mark, rec)
+    will = [p for leaf, p, _ in b.published(rec) if leaf == "status" and p and p["state"] == "offline"]
+    if will and offline():
+        since = iso_ms(offline()[-1]["since"]) or 0.0
+        print(f"  from the freeze: the Will's ts {(will[-1]['ts'] - frozen_ms) / 1000:+.1f} s, "
+              f"'since' shown {(since - frozen_ms) / 1000:+.1f} s")  # fmt: skip
+
+
+def away(b: Bench) -> None:
+    """Node-RED stopped (SIGTERM) while a device runs a session, started again a few seconds later."""
+    before = totals(b)
+    b.red.stop()
+    rec = len(b.recorder.messages)
+    rc = b.run_device()
+    clock = time.time() - time.monotonic()
+    last_status = max((m.at for m in b.recorder.messages[rec:] if m.topic.endswith("/status")), default=0.0)
+    offline_ms = 1000 * (clock + last_status)
+    time.sleep(AWAY_S)
+    b.red.start()
+    mark = b.red.sidebar.mark()
+    started_ms = time.time() * 1000
+    b.red.api("POST", "/flows/state", {"state": "start"})
+    settle(b, mark, "Finished sessions", 1, 20)
+    print(f"  device ran while Node-RED was stopped (exit {rc}); flows started "
+          f"{(started_ms - offline_ms) / 1000:.1f} s after the device's offline")  # fmt: skip
+    report(b, mark, rec)
+    for s in b.red.sidebar.of("Counter status", mark):
+        at = iso_ms(s["since"])
+        when = "null" if at is None else f"{(at - offline_ms) / 1000:+.1f} s from the device's offline"
+        print(f"    {s['state']} since: {when}")
+    print(f"  totals before the stop {json.dumps(before)}\n  totals after the start {json.dumps(totals(b))}")
+
+
+def clear_retained(b: Bench) -> None:
+    """A retired device's retained status, info and state cleared, as mqtt.md says (empty payloads)."""
+    mark, log_at = b.red.sidebar.mark(), b.red.log_size()
+    for leaf in ("status", "info", "state"):
+        b.recorder.publish(f"listener/{DEVICE_ID}/{leaf}", b"", retain=True)
+    time.sleep(2.0)
+    lines = b.red.log_lines(log_at, ("[warn]", "[error]"))
+    print(f"  3 retained topics cleared: {len(lines)} log lines, {len(b.red.sidebar.errors(mark))} sidebar errors")
+    for line in lines:
+        print("  log:", line)
+
+
+def other_prefix(b: Bench) -> None:
+    """A device under topic_prefix = "store/listener", the flow's MQTT-in topics changed to match."""
+    deploy(b, flow_for(b.broker.port, "store/listener"))
+    live_run_prefix = b.red.sidebar.mark(), len(b.recorder.messages)
+    rc = b.run_device("store/listener")
+    settle(b, live_run_prefix[0], "Counter status", 2)
+    print(f"  listener run with topic_prefix store/listener: exit {rc}")
+    report(b, *live_run_prefix)
+    print(f"  flow context listener_today: {json.dumps(totals(b))}")
+
+
+SCENARIOS: tuple[tuple[str, Callable[[Bench], None]], ...] = (
+    ("a device's run of the bundled sample", live_run),
+    ("QoS 1 duplicates", lambda b: duplicates(b, 0)),
+    ("a device hung mid-session (its Last Will)", last_will),
+    ("Node-RED away while a device runs", away),
+    ("a retired device's retained messages cleared", clear_retained),
+    ("another topic_prefix", other_prefix),
+)
+
+
+def run(exe: Path, version: str, folder: Path, tz: str) -> None:
+    with Mosquitto(folder / "broker") as broker, Recorder(broker, topics=("listener/#", "store/#")) as recorder:
+        red = NodeRed(exe, folder / "node-red", tz)
+        b = Bench(broker, red, recorder, folder)
+        try:
+            red.start()
+            node = ".".join(map(str, node_version()))
+            print(f"Node-RED {version} on Node.js {node}.x, TZ={tz}, admin API on 127.0.0.1:{red.port}")
+            print(f"mosquitto on 127.0.0.1:{broker.port}; the device: listener run --input {SAMPLE.name}")
+            print("\n== the shipped flow imported and deployed (broker host and port edited)")
+            deploy(b, flow_for(broker.port))
+            for title, scenario in SCENARIOS:
+                print(f"\n== {title}")
+                scenario(b)
+        finally:
+            red.stop()
+        print("\n== every warning and error Node-RED logged (less its start-up notices about credentials, projects)")
+        for line in red.log_lines() or ["  none"]:
+            print(" ", line)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--node-red", help="Node-RED version from npm (default: the newest this Node.js runs)")
+    parser.add_argument("--tz", default="Europe/Berlin", help="Node-RED's time zone (the stores')")
+    parser.add_argument("--keep", type=Path, help="keep the broker's, Node-RED's and the device's files here")
+    args = parser.parse_args(argv)
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        print(f"node_red: needs {' and '.join(missing)} (apt-get install nodejs npm)", file=sys.stderr)
+        return 2
+    node = node_version()
+    version = args.node_red or next((v for least, v in NODE_RED_FOR_NODE if node >= least), None)
+    if version is None:
+        print(f"node_red: Node.js {node[0]}.{node[1]} is older than any Node-RED this bench knows", file=sys.stderr)
+        return 2
+    exe = install(version)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        run(exe, version, args.keep, args.tz)
+    else:
+        with tempfile.TemporaryDirectory(prefix="node-red-bench-") as tmp:
+            run(exe, version, Path(tmp), args.tz)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -113,7 +113,10 @@ def test_node_red_keeps_its_subscriptions_while_it_is_away() -> None:
     flow = json.loads((DOCS / "node-red-flow.json").read_text())
     (broker,) = [n for n in flow if n["type"] == "mqtt-broker"]
     assert broker["cleansession"] is False and broker["autoUnsubscribe"] is False and broker["clientid"]
-    assert all(n["qos"] == "1" or n["qos"] == 1 for n in flow if n["type"] == "mqtt in")
+    qos = {n["name"]: str(n["qos"]) for n in flow if n["type"] == "mqtt in"}
+    # status at QoS 0: an offline queued while Node-RED was away would be dated by its late arrival (the
+    # retained status comes again at each subscription); bench.node_red measured 11 s late at QoS 1
+    assert qos == {"Listener events": "1", "Session summaries": "1", "Listener status": "0"}
 
 
 def _telegraf_conf() -> str:

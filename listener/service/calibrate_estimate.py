@@ -4,7 +4,9 @@ The votes' histogram has one or two clear peaks (refined by the mean of
 the votes within CLUSTER_HALF_DEG). One peak is the rep, who was asked to
 talk, and the customer is placed across the counter. Two peaks are matched
 to the configured rep and customer directions by nearest angle, not by
-loudness, but only when the second speaks in turns of its own (OWN_TURN_S):
+loudness (but a far quieter second, kept only when it answered the rep for
+long enough, is the customer: held_the_floor), and only when the second speaks
+in turns of its own (OWN_TURN_S):
 an echo or a clatter whose votes fall among the rep's words is no talker,
 and the one nearer the configured rep is then placed alone, and the other voice is said (and
 in doubt when it holds much of the speech: it may be a customer who only
@@ -63,6 +65,12 @@ OWN_TURN_S = 0.3
 OWN_VOTES = 25  # of the 61 frames within OWN_TURN_S
 OWN_SHARE = 0.5
 MIN_OWN_TURNS = 0.1
+# A second cluster under SECOND_TALKER_SHARE is still the customer when it held the floor: QUIET_OWN_TURNS of its
+# weight in turns of its own after the rep's first word, those votes QUIET_FLOOR_S long in all. bench.calibrate (five
+# boards) put 69 of 300 answering customers opposite the rep for that share; 0.6 s places 18 of them (0.5 s 22,
+# 0.8 s 9, 1.2 s 7; a 0.4 s shout holds 0.42 s), and no reflection's or side noise's quiet cluster held over 0.32.
+QUIET_OWN_TURNS = 0.5
+QUIET_FLOOR_S = 0.6
 # This much speech gives full confidence in the amount of evidence. At 5 s, bench.calibrate refused about half
 # its rooms with a steady noise 3-15 dB under the rep, which leaves 1-3 s of clear speech in 10 s; in its first
 # layout 76 of the 77 refused for that had the rep within 6.5 deg (the other 16 deg).
@@ -192,7 +200,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
     time_s = votes.frames.astype(np.float64) * votes.hop_s
-    clusters = find_clusters(space, x, votes.weight)
+    clusters = find_clusters(space, x, votes.weight, time_s, votes.hop_s)
     configured = (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
     total = float(votes.weight.sum())
     evidence = min(1.0, speech_s / FULL_CONFIDENCE_S)
@@ -302,8 +310,11 @@ def too_little_speech(votes: Votes, speech_s: float) -> str:
     )
 
 
-def find_clusters(space: Space, x: Float, weight: Float) -> list[Cluster]:
-    """The strongest direction, and a second one if it may be a talker apart from the first."""
+def find_clusters(
+    space: Space, x: Float, weight: Float, time_s: Float | None = None, hop_s: float = 0.0
+) -> list[Cluster]:
+    """The strongest direction, and a second one if it may be a talker apart from the first: with
+    SECOND_TALKER_SHARE of its weight, or less when it held the floor (judged only given the votes' times)."""
     smoothed = space.histogram(x, weight)
     first = _cluster(space, x, weight, float(space.grid[np.argmax(smoothed)]))
     # another talker's peak is at least a cluster's width away, whatever the array can separate
@@ -312,9 +323,22 @@ def find_clusters(space: Space, x: Float, weight: Float) -> list[Cluster]:
     if rest.max() <= 0:
         return [first]
     second = _cluster(space, x, weight, float(space.grid[np.argmax(rest)]))
-    if second.weight < SECOND_TALKER_SHARE * first.weight or not space.separable(first.centre_deg, second.centre_deg):
+    if not space.separable(first.centre_deg, second.centre_deg):
+        return [first]
+    quiet = second.weight < SECOND_TALKER_SHARE * first.weight
+    if quiet and (time_s is None or not held_the_floor(space, x, weight, time_s, hop_s, first, second)):
         return [first]
     return [first, second]
+
+
+def held_the_floor(
+    space: Space, x: Float, weight: Float, time_s: Float, hop_s: float, rep: Cluster, quiet: Cluster
+) -> bool:
+    """Whether ``quiet``, under SECOND_TALKER_SHARE of ``rep``'s weight, answered the rep in turns of its own
+    (QUIET_OWN_TURNS, QUIET_FLOOR_S): an echo or a clatter holds few, a shout too little time."""
+    w, alone = _own_turn_votes(space, x, weight, time_s, quiet, _first_vote_s(space, x, time_s, rep))
+    long_enough = int(alone.sum()) * hop_s >= QUIET_FLOOR_S - 1e-9  # 60 frames of 0.01 s are 0.6 s
+    return long_enough and bool(w[alone].sum() >= QUIET_OWN_TURNS * w.sum())
 
 
 def own_turns(
@@ -331,15 +355,20 @@ def own_turns(
     else heard counts against it, not only the first cluster: a rep's voice smeared by a reflection votes
     between the two clusters as well.
     """
+    w, alone = _own_turn_votes(space, x, weight, time_s, voice, after_s)
+    return float(w[alone].sum() / w.sum()) if w.sum() > 0 else 0.0
+
+
+def _own_turn_votes(
+    space: Space, x: Float, weight: Float, time_s: Float, voice: Cluster, after_s: float
+) -> tuple[Float, npt.NDArray[np.bool_]]:
+    """The weights of ``voice``'s votes, and which of them are in a turn of its own after ``after_s``."""
     mine = space.apart(x, voice.centre_deg) <= CLUSTER_HALF_DEG
     t, w = time_s[mine], weight[mine]
-    if w.sum() <= 0:
-        return 0.0
     others = _around(time_s[~mine], weight[~mine], t)
     ours = _around(t, w, t)
     count = _around(t, np.ones_like(w), t)
-    alone = (count >= OWN_VOTES) & (others <= OWN_SHARE * ours) & (t > after_s)
-    return float(w[alone].sum() / w.sum())
+    return w, (count >= OWN_VOTES) & (others <= OWN_SHARE * ours) & (t > after_s)
 
 
 def _around(time_s: Float, weight: Float, at_s: Float) -> Float:
@@ -359,6 +388,8 @@ def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]
     """(rep, customer, margin): the matching nearer the configured directions, by how much (deg) it is nearer."""
     want = space.coordinate(np.array(configured, dtype=np.float64))
     a, b = clusters
+    if b.weight < SECOND_TALKER_SHARE * a.weight:  # kept only as a customer who answered (held_the_floor)
+        return a, b, CLEAR_MARGIN_DEG
 
     def cost(rep: Cluster, customer: Cluster) -> float:
         return float(space.apart(rep.centre_deg, want[0]) + space.apart(customer.centre_deg, want[1]))

@@ -11,7 +11,8 @@ from listener.cli import main
 from listener.config import load_config
 from listener.config.array_checks import angle_apart_deg
 from listener.service.calibrate import _events, collect_votes
-from listener.service.calibrate_estimate import Space, find_clusters
+from listener.service.calibrate_estimate import find_clusters
+from listener.service.calibrate_space import Space
 
 
 def render_room(

@@ -17,7 +17,8 @@ from listener.audio.wav import WavSource
 from listener.cli import main
 from listener.config import geometry, load_config
 from listener.service.calibrate import Votes, collect_votes, estimate
-from listener.service.calibrate_estimate import MIN_OWN_TURNS, Space, find_clusters, own_turns
+from listener.service.calibrate_estimate import MIN_OWN_TURNS, find_clusters, own_turns
+from listener.service.calibrate_space import Space
 from tests import synth
 from tests.calibrate_cases import CONFIG_TEXT, REP_DEG, REP_ONLY, angle_error, printed
 

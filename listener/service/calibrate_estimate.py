@@ -36,18 +36,11 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from listener.config import Config, geometry
-from listener.config.array_checks import (
-    MIN_AXIS_COS_APART,
-    angle_apart_deg,
-    check_directions,
-    line_axis_deg,
-)
-from listener.config.schema import MIN_PARTIES_APART_DEG, PartiesConfig
-from listener.errors import CalibrationError, ConfigError
+from listener.config import Config
+from listener.errors import CalibrationError
+from listener.service.calibrate_space import BIN_DEG, Cluster, Float, Space, normal
 from listener.service.calibrate_votes import SETTLE_S, Votes
 
-BIN_DEG = 10.0  # the front end's direction grid
 CLUSTER_HALF_DEG = 30.0  # votes this close to a peak belong to its talker
 MIN_SPEECH_S = 1.0  # less speech than this cannot place anyone
 ALONE = "repeat with the rep talking alone for about 10 s, nobody else near the counter"
@@ -86,7 +79,6 @@ MAX_UNPLACED_SHARE = 0.2
 AMBIGUOUS_MARGIN_DEG = 30.0
 CLEAR_MARGIN_DEG = 90.0
 
-Float = npt.NDArray[np.float64]
 CustomerFrom = Literal["second talker", "opposite the rep", "far end of the mic line"]
 
 
@@ -119,77 +111,6 @@ class Calibration:
     @property
     def confidence(self) -> float:
         return self.factors.confidence
-
-
-@dataclass(frozen=True, slots=True)
-class Space:
-    """Where votes are compared: the circle, or a line array's 0..180 deg from its axis."""
-
-    mics_m: Float
-    axis_deg: float | None
-
-    @classmethod
-    def of(cls, config: Config) -> Space:
-        mics = geometry(config).mics_m
-        return cls(mics, line_axis_deg(mics))
-
-    @property
-    def grid(self) -> Float:
-        top = 360.0 if self.axis_deg is None else 180.0 + BIN_DEG
-        return np.arange(0.0, top, BIN_DEG)
-
-    def coordinate(self, azimuth_deg: Float) -> Float:
-        if self.axis_deg is None:
-            return np.asarray(azimuth_deg % 360.0, dtype=np.float64)
-        return angle_apart_deg(azimuth_deg, self.axis_deg)
-
-    def apart(self, a: Float | float, b: Float | float) -> Float:
-        diff = np.abs(np.asarray(a, dtype=np.float64) - b)
-        return diff if self.axis_deg is not None else angle_apart_deg(diff, 0.0)
-
-    def separable(self, a_deg: float, b_deg: float) -> bool:
-        if self.axis_deg is None:
-            return float(self.apart(a_deg, b_deg)) >= MIN_PARTIES_APART_DEG
-        return abs(math.cos(math.radians(a_deg)) - math.cos(math.radians(b_deg))) >= MIN_AXIS_COS_APART
-
-    def histogram(self, x: Float, weight: Float) -> Float:
-        n = self.grid.size
-        index = np.round(x / BIN_DEG).astype(int) % n
-        hist = np.bincount(index, weights=weight, minlength=n).astype(np.float64)
-        # A talker between two grid directions splits its votes; pooling neighbours finds it.
-        padded = np.concatenate([hist[-1:], hist, hist[:1]]) if self.axis_deg is None else np.pad(hist, 1)
-        return 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
-
-    def mean(self, x: Float, weight: Float) -> float:
-        if self.axis_deg is not None:
-            return float(np.average(x, weights=weight))
-        rad = np.radians(x)
-        return float(np.degrees(np.arctan2((weight * np.sin(rad)).sum(), (weight * np.cos(rad)).sum())) % 360.0)
-
-    def heard(self, x: float) -> float | None:
-        """A line array's coordinate, the angle to its axis, as measured (None on an area array)."""
-        return None if self.axis_deg is None else round(x, 1)
-
-    def describe(self, x: float) -> str:
-        """A coordinate as a talker's place in a message."""
-        if self.axis_deg is None:
-            return f"at {_normal(x):g} deg"
-        return f"at {x:.0f} deg to the mic line"
-
-    def acceptable(self, rep_deg: float, customer_deg: float) -> bool:
-        """What the config loader accepts: the parties far enough apart, and on a line not mirror images."""
-        parties = PartiesConfig(rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
-        try:
-            check_directions(self.mics_m, parties, "the array")
-        except ConfigError:
-            return False
-        return True
-
-
-@dataclass(frozen=True, slots=True)
-class Cluster:
-    centre_deg: float  # in the space's coordinate
-    weight: float
 
 
 def estimate(votes: Votes, config: Config) -> Calibration:
@@ -400,8 +321,8 @@ def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]
 
 def _place_one(space: Space, rep_x: float) -> tuple[float, float, CustomerFrom]:
     if space.axis_deg is None:
-        rep = _normal(rep_x)
-        return rep, _normal(rep + 180.0), "opposite the rep"
+        rep = normal(rep_x)
+        return rep, normal(rep + 180.0), "opposite the rep"
     rep, customer = _line_ends(space.axis_deg, math.cos(math.radians(rep_x)))
     return rep, customer, "far end of the mic line"
 
@@ -412,7 +333,7 @@ def _azimuths(space: Space, rep_x: float, customer_x: float) -> tuple[float, flo
     On a line array, the line's two ends: the rep at the one they are nearer than the customer is.
     """
     if space.axis_deg is None:
-        pair = (_normal(rep_x), _normal(customer_x))
+        pair = (normal(rep_x), normal(customer_x))
         return pair if space.acceptable(*pair) else None
     return _line_ends(space.axis_deg, math.cos(math.radians(rep_x)) - math.cos(math.radians(customer_x)))
 
@@ -423,10 +344,5 @@ def _line_ends(axis_deg: float, rep_towards: float) -> tuple[float, float]:
     A line hears the cosine of the angle to it. Height and echoes pull it towards 0 (a rep at 4 deg read
     72 deg), so the angle itself is no place to store; its sign, which end is nearer, survives them.
     """
-    ends = (_normal(axis_deg), _normal(axis_deg + 180.0))
+    ends = (normal(axis_deg), normal(axis_deg + 180.0))
     return ends if rep_towards >= 0.0 else (ends[1], ends[0])
-
-
-def _normal(azimuth_deg: float) -> float:
-    """Rounded as it will be printed and stored, in [0, 360): never "360.0"."""
-    return round(azimuth_deg, 1) % 360.0 + 0.0  # + 0.0: no "-0.0"

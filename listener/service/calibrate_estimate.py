@@ -218,15 +218,17 @@ def too_little_speech(votes: Votes, speech_s: float) -> str:
             f"{start}: the recording itself is only {votes.heard_s:.1f} s long{settling}; record about 10 s of the "
             "rep talking close to the counter"
         )
+    # loud_s leaves out the first SETTLE_S, which never votes: so does the time it is a share of
+    counted = f"of {max(0.0, votes.heard_s - SETTLE_S):.1f} s after the first {SETTLE_S:g} s"
     if votes.loud_s - speech_s >= MIN_SPEECH_S:
         # loud but not voiced: a hiss, a rumble, clatter; a voice has a pitch
         return (
-            f"{start}: of {votes.heard_s:.1f} s, {votes.loud_s:.1f} s rose above the room's noise but did not "
+            f"{start}: {counted}, {votes.loud_s:.1f} s rose above the room's noise but did not "
             "sound like a voice (a fan, a till, music?); the rep should talk for about 10 s close to the "
             "counter, in a quieter moment"
         )
     return (
-        f"{start}: of {votes.heard_s:.1f} s, only {votes.loud_s:.1f} s rose above the room's steady noise; the "
+        f"{start}: {counted}, only {votes.loud_s:.1f} s rose above the room's steady noise; the "
         "rep should talk for about 10 s close to the counter (live: check the mic levels with `listener doctor`)"
     )
 

@@ -125,9 +125,13 @@ class _Parser(argparse.ArgumentParser):
 def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
     """The arguments. A word the command does not take is blamed on that command, whose --help lists what
     it does take (argparse leaves it to the top parser, whose help lists only the commands)."""
-    if words[:1] == ["--version"] and len(words) > 1:  # argparse prints the version and ignores the rest
+    first = words[0] if words else ""
+    if len(first) >= 3 and "--version".startswith(first) and len(words) > 1:  # argparse would ignore the rest
         parser.error(f"--version takes nothing after it, not {' '.join(words[1:])!r}")
     args, extra = parser.parse_known_args(words)
+    command = getattr(args, "command", None)
+    if extra and command in words and extra[0] in words and words.index(extra[0]) < words.index(command):
+        parser.error(f"{extra[0]} goes after the command: listener {command} {extra[0]} ...")
     if extra:
         _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     return args

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import calibrate as calibrate_bench
@@ -13,6 +14,7 @@ from listener.config.array_checks import angle_apart_deg
 from listener.service.calibrate import _events, collect_votes
 from listener.service.calibrate_estimate import find_clusters
 from listener.service.calibrate_space import Space
+from listener.service.calibrate_write import write_parties
 
 
 def render_room(
@@ -92,10 +94,26 @@ def test_a_quiet_customer_who_answered_at_length_is_placed(tmp_path: Path, capsy
     votes = collect_votes(config, _events(config, wav, 0.0))
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
-    assert len(find_clusters(space, x, votes.weight)) == 1  # by its share alone, no second talker
+    time_s = votes.frames.astype(np.float64) * votes.hop_s
+    rep, customer = find_clusters(space, x, votes.weight, time_s, votes.hop_s)
+    assert customer.answered and customer.weight < 0.15 * rep.weight  # kept only because it held the floor
     assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
     out = capsys.readouterr().out
     assert "(second talker)" in out and "written to [parties]" in out, out
+    stored = load_config(path).parties
+    assert angle_apart_deg(stored.rep_azimuth_deg, room.rep.azimuth_deg) <= 10.0, out
+    assert angle_apart_deg(stored.customer_azimuth_deg, room.customer.azimuth_deg) <= 5.0, out
+
+
+def test_a_quiet_customer_is_never_taken_for_the_rep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Room 4 with the configured directions the wrong way round: the quiet voice that answered is nearer the
+    configured rep, but the rep is the one who talked, so the directions are swapped to what was heard (matched
+    by angle alone, the answer became the rep, in doubt as having "talked most")."""
+    wav, path, room = render_room(4, "customer answers", tmp_path)
+    write_parties(path, room.customer.azimuth_deg, room.rep.azimuth_deg)
+    assert main(["calibrate", "--config", str(path), "--input", str(wav), "--write"]) == 0
+    out = capsys.readouterr().out
+    assert "(second talker)" in out and "talked most" not in out, out
     stored = load_config(path).parties
     assert angle_apart_deg(stored.rep_azimuth_deg, room.rep.azimuth_deg) <= 10.0, out
     assert angle_apart_deg(stored.customer_azimuth_deg, room.customer.azimuth_deg) <= 5.0, out

@@ -46,7 +46,7 @@ def test_a_louder_relay_of_the_reps_words_is_not_taken_for_the_rep(
         votes = collect_votes(config, source.events())
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
-    clusters = find_clusters(space, x, votes.weight)
+    clusters = find_clusters(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, votes.hop_s)
     assert len(clusters) == 2
     strongest, second = clusters
     assert angle_error(strongest.centre_deg, SPEAKER_DEG) <= 10.0 and angle_error(second.centre_deg, REP_DEG) <= 10.0
@@ -96,7 +96,7 @@ def test_a_line_pair_the_config_would_refuse_as_measured_is_stored_at_the_lines_
     # the case itself: two separable clusters, each in turns of its own, whose rounded azimuths are refused
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
-    clusters = find_clusters(space, x, votes.weight)
+    clusters = find_clusters(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, votes.hop_s)
     assert [round(c.centre_deg, 2) for c in clusters] == [LINE_CUSTOMER_DEG, LINE_REP_DEG]
     assert space.separable(clusters[0].centre_deg, clusters[1].centre_deg)
     assert own_turns(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, clusters[1]) == 1.0
@@ -110,3 +110,30 @@ def test_a_line_pair_the_config_would_refuse_as_measured_is_stored_at_the_lines_
     assert result.rep_share == pytest.approx(1 / 3)
     assert space.acceptable(result.rep_azimuth_deg, result.customer_azimuth_deg)
     assert "talked most" in result.doubt
+
+
+# --- a far quieter second direction ------------------------------------------------------
+
+NOISE_DEG = 100.0
+
+
+def _rep_and_a_noise(sprinkled: bool) -> Votes:
+    """The rep at 0 deg talks 1-6 s and 7-13 s; a noise at 100 deg sounds alone for 0.7 s in the rep's pause,
+    and (``sprinkled``) casts a vote every 70 ms among the rep's later words: 13 % of the rep's votes in all."""
+    rep = np.r_[np.arange(100, 600), np.arange(700, 1300)]
+    alone, among = np.arange(610, 680), np.arange(800, 1300, 7) if sprinkled else np.arange(0)
+    frame = np.r_[rep, alone, among]
+    doa = np.r_[np.zeros(rep.size), np.full(alone.size + among.size, NOISE_DEG)]
+    order = np.argsort(frame, kind="stable")
+    return Votes(doa[order], np.ones(frame.size), HOP_S, frame=frame[order])
+
+
+def test_a_quiet_direction_is_the_customer_only_if_half_of_it_held_the_floor() -> None:
+    """Under 15 % of the rep's votes, a direction is placed only when half its weight (and 0.6 s of votes) is in
+    turns of its own: 0.7 s alone in a pause passes; the same with as many votes again among the rep's words is
+    a noise, or an echo, and the customer goes opposite the rep."""
+    config = load_config(None)
+    alone = estimate(_rep_and_a_noise(sprinkled=False), config)
+    assert (alone.customer_from, alone.customer_azimuth_deg) == ("second talker", NOISE_DEG)
+    result = estimate(_rep_and_a_noise(sprinkled=True), config)
+    assert (result.customer_from, result.rep_azimuth_deg, result.customer_azimuth_deg) == ("opposite the rep", 0, 180)

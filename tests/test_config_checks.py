@@ -342,6 +342,12 @@ def test_a_number_too_large_to_hold_is_said_to_be_read_as_inf(tmp_path: Path) ->
         "config error at array.buffer_s = inf: must be a finite number between 0.5 and 60.0 "
         "(a number too large to hold, such as 1e400, is read as inf)"
     )
+    path.write_text("[mqtt]\nkeepalive_s = -1e400\n")  # a whole number's key says it too
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).endswith(
+        "must be a whole number (a number too large to hold, such as -1e400, is read as -inf)"
+    )
     path.write_text("[array]\nbuffer_s = nan\n")
     with pytest.raises(ConfigError) as info:
         load_config(path)

@@ -88,11 +88,12 @@ class WavSource(AudioSource):
     def warn_if_short(self) -> None:
         """Say so when the recording is too short to hold a conversation (its report is still made)."""
         if self.duration_s < SHORTEST_CONVERSATION_S:
+            ms = math.floor(self.duration_s * 1000.0)  # never "1 s" for 0.9999 s, never "6.25e-05 s"
             log.warning(
-                "%s is only %.3g s long, too short to hold a turn of speech: the figures cover just that; "
+                "%s is only %s long, too short to hold a turn of speech: the figures cover just that; "
                 "pass the recording of the whole conversation",
                 shown_path(self.path),
-                self.duration_s,
+                f"{ms} ms" if ms >= 1 else "under 1 ms",
             )
 
     def close(self) -> None:

@@ -273,7 +273,7 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
             # TOML types 16000.0 as a float: say how to write it rather than only that it is wrong
             raise ConfigError(path, value, f"must be a whole number, written without a decimal point: {int(value)}")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, value, "must be a whole number" + _unquoted(path, value, int))
+            raise ConfigError(path, value, "must be a whole number" + _unquoted(path, value, int) + _read_as_inf(value))
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, value, "must be a number" + _unquoted(path, value, float))
@@ -316,14 +316,21 @@ def _range_rule(meta: typing.Mapping[str, Any], fallback: str) -> str:
     return fallback
 
 
+def _read_as_inf(value: object) -> str:
+    """For an infinite float: a number written too large (1e400) arrives as inf, so the echoed value is not
+    what the file says."""
+    if not (isinstance(value, float) and math.isinf(value)):
+        return ""
+    sign = "-" if value < 0 else ""
+    return f" (a number too large to hold, such as {sign}1e400, is read as {sign}inf)"
+
+
 def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> None:
     lo, hi = meta.get("min"), meta.get("max")
     # TOML has inf and nan; no setting means either, and a range with one bound would let inf through
     if isinstance(value, float) and not math.isfinite(value):
         between = f" between {lo} and {hi}" if lo is not None and hi is not None else ""
-        # a number written too large (1e400) arrives as inf: the echoed value is not what the file says
-        huge = " (a number too large to hold, such as 1e400, is read as inf)" if math.isinf(value) else ""
-        raise ConfigError(path, value, f"must be a finite number{between}{huge}")
+        raise ConfigError(path, value, f"must be a finite number{between}{_read_as_inf(value)}")
     if lo is not None and hi is not None and not lo <= value <= hi:
         raise ConfigError(path, value, f"must be between {lo} and {hi}")
     if lo is not None and value < lo:

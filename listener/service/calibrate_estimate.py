@@ -29,6 +29,7 @@ checks). Nothing is proposed that the config's own checks would refuse.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -233,11 +234,9 @@ def too_little_speech(votes: Votes, speech_s: float) -> str:
     )
 
 
-def find_clusters(
-    space: Space, x: Float, weight: Float, time_s: Float | None = None, hop_s: float = 0.0
-) -> list[Cluster]:
+def find_clusters(space: Space, x: Float, weight: Float, time_s: Float, hop_s: float) -> list[Cluster]:
     """The strongest direction, and a second one if it may be a talker apart from the first: with
-    SECOND_TALKER_SHARE of its weight, or less when it held the floor (judged only given the votes' times)."""
+    SECOND_TALKER_SHARE of its weight, or less when it held the floor (then marked ``answered``)."""
     smoothed = space.histogram(x, weight)
     first = _cluster(space, x, weight, float(space.grid[np.argmax(smoothed)]))
     # another talker's peak is at least a cluster's width away, whatever the array can separate
@@ -248,10 +247,11 @@ def find_clusters(
     second = _cluster(space, x, weight, float(space.grid[np.argmax(rest)]))
     if not space.separable(first.centre_deg, second.centre_deg):
         return [first]
-    quiet = second.weight < SECOND_TALKER_SHARE * first.weight
-    if quiet and (time_s is None or not held_the_floor(space, x, weight, time_s, hop_s, first, second)):
-        return [first]
-    return [first, second]
+    if second.weight >= SECOND_TALKER_SHARE * first.weight:
+        return [first, second]
+    if held_the_floor(space, x, weight, time_s, hop_s, first, second):
+        return [first, dataclasses.replace(second, answered=True)]
+    return [first]
 
 
 def held_the_floor(
@@ -311,7 +311,7 @@ def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]
     """(rep, customer, margin): the matching nearer the configured directions, by how much (deg) it is nearer."""
     want = space.coordinate(np.array(configured, dtype=np.float64))
     a, b = clusters
-    if b.weight < SECOND_TALKER_SHARE * a.weight:  # kept only as a customer who answered (held_the_floor)
+    if b.answered:  # far quieter, kept only as a customer who answered the rep (held_the_floor)
         return a, b, CLEAR_MARGIN_DEG
 
     def cost(rep: Cluster, customer: Cluster) -> float:

@@ -88,6 +88,8 @@ class Space:
 class Cluster:
     centre_deg: float  # in the space's coordinate
     weight: float
+    # far quieter than the first, kept only because it answered the rep at length: the customer, never the rep
+    answered: bool = False
 
 
 def normal(azimuth_deg: float) -> float:

@@ -128,7 +128,6 @@ def select_source(config: Config, options: RunOptions) -> tuple[AudioSource, Con
     if options.input is not None:
         wav = WavSource(options.input, geo, block_ms=config.array.block_ms, realtime=not options.fast)
         wav.open()  # a bad file is said before any model loads; files hold no device
-        wav.warn_if_short()
         return wav, config
     from listener.audio.devices import find_array
     from listener.audio.live import LiveSource
@@ -163,7 +162,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     if under_systemd():
         _warn_of_a_long_stop(config)
     # channels that carry no sound, or one signal twice, are said: the array's, or the recording's
-    watch: list[Stage] = [ChannelWatch(geo, recording=source.path if isinstance(source, WavSource) else None)]
+    recording = source if isinstance(source, WavSource) else None
+    watch: list[Stage] = [ChannelWatch(geo, recording=recording.path if recording is not None else None)]
     source, button = _privacy_gate(source, config, live)
     stop = StopSignals(source)
     restore = stop.install()
@@ -183,6 +183,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
             pipeline = stack.enter_context(Pipeline(stages))
             stop.attach(pipeline)
             source.open()
+            if recording is not None:  # said once the outputs opened: a fatal error there is a run's only line
+                recording.warn_if_short()
             if stop.received:  # asked to stop while the stages opened: open() re-armed the source
                 source.stop()
             audio_s = pipeline.run(source)

@@ -64,20 +64,26 @@ CONVERSATION = [  # (party, what the recogniser prints)
 ]
 
 
+def espeak_korean(i: int) -> np.ndarray:
+    """KOREAN[i] in espeak-ng's Korean voice (pitch 30 + 10 i), resampled to RATE_HZ, peak 0.3."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "say.wav"
+        subprocess.run(["espeak-ng", "-v", "ko", "-p", str(30 + 10 * i), "-w", str(wav), KOREAN[i]], check=True)
+        x, rate = sf.read(wav, dtype="float32")
+    y = soxr.resample(x, rate, RATE_HZ)
+    return 0.3 * y / (np.abs(y).max() + 1e-9)
+
+
 def korean_speech(seconds: float) -> np.ndarray:
     path = CACHE / f"asr_ko_{seconds:g}s.wav"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         pieces, total = [], 0
-        with tempfile.TemporaryDirectory() as tmp:
-            while total < seconds * RATE_HZ:
-                for i, text in enumerate(KOREAN):
-                    wav = Path(tmp) / f"{i}.wav"
-                    subprocess.run(["espeak-ng", "-v", "ko", "-p", str(30 + 10 * i), "-w", str(wav), text], check=True)
-                    x, rate = sf.read(wav, dtype="float32")
-                    y = soxr.resample(x, rate, RATE_HZ)
-                    pieces += [0.3 * y / (np.abs(y).max() + 1e-9), np.zeros(int(0.6 * RATE_HZ), np.float32)]
-                    total += len(y) + int(0.6 * RATE_HZ)
+        while total < seconds * RATE_HZ:
+            for i in range(len(KOREAN)):
+                y = espeak_korean(i)
+                pieces += [y, np.zeros(int(0.6 * RATE_HZ), np.float32)]
+                total += len(y) + int(0.6 * RATE_HZ)
         sf.write(path, np.concatenate(pieces)[: int(seconds * RATE_HZ)], RATE_HZ, subtype="PCM_16")
     x, _ = sf.read(path, dtype="float32")
     return x

@@ -17,8 +17,8 @@ session's summary counts its last words: read flat out ("wait") as long as it
 takes, as audio comes ("skip") at most REALTIME_FLUSH_S.
 
 A vosk recogniser keeps native state from utterance to utterance and grows
-for as long as it lives (about 1 MB per minute of speech after its first
-minutes, measured with the Korean test model); a fresh one costs 0.05-0.06 s
+for as long as it lives (with the Korean test model, about 100 MB in 20
+minutes of visits and still climbing after an hour: bench.asr_memory); a fresh one costs 0.05-0.06 s
 to build on the development machine (more on a Pi), against a second to load
 the model. So the stage asks for a fresh recogniser at each session
 end (:meth:`RecognizerWorker.renew`), which the worker builds at the next

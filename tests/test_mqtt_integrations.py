@@ -26,9 +26,10 @@ NODE = shutil.which("node") or shutil.which("nodejs")
 HARNESS = """
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const store = (s) => ({ get: (k) => s[k], set: (k, v) => { s[k] = v; } });
-const context = store({}), flow = store({}), node = { status: () => {} };
+const flowStore = {}, context = store({}), flow = store(flowStore), node = { status: () => {} };
 const run = new Function("msg", "node", "context", "flow", input.func);
-console.log(JSON.stringify(input.msgs.map((m) => run(m, node, context, flow))));
+const outputs = input.msgs.map((m) => run(m, node, context, flow));
+console.log(JSON.stringify({ outputs: outputs, flow: flowStore }));
 """
 
 
@@ -39,13 +40,20 @@ def _function(name: str) -> str:
 
 
 def _run_node(name: str, msgs: list[dict[str, object]], tz: str) -> list[Any]:
+    """What the function node returned for each message."""
+    outputs: list[Any] = _run_node_with_flow(name, msgs, tz)["outputs"]
+    return outputs
+
+
+def _run_node_with_flow(name: str, msgs: list[dict[str, object]], tz: str) -> dict[str, Any]:
+    """``outputs`` (one per message) and ``flow``, the flow context the node left."""
     if NODE is None:
         pytest.skip("Node.js is not installed")
     env = {**os.environ, "TZ": tz}
     stdin = json.dumps({"func": _function(name), "msgs": msgs})
     done = subprocess.run([NODE, "-e", HARNESS], input=stdin, capture_output=True, text=True, env=env, timeout=30)
     assert done.returncode == 0, done.stderr
-    result: list[Any] = json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
@@ -61,6 +69,21 @@ def test_node_red_counts_per_local_day_as_the_devices_do() -> None:
     counts = out[0]
     assert counts["topic"] == "counter-3/2026-03-02"
     assert counts["payload"]["day"] == "2026-03-02" and counts["payload"]["sessions"] == 1
+
+
+def test_node_red_keeps_a_month_of_daily_counts() -> None:
+    """One key per counter and day grew for ever in the flow context (a persistent store rewrites it whole):
+    counts older than 31 days before the event being counted are dropped, the month's are kept."""
+    days = ["2026-01-01", "2026-01-20", "2026-02-05"]  # the first is 35 days before the last, the second 16
+    msgs: list[dict[str, object]] = [
+        {
+            "topic": "listener/counter-3/event",
+            "payload": {"seq": i, "ts": _ms(f"{d}T12:00:00+01:00"), "type": "session_start"},
+        }
+        for i, d in enumerate(days)
+    ]
+    flow = _run_node_with_flow("Count per counter and day", msgs, tz="Europe/Berlin")["flow"]
+    assert sorted(flow["listener_today"]) == ["counter-3/2026-01-20", "counter-3/2026-02-05"]
 
 
 def test_node_red_names_the_device_under_any_topic_prefix() -> None:

@@ -77,6 +77,19 @@ def _said(stderr: bytes) -> str:
     return "\n".join(lines)[-3000:]
 
 
+def _stopped_or_fail(proc: subprocess.Popen[bytes], log: _Stderr) -> None:
+    """Wait for the stop. A wait, not a timing: the stop drains the ring (20 s of audio here) into a recogniser
+    the config has wait for it, then waits up to asr.finish_wait_s (30 s) for its last words; on a loaded machine
+    that passed 60 s once (fresh-clone CI, 2026-12-05). Should it hang, its threads' stacks say where:
+    faulthandler prints them on SIGABRT. The service prints next to nothing on stdout: its pipe cannot fill."""
+    try:
+        proc.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=30)
+        pytest.fail(f"still running 180 s after SIGTERM:\n{_said(log.all())}")
+
+
 def _config(path: Path, state: Path) -> Path:
     lines = [
         # the test PCM plays far faster than real time: a ring that holds the whole dialogue loses none of it
@@ -123,7 +136,7 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
         log = _Stderr(os.fdopen(reader, "rb"), until_s=last_word_s - 0.3)  # live times may differ by a frame
         heard = log.heard.wait(START_UP_LIMIT_S)
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)  # the service prints next to nothing on stdout, so its pipe cannot fill
+        _stopped_or_fail(proc, log)
     assert proc.stdout is not None
     stdout = proc.stdout.read()  # not communicate(): it would read stderr too, against _Stderr's thread
     stderr = log.all()

@@ -61,10 +61,9 @@ from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.service.heap import keep_freed_buffers
 from listener.service.runner import RunOptions, output_stages
-from tests.alsa_device import AlsaConfig, FifoFeeder, TestDevice
+from tests.alsa_device import AlsaConfig, PacedFifo, TestDevice
 
 DEVICE = "listener_soak_array"
-FEED_CHUNK_S = 0.1  # written to the FIFO at once: 3200 bytes, atomic in a pipe; 50 ms let the device run at 2x
 MARGIN_S = 10.0  # audio past the soak's end: the device never runs dry (then unpaced) before the source stops
 WALL_TOLERANCE_S = 0.25  # audio clock within this of the wall clock at the end: nothing went missing
 
@@ -82,36 +81,6 @@ def write_infiles(bank: Sequence[Int16Array], seconds: float, directory: Path) -
                 for c, f in enumerate(files):
                     f.write(np.ascontiguousarray(pcm[:, c]).tobytes())
     return paths, source.visits
-
-
-class PacedFifo(FifoFeeder):
-    """Writes a raw mono file into one channel's FIFO on the wall clock, from the file's start for each reader.
-
-    Listing devices opens and closes the PCM without reading: a reader that went away makes the next write
-    fail and the next reader gets the file from its start; one that came back first finds the unread
-    chunks still in the pipe. Either way every channel starts at the same frame.
-    """
-
-    def __init__(self, fifo: Path, raw: Path, rate_hz: int) -> None:
-        super().__init__(fifo, np.zeros((0, 1), dtype=np.int16))
-        self.raw = raw
-        self.rate_hz = rate_hz
-
-    def _write_until_reader_goes(self, fd: int) -> None:
-        step = 2 * round(self.rate_hz * FEED_CHUNK_S)
-        due = time.monotonic()
-        with self.raw.open("rb") as f:
-            while not self._quit.is_set():
-                chunk = f.read(step)
-                if not chunk:  # hold the FIFO open: a closed writer would let the device run unpaced
-                    self._quit.wait()
-                    return
-                try:
-                    os.write(fd, chunk)
-                except OSError:  # the reader went away
-                    return
-                due += len(chunk) / (2 * self.rate_hz)
-                self._quit.wait(max(0.0, due - time.monotonic()))
 
 
 class CaptureClock:

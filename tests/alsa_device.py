@@ -54,6 +54,7 @@ import contextlib
 import errno
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,8 @@ import numpy.typing as npt
 import pytest
 
 Int16Array = npt.NDArray[np.int16]
+
+FEED_CHUNK_S = 0.1  # written to the FIFO at once: 3200 bytes, atomic in a pipe; 50 ms let the device run at 2x
 
 TONES_HZ = (300.0, 500.0, 700.0, 900.0, 1100.0, 1300.0, 1500.0, 1700.0)
 
@@ -224,6 +227,52 @@ class FifoFeeder:
                     return
                 raise
             offset %= len(self._data)
+
+
+class PacedFifo(FifoFeeder):
+    """Writes a raw mono file into one channel's FIFO on the wall clock, from the file's start for each reader.
+
+    Listing devices opens and closes the PCM without reading: a reader that went away makes the next write
+    fail and the next reader gets the file from its start; one that came back first finds the unread
+    chunks still in the pipe. Either way every channel starts at the same frame.
+    """
+
+    def __init__(self, fifo: Path, raw: Path, rate_hz: int, *, then_silence: bool = False) -> None:
+        super().__init__(fifo, np.zeros((0, 1), dtype=np.int16))
+        self.raw = raw
+        self.rate_hz = rate_hz
+        self.then_silence = then_silence  # past the file: silence on the clock, not a device that stops
+
+    def _write_until_reader_goes(self, fd: int) -> None:
+        step = 2 * round(self.rate_hz * FEED_CHUNK_S)
+        due = time.monotonic()
+        with self.raw.open("rb") as f:
+            while not self._quit.is_set():
+                chunk = f.read(step) or (bytes(step) if self.then_silence else b"")
+                if not chunk:  # hold the FIFO open: a closed writer would let the device run unpaced
+                    self._quit.wait()
+                    return
+                try:
+                    os.write(fd, chunk)
+                except OSError:  # the reader went away
+                    return
+                due += len(chunk) / (2 * self.rate_hz)
+                self._quit.wait(max(0.0, due - time.monotonic()))
+
+
+def add_paced(alsa: AlsaConfig, name: str, signal: Int16Array, rate_hz: int) -> list[PacedFifo]:
+    """A device that plays ``signal`` on the wall clock, as an array does, then silence: each channel a FIFO
+    written by a :class:`PacedFifo` (enter them before anything opens the device)."""
+    fifos, feeders = [], []
+    for channel in range(signal.shape[1]):
+        raw = alsa.directory / f"{name}.ch{channel}.raw"
+        np.ascontiguousarray(signal[:, channel]).astype("<i2").tofile(raw)
+        fifo = alsa.directory / f"{name}.ch{channel}.fifo"
+        os.mkfifo(fifo)
+        fifos.append(fifo)
+        feeders.append(PacedFifo(fifo, raw, rate_hz, then_silence=True))
+    alsa.restore(TestDevice(name=name, signal=signal[:0], rate_hz=rate_hz, infiles=tuple(fifos)))
+    return feeders
 
 
 @pytest.fixture

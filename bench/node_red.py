@@ -28,16 +28,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.node_red_process import NODE_RED_FOR_NODE, NodeRed, install, kill_group, node_version, wait_until
+from bench.node_red_process import NODE_RED_FOR_NODE, NodeRed, install, node_version, wait_until
 from bench.signals import ROOT as REPO
-from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder
+from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, kill_process_group
 
 FLOW = REPO / "docs" / "integrations" / "node-red-flow.json"
+TAB_ID = next(n["id"] for n in json.loads(FLOW.read_text()) if n["type"] == "tab")  # the flow context's key
 SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
 AWAY_S = 10.0  # how long Node-RED stays stopped while the device runs
 DEBUG_NODES = ("Today", "Interruption by rep", "Counter status", "Finished sessions")
@@ -75,16 +77,16 @@ class Bench:
         config = self.device_config(prefix)
         args = [sys.executable, "-m", "listener", "run", "--input", str(SAMPLE), "--config", str(config)]
         env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
-        out = (self.folder / "device.log").open("ab")
-        return subprocess.Popen([*args, "--fast"] if fast else args, stdout=out, stderr=out, env=env,
-                                cwd=REPO, start_new_session=True)  # fmt: skip
+        with (self.folder / "device.log").open("ab") as out:  # the child keeps its own copy
+            return subprocess.Popen([*args, "--fast"] if fast else args, stdout=out, stderr=out, env=env,
+                                    cwd=REPO, start_new_session=True)  # fmt: skip
 
     def run_device(self, prefix: str = "listener") -> int:
         proc = self.device(prefix)
         try:
             return proc.wait(timeout=300)
         finally:
-            kill_group(proc)
+            kill_process_group(proc)
 
     def published(self, since: int) -> list[tuple[str, dict[str, Any] | None, bool]]:
         """What the device published after message ``since``: (leaf topic, payload, retained)."""
@@ -109,7 +111,7 @@ def report(b: Bench, mark: int, rec: int) -> None:
     events = [p["type"] for leaf, p, _ in pub if leaf == "event" and p]
     states = [p["sessions_today"] for leaf, p, _ in pub if leaf == "state" and p]
     status = [p["state"] for leaf, p, _ in pub if leaf == "status" and p]
-    print(f"  device published: {len(events)} events {dict(sorted(_count(events).items()))}, "
+    print(f"  device published: {len(events)} events {dict(sorted(Counter(events).items()))}, "
           f"{sum(leaf == 'session' for leaf, _, _ in pub)} session summaries, status {status}, "
           f"sessions_today {states[-1] if states else '-'}")  # fmt: skip
     for leaf, p, _ in pub:
@@ -128,16 +130,8 @@ def report(b: Bench, mark: int, rec: int) -> None:
         print(f"  sidebar error (level {err['level']}): {err['value']}")
 
 
-def _count(items: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out
-
-
 def totals(b: Bench) -> Any:
-    tab = next(n["id"] for n in json.loads(FLOW.read_text()) if n["type"] == "tab")
-    ctx = b.red.api("GET", f"/context/flow/{tab}")
+    ctx = b.red.api("GET", f"/context/flow/{TAB_ID}")
     store: dict[str, Any] = next(iter(ctx.values()), {})
     value = store.get("listener_today", {}).get("msg")
     return json.loads(value) if value else None
@@ -177,10 +171,10 @@ def live_run(b: Bench) -> None:
     print(f"  flow context listener_today: {json.dumps(totals(b))}")
 
 
-def duplicates(b: Bench, rec_from: int) -> None:
+def duplicates(b: Bench) -> None:
     """Every event and summary of the live run published again, as a QoS 1 redelivery would."""
     mark = b.red.sidebar.mark()
-    again = [m for m in b.recorder.messages[rec_from:] if m.topic.endswith(("/event", "/session"))]
+    again = [m for m in b.recorder.messages if m.topic.endswith(("/event", "/session"))]
     for m in again:
         b.recorder.publish(m.topic, m.payload)
     time.sleep(2.0)
@@ -203,7 +197,7 @@ def last_will(b: Bench) -> None:
         return [s for s in b.red.sidebar.of("Counter status", mark) if s.get("state") == "offline"]
 
     wait_until(lambda: bool(offline()), 30, "offline")
-    kill_group(proc)
+    kill_process_group(proc)
     report(b, mark, rec)
     will = [p for leaf, p, _ in b.published(rec) if leaf == "status" and p and p["state"] == "offline"]
     if will and offline():
@@ -262,7 +256,7 @@ def other_prefix(b: Bench) -> None:
 
 SCENARIOS: tuple[tuple[str, Callable[[Bench], None]], ...] = (
     ("a device's run of the bundled sample", live_run),
-    ("QoS 1 duplicates", lambda b: duplicates(b, 0)),
+    ("QoS 1 duplicates", duplicates),
     ("a device hung mid-session (its Last Will)", last_will),
     ("Node-RED away while a device runs", away),
     ("a retired device's retained messages cleared", clear_retained),

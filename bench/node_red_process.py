@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.signals import ROOT as REPO
-from tests.mqtt_broker import free_port
+from tests.mqtt_broker import free_port, kill_process_group
 
 CACHE = REPO / "bench" / ".cache"
 # the newest Node-RED whose package.json "engines" accepts a Node.js major (5.x needs Node >= 22.9)
@@ -44,10 +43,9 @@ def install(version: str) -> Path:
 
 @dataclass
 class Sidebar:
-    """What the editor's debug sidebar receives (websocket /comms), plus node status texts."""
+    """What the editor's debug sidebar receives (websocket /comms)."""
 
     shown: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, topic: str, data: dict[str, Any]) -> None:
@@ -59,8 +57,6 @@ class Sidebar:
                 except (TypeError, ValueError):
                     value = raw
                 self.shown.append({"name": data.get("name"), "level": data.get("level"), "value": value})
-            elif topic.startswith("status/") and data.get("text"):
-                self.statuses.append(str(data["text"]))
 
     def of(self, name: str, since: int = 0) -> list[Any]:
         with self.lock:
@@ -118,8 +114,7 @@ class NodeRed:
 
         try:
             with connect(f"ws://127.0.0.1:{self.port}/comms") as ws:
-                for topic in ("debug", "status/#", "notification/#"):
-                    ws.send(json.dumps({"subscribe": topic}))
+                ws.send(json.dumps({"subscribe": "debug"}))
                 self._subscribed = True
                 for raw in ws:
                     for m in json.loads(raw):
@@ -143,8 +138,7 @@ class NodeRed:
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            kill_process_group(proc)
 
     def log_size(self) -> int:
         return self.log.stat().st_size if self.log.exists() else 0
@@ -165,9 +159,3 @@ def wait_until(ok: Callable[[], bool], timeout_s: float, what: str = "") -> bool
     if what:
         print(f"  (no {what} within {timeout_s:.0f} s)")
     return False
-
-
-def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=10)

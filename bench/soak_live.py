@@ -61,7 +61,7 @@ from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.service.heap import keep_freed_buffers
 from listener.service.runner import RunOptions, output_stages
-from tests.alsa_device import AlsaConfig, PacedFifo, TestDevice
+from tests.alsa_device import AlsaConfig, PacedFifo, fifo_device
 
 DEVICE = "listener_soak_array"
 MARGIN_S = 10.0  # audio past the soak's end: the device never runs dry (then unpaced) before the source stops
@@ -274,12 +274,7 @@ def summarise(probe: LiveProbe, minutes: float, visits: int, counts: dict[str, i
 def soak_device(directory: Path, channels: int) -> tuple[AlsaConfig, tuple[Path, ...]]:
     """The ALSA configuration with the soak's device, each channel reading a FIFO (returned)."""
     alsa = AlsaConfig(directory)
-    fifos = tuple(directory / f"{DEVICE}.ch{c}.fifo" for c in range(channels))
-    for fifo in fifos:
-        os.mkfifo(fifo)
-    silent = np.zeros((0, channels), dtype=np.int16)  # the PCM's text needs only the infiles
-    alsa.restore(TestDevice(name=DEVICE, signal=silent, rate_hz=PROCESSING_RATE_HZ, infiles=fifos))
-    return alsa, fifos
+    return alsa, fifo_device(alsa, DEVICE, channels, PROCESSING_RATE_HZ)
 
 
 def live_config(state_dir: Path, broker_port: int, asr: bool) -> Config:

@@ -260,18 +260,25 @@ class PacedFifo(FifoFeeder):
                 self._quit.wait(max(0.0, due - time.monotonic()))
 
 
+def fifo_device(alsa: AlsaConfig, name: str, channels: int, rate_hz: int) -> tuple[Path, ...]:
+    """A device in ``alsa`` whose every channel reads a FIFO (returned, one per channel): what it plays is
+    whatever is written there."""
+    fifos = tuple(alsa.directory / f"{name}.ch{c}.fifo" for c in range(channels))
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    silent = np.zeros((0, channels), dtype=np.int16)  # the PCM's text needs only the infiles
+    alsa.restore(TestDevice(name=name, signal=silent, rate_hz=rate_hz, infiles=fifos))
+    return fifos
+
+
 def add_paced(alsa: AlsaConfig, name: str, signal: Int16Array, rate_hz: int) -> list[PacedFifo]:
     """A device that plays ``signal`` on the wall clock, as an array does, then silence: each channel a FIFO
     written by a :class:`PacedFifo` (enter them before anything opens the device)."""
-    fifos, feeders = [], []
-    for channel in range(signal.shape[1]):
+    feeders = []
+    for channel, fifo in enumerate(fifo_device(alsa, name, signal.shape[1], rate_hz)):
         raw = alsa.directory / f"{name}.ch{channel}.raw"
         np.ascontiguousarray(signal[:, channel]).astype("<i2").tofile(raw)
-        fifo = alsa.directory / f"{name}.ch{channel}.fifo"
-        os.mkfifo(fifo)
-        fifos.append(fifo)
         feeders.append(PacedFifo(fifo, raw, rate_hz, then_silence=True))
-    alsa.restore(TestDevice(name=name, signal=signal[:0], rate_hz=rate_hz, infiles=tuple(fifos)))
     return feeders
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bench import calibrate as calibrate_bench
@@ -89,8 +88,7 @@ def test_a_quiet_customer_who_answered_at_length_is_placed(tmp_path: Path, capsy
     votes = collect_votes(config, _events(config, wav, 0.0))
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
-    time_s = votes.frames.astype(np.float64) * votes.hop_s
-    rep, customer = find_clusters(space, x, votes.weight, time_s, votes.hop_s)
+    rep, customer = find_clusters(space, x, votes.weight, votes.time_s, votes.hop_s)
     assert customer.answered and customer.weight < 0.15 * rep.weight  # kept only because it held the floor
     _both_placed(wav, path, room, capsys, customer_within_deg=5.0)
 

@@ -46,12 +46,12 @@ def test_a_louder_relay_of_the_reps_words_is_not_taken_for_the_rep(
         votes = collect_votes(config, source.events())
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
-    clusters = find_clusters(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, votes.hop_s)
+    clusters = find_clusters(space, x, votes.weight, votes.time_s, votes.hop_s)
     assert len(clusters) == 2
     strongest, second = clusters
     assert angle_error(strongest.centre_deg, SPEAKER_DEG) <= 10.0 and angle_error(second.centre_deg, REP_DEG) <= 10.0
     assert strongest.weight > second.weight
-    assert own_turns(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, clusters[1]) < MIN_OWN_TURNS
+    assert own_turns(space, x, votes.weight, votes.time_s, clusters[1]) < MIN_OWN_TURNS
 
     assert main(["calibrate", "--config", str(path), "--input", str(wav)]) == 0
     out = capsys.readouterr().out
@@ -96,10 +96,10 @@ def test_a_line_pair_the_config_would_refuse_as_measured_is_stored_at_the_lines_
     # the case itself: two separable clusters, each in turns of its own, whose rounded azimuths are refused
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
-    clusters = find_clusters(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, votes.hop_s)
+    clusters = find_clusters(space, x, votes.weight, votes.time_s, votes.hop_s)
     assert [round(c.centre_deg, 2) for c in clusters] == [LINE_CUSTOMER_DEG, LINE_REP_DEG]
     assert space.separable(clusters[0].centre_deg, clusters[1].centre_deg)
-    assert own_turns(space, x, votes.weight, votes.frames.astype(np.float64) * votes.hop_s, clusters[1]) == 1.0
+    assert own_turns(space, x, votes.weight, votes.time_s, clusters[1]) == 1.0
     rep_images, customer_images = (LINE_REP_DEG, 360.0 - LINE_REP_DEG), (60.0, 300.0)
     assert not any(space.acceptable(rep, customer) for rep in rep_images for customer in customer_images)
 
@@ -117,11 +117,13 @@ def test_a_line_pair_the_config_would_refuse_as_measured_is_stored_at_the_lines_
 NOISE_DEG = 100.0
 
 
-def _rep_and_a_noise(sprinkled: bool) -> Votes:
-    """The rep at 0 deg talks 1-6 s and 7-13 s; a noise at 100 deg sounds alone for 0.7 s in the rep's pause,
-    and (``sprinkled``) casts a vote every 70 ms among the rep's later words: 13 % of the rep's votes in all."""
+def _rep_and_a_noise(sprinkled: bool, alone_s: float = 0.7, from_s: float = 6.1) -> Votes:
+    """The rep at 0 deg talks 1-6 s and 7-13 s; a noise at 100 deg sounds alone for ``alone_s`` from ``from_s``
+    (in the rep's pause), and (``sprinkled``) casts a vote every 70 ms among the rep's later words: 13 % of the
+    rep's votes in all."""
     rep = np.r_[np.arange(100, 600), np.arange(700, 1300)]
-    alone, among = np.arange(610, 680), np.arange(800, 1300, 7) if sprinkled else np.arange(0)
+    alone = np.arange(round(from_s / HOP_S), round((from_s + alone_s) / HOP_S))
+    among = np.arange(800, 1300, 7) if sprinkled else np.arange(0)
     frame = np.r_[rep, alone, among]
     doa = np.r_[np.zeros(rep.size), np.full(alone.size + among.size, NOISE_DEG)]
     order = np.argsort(frame, kind="stable")
@@ -137,3 +139,18 @@ def test_a_quiet_direction_is_the_customer_only_if_half_of_it_held_the_floor() -
     assert (alone.customer_from, alone.customer_azimuth_deg) == ("second talker", NOISE_DEG)
     result = estimate(_rep_and_a_noise(sprinkled=True), config)
     assert (result.customer_from, result.rep_azimuth_deg, result.customer_azimuth_deg) == ("opposite the rep", 0, 180)
+
+
+@pytest.mark.parametrize(
+    ("alone_s", "from_s"),
+    [(0.4, 6.1), (0.7, 0.2)],
+    ids=["a 0.4 s shout in a pause", "0.7 s before the rep's first word"],
+)
+def test_a_quiet_direction_that_held_the_floor_too_briefly_or_too_early_is_not_the_customer(
+    alone_s: float, from_s: float
+) -> None:
+    """QUIET_FLOOR_S: 0.4 s alone, all of it in a turn of its own, is too short to be an answer; and a customer
+    answers the rep, so 0.7 s alone before the rep's first word is no turn of a customer's."""
+    result = estimate(_rep_and_a_noise(sprinkled=False, alone_s=alone_s, from_s=from_s), load_config(None))
+    assert (result.customer_from, result.rep_azimuth_deg, result.customer_azimuth_deg) == ("opposite the rep", 0, 180)
+    assert result.note == ""  # no second voice at all: under 15 % of the rep's, and it held no floor after the rep

@@ -102,3 +102,4 @@ def test_a_rep_who_never_held_the_floor_against_a_customer_who_talked_most_is_do
     out = capsys.readouterr().out
     assert "the one at 180 deg talked most; if the rep stands at 180 deg, repeat with the rep talking alone" in out
     assert "never held the floor" not in out, out
+    assert "(opposite the rep)" in out, out  # one talker placed: the rep's phrases held no floor of their own

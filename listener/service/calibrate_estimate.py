@@ -121,7 +121,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         raise CalibrationError(too_little_speech(votes, speech_s))
     space = Space.of(config)
     x = space.coordinate(votes.doa_deg)
-    time_s = votes.frames.astype(np.float64) * votes.hop_s
+    time_s = votes.time_s
     clusters = find_clusters(space, x, votes.weight, time_s, votes.hop_s)
     configured = (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
     total = float(votes.weight.sum())

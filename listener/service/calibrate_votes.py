@@ -63,6 +63,11 @@ class Votes:
     def frames(self) -> Int:
         return np.arange(self.doa_deg.size) if self.frame is None else self.frame
 
+    @property
+    def time_s(self) -> Float:
+        """When each vote was said, from the start of the listening."""
+        return self.frames.astype(np.float64) * self.hop_s
+
 
 class _WholeCircle(SpatialFrontEnd):
     """The front end with no direction discounted as "elsewhere" (a till, a door).

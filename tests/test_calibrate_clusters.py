@@ -7,6 +7,7 @@ not the strongest one, which can be the echo's or the customer's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,13 @@ from listener.audio.wav import WavSource
 from listener.cli import main
 from listener.config import geometry, load_config
 from listener.service.calibrate import Votes, collect_votes, estimate
-from listener.service.calibrate_estimate import MIN_OWN_TURNS, find_clusters, own_turns
+from listener.service.calibrate_estimate import (
+    MIN_OWN_TURNS,
+    OWN_VOTES,
+    SECOND_TALKER_SHARE,
+    find_clusters,
+    own_turns,
+)
 from listener.service.calibrate_space import Space
 from tests import synth
 from tests.calibrate_cases import CONFIG_TEXT, REP_DEG, REP_ONLY, angle_error, printed
@@ -154,3 +161,43 @@ def test_a_quiet_direction_that_held_the_floor_too_briefly_or_too_early_is_not_t
     result = estimate(_rep_and_a_noise(sprinkled=False, alone_s=alone_s, from_s=from_s), load_config(None))
     assert (result.customer_from, result.rep_azimuth_deg, result.customer_azimuth_deg) == ("opposite the rep", 0, 180)
     assert result.note == ""  # no second voice at all: under 15 % of the rep's, and it held no floor after the rep
+
+
+def _rep_and_clatter(burst_frames: int) -> Votes:
+    """The rep at 0 deg talks 1-6 s and 7-13 s; then clatters at 100 deg, ``burst_frames`` votes back to back each,
+    0.7 s apart (further than OWN_TURN_S either side, so no two count together), 200 votes or more in all: over
+    15 % of the rep's, so only their turns of their own tell a talker from a noise."""
+    rep = np.r_[np.arange(100, 600), np.arange(700, 1300)]
+    clatter = np.concatenate(
+        [np.arange(start, start + burst_frames) for start in range(1400, 1400 + 70 * math.ceil(200 / burst_frames), 70)]
+    )
+    frame = np.r_[rep, clatter]
+    doa = np.r_[np.zeros(rep.size), np.full(clatter.size, NOISE_DEG)]
+    return Votes(doa, np.ones(frame.size), HOP_S, frame=frame)
+
+
+@pytest.mark.parametrize(
+    ("burst_frames", "placed"),
+    [(15, False), (OWN_VOTES - 1, False), (OWN_VOTES, True)],
+    ids=["sink clatter, 15 votes", "one vote short", "a voice going on"],
+)
+def test_a_direction_is_a_talker_only_with_own_votes_within_a_turn(burst_frames: int, placed: bool) -> None:
+    """OWN_VOTES: a clink casts a few votes in a burst, a voice keeps voting. The bench's sink clatter between the
+    rep's sentences cast 15 (calibrate_estimate's comment); with one vote fewer per burst than OWN_VOTES the same
+    direction, alone each time, is no talker's either, and the customer goes opposite the rep."""
+    votes, config = _rep_and_clatter(burst_frames), load_config(None)
+    space = Space.of(config)
+    x = space.coordinate(votes.doa_deg)
+    clusters = find_clusters(space, x, votes.weight, votes.time_s, votes.hop_s)
+    assert [round(c.centre_deg) for c in clusters] == [0, NOISE_DEG]
+    assert clusters[1].weight >= SECOND_TALKER_SHARE * clusters[0].weight
+    assert own_turns(space, x, votes.weight, votes.time_s, clusters[1]) == (1.0 if placed else 0.0)
+    result = estimate(votes, config)
+    if placed:
+        assert (result.customer_from, result.customer_azimuth_deg) == ("second talker", NOISE_DEG)
+    else:
+        assert (result.customer_from, result.rep_azimuth_deg, result.customer_azimuth_deg) == (
+            "opposite the rep",
+            0,
+            180,
+        )

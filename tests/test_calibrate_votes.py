@@ -91,6 +91,9 @@ def test_a_clip_shorter_than_the_voice_reach_is_too_little_speech_not_a_tracebac
     assert err.startswith("listener: ") and "of speech heard" in err and "Traceback" not in err
     # the recording is what is short, said with its length (not "of 0 s"), not the room's noise or the rep
     assert "the recording itself is only 0." in err and "of 0 s" not in err, err
+    assert "never counts" not in err, (
+        err
+    )  # all of it is under the settling: "its first 1.0 s" would be more than it has
 
 
 def test_speech_frames_are_one_per_frame_whatever_the_length() -> None:

@@ -36,7 +36,7 @@ from typing import Any
 
 from bench.node_red_process import NODE_RED_FOR_NODE, NodeRed, install, node_version, wait_until
 from bench.signals import ROOT as REPO
-from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, kill_process_group
+from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, kill_process_group, service_config
 
 FLOW = REPO / "docs" / "integrations" / "node-red-flow.json"
 TAB_ID = next(n["id"] for n in json.loads(FLOW.read_text()) if n["type"] == "tab")  # the flow context's key
@@ -65,13 +65,8 @@ class Bench:
 
     def device_config(self, prefix: str = "listener") -> Path:
         """A device publishing to the bench's broker (Last Will after 7.5 s); one state_dir for all runs."""
-        mqtt = self.broker.mqtt_config(topic_prefix=prefix)
-        lines = ["[leds]", "enabled = false", 'button_pin = ""', "[service]"]
-        lines += [f'state_dir = "{self.folder / "state"}"', "[mqtt]"]
-        lines += [f"{k} = {json.dumps(v)}" for k, v in mqtt.items()]
-        path = self.folder / f"listener-{prefix.replace('/', '-')}.toml"
-        path.write_text("\n".join(lines) + "\n")
-        return path
+        name = f"listener-{prefix.replace('/', '-')}.toml"
+        return service_config(self.folder, self.broker, short_sessions=False, name=name, topic_prefix=prefix)
 
     def device(self, prefix: str = "listener", fast: bool = True) -> subprocess.Popen[bytes]:
         config = self.device_config(prefix)

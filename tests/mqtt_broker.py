@@ -270,14 +270,19 @@ class Recorder:
         self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(timeout=5)
 
 
-def service_config(folder: Path, broker: Mosquitto, **mqtt: object) -> Path:
-    """A listener.toml in ``folder`` for a file run publishing to ``broker``: no LEDs, 5 s sessions."""
+def service_config(
+    folder: Path, broker: Mosquitto, short_sessions: bool = True, name: str = "listener.toml", **mqtt: object
+) -> Path:
+    """A listener.toml (``name``) in ``folder`` for a file run publishing to ``broker``: no LEDs, 5 s sessions
+    (``short_sessions``; else the defaults, 30 s)."""
     table = {**broker.mqtt_config(), **mqtt}
-    lines = ["[leds]", "enabled = false", 'button_pin = ""', "[analytics]", "session_gap_s = 5.0"]
-    lines += ["session_min_speech_s = 5.0", "[service]", f'state_dir = "{folder / "state"}"', "[mqtt]"]
+    lines = ["[leds]", "enabled = false", 'button_pin = ""']
+    if short_sessions:
+        lines += ["[analytics]", "session_gap_s = 5.0", "session_min_speech_s = 5.0"]
+    lines += ["[service]", f'state_dir = "{folder / "state"}"', "[mqtt]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "listener.toml"
+    path = folder / name
     path.write_text("\n".join(lines) + "\n")
     return path
 

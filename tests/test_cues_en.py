@@ -74,6 +74,19 @@ OPEN = [
     "what what model is it",
     "so so what happened",
     "and and when did you buy it",
+    # a softener between the auxiliary and the invitation still invites the customer to tell
+    "can you please tell me what happened",
+    "can you just walk me through it",
+    "could you quickly describe the noise",
+    "would you mind just telling me what happened",
+    "can i ask what happened",
+    "may i ask how long you've had it",
+    # openings a question word follows
+    "so basically what happened",
+    "okay so just quickly what happened",
+    "so first of all what happened",
+    "out of interest how long have you had it",
+    "just quickly how long have you had it",
 ]
 CLOSED = [
     "do you have the receipt",
@@ -115,6 +128,9 @@ CLOSED = [
     "is it is it still under warranty",
     "have you have you tried restarting it",
     "how about that one",  # a suggestion: only "how about that" alone exclaims
+    # "may i ask" asks openly only before a question word
+    "can i ask if it's under warranty",
+    "basically is it still under warranty",
 ]
 NOT_QUESTIONS = [
     "what a day",
@@ -172,6 +188,10 @@ NOT_QUESTIONS = [
     "do it like this",
     "have it ready for friday",
     "how about that",  # an exclamation
+    # openings before a statement or an instruction
+    "basically it stopped working",
+    "first of all it isn't charging",
+    "just do the update",
 ]
 
 

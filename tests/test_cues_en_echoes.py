@@ -123,6 +123,9 @@ def test_echo_or_summary(text: str, summary: bool) -> None:
         "let me check the charger",  # one content word of the story, no summarising phrase
         "make sure you bring the receipt",  # "make sure" without "just to"
         "i don't understand",
+        "i'm not sure if i understand",  # confusion, not a summary: "if i understand" is inside it
+        "i don't know if i understand",
+        "i'm not sure whether i understood that",
         "what do you mean",
         "okay",
     ],
@@ -308,3 +311,11 @@ def test_stop_word_forms_leave_words_that_only_look_alike() -> None:
     # "offer" ends like "off" + "er", "quitting" like "quite", "loved" like "lovely": all stay content words
     for word in ["charging", "stopped", "working", "offer", "offered", "quitting", "loved", "owner", "letter"]:
         assert LEX.content(word), word
+
+
+def test_two_words_of_one_stem_repeated_are_two_words() -> None:
+    """The customer's "charger" and "charging" share a stem; said back word for word they are two content words
+    repeated, an echo. The rep's "charged" and "charging" for the customer's one "charge" are one word."""
+    assert of(rep("so the charger isn't charging", customer_before="the charger isn't charging"), Echo)
+    assert of(rep("so the printer won't print", customer_before="the printer won't print"), Echo)
+    assert not of(rep("so it charged and then charging just ended", customer_before="it won't charge anymore"), Echo)

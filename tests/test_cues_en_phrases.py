@@ -69,6 +69,17 @@ ACKS = [
     "you're right it's the charger",  # the fact that follows is no question ("is the charger"): see below
     "that must have been a pain",
     "i totally get that",
+    # the definition's "that must be" with any trouble, and the everyday forms of it
+    "that must be a worry",
+    "that must be a real nuisance",
+    "that must be a bit of a nightmare",
+    "that must have been a bit of a shock",
+    "you must be frustrated",
+    "you must be so fed up",
+    "i know how you feel",
+    "that's understandable",
+    "i apologise for the inconvenience",
+    "sorry for the inconvenience",
 ]
 NOT_ACKS = [
     "do you understand",
@@ -104,6 +115,9 @@ NOT_ACKS = [
     "i hope that makes sense",
     "i can see how to fix it",  # knowing the fix, not the customer's feeling
     "i understand nothing about phones",  # not understanding at all
+    "that must be a mistake",  # said of a thing
+    "i know how you set it up",
+    "you must be the account holder",
 ]
 
 
@@ -372,3 +386,18 @@ def test_what_takes_a_commitment_back_is_the_lexicons() -> None:
     talk = Talk()
     talk.detector = CueDetector(Lexicon(data, "test.toml"), floor_take_s=1.0, echo_min_words=2)
     assert len(of(talk.say("rep", text), ActionPlan)) == 1
+
+
+def test_what_was_judged_from_the_words_goes_with_them() -> None:
+    """A visit whose customer said no content word ("okay thank you very much"), and whose rep summed up, left
+    the detector holding no words but the customer's floor and the echo already counted: the stage, which
+    forgets only a detector that is ``holding``, carried both into the next visit, whose echo went uncounted."""
+    talk = Talk()
+    talk.say("customer", "okay thank you very much")
+    assert of(talk.say("rep", "to sum up"), Echo)
+    talk.say("customer", "bye")
+    assert talk.detector.holding
+    talk.detector.forget()
+    assert not talk.detector.holding
+    talk.say("customer", "my phone screen cracked yesterday after i dropped it")
+    assert of(talk.say("rep", "so your phone screen cracked yesterday"), Echo)

@@ -39,20 +39,22 @@ class CueDetector:
         self.floor_take_s = floor_take_s
         self.echo_min_words = echo_min_words  # [analytics] echo_min_words
         self._floor: Party | None = None
-        self._customer_floor: set[str] = set()  # content stems of the customer's last floor
-        self._rep_turn: set[str] = set()  # the customer's stems the rep repeated since the customer last spoke
+        # the customer's last floor: its content words, stem -> the words of that stem it said
+        self._customer_floor: dict[str, set[str]] = {}
+        self._rep_turn: dict[str, set[str]] = {}  # the same of the customer's words the rep repeated since
         self._rep_tail: list[str] = []  # the rep's last words, while nobody else has spoken since
         self._echoed = False
 
     @property
     def holding(self) -> bool:
-        """Whether any word-derived state is in memory."""
-        return bool(self._customer_floor or self._rep_turn or self._rep_tail)
+        """Whether any word-derived state is in memory: the words, and what was judged from them (whose floor it
+        is, an echo already counted), which would otherwise carry into the next visit."""
+        return bool(self._customer_floor or self._rep_turn or self._rep_tail or self._floor or self._echoed)
 
     def forget(self) -> None:
         """Session end: drop everything derived from words."""
-        self._customer_floor = set()
-        self._rep_turn = set()
+        self._customer_floor = {}
+        self._rep_turn = {}
         self._rep_tail = []
         self._floor = None
         self._echoed = False
@@ -78,13 +80,13 @@ class CueDetector:
         # any customer words end the rep's turn for the words it repeats: R "what phone is it" - C "a
         # samsung" - R "is it the original charger" is two questions, no echo of "phone" and "charger";
         # only taking the floor lets the rep echo again ("yes" during a summary allows no second echo)
-        self._rep_turn = set()
+        self._rep_turn = {}
         if self._floor is not Party.CUSTOMER and at_least(duration_s, self.floor_take_s):
             self._floor = Party.CUSTOMER
-            self._customer_floor = set()
+            self._customer_floor = {}
             self._echoed = False
         # a short answer during the rep's floor still belongs to what the customer last said
-        self._customer_floor |= {t.stem for t in tokens if t.content}
+        self._add(self._customer_floor, [t for t in tokens if t.content])
 
     def _rep(self, tokens: list[Token], decided_s: float) -> list[Event]:
         rep = Party.REP
@@ -101,9 +103,9 @@ class CueDetector:
         plan = self._plan(norms, phrases, open_ended is not None, asked_from)
         if plan is not None:
             out.append(ActionPlan(by=rep, onset_s=spoken[plan].start_s, decided_s=decided_s))
-        content = {t.stem for t in spoken if t.content}
+        content = [t for t in spoken if t.content]
         if open_ended is not None:
-            followup = bool(content & self._customer_floor)
+            followup = any(t.stem in self._customer_floor for t in content)
             out.append(
                 Question(
                     by=rep,
@@ -115,14 +117,23 @@ class CueDetector:
                 )
             )
         # only words the customer said first: the rep's "warranty status", answered "warranty status", is no echo
-        self._rep_turn |= content & self._customer_floor
+        self._add(self._rep_turn, [t for t in content if t.stem in self._customer_floor])
         summary = self._summarises(norms)
-        if not self._echoed and (summary or len(self._rep_turn) >= self.echo_min_words):
+        if not self._echoed and (summary or self._repeated() >= self.echo_min_words):
             self._echoed = True
             out.append(Echo(by=rep, onset_s=spoken[0].start_s, decided_s=decided_s, summary=summary))
         if at_least(spoken[-1].end_s - spoken[0].start_s, self.floor_take_s):
             self._floor = rep
         return out
+
+    def _add(self, words: dict[str, set[str]], tokens: list[Token]) -> None:
+        for t in tokens:
+            words.setdefault(t.stem, set()).add(self.lex.stem.inflected(t.norm))
+
+    def _repeated(self) -> int:
+        """How many of the customer's words the rep has repeated: "charger" and "charging", said by both, are
+        two; the rep's "charged" and "charging" for the customer's one "charging" are one."""
+        return sum(min(len(forms), len(self._customer_floor[stem])) for stem, forms in self._rep_turn.items())
 
     def _plan(self, norms: list[str], phrases: list[Match], asked: bool, asked_from: int) -> int | None:
         """Where the utterance's first action plan starts that does not sit inside its question: "do you

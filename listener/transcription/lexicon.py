@@ -126,12 +126,19 @@ class Stemmer:
     def __call__(self, word: str) -> str:
         if len(word) <= self.min_stem or word.endswith(self.keep):
             return word
-        word = self._strip(word, self.inflections)
+        word = self.inflected(word)
         while (shorter := self._strip(word, self.suffixes)) != word:
             word = shorter
         if len(word) > self.min_stem and word.endswith(self.drop_final):
             word = word[:-1]
         return word
+
+    def inflected(self, word: str) -> str:
+        """The word less its inflection only: "chargers" is "charger", but "charging" stays apart from it, as
+        two words the customer said are two words repeated, though they share a stem."""
+        if len(word) <= self.min_stem or word.endswith(self.keep):
+            return word
+        return self._strip(word, self.inflections)
 
     def _strip(self, word: str, rules: list[tuple[str, str]]) -> str:
         for suffix, replacement in rules:

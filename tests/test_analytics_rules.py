@@ -234,6 +234,15 @@ def test_backchannel_is_near_the_holders_speech_and_the_holder_goes_on() -> None
     assert backchannels(("rep", 4.5, 4.8)) == []  # nor here: nobody spoke again
 
 
+@pytest.mark.parametrize("seconds", [20.0, 20.1, 20.3])
+def test_an_mm_just_before_the_recording_ends_is_a_backchannel_when_the_holder_went_on(seconds: float) -> None:
+    """The rep's "mm" ends 0.15 s before the recording does, the customer talking on: its stretch was still
+    open (a gap under 0.2 s may be bridged) when the stream ended, and was closed without being judged."""
+    c = run([("customer", 0.0, 25.0), ("rep", 19.5, 19.85)], seconds)
+    assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(REP, 19.5)]
+    assert [s.backchannels_by_rep for s in c.sessions] == [1]
+
+
 def test_a_sound_of_exactly_one_second_in_the_holders_pause_is_still_a_backchannel() -> None:
     # "short vocalisation (<= 1.0 s)": the bound belongs to the backchannel, when the holder resumes during it
     c = run([("customer", 0.0, 4.0), ("rep", 4.5, 5.5), ("customer", 5.0, 9.0)], 12.0)

@@ -18,6 +18,7 @@ from listener.events import (
     FloorChange,
     LongSilence,
     Pause,
+    PrematureStart,
     Question,
     ResponseGap,
     RollingShare,
@@ -292,3 +293,39 @@ def test_a_rep_talking_through_a_sessions_end_holds_the_floor_again_in_the_next(
     assert first.longest_monologue_s == pytest.approx(29.0) and second.longest_monologue_s == pytest.approx(44.0)
     assert [b.onset_s for b in of(c, Backchannel) if b.by is CUST] == [36.0, 50.0, 65.0]
     assert second.backchannels_by_customer == 3
+
+
+def test_a_rep_start_undecided_when_its_session_ends_is_no_premature_start() -> None:
+    """The rep starts 0.5 s before the customer's 30 s of silence end the session; the customer is back 0.7 s
+    after the rep's onset, in a new session. Decided after the end, the premature start was counted in the
+    recording's totals but in no session's summary; the floor it jumped into went with the session."""
+    c = run([("customer", 0.0, 20.0), ("rep", 49.5, 56.0), ("customer", 50.2, 72.0)], 100.0)
+    assert next(e.end_s for e in of(c, SessionEnded)) == 50.0  # the rep, talking on at the end, is in it
+    assert of(c, PrematureStart) == []
+    assert [s.premature_starts for s in c.sessions] == [0, 0]
+
+
+def test_a_customer_sound_that_proves_no_speech_does_not_move_a_sessions_end() -> None:
+    """A 0.05 s customer blip 0.07 s before the session gap runs out (under min_speech_s: no speech) holds the
+    decision back until it is dropped, 0.18 s later. The rep began 0.05 s before the gap ran out, not yet known
+    as speech then: the session ended at the customer's last word without the blip, and took in 0.23 s of the
+    rep and 29.95 s of "long silence" with it."""
+
+    def ended(*blip: tuple[str, float, float]) -> tuple[list[tuple[float, float]], list[tuple[float, float, int]]]:
+        c = run([("customer", 0.0, 20.0), *blip, ("rep", 49.95, 60.0)], 100.0)
+        ends = [(e.onset_s, e.end_s) for e in of(c, SessionEnded)]
+        return ends, [(s.duration_s, s.rep_talk_s, s.long_silences) for s in c.sessions]
+
+    assert ended() == ([(0.0, 20.0)], [(20.0, 0.0, 0)])
+    assert ended(("customer", 49.93, 49.98)) == ended()
+    assert (
+        of(run([("customer", 0.0, 20.0), ("customer", 49.93, 49.98), ("rep", 49.95, 60.0)], 100.0), LongSilence) == []
+    )
+
+
+def test_a_silence_the_customer_ends_just_inside_the_session_gap_is_a_long_silence() -> None:
+    """The customer back 29.95 s after their last word (known as speech only after the gap has run out): the
+    session goes on, and the silence inside it is a long one."""
+    c = run([("customer", 0.0, 20.0), ("customer", 49.95, 60.0)], 100.0)
+    assert [(e.onset_s, e.end_s) for e in of(c, SessionEnded)] == [(0.0, 60.0)]
+    assert [(x.onset_s, x.duration_s) for x in of(c, LongSilence)] == [(20.0, pytest.approx(29.95))]

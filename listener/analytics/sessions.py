@@ -64,10 +64,14 @@ class Sessions:
         return last is None or frame - last >= self.ctx.limits.session_gap_frames
 
     def end_frame(self, frame: int) -> int:
-        """The session's end: the last speech of either party, not after ``frame``."""
-        ends = [e for tr in self.ctx.tracks.values() if (e := tr.latest_end()) is not None]
+        """The session's end: the last speech of either party known as speech when the customer's silence
+        reached the session gap, not after ``frame``. A customer sound that kept the decision waiting and
+        proved no speech moves nothing: speech begun meanwhile falls after the end, as it would have without it."""
         assert self.current is not None
-        return max(self.current.start, min(frame, max(ends, default=frame)))
+        last = self.ctx.tracks[Party.CUSTOMER].latest_end()
+        limit = frame if last is None else min(frame, last + self.ctx.limits.session_gap_frames)
+        ends = [e for tr in self.ctx.tracks.values() if (e := tr.known_end(limit)) is not None]
+        return max(self.current.start, min(limit, max(ends, default=limit)))
 
     def finish(self, frame: int, end: int) -> Iterator[Event]:
         """Close the session at frame ``end`` (decided at ``frame``): SessionEnded, then maybe its summary."""
@@ -76,7 +80,7 @@ class Sessions:
         s, decided = self.ctx.s, self.ctx.decided_s(frame)
         for party, track in self.ctx.tracks.items():
             run = track.run
-            if run is not None and run.announced:
+            if run is not None and run.announced and run.start < end:
                 log.segments.append(SpeechSegment(party, s(run.start), s(min(run.last_end, end)), decided))
         yield SessionEnded(session_id=log.session_id, onset_s=s(log.start), decided_s=decided, end_s=s(end))
         window = Window(s(log.start), s(end))

@@ -34,9 +34,9 @@ class Silences:
         tracks = self.ctx.tracks
         speaking = [tr.run.start for tr in tracks.values() if tr.speaking and tr.run is not None]
         if speaking:
-            if self.start is not None:
+            if self.start is not None and not self._ends_the_session(min(speaking)):
                 yield from self._long(min(speaking), frame, session_start)
-                self.start = None
+            self.start = None
             return
         if self.start is None and not self._begin():
             return
@@ -63,6 +63,16 @@ class Silences:
         self.by = last[0] if len(last) == 1 else holder
         self.paused = False
         return True
+
+    def _ends_the_session(self, resume: int) -> bool:
+        """Whether the customer's silence reached the session gap before the speech that ends this silence was
+        known as speech: the session ends in it (its end waited only on a sound that proved no speech). A
+        customer speaking again is their latest speech, so their own return never ends it."""
+        last = self.ctx.tracks[Party.CUSTOMER].latest_end()
+        return (
+            last is not None
+            and resume + self.ctx.tracks[Party.REP].min_frames > last + self.ctx.limits.session_gap_frames
+        )
 
     def _long(self, resume: int, frame: int, session_start: int | None) -> Iterator[Event]:
         assert self.start is not None

@@ -98,6 +98,10 @@ class Conversation:
         spans: dict[Party, Step] = {p: Step(closed=tr.close()) for p, tr in self.ctx.tracks.items()}
         self._closed(spans, frame)
         self._emit(out, self.interruptions.flush(frame))
+        for party, st in spans.items():
+            if st.closed is not None:  # an "mm" ended in the last bridge gap: the holder may have gone on
+                self.backchannels.closed(party, st.closed)
+        self._emit(out, self.backchannels.step(frame))
         self.backchannels.flush()
         self.premature.flush()
         if self.sessions.current is not None:
@@ -120,6 +124,9 @@ class Conversation:
                 self.dominance.add(party, st.closed)
 
     def _end_session(self, frame: int, end: int) -> Iterator[Event]:
+        # the floor goes with the session: a rep start still waiting to hear whether the customer resumes
+        # jumped into no pause of this customer's (decided later, it would count in the totals, not the summary)
+        self.premature.flush()
         yield from self.floor.release(frame, end)
         yield from self.dominance.end(frame, end)
         yield from self.sessions.finish(frame, end)

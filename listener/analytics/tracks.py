@@ -108,6 +108,13 @@ class Track:
             return self.run.last_end
         return self.spans[-1].end if self.spans else None
 
+    def known_end(self, limit: int) -> int | None:
+        """``latest_end`` as it stood at frame ``limit``: of speech already known as speech by then."""
+        run = self.run
+        if run is not None and run.announced and run.start + self.min_frames <= limit:
+            return min(run.last_end, limit)
+        return next((min(s.end, limit) for s in reversed(self.spans) if s.start + self.min_frames <= limit), None)
+
     def covering(self, f: int) -> Span | bool | None:
         """The speech covering frame ``f``: a Span, None (silent), or False (not known yet)."""
         for span in reversed(self.spans):

@@ -131,6 +131,8 @@ CLOSED = [
     # "may i ask" asks openly only before a question word
     "can i ask if it's under warranty",
     "basically is it still under warranty",
+    "was the battery replaced",
+    "had the screen been cracked before",
 ]
 NOT_QUESTIONS = [
     "what a day",
@@ -192,6 +194,10 @@ NOT_QUESTIONS = [
     "basically it stopped working",
     "first of all it isn't charging",
     "just do the update",
+    # a statement with its subject left out ("(it) was a pleasure")
+    "was a pleasure to help",
+    "had a look already",
+    "does the trick",
 ]
 
 

@@ -198,7 +198,7 @@ def test_check_config_says_which_input_explicit_mics_capture_from(tmp_path: Path
     result = _cli("check-config", str(cfg))
     assert (
         result.returncode == 0
-        and "respeaker-4mic, 2 mics, 2 channels, mode doa, input named like 'seeed4micvoicec'" in result.stdout
+        and "respeaker-4mic, 2 mics, 4 channels, mode doa, input named like 'seeed4micvoicec'" in result.stdout
     )
     cfg.write_text('[array]\npreset = "generic"\nmics = [[0.03, 0.0, 0.0], [-0.03, 0.0, 0.0]]\n')
     assert "generic, 2 mics, 2 channels, mode doa, the default input" in _cli("check-config", str(cfg)).stdout

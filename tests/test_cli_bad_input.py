@@ -295,9 +295,21 @@ def test_a_header_with_no_sample_rate_is_said_in_plain_words(
     path.write_bytes(wav_header(3200, rate_hz=0) + bytes(3200))
     assert cli.main(["analyze", str(path)]) == 2
     assert capsys.readouterr().err == (
-        f"listener: {path} cannot be decoded as WAV (its header gives no sample rate): re-export it as PCM or "
-        "float WAV\n"
+        f"listener: {path} cannot be decoded as WAV (its header is incomplete: a sample rate of 0, or a second data "
+        "chunk after the audio): re-export it as PCM or float WAV\n"
     )
+
+
+def test_a_second_data_chunk_is_not_blamed_on_the_sample_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # libsndfile says "SF_INFO struct incomplete" here too, though the header's rate is 16 kHz
+    path = tmp_path / "recording.wav"
+    chunk = b"data" + struct.pack("<I", 3200) + bytes(3200)
+    path.write_bytes(wav_header(3200) + bytes(3200) + chunk)
+    assert cli.main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "a second data chunk after the audio" in err and "gives no sample rate" not in err, err
 
 
 def test_a_recording_too_short_for_a_turn_is_said_to_be_short(tmp_path: Path) -> None:

@@ -215,3 +215,10 @@ def test_on_a_generic_device_the_error_names_the_mics_that_counted_the_channels(
     rejected(data, "parties.customer_channel", "0 to 2", "array.mics says how many", "set array.channels")
     data["array"] = {"preset": "generic", "mics": THREE_MICS, "channels": 4}
     assert config_warnings(parse_config(data), data) == []
+
+
+def test_a_generic_device_may_not_count_more_channels_than_capture_takes_in_channel_map_mode() -> None:
+    # its mics are not placed in channel-map mode, but they still count its channels: 33 of them is one too many
+    mics = [[i * 0.01, 0.0, 0.0] for i in range(33)]
+    parties = {"rep_channel": 0, "customer_channel": 1}
+    rejected({"array": {"preset": "generic", "mics": mics}, "parties": parties}, "array.mics", "33 mics", "at most 32")

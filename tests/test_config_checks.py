@@ -352,3 +352,18 @@ def test_a_number_too_large_to_hold_is_said_to_be_read_as_inf(tmp_path: Path) ->
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert "1e400" not in str(info.value)
+
+
+@pytest.mark.parametrize(("preset", "mics", "captured"), [("respeaker-4mic", 3, 4), ("respeaker-6mic", 4, 8)])
+def test_fewer_measured_mics_than_the_board_has_are_still_on_its_card(preset: str, mics: int, captured: int) -> None:
+    """One mic left out of the measured positions: the card still captures its channels (a 4-channel recording
+    from it was refused as 'the array has 3 mics', and live capture asked the card for 3)."""
+    geo = geometry(parse_config({"array": {"preset": preset, "mics": USB_MICS[:mics]}}))
+    assert geo.capture_channels == captured and geo.mic_channels == tuple(range(mics))
+
+
+@pytest.mark.parametrize("device", ["Listener_Array", "listener-array", "LISTENER_ARRAY"])
+def test_the_provisioned_device_is_the_card_however_it_is_spelt(device: str) -> None:
+    # the device search reads names in any case, punctuation aside: so does the card's channel check
+    array = {"preset": "respeaker-2mic", "device": device, "channels": 8}
+    rejected({"array": array}, "array.channels", "the respeaker-2mic's card captures 2 channels (0-1)")

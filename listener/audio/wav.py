@@ -248,10 +248,10 @@ def open_wav(path: Path) -> sf.SoundFile:
 
 
 def _plain(libsndfile_reason: str) -> str:
-    """libsndfile's words, unless they name its internals: a header whose sample rate is 0 is 'SF_INFO struct
-    incomplete' (channels 0 has words of its own)."""
+    """libsndfile's words, unless they name its internals: 'SF_INFO struct incomplete' is a header whose sample
+    rate is 0 (channels 0 has words of its own), or one that runs on past its audio (a second data chunk)."""
     if "SF_INFO" in libsndfile_reason:
-        return "its header gives no sample rate"
+        return "its header is incomplete: a sample rate of 0, or a second data chunk after the audio"
     return libsndfile_reason
 
 

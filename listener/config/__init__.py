@@ -16,7 +16,7 @@ from listener.config.party_checks import check_mode_keys, unused_direction_keys
 from listener.config.paths import config_folder, resolve_paths
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
-from listener.config.schema import PROCESSING_RATE_HZ, Config, PartiesConfig
+from listener.config.schema import MAX_CHANNELS, PROCESSING_RATE_HZ, Config, PartiesConfig
 from listener.config.text_checks import (
     check_device,
     check_host,
@@ -143,7 +143,8 @@ def geometry(config: Config) -> ArrayGeometry:
         # direction mode (three leftover mics made the 4-mic card capture 3 channels, and the error blamed
         # array.channels)
         capture = preset.capture_channels
-    elif preset is not None and board:
+    elif preset is not None and (board or on_the_card(arr.device)):
+        # fewer measured mics than the board has (one left out) are still on its card, which captures as it does
         capture = preset.capture_channels
     elif mic_channels:  # a generic device: its mics say how many channels it has
         capture = max(mic_channels) + 1
@@ -223,10 +224,16 @@ def _check_channels(config: Config, geo: ArrayGeometry) -> None:
     preset = PRESETS.get(arr.preset)
     # the preset's own card, also through provision.sh's device over it (a plug there would repeat channels
     # the card does not have, in silence): its channels are known
-    board = preset if preset is not None and arr.device in ("", PROVISIONED_DEVICE) else None
+    board = preset if preset is not None and on_the_card(arr.device) else None
     if geo.mode == "channels":
         # the mics of the preset (or array.mics) are not used: only the parties' channels must be captured,
         # which _check_parties says, and no more channels than the preset's own card has
+        if arr.channels is None and geo.capture_channels > MAX_CHANNELS:  # a generic device's mics count them
+            raise ConfigError(
+                "array.mics",
+                geo.mics_m.tolist(),
+                f"has {geo.n_mics} mics, so {geo.capture_channels} channels to capture; at most {MAX_CHANNELS}",
+            )
         if board is not None and arr.channels is not None and arr.channels > board.capture_channels:
             _check_board_channels(config, geo, board)
         return
@@ -242,6 +249,16 @@ def _check_channels(config: Config, geo: ArrayGeometry) -> None:
         raise ConfigError(
             "array.channels", geo.capture_channels, f"must exceed the highest mic channel ({max(geo.mic_channels)})"
         )
+
+
+def on_the_card(device: str) -> bool:
+    """Whether ``device`` is the preset's own card: none named, or provision.sh's device over it, spelt as the
+    device search reads names (any case, punctuation aside)."""
+    return _plain_name(device) in ("", _plain_name(PROVISIONED_DEVICE))
+
+
+def _plain_name(device: str) -> str:
+    return "".join(c for c in device.casefold() if c.isalnum())
 
 
 def _check_board_channels(config: Config, geo: ArrayGeometry, preset: ArrayPreset) -> None:

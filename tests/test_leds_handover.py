@@ -15,7 +15,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from listener.events import DeviceMode, DeviceState, Event, Interruption, Party, SpeechSegment, SpeechStarted
 from listener.outputs.led_patterns import PULSE_PERIOD_S, Pulse
 from tests import led_script
-from tests.led_script import BLOCK_S, make_stage, play, speech, traced, value_at
+from tests.led_script import BLOCK_S, dominance, make_stage, play, speech, traced, value_at
 
 factory = led_script.factory  # fixture
 PWM = pytest.mark.parametrize("pwm", [True, False], ids=["pwm", "on-off"])
@@ -58,6 +58,26 @@ def test_calm_green_comes_back_only_once_the_pulse_is_dark(preset: str, pwm: boo
     if pwm:  # red fades out rather than snapping off, and green follows at once
         assert 0.0 < value_at(trace, "red", 9.3) < value_at(trace, "red", 9.05)
         assert value_at(trace, "green", 9.8) > 0.0
+
+
+@pytest.mark.parametrize(("dominating", "coming"), [(False, "green"), (True, "amber")])
+@pytest.mark.parametrize("at_s", [14.0, 14.2, 14.5])
+def test_a_look_that_changes_while_the_pulse_fades_waits_for_it_too(dominating: bool, coming: str, at_s: float) -> None:
+    """The pulse ends at 14.0 s and its red fades out until 14.7 s. Dominance ending then (the rep was dominating
+    under the pulse) lit calm green at once beside the fading red, all three lamps lit outside a pause; dominance
+    starting then (the pulse over calm green) lit amber beside it. The light coming on waits for red's dark."""
+    before = [*speech(Party.REP, 1.0, 8.0), dominance(True, 5.0)] if not dominating else []
+    script = [
+        *before,
+        *speech(Party.CUSTOMER, 8.5, 20.0),
+        *speech(Party.REP, 9.0, 11.0),
+        Interruption(by=Party.REP, onset_s=9.0, decided_s=10.0, successful=None),
+        dominance(dominating, at_s),
+    ]
+    trace = run(True, script, 16.0)
+    lit = [(t, s) for t, s in states(trace) if 13.9 < t < 15.0 and s.get(coming, 0.0) > 0.0]
+    assert lit and all(s.get("red", 0.0) == 0.0 for _, s in lit), lit  # it does come on, after red is dark
+    assert value_at(trace, "red", 14.5) > 0.0  # red still fading then: the case itself
 
 
 @PRESETS

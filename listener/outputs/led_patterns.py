@@ -146,6 +146,7 @@ class _Track:
     from_value: float
     shift: float = 0.0  # where in its cycle (fraction of a period) a pulse or blink started
     wait_s: float = 0.0  # a steady fade held at from_value this long: a light coming on waits for one going dark
+    after_pulse: bool = False  # fading out the pulse, breath or blink it replaced
 
 
 class Animator:
@@ -174,27 +175,37 @@ class Animator:
             tracks = {name: _Track(scene[name], t_s, current[name], shift) for name in changed}
             if any(_quantize(self._value(tracks[n], t_s)) != _quantize(current[n]) for n in changed):
                 break
-        self._wait_for_dark(tracks, old, current)
+        for name, track in tracks.items():
+            track.after_pulse = isinstance(old[name].wave, Pulse | Blink) and _dark(track.wave)
+        self._wait_for_dark(tracks, current, t_s)
         self._tracks.update(tracks)
 
-    def _wait_for_dark(
-        self, tracks: dict[Channel, _Track], old: dict[Channel, _Track], current: dict[Channel, float]
-    ) -> None:
+    def _wait_for_dark(self, tracks: dict[Channel, _Track], current: dict[Channel, float], t_s: float) -> None:
         """A pulse, breath or blink that ends fades out, and a light coming on from dark waits until it is dark:
         the look that ended and the one that follows are never lit together (green fading in under the
-        interruption's red fading out read as "calm" and "you interrupted" at once, and as amber on the RGB LED)."""
+        interruption's red fading out read as "calm" and "you interrupted" at once, and as amber on the RGB LED).
+        That holds too for a pulse that ended a moment before this change and is still fading out."""
         if self.fade_s <= 0.0 or self.on_off:
             return  # no fades: the animation is gone at once
-        ending = [
-            name
+        waits = [
+            max(0.0, self.fade_s - FADE_FRAME_S)  # when this fade out reaches 0
             for name, track in tracks.items()
-            if isinstance(old[name].wave, Pulse | Blink) and _dark(track.wave) and _quantize(current[name]) > 0.0
+            if track.after_pulse and _quantize(current[name]) > 0.0
         ]
-        if not ending:
+        waits += [
+            self._dark_after_s(track, t_s)
+            for name, track in self._tracks.items()
+            if name not in tracks and track.after_pulse and _quantize(self._value(track, t_s)) > 0.0
+        ]
+        if not waits:
             return
         for name, track in tracks.items():
             if isinstance(track.wave, Steady) and track.wave.level > 0.0 and _quantize(current[name]) == 0.0:
-                track.wait_s = max(0.0, self.fade_s - FADE_FRAME_S)  # when the fade out reaches 0
+                track.wait_s = max(waits)
+
+    def _dark_after_s(self, fading: _Track, t_s: float) -> float:
+        """How long until a steady fade to dark reaches 0 (its progress is 1 at wait_s + fade_s - FADE_FRAME_S)."""
+        return max(0.0, fading.since_s + fading.wait_s + self.fade_s - FADE_FRAME_S - t_s)
 
     def values(self, t_s: float) -> dict[Channel, float]:
         return {name: _quantize(self._value(track, t_s)) for name, track in self._tracks.items()}

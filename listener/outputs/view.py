@@ -75,7 +75,8 @@ class Figures:
 
     @property
     def state(self) -> str:
-        """The state line: the mode, and dominance while the lights can show it (not once stopped)."""
+        """The state line: the mode, and the analytics' dominance decision while it stands (not once stopped),
+        which the lights may not be showing: a quiet spell shows calm green, a pause or a fault their own look."""
         return self.mode + ("  (dominating)" if self.dominating and not self.stopped else "")
 
     def update(self, event: Event) -> None:

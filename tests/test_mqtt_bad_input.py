@@ -25,7 +25,7 @@ from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.credentials import PASSWORD_ENV, check_tls_files
 from listener.outputs.mqtt.spool import Spool
-from listener.outputs.mqtt.spool_damage import set_aside
+from listener.outputs.mqtt.spool_damage import ForeignSpool, set_aside
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service import doctor
 from listener.service.doctor_disk import SPOOL_BYTES_PER_MESSAGE
@@ -177,8 +177,43 @@ def test_a_set_aside_spool_whose_counter_is_still_readable_goes_on_from_it(tmp_p
     with sqlite3.connect(path) as db:
         db.execute("UPDATE counters SET value = ? WHERE name = 'seq'", (far_ahead,))
     db.close()
-    assert set_aside(path, sqlite3.DatabaseError("test")) == far_ahead
+    assert set_aside(path, sqlite3.DatabaseError("test"))[0] == far_ahead
     assert not path.exists()
+
+
+def test_a_fresh_spool_carries_on_the_counters_a_set_aside_one_still_reads(tmp_path: Path) -> None:
+    """A damaged spool set aside reset sessions_today mid-day (Home Assistant's "Sessions today" dropped) and
+    the all-time spool_dropped. Overwritten past its first pages, the file still reads its counters (written
+    first), not its outbox: those messages are lost uncounted, as no count of them is left."""
+    path = tmp_path / SPOOL_FILE
+    with Spool(path, max_messages=400) as spool:
+        spool.set_counter("sessions_day", 20261205)
+        spool.set_counter("sessions_today", 4)
+        for n in range(402):  # two evicted by the bound
+            spool.put("event", {"n": n, "pad": "x" * 200})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] + b"\xa5" * (len(data) - len(data) // 2))
+    with Spool(path, max_messages=10) as fresh:
+        assert fresh.depth == 0 and fresh.dropped == 2
+        assert (fresh.counter("sessions_day"), fresh.counter("sessions_today")) == (20261205, 4)
+
+
+def test_the_messages_a_set_aside_spool_still_holds_count_as_dropped(tmp_path: Path) -> None:
+    path = tmp_path / SPOOL_FILE
+    with Spool(path, max_messages=10) as spool:
+        for n in range(12):  # two evicted by the bound, ten held
+            spool.put("event", {"n": n})
+    _, carried = set_aside(path, sqlite3.DatabaseError("test"))
+    assert carried == {"dropped": 12}  # lost with the file as much as the two evicted
+
+
+def test_a_foreign_file_set_aside_carries_no_counters(tmp_path: Path) -> None:
+    path = tmp_path / SPOOL_FILE
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER)")
+        db.execute("INSERT INTO counters VALUES ('sessions_today', 99)")
+    db.close()
+    assert set_aside(path, ForeignSpool("not ours"))[1] == {}
 
 
 def test_doctor_says_both_a_damaged_spool_and_too_little_room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

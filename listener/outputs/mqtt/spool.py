@@ -26,7 +26,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -129,18 +129,20 @@ class Spool(Managed):
             if not (is_damage_error(exc) or isinstance(exc, ForeignSpool)):
                 raise self._open_error(exc) from None
             # a damaged or foreign file would stop the device for good: it is kept aside, the device goes on
-            seq_from = set_aside(self.path, exc)
+            seq_from, carried = set_aside(self.path, exc)
             try:
-                db = self._connect(seq_from)
+                db = self._connect(seq_from, carried=carried)
             except (sqlite3.Error, OSError) as again:
                 raise self._open_error(again) from None
         self._db = db
         if self._depth:
             log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)
 
-    def _connect(self, seq_from: int = 0, id_from: int = 0, in_memory: bool = False) -> sqlite3.Connection:
+    def _connect(
+        self, seq_from: int = 0, id_from: int = 0, in_memory: bool = False, carried: Mapping[str, int] | None = None
+    ) -> sqlite3.Connection:
         """The spool's database, made if new and checked; a new one numbers on from ``id_from``, and from
-        ``seq_from`` or the clock in milliseconds, whichever is higher."""
+        ``seq_from`` or the clock in milliseconds, whichever is higher, and starts ``carried`` counters there."""
         if not in_memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         where = ":memory:" if in_memory else self.path
@@ -162,6 +164,7 @@ class Spool(Managed):
                 # fallback in memory): seq starts at the clock, above every earlier spool's (see fresh_seq);
                 # an existing spool's counter goes on as it is
                 db.execute("INSERT INTO counters(name, value) VALUES ('seq', ?)", (fresh_seq(seq_from),))
+                db.executemany("INSERT OR IGNORE INTO counters(name, value) VALUES (?, ?)", (carried or {}).items())
             if id_from:  # the publisher has sent rows up to an id of the old file: new ones come after it
                 db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)", (id_from,))
             last_id = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
@@ -203,13 +206,14 @@ class Spool(Managed):
         self._db.close()
         self._db = None
         seq_from, id_from = self._seq + 1, self._last_id  # above the clock too: set_aside, _connect see to it
+        carried: dict[str, int] = {}
         try:
-            seq_from = set_aside(self.path, exc, at_least=seq_from)
-            self._db = self._connect(seq_from, id_from)
+            seq_from, carried = set_aside(self.path, exc, at_least=seq_from)
+            self._db = self._connect(seq_from, id_from, carried=carried)
         except (sqlite3.Error, OSError) as again:
             problem = again if isinstance(again, OutputFileError) else f"MQTT spool {self.path}: {again}"
             log.error("%s; meanwhile messages wait in memory, lost if the service stops before that", problem)
-            self._db = self._connect(seq_from, id_from, in_memory=True)  # nothing measured is lost while it runs
+            self._db = self._connect(seq_from, id_from, in_memory=True, carried=carried)  # nothing measured is lost
         return True
 
     @property

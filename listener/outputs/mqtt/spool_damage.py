@@ -30,6 +30,7 @@ _DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 _COMPANIONS = ("-wal", "-shm")
 # per table, its key and the columns every version of the spool has had ("leaf|topic": a row's leaf
 # was its whole topic before, which the spool's _migrate re-homes)
+CARRIED_COUNTERS = ("dropped", "sessions_day", "sessions_today")  # by a fresh spool after damage; seq apart
 _SHAPE = {"outbox": ("id", "leaf|topic", "payload", "qos", "seq"), "counters": ("name", "value")}
 
 
@@ -124,8 +125,9 @@ def aside_kind(damage: Exception) -> str:
     return "foreign" if isinstance(damage, ForeignSpool) else "corrupt"
 
 
-def set_aside(path: Path, damage: Exception, at_least: int = 0) -> int:
-    """Move the damaged (or foreign) spool ``path`` and its -wal, -shm aside; the ``seq`` a fresh spool counts on from.
+def set_aside(path: Path, damage: Exception, at_least: int = 0) -> tuple[int, dict[str, int]]:
+    """Move the damaged (or foreign) spool ``path`` and its -wal, -shm aside; the ``seq`` a fresh spool counts on
+    from, and the damaged file's other counters where they can still be read (a foreign file's are not ours).
 
     ``at_least``: a running service knows the next seq; the damaged file may no longer say it.
     """
@@ -153,7 +155,7 @@ def set_aside(path: Path, damage: Exception, at_least: int = 0) -> int:
             aside.name,
             seq,
         )
-        return seq
+        return seq, {}
     log.warning(
         "MQTT spool %s %s, as a power cut or a failing SD card leaves it: set aside as %s (kept) "
         "and a fresh spool started; the messages it held cannot be resent, and seq goes on from %d, above "
@@ -163,7 +165,7 @@ def set_aside(path: Path, damage: Exception, at_least: int = 0) -> int:
         aside.name,
         seq,
     )
-    return seq
+    return seq, _carried_counters(aside)
 
 
 def _aside_name(path: Path, why: str) -> Path:
@@ -173,6 +175,30 @@ def _aside_name(path: Path, why: str) -> Path:
         n += 1
         aside = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
     return aside
+
+
+def _carried_counters(aside: Path) -> dict[str, int]:
+    """The damaged spool's counters a fresh one carries on, where they can still be read: the messages evicted
+    ever (``dropped``), to which the messages the file still holds are added, being lost with it too, and the
+    day's sessions (``sessions_day``, ``sessions_today``), which Home Assistant's "Sessions today" would see drop."""
+    try:
+        db = sqlite3.connect(f"{aside.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    carried: dict[str, int] = {}
+    try:
+        for name in CARRIED_COUNTERS:
+            row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+            if row and isinstance(row[0], int):
+                carried[name] = row[0]
+        held = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        if held and held[0]:
+            carried["dropped"] = carried.get("dropped", 0) + int(held[0])
+    except sqlite3.Error:
+        pass  # what was read before the damage stands
+    finally:
+        db.close()
+    return carried
 
 
 def _last_seq(aside: Path) -> int:

@@ -319,3 +319,13 @@ def test_two_words_of_one_stem_repeated_are_two_words() -> None:
     assert of(rep("so the charger isn't charging", customer_before="the charger isn't charging"), Echo)
     assert of(rep("so the printer won't print", customer_before="the printer won't print"), Echo)
     assert not of(rep("so it charged and then charging just ended", customer_before="it won't charge anymore"), Echo)
+
+
+@pytest.mark.parametrize(
+    ("customer", "asked"), [("i've used it every day", "how do you use it"), ("it died on me", "when did it die")]
+)
+def test_a_short_words_forms_follow_it_up(customer: str, asked: str) -> None:
+    """A suffix that leaves two letters took the word's final "e" with it: "used" and "use", "died" and "die" were
+    three letters apart in stems ("us" never being stripped to), so the question followed nothing up."""
+    q = question(rep(asked, customer_before=customer))
+    assert q is not None and q.followup

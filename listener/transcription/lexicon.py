@@ -122,6 +122,7 @@ class Stemmer:
         self.keep = tuple(_get(table, "keep_endings", list, where))
         self.undouble_except = frozenset(_get(table, "undouble_except", list, where))
         self.drop_final = tuple(_get(table, "drop_final", list, where))
+        self.restore_final = str(table.get("restore_final", ""))
 
     def __call__(self, word: str) -> str:
         if len(word) <= self.min_stem or word.endswith(self.keep):
@@ -133,6 +134,11 @@ class Stemmer:
             word = word[:-1]
         return word
 
+    def _restores(self, left: str, rules: list[tuple[str, str]]) -> bool:
+        final = self.restore_final
+        short = len(left) == self.min_stem - len(final) and len(left) >= 2
+        return bool(final) and rules is self.suffixes and short and not left.endswith(final)
+
     def inflected(self, word: str) -> str:
         """The word less its inflection only: "chargers" is "charger", but "charging" stays apart from it, as
         two words the customer said are two words repeated, though they share a stem."""
@@ -142,8 +148,13 @@ class Stemmer:
 
     def _strip(self, word: str, rules: list[tuple[str, str]]) -> str:
         for suffix, replacement in rules:
-            if word.endswith(suffix) and len(word) - len(suffix) + len(replacement) >= self.min_stem:
-                word = word[: len(word) - len(suffix)] + replacement
+            if not word.endswith(suffix):
+                continue
+            left = word[: len(word) - len(suffix)] + replacement
+            if self._restores(left, rules):
+                return left + self.restore_final  # "us(e)d": a short word's own final letter, not a stem to strip
+            if len(left) >= self.min_stem:
+                word = left
                 doubled = len(word) > self.min_stem and word[-1] == word[-2] and word[-1] not in "aeiou"
                 return word[:-1] if doubled and word[-1] not in self.undouble_except else word
         return word

@@ -135,6 +135,8 @@ class TranscriptionStage(Stage):
         self.gate = SpeechGate(config.asr.speech_pad_s) if config.asr.speech_only else None
         self.worker: RecognizerWorker | None = None
         self._now_s = 0.0  # audio time the pipeline has reached
+        # activity time it has reached, 0.1 s or more behind (the turn model's look-ahead): sessions end on it
+        self._activity_s = 0.0
         self._fault_shown = False
         self._failures = 0  # recogniser failures since one last saw a session through
         self._restart_in = 0  # session ends to wait before the failed recogniser is restarted
@@ -198,7 +200,9 @@ class TranscriptionStage(Stage):
             self._now_s = max(self._now_s, event.end_s)
             yield from self._submit(self.gate.audio(event) if self.gate is not None else [event])
             yield from self._cues()
-            self._forget_after_session(self._now_s)
+            # on activity time, as the analytics end the session: on audio time the words were dropped before the
+            # session's end handed its last words over, and when the customer came back just inside the gap
+            self._forget_after_session(self._activity_s)
             yield from self._fault()
         elif isinstance(event, EndOfStream) and self.worker is not None:
             self._now_s = max(self._now_s, event.t_s)
@@ -255,6 +259,7 @@ class TranscriptionStage(Stage):
     def _activity(self, frames: ActivityFrames) -> bool:
         """Takes in the frames; True when a session ended in them."""
         self.history.add(frames)
+        self._activity_s = max(self._activity_s, frames.end_s)
         until_s = frames.active_until_s(Party.CUSTOMER)
         if until_s is not None:
             self._customer_active_s = until_s

@@ -1,0 +1,70 @@
+"""When the transcription stage lets a session's words go: on activity time, as the analytics end the session.
+
+Audio reaches the stage ahead of the activity decided from it (the turn model's 0.1 s look-ahead, and more
+when the pipeline falls behind). The words went on audio time: before the session-end flush handed the
+session's last words over (the rep's closing echo was judged with nothing of the customer's held), and when
+the customer spoke again just inside the gap. The real vosk recogniser runs; the audio fed it is silence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from listener.config import geometry, parse_config
+from listener.events import ActivityFrames, AudioBlock, Party, SpeechSegment, SpeechStarted
+from listener.transcription.stage import TranscriptionStage
+from listener.transcription.words import Word
+
+GAP_S, HOP_S, BLOCK_S, LAG_S = 5.0, 0.01, 0.05, 0.1
+CUSTOMER = (0.5, 2.0)  # the customer's only speech: the session is over at 7.0 s of activity
+
+
+def frames(start_s: float, customer_from_s: float | None = None) -> ActivityFrames:
+    n = round(BLOCK_S / HOP_S)
+    t = start_s + HOP_S * np.arange(n)
+    customer = (t >= CUSTOMER[0]) & (t < CUSTOMER[1])
+    if customer_from_s is not None:
+        customer |= t >= customer_from_s
+    probs = customer.astype(np.float32)
+    zeros = np.zeros(n, dtype=np.float32)
+    return ActivityFrames(start_s, HOP_S, np.zeros(n, bool), customer, zeros, probs, zeros, lag_s=LAG_S)
+
+
+def holding_while_fed(ko_model: Path, until_s: float, customer_back_s: float | None = None) -> list[tuple[float, bool]]:
+    """Audio blocks of silence to ``until_s``, each followed by the activity LAG_S behind it; whether the cue
+    detector still holds the customer's words after each block, by the activity time reached."""
+    config = parse_config(
+        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_gap_s": GAP_S}}
+    )
+    stage = TranscriptionStage(config, geometry(config))
+    stage.open()
+    held: list[tuple[float, bool]] = []
+    try:
+        list(stage.process(SpeechStarted(Party.CUSTOMER, CUSTOMER[0])))
+        list(stage.process(SpeechSegment(Party.CUSTOMER, *CUSTOMER, decided_s=CUSTOMER[1] + 0.2)))
+        words = [Word("charger", 0.5, 1.0, 1.0), Word("broken", 1.2, 2.0, 1.0)]
+        stage.detector.utterance(Party.CUSTOMER, words, decided_s=2.1)  # as the recogniser's words would be
+        silence = np.zeros((round(BLOCK_S * 16000), 4), np.float32)
+        for k in range(round(until_s / BLOCK_S)):
+            audio_s = k * BLOCK_S
+            list(stage.process(AudioBlock(audio_s, 16000, silence)))
+            activity_s = audio_s - LAG_S
+            if activity_s >= 0.0:
+                list(stage.process(frames(activity_s, customer_back_s)))
+                held.append((round(activity_s + BLOCK_S, 2), stage.detector.holding))
+    finally:
+        stage.close()
+    return held
+
+
+def test_the_words_go_once_the_session_is_over_in_activity_time(ko_model: Path) -> None:
+    held = holding_while_fed(ko_model, 7.5)
+    assert all(h for t, h in held if t < GAP_S + CUSTOMER[1]), held  # audio past 7.0 s, activity not yet
+    assert not held[-1][1], held
+
+
+def test_a_customer_back_just_inside_the_gap_keeps_the_sessions_words(ko_model: Path) -> None:
+    held = holding_while_fed(ko_model, 7.5, customer_back_s=6.95)  # 4.95 s after their last word: one session
+    assert all(h for _, h in held), held

@@ -140,7 +140,7 @@ def test_the_model_is_reset_for_the_next_customer_while_the_rep_talks_on(frames:
     reset_state = stage.reset_state
 
     def noted() -> None:
-        resets.append(stage._customer_silent_steps)
+        resets.append(stage.customer_silent_steps)
         reset_state()
 
     stage.reset_state = noted  # type: ignore[method-assign]
@@ -275,3 +275,20 @@ def test_a_raw_probability_at_its_threshold_is_calibrated_to_the_decision_bounda
     assert view.p_shift[1][0] > 0.5  # the rep's share, 0.58 > 0.42
     assert view.p_resumes[0][1] > 0.5  # 0.62 > 0.54
     assert view.p_continues[0][2] < 0.5  # 0.54 < 0.62
+
+
+def test_a_customer_burst_too_short_to_be_speech_does_not_put_the_reset_off(frames: SpatialFrames) -> None:
+    """The analytics end the session a session gap after the customer's last speech, a burst under min_speech_s
+    being no speech; the model counted the gap from any active step, so such a burst put its reset off a whole
+    gap (the next visit's first turns heard with the last one's memory)."""
+    config: Config = parse_config({"analytics": {"session_gap_s": 5.0}})
+    stage = OnnxTurnModel(config)
+    list(stage.process(frames))
+    hop_s = 2 * frames.hop_s
+    silent = stage.customer_silent_steps
+    assert stage.sessions == 1 and silent * hop_s < 1.5  # the customer spoke lately
+    # the customer heard for 0.06 s (3 steps, under the 0.1 s of speech), 2 s into the silence
+    for k in range(round(7.0 / hop_s)):
+        stage._watch_session((False, round(2.0 / hop_s) <= k < round(2.06 / hop_s)), hop_s)
+    assert stage.sessions == 2, "no reset a session gap after the customer's last speech"
+    assert stage.customer_silent_steps == silent + round(7.0 / hop_s)

@@ -36,12 +36,14 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import numpy.typing as npt
 
+from listener.analytics.tracks import Track
 from listener.config import Config
 from listener.errors import ConfigError
 from listener.events import (
     ActivityFrames,
     EndOfStream,
     Event,
+    Party,
     SourceState,
     SpatialFrames,
     TurnPredictions,
@@ -65,6 +67,7 @@ class TurnStage(Stage, ABC):
         self.spec = spec
         self._outlook = derive.Outlooker(spec.bin_edges_s, spec.thresholds)
         self.session_gap_s = config.analytics.session_gap_s
+        self._speech_rules = (config.activity.bridge_gap_s, config.activity.min_speech_s)  # the timeline's
         self._features: FeatureExtractor | None = None
         self._held: SpatialFrames | None = None
         self.steps = 0
@@ -97,7 +100,8 @@ class TurnStage(Stage, ABC):
         self._last_out: Float | None = None
         self._active = (False, False)
         self._speakers = SpeakerTracker()
-        self._customer_silent_steps = 0
+        self._customer: Track | None = None  # the customer's speech as the timeline keeps it, in model steps
+        self._gap_seen: int | None = None  # the customer's speech end whose session gap has passed
         self._reset_due = False  # the customer's session gap passed; the model resets at the next quiet step
 
     def process(self, event: Event) -> Iterable[Event]:
@@ -107,7 +111,7 @@ class TurnStage(Stage, ABC):
             yield from self._flush()
             self.reset()
         elif isinstance(event, SourceState):
-            yield from self._flush_lag()  # the state is reset: later outputs must not label earlier audio
+            yield from self._flush()  # the state is reset: later outputs must not label earlier audio
             self._new_session()
 
     def _take(self, frames: SpatialFrames) -> Iterator[Event]:
@@ -236,11 +240,33 @@ class TurnStage(Stage, ABC):
         analytics end the session, though the rep may talk on), at the first step the rep is silent too (not
         within the rep's words), or as the customer comes back, whichever is first."""
         rep, customer = active
-        self._customer_silent_steps = 0 if customer else self._customer_silent_steps + 1
-        if self._customer_silent_steps == max(1, round(self.session_gap_s / hop_s)):
+        track = self._customer_track(hop_s)
+        track.step(track.now, customer)
+        # silent as the analytics judge it: a burst too short to be speech is no speech (nor one that may still
+        # become speech yet), and before any customer speech the stream's start stands for it
+        last = track.latest_end() or 0
+        if (
+            track.run is None
+            and track.now - last >= max(1, round(self.session_gap_s / hop_s))
+            and last != self._gap_seen
+        ):
+            self._gap_seen = last
             self._reset_due = True
         if self._reset_due and (customer or not rep):
             self._new_session()
+
+    @property
+    def customer_silent_steps(self) -> int:
+        """Model steps since the customer's latest speech (or the stream's start), as the timeline keeps it."""
+        track = self._customer
+        return 0 if track is None else track.now - (track.latest_end() or 0)
+
+    def _customer_track(self, hop_s: float) -> Track:
+        if self._customer is None:
+            bridge_s, min_speech_s = self._speech_rules
+            steps = round(bridge_s / hop_s), round(min_speech_s / hop_s)
+            self._customer = Track(Party.CUSTOMER, *steps, keep_frames=0)
+        return self._customer
 
     def _new_session(self) -> None:
         self._reset_due = False

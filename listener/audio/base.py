@@ -37,6 +37,11 @@ class AudioSource(Managed, abc.ABC):
     def stop(self) -> None:
         """Ask :meth:`events` to finish soon (from another thread or a signal)."""
 
+    def captured_s(self) -> float | None:
+        """The stream time up to which audio has been captured, handed on or not (any thread); None: nothing
+        is captured apart from what :meth:`events` reads (a file)."""
+        return None
+
 
 def events_until(source: AudioSource, listen_s: float, timeout_s: float) -> Iterable[Event]:
     """Events of ``source`` until ``listen_s`` of audio arrived (or ``timeout_s`` of wall time passed).

@@ -129,6 +129,13 @@ class LiveSource(AudioSource):
         if run is not None:
             run.ring.wake()
 
+    def captured_s(self) -> float | None:
+        """What the callback has captured, read or not: a pipeline behind leaves the rest in the ring."""
+        run = self._run
+        if run is None:
+            return self._pos / PROCESSING_RATE_HZ
+        return (run.base_pos + run.ring.written_frames * PROCESSING_RATE_HZ / run.rate_hz) / PROCESSING_RATE_HZ
+
     def events(self) -> Iterator[Event]:
         if self._run is None and self._missing is None:
             raise AudioInputError("the live source is not open: use `with LiveSource(config) as source:`")

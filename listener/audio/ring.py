@@ -62,6 +62,12 @@ class FrameRing:
         return int(self._buf.shape[1])
 
     @property
+    def written_frames(self) -> int:
+        """Stream position after everything written or lost so far: the capture side's clock."""
+        with self._ready:
+            return self._write_pos
+
+    @property
     def stored_frames(self) -> int:
         with self._ready:
             return self._stored

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gpiozero import Button
@@ -46,6 +46,7 @@ class PrivacyButton:
         self._paused = False
         self._held = False  # the current press has become a long press
         self._recalibrate = False
+        self.on_resume: Callable[[], None] = lambda: None  # called on gpiozero's thread as a press resumes
 
     def open(self) -> None:
         if self._button is not None:
@@ -91,10 +92,13 @@ class PrivacyButton:
 
     def _on_released(self) -> None:
         with self._lock:
+            resumed = not self._held and self._paused
             if not self._held:
                 self._paused = not self._paused
                 self._keep(self._paused)
             self._held = False
+        if resumed:
+            self.on_resume()
 
     def _keep(self, paused: bool) -> None:
         if self._remember is None:
@@ -120,8 +124,11 @@ class PrivacyGate(AudioSource):
     """Wraps a source: while paused, its audio is replaced by ``AudioDropped(reason="paused")``.
 
     The pause is published as ``DeviceState(PAUSED)`` and the resume as
-    ``DeviceState(LISTENING)``. On resume one more block is discarded: the
-    block in flight may hold audio captured before the button was released.
+    ``DeviceState(LISTENING)``. A pipeline behind the array reads audio captured
+    seconds earlier: the resume takes effect with the first block captured after
+    the release (the source's capture clock, read as the button is released), so
+    none of the audio captured while paused passes. A source with no capture
+    clock of its own (a file) has one more block discarded after the resume.
     """
 
     def __init__(self, source: AudioSource, button: PrivacyButton) -> None:
@@ -129,6 +136,11 @@ class PrivacyGate(AudioSource):
         self.button = button
         self.paused = False
         self._guard = False  # discard the next block (resume just happened)
+        self._resume_at_s: float | None = None  # capture time of the latest release that resumed
+        button.on_resume = self._mark_resume
+
+    def _mark_resume(self) -> None:
+        self._resume_at_s = self.source.captured_s()
 
     def open(self) -> None:
         try:
@@ -172,11 +184,14 @@ class PrivacyGate(AudioSource):
         paused = self.button.paused
         if paused == self.paused:
             return
+        resume_at = self._resume_at_s
+        if not paused and resume_at is not None and t_s < resume_at:
+            return  # audio captured while paused, read late: still paused
         self.paused = paused
         if paused:
             log.info("privacy button: paused; audio is discarded until the next press")
             yield DeviceState(t_s=t_s, mode=DeviceMode.PAUSED, detail="privacy button", cause="button")
         else:
             log.info("privacy button: listening again")
-            self._guard = True
+            self._guard = resume_at is None
             yield DeviceState(t_s=t_s, mode=DeviceMode.LISTENING, detail="privacy button", cause="button")

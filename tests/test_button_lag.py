@@ -1,0 +1,75 @@
+"""The privacy button over a live array while the pipeline is behind it.
+
+The array captures on the wall clock; a pipeline that stalls (a loaded Pi, a recogniser that waits) reads
+that audio seconds later, from the capture ring. A resume pressed during such a stall used to let through the
+audio still waiting in the ring, captured while paused: the gate judged each block by the button's state when
+the block was read. Real PortAudio capture through a paced ALSA FIFO device, gpiozero's MockFactory button.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import numpy as np
+from gpiozero.pins.mock import MockFactory
+
+from listener.audio.live import LiveSource
+from listener.config import parse_config
+from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState
+from listener.outputs.button import PrivacyButton, PrivacyGate
+from tests import led_script
+from tests.alsa_device import AlsaConfig, add_paced, alsa_config, tones
+
+factory = led_script.factory  # fixture
+__all__ = ["alsa_config"]  # fixture
+CHUNK_S = 0.1  # channel 0 carries the index of the 0.1 s chunk each sample was captured in
+PAUSE_AT_S, STALL_AT_S, STALL_S = 1.0, 2.5, 2.0
+
+
+def press(factory: MockFactory, pressed: list[float], gate: PrivacyGate) -> None:
+    pressed.append(gate.source.captured_s() or 0.0)
+    pin = factory.pin("GPIO17")
+    pin.drive_low()
+    time.sleep(0.1)
+    pin.drive_high()
+
+
+def test_a_resume_during_a_stall_lets_no_audio_captured_while_paused_through(
+    alsa_config: AlsaConfig, factory: MockFactory
+) -> None:
+    signal = tones(16000, 12.0, 4, amplitude=0.3)
+    signal[:, 0] = (np.arange(signal.shape[0]) // round(16000 * CHUNK_S)) * 10
+    feeders = add_paced(alsa_config, "listener_test_array", signal, 16000)
+    config = parse_config({"array": {"preset": "respeaker-4mic", "device": "listener_test_array"}})
+    gate = PrivacyGate(LiveSource(config), PrivacyButton(config.leds, factory))
+    pressed: list[float] = []
+    passed: list[float] = []  # capture time of each block handed on
+    states: list[DeviceState] = []
+    with contextlib.ExitStack() as stack:
+        for feeder in feeders:
+            stack.enter_context(feeder)
+        stack.enter_context(gate)
+        stalled = False
+        for event in gate.events():
+            if isinstance(event, DeviceState):
+                states.append(event)
+            if not isinstance(event, AudioBlock | AudioDropped):
+                continue
+            if isinstance(event, AudioBlock):
+                passed.append(round(float(event.samples[0, 0]) * 32768 / 10) * CHUNK_S)
+            if event.start_s >= PAUSE_AT_S and not pressed:
+                press(factory, pressed, gate)
+            if event.start_s >= STALL_AT_S and not stalled:  # paused by now; the pipeline stalls, resumed meanwhile
+                stalled = True
+                threading.Timer(STALL_S / 2, press, args=(factory, pressed, gate)).start()
+                time.sleep(STALL_S)
+            if (len(pressed) == 2 and event.start_s > pressed[1] + 1.0) or event.start_s > 10.0:
+                break
+    paused_s, resumed_s = pressed
+    assert [s.mode for s in states] == [DeviceMode.PAUSED, DeviceMode.LISTENING]
+    leaked = [t for t in passed if paused_s + 0.2 < t < resumed_s - CHUNK_S]
+    assert leaked == [], f"paused {paused_s:.2f}-{resumed_s:.2f} s, yet blocks captured at {leaked} passed"
+    assert any(t > resumed_s for t in passed)  # and it listens again
+    assert states[1].t_s >= resumed_s - 0.05  # the resume dated when the audio after it begins, not when read

@@ -103,6 +103,31 @@ def test_stop_during_an_outage_ends_events_promptly(alsa_config: AlsaConfig) -> 
     assert_clock_continuous(events)
 
 
+def test_a_stop_as_the_loss_is_announced_still_counts_the_time_not_heard(alsa_config: AlsaConfig) -> None:
+    """Stopped right after "audio input lost" (the service's SIGTERM), the second without audio that made the
+    loss was never counted: the stop's line said nothing of it, as if the audio had been heard."""
+    device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000, fifo_channel=0)
+    wedged: list[bool] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not wedged and audio_s(events) >= 0.5:
+            feeder.pause()
+            wedged.append(True)
+        if isinstance(event, SourceState) and not event.available:
+            source.stop()
+        return False
+
+    with (
+        FifoFeeder(device.infiles[0], device.signal[:, :1]) as feeder,
+        LiveSource(live_config(reopen_interval_s=10.0)) as source,
+    ):
+        events = run_source(source, step, timeout_s=8.0)
+        feeder.resume()
+    lost_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
+    assert lost_s >= 0.9, events[-3:]  # a second without audio is a lost device
+    assert_clock_continuous(events)
+
+
 def test_a_driver_that_never_lets_go_stops_the_source_for_a_restart(
     alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

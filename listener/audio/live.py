@@ -346,6 +346,9 @@ class LiveSource(AudioSource):
                 yield from self._back(new_run, accounted_s)
                 return
             accounted_s = yield from self._wait_to_reopen(accounted_s)
+        # stopped while the array was away: the time since the last account was not heard either (the stop's
+        # line says how much was not heard)
+        yield from self._drop(round((time.monotonic() - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
 
     def _wait_to_reopen(self, accounted_s: float) -> Generator[Event, None, float]:
         """reopen_interval_s, told as dropped audio every OUTAGE_TICK_S or so: the stages after the source

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import ArrowStyle, FancyArrowPatch
 
 from listener.analytics.figures import SAMPLES
-from listener.analytics.plot import plot_conversation
+from listener.analytics.plot import ROW_S, ROW_SLACK_S, plot_conversation, row_spans
 from listener.events import Interruption, Party, ResponseGap
 from tests.analytics_timelines import CONFIG, of, run
 
@@ -169,3 +169,13 @@ def test_gap_labels_never_print_over_each_other(monkeypatch: pytest.MonkeyPatch,
     # a crowded label is left out, never its gap's arrow
     arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
     assert len(arrows) == len(of(run(exchanges(600.0), 600.0), ResponseGap)) > len(boxes)
+
+
+@pytest.mark.parametrize("duration_s", [650.0, 700.0, 1250.0, 1855.0, 3600.0, 3630.0])
+def test_rows_never_show_the_same_seconds_twice_and_share_one_scale(duration_s: float) -> None:
+    # 1250 s gave rows 0-650 and 600-1250: a session start at 619 s and its silences were drawn in both
+    rows = row_spans(duration_s)
+    assert rows[0][0] == 0.0 and rows[-1][1] >= duration_s
+    assert all(a[1] == pytest.approx(b[0]) for a, b in itertools.pairwise(rows))  # edge to edge
+    assert len({round(b - a, 6) for a, b in rows}) == 1
+    assert all(b - a <= ROW_S + ROW_SLACK_S for a, b in rows)

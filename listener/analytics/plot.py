@@ -141,15 +141,17 @@ def conversation_figure(
 
 
 def row_spans(duration_s: float) -> list[tuple[float, float]]:
-    """Each row's x limits: ``ROW_S`` each (a last bit shorter than ``ROW_SLACK_S`` joins the row before).
+    """Each row's x limits: ``ROW_S`` each, the last one partly empty; a last bit shorter than ``ROW_SLACK_S``
+    makes no row of its own but is shared out, every row a little wider (1250 s: two rows of 625 s).
 
-    Every row is as wide in seconds as the widest, so a second takes the same width in each.
+    Every row is as wide in seconds as the others, so a second takes the same width in each, and no two rows
+    show the same seconds (widening each row from where ROW_S would start it drew up to a minute twice).
     """
     n = max(1, math.ceil((duration_s - ROW_SLACK_S) / ROW_S))
     if n == 1:
         return [(0.0, duration_s)]
-    width = max(ROW_S, duration_s - (n - 1) * ROW_S)
-    return [(k * ROW_S, k * ROW_S + width) for k in range(n)]
+    width = duration_s / n if duration_s > n * ROW_S else ROW_S
+    return [(k * width, (k + 1) * width) for k in range(n)]
 
 
 def draw_timeline(

@@ -82,3 +82,22 @@ def test_without_a_handover_to_the_rep_there_is_no_gap_to_tell(
     text = plain(synth.write_wav(tmp_path / "customer.wav", samples), capsys)
     assert text["response gap"] == "  -   (the rep never took over from the customer)", text
     assert text["dominating"] == "  0.0 s, 0 times"
+
+
+def test_a_recording_without_a_session_says_why_instead_of_zeros(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rep alone: "monologues 0", "switches 0.0 per minute", "dominating 0.0 s" read as a visit with none of
+    them, and nothing said that those figures count the sessions only."""
+    samples, _ = synth.render([u for u in synth.DIALOGUE if u.party == "rep"], 12.0, seed=3)
+    text = plain(synth.write_wav(tmp_path / "rep_only.wav", samples), capsys)
+    assert "only the rep spoke" in text["in sessions"] and "no habit is counted" in text["in sessions"]
+    assert not {"monologues", "switches", "dominating", "interruptions"} & set(text)
+    assert figures(text["rep talk"])[0] > 1.0 and text["sessions"].startswith("0 started")
+
+
+def test_the_session_figures_are_said_to_be_the_visits(capsys: pytest.CaptureFixture[str]) -> None:
+    text = plain(SAMPLE, capsys)
+    assert "the visits only" in text["in sessions"]
+    order = list(text)
+    assert order.index("rep share") < order.index("in sessions") < order.index("interruptions")

@@ -1,15 +1,15 @@
 """The plain-text summary `listener analyze` prints without ``--json``: one line per figure, for a person.
 
-The whole file's figures (talk times, share, the overlap events), the habits metrics.md names (floors,
-response gaps, switches, silences, dominance, premature starts) with their thresholds where a count
-depends on one, and with transcription on the content cues. Every figure here is also in the JSON
-report; the report is what tools read.
+The whole file's talk times and share, then what the sessions hold (the overlap events and the habits
+metrics.md names: floors, response gaps, switches, silences, dominance, premature starts, with their
+thresholds where a count depends on one; with no session, why), and with transcription on the content
+cues. Every figure here is also in the JSON report; the report is what tools read.
 """
 
 from __future__ import annotations
 
 from listener.analytics.report import ReportCollector
-from listener.analytics.summary import sessions_started
+from listener.analytics.summary import no_session, sessions_started
 from listener.config.schema import AnalyticsConfig
 from listener.events import Party, SessionSummary
 from listener.transcription.summary import RATE_MIN_TALK_S, CueFigures
@@ -24,7 +24,12 @@ def summary_lines(
     """The lines, in reading order: who talked, what happened over the talk, the habits, what was said (with
     transcription on), the sessions."""
     said = _cues(cues, whole) if cues is not None else []
-    return [*_talk(collector), *_overlaps(whole), *_habits(whole, config), *said, _sessions(collector, config)]
+    if not sessions_started(collector.events):  # bare zeros would read as a visit with none of them
+        within = [_line("in sessions", f"-   ({no_session(collector.segments)}): no habit is counted")]
+    else:  # the talk above is the whole file's; a rep talking before the customer came is in no session
+        within = [_line("in sessions", "the visits only, from each customer's first word:"), *_overlaps(whole)]
+        within += _habits(whole, config)
+    return [*_talk(collector), *within, *said, _sessions(collector, config)]
 
 
 def _talk(collector: ReportCollector) -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from listener.analytics.plot_spans import dominance_spans, overlaps, rolling_share, sessions
+from listener.analytics.summary import no_session
 from listener.config.schema import AnalyticsConfig
 from listener.errors import OutputError, OutputFileError, os_reason_and_fix, shown_path
 from listener.events import (
@@ -325,22 +326,13 @@ def draw_share(
         ax.axvspan(start, end, color=COLORS["dominance"], alpha=0.35, lw=0)
     ax.plot(t, share, color=COLORS["rep"], lw=1.5)
     if not spans:  # an empty panel would look like a failed plot
-        ax.text(0.5, 0.3, _no_session(segments), transform=ax.transAxes, ha="center", va="center", color="0.3")
+        ax.text(0.5, 0.3, no_session(segments), transform=ax.transAxes, ha="center", va="center", color="0.3")
     ax.set_ylim(-0.03, 1.03)  # a share of 0 or 1 drawn clear of the axis line, not under it
     ax.set_xlim(*(xlim or (0.0, duration_s)))
     ax.set_ylabel(f"rep share\n({config.rolling_window_s:g} s)")
     ax.set_xlabel("time (s)")
     if legend:
         _share_legend(ax, off, on)
-
-
-def _no_session(segments: Sequence[SpeechSegment]) -> str:
-    """Why the share panel is empty, in the words of docs/metrics.md (a session starts with customer speech)."""
-    if not segments:
-        return "no conversation: nobody spoke"
-    if all(s.party is Party.REP for s in segments):
-        return "no session: only the rep spoke (a session starts with customer speech)"
-    return "no session"
 
 
 def _share_legend(ax: Any, off: float, on: float) -> None:

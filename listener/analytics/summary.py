@@ -302,6 +302,15 @@ def sessions_started(events: Iterable[Event]) -> int:
     return sum(1 for e in events if isinstance(e, SessionStarted))
 
 
+def no_session(segments: Sequence[SpeechSegment]) -> str:
+    """Why a recording holds no session, in the words of docs/metrics.md (a session starts with customer speech)."""
+    if not segments:
+        return "no conversation: nobody spoke"
+    if all(s.party is Party.REP for s in segments):
+        return "no session: only the rep spoke (a session starts with customer speech)"
+    return "no session"
+
+
 def _speech(window: Span, segments: Iterable[SpeechSegment]) -> dict[Party, list[Interval]]:
     out: dict[Party, list[Interval]] = {p: [] for p in Party}
     for seg in segments:

@@ -36,6 +36,19 @@ def test_a_plot_in_a_folder_that_may_not_be_entered_is_refused_before_the_analys
     assert result.stdout == ""
 
 
+def test_a_plot_in_a_folder_that_may_not_be_written_is_refused_before_the_analysis(tmp_path: Path) -> None:
+    # it was found out after the whole analysis, whose figures were printed, then "cannot write the plot"
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = as_installer("analyze", str(SAMPLE), "--plot", str(folder / "x.png"))
+    finally:
+        folder.chmod(0o755)
+    one_line(result, "--plot", "readonly/x.png: no permission to write there")
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize("command", [["analyze"], ["calibrate", "--input"], ["run", "--fast", "--input"]])
 def test_a_pipe_given_as_the_recording_is_one_line_not_a_wait(command: list[str], tmp_path: Path) -> None:
     fifo = tmp_path / "recording.wav"

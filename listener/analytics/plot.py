@@ -8,6 +8,7 @@ display): it is an optional extra.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,10 @@ def check_plot_path(out: Path) -> None:
     if not parent_is_dir:
         raise OutputFileError(
             f"--plot {shown}: folder {shown_path(out.parent)} does not exist; create it or choose another path"
+        )
+    if not os.access(out.parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise OutputFileError(
+            f"--plot {shown}: no permission to write there; choose a folder of yours (or fix its permissions)"
         )
 
 

@@ -366,3 +366,21 @@ def test_under_root_the_fix_for_a_secret_file_runs_on_this_machine(pi_root: Path
     assert failed.returncode == 1, failed.stdout + failed.stderr
     fix = f"sudo chroot {pi_root} chown listener: /etc/listener/mqtt.pass && sudo chmod 0600 {secret}"
     assert fix in failed.stderr.splitlines()[-1], failed.stderr
+
+
+def test_a_config_that_transcribes_without_the_model_fails_the_run_until_it_is_there(
+    pi_root: Path, tmp_path: Path
+) -> None:
+    # a fleet's config copied from a device provisioned with --vosk-model passed every check on one without the
+    # model; the service then stopped at the first run's reboot with exit 2, which systemd does not restart
+    model = "/opt/listener/models/vosk-model-small-en-us-0.15"
+    fleet = tmp_path / "counter-3.toml"
+    fleet.write_text(f'[asr]\nenabled = true\nmodel_path = "{model}"\n')
+    failed = provision(pi_root, "--config", str(fleet), *FILES_ONLY, check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    last = failed.stderr.splitlines()[-1]
+    assert f'model_path = "{model}", which holds no vosk model' in last, last
+    assert "pass --vosk-model en-small" in last and "[asr] enabled = false" in last, last
+    (pi_root / model.lstrip("/") / "am").mkdir(parents=True)
+    (pi_root / model.lstrip("/") / "am" / "final.mdl").write_bytes(b"\0")
+    provision(pi_root, "--config", str(fleet), *FILES_ONLY)

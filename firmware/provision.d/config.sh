@@ -159,6 +159,35 @@ check_named_files() {
 		why=$(named_file_problem "$key" "$path") || continue
 		die "$CONF_DIR/listener.toml has $key = \"$path\", which $why; then run this again$(fleet_fix_note "$key")"
 	done < <(config_named_files "$config" "$CONF_DIR")
+	check_vosk_model "$config"
+}
+
+# A config with [asr] enabled names a vosk model folder (model_path) the service loads at its start: without
+# one there it stops with exit 2, which systemd does not restart, at the reboot a first run asks for. A
+# fleet's config copied from a device provisioned with --vosk-model needs the model on every device.
+check_vosk_model() {
+	local path
+	path=$(config_vosk_model "$1" "$CONF_DIR") || return 0
+	[[ -f $(target "$path")/am/final.mdl ]] && return 0
+	local fix="pass --vosk-model en-small (it installs $MODELS_DIR/$VOSK_EN_SMALL_NAME)"
+	[[ $path == "$MODELS_DIR/"* ]] || fix="copy an unzipped vosk model folder there"
+	die "$CONF_DIR/listener.toml has [asr] enabled = true and model_path = \"$path\", which holds no vosk model \
+(the service would stop at its start): $fix, or set [asr] enabled = false; then run this again$(fleet_fix_note asr.model_path)"
+}
+
+# The model folder config $1 makes the service load: [asr] model_path with [asr] enabled, a relative path in
+# the config's folder $2; fails without one (transcription off, or the default model, which `listener fetch`
+# puts in the state folder and `listener doctor` checks).
+config_vosk_model() {
+	python3 - "$1" "$2" 2>/dev/null <<'PY'
+import posixpath, sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    asr = tomllib.loads(f.read().decode("utf-8-sig")).get("asr", {})
+path = asr.get("model_path") if asr.get("enabled") is True else None
+if not isinstance(path, str) or not path.strip() or path.startswith("~") or "\n" in path:
+    sys.exit(1)
+print(posixpath.normpath(posixpath.join(sys.argv[2], path)))
+PY
 }
 
 # With --config, the installed file is that file as it was: a fix to key $1 made in it differs from the

@@ -17,13 +17,16 @@ import numpy as np
 import pyaudio
 
 from listener.audio.devices import InputDevice
-from listener.audio.ring import FrameRing
+from listener.audio.ring import FrameRing, Gap
+from listener.config import PROCESSING_RATE_HZ
+from listener.config.schema import ArrayConfig
 
 log = logging.getLogger(__name__)
 
 LOST_AFTER_S = 1.0  # no callback for this long while the stream should run: the device is gone
 # a longer hole between capture timestamps is not believed (a driver clock glitch): the overrun is said, unmeasured
 MAX_OVERRUN_S = 60
+MAX_PERIOD_MS = 100  # the capture period: [array] block_ms, up to this
 
 
 @dataclass(eq=False)
@@ -40,6 +43,10 @@ class CaptureRun:
     in_frames: int = 0  # capture frames consumed by the reader, gaps included
     last_data_s: float = field(default_factory=time.monotonic)  # monotonic clock of the latest callback
     _next_adc_s: float | None = None
+
+    def captured_pos(self) -> float:
+        """The stream clock (processing samples) up to which this run has captured, read or not (any thread)."""
+        return self.base_pos + self.ring.written_frames * PROCESSING_RATE_HZ / self.rate_hz
 
     def callback(
         self, in_data: bytes | None, frame_count: int, time_info: Mapping[str, float], status: int
@@ -92,3 +99,33 @@ def release_after(previous: threading.Thread | None, run: CaptureRun) -> None:
         run.release()
     except Exception:  # a thread has nobody to raise to
         log.exception("releasing the audio input '%s' failed", run.device.name)
+
+
+def gap_message(gap: Gap, capture_rate_hz: int, array: ArrayConfig, met: int) -> str:
+    """What was lost, and where to look: a late driver and a slow pipeline have different fixes. ``met``: the
+    gaps read so far, this one included (the ring's own count already holds the ones still ahead in it)."""
+    # a driver without (believable) capture timestamps flags an overrun without saying how much it lost
+    lost = (
+        f"{gap.frames / capture_rate_hz:.2f} s of audio lost"
+        if gap.frames
+        else "an overrun of unknown length lost audio"
+    )
+    count = f"{met} overflow{'s' if met != 1 else ''} so far"
+    if gap.cause == "ring_full":
+        return (
+            f"audio {gap.reason}: {lost} ({count}): the ring ([array]"
+            f" buffer_s = {array.buffer_s:g} s) filled up because the pipeline is falling behind"
+            " the input. Fix: find what takes the CPU (`top`); a larger buffer_s only rides out short stalls"
+        )
+    longer = (
+        f", or raise [array] block_ms (now {array.block_ms} ms; it is also the capture period, up to"
+        f" {MAX_PERIOD_MS} ms, and the privacy button's delay)"
+        if array.block_ms < MAX_PERIOD_MS
+        else ""
+    )
+    return (
+        f"audio {gap.reason} in the driver: {lost} before it reached the ring ({count}):"
+        " PortAudio's capture thread was late, not the pipeline. Fix: find what loads the"
+        " system (`top`) or throttles it (`vcgencmd get_throttled` other than 0x0: undervoltage or heat),"
+        f" plug the array into the Pi rather than a USB hub{longer}"
+    )

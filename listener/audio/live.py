@@ -22,7 +22,7 @@ import pyaudio
 import soxr
 
 from listener.audio.base import AudioSource, selected_channels
-from listener.audio.capture_run import CaptureRun, release_after
+from listener.audio.capture_run import MAX_PERIOD_MS, CaptureRun, gap_message, release_after
 from listener.audio.devices import (
     InputDevice,
     choose_device,
@@ -43,7 +43,6 @@ OUTAGE_TICK_S = 0.25  # while the device is lost, dropped audio is told this oft
 SAY_AGAIN_AFTER_S = 86400.0  # the overflow warnings' thinning starts over this often: a fault of weeks is said daily
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
 WEDGED_AFTER_S = 60.0  # a stream still not closed after this: only a new process frees the driver
-MAX_PERIOD_MS = 100
 INT16_SCALE = 1.0 / 32768.0
 
 
@@ -132,9 +131,7 @@ class LiveSource(AudioSource):
     def captured_s(self) -> float | None:
         """What the callback has captured, read or not: a pipeline behind leaves the rest in the ring."""
         run = self._run
-        if run is None:
-            return self._pos / PROCESSING_RATE_HZ
-        return (run.base_pos + run.ring.written_frames * PROCESSING_RATE_HZ / run.rate_hz) / PROCESSING_RATE_HZ
+        return (self._pos if run is None else run.captured_pos()) / PROCESSING_RATE_HZ
 
     def events(self) -> Iterator[Event]:
         if self._run is None and self._missing is None:
@@ -212,7 +209,7 @@ class LiveSource(AudioSource):
         target = run.base_pos + (run.in_frames * PROCESSING_RATE_HZ + self.capture_rate_hz // 2) // self.capture_rate_hz
         met = self._gaps_met[gap.cause] = self._gaps_met[gap.cause] + 1
         if self._due(gap.cause, met):
-            log.warning("%s", self._gap_message(gap))
+            log.warning("%s", gap_message(gap, self.capture_rate_hz, self.config.array, sum(self._gaps_met.values())))
         yield from self._drop(target - self._pos, gap.reason)
 
     def _due(self, cause: LossCause, met: int) -> bool:
@@ -225,37 +222,6 @@ class LiveSource(AudioSource):
             self._thinning[cause] = (before, since_s)
         n = met - before
         return n & (n - 1) == 0
-
-    def _gap_message(self, gap: Gap) -> str:
-        """What was lost, and where to look: a late driver and a slow pipeline have different fixes."""
-        # a driver without (believable) capture timestamps flags an overrun without saying how much it lost
-        lost = (
-            f"{gap.frames / self.capture_rate_hz:.2f} s of audio lost"
-            if gap.frames
-            else "an overrun of unknown length lost audio"
-        )
-        # the gaps read so far, this one included: the ring's own count already holds the ones still ahead in it
-        met = sum(self._gaps_met.values())
-        count = f"{met} overflow{'s' if met != 1 else ''} so far"
-        if gap.cause == "ring_full":
-            return (
-                f"audio {gap.reason}: {lost} ({count}): the ring ([array]"
-                f" buffer_s = {self.config.array.buffer_s:g} s) filled up because the pipeline is falling behind"
-                " the input. Fix: find what takes the CPU (`top`); a larger buffer_s only rides out short stalls"
-            )
-        block_ms = self.config.array.block_ms
-        longer = (
-            f", or raise [array] block_ms (now {block_ms} ms; it is also the capture period, up to"
-            f" {MAX_PERIOD_MS} ms, and the privacy button's delay)"
-            if block_ms < MAX_PERIOD_MS
-            else ""
-        )
-        return (
-            f"audio {gap.reason} in the driver: {lost} before it reached the ring ({count}):"
-            " PortAudio's capture thread was late, not the pipeline. Fix: find what loads the"
-            " system (`top`) or throttles it (`vcgencmd get_throttled` other than 0x0: undervoltage or heat),"
-            f" plug the array into the Pi rather than a USB hub{longer}"
-        )
 
     def _drop(self, samples: int, reason: DropReason) -> list[Event]:
         """Advance the clock now (not when the consumer resumes) and describe the gap."""

@@ -132,20 +132,9 @@ def set_aside(path: Path, damage: Exception, at_least: int = 0) -> tuple[int, di
     ``at_least``: a running service knows the next seq; the damaged file may no longer say it.
     """
     foreign = isinstance(damage, ForeignSpool)
-    aside = _aside_name(path, aside_kind(damage))
     shape = "is not this service's spool but a database of another shape"
     what = f"{shape if foreign else 'is damaged'} ({damage})"
-    try:
-        # the -wal first: left beside a fresh spool, sqlite would replay the damaged pages into it
-        for suffix in (*_COMPANIONS, ""):
-            source = Path(f"{path}{suffix}")
-            if source.exists():
-                source.rename(f"{aside}{suffix}")
-    except OSError as exc:
-        raise OutputFileError(
-            f"MQTT spool {path} {what} and cannot be set aside ({exc.strerror or exc}): "
-            f"move it and its -wal and -shm files out of {path.parent}, then start again"
-        ) from None
+    aside = _move_aside(path, aside_kind(damage), what)
     seq = fresh_seq(max(_last_seq(aside), at_least))
     if foreign:  # put there by hand or by another program: none of its rows are messages of ours
         log.warning(
@@ -166,6 +155,23 @@ def set_aside(path: Path, damage: Exception, at_least: int = 0) -> tuple[int, di
         seq,
     )
     return seq, _carried_counters(aside)
+
+
+def _move_aside(path: Path, why: str, what: str) -> Path:
+    """The spool and its -wal, -shm renamed as set aside; the new name of the spool."""
+    aside = _aside_name(path, why)
+    try:
+        # the -wal first: left beside a fresh spool, sqlite would replay the damaged pages into it
+        for suffix in (*_COMPANIONS, ""):
+            source = Path(f"{path}{suffix}")
+            if source.exists():
+                source.rename(f"{aside}{suffix}")
+    except OSError as exc:
+        raise OutputFileError(
+            f"MQTT spool {path} {what} and cannot be set aside ({exc.strerror or exc}): "
+            f"move it and its -wal and -shm files out of {path.parent}, then start again"
+        ) from None
+    return aside
 
 
 def _aside_name(path: Path, why: str) -> Path:

@@ -74,10 +74,19 @@ def test_lost_device_is_announced_reopened_and_time_kept(alsa_config: AlsaConfig
     assert_clock_continuous(events)
 
 
-def test_stop_during_an_outage_ends_events_promptly(alsa_config: AlsaConfig) -> None:
+@pytest.mark.parametrize("stop_at", ["the loss", "the first drop"])
+def test_stop_during_an_outage_ends_events_promptly_and_counts_what_was_not_heard(
+    alsa_config: AlsaConfig, stop_at: str
+) -> None:
+    """Stopped as the loss is announced (the service's SIGTERM right after "audio input lost"), the second
+    without audio that made the loss was never counted: the stop's line said nothing of it."""
     device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000, fifo_channel=0)
     stopped_at: list[float] = []
     wedged: list[bool] = []
+
+    def stop_in(delay_s: float) -> None:
+        threading.Timer(delay_s, source.stop).start()
+        stopped_at.append(time.monotonic() + delay_s)
 
     def step(event: Event, events: list[Event]) -> bool:
         if not wedged and audio_s(events) >= 0.5:
@@ -86,10 +95,10 @@ def test_stop_during_an_outage_ends_events_promptly(alsa_config: AlsaConfig) -> 
         if isinstance(event, SourceState) and not event.available:
             alsa_config.remove(device.name)
             feeder.resume()
+            if stop_at == "the loss":
+                stop_in(0.0)
         if isinstance(event, AudioDropped) and event.reason == "device_lost" and not stopped_at:
-            # events() is about to wait reopen_interval_s (10 s) before trying again
-            threading.Timer(0.2, source.stop).start()
-            stopped_at.append(time.monotonic() + 0.2)
+            stop_in(0.2)  # events() is about to wait reopen_interval_s (10 s) before trying again
         return False
 
     with (
@@ -100,29 +109,6 @@ def test_stop_during_an_outage_ends_events_promptly(alsa_config: AlsaConfig) -> 
         returned_at = time.monotonic()
     assert stopped_at and returned_at - stopped_at[0] < 1.0
     assert [e.available for e in events if isinstance(e, SourceState)] == [False]
-    assert_clock_continuous(events)
-
-
-def test_a_stop_as_the_loss_is_announced_still_counts_the_time_not_heard(alsa_config: AlsaConfig) -> None:
-    """Stopped right after "audio input lost" (the service's SIGTERM), the second without audio that made the
-    loss was never counted: the stop's line said nothing of it, as if the audio had been heard."""
-    device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000, fifo_channel=0)
-    wedged: list[bool] = []
-
-    def step(event: Event, events: list[Event]) -> bool:
-        if not wedged and audio_s(events) >= 0.5:
-            feeder.pause()
-            wedged.append(True)
-        if isinstance(event, SourceState) and not event.available:
-            source.stop()
-        return False
-
-    with (
-        FifoFeeder(device.infiles[0], device.signal[:, :1]) as feeder,
-        LiveSource(live_config(reopen_interval_s=10.0)) as source,
-    ):
-        events = run_source(source, step, timeout_s=8.0)
-        feeder.resume()
     lost_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
     assert lost_s >= 0.9, events[-3:]  # a second without audio is a lost device
     assert_clock_continuous(events)

@@ -182,3 +182,21 @@ def test_directions_warn_when_a_line_of_mics_cannot_tell_the_parties_apart_well(
     if status == "warn":
         assert "along 0 deg" in check.detail and "mic line points from the rep to the customer" in check.fix
         assert "rep_azimuth_deg = 0 and customer_azimuth_deg = 180" in check.fix, check.fix
+
+
+def test_a_listed_array_that_will_not_open_gives_the_opens_own_fix(
+    tmp_path: Path, test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy card (another program holds it) is listed, then refuses the stream: the fix was "see the audio line
+    above", a line that said ok, and the real advice sat inside the detail, where a fleet script does not read."""
+    import pyaudio
+
+    def busy(*args: object, **kwargs: object) -> None:
+        raise OSError(pyaudio.paDeviceUnavailable, "Device unavailable")  # what PyAudio raises for a held card
+
+    monkeypatch.setattr(pyaudio.PyAudio, "open", busy)
+    checks = by_name(doctor.check_audio(config(tmp_path)))
+    assert checks["audio"].status == "ok"
+    levels = checks["levels"]
+    assert levels.status == "FAIL" and "Device unavailable" in levels.detail and "Fix:" not in levels.detail
+    assert "fuser -v /dev/snd/*" in levels.fix and "see the audio line" not in levels.fix, levels.fix

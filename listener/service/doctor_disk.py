@@ -85,7 +85,9 @@ def _check_in(config: Config, state: Path, existing: Path) -> Check:
         if not (systemd_makes and exc.errno in (errno.EACCES, errno.EPERM)):  # a full or read-only disk still fails
             made = f", so {state} cannot be created" if existing != state else ""
             detail = f"{existing} is not writable ({exc.strerror or exc}){made}"
-            return fail("disk", detail, _not_writable_fix(state, existing))
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)  # no owner to change: room to make
+            fix = f"free space there (`df -h {existing}`), {OR_ELSE}" if full else _not_writable_fix(state, existing)
+            return fail("disk", detail, fix)
     spool_there = config.mqtt.enabled and existing == state
     blocked = _spool_files_check(state) if spool_there else None
     if blocked:

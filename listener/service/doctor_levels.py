@@ -42,7 +42,9 @@ def check_levels(config: Config) -> Check:
         fix = "check the array's connection (its USB cable, or the HAT seated on the Pi's pins), then run doctor again"
         return fail("levels", str(exc), fix)
     except ListenerError as exc:
-        return fail("levels", f"the device cannot be read: {exc}", "see the audio line above")
+        # the open's own advice (a busy card, a rate it lacks) is the fix: the audio line above listed it as ok
+        what, said, fix = str(exc).partition(". Fix: ")
+        return fail("levels", f"the device cannot be read: {what}", fix if said else "see the audio line above")
     if samples.shape[0] == 0:
         no_audio = f"no audio arrived within {LEVEL_TIMEOUT_S:.0f} s"
         return fail("levels", no_audio, "check the array's driver: `arecord -l`")

@@ -29,6 +29,10 @@ class Silences:
         self.start: int | None = None  # the current mutual silence began here
         self.by: Party | None = None
         self.paused = False
+        # the model read pause_probe_frames into the silence, as soon as it has labelled that frame: a pause
+        # decided long after (unheard audio in it) would otherwise ask for an output long since pruned
+        self._p_hold: float | None = None
+        self._probed = False
 
     def step(self, frame: int, session_start: int | None) -> Iterator[Event]:
         tracks = self.ctx.tracks
@@ -41,6 +45,9 @@ class Silences:
         if self.start is None and not self._begin():
             return
         assert self.start is not None
+        at = self.start + self.ctx.limits.pause_probe_frames
+        if not self._probed and frame > at:
+            self._p_hold, self._probed = self.ctx.predictions.p_hold(at), True
         probe = self.start + self.ctx.limits.pause_min_frames
         if self.paused or frame < probe or any(tr.pending and tr.pending.start < probe for tr in tracks.values()):
             return
@@ -48,7 +55,7 @@ class Silences:
             return  # unheard audio in it: what counts is pause_min_s of silence heard
         self.paused = True
         if self.by is not None:
-            p_hold = self.ctx.predictions.p_hold(self.start + self.ctx.limits.pause_probe_frames)
+            p_hold = self._p_hold if self._probed else self.ctx.predictions.p_hold(at)
             p_shift = PRIOR_P_SHIFT if p_hold is None else 1.0 - p_hold
             s = self.ctx.s
             yield Pause(by=self.by, onset_s=s(self.start), decided_s=self.ctx.decided_s(frame), p_shift=p_shift)
@@ -62,6 +69,7 @@ class Silences:
         holder = self.floor.holder
         self.by = last[0] if len(last) == 1 else holder
         self.paused = False
+        self._p_hold, self._probed = None, False
         return True
 
     def _ends_the_session(self, resume: int) -> bool:

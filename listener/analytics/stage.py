@@ -162,12 +162,17 @@ class ConversationAnalytics(Stage):
         self.exact = exact
         self.conversation: Conversation | None = None
         self._held: ActivityFrames | None = None  # waiting for its TurnPredictions
+        # predictions before the first frames: the rules start where the frames do, which may be earlier
+        self._early: list[TurnPredictions] = []
         self._model = False
         self.unheard = Unheard()  # before the first frames too: a stream may begin without its array
 
     def _machine(self, start_s: float, hop_s: float) -> Conversation:
         if self.conversation is None:
             self.conversation = Conversation(self.config, hop_s, round(start_s / hop_s), self.exact, self.unheard)
+            for early in self._early:
+                self.conversation.predictions(early)
+            self._early.clear()
         return self.conversation
 
     def process(self, event: Event) -> Iterable[Event]:
@@ -183,11 +188,16 @@ class ConversationAnalytics(Stage):
                 self.unheard.forget_before(event.start_s - UNHEARD_KEEP_S)  # days of overflows, no visitor
         elif isinstance(event, TurnPredictions):
             self._model = True
-            self._machine(event.start_s, event.hop_s).predictions(event)
+            if self.conversation is None:
+                self._early.append(event)  # the frames they label (or earlier ones) start the rules
+            else:
+                self.conversation.predictions(event)
         elif isinstance(event, Question) and self.conversation is not None:
             self.conversation.note(event)
-        elif isinstance(event, EndOfStream) and self.conversation is not None:
+        elif isinstance(event, EndOfStream):
             out = self._release()
+            if self.conversation is None:
+                return out
             return out + self.conversation.finish(last_frame(event.t_s, self.conversation.ctx.limits.hop_s))
         return ()
 

@@ -13,6 +13,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from gpiozero.pins.mock import MockFactory
 
 from listener.audio.live import LiveSource
@@ -36,9 +37,16 @@ def press(factory: MockFactory, pressed: list[float], gate: PrivacyGate) -> None
     pin.drive_high()
 
 
-def test_a_resume_during_a_stall_lets_no_audio_captured_while_paused_through(
-    alsa_config: AlsaConfig, factory: MockFactory
+def press_in(delay_s: float, factory: MockFactory, pressed: list[float], gate: PrivacyGate) -> None:
+    threading.Timer(delay_s, press, args=(factory, pressed, gate)).start()
+
+
+@pytest.mark.parametrize("in_the_stall", [("resume",), ("pause", "resume")])
+def test_presses_during_a_stall_let_no_audio_captured_while_paused_through(
+    alsa_config: AlsaConfig, factory: MockFactory, in_the_stall: tuple[str, ...]
 ) -> None:
+    """A resume pressed while the pipeline stalls let the paused audio still in the ring through; a pause and its
+    resume both pressed then were never seen at all, the gate reading the button's state block by block."""
     signal = tones(16000, 12.0, 4, amplitude=0.3)
     signal[:, 0] = (np.arange(signal.shape[0]) // round(16000 * CHUNK_S)) * 10
     feeders = add_paced(alsa_config, "listener_test_array", signal, 16000)
@@ -59,15 +67,17 @@ def test_a_resume_during_a_stall_lets_no_audio_captured_while_paused_through(
                 continue
             if isinstance(event, AudioBlock):
                 passed.append(round(float(event.samples[0, 0]) * 32768 / 10) * CHUNK_S)
-            if event.start_s >= PAUSE_AT_S and not pressed:
+            if event.start_s >= PAUSE_AT_S and not pressed and len(in_the_stall) == 1:
                 press(factory, pressed, gate)
-            if event.start_s >= STALL_AT_S and not stalled:  # paused by now; the pipeline stalls, resumed meanwhile
+            if event.start_s >= STALL_AT_S and not stalled:  # the pipeline stalls; the presses come meanwhile
                 stalled = True
-                threading.Timer(STALL_S / 2, press, args=(factory, pressed, gate)).start()
+                for k in range(len(in_the_stall)):
+                    press_in(STALL_S * (k + 1) / (len(in_the_stall) + 1), factory, pressed, gate)
                 time.sleep(STALL_S)
             if (len(pressed) == 2 and event.start_s > pressed[1] + 1.0) or event.start_s > 10.0:
                 break
     paused_s, resumed_s = pressed
+    assert resumed_s - paused_s > 0.5  # the case itself: a pause with audio in it
     assert [s.mode for s in states] == [DeviceMode.PAUSED, DeviceMode.LISTENING]
     leaked = [t for t in passed if paused_s + 0.2 < t < resumed_s - CHUNK_S]
     assert leaked == [], f"paused {paused_s:.2f}-{resumed_s:.2f} s, yet blocks captured at {leaked} passed"

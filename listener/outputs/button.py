@@ -13,6 +13,7 @@ published as an event at a well-defined audio time.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,7 +47,9 @@ class PrivacyButton:
         self._paused = False
         self._held = False  # the current press has become a long press
         self._recalibrate = False
-        self.on_resume: Callable[[], None] = lambda: None  # called on gpiozero's thread as a press resumes
+        # the audio source's capture clock, read on gpiozero's thread at each toggle, before the toggle is seen
+        self.capture_clock: Callable[[], float | None] = lambda: None
+        self._toggles: list[tuple[bool, float | None]] = []  # (paused after it, capture time) not yet taken
 
     def open(self) -> None:
         if self._button is not None:
@@ -90,15 +93,20 @@ class PrivacyButton:
             self._held = True
             self._recalibrate = True
 
+    def take_toggles(self) -> list[tuple[bool, float | None]]:
+        """The presses since the last call: whether each paused, and the capture time it came at (None: no clock)."""
+        with self._lock:
+            toggles, self._toggles = self._toggles, []
+            return toggles
+
     def _on_released(self) -> None:
         with self._lock:
-            resumed = not self._held and self._paused
             if not self._held:
+                # the clock read before the flip is published: a reader that sees the flip sees its time too
+                self._toggles.append((not self._paused, self.capture_clock()))
                 self._paused = not self._paused
                 self._keep(self._paused)
             self._held = False
-        if resumed:
-            self.on_resume()
 
     def _keep(self, paused: bool) -> None:
         if self._remember is None:
@@ -125,10 +133,12 @@ class PrivacyGate(AudioSource):
 
     The pause is published as ``DeviceState(PAUSED)`` and the resume as
     ``DeviceState(LISTENING)``. A pipeline behind the array reads audio captured
-    seconds earlier: the resume takes effect with the first block captured after
-    the release (the source's capture clock, read as the button is released), so
-    none of the audio captured while paused passes. A source with no capture
-    clock of its own (a file) has one more block discarded after the resume.
+    seconds earlier, so each press is also placed on the source's capture clock
+    (read as the button is released): a block captured in a pause is dropped
+    however late it is read, a pause and its resume both pressed while the
+    pipeline stalled included. Audio read after a pause's press but captured
+    before it is dropped too. A source with no capture clock of its own (a file)
+    has one more block discarded after a resume.
     """
 
     def __init__(self, source: AudioSource, button: PrivacyButton) -> None:
@@ -136,11 +146,9 @@ class PrivacyGate(AudioSource):
         self.button = button
         self.paused = False
         self._guard = False  # discard the next block (resume just happened)
-        self._resume_at_s: float | None = None  # capture time of the latest release that resumed
-        button.on_resume = self._mark_resume
-
-    def _mark_resume(self) -> None:
-        self._resume_at_s = self.source.captured_s()
+        self._spans: list[list[float]] = []  # pauses on the capture clock, [from, to) (to: inf while paused)
+        self._clockless = False  # the latest resume came with no capture time
+        button.capture_clock = source.captured_s
 
     def open(self) -> None:
         try:
@@ -164,16 +172,29 @@ class PrivacyGate(AudioSource):
             # the button is read before a source's state too: a pause kept across a restart with the array
             # missing shows from the start, not after the fault's "no array" has lit first
             if isinstance(event, SourceState):
-                yield from self._poll(event.t_s)
+                yield from self._poll(event.t_s, event.t_s)
             elif isinstance(event, (AudioBlock, AudioDropped)):
-                yield from self._poll(event.start_s)
+                yield from self._poll(event.start_s, event.start_s + event.duration_s)
                 if isinstance(event, AudioBlock) and (self.paused or self._guard):
                     self._guard = False
                     yield AudioDropped(start_s=event.start_s, duration_s=event.duration_s, reason="paused")
                     continue
             yield event
 
-    def _poll(self, t_s: float) -> Iterator[Event]:
+    def _take_toggles(self) -> None:
+        for paused, at_s in self.button.take_toggles():
+            if at_s is None:  # no capture clock: the button's state when a block is read decides
+                self._clockless = not paused
+            elif paused:
+                self._spans.append([at_s, math.inf])
+            elif self._spans and self._spans[-1][1] == math.inf:
+                self._spans[-1][1] = at_s
+                self._clockless = False
+            else:  # a pause from before the clock ran (kept across a restart): all audio up to the release
+                self._spans.append([-math.inf, at_s])
+                self._clockless = False
+
+    def _poll(self, t_s: float, end_s: float) -> Iterator[Event]:
         if self.button.take_recalibration():
             # Re-learning in the running service is not built: say how to do it by hand.
             log.warning(
@@ -181,17 +202,16 @@ class PrivacyGate(AudioSource):
                 f"`sudo listener calibrate --config {INSTALLED_CONFIG} --write`, then restart the service"
             )
             yield RecalibrateRequested(t_s=t_s)
-        paused = self.button.paused
+        self._take_toggles()
+        paused = self.button.paused or any(a < end_s and t_s < b for a, b in self._spans)
+        self._spans = [s for s in self._spans if s[1] > t_s]  # past: no later block is captured in them
         if paused == self.paused:
             return
-        resume_at = self._resume_at_s
-        if not paused and resume_at is not None and t_s < resume_at:
-            return  # audio captured while paused, read late: still paused
         self.paused = paused
         if paused:
             log.info("privacy button: paused; audio is discarded until the next press")
             yield DeviceState(t_s=t_s, mode=DeviceMode.PAUSED, detail="privacy button", cause="button")
         else:
             log.info("privacy button: listening again")
-            self._guard = resume_at is None
+            self._guard = self._clockless
             yield DeviceState(t_s=t_s, mode=DeviceMode.LISTENING, detail="privacy button", cause="button")

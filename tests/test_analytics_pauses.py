@@ -125,23 +125,35 @@ def test_long_silence_from_three_seconds_inside_a_session() -> None:
     assert c.sessions[0].long_silences == 1  # 20.0 -> 22.99 is 2.99 s: not long
 
 
+def with_model(
+    segments: list[tuple[str, float, float]],
+    seconds: float,
+    p_hold: float,
+    bounds: list[int] | None = None,
+    labelled_from: int = 0,
+    drop: tuple[float, float] | None = None,
+) -> list[Event]:
+    """The analytics fed block by block as a turn stage feeds them: each block's TurnPredictions (``p_hold``
+    throughout, from frame ``labelled_from``) before its frames; ``drop`` announced after its frames."""
+    hop_s = 0.01
+    stage, out = ConversationAnalytics(Config()), list[Event]()
+    for block in frame_blocks(activity(segments, seconds), hop_s, bounds):
+        lo = max(round(block.start_s / hop_s), labelled_from)
+        p = np.full(round(block.end_s / hop_s) - lo, p_hold)
+        out += stage.process(TurnPredictions(lo * hop_s, hop_s, p, np.full_like(p, 0.5)))
+        out += stage.process(block)
+        if drop is not None and abs(block.end_s - drop[1]) < 1e-9:
+            out += stage.process(AudioDropped(drop[0], drop[1] - drop[0], "paused"))
+    return out + list(stage.process(EndOfStream(seconds)))
+
+
 def test_a_pause_decided_long_after_its_silence_began_keeps_the_models_read() -> None:
     """The customer's pause, 20 s of it unheard (the privacy button): decided at the 22 s mark, it read the model
     0.2 s into the silence, by then pruned (10 s kept), and reported "no model" (p_shift 0.5) while the model ran
     (0.2); delivered as one block, it read it. Blocks as the live pipeline delivers them, the drop after its frames."""
-    hop_s, seconds, drop = 0.01, 26.0, (2.22, 22.0)
-    act = activity([("customer", 0.5, 2.0), ("rep", 23.0, 25.0)], seconds)
-    hold = np.full(round(seconds / hop_s), 0.8)  # the model: the customer goes on (p_shift 0.2)
     bounds = [*range(5, 222, 5), 222, 2200, *range(2205, 2600, 5)]
-    stage, out = ConversationAnalytics(Config()), list[Event]()
-    for block in frame_blocks(act, hop_s, bounds):
-        a = round(block.start_s / hop_s)
-        p = hold[a : a + block.n_frames]
-        out += stage.process(TurnPredictions(block.start_s, hop_s, p, np.full_like(p, 0.5)))
-        out += stage.process(block)
-        if abs(block.end_s - drop[1]) < 1e-9:
-            out += stage.process(AudioDropped(drop[0], drop[1] - drop[0], "paused"))
-    out += stage.process(EndOfStream(seconds))
+    # the model: the customer goes on (p_shift 0.2)
+    out = with_model([("customer", 0.5, 2.0), ("rep", 23.0, 25.0)], 26.0, 0.8, bounds, drop=(2.22, 22.0))
     pauses = [(e.by, e.onset_s, round(e.p_shift, 6)) for e in out if isinstance(e, Pause)]
     assert pauses[0] == (Party.CUSTOMER, 2.0, 0.2), pauses
 
@@ -150,16 +162,6 @@ def test_a_pause_decided_long_after_its_silence_began_keeps_the_models_read() ->
 def test_frames_before_the_first_prediction_are_analysed(labelled_from: int) -> None:
     """The rules started where the first TurnPredictions did: predictions for only the tail of the first block
     (from 0.6 s) dropped every frame before, the customer's first 0.1 s with them (the session began at 0.6 s)."""
-    hop_s, seconds = 0.01, 8.0
-    act = activity([("customer", 0.5, 3.0), ("rep", 3.2, 6.0)], seconds)
-    hold = np.full(round(seconds / hop_s), 0.3)
-    stage, out = ConversationAnalytics(Config()), list[Event]()
-    for block in frame_blocks(act, hop_s, None):
-        a, end = round(block.start_s / hop_s), round(block.start_s / hop_s) + block.n_frames
-        lo = max(a, labelled_from)
-        p = hold[lo:end]
-        out += stage.process(TurnPredictions(lo * hop_s, hop_s, p, np.full_like(p, 0.5)))
-        out += stage.process(block)
-    out += stage.process(EndOfStream(seconds))
+    out = with_model([("customer", 0.5, 3.0), ("rep", 3.2, 6.0)], 8.0, 0.3, labelled_from=labelled_from)
     starts = [e.onset_s for e in out if isinstance(e, SessionStarted)]
     assert starts == [0.5], starts

@@ -71,10 +71,7 @@ class Conversation:
                 self.interruptions.onset(party, st.announced)
                 self.premature.onset(party, st.announced)
         self._emit(out, self.interruptions.step(frame))
-        for party, st in steps.items():
-            if st.closed is not None:
-                self.backchannels.closed(party, st.closed)
-        self._emit(out, self.backchannels.step(frame))
+        self._backchannels(out, steps, frame)
         self._emit(out, self.premature.step(frame))
         if self.sessions.due(frame):
             self._emit(out, self._end_session(frame, self.sessions.end_frame(frame)))
@@ -98,10 +95,7 @@ class Conversation:
         spans: dict[Party, Step] = {p: Step(closed=tr.close()) for p, tr in self.ctx.tracks.items()}
         self._closed(spans, frame)
         self._emit(out, self.interruptions.flush(frame))
-        for party, st in spans.items():
-            if st.closed is not None:  # an "mm" ended in the last bridge gap: the holder may have gone on
-                self.backchannels.closed(party, st.closed)
-        self._emit(out, self.backchannels.step(frame))
+        self._backchannels(out, spans, frame)  # an "mm" ended in the last bridge gap: the holder may have gone on
         self.backchannels.flush()
         self.premature.flush()
         if self.sessions.current is not None:
@@ -122,6 +116,13 @@ class Conversation:
             if st.closed is not None:
                 self.sessions.log_span(party, st.closed, frame)
                 self.dominance.add(party, st.closed)
+
+    def _backchannels(self, out: list[Event], steps: dict[Party, Step], frame: int) -> None:
+        """Stretches just closed are backchannel candidates; those whose holder went on are decided."""
+        for party, st in steps.items():
+            if st.closed is not None:
+                self.backchannels.closed(party, st.closed)
+        self._emit(out, self.backchannels.step(frame))
 
     def _end_session(self, frame: int, end: int) -> Iterator[Event]:
         # the floor goes with the session: a rep start still waiting to hear whether the customer resumes

@@ -22,6 +22,7 @@ import pyaudio
 from listener.audio.base import ONE_MIC
 from listener.config import ArrayGeometry
 from listener.config.presets import PROVISIONED_DEVICE
+from listener.config.text_checks import plain_name
 from listener.errors import AudioFormatError, AudioInputError
 
 log = logging.getLogger(__name__)
@@ -228,18 +229,13 @@ def _first_match(
 def _matches(devices: Sequence[InputDevice], hint: str) -> list[InputDevice]:
     wanted = hint.casefold()
     tests: list[Callable[[str], bool]] = [lambda name: name == wanted, lambda name: wanted in name]
-    if _alnum(wanted):  # '' (a hint of punctuation, '-' or '()') is in every name: it names no device
-        tests.append(lambda name: _alnum(wanted) in _alnum(name))
+    if plain_name(wanted):  # '' (a hint of punctuation, '-' or '()') is in every name: it names no device
+        tests.append(lambda name: plain_name(wanted) in plain_name(name))
     for same in tests:
         found = [d for d in devices if same(d.name.casefold())]
         if found:
             return found
     return []
-
-
-def _alnum(text: str) -> str:
-    # letters of any script: an ASCII-only filter left '' of a Cyrillic or CJK name, which matched every device
-    return "".join(char for char in text if char.isalnum())
 
 
 def silence_audio_libraries() -> None:

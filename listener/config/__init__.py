@@ -24,6 +24,7 @@ from listener.config.text_checks import (
     check_topic_prefix,
     control_character,
     is_topic_id,
+    plain_name,
 )
 from listener.config.unused_keys import unused_led_pins, unused_mqtt_keys
 from listener.errors import ConfigError
@@ -254,11 +255,7 @@ def _check_channels(config: Config, geo: ArrayGeometry) -> None:
 def on_the_card(device: str) -> bool:
     """Whether ``device`` is the preset's own card: none named, or provision.sh's device over it, spelt as the
     device search reads names (any case, punctuation aside)."""
-    return _plain_name(device) in ("", _plain_name(PROVISIONED_DEVICE))
-
-
-def _plain_name(device: str) -> str:
-    return "".join(c for c in device.casefold() if c.isalnum())
+    return plain_name(device) in ("", plain_name(PROVISIONED_DEVICE))
 
 
 def _check_board_channels(config: Config, geo: ArrayGeometry, preset: ArrayPreset) -> None:

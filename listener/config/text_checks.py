@@ -104,6 +104,12 @@ def check_topic_prefix(key: str, value: str) -> None:
         )
 
 
+def plain_name(text: str) -> str:
+    """A device name as the device search compares it: lower case, letters and digits of any script only (an
+    ASCII-only filter left '' of a Cyrillic or CJK name, which matched every device)."""
+    return "".join(char for char in text.casefold() if char.isalnum())
+
+
 def check_device(device: str) -> None:
     """``array.device`` is matched as part of a name, ignoring punctuation: one without a letter or digit
     ('-', '   ', '()') would be part of every device's name, and the first input found would be taken."""

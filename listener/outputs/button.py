@@ -203,8 +203,9 @@ class PrivacyGate(AudioSource):
             )
             yield RecalibrateRequested(t_s=t_s)
         self._take_toggles()
+        while self._spans and self._spans[0][1] <= t_s:  # past (they come in time order): no later block is in them
+            self._spans.pop(0)
         paused = self.button.paused or any(a < end_s and t_s < b for a, b in self._spans)
-        self._spans = [s for s in self._spans if s[1] > t_s]  # past: no later block is captured in them
         if paused == self.paused:
             return
         self.paused = paused

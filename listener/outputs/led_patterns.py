@@ -187,16 +187,10 @@ class Animator:
         That holds too for a pulse that ended a moment before this change and is still fading out."""
         if self.fade_s <= 0.0 or self.on_off:
             return  # no fades: the animation is gone at once
-        waits = [
-            max(0.0, self.fade_s - FADE_FRAME_S)  # when this fade out reaches 0
-            for name, track in tracks.items()
-            if track.after_pulse and _quantize(current[name]) > 0.0
-        ]
-        waits += [
-            self._dark_after_s(track, t_s)
-            for name, track in self._tracks.items()
-            if name not in tracks and track.after_pulse and _quantize(self._value(track, t_s)) > 0.0
-        ]
+        # the lights this change leaves as they are, at their value now; the changed ones from theirs before it
+        lit = {name: self._value(track, t_s) for name, track in self._tracks.items() if name not in tracks} | current
+        merged = self._tracks | tracks
+        waits = [self._dark_after_s(t, t_s) for n, t in merged.items() if t.after_pulse and _quantize(lit[n]) > 0.0]
         if not waits:
             return
         for name, track in tracks.items():

@@ -127,17 +127,12 @@ class Stemmer:
     def __call__(self, word: str) -> str:
         if len(word) <= self.min_stem or word.endswith(self.keep):
             return word
-        word = self.inflected(word)
-        while (shorter := self._strip(word, self.suffixes)) != word:
+        word = self._strip(word, self.inflections)
+        while (shorter := self._strip(word, self.suffixes, restore=True)) != word:
             word = shorter
         if len(word) > self.min_stem and word.endswith(self.drop_final):
             word = word[:-1]
         return word
-
-    def _restores(self, left: str, rules: list[tuple[str, str]]) -> bool:
-        final = self.restore_final
-        short = len(left) == self.min_stem - len(final) and len(left) >= 2
-        return bool(final) and rules is self.suffixes and short and not left.endswith(final)
 
     def inflected(self, word: str) -> str:
         """The word less its inflection only: "chargers" is "charger", but "charging" stays apart from it, as
@@ -146,13 +141,15 @@ class Stemmer:
             return word
         return self._strip(word, self.inflections)
 
-    def _strip(self, word: str, rules: list[tuple[str, str]]) -> str:
+    def _strip(self, word: str, rules: list[tuple[str, str]], restore: bool = False) -> str:
+        """``restore``: a suffix that leaves one letter short of min_stem took ``restore_final`` with it."""
+        final = self.restore_final
         for suffix, replacement in rules:
             if not word.endswith(suffix):
                 continue
             left = word[: len(word) - len(suffix)] + replacement
-            if self._restores(left, rules):
-                return left + self.restore_final  # "us(e)d": a short word's own final letter, not a stem to strip
+            if restore and final and 2 <= len(left) == self.min_stem - len(final) and not left.endswith(final):
+                return left + final  # "us(e)d": a short word's own final letter, not a stem to strip
             if len(left) >= self.min_stem:
                 word = left
                 doubled = len(word) > self.min_stem and word[-1] == word[-2] and word[-1] not in "aeiou"

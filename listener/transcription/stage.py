@@ -75,6 +75,11 @@ class ActivityHistory:
         self._frames: list[ActivityFrames] = []
         self._starts: list[float] = []  # start_s of each, for bisection
 
+    @property
+    def end_s(self) -> float:
+        """Activity time reached: 0.1 s or more behind the audio (the turn model's look-ahead)."""
+        return self._frames[-1].end_s if self._frames else 0.0
+
     def add(self, frames: ActivityFrames) -> None:
         self._frames.append(frames)
         self._starts.append(frames.start_s)
@@ -135,8 +140,6 @@ class TranscriptionStage(Stage):
         self.gate = SpeechGate(config.asr.speech_pad_s) if config.asr.speech_only else None
         self.worker: RecognizerWorker | None = None
         self._now_s = 0.0  # audio time the pipeline has reached
-        # activity time it has reached, 0.1 s or more behind (the turn model's look-ahead): sessions end on it
-        self._activity_s = 0.0
         self._fault_shown = False
         self._failures = 0  # recogniser failures since one last saw a session through
         self._restart_in = 0  # session ends to wait before the failed recogniser is restarted
@@ -202,7 +205,7 @@ class TranscriptionStage(Stage):
             yield from self._cues()
             # on activity time, as the analytics end the session: on audio time the words were dropped before the
             # session's end handed its last words over, and when the customer came back just inside the gap
-            self._forget_after_session(self._activity_s)
+            self._forget_after_session(self.history.end_s)
             yield from self._fault()
         elif isinstance(event, EndOfStream) and self.worker is not None:
             self._now_s = max(self._now_s, event.t_s)
@@ -259,7 +262,6 @@ class TranscriptionStage(Stage):
     def _activity(self, frames: ActivityFrames) -> bool:
         """Takes in the frames; True when a session ended in them."""
         self.history.add(frames)
-        self._activity_s = max(self._activity_s, frames.end_s)
         until_s = frames.active_until_s(Party.CUSTOMER)
         if until_s is not None:
             self._customer_active_s = until_s

@@ -135,7 +135,8 @@ def set_aside(path: Path, damage: Exception, at_least: int = 0) -> tuple[int, di
     shape = "is not this service's spool but a database of another shape"
     what = f"{shape if foreign else 'is damaged'} ({damage})"
     aside = _move_aside(path, aside_kind(damage), what)
-    seq = fresh_seq(max(_last_seq(aside), at_least))
+    old = _old_counters(aside)
+    seq = fresh_seq(max(old.pop("seq", 0), at_least))
     if foreign:  # put there by hand or by another program: none of its rows are messages of ours
         log.warning(
             "MQTT spool %s %s: set aside as %s (kept) and a fresh spool started; seq goes on from %d",
@@ -154,7 +155,7 @@ def set_aside(path: Path, damage: Exception, at_least: int = 0) -> tuple[int, di
         aside.name,
         seq,
     )
-    return seq, _carried_counters(aside)
+    return seq, old
 
 
 def _move_aside(path: Path, why: str, what: str) -> Path:
@@ -183,40 +184,26 @@ def _aside_name(path: Path, why: str) -> Path:
     return aside
 
 
-def _carried_counters(aside: Path) -> dict[str, int]:
-    """The damaged spool's counters a fresh one carries on, where they can still be read: the messages evicted
-    ever (``dropped``), to which the messages the file still holds are added, being lost with it too, and the
-    day's sessions (``sessions_day``, ``sessions_today``), which Home Assistant's "Sessions today" would see drop."""
+def _old_counters(aside: Path) -> dict[str, int]:
+    """The set-aside spool's ``seq`` and the counters a fresh one carries on, where they can still be read: the
+    messages evicted ever (``dropped``), to which the messages the file still holds are added, being lost with
+    it too, and the day's sessions (``sessions_day``, ``sessions_today``), which Home Assistant's "Sessions today"
+    would see drop. One file read once."""
     try:
         db = sqlite3.connect(f"{aside.absolute().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error:
         return {}
-    carried: dict[str, int] = {}
+    found: dict[str, int] = {}
     try:
-        for name in CARRIED_COUNTERS:
+        for name in ("seq", *CARRIED_COUNTERS):
             row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
             if row and isinstance(row[0], int):
-                carried[name] = row[0]
+                found[name] = row[0]
         held = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
         if held and held[0]:
-            carried["dropped"] = carried.get("dropped", 0) + int(held[0])
+            found["dropped"] = found.get("dropped", 0) + int(held[0])
     except sqlite3.Error:
         pass  # what was read before the damage stands
     finally:
         db.close()
-    return carried
-
-
-def _last_seq(aside: Path) -> int:
-    """The old spool's ``seq`` counter, where it can still be read (0 where not)."""
-    try:
-        db = sqlite3.connect(f"{aside.absolute().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return 0
-    try:
-        row = db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
-        return int(row[0]) if row and isinstance(row[0], int) else 0
-    except sqlite3.Error:
-        return 0
-    finally:
-        db.close()
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import typing
 
 import pytest
 
@@ -20,7 +21,7 @@ from listener.events import (
     TranscriptionSkipped,
     WordsRecognized,
 )
-from listener.transcription.summary import RATE_MIN_TALK_S, CueTally
+from listener.transcription.summary import RATE_MIN_TALK_S, CueFigures, CueTally
 
 REP, CUST = Party.REP, Party.CUSTOMER
 
@@ -138,3 +139,13 @@ def test_forgetting_the_past_keeps_what_reaches_past_the_cut_and_its_figures() -
     assert [(s.start_s, s.end_s) for s in t.segments] == [(31.0, 50.0), (51.0, 81.0)]
     assert list(t.sessions) == ["b2"]
     assert t.metrics(50.0) == before  # nothing the figures after the cut need was dropped
+
+
+@pytest.mark.parametrize("events", [[], CONVERSATION], ids=["nothing heard", "a conversation"])
+def test_every_seconds_or_rate_figure_is_a_json_float_even_when_zero(events: list[Event]) -> None:
+    """A figure that is 0 (an int) in one summary and 0.5 in the next makes a typed store (InfluxDB fed by
+    hand, a strict consumer) refuse the field: asr_skipped_s was `0` when nothing was skipped."""
+    hints = typing.get_type_hints(CueFigures)
+    for name, value in tally(events).metrics().record().items():
+        if hints[name] in (float, float | None):
+            assert value is None or type(value) is float, (name, value)

@@ -33,7 +33,7 @@ from listener.config import schema as config_schema
 from listener.errors import AudioFormatError, AudioInputError, ConfigError, ConfigFileError, ConfigSyntaxError
 from listener.events import ActivityFrames, EndOfStream, Event, Party, Question, TurnPredictions
 from listener.outputs.mqtt import MqttStage
-from listener.outputs.mqtt.discovery import ha_status_topic
+from listener.outputs.mqtt.discovery import HA_STATUS_TOPIC
 from listener.pipeline import EventLog, Pipeline
 from tests.mqtt_broker import Mosquitto
 
@@ -174,7 +174,7 @@ def mqtt_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MqttStage]:
 
 @FUZZ
 @given(
-    topic=st.one_of(st.just(ha_status_topic("homeassistant")), st.text(max_size=30)),
+    topic=st.one_of(st.just(HA_STATUS_TOPIC), st.text(max_size=30)),
     payload=st.one_of(st.binary(max_size=64), st.sampled_from([b"online", b"offline", b"", b"ONLINE", b"online\x00"])),
 )
 def test_inbound_mqtt_messages_never_raise(mqtt_stage: MqttStage, topic: str, payload: bytes) -> None:
@@ -191,7 +191,7 @@ def test_homeassistant_online_republishes_discovery(mqtt_stage: MqttStage) -> No
     assert link is not None
     assert link.wait_connected(10.0)  # the fixture connects asynchronously; flush() is False until then
     assert mqtt_stage.publisher.flush(5.0)
-    message = paho.MQTTMessage(topic=ha_status_topic("homeassistant").encode())
+    message = paho.MQTTMessage(topic=HA_STATUS_TOPIC.encode())
     message.payload = b"online"
     link._handle_message(link._client, None, message)  # type: ignore[arg-type]
     assert not mqtt_stage.publisher.idle()  # the discovery topic is due again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from listener.outputs.mqtt.identity import asr_model_version, default_device_id
+from listener.outputs.mqtt.identity import DEVICE_ID_COST, DEVICE_ID_SALT, asr_model_version, default_device_id
 from listener.transcription.models import model_path
 from tests.doctor_config import config
 
@@ -24,7 +24,7 @@ def test_boards_cloned_from_one_card_get_their_own_ids(tmp_path: Path) -> None:
     clone = "0123456789abcdef0123456789abcdef"  # the same machine id on both cards
     a = default_device_id(*_files(tmp_path / "a", b"10000000a1b2c3d4\x00", clone))
     b = default_device_id(*_files(tmp_path / "b", b"10000000e5f6a7b8\x00", clone))
-    assert a != b and a.startswith("listener-") and len(a) == len("listener-") + 8
+    assert a != b and a.startswith("listener-") and len(a) == len("listener-") + 12
     assert "a1b2c3d4" not in a  # a salted hash, not the serial
     assert a == default_device_id(*_files(tmp_path / "a", b"10000000a1b2c3d4\x00", "another machine id"))
 
@@ -46,10 +46,21 @@ def test_the_id_is_not_a_plain_hash_anyone_could_match(tmp_path: Path) -> None:
     by_machine = default_device_id(*_files(tmp_path / "m", None, machine)).removeprefix("listener-")
     by_serial = default_device_id(*_files(tmp_path / "s", b"10000000a1b2c3d4\x00", machine)).removeprefix("listener-")
     plain = {
-        hashlib.sha256(text.encode()).hexdigest()[:8]
+        hashlib.sha256(text.encode()).hexdigest()[:12]
         for text in (machine, "serial:10000000a1b2c3d4", "10000000a1b2c3d4")
     }
     assert by_machine not in plain and by_serial not in plain
+
+
+def test_the_id_costs_a_slow_hash_to_trace_back_to_the_board_serial(tmp_path: Path) -> None:
+    """A Pi's serial varies in 32 bits. The salt is in the code, so a fast salted hash (SHA-256) was reversed
+    by trying every serial: 16 million a minute in plain Python (a reviewer's script found one in 8 s)."""
+    board = b"10000000a1b2c3d4"
+    by_serial = default_device_id(*_files(tmp_path, board + b"\x00", "m")).removeprefix("listener-")
+    fast = hashlib.sha256(DEVICE_ID_SALT + b"serial:" + board).hexdigest()
+    assert not fast.startswith(by_serial)
+    n, r = DEVICE_ID_COST
+    assert n * r * 128 >= 8 * 2**20  # each try fills 8 MiB of memory, which also slows a GPU's many tries
 
 
 def test_info_names_the_recogniser_model_fetched_to_its_default_place(tmp_path: Path) -> None:

@@ -77,6 +77,24 @@ def test_a_transcribing_device_offers_home_assistant_its_question_counts(broker:
     assert {"session_questions", "session_open_questions"} <= set(discovery["cmps"])
 
 
+@pytest.mark.parametrize("announced_on", ["homeassistant/status", "ha/status"])
+def test_a_home_assistant_restart_is_heard_with_another_discovery_prefix(
+    broker: Mosquitto, tmp_path: Path, announced_on: str
+) -> None:
+    """Home Assistant's birth topic is a setting apart from its discovery prefix: changing only the prefix to
+    "ha" leaves the announcement on homeassistant/status, which the device did not hear (it listened on
+    ha/status alone), so discovery was not sent again after a restart that lost it."""
+    config = parse_config(
+        {"mqtt": {**broker.mqtt_config(), "discovery_prefix": "ha"}, "service": {"state_dir": str(tmp_path)}}
+    )
+    topic = f"ha/device/{DEVICE_ID}/config"
+    with Recorder(broker) as rec, MqttStage(config):
+        rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+        rec.publish(announced_on, b"online")
+        got = rec.wait_for(lambda ms: sum(m.topic == topic for m in ms) >= 2)
+    assert sum(m.topic == topic for m in got) == 2
+
+
 def _publish_a_conversation(broker: Mosquitto, tmp_path: Path, protocol: str) -> list[Received]:
     """A session, the privacy button, the array lost and back, Home Assistant restarting; then the stage closes."""
     with Recorder(broker) as rec:

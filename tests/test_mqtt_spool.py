@@ -270,7 +270,7 @@ def test_device_id_is_a_salted_hash_of_the_machine_id(tmp_path: Path) -> None:
     machine = tmp_path / "machine-id"
     machine.write_text("0123456789abcdef0123456789abcdef\n")
     device = default_device_id(machine)
-    assert device.startswith("listener-") and len(device) == len("listener-") + 8
+    assert device.startswith("listener-") and len(device) == len("listener-") + 12
     assert device == default_device_id(machine)
     assert "01234567" not in device
     machine.write_text("fedcba9876543210fedcba9876543210\n")

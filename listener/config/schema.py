@@ -291,7 +291,7 @@ class MqttConfig:
     )
     device_id: str = field(
         "",
-        "'' = 'listener-' + 8 hex digits of a salted hash of the board serial (else of /etc/machine-id)",
+        "'' = 'listener-' + 12 hex digits of a salted slow hash (scrypt) of the board serial (else of /etc/machine-id)",
         allowed='`""`, or 1-64 ASCII letters, digits, - or _, the first a letter or digit (`"counter-3"`, not'
         ' `"counter.3"`)',
         accepts=lambda text: text == "" or is_topic_id(text),

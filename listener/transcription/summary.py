@@ -116,7 +116,7 @@ class CueTally(Stage):
             p: sum(w.n_words for w in self.words if w.party is p and within(0.5 * (w.start_s + w.end_s))) for p in Party
         }
         skipped = [(max(a, start_s), min(b, end_s)) for a, b in self.skipped if a < end_s and b > start_s]
-        skipped_s = sum(b - a for a, b in skipped)
+        skipped_s = sum((b - a for a, b in skipped), 0.0)
         rep_heard_s = _talk_outside(self.segments, Party.REP, (start_s, end_s), skipped)
         rep_heard_min = rep_heard_s / 60.0
         rated = at_least(rep_heard_s, RATE_MIN_TALK_S)  # a rate needs some talk: "um" in 0.4 s is no 150 a minute

@@ -26,8 +26,13 @@ def discovery_topic(discovery_prefix: str, device_id: str) -> str:
     return f"{discovery_prefix}/device/{device_id}/config"
 
 
-def ha_status_topic(discovery_prefix: str) -> str:
-    return f"{discovery_prefix}/status"
+HA_STATUS_TOPIC = "homeassistant/status"  # Home Assistant's birth topic, a setting apart from its discovery prefix
+
+
+def ha_status_topics(discovery_prefix: str) -> tuple[str, ...]:
+    """Where Home Assistant announces its restarts: its birth topic stays ``homeassistant/status`` when only
+    the discovery prefix is changed, and an installer who changes both keeps them alike."""
+    return tuple(dict.fromkeys((HA_STATUS_TOPIC, f"{discovery_prefix}/status")))
 
 
 _SHARE_TEMPLATE = (

@@ -46,7 +46,7 @@ from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.client import MqttLink, broker_address
 from listener.outputs.mqtt.credentials import check_link_files
-from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topic
+from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topics
 from listener.outputs.mqtt.identity import device_id, device_info
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Spool, encode
@@ -121,7 +121,7 @@ class MqttStage(Stage):
         log.info("MQTT: publishing as %s under %s/", self.device_id, self.base)
 
     def _start(self, spool: Spool) -> None:
-        subscriptions = (ha_status_topic(self.cfg.discovery_prefix),) if self.cfg.discovery else ()
+        subscriptions = ha_status_topics(self.cfg.discovery_prefix) if self.cfg.discovery else ()
         link = self._link = MqttLink(
             self.cfg,
             client_id=self.device_id,
@@ -177,7 +177,7 @@ class MqttStage(Stage):
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         publisher = self._publisher
-        if publisher is not None and topic == ha_status_topic(self.cfg.discovery_prefix) and payload == b"online":
+        if publisher is not None and topic in ha_status_topics(self.cfg.discovery_prefix) and payload == b"online":
             publisher.republish(discovery_topic(self.cfg.discovery_prefix, self.device_id))
 
     # -- retained topics ------------------------------------------------------------

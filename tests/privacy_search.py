@@ -20,25 +20,16 @@ def word_forms(word: str) -> list[bytes]:
 
 
 def audio_needles(wav: Path, count: int = 40) -> dict[str, list[bytes]]:
-    """Windows of the recording's loud parts in every form the pipeline holds audio in."""
+    """Windows of the recording's loud parts in every form the pipeline holds audio in, or a board delivers it:
+    interleaved and per channel, the channels' mean (the recogniser's input in channel-map mode), int16 (the
+    WAV, the recogniser), int32 (the S32_LE boards), float16/32/64."""
     raw = wav.read_bytes()
     pcm_i16 = np.asarray(sf.read(wav, dtype="int16")[0])
     samples = np.asarray(sf.read(wav, dtype="float32")[0])
-    mono = np.asarray(np.clip(samples[:, 0], -1.0, 1.0) * 32767.0, dtype="<i2").tobytes()  # what vosk gets
     loud = np.flatnonzero(np.abs(samples[:, 0]) > 0.05)
     picks = loud[:: max(1, loud.size // count)][:count]
-    channels = samples.shape[1]
-    forms = {
-        "int16 interleaved (the WAV)": pcm_i16.astype("<i2").tobytes(),
-        "int16 mono (the recogniser)": mono,
-        "int16 mono big-endian": np.frombuffer(mono, dtype="<i2").astype(">i2").tobytes(),
-        "float32 interleaved (AudioBlock)": samples.astype("<f4").tobytes(),
-        "float32 one channel": samples[:, 0].astype("<f4").tobytes(),
-        "float64 one channel": samples[:, 0].astype("<f8").tobytes(),
-    }
-    width = {"int16 interleaved (the WAV)": 2 * channels, "int16 mono (the recogniser)": 2, "int16 mono big-endian": 2}
-    width |= {"float32 interleaved (AudioBlock)": 4 * channels, "float32 one channel": 4, "float64 one channel": 8}
-    needles = {k: [data[i * width[k] : i * width[k] + 32] for i in picks] for k, data in forms.items()}
+    forms = _audio_forms(pcm_i16, samples)
+    needles = {k: [data[i * width : i * width + 32] for i in picks] for k, (data, width) in forms.items()}
     # the detector works: the WAV's own bytes hold its windows
     assert all(n in raw for n in needles["int16 interleaved (the WAV)"])
     assert all(len(set(n)) > 4 for ns in needles.values() for n in ns)  # real signal, not runs of zeros
@@ -49,6 +40,32 @@ def audio_needles(wav: Path, count: int = 40) -> dict[str, list[bytes]]:
     needles["hex of the recogniser's PCM"] = [n.hex().encode() for n in pcm]
     needles["base64 of the recogniser's PCM"] = [base64.b64encode(n[k : k + 30]) for n in pcm for k in range(3)]
     return needles
+
+
+def _audio_forms(pcm_i16: np.ndarray, samples: np.ndarray) -> dict[str, tuple[bytes, int]]:
+    """Each form's bytes, and how many bytes one frame (all its channels) takes in it."""
+
+    def pcm16(x: np.ndarray) -> np.ndarray:  # as listener.transcription.recognizer.pcm16 makes it
+        return np.asarray(np.clip(x, -1.0, 1.0) * 32767.0, dtype="<i2")
+
+    mean = samples.mean(axis=1)
+    forms: dict[str, np.ndarray] = {
+        "int16 interleaved (the WAV)": pcm_i16.astype("<i2"),
+        "int16 mono (the recogniser)": pcm16(samples[:, 0]),
+        "int16 mean of the channels (the recogniser, channel-map mode)": pcm16(mean),
+        "int16 mono big-endian": pcm16(samples[:, 0]).astype(">i2"),
+        "int32 interleaved (an S32_LE board)": pcm_i16.astype("<i4") << 16,
+        "float32 interleaved (AudioBlock)": samples.astype("<f4"),
+        "float32 mean of the channels": mean.astype("<f4"),
+        "float16 one channel": samples[:, 0].astype("<f2"),
+        "float64 one channel": samples[:, 0].astype("<f8"),
+    }
+    for c in range(samples.shape[1]):  # a party's own mic in channel-map mode, any one mic of the array
+        forms[f"int16 channel {c}"] = pcm_i16[:, c].astype("<i2")
+        forms[f"int16 channel {c}, as the recogniser scales it"] = pcm16(samples[:, c])
+        forms[f"int32 channel {c}"] = pcm_i16[:, c].astype("<i4") << 16
+        forms[f"float32 channel {c}"] = samples[:, c].astype("<f4")
+    return {k: (a.tobytes(), a.itemsize * (a.shape[1] if a.ndim == 2 else 1)) for k, a in forms.items()}
 
 
 # Audio as text, wherever in the audio it was taken: samples a log line or a message printed as numbers

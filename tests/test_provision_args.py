@@ -54,6 +54,9 @@ def bad_values(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "config-missing": (["--config", str(tmp_path / "nope.toml")], "nope.toml does not exist"),
         "config-folder": (["--config", str(tmp_path / "a-folder.toml")], "a-folder.toml is not a file"),
         "sha-alone": (["--vosk-sha256", DIGEST], "add --vosk-url, or leave it out"),
+        # the en-small model's own digest given wrongly blamed --vosk-url, which was not given
+        "sha-short": (["--vosk-model", "en-small", "--vosk-sha256", "abc"], "--vosk-sha256 abc is not a SHA-256"),
+        "url-no-sha": (["--vosk-url", "https://h/m.zip"], "--vosk-url needs --vosk-sha256 with the zip's SHA-256"),
         "url-path": (["--vosk-url", "/srv/m.zip", "--vosk-sha256", DIGEST], "pass file:///srv/m.zip"),
         "url-scheme": (["--vosk-url", "ftp://h/m.zip", "--vosk-sha256", DIGEST], "not an https://, http://"),
         "url-file": (["--vosk-url", "file:///nope/m.zip", "--vosk-sha256", DIGEST], "/nope/m.zip does not exist"),
@@ -77,6 +80,8 @@ def bad_values(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "config-missing",
         "config-folder",
         "sha-alone",
+        "sha-short",
+        "url-no-sha",
         "url-path",
         "url-scheme",
         "url-file",

@@ -76,7 +76,9 @@ select_vosk_model() {
 		[[ -z $VOSK_SHA256 ]] || usage_error "--vosk-sha256 checks a --vosk-url download: add --vosk-url, or leave it out"
 	else
 		VOSK_SHA256=${VOSK_SHA256,,} # sha256sum prints lower case; a digest copied in upper case is the same
-		[[ $VOSK_SHA256 =~ ^[0-9a-f]{64}$ ]] || usage_error "--vosk-url needs --vosk-sha256 with 64 hex digits"
+		[[ -n $VOSK_SHA256 ]] || usage_error "--vosk-url needs --vosk-sha256 with the zip's SHA-256 (64 hex digits)"
+		[[ $VOSK_SHA256 =~ ^[0-9a-f]{64}$ ]] ||
+			usage_error "--vosk-sha256 $VOSK_SHA256 is not a SHA-256: give the 64 hex digits sha256sum prints"
 		[[ $VOSK_URL == *.zip ]] || usage_error "--vosk-url must name a .zip file"
 		check_vosk_url
 	fi

@@ -4,7 +4,7 @@
 
 Each room (bench.room: 3x3 to 7x6 m, RT60 0.2-0.8 s, the shop's background
 from three far points, 15-25 dB under the speech) is recorded on the 4-mic
-board (or ``--array``'s, bench.arrays) five times, as an installer would
+board (or ``--array``'s, bench.arrays) six times, five as an installer would
 calibrate in it:
 
 - ``rep alone``: the rep (near 0 deg, 0.5-1 m, standing) talks for about 10 s
@@ -18,7 +18,12 @@ calibrate in it:
   pauses;
 - ``noise before the rep``: the same noise starting anywhere from 40 ms in to
   0.3 s before the rep's first word, which comes 1.5-3 s in (the noise floor
-  is still learning the room for the first two seconds).
+  is still learning the room for the first two seconds);
+- ``customer beside the rep``: as ``customer answers``, the customer standing
+  40-55 deg from the rep (an L-shaped desk, the corner of the counter), nearer
+  than the listener tells the parties apart (60 deg): the one scenario whose
+  right answer is *refused*, saying so; stored, the customer goes opposite
+  the rep and their words count as the rep's (*stored wrong*).
 
 Voices (VOICES) are the AMI excerpts' solo speech and the tests' read
 sentences, each pair of different voices in turn. Every recording goes through
@@ -71,7 +76,16 @@ from bench.truth import read_rttm
 from listener.cli import main as listener_main
 from listener.config.schema import PartiesConfig
 
-SCENARIOS = ("rep alone", "customer answers", "noise from the start", "noise switches on", "noise before the rep")
+SCENARIOS = (
+    "rep alone",
+    "customer answers",
+    "noise from the start",
+    "noise switches on",
+    "noise before the rep",
+    "customer beside the rep",
+)
+ANSWERED = ("customer answers", "customer beside the rep")  # a customer answers the rep once
+BESIDE_DEG = (40.0, 55.0)  # "customer beside the rep": this far from the rep, nearer than the config allows
 DEFAULT_SEED = 20261204
 REP_TOLERANCE_DEG = 20.0
 CUSTOMER_TOLERANCE_DEG = 30.0
@@ -157,7 +171,7 @@ def _layout(
     rep_voice: FloatArray, customer_voice: FloatArray, scenario: str, rng: np.random.Generator, tweak: Tweak
 ) -> Layout:
     rep_pieces = _pieces(rep_voice, REP_SPEECH_S, rng)
-    answer_after = len(rep_pieces) // 2 if scenario == "customer answers" else -1
+    answer_after = len(rep_pieces) // 2 if scenario in ANSWERED else -1
     lead_s = float(rng.uniform(*(LATE_LEAD_IN_S if scenario == "noise before the rep" else LEAD_IN_S)))
     t = int((lead_s if tweak.lead_in_s is None else tweak.lead_in_s) * RATE_HZ)
     rep, customer, pauses = [], [], []
@@ -185,10 +199,11 @@ class BenchRoom:
     room: Room
     rep: Placement
     customer: Placement
-    irs: list[FloatArray]  # rep, customer, the side noise, three background points
+    irs: list[FloatArray]  # rep, customer, the side noise, three background points, the customer beside the rep
     array: str  # the board recording (bench.arrays)
     rep_voice: FloatArray
     customer_voice: FloatArray
+    beside: Placement  # where the customer stands in "customer beside the rep"
 
 
 @cache
@@ -214,6 +229,11 @@ def make_room(index: int, seed: int = DEFAULT_SEED, array: str = DEFAULT_ARRAY) 
     noise = place(room, noise_deg, rng.uniform(1.5, 3.0), rng.uniform(0.9, 1.2))
     spots = [rep.position_m(room), customer.position_m(room), noise.position_m(room)]
     spots += [far_point(room, rng) for _ in range(3)]
+    # drawn apart, and its response computed last: every other scenario's room stays as it was
+    side = np.random.default_rng([seed, index, len(SCENARIOS)])
+    beside_deg = wrap_deg(rep.azimuth_deg + side.choice([-1.0, 1.0]) * side.uniform(*BESIDE_DEG))
+    beside = place(room, beside_deg, side.uniform(0.6, 1.5), side.uniform(1.5, 1.8))
+    spots.append(beside.position_m(room))
     # every pair of different voices in turn, each voice the rep as often as the customer
     rep_voice = index % len(VOICES)
     customer_voice = (rep_voice + 1 + (index // len(VOICES)) % (len(VOICES) - 1)) % len(VOICES)
@@ -225,6 +245,7 @@ def make_room(index: int, seed: int = DEFAULT_SEED, array: str = DEFAULT_ARRAY) 
         array,
         voice(rep_voice),
         voice(customer_voice),
+        beside,
     )
 
 
@@ -237,10 +258,11 @@ def _recording(r: BenchRoom, scenario: str, rng: np.random.Generator, tweak: Twe
     over the one-spot noise in dB (NaN without it)."""
     layout = _layout(r.rep_voice, r.customer_voice, scenario, rng, tweak)
     n = layout.samples
-    speech = render(_place_all(layout.rep, n), r.irs[0]) + render(_place_all(layout.customer, n), r.irs[1])
+    customer_ir = r.irs[6] if scenario == "customer beside the rep" else r.irs[1]
+    speech = render(_place_all(layout.rep, n), r.irs[0]) + render(_place_all(layout.customer, n), customer_ir)
     level = _power(speech[:, np.any(speech != 0, axis=0)])
     _, far = noise_sources(rng, 3, n, RATE_HZ)
-    background = np.sum([render(x, h) for x, h in zip(far, r.irs[3:], strict=True)], axis=0)
+    background = np.sum([render(x, h) for x, h in zip(far, r.irs[3:6], strict=True)], axis=0)
     out = speech + np.sqrt(level / _power(background) * 10 ** (-rng.uniform(*BACKGROUND_SNR_DB) / 10)) * background
     snr_db = float("nan")
     if scenario.startswith("noise"):
@@ -301,10 +323,12 @@ def score(r: BenchRoom, index: int, scenario: str, snr_db: float, printed: dict[
         return Result(scenario, index, "refused", float("nan"), float("nan"), "", refusal, snr_db)
     rep_deg, customer_deg = _angle(printed["rep"]), _angle(printed["customer"])
     rep_error = abs(wrap_deg(rep_deg - r.rep.azimuth_deg))
-    truth = r.customer.azimuth_deg if scenario == "customer answers" else r.rep.azimuth_deg + 180.0
+    truth = {"customer answers": r.customer.azimuth_deg, "customer beside the rep": r.beside.azimuth_deg}.get(
+        scenario, r.rep.azimuth_deg + 180.0
+    )
     customer_error = abs(wrap_deg(customer_deg - truth))
     customer_from = printed["customer"].split("(", 1)[1].rstrip(")")
-    placed = scenario != "customer answers" or customer_from == "second talker"
+    placed = scenario not in ANSWERED or customer_from == "second talker"
     if refusal:
         verdict = "refused"
     elif rep_error <= REP_TOLERANCE_DEG and customer_error <= CUSTOMER_TOLERANCE_DEG and placed:

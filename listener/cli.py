@@ -128,6 +128,7 @@ def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namesp
     first = words[0] if words else ""
     if len(first) >= 3 and "--version".startswith(first) and len(words) > 1:  # argparse would ignore the rest
         parser.error(f"--version takes nothing after it, not {' '.join(words[1:])!r}")
+    _options_after_the_command(parser, words)
     args, extra = parser.parse_known_args(words)
     command = getattr(args, "command", None)
     if extra and command in words and extra[0] in words and words.index(extra[0]) < words.index(command):
@@ -135,6 +136,16 @@ def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namesp
     if extra:
         _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     return args
+
+
+def _options_after_the_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
+    """An option before the command belongs to the command. With its value apart (``--config x.toml doctor``)
+    argparse would take the value for the command and say it is no command."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    at = next((i for i, word in enumerate(words) if word in commands), 0)
+    early = next((w for w in words[:at] if w.startswith("-") and w not in ("-h", "--help")), None)
+    if early is not None:
+        parser.error(f"{early} goes after the command: listener {words[at]} {early} ...")
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -208,13 +219,14 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--config", type=_path, help=f"{INSTALLED_DEFAULT_HELP}; --write stores the azimuths in it")
     heard = p.add_mutually_exclusive_group()
     heard.add_argument("--input", type=_path, help="learn from this multi-channel WAV instead of the live array")
-    heard.add_argument("--seconds", type=float, help=f"live: how long to listen (default {LISTEN_S:g})")
+    heard.add_argument("--seconds", type=float, help=f"live: how long to listen, 4-600 s (default {LISTEN_S:g})")
     p.add_argument("--write", action="store_true", help="write the azimuths into the [parties] table of --config")
     p.add_argument(
         "--force",
         action="store_true",
         help="with --write: write even when the confidence is low, the talker taken for the rep said less than the"
-        " other, or a second voice with over a fifth of the speech never held the floor on its own",
+        " other, a second voice with over a fifth of the speech never held the floor on its own, or one that did"
+        " stood too near the rep to tell apart",
     )
     p.set_defaults(func=cmd_calibrate)
 

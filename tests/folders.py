@@ -1,4 +1,4 @@
-"""A folder that refuses new entries and renames to whoever runs the tests, root included."""
+"""A folder that refuses new entries and renames to whoever runs the tests, root included; a folder's fsyncs."""
 
 from __future__ import annotations
 
@@ -28,3 +28,17 @@ def refusing_writes(folder: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["chattr", "-i", str(folder)], check=False)
+
+
+def folder_syncs(monkeypatch: pytest.MonkeyPatch, folder: Path) -> list[int]:
+    """Every fsync of ``folder`` from now on (the real one still runs): a list that grows."""
+    synced: list[int] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.path.samestat(os.fstat(fd), folder.stat()):
+            synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced

@@ -300,7 +300,10 @@ def test_calibrate_bench_calibrates_each_scenario_and_counts_the_verdicts(capsys
     alone = results[0]
     # the first room's rep, alone and without the side noise, is placed within a few degrees and stored
     assert alone.verdict == "stored right" and alone.rep_error_deg < 10.0 and alone.customer_from == "opposite the rep"
-    assert [r.noise_snr_db == r.noise_snr_db for r in results] == [False, False, True, True, True]  # NaN: none
+    assert [r.noise_snr_db == r.noise_snr_db for r in results] == [False, False, True, True, True, False]  # NaN: none
+    # the customer 40-55 deg beside the rep, nearer than the parties may be: refused, saying why
+    beside = results[-1]
+    assert beside.verdict == "refused" and "too near for the listener to tell them apart" in beside.refusal
     table = calibrate.report(results).splitlines()
     assert table[1].split()[:3] == ["rep", "alone", "1"]
     assert sum(int(n) for n in table[1].split()[3:7]) == 1

@@ -36,6 +36,7 @@ from listener.outputs.leds import LedStage
 from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service.build import analysis_stages
 from tests import led_script
+from tests.folders import folder_syncs
 
 BUTTON = "GPIO17"
 factory = led_script.factory  # fixture
@@ -136,6 +137,20 @@ def test_a_pause_survives_a_restart(factory: MockFactory, tmp_path: Path) -> Non
         assert again.paused
         press(factory)
         assert not again.paused and not remember.exists()
+
+
+def test_a_pause_and_its_resume_are_on_the_disk_before_a_power_cut(
+    factory: MockFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: the pause survives a restart or a power cut. The file made and removed was left to ext4's
+    commit, seconds later: unplugged in between, the device came back listening (or paused)."""
+    remember = tmp_path / "paused"
+    synced = folder_syncs(monkeypatch, tmp_path)
+    with PrivacyButton(parse_config({"leds": {}}).leds, factory, remember=remember):
+        press(factory)
+        assert remember.exists() and len(synced) == 1
+        press(factory)
+        assert not remember.exists() and len(synced) == 2
 
 
 def test_button_wired_to_3v3(factory: MockFactory) -> None:

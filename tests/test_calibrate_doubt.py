@@ -6,14 +6,24 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 from listener.cli import main
 from listener.config import load_config
+from listener.config.presets import PRESETS
 from listener.service.runner import sample_conversation
 from tests import synth
-from tests.calibrate_cases import CONFIG_TEXT, REP_ONLY, U, angle_error, calibrate_rendered, printed
+from tests.calibrate_cases import (
+    CONFIG_TEXT,
+    REP_ONLY,
+    WITH_CUSTOMER,
+    U,
+    angle_error,
+    calibrate_rendered,
+    printed,
+)
 
 NEW_REP_DEG, NEW_CUSTOMER_DEG = 120.0, 300.0
 
@@ -103,3 +113,30 @@ def test_a_rep_who_never_held_the_floor_against_a_customer_who_talked_most_is_do
     assert "the one at 180 deg talked most; if the rep stands at 180 deg, repeat with the rep talking alone" in out
     assert "never held the floor" not in out, out
     assert "(opposite the rep)" in out, out  # one talker placed: the rep's phrases held no floor of their own
+
+
+NEAR_REP_DEG = 10.0
+LINE_MICS = np.array(PRESETS["respeaker-2mic"].mics_m)
+LINE_TEXT = "[array]\npreset = 'respeaker-2mic'\n[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n"
+
+
+@pytest.mark.parametrize(
+    ("apart_deg", "mics", "text"),
+    [(45.0, synth.SQUARE_4, CONFIG_TEXT), (50.0, synth.SQUARE_4, CONFIG_TEXT), (50.0, LINE_MICS, LINE_TEXT)],
+    ids=["area-45", "area-50", "line-50"],
+)
+def test_a_customer_too_near_the_rep_to_tell_apart_is_said_and_not_stored_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], apart_deg: float, mics: np.ndarray, text: str
+) -> None:
+    """An L-shaped desk: the customer answers from 45-50 deg beside the rep, nearer than the listener tells
+    parties apart. Placed alone, the customer went across the counter without a word, and every word of theirs
+    then counted as the rep's (the rep at 100 % share, the LEDs red)."""
+    customer = U("customer", 8.0, "cmu_arctic_us_aew_a0001.wav", NEAR_REP_DEG + apart_deg)
+    rep = [replace(u, azimuth_deg=NEAR_REP_DEG) for u in WITH_CUSTOMER if u.party == "rep"]
+    code, path = calibrate_rendered(tmp_path, [*rep, customer], 16.0, text, "--write", seed=1, mics=mics)
+    captured = capsys.readouterr()
+    assert code == 2, captured.out
+    assert "talked in turns of its own only" in captured.err, captured.err
+    assert "too near for the listener to tell them apart" in captured.err
+    assert "--force" in captured.err
+    assert path.read_text() == text

@@ -16,7 +16,8 @@ from listener.audio.wav import WavSource
 from listener.cli import main
 from listener.config import geometry, load_config
 from listener.config.array_checks import angle_apart_deg
-from listener.service.calibrate import collect_votes
+from listener.service.calibrate import MAX_LIVE_S, collect_votes
+from listener.service.calibrate_estimate import MIN_LISTEN_S
 from listener.service.calibrate_votes import speech_frames
 from listener.service.runner import sample_conversation
 from tests import synth
@@ -120,3 +121,10 @@ def test_a_recording_too_short_to_count_past_the_settling_says_so(
 def test_live_listening_shorter_than_the_settling_and_the_speech_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["calibrate", "--seconds", "3.5"]) == 2
     assert "--seconds 3.5: listen between 4 and 600 s" in capsys.readouterr().err
+
+
+def test_the_help_gives_the_listening_range_the_command_enforces(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"how long to listen, {MIN_LISTEN_S:g}-{MAX_LIVE_S:g} s" in help_text, help_text

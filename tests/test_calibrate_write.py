@@ -15,6 +15,7 @@ from listener.errors import ConfigFileError
 from listener.service.calibrate import edit_parties, write_parties
 from tests import calibrate_cases
 from tests.calibrate_cases import CONFIG_TEXT, REP_DEG, angle_error, printed
+from tests.folders import folder_syncs
 
 two_talkers = calibrate_cases.two_talkers  # fixture
 
@@ -49,6 +50,28 @@ def test_a_file_other_than_the_services_is_written_without_a_restart_to_do(
     assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
     out = capsys.readouterr().out
     assert f"written to [parties] in {path}\n" in out and "systemctl" not in out
+
+
+@pytest.mark.parametrize("write", [True, False])
+def test_a_config_name_that_is_not_utf8_is_shown_as_every_message_shows_it(
+    two_talkers: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], write: bool
+) -> None:
+    path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/\xffc.toml"))
+    path.write_text(CONFIG_TEXT)
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), *(["--write"] if write else [])]) == 0
+    out = capsys.readouterr().out
+    assert "\\xffc.toml" in out and "\udcff" not in out, out
+
+
+def test_the_written_file_is_on_the_disk_under_its_name_before_a_power_cut(
+    two_talkers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the content was synced, its new name (the rename over the old file) left to ext4's commit
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT)
+    synced = folder_syncs(monkeypatch, tmp_path)
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0
+    assert len(synced) == 1
 
 
 def test_write_needs_a_config_file(two_talkers: Path, capsys: pytest.CaptureFixture[str]) -> None:

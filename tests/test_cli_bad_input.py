@@ -250,6 +250,7 @@ def test_an_ascii_only_stdout_gets_escapes_not_a_traceback(tmp_path: Path, args:
         (["--vers", "extra"], "listener: --version takes nothing after it"),  # argparse takes the abbreviation
         # before the command, an option of the command was blamed on the command, whose --help lists it
         (["--json", "analyze", "x.wav"], "listener: --json goes after the command: listener analyze --json ..."),
+        (["--config", "x.toml", "doctor"], "listener: --config goes after the command: listener doctor --config ..."),
     ],
 )
 def test_a_command_line_mistake_is_one_line_pointing_to_help(

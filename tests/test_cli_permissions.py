@@ -59,6 +59,22 @@ def test_a_pipe_given_as_the_recording_is_one_line_not_a_wait(command: list[str]
     one_line(result, "recording.wav is a pipe, not a file: save the recording to a .wav file")
 
 
+@pytest.mark.parametrize("command", [["analyze"], ["calibrate", "--input"], ["run", "--fast", "--input"]])
+def test_standard_input_given_as_the_recording_is_said_not_called_a_missing_file(
+    command: list[str], tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "listener", *command, "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+        cwd=tmp_path,
+        input="",
+    )
+    one_line(result, "- (standard input) is not read: save the recording to a .wav file and pass that")
+
+
 @pytest.mark.parametrize("command", [["check-config"], ["leds-off", "--config"]])
 def test_a_named_pipe_given_as_the_config_is_one_line_not_a_wait(command: list[str], tmp_path: Path) -> None:
     # leds-off is the unit's ExecStopPost: a stop waited on it until systemd's timeout

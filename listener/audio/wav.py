@@ -259,6 +259,10 @@ def _check_is_file(path: Path, shown: str) -> None:
     try:
         mode = path.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):
+        if str(path) == "-":  # `arecord ... | listener analyze -`; a file named "-", when there is one, is read
+            raise AudioInputError(
+                "- (standard input) is not read: save the recording to a .wav file and pass that"
+            ) from None
         raise AudioFileMissingError(f"audio file {shown} does not exist: check the path") from None
     except OSError as exc:  # a folder on the way we may not enter, a name too long: said, not a traceback
         reason_and_fix = os_reason_and_fix(exc, "check the path")

@@ -24,6 +24,7 @@ from gpiozero.pins import Factory
 from listener.audio.base import AudioSource
 from listener.config import INSTALLED_CONFIG
 from listener.config.schema import LedsConfig
+from listener.durable import sync_folder
 from listener.errors import OutputFileError, looked_at
 from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, Event, RecalibrateRequested, SourceState
 from listener.outputs.gpio import open_device, pin_factory
@@ -101,12 +102,15 @@ class PrivacyButton:
 
     def _on_released(self) -> None:
         with self._lock:
-            if not self._held:
+            toggled = not self._held
+            if toggled:
                 # the clock read before the flip is published: a reader that sees the flip sees its time too
                 self._toggles.append((not self._paused, self.capture_clock()))
                 self._paused = not self._paused
-                self._keep(self._paused)
             self._held = False
+            paused = self._paused
+        if toggled:  # outside the lock: the gate polls it, and the disk may take a while (gpiozero's one thread)
+            self._keep(paused)
 
     def _keep(self, paused: bool) -> None:
         if self._remember is None:
@@ -116,6 +120,7 @@ class PrivacyButton:
                 self._remember.touch()
             else:
                 self._remember.unlink(missing_ok=True)
+            sync_folder(self._remember.parent)  # the pause survives a power cut, as README promises
         except OSError as exc:  # the pause itself holds; only its surviving a restart is lost
             log.warning("privacy button: cannot keep the pause in %s (%s); it holds until a restart", self._remember,
                         exc)  # fmt: skip

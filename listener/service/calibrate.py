@@ -22,7 +22,7 @@ from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.config.array_checks import line_axis_deg
-from listener.errors import CalibrationError
+from listener.errors import CalibrationError, shown_path
 from listener.events import AudioBlock, Event
 from listener.service.calibrate_estimate import ALONE, MIN_LISTEN_S, Calibration, estimate
 from listener.service.calibrate_votes import Votes, collect_votes
@@ -69,7 +69,11 @@ def calibrate(
             # its "--force" is for a --write: alone, the command line refuses it
             print(refusal + (" (--force goes with --write)" if "--force" in refusal else ""))
             return 0
-        where = f"to store these in {config_path}" if config_path is not None else "and --config FILE to store these"
+        where = (
+            f"to store these in {shown_path(config_path)}"
+            if config_path is not None
+            else "and --config FILE to store these"
+        )
         print(f"not written: run again with --write {where}")
         return 0
     if refusal:
@@ -77,7 +81,7 @@ def calibrate(
     write_parties(config_path, result.rep_azimuth_deg, result.customer_azimuth_deg)
     # only the installed file is the service's: another one is read by whoever runs with its --config
     after = "; restart the service: sudo systemctl restart listener" if _is_installed(config_path) else ""
-    print(f"written to [parties] in {config_path}{after}")
+    print(f"written to [parties] in {shown_path(config_path)}{after}")
     return 0
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config
+from listener.config.schema import MIN_PARTIES_APART_DEG
 from listener.errors import CalibrationError
 from listener.service.calibrate_space import BIN_DEG, Cluster, Float, Space, normal
 from listener.service.calibrate_votes import SETTLE_S, Votes
@@ -151,6 +152,8 @@ def estimate(votes: Votes, config: Config) -> Calibration:
             )
         if talks < MIN_OWN_TURNS:
             note, doubt = _unplaced(space, rep, customer, configured, total, quiet_customer)
+    if not doubt:
+        doubt = _too_near(space, x, votes.weight, time_s, rep, total)
     share, heard = rep.weight / total, space.heard(rep.centre_deg)
     placed = _place_one(space, rep.centre_deg)
     return Calibration(*placed, Factors(evidence, share), speech_s, share, doubt=doubt, note=note, rep_heard_deg=heard)
@@ -202,6 +205,40 @@ def _over_the_rep(space: Space, voice: Cluster, share: float) -> tuple[str, str]
         f"{heard}; if the customer stands there, repeat with them answering the rep in turns (or pass --force to "
         "keep these)"
     )
+
+
+def _too_near(space: Space, x: Float, weight: Float, time_s: Float, rep: Cluster, total: float) -> str:
+    """Doubt when a voice beside the rep's own votes talked in turns of its own, too near the rep to be stored as
+    the customer ('' when there is none): placed alone, the customer would go across the counter and every word
+    of theirs would count as the rep's. Only votes outside the rep's cluster are the voice's: the rep's own,
+    smeared by the room, would make a turn of its own of every sentence."""
+    beside = space.apart(x, rep.centre_deg) > CLUSTER_HALF_DEG
+    if not beside.any():
+        return ""
+    peak = float(space.grid[np.argmax(space.histogram(x[beside], weight[beside]))])
+    mine = beside & (space.apart(x, peak) <= CLUSTER_HALF_DEG)
+    voice = Cluster(space.mean(x[mine], weight[mine]), float(weight[mine].sum()))
+    if space.separable(rep.centre_deg, voice.centre_deg) and _azimuths(space, rep.centre_deg, voice.centre_deg):
+        return ""  # far enough apart: find_clusters' second talker, or nobody
+    if voice.weight < SECOND_TALKER_SHARE * rep.weight:
+        return ""
+    w, alone = _turn_votes(mine, weight, time_s, _first_vote_s(space, x, time_s, rep))
+    if w[alone].sum() < MIN_OWN_TURNS * w.sum():
+        return ""  # an echo of the rep, or a noise among their words
+    apart = float(space.apart(voice.centre_deg, rep.centre_deg))
+    return (
+        f"a second voice {space.describe(voice.centre_deg)} ({100 * voice.weight / total:.0f} % of the speech) "
+        f"talked in turns of its own only {apart:.0f} deg from the rep {space.describe(rep.centre_deg)}, too near "
+        f"for the listener to tell them apart ({_apart_rule(space)}); if that was the customer, move the array or "
+        "where the customer stands, so that the rep and the customer face each other across it, and repeat (or "
+        "pass --force to store the customer across from the rep)"
+    )
+
+
+def _apart_rule(space: Space) -> str:
+    if space.axis_deg is None:
+        return f"they must stand at least {MIN_PARTIES_APART_DEG:g} deg apart around the array"
+    return "they must stand towards the two ends of the mic line"
 
 
 def too_little_speech(votes: Votes, speech_s: float) -> str:
@@ -286,7 +323,13 @@ def _own_turn_votes(
     space: Space, x: Float, weight: Float, time_s: Float, voice: Cluster, after_s: float
 ) -> tuple[Float, npt.NDArray[np.bool_]]:
     """The weights of ``voice``'s votes, and which of them are in a turn of its own after ``after_s``."""
-    mine = space.apart(x, voice.centre_deg) <= CLUSTER_HALF_DEG
+    return _turn_votes(space.apart(x, voice.centre_deg) <= CLUSTER_HALF_DEG, weight, time_s, after_s)
+
+
+def _turn_votes(
+    mine: npt.NDArray[np.bool_], weight: Float, time_s: Float, after_s: float
+) -> tuple[Float, npt.NDArray[np.bool_]]:
+    """The weights of a voice's votes (``mine``), and which of them are in a turn of its own after ``after_s``."""
     t, w = time_s[mine], weight[mine]
     others = _around(time_s[~mine], weight[~mine], t)
     ours = _around(t, w, t)

@@ -10,6 +10,7 @@ is written where the link points.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import os
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 from listener.config import config_folder, parse_config
 from listener.config.loader import read_toml
 from listener.config.toml_hints import table_headers
+from listener.durable import sync_folder
 from listener.errors import CalibrationError, ConfigFileError, ConfigSyntaxError, os_reason_and_fix, shown_path
 
 _BY_HAND = "set [parties] rep_azimuth_deg and customer_azimuth_deg in it by hand"
@@ -152,6 +154,8 @@ def _replace_atomically(path: Path, was: os.stat_result, data: bytes, by_hand: s
         if isinstance(exc, OSError) and not isinstance(exc, ConfigFileError):  # a full disk, an immutable file
             raise _cannot_write(path, exc, by_hand) from None
         raise
+    with contextlib.suppress(OSError):  # written; only how soon it is on the disk is unsure
+        sync_folder(path.parent)  # the new name, not only the new content: unplugged next, the old file came back
 
 
 def _keep_owner(fd: int, path: Path, was: os.stat_result) -> None:

@@ -9,11 +9,16 @@ shell reports an interrupted command.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
 def main() -> int:
     _keep_stderr()
+    if os.environ.get("INVOCATION_ID"):  # a unit of systemd's (listener.lifecycle.under_systemd)
+        # a HUP is someone's "reload": until the run installs its handler, its default action would end the
+        # service, which systemd takes for a clean exit and does not restart (listener.service.signals)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         from listener.service.logs import crash_traces, journal_excepthooks
 

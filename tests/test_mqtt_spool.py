@@ -250,6 +250,26 @@ def test_after_a_restart_seq_counts_on_from_the_spool_even_when_it_cannot_be_wri
         assert spool.next_seq() == last + 1
 
 
+def test_an_unwritable_spool_is_told_once_then_every_hundredth_drop_not_at_every_seq(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full SD card with the broker away: each connection attempt stamps two seqs (online, the Last Will),
+    and each failed stamp warned again while no message or only one had been dropped: about two lines a
+    minute in the journal, on the full card."""
+    caplog.set_level(logging.WARNING, logger="listener.outputs.mqtt.spool")
+    with Spool(tmp_path / "mqtt-spool.sqlite3", max_messages=1000) as spool:
+        spool.put("event", _msg(0))
+        spool.db.execute("PRAGMA query_only = ON")  # every write fails now, as on a full disk
+        for n in range(1, 151):
+            spool.stamp({"state": "online"})
+            spool.stamp({"state": "offline"})
+            spool.set_counter("sessions_today", n)
+            assert spool.put("event", _msg(n)) == -1
+    told = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(told) == 2, told  # the first failure, then the 100th message dropped
+    assert "): 0 messages dropped so far" in told[0] and "): 100 messages dropped so far" in told[1]
+
+
 def test_seq_handed_out_while_the_spool_could_not_be_written_is_not_handed_out_again(tmp_path: Path) -> None:
     """While the disk is full, seq counts on in memory (retained state and status still go out); the file's
     counter stayed behind, so once it could be written again the next seqs were ones already sent."""

@@ -97,6 +97,38 @@ def test_ctrl_c_while_the_libraries_load_ends_without_a_traceback(started: str) 
     assert (done.returncode, done.stderr) == (130, "")
 
 
+HUP_WHILE_LOADING = """
+import os, signal, sys
+
+class Hup:  # a HUP as the service's modules load, before the run installs its handlers
+    def find_spec(self, name, path=None, target=None):
+        if name == "listener.service.build":
+            os.kill(os.getpid(), signal.SIGHUP)
+        return None
+
+sys.meta_path.insert(0, Hup())
+sys.argv = ["listener", "run", "--fast", "--input", sys.argv[1], "--config", sys.argv[2]]
+"""
+
+
+@pytest.mark.parametrize("started", [AS_COMMAND, AS_MODULE], ids=["listener", "python-m-listener"])
+def test_a_hangup_to_the_service_while_it_starts_is_ignored_too(started: str, tmp_path: Path) -> None:
+    """Until the run installed its handlers (half a second here, seconds on a Pi Zero) a HUP had its default
+    action: the service died of it, which systemd takes for a clean exit and does not restart."""
+    config = tmp_path / "listener.toml"
+    config.write_text(f'[leds]\nenabled = false\nbutton_pin = ""\n[service]\nstate_dir = "{tmp_path}"\n')
+    env = {**os.environ, "INVOCATION_ID": "0123456789abcdef0123456789abcdef"}  # what systemd sets for a unit
+    done = subprocess.run(
+        [sys.executable, "-c", HUP_WHILE_LOADING + started, str(sample_conversation()), str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "stopped after" in done.stderr
+
+
 def test_a_run_started_with_nohup_keeps_ignoring_the_hangup() -> None:
     class Source:
         def stop(self) -> None:

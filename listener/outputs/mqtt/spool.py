@@ -121,6 +121,9 @@ class Spool(Managed):
         self._seq = 0  # the latest seq handed out, to go on counting while the disk is full
         self._last_id = 0  # the highest outbox row id: a fresh spool after damage numbers on above it
         self._unstored = 0  # messages dropped because the spool could not be written (disk full)
+        # the drops counted at the last warning (-1: none since a message was last stored): a seq stamp or a
+        # counter that cannot be written drops nothing, and each connection attempt stamps two
+        self._warned_at = -1
 
     def open(self) -> None:
         try:
@@ -296,6 +299,7 @@ class Spool(Managed):
                 self._unstored += 1
                 self._warn_unwritable(exc)
                 return -1
+            self._warned_at = -1  # stored: the next failure is news again
         if excess > 0:
             log.warning("MQTT spool full (%d messages): dropped the oldest %d", self.max_messages, excess)
         return seq
@@ -327,8 +331,10 @@ class Spool(Managed):
             self.db.execute("ROLLBACK")
 
     def _warn_unwritable(self, exc: sqlite3.Error) -> None:
-        if self._unstored > 1 and self._unstored % WARN_EVERY:
-            return  # once, then every WARN_EVERY-th: a full disk must not also fill the journal
+        # once, then at every WARN_EVERY-th message dropped: a full disk must not also fill the journal
+        if self._warned_at >= 0 and self._unstored // WARN_EVERY == self._warned_at // WARN_EVERY:
+            return
+        self._warned_at = self._unstored
         if is_access_error(exc):  # an install fault: "free space" would send the installer the wrong way
             log.error(
                 "MQTT spool %s cannot be written (%s): %d messages dropped so far; %s",

@@ -79,6 +79,7 @@ class MqttStage(Stage):
         self.overflow_s = 0.0  # audio the pipeline could not keep up with since the start, for the dashboards
         self._next_metrics_s: float | None = None
         self._fault_emitted = False
+        self._backlog_at_connect = 0  # spooled messages waiting when the latest connection came (paho's thread)
         self._online_payload: bytes | None = None  # this connection's "online", made with its Will
         self._state_day = 0  # local date (YYYYMMDD) of the retained state's sessions_today
         self._spool: Spool | None = None
@@ -173,6 +174,8 @@ class MqttStage(Stage):
         publisher, spool = self._publisher, self._spool
         if publisher is None or spool is None:
             return
+        # the backlog as the connection came: the drain has usually sent it before the pipeline says so
+        self._backlog_at_connect = spool.depth
         publisher.republish()  # status first; the broker may have restarted without its retained messages
 
     def _on_message(self, topic: str, payload: bytes) -> None:
@@ -371,6 +374,6 @@ class MqttStage(Stage):
                 "MQTT broker %s reachable again after %.0f s: the fault is cleared, sending %d spooled messages",
                 broker_address(self.cfg),
                 link.last_outage_s,
-                self.spool.depth,
+                self._backlog_at_connect,
             )
             yield DeviceState(t_s=self.t_s, mode=DeviceMode.LISTENING, detail="broker reachable again", cause="broker")

@@ -25,7 +25,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import cast
@@ -37,7 +37,14 @@ import torch.nn.functional as F  # noqa: N812
 from listener.config import parse_config
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 from listener.turns.onnx_model import OnnxTurnModel
-from listener.turns.spec import SHIPPED_NAME, SIDECAR_SCHEMA, load_spec, shipped_model_path, sidecar_path
+from listener.turns.spec import (
+    MAX_LOOKAHEAD_STEPS,
+    SHIPPED_NAME,
+    SIDECAR_SCHEMA,
+    load_spec,
+    shipped_model_path,
+    sidecar_path,
+)
 from models import ensemble
 from models.corpus import ESPEAK_SPEAKERS
 from models.net import TurnNet, export_step
@@ -218,14 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, help="train one model with this seed instead of the ensemble")
     ap.add_argument(
         "--seeds",
-        type=lambda text: tuple(int(x) for x in text.split(",")),
+        type=_seeds,
         default=ENSEMBLE_SEEDS,
         help=f"the ensemble's members, comma-separated (default {','.join(map(str, ENSEMBLE_SEEDS))})",
     )
-    ap.add_argument("--epochs", type=int, help=f"passes over the training dialogues (default {Settings().epochs})")
+    ap.add_argument(
+        "--epochs", type=_whole(1, 10_000), help=f"passes over the training dialogues (default {Settings().epochs})"
+    )
     ap.add_argument(
         "--lookahead-steps",
-        type=int,
+        type=_whole(0, MAX_LOOKAHEAD_STEPS),
         default=Settings().lookahead_steps,
         help=f"20 ms steps the model hears past the step it labels (default {Settings().lookahead_steps})",
     )
@@ -239,6 +248,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         run_ensemble(s, args.seeds, out, cache, log=not args.smoke)
     return 0
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], checked before minutes of training, not after."""
+
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}-{high}")
+        return value
+
+    return whole
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """The ensemble's members: at least two different seeds (one averaged with itself is no ensemble)."""
+    try:
+        seeds = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers separated by commas") from None
+    if len(set(seeds)) < 2 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: an ensemble needs two or more different seeds (or use --seed)")
+    return seeds
 
 
 def _places(out: Path | None, cache: Path | None, smoke: bool) -> tuple[Path, Path]:

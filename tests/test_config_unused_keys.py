@@ -54,8 +54,31 @@ def test_the_pin_of_a_light_the_preset_lacks_is_said(
 
 
 @pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("[activity]\nhangover_s = 0.6\nparty_ratio_db = 3.0\n", ["activity.hangover_s", "activity.party_ratio_db"]),
+        (
+            '[turn_model]\nenabled = false\npath = "/opt/m.onnx"\nthreads = 2\n',
+            ["turn_model.path", "turn_model.threads"],
+        ),
+    ],
+)
+def test_the_keys_of_the_activity_decider_that_is_not_running_are_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, keys: list[str]
+) -> None:
+    """The heuristic decider's settings under the turn model (the default), the model's with it off: check-config
+    said "ok" to both, and the writer's tuning did nothing."""
+    said = warnings_of(tmp_path, capsys, text)
+    assert [line.removeprefix("listener: warning at ").split(" = ")[0] for line in said] == keys, said
+    assert all("has no effect while" in line for line in said), said
+
+
+@pytest.mark.parametrize(
     "text",
     [
+        # the decider that runs reads them
+        "[turn_model]\nenabled = false\n[activity]\nhangover_s = 0.6\nparty_ratio_db = 3.0\n",
+        "[turn_model]\nthreads = 2\n",
         # written as their defaults: nothing was asked that is not done
         '[mqtt]\ntls = false\nca_file = ""\ntls_insecure = false\npassword_file = ""\n',
         '[leds]\npreset = "rgb"\namber_pin = "GPIO23"\n',

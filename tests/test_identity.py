@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from pathlib import Path
 
-from listener.outputs.mqtt.identity import DEVICE_ID_COST, DEVICE_ID_SALT, asr_model_version, default_device_id
+from listener.config import parse_config
+from listener.outputs.mqtt.identity import (
+    DEVICE_ID_COST,
+    DEVICE_ID_SALT,
+    asr_model_version,
+    default_device_id,
+    turn_model_version,
+)
+from listener.service.doctor import check_turn_model
 from listener.transcription.models import model_path
+from listener.turns.spec import shipped_model_path, sidecar_path
 from tests.doctor_config import config
 
 
@@ -72,3 +83,21 @@ def test_info_names_the_recogniser_model_fetched_to_its_default_place(tmp_path: 
     other = config(tmp_path, asr={"enabled": True, "model_path": str(tmp_path / "vosk-model-en-us-0.22")})
     assert asr_model_version(other) != asr_model_version(default)
     assert asr_model_version(config(tmp_path)) is None  # no recogniser, no model
+
+
+def test_the_turn_model_fingerprint_changes_with_its_sidecar_and_doctor_prints_it(tmp_path: Path) -> None:
+    """models/README.md invites tuning the sidecar's thresholds for field data: a device tuned that way
+    published the fleet's fingerprint (of the .onnx alone), and doctor said only "version 1.0.0", as all do."""
+    model = tmp_path / "turns.onnx"
+    shutil.copyfile(shipped_model_path(), model)
+    shutil.copyfile(sidecar_path(shipped_model_path()), sidecar_path(model))
+    cfg = parse_config({"turn_model": {"path": str(model)}})
+    shipped = turn_model_version(cfg)
+    assert shipped == turn_model_version(parse_config({}))  # a copy is the same model
+    sidecar = json.loads(sidecar_path(model).read_text())
+    sidecar["output"]["vad_on"] = 0.9
+    sidecar_path(model).write_text(json.dumps(sidecar))
+    tuned = turn_model_version(cfg)
+    assert tuned is not None and tuned != shipped
+    check = check_turn_model(cfg)
+    assert check.status == "ok" and f"fingerprint {tuned}" in check.detail, check

@@ -9,7 +9,6 @@ name its cause and the [mqtt] key that fixes it, and the end of an outage must b
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import threading
 import time

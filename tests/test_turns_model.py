@@ -230,6 +230,20 @@ def test_at_a_reps_start_p_hold_is_the_silent_customers_chance_to_resume() -> No
     assert p_hold[pause] == pytest.approx(1.0 - view.p_shift[0][pause])
 
 
+@pytest.mark.parametrize("min_speech_s", [0.1, 0.3])
+def test_a_burst_too_short_to_be_speech_does_not_become_the_last_speaker(min_speech_s: float) -> None:
+    """The rep alone for 1 s, then the customer alone for 0.12 s, then silence. Under activity.min_speech_s
+    = 0.3 the burst is no speech to the timeline, so the pause is the rep's and p_hold about the rep; the
+    stage's own "who spoke last" kept a fixed 0.1 s and made it the customer's."""
+    stage = OnnxTurnModel(parse_config({"activity": {"min_speech_s": min_speech_s}}))
+    active = np.array([(True, False)] * 50 + [(False, True)] * 6 + [(False, False)] * 10)
+    out = np.random.default_rng(0).random((len(active), 2 + 2 * (len(stage.spec.bin_edges_s) - 1)), np.float32)
+    p_hold, _ = stage._interpret(out, active, 0.0, 0.02)
+    view = derive.outlook(out, stage.spec.bin_edges_s, stage.spec.thresholds)
+    last = 0 if min_speech_s > 0.12 else 1  # the rep (0), or the customer whose 0.12 s counts as speech
+    assert p_hold[-1] == pytest.approx(1.0 - view.p_shift[last][-1])
+
+
 def test_the_sample_reps_own_pause_is_no_premature_start(capsys: pytest.CaptureFixture[str]) -> None:
     """At 3.9 s the rep resumes its answer; the customer's next words come at 6.8 s."""
     assert main(["analyze", str(sample_conversation()), "--json"]) == 0

@@ -149,3 +149,23 @@ def test_a_smoke_run_never_writes_over_the_shipped_model_unless_told_to(
     assert smoke_out != real_out and smoke_cache != real_cache and smoke_out.parent == smoke_cache.parent
     assert real_out == shipped_model_path().parent and real_cache == CACHE
     assert told == tmp_path / "mine" and smoke_out.is_relative_to(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--lookahead-steps", "30"], "argument --lookahead-steps: 30 is outside 0-25"),  # trained, then failed
+        (["--lookahead-steps", "-1"], "argument --lookahead-steps: -1 is outside 0-25"),  # a numpy traceback
+        (["--seeds", "5"], "an ensemble needs two or more different seeds"),  # trained, then failed at the merge
+        (["--seeds", "5,5"], "an ensemble needs two or more different seeds"),  # one model averaged with itself
+        (["--epochs", "0"], "argument --epochs: 0 is outside 1-10000"),  # an untrained model, exit 0
+    ],
+)
+def test_a_bad_training_option_is_refused_before_any_training(
+    args: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        train.main(["--smoke", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), *args])
+    assert exit_.value.code == 2
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()

@@ -26,7 +26,7 @@ from listener.config.text_checks import (
     is_topic_id,
     plain_name,
 )
-from listener.config.unused_keys import unused_led_pins, unused_mqtt_keys
+from listener.config.unused_keys import unused_decider_keys, unused_led_pins, unused_mqtt_keys
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
 
@@ -93,6 +93,7 @@ def config_warnings(config: Config, data: dict[str, object], environ: Mapping[st
         *unused_direction_keys(data, channel_map_mode(config.parties), config.array.preset != "generic"),
         *unused_mqtt_keys(data, config.mqtt, environ),
         *unused_led_pins(data, config.leds),
+        *unused_decider_keys(data, config.turn_model),
     ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from listener.config.schema import LedsConfig, MqttConfig
+from listener.config.schema import ActivityConfig, LedsConfig, MqttConfig, TurnModelConfig
 from listener.errors import toml_value
 
 PASSWORD_ENV = "LISTENER_MQTT_PASSWORD"  # read by outputs/mqtt/credentials.py, environment first
@@ -71,3 +71,26 @@ def unused_led_pins(data: Mapping[str, object], leds: LedsConfig) -> list[str]:
         f"leds.{key} = {toml_value(value)}: has no effect with leds.preset = {toml_value(leds.preset)} (its lights "
         f"are {_LIGHTS[leds.preset]}): delete it, or set the preset whose light it is"
     ]
+
+
+# read only by the heuristic decider (listener.spatial.decide), which runs only without the turn model
+DECIDER_KEYS = ("hangover_s", "party_ratio_db")
+MODEL_KEYS = ("path", "threads")
+
+
+def unused_decider_keys(data: Mapping[str, object], turn_model: TurnModelConfig) -> list[str]:
+    """A warning for each key of the activity decider that is not running: the heuristic decider's under the
+    turn model, the model's with it turned off."""
+    if turn_model.enabled:
+        table, keys, defaults = "activity", DECIDER_KEYS, ActivityConfig()
+        why = "the turn model decides who speaks (turn_model.enabled = true)"
+        fix = "set [turn_model] enabled = false to use the heuristic decider, or delete it"
+    else:
+        table, keys, defaults = "turn_model", MODEL_KEYS, TurnModelConfig()
+        why, fix = "turn_model.enabled = false (the heuristic decider runs)", "delete it, or enable the model"
+    said = []
+    for key in keys:
+        value = _set(data, table, key, getattr(defaults, key))
+        if value is not None:
+            said.append(f"{table}.{key} = {toml_value(value)}: has no effect while {why}: {fix}")
+    return said

@@ -236,7 +236,15 @@ def check_turn_model(config: Config) -> Check:
         model = OnnxTurnModel(config)
     except ListenerError as exc:
         return failed_with("turn model", exc, fix_for(model_path(config)))
-    return Check("turn model", "ok", f"{model.spec.path} loads and runs (version {model.spec.version})")
+    from listener.outputs.mqtt.identity import turn_model_version
+
+    # the fingerprint MQTT's info publishes: every model says version 1.0.0, so devices compare by it
+    fingerprint = turn_model_version(config)
+    return Check(
+        "turn model",
+        "ok",
+        f"{model.spec.path} loads and runs (version {model.spec.version}, fingerprint {fingerprint})",
+    )
 
 
 def check_asr_model(config: Config, config_file: Path | None = None) -> Check:

@@ -99,7 +99,7 @@ class TurnStage(Stage, ABC):
         self._lagging: SpatialFrames | None = None  # frames whose look-ahead has not been heard yet
         self._last_out: Float | None = None
         self._active = (False, False)
-        self._speakers = SpeakerTracker()
+        self._speakers = SpeakerTracker(self._speech_rules[1])
         self._customer: Track | None = None  # the customer's speech as the timeline keeps it, in model steps
         self._gap_seen: int | None = None  # the customer's speech end whose session gap has passed
         self._reset_due = False  # the customer's session gap passed; the model resets at the next quiet step

@@ -10,14 +10,18 @@ from __future__ import annotations
 from listener.events import Party
 
 PARTIES = (Party.REP, Party.CUSTOMER)
-REF_MIN_S = 0.1  # shorter bursts are not speech (activity.min_speech_s): they do not make a "last speaker"
 EPS_S = 1e-6
 
 
 class SpeakerTracker:
-    """The party who spoke last (alone, for at least REF_MIN_S) and the party who came in last."""
+    """The party who spoke last (alone, for at least ``min_speech_s``) and the party who came in last.
 
-    def __init__(self) -> None:
+    ``min_speech_s`` is the timeline's (activity.min_speech_s): a shorter burst is no speech to the analytics,
+    so it must not make the "last speaker" whose pause the hold probability is about either.
+    """
+
+    def __init__(self, min_speech_s: float) -> None:
+        self.min_speech_s = min_speech_s
         self.onset_s: dict[Party, float | None] = dict.fromkeys(PARTIES)
         self.last: Party | None = None
         self.newcomer: Party | None = None
@@ -32,6 +36,6 @@ class SpeakerTracker:
         if active[0] != active[1]:
             party = PARTIES[0] if active[0] else PARTIES[1]
             onset = self.onset_s[party]
-            if onset is not None and t_s + hop_s - onset >= REF_MIN_S - EPS_S:
+            if onset is not None and t_s + hop_s - onset >= self.min_speech_s - EPS_S:
                 self.last = party
         return self.last, self.newcomer

@@ -104,21 +104,27 @@ def config_hash(config: Config) -> str:
     return _fingerprint(canonical.encode("utf-8"))
 
 
-def file_fingerprint(path: Path) -> str | None:
-    """Truncated SHA-256 of a model file; None when it is absent."""
+def files_fingerprint(*paths: Path) -> str | None:
+    """Truncated SHA-256 of files' contents, in order (each with its length); None when one is absent."""
+    digest = hashlib.sha256()
     try:
-        with path.open("rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()[:FINGERPRINT_HEX_DIGITS]
+        for path in paths:
+            data = path.read_bytes()
+            digest.update(len(data).to_bytes(8, "big") + data)
     except OSError:
         return None
+    return digest.hexdigest()[:FINGERPRINT_HEX_DIGITS]
 
 
 def turn_model_version(config: Config) -> str | None:
+    """The model and its sidecar together: the sidecar's thresholds decide as much as the weights, and
+    models/README.md invites editing them for field data, so a device tuned that way must stand out."""
     if not config.turn_model.enabled:
         return None
-    from listener.turns.spec import model_path
+    from listener.turns.spec import model_path, sidecar_path
 
-    return file_fingerprint(model_path(config))
+    path = model_path(config)
+    return files_fingerprint(path, sidecar_path(path))
 
 
 def asr_model_version(config: Config) -> str | None:

@@ -81,6 +81,7 @@ MODEL_KEYS = ("path", "threads")
 def unused_decider_keys(data: Mapping[str, object], turn_model: TurnModelConfig) -> list[str]:
     """A warning for each key of the activity decider that is not running: the heuristic decider's under the
     turn model, the model's with it turned off."""
+    defaults: ActivityConfig | TurnModelConfig
     if turn_model.enabled:
         table, keys, defaults = "activity", DECIDER_KEYS, ActivityConfig()
         why = "the turn model decides who speaks (turn_model.enabled = true)"

@@ -143,9 +143,14 @@ def _options_after_the_command(parser: argparse.ArgumentParser, words: list[str]
     argparse would take the value for the command and say it is no command."""
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     at = next((i for i, word in enumerate(words) if word in commands), 0)
-    early = next((w for w in words[:at] if w.startswith("-") and w not in ("-h", "--help")), None)
+    early = next((w for w in words[:at] if w.startswith("-") and not _asks_for_help(w)), None)
     if early is not None:
         parser.error(f"{early} goes after the command: listener {words[at]} {early} ...")
+
+
+def _asks_for_help(word: str) -> bool:
+    """-h, --help, or an abbreviation of it argparse takes (--he)."""
+    return word == "-h" or (len(word) >= 3 and "--help".startswith(word))
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

@@ -230,6 +230,16 @@ def test_an_ascii_only_stdout_gets_escapes_not_a_traceback(tmp_path: Path, args:
 # --- the command line itself ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("asked", ["-h", "--help", "--he"])
+def test_help_asked_before_the_command_is_the_help_not_an_option_out_of_place(
+    asked: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([asked, "analyze"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: listener")
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -65,8 +65,10 @@ def searchable(words: set[str]) -> set[str]:
 def holds(data: bytes, word: str) -> bool:
     """Whether ``data`` holds ``word``: an English one as a word ("leak", not the "leak" of "leakage"), in
     UTF-8 or a str's UTF-16; another language's in any of its forms."""
-    if word.isascii():
-        return bool(phrase_pattern(word).search(data)) or word.encode("utf-16-le") in data
+    if word.isascii():  # "Kettle" at a line's start is the word too
+        return bool(re.compile(phrase_pattern(word).pattern, re.IGNORECASE).search(data)) or any(
+            form.encode("utf-16-le") in data for form in (word, word.capitalize(), word.upper())
+        )
     return any(f in data for f in word_forms(word))
 
 
@@ -162,6 +164,7 @@ def test_the_phrase_search_finds_them_however_printed() -> None:
     assert holds(b"<7>DEBUG listener.transcription.cues: echo decided: the rep repeated kettl", "kettl")
     assert holds(json.dumps("kettl").encode("utf-16-le"), "kettl")
     assert not holds(b"no leakage", "leak")
+    assert holds(b"Kettle: descaled", "kettle") and holds(b"LIMESCALE", "limescale")
 
 
 STDERR_MAX_BYTES = 512 * 1024  # about 40 kB at debug level for the three runs

@@ -230,8 +230,9 @@ def _too_near(space: Space, x: Float, weight: Float, time_s: Float, rep: Cluster
         f"a second voice {space.describe(voice.centre_deg)} ({100 * voice.weight / total:.0f} % of the speech) "
         f"talked in turns of its own only {apart:.0f} deg from the rep {space.describe(rep.centre_deg)}, too near "
         f"for the listener to tell them apart ({_apart_rule(space)}); if that was the customer, move the array or "
-        "where the customer stands, so that the rep and the customer face each other across it, and repeat (or "
-        "pass --force to store the customer across from the rep)"
+        "where the customer stands, so that the rep and the customer face each other across it, and repeat; if the "
+        "rep moved while talking, repeat with the rep standing still (or pass --force to store the customer across "
+        "from the rep)"
     )
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests import alsa_device
+from tests import alsa_card, alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice
 
 alsa_config = alsa_device.alsa_config  # fixtures
+cards, card_plugin = alsa_card.cards, alsa_card.card_plugin
 test_array = alsa_device.test_array
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,3 +110,36 @@ def test_a_service_waits_out_an_unreadable_alsa_configuration(unreadable_alsa: A
     assert "Traceback" not in done.stderr
     waiting = [line for line in done.stderr.splitlines() if "the sound system did not start" in line]
     assert len(waiting) == 1 and "waiting for it" in waiting[0], done.stderr
+
+
+WAITING_AT_16K = """
+import sys, threading
+from listener.audio.live import LiveSource
+from listener.config import parse_config
+from listener.service.logs import setup_logging
+
+setup_logging()
+array = {"preset": "generic", "device": "usbmic48", "channels": 2, "reopen_interval_s": 0.1}
+config = parse_config({"array": array, "parties": {"rep_channel": 0, "customer_channel": 1}})
+with LiveSource(config, wait=True) as source:
+    threading.Timer(1.5, source.stop).start()
+    for _ in source.events():
+        pass
+"""
+
+
+def test_a_service_waiting_on_a_card_that_lacks_the_rate_says_so_once_and_portaudio_nothing(
+    cards: alsa_card.CardSet,
+) -> None:
+    """A 48/44.1 kHz-only USB mic left at the default 16 kHz, under --wait-for-array: each retry's refused open
+    printed three lines of PortAudio's own ("Expression 'paInvalidSampleRate' failed in ...") to the
+    journal, about 3.5 a second, burying the listener's one line that says what to set."""
+    cards.set({"usbmic48": "rate 48000; rate2 44100; channels 2; format S16_LE"})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", WAITING_AT_16K], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Expression" not in done.stderr and "pa_linux_alsa" not in done.stderr, done.stderr
+    said = [line for line in done.stderr.splitlines() if "sample_rate" in line]
+    assert len(said) == 1 and "Invalid sample rate. Fix: set [array] sample_rate to a rate" in said[0], done.stderr

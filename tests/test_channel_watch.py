@@ -21,12 +21,14 @@ from listener.config import geometry, parse_config
 from listener.events import AudioBlock, Event, SourceState
 from listener.service import doctor, doctor_levels, runner
 from listener.service.runner import RunOptions, sample_conversation
-from tests import alsa_device
+from tests import alsa_card, alsa_device
+from tests.alsa_card import CardSet
 from tests.alsa_device import AlsaConfig, tones
 from tests.doctor_config import config as doctor_config
 from tests.live_source import live_config, run_source
 
 alsa_config = alsa_device.alsa_config  # fixture
+cards, card_plugin = alsa_card.cards, alsa_card.card_plugin  # fixtures
 
 
 def _watched(
@@ -236,3 +238,31 @@ def test_run_on_a_recording_says_its_silent_and_copied_channels_once_each(
     assert dead.startswith(f"channel(s) [2] of {path} carry no sound (under -90 dBFS)")
     assert copied.startswith(f"channels 1 and 3 of {path} carry the same signal (copies")
     assert all("`arecord -D listener_array -c 4 ...`" in said for said in (dead, copied))
+
+
+@pytest.mark.parametrize("amp_ppm", [3000, 300])  # about -53 and -73 dBFS: a mic in a quiet shop, a quiet room
+def test_doctor_finds_a_quiet_mic_copied_onto_both_channels_of_a_24_bit_card(
+    tmp_path: Path, cards: CardSet, amp_ppm: int
+) -> None:
+    """A mono mic on a stereo 24-bit USB interface, in channel-map mode: PortAudio converts to 16 bits with
+    dither, per channel, so the two copies differ by about -95 dBFS; quieter than -40 dBFS they passed as two
+    mics ("ok levels"), and every figure after would have been wrong. At 16 bits it was always caught."""
+    cards.set({"monostereo24": f"rate 48000; channels 2; format S24_3LE; mono 1; amp {amp_ppm}"})
+    config = doctor_config(
+        tmp_path,
+        array={"preset": "generic", "device": "monostereo24", "sample_rate": 48000, "channels": 2},
+        parties={"rep_channel": 0, "customer_channel": 1},
+    )
+    levels = {c.name: c for c in doctor.check_audio(config)}["levels"]
+    assert levels.status == "FAIL", levels.line()
+    assert "carry the same signal" in levels.detail, levels.detail
+
+
+def test_two_real_quiet_mics_are_not_copies_under_the_dither_floor() -> None:
+    """The floor's other side: one source heard by two mics, each with its own noise at -90 dBFS (a quiet
+    MEMS mic in a silent room): their difference is that noise, about -87 dBFS, and they are two mics."""
+    rng = np.random.default_rng(7)
+    common = rng.normal(0.0, 10 ** (-60 / 20), 48000)
+    noise = rng.normal(0.0, 10 ** (-90 / 20), (48000, 2))
+    samples = (common[:, None] + noise).astype(np.float32)
+    assert twin_channels(samples, [0, 1]) == []

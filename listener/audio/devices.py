@@ -163,6 +163,14 @@ def choose_device(
     if fitting:
         return fitting[0]
     best = candidates[0]
+    if "respeaker" in best.name.casefold() and best.max_input_channels < needed_channels:
+        # the USB Mic Array v2.0 ships with (or was flashed with) its 1-channel firmware: no setting helps
+        raise AudioFormatError(
+            f"input device '{best.name}' has {best.max_input_channels} input channel(s) but the array configuration "
+            f"captures {needed_channels}: a ReSpeaker USB Mic Array v2.0 gives its 6 channels only with Seeed's "
+            "6-channel firmware: flash it (respeaker/usb_4_mic_array: `sudo python dfu.py --download "
+            "6_channels_firmware.bin`), then unplug and plug the array back in"
+        )
     if best.max_input_channels == 1:
         raise AudioFormatError(
             f"input device '{best.name}' has 1 input channel but the array configuration captures {needed_channels}:"
@@ -229,6 +237,10 @@ def _first_match(
 def _matches(devices: Sequence[InputDevice], hint: str) -> list[InputDevice]:
     wanted = hint.casefold()
     tests: list[Callable[[str], bool]] = [lambda name: name == wanted, lambda name: wanted in name]
+    if wanted == PROVISIONED_DEVICE:
+        # exactly: PortAudio lists listener_array_hw too (the raw card under it), which a partial match would
+        # take when listener_array cannot open, holding the card alone as the README warns against
+        return [d for d in devices if d.name.casefold() == wanted]
     if plain_name(wanted):  # '' (a hint of punctuation, '-' or '()') is in every name: it names no device
         tests.append(lambda name: plain_name(wanted) in plain_name(name))
     for same in tests:

@@ -25,6 +25,12 @@ FLOOR_DBFS = -200.0  # what an exact zero is shown as
 # plug fanning a smaller card out, a mono mic on a stereo input). Two real mics never come near: each
 # has its own noise, and a few centimetres of path make their difference tens of dB, not 60, down.
 TWIN_DB = 60.0
+# ... or whose difference is under this, whatever their level: PortAudio dithers a 24- or 32-bit card's samples
+# to the 16 bits the listener captures, separately per channel, so two copies differ by the dither, about
+# -95 dBFS (a reviewer's 24-bit card: -95.3), and a quiet copied mic (-53 dBFS) passed the 60 dB rule. Two
+# real mics never get this close: each has its own noise, a MEMS mic's near -90 dBFS or above, and the room
+# reaches them differently.
+TWIN_FLOOR_DBFS = -91.0
 
 
 class LevelMeter:
@@ -54,7 +60,8 @@ class LevelMeter:
         return [_db(float(v)) for v in variance]
 
     def twins(self, channels: list[int]) -> list[tuple[int, int]]:
-        """Pairs of ``channels`` (neither dead) that carry one signal, by TWIN_DB; none before any audio."""
+        """Pairs of ``channels`` (neither dead) that carry one signal, by TWIN_DB and TWIN_FLOOR_DBFS; none before
+        any audio."""
         if self.n == 0:
             return []
         levels, mean = self.dbfs(), self._sum / self.n
@@ -62,7 +69,7 @@ class LevelMeter:
         for k, (i, j) in enumerate(self._pairs):
             variance = max(float(self._pair_squares[k] / self.n - (mean[i] - mean[j]) ** 2), 0.0)
             quieter = min(levels[i], levels[j])
-            if quieter >= DEAD_DBFS and _db(variance) < quieter - TWIN_DB:
+            if quieter >= DEAD_DBFS and _db(variance) < max(quieter - TWIN_DB, TWIN_FLOOR_DBFS):
                 found.append((channels[i], channels[j]))
         return found
 

@@ -1,0 +1,51 @@
+"""Live capture from cards that behave as sound cards do (tests/alsa_card.py): what an installer's USB array
+with the wrong firmware, or a provisioned device whose card cannot feed it, is told."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from listener.audio.live import LiveSource
+from listener.config import parse_config
+from listener.errors import ListenerError
+from tests import alsa_card
+from tests.alsa_card import CardSet
+
+cards, card_plugin = alsa_card.cards, alsa_card.card_plugin  # fixtures
+
+USB_NAME = "ReSpeaker_4_Mic_Array_UAC1_0"  # the array's card as ALSA may name it (an ALSA id has no spaces)
+# firmware/asound.conf.in's chain, with a plug standing in for dsnoop over the raw card (dsnoop needs a hw card)
+PROVISIONED = """
+pcm.listener_array_snoop { type plug; slave { pcm "listener_array_hw"; channels 6; rate 16000 } hint.show off }
+pcm.listener_array { type plug; slave.pcm "listener_array_snoop"; hint { show on; description "listener" } }
+"""
+
+
+def open_error(tmp_path: Path, array: dict[str, object]) -> str:
+    config = parse_config({"array": array, "service": {"state_dir": str(tmp_path / "state")}})
+    with pytest.raises(ListenerError) as raised, LiveSource(config) as source:
+        source.open()
+    return str(raised.value)
+
+
+def test_a_usb_array_with_its_1_channel_firmware_is_told_to_flash_the_6_channel_one(
+    tmp_path: Path, cards: CardSet
+) -> None:
+    """It was told to pick another input with [array] device, which no input would have answered."""
+    cards.set({USB_NAME: "rate 16000; channels 1; format S16_LE"})
+    said = open_error(tmp_path, {"preset": "respeaker-usb-v2"})
+    assert f"input device '{USB_NAME}' has 1 input channel(s)" in said, said
+    assert "6-channel firmware: flash it" in said and "6_channels_firmware.bin" in said, said
+
+
+def test_a_provisioned_device_that_cannot_open_is_not_swapped_for_the_raw_card_under_it(
+    tmp_path: Path, cards: CardSet
+) -> None:
+    """listener_array over a card that cannot give its 6 channels does not open, and PortAudio leaves it out of
+    its list; the name search then took listener_array_hw by a partial match: the raw card, held alone."""
+    cards.set({"listener_array_hw": "rate 16000; channels 1; format S16_LE; hint.show off"}, PROVISIONED)
+    said = open_error(tmp_path, {"preset": "respeaker-usb-v2", "device": "listener_array"})
+    assert "no audio input device matching 'listener_array'" in said, said
+    assert "listener_array_hw' has" not in said and "firmware/provision.sh's name for that card" in said, said

@@ -133,13 +133,15 @@ def test_a_service_waiting_on_a_card_that_lacks_the_rate_says_so_once_and_portau
 ) -> None:
     """A 48/44.1 kHz-only USB mic left at the default 16 kHz, under --wait-for-array: each retry's refused open
     printed three lines of PortAudio's own ("Expression 'paInvalidSampleRate' failed in ...") to the
-    journal, about 3.5 a second, burying the listener's one line that says what to set."""
+    journal, about 3.5 a second, burying the listener's one line that says what to set. Now the first refused
+    open's, then none."""
     cards.set({"usbmic48": "rate 48000; rate2 44100; channels 2; format S16_LE"})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", WAITING_AT_16K], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr
-    assert "Expression" not in done.stderr and "pa_linux_alsa" not in done.stderr, done.stderr
+    # the first refusal's lines (PortAudio prints them before pyaudio raises), then none at each retry
+    assert done.stderr.count("pa_linux_alsa.c") <= 3, done.stderr
     said = [line for line in done.stderr.splitlines() if "sample_rate" in line]
     assert len(said) == 1 and "Invalid sample rate. Fix: set [array] sample_rate to a rate" in said[0], done.stderr

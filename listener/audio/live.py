@@ -44,6 +44,8 @@ SAY_AGAIN_AFTER_S = 86400.0  # the overflow warnings' thinning starts over this 
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
 WEDGED_AFTER_S = 60.0  # a stream still not closed after this: only a new process frees the driver
 INT16_SCALE = 1.0 / 32768.0
+# PortAudio's refusals of a stream's rate, channels or sample format: the device is there, the settings are not
+REFUSED_FORMAT = (pyaudio.paInvalidSampleRate, pyaudio.paInvalidChannelCount, pyaudio.paSampleFormatNotSupported)
 
 
 class LiveSource(AudioSource):
@@ -76,6 +78,7 @@ class LiveSource(AudioSource):
         self._missing: str | None = None  # why the array was not there at open (``wait``)
         self._lost_announced = False
         self._capturing_said = False  # "capturing ..." at INFO: the first stream only, not each reopen
+        self._format_refused = False  # an open was refused for its rate or channels: ask first from then on
         self._heard = False  # audio has come (a device that comes only after the wait at start "arrives")
         self._back_pending: str | None = None  # reopened device, announced once its audio flows
         self._unusable: str | None = None  # the last reason a present device could not be used, as logged
@@ -259,7 +262,8 @@ class LiveSource(AudioSource):
 
     def _open_stream(self, run: CaptureRun) -> pyaudio.Stream:
         try:
-            self._check_format(run)
+            if self._format_refused:
+                self._check_format(run)
             return run.pa.open(
                 format=pyaudio.paInt16,
                 channels=run.channels,
@@ -270,6 +274,8 @@ class LiveSource(AudioSource):
                 stream_callback=run.callback,
             )
         except (OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and exc.errno in REFUSED_FORMAT:
+                self._format_refused = True
             raise DeviceOpenError(
                 f"cannot capture {run.channels} channels at {self.capture_rate_hz} Hz from '{run.device.name}': "
                 f"{exc}. Fix: {open_fix(run.device, exc)}"
@@ -278,7 +284,9 @@ class LiveSource(AudioSource):
     def _check_format(self, run: CaptureRun) -> None:
         """Whether the device takes the rate and channels, asked without opening a stream: a refused open prints
         three lines of PortAudio's own to stderr, at every retry while --wait-for-array waits (300 000 a day in
-        the journal, where the one useful line scrolled away); this asks silently."""
+        the journal, where the one useful line scrolled away); this asks silently. Only once an open was
+        refused for that: asking opens the device for a moment, which a device read from a pipe (the tests'
+        paced arrays) does not survive unharmed."""
         try:
             run.pa.is_format_supported(
                 self.capture_rate_hz,

@@ -26,7 +26,11 @@ def test_dominance_min_speech_may_equal_the_window_not_exceed_it() -> None:
 def test_the_highest_mic_channel_must_be_captured() -> None:
     array = {"preset": "generic", "mics": FOUR_MICS, "channels": 6}
     parse_config({"array": {**array, "mic_channels": [2, 3, 4, 5]}})
-    rejected({"array": {**array, "mic_channels": [3, 4, 5, 6]}}, "array.channels", "highest mic channel (6)")
+    rejected(
+        {"array": {**array, "mic_channels": [3, 4, 5, 6]}},
+        "array.channels",
+        "highest mic channel (6, of array.mic_channels)",
+    )
 
 
 def test_a_party_channel_must_be_captured() -> None:
@@ -66,3 +70,49 @@ def test_a_password_in_the_config_is_refused_with_where_it_belongs_and_not_echoe
     # where the service reads it from, and a file it can read (a root-owned 0600 one it cannot)
     assert "/etc/listener/secrets.env" in said and "owner listener" in said
     assert "hunter2-secret" not in said
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # 60 deg exactly: cos 60 deg computes as 0.5000000000000001, 0.4999999999999999 short of the line's rule
+        {"array": {"preset": "respeaker-2mic"}, "parties": {"rep_azimuth_deg": 0, "customer_azimuth_deg": 60}},
+        {"array": {"preset": "respeaker-2mic"}, "parties": {"rep_azimuth_deg": 360, "customer_azimuth_deg": 300}},
+        # 60 deg exactly on the circle: the wrapped difference computes as 59.99999999999999
+        {"parties": {"rep_azimuth_deg": 70.2, "customer_azimuth_deg": 130.2}},
+        # 1 mm exactly: 0.00099999...
+        {"array": {"preset": "generic", "mics": [[0.05, 0.0, 0.0], [0.051, 0.0, 0.0]]}},
+    ],
+)
+def test_a_value_exactly_at_a_documented_bound_is_accepted(data: dict[str, object]) -> None:
+    """docs/config.md: "at least 60 deg", "at least 1 mm apart". Some decimals at the bound computed a hair under
+    it and were refused, by a message whose own numbers said they should pass."""
+    parse_config(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"parties": {"rep_azimuth_deg": 70.2, "customer_azimuth_deg": 130.1}},
+        {"array": {"preset": "generic", "mics": [[0.05, 0.0, 0.0], [0.0509, 0.0, 0.0]]}},
+    ],
+)
+def test_a_value_just_inside_a_bound_is_still_refused(data: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        parse_config(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "other"),
+    [
+        ({"array": {"preset": "respeaker-usb-v2", "sample_rate": 48000}}, "array.sample_rate", "array.preset"),
+        ({"leds": {"green_pin": "GPIO5"}}, "leds.green_pin", "array.preset"),
+        ({"array": {"channels": 2}}, "array.channels", "array.preset = 'respeaker-4mic'"),
+        # channels not in the file: the count is the preset's, and the mics are the file's mic_channels
+        ({"array": {"device": "hw:1", "mic_channels": [0, 1, 2, 4]}}, "array.channels", "array.mic_channels"),
+    ],
+)
+def test_a_cross_key_error_names_the_other_key(data: dict[str, object], path: str, other: str) -> None:
+    """docs/config.md: "an error names both keys". These named one, and the last blamed array.channels, which
+    the file never set: an installer searching it for the 4 found nothing."""
+    rejected(data, path, other)

@@ -135,3 +135,16 @@ def test_a_utf16_file_is_still_told_to_be_saved_as_utf8(tmp_path: Path) -> None:
     path.write_text('[array]\npreset = "generic"\n', encoding="utf-16")
     with pytest.raises(ConfigSyntaxError, match="save it as UTF-8"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[mqtt]\nport = 1883\nport = 8883", "line 3, port = 8883: port is set twice in its table: keep one"),
+        ('[mqtt]\nhost = "unterminated', 'line 2, host = "unterminated'),
+    ],
+)
+def test_a_mistake_on_a_last_line_without_its_newline_is_named_too(tmp_path: Path, text: str, said: str) -> None:
+    """tomllib says "(at end of document)" there, not "(at line N)": the line and the fix were left out."""
+    message = syntax_error(tmp_path, text)
+    assert said in message and "(at end of document)" in message, message

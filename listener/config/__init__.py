@@ -179,7 +179,9 @@ def _check(config: Config) -> None:
     preset = PRESETS.get(arr.preset)
     if preset is not None and arr.sample_rate > preset.max_rate_hz:
         raise ConfigError(
-            "array.sample_rate", arr.sample_rate, f"{preset.name} captures at most {preset.max_rate_hz} Hz"
+            "array.sample_rate",
+            arr.sample_rate,
+            f"array.preset = '{preset.name}' captures at most {preset.max_rate_hz} Hz",
         )
     if by_direction and arr.mics is not None:
         check_coordinates(arr.mics)
@@ -248,8 +250,13 @@ def _check_channels(config: Config, geo: ArrayGeometry) -> None:
     if board is not None:
         _check_board_channels(config, geo, board)
     if max(geo.mic_channels) >= geo.capture_channels:
+        # the channels counted may be the preset's, not written in the file: say where both numbers come from
+        counted = "" if arr.channels is not None else f" (the count of array.preset = '{arr.preset}', not set here)"
+        listed = "array.mic_channels" if arr.mic_channels is not None else f"the mics of array.preset = '{arr.preset}'"
         raise ConfigError(
-            "array.channels", geo.capture_channels, f"must exceed the highest mic channel ({max(geo.mic_channels)})"
+            "array.channels",
+            geo.capture_channels,
+            f"must exceed the highest mic channel ({max(geo.mic_channels)}, of {listed}){counted}",
         )
 
 

@@ -74,7 +74,7 @@ def check_pins(leds: LedsConfig, board: str, reserved: Mapping[int, str]) -> Non
             raise ConfigError(
                 f"leds.{key}",
                 pin,
-                f"the {board} board uses GPIO{bcm} for {reserved[bcm]}; wire this to a free pin "
+                f"the {board} board (array.preset) uses GPIO{bcm} for {reserved[bcm]}; wire this to a free pin "
                 "(the defaults GPIO22-GPIO25 and GPIO17 are free on every supported array)",
             )
         if bcm in seen:

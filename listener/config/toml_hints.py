@@ -60,6 +60,9 @@ def syntax_hint(text: str, message: str) -> str:
     where = _WHERE.search(message)
     lines = text.split("\n")  # tomllib counts "\n" only, not the other breaks splitlines() knows
     number = int(where.group(1)) if where else 0
+    if where is None and message.endswith("(at end of document)"):
+        # a file without its last newline: the fault is on its last line, which tomllib does not number
+        number = max((k + 1 for k, line in enumerate(lines) if line.strip()), default=0)
     line = lines[number - 1] if 1 <= number <= len(lines) else ""
     other_format = _other_format(line)
     if other_format:

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config, geometry
-from listener.config.array_checks import MIN_AXIS_COS_APART, angle_apart_deg, check_directions, line_axis_deg
+from listener.config.array_checks import AT_BOUND, MIN_AXIS_COS_APART, angle_apart_deg, check_directions, line_axis_deg
 from listener.config.schema import MIN_PARTIES_APART_DEG, PartiesConfig
 from listener.errors import ConfigError
 
@@ -47,8 +47,8 @@ class Space:
 
     def separable(self, a_deg: float, b_deg: float) -> bool:
         if self.axis_deg is None:
-            return float(self.apart(a_deg, b_deg)) >= MIN_PARTIES_APART_DEG
-        return abs(math.cos(math.radians(a_deg)) - math.cos(math.radians(b_deg))) >= MIN_AXIS_COS_APART
+            return float(self.apart(a_deg, b_deg)) >= MIN_PARTIES_APART_DEG - AT_BOUND
+        return abs(math.cos(math.radians(a_deg)) - math.cos(math.radians(b_deg))) >= MIN_AXIS_COS_APART - AT_BOUND
 
     def histogram(self, x: Float, weight: Float) -> Float:
         n = self.grid.size

@@ -82,6 +82,22 @@ def test_no_time_lies_beyond_the_end_of_the_file(tmp_path: Path, capsys: pytest.
     assert max(times) <= end_s
 
 
+@pytest.mark.parametrize("duration_s", [1.75, 1.8, 1.85])
+def test_a_floor_decided_in_the_files_last_moments_is_dated_within_it(
+    duration_s: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The customer's sentence takes the floor in the last 0.1 s: the model's steps still waiting for their
+    look-ahead are decided at the end of the stream, and were dated with the look-ahead's 0.1 s on top: the
+    floor at 1.78 s in a 1.75 s file, after the floor_held and session_end that closed it."""
+    utterance = synth.Utterance("customer", 0.5, "cmu_arctic_us_aew_a0002.wav", 180.0)
+    samples, _ = synth.render([utterance], duration_s)
+    report = analyze_json(synth.write_wav(tmp_path / "short.wav", samples), capsys=capsys)
+    end_s = report["audio"]["seconds"]
+    assert any(e["type"] == "floor" for e in report["events"]), report["events"]
+    late = [e for e in report["events"] if max(e["decided_s"], e.get("end_s") or 0.0) > end_s]
+    assert not late, (end_s, late)
+
+
 def test_the_text_says_how_many_sessions_started(two_short_visits: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # two visitors, neither with the 20 s of speech a summary needs: "0 summarized" alone read as nobody came
     assert main(["analyze", str(two_short_visits)]) == 0

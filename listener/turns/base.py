@@ -170,7 +170,8 @@ class TurnStage(Stage, ABC):
         if lagging is not None and self._last_out is not None:
             out = np.repeat(self._last_out[None], _steps(lagging), axis=0)
             active = np.array([self._decide_step(row, _step_hop_s(lagging)) for row in out])
-            yield from self._label(lagging, out, active)
+            # decided now, with no look-ahead left to wait for: a lag would date them past the stream's end
+            yield from self._label(lagging, out, active, lag_s=0.0)
 
     def _decide_step(self, out: Float, step_hop_s: float) -> tuple[bool, bool]:
         """One step's activity; a session gap it completes resets the model before its next step."""
@@ -178,8 +179,11 @@ class TurnStage(Stage, ABC):
         self._watch_session(decided, step_hop_s)
         return decided
 
-    def _label(self, frames: SpatialFrames, out: Float, active: npt.NDArray[np.bool_]) -> Iterator[Event]:
-        """Activity and turn predictions for ``frames`` from the outputs that label them and their decisions."""
+    def _label(
+        self, frames: SpatialFrames, out: Float, active: npt.NDArray[np.bool_], lag_s: float | None = None
+    ) -> Iterator[Event]:
+        """Activity and turn predictions for ``frames`` from the outputs that label them and their decisions
+        (``lag_s``: how long after each frame it was decided; None, the model's look-ahead)."""
         p_hold, p_bc = self._interpret(out, active, frames.start_s, _step_hop_s(frames))
         # predictions first: a consumer stepping the frames as they come then has them at hand
         yield TurnPredictions(
@@ -188,7 +192,7 @@ class TurnStage(Stage, ABC):
             p_hold=_expand(p_hold, frames.n_frames),
             p_backchannel=_expand(p_bc, frames.n_frames),
         )
-        yield self._activity(frames, active, out[:, :2])
+        yield self._activity(frames, active, out[:, :2], self.spec.lag_s if lag_s is None else lag_s)
 
     def _step_timed(self, features: Float) -> Float:
         t0 = time.perf_counter()
@@ -273,7 +277,9 @@ class TurnStage(Stage, ABC):
         self.reset_state()
         self.sessions += 1
 
-    def _activity(self, frames: SpatialFrames, active: npt.NDArray[np.bool_], vad: Float) -> ActivityFrames:
+    def _activity(
+        self, frames: SpatialFrames, active: npt.NDArray[np.bool_], vad: Float, lag_s: float
+    ) -> ActivityFrames:
         n = frames.n_frames
         fine_active = np.repeat(active, FRAMES_PER_STEP, axis=0)[:n]
         fine_vad = np.repeat(vad, FRAMES_PER_STEP, axis=0)[:n]
@@ -285,7 +291,7 @@ class TurnStage(Stage, ABC):
             rep_prob=fine_vad[:, 0].copy(),
             customer_prob=fine_vad[:, 1].copy(),
             doa_deg=frames.doa_deg.copy(),
-            lag_s=self.spec.lag_s,
+            lag_s=lag_s,
         )
 
 

@@ -36,7 +36,7 @@ def test_a_usb_array_with_its_1_channel_firmware_is_told_to_flash_the_6_channel_
     """It was told to pick another input with [array] device, which no input would have answered."""
     cards.set({USB_NAME: "rate 16000; channels 1; format S16_LE"})
     said = open_error(tmp_path, {"preset": "respeaker-usb-v2"})
-    assert f"input device '{USB_NAME}' has 1 input channel(s)" in said, said
+    assert f"input device '{USB_NAME}' has 1 input channel but" in said, said
     assert "6-channel firmware: flash it" in said and "6_channels_firmware.bin" in said, said
 
 
@@ -49,3 +49,14 @@ def test_a_provisioned_device_that_cannot_open_is_not_swapped_for_the_raw_card_u
     said = open_error(tmp_path, {"preset": "respeaker-usb-v2", "device": "listener_array"})
     assert "no audio input device matching 'listener_array'" in said, said
     assert "listener_array_hw' has" not in said and "firmware/provision.sh's name for that card" in said, said
+
+
+def test_a_respeaker_with_its_6_channels_under_a_preset_that_wants_more_is_not_told_to_flash_it(
+    tmp_path: Path, cards: CardSet
+) -> None:
+    """The USB array already on its 6-channel firmware, configured as the 6-mic HAT (8 channels): the fix is the
+    preset, and the firmware advice would have sent the installer to flash what is already there."""
+    cards.set({USB_NAME: "rate 16000; channels 6; format S16_LE"})
+    said = open_error(tmp_path, {"preset": "respeaker-6mic", "device": "ReSpeaker"})
+    assert "has 6 input channel(s) but the array configuration captures 8" in said, said
+    assert "firmware" not in said and "set [array] preset" in said, said

@@ -163,10 +163,10 @@ def choose_device(
     if fitting:
         return fitting[0]
     best = candidates[0]
-    if "respeaker" in best.name.casefold() and best.max_input_channels < needed_channels:
+    if "respeaker" in best.name.casefold() and best.max_input_channels == 1:
         # the USB Mic Array v2.0 ships with (or was flashed with) its 1-channel firmware: no setting helps
         raise AudioFormatError(
-            f"input device '{best.name}' has {best.max_input_channels} input channel(s) but the array configuration "
+            f"input device '{best.name}' has 1 input channel but the array configuration "
             f"captures {needed_channels}: a ReSpeaker USB Mic Array v2.0 gives its 6 channels only with Seeed's "
             "6-channel firmware: flash it (respeaker/usb_4_mic_array: `sudo python dfu.py --download "
             "6_channels_firmware.bin`), then unplug and plug the array back in"

@@ -25,12 +25,15 @@ FLOOR_DBFS = -200.0  # what an exact zero is shown as
 # plug fanning a smaller card out, a mono mic on a stereo input). Two real mics never come near: each
 # has its own noise, and a few centimetres of path make their difference tens of dB, not 60, down.
 TWIN_DB = 60.0
-# ... or whose difference is under this, whatever their level: PortAudio dithers a 24- or 32-bit card's samples
-# to the 16 bits the listener captures, separately per channel, so two copies differ by the dither, about
-# -95 dBFS (a reviewer's 24-bit card: -95.3), and a quiet copied mic (-53 dBFS) passed the 60 dB rule. Two
-# real mics never get this close: each has its own noise, a MEMS mic's near -90 dBFS or above, and the room
-# reaches them differently.
+# ... or whose difference is under TWIN_FLOOR_DBFS and TWIN_FLOOR_DB under the quieter one: PortAudio dithers a
+# 24- or 32-bit card's samples to the 16 bits the listener captures, separately per channel, so two copies
+# differ by the dither, about -95 dBFS (a reviewer's 24-bit card: -95.3), and a quiet copied mic (-53 dBFS)
+# passed the 60 dB rule. Two real mics stay above that: each has its own noise, and a few centimetres make
+# even a low rumble differ (80-120 Hz across 4.6 cm: about 20 dB down). A low-noise pair (-100 dBFS each)
+# hearing only a -75 to -80 dBFS rumble differs by about -93.5 dBFS, but only 14-19 dB under it, hence the
+# second bound. Copies are caught from about -66 dBFS up, a mic in a quiet shop included.
 TWIN_FLOOR_DBFS = -91.0
+TWIN_FLOOR_DB = 25.0
 
 
 class LevelMeter:
@@ -69,7 +72,9 @@ class LevelMeter:
         for k, (i, j) in enumerate(self._pairs):
             variance = max(float(self._pair_squares[k] / self.n - (mean[i] - mean[j]) ** 2), 0.0)
             quieter = min(levels[i], levels[j])
-            if quieter >= DEAD_DBFS and _db(variance) < max(quieter - TWIN_DB, TWIN_FLOOR_DBFS):
+            if quieter >= DEAD_DBFS and _db(variance) < max(
+                quieter - TWIN_DB, min(TWIN_FLOOR_DBFS, quieter - TWIN_FLOOR_DB)
+            ):
                 found.append((channels[i], channels[j]))
         return found
 

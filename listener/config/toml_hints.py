@@ -15,6 +15,7 @@ import typing
 
 from listener.errors import toml_value
 
+_LEFT_OPEN = re.compile(r"Unterminated|Unclosed|Expected \"'''\"|Expected '\"\"\"'")  # tomllib's words for them
 _WHERE = re.compile(r"\(at line (\d+), column \d+\)")
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*(.*?)\s*$")
 _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
@@ -60,8 +61,10 @@ def syntax_hint(text: str, message: str) -> str:
     where = _WHERE.search(message)
     lines = text.split("\n")  # tomllib counts "\n" only, not the other breaks splitlines() knows
     number = int(where.group(1)) if where else 0
-    if where is None and message.endswith("(at end of document)"):
-        # a file without its last newline: the fault is on its last line, which tomllib does not number
+    # a file without its last newline: a key set twice there is on its last line, which tomllib does not
+    # number; a string, array or table left open may have opened on any line before it
+    at_end = where is None and message.endswith("(at end of document)") and not text.endswith("\n")
+    if at_end and not _LEFT_OPEN.search(message):
         number = max((k + 1 for k, line in enumerate(lines) if line.strip()), default=0)
     line = lines[number - 1] if 1 <= number <= len(lines) else ""
     other_format = _other_format(line)

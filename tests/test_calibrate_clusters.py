@@ -201,3 +201,21 @@ def test_a_direction_is_a_talker_only_with_own_votes_within_a_turn(burst_frames:
             0,
             180,
         )
+
+
+@pytest.mark.parametrize(
+    ("text", "a_deg", "b_deg"),
+    [
+        ("", 70.2, 130.2),  # 59.99999999999999 deg apart as computed
+        (LINE_TEXT, 0.0, 60.0),  # cosines 1.0 and 0.5000000000000001
+    ],
+    ids=["circle", "line"],
+)
+def test_two_talkers_exactly_as_far_apart_as_the_config_allows_are_separable(
+    tmp_path: Path, text: str, a_deg: float, b_deg: float
+) -> None:
+    """calibrate judges two talkers apart by the config's own rule, and the config accepts a value at its bound."""
+    path = tmp_path / "listener.toml"
+    path.write_text(text)
+    space = Space.of(load_config(path))
+    assert space.separable(space.coordinate(np.array([a_deg]))[0], space.coordinate(np.array([b_deg]))[0])

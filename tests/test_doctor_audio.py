@@ -112,7 +112,7 @@ def test_a_plug_is_judged_by_the_card_behind_it(
         doctor.check_audio(config(tmp_path, array={"preset": "respeaker-4mic", "device": "listener_array"}))
     )
     # the rate the service captures at, not PortAudio's default for the device (44100 for any plug)
-    assert checks["audio"].detail == "'listener_array' has 128 input channels, captured at 16000 Hz"
+    assert checks["audio"].detail == "'listener_array' has 128 input channels, to capture at 16000 Hz"
     preset = checks["preset"]
     assert preset.status == status, preset.line()
     if status == "ok":

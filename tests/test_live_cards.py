@@ -10,6 +10,7 @@ import pytest
 from listener.audio.live import LiveSource
 from listener.config import parse_config
 from listener.errors import ListenerError
+from listener.service import doctor
 from tests import alsa_card
 from tests.alsa_card import CardSet
 
@@ -60,3 +61,15 @@ def test_a_respeaker_with_its_6_channels_under_a_preset_that_wants_more_is_not_t
     said = open_error(tmp_path, {"preset": "respeaker-6mic", "device": "ReSpeaker"})
     assert "has 6 input channel(s) but the array configuration captures 8" in said, said
     assert "firmware" not in said and "set [array] preset" in said, said
+
+
+def test_doctor_does_not_say_a_card_captures_at_a_rate_it_lacks(tmp_path: Path, cards: CardSet) -> None:
+    """A 48 kHz-only USB mic left at 16 kHz: the audio line said "captured at 16000 Hz", then the levels line
+    failed with the fix; the first line now says what the service asks for, and the second whether it can."""
+    cards.set({"usbmic48": "rate 48000; rate2 44100; channels 2; format S16_LE"})
+    array = {"preset": "generic", "device": "usbmic48", "channels": 2}
+    data = {"array": array, "parties": {"rep_channel": 0, "customer_channel": 1}}
+    config = parse_config({**data, "service": {"state_dir": str(tmp_path / "state")}})
+    checks = {c.name: c for c in doctor.check_audio(config)}
+    assert "captured at" not in checks["audio"].detail and "to capture at 16000 Hz" in checks["audio"].detail
+    assert checks["levels"].status == "FAIL" and "sample_rate" in checks["levels"].fix, checks["levels"].line()

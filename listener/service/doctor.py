@@ -131,10 +131,11 @@ def check_audio(config: Config) -> list[Check]:
         device = find_array(geometry(config))
     except ListenerError as exc:
         return [_device_failure(str(exc))]
-    # the rate the service captures at: PortAudio's default rate for a device says little (44100 for any plug)
+    # the rate the service asks for: PortAudio's default rate for a device says little (44100 for any plug), and
+    # whether the device takes it shows when the levels are read (their line gives the fix)
     rate_hz = config.array.sample_rate
     found = Check(
-        "audio", "ok", f"'{device.name}' has {device.max_input_channels} input channels, captured at {rate_hz} Hz"
+        "audio", "ok", f"'{device.name}' has {device.max_input_channels} input channels, to capture at {rate_hz} Hz"
     )
     return [found, _preset_check(config, device), check_levels(config)]
 

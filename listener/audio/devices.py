@@ -163,24 +163,29 @@ def choose_device(
     if fitting:
         return fitting[0]
     best = candidates[0]
-    if "respeaker" in best.name.casefold() and best.max_input_channels == 1:
-        # the USB Mic Array v2.0 ships with (or was flashed with) its 1-channel firmware: no setting helps
-        raise AudioFormatError(
-            f"input device '{best.name}' has 1 input channel but the array configuration "
-            f"captures {needed_channels}: a ReSpeaker USB Mic Array v2.0 gives its 6 channels only with Seeed's "
-            "6-channel firmware: flash it (respeaker/usb_4_mic_array: `sudo python dfu.py --download "
-            "6_channels_firmware.bin`), then unplug and plug the array back in"
-        )
     if best.max_input_channels == 1:
         raise AudioFormatError(
             f"input device '{best.name}' has 1 input channel but the array configuration captures {needed_channels}:"
-            f" {ONE_MIC}; pick the input that carries the array's mics (or both parties' mics) with [array] device"
-            " (`listener devices` lists the inputs and their channels)"
+            f" {_one_channel_fix(best)}"
         )
     raise AudioFormatError(
         f"input device '{best.name}' has {best.max_input_channels} input channel(s) but the array configuration "
         f"captures {needed_channels}: pick the array's own device with [array] device, or set [array] preset / "
         "channels / mic_channels to what this device provides"
+    )
+
+
+def _one_channel_fix(device: InputDevice) -> str:
+    if "respeaker" in device.name.casefold():
+        # the USB Mic Array v2.0 ships with (or was flashed with) its 1-channel firmware: no setting helps
+        return (
+            "a ReSpeaker USB Mic Array v2.0 gives its 6 channels only with Seeed's 6-channel firmware: flash it "
+            "(respeaker/usb_4_mic_array: `sudo python dfu.py --download 6_channels_firmware.bin`), then unplug and "
+            "plug the array back in"
+        )
+    return (
+        f"{ONE_MIC}; pick the input that carries the array's mics (or both parties' mics) with [array] device"
+        " (`listener devices` lists the inputs and their channels)"
     )
 
 

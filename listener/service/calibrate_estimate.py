@@ -217,7 +217,7 @@ def _too_near(space: Space, x: Float, weight: Float, time_s: Float, rep: Cluster
         return ""
     peak = float(space.grid[np.argmax(space.histogram(x[beside], weight[beside]))])
     mine = beside & (space.apart(x, peak) <= CLUSTER_HALF_DEG)
-    voice = Cluster(space.mean(x[mine], weight[mine]), float(weight[mine].sum()))
+    voice = _of_votes(space, x, weight, mine)
     if space.separable(rep.centre_deg, voice.centre_deg) and _azimuths(space, rep.centre_deg, voice.centre_deg):
         return ""  # far enough apart: find_clusters' second talker, or nobody
     if voice.weight < SECOND_TALKER_SHARE * rep.weight:
@@ -347,8 +347,12 @@ def _around(time_s: Float, weight: Float, at_s: Float) -> Float:
 
 
 def _cluster(space: Space, x: Float, weight: Float, peak: float) -> Cluster:
-    near = space.apart(x, peak) <= CLUSTER_HALF_DEG
-    return Cluster(space.mean(x[near], weight[near]), float(weight[near].sum()))
+    return _of_votes(space, x, weight, space.apart(x, peak) <= CLUSTER_HALF_DEG)
+
+
+def _of_votes(space: Space, x: Float, weight: Float, mine: npt.NDArray[np.bool_]) -> Cluster:
+    """The votes ``mine`` as one talker: their mean direction and their weight."""
+    return Cluster(space.mean(x[mine], weight[mine]), float(weight[mine].sum()))
 
 
 def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]) -> tuple[Cluster, Cluster, float]:

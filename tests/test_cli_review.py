@@ -74,6 +74,8 @@ def test_a_whole_number_written_as_a_float_says_how_to_write_it() -> None:
         ({"array": {"device": True}}, True, "must be text in quotes"),
         ({"mqtt": {"protocol": 5}}, 5, "must be one of '3.1.1', '5', in quotes: protocol = \"5\""),
         ({"mqtt": {"protocol": 4}}, 4, "must be one of '3.1.1', '5'"),
+        # "5" is no lexicon: the hint is one the loader then takes
+        ({"asr": {"language": 5}}, 5, 'must be text in quotes, e.g. language = "en"'),
     ],
 )
 def test_a_number_where_text_belongs_says_to_quote_it(table: dict[str, object], value: object, rule: str) -> None:
@@ -101,6 +103,9 @@ def test_a_number_where_text_belongs_says_to_quote_it(table: dict[str, object], 
             {"array": {"mics": [["0.04", 0.0, 0.0], [0.0, 0.04, 0.0], [-0.04, 0.0, 0.0], [0.0, -0.04, 0.0]]}},
             'must be a number, without quotes: 0.04 in mics = [...], not "0.04"',
         ),
+        # a number the range refuses is not suggested: the range is said instead
+        ({"array": {"block_ms": "5"}}, "must be a whole number, without quotes, between 20 and 1000"),
+        ({"activity": {"min_speech_s": "100"}}, "must be a number, without quotes, between 0.0 and 1.0"),
     ],
 )
 def test_a_number_in_quotes_says_to_drop_them(table: dict[str, object], rule: str) -> None:

@@ -273,10 +273,11 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
             # TOML types 16000.0 as a float: say how to write it rather than only that it is wrong
             raise ConfigError(path, value, f"must be a whole number, written without a decimal point: {int(value)}")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, value, "must be a whole number" + _unquoted(path, value, int) + _read_as_inf(value))
+            rule = "must be a whole number" + _unquoted(path, value, int, meta) + _read_as_inf(value)
+            raise ConfigError(path, value, rule)
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, value, "must be a number" + _unquoted(path, value, float))
+            raise ConfigError(path, value, "must be a number" + _unquoted(path, value, float, meta))
         try:
             value = float(value)
         except OverflowError:  # an integer beyond any float: TOML allows it, no setting means it
@@ -339,8 +340,10 @@ def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> Non
         raise ConfigError(path, value, f"must be at most {hi}")
 
 
-def _unquoted(path: str, value: object, kind: type[int] | type[float]) -> str:
-    """The hint for a number written as text (``sample_rate = "16000"``): '' for anything else."""
+def _unquoted(path: str, value: object, kind: type[int] | type[float], meta: typing.Mapping[str, Any]) -> str:
+    """The hint for a number written as text (``sample_rate = "16000"``): '' for anything else.
+
+    A number the key's range then refuses (``block_ms = "5"``) is not suggested: the range is said instead."""
     if not isinstance(value, str):
         return ""
     try:
@@ -349,10 +352,19 @@ def _unquoted(path: str, value: object, kind: type[int] | type[float]) -> str:
         return ""
     if not math.isfinite(number):  # "nan" is no number any setting takes
         return ""
+    lo, hi = meta.get("min"), meta.get("max")
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        return f", without quotes, {_bounds(lo, hi)}"
     key = _key(path)
     if "[" in key:  # a list's element: "mic_channels[0] = 0" is no TOML a person could write back
         return f", without quotes: {number} in {key.split('[', 1)[0]} = [...], not {json.dumps(value)}"
     return f", without quotes: {key} = {number}"
+
+
+def _bounds(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"between {lo} and {hi}"
+    return f"at least {lo}" if lo is not None else f"at most {hi}"
 
 
 def _text_example(path: str, value: object, meta: typing.Mapping[str, Any]) -> str:
@@ -360,7 +372,9 @@ def _text_example(path: str, value: object, meta: typing.Mapping[str, Any]) -> s
     in quotes when the key's rule takes it, else the key's own example (``host = 1883`` is no host)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return ""
-    accepts = meta.get("accepts")
+    accepts, choices = meta.get("accepts"), meta.get("choices")
+    if choices is not None:  # language = 5: "5" is no lexicon
+        accepts = set(choices()).__contains__
     if accepts is None or accepts(str(value)):
         return f", e.g. {_quoted(path, value)}"
     return f", e.g. {_quoted(path, meta['example'])}" if meta.get("example") else ""

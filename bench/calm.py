@@ -49,7 +49,7 @@ class Episode:
     end_s: float
     values: dict[str, list[float]] = field(default_factory=dict)  # each lit LED's values, in order
     crossfade: bool = False
-    blinking: bool = False  # dark moments folded in: on/off pins show a pulse so
+    blinking: frozenset[str] = frozenset()  # the LEDs whose dark moments were folded in: on/off pins pulse so
 
     @property
     def duration_s(self) -> float:
@@ -65,7 +65,7 @@ class Episode:
 
     def _pulsing(self, led: str) -> bool:
         values = self.values.get(led, [])
-        return _reversals(values) >= 2 or (self.blinking and len(set(values)) == 1)
+        return _reversals(values) >= 2 or (led in self.blinking and len(set(values)) == 1)
 
 
 def _reversals(values: Sequence[float]) -> int:
@@ -107,23 +107,35 @@ def episodes_of(states: Sequence[tuple[float, dict[str, float]]]) -> list[Episod
 
 
 def _fold_dark(spells: list[Episode]) -> list[Episode]:
-    """A dark spell of at most ANIMATION_DARK_S between two of the same LEDs is part of their animation."""
+    """A spell of at most ANIMATION_DARK_S between two of the same LEDs, with some of them dark, is part of
+    their animation: all dark (a pulse alone), or the rest still lit (red pulsing over a steady amber)."""
     out: list[Episode] = []
     for spell in spells:
-        if len(out) >= 2 and not out[-1].lit and out[-1].duration_s <= ANIMATION_DARK_S and out[-2].lit == spell.lit:
-            out.pop()
+        if (
+            len(out) >= 2
+            and _dimmed(out[-1], out[-2])
+            and out[-1].duration_s <= ANIMATION_DARK_S
+            and out[-2].lit == spell.lit
+        ):
+            dim = out.pop()
             kept = out[-1]
-            kept.end_s, kept.blinking = spell.end_s, True
-            for led, values in spell.values.items():
+            kept.end_s, kept.blinking = spell.end_s, kept.blinking | (kept.lit - dim.lit)
+            for led, values in [*dim.values.items(), *spell.values.items()]:
                 kept.values.setdefault(led, []).extend(values)
         elif out and out[-1].lit == spell.lit:
             out[-1].end_s = spell.end_s
         else:
-            if len(out) >= 2 and not out[-1].lit and out[-2].blinking and out[-1].duration_s <= PULSE_DARK_S:
-                dark = out.pop()  # a blinking pulse's last dark half, before what follows it
-                out[-1].end_s = dark.end_s
+            last_dark = len(out) >= 2 and _dimmed(out[-1], out[-2]) and out[-1].lit <= spell.lit
+            if last_dark and out[-2].blinking and out[-1].duration_s <= PULSE_DARK_S:
+                dim = out.pop()  # a blinking pulse's last dark half, before what follows it
+                out[-1].end_s = dim.end_s
             out.append(spell)
     return out
+
+
+def _dimmed(spell: Episode, before: Episode) -> bool:
+    """``spell`` lights fewer of the LEDs ``before`` lit, and nothing else."""
+    return spell.lit < before.lit
 
 
 def together_s(states: Sequence[tuple[float, dict[str, float]]], a: str, b: str) -> list[tuple[float, float]]:

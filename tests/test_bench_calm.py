@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 
 import pytest
 
 from bench.calm import episodes_of, led_states, main, report, together_s, trace_of
+from bench.leds import render_conversation
 from listener.config import parse_config
 from listener.service.runner import sample_conversation
 
@@ -51,3 +53,16 @@ def test_green_and_red_together_is_seen_in_the_values() -> None:
         ("green+red", True),
         ("green", False),
     ]
+
+
+def test_a_pulse_over_a_steady_light_is_one_look(tmp_path: Path) -> None:
+    """A rep who dominates and then interrupts: red pulses over the amber that stays lit. Red's dark moments
+    leave amber alone lit; they belong to the pulse, not to dozens of looks (23 were counted for this
+    conversation, changing every 0.1 s, where the rep saw 7)."""
+    path, _ = render_conversation(tmp_path / "dominating.wav", 80.0)
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    for pwm in (True, False):
+        looks = [e.look for e in episodes_of(led_states(trace_of(path, config, pwm=pwm))) if not e.crossfade]
+        looks = [look for look, _ in itertools.groupby(looks)]
+        pulse_over_amber = ["amber+red pulsing", "amber"]
+        assert looks == ["green", "red pulsing", "green", "amber", *pulse_over_amber, *pulse_over_amber]

@@ -146,3 +146,13 @@ def test_the_end_of_a_file_darkens_the_lights_before_the_recogniser_finishes(tmp
     assert value_at(trace, "green", 2.0) > 0.0  # listening, until the end
     assert last_words.lit_meanwhile == []
     assert len(ended.events) == 1  # the stages after the LEDs still see the end, and flush
+
+
+@pytest.mark.parametrize(("leds", "why"), [({"enabled": False}, "leds.enabled = false"), ({"preset": "none"}, "none")])
+def test_a_trace_of_no_leds_says_so(leds: dict[str, object], why: str, caplog: pytest.LogCaptureFixture) -> None:
+    """An empty trace would read as lights that never changed: a tool reading it is told there are none."""
+    from listener.service.runner import output_stages
+
+    stages = output_stages(parse_config({"leds": leds}), RunOptions(led_trace=True))
+    assert not any(isinstance(stage, LedStage) for stage in stages)
+    assert "--led-trace prints nothing: this config drives no LEDs" in caplog.text and why in caplog.text

@@ -67,6 +67,9 @@ def test_every_number_on_the_card_is_the_shipped_default() -> None:
         f"after {QUIET_CALM_S:g} s in which nobody speaks": True,
         f"for {leds.red_after_s:g} s in all since it turned amber": True,
         f"for {leds.long_press_s:g} seconds": True,
+        # a session's end clears amber too: the card said only the share and the quiet, and a rep talking on
+        # to a customer silent for 30 s saw amber turn green mid-sentence with no reason on the card
+        f"made no sound for {an.session_gap_s:g} s": True,
     }
     for phrase in quoted:
         assert phrase in text, phrase

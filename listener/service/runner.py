@@ -63,6 +63,9 @@ def output_stages(config: Config, options: RunOptions) -> list[Stage]:
 
         leds = LedStage(config, trace=sys.stdout if options.led_trace else None, live=options.input is None)
         stages.append(leds)
+    elif options.led_trace:  # a trace with no line would read as lights that never changed
+        why = "leds.enabled = false" if not config.leds.enabled else 'leds.preset = "none"'
+        log.warning("--led-trace prints nothing: this config drives no LEDs (%s)", why)
     if options.view:
         from listener.outputs.view import LedView
 

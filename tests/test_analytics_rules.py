@@ -20,7 +20,7 @@ from listener.events import (
     PrematureStart,
     ResponseGap,
 )
-from tests.analytics_timelines import CUST, REP, of, raw_events, run
+from tests.analytics_timelines import CUST, REP, of, raw_events, run, with_analytics
 
 # --- interruptions -----------------------------------------------------------
 
@@ -210,6 +210,27 @@ def test_model_may_decide_an_interruption_early() -> None:
     raw = raw_events(segments, 12.0, model=(hold, backchannel))
     first = next(e for e in raw if isinstance(e, Interruption))
     assert first.onset_s == 3.0 and first.decided_s == pytest.approx(3.31)
+
+
+@pytest.mark.parametrize(("p_backchannel", "early"), [(0.1, True), (0.11, False)])
+def test_the_early_decision_at_exactly_its_threshold(p_backchannel: float, early: bool) -> None:
+    """1 - p_backchannel reaching model_interruption_prob (0.9) decides early: the model's float32 0.1 makes
+    1 - p 0.8999999985, which read as short of it."""
+    hold, backchannel = np.full(1200, 0.5, np.float32), np.full(1200, 0.5, np.float32)
+    backchannel[330:] = p_backchannel
+    raw = raw_events([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 12.0, model=(hold, backchannel))
+    first = next(e for e in raw if isinstance(e, Interruption))
+    assert first.decided_s == (pytest.approx(3.31) if early else pytest.approx(4.0))
+
+
+@pytest.mark.parametrize(("p_hold", "premature"), [(0.7, True), (0.69, False)])
+def test_a_premature_start_at_exactly_the_hold_threshold(p_hold: float, premature: bool) -> None:
+    """premature_hold_prob is "at least": the model's float32 0.7 is 0.69999999, which read as under it."""
+    hold, backchannel = np.full(1200, 0.3, np.float32), np.full(1200, 0.5, np.float32)
+    hold[550] = p_hold  # the rep's onset frame
+    config = with_analytics(premature_hold_prob=0.7)
+    c = run([("customer", 0.0, 5.0), ("rep", 5.5, 7.5)], 12.0, config=config, model=(hold, backchannel))
+    assert [e.onset_s for e in of(c, PrematureStart)] == ([5.5] if premature else [])
 
 
 # --- backchannels --------------------------------------------------------------

@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from listener.analytics.context import GAP_GOES_ON_BELOW_P_BACKCHANNEL, Context
+from listener.analytics.context import GAP_GOES_ON_BELOW_P_BACKCHANNEL, Context, prob_at_least
 from listener.analytics.floors import Floor
 from listener.analytics.tracks import Run, Span
 from listener.events import Backchannel, Event, Interruption, Party, PrematureStart
@@ -118,7 +118,7 @@ class Interruptions:
             # short of the limit by the model's look-ahead, which has heard that far: it goes on, unless the
             # model is as sure of a backchannel as it must be of an interruption to call one early
             sure = self.ctx.config.model_interruption_prob
-            backchannel = run.length < lim.interruption_min_frames and p is not None and p >= sure
+            backchannel = run.length < lim.interruption_min_frames and p is not None and prob_at_least(p, sure)
             return _settle(bid, bid.held_start is not None and not backchannel)
         if frame - bid.onset >= due:
             # X is in a gap at the limit, shorter than a bridged one so far
@@ -127,7 +127,11 @@ class Interruptions:
             # due now: the model's guess that X goes on; without one, no (the heuristic decider's hangover
             # already bridges pauses between words, so a gap in its activity is X having stopped)
             return _settle(bid, bid.held_start is not None and p is not None and p < GAP_GOES_ON_BELOW_P_BACKCHANNEL)
-        if p is not None and bid.held_start is not None and 1.0 - p >= self.ctx.config.model_interruption_prob:
+        if (
+            p is not None
+            and bid.held_start is not None
+            and prob_at_least(1.0 - p, self.ctx.config.model_interruption_prob)
+        ):
             bid.decided = True
         return bid.decided
 
@@ -265,7 +269,7 @@ class PrematureStarts:
         if rep is None or (isinstance(rep, Span) and rep.length <= lim.backchannel_max_frames):
             return False  # a backchannel-length sound is not a start
         if jump.p_hold is not None:
-            if jump.p_hold < self.ctx.config.premature_hold_prob:
+            if not prob_at_least(jump.p_hold, self.ctx.config.premature_hold_prob):
                 return False
         elif not jump.resumed:
             resumed = customer.spoke_within(jump.onset + 1, jump.onset + lim.premature_resume_frames + 1)

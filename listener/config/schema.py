@@ -218,7 +218,9 @@ class AsrConfig:
         "lexicon language of the cue detectors (listener/data/lexicons/<language>.toml)",
         choices=available_languages,
     )
-    queue_s: float = field(10.0, "audio the recogniser may lag before it skips", min=1.0, max=120.0)
+    queue_s: float = field(
+        10.0, "audio the recogniser may lag before it skips (the oldest half of it, at once)", min=1.0, max=120.0
+    )
     overflow: Literal["auto", "skip", "wait"] = field(
         "auto",
         "recogniser behind by queue_s: 'skip' audio (cues partial), 'wait' for it (live, that holds up the LEDs"

@@ -64,6 +64,10 @@ FLUSH = object()  # _next's answer when flush() asked for everything fed so far,
 # given for this long, so the summary counts the session's last words (a healthy one needs 0.1-0.3 s; the
 # gate feeds no silence, so vosk would otherwise hold the utterance open); the lights wait no longer
 REALTIME_FLUSH_S = 1.0
+# a full queue skips down to this share of queue_s: a recogniser steadily behind then decodes long unbroken
+# stretches between skips, where skipping a chunk at a time left it 50-150 ms scraps, each decoded as an
+# utterance of its own, and it found three times the words that were said
+SKIP_DOWN_TO = 0.5
 WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
 HURRIED_CLOSE_JOIN_S = 0.5  # ... and this long after a hurry: the one who asked twice waits no more
@@ -158,12 +162,19 @@ class RecognizerWorker(Managed):
                 if self._waiting_is_free():
                     self._cond.wait(WAIT_RECHECK_S)
                     continue
-                old = self._chunks.popleft()
-                self._queued_s -= old.duration_s
-                skipped.append(old)
+                skipped += self._skip_down(self.queue_s * SKIP_DOWN_TO - chunk.duration_s)
             self._chunks.append(chunk)
             self._queued_s += chunk.duration_s
             self._cond.notify_all()
+        return skipped
+
+    def _skip_down(self, left_s: float) -> list[Chunk]:
+        """The oldest chunks, skipped until at most ``left_s`` stays queued (call under the lock)."""
+        skipped = []
+        while self._chunks and self._queued_s > left_s + GAP_TOLERANCE_S:
+            old = self._chunks.popleft()
+            self._queued_s -= old.duration_s
+            skipped.append(old)
         return skipped
 
     def _waiting_is_free(self) -> bool:

@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 
+from listener.analytics.summary import all_sessions
 from listener.events import (
     AudioDropped,
     Backchannel,
@@ -26,7 +27,7 @@ from listener.events import (
     SessionStarted,
     SessionSummary,
 )
-from tests.analytics_timelines import CUST, REP, of, raw_events, run, with_analytics
+from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run, with_analytics
 
 # --- sessions ------------------------------------------------------------------------
 
@@ -204,6 +205,17 @@ def test_a_rep_floor_begun_before_the_session_counts_from_the_sessions_start() -
     # and the monologue clock starts with the session: no amber at the customer's first word
     c = run([("rep", 0.0, 100.0), ("customer", 70.0, 70.5), ("customer", 99.0, 110.0)], 120.0)
     assert not [d for d in of(c, DominanceChanged) if d.reason == "monologue"]
+
+
+def test_a_question_left_unanswered_at_a_sessions_end_waits_for_no_answer_from_the_next_visit() -> None:
+    """The recording's totals summarise its sessions as one: the next visit's first words answered the
+    question its session ended without an answer to, a wait longer than any session holds (37 s)."""
+    first = [("customer", 0.0, 10.0), ("rep", 10.5, 14.0), ("customer", 15.0, 20.0), ("rep", 20.5, 23.0)]
+    segments = [*first, ("customer", 60.0, 75.0), ("rep", 75.5, 77.0), ("customer", 78.0, 90.0)]
+    c = run(segments, 125.0, extra=[question(20.5, 23.0), question(75.5, 77.0)])
+    assert len(c.sessions) == 2
+    together = all_sessions(c.segments, c.events, 125.0, CONFIG.analytics)
+    assert together.questions == 2 and together.question_wait_median_s == pytest.approx(1.0)
 
 
 def test_an_mm_while_the_rep_still_asks_is_no_answer() -> None:

@@ -148,7 +148,7 @@ def summarize(
     inside = [e for e in events if isinstance(e, Reported) and span.holds(e.onset_s) and not _after(e, span)]
     talk = _talk(span, speech, _unheard_s(span, unheard, speech))
     dominance_s, episodes = _dominance(span, [e for e in events if isinstance(e, DominanceChanged)])
-    waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s)
+    waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s, span)
     return SessionSummary(
         session_id=session_id,
         onset_s=span.start_s,
@@ -369,14 +369,18 @@ def _dominance(window: Span, changes: list[DominanceChanged]) -> tuple[float, in
     return total, episodes
 
 
-def _questions(events: list[Reported], customer: list[Interval], stacked_s: float) -> tuple[list[float], int]:
+def _questions(
+    events: list[Reported], customer: list[Interval], stacked_s: float, span: Span
+) -> tuple[list[float], int]:
     questions = sorted((e for e in events if isinstance(e, Question) and e.by is Party.REP), key=lambda q: q.onset_s)
     waits = []
     for q in questions:
         # the recogniser's last word may end after the customer has begun to answer: that wait
         # is 0, not the time to the customer's next turn; speech begun before the question is no answer,
-        # and neither is an "mm" heard and done while the rep was still asking
-        nxt = next((a for a, b in customer if a >= q.onset_s and b > q.end_s), None)
+        # and neither is an "mm" heard and done while the rep was still asking; nor is the next visit's
+        # first word, for a question a whole recording's span left unanswered in its session
+        ends_s = min((w.end_s for w in span.windows if w.holds(q.onset_s)), default=span.end_s)
+        nxt = next((a for a, b in customer if a >= q.onset_s and b > q.end_s and a <= ends_s), None)
         if nxt is not None:
             waits.append(max(0.0, nxt - q.end_s))
     stacked = 0

@@ -68,3 +68,25 @@ def test_the_words_go_once_the_session_is_over_in_activity_time(ko_model: Path) 
 def test_a_customer_back_just_inside_the_gap_keeps_the_sessions_words(ko_model: Path) -> None:
     held = holding_while_fed(ko_model, 7.5, customer_back_s=6.95)  # 4.95 s after their last word: one session
     assert all(h for _, h in held), held
+
+
+def test_a_customer_back_in_the_frames_that_end_the_session_ends_it_first(ko_model: Path) -> None:
+    """analyze hands the activity over in blocks of a second: the next visit's customer, back at 7.2 s, is
+    announced (SpeechStarted) before the block 6.5-7.5 s whose end would have shown the session over at 7.0 s.
+    The session's words were then kept into the next visit (an echo across visits) and never renewed."""
+    config = parse_config(
+        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_gap_s": GAP_S}}
+    )
+    stage = TranscriptionStage(config, geometry(config))
+    stage.open()
+    try:
+        list(stage.process(SpeechStarted(Party.CUSTOMER, CUSTOMER[0])))
+        list(stage.process(SpeechSegment(Party.CUSTOMER, *CUSTOMER, decided_s=CUSTOMER[1] + 0.2)))
+        stage.detector.utterance(Party.CUSTOMER, [Word("charger", 0.5, 1.0, 1.0)], decided_s=2.1)
+        for k in range(round(6.5 / BLOCK_S)):
+            list(stage.process(frames(k * BLOCK_S)))
+        assert stage.detector.holding  # 4.5 s after the customer's last word: the same visit
+        list(stage.process(SpeechStarted(Party.CUSTOMER, 7.2)))
+        assert not stage.detector.holding
+    finally:
+        stage.close()

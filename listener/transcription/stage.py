@@ -185,6 +185,10 @@ class TranscriptionStage(Stage):
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, SpeechStarted | SpeechSegment) and event.party is Party.CUSTOMER:
+            if isinstance(event, SpeechStarted) and self._renew_after_session(event.onset_s):
+                # the next visit's customer, in the frames whose end would have shown the last one's end (a
+                # block of a second, in analyze): that session ends first, its words with it
+                yield from self._session_ended(event.onset_s)
             self._customer_speaking = isinstance(event, SpeechStarted)
             if isinstance(event, SpeechSegment):
                 self._customer_heard_s = max(self._customer_heard_s, event.end_s)
@@ -192,12 +196,8 @@ class TranscriptionStage(Stage):
             session_ended = self._activity(event)
             if self.gate is not None and self.worker is not None:
                 yield from self._submit(self.gate.activity(event))
-            if session_ended and self.worker is not None:
-                # before the analytics see these frames and summarise the session: its last words
-                self.worker.flush()
-                yield from self._cues()
-                self._session_end_s = event.end_s  # words before this that come later are late
-                yield from self._after_session()
+            if session_ended:
+                yield from self._session_ended(event.end_s)
             self._forget_after_session(event.end_s)
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
@@ -216,6 +216,17 @@ class TranscriptionStage(Stage):
             yield from self._cues()
             self.detector.forget()
             yield from self._fault()  # a failure while the stream's last words were being finished too
+
+    def _session_ended(self, at_s: float) -> Iterator[Event]:
+        """Before the analytics summarise the session: its last words, then the recogniser's renewal."""
+        if self.worker is None:
+            return
+        self.worker.flush()
+        yield from self._cues()
+        self._session_end_s = at_s  # words before this that come later are late
+        yield from self._after_session()
+        if self.detector.holding:  # the session's words go with it, whatever the next frames hold
+            self.detector.forget()
 
     def _fault(self) -> Iterator[DeviceState | TranscriptionSkipped]:
         """Once, when the recogniser has failed: the lights and the state topic show it, and what it never

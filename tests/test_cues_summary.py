@@ -18,6 +18,7 @@ from listener.events import (
     SessionEnded,
     SessionStarted,
     SpeechSegment,
+    SpeechStarted,
     TranscriptionSkipped,
     WordsRecognized,
 )
@@ -104,6 +105,17 @@ def test_window_and_sessions() -> None:
     assert second["customer_words"] == 4 and first["customer_words"] == 45
     assert t.metrics(50.5, math.inf).rep_echoes == 2
     assert t.report_metrics()["cue_sessions"] == [first, second]
+
+
+def test_a_session_summarised_while_the_rep_talks_on_counts_the_reps_open_stretch() -> None:
+    """The summary comes while the rep still talks to a customer gone quiet: its rep_talk_s holds that stretch
+    up to the session's end, and so must the rates (a reviewer's session read 159.8 wpm for 139.5)."""
+    t = tally([seg(CUST, 0.0, 20.0), SpeechStarted(REP, 21.0), words(REP, 21.0, 40.0, 58)])
+    m = t.metrics(0.0, 50.0)
+    assert m.rep_words == 58 and m.rep_wpm == pytest.approx(58 / (29.0 / 60.0), abs=0.1)
+    assert t.metrics(0.0, 15.0).rep_wpm is None  # begun after that window: none of it is in it
+    tally_more = [*t.process(seg(REP, 21.0, 80.0))]
+    assert tally_more == [] and t.metrics(0.0, 50.0).rep_wpm == m.rep_wpm  # closed: the same stretch, once
 
 
 def test_nothing_heard_gives_no_speaking_rate_and_no_fillers() -> None:

@@ -26,6 +26,7 @@ from listener.events import (
     SessionEnded,
     SessionStarted,
     SpeechSegment,
+    SpeechStarted,
     TranscriptionSkipped,
     WordsRecognized,
 )
@@ -75,6 +76,9 @@ class CueTally(Stage):
     segments: list[SpeechSegment] = field(default_factory=list)
     sessions: dict[str, Span] = field(default_factory=dict)
     end_s: float = 0.0
+    # each party's stretch begun and not yet closed: a session's summary comes while the rep still talks on to
+    # a customer gone quiet, and its talk up to the session's end is in the summary's rep_talk_s
+    talking_since: dict[Party, float] = field(default_factory=dict)
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, WordsRecognized):
@@ -83,8 +87,11 @@ class CueTally(Stage):
             self.cues.append(event)
         elif isinstance(event, TranscriptionSkipped):
             self.skipped.append((event.start_s, event.start_s + event.duration_s))
+        elif isinstance(event, SpeechStarted):
+            self.talking_since[event.party] = event.onset_s
         elif isinstance(event, SpeechSegment):
             self.segments.append(event)
+            self.talking_since.pop(event.party, None)
         elif isinstance(event, SessionStarted):
             self.sessions[event.session_id] = (event.onset_s, math.inf)
         elif isinstance(event, SessionEnded):
@@ -117,7 +124,8 @@ class CueTally(Stage):
         }
         skipped = [(max(a, start_s), min(b, end_s)) for a, b in self.skipped if a < end_s and b > start_s]
         skipped_s = sum((b - a for a, b in skipped), 0.0)
-        rep_heard_s = _talk_outside(self.segments, Party.REP, (start_s, end_s), skipped)
+        talk = [*self.segments, *self._open_until(end_s)]
+        rep_heard_s = _talk_outside(talk, Party.REP, (start_s, end_s), skipped)
         rep_heard_min = rep_heard_s / 60.0
         rated = at_least(rep_heard_s, RATE_MIN_TALK_S)  # a rate needs some talk: "um" in 0.4 s is no 150 a minute
         fillers = count(Filler)
@@ -138,6 +146,12 @@ class CueTally(Stage):
             asr_skipped_s=round(skipped_s, 3),
             asr_partial=skipped_s > 0,
         )
+
+    def _open_until(self, end_s: float) -> list[SpeechSegment]:
+        """The stretches still open, as if closed at ``end_s`` (a session's end; none for an open window)."""
+        if not math.isfinite(end_s):
+            return []
+        return [SpeechSegment(p, a, end_s, decided_s=end_s) for p, a in self.talking_since.items() if a < end_s]
 
     def session_metrics(self) -> list[dict[str, object]]:
         """The same metrics per session, for sessions the analytics stage announced."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from listener.audio.devices import InputDevice, choose_device
+from listener.audio.devices import InputDevice, choose_device, party_channels
 from listener.audio.wav import WavSource, open_wav
 from listener.config import PROCESSING_RATE_HZ, geometry, parse_config
 from listener.errors import AudioFormatError, AudioInputError
@@ -151,8 +151,19 @@ def test_a_one_channel_file_in_channel_map_mode_is_rejected_naming_both_channels
     geo = geometry(parse_config({"parties": {"rep_channel": 0, "customer_channel": 1}}))
     path = tmp_path / "mono.wav"
     sf.write(path, np.zeros((16000, 1), dtype=np.float32), 16000)
-    with pytest.raises(AudioFormatError, match=r"has 1 channel\(s\) but parties.rep_channel/customer_channel need 2"):
+    with pytest.raises(AudioFormatError, match=r"has 1 channel\(s\) but \[parties\] rep_channel = 0 and customer_ch"):
         WavSource(path, geo).open()
+
+
+def test_a_file_of_the_two_mics_read_with_the_cards_channel_numbers_says_which_numbers_read_it(tmp_path: Path) -> None:
+    """rep_channel = 1 and customer_channel = 3 (the card's inputs) and a file of those two mics alone: "record one
+    channel per party" was said of a file that has one channel per party."""
+    geo = geometry(parse_config({"parties": {"rep_channel": 1, "customer_channel": 3}}))
+    path = tmp_path / "two.wav"
+    sf.write(path, np.zeros((16000, 2), dtype=np.float32), 16000)
+    with pytest.raises(AudioFormatError) as err:
+        WavSource(path, geo).open()
+    assert "need 4: set [parties] rep_channel and customer_channel to the file's channels (0 and 1" in str(err.value)
 
 
 @pytest.mark.parametrize("container", ["WAV", "WAVEX", "RF64"])
@@ -320,6 +331,23 @@ def test_a_one_channel_input_is_not_told_to_set_the_channels_to_one() -> None:
     assert "mic_channels" not in message and "\n" not in message, message
     with pytest.raises(AudioFormatError, match="mic_channels"):  # two channels: another board's count may fit
         choose_device([dataclasses.replace(webcam, max_input_channels=2)], ("usb camera",), 4, None)
+
+
+def test_a_party_channel_beyond_the_device_names_the_parties_keys() -> None:
+    """One mic per party: customer_channel = 3 on a two-channel device made the config "capture 4", a number the
+    installer never wrote, and the fix named [array] keys this mode does not read."""
+    lapel = InputDevice(2, "lapel2: USB Audio (hw:2,0)", 2, 48000)
+    geo = geometry(parse_config({"array": {"device": "lapel2"}, "parties": {"rep_channel": 0, "customer_channel": 3}}))
+    with pytest.raises(AudioFormatError) as err:
+        choose_device([lapel], geo.device_hints, geo.capture_channels, None, party_channels(geo))
+    message = str(err.value)
+    assert "[parties] rep_channel = 0 and customer_channel = 3 need 4: set both below 2" in message, message
+    assert "mic_channels" not in message, message
+    # the channels the card captures, not the parties', fall short: the array's keys, without mic_channels
+    parties = {"rep_channel": 0, "customer_channel": 1}
+    geo = geometry(parse_config({"array": {"device": "lapel2", "channels": 4}, "parties": parties}))
+    with pytest.raises(AudioFormatError, match=r"set \[array\] preset / channels to") as err:
+        choose_device([lapel], geo.device_hints, geo.capture_channels, None, party_channels(geo))
 
 
 def test_the_2mic_preset_finds_the_v1_hat_on_the_kernels_wm8960_overlay() -> None:

@@ -12,6 +12,7 @@ import logging
 import time
 import warnings
 from pathlib import Path
+from typing import cast
 
 import pytest
 from gpiozero import PWMLED, Button, Device
@@ -50,11 +51,16 @@ def press(factory: MockFactory, hold_s: float = 0.0) -> None:
 
 
 def run_gate(
-    wav: Path, factory: MockFactory, presses: dict[float, float], stages: list[Stage], **leds: object
+    wav: Path,
+    factory: MockFactory,
+    presses: dict[float, float],
+    stages: list[Stage],
+    directions: bool = True,
+    **leds: object,
 ) -> list[Event]:
     """Replay ``wav`` through the gate; at audio time t (key) the button is pressed for the value's seconds."""
     config = parse_config({"leds": {"self_test_s": 0.0, "long_press_s": 0.5, **leds}})
-    gate = PrivacyGate(WavSource(wav, geometry(config)), PrivacyButton(config.leds, factory))
+    gate = PrivacyGate(WavSource(wav, geometry(config)), PrivacyButton(config.leds, factory), directions=directions)
     seen: list[Event] = []
     with gate, Pipeline(stages) as pipe:
         for event in gate.events():
@@ -107,6 +113,22 @@ def test_long_press_asks_for_recalibration_without_pausing(
     assert not [e for e in seen if isinstance(e, (DeviceState, AudioDropped))]
     # the journal's advice runs as written: the config is root's, the program on sudo's path
     assert "`sudo listener calibrate --config /etc/listener/listener.toml --write`" in caplog.text
+
+
+def test_long_press_with_one_mic_per_party_has_nothing_to_recalibrate(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """calibrate refuses in channel-map mode: the journal told whoever held the button to run it."""
+    from listener.service.runner import _privacy_gate
+
+    channels = parse_config({"parties": {"rep_channel": 0, "customer_channel": 1}, "leds": {"button_pin": BUTTON}})
+    assert not cast(
+        PrivacyGate, _privacy_gate(WavSource(dialogue_4ch[0], geometry(channels)), channels, False)[0]
+    ).directions
+    seen = run_gate(dialogue_4ch[0], factory, {2.0: 1.5}, [EventLog()], directions=False)
+    assert not [e for e in seen if isinstance(e, (RecalibrateRequested, DeviceState, AudioDropped))]
+    assert "nothing to recalibrate, each party has a mic of their own" in caplog.text
+    assert "listener calibrate" not in caplog.text
 
 
 def test_two_quick_presses_between_blocks_change_nothing(

@@ -111,6 +111,20 @@ def test_doctor_names_the_party_whose_mic_is_dead() -> None:
     assert "mic_channels" in doctor_levels.level_check(rms_dbfs(samples), [0, 1], (), _geometry(parties=False)).fix
 
 
+def test_doctor_says_a_far_quieter_mic_as_a_partys_not_as_the_arrays() -> None:
+    """Each party's mic hears its own party loudest: one 20 dB below the other is the customer who did not speak
+    while doctor listened, or a mic turned down; "check nothing rests on the array" fits neither."""
+    samples = np.random.default_rng(0).normal(0.0, 0.1, (RATE, 2)).astype(np.float32)
+    samples[:, 1] *= 0.05  # 26 dB down: heard, not dead
+    check = doctor_levels.level_check(rms_dbfs(samples), [0, 1], (), _geometry())
+    assert (
+        check.status == "warn" and "the customer's mic (channel 1) is more than 20 dB below the rep's" in check.detail
+    )
+    assert "expected if only the rep spoke" in check.fix and "[parties] customer_channel" in check.fix
+    assert "array" not in check.fix
+    assert "nothing rests on the array" in doctor_levels.level_check(rms_dbfs(samples), [0, 1]).fix
+
+
 def test_doctor_says_neither_partys_mic_when_both_are_dead() -> None:
     check = doctor_levels.level_check(rms_dbfs(np.zeros((RATE, 2))), [0, 1], (), _geometry())
     assert check.status == "FAIL"

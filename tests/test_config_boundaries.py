@@ -41,6 +41,13 @@ def test_a_party_channel_must_be_captured() -> None:
         "parties.rep_channel",
         "must be a captured channel, 0 to 3",
     )
+    # on a board the card sets the count: "array.channels says how many are captured" sent the installer to a key
+    # the board refuses above its card's channels
+    rejected(
+        {"array": {"preset": "respeaker-4mic"}, "parties": {"rep_channel": 0, "customer_channel": 4}},
+        "parties.customer_channel",
+        "must be a captured channel, 0 to 3 (the respeaker-4mic board's card captures 4)",
+    )
 
 
 def test_reconnect_max_may_equal_min_not_undercut_it() -> None:

@@ -73,11 +73,18 @@ def list_input_devices() -> list[InputDevice]:
         pa.terminate()
 
 
+def party_channels(geo: ArrayGeometry) -> tuple[int, int] | None:
+    """The rep's and the customer's channels in channel-map mode, else None."""
+    return (geo.rep_channel, geo.customer_channel) if geo.mode == "channels" else None
+
+
 def find_array(geo: ArrayGeometry) -> InputDevice:
     """The configured array's input device, looked for without starting a stream."""
     pa = open_portaudio()
     try:
-        return choose_device(input_devices(pa), geo.device_hints, geo.capture_channels, default_input_index(pa))
+        return choose_device(
+            input_devices(pa), geo.device_hints, geo.capture_channels, default_input_index(pa), party_channels(geo)
+        )
     finally:
         pa.terminate()
 
@@ -135,7 +142,11 @@ def describe_devices(devices: Sequence[InputDevice]) -> str:
 
 
 def choose_device(
-    devices: Sequence[InputDevice], hints: Sequence[str], needed_channels: int, default_index: int | None
+    devices: Sequence[InputDevice],
+    hints: Sequence[str],
+    needed_channels: int,
+    default_index: int | None,
+    party_channels: tuple[int, int] | None = None,
 ) -> InputDevice:
     """The device named by the first of ``hints`` that names any (none = PortAudio's default input).
 
@@ -144,7 +155,8 @@ def choose_device(
     Matching is case-insensitive: an exact name first, then a substring, then
     a substring ignoring punctuation (ALSA card ids such as 'seeed4micvoicec'
     drop the dashes of the card name 'seeed-4mic-voicecard' PortAudio shows).
-    A name that fits several devices is an error rather than a guess.
+    A name that fits several devices is an error rather than a guess. ``party_channels``: the rep's and the
+    customer's channels in channel-map mode, which a device with too few channels is then blamed on.
     """
     hint, candidates = _first_match(devices, hints, default_index)
     if not candidates:
@@ -168,10 +180,22 @@ def choose_device(
             f"input device '{best.name}' has 1 input channel but the array configuration captures {needed_channels}:"
             f" {_one_channel_fix(best)}"
         )
-    raise AudioFormatError(
-        f"input device '{best.name}' has {best.max_input_channels} input channel(s) but the array configuration "
-        f"captures {needed_channels}: pick the array's own device with [array] device, or set [array] preset / "
-        "channels / mic_channels to what this device provides"
+    raise AudioFormatError(_too_few_channels(best, needed_channels, party_channels))
+
+
+def _too_few_channels(device: InputDevice, needed_channels: int, party_channels: tuple[int, int] | None) -> str:
+    has = f"input device '{device.name}' has {device.max_input_channels} input channel(s)"
+    if party_channels is not None and max(party_channels) >= device.max_input_channels:
+        rep, customer = party_channels
+        return (
+            f"{has} but [parties] rep_channel = {rep} and customer_channel = {customer} need {max(party_channels) + 1}:"
+            f" set both below {device.max_input_channels} (channels count from 0), or pick the device that has both"
+            " mics with [array] device"
+        )
+    keys = "preset / channels" if party_channels is not None else "preset / channels / mic_channels"
+    return (
+        f"{has} but the array configuration captures {needed_channels}: pick the array's own device with [array]"
+        f" device, or set [array] {keys} to what this device provides"
     )
 
 

@@ -30,6 +30,7 @@ from listener.audio.devices import (
     input_devices,
     open_fix,
     open_portaudio,
+    party_channels,
 )
 from listener.audio.ring import FrameRing, Frames, Gap, LossCause
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
@@ -243,9 +244,9 @@ class LiveSource(AudioSource):
             raise AudioInputError("the previous stream is still closing (the driver is not responding); retrying")
         pa = open_portaudio()
         try:
-            device = choose_device(
-                input_devices(pa), self.geometry.device_hints, self.geometry.capture_channels, default_input_index(pa)
-            )
+            geo = self.geometry
+            hints, channels = geo.device_hints, geo.capture_channels
+            device = choose_device(input_devices(pa), hints, channels, default_input_index(pa), party_channels(geo))
             ring = FrameRing(
                 max(1, round(self.config.array.buffer_s * self.capture_rate_hz)), self.geometry.capture_channels
             )

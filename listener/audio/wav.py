@@ -205,9 +205,16 @@ def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
     if geometry.mode == "channels":
         needed = max(geometry.rep_channel, geometry.customer_channel) + 1
         if channels < needed:
+            # a file of the two mics alone is the common case: say the numbers that read it
+            fix = (
+                "set [parties] rep_channel and customer_channel to the file's channels (0 and 1 for a file of the"
+                " two mics alone; channels count from 0)"
+                if channels >= 2
+                else f"{ONE_MIC}; record each party's mic on a channel of its own"
+            )
             raise AudioFormatError(
-                f"{shown} has {channels} channel(s) but parties.rep_channel/customer_channel need {needed}: "
-                "record one channel per party or fix the channel numbers in the config"
+                f"{shown} has {channels} channel(s) but [parties] rep_channel = {geometry.rep_channel} and"
+                f" customer_channel = {geometry.customer_channel} need {needed}: {fix}"
             )
         return
     if channels == 1:

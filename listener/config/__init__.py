@@ -327,6 +327,8 @@ def _counted_by(config: Config) -> str:
     if arr.preset == "generic" and (arr.mics is not None or arr.mic_channels is not None):
         key = "array.mic_channels" if arr.mic_channels is not None else "array.mics"
         return f" (on a generic device {key} says how many are captured: set array.channels to the device's own count)"
+    if arr.preset != "generic":  # the board's card captures what it has: no setting adds a channel
+        return f" (the {arr.preset} board's card captures {PRESETS[arr.preset].capture_channels})"
     return " (array.channels says how many are captured)"
 
 

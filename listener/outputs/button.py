@@ -146,9 +146,12 @@ class PrivacyGate(AudioSource):
     has one more block discarded after a resume.
     """
 
-    def __init__(self, source: AudioSource, button: PrivacyButton) -> None:
+    def __init__(self, source: AudioSource, button: PrivacyButton, directions: bool = True) -> None:
+        """``directions``: the parties are told apart by direction (not one mic each), so a long press has
+        something to recalibrate."""
         self.source = source
         self.button = button
+        self.directions = directions
         self.paused = False
         self._guard = False  # discard the next block (resume just happened)
         self._spans: list[list[float]] = []  # pauses on the capture clock, [from, to) (to: inf while paused)
@@ -199,14 +202,23 @@ class PrivacyGate(AudioSource):
                 self._spans.append([-math.inf, at_s])
                 self._clockless = False
 
+    def _recalibration(self, t_s: float) -> Iterator[Event]:
+        if not self.directions:
+            log.warning(
+                "privacy button held: nothing to recalibrate, each party has a mic of their own ([parties] rep_channel"
+                " / customer_channel); if the lights seem to mix them up, `listener doctor` checks which mic is whose"
+            )
+            return
+        # Re-learning in the running service is not built: say how to do it by hand.
+        log.warning(
+            "privacy button held: recalibration requested; with the rep talking, run "
+            f"`sudo listener calibrate --config {INSTALLED_CONFIG} --write`, then restart the service"
+        )
+        yield RecalibrateRequested(t_s=t_s)
+
     def _poll(self, t_s: float, end_s: float) -> Iterator[Event]:
         if self.button.take_recalibration():
-            # Re-learning in the running service is not built: say how to do it by hand.
-            log.warning(
-                "privacy button held: recalibration requested; with the rep talking, run "
-                f"`sudo listener calibrate --config {INSTALLED_CONFIG} --write`, then restart the service"
-            )
-            yield RecalibrateRequested(t_s=t_s)
+            yield from self._recalibration(t_s)
         self._take_toggles()
         while self._spans and self._spans[0][1] <= t_s:  # past (they come in time order): no later block is in them
             self._spans.pop(0)

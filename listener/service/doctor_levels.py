@@ -19,6 +19,7 @@ from listener.audio.levels import (
     dead_party_fix,
     describe_twins,
     parties_of,
+    party_key,
     rms_dbfs,
     twin_channels,
 )
@@ -92,6 +93,8 @@ def level_check(
     # The loudest mic, not the median: with two mics, or half of them weak, the median is a weak one.
     loudest = max(levels)
     odd = [c for c, level in zip(channels, levels, strict=True) if level < loudest - ODD_CHANNEL_DB]
+    if odd and geo is not None and geo.mode == "channels":
+        return _quiet_party(detail, odd[0], geo)
     if odd:
         return warn(
             "levels",
@@ -101,6 +104,18 @@ def level_check(
     if max(levels) < QUIET_DBFS:
         return warn("levels", f"{detail}: very quiet", "raise the capture gain (`alsamixer -c <card>`)")
     return Check("levels", "ok", detail)
+
+
+def _quiet_party(detail: str, channel: int, geo: ArrayGeometry) -> Check:
+    """Channel-map mode: each mic hears its own party loudest, so one far below is a party who did not speak
+    while doctor listened, or a mic turned down, unplugged into an unused input, or named by the wrong key."""
+    party, other = parties_of(geo, channel)
+    return warn(
+        "levels",
+        f"{detail}: the {party}'s mic (channel {channel}) is more than {ODD_CHANNEL_DB:.0f} dB below the {other}'s",
+        f"expected if only the {other} spoke while doctor listened; otherwise check that mic's gain and cable, and"
+        f" [parties] {party_key(geo, channel)} against `arecord -l`",
+    )
 
 
 def _dead_check(detail: str, dead: list[int], n_channels: int, geo: ArrayGeometry | None) -> Check:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from listener.audio.base import AudioSource
 from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
-from listener.config import Config, geometry
+from listener.config import Config, channel_map_mode, geometry
 from listener.config.schema import ArrayConfig, AsrConfig, MqttConfig, PartiesConfig
 from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, SourceState
@@ -206,7 +206,7 @@ def _privacy_gate(source: AudioSource, config: Config, live: bool) -> tuple[Audi
     # the pause kept across restarts is the live service's: a file run or the demo does not obey it
     remember = Path(config.service.state_dir) / PAUSE_FILE if live else None
     button = PrivacyButton(config.leds, remember=remember)
-    return PrivacyGate(source, button), button
+    return PrivacyGate(source, button, directions=not channel_map_mode(config.parties)), button
 
 
 def _real_time_if_live(options: RunOptions, live: bool) -> RunOptions:

@@ -46,7 +46,7 @@ def test_a_party_channel_must_be_captured() -> None:
     rejected(
         {"array": {"preset": "respeaker-4mic"}, "parties": {"rep_channel": 0, "customer_channel": 4}},
         "parties.customer_channel",
-        "must be a captured channel, 0 to 3 (the respeaker-4mic board's card captures 4)",
+        "must be a captured channel, 0 to 3 (the respeaker-4mic board's card captures 4; for another device set",
     )
 
 

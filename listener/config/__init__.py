@@ -328,7 +328,10 @@ def _counted_by(config: Config) -> str:
         key = "array.mic_channels" if arr.mic_channels is not None else "array.mics"
         return f" (on a generic device {key} says how many are captured: set array.channels to the device's own count)"
     if arr.preset != "generic":  # the board's card captures what it has: no setting adds a channel
-        return f" (the {arr.preset} board's card captures {PRESETS[arr.preset].capture_channels})"
+        count = PRESETS[arr.preset].capture_channels
+        return (
+            f" (the {arr.preset} board's card captures {count}; for another device set array.device and array.channels)"
+        )
     return " (array.channels says how many are captured)"
 
 

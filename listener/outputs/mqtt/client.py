@@ -110,7 +110,11 @@ class MqttLink(Managed):
         self._down_since = time.monotonic()  # of the latest loss: how long the connection had lived
         self._outage_clock = outage_clock
         self._outage_from = outage_clock()  # _down_since on the outage clock
+        # a cause (refused, unreachable, no CONNACK) was said in this outage: said once per outage, for the
+        # broker can come back with another fault (a password now required) than the one it went away with
         self._warned = False
+        # the generic "lost" line was said as a warning since the connection last held: later losses at info
+        self._lost_said = False
         self.connects = 0  # successful connections so far
         self.last_outage_s = 0.0  # how long the broker was away before the latest connection
         self.backoff = Backoff.of(config)
@@ -239,6 +243,7 @@ class MqttLink(Managed):
                 f"password (mqtt.password_file or {PASSWORD_ENV}) and the broker's ACL; {kept_meanwhile(self.config)}"
             )
             return
+        self._warned = False  # the outage is over: the next one's cause is news
         outage = self.last_outage_s = self._outage_clock() - self._outage_from
         # quiet only once another client with our id was blamed: a short-lived connection followed by an
         # outage is no clash, and without this line the journal shows an outage that never ended
@@ -313,9 +318,9 @@ class MqttLink(Managed):
         )
         if not taken_over and lived_s >= self.backoff.stable_s:
             # the connection held: an ordinary outage, so start again from the shortest wait
-            self._short_lived, self._blamed, self._warned = 0, False, False
+            self._short_lived, self._blamed, self._lost_said = 0, False, False
             self._set_delay(client, self.backoff.min_s)
-            self._warn_once(lost)
+            self._say_lost(lost)
             return
         # paho reset its back-off when the broker accepted this connection: go on doubling instead
         self._set_delay(client, min(2 * self.backoff.delay_s, self.backoff.max_s))
@@ -324,7 +329,7 @@ class MqttLink(Managed):
         if taken_over or self._short_lived >= SHORT_LIVED_REPEATS:
             self._blame_client_id(taken_over)
         else:
-            self._warn_once(lost)
+            self._say_lost(lost)
 
     def _set_delay(self, client: paho.Client, delay_s: int) -> None:
         if delay_s != self.backoff.delay_s:
@@ -334,7 +339,7 @@ class MqttLink(Managed):
     def _blame_client_id(self, taken_over: bool) -> None:
         if self._blamed:
             return
-        self._blamed = self._warned = True
+        self._blamed = True
         if taken_over:
             seen = "dropped this device's connection: session taken over"
             other = ""
@@ -369,3 +374,11 @@ class MqttLink(Managed):
             log.warning(text)
         else:
             log.debug(text)
+
+    def _say_lost(self, text: str) -> None:
+        """A warning at the first loss since the connection last held; each later one at info, so that every
+        "connected" line in the journal has the loss before it (after a client-id error: debug)."""
+        self.unsaid = ""
+        level = logging.DEBUG if self._blamed else logging.INFO if self._lost_said else logging.WARNING
+        self._lost_said = True
+        log.log(level, text)

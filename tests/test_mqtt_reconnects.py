@@ -12,7 +12,9 @@ import socket
 import time
 from collections.abc import Callable
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from listener.config import parse_config
 from listener.outputs.mqtt.client import MqttLink
@@ -88,3 +90,49 @@ def test_every_reconnect_after_a_short_connection_has_its_loss_before_it(
     kinds = ["lost" if " lost " in m else "connected" for m in lines]
     assert kinds == ["connected", "lost", "connected", "lost", "connected"], said
     assert len([m for m in _said(caplog, logging.WARNING) if " lost " in m]) == 1  # the second at info
+
+
+def test_quick_broker_restarts_are_no_client_id_clash_and_keep_the_shortest_wait(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # connections of 6.5 s, under stable_s (16 s) and accepted at the first attempt, each ended by a broker
+    # restart: the third was blamed on another client with this id (at error), the reconnects went quiet,
+    # and the wait doubled each time (up to 41 s with the defaults)
+    link = _link(broker, reconnect_min_s=1.0, reconnect_max_s=8.0)
+    with caplog.at_level(logging.INFO), link:
+        for _ in range(3):
+            assert link.wait_connected(10)
+            time.sleep(6.5)
+            _lose(broker, link, caplog)
+            broker.start()
+        assert link.wait_connected(10)
+        waits_s = link.backoff.delay_s
+    assert not _said(caplog, logging.ERROR)
+    assert waits_s == 1  # reconnected from the shortest wait each time
+    connected = [m for m in _said(caplog, logging.INFO) if m.startswith(CONNECTED.format(port=broker.port))]
+    assert len(connected) == 4, _said(caplog, logging.INFO)
+
+
+def test_the_end_of_a_client_id_clash_is_said_once_a_connection_holds(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # after the error the reconnects are at debug level: without a word when one held, the journal never
+    # showed that the clash was over (the other device renamed, the test client gone)
+    link = _link(broker, reconnect_min_s=1.0, reconnect_max_s=2.0)  # stable_s: 10 s
+    intruder = paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID, reconnect_on_failure=False)
+    with caplog.at_level(logging.INFO), link:
+        for _ in range(3):  # connects once each time, taking the link's place; the link's reconnect takes it back
+            assert link.wait_connected(10)
+            intruder.connect("127.0.0.1", broker.port)
+            intruder.loop_start()
+            _wait(lambda: not link.connected, 5.0)
+            assert link.wait_connected(10)
+            intruder.loop_stop()
+        (error,) = _said(caplog, logging.ERROR)
+        assert f"another client uses client id {DEVICE_ID}" in error
+        _wait(lambda: "has held" in caplog.text, 15.0)
+    held = [m for m in _said(caplog, logging.INFO) if "has held" in m]
+    assert held == [
+        f"MQTT connection to 127.0.0.1:{broker.port} as {DEVICE_ID} has held for 10 s: "
+        "no other client takes its place any more"
+    ], _said(caplog, logging.INFO)

@@ -45,8 +45,7 @@ def check_mqtt(config: Config) -> Check:
     cfg = config.mqtt
     if not cfg.enabled:
         return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
-    from listener.outputs.mqtt.client import broker_address
-    from listener.outputs.mqtt.connecting import closed_early_hint, connect_fail_hint
+    from listener.outputs.mqtt.connecting import broker_address, closed_early_hint, connect_fail_hint
     from listener.outputs.mqtt.credentials import PASSWORD_ENV
 
     where = broker_address(cfg)

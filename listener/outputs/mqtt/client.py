@@ -12,6 +12,9 @@ connection. A connection the broker drops soon after accepting it (another
 client with the same client id takes it over) must not reset it, or two
 devices with one id kick each other off once a second forever: the link
 keeps doubling the wait across such connections and says once what to fix.
+"Soon" is within about twice the next wait: the other client comes back as soon as its own back-off ends,
+and that grows as ours does. A connection that lived longer was ended by something else (a broker
+restart, the network), and is reconnected from the shortest wait without blaming anyone.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from listener.outputs.mqtt.connecting import (
     ConnectAttemptError,
     GuardedClient,
     attempt_failed_warning,
+    broker_address,
+    client_id_clash,
     closed_early_hint,
     connect_fail_hint,
     kept_meanwhile,
@@ -48,6 +53,7 @@ log = logging.getLogger(__name__)
 
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with this client id
 SHORT_LIVED_REPEATS = 3  # connections in a row lost soon after being accepted before the client id is blamed
+KICK_SLACK_S = 1.0  # the other client's connect, beyond its back-off, before the broker drops this connection
 STABLE_MIN_S = 10.0
 RETAINED_HEADROOM = 8  # in-flight room for the retained topics published beside the spool's inflight_max
 
@@ -65,8 +71,8 @@ class Backoff:
     min_s: int
     max_s: int
     delay_s: int  # the wait paho starts from before the next attempt
-    # Two devices with one id kick each other off after each other's back-off (up to max_s), so
-    # a connection counts as short-lived until it has outlasted that twice.
+    # Two devices with one id kick each other off after each other's back-off (up to max_s), so a
+    # connection has held, and a client-id clash is over, once it has outlasted that twice.
     stable_s: float
 
     @classmethod
@@ -74,11 +80,6 @@ class Backoff:
         min_s = max(1, round(config.reconnect_min_s))
         max_s = max(min_s, round(config.reconnect_max_s))
         return cls(min_s, max_s, min_s, max(STABLE_MIN_S, 2.0 * max_s))
-
-
-def broker_address(config: MqttConfig) -> str:
-    """``host:port``, marked when the connection uses TLS: how log lines and doctor name the broker."""
-    return f"{config.host}:{config.port}{' (TLS)' if config.tls else ''}"
 
 
 class MqttLink(Managed):
@@ -124,6 +125,7 @@ class MqttLink(Managed):
         self._attempt_failed = False
         self._short_lived = 0  # such connections in a row that the broker dropped soon after accepting them
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
+        self._hold_watch: threading.Timer | None = None  # says when a connection after the error has held
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
         self._closed_early = 0  # attempts in a row that the broker closed without a CONNACK
         # names a port that is no MQTT broker, or a slow one (a late CONNACK takes that back)
@@ -171,6 +173,8 @@ class MqttLink(Managed):
         client.disconnect()
         client.loop_stop()
         self._connack_watch.settled()
+        if self._hold_watch is not None:
+            self._hold_watch.cancel()
         self._connected.clear()
 
     # -- state -------------------------------------------------------------
@@ -253,6 +257,10 @@ class MqttLink(Managed):
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         self.connects += 1
+        if self._blamed:  # the reconnects are quiet since: say when one holds, or the clash's end is never seen
+            self._hold_watch = threading.Timer(self.backoff.stable_s, self._held, (self.connects,))
+            self._hold_watch.daemon = True
+            self._hold_watch.start()
         self._connected.set()
         self._on_connected()
 
@@ -312,24 +320,25 @@ class MqttLink(Managed):
         """Runs before paho waits to reconnect, so the wait set here is the next one."""
         taken_over = reason.value == SESSION_TAKEN_OVER
         first_try, self._attempt_failed = not self._attempt_failed, False
-        lost = (
+        wait_s = min(2 * self.backoff.delay_s, self.backoff.max_s)
+        # Another client with our id takes our place as soon as its back-off ends, and its back-off grows as
+        # ours does: a connection that outlived twice our wait was ended by something else (a broker restart)
+        if taken_over or (first_try and lived_s <= min(2 * wait_s + KICK_SLACK_S, self.backoff.stable_s)):
+            # paho reset its back-off when the broker accepted this connection: go on doubling instead
+            self._set_delay(client, wait_s)
+            self._short_lived += 1
+            if taken_over or self._short_lived >= SHORT_LIVED_REPEATS:
+                self._blame_client_id(taken_over)
+                return
+        else:  # an ordinary outage: start again from the shortest wait
+            self._short_lived = 0
+            self._set_delay(client, self.backoff.min_s)
+            if lived_s >= self.backoff.stable_s:  # the connection held: the next loss is news again
+                self._blamed = self._lost_said = False
+        self._say_lost(
             f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, "
             f"{kept_meanwhile(self.config)}"
         )
-        if not taken_over and lived_s >= self.backoff.stable_s:
-            # the connection held: an ordinary outage, so start again from the shortest wait
-            self._short_lived, self._blamed, self._lost_said = 0, False, False
-            self._set_delay(client, self.backoff.min_s)
-            self._say_lost(lost)
-            return
-        # paho reset its back-off when the broker accepted this connection: go on doubling instead
-        self._set_delay(client, min(2 * self.backoff.delay_s, self.backoff.max_s))
-        # accepted at once, then dropped: the broker is up and something takes our place
-        self._short_lived = self._short_lived + 1 if (first_try or taken_over) else 0
-        if taken_over or self._short_lived >= SHORT_LIVED_REPEATS:
-            self._blame_client_id(taken_over)
-        else:
-            self._say_lost(lost)
 
     def _set_delay(self, client: paho.Client, delay_s: int) -> None:
         if delay_s != self.backoff.delay_s:
@@ -337,25 +346,21 @@ class MqttLink(Managed):
             client.reconnect_delay_set(delay_s, self.backoff.max_s)
 
     def _blame_client_id(self, taken_over: bool) -> None:
-        if self._blamed:
-            return
-        self._blamed = True
-        if taken_over:
-            seen = "dropped this device's connection: session taken over"
-            other = ""
-        else:
-            seen = f"dropped this device's connection right after accepting it, {self._short_lived} times in a row"
-            other = " (or, less likely, the broker disconnects it for a message its ACL forbids)"
-        log.error(
-            "MQTT broker %s %s: another client uses client id %s: give each device its own [mqtt] device_id%s; "
-            "reconnecting with back-off up to %d s, %s",
-            self._where(),
-            seen,
-            self.client_id,
-            other,
-            self.backoff.max_s,
-            kept_meanwhile(self.config),
-        )
+        if not self._blamed:
+            self._blamed = True
+            times = None if taken_over else self._short_lived
+            log.error("%s", client_id_clash(self.config, self.client_id, times, self.backoff.max_s))
+
+    def _held(self, connection: int) -> None:
+        """The ``connection``-th connection has lasted ``stable_s`` (a timer thread): a clash blamed is over."""
+        if self._blamed and self._client is not None and self.connected and self.connects == connection:
+            self._blamed, self._short_lived = False, 0
+            log.info(
+                "MQTT connection to %s as %s has held for %.0f s: no other client takes its place any more",
+                self._where(),
+                self.client_id,
+                self.backoff.stable_s,
+            )
 
     def _handle_publish(
         self, client: paho.Client, userdata: object, mid: int, reason: ReasonCode, properties: object

@@ -102,6 +102,27 @@ def closed_early_hint(config: MqttConfig) -> str:
     )
 
 
+def broker_address(config: MqttConfig) -> str:
+    """``host:port``, marked when the connection uses TLS: how log lines and doctor name the broker."""
+    return f"{config.host}:{config.port}{' (TLS)' if config.tls else ''}"
+
+
+def client_id_clash(config: MqttConfig, client_id: str, times: int | None, max_s: int) -> str:
+    """The error for connections the broker drops soon after accepting them, ``times`` in a row (None: an
+    MQTT 5 broker said "session taken over"); ``max_s``: the longest reconnect wait."""
+    if times is None:
+        seen, other = "dropped this device's connection: session taken over", ""
+    else:
+        seen = f"dropped this device's connection soon after accepting it, {times} times in a row"
+        # a broker restarted about as often as this device reconnects looks the same from here
+        other = " (or the broker restarts that often, or drops it for a message its ACL forbids: its log says which)"
+    return (
+        f"MQTT broker {broker_address(config)} {seen}: another client uses client id {client_id}: give each device "
+        f"its own [mqtt] device_id{other}; reconnecting with back-off up to {max_s} s, "
+        f"{kept_meanwhile(config)}"
+    )
+
+
 def not_mqtt(where: str, seen: str, slow: bool = False) -> str:
     """What to say of a port that took the connection but answered it with no CONNACK (``seen``: how).
 

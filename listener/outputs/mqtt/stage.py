@@ -44,7 +44,8 @@ from listener.events import (
 )
 from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
-from listener.outputs.mqtt.client import MqttLink, broker_address
+from listener.outputs.mqtt.client import MqttLink
+from listener.outputs.mqtt.connecting import broker_address
 from listener.outputs.mqtt.credentials import check_link_files
 from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topics
 from listener.outputs.mqtt.identity import device_id, device_info

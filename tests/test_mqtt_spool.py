@@ -397,3 +397,21 @@ def test_devices_set_up_alike_share_a_config_hash() -> None:
 
     assert config_hash(parse_config(device(1))) == config_hash(parse_config(device(2)))
     assert config_hash(parse_config(device(1))) != config_hash(parse_config(device(1, leds={"enabled": False})))
+
+
+def test_a_full_spool_says_so_once_then_every_hundredth_drop_with_the_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a warning per message dropped: 103 lines for one 8-minute recording with spool_max_messages = 10
+    with caplog.at_level(logging.WARNING), Spool(tmp_path / "s.sqlite3", max_messages=10) as spool:
+        for n in range(10 + 250):
+            spool.put("event", _msg(n))
+        told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
+        assert [t.split(", ")[1].split(" (")[0] for t in told] == [f"{k} dropped so far" for k in (1, 100, 200)]
+        assert "raise mqtt.spool_max_messages" in told[0]
+        spool.delete([row.id for row in spool.after(0, 100)])  # the backlog sent: a later overflow is news
+        caplog.clear()
+        for n in range(11):
+            spool.put("event", _msg(n))
+    told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
+    assert len(told) == 1 and "251 dropped so far" in told[0], told

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
-WARN_EVERY = 100  # while the disk is full, one warning per this many messages dropped
+WARN_EVERY = 100  # while the disk or the spool is full, one warning per this many messages dropped
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -124,6 +124,8 @@ class Spool(Managed):
         # the drops counted at the last warning (-1: none since a message was last stored): a seq stamp or a
         # counter that cannot be written drops nothing, and each connection attempt stamps two
         self._warned_at = -1
+        self._evicted = 0  # messages dropped by this process because the spool was full
+        self._evicted_told = -1  # _evicted at the last warning (-1: none since the spool was last emptied)
 
     def open(self) -> None:
         try:
@@ -300,9 +302,23 @@ class Spool(Managed):
                 self._warn_unwritable(exc)
                 return -1
             self._warned_at = -1  # stored: the next failure is news again
-        if excess > 0:
-            log.warning("MQTT spool full (%d messages): dropped the oldest %d", self.max_messages, excess)
+            if excess > 0:
+                self._tell_evicted(excess)
         return seq
+
+    def _tell_evicted(self, excess: int) -> None:
+        """Once, then at every WARN_EVERY-th message dropped: an outage must not also fill the journal."""
+        told, self._evicted = self._evicted_told, self._evicted + excess
+        if told >= 0 and self._evicted // WARN_EVERY == told // WARN_EVERY:
+            return
+        self._evicted_told = self._evicted
+        log.warning(
+            "MQTT spool full (%d messages): dropping the oldest to make room, %d dropped so far (said again every "
+            "%d): the broker has been away too long; raise mqtt.spool_max_messages or fix the outage",
+            self.max_messages,
+            self._evicted,
+            WARN_EVERY,
+        )
 
     def _insert(self, leaf: str, message: dict[str, object], qos: int) -> tuple[int, int]:
         """(seq, the oldest dropped beyond the bound); the lock is held."""
@@ -369,6 +385,8 @@ class Spool(Managed):
             # rows of a damaged file went with it: in the fresh spool the delete finds nothing
             cursor = self._renewing(lambda: self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids]))
             self._depth = max(0, self._depth - max(cursor.rowcount, 0))
+            if self._depth == 0:  # the backlog sent: the next overflow is another outage's, news again
+                self._evicted_told = -1
 
 
 def _file_in_the_way(folder: Path) -> Path | None:

@@ -118,7 +118,8 @@ def make_certificates(folder: Path) -> dict[str, Path]:
 class Mosquitto:
     """One broker process; ``stop()`` and ``start()`` again keep the port (an outage)."""
 
-    def __init__(self, folder: Path, tls: bool = False, persistent: bool = False) -> None:
+    def __init__(self, folder: Path, tls: bool = False, persistent: bool = False, acl: str = "") -> None:
+        """``acl``: the lines of a mosquitto ACL file (the anonymous client's rules first), '' for none."""
         self.folder = folder
         self.tls = tls
         self.port = free_port()
@@ -143,6 +144,9 @@ class Mosquitto:
             ]
         else:
             lines.append("allow_anonymous true")
+        if acl:
+            (folder / "acl").write_text(acl)
+            lines.append(f"acl_file {folder / 'acl'}")
         self.conf = folder / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n")
         self.log = folder / "mosquitto.log"

@@ -9,12 +9,15 @@ connected to mosquitto directly sees every message the device put on the wire.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
+import pytest
+
 from listener.events import Backchannel, Party, SourceState
 from listener.outputs.mqtt.client import RETAINED_HEADROOM
-from tests.mqtt_broker import Mosquitto, Recorder
+from tests.mqtt_broker import BASE, Mosquitto, Recorder
 from tests.mqtt_feed import json_on, stage_on
 from tests.mqtt_relay import AckHold
 
@@ -83,3 +86,27 @@ def test_an_idle_link_does_not_save_up_a_burst(broker: Mosquitto, tmp_path: Path
     # a second's worth at once, the rest at the rate: (20 - 5) / 5 = 3 s; uncapped it took 1 s. Timed at
     # the subscriber, a first arrival delayed by a busy machine shortens the span: 1 s of room for that
     assert arrivals[-1] - arrivals[0] >= (backlog - rate_per_s) / rate_per_s - 1.0
+
+
+def test_messages_the_acl_refuses_are_said_once_per_topic_and_counted_as_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # MQTT 5: mosquitto answers a publish its ACL forbids with a PUBACK "Not authorized". Each such message was
+    # a warning of its own, and deleted from the spool without a trace in spool_dropped (info, metrics)
+    allowed = [f"{BASE}/{leaf}" for leaf in ("status", "info", "state", "metrics", "session")] + ["homeassistant/#"]
+    acl = "".join(f"topic readwrite {topic}\n" for topic in allowed)  # every topic but event
+    with (
+        Mosquitto(tmp_path / "broker", acl=acl) as broker,
+        caplog.at_level(logging.WARNING),
+        stage_on(broker, tmp_path, protocol="5") as stage,
+    ):
+        link = stage._link
+        assert link is not None and link.wait_connected(10)
+        for n in range(5):
+            stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+        assert stage.publisher.flush(10)
+        assert stage.spool.depth == 0  # re-sending them would fail forever
+        assert stage.spool.dropped == 5
+    refused = [r.getMessage() for r in caplog.records if "refused a spooled message" in r.getMessage()]
+    assert len(refused) == 1, refused
+    assert f"for {BASE}/event (Not authorized): its ACL must let this device's user publish there" in refused[0]

@@ -62,6 +62,7 @@ RETAINED_HEADROOM = 8  # in-flight room for the retained topics published beside
 class Ack:
     mid: int
     ok: bool
+    reason: str = ""  # the broker's, when it refused the message (MQTT 5)
 
 
 @dataclass(slots=True)
@@ -366,7 +367,7 @@ class MqttLink(Managed):
         self, client: paho.Client, userdata: object, mid: int, reason: ReasonCode, properties: object
     ) -> None:
         # Runs under paho's message lock: only record the ack, the drain thread does the rest.
-        self.acks.append(Ack(mid=mid, ok=not reason.is_failure))
+        self.acks.append(Ack(mid=mid, ok=not reason.is_failure, reason=str(reason)))
         self.on_ack()
 
     def _handle_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.client import MqttLink
-from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.connecting import broker_address
+from listener.outputs.mqtt.spool import WARN_EVERY, Spool
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Publisher(Managed):
         self.inflight_max = inflight_max
         self._cond = threading.Condition()
         self._retained: dict[str, Retained] = {}
-        self._inflight: dict[int, int] = {}  # paho mid -> spool row id
+        self._inflight: dict[int, tuple[int, str]] = {}  # paho mid -> spool row id, and its topic's leaf
         self._sent_through = 0  # highest spool row id handed to paho by this process
         self._more = True  # the spool may hold rows beyond _sent_through
         self._puts = 0  # spooled() calls, so a put racing a short read is not missed
@@ -65,7 +66,8 @@ class Publisher(Managed):
         self._connects_seen = 0
         self._stop = False
         self._thread: threading.Thread | None = None
-        self.rejected = 0
+        self.rejected = 0  # messages the broker refused (MQTT 5: its ACL), dropped and counted in the spool's
+        self._refused_topics: set[str] = set()  # each named once in a warning
         link.on_ack = self.wake
 
     # -- called from other threads -----------------------------------------
@@ -202,15 +204,32 @@ class Publisher(Managed):
         while self.link.acks:
             ack = self.link.acks.popleft()
             with self._cond:
-                row = self._inflight.pop(ack.mid, None)
-            if row is None:
+                sent = self._inflight.pop(ack.mid, None)
+            if sent is None:
                 continue
             if not ack.ok:
                 # MQTT 5 brokers say so when they refuse (ACL); re-sending would fail forever
-                self.rejected += 1
-                log.warning("MQTT broker refused a spooled message (check its ACL for this device's topics)")
-            done.append(row)
+                self._refused(self.topic(sent[1]), ack.reason)
+            done.append(sent[0])
         self._delete(done)
+
+    def _refused(self, topic: str, reason: str) -> None:
+        """A message the broker refused is lost: counted where the dashboards see losses (``spool_dropped``),
+        and said once per topic, then at every WARN_EVERY-th, not once per message."""
+        self.spool.count_dropped(1)
+        self.rejected += 1
+        if topic in self._refused_topics and self.rejected % WARN_EVERY:
+            return
+        self._refused_topics.add(topic)
+        log.warning(
+            "MQTT broker %s refused a spooled message for %s (%s): its ACL must let this device's user publish "
+            "there; refused messages are dropped and counted in spool_dropped, %d so far (said again every %d)",
+            broker_address(self.link.config),
+            topic,
+            reason or "no reason given",
+            self.rejected,
+            WARN_EVERY,
+        )
 
     def _delete(self, rows: list[int]) -> None:
         """Delete sent rows; the spool emptied by it marks the retained topics built with a backlog."""
@@ -241,6 +260,6 @@ class Publisher(Managed):
                 self._sent_through = row.id
                 self._tokens -= 1.0
                 if mid is not None and row.qos > 0:
-                    self._inflight[mid] = row.id
+                    self._inflight[mid] = (row.id, row.leaf)
             if mid is not None and row.qos == 0:
                 self._delete([row.id])  # QoS 0 has no PUBACK: handed over is as good as it gets

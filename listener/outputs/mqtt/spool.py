@@ -278,6 +278,14 @@ class Spool(Managed):
         message["seq"] = self.next_seq()
         return encode(message)
 
+    def count_dropped(self, lost: int) -> None:
+        """Messages lost after they were stored (the broker refused them): counted in ``dropped``."""
+        with self._lock:
+            try:
+                self._renewing(lambda: self._bump("dropped", lost))
+            except sqlite3.Error:  # disk full: counted in memory, as the messages it could not store
+                self._unstored += lost
+
     @property
     def dropped(self) -> int:
         return self.counter("dropped") + self._unstored
@@ -313,11 +321,9 @@ class Spool(Managed):
             return
         self._evicted_told = self._evicted
         log.warning(
-            "MQTT spool full (%d messages): dropping the oldest to make room, %d dropped so far (said again every "
-            "%d): the broker has been away too long; raise mqtt.spool_max_messages or fix the outage",
-            self.max_messages,
-            self._evicted,
-            WARN_EVERY,
+            f"MQTT spool full ({self.max_messages} messages): dropping the oldest to make room, {self._evicted} "
+            f"dropped so far (said again every {WARN_EVERY}): the broker has been away too long; raise "
+            "mqtt.spool_max_messages or fix the outage"
         )
 
     def _insert(self, leaf: str, message: dict[str, object], qos: int) -> tuple[int, int]:

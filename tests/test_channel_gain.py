@@ -83,6 +83,26 @@ def test_a_real_gain_mismatch_is_still_removed(hiss_db: tuple[float, float]) -> 
         assert score[key] == pytest.approx(reference[key], abs=0.05), (key, score, reference)
 
 
+def test_a_mismatch_is_learnt_from_the_first_words_in_ordinary_noise() -> None:
+    # Washing-up at -40 dBFS on each mic, 11 dB under the dialogue's speech, and the customer's mic 20 dB
+    # hotter. Speech counted only 15 dB above a floor that sits 4 dB above the background, with the leaked
+    # voice above that floor too: the customer's three turns (3.5 s) went by uncounted, the correction came
+    # at 12.75 s, and the rep's words after the customer's were all the customer's (rep F1 0.0).
+    def washing_up(customer_gain_db: float) -> tuple[np.ndarray, list[dict[str, object]]]:
+        samples, truth = synth.lapel_dialogue(customer_gain_db=customer_gain_db, noise=QUIET)
+        n = samples.shape[0]
+        sink = np.stack(
+            [synth.load_noise("doing_the_dishes.wav", n, 5.0), synth.load_noise("doing_the_dishes.wav", n, 40.0)], 1
+        )
+        return hiss(samples + sink * [dbfs(-40.0), dbfs(-40.0 + customer_gain_db)], -80.0, -80.0), truth
+
+    (samples, truth), (matched, _) = washing_up(20.0), washing_up(0.0)
+    settled_s = min(float(s["start"]) for s in truth if s["party"] == "customer") + 1.5  # type: ignore[arg-type]
+    score, reference = scored(samples, truth, from_s=settled_s), scored(matched, truth, from_s=settled_s)
+    for key in ("rep_f1", "customer_f1", "rep_share"):
+        assert score[key] == pytest.approx(reference[key], abs=0.05), (key, score, reference)
+
+
 @pytest.mark.parametrize("sizes", [[160], [RATE_HZ * 10 // 1000 * 7 + 3, 1, 555]], ids=["one frame", "ragged"])
 def test_the_correction_does_not_depend_on_where_the_stream_is_cut(sizes: list[int]) -> None:
     # it settles every UPDATE_FRAMES frames of the stream, counting whole frames: bit for bit what analyze

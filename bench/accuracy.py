@@ -26,7 +26,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,7 @@ class CaseResult:
     score: CaseScore
     analyze_s: float
     events: events.EventScore | None = None  # interruption / backchannel detection (bench.interruptions)
+    voices: frozenset[str] = frozenset()  # the speakers the case's excerpt plays (its truth's "speakers")
 
 
 def ensure_cases(
@@ -201,7 +202,9 @@ def run(
             report = analyze(cases_dir / entry["wav"], config, timeout_s)
         elapsed_s = time.perf_counter() - t0
         scored = events.score_events(truth, report, analytics)
-        results.append(CaseResult(entry["case"], entry["split"], score_report(truth, report), elapsed_s, scored))
+        voices = frozenset(str(v["id"]) for v in truth.get("speakers", []))
+        score = score_report(truth, report)
+        results.append(CaseResult(entry["case"], entry["split"], score, elapsed_s, scored, voices))
         if not quiet:
             print(f"  {entry['case']}: analyzed in {results[-1].analyze_s:.1f} s", file=sys.stderr)
     return results
@@ -257,27 +260,45 @@ def overall_figures(results: list[CaseResult]) -> dict[str, float | None]:
 
 @dataclass(frozen=True, slots=True)
 class Intervals:
-    """95 % bootstrap intervals of :func:`overall_figures`, drawn over ``excerpts`` excerpts."""
+    """95 % bootstrap intervals of :func:`overall_figures`, drawn over ``groups`` conversations (``excerpts``
+    excerpts, those that share a voice drawn together)."""
 
     excerpts: int
     figures: dict[str, tuple[float, float] | None]
+    groups: int = 0
 
 
 def intervals(results: Sequence[CaseResult]) -> Intervals:
-    """Draw whole excerpts (all their rooms) at a time."""
+    """Draw whole excerpts (all their rooms) at a time, and excerpts that share a voice together: two parts of
+    one meeting (dev00 and dev01, the same two people) are no more independent than two rooms of one excerpt."""
     by_excerpt: dict[str, list[CaseResult]] = {}
     for r in results:
         by_excerpt.setdefault(excerpt_of(r.case), []).append(r)
-    return Intervals(len(by_excerpt), bootstrap_intervals(list(by_excerpt.values()), overall_figures))
+    groups = [[r for name in names for r in by_excerpt[name]] for names in voice_groups(by_excerpt)]
+    return Intervals(len(by_excerpt), bootstrap_intervals(groups, overall_figures), len(groups))
+
+
+def voice_groups(by_excerpt: Mapping[str, Sequence[CaseResult]]) -> list[list[str]]:
+    """The excerpts, joined wherever two share a speaker (in order of first appearance)."""
+    groups: list[tuple[set[str], list[str]]] = []  # (voices, excerpts)
+    for name, cases in by_excerpt.items():
+        voices = set().union(*(c.voices for c in cases))
+        joined = [g for g in groups if g[0] & voices]
+        merged: tuple[set[str], list[str]] = (voices, [])
+        for g in joined:
+            merged[0].update(g[0])
+            merged[1].extend(g[1])
+            groups.remove(g)
+        merged[1].append(name)
+        groups.append(merged)
+    return [sorted(names, key=list(by_excerpt).index) for _, names in groups]
 
 
 def print_intervals(found: Intervals) -> None:
     parts = [f"{name} {lo:.3f}–{hi:.3f}" for name, v in found.figures.items() if v is not None for lo, hi in [v]]
     if parts:
-        print(
-            f"all: 95 % interval, {found.excerpts} excerpts drawn with replacement ({BOOTSTRAP_DRAWS} draws): "
-            + ", ".join(parts)
-        )
+        drawn = f"{found.groups} conversations ({found.excerpts} excerpts; those sharing a voice drawn together)"
+        print(f"all: 95 % interval, {drawn} drawn with replacement ({BOOTSTRAP_DRAWS} draws): " + ", ".join(parts))
 
 
 def event_groups(results: Sequence[CaseResult]) -> dict[str, events.EventScore]:

@@ -6,8 +6,10 @@ The truth of a case is its per-party truth segments (from the AMI RTTM, see
 ``shared/metrics.md`` as the device implements them, with perfect activity.
 A system event matches a truth event of the same kind, by the same party,
 whose onset is within ``TOLERANCE_S`` (one-to-one, closest onsets first).
-Latency is ``decided_s - t`` of the system's interruptions: when the device
-knew, after the interrupting speech began.
+Latency is when the device knew, after the interrupting speech began: ``decided_s`` of each
+interruption found minus the onset of the truth interruption it matched. The device decides 1.0 s
+after the onset *it* heard (``decided_s - t``, printed as well): where it missed the interrupter's
+first words under the other party, the decision comes that much later than the speech began.
 
 Premature starts are scored the same way. The analytics without a turn model
 decide them by metrics.md's ground truth (the customer resumes within 1.0 s
@@ -43,7 +45,8 @@ class EventScore:
     """One case: matches per kind, and the decision latencies of the system's interruptions."""
 
     matches: dict[str, Matches] = field(default_factory=dict)
-    latencies_s: tuple[float, ...] = ()
+    latencies_s: tuple[float, ...] = ()  # each reported interruption's decision after its own onset
+    true_latencies_s: tuple[float, ...] = ()  # each one found: its decision after the true onset it matched
 
 
 def analytics_config(path: Path | None) -> Config:
@@ -61,11 +64,11 @@ def truth_events(truth: Record, config: Config) -> list[Record]:
     return [e.record() for e in collector.events]
 
 
-def matched(
+def matched_pairs(
     truth: Sequence[Record], system: Sequence[Record], tolerance_s: float = TOLERANCE_S
-) -> tuple[set[int], set[int]]:
-    """One-to-one matching of same-party onsets within the tolerance, closest pairs first: matched indices."""
-    pairs = sorted(
+) -> list[tuple[int, int]]:
+    """One-to-one matching of same-party onsets within the tolerance, closest pairs first: (truth, system) indices."""
+    candidates = sorted(
         (abs(float(s["t"]) - float(t["t"])), i, j)
         for i, t in enumerate(truth)
         for j, s in enumerate(system)
@@ -73,11 +76,21 @@ def matched(
     )
     used_t: set[int] = set()
     used_s: set[int] = set()
-    for _, i, j in pairs:
+    pairs = []
+    for _, i, j in candidates:
         if i not in used_t and j not in used_s:
             used_t.add(i)
             used_s.add(j)
-    return used_t, used_s
+            pairs.append((i, j))
+    return pairs
+
+
+def matched(
+    truth: Sequence[Record], system: Sequence[Record], tolerance_s: float = TOLERANCE_S
+) -> tuple[set[int], set[int]]:
+    """The indices :func:`matched_pairs` matched, of the truth and of the system."""
+    pairs = matched_pairs(truth, system, tolerance_s)
+    return {i for i, _ in pairs}, {j for _, j in pairs}
 
 
 def match(truth: Sequence[Record], system: Sequence[Record], tolerance_s: float = TOLERANCE_S) -> Matches:
@@ -94,26 +107,36 @@ def score_events(truth: Record, report: Record, config: Config) -> EventScore:
     expected = truth_events(truth, config)
     found = report.get("events", [])
     matches = {kind: match(of_kind(expected, kind), of_kind(found, kind)) for kind in KINDS}
-    latencies = tuple(float(e["decided_s"]) - float(e["t"]) for e in of_kind(found, "interruption"))
-    return EventScore(matches, latencies)
+    truth_i, found_i = of_kind(expected, "interruption"), of_kind(found, "interruption")
+    latencies = tuple(float(e["decided_s"]) - float(e["t"]) for e in found_i)
+    true_latencies = tuple(
+        float(found_i[j]["decided_s"]) - float(truth_i[i]["t"]) for i, j in matched_pairs(truth_i, found_i)
+    )
+    return EventScore(matches, latencies, true_latencies)
 
 
 def pooled(scores: Sequence[EventScore]) -> EventScore:
     matches = {kind: sum((s.matches.get(kind, Matches()) for s in scores), Matches()) for kind in KINDS}
-    return EventScore(matches, tuple(x for s in scores for x in s.latencies_s))
+    own = tuple(x for s in scores for x in s.latencies_s)
+    return EventScore(matches, own, tuple(x for s in scores for x in s.true_latencies_s))
 
 
 def summary_json(score: EventScore) -> dict[str, object]:
     out: dict[str, object] = {}
     for kind, m in score.matches.items():
         out[kind] = {"tp": m.tp, "fp": m.fp, "fn": m.fn, "precision": m.precision, "recall": m.recall, "f1": m.f1}
-    lat = score.latencies_s
-    out["interruption_latency_s"] = {
-        "median": statistics.median(lat) if lat else None,
-        "max": max(lat) if lat else None,
-        "n": len(lat),
-    }
+    out["interruption_latency_s"] = _spread(score.true_latencies_s)  # after the true onset, of those found
+    out["interruption_latency_own_onset_s"] = _spread(score.latencies_s)
     return out
+
+
+def _spread(latencies_s: Sequence[float]) -> dict[str, float | int | None]:
+    return {
+        "median": statistics.median(latencies_s) if latencies_s else None,
+        "max": max(latencies_s) if latencies_s else None,
+        "over_1s": sum(1 for x in latencies_s if x > 1.0 + 1e-6),
+        "n": len(latencies_s),
+    }
 
 
 def _fmt(value: float | None) -> str:
@@ -131,9 +154,16 @@ def print_summary(groups: dict[str, EventScore]) -> None:
                 f" {_fmt(m.precision):>6} {_fmt(m.recall):>6} {_fmt(m.f1):>6}"
             )
     for name, score in groups.items():
-        lat = score.latencies_s
-        if lat:
+        true, own = score.true_latencies_s, score.latencies_s
+        if true:
+            late = sum(1 for x in true if x > 1.0 + 1e-6)
             print(
-                f"{name:<10} interruption decision latency: median {statistics.median(lat):.2f} s,"
-                f" max {max(lat):.2f} s over {len(lat)}"
+                f"{name:<10} interruption decision latency after the true onset: median"
+                f" {statistics.median(true):.2f} s, max {max(true):.2f} s over the {len(true)} found"
+                f" ({late} later than 1.0 s)"
+            )
+        if own:
+            print(
+                f"{name:<10} ... after the onset the listener heard: median {statistics.median(own):.2f} s,"
+                f" max {max(own):.2f} s over the {len(own)} reported"
             )

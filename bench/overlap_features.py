@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -103,6 +104,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.overlap_features", description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=Path, default=cases_dir("coherent"), help="cases rendered by bench.accuracy")
     args = ap.parse_args(list(argv) if argv is not None else None)
+    if not (args.cases / "manifest.json").exists():
+        print(f"no cases in {args.cases}: `python -m bench.accuracy` renders them (once, minutes)", file=sys.stderr)
+        return 2
     manifest = json.loads((args.cases / "manifest.json").read_text())
     groups: dict[tuple[str, int], dict[str, list[Float]]] = {}
     for entry in manifest["cases"]:

@@ -91,8 +91,12 @@ class CaseScore(_Attribution):
 
     @property
     def share_error_pp(self) -> float | None:
-        if self.true_share is None or self.system_share is None:
+        """In points; a listener that heard nobody where somebody spoke reads no share at all, the farthest any
+        share could be from the truth (left out of the mean, a deaf case would flatter it)."""
+        if self.true_share is None:
             return None
+        if self.system_share is None:
+            return max(self.true_share, 1.0 - self.true_share) * 100.0
         return abs(self.system_share - self.true_share) * 100.0
 
 

@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--file", type=Path, help="analyse this WAV (recorded on --array's board) instead")
     parser.add_argument("--array", choices=ARRAYS, default=DEFAULT_ARRAY, help=f"board (default {DEFAULT_ARRAY})")
     args = parser.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)  # a fresh clone has none: --file writes its one-second file there
     layout = Layout(args.array)
     board = layout.suffix()  # as the case folders are named: empty for the default board
     path = args.file or make_long(args.minutes, CACHE / f"long_{args.minutes:g}min{board}.wav", args.array)

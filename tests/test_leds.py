@@ -98,6 +98,22 @@ def test_dominance_amber_then_red_then_calm_again(factory: MockFactory) -> None:
     assert 1.0 in history(factory, "amber") and history(factory, "amber")[-1] == 0.0
 
 
+@pytest.mark.parametrize(("ended_s", "green_s"), [(7.4, 9.0), (12.0, 12.0)])
+def test_amber_a_visits_end_clears_moments_after_it_lit_is_held_a_few_seconds(
+    factory: MockFactory, ended_s: float, green_s: float
+) -> None:
+    """A rep talking on to a customer gone quiet: amber lit at 5.0 s and the visit ended 2.4 s later, so the rep
+    saw amber for 1.7 s (bench.calm's shortest look) and green again mid-sentence. It holds AMBER_AT_LEAST_S
+    (4 s) from when it lit; a visit ending later than that clears it at once, as before."""
+    stage, trace = make_stage(factory, fade_s=0.8)
+    ended = dataclasses.replace(dominance(False, ended_s), reason="session_end")
+    with stage:
+        play(stage, 16.0, [*speech(Party.REP, 0.5, 15.0), dominance(True, 5.0), ended])
+    assert value_at(trace, "amber", ended_s - 0.1) == 1.0 and value_at(trace, "green", ended_s - 0.1) == 0.0
+    assert value_at(trace, "amber", green_s - 0.15) > 0.0  # still amber (a fade starts when it ends)
+    assert value_at(trace, "amber", green_s + 1.0) == 0.0 and value_at(trace, "green", green_s + 1.0) > 0.0
+
+
 def test_every_light_goes_dark_when_the_stage_closes(factory: MockFactory) -> None:
     """A stopped service listens no more: a calm green or an amber left lit would tell the rep it does."""
     stage, trace = make_stage(factory, fade_s=0.8)

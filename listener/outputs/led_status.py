@@ -32,6 +32,9 @@ from listener.outputs.condition import DeviceCondition
 # to the rep about the conversation going on: after this long with nobody speaking they calm down
 QUIET_CALM_S = 10.0
 RED_REP_WITHIN_S = 5.0  # red only while the rep is talking or has just stopped, never at a silent rep
+# amber lit moments before its visit ended (the rep talking on to a customer gone quiet) stays this long: a
+# flash of amber and back to green reads as a glitch, not as "the visit is over"
+AMBER_AT_LEAST_S = 4.0
 
 SHOWN_KEPT = 16
 # An interruption is decided interruption_min_s after its onset, delivered with the block holding that time
@@ -80,6 +83,7 @@ class Status:
     heard_s: float = 0.0  # the end of the audio heard so far: when an event is learnt of
     # the pulse held past its display while a rep stretch begun over the customer in it may yet be decided
     interrupting_held_until_s: float = -math.inf
+    dominance_ends_s: float | None = None  # a session's end clears amber then (AMBER_AT_LEAST_S after it lit)
 
     @classmethod
     def from_config(cls, config: Config) -> Status:
@@ -95,11 +99,7 @@ class Status:
         if isinstance(event, DeviceState | SourceState):
             self._condition(event)
         elif isinstance(event, DominanceChanged):
-            if not event.dominating:
-                self.dominating_since_s = None
-            elif self.dominating_since_s is None:
-                self.dominating_since_s, self.rep_talk_dominating_s = event.decided_s, 0.0
-                self.calmed = False
+            self._dominance(event)
         elif isinstance(event, Interruption):
             self._interruption(event)
         elif isinstance(event, SpeechStarted):
@@ -110,6 +110,21 @@ class Status:
             self._frames(event)
         elif isinstance(event, AudioBlock | AudioDropped):
             self.heard_s = max(self.heard_s, event.end_s)
+            if self.dominance_ends_s is not None and self.heard_s >= self.dominance_ends_s:
+                self.dominating_since_s = self.dominance_ends_s = None
+
+    def _dominance(self, event: DominanceChanged) -> None:
+        if event.dominating:
+            self.dominance_ends_s = None
+            if self.dominating_since_s is None:
+                self.dominating_since_s, self.rep_talk_dominating_s = event.decided_s, 0.0
+                self.calmed = False
+            return
+        since_s = self.dominating_since_s
+        if event.reason == "session_end" and since_s is not None and event.decided_s < since_s + AMBER_AT_LEAST_S:
+            self.dominance_ends_s = since_s + AMBER_AT_LEAST_S
+        else:
+            self.dominating_since_s = self.dominance_ends_s = None
 
     def _condition(self, event: DeviceState | SourceState) -> None:
         was_held = self._held()

@@ -223,6 +223,36 @@ def test_audio_past_the_headers_size_is_refused_not_cut(tmp_path: Path) -> None:
         WavSource(unsized, GEO).open()
 
 
+def test_a_stream_longer_than_a_wav_can_say_is_told_to_become_rf64(tmp_path: Path) -> None:
+    """ffmpeg or gstreamer writing to a pipe leave 0xFFFFFFFF for the size: past 4 GiB that size no longer runs
+    past the file's end, and "sox --ignore-length", which the refusal advised, wraps the length and is refused
+    again. The file is sparse: 4.5 GB of nothing on disk."""
+    big = tmp_path / "big.wav"
+    with_data_size(big, tone(16000, 1.0), 0xFFFFFFFF)
+    with big.open("r+b") as fh:
+        fh.truncate(4_500_000_044)
+    with pytest.raises(AudioFormatError) as err:
+        WavSource(big, GEO).open()
+    assert "more than a WAV file can (4 GiB" in str(err.value) and "-rf64 auto" in str(err.value)
+    assert "sox --ignore-length" not in str(err.value)
+
+
+def test_a_recording_still_being_made_is_said_to_have_grown(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """arecord without -d: the file is read as long as it was when opened; the run ended "stopped after 5.3 s"
+    of a recording that went on, without a word."""
+    growing = tmp_path / "growing.wav"
+    with_data_size(growing, tone(16000, 1.0), 0x80000000)  # arecord's placeholder: the length unknown
+    with WavSource(growing, GEO) as source:
+        with growing.open("ab") as fh:
+            fh.write(bytes(16000 * 4 * 2))  # a second more, written after the open
+        blocks = [e for e in source.events() if isinstance(e, AudioBlock)]
+    assert sum(b.samples.shape[0] for b in blocks) == 16000
+    assert "grew while it was read (still being recorded?): only its first 1.0 s were analysed" in caplog.text
+    caplog.clear()
+    replay(growing)  # the same file, no longer growing: nothing to say
+    assert "grew" not in caplog.text
+
+
 def test_chunks_after_the_audio_and_a_stray_tail_are_no_audio_left_out(tmp_path: Path) -> None:
     expected = tone(16000, 1.0)
     tagged = tmp_path / "tagged.wav"

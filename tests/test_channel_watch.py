@@ -92,6 +92,21 @@ def test_the_array_is_looked_at_afresh_after_an_outage_and_a_muted_one_is_called
     assert dead.startswith("captured channel(s) [3] carry no sound")
 
 
+def test_a_very_quiet_recording_is_not_called_muted(caplog: pytest.LogCaptureFixture) -> None:
+    """Speech peaking at -70 dBFS over a -110 dBFS floor averages under -90 dBFS over the recording: "muted,
+    record it again" was said of a file whose figures were fine. Its loudest blocks are far above a mute."""
+    watch = ChannelWatch(geometry(live_config()))
+    rng = np.random.default_rng(3)
+    with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+        for k in range(round((WATCH_S + 0.5) / 0.1)):
+            samples = rng.normal(0.0, 3e-6, (1600, 4))  # the floor, -110 dBFS
+            if k % 30 == 0:  # a word every 3 s, -78 dBFS in its block (peaks near -70)
+                samples += rng.normal(0.0, 1.2e-4, (1600, 4))
+            watch.process(AudioBlock(start_s=0.1 * k, sample_rate_hz=16000, samples=samples.astype(np.float32)))
+    assert max(watch._meter.dbfs()) < -90.0  # the whole look, pauses included, is under the mute line
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
 def test_a_recording_of_digital_silence_is_said_to_be_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # "nobody spoke" alone read as a quiet counter, not as a recording made from a muted input
     wav = tmp_path / "muted.wav"

@@ -27,6 +27,7 @@ from listener.audio.base import selected_channels
 from listener.audio.leads import LeadMeter
 from listener.audio.levels import (
     DEAD_DBFS,
+    FLOOR_DBFS,
     LevelMeter,
     dead_channels,
     dead_party,
@@ -34,6 +35,7 @@ from listener.audio.levels import (
     describe_twins,
     parties_of,
     party_key,
+    rms_dbfs,
 )
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import shown_path
@@ -67,6 +69,7 @@ class ChannelWatch(Stage):
 
     def _restart(self) -> None:
         self._meter = LevelMeter(len(self.channels))
+        self._loudest_dbfs = FLOOR_DBFS  # of any block on any channel: a quiet recording's speech, not a mute
         self._judged = False
         self._leads = LeadMeter(PROCESSING_RATE_HZ)
         self._leads_judged = self.geometry.mode != "channels"  # only the parties' two mics are compared
@@ -79,6 +82,7 @@ class ChannelWatch(Stage):
         elif isinstance(event, AudioBlock):
             if not self._judged:
                 self._meter.add(event.samples)
+                self._loudest_dbfs = max(self._loudest_dbfs, *rms_dbfs(event.samples))
                 if self._meter.n >= WATCH_S * event.sample_rate_hz:
                     self._judge()
             if not self._leads_judged:
@@ -117,8 +121,9 @@ class ChannelWatch(Stage):
         dead = dead_channels(self._meter.dbfs(), self.channels)
         if dead and len(dead) < len(self.channels):
             self._warn(self._dead_message(dead))
-        elif dead and self._meter.n >= MUTED_MIN_S * PROCESSING_RATE_HZ:
-            # a real mic's own noise lies far above DEAD_DBFS: every channel under it for a while is a muted capture
+        elif dead and self._meter.n >= MUTED_MIN_S * PROCESSING_RATE_HZ and self._loudest_dbfs < DEAD_DBFS:
+            # a real mic's own noise lies far above DEAD_DBFS: every channel under it for a while is a muted capture;
+            # not a very quiet recording (speech peaking at -70 dBFS averages under it, its loudest blocks do not)
             self._warn(self._muted_message())
         twins = self._meter.twins(self.channels)
         if twins:

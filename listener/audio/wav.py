@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import numpy.typing as npt
 import soundfile as sf
 import soxr
 
 from listener.audio.base import ONE_MIC, AudioSource, selected_channels
+from listener.audio.scrub import Scrubber
 from listener.audio.sniff import not_wav_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import (
@@ -57,6 +57,7 @@ class WavSource(AudioSource):
         self.realtime = realtime
         self._file: sf.SoundFile | None = None
         self._stopped = False
+        self._size_at_open = 0  # bytes: a file that grows while read is still being recorded
 
     @property
     def sample_rate_hz(self) -> int:
@@ -83,6 +84,7 @@ class WavSource(AudioSource):
                 f.close()  # and keep _file unset: a later call must not skip the check
                 raise
             self._file = f
+            self._size_at_open = _size(self.path)
         return self._file
 
     def warn_if_short(self) -> None:
@@ -117,7 +119,7 @@ class WavSource(AudioSource):
         emitted = 0  # samples handed on, at the processing rate
         wall0_s = time.monotonic()
         plays = 1
-        scrub = _Scrubber(self.path) if f.subtype in FLOAT_SUBTYPES else None
+        scrub = Scrubber(self.path) if f.subtype in FLOAT_SUBTYPES else None
         # doubles are mended before they are narrowed: 1e300 would become an infinity, not a loud sample
         dtype = "float64" if f.subtype == "DOUBLE" else "float32"
         while not self._stopped:
@@ -140,50 +142,18 @@ class WavSource(AudioSource):
                     _sleep_until(wall0_s + emitted / PROCESSING_RATE_HZ)
                 yield AudioBlock(start_s=start_s, sample_rate_hz=PROCESSING_RATE_HZ, samples=samples)
             if last:
+                self._warn_if_grown(emitted / PROCESSING_RATE_HZ)
                 return
 
-
-class _Scrubber:
-    """Float WAVs may hold samples no recorder makes: mend them, and say so once for each kind.
-
-    NaN or infinite samples (a broken writer) become silence: one would
-    otherwise spread through every filter and spectrum after it and end
-    speech that is really there. Samples beyond full scale (an export that
-    never normalised, 1e10 where 1.0 is the loudest) are clipped to it: left
-    as they are, the energies overflow and the talk times are nonsense.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.shown = shown_path(path)
-        self.warned_not_numbers = False
-        self.warned_too_loud = False
-
-    def __call__(self, data: npt.NDArray[np.floating], at_s: float) -> npt.NDArray[np.floating]:
-        bad = ~np.isfinite(data)
-        if bad.any():
-            if not self.warned_not_numbers:
-                self.warned_not_numbers = True
-                log.warning(
-                    "%s holds samples that are not numbers (NaN or infinite), first near %.1f s: they are "
-                    "played as silence; re-export the recording to remove them",
-                    self.shown,
-                    at_s,
-                )
-            data = np.where(bad, 0.0, data).astype(data.dtype, copy=False)
-        peak = float(np.max(np.abs(data), initial=0.0))
-        if peak > 1.0:
-            if not self.warned_too_loud:
-                self.warned_too_loud = True
-                log.warning(
-                    "%s holds samples beyond full scale, first near %.1f s (at least %.3g times it, %+.1f dB): "
-                    "they are clipped to full scale; re-export the recording normalised to at most 1.0 (0 dBFS)",
-                    self.shown,
-                    at_s,
-                    peak,
-                    20.0 * math.log10(peak),
-                )
-            data = np.clip(data, -1.0, 1.0).astype(data.dtype, copy=False)
-        return data
+    def _warn_if_grown(self, read_s: float) -> None:
+        """A recording still being made (arecord without -d) is read as long as it was when opened: say so."""
+        if _size(self.path) > self._size_at_open > 0:
+            log.warning(
+                "%s grew while it was read (still being recorded?): only its first %.1f s were analysed; "
+                "run again once the recording has ended",
+                shown_path(self.path),
+                read_s,
+            )
 
 
 def _sleep_until(deadline_s: float) -> None:
@@ -228,6 +198,13 @@ def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
             f"{shown} has {channels} channel(s) but the array '{geometry.preset}' has {geometry.n_mics} mics"
             f" ({geometry.capture_channels} captured channels): pick the matching [array] preset or mics in the config"
         )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone or unreadable since it was opened: nothing to compare
+        return 0
 
 
 def open_wav(path: Path) -> sf.SoundFile:
@@ -319,7 +296,14 @@ def _check_riff(path: Path, shown: str) -> int:
     if declared > size:
         raise AudioFormatError(
             f"{shown} is truncated: the header promises {declared} bytes, the file has {size}; "
-            "copy it again or repair the header (e.g. `sox --ignore-length in.wav out.wav`)"
+            "if it is still being recorded, wait until it ends; else copy it again or repair the header (e.g. "
+            "`sox --ignore-length in.wav out.wav`)"
+        )
+    if unaccounted > UNACCOUNTED_BYTES_MAX and declared - start == STREAMED_SIZE and size > STREAMED_SIZE:
+        # a stream written with its length unknown, past what a RIFF size can say: sox --ignore-length wraps it
+        raise AudioFormatError(
+            f"{shown} holds more than a WAV file can (4 GiB; it was written as a stream, its length unknown): "
+            "convert it to RF64, which has no such limit, e.g. `ffmpeg -i in.wav -c copy -rf64 auto out.wav`"
         )
     if unaccounted > UNACCOUNTED_BYTES_MAX:  # read as the header says, the rest would be left out unsaid
         raise AudioFormatError(
@@ -352,6 +336,9 @@ def _unaccounted_bytes(fh: BinaryIO, data_end: int, file_size: int) -> int:
     return max(0, file_size - at)
 
 
+STREAMED_SIZE = 0xFFFFFFFF  # the data size a streaming writer puts in a RIFF header it cannot go back to
+
+
 def _data_chunk(fh: BinaryIO, rf64: bool, file_size: int) -> tuple[int, int] | None:
     """Where the data chunk's audio starts and ends; the end is 0 when its length is unknown (the data runs to
     the end of the file)."""
@@ -370,7 +357,7 @@ def _data_chunk(fh: BinaryIO, rf64: bool, file_size: int) -> tuple[int, int] | N
             continue
         if chunk_id == b"data":
             start = fh.tell()
-            if size == 0xFFFFFFFF and ds64_data_size is not None:
+            if size == STREAMED_SIZE and ds64_data_size is not None:
                 size = ds64_data_size
             elif size >= UNKNOWN_DATA_SIZE_FROM_BYTES and start + size > file_size:
                 return start, 0  # a streaming writer's "unknown length": the data runs to the end of the file

@@ -136,3 +136,26 @@ def test_the_end_of_a_client_id_clash_is_said_once_a_connection_holds(
         f"MQTT connection to 127.0.0.1:{broker.port} as {DEVICE_ID} has held for 10 s: "
         "no other client takes its place any more"
     ], _said(caplog, logging.INFO)
+
+
+def test_a_client_with_this_id_reconnecting_at_its_own_pace_is_named(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a test client (or a second device whose back-off did not grow with ours) takes the link's place every
+    # 5.5 s, longer than twice the link's wait: counted as ordinary outages, the clash was never named
+    link = _link(broker, reconnect_min_s=1.0, reconnect_max_s=2.0)  # stable_s: 10 s; a kick: lost within 5 s
+    intruder = paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID, reconnect_on_failure=False)
+    with caplog.at_level(logging.INFO), link:
+        for _ in range(3):
+            assert link.wait_connected(10)
+            time.sleep(5.5)
+            intruder.connect("127.0.0.1", broker.port)
+            intruder.loop_start()
+            _wait(lambda: not link.connected, 5.0)
+            assert link.wait_connected(10)
+            intruder.loop_stop()
+        waits_s = link.backoff.delay_s
+    assert not _said(caplog, logging.ERROR)  # as likely a broker restarting that often: a warning, not an error
+    named = [m for m in _said(caplog, logging.WARNING) if f"another client uses client id {DEVICE_ID}" in m]
+    assert len(named) == 1 and "or the broker restarts that often" in named[0], _said(caplog, logging.WARNING)
+    assert waits_s == 1  # each reconnect from the shortest wait, as after a restart

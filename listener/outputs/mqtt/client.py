@@ -126,6 +126,8 @@ class MqttLink(Managed):
         self._attempt_failed = False
         self._short_lived = 0  # such connections in a row that the broker dropped soon after accepting them
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
+        self._all_kicked = True  # every loss of that run came at once (a clash), none after a while (a restart too)
+        self._suspected = False  # the run was said as a warning: a clash, or a broker restarting that often
         self._hold_watch: threading.Timer | None = None  # says when a connection after the error has held
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
         self._closed_early = 0  # attempts in a row that the broker closed without a CONNACK
@@ -322,20 +324,25 @@ class MqttLink(Managed):
         taken_over = reason.value == SESSION_TAKEN_OVER
         first_try, self._attempt_failed = not self._attempt_failed, False
         wait_s = min(2 * self.backoff.delay_s, self.backoff.max_s)
-        # Another client with our id takes our place as soon as its back-off ends, and its back-off grows as
-        # ours does: a connection that outlived twice our wait was ended by something else (a broker restart)
-        if taken_over or (first_try and lived_s <= min(2 * wait_s + KICK_SLACK_S, self.backoff.stable_s)):
-            # paho reset its back-off when the broker accepted this connection: go on doubling instead
-            self._set_delay(client, wait_s)
+        # Another client with our id that backs off as we do takes our place as soon as its wait ends: a loss
+        # within twice our wait is such a kick, and the wait goes on doubling (paho reset it at the accept). A
+        # later loss reconnects from the shortest wait: a broker restart, or a client that reconnects at its own
+        # steady pace; a run of them under stable_s is said as either (a warning), never at once as a clash.
+        kicked = taken_over or (first_try and lived_s <= min(2 * wait_s + KICK_SLACK_S, self.backoff.stable_s))
+        self._set_delay(client, wait_s if kicked else self.backoff.min_s)
+        if taken_over or (first_try and lived_s < self.backoff.stable_s):
             self._short_lived += 1
-            if taken_over or self._short_lived >= SHORT_LIVED_REPEATS:
+            self._all_kicked = self._all_kicked and kicked
+            if taken_over or (self._short_lived >= SHORT_LIVED_REPEATS and self._all_kicked):
                 self._blame_client_id(taken_over)
                 return
-        else:  # an ordinary outage: start again from the shortest wait
-            self._short_lived = 0
-            self._set_delay(client, self.backoff.min_s)
+            if self._short_lived >= SHORT_LIVED_REPEATS and not self._suspected:
+                self._suspected = True
+                log.warning("%s", client_id_clash(self.config, self.client_id, self._short_lived, self.backoff.max_s))
+        else:
+            self._short_lived, self._all_kicked = 0, True
             if lived_s >= self.backoff.stable_s:  # the connection held: the next loss is news again
-                self._blamed = self._lost_said = False
+                self._blamed = self._lost_said = self._suspected = False
         self._say_lost(
             f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, "
             f"{kept_meanwhile(self.config)}"
@@ -355,7 +362,7 @@ class MqttLink(Managed):
     def _held(self, connection: int) -> None:
         """The ``connection``-th connection has lasted ``stable_s`` (a timer thread): a clash blamed is over."""
         if self._blamed and self._client is not None and self.connected and self.connects == connection:
-            self._blamed, self._short_lived = False, 0
+            self._blamed, self._short_lived, self._all_kicked, self._suspected = False, 0, True, False
             log.info(
                 "MQTT connection to %s as %s has held for %.0f s: no other client takes its place any more",
                 self._where(),

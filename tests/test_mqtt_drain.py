@@ -110,3 +110,29 @@ def test_messages_the_acl_refuses_are_said_once_per_topic_and_counted_as_dropped
     refused = [r.getMessage() for r in caplog.records if "refused a spooled message" in r.getMessage()]
     assert len(refused) == 1, refused
     assert f"for {BASE}/event (Not authorized): its ACL must let this device's user publish there" in refused[0]
+
+
+def test_a_retained_message_the_acl_refuses_is_said_once_and_not_counted_as_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ACL without homeassistant/# (or the info topic): Home Assistant never showed the device, and the
+    refused retained messages left no line in the journal (their acks matched no spooled message)."""
+    allowed = [f"{BASE}/{leaf}" for leaf in ("status", "state", "metrics", "session", "event")]
+    acl = "".join(f"topic readwrite {topic}\n" for topic in allowed)  # not info, not homeassistant/#
+    with (
+        Mosquitto(tmp_path / "broker", acl=acl) as broker,
+        caplog.at_level(logging.WARNING),
+        stage_on(broker, tmp_path, protocol="5", discovery=True) as stage,
+    ):
+        link = stage._link
+        assert link is not None and link.wait_connected(10)
+        stage.process(Backchannel(by=Party.REP, onset_s=1.0, decided_s=1.5, duration_s=0.3))
+        assert stage.publisher.flush(10)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and caplog.text.count("refused the retained message") < 2:
+            time.sleep(0.05)
+        assert stage.spool.dropped == 0  # never spooled: nothing of the device's measures was lost
+    refused = [r.getMessage() for r in caplog.records if "refused the retained message" in r.getMessage()]
+    assert len(refused) == 2, refused
+    assert any(f"for {BASE}/info (Not authorized)" in m for m in refused), refused
+    assert any("for homeassistant/" in m and "discovery topics too" in m for m in refused), refused

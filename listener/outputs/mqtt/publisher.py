@@ -24,6 +24,7 @@ from listener.outputs.mqtt.connecting import broker_address
 from listener.outputs.mqtt.spool import WARN_EVERY, Spool
 
 log = logging.getLogger(__name__)
+RETAINED_INFLIGHT_KEPT = 64  # far more than the few retained topics a connect sends
 
 STOP_TIMEOUT_S = 5.0  # a drain step stuck in paho or sqlite must not hold up the shutdown
 FLUSH_POLL_S = 0.02
@@ -68,6 +69,8 @@ class Publisher(Managed):
         self._thread: threading.Thread | None = None
         self.rejected = 0  # messages the broker refused (MQTT 5: its ACL), dropped and counted in the spool's
         self._refused_topics: set[str] = set()  # each named once in a warning
+        # retained topics in flight: an ACL refusing one (Home Assistant's discovery) is said, never spooled
+        self._retained_inflight: dict[int, str] = {}  # paho mid -> topic
         link.on_ack = self.wake
 
     # -- called from other threads -----------------------------------------
@@ -152,7 +155,7 @@ class Publisher(Managed):
                     slot.built_with_backlog = slot.again_when_drained and self.spool.depth > 0
                     payload = slot.build() if slot.build is not None else slot.payload
                     if payload is not None:
-                        self.link.publish(topic, payload, qos=1, retain=True)
+                        self._sent_retained(topic, self.link.publish(topic, payload, qos=1, retain=True))
                 self._drain_spool()
             except Exception:  # a failing publish must not end the thread that keeps metrics flowing
                 log.exception("MQTT drain step failed; retrying")
@@ -206,12 +209,37 @@ class Publisher(Managed):
             with self._cond:
                 sent = self._inflight.pop(ack.mid, None)
             if sent is None:
+                with self._cond:
+                    retained = self._retained_inflight.pop(ack.mid, None)
+                if retained is not None and not ack.ok:
+                    self._refused_retained(retained, ack.reason)
                 continue
             if not ack.ok:
                 # MQTT 5 brokers say so when they refuse (ACL); re-sending would fail forever
                 self._refused(self.topic(sent[1]), ack.reason)
             done.append(sent[0])
         self._delete(done)
+
+    def _sent_retained(self, topic: str, mid: int | None) -> None:
+        if mid is None:
+            return
+        with self._cond:
+            self._retained_inflight[mid] = topic
+            while len(self._retained_inflight) > RETAINED_INFLIGHT_KEPT:  # acks lost with a connection never come
+                del self._retained_inflight[next(iter(self._retained_inflight))]
+
+    def _refused_retained(self, topic: str, reason: str) -> None:
+        """Once per topic: sent again at each connect, so the ACL is named until it lets the topic through."""
+        if topic in self._refused_topics:
+            return
+        self._refused_topics.add(topic)
+        log.warning(
+            "MQTT broker %s refused the retained message for %s (%s): its ACL must let this device's user publish "
+            "there (Home Assistant's discovery topics too, where it is on)",
+            broker_address(self.link.config),
+            topic,
+            reason or "no reason given",
+        )
 
     def _refused(self, topic: str, reason: str) -> None:
         """A message the broker refused is lost: counted where the dashboards see losses (``spool_dropped``),

@@ -48,6 +48,14 @@ def test_a_party_channel_must_be_captured() -> None:
         "parties.customer_channel",
         "must be a captured channel, 0 to 3 (the respeaker-4mic board's card captures 4; for another device set",
     )
+    rejected(  # the device already named: only its count is missing
+        {
+            "array": {"preset": "respeaker-4mic", "device": "USB Audio"},
+            "parties": {"rep_channel": 0, "customer_channel": 4},
+        },
+        "parties.customer_channel",
+        "for another device set array.channels to its count)",
+    )
 
 
 def test_reconnect_max_may_equal_min_not_undercut_it() -> None:

@@ -105,3 +105,21 @@ def test_run_says_them_at_its_start_with_the_password_variable_too(
     ], said
     assert len(said) == 5 and "LISTENER_MQTT_PASSWORD (in the environment): has no effect" in said[4], said
     assert "hunter2-secret" not in caplog.text
+
+
+@pytest.mark.parametrize(("ratio", "said"), [(10.0, True), (4.0, False), (3.0, False)])
+def test_an_echo_guard_above_the_channel_map_ceiling_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ratio: float, said: bool
+) -> None:
+    """With one mic per party the heuristic decider uses at most 4 dB: a 10 written was lowered without a word."""
+    text = (
+        "[parties]\nrep_channel = 0\ncustomer_channel = 1\n[turn_model]\nenabled = false\n"
+        f"[activity]\nparty_ratio_db = {ratio}\n"
+    )
+    lines = warnings_of(tmp_path, capsys, text)
+    assert lines == (
+        ["listener: warning at activity.party_ratio_db = 10.0: with one mic per party at most 4 dB is used"
+         " (more lets a voice leaking into the other mic pass as the other party's speech)"]
+        if said
+        else []
+    )  # fmt: skip

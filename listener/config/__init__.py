@@ -26,7 +26,7 @@ from listener.config.text_checks import (
     is_topic_id,
     plain_name,
 )
-from listener.config.unused_keys import unused_decider_keys, unused_led_pins, unused_mqtt_keys
+from listener.config.unused_keys import capped_party_ratio, unused_decider_keys, unused_led_pins, unused_mqtt_keys
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
 
@@ -94,6 +94,7 @@ def config_warnings(config: Config, data: dict[str, object], environ: Mapping[st
         *unused_mqtt_keys(data, config.mqtt, environ),
         *unused_led_pins(data, config.leds),
         *unused_decider_keys(data, config.turn_model),
+        *capped_party_ratio(data, config, channel_map_mode(config.parties)),
     ]
 
 
@@ -329,9 +330,8 @@ def _counted_by(config: Config) -> str:
         return f" (on a generic device {key} says how many are captured: set array.channels to the device's own count)"
     if arr.preset != "generic":  # the board's card captures what it has: no setting adds a channel
         count = PRESETS[arr.preset].capture_channels
-        return (
-            f" (the {arr.preset} board's card captures {count}; for another device set array.device and array.channels)"
-        )
+        other = "array.channels to its count" if arr.device else "array.device and array.channels"
+        return f" (the {arr.preset} board's card captures {count}; for another device set {other})"
     return " (array.channels says how many are captured)"
 
 

@@ -129,6 +129,13 @@ class PartiesConfig:
     )
 
 
+# The heuristic decider's echo guard's ceiling in channel-map mode. There a voice reaches the other party's
+# evidence through the channel weights about 1.1 dB down per dB it leaks (frontend._channel_weights): leakage
+# 6 dB down, about the least the mode works with, lands 6.5 dB down, and bins whose lead scatters lower passed
+# the default 6 dB guard: 13.1 s of a 90 s dialogue showed the quiet party speaking while only the other did.
+CHANNEL_MAP_RATIO_DB = 4.0
+
+
 @dataclass(frozen=True, slots=True)
 class ActivityConfig:
     frame_ms: int = field(10, "analysis hop; the turn model needs the one it was trained on (10)", min=10, max=20)

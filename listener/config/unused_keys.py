@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from listener.config.schema import ActivityConfig, LedsConfig, MqttConfig, TurnModelConfig
+from listener.config.schema import CHANNEL_MAP_RATIO_DB, ActivityConfig, Config, LedsConfig, MqttConfig, TurnModelConfig
 from listener.errors import toml_value
 
 PASSWORD_ENV = "LISTENER_MQTT_PASSWORD"  # read by outputs/mqtt/credentials.py, environment first
@@ -95,3 +95,16 @@ def unused_decider_keys(data: Mapping[str, object], turn_model: TurnModelConfig)
         if value is not None:
             said.append(f"{table}.{key} = {toml_value(value)}: has no effect while {why}: {fix}")
     return said
+
+
+def capped_party_ratio(data: Mapping[str, object], config: Config, channel_map: bool) -> list[str]:
+    """The heuristic decider's echo guard written above the channel-map ceiling, which is used instead."""
+    if not channel_map or config.turn_model.enabled:
+        return []
+    value = _set(data, "activity", "party_ratio_db", ActivityConfig().party_ratio_db)
+    if value is None or config.activity.party_ratio_db <= CHANNEL_MAP_RATIO_DB:
+        return []
+    return [
+        f"activity.party_ratio_db = {toml_value(value)}: with one mic per party at most {CHANNEL_MAP_RATIO_DB:g} dB"
+        " is used (more lets a voice leaking into the other mic pass as the other party's speech)"
+    ]

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config, channel_map_mode
+from listener.config.schema import CHANNEL_MAP_RATIO_DB
 from listener.events import ActivityFrames, EndOfStream, Event, SpatialFrames
 from listener.pipeline import Stage
 from listener.spatial.doa import window_sum
@@ -27,11 +28,6 @@ PROB_SLOPE_PER_DB = 0.5
 ONSET_WINDOW = 8
 ONSET_FRAMES = 4
 ONSET_MASK = (1 << ONSET_WINDOW) - 1
-# The echo guard's ceiling in channel-map mode. There a voice reaches the other party's evidence through
-# the channel weights about 1.1 dB down per dB it leaks (frontend._channel_weights): leakage 6 dB down,
-# about the least the mode works with, lands 6.5 dB down, and bins whose lead scatters lower passed the
-# default 6 dB guard: 13.1 s of a 90 s dialogue showed the quiet party speaking while only the other did.
-CHANNEL_MAP_RATIO_DB = 4.0
 
 
 class ActivityDecider(Stage):

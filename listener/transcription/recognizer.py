@@ -66,7 +66,7 @@ FLUSH = object()  # _next's answer when flush() asked for everything fed so far,
 REALTIME_FLUSH_S = 1.0
 # a full queue skips down to this share of queue_s: a recogniser steadily behind then decodes long unbroken
 # stretches between skips, where skipping a chunk at a time left it 50-150 ms scraps, each decoded as an
-# utterance of its own, and it found three times the words that were said
+# utterance of its own, and it found three to four times the words that were said
 SKIP_DOWN_TO = 0.5
 WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread

@@ -253,6 +253,30 @@ def test_a_recording_still_being_made_is_said_to_have_grown(tmp_path: Path, capl
     assert "grew" not in caplog.text
 
 
+def test_a_file_replaced_or_cut_short_while_read_is_said_as_such(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rsync or mv put a new file in its place (its data was all read: not "grew, only its first 2.0 s"), or a
+    copy cut the file short (it stopped early without a word)."""
+    replaced = tmp_path / "replaced.wav"
+    sf.write(replaced, tone(16000, 2.0), 16000, subtype="PCM_16")
+    longer = tmp_path / "longer.wav"
+    sf.write(longer, tone(16000, 5.0), 16000, subtype="PCM_16")
+    with WavSource(replaced, GEO) as source:
+        longer.replace(replaced)
+        assert sum(e.samples.shape[0] for e in source.events() if isinstance(e, AudioBlock)) == 32000
+    assert "was replaced while it was read: the file it was when opened was analysed (2.0 s)" in caplog.text
+    assert "grew" not in caplog.text
+    caplog.clear()
+    cut = tmp_path / "cut.wav"
+    with_data_size(cut, tone(16000, 3.0), 0x80000000)  # arecord's placeholder: read to the end found at open
+    with WavSource(cut, GEO) as source:
+        with cut.open("r+b") as fh:
+            fh.truncate(44 + 16000 * 4 * 2)  # a second left
+        assert sum(e.samples.shape[0] for e in source.events() if isinstance(e, AudioBlock)) < 3 * 16000
+    assert "was cut short while it was read: only its first 1.0 s were analysed" in caplog.text
+
+
 def test_chunks_after_the_audio_and_a_stray_tail_are_no_audio_left_out(tmp_path: Path) -> None:
     expected = tone(16000, 1.0)
     tagged = tmp_path / "tagged.wav"

@@ -95,7 +95,7 @@ def test_the_array_is_looked_at_afresh_after_an_outage_and_a_muted_one_is_called
 def test_a_very_quiet_recording_is_not_called_muted(caplog: pytest.LogCaptureFixture) -> None:
     """Speech peaking at -70 dBFS over a -110 dBFS floor averages under -90 dBFS over the recording: "muted,
     record it again" was said of a file whose figures were fine. Its loudest blocks are far above a mute."""
-    watch = ChannelWatch(geometry(live_config()))
+    watch = ChannelWatch(geometry(live_config()), recording=Path("quiet.wav"))
     rng = np.random.default_rng(3)
     with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
         for k in range(round((WATCH_S + 0.5) / 0.1)):
@@ -105,6 +105,17 @@ def test_a_very_quiet_recording_is_not_called_muted(caplog: pytest.LogCaptureFix
             watch.process(AudioBlock(start_s=0.1 * k, sample_rate_hz=16000, samples=samples.astype(np.float32)))
     assert max(watch._meter.dbfs()) < -90.0  # the whole look, pauses included, is under the mute line
     assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+def test_a_pop_before_a_live_arrays_silence_still_shows_it_muted(caplog: pytest.LogCaptureFixture) -> None:
+    """The loudest-block rule is for recordings: a re-plugged array's one pop, then exact zeros, is a mute."""
+    watch = ChannelWatch(geometry(live_config()))
+    pop = np.zeros((1600, 4), np.float32)
+    pop[:4] = 0.003 * np.random.default_rng(5).standard_normal((4, 4))  # unlike on each channel
+    with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+        watch.process(AudioBlock(start_s=0.0, sample_rate_hz=16000, samples=pop))
+        _feed(watch, [0, 1, 2, 3], first_s=0.1)
+    assert [r.getMessage()[:41] for r in caplog.records] == ["the array carries no sound on any channel"]
 
 
 def test_a_recording_of_digital_silence_is_said_to_be_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -107,7 +107,7 @@ def test_run_says_them_at_its_start_with_the_password_variable_too(
     assert "hunter2-secret" not in caplog.text
 
 
-@pytest.mark.parametrize(("ratio", "said"), [(10.0, True), (4.0, False), (3.0, False)])
+@pytest.mark.parametrize(("ratio", "said"), [(10.0, True), (6.0, True), (4.0, False), (3.0, False)])
 def test_an_echo_guard_above_the_channel_map_ceiling_is_said(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], ratio: float, said: bool
 ) -> None:
@@ -118,7 +118,7 @@ def test_an_echo_guard_above_the_channel_map_ceiling_is_said(
     )
     lines = warnings_of(tmp_path, capsys, text)
     assert lines == (
-        ["listener: warning at activity.party_ratio_db = 10.0: with one mic per party at most 4 dB is used"
+        [f"listener: warning at activity.party_ratio_db = {ratio}: with one mic per party at most 4 dB is used"
          " (more lets a voice leaking into the other mic pass as the other party's speech)"]
         if said
         else []

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config import parse_config
 from listener.outputs.mqtt.client import MqttLink
@@ -159,3 +161,19 @@ def test_a_client_with_this_id_reconnecting_at_its_own_pace_is_named(
     named = [m for m in _said(caplog, logging.WARNING) if f"another client uses client id {DEVICE_ID}" in m]
     assert len(named) == 1 and "or the broker restarts that often" in named[0], _said(caplog, logging.WARNING)
     assert waits_s == 1  # each reconnect from the shortest wait, as after a restart
+
+
+def test_a_clash_after_an_ordinary_loss_is_still_the_error(caplog: pytest.LogCaptureFixture) -> None:
+    """Two devices cloned with one id boot together after a power cut: the second connects 30 s into the first's
+    connection (an ordinary loss), then each kicks the other at once. That first loss kept the run from ever
+    being all kicks, so the clash stayed a warning with a "lost" line at every reconnect, and never ended."""
+    config = parse_config({"mqtt": {"enabled": True, "reconnect_min_s": 1.0, "reconnect_max_s": 60.0}}).mqtt
+    link = MqttLink(config, client_id=DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"))
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID)  # never connected: its back-off setter
+    lost = ReasonCode(PacketTypes.DISCONNECT, "Unspecified error")
+    with caplog.at_level(logging.INFO):
+        for lived_s in (30.0, 0.5, 0.5, 0.5, 0.5):
+            link._after_loss(client, lost, lived_s)
+    (error,) = _said(caplog, logging.ERROR)
+    assert f"another client uses client id {DEVICE_ID}" in error
+    assert link.backoff.delay_s > 1  # kicked: the wait doubles instead of hammering the broker

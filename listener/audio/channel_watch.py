@@ -121,13 +121,17 @@ class ChannelWatch(Stage):
         dead = dead_channels(self._meter.dbfs(), self.channels)
         if dead and len(dead) < len(self.channels):
             self._warn(self._dead_message(dead))
-        elif dead and self._meter.n >= MUTED_MIN_S * PROCESSING_RATE_HZ and self._loudest_dbfs < DEAD_DBFS:
-            # a real mic's own noise lies far above DEAD_DBFS: every channel under it for a while is a muted capture;
-            # not a very quiet recording (speech peaking at -70 dBFS averages under it, its loudest blocks do not)
+        elif dead and self._meter.n >= MUTED_MIN_S * PROCESSING_RATE_HZ and not self._quiet_recording():
+            # a real mic's own noise lies far above DEAD_DBFS: every channel under it for a while is a muted capture
             self._warn(self._muted_message())
         twins = self._meter.twins(self.channels)
         if twins:
             self._warn(self._twins_message(twins))
+
+    def _quiet_recording(self) -> bool:
+        """A very quiet recording, not a muted one: speech peaking at -70 dBFS averages under DEAD_DBFS, its
+        loudest blocks do not. Not for the live array, whose one pop (a re-plug) must not hide a mute after it."""
+        return self.recording is not None and self._loudest_dbfs >= DEAD_DBFS
 
     def _warn(self, message: str) -> None:
         self.said.append(message)

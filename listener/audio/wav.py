@@ -57,7 +57,8 @@ class WavSource(AudioSource):
         self.realtime = realtime
         self._file: sf.SoundFile | None = None
         self._stopped = False
-        self._size_at_open = 0  # bytes: a file that grows while read is still being recorded
+        # (device, inode, bytes) at the open: a file that grows while read is still being recorded
+        self._opened: tuple[int, int, int] | None = None
 
     @property
     def sample_rate_hz(self) -> int:
@@ -84,7 +85,7 @@ class WavSource(AudioSource):
                 f.close()  # and keep _file unset: a later call must not skip the check
                 raise
             self._file = f
-            self._size_at_open = _size(self.path)
+            self._opened = _identity(self.path)
         return self._file
 
     def warn_if_short(self) -> None:
@@ -142,18 +143,29 @@ class WavSource(AudioSource):
                     _sleep_until(wall0_s + emitted / PROCESSING_RATE_HZ)
                 yield AudioBlock(start_s=start_s, sample_rate_hz=PROCESSING_RATE_HZ, samples=samples)
             if last:
-                self._warn_if_grown(emitted / PROCESSING_RATE_HZ)
+                self._warn_if_changed(emitted / PROCESSING_RATE_HZ, f.tell() < f.frames)
                 return
 
-    def _warn_if_grown(self, read_s: float) -> None:
-        """A recording still being made (arecord without -d) is read as long as it was when opened: say so."""
-        if _size(self.path) > self._size_at_open > 0:
+    def _warn_if_changed(self, read_s: float, cut_short: bool) -> None:
+        """The file is read as it was when opened: a recording still being made (arecord without -d) grows
+        meanwhile, a copy may replace it or cut it short; say which, and what was analysed."""
+        before, now, shown = self._opened, _identity(self.path), shown_path(self.path)
+        if before is not None and now is not None and now[:2] != before[:2]:
+            log.warning(
+                "%s was replaced while it was read: the file it was when opened was analysed (%.1f s); run again "
+                "for the new one",
+                shown,
+                read_s,
+            )
+        elif before is not None and now is not None and now[2] > before[2]:
             log.warning(
                 "%s grew while it was read (still being recorded?): only its first %.1f s were analysed; "
                 "run again once the recording has ended",
-                shown_path(self.path),
+                shown,
                 read_s,
             )
+        elif cut_short:
+            log.warning("%s was cut short while it was read: only its first %.1f s were analysed", shown, read_s)
 
 
 def _sleep_until(deadline_s: float) -> None:
@@ -200,11 +212,13 @@ def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
         )
 
 
-def _size(path: Path) -> int:
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """(device, inode, bytes) of ``path``; None when it is gone or unreadable: nothing to compare."""
     try:
-        return path.stat().st_size
-    except OSError:  # gone or unreadable since it was opened: nothing to compare
-        return 0
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size
 
 
 def open_wav(path: Path) -> sf.SoundFile:

@@ -101,7 +101,8 @@ def capped_party_ratio(data: Mapping[str, object], config: Config, channel_map: 
     """The heuristic decider's echo guard written above the channel-map ceiling, which is used instead."""
     if not channel_map or config.turn_model.enabled:
         return []
-    value = _set(data, "activity", "party_ratio_db", ActivityConfig().party_ratio_db)
+    written = data.get("activity")
+    value = written.get("party_ratio_db") if isinstance(written, dict) else None  # the default written too
     if value is None or config.activity.party_ratio_db <= CHANNEL_MAP_RATIO_DB:
         return []
     return [

@@ -126,7 +126,7 @@ class MqttLink(Managed):
         self._attempt_failed = False
         self._short_lived = 0  # such connections in a row that the broker dropped soon after accepting them
         self._blamed = False  # the client-id error was logged for the current run of short-lived connections
-        self._all_kicked = True  # every loss of that run came at once (a clash), none after a while (a restart too)
+        self._kicks = 0  # losses in a row that came at once after the connect (a clash), none after a while
         self._suspected = False  # the run was said as a warning: a clash, or a broker restarting that often
         self._hold_watch: threading.Timer | None = None  # says when a connection after the error has held
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
@@ -332,15 +332,15 @@ class MqttLink(Managed):
         self._set_delay(client, wait_s if kicked else self.backoff.min_s)
         if taken_over or (first_try and lived_s < self.backoff.stable_s):
             self._short_lived += 1
-            self._all_kicked = self._all_kicked and kicked
-            if taken_over or (self._short_lived >= SHORT_LIVED_REPEATS and self._all_kicked):
+            self._kicks = self._kicks + 1 if kicked else 0
+            if taken_over or self._kicks >= SHORT_LIVED_REPEATS:
                 self._blame_client_id(taken_over)
                 return
             if self._short_lived >= SHORT_LIVED_REPEATS and not self._suspected:
                 self._suspected = True
                 log.warning("%s", client_id_clash(self.config, self.client_id, self._short_lived, self.backoff.max_s))
         else:
-            self._short_lived, self._all_kicked = 0, True
+            self._short_lived = self._kicks = 0
             if lived_s >= self.backoff.stable_s:  # the connection held: the next loss is news again
                 self._blamed = self._lost_said = self._suspected = False
         self._say_lost(
@@ -362,7 +362,7 @@ class MqttLink(Managed):
     def _held(self, connection: int) -> None:
         """The ``connection``-th connection has lasted ``stable_s`` (a timer thread): a clash blamed is over."""
         if self._blamed and self._client is not None and self.connected and self.connects == connection:
-            self._blamed, self._short_lived, self._all_kicked, self._suspected = False, 0, True, False
+            self._blamed, self._short_lived, self._kicks, self._suspected = False, 0, 0, False
             log.info(
                 "MQTT connection to %s as %s has held for %.0f s: no other client takes its place any more",
                 self._where(),

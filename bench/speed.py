@@ -95,7 +95,8 @@ def main() -> None:
     per_s = (cpu - base_cpu) / seconds
     print(f"recording            {path.name}: {seconds:.0f} s, {info.channels} ch, {info.samplerate} Hz, {args.array}")
     print(f"start-up (1 s file)  {base_cpu:.2f} s CPU, {base_wall:.2f} s wall")
-    print(f"analyze              {cpu:.2f} s CPU, {wall:.2f} s wall, peak RSS {rss:.0f} MB")
+    mb = rss * 1024 * 1024 / 1e6  # the target is in MB; /proc counts KiB
+    print(f"analyze              {cpu:.2f} s CPU, {wall:.2f} s wall, peak RSS {rss:.0f} MiB ({mb:.0f} MB)")
     print(f"streaming cost       {per_s:.4f} CPU s per audio s (target <= 0.02)")
     print(f"including start-up   {cpu / seconds:.4f} CPU s per audio s")
     print(f"load average now     {os.getloadavg()[0]:.2f} (other work on the machine inflates CPU time)")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 
 def rss_mb(field: str = "VmRSS") -> float:
-    """A memory figure of /proc/self/status in MB: ``VmRSS`` now, ``VmHWM`` the peak so far."""
+    """A memory figure of /proc/self/status in MiB (1024 x 1024 bytes, labelled "MB" in the logs of
+    bench/README.md before 2026-12-05): ``VmRSS`` now, ``VmHWM`` the peak so far."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024.0

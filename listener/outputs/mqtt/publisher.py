@@ -233,12 +233,8 @@ class Publisher(Managed):
         if topic in self._refused_topics:
             return
         self._refused_topics.add(topic)
-        log.warning(
-            "MQTT broker %s refused the retained message for %s (%s): its ACL must let this device's user publish "
-            "there (Home Assistant's discovery topics too, where it is on)",
-            broker_address(self.link.config),
-            topic,
-            reason or "no reason given",
+        self._say_refused(
+            "the retained message", topic, reason, " (Home Assistant's discovery topics too, where it is on)"
         )
 
     def _refused(self, topic: str, reason: str) -> None:
@@ -249,14 +245,20 @@ class Publisher(Managed):
         if topic in self._refused_topics and self.rejected % WARN_EVERY:
             return
         self._refused_topics.add(topic)
+        counted = (
+            f"; refused messages are dropped and counted in spool_dropped, {self.rejected} so far"
+            f" (said again every {WARN_EVERY})"
+        )
+        self._say_refused("a spooled message", topic, reason, counted)
+
+    def _say_refused(self, what: str, topic: str, reason: str, after: str) -> None:
         log.warning(
-            "MQTT broker %s refused a spooled message for %s (%s): its ACL must let this device's user publish "
-            "there; refused messages are dropped and counted in spool_dropped, %d so far (said again every %d)",
+            "MQTT broker %s refused %s for %s (%s): its ACL must let this device's user publish there%s",
             broker_address(self.link.config),
+            what,
             topic,
             reason or "no reason given",
-            self.rejected,
-            WARN_EVERY,
+            after,
         )
 
     def _delete(self, rows: list[int]) -> None:

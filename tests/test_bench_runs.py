@@ -289,6 +289,7 @@ def test_speed_bench_renders_a_recording_and_prints_the_cost_per_audio_second(
     whole = re.search(r"^including start-up +([\d.]+) CPU s per audio s$", out, re.MULTILINE)
     rss = re.search(r"peak RSS (\d+) MiB \((\d+) MB\)", out)  # /proc counts KiB; the target is in MB
     assert whole and rss and float(whole[1]) > 0 and int(rss[2]) >= int(rss[1]) > 0, out
+    assert abs(int(rss[2]) - int(rss[1]) * 1.048576) <= 1, out  # MB from MiB, not the same figure relabelled
 
 
 def test_calibrate_bench_calibrates_each_scenario_and_counts_the_verdicts(capsys: pytest.CaptureFixture[str]) -> None:

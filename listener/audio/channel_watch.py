@@ -82,7 +82,8 @@ class ChannelWatch(Stage):
         elif isinstance(event, AudioBlock):
             if not self._judged:
                 self._meter.add(event.samples)
-                self._loudest_dbfs = max(self._loudest_dbfs, *rms_dbfs(event.samples))
+                if self.recording is not None:  # only a recording is judged by it (_quiet_recording)
+                    self._loudest_dbfs = max(self._loudest_dbfs, *rms_dbfs(event.samples))
                 if self._meter.n >= WATCH_S * event.sample_rate_hz:
                     self._judge()
             if not self._leads_judged:

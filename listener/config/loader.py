@@ -332,12 +332,8 @@ def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> Non
     if isinstance(value, float) and not math.isfinite(value):
         between = f" between {lo} and {hi}" if lo is not None and hi is not None else ""
         raise ConfigError(path, value, f"must be a finite number{between}{_read_as_inf(value)}")
-    if lo is not None and hi is not None and not lo <= value <= hi:
-        raise ConfigError(path, value, f"must be between {lo} and {hi}")
-    if lo is not None and value < lo:
-        raise ConfigError(path, value, f"must be at least {lo}")
-    if hi is not None and value > hi:
-        raise ConfigError(path, value, f"must be at most {hi}")
+    if _outside(value, lo, hi):
+        raise ConfigError(path, value, f"must be {_bounds(lo, hi)}")
 
 
 def _unquoted(path: str, value: object, kind: type[int] | type[float], meta: typing.Mapping[str, Any]) -> str:
@@ -353,12 +349,16 @@ def _unquoted(path: str, value: object, kind: type[int] | type[float], meta: typ
     if not math.isfinite(number):  # "nan" is no number any setting takes
         return ""
     lo, hi = meta.get("min"), meta.get("max")
-    if (lo is not None and number < lo) or (hi is not None and number > hi):
+    if _outside(number, lo, hi):
         return f", without quotes, {_bounds(lo, hi)}"
     key = _key(path)
     if "[" in key:  # a list's element: "mic_channels[0] = 0" is no TOML a person could write back
         return f", without quotes: {number} in {key.split('[', 1)[0]} = [...], not {json.dumps(value)}"
     return f", without quotes: {key} = {number}"
+
+
+def _outside(value: float, lo: float | None, hi: float | None) -> bool:
+    return (lo is not None and value < lo) or (hi is not None and value > hi)
 
 
 def _bounds(lo: float | None, hi: float | None) -> str:

@@ -162,7 +162,8 @@ class TurnStage(Stage, ABC):
             return
         labelled = min(queue.n_frames, n_label * FRAMES_PER_STEP)
         self._lagging = slice_frames(queue, labelled, queue.n_frames) if labelled < queue.n_frames else None
-        yield from self._label(slice_frames(queue, 0, labelled), np.stack(outs[-n_label:]), np.array(active))
+        labelled_frames = slice_frames(queue, 0, labelled)
+        yield from self._label(labelled_frames, np.stack(outs[-n_label:]), np.array(active), self.spec.lag_s)
 
     def _flush_lag(self) -> Iterator[Event]:
         """The steps still waiting for their look-ahead (end of stream, clock jump) take the last output."""
@@ -179,11 +180,9 @@ class TurnStage(Stage, ABC):
         self._watch_session(decided, step_hop_s)
         return decided
 
-    def _label(
-        self, frames: SpatialFrames, out: Float, active: npt.NDArray[np.bool_], lag_s: float | None = None
-    ) -> Iterator[Event]:
+    def _label(self, frames: SpatialFrames, out: Float, active: npt.NDArray[np.bool_], lag_s: float) -> Iterator[Event]:
         """Activity and turn predictions for ``frames`` from the outputs that label them and their decisions
-        (``lag_s``: how long after each frame it was decided; None, the model's look-ahead)."""
+        (``lag_s``: how long after each frame it was decided)."""
         p_hold, p_bc = self._interpret(out, active, frames.start_s, _step_hop_s(frames))
         # predictions first: a consumer stepping the frames as they come then has them at hand
         yield TurnPredictions(
@@ -192,7 +191,7 @@ class TurnStage(Stage, ABC):
             p_hold=_expand(p_hold, frames.n_frames),
             p_backchannel=_expand(p_bc, frames.n_frames),
         )
-        yield self._activity(frames, active, out[:, :2], self.spec.lag_s if lag_s is None else lag_s)
+        yield self._activity(frames, active, out[:, :2], lag_s)
 
     def _step_timed(self, features: Float) -> Float:
         t0 = time.perf_counter()

@@ -316,8 +316,8 @@ class Spool(Managed):
 
     def _tell_evicted(self, excess: int) -> None:
         """Once, then at every WARN_EVERY-th message dropped: an outage must not also fill the journal."""
-        told, self._evicted = self._evicted_told, self._evicted + excess
-        if told >= 0 and self._evicted // WARN_EVERY == told // WARN_EVERY:
+        self._evicted += excess
+        if not _say_again(self._evicted, self._evicted_told):
             return
         self._evicted_told = self._evicted
         log.warning(
@@ -354,7 +354,7 @@ class Spool(Managed):
 
     def _warn_unwritable(self, exc: sqlite3.Error) -> None:
         # once, then at every WARN_EVERY-th message dropped: a full disk must not also fill the journal
-        if self._warned_at >= 0 and self._unstored // WARN_EVERY == self._warned_at // WARN_EVERY:
+        if not _say_again(self._unstored, self._warned_at):
             return
         self._warned_at = self._unstored
         if is_access_error(exc):  # an install fault: "free space" would send the installer the wrong way
@@ -393,6 +393,11 @@ class Spool(Managed):
             self._depth = max(0, self._depth - max(cursor.rowcount, 0))
             if self._depth == 0:  # the backlog sent: the next overflow is another outage's, news again
                 self._evicted_told = -1
+
+
+def _say_again(dropped: int, told_at: int) -> bool:
+    """Once (``told_at`` -1: not said since it was news), then at every WARN_EVERY-th message dropped."""
+    return told_at < 0 or dropped // WARN_EVERY != told_at // WARN_EVERY
 
 
 def _file_in_the_way(folder: Path) -> Path | None:

@@ -220,6 +220,20 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document (schema listener.doctor/1)")
     p.set_defaults(func=cmd_doctor)
 
+    _add_calibrate_command(sub)
+
+    p = sub.add_parser("leds-off", help="switch the status LEDs off (the service's unit does, however it stopped)")
+    p.add_argument("--config", type=_path, help=INSTALLED_DEFAULT_HELP)
+    p.set_defaults(func=cmd_leds_off)
+
+    p = sub.add_parser("check-config", help="validate a configuration file without running")
+    p.add_argument("file", type=_path, help="listener.toml to validate")
+    p.set_defaults(func=cmd_check_config)
+
+    _add_models_commands(sub)
+
+
+def _add_calibrate_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("calibrate", help="learn the rep's and the customer's directions while the rep talks")
     p.add_argument("--config", type=_path, help=f"{INSTALLED_DEFAULT_HELP}; --write stores the azimuths in it")
     heard = p.add_mutually_exclusive_group()
@@ -235,14 +249,8 @@ def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.set_defaults(func=cmd_calibrate)
 
-    p = sub.add_parser("leds-off", help="switch the status LEDs off (the service's unit does, however it stopped)")
-    p.add_argument("--config", type=_path, help=INSTALLED_DEFAULT_HELP)
-    p.set_defaults(func=cmd_leds_off)
 
-    p = sub.add_parser("check-config", help="validate a configuration file without running")
-    p.add_argument("file", type=_path, help="listener.toml to validate")
-    p.set_defaults(func=cmd_check_config)
-
+def _add_models_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("models", help="manage the on-device speech recognition models")
     models = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)
     p = models.add_parser("fetch", help="download, verify (pinned SHA-256) and unpack an official vosk model")

@@ -300,6 +300,12 @@ def _check_riff(path: Path, shown: str) -> int:
             unaccounted = _unaccounted_bytes(fh, chunk[1], size) if chunk and chunk[1] else 0
     except OSError as exc:
         raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
+    return _check_data_size(shown, chunk, size, unaccounted)
+
+
+def _check_data_size(shown: str, chunk: tuple[int, int] | None, size: int, unaccounted: int) -> int:
+    """Reject a data chunk that is missing, promises more than the file has, or is followed by unheaded audio;
+    ``chunk`` is where its audio starts and ends, ``size`` the file's; returns where the data ends."""
     if chunk is None:
         raise AudioFormatError(f"{shown} is truncated: its WAV header has no data chunk; record or copy it again")
     start, declared = chunk

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from listener.config import Config
 from listener.config.schema import MIN_PARTIES_APART_DEG
 from listener.errors import CalibrationError
-from listener.service.calibrate_space import BIN_DEG, Cluster, Float, Space, normal
+from listener.service.calibrate_space import BIN_DEG, Cluster, Float, Space, azimuths, line_ends, normal
 from listener.service.calibrate_votes import SETTLE_S, Votes
 
 CLUSTER_HALF_DEG = 30.0  # votes this close to a peak belong to its talker
@@ -130,14 +130,9 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     rep, doubt, note = clusters[0], "", ""
     if len(clusters) == 2:
         rep, customer, margin = match(space, clusters, configured)
-        # Two talkers only if the quieter direction holds turns of its own (the customer's counted from the
-        # rep's first word: they answer the rep); an echo or a noise among the rep's words, or before the rep
-        # began, holds none. Else one, the matched rep: an echo taken for the rep holds few of the votes,
-        # and the confidence (its share) refuses it.
         quiet_customer = customer.weight <= rep.weight
-        after_s = _first_vote_s(space, x, time_s, rep) if quiet_customer else -math.inf
-        talks = own_turns(space, x, votes.weight, time_s, customer if quiet_customer else rep, after_s)
-        both = _azimuths(space, rep.centre_deg, customer.centre_deg) if talks >= MIN_OWN_TURNS else None
+        talks = _quieter_turns(space, x, votes, rep, customer, quiet_customer)
+        both = azimuths(space, rep.centre_deg, customer.centre_deg) if talks >= MIN_OWN_TURNS else None
         if both is not None:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
             return Calibration(
@@ -157,6 +152,17 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     share, heard = rep.weight / total, space.heard(rep.centre_deg)
     placed = _place_one(space, rep.centre_deg)
     return Calibration(*placed, Factors(evidence, share), speech_s, share, doubt=doubt, note=note, rep_heard_deg=heard)
+
+
+def _quieter_turns(
+    space: Space, x: Float, votes: Votes, rep: Cluster, customer: Cluster, quiet_customer: bool
+) -> float:
+    """The quieter direction's share in turns of its own. Two talkers only if it holds some (the customer's
+    counted from the rep's first word: they answer the rep); an echo or a noise among the rep's words, or before
+    the rep began, holds none. Else one, the matched rep: an echo taken for the rep holds few of the votes, and
+    the confidence (its share) refuses it."""
+    after_s = _first_vote_s(space, x, votes.time_s, rep) if quiet_customer else -math.inf
+    return own_turns(space, x, votes.weight, votes.time_s, customer if quiet_customer else rep, after_s)
 
 
 def _first_vote_s(space: Space, x: Float, time_s: Float, talker: Cluster) -> float:
@@ -218,7 +224,7 @@ def _too_near(space: Space, x: Float, weight: Float, time_s: Float, rep: Cluster
     peak = float(space.grid[np.argmax(space.histogram(x[beside], weight[beside]))])
     mine = beside & (space.apart(x, peak) <= CLUSTER_HALF_DEG)
     voice = _of_votes(space, x, weight, mine)
-    if space.separable(rep.centre_deg, voice.centre_deg) and _azimuths(space, rep.centre_deg, voice.centre_deg):
+    if space.separable(rep.centre_deg, voice.centre_deg) and azimuths(space, rep.centre_deg, voice.centre_deg):
         return ""  # far enough apart: find_clusters' second talker, or nobody
     if voice.weight < SECOND_TALKER_SHARE * rep.weight:
         return ""
@@ -373,26 +379,5 @@ def _place_one(space: Space, rep_x: float) -> tuple[float, float, CustomerFrom]:
     if space.axis_deg is None:
         rep = normal(rep_x)
         return rep, normal(rep + 180.0), "opposite the rep"
-    rep, customer = _line_ends(space.axis_deg, math.cos(math.radians(rep_x)))
+    rep, customer = line_ends(space.axis_deg, math.cos(math.radians(rep_x)))
     return rep, customer, "far end of the mic line"
-
-
-def _azimuths(space: Space, rep_x: float, customer_x: float) -> tuple[float, float] | None:
-    """The azimuths at these coordinates that the config accepts (None if it would refuse them).
-
-    On a line array, the line's two ends: the rep at the one they are nearer than the customer is.
-    """
-    if space.axis_deg is None:
-        pair = (normal(rep_x), normal(customer_x))
-        return pair if space.acceptable(*pair) else None
-    return _line_ends(space.axis_deg, math.cos(math.radians(rep_x)) - math.cos(math.radians(customer_x)))
-
-
-def _line_ends(axis_deg: float, rep_towards: float) -> tuple[float, float]:
-    """(rep, customer) at the line's two ends, the rep at the axis end when ``rep_towards`` >= 0, else the other.
-
-    A line hears the cosine of the angle to it. Height and echoes pull it towards 0 (a rep at 4 deg read
-    72 deg), so the angle itself is no place to store; its sign, which end is nearer, survives them.
-    """
-    ends = (normal(axis_deg), normal(axis_deg + 180.0))
-    return ends if rep_towards >= 0.0 else (ends[1], ends[0])

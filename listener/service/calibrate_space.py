@@ -1,5 +1,5 @@
 """Where calibrate compares directions: the circle of an area array, or a line array's 0..180 deg from its
-axis (a line hears only the angle to it), with the clusters of votes found there."""
+axis (a line hears only the angle to it), with the clusters of votes found there and the azimuths they are stored as."""
 
 from __future__ import annotations
 
@@ -95,3 +95,24 @@ class Cluster:
 def normal(azimuth_deg: float) -> float:
     """Rounded as it will be printed and stored, in [0, 360): never "360.0"."""
     return round(azimuth_deg, 1) % 360.0 + 0.0  # + 0.0: no "-0.0"
+
+
+def azimuths(space: Space, rep_x: float, customer_x: float) -> tuple[float, float] | None:
+    """The azimuths at these coordinates that the config accepts (None if it would refuse them).
+
+    On a line array, the line's two ends: the rep at the one they are nearer than the customer is.
+    """
+    if space.axis_deg is None:
+        pair = (normal(rep_x), normal(customer_x))
+        return pair if space.acceptable(*pair) else None
+    return line_ends(space.axis_deg, math.cos(math.radians(rep_x)) - math.cos(math.radians(customer_x)))
+
+
+def line_ends(axis_deg: float, rep_towards: float) -> tuple[float, float]:
+    """(rep, customer) at the line's two ends, the rep at the axis end when ``rep_towards`` >= 0, else the other.
+
+    A line hears the cosine of the angle to it. Height and echoes pull it towards 0 (a rep at 4 deg read
+    72 deg), so the angle itself is no place to store; its sign, which end is nearer, survives them.
+    """
+    ends = (normal(axis_deg), normal(axis_deg + 180.0))
+    return ends if rep_towards >= 0.0 else (ends[1], ends[0])

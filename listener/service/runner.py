@@ -172,14 +172,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     restore = stop.install()
     try:
         with ExitStack() as stack:
-            stack.callback(source.close)
-            if live or config.mqtt.enabled:  # what two instances would share: the array, the spool, the pause
-                stack.enter_context(InstanceLock(Path(config.service.state_dir)))
-            if button is not None:
-                # a press during the LED self-test or the models' load is answered with the first event
-                # (the gate's open() then finds the button open already)
-                button.open()
-                stack.callback(button.close)
+            _hold(stack, source, button, config, live)
             outputs = output_stages(config, options)
             analysis = analysis_stages(config, geo, real_time=not options.fast)
             stages = [*watch, *analysis, *outputs, *extra_stages, SystemdNotifier()]
@@ -195,6 +188,18 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         restore()
     _say_stopped(audio_s, pipeline.unheard_s)
     return audio_s
+
+
+def _hold(stack: ExitStack, source: AudioSource, button: PrivacyButton | None, config: Config, live: bool) -> None:
+    """Before the stages open: the source closed however the run ends, the instance lock, the button."""
+    stack.callback(source.close)
+    if live or config.mqtt.enabled:  # what two instances would share: the array, the spool, the pause
+        stack.enter_context(InstanceLock(Path(config.service.state_dir)))
+    if button is not None:
+        # a press during the LED self-test or the models' load is answered with the first event
+        # (the gate's open() then finds the button open already)
+        button.open()
+        stack.callback(button.close)
 
 
 def _privacy_gate(source: AudioSource, config: Config, live: bool) -> tuple[AudioSource, PrivacyButton | None]:

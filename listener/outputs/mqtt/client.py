@@ -36,6 +36,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from listener.config.schema import MqttConfig
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.connecting import (
+    Backoff,
     ConnackWatch,
     ConnectAttemptError,
     GuardedClient,
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with this client id
 SHORT_LIVED_REPEATS = 3  # connections in a row lost soon after being accepted before the client id is blamed
 KICK_SLACK_S = 1.0  # the other client's connect, beyond its back-off, before the broker drops this connection
-STABLE_MIN_S = 10.0
 RETAINED_HEADROOM = 8  # in-flight room for the retained topics published beside the spool's inflight_max
 
 
@@ -63,24 +63,6 @@ class Ack:
     mid: int
     ok: bool
     reason: str = ""  # the broker's, when it refused the message (MQTT 5)
-
-
-@dataclass(slots=True)
-class Backoff:
-    """The reconnect waits handed to paho, in whole seconds (paho takes no fractions)."""
-
-    min_s: int
-    max_s: int
-    delay_s: int  # the wait paho starts from before the next attempt
-    # Two devices with one id kick each other off after each other's back-off (up to max_s), so a
-    # connection has held, and a client-id clash is over, once it has outlasted that twice.
-    stable_s: float
-
-    @classmethod
-    def of(cls, config: MqttConfig) -> Backoff:
-        min_s = max(1, round(config.reconnect_min_s))
-        max_s = max(min_s, round(config.reconnect_max_s))
-        return cls(min_s, max_s, min_s, max(STABLE_MIN_S, 2.0 * max_s))
 
 
 class MqttLink(Managed):
@@ -109,6 +91,17 @@ class MqttLink(Managed):
         self._subscriptions = subscriptions
         self._client: paho.Client | None = None
         self._connected = threading.Event()
+        self.backoff = Backoff.of(config)
+        self._init_outage_state(outage_clock)
+        self._init_clash_state()
+        # names a port that is no MQTT broker, or a slow one (a late CONNACK takes that back)
+        self._connack_watch = ConnackWatch(config, partial(self._never_answered, slow=True))
+        self._unanswered_warned = False  # the watch spoke for this attempt: a late CONNACK takes it back
+        # the last failure logged at debug level only: a run that ends before a second one says it then
+        self.unsaid = ""
+
+    def _init_outage_state(self, outage_clock: Callable[[], float]) -> None:
+        """What the link remembers of losses and outages, to say each once and measure it."""
         self._down_since = time.monotonic()  # of the latest loss: how long the connection had lived
         self._outage_clock = outage_clock
         self._outage_from = outage_clock()  # _down_since on the outage clock
@@ -119,8 +112,10 @@ class MqttLink(Managed):
         self._lost_said = False
         self.connects = 0  # successful connections so far
         self.last_outage_s = 0.0  # how long the broker was away before the latest connection
-        self.backoff = Backoff.of(config)
         self._up_since = 0.0
+
+    def _init_clash_state(self) -> None:
+        """What the link counts to tell a client-id clash, or a port that is no broker, from a plain loss."""
         # an attempt failed since the last loss; none can while connected, so at a loss "not this" says the
         # connection was accepted at the first attempt
         self._attempt_failed = False
@@ -131,11 +126,6 @@ class MqttLink(Managed):
         self._hold_watch: threading.Timer | None = None  # says when a connection after the error has held
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
         self._closed_early = 0  # attempts in a row that the broker closed without a CONNACK
-        # names a port that is no MQTT broker, or a slow one (a late CONNACK takes that back)
-        self._connack_watch = ConnackWatch(config, partial(self._never_answered, slow=True))
-        self._unanswered_warned = False  # the watch spoke for this attempt: a late CONNACK takes it back
-        # the last failure logged at debug level only: a run that ends before a second one says it then
-        self.unsaid = ""
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
@@ -27,6 +28,7 @@ from listener.errors import toml_value
 
 # as long as `listener doctor` waits for the CONNACK (doctor.MQTT_TIMEOUT_S): a broker answers in milliseconds
 CONNACK_WAIT_S = 5.0
+STABLE_MIN_S = 10.0  # a connection holds this long at least before it counts as stable, however short max_s
 HOST_FIX = "set mqtt.host to the broker's host name or IP address, e.g. '192.0.2.10' (parts of 1-63 characters)"
 
 
@@ -169,3 +171,21 @@ class ConnackWatch:
                 return
             self._timer = None
         self._on_silent(f"no CONNACK within {self.wait_s:.0f} s")
+
+
+@dataclass(slots=True)
+class Backoff:
+    """The reconnect waits handed to paho, in whole seconds (paho takes no fractions)."""
+
+    min_s: int
+    max_s: int
+    delay_s: int  # the wait paho starts from before the next attempt
+    # Two devices with one id kick each other off after each other's back-off (up to max_s), so a
+    # connection has held, and a client-id clash is over, once it has outlasted that twice.
+    stable_s: float
+
+    @classmethod
+    def of(cls, config: MqttConfig) -> Backoff:
+        min_s = max(1, round(config.reconnect_min_s))
+        max_s = max(min_s, round(config.reconnect_max_s))
+        return cls(min_s, max_s, min_s, max(STABLE_MIN_S, 2.0 * max_s))

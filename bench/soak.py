@@ -190,7 +190,7 @@ class Probe(Stage):
             spool_depth=spool.depth if spool is not None else -1,
             spool_dropped=spool.dropped if spool is not None else -1,
             mqtt_inflight=len(getattr(publisher, "_inflight", {})),
-            asr_queued_s=round(float(getattr(worker, "_queued_s", 0.0)), 2),
+            asr_queued_s=round(float(getattr(getattr(worker, "_queue", None), "queued_s", 0.0)), 2),
             asr_renewals=int(getattr(worker, "renewals", 0)),
             sessions_ended=self.sessions_ended,
             summaries=len(self.summary_ids),

@@ -13,9 +13,10 @@ import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from listener import __version__
+from listener.cli_parsing import Parser, check_combinations, command_parser, parse, path_arg
 from listener.config import (
     INSTALLED_CONFIG,
     Config,
@@ -51,8 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout = Stdout(sys.stdout)
     degrade_encoding(stdout.stream, sys.stderr)  # before argparse: its messages may quote what was typed
     parser = _parser()
-    args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
-    _check_combinations(_command_parser(parser, args), args)
+    args = parse(parser, sys.argv[1:] if argv is None else list(argv))
+    check_combinations(command_parser(parser, args), args)
     setup_logging()
     _no_core_dumps()
     keep_freed_buffers()
@@ -113,64 +114,8 @@ def _no_core_dumps() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a mistake on the command line is one line naming it, not the usage and the error."""
-
-    def error(self, message: str) -> NoReturn:
-        message = " ".join(message.split())  # one line, whatever argparse or the typed value holds
-        say(f"{self.prog}: {message}; see {self.prog} --help")  # at error in the journal, as every error line
-        raise SystemExit(2)
-
-
-def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
-    """The arguments. A word the command does not take is blamed on that command, whose --help lists what
-    it does take (argparse leaves it to the top parser, whose help lists only the commands)."""
-    first = words[0] if words else ""
-    if len(first) >= 3 and "--version".startswith(first) and len(words) > 1:  # argparse would ignore the rest
-        parser.error(f"--version takes nothing after it, not {' '.join(words[1:])!r}")
-    _options_after_the_command(parser, words)
-    args, extra = parser.parse_known_args(words)
-    command = getattr(args, "command", None)
-    if extra and command in words and extra[0] in words and words.index(extra[0]) < words.index(command):
-        parser.error(f"{extra[0]} goes after the command: listener {command} {extra[0]} ...")
-    if extra:
-        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
-    return args
-
-
-def _options_after_the_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
-    """An option before the command belongs to the command. With its value apart (``--config x.toml doctor``)
-    argparse would take the value for the command and say it is no command."""
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    at = next((i for i, word in enumerate(words) if word in commands), 0)
-    early = next((w for w in words[:at] if w.startswith("-") and not _asks_for_help(w)), None)
-    if early is not None:
-        parser.error(f"{early} goes after the command: listener {words[at]} {early} ...")
-
-
-def _asks_for_help(word: str) -> bool:
-    """-h, --help, or an abbreviation of it argparse takes (--he)."""
-    return word == "-h" or (len(word) >= 3 and "--help".startswith(word))
-
-
-def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
-    """The parser of the (sub)command ``args`` reached: ``listener models fetch``'s for that command."""
-    while True:
-        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        chosen = getattr(args, subs[0].dest, None) if subs else None
-        if chosen is None:
-            return parser
-        parser = subs[0].choices[chosen]
-
-
-def _path(text: str) -> Path:
-    if not text:  # Path("") is ".", which was then called a folder
-        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?): give a file name")
-    return Path(text)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="listener", description="Active-listening feedback for counter conversations.")
+    parser = Parser(prog="listener", description="Active-listening feedback for counter conversations.")
     parser.add_argument("--version", action="version", version=f"listener {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_analysis_commands(sub)
@@ -178,23 +123,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_analysis_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+def _add_analysis_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("analyze", help="analyse a recording and print the conversation's metrics")
-    p.add_argument("file", type=_path, help="multi-channel WAV recorded by the array")
-    p.add_argument("--config", type=_path, help="TOML configuration (default: built-in defaults)")
+    p.add_argument("file", type=path_arg, help="multi-channel WAV recorded by the array")
+    p.add_argument("--config", type=path_arg, help="TOML configuration (default: built-in defaults)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON (schema listener.analysis/1)")
     p.add_argument(
         "--plot",
-        type=_path,
+        type=path_arg,
         metavar="FILE",
         help="also draw the conversation into this .png, .svg or .pdf (matplotlib)",
     )
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("run", help="run the service: live from the array, or fed from a file")
-    p.add_argument("--config", type=_path, help="TOML configuration (default: built-in defaults)")
+    p.add_argument("--config", type=path_arg, help="TOML configuration (default: built-in defaults)")
     source = p.add_mutually_exclusive_group()  # one answer to "where does the audio come from"
-    source.add_argument("--input", type=_path, help="feed this WAV through the service pipeline instead of the mic")
+    source.add_argument("--input", type=path_arg, help="feed this WAV through the service pipeline instead of the mic")
     p.add_argument(
         "--fast", action="store_true", help="with --input or --demo-fallback: as fast as possible, not in real time"
     )
@@ -211,33 +156,33 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_run)
 
 
-def _add_setup_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+def _add_setup_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("devices", help="list audio inputs with their channel counts")
     p.set_defaults(func=cmd_devices)
 
     p = sub.add_parser("doctor", help="check the array, models, GPIO, broker, disk and clock; say how to fix each")
-    p.add_argument("--config", type=_path, help=INSTALLED_DEFAULT_HELP)
+    p.add_argument("--config", type=path_arg, help=INSTALLED_DEFAULT_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON document (schema listener.doctor/1)")
     p.set_defaults(func=cmd_doctor)
 
     _add_calibrate_command(sub)
 
     p = sub.add_parser("leds-off", help="switch the status LEDs off (the service's unit does, however it stopped)")
-    p.add_argument("--config", type=_path, help=INSTALLED_DEFAULT_HELP)
+    p.add_argument("--config", type=path_arg, help=INSTALLED_DEFAULT_HELP)
     p.set_defaults(func=cmd_leds_off)
 
     p = sub.add_parser("check-config", help="validate a configuration file without running")
-    p.add_argument("file", type=_path, help="listener.toml to validate")
+    p.add_argument("file", type=path_arg, help="listener.toml to validate")
     p.set_defaults(func=cmd_check_config)
 
     _add_models_commands(sub)
 
 
-def _add_calibrate_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+def _add_calibrate_command(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("calibrate", help="learn the rep's and the customer's directions while the rep talks")
-    p.add_argument("--config", type=_path, help=f"{INSTALLED_DEFAULT_HELP}; --write stores the azimuths in it")
+    p.add_argument("--config", type=path_arg, help=f"{INSTALLED_DEFAULT_HELP}; --write stores the azimuths in it")
     heard = p.add_mutually_exclusive_group()
-    heard.add_argument("--input", type=_path, help="learn from this multi-channel WAV instead of the live array")
+    heard.add_argument("--input", type=path_arg, help="learn from this multi-channel WAV instead of the live array")
     heard.add_argument("--seconds", type=float, help=f"live: how long to listen, 4-600 s (default {LISTEN_S:g})")
     p.add_argument("--write", action="store_true", help="write the azimuths into the [parties] table of --config")
     p.add_argument(
@@ -250,15 +195,15 @@ def _add_calibrate_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=cmd_calibrate)
 
 
-def _add_models_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+def _add_models_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("models", help="manage the on-device speech recognition models")
     models = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)
     p = models.add_parser("fetch", help="download, verify (pinned SHA-256) and unpack an official vosk model")
     p.add_argument("model", choices=["en-small"], help="en-small: vosk-model-small-en-us-0.15 (41 MB)")
     where = p.add_mutually_exclusive_group()
     models_help = f"{INSTALLED_DEFAULT_HELP}; models go to <service.state_dir>/models"
-    where.add_argument("--config", type=_path, help=models_help)
-    where.add_argument("--dir", type=_path, help="unpack into this folder instead")
+    where.add_argument("--config", type=path_arg, help=models_help)
+    where.add_argument("--dir", type=path_arg, help="unpack into this folder instead")
     p.set_defaults(func=cmd_models_fetch)
 
 
@@ -273,15 +218,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     path = config_file(args.config)
     return report(_config(path), path, args.json)
-
-
-def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Options that mean something only beside another: ignoring them would let a typed intent pass unsaid."""
-    replays = getattr(args, "input", None) is not None or getattr(args, "demo_fallback", False)
-    if getattr(args, "fast", False) and not replays:
-        parser.error("--fast needs --input FILE.wav (or --demo-fallback): a live array runs in real time")
-    if getattr(args, "force", False) and not getattr(args, "write", False):
-        parser.error("--force only applies with --write: add --write to write the directions even when unsure")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from listener.events import AudioBlock, AudioDropped, Event, SessionEnded, Sessi
 from listener.outputs.led_patterns import Channel
 from listener.outputs.leds import LedStage
 from listener.outputs.mqtt import MqttStage
-from listener.outputs.mqtt.spool import WARN_EVERY
+from listener.outputs.mqtt.spool_warnings import WARN_EVERY
 from listener.pipeline import Pipeline, Stage
 from tests import alsa_device, asr_audio, synth
 from tests.alsa_device import AlsaConfig, FifoFeeder, tones

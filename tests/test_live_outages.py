@@ -118,9 +118,9 @@ def test_a_driver_that_never_lets_go_stops_the_source_for_a_restart(
     alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A stream whose close hangs for good: the service exits with why, and systemd's restart frees the driver."""
-    from listener.audio import live
+    from listener.audio import capture_run
 
-    monkeypatch.setattr(live, "WEDGED_AFTER_S", 1.5)
+    monkeypatch.setattr(capture_run, "WEDGED_AFTER_S", 1.5)
     device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000, fifo_channel=0)
     events: list[Event] = []
 

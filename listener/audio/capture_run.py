@@ -2,7 +2,8 @@
 
 PortAudio calls :meth:`CaptureRun.callback` on its own thread; it only copies
 into the bounded ring and notes when audio last came, so the reader
-(:class:`~listener.audio.live.LiveSource`) can tell a lost device from a quiet one.
+(:class:`~listener.audio.live.LiveSource`) can tell a lost device from a quiet one. A
+:class:`Reaper` releases each run on a helper thread, so a driver that hangs in its close holds up no one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from listener.audio.devices import InputDevice
 from listener.audio.ring import FrameRing, Gap
 from listener.config import PROCESSING_RATE_HZ
 from listener.config.schema import ArrayConfig
+from listener.errors import DriverWedgedError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ LOST_AFTER_S = 1.0  # no callback for this long while the stream should run: the
 # a longer hole between capture timestamps is not believed (a driver clock glitch): the overrun is said, unmeasured
 MAX_OVERRUN_S = 60
 MAX_PERIOD_MS = 100  # the capture period: [array] block_ms, up to this
+WEDGED_AFTER_S = 60.0  # a stream still not closed after this: only a new process frees the driver
 
 
 @dataclass(eq=False)
@@ -99,6 +102,41 @@ def release_after(previous: threading.Thread | None, run: CaptureRun) -> None:
         run.release()
     except Exception:  # a thread has nobody to raise to
         log.exception("releasing the audio input '%s' failed", run.device.name)
+
+
+class Reaper:
+    """Releases retired runs on helper threads, in order: a wedged driver must not hang the pipeline."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None  # the latest release, until it is seen to have ended
+        self._since = 0.0  # when the stream it closes was handed to it
+
+    def retire(self, run: CaptureRun) -> None:
+        self.join(0.0)
+        thread = threading.Thread(
+            target=release_after, args=(self.thread, run), name="listener-audio-close", daemon=True
+        )
+        self.thread, self._since = thread, time.monotonic()
+        thread.start()
+
+    def check_wedged(self) -> None:
+        """Give up on a driver that has held the old stream for WEDGED_AFTER_S: exit, and systemd restarts us."""
+        if self.thread is not None and self.thread.is_alive() and time.monotonic() - self._since >= WEDGED_AFTER_S:
+            raise DriverWedgedError(
+                f"the audio driver has not let go of the array for {WEDGED_AFTER_S:.0f} s: stopping so that"
+                " a restart frees it (the service restarts by itself); if it keeps happening, replug the array"
+                " or reboot"
+            )
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the releases; False while one is still closing its stream."""
+        if self.thread is None:
+            return True
+        self.thread.join(timeout_s)
+        if self.thread.is_alive():
+            return False
+        self.thread = None
+        return True
 
 
 def gap_message(gap: Gap, capture_rate_hz: int, array: ArrayConfig, met: int) -> str:

@@ -22,7 +22,7 @@ import pyaudio
 import soxr
 
 from listener.audio.base import AudioSource, selected_channels
-from listener.audio.capture_run import MAX_PERIOD_MS, CaptureRun, gap_message, release_after
+from listener.audio.capture_run import MAX_PERIOD_MS, CaptureRun, Reaper, gap_message
 from listener.audio.devices import (
     InputDevice,
     choose_device,
@@ -34,7 +34,7 @@ from listener.audio.devices import (
 )
 from listener.audio.ring import FrameRing, Frames, Gap, LossCause
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
-from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, DriverWedgedError, ListenerError
+from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, ListenerError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, FloatArray, SourceState
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ POLL_S = 0.1  # how long the reader waits for audio before it checks the device 
 OUTAGE_TICK_S = 0.25  # while the device is lost, dropped audio is told this often
 SAY_AGAIN_AFTER_S = 86400.0  # the overflow warnings' thinning starts over this often: a fault of weeks is said daily
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
-WEDGED_AFTER_S = 60.0  # a stream still not closed after this: only a new process frees the driver
 INT16_SCALE = 1.0 / 32768.0
 # PortAudio's refusals of a stream's rate, channels or sample format: the device is there, the settings are not
 REFUSED_FORMAT = (pyaudio.paInvalidSampleRate, pyaudio.paInvalidChannelCount, pyaudio.paSampleFormatNotSupported)
@@ -68,8 +67,7 @@ class LiveSource(AudioSource):
         self._period_frames = max(1, self.capture_rate_hz * min(config.array.block_ms, MAX_PERIOD_MS) // 1000)
         self._stop = threading.Event()
         self._run: CaptureRun | None = None
-        self._reaper: threading.Thread | None = None
-        self._reaper_since: float | None = None  # when the stream it closes was handed to it
+        self._reaper = Reaper()
         self._resampler: soxr.ResampleStream | None = None
         self._pending: list[FloatArray] = []
         self._pos = 0  # stream clock in processing samples: delivered + announced as dropped
@@ -123,7 +121,7 @@ class LiveSource(AudioSource):
         if run is not None:
             run.ring.wake()
             self._past_overflows += run.ring.overflow_count
-            self._retire(run)
+            self._reaper.retire(run)
         self._join_reaper(CLOSE_TIMEOUT_S)
 
     def stop(self) -> None:
@@ -239,8 +237,7 @@ class LiveSource(AudioSource):
 
     def _start_run(self) -> CaptureRun:
         """Enumerate devices afresh, pick the array, start its stream."""
-        self._join_reaper(0.0)
-        if self._reaper is not None:
+        if not self._reaper.join(0.0):
             raise AudioInputError("the previous stream is still closing (the driver is not responding); retrying")
         pa = open_portaudio()
         try:
@@ -305,7 +302,7 @@ class LiveSource(AudioSource):
         # Let go of the stream before yielding: the consumer may close() us while we are suspended.
         self._run = None
         self._past_overflows += run.ring.overflow_count
-        self._retire(run)
+        self._reaper.retire(run)
         if self._lost_announced:  # reopened, but no audio came: still the same outage
             log.debug("audio input still lost: %s", reason)
             self._back_pending = None
@@ -321,7 +318,7 @@ class LiveSource(AudioSource):
             now_s = time.monotonic()
             yield from self._drop(round((now_s - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
             accounted_s = now_s
-            self._check_wedged()
+            self._reaper.check_wedged()
             try:
                 new_run = self._start_run()
             except (ListenerError, OSError) as exc:  # OSError: PortAudio itself failed to start
@@ -358,7 +355,7 @@ class LiveSource(AudioSource):
 
     def _back(self, run: CaptureRun, accounted_s: float) -> Iterator[Event]:
         if self._stop.is_set():  # stopped (or closed) while reopening: do not keep a stream nobody reads
-            self._retire(run)
+            self._reaper.retire(run)
             return
         now_s = time.monotonic()
         dropped = self._drop(round((now_s - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
@@ -369,32 +366,6 @@ class LiveSource(AudioSource):
         self._back_pending = run.device.name
         yield from dropped
 
-    def _retire(self, run: CaptureRun) -> None:
-        """Release ``run`` on a helper thread: a wedged driver must not hang the pipeline."""
-        self._join_reaper(0.0)
-        previous = self._reaper
-        thread = threading.Thread(target=release_after, args=(previous, run), name="listener-audio-close", daemon=True)
-        self._reaper = thread
-        self._reaper_since = time.monotonic()
-        thread.start()
-
-    def _check_wedged(self) -> None:
-        """Give up on a driver that has held the old stream for WEDGED_AFTER_S: exit, and systemd restarts us."""
-        since, reaper = self._reaper_since or 0.0, self._reaper
-        if reaper is not None and reaper.is_alive() and time.monotonic() - since >= WEDGED_AFTER_S:
-            raise DriverWedgedError(
-                f"the audio driver has not let go of the array for {WEDGED_AFTER_S:.0f} s: stopping so that"
-                " a restart frees it (the service restarts by itself); if it keeps happening, replug the array"
-                " or reboot"
-            )
-
     def _join_reaper(self, timeout_s: float) -> None:
-        reaper = self._reaper
-        if reaper is None:
-            return
-        reaper.join(timeout_s)
-        if reaper.is_alive():
-            if timeout_s > 0:
-                log.warning("the audio driver has not closed the stream after %.1f s; leaving it", timeout_s)
-        else:
-            self._reaper = None
+        if not self._reaper.join(timeout_s) and timeout_s > 0:
+            log.warning("the audio driver has not closed the stream after %.1f s; leaving it", timeout_s)

@@ -44,6 +44,7 @@ import numpy.typing as npt
 from listener.errors import ModelError
 from listener.lifecycle import Managed
 from listener.service.heap import release_freed_memory
+from listener.transcription.chunk_queue import GAP_TOLERANCE_S, ChunkQueue
 from listener.transcription.timemap import TimeMap
 from listener.transcription.words import Word
 
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE_HZ = 16000
 SAMPLE_BYTES = 2  # mono int16
 PIECE_BYTES = SAMPLE_BYTES * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
-GAP_TOLERANCE_S = 1e-3
 LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives a more precise one
 # No audio for this long (wall time) after some was fed: the stretch is over (the speech gate stops
 # feeding between stretches), so its last words are finalised now instead of when speech comes back,
@@ -64,10 +64,6 @@ FLUSH = object()  # _next's answer when flush() asked for everything fed so far,
 # given for this long, so the summary counts the session's last words (a healthy one needs 0.1-0.3 s; the
 # gate feeds no silence, so vosk would otherwise hold the utterance open); the lights wait no longer
 REALTIME_FLUSH_S = 1.0
-# a full queue skips down to this share of queue_s: a recogniser steadily behind then decodes long unbroken
-# stretches between skips, where skipping a chunk at a time left it 50-150 ms scraps, each decoded as an
-# utterance of its own, and it found three to four times the words that were said
-SKIP_DOWN_TO = 0.5
 WAIT_RECHECK_S = 0.5  # submit() waiting for room looks again this often: the worker may have died meanwhile
 CLOSE_JOIN_S = 5.0  # close() waits this long for a decode in progress, then leaves the daemon thread
 HURRIED_CLOSE_JOIN_S = 0.5  # ... and this long after a hurry: the one who asked twice waits no more
@@ -123,8 +119,7 @@ class RecognizerWorker(Managed):
         self.queue_s = queue_s
         self.overflow = overflow
         self._cond = threading.Condition()
-        self._chunks: deque[Chunk] = deque()
-        self._queued_s = 0.0
+        self._queue = ChunkQueue(queue_s)
         self._results: deque[list[Word]] = deque()
         self._closing = False
         self._abort = False
@@ -158,23 +153,13 @@ class RecognizerWorker(Managed):
         with self._cond:
             if self._failed:
                 return [chunk]
-            while self._chunks and self._queued_s + chunk.duration_s > self.queue_s + GAP_TOLERANCE_S:
+            while self._queue.full_for(chunk):
                 if self._waiting_is_free():
                     self._cond.wait(WAIT_RECHECK_S)
                     continue
-                skipped += self._skip_down(self.queue_s * SKIP_DOWN_TO - chunk.duration_s)
-            self._chunks.append(chunk)
-            self._queued_s += chunk.duration_s
+                skipped += self._queue.make_room(chunk)
+            self._queue.append(chunk)
             self._cond.notify_all()
-        return skipped
-
-    def _skip_down(self, left_s: float) -> list[Chunk]:
-        """The oldest chunks, skipped until at most ``left_s`` stays queued (call under the lock)."""
-        skipped = []
-        while self._chunks and self._queued_s > left_s + GAP_TOLERANCE_S:
-            old = self._chunks.popleft()
-            self._queued_s -= old.duration_s
-            skipped.append(old)
         return skipped
 
     def _waiting_is_free(self) -> bool:
@@ -271,10 +256,10 @@ class RecognizerWorker(Managed):
     def _abandon(self) -> list[Chunk]:
         with self._cond:
             self._closing = self._abort = True
-            left = [self._in_hand, *self._chunks] if self._in_hand is not None else list(self._chunks)
+            left = self._queue.take_all()
+            if self._in_hand is not None:
+                left.insert(0, self._in_hand)
             self._in_hand = None
-            self._chunks.clear()
-            self._queued_s = 0.0
             self._cond.notify_all()
         return left
 
@@ -360,17 +345,16 @@ class RecognizerWorker(Managed):
         FLUSH when the queue is empty and flush() is waiting."""
         deadline = time.monotonic() + IDLE_FINAL_S
         with self._cond:
-            while not self._chunks and not self._closing:
+            while not self._queue and not self._closing:
                 if self._flush_wanted:  # the pipeline thread waits in flush(): nothing more comes meanwhile
                     return FLUSH
                 left = deadline - time.monotonic()
                 if pending and left <= 0:
                     return IDLE
                 self._cond.wait(left if pending else None)
-            if self._abort or not self._chunks:
+            if self._abort or not self._queue:
                 return None
-            chunk = self._in_hand = self._chunks.popleft()
-            self._queued_s -= chunk.duration_s
+            chunk = self._in_hand = self._queue.popleft()
             self._cond.notify_all()
             return chunk
 

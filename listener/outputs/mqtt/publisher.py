@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.connecting import broker_address
-from listener.outputs.mqtt.spool import WARN_EVERY, Spool
+from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.spool_warnings import WARN_EVERY
 
 log = logging.getLogger(__name__)
 RETAINED_INFLIGHT_KEPT = 64  # far more than the few retained topics a connect sends

@@ -35,12 +35,12 @@ from listener.errors import SERVICE_STATE_DIR, OutputError, OutputFileError, os_
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.spool_access import access_problem, is_access_error
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
+from listener.outputs.mqtt.spool_warnings import evicted_warning, say_again, unwritable_warning
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
-WARN_EVERY = 100  # while the disk or the spool is full, one warning per this many messages dropped
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -317,14 +317,9 @@ class Spool(Managed):
     def _tell_evicted(self, excess: int) -> None:
         """Once, then at every WARN_EVERY-th message dropped: an outage must not also fill the journal."""
         self._evicted += excess
-        if not _say_again(self._evicted, self._evicted_told):
-            return
-        self._evicted_told = self._evicted
-        log.warning(
-            f"MQTT spool full ({self.max_messages} messages): dropping the oldest to make room, {self._evicted} "
-            f"dropped so far (said again every {WARN_EVERY}): the broker has been away too long; raise "
-            "mqtt.spool_max_messages or fix the outage"
-        )
+        if say_again(self._evicted, self._evicted_told):
+            self._evicted_told = self._evicted
+            log.warning(evicted_warning(self.max_messages, self._evicted))
 
     def _insert(self, leaf: str, message: dict[str, object], qos: int) -> tuple[int, int]:
         """(seq, the oldest dropped beyond the bound); the lock is held."""
@@ -354,24 +349,9 @@ class Spool(Managed):
 
     def _warn_unwritable(self, exc: sqlite3.Error) -> None:
         # once, then at every WARN_EVERY-th message dropped: a full disk must not also fill the journal
-        if not _say_again(self._unstored, self._warned_at):
-            return
-        self._warned_at = self._unstored
-        if is_access_error(exc):  # an install fault: "free space" would send the installer the wrong way
-            log.error(
-                "MQTT spool %s cannot be written (%s): %d messages dropped so far; %s",
-                self.path,
-                exc,
-                self._unstored,
-                access_problem(self.path),
-            )
-            return
-        log.warning(
-            "MQTT spool %s cannot be written (%s): %d messages dropped so far; free space on service.state_dir",
-            self.path,
-            exc,
-            self._unstored,
-        )
+        if say_again(self._unstored, self._warned_at):
+            self._warned_at = self._unstored
+            log.log(*unwritable_warning(self.path, exc, self._unstored))
 
     def after(self, last_id: int, limit: int) -> list[Spooled]:
         """Up to ``limit`` messages with id > ``last_id``, oldest first."""
@@ -393,11 +373,6 @@ class Spool(Managed):
             self._depth = max(0, self._depth - max(cursor.rowcount, 0))
             if self._depth == 0:  # the backlog sent: the next overflow is another outage's, news again
                 self._evicted_told = -1
-
-
-def _say_again(dropped: int, told_at: int) -> bool:
-    """Once (``told_at`` -1: not said since it was news), then at every WARN_EVERY-th message dropped."""
-    return told_at < 0 or dropped // WARN_EVERY != told_at // WARN_EVERY
 
 
 def _file_in_the_way(folder: Path) -> Path | None:

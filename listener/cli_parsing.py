@@ -1,0 +1,78 @@
+"""Reading the ``listener`` command line: a mistake on it is one line that names it and where to look.
+
+argparse's own ways (the usage and the error; an option before the command taken for the command; a
+word the command does not take blamed on the top parser) are replaced here; cli.py builds the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import NoReturn
+
+from listener.service.logs import say
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one line naming it, not the usage and the error."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())  # one line, whatever argparse or the typed value holds
+        say(f"{self.prog}: {message}; see {self.prog} --help")  # at error in the journal, as every error line
+        raise SystemExit(2)
+
+
+def parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
+    """The arguments. A word the command does not take is blamed on that command, whose --help lists what
+    it does take (argparse leaves it to the top parser, whose help lists only the commands)."""
+    first = words[0] if words else ""
+    if len(first) >= 3 and "--version".startswith(first) and len(words) > 1:  # argparse would ignore the rest
+        parser.error(f"--version takes nothing after it, not {' '.join(words[1:])!r}")
+    _options_after_the_command(parser, words)
+    args, extra = parser.parse_known_args(words)
+    command = getattr(args, "command", None)
+    if extra and command in words and extra[0] in words and words.index(extra[0]) < words.index(command):
+        parser.error(f"{extra[0]} goes after the command: listener {command} {extra[0]} ...")
+    if extra:
+        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _options_after_the_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
+    """An option before the command belongs to the command. With its value apart (``--config x.toml doctor``)
+    argparse would take the value for the command and say it is no command."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    at = next((i for i, word in enumerate(words) if word in commands), 0)
+    early = next((w for w in words[:at] if w.startswith("-") and not _asks_for_help(w)), None)
+    if early is not None:
+        parser.error(f"{early} goes after the command: listener {words[at]} {early} ...")
+
+
+def _asks_for_help(word: str) -> bool:
+    """-h, --help, or an abbreviation of it argparse takes (--he)."""
+    return word == "-h" or (len(word) >= 3 and "--help".startswith(word))
+
+
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``args`` reached: ``listener models fetch``'s for that command."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, subs[0].dest, None) if subs else None
+        if chosen is None:
+            return parser
+        parser = subs[0].choices[chosen]
+
+
+def path_arg(text: str) -> Path:
+    if not text:  # Path("") is ".", which was then called a folder
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?): give a file name")
+    return Path(text)
+
+
+def check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options that mean something only beside another: ignoring them would let a typed intent pass unsaid."""
+    replays = getattr(args, "input", None) is not None or getattr(args, "demo_fallback", False)
+    if getattr(args, "fast", False) and not replays:
+        parser.error("--fast needs --input FILE.wav (or --demo-fallback): a live array runs in real time")
+    if getattr(args, "force", False) and not getattr(args, "write", False):
+        parser.error("--force only applies with --write: add --write to write the directions even when unsure")

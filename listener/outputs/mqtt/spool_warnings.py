@@ -1,0 +1,37 @@
+"""What the spool says when it drops messages: a disk that is full, a file it may not write, a spool that is full.
+
+Said once, then at every WARN_EVERY-th message dropped: an outage must not also fill the journal. The spool
+logs these lines itself, under its own logger name, so the journal reads as it always did.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from listener.outputs.mqtt.spool_access import access_problem, is_access_error
+
+WARN_EVERY = 100  # while the disk or the spool is full, one warning per this many messages dropped
+
+
+def say_again(dropped: int, told_at: int) -> bool:
+    """Once (``told_at`` -1: not said since it was news), then at every WARN_EVERY-th message dropped."""
+    return told_at < 0 or dropped // WARN_EVERY != told_at // WARN_EVERY
+
+
+def evicted_warning(max_messages: int, evicted: int) -> str:
+    """The spool full: the oldest messages give way to the newest."""
+    return (
+        f"MQTT spool full ({max_messages} messages): dropping the oldest to make room, {evicted} "
+        f"dropped so far (said again every {WARN_EVERY}): the broker has been away too long; raise "
+        "mqtt.spool_max_messages or fix the outage"
+    )
+
+
+def unwritable_warning(path: Path, exc: sqlite3.Error, unstored: int) -> tuple[int, str]:
+    """(level, line) for messages dropped because the spool could not be written."""
+    said = f"MQTT spool {path} cannot be written ({exc}): {unstored} messages dropped so far"
+    if is_access_error(exc):  # an install fault: "free space" would send the installer the wrong way
+        return logging.ERROR, f"{said}; {access_problem(path)}"
+    return logging.WARNING, f"{said}; free space on service.state_dir"

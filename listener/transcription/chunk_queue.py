@@ -1,0 +1,61 @@
+"""The audio waiting for the recogniser: a queue bounded in audio seconds, and how it makes room.
+
+It holds no lock of its own: the recogniser worker's condition guards it, together with the state that
+decides when to wait for room and when to skip (:class:`listener.transcription.recognizer.RecognizerWorker`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the chunks are the recogniser's: recognizer.py imports this module
+    from listener.transcription.recognizer import Chunk
+
+GAP_TOLERANCE_S = 1e-3
+# a full queue skips down to this share of queue_s: a recogniser steadily behind then decodes long unbroken
+# stretches between skips, where skipping a chunk at a time left it 50-150 ms scraps, each decoded as an
+# utterance of its own, and it found three to four times the words that were said
+SKIP_DOWN_TO = 0.5
+
+
+class ChunkQueue:
+    """Chunks waiting for the recogniser, oldest first, holding at most ``queue_s`` of audio."""
+
+    def __init__(self, queue_s: float) -> None:
+        self.queue_s = queue_s
+        self.queued_s = 0.0  # the audio queued
+        self._chunks: deque[Chunk] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._chunks)
+
+    def full_for(self, chunk: Chunk) -> bool:
+        """Whether ``chunk`` finds no room (an empty queue takes a chunk of any length)."""
+        return bool(self._chunks) and self.queued_s + chunk.duration_s > self.queue_s + GAP_TOLERANCE_S
+
+    def make_room(self, chunk: Chunk) -> list[Chunk]:
+        """The oldest chunks, skipped until ``chunk`` and SKIP_DOWN_TO of ``queue_s`` fit."""
+        left_s = self.queue_s * SKIP_DOWN_TO - chunk.duration_s
+        skipped = []
+        while self._chunks and self.queued_s > left_s + GAP_TOLERANCE_S:
+            old = self._chunks.popleft()
+            self.queued_s -= old.duration_s
+            skipped.append(old)
+        return skipped
+
+    def append(self, chunk: Chunk) -> None:
+        self._chunks.append(chunk)
+        self.queued_s += chunk.duration_s
+
+    def popleft(self) -> Chunk:
+        chunk = self._chunks.popleft()
+        self.queued_s -= chunk.duration_s
+        return chunk
+
+    def take_all(self) -> list[Chunk]:
+        """Every chunk queued, oldest first; the queue is left empty."""
+        left = list(self._chunks)
+        self._chunks.clear()
+        self.queued_s = 0.0
+        return left

@@ -97,9 +97,10 @@ class Conversation:
         self._emit(out, self.interruptions.flush(frame))
         self._backchannels(out, spans, frame)  # an "mm" ended in the last bridge gap: the holder may have gone on
         self.backchannels.flush()
-        self.premature.flush()
-        if self.sessions.current is not None:
+        if self.sessions.current is not None:  # _end_session flushes the rep starts still waiting
             self._emit(out, self._end_session(frame, self.sessions.end_frame(frame)))
+        else:
+            self.premature.flush()
         self._emit(out, self.floor.release(frame, frame))
         return out
 

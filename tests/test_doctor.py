@@ -126,6 +126,27 @@ def test_shipped_turn_model_loads(tmp_path: Path) -> None:
     assert str(shipped_model_path()) in check.detail
 
 
+def test_the_turn_model_is_read_once_for_its_load_and_its_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doctor loaded the model, then read the file again to fingerprint it: the one loaded is the one named."""
+    shipped = pytest.importorskip("listener.turns.spec").shipped_model_path()
+    from listener.outputs.mqtt.identity import turn_model_version
+
+    reads: list[Path] = []
+    read_bytes = Path.read_bytes
+
+    def counted(path: Path) -> bytes:
+        if path == shipped:
+            reads.append(path)
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    check = doctor.check_turn_model(config(tmp_path))
+    assert check.status == "ok" and len(reads) == 1, (check, reads)
+    assert f"fingerprint {turn_model_version(config(tmp_path))})" in check.detail  # the one MQTT's info sends
+
+
 def test_gpio_mock_factory_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
     check = doctor.check_gpio(config(tmp_path))

@@ -229,18 +229,20 @@ def check_turn_model(config: Config) -> Check:
     if not config.turn_model.enabled:
         return Check("turn model", "ok", "disabled: the heuristic decider is used")
     try:
-        from listener.turns.onnx_model import OnnxTurnModel
-        from listener.turns.spec import fix_for, model_path
+        from listener.turns.onnx_model import OnnxTurnModel, read_model
+        from listener.turns.spec import fix_for, load_spec, model_path
     except ImportError as exc:  # a build without the turn model package
         return warn("turn model", f"not in this build ({exc})", "set [turn_model] enabled = false")
     try:
-        model = OnnxTurnModel(config)
+        spec = load_spec(model_path(config))
+        data = read_model(spec)  # once: the model loaded is the one fingerprinted
+        model = OnnxTurnModel(config, spec=spec, model=data)
     except ListenerError as exc:
         return failed_with("turn model", exc, fix_for(model_path(config)))
     from listener.outputs.mqtt.identity import turn_model_version
 
     # the fingerprint MQTT's info publishes: every model says version 1.0.0, so devices compare by it
-    fingerprint = turn_model_version(config)
+    fingerprint = turn_model_version(config, data)
     return Check(
         "turn model",
         "ok",

@@ -54,8 +54,18 @@ class Session(Protocol):
     def run_with_iobinding(self, binding: _Binding) -> None: ...
 
 
-def open_session(spec: ModelSpec, threads: int = 1) -> Session:
-    """An onnxruntime session for ``spec.path``, checked against the sidecar; ModelError otherwise."""
+def read_model(spec: ModelSpec) -> bytes:
+    """The model file's bytes; ModelFileError naming the file and the fix when it cannot be read."""
+    try:  # read here: onnxruntime says only "system error number 13" of a file it may not read
+        return spec.path.read_bytes()
+    except OSError as exc:
+        reason = os_reason_and_fix(exc, fix_for(spec.path), {errno.EACCES: DENIED_FIX})
+        raise ModelFileError(f"turn model {spec.path} cannot be read {reason}") from exc
+
+
+def open_session(spec: ModelSpec, threads: int = 1, model: bytes | None = None) -> Session:
+    """An onnxruntime session for ``spec.path`` (``model``: its bytes, when read already), checked against the
+    sidecar; ModelError otherwise."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -65,11 +75,8 @@ def open_session(spec: ModelSpec, threads: int = 1) -> Session:
     # fatal only: at 3 (error) a graph failing at run time printed onnxruntime's own ANSI-coloured ERROR line to
     # stderr before the listener's one line, which says the same (the exception carries every error)
     options.log_severity_level = 4
-    try:  # read here: onnxruntime says only "system error number 13" of a file it may not read
-        model = spec.path.read_bytes()
-    except OSError as exc:
-        reason = os_reason_and_fix(exc, fix_for(spec.path), {errno.EACCES: DENIED_FIX})
-        raise ModelFileError(f"turn model {spec.path} cannot be read {reason}") from exc
+    if model is None:
+        model = read_model(spec)
     try:
         session: Session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for every kind of bad file
@@ -114,9 +121,13 @@ class OnnxTurnModel(TurnStage):
 
     name = "turn-model"
 
-    def __init__(self, config: Config, path: Path | None = None) -> None:
-        spec = load_spec(path if path is not None else model_path(config))
-        self.session = open_session(spec, config.turn_model.threads)
+    def __init__(
+        self, config: Config, path: Path | None = None, *, spec: ModelSpec | None = None, model: bytes | None = None
+    ) -> None:
+        """``spec`` and ``model``: the sidecar and the file's bytes, when the caller has read them already."""
+        if spec is None:
+            spec = load_spec(path if path is not None else model_path(config))
+        self.session = open_session(spec, config.turn_model.threads, model)
         self._bound = BoundStep(self.session, spec)
         super().__init__(config, spec)
         self._smoke_test()

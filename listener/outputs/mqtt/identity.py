@@ -104,27 +104,30 @@ def config_hash(config: Config) -> str:
     return _fingerprint(canonical.encode("utf-8"))
 
 
-def files_fingerprint(*paths: Path) -> str | None:
-    """Truncated SHA-256 of files' contents, in order (each with its length); None when one is absent."""
+def files_fingerprint(*files: Path | bytes) -> str | None:
+    """Truncated SHA-256 of files' contents, in order (each with its length): a file's path, or its bytes when
+    they were read already; None when one is absent."""
     digest = hashlib.sha256()
     try:
-        for path in paths:
-            data = path.read_bytes()
+        for file in files:
+            data = file if isinstance(file, bytes) else file.read_bytes()
             digest.update(len(data).to_bytes(8, "big") + data)
     except OSError:
         return None
     return digest.hexdigest()[:FINGERPRINT_HEX_DIGITS]
 
 
-def turn_model_version(config: Config) -> str | None:
+def turn_model_version(config: Config, model: bytes | None = None) -> str | None:
     """The model and its sidecar together: the sidecar's thresholds decide as much as the weights, and
-    models/README.md invites editing them for field data, so a device tuned that way must stand out."""
+    models/README.md invites editing them for field data, so a device tuned that way must stand out.
+
+    ``model``: the model file's bytes, when the caller has read them already (doctor, which loads it)."""
     if not config.turn_model.enabled:
         return None
     from listener.turns.spec import model_path, sidecar_path
 
     path = model_path(config)
-    return files_fingerprint(path, sidecar_path(path))
+    return files_fingerprint(path if model is None else model, sidecar_path(path))
 
 
 def asr_model_version(config: Config) -> str | None:

@@ -266,6 +266,35 @@ def test_a_local_vosk_zip_is_named_by_its_model_folder_not_its_file_name(pi_root
     assert (pi_root / "opt/listener/models/model/am/final.mdl").read_bytes() == b"not a real model"
 
 
+def test_a_downloaded_vosk_zip_is_hashed_once(pi_root: Path, tmp_path: Path) -> None:
+    """fetch_vosk_model checks the download with sha256sum; zip_folder, asked only for the folder's name
+    after it, hashed the whole zip again (41 MB on a Pi) and threw the digest away."""
+    require("curl", "curl")
+    archive, digest = make_model_zip(tmp_path)
+    spy, hashed = tmp_path / "spy", tmp_path / "hashed"
+    spy.mkdir()
+    sha256sum = spy / "sha256sum"
+    sha256sum.write_text(f'#!/bin/sh\necho sha256sum >>"{hashed}"\nexec "$(command -v -p sha256sum)" "$@"\n')
+    sha256sum.chmod(0o755)
+    # zip_folder's python3 hashes with hashlib.file_digest: counted through a sitecustomize it imports
+    (spy / "sitecustomize.py").write_text(
+        "import hashlib\n"
+        "_file_digest = hashlib.file_digest\n"
+        "def file_digest(*args, **kwargs):\n"
+        f"    with open({str(hashed)!r}, 'a') as log:\n"
+        "        log.write('file_digest\\n')\n"
+        "    return _file_digest(*args, **kwargs)\n"
+        "hashlib.file_digest = file_digest\n"
+    )
+    setup = f"ROOT={pi_root}; TMPD={tmp_path}; VOSK_URL={archive.as_uri()}; VOSK_SHA256={digest}"
+    done = script_function(
+        f'{setup}; PATH="{spy}:$PATH"; export PYTHONPATH={spy}; fetch_vosk_model /opt/listener/models/model'
+    )
+    assert done.returncode == 0, done.stderr
+    assert (pi_root / "opt/listener/models/model/am/final.mdl").read_bytes() == b"not a real model"
+    assert hashed.read_text().split() == ["sha256sum"]
+
+
 def test_bad_options_are_refused_with_a_reason(tmp_path: Path) -> None:
     done = provision(tmp_path, "--preset", "respeaker-9mic", "--dry-run", check=False)
     assert done.returncode == 2

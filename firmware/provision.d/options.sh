@@ -109,11 +109,12 @@ if len(tops) != 1 or tops[0] in ("", ".", "..") or not all(name.startswith(tops[
     held = ", ".join(tops[:5]) + (", ..." if len(tops) > 5 else "") or "nothing"
     print(f"holds {held} at its top, not the one model folder a vosk model zip has (e.g. vosk-model-small-en-us-0.15/)")
     sys.exit(1)
-with open(where, "rb") as f:  # a local zip is checked now, before any change; a download once it is fetched
-    found = hashlib.file_digest(f, "sha256").hexdigest()
-if digest and found != digest:
-    print(f"has SHA-256 {found}, not the --vosk-sha256 given ({digest}): check the digest, or the file")
-    sys.exit(1)
+if digest:  # a local zip is checked now, before any change; a download by fetch_vosk_model, once fetched
+    with open(where, "rb") as f:
+        found = hashlib.file_digest(f, "sha256").hexdigest()
+    if found != digest:
+        print(f"has SHA-256 {found}, not the --vosk-sha256 given ({digest}): check the digest, or the file")
+        sys.exit(1)
 print(tops[0])
 PY
 }

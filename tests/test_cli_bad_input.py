@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -404,6 +405,32 @@ def test_a_config_given_as_the_recording_is_said_to_be_one(
     assert cli.main([*command, str(path)]) == 2
     err = capsys.readouterr().err
     assert err == f"listener: {path} is not a WAV file but a config file, by its name: pass it as --config {path}\n"
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["run", "--fast", "--input"], ["calibrate", "--input"]])
+def test_a_float_wav_of_nothing_but_nan_is_refused_as_holding_no_numbers_not_called_muted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # each sample mended into silence, it was analysed as a recording from a muted input (exit 0, and
+    # the advice to switch the mixer's capture on)
+    path = tmp_path / "export.wav"
+    sf.write(path, np.full((3 * 16000, 4), np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    assert cli.main([*command, str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"listener: {path} holds no numbers: every sample is NaN (not a number) or infinite, so it holds no audio:"
+        " re-export the recording from the program that made it\n"
+    )
+
+
+def test_a_float_wav_whose_numbers_begin_after_seconds_of_nan_is_analysed(tmp_path: Path) -> None:
+    # the check reads on past its first block (4 s) to the first number: such a file is mended, not refused
+    samples, rate_hz = sf.read(SAMPLE, dtype="float32", frames=12 * 16000, always_2d=True)
+    samples[: 5 * rate_hz] = np.nan
+    wav = tmp_path / "late.wav"
+    sf.write(wav, samples, rate_hz, subtype="FLOAT")
+    result = listener_cli("analyze", str(wav), "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1 and "not numbers" in result.stderr and "near 0.0 s" in result.stderr
 
 
 # --- float samples beyond full scale, and a plot backend that is missing -----------------------------

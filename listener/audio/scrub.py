@@ -1,4 +1,5 @@
-"""Mending the samples of float WAVs that no recorder makes (used by :mod:`listener.audio.wav`)."""
+"""Mending the samples of float WAVs that no recorder makes (used by :mod:`listener.audio.wav`), and refusing a
+file that holds nothing but such samples."""
 
 from __future__ import annotations
 
@@ -8,10 +9,36 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import soundfile as sf
 
-from listener.errors import shown_path
+from listener.errors import AudioFormatError, shown_path
 
 log = logging.getLogger("listener.audio.wav")  # said as the WAV source's: the file's own warnings
+
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+NUMBER_SCAN_FRAMES = 65536  # read at a time looking for a sample that is a number
+
+
+def check_holds_numbers(f: sf.SoundFile, shown: str) -> None:
+    """Refuse a float WAV none of whose samples is a number (all NaN or infinite): mended into silence, it
+    passed for a recording from a muted input, and the advice was to unmute the mixer.
+
+    Reads up to the first sample that is a number (in the first block, for any real recording), then
+    goes back to the start.
+    """
+    if f.subtype not in FLOAT_SUBTYPES:
+        return
+    dtype = "float64" if f.subtype == "DOUBLE" else "float32"  # 1e300 in a double is a number
+    try:
+        while (block := f.read(NUMBER_SCAN_FRAMES, dtype=dtype)).size:
+            if np.isfinite(block).any():
+                return
+    finally:
+        f.seek(0)
+    raise AudioFormatError(
+        f"{shown} holds no numbers: every sample is NaN (not a number) or infinite, so it holds no audio:"
+        " re-export the recording from the program that made it"
+    )
 
 
 class Scrubber:

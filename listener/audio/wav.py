@@ -17,7 +17,7 @@ import soundfile as sf
 import soxr
 
 from listener.audio.base import ONE_MIC, AudioSource, selected_channels
-from listener.audio.scrub import Scrubber
+from listener.audio.scrub import FLOAT_SUBTYPES, Scrubber, check_holds_numbers
 from listener.audio.sniff import not_wav_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import (
@@ -31,7 +31,6 @@ from listener.events import AudioBlock, Event
 
 MIN_RATE_HZ = 16000
 MAX_RATE_HZ = 48000
-FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +238,7 @@ def open_wav(path: Path) -> sf.SoundFile:
         raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
     try:
         _check_rate(shown, int(f.samplerate))
+        check_holds_numbers(f, shown)
     except AudioFormatError:
         f.close()
         raise

@@ -148,6 +148,43 @@ def test_two_quick_presses_between_blocks_change_nothing(
     assert isinstance(seen[-1], AudioDropped)  # still paused at the end of the file
 
 
+class ClockedWav(WavSource):
+    """A file with a capture clock the test sets: the array had captured up to ``clock_s`` when the button went."""
+
+    clock_s = 0.0
+
+    def captured_s(self) -> float | None:
+        return self.clock_s
+
+
+def test_the_blocks_a_press_falls_inside_are_dropped_too(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory
+) -> None:
+    """Both presses come while the pipeline is behind, so only the capture times say which audio was paused.
+    The block captured across the pause's press holds audio from after it, and the one across the resume's
+    audio from before it (README: listening begins with the first audio captured after the release): both
+    are dropped, whole."""
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    source = ClockedWav(dialogue_4ch[0], geometry(config), block_ms=50)
+    gate = PrivacyGate(source, PrivacyButton(config.leds, factory))
+    seen: list[Event] = []
+    with gate:
+        for event in gate.events():
+            seen.append(event)
+            if isinstance(event, AudioBlock) and abs(event.end_s - 0.5) < 1e-6:  # the array is 0.5-1 s ahead
+                source.clock_s = 1.025
+                press(factory)  # pause
+                source.clock_s = 1.525
+                press(factory)  # resume
+            if isinstance(event, (AudioBlock, AudioDropped)) and event.start_s > 2.0:
+                break
+    dropped = [round(e.start_s, 3) for e in seen if isinstance(e, AudioDropped)]
+    assert dropped == [round(1.0 + 0.05 * k, 3) for k in range(11)]  # 1.0-1.05 s through 1.5-1.55 s
+    assert {e.reason for e in seen if isinstance(e, AudioDropped)} == {"paused"}
+    states = [(round(s.t_s, 3), s.mode) for s in seen if isinstance(s, DeviceState)]
+    assert states == [(1.0, DeviceMode.PAUSED), (1.55, DeviceMode.LISTENING)]
+
+
 def test_a_pause_survives_a_restart(factory: MockFactory, tmp_path: Path) -> None:
     config = parse_config({"leds": {}})
     remember = tmp_path / "paused"

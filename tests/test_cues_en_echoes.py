@@ -207,6 +207,22 @@ def test_a_rep_utterance_of_exactly_the_floor_time_takes_the_floor(start_s: floa
     assert q is not None and not q.followup
 
 
+def _after_a_backchannel(text: str) -> list[Event]:
+    """The rep's ``text`` after the story, the rep's "okay" (0.28 s) and the customer going on about the screen."""
+    talk = Talk()
+    talk.say("customer", STORY)
+    talk.say("rep", "okay")  # shorter than the floor time: a backchannel, the customer keeps the floor
+    talk.say("customer", "and the screen flickers too")  # long enough to take a floor, were it the rep's
+    return talk.say("rep", text)
+
+
+def test_a_rep_utterance_shorter_than_the_floor_time_takes_no_floor() -> None:
+    # the customer's words after it add to their floor, the story included: follow-ups and echoes compare with both
+    q = question(_after_a_backchannel("is the charger the original one"))
+    assert q is not None and q.followup  # the charger: in the story, not in the screen
+    assert of(_after_a_backchannel("so the charger stopped after the update"), Echo)
+
+
 def test_a_customer_word_between_breaks_a_summarising_phrase() -> None:
     # "so if i" ... customer "mm" ... "understand correctly": not one phrase across the customer's word
     talk = Talk()

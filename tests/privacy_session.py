@@ -79,12 +79,14 @@ wav, config, drain, plot, to_test, from_test = sys.argv[1:7]
 code = main("analyze", wav, "--json", "--plot", plot, "--config", config)
 fed["armed"] = True  # in the next run; its one visit has no later session end to restart the recogniser at
 code = code or main("run", "--input", wav, "--fast", "--config", config)  # the broker is down
+offline = len(heard)
 with os.fdopen(int(to_test), "w") as out, os.fdopen(int(from_test)) as go:  # pipes, never files
     out.write("spooled\\n")
     out.flush()
-    if go.readline() == "go\\n":  # the broker is up: a second run (no transcription) drains the spool
+    if go.readline() == "go\\n":  # the broker is up: a second run drains the spool, transcribing connected
         code = code or main("run", "--input", wav, "--fast", "--led-trace", "--config", drain)
-    json.dump({"heard": heard, "matched": matched, "failed_at_s": fed["failed_at_s"]}, out)
+    told = {"heard": heard, "heard_online": heard[offline:], "matched": matched, "failed_at_s": fed["failed_at_s"]}
+    json.dump(told, out)
 sys.exit(code)
 """
 
@@ -95,7 +97,7 @@ class Session:
     wav: Path
     stdout: bytes
     stderr: bytes
-    messages: list[Received]  # everything a subscriber to '#' received
+    messages: list[Received]  # everything a subscriber to '#' received, then what one joining at the end did
     heard: list[str]  # the words the real recogniser returned in the process
     matched: list[tuple[str, str]]  # (family, words) of every phrase the cue detectors matched in the process
     notified: list[bytes]  # every datagram sent to NOTIFY_SOCKET (sd_notify: READY=1, WATCHDOG=1, STATUS=...)
@@ -104,6 +106,7 @@ class Session:
     spooled: dict[str, bytes]  # every file, while the broker was down and the spool held the messages
     files: dict[str, bytes] = field(default_factory=dict)  # every file, at the end
     trace: Path | None = None  # strace -ff output prefix, when strace is installed
+    heard_online: list[str] = field(default_factory=list)  # what the recogniser returned with the broker connected
 
 
 # What the rewritten recogniser says over each line of the dialogue (from the audio time the line starts):
@@ -138,9 +141,9 @@ def script_words() -> frozenset[str]:
 FAIL_AT_S = 9.0
 
 
-def _config(path: Path, state: Path, mqtt: dict[str, object], asr: bool = True) -> Path:
+def _config(path: Path, state: Path, mqtt: dict[str, object]) -> Path:
     lines = [
-        "[asr]", f"enabled = {json.dumps(asr)}", f'model_path = "{asr_audio.korean_model()}"',
+        "[asr]", "enabled = true", f'model_path = "{asr_audio.korean_model()}"',
         "[service]", f'state_dir = "{state}"', 'log_level = "debug"',
         "[analytics]", "session_gap_s = 5.0", "session_min_speech_s = 0.0",
         "[leds]", "enabled = true",  # gpiozero's MockFactory, from GPIOZERO_PIN_FACTORY=mock
@@ -179,7 +182,7 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
     }
     broker = Mosquitto(outside / "broker")  # started once the first run has spooled everything
     config = _config(box / "listener.toml", dirs["state"], broker.mqtt_config(shutdown_drain_s=0.0))
-    drain = _config(box / "drain.toml", dirs["state"], broker.mqtt_config(), asr=False)
+    drain = _config(box / "drain.toml", dirs["state"], broker.mqtt_config())
     strace = _strace()
     trace = outside / "trace" if strace else None
     notify = Notifications(outside / "notify")  # systemd's end of sd_notify, as under the unit (Type=notify)
@@ -209,7 +212,7 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
     heard, matched, failed_at_s = told["heard"], [(f, w) for f, w in told["matched"]], told["failed_at_s"]
     return Session(
         box, wav, stdout, stderr, messages, heard, matched, notify.received, notify.path, failed_at_s, spooled,
-        _walk(box), trace
+        _walk(box), trace, told["heard_online"]
     )  # fmt: skip
 
 
@@ -251,9 +254,12 @@ def _drive(
     matched, where the recogniser failed), the messages, the files spooled).
 
     The files are taken once the offline run has ended, while the spool holds
-    everything; then the broker starts and the second run drains the spool.
+    everything; then the broker starts and the second run drains the spool while
+    it transcribes, connected from its start: the retained topics it builds at send
+    time (status, info, state, discovery) go out with words in memory. A subscriber
+    joining once it has ended gets what the broker retained, as Home Assistant would.
     """
-    said, heard, messages, spooled = "", '{"heard": [], "matched": [], "failed_at_s": 0.0}', [], {}
+    said, heard, messages, spooled = "", '{"heard": [], "heard_online": [], "matched": [], "failed_at_s": 0.0}', [], {}
     try:
         with os.fdopen(pipes[0]) as driver, os.fdopen(pipes[1], "w") as go:
             said = driver.readline()  # blocks until the offline run ended (or the driver died: "")
@@ -267,6 +273,8 @@ def _drive(
                     proc.wait(timeout=120)
                     rec.wait_for(lambda ms: any(m.topic == f"{BASE}/status" and b'"offline"' in m.payload for m in ms))
                     messages = list(rec.messages)
+                with Recorder(broker, client_id="late") as late:
+                    messages += late.wait_for(lambda ms: {m.topic for m in ms} >= RETAINED)
         proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
@@ -275,4 +283,5 @@ def _drive(
     return said, json.loads(heard), messages, spooled
 
 
+RETAINED = {f"{BASE}/status", f"{BASE}/info", f"{BASE}/state", "homeassistant/device/counter-3/config"}
 NET_CALLS = "connect,sendto,sendmsg,sendmmsg"  # every call that reaches an address (a datagram needs no connect)

@@ -8,9 +8,11 @@ through the service's own journal formatter:
 - ``run --input --fast`` while the broker is down, so that every message stays in the offline
   spool on disk (the folder is walked then, the spool decoded);
 - then, with a real mosquitto up and a subscriber to ``#``, ``run --input --fast --led-trace``
-  without transcription: it drains the spool (the first run's events and session summary with its
-  content cues) and publishes its own (Home Assistant discovery, status, info, state, events,
-  session summaries).
+  with transcription, connected from its start: it drains the spool (the first run's events and
+  session summary with its content cues) and publishes its own (Home Assistant discovery, status,
+  info, state, events, session summaries) while words are in memory, the retained topics built at
+  send time among them; a second subscriber joins once it has ended, and gets what the broker
+  retained.
 
 The commands run as installed (``listener.entry``, so the journal's excepthooks are in place), and
 in ``run --input`` the real recogniser fails once mid-line: the error and its traceback go to the
@@ -107,6 +109,8 @@ def test_the_run_really_heard_words_and_published(privacy_run: Session) -> None:
     said = script_words()
     assert {"kettle", "kettl", "leaked", "leak", "limescale", "limescal", "yesterday", "gasket"} <= said
     assert {w for _, line in SCRIPT for w in line.split()} - COMMON <= set(privacy_run.heard)
+    # words were in memory while the broker was connected: what it was sent then is searched below
+    assert {w for _, line in SCRIPT for w in line.split()} - COMMON <= set(privacy_run.heard_online)
     # the phrases that decided those cues were matched in the run, and are searched for below
     families = {family for family, _ in privacy_run.matched}
     assert {"open", "acknowledgement", "action"} <= families, privacy_run.matched
@@ -120,6 +124,9 @@ def test_the_run_really_heard_words_and_published(privacy_run: Session) -> None:
     leaves = {m.topic.rsplit("/", 1)[-1] for m in privacy_run.messages if m.topic.startswith(BASE + "/")}
     assert leaves >= {"status", "info", "state", "event", "session"}
     assert any(m.topic == "homeassistant/device/counter-3/config" for m in privacy_run.messages)
+    # the retained topics as the broker kept them (the last state was made at the session's end, words heard)
+    kept = {m.topic for m in privacy_run.messages if m.retain}
+    assert kept >= {f"{BASE}/status", f"{BASE}/info", f"{BASE}/state", "homeassistant/device/counter-3/config"}
     cues = [m.json()["cues"] for m in privacy_run.messages if m.topic == f"{BASE}/session"]
     assert any(isinstance(c, dict) and int(c["rep_words"]) + int(c["customer_words"]) > 0 for c in cues)
 

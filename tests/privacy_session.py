@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 from listener.transcription.lexicon import load_lexicon
 from tests import asr_audio
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder
+from tests.privacy_strace import find_strace, under_strace
 
 DRIVER = """
 import json, os, sys
@@ -153,15 +153,6 @@ def _config(path: Path, state: Path, mqtt: dict[str, object]) -> Path:
     return path
 
 
-def _strace() -> str | None:
-    """strace, if it is installed and may trace here (containers may forbid ptrace)."""
-    tool = shutil.which("strace")
-    if tool is None:
-        return None
-    probe = subprocess.run([tool, "-f", "-qq", "-o", os.devnull, "true"], capture_output=True, timeout=30, check=False)
-    return tool if probe.returncode == 0 else None
-
-
 def _walk(box: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(box.rglob("*")) if p.is_file()}
 
@@ -183,7 +174,7 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
     broker = Mosquitto(outside / "broker")  # started once the first run has spooled everything
     config = _config(box / "listener.toml", dirs["state"], broker.mqtt_config(shutdown_drain_s=0.0))
     drain = _config(box / "drain.toml", dirs["state"], broker.mqtt_config())
-    strace = _strace()
+    strace = find_strace()
     trace = outside / "trace" if strace else None
     notify = Notifications(outside / "notify")  # systemd's end of sd_notify, as under the unit (Type=notify)
     env["NOTIFY_SOCKET"] = notify.path
@@ -192,9 +183,7 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
     cmd = [sys.executable, "-c", DRIVER, str(wav), str(config), str(drain), str(dirs["work"] / "figure.svg")]
     cmd += [str(to_test), str(from_test)]
     if strace and trace:
-        calls = "openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,truncate"
-        calls += f",{NET_CALLS},bind,listen"
-        cmd = [strace, "-ff", "-qq", "-y", "--seccomp-bpf", "-o", str(trace), "-e", f"trace={calls}", *cmd]
+        cmd = under_strace(strace, trace, cmd)
     with (outside / "stdout").open("wb") as out, (outside / "stderr").open("wb") as err:
         stat = os.fstat(err.fileno())
         env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"  # the service's journal format, as under systemd
@@ -284,4 +273,3 @@ def _drive(
 
 
 RETAINED = {f"{BASE}/status", f"{BASE}/info", f"{BASE}/state", "homeassistant/device/counter-3/config"}
-NET_CALLS = "connect,sendto,sendmsg,sendmmsg"  # every call that reaches an address (a datagram needs no connect)

@@ -4,7 +4,9 @@ recogniser, debug logging in the journal's format, the broker down (so the sessi
 spool on disk), stopped with SIGTERM. Every file it wrote, everything it printed and every sd_notify datagram
 it sent is searched for the words its recogniser returned in the process, behind its speech gate (a spy
 reports them through an inherited pipe), and those vosk hears in the whole recording, and for the audio
-itself, as bytes and as text.
+itself, as bytes and as text. Where strace is installed the run is traced, as the audit's is
+(tests/privacy_strace.py): a file written and deleted before the folders are walked, or one written outside
+them (/dev/shm, /var/tmp), and any address reached are seen there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,13 +29,14 @@ import pytest
 import soundfile as sf
 
 from listener.outputs.mqtt.stage import SPOOL_FILE
-from tests import alsa_device, asr_audio
+from listener.service.instance import LOCK_FILE
+from tests import asr_audio
 from tests.alsa_device import AlsaConfig, add_paced
 from tests.mqtt_broker import free_port
 from tests.privacy_search import HEARD_SPY, audio_as_text, audio_needles, heard_words, word_forms
 from tests.privacy_session import Notifications
+from tests.privacy_strace import find_strace, read_trace, under_strace
 
-alsa_config = alsa_device.alsa_config  # fixture
 PLAYS_S = 8.0  # the dialogue's two lines
 # the debug line of each recogniser result (a count and times, no word)
 HEARD = re.compile(rb"recogniser result: \d+ words, [\d.]+-([\d.]+) s")
@@ -79,7 +83,7 @@ def _said(stderr: bytes) -> str:
     return "\n".join(lines)[-3000:]
 
 
-def _stopped_or_fail(proc: subprocess.Popen[bytes], log: _Stderr) -> None:
+def _stopped_or_fail(proc: subprocess.Popen[bytes], pid: int, log: _Stderr) -> None:
     """Wait for the stop. A wait, not a timing: the stop drains the ring (20 s of audio here) into a recogniser
     the config has wait for it, then waits up to asr.finish_wait_s (30 s) for its last words; on a loaded machine
     that passed 60 s once (fresh-clone CI, 2026-12-05). Should it hang, its threads' stacks say where:
@@ -87,12 +91,21 @@ def _stopped_or_fail(proc: subprocess.Popen[bytes], log: _Stderr) -> None:
     try:
         proc.wait(timeout=180)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)
+        os.kill(pid, signal.SIGABRT)
         proc.wait(timeout=30)
         pytest.fail(f"still running 180 s after SIGTERM:\n{_said(log.all())}")
 
 
-def _config(path: Path, state: Path) -> Path:
+def _service_pid(proc: subprocess.Popen[bytes], traced: bool) -> int:
+    """The service's pid: under strace, strace's one child (strace itself blocks SIGTERM)."""
+    if not traced:
+        return proc.pid
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def _config(path: Path, state: Path, port: int) -> Path:
     lines = [
         # the device plays on the wall clock (tests/alsa_device.add_paced); a ring of 20 s rides out a busy machine
         "[array]", 'preset = "respeaker-4mic"', 'device = "listener_test_array"', "buffer_s = 20.0",
@@ -101,15 +114,36 @@ def _config(path: Path, state: Path) -> Path:
         "[service]", f'state_dir = "{state}"', 'log_level = "debug"',
         "[analytics]", "session_gap_s = 30.0", "session_min_speech_s = 0.0",
         "[leds]", "enabled = true",
-        "[mqtt]", "enabled = true", 'host = "127.0.0.1"', f"port = {free_port()}", 'device_id = "counter-9"',
+        "[mqtt]", "enabled = true", 'host = "127.0.0.1"', f"port = {port}", 'device_id = "counter-9"',
     ]  # fmt: skip
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
-    alsa_config: AlsaConfig, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+# libjack's metadata database (Berkeley DB: its environment's region files and the table), which PortAudio's JACK
+# host API opens when it initialises, JACK server or none: JACK clients' properties, which listener never sets
+JACK_DB = re.compile(rf"/dev/shm/jack_db-{os.getuid()}(/__db\.\d{{3}}|/metadata\.db)?")
+
+
+@dataclass
+class LiveRun:
+    box: Path  # HOME, TMPDIR, the XDG folders, the working directory and the state folder
+    state: Path
+    wav: Path
+    truth: list[dict[str, object]]
+    stdout: bytes
+    stderr: bytes
+    notified: list[bytes]  # every sd_notify datagram
+    notify_socket: str
+    recognised: set[str]  # the words the service's recogniser returned, live (the spy's)
+    broker_port: int  # where the config points MQTT: nothing listens there
+    trace: Path | None  # strace -ff output prefix, when strace is installed
+
+
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
+    """One live run for both tests below (half a minute)."""
+    alsa_config = AlsaConfig(tmp_path_factory.mktemp("alsa"))  # the subprocess reads it (ALSA_CONFIG_PATH)
     wav, truth = asr_audio.session_dialogue(tmp_path_factory, 2, PLAYS_S)
     pcm = np.asarray(sf.read(wav, dtype="int16")[0])
     # On the wall clock, as an array plays: the unpaced test PCM ran 1000x ahead, the ring overflowed at once,
@@ -118,34 +152,58 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
     lead_in = np.zeros((round(LEAD_IN_S * 16000), pcm.shape[1]), dtype=np.int16)
     feeders = add_paced(alsa_config, "listener_test_array", np.concatenate([lead_in, pcm]), 16000)
     box = tmp_path_factory.mktemp("privacy-live")
+    outside = tmp_path_factory.mktemp("privacy-live-outside")  # the notify socket, the trace
     dirs, env = asr_audio.sandbox(box)
     env |= {"ALSA_CONFIG_PATH": str(alsa_config.path), "GPIOZERO_PIN_FACTORY": "mock"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
-    config = _config(box / "listener.toml", dirs["state"])
-    notify = Notifications(tmp_path_factory.mktemp("notify") / "notify")  # systemd's end of sd_notify (Type=notify)
+    port = free_port()
+    config = _config(box / "listener.toml", dirs["state"], port)
+    notify = Notifications(outside / "notify")  # systemd's end of sd_notify (Type=notify)
     env["NOTIFY_SOCKET"] = notify.path
     cmd = [sys.executable, "-c", SERVICE, "run", "--wait-for-array", "--config", str(config)]
+    strace = find_strace()
+    trace = outside / "trace" if strace else None
+    if strace and trace:
+        cmd = under_strace(strace, trace, cmd)
+    with notify, contextlib.ExitStack() as fed:
+        for feeder in feeders:
+            fed.enter_context(feeder)
+        stdout, stderr, recognised = _run_until_heard(cmd, env, dirs["work"], wav, trace is not None)
+    return LiveRun(
+        box, dirs["state"], wav, truth, stdout, stderr, notify.received, notify.path, recognised, port, trace
+    )
+
+
+def _run_until_heard(
+    cmd: list[str], env: dict[str, str], cwd: Path, wav: Path, traced: bool
+) -> tuple[bytes, bytes, set[str]]:
+    """Run the service until its recogniser has had the whole dialogue, stop it with SIGTERM: (its stdout, its
+    stderr, the words its recogniser returned)."""
     reader, writer = os.pipe()
     spied, spy = os.pipe()
     stat = os.fstat(writer)
     env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"  # its stderr is the journal's, as under systemd
     env["LISTENER_TEST_HEARD_FD"] = str(spy)
-    with notify, contextlib.ExitStack() as fed:
-        for feeder in feeders:
-            fed.enter_context(feeder)
-        try:
-            proc = subprocess.Popen(
-                cmd, cwd=dirs["work"], env=env, stdout=subprocess.PIPE, stderr=writer, pass_fds=(spy,)
-            )
-        finally:
-            os.close(writer)
-            os.close(spy)
+    try:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=writer, pass_fds=(spy,))
+    finally:
+        os.close(writer)
+        os.close(spy)
+    pid = proc.pid
+    try:
         last_word_s = max(float(w["end"]) for w in asr_audio.direct_words(wav))
         # live times may differ by a frame
         log = _Stderr(os.fdopen(reader, "rb"), until_s=LEAD_IN_S + last_word_s - 0.3)
         heard = log.heard.wait(START_UP_LIMIT_S)
-        proc.send_signal(signal.SIGTERM)
-        _stopped_or_fail(proc, log)
+        pid = _service_pid(proc, traced)
+        os.kill(pid, signal.SIGTERM)
+        _stopped_or_fail(proc, pid, log)
+    finally:
+        if proc.poll() is None:  # the test failed on its way; strace killed would leave its child running
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait(timeout=30)
     assert proc.stdout is not None
     stdout = proc.stdout.read()  # not communicate(): it would read stderr too, against _Stderr's thread
     stderr = log.all()
@@ -153,26 +211,30 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
         recognised = {w for w in heard_words(spy_out.read()) if any(ch.isalpha() for ch in w)}
     assert heard, _said(stderr)  # the whole dialogue recognised before the stop, live
     assert proc.returncode == 0, _said(stderr)
-    assert b"<7>DEBUG" in stderr  # at debug, in the journal's format
+    return stdout, stderr, recognised
 
-    with sqlite3.connect(dirs["state"] / SPOOL_FILE) as db:
+
+def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(live_run: LiveRun) -> None:
+    assert b"<7>DEBUG" in live_run.stderr  # at debug, in the journal's format
+    wav = live_run.wav
+    with sqlite3.connect(live_run.state / SPOOL_FILE) as db:
         rows = db.execute("SELECT payload FROM outbox WHERE leaf = 'session'").fetchall()
     cues = [json.loads(payload)["cues"] for (payload,) in rows]
     counted = sum(c["rep_words"] + c["customer_words"] for c in cues if c)
     # A session starts with the customer's first words: the rep's greeting before them is in none, as at a
     # counter (the unpaced device delivered it at once, and its words came back with the session open)
-    session_start_s = min(float(str(line["start"])) for line in truth if line["party"] == "customer")
+    session_start_s = min(float(str(line["start"])) for line in live_run.truth if line["party"] == "customer")
     spoken = sum(float(w["start"]) >= session_start_s - 0.1 for w in asr_audio.direct_words(wav))
     assert spoken >= 8 and counted >= 0.8 * spoken, (counted, spoken, cues)  # it heard the session's words, live
 
     direct = {str(w["word"]) for w in asr_audio.direct_words(wav) if any(ch.isalpha() for ch in str(w["word"]))}
-    assert len(recognised) >= 5, recognised  # what the service itself recognised, live
-    words = recognised | direct
+    assert len(live_run.recognised) >= 5, live_run.recognised  # what the service itself recognised, live
+    words = live_run.recognised | direct
     needles = audio_needles(wav)  # the loud parts as captured, and in every form the pipeline holds them
-    notified = b"\n".join(notify.received)
+    notified = b"\n".join(live_run.notified)
     assert b"READY=1" in notified and b"WATCHDOG=1" in notified and b"STOPPING=1" in notified, notified[:500]
-    outputs = {"stdout": stdout, "stderr": stderr, "sd_notify": notified}
-    outputs |= {str(p): p.read_bytes() for p in sorted(box.rglob("*")) if p.is_file()}
+    outputs = {"stdout": live_run.stdout, "stderr": live_run.stderr, "sd_notify": notified}
+    outputs |= {str(p): p.read_bytes() for p in sorted(live_run.box.rglob("*")) if p.is_file()}
     for where, data in outputs.items():
         leaked = sorted(w for w in words if any(f in data for f in word_forms(w)))  # JSON-escaped too
         assert not leaked, f"{len(leaked)} recognised words found in {where}"
@@ -180,4 +242,25 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(
         assert not found, f"audio ({', '.join(found)}) found in {where}"
         as_text = audio_as_text(data)
         assert as_text is None, f"{as_text[0]} in {where}: {as_text[1][:200]!r}"
-    assert not list(dirs["tmp"].iterdir()), "a temporary file was left"
+    assert not list((live_run.box / "tmp").iterdir()), "a temporary file was left"
+
+
+def test_a_live_run_writes_only_its_state_and_reaches_only_the_broker(live_run: LiveRun) -> None:
+    """Under strace, by every thread (PortAudio's callback, the recogniser's, paho's): a file of audio deleted
+    before the folders were walked ($TMPDIR, O_TMPFILE), one outside them (/dev/shm, /var/tmp, /tmp), a
+    connection or a datagram to anything but the broker and systemd's notify socket."""
+    seen = read_trace(live_run.trace, live_run.box / "work")
+    state = str(live_run.state)
+    assert str(live_run.state / SPOOL_FILE) in seen.written  # the trace sees the service's writes
+    # the spool (and its -wal, -shm), the instance lock; /dev/null is the test PCM's output file (its "file")
+    outside = sorted(p for p in seen.written if p != state and not p.startswith(state + os.sep) and p != "/dev/null")
+    outside = [p for p in outside if not JACK_DB.fullmatch(p)]
+    assert not outside, f"written outside the state directory ({len(outside)} files): {outside[:10]}"
+    assert (live_run.state / LOCK_FILE).read_text() == ""
+    # the broker's port (nothing listens: an attempt), and paho's wake-up pair: a loopback socket of its own
+    loopback = {("127.0.0.1", live_run.broker_port)} | {(a, p) for a, p in seen.listening if a == "127.0.0.1"}
+    assert ("127.0.0.1", live_run.broker_port) in seen.connected, "the trace saw no attempt at the broker"
+    foreign = sorted(seen.connected - loopback)
+    assert not foreign, f"connections or datagrams beyond the broker: {foreign}"
+    assert {a for a, _ in seen.listening} <= {"127.0.0.1"}, f"sockets opened to callers: {sorted(seen.listening)}"
+    assert seen.local == {live_run.notify_socket}, f"local sockets reached: {sorted(seen.local)}"

@@ -4,82 +4,17 @@ no third-party telemetry."""
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.instance import LOCK_FILE
-from tests.privacy_session import (
-    NET_CALLS,
-    Session,
-)
-
-# --- what the process touched: strace -------------------------------------------------------------
-
-WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
-PATH_ARG = re.compile(r'(?:(?:\d+|AT_FDCWD)<([^>]*)>, )?"([^"]*)"')
-
-
-@dataclass
-class Traced:
-    written: set[str]
-    connected: set[tuple[str, int]]
-    listening: set[tuple[str, int]]  # where sockets awaited callers (a client's own end is bound, not listening)
-    local: set[str]  # the local (AF_UNIX) sockets connected or sent to: their paths, "@name" for abstract ones
+from tests.privacy_session import Session
+from tests.privacy_strace import Traced, read_trace
 
 
 def traced(privacy_run: Session) -> Traced:
-    """Files opened for writing (or created, renamed, linked), addresses reached and sockets opened to callers,
-    by any thread."""
-    if privacy_run.trace is None:
-        pytest.skip("strace is not installed (or may not trace here): add it to scripts/setup's DEV_APT")
-    cwd = str(privacy_run.box / "work")
-    seen = Traced(set(), set(), set(), set())
-    bound: dict[str, tuple[str, int]] = {}  # socket inode -> the address it was bound to
-    for log in privacy_run.trace.parent.glob(privacy_run.trace.name + ".*"):
-        for line in log.read_text(errors="replace").splitlines():
-            call = line.split("(", 1)[0]
-            # it failed: nothing was written or sent (a non-blocking connect in progress is an attempt all the same)
-            if re.search(r"= -1 E(?!INPROGRESS)", line):
-                continue
-            socket = re.match(r"\w+\(\d+<socket:\[(\d+)\]>", line)
-            if call in ("open", "openat", "creat"):
-                result = re.search(r"= \d+<([^>]*)>$", line)
-                if result and (call == "creat" or WRITE_FLAGS.search(line)):
-                    seen.written.add(result.group(1))
-            elif call == "bind" and socket and (address := _inet_address(line)):
-                bound[socket.group(1)] = address
-            elif call == "listen" and socket:
-                seen.listening.add(bound.get(socket.group(1), ("?", 0)))
-            elif call in NET_CALLS.split(",") and (address := _inet_address(line)):  # a datagram needs no connect
-                seen.connected.add(address)
-            elif call in NET_CALLS.split(",") and (path := _unix_address(line)):  # the journal, syslog, D-Bus...
-                seen.local.add(path)
-            elif call in ("mkdir", "mkdirat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
-                          "symlinkat", "truncate"):  # fmt: skip
-                for base, path in PATH_ARG.findall(line):
-                    seen.written.add(os.path.normpath(Path(base or cwd) / path))
-    return seen
-
-
-def _inet_address(line: str) -> tuple[str, int] | None:
-    family = re.search(r"sa_family=(AF_\w+)", line)
-    port = re.search(r"sin6?_port=htons\((\d+)\)", line)
-    addr = re.search(r'inet_(?:addr|pton)\((?:AF_INET6, )?"([^"]+)"', line)
-    if family and family.group(1) in ("AF_INET", "AF_INET6") and port and addr:
-        return addr.group(1), int(port.group(1))
-    return None
-
-
-def _unix_address(line: str) -> str | None:
-    """The path of an AF_UNIX address (strace's quoting undone, for the few escapes a path may need)."""
-    found = re.search(r'sa_family=AF_UNIX, sun_path=(@?)"((?:[^"\\]|\\.)*)"', line)
-    if found is None:
-        return None
-    return found.group(1) + found.group(2).encode("latin-1").decode("unicode_escape")
+    """What the audit's run wrote and reached (tests/privacy_strace.py reads it), by any thread."""
+    return read_trace(privacy_run.trace, privacy_run.box / "work")
 
 
 def test_every_file_written_lies_inside_the_watched_folders(privacy_run: Session) -> None:
@@ -145,3 +80,18 @@ def test_the_trace_is_read_for_local_sockets_too(tmp_path: Path) -> None:
     )
     run = Session(tmp_path, tmp_path, b"", b"", [], [], [], [], "", 0.0, {}, trace=tmp_path / "trace")
     assert traced(run).local == {"/tmp/log.sock", "@bus"}
+
+
+def test_the_trace_is_read_for_files_without_a_name_and_for_the_ports_sockets_got(tmp_path: Path) -> None:
+    """A file opened with O_TMPFILE (tempfile.TemporaryFile) is written and never seen by a walk of the folders;
+    a socket bound to port 0 listens on the port getsockname tells (paho's wake-up pair connects to it)."""
+    (tmp_path / "trace.7").write_text(
+        'openat(AT_FDCWD</w>, "/var/tmp", O_RDWR|O_EXCL|O_CLOEXEC|O_TMPFILE, 0600) = 23</var/tmp/#1534>(deleted)\n'
+        'bind(7<socket:[466]>, {sa_family=AF_INET, sin_port=htons(0), sin_addr=inet_addr("127.0.0.1")}, 16) = 0\n'
+        "listen(7<socket:[466]>, 1) = 0\n"
+        'getsockname(7<socket:[466]>, {sa_family=AF_INET, sin_port=htons(41839), sin_addr=inet_addr("127.0.0.1")},'
+        " [16]) = 0\n"
+    )
+    seen = read_trace(tmp_path / "trace", tmp_path)
+    assert seen.written == {"/var/tmp/#1534 (deleted)"}
+    assert seen.listening == {("127.0.0.1", 41839)}

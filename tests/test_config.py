@@ -53,6 +53,8 @@ def test_defaults_are_valid_and_frozen() -> None:
         ({"analytics": {"dominance_off_share": 0.7}}, "analytics.dominance_off_share", "hysteresis"),
         ({"analytics": {"dominance_off_share": 0.65}}, "analytics.dominance_off_share", "hysteresis"),  # no band
         ({"analytics": {"rolling_window_s": 10.0}}, "analytics.dominance_min_speech_s", "would never start"),
+        ({"analytics": {"session_max_s": 300.0}}, "analytics.session_max_s", "between 600.0 and 86400.0"),
+        ({"analytics": {"session_max_s": 1e5}}, "analytics.session_max_s", "between 600.0 and 86400.0"),
         ({"activity": {"frame_ms": 5}}, "activity.frame_ms", "between 10 and 20"),
         ({"array": {"mic_channels": [0, 1]}}, "array.mic_channels", "one channel per mic"),
     ],

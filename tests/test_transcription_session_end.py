@@ -90,3 +90,29 @@ def test_a_customer_back_in_the_frames_that_end_the_session_ends_it_first(ko_mod
         assert not stage.detector.holding
     finally:
         stage.close()
+
+
+def test_a_session_cut_at_session_max_s_lets_its_words_go_there(ko_model: Path) -> None:
+    """A customer side that never falls silent (a radio): the analytics cut the session at session_max_s, and
+    the words held for it went only at a silence that never came, kept (and the recogniser never renewed) for
+    good. They go at each cut, on activity time, as at a session gap; the next session begins there."""
+    max_s = 600.0
+    config = parse_config(
+        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_max_s": max_s}}
+    )
+    stage = TranscriptionStage(config, geometry(config))
+    stage.open()
+    n = round(1.0 / HOP_S)
+    on, zeros = np.ones(n, bool), np.zeros(n, np.float32)
+    held: list[tuple[float, bool]] = []
+    try:
+        list(stage.process(SpeechStarted(Party.CUSTOMER, 0.5)))  # and speaking on, never closed
+        for second in range(1300):
+            if second in (0, 700):
+                stage.detector.utterance(Party.CUSTOMER, [Word("charger", second, second + 0.5, 1.0)], second + 0.6)
+            list(stage.process(ActivityFrames(float(second), HOP_S, np.zeros(n, bool), on, zeros, zeros + 1, zeros)))
+            held.append((second + 1.0, stage.detector.holding))
+    finally:
+        stage.close()
+    assert all(h for t, h in held if t < 0.5 + max_s) and not any(h for t, h in held if 0.5 + max_s < t < 700.0)
+    assert all(h for t, h in held if 701.0 <= t < 0.5 + 2 * max_s) and not held[-1][1]

@@ -43,6 +43,7 @@ class Limits:
     pause_min_frames: int
     long_silence_frames: int
     session_gap_frames: int
+    session_max_frames: int
     window_frames: int
     monologue_frames: int
     dominance_min_speech_frames: int
@@ -68,6 +69,7 @@ class Limits:
             pause_min_frames=n(an.pause_min_s),
             long_silence_frames=n(an.long_silence_s),
             session_gap_frames=n(an.session_gap_s),
+            session_max_frames=n(an.session_max_s),
             window_frames=n(an.rolling_window_s),
             monologue_frames=n(an.monologue_dominating_s),
             dominance_min_speech_frames=n(an.dominance_min_speech_s),

@@ -8,6 +8,12 @@ either party before the end was decided, so the rep's closing words count.
 Its id is random (uuid4), never derived from audio. A session with less
 than ``session_min_speech_s`` of speech (rep + customer) still has its
 SessionStarted and SessionEnded, but publishes no SessionSummary.
+
+The device's addition (``docs/metrics.md``, Sessions): a session that has
+lasted ``session_max_s`` ends then; if the customer is still speaking, the
+next begins at that same frame, else it ends as at a session gap.
+Customer-side sound that never pauses for the gap (a radio) would otherwise
+keep one session open for good: no summary, and a log that only grows.
 """
 
 from __future__ import annotations
@@ -36,15 +42,19 @@ class Sessions:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.current: SessionLog | None = None
+        # the latest session's end: a customer sound begun just before a session was cut at session_max_s,
+        # and known as speech only after, begins the next session there, not inside the one cut
+        self.ended = 0
 
     @property
     def start(self) -> int | None:
         return None if self.current is None else self.current.start
 
     def begin(self, onset: int, frame: int) -> SessionStarted:
-        self.current = SessionLog(uuid.uuid4().hex, onset)
+        self.current = SessionLog(uuid.uuid4().hex, max(onset, self.ended))
         s = self.ctx.s
-        return SessionStarted(session_id=self.current.session_id, onset_s=s(onset), decided_s=self.ctx.decided_s(frame))
+        start_s = s(self.current.start)
+        return SessionStarted(session_id=self.current.session_id, onset_s=start_s, decided_s=self.ctx.decided_s(frame))
 
     def log(self, event: Event) -> None:
         if self.current is not None and isinstance(event, Reported):
@@ -63,6 +73,10 @@ class Sessions:
         last = customer.latest_end()
         return last is None or frame - last >= self.ctx.limits.session_gap_frames
 
+    def capped(self, frame: int) -> bool:
+        """The session has lasted ``session_max_s`` at ``frame``."""
+        return self.current is not None and frame - self.current.start >= self.ctx.limits.session_max_frames
+
     def end_frame(self, frame: int) -> int:
         """The session's end: the last speech of either party known as speech when the customer's silence
         reached the session gap, not after ``frame``. A customer sound that kept the decision waiting and
@@ -77,6 +91,7 @@ class Sessions:
         """Close the session at frame ``end`` (decided at ``frame``): SessionEnded, then maybe its summary."""
         log, self.current = self.current, None
         assert log is not None
+        self.ended = end
         s, decided = self.ctx.s, self.ctx.decided_s(frame)
         for party, track in self.ctx.tracks.items():
             run = track.run

@@ -10,6 +10,7 @@ result. Definitions: ``shared/metrics.md``; readings: ``docs/metrics.md``.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Iterator
 
@@ -23,6 +24,8 @@ from listener.analytics.tracks import Step
 from listener.config import Config
 from listener.events import ActivityFrames, AudioDropped, EndOfStream, Event, Party, Question, TurnPredictions
 from listener.pipeline import Stage
+
+log = logging.getLogger(__name__)
 
 PRUNE_EVERY_FRAMES = 1000  # old model outputs are dropped in batches, not on every frame
 FRAME_SLACK = 1e-6  # of a frame: 9.0 s / 0.01 s may come out as 899.9999999999999 frames
@@ -63,8 +66,7 @@ class Conversation:
         self._emit(out, self.silences.step(frame, self.sessions.start))
         run = steps[Party.CUSTOMER].announced
         if run is not None and self.sessions.current is None:
-            self._emit(out, [self.sessions.begin(run.start, frame)])
-            self.dominance.begin(run.start)
+            self._emit(out, self._begin_session(run.start, frame))
         self._emit(out, self.floor.step(frame))
         for party, st in steps.items():
             if st.announced is not None:
@@ -75,6 +77,8 @@ class Conversation:
         self._emit(out, self.premature.step(frame))
         if self.sessions.due(frame):
             self._emit(out, self._end_session(frame, self.sessions.end_frame(frame)))
+        elif self.sessions.capped(frame):
+            self._emit(out, self._cap_session(frame))
         self._emit(out, self.dominance.step(frame))
         if frame % PRUNE_EVERY_FRAMES == 0:
             self.ctx.predictions.prune(frame - round(PREDICTIONS_KEEP_S / self.ctx.limits.hop_s))
@@ -133,10 +137,40 @@ class Conversation:
         yield from self.dominance.end(frame, end)
         yield from self.sessions.finish(frame, end)
 
+    def _cap_session(self, frame: int) -> Iterator[Event]:
+        """The session has lasted session_max_s: it ends now. A customer still speaking begins the next one
+        here, so that none of their speech falls outside a session (a stretch going on is cut in two, one part
+        in each); otherwise it ends as at a session gap, at the last speech known."""
+        assert self.sessions.current is not None
+        cfg = self.ctx.config
+        log.warning(
+            "session %s reached [analytics] session_max_s (%s): the customer side never fell silent for"
+            " session_gap_s (%g s), so it ends here and the next begins; a radio, TV or machine on the customer's"
+            " side heard as their speech? Switch it off or move it (`listener calibrate` counts the talkers it"
+            " hears), or raise [analytics] session_max_s if consultations really last this long",
+            self.sessions.current.session_id,
+            _duration(cfg.session_max_s),
+            cfg.session_gap_s,
+        )
+        going_on = self.ctx.tracks[Party.CUSTOMER].speaking
+        yield from self._end_session(frame, frame if going_on else self.sessions.end_frame(frame))
+        if going_on:
+            yield from self._begin_session(frame, frame)
+
+    def _begin_session(self, onset: int, frame: int) -> Iterator[Event]:
+        yield self.sessions.begin(onset, frame)
+        assert self.sessions.current is not None
+        self.dominance.begin(self.sessions.current.start)  # never inside the session before: see Sessions.ended
+
     def _emit(self, out: list[Event], events: Iterable[Event]) -> None:
         for event in events:
             self.sessions.log(event)
             out.append(event)
+
+
+def _duration(seconds: float) -> str:
+    """A length for a log line: 14400 s as "4 h", 5400 s as "1.5 h", 900 s as "15 min"."""
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
 
 
 class ConversationAnalytics(Stage):

@@ -203,6 +203,15 @@ class AnalyticsConfig:
     interrupting_display_s: float = field(4.0, "how long an interruption by the rep is shown", min=0.5, max=30.0)
     session_gap_s: float = field(30.0, "customer silence that separates sessions", min=5.0, max=600.0)
     session_min_speech_s: float = field(20.0, "sessions with less speech publish no summary", min=0.0, max=600.0)
+    session_max_s: float = field(
+        14400.0,
+        "longest session (14400 s = 4 h): it ends then, and the next begins then if the customer is still"
+        " speaking; a consultation lasts minutes, so a session this long is customer-side sound that never pauses"
+        " for session_gap_s (a radio, a fan), which would otherwise never publish a summary and hold the"
+        " session's figures in memory",
+        min=600.0,
+        max=86400.0,
+    )
     pause_min_s: float = field(0.25, "mutual silence reported as a pause", min=0.05, max=5.0)
 
 

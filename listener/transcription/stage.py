@@ -9,7 +9,8 @@ spoken; each is attributed to the party whose speech activity covers most
 of it, kept in a short history of per-frame activity. Only counts and cue
 events leave the stage; the words are dropped once handed to the cue
 detector, and what the detector keeps is dropped when the customer has
-been silent for a session gap and at the end of the stream. Words that
+been silent for a session gap, when a session reaches ``session_max_s``
+and at the end of the stream. Words that
 come back after their session ended (the recogniser may lag longer than a
 session gap) are still counted, at their own times, but never reach the
 detector of the session open by then.
@@ -65,6 +66,7 @@ HISTORY_EXTRA_S = 60.0  # activity kept beyond the queue: the longest utterance 
 # A failed recogniser is restarted at a session end, never mid-visit; after each failure in a row the
 # number of session ends to wait doubles, up to this many, so one that keeps failing is tried rarely.
 RESTART_MAX_WAIT_SESSIONS = 32
+CAP_TOLERANCE_S = 1e-6  # a session's start plus session_max_s, summed in floats, against a block's end
 
 
 class ActivityHistory:
@@ -149,6 +151,8 @@ class TranscriptionStage(Stage):
         self._customer_speaking = False  # a stretch of customer speech is open
         self._customer_active_s = 0.0  # end of the customer's latest active frame, speech or not
         self._bridge_gap_s = config.activity.bridge_gap_s
+        self._session_start_s: float | None = None  # the open session's, for its cut at session_max_s
+        self.session_max_s = config.analytics.session_max_s
         self._renewed_after_s = -1.0  # the customer speech after which the recogniser was last renewed
 
     def open(self) -> None:
@@ -190,6 +194,8 @@ class TranscriptionStage(Stage):
                 # block of a second, in analyze): that session ends first, its words with it
                 yield from self._session_ended(event.onset_s)
             self._customer_speaking = isinstance(event, SpeechStarted)
+            if isinstance(event, SpeechStarted) and self._session_start_s is None:
+                self._session_start_s = max(event.onset_s, self._session_end_s)
             if isinstance(event, SpeechSegment):
                 self._customer_heard_s = max(self._customer_heard_s, event.end_s)
         elif isinstance(event, ActivityFrames):
@@ -198,6 +204,7 @@ class TranscriptionStage(Stage):
                 yield from self._submit(self.gate.activity(event))
             if session_ended:
                 yield from self._session_ended(event.end_s)
+            yield from self._capped(event.end_s)
             self._forget_after_session(event.end_s)
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
@@ -219,6 +226,7 @@ class TranscriptionStage(Stage):
 
     def _session_ended(self, at_s: float) -> Iterator[Event]:
         """Before the analytics summarise the session: its last words, then the recogniser's renewal."""
+        self._session_start_s = None
         if self.worker is None:
             return
         self.worker.flush()
@@ -227,6 +235,18 @@ class TranscriptionStage(Stage):
         yield from self._after_session()
         if self.detector.holding:  # the session's words go with it, whatever the next frames hold
             self.detector.forget()
+
+    def _capped(self, now_s: float) -> Iterator[Event]:
+        """The session has lasted ``session_max_s``: it ends there, its words with it, as the analytics cut it."""
+        start_s = self._session_start_s
+        if start_s is None or self.worker is None or now_s < start_s + self.session_max_s - CAP_TOLERANCE_S:
+            return
+        cap_s = round(start_s + self.session_max_s, 9)
+        self.worker.renew()
+        yield from self._session_ended(cap_s)
+        self._renewed_after_s = self._customer_heard_s  # a gap after speech before the cut ends nothing more
+        if self._customer_speaking:
+            self._session_start_s = cap_s
 
     def _fault(self) -> Iterator[DeviceState | TranscriptionSkipped]:
         """Once, when the recogniser has failed: the lights and the state topic show it, and what it never

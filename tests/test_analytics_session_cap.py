@@ -1,0 +1,116 @@
+"""A session cut at ``session_max_s``: customer-side sound that never pauses for the session gap (a radio).
+
+Without the cut such a session never ended: no summary ever reached the dashboards, and its log (every
+segment and event, for the summary) grew by about 1 MiB an hour until the Pi ran out of memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.analytics.stage import ConversationAnalytics
+from listener.events import (
+    ActivityFrames,
+    EndOfStream,
+    Event,
+    Reported,
+    SessionEnded,
+    SessionStarted,
+    SessionSummary,
+)
+from tests.analytics_timelines import run, with_analytics
+from tests.cli_run import listener_cli, one_line
+
+HOP_S, BLOCK = 0.01, 100  # blocks of 1 s, as analyze hands them over
+MAX_S, SECONDS = 600.0, 2100  # three whole sessions of 10 min and a last one of 5 min
+CYCLE, CUSTOMER_UNTIL, REP = 300, 260, (400, 550)  # frames: the customer talks 2.6 s of every 3, the rep 1.5 s of 7
+
+
+def active(first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    f = np.arange(first, first + n)
+    customer = (f >= 50) & (f % CYCLE < CUSTOMER_UNTIL)  # from 0.5 s on; in a stretch at every cut
+    rep = (f % 700 >= REP[0]) & (f % 700 < REP[1])  # over the customer's speech at times: interruptions
+    return rep, customer
+
+
+def frames(first: int) -> ActivityFrames:
+    rep, customer = active(first, BLOCK)
+    return ActivityFrames(
+        start_s=first * HOP_S,
+        hop_s=HOP_S,
+        rep_active=rep,
+        customer_active=customer,
+        rep_prob=rep.astype(np.float32),
+        customer_prob=customer.astype(np.float32),
+        doa_deg=np.full(BLOCK, np.nan, dtype=np.float32),
+    )
+
+
+def test_a_customer_side_that_never_falls_silent_is_cut_into_sessions_of_session_max_s(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stage = ConversationAnalytics(with_analytics(session_max_s=MAX_S))
+    out: list[Event] = []
+    held = []  # what the open session keeps for its summary, after each second
+    with caplog.at_level(logging.WARNING, logger="listener.analytics.stage"):
+        for second in range(SECONDS):
+            out += stage.process(frames(second * BLOCK))
+            assert stage.conversation is not None
+            log = stage.conversation.sessions.current
+            held.append(0 if log is None else len(log.segments) + len(log.events))
+        out += stage.process(EndOfStream(float(SECONDS)))
+    starts = [e for e in out if isinstance(e, SessionStarted)]
+    ends = [e for e in out if isinstance(e, SessionEnded)]
+    summaries = [e for e in out if isinstance(e, SessionSummary)]
+    assert [(e.onset_s, e.end_s) for e in ends] == [(0.5, 600.5), (600.5, 1200.5), (1200.5, 1800.5), (1800.5, 2099.6)]
+    # each ends (and its summary comes) at the frame of its cut, and the next begins there: no time in none
+    assert [e.decided_s for e in ends[:3]] == [600.5, 1200.5, 1800.5]
+    assert [s.onset_s for s in starts] == [0.5, 600.5, 1200.5, 1800.5]
+    assert [(s.session_id, s.onset_s, s.end_s) for s in summaries] == [(e.session_id, e.onset_s, e.end_s) for e in ends]
+    # a stretch going on at a cut counts in both sessions, its part in each: the talk adds up to the whole
+    rep, customer = active(0, SECONDS * BLOCK)
+    assert sum(s.customer_talk_s for s in summaries) == pytest.approx(customer.sum() * HOP_S)
+    assert sum(s.rep_talk_s for s in summaries) == pytest.approx(rep[50:].sum() * HOP_S)  # the rep's before: none
+    assert max(held) <= 1.05 * max(held[:600])  # the log is one session's at most, however long the sound goes on
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    for ended, message in zip(ends, warnings, strict=False):
+        assert message.startswith(f"session {ended.session_id} reached [analytics] session_max_s (10 min)")
+        assert "session_gap_s (30 s)" in message and "radio" in message
+
+
+def test_a_session_silent_at_its_cut_ends_at_its_last_speech_and_the_customer_back_begins_the_next() -> None:
+    # the customer stops 5 s before the cut and is back 10 s after it: the rep's words in between, up to the
+    # cut, are the session's; what follows the cut, until the customer is back, is in no session, as after
+    # any session's end
+    config = with_analytics(session_max_s=MAX_S)
+    segments = [("customer", 1.0, 596.0), ("rep", 598.0, 603.0), ("customer", 611.0, 640.0)]
+    c = run(segments, 700.0, config)
+    ends = [e for e in c.events if isinstance(e, SessionEnded)]
+    starts = [e for e in c.events if isinstance(e, SessionStarted)]
+    assert [(e.onset_s, e.end_s, e.decided_s) for e in ends] == [(1.0, 601.0, 601.0), (611.0, 640.0, 670.0)]
+    assert [s.onset_s for s in starts] == [1.0, 611.0]
+    assert c.sessions[0].rep_talk_s == pytest.approx(3.0)
+
+
+def test_sessions_that_end_by_the_gap_before_session_max_s_are_what_they_were() -> None:
+    # the last ends by the gap (decided at 601 s) on the frame its cut would fall on: an ordinary end
+    segments = [("customer", 1.0, 200.0), ("rep", 200.5, 220.0), ("customer", 221.0, 571.0), ("rep", 571.5, 580.0)]
+    cut = run(segments, 700.0, with_analytics(session_max_s=MAX_S))
+    uncut = run(segments, 700.0, with_analytics(session_max_s=86400.0))
+
+    def records(events: list[Reported]) -> list[dict[str, object]]:
+        return [{k: v for k, v in e.record().items() if k != "session_id"} for e in events]
+
+    assert records(cut.events) == records(uncut.events)
+    assert [(e.end_s, e.decided_s) for e in cut.events if isinstance(e, SessionEnded)] == [(580.0, 601.0)]
+
+
+def test_check_config_refuses_a_session_max_s_out_of_its_range(tmp_path: Path) -> None:
+    cfg = tmp_path / "listener.toml"
+    cfg.write_text("[analytics]\nsession_max_s = 60\n")  # a minute: consultations would be cut in pieces
+    one_line(listener_cli("check-config", str(cfg)), "analytics.session_max_s = 60.0", "between 600.0 and 86400.0")

@@ -9,6 +9,7 @@ other. Events count when their onset lies in the span; speech is clipped to it.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -373,6 +374,8 @@ def _questions(
     events: list[Reported], customer: list[Interval], stacked_s: float, span: Span
 ) -> tuple[list[float], int]:
     questions = sorted((e for e in events if isinstance(e, Question) and e.by is Party.REP), key=lambda q: q.onset_s)
+    # the customer's speech is a union: disjoint, in time order, so its starts and its ends both ascend
+    starts, ends = [a for a, _ in customer], [b for _, b in customer]
     waits = []
     for q in questions:
         # the recogniser's last word may end after the customer has begun to answer: that wait
@@ -380,12 +383,13 @@ def _questions(
         # and neither is an "mm" heard and done while the rep was still asking; nor is the next visit's
         # first word, for a question a whole recording's span left unanswered in its session
         ends_s = min((w.end_s for w in span.windows if w.holds(q.onset_s)), default=span.end_s)
-        nxt = next((a for a, b in customer if a >= q.onset_s and b > q.end_s and a <= ends_s), None)
-        if nxt is not None:
-            waits.append(max(0.0, nxt - q.end_s))
+        k = max(bisect.bisect_left(starts, q.onset_s), bisect.bisect_right(ends, q.end_s))
+        if k < len(starts) and starts[k] <= ends_s:
+            waits.append(max(0.0, starts[k] - q.end_s))
     stacked = 0
     for first, second in itertools.pairwise(questions):
-        between = any(a < second.onset_s and b > first.end_s for a, b in customer)
+        k = bisect.bisect_right(ends, first.end_s)  # the first speech ending after the first question
+        between = k < len(starts) and starts[k] < second.onset_s
         stacked += at_least(stacked_s, second.onset_s - first.end_s) and not between  # 'within': 3.0 s counts
     return waits, stacked
 

@@ -125,6 +125,18 @@ def test_long_silence_from_three_seconds_inside_a_session() -> None:
     assert c.sessions[0].long_silences == 1  # 20.0 -> 22.99 is 2.99 s: not long
 
 
+def test_a_silence_before_a_session_starts_or_after_it_ends_is_no_long_silence() -> None:
+    """metrics.md: "nobody speaks for >= 3.0 s inside a session". The rep's 5 s wait for the first customer
+    is before the session (which starts with the customer's speech), and the 25 s after the session's last
+    words are outside it."""
+    before = run([("rep", 0.0, 5.0), ("customer", 10.0, 30.0), ("rep", 30.5, 40.0)], 80.0)
+    assert [e.onset_s for e in of(before, SessionStarted)] == [10.0]
+    assert of(before, LongSilence) == []
+    after = run([("customer", 0.0, 20.0), ("rep", 20.5, 30.0), ("rep", 55.0, 60.0), ("customer", 70.0, 90.0)], 130.0)
+    assert [e.onset_s for e in of(after, SessionStarted)] == [0.0, 70.0]
+    assert of(after, LongSilence) == []
+
+
 def with_model(
     segments: list[tuple[str, float, float]],
     seconds: float,

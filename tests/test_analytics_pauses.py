@@ -137,6 +137,18 @@ def test_a_silence_before_a_session_starts_or_after_it_ends_is_no_long_silence()
     assert of(after, LongSilence) == []
 
 
+@pytest.mark.parametrize(("rep_s", "long"), [(49.9, [(20.0, 29.9)]), (49.91, [])])
+def test_a_rep_start_known_as_speech_just_as_the_session_gap_runs_out_ends_a_long_silence(
+    rep_s: float, long: list[tuple[float, float]]
+) -> None:
+    """The rep starts 29.9 s after the customer's last word: known as speech (0.1 s) exactly when the 30 s gap
+    runs out, so the session takes in its first 0.1 s and the silence before it is a long one inside the
+    session. 0.01 s later the session has ended at the customer's last word, and the silence with it."""
+    c = run([("customer", 0.0, 20.0), ("rep", rep_s, 60.0)], 100.0)
+    assert [(x.onset_s, x.duration_s) for x in of(c, LongSilence)] == [(a, pytest.approx(b)) for a, b in long]
+    assert [s.long_silences for s in c.sessions] == [len(long)]
+
+
 def with_model(
     segments: list[tuple[str, float, float]],
     seconds: float,

@@ -343,3 +343,14 @@ def test_customer_companion_is_customer_side() -> None:
     assert [(i.by, i.onset_s) for i in of(c, Interruption)] == [(CUST, 13.0)]
     story = next(f for f in of(c, FloorHeld) if f.by is CUST)
     assert (story.onset_s, story.end_s) == (3.5, 10.0)
+
+
+def test_a_floors_duration_runs_from_its_onset_to_its_last_speech() -> None:
+    """floor_held's duration_s is end_s - onset_s, for floors that do not start at the stream's first frame."""
+    c = run([("customer", 2.0, 10.0), ("rep", 10.5, 20.0), ("customer", 21.0, 30.0)], 40.0)
+    held = [(f.by, f.onset_s, f.end_s, f.duration_s, f.taken) for f in of(c, FloorHeld)]
+    assert held == [
+        (CUST, 2.0, 10.0, pytest.approx(8.0), True),
+        (REP, 10.5, 20.0, pytest.approx(9.5), True),
+        (CUST, 21.0, 30.0, pytest.approx(9.0), False),
+    ]

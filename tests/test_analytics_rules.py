@@ -354,3 +354,15 @@ def test_a_floors_duration_runs_from_its_onset_to_its_last_speech() -> None:
         (REP, 10.5, 20.0, pytest.approx(9.5), True),
         (CUST, 21.0, 30.0, pytest.approx(9.0), False),
     ]
+
+
+def test_the_floor_takes_floor_take_s_not_the_interruption_limit() -> None:
+    """metrics.md: every threshold is a setting. With floor_take_s 1.5 (interruption_min_s still 1.0) the
+    customer's 1.2 s opening takes no floor, and the rep's answer takes it 1.5 s in."""
+    c = run(
+        [("customer", 0.0, 1.2), ("rep", 2.0, 10.0), ("customer", 10.5, 30.0)], 40.0, with_analytics(floor_take_s=1.5)
+    )
+    assert [(f.by, f.onset_s, f.decided_s) for f in of(c, FloorChange)] == [
+        (REP, 2.0, pytest.approx(3.5)),
+        (CUST, 10.5, pytest.approx(12.0)),
+    ]

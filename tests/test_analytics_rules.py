@@ -366,3 +366,13 @@ def test_the_floor_takes_floor_take_s_not_the_interruption_limit() -> None:
         (REP, 2.0, pytest.approx(3.5)),
         (CUST, 10.5, pytest.approx(12.0)),
     ]
+
+
+def test_a_turn_ends_before_a_sound_of_up_to_backchannel_max_s_not_floor_take_s() -> None:
+    """With backchannel_max_s 0.5, the customer's 0.7 s sound over the rep's start (begun in the customer's
+    silence) is no backchannel but the customer's last speech: the response gap runs to its end."""
+    segments = [("customer", 0.0, 5.0), ("rep", 6.0, 12.0), ("customer", 6.5, 7.2)]
+    c = run(segments, 15.0, with_analytics(backchannel_max_s=0.5))
+    assert [g.gap_s for g in of(c, ResponseGap)] == [pytest.approx(-1.2)]
+    assert of(c, Backchannel) == []
+    assert [g.gap_s for g in of(run(segments, 15.0), ResponseGap)] == [pytest.approx(1.0)]  # 0.7 s: listening

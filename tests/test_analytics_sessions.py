@@ -70,6 +70,18 @@ def test_dominance_by_share_with_hysteresis() -> None:
     assert off.rep_share < 0.60
 
 
+def test_dominance_by_share_goes_on_at_exactly_the_off_share() -> None:
+    """metrics.md: dominance "ends when rep share drops below 0.60". At 50 s the window holds 30 s of rep and
+    20 s of customer speech, a share of exactly 0.60, and keeps it through 10 s of silence: still dominating,
+    until the customer's words from 60 s take it below."""
+    config = with_analytics(session_gap_s=100.0)
+    segments = [("customer", 0.0, 10.0), ("rep", 10.0, 40.0), ("customer", 40.0, 50.0), ("customer", 60.0, 70.0)]
+    on, off = of(run(segments, 74.0, config), DominanceChanged)
+    assert (on.dominating, on.reason, on.onset_s) == (True, "share", pytest.approx(30.0))
+    assert (off.dominating, off.reason, off.onset_s) == (False, "share", pytest.approx(60.1))
+    assert off.rep_share < 0.60
+
+
 def test_dominance_that_outlives_its_session_ends_with_it_and_says_so() -> None:
     # the rep still dominates when the session ends (the customer left): the end is not a change
     # of share, and is reported as such (the LEDs calm down, dashboards can tell it apart)

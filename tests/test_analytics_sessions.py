@@ -60,6 +60,14 @@ def test_end_of_stream_ends_the_session() -> None:
 # --- dominance -----------------------------------------------------------------------
 
 
+def test_the_reps_words_just_before_the_customer_arrives_are_not_the_sessions_talk() -> None:
+    """The session starts with the customer's speech at 5.9 s; the rep's stretch ended at 5.85 s, but is still
+    open (under the 0.2 s bridge) when the session starts and closes inside it: none of it is the session's."""
+    raw = raw_events([("rep", 0.0, 5.85), ("customer", 5.9, 30.0)], 40.0)
+    shares = [(r.t_s, r.rep_talk_s, r.session_rep_talk_s, r.rep_share) for r in raw if isinstance(r, RollingShare)]
+    assert shares[:3] == [(6.0, 0.0, 0.0, 0.0), (7.0, 0.0, 0.0, 0.0), (8.0, 0.0, 0.0, 0.0)]
+
+
 def test_dominance_by_share_with_hysteresis() -> None:
     config = with_analytics(session_gap_s=100.0)  # the customer's 50 s silence must not end the session
     c = run([("customer", 0.0, 10.0), ("rep", 10.0, 60.0), ("customer", 60.0, 100.0)], 104.0, config)

@@ -78,6 +78,15 @@ def test_dominance_by_share_with_hysteresis() -> None:
     assert off.rep_share < 0.60
 
 
+def test_dominance_by_share_starts_at_exactly_the_on_share_not_the_off_share() -> None:
+    """With 30 s of speech long reached, dominance starts when the share reaches 0.65 ("rep share >= 0.65"):
+    14 s of customer then the rep's talk make exactly 0.65 at 40.0 s (0.60 at 35.0 s, 0.649 at 39.9 s)."""
+    config = with_analytics(session_gap_s=100.0)
+    c = run([("customer", 0.0, 14.0), ("rep", 14.0, 60.0), ("customer", 60.5, 80.0)], 84.0, config)
+    on = of(c, DominanceChanged)[0]
+    assert (on.dominating, on.reason, on.onset_s, on.rep_share) == (True, "share", pytest.approx(40.0), 0.65)
+
+
 def test_dominance_by_share_goes_on_at_exactly_the_off_share() -> None:
     """metrics.md: dominance "ends when rep share drops below 0.60". At 50 s the window holds 30 s of rep and
     20 s of customer speech, a share of exactly 0.60, and keeps it through 10 s of silence: still dominating,

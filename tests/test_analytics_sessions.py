@@ -132,6 +132,15 @@ def test_a_monologue_is_speech_longer_than_the_limit_not_as_long() -> None:
     assert [(e.dominating, e.reason) for e in of(longer, DominanceChanged)][:1] == [(True, "monologue")]
 
 
+def test_a_monologue_from_the_streams_first_frame_dominates_sixty_seconds_in() -> None:
+    """A session and a rep floor both starting at frame 0 (the customer's "mm" opens the session): the
+    monologue dominates from exactly 60.0 s, as any other does from its onset + 60 s."""
+    config = with_analytics(dominance_min_speech_s=600.0, session_gap_s=100.0)
+    c = run([("customer", 0.0, 0.3), ("rep", 0.0, 70.0), ("customer", 70.5, 80.0)], 84.0, config)
+    on = of(c, DominanceChanged)[0]
+    assert (on.dominating, on.reason, on.onset_s) == (True, "monologue", 60.0)
+
+
 def test_a_rep_talking_on_at_a_customer_silent_for_the_session_gap_is_outside_any_session() -> None:
     # a rep alone (the customer gone, or a phone call) must not light amber: after 30 s without
     # customer speech the session ends, the rep's talk after it is nobody's monologue, and the

@@ -1,0 +1,20 @@
+"""Hand-written timelines for when an interruption's outcome is decided (shared/metrics.md, Overlap events):
+as soon as it is known, and at the end of the stream for one still open."""
+
+from __future__ import annotations
+
+from listener.events import Interruption
+from tests.analytics_timelines import raw_events
+
+
+def outcomes(segments: list[tuple[str, float, float]], seconds: float) -> list[tuple[float, bool | None]]:
+    """(decided_s, successful) of every Interruption the analytics emit, the decision and the outcome."""
+    found = [e for e in raw_events(segments, seconds) if isinstance(e, Interruption)]
+    return [(round(e.decided_s, 6), e.successful) for e in found]
+
+
+def test_an_outcome_still_open_when_the_stream_ends_is_unsuccessful() -> None:
+    """The rep's interruption is decided at 4.0 s; the stream ends at 4.6 s, before the 2.0 s yield limit:
+    the outcome resolves as unsuccessful then. An overlap still short of 1.0 s at the end is no interruption."""
+    assert outcomes([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 4.6) == [(4.0, None), (4.6, False)]
+    assert outcomes([("customer", 0.0, 8.0), ("rep", 3.0, 8.0)], 3.5) == []

@@ -3,6 +3,8 @@ as soon as it is known, and at the end of the stream for one still open."""
 
 from __future__ import annotations
 
+import pytest
+
 from listener.events import Interruption
 from tests.analytics_timelines import raw_events
 
@@ -18,3 +20,11 @@ def test_an_outcome_still_open_when_the_stream_ends_is_unsuccessful() -> None:
     the outcome resolves as unsuccessful then. An overlap still short of 1.0 s at the end is no interruption."""
     assert outcomes([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 4.6) == [(4.0, None), (4.6, False)]
     assert outcomes([("customer", 0.0, 8.0), ("rep", 3.0, 8.0)], 3.5) == []
+
+
+def test_a_failed_outcome_is_decided_as_soon_as_it_is_known() -> None:
+    """Unsuccessful is known one frame past the yield limit (5.0 s) when the holder is still talking there,
+    though the interrupter talks on; and when both fell silent by the limit without the interrupter taking
+    the floor."""
+    assert outcomes([("customer", 0.0, 5.5), ("rep", 3.0, 8.0)], 12.0) == [(4.0, None), (pytest.approx(5.01), False)]
+    assert outcomes([("customer", 0.0, 4.0), ("rep", 3.0, 4.0)], 12.0) == [(4.0, None), (pytest.approx(5.01), False)]

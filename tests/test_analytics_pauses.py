@@ -49,6 +49,13 @@ def test_premature_start_by_the_model() -> None:
     assert not of(run(segments, 12.0, model=(hold, backchannel)), PrematureStart)
 
 
+def test_a_rep_resuming_its_own_floor_is_no_premature_start() -> None:
+    """Premature needs the customer holding the floor: the rep holds it, pauses 0.5 s and talks on, and the
+    customer comes in 0.5 s after the rep's restart."""
+    c = run([("customer", 0.0, 2.0), ("rep", 2.5, 5.0), ("rep", 5.5, 8.0), ("customer", 6.0, 12.0)], 16.0)
+    assert of(c, PrematureStart) == []
+
+
 # --- pauses, gaps, silences ----------------------------------------------------------
 
 

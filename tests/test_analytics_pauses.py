@@ -56,6 +56,13 @@ def test_a_rep_resuming_its_own_floor_is_no_premature_start() -> None:
     assert of(c, PrematureStart) == []
 
 
+def test_a_customer_blip_that_proves_no_speech_does_not_keep_a_premature_start_from_being_one() -> None:
+    """The customer's 0.05 s blip (under min_speech_s) runs over the rep's onset in the customer's pause: not
+    known as speech until it is dropped, it is silence, and the customer's return 0.73 s later makes it premature."""
+    c = run([("customer", 0.0, 5.0), ("customer", 5.45, 5.5), ("rep", 5.47, 7.5), ("customer", 6.2, 9.0)], 12.0)
+    assert [(p.by, p.onset_s) for p in of(c, PrematureStart)] == [(REP, 5.47)]
+
+
 # --- pauses, gaps, silences ----------------------------------------------------------
 
 

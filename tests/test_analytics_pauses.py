@@ -63,6 +63,12 @@ def test_a_customer_blip_that_proves_no_speech_does_not_keep_a_premature_start_f
     assert [(p.by, p.onset_s) for p in of(c, PrematureStart)] == [(REP, 5.47)]
 
 
+def test_an_interruption_is_no_premature_start() -> None:
+    """The rep starts over the customer's speech (not in a pause), and the customer talks on: an interruption."""
+    c = run([("customer", 0.0, 8.0), ("rep", 3.0, 5.0)], 12.0)
+    assert of(c, PrematureStart) == []
+
+
 # --- pauses, gaps, silences ----------------------------------------------------------
 
 

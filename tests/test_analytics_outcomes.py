@@ -1,12 +1,13 @@
 """Hand-written timelines for when an interruption's outcome is decided (shared/metrics.md, Overlap events):
-as soon as it is known, and at the end of the stream for one still open."""
+as soon as it is known, and at the end of the stream for one still open; and the overlap thresholds, each its
+own setting."""
 
 from __future__ import annotations
 
 import pytest
 
 from listener.events import Interruption
-from tests.analytics_timelines import raw_events
+from tests.analytics_timelines import of, raw_events, run, with_analytics
 
 
 def outcomes(segments: list[tuple[str, float, float]], seconds: float) -> list[tuple[float, bool | None]]:
@@ -28,3 +29,12 @@ def test_a_failed_outcome_is_decided_as_soon_as_it_is_known() -> None:
     the floor."""
     assert outcomes([("customer", 0.0, 5.5), ("rep", 3.0, 8.0)], 12.0) == [(4.0, None), (pytest.approx(5.01), False)]
     assert outcomes([("customer", 0.0, 4.0), ("rep", 3.0, 4.0)], 12.0) == [(4.0, None), (pytest.approx(5.01), False)]
+
+
+def test_an_interruption_needs_interruption_min_s_its_own_setting() -> None:
+    """With interruption_min_s 1.5 (floor_take_s and backchannel_max_s still 1.0) the rep's 1.2 s over the
+    customer is no interruption, and 1.5 s is one, decided 1.5 s after its onset."""
+    config = with_analytics(interruption_min_s=1.5)
+    assert of(run([("customer", 0.0, 8.0), ("rep", 3.0, 4.2)], 12.0, config), Interruption) == []
+    found = of(run([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 12.0, config), Interruption)
+    assert [(i.onset_s, i.decided_s, i.successful) for i in found] == [(3.0, pytest.approx(4.5), False)]

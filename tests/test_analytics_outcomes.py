@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from listener.events import Interruption
+from listener.events import Backchannel, Interruption
 from tests.analytics_timelines import of, raw_events, run, with_analytics
 
 
@@ -38,3 +38,14 @@ def test_an_interruption_needs_interruption_min_s_its_own_setting() -> None:
     assert of(run([("customer", 0.0, 8.0), ("rep", 3.0, 4.2)], 12.0, config), Interruption) == []
     found = of(run([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 12.0, config), Interruption)
     assert [(i.onset_s, i.decided_s, i.successful) for i in found] == [(3.0, pytest.approx(4.5), False)]
+
+
+def test_a_backchannel_is_bounded_by_its_own_settings() -> None:
+    """backchannel_max_s and backchannel_proximity_s equal floor_take_s (1.0 s) by default; set to 0.5 s, a
+    0.7 s sound during the holder's speech, or a 0.3 s one 0.8 s after it, is no backchannel."""
+    during = [("customer", 0.0, 20.0), ("rep", 4.0, 4.7)]
+    after = [("customer", 0.0, 4.0), ("rep", 4.8, 5.1), ("customer", 8.0, 12.0)]
+    assert [b.onset_s for b in of(run(during, 24.0), Backchannel)] == [4.0]
+    assert of(run(during, 24.0, with_analytics(backchannel_max_s=0.5)), Backchannel) == []
+    assert [b.onset_s for b in of(run(after, 16.0), Backchannel)] == [4.8]
+    assert of(run(after, 16.0, with_analytics(backchannel_proximity_s=0.5)), Backchannel) == []

@@ -49,3 +49,11 @@ def test_a_backchannel_is_bounded_by_its_own_settings() -> None:
     assert of(run(during, 24.0, with_analytics(backchannel_max_s=0.5)), Backchannel) == []
     assert [b.onset_s for b in of(run(after, 16.0), Backchannel)] == [4.8]
     assert of(run(after, 16.0, with_analytics(backchannel_proximity_s=0.5)), Backchannel) == []
+
+
+@pytest.mark.parametrize(("resume_s", "backchannel"), [(6.8, True), (6.81, False)])
+def test_a_backchannel_within_one_second_before_the_holder_resumes(resume_s: float, backchannel: bool) -> None:
+    """ "Within 1.0 s of the floor holder's speech" counts on both sides, inclusive: the rep's "mm" in the
+    customer's pause, 1.5 s after the customer's last word, ends exactly 1.0 s before the customer resumes."""
+    c = run([("customer", 0.0, 4.0), ("rep", 5.5, 5.8), ("customer", resume_s, 12.0)], 16.0)
+    assert [b.onset_s for b in of(c, Backchannel)] == ([5.5] if backchannel else [])

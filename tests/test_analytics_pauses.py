@@ -69,6 +69,14 @@ def test_an_interruption_is_no_premature_start() -> None:
     assert of(c, PrematureStart) == []
 
 
+def test_a_sound_of_exactly_backchannel_length_in_the_customers_pause_is_no_premature_start() -> None:
+    """A premature start "speaks longer than a backchannel": the rep's 1.0 s in the customer's pause, the
+    customer resuming during it, is a backchannel and not a premature start."""
+    c = run([("customer", 0.0, 4.0), ("rep", 4.5, 5.5), ("customer", 5.0, 9.0)], 12.0)
+    assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(REP, 4.5)]
+    assert of(c, PrematureStart) == []
+
+
 # --- pauses, gaps, silences ----------------------------------------------------------
 
 

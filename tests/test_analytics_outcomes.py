@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from listener.events import Backchannel, Interruption
-from tests.analytics_timelines import of, raw_events, run, with_analytics
+from tests.analytics_timelines import REP, of, raw_events, run, with_analytics
 
 
 def outcomes(segments: list[tuple[str, float, float]], seconds: float) -> list[tuple[float, bool | None]]:
@@ -57,3 +57,12 @@ def test_a_backchannel_within_one_second_before_the_holder_resumes(resume_s: flo
     customer's pause, 1.5 s after the customer's last word, ends exactly 1.0 s before the customer resumes."""
     c = run([("customer", 0.0, 4.0), ("rep", 5.5, 5.8), ("customer", resume_s, 12.0)], 16.0)
     assert [b.onset_s for b in of(c, Backchannel)] == ([5.5] if backchannel else [])
+
+
+def test_an_mm_ending_with_the_holders_last_word_waits_for_the_holder_to_go_on() -> None:
+    """The rep's "mm" ends in the very frame the customer's last word does: the holder has not gone on yet,
+    and when the rep then takes the floor, it never does: no backchannel."""
+    c = run([("customer", 0.0, 4.0), ("rep", 3.7, 4.0), ("rep", 6.0, 12.0)], 16.0)
+    assert of(c, Backchannel) == []
+    went_on = run([("customer", 0.0, 4.0), ("rep", 3.7, 4.0), ("customer", 6.0, 12.0)], 16.0)
+    assert [(b.by, b.onset_s) for b in of(went_on, Backchannel)] == [(REP, 3.7)]

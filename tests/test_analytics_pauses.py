@@ -77,6 +77,12 @@ def test_a_sound_of_exactly_backchannel_length_in_the_customers_pause_is_no_prem
     assert of(c, PrematureStart) == []
 
 
+def test_a_rep_start_the_instant_the_customer_stops_is_premature_only_if_the_customer_resumes() -> None:
+    """The customer's speech before the rep's onset is not a resumption: starting in the very frame after the
+    customer's last word, with the customer silent after, is a turn, not a premature start."""
+    assert of(run([("customer", 0.0, 5.0), ("rep", 5.0, 7.5)], 12.0), PrematureStart) == []
+
+
 # --- pauses, gaps, silences ----------------------------------------------------------
 
 

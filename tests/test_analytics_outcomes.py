@@ -1,12 +1,11 @@
-"""Hand-written timelines for when an interruption's outcome is decided (shared/metrics.md, Overlap events):
-as soon as it is known, and at the end of the stream for one still open; and the overlap thresholds, each its
-own setting."""
+"""Hand-written timelines, continued (shared/metrics.md, Overlap events): when an interruption's outcome is
+decided, backchannel edges, and each overlap threshold as its own setting."""
 
 from __future__ import annotations
 
 import pytest
 
-from listener.events import Backchannel, Interruption
+from listener.events import Backchannel, Interruption, PrematureStart
 from tests.analytics_timelines import REP, of, raw_events, run, with_analytics
 
 
@@ -66,3 +65,15 @@ def test_an_mm_ending_with_the_holders_last_word_waits_for_the_holder_to_go_on()
     assert of(c, Backchannel) == []
     went_on = run([("customer", 0.0, 4.0), ("rep", 3.7, 4.0), ("customer", 6.0, 12.0)], 16.0)
     assert [(b.by, b.onset_s) for b in of(went_on, Backchannel)] == [(REP, 3.7)]
+
+
+def test_a_premature_start_is_bounded_by_its_own_settings() -> None:
+    """premature_resume_s and backchannel_max_s equal other thresholds (1.0 s) by default. With
+    premature_resume_s 0.5 a customer resuming 0.8 s after the rep's onset makes no premature start; with
+    backchannel_max_s 0.5 the rep's 0.7 s in the customer's pause is longer than a backchannel, and is one."""
+    resumes = [("customer", 0.0, 5.0), ("rep", 5.5, 7.5), ("customer", 6.3, 9.0)]
+    assert [p.onset_s for p in of(run(resumes, 12.0), PrematureStart)] == [5.5]
+    assert of(run(resumes, 12.0, with_analytics(premature_resume_s=0.5)), PrematureStart) == []
+    short = [("customer", 0.0, 5.0), ("rep", 5.5, 6.2), ("customer", 6.4, 9.0)]
+    assert of(run(short, 12.0), PrematureStart) == []
+    assert [p.onset_s for p in of(run(short, 12.0, with_analytics(backchannel_max_s=0.5)), PrematureStart)] == [5.5]

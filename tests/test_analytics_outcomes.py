@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from listener.events import Backchannel, Interruption, PrematureStart
-from tests.analytics_timelines import REP, of, raw_events, run, with_analytics
+from tests.analytics_timelines import CUST, REP, of, raw_events, run, with_analytics
 
 
 def outcomes(segments: list[tuple[str, float, float]], seconds: float) -> list[tuple[float, bool | None]]:
@@ -77,3 +77,12 @@ def test_a_premature_start_is_bounded_by_its_own_settings() -> None:
     short = [("customer", 0.0, 5.0), ("rep", 5.5, 6.2), ("customer", 6.4, 9.0)]
     assert of(run(short, 12.0), PrematureStart) == []
     assert [p.onset_s for p in of(run(short, 12.0, with_analytics(backchannel_max_s=0.5)), PrematureStart)] == [5.5]
+
+
+def test_a_sessions_backchannels_are_counted_by_party() -> None:
+    """One "mm" by the customer in the rep's floor and one by the rep in the customer's: one each."""
+    segments = [("customer", 0.0, 8.0), ("rep", 8.5, 19.5), ("customer", 12.0, 12.3), ("customer", 20.0, 32.0)]
+    c = run([*segments, ("rep", 20.5, 20.75)], 36.0)
+    assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(CUST, 12.0), (REP, 20.5)]
+    (summary,) = c.sessions
+    assert (summary.backchannels_by_rep, summary.backchannels_by_customer) == (1, 1)

@@ -29,7 +29,9 @@ from listener.events import AudioBlock, AudioDropped, Event, SessionEnded, Sessi
 from listener.outputs.led_patterns import Channel
 from listener.outputs.leds import LedStage
 from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.spool_warnings import WARN_EVERY
+from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.pipeline import Pipeline, Stage
 from tests import alsa_device, asr_audio, synth
 from tests.alsa_device import AlsaConfig, FifoFeeder, tones
@@ -71,8 +73,8 @@ def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(
         for k in range(200):
             _visit(stage, k)
         # each visit: session_start, its metrics at 0, session_end, and (at the next start: no summary)
-        # its final metrics
-        sent = 4 * 200 - 1
+        # its final metrics; the last session_end still waits for a summary, to be stored with it
+        sent = 4 * 200 - 2
         stored = stage.spool.depth
         assert 0 < stored < sent
         assert stage.spool.dropped == sent - stored  # every message that did not fit is counted
@@ -81,10 +83,25 @@ def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(
         assert len(told) == 1 + (sent - stored) // WARN_EVERY
         assert "): 1 messages dropped so far" in told[0] and "): 100 messages dropped so far" in told[1]
         db.execute("PRAGMA max_page_count = 1073741823")  # space again
-        _visit(stage, 200)
+        _visit(stage, 200)  # the session_end before it and its final metrics, its start and metrics at 0
         assert stage.spool.depth == stored + 4
         seqs = [row.seq for row in stage.spool.after(0, 1000)]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_a_session_end_waiting_for_its_summary_is_stored_when_the_stage_closes(tmp_path: Path) -> None:
+    # a session_end waits in memory for the summary that may follow it, to be stored with it: a stop
+    # right then (no EndOfStream: a stage that failed before it) must still store it
+    mqtt = {"enabled": True, "port": free_port(), "device_id": DEVICE_ID}
+    config = parse_config({"mqtt": mqtt, "service": {"state_dir": str(tmp_path / "state")}})
+    with MqttStage(config) as stage:
+        _visit(stage, 0)
+        stored = [json.loads(row.payload) for row in stage.spool.after(0, 100)]
+        assert [m.get("type", "metrics") for m in stored] == ["session_start", "metrics"]
+    with Spool(tmp_path / "state" / SPOOL_FILE, 100) as spool:
+        stored = [json.loads(row.payload) for row in spool.after(0, 100)]
+    assert [m.get("type", "metrics") for m in stored] == ["session_start", "metrics", "session_end", "metrics"]
+    assert stored[-1]["session_s"] == 7.0  # the session's final metrics, with its session_end
 
 
 # --- a corrupt vosk model ------------------------------------------------------------------

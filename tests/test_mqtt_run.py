@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,12 +22,15 @@ from pathlib import Path
 import pytest
 
 from listener.outputs.mqtt import payloads
+from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests import synth
 from tests.mqtt_broker import (
     BASE,
     Mosquitto,
     Received,
     Recorder,
+    free_port,
     kill_process_group,
     run_listener,
     service_config,
@@ -223,3 +227,47 @@ def test_seq_goes_on_increasing_when_the_spool_is_lost(tmp_path: Path, visits_wa
     first, second = runs
     assert sum(m.topic == f"{BASE}/session" for m in got) >= 2  # both runs sent a summary
     assert len(first) > 10 and len(second) > 10 and min(second) > max(first)
+
+
+# ``listener run`` that dies as in a power cut the moment the spool has stored its first session_end
+KILLED_AT_SESSION_END = """
+import os, signal
+from listener.outputs.mqtt.spool import Spool
+
+def killing(write):
+    def written(self, *args, **kwargs):
+        seqs = write(self, *args, **kwargs)
+        if "'type': 'session_end'" in repr(args):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return seqs
+    return written
+
+for name in ("put", "put_many"):
+    if hasattr(Spool, name):
+        setattr(Spool, name, killing(getattr(Spool, name)))
+from listener.entry import main
+raise SystemExit(main())
+"""
+
+
+def test_a_crash_once_a_session_end_is_stored_keeps_its_summary(tmp_path: Path, visits_wav: Path) -> None:
+    """session_end, then the summary, then the final metrics were each their own transaction: a crash
+    between them left a pair that looked complete, a short visit's, with the summary measured lost."""
+    with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
+        away = service_config(tmp_path, broker, name="away.toml", port=free_port())  # all stays in the spool
+        run = ["run", "--config", str(away), "--input", str(visits_wav), "--fast"]
+        proc = subprocess.run([sys.executable, "-c", KILLED_AT_SESSION_END, *run], capture_output=True, timeout=120)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.decode(errors="replace")
+        spool = Spool(tmp_path / "state" / SPOOL_FILE, 1000)
+        with spool:
+            stored = spool.after(0, 1000)
+        ends = [k for k, row in enumerate(stored) if b'"type":"session_end"' in row.payload]
+        assert len(ends) == 1, "the first session_end is the last thing stored"
+        sid = json.loads(stored[ends[0]].payload)["session_id"]
+        after = [(row.leaf, json.loads(row.payload)["session_id"]) for row in stored[ends[0] + 1 :]]
+        assert after == [("session", sid), ("metrics", sid)]  # its summary, its final metrics: stored with it
+        # the next start sends them, byte for byte, in their order
+        quiet = synth.write_wav(tmp_path / "quiet.wav", synth.render([], 1.0)[0])
+        _finish(run_listener(service_config(tmp_path, broker), quiet, "--fast"), timeout_s=60)
+        got = rec.wait_for(lambda ms: len(_spooled(ms)) >= len(stored))
+    assert [m.payload for m in _spooled(got)][: len(stored)] == [row.payload for row in stored]

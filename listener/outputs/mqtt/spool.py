@@ -26,7 +26,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 """
 
+
+Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
 
 _OPEN_FIX = "check that service.state_dir exists and is writable by the listener user"
 
@@ -302,17 +304,23 @@ class Spool(Managed):
 
         When the disk is full the message is dropped and counted (-1 is returned): the pipeline goes on.
         """
+        return self.put_many([(leaf, message, qos)])[0]
+
+    def put_many(self, messages: Sequence[Outgoing]) -> list[int]:
+        """``put`` for messages stored all together or none (one transaction, seqs in their order): a
+        session's end and its summary, which a power cut between two puts would part."""
         with self._lock:
             try:
-                seq, excess = self._renewing(lambda: self._insert(leaf, message, qos))
+                seqs, excess = self._renewing(lambda: self._insert(messages))
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
-                self._unstored += 1
-                self._warn_unwritable(exc)
-                return -1
+                for _ in messages:  # one by one: the warning comes at each WARN_EVERY-th drop, as for single puts
+                    self._unstored += 1
+                    self._warn_unwritable(exc)
+                return [-1] * len(messages)
             self._warned_at = -1  # stored: the next failure is news again
             if excess > 0:
                 self._tell_evicted(excess)
-        return seq
+        return seqs
 
     def _tell_evicted(self, excess: int) -> None:
         """Once, then at every WARN_EVERY-th message dropped: an outage must not also fill the journal."""
@@ -321,17 +329,21 @@ class Spool(Managed):
             self._evicted_told = self._evicted
             log.warning(evicted_warning(self.max_messages, self._evicted))
 
-    def _insert(self, leaf: str, message: dict[str, object], qos: int) -> tuple[int, int]:
-        """(seq, the oldest dropped beyond the bound); the lock is held."""
+    def _insert(self, messages: Sequence[Outgoing]) -> tuple[list[int], int]:
+        """(their seqs, the oldest dropped beyond the bound); the lock is held."""
         db = self.db
+        seqs: list[int] = []
+        last_id = self._last_id
         try:
             db.execute("BEGIN IMMEDIATE")
-            seq = self._bump("seq", at_least=self._seq + 1)
-            message["seq"] = seq
-            row = db.execute(
-                "INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)", (leaf, encode(message), qos, seq)
-            )
-            excess = self._depth + 1 - self.max_messages
+            for leaf, message, qos in messages:
+                seq = message["seq"] = self._bump("seq", at_least=self._seq + 1)
+                row = db.execute(
+                    "INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)", (leaf, encode(message), qos, seq)
+                )
+                seqs.append(seq)
+                last_id = max(last_id, row.lastrowid or 0)
+            excess = self._depth + len(messages) - self.max_messages
             if excess > 0:
                 db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (excess,))
                 self._bump("dropped", excess)
@@ -339,9 +351,9 @@ class Spool(Managed):
         except BaseException:
             self._rollback()
             raise
-        self._seq, self._last_id = seq, max(self._last_id, row.lastrowid or 0)
-        self._depth = min(self._depth + 1, self.max_messages)
-        return seq, excess
+        self._seq, self._last_id = max([self._seq, *seqs]), last_id
+        self._depth = min(self._depth + len(messages), self.max_messages)
+        return seqs, excess
 
     def _rollback(self) -> None:
         if self.db.in_transaction:

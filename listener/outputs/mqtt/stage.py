@@ -50,7 +50,7 @@ from listener.outputs.mqtt.credentials import check_link_files
 from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topics
 from listener.outputs.mqtt.identity import device_id, device_info
 from listener.outputs.mqtt.publisher import Publisher
-from listener.outputs.mqtt.spool import Spool, encode
+from listener.outputs.mqtt.spool import Outgoing, Spool, encode
 from listener.outputs.mqtt.tally import Tally
 from listener.outputs.mqtt.wallclock import WallClock, local_day, local_midnight_ms
 from listener.pipeline import Stage
@@ -83,6 +83,8 @@ class MqttStage(Stage):
         self._backlog_at_connect = 0  # spooled messages waiting when the latest connection came (paho's thread)
         self._online_payload: bytes | None = None  # this connection's "online", made with its Will
         self._state_day = 0  # local date (YYYYMMDD) of the retained state's sessions_today
+        # a session_end not yet stored, with what joins it (its summary, final metrics): see _end_session
+        self._ending: tuple[str, list[Outgoing]] | None = None
         self._spool: Spool | None = None
         self._link: MqttLink | None = None
         self._publisher: Publisher | None = None
@@ -155,6 +157,8 @@ class MqttStage(Stage):
         self._hurried.set()
 
     def close(self) -> None:
+        if self._ending is not None and self._spool is not None and self._publisher is not None:
+            self._end_session()  # a stop between a session's end and the analytics' next step
         publisher, link, spool = self._publisher, self._link, self._spool
         self._publisher = self._link = self._spool = None
         if publisher is not None and link is not None:
@@ -223,6 +227,8 @@ class MqttStage(Stage):
     # -- events ---------------------------------------------------------------------
 
     def process(self, event: Event) -> Iterable[Event]:
+        if self._ending is not None and not self._joins_ending(event):
+            self._end_session(final_metrics=False)
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
             end_s = event.end_s
@@ -233,7 +239,7 @@ class MqttStage(Stage):
                 self.overflow_s += event.duration_s
             if local_day() != self._state_day:
                 self._publish_state()  # sessions_today counts from local midnight: back to 0
-            self._final_without_summary()
+            self._end_session()
             self._maybe_metrics()
             return self._watch_broker()
         if self.cues is not None:  # the session's content cues, for its summary
@@ -245,8 +251,9 @@ class MqttStage(Stage):
         elif isinstance(event, SessionSummary):
             self._summary(event)
             self._send_metrics(self.tally.summarized(event))  # after the summary: they agree
+            self._end_session()
         elif isinstance(event, EndOfStream):
-            self._final_without_summary()
+            self._end_session()
         elif isinstance(event, Reported):
             self._reported(event)
         elif isinstance(event, DeviceState | SourceState):
@@ -259,7 +266,7 @@ class MqttStage(Stage):
     def _reported(self, event: Reported) -> None:
         outcome = False
         if isinstance(event, SessionStarted):
-            self._final_without_summary()
+            self._end_session()
             self.tally.start(event)
             self._next_metrics_s = event.onset_s + self.cfg.metrics_interval_s
         elif isinstance(event, Interruption):
@@ -275,11 +282,13 @@ class MqttStage(Stage):
         message = payloads.event(event, ts, onset_ms, self.tally.session_id(), outcome=outcome)
         if message is None:
             return
-        self._spool_message("event", message)
-        if isinstance(event, SessionEnded):
+        if isinstance(event, SessionEnded):  # stored with its summary, which comes next if it comes
+            self._ending = (event.session_id, [("event", message, 1)])
             self.tally.end(event)
             self._next_metrics_s = None
-        if isinstance(event, (SessionStarted, SessionEnded, DominanceChanged)):
+            return  # the retained state follows once it is stored
+        self._spool_message("event", message)
+        if isinstance(event, (SessionStarted, DominanceChanged)):
             self._publish_state(session_started=isinstance(event, SessionStarted))
         if isinstance(event, SessionStarted) and self.tally.session is not None:
             # its counts at 0 at once: Home Assistant's statistics take a count's drop for a new session
@@ -322,8 +331,30 @@ class MqttStage(Stage):
         self._publish_state()
 
     def _spool_message(self, leaf: str, message: dict[str, object], qos: int = 1) -> None:
+        if self._ending is not None:  # the session's summary or final metrics: stored with its session_end
+            self._ending[1].append((leaf, message, qos))
+            return
         self.spool.put(leaf, message, qos=qos)  # the full topic is made at send time: the device may be renamed
         self.publisher.spooled()
+
+    def _joins_ending(self, event: Event) -> bool:
+        """The waiting session_end's summary, or an event whose step stores it with the final metrics."""
+        if isinstance(event, SessionSummary):
+            return self._ending is not None and event.session_id == self._ending[0]
+        return isinstance(event, AudioBlock | ActivityFrames | AudioDropped | EndOfStream | SessionStarted)
+
+    def _end_session(self, final_metrics: bool = True) -> None:
+        """A session_end, its summary and final metrics in one transaction: a crash between them left a pair
+        that looks complete (a short visit's) without its summary. It waits for no more than the summary,
+        which comes right after it or never. ``final_metrics``: those of a session without a summary too."""
+        if final_metrics:
+            self._final_without_summary()
+        ending, self._ending = self._ending, None
+        if ending is None:
+            return
+        self.spool.put_many(ending[1])
+        self.publisher.spooled()
+        self._publish_state()  # after the session_end, as when it was stored alone
 
     def _maybe_metrics(self) -> None:
         figures, due = self.tally.session, self._next_metrics_s

@@ -148,7 +148,9 @@ def test_a_finish_returns_as_soon_as_the_recogniser_is_done(
             worker.submit(chunk)
         t0 = time.monotonic()
         assert worker.finish(60.0) == []
-        assert time.monotonic() - t0 < 10.0  # 5 s of speech takes about 0.7 s here
+        # 5 s of speech takes about 0.7 s here, 11 s on two cores shared with other suites: under half
+        # the wait, it was woken when the recogniser was done, not by the timeout
+        assert time.monotonic() - t0 < 30.0
     assert worker.processed_s == pytest.approx(5.0)
 
 

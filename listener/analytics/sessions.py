@@ -10,8 +10,11 @@ than ``session_min_speech_s`` of speech (rep + customer) still has its
 SessionStarted and SessionEnded, but publishes no SessionSummary.
 
 The device's addition (``docs/metrics.md``, Sessions): a session that has
-lasted ``session_max_s`` ends then; if the customer is still speaking, the
-next begins at that same frame, else it ends as at a session gap.
+lasted ``session_max_s`` ends then. If the customer is speaking at that
+frame, the next begins there; if they are in a pause shorter than the
+bridge, it ends as at a session gap and the next begins where they go on,
+if they do within the bridge; else it ends as at a session gap. So every
+session starts with customer speech and none of theirs falls outside one.
 Customer-side sound that never pauses for the gap (a radio) would otherwise
 keep one session open for good: no summary, and a log that only grows.
 """
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 
 from listener.analytics.context import Context, at_least
 from listener.analytics.summary import Window, summarize
-from listener.analytics.tracks import Span
+from listener.analytics.tracks import Run, Span
 from listener.events import Event, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
 
 
@@ -45,12 +48,28 @@ class Sessions:
         # the latest session's end: a customer sound begun just before a session was cut at session_max_s,
         # and known as speech only after, begins the next session there, not inside the one cut
         self.ended = 0
+        # the customer's stretch in a pause at the latest cut: the next session begins where it goes on
+        self.resume: Run | None = None
 
     @property
     def start(self) -> int | None:
         return None if self.current is None else self.current.start
 
+    def onset(self, announced: Run | None, frame: int) -> int | None:
+        """Where a session begins at ``frame``, if one does: at customer speech just announced when none is
+        open, or where a customer found in a pause at a cut goes on within the bridge."""
+        if self.current is not None:
+            return None
+        if announced is not None:
+            return announced.start
+        run = self.ctx.tracks[Party.CUSTOMER].run
+        if run is not self.resume:
+            self.resume = None  # the pause outlasted the bridge: their next speech begins the next session
+            return None
+        return frame - 1 if run is not None and run.last_end == frame else None
+
     def begin(self, onset: int, frame: int) -> SessionStarted:
+        self.resume = None
         self.current = SessionLog(uuid.uuid4().hex, max(onset, self.ended))
         s = self.ctx.s
         start_s = s(self.current.start)
@@ -77,6 +96,18 @@ class Sessions:
         """The session has lasted ``session_max_s`` at ``frame``."""
         return self.current is not None and frame - self.current.start >= self.ctx.limits.session_max_frames
 
+    def cut(self, frame: int) -> tuple[int, bool]:
+        """The end of a session cut at ``frame`` (capped), and whether the next begins right there: only if
+        the customer is speaking in that very frame. In a pause shorter than the bridge (their stretch still
+        open) they may not go on: the session ends as at a gap, and the next begins where they go on, if they
+        do (:meth:`onset`), so that it starts with their speech."""
+        customer = self.ctx.tracks[Party.CUSTOMER]
+        run = customer.run
+        if run is not None and customer.speaking and run.last_end >= frame:
+            return frame, True
+        self.resume = run if customer.speaking else None
+        return self.end_frame(frame), False
+
     def end_frame(self, frame: int) -> int:
         """The session's end: the last speech of either party known as speech when the customer's silence
         reached the session gap, not after ``frame``. A customer sound that kept the decision waiting and
@@ -87,11 +118,15 @@ class Sessions:
         ends = [e for tr in self.ctx.tracks.values() if (e := tr.known_end(limit)) is not None]
         return max(self.current.start, min(limit, max(ends, default=limit)))
 
-    def finish(self, frame: int, end: int) -> Iterator[Event]:
-        """Close the session at frame ``end`` (decided at ``frame``): SessionEnded, then maybe its summary."""
+    def close(self, end: int) -> SessionLog:
         log, self.current = self.current, None
         assert log is not None
         self.ended = end
+        return log
+
+    def finish(self, frame: int, end: int) -> Iterator[Event]:
+        """Close the session at frame ``end`` (decided at ``frame``): SessionEnded, then maybe its summary."""
+        log = self.close(end)
         s, decided = self.ctx.s, self.ctx.decided_s(frame)
         for party, track in self.ctx.tracks.items():
             run = track.run

@@ -64,9 +64,8 @@ class Conversation:
         out: list[Event] = []
         self._closed(steps, frame)
         self._emit(out, self.silences.step(frame, self.sessions.start))
-        run = steps[Party.CUSTOMER].announced
-        if run is not None and self.sessions.current is None:
-            self._emit(out, self._begin_session(run.start, frame))
+        if (onset := self.sessions.onset(steps[Party.CUSTOMER].announced, frame)) is not None:
+            self._emit(out, self._begin_session(onset, frame))
         self._emit(out, self.floor.step(frame))
         for party, st in steps.items():
             if st.announced is not None:
@@ -138,9 +137,11 @@ class Conversation:
         yield from self.sessions.finish(frame, end)
 
     def _cap_session(self, frame: int) -> Iterator[Event]:
-        """The session has lasted session_max_s: it ends now. A customer still speaking begins the next one
-        here, so that none of their speech falls outside a session (a stretch going on is cut in two, one part
-        in each); otherwise it ends as at a session gap, at the last speech known."""
+        """The session has lasted session_max_s: it ends now. A customer speaking in this frame begins the next
+        one here, so that none of their speech falls outside a session (a stretch going on is cut in two, one
+        part in each); otherwise it ends as at a session gap, at the last speech known, and a customer in a
+        pause shorter than the bridge begins the next where they go on, if they do (Sessions.cut): a session
+        begun in that pause would start without them, and be all rep if they never went on."""
         assert self.sessions.current is not None
         cfg = self.ctx.config
         log.warning(
@@ -152,8 +153,8 @@ class Conversation:
             _duration(cfg.session_max_s),
             cfg.session_gap_s,
         )
-        going_on = self.ctx.tracks[Party.CUSTOMER].speaking
-        yield from self._end_session(frame, frame if going_on else self.sessions.end_frame(frame))
+        end, going_on = self.sessions.cut(frame)
+        yield from self._end_session(frame, end)
         if going_on:
             yield from self._begin_session(frame, frame)
 

@@ -116,6 +116,20 @@ def test_a_customer_going_on_within_the_bridge_after_a_cut_in_their_pause_begins
     assert [(s.onset_s, round(s.customer_talk_s, 6)) for s in c.sessions] == [(1.0, 599.9), (601.05, 38.95)]
 
 
+def test_sessions_never_overlap_at_a_cut() -> None:
+    # the customer's sound begun 0.05 s before the cut is speech only after it; the rep's speech keeps the
+    # cut session to the cut: the next begins there, not at the customer's onset inside the one cut
+    segments = [("customer", 1.0, 590.0), ("rep", 595.0, 605.0), ("customer", 600.95, 640.0)]
+    c = run(segments, 700.0, with_analytics(session_max_s=MAX_S))
+    ends = [e for e in c.events if isinstance(e, SessionEnded)]
+    assert [(e.onset_s, e.end_s) for e in ends] == [(1.0, 601.0), (601.0, 640.0)]
+    assert [s.onset_s for s in c.events if isinstance(s, SessionStarted)] == [1.0, 601.0]
+    # the rolling share counts the session's talk from the same start as its summary
+    after = [r for r in c.rolling if 605.0 <= r.t_s < 610.0]
+    assert after and all(r.session_rep_talk_s == pytest.approx(c.sessions[1].rep_talk_s) for r in after)
+    assert c.sessions[1].rep_talk_s == pytest.approx(4.0)
+
+
 def test_sessions_that_end_by_the_gap_before_session_max_s_are_what_they_were() -> None:
     # the last ends by the gap (decided at 601 s) on the frame its cut would fall on: an ordinary end
     segments = [("customer", 1.0, 200.0), ("rep", 200.5, 220.0), ("customer", 221.0, 571.0), ("rep", 571.5, 580.0)]

@@ -11,9 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from listener.analytics.stage import ConversationAnalytics
+from listener.analytics.timeline import Timeline
 from listener.config import geometry, parse_config
-from listener.events import ActivityFrames, AudioBlock, Party, SpeechSegment, SpeechStarted
+from listener.events import (
+    ActivityFrames,
+    AudioBlock,
+    EndOfStream,
+    Event,
+    Party,
+    SessionEnded,
+    SpeechSegment,
+    SpeechStarted,
+)
+from listener.pipeline import Pipeline, Stage
 from listener.transcription.stage import TranscriptionStage
 from listener.transcription.words import Word
 
@@ -110,9 +123,63 @@ def test_a_session_cut_at_session_max_s_lets_its_words_go_there(ko_model: Path) 
         for second in range(1300):
             if second in (0, 700):
                 stage.detector.utterance(Party.CUSTOMER, [Word("charger", second, second + 0.5, 1.0)], second + 0.6)
-            list(stage.process(ActivityFrames(float(second), HOP_S, np.zeros(n, bool), on, zeros, zeros + 1, zeros)))
+            customer = on if second else np.arange(n) >= 50  # from 0.5 s, as the SpeechStarted says
+            frames = ActivityFrames(float(second), HOP_S, np.zeros(n, bool), customer, zeros, zeros + 1, zeros)
+            list(stage.process(frames))
             held.append((second + 1.0, stage.detector.holding))
     finally:
         stage.close()
     assert all(h for t, h in held if t < 0.5 + max_s) and not any(h for t, h in held if 0.5 + max_s < t < 700.0)
     assert all(h for t, h in held if 701.0 <= t < 0.5 + 2 * max_s) and not held[-1][1]
+
+
+class Collect(Stage):
+    name = "collect"
+
+    def __init__(self, out: list[Event]) -> None:
+        self.out = out
+
+    def process(self, event: Event) -> list[Event]:
+        self.out.append(event)
+        return []
+
+
+def customer_frames(start_s: float, block_s: float, pauses: list[tuple[float, float]]) -> ActivityFrames:
+    """The customer speaking from 0.5 s on but in ``pauses``; the rep silent."""
+    n = round(block_s / HOP_S)
+    t = start_s + HOP_S * np.arange(n)
+    customer = t >= 0.5
+    for a, b in pauses:
+        customer &= (t < a) | (t >= b)
+    zeros = np.zeros(n, np.float32)
+    return ActivityFrames(start_s, HOP_S, np.zeros(n, bool), customer, zeros, customer.astype(np.float32), zeros)
+
+
+@pytest.mark.parametrize("block_s", [1.0, 0.05])  # analyze's blocks, and the live pipeline's
+def test_the_transcription_cuts_sessions_where_the_analytics_do(ko_model: Path, block_s: float) -> None:
+    """Each cut as the analytics make it at its frame: the customer speaking at the cut (who stops 0.3 s later,
+    in the same block of a second), in a pause inside the bridge at the cut who never goes on (no session
+    until they are back), and one who goes on within the bridge. The stage judged at the end of the block
+    that held the cut, by then told the customer had stopped, or not yet: its next cut came seconds late
+    (or early), the cut session's last words were not flushed before its summary, and the next session's
+    cues began with the last one's words."""
+    config = parse_config(
+        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_max_s": 600.0}}
+    )
+    stage = TranscriptionStage(config, geometry(config))
+    out: list[Event] = []
+    pipeline = Pipeline([Timeline(config), stage, ConversationAnalytics(config), Collect(out)])
+    pipeline.open()
+    pauses = [(600.8, 602.0), (1200.4, 1203.0), (1802.9, 1803.05)]
+    ended_s: list[float] = []  # when the transcription stage took a session as over
+    try:
+        for k in range(round(1810.0 / block_s)):
+            pipeline.feed(customer_frames(k * block_s, block_s, pauses))
+            if not ended_s or stage._session_end_s != ended_s[-1]:
+                ended_s.append(stage._session_end_s)
+        pipeline.feed(EndOfStream(1810.0))
+    finally:
+        pipeline.close()
+    ends = [e for e in out if isinstance(e, SessionEnded)]
+    assert [(e.onset_s, e.end_s) for e in ends] == [(0.5, 600.5), (600.5, 1200.4), (1203.0, 1802.9), (1803.05, 1810.0)]
+    assert ended_s[1:] == [e.decided_s for e in ends[:3]] == [600.5, 1200.5, 1803.0]

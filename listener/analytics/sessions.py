@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from listener.analytics.context import Context, at_least
 from listener.analytics.summary import Window, summarize
 from listener.analytics.tracks import Run, Span
-from listener.events import Event, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
+from listener.config import Config
+from listener.events import ActivityFrames, Event, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
 
 
 @dataclass
@@ -139,3 +140,43 @@ class Sessions:
         self.ctx.unheard.forget_before(window.end_s)
         if at_least(summary.rep_talk_s + summary.customer_talk_s, self.ctx.config.session_min_speech_s):
             yield summary
+
+
+class SessionBounds:
+    """Where the analytics' sessions begin and end, without what they keep: for a stage before the analytics
+    that must end a session where they do (the transcription stage, at ``session_max_s``). Stepped on the same
+    frames through the same :class:`Sessions` rules on tracks of its own, so the two cannot disagree; from
+    counts of speech events at block ends they did (the customer stopping after a cut, in the same block)."""
+
+    def __init__(self, config: Config, frames: ActivityFrames) -> None:
+        self.sessions = Sessions(Context(config.analytics, config.activity, frames.hop_s))
+        self.frame = round(frames.start_s / frames.hop_s)
+
+    def frames(self, frames: ActivityFrames) -> list[float]:
+        """Steps through ``frames`` (a gap before them as silence, as the analytics do); the times at which a
+        session was cut at ``session_max_s`` in them."""
+        first = round(frames.start_s / frames.hop_s)
+        cuts = [cut for _ in range(first - self.frame) if (cut := self._step(False, False)) is not None]
+        rep, customer = frames.rep_active.tolist(), frames.customer_active.tolist()
+        for i in range(max(0, self.frame - first), frames.n_frames):
+            if (cut := self._step(rep[i], customer[i])) is not None:
+                cuts.append(cut)
+        return cuts
+
+    def _step(self, rep: bool, customer: bool) -> float | None:
+        f, sessions = self.frame, self.sessions
+        frame = self.frame = f + 1
+        tracks = sessions.ctx.tracks
+        tracks[Party.REP].step(f, rep)
+        announced = tracks[Party.CUSTOMER].step(f, customer).announced
+        if (onset := sessions.onset(announced, frame)) is not None:
+            sessions.begin(onset, frame)
+        if sessions.due(frame):
+            sessions.close(sessions.end_frame(frame))
+        elif sessions.capped(frame):
+            end, going_on = sessions.cut(frame)
+            sessions.close(end)
+            if going_on:
+                sessions.begin(frame, frame)
+            return sessions.ctx.s(frame)
+        return None

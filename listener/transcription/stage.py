@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from listener.analytics.sessions import SessionBounds
 from listener.config import ArrayGeometry, Config
 from listener.errors import AudioFormatError, ModelMissingError
 from listener.events import (
@@ -66,7 +67,6 @@ HISTORY_EXTRA_S = 60.0  # activity kept beyond the queue: the longest utterance 
 # A failed recogniser is restarted at a session end, never mid-visit; after each failure in a row the
 # number of session ends to wait doubles, up to this many, so one that keeps failing is tried rarely.
 RESTART_MAX_WAIT_SESSIONS = 32
-CAP_TOLERANCE_S = 1e-6  # a session's start plus session_max_s, summed in floats, against a block's end
 
 
 class ActivityHistory:
@@ -151,8 +151,9 @@ class TranscriptionStage(Stage):
         self._customer_speaking = False  # a stretch of customer speech is open
         self._customer_active_s = 0.0  # end of the customer's latest active frame, speech or not
         self._bridge_gap_s = config.activity.bridge_gap_s
-        self._session_start_s: float | None = None  # the open session's, for its cut at session_max_s
-        self.session_max_s = config.analytics.session_max_s
+        # the analytics' sessions, followed frame by frame for their cuts at session_max_s
+        self._bounds: SessionBounds | None = None
+        self._cuts: list[float] = []  # cut in the frames taken in, not yet acted on
         self._renewed_after_s = -1.0  # the customer speech after which the recogniser was last renewed
 
     def open(self) -> None:
@@ -194,8 +195,6 @@ class TranscriptionStage(Stage):
                 # block of a second, in analyze): that session ends first, its words with it
                 yield from self._session_ended(event.onset_s)
             self._customer_speaking = isinstance(event, SpeechStarted)
-            if isinstance(event, SpeechStarted) and self._session_start_s is None:
-                self._session_start_s = max(event.onset_s, self._session_end_s)
             if isinstance(event, SpeechSegment):
                 self._customer_heard_s = max(self._customer_heard_s, event.end_s)
         elif isinstance(event, ActivityFrames):
@@ -204,7 +203,7 @@ class TranscriptionStage(Stage):
                 yield from self._submit(self.gate.activity(event))
             if session_ended:
                 yield from self._session_ended(event.end_s)
-            yield from self._capped(event.end_s)
+            yield from self._capped()
             self._forget_after_session(event.end_s)
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
@@ -226,7 +225,6 @@ class TranscriptionStage(Stage):
 
     def _session_ended(self, at_s: float) -> Iterator[Event]:
         """Before the analytics summarise the session: its last words, then the recogniser's renewal."""
-        self._session_start_s = None
         if self.worker is None:
             return
         self.worker.flush()
@@ -236,17 +234,16 @@ class TranscriptionStage(Stage):
         if self.detector.holding:  # the session's words go with it, whatever the next frames hold
             self.detector.forget()
 
-    def _capped(self, now_s: float) -> Iterator[Event]:
-        """The session has lasted ``session_max_s``: it ends there, its words with it, as the analytics cut it."""
-        start_s = self._session_start_s
-        if start_s is None or self.worker is None or now_s < start_s + self.session_max_s - CAP_TOLERANCE_S:
-            return
-        cap_s = round(start_s + self.session_max_s, 9)
-        self.worker.renew()
-        yield from self._session_ended(cap_s)
-        self._renewed_after_s = self._customer_heard_s  # a gap after speech before the cut ends nothing more
-        if self._customer_speaking:
-            self._session_start_s = cap_s
+    def _capped(self) -> Iterator[Event]:
+        """A session cut at ``session_max_s`` in the frames just taken in (as the analytics cut it, frame by
+        frame: SessionBounds) ends at the cut, its words with it."""
+        cuts, self._cuts = self._cuts, []
+        for cut_s in cuts:
+            if self.worker is None:
+                return
+            self.worker.renew()
+            yield from self._session_ended(cut_s)
+            self._renewed_after_s = self._customer_heard_s  # a gap after speech before the cut ends nothing more
 
     def _fault(self) -> Iterator[DeviceState | TranscriptionSkipped]:
         """Once, when the recogniser has failed: the lights and the state topic show it, and what it never
@@ -293,6 +290,8 @@ class TranscriptionStage(Stage):
     def _activity(self, frames: ActivityFrames) -> bool:
         """Takes in the frames; True when a session ended in them."""
         self.history.add(frames)
+        self._bounds = self._bounds or SessionBounds(self.config, frames)
+        self._cuts.extend(self._bounds.frames(frames))
         until_s = frames.active_until_s(Party.CUSTOMER)
         if until_s is not None:
             self._customer_active_s = until_s

@@ -183,3 +183,34 @@ def test_the_transcription_cuts_sessions_where_the_analytics_do(ko_model: Path, 
     ends = [e for e in out if isinstance(e, SessionEnded)]
     assert [(e.onset_s, e.end_s) for e in ends] == [(0.5, 600.5), (600.5, 1200.4), (1203.0, 1802.9), (1803.05, 1810.0)]
     assert ended_s[1:] == [e.decided_s for e in ends[:3]] == [600.5, 1200.5, 1803.0]
+
+
+def test_a_cut_with_the_customer_silent_renews_the_recogniser_once_and_begins_no_session(ko_model: Path) -> None:
+    """The customer last spoke 10 s before the cut (the rep kept the session going): the recogniser is renewed
+    at the cut, not again when the customer's silence reaches the session gap 20 s later, and no session is
+    open after it, so none is cut at session_max_s after that."""
+    config = parse_config(
+        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_max_s": 600.0}}
+    )
+    stage = TranscriptionStage(config, geometry(config))
+    pipeline = Pipeline([Timeline(config), stage])
+    pipeline.open()
+    assert stage.worker is not None
+    renewed_s: list[float] = []
+    renew = stage.worker.renew
+
+    def renewing() -> None:
+        renewed_s.append(stage.history.end_s)
+        renew()
+
+    stage.worker.renew = renewing  # type: ignore[method-assign]
+    n = round(1.0 / HOP_S)
+    zeros = np.zeros(n, np.float32)
+    try:
+        for second in range(1300):
+            t = second + HOP_S * np.arange(n)
+            customer, rep = (t >= 0.5) & (t < 590.0), (t >= 592.0) & (t < 605.0)
+            pipeline.feed(ActivityFrames(float(second), HOP_S, rep, customer, rep + zeros, customer + zeros, zeros))
+    finally:
+        pipeline.close()
+    assert renewed_s == [601.0]

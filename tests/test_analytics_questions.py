@@ -51,13 +51,18 @@ def case(seed: int) -> tuple[list[Reported], list[Interval], Span]:
         end = round(t + float(rng.choice([0.01, 0.3, 1.0, 6.0])), 2)
         customer.append((t, end))
         t = end
+    starts = [a for a, _ in customer]
     questions: list[Reported] = []
-    for _ in range(2000):
-        onset = round(float(rng.uniform(0.0, t)), 2)
+    for k in range(2000):
+        # every third question begins exactly where the customer begins to speak, and every third ends
+        # there: an answer, or speech between two questions, on the very edge of the comparison
+        onset = round(float(rng.choice(starts)) if k % 3 == 0 else float(rng.uniform(0.0, t)), 2)
         end = round(onset + float(rng.choice([0.5, 1.0, 3.0])), 2)
+        if k % 3 == 1:
+            end = min((a for a in starts if a > onset), default=end)
         asked = Question(by=Party.REP, onset_s=onset, end_s=end, decided_s=end, open_ended=False, followup=False)
         questions.append(asked)
-    cuts = sorted(round(float(x), 2) for x in rng.uniform(0.0, t, 8))
+    cuts = sorted({*(round(float(x), 2) for x in rng.uniform(0.0, t, 4)), *rng.choice(starts, 4)})  # some at an answer
     span = Span(tuple(Window(a, b) for a, b in itertools.pairwise([0.0, *cuts, t])))  # sessions end to end
     return questions, _union(customer), span
 

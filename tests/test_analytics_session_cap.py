@@ -97,14 +97,18 @@ def test_a_session_silent_at_its_cut_ends_at_its_last_speech_and_the_customer_ba
     assert c.sessions[0].rep_talk_s == pytest.approx(3.0)
 
 
-def test_a_cut_in_the_customers_pause_begins_no_session_without_them() -> None:
-    # the customer stops 0.1 s before the cut, inside the bridge (their stretch still open), and never goes on:
-    # a session begun at the cut would hold only the rep's 23.5 s, published with no customer at all
-    segments = [("customer", 1.0, 600.9), ("rep", 601.5, 625.0)]
+@pytest.mark.parametrize("stop_s", [600.9, 601.0])
+def test_a_cut_in_the_customers_pause_begins_no_session_without_them(stop_s: float) -> None:
+    # the customer stops 0.1 s before the cut, inside the bridge (their stretch still open), or exactly at it
+    # (active in the frame before it, whether they go on not yet known), and never goes on: a session begun
+    # at the cut would hold only the rep's 23.5 s, published with no customer at all
+    segments = [("customer", 1.0, stop_s), ("rep", 601.5, 625.0)]
     c = run(segments, 700.0, with_analytics(session_max_s=MAX_S))
-    assert [(e.onset_s, e.end_s, e.decided_s) for e in c.events if isinstance(e, SessionEnded)] == [(1.0, 600.9, 601.0)]
+    assert [(e.onset_s, e.end_s, e.decided_s) for e in c.events if isinstance(e, SessionEnded)] == [
+        (1.0, stop_s, 601.0)
+    ]
     assert [s.onset_s for s in c.events if isinstance(s, SessionStarted)] == [1.0]
-    assert [(s.onset_s, round(s.customer_talk_s, 6)) for s in c.sessions] == [(1.0, 599.9)]
+    assert [(s.onset_s, round(s.customer_talk_s, 6)) for s in c.sessions] == [(1.0, round(stop_s - 1.0, 6))]
 
 
 def test_a_customer_going_on_within_the_bridge_after_a_cut_in_their_pause_begins_the_next_session_there() -> None:

@@ -214,3 +214,35 @@ def test_a_cut_with_the_customer_silent_renews_the_recogniser_once_and_begins_no
     finally:
         pipeline.close()
     assert renewed_s == [601.0]
+
+
+def test_a_cut_in_the_customers_last_pause_renews_the_recogniser_once(ko_model: Path) -> None:
+    """The customer stops 0.1 s before the cut, inside the bridge, and never goes on; 50 ms blocks, as live:
+    their stretch is decided after the cut, and its end, before the cut, ends nothing more when their silence
+    reaches the session gap (the analytics have no session then either)."""
+    config = parse_config(
+        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_max_s": 600.0}}
+    )
+    stage = TranscriptionStage(config, geometry(config))
+    pipeline = Pipeline([Timeline(config), stage])
+    pipeline.open()
+    assert stage.worker is not None
+    renewed_s: list[float] = []
+    renew = stage.worker.renew
+
+    def renewing() -> None:
+        renewed_s.append(stage.history.end_s)
+        renew()
+
+    stage.worker.renew = renewing  # type: ignore[method-assign]
+    n = 5
+    zeros = np.zeros(n, np.float32)
+    try:
+        for block in range(14000):
+            start_s = round(block * n * HOP_S, 2)
+            t = start_s + HOP_S * np.arange(n)
+            customer, rep = (t >= 0.5) & (t < 600.4), np.zeros(n, bool)
+            pipeline.feed(ActivityFrames(start_s, HOP_S, rep, customer, zeros, customer + zeros, zeros))
+    finally:
+        pipeline.close()
+    assert renewed_s == [600.5]

@@ -97,17 +97,15 @@ class Sessions:
         """The session has lasted ``session_max_s`` at ``frame``."""
         return self.current is not None and frame - self.current.start >= self.ctx.limits.session_max_frames
 
-    def cut(self, frame: int) -> tuple[int, bool]:
-        """The end of a session cut at ``frame`` (capped), and whether the next begins right there: only if
-        the customer is speaking in that very frame. In a pause shorter than the bridge (their stretch still
-        open) they may not go on: the session ends as at a gap, and the next begins where they go on, if they
-        do (:meth:`onset`), so that it starts with their speech."""
+    def cut(self, frame: int) -> int:
+        """The end of a session cut at ``frame`` (capped): as at a gap, the last speech known. The next session
+        begins where the customer goes on (:meth:`onset`), if they do: at the cut itself when they are speaking
+        through it (``begin`` starts no earlier than this end), else in the bridge after a pause. Whether the
+        customer active in the frame before the cut goes on is not known yet, so nothing begins at the cut
+        itself: a customer who stopped exactly there would begin a session without their speech."""
         customer = self.ctx.tracks[Party.CUSTOMER]
-        run = customer.run
-        if run is not None and customer.speaking and run.last_end >= frame:
-            return frame, True
-        self.resume = run if customer.speaking else None
-        return self.end_frame(frame), False
+        self.resume = customer.run if customer.speaking else None
+        return self.end_frame(frame)
 
     def end_frame(self, frame: int) -> int:
         """The session's end: the last speech of either party known as speech when the customer's silence
@@ -174,9 +172,6 @@ class SessionBounds:
         if sessions.due(frame):
             sessions.close(sessions.end_frame(frame))
         elif sessions.capped(frame):
-            end, going_on = sessions.cut(frame)
-            sessions.close(end)
-            if going_on:
-                sessions.begin(frame, frame)
+            sessions.close(sessions.cut(frame))
             return sessions.ctx.s(frame)
         return None

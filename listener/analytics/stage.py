@@ -137,26 +137,23 @@ class Conversation:
         yield from self.sessions.finish(frame, end)
 
     def _cap_session(self, frame: int) -> Iterator[Event]:
-        """The session has lasted session_max_s: it ends now. A customer speaking in this frame begins the next
-        one here, so that none of their speech falls outside a session (a stretch going on is cut in two, one
-        part in each); otherwise it ends as at a session gap, at the last speech known, and a customer in a
-        pause shorter than the bridge begins the next where they go on, if they do (Sessions.cut): a session
-        begun in that pause would start without them, and be all rep if they never went on."""
+        """The session has lasted session_max_s: it ends now, as at a session gap, at the last speech known. A
+        customer speaking through the cut begins the next one at it (a stretch going on is cut in two, one part
+        in each), so that none of their speech falls outside a session; one in a pause shorter than the bridge
+        begins it where they go on, if they do (Sessions.cut, Sessions.onset): a session begun without them
+        would be all rep's if they never went on."""
         assert self.sessions.current is not None
         cfg = self.ctx.config
         log.warning(
             "session %s reached [analytics] session_max_s (%s): the customer side never fell silent for"
-            " session_gap_s (%g s), so it ends here and the next begins; a radio, TV or machine on the customer's"
-            " side heard as their speech? Switch it off or move it (`listener calibrate` counts the talkers it"
-            " hears), or raise [analytics] session_max_s if consultations really last this long",
+            " session_gap_s (%g s), so it ends here (the next begins as the customer goes on); a radio, TV or"
+            " machine on the customer's side heard as their speech? Switch it off or move it (`listener calibrate`"
+            " counts the talkers it hears), or raise [analytics] session_max_s if consultations really last this long",
             self.sessions.current.session_id,
             _duration(cfg.session_max_s),
             cfg.session_gap_s,
         )
-        end, going_on = self.sessions.cut(frame)
-        yield from self._end_session(frame, end)
-        if going_on:
-            yield from self._begin_session(frame, frame)
+        yield from self._end_session(frame, self.sessions.cut(frame))
 
     def _begin_session(self, onset: int, frame: int) -> Iterator[Event]:
         yield self.sessions.begin(onset, frame)

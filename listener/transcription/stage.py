@@ -243,7 +243,8 @@ class TranscriptionStage(Stage):
                 return
             self.worker.renew()
             yield from self._session_ended(cut_s)
-            self._renewed_after_s = self._customer_heard_s  # a gap after speech before the cut ends nothing more
+            # a gap after speech before the cut ends nothing more, speech decided after the cut included
+            self._renewed_after_s = max(self._customer_heard_s, cut_s)
 
     def _fault(self) -> Iterator[DeviceState | TranscriptionSkipped]:
         """Once, when the recogniser has failed: the lights and the state topic show it, and what it never
@@ -314,7 +315,7 @@ class TranscriptionStage(Stage):
         True when the session ended here.
         """
         heard_s = self._customer_heard_s
-        if self.worker is None or heard_s <= 0.0 or self._renewed_after_s == heard_s:
+        if self.worker is None or heard_s <= 0.0 or heard_s <= self._renewed_after_s:
             return False
         if not self._session_over(activity_end_s):
             return False

@@ -6,8 +6,8 @@ Times sit on the 10 ms frame grid, so "exactly at the edge" is exact.
 from __future__ import annotations
 
 from listener.analytics.summary import all_sessions
-from listener.events import Question
-from tests.analytics_timelines import CONFIG, REP, run
+from listener.events import FloorHeld, Question
+from tests.analytics_timelines import CONFIG, CUST, REP, of, run
 
 
 def test_a_rep_question_just_before_the_customers_first_word_is_not_the_sessions() -> None:
@@ -21,3 +21,18 @@ def test_a_rep_question_just_before_the_customers_first_word_is_not_the_sessions
     assert (s.onset_s, s.questions, s.question_wait_median_s) == (5.5, 0, None)
     together = all_sessions(c.segments, c.events, 65.0, CONFIG.analytics)
     assert (together.questions, together.question_wait_median_s) == (0, None)
+
+
+def test_a_rep_floor_ending_where_the_session_begins_is_no_monologue_in_it() -> None:
+    """The rep holds the floor until 5.0 s, the instant the customer's first word opens the session: none of
+    that floor lies in the session, so it is no monologue there, not even one 0 s long."""
+    c = run([("rep", 0.0, 5.0), ("customer", 5.0, 20.0), ("rep", 20.5, 30.0)], 65.0)
+    assert [(f.by, f.onset_s, f.end_s) for f in of(c, FloorHeld)] == [
+        (REP, 0.0, 5.0),
+        (CUST, 5.0, 20.0),
+        (REP, 20.5, 30.0),
+    ]
+    (s,) = c.sessions
+    assert (s.onset_s, s.monologues, s.stories) == (5.0, 1, 1)
+    together = all_sessions(c.segments, c.events, 65.0, CONFIG.analytics)
+    assert (together.monologues, together.stories) == (1, 1)

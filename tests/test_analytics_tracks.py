@@ -1,0 +1,79 @@
+"""Hand-written timelines on the frame a stretch of speech starts or ends on, and on what a track keeps.
+
+A party's stretch covers frames [start, end): the frame its last word ends on is already silence. Times sit
+on the 10 ms frame grid, so "the instant" is one frame exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from listener.config import Config
+from listener.events import Backchannel, FloorHeld, Interruption, PrematureStart, ResponseGap, SessionEnded
+from tests.analytics_timelines import CONFIG, CUST, REP, of, run
+
+
+def with_activity(**changes: Any) -> Config:  # the keys of [activity], each of its own type
+    return dataclasses.replace(CONFIG, activity=dataclasses.replace(CONFIG.activity, **changes))
+
+
+def test_a_rep_start_the_instant_the_customer_stops_is_premature_when_the_customer_resumes() -> None:
+    """The customer stops at 5.0 s, the rep starts at 5.0 s, the customer is back at 5.5 s: the rep came in
+    during the customer's pause (the customer's last frame is before 5.0 s), no interruption of speech."""
+    c = run([("customer", 0.0, 5.0), ("rep", 5.0, 7.5), ("customer", 5.5, 8.0)], 15.0)
+    assert [(p.onset_s, p.decided_s) for p in of(c, PrematureStart)] == [(5.0, 6.01)]
+    assert of(c, Interruption) == []
+
+
+def test_a_customer_mm_after_a_rep_start_the_instant_the_customer_stopped_is_no_turn_end() -> None:
+    """The rep starts in the frame the customer's turn ended on, in the customer's silence: the customer's
+    "mm" 0.3 s later is listening to the rep, so the customer's turn ended at 10.0 s, and the gap is 0 s."""
+    c = run([("customer", 0.0, 10.0), ("rep", 10.0, 15.0), ("customer", 10.3, 10.6)], 20.0)
+    assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(CUST, 10.3)]
+    assert [(f.by, f.onset_s, f.end_s) for f in of(c, FloorHeld)] == [(CUST, 0.0, 10.0), (REP, 10.0, 15.0)]
+    assert [(g.onset_s, g.gap_s) for g in of(c, ResponseGap)] == [(10.0, 0.0)]
+
+
+def test_a_customer_sound_begun_with_the_reps_start_is_the_customers_turn_going_on() -> None:
+    """After a 0.5 s pause the customer and the rep start in the same frame: the rep did not begin in the
+    customer's silence, so the customer's 0.3 s there ends the customer's turn and the gap is -0.3 s."""
+    c = run([("customer", 0.0, 10.0), ("customer", 10.5, 10.8), ("rep", 10.5, 15.0)], 20.0)
+    assert [(f.by, f.onset_s, f.end_s) for f in of(c, FloorHeld)] == [(CUST, 0.0, 10.8), (REP, 10.5, 15.0)]
+    assert [(g.onset_s, round(g.gap_s, 9)) for g in of(c, ResponseGap)] == [(10.5, -0.3)]
+
+
+def test_a_rep_floor_kept_through_a_long_silence_still_ends_at_the_reps_last_word() -> None:
+    """The rep talks 10.5-20 s and holds the floor through 35 s of silence (the customer's short sounds keep
+    the session open but take no floor); the customer takes it at 55 s and the rep says "mm" at 55.3 s. The
+    rep's floor still ends at 20 s, a 9.5 s monologue: a track keeps the speech before its newest stretch."""
+    sounds = [("customer", 30.0, 30.4), ("customer", 45.0, 45.4)]
+    c = run(
+        [("customer", 0.0, 10.0), ("rep", 10.5, 20.0), *sounds, ("customer", 55.0, 65.0), ("rep", 55.3, 55.6)], 70.0
+    )
+    assert [(f.by, f.onset_s, f.end_s) for f in of(c, FloorHeld)][1] == (REP, 10.5, 20.0)
+    (s,) = c.sessions
+    assert s.monologues == 1 and s.longest_monologue_s == pytest.approx(9.5)
+
+
+def test_a_rep_start_known_as_speech_just_as_the_session_gap_runs_out_is_in_the_session() -> None:
+    """The customer's last word ends at 20 s; the session gap runs out at 50 s. The rep, from 49.9 s, is
+    known as speech at 50 s exactly: the session ends at 50 s with it. From 49.95 s it is known only
+    after, and the session ends at the customer's last word."""
+    ends = [e.end_s for e in of(run([("customer", 0.0, 20.0), ("rep", 49.9, 60.0)], 100.0), SessionEnded)]
+    assert ends == [50.0]
+    ends = [e.end_s for e in of(run([("customer", 0.0, 20.0), ("rep", 49.95, 60.0)], 100.0), SessionEnded)]
+    assert ends == [20.0]
+
+
+def test_with_no_bridge_gap_a_one_frame_gap_splits_a_partys_speech() -> None:
+    # gaps shorter than bridge_gap_s are bridged: none is shorter than 0 s
+    c = run([("customer", 1.0, 2.0), ("customer", 2.01, 3.0)], 5.0, with_activity(bridge_gap_s=0.0))
+    assert [(s.party, s.start_s, s.end_s) for s in c.segments] == [(CUST, 1.0, 2.0), (CUST, 2.01, 3.0)]
+
+
+def test_with_min_speech_s_one_frame_a_one_frame_burst_is_speech() -> None:
+    c = run([("customer", 1.0, 1.01)], 3.0, with_activity(min_speech_s=0.01))
+    assert [(s.party, s.start_s, s.end_s) for s in c.segments] == [(CUST, 1.0, 1.01)]

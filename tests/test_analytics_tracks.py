@@ -77,3 +77,11 @@ def test_with_no_bridge_gap_a_one_frame_gap_splits_a_partys_speech() -> None:
 def test_with_min_speech_s_one_frame_a_one_frame_burst_is_speech() -> None:
     c = run([("customer", 1.0, 1.01)], 3.0, with_activity(min_speech_s=0.01))
     assert [(s.party, s.start_s, s.end_s) for s in c.segments] == [(CUST, 1.0, 1.01)]
+
+
+def test_a_customer_sound_too_short_to_be_speech_is_no_resumption() -> None:
+    """The rep starts 0.5 s into the customer's pause; 0.5 s later the customer makes a 0.05 s sound (under
+    min_speech_s: no speech) and says nothing more within 1.0 s of the rep's onset: no premature start."""
+    assert of(run([("customer", 0.0, 5.0), ("rep", 5.5, 8.0), ("customer", 6.0, 6.05)], 15.0), PrematureStart) == []
+    resumed = run([("customer", 0.0, 5.0), ("rep", 5.5, 8.0), ("customer", 6.0, 6.1)], 15.0)  # 0.1 s: speech
+    assert [p.onset_s for p in of(resumed, PrematureStart)] == [5.5]

@@ -68,6 +68,15 @@ def test_a_rep_start_known_as_speech_just_as_the_session_gap_runs_out_is_in_the_
     assert ends == [20.0]
 
 
+def test_a_customer_sound_holding_the_sessions_end_back_moves_nothing() -> None:
+    """As above, the rep from 49.9 s, known as speech at 50 s exactly, but only 0.15 s of it: a customer
+    sound at 49.99 s (0.09 s, no speech) holds the decision back until 50.28 s, by when the rep's stretch
+    has closed. The session still ends at 50 s with the rep's words in it, as it would without the sound."""
+    c = run([("customer", 0.0, 20.0), ("customer", 49.99, 50.08), ("rep", 49.9, 50.05)], 100.0)
+    assert [(e.end_s, e.decided_s) for e in of(c, SessionEnded)] == [(50.0, 50.28)]
+    assert [round(s.rep_talk_s, 9) for s in c.sessions] == [0.1]
+
+
 def test_with_no_bridge_gap_a_one_frame_gap_splits_a_partys_speech() -> None:
     # gaps shorter than bridge_gap_s are bridged: none is shorter than 0 s
     c = run([("customer", 1.0, 2.0), ("customer", 2.01, 3.0)], 5.0, with_activity(bridge_gap_s=0.0))

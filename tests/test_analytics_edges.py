@@ -1,4 +1,5 @@
-"""Hand-written timelines at a session's edges: what ends or begins exactly there, or just outside it.
+"""Hand-written timelines at a session's edges (what ends or begins exactly there, or just outside it), and
+the session summary's sums over its parts.
 
 Times sit on the 10 ms frame grid, so "exactly at the edge" is exact.
 """
@@ -6,8 +7,8 @@ Times sit on the 10 ms frame grid, so "exactly at the edge" is exact.
 from __future__ import annotations
 
 from listener.analytics.summary import all_sessions
-from listener.events import FloorHeld, Question
-from tests.analytics_timelines import CONFIG, CUST, REP, of, run
+from listener.events import AudioDropped, FloorHeld, LongSilence, Question, SessionSummary
+from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run
 
 
 def test_a_rep_question_just_before_the_customers_first_word_is_not_the_sessions() -> None:
@@ -36,3 +37,26 @@ def test_a_rep_floor_ending_where_the_session_begins_is_no_monologue_in_it() -> 
     assert (s.onset_s, s.monologues, s.stories) == (5.0, 1, 1)
     together = all_sessions(c.segments, c.events, 65.0, CONFIG.analytics)
     assert (together.monologues, together.stories) == (1, 1)
+
+
+def test_the_longest_silence_is_the_longest_of_the_sessions_long_silences() -> None:
+    c = run([("customer", 0.0, 10.0), ("rep", 14.0, 20.0), ("customer", 28.0, 35.0), ("rep", 35.5, 40.0)], 45.0)
+    assert [(x.onset_s, x.duration_s) for x in of(c, LongSilence)] == [(10.0, 4.0), (20.0, 8.0)]
+    (s,) = c.sessions
+    assert (s.long_silences, s.longest_silence_s) == (2, 8.0)
+
+
+def test_audio_lost_while_both_parties_talk_is_talk_not_unheard_time() -> None:
+    """10 ms of audio lost 6.0 s in, while the customer and the rep talk over each other: both bridge the gap,
+    so it is talk, once, and the session's unheard time is 0 s, not less."""
+    talk = [
+        ("customer", 0.0, 6.0),
+        ("customer", 6.05, 12.0),
+        ("rep", 4.0, 6.0),
+        ("rep", 6.05, 8.0),
+        ("rep", 12.5, 25.0),
+    ]
+    lost = AudioDropped(start_s=6.0, duration_s=0.05, reason="overflow")
+    out = raw_events(talk, 30.0, bounds=[600, 1000], drops=[lost])
+    (s,) = [e for e in out if isinstance(e, SessionSummary)]
+    assert (s.unheard_s, s.overlap_s, s.duration_s, s.silence_s) == (0.0, 4.0, 25.0, 0.5)

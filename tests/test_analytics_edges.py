@@ -6,7 +6,7 @@ Times sit on the 10 ms frame grid, so "exactly at the edge" is exact.
 
 from __future__ import annotations
 
-from listener.analytics.summary import all_sessions
+from listener.analytics.summary import all_sessions, no_session
 from listener.events import AudioDropped, FloorHeld, LongSilence, Question, SessionSummary
 from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run
 
@@ -60,3 +60,10 @@ def test_audio_lost_while_both_parties_talk_is_talk_not_unheard_time() -> None:
     out = raw_events(talk, 30.0, bounds=[600, 1000], drops=[lost])
     (s,) = [e for e in out if isinstance(e, SessionSummary)]
     assert (s.unheard_s, s.overlap_s, s.duration_s, s.silence_s) == (0.0, 4.0, 25.0, 0.5)
+
+
+def test_a_recording_where_nobody_spoke_says_so_not_that_only_the_rep_did() -> None:
+    """docs/metrics.md: a recording that holds no session says why, nobody having spoken or only the rep."""
+    assert no_session(run([], 5.0).segments) == "no conversation: nobody spoke"
+    rep_only = run([("rep", 1.0, 3.0)], 5.0).segments
+    assert no_session(rep_only) == "no session: only the rep spoke (a session starts with customer speech)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from listener.analytics.summary import all_sessions, no_session
+from listener.analytics.summary import all_sessions, no_session, totals
 from listener.events import AudioDropped, FloorHeld, LongSilence, Question, SessionSummary
 from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run
 
@@ -73,3 +73,10 @@ def test_a_recording_where_nobody_spoke_says_so_not_that_only_the_rep_did() -> N
     assert no_session(run([], 5.0).segments) == "no conversation: nobody spoke"
     rep_only = run([("rep", 1.0, 3.0)], 5.0).segments
     assert no_session(rep_only) == "no session: only the rep spoke (a session starts with customer speech)"
+
+
+def test_a_recording_without_a_session_has_no_floor_changes_per_minute() -> None:
+    """The rep alone: no minute of session, so none of its figures; 0 switches a minute, not 1."""
+    c = run([("rep", 1.0, 3.0)], 5.0)
+    metrics = totals(c.segments, c.events, 5.0, CONFIG.analytics)
+    assert (metrics["sessions"], metrics["floor_changes"], metrics["switches_per_min"]) == (0, 0, 0.0)

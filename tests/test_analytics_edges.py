@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from listener.analytics.summary import all_sessions, no_session, totals
-from listener.events import AudioDropped, FloorHeld, LongSilence, Question, SessionSummary
+from listener.events import AudioDropped, FloorHeld, LongSilence, Question, ResponseGap, SessionSummary
 from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run
 
 
@@ -53,19 +53,28 @@ def test_the_longest_silence_is_the_longest_of_the_sessions_long_silences() -> N
 
 
 def test_audio_lost_while_both_parties_talk_is_talk_not_unheard_time() -> None:
-    """10 ms of audio lost 6.0 s in, while the customer and the rep talk over each other: both bridge the gap,
-    so it is talk, once, and the session's unheard time is 0 s, not less."""
-    talk = [
-        ("customer", 0.0, 6.0),
-        ("customer", 6.05, 12.0),
-        ("rep", 4.0, 6.0),
-        ("rep", 6.05, 8.0),
-        ("rep", 12.5, 25.0),
-    ]
-    lost = AudioDropped(start_s=6.0, duration_s=0.05, reason="overflow")
-    out = raw_events(talk, 30.0, bounds=[600, 1000], drops=[lost])
+    """10 ms of audio lost 6.0 s in, while the customer and the rep talk over each other, and again at 10 s, the
+    customer talking on after the rep stopped: each gap is bridged, so it is talk, once, and the session's
+    unheard time is 0 s, neither less nor more."""
+    talk = [("customer", 0.0, 6.0), ("customer", 6.05, 10.0), ("customer", 10.05, 12.0)]
+    talk += [("rep", 4.0, 6.0), ("rep", 6.05, 8.0), ("rep", 12.5, 25.0)]
+    lost = [AudioDropped(start_s=t, duration_s=0.05, reason="overflow") for t in (6.0, 10.0)]
+    out = raw_events(talk, 30.0, bounds=[600, 1000, 1100], drops=lost)
     (s,) = [e for e in out if isinstance(e, SessionSummary)]
     assert (s.unheard_s, s.overlap_s, s.duration_s, s.silence_s) == (0.0, 4.0, 25.0, 0.5)
+
+
+def test_response_gap_percentiles_are_the_10th_50th_and_90th() -> None:
+    gaps_s = [0.1, 0.2, 0.4, 0.8, 1.6]
+    segments, t = [], 0.0
+    for gap_s in gaps_s:  # the customer's 2.5 s, then the rep's answer, 1.5 s
+        segments += [("customer", t, t + 2.5), ("rep", round(t + 2.5 + gap_s, 2), round(t + 4.0 + gap_s, 2))]
+        t = round(t + 4.5 + gap_s, 2)
+    c = run(segments, t + 4.0)
+    assert [round(g.gap_s, 9) for g in of(c, ResponseGap)] == gaps_s
+    (s,) = c.sessions
+    figures = (s.response_gap_median_s, s.response_gap_p10_s, s.response_gap_p90_s)
+    assert figures == pytest.approx((0.4, 0.1 + 0.4 * 0.1, 0.8 + 0.6 * 0.8))  # numpy's linear interpolation
 
 
 def test_a_recording_where_nobody_spoke_says_so_not_that_only_the_rep_did() -> None:

@@ -45,14 +45,24 @@ def test_a_customer_sound_begun_with_the_reps_start_is_the_customers_turn_going_
     assert [(g.onset_s, round(g.gap_s, 9)) for g in of(c, ResponseGap)] == [(10.5, -0.3)]
 
 
-def test_a_rep_floor_kept_through_a_long_silence_still_ends_at_the_reps_last_word() -> None:
+@pytest.mark.parametrize(
+    "mms",
+    [
+        [("rep", 55.3, 55.6)],
+        [("rep", 55.1, 55.3), ("rep", 55.5, 55.7)],
+        [("rep", 55.1, 55.2), ("rep", 55.4, 55.5), ("rep", 55.7, 55.8)],
+    ],
+)
+def test_a_rep_floor_kept_through_a_long_silence_still_ends_at_the_reps_last_word(
+    mms: list[tuple[str, float, float]],
+) -> None:
     """The rep talks 10.5-20 s and holds the floor through 35 s of silence (the customer's short sounds keep
-    the session open but take no floor); the customer takes it at 55 s and the rep says "mm" at 55.3 s. The
-    rep's floor still ends at 20 s, a 9.5 s monologue: a track keeps the speech before its newest stretch."""
+    the session open but take no floor); the customer takes it at 55 s and the rep says "mm" once, twice or
+    three times in its first second. The rep's floor still ends at 20 s, a 9.5 s monologue: a track keeps the
+    newest stretch older than its window however many follow it (with two "mm"s it dropped the 10.5-20 s
+    stretch, and the floor came out 0 s long, no monologue)."""
     sounds = [("customer", 30.0, 30.4), ("customer", 45.0, 45.4)]
-    c = run(
-        [("customer", 0.0, 10.0), ("rep", 10.5, 20.0), *sounds, ("customer", 55.0, 65.0), ("rep", 55.3, 55.6)], 70.0
-    )
+    c = run([("customer", 0.0, 10.0), ("rep", 10.5, 20.0), *sounds, ("customer", 55.0, 65.0), *mms], 70.0)
     assert [(f.by, f.onset_s, f.end_s) for f in of(c, FloorHeld)][1] == (REP, 10.5, 20.0)
     (s,) = c.sessions
     assert s.monologues == 1 and s.longest_monologue_s == pytest.approx(9.5)

@@ -87,7 +87,9 @@ class Track:
             return None
         span = Span(run.start, run.last_end)
         self.spans.append(span)
-        while len(self.spans) > 2 and self.spans[0].end < span.end - self.keep_frames:
+        # the newest stretch older than the window stays, however many short ones follow it: a floor held
+        # through a long silence ends at it, past the "mm"s that follow (floors' turn end looks back to it)
+        while len(self.spans) > 2 and self.spans[1].end < span.end - self.keep_frames:
             self.spans.popleft()
         return span
 

@@ -32,9 +32,10 @@ from bench.usage import cpu_s, rss_mb
 from listener.config import parse_config
 from listener.events import ActivityFrames, AudioBlock, Party
 from listener.transcription.cues import CueDetector
+from listener.transcription.history import ActivityHistory
 from listener.transcription.lexicon import load_lexicon
 from listener.transcription.recognizer import Chunk, RecognizerWorker, load_model
-from listener.transcription.stage import ActivityHistory, TranscriptionStage
+from listener.transcription.stage import TranscriptionStage
 from listener.transcription.words import Word
 from tests.asr_audio import korean_model
 

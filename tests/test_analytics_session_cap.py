@@ -112,26 +112,43 @@ def test_a_cut_in_the_customers_pause_begins_no_session_without_them(stop_s: flo
 
 
 def test_a_customer_going_on_within_the_bridge_after_a_cut_in_their_pause_begins_the_next_session_there() -> None:
-    # one stretch to the timeline (a pause of 0.15 s is bridged): the part after the cut is a session's
+    # one stretch to the timeline (a pause of 0.15 s is bridged): the part after their last speech before the
+    # cut is the next session's, the pause with it, so the two count the whole stretch
     segments = [("customer", 1.0, 600.9), ("customer", 601.05, 640.0)]
     c = run(segments, 700.0, with_analytics(session_max_s=MAX_S))
     ends = [e for e in c.events if isinstance(e, SessionEnded)]
-    assert [(e.onset_s, e.end_s) for e in ends] == [(1.0, 600.9), (601.05, 640.0)]
-    assert [(s.onset_s, round(s.customer_talk_s, 6)) for s in c.sessions] == [(1.0, 599.9), (601.05, 38.95)]
+    assert [(e.onset_s, e.end_s) for e in ends] == [(1.0, 600.9), (600.9, 640.0)]
+    assert [(s.onset_s, round(s.customer_talk_s, 6)) for s in c.sessions] == [(1.0, 599.9), (600.9, 39.1)]
+
+
+def test_a_customers_bridged_pause_at_a_cut_the_rep_speaks_across_counts_in_the_next_session() -> None:
+    # the customer pauses 0.17 s (bridged: one stretch, 1.0 to 640.0) over the cut at 601.0 while the rep
+    # speaks across it: the rep's speech kept the cut session to the cut, the next began there, and the
+    # customer's 0.15 s before it, not yet known as speech at the cut, counted in neither summary
+    segments = [("customer", 1.0, 600.85), ("rep", 598.0, 605.0), ("customer", 601.02, 640.0)]
+    c = run(segments, 700.0, with_analytics(session_max_s=MAX_S))
+    windows = [(e.onset_s, e.end_s) for e in c.events if isinstance(e, SessionEnded)]
+    assert windows == [(1.0, 600.85), (600.85, 640.0)]  # they tile: the rep's speech counts in one or the other
+    customer = [(max(a, 1.0), min(b, 640.0)) for a, b in windows]  # the customer's stretch, inside each window
+    assert [round(s.customer_talk_s, 6) for s in c.sessions] == [round(b - a, 6) for a, b in customer]
+    assert sum(s.customer_talk_s for s in c.sessions) == pytest.approx(639.0)
+    assert sum(s.rep_talk_s for s in c.sessions) == pytest.approx(7.0)
 
 
 def test_sessions_never_overlap_at_a_cut() -> None:
-    # the customer's sound begun 0.05 s before the cut is speech only after it; the rep's speech keeps the
-    # cut session to the cut: the next begins there, not at the customer's onset inside the one cut
+    # the customer's sound begun 0.05 s before the cut is speech only after it; the rep's speech across the cut
+    # would keep the cut session to the cut, the customer's 0.05 s in it but not in its summary: it ends at
+    # their onset instead, where the next begins, not inside the one cut
     segments = [("customer", 1.0, 590.0), ("rep", 595.0, 605.0), ("customer", 600.95, 640.0)]
     c = run(segments, 700.0, with_analytics(session_max_s=MAX_S))
     ends = [e for e in c.events if isinstance(e, SessionEnded)]
-    assert [(e.onset_s, e.end_s) for e in ends] == [(1.0, 601.0), (601.0, 640.0)]
-    assert [s.onset_s for s in c.events if isinstance(s, SessionStarted)] == [1.0, 601.0]
+    assert [(e.onset_s, e.end_s) for e in ends] == [(1.0, 600.95), (600.95, 640.0)]
+    assert [s.onset_s for s in c.events if isinstance(s, SessionStarted)] == [1.0, 600.95]
+    assert [round(s.customer_talk_s, 6) for s in c.sessions] == [589.0, 39.05]
     # the rolling share counts the session's talk from the same start as its summary
     after = [r for r in c.rolling if 605.0 <= r.t_s < 610.0]
     assert after and all(r.session_rep_talk_s == pytest.approx(c.sessions[1].rep_talk_s) for r in after)
-    assert c.sessions[1].rep_talk_s == pytest.approx(4.0)
+    assert [s.rep_talk_s for s in c.sessions] == pytest.approx([5.95, 4.05])
 
 
 def test_sessions_that_end_by_the_gap_before_session_max_s_are_what_they_were() -> None:

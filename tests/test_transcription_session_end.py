@@ -159,7 +159,8 @@ def customer_frames(start_s: float, block_s: float, pauses: list[tuple[float, fl
 def test_the_transcription_cuts_sessions_where_the_analytics_do(ko_model: Path, block_s: float) -> None:
     """Each cut as the analytics make it at its frame: the customer speaking at the cut (who stops 0.3 s later,
     in the same block of a second), in a pause inside the bridge at the cut who never goes on (no session
-    until they are back), and one who goes on within the bridge. The stage judged at the end of the block
+    until they are back), and one who goes on within the bridge (the next session begins at their last speech
+    before it, the pause theirs). The stage judged at the end of the block
     that held the cut, by then told the customer had stopped, or not yet: its next cut came seconds late
     (or early), the cut session's last words were not flushed before its summary, and the next session's
     cues began with the last one's words."""
@@ -181,7 +182,7 @@ def test_the_transcription_cuts_sessions_where_the_analytics_do(ko_model: Path, 
     finally:
         pipeline.close()
     ends = [e for e in out if isinstance(e, SessionEnded)]
-    assert [(e.onset_s, e.end_s) for e in ends] == [(0.5, 600.5), (600.5, 1200.4), (1203.0, 1802.9), (1803.05, 1810.0)]
+    assert [(e.onset_s, e.end_s) for e in ends] == [(0.5, 600.5), (600.5, 1200.4), (1203.0, 1802.9), (1802.9, 1810.0)]
     assert ended_s[1:] == [e.decided_s for e in ends[:3]] == [600.5, 1200.5, 1803.0]
 
 

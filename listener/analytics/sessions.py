@@ -12,9 +12,10 @@ SessionStarted and SessionEnded, but publishes no SessionSummary.
 The device's addition (``docs/metrics.md``, Sessions): a session that has
 lasted ``session_max_s`` ends then. If the customer is speaking at that
 frame, the next begins there; if they are in a pause shorter than the
-bridge, it ends as at a session gap and the next begins where they go on,
-if they do within the bridge; else it ends as at a session gap. So every
-session starts with customer speech and none of theirs falls outside one.
+bridge, it ends at their last speech and the next begins there, if they
+go on within the bridge (the pause, bridged, is theirs); else it ends as
+at a session gap. So every session starts with customer speech and none
+of theirs falls outside one, nor counts in two.
 Customer-side sound that never pauses for the gap (a radio) would otherwise
 keep one session open for good: no summary, and a log that only grows.
 """
@@ -46,10 +47,10 @@ class Sessions:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.current: SessionLog | None = None
-        # the latest session's end: a customer sound begun just before a session was cut at session_max_s,
-        # and known as speech only after, begins the next session there, not inside the one cut
+        # the latest session's end: no session begins before it (one cut at session_max_s ends no later than
+        # what of the customer's was not yet known as speech, so the next begins there if it proves speech)
         self.ended = 0
-        # the customer's stretch in a pause at the latest cut: the next session begins where it goes on
+        # the customer's stretch in a pause at the latest cut: if it goes on, the next session begins at its end
         self.resume: Run | None = None
 
     @property
@@ -58,7 +59,8 @@ class Sessions:
 
     def onset(self, announced: Run | None, frame: int) -> int | None:
         """Where a session begins at ``frame``, if one does: at customer speech just announced when none is
-        open, or where a customer found in a pause at a cut goes on within the bridge."""
+        open, or at the end of the session cut (their last speech before it) when a customer found in a pause
+        at the cut goes on within the bridge: the pause, bridged, is speech of theirs."""
         if self.current is not None:
             return None
         if announced is not None:
@@ -67,7 +69,7 @@ class Sessions:
         if run is not self.resume:
             self.resume = None  # the pause outlasted the bridge: their next speech begins the next session
             return None
-        return frame - 1 if run is not None and run.last_end == frame else None
+        return self.ended if run is not None and run.last_end == frame else None
 
     def begin(self, onset: int, frame: int) -> SessionStarted:
         self.resume = None
@@ -98,14 +100,23 @@ class Sessions:
         return self.current is not None and frame - self.current.start >= self.ctx.limits.session_max_frames
 
     def cut(self, frame: int) -> int:
-        """The end of a session cut at ``frame`` (capped): as at a gap, the last speech known. The next session
-        begins where the customer goes on (:meth:`onset`), if they do: at the cut itself when they are speaking
-        through it (``begin`` starts no earlier than this end), else in the bridge after a pause. Whether the
-        customer active in the frame before the cut goes on is not known yet, so nothing begins at the cut
-        itself: a customer who stopped exactly there would begin a session without their speech."""
+        """The end of a session cut at ``frame`` (capped): as at a gap, the last speech known, but no later than
+        the customer's last speech in a stretch of theirs still open, nor than the onset of a sound of theirs
+        not yet known as speech. The next session begins at this end if the customer goes on within the bridge
+        (:meth:`onset`; at the cut itself when they speak through it), or where that sound begins if it proves
+        speech (``begin`` starts no earlier than this end). Whether the customer active in the frame before the
+        cut goes on is not known yet, so nothing begins at the cut itself: a customer who stopped exactly there
+        would begin a session without their speech."""
         customer = self.ctx.tracks[Party.CUSTOMER]
-        self.resume = customer.run if customer.speaking else None
-        return self.end_frame(frame)
+        run = customer.run
+        self.resume = run if customer.speaking else None
+        end = self.end_frame(frame)
+        # what of theirs is not known as speech at the cut (a pause, bridged if they go on; a sound not yet long
+        # enough) is the next session's if it proves speech: the rep's speech across it, ending this session
+        # after it, would leave it in neither
+        unknown = None if run is None else run.last_end if customer.speaking else run.start
+        assert self.current is not None
+        return end if unknown is None else max(self.current.start, min(end, unknown))
 
     def end_frame(self, frame: int) -> int:
         """The session's end: the last speech of either party known as speech when the customer's silence

@@ -140,8 +140,8 @@ class Conversation:
         """The session has lasted session_max_s: it ends now, as at a session gap, at the last speech known. A
         customer speaking through the cut begins the next one at it (a stretch going on is cut in two, one part
         in each), so that none of their speech falls outside a session; one in a pause shorter than the bridge
-        begins it where they go on, if they do (Sessions.cut, Sessions.onset): a session begun without them
-        would be all rep's if they never went on."""
+        ends it at their last speech and begins the next there, if they go on (Sessions.cut, Sessions.onset):
+        a session begun without them would be all rep's if they never went on."""
         assert self.sessions.current is not None
         cfg = self.ctx.config
         log.warning(

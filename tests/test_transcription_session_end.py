@@ -8,9 +8,12 @@ the customer spoke again just inside the gap. The real vosk recogniser runs; the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from listener.analytics.stage import ConversationAnalytics
@@ -186,10 +189,15 @@ def test_the_transcription_cuts_sessions_where_the_analytics_do(ko_model: Path, 
     assert ended_s[1:] == [e.decided_s for e in ends[:3]] == [600.5, 1200.5, 1803.0]
 
 
-def test_a_cut_with_the_customer_silent_renews_the_recogniser_once_and_begins_no_session(ko_model: Path) -> None:
-    """The customer last spoke 10 s before the cut (the rep kept the session going): the recogniser is renewed
-    at the cut, not again when the customer's silence reaches the session gap 20 s later, and no session is
-    open after it, so none is cut at session_max_s after that."""
+Times = npt.NDArray[np.floating[Any]]
+Active = npt.NDArray[np.bool_]
+
+
+def renewals(
+    ko_model: Path, block_frames: int, blocks: int, activity: Callable[[Times], tuple[Active, Active]]
+) -> list[float]:
+    """The activity times at which the recogniser was renewed, with session_max_s 600 s, fed ``blocks``
+    blocks of ``block_frames`` frames whose (rep, customer) activity at frame times t is ``activity(t)``."""
     config = parse_config(
         {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_max_s": 600.0}}
     )
@@ -205,15 +213,22 @@ def test_a_cut_with_the_customer_silent_renews_the_recogniser_once_and_begins_no
         renew()
 
     stage.worker.renew = renewing  # type: ignore[method-assign]
-    n = round(1.0 / HOP_S)
-    zeros = np.zeros(n, np.float32)
+    zeros = np.zeros(block_frames, np.float32)
     try:
-        for second in range(1300):
-            t = second + HOP_S * np.arange(n)
-            customer, rep = (t >= 0.5) & (t < 590.0), (t >= 592.0) & (t < 605.0)
-            pipeline.feed(ActivityFrames(float(second), HOP_S, rep, customer, rep + zeros, customer + zeros, zeros))
+        for block in range(blocks):
+            start_s = round(block * block_frames * HOP_S, 2)
+            rep, customer = activity(start_s + HOP_S * np.arange(block_frames))
+            pipeline.feed(ActivityFrames(start_s, HOP_S, rep, customer, rep + zeros, customer + zeros, zeros))
     finally:
         pipeline.close()
+    return renewed_s
+
+
+def test_a_cut_with_the_customer_silent_renews_the_recogniser_once_and_begins_no_session(ko_model: Path) -> None:
+    """The customer last spoke 10 s before the cut (the rep kept the session going): the recogniser is renewed
+    at the cut, not again when the customer's silence reaches the session gap 20 s later, and no session is
+    open after it, so none is cut at session_max_s after that."""
+    renewed_s = renewals(ko_model, 100, 1300, lambda t: ((t >= 592.0) & (t < 605.0), (t >= 0.5) & (t < 590.0)))
     assert renewed_s == [601.0]
 
 
@@ -221,29 +236,5 @@ def test_a_cut_in_the_customers_last_pause_renews_the_recogniser_once(ko_model: 
     """The customer stops 0.1 s before the cut, inside the bridge, and never goes on; 50 ms blocks, as live:
     their stretch is decided after the cut, and its end, before the cut, ends nothing more when their silence
     reaches the session gap (the analytics have no session then either)."""
-    config = parse_config(
-        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_max_s": 600.0}}
-    )
-    stage = TranscriptionStage(config, geometry(config))
-    pipeline = Pipeline([Timeline(config), stage])
-    pipeline.open()
-    assert stage.worker is not None
-    renewed_s: list[float] = []
-    renew = stage.worker.renew
-
-    def renewing() -> None:
-        renewed_s.append(stage.history.end_s)
-        renew()
-
-    stage.worker.renew = renewing  # type: ignore[method-assign]
-    n = 5
-    zeros = np.zeros(n, np.float32)
-    try:
-        for block in range(14000):
-            start_s = round(block * n * HOP_S, 2)
-            t = start_s + HOP_S * np.arange(n)
-            customer, rep = (t >= 0.5) & (t < 600.4), np.zeros(n, bool)
-            pipeline.feed(ActivityFrames(start_s, HOP_S, rep, customer, zeros, customer + zeros, zeros))
-    finally:
-        pipeline.close()
+    renewed_s = renewals(ko_model, 5, 14000, lambda t: (np.zeros(t.size, bool), (t >= 0.5) & (t < 600.4)))
     assert renewed_s == [600.5]

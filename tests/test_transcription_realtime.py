@@ -121,7 +121,8 @@ def test_a_paced_replay_never_waits_for_a_slow_recogniser_at_a_session_end_or_af
     assert flushes[0][0] < REALTIME_FLUSH_S + STAGE_CALL_MAX_S, flushes
     assert sorted(calls)[-2] < STAGE_CALL_MAX_S and max(calls) < REALTIME_FLUSH_S + STAGE_CALL_MAX_S, sorted(calls)[-5:]
     # back on time after the stall's burst, and the recogniser's lag was paid in skipped audio instead
-    assert max(stall.behind_s[-20:]) < 0.5, stall.behind_s[-20:]  # the old code ended 3 s behind
+    # the old code ended 3 s behind; on time is about 1 ms here, 0.58 s with two other suites on two cores
+    assert max(stall.behind_s[-20:]) < 1.5, stall.behind_s[-20:]
     assert sum(e.duration_s for e in log.of(TranscriptionSkipped)) > 0.5
 
 

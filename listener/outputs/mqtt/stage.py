@@ -29,7 +29,6 @@ from listener.events import (
     AudioBlock,
     AudioDropped,
     Backchannel,
-    DeviceMode,
     DeviceState,
     DominanceChanged,
     EndOfStream,
@@ -45,10 +44,10 @@ from listener.events import (
 from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.client import MqttLink
-from listener.outputs.mqtt.connecting import broker_address
 from listener.outputs.mqtt.credentials import check_link_files
 from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topics
 from listener.outputs.mqtt.identity import device_id, device_info
+from listener.outputs.mqtt.outage import OutageWatch
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Outgoing, Spool, encode
 from listener.outputs.mqtt.tally import Tally
@@ -79,8 +78,7 @@ class MqttStage(Stage):
         self.t_s = 0.0  # audio time of the latest event
         self.overflow_s = 0.0  # audio the pipeline could not keep up with since the start, for the dashboards
         self._next_metrics_s: float | None = None
-        self._fault_emitted = False
-        self._backlog_at_connect = 0  # spooled messages waiting when the latest connection came (paho's thread)
+        self._outage = OutageWatch(self.cfg)
         self._online_payload: bytes | None = None  # this connection's "online", made with its Will
         self._state_day = 0  # local date (YYYYMMDD) of the retained state's sessions_today
         # a session_end not yet stored, with what joins it (its summary, final metrics): see _end_session
@@ -180,7 +178,7 @@ class MqttStage(Stage):
         if publisher is None or spool is None:
             return
         # the backlog as the connection came: the drain has usually sent it before the pipeline says so
-        self._backlog_at_connect = spool.depth
+        self._outage.backlog_at_connect = spool.depth
         publisher.republish()  # status first; the broker may have restarted without its retained messages
 
     def _on_message(self, topic: str, payload: bytes) -> None:
@@ -390,22 +388,5 @@ class MqttStage(Stage):
             self._spool_message("metrics", message, qos=0)
 
     def _watch_broker(self) -> Iterator[Event]:
-        link = self._link
-        if link is None:
-            return
-        outage = link.outage_s()
-        if not self._fault_emitted and outage >= self.cfg.outage_fault_s:
-            self._fault_emitted = True
-            log.warning("MQTT broker unreachable for %.0f s: showing a fault until it is back", outage)
-            detail = f"broker unreachable for {outage:.0f} s"
-            yield DeviceState(t_s=self.t_s, mode=DeviceMode.FAULT, detail=detail, cause="broker")
-        elif self._fault_emitted and link.connected:
-            self._fault_emitted = False
-            # the fault was logged: its end must be too, or the journal shows an outage that never ended
-            log.info(
-                "MQTT broker %s reachable again after %.0f s: the fault is cleared, sending %d spooled messages",
-                broker_address(self.cfg),
-                link.last_outage_s,
-                self._backlog_at_connect,
-            )
-            yield DeviceState(t_s=self.t_s, mode=DeviceMode.LISTENING, detail="broker reachable again", cause="broker")
+        if self._link is not None:
+            yield from self._outage.step(self._link, self.t_s)

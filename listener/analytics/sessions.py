@@ -95,9 +95,14 @@ class Sessions:
         last = customer.latest_end()
         return last is None or frame - last >= self.ctx.limits.session_gap_frames
 
-    def capped(self, frame: int) -> bool:
-        """The session has lasted ``session_max_s`` at ``frame``."""
-        return self.current is not None and frame - self.current.start >= self.ctx.limits.session_max_frames
+    def ending(self, frame: int) -> tuple[int, bool] | None:
+        """The open session's end, if it ends at ``frame``, and whether it was cut at ``session_max_s`` (a
+        session gap first): one rule for the analytics and for :class:`SessionBounds`."""
+        if self.due(frame):
+            return self.end_frame(frame), False
+        if self.current is not None and frame - self.current.start >= self.ctx.limits.session_max_frames:
+            return self.cut(frame), True
+        return None
 
     def cut(self, frame: int) -> int:
         """The end of a session cut at ``frame`` (capped): as at a gap, the last speech known, but no later than
@@ -180,9 +185,8 @@ class SessionBounds:
         announced = tracks[Party.CUSTOMER].step(f, customer).announced
         if (onset := sessions.onset(announced, frame)) is not None:
             sessions.begin(onset, frame)
-        if sessions.due(frame):
-            sessions.close(sessions.end_frame(frame))
-        elif sessions.capped(frame):
-            sessions.close(sessions.cut(frame))
-            return sessions.ctx.s(frame)
-        return None
+        if (ending := sessions.ending(frame)) is None:
+            return None
+        end, capped = ending
+        sessions.close(end)
+        return sessions.ctx.s(frame) if capped else None

@@ -74,10 +74,11 @@ class Conversation:
         self._emit(out, self.interruptions.step(frame))
         self._backchannels(out, steps, frame)
         self._emit(out, self.premature.step(frame))
-        if self.sessions.due(frame):
-            self._emit(out, self._end_session(frame, self.sessions.end_frame(frame)))
-        elif self.sessions.capped(frame):
-            self._emit(out, self._cap_session(frame))
+        if (ending := self.sessions.ending(frame)) is not None:
+            end, capped = ending
+            if capped:
+                self._warn_capped()
+            self._emit(out, self._end_session(frame, end))
         self._emit(out, self.dominance.step(frame))
         if frame % PRUNE_EVERY_FRAMES == 0:
             self.ctx.predictions.prune(frame - round(PREDICTIONS_KEEP_S / self.ctx.limits.hop_s))
@@ -136,11 +137,11 @@ class Conversation:
         yield from self.dominance.end(frame, end)
         yield from self.sessions.finish(frame, end)
 
-    def _cap_session(self, frame: int) -> Iterator[Event]:
-        """The session has lasted session_max_s: it ends now, as at a session gap, at the last speech known. A
-        customer speaking through the cut begins the next one at it (a stretch going on is cut in two, one part
-        in each), so that none of their speech falls outside a session; one in a pause shorter than the bridge
-        ends it at their last speech and begins the next there, if they go on (Sessions.cut, Sessions.onset):
+    def _warn_capped(self) -> None:
+        """The session has lasted session_max_s: it ends now, as at a session gap, at the last speech known
+        (Sessions.cut). A customer speaking through the cut begins the next one at it (a stretch going on is cut
+        in two, one part in each), so that none of their speech falls outside a session; one in a pause shorter
+        than the bridge ends it at their last speech and begins the next there, if they go on (Sessions.onset):
         a session begun without them would be all rep's if they never went on."""
         assert self.sessions.current is not None
         cfg = self.ctx.config
@@ -153,7 +154,6 @@ class Conversation:
             _duration(cfg.session_max_s),
             cfg.session_gap_s,
         )
-        yield from self._end_session(frame, self.sessions.cut(frame))
 
     def _begin_session(self, onset: int, frame: int) -> Iterator[Event]:
         yield self.sessions.begin(onset, frame)

@@ -100,7 +100,6 @@ class TranscriptionStage(Stage):
         self._bridge_gap_s = config.activity.bridge_gap_s
         # the analytics' sessions, followed frame by frame for their cuts at session_max_s
         self._bounds: SessionBounds | None = None
-        self._cuts: list[float] = []  # cut in the frames taken in, not yet acted on
         self._renewed_after_s = -1.0  # the customer speech after which the recogniser was last renewed
 
     def open(self) -> None:
@@ -146,11 +145,12 @@ class TranscriptionStage(Stage):
                 self._customer_heard_s = max(self._customer_heard_s, event.end_s)
         elif isinstance(event, ActivityFrames):
             session_ended = self._activity(event)
+            cuts = self._cuts(event)
             if self.gate is not None and self.worker is not None:
                 yield from self._submit(self.gate.activity(event))
             if session_ended:
                 yield from self._session_ended(event.end_s)
-            yield from self._capped()
+            yield from self._capped(cuts)
             self._forget_after_session(event.end_s)
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
@@ -181,10 +181,13 @@ class TranscriptionStage(Stage):
         if self.detector.holding:  # the session's words go with it, whatever the next frames hold
             self.detector.forget()
 
-    def _capped(self) -> Iterator[Event]:
-        """A session cut at ``session_max_s`` in the frames just taken in (as the analytics cut it, frame by
-        frame: SessionBounds) ends at the cut, its words with it."""
-        cuts, self._cuts = self._cuts, []
+    def _cuts(self, frames: ActivityFrames) -> list[float]:
+        """The times a session was cut at ``session_max_s`` in ``frames``, as the analytics cut it, frame by frame."""
+        self._bounds = self._bounds or SessionBounds(self.config, frames)
+        return self._bounds.frames(frames)
+
+    def _capped(self, cuts: list[float]) -> Iterator[Event]:
+        """A session cut at ``session_max_s`` in the frames just taken in ends at the cut, its words with it."""
         for cut_s in cuts:
             if self.worker is None:
                 return
@@ -238,8 +241,6 @@ class TranscriptionStage(Stage):
     def _activity(self, frames: ActivityFrames) -> bool:
         """Takes in the frames; True when a session ended in them."""
         self.history.add(frames)
-        self._bounds = self._bounds or SessionBounds(self.config, frames)
-        self._cuts.extend(self._bounds.frames(frames))
         until_s = frames.active_until_s(Party.CUSTOMER)
         if until_s is not None:
             self._customer_active_s = until_s

@@ -25,7 +25,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.audio.live import LiveSource
 from listener.config import parse_config
-from listener.events import AudioBlock, AudioDropped, Event, SessionEnded, SessionStarted
+from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, Event, SessionEnded, SessionStarted
 from listener.outputs.led_patterns import Channel
 from listener.outputs.leds import LedStage
 from listener.outputs.mqtt import MqttStage
@@ -102,6 +102,22 @@ def test_a_session_end_waiting_for_its_summary_is_stored_when_the_stage_closes(t
         stored = [json.loads(row.payload) for row in spool.after(0, 100)]
     assert [m.get("type", "metrics") for m in stored] == ["session_start", "metrics", "session_end", "metrics"]
     assert stored[-1]["session_s"] == 7.0  # the session's final metrics, with its session_end
+
+
+def test_a_session_end_without_a_summary_is_stored_with_its_final_metrics_whatever_comes_next(
+    tmp_path: Path,
+) -> None:
+    # a summary comes right after its session_end or never: an event of another kind (here a source's state)
+    # stored the end alone and left its final metrics to the next audio block, so a crash between lost them
+    mqtt = {"enabled": True, "port": free_port(), "device_id": DEVICE_ID}
+    config = parse_config({"mqtt": mqtt, "service": {"state_dir": str(tmp_path / "state")}})
+    with MqttStage(config) as stage:
+        _visit(stage, 0)
+        list(stage.process(DeviceState(t_s=8.5, mode=DeviceMode.FAULT, detail="the array is gone")))
+        stored = [json.loads(row.payload) for row in stage.spool.after(0, 100)]
+        kinds = [m.get("type", "metrics") for m in stored if m.get("type") != "state"]
+        assert kinds == ["session_start", "metrics", "session_end", "metrics"]
+        assert stored[-1]["session_s"] == 7.0 and stored[-1]["session_id"] == f"{0:08x}"
 
 
 # --- a corrupt vosk model ------------------------------------------------------------------

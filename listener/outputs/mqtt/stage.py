@@ -226,7 +226,7 @@ class MqttStage(Stage):
 
     def process(self, event: Event) -> Iterable[Event]:
         if self._ending is not None and not self._joins_ending(event):
-            self._end_session(final_metrics=False)
+            self._end_session()  # its summary comes right after it or never: this session has none
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
             end_s = event.end_s
@@ -341,12 +341,11 @@ class MqttStage(Stage):
             return self._ending is not None and event.session_id == self._ending[0]
         return isinstance(event, AudioBlock | ActivityFrames | AudioDropped | EndOfStream | SessionStarted)
 
-    def _end_session(self, final_metrics: bool = True) -> None:
+    def _end_session(self) -> None:
         """A session_end, its summary and final metrics in one transaction: a crash between them left a pair
         that looks complete (a short visit's) without its summary. It waits for no more than the summary,
-        which comes right after it or never. ``final_metrics``: those of a session without a summary too."""
-        if final_metrics:
-            self._final_without_summary()
+        which comes right after it or never, so whatever comes next stores it with the session's final metrics."""
+        self._final_without_summary()
         ending, self._ending = self._ending, None
         if ending is None:
             return

@@ -292,12 +292,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_models_fetch(args: argparse.Namespace) -> int:
-    from listener.transcription.models import MODELS, fetch, models_dir
+    from listener.transcription.models import MODELS, fetch, fetch_command, models_dir
 
     spec = MODELS[args.model]
     dest = args.dir if args.dir is not None else models_dir(_config(config_file(args.config)))
     log.info("fetching %s (%d bytes) into %s", spec.name, spec.size_bytes, dest)
-    print(fetch(spec, dest))
+    print(fetch(spec, dest, again=fetch_command(args.model, args.config, dest)))
     return 0
 
 

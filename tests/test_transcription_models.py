@@ -165,6 +165,24 @@ def test_cli_fetch_with_the_model_in_place_needs_no_network(tmp_path: Path, caps
     assert capsys.readouterr().out.strip() == str(tmp_path / MODELS["en-small"].name)
 
 
+@pytest.mark.parametrize("where", ["--dir", "--config"])
+def test_a_failed_fetch_says_to_run_again_the_command_that_was_run(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # "run `listener models fetch en-small` again" dropped --dir/--config: run as said, it unpacked into the
+    # built-in state_dir's folder, not the one asked for
+    server.files["/m.zip"] = b"changed upstream"
+    monkeypatch.setitem(MODELS, "en-small", spec_for(server.url("/m.zip"), GOOD))
+    cfg = tmp_path / "my conf.toml"
+    cfg.write_text(f'[service]\nstate_dir = "{tmp_path / "state"}"\n')
+    given = str(tmp_path / "models") if where == "--dir" else str(cfg)
+    assert main(["models", "fetch", "en-small", where, given]) == 2
+    err = capsys.readouterr().err
+    assert "is corrupt or was changed upstream" in err
+    quoted = f"'{given}'" if " " in given else given
+    assert f"run `listener models fetch en-small {where} {quoted}` again" in err, err
+
+
 def test_missing_model_stops_analyze_with_the_fix(
     dialogue_4ch: tuple[Path, list[dict[str, object]]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

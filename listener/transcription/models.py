@@ -84,18 +84,18 @@ def missing_model_hint(path: Path, config: Config, config_file: Path | None = No
     if key is None:
         return rest
     default = models_dir(config) / MODELS[key].name
-    fetch = _fetch_command(key, config_file, models_dir(config))
+    fetch = fetch_command(key, config_file, models_dir(config))
     if path == default:
         return f"run `{fetch}` while online (it unpacks into {models_dir(config)}), {rest}"
     if path.name == MODELS[key].name:  # a model_path fetch can fill: the same folder name elsewhere
-        return f"run `{_fetch_command(key, None, path.parent)}` while online, {rest}"
+        return f"run `{fetch_command(key, None, path.parent)}` while online, {rest}"
     return (
         f"run `{fetch}` while online and empty [asr] model_path (it unpacks into"
         f" {models_dir(config)}, not {path}), or {rest}"
     )
 
 
-def _fetch_command(key: str, config_file: Path | None, folder: Path) -> str:
+def fetch_command(key: str, config_file: Path | None, folder: Path) -> str:
     # without --config, fetch unpacks under the built-in state_dir, not the one this config names: where
     # the config's file is not known (the service's own message), the folder is named instead
     if config_file is not None:
@@ -114,7 +114,7 @@ def broken_model_hint(path: Path, config: Config, config_file: Path | None = Non
     key = DEFAULT_FOR_LANGUAGE.get(config.asr.language)
     if key is None or path != models_dir(config) / MODELS[key].name:
         return f"replace {path} with an unzipped vosk model folder, or point [asr] model_path at one"
-    fetch = _fetch_command(key, config_file, models_dir(config))
+    fetch = fetch_command(key, config_file, models_dir(config))
     if installed_problem(MODELS[key], path):
         return f"run `{fetch}` while online: it replaces the damaged model"
     # without a stamp (copied by hand), or intact as fetched yet unloadable: fetch would keep it
@@ -144,9 +144,17 @@ def installed_problem(spec: VoskModelSpec, target: Path) -> str | None:
 
 
 def fetch(
-    spec: VoskModelSpec, dest: Path, *, timeout_s: float = 60.0, progress: Callable[[int], None] | None = None
+    spec: VoskModelSpec,
+    dest: Path,
+    *,
+    timeout_s: float = 60.0,
+    progress: Callable[[int], None] | None = None,
+    again: str | None = None,
 ) -> Path:
-    """Download ``spec`` into ``dest``/``spec.name`` unless it is there intact already; returns that folder."""
+    """Download ``spec`` into ``dest``/``spec.name`` unless it is there intact already; returns that folder.
+
+    ``again``: the command a failed download tells the user to run again (the one they ran: a bare
+    ``listener models fetch KEY`` unpacks into the default folder, not the ``--dir`` or config's they gave)."""
     target = dest / spec.name
     if is_model_dir(target):
         problem = installed_problem(spec, target)
@@ -157,7 +165,7 @@ def fetch(
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{spec.name}.", dir=dest) as tmp:
             archive = Path(tmp) / "model.zip"
-            _download(spec, archive, dest, timeout_s, progress)
+            _download(spec, archive, dest, timeout_s, progress, again or f"listener models fetch {spec.key}")
             _unpack(spec, archive, Path(tmp) / "unpacked", target)
     except OSError as exc:  # nothing half-written is kept (the scratch folder goes)
         why = exc.strerror or str(exc)
@@ -176,7 +184,7 @@ def _write_fix(exc: OSError, spec: VoskModelSpec) -> str:
 
 
 def _download(
-    spec: VoskModelSpec, out: Path, dest: Path, timeout_s: float, progress: Callable[[int], None] | None
+    spec: VoskModelSpec, out: Path, dest: Path, timeout_s: float, progress: Callable[[int], None] | None, again: str
 ) -> None:
     digest = hashlib.sha256()
     received = 0
@@ -191,7 +199,7 @@ def _download(
     except http.client.HTTPException as exc:  # the body broke off (IncompleteRead) or came garbled
         raise ModelError(
             f"the download of {spec.url} broke off after {received} bytes ({type(exc).__name__}) and was"
-            f" discarded: run `listener models fetch {spec.key}` again"
+            f" discarded: run `{again}` again"
         ) from None
     except urllib.error.HTTPError as exc:  # the server answered: not an offline machine
         raise ModelError(
@@ -202,14 +210,14 @@ def _download(
         reason = getattr(exc, "reason", exc)
         raise ModelError(
             f"cannot download {spec.url} ({reason}): this machine seems to be offline; connect it to the internet"
-            f" and run `listener models fetch {spec.key}` again, or copy an unzipped {spec.name} folder"
+            f" and run `{again}` again, or copy an unzipped {spec.name} folder"
             f" into {dest}"
         ) from None
     if digest.hexdigest() != spec.sha256:
         raise ModelError(
             f"the download of {spec.url} ({received} bytes) has SHA-256 {digest.hexdigest()}, expected {spec.sha256}"
             f" ({spec.size_bytes} bytes): it is corrupt or was changed upstream and was discarded; run"
-            f" `listener models fetch {spec.key}` again, and if it keeps failing do not use that file"
+            f" `{again}` again, and if it keeps failing do not use that file"
         )
 
 

@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import ArrowStyle, FancyArrowPatch
 
+from listener.analytics import figures
 from listener.analytics.figures import SAMPLES
 from listener.analytics.plot import ROW_S, ROW_SLACK_S, plot_conversation, row_spans
 from listener.events import Interruption, Party, ResponseGap
@@ -179,3 +180,14 @@ def test_rows_never_show_the_same_seconds_twice_and_share_one_scale(duration_s: 
     assert all(a[1] == pytest.approx(b[0]) for a, b in itertools.pairwise(rows))  # edge to edge
     assert len({round(b - a, 6) for a, b in rows}) == 1
     assert all(b - a <= ROW_S + ROW_SLACK_S for a, b in rows)
+
+
+def test_the_figures_script_takes_help_for_help_not_for_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it took any first argument as the folder: `--help` made ./--help/ with eight figures, then failed
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        figures.main(["--help"])
+    assert done.value.code == 0 and "OUT_DIR" in capsys.readouterr().out.upper()
+    assert list(tmp_path.iterdir()) == []

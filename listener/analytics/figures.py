@@ -9,10 +9,10 @@ the last one is the bundled sample recording analysed from its audio.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import io
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -167,8 +167,11 @@ def draw_recording(out_dir: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    out_dir = Path(args[0]) if args else DEFAULT_OUT
+    parser = argparse.ArgumentParser(
+        prog="python -m listener.analytics.figures", description="Draw the timeline figures of docs/metrics.md."
+    )
+    parser.add_argument("out_dir", nargs="?", type=Path, default=DEFAULT_OUT, help=f"(default: {DEFAULT_OUT})")
+    out_dir = parser.parse_args(argv).out_dir
     require_matplotlib()
     out_dir.mkdir(parents=True, exist_ok=True)
     for sample in SAMPLES:

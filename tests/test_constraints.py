@@ -71,3 +71,13 @@ def test_this_environment_holds_exactly_the_pinned_versions(path: Path) -> None:
 def test_pyaudio_is_the_version_debian_12_ships() -> None:
     # a device takes PyAudio from apt (python3-pyaudio 0.2.13), so it needs no compiler; the tests run the same
     assert pins(RUNTIME)["pyaudio"] == Version("0.2.13")
+
+
+@pytest.mark.parametrize("path", [RUNTIME, DEV])
+def test_each_files_header_is_the_one_its_generator_writes(path: Path) -> None:
+    # a hand edit of the header (or a generator changed without rerunning it) said every pin had an aarch64
+    # wheel, PyAudio included, which a device takes from apt
+    script = (REPO / "scripts" / "update-constraints").read_text()
+    written = re.findall(r'^\techo "(#[^"]*)"$', script, re.MULTILINE)
+    header = [line for line in path.read_text().splitlines() if line.startswith("#")]
+    assert header and all(line in written for line in header), (header, written)

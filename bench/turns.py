@@ -77,12 +77,13 @@ def step_latency(model: OnnxTurnModel, features: np.ndarray, repeat: int) -> np.
 
 def run_latency(model: OnnxTurnModel, features: np.ndarray, repeat: int) -> float:
     """Median of single ``session.run`` calls: what the I/O binding saves."""
-    times = []
+    times, session = [], model.session
+    assert session is not None, "the model is opened by its caller"
     for _ in range(repeat):
         state = np.zeros((1, model.spec.state_size), np.float32)
         for row in features:
             t0 = time.perf_counter()
-            _, state = model.session.run(None, {INPUT_FEATURES: row[None], INPUT_STATE: state})  # type: ignore[attr-defined]
+            _, state = session.run(None, {INPUT_FEATURES: row[None], INPUT_STATE: state})  # type: ignore[attr-defined]
             times.append(time.perf_counter() - t0)
     return float(np.median(times)) * 1e6
 
@@ -90,11 +91,11 @@ def run_latency(model: OnnxTurnModel, features: np.ndarray, repeat: int) -> floa
 def stage_latency(path: Path, frames: list[SpatialFrames], repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
-        stage = OnnxTurnModel(parse_config({}), path)
-        t0 = time.process_time()
-        for block in frames:
-            list(stage.process(block))
-        best = min(best, (time.process_time() - t0) / stage.steps)
+        with OnnxTurnModel(parse_config({}), path) as stage:
+            t0 = time.process_time()
+            for block in frames:
+                list(stage.process(block))
+            best = min(best, (time.process_time() - t0) / stage.steps)
     return best * 1e6
 
 
@@ -117,9 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"{'model':<6} {'size':>9} {'step p50':>9} {'p90':>7} {'p99':>7} {'run p50':>8} {'stage':>8}")
     for name, path in models.items():
-        model = OnnxTurnModel(parse_config({}), path)
-        t = step_latency(model, features, args.repeat)
-        run_p50 = run_latency(model, features, args.repeat)
+        with OnnxTurnModel(parse_config({}), path) as model:
+            t = step_latency(model, features, args.repeat)
+            run_p50 = run_latency(model, features, args.repeat)
         stage = stage_latency(path, frames, args.repeat)
         p50, p90, p99 = np.percentile(t, [50, 90, 99])
         size = path.stat().st_size

@@ -229,11 +229,13 @@ def pause_length_threshold(cache: Path = CACHE) -> int:
 
 def evaluate(recs: list[Recording], models: dict[str, Path], use_smart: bool, cache: Path = CACHE) -> dict[str, object]:
     config = recs[0].config
-    stages = {name: OnnxTurnModel(config, path) for name, path in models.items()}
-    outputs = {
-        name: ([m.run_sequence(features_of(spatial_frames(r.audio, r.config))) for r in recs], m.spec.thresholds)
-        for name, m in stages.items()
-    }
+    outputs = {}
+    for name, path in models.items():
+        with OnnxTurnModel(config, path) as m:
+            outputs[name] = (
+                [m.run_sequence(features_of(spatial_frames(r.audio, r.config))) for r in recs],
+                m.spec.thresholds,
+            )
 
     def model_frames(path: Path) -> Callable[[Recording], np.ndarray]:
         return lambda r: pipeline_frames(r, OnnxTurnModel(r.config, path))

@@ -209,8 +209,8 @@ def sidecar(
 
 
 def onnx_outputs(path: Path, val: list[Track]) -> list[np.ndarray]:
-    model = OnnxTurnModel(parse_config({}), path)
-    return [model.run_sequence(seq.features) for seq in val]
+    with OnnxTurnModel(parse_config({}), path) as model:
+        return [model.run_sequence(seq.features) for seq in val]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,8 +8,10 @@ import listener  # noqa: F401
 # isort: split
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -20,6 +22,9 @@ from tests import asr_audio, privacy_session, synth
 from tests.asr_audio import DURATION_S
 from tests.mqtt_broker import Mosquitto
 from tests.provision_root import PI_CONFIG_TXT, install_overlays, require
+
+if TYPE_CHECKING:
+    from listener.turns.onnx_model import OnnxTurnModel
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +140,20 @@ def locked(tmp_path: Path) -> Iterator[Path]:
     folder.chmod(0)
     yield folder
     folder.chmod(0o755)
+
+
+TurnModelOpener = Callable[..., "OnnxTurnModel"]
+
+
+@pytest.fixture
+def turn_model() -> Iterator[TurnModelOpener]:
+    """Opens turn model stages (the shipped model, or ``path``) for a test, and closes them after it:
+    ``turn_model(config=None, path=None)``."""
+    from listener.config import Config, parse_config
+    from listener.turns.onnx_model import OnnxTurnModel
+
+    def opened(config: Config | None = None, path: Path | None = None) -> OnnxTurnModel:
+        return stack.enter_context(OnnxTurnModel(config if config is not None else parse_config({}), path))
+
+    with ExitStack() as stack:
+        yield opened

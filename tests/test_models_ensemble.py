@@ -17,10 +17,10 @@ from listener.config import geometry, parse_config
 from listener.events import AudioBlock, SpatialFrames
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns.features import features_of
-from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import load_spec, shipped_model_path, sidecar_path
 from models import ensemble
 from tests import synth
+from tests.conftest import TurnModelOpener
 
 
 def member(folder: Path, head_scale: float, lookahead: int | None = None) -> Path:
@@ -51,11 +51,13 @@ def features() -> np.ndarray:
     return features_of(frames)
 
 
-def test_the_merged_model_averages_its_members_step_by_step(tmp_path: Path, features: np.ndarray) -> None:
+def test_the_merged_model_averages_its_members_step_by_step(
+    tmp_path: Path, features: np.ndarray, turn_model: TurnModelOpener
+) -> None:
     a, b = member(tmp_path / "a", 1.0), member(tmp_path / "b", 0.5)
     merged = ensemble.merge([a, b], tmp_path / "merged")
     config = parse_config({})
-    out_a, out_b, out = (OnnxTurnModel(config, p).run_sequence(features) for p in (a, b, merged))
+    out_a, out_b, out = (turn_model(config, p).run_sequence(features) for p in (a, b, merged))
     assert np.abs(out_a - out_b).max() > 0.05  # two different members
     np.testing.assert_allclose(out, (out_a + out_b) / 2, rtol=0, atol=1e-6)
     spec, first = load_spec(merged), load_spec(a)

@@ -22,6 +22,7 @@ from listener.turns import activity_stage
 from listener.turns.features import FRAMES_PER_STEP, N_FEATURES
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import CONFIGURED_FIX, FIX, fix_for, load_spec, shipped_model_path, sidecar_path
+from tests.conftest import TurnModelOpener
 from tests.doctor_config import config as doctor_config
 from tests.turn_graphs import step_graph
 
@@ -75,7 +76,7 @@ def test_corrupt_file_is_refused(tmp_path: Path) -> None:
     path = copy_model(tmp_path)
     path.write_bytes(path.read_bytes()[:3000])
     with pytest.raises(ModelError) as err:
-        OnnxTurnModel(parse_config({}), path)
+        OnnxTurnModel(parse_config({}), path).open()
     assert str(path) in str(err.value) and "corrupt" in str(err.value)
 
 
@@ -83,7 +84,7 @@ def test_text_file_is_refused(tmp_path: Path) -> None:
     path = copy_model(tmp_path)
     path.write_text("not a model at all")
     with pytest.raises(ModelError, match="corrupt"):
-        OnnxTurnModel(parse_config({}), path)
+        OnnxTurnModel(parse_config({}), path).open()
 
 
 def test_missing_or_mismatched_sidecar_is_refused(tmp_path: Path) -> None:
@@ -92,10 +93,10 @@ def test_missing_or_mismatched_sidecar_is_refused(tmp_path: Path) -> None:
     doc["input"]["n_features"] += 1
     sidecar_path(path).write_text(json.dumps(doc))
     with pytest.raises(ModelError, match="n_features"):
-        OnnxTurnModel(parse_config({}), path)
+        OnnxTurnModel(parse_config({}), path).open()
     sidecar_path(path).unlink()
     with pytest.raises(ModelError, match="sidecar"):
-        OnnxTurnModel(parse_config({}), path)
+        OnnxTurnModel(parse_config({}), path).open()
 
 
 def test_sidecar_that_does_not_match_the_graph_is_refused(tmp_path: Path) -> None:
@@ -104,7 +105,7 @@ def test_sidecar_that_does_not_match_the_graph_is_refused(tmp_path: Path) -> Non
     doc["state_size"] += 4
     sidecar_path(path).write_text(json.dumps(doc))
     with pytest.raises(ModelError, match="does not match its sidecar"):
-        OnnxTurnModel(parse_config({}), path)
+        OnnxTurnModel(parse_config({}), path).open()
 
 
 def test_disabled_model_uses_the_heuristic_even_without_a_file(tmp_path: Path) -> None:
@@ -132,9 +133,9 @@ def test_cli_exits_2_with_one_line_naming_the_file(tmp_path: Path, dialogue_4ch:
     assert str(bad) in result.stderr
 
 
-def test_a_hand_built_step_graph_loads_and_runs(tmp_path: Path) -> None:
+def test_a_hand_built_step_graph_loads_and_runs(tmp_path: Path, turn_model: TurnModelOpener) -> None:
     # the control for the broken graphs below: each fails for the one thing it adds
-    model = OnnxTurnModel(parse_config({}), step_graph(tmp_path / "turn.onnx"))
+    model = turn_model(parse_config({}), step_graph(tmp_path / "turn.onnx"))
     assert np.allclose(model.run_sequence(np.zeros((3, N_FEATURES), np.float32)), 0.5)
 
 
@@ -151,7 +152,7 @@ def test_a_graph_with_an_input_the_listener_does_not_feed_is_refused_naming_it(t
     # unchecked, it loaded and then failed the smoke test with "Trying to get a TensorSeq, but got: (null)"
     path = step_graph(tmp_path / "turn.onnx", extra_input="extra")
     with pytest.raises(ModelError) as err:
-        OnnxTurnModel(parse_config({}), path)
+        OnnxTurnModel(parse_config({}), path).open()
     message = str(err.value)
     assert message.startswith(f"turn model {path} has an input 'extra' the listener does not feed (it feeds only")
     assert "\n" not in message and message.endswith(CONFIGURED_FIX) and "TensorSeq" not in message
@@ -161,7 +162,7 @@ def test_a_graph_for_another_batch_size_says_which_dimension_and_what_it_expects
     # onnxruntime puts "index: 0 Got: 1 Expected: 2" on the line after "... for the following indices"
     path = step_graph(tmp_path / "turn.onnx", batch=2)
     with pytest.raises(ModelError) as err:
-        OnnxTurnModel(parse_config({}), path)
+        OnnxTurnModel(parse_config({}), path).open()
     message = str(err.value)
     assert "invalid dimensions for input: features for the following indices; index: 0 Got: 1 Expected: 2" in message
     assert "\n" not in message and message.endswith(CONFIGURED_FIX)
@@ -270,7 +271,7 @@ def test_a_frame_length_the_model_was_not_trained_on_is_refused_naming_the_key()
     assert spec.hop_s == pytest.approx(FRAMES_PER_STEP * SHIPPED_TURN_MODEL_FRAME_MS / 1000)
     cfg = parse_config({"activity": {"frame_ms": 20}, "turn_model": {"path": str(shipped_model_path())}})
     with pytest.raises(ConfigError) as info:
-        OnnxTurnModel(cfg)
+        OnnxTurnModel(cfg).open()
     assert info.value.path == "activity.frame_ms" and "frame_ms = 10" in str(info.value)
     assert "enabled = false" in str(info.value)
     heuristic = parse_config({"activity": {"frame_ms": 20}, "turn_model": {"enabled": False}})

@@ -29,8 +29,8 @@ from listener.events import (
 )
 from listener.turns.base import join_frames, slice_frames
 from listener.turns.features import features_of
-from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import load_spec, shipped_model_path, sidecar_path
+from tests.conftest import TurnModelOpener
 from tests.turn_frames import dialogue_frames, joined, silence, stream
 
 AHEAD = 3
@@ -72,8 +72,10 @@ def test_the_sidecar_states_the_look_ahead(tmp_path: Path) -> None:
         assert "set [turn_model] path = '' to use the model shipped" in str(err.value)  # a copy the config names
 
 
-def test_each_step_is_labelled_by_the_output_that_heard_past_it(frames: SpatialFrames, ahead_model: Path) -> None:
-    stage = OnnxTurnModel(parse_config({}), ahead_model)
+def test_each_step_is_labelled_by_the_output_that_heard_past_it(
+    frames: SpatialFrames, ahead_model: Path, turn_model: TurnModelOpener
+) -> None:
+    stage = turn_model(parse_config({}), ahead_model)
     events = stream(stage, frames, [10])
     direct = stage.run_sequence(features_of(frames))
     rep_prob = np.concatenate([a.rep_prob for a in activity_of(events)])
@@ -89,11 +91,13 @@ def test_each_step_is_labelled_by_the_output_that_heard_past_it(frames: SpatialF
     assert starts == sorted(starts) and starts[0] == frames.start_s
 
 
-def test_the_delay_line_does_not_depend_on_block_sizes(frames: SpatialFrames, ahead_model: Path) -> None:
+def test_the_delay_line_does_not_depend_on_block_sizes(
+    frames: SpatialFrames, ahead_model: Path, turn_model: TurnModelOpener
+) -> None:
     config = parse_config({"turn_model": {"path": str(ahead_model)}})
-    whole = stream(OnnxTurnModel(config), frames, [frames.n_frames])
+    whole = stream(turn_model(config), frames, [frames.n_frames])
     for sizes in ([1], [3, 1, 7, 10, 2], [5]):
-        other = stream(OnnxTurnModel(config), frames, sizes)
+        other = stream(turn_model(config), frames, sizes)
         for field in ("rep_active", "customer_active", "rep_prob", "customer_prob", "doa_deg"):
             np.testing.assert_array_equal(
                 np.concatenate([getattr(a, field) for a in activity_of(whole)]),
@@ -106,12 +110,12 @@ def test_the_delay_line_does_not_depend_on_block_sizes(frames: SpatialFrames, ah
 @pytest.mark.parametrize("n_before", [600, 601], ids=["whole steps", "an odd frame held"])
 @pytest.mark.parametrize("gap", ["clock jump", "source state"])
 def test_lagging_steps_are_labelled_before_a_gap(
-    frames: SpatialFrames, ahead_model: Path, gap: str, n_before: int
+    frames: SpatialFrames, ahead_model: Path, gap: str, n_before: int, turn_model: TurnModelOpener
 ) -> None:
     """Nothing after a jump in the clock or a change of source labels audio from before it: not the steps in the
     delay line, nor an odd 10 ms frame waiting for its pair (a source change kept it, to be paired with the
     first frame after the outage and labelled by the model reset for it)."""
-    stage = OnnxTurnModel(parse_config({}), ahead_model)
+    stage = turn_model(parse_config({}), ahead_model)
     before = slice_frames(frames, 0, n_before)
     out = list(stage.process(before))
     assert sum(a.n_frames for a in activity_of(out)) == 600 - 2 * AHEAD  # the delay line holds the rest
@@ -194,7 +198,7 @@ def test_short_of_the_limit_by_the_look_ahead_a_sure_backchannel_is_no_interrupt
 
 @pytest.mark.parametrize("lookahead", [0, AHEAD])
 def test_a_session_reset_falls_between_the_same_steps_however_the_frames_are_cut(
-    tmp_path: Path, frames: SpatialFrames, lookahead: int
+    tmp_path: Path, frames: SpatialFrames, lookahead: int, turn_model: TurnModelOpener
 ) -> None:
     """Speech, 6 s of nobody (a 5 s session gap), speech again: the model restarts at one step."""
     gap = silence(frames, 600)
@@ -202,11 +206,11 @@ def test_a_session_reset_falls_between_the_same_steps_however_the_frames_are_cut
     talk = join_frames(frames, gap, again)
     path = model_with(tmp_path, lookahead)
     config = parse_config({"analytics": {"session_gap_s": 5.0}})
-    whole_stage = OnnxTurnModel(config, path)
+    whole_stage = turn_model(config, path)
     whole = stream(whole_stage, talk, [talk.n_frames])
     assert whole_stage.sessions >= 2  # the stream's own start and the gap
     for sizes in ([1], [3, 1, 7, 10, 2]):
-        stage = OnnxTurnModel(config, path)
+        stage = turn_model(config, path)
         cut = stream(stage, talk, sizes)
         assert stage.sessions == whole_stage.sessions
         for field in ("rep_prob", "customer_prob", "rep_active", "customer_active"):

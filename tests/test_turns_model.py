@@ -22,9 +22,9 @@ from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns import derive
 from listener.turns.base import slice_frames
 from listener.turns.features import features_of
-from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import INPUT_FEATURES, INPUT_STATE, load_spec, shipped_model_path, sidecar_path
 from tests import synth
+from tests.conftest import TurnModelOpener
 from tests.turn_frames import dialogue_frames, joined, silence, stream
 
 MAX_BYTES = 1_000_000
@@ -50,11 +50,11 @@ def test_shipped_model_is_int8_small_and_described() -> None:
     assert spec.n_outputs == 2 + 2 * spec.n_bins and spec.vad_off < spec.vad_on
 
 
-def test_frame_by_frame_equals_whole_sequence(frames: SpatialFrames) -> None:
+def test_frame_by_frame_equals_whole_sequence(frames: SpatialFrames, turn_model: TurnModelOpener) -> None:
     config = parse_config({})
-    whole = stream(OnnxTurnModel(config), frames, [frames.n_frames])
-    single = stream(OnnxTurnModel(config), frames, [1])
-    ragged = stream(OnnxTurnModel(config), frames, [3, 1, 7, 10, 2])
+    whole = stream(turn_model(config), frames, [frames.n_frames])
+    single = stream(turn_model(config), frames, [1])
+    ragged = stream(turn_model(config), frames, [3, 1, 7, 10, 2])
     for other in (single, ragged):
         # activity and the model's outputs are bit-identical; the derived probabilities go through
         # vectorised exp/log, whose last bit may depend on the array length
@@ -67,8 +67,8 @@ def test_frame_by_frame_equals_whole_sequence(frames: SpatialFrames) -> None:
     assert joined(whole, ActivityFrames, "rep_active").shape == (frames.n_frames,)
 
 
-def test_stage_runs_the_model_one_frame_at_a_time(frames: SpatialFrames) -> None:
-    stage = OnnxTurnModel(parse_config({}))
+def test_stage_runs_the_model_one_frame_at_a_time(frames: SpatialFrames, turn_model: TurnModelOpener) -> None:
+    stage = turn_model(parse_config({}))
     events = stream(stage, frames, [10])
     features = features_of(frames)
     direct = stage.run_sequence(features)
@@ -80,13 +80,15 @@ def test_stage_runs_the_model_one_frame_at_a_time(frames: SpatialFrames) -> None
     assert stage.steps == len(direct) and np.all((direct >= 0) & (direct <= 1))
 
 
-def test_bound_steps_compute_what_plain_session_runs_do(frames: SpatialFrames) -> None:
+def test_bound_steps_compute_what_plain_session_runs_do(frames: SpatialFrames, turn_model: TurnModelOpener) -> None:
     # the stage steps through onnxruntime's I/O binding (two state buffers in turn); session.run is the reference
-    stage = OnnxTurnModel(parse_config({}))
+    stage = turn_model(parse_config({}))
     features = features_of(frames)[:60]
     state, plain = np.zeros((1, stage.spec.state_size), np.float32), []
+    session = stage.session
+    assert session is not None
     for row in features:
-        probs, state = stage.session.run(None, {INPUT_FEATURES: row[None], INPUT_STATE: state})  # type: ignore[attr-defined]
+        probs, state = session.run(None, {INPUT_FEATURES: row[None], INPUT_STATE: state})  # type: ignore[attr-defined]
         plain.append(probs[0])
     bound = [stage.step(row) for row in features[:31]]  # an odd count: the next step reads the other buffer
     mid = stage.state
@@ -99,17 +101,17 @@ def test_bound_steps_compute_what_plain_session_runs_do(frames: SpatialFrames) -
     assert not stage.state.any()
 
 
-def test_each_stream_starts_from_a_fresh_state(frames: SpatialFrames) -> None:
-    stage = OnnxTurnModel(parse_config({}))
+def test_each_stream_starts_from_a_fresh_state(frames: SpatialFrames, turn_model: TurnModelOpener) -> None:
+    stage = turn_model(parse_config({}))
     first = stream(stage, frames, [10])
     second = stream(stage, frames, [10])
     np.testing.assert_array_equal(joined(first, ActivityFrames, "rep_prob"), joined(second, ActivityFrames, "rep_prob"))
     np.testing.assert_array_equal(joined(first, TurnPredictions, "p_hold"), joined(second, TurnPredictions, "p_hold"))
 
 
-def test_a_session_gap_resets_the_model(frames: SpatialFrames) -> None:
+def test_a_session_gap_resets_the_model(frames: SpatialFrames, turn_model: TurnModelOpener) -> None:
     config: Config = parse_config({"analytics": {"session_gap_s": 5.0}})
-    stage = OnnxTurnModel(config)
+    stage = turn_model(config)
     list(stage.process(frames))
     state_after_speech = stage.state
     silent = silence(frames, 600)  # 6 s
@@ -130,12 +132,14 @@ def rep_talking_on(frames: SpatialFrames) -> SpatialFrames:
     return part
 
 
-def test_the_model_is_reset_for_the_next_customer_while_the_rep_talks_on(frames: SpatialFrames) -> None:
+def test_the_model_is_reset_for_the_next_customer_while_the_rep_talks_on(
+    frames: SpatialFrames, turn_model: TurnModelOpener
+) -> None:
     """The analytics end a session after a session gap of the customer's silence, whoever else talks: the
     model's memory of that customer must not colour the next one's first turns. It resets at a pause of the
     rep's, not within a word (it used to wait for a session gap with nobody speaking, which never came)."""
     config: Config = parse_config({"analytics": {"session_gap_s": 5.0}})
-    stage = OnnxTurnModel(config)
+    stage = turn_model(config)
     resets: list[float] = []
     reset_state = stage.reset_state
 
@@ -155,10 +159,10 @@ def test_the_model_is_reset_for_the_next_customer_while_the_rep_talks_on(frames:
     assert 5.0 / 0.02 <= resets[0] < (5.0 + 2.0) / 0.02, resets
 
 
-def test_a_lost_microphone_starts_the_model_afresh(frames: SpatialFrames) -> None:
+def test_a_lost_microphone_starts_the_model_afresh(frames: SpatialFrames, turn_model: TurnModelOpener) -> None:
     """Whatever was said before the array went away is not the conversation it hears when it is back:
     the model's memory of it must not colour the first turns after the outage."""
-    stage = OnnxTurnModel(parse_config({}))
+    stage = turn_model(parse_config({}))
     list(stage.process(frames))
     assert np.abs(stage.state).max() > 0.05
     sessions = stage.sessions
@@ -167,11 +171,13 @@ def test_a_lost_microphone_starts_the_model_afresh(frames: SpatialFrames) -> Non
     assert not np.any(stage.state)
 
 
-def test_a_stream_of_an_odd_number_of_frames_is_decided_to_its_last_frame(frames: SpatialFrames) -> None:
+def test_a_stream_of_an_odd_number_of_frames_is_decided_to_its_last_frame(
+    frames: SpatialFrames, turn_model: TurnModelOpener
+) -> None:
     """The model steps two 10 ms frames at a time; the last, unpaired frame of a stream still gets its
     activity and predictions, so the timeline and the analytics run to the stream's end."""
     odd = slice_frames(frames, 0, 101)
-    out = stream(OnnxTurnModel(parse_config({})), odd, [101])
+    out = stream(turn_model(parse_config({})), odd, [101])
     assert joined(out, ActivityFrames, "rep_active").size == 101
     assert joined(out, TurnPredictions, "p_hold").size == 101
     last = [e for e in out if isinstance(e, ActivityFrames)][-1]
@@ -197,11 +203,13 @@ def test_model_file_is_found_in_the_package() -> None:
     assert sidecar_path(path).is_file()
 
 
-def test_in_overlap_a_party_stays_on_only_at_the_on_threshold_as_training_scores_it() -> None:
+def test_in_overlap_a_party_stays_on_only_at_the_on_threshold_as_training_scores_it(
+    turn_model: TurnModelOpener,
+) -> None:
     """At a handover the fading voice must not hold on through the hysteresis band into an overlap."""
     from models.scoring import hysteresis
 
-    model = OnnxTurnModel(parse_config({}), shipped_model_path())
+    model = turn_model(parse_config({}), shipped_model_path())
     on, off = model.spec.vad_on, model.spec.vad_off
     hi, mid = on + 0.05, (on + off) / 2  # mid: inside the band, keeps a party on while it speaks alone
     probs = np.array([[hi, 0.0], [mid, 0.0], [mid, hi], [mid, hi], [0.0, mid], [0.0, 0.0]], np.float32)
@@ -215,9 +223,9 @@ def test_in_overlap_a_party_stays_on_only_at_the_on_threshold_as_training_scores
     assert [model._decide(row) for row in walk] == [tuple(r) for r in hysteresis(walk, on, off).tolist()]
 
 
-def test_at_a_reps_start_p_hold_is_the_silent_customers_chance_to_resume() -> None:
+def test_at_a_reps_start_p_hold_is_the_silent_customers_chance_to_resume(turn_model: TurnModelOpener) -> None:
     """Even when the rep spoke alone in the customer's pause before (a backchannel keeps no floor)."""
-    stage = OnnxTurnModel(parse_config({}))
+    stage = turn_model(parse_config({}))
     steps = [(False, True)] * 30 + [(False, False)] * 10 + [(True, False)] * 15 + [(False, False)] * 10
     steps += [(True, False)] * 5  # the rep starts again: the last to speak alone was the rep
     active = np.array(steps)
@@ -231,11 +239,13 @@ def test_at_a_reps_start_p_hold_is_the_silent_customers_chance_to_resume() -> No
 
 
 @pytest.mark.parametrize("min_speech_s", [0.1, 0.3])
-def test_a_burst_too_short_to_be_speech_does_not_become_the_last_speaker(min_speech_s: float) -> None:
+def test_a_burst_too_short_to_be_speech_does_not_become_the_last_speaker(
+    min_speech_s: float, turn_model: TurnModelOpener
+) -> None:
     """The rep alone for 1 s, then the customer alone for 0.12 s, then silence. Under activity.min_speech_s
     = 0.3 the burst is no speech to the timeline, so the pause is the rep's and p_hold about the rep; the
     stage's own "who spoke last" kept a fixed 0.1 s and made it the customer's."""
-    stage = OnnxTurnModel(parse_config({"activity": {"min_speech_s": min_speech_s}}))
+    stage = turn_model(parse_config({"activity": {"min_speech_s": min_speech_s}}))
     active = np.array([(True, False)] * 50 + [(False, True)] * 6 + [(False, False)] * 10)
     out = np.random.default_rng(0).random((len(active), 2 + 2 * (len(stage.spec.bin_edges_s) - 1)), np.float32)
     p_hold, _ = stage._interpret(out, active, 0.0, 0.02)
@@ -291,12 +301,14 @@ def test_a_raw_probability_at_its_threshold_is_calibrated_to_the_decision_bounda
     assert view.p_continues[0][2] < 0.5  # 0.54 < 0.62
 
 
-def test_a_customer_burst_too_short_to_be_speech_does_not_put_the_reset_off(frames: SpatialFrames) -> None:
+def test_a_customer_burst_too_short_to_be_speech_does_not_put_the_reset_off(
+    frames: SpatialFrames, turn_model: TurnModelOpener
+) -> None:
     """The analytics end the session a session gap after the customer's last speech, a burst under min_speech_s
     being no speech; the model counted the gap from any active step, so such a burst put its reset off a whole
     gap (the next visit's first turns heard with the last one's memory)."""
     config: Config = parse_config({"analytics": {"session_gap_s": 5.0}})
-    stage = OnnxTurnModel(config)
+    stage = turn_model(config)
     list(stage.process(frames))
     hop_s = 2 * frames.hop_s
     silent = stage.customer_silent_steps

@@ -15,13 +15,13 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from listener.config import parse_config
-from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import SHIPPED_NAME, shipped_model_path, sidecar_path
 from models import tracks, train, validation
 from models.simulate import CACHE, Sample, load_split
+from tests.conftest import TurnModelOpener
 
 
-def test_smoke_training_run_produces_a_loadable_int8_model(tmp_path: Path) -> None:
+def test_smoke_training_run_produces_a_loadable_int8_model(tmp_path: Path, turn_model: TurnModelOpener) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
     results = train.run(replace(train.SMOKE, lookahead_steps=2), out, cache, log=False)
     path = out / SHIPPED_NAME
@@ -29,7 +29,7 @@ def test_smoke_training_run_produces_a_loadable_int8_model(tmp_path: Path) -> No
     assert doc["training"]["settings"]["epochs"] == train.SMOKE.epochs
     assert doc["output"]["lookahead_steps"] == 2
     assert doc["figures"] == json.loads(json.dumps(results))
-    model = OnnxTurnModel(parse_config({}), path)
+    model = turn_model(parse_config({}), path)
     out_seq = model.run_sequence(np.zeros((5, 43), np.float32))
     assert out_seq.shape == (5, model.spec.n_outputs) and model.spec.lag_s == 0.04
     # the simulation is cached: a second run reads it instead of simulating again
@@ -75,7 +75,7 @@ def test_validation_f1_scores_a_look_ahead_model_on_the_steps_it_labels() -> Non
 
 
 def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, turn_model: TurnModelOpener
 ) -> None:
     out, cache = tmp_path / "out", tmp_path / "cache"
     chosen: list[tuple[list[np.ndarray], object]] = []  # (outputs, thresholds) of every choice made
@@ -93,10 +93,10 @@ def test_a_smoke_ensemble_is_two_trained_members_merged_with_its_own_thresholds(
     assert doc["training"]["command"] == "python -m models.train" and doc["training"]["seeds"] == [1, 2]
     assert doc["state_size"] == 2 * train.SMOKE.hidden and doc["figures"] == json.loads(json.dumps(results))
     config = parse_config({})
-    members = [OnnxTurnModel(config, cache / "members" / f"s{seed}" / SHIPPED_NAME) for seed in (1, 2)]
+    members = [turn_model(config, cache / "members" / f"s{seed}" / SHIPPED_NAME) for seed in (1, 2)]
     features = np.random.default_rng(0).normal(size=(20, 43)).astype(np.float32)
     mean = np.mean([m.run_sequence(features) for m in members], axis=0)
-    np.testing.assert_allclose(OnnxTurnModel(config, path).run_sequence(features), mean, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(turn_model(config, path).run_sequence(features), mean, rtol=0, atol=1e-6)
     floats = json.loads(sidecar_path(cache / train.FLOAT_NAME).read_text())
     assert floats["state_size"] == doc["state_size"] and floats["output"] == doc["output"]
     # the last two choices were made on the merged model's outputs, and the sidecar holds them

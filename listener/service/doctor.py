@@ -236,7 +236,8 @@ def check_turn_model(config: Config) -> Check:
     try:
         spec = load_spec(model_path(config))
         data = read_model(spec)  # once: the model loaded is the one fingerprinted
-        model = OnnxTurnModel(config, spec=spec, model=data)
+        with OnnxTurnModel(config, spec=spec, model=data):
+            pass  # opened, it has run once
     except ListenerError as exc:
         return failed_with("turn model", exc, fix_for(model_path(config)))
     from listener.outputs.mqtt.identity import turn_model_version
@@ -246,7 +247,7 @@ def check_turn_model(config: Config) -> Check:
     return Check(
         "turn model",
         "ok",
-        f"{model.spec.path} loads and runs (version {model.spec.version}, fingerprint {fingerprint})",
+        f"{spec.path} loads and runs (version {spec.version}, fingerprint {fingerprint})",
     )
 
 

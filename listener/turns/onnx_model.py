@@ -117,7 +117,13 @@ def _one_line(exc: BaseException) -> str:
 
 
 class OnnxTurnModel(TurnStage):
-    """The turn-taking model stage, inference by onnxruntime."""
+    """The turn-taking model stage, inference by onnxruntime.
+
+    Built, it has read and checked the sidecar (a missing or mismatched one is a
+    :class:`~listener.errors.ModelError` at once); ``open`` makes the onnxruntime
+    session and runs it once, so a model that loads but cannot run stops start-up
+    there, before the array opens; ``close`` releases the session.
+    """
 
     name = "turn-model"
 
@@ -127,10 +133,31 @@ class OnnxTurnModel(TurnStage):
         """``spec`` and ``model``: the sidecar and the file's bytes, when the caller has read them already."""
         if spec is None:
             spec = load_spec(path if path is not None else model_path(config))
-        self.session = open_session(spec, config.turn_model.threads, model)
-        self._bound = BoundStep(self.session, spec)
         super().__init__(config, spec)
-        self._smoke_test()
+        self._threads = config.turn_model.threads
+        self._model = model  # kept only until open(): a caller that read the file spares a second read
+        self.session: Session | None = None
+        self._step: BoundStep | None = None
+
+    def open(self) -> None:
+        if self.session is not None:
+            return
+        self.session = open_session(self.spec, self._threads, self._model)
+        self._step = BoundStep(self.session, self.spec)
+        self._model = None
+        try:
+            self._smoke_test()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.session = self._step = None
+
+    @property
+    def _bound(self) -> BoundStep:
+        assert self._step is not None, "OnnxTurnModel used before open() (use it in a with block)"
+        return self._step
 
     @property
     def state(self) -> Float:

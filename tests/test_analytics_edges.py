@@ -9,7 +9,16 @@ from __future__ import annotations
 import pytest
 
 from listener.analytics.summary import all_sessions, no_session, totals
-from listener.events import AudioDropped, FloorHeld, LongSilence, Question, ResponseGap, SessionSummary
+from listener.events import (
+    AudioDropped,
+    FloorHeld,
+    Interruption,
+    LongSilence,
+    PrematureStart,
+    Question,
+    ResponseGap,
+    SessionSummary,
+)
 from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run
 
 
@@ -89,3 +98,63 @@ def test_a_recording_without_a_session_has_no_floor_changes_per_minute() -> None
     c = run([("rep", 1.0, 3.0)], 5.0)
     metrics = totals(c.segments, c.events, 5.0, CONFIG.analytics)
     assert (metrics["sessions"], metrics["floor_changes"], metrics["switches_per_min"]) == (0, 0, 0.0)
+
+
+def test_a_floor_its_session_ended_is_not_taken_by_the_next_visits_first_word() -> None:
+    """The first visit ends on the rep's floor; the next customer's first word, 40 s later, takes no floor from
+    the rep: that floor ended with its session. One floor change in each visit, two in the recording."""
+    segments = [("customer", 0.0, 15.0), ("rep", 15.5, 30.0), ("customer", 70.0, 85.0), ("rep", 85.5, 100.0)]
+    c = run(segments, 150.0)
+    assert [(f.by, f.taken) for f in of(c, FloorHeld)] == [(CUST, True), (REP, False), (CUST, True), (REP, False)]
+    assert [s.floor_changes for s in c.sessions] == [1, 1]
+    assert all_sessions(c.segments, c.events, 150.0, CONFIG.analytics).floor_changes == 2
+
+
+def test_a_sessions_premature_starts_are_counted_once_each() -> None:
+    """The rep starts in the customer's pause, the customer goes on 0.8 s later: one premature start, in the
+    session's summary and in the recording's totals."""
+    c = run([("customer", 0.0, 15.0), ("rep", 15.5, 17.5), ("customer", 16.3, 30.0), ("rep", 30.5, 35.0)], 70.0)
+    assert [p.onset_s for p in of(c, PrematureStart)] == [15.5]
+    (s,) = c.sessions
+    assert s.premature_starts == 1
+    assert all_sessions(c.segments, c.events, 70.0, CONFIG.analytics).premature_starts == 1
+
+
+def test_a_customer_heard_for_half_a_second_has_a_backchannel_rate() -> None:
+    """docs/integrations/mqtt.md: the rep's backchannels a minute are null only without customer speech; half a
+    second of it (the rep then talks on) gives 0 a minute."""
+    c = run([("customer", 0.0, 0.5), ("rep", 1.0, 25.0)], 60.0)
+    (s,) = c.sessions
+    assert (s.customer_talk_s, s.rep_backchannels_per_min) == (0.5, 0.0)
+
+
+def test_audio_lost_under_talk_within_the_others_talk_is_talk_after_an_earlier_stretch() -> None:
+    """The customer's first stretch, then 10-20 s of theirs with the rep's 12-15 s inside it, 50 ms lost at 13 s
+    (under both) and at 17 s (under the customer's alone): the talk of both is one stretch, 10-20 s, so each
+    loss is talk, once, and the session's unheard time is 0 s, neither less nor more."""
+    talk = [("customer", 0.0, 5.0), ("customer", 10.0, 13.0), ("customer", 13.05, 17.0), ("customer", 17.05, 20.0)]
+    talk += [("rep", 12.0, 13.0), ("rep", 13.05, 15.0), ("rep", 25.0, 40.0)]
+    lost = [AudioDropped(start_s=t, duration_s=0.05, reason="overflow") for t in (13.0, 17.0)]
+    out = raw_events(talk, 80.0, bounds=[1300, 1700, 2000], drops=lost)
+    (s,) = [e for e in out if isinstance(e, SessionSummary)]
+    assert (s.unheard_s, s.overlap_s, s.duration_s, s.silence_s) == pytest.approx((0.0, 3.0, 40.0, 10.0))
+
+
+def test_a_sessions_interruptions_are_counted_by_party_and_outcome() -> None:
+    """The customer breaks in on the rep and stops (unsuccessful); later the rep breaks in and keeps talking
+    after the customer stops (successful)."""
+    segments = [("customer", 0.0, 10.0), ("rep", 10.5, 25.0), ("customer", 15.0, 16.5)]
+    segments += [("customer", 26.0, 35.0), ("rep", 34.5, 45.0)]
+    c = run(segments, 90.0)
+    assert [(i.by, i.onset_s, i.successful) for i in of(c, Interruption)] == [(CUST, 15.0, False), (REP, 34.5, True)]
+    (s,) = c.sessions
+    assert (s.interruptions_by_rep, s.successful_interruptions_by_rep) == (1, 1)
+    assert (s.interruptions_by_customer, s.successful_interruptions_by_customer) == (1, 0)
+
+
+def test_each_stretch_of_talk_over_talk_counts_in_the_overlap() -> None:
+    """Two "mm"s of the customer's, and a longer word, over one stretch of the rep's: 0.3 + 0.3 + 0.8 s of overlap."""
+    segments = [("customer", 0.0, 10.0), ("rep", 10.5, 30.0)]
+    segments += [("customer", 15.0, 15.3), ("customer", 20.0, 20.3), ("customer", 25.0, 25.8)]
+    (s,) = run(segments, 70.0).sessions
+    assert s.overlap_s == pytest.approx(1.4)

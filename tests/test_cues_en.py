@@ -54,6 +54,7 @@ OPEN = [
     "of course what's your postcode",
     "how hard did you press it",  # a question, not "how hard" the acknowledgement
     "i understand what model is it",  # an acknowledgement, then a question: its auxiliary says so
+    "i understand can you tell me more",  # ... or an invitation to tell, however many words it takes
     # a common interjection before it; a question word before "is it" asks, it is no tag
     "no worries how long have you had it",
     "thanks so much what happened",
@@ -74,6 +75,7 @@ OPEN = [
     "what what model is it",
     "so so what happened",
     "and and when did you buy it",
+    "okay can you can you tell me what happened",  # a stutter after a lead-in counts once too
     # a softener between the auxiliary and the invitation still invites the customer to tell
     "can you please tell me what happened",
     "can you just walk me through it",
@@ -114,6 +116,7 @@ CLOSED = [
     "do any of the lights flash",
     "oh dear is it cracked",
     "the update broke it didn't it",  # a tag after an object "it" ("that is it" is a statement)
+    "broke it didn't it",  # the same with its subject left out: the verb "broke" still makes "it" its object
     "that fixed it didn't it",
     "restarting fixes it doesn't it",
     "that did it didn't it",
@@ -126,6 +129,9 @@ CLOSED = [
     "do do you have the receipt",
     "did did you back it up",
     "is it is it still under warranty",
+    "so is is it under warranty",  # ... after a lead-in too
+    "broken is it",  # one word, then a tag
+    "you know what model the old one was do you",  # a question word more than three words before the tag
     "have you have you tried restarting it",
     "how about that one",  # a suggestion: only "how about that" alone exclaims
     # "may i ask" asks openly only before a question word
@@ -151,6 +157,7 @@ NOT_QUESTIONS = [
     "let me check how it works",
     "let me check what happened",  # a check announced, then what is checked: no auxiliary behind "what"
     "let me check how long the repair takes",
+    "let me check how long the repair will take",  # "will" four words behind "how": past the reach of three
     "let me see which one fits",
     "just to check what you paid",
     "so what i'm hearing is it won't charge",
@@ -178,6 +185,7 @@ NOT_QUESTIONS = [
     "good morning how are you",
     "hi there how are you",
     "morning how are you",
+    "my name is sam how are you",  # a greeting after an introduction
     # an acknowledgement, then a clause: the question word opens no question
     "i'm sorry to hear what happened to your phone",
     "i understand what happened",

@@ -145,6 +145,14 @@ def test_one_echo_per_rep_turn_and_a_new_turn_after_the_customer_takes_the_floor
     assert of(talk.say("rep", "so the store thinks it's the cable"), Echo)
 
 
+def test_an_echo_begins_with_the_utterance_that_makes_it() -> None:
+    talk = Talk()
+    talk.say("customer", STORY)
+    start_s = talk.t_s
+    (echo,) = of(talk.say("rep", "so the charger stopped after the update"), Echo)
+    assert echo.onset_s == start_s  # type: ignore[attr-defined]
+
+
 def test_echo_builds_over_the_rep_turn() -> None:
     talk = Talk()
     talk.say("customer", STORY)

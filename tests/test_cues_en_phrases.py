@@ -185,6 +185,7 @@ PLANS = [
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question
+    "can we have it by friday can we",  # asked, before and after: no subject stands before its first "can"
     "what's the next step",  # asking, not planning
     "i won't be able to fix it today",
     "do you think i will need it",

@@ -182,6 +182,7 @@ PLANS = [
     "it'll be ready by friday",  # a day is a time too
     "we can have it done by next monday",
     "i will probably call you tomorrow",  # a hedge takes nothing back without its "not"
+    "i'll order a new one shall i",  # a statement closed by a tag: the tag asks, the statement commits
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question

@@ -222,7 +222,8 @@ class CueDetector:
                     return None, len(norms)  # "(my name is sam) how are you": a greeting
                 if start is not None and start.family == "open" and start.end - start.start == 1:
                     return True, k
-        return False, 0
+        # asked from the tag: the statement before it commits ("i'll order a new one, shall i" plans)
+        return False, s
 
     def _tag_at(self, norms: list[str]) -> int | None:
         """Where a question tag ending the utterance begins ("... did not it", "... do you"), not "so do i"."""

@@ -142,7 +142,7 @@ def model_run(wav: Path, truth: dict[str, Any], config: Config) -> ModelRun:
     geo, keep = geometry(config), EventLog()
     source = WavSource(wav, geo, block_ms=1000)
     with source, Pipeline([SpatialFrontEnd(config, geo), activity_stage(config), keep]) as pipe:
-        info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
+        info = AudioInfo(duration_s=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         pipe.run(source)
     return ModelRun(truth, keep.events, info)
 

@@ -322,7 +322,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     watch = ChannelWatch(geo, recording=args.file)  # a recording with silent or copied channels is said
     analysis = analysis_stages(config, geo, real_time=source.realtime)  # flat out: the recogniser is waited for
     with source, Pipeline([watch, *analysis, *cues, collector]) as pipe:
-        info = AudioInfo(seconds=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
+        info = AudioInfo(duration_s=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
         source.warn_if_short()
         pipe.run(source)
     # the measurements first: a figure that cannot be written must not take them with it
@@ -332,7 +332,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
         segments, events = collector.segments, collector.events
         title = shown_path(args.file.name)  # a name that is not UTF-8 holds surrogates, which no font draws
-        plot_conversation(segments, events, info.seconds, args.plot, config.analytics, title=title)
+        plot_conversation(segments, events, info.duration_s, args.plot, config.analytics, title=title)
     return 0
 
 

@@ -151,7 +151,7 @@ def test_output_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path: Pat
 
 
 def test_a_report_without_speech_has_float_talk_times_and_no_nan() -> None:
-    report = ReportCollector().report(AudioInfo(seconds=0.0, channels=4, sample_rate_hz=16000))
+    report = ReportCollector().report(AudioInfo(duration_s=0.0, channels=4, sample_rate_hz=16000))
     metrics = report["metrics"]
     assert isinstance(metrics, dict)
     for key in ("rep_talk_s", "customer_talk_s"):

@@ -53,8 +53,8 @@ class Limits:
 
     @classmethod
     def of(cls, an: AnalyticsConfig, act: ActivityConfig, hop_s: float) -> Limits:
-        def n(seconds: float) -> int:
-            return round(seconds / hop_s)
+        def n(length_s: float) -> int:
+            return round(length_s / hop_s)
 
         return cls(
             hop_s=hop_s,

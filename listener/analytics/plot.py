@@ -223,14 +223,14 @@ def _marker(ax: Any, e: Reported, heads_from_s: float) -> None:
         ax.plot([t, e.end_s], [y, y], color=COLORS[e.by], lw=2.5, alpha=0.5, solid_capstyle="butt")
 
 
-def _gap(ax: Any, t: float, gap_s: float, heads_from_s: float) -> None:
+def _gap(ax: Any, t_s: float, gap_s: float, heads_from_s: float) -> None:
     """The gap's arrow between the lanes, its length in seconds on a white box over the arrow's middle."""
     from matplotlib.patches import FancyArrowPatch
 
     style = "<->" if abs(gap_s) >= heads_from_s else "-"
     arrow = FancyArrowPatch(
-        (t - gap_s, GAP_Y),
-        (t, GAP_Y),
+        (t_s - gap_s, GAP_Y),
+        (t_s, GAP_Y),
         arrowstyle=style,
         mutation_scale=8,
         color=COLORS["gap"],
@@ -243,7 +243,7 @@ def _gap(ax: Any, t: float, gap_s: float, heads_from_s: float) -> None:
     ax.add_patch(arrow)
     box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9}
     ax.text(
-        t - gap_s / 2,
+        t_s - gap_s / 2,
         GAP_Y,
         f"{gap_s:+.1f}",
         ha="center",

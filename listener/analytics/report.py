@@ -34,7 +34,7 @@ SCHEMA = "listener.analysis/1"
 
 @dataclass(frozen=True, slots=True)
 class AudioInfo:
-    seconds: float
+    duration_s: float
     channels: int
     sample_rate_hz: int
 
@@ -100,7 +100,7 @@ class ReportCollector(Stage):
         return {
             "schema": SCHEMA,
             "audio": {
-                "seconds": round(audio.seconds, DECIMALS),
+                "seconds": round(audio.duration_s, DECIMALS),
                 "channels": audio.channels,
                 "sample_rate": audio.sample_rate_hz,
             },

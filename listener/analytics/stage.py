@@ -166,9 +166,9 @@ class Conversation:
             out.append(event)
 
 
-def _duration(seconds: float) -> str:
+def _duration(length_s: float) -> str:
     """A length for a log line: 14400 s as "4 h", 5400 s as "1.5 h", 900 s as "15 min"."""
-    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+    return f"{length_s / 3600:g} h" if length_s >= 3600 else f"{length_s / 60:g} min"
 
 
 class ConversationAnalytics(Stage):

@@ -271,16 +271,16 @@ def _check_is_file(path: Path, shown: str) -> None:
         raise AudioInputError(f"{shown} is a pipe, not a file: save the recording to a .wav file and pass that")
 
 
-def _check_rate(shown: str, rate: int) -> None:
-    if rate < MIN_RATE_HZ:
+def _check_rate(shown: str, rate_hz: int) -> None:
+    if rate_hz < MIN_RATE_HZ:
         raise AudioFormatError(
-            f"{shown} is sampled at {rate} Hz; the listener needs {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz: "
+            f"{shown} is sampled at {rate_hz} Hz; the listener needs {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz: "
             f"record at 16 kHz or more (e.g. `sox in.wav -r 16000 out.wav` only if the source had it)"
         )
-    if rate > MAX_RATE_HZ:
+    if rate_hz > MAX_RATE_HZ:
         # downsampling loses nothing the analysis uses (it runs at 16 kHz), so the fix is a plain conversion
         raise AudioFormatError(
-            f"{shown} is sampled at {rate} Hz; the listener takes at most {MAX_RATE_HZ} Hz: "
+            f"{shown} is sampled at {rate_hz} Hz; the listener takes at most {MAX_RATE_HZ} Hz: "
             f"resample it, e.g. `sox in.wav -r {MAX_RATE_HZ} out.wav`"
         )
 
@@ -295,39 +295,44 @@ def _check_riff(path: Path, shown: str) -> int:
                 raise AudioFormatError(f"{shown} is empty (0 bytes): record or copy it again")
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
                 raise AudioFormatError(not_wav_message(shown, head))
-            size = path.stat().st_size
-            chunk = _data_chunk(fh, head[:4] == b"RF64", size)
-            unaccounted = _unaccounted_bytes(fh, chunk[1], size) if chunk and chunk[1] else 0
+            file_size_bytes = path.stat().st_size
+            chunk = _data_chunk(fh, head[:4] == b"RF64", file_size_bytes)
+            unaccounted_bytes = _unaccounted_bytes(fh, chunk[1], file_size_bytes) if chunk and chunk[1] else 0
     except OSError as exc:
         raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
-    return _check_data_size(shown, chunk, size, unaccounted)
+    return _check_data_size(shown, chunk, file_size_bytes, unaccounted_bytes)
 
 
-def _check_data_size(shown: str, chunk: tuple[int, int] | None, size: int, unaccounted: int) -> int:
+def _check_data_size(shown: str, chunk: tuple[int, int] | None, file_size_bytes: int, unaccounted_bytes: int) -> int:
     """Reject a data chunk that is missing, promises more than the file has, or is followed by unheaded audio;
-    ``chunk`` is where its audio starts and ends, ``size`` the file's; returns where the data ends."""
+    ``chunk`` is where its audio starts and ends, ``file_size_bytes`` the file's; returns where the data ends."""
     if chunk is None:
         raise AudioFormatError(f"{shown} is truncated: its WAV header has no data chunk; record or copy it again")
     start, declared = chunk
-    if declared > size and start >= size:  # a repaired header would hold 0 samples: there is nothing to repair
+    # a repaired header would hold 0 samples: there is nothing to repair
+    if declared > file_size_bytes and start >= file_size_bytes:
         raise AudioFormatError(
             f"{shown} holds no audio (its header promises {declared - start} bytes, none were written): record it again"
         )
-    if declared > size:
+    if declared > file_size_bytes:
         raise AudioFormatError(
-            f"{shown} is truncated: the header promises {declared} bytes, the file has {size}; "
+            f"{shown} is truncated: the header promises {declared} bytes, the file has {file_size_bytes}; "
             "if it is still being recorded, wait until it ends; else copy it again or repair the header (e.g. "
             "`sox --ignore-length in.wav out.wav`)"
         )
-    if unaccounted > UNACCOUNTED_BYTES_MAX and declared - start == STREAMED_SIZE and size > STREAMED_SIZE:
+    if (
+        unaccounted_bytes > UNACCOUNTED_BYTES_MAX
+        and declared - start == STREAMED_SIZE
+        and file_size_bytes > STREAMED_SIZE
+    ):
         # a stream written with its length unknown, past what a RIFF size can say: sox --ignore-length wraps it
         raise AudioFormatError(
             f"{shown} holds more than a WAV file can (4 GiB; it was written as a stream, its length unknown): "
             "convert it to RF64, which has no such limit, e.g. `ffmpeg -i in.wav -c copy -rf64 auto out.wav`"
         )
-    if unaccounted > UNACCOUNTED_BYTES_MAX:  # read as the header says, the rest would be left out unsaid
+    if unaccounted_bytes > UNACCOUNTED_BYTES_MAX:  # read as the header says, the rest would be left out unsaid
         raise AudioFormatError(
-            f"{shown}: its WAV header ends the audio at byte {declared}, but {unaccounted} more bytes follow "
+            f"{shown}: its WAV header ends the audio at byte {declared}, but {unaccounted_bytes} more bytes follow "
             "(a recording copied while it was made, or not closed properly): "
             "repair the header, e.g. `sox --ignore-length in.wav out.wav`"
         )
@@ -341,25 +346,25 @@ METADATA_CHUNKS = frozenset(
 )
 
 
-def _unaccounted_bytes(fh: BinaryIO, data_end: int, file_size: int) -> int:
+def _unaccounted_bytes(fh: BinaryIO, data_end_bytes: int, file_size_bytes: int) -> int:
     """Bytes after the data chunk that no chunk holds (a LIST or id3 chunk after the audio is fine)."""
-    at = data_end + (data_end & 1)
-    while at + 8 <= file_size:
+    at = data_end_bytes + (data_end_bytes & 1)
+    while at + 8 <= file_size_bytes:
         fh.seek(at)
         header = fh.read(8)
         chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
-        if chunk_id in METADATA_CHUNKS and at + 8 + size > file_size:
+        if chunk_id in METADATA_CHUNKS and at + 8 + size > file_size_bytes:
             return 0  # metadata cut short (a copy stopped late): the audio before it is whole
-        if not (chunk_id.isascii() and chunk_id.decode("ascii").isprintable()) or at + 8 + size > file_size:
+        if not (chunk_id.isascii() and chunk_id.decode("ascii").isprintable()) or at + 8 + size > file_size_bytes:
             break
         at += 8 + size + (size & 1)
-    return max(0, file_size - at)
+    return max(0, file_size_bytes - at)
 
 
 STREAMED_SIZE = 0xFFFFFFFF  # the data size a streaming writer puts in a RIFF header it cannot go back to
 
 
-def _data_chunk(fh: BinaryIO, rf64: bool, file_size: int) -> tuple[int, int] | None:
+def _data_chunk(fh: BinaryIO, rf64: bool, file_size_bytes: int) -> tuple[int, int] | None:
     """Where the data chunk's audio starts and ends; the end is 0 when its length is unknown (the data runs to
     the end of the file)."""
     ds64_data_size: int | None = None
@@ -379,7 +384,7 @@ def _data_chunk(fh: BinaryIO, rf64: bool, file_size: int) -> tuple[int, int] | N
             start = fh.tell()
             if size == STREAMED_SIZE and ds64_data_size is not None:
                 size = ds64_data_size
-            elif size >= UNKNOWN_DATA_SIZE_FROM_BYTES and start + size > file_size:
+            elif size >= UNKNOWN_DATA_SIZE_FROM_BYTES and start + size > file_size_bytes:
                 return start, 0  # a streaming writer's "unknown length": the data runs to the end of the file
             return start, start + int(size)
         fh.seek(size + (size & 1), 1)

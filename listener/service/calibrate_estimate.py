@@ -121,9 +121,9 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     if speech_s < MIN_SPEECH_S or votes.weight.sum() <= 0:
         raise CalibrationError(too_little_speech(votes, speech_s))
     space = Space.of(config)
-    x = space.coordinate(votes.doa_deg)
+    votes_deg = space.coordinate(votes.doa_deg)
     time_s = votes.time_s
-    clusters = find_clusters(space, x, votes.weight, time_s, votes.hop_s)
+    clusters = find_clusters(space, votes_deg, votes.weight, time_s, votes.hop_s)
     configured = (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
     total = float(votes.weight.sum())
     evidence = min(1.0, speech_s / FULL_CONFIDENCE_S)
@@ -131,7 +131,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     if len(clusters) == 2:
         rep, customer, margin = match(space, clusters, configured)
         quiet_customer = customer.weight <= rep.weight
-        talks = _quieter_turns(space, x, votes, rep, customer, quiet_customer)
+        talks = _quieter_turns(space, votes_deg, votes, rep, customer, quiet_customer)
         both = azimuths(space, rep.centre_deg, customer.centre_deg) if talks >= MIN_OWN_TURNS else None
         if both is not None:
             factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
@@ -148,28 +148,28 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         if talks < MIN_OWN_TURNS:
             note, doubt = _unplaced(space, rep, customer, configured, total, quiet_customer)
     if not doubt:
-        doubt = _too_near(space, x, votes.weight, time_s, rep, total)
+        doubt = _too_near(space, votes_deg, votes.weight, time_s, rep, total)
     share, heard = rep.weight / total, space.heard(rep.centre_deg)
     placed = _place_one(space, rep.centre_deg)
     return Calibration(*placed, Factors(evidence, share), speech_s, share, doubt=doubt, note=note, rep_heard_deg=heard)
 
 
 def _quieter_turns(
-    space: Space, x: Float, votes: Votes, rep: Cluster, customer: Cluster, quiet_customer: bool
+    space: Space, votes_deg: Float, votes: Votes, rep: Cluster, customer: Cluster, quiet_customer: bool
 ) -> float:
     """The quieter direction's share in turns of its own. Two talkers only if it holds some (the customer's
     counted from the rep's first word: they answer the rep); an echo or a noise among the rep's words, or before
     the rep began, holds none. Else one, the matched rep: an echo taken for the rep holds few of the votes, and
     the confidence (its share) refuses it."""
-    after_s = _first_vote_s(space, x, votes.time_s, rep) if quiet_customer else -math.inf
-    return own_turns(space, x, votes.weight, votes.time_s, customer if quiet_customer else rep, after_s)
+    after_s = _first_vote_s(space, votes_deg, votes.time_s, rep) if quiet_customer else -math.inf
+    return own_turns(space, votes_deg, votes.weight, votes.time_s, customer if quiet_customer else rep, after_s)
 
 
-def _first_vote_s(space: Space, x: Float, time_s: Float, talker: Cluster) -> float:
+def _first_vote_s(space: Space, votes_deg: Float, time_s: Float, talker: Cluster) -> float:
     """When ``talker`` first spoke. A noise switching on before the rep's first word stands above the noise
     floor, as loud as speech, until the floor has learnt it (half a second or so while it starts up), and has
     the room to itself: no turn of a customer's, who answers the rep."""
-    return float(time_s[space.apart(x, talker.centre_deg) <= CLUSTER_HALF_DEG].min())
+    return float(time_s[space.apart(votes_deg, talker.centre_deg) <= CLUSTER_HALF_DEG].min())
 
 
 def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float]) -> str:
@@ -213,22 +213,22 @@ def _over_the_rep(space: Space, voice: Cluster, share: float) -> tuple[str, str]
     )
 
 
-def _too_near(space: Space, x: Float, weight: Float, time_s: Float, rep: Cluster, total: float) -> str:
+def _too_near(space: Space, votes_deg: Float, weight: Float, time_s: Float, rep: Cluster, total: float) -> str:
     """Doubt when a voice beside the rep's own votes talked in turns of its own, too near the rep to be stored as
     the customer ('' when there is none): placed alone, the customer would go across the counter and every word
     of theirs would count as the rep's. Only votes outside the rep's cluster are the voice's: the rep's own,
     smeared by the room, would make a turn of its own of every sentence."""
-    beside = space.apart(x, rep.centre_deg) > CLUSTER_HALF_DEG
+    beside = space.apart(votes_deg, rep.centre_deg) > CLUSTER_HALF_DEG
     if not beside.any():
         return ""
-    peak = float(space.grid[np.argmax(space.histogram(x[beside], weight[beside]))])
-    mine = beside & (space.apart(x, peak) <= CLUSTER_HALF_DEG)
-    voice = _of_votes(space, x, weight, mine)
+    peak_deg = float(space.grid[np.argmax(space.histogram(votes_deg[beside], weight[beside]))])
+    mine = beside & (space.apart(votes_deg, peak_deg) <= CLUSTER_HALF_DEG)
+    voice = _of_votes(space, votes_deg, weight, mine)
     if space.separable(rep.centre_deg, voice.centre_deg) and azimuths(space, rep.centre_deg, voice.centre_deg):
         return ""  # far enough apart: find_clusters' second talker, or nobody
     if voice.weight < SECOND_TALKER_SHARE * rep.weight:
         return ""
-    w, alone = _turn_votes(mine, weight, time_s, _first_vote_s(space, x, time_s, rep))
+    w, alone = _turn_votes(mine, weight, time_s, _first_vote_s(space, votes_deg, time_s, rep))
     if w[alone].sum() < MIN_OWN_TURNS * w.sum():
         return ""  # an echo of the rep, or a noise among their words
     apart = float(space.apart(voice.centre_deg, rep.centre_deg))
@@ -278,38 +278,38 @@ def too_little_speech(votes: Votes, speech_s: float) -> str:
     )
 
 
-def find_clusters(space: Space, x: Float, weight: Float, time_s: Float, hop_s: float) -> list[Cluster]:
+def find_clusters(space: Space, votes_deg: Float, weight: Float, time_s: Float, hop_s: float) -> list[Cluster]:
     """The strongest direction, and a second one if it may be a talker apart from the first: with
     SECOND_TALKER_SHARE of its weight, or less when it held the floor (then marked ``answered``)."""
-    smoothed = space.histogram(x, weight)
-    first = _cluster(space, x, weight, float(space.grid[np.argmax(smoothed)]))
+    smoothed = space.histogram(votes_deg, weight)
+    first = _cluster(space, votes_deg, weight, float(space.grid[np.argmax(smoothed)]))
     # another talker's peak is at least a cluster's width away, whatever the array can separate
     far = space.apart(space.grid, first.centre_deg) > 2 * CLUSTER_HALF_DEG - BIN_DEG / 2
     rest = np.where(far, smoothed, 0.0)
     if rest.max() <= 0:
         return [first]
-    second = _cluster(space, x, weight, float(space.grid[np.argmax(rest)]))
+    second = _cluster(space, votes_deg, weight, float(space.grid[np.argmax(rest)]))
     if not space.separable(first.centre_deg, second.centre_deg):
         return [first]
     if second.weight >= SECOND_TALKER_SHARE * first.weight:
         return [first, second]
-    if held_the_floor(space, x, weight, time_s, hop_s, first, second):
+    if held_the_floor(space, votes_deg, weight, time_s, hop_s, first, second):
         return [first, dataclasses.replace(second, answered=True)]
     return [first]
 
 
 def held_the_floor(
-    space: Space, x: Float, weight: Float, time_s: Float, hop_s: float, rep: Cluster, quiet: Cluster
+    space: Space, votes_deg: Float, weight: Float, time_s: Float, hop_s: float, rep: Cluster, quiet: Cluster
 ) -> bool:
     """Whether ``quiet``, under SECOND_TALKER_SHARE of ``rep``'s weight, answered the rep in turns of its own
     (QUIET_OWN_TURNS, QUIET_FLOOR_S): an echo or a clatter holds few, a shout too little time."""
-    w, alone = _own_turn_votes(space, x, weight, time_s, quiet, _first_vote_s(space, x, time_s, rep))
+    w, alone = _own_turn_votes(space, votes_deg, weight, time_s, quiet, _first_vote_s(space, votes_deg, time_s, rep))
     long_enough = int(alone.sum()) * hop_s >= QUIET_FLOOR_S - 1e-9  # 60 frames of 0.01 s are 0.6 s
     return long_enough and bool(w[alone].sum() >= QUIET_OWN_TURNS * w.sum())
 
 
 def own_turns(
-    space: Space, x: Float, weight: Float, time_s: Float, voice: Cluster, after_s: float = -math.inf
+    space: Space, votes_deg: Float, weight: Float, time_s: Float, voice: Cluster, after_s: float = -math.inf
 ) -> float:
     """The share of ``voice``'s weight in votes in a turn of its own (OWN_TURN_S, OWN_VOTES, OWN_SHARE),
     counting only votes after ``after_s``.
@@ -322,15 +322,15 @@ def own_turns(
     else heard counts against it, not only the first cluster: a rep's voice smeared by a reflection votes
     between the two clusters as well.
     """
-    w, alone = _own_turn_votes(space, x, weight, time_s, voice, after_s)
+    w, alone = _own_turn_votes(space, votes_deg, weight, time_s, voice, after_s)
     return float(w[alone].sum() / w.sum()) if w.sum() > 0 else 0.0
 
 
 def _own_turn_votes(
-    space: Space, x: Float, weight: Float, time_s: Float, voice: Cluster, after_s: float
+    space: Space, votes_deg: Float, weight: Float, time_s: Float, voice: Cluster, after_s: float
 ) -> tuple[Float, npt.NDArray[np.bool_]]:
     """The weights of ``voice``'s votes, and which of them are in a turn of its own after ``after_s``."""
-    return _turn_votes(space.apart(x, voice.centre_deg) <= CLUSTER_HALF_DEG, weight, time_s, after_s)
+    return _turn_votes(space.apart(votes_deg, voice.centre_deg) <= CLUSTER_HALF_DEG, weight, time_s, after_s)
 
 
 def _turn_votes(
@@ -352,13 +352,13 @@ def _around(time_s: Float, weight: Float, at_s: Float) -> Float:
     return np.asarray(total[hi] - total[lo], dtype=np.float64)
 
 
-def _cluster(space: Space, x: Float, weight: Float, peak: float) -> Cluster:
-    return _of_votes(space, x, weight, space.apart(x, peak) <= CLUSTER_HALF_DEG)
+def _cluster(space: Space, votes_deg: Float, weight: Float, peak_deg: float) -> Cluster:
+    return _of_votes(space, votes_deg, weight, space.apart(votes_deg, peak_deg) <= CLUSTER_HALF_DEG)
 
 
-def _of_votes(space: Space, x: Float, weight: Float, mine: npt.NDArray[np.bool_]) -> Cluster:
+def _of_votes(space: Space, votes_deg: Float, weight: Float, mine: npt.NDArray[np.bool_]) -> Cluster:
     """The votes ``mine`` as one talker: their mean direction and their weight."""
-    return Cluster(space.mean(x[mine], weight[mine]), float(weight[mine].sum()))
+    return Cluster(space.mean(votes_deg[mine], weight[mine]), float(weight[mine].sum()))
 
 
 def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]) -> tuple[Cluster, Cluster, float]:

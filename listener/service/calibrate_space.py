@@ -41,8 +41,8 @@ class Space:
             return np.asarray(azimuth_deg % 360.0, dtype=np.float64)
         return angle_apart_deg(azimuth_deg, self.axis_deg)
 
-    def apart(self, a: Float | float, b: Float | float) -> Float:
-        diff = np.abs(np.asarray(a, dtype=np.float64) - b)
+    def apart(self, a_deg: Float | float, b_deg: Float | float) -> Float:
+        diff = np.abs(np.asarray(a_deg, dtype=np.float64) - b_deg)
         return diff if self.axis_deg is not None else angle_apart_deg(diff, 0.0)
 
     def separable(self, a_deg: float, b_deg: float) -> bool:
@@ -50,29 +50,29 @@ class Space:
             return float(self.apart(a_deg, b_deg)) >= MIN_PARTIES_APART_DEG - AT_BOUND
         return abs(math.cos(math.radians(a_deg)) - math.cos(math.radians(b_deg))) >= MIN_AXIS_COS_APART - AT_BOUND
 
-    def histogram(self, x: Float, weight: Float) -> Float:
+    def histogram(self, votes_deg: Float, weight: Float) -> Float:
         n = self.grid.size
-        index = np.round(x / BIN_DEG).astype(int) % n
+        index = np.round(votes_deg / BIN_DEG).astype(int) % n
         hist = np.bincount(index, weights=weight, minlength=n).astype(np.float64)
         # A talker between two grid directions splits its votes; pooling neighbours finds it.
         padded = np.concatenate([hist[-1:], hist, hist[:1]]) if self.axis_deg is None else np.pad(hist, 1)
         return 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
 
-    def mean(self, x: Float, weight: Float) -> float:
+    def mean(self, votes_deg: Float, weight: Float) -> float:
         if self.axis_deg is not None:
-            return float(np.average(x, weights=weight))
-        rad = np.radians(x)
+            return float(np.average(votes_deg, weights=weight))
+        rad = np.radians(votes_deg)
         return float(np.degrees(np.arctan2((weight * np.sin(rad)).sum(), (weight * np.cos(rad)).sum())) % 360.0)
 
-    def heard(self, x: float) -> float | None:
+    def heard(self, coordinate_deg: float) -> float | None:
         """A line array's coordinate, the angle to its axis, as measured (None on an area array)."""
-        return None if self.axis_deg is None else round(x, 1)
+        return None if self.axis_deg is None else round(coordinate_deg, 1)
 
-    def describe(self, x: float) -> str:
+    def describe(self, coordinate_deg: float) -> str:
         """A coordinate as a talker's place in a message."""
         if self.axis_deg is None:
-            return f"at {normal(x):g} deg"
-        return f"at {x:.0f} deg to the mic line"
+            return f"at {normal(coordinate_deg):g} deg"
+        return f"at {coordinate_deg:.0f} deg to the mic line"
 
     def acceptable(self, rep_deg: float, customer_deg: float) -> bool:
         """What the config loader accepts: the parties far enough apart, and on a line not mirror images."""

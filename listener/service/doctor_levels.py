@@ -75,12 +75,15 @@ def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray
 
 
 def level_check(
-    levels: list[float], channels: list[int], twins: Sequence[tuple[int, int]] = (), geo: ArrayGeometry | None = None
+    levels_dbfs: list[float],
+    channels: list[int],
+    twins: Sequence[tuple[int, int]] = (),
+    geo: ArrayGeometry | None = None,
 ) -> Check:
     """``geo`` in channel-map mode: a dead channel is said as the party's mic, as the running service says it."""
-    shown = ", ".join(f"ch{c} {level:.0f}" for c, level in zip(channels, levels, strict=True))
+    shown = ", ".join(f"ch{c} {level:.0f}" for c, level in zip(channels, levels_dbfs, strict=True))
     detail = f"RMS dBFS {shown}"
-    dead = dead_channels(levels, channels)
+    dead = dead_channels(levels_dbfs, channels)
     if dead:
         return _dead_check(detail, dead, len(channels), geo)
     if twins:
@@ -91,8 +94,8 @@ def level_check(
             "and mic_channels (one mic per party: [parties] rep_channel and customer_channel on two mics)",
         )
     # The loudest mic, not the median: with two mics, or half of them weak, the median is a weak one.
-    loudest = max(levels)
-    odd = [c for c, level in zip(channels, levels, strict=True) if level < loudest - ODD_CHANNEL_DB]
+    loudest_dbfs = max(levels_dbfs)
+    odd = [c for c, level in zip(channels, levels_dbfs, strict=True) if level < loudest_dbfs - ODD_CHANNEL_DB]
     if odd and geo is not None and geo.mode == "channels":
         return _quiet_party(detail, odd[0], geo)
     if odd:
@@ -101,7 +104,7 @@ def level_check(
             f"{detail}: channel(s) {odd} are more than {ODD_CHANNEL_DB:.0f} dB below the loudest",
             "a mic port may be covered or broken; check nothing rests on the array",
         )
-    if max(levels) < QUIET_DBFS:
+    if max(levels_dbfs) < QUIET_DBFS:
         return warn("levels", f"{detail}: very quiet", "raise the capture gain (`alsamixer -c <card>`)")
     return Check("levels", "ok", detail)
 

@@ -57,8 +57,8 @@ class ActivityDecider(Stage):
         if not isinstance(event, SpatialFrames) or event.n_frames == 0:
             return
         self._hang_frames = round(self._hangover_s / event.hop_s)
-        snr = np.stack([event.rep_snr_db, event.customer_snr_db], axis=1)
-        smooth = self._smooth(snr)
+        snr_db = np.stack([event.rep_snr_db, event.customer_snr_db], axis=1)
+        smooth = self._smooth(snr_db)
         active = self._decide(smooth)
         prob = (1.0 / (1.0 + np.exp(-PROB_SLOPE_PER_DB * (smooth - self.on_db)))).astype(np.float32)
         yield ActivityFrames(
@@ -71,9 +71,9 @@ class ActivityDecider(Stage):
             doa_deg=event.doa_deg,
         )
 
-    def _smooth(self, snr: Float) -> Float:
+    def _smooth(self, snr_db: Float) -> Float:
         """Causal moving average in dB over the last few frames, the same however the stream is blocked."""
-        padded = np.concatenate([self._history, snr], axis=0)
+        padded = np.concatenate([self._history, snr_db], axis=0)
         self._history = padded[-(SMOOTH_FRAMES - 1) :]
         return (window_sum(padded, SMOOTH_FRAMES) / SMOOTH_FRAMES).astype(np.float32)
 

@@ -78,7 +78,7 @@ class CueTally(Stage):
     end_s: float = 0.0
     # each party's stretch begun and not yet closed: a session's summary comes while the rep still talks on to
     # a customer gone quiet, and its talk up to the session's end is in the summary's rep_talk_s
-    talking_since: dict[Party, float] = field(default_factory=dict)
+    talking_since_s: dict[Party, float] = field(default_factory=dict)
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, WordsRecognized):
@@ -88,10 +88,10 @@ class CueTally(Stage):
         elif isinstance(event, TranscriptionSkipped):
             self.skipped.append((event.start_s, event.start_s + event.duration_s))
         elif isinstance(event, SpeechStarted):
-            self.talking_since[event.party] = event.onset_s
+            self.talking_since_s[event.party] = event.onset_s
         elif isinstance(event, SpeechSegment):
             self.segments.append(event)
-            self.talking_since.pop(event.party, None)
+            self.talking_since_s.pop(event.party, None)
         elif isinstance(event, SessionStarted):
             self.sessions[event.session_id] = (event.onset_s, math.inf)
         elif isinstance(event, SessionEnded):
@@ -111,8 +111,8 @@ class CueTally(Stage):
     def metrics(self, start_s: float = 0.0, end_s: float = math.inf) -> CueFigures:
         """Cue metrics over [start_s, end_s) of audio time (events by onset)."""
 
-        def within(t: float) -> bool:
-            return start_s <= t < end_s
+        def within(t_s: float) -> bool:
+            return start_s <= t_s < end_s
 
         def count(kind: type[CueT], where: Callable[[CueT], bool] = lambda _: True) -> int:
             by_rep = (e for e in self.cues if isinstance(e, kind) and e.by is Party.REP and within(e.onset_s))
@@ -151,7 +151,7 @@ class CueTally(Stage):
         """The stretches still open, as if closed at ``end_s`` (a session's end; none for an open window)."""
         if not math.isfinite(end_s):
             return []
-        return [SpeechSegment(p, a, end_s, decided_s=end_s) for p, a in self.talking_since.items() if a < end_s]
+        return [SpeechSegment(p, a, end_s, decided_s=end_s) for p, a in self.talking_since_s.items() if a < end_s]
 
     def session_metrics(self) -> list[dict[str, object]]:
         """The same metrics per session, for sessions the analytics stage announced."""

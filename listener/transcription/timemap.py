@@ -42,7 +42,7 @@ class TimeMap:
             del self.audio_s[:i]
 
 
-def audio_time_s(map_stream: list[float], map_audio: list[float], stream_s: float, end: bool = False) -> float:
+def audio_time_s(map_stream_s: list[float], map_audio_s: list[float], stream_s: float, end: bool = False) -> float:
     """Recogniser time to audio time through the chunk map (each fed chunk's start in both clocks).
 
     vosk prints times from float32 (16.8 comes back as 16.799999): compared exactly, a word starting
@@ -50,8 +50,8 @@ def audio_time_s(map_stream: list[float], map_audio: list[float], stream_s: floa
     A start at a boundary belongs to the chunk after it, an end to the chunk before it.
     """
     if end:
-        i = bisect.bisect_left(map_stream, stream_s - TIME_SLACK_S) - 1
+        i = bisect.bisect_left(map_stream_s, stream_s - TIME_SLACK_S) - 1
     else:
-        i = bisect.bisect_right(map_stream, stream_s + TIME_SLACK_S) - 1
+        i = bisect.bisect_right(map_stream_s, stream_s + TIME_SLACK_S) - 1
     i = max(0, i)
-    return map_audio[i] + (stream_s - map_stream[i])
+    return map_audio_s[i] + (stream_s - map_stream_s[i])

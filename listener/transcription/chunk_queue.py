@@ -24,7 +24,7 @@ class ChunkQueue:
 
     def __init__(self, queue_s: float) -> None:
         self.queue_s = queue_s
-        self.queued_s = 0.0  # the audio queued
+        self.queued_s = 0.0
         self._chunks: deque[Chunk] = deque()
 
     def __bool__(self) -> bool:

@@ -37,7 +37,7 @@ class CueDetector:
     def __init__(self, lexicon: Lexicon, floor_take_s: float, echo_min_words: int) -> None:
         self.lex = lexicon
         self.floor_take_s = floor_take_s
-        self.echo_min_words = echo_min_words  # [analytics] echo_min_words
+        self.echo_min_words = echo_min_words
         self._floor: Party | None = None
         # the customer's last floor: its content words, stem -> the words of that stem it said
         self._customer_floor: dict[str, set[str]] = {}

@@ -132,7 +132,8 @@ class RecognizerWorker(Managed):
         self.processed_s = 0.0  # audio time up to which recognition is done
         self._in_hand: Chunk | None = None  # the chunk being decoded: skipped, not lost, if given up midway
         self._unfinished_from_s: float | None = None  # audio time the utterance not yet in a result began
-        self._done = False  # the worker thread has ended
+        # set under _cond as the thread ends: finish() waits on it, not on a join, which hurry() could not cut short
+        self._done = False
         self._hurried = False  # hurry() was called: close() does not wait out a decode either
 
     @property

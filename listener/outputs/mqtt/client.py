@@ -110,7 +110,8 @@ class MqttLink(Managed):
         self._warned = False
         # the generic "lost" line was said as a warning since the connection last held: later losses at info
         self._lost_said = False
-        self.connects = 0  # successful connections so far
+        # a change tells the publisher that paho re-sends what was in flight, and names a connection to _held
+        self.connects = 0
         self.last_outage_s = 0.0  # how long the broker was away before the latest connection
         self._up_since = 0.0
 

@@ -150,7 +150,9 @@ class ConnackWatch:
     def opened(self) -> None:
         """The attempt's TCP (and TLS) connection is up and its CONNECT on the way."""
         timer = threading.Timer(self.wait_s, self._fire)
-        timer.daemon = True  # never holds up the end of the process
+        # the interpreter joins non-daemon threads at exit: a process ending mid-connect (a stop, an error before
+        # close()) would wait out the whole CONNACK wait first
+        timer.daemon = True
         self._swap(timer)
         timer.start()
 

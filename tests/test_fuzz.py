@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 from collections.abc import Iterator
@@ -28,10 +27,10 @@ from hypothesis import strategies as st
 from listener.analytics.stage import ConversationAnalytics
 from listener.analytics.timeline import Timeline
 from listener.audio.wav import WavSource
-from listener.config import Config, geometry, load_config, parse_config
+from listener.config import PROCESSING_RATE_HZ, Config, geometry, load_config, parse_config
 from listener.config import schema as config_schema
 from listener.errors import AudioFormatError, AudioInputError, ConfigError, ConfigFileError, ConfigSyntaxError
-from listener.events import ActivityFrames, EndOfStream, Event, Party, Question, TurnPredictions
+from listener.events import ActivityFrames, AudioBlock, EndOfStream, Event, Party, Question, TurnPredictions
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.discovery import HA_STATUS_TOPIC
 from listener.pipeline import EventLog, Pipeline
@@ -76,8 +75,13 @@ tables = st.dictionaries(
 @FUZZ
 @given(tables)
 def test_config_tables_fail_only_with_config_errors(data: dict[str, object]) -> None:
-    with contextlib.suppress(ConfigError):
-        parse_config(data)
+    try:
+        config = parse_config(data)
+    except ConfigError:
+        return
+    # accepted is usable: the array it describes resolves, as the service resolves it at start
+    assert isinstance(config, Config)
+    assert geometry(config).n_mics >= 2
 
 
 toml_text = st.one_of(
@@ -100,8 +104,12 @@ toml_text = st.one_of(
 def test_config_files_fail_only_with_config_errors(tmp_path: Path, text: str) -> None:
     path = tmp_path / "fuzz.toml"
     path.write_bytes(text.encode("utf-8", errors="surrogatepass"))
-    with contextlib.suppress(ConfigError, ConfigFileError, ConfigSyntaxError):
-        load_config(path)
+    try:
+        config = load_config(path)
+    except (ConfigError, ConfigFileError, ConfigSyntaxError):
+        return
+    assert isinstance(config, Config)
+    assert geometry(config).n_mics >= 2
 
 
 def test_binary_config_file_is_a_config_syntax_error(tmp_path: Path) -> None:
@@ -126,10 +134,10 @@ def _real_wav() -> bytes:
 REAL_WAV = _real_wav()
 
 
-def _read_all(path: Path) -> int:
+def _read_all(path: Path) -> list[Event]:
     source = WavSource(path, GEOMETRY, block_ms=50)
     with source:
-        return sum(1 for _ in source.events())
+        return list(source.events())
 
 
 @st.composite
@@ -149,14 +157,25 @@ def mutated_wavs(draw: st.DrawFn) -> bytes:
 def test_wav_reader_fails_only_with_audio_errors(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "fuzz.wav"
     path.write_bytes(data)
-    with contextlib.suppress(AudioInputError, AudioFormatError):
-        _read_all(path)
+    try:
+        events = _read_all(path)
+    except (AudioInputError, AudioFormatError):
+        return
+    # what a damaged file lets through is still what AudioBlock promises the front end: the array's channels at
+    # the processing rate, finite samples in [-1, 1], each block starting where the one before ended
+    at_s = 0.0
+    for event in events:
+        assert isinstance(event, AudioBlock)
+        assert event.samples.shape[1] == GEOMETRY.n_mics and event.sample_rate_hz == PROCESSING_RATE_HZ
+        assert np.isfinite(event.samples).all() and np.abs(event.samples).max(initial=0.0) <= 1.0
+        assert event.start_s == pytest.approx(at_s)
+        at_s += event.duration_s
 
 
 def test_the_unmutated_wav_reads(tmp_path: Path) -> None:
     path = tmp_path / "real.wav"
     path.write_bytes(REAL_WAV)
-    assert _read_all(path) == 2
+    assert len(_read_all(path)) == 2
 
 
 # --- the inbound MQTT topic -----------------------------------------------------------
@@ -180,10 +199,15 @@ def mqtt_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MqttStage]:
 def test_inbound_mqtt_messages_never_raise(mqtt_stage: MqttStage, topic: str, payload: bytes) -> None:
     link = mqtt_stage._link
     assert link is not None
+    assert link.wait_connected(10.0)  # the fixture connects asynchronously; flush() is False until then
+    assert mqtt_stage.publisher.flush(5.0)  # nothing due before: whatever is due after, this message made due
     message = paho.MQTTMessage(topic=topic.encode("utf-8", errors="replace"))
     message.payload = payload
     link._handle_message(link._client, None, message)  # type: ignore[arg-type]  # paho's own callback signature and message type
-    assert mqtt_stage.publisher is not None
+    # Home Assistant's exact "online" on its status topic has discovery sent again; anything else changes nothing
+    ha_online = topic == HA_STATUS_TOPIC and payload == b"online"
+    assert mqtt_stage.publisher.idle() is not ha_online
+    assert mqtt_stage.publisher.flush(5.0) and link.connected
 
 
 def test_homeassistant_online_republishes_discovery(mqtt_stage: MqttStage) -> None:

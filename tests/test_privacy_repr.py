@@ -4,16 +4,17 @@ traceback's repr of an argument shows times and sizes, never what was said or th
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from listener.config import geometry, parse_config
-from listener.events import AudioBlock, EndOfStream, Party
+from listener.events import AudioBlock
 from listener.transcription.lexicon import Stemmer, load_lexicon
 from listener.transcription.recognizer import Chunk, pcm16
-from listener.transcription.stage import TranscriptionStage, WordHandlingError
+from listener.transcription.stage import WordHandlingError
 from listener.transcription.words import Word
+from tests.asr_pipeline import asr_config, run_pipeline
 
 
 def test_words_and_tokens_print_their_times_not_their_text() -> None:
@@ -33,41 +34,30 @@ def test_audio_blocks_and_recogniser_chunks_print_no_samples() -> None:
     assert repr(chunk) == str(chunk) == "Chunk(start_s=2.0)"
 
 
-class _Recognised:
-    """A recogniser worker that has recognised ``words`` and has nothing else to do."""
-
-    failed = False
-
-    def __init__(self, words: list[Word]) -> None:
-        self.results = [words]
-
-    def finish(self, timeout_s: float) -> list[Chunk]:
-        return []
-
-    def take_given_up(self) -> None:
-        return None
-
-    def take(self) -> list[list[Word]]:
-        taken, self.results = self.results, []
-        return taken
-
-
-def test_a_bug_met_while_words_are_handled_leaves_as_fixed_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A plausible bug, a stemmer's table lookup by the word (KeyError: 'warranty'), would put the word into
+def test_a_bug_met_while_words_are_handled_leaves_as_fixed_text(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    ko_model: Path,
+    ko_dialogue: tuple[Path, list[dict[str, object]]],
+) -> None:
+    """A plausible bug, a stemmer's table lookup by the word (KeyError: '충전기는'), would put the word into
     the traceback the journal gets (Python's message quotes the key); the stage raises fixed text instead,
-    naming the type and the code, without the original even as its context."""
+    naming the type and the code, without the original even as its context.
+
+    The real recogniser hears the dialogue through the real pipeline; only the stemmer has the bug."""
+    met: list[str] = []
 
     def stem(self: Stemmer, word: str) -> str:
+        met.append(word)
         return {}[word]  # type: ignore[index]
 
     monkeypatch.setattr(Stemmer, "__call__", stem)
-    config = parse_config({"asr": {"language": "en"}})
-    stage = TranscriptionStage(config, geometry(config))
-    monkeypatch.setattr(stage.history, "party_of", lambda start_s, end_s: Party.REP)
-    stage.worker = _Recognised([Word("my", 1.0, 1.2), Word("warranty", 1.3, 1.8)])  # type: ignore[assignment]
     with pytest.raises(WordHandlingError) as caught:
-        list(stage.process(EndOfStream(t_s=3.0)))
+        run_pipeline(asr_config(ko_model), ko_dialogue[0])
+    assert met, "the recogniser's words never reached the stemmer: the test proves nothing"
     printed = "".join(traceback.format_exception(caught.value))
-    assert "warranty" not in printed
     assert "KeyError raised in test_privacy_repr.py" in printed and "(stem)" in printed  # where to look
     assert caught.value.__cause__ is None and caught.value.__context__ is None
+    # nor does the pipeline's own log of the failing stage, as it flushes the others, quote it
+    said = printed + caplog.text
+    assert not [word for word in met if word in said]

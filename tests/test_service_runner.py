@@ -6,12 +6,16 @@ The watchdog is spoken to through a real datagram socket named by NOTIFY_SOCKET,
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -310,8 +314,6 @@ def test_the_stop_line_does_not_blame_the_pipeline_for_the_drivers_overruns(
     """PortAudio lost 0.5 s (its capture thread late) while the pipeline kept up: the journal's warning said
     so, and then the stop line ended "(fell behind the array 0.5 s)". Both causes share the reason
     "overflow", so the stop line names neither: the warnings before it say which."""
-    import logging
-
     from tests.live_source import script_driver
 
     script_driver(monkeypatch, lambda _stream, period: 0.5 if period == 5 else 0.0)
@@ -321,3 +323,42 @@ def test_the_stop_line_does_not_blame_the_pipeline_for_the_drivers_overruns(
     (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped after")]
     assert said.startswith(f"stopped after {audio_s:.1f} s of audio time, 0.5 s of it not heard (audio overflow 0.5 s")
     assert "fell behind" not in said, said
+
+
+class _CtrlC(logging.Handler):
+    """Ctrl-C pressed while a line is written: Python raises KeyboardInterrupt from whatever runs when it lands."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        raise KeyboardInterrupt
+
+
+def _holds_open(path: Path) -> bool:
+    held = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # the fd of the listing itself, or one closed meanwhile
+            held.add(fd.readlink())
+    return path.resolve() in held
+
+
+def test_a_recording_checked_at_start_is_closed_when_the_start_is_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """select_source opens the file at once (a bad one is said before any model loads); an interrupt before the
+    stages open, here while a systemd start warns of its long stop, must not leave it open. Checked while the
+    error is still held, as a caller handling it holds it: only then is the run's frame, the source in it, kept
+    from the garbage collector, which would otherwise close the file behind a leak."""
+    wav = tmp_path / "shop.wav"
+    shutil.copy(sample_conversation(), wav)
+    monkeypatch.setenv("INVOCATION_ID", "test")  # as systemd starts the unit: the long stop is warned of
+    long_stop = {"enabled": True, "finish_wait_s": runner.STOP_BUDGET_S + 1.0}
+    config = parse_config({"asr": long_stop, "leds": {"enabled": False}})
+    interrupt = _CtrlC(logging.WARNING)
+    logging.getLogger(runner.__name__).addHandler(interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            runner.run(config, RunOptions(input=wav, fast=True))
+    finally:
+        logging.getLogger(runner.__name__).removeHandler(interrupt)
+    # it landed before the run's stack took the source over ...
+    assert "_warn_of_a_long_stop" in {frame.name for frame in traceback.extract_tb(caught.tb)}
+    assert not _holds_open(wav)  # ... and the file is closed, though the error is still held

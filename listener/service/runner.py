@@ -159,33 +159,30 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     when there is a pipeline to take its audio, and is closed however the run ends.
     """
     source, config = select_source(config, options)
-    geo = geometry(config)
-    live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
-    options = _real_time_if_live(options, live)  # a file's audio is read as fast as it can be unless paced
-    if under_systemd():
-        _warn_of_a_long_stop(config)
-    # channels that carry no sound, or one signal twice, are said: the array's, or the recording's
-    recording = source if isinstance(source, WavSource) else None
-    watch: list[Stage] = [ChannelWatch(geo, recording=recording.path if recording is not None else None)]
-    source, button = _privacy_gate(source, config, live)
-    stop = StopSignals(source)
-    restore = stop.install()
-    try:
-        with ExitStack() as stack:
-            _hold(stack, source, button, config, live)
-            outputs = output_stages(config, options)
-            analysis = analysis_stages(config, geo, real_time=not options.fast)
-            stages = [*watch, *analysis, *outputs, *extra_stages, SystemdNotifier()]
-            pipeline = stack.enter_context(Pipeline(stages))
-            stop.attach(pipeline)
-            source.open()
-            if recording is not None:  # said once the outputs opened: a fatal error there is a run's only line
-                recording.warn_if_short()
-            if stop.received:  # asked to stop while the stages opened: open() re-armed the source
-                source.stop()
-            audio_s = pipeline.run(source)
-    finally:
-        restore()
+    with ExitStack() as stack:
+        stack.callback(source.close)  # a file is open already (select_source): closed whatever raises from here
+        geo = geometry(config)
+        live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
+        options = _real_time_if_live(options, live)  # a file's audio is read as fast as it can be unless paced
+        if under_systemd():
+            _warn_of_a_long_stop(config)
+        # channels that carry no sound, or one signal twice, are said: the array's, or the recording's
+        recording = source if isinstance(source, WavSource) else None
+        watch: list[Stage] = [ChannelWatch(geo, recording=recording.path if recording is not None else None)]
+        source, button = _privacy_gate(source, config, live)
+        stop = StopSignals(source)
+        stack.callback(stop.install())  # the handlers before ours come back once everything after has closed
+        _hold(stack, source, button, config, live)
+        outputs = output_stages(config, options)
+        analysis = analysis_stages(config, geo, real_time=not options.fast)
+        pipeline = stack.enter_context(Pipeline([*watch, *analysis, *outputs, *extra_stages, SystemdNotifier()]))
+        stop.attach(pipeline)
+        source.open()
+        if recording is not None:  # said once the outputs opened: a fatal error there is a run's only line
+            recording.warn_if_short()
+        if stop.received:  # asked to stop while the stages opened: open() re-armed the source
+            source.stop()
+        audio_s = pipeline.run(source)
     _say_stopped(audio_s, pipeline.unheard_s)
     return audio_s
 

@@ -1,7 +1,7 @@
 """Audio input devices as PortAudio sees them, and choosing the array among them.
 
 Nothing here touches the sound system at import time: PortAudio is only
-initialised inside :func:`open_portaudio`. PortAudio's ALSA and JACK back
+initialised inside :func:`start_portaudio`. PortAudio's ALSA and JACK back
 ends print dozens of harmless lines to stderr while they probe (cards that
 do not exist, no JACK server); those are routed to this module's logger at
 DEBUG instead, so the journal stays readable.
@@ -13,7 +13,7 @@ import contextlib
 import ctypes
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +48,19 @@ class InputDevice:
     default_rate_hz: int
 
 
-def open_portaudio() -> pyaudio.PyAudio:
-    """Initialise PortAudio (enumerating devices afresh) with the library noise silenced.
+@contextlib.contextmanager
+def open_portaudio() -> Iterator[pyaudio.PyAudio]:
+    """PortAudio for the ``with`` block (see :func:`start_portaudio`), terminated at its end however it ends."""
+    pa = start_portaudio()
+    try:
+        yield pa
+    finally:
+        pa.terminate()
+
+
+def start_portaudio() -> pyaudio.PyAudio:
+    """Initialise PortAudio (enumerating devices afresh) with the library noise silenced; the caller terminates
+    it. Not a ``with``: a capture run keeps it past the call that starts it (:func:`open_portaudio` for a look).
 
     PortAudio fails to start when ALSA cannot read its configuration (a bad edit to /etc/asound.conf or
     ~/.asoundrc): said as an :class:`AudioInputError`, so ``--wait-for-array`` waits it out and
@@ -66,11 +77,8 @@ def open_portaudio() -> pyaudio.PyAudio:
 
 def list_input_devices() -> list[InputDevice]:
     """Every device that can capture, as ``listener devices`` prints them."""
-    pa = open_portaudio()
-    try:
+    with open_portaudio() as pa:
         return input_devices(pa)
-    finally:
-        pa.terminate()
 
 
 def party_channels(geo: ArrayGeometry) -> tuple[int, int] | None:
@@ -80,13 +88,10 @@ def party_channels(geo: ArrayGeometry) -> tuple[int, int] | None:
 
 def find_array(geo: ArrayGeometry) -> InputDevice:
     """The configured array's input device, looked for without starting a stream."""
-    pa = open_portaudio()
-    try:
+    with open_portaudio() as pa:
         return choose_device(
             input_devices(pa), geo.device_hints, geo.capture_channels, default_input_index(pa), party_channels(geo)
         )
-    finally:
-        pa.terminate()
 
 
 def input_devices(pa: pyaudio.PyAudio) -> list[InputDevice]:

@@ -29,8 +29,8 @@ from listener.audio.devices import (
     default_input_index,
     input_devices,
     open_fix,
-    open_portaudio,
     party_channels,
+    start_portaudio,
 )
 from listener.audio.ring import FrameRing, Frames, Gap, LossCause
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
@@ -239,7 +239,7 @@ class LiveSource(AudioSource):
         """Enumerate devices afresh, pick the array, start its stream."""
         if not self._reaper.join(0.0):
             raise AudioInputError("the previous stream is still closing (the driver is not responding); retrying")
-        pa = open_portaudio()
+        pa = start_portaudio()  # handed to the run, which terminates it; here only if the start fails
         try:
             geo = self.geometry
             hints, channels = geo.device_hints, geo.capture_channels

@@ -214,7 +214,7 @@ def _config(path: Path | None) -> Config:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from listener.service.doctor_report import report
+    from listener.service.doctor.report import report
 
     path = config_file(args.config)
     return report(_config(path), path, args.json)

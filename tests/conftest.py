@@ -33,7 +33,7 @@ def no_installed_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     built-in defaults in tests (and doctor finds no /etc/listener/secrets.env), also where the suite runs on a
     provisioned device; a test that wants an installed config sets its own."""
     import listener.config
-    from listener.service import doctor_secrets
+    from listener.service.doctor import secrets as doctor_secrets
 
     monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", tmp_path_factory.getbasetemp() / "not-installed.toml")
     # and doctor's look at the device's secrets.env

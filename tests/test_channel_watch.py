@@ -19,7 +19,8 @@ from listener.audio.live import LiveSource
 from listener.cli import main
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock, Event, SourceState
-from listener.service import doctor, doctor_levels, runner
+from listener.service import doctor, runner
+from listener.service.doctor import levels as doctor_levels
 from listener.service.runner import RunOptions, sample_conversation
 from tests import alsa_card, alsa_device
 from tests.alsa_card import CardSet

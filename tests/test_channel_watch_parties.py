@@ -17,7 +17,7 @@ from listener.audio.levels import rms_dbfs
 from listener.cli import main
 from listener.config import ArrayGeometry, geometry, parse_config
 from listener.events import AudioBlock, SourceState
-from listener.service import doctor_levels
+from listener.service.doctor import levels as doctor_levels
 from tests import synth
 
 RATE = 16000

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from listener.audio.levels import rms_dbfs
-from listener.service import doctor, doctor_levels
+from listener.service import doctor
+from listener.service.doctor import levels as doctor_levels
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, tones
 from tests.doctor_config import config

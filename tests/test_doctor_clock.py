@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from listener.service import doctor, doctor_clock, doctor_secrets
+from listener.service import doctor
 from listener.service.doctor import Check
+from listener.service.doctor import clock as doctor_clock
+from listener.service.doctor import secrets as doctor_secrets
 from tests.doctor_config import config
 from tests.mqtt_broker import Mosquitto
 

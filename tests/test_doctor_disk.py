@@ -15,8 +15,10 @@ import pytest
 from listener.config.schema import MqttConfig
 from listener.errors import AS_SERVICE_USER
 from listener.outputs.mqtt.spool_access import access_problem
-from listener.service import doctor, doctor_disk, doctor_mounts
-from listener.service.doctor_disk import LOST, SPOOL_BYTES_PER_MESSAGE
+from listener.service import doctor
+from listener.service.doctor import disk as doctor_disk
+from listener.service.doctor import mounts as doctor_mounts
+from listener.service.doctor.disk import LOST, SPOOL_BYTES_PER_MESSAGE
 from tests.doctor_config import config
 from tests.folders import refusing_writes
 

@@ -16,7 +16,7 @@ import pytest
 
 import listener.config
 from listener.cli import main
-from listener.service import doctor_report
+from listener.service.doctor import report as doctor_report
 from tests import alsa_device
 from tests.alsa_device import TestDevice
 from tests.doctor_config import config

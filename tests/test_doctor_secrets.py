@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from listener.cli import main
-from listener.service import doctor, doctor_mqtt, doctor_secrets
+from listener.service import doctor
+from listener.service.doctor import mqtt as doctor_mqtt
+from listener.service.doctor import secrets as doctor_secrets
 from tests.doctor_config import config
 
 ENV = "LISTENER_MQTT_PASSWORD"

@@ -28,7 +28,7 @@ from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.spool_damage import ForeignSpool, set_aside
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service import doctor
-from listener.service.doctor_disk import SPOOL_BYTES_PER_MESSAGE
+from listener.service.doctor.disk import SPOOL_BYTES_PER_MESSAGE
 from tests.doctor_config import config as doctor_config
 from tests.mqtt_broker import BASE, Mosquitto, Recorder, kill_process_group, run_listener, service_config
 from tests.mqtt_feed import block

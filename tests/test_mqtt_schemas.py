@@ -31,7 +31,7 @@ from listener.events import (
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.discovery import discovery_payload
 from listener.outputs.mqtt.spool import encode
-from listener.service.doctor_mqtt import PROBE_LEAF, PROBE_PAYLOAD
+from listener.service.doctor.mqtt import PROBE_LEAF, PROBE_PAYLOAD
 from listener.transcription.summary import CueTally
 from tests.mqtt_broker import assert_anonymous, validate
 

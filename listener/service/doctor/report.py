@@ -16,7 +16,7 @@ from pathlib import Path
 import listener.config
 from listener.config import Config
 from listener.service.doctor import Check, exit_code, iter_checks
-from listener.service.doctor_quiet import own_lines_only
+from listener.service.doctor.quiet import own_lines_only
 
 SCHEMA = "listener.doctor/1"
 

@@ -75,7 +75,7 @@ def check_mqtt(config: Config) -> Check:
 
 def _clock_check(where: str, exc: OSError) -> Check | None:
     """The FAIL for a certificate refused by its dates: the clock it is judged by is the likelier fault."""
-    from listener.service.doctor_clock import clock_reads
+    from listener.service.doctor.clock import clock_reads
 
     if not isinstance(exc, ssl.SSLCertVerificationError) or exc.verify_code not in CERT_DATE_ERRORS:
         return None
@@ -91,7 +91,7 @@ def _clock_check(where: str, exc: OSError) -> Check | None:
 def _no_password_check(config: Config, refused: str) -> Check | None:
     """The FAIL for a refused login that had no password to send: the environment, not the password, is wrong."""
     from listener.outputs.mqtt.credentials import PASSWORD_ENV
-    from listener.service.doctor_secrets import SECRETS_FILE, password_line_problem
+    from listener.service.doctor.secrets import SECRETS_FILE, password_line_problem
 
     # where read_password looks, without reading the file again (a missing one was said before connecting)
     if not config.mqtt.username or os.environ.get(PASSWORD_ENV) or config.mqtt.password_file:

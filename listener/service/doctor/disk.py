@@ -23,7 +23,7 @@ from listener.outputs.mqtt.spool_access import FOLDER_FIX, READ_ONLY_FIX, folder
 from listener.outputs.mqtt.spool_damage import ForeignSpool, aside_kind, find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
-from listener.service.doctor_mounts import unfit_file_system
+from listener.service.doctor.mounts import unfit_file_system
 
 SPOOL_BYTES_PER_MESSAGE = 2048  # a spooled metrics message with its row overhead, generously
 WRITE_PROBE_BYTES = 65536  # written and synced: a full disk or a read-only mount fails here, not at run time

@@ -105,7 +105,7 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
         check_clock,
     ):
         yield _guarded(check, config)
-    from listener.service.doctor_secrets import check_secrets_file
+    from listener.service.doctor.secrets import check_secrets_file
 
     if (secrets := check_secrets_file()) is not None:  # only where there is one: a laptop has none
         yield secrets
@@ -216,8 +216,8 @@ def directions_check(mics_m: npt.NDArray[np.float64], rep_deg: float, customer_d
 
 
 def check_levels(config: Config) -> Check:
-    """Read about a second through LiveSource and report each mic channel's level (``doctor_levels``)."""
-    from listener.service.doctor_levels import check_levels as levels_check
+    """Read about a second through LiveSource and report each mic channel's level (``doctor.levels``)."""
+    from listener.service.doctor.levels import check_levels as levels_check
 
     return levels_check(config)
 
@@ -254,7 +254,7 @@ def check_turn_model(config: Config) -> Check:
 def check_asr_model(config: Config, config_file: Path | None = None) -> Check:
     if not config.asr.enabled:
         return Check("asr model", "ok", "transcription disabled ([asr] enabled = false)")
-    from listener.service.doctor_quiet import no_stderr
+    from listener.service.doctor.quiet import no_stderr
     from listener.transcription.models import broken_model_hint, is_model_dir, missing_model_hint, model_path
     from listener.transcription.recognizer import LOAD_FIX, load_model
 
@@ -310,8 +310,8 @@ def check_gpio(config: Config) -> Check:
 
 
 def check_mqtt(config: Config) -> Check:
-    """Connect and publish once as the service would (``doctor_mqtt``, which imports this module)."""
-    from listener.service.doctor_mqtt import check_mqtt as connect_and_publish
+    """Connect and publish once as the service would (``doctor.mqtt``, which imports this module)."""
+    from listener.service.doctor.mqtt import check_mqtt as connect_and_publish
 
     return connect_and_publish(config)
 
@@ -320,15 +320,15 @@ def check_mqtt(config: Config) -> Check:
 
 
 def check_state_dir(config: Config) -> Check:
-    """Room and rights in service.state_dir (``doctor_disk``, which imports this module)."""
-    from listener.service.doctor_disk import check_state_dir as state_dir_check
+    """Room and rights in service.state_dir (``doctor.disk``, which imports this module)."""
+    from listener.service.doctor.disk import check_state_dir as state_dir_check
 
     return state_dir_check(config)
 
 
 def check_clock(config: Config) -> Check:
-    """NTP synchronisation and the time the clock reads (``doctor_clock``, which imports this module)."""
-    from listener.service.doctor_clock import check_clock as clock_check
+    """NTP synchronisation and the time the clock reads (``doctor.clock``, which imports this module)."""
+    from listener.service.doctor.clock import check_clock as clock_check
 
     return clock_check(config)
 

@@ -11,9 +11,9 @@ from listener.cli import main
 from listener.config import load_config
 from listener.config.array_checks import angle_apart_deg
 from listener.service.calibrate import _events, collect_votes
-from listener.service.calibrate_estimate import find_clusters
-from listener.service.calibrate_space import Space
-from listener.service.calibrate_write import write_parties
+from listener.service.calibrate.estimation import find_clusters
+from listener.service.calibrate.space import Space
+from listener.service.calibrate.write import write_parties
 
 
 def render_room(

@@ -6,7 +6,7 @@ import pytest
 
 from listener.config import parse_config
 from listener.service.calibrate import _refusal
-from listener.service.calibrate_estimate import Calibration, CustomerFrom, Factors
+from listener.service.calibrate.estimation import Calibration, CustomerFrom, Factors
 
 
 def result(factors: Factors, speech_s: float, customer_from: CustomerFrom = "second talker") -> Calibration:

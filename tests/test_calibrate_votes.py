@@ -17,8 +17,8 @@ from listener.cli import main
 from listener.config import geometry, load_config
 from listener.config.array_checks import angle_apart_deg
 from listener.service.calibrate import MAX_LIVE_S, collect_votes
-from listener.service.calibrate_estimate import MIN_LISTEN_S
-from listener.service.calibrate_votes import speech_frames
+from listener.service.calibrate.estimation import MIN_LISTEN_S
+from listener.service.calibrate.votes import speech_frames
 from listener.service.runner import sample_conversation
 from tests import synth
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import load_config
-from listener.service.calibrate_write import edit_parties
+from listener.service.calibrate.write import edit_parties
 from tests.provision_root import FILES_ONLY, provision, snapshot
 
 

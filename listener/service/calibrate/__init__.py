@@ -1,10 +1,10 @@
 """``listener calibrate``: learn the rep's direction (and the customer's) from a short recording.
 
 The rep speaks for about ten seconds; a customer may answer. Every 10 ms
-frame of speech votes for its direction (``calibrate_votes``); the votes'
+frame of speech votes for its direction (``calibrate.votes``); the votes'
 one or two clusters are the rep, matched to the configured directions, and
-the customer (``calibrate_estimate``). ``--write`` stores the two azimuths
-in the config file's ``[parties]`` table (``calibrate_write``), but not a
+the customer (``calibrate.estimation``). ``--write`` stores the two azimuths
+in the config file's ``[parties]`` table (``calibrate.write``), but not a
 guess: not when either talker could be the rep, and not below
 LOW_CONFIDENCE unless ``--force`` says so.
 """
@@ -24,9 +24,9 @@ from listener.config import Config, geometry
 from listener.config.array_checks import line_axis_deg
 from listener.errors import CalibrationError, shown_path
 from listener.events import AudioBlock, Event
-from listener.service.calibrate_estimate import ALONE, MIN_LISTEN_S, Calibration, estimate
-from listener.service.calibrate_votes import Votes, collect_votes
-from listener.service.calibrate_write import edit_parties, write_parties
+from listener.service.calibrate.estimation import ALONE, MIN_LISTEN_S, Calibration, estimate
+from listener.service.calibrate.votes import Votes, collect_votes
+from listener.service.calibrate.write import edit_parties, write_parties
 
 __all__ = [
     "Calibration",

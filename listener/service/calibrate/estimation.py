@@ -1,4 +1,4 @@
-"""Where the rep and the customer stand, from the votes of ``calibrate_votes``.
+"""Where the rep and the customer stand, from the votes of ``calibrate.votes``.
 
 The votes' histogram has one or two clear peaks (refined by the mean of
 the votes within CLUSTER_HALF_DEG). One peak is the rep, who was asked to
@@ -40,8 +40,8 @@ import numpy.typing as npt
 from listener.config import Config
 from listener.config.schema import MIN_PARTIES_APART_DEG
 from listener.errors import CalibrationError
-from listener.service.calibrate_space import BIN_DEG, Cluster, Float, Space, azimuths, line_ends, normal
-from listener.service.calibrate_votes import SETTLE_S, Votes
+from listener.service.calibrate.space import BIN_DEG, Cluster, Float, Space, azimuths, line_ends, normal
+from listener.service.calibrate.votes import SETTLE_S, Votes
 
 CLUSTER_HALF_DEG = 30.0  # votes this close to a peak belong to its talker
 MIN_SPEECH_S = 1.0  # less speech than this cannot place anyone

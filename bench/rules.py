@@ -39,7 +39,7 @@ from bench.heldout import HeldoutError
 from bench.scoring import CaseScore, summarize
 from listener.analytics.report import AudioInfo, ReportCollector
 from listener.analytics.stage import ConversationAnalytics
-from listener.analytics.summary import totals as analytics_totals
+from listener.analytics.summary import all_sessions
 from listener.analytics.timeline import Timeline
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
@@ -153,8 +153,8 @@ def decided(run: ModelRun, rule: Rule, config: Config) -> tuple[dict[str, object
     with Pipeline([Timeline(config), ConversationAnalytics(config), collector]) as pipe:
         for event in run.emitted:
             pipe.feed(redecide(event))
-    totals = analytics_totals(collector.segments, collector.events, collector.end_s, config.analytics)
-    return collector.report(run.info, totals), redecide.changed_frames
+    whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
+    return collector.report(run.info, whole), redecide.changed_frames
 
 
 def score(runs: Sequence[ModelRun], make_rule: Callable[[], Rule], config: Config) -> str:

@@ -342,13 +342,12 @@ def _print_analysis(
     """The report as JSON, or as plain text; a reader gone (`| head`) ends the printing, not the run
     (main() reads the closed pipe afterwards)."""
     from listener.analytics.plain import summary_lines
-    from listener.analytics.summary import all_sessions, totals_of
+    from listener.analytics.summary import all_sessions
 
     whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
     with contextlib.suppress(BrokenPipeError):
         if as_json:
-            metrics = totals_of(whole, collector.events) | (cues.report_metrics() if cues else {})
-            json.dump(collector.report(info, metrics), sys.stdout)
+            json.dump(collector.report(info, whole, cues), sys.stdout)
             sys.stdout.write("\n")
         else:
             figures = cues.metrics() if cues else None

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from listener.analytics.summary import all_sessions, no_session, totals
+from listener.analytics.report import AudioInfo
+from listener.analytics.summary import all_sessions, no_session
 from listener.events import (
     AudioDropped,
     FloorHeld,
@@ -96,7 +97,8 @@ def test_a_recording_where_nobody_spoke_says_so_not_that_only_the_rep_did() -> N
 def test_a_recording_without_a_session_has_no_floor_changes_per_minute() -> None:
     """The rep alone: no minute of session, so none of its figures; 0 switches a minute, not 1."""
     c = run([("rep", 1.0, 3.0)], 5.0)
-    metrics = totals(c.segments, c.events, 5.0, CONFIG.analytics)
+    metrics = c.report(AudioInfo(5.0, 4, 16000), all_sessions(c.segments, c.events, 5.0, CONFIG.analytics))["metrics"]
+    assert isinstance(metrics, dict)
     assert (metrics["sessions"], metrics["floor_changes"], metrics["switches_per_min"]) == (0, 0, 0.0)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from listener.analytics.report import AudioInfo, ReportCollector
-from listener.analytics.summary import totals
+from listener.analytics.summary import all_sessions
 from listener.config import parse_config
 from listener.events import Reported, SessionSummary
 from listener.transcription.summary import CueFigures
@@ -56,7 +56,7 @@ def test_the_schema_lists_every_event_type_and_figure() -> None:
         assert event["properties"]["type"] == {"const": kind}
     assert set(defs["session_summary"]["required"]) == reported_keys(SessionSummary)
     # metrics: the timeline's and the sessions' figures a report always has, and the cue figures of [asr]
-    always = ReportCollector().report(AudioInfo(0.0, 4, 16000), totals([], [], 0.0, parse_config({}).analytics))
+    always = ReportCollector().report(AudioInfo(0.0, 4, 16000), all_sessions([], [], 0.0, parse_config({}).analytics))
     cues = {f.name for f in dataclasses.fields(CueFigures)} | {"cue_sessions"}
     metrics = always["metrics"]
     assert isinstance(metrics, dict) and set(SCHEMA["properties"]["metrics"]["properties"]) == set(metrics) | cues

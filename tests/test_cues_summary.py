@@ -7,6 +7,7 @@ import typing
 
 import pytest
 
+from listener.analytics.report import AudioInfo, ReportCollector
 from listener.events import (
     Acknowledgement,
     Echo,
@@ -97,14 +98,19 @@ def test_window_and_sessions() -> None:
     ]
     t = tally(events)
     first, second = t.session_metrics()
-    assert first["session_id"] == "a1" and (first["start"], first["end"]) == (0.0, 50.5)
-    assert first["rep_words"] == 70 and first["rep_questions"] == 1
-    assert first["rep_wpm"] == pytest.approx(140.0)
-    assert second["session_id"] == "b2" and second["end"] == 90.0  # still open at the end of the stream
-    assert second["rep_words"] == 80 and second["rep_questions"] == 2 and second["rep_followups"] == 1
-    assert second["customer_words"] == 4 and first["customer_words"] == 45
+    assert first.session_id == "a1" and (first.start_s, first.end_s) == (0.0, 50.5)
+    assert first.figures.rep_words == 70 and first.figures.rep_questions == 1
+    assert first.figures.rep_wpm == pytest.approx(140.0)
+    assert second.session_id == "b2" and second.end_s == 90.0  # still open at the end of the stream
+    assert second.figures.rep_words == 80 and second.figures.rep_questions == 2 and second.figures.rep_followups == 1
+    assert second.figures.customer_words == 4 and first.figures.customer_words == 45
     assert t.metrics(50.5, math.inf).rep_echoes == 2
-    assert t.report_metrics()["cue_sessions"] == [first, second]
+    # in the report, each session's figures follow its id and span
+    metrics = ReportCollector().report(AudioInfo(90.0, 4, 16000), cues=t)["metrics"]
+    assert isinstance(metrics, dict)
+    assert metrics["cue_sessions"] == [
+        {"session_id": c.session_id, "start": c.start_s, "end": c.end_s} | c.figures.record() for c in (first, second)
+    ]
 
 
 def test_a_session_summarised_while_the_rep_talks_on_counts_the_reps_open_stretch() -> None:

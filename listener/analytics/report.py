@@ -11,10 +11,11 @@ decided, ``successful`` its outcome, which may have been known later.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from listener.analytics.summary import overlap_length
+from listener.analytics.summary import overlap_length, sessions_started
 from listener.events import (
     EndOfStream,
     Event,
@@ -28,6 +29,9 @@ from listener.events import (
 )
 from listener.events.base import DECIMALS
 from listener.pipeline import Stage
+
+if TYPE_CHECKING:  # the report names the transcript's types; analyze without [asr] never loads them
+    from listener.transcription.summary import CueTally, SessionCues
 
 SCHEMA = "listener.analysis/1"
 
@@ -94,9 +98,18 @@ class ReportCollector(Stage):
             "customer_segments": sum(1 for s in self.segments if s.party is Party.CUSTOMER),
         }
 
-    def report(self, audio: AudioInfo, extra_metrics: dict[str, object] | None = None) -> dict[str, object]:
+    def report(
+        self, audio: AudioInfo, whole: SessionSummary | None = None, cues: CueTally | None = None
+    ) -> dict[str, object]:
+        """The report; ``whole``: the recording's figures (all_sessions), ``cues``: the transcript's, with [asr]."""
         segments = sorted(self.segments, key=lambda s: (s.start_s, s.party.value))
-        metrics = self.metrics() | (extra_metrics or {})
+        metrics = self.metrics()
+        if whole is not None:
+            metrics |= _totals_record(whole, self.events)
+        if cues is not None:
+            metrics |= cues.metrics().record() | {
+                "cue_sessions": [_cue_session_record(c) for c in cues.session_metrics()]
+            }
         return {
             "schema": SCHEMA,
             "audio": {
@@ -113,6 +126,22 @@ class ReportCollector(Stage):
             "sessions": [s.record() for s in self.sessions],
             "rolling_share": [_rolling_record(r) for r in self.rolling],
         }
+
+
+def _totals_record(whole: SessionSummary, events: Sequence[Event]) -> dict[str, object]:
+    """``whole``'s figures as ``metrics`` adds them to the timeline's."""
+    record = whole.record()
+    # identity and span are the recording's; talk times are already in the report from the timeline
+    drop = ("type", "session_id", "t", "end_s", "decided_s", "duration_s")
+    for key in (*drop, "rep_talk_s", "customer_talk_s", "overlap_s", "silence_s", "unheard_s", "rep_share"):
+        record.pop(key, None)
+    record["sessions"] = sessions_started(events)
+    return record
+
+
+def _cue_session_record(cues: SessionCues) -> dict[str, object]:
+    start, end = round(cues.start_s, DECIMALS), round(cues.end_s, DECIMALS)
+    return {"session_id": cues.session_id, "start": start, "end": end} | cues.figures.record()
 
 
 def _rolling_record(r: RollingShare) -> dict[str, object]:

@@ -262,13 +262,6 @@ def _overlap_events(inside: list[Reported], customer_s: float) -> OverlapFields:
     }
 
 
-def totals(
-    segments: Sequence[SpeechSegment], events: Sequence[Event], end_s: float, config: AnalyticsConfig
-) -> dict[str, object]:
-    """The recording's figures, for ``analyze --json`` ``metrics``."""
-    return totals_of(all_sessions(segments, events, end_s, config), events)
-
-
 def all_sessions(
     segments: Sequence[SpeechSegment], events: Sequence[Event], end_s: float, config: AnalyticsConfig
 ) -> SessionSummary:
@@ -285,17 +278,6 @@ def session_span(events: Sequence[Event], end_s: float) -> Span:
     ends = {e.session_id: e.end_s for e in events if isinstance(e, SessionEnded)}
     started = sorted((e for e in events if isinstance(e, SessionStarted)), key=lambda e: e.onset_s)
     return Span(tuple(Window(e.onset_s, ends.get(e.session_id, end_s)) for e in started))
-
-
-def totals_of(whole: SessionSummary, events: Sequence[Event]) -> dict[str, object]:
-    """``whole``'s figures as ``analyze --json`` ``metrics`` adds them to the timeline's."""
-    record = whole.record()
-    # identity and span are the recording's; talk times are already in the report from the timeline
-    drop = ("type", "session_id", "t", "end_s", "decided_s", "duration_s")
-    for key in (*drop, "rep_talk_s", "customer_talk_s", "overlap_s", "silence_s", "unheard_s", "rep_share"):
-        record.pop(key, None)
-    record["sessions"] = sessions_started(events)
-    return record
 
 
 def sessions_started(events: Iterable[Event]) -> int:

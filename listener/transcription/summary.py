@@ -65,6 +65,16 @@ class CueFigures:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class SessionCues:
+    """One session's content cues (``analyze --json``'s ``cue_sessions``)."""
+
+    session_id: str
+    start_s: float
+    end_s: float  # a session still open at the stream's end: the stream's end
+    figures: CueFigures
+
+
 @dataclass
 class CueTally(Stage):
     """Collects cue events and talk segments; sits after every analysis stage."""
@@ -153,20 +163,14 @@ class CueTally(Stage):
             return []
         return [SpeechSegment(p, a, end_s, decided_s=end_s) for p, a in self.talking_since_s.items() if a < end_s]
 
-    def session_metrics(self) -> list[dict[str, object]]:
+    def session_metrics(self) -> list[SessionCues]:
         """The same metrics per session, for sessions the analytics stage announced."""
         out = []
         for session_id, (start_s, end_s) in sorted(self.sessions.items(), key=lambda kv: kv[1]):
             stop_s = end_s if math.isfinite(end_s) else self.end_s
-            out.append(
-                {"session_id": session_id, "start": round(start_s, 3), "end": round(stop_s, 3)}
-                | self.metrics(start_s, stop_s if math.isfinite(end_s) else math.inf).record()
-            )
+            figures = self.metrics(start_s, stop_s if math.isfinite(end_s) else math.inf)
+            out.append(SessionCues(session_id, start_s, stop_s, figures))
         return out
-
-    def report_metrics(self) -> dict[str, object]:
-        """What ``analyze --json`` adds to ``metrics``."""
-        return self.metrics().record() | {"cue_sessions": self.session_metrics()}
 
 
 def _talk_outside(segments: list[SpeechSegment], party: Party, window: Span, holes: list[Span]) -> float:

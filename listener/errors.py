@@ -5,6 +5,11 @@ The CLI prints ``str(error)`` on one line and exits with the error's
 message names the problem *and* the fix.
 Leaf errors also inherit the matching built-in, so callers that only know
 Python's own exceptions still catch them.
+
+Beside the exceptions live the helpers their messages are written with: a value
+as TOML shows it, a path as the user typed it, an OS error's reason and fix, and
+the service's folder and user, which most fixes for files and permissions name.
+They are here so that every message names values, paths and fixes the same way.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from listener.config.schema import LedsConfig
 from listener.durable import sync_folder
 from listener.errors import OutputFileError, looked_at
 from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, Event, RecalibrateRequested, SourceState
+from listener.lifecycle import Managed
 from listener.outputs.gpio import open_device, pin_factory
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 BOUNCE_S = 0.05
 
 
-class PrivacyButton:
+class PrivacyButton(Managed):
     """A gpiozero Button: released before ``long_press_s`` toggles pause; held that long asks to recalibrate."""
 
     def __init__(self, config: LedsConfig, factory: Factory | None = None, remember: Path | None = None) -> None:
@@ -124,13 +125,6 @@ class PrivacyButton:
         except OSError as exc:  # the pause itself holds; only its surviving a restart is lost
             log.warning("privacy button: cannot keep the pause in %s (%s); it holds until a restart", self._remember,
                         exc)  # fmt: skip
-
-    def __enter__(self) -> PrivacyButton:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class PrivacyGate(AudioSource):

@@ -24,6 +24,7 @@ from gpiozero.pins import Factory
 from listener.config import Config
 from listener.config.schema import LedsConfig
 from listener.events import AudioBlock, AudioDropped, Event
+from listener.lifecycle import Managed
 from listener.outputs.gpio import open_device, pin_factory
 from listener.outputs.led_patterns import RGB, TRAFFIC_LIGHT, Animator, Channel, Palette, rgb, traffic_light
 from listener.outputs.led_status import Status
@@ -41,7 +42,7 @@ IDLE_S = 0.1
 TICK_S = 0.05
 
 
-class LedBank:
+class LedBank(Managed):
     """The configured LEDs: a gpiozero LEDBoard (traffic light), or one RGBLED. Values are 0.0–1.0."""
 
     def __init__(self, config: LedsConfig, factory: Factory) -> None:
@@ -106,13 +107,6 @@ class LedBank:
         device, self._device = self._device, None
         if device is not None:
             device.close()
-
-    def __enter__(self) -> LedBank:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def switch_off(config: LedsConfig, factory: Factory) -> None:

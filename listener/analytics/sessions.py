@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from listener.analytics.context import Context, at_least
 from listener.analytics.summary import Window, summarize
@@ -156,37 +156,54 @@ class Sessions:
             yield summary
 
 
+@dataclass(frozen=True)
+class SessionEnd:
+    """A session's end as the analytics decide it: the frame's time, whether it was cut at ``session_max_s``,
+    and where the next session begins if it does in the same frames (None: not in them)."""
+
+    decided_s: float
+    capped: bool
+    next_onset_s: float | None = None
+
+
 class SessionBounds:
     """Where the analytics' sessions begin and end, without what they keep: for a stage before the analytics
-    that must end a session where they do (the transcription stage, at ``session_max_s``). Stepped on the same
-    frames through the same :class:`Sessions` rules on tracks of its own, so the two cannot disagree; from
-    counts of speech events at block ends they did (the customer stopping after a cut, in the same block)."""
+    that must end each session where they do (the transcription stage). Stepped on the same frames through the
+    same :class:`Sessions` rules on tracks of its own, so the two cannot disagree; from counts of speech events
+    at block ends they did (the customer stopping after a cut, in the same block)."""
 
     def __init__(self, config: Config, frames: ActivityFrames) -> None:
         self.sessions = Sessions(Context(config.analytics, config.activity, frames.hop_s))
         self.frame = round(frames.start_s / frames.hop_s)
 
-    def frames(self, frames: ActivityFrames) -> list[float]:
-        """Steps through ``frames`` (a gap before them as silence, as the analytics do); the times at which a
-        session was cut at ``session_max_s`` in them."""
+    @property
+    def open(self) -> bool:
+        """A session is open at the last frame stepped."""
+        return self.sessions.current is not None
+
+    def frames(self, frames: ActivityFrames) -> list[SessionEnd]:
+        """Steps through ``frames`` (a gap before them as silence, as the analytics do); the sessions that
+        ended in them, in order."""
         first = round(frames.start_s / frames.hop_s)
-        cuts = [cut for _ in range(first - self.frame) if (cut := self._step(False, False)) is not None]
+        ends: list[SessionEnd] = []
+        for _ in range(first - self.frame):
+            self._step(False, False, ends)
         rep, customer = frames.rep_active.tolist(), frames.customer_active.tolist()
         for i in range(max(0, self.frame - first), frames.n_frames):
-            if (cut := self._step(rep[i], customer[i])) is not None:
-                cuts.append(cut)
-        return cuts
+            self._step(rep[i], customer[i], ends)
+        return ends
 
-    def _step(self, rep: bool, customer: bool) -> float | None:
+    def _step(self, rep: bool, customer: bool, ends: list[SessionEnd]) -> None:
         f, sessions = self.frame, self.sessions
         frame = self.frame = f + 1
         tracks = sessions.ctx.tracks
         tracks[Party.REP].step(f, rep)
         announced = tracks[Party.CUSTOMER].step(f, customer).announced
         if (onset := sessions.onset(announced, frame)) is not None:
-            sessions.begin(onset, frame)
-        if (ending := sessions.ending(frame)) is None:
-            return None
-        end, capped = ending
-        sessions.close(end)
-        return sessions.ctx.s(frame) if capped else None
+            started = sessions.begin(onset, frame)
+            if ends:  # begun after an end in these frames: the frames' audio may hold its first words
+                ends[-1] = replace(ends[-1], next_onset_s=started.onset_s)
+        if (ending := sessions.ending(frame)) is not None:
+            end, capped = ending
+            sessions.close(end)
+            ends.append(SessionEnd(sessions.ctx.s(frame), capped))

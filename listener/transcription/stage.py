@@ -1,19 +1,18 @@
 """The transcription stage: audio to the recogniser, timed words to parties, words to cues.
 
-Sits after the activity decision and the timeline (it needs
-:class:`ActivityFrames` to tell who said each word, and the customer's
-:class:`SpeechStarted` / :class:`SpeechSegment` to end a session where the
-analytics end it) and before the analytics stage (which uses the
-questions). Words come back from the recogniser some time after they were
-spoken; each is attributed to the party whose speech activity covers most
-of it, kept in a short history of per-frame activity. Only counts and cue
-events leave the stage; the words are dropped once handed to the cue
-detector, and what the detector keeps is dropped when the customer has
-been silent for a session gap, when a session reaches ``session_max_s``
-and at the end of the stream. Words that
-come back after their session ended (the recogniser may lag longer than a
-session gap) are still counted, at their own times, but never reach the
-detector of the session open by then.
+Sits after the activity decision (it needs :class:`ActivityFrames` to tell
+who said each word, and steps them through the analytics' own session
+rules, :class:`SessionBounds`, to end each session where the analytics end
+it) and before the analytics stage (which uses the questions). Words come
+back from the recogniser some time after they were spoken; each is
+attributed to the party whose speech activity covers most of it, kept in a
+short history of per-frame activity. Only counts and cue events leave the
+stage; the words are dropped once handed to the cue detector, and what the
+detector keeps is dropped at each session end (a customer silent for a
+session gap, or ``session_max_s`` reached), while no session is open, and
+at the end of the stream. Words that come back after their session ended
+(the recogniser may lag longer than a session gap) are still counted, at
+their own times, but never reach the detector of the session open by then.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from listener.analytics.sessions import SessionBounds
+from listener.analytics.sessions import SessionBounds, SessionEnd
 from listener.config import ArrayGeometry, Config
 from listener.errors import AudioFormatError, ModelMissingError
 from listener.events import (
@@ -36,8 +35,6 @@ from listener.events import (
     EndOfStream,
     Event,
     Party,
-    SpeechSegment,
-    SpeechStarted,
     TranscriptionSkipped,
 )
 from listener.pipeline import Stage
@@ -83,7 +80,6 @@ class TranscriptionStage(Stage):
         self.late_detector = CueDetector(self.detector.lex, an.floor_take_s, an.echo_min_words)
         self._session_end_s = -math.inf  # audio time at which the latest session was over
         self.model_path = model_path(config)
-        self.session_gap_s = config.analytics.session_gap_s
         self.mix_channels = geometry.mode == "channels"
         self.history = ActivityHistory(config.asr.queue_s + HISTORY_EXTRA_S)
         self.gate = SpeechGate(config.asr.speech_pad_s) if config.asr.speech_only else None
@@ -92,15 +88,8 @@ class TranscriptionStage(Stage):
         self._fault_shown = False
         self._failures = 0  # recogniser failures since one last saw a session through
         self._restart_in = 0  # session ends to wait before the failed recogniser is restarted
-        # the customer's speech as the timeline decides it (bursts too short to be speech do not
-        # count), so that a session ends here exactly when the analytics end it
-        self._customer_heard_s = 0.0  # end of the customer's latest closed speech
-        self._customer_speaking = False  # a stretch of customer speech is open
-        self._customer_active_s = 0.0  # end of the customer's latest active frame, speech or not
-        self._bridge_gap_s = config.activity.bridge_gap_s
-        # the analytics' sessions, followed frame by frame for their cuts at session_max_s
+        # the analytics' sessions, followed frame by frame: every session ends here where they end it
         self._bounds: SessionBounds | None = None
-        self._renewed_after_s = -1.0  # the customer speech after which the recogniser was last renewed
 
     def open(self) -> None:
         if not is_model_dir(self.model_path):
@@ -135,30 +124,21 @@ class TranscriptionStage(Stage):
         self.late_detector.forget()
 
     def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, SpeechStarted | SpeechSegment) and event.party is Party.CUSTOMER:
-            if isinstance(event, SpeechStarted) and self._renew_after_session(event.onset_s):
-                # the next visit's customer, in the frames whose end would have shown the last one's end (a
-                # block of a second, in analyze): that session ends first, its words with it
-                yield from self._session_ended(event.onset_s)
-            self._customer_speaking = isinstance(event, SpeechStarted)
-            if isinstance(event, SpeechSegment):
-                self._customer_heard_s = max(self._customer_heard_s, event.end_s)
-        elif isinstance(event, ActivityFrames):
-            session_ended = self._activity(event)
-            cuts = self._cuts(event)
+        if isinstance(event, ActivityFrames):
+            self.history.add(event)
+            before, after = _around_audio(self._ends(event))
+            yield from self._sessions_ended(before, event.end_s)
             if self.gate is not None and self.worker is not None:
                 yield from self._submit(self.gate.activity(event))
-            if session_ended:
-                yield from self._session_ended(event.end_s)
-            yield from self._capped(cuts)
-            self._forget_after_session(event.end_s)
+            yield from self._sessions_ended(after, event.end_s)
+            self._forget_after_session()
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
             yield from self._submit(self.gate.audio(event) if self.gate is not None else [event])
             yield from self._cues()
             # on activity time, as the analytics end the session: on audio time the words were dropped before the
             # session's end handed its last words over, and when the customer came back just inside the gap
-            self._forget_after_session(self.history.end_s)
+            self._forget_after_session()
             yield from self._fault()
         elif isinstance(event, EndOfStream) and self.worker is not None:
             self._now_s = max(self._now_s, event.t_s)
@@ -170,31 +150,25 @@ class TranscriptionStage(Stage):
             self.detector.forget()
             yield from self._fault()  # a failure while the stream's last words were being finished too
 
-    def _session_ended(self, at_s: float) -> Iterator[Event]:
-        """Before the analytics summarise the session: its last words, then the recogniser's renewal."""
-        if self.worker is None:
-            return
-        self.worker.flush()
-        yield from self._cues()
-        self._session_end_s = at_s  # words before this that come later are late
-        yield from self._after_session()
-        if self.detector.holding:  # the session's words go with it, whatever the next frames hold
-            self.detector.forget()
-
-    def _cuts(self, frames: ActivityFrames) -> list[float]:
-        """The times a session was cut at ``session_max_s`` in ``frames``, as the analytics cut it, frame by frame."""
-        self._bounds = self._bounds or SessionBounds(self.config, frames)
-        return self._bounds.frames(frames)
-
-    def _capped(self, cuts: list[float]) -> Iterator[Event]:
-        """A session cut at ``session_max_s`` in the frames just taken in ends at the cut, its words with it."""
-        for cut_s in cuts:
+    def _sessions_ended(self, ends: list[SessionEnd], frames_end_s: float) -> Iterator[Event]:
+        """Before the analytics summarise each session: its last words, and a fresh recogniser (once per session
+        end, so that its memory does not grow visit after visit; it takes over at the next gap in the audio, never
+        in the middle of anyone's speech)."""
+        for end in ends:
             if self.worker is None:
                 return
             self.worker.renew()
-            yield from self._session_ended(cut_s)
-            # a gap after speech before the cut ends nothing more, speech decided after the cut included
-            self._renewed_after_s = max(self._customer_heard_s, cut_s)
+            self.worker.flush()
+            yield from self._cues()
+            self._session_end_s = _late_before_s(end, frames_end_s)  # words before this that come later are late
+            yield from self._after_session()
+            if self.detector.holding:  # the session's words go with it, whatever the next frames hold
+                self.detector.forget()
+
+    def _ends(self, frames: ActivityFrames) -> list[SessionEnd]:
+        """The sessions that ended in ``frames``, as the analytics end them, frame by frame."""
+        self._bounds = self._bounds or SessionBounds(self.config, frames)
+        return self._bounds.frames(frames)
 
     def _fault(self) -> Iterator[DeviceState | TranscriptionSkipped]:
         """Once, when the recogniser has failed: the lights and the state topic show it, and what it never
@@ -238,49 +212,11 @@ class TranscriptionStage(Stage):
         for block in blocks:
             yield from _skipped(self.worker.submit(Chunk(block.start_s, self._mono_pcm(block))))
 
-    def _activity(self, frames: ActivityFrames) -> bool:
-        """Takes in the frames; True when a session ended in them."""
-        self.history.add(frames)
-        until_s = frames.active_until_s(Party.CUSTOMER)
-        if until_s is not None:
-            self._customer_active_s = until_s
-        return self._renew_after_session(frames.end_s)
-
-    def _forget_after_session(self, now_s: float) -> None:
-        """Once the customer has been silent for a session gap the session is over, and its words go.
-
-        Also called after words arrive: the recogniser may return a session's
-        last words after its end, and they must not outlive it.
-        """
-        if self._session_over(now_s) and self.detector.holding:
+    def _forget_after_session(self) -> None:
+        """While no session is open the words go: those of a session that ended, which the recogniser may
+        return after its end, and any said between sessions."""
+        if self._bounds is not None and not self._bounds.open and self.detector.holding:
             self.detector.forget()
-
-    def _renew_after_session(self, activity_end_s: float) -> bool:
-        """A fresh recogniser once per session end, so that its memory does not grow visit after visit.
-
-        Judged on activity time (audio time runs ahead of the activity decision),
-        and only after a customer was heard: never in the middle of anyone's speech.
-        True when the session ended here.
-        """
-        heard_s = self._customer_heard_s
-        if self.worker is None or heard_s <= 0.0 or heard_s <= self._renewed_after_s:
-            return False
-        if not self._session_over(activity_end_s):
-            return False
-        self._renewed_after_s = heard_s
-        self.worker.renew()
-        return True
-
-    def _session_over(self, now_s: float) -> bool:
-        """The customer has been silent for a session gap at ``now_s``, as the analytics' sessions judge it.
-
-        Silent: no stretch of speech open, and no burst that may still become
-        one (it becomes speech at ``min_speech_s``, or is dropped once quiet
-        for the bridge gap).
-        """
-        if self._customer_speaking or now_s - self._customer_active_s < self._bridge_gap_s:
-            return False
-        return now_s - self._customer_heard_s >= self.session_gap_s
 
     def _mono_pcm(self, block: AudioBlock) -> bytes:
         if block.sample_rate_hz != SAMPLE_RATE_HZ:
@@ -350,6 +286,28 @@ def _where(exc: BaseException) -> str:
         f"{type(exc).__name__} raised{place} while the recogniser's words were handled (its message is not shown:"
         " it may quote a word); this is a bug, please report it"
     )
+
+
+def _around_audio(ends: list[SessionEnd]) -> tuple[list[SessionEnd], list[SessionEnd]]:
+    """The session ends of a block of frames to take before its audio goes to the recogniser, and after.
+
+    The audio the speech gate lets go with the frames is the ended session's tail (the rep's closing words),
+    and its words are the session's: they go first, and the flush at the end hands them over. When the next
+    visit's customer began a session in the same frames (a block of a second, in analyze) that audio may hold
+    their first words too; the session ends first then, or those words would be flushed into the ended session
+    and forgotten with it. Not at a cut: the customer speaks through it, no gap between the sessions.
+    """
+    k = max((i + 1 for i, e in enumerate(ends) if e.next_onset_s is not None and not e.capped), default=0)
+    return ends[:k], ends[k:]
+
+
+def _late_before_s(end: SessionEnd, frames_end_s: float) -> float:
+    """The words that end before this and come back after ``end`` was taken in are the ended session's (late):
+    those said before the next session's onset; at a cut, before the cut (the next may begin at it); else
+    before the end of the frames it ended in (no session begins before them)."""
+    if end.capped:
+        return end.decided_s
+    return end.next_onset_s if end.next_onset_s is not None else frames_end_s
 
 
 def overflow_for(setting: Overflow | Literal["auto"], real_time: bool) -> Overflow:

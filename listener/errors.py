@@ -212,3 +212,9 @@ class CalibrationError(ListenerError, ValueError):
 
 class AlreadyRunningError(ListenerError, RuntimeError):
     """Another listener already runs with the same state folder (spool, counters, pause)."""
+
+
+class WordHandlingError(RuntimeError):
+    """A bug met while the recogniser's words were handled; its message names the exception's type and where it
+    was raised, never its own message (which may hold a word). Not a :class:`ListenerError`: a bug is no user's
+    mistake with a fix to print on one line, so the CLI shows its traceback for a report."""

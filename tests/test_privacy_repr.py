@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from listener.errors import WordHandlingError
 from listener.events import AudioBlock
 from listener.transcription.lexicon import Stemmer, load_lexicon
 from listener.transcription.recognizer import Chunk, pcm16
-from listener.transcription.stage import WordHandlingError
 from listener.transcription.words import Word
 from tests.asr_pipeline import asr_config, run_pipeline
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from listener.analytics.sessions import SessionBounds, SessionEnd
 from listener.config import ArrayGeometry, Config
-from listener.errors import AudioFormatError, ModelMissingError
+from listener.errors import AudioFormatError, ModelMissingError, WordHandlingError
 from listener.events import (
     ActivityFrames,
     AudioBlock,
@@ -271,11 +271,6 @@ class TranscriptionStage(Stage):
             current.append(word)
         if current and party is not None:
             yield party, current
-
-
-class WordHandlingError(RuntimeError):
-    """A bug met while words were handled; its message names the exception's type and where it was raised,
-    never its own message (which may hold a word)."""
 
 
 def _where(exc: BaseException) -> str:

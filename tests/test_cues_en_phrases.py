@@ -186,6 +186,9 @@ PLANS = [
 ]
 NOT_PLANS = [
     "will i need the receipt",  # a question
+    "you don't think i'll call them do you",  # a tag asks its statement: "think" holds the plan, as without it
+    "you know that i'll order it in don't you",
+    "it's fine if i'll call you later isn't it",
     "can we have it by friday can we",  # asked, before and after: no subject stands before its first "can"
     "what's the next step",  # asking, not planning
     "i won't be able to fix it today",

@@ -140,19 +140,24 @@ class CueDetector:
         think i'll need it" and "what's the next step" plan nothing; "let me check: is it under warranty"
         and "is it under warranty, let me check" do (one of each per utterance: "here's what I'll do: I'll
         call them" is one action plan)."""
+        # a tag asks its whole statement: a plan in it commits unless a clause holds it ("you don't think i'll
+        # call them, do you" plans nothing; "i'll order a new one, shall i" does)
+        tagged = asked and self._tag_at(norms) == asked_from
         for m in phrases:
             if m.family not in ("action", "deadline") or (
                 m.family == "deadline" and not self._committed(norms, m.start)
             ):
                 continue
-            if (
-                asked
-                and m.start >= asked_from
-                and (m.start == asked_from or norms[m.start - 1] in self.lex.plan_inside_after)
-            ):
+            if asked and m.start >= asked_from and (m.start == asked_from or self._held(norms, m.start)):
                 continue  # inside the question (norms[m.start - 1] only read once it lies in it)
+            if tagged and 0 < m.start < asked_from and self._held(norms, m.start):
+                continue
             return m.start
         return None
+
+    def _held(self, norms: list[str], start: int) -> bool:
+        """The plan at ``start`` is part of a clause ("think", "know", "if", "that" ... before it)."""
+        return norms[start - 1] in self.lex.plan_inside_after
 
     def _committed(self, norms: list[str], end: int) -> bool:
         """Whether a subject and "will" or "can" stand before ``end``, not negated: "it will be ready (by

@@ -208,6 +208,23 @@ def test_the_array_is_opened_only_once_the_stages_are_up(test_array: TestDevice,
     assert _capturing_from(test_array) == set()  # closed when the run ended
 
 
+def test_the_array_is_closed_once(test_array: TestDevice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """A second close of a wedged driver waits CLOSE_TIMEOUT_S again and warns again, eating the stop's budget
+    before systemd's TimeoutStopSec: the run's stack closed the array, and so did _hold."""
+    from listener.audio.live import LiveSource
+
+    closes: list[bool] = []
+    close = LiveSource.close
+
+    def counted(self: LiveSource) -> None:
+        closes.append(True)
+        close(self)
+
+    monkeypatch.setattr(LiveSource, "close", counted)
+    assert run_with_rescue(_array_only(test_array, tmp_path), RunOptions(), [StopsAt(0.5)]) > 0.0
+    assert len(closes) == 1
+
+
 def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig, tmp_path: Path) -> None:  # noqa: F811
     """SIGTERM during start-up (models loading, the LED self-test) must not be undone by opening the array."""
     import time

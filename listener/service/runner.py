@@ -160,6 +160,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     """
     source, config = select_source(config, options)
     with ExitStack() as stack:
+        # entered first, so left last: the signal handlers come back once everything else has closed
+        handlers = stack.enter_context(ExitStack())
         stack.callback(source.close)  # a file is open already (select_source): closed whatever raises from here
         geo = geometry(config)
         live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
@@ -171,8 +173,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         watch: list[Stage] = [ChannelWatch(geo, recording=recording.path if recording is not None else None)]
         source, button = _privacy_gate(source, config, live)
         stop = StopSignals(source)
-        stack.callback(stop.install())  # the handlers before ours come back once everything after has closed
-        _hold(stack, source, button, config, live)
+        handlers.callback(stop.install())
+        _hold(stack, button, config, live)
         outputs = output_stages(config, options)
         analysis = analysis_stages(config, geo, real_time=not options.fast)
         pipeline = stack.enter_context(Pipeline([*watch, *analysis, *outputs, *extra_stages, SystemdNotifier()]))
@@ -187,9 +189,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
     return audio_s
 
 
-def _hold(stack: ExitStack, source: AudioSource, button: PrivacyButton | None, config: Config, live: bool) -> None:
-    """Before the stages open: the source closed however the run ends, the instance lock, the button."""
-    stack.callback(source.close)
+def _hold(stack: ExitStack, button: PrivacyButton | None, config: Config, live: bool) -> None:
+    """Before the stages open: the instance lock and the button (the source is closed by the caller's stack)."""
     if live or config.mqtt.enabled:  # what two instances would share: the array, the spool, the pause
         stack.enter_context(InstanceLock(Path(config.service.state_dir)))
     if button is not None:

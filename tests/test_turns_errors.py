@@ -276,3 +276,22 @@ def test_a_frame_length_the_model_was_not_trained_on_is_refused_naming_the_key()
     assert "enabled = false" in str(info.value)
     heuristic = parse_config({"activity": {"frame_ms": 20}, "turn_model": {"enabled": False}})
     assert isinstance(activity_stage(heuristic), ActivityDecider)  # without the model, 20 ms frames are fine
+
+
+def test_a_failed_open_leaves_nothing_half_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Binding the session failed after it was made: open() again found the session and returned with no step."""
+    from listener.turns import onnx_model
+
+    stage = OnnxTurnModel(parse_config({}))
+    real = onnx_model.BoundStep
+
+    def once(*args: object) -> onnx_model.BoundStep:
+        monkeypatch.setattr(onnx_model, "BoundStep", real)
+        raise MemoryError("no buffers")
+
+    monkeypatch.setattr(onnx_model, "BoundStep", once)
+    with pytest.raises(MemoryError):
+        stage.open()
+    assert stage.session is None
+    with stage:  # opened afresh, it runs
+        assert stage.step(np.zeros(N_FEATURES, np.float32)).shape == (stage.spec.n_outputs,)

@@ -9,8 +9,9 @@ from listener.pipeline import Stage
 def activity_stage(config: Config) -> Stage:
     """SpatialFrames -> ActivityFrames: the turn model when enabled, else the heuristic decider.
 
-    Building the model stage loads and checks its file, so a missing or
-    corrupt model stops start-up with a :class:`~listener.errors.ModelError`.
+    Building the model stage checks its sidecar and opening it loads and runs
+    its file, so a missing or corrupt model stops start-up (before the array
+    opens) with a :class:`~listener.errors.ModelError`.
     """
     if config.turn_model.enabled:
         from listener.turns.onnx_model import OnnxTurnModel

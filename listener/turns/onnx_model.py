@@ -2,9 +2,10 @@
 
 The ONNX graph is a single model step: ``features`` (batch, n_features)
 and ``state`` (batch, state_size) in; ``probs`` (batch, n_outputs) and
-``state_out`` out. It is loaded, checked against its sidecar and run once
-on silence when the stage is built, so a missing or corrupt file stops the
-service at start-up with a message naming the file.
+``state_out`` out. The stage reads its sidecar when it is built, and loads
+the graph, checks it against the sidecar and runs it once on silence when it
+is opened (the pipeline opens it before the array), so a missing or corrupt
+file stops the service at start-up with a message naming the file.
 """
 
 from __future__ import annotations
@@ -143,9 +144,9 @@ class OnnxTurnModel(TurnStage):
         if self.session is not None:
             return
         self.session = open_session(self.spec, self._threads, self._model)
-        self._step = BoundStep(self.session, self.spec)
         self._model = None
-        try:
+        try:  # never left half open: a later open() would find the session and no step
+            self._step = BoundStep(self.session, self.spec)
             self._smoke_test()
         except BaseException:
             self.close()

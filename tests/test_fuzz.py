@@ -203,10 +203,12 @@ def test_inbound_mqtt_messages_never_raise(mqtt_stage: MqttStage, topic: str, pa
     assert mqtt_stage.publisher.flush(5.0)  # nothing due before: whatever is due after, this message made due
     message = paho.MQTTMessage(topic=topic.encode("utf-8", errors="replace"))
     message.payload = payload
-    link._handle_message(link._client, None, message)  # type: ignore[arg-type]  # paho's own callback signature and message type
-    # Home Assistant's exact "online" on its status topic has discovery sent again; anything else changes nothing
     ha_online = topic == HA_STATUS_TOPIC and payload == b"online"
-    assert mqtt_stage.publisher.idle() is not ha_online
+    # held, the drain thread cannot send what became due before it is looked at (its lock is re-entrant)
+    with mqtt_stage.publisher._cond:
+        link._handle_message(link._client, None, message)  # type: ignore[arg-type]  # paho's own callback signature and message type
+        # Home Assistant's exact "online" on its status topic has discovery sent again; anything else changes nothing
+        assert mqtt_stage.publisher.idle() is not ha_online
     assert mqtt_stage.publisher.flush(5.0) and link.connected
 
 
@@ -217,8 +219,9 @@ def test_homeassistant_online_republishes_discovery(mqtt_stage: MqttStage) -> No
     assert mqtt_stage.publisher.flush(5.0)
     message = paho.MQTTMessage(topic=HA_STATUS_TOPIC.encode())
     message.payload = b"online"
-    link._handle_message(link._client, None, message)  # type: ignore[arg-type]
-    assert not mqtt_stage.publisher.idle()  # the discovery topic is due again
+    with mqtt_stage.publisher._cond:  # the drain thread cannot send it before it is looked at
+        link._handle_message(link._client, None, message)  # type: ignore[arg-type]
+        assert not mqtt_stage.publisher.idle()  # the discovery topic is due again
     assert mqtt_stage.publisher.flush(5.0)
 
 

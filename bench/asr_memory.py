@@ -55,7 +55,7 @@ from bench.signals import ROOT as REPO
 from bench.usage import cpu_s, rss_mb
 from listener.config import parse_config
 from listener.events import ActivityFrames, AudioBlock
-from listener.service.heap import keep_freed_buffers
+from listener.heap import keep_freed_buffers
 from listener.transcription import recognizer
 from listener.transcription.gate import SpeechGate
 from listener.transcription.recognizer import Chunk, RecognizerWorker, load_model, pcm16

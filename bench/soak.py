@@ -37,9 +37,9 @@ from bench.usage import cpu_s, rss_mb
 from listener.audio.base import AudioSource
 from listener.config import PROCESSING_RATE_HZ, Config, geometry, parse_config
 from listener.events import AudioBlock, EndOfStream, Event, SessionEnded, SessionSummary
+from listener.heap import keep_freed_buffers
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
-from listener.service.heap import keep_freed_buffers
 from listener.service.runner import RunOptions, output_stages
 
 Int16Array = npt.NDArray[np.int16]

@@ -57,9 +57,9 @@ from listener.audio.channel_watch import ChannelWatch
 from listener.audio.live import LiveSource
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.events import AudioBlock, AudioDropped, Event
+from listener.heap import keep_freed_buffers
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
-from listener.service.heap import keep_freed_buffers
 from listener.service.runner import RunOptions, output_stages
 from tests.alsa_device import AlsaConfig, PacedFifo, fifo_device
 

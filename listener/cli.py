@@ -31,7 +31,7 @@ from listener.config import (
 from listener.config.loader import read_toml
 from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
-from listener.service.heap import keep_freed_buffers
+from listener.heap import keep_freed_buffers
 from listener.service.logs import say, set_level, setup_logging
 
 if TYPE_CHECKING:

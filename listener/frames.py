@@ -21,3 +21,12 @@ def span_frames(start_s: float, end_s: float, hop_s: float, n_frames: int) -> tu
     first = max(0, int(np.ceil(start_s / hop_s - 0.5 - 1e-9)))
     stop = min(n_frames, int(np.ceil(end_s / hop_s - 0.5 - 1e-9)))
     return first, max(first, stop)
+
+
+# frame times are sums of hops: a value of exactly a threshold must not read as below it
+THRESHOLD_TOLERANCE_S = 1e-9
+
+
+def at_least(value_s: float, threshold_s: float) -> bool:
+    """``value_s >= threshold_s`` for times summed from hops: exactly the threshold must not read as below it."""
+    return value_s >= threshold_s - THRESHOLD_TOLERANCE_S

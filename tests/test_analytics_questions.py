@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from listener.analytics.context import at_least
 from listener.analytics.summary import Interval, Span, Window, _questions, _union
 from listener.events import Party, Question, Reported
+from listener.frames import at_least
 
 
 def by_scan(events: list[Reported], customer: list[Interval], stacked_s: float, span: Span) -> tuple[list[float], int]:

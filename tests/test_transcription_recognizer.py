@@ -33,7 +33,7 @@ def test_a_renewed_recogniser_hears_the_next_session_as_the_first_heard_its_own(
 ) -> None:
     # the stage renews the recogniser at each session end, to keep its memory from growing visit
     # after visit: the words of the next visit must come out the same, at their own audio times
-    from listener.service.heap import release_freed_memory
+    from listener.heap import release_freed_memory
 
     samples, _ = sf.read(ko_dialogue[0], dtype="float32")
     pcm = pcm16(samples[:, 0])

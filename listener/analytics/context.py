@@ -20,8 +20,6 @@ PREDICTIONS_KEEP_S = 10.0  # the model's outputs kept for look-ups (rules read t
 PAUSE_PROBE_S = 0.2  # the Pause event's p_shift is read this far into the silence
 # an interruption whose 1.0 s falls in the interrupter's gap: the model's even odds that it goes on
 GAP_GOES_ON_BELOW_P_BACKCHANNEL = 0.5
-# frame times are sums of hops: a value of exactly a threshold must not read as below it
-THRESHOLD_TOLERANCE_S = 1e-9
 PROB_TOLERANCE = 1e-7  # over float32's rounding near 1 (3e-8), under any difference a setting can mean
 UNHEARD_KEEP_S = 60.0  # outside a session, unheard stretches older than this matter to no rule
 UNHEARD_JOIN_S = 1e-6  # a stretch starting where the last one ended continues it
@@ -162,8 +160,3 @@ class Context:
 def prob_at_least(p: float, threshold: float) -> bool:
     """``p >= threshold`` for the model's float32 outputs: its 0.7 is 0.69999999, and 1 - its 0.1 is 0.8999999985."""
     return p >= threshold - PROB_TOLERANCE
-
-
-def at_least(value_s: float, threshold_s: float) -> bool:
-    """``value_s >= threshold_s`` for times summed from hops: exactly the threshold must not read as below it."""
-    return value_s >= threshold_s - THRESHOLD_TOLERANCE_S

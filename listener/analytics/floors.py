@@ -15,9 +15,10 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from listener.analytics.context import Context, at_least
+from listener.analytics.context import Context
 from listener.analytics.tracks import Span
 from listener.events import Event, FloorChange, FloorHeld, Party, ResponseGap
+from listener.frames import at_least
 
 HISTORY = 256  # floor changes remembered for look-backs (rules look back a few seconds)
 

@@ -26,11 +26,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from listener.analytics.context import Context, at_least
+from listener.analytics.context import Context
 from listener.analytics.summary import Window, summarize
 from listener.analytics.tracks import Run, Span
 from listener.config import Config
 from listener.events import ActivityFrames, Event, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
+from listener.frames import at_least
 
 
 @dataclass

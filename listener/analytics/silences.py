@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from listener.analytics.context import Context, at_least
+from listener.analytics.context import Context
 from listener.analytics.floors import Floor
 from listener.events import Event, LongSilence, Party, Pause
+from listener.frames import at_least
 
 PRIOR_P_SHIFT = 0.5  # without a model: no opinion, and no use of the pause's length
 

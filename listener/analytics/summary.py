@@ -17,7 +17,6 @@ from typing import TypedDict
 
 import numpy as np
 
-from listener.analytics.context import at_least
 from listener.config.schema import AnalyticsConfig
 from listener.events import (
     Backchannel,
@@ -38,6 +37,7 @@ from listener.events import (
     SpeechSegment,
     rep_share_of,
 )
+from listener.frames import at_least
 
 EPS_S = 1e-6
 Interval = tuple[float, float]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from listener.analytics.context import at_least
 from listener.events import (
     Acknowledgement,
     ActionPlan,
@@ -25,6 +24,7 @@ from listener.events import (
     Question,
     WordsRecognized,
 )
+from listener.frames import at_least
 from listener.transcription.lexicon import Lexicon, Match
 from listener.transcription.words import Token, Word
 

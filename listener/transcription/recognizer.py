@@ -42,8 +42,8 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.errors import ModelError
+from listener.heap import release_freed_memory
 from listener.lifecycle import Managed
-from listener.service.heap import release_freed_memory
 from listener.transcription.chunk_queue import GAP_TOLERANCE_S, ChunkQueue
 from listener.transcription.timemap import TimeMap
 from listener.transcription.words import Word

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
-from listener.analytics.context import at_least
 from listener.events import (
     Acknowledgement,
     ActionPlan,
@@ -30,6 +29,7 @@ from listener.events import (
     TranscriptionSkipped,
     WordsRecognized,
 )
+from listener.frames import at_least
 from listener.pipeline import Stage
 
 Span = tuple[float, float]

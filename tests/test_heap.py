@@ -15,7 +15,7 @@ from listener import cli
 BLOCKS = """
 import resource, sys
 import numpy as np
-from listener.service.heap import keep_freed_buffers
+from listener.heap import keep_freed_buffers
 if sys.argv[1] == "tuned":
     assert keep_freed_buffers()
 def block():

@@ -13,6 +13,9 @@ import soundfile as sf
 from listener.cli import main
 from listener.config import load_config
 from listener.config.presets import PRESETS
+from listener.service.calibrate import Votes, _refusal, estimate
+from listener.service.calibrate.estimation import find_clusters
+from listener.service.calibrate.space import Space
 from listener.service.runner import sample_conversation
 from tests import synth
 from tests.calibrate_cases import (
@@ -140,3 +143,27 @@ def test_a_customer_too_near_the_rep_to_tell_apart_is_said_and_not_stored_withou
     assert "too near for the listener to tell them apart" in captured.err
     assert "--force" in captured.err
     assert path.read_text() == text
+
+
+@pytest.mark.parametrize("customer_deg", [86.0, 89.0, 92.0])
+def test_a_customer_just_over_60_deg_from_a_smeared_rep_is_refused_as_too_near_not_stored_opposite(
+    customer_deg: float,
+) -> None:
+    """The rep at 30 deg, 5 % of their frames smeared to 60 deg by the room; a customer 56-62 deg round answers
+    in a turn of their own. With the rep's smear among its votes, the customer's cluster reads under 60 deg from
+    the rep and is dropped; without it, over 60 deg. Judged on those two vote sets, the customer at 92 deg was
+    neither placed nor refused, but stored opposite the rep without a word."""
+    rep = np.full(1000, 30.0)
+    rep[::20] = 60.0
+    doa = np.concatenate([rep, np.full(300, customer_deg)])
+    frame = np.concatenate([np.arange(1000), np.arange(1100, 1400)])  # the customer answers 1 s after the rep
+    votes = Votes(doa, np.ones(doa.size), 0.01, heard_s=14.0, loud_s=13.0, frame=frame)
+    config = load_config(None)
+    space = Space.of(config)
+    # the case itself: find_clusters drops the customer as inseparable from the rep
+    assert len(find_clusters(space, space.coordinate(doa), votes.weight, votes.time_s, votes.hop_s)) == 1
+
+    result = estimate(votes, config)
+    assert result.customer_from == "opposite the rep"
+    assert "too near for the listener to tell them apart" in result.doubt, result
+    assert _refusal(config, result, force=False) == result.doubt

@@ -148,7 +148,7 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         if talks < MIN_OWN_TURNS:
             note, doubt = _unplaced(space, rep, customer, configured, total, quiet_customer)
     if not doubt:
-        doubt = _too_near(space, votes_deg, votes.weight, time_s, rep, total)
+        doubt = _too_near(space, votes_deg, votes.weight, time_s, rep, total, second_said=len(clusters) == 2)
     share, heard = rep.weight / total, space.heard(rep.centre_deg)
     placed = _place_one(space, rep.centre_deg)
     return Calibration(*placed, Factors(evidence, share), speech_s, share, doubt=doubt, note=note, rep_heard_deg=heard)
@@ -213,29 +213,40 @@ def _over_the_rep(space: Space, voice: Cluster, share: float) -> tuple[str, str]
     )
 
 
-def _too_near(space: Space, votes_deg: Float, weight: Float, time_s: Float, rep: Cluster, total: float) -> str:
+def _too_near(
+    space: Space, votes_deg: Float, weight: Float, time_s: Float, rep: Cluster, total: float, second_said: bool
+) -> str:
     """Doubt when a voice beside the rep's own votes talked in turns of its own, too near the rep to be stored as
     the customer ('' when there is none): placed alone, the customer would go across the counter and every word
     of theirs would count as the rep's. Only votes outside the rep's cluster are the voice's: the rep's own,
-    smeared by the room, would make a turn of its own of every sentence."""
+    smeared by the room, would make a turn of its own of every sentence. ``second_said``: find_clusters kept a
+    second cluster, which was judged (and said) already."""
     beside = space.apart(votes_deg, rep.centre_deg) > CLUSTER_HALF_DEG
     if not beside.any():
         return ""
     peak_deg = float(space.grid[np.argmax(space.histogram(votes_deg[beside], weight[beside]))])
     mine = beside & (space.apart(votes_deg, peak_deg) <= CLUSTER_HALF_DEG)
     voice = _of_votes(space, votes_deg, weight, mine)
-    if space.separable(rep.centre_deg, voice.centre_deg) and azimuths(space, rep.centre_deg, voice.centre_deg):
-        return ""  # far enough apart: find_clusters' second talker, or nobody
+    apart_enough = space.separable(rep.centre_deg, voice.centre_deg) and azimuths(
+        space, rep.centre_deg, voice.centre_deg
+    )
+    # Far enough apart without the rep's votes is not enough: find_clusters measures its second cluster with the
+    # rep's smear in it, which can pull a voice just over the limit under it, and then drops it. Such a voice,
+    # not placed, is too near as well: stored, it would go opposite the rep without a word.
+    if apart_enough and second_said:
+        return ""  # find_clusters' second talker, placed or said already
     if voice.weight < SECOND_TALKER_SHARE * rep.weight:
         return ""
     w, alone = _turn_votes(mine, weight, time_s, _first_vote_s(space, votes_deg, time_s, rep))
     if w[alone].sum() < MIN_OWN_TURNS * w.sum():
         return ""  # an echo of the rep, or a noise among their words
     apart = float(space.apart(voice.centre_deg, rep.centre_deg))
+    # just over the limit without the rep's echoes, under it with them: a bare "only 62 deg" would contradict the rule
+    edge = " (under the limit once the rep's echoes are counted)" if apart_enough else ""
     return (
         f"a second voice {space.describe(voice.centre_deg)} ({100 * voice.weight / total:.0f} % of the speech) "
-        f"talked in turns of its own only {apart:.0f} deg from the rep {space.describe(rep.centre_deg)}, too near "
-        f"for the listener to tell them apart ({_apart_rule(space)}); if that was the customer, move the array or "
+        f"talked in turns of its own only {apart:.0f} deg from the rep {space.describe(rep.centre_deg)}{edge}, too "
+        f"near for the listener to tell them apart ({_apart_rule(space)}); if that was the customer, move the array or "
         "where the customer stands, so that the rep and the customer face each other across it, and repeat; if the "
         "rep moved while talking, repeat with the rep standing still (or pass --force to store the customer across "
         "from the rep)"

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 from bench import room as bench_room
-from listener.config import load_config
+from listener.config import load_config, parse_config
 from listener.config.presets import PRESETS
+from listener.service.calibrate import Votes, estimate
+from listener.service.calibrate.estimation import find_clusters
+from listener.service.calibrate.space import Space
 from listener.service.doctor import directions_check
 from tests import synth
 from tests.calibrate_cases import REP_ONLY, WITH_CUSTOMER, angle_error, calibrate_rendered, calibrate_wav, printed
@@ -96,3 +99,25 @@ def test_line_array_second_talker_on_the_other_half(tmp_path: Path, capsys: pyte
     assert (found["rep"], found["customer"]) == (0.0, 180.0), out
     assert angle_error(found["rep"], 35.0) <= 35.0  # the end the rep is nearer
     assert "(second talker)" in out
+
+
+def test_votes_in_both_talkers_windows_count_once_in_the_confidence() -> None:
+    """The rep's votes at 10, 40 and 60 deg to the line put their centre at 30 deg, and the customer's peak,
+    kept a cluster's width from that centre, at 90 deg: the votes at 60 deg are in both windows. Counted
+    twice, the share explained was 1.09, and the confidence printed 1.09; the factors are each 0..1."""
+    config = parse_config({"array": {"preset": "respeaker-2mic"}})  # rep 0, customer 180: the line's ends
+    space = Space.of(config)
+    rep = np.repeat([40.0, 10.0, 60.0], [400, 350, 100])
+    np.random.default_rng(0).shuffle(rep)  # the rep's votes mixed in time, as a voice's are
+    coordinate = np.concatenate([rep, np.full(300, 90.0)])
+    frame = np.concatenate([np.arange(850), np.arange(950, 1250)])  # the customer answers in a turn of their own
+    votes = Votes(space.axis_deg + coordinate, np.ones(coordinate.size), 0.01, frame=frame)
+    # the case itself: two clusters whose windows share the rep's votes at 60 deg
+    clusters = find_clusters(space, coordinate, votes.weight, votes.time_s, votes.hop_s)
+    assert [c.centre_deg for c in clusters] == [30.0, 82.5]
+    assert sum(c.weight for c in clusters) == 1250.0  # of 1150 votes
+
+    result = estimate(votes, config)
+    assert result.customer_from == "second talker"
+    assert result.factors.explained == 1.0  # every vote is in one window or the other
+    assert result.confidence == 1.0

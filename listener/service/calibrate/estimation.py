@@ -134,7 +134,8 @@ def estimate(votes: Votes, config: Config) -> Calibration:
         talks = _quieter_turns(space, votes_deg, votes, rep, customer, quiet_customer)
         both = azimuths(space, rep.centre_deg, customer.centre_deg) if talks >= MIN_OWN_TURNS else None
         if both is not None:
-            factors = Factors(evidence, (rep.weight + customer.weight) / total, min(1.0, margin / CLEAR_MARGIN_DEG))
+            explained = _explained(space, votes_deg, votes.weight, (rep, customer), total)
+            factors = Factors(evidence, explained, min(1.0, margin / CLEAR_MARGIN_DEG))
             return Calibration(
                 *both,
                 "second talker",
@@ -152,6 +153,15 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     share, heard = rep.weight / total, space.heard(rep.centre_deg)
     placed = _place_one(space, rep.centre_deg)
     return Calibration(*placed, Factors(evidence, share), speech_s, share, doubt=doubt, note=note, rep_heard_deg=heard)
+
+
+def _explained(space: Space, votes_deg: Float, weight: Float, talkers: tuple[Cluster, Cluster], total: float) -> float:
+    """The share of the votes the two talkers account for. Their windows can overlap (the second peak is kept
+    a cluster's width from the first one's centre, not its peak): a vote in both counts once, so never over 1."""
+    mine = np.zeros(votes_deg.size, dtype=bool)
+    for talker in talkers:
+        mine |= space.apart(votes_deg, talker.peak_deg) <= CLUSTER_HALF_DEG
+    return min(1.0, float(weight[mine].sum()) / total)
 
 
 def _quieter_turns(
@@ -226,7 +236,7 @@ def _too_near(
         return ""
     peak_deg = float(space.grid[np.argmax(space.histogram(votes_deg[beside], weight[beside]))])
     mine = beside & (space.apart(votes_deg, peak_deg) <= CLUSTER_HALF_DEG)
-    voice = _of_votes(space, votes_deg, weight, mine)
+    voice = _of_votes(space, votes_deg, weight, mine, peak_deg)
     apart_enough = space.separable(rep.centre_deg, voice.centre_deg) and azimuths(
         space, rep.centre_deg, voice.centre_deg
     )
@@ -364,12 +374,12 @@ def _around(time_s: Float, weight: Float, at_s: Float) -> Float:
 
 
 def _cluster(space: Space, votes_deg: Float, weight: Float, peak_deg: float) -> Cluster:
-    return _of_votes(space, votes_deg, weight, space.apart(votes_deg, peak_deg) <= CLUSTER_HALF_DEG)
+    return _of_votes(space, votes_deg, weight, space.apart(votes_deg, peak_deg) <= CLUSTER_HALF_DEG, peak_deg)
 
 
-def _of_votes(space: Space, votes_deg: Float, weight: Float, mine: npt.NDArray[np.bool_]) -> Cluster:
-    """The votes ``mine`` as one talker: their mean direction and their weight."""
-    return Cluster(space.mean(votes_deg[mine], weight[mine]), float(weight[mine].sum()))
+def _of_votes(space: Space, votes_deg: Float, weight: Float, mine: npt.NDArray[np.bool_], peak_deg: float) -> Cluster:
+    """The votes ``mine`` (around ``peak_deg``) as one talker: their mean direction and their weight."""
+    return Cluster(space.mean(votes_deg[mine], weight[mine]), float(weight[mine].sum()), peak_deg)
 
 
 def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]) -> tuple[Cluster, Cluster, float]:

@@ -88,6 +88,7 @@ class Space:
 class Cluster:
     centre_deg: float  # in the space's coordinate
     weight: float
+    peak_deg: float  # its votes are those within CLUSTER_HALF_DEG of this (the centre is their mean)
     # far quieter than the first, kept only because it answered the rep at length: the customer, never the rep
     answered: bool = False
 

@@ -3,6 +3,7 @@ nearer, so that end and the other are what is stored."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -74,6 +75,9 @@ def test_line_array_stores_the_end_nearer_a_rep_on_either_side(
     found = printed(out)
     assert (found["rep"], found["customer"]) == (180.0, 0.0), out
     assert "(far end of the mic line)" in out and "warning" not in out
+    # heard from the end it is stored at, not from the line's axis (at 0 deg), which read about 145 deg
+    heard = re.search(r"nearer the rep, heard (\d+) deg from it", out)
+    assert heard is not None and int(heard.group(1)) < 90, out
     assert load_config(path).parties.rep_azimuth_deg == 180.0
 
 

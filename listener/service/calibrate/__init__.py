@@ -21,7 +21,7 @@ from listener.audio.base import events_until, lost_detail
 from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
-from listener.config.array_checks import line_axis_deg
+from listener.config.array_checks import angle_apart_deg, line_axis_deg
 from listener.errors import CalibrationError, shown_path
 from listener.events import AudioBlock, Event
 from listener.service.calibrate.estimation import ALONE, MIN_LISTEN_S, Calibration, estimate
@@ -62,7 +62,7 @@ def calibrate(
     placed = _placement_warning(config, result)
     # a reader gone (`| head`) ends the printing, not the --write: the CLI reads the closed pipe afterwards
     with contextlib.suppress(BrokenPipeError):
-        _print_result(result, placed)
+        _print_result(result, placed, line_axis_deg(geometry(config).mics_m))
     refusal = _channels_refusal(watch) or _refusal(config, result, force, from_file=wav is not None)
     if config_path is None or not write:
         if refusal:  # the refusal says what to do instead; "run again with --write" would contradict it
@@ -85,8 +85,10 @@ def calibrate(
     return 0
 
 
-def _print_result(result: Calibration, placed: str) -> None:
-    heard = result.rep_heard_deg
+def _print_result(result: Calibration, placed: str, axis_deg: float | None) -> None:
+    heard = result.rep_heard_deg  # to the line's axis: from the other end it is 180 deg less that
+    if heard is not None and axis_deg is not None and angle_apart_deg(result.rep_azimuth_deg, axis_deg) > 90.0:
+        heard = 180.0 - heard
     line = "" if heard is None else f" (the end of the mic line nearer the rep, heard {heard:.0f} deg from it)"
     print(f"rep        {result.rep_azimuth_deg:5.1f} deg{line}")
     print(f"customer   {result.customer_azimuth_deg:5.1f} deg ({result.customer_from})")

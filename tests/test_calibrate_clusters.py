@@ -65,6 +65,7 @@ def test_a_louder_relay_of_the_reps_words_is_not_taken_for_the_rep(
     found = printed(out)
     assert angle_error(found["rep"], REP_DEG) <= 10.0, out  # not the loudspeaker at 250 deg
     assert "(opposite the rep)" in out, out
+    assert "beside the rep" not in out, out  # an area array refuses such a customer itself (test_calibrate_doubt)
     assert angle_error(found["customer"], found["rep"] + 180.0) < 0.05, out
     assert found["confidence"] < 0.5, out  # the rep's share of the votes, a minority: not written without --force
 

@@ -78,6 +78,9 @@ def test_line_array_stores_the_end_nearer_a_rep_on_either_side(
     # heard from the end it is stored at, not from the line's axis (at 0 deg), which read about 145 deg
     heard = re.search(r"nearer the rep, heard (\d+) deg from it", out)
     assert heard is not None and int(heard.group(1)) < 90, out
+    # a customer beside the rep is the one thing a line cannot check: said, with how to check it instead
+    assert "a customer standing beside the rep (under about 60 deg round from them) is heard as the rep" in out
+    assert "check by ear" in out and "listener analyze" in out
     assert load_config(path).parties.rep_azimuth_deg == 180.0
 
 

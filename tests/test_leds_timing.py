@@ -296,3 +296,25 @@ def test_without_pwm_the_pause_breathes_as_a_blink_at_the_dimmest_calm_level(pre
     ons = [b[0] - a[0] for a, b in itertools.pairwise(breath) if a[1] == 1.0]
     # once a breath (3 s), lit and dark a half each
     assert offs == pytest.approx([1.5] * 3) and ons == pytest.approx([1.5] * 4), breath
+
+
+def test_a_rep_starting_in_the_customers_breath_does_not_light_red_while_the_customer_talks_on(
+    factory: MockFactory,
+) -> None:
+    """Past red_after_s, the customer has the word; the rep starts in the customer's breath (0.4 s after they
+    stopped) and the customer goes on 0.2 s later, over the rep. The rep's stretch counted whole as holding
+    the word: red for 2 s while the customer talked. Only the rep's talk before the customer came in counts."""
+    stage, trace = make_stage(factory, fade_s=0.0, red_after_s=45.0)
+    script = [
+        dominance(True, 10.0),
+        *speech(Party.REP, 5.0, 60.0),
+        *speech(Party.CUSTOMER, 61.0, 65.0),
+        *speech(Party.REP, 65.4, 67.9),
+        *speech(Party.CUSTOMER, 65.6, 70.0),
+    ]
+    with stage:
+        play(stage, 75.0, script)
+
+    lit = functools.partial(lit_at, trace)
+    assert lit(59.0) == "r" and lit(63.0) == "a"
+    assert all(lit(t_s / 10) == "a" for t_s in range(630, 720)), [lit(t_s / 10) for t_s in range(630, 720)]

@@ -237,6 +237,11 @@ class Status:
     def _took(self, start_s: float, end_s: float) -> bool:
         """The rep's talk from ``start_s`` to ``end_s`` held the word: longer than a backchannel after the
         customer last held it (once the customer has the word, only the rep talking on alone takes it back)."""
+        # only the rep's talk alone counts: a customer who came in over it, still talking, has the word from
+        # their onset (the rep starting in the customer's breath lit red while the customer talked on)
+        customer_since_s = self.speaking_since_s.get(Party.CUSTOMER)
+        if customer_since_s is not None and customer_since_s > start_s:
+            end_s = min(end_s, customer_since_s)
         return end_s - max(start_s, self.customer_held_until_s) > self.backchannel_max_s
 
     def _rep_talk_dominating(self, t_s: float) -> float:

@@ -205,6 +205,40 @@ def test_red_comes_only_after_amber_has_shown_even_when_dominance_began_under_a_
     assert led_script.lit_at(trace, 30.5) == "r"  # 10 s of talk since amber first showed at 20 s
 
 
+def held(kind: str, from_s: float, back_s: float) -> list[Event]:
+    """A privacy pause, or the array lost, from ``from_s`` until ``back_s``."""
+    if kind == "pause":
+        return [
+            DeviceState(t_s=from_s, mode=DeviceMode.PAUSED, detail="privacy button", cause="button"),
+            DeviceState(t_s=back_s, mode=DeviceMode.LISTENING, detail="privacy button", cause="button"),
+        ]
+    return [
+        SourceState(t_s=from_s, available=False, detail="array lost"),
+        SourceState(t_s=back_s, available=True, detail="array back"),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["pause", "array lost"])
+@pytest.mark.parametrize("held_s", [8.0, 15.0])
+def test_a_pause_or_fault_is_no_quiet_spell_however_long(factory: MockFactory, kind: str, held_s: float) -> None:
+    """The rep dominating talks up to a pause (or a lost array) and on again just after it. The time held
+    counted as 10 s with nobody speaking, so after one of 10 s or more calm green flashed for about a second,
+    then amber; after a shorter one, amber at once. The device heard nothing then: amber at once either way."""
+    stage, trace = make_stage(factory, fade_s=0.0)
+    back_s = 50.0 + held_s
+    script = [
+        dominance(True, 20.0),
+        *speech(Party.CUSTOMER, 2.0, 6.0),
+        *speech(Party.REP, 7.0, 49.9),
+        *held(kind, 50.0, back_s),
+        *speech(Party.REP, back_s + 0.1, back_s + 20.0),
+    ]
+    with stage:
+        play(stage, back_s + 25.0, script)
+    lit = [led_script.lit_at(trace, back_s + k * BLOCK_S) for k in range(1, 50)]
+    assert lit == ["a"] * len(lit), lit
+
+
 def test_the_pause_breathes_smoothly_while_a_lost_array_tells_its_outage(factory: MockFactory) -> None:
     """A lost array's dropped audio arrives every live.OUTAGE_TICK_S (0.25 s); the ticker drew between events
     only after 0.3 s without one, so it never did, and the breath moved in 0.25 s steps of up to a fifth of its

@@ -195,10 +195,13 @@ class Status:
         return Look.DOMINATING
 
     def _quiet(self, t_s: float) -> bool:
-        """Nobody has spoken for QUIET_CALM_S (not known before anyone was heard)."""
+        """Nobody has spoken for QUIET_CALM_S while the device listened (not known before anyone was heard)."""
         if self.speaking_since_s or not self.last_speech_end_s:
             return False
-        return t_s - max(self.last_speech_end_s.values()) >= QUIET_CALM_S
+        # a pause or a fault heard nothing, so it is no quiet spell: counting it flashed calm green for a second
+        # after one of 10 s or more, then amber once the rep talked on, where a shorter one went straight to amber
+        quiet_since_s = max(max(self.last_speech_end_s.values()), self.plain_since_s)
+        return t_s - quiet_since_s >= QUIET_CALM_S
 
     def _holding(self, party: Party, t_s: float) -> bool:
         """``party`` has been talking for longer than a backchannel, and still is."""

@@ -13,6 +13,7 @@ utterance (a summarising phrase may straddle a recogniser endpoint);
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from listener.events import (
     Acknowledgement,
@@ -31,6 +32,15 @@ from listener.transcription.words import Token, Word
 TAG_MAX_WORDS = 4  # longest question tag ("did not it", "have not you")
 TAIL_WORDS = 6  # words of the rep's last utterance a summarising phrase may begin in ("so what i am hearing")
 COMPLEMENT_AUX_REACH = 3  # words after a question word an auxiliary must come within ("how long has it")
+
+
+class Asked(NamedTuple):
+    """How an utterance asks: ``open_ended`` True (open), False (closed) or None (no question); the word the
+    question starts at; ``tagged``: a statement closed by a question tag, asked from the tag."""
+
+    open_ended: bool | None
+    start: int
+    tagged: bool = False
 
 
 class CueDetector:
@@ -96,15 +106,15 @@ class CueDetector:
             return out
         norms = [t.norm for t in spoken]
         phrases = self.lex.phrases.scan(norms)
-        open_ended, asked_from = self._question(norms, phrases)
+        asked = self._question(norms, phrases)
         ack = next((m.start for m in phrases if m.family == "acknowledgement"), None)
         if ack is not None:  # one of each per utterance
             out.append(Acknowledgement(by=rep, onset_s=spoken[ack].start_s, decided_s=decided_s))
-        plan = self._plan(norms, phrases, open_ended is not None, asked_from)
+        plan = self._plan(norms, phrases, asked)
         if plan is not None:
             out.append(ActionPlan(by=rep, onset_s=spoken[plan].start_s, decided_s=decided_s))
         content = [t for t in spoken if t.content]
-        if open_ended is not None:
+        if asked.open_ended is not None:
             followup = any(t.stem in self._customer_floor for t in content)
             out.append(
                 Question(
@@ -112,7 +122,7 @@ class CueDetector:
                     onset_s=spoken[0].start_s,
                     end_s=spoken[-1].end_s,
                     decided_s=decided_s,
-                    open_ended=open_ended,
+                    open_ended=asked.open_ended,
                     followup=followup,
                 )
             )
@@ -135,22 +145,22 @@ class CueDetector:
         two; the rep's "charged" and "charging" for the customer's one "charging" are one."""
         return sum(min(len(forms), len(self._customer_floor[stem])) for stem, forms in self._rep_turn.items())
 
-    def _plan(self, norms: list[str], phrases: list[Match], asked: bool, asked_from: int) -> int | None:
+    def _plan(self, norms: list[str], phrases: list[Match], asked: Asked) -> int | None:
         """Where the utterance's first action plan starts that does not sit inside its question: "do you
         think i'll need it" and "what's the next step" plan nothing; "let me check: is it under warranty"
         and "is it under warranty, let me check" do (one of each per utterance: "here's what I'll do: I'll
         call them" is one action plan)."""
-        # a tag asks its whole statement: a plan in it commits unless a clause holds it ("you don't think i'll
-        # call them, do you" plans nothing; "i'll order a new one, shall i" does)
-        tagged = asked and self._tag_at(norms) == asked_from
         for m in phrases:
             if m.family not in ("action", "deadline") or (
                 m.family == "deadline" and not self._committed(norms, m.start)
             ):
                 continue
-            if asked and m.start >= asked_from and (m.start == asked_from or self._held(norms, m.start)):
+            inside = asked.open_ended is not None and m.start >= asked.start
+            if inside and (m.start == asked.start or self._held(norms, m.start)):
                 continue  # inside the question (norms[m.start - 1] only read once it lies in it)
-            if tagged and 0 < m.start < asked_from and self._held(norms, m.start):
+            # a tag asks its whole statement: a plan in it commits unless a clause holds it ("you don't think
+            # i'll call them, do you" plans nothing; "i'll order a new one, shall i" does)
+            if asked.tagged and 0 < m.start < asked.start and self._held(norms, m.start):
                 continue
             return m.start
         return None
@@ -180,8 +190,8 @@ class CueDetector:
         joined = self.lex.phrases.scan([*tail, *norms])
         return any(m.family == "summary" and m.end > len(tail) for m in joined)
 
-    def _question(self, norms: list[str], phrases: list[Match]) -> tuple[bool | None, int]:
-        """(True: open question, False: closed, None: no question; the word it starts at)."""
+    def _question(self, norms: list[str], phrases: list[Match]) -> Asked:
+        """Whether and how the utterance asks, and the word the question starts at."""
         skip = {m.start: m.end for m in phrases if m.family == "acknowledgement"}
         claimed = {m.start for m in phrases if m.family in ("summary", "action")}
         p, clause_may_follow = 0, False
@@ -201,7 +211,7 @@ class CueDetector:
             if start is not None and clause_may_follow and self._complement(norms, start):
                 start = None
             if start is not None:
-                return (None if start.family == "not_question" else start.family == "open"), p
+                return Asked(None if start.family == "not_question" else start.family == "open", p)
         return self._tagged(norms)
 
     def _complement(self, norms: list[str], start: Match) -> bool:
@@ -213,22 +223,22 @@ class CueDetector:
         behind = norms[start.end : start.end + COMPLEMENT_AUX_REACH]
         return not any(w in self.lex.auxiliaries for w in behind)
 
-    def _tagged(self, norms: list[str]) -> tuple[bool | None, int]:
+    def _tagged(self, norms: list[str]) -> Asked:
         """A statement closed by a question tag is a closed question ("it broke did not it"), unless a
         question word stands shortly before a two-word tag: "(i can help with that) what model is it"
         asks openly, its auxiliary and subject only look like a tag."""
         s = self._tag_at(norms)
         if s is None:
-            return None, len(norms)
+            return Asked(None, len(norms))
         if len(norms) - s == 2:
             for k in range(max(0, s - COMPLEMENT_AUX_REACH), s):
                 start = self.lex.questions.longest_at(norms, k)
                 if start is not None and start.family == "not_question" and start.end == len(norms):
-                    return None, len(norms)  # "(my name is sam) how are you": a greeting
+                    return Asked(None, len(norms))  # "(my name is sam) how are you": a greeting
                 if start is not None and start.family == "open" and start.end - start.start == 1:
-                    return True, k
+                    return Asked(True, k)
         # asked from the tag: the statement before it commits ("i'll order a new one, shall i" plans)
-        return False, s
+        return Asked(False, s, tagged=True)
 
     def _tag_at(self, norms: list[str]) -> int | None:
         """Where a question tag ending the utterance begins ("... did not it", "... do you"), not "so do i"."""

@@ -214,6 +214,14 @@ class AlreadyRunningError(ListenerError, RuntimeError):
     """Another listener already runs with the same state folder (spool, counters, pause)."""
 
 
+class NotOpenError(RuntimeError):
+    """A device, client or stage used before ``open()`` or after ``close()``. A bug, so, like
+    :class:`WordHandlingError`, not a :class:`ListenerError`: the CLI shows its traceback for a report."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} used before open() or after close(): use it in a `with` block")
+
+
 class WordHandlingError(RuntimeError):
     """A bug met while the recogniser's words were handled; its message names the exception's type and where it
     was raised, never its own message (which may hold a word). Not a :class:`ListenerError`: a bug is no user's

@@ -371,8 +371,3 @@ def test_stop_from_another_thread_ends_events_promptly(test_array: TestDevice) -
         timer.cancel()
     assert took < 2.0
     assert any(isinstance(e, AudioBlock) for e in events)
-
-
-def test_events_before_open_is_an_error() -> None:
-    with pytest.raises(AudioInputError, match="not open"):
-        next(LiveSource(live_config()).events())

@@ -34,7 +34,7 @@ from listener.audio.devices import (
 )
 from listener.audio.ring import FrameRing, Frames, Gap, LossCause
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
-from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, ListenerError
+from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, ListenerError, NotOpenError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, FloatArray, SourceState
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class LiveSource(AudioSource):
 
     def events(self) -> Iterator[Event]:
         if self._run is None and self._missing is None:
-            raise AudioInputError("the live source is not open: use `with LiveSource(config) as source:`")
+            raise NotOpenError("LiveSource")
         if self._run is None and self._missing is not None:
             self._lost_announced = True
             yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=self._missing)

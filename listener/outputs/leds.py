@@ -23,6 +23,7 @@ from gpiozero.pins import Factory
 
 from listener.config import Config
 from listener.config.schema import LedsConfig
+from listener.errors import NotOpenError
 from listener.events import AudioBlock, AudioDropped, Event
 from listener.lifecycle import Managed
 from listener.outputs.gpio import open_device, pin_factory
@@ -100,7 +101,7 @@ class LedBank(Managed):
 
     def _opened(self) -> LEDBoard | RGBLED:
         if self._device is None:
-            raise RuntimeError("the LEDs are not open: use LedBank as a context manager")
+            raise NotOpenError("LedBank")
         return self._device
 
     def close(self) -> None:

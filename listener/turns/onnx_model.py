@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config
-from listener.errors import DENIED_FIX, ModelError, ModelFileError, os_reason_and_fix
+from listener.errors import DENIED_FIX, ModelError, ModelFileError, NotOpenError, os_reason_and_fix
 from listener.turns.base import TurnStage
 from listener.turns.features import N_FEATURES
 from listener.turns.spec import (
@@ -157,7 +157,8 @@ class OnnxTurnModel(TurnStage):
 
     @property
     def _bound(self) -> BoundStep:
-        assert self._step is not None, "OnnxTurnModel used before open() (use it in a with block)"
+        if self._step is None:
+            raise NotOpenError("OnnxTurnModel")
         return self._step
 
     @property

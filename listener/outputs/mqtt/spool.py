@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from listener.errors import SERVICE_STATE_DIR, OutputError, OutputFileError, os_reason_and_fix
+from listener.errors import SERVICE_STATE_DIR, NotOpenError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.spool_access import access_problem, is_access_error
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
@@ -226,7 +226,7 @@ class Spool(Managed):
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            raise OutputError("MQTT spool used before open(): open the MQTT stage first")
+            raise NotOpenError("the MQTT spool")
         return self._db
 
     # -- counters ------------------------------------------------------------

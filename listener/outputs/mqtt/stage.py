@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from listener.config import Config
+from listener.errors import NotOpenError
 from listener.events import (
     ActivityFrames,
     AudioBlock,
@@ -99,12 +100,14 @@ class MqttStage(Stage):
 
     @property
     def spool(self) -> Spool:
-        assert self._spool is not None, "MqttStage used before open()"
+        if self._spool is None:
+            raise NotOpenError("MqttStage")
         return self._spool
 
     @property
     def publisher(self) -> Publisher:
-        assert self._publisher is not None, "MqttStage used before open()"
+        if self._publisher is None:
+            raise NotOpenError("MqttStage")
         return self._publisher
 
     # -- lifecycle ---------------------------------------------------------------
@@ -199,7 +202,8 @@ class MqttStage(Stage):
 
     def _info(self, spool: Spool) -> bytes:
         """Made when published (each connect, and when a backlog has drained), so the spool figures are current."""
-        assert self._device is not None, "MqttStage used before open()"
+        if self._device is None:
+            raise NotOpenError("MqttStage")
         return spool.stamp(payloads.info(self._device, spool.dropped, spool.depth, payloads.now_ms()))
 
     def _sessions_today(self, started: bool = False) -> int:

@@ -172,7 +172,7 @@ class Status:
             self.rep_talk_dominating_s += max(0.0, event.end_s - max(event.start_s, self.dominating_since_s))
         if held:
             self.calmed = False
-        if not self._over_customer(event.start_s) and self._took(event.start_s, event.end_s):
+        if self._took(event.start_s, event.end_s):
             self.rep_took_until_s = max(self.rep_took_until_s, event.end_s)
 
     def _interruption(self, event: Interruption) -> None:
@@ -222,28 +222,22 @@ class Status:
         backchannel, by either party, is listening, not taking the word; once the customer has the word, the rep
         cutting in over it does not take it back, only talking on alone for longer than a backchannel."""
         since_s = self.speaking_since_s.get(Party.REP)
-        if (
-            since_s is not None
-            and not self._over_customer(since_s)
-            and self._took(since_s, self._heard_until(Party.REP, t_s))
-        ):
+        if since_s is not None and self._took(since_s, self._heard_until(Party.REP, t_s)):
             return True
         if self._holding(Party.CUSTOMER, t_s) or self.customer_held_until_s > self.rep_took_until_s:
             return False
         return t_s - self.rep_took_until_s <= RED_REP_WITHIN_S
 
-    def _over_customer(self, rep_since_s: float) -> bool:
-        """The rep's stretch from ``rep_since_s`` began while the customer, still talking, was already."""
-        customer_since_s = self.speaking_since_s.get(Party.CUSTOMER)
-        return customer_since_s is not None and customer_since_s <= rep_since_s
-
     def _took(self, start_s: float, end_s: float) -> bool:
         """The rep's talk from ``start_s`` to ``end_s`` held the word: longer than a backchannel after the
-        customer last held it (once the customer has the word, only the rep talking on alone takes it back)."""
-        # only the rep's talk alone counts: a customer who came in over it, still talking, has the word from
-        # their onset (the rep starting in the customer's breath lit red while the customer talked on)
+        customer last held it, and only the part of it the rep spoke alone (once the customer has the word,
+        only the rep talking on alone takes it back). The one place that decides who holds the word."""
         customer_since_s = self.speaking_since_s.get(Party.CUSTOMER)
-        if customer_since_s is not None and customer_since_s > start_s:
+        if customer_since_s is not None:
+            if customer_since_s <= start_s:
+                return False  # begun over a customer still talking: cutting in is no taking
+            # a customer who came in over it, still talking, has the word from their onset (the rep starting
+            # in the customer's breath lit red while the customer talked on)
             end_s = min(end_s, customer_since_s)
         return end_s - max(start_s, self.customer_held_until_s) > self.backchannel_max_s
 

@@ -150,7 +150,8 @@ class MqttStage(Stage):
             publisher.set_retained(discovery_topic(self.cfg.discovery_prefix, self.device_id), encode(discovery))
         # spool_depth is a backlog's size at connect: say 0 again once it has drained, or alerts on it stay on
         publisher.set_retained(self.topic("info"), build=lambda: self._info(spool), again_when_drained=True)
-        self._publish_state()
+        # no state yet: "listening" said now was followed 0.6 s later by "fault" at every start without the
+        # array; the source's first word says which (process: its SourceState, or its first audio)
         publisher.open()
         link.open()
 
@@ -239,7 +240,7 @@ class MqttStage(Stage):
             self.t_s = max(self.t_s, end_s)
             if isinstance(event, AudioDropped) and event.reason == "overflow":
                 self.overflow_s += event.duration_s
-            if local_day() != self._state_day:
+            if local_day() != self._state_day:  # the first state (_state_day 0), or a new day's
                 self._publish_state()  # sessions_today counts from local midnight: back to 0
             self._end_session()
             self._maybe_metrics()

@@ -147,9 +147,7 @@ def test_level_rules() -> None:
     odd = doctor_levels.level_check([-40.0, -41.0, -70.0, -40.0], [0, 1, 2, 3])
     assert (odd.status, "[2]" in odd.detail) == ("warn", True)
     assert doctor_levels.level_check([-80.0, -81.0, -80.0, -82.0], [0, 1, 2, 3]).status == "warn"
-    # a weak mic is weak against the loudest: with two mics, or half of them weak, the median is a weak one
-    two = doctor_levels.level_check([-40.0, -70.0], [0, 1])
-    assert (two.status, "[1]" in two.detail) == ("warn", True)
+    # a weak mic is weak against the loudest: with half of them weak, the median is a weak one
     half = doctor_levels.level_check([-40.0, -41.0, -70.0, -71.0], [0, 1, 2, 3])
     assert (half.status, "[2, 3]" in half.detail) == ("warn", True)
     silence = np.zeros((16000, 2), dtype=np.float32) + 0.25  # DC only
@@ -201,3 +199,45 @@ def test_a_listed_array_that_will_not_open_gives_the_opens_own_fix(
     levels = checks["levels"]
     assert levels.status == "FAIL" and "Device unavailable" in levels.detail and "Fix:" not in levels.detail
     assert "fuser -v /dev/snd/*" in levels.fix and "see the audio line" not in levels.fix, levels.fix
+
+
+def test_a_hot_clipping_channel_is_named_not_the_healthy_mics(tmp_path: Path, alsa_config: AlsaConfig) -> None:
+    """One channel 32 dB hot and clipped (its gain far up, or a shorted mic): doctor said the three good mics
+    were "more than 20 dB below the loudest", and the installer checked those."""
+    signal = tones(16000, 2.0, 4, amplitude=0.05)  # -29 dBFS each
+    signal[:, 2] = np.clip(signal[:, 2].astype(np.int32) * 40, -32768, 32767)
+    alsa_config.add("listener_test_array", signal, 16000)
+    levels = by_name(doctor.check_audio(config(tmp_path)))["levels"]
+    assert levels.status == "warn", levels.line()
+    assert re.search(r"channel 2 is \d+ dB above the other mics", levels.detail), levels.detail
+    assert "below the loudest" not in levels.detail and "[0, 1, 3]" not in levels.detail
+    assert "channel 2's capture gain" in levels.fix and "shorted or oscillating" in levels.fix
+    assert re.search(r"clipped \(samples at full scale: ch2 \d+%", levels.detail), levels.detail
+    assert "lower the capture gain" in levels.fix and "alsamixer" in levels.fix
+
+
+def test_a_hot_channel_beside_a_weak_one_names_each() -> None:
+    both = doctor_levels.level_check([-30.0, -29.0, -3.0, -60.0], [0, 1, 2, 3])
+    assert "channel 2 is 27 dB above the other mics" in both.detail, both.detail
+    assert "channel(s) [3] are more than 20 dB below the loudest of the others" in both.detail
+
+
+def test_two_mics_far_apart_name_both_as_either_may_be_odd() -> None:
+    """With two mics the odd one cannot be told: the quieter may be covered, or the louder hot."""
+    two = doctor_levels.level_check([-40.0, -70.0], [0, 1])
+    assert two.status == "warn", two.line()
+    assert "channels 0 and 1 differ by 30 dB" in two.detail and "doctor cannot tell which" in two.detail
+    assert "channel 1, the quieter, is covered or broken, or channel 0, the louder, is hot" in two.detail
+    assert "speak at each mic in turn" in two.fix and "nothing rests on the array" in two.fix
+    assert doctor_levels.level_check([-40.0, -55.0], [0, 1]).status == "ok"
+
+
+def test_a_clipping_channel_warns_with_the_gain_to_lower() -> None:
+    samples = np.random.default_rng(1).normal(0.0, 0.1, (16000, 4)).astype(np.float32)
+    samples[:, 1] = np.clip(samples[:, 1] * 9.0, -1.0, 1.0)  # within 20 dB of the others, clipping
+    shares = doctor_levels.clipped_shares(samples)
+    assert shares[1] >= 0.01 and max(shares[0], shares[2], shares[3]) < 0.01
+    check = doctor_levels.level_check(rms_dbfs(samples), [0, 1, 2, 3], (), None, shares)
+    assert check.status == "warn" and "clipped (samples at full scale: ch1 " in check.detail, check.line()
+    assert "lower the capture gain" in check.fix
+    assert doctor_levels.level_check(rms_dbfs(samples), [0, 1, 2, 3]).status == "ok"  # not measured: not said

@@ -176,6 +176,10 @@ class DeviceLostError(AudioInputError):
     """A live input device disappeared while it was being read."""
 
 
+class DeviceSilentError(DeviceLostError):
+    """A live input device opened but never delivered a sample: its driver or clock, not its cable."""
+
+
 class DriverWedgedError(AudioInputError):
     """The audio driver never let go of a lost array's stream: only a new process frees it."""
 

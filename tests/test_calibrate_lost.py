@@ -100,3 +100,32 @@ def test_an_array_lost_during_doctors_level_read_fails_the_levels_check(
     assert check.status == "FAIL", check
     assert re.search(r"the array stopped delivering audio [0-9.]+ s into the read", check.detail), check.detail
     assert "check the array's connection" in check.fix and "doctor again" in check.fix
+
+
+def test_an_array_that_opens_but_never_delivers_is_blamed_on_its_driver_not_a_cable(
+    alsa_config: AlsaConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Opened, then not one sample (an I2S HAT without its overlay's clock): doctor said "the array stopped
+    delivering audio 0.0 s into the read" and sent the installer to the cable; calibrate said the same."""
+    from listener.service import doctor
+    from tests.alsa_device import tones
+    from tests.doctor_config import config
+
+    signal = tones(16000, 4.0, 4)
+    device = alsa_config.add("listener_test_array", signal, 16000, fifo_channel=0)
+    with DeliversThenStops(device.infiles[0], signal[:, :1], 16000, 0.0):
+        check = doctor.check_levels(config(tmp_path))
+    assert check.status == "FAIL", check
+    assert check.detail.startswith("the array opened but delivered no audio at all ("), check.detail
+    assert "stopped delivering" not in check.detail and "0.0 s" not in check.detail
+    assert "overlay" in check.fix and "clock" in check.fix and "fuser -v /dev/snd/*" in check.fix, check.fix
+    assert "connection" not in check.fix and "doctor again" in check.fix
+
+    path = tmp_path / "listener.toml"
+    path.write_text(CONFIG_TEXT.replace("block_ms = 100", 'device = "listener_test_array"\nreopen_interval_s = 0.5'))
+    with DeliversThenStops(device.infiles[0], signal[:, :1], 16000, 0.0):
+        code = main(["calibrate", "--config", str(path), "--seconds", "6", "--write"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "the array opened but delivered no audio at all (" in err and "stopped delivering" not in err, err
+    assert "overlay" in err and "calibrate command again" in err and "Traceback" not in err

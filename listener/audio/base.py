@@ -12,6 +12,12 @@ from listener.lifecycle import Managed
 
 # why one channel, from a file or an input device, is refused whatever the config: no preset or mics fit it
 ONE_MIC = "one mic cannot tell the rep from the customer"
+# An array that opens and then delivers nothing at all never ran its clock: a loose cable stops audio that flowed
+NO_AUDIO_FIX = (
+    "look at the array's driver and clock, not its cable: an I2S HAT whose overlay did not load, or loaded without"
+    " its clock (its dtoverlay line in /boot/firmware/config.txt, then reboot; `dmesg | grep -i -e i2s -e snd`"
+    " shows a failed probe), or a card another program holds (`fuser -v /dev/snd/*`)"
+)
 
 
 def selected_channels(geo: ArrayGeometry) -> list[int]:

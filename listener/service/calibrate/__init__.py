@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from listener.audio.base import events_until, lost_detail
+from listener.audio.base import NO_AUDIO_FIX, events_until, lost_detail
 from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
@@ -222,6 +222,11 @@ def _events(config: Config, wav: Path | None, listen_s: float) -> Iterator[Event
 
 
 def _lost_refusal(detail: str, heard_s: float, listen_s: float) -> str:
+    if heard_s == 0.0:
+        return (
+            f"the array opened but delivered no audio at all ({detail}), so nothing was measured: {NO_AUDIO_FIX};"
+            " `listener doctor` tests it, then run the same listener calibrate command again"
+        )
     return (
         f"the array stopped delivering audio {heard_s:.1f} s into the {listen_s:g} s of listening ({detail}), "
         "so nothing was measured: check the array's connection (its USB cable, or the HAT seated on the Pi's "

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from listener.audio.base import NO_AUDIO_FIX
 from listener.audio.levels import (
     DEAD_DBFS,
     dead_channels,
@@ -25,7 +26,7 @@ from listener.audio.levels import (
     twin_channels,
 )
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry, Config, geometry
-from listener.errors import DeviceLostError, ListenerError
+from listener.errors import DeviceLostError, DeviceSilentError, ListenerError
 from listener.service.doctor import Check, fail, warn
 
 LEVEL_READ_S = 1.0  # audio read from the array to measure its levels
@@ -42,6 +43,8 @@ def check_levels(config: Config) -> Check:
 
     try:
         samples = read_live(config, LEVEL_READ_S, LEVEL_TIMEOUT_S)
+    except DeviceSilentError as exc:
+        return fail("levels", str(exc), f"{NO_AUDIO_FIX}; then run doctor again")
     except DeviceLostError as exc:
         fix = "check the array's connection (its USB cable, or the HAT seated on the Pi's pins), then run doctor again"
         return fail("levels", str(exc), fix)
@@ -50,8 +53,8 @@ def check_levels(config: Config) -> Check:
         what, said, fix = str(exc).partition(". Fix: ")
         return fail("levels", f"the device cannot be read: {what}", fix if said else "see the audio line above")
     if samples.shape[0] == 0:
-        no_audio = f"no audio arrived within {LEVEL_TIMEOUT_S:.0f} s"
-        return fail("levels", no_audio, "check the array's driver: `arecord -l`")
+        no_audio = f"the array opened but delivered no audio at all within {LEVEL_TIMEOUT_S:.0f} s"
+        return fail("levels", no_audio, f"{NO_AUDIO_FIX}; then run doctor again")
     geo = geometry(config)
     channels = selected_channels(geo)
     twins = twin_channels(samples, channels)
@@ -75,6 +78,8 @@ def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray
             lost = lost_detail(event)
             if lost is not None:
                 # levels of the part heard would pass a flaky array: its loss is the finding
+                if not blocks:
+                    raise DeviceSilentError(f"the array opened but delivered no audio at all ({lost})")
                 heard_s = sum(b.shape[0] for b in blocks) / PROCESSING_RATE_HZ
                 raise DeviceLostError(f"the array stopped delivering audio {heard_s:.1f} s into the read ({lost})")
             if isinstance(event, AudioBlock):

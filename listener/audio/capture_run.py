@@ -9,6 +9,7 @@ into the bounded ring and notes when audio last came, so the reader
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -45,6 +46,9 @@ class CaptureRun:
     base_pos: int = 0  # stream clock (processing samples) when this run began
     in_frames: int = 0  # capture frames consumed by the reader, gaps included
     last_data_s: float = field(default_factory=time.monotonic)  # monotonic clock of the latest callback
+    # when the reader woke from a stall of its own (the process stopped, a starved CPU): PortAudio's thread
+    # stalled with it and calls back only once it has recovered the overrun, so silence before this is no loss
+    reader_woke_s: float = -math.inf
     _next_adc_s: float | None = None
 
     def captured_pos(self) -> float:
@@ -78,9 +82,9 @@ class CaptureRun:
             return f"the stream of '{self.device.name}' failed: {exc}"
         if not active:
             return f"the stream of '{self.device.name}' stopped"
-        silent_s = time.monotonic() - self.last_data_s
-        if silent_s > LOST_AFTER_S:
-            return f"no audio from '{self.device.name}' for {silent_s:.1f} s"
+        now_s = time.monotonic()
+        if now_s - max(self.last_data_s, self.reader_woke_s) > LOST_AFTER_S:
+            return f"no audio from '{self.device.name}' for {now_s - self.last_data_s:.1f} s"
         return None
 
     def release(self) -> None:

@@ -22,7 +22,7 @@ import pyaudio
 import soxr
 
 from listener.audio.base import AudioSource, selected_channels
-from listener.audio.capture_run import MAX_PERIOD_MS, CaptureRun, Reaper, gap_message
+from listener.audio.capture_run import LOST_AFTER_S, MAX_PERIOD_MS, CaptureRun, Reaper, gap_message
 from listener.audio.devices import (
     InputDevice,
     choose_device,
@@ -142,11 +142,13 @@ class LiveSource(AudioSource):
             self._lost_announced = True
             yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=self._missing)
             yield from self._reopen(time.monotonic())
+        polled_s = time.monotonic()
         while not self._stop.is_set():
             run = self._run
             if run is None:
                 break
             item = run.ring.read(self._read_frames, POLL_S)
+            polled_s = self._note_stall(run, polled_s)
             if isinstance(item, Gap):
                 yield from self._on_gap(run, item)
             elif item is not None:
@@ -155,7 +157,18 @@ class LiveSource(AudioSource):
                 reason = run.lost_reason()
                 if reason is not None:
                     yield from self._recover(run, reason)
+                    polled_s = time.monotonic()  # the reopening's wait was no stall
         yield from self._flush()
+
+    @staticmethod
+    def _note_stall(run: CaptureRun, polled_s: float) -> float:
+        """After a poll: if the reader itself went unscheduled for LOST_AFTER_S (the process stopped, the CPU
+        starved or throttled), the callback gets LOST_AFTER_S from now to come back before the array counts
+        as lost; what the stall cost comes as the driver's overflow. Returns this poll's time."""
+        now_s = time.monotonic()
+        if now_s - polled_s > LOST_AFTER_S:
+            run.reader_woke_s = now_s
+        return now_s
 
     # --- audio -------------------------------------------------------------
 

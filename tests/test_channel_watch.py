@@ -93,6 +93,59 @@ def test_the_array_is_looked_at_afresh_after_an_outage_and_a_muted_one_is_called
     assert dead.startswith("captured channel(s) [3] carry no sound")
 
 
+def _said_over(watch: ChannelWatch, dead_at: dict[tuple[float, float], list[int]], until_s: float) -> list[str]:
+    """Live blocks fed until ``until_s`` (the channels of ``dead_at``'s spans dead in them): what was said, each
+    as "<audio s at the end of the block it came in>: <its first 30 characters>"."""
+    log = logging.getLogger("listener.audio.channel_watch")
+    said: list[str] = []
+
+    class Said(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(f"{end_s:.1f}: {record.getMessage()[:30]}")
+
+    handler = Said(logging.WARNING)
+    log.addHandler(handler)
+    try:
+        for k in range(round(until_s / 0.1)):
+            start_s, end_s = 0.1 * k, 0.1 * (k + 1)
+            dead = next((d for (a, b), d in dead_at.items() if a <= start_s < b - 1e-9), [])
+            watch.process(_block(start_s, dead))
+    finally:
+        log.removeHandler(handler)
+    return said
+
+
+def test_a_live_mic_that_dies_later_is_said_when_it_dies_and_when_it_hears_again() -> None:
+    """A service runs for weeks: a mic that died, or a capture muted, after the first WATCH_S of audio was never
+    said (the levels were judged once a start). Every WATCH_S is judged now: a change is said once, after the
+    WATCH_S that holds it whole; the same finding again is not."""
+    watch = ChannelWatch(geometry(live_config()))
+    dead_at = {(28.0, 55.0): [1], (62.0, 85.0): [0, 1, 2, 3]}
+    assert _said_over(watch, dead_at, 100.0) == [
+        "40.0: captured channel(s) [1] carry ",  # [30, 40) dead throughout; [20, 30) heard
+        "60.0: captured channel(s) [1] hear s",  # nothing at 50: still dead, said already
+        "80.0: the array carries no sound on ",
+        "90.0: the array hears sound again: i",
+    ]
+    assert len(watch.said) == 2  # the warnings; a channel hearing again is no warning to act on (calibrate)
+
+
+def test_the_same_dead_channel_is_said_again_after_an_outage_and_its_end_after_one() -> None:
+    """What comes back after an outage may be another array: its first WATCH_S is said afresh, a dead channel
+    even if it was said before; one that hears again is said to, if it was said dead before the outage."""
+    watch = ChannelWatch(geometry(live_config()))
+    said = _said_over(watch, {(0.0, 30.0): [2]}, 20.0)
+    watch.process(SourceState(t_s=20.0, available=True, detail="'listener_test_array' is back"))
+    said += _said_over(watch, {(0.0, 30.0): [2]}, 10.0)  # the same channel dead on the array that came back
+    watch.process(SourceState(t_s=30.0, available=True, detail="'listener_test_array' is back"))
+    said += _said_over(watch, {}, 20.0)
+    assert said == [
+        "10.0: captured channel(s) [2] carry ",
+        "10.0: captured channel(s) [2] carry ",
+        "10.0: captured channel(s) [2] hear s",
+    ]
+
+
 def test_a_very_quiet_recording_is_not_called_muted(caplog: pytest.LogCaptureFixture) -> None:
     """Speech peaking at -70 dBFS over a -110 dBFS floor averages under -90 dBFS over the recording: "muted,
     record it again" was said of a file whose figures were fine. Its loudest blocks are far above a mute."""

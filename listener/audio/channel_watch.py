@@ -1,15 +1,20 @@
-"""A channel that carries no sound while the others hear it, two that carry one signal, or no sound on
-any channel (a muted capture): said once.
+"""A channel that carries no sound while the others hear it, or no sound on any channel (a muted capture): said
+when it starts and when it ends; two channels that carry one signal: said once a look.
 
 The installed ``listener_array`` is an ALSA ``plug``: over a card with fewer channels than the
 configured array it fills the missing ones with zeros (or copies them), and a dead mic or a wrong
 channel map reads the same, or sticks at a constant level. A mono mic on a stereo input hands the
 same signal to both channels. Directions, or in channel-map mode the parties, are then wrong without
 any error. ``listener doctor`` measures the levels at install time; this says it on a running device,
-after the first WATCH_S of audio and again after each outage (the array that comes back may be
-another one), by doctor's own rules (``listener.audio.levels``). A recording made that way (arecord
-with too few channels, a mono file copied to several) is said the same way, once, for ``analyze``
-and ``run --input``.
+by doctor's own rules (``listener.audio.levels``). The live array's levels are judged on every WATCH_S
+of audio in turn, for a mic can die, or a capture be muted, weeks into a run: a change is said once (the
+channels gone dead, or hearing again), the same finding again is not. After each outage the first WATCH_S
+is said afresh, whatever was said before (the array that comes back may be another one). Copied channels
+and a party's mic hearing only leakage are judged once a look (after the start, and after each outage):
+neither comes about while a card stays plugged in, and the leakage look needs minutes of speech. A
+recording made wrong (arecord with too few channels, a mono file copied to several) is judged once, on
+its first WATCH_S (or its whole length, if shorter), for ``analyze`` and ``run --input``: a file is said
+once, not at every stretch.
 
 In channel-map mode a dead channel is said as the party's mic, and a longer look (LEAK_LOOK_S of speech,
 ``listener.audio.leads``) says a party's mic that hears speech only as leakage from the other's: one
@@ -44,7 +49,7 @@ from listener.pipeline import Stage
 
 log = logging.getLogger(__name__)
 
-WATCH_S = 10.0  # audio looked at after each start of capture: long enough for anyone to have spoken
+WATCH_S = 10.0  # audio judged at a time (live: every such stretch in turn): long enough for anyone to have spoken
 # channel-map mode: speech (20 ms frames, listener.audio.leads) looked at before a party's mic that only hears
 # the other is said: a minute or two of a conversation, enough for both parties to have spoken more than once
 LEAK_LOOK_S = 30.0
@@ -54,9 +59,9 @@ MUTED_MIN_S = 1.0  # silence on every channel for less than this (a test blip, a
 
 
 class ChannelWatch(Stage):
-    """AudioBlock in, nothing out: one warning when some channels stay under DEAD_DBFS while others do not,
-    one when channels carry one signal. ``recording``: the file the audio comes from (a shorter one is
-    judged at its end), else the live array."""
+    """AudioBlock in, nothing out: a warning when some channels (or all) go under DEAD_DBFS, a line when they
+    hear again, one warning a look when channels carry one signal. ``recording``: the file the audio comes
+    from (judged once; a shorter one at its end), else the live array."""
 
     name = "channel-watch"
 
@@ -65,12 +70,13 @@ class ChannelWatch(Stage):
         self.recording = recording
         self.channels = selected_channels(geometry)
         self.said: list[str] = []  # every warning given, for a caller that must act on it (calibrate)
+        self._dead: tuple[int, ...] = ()  # the channels last said dead (all of them: muted); () while all hear
         self._restart()
 
     def _restart(self) -> None:
         self._meter = LevelMeter(len(self.channels))
         self._loudest_dbfs = FLOOR_DBFS  # of any block on any channel: a quiet recording's speech, not a mute
-        self._judged = False
+        self._judged = False  # a WATCH_S of this look judged: the twins are (a recording's levels too)
         self._leads = LeadMeter(PROCESSING_RATE_HZ)
         self._leads_judged = self.geometry.mode != "channels"  # only the parties' two mics are compared
         self._leads_checked_s = 0.0
@@ -80,20 +86,25 @@ class ChannelWatch(Stage):
         if isinstance(event, SourceState) and event.available:
             self._restart()  # back after an outage: perhaps another device, looked at afresh
         elif isinstance(event, AudioBlock):
-            if not self._judged:
-                self._meter.add(event.samples)
-                if self.recording is not None:  # only a recording is judged by it (_quiet_recording)
-                    self._loudest_dbfs = max(self._loudest_dbfs, *rms_dbfs(event.samples))
-                if self._meter.n >= WATCH_S * event.sample_rate_hz:
-                    self._judge()
+            if not self._judged or self.recording is None:
+                self._listen(event)
             if not self._leads_judged:
                 self._look_for_leakage(event)
         elif isinstance(event, EndOfStream) and self.recording is not None:
             self.finish()
         return ()
 
+    def _listen(self, block: AudioBlock) -> None:
+        self._meter.add(block.samples)
+        if self.recording is not None:  # only a recording is judged by it (_quiet_recording)
+            self._loudest_dbfs = max(self._loudest_dbfs, *rms_dbfs(block.samples))
+        if self._meter.n >= WATCH_S * block.sample_rate_hz:
+            self._judge()
+            # the next WATCH_S is judged on its own: a mic that dies later is not averaged away by the past
+            self._meter = LevelMeter(len(self.channels))
+
     def finish(self) -> None:
-        """Judge the audio heard so far, unless already judged: a recording, or a listen shorter than WATCH_S."""
+        """Judge the audio heard so far, unless a WATCH_S of it was: a recording, or a listen shorter than WATCH_S."""
         if self._meter.n and not self._judged:
             self._judge()
         if not self._leads_judged and (shares := self._leads.shares())[0] >= LEAK_MIN_S:
@@ -118,16 +129,28 @@ class ChannelWatch(Stage):
             self._warn(self._leakage_message(self.channels[k], speech_s, led[1 - k]))
 
     def _judge(self) -> None:
-        self._judged = True
-        dead = dead_channels(self._meter.dbfs(), self.channels)
-        if dead and len(dead) < len(self.channels):
-            self._warn(self._dead_message(dead))
-        elif dead and self._meter.n >= MUTED_MIN_S * PROCESSING_RATE_HZ and not self._quiet_recording():
-            # a real mic's own noise lies far above DEAD_DBFS: every channel under it for a while is a muted capture
-            self._warn(self._muted_message())
-        twins = self._meter.twins(self.channels)
+        first, self._judged = not self._judged, True
+        dead = self._dead_now()
+        # a change is news; after an outage the same finding too (the array that came back may be another)
+        if dead != self._dead or (first and dead):
+            if dead:
+                self._warn(self._dead_message(list(dead)) if len(dead) < len(self.channels) else self._muted_message())
+            else:
+                log.warning("%s", self._hearing_again_message(self._dead))
+        self._dead = dead
+        twins = self._meter.twins(self.channels) if first else []
         if twins:
             self._warn(self._twins_message(twins))
+
+    def _dead_now(self) -> tuple[int, ...]:
+        """The channels the meter's audio says dead (all of them: a muted capture), () when all hear."""
+        dead = dead_channels(self._meter.dbfs(), self.channels)
+        if len(dead) == len(self.channels) and (
+            self._meter.n < MUTED_MIN_S * PROCESSING_RATE_HZ or self._quiet_recording()
+        ):
+            # a real mic's own noise lies far above DEAD_DBFS: every channel under it for a while is a muted capture
+            return ()
+        return tuple(dead)
 
     def _quiet_recording(self) -> bool:
         """A very quiet recording, not a muted one: speech peaking at -70 dBFS averages under DEAD_DBFS, its
@@ -137,6 +160,14 @@ class ChannelWatch(Stage):
     def _warn(self, message: str) -> None:
         self.said.append(message)
         log.warning("%s", message)
+
+    def _hearing_again_message(self, dead: tuple[int, ...]) -> str:
+        """The live array's channels said dead, or muted, now hear sound: what was wrong is over."""
+        if len(dead) == len(self.channels):
+            return "the array hears sound again: its capture is no longer muted"
+        if self.geometry.mode == "channels":
+            return f"the {parties_of(self.geometry, dead[0])[0]}'s mic (channel {dead[0]}) hears sound again"
+        return f"captured channel(s) {list(dead)} hear sound again"
 
     def _dead_message(self, dead: list[int]) -> str:
         if self.geometry.mode == "channels":

@@ -1,5 +1,5 @@
 """A channel that carries no sound while the others hear it, or no sound on any channel (a muted capture): said
-when it starts and when it ends; two channels that carry one signal: said once a look.
+when it starts and when it ends, and live shown as a fault; two channels that carry one signal: said once a look.
 
 The installed ``listener_array`` is an ALSA ``plug``: over a card with fewer channels than the
 configured array it fills the missing ones with zeros (or copies them), and a dead mic or a wrong
@@ -9,12 +9,15 @@ any error. ``listener doctor`` measures the levels at install time; this says it
 by doctor's own rules (``listener.audio.levels``). The live array's levels are judged on every WATCH_S
 of audio in turn, for a mic can die, or a capture be muted, weeks into a run: a change is said once (the
 channels gone dead, or hearing again), the same finding again is not. After each outage the first WATCH_S
-is said afresh, whatever was said before (the array that comes back may be another one). Copied channels
+is said afresh, whatever was said before (the array that comes back may be another one). Live, dead channels
+and a muted capture are also a ``DeviceState(FAULT, cause="microphones")`` for the LEDs (the slow amber blink)
+and the MQTT ``state``, until a WATCH_S hears on every channel (``DeviceState(LISTENING)``): in the journal
+alone, a device that hears nothing looked well to everyone at the counter. Copied channels
 and a party's mic hearing only leakage are judged once a look (after the start, and after each outage):
 neither comes about while a card stays plugged in, and the leakage look needs minutes of speech. A
 recording made wrong (arecord with too few channels, a mono file copied to several) is judged once, on
 its first WATCH_S (or its whole length, if shorter), for ``analyze`` and ``run --input``: a file is said
-once, not at every stretch.
+once, not at every stretch, and never as the device's fault (its channels are not the device's).
 
 In channel-map mode a dead channel is said as the party's mic, and a longer look (LEAK_LOOK_S of speech,
 ``listener.audio.leads``) says a party's mic that hears speech only as leakage from the other's: one
@@ -44,7 +47,7 @@ from listener.audio.levels import (
 )
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import shown_path
-from listener.events import AudioBlock, EndOfStream, Event, SourceState
+from listener.events import AudioBlock, DeviceMode, DeviceState, EndOfStream, Event, SourceState
 from listener.pipeline import Stage
 
 log = logging.getLogger(__name__)
@@ -59,9 +62,9 @@ MUTED_MIN_S = 1.0  # silence on every channel for less than this (a test blip, a
 
 
 class ChannelWatch(Stage):
-    """AudioBlock in, nothing out: a warning when some channels (or all) go under DEAD_DBFS, a line when they
-    hear again, one warning a look when channels carry one signal. ``recording``: the file the audio comes
-    from (judged once; a shorter one at its end), else the live array."""
+    """AudioBlock in: a warning when some channels (or all) go under DEAD_DBFS, a line when they hear again
+    (live, each also a DeviceState out), one warning a look when channels carry one signal. ``recording``: the
+    file the audio comes from (judged once; a shorter one at its end), else the live array."""
 
     name = "channel-watch"
 
@@ -71,6 +74,7 @@ class ChannelWatch(Stage):
         self.channels = selected_channels(geometry)
         self.said: list[str] = []  # every warning given, for a caller that must act on it (calibrate)
         self._dead: tuple[int, ...] = ()  # the channels last said dead (all of them: muted); () while all hear
+        self._heard_s = 0.0  # audio time at the end of the latest block
         self._restart()
 
     def _restart(self) -> None:
@@ -83,25 +87,29 @@ class ChannelWatch(Stage):
         self._said_before = len(self.said)  # warnings of this look (since the start, or the outage)
 
     def process(self, event: Event) -> Iterable[Event]:
+        shown: list[DeviceState] = []
         if isinstance(event, SourceState) and event.available:
             self._restart()  # back after an outage: perhaps another device, looked at afresh
         elif isinstance(event, AudioBlock):
             if not self._judged or self.recording is None:
-                self._listen(event)
+                shown = self._listen(event)
             if not self._leads_judged:
                 self._look_for_leakage(event)
         elif isinstance(event, EndOfStream) and self.recording is not None:
             self.finish()
-        return ()
+        return shown
 
-    def _listen(self, block: AudioBlock) -> None:
+    def _listen(self, block: AudioBlock) -> list[DeviceState]:
         self._meter.add(block.samples)
+        self._heard_s = block.end_s
         if self.recording is not None:  # only a recording is judged by it (_quiet_recording)
             self._loudest_dbfs = max(self._loudest_dbfs, *rms_dbfs(block.samples))
-        if self._meter.n >= WATCH_S * block.sample_rate_hz:
-            self._judge()
-            # the next WATCH_S is judged on its own: a mic that dies later is not averaged away by the past
-            self._meter = LevelMeter(len(self.channels))
+        if self._meter.n < WATCH_S * block.sample_rate_hz:
+            return []
+        shown = self._judge()
+        # the next WATCH_S is judged on its own: a mic that dies later is not averaged away by the past
+        self._meter = LevelMeter(len(self.channels))
+        return shown
 
     def finish(self) -> None:
         """Judge the audio heard so far, unless a WATCH_S of it was: a recording, or a listen shorter than WATCH_S."""
@@ -128,19 +136,30 @@ class ChannelWatch(Stage):
         for k in self._leads.leakage_only(shares):
             self._warn(self._leakage_message(self.channels[k], speech_s, led[1 - k]))
 
-    def _judge(self) -> None:
+    def _judge(self) -> list[DeviceState]:
         first, self._judged = not self._judged, True
         dead = self._dead_now()
         # a change is news; after an outage the same finding too (the array that came back may be another)
-        if dead != self._dead or (first and dead):
-            if dead:
-                self._warn(self._dead_message(list(dead)) if len(dead) < len(self.channels) else self._muted_message())
-            else:
-                log.warning("%s", self._hearing_again_message(self._dead))
+        shown = self._say(dead) if dead != self._dead or (first and dead) else []
         self._dead = dead
         twins = self._meter.twins(self.channels) if first else []
         if twins:
             self._warn(self._twins_message(twins))
+        return shown
+
+    def _say(self, dead: tuple[int, ...]) -> list[DeviceState]:
+        """The change in the journal and, live, on the lights and the MQTT state: one that hears nothing, or
+        hears directions wrong, needs looking after, and nobody reads the journal at the counter."""
+        if dead:
+            message = self._dead_message(list(dead)) if len(dead) < len(self.channels) else self._muted_message()
+            self._warn(message)
+        else:
+            message = self._hearing_again_message(self._dead)
+            log.warning("%s", message)
+        if self.recording is not None:  # a file's channels are not the device's
+            return []
+        mode = DeviceMode.FAULT if dead else DeviceMode.LISTENING
+        return [DeviceState(t_s=self._heard_s, mode=mode, detail=message, cause="microphones")]
 
     def _dead_now(self) -> tuple[int, ...]:
         """The channels the meter's audio says dead (all of them: a muted capture), () when all hear."""

@@ -15,9 +15,9 @@ class DeviceMode(StrEnum):
     FAULT = "fault"
 
 
-# The parts that report a mode ("device": a report that names no part);
-# the input device's own reports are SourceState events.
-DeviceCause = Literal["device", "button", "broker", "transcription"]
+# The parts that report a mode ("device": a report that names no part; "microphones": the array's
+# channels carrying no sound, listener.audio.channel_watch); the input device's own reports are SourceState events.
+DeviceCause = Literal["device", "button", "broker", "transcription", "microphones"]
 
 
 @dataclass(frozen=True, slots=True)

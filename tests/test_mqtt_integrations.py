@@ -130,6 +130,27 @@ def test_node_red_shows_each_session_summary_once() -> None:
     assert repeat is None and second is not None
 
 
+def test_node_red_signals_only_fresh_interruptions() -> None:
+    """A backlog drained after an outage fired "Rep interrupting" 27 times in 19.6 s for interruptions up to
+    101 s old (bench.node_red; in a real outage hours or days old): a lamp wired to it flashed for stale news."""
+    now_ms = int(time.time() * 1000)
+
+    def event(seq: int, onset_ms: int, kind: str = "interruption", by: str = "rep") -> dict[str, object]:
+        payload = {"seq": seq, "ts": onset_ms + 1200, "type": kind, "by": by, "onset_ms": onset_ms}
+        return {"topic": "listener/counter-3/event", "payload": payload}
+
+    msgs = [
+        event(1, now_ms - 3_000),  # live: begun 3 s ago
+        event(2, now_ms - 101_000),  # from the drained backlog
+        event(3, now_ms - 26 * 3_600_000),  # an outage overnight
+        event(4, now_ms - 2_000, by="customer"),
+        event(5, now_ms - 2_000, kind="interruption_outcome"),  # completes one already passed
+    ]
+    passed = _run_node("Rep interrupting", msgs, tz="UTC")
+    assert [out is not None for out in passed] == [True, False, False, False, False]
+    assert passed[0]["payload"]["seq"] == 1
+
+
 def test_node_red_keeps_its_subscriptions_while_it_is_away() -> None:
     """A clean session would make the broker forget Node-RED at each restart, and the sessions that end
     meanwhile would never reach the dashboard: a persistent session with a fixed client id keeps them."""

@@ -224,6 +224,7 @@ def test_discovery_ties_sensors_to_the_device_topics() -> None:
             "listener/counter-3/metrics",
             "listener/counter-3/state",
             "listener/counter-3/session",
+            "listener/counter-3/info",
         )
         field = comp["value_template"].split("value_json.")[1].split()[0]
         topic = comp["state_topic"].rsplit("/", 1)[1]
@@ -293,6 +294,26 @@ def test_home_assistant_reads_the_figures_the_device_sends() -> None:
     assert shown(availability["value_template"], payloads.status("online", 1)) == availability["payload_available"]
     offline = shown(availability["value_template"], payloads.status("offline", 1))
     assert offline == availability["payload_not_available"]
+
+
+def test_home_assistant_shows_the_messages_the_device_lost() -> None:
+    """After an outage that overflowed the spool, Home Assistant's figures fell short of sessions_today and no
+    entity said why: info's spool_dropped and spool_depth reached no dashboard."""
+    config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic")
+    components = cast(dict[str, dict[str, str]], config["cmps"])
+    lost, waiting = components["spool_dropped"], components["spool_depth"]
+    assert (lost["name"], waiting["name"]) == ("Messages lost (spool)", "Messages waiting (spool)")
+    for entity in (lost, waiting):
+        assert entity["p"] == "sensor" and entity["state_topic"] == "listener/counter-3/info"
+        assert entity["entity_category"] == "diagnostic"  # the device's health, not a figure of the store's
+    # a count that starts again at 0 with a new spool file: a new cycle, never negative losses; the
+    # backlog is a level
+    assert (lost["state_class"], waiting["state_class"]) == ("total_increasing", "measurement")
+    device = payloads.DeviceInfo("0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0)
+    info = json.loads(encode(payloads.info(device, 1417, 3, payloads.now_ms())))
+    env = jinja2.Environment()
+    assert env.from_string(lost["value_template"]).render(value_json=info) == "1417"
+    assert env.from_string(waiting["value_template"]).render(value_json=info) == "3"
 
 
 def test_session_schema_covers_every_figure_of_the_summary() -> None:

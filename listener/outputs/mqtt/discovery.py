@@ -136,6 +136,29 @@ _ENTITIES: tuple[_Entity, ...] = (
         "{{ value_json.backchannels_by_rep }}",
         {"state_class": "measurement", "icon": "mdi:message-reply-text"},
     ),
+    # What the device could not deliver, from the retained info (sent at each connect, and once more when a
+    # backlog has drained): without it a dashboard's counts fall short of sessions_today after a long outage
+    # with nothing to say why. A count the device keeps for its spool file, so "total_increasing": it starts
+    # again from 0 with a new spool file (and a restart forgets the part a full disk could not store), which
+    # Home Assistant's statistics read as a new cycle and go on summing, where "total" would count the drop
+    # as negative losses and "measurement" would average a count.
+    _Entity(
+        "spool_dropped",
+        "sensor",
+        "Messages lost (spool)",
+        "info",
+        "{{ value_json.spool_dropped }}",
+        {"state_class": "total_increasing", "entity_category": "diagnostic", "icon": "mdi:message-alert"},
+    ),
+    _Entity(
+        "spool_depth",
+        "sensor",
+        "Messages waiting (spool)",
+        "info",
+        "{{ value_json.spool_depth }}",
+        # a level, not a count: the backlog's size at a connect, 0 once it has been sent
+        {"state_class": "measurement", "entity_category": "diagnostic", "icon": "mdi:tray-full"},
+    ),
 )
 
 # From the transcript's counts, only on a device that transcribes ([asr] enabled): elsewhere a summary's

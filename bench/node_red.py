@@ -42,7 +42,7 @@ FLOW = REPO / "docs" / "integrations" / "node-red-flow.json"
 TAB_ID = next(n["id"] for n in json.loads(FLOW.read_text()) if n["type"] == "tab")  # the flow context's key
 SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
 AWAY_S = 10.0  # how long Node-RED stays stopped while the device runs
-DEBUG_NODES = ("Today", "Interruption by rep", "Counter status", "Finished sessions")
+DEBUG_NODES = ("Today", "Interruption by rep", "Counter status", "Finished sessions", "Messages lost by counter")
 
 
 def flow_for(port: int, prefix: str = "listener") -> list[dict[str, Any]]:

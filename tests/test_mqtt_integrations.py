@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from listener.outputs.mqtt import payloads
+
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations"
 NODE = shutil.which("node") or shutil.which("nodejs")
 
@@ -26,10 +28,11 @@ NODE = shutil.which("node") or shutil.which("nodejs")
 HARNESS = """
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const store = (s) => ({ get: (k) => s[k], set: (k, v) => { s[k] = v; } });
-const flowStore = {}, context = store({}), flow = store(flowStore), node = { status: () => {} };
+const flowStore = {}, context = store({}), flow = store(flowStore), warnings = [];
+const node = { status: () => {}, warn: (text) => { warnings.push(text); } };
 const run = new Function("msg", "node", "context", "flow", input.func);
 const outputs = input.msgs.map((m) => run(m, node, context, flow));
-console.log(JSON.stringify({ outputs: outputs, flow: flowStore }));
+console.log(JSON.stringify({ outputs: outputs, flow: flowStore, warnings: warnings }));
 """
 
 
@@ -46,7 +49,7 @@ def _run_node(name: str, msgs: list[dict[str, object]], tz: str) -> list[Any]:
 
 
 def _run_node_with_flow(name: str, msgs: list[dict[str, object]], tz: str) -> dict[str, Any]:
-    """``outputs`` (one per message) and ``flow``, the flow context the node left."""
+    """``outputs`` (one per message), ``flow``, the flow context the node left, and the node's ``warnings``."""
     if NODE is None:
         pytest.skip("Node.js is not installed")
     env = {**os.environ, "TZ": tz}
@@ -151,6 +154,42 @@ def test_node_red_signals_only_fresh_interruptions() -> None:
     assert passed[0]["payload"]["seq"] == 1
 
 
+def test_node_red_warns_when_a_device_lost_messages() -> None:
+    """After an outage that overflowed the spool the flow's totals showed 7 sessions for the day where the
+    device's sessions_today said 14, and nothing said why: info's spool_dropped reached no dashboard."""
+
+    made = payloads.DeviceInfo("0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0)
+
+    def info(device: str, dropped: int, seq: int) -> dict[str, object]:
+        payload = {**payloads.info(made, dropped, 0, _ms("2026-03-02T18:00:00+00:00")), "seq": seq}
+        return {"topic": f"store/listener/{device}/info", "payload": payload, "retain": False}
+
+    msgs = [
+        {**info("counter-3", 20, 1), "retain": True},  # on subscribing: losses of long ago, the start
+        info("counter-3", 20, 1),  # again after a re-subscription
+        info("counter-3", 1437, 9),  # the connect after a long outage
+        info("counter-3", 1437, 12),  # once more when that backlog has drained
+        info("counter-4", 3, 4),  # another device, first seen
+        info("counter-3", 0, 20),  # a new spool file counts from 0
+        info("counter-3", 5, 23),
+    ]
+    run = _run_node_with_flow("Messages lost", msgs, tz="UTC")
+    shown = [out and out["payload"] for out in run["outputs"]]
+    assert shown[:2] == [None, None] and shown[3:6] == [None, None, None]
+    assert shown[2] == {
+        "device": "counter-3",
+        "lost": 1417,
+        "spool_dropped": 1437,
+        "reported": "2026-03-02T18:00:00.000Z",
+    }
+    assert shown[6]["lost"] == 5
+    assert len(run["warnings"]) == 2 and "1417 messages lost" in run["warnings"][0]
+    flow = json.loads((DOCS / "node-red-flow.json").read_text())
+    (source,) = [n for n in flow if n["type"] == "mqtt in" and n["topic"] == "listener/+/info"]
+    (function,) = [n for n in flow if n["type"] == "function" and n["name"] == "Messages lost"]
+    assert source["wires"] == [[function["id"]]] and source["datatype"] == "json"
+
+
 def test_node_red_keeps_its_subscriptions_while_it_is_away() -> None:
     """A clean session would make the broker forget Node-RED at each restart, and the sessions that end
     meanwhile would never reach the dashboard: a persistent session with a fixed client id keeps them."""
@@ -160,7 +199,8 @@ def test_node_red_keeps_its_subscriptions_while_it_is_away() -> None:
     qos = {n["name"]: str(n["qos"]) for n in flow if n["type"] == "mqtt in"}
     # status at QoS 0: an offline queued while Node-RED was away would be dated by its late arrival (the
     # retained status comes again at each subscription); bench.node_red measured 11 s late at QoS 1
-    assert qos == {"Listener events": "1", "Session summaries": "1", "Listener status": "0"}
+    # info at QoS 1: one sent while Node-RED is away is queued and its rise of spool_dropped warned at its start
+    assert qos == {"Listener events": "1", "Session summaries": "1", "Listener status": "0", "Listener info": "1"}
 
 
 def _telegraf_conf() -> str:

@@ -355,8 +355,9 @@ def test_node_red_flow_is_wired_to_real_topics() -> None:
         for outputs in node.get("wires", []):
             assert set(outputs) <= ids, node["name"]
     subscribed = {n["topic"] for n in flow if n["type"] == "mqtt in"}
-    assert subscribed == {"listener/+/event", "listener/+/status", "listener/+/session"}
+    assert subscribed == {"listener/+/event", "listener/+/status", "listener/+/session", "listener/+/info"}
     functions = " ".join(n["func"] for n in flow if n["type"] == "function")
-    for used in ("seq", "ts", "type", "by", "state", "start_ms", "duration_s", "rep_share", "response_gap_median_s"):
+    used_fields = ("seq", "ts", "type", "by", "state", "start_ms", "duration_s", "rep_share", "response_gap_median_s")
+    for used in (*used_fields, "onset_ms", "spool_dropped"):
         assert used in functions
         assert any(used in payloads.json_schema(t)["properties"] for t in payloads.TOPICS), used

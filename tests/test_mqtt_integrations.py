@@ -223,3 +223,17 @@ def test_grafana_days_are_local_days() -> None:
     daily = [q for q in queries if "time(1d)" in q]
     assert daily and all(re.search(r"tz\('[A-Za-z_]+/[A-Za-z_]+'\)\s*$", q.strip()) for q in daily), daily
     assert "valid only while" in text  # state, after a crash: read it with status
+
+
+def test_grafana_shows_the_messages_a_device_lost() -> None:
+    """spool_dropped and spool_depth come only in info, which Telegraf did not take: after an outage that
+    overflowed the spool the sessions counted from events fell short of sessions_today and no panel said why."""
+    inputs = _telegraf_conf().split("[[inputs.mqtt_consumer]]")[1:]
+    (dated,) = [i for i in inputs if re.search(r'^\s*timestamp_path\s*=\s*"ts"', i, re.M)]
+    assert '"listener/+/info"' in dated  # dated by its ts: made at the connect that reported the loss
+    queries = re.findall(r"```sql\n(.*?)```", (DOCS / "telegraf-grafana.md").read_text(), re.S)
+    on_info = [q for q in queries if "\"kind\" = 'info'" in q]
+    named = {f for q in on_info for f in re.findall(r'"(spool_\w+)"', q)}
+    assert named == {"spool_dropped", "spool_depth"} <= set(payloads.json_schema("info")["properties"])
+    # the rise since the info before: a new spool file counting from 0 is no loss
+    assert any('non_negative_difference("spool_dropped")' in q for q in on_info)

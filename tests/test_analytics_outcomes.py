@@ -3,10 +3,13 @@ decided, backchannel edges, and each overlap threshold as its own setting."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from listener.events import Backchannel, Interruption, PrematureStart
-from tests.analytics_timelines import CUST, REP, of, raw_events, run, with_analytics
+from listener.analytics.replay import activity, frame_blocks
+from listener.analytics.stage import ConversationAnalytics
+from listener.events import Backchannel, FloorChange, Interruption, PrematureStart, SessionEnded, TurnPredictions
+from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run, with_analytics
 
 
 def outcomes(segments: list[tuple[str, float, float]], seconds: float) -> list[tuple[float, bool | None]]:
@@ -20,6 +23,13 @@ def test_an_outcome_still_open_when_the_stream_ends_is_unsuccessful() -> None:
     the outcome resolves as unsuccessful then. An overlap still short of 1.0 s at the end is no interruption."""
     assert outcomes([("customer", 0.0, 8.0), ("rep", 3.0, 4.5)], 4.6) == [(4.0, None), (4.6, False)]
     assert outcomes([("customer", 0.0, 8.0), ("rep", 3.0, 8.0)], 3.5) == []
+
+
+def test_an_outcome_known_when_the_interruption_is_decided_comes_in_that_one_event() -> None:
+    """docs/metrics.md: when the outcome is known at the decision (the customer stopped at 3.5 s, 0.5 s into the
+    rep's talk, and the rep's 1.0 s at 4.0 s takes the floor too), "a single Interruption carries it": one
+    event, not the decision followed by a repeat of its outcome."""
+    assert outcomes([("customer", 0.0, 3.5), ("rep", 3.0, 8.0)], 12.0) == [(4.0, True)]
 
 
 def test_a_failed_outcome_is_decided_as_soon_as_it_is_known() -> None:
@@ -86,3 +96,62 @@ def test_a_sessions_backchannels_are_counted_by_party() -> None:
     assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(CUST, 12.0), (REP, 20.5)]
     (summary,) = c.sessions
     assert (summary.backchannels_by_rep, summary.backchannels_by_customer) == (1, 1)
+
+
+def test_an_mm_is_no_backchannel_once_the_floor_changed_hands_though_the_holder_comes_back() -> None:
+    """docs/metrics.md: "If the other party takes the floor instead, or the session ends first, it was no
+    backchannel". The rep's "mm" in the customer's pause waits for the customer to go on; the rep takes the
+    floor at 7.0 s instead, and the customer's taking it back at 14.0 s does not make the "mm" one. Nor does a
+    customer who speaks again only in the next visit, after the first ended at 34.0 s."""
+    mm = [("customer", 0.0, 4.0), ("rep", 4.5, 4.8)]
+    took = run([*mm, ("rep", 6.0, 12.0), ("customer", 13.0, 20.0)], 25.0)
+    assert of(took, Backchannel) == []
+    assert [(f.by, f.onset_s) for f in of(took, FloorChange)] == [(CUST, 0.0), (REP, 6.0), (CUST, 13.0)]
+    next_visit = run([*mm, ("customer", 40.0, 50.0)], 80.0)
+    assert of(next_visit, Backchannel) == []
+    assert [(e.onset_s, e.end_s) for e in of(next_visit, SessionEnded)] == [(0.0, 4.8), (40.0, 50.0)]
+    # the customer going on in the same floor: the "mm" is the rep's backchannel
+    went_on = run([*mm, ("customer", 6.0, 12.0)], 25.0)
+    assert [(b.by, b.onset_s, b.duration_s) for b in of(went_on, Backchannel)] == [(REP, 4.5, pytest.approx(0.3))]
+
+
+def test_a_backchannel_is_decided_when_its_sound_has_ended_and_the_holder_is_heard_after_it() -> None:
+    """docs/metrics.md: decided "when the vocalisation has ended and the holder has been heard after it, often
+    at once (the holder was still talking), else when the holder resumes". An "mm" at 4.0-4.3 s in the
+    customer's 20 s story is known to have ended at 4.5 s (0.2 s later, no bridging): decided then, not when
+    the story ends; one in the customer's pause, at 4.5-4.8 s, when the customer's 6.0 s resumption is known
+    as speech, at 6.1 s."""
+    during = run([("customer", 0.0, 20.0), ("rep", 4.0, 4.3)], 25.0)
+    assert [(b.by, b.onset_s, b.decided_s) for b in of(during, Backchannel)] == [(REP, 4.0, pytest.approx(4.5))]
+    pause = run([("customer", 0.0, 4.0), ("rep", 4.5, 4.8), ("customer", 6.0, 12.0)], 25.0)
+    assert [(b.by, b.onset_s, b.decided_s) for b in of(pause, Backchannel)] == [(REP, 4.5, pytest.approx(6.1))]
+
+
+def still_pending(
+    segments: list[tuple[str, float, float]], seconds: float, p_hold: float | None = None
+) -> list[object]:
+    """The candidates the overlap rules still hold after ``segments``, the stream going on (no EndOfStream)."""
+    stage = ConversationAnalytics(CONFIG)
+    frames = round(seconds / 0.01)
+    if p_hold is not None:
+        stage.process(TurnPredictions(0.0, 0.01, np.full(frames, p_hold, np.float32), np.full(frames, 0.5, np.float32)))
+    for block in frame_blocks(activity(segments, seconds), bounds=[frames - 100]):
+        stage.process(block)  # with the model, a block is processed when the next arrives: all but the last second
+    conversation = stage.conversation
+    assert conversation is not None
+    rules = (conversation.interruptions.bids, conversation.premature.pending, conversation.backchannels.pending)
+    return [candidate for rule in rules for candidate in rule]
+
+
+def test_the_overlap_rules_let_go_of_what_they_have_decided() -> None:
+    """Every rep onset over a customer floor, every short sound, is a candidate the rules look at on every 10 ms
+    frame until it is decided; one kept after its "no" (an answer in the holder's pause is no interruption,
+    a "mm" no premature start, a sound with nobody holding the floor no backchannel) costs a device that runs
+    for days a little more on every frame, each visit. Once all is decided, nothing is left pending."""
+    segments = [("rep", 0.0, 0.3), ("customer", 0.5, 4.0), ("rep", 4.3, 4.6), ("customer", 5.0, 9.0)]
+    segments += [("rep", 6.0, 6.4), ("rep", 9.5, 12.0)]  # an "mm" over the customer, then the answer
+    assert still_pending(segments, 20.0) == []
+    # a rep sound of exactly backchannel_max_s (1.0 s) in the pause, the customer resuming during it: no start
+    assert still_pending([("customer", 0.0, 4.0), ("rep", 4.5, 5.5), ("customer", 5.0, 9.0)], 20.0) == []
+    # the model's hold probability under premature_hold_prob: the rep's answer is no premature start
+    assert still_pending([("customer", 0.0, 4.0), ("rep", 4.5, 8.0)], 20.0, p_hold=0.3) == []

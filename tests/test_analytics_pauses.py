@@ -21,7 +21,7 @@ from listener.events import (
     SessionStarted,
     TurnPredictions,
 )
-from tests.analytics_timelines import CUST, REP, of, run
+from tests.analytics_timelines import CUST, REP, of, run, with_analytics
 
 # --- premature starts ------------------------------------------------------------
 
@@ -223,3 +223,23 @@ def test_frames_before_the_first_prediction_are_analysed(labelled_from: int) -> 
     out = with_model([("customer", 0.5, 3.0), ("rep", 3.2, 6.0)], 8.0, 0.3, labelled_from=labelled_from)
     starts = [e.onset_s for e in out if isinstance(e, SessionStarted)]
     assert starts == [0.5], starts
+
+
+def test_a_gap_under_the_bridge_is_no_mutual_silence_however_short_a_pause_may_be() -> None:
+    """metrics.md: gaps shorter than 0.2 s inside one party's speech are bridged, so they are speech, not a
+    silence. With pauses from 0.1 s, the customer's 0.15 s gap is no pause; a 0.2 s gap is one, decided when
+    it is known not to be bridged (0.2 s after their last word), dated at its start."""
+    config = with_analytics(pause_min_s=0.1)
+    bridged = run([("customer", 0.0, 3.0), ("customer", 3.15, 5.0)], 6.0, config)
+    assert [(p.by, p.onset_s) for p in of(bridged, Pause)] == [(CUST, 5.0)]
+    gap = run([("customer", 0.0, 3.0), ("customer", 3.2, 5.0)], 6.0, config)
+    assert [(p.by, p.onset_s, p.decided_s) for p in of(gap, Pause)][:1] == [(CUST, 3.0, 3.2)]
+
+
+def test_a_pause_waits_only_on_sounds_begun_in_its_first_quarter_second() -> None:
+    """The rep's 0.02 s blip at 3.20 s might still become speech until 3.42 s (the bridge after it), so the
+    customer's silence from 3.0 s waits for it; the customer's own blip at 3.25 s began once the 0.25 s of
+    silence had passed, so it cannot unmake the pause: decided at 3.42 s, not when that blip is over (3.48 s)."""
+    segments = [("customer", 0.0, 3.0), ("rep", 3.2, 3.22), ("customer", 3.25, 3.28), ("customer", 5.0, 8.0)]
+    first, *_ = of(run(segments, 10.0), Pause)
+    assert (first.by, first.onset_s, first.decided_s) == (CUST, 3.0, 3.42)

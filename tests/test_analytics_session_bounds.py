@@ -1,0 +1,34 @@
+"""SessionBounds, the analytics' session rules for a stage before them (the transcription), on frames with gaps.
+
+Times sit on the 10 ms frame grid, so "exactly at the threshold" is exact.
+"""
+
+from __future__ import annotations
+
+from listener.analytics.replay import activity, frame_blocks
+from listener.analytics.sessions import SessionBounds, SessionEnd
+from listener.analytics.stage import ConversationAnalytics
+from listener.events import ActivityFrames, SessionEnded, SessionStarted
+from tests.analytics_timelines import CONFIG
+
+
+def blocks_with_a_gap(gap_from_s: float, gap_to_s: float, seconds: float) -> list[ActivityFrames]:
+    """The customer speaking 0.5-5.0 s and from 40.0 s; the frames of the gap never delivered (audio lost)."""
+    segments = [("customer", 0.5, 5.0), ("customer", 40.0, 50.0)]
+    bounds = [round(gap_from_s * 100), round(gap_to_s * 100)]
+    blocks = list(frame_blocks(activity(segments, seconds), bounds=bounds))
+    return [b for b in blocks if not gap_from_s <= b.start_s < gap_to_s]
+
+
+def test_frames_missing_between_blocks_are_silence_to_the_bounds_as_to_the_analytics() -> None:
+    """The audio of 5-40 s never came: both step it as nobody speaking, so the customer's 30 s of silence end
+    the session at 35.0 s in each, and the customer's words at 40.0 s begin the next one in those same frames."""
+    blocks = blocks_with_a_gap(5.0, 40.0, 55.0)
+    assert [b.start_s for b in blocks] == [0.0, 40.0]
+    bounds = SessionBounds(CONFIG, blocks[0])
+    assert [bounds.frames(b) for b in blocks] == [[], [SessionEnd(35.0, False, 40.0)]]
+    assert bounds.open
+    analytics = ConversationAnalytics(CONFIG)
+    out = [e for b in blocks for e in analytics.process(b)]
+    assert [(e.end_s, e.decided_s) for e in out if isinstance(e, SessionEnded)] == [(5.0, 35.0)]
+    assert [e.onset_s for e in out if isinstance(e, SessionStarted)] == [0.5, 40.0]

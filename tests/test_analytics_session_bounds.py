@@ -32,3 +32,22 @@ def test_frames_missing_between_blocks_are_silence_to_the_bounds_as_to_the_analy
     out = [e for b in blocks for e in analytics.process(b)]
     assert [(e.end_s, e.decided_s) for e in out if isinstance(e, SessionEnded)] == [(5.0, 35.0)]
     assert [e.onset_s for e in out if isinstance(e, SessionStarted)] == [0.5, 40.0]
+
+
+def test_each_session_ended_in_one_block_says_where_the_next_began() -> None:
+    """Three visits in one block of 120 s (a file read whole): each end, in order, with the onset of the session
+    begun after it in the same frames (the last has none), where the analytics end and begin them."""
+    segments = [("customer", 0.5, 5.0), ("customer", 40.0, 45.0), ("customer", 80.0, 85.0)]
+    (block,) = frame_blocks(activity(segments, 120.0))
+    bounds = SessionBounds(CONFIG, block)
+    assert bounds.frames(block) == [
+        SessionEnd(35.0, False, 40.0),
+        SessionEnd(75.0, False, 80.0),
+        SessionEnd(115.0, False, None),
+    ]
+    out = list(ConversationAnalytics(CONFIG).process(block))
+    assert [(e.onset_s, e.decided_s) for e in out if isinstance(e, SessionEnded)] == [
+        (0.5, 35.0),
+        (40.0, 75.0),
+        (80.0, 115.0),
+    ]

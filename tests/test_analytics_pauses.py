@@ -243,3 +243,11 @@ def test_a_pause_waits_only_on_sounds_begun_in_its_first_quarter_second() -> Non
     segments = [("customer", 0.0, 3.0), ("rep", 3.2, 3.22), ("customer", 3.25, 3.28), ("customer", 5.0, 8.0)]
     first, *_ = of(run(segments, 10.0), Pause)
     assert (first.by, first.onset_s, first.decided_s) == (CUST, 3.0, 3.42)
+
+
+def test_a_long_silence_ends_with_the_first_speech_after_it_when_two_are_known_in_one_frame() -> None:
+    """The customer's stretch from 13.0 s (0.05 s, a 0.1 s gap, then on) and the rep's from 13.06 s are both
+    known as speech at 13.16 s: nobody spoke 10.0-13.0 s, so the long silence lasts 3.0 s, not 3.06 s."""
+    segments = [("customer", 0.0, 10.0), ("customer", 13.0, 13.05), ("customer", 13.15, 15.0), ("rep", 13.06, 16.0)]
+    c = run([*segments, ("customer", 16.5, 20.0)], 25.0)
+    assert [(x.onset_s, x.decided_s, x.duration_s) for x in of(c, LongSilence)] == [(10.0, 13.16, 3.0)]

@@ -135,6 +135,15 @@ def test_a_customers_bridged_pause_at_a_cut_the_rep_speaks_across_counts_in_the_
     assert sum(s.rep_talk_s for s in c.sessions) == pytest.approx(7.0)
 
 
+def test_a_rep_in_a_pause_at_a_cut_the_customer_speaks_through_counts_to_their_last_word() -> None:
+    """The customer speaks through the cut at 601.0 s; the rep's stretch of 598.0-600.9 s is still open there
+    (0.1 s into the bridge) and never goes on: the cut session counts it to 600.9 s, 2.9 s, not to the cut."""
+    segments = [("customer", 1.0, 640.0), ("rep", 598.0, 600.9)]
+    c = run(segments, 700.0, with_analytics(session_max_s=MAX_S))
+    assert [(e.onset_s, e.end_s) for e in c.events if isinstance(e, SessionEnded)] == [(1.0, 601.0), (601.0, 640.0)]
+    assert [(round(s.rep_talk_s, 6), round(s.customer_talk_s, 6)) for s in c.sessions] == [(2.9, 600.0), (0, 39.0)]
+
+
 def test_sessions_never_overlap_at_a_cut() -> None:
     # the customer's sound begun 0.05 s before the cut is speech only after it; the rep's speech across the cut
     # would keep the cut session to the cut, the customer's 0.05 s in it but not in its summary: it ends at

@@ -346,7 +346,13 @@ class MqttConfig:
         10.0, "seconds of audio between metrics messages in a session", min=1.0, max=3600.0
     )
     spool_metrics: bool = field(True, "keep metrics in the on-disk spool too, so outages lose none")
-    spool_max_messages: int = field(20000, "spool bound; the oldest are dropped (and counted)", min=10, max=10000000)
+    spool_max_messages: int = field(
+        20000,
+        "spool bound; when full, rolling metrics snapshots are dropped first, session summaries last (all counted); "
+        "20000 holds ~43 h of opening hours at a visit every 5 min, every event and summary of the last ~65 h",
+        min=10,
+        max=10000000,
+    )
     drain_rate_per_s: float = field(50.0, "publish rate when draining a backlog", min=1.0, max=10000.0)
     inflight_max: int = field(20, "spooled messages awaiting PUBACK at once", min=1, max=1000)
     outage_fault_s: float = field(

@@ -26,6 +26,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +34,17 @@ from typing import TypeVar
 
 from listener.errors import SERVICE_STATE_DIR, NotOpenError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
+from listener.outputs.mqtt.eviction import EvictionLog, add_columns, evict, row_keys
 from listener.outputs.mqtt.spool_access import access_problem, is_access_error
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
-from listener.outputs.mqtt.spool_warnings import evicted_warning, say_again, unwritable_warning
+from listener.outputs.mqtt.spool_warnings import say_again, unwritable_warning
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
 
+# the outbox's kind and session_id columns, which choose what a full spool drops: see eviction.add_columns
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -126,8 +129,7 @@ class Spool(Managed):
         # the drops counted at the last warning (-1: none since a message was last stored): a seq stamp or a
         # counter that cannot be written drops nothing, and each connection attempt stamps two
         self._warned_at = -1
-        self._evicted = 0  # messages dropped by this process because the spool was full
-        self._evicted_told = -1  # _evicted at the last warning (-1: none since the spool was last emptied)
+        self._evicted = EvictionLog()  # messages dropped by this process because the spool was full
 
     def open(self) -> None:
         try:
@@ -165,6 +167,7 @@ class Spool(Managed):
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
             _migrate(db)
+            add_columns(db)
             _probe_write(db)
             if db.execute("SELECT 1 FROM counters WHERE name = 'seq'").fetchone() is None:
                 # a new spool (the first start, a wiped state_dir, a fresh card, damage set aside, the
@@ -299,7 +302,7 @@ class Spool(Managed):
     # -- the outbox ------------------------------------------------------------
 
     def put(self, leaf: str, message: dict[str, object], qos: int = 1) -> int:
-        """Stamp ``seq`` into ``message``, store it under its topic's ``leaf``, drop the oldest beyond the
+        """Stamp ``seq`` into ``message``, store it under its topic's ``leaf``, drop the least needed beyond the
         bound; returns seq.
 
         When the disk is full the message is dropped and counted (-1 is returned): the pipeline goes on.
@@ -311,26 +314,20 @@ class Spool(Managed):
         session's end and its summary, which a power cut between two puts would part."""
         with self._lock:
             try:
-                seqs, excess = self._renewing(lambda: self._insert(messages))
+                seqs, lost = self._renewing(lambda: self._insert(messages))
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
                 for _ in messages:  # one by one: the warning comes at each WARN_EVERY-th drop, as for single puts
                     self._unstored += 1
                     self._warn_unwritable(exc)
                 return [-1] * len(messages)
             self._warned_at = -1  # stored: the next failure is news again
-            if excess > 0:
-                self._tell_evicted(excess)
+            warning = self._evicted.add(lost, self.max_messages) if lost else None
+            if warning:
+                log.warning(warning)
         return seqs
 
-    def _tell_evicted(self, excess: int) -> None:
-        """Once, then at every WARN_EVERY-th message dropped: an outage must not also fill the journal."""
-        self._evicted += excess
-        if say_again(self._evicted, self._evicted_told):
-            self._evicted_told = self._evicted
-            log.warning(evicted_warning(self.max_messages, self._evicted))
-
-    def _insert(self, messages: Sequence[Outgoing]) -> tuple[list[int], int]:
-        """(their seqs, the oldest dropped beyond the bound); the lock is held."""
+    def _insert(self, messages: Sequence[Outgoing]) -> tuple[list[int], Counter[str]]:
+        """(their seqs, the kinds dropped beyond the bound, least needed first: see eviction); the lock is held."""
         db = self.db
         seqs: list[int] = []
         last_id = self._last_id
@@ -339,21 +336,22 @@ class Spool(Managed):
             for leaf, message, qos in messages:
                 seq = message["seq"] = self._bump("seq", at_least=self._seq + 1)
                 row = db.execute(
-                    "INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)", (leaf, encode(message), qos, seq)
+                    "INSERT INTO outbox(leaf, payload, qos, seq, kind, session_id) VALUES (?, ?, ?, ?, ?, ?)",
+                    (leaf, encode(message), qos, seq, *row_keys(leaf, message)),
                 )
                 seqs.append(seq)
                 last_id = max(last_id, row.lastrowid or 0)
             excess = self._depth + len(messages) - self.max_messages
-            if excess > 0:
-                db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (excess,))
-                self._bump("dropped", excess)
+            lost = evict(db, excess) if excess > 0 else Counter[str]()
+            if lost:
+                self._bump("dropped", lost.total())
             db.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
         self._seq, self._last_id = max([self._seq, *seqs]), last_id
-        self._depth = min(self._depth + len(messages), self.max_messages)
-        return seqs, excess
+        self._depth += len(messages) - lost.total()  # a session's ending goes whole: below the bound, then
+        return seqs, lost
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
@@ -384,7 +382,7 @@ class Spool(Managed):
             cursor = self._renewing(lambda: self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids]))
             self._depth = max(0, self._depth - max(cursor.rowcount, 0))
             if self._depth == 0:  # the backlog sent: the next overflow is another outage's, news again
-                self._evicted_told = -1
+                self._evicted.emptied()
 
 
 def _file_in_the_way(folder: Path) -> Path | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 from listener.outputs.mqtt.spool_access import access_problem, is_access_error
@@ -20,12 +21,16 @@ def say_again(dropped: int, told_at: int) -> bool:
     return told_at < 0 or dropped // WARN_EVERY != told_at // WARN_EVERY
 
 
-def evicted_warning(max_messages: int, evicted: int) -> str:
-    """The spool full: the oldest messages give way to the newest."""
+def evicted_warning(max_messages: int, lost: Counter[str]) -> str:
+    """The spool full: the least needed messages give way (see eviction); ``lost``: those dropped, by kind."""
+    summaries = lost["session"]
+    among = f"including {summaries} session {'summary' if summaries == 1 else 'summaries'}"
+    among = among if summaries else "no session summary among them"
     return (
-        f"MQTT spool full ({max_messages} messages): dropping the oldest to make room, {evicted} "
-        f"dropped so far (said again every {WARN_EVERY}): the broker has been away too long; raise "
-        "mqtt.spool_max_messages or fix the outage"
+        f"MQTT spool full ({max_messages} messages): dropping the least needed to make room (superseded "
+        f"metrics snapshots first; session summaries last), {lost.total()} dropped so far, {among} "
+        f"(said again every {WARN_EVERY}; the total ever is in info.spool_dropped): the broker has been away "
+        "too long; raise mqtt.spool_max_messages or fix the outage"
     )
 
 

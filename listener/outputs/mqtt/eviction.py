@@ -1,0 +1,188 @@
+"""What a full spool drops to make room: the least needed messages first, not merely the oldest.
+
+A visit every 5 minutes spools some 460 messages an hour, a third of them rolling ``metrics`` snapshots
+(one per ``metrics_interval_s``), each repeated by its session's next one and made redundant by the
+session's final ``metrics`` and its ``session`` summary. Dropping strictly the oldest lost whole visits,
+summaries included, while keeping those snapshots. So a full spool drops, oldest first within each class:
+
+1. ``metrics`` snapshots a later one of the same session, already stored, supersedes;
+2. the other events (``session_start``, ``interruption``, ``backchannel``, ...); an ``interruption``
+   takes its ``interruption_outcome`` along, which alone completes nothing a consumer counted;
+3. last of all, session endings: a session's ``session`` summary, ``session_end`` event and final (or,
+   while it runs, latest) ``metrics``, together, as a summary without its ``session_end`` is half a visit.
+
+What is left is sent in the order it was stored (by id), as before. Choosing reads two columns each row
+carries, ``kind`` (an event's type, else its leaf) and ``session_id``, not the messages themselves: the
+spool may hold tens of thousands, and a full one chooses at every message stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Mapping
+
+from listener.outputs.mqtt.spool_warnings import evicted_warning, say_again
+
+ENDING_KINDS = ("session", "session_end", "metrics")  # class 3; metrics superseded by a later one are class 1
+_ENDINGS_SQL = f"({', '.join(repr(kind) for kind in ENDING_KINDS)})"
+_INDEX = "CREATE INDEX IF NOT EXISTS outbox_session ON outbox(session_id, kind, id)"
+
+Chooser = Callable[[sqlite3.Connection, int, Collection[int]], dict[int, str]]
+
+
+def row_keys(leaf: str, message: Mapping[str, object]) -> tuple[str, str | None]:
+    """(kind, session_id) of a message stored under ``leaf``."""
+    kind = message.get("type") if leaf == "event" else leaf
+    session_id = message.get("session_id")
+    return (kind if isinstance(kind, str) else leaf), (session_id if isinstance(session_id, str) else None)
+
+
+def add_columns(db: sqlite3.Connection) -> None:
+    """Give every row its kind and session_id: a new spool, one written before this version (its rows are
+    read once to fill them in), and rows an older version stored after a downgrade (left NULL by it)."""
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outbox)")}
+    if _keyed(db, columns):  # no write at every start: a full disk is no reason not to start
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for column in ("kind", "session_id"):
+            if column not in columns:  # nullable: an older version, downgraded to, inserts without them
+                db.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
+        db.execute(_INDEX)
+        unkeyed = db.execute("SELECT id, leaf, payload FROM outbox WHERE kind IS NULL").fetchall()
+        db.executemany(
+            "UPDATE outbox SET kind = ?, session_id = ? WHERE id = ?",
+            [(*row_keys(str(leaf), _decoded(payload)), i) for i, leaf, payload in unkeyed],
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _keyed(db: sqlite3.Connection, columns: set[str]) -> bool:
+    if not {"kind", "session_id"} <= columns:
+        return False
+    indexed = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'outbox_session'").fetchone()
+    return indexed is not None and db.execute("SELECT 1 FROM outbox WHERE kind IS NULL LIMIT 1").fetchone() is None
+
+
+def _decoded(payload: object) -> Mapping[str, object]:
+    try:
+        message = json.loads(bytes(payload) if isinstance(payload, bytes | memoryview) else str(payload))
+    except (ValueError, TypeError):  # sent as it is; kept as a plain event of its leaf
+        return {}
+    return message if isinstance(message, dict) else {}
+
+
+def evict(db: sqlite3.Connection, excess: int, held: Collection[int] = ()) -> Counter[str]:
+    """Delete at least ``excess`` rows, the least needed first (more when a group goes whole); the number
+    deleted by kind. Called inside the insert's transaction. ``held``: ids not to delete."""
+    lost: Counter[str] = Counter()
+    choosers: tuple[Chooser, ...] = (_superseded, _events, _endings)
+    for choose in choosers:
+        need = excess - lost.total()
+        if need <= 0:
+            break
+        chosen = choose(db, need, held)
+        db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in chosen])
+        lost.update(chosen.values())
+    return lost
+
+
+def _free(rows: Iterator[tuple[int, str]], held: Collection[int], need: int) -> dict[int, str]:
+    """The first ``need`` rows (id, kind) not held."""
+    chosen: dict[int, str] = {}
+    for row_id, kind in rows:
+        if len(chosen) >= need:
+            break
+        if row_id not in held:
+            chosen[row_id] = kind
+    return chosen
+
+
+def _superseded(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
+    cursor = db.execute(
+        "SELECT id, kind FROM outbox AS m WHERE kind = 'metrics' AND EXISTS (SELECT 1 FROM outbox AS later "
+        "WHERE later.session_id = m.session_id AND later.kind = 'metrics' AND later.id > m.id) ORDER BY id"
+    )
+    try:  # read lazily: the oldest rows are the likeliest, and a full spool chooses at every message
+        return _free(cursor, held, need)
+    finally:
+        cursor.close()
+
+
+def _events(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
+    # kind NULL: none after add_columns at open, but a row left so must not stop the spool's bound holding
+    cursor = db.execute(
+        f"SELECT id, COALESCE(kind, leaf) FROM outbox WHERE kind IS NULL OR kind NOT IN {_ENDINGS_SQL} ORDER BY id"
+    )
+    try:
+        chosen = _free(cursor, held, need)
+    finally:
+        cursor.close()
+    for row_id in [i for i, kind in chosen.items() if kind == "interruption"]:
+        chosen |= {i: "interruption_outcome" for i in _outcomes_of(db, row_id) if i not in held}
+    return chosen
+
+
+def _outcomes_of(db: sqlite3.Connection, interruption_id: int) -> list[int]:
+    """The stored interruption_outcome rows of the interruption ``interruption_id`` (same session, by, onset)."""
+    row = db.execute("SELECT session_id, payload FROM outbox WHERE id = ?", (interruption_id,)).fetchone()
+    if row is None:
+        return []
+    mine = _decoded(row[1])
+    rows = db.execute(
+        "SELECT id, payload FROM outbox WHERE session_id IS ? AND kind = 'interruption_outcome' AND id > ?",
+        (row[0], interruption_id),
+    ).fetchall()
+    return [i for i, payload in rows if _same_interruption(mine, _decoded(payload))]
+
+
+def _same_interruption(one: Mapping[str, object], other: Mapping[str, object]) -> bool:
+    return one.get("by") == other.get("by") and one.get("onset_ms") == other.get("onset_ms")
+
+
+def _endings(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
+    """Whole sessions' endings, oldest first, until ``need`` rows are chosen."""
+    chosen: dict[int, str] = {}
+    cursor = db.execute(f"SELECT id, kind, session_id FROM outbox WHERE kind IN {_ENDINGS_SQL} ORDER BY id")
+    try:
+        for row_id, kind, session_id in cursor:
+            if len(chosen) >= need:
+                break
+            if row_id in held or row_id in chosen:
+                continue
+            chosen[row_id] = kind
+            if session_id is not None:
+                rows = db.execute(
+                    f"SELECT id, kind FROM outbox WHERE session_id = ? AND kind IN {_ENDINGS_SQL}", (session_id,)
+                )
+                chosen |= {i: k for i, k in rows if i not in held}
+    finally:
+        cursor.close()
+    return chosen
+
+
+class EvictionLog:
+    """What a full spool dropped since this process started, said once, then at every WARN_EVERY-th
+    message dropped, with the session summaries among them: an outage must not also fill the journal."""
+
+    def __init__(self) -> None:
+        self.lost: Counter[str] = Counter()
+        self._told = -1  # messages dropped at the last warning (-1: none since the spool was last emptied)
+
+    def add(self, lost: Counter[str], max_messages: int) -> str | None:
+        """The warning to log now, if any (the spool logs it, under its own name, as it always did)."""
+        self.lost.update(lost)
+        if not say_again(self.lost.total(), self._told):
+            return None
+        self._told = self.lost.total()
+        return evicted_warning(max_messages, self.lost)
+
+    def emptied(self) -> None:
+        """The backlog was sent: the next overflow is another outage's, news again."""
+        self._told = -1

@@ -1,0 +1,170 @@
+"""A full spool drops the least needed messages first: superseded metrics snapshots, then events, and whole
+session endings (summary, session_end, final metrics) last of all; what is left still goes out in order."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from listener.outputs.mqtt.spool import Spool, encode
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests.mqtt_broker import Mosquitto, Received, Recorder
+from tests.mqtt_feed import conversation, feed, json_on, stage_on
+
+VISITS = 6
+SPOOLED_PER_VISIT = 12  # 6 events, 5 metrics (4 of them rolling snapshots), 1 summary: see conversation()
+
+
+def _visit_id(n: int) -> str:
+    return f"{n:016x}"
+
+
+def _outage(broker: Mosquitto, tmp_path: Path, spool_max_messages: int) -> list[Received]:
+    """VISITS visits while the broker is away, then what the device sends once it is back."""
+    broker.stop()
+    with stage_on(broker, tmp_path, spool_max_messages=spool_max_messages) as stage:
+        for n in range(VISITS):
+            feed(stage, conversation(_visit_id(n), t0=100.0 * n), t0=100.0 * n, seconds=100)
+    broker.start()
+    with Recorder(broker) as rec, stage_on(broker, tmp_path, spool_max_messages=spool_max_messages) as stage:
+        got = rec.wait_for(drained, timeout_s=20.0)
+    spooled = [m for m in got if m.topic.rsplit("/", 1)[1] in ("event", "metrics", "session")]
+    seqs = [json.loads(m.payload)["seq"] for m in spooled]
+    assert seqs == sorted(seqs)  # the order of delivery is the order of storing, whatever was dropped
+    return got
+
+
+def drained(messages: list[Received]) -> bool:
+    """``info`` is published again with spool_depth 0 once a backlog has gone out."""
+    infos = json_on(messages, "info")
+    return bool(infos) and infos[-1]["spool_depth"] == 0
+
+
+def _endings_are_whole(got: list[Received]) -> set[str]:
+    """The sessions whose summary arrived, checked to have come with their session_end and final metrics."""
+    summarized = {str(s["session_id"]) for s in json_on(got, "session")}
+    ended = {str(e["session_id"]) for e in json_on(got, "event") if e["type"] == "session_end"}
+    assert summarized == ended, "a summary without its session_end, or the other way round"
+    for sid in summarized:
+        summary = next(s for s in json_on(got, "session") if s["session_id"] == sid)
+        final = [m for m in json_on(got, "metrics") if m["session_id"] == sid][-1]
+        assert final["rep_talk_s"] == summary["rep_talk_s"] and final["session_s"] == summary["duration_s"]
+    return summarized
+
+
+def _no_lone_outcomes(got: list[Received]) -> None:
+    events = json_on(got, "event")
+    asked = {(e["session_id"], e["by"], e["onset_ms"]) for e in events if e["type"] == "interruption"}
+    told = {(e["session_id"], e["by"], e["onset_ms"]) for e in events if e["type"] == "interruption_outcome"}
+    assert told <= asked, "an interruption_outcome arrived without its interruption"
+
+
+def test_a_full_spool_drops_superseded_snapshots_and_old_events_before_any_summary(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Dropping strictly the oldest lost whole visits, summaries included, while keeping the later visits'
+    rolling metrics snapshots, which their final metrics and summaries repeat."""
+    bound = 30  # of 72 messages: room for every visit's summary, session_end and final metrics, and more
+    with caplog.at_level(logging.WARNING, logger="listener.outputs.mqtt.spool"):
+        got = _outage(broker, tmp_path, bound)
+    assert _endings_are_whole(got) == {_visit_id(n) for n in range(VISITS)}
+    _no_lone_outcomes(got)
+    # the snapshots go first: every visit's rolling ones, before any event
+    assert len(json_on(got, "metrics")) == VISITS
+    kept = len(json_on(got, "event")) + 2 * VISITS
+    assert kept in (bound - 1, bound)  # one less where an interruption took its outcome along
+    assert json_on(got, "info")[-1]["spool_dropped"] == VISITS * SPOOLED_PER_VISIT - kept
+    told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
+    assert told and "no session summary among them" in told[0] and "info.spool_dropped" in told[0]
+
+
+def test_when_summaries_must_go_whole_visits_go_oldest_first_and_the_warning_counts_them(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bound = 10  # room for three visits' endings (3 messages each) and no more
+    with caplog.at_level(logging.WARNING, logger="listener.outputs.mqtt.spool"):
+        got = _outage(broker, tmp_path, bound)
+    kept = _endings_are_whole(got)
+    assert kept == {_visit_id(n) for n in range(VISITS - 3, VISITS)}  # the newest three
+    _no_lone_outcomes(got)
+    told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
+    assert len(told) == 1 and "raise mqtt.spool_max_messages" in told[0]
+
+
+def test_the_spool_full_warning_counts_the_session_summaries_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING), Spool(tmp_path / SPOOL_FILE, max_messages=10) as spool:
+        for n in range(40):  # 120 messages: said at the first drop and at the 100th
+            sid = _visit_id(n)
+            ending: dict[str, object] = {"type": "session_end", "session_id": sid}
+            spool.put_many([("event", ending, 1), ("session", {"session_id": sid}, 1), (*_metrics(sid, 30.0), 1)])
+        assert spool.depth == 9 and spool.dropped == 111  # whole visits: three of them kept
+    told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
+    assert len(told) == 2, told
+    assert "3 dropped so far, including 1 session summary (" in told[0]
+    assert "102 dropped so far, including 34 session summaries (" in told[1]
+    assert "the total ever is in info.spool_dropped" in told[1] and "raise mqtt.spool_max_messages" in told[1]
+
+
+def _old_spool(path: Path, rows: list[tuple[str, dict[str, object]]]) -> None:
+    """A spool as the version before this one wrote it: no kind, no session_id."""
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, leaf TEXT NOT NULL, payload BLOB NOT NULL,"
+            " qos INTEGER NOT NULL, seq INTEGER NOT NULL);"
+            "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            "INSERT INTO counters VALUES ('seq', 100);"
+        )
+        db.executemany(
+            "INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, 1, ?)",
+            [(leaf, encode({**m, "seq": n}), n) for n, (leaf, m) in enumerate(rows)],
+        )
+
+
+def _metrics(sid: str, session_s: float) -> tuple[str, dict[str, object]]:
+    return "metrics", {"schema": "listener.mqtt.metrics/1", "session_id": sid, "session_s": session_s}
+
+
+def test_a_spool_from_before_is_read_as_it_was_and_its_rows_evicted_by_value(tmp_path: Path) -> None:
+    """A spool written before rows held their kind: kept whole, its rows keyed from their messages when it
+    opens, so its snapshots go first too; and rows an older version adds after a downgrade are keyed again."""
+    path = tmp_path / SPOOL_FILE
+    sid = _visit_id(1)
+    rows: list[tuple[str, dict[str, object]]] = [
+        ("event", {"type": "session_start", "session_id": sid}),
+        _metrics(sid, 10.0),
+        _metrics(sid, 20.0),
+        ("event", {"type": "session_end", "session_id": sid}),
+        ("session", {"session_id": sid, "duration_s": 25.0}),
+        _metrics(sid, 25.0),
+    ]
+    _old_spool(path, rows)
+    with Spool(path, max_messages=6) as spool:
+        as_they_were = [{**m, "seq": n} for n, (_, m) in enumerate(rows)]
+        assert [json.loads(r.payload) for r in spool.after(0, 100)] == as_they_were
+        spool.put("event", {"type": "backchannel", "session_id": _visit_id(2)})
+        spool.put("event", {"type": "backchannel", "session_id": _visit_id(2)})
+        kept = [json.loads(r.payload) for r in spool.after(0, 100)]
+    # the two rolling snapshots went, not the session_start nor the ending
+    assert [m.get("type", m.get("session_s")) for m in kept] == [
+        "session_start",
+        "session_end",
+        None,
+        25.0,
+        "backchannel",
+        "backchannel",
+    ]
+    with sqlite3.connect(path) as db:  # an older version, downgraded to, stores without the new columns
+        db.execute(
+            "INSERT INTO outbox(leaf, payload, qos, seq) VALUES ('metrics', ?, 1, 999)",
+            (encode({**_metrics(_visit_id(2), 5.0)[1], "seq": 999}),),
+        )
+    with Spool(path, max_messages=7) as spool:
+        spool.put(*_metrics(_visit_id(2), 15.0))  # supersedes the downgraded version's snapshot
+        assert [json.loads(r.payload).get("session_s") for r in spool.after(0, 100)][-2:] == [None, 15.0]
+        assert spool.dropped == 3

@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
+from listener.events import Backchannel, Party
 from listener.outputs.mqtt.spool import Spool, encode
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import Mosquitto, Received, Recorder
 from tests.mqtt_feed import conversation, feed, json_on, stage_on
+from tests.mqtt_relay import AckHold
 
 VISITS = 6
+RECORDER_SETTLE_S = 0.5  # for what the broker has to reach the test's subscriber
 SPOOLED_PER_VISIT = 12  # 6 events, 5 metrics (4 of them rolling snapshots), 1 summary: see conversation()
 
 
@@ -168,3 +172,27 @@ def test_a_spool_from_before_is_read_as_it_was_and_its_rows_evicted_by_value(tmp
         spool.put(*_metrics(_visit_id(2), 15.0))  # supersedes the downgraded version's snapshot
         assert [json.loads(r.payload).get("session_s") for r in spool.after(0, 100)][-2:] == [None, 15.0]
         assert spool.dropped == 3
+
+
+def test_messages_in_flight_when_the_spool_fills_are_neither_dropped_nor_counted(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """A message handed to paho awaits its PUBACK in the spool; paho sends it again after a reconnect, so it
+    arrives. A full spool dropped such rows first (the oldest) and counted them lost: 10 counted, 9 lost."""
+    made, bound, inflight_max = 30, 10, 3
+    with Recorder(broker) as rec, AckHold(broker.port) as relay:
+        stage = stage_on(broker, tmp_path, port=relay.port, inflight_max=inflight_max, spool_max_messages=bound)
+        with stage:
+            rec.wait_for(lambda ms: bool(json_on(ms, "status")))
+            assert stage.publisher.flush(5.0)
+            relay.hold()  # the broker's PUBACKs wait: what the device sends now stays in flight
+            for n in range(made):
+                stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+                if n == inflight_max - 1:  # those on the wire before the spool fills
+                    rec.wait_for(lambda ms: len(json_on(ms, "event")) == inflight_max)
+            relay.release()
+            assert stage.publisher.flush(10.0)  # the broker has all that is left
+            dropped = stage.spool.dropped
+        time.sleep(RECORDER_SETTLE_S)
+        arrived = {e["seq"] for e in json_on(rec.messages, "event")}
+    assert (len(arrived), dropped) == (bound, made - bound)  # what arrived and what is counted lost add up

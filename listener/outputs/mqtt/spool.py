@@ -27,7 +27,7 @@ import logging
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -130,6 +130,8 @@ class Spool(Managed):
         # counter that cannot be written drops nothing, and each connection attempt stamps two
         self._warned_at = -1
         self._evicted = EvictionLog()  # messages dropped by this process because the spool was full
+        # the publisher's rows awaiting PUBACK: paho re-sends them after a reconnect, so a full spool keeps them
+        self.in_flight: Callable[[], Collection[int]] = tuple
 
     def open(self) -> None:
         try:
@@ -342,7 +344,7 @@ class Spool(Managed):
                 seqs.append(seq)
                 last_id = max(last_id, row.lastrowid or 0)
             excess = self._depth + len(messages) - self.max_messages
-            lost = evict(db, excess) if excess > 0 else Counter[str]()
+            lost = evict(db, excess, self.in_flight()) if excess > 0 else Counter[str]()
             if lost:
                 self._bump("dropped", lost.total())
             db.execute("COMMIT")
@@ -350,7 +352,7 @@ class Spool(Managed):
             self._rollback()
             raise
         self._seq, self._last_id = max([self._seq, *seqs]), last_id
-        self._depth += len(messages) - lost.total()  # a session's ending goes whole: below the bound, then
+        self._depth += len(messages) - lost.total()  # endings go whole, rows in flight stay: not always the bound
         return seqs, lost
 
     def _rollback(self) -> None:

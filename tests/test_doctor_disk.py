@@ -118,11 +118,11 @@ def test_writable_state_dir_reports_free_space(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
     assert check.status in ("ok", "warn")  # warn only if this disk is nearly full
-    assert re.search(r"writable, \d+ MB free, a full spool needs 41 MB", check.detail)
+    assert re.search(r"writable, \d+ MB free, a full spool needs 102 MB", check.detail)
     assert not list((tmp_path / "state").iterdir())  # the probe file is gone
 
 
-FULL_SPOOL_BYTES = MqttConfig().spool_max_messages * SPOOL_BYTES_PER_MESSAGE  # 41 MB
+FULL_SPOOL_BYTES = MqttConfig().spool_max_messages * SPOOL_BYTES_PER_MESSAGE  # 102 MB
 
 
 @pytest.mark.parametrize(

@@ -347,9 +347,9 @@ class MqttConfig:
     )
     spool_metrics: bool = field(True, "keep metrics in the on-disk spool too, so outages lose none")
     spool_max_messages: int = field(
-        20000,
+        50000,
         "spool bound; when full, rolling metrics snapshots are dropped first, session summaries last (all counted); "
-        "20000 holds ~43 h of opening hours at a visit every 5 min, every event and summary of the last ~65 h",
+        "50000 (~20 MB) holds ~108 h of opening hours at a visit every 5 min, every event and summary of ~170 h",
         min=10,
         max=10000000,
     )

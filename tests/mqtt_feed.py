@@ -147,3 +147,8 @@ def feed_live(
 
 def json_on(messages: list[Received], leaf: str) -> list[dict[str, object]]:
     return [validate(m.topic, m.payload) for m in messages if m.topic == f"{BASE}/{leaf}"]
+
+
+def connected(messages: list[Received]) -> bool:
+    """The stage's own "online" has arrived: it is connected (its first ``state`` waits for the source)."""
+    return "online" in [s["state"] for s in json_on(messages, "status")]

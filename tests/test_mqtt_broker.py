@@ -33,6 +33,7 @@ from tests.mqtt_feed import (
     SID,
     Clocks,
     block,
+    connected,
     conversation,
     feed,
     feed_live,
@@ -89,7 +90,7 @@ def test_a_home_assistant_restart_is_heard_with_another_discovery_prefix(
     )
     topic = f"ha/device/{DEVICE_ID}/config"
     with Recorder(broker) as rec, MqttStage(config):
-        rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+        rec.wait_for(connected)
         rec.publish(announced_on, b"online")
         got = rec.wait_for(lambda ms: sum(m.topic == topic for m in ms) >= 2)
     assert sum(m.topic == topic for m in got) == 2
@@ -100,7 +101,7 @@ def _publish_a_conversation(broker: Mosquitto, tmp_path: Path, protocol: str) ->
     with Recorder(broker) as rec:
         stage = stage_on(broker, tmp_path, protocol=protocol)
         with stage:
-            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            rec.wait_for(connected)
             feed(stage, conversation())
             stage.process(DeviceState(t_s=41.0, mode=DeviceMode.PAUSED, detail="privacy button"))
             stage.process(AudioDropped(start_s=41.0, duration_s=1.0, reason="paused"))
@@ -395,7 +396,7 @@ def test_metrics_say_how_much_audio_the_device_could_not_keep_up_with(broker: Mo
     with Recorder(broker) as rec:
         stage = stage_on(broker, tmp_path)
         with stage:
-            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            rec.wait_for(connected)
             feed(stage, events[:2], seconds=10)
             stage.process(AudioDropped(start_s=10.0, duration_s=0.5, reason="overflow"))
             stage.process(AudioDropped(start_s=10.5, duration_s=0.25, reason="device_lost"))

@@ -18,7 +18,7 @@ import pytest
 from listener.events import Backchannel, Party, SourceState
 from listener.outputs.mqtt.client import RETAINED_HEADROOM
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
-from tests.mqtt_feed import json_on, stage_on
+from tests.mqtt_feed import connected, json_on, stage_on
 from tests.mqtt_relay import AckHold
 
 INFLIGHT_MAX = 3
@@ -38,7 +38,7 @@ def test_unacknowledged_messages_stay_in_the_spool_beyond_inflight_max(broker: M
     with Recorder(broker) as rec, AckHold(broker.port) as relay:
         stage = stage_on(broker, tmp_path, port=relay.port, inflight_max=INFLIGHT_MAX, drain_rate_per_s=1000.0)
         with stage:
-            rec.wait_for(lambda ms: bool(json_on(ms, "state")))
+            rec.wait_for(connected)
             assert stage.publisher.flush(5.0)  # the retained topics of the connect are acknowledged
             relay.hold()
             # the drain thread held off meanwhile (the lock is re-entrant): it finds the whole backlog waiting
@@ -75,7 +75,7 @@ def test_an_idle_link_does_not_save_up_a_burst(broker: Mosquitto, tmp_path: Path
     with Recorder(broker) as rec:
         stage = stage_on(broker, tmp_path, drain_rate_per_s=rate_per_s)
         with stage:
-            rec.wait_for(lambda ms: bool(json_on(ms, "state")))
+            rec.wait_for(connected)
             time.sleep(3.0)  # idle: uncapped, the bucket would hold 15 messages' worth by now
             with stage.publisher._cond:  # all of it spooled before the drain thread looks
                 for n in range(backlog):

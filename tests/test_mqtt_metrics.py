@@ -11,7 +11,7 @@ from pathlib import Path
 
 from listener.events import Interruption, Party, RollingShare, SessionEnded, SessionStarted, SessionSummary
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
-from tests.mqtt_feed import SID, block, conversation, feed, json_on, rolling, stage_on
+from tests.mqtt_feed import SID, block, connected, conversation, feed, json_on, rolling, stage_on
 
 FINAL_FIGURES = (
     "rep_talk_s",
@@ -31,7 +31,7 @@ def test_a_session_ends_with_metrics_equal_to_its_summary(broker: Mosquitto, tmp
     with Recorder(broker) as rec:
         stage = stage_on(broker, tmp_path)
         with stage:
-            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            rec.wait_for(connected)
             feed(stage, events)
             got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 5 and bool(json_on(ms, "session")))
     (summary,) = json_on(got, "session")
@@ -55,7 +55,7 @@ def test_a_session_too_short_for_a_summary_ends_with_its_running_figures(broker:
     with Recorder(broker) as rec:
         stage = stage_on(broker, tmp_path)
         with stage:
-            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            rec.wait_for(connected)
             feed(stage, events, seconds=8)
             got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 2)
     # the session was shorter than metrics_interval_s: only its start's and its final
@@ -73,7 +73,7 @@ def test_the_retained_state_says_dominating_while_the_session_still_runs(broker:
     with Recorder(broker) as rec:
         stage = stage_on(broker, tmp_path)
         with stage:
-            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            rec.wait_for(connected)
             feed(stage, events, seconds=32)
             got = rec.wait_for(lambda ms: any(s["dominating"] for s in json_on(ms, "state")))
     dominating = [s for s in json_on(got, "state") if s["dominating"]]
@@ -88,7 +88,7 @@ def test_metrics_left_out_of_the_spool_go_live_at_qos_0_and_the_rest_as_before(
     with Recorder(broker) as rec:
         stage = stage_on(broker, tmp_path, spool_metrics=False)
         with stage:
-            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            rec.wait_for(connected)
             feed(stage, conversation())
             got = rec.wait_for(lambda ms: len(json_on(ms, "metrics")) >= 5 and bool(json_on(ms, "session")))
     qos = {leaf: {m.qos for m in got if m.topic == f"{BASE}/{leaf}"} for leaf in ("metrics", "event", "session")}
@@ -105,7 +105,7 @@ def test_a_session_started_ahead_of_the_audio_clock_here_starts_at_zero_seconds(
     with Recorder(broker) as rec:
         stage = stage_on(broker, tmp_path)
         with stage:
-            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/state" for m in ms))
+            rec.wait_for(connected)
             list(stage.process(block(0.0)))  # the clock here: 1.0 s
             list(stage.process(SessionStarted(session_id=sid, onset_s=1.48, decided_s=1.6)))
             got = rec.wait_for(lambda ms: bool(json_on(ms, "metrics")))

@@ -57,8 +57,32 @@ def test_a_whole_number_written_as_a_float_says_how_to_write_it() -> None:
     assert str(info.value) == (
         "config error at array.sample_rate = 16000.0: must be a whole number, written without a decimal point: 16000"
     )
-    with pytest.raises(ConfigError, match=r"must be a whole number$"):
+    with pytest.raises(ConfigError, match=r"must be a whole number between 16000 and 48000$"):
         parse_config({"array": {"sample_rate": 16000.5}})
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        # no hint the range then refuses: "written without a decimal point: 5", then "must be between 20 and 1000"
+        ("[array]\nblock_ms = 5.0", "array.block_ms = 5.0: must be a whole number between 20 and 1000"),
+        ("[mqtt]\nkeepalive_s = 1e10", "mqtt.keepalive_s = 10000000000.0: must be a whole number between 5 and 3600"),
+        # not whole: the range is said too, not only "a whole number"
+        ("[array]\nblock_ms = 50.5", "array.block_ms = 50.5: must be a whole number between 20 and 1000"),
+        ("[mqtt]\nport = 1883.5", "mqtt.port = 1883.5: must be a whole number between 1 and 65535"),
+        (
+            "[array]\nblock_ms = 50.0",
+            "array.block_ms = 50.0: must be a whole number, written without a decimal point: 50",
+        ),
+    ],
+)
+def test_a_float_where_a_whole_number_goes_is_told_a_number_the_range_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, rule: str
+) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(line + "\n")
+    assert cli.main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err == f"listener: config error at {rule}\n"
 
 
 @pytest.mark.parametrize(

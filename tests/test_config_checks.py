@@ -346,7 +346,7 @@ def test_a_number_too_large_to_hold_is_said_to_be_read_as_inf(tmp_path: Path) ->
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value).endswith(
-        "must be a whole number (a number too large to hold, such as -1e400, is read as -inf)"
+        "must be a whole number between 5 and 3600 (a number too large to hold, such as -1e400, is read as -inf)"
     )
     path.write_text("[array]\nbuffer_s = nan\n")
     with pytest.raises(ConfigError) as info:

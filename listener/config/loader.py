@@ -269,12 +269,8 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
             raise ConfigError(path, value, "must be true or false")
         return value
     if tp is int:
-        if isinstance(value, float) and abs(value) < 2**53 and value.is_integer():
-            # TOML types 16000.0 as a float: say how to write it rather than only that it is wrong
-            raise ConfigError(path, value, f"must be a whole number, written without a decimal point: {int(value)}")
         if isinstance(value, bool) or not isinstance(value, int):
-            rule = "must be a whole number" + _unquoted(path, value, int, meta) + _read_as_inf(value)
-            raise ConfigError(path, value, rule)
+            raise ConfigError(path, value, _whole_number_rule(path, value, meta))
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, value, "must be a number" + _unquoted(path, value, float, meta))
@@ -290,6 +286,20 @@ def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, An
         raise TypeError(f"unsupported config type {tp}")
     _check_range(value, path, meta)
     return value
+
+
+def _whole_number_rule(path: str, value: object, meta: typing.Mapping[str, Any]) -> str:
+    """Why ``value`` is no whole number for ``path``, with how to write one the key's range takes.
+
+    TOML types 16000.0 as a float: the number without its decimal point is suggested, but only where the
+    range takes it (``block_ms = 5.0`` was told to write 5, which the range then refused)."""
+    if not isinstance(value, float) or isinstance(value, bool):
+        return "must be a whole number" + _unquoted(path, value, int, meta)
+    lo, hi = meta.get("min"), meta.get("max")
+    within = f" {_bounds(lo, hi)}" if lo is not None or hi is not None else ""
+    if abs(value) < 2**53 and value.is_integer() and not _outside(value, lo, hi):
+        return f"must be a whole number, written without a decimal point: {int(value)}"
+    return f"must be a whole number{within}{_read_as_inf(value)}"
 
 
 def _convert_path(value: str, path: str) -> str:

@@ -1,7 +1,8 @@
 """Settings written to no effect are said, by check-config and at the start of run: not silently ignored.
 
 TLS files beside ``tls = false`` let ``run`` connect in plain text, and a password file (or the password
-variable) beside an empty user name was never read, with no word from check-config. Keys the file leaves
+variable) beside an empty user name was never read, with no word from check-config; nor was a fleet's file
+with each device's broker and name under ``[mqtt] enabled = false``, which published nothing. Keys the file leaves
 out, or writes as their defaults, say nothing: their writer asked for nothing.
 """
 
@@ -15,7 +16,11 @@ import pytest
 from listener.cli import main
 from listener.service import runner
 
-TLS_OFF = '[mqtt]\nca_file = "/etc/listener/ca.pem"\ncert_file = "/c.pem"\nkey_file = "/k.pem"\ntls_insecure = true\n'
+# MQTT on: with it off every [mqtt] key written is said at once (test_mqtt_keys_under_mqtt_off_are_said)
+TLS_OFF = (
+    '[mqtt]\nenabled = true\nca_file = "/etc/listener/ca.pem"\ncert_file = "/c.pem"\nkey_file = "/k.pem"\n'
+    "tls_insecure = true\n"
+)
 
 
 def warnings_of(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> list[str]:
@@ -39,7 +44,7 @@ def test_tls_settings_with_tls_on_say_nothing(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_a_password_file_without_a_user_name_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    said = warnings_of(tmp_path, capsys, '[mqtt]\nusername = ""\npassword_file = "/etc/listener/pw"\n')
+    said = warnings_of(tmp_path, capsys, '[mqtt]\nenabled = true\nusername = ""\npassword_file = "/etc/listener/pw"\n')
     assert len(said) == 1 and 'mqtt.password_file = "/etc/listener/pw": has no effect while mqtt.username' in said[0]
 
 
@@ -123,3 +128,50 @@ def test_an_echo_guard_above_the_channel_map_ceiling_is_said(
         if said
         else []
     )  # fmt: skip
+
+
+FLEET = """[mqtt]
+enabled = false
+host = "broker.shop"
+port = 8883
+device_id = "counter-3"
+tls = true
+username = "counter3"
+"""
+
+
+@pytest.mark.parametrize("enabled", ["enabled = false\n", ""], ids=["written", "the-default"])
+def test_mqtt_keys_under_mqtt_off_are_said(tmp_path: Path, capsys: pytest.CaptureFixture[str], enabled: str) -> None:
+    """firmware/README.md's fleet files (from the installed one, ``enabled = false``) named each device's broker,
+    user and id: check-config said "ok", run said nothing about MQTT, and nothing was ever published."""
+    said = warnings_of(tmp_path, capsys, FLEET.replace("enabled = false\n", enabled))
+    default = "" if enabled else " (not written: the default)"
+    assert said == [
+        f"listener: warning at mqtt.enabled = false{default}: [mqtt] host, port, device_id, tls, username are "
+        "written but nothing is published (no broker is connected to); set [mqtt] enabled = true, or delete them"
+    ]
+    assert warnings_of(tmp_path, capsys, FLEET.replace("enabled = false", "enabled = true")) == []
+
+
+def test_asr_keys_under_asr_off_are_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = '[asr]\nenabled = false\nmodel_path = "/var/lib/listener/models/vosk"\nqueue_s = 20.0\n'
+    assert warnings_of(tmp_path, capsys, text) == [
+        "listener: warning at asr.enabled = false: [asr] model_path, queue_s are written but nothing is transcribed"
+        " (no content cues are counted); set [asr] enabled = true, or delete them"
+    ]
+    # the provisioned file without a model: model_path = "" is its default, and the others are not written
+    assert warnings_of(tmp_path, capsys, '[asr]\nenabled = false\nmodel_path = ""\n[mqtt]\nhost = "127.0.0.1"\n') == []
+
+
+def test_run_says_the_switched_off_mqtt_keys_at_its_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(runner, "run", lambda config, options: 0.0)
+    config = tmp_path / "listener.toml"
+    config.write_text(FLEET)
+    assert main(["run", "--config", str(config)]) == 0
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert said == [
+        "config warning at mqtt.enabled = false: [mqtt] host, port, device_id, tls, username are written but "
+        "nothing is published (no broker is connected to); set [mqtt] enabled = true, or delete them"
+    ], said

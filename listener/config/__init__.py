@@ -26,7 +26,13 @@ from listener.config.text_checks import (
     is_topic_id,
     plain_name,
 )
-from listener.config.unused_keys import capped_party_ratio, unused_decider_keys, unused_led_pins, unused_mqtt_keys
+from listener.config.unused_keys import (
+    capped_party_ratio,
+    unused_asr_keys,
+    unused_decider_keys,
+    unused_led_pins,
+    unused_mqtt_keys,
+)
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
 
@@ -92,6 +98,7 @@ def config_warnings(config: Config, data: dict[str, object], environ: Mapping[st
     return [
         *unused_direction_keys(data, channel_map_mode(config.parties), config.array.preset != "generic"),
         *unused_mqtt_keys(data, config.mqtt, environ),
+        *unused_asr_keys(data, config.asr),
         *unused_led_pins(data, config.leds),
         *unused_decider_keys(data, config.turn_model),
         *capped_party_ratio(data, config, channel_map_mode(config.parties)),

@@ -2,7 +2,8 @@
 
 A warning, not an error, as for the direction keys in channel-map mode (:mod:`party_checks`): the file
 works, but not as its writer thinks. TLS files beside ``tls = false`` left the link in plain text
-with no word said; a password file beside an empty user name was never read.
+with no word said; a password file beside an empty user name was never read; a fleet's file with each
+device's broker and name under ``[mqtt] enabled = false`` published nothing, and nothing said so.
 
 Judged on the keys the file itself holds, not on the tree with its defaults filled in: a key its
 writer never wrote, or wrote as its default, is no mistake.
@@ -12,7 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from listener.config.schema import CHANNEL_MAP_RATIO_DB, ActivityConfig, Config, LedsConfig, MqttConfig, TurnModelConfig
+from listener.config.schema import (
+    CHANNEL_MAP_RATIO_DB,
+    ActivityConfig,
+    AsrConfig,
+    Config,
+    LedsConfig,
+    MqttConfig,
+    TurnModelConfig,
+)
 from listener.errors import toml_value
 
 PASSWORD_ENV = "LISTENER_MQTT_PASSWORD"  # read by outputs/mqtt/credentials.py, environment first
@@ -30,13 +39,42 @@ def _set(data: Mapping[str, object], table: str, key: str, default: object) -> o
     return written[key]
 
 
+def _switched_off(data: Mapping[str, object], table: str, defaults: object, done: str) -> list[str]:
+    """One warning naming the keys ``[table]`` writes (other than as their defaults) while the table's
+    ``enabled`` is false, which nothing then reads; ``done``: what is not done."""
+    written = data.get(table)
+    if not isinstance(written, dict):
+        return []
+    keys = [key for key, value in written.items() if key != "enabled" and value != getattr(defaults, key, None)]
+    if not keys:
+        return []
+    # a fleet file from the installed one keeps its "enabled = false": the device's broker and name were
+    # written, and nothing was ever published
+    said = "" if "enabled" in written else " (not written: the default)"
+    are, them = ("is", "it") if len(keys) == 1 else ("are", "them")
+    return [
+        f"{table}.enabled = false{said}: [{table}] {', '.join(keys)} {are} written but {done}; "
+        f"set [{table}] enabled = true, or delete {them}"
+    ]
+
+
+def unused_asr_keys(data: Mapping[str, object], asr: AsrConfig) -> list[str]:
+    """A warning for the [asr] keys written while transcription is off."""
+    if asr.enabled:
+        return []
+    return _switched_off(data, "asr", AsrConfig(), "nothing is transcribed (no content cues are counted)")
+
+
 def unused_mqtt_keys(
     data: Mapping[str, object], mqtt: MqttConfig, environ: Mapping[str, str] | None = None
 ) -> list[str]:
-    """One warning per TLS key under ``tls = false``, and for a password no user name goes with.
+    """With MQTT off, one warning naming the [mqtt] keys written; with it on, one per TLS key under
+    ``tls = false``, and for a password no user name goes with.
 
     ``environ``: the environment the password is read from, at run (check-config's is not the service's)."""
     defaults, said = MqttConfig(), []
+    if not mqtt.enabled:  # nothing connects: which TLS key or password would go unused is moot
+        return _switched_off(data, "mqtt", defaults, "nothing is published (no broker is connected to)")
     for key in TLS_KEYS if not mqtt.tls else ():
         value = _set(data, "mqtt", key, getattr(defaults, key))
         if value is not None:

@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from listener.config.analytics_warnings import unreachable_thresholds
 from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
 from listener.config.party_checks import check_mode_keys, unused_direction_keys
@@ -93,7 +94,8 @@ def parse_config(data: dict[str, object], folder: Path | None = None) -> Config:
 
 
 def config_warnings(config: Config, data: dict[str, object], environ: Mapping[str, str] | None = None) -> list[str]:
-    """Keys the file (``data``, as read; ``config``, its parse) writes to no effect: said by check-config
+    """Keys the file (``data``, as read; ``config``, its parse) writes to no effect, or that switch another
+    off (a threshold the session gap makes unreachable): said by check-config
     and at the start of run; ``environ``: the environment run reads the broker password from."""
     return [
         *unused_direction_keys(data, channel_map_mode(config.parties), config.array.preset != "generic"),
@@ -102,6 +104,7 @@ def config_warnings(config: Config, data: dict[str, object], environ: Mapping[st
         *unused_led_pins(data, config.leds),
         *unused_decider_keys(data, config.turn_model),
         *capped_party_ratio(data, config, channel_map_mode(config.parties)),
+        *unreachable_thresholds(config.analytics),
     ]
 
 

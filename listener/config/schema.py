@@ -186,8 +186,18 @@ class AnalyticsConfig:
         max=1.0,
     )
     premature_resume_s: float = field(1.0, "ground truth: the customer resumes within this", min=0.1, max=5.0)
-    patient_gap_s: float = field(0.6, "a response gap at least this long is patient", min=0.0, max=10.0)
-    long_silence_s: float = field(3.0, "mutual silence reported as long", min=0.5, max=60.0)
+    patient_gap_s: float = field(
+        0.6,
+        "a response gap at least this long is patient (at or above session_gap_s none is: the session ends first)",
+        min=0.0,
+        max=10.0,
+    )
+    long_silence_s: float = field(
+        3.0,
+        "mutual silence reported as long (at or above session_gap_s none is: the session ends first)",
+        min=0.5,
+        max=60.0,
+    )
     stacked_question_s: float = field(3.0, "a second rep question within this is stacked", min=0.5, max=30.0)
     echo_min_words: int = field(
         2, "content words of the customer's last floor a rep turn repeats to be an echo", min=1, max=10

@@ -29,6 +29,7 @@ from listener.config import (
     read_config,
 )
 from listener.config.loader import read_toml
+from listener.config.service_unit import service_warnings
 from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.heap import keep_freed_buffers
@@ -242,7 +243,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     source = f"input named like {names}" if names else "the default input"
     # an empty file (or one of comments) is valid, but most likely not what was meant to be checked
     unset = "; it sets no key: every setting is its default (docs/config.md)" if not data else ""
-    for warning in config_warnings(config, data):  # valid, but written to no effect: said, not refused
+    # valid, but written to no effect, or beyond what listener.service allows: said, not refused (run says the
+    # latter only under systemd, where they apply)
+    for warning in [*config_warnings(config, data), *service_warnings(config)]:
         say(f"listener: warning at {warning}", logging.WARNING)
     print(f"{shown_path(args.file)}: ok ({shape}, {source}){unset}")
     return 0

@@ -23,6 +23,7 @@ import pytest
 
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry, parse_config
+from listener.config.service_unit import STOP_BUDGET_S
 from listener.events import (
     AudioBlock,
     AudioDropped,
@@ -367,7 +368,7 @@ def test_a_recording_checked_at_start_is_closed_when_the_start_is_interrupted(
     wav = tmp_path / "shop.wav"
     shutil.copy(sample_conversation(), wav)
     monkeypatch.setenv("INVOCATION_ID", "test")  # as systemd starts the unit: the long stop is warned of
-    long_stop = {"enabled": True, "finish_wait_s": runner.STOP_BUDGET_S + 1.0}
+    long_stop = {"enabled": True, "finish_wait_s": STOP_BUDGET_S + 1.0}
     config = parse_config({"asr": long_stop, "leds": {"enabled": False}})
     interrupt = _CtrlC(logging.WARNING)
     logging.getLogger(runner.__name__).addHandler(interrupt)

@@ -200,10 +200,11 @@ def test_the_readmes_doctor_line_runs_doctor_as_the_service_sees_the_device() ->
 def test_the_stop_budget_is_the_units_stop_timeout_less_a_margin(caplog: pytest.LogCaptureFixture) -> None:
     """Waits at a stop longer than systemd allows end in SIGKILL, before the open session's summary is out."""
     from listener.config import parse_config
+    from listener.config.service_unit import STOP_BUDGET_S
     from listener.service import runner
 
     (timeout,) = unit_settings()["TimeoutStopSec"]
-    assert float(timeout) - 5.0 == runner.STOP_BUDGET_S
+    assert float(timeout) - 5.0 == STOP_BUDGET_S
     with caplog.at_level("WARNING", logger="listener.service.runner"):
         runner._warn_of_a_long_stop(parse_config({"asr": {"enabled": True}, "mqtt": {"enabled": True}}))
         assert caplog.records == []  # the defaults, 30 + 2 s, fit
@@ -211,3 +212,34 @@ def test_the_stop_budget_is_the_units_stop_timeout_less_a_margin(caplog: pytest.
         runner._warn_of_a_long_stop(parse_config(long))
     (record,) = caplog.records
     assert "= 602 s, more than the 40 s a stop may take" in record.getMessage()
+
+
+@pytest.mark.parametrize(("finish_wait_s", "said"), [(30.0, False), (600.0, True)])
+def test_check_config_says_a_stop_longer_than_the_unit_allows(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    finish_wait_s: float,
+    said: bool,
+) -> None:
+    """The service said it at its start only: check-config passed the file without a word. A run by hand (no
+    systemd, no TimeoutStopSec) still says nothing of it."""
+    from listener.cli import main
+    from listener.service import runner
+
+    path = tmp_path / "listener.toml"
+    path.write_text(f"[asr]\nenabled = true\nfinish_wait_s = {finish_wait_s}\n[mqtt]\nenabled = true\n")
+    assert main(["check-config", str(path)]) == 0
+    err = capsys.readouterr().err
+    long = (
+        f"listener: warning at asr.finish_wait_s + mqtt.shutdown_drain_s = {finish_wait_s + 2:.0f} s, more than the"
+        " 40 s a stop may take before systemd kills the service (TimeoutStopSec in listener.service): a stop while"
+        " the recogniser lags could lose the open session's summary; lower them (defaults 30 and 2)\n"
+    )
+    assert err == (long if said else ""), err
+    monkeypatch.delenv("INVOCATION_ID", raising=False)
+    monkeypatch.setattr(runner, "run", lambda config, options: 0.0)
+    with caplog.at_level("WARNING"):
+        assert main(["run", "--config", str(path)]) == 0
+    assert "a stop may take" not in caplog.text

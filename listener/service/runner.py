@@ -15,7 +15,8 @@ from listener.audio.base import AudioSource
 from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, channel_map_mode, geometry
-from listener.config.schema import ArrayConfig, AsrConfig, MqttConfig, PartiesConfig
+from listener.config.schema import ArrayConfig, PartiesConfig
+from listener.config.service_unit import long_stop
 from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, SourceState
 from listener.lifecycle import under_systemd
@@ -28,8 +29,6 @@ if TYPE_CHECKING:  # imported where used: analyze and a run without a button nev
     from listener.outputs.button import PrivacyButton
 
 log = logging.getLogger(__name__)
-
-STOP_BUDGET_S = 40.0  # systemd/listener.service's TimeoutStopSec (45 s), less a margin for the exit itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +165,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         geo = geometry(config)
         live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
         options = _real_time_if_live(options, live)  # a file's audio is read as fast as it can be unless paced
-        if under_systemd():
+        if under_systemd():  # the unit's limit (check-config says it of any file)
             _warn_of_a_long_stop(config)
         # channels that carry no sound, or one signal twice, are said: the array's, or the recording's
         recording = source if isinstance(source, WavSource) else None
@@ -268,16 +267,5 @@ def _demo_replay(play_s: float, fast: bool, config: Config) -> str:
 
 def _warn_of_a_long_stop(config: Config) -> None:
     """The waits at a stop, set longer than systemd gives the service, end in SIGKILL: said at start."""
-    wait_s = (config.asr.finish_wait_s if config.asr.enabled else 0.0) + (
-        config.mqtt.shutdown_drain_s if config.mqtt.enabled else 0.0
-    )
-    if wait_s > STOP_BUDGET_S:
-        log.warning(
-            "asr.finish_wait_s + mqtt.shutdown_drain_s = %.0f s, more than the %.0f s a stop may take before "
-            "systemd kills the service (TimeoutStopSec in listener.service): a stop while the recogniser lags "
-            "could lose the open session's summary; lower them (defaults %g and %g)",
-            wait_s,
-            STOP_BUDGET_S,
-            AsrConfig().finish_wait_s,
-            MqttConfig().shutdown_drain_s,
-        )
+    for warning in long_stop(config):
+        log.warning("%s", warning)

@@ -244,3 +244,30 @@ def test_a_state_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
     assert check.status == "FAIL", check.line()
     assert check.detail == f"{state} is a file, not a folder"
     assert check.fix.startswith("point [service] state_dir at a folder")
+
+
+def test_a_state_folder_the_installed_unit_does_not_let_the_service_write_warns(
+    tmp_path: Path, unit_state_dir: Path
+) -> None:
+    """doctor is not under the unit's ProtectSystem=strict: it found the folder writable and said ok, and the
+    service then stopped at its start on a read-only spool. A warning, not a FAIL: the folder may be meant for
+    a run by hand."""
+    unit = tmp_path / "listener.service"  # the fixture's, installed
+    unit.write_text("[Service]\nStateDirectory=listener\nProtectSystem=strict\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    check = doctor.check_state_dir(config(tmp_path, service={"state_dir": str(state)}))
+    assert check.status == "warn", check.line()
+    assert check.detail.endswith(
+        f"; but the service (listener.service) may write only {unit_state_dir}, so {state} is read-only to it"
+        " (with MQTT on the service stops at its start: its spool cannot be opened there)"
+    ), check.detail
+    assert check.fix.startswith(f"use {unit_state_dir} (or a folder under it), or let the unit write it"), check.fix
+    drop_ins = tmp_path / "listener.service.d"
+    drop_ins.mkdir()
+    (drop_ins / "override.conf").write_text(f"[Service]\nReadWritePaths={state}\n")  # the fix it names
+    assert doctor.check_state_dir(config(tmp_path, service={"state_dir": str(state)})).status == "ok"
+    # the unit's own folder (made at its first start), or no unit at all (a laptop): nothing to warn of
+    assert doctor.check_state_dir(config(tmp_path, service={"state_dir": str(unit_state_dir)})).status == "ok"
+    unit.unlink()
+    assert doctor.check_state_dir(config(tmp_path, service={"state_dir": str(state)})).status == "ok"

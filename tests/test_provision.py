@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import geometry, load_config
-from listener.service.doctor.disk import SERVICE_UNIT_FILE
+from listener.config.service_unit import SERVICE_UNIT_FILE
 from tests.provision_root import (
     FILES_ONLY,
     PI_CONFIG_TXT,

@@ -16,7 +16,7 @@ from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, channel_map_mode, geometry
 from listener.config.schema import ArrayConfig, PartiesConfig
-from listener.config.service_unit import long_stop
+from listener.config.service_unit import long_stop, read_only_state_dir, writable_folders
 from listener.errors import AudioInputError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, SourceState
 from listener.lifecycle import under_systemd
@@ -165,8 +165,9 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         geo = geometry(config)
         live = not isinstance(source, WavSource)  # the array (importing LiveSource here would load PortAudio)
         options = _real_time_if_live(options, live)  # a file's audio is read as fast as it can be unless paced
-        if under_systemd():  # the unit's limit (check-config says it of any file)
+        if under_systemd():  # the unit's limits (check-config says them of any file)
             _warn_of_a_long_stop(config)
+            _warn_of_a_read_only_state_dir(config)
         # channels that carry no sound, or one signal twice, are said: the array's, or the recording's
         recording = source if isinstance(source, WavSource) else None
         watch: list[Stage] = [ChannelWatch(geo, recording=recording.path if recording is not None else None)]
@@ -269,3 +270,9 @@ def _warn_of_a_long_stop(config: Config) -> None:
     """The waits at a stop, set longer than systemd gives the service, end in SIGKILL: said at start."""
     for warning in long_stop(config):
         log.warning("%s", warning)
+
+
+def _warn_of_a_read_only_state_dir(config: Config) -> None:
+    """A state folder the unit does not let the service write: said before the spool fails on it."""
+    for warning in read_only_state_dir(config.service.state_dir, writable_folders()):
+        log.warning("config warning at %s", warning)

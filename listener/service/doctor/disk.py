@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from listener.config import Config
+from listener.config.service_unit import SERVICE_UNIT_FILE, state_dir_problem, writable_folders
 from listener.errors import AS_SERVICE_USER, SERVICE_STATE_DIR
 from listener.outputs.mqtt.spool_access import FOLDER_FIX, READ_ONLY_FIX, folder_problem, user_name
 from listener.outputs.mqtt.spool_damage import ForeignSpool, aside_kind, find_damage
@@ -33,9 +34,6 @@ SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
 # folder's owner may do whoever owns the file, so a root-owned one costs nothing
 SPOOL_FILES = (SPOOL_FILE, f"{SPOOL_FILE}-wal", f"{SPOOL_FILE}-shm")
 LOST = "every MQTT event, metrics and session message is dropped"
-# where firmware/provision.sh installs systemd/listener.service: with it there, the service's first start
-# makes SERVICE_STATE_DIR (its StateDirectory=) for the service user, wherever the installer may write
-SERVICE_UNIT_FILE = Path("/etc/systemd/system/listener.service")
 FIRST_START = "`sudo systemctl start listener`"
 # in the service's folder, as README.md's systemd-run line: `sudo -u listener` would keep the caller's
 RUN_AS_SERVICE = f"run doctor as the service user (`{AS_SERVICE_USER} listener doctor ...`)"
@@ -47,9 +45,24 @@ def check_state_dir(config: Config) -> Check:
     state = Path(config.service.state_dir)
     try:
         existing = next((p for p in (state, *state.parents) if p.exists()), Path("/"))
-        return _check_in(config, state, existing)
+        return _sandboxed(_check_in(config, state, existing), state)
     except OSError as exc:  # a folder on the way this user may not enter: even looking fails
         return fail("disk", f"{state} cannot be looked at ({exc.strerror or exc})", f"{RUN_AS_SERVICE}, {OR_ELSE}")
+
+
+def _sandboxed(check: Check, state: Path) -> Check:
+    """``check``, warning too where the installed unit lets the service not write ``state``: doctor, run by
+    hand or by systemd-run, is not under the unit's ProtectSystem=strict, and passed a folder the service
+    then found read-only at its start."""
+    if check.status == "FAIL" or not SERVICE_UNIT_FILE.exists():  # no unit (a laptop): no sandbox to be in
+        return check
+    problem = state_dir_problem(str(state), writable_folders(SERVICE_UNIT_FILE, SERVICE_STATE_DIR.parent))
+    if problem is None:
+        return check
+    what, fix = problem
+    if check.status == "warn":  # both said: the other one is no less true
+        return warn("disk", f"{check.detail}; and {what}", f"{check.fix}; and {fix}")
+    return warn("disk", f"{check.detail}; but {what}", fix)
 
 
 def _not_writable_fix(state: Path, existing: Path) -> str:
@@ -62,7 +75,8 @@ def _not_writable_fix(state: Path, existing: Path) -> str:
 
 def _made_by_systemd(state: Path) -> bool:
     """``state`` is (or is inside) the unit's StateDirectory=, which is not there yet and which systemd makes,
-    the service user's, at the service's first start (the service makes the folders inside it)."""
+    the service user's, at the service's first start (the service makes the folders inside it), wherever
+    the installer may write, once the unit is installed (SERVICE_UNIT_FILE)."""
     inside = Path(os.path.normpath(state)).is_relative_to(SERVICE_STATE_DIR)
     return inside and SERVICE_UNIT_FILE.exists() and not SERVICE_STATE_DIR.exists()
 

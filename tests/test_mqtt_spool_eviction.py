@@ -8,6 +8,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,3 +206,40 @@ def test_the_default_spool_keeps_a_week_of_events_and_summaries() -> None:
     of 12-hour days of them must fit in the default bound. 20000 held ~65 hours of them."""
     kept_per_hour = 300
     assert MqttConfig().spool_max_messages >= 7 * 12 * kept_per_hour
+
+
+def test_a_spool_from_before_on_a_full_disk_starts_drops_the_oldest_and_is_keyed_at_a_start_with_space(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keying a spool from before is a write: on a full card it failed, and the spool's start with it (a
+    restart loop under systemd, no LEDs), where the version before started and counted what it could not store."""
+    path = tmp_path / SPOOL_FILE
+    sid = _visit_id(1)
+    start: dict[str, object] = {"type": "session_start", "session_id": sid}
+    _old_spool(path, [("event", start)] + [_metrics(sid, n) for n in range(299)])
+    connect = sqlite3.connect
+
+    def full_disk(where: str, **kwargs: Any) -> sqlite3.Connection:
+        # the file may not grow: max_page_count stands in for a full state_dir, as in tests/test_faults.py
+        db = connect(where, **kwargs)
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", full_disk)
+    with caplog.at_level(logging.WARNING), Spool(path, max_messages=300) as spool:
+        assert spool.put("event", {"type": "backchannel", "session_id": sid, "pad": "x" * 8000}) == -1
+        assert spool.dropped == 1  # what it cannot store is counted, as before
+        spool.db.execute("PRAGMA max_page_count = 1073741823")  # space again, in this run
+        spool.put("event", {"type": "backchannel", "session_id": sid})
+        kept = [json.loads(r.payload) for r in spool.after(0, 1000)]
+        assert spool.dropped == 2 and len(kept) == 300
+    assert kept[0] == {**_metrics(sid, 0)[1], "seq": 1}  # the oldest went (the session_start), as before
+    told = [r.getMessage() for r in caplog.records if "could not be added" in r.getMessage()]
+    assert len(told) == 1 and "free space on service.state_dir and restart the service" in told[0], told
+    full = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
+    assert len(full) == 1 and "dropping the oldest" in full[0], full
+    monkeypatch.undo()
+    with Spool(path, max_messages=300) as spool:  # a start with space keys every row, those of the run before too
+        assert spool.db.execute("SELECT COUNT(*) FROM outbox WHERE kind IS NULL").fetchone()[0] == 0
+        spool.put("event", {"type": "backchannel", "session_id": sid})
+        assert json.loads(spool.after(0, 1)[0].payload)["session_s"] == 1  # a superseded snapshot went

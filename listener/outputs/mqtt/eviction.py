@@ -18,71 +18,25 @@ spool may hold tens of thousands, and a full one chooses at every message stored
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
 
+from listener.outputs.mqtt.spool_schema import decoded
 from listener.outputs.mqtt.spool_warnings import evicted_warning, say_again
 
 ENDING_KINDS = ("session", "session_end", "metrics")  # class 3; metrics superseded by a later one are class 1
 _ENDINGS_SQL = f"({', '.join(repr(kind) for kind in ENDING_KINDS)})"
-_INDEX = "CREATE INDEX IF NOT EXISTS outbox_session ON outbox(session_id, kind, id)"
 
 Chooser = Callable[[sqlite3.Connection, int, Collection[int]], dict[int, str]]
 
 
-def row_keys(leaf: str, message: Mapping[str, object]) -> tuple[str, str | None]:
-    """(kind, session_id) of a message stored under ``leaf``."""
-    kind = message.get("type") if leaf == "event" else leaf
-    session_id = message.get("session_id")
-    return (kind if isinstance(kind, str) else leaf), (session_id if isinstance(session_id, str) else None)
-
-
-def add_columns(db: sqlite3.Connection) -> None:
-    """Give every row its kind and session_id: a new spool, one written before this version (its rows are
-    read once to fill them in), and rows an older version stored after a downgrade (left NULL by it)."""
-    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outbox)")}
-    if _keyed(db, columns):  # no write at every start: a full disk is no reason not to start
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for column in ("kind", "session_id"):
-            if column not in columns:  # nullable: an older version, downgraded to, inserts without them
-                db.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
-        db.execute(_INDEX)
-        unkeyed = db.execute("SELECT id, leaf, payload FROM outbox WHERE kind IS NULL").fetchall()
-        db.executemany(
-            "UPDATE outbox SET kind = ?, session_id = ? WHERE id = ?",
-            [(*row_keys(str(leaf), _decoded(payload)), i) for i, leaf, payload in unkeyed],
-        )
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-
-
-def _keyed(db: sqlite3.Connection, columns: set[str]) -> bool:
-    if not {"kind", "session_id"} <= columns:
-        return False
-    indexed = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'outbox_session'").fetchone()
-    return indexed is not None and db.execute("SELECT 1 FROM outbox WHERE kind IS NULL LIMIT 1").fetchone() is None
-
-
-def _decoded(payload: object) -> Mapping[str, object]:
-    try:
-        message = json.loads(bytes(payload) if isinstance(payload, bytes | memoryview) else str(payload))
-    except (ValueError, TypeError):  # sent as it is; kept as a plain event of its leaf
-        return {}
-    return message if isinstance(message, dict) else {}
-
-
-def evict(db: sqlite3.Connection, excess: int, held: Collection[int] = ()) -> Counter[str]:
+def evict(db: sqlite3.Connection, excess: int, held: Collection[int] = (), keyed: bool = True) -> Counter[str]:
     """Delete at least ``excess`` rows, the least needed first (more when a group goes whole); the number
-    deleted by kind. Called inside the insert's transaction. ``held``: ids not to delete."""
+    deleted by kind. Called inside the insert's transaction. ``held``: ids not to delete. ``keyed``: the rows
+    carry their kind (see spool_schema), else the oldest go, as before they did."""
     lost: Counter[str] = Counter()
-    choosers: tuple[Chooser, ...] = (_superseded, _events, _endings)
+    choosers: tuple[Chooser, ...] = (_superseded, _events, _endings) if keyed else (_oldest,)
     for choose in choosers:
         need = excess - lost.total()
         if need <= 0:
@@ -102,6 +56,14 @@ def _free(rows: Iterator[tuple[int, str]], held: Collection[int], need: int) -> 
         if row_id not in held:
             chosen[row_id] = kind
     return chosen
+
+
+def _oldest(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
+    cursor = db.execute("SELECT id, leaf FROM outbox ORDER BY id")
+    try:
+        return _free(cursor, held, need)
+    finally:
+        cursor.close()
 
 
 def _superseded(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
@@ -134,12 +96,12 @@ def _outcomes_of(db: sqlite3.Connection, interruption_id: int) -> list[int]:
     row = db.execute("SELECT session_id, payload FROM outbox WHERE id = ?", (interruption_id,)).fetchone()
     if row is None:
         return []
-    mine = _decoded(row[1])
+    mine = decoded(row[1])
     rows = db.execute(
         "SELECT id, payload FROM outbox WHERE session_id IS ? AND kind = 'interruption_outcome' AND id > ?",
         (row[0], interruption_id),
     ).fetchall()
-    return [i for i, payload in rows if _same_interruption(mine, _decoded(payload))]
+    return [i for i, payload in rows if _same_interruption(mine, decoded(payload))]
 
 
 def _same_interruption(one: Mapping[str, object], other: Mapping[str, object]) -> bool:
@@ -175,13 +137,13 @@ class EvictionLog:
         self.lost: Counter[str] = Counter()
         self._told = -1  # messages dropped at the last warning (-1: none since the spool was last emptied)
 
-    def add(self, lost: Counter[str], max_messages: int) -> str | None:
+    def add(self, lost: Counter[str], max_messages: int, keyed: bool = True) -> str | None:
         """The warning to log now, if any (the spool logs it, under its own name, as it always did)."""
         self.lost.update(lost)
         if not say_again(self.lost.total(), self._told):
             return None
         self._told = self.lost.total()
-        return evicted_warning(max_messages, self.lost)
+        return evicted_warning(max_messages, self.lost, keyed)
 
     def emptied(self) -> None:
         """The backlog was sent: the next overflow is another outage's, news again."""

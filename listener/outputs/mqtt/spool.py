@@ -34,31 +34,16 @@ from typing import TypeVar
 
 from listener.errors import SERVICE_STATE_DIR, NotOpenError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
-from listener.outputs.mqtt.eviction import EvictionLog, add_columns, evict, row_keys
+from listener.outputs.mqtt.eviction import EvictionLog, evict
 from listener.outputs.mqtt.spool_access import access_problem, is_access_error
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
-from listener.outputs.mqtt.spool_warnings import say_again, unwritable_warning
+from listener.outputs.mqtt.spool_schema import SCHEMA, insert, keyed, migrate_topics
+from listener.outputs.mqtt.spool_warnings import say_again, unkeyed_warning, unwritable_warning
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
-
-# the outbox's kind and session_id columns, which choose what a full spool drops: see eviction.add_columns
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    leaf TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    qos INTEGER NOT NULL,
-    seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-"""
-
 
 Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
 
@@ -94,26 +79,6 @@ def _probe_write(db: sqlite3.Connection) -> None:
             db.execute("ROLLBACK")
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """A spool written before rows held leaves: keep each row (id, so order, and seq) and re-home it."""
-    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outbox)")}
-    if "topic" not in columns:
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        rows = db.execute("SELECT id, topic FROM outbox").fetchall()
-        db.executemany("UPDATE outbox SET topic = ? WHERE id = ?", [(str(t).rsplit("/", 1)[-1], i) for i, t in rows])
-        # renamed, so a previous version of the software fails on this spool rather than send bare leaves
-        db.execute("ALTER TABLE outbox RENAME COLUMN topic TO leaf")
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    if rows:
-        log.info("MQTT spool: %d messages from before will be sent under the current device id", len(rows))
-
-
 class Spool(Managed):
     """The outbox and the per-device counters (``seq``, drops, sessions per day)."""
 
@@ -130,6 +95,7 @@ class Spool(Managed):
         # counter that cannot be written drops nothing, and each connection attempt stamps two
         self._warned_at = -1
         self._evicted = EvictionLog()  # messages dropped by this process because the spool was full
+        self._keyed = True  # the rows carry their kind (see spool_schema): a full card at start may leave them not
         # the publisher's rows awaiting PUBACK: paho re-sends them after a reconnect, so a full spool keeps them
         self.in_flight: Callable[[], Collection[int]] = tuple
 
@@ -167,9 +133,8 @@ class Spool(Managed):
             # to different messages. It costs an fsync per message (a few ms, a few messages a minute).
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            _migrate(db)
-            add_columns(db)
+            db.executescript(SCHEMA)
+            is_keyed = self._upgraded(db)
             _probe_write(db)
             if db.execute("SELECT 1 FROM counters WHERE name = 'seq'").fetchone() is None:
                 # a new spool (the first start, a wiped state_dir, a fresh card, damage set aside, the
@@ -183,10 +148,20 @@ class Spool(Managed):
             self._last_id = int(last_id[0]) if last_id else 0
             self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
+            self._keyed = is_keyed
         except BaseException:
             db.close()
             raise
         return db
+
+    def _upgraded(self, db: sqlite3.Connection) -> bool:
+        """A spool of an earlier version made this version's; False: it runs without kinds (see spool_schema)."""
+        if rehomed := migrate_topics(db):
+            log.info("MQTT spool: %d messages from before will be sent under the current device id", rehomed)
+        not_keyed = keyed(db)
+        if not_keyed is not None:
+            log.warning(unkeyed_warning(self.path, not_keyed))
+        return not_keyed is None
 
     def _open_error(self, exc: Exception) -> OutputFileError:
         if isinstance(exc, sqlite3.Error) and is_access_error(exc):
@@ -323,7 +298,7 @@ class Spool(Managed):
                     self._warn_unwritable(exc)
                 return [-1] * len(messages)
             self._warned_at = -1  # stored: the next failure is news again
-            warning = self._evicted.add(lost, self.max_messages) if lost else None
+            warning = self._evicted.add(lost, self.max_messages, self._keyed) if lost else None
             if warning:
                 log.warning(warning)
         return seqs
@@ -337,14 +312,11 @@ class Spool(Managed):
             db.execute("BEGIN IMMEDIATE")
             for leaf, message, qos in messages:
                 seq = message["seq"] = self._bump("seq", at_least=self._seq + 1)
-                row = db.execute(
-                    "INSERT INTO outbox(leaf, payload, qos, seq, kind, session_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    (leaf, encode(message), qos, seq, *row_keys(leaf, message)),
-                )
+                row_id = insert(db, leaf, message, (encode(message), qos, seq), self._keyed)
                 seqs.append(seq)
-                last_id = max(last_id, row.lastrowid or 0)
+                last_id = max(last_id, row_id)
             excess = self._depth + len(messages) - self.max_messages
-            lost = evict(db, excess, self.in_flight()) if excess > 0 else Counter[str]()
+            lost = evict(db, excess, self.in_flight(), self._keyed) if excess > 0 else Counter[str]()
             if lost:
                 self._bump("dropped", lost.total())
             db.execute("COMMIT")

@@ -21,16 +21,31 @@ def say_again(dropped: int, told_at: int) -> bool:
     return told_at < 0 or dropped // WARN_EVERY != told_at // WARN_EVERY
 
 
-def evicted_warning(max_messages: int, lost: Counter[str]) -> str:
-    """The spool full: the least needed messages give way (see eviction); ``lost``: those dropped, by kind."""
+def evicted_warning(max_messages: int, lost: Counter[str], keyed: bool = True) -> str:
+    """The spool full: the least needed messages give way (see eviction); ``lost``: those dropped, by kind.
+    ``keyed`` False: the spool could not add the columns that say which (see spool_schema): the oldest go."""
     summaries = lost["session"]
     among = f"including {summaries} session {'summary' if summaries == 1 else 'summaries'}"
     among = among if summaries else "no session summary among them"
+    which = (
+        "the least needed to make room (superseded metrics snapshots first; session summaries last)"
+        if keyed
+        else "the oldest to make room (this start could not add what tells the least needed: see its warning)"
+    )
     return (
-        f"MQTT spool full ({max_messages} messages): dropping the least needed to make room (superseded "
-        f"metrics snapshots first; session summaries last), {lost.total()} dropped so far, {among} "
+        f"MQTT spool full ({max_messages} messages): dropping {which}, {lost.total()} dropped so far, {among} "
         f"(said again every {WARN_EVERY}; the total ever is in info.spool_dropped): the broker has been away "
         "too long; raise mqtt.spool_max_messages or fix the outage"
+    )
+
+
+def unkeyed_warning(path: Path, exc: sqlite3.Error) -> str:
+    """A spool from before this version on a full card: it starts without the columns that choose what a full
+    spool drops (see spool_schema)."""
+    return (
+        f"MQTT spool {path}: the columns that choose what a full spool drops could not be added ({exc}); "
+        "until then a full spool drops the oldest messages, session summaries too: free space on "
+        "service.state_dir and restart the service"
     )
 
 

@@ -1,0 +1,125 @@
+"""The spool's tables, and what a spool written by an earlier version needs before this one uses it.
+
+Each outbox row carries its message's ``kind`` (an event's type, else its leaf) and ``session_id``,
+which choose what a full spool drops (see eviction). A spool from before them gets them at its first
+start, its rows read once to fill them in. That is a write: on a full card it fails, and the device
+starts anyway (it did before them), a full spool dropping the oldest messages until a start with space.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+
+# kind and session_id are added by add_columns, to this table and to one from before them
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    leaf TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+_INDEX = "CREATE INDEX IF NOT EXISTS outbox_session ON outbox(session_id, kind, id)"
+# sqlite's primary result codes for a write a later start may get through: SQLITE_BUSY, SQLITE_LOCKED,
+# SQLITE_IOERR, SQLITE_FULL (a full card); the spool's puts drop and count on the same, and go on
+_NOT_NOW_CODES = frozenset({5, 6, 10, 13})
+
+
+def migrate_topics(db: sqlite3.Connection) -> int:
+    """A spool written before rows held leaves: keep each row (id, so order, and seq) and re-home it; the
+    number of rows re-homed."""
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outbox)")}
+    if "topic" not in columns:
+        return 0
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        rows = db.execute("SELECT id, topic FROM outbox").fetchall()
+        db.executemany("UPDATE outbox SET topic = ? WHERE id = ?", [(str(t).rsplit("/", 1)[-1], i) for i, t in rows])
+        # renamed, so a previous version of the software fails on this spool rather than send bare leaves
+        db.execute("ALTER TABLE outbox RENAME COLUMN topic TO leaf")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+def row_keys(leaf: str, message: Mapping[str, object]) -> tuple[str, str | None]:
+    """(kind, session_id) of a message stored under ``leaf``."""
+    kind = message.get("type") if leaf == "event" else leaf
+    session_id = message.get("session_id")
+    return (kind if isinstance(kind, str) else leaf), (session_id if isinstance(session_id, str) else None)
+
+
+def insert(
+    db: sqlite3.Connection, leaf: str, message: Mapping[str, object], stored: tuple[bytes, int, int], keyed: bool
+) -> int:
+    """Store ``message`` (``stored``: its payload, qos and seq); its row id. ``keyed``: the columns are there."""
+    if not keyed:  # left NULL, as an older version leaves them: the next start with space fills them in
+        row = db.execute("INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)", (leaf, *stored))
+    else:
+        row = db.execute(
+            "INSERT INTO outbox(leaf, payload, qos, seq, kind, session_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (leaf, *stored, *row_keys(leaf, message)),
+        )
+    return row.lastrowid or 0
+
+
+def keyed(db: sqlite3.Connection) -> sqlite3.OperationalError | None:
+    """``add_columns``; None when done, else the error that kept it from it when a later start may get
+    through (a full card), rolled back: a full disk is no reason not to start."""
+    try:
+        add_columns(db)
+    except sqlite3.OperationalError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if not isinstance(code, int) or code & 0xFF not in _NOT_NOW_CODES:
+            raise
+        return exc
+    return None
+
+
+def add_columns(db: sqlite3.Connection) -> None:
+    """Give every row its kind and session_id: a new spool, one written before this version (its rows are
+    read once to fill them in), and rows an older version stored after a downgrade (left NULL by it)."""
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outbox)")}
+    if _keyed(db, columns):  # no write at every start: a full disk is no reason not to start
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for column in ("kind", "session_id"):
+            if column not in columns:  # nullable: an older version, downgraded to, inserts without them
+                db.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
+        db.execute(_INDEX)
+        unkeyed = db.execute("SELECT id, leaf, payload FROM outbox WHERE kind IS NULL").fetchall()
+        db.executemany(
+            "UPDATE outbox SET kind = ?, session_id = ? WHERE id = ?",
+            [(*row_keys(str(leaf), decoded(payload)), i) for i, leaf, payload in unkeyed],
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _keyed(db: sqlite3.Connection, columns: set[str]) -> bool:
+    if not {"kind", "session_id"} <= columns:
+        return False
+    indexed = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'outbox_session'").fetchone()
+    return indexed is not None and db.execute("SELECT 1 FROM outbox WHERE kind IS NULL LIMIT 1").fetchone() is None
+
+
+def decoded(payload: object) -> Mapping[str, object]:
+    try:
+        message = json.loads(bytes(payload) if isinstance(payload, bytes | memoryview) else str(payload))
+    except (ValueError, TypeError):  # sent as it is; kept as a plain event of its leaf
+        return {}
+    return message if isinstance(message, dict) else {}

@@ -14,9 +14,9 @@ import pytest
 
 from listener.config.schema import MqttConfig
 from listener.events import Backchannel, Party
-from listener.outputs.mqtt.spool import Spool, encode
+from listener.outputs.mqtt.spool import Outgoing, Spool, encode
 from listener.outputs.mqtt.stage import SPOOL_FILE
-from tests.mqtt_broker import Mosquitto, Received, Recorder
+from tests.mqtt_broker import Mosquitto, Received, Recorder, free_port
 from tests.mqtt_feed import conversation, feed, json_on, stage_on
 from tests.mqtt_relay import AckHold
 
@@ -243,3 +243,45 @@ def test_a_spool_from_before_on_a_full_disk_starts_drops_the_oldest_and_is_keyed
         assert spool.db.execute("SELECT COUNT(*) FROM outbox WHERE kind IS NULL").fetchone()[0] == 0
         spool.put("event", {"type": "backchannel", "session_id": sid})
         assert json.loads(spool.after(0, 1)[0].payload)["session_s"] == 1  # a superseded snapshot went
+
+
+def _endings(broker: Mosquitto, tmp_path: Path, visits: int) -> list[list[Outgoing]]:
+    """Each visit's ending as the stage stores it (session_end, summary, final metrics, together), made by a
+    stage with no broker to send them to."""
+    with stage_on(broker, tmp_path / "maker", port=free_port()) as stage:
+        for n in range(visits):
+            feed(stage, conversation(_visit_id(n), t0=100.0 * n), t0=100.0 * n, seconds=100)
+        rows = [(r.leaf, json.loads(r.payload)) for r in stage.spool.after(0, 1000)]
+    endings = []
+    for n in range(visits):
+        mine = [(leaf, m) for leaf, m in rows if m.get("session_id") == _visit_id(n)]
+        final = [r for r in mine if r[0] == "metrics"][-1]
+        endings.append([(leaf, m, 1) for leaf, m in mine if leaf == "session" or m.get("type") == "session_end"])
+        endings[-1].append((*final, 1))
+    return endings
+
+
+def test_a_session_whose_ending_is_partly_in_flight_is_kept_whole_and_another_goes_instead(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """A full spool skipped only the row in flight and dropped the rest of its session's ending: the
+    session_end arrived without its summary and final metrics, and as that half group fell short of the room
+    needed, another whole session went too (5 dropped for 3 needed)."""
+    endings = _endings(broker, tmp_path, 5)
+    with Recorder(broker) as rec, AckHold(broker.port) as relay:
+        with stage_on(broker, tmp_path, port=relay.port, inflight_max=1, spool_max_messages=10) as stage:
+            rec.wait_for(lambda ms: bool(json_on(ms, "status")))
+            assert stage.publisher.flush(5.0)
+            relay.hold()  # the broker's PUBACKs wait: the first message sent now stays in flight
+            stage.spool.put_many(endings[1])
+            stage.publisher.spooled()
+            rec.wait_for(lambda ms: bool(json_on(ms, "event")))  # visit 1's session_end, on the wire
+            for n in (2, 3, 4):  # at the fourth, full: one visit's ending must go
+                stage.spool.put_many(endings[n])
+            relay.release()
+            assert stage.publisher.flush(10.0)
+            dropped = stage.spool.dropped
+        time.sleep(RECORDER_SETTLE_S)
+        got = rec.messages
+    assert _endings_are_whole(got) == {_visit_id(n) for n in (1, 3, 4)}
+    assert dropped == 3

@@ -109,21 +109,27 @@ def _same_interruption(one: Mapping[str, object], other: Mapping[str, object]) -
 
 
 def _endings(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
-    """Whole sessions' endings, oldest first, until ``need`` rows are chosen."""
+    """Whole sessions' endings, oldest first, until ``need`` rows are chosen. A session with a row held is
+    passed over whole: that row is delivered, and the rest of its ending must go with it."""
     chosen: dict[int, str] = {}
+    passed: set[str] = set()
     cursor = db.execute(f"SELECT id, kind, session_id FROM outbox WHERE kind IN {_ENDINGS_SQL} ORDER BY id")
     try:
         for row_id, kind, session_id in cursor:
             if len(chosen) >= need:
                 break
-            if row_id in held or row_id in chosen:
+            if row_id in held or row_id in chosen or session_id in passed:
                 continue
-            chosen[row_id] = kind
+            group = {row_id: kind}
             if session_id is not None:
                 rows = db.execute(
                     f"SELECT id, kind FROM outbox WHERE session_id = ? AND kind IN {_ENDINGS_SQL}", (session_id,)
                 )
-                chosen |= {i: k for i, k in rows if i not in held}
+                group = dict(rows.fetchall())
+            if any(i in held for i in group):
+                passed.add(session_id)
+                continue
+            chosen |= group
     finally:
         cursor.close()
     return chosen

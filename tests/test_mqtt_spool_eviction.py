@@ -3,17 +3,21 @@ session endings (summary, session_end, final metrics) last of all; what is left 
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from listener.config.schema import MqttConfig
 from listener.events import Backchannel, Party
+from listener.outputs.mqtt.client import MqttLink
+from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Outgoing, Spool, encode
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import Mosquitto, Received, Recorder, free_port
@@ -285,3 +289,39 @@ def test_a_session_whose_ending_is_partly_in_flight_is_kept_whole_and_another_go
         got = rec.messages
     assert _endings_are_whole(got) == {_visit_id(n) for n in (1, 3, 4)}
     assert dropped == 3
+
+
+class _StoringLink:
+    """paho as the publisher sees it, connected, never acknowledging; its first publish comes as the
+    pipeline thread stores a message: between the spool's handing rows out and their being in flight."""
+
+    connected, connects, config = True, 1, None
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self.acks: collections.deque[object] = collections.deque()
+        self.on_ack: Callable[[], None] | None = None
+        self.sent: list[int] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> int:
+        if not self.sent:
+            self.spool.put("event", {"type": "backchannel", "session_id": _visit_id(2), "n": 99})
+        self.sent.append(int(json.loads(payload)["n"]))
+        return len(self.sent)
+
+
+def test_a_row_handed_to_paho_is_held_from_the_moment_the_spool_hands_it_out(tmp_path: Path) -> None:
+    """Rows were held only once the publisher had put them in flight, after paho took them: a put in between
+    dropped one that paho then delivered, and counted it lost (handed [0, 1, 2], row 0 gone, 1 counted)."""
+    with Spool(tmp_path / SPOOL_FILE, max_messages=5) as spool:
+        for n in range(5):
+            spool.put("event", {"type": "backchannel", "session_id": _visit_id(1), "n": n})
+        link = _StoringLink(spool)
+        with Publisher(spool, cast(MqttLink, link), lambda leaf: f"x/{leaf}", rate_per_s=100, inflight_max=3):
+            deadline = time.monotonic() + 5.0
+            while len(link.sent) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        left = [json.loads(r.payload)["n"] for r in spool.after(0, 100)]
+        assert len(link.sent) == 3 and spool.dropped == 1
+    # none acknowledged: every row handed out is still there; the one dropped (and counted) was never sent
+    assert set(link.sent) <= set(left) and len(left) == 5 and left[-1] == 99

@@ -73,15 +73,6 @@ class Publisher(Managed):
         # retained topics in flight: an ACL refusing one (Home Assistant's discovery) is said, never spooled
         self._retained_inflight: dict[int, str] = {}  # paho mid -> topic
         link.on_ack = self.wake
-        spool.in_flight = self._in_flight_rows
-
-    def _in_flight_rows(self) -> set[int]:
-        """Spool rows paho holds until their PUBACK, which a full spool must not drop: they arrive.
-
-        Called by the spool with its lock held: this takes _cond, so _cond must never be held while
-        waiting for the spool's lock (nothing here does)."""
-        with self._cond:
-            return {row for row, _ in self._inflight.values()}
 
     # -- called from other threads -----------------------------------------
 
@@ -290,7 +281,7 @@ class Publisher(Managed):
                 return
             room = min(self.inflight_max - len(self._inflight), int(self._tokens))
             after, puts = self._sent_through, self._puts
-        rows = self.spool.after(after, room)
+        rows = self.spool.take(after, room)  # held from now: a full spool keeps them
         if len(rows) < room:
             with self._cond:
                 self._more = self._puts != puts

@@ -27,7 +27,7 @@ import logging
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -96,8 +96,9 @@ class Spool(Managed):
         self._warned_at = -1
         self._evicted = EvictionLog()  # messages dropped by this process because the spool was full
         self._keyed = True  # the rows carry their kind (see spool_schema): a full card at start may leave them not
-        # the publisher's rows awaiting PUBACK: paho re-sends them after a reconnect, so a full spool keeps them
-        self.in_flight: Callable[[], Collection[int]] = tuple
+        # the highest row id handed to the publisher (take): those up to it still stored are sent, or about to
+        # be, and await their PUBACK (paho re-sends them after a reconnect): a full spool keeps them
+        self._taken = 0
 
     def open(self) -> None:
         try:
@@ -316,7 +317,7 @@ class Spool(Managed):
                 seqs.append(seq)
                 last_id = max(last_id, row_id)
             excess = self._depth + len(messages) - self.max_messages
-            lost = evict(db, excess, self.in_flight(), self._keyed) if excess > 0 else Counter[str]()
+            lost = evict(db, excess, range(self._taken + 1), self._keyed) if excess > 0 else Counter[str]()
             if lost:
                 self._bump("dropped", lost.total())
             db.execute("COMMIT")
@@ -340,13 +341,25 @@ class Spool(Managed):
     def after(self, last_id: int, limit: int) -> list[Spooled]:
         """Up to ``limit`` messages with id > ``last_id``, oldest first."""
         with self._lock:
-            # a fresh spool after damage numbers on above last_id: what it gets next is read then
-            rows = self._renewing(
-                lambda: self.db.execute(
-                    "SELECT id, leaf, payload, qos, seq FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
-                ).fetchall()
-            )
+            return self._after(last_id, limit)
+
+    def _after(self, last_id: int, limit: int) -> list[Spooled]:
+        # a fresh spool after damage numbers on above last_id: what it gets next is read then
+        rows = self._renewing(
+            lambda: self.db.execute(
+                "SELECT id, leaf, payload, qos, seq FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
+            ).fetchall()
+        )
         return [Spooled(int(r[0]), str(r[1]), bytes(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    def take(self, last_id: int, limit: int) -> list[Spooled]:
+        """``after``, for the publisher to send: the rows are held (never dropped by a full spool) from now
+        until deleted. Held here, under the lock, not when paho has taken them: a put in between dropped a
+        row paho then delivered, and counted it lost."""
+        with self._lock:
+            rows = self._after(last_id, limit)
+            self._taken = max([self._taken, *(row.id for row in rows)])
+        return rows
 
     def delete(self, ids: list[int]) -> None:
         if not ids:

@@ -11,83 +11,71 @@ summaries included, while keeping those snapshots. So a full spool drops, oldest
 3. last of all, session endings: a session's ``session`` summary, ``session_end`` event and final (or,
    while it runs, latest) ``metrics``, together, as a summary without its ``session_end`` is half a visit.
 
-What is left is sent in the order it was stored (by id), as before. Choosing reads two columns each row
-carries, ``kind`` (an event's type, else its leaf) and ``session_id``, not the messages themselves: the
-spool may hold tens of thousands, and a full one chooses at every message stored.
+What is left is sent in the order it was stored (by id), as before. Each row carries its class, its
+``rank``, kept up to date as messages are stored (see spool_schema): choosing reads the rows it drops,
+and their groups, through indexes, not the spool: it may hold millions, and a full one chooses at every
+message stored, on the pipeline thread. Rows the publisher has been handed (up to ``held_through``) are
+on their way, and never chosen.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
-from listener.outputs.mqtt.spool_schema import decoded
+from listener.outputs.mqtt.spool_schema import ENDING, EVENT, SUPERSEDED, decoded
 from listener.outputs.mqtt.spool_warnings import evicted_warning, say_again
 
-ENDING_KINDS = ("session", "session_end", "metrics")  # class 3; metrics superseded by a later one are class 1
-_ENDINGS_SQL = f"({', '.join(repr(kind) for kind in ENDING_KINDS)})"
-
-Chooser = Callable[[sqlite3.Connection, int, Collection[int]], dict[int, str]]
+Chooser = Callable[[sqlite3.Connection, int, int], dict[int, str]]
 
 
-def evict(db: sqlite3.Connection, excess: int, held: Collection[int] = (), keyed: bool = True) -> Counter[str]:
+def evict(db: sqlite3.Connection, excess: int, held_through: int = 0, keyed: bool = True) -> Counter[str]:
     """Delete at least ``excess`` rows, the least needed first (more when a group goes whole); the number
-    deleted by kind. Called inside the insert's transaction. ``held``: ids not to delete. ``keyed``: the rows
-    carry their kind (see spool_schema), else the oldest go, as before they did."""
+    deleted by kind. Called inside the insert's transaction. Rows up to ``held_through`` are not deleted.
+    ``keyed``: the rows carry their rank (see spool_schema), else the oldest go, as before they did."""
     lost: Counter[str] = Counter()
-    choosers: tuple[Chooser, ...] = (_superseded, _events, _endings) if keyed else (_oldest,)
+    choosers: tuple[Chooser, ...] = (_superseded, _events, _unranked, _endings) if keyed else (_oldest,)
     for choose in choosers:
         need = excess - lost.total()
         if need <= 0:
             break
-        chosen = choose(db, need, held)
+        chosen = choose(db, need, held_through)
         db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in chosen])
         lost.update(chosen.values())
     return lost
 
 
-def _free(rows: Iterator[tuple[int, str]], held: Collection[int], need: int) -> dict[int, str]:
-    """The first ``need`` rows (id, kind) not held."""
-    chosen: dict[int, str] = {}
-    for row_id, kind in rows:
-        if len(chosen) >= need:
-            break
-        if row_id not in held:
-            chosen[row_id] = kind
-    return chosen
+def _oldest(db: sqlite3.Connection, need: int, held_through: int) -> dict[int, str]:
+    rows = db.execute("SELECT id, leaf FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (held_through, need))
+    return dict(rows.fetchall())
 
 
-def _oldest(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
-    cursor = db.execute("SELECT id, leaf FROM outbox ORDER BY id")
-    try:
-        return _free(cursor, held, need)
-    finally:
-        cursor.close()
-
-
-def _superseded(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
-    cursor = db.execute(
-        "SELECT id, kind FROM outbox AS m WHERE kind = 'metrics' AND EXISTS (SELECT 1 FROM outbox AS later "
-        "WHERE later.session_id = m.session_id AND later.kind = 'metrics' AND later.id > m.id) ORDER BY id"
+def _ranked(db: sqlite3.Connection, rank: int, need: int, held_through: int) -> dict[int, str]:
+    """The oldest ``need`` rows of ``rank`` not held, through the index on (rank, id)."""
+    rows = db.execute(
+        "SELECT id, kind FROM outbox WHERE rank = ? AND id > ? ORDER BY id LIMIT ?", (rank, held_through, need)
     )
-    try:  # read lazily: the oldest rows are the likeliest, and a full spool chooses at every message
-        return _free(cursor, held, need)
-    finally:
-        cursor.close()
+    return dict(rows.fetchall())
 
 
-def _events(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
-    # kind NULL: none after add_columns at open, but a row left so must not stop the spool's bound holding
-    cursor = db.execute(
-        f"SELECT id, COALESCE(kind, leaf) FROM outbox WHERE kind IS NULL OR kind NOT IN {_ENDINGS_SQL} ORDER BY id"
+def _superseded(db: sqlite3.Connection, need: int, held_through: int) -> dict[int, str]:
+    return _ranked(db, SUPERSEDED, need, held_through)
+
+
+def _unranked(db: sqlite3.Connection, need: int, held_through: int) -> dict[int, str]:
+    # none after add_columns at open, but a row left so must not stop the spool's bound holding
+    rows = db.execute(
+        "SELECT id, COALESCE(kind, leaf) FROM outbox WHERE rank IS NULL AND id > ? ORDER BY id LIMIT ?",
+        (held_through, need),
     )
-    try:
-        chosen = _free(cursor, held, need)
-    finally:
-        cursor.close()
+    return dict(rows.fetchall())
+
+
+def _events(db: sqlite3.Connection, need: int, held_through: int) -> dict[int, str]:
+    chosen = _ranked(db, EVENT, need, held_through)
     for row_id in [i for i, kind in chosen.items() if kind == "interruption"]:
-        chosen |= {i: "interruption_outcome" for i in _outcomes_of(db, row_id) if i not in held}
+        chosen |= dict.fromkeys(_outcomes_of(db, row_id), "interruption_outcome")  # after it, so not held
     return chosen
 
 
@@ -98,7 +86,8 @@ def _outcomes_of(db: sqlite3.Connection, interruption_id: int) -> list[int]:
         return []
     mine = decoded(row[1])
     rows = db.execute(
-        "SELECT id, payload FROM outbox WHERE session_id IS ? AND kind = 'interruption_outcome' AND id > ?",
+        "SELECT id, payload FROM outbox INDEXED BY outbox_session "
+        "WHERE session_id IS ? AND kind = 'interruption_outcome' AND id > ?",
         (row[0], interruption_id),
     ).fetchall()
     return [i for i, payload in rows if _same_interruption(mine, decoded(payload))]
@@ -108,25 +97,28 @@ def _same_interruption(one: Mapping[str, object], other: Mapping[str, object]) -
     return one.get("by") == other.get("by") and one.get("onset_ms") == other.get("onset_ms")
 
 
-def _endings(db: sqlite3.Connection, need: int, held: Collection[int]) -> dict[int, str]:
+def _endings(db: sqlite3.Connection, need: int, held_through: int) -> dict[int, str]:
     """Whole sessions' endings, oldest first, until ``need`` rows are chosen. A session with a row held is
     passed over whole: that row is delivered, and the rest of its ending must go with it."""
     chosen: dict[int, str] = {}
     passed: set[str] = set()
-    cursor = db.execute(f"SELECT id, kind, session_id FROM outbox WHERE kind IN {_ENDINGS_SQL} ORDER BY id")
-    try:
+    cursor = db.execute(
+        "SELECT id, kind, session_id FROM outbox WHERE rank = ? AND id > ? ORDER BY id", (ENDING, held_through)
+    )
+    try:  # read lazily: the oldest rows are the likeliest, and a full spool chooses at every message
         for row_id, kind, session_id in cursor:
             if len(chosen) >= need:
                 break
-            if row_id in held or row_id in chosen or session_id in passed:
+            if row_id in chosen or session_id in passed:
                 continue
             group = {row_id: kind}
-            if session_id is not None:
+            if session_id is not None:  # INDEXED BY: without statistics sqlite would read every rank-3 row
                 rows = db.execute(
-                    f"SELECT id, kind FROM outbox WHERE session_id = ? AND kind IN {_ENDINGS_SQL}", (session_id,)
+                    "SELECT id, kind FROM outbox INDEXED BY outbox_session WHERE session_id = ? AND rank = ?",
+                    (session_id, ENDING),
                 )
                 group = dict(rows.fetchall())
-            if any(i in held for i in group):
+            if min(group) <= held_through:
                 passed.add(session_id)
                 continue
             chosen |= group

@@ -317,7 +317,7 @@ class Spool(Managed):
                 seqs.append(seq)
                 last_id = max(last_id, row_id)
             excess = self._depth + len(messages) - self.max_messages
-            lost = evict(db, excess, range(self._taken + 1), self._keyed) if excess > 0 else Counter[str]()
+            lost = evict(db, excess, self._taken, self._keyed) if excess > 0 else Counter[str]()
             if lost:
                 self._bump("dropped", lost.total())
             db.execute("COMMIT")

@@ -1,9 +1,13 @@
 """The spool's tables, and what a spool written by an earlier version needs before this one uses it.
 
-Each outbox row carries its message's ``kind`` (an event's type, else its leaf) and ``session_id``,
-which choose what a full spool drops (see eviction). A spool from before them gets them at its first
-start, its rows read once to fill them in. That is a write: on a full card it fails, and the device
-starts anyway (it did before them), a full spool dropping the oldest messages until a start with space.
+Each outbox row carries its message's ``kind`` (an event's type, else its leaf), ``session_id`` and
+``rank``, the class a full spool drops it in (see eviction): 1 a ``metrics`` snapshot a later one of its
+session supersedes, 2 another event, 3 a session's ending (``session``, ``session_end``, its latest
+``metrics``). The rank is kept up to date as messages are stored (a session's new ``metrics`` demotes its
+earlier one), so that choosing what to drop reads through an index, not the whole spool. A spool from
+before these columns gets them at its first start, its rows read once to fill them in. That is a write:
+on a full card it fails, and the device starts anyway (it did before them), a full spool dropping the
+oldest messages until a start with space.
 """
 
 from __future__ import annotations
@@ -26,7 +30,20 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
-_INDEX = "CREATE INDEX IF NOT EXISTS outbox_session ON outbox(session_id, kind, id)"
+SUPERSEDED, EVENT, ENDING = 1, 2, 3  # the ranks
+ENDING_KINDS = ("session", "session_end", "metrics")  # rank 3; metrics superseded by a later one: rank 1
+_ENDINGS_SQL = f"({', '.join(repr(kind) for kind in ENDING_KINDS)})"
+_COLUMNS = {"kind": "TEXT", "session_id": "TEXT", "rank": "INTEGER"}
+_INDEXES = {
+    "outbox_session": "CREATE INDEX IF NOT EXISTS outbox_session ON outbox(session_id, kind, id)",
+    "outbox_rank": "CREATE INDEX IF NOT EXISTS outbox_rank ON outbox(rank, id)",
+}
+# a session's earlier metrics, superseded by the one just stored (its id). INDEXED BY: without statistics
+# sqlite would read the (rank, id) index instead, every rank-3 row of the spool
+_SUPERSEDE = (
+    "UPDATE outbox INDEXED BY outbox_session SET rank = 1 WHERE session_id = ? AND kind = 'metrics' AND id < ? "
+    "AND rank = 3"
+)
 # sqlite's primary result codes for a write a later start may get through: SQLITE_BUSY, SQLITE_LOCKED,
 # SQLITE_IOERR, SQLITE_FULL (a full card); the spool's puts drop and count on the same, and go on
 _NOT_NOW_CODES = frozenset({5, 6, 10, 13})
@@ -65,12 +82,16 @@ def insert(
     """Store ``message`` (``stored``: its payload, qos and seq); its row id. ``keyed``: the columns are there."""
     if not keyed:  # left NULL, as an older version leaves them: the next start with space fills them in
         row = db.execute("INSERT INTO outbox(leaf, payload, qos, seq) VALUES (?, ?, ?, ?)", (leaf, *stored))
-    else:
-        row = db.execute(
-            "INSERT INTO outbox(leaf, payload, qos, seq, kind, session_id) VALUES (?, ?, ?, ?, ?, ?)",
-            (leaf, *stored, *row_keys(leaf, message)),
-        )
-    return row.lastrowid or 0
+        return row.lastrowid or 0
+    kind, session_id = row_keys(leaf, message)
+    row = db.execute(
+        "INSERT INTO outbox(leaf, payload, qos, seq, kind, session_id, rank) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (leaf, *stored, kind, session_id, ENDING if kind in ENDING_KINDS else EVENT),
+    )
+    row_id = row.lastrowid or 0
+    if kind == "metrics" and session_id is not None:
+        db.execute(_SUPERSEDE, (session_id, row_id))
+    return row_id
 
 
 def keyed(db: sqlite3.Connection) -> sqlite3.OperationalError | None:
@@ -87,22 +108,19 @@ def keyed(db: sqlite3.Connection) -> sqlite3.OperationalError | None:
 
 
 def add_columns(db: sqlite3.Connection) -> None:
-    """Give every row its kind and session_id: a new spool, one written before this version (its rows are
-    read once to fill them in), and rows an older version stored after a downgrade (left NULL by it)."""
+    """Give every row its kind, session_id and rank: a new spool, one written before this version (its rows
+    are read once to fill them in), and rows an older version stored after a downgrade (left NULL by it)."""
     columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outbox)")}
     if _keyed(db, columns):  # no write at every start: a full disk is no reason not to start
         return
     db.execute("BEGIN IMMEDIATE")
     try:
-        for column in ("kind", "session_id"):
+        for column, sql_type in _COLUMNS.items():
             if column not in columns:  # nullable: an older version, downgraded to, inserts without them
-                db.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
-        db.execute(_INDEX)
-        unkeyed = db.execute("SELECT id, leaf, payload FROM outbox WHERE kind IS NULL").fetchall()
-        db.executemany(
-            "UPDATE outbox SET kind = ?, session_id = ? WHERE id = ?",
-            [(*row_keys(str(leaf), decoded(payload)), i) for i, leaf, payload in unkeyed],
-        )
+                db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {sql_type}")
+        for index in _INDEXES.values():
+            db.execute(index)
+        _rank(db)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
@@ -110,11 +128,27 @@ def add_columns(db: sqlite3.Connection) -> None:
         raise
 
 
+def _rank(db: sqlite3.Connection) -> None:
+    unkeyed = db.execute("SELECT id, leaf, payload FROM outbox WHERE kind IS NULL").fetchall()
+    db.executemany(
+        "UPDATE outbox SET kind = ?, session_id = ? WHERE id = ?",
+        [(*row_keys(str(leaf), decoded(payload)), i) for i, leaf, payload in unkeyed],
+    )
+    db.execute(f"UPDATE outbox SET rank = CASE WHEN kind IN {_ENDINGS_SQL} THEN 3 ELSE 2 END WHERE rank IS NULL")
+    # once, at this start: a downgraded version's metrics may supersede rows this one ranked 3
+    db.execute(
+        "UPDATE outbox SET rank = 1 WHERE rank = 3 AND kind = 'metrics' AND EXISTS (SELECT 1 FROM outbox AS later "
+        "WHERE later.session_id = outbox.session_id AND later.kind = 'metrics' AND later.id > outbox.id)"
+    )
+
+
 def _keyed(db: sqlite3.Connection, columns: set[str]) -> bool:
-    if not {"kind", "session_id"} <= columns:
+    if not set(_COLUMNS) <= columns:
         return False
-    indexed = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'outbox_session'").fetchone()
-    return indexed is not None and db.execute("SELECT 1 FROM outbox WHERE kind IS NULL LIMIT 1").fetchone() is None
+    names = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    if not set(_INDEXES) <= names:
+        return False
+    return db.execute("SELECT 1 FROM outbox WHERE rank IS NULL OR kind IS NULL LIMIT 1").fetchone() is None
 
 
 def decoded(payload: object) -> Mapping[str, object]:

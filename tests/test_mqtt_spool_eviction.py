@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import pytest
 
 from listener.config.schema import MqttConfig
 from listener.events import Backchannel, Party
+from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Outgoing, Spool, encode
@@ -356,3 +358,19 @@ def test_what_a_full_spool_drops_is_chosen_at_a_cost_its_size_does_not_raise(tmp
     at 50 000 rows, 137 ms at 200 000 here, several times that on a Pi (and spool_max_messages goes to 10 000 000)."""
     small, large = (_work_to_store_when_full(tmp_path / f"{n}.sqlite3", n) for n in (1000, 10000))
     assert large < 1.5 * small, (small, large)
+
+
+def test_what_consumers_read_of_spool_dropped_no_longer_says_the_oldest_go() -> None:
+    """The info schema, the Home Assistant and Node-RED guides and the flow's "Messages lost" node still said
+    a full spool dropped the oldest after it had begun to drop the least needed first."""
+    docs = Path(__file__).resolve().parents[1] / "docs" / "integrations"
+    flow = json.loads((docs / "node-red-flow.json").read_text(encoding="utf-8"))
+    texts = {
+        "info.json": payloads.json_schema("info")["properties"]["spool_dropped"]["description"],
+        "Messages lost": next(node["func"] for node in flow if node.get("name") == "Messages lost"),
+        **{name: (docs / name).read_text(encoding="utf-8") for name in ("mqtt.md", "node-red.md")},
+    }
+    for name, text in texts.items():
+        flat = " ".join(text.replace("//", " ").split())
+        assert not re.search(r"dropped (\(oldest first\)|the oldest)", flat), name
+    assert "the least needed first" in texts["info.json"]

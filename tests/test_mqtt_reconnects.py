@@ -75,6 +75,9 @@ def test_a_silent_port_after_an_outage_is_named(broker: Mosquitto, caplog: pytes
             _wait(lambda: "no CONNACK within" in caplog.text, 12.0)
     silent = [m for m in _said(caplog, logging.WARNING) if "has not answered it (no CONNACK within 5 s)" in m]
     assert len(silent) == 1, _said(caplog, logging.WARNING)
+    # the port answered as a broker before the outage: its settings are right, the broker is the one to look at
+    assert "answered on this port earlier in this run, so the broker is hung or overloaded" in silent[0]
+    assert "check mqtt.port" not in silent[0]
 
 
 def test_every_reconnect_after_a_short_connection_has_its_loss_before_it(

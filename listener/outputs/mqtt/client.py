@@ -214,7 +214,9 @@ class MqttLink(Managed):
         self._unanswered_warned = False
         self._connack_watch.opened()
         # said by a run that ends before the CONNACK (or the watch) comes; the CONNACK clears it
-        self.unsaid = not_mqtt(self._where(), "no CONNACK before the run ended", slow=True)
+        self.unsaid = not_mqtt(
+            self._where(), "no CONNACK before the run ended", slow=True, answered_before=self.connects > 0
+        )
 
     def _never_answered(self, seen: str, slow: bool = False) -> None:
         """The current attempt's connection was made, but what is on that port does not speak MQTT; ``slow``:
@@ -224,7 +226,8 @@ class MqttLink(Managed):
                 self._unanswered_warned = True
             else:
                 self._attempt_failed = True
-            self._warn_once(f"{not_mqtt(self._where(), seen, slow)}; {kept_meanwhile(self.config)}")
+            said = not_mqtt(self._where(), seen, slow, answered_before=self.connects > 0)
+            self._warn_once(f"{said}; {kept_meanwhile(self.config)}")
 
     def _handle_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object

@@ -125,12 +125,20 @@ def client_id_clash(config: MqttConfig, client_id: str, times: int | None, max_s
     )
 
 
-def not_mqtt(where: str, seen: str, slow: bool = False) -> str:
+def not_mqtt(where: str, seen: str, slow: bool = False, answered_before: bool = False) -> str:
     """What to say of a port that took the connection but answered it with no CONNACK (``seen``: how).
 
     ``slow``: no answer yet, which a slow or lossy link (or a broker's slow authentication) also gives.
+    ``answered_before``: a broker on this port accepted this run's connection before, so the port and TLS
+    settings are right and the broker itself is the one to look at.
     """
     said = "has not answered it" if slow else "never answered it as an MQTT broker"
+    if slow and answered_before:
+        return (
+            f"MQTT broker {where} accepted the connection but {said} ({seen}): it answered on this port "
+            "earlier in this run, so the broker is hung or overloaded, or the link slow: look at the broker "
+            "(its log, its host's load; restart it if it hangs)"
+        )
     cause = "a slow link, or something other than an MQTT broker" if slow else "something else may listen"
     return (
         f"MQTT broker {where} accepted the connection but {said} ({seen}): {cause} on that port: check mqtt.port "

@@ -35,7 +35,8 @@ def evict(db: sqlite3.Connection, excess: int, held_through: int = 0, keyed: boo
     deleted by kind. Called inside the insert's transaction. Rows up to ``held_through`` are not deleted.
     ``keyed``: the rows carry their rank (see spool_schema), else the oldest go, as before they did."""
     lost: Counter[str] = Counter()
-    choosers: tuple[Chooser, ...] = (_superseded, _events, _unranked, _endings) if keyed else (_oldest,)
+    # keyed: every row has its rank (spool_schema ranks all rows at open, and each as it is stored)
+    choosers: tuple[Chooser, ...] = (_superseded, _events, _endings) if keyed else (_oldest,)
     for choose in choosers:
         need = excess - lost.total()
         if need <= 0:
@@ -61,15 +62,6 @@ def _ranked(db: sqlite3.Connection, rank: int, need: int, held_through: int) -> 
 
 def _superseded(db: sqlite3.Connection, need: int, held_through: int) -> dict[int, str]:
     return _ranked(db, SUPERSEDED, need, held_through)
-
-
-def _unranked(db: sqlite3.Connection, need: int, held_through: int) -> dict[int, str]:
-    # none after add_columns at open, but a row left so must not stop the spool's bound holding
-    rows = db.execute(
-        "SELECT id, COALESCE(kind, leaf) FROM outbox WHERE rank IS NULL AND id > ? ORDER BY id LIMIT ?",
-        (held_through, need),
-    )
-    return dict(rows.fetchall())
 
 
 def _events(db: sqlite3.Connection, need: int, held_through: int) -> dict[int, str]:

@@ -107,8 +107,9 @@ class ChannelWatch(Stage):
         if self._meter.n < WATCH_S * block.sample_rate_hz:
             return []
         shown = self._judge()
-        # the next WATCH_S is judged on its own: a mic that dies later is not averaged away by the past
-        self._meter = LevelMeter(len(self.channels))
+        # the next WATCH_S is judged on its own: a mic that dies later is not averaged away by the past; its
+        # twins were judged in this look's first, so the later windows, every block for weeks, skip their sums
+        self._meter = LevelMeter(len(self.channels), pairs=False)
         return shown
 
     def finish(self) -> None:

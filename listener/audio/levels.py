@@ -39,11 +39,13 @@ TWIN_FLOOR_DB = 25.0
 class LevelMeter:
     """Running per-channel (and per-pair) sums, so a long look keeps a few numbers per channel, not the audio."""
 
-    def __init__(self, n_channels: int) -> None:
+    def __init__(self, n_channels: int, pairs: bool = True) -> None:
+        """``pairs``: keep the per-pair sums :meth:`twins` needs (a live look past its first judgement does not)."""
         self.n = 0
         self._sum = np.zeros(n_channels, dtype=np.float64)
         self._squares = np.zeros(n_channels, dtype=np.float64)
-        self._firsts, self._seconds = np.triu_indices(n_channels, k=1)  # every pair i < j, in row order
+        # every pair i < j, in row order
+        self._firsts, self._seconds = np.triu_indices(n_channels if pairs else 0, k=1)
         self._pairs = [(int(i), int(j)) for i, j in zip(self._firsts, self._seconds, strict=True)]
         self._pair_squares = np.zeros(len(self._pairs), dtype=np.float64)  # of each pair's difference
 
@@ -52,7 +54,8 @@ class LevelMeter:
         self.n += block.shape[0]
         self._sum += block.sum(axis=0)
         self._squares += np.square(block).sum(axis=0)
-        self._pair_squares += np.square(block[:, self._firsts] - block[:, self._seconds]).sum(axis=0)
+        if self._pairs:
+            self._pair_squares += np.square(block[:, self._firsts] - block[:, self._seconds]).sum(axis=0)
 
     def dbfs(self) -> list[float]:
         """RMS about each channel's mean, in dB full scale; FLOOR_DBFS before any audio."""

@@ -54,6 +54,19 @@ PORT_LOCKS = Path(tempfile.gettempdir()) / "listener-test-ports"
 _held: list[IO[str]] = []
 
 
+CA_CONFIG = """[ca]
+default_ca = test
+[test]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+[any]
+commonName = supplied
+"""
+
+
 def _worker_ports() -> range:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ... under pytest-xdist
     number = int(re.sub(r"\D", "", worker) or 0) % 6
@@ -113,6 +126,19 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     _run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
          "-days", "2", "-extfile", "san.cnf", "-out", "server.crt", cwd=folder)  # fmt: skip
     return {"ca": folder / "ca.crt", "server": folder / "server.crt", "server_key": folder / "server.key"}
+
+
+def redate_server_certificate(broker: Mosquitto, start: str, end: str) -> None:
+    """Sign the broker's server certificate again, valid only from ``start`` to ``end`` (YYYYMMDDHHMMSSZ)."""
+    certs = broker.folder / "certs"
+    (certs / "ca.cnf").write_text(CA_CONFIG)
+    (certs / "index.txt").write_text("")
+    (certs / "serial").write_text("1000\n")
+    subprocess.run(
+        ["openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-notext",
+         "-in", "server.csr", "-out", "server.crt", "-startdate", start, "-enddate", end, "-extfile", "san.cnf"],
+        cwd=certs, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
 
 
 class Mosquitto:

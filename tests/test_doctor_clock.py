@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,19 +17,7 @@ from listener.service.doctor import Check
 from listener.service.doctor import clock as doctor_clock
 from listener.service.doctor import secrets as doctor_secrets
 from tests.doctor_config import config
-from tests.mqtt_broker import Mosquitto
-
-CA_CONFIG = """[ca]
-default_ca = test
-[test]
-database = index.txt
-new_certs_dir = .
-serial = serial
-default_md = sha256
-policy = any
-[any]
-commonName = supplied
-"""
+from tests.mqtt_broker import Mosquitto, redate_server_certificate
 
 
 def clock_reading(text: str) -> datetime:
@@ -62,19 +49,6 @@ def test_an_unsynchronised_clock_shows_the_time_and_names_tls(tmp_path: Path, mo
     assert check.status == "warn" and "not synchronised" in check.detail, check.line()
     assert_reads_now(check.detail)
     assert "TLS" in check.detail and "set-ntp true" in check.fix
-
-
-def redate_server_certificate(broker: Mosquitto, start: str, end: str) -> None:
-    """Sign the broker's server certificate again, valid only from ``start`` to ``end`` (YYYYMMDDHHMMSSZ)."""
-    certs = broker.folder / "certs"
-    (certs / "ca.cnf").write_text(CA_CONFIG)
-    (certs / "index.txt").write_text("")
-    (certs / "serial").write_text("1000\n")
-    subprocess.run(
-        ["openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-notext",
-         "-in", "server.csr", "-out", "server.crt", "-startdate", start, "-enddate", end, "-extfile", "san.cnf"],
-        cwd=certs, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from listener.config import parse_config
 from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.client import MqttLink
-from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, free_port
+from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, free_port, redate_server_certificate
 from tests.mqtt_feed import block, spool_depth, stage_on
 from tests.mqtt_relay import AckHold
 
@@ -74,6 +74,23 @@ def test_an_unverifiable_certificate_is_named_with_its_cause(tmp_path: Path, cap
     assert "CERTIFICATE_VERIFY_FAILED" in warnings[0]
     assert "check mqtt.ca_file" in warnings[0] and "names mqtt.host" in warnings[0]
     assert "check that it is running" not in warnings[0]  # it is: the TLS handshake failed
+
+
+def test_a_certificate_refused_by_its_dates_blames_the_clock_not_the_ca_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a Pi on 1970 (no network time) sees the broker's good certificate as not yet valid: the journal sent the
+    # installer to mqtt.ca_file, while README and doctor blame the clock
+    broker = Mosquitto(tmp_path / "tls", tls=True)
+    redate_server_certificate(broker, "20990101000000Z", "20991231000000Z")
+    with broker, caplog.at_level(logging.DEBUG):
+        assert not _attempt(_link(broker))
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert "certificate is not yet valid" in warnings[0]
+    assert "judged by this device's clock, which reads 20" in warnings[0] and " UTC (local " in warnings[0]
+    assert "fix the time first (NTP" in warnings[0] and "renew the broker's certificate" in warnings[0]
+    assert "check mqtt.ca_file" not in warnings[0]
 
 
 def test_a_stopped_broker_is_named_with_its_cause(broker: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:

@@ -14,12 +14,12 @@ import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from listener import clock
+from listener.clock import EARLIEST
 from listener.config import Config
 from listener.service.doctor import Check, fail, warn
 
 CLOCK_TIMEOUT_S = 5.0
-# no clock that reads earlier can be right: this software did not exist (a Pi with no network boots on 1970)
-EARLIEST = datetime(2026, 11, 25, tzinfo=UTC)
 WRONG_CLOCK = (
     "a wrong clock skews metric timestamps and fails TLS to the broker (its certificate looks not yet valid or expired)"
 )
@@ -31,9 +31,7 @@ def now() -> datetime:
 
 def clock_reads(when: datetime | None = None) -> str:
     """This device's clock, in UTC, and its local time and zone (sessions_today counts local days)."""
-    when = now() if when is None else when
-    local = when.astimezone()
-    return f"{when:%Y-%m-%d %H:%M:%S} UTC (local {local:%H:%M} {local.tzname()})"
+    return clock.clock_reads(now() if when is None else when)
 
 
 def zone_note(when: datetime) -> str:

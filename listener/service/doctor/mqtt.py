@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 PROBE_LEAF = "doctor"
 PROBE_PAYLOAD = b'{"check":"doctor"}'
-# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED
-CERT_DATE_ERRORS = (9, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +73,7 @@ def check_mqtt(config: Config) -> Check:
 
 def _clock_check(where: str, exc: OSError) -> Check | None:
     """The FAIL for a certificate refused by its dates: the clock it is judged by is the likelier fault."""
+    from listener.outputs.mqtt.connecting import CERT_DATE_ERRORS, CLOCK_FIX
     from listener.service.doctor.clock import clock_reads
 
     if not isinstance(exc, ssl.SSLCertVerificationError) or exc.verify_code not in CERT_DATE_ERRORS:
@@ -83,8 +82,7 @@ def _clock_check(where: str, exc: OSError) -> Check | None:
         "mqtt",
         f"broker {where}: TLS certificate verify failed: {exc.verify_message}, judged by this device's clock,"
         f" which reads {clock_reads()}",
-        "fix the time first (NTP: `timedatectl`; `sudo timedatectl set-ntp true`); if the time is right,"
-        " renew the broker's certificate",
+        CLOCK_FIX,
     )
 
 

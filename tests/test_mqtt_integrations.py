@@ -161,7 +161,7 @@ def test_node_red_warns_when_a_device_lost_messages() -> None:
     made = payloads.DeviceInfo("0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0)
 
     def info(device: str, dropped: int, seq: int) -> dict[str, object]:
-        payload = {**payloads.info(made, dropped, 0, _ms("2026-03-02T18:00:00+00:00")), "seq": seq}
+        payload = {**payloads.info(made, dropped, 0, True, _ms("2026-03-02T18:00:00+00:00")), "seq": seq}
         return {"topic": f"store/listener/{device}/info", "payload": payload, "retain": False}
 
     msgs = [

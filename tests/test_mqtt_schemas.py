@@ -159,7 +159,7 @@ def test_what_a_payload_always_carries_is_required() -> None:
         "metrics": [payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0)],
         "state": [payloads.state(DeviceMode.LISTENING, False, None, 0, ts)],
         "status": [payloads.status("online", ts)],
-        "info": [payloads.info(info, 0, 0, ts)],
+        "info": [payloads.info(info, 0, 0, True, ts)],
     }
     for topic, messages in sent.items():
         schema = payloads.json_schema(topic)
@@ -193,7 +193,7 @@ def test_metrics_session_state_info_status_follow_their_schemas() -> None:
     info = payloads.DeviceInfo(
         "0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 10.0
     )
-    _check("info", payloads.info(info, 0, 12, ts))
+    _check("info", payloads.info(info, 0, 12, True, ts))
 
 
 def test_anonymity_check_catches_free_text() -> None:
@@ -310,7 +310,7 @@ def test_home_assistant_shows_the_messages_the_device_lost() -> None:
     # backlog is a level
     assert (lost["state_class"], waiting["state_class"]) == ("total_increasing", "measurement")
     device = payloads.DeviceInfo("0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0)
-    info = json.loads(encode(payloads.info(device, 1417, 3, payloads.now_ms())))
+    info = json.loads(encode(payloads.info(device, 1417, 3, True, payloads.now_ms())))
     env = jinja2.Environment()
     assert env.from_string(lost["value_template"]).render(value_json=info) == "1417"
     assert env.from_string(waiting["value_template"]).render(value_json=info) == "3"

@@ -159,6 +159,15 @@ _ENTITIES: tuple[_Entity, ...] = (
         # a level, not a count: the backlog's size at a connect, 0 once it has been sent
         {"state_class": "measurement", "entity_category": "diagnostic", "icon": "mdi:tray-full"},
     ),
+    _Entity(
+        "clock_wrong",
+        "binary_sensor",
+        "Clock wrong",
+        "info",
+        # a Pi without network time stamps every message 1970 (or yesterday): on in Home Assistant's "problem" sense
+        "{{ 'OFF' if value_json.clock_ok else 'ON' }}",
+        {"device_class": "problem", "entity_category": "diagnostic"},
+    ),
 )
 
 # From the transcript's counts, only on a device that transcribes ([asr] enabled): elsewhere a summary's

@@ -92,7 +92,7 @@ class DeviceInfo:
     metrics_interval_s: float
 
 
-def info(device: DeviceInfo, spool_dropped: int, spool_depth: int, ts_ms: int) -> dict[str, object]:
+def info(device: DeviceInfo, spool_dropped: int, spool_depth: int, clock_ok: bool, ts_ms: int) -> dict[str, object]:
     return {
         **_head("info", ts_ms),
         "software": device.software,
@@ -106,6 +106,7 @@ def info(device: DeviceInfo, spool_dropped: int, spool_depth: int, ts_ms: int) -
         "metrics_interval_s": device.metrics_interval_s,
         "spool_dropped": spool_dropped,
         "spool_depth": spool_depth,
+        "clock_ok": clock_ok,
     }
 
 

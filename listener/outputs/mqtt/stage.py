@@ -45,6 +45,7 @@ from listener.events import (
 from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.client import MqttLink
+from listener.outputs.mqtt.clockwatch import ClockWatch
 from listener.outputs.mqtt.credentials import check_link_files
 from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, ha_status_topics
 from listener.outputs.mqtt.identity import device_id, device_info
@@ -70,6 +71,7 @@ class MqttStage(Stage):
         self.config = config
         self.cfg = config.mqtt
         self.clock = WallClock(follow_wall_clock)
+        self.clock_watch = ClockWatch()
         self.device_id = ""
         self._device: payloads.DeviceInfo | None = None  # made at open(): it hashes the model files
         self.tally = Tally()
@@ -116,6 +118,7 @@ class MqttStage(Stage):
         self.device_id = device_id(self.config)
         self._device = device_info(self.config)
         check_link_files(self.cfg)  # before the spool, which logs its backlog: a fatal error is then the only line
+        self.clock_watch.check(payloads.now_ms())
         spool = self._spool = Spool(Path(self.config.service.state_dir) / SPOOL_FILE, self.cfg.spool_max_messages)
         spool.open()
         try:  # whatever fails below, close() releases what was opened (the spool, the drain thread)
@@ -205,7 +208,8 @@ class MqttStage(Stage):
         """Made when published (each connect, and when a backlog has drained), so the spool figures are current."""
         if self._device is None:
             raise NotOpenError("MqttStage")
-        return spool.stamp(payloads.info(self._device, spool.dropped, spool.depth, payloads.now_ms()))
+        ok = bool(self.clock_watch.ok)
+        return spool.stamp(payloads.info(self._device, spool.dropped, spool.depth, ok, payloads.now_ms()))
 
     def _sessions_today(self, started: bool = False) -> int:
         today = local_day()
@@ -237,6 +241,8 @@ class MqttStage(Stage):
             end_s = event.end_s
             if self.clock.advance(end_s):
                 self._redate_sessions()
+            if self.clock_watch.check(payloads.now_ms()):
+                self.publisher.republish(self.topic("info"))
             self.t_s = max(self.t_s, end_s)
             if isinstance(event, AudioDropped) and event.reason == "overflow":
                 self.overflow_s += event.duration_s

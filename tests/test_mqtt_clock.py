@@ -1,0 +1,60 @@
+"""The device's clock judged by the running service: a Pi with no network time, on 1970 for good.
+
+A real mosquitto and the MQTT stage of a live device (it follows the wall clock); the clocks are the
+stage's own ``payloads.now_ms`` and ``wallclock.monotonic_ms``, set by the test as time passing and
+NTP would set them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from listener.config import parse_config
+from listener.outputs.mqtt import MqttStage
+from tests.mqtt_broker import Mosquitto, Received, Recorder
+from tests.mqtt_feed import Clocks, block, json_on
+
+BOOT_MS = 30_000  # a Pi with no saved time and no network: 1970, 30 s after boot
+
+
+def _live_stage(broker: Mosquitto, tmp_path: Path) -> MqttStage:
+    config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
+    return MqttStage(config, follow_wall_clock=True)
+
+
+def _retained(
+    broker: Mosquitto, client_id: str, done: str, wanted: Callable[[dict[str, object]], object]
+) -> list[Received]:
+    """What a subscriber joining now receives, once the retained ``done`` leaf's latest message is ``wanted``
+    (a predicate on it); the time-out leaves the test to fail on what came."""
+    with Recorder(broker, client_id=client_id) as rec:
+        return rec.wait_for(lambda ms: bool(json_on(ms, done)) and bool(wanted(json_on(ms, done)[-1])), 5)
+
+
+def test_a_clock_before_this_software_is_said_in_the_journal_and_in_info_until_it_is_set(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Pi on 1970 (no battery clock, NTP blocked by the store's firewall) stamped every message 1970 for
+    good, and neither the journal nor info said so: only `listener doctor` knew the rule."""
+    clocks = Clocks(monkeypatch, BOOT_MS)
+    real_ms = round(time.time() * 1000)
+    with caplog.at_level(logging.INFO), _live_stage(broker, tmp_path) as stage:
+        stage.process(block(0.0))
+        early = _retained(broker, "early", "info", lambda info: True)
+        for second in range(1, 5):  # NTP sets the clock 3 s into the run
+            clocks.at((second + 1) * 1000, 0 if second < 3 else real_ms - BOOT_MS)
+            stage.process(block(float(second)))
+        late = _retained(broker, "late", "info", lambda info: info["clock_ok"])
+    assert json_on(early, "info")[-1]["clock_ok"] is False
+    assert json_on(late, "info")[-1]["clock_ok"] is True
+    said = [r.getMessage() for r in caplog.records if r.name.endswith("clockwatch")]
+    wrong = [m for m in said if "before this software was made" in m]
+    assert len(wrong) == 1 and wrong[0].startswith("the clock reads 1970-01-01 00:00:3"), said
+    assert "UDP port 123" in wrong[0] and "NTP= in /etc/systemd/timesyncd.conf" in wrong[0]
+    assert len([m for m in said if m.startswith("the clock is set: it reads 20")]) == 1, said
+    assert len(said) == 2, said

@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from listener.config import parse_config
 from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt.wallclock import local_day
 from tests.mqtt_broker import Mosquitto, Received, Recorder
-from tests.mqtt_feed import Clocks, block, json_on
+from tests.mqtt_feed import Clocks, block, feed_live, json_on
 
 BOOT_MS = 30_000  # a Pi with no saved time and no network: 1970, 30 s after boot
 
@@ -58,3 +60,27 @@ def test_a_clock_before_this_software_is_said_in_the_journal_and_in_info_until_i
     assert "UDP port 123" in wrong[0] and "NTP= in /etc/systemd/timesyncd.conf" in wrong[0]
     assert len([m for m in said if m.startswith("the clock is set: it reads 20")]) == 1, said
     assert len(said) == 2, said
+
+
+def test_a_time_zone_set_while_the_service_runs_moves_its_day_within_a_minute(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sudo timedatectl set-timezone` after provisioning started the service (as the guides say): CPython never
+    read the zone again, so sessions_today went on counting from the old zone's midnight until a restart."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        clocks = Clocks(monkeypatch, round(datetime(2026, 12, 2, 23, 30, tzinfo=UTC).timestamp() * 1000))
+        with Recorder(broker) as rec, _live_stage(broker, tmp_path) as stage:
+            stage.process(block(0.0))
+            assert len(json_on(rec.wait_for(lambda ms: len(json_on(ms, "state")) == 1), "state")) == 1
+            # the installer sets the store's zone, where it is already 3 December: only the environment changes
+            # here, as only the file does on a device; the stage must read it again itself
+            monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+            feed_live(stage, [], lambda second: clocks.at((second + 1) * 1000), seconds=62)
+            got = rec.wait_for(lambda ms: len(json_on(ms, "state")) == 2, 5)
+        assert local_day() == 20261203
+        assert len(json_on(got, "state")) == 2  # the new day's, sessions_today from the new zone's midnight
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

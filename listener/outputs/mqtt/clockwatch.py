@@ -1,4 +1,4 @@
-"""The wall clock judged while the service runs.
+"""The wall clock judged, and the time zone followed, while the service runs.
 
 A Pi has no battery clock: with NTP out of reach (a store's firewall dropping UDP port 123) it runs on
 1970, or on the time it saved at its last shutdown, for good. Every message's ``ts`` is then wrong and TLS
@@ -9,18 +9,26 @@ time before this software was made, once that it is set, and ``info`` carries th
 
 Only that rule: the kernel's "unsynchronised" flag (adjtimex) stays set on a clock set by hand and in
 containers, so it would warn where the time is right; ``listener doctor`` asks timedatectl instead.
+
+The zone: CPython reads it once, at its start, and never looks at /etc/localtime again, so
+`sudo timedatectl set-timezone` after provisioning (as the guides say) left ``sessions_today`` counting from
+the old zone's midnight until a restart. ``time.tzset()`` reads it again (glibc only re-reads the file when it
+has changed), at most once a minute.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from listener.clock import EARLIEST, clock_reads
+from listener.outputs.mqtt import wallclock
 
 log = logging.getLogger(__name__)
 
 EARLIEST_MS = round(EARLIEST.timestamp() * 1000)
+ZONE_READ_MS = 60_000  # a zone changed by hand is followed within this
 NTP_FIX = (
     "give the device network time: NTP needs outbound UDP port 123 to the internet, or the store's own NTP server "
     "as NTP= in /etc/systemd/timesyncd.conf (then `sudo systemctl restart systemd-timesyncd`; "
@@ -33,13 +41,17 @@ def _reads(now_ms: int) -> str:
 
 
 class ClockWatch:
-    """Whether the wall clock can be right (None until first judged), said in the journal when that changes."""
+    """Whether the wall clock can be right (None until first judged), said in the journal when that changes;
+    and the time zone, read again now and then."""
 
     def __init__(self) -> None:
         self.ok: bool | None = None
+        self._zone_read_ms: int | None = None  # monotonic
 
     def check(self, now_ms: int) -> bool:
-        """Judge the clock reading ``now_ms``: whether the judgment changed since the last (the first is none)."""
+        """Judge the clock reading ``now_ms``, and follow a changed time zone (before the caller's day check):
+        whether the judgment changed since the last (the first is none)."""
+        self._follow_zone()
         ok = now_ms >= EARLIEST_MS
         before, self.ok = self.ok, ok
         if ok == before:
@@ -54,3 +66,9 @@ class ClockWatch:
         elif before is not None:
             log.info("the clock is set: it reads %s; messages from here carry that time", _reads(now_ms))
         return before is not None
+
+    def _follow_zone(self) -> None:
+        mono_ms = wallclock.monotonic_ms()
+        if self._zone_read_ms is None or mono_ms - self._zone_read_ms >= ZONE_READ_MS:
+            self._zone_read_ms = mono_ms
+            time.tzset()

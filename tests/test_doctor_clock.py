@@ -127,15 +127,28 @@ def clock_in_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, 
         time.tzset()
 
 
-@pytest.mark.parametrize(("zone", "noted"), [("UTC", True), ("Europe/Berlin", False), ("Europe/London", False)])
-def test_a_synchronised_clock_on_utc_says_where_sessions_today_starts_its_days(
+@pytest.mark.parametrize(
+    ("zone", "noted"),
+    [("UTC", True), ("Europe/Berlin", False), ("Europe/London", True), ("Etc/GMT", True), ("Etc/UTC", True)],
+)
+def test_a_synchronised_clock_on_an_images_default_zone_says_where_sessions_today_starts_its_days(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str, noted: bool
 ) -> None:
-    """Images are often left on UTC; sessions_today counts local days, so a store in Berlin would start its
-    day at 01:00. The line said "local 15:13 UTC" and left the installer to work that out."""
+    """Images are often left on their default zone; sessions_today counts local days, so a store in Berlin
+    would start its day at 01:00. Only a zone called "UTC" got the hint: Raspberry Pi OS's own default,
+    Europe/London, and Etc/GMT got none, and the zone was named only by its abbreviation (GMT, BST)."""
     check = clock_in_zone(tmp_path, monkeypatch, "yes", zone)
     assert check.status == "ok" and "synchronised (NTP)" in check.detail, check.line()
+    assert f"; time zone {zone}, " in check.detail, check.line()
     assert ("sudo timedatectl set-timezone" in check.detail) is noted, check.line()
+
+
+def test_the_zone_is_named_by_where_etc_localtime_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # on a device TZ is unset: `timedatectl set-timezone` points /etc/localtime at the zone's file
+    monkeypatch.delenv("TZ", raising=False)
+    link = tmp_path / "localtime"
+    link.symlink_to("../usr/share/zoneinfo/Europe/London")
+    assert doctor_clock.zone_name(link) == "Europe/London"
 
 
 @pytest.mark.parametrize("answer", ["no", "garbled"])

@@ -9,10 +9,12 @@ compare it with a phone without typing `date`.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from listener import clock
 from listener.clock import EARLIEST
@@ -20,6 +22,11 @@ from listener.config import Config
 from listener.service.doctor import Check, fail, warn
 
 CLOCK_TIMEOUT_S = 5.0
+LOCALTIME = Path("/etc/localtime")
+# Raspberry Pi OS's own (pi-gen's TIMEZONE_DEFAULT), and UTC's names: images left as they came
+DEFAULT_ZONES = frozenset(
+    {"Europe/London", "UTC", "UCT", "Universal", "Zulu", "GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich"}
+)
 WRONG_CLOCK = (
     "a wrong clock skews metric timestamps and fails TLS to the broker (its certificate looks not yet valid or expired)"
 )
@@ -34,14 +41,28 @@ def clock_reads(when: datetime | None = None) -> str:
     return clock.clock_reads(now() if when is None else when)
 
 
+def zone_name(localtime: Path = LOCALTIME) -> str:
+    """The IANA name of the local zone: TZ when set (it overrides the file), else where /etc/localtime links
+    to (what `timedatectl set-timezone` writes), else the zone's abbreviation."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    try:
+        found = tz or str(localtime.readlink())
+    except OSError:  # not a link (copied in by hand), or no such file
+        found = ""
+    name = found.partition("zoneinfo/")[2] or found
+    return name or (datetime.now().astimezone().tzname() or "UTC")
+
+
 def zone_note(when: datetime) -> str:
-    """A hint when the device keeps UTC: Raspberry Pi OS and Debian images are often left on it, and
-    sessions_today then starts a store's day at UTC midnight (an hour or more off its own)."""
-    if when.astimezone().tzname() != "UTC":
-        return ""
+    """The zone sessions_today counts days in; with a hint where it is an image's default: Raspberry Pi OS
+    ships Europe/London, Debian UTC, and the device cannot know its store's zone."""
+    zone = zone_name()
+    if zone.removeprefix("Etc/") not in DEFAULT_ZONES:
+        return f"; time zone {zone}, where sessions_today's days start at midnight"
     return (
-        "; the time zone is UTC, so sessions_today's days start at UTC midnight: for a store in another zone,"
-        " `sudo timedatectl set-timezone Area/City` (e.g. Europe/Berlin)"
+        f"; time zone {zone}, an image's default, where sessions_today's days start at midnight: for a store in"
+        " another zone, `sudo timedatectl set-timezone Area/City` (e.g. Europe/Berlin; the running service"
+        " follows it within a minute)"
     )
 
 

@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,6 +24,7 @@ from listener.outputs.mqtt import payloads
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations"
 NODE = shutil.which("node") or shutil.which("nodejs")
+DAY_MS = 86_400_000
 
 # Runs one function node's body the way Node-RED does (msg, node, context, flow), one message at a time.
 HARNESS = """
@@ -74,19 +76,38 @@ def test_node_red_counts_per_local_day_as_the_devices_do() -> None:
     assert counts["payload"]["day"] == "2026-03-02" and counts["payload"]["sessions"] == 1
 
 
+def _session_start(device: str, seq: int, ts_ms: int) -> dict[str, object]:
+    return {"topic": f"listener/{device}/event", "payload": {"seq": seq, "ts": ts_ms, "type": "session_start"}}
+
+
+def _berlin_day(ts_ms: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ms / 1000, ZoneInfo("Europe/Berlin")).date().isoformat()
+
+
 def test_node_red_keeps_a_month_of_daily_counts() -> None:
     """One key per counter and day grew for ever in the flow context (a persistent store rewrites it whole):
-    counts older than 31 days before the event being counted are dropped, the month's are kept."""
-    days = ["2026-01-01", "2026-01-20", "2026-02-05"]  # the first is 35 days before the last, the second 16
-    msgs: list[dict[str, object]] = [
-        {
-            "topic": "listener/counter-3/event",
-            "payload": {"seq": i, "ts": _ms(f"{d}T12:00:00+01:00"), "type": "session_start"},
-        }
-        for i, d in enumerate(days)
-    ]
+    counts older than 31 days before today are dropped, the month's are kept."""
+    now_ms = int(time.time() * 1000)
+    stamps = [now_ms - 35 * DAY_MS, now_ms - 16 * DAY_MS, now_ms]
+    msgs = [_session_start("counter-3", i, ts) for i, ts in enumerate(stamps)]
     flow = _run_node_with_flow("Count per counter and day", msgs, tz="Europe/Berlin")["flow"]
-    assert sorted(flow["listener_today"]) == ["counter-3/2026-01-20", "counter-3/2026-02-05"]
+    assert sorted(flow["listener_today"]) == [f"counter-3/{_berlin_day(ts)}" for ts in stamps[1:]]
+
+
+def test_node_red_keeps_every_counters_days_when_one_clock_reads_a_year_ahead() -> None:
+    """Days were pruned 31 days before the event's own ts: one device whose clock read a year ahead (set by hand
+    with a typo in the year) wiped every counter's daily totals, and its sessions were counted on a day to come."""
+    now_ms = int(time.time() * 1000)
+    msgs = [_session_start(f"counter-{n}", d, now_ms - d * DAY_MS) for n in (1, 2) for d in range(5)]
+    msgs += [_session_start("counter-9", 100 + i, now_ms + 365 * DAY_MS + i) for i in range(2)]
+    msgs += [_session_start("counter-9", 102, now_ms)]  # its clock set right: counted again
+    run = _run_node_with_flow("Count per counter and day", msgs, tz="Europe/Berlin")
+    days = sorted(run["flow"]["listener_today"])
+    kept = sorted(f"counter-{n}/{_berlin_day(now_ms - d * DAY_MS)}" for n in (1, 2) for d in range(5))
+    assert days == sorted([*kept, f"counter-9/{_berlin_day(now_ms)}"])
+    assert run["outputs"][10:12] == [None, None]
+    (warning,) = run["warnings"]  # once, not for each event
+    assert warning.startswith("counter-9's clock reads ") and "ahead of Node-RED's" in warning and "NTP" in warning
 
 
 def test_node_red_names_the_device_under_any_topic_prefix() -> None:

@@ -80,7 +80,14 @@ def test_a_provisioned_device_whose_card_is_missing_is_blamed_on_the_card_not_th
     cfg = config(tmp_path, array={"preset": "respeaker-4mic", "device": "listener_array"})
     (audio,) = doctor.check_audio(cfg)
     assert audio.status == "FAIL" and "no audio input device matching 'listener_array'" in audio.detail
-    assert "`arecord -l` lists its card" in audio.fix and "provision.sh again with that board's --preset" in audio.fix
+    assert "`arecord -l` lists its card" in audio.fix
+    # --force-config would install the bare template: the device would lose its device_id, broker and calibration
+    assert audio.fix.endswith(
+        "if another board is fitted, set preset under [array] in /etc/listener/listener.toml to that board's name "
+        "(its device_id, broker settings and calibration stay), run provision.sh again with that board's --preset, "
+        "then `listener calibrate --write` once the new board is mounted"
+    ), audio.fix
+    assert "--force-config" not in audio.fix, audio.fix
     assert "no other program holds its card (`fuser -v /dev/snd/*`" in audio.fix  # PortAudio skips a busy card
     assert "set [array] device" not in audio.fix, audio.fix
 

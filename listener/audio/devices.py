@@ -231,11 +231,14 @@ def _no_inputs_fix() -> str:
 def _fix(hints: Sequence[str]) -> str:
     """What to do about an input that is not there; on a provisioned device, about its card, not the name."""
     if list(hints) == [PROVISIONED_DEVICE]:
-        # the name only goes missing with the card it reads: pointing the config elsewhere would bypass it
+        # the name only goes missing with the card it reads: pointing the config elsewhere would bypass it.
+        # No --force-config: without --config it installs the bare template, dropping device_id, broker, calibration
         return (
             f"Fix: {_reboot_first()}check {_CONNECTED}, {_LOADED} and {_FREE}; "
-            f"{PROVISIONED_DEVICE} is firmware/provision.sh's name for that card: if another board is fitted, run "
-            "provision.sh again with that board's --preset (and --force-config)"
+            f"{PROVISIONED_DEVICE} is firmware/provision.sh's name for that card: if another board is fitted, set "
+            "preset under [array] in /etc/listener/listener.toml to that board's name (its device_id, broker "
+            "settings and calibration stay), run provision.sh again with that board's --preset, then "
+            "`listener calibrate --write` once the new board is mounted"
         )
     return (
         f"Fix: {_reboot_first()}set [array] device to part of one of these names (`listener devices` lists them), or "

@@ -35,15 +35,20 @@ def require(tool: str, package: str) -> None:
 
 
 def provision(
-    root: Path, *args: str, check: bool = True, env: dict[str, str] | None = None, umask: str = ""
+    root: Path,
+    *args: str,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    umask: str = "",
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``umask``: run the script under it, as sudo would from a shell that set it."""
+    """``umask``: run the script under it, as sudo would from a shell that set it; ``cwd``: run it from there."""
     require("bash", "bash")
     env = {**os.environ, "LC_ALL": "C", **(env or {})}
     command = ["bash", str(SCRIPT), "--root", str(root), *args]
     if umask:
         command = ["bash", "-c", f'umask {umask} && exec "$@"', "bash", *command]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, cwd=cwd)
     if check:
         assert done.returncode == 0, f"provision.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     return done

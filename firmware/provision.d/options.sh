@@ -300,13 +300,18 @@ PY
 
 # The Python that runs this source's own listener (its checkout's venv, or python3 where that has the
 # package's dependencies), to check a config before anything is written; none prints nothing.
+# -P (3.11): python -c and -m put the current folder ahead of PYTHONPATH, so a run from a checkout
+# checked with the checkout's listener, not the --source's. One whose listener still comes from
+# elsewhere (an sdist is no importable path: its Python's own) cannot check for this source.
 source_python() {
-	local py candidates=("$REPO_DIR/.venv/bin/python")
+	local py where candidates=("$REPO_DIR/.venv/bin/python")
 	# on the device, the venv of the install before this one has the dependencies python3 lacks
 	[[ $ROOT == / ]] && candidates+=("$VENV/bin/python")
 	for py in "${candidates[@]}" python3; do
 		command -v "$py" >/dev/null || continue
-		if PYTHONPATH=$SOURCE "$py" -c 'import listener.cli' 2>/dev/null; then
+		where=$(PYTHONPATH=$SOURCE "$py" -P -c 'import listener, listener.cli; print(listener.__file__)' \
+			2>/dev/null) || continue
+		if [[ $where == "$SOURCE"/* ]]; then
 			printf '%s\n' "$py"
 			return 0
 		fi
@@ -326,12 +331,14 @@ check_config_early() {
 	[[ -n $file ]] || return 0 # the template, which tests/test_provision.py loads for every preset
 	py=$(source_python)
 	if [[ -z $py ]]; then
+		local why="no Python here imports listener from $SOURCE (make $REPO_DIR/.venv with the package installed)"
+		[[ $SOURCE != *.tar.gz ]] || why="$SOURCE is an sdist, which no Python imports unbuilt (pass the wheel \
+built from it as --source, or check the file with that version's listener check-config)"
 		# on the device, check_config_for_service runs the installed listener on it instead
-		[[ $ROOT == / ]] || warn "$file is not checked with listener check-config: no Python here imports \
-listener from $SOURCE (make $REPO_DIR/.venv with the package installed)"
+		[[ $ROOT == / ]] || warn "$file is not checked with listener check-config: $why"
 		return 0
 	fi
-	if ! PYTHONPATH=$SOURCE "$py" -m listener check-config "$file" >/dev/null; then
+	if ! PYTHONPATH=$SOURCE "$py" -P -m listener check-config "$file" >/dev/null; then
 		printf 'error: %s\n' "$file is not valid for this listener (above): fix it, then run this again" >&2
 		exit 2
 	fi

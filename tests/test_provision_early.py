@@ -1,0 +1,53 @@
+"""firmware/provision.sh's checks made before any change: the config is checked by the listener being
+installed (not one the current folder offers), and what a real run would stop on halfway stops a dry run
+too."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tests.provision_root import FILES_ONLY, REPO, provision
+
+
+def with_listener() -> dict[str, str]:
+    """PATH with this test's Python first: one that imports listener and its dependencies, as a checkout's venv."""
+    return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def source_with_own_check(tmp_path: Path) -> Path:
+    """A --source whose listener's check-config refuses every file with a line of its own."""
+    source = tmp_path / "newer"
+    (source / "listener").mkdir(parents=True)
+    (source / "pyproject.toml").write_text('[project]\nname = "listener"\n')
+    (source / "listener/__init__.py").write_text("")
+    (source / "listener/cli.py").write_text("")
+    (source / "listener/__main__.py").write_text('import sys\nsys.exit("checked by the --source\'s listener")\n')
+    return source
+
+
+def test_the_config_is_checked_by_the_sources_listener_not_the_current_folders(pi_root: Path, tmp_path: Path) -> None:
+    # python -c and -m put the current folder ahead of PYTHONPATH: run from a checkout, as the README does, the
+    # checkout's listener checked the config, and a key only the --source knows blocked the upgrade
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[array]\npreset = "respeaker-4mic"\ndevice = "listener_array"\n')
+    source = source_with_own_check(tmp_path)
+    args = ["--config", str(fleet), "--source", str(source), "--dry-run", *FILES_ONLY]
+    done = provision(pi_root, *args, check=False, env=with_listener(), cwd=REPO)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "checked by the --source's listener" in done.stderr, done.stderr
+
+
+def test_an_sdist_source_leaves_the_config_unchecked_and_says_so(pi_root: Path, tmp_path: Path) -> None:
+    # an sdist is no path Python imports from: the check ran whatever listener that Python had, and passed a
+    # config (or refused one) for another version than the one being installed
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[array]\npreset = "respeaker-4mic"\ndevice = "listener_array"\nbogus_key = 1\n')
+    sdist = tmp_path / "listener-9.9.tar.gz"
+    sdist.write_bytes(b"\x1f\x8b")
+    args = ["--config", str(fleet), "--source", str(sdist), "--dry-run", *FILES_ONLY]
+    done = provision(pi_root, *args, check=False, env=with_listener(), cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{fleet} is not checked with listener check-config: {sdist} is an sdist" in done.stderr, done.stderr
+    assert "bogus_key" not in done.stderr, done.stderr

@@ -183,6 +183,7 @@ main() {
 	check_config_replacement
 	check_kept_preset
 	check_config_early
+	check_named_files_early
 	check_can_run
 	TMPD=$(mktemp -d)
 	trap 'rm -rf "$TMPD" "$STAGED"' EXIT

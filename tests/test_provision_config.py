@@ -337,13 +337,15 @@ def test_a_config_naming_a_ca_file_not_copied_yet_fails_the_run_until_it_is(
     fleet.write_text(f'[mqtt]\nenabled = true\ntls = true\nca_file = "{written}"\n')
     failed = provision(pi_root, "--config", str(fleet), *FILES_ONLY, check=False)
     assert failed.returncode == 1, failed.stdout + failed.stderr
+    # refused before any change: the fix is to the file, nothing installed yet
     assert failed.stderr.splitlines()[-1] == (
-        'error: /etc/listener/listener.toml has mqtt.ca_file = "/etc/listener/fleet-ca.pem", which does not exist: '
+        f'error: --config {fleet} has mqtt.ca_file = "/etc/listener/fleet-ca.pem", which does not exist: '
         "copy the file there first (a fleet's CA file goes in /etc/listener/ on every device), or fix "
-        f"mqtt.ca_file; then run this again (a fix to mqtt.ca_file in {fleet}: run again with --force-config, the "
-        "installed copy is the unfixed one)"
+        "mqtt.ca_file; then run this again"
     )
+    assert not (pi_root / "etc/listener/listener.toml").exists()
     ca = pi_root / "etc/listener/fleet-ca.pem"
+    ca.parent.mkdir(parents=True)
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     ca.chmod(0o600)  # root's alone, as a copy under umask 077 leaves it
     failed = provision(pi_root, "--config", str(fleet), *FILES_ONLY, check=False)

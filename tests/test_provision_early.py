@@ -8,7 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from tests.provision_root import FILES_ONLY, REPO, provision
+import pytest
+
+from tests.provision_root import FILES_ONLY, REPO, provision, snapshot
 
 
 def with_listener() -> dict[str, str]:
@@ -51,3 +53,29 @@ def test_an_sdist_source_leaves_the_config_unchecked_and_says_so(pi_root: Path, 
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{fleet} is not checked with listener check-config: {sdist} is an sdist" in done.stderr, done.stderr
     assert "bogus_key" not in done.stderr, done.stderr
+
+
+HALFWAY = {
+    "ca-file": ('[mqtt]\nenabled = true\ntls = true\nca_file = "fleet-ca.pem"\n', "mqtt.ca_file"),
+    "vosk-model": (
+        '[asr]\nenabled = true\nmodel_path = "/opt/listener/models/vosk-model-small-en-us-0.15"\n',
+        "which holds no vosk model",
+    ),
+}
+
+
+@pytest.mark.parametrize(("config", "problem"), HALFWAY.values(), ids=HALFWAY.keys())
+def test_what_stops_a_run_halfway_stops_its_dry_run_and_it_before_any_change(
+    pi_root: Path, tmp_path: Path, config: str, problem: str
+) -> None:
+    # a dry run skipped the checks of the files the config names, which a real run made only after writing the
+    # config: --dry-run said the fleet's file was fine, and the run then stopped with the config installed
+    fleet = tmp_path / "counter-3.toml"
+    fleet.write_text(f'[array]\npreset = "respeaker-4mic"\ndevice = "listener_array"\n\n{config}')
+    before = snapshot(pi_root)
+    for dry_run in (["--dry-run"], []):
+        done = provision(pi_root, "--config", str(fleet), *dry_run, *FILES_ONLY, check=False)
+        assert done.returncode == 1, done.stdout + done.stderr
+        last = done.stderr.splitlines()[-1]
+        assert last.startswith(f"error: --config {fleet} has ") and problem in last, last
+        assert snapshot(pi_root) == before

@@ -150,29 +150,45 @@ cannot read it (above): fix it (its mode, or its folders', if so), then run this
 
 # check-config does not open the files the config names. The service does at its start, and one it
 # cannot read (a CA file not copied yet, a root-only key) stops it with exit 2, which systemd does not
-# restart: refused here, before the (re)start, with the key and the fix.
+# restart: refused here, before the (re)start, with the key and the fix. $1: the config (default the
+# installed one), $2: its name in the error; $3 (early): the service user may not exist yet, and a file
+# it could not read is left to the check after the run made it.
 check_named_files() {
-	local config key path why
-	config=$(target "$CONF_DIR/listener.toml")
+	local config=${1:-$(target "$CONF_DIR/listener.toml")} name=${2:-$CONF_DIR/listener.toml} key path why
 	[[ -f $config ]] || return 0
 	while IFS=$'\t' read -r key path; do
-		why=$(named_file_problem "$key" "$path") || continue
-		die "$CONF_DIR/listener.toml has $key = \"$path\", which $why; then run this again$(fleet_fix_note "$key")"
+		why=$(named_file_problem "$key" "$path" "${3-}") || continue
+		die "$name has $key = \"$path\", which $why; then run this again$(fleet_fix_note "$key" "$name")"
 	done < <(config_named_files "$config" "$CONF_DIR")
-	check_vosk_model "$config"
+	check_vosk_model "$config" "$name" "${3-}"
+}
+
+# The config the device will start with, before any change (a dry run's included: it needs nothing
+# written), so that a real run does not stop halfway, its config written, on what a dry run passed.
+check_named_files_early() {
+	local file=$CONFIG_FILE name="--config $CONFIG_FILE" installed
+	installed=$(target "$CONF_DIR/listener.toml")
+	if [[ -f $installed ]] && ((!FORCE_CONFIG)); then
+		file=$installed name=$CONF_DIR/listener.toml
+	fi
+	[[ -n $file ]] || return 0 # the template names no files, and its model is the one this run installs
+	check_named_files "$file" "$name" early
 }
 
 # A config with [asr] enabled names a vosk model folder (model_path) the service loads at its start: without
 # one there it stops with exit 2, which systemd does not restart, at the reboot a first run asks for. A
 # fleet's config copied from a device provisioned with --vosk-model needs the model on every device.
+# $1: the config, $2: its name in the error, $3 (early): before this run's own model is installed.
 check_vosk_model() {
-	local path
+	local path name=${2:-$CONF_DIR/listener.toml}
 	path=$(config_vosk_model "$1" "$CONF_DIR") || return 0
 	[[ -f $(target "$path")/am/final.mdl ]] && return 0
+	# early: the model this run installs (then checked as the others are)
+	[[ -n ${3-} && -n $VOSK_MODEL && $path == "$MODELS_DIR/$VOSK_NAME" ]] && return 0
 	local fix="pass --vosk-model en-small (it installs $MODELS_DIR/$VOSK_EN_SMALL_NAME)"
 	[[ $path == "$MODELS_DIR/"* ]] || fix="copy an unzipped vosk model folder there"
-	die "$CONF_DIR/listener.toml has [asr] enabled = true and model_path = \"$path\", which holds no vosk model \
-(the service would stop at its start): $fix, or set [asr] enabled = false; then run this again$(fleet_fix_note asr.model_path)"
+	die "$name has [asr] enabled = true and model_path = \"$path\", which holds no vosk model \
+(the service would stop at its start): $fix, or set [asr] enabled = false; then run this again$(fleet_fix_note asr.model_path "$name")"
 }
 
 # The model folder config $1 makes the service load: [asr] model_path with [asr] enabled, a relative path in
@@ -190,10 +206,10 @@ print(posixpath.normpath(posixpath.join(sys.argv[2], path)))
 PY
 }
 
-# With --config, the installed file is that file as it was: a fix to key $1 made in it differs from the
-# installed one, which a run refuses without --force-config.
+# With --config, the installed file (named $2) is that file as it was: a fix to key $1 made in it differs
+# from the installed one, which a run refuses without --force-config.
 fleet_fix_note() {
-	[[ -n $CONFIG_FILE ]] || return 0
+	[[ -n $CONFIG_FILE && $2 == "$CONF_DIR/listener.toml" ]] || return 0
 	printf ' (a fix to %s in %s: run again with --force-config, the installed copy is the unfixed one)' "$1" "$CONFIG_FILE"
 }
 
@@ -221,7 +237,7 @@ PY
 # Why the service user could not read file $2 (a path on the device, config key $1), with the fix;
 # fails when it can.
 named_file_problem() {
-	local key=$1 path=$2 here=$2 owner="sudo chown"
+	local key=$1 path=$2 here=$2 owner="sudo chown" early=${3-}
 	if [[ $ROOT != / ]]; then # the fix runs on this machine: the root's path, and the root's own account
 		here=$(target "$path") owner="sudo chroot $ROOT chown"
 	fi
@@ -238,6 +254,8 @@ named_file_problem() {
 		say "does not exist: copy the file there first (a fleet's CA file goes in $CONF_DIR/ on every device), or fix $key"
 	elif [[ ! -f $(target "$path") ]]; then
 		say "is not a file: set $key to the file itself"
+	elif [[ -n $early ]] && ! has_entry /etc/passwd "$SERVICE_USER"; then
+		return 1 # whether the user this run makes can read it is checked once it exists
 	elif ! readable_by_service "$path"; then
 		say "the service user $SERVICE_USER cannot read: $open, and let it into the folders above"
 	else

@@ -79,3 +79,21 @@ def test_what_stops_a_run_halfway_stops_its_dry_run_and_it_before_any_change(
         last = done.stderr.splitlines()[-1]
         assert last.startswith(f"error: --config {fleet} has ") and problem in last, last
         assert snapshot(pi_root) == before
+
+
+def test_a_config_holding_a_password_is_refused_where_no_listener_checks_it(pi_root: Path, tmp_path: Path) -> None:
+    # with no Python to run the source's check-config, the file was installed 0644 with its password, which the
+    # diff printed: the listener refuses the key, so the script does, before any change
+    fleet = tmp_path / "pw.toml"
+    fleet.write_text('[array]\ndevice = "listener_array"\n\n[mqtt]\nenabled = true\npassword = "hunter2"\n')
+    stub = tmp_path / "stub"  # a --source no Python runs check-config from
+    (stub / "listener").mkdir(parents=True)
+    (stub / "listener/__init__.py").write_text("")
+    (stub / "pyproject.toml").write_text('[project]\nname = "listener"\n')
+    before = snapshot(pi_root)
+    plain = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    done = provision(pi_root, "--config", str(fleet), "--source", str(stub), *FILES_ONLY, check=False, env=plain)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{fleet} has mqtt.password, which the listener refuses" in done.stderr, done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
+    assert snapshot(pi_root) == before

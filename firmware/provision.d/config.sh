@@ -73,6 +73,25 @@ print(doc.get(section, {}).get(key, default))
 PY
 }
 
+# Whether TOML file $1 (read as toml_value reads it) has key $3 in table $2, whatever its value.
+toml_has_key() {
+	python3 - "$@" 2>/dev/null <<'PY'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    table = tomllib.loads(f.read().decode("utf-8-sig")).get(sys.argv[2])
+sys.exit(0 if isinstance(table, dict) and sys.argv[3] in table else 1)
+PY
+}
+
+# The listener refuses mqtt.password in its config, whatever its value. Refused here, before any change,
+# where no listener may run to check the file: installed, it would be readable to all (0644), and its
+# value printed in the diff. The value is never read out.
+check_config_password() {
+	toml_has_key "$1" mqtt password || return 0
+	usage_error "$1 has mqtt.password, which the listener refuses (the file is installed readable to all); \
+nothing was changed: put the password in $CONF_DIR/secrets.env (LISTENER_MQTT_PASSWORD=...) and delete the key"
+}
+
 # What a run that keeps the installed listener.toml says about it.
 kept_config_note() {
 	if ((CONFIG_CALIBRATED)); then

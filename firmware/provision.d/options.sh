@@ -61,6 +61,7 @@ check_config_file() {
 	[[ -f $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE is not a file: pass the device's listener.toml"
 	[[ -r $CONFIG_FILE ]] || usage_error "--config $CONFIG_FILE cannot be read: check its permissions"
 	toml_value "$CONFIG_FILE" array preset "" >/dev/null || exit 2
+	check_config_password "$CONFIG_FILE"
 }
 
 select_vosk_model() {
@@ -327,6 +328,7 @@ check_config_early() {
 		# a kept file that is no TOML stopped kept_config_note only after apt and the user (--config's
 		# own file was read when the options were)
 		toml_value "$file" array preset "" >/dev/null || exit 2
+		check_config_password "$file"
 	fi
 	[[ -n $file ]] || return 0 # the template, which tests/test_provision.py loads for every preset
 	py=$(source_python)

@@ -184,6 +184,7 @@ main() {
 	check_kept_preset
 	check_config_early
 	check_named_files_early
+	check_secrets_file
 	check_can_run
 	TMPD=$(mktemp -d)
 	trap 'rm -rf "$TMPD" "$STAGED"' EXIT

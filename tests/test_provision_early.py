@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -96,4 +97,38 @@ def test_a_config_holding_a_password_is_refused_where_no_listener_checks_it(pi_r
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{fleet} has mqtt.password, which the listener refuses" in done.stderr, done.stderr
     assert "hunter2" not in done.stdout + done.stderr
+    assert snapshot(pi_root) == before
+
+
+def link_to_a_login_users_file(secrets: Path) -> None:
+    # as `sudo ln -s` from the Pi's login user's copy leaves it
+    home = secrets.parents[2] / "home/pi"
+    home.mkdir(parents=True)
+    (home / "secrets.env").write_text("LISTENER_MQTT_PASSWORD=s3cret\n")
+    os.chown(home / "secrets.env", 1000, 1000)
+    (home / "secrets.env").chmod(0o644)
+    secrets.symlink_to("../../home/pi/secrets.env")
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (link_to_a_login_users_file, "is a symbolic link (to ../../home/pi/secrets.env)"),
+        (Path.mkdir, "is not a regular file but a directory"),
+    ],
+    ids=["link", "folder"],
+)
+def test_a_secrets_file_the_script_cannot_mend_is_refused_before_any_change(
+    pi_root: Path, make: Callable[[Path], None], said: str
+) -> None:
+    # a link: chown and chmod reached its target, still the login user's to read, and every run said "change";
+    # a folder: every run said "create" and wrote the file inside it
+    secrets = pi_root / "etc/listener/secrets.env"
+    secrets.parent.mkdir(parents=True)
+    make(secrets)
+    before = snapshot(pi_root)
+    done = provision(pi_root, *FILES_ONLY, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.startswith(f"error: /etc/listener/secrets.env {said}"), done.stderr
+    assert "nothing was changed" in done.stderr and "s3cret" not in done.stdout + done.stderr
     assert snapshot(pi_root) == before

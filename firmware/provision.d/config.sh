@@ -40,6 +40,22 @@ ensure_secrets_file() {
 	[[ $(stat -c %a "$path") == 600 ]] || change "chmod 0600 $secrets" chmod 0600 "$path"
 }
 
+# What ensure_secrets_file cannot mend, refused before any change. Through a link, chown and chmod reach
+# a file its owner (the login user, for one in /home/pi) still reads, and a mode read through the link
+# never matched, so every run said "change"; into a folder, install_file writes the new file inside it.
+check_secrets_file() {
+	local secrets=$CONF_DIR/secrets.env path
+	path=$(target "$secrets")
+	if [[ -L $path ]]; then
+		die "$secrets is a symbolic link (to $(readlink "$path")), and the broker password there stays readable \
+to the file's owner; nothing was changed: replace the link with the file itself (this script makes it root's, \
+mode 0600), then run this again"
+	elif [[ -e $path && ! -f $path ]]; then
+		die "$secrets is not a regular file but a $(stat -c %F "$path"); nothing was changed: move it out of the \
+way (this script creates the file, root's, mode 0600), then run this again"
+	fi
+}
+
 # --force-config keeps what it replaces: per-device settings (device_id, broker, calibrated parties).
 # An older backup is never replaced: a second --force-config would lose the calibration the first kept.
 backup_replaced_config() {

@@ -303,14 +303,15 @@ PY
 # package's dependencies), to check a config before anything is written; none prints nothing.
 # -P (3.11): python -c and -m put the current folder ahead of PYTHONPATH, so a run from a checkout
 # checked with the checkout's listener, not the --source's. One whose listener still comes from
-# elsewhere (an sdist is no importable path: its Python's own) cannot check for this source.
+# elsewhere (an sdist is no importable path: its Python's own; a package whose modules an editable
+# install's finder maps to another checkout) cannot check for this source: the module that runs is judged.
 source_python() {
 	local py where candidates=("$REPO_DIR/.venv/bin/python")
 	# on the device, the venv of the install before this one has the dependencies python3 lacks
 	[[ $ROOT == / ]] && candidates+=("$VENV/bin/python")
 	for py in "${candidates[@]}" python3; do
 		command -v "$py" >/dev/null || continue
-		where=$(PYTHONPATH=$SOURCE "$py" -P -c 'import listener, listener.cli; print(listener.__file__)' \
+		where=$(PYTHONPATH=$SOURCE "$py" -P -c 'import listener.cli; print(listener.cli.__file__)' \
 			2>/dev/null) || continue
 		if [[ $where == "$SOURCE"/* ]]; then
 			printf '%s\n' "$py"

@@ -48,9 +48,10 @@ def spy(self, result_json):
         heard.extend(line)
     emit(self, json.dumps({"result": items}))
 
-def matching(self, words, i):
-    # every phrase a cue detector matched (a question's start, a tag, a lead-in, an acknowledgement, a plan)
-    found = longest_at(self, words, i)
+def matching(self, words, i, *family):
+    # every phrase a cue detector matched (a question's start, a tag, a lead-in, an acknowledgement, a plan,
+    # and the phrase of its family a summary runs on through)
+    found = longest_at(self, words, i, *family)
     if found is not None and found.end > found.start:
         matched.append((found.family, " ".join(words[found.start : found.end])))
     return found

@@ -85,10 +85,13 @@ class PhraseSet:
             for word in first.words:
                 self._by_first.setdefault(word, []).append(pattern)
 
-    def longest_at(self, words: Sequence[str], i: int) -> Match | None:
+    def longest_at(self, words: Sequence[str], i: int, family: str | None = None) -> Match | None:
+        """The longest match starting at ``i`` (of ``family`` only, if given)."""
         best: Match | None = None
         candidates = self._by_first.get(words[i], []) if i < len(words) else []
         for pattern in (*candidates, *self._anywhere):
+            if family is not None and pattern.family != family:
+                continue
             end = pattern.match(words, i)
             if end is None:
                 continue
@@ -105,11 +108,24 @@ class PhraseSet:
         while i < len(words):
             match = self.longest_at(words, i)
             if match is not None and match.end > i:
+                match = self._continued(words, match)
                 found.append(match)
                 i = match.end
             else:
                 i += 1
         return found
+
+    def _continued(self, words: Sequence[str], match: Match) -> Match:
+        """``match`` run on through every pattern of its family that begins inside it and ends after it:
+        "just to make sure" and "make sure i understand" are one summary, so that its "i understand" is
+        not also the acknowledgement a scan resumed after "sure" would find."""
+        end, j = match.end, match.start + 1
+        while j < end:
+            longer = self.longest_at(words, j, match.family)
+            if longer is not None and longer.end > end:
+                end = longer.end
+            j += 1
+        return match if end == match.end else Match(match.family, match.start, end)
 
 
 class Stemmer:

@@ -41,6 +41,7 @@ from listener.pipeline import Stage
 from listener.transcription.cues import CueDetector
 from listener.transcription.gate import SpeechGate
 from listener.transcription.history import ActivityHistory
+from listener.transcription.lag import LagNotice
 from listener.transcription.lexicon import load_lexicon
 from listener.transcription.models import is_model_dir, missing_model_hint, model_path
 from listener.transcription.recognizer import (
@@ -83,6 +84,7 @@ class TranscriptionStage(Stage):
         self.mix_channels = geometry.mode == "channels"
         self.history = ActivityHistory(config.asr.queue_s + HISTORY_EXTRA_S)
         self.gate = SpeechGate(config.asr.speech_pad_s) if config.asr.speech_only else None
+        self.lag = LagNotice(config.asr.queue_s, config.asr.speech_only)
         self.worker: RecognizerWorker | None = None
         self._now_s = 0.0  # audio time the pipeline has reached
         self._fault_shown = False
@@ -135,6 +137,7 @@ class TranscriptionStage(Stage):
         elif isinstance(event, AudioBlock) and self.worker is not None:
             self._now_s = max(self._now_s, event.end_s)
             yield from self._submit(self.gate.audio(event) if self.gate is not None else [event])
+            self.lag.tick(self._now_s)
             yield from self._cues()
             # on activity time, as the analytics end the session: on audio time the words were dropped before the
             # session's end handed its last words over, and when the customer came back just inside the gap
@@ -210,7 +213,11 @@ class TranscriptionStage(Stage):
     def _submit(self, blocks: list[AudioBlock]) -> Iterator[TranscriptionSkipped]:
         assert self.worker is not None
         for block in blocks:
-            yield from _skipped(self.worker.submit(Chunk(block.start_s, self._mono_pcm(block))))
+            skipped = self.worker.submit(Chunk(block.start_s, self._mono_pcm(block)))
+            # a whole queue_s behind (a failed recogniser skips everything, and says so as a fault)
+            if skipped and not self.worker.failed:
+                self.lag.skipped(sum(c.duration_s for c in skipped), self._now_s)
+            yield from _skipped(skipped)
 
     def _forget_after_session(self) -> None:
         """While no session is open the words go: those of a session that ended, which the recogniser may

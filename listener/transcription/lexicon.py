@@ -186,6 +186,7 @@ class Lexicon:
         self.stem = Stemmer(_get(data, "stemming", dict, where), where)
         words = _get(data, "words", dict, where)
         self.fillers = frozenset(_get(words, "fillers", list, where))
+        self.common = frozenset(_get(words, "common", list, where))  # to tell a model of another language
         self.stop = frozenset(_get(words, "stop", list, where))
         self.short_content = frozenset(_get(words, "short_content", list, where))
         self.stop_endings = [(str(a), str(b)) for a, b in _get(words, "stop_endings", list, where)]

@@ -42,6 +42,7 @@ from listener.transcription.cues import CueDetector
 from listener.transcription.gate import SpeechGate
 from listener.transcription.history import ActivityHistory
 from listener.transcription.lag import LagNotice
+from listener.transcription.language import WordLanguage, mismatch_fix, named_mismatch
 from listener.transcription.lexicon import load_lexicon
 from listener.transcription.models import is_model_dir, missing_model_hint, model_path
 from listener.transcription.recognizer import (
@@ -81,6 +82,7 @@ class TranscriptionStage(Stage):
         self.late_detector = CueDetector(self.detector.lex, an.floor_take_s, an.echo_min_words)
         self._session_end_s = -math.inf  # audio time at which the latest session was over
         self.model_path = model_path(config)
+        self.word_language = WordLanguage(self.detector.lex, config, self.model_path)
         self.mix_channels = geometry.mode == "channels"
         self.history = ActivityHistory(config.asr.queue_s + HISTORY_EXTRA_S)
         self.gate = SpeechGate(config.asr.speech_pad_s) if config.asr.speech_only else None
@@ -104,6 +106,10 @@ class TranscriptionStage(Stage):
                 " behind holds up the LEDs and MQTT until it catches up, and a wait longer than [array] buffer_s"
                 ' loses audio; "auto" skips instead (cues partial)',
                 self.asr.queue_s,
+            )
+        if (mismatch := named_mismatch(self.model_path, self.asr.language)) is not None:
+            log.warning(
+                "the vosk model at %s %s: %s", self.model_path, mismatch, mismatch_fix(self.config, self.model_path)
             )
         model = load_model(self.model_path)
         self.worker = self._new_worker(model)
@@ -241,6 +247,7 @@ class TranscriptionStage(Stage):
         for result in self.worker.take():
             # counts and times only: a word never goes to a log, not even at debug level
             log.debug("recogniser result: %d words, %.2f-%.2f s", len(result), result[0].start_s, result[-1].end_s)
+            self.word_language.heard(result)
             yield from self._result_cues(result)
         self.late_detector.forget()  # late words are held no longer than this call
 

@@ -271,6 +271,10 @@ def check_asr_model(config: Config, config_file: Path | None = None) -> Check:
     except ListenerError as exc:
         detail = str(exc).removesuffix(f": {LOAD_FIX}")  # the loader's own advice is the generic one
         return fail("asr model", detail, broken_model_hint(path, config, config_file))
+    from listener.transcription.language import mismatch_fix, named_mismatch
+
+    if (mismatch := named_mismatch(path, config.asr.language)) is not None:
+        return warn("asr model", f"vosk model {path} loads, but {mismatch}", mismatch_fix(config, path, config_file))
     return Check("asr model", "ok", f"vosk model {path} loads")
 
 

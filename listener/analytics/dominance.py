@@ -6,12 +6,15 @@ Dominance starts when the rep share is at least ``dominance_on_share`` with
 at least ``dominance_min_speech_s`` of speech (rep + customer) in the
 window, and ends when the share drops below ``dominance_off_share``. A rep
 floor whose speech has run longer than ``monologue_dominating_s`` dominates
-too, until the customer takes the floor. Evaluated every 0.1 s on a fixed
-grid of the audio clock, so decisions come within 0.1 s of a crossing.
+too, until the customer takes the floor; time in it the device did not hear
+(the privacy pause, a fault) is unknown, and does not count towards it.
+Evaluated every 0.1 s on a fixed grid of the audio clock, so decisions come
+within 0.1 s of a crossing.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterator
 
@@ -32,6 +35,7 @@ class Dominance:
         self.by_monologue = False
         self.last_share = 0.0
         self.on_since = 0  # onset of the dominance going on now
+        self._clock: tuple[tuple[int, int, float], int] | None = None  # (what it was read from, monologue_since)
 
     @property
     def dominating(self) -> bool:
@@ -108,13 +112,30 @@ class Dominance:
             self.by_share = share >= cfg.dominance_on_share and speech >= lim.dominance_min_speech_frames
         latest = self.ctx.tracks[Party.REP].latest_end()
         # a rep floor begun before the session (talking before the customer came) counts from its start
-        monologue_since = max(self.floor.onset, self.since or 0) + lim.monologue_frames
+        monologue_since = self._monologue_since(max(self.floor.onset, self.since or 0))
         self.by_monologue = self.floor.holder is Party.REP and latest is not None and latest > monologue_since
         if self.dominating and not was:
             self.on_since = frame if self.by_share else max(self.since or 0, min(frame, monologue_since))
             yield self._event(True, self.on_since, frame, share, self._reason)
         elif was and not self.dominating:
             yield self._event(False, frame, frame, share, reason_was)
+
+    def _monologue_since(self, start: int) -> int:
+        """The frame by which a floor begun at ``start`` has been heard for ``monologue_frames``: unheard
+        time stops its clock, as it does a silence's (Silences._heard_s). Its stretches reach the analytics
+        after their silent frames, before the speech after them that could take the clock past them."""
+        spans = self.ctx.unheard.spans
+        key = (start, len(spans), spans[-1][1] if spans else 0.0)
+        if self._clock is not None and self._clock[0] == key:
+            return self._clock[1]  # stepped every 0.1 s: a visit's hundreds of overflow blips are summed once
+        s, hop_s = self.ctx.s, self.ctx.limits.hop_s
+        since_s = s(start + self.ctx.limits.monologue_frames)
+        for a, b in self.ctx.unheard.within(s(start), math.inf):
+            if a >= since_s:
+                break
+            since_s += b - a
+        self._clock = (key, round(since_s / hop_s))
+        return self._clock[1]
 
     def end(self, frame: int, end: int) -> Iterator[Event]:
         """The session ended at ``end`` (decided at ``frame``): dominance ends with it, then."""

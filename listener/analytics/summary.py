@@ -148,7 +148,8 @@ def summarize(
     speech = _speech(span, segments)
     inside = [e for e in events if isinstance(e, Reported) and span.holds(e.onset_s) and not _after(e, span)]
     talk = _talk(span, speech, _unheard_s(span, unheard, speech))
-    dominance_s, episodes = _dominance(span, [e for e in events if isinstance(e, DominanceChanged)])
+    gaps = _union(list(unheard))
+    dominance_s, episodes = _dominance(span, [e for e in events if isinstance(e, DominanceChanged)], gaps)
     waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s, span)
     return SessionSummary(
         session_id=session_id,
@@ -157,7 +158,7 @@ def summarize(
         decided_s=decided_s,
         duration_s=span.duration_s,
         **talk,
-        **_floors(inside, _held(span, events)),
+        **_floors(inside, _held(span, events, gaps)),
         **_switches(span, [e for e in events if isinstance(e, FloorHeld)]),
         **_overlap_events(inside, talk["customer_talk_s"]),
         dominance_s=dominance_s,
@@ -206,16 +207,23 @@ def _talk(window: Span, speech: dict[Party, list[Interval]], unheard_s: float) -
     }
 
 
-def _held(window: Span, events: list[Event]) -> list[tuple[Party, float]]:
-    """(holder, seconds) of the floors held in the window: one begun before the session counts from its start.
+def _held(window: Span, events: list[Event], unheard: list[Interval]) -> list[tuple[Party, float]]:
+    """(holder, seconds heard) of the floors held in the window: one begun before the session counts from its start.
 
     A floor outside every window (the rep talking on after the session ended) is nobody's monologue.
     """
     out: list[tuple[Party, float]] = []
     for e in events:
         if isinstance(e, FloorHeld):
-            out.extend((e.by, b - a) for a, b in window.clip(e.onset_s, e.end_s))
+            out.extend((e.by, _heard([c], unheard)) for c in window.clip(e.onset_s, e.end_s))
     return out
+
+
+def _heard(parts: list[Interval], unheard: list[Interval]) -> float:
+    """Seconds of ``parts`` (disjoint, in time order) with audio: what went on while the device heard
+    nothing is unknown, so it lengthens no floor and no dominance. All of it, a capture blip the bridging
+    counts as talk included, as the monologue's clock (Dominance) counts it: a blip costs little."""
+    return _length(parts) - overlap_length(parts, unheard)
 
 
 def _floors(inside: list[Reported], held: list[tuple[Party, float]]) -> FloorFields:
@@ -338,17 +346,17 @@ def _interruptions(events: list[Reported]) -> dict[tuple[Party, float], bool | N
     return out
 
 
-def _dominance(window: Span, changes: list[DominanceChanged]) -> tuple[float, int]:
+def _dominance(window: Span, changes: list[DominanceChanged], unheard: list[Interval]) -> tuple[float, int]:
     total, episodes, since = 0.0, 0, None
     for change in sorted(changes, key=lambda c: (c.decided_s, c.onset_s)):
         if change.dominating and since is None:
             since = change.onset_s
             episodes += window.holds(change.onset_s)
         elif not change.dominating and since is not None:
-            total += _length(window.clip(since, change.onset_s))
+            total += _heard(window.clip(since, change.onset_s), unheard)
             since = None
     if since is not None:
-        total += _length(window.clip(since, window.end_s))
+        total += _heard(window.clip(since, window.end_s), unheard)
     return total, episodes
 
 

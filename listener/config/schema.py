@@ -209,7 +209,9 @@ class AnalyticsConfig:
     dominance_min_speech_s: float = field(
         30.0, "speech in the window before dominance can start", min=0.0, max=600.0, allowed="≤ rolling_window_s"
     )
-    monologue_dominating_s: float = field(60.0, "a rep floor longer than this is dominating", min=5.0, max=600.0)
+    monologue_dominating_s: float = field(
+        60.0, "a rep floor heard for longer than this is dominating", min=5.0, max=600.0
+    )
     interrupting_display_s: float = field(4.0, "how long an interruption by the rep is shown", min=0.5, max=30.0)
     session_gap_s: float = field(30.0, "customer silence that separates sessions", min=5.0, max=600.0)
     session_min_speech_s: float = field(20.0, "sessions with less speech publish no summary", min=0.0, max=600.0)

@@ -49,3 +49,13 @@ def test_a_window_with_no_talk_has_no_share_not_a_share_of_zero() -> None:
     tally = _tally()
     tally.rolling(RollingShare(10.0, 120.0, 0.0, 0.0, 0.0, 0.0, 0.0))
     assert tally.rolling_share is None
+
+
+def test_a_backchannel_begun_before_a_cut_is_its_own_sessions_not_the_next() -> None:
+    # a session cut at 600.5 s, the next begun there: an "mm" from 600.2 s decided after it
+    tally = Tally()
+    tally.start(SessionStarted(session_id=SID, onset_s=0.5, decided_s=0.6))
+    tally.end(SessionEnded(session_id=SID, onset_s=0.5, decided_s=600.5, end_s=600.5))
+    tally.start(SessionStarted(session_id="00000000000000cd", onset_s=600.5, decided_s=600.51))
+    assert tally.backchannel(Backchannel(by=Party.REP, onset_s=600.2, decided_s=601.5, duration_s=0.3)) == SID
+    assert tally.session is not None and tally.session.backchannels_by_rep == 0

@@ -273,22 +273,22 @@ class MqttStage(Stage):
         return ()
 
     def _reported(self, event: Reported) -> None:
-        outcome = False
+        outcome, session_id = False, self.tally.session_id()
         if isinstance(event, SessionStarted):
             self._end_session()
             self.tally.start(event)
             self._next_metrics_s = event.onset_s + self.cfg.metrics_interval_s
-        elif isinstance(event, Interruption):
-            outcome = self.tally.interruption(event)
+        elif isinstance(event, Interruption):  # in the session its onset falls in, which a cut may have ended
+            outcome, session_id = self.tally.interruption(event)
         elif isinstance(event, Backchannel):
-            self.tally.backchannel(event)
+            session_id = self.tally.backchannel(event)
         elif isinstance(event, DominanceChanged):
             self.tally.dominance(event)
         ts = payloads.now_ms()
         onset_ms = self._onset_ms(event)
         if isinstance(event, SessionStarted):
             self.clock.session_started(event.session_id, onset_ms)
-        message = payloads.event(event, ts, onset_ms, self.tally.session_id(), outcome=outcome)
+        message = payloads.event(event, ts, onset_ms, session_id, outcome=outcome)
         if message is None:
             return
         if isinstance(event, SessionEnded):  # stored with its summary, which comes next if it comes

@@ -17,6 +17,7 @@ from listener.events import (
     ActivityFrames,
     EndOfStream,
     Event,
+    Interruption,
     Reported,
     SessionEnded,
     SessionStarted,
@@ -158,6 +159,26 @@ def test_sessions_never_overlap_at_a_cut() -> None:
     after = [r for r in c.rolling if 605.0 <= r.t_s < 610.0]
     assert after and all(r.session_rep_talk_s == pytest.approx(c.sessions[1].rep_talk_s) for r in after)
     assert [s.rep_talk_s for s in c.sessions] == pytest.approx([5.95, 4.05])
+
+
+@pytest.mark.parametrize(("rep_until_s", "successful"), [(603.0, False), (601.8, True)])
+def test_an_interruption_across_a_cut_succeeds_only_if_the_holder_falls_silent_in_time(
+    rep_until_s: float, successful: bool
+) -> None:
+    # the rep holds the floor from 594 s; the customer cuts in at 600.0 s, 0.5 s before the cut, whose release
+    # of the floor lets them take it at 601.5 s whether or not the rep is still talking: success asks the rep
+    # to fall silent by 602.0 s (interruption_yield_s), so talking on to 603 s is a failed interruption
+    talk = [("customer", 3 * k + 0.5, 3 * k + 2.5) for k in range(198)]
+    segments = [*talk, ("rep", 594.0, rep_until_s), ("customer", 600.0, 620.0), ("rep", 621.0, 630.0)]
+    config = with_analytics(session_max_s=MAX_S)
+    whole = run(segments, 660.0, config)
+    streamed = run(segments, 660.0, config, bounds=list(range(5, 66000, 37)))
+    cut_in = [e for e in whole.events if isinstance(e, Interruption) and e.onset_s > 590.0]
+    assert [(e.by.value, e.onset_s, e.successful) for e in cut_in] == [("customer", 600.0, successful)]
+    without_ids = [
+        [{k: v for k, v in e.record().items() if k != "session_id"} for e in c.events] for c in (whole, streamed)
+    ]
+    assert without_ids[0] == without_ids[1]
 
 
 def test_sessions_that_end_by_the_gap_before_session_max_s_are_what_they_were() -> None:

@@ -51,6 +51,10 @@ class Floor:
         takes = (k.decided for k in self.history if k.holder is party and first <= k.onset <= last)
         return next(takes, None)
 
+    def released_between(self, first: int, last: int) -> bool:
+        """The floor was released (a session ended) at a frame in ``(first, last]``."""
+        return any(k.holder is None and first < k.decided <= last for k in self.history)
+
     def step(self, frame: int) -> Iterator[Event]:
         ready = [(onset, p) for p in Party if p is not self.holder and (onset := self._ready(p)) is not None]
         if ready:

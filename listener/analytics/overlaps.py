@@ -140,16 +140,22 @@ class Interruptions:
         with speech begun by then: the stretch that interrupted, or one after a breath ("I- no, listen").
 
         All of the holder's speech until the floor changed hands counts, not only the stretch it was in:
-        a holder who breathes and talks on over the interrupter has not fallen silent.
+        a holder who breathes and talks on over the interrupter has not fallen silent. A floor taken after a
+        cut at ``session_max_s`` released it proves nothing of the kind: then the holder's speech alone counts.
         """
         limit = bid.onset + self.ctx.limits.interruption_yield_frames
         holder, interrupter = self.ctx.tracks[bid.by.other], self.ctx.tracks[bid.by]
         taken = self.floor.taken_by(bid.by, bid.onset, limit)
-        if taken is not None:
+        if taken is not None and not self.floor.released_between(bid.onset, taken):
             return holder.spoke_within(limit, taken) is not True
         latest = holder.latest_end()
         if latest is not None and latest > limit:
             return False
+        if taken is not None:
+            # taken after a session's cut released the floor, which asks nothing of the holder (who may still
+            # be talking): the holder's speech alone says whether it fell silent by the limit
+            speaking = holder.spoke_within(limit, limit + 1)
+            return None if speaking is None else not speaking
         run = interrupter.run
         if (run is None or run.start > limit) and interrupter.now > limit:
             return False  # the interrupter stopped, and began nothing by the limit that could take the floor

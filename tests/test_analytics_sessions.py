@@ -113,6 +113,21 @@ def test_dominance_that_outlives_its_session_ends_with_it_and_says_so() -> None:
     assert c.sessions[0].dominance_s == pytest.approx(off.onset_s - on.onset_s)
 
 
+def test_dominance_by_share_goes_on_only_as_the_rep_talks_never_in_a_sessions_closing_tail() -> None:
+    """The customer's first 40 s slide out of the window during the 30 s of silence that end the session
+    (last speech 118.0 s): the share passed 0.65 at 122.8 s with nobody talking, an episode after the session's
+    end that its summary never counted. It now waits for the rep's talk: with the rep at 125 s it starts then."""
+    segments = [("customer", 0.5, 40.5), ("customer", 65.0, 65.3), ("customer", 90.0, 90.3), ("rep", 41.0, 100.0)]
+    segments += [("customer", 100.5, 102.0), ("rep", 102.5, 118.0), ("customer", 110.0, 110.3)]
+    silent = run(segments, 150.0)
+    assert of(silent, DominanceChanged) == [] and silent.sessions[0].dominance_s == 0.0
+    talking = run([*segments, ("rep", 125.0, 130.0)], 150.0)
+    on, off = of(talking, DominanceChanged)
+    assert (on.dominating, on.reason, on.onset_s, off.onset_s) == (True, "share", pytest.approx(125.1), 130.0)
+    summary = talking.sessions[0]
+    assert summary.dominance_s == pytest.approx(4.9) and summary.dominance_episodes == 1
+
+
 def test_dominance_by_monologue() -> None:
     config = with_analytics(dominance_min_speech_s=600.0, session_gap_s=100.0)
     c = run([("customer", 0.0, 2.0), ("rep", 2.5, 70.0), ("customer", 70.5, 80.0)], 84.0, config)

@@ -4,10 +4,11 @@ The window is the last ``rolling_window_s`` of the current session (it
 never reaches back into an earlier session: a new customer starts afresh).
 Dominance starts when the rep share is at least ``dominance_on_share`` with
 at least ``dominance_min_speech_s`` of speech (rep + customer) in the
-window, and ends when the share drops below ``dominance_off_share``. A rep
-floor whose speech has run longer than ``monologue_dominating_s`` dominates
-too, until the customer takes the floor; time in it the device did not hear
-(the privacy pause, a fault) is unknown, and does not count towards it.
+window and the rep has spoken since the last evaluation, and ends when the
+share drops below ``dominance_off_share``. A rep floor whose speech has run
+longer than ``monologue_dominating_s`` dominates too, until the customer
+takes the floor; time in it the device did not hear (the privacy pause, a
+fault) is unknown, and does not count towards it.
 Evaluated every 0.1 s on a fixed grid of the audio clock, so decisions come
 within 0.1 s of a crossing.
 """
@@ -106,11 +107,15 @@ class Dominance:
     def _update(self, frame: int, share: float, speech: int) -> Iterator[Event]:
         cfg, lim = self.ctx.config, self.ctx.limits
         was, reason_was = self.dominating, self._reason
+        latest = self.ctx.tracks[Party.REP].latest_end()
         if self.by_share:
             self.by_share = share >= cfg.dominance_off_share
         else:
-            self.by_share = share >= cfg.dominance_on_share and speech >= lim.dominance_min_speech_frames
-        latest = self.ctx.tracks[Party.REP].latest_end()
+            # the share also rises with nobody talking, as the customer's old speech leaves the window: in
+            # a session's closing tail (session_gap_s of silence before its end is known) it went on after the
+            # last speech, an episode no summary counts; only the rep's talk since the last evaluation starts it
+            spoke = latest is not None and latest > frame - lim.dominance_every_frames
+            self.by_share = spoke and share >= cfg.dominance_on_share and speech >= lim.dominance_min_speech_frames
         # a rep floor begun before the session (talking before the customer came) counts from its start
         monologue_since = self._monologue_since(max(self.floor.onset, self.since or 0))
         self.by_monologue = self.floor.holder is Party.REP and latest is not None and latest > monologue_since

@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from matplotlib.figure import Figure
-from matplotlib.patches import ArrowStyle, FancyArrowPatch
+from matplotlib.patches import ArrowStyle, FancyArrowPatch, Rectangle
 
 from listener.analytics import figures
 from listener.analytics.figures import SAMPLES
-from listener.analytics.plot import ROW_S, ROW_SLACK_S, plot_conversation, row_spans
-from listener.events import Interruption, Party, ResponseGap
+from listener.analytics.plot import ROW_S, ROW_SLACK_S, SHARE_MARGIN_S, plot_conversation, row_spans
+from listener.analytics.plot_spans import overlaps
+from listener.events import Interruption, Party, ResponseGap, SpeechSegment
 from tests.analytics_timelines import CONFIG, of, run
 
 GAP_LABEL = re.compile(r"^[+-]\d+\.\d$")
@@ -149,6 +152,53 @@ def test_an_hour_wraps_into_rows_of_10_minutes_each_a_timeline_and_share_pair(
     assert len({ax.get_ylim() for ax in fig.axes[::2]}) == 1 and len({ax.get_ylim() for ax in fig.axes[1::2]}) == 1
     assert fig.get_figwidth() == 24.0
     assert [bool(ax.get_legend()) for ax in fig.axes] == [True, True] + [False] * 10
+
+
+def test_each_row_draws_only_the_speech_sessions_and_share_that_reach_into_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # every row drew the whole recording (its segments, overlaps, sessions and share line): 4 h took 1.7 GB
+    minutes = [[("customer", 60.0 * k + 1, 60.0 * k + 5), ("rep", 60.0 * k + 4.5, 60.0 * k + 9)] for k in range(60)]
+    fig = drawn([seg for minute in minutes for seg in minute], 3600.0, monkeypatch, tmp_path)
+    for top, bottom in zip(fig.axes[::2], fig.axes[1::2], strict=True):
+        lo, hi = top.get_xlim()
+        bars = [path.vertices[:, 0] for c in top.collections for path in c.get_paths()]
+        assert len(bars) == 30  # 10 minutes: each party's 10 stretches and their 10 overlaps
+        spans = [(r.get_x(), r.get_x() + r.get_width()) for r in top.patches if isinstance(r, Rectangle)]
+        assert len(spans) == 10  # a session a minute
+        assert all(xs.max() >= lo and xs.min() <= hi for xs in bars)
+        assert all(b >= lo and a <= hi for a, b in spans)
+        (line,) = bottom.lines[2:]  # after the band's two dashed levels
+        assert lo - SHARE_MARGIN_S <= min(line.get_xdata()) and max(line.get_xdata()) <= hi + SHARE_MARGIN_S
+
+
+def naive_overlaps(segments: list[SpeechSegment]) -> list[tuple[float, float]]:
+    """The definition: every customer segment against every rep segment."""
+    rep = [s for s in segments if s.party is Party.REP]
+    pairs = [
+        (max(r.start_s, c.start_s), min(r.end_s, c.end_s)) for c in segments for r in rep if c.party is Party.CUSTOMER
+    ]
+    return [(lo, hi - lo) for lo, hi in pairs if hi > lo]
+
+
+@st.composite
+def one_party(draw: st.DrawFn, party: Party) -> list[SpeechSegment]:
+    """A party's segments as the timeline makes them: disjoint, in time order (touching allowed)."""
+    cuts = sorted(draw(st.lists(st.integers(0, 400), max_size=30)))
+    return [SpeechSegment(party, a / 10, b / 10, b / 10) for a, b in itertools.pairwise(cuts)][::2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(one_party(Party.REP), one_party(Party.CUSTOMER), st.randoms(use_true_random=False))
+def test_overlaps_are_the_definitions_every_pair_found_in_one_sweep(
+    rep: list[SpeechSegment], customer: list[SpeechSegment], rnd: Any
+) -> None:
+    """The sweep finds what trying every pair found, in the same order for a timeline's events (each party's
+    in time order, the parties interleaved as they are decided), whatever the interleaving."""
+    merged = sorted(rep + customer, key=lambda s: (s.end_s, rnd.random()))
+    assert overlaps(merged) == naive_overlaps(merged)
+    rnd.shuffle(merged)
+    assert sorted(overlaps(merged)) == sorted(naive_overlaps(merged))
 
 
 @pytest.mark.parametrize(("seconds", "rows"), [(30.0, 1), (600.0, 1), (650.0, 1), (700.0, 2)])

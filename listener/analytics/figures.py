@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from listener.analytics.plot import draw_share, draw_timeline, require_matplotlib
+from listener.analytics.plot_spans import Drawn
 from listener.analytics.replay import Segment, replay
 from listener.config import Config
 
@@ -144,9 +145,10 @@ def draw_sample(sample: Sample, out_dir: Path) -> Path:
     fig = Figure(figsize=(8.0, 3.6 if sample.share else 2.2), layout="constrained")
     FigureCanvasAgg(fig)
     axes: Any = fig.subplots(2, 1, sharex=True, height_ratios=[2.0, 1.2]) if sample.share else [fig.subplots()]
-    draw_timeline(axes[0], collector.segments, collector.events, sample.duration_s, legend=False)
+    drawn = Drawn.of(collector.segments, collector.events, sample.duration_s, config.analytics.rolling_window_s)
+    draw_timeline(axes[0], collector.segments, collector.events, sample.duration_s, drawn, legend=False)
     if sample.share:
-        draw_share(axes[1], collector.segments, collector.events, sample.duration_s, config.analytics, legend=False)
+        draw_share(axes[1], collector.segments, sample.duration_s, drawn, config.analytics, legend=False)
     else:
         axes[0].set_xlabel("time (s)")
     axes[0].set_title(sample.title, loc="left", fontsize=9)

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from listener.analytics.plot_spans import dominance_spans, overlaps, rolling_share, sessions
+import numpy as np
+
+from listener.analytics.plot_spans import Drawn, in_row
 from listener.analytics.summary import no_session
 from listener.config.schema import AnalyticsConfig
 from listener.errors import OutputError, OutputFileError, os_reason_and_fix, shown_path
@@ -43,6 +45,7 @@ ROW_S = 600.0  # a long recording wraps into rows of 10 minutes: at 24 in, about
 ROW_SLACK_S = 60.0
 ROW_HEIGHT_IN = 5.0
 MAX_WIDTH_IN = 24.0
+SHARE_MARGIN_S = 1.0  # of the share line drawn past each row edge: it leaves the axes as the whole line did
 
 
 PLOT_FORMATS = (".png", ".svg", ".pdf")
@@ -133,12 +136,13 @@ def conversation_figure(
     fig = Figure(figsize=(width_in, ROW_HEIGHT_IN * len(rows)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2 * len(rows), 1, height_ratios=[2.2, 1.0] * len(rows), squeeze=False)[:, 0]
+    drawn = Drawn.of(segments, events, duration_s, config.rolling_window_s)
     for k, xlim in enumerate(rows):
         top, bottom = axes[2 * k], axes[2 * k + 1]
         bottom.sharex(top)
         top.tick_params(labelbottom=False)
-        draw_timeline(top, segments, events, duration_s, legend=k == 0, xlim=xlim)
-        draw_share(bottom, segments, events, duration_s, config, legend=k == 0, xlim=xlim)
+        draw_timeline(top, segments, events, duration_s, drawn, legend=k == 0, xlim=xlim)
+        draw_share(bottom, segments, duration_s, drawn, config, legend=k == 0, xlim=xlim)
     if title:
         # the title is a file name: a "$" in it is text, not the start of mathtext that fails at savefig
         axes[0].set_title(title, loc="left", fontsize=10, parse_math=False)
@@ -165,16 +169,19 @@ def draw_timeline(
     segments: Sequence[SpeechSegment],
     events: Sequence[Reported],
     duration_s: float,
+    drawn: Drawn,
     legend: bool = True,
     xlim: tuple[float, float] | None = None,
 ) -> None:
-    """Speech lanes, overlaps, sessions, floors and event markers on one axis (``xlim``: one row of it)."""
+    """Speech lanes, overlaps, sessions, floors and event markers on one axis (``xlim``: one row of it, and only
+    what reaches into it is drawn)."""
     lo, hi = xlim or (0.0, duration_s)
     for party, y in LANES.items():
-        bars = [(s.start_s, s.duration_s) for s in segments if s.party is party]
+        bars = in_row([(s.start_s, s.duration_s) for s in segments if s.party is party], lo, hi, bars=True)
         ax.broken_barh(bars, (y - 0.25, 0.5), color=COLORS[party], label=f"{party} speech")
-    ax.broken_barh(overlaps(segments), (0.35, 0.3), color=COLORS["overlap"], alpha=0.6, label="overlap")
-    for start, end in sessions(events, duration_s):
+    overlap_bars = in_row(drawn.overlaps, lo, hi, bars=True)
+    ax.broken_barh(overlap_bars, (0.35, 0.3), color=COLORS["overlap"], alpha=0.6, label="overlap")
+    for start, end in in_row(drawn.sessions, lo, hi):
         ax.axvspan(start, end, color="0.93", zorder=0)
     # arrowheads need room: about 0.15 in each, or a short gap's arrow collapses into "><"
     s_per_in = (hi - lo) / (ax.figure.get_figwidth() * ax.get_position().width)
@@ -314,26 +321,27 @@ def _double_arrow() -> Any:
 def draw_share(
     ax: Any,
     segments: Sequence[SpeechSegment],
-    events: Sequence[Reported],
     duration_s: float,
+    drawn: Drawn,
     config: AnalyticsConfig,
     legend: bool = True,
     xlim: tuple[float, float] | None = None,
 ) -> None:
-    """Rolling rep share inside sessions, the hysteresis band and the dominance spans."""
-    spans = sessions(events, duration_s)
-    t, share = rolling_share(segments, spans, duration_s, config.rolling_window_s)
+    """Rolling rep share inside sessions, the hysteresis band and the dominance spans (``xlim``: one row)."""
+    lo, hi = xlim or (0.0, duration_s)
     off, on = config.dominance_off_share, config.dominance_on_share
     ax.axhspan(off, on, color=COLORS["dominance"], alpha=0.2, lw=0)
     for level in (off, on):
         ax.axhline(level, color=COLORS["dominance"], lw=0.8, ls="--")
-    for start, end in dominance_spans(events, duration_s):
+    for start, end in in_row(drawn.dominance, lo, hi):
         ax.axvspan(start, end, color=COLORS["dominance"], alpha=0.35, lw=0)
-    ax.plot(t, share, color=COLORS["rep"], lw=1.5)
-    if not spans:  # an empty panel would look like a failed plot
+    # the row's stretch of the line and a little beyond, so that it runs off the axes' edges as it did whole
+    first, last = np.searchsorted(drawn.t_s, [lo - SHARE_MARGIN_S, hi + SHARE_MARGIN_S], side="right")
+    ax.plot(drawn.t_s[first:last], drawn.share[first:last], color=COLORS["rep"], lw=1.5)
+    if not drawn.sessions:  # an empty panel would look like a failed plot
         ax.text(0.5, 0.3, no_session(segments), transform=ax.transAxes, ha="center", va="center", color="0.3")
     ax.set_ylim(-0.03, 1.03)  # a share of 0 or 1 drawn clear of the axis line, not under it
-    ax.set_xlim(*(xlim or (0.0, duration_s)))
+    ax.set_xlim(lo, hi)
     ax.set_ylabel(f"rep share\n({config.rolling_window_s:g} s)")
     ax.set_xlabel("time (s)")
     if legend:

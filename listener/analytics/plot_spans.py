@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,19 +40,53 @@ def rolling_share(
 
 
 def overlaps(segments: Sequence[SpeechSegment]) -> list[tuple[float, float]]:
-    rep = [(s.start_s, s.end_s) for s in segments if s.party is Party.REP]
-    out = []
-    for s in segments:
-        if s.party is Party.CUSTOMER:
-            for a, b in rep:
-                lo, hi = max(a, s.start_s), min(b, s.end_s)
-                if hi > lo:
-                    out.append((lo, hi - lo))
+    """Where both parties speak, as (start, length) bars, in the customer's time order.
+
+    Each customer segment meets only the rep segments around it: one party's segments never overlap one
+    another (the timeline's union), so their ends ascend with their starts and one sweep finds them, where
+    trying every pair took minutes and gigabytes on hours of audio.
+    """
+    rep = sorted((s.start_s, s.end_s) for s in segments if s.party is Party.REP)
+    out, j = [], 0
+    for start, end in sorted((s.start_s, s.end_s) for s in segments if s.party is Party.CUSTOMER):
+        while j < len(rep) and rep[j][1] <= start:
+            j += 1
+        k = j
+        while k < len(rep) and rep[k][0] < end:
+            lo, hi = max(rep[k][0], start), min(rep[k][1], end)
+            if hi > lo:
+                out.append((lo, hi - lo))
+            k += 1
     return out
 
 
 def sessions(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:
     return [(w.start_s, w.end_s) for w in session_span(events, duration_s).windows]
+
+
+def in_row(spans: Sequence[tuple[float, float]], lo: float, hi: float, bars: bool = False) -> list[tuple[float, float]]:
+    """The (start, end) spans (``bars``: (start, length)) that reach into the row ``[lo, hi]``: every row drawing
+    every span of a long recording made the figure quadratic in its length."""
+    return [(a, b) for a, b in spans if (a + b if bars else b) >= lo and a <= hi]
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What the figure draws, worked out once for all its rows."""
+
+    overlaps: list[tuple[float, float]]  # (start, length) bars
+    sessions: list[tuple[float, float]]
+    dominance: list[tuple[float, float]]
+    t_s: np.ndarray  # the rolling share's times
+    share: np.ndarray
+
+    @classmethod
+    def of(
+        cls, segments: Sequence[SpeechSegment], events: Sequence[Reported], duration_s: float, window_s: float
+    ) -> Drawn:
+        spans = sessions(events, duration_s)
+        t_s, share = rolling_share(segments, spans, duration_s, window_s)
+        return cls(overlaps(segments), spans, dominance_spans(events, duration_s), t_s, share)
 
 
 def dominance_spans(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:

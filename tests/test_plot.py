@@ -17,7 +17,8 @@ from listener.analytics import figures
 from listener.analytics.figures import SAMPLES
 from listener.analytics.plot import ROW_S, ROW_SLACK_S, SHARE_MARGIN_S, plot_conversation, row_spans
 from listener.analytics.plot_spans import overlaps
-from listener.events import Interruption, Party, ResponseGap, SpeechSegment
+from listener.analytics.summary import all_sessions
+from listener.events import Interruption, Party, Pause, ResponseGap, SpeechSegment
 from tests.analytics_timelines import CONFIG, of, run
 
 GAP_LABEL = re.compile(r"^[+-]\d+\.\d$")
@@ -152,6 +153,21 @@ def test_an_hour_wraps_into_rows_of_10_minutes_each_a_timeline_and_share_pair(
     assert len({ax.get_ylim() for ax in fig.axes[::2]}) == 1 and len({ax.get_ylim() for ax in fig.axes[1::2]}) == 1
     assert fig.get_figwidth() == 24.0
     assert [bool(ax.get_legend()) for ax in fig.axes] == [True, True] + [False] * 10
+
+
+@pytest.mark.parametrize("name", ["floor", "silence", "sessions"])
+def test_the_pause_ticks_are_the_pauses_the_summary_counts(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # every Pause event was ticked: before the first session, between two, the silence that ends one
+    # (sessions.png: 5 ticks, 2 pauses counted; silence.png 4 and 3; floor.png 3 and 2)
+    (sample,) = [s for s in SAMPLES if s.name == name]
+    timeline = [(str(party), a, b) for party, a, b in sample.segments]
+    collector = run(timeline, sample.duration_s)
+    counted = all_sessions(collector.segments, collector.events, sample.duration_s, CONFIG.analytics).pauses
+    ax = drawn(timeline, sample.duration_s, monkeypatch, tmp_path).axes[0]
+    ticks = [line for line in ax.lines if line.get_marker() == "|"]
+    assert len(of(collector, Pause)) > counted == len(ticks)
 
 
 def test_each_row_draws_only_the_speech_sessions_and_share_that_reach_into_it(

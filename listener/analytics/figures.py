@@ -95,7 +95,7 @@ SAMPLES = (
     ),
     Sample(
         "silence",
-        "Pauses (ticks, every mutual silence of 0.25 s or more) and a long silence (3 s or more)",
+        "Pauses (ticks: each mutual silence of 0.25 s or more in a session) and a long silence (3 s or more)",
         14.0,
         [
             ("customer", 0.5, 3.0),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from listener.analytics.plot_spans import Drawn, in_row
-from listener.analytics.summary import no_session
+from listener.analytics.summary import counted, no_session
 from listener.config.schema import AnalyticsConfig
 from listener.errors import OutputError, OutputFileError, os_reason_and_fix, shown_path
 from listener.events import (
@@ -188,6 +188,10 @@ def draw_timeline(
     heads_from_s = max(MIN_ARROW_S, ARROW_ROOM_IN * s_per_in)
     for e in sorted(events, key=lambda e: e.onset_s):
         start, end = _extent(e)
+        # a pause outside a session, or the silence that ends one, is in no summary: a tick would be a pause
+        # the figure shows and the metrics never count
+        if isinstance(e, Pause) and not counted(e, drawn.span):
+            continue
         if end >= lo and start <= hi:  # a label outside its row would be drawn in the margin
             _marker(ax, e, heads_from_s)
     ax.set_yticks([LANES[Party.CUSTOMER], LANES[Party.REP]], ["customer", "rep"])

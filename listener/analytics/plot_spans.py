@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from listener.analytics.summary import session_span
+from listener.analytics.summary import Span, session_span
 from listener.events import DominanceChanged, Party, Reported, SpeechSegment
 
 HOP_S = 0.01
@@ -60,10 +60,6 @@ def overlaps(segments: Sequence[SpeechSegment]) -> list[tuple[float, float]]:
     return out
 
 
-def sessions(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:
-    return [(w.start_s, w.end_s) for w in session_span(events, duration_s).windows]
-
-
 def in_row(spans: Sequence[tuple[float, float]], lo: float, hi: float, bars: bool = False) -> list[tuple[float, float]]:
     """The (start, end) spans (``bars``: (start, length)) that reach into the row ``[lo, hi]``: every row drawing
     every span of a long recording made the figure quadratic in its length."""
@@ -75,6 +71,7 @@ class Drawn:
     """What the figure draws, worked out once for all its rows."""
 
     overlaps: list[tuple[float, float]]  # (start, length) bars
+    span: Span  # the sessions, as the summaries count events in them
     sessions: list[tuple[float, float]]
     dominance: list[tuple[float, float]]
     t_s: np.ndarray  # the rolling share's times
@@ -84,9 +81,10 @@ class Drawn:
     def of(
         cls, segments: Sequence[SpeechSegment], events: Sequence[Reported], duration_s: float, window_s: float
     ) -> Drawn:
-        spans = sessions(events, duration_s)
+        span = session_span(events, duration_s)
+        spans = [(w.start_s, w.end_s) for w in span.windows]
         t_s, share = rolling_share(segments, spans, duration_s, window_s)
-        return cls(overlaps(segments), spans, dominance_spans(events, duration_s), t_s, share)
+        return cls(overlaps(segments), span, spans, dominance_spans(events, duration_s), t_s, share)
 
 
 def dominance_spans(events: Sequence[Reported], duration_s: float) -> list[tuple[float, float]]:

@@ -146,7 +146,7 @@ def summarize(
     span = window if isinstance(window, Span) else Span((window,))
     events = list(events)
     speech = _speech(span, segments)
-    inside = [e for e in events if isinstance(e, Reported) and span.holds(e.onset_s) and not _after(e, span)]
+    inside = [e for e in events if isinstance(e, Reported) and counted(e, span)]
     talk = _talk(span, speech, _unheard_s(span, unheard, speech))
     gaps = _union(list(unheard))
     dominance_s, episodes = _dominance(span, [e for e in events if isinstance(e, DominanceChanged)], gaps)
@@ -167,6 +167,11 @@ def summarize(
         question_wait_median_s=_percentile(waits, 50),
         stacked_questions=stacked,
     )
+
+
+def counted(event: Reported, span: Span) -> bool:
+    """Whether ``span``'s summary counts ``event``: begun in it, and not the silence that ended it."""
+    return span.holds(event.onset_s) and not _after(event, span)
 
 
 def _after(event: Reported, span: Span) -> bool:

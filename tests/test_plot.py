@@ -96,7 +96,8 @@ def test_the_legends_explain_the_gap_arrows_the_dominance_shading_and_the_band(
     fig = drawn(GAPS, 20.0, monkeypatch, tmp_path)
     labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
     assert "response gap (s)" in labels and "dominating" in labels
-    assert "band: on at 0.65, off below 0.6" in labels
+    # the share alone does not switch it on: a 0.7 share of 10 s of speech is no dominance
+    assert "band: on at 0.65, off below 0.6\n(on needs 30 s of speech\nin the window)" in labels
 
 
 def test_a_share_of_0_or_1_is_drawn_clear_of_the_axis_lines(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

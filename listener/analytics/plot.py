@@ -349,10 +349,10 @@ def draw_share(
     ax.set_ylabel(f"rep share\n({config.rolling_window_s:g} s)")
     ax.set_xlabel("time (s)")
     if legend:
-        _share_legend(ax, off, on)
+        _share_legend(ax, off, on, config.dominance_min_speech_s)
 
 
-def _share_legend(ax: Any, off: float, on: float) -> None:
+def _share_legend(ax: Any, off: float, on: float, min_speech_s: float) -> None:
     from matplotlib.colors import to_rgba
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -360,12 +360,14 @@ def _share_legend(ax: Any, off: float, on: float) -> None:
     handles = [
         Line2D([], [], color=COLORS["rep"], lw=1.5, label="rep share"),
         Patch(color=COLORS["dominance"], alpha=0.35, lw=0, label="dominating"),
-        # the hysteresis band, in plain words: dominating starts at the top line and ends below the bottom one
+        # the hysteresis band, in plain words: dominating starts at the top line and ends below the bottom one;
+        # a share over the band with less speech than this in the window is no dominance, and would look like one
         Patch(
             fc=to_rgba(COLORS["dominance"], 0.2),
             ec=COLORS["dominance"],
             ls="--",
-            label=f"band: on at {on:g}, off below {off:g}",
+            # no wider than its first line: a wider legend narrows the plot
+            label=f"band: on at {on:g}, off below {off:g}\n(on needs {min_speech_s:g} s of speech\nin the window)",
         ),
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from listener.config import parse_config
+from listener.errors import os_reason_and_fix
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import (
@@ -243,6 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = replace(SMOKE if args.smoke else Settings(), lookahead_steps=args.lookahead_steps)
     s = replace(s, epochs=args.epochs) if args.epochs else s
     out, cache = _places(args.out, args.cache, args.smoke)
+    problem = _unwritable(out)
+    if problem:
+        print(f"models.train: {problem}", file=sys.stderr)
+        return 2
     if args.seed is not None:
         run(replace(s, seed=args.seed), out, cache, log=not args.smoke)
     else:
@@ -286,6 +291,17 @@ def _places(out: Path | None, cache: Path | None, smoke: bool) -> tuple[Path, Pa
         out, cache = out or scratch / "out", cache or scratch / "cache"
     print(f"smoke run: the model goes to {out}, the simulation to {cache} (kept; delete them when done)")
     return out, cache
+
+
+def _unwritable(out: Path) -> str | None:
+    """Why the model cannot be written into ``out`` (None if it can): found before minutes of training."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        return f"--out {out} cannot be written {os_reason_and_fix(exc, 'choose another --out folder')}"
+    return None
 
 
 def trained(s: Settings, cache: Path, log: bool = True) -> tuple[TurnNet, list[Track], list[Track]]:

@@ -35,7 +35,6 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from listener.config import parse_config
-from listener.errors import os_reason_and_fix
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import (
@@ -46,7 +45,7 @@ from listener.turns.spec import (
     shipped_model_path,
     sidecar_path,
 )
-from models import ensemble
+from models import ensemble, staging
 from models.corpus import ESPEAK_SPEAKERS
 from models.net import TurnNet, export_step
 from models.quantize import calibration_pairs, quantize
@@ -244,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = replace(SMOKE if args.smoke else Settings(), lookahead_steps=args.lookahead_steps)
     s = replace(s, epochs=args.epochs) if args.epochs else s
     out, cache = _places(args.out, args.cache, args.smoke)
-    problem = _unwritable(out)
+    problem = staging.unwritable(out)
     if problem:
         print(f"models.train: {problem}", file=sys.stderr)
         return 2
@@ -293,17 +292,6 @@ def _places(out: Path | None, cache: Path | None, smoke: bool) -> tuple[Path, Pa
     return out, cache
 
 
-def _unwritable(out: Path) -> str | None:
-    """Why the model cannot be written into ``out`` (None if it can): found before minutes of training."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        return f"--out {out} cannot be written {os_reason_and_fix(exc, 'choose another --out folder')}"
-    return None
-
-
 def trained(s: Settings, cache: Path, log: bool = True) -> tuple[TurnNet, list[Track], list[Track]]:
     """The network trained on ``s``'s dialogues (simulated, or read from ``cache``), and those dialogues."""
     torch.manual_seed(s.seed)
@@ -332,25 +320,26 @@ def run(s: Settings, out: Path, cache: Path, log: bool = True, float_dir: Path |
     val_outputs = [torch_outputs(net, v) for v in val]
     on, off = choose_thresholds(val_outputs, val, ahead)
     decisions = choose_decision_thresholds(val_outputs, val)
-    out.mkdir(parents=True, exist_ok=True)
-    float_path, int8_path = (float_dir or cache) / FLOAT_NAME, out / SHIPPED_NAME
-    float_path.parent.mkdir(parents=True, exist_ok=True)
-    export_step(net, float_path)
-    sidecar_path(float_path).write_text(json.dumps(sidecar(s, on, off, decisions, {}), indent=1) + "\n")
-    x, h = calibration_pairs(net, [t.features for t in train], s.seed)
-    quantize(float_path, int8_path, x, h)
-    sidecar_path(int8_path).write_text(json.dumps(sidecar(s, on, off, decisions, {}), indent=1) + "\n")
-    results = {
-        "validation": {
-            "dialogues": len(val),
-            "float": figures(onnx_outputs(float_path, val), val, on, off, decisions, ahead),
-            "int8": figures(onnx_outputs(int8_path, val), val, on, off, decisions, ahead),
-        },
-        "size_bytes": {"int8": int8_path.stat().st_size, "float": float_path.stat().st_size},
-    }
-    for path in (float_path, int8_path):
-        doc = sidecar(s, on, off, decisions, {"figures": results})
-        sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    with staging.staged(out, float_dir or cache) as (int8_stage, float_stage):
+        float_path, int8_path = float_stage / FLOAT_NAME, int8_stage / SHIPPED_NAME
+        export_step(net, float_path)
+        sidecar_path(float_path).write_text(json.dumps(sidecar(s, on, off, decisions, {}), indent=1) + "\n")
+        x, h = calibration_pairs(net, [t.features for t in train], s.seed)
+        quantize(float_path, int8_path, x, h)
+        sidecar_path(int8_path).write_text(json.dumps(sidecar(s, on, off, decisions, {}), indent=1) + "\n")
+        results = {
+            "validation": {
+                "dialogues": len(val),
+                "float": figures(onnx_outputs(float_path, val), val, on, off, decisions, ahead),
+                "int8": figures(onnx_outputs(int8_path, val), val, on, off, decisions, ahead),
+            },
+            "size_bytes": {"int8": int8_path.stat().st_size, "float": float_path.stat().st_size},
+        }
+        for path in (float_path, int8_path):
+            doc = sidecar(s, on, off, decisions, {"figures": results})
+            sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
+        staging.install(float_path, float_dir or cache)
+        int8_path = staging.install(int8_path, out)
     if log:
         print(json.dumps(results, indent=1))
         size = int8_path.stat().st_size
@@ -364,8 +353,25 @@ def run_ensemble(s: Settings, seeds: Sequence[int], out: Path, cache: Path, log:
     members = [cache / "members" / f"s{seed}" for seed in seeds]
     for seed, folder in zip(seeds, members, strict=True):
         run(replace(s, seed=seed), folder, cache, log, float_dir=folder)
-    int8_path = ensemble.merge([m / SHIPPED_NAME for m in members], out)
-    float_path = ensemble.merge([m / FLOAT_NAME for m in members], cache, FLOAT_NAME)
+    # merged, scored and described in staging folders: `out` (the shipped model's by default) and the
+    # cache's float export are replaced only once all of it is done
+    with staging.staged(out, cache) as (int8_stage, float_stage):
+        int8_path = ensemble.merge([m / SHIPPED_NAME for m in members], int8_stage)
+        float_path = ensemble.merge([m / FLOAT_NAME for m in members], float_stage, FLOAT_NAME)
+        results = _describe_ensemble(s, seeds, int8_path, float_path, cache, log)
+        staging.install(float_path, cache)
+        int8_path = staging.install(int8_path, out)
+    if log:
+        print(json.dumps(results, indent=1))
+        size, took_s = int8_path.stat().st_size, time.perf_counter() - t0
+        print(f"wrote {int8_path} ({size} bytes) in {took_s:.0f} s", file=sys.stderr)
+    return results
+
+
+def _describe_ensemble(
+    s: Settings, seeds: Sequence[int], int8_path: Path, float_path: Path, cache: Path, log: bool
+) -> dict[str, object]:
+    """Choose the merged model's thresholds, score it and write its final sidecars; its figures."""
     state_size = load_spec(int8_path).state_size  # the members' states side by side, as merged
     ahead = s.lookahead_steps
     val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, seeds[0], cache, log, s.voices)]
@@ -382,10 +388,6 @@ def run_ensemble(s: Settings, seeds: Sequence[int], out: Path, cache: Path, log:
         doc["state_size"] = state_size
         doc["training"]["seeds"] = list(seeds)  # type: ignore[index]
         sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
-    if log:
-        print(json.dumps(results, indent=1))
-        size, took_s = int8_path.stat().st_size, time.perf_counter() - t0
-        print(f"wrote {int8_path} ({size} bytes) in {took_s:.0f} s", file=sys.stderr)
     return results
 
 

@@ -44,18 +44,19 @@ from bench.signals import DATA_DIR
 from bench.simulate import DEFAULT_SEED, EVAL_EXCERPTS, simulate_case
 from bench.truth import PartySegment, frame_activity, read_rttm
 from listener.analytics.timeline import Timeline
-from listener.config import Config, geometry
+from listener.config import Config, geometry, parse_config
+from listener.errors import ModelError
 from listener.events import AudioBlock, EndOfStream, SpeechSegment
 from listener.pipeline import EventLog, Pipeline, Stage
 from listener.spatial.decide import ActivityDecider
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns.onnx_model import OnnxTurnModel
-from listener.turns.spec import shipped_model_path, sidecar_path
+from listener.turns.spec import fix_for, shipped_model_path, sidecar_path
 from models import baselines, scoring, tasks
 from models.corpus import check_shared_data, load_corpus
 from models.simulate import CACHE, array_config, dialogue_rng, features_of, simulate_audio, spatial_frames
 from models.tracks import BIN_EDGES_S
-from models.train import FLOAT_NAME, SEED, Settings
+from models.train import FLOAT_NAME, SEED, Settings, _whole
 
 BLOCK_S = 0.1  # the live block size
 NO_PARTIES = "(no parties)"  # systems that only say whether anybody speaks
@@ -277,6 +278,22 @@ def _training(model: Path) -> object:
     return [doc["training"], doc.get("figures")]
 
 
+def unusable(path: Path) -> str | None:
+    """Why the listener would refuse the model at ``path`` (None if it loads), with a fix for this command:
+    found before minutes of simulated rooms, not after."""
+    try:
+        with OnnxTurnModel(parse_config({}), path):
+            pass
+    except ModelError as exc:
+        said, fix = str(exc), fix_for(path)  # the listener's fix is about its config, not this command's options
+        said = said[: -len(fix)].rstrip(" ;:") if said.endswith(fix) else said
+        shipped = (
+            "; the shipped one is mended by reinstalling the listener package" if path == shipped_model_path() else ""
+        )
+        return f"{said}: pass --model the turn.int8.onnx of a folder made by 'python -m models.train'{shipped}"
+    return None
+
+
 def _fmt(v: object) -> str:
     return f"{v:.3f}" if isinstance(v, float) else "-" if v is None else str(v)
 
@@ -317,14 +334,16 @@ def _parser() -> argparse.ArgumentParser:
         default=CACHE,
         help=f"the training's cache: float model, voices, validation dialogues, baseline wheels (default {CACHE})",
     )
-    ap.add_argument("--variants", type=int, default=4, help="rooms per held-out AMI excerpt (default 4)")
+    ap.add_argument("--variants", type=_whole(1, 1000), default=4, help="rooms per held-out AMI excerpt (default 4)")
     ap.add_argument(
         "--overlaps",
         choices=OVERLAP_MODES,
         default="coherent",
         help="how the AMI excerpts' overlaps are rendered (bench/README.md; default coherent)",
     )
-    ap.add_argument("--sim", type=int, default=16, help="held-out simulated dialogues (default 16, 0 = none)")
+    ap.add_argument(
+        "--sim", type=_whole(0, 10_000), default=16, help="held-out simulated dialogues (default 16, 0 = none)"
+    )
     ap.add_argument("--no-smart-turn", action="store_true", help="skip Smart Turn (it takes ~0.1 s per pause)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     return ap
@@ -333,11 +352,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
-    if not sidecar_path(args.model).is_file():
-        ap.error(f"{sidecar_path(args.model)} missing: the model's sidecar must lie beside it")
+    problem = unusable(args.model)
+    if problem:
+        print(f"models.evaluate: {problem}", file=sys.stderr)
+        return 2
     models = {"model int8": args.model}
     float_path = float_twin(args.model, args.cache)
-    if float_path is not None:
+    if float_path is not None and unusable(float_path) is None:
         models["model float"] = float_path
     else:
         where = f"{args.model.parent / FLOAT_NAME} or {args.cache / FLOAT_NAME}"

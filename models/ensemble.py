@@ -6,7 +6,8 @@ member, averages their outputs and carries their states side by side, so the
 stage runs it like any other model (sidecar ``state_size`` = the members' sum).
 Its sidecar is the first member's, with that state size and the members'
 seeds; the members must agree on the features, the output columns and the
-look-ahead. The thresholds (activity ``vad_on``/``vad_off`` and the decisions'
+look-ahead, and on their training's settings (but the seed) and simulation
+version, which their sidecars record. The thresholds (activity ``vad_on``/``vad_off`` and the decisions'
 ``output.thresholds``) are the first member's, chosen on its own validation
 dialogues; ``python -m models.train``, which builds the shipped ensemble this
 way, chooses them again for the merged model.
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]  # (no stubs installed)
 from onnx import TensorProto, compose, helper
 
 from listener.turns.spec import SHIPPED_NAME, sidecar_path
@@ -32,17 +34,34 @@ SHARED_OUTPUT = ("columns", "bin_edges_s", "lookahead_steps")
 
 def check_members(docs: Sequence[dict[str, object]], paths: Sequence[Path]) -> None:
     """Raise ValueError naming the first sidecar entry on which a member differs from the first."""
-    first = docs[0]
+    first, first_training = docs[0], _training(docs[0], paths[0])
     for doc, path in zip(docs[1:], paths[1:], strict=True):
         for part, keys in (("input", SHARED_INPUT), ("output", SHARED_OUTPUT)):
             for key in keys:
                 # .get: an older sidecar leaves out lookahead_steps (0), which the two may still share
                 want, got = first[part].get(key), doc[part].get(key)  # type: ignore[attr-defined]
-                if want != got:
-                    raise ValueError(
-                        f"{path}: sidecar {part}.{key} = {got!r}, but {paths[0]} has {want!r}; "
-                        "merge only seeds of one training"
-                    )
+                _same(f"{part}.{key}", want, got, path, paths[0])
+        # the features and columns can agree between trainings of another width, data or simulation
+        training = _training(doc, path)
+        for key in sorted(first_training.keys() | training.keys()):
+            _same(key, first_training.get(key), training.get(key), path, paths[0])
+
+
+def _same(key: str, want: object, got: object, path: Path, first: Path) -> None:
+    if want != got:
+        raise ValueError(f"{path}: sidecar {key} = {got!r}, but {first} has {want!r}; merge only seeds of one training")
+
+
+def _training(doc: dict[str, object], path: Path) -> dict[str, object]:
+    """What a member's training must share with the others': its settings but the seed, its simulation."""
+    training = doc.get("training")
+    if not isinstance(training, dict) or not isinstance(training.get("settings"), dict) or "seed" not in training:
+        raise ValueError(
+            f"{path}: its sidecar records no training (training.settings and training.seed); "
+            "merge only models made by 'python -m models.train --seed N'"
+        )
+    shared = {f"training.settings.{k}": v for k, v in training["settings"].items() if k != "seed"}
+    return shared | {"training.simulation_version": training.get("simulation_version")}
 
 
 def merged_graph(members: Sequence[onnx.ModelProto], state_sizes: Sequence[int]) -> onnx.ModelProto:
@@ -83,7 +102,7 @@ def merge(members: Sequence[Path], out_dir: Path, name: str = SHIPPED_NAME) -> P
     docs = [json.loads(sidecar_path(p).read_text()) for p in members]
     check_members(docs, members)
     sizes = [int(d["state_size"]) for d in docs]
-    model = merged_graph([onnx.load(str(p)) for p in members], sizes)
+    model = merged_graph([_load(p) for p in members], sizes)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / name
     onnx.save(model, str(path))
@@ -97,6 +116,15 @@ def merge(members: Sequence[Path], out_dir: Path, name: str = SHIPPED_NAME) -> P
     doc.pop("figures", None)  # the first member's validation figures describe that member alone
     sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
     return path
+
+
+def _load(path: Path) -> onnx.ModelProto:
+    try:
+        return onnx.load(str(path))
+    except DecodeError as exc:  # a truncated or overwritten file: protobuf's own error, neither OSError nor ValueError
+        raise ValueError(
+            f"{path} is damaged or not an ONNX model ({exc}); merge the turn.int8.onnx files models.train wrote"
+        ) from exc
 
 
 def _tensor(name: str, width: int) -> onnx.ValueInfoProto:

@@ -81,3 +81,56 @@ def test_members_of_other_trainings_are_refused_with_the_entry_that_differs(
     assert not (tmp_path / "merged").exists()
     shutil.rmtree(tmp_path / "b")
     assert ensemble.main([str(tmp_path / "merged"), str(a), str(tmp_path / "b" / "turn.int8.onnx")]) == 2
+
+
+def _edit_training(path: Path, **changes: object) -> None:
+    doc = json.loads(sidecar_path(path).read_text())
+    for key, value in changes.items():
+        if key in doc["training"]["settings"]:
+            doc["training"]["settings"][key] = value
+        if key not in doc["training"]["settings"] or key == "seed":  # the seed is in both
+            doc["training"][key] = value
+    sidecar_path(path).write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        # an 8-wide smoke member averaged with the shipped model: the features and columns agree
+        ({"enc": 8}, "sidecar training.settings.enc = 8, but .* has 64"),
+        ({"simulation_version": 2}, "sidecar training.simulation_version = 2, but .* has 3"),
+        ({"epochs": 2}, "sidecar training.settings.epochs = 2"),
+    ],
+)
+def test_members_of_trainings_with_other_settings_are_refused(
+    changes: dict[str, object], said: str, tmp_path: Path
+) -> None:
+    a, b = member(tmp_path / "a", 1.0), member(tmp_path / "b", 0.5)
+    _edit_training(b, **changes)
+    with pytest.raises(ValueError, match=said):
+        ensemble.merge([a, b], tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_seeds_of_one_training_are_merged_and_a_member_with_no_training_record_is_refused(tmp_path: Path) -> None:
+    a, b = member(tmp_path / "a", 1.0), member(tmp_path / "b", 0.5)
+    _edit_training(b, seed=7)  # the seed is what differs between members
+    doc = json.loads(sidecar_path(ensemble.merge([a, b], tmp_path / "merged")).read_text())
+    assert doc["training"]["seeds"] == [20251125, 7]
+    # (a models.ensemble output as a member was a KeyError traceback)
+    bare = json.loads(sidecar_path(b).read_text())
+    bare["training"] = {"command": "python -m models.ensemble", "seeds": [1, 2]}
+    sidecar_path(b).write_text(json.dumps(bare))
+    with pytest.raises(ValueError, match=r"its sidecar records no training \(training.settings and training.seed\)"):
+        ensemble.merge([a, b], tmp_path / "again")
+
+
+def test_a_truncated_member_is_one_line_not_a_protobuf_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = member(tmp_path / "a", 1.0), member(tmp_path / "b", 0.5)
+    b.write_bytes(b.read_bytes()[:50000])
+    assert ensemble.main([str(tmp_path / "merged"), str(a), str(b)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"models.ensemble: {b} is damaged or not an ONNX model (")
+    assert line.endswith("merge the turn.int8.onnx files models.train wrote")

@@ -26,6 +26,7 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped] 
 from onnx import TensorProto, compose, helper
 
 from listener.turns.spec import SHIPPED_NAME, sidecar_path
+from models.provenance import sha256
 
 # sidecar entries every member must share: the stage reads them once for the merged model
 SHARED_INPUT = ("feature_version", "n_features", "frames_per_step", "hop_s")
@@ -114,6 +115,7 @@ def merge(members: Sequence[Path], out_dir: Path, name: str = SHIPPED_NAME) -> P
         "seeds": [d["training"]["seed"] for d in docs],
     }
     doc.pop("figures", None)  # the first member's validation figures describe that member alone
+    doc["sha256"] = sha256(path)  # the merged file's, not the first member's
     sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
     return path
 

@@ -45,7 +45,7 @@ from listener.turns.spec import (
     shipped_model_path,
     sidecar_path,
 )
-from models import ensemble, staging
+from models import ensemble, provenance, staging
 from models.corpus import ESPEAK_SPEAKERS
 from models.net import TurnNet, export_step
 from models.quantize import calibration_pairs, quantize
@@ -203,6 +203,7 @@ def sidecar(
             "settings": asdict(s),
             "simulation_version": SIM_VERSION,
             "torch": torch.__version__,
+            **provenance.provenance(),
         },
         **extra,
     }
@@ -336,7 +337,7 @@ def run(s: Settings, out: Path, cache: Path, log: bool = True, float_dir: Path |
             "size_bytes": {"int8": int8_path.stat().st_size, "float": float_path.stat().st_size},
         }
         for path in (float_path, int8_path):
-            doc = sidecar(s, on, off, decisions, {"figures": results})
+            doc = sidecar(s, on, off, decisions, {"figures": results, "sha256": provenance.sha256(path)})
             sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")
         staging.install(float_path, float_dir or cache)
         int8_path = staging.install(int8_path, out)
@@ -384,7 +385,9 @@ def _describe_ensemble(
         "size_bytes": {"int8": int8_path.stat().st_size, "float": float_path.stat().st_size},
     }
     for path in (float_path, int8_path):
-        doc = sidecar(replace(s, seed=seeds[0]), on, off, decisions, {"figures": results})
+        doc = sidecar(
+            replace(s, seed=seeds[0]), on, off, decisions, {"figures": results, "sha256": provenance.sha256(path)}
+        )
         doc["state_size"] = state_size
         doc["training"]["seeds"] = list(seeds)  # type: ignore[index]
         sidecar_path(path).write_text(json.dumps(doc, indent=1) + "\n")

@@ -4,7 +4,8 @@ Every model file ``X.onnx`` comes with ``X.json`` (schema
 ``listener.turn-model/1``): the input feature version and size, the state
 size, the frame hop, the projection bins, the activity thresholds and
 look-ahead (``lookahead_steps``, 0 when absent), plus how it was trained
-and what it scored. The stage refuses a model whose sidecar does not
+and what it scored, and (written by models.train since 2026-12-05) the
+model file's ``sha256``, checked when present. The stage refuses a model whose sidecar does not
 match the features this package computes, or lacks, mistypes or puts out
 of range any field it reads (``SIDECAR_FIELDS``).
 """
@@ -12,6 +13,7 @@ of range any field it reads (``SIDECAR_FIELDS``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -118,6 +120,8 @@ def load_spec(path: Path) -> ModelSpec:
     if not isinstance(doc, dict) or doc.get("schema") != SIDECAR_SCHEMA:
         raise ModelError(f"turn model {path}: sidecar {side} is not {SIDECAR_SCHEMA!r}; {fix_for(path)}")
     v = _validated(doc, path, side)
+    if v["sha256"] is not None:
+        _check_digest(path, side, v["sha256"])
     return ModelSpec(
         path=path,
         version=v["version"],
@@ -131,6 +135,20 @@ def load_spec(path: Path) -> ModelSpec:
         resume_threshold=v["output.thresholds.resume"],
         lookahead_steps=v["output.lookahead_steps"],
     )
+
+
+def _check_digest(path: Path, side: Path, want: str) -> None:
+    """ModelError if the model's bytes are not those its training wrote (models.train records their SHA-256;
+    the weights of a flipped or overwritten file load and run, deciding nonsense)."""
+    try:
+        got = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelFileError(f"turn model {path} is unreadable {os_reason_and_fix(exc, fix_for(path))}") from exc
+    if got != want.lower():
+        raise ModelError(
+            f"turn model {path} is damaged: its SHA-256 is {got}, not the {want} its sidecar {side} records "
+            f"(its bytes changed after training); {fix_for(path)}"
+        )
 
 
 # --- the sidecar's fields and what each may hold ----------------------------
@@ -192,6 +210,12 @@ def _text(value: object) -> str:
     raise _RefusedError("a non-empty string")
 
 
+def _digest(value: object) -> str:
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value):
+        return value
+    raise _RefusedError("the model file's SHA-256, 64 hexadecimal digits")
+
+
 def _object(value: object) -> dict[str, object]:
     if isinstance(value, dict):
         return value
@@ -248,6 +272,7 @@ SIDECAR_FIELDS: tuple[tuple[str, Check, object], ...] = (
     ("output.lookahead_steps", _whole(0, MAX_LOOKAHEAD_STEPS, " (model steps)"), 0),  # 0: from before it existed
     ("output.thresholds", _object_of(THRESHOLD_KEYS), {}),
     *((f"output.thresholds.{key}", _THRESHOLD, 0.5) for key in THRESHOLD_KEYS),
+    ("sha256", _digest, None),  # None: not checked (models.train records it since 2026-12-05; the shipped has none)
 )
 
 

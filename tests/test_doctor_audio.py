@@ -83,8 +83,9 @@ def test_a_provisioned_device_whose_card_is_missing_is_blamed_on_the_card_not_th
     assert "`arecord -l` lists its card" in audio.fix
     # --force-config would install the bare template: the device would lose its device_id, broker and calibration
     assert audio.fix.endswith(
-        "if another board is fitted, set preset under [array] in /etc/listener/listener.toml to that board's name "
-        "(its device_id, broker settings and calibration stay), run provision.sh again with that board's --preset, "
+        "if another board is fitted, set preset under [array] in /etc/listener/listener.toml to that board's array "
+        "preset (docs/config.md lists them; respeaker-2mic for either 2-Mic HAT; its device_id, broker settings and "
+        "calibration stay), run provision.sh again with that board's --preset (respeaker-2mic-v1 or -v2 for those), "
         "then `listener calibrate --write` once the new board is mounted"
     ), audio.fix
     assert "--force-config" not in audio.fix, audio.fix

@@ -5,6 +5,8 @@ too."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -132,3 +134,27 @@ def test_a_secrets_file_the_script_cannot_mend_is_refused_before_any_change(
     assert done.stderr.startswith(f"error: /etc/listener/secrets.env {said}"), done.stderr
     assert "nothing was changed" in done.stderr and "s3cret" not in done.stdout + done.stderr
     assert snapshot(pi_root) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="asks the service user itself (runuser)")
+@pytest.mark.parametrize(("mode", "refused"), [(0o644, False), (0o600, True)])
+def test_the_early_check_leaves_the_folders_to_the_run(tmp_path: Path, mode: int, refused: bool) -> None:
+    """On the device the early check asked the service user to read the CA file, folders and all, before
+    ensure_readable_dirs opened /etc/listener (0700 after a run under sudo's umask 077): a re-run that would have
+    opened it stopped instead, blaming the file. Early, the file is judged by its own mode; a file no folder change
+    makes readable (0600 root's) is still refused."""
+    conf = tmp_path / "conf"  # its folders above are closed to the service user, as /etc/listener was
+    conf.mkdir()
+    ca = conf / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    ca.chmod(mode)
+    (conf / "listener.toml").write_text(f'[mqtt]\nenabled = true\ntls = true\nca_file = "{ca}"\n')
+    conf.chmod(0o700)
+    script = (
+        f'source "{REPO}/firmware/provision.sh"\n'
+        f'ROOT=/ CONF_DIR="{conf}" SERVICE_USER=nobody CONFIG_FILE="" FORCE_CONFIG=0 HIDDEN_FROM_SERVICE=()\n'
+        "check_named_files_early\n"
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode != 0) is refused, done.stderr
+    assert ("cannot read" in done.stderr) is refused, done.stderr

@@ -291,7 +291,9 @@ named_file_problem() {
 		say "is not a file: set $key to the file itself"
 	elif [[ -n $early ]] && ! has_entry /etc/passwd "$SERVICE_USER"; then
 		return 1 # whether the user this run makes can read it is checked once it exists
-	elif ! readable_by_service "$path"; then
+	elif [[ -n $early ]] && service_can_read "$path"; then
+		return 1 # the folders above are this run's to open (ensure_readable_dirs): checked once they are
+	elif [[ -n $early ]] || ! readable_by_service "$path"; then
 		say "the service user $SERVICE_USER cannot read: $open, and let it into the folders above"
 	else
 		return 1

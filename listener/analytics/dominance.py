@@ -10,7 +10,7 @@ longer than ``monologue_dominating_s`` dominates too, until the customer
 takes the floor; time in it the device did not hear (the privacy pause, a
 fault) is unknown, and does not count towards it.
 Evaluated every 0.1 s on a fixed grid of the audio clock, so decisions come
-within 0.1 s of a crossing.
+within 0.1 s of a crossing (of the rep's next speech, for a share crossed in silence).
 """
 
 from __future__ import annotations

@@ -236,8 +236,9 @@ def _fix(hints: Sequence[str]) -> str:
         return (
             f"Fix: {_reboot_first()}check {_CONNECTED}, {_LOADED} and {_FREE}; "
             f"{PROVISIONED_DEVICE} is firmware/provision.sh's name for that card: if another board is fitted, set "
-            "preset under [array] in /etc/listener/listener.toml to that board's name (its device_id, broker "
-            "settings and calibration stay), run provision.sh again with that board's --preset, then "
+            "preset under [array] in /etc/listener/listener.toml to that board's array preset (docs/config.md "
+            "lists them; respeaker-2mic for either 2-Mic HAT; its device_id, broker settings and calibration stay), "
+            "run provision.sh again with that board's --preset (respeaker-2mic-v1 or -v2 for those), then "
             "`listener calibrate --write` once the new board is mounted"
         )
     return (

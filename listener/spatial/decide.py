@@ -46,7 +46,7 @@ class ActivityDecider(Stage):
         self._start_stream()
 
     def _start_stream(self) -> None:
-        self._history = np.full((SMOOTH_FRAMES - 1, 2), SILENT_SNR_DB, dtype=np.float32)  # a stream starts silent
+        self._history = silent_history()
         self._active = np.zeros(2, dtype=bool)
         self._hold = np.zeros(2, dtype=np.int32)
         self._recent = [0, 0]  # evidence of the last ONSET_WINDOW frames, as bits
@@ -72,10 +72,8 @@ class ActivityDecider(Stage):
         )
 
     def _smooth(self, snr_db: Float) -> Float:
-        """Causal moving average in dB over the last few frames, the same however the stream is blocked."""
-        padded = np.concatenate([self._history, snr_db], axis=0)
-        self._history = padded[-(SMOOTH_FRAMES - 1) :]
-        return (window_sum(padded, SMOOTH_FRAMES) / SMOOTH_FRAMES).astype(np.float32)
+        smooth, self._history = smooth_levels(self._history, snr_db)
+        return smooth
 
     def _decide(self, smooth: Float) -> Bool:
         """Onset needs several frames of evidence; a hangover bridges short dips.
@@ -88,7 +86,7 @@ class ActivityDecider(Stage):
         recent = self._recent
         on, off, ratio, hang = self.on_db, self.off_db, self.ratio_db, self._hang_frames
         for i, (rep, cust) in enumerate(smooth.tolist()):
-            floor = max(rep, cust) - ratio  # the quieter party must not be the louder one's echo
+            floor = echo_floor_db(rep, cust, ratio)
             for p, level in ((0, rep), (1, cust)):
                 evidence = level >= (off if active[p] else on) and level >= floor
                 recent[p] = (recent[p] << 1 | evidence) & ONSET_MASK
@@ -103,3 +101,22 @@ class ActivityDecider(Stage):
         self._active = np.array(active)
         self._hold = np.array(hold, dtype=np.int32)
         return out
+
+
+def silent_history() -> Float:
+    """The smoothing history a stream starts with: silence, (SMOOTH_FRAMES - 1, 2) as (rep, customer)."""
+    return np.full((SMOOTH_FRAMES - 1, 2), SILENT_SNR_DB, dtype=np.float32)
+
+
+def smooth_levels(history: Float, snr_db: Float) -> tuple[Float, Float]:
+    """Causal moving average in dB over the last few frames, the same however the stream is blocked.
+
+    ``snr_db`` (n, 2) as (rep, customer) -> the smoothed levels (n, 2), and the history for the next block.
+    """
+    padded = np.concatenate([history, snr_db], axis=0)
+    return (window_sum(padded, SMOOTH_FRAMES) / SMOOTH_FRAMES).astype(np.float32), padded[-(SMOOTH_FRAMES - 1) :]
+
+
+def echo_floor_db(rep_db: float, customer_db: float, ratio_db: float) -> float:
+    """The least level a party needs to count as speaking: the quieter party must not be the louder one's echo."""
+    return max(rep_db, customer_db) - ratio_db

@@ -37,7 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.analytics.tracks import Track
-from listener.config import Config
+from listener.config import Config, channel_map_mode
+from listener.config.schema import CHANNEL_MAP_RATIO_DB
 from listener.errors import ConfigError
 from listener.events import (
     ActivityFrames,
@@ -50,6 +51,7 @@ from listener.events import (
 )
 from listener.pipeline import Stage
 from listener.turns import derive
+from listener.turns.echo import EchoGuard
 from listener.turns.features import FRAMES_PER_STEP, FeatureExtractor
 from listener.turns.speakers import PARTIES, SpeakerTracker
 from listener.turns.spec import ModelSpec
@@ -73,6 +75,11 @@ class TurnStage(Stage, ABC):
         self.steps = 0
         self.step_s = 0.0  # wall time spent in step(), for the speed bench
         self.sessions = 1
+        self._guard = (
+            EchoGuard(CHANNEL_MAP_RATIO_DB, FRAMES_PER_STEP, self._speech_rules[0])
+            if channel_map_mode(config.parties)
+            else None
+        )
         self._reset_trackers()
 
     # --- what an inference engine implements ------------------------------
@@ -93,6 +100,8 @@ class TurnStage(Stage, ABC):
         if self._features is not None:
             self._features.reset()
         self._held = None
+        if self._guard is not None:
+            self._guard.reset()
         self._reset_trackers()
 
     def _reset_trackers(self) -> None:
@@ -145,6 +154,7 @@ class TurnStage(Stage, ABC):
         fx = self._extractor(frames).extract(frames)
         real = slice_frames(frames, 0, n_emit)
         queue = real if self._lagging is None else join_frames(self._lagging, real)
+        levels = self._queue_levels(real)
         # output j labels step j - lookahead: the first outputs of a stream label nothing
         n_label = _steps(queue) - self.spec.lookahead_steps
         first_label = len(fx) - n_label  # index in this block of the first output that labels a step
@@ -155,12 +165,14 @@ class TurnStage(Stage, ABC):
             if k >= first_label:
                 # decided step by step, so a session reset lands between the same two steps
                 # however the audio was cut into blocks
-                active.append(self._decide_step(outs[-1], step_hop_s))
+                active.append(self._decide_step(outs[-1], step_hop_s, levels[k - first_label] if levels else None))
         self._last_out = outs[-1]
         if n_label <= 0:
             self._lagging = queue
             return
         labelled = min(queue.n_frames, n_label * FRAMES_PER_STEP)
+        if self._guard is not None:
+            self._guard.done(labelled)
         self._lagging = slice_frames(queue, labelled, queue.n_frames) if labelled < queue.n_frames else None
         labelled_frames = slice_frames(queue, 0, labelled)
         yield from self._label(labelled_frames, np.stack(outs[-n_label:]), np.array(active), self.spec.lag_s)
@@ -170,13 +182,27 @@ class TurnStage(Stage, ABC):
         lagging, self._lagging = self._lagging, None
         if lagging is not None and self._last_out is not None:
             out = np.repeat(self._last_out[None], _steps(lagging), axis=0)
-            active = np.array([self._decide_step(row, _step_hop_s(lagging)) for row in out])
+            levels = self._queue_levels(None)
+            step_hop_s = _step_hop_s(lagging)
+            active = np.array(
+                [self._decide_step(row, step_hop_s, levels[i] if levels else None) for i, row in enumerate(out)]
+            )
+            if self._guard is not None:
+                self._guard.done(lagging.n_frames)
             # decided now, with no look-ahead left to wait for: a lag would date them past the stream's end
             yield from self._label(lagging, out, active, lag_s=0.0)
 
-    def _decide_step(self, out: Float, step_hop_s: float) -> tuple[bool, bool]:
+    def _queue_levels(self, new: SpatialFrames | None) -> list[tuple[float, float]]:
+        """Channel-map mode: the echo guard's levels per step of the frames awaiting a decision, ``new`` last."""
+        if self._guard is None:
+            return []
+        if new is not None:
+            self._guard.take(new)
+        return self._guard.step_levels()
+
+    def _decide_step(self, out: Float, step_hop_s: float, level_db: tuple[float, float] | None) -> tuple[bool, bool]:
         """One step's activity; a session gap it completes resets the model before its next step."""
-        decided = self._decide(out[:2])
+        decided = self._decide(out[:2], level_db, step_hop_s)
         self._watch_session(decided, step_hop_s)
         return decided
 
@@ -200,14 +226,20 @@ class TurnStage(Stage, ABC):
         self.steps += 1
         return out
 
-    def _decide(self, vad: Float) -> tuple[bool, bool]:
+    def _decide(
+        self, vad: Float, level_db: tuple[float, float] | None = None, step_s: float = 0.0
+    ) -> tuple[bool, bool]:
         """Hysteresis: a party turns on at ``vad_on`` and off below ``vad_off`` (plain floats: per frame).
 
         While the other party speaks too, a party stays on only at ``vad_on``: at a handover the
         voice that is fading would otherwise hold on through the hysteresis, and most of the frames
-        the model gave to both parties where one spoke were such handovers.
+        the model gave to both parties where one spoke were such handovers. In channel-map mode the
+        echo guard (``level_db``, see ``echo.py``) keeps the other's leaked voice from starting a party.
         """
-        self._active = decide_activity(self._active, float(vad[0]), float(vad[1]), self.spec.vad_on, self.spec.vad_off)
+        now = decide_activity(self._active, float(vad[0]), float(vad[1]), self.spec.vad_on, self.spec.vad_off)
+        if self._guard is not None and level_db is not None:
+            now = self._guard.hold_back(self._active, now, level_db, step_s)
+        self._active = now
         return self._active
 
     def _interpret(

@@ -1,7 +1,7 @@
 """A 75 s lapel-mic conversation with cross-talk: 16 alternating turns, then the customer and the rep cut in.
 
 After a reviewer's generator: the rep (CMU arctic aew) on channel 0, the customer (axb) on channel 1,
-each voice reaching the other's mic ``leak_db`` down and 3 ms late, over -65 dBFS hiss.
+each voice reaching the other's mic ``leak_db`` down and (by default) 3 ms late, over -65 dBFS hiss.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def _voice(name: str) -> np.ndarray:
     return np.asarray(x / (np.abs(x).max() + 1e-9) * 0.3)
 
 
-def lapel_talk(leak_db: float) -> tuple[np.ndarray, list[tuple[str, float]]]:
-    """(samples (n, 2), the turns as (party, start_s))."""
+def lapel_talk(leak_db: float, lag_ms: float = 3.0) -> tuple[np.ndarray, list[tuple[str, float]]]:
+    """(samples (n, 2), the turns as (party, start_s)); each voice reaches the other mic ``lag_ms`` late."""
     voices = {
         "rep": [_voice(f"cmu_arctic_us_aew_a000{i}.wav") for i in (1, 2, 3)],
         "customer": [_voice(f"cmu_arctic_us_axb_a000{i}.wav") for i in (4, 5, 6)],
@@ -44,7 +44,7 @@ def lapel_talk(leak_db: float) -> tuple[np.ndarray, list[tuple[str, float]]]:
         a = int(start_s * RATE_HZ)
         b = min(n, a + len(voices[party][k]))
         own[party][a:b] += voices[party][k][: b - a]
-    lag = round(0.003 * RATE_HZ)
+    lag = round(lag_ms / 1000 * RATE_HZ)
     gain = 10 ** (leak_db / 20)
 
     def leaked(x: np.ndarray) -> np.ndarray:
@@ -57,8 +57,8 @@ def lapel_talk(leak_db: float) -> tuple[np.ndarray, list[tuple[str, float]]]:
     return np.stack([rep_mic, customer_mic], axis=1), [(p, s) for p, s, _ in script]
 
 
-def write_lapel_talk(folder: Path, leak_db: float) -> Path:
-    path = folder / f"lapel{leak_db:g}.wav"
-    samples, _ = lapel_talk(leak_db)
+def write_lapel_talk(folder: Path, leak_db: float, lag_ms: float = 3.0) -> Path:
+    path = folder / f"lapel{leak_db:g}_{lag_ms:g}.wav"
+    samples, _ = lapel_talk(leak_db, lag_ms)
     sf.write(path, samples.astype(np.float32), RATE_HZ, subtype="PCM_16")
     return path

@@ -117,17 +117,22 @@ def warned(data: dict[str, object]) -> list[str]:
     return config_warnings(parse_config(data), data)
 
 
+GENERIC = {"preset": "generic", "channels": 2}  # lapel mics on a stereo interface: not the default HAT's own mics
+
+
 def test_direction_keys_in_channel_map_mode_are_warned_of_not_defaults() -> None:
-    assert warned({"parties": {**LAPELS, "rep_azimuth_deg": 90, "customer_azimuth_deg": 270.5}}) == [
+    azimuths = {**LAPELS, "rep_azimuth_deg": 90, "customer_azimuth_deg": 270.5}
+    assert warned({"array": GENERIC, "parties": azimuths}) == [
         "parties.rep_azimuth_deg = 90: has no effect in channel-map mode (each party is heard on its own mic, "
         "parties.rep_channel and customer_channel, not by direction): delete it",
         "parties.customer_azimuth_deg = 270.5: has no effect in channel-map mode (each party is heard on its own "
         "mic, parties.rep_channel and customer_channel, not by direction): delete it",
     ]
-    width = warned({"parties": {"mode": "channels", **LAPELS, "sector_half_width_deg": 30}})
+    width = warned({"array": GENERIC, "parties": {"mode": "channels", **LAPELS, "sector_half_width_deg": 30}})
     assert [w.split(":")[0] for w in width] == ["parties.sector_half_width_deg = 30"]
     # defaults are no keys the file writes, and direction mode reads the azimuths
-    assert warned({"parties": LAPELS}) == warned({"parties": {"rep_azimuth_deg": 90}}) == warned({}) == []
+    assert warned({"array": GENERIC, "parties": LAPELS}) == warned({"parties": {"rep_azimuth_deg": 90}}) == []
+    assert warned({}) == []
 
 
 def test_the_provisioned_file_switched_to_channel_map_mode_still_loads(tmp_path: Path) -> None:
@@ -137,7 +142,8 @@ def test_the_provisioned_file_switched_to_channel_map_mode_still_loads(tmp_path:
     path = tmp_path / "listener.toml"
     path.write_text(text)
     keys = [w.split(" = ")[0] for w in warned(read_toml(path))]
-    assert keys == ["parties.rep_azimuth_deg", "parties.customer_azimuth_deg"]
+    # and channel-map mode on the HAT's own two mics, 5.8 cm apart, is said (they hear both parties alike)
+    assert keys == ["parties.rep_azimuth_deg", "parties.customer_azimuth_deg", "parties.rep_channel"]
 
 
 def test_check_config_says_the_stereo_setup_and_warns_of_unused_keys(tmp_path: Path) -> None:
@@ -148,7 +154,9 @@ def test_check_config_says_the_stereo_setup_and_warns_of_unused_keys(tmp_path: P
     shape = "respeaker-4mic, 2 channels, mode channels (rep channel 0, customer channel 1)"
     assert ok.stdout == f"{cfg}: ok ({shape}, input named like 'USB Audio')\n"
 
-    cfg.write_text("[parties]\nrep_channel = 0\ncustomer_channel = 1\nrep_azimuth_deg = 90.0\n")
+    cfg.write_text(
+        '[array]\ndevice = "USB Audio"\n[parties]\nrep_channel = 0\ncustomer_channel = 1\nrep_azimuth_deg = 90.0\n'
+    )
     warned = listener_cli("check-config", str(cfg))
     assert warned.returncode == 0 and f"{cfg}: ok (" in warned.stdout, warned.stderr
     assert warned.stderr == (
@@ -205,7 +213,8 @@ def test_mics_kept_from_direction_mode_leave_the_presets_card_as_it_is(leftover:
     data = {"array": {"preset": "respeaker-4mic", **leftover}, "parties": {"rep_channel": 2, "customer_channel": 3}}
     config = parse_config(data)
     assert geometry(config).capture_channels == 4
-    [said] = config_warnings(config, data)
+    said, on_the_array = config_warnings(config, data)
+    assert on_the_array.startswith('parties.rep_channel = 2: channel-map mode with [array] preset = "respeaker-4mic"')
     assert said.startswith(f"array.{next(iter(leftover))} = ") and "has no effect in channel-map mode" in said
 
 

@@ -118,7 +118,8 @@ def test_an_echo_guard_above_the_channel_map_ceiling_is_said(
 ) -> None:
     """With one mic per party the heuristic decider uses at most 4 dB: a 10 written was lowered without a word."""
     text = (
-        "[parties]\nrep_channel = 0\ncustomer_channel = 1\n[turn_model]\nenabled = false\n"
+        '[array]\npreset = "generic"\nchannels = 2\n[parties]\nrep_channel = 0\ncustomer_channel = 1\n'
+        "[turn_model]\nenabled = false\n"
         f"[activity]\nparty_ratio_db = {ratio}\n"
     )
     lines = warnings_of(tmp_path, capsys, text)

@@ -178,7 +178,11 @@ def test_most_mics_of_a_six_mic_ring_covered_are_still_found() -> None:
         ({"preset": "respeaker-2mic"}, {"rep_azimuth_deg": 90.0, "customer_azimuth_deg": 180.0}, "warn"),
         ({"preset": "respeaker-2mic"}, {"rep_azimuth_deg": 170.0, "customer_azimuth_deg": 10.0}, "ok"),
         ({"preset": "respeaker-4mic"}, {"customer_azimuth_deg": 90.0}, "ok"),  # an area array hears both
-        ({"preset": "respeaker-2mic"}, {"rep_channel": 0, "customer_channel": 1, "customer_azimuth_deg": 90.0}, "ok"),
+        (
+            {"preset": "generic", "channels": 2},
+            {"rep_channel": 0, "customer_channel": 1, "customer_azimuth_deg": 90.0},
+            "ok",
+        ),
     ],
 )
 def test_directions_warn_when_a_line_of_mics_cannot_tell_the_parties_apart_well(

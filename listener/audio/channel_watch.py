@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from listener.audio.base import selected_channels
-from listener.audio.leads import LeadMeter
+from listener.audio.leads import LEAD_DB, SEPARATE_SHARE, LeadMeter, not_one_per_party
 from listener.audio.levels import (
     DEAD_DBFS,
     FLOOR_DBFS,
@@ -136,6 +136,8 @@ class ChannelWatch(Stage):
         speech_s, *led = shares
         for k in self._leads.leakage_only(shares):
             self._warn(self._leakage_message(self.channels[k], speech_s, led[1 - k]))
+        if not_one_per_party(shares):
+            self._warn(self._not_separated_message(speech_s))
 
     def _judge(self) -> list[DeviceState]:
         first, self._judged = not self._judged, True
@@ -230,6 +232,20 @@ class ChannelWatch(Stage):
         return (
             f"{said}: the {party} is not heard, and their speech is credited to the {other} until it is fixed; "
             f"check its cable, plug and mute and that it faces the {party} (or the {party} has not spoken yet)"
+        )
+
+    def _not_separated_message(self, speech_s: float) -> str:
+        said = (
+            f"the two mics{self._of()} are not one per party (too close together, or the array's own mics): in "
+            f"{speech_s:.0f} s of speech neither led the other by {LEAD_DB:g} dB in {100 * SEPARATE_SHARE:.0f} % of "
+            "it, and channel-map mode needs one mic at each party's mouth"
+        )
+        where = " in this analysis" if self.recording is not None else ""
+        return (
+            f"{said}: speech, overlaps and backchannels{where} are credited to the parties at random; fix: clip "
+            'a mic on each party (lapel mics on a USB interface: [array] preset = "generic", device = its name), '
+            "or for an array's own mics drop [parties] rep_channel and customer_channel and set the parties' "
+            "directions (`listener calibrate`)"
         )
 
     def _of(self) -> str:

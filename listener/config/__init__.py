@@ -29,6 +29,7 @@ from listener.config.text_checks import (
 )
 from listener.config.unused_keys import (
     capped_party_ratio,
+    channel_map_on_array,
     unused_asr_keys,
     unused_decider_keys,
     unused_led_pins,
@@ -104,6 +105,7 @@ def config_warnings(config: Config, data: dict[str, object], environ: Mapping[st
         *unused_led_pins(data, config.leds),
         *unused_decider_keys(data, config.turn_model),
         *capped_party_ratio(data, config, channel_map_mode(config.parties)),
+        *channel_map_on_array(config, channel_map_mode(config.parties)),
         *unreachable_thresholds(config.analytics),
     ]
 

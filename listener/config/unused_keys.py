@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from listener.config.presets import PRESETS, PROVISIONED_DEVICE
 from listener.config.schema import (
     CHANNEL_MAP_RATIO_DB,
     ActivityConfig,
@@ -133,6 +134,29 @@ def unused_decider_keys(data: Mapping[str, object], turn_model: TurnModelConfig)
         if value is not None:
             said.append(f"{table}.{key} = {toml_value(value)}: has no effect while {why}: {fix}")
     return said
+
+
+def channel_map_on_array(config: Config, channel_map: bool) -> list[str]:
+    """Channel-map mode on a preset's own mics: an array on one board, a few cm apart, hears both parties alike.
+
+    Only where the capture is the board's card (``device`` unset, the provisioned ``listener_array`` over it,
+    or one of its card names): another device (a USB interface's lapel mics) merely keeps the default preset.
+    """
+    preset = PRESETS.get(config.array.preset)
+    if not channel_map or preset is None:
+        return []
+    device = config.array.device.lower()
+    if device and device != PROVISIONED_DEVICE and not any(device in hint.lower() for hint in preset.device_hints):
+        return []
+    channel_key = "rep_channel" if config.parties.rep_channel is not None else "customer_channel"
+    return [
+        f"parties.{channel_key} = {toml_value(getattr(config.parties, channel_key))}: channel-map mode with [array] "
+        f"preset = {toml_value(config.array.preset)}, whose mics are an array on one board (a few cm apart): they "
+        "hear both parties alike, and channel-map mode needs one mic at each party's mouth; fix: for the array's "
+        "own mics drop [parties] rep_channel and customer_channel and set the parties' directions "
+        '(`listener calibrate`); for lapel mics on a USB interface set [array] preset = "generic", device to its '
+        "name (`listener devices`) and channels = 2"
+    ]
 
 
 def capped_party_ratio(data: Mapping[str, object], config: Config, channel_map: bool) -> list[str]:

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from listener.config import Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
+from listener.config.unused_keys import channel_map_on_array
 from listener.errors import DENIED_FIX, NOT_ENTERED_FIX, ListenerError
 
 if TYPE_CHECKING:
@@ -192,6 +193,9 @@ def check_directions(config: Config) -> Check:
     """Whether the array can tell the configured directions apart well: a line array only near its ends."""
     geo = geometry(config)
     if geo.mode == "channels":
+        for said in channel_map_on_array(config, channel_map=True):  # a preset's own mics: not one per party
+            detail, fix = said.split("; fix: ", 1)
+            return warn("directions", detail, fix)
         return Check("directions", "ok", "channel-map mode: each party by its own mic")
     return directions_check(geo.mics_m, config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
 

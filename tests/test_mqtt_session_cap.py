@@ -198,7 +198,9 @@ def test_the_amber_light_goes_out_at_each_cut(capped: CappedRun) -> None:
         assert lit_at(trace, cut_s + 2.0) == "g"  # fade_s (0.8 s) after the dominance_off
         amber = [d["value"] for d in capped.leds if d["led"] == "amber" and cut_s + 2.0 <= d["t"] < back_s]
         assert not any(amber)  # not lit again before the new session dominates
-        assert lit_at(trace, back_s + 1.0) in ("a", "ga")  # and lit again then: the trace is no dead one
+        # and lit again then: the trace is no dead one (dominance by share goes on as the rep talks, here as the rep
+        # cuts in, so the interruption's red pulse may show over the amber a second later)
+        assert lit_at(trace, back_s + 1.0) in ("a", "ga", "ar")
 
 
 def test_the_journal_has_one_warning_per_cut_naming_session_max_s(capped: CappedRun) -> None:

@@ -62,3 +62,17 @@ def write_lapel_talk(folder: Path, leak_db: float, lag_ms: float = 3.0) -> Path:
     samples, _ = lapel_talk(leak_db, lag_ms)
     sf.write(path, samples.astype(np.float32), RATE_HZ, subtype="PCM_16")
     return path
+
+
+def write_rep_alone(folder: Path, leak_db: float, swapped: bool = False, lag_ms: float = 3.0) -> Path:
+    """The rep (aew) talking alone for ~9 s, as for ``listener calibrate``: their voice on channel 0 and
+    ``leak_db`` down on channel 1, or (``swapped``) the other way round."""
+    pause = np.zeros(int(0.4 * RATE_HZ))
+    own = np.concatenate([pause, _voice("cmu_arctic_us_aew_a0001.wav"), pause, _voice("cmu_arctic_us_aew_a0002.wav")])
+    n, lag = own.size, round(lag_ms / 1000 * RATE_HZ)
+    leaked = np.concatenate([np.zeros(lag), own[: n - lag]]) * 10 ** (leak_db / 20)
+    rng = np.random.default_rng(1)
+    samples = np.stack([own, leaked], axis=1) + rng.normal(0, 10 ** (-65 / 20), (n, 2))
+    path = folder / f"rep_alone{leak_db:g}{'_swapped' if swapped else ''}.wav"
+    sf.write(path, (samples[:, ::-1] if swapped else samples).astype(np.float32), RATE_HZ, subtype="PCM_16")
+    return path

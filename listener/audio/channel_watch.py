@@ -64,12 +64,15 @@ MUTED_MIN_S = 1.0  # silence on every channel for less than this (a test blip, a
 class ChannelWatch(Stage):
     """AudioBlock in: a warning when some channels (or all) go under DEAD_DBFS, a line when they hear again
     (live, each also a DeviceState out), one warning a look when channels carry one signal. ``recording``: the
-    file the audio comes from (judged once; a shorter one at its end), else the live array."""
+    file the audio comes from (judged once; a shorter one at its end), else the live array. ``leads`` False:
+    the parties' mics are not compared (calibrate, where the rep talks alone and the customer's mic leads
+    in none of it)."""
 
     name = "channel-watch"
 
-    def __init__(self, geometry: ArrayGeometry, recording: Path | None = None) -> None:
+    def __init__(self, geometry: ArrayGeometry, recording: Path | None = None, leads: bool = True) -> None:
         self.geometry = geometry
+        self._compare_leads = leads and geometry.mode == "channels"  # only the parties' two mics are compared
         self.recording = recording
         self.channels = selected_channels(geometry)
         self.said: list[str] = []  # every warning given, for a caller that must act on it (calibrate)
@@ -82,7 +85,7 @@ class ChannelWatch(Stage):
         self._loudest_dbfs = FLOOR_DBFS  # of any block on any channel: a quiet recording's speech, not a mute
         self._judged = False  # a WATCH_S of this look judged: the twins are (a recording's levels too)
         self._leads = LeadMeter(PROCESSING_RATE_HZ)
-        self._leads_judged = self.geometry.mode != "channels"  # only the parties' two mics are compared
+        self._leads_judged = not self._compare_leads
         self._leads_checked_s = 0.0
         self._said_before = len(self.said)  # warnings of this look (since the start, or the outage)
 

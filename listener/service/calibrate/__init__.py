@@ -6,7 +6,10 @@ one or two clusters are the rep, matched to the configured directions, and
 the customer (``calibrate.estimation``). ``--write`` stores the two azimuths
 in the config file's ``[parties]`` table (``calibrate.write``), but not a
 guess: not when either talker could be the rep, and not below
-LOW_CONFIDENCE unless ``--force`` says so.
+LOW_CONFIDENCE unless ``--force`` says so. In channel-map mode (one mic per
+party) there is no direction to learn: it checks that the rep's channel is
+the one that hears the rep loudest, and ``--write`` swaps the two channels
+when it is not (``calibrate.channels``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from listener.config import Config, geometry
 from listener.config.array_checks import angle_apart_deg, line_axis_deg
 from listener.errors import CalibrationError, shown_path
 from listener.events import AudioBlock, Event
+from listener.service.calibrate.channels import calibrate_channels
 from listener.service.calibrate.estimation import ALONE, MIN_LISTEN_S, Calibration, estimate
 from listener.service.calibrate.votes import Votes, collect_votes
 from listener.service.calibrate.write import edit_parties, write_parties
@@ -57,7 +61,13 @@ def calibrate(
         )
     if wav is None and not MIN_LISTEN_S <= listen_s <= MAX_LIVE_S:
         raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_LISTEN_S:g} and {MAX_LIVE_S:g} s")
-    watch = ChannelWatch(geometry(config), recording=wav)
+    geo = geometry(config)
+    # the rep talks alone: the customer's mic leading in none of it is no fault here
+    watch = ChannelWatch(geo, recording=wav, leads=geo.mode != "channels")
+    if geo.mode == "channels":
+        events = _watched(_events(config, wav, listen_s), watch)
+        after = _restart_note(config_path) if config_path is not None else ""
+        return calibrate_channels(config, config_path, events, watch, write, after)
     result = estimate(collect_votes(config, _watched(_events(config, wav, listen_s), watch)), config)
     placed = "\n".join(said for said in (_placement_warning(config, result), _beside_note(config)) if said)
     # a reader gone (`| head`) ends the printing, not the --write: the CLI reads the closed pipe afterwards
@@ -79,10 +89,13 @@ def calibrate(
     if refusal:
         raise CalibrationError(f"not written: {refusal}")
     write_parties(config_path, result.rep_azimuth_deg, result.customer_azimuth_deg)
-    # only the installed file is the service's: another one is read by whoever runs with its --config
-    after = "; restart the service: sudo systemctl restart listener" if _is_installed(config_path) else ""
-    print(f"written to [parties] in {shown_path(config_path)}{after}")
+    print(f"written to [parties] in {shown_path(config_path)}{_restart_note(config_path)}")
     return 0
+
+
+def _restart_note(config_path: Path) -> str:
+    # only the installed file is the service's: another one is read by whoever runs with its --config
+    return "; restart the service: sudo systemctl restart listener" if _is_installed(config_path) else ""
 
 
 def _print_result(result: Calibration, placed: str, axis_deg: float | None) -> None:

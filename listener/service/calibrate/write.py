@@ -1,4 +1,4 @@
-"""``listener calibrate --write``: set the two azimuths in the config file's ``[parties]`` table.
+"""``listener calibrate --write``: set the two azimuths (channel-map mode: the two channels) in ``[parties]``.
 
 Only those two keys change; comments, spacing, line endings, a byte-order
 mark and every other line stay. The result is checked with the project's
@@ -18,6 +18,7 @@ import stat
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from listener.config import config_folder, parse_config
 from listener.config.loader import read_toml
@@ -25,27 +26,35 @@ from listener.config.toml_hints import table_headers
 from listener.durable import sync_folder
 from listener.errors import CalibrationError, ConfigFileError, ConfigSyntaxError, os_reason_and_fix, shown_path
 
-_BY_HAND = "set [parties] rep_azimuth_deg and customer_azimuth_deg in it by hand"
-
 
 def write_parties(path: Path, rep_deg: float, customer_deg: float) -> None:
     """Set the two azimuths in ``path``'s [parties] table, keep everything else, replace the file atomically."""
     rep_deg, customer_deg = float(f"{rep_deg:.1f}"), float(f"{customer_deg:.1f}")  # as the file will hold them
+    by_hand = f"set rep_azimuth_deg = {rep_deg:.1f} and customer_azimuth_deg = {customer_deg:.1f} in [parties] by hand"
+    _write_keys(path, {"rep_azimuth_deg": rep_deg, "customer_azimuth_deg": customer_deg}, by_hand)
+
+
+def write_channels(path: Path, rep_channel: int, customer_channel: int) -> None:
+    """Set [parties] rep_channel and customer_channel in ``path`` (channel-map mode), as :func:`write_parties`."""
+    by_hand = f"set rep_channel = {rep_channel} and customer_channel = {customer_channel} in [parties] by hand"
+    _write_keys(path, {"rep_channel": rep_channel, "customer_channel": customer_channel}, by_hand)
+
+
+def _write_keys(path: Path, values: dict[str, float | int], by_hand: str) -> None:
     original = read_toml(path)  # its errors name the file and the fix
     target = path.resolve()  # replacing a symlink with a file would cut it from where it points
     raw = target.read_bytes()
     bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
     # bytes, not read_text: "\r\n" line endings stay as they are; a file converted twice loses its second mark
     text = raw.decode("utf-8").lstrip("\ufeff")
-    new_text = edit_parties(text, {"rep_azimuth_deg": rep_deg, "customer_azimuth_deg": customer_deg})
-    _validate(path, original, new_text, rep_deg, customer_deg)
-    by_hand = f"set rep_azimuth_deg = {rep_deg:.1f} and customer_azimuth_deg = {customer_deg:.1f} in [parties] by hand"
+    new_text = edit_parties(text, values)
+    _validate(path, original, new_text, values, by_hand)
     was = target.stat()
     _check_writable(target, was, by_hand)
     _replace_atomically(target, was, bom + new_text.encode("utf-8"), by_hand)
 
 
-def edit_parties(text: str, values: dict[str, float]) -> str:
+def edit_parties(text: str, values: dict[str, float | int]) -> str:
     """``text`` with each key of ``values`` set in [parties]: edited in place, added, or in a new table."""
     lines = text.splitlines(keepends=True)
     headers = table_headers(lines)  # as TOML reads them: ["parties"], not a '[' inside a string or an array
@@ -53,7 +62,7 @@ def edit_parties(text: str, values: dict[str, float]) -> str:
     eol = _line_ending(text)  # every line added ends as the file's own do, or a CRLF file ends up mixed
     if start is None:
         tail = "" if not text or text.endswith("\n") else eol
-        added = "".join(f"{key} = {value:.1f}{eol}" for key, value in values.items())
+        added = "".join(f"{key} = {_toml(value)}{eol}" for key, value in values.items())
         return f"{text}{tail}{eol}[parties]{eol}{added}"
     end = next((i for i in range(start + 1, len(lines)) if headers[i] is not None), len(lines))
     last_key = start
@@ -62,17 +71,22 @@ def edit_parties(text: str, values: dict[str, float]) -> str:
         for i in range(start + 1, end):
             match = pattern.match(lines[i])
             if match:
-                lines[i] = f"{match.group(1)}{value:.1f}{match.group(3)}{match.group(4)}"
+                lines[i] = f"{match.group(1)}{_toml(value)}{match.group(3)}{match.group(4)}"
                 last_key = max(last_key, i)
                 break
         else:
             last_key = max(last_key, _last_assignment(lines, start, end))
             if not lines[last_key].endswith("\n"):  # the file's last line: the new key must not join it
                 lines[last_key] += eol
-            lines.insert(last_key + 1, f"{key} = {value:.1f}{eol}")
+            lines.insert(last_key + 1, f"{key} = {_toml(value)}{eol}")
             end += 1
             last_key += 1
     return "".join(lines)
+
+
+def _toml(value: float | int) -> str:
+    # a channel is an integer: "1.0" would be refused by the loader; an azimuth is stored to 0.1 deg
+    return str(value) if isinstance(value, int) else f"{value:.1f}"
 
 
 def _line_ending(text: str) -> str:
@@ -86,20 +100,23 @@ def _last_assignment(lines: list[str], start: int, end: int) -> int:
     return keys[-1] if keys else start
 
 
-def _validate(path: Path, original: dict[str, object], new_text: str, rep_deg: float, customer_deg: float) -> None:
+def _validate(
+    path: Path, original: dict[str, object], new_text: str, values: dict[str, float | int], by_hand: str
+) -> None:
     import tomllib
 
     try:
         data = tomllib.loads(new_text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigSyntaxError(f"{path}: the edited file would not be valid TOML ({exc}); {_BY_HAND}") from None
+        raise ConfigSyntaxError(f"{path}: the edited file would not be valid TOML ({exc}); {by_hand}") from None
     folder = config_folder(path)  # the file's relative paths are read from its folder, before and after
     before = parse_config(original, folder)
     after = parse_config(data, folder)
-    parties = replace(before.parties, rep_azimuth_deg=rep_deg, customer_azimuth_deg=customer_deg)
-    wanted = replace(before, parties=parties)
+    changes: dict[str, Any] = dict(values)  # the keys are PartiesConfig's fields, each of its own type
+    wanted = replace(before, parties=replace(before.parties, **changes))
     if after != wanted:
-        raise CalibrationError(f"{path}: editing [parties] would change more than the two azimuths; {_BY_HAND}")
+        keys = " and ".join(values)
+        raise CalibrationError(f"{path}: editing [parties] would change more than {keys}; {by_hand}")
 
 
 def _check_writable(path: Path, was: os.stat_result, by_hand: str) -> None:
@@ -144,7 +161,7 @@ def _replace_atomically(path: Path, was: os.stat_result, data: bytes, by_hand: s
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            _keep_owner(f.fileno(), path, was)
+            _keep_owner(f.fileno(), path, was, by_hand)
             os.fchmod(f.fileno(), stat.S_IMODE(was.st_mode))
             _keep_xattrs(f.fileno(), path, by_hand)  # after the mode: an ACL sets the group bits as its mask
             os.fsync(f.fileno())
@@ -158,7 +175,7 @@ def _replace_atomically(path: Path, was: os.stat_result, data: bytes, by_hand: s
         sync_folder(path.parent)  # the new name, not only the new content: unplugged next, the old file came back
 
 
-def _keep_owner(fd: int, path: Path, was: os.stat_result) -> None:
+def _keep_owner(fd: int, path: Path, was: os.stat_result, by_hand: str) -> None:
     # The new file belongs to whoever runs calibrate (root under sudo); the service may read the
     # config only through its group (root:listener 0640), so the owner and group must carry over.
     now = os.fstat(fd)
@@ -169,7 +186,7 @@ def _keep_owner(fd: int, path: Path, was: os.stat_result) -> None:
     except PermissionError:
         raise ConfigFileError(
             f"{path} belongs to user {was.st_uid}, group {was.st_gid}, which a rewritten file could not keep: "
-            f"run calibrate with sudo, or {_BY_HAND}"
+            f"run calibrate with sudo, or {by_hand}"
         ) from None
 
 

@@ -1,0 +1,83 @@
+"""`listener calibrate` in channel-map mode: lapel mics clipped the wrong way round are found, and swapped.
+
+With the rep's mic on the customer's channel analyze credited the rep's talk to the customer (share 39 %,
+truth 60 %) without a warning, doctor said ok, and calibrate refused: "nothing to calibrate".
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from listener.cli import main
+from listener.config import load_config
+from tests.lapel_talk import write_rep_alone
+
+CONFIG = (
+    '[array]\npreset = "generic"\nchannels = 2\n\n'
+    "[parties]\n# one lapel mic each\nrep_channel = 0  # the rep's mic\ncustomer_channel = 1\n"
+)
+SWAP_ADVICE = "the lapel mics are swapped: swap rep_channel and customer_channel in [parties] (or the mics)"
+
+
+def _calibrate(tmp_path: Path, wav: Path, *extra: str) -> tuple[int, str, Path]:
+    config = tmp_path / "lapel.toml"
+    config.write_text(CONFIG)
+    code = main(["calibrate", "--input", str(wav), "--config", str(config), *extra])
+    return code, config.read_text(), config
+
+
+def test_mics_the_right_way_round_are_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        code, text, _ = _calibrate(tmp_path, write_rep_alone(tmp_path, -6.0), "--write")
+    out = capsys.readouterr().out
+    assert code == 0 and text == CONFIG, out
+    assert "rep_channel 0 hears the rep loudest (leads in " in out
+    assert "the mics are the right way round" in out and "swapped" not in out
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # no "hears only leakage"
+
+
+def test_swapped_mics_are_said_and_not_written_without_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text, config = _calibrate(tmp_path, write_rep_alone(tmp_path, -6.0, swapped=True))
+    out = capsys.readouterr().out
+    assert code == 0 and text == CONFIG
+    assert "the rep's voice is louder on channel 1, the customer's channel" in out and SWAP_ADVICE in out
+    assert f"not written: run again with --write to swap them in {config}" in out
+
+
+def test_write_swaps_the_two_keys_and_nothing_else(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text, config = _calibrate(tmp_path, write_rep_alone(tmp_path, -12.0, swapped=True), "--write")
+    out = capsys.readouterr().out
+    assert code == 0 and SWAP_ADVICE in out
+    assert text == CONFIG.replace("rep_channel = 0", "rep_channel = 1").replace(
+        "customer_channel = 1", "customer_channel = 0"
+    )
+    parties = load_config(config).parties
+    assert (parties.rep_channel, parties.customer_channel) == (1, 0)
+    assert f"swapped rep_channel and customer_channel in [parties] in {config}" in out
+
+
+def test_mics_that_both_hear_the_rep_alike_are_not_guessed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # two mics side by side: the rep's voice 0.5 dB down at the other
+    wav = write_rep_alone(tmp_path, -0.5)
+    code, text, _ = _calibrate(tmp_path, wav)
+    assert code == 0 and text == CONFIG and "neither mic clearly hears the rep loudest" in capsys.readouterr().out
+    assert _calibrate(tmp_path, wav, "--write")[0] == 2
+    assert "not written: neither mic clearly hears the rep loudest" in capsys.readouterr().err
+
+
+def test_a_dead_mic_is_not_taken_for_the_right_way_round(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wav = write_rep_alone(tmp_path, -6.0)
+    samples, rate_hz = sf.read(wav)
+    samples[:, 1] = 0.0  # the customer's mic unplugged: the rep's channel "leads" in all of the speech
+    sf.write(wav, samples, rate_hz, subtype="PCM_16")
+    assert _calibrate(tmp_path, wav, "--write")[0] == 2
+    out, err = capsys.readouterr()
+    assert "right way round" not in out and "not written: the two channels are not each a party's own mic" in err

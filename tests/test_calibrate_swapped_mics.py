@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -81,3 +82,23 @@ def test_a_dead_mic_is_not_taken_for_the_right_way_round(tmp_path: Path, capsys:
     assert _calibrate(tmp_path, wav, "--write")[0] == 2
     out, err = capsys.readouterr()
     assert "right way round" not in out and "not written: the two channels are not each a party's own mic" in err
+
+
+@pytest.mark.parametrize("unplugged", [0, 1])
+def test_an_unplugged_mic_hissing_is_taken_for_neither_way_round(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], unplugged: int
+) -> None:
+    """An unplugged mic's hiss and hum (-70 dBFS: no dead channel) led nowhere: the rep's unplugged read as swapped
+    mics, which --write swapped (exit 0), and the customer's as the right way round."""
+    wav = write_rep_alone(tmp_path, -12.0)
+    samples, rate_hz = sf.read(wav)
+    t_s = np.arange(samples.shape[0]) / rate_hz
+    hiss = np.random.default_rng(2).normal(0, 10 ** (-70 / 20), t_s.size)
+    samples[:, unplugged] = hiss + 10 ** (-72 / 20) * np.sqrt(2) * np.sin(2 * np.pi * 50.0 * t_s)
+    sf.write(wav, samples, rate_hz, subtype="PCM_16")
+    code, text, _ = _calibrate(tmp_path, wav, "--write")
+    out, err = capsys.readouterr()
+    assert code == 2 and text == CONFIG, out + err
+    assert "swapped" not in out and "right way round" not in out, out
+    name = ("rep_channel 0", "customer_channel 1")[unplugged]
+    assert f"not written: {name} hears no voice while the rep talks" in err, err

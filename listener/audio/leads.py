@@ -83,6 +83,21 @@ class LeadMeter:
         leads_second = int(joint[speech & behind].sum())
         return n * self._frame_s, leads_first / n, leads_second / n
 
+    def hears_speech(self) -> tuple[float, float]:
+        """Share of the speech frames in which each channel itself stands SPEECH_DB above its own floor: a mic
+        clipped to someone else still rises with the talker's voice leaking in, an unplugged one (hiss and hum
+        alone, which the dead-channel rule does not catch) does not, and must not be taken for the quieter mic."""
+        joint = self._counts.reshape(_BINS, _BINS)
+        if not joint.sum():
+            return 0.0, 0.0
+        centres = _LOW_DB + np.arange(_BINS) + 0.5
+        first, second = (centres - _floor(joint.sum(axis=axis), centres) >= SPEECH_DB for axis in (1, 0))
+        speech = first[:, None] | second[None, :]
+        n = int(joint[speech].sum())
+        if not n:
+            return 0.0, 0.0
+        return int(joint[first, :].sum()) / n, int(joint[:, second].sum()) / n
+
     @property
     def heard_s(self) -> float:
         """Audio framed so far, speech or not."""

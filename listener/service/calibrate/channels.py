@@ -24,6 +24,11 @@ from listener.service.calibrate.write import write_channels
 # The leading channel leads at least this many times as often as the other: a customer answering now and
 # then leads on their own words, which must not make the rep's mic look like theirs.
 CLEAR_RATIO = 3.0
+# Each mic must itself rise with the rep's voice (theirs, or it leaking in) in this share of the speech frames: an
+# unplugged mic's hiss and hum (-70 dBFS, above the dead-channel rule) led nowhere, so the other mic "led" and an
+# unplugged rep's mic read as swapped mics, which --write then swapped. The other mic hearing the rep's voice
+# leak in 6, 12, 20 or 26 dB down (over -65 dBFS hiss) rose in 93, 87, 71 and 38 %.
+HEARS_SHARE = 0.1
 ALONE_ADVICE = "the rep should talk alone, each party's mic clipped near their mouth, then calibrate again"
 
 
@@ -36,6 +41,22 @@ class ChannelCheck:
     speech_s: float
     rep_leads: float
     customer_leads: float
+    rep_hears: float = 1.0  # share of the speech frames in which each mic itself rises with a voice
+    customer_hears: float = 1.0
+
+    def silent_channel(self) -> str:
+        """What to say of a mic that never rose with the rep's voice (unplugged, muted, its receiver off); ''."""
+        for name, channel, hears in (
+            ("rep_channel", self.rep_channel, self.rep_hears),
+            ("customer_channel", self.customer_channel, self.customer_hears),
+        ):
+            if self.speech_s >= FULL_CONFIDENCE_S and hears < HEARS_SHARE:
+                return (
+                    f"{name} {channel} hears no voice while the rep talks (it rises above its own noise in "
+                    f"{100 * hears:.0f} % of {self.speech_s:.1f} s of speech): unplugged, muted or its receiver "
+                    "off, so which mic is whose is not measured; plug it in, then calibrate again"
+                )
+        return ""
 
     @property
     def verdict(self) -> str:
@@ -83,7 +104,10 @@ def check_channels(config: Config, events: Iterable[Event]) -> ChannelCheck:
         if isinstance(event, AudioBlock):
             meter.add(event.samples)
     speech_s, rep_leads, customer_leads = meter.shares()
-    return ChannelCheck(geo.rep_channel, geo.customer_channel, speech_s, rep_leads, customer_leads)
+    rep_hears, customer_hears = meter.hears_speech()
+    return ChannelCheck(
+        geo.rep_channel, geo.customer_channel, speech_s, rep_leads, customer_leads, rep_hears, customer_hears
+    )
 
 
 def calibrate_channels(
@@ -93,7 +117,7 @@ def calibrate_channels(
     write (restarting the service that reads the file)."""
     check = check_channels(config, events)  # the watch has judged the recording by now: the events are spent
     # a dead or copied channel leads nobody: the measure says nothing of which mic is whose, so it is not shown
-    refusal = _channels_refusal(watch)
+    refusal = _channels_refusal(watch) or check.silent_channel()
     if not refusal:
         print(check.message(), flush=True)
         refusal = check.message() if check.verdict == "unclear" else ""

@@ -76,3 +76,15 @@ def test_lapel_mics_on_another_card_are_not(array: dict[str, object]) -> None:
     config = parse_config(data)
     assert config_warnings(config, data) == []
     assert doctor.check_directions(config).status == "ok"
+
+
+@pytest.mark.parametrize(
+    ("device", "warned"),
+    [("seeed-4mic-voicecard", True), ("seeed4micvoicec", True), ("USB Mic", False), ("mic", False), ("4", False)],
+)
+def test_the_boards_card_is_told_by_its_name_not_by_any_letters_in_it(device: str, warned: bool) -> None:
+    """The warning matched any part of the card's hint: "mic" or "4" (a USB lapel receiver's "Mic") were warned of,
+    and "seeed-4mic-voicecard", the card as PortAudio and `listener devices` name it, was not."""
+    data = {"array": {"preset": "respeaker-4mic", "device": device}, "parties": HAT["parties"]}
+    config = parse_config(data)
+    assert any("an array on one board" in w for w in config_warnings(config, data)) is warned

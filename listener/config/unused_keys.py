@@ -11,6 +11,7 @@ writer never wrote, or wrote as its default, is no mistake.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE
@@ -146,7 +147,7 @@ def channel_map_on_array(config: Config, channel_map: bool) -> list[str]:
     if not channel_map or preset is None:
         return []
     device = config.array.device.lower()
-    if device and device != PROVISIONED_DEVICE and not any(device in hint.lower() for hint in preset.device_hints):
+    if device and device != PROVISIONED_DEVICE and not any(_names_card(device, h) for h in preset.device_hints):
         return []
     channel_key = "rep_channel" if config.parties.rep_channel is not None else "customer_channel"
     return [
@@ -157,6 +158,14 @@ def channel_map_on_array(config: Config, channel_map: bool) -> list[str]:
         '(`listener calibrate`); for lapel mics on a USB interface set [array] preset = "generic", device to its '
         "name (`listener devices`) and channels = 2"
     ]
+
+
+def _names_card(device: str, hint: str) -> bool:
+    """Whether ``device`` names the board's card: its hint within the name PortAudio shows ("seeed-4mic-voicecard"
+    holds "seeed4micvoicec" once only letters and digits are kept), or a part of the hint long enough to be a name
+    ("mic" or "4" is in the hint, and in a USB lapel receiver's name too)."""
+    name, card = (re.sub(r"[^a-z0-9]", "", text.lower()) for text in (device, hint))
+    return card in name or (len(name) >= 4 and name in card)
 
 
 def capped_party_ratio(data: Mapping[str, object], config: Config, channel_map: bool) -> list[str]:

@@ -36,6 +36,7 @@ OFTEN_SHARE = 0.3  # the other leading in this many of them is often
 SEPARATE_SHARE = 0.1
 
 _LOW_DB, _BINS = -130.0, 140  # levels -130..+10 dBFS in 1 dB bins (lower ones are counted in the first)
+_CENTRES = _LOW_DB + np.arange(_BINS) + 0.5
 
 
 class LeadMeter:
@@ -62,21 +63,28 @@ class LeadMeter:
         bins = np.clip(np.floor(levels - _LOW_DB).astype(np.int64), 0, _BINS - 1)
         self._counts += np.bincount(bins[:, 0] * _BINS + bins[:, 1], minlength=_BINS * _BINS)
 
-    def shares(self) -> tuple[float, float, float]:
-        """(seconds of speech frames, share of them the first channel leads, share the second leads)."""
+    def _above_floors(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating], npt.NDArray[np.floating]]:
+        """The joint histogram, and how far each level bin of the first and of the second channel stands above
+        that channel's own floor (empty when nothing was heard)."""
         joint = self._counts.reshape(_BINS, _BINS)
         if not joint.sum():
+            return joint, np.zeros(0), np.zeros(0)
+        first, second = (_CENTRES - _floor(joint.sum(axis=axis), _CENTRES) for axis in (1, 0))
+        return joint, first, second
+
+    def shares(self) -> tuple[float, float, float]:
+        """(seconds of speech frames, share of them the first channel leads, share the second leads)."""
+        joint, first_db, second_db = self._above_floors()
+        if not first_db.size:
             return 0.0, 0.0, 0.0
-        centres = _LOW_DB + np.arange(_BINS) + 0.5
-        above = [centres - _floor(joint.sum(axis=axis), centres) for axis in (1, 0)]
-        first, second = above[0][:, None], above[1][None, :]
+        first, second = first_db[:, None], second_db[None, :]
         speech = np.maximum(first, second) >= SPEECH_DB
         n = int(joint[speech].sum())
         if not n:
             return 0.0, 0.0, 0.0
         # ahead above its own floor (a mic with less gain), or ahead in level (a mic in a quieter corner, its
         # floor far down, hears the other's voice far above it): either is its own talker
-        raw = centres[:, None] - centres[None, :]
+        raw = _CENTRES[:, None] - _CENTRES[None, :]
         ahead = (first - second >= LEAD_DB) | (raw >= LEAD_DB)
         behind = (second - first >= LEAD_DB) | (-raw >= LEAD_DB)
         leads_first = int(joint[speech & ahead].sum())
@@ -87,11 +95,10 @@ class LeadMeter:
         """Share of the speech frames in which each channel itself stands SPEECH_DB above its own floor: a mic
         clipped to someone else still rises with the talker's voice leaking in, an unplugged one (hiss and hum
         alone, which the dead-channel rule does not catch) does not, and must not be taken for the quieter mic."""
-        joint = self._counts.reshape(_BINS, _BINS)
-        if not joint.sum():
+        joint, first_db, second_db = self._above_floors()
+        if not first_db.size:
             return 0.0, 0.0
-        centres = _LOW_DB + np.arange(_BINS) + 0.5
-        first, second = (centres - _floor(joint.sum(axis=axis), centres) >= SPEECH_DB for axis in (1, 0))
+        first, second = first_db >= SPEECH_DB, second_db >= SPEECH_DB
         speech = first[:, None] | second[None, :]
         n = int(joint[speech].sum())
         if not n:

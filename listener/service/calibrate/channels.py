@@ -41,8 +41,8 @@ class ChannelCheck:
     speech_s: float
     rep_leads: float
     customer_leads: float
-    rep_hears: float = 1.0  # share of the speech frames in which each mic itself rises with a voice
-    customer_hears: float = 1.0
+    rep_hears: float  # share of the speech frames in which each mic itself rises with a voice
+    customer_hears: float
 
     def silent_channel(self) -> str:
         """What to say of a mic that never rose with the rep's voice (unplugged, muted, its receiver off); ''."""

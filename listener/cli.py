@@ -13,9 +13,8 @@ import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from listener import __version__
 from listener.cli_parsing import Parser, check_combinations, command_parser, parse, path_arg
 from listener.config import (
     INSTALLED_CONFIG,
@@ -115,9 +114,25 @@ def _no_core_dumps() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
+class _Version(argparse._VersionAction):
+    """The build is worked out only when asked for: hashing the package's files would slow every command."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        from listener.build import version_text
+
+        self.version = f"listener {version_text()}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(prog="listener", description="Active-listening feedback for counter conversations.")
-    parser.add_argument("--version", action="version", version=f"listener {__version__}")
+    parser.add_argument("--version", action=_Version, help="print the release version and build, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_analysis_commands(sub)
     _add_setup_commands(sub)

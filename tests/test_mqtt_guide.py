@@ -15,7 +15,7 @@ from tests.mqtt_broker import Mosquitto, Recorder, kill_process_group, run_liste
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "integrations" / "mqtt.md"
 # the clock, a random session id, the order of sending (a --fast run sends its backlog on connect), and
 # what depends on the machine or on this test's own [mqtt] table
-VARYING = {"ts", "seq", "session_id", "onset_ms", "start_ms", "end_ms", "software", "paho", "config_hash"}
+VARYING = {"ts", "seq", "session_id", "onset_ms", "start_ms", "end_ms", "software", "build", "paho", "config_hash"}
 VARYING_INFO = {"spool_depth"}  # a --fast run has messages waiting when it connects
 # The figures depend a little on the CPU (ONNX Runtime and the BLAS pick their kernels by instruction set): on
 # an AVX-512 VNNI machine one 20 ms frame of the sample moved from silence to the rep, so seconds and shares

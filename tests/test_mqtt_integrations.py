@@ -179,7 +179,9 @@ def test_node_red_warns_when_a_device_lost_messages() -> None:
     """After an outage that overflowed the spool the flow's totals showed 7 sessions for the day where the
     device's sessions_today said 14, and nothing said why: info's spool_dropped reached no dashboard."""
 
-    made = payloads.DeviceInfo("0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0)
+    made = payloads.DeviceInfo(
+        "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0
+    )
 
     def info(device: str, dropped: int, seq: int) -> dict[str, object]:
         payload = {**payloads.info(made, dropped, 0, True, _ms("2026-03-02T18:00:00+00:00")), "seq": seq}

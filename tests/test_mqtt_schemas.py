@@ -149,7 +149,7 @@ def test_what_a_payload_always_carries_is_required() -> None:
     on `required`. session's cues (null without transcription, on every summary) was left out."""
     ts = payloads.now_ms()
     info = payloads.DeviceInfo(
-        "0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 1.0
+        "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 1.0
     )
     sent = {
         "session": [
@@ -191,7 +191,7 @@ def test_metrics_session_state_info_status_follow_their_schemas() -> None:
     _check("state", payloads.state(DeviceMode.PAUSED, False, None, 4, ts))
     _check("status", payloads.status("offline", ts))
     info = payloads.DeviceInfo(
-        "0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 10.0
+        "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 10.0
     )
     _check("info", payloads.info(info, 0, 12, True, ts))
 
@@ -309,7 +309,9 @@ def test_home_assistant_shows_the_messages_the_device_lost() -> None:
     # a count that starts again at 0 with a new spool file: a new cycle, never negative losses; the
     # backlog is a level
     assert (lost["state_class"], waiting["state_class"]) == ("total_increasing", "measurement")
-    device = payloads.DeviceInfo("0.1.0", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0)
+    device = payloads.DeviceInfo(
+        "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0
+    )
     info = json.loads(encode(payloads.info(device, 1417, 3, True, payloads.now_ms())))
     env = jinja2.Environment()
     assert env.from_string(lost["value_template"]).render(value_json=info) == "1417"

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from listener import __version__
+from listener.build import version_text
 
 
 def discovery_topic(discovery_prefix: str, device_id: str) -> str:
@@ -219,7 +220,7 @@ def discovery_payload(base: str, device_id: str, array_preset: str, transcribing
             "name": f"Listener {device_id}",
             "mf": "listener",
             "mdl": array_preset,
-            "sw": __version__,
+            "sw": version_text(),
         },
         "o": {"name": "listener", "sw": __version__},
         "cmps": _components(base, device_id, transcribing),

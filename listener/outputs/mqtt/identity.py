@@ -24,6 +24,7 @@ from pathlib import Path
 import paho.mqtt
 
 from listener import __version__
+from listener.build import build_id
 from listener.config import Config, geometry
 from listener.outputs.mqtt.payloads import DeviceInfo
 
@@ -146,6 +147,7 @@ def device_info(config: Config) -> DeviceInfo:
     """What the ``info`` topic says about the device, besides its spool."""
     return DeviceInfo(
         software=__version__,
+        build=build_id(),
         paho=paho.mqtt.__version__,
         protocol=config.mqtt.protocol,
         array_preset=config.array.preset,

@@ -82,6 +82,7 @@ def status(state: str, ts_ms: int) -> dict[str, object]:
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     software: str
+    build: str  # listener.build.build_id(): tells apart installs that say the same release version
     paho: str
     protocol: str
     array_preset: str
@@ -96,6 +97,7 @@ def info(device: DeviceInfo, spool_dropped: int, spool_depth: int, clock_ok: boo
     return {
         **_head("info", ts_ms),
         "software": device.software,
+        "build": device.build,
         "paho": device.paho,
         "protocol": device.protocol,
         "array_preset": device.array_preset,

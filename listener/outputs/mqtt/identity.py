@@ -101,6 +101,11 @@ def config_hash(config: Config) -> str:
     for section, keys in PER_DEVICE_KEYS.items():
         for key in keys:
             del tree[section][key]
+    # `listener calibrate --write` swaps lapel mics plugged in the wrong way round: which party has which
+    # is the device's own, the pair of channels used is the fleet's
+    parties = tree["parties"]
+    channels = (parties.pop("rep_channel"), parties.pop("customer_channel"))
+    parties["party_channels"] = sorted(channels, key=lambda channel: (channel is None, channel or 0))
     canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"), default=str)
     return _fingerprint(canonical.encode("utf-8"))
 

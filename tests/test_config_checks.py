@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from listener.cli import main
 from listener.config import geometry, load_config, parse_config
 from listener.config.array_checks import line_axis_deg
 from listener.config.presets import PRESETS
@@ -367,3 +368,23 @@ def test_the_provisioned_device_is_the_card_however_it_is_spelt(device: str) -> 
     # the device search reads names in any case, punctuation aside: so does the card's channel check
     array = {"preset": "respeaker-2mic", "device": device, "channels": 8}
     rejected({"array": array}, "array.channels", "the respeaker-2mic's card captures 2 channels (0-1)")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[analytics]\ninterruption_exact = true\n", "analytics.interruption_exact = true: no longer a setting"),
+        ("[parties]\nelevation_deg = 35.0\n", "parties.elevation_deg = 35.0: no longer a setting"),
+    ],
+)
+def test_a_key_an_upgrade_retired_is_told_as_retired_not_as_a_typo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, said: str
+) -> None:
+    """provision.sh keeps an installed config across upgrades: a key a release removed read "unknown key; allowed
+    here: ...", as if misspelt, with nothing to say that deleting it is the fix."""
+    config = tmp_path / "listener.toml"
+    config.write_text(text)
+    assert main(["check-config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "this version of the listener retired it" in err and err.endswith("delete the line\n"), err
+    assert "unknown key" not in err

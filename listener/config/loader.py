@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from listener.config.file_kinds import binary_kind
+from listener.config.retired import retired_rule
 from listener.config.text_checks import control_character
 from listener.config.toml_hints import looks_secret, syntax_hint
 from listener.errors import (
@@ -175,7 +176,8 @@ def build(cls: type[T], data: Any, path: str) -> T:
         if key not in fields:
             # a misspelt 'password' is unknown, and its value must reach neither the terminal nor the journal
             shown = "<hidden>" if looks_secret(key, data[key]) else data[key]
-            raise ConfigError(_join(path, key), shown, _unknown_key_rule(key, fields))
+            where = _join(path, key)
+            raise ConfigError(where, shown, retired_rule(where) or _unknown_key_rule(key, fields))
     # keys left out take the field's default: the dataclass's own __init__ supplies it
     values = {
         name: _convert(hints[name], data[name], _join(path, name), spec.metadata)

@@ -19,7 +19,9 @@ HEADER = """# Configuration keys
 
 Every key of `listener.toml`, generated from `listener/config/schema.py` by
 `python -m listener.config.reference > docs/config.md` (a test fails when this file is stale).
-Unknown keys are refused; `listener check-config FILE` validates a file without running anything.
+Unknown keys are refused (one a release retired, such as `analytics.interruption_exact` or
+`parties.elevation_deg`, is named as retired: delete its line); `listener check-config FILE`
+validates a file without running anything.
 A key left out keeps the default shown; rules between keys (dominance's on share above its off
 share, a party's channel among the captured ones, distinct pins, …) are checked too, and an error
 names both keys. A path (a key whose allowed column says so) may start with `~/` for the home folder;

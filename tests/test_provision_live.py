@@ -82,13 +82,15 @@ def test_a_boot_config_change_flags_its_reboot_until_it_happens(tmp_path: Path) 
 
 
 # systemctl, journalctl and udevadm as a running Pi has them, for apply_live: the service's state ($STATE), the
-# time it started ($STARTED), a restart that fails ($RESTART_FAILS) and its last error in the journal ($JOURNAL);
-# what changes something is recorded in $CALLS, the questions are not
+# time it started ($STARTED), whether its unit changed on disk since systemd loaded it ($NEED_RELOAD), a restart
+# that fails ($RESTART_FAILS) and its last error in the journal ($JOURNAL); what changes something is recorded in
+# $CALLS, the questions are not
 LIVE_STAND_INS = r"""
 systemctl() {
     case " $* " in
     *" is-enabled "*) return 0 ;;
     *" is-active "*) echo "$STATE"; [[ $STATE == active ]]; return ;;
+    *" NeedDaemonReload "*) echo "$NEED_RELOAD"; return 0 ;;
     *" show "*) echo "$STARTED"; return 0 ;;
     esac
     echo "systemctl $*" >>"$CALLS"
@@ -109,10 +111,12 @@ def run_apply_live(
     started: float | None = None,
     fails: bool = False,
     journal: str = "",
+    need_reload: str = "no",
 ) -> tuple[list[str], subprocess.CompletedProcess[str]]:
     """provision.sh's apply_live (unit, udev, boot, service changed), run alone as on a running Pi: what it asks
     systemctl, journalctl and udevadm to do (stand-ins that record), with /run's flags and /etc/listener in
-    ``tmp_path``; ``fails``: a restart fails, with ``journal`` its last error in the journal."""
+    ``tmp_path``; ``fails``: a restart fails, with ``journal`` its last error in the journal; ``need_reload``: systemd's
+    NeedDaemonReload."""
     (tmp_path / "systemd").mkdir(exist_ok=True)
     calls = tmp_path / "calls"
     calls.write_text("")
@@ -121,7 +125,8 @@ def run_apply_live(
         f"REBOOT_DUE={tmp_path / 'listener-reboot-due'}; REBOOT_REQUIRED={tmp_path / 'reboot-required'}; "
         f"SYSTEMD_RUNNING={tmp_path / 'systemd'}; ROOT=/; DRY_RUN=0; NO_SYSTEMCTL=0; CONF_DIR={tmp_path / 'etc'}; "
         f"UNIT_PATH={tmp_path / 'listener.service'}; SOURCE_STAMP={tmp_path / 'stamp'}; CALLS={calls}; "
-        f"STATE={state}; STARTED=@{int(started)}; RESTART_FAILS={int(fails)}; JOURNAL={shlex.quote(journal)}"
+        f"STATE={state}; STARTED=@{int(started)}; RESTART_FAILS={int(fails)}; JOURNAL={shlex.quote(journal)}; "
+        f"NEED_RELOAD={need_reload}"
     )
     call = f"apply_live {' '.join(str(c) for c in changed)}"
     done = script_function(f"{setup}\n{LIVE_STAND_INS}\n{call}")
@@ -211,6 +216,19 @@ def test_a_file_changed_since_the_service_started_restarts_it(tmp_path: Path) ->
     assert calls == [RESTART], done.stdout + done.stderr
     assert f"change: restart listener.service ({secrets} changed since it started)" in done.stdout
     assert apply_live(tmp_path, 0, 0, 0, 0, started=edited + 30) == []
+
+
+def test_a_unit_changed_on_disk_is_reloaded_before_the_restart_it_causes(tmp_path: Path) -> None:
+    """A unit written by an earlier run stopped before its reload (or edited by hand) is newer than the service's
+    start, so a run that changed nothing restarted it, without daemon-reload: systemd restarted the unit it had
+    loaded, the old one (NeedDaemonReload=yes), and later runs said "no changes"."""
+    unit = tmp_path / "listener.service"
+    unit.write_text("[Service]\nExecStart=/opt/listener/venv/bin/listener run\n")
+    written = unit.stat().st_mtime
+    calls, done = run_apply_live(tmp_path, 0, 0, 0, 0, started=written - 30, need_reload="yes")
+    assert calls == ["systemctl daemon-reload", RESTART], done.stdout + done.stderr
+    assert "change: reload systemd units (listener.service changed on disk since systemd loaded it)" in done.stdout
+    assert apply_live(tmp_path, 0, 0, 0, 0, started=written + 30) == []  # loaded and started since: left alone
 
 
 def test_a_failed_restart_ends_with_one_error_line_naming_the_service_s_reason(tmp_path: Path) -> None:

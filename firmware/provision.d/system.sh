@@ -81,7 +81,11 @@ apply_live() {
 	local reboot_due=0
 	reboot_note "$boot_changed" || reboot_due=1
 	((NO_SYSTEMCTL == 0)) || return 0
-	((unit_changed == 0)) || change "reload systemd units" systemctl daemon-reload
+	if ((unit_changed)); then
+		change "reload systemd units" systemctl daemon-reload
+	elif unit_reload_due; then # else a restart (service_stale: the unit is newer) reran the old unit
+		change "reload systemd units ($UNIT changed on disk since systemd loaded it)" systemctl daemon-reload
+	fi
 	((!reboot_due)) || return 0
 	local why
 	if ((service_changed)); then
@@ -89,6 +93,12 @@ apply_live() {
 	elif why=$(service_stale); then # nothing changed here, but what it runs on is not what is there
 		change "restart $UNIT ($why)" restart_service
 	fi
+}
+
+# Whether systemd holds an older $UNIT than the one on disk (a run stopped between writing the unit and its
+# reload, an edit by hand): a restart alone starts the loaded one again.
+unit_reload_due() {
+	[[ $(systemctl show -p NeedDaemonReload --value "$UNIT" 2>/dev/null) == yes ]]
 }
 
 # Why the enabled service needs a (re)start although this run changed nothing: it is not running (a

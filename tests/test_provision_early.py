@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.provision_root import FILES_ONLY, REPO, provision, snapshot
+from tests.provision_root import FILES_ONLY, REPO, provision, script_function, snapshot
 
 
 def with_listener() -> dict[str, str]:
@@ -56,6 +56,25 @@ def test_an_sdist_source_leaves_the_config_unchecked_and_says_so(pi_root: Path, 
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{fleet} is not checked with listener check-config: {sdist} is an sdist" in done.stderr, done.stderr
     assert "bogus_key" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("dry_run", "said"), [(1, "is not checked"), (0, "is checked with listener check-config only by")]
+)
+def test_on_the_device_an_sdist_source_says_the_config_is_not_checked_before_the_changes(
+    tmp_path: Path, dry_run: int, said: str
+) -> None:
+    # on / the warning was left out, the installed listener's check (check_config_for_service) counted on instead:
+    # a dry run never makes that check, and a real run makes it only after its changes, so neither said a word
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[array]\npreset = "respeaker-4mic"\nbogus_key = 1\n')
+    sdist = tmp_path / "listener-9.9.tar.gz"
+    sdist.write_bytes(b"\x1f\x8b")
+    setup = f"ROOT=/; DRY_RUN={dry_run}; CONFIG_FILE={fleet}; SOURCE={sdist}; VENV={tmp_path / 'venv'}"
+    done = script_function(f"{setup}; CONF_DIR={tmp_path / 'etc'}; check_config_early")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr.startswith(f"warning: {fleet} {said}"), done.stderr
+    assert f"{sdist} is an sdist, which no Python imports unbuilt (pass the wheel" in done.stderr, done.stderr
 
 
 HALFWAY = {

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from listener.cli import main
 from listener.config import parse_config
 from listener.config.pins import bcm_number
 from listener.config.presets import PRESETS
 from listener.errors import ConfigError
 from tests.config_rejected import rejected
+from tests.provision_root import SCRIPT, script_function
 
 
 @pytest.mark.parametrize(
@@ -150,3 +155,22 @@ def test_pin_names_agree_with_gpiozero() -> None:
         except ConfigError:
             got = None
         assert got == expected, name
+
+
+@pytest.mark.parametrize(
+    "board", ["respeaker-2mic-v1", "respeaker-2mic-v2", "respeaker-4mic", "respeaker-6mic", "respeaker-usb-v2"]
+)
+def test_the_installed_config_names_its_led_pins_so_a_new_default_cannot_move_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], board: str
+) -> None:
+    """1549ca6 moved the default LED pins from GPIO5/6/13 to GPIO22/23/24, and the config provision.sh installs
+    (and keeps across upgrades) had `[leds] enabled = true` alone: the LEDs followed the defaults, so a device
+    wired to the old ones went dark at the upgrade. The template, rendered by provision.sh, names its pins."""
+    out = tmp_path / "listener.toml"
+    render = f"render {SCRIPT.parent}/listener.toml.in {out} PRESET={board} ARRAY_PRESET=$ARRAY_PRESET"
+    done = script_function(f"select_preset {board}; {render} ASR_ENABLED=false ASR_MODEL_PATH=")
+    assert done.returncode == 0, done.stderr
+    leds = tomllib.loads(out.read_text())["leds"]
+    assert [leds.get(key) for key in ("green_pin", "amber_pin", "red_pin")] == ["GPIO22", "GPIO23", "GPIO24"]
+    assert main(["check-config", str(out)]) == 0
+    assert "leds." not in capsys.readouterr().err  # pins in use, at the defaults: nothing to warn of

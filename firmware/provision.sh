@@ -74,7 +74,7 @@ NO_SYSTEMCTL=0
 UNFINISHED="" # what the device still lacks (the array's driver) after an otherwise complete run: exit 3
 FORCE_CONFIG=0
 CONFIG_FILE=""
-CONFIG_CALIBRATED=0 # the installed config differs from --config only in the calibrated azimuths
+CONFIG_CALIBRATED=0 # the installed config differs from --config only in what calibrate set
 CHANGES=0
 BOOT_CHANGED=0 # changes ensure_audio_files made to the boot config (a reboot is due) and the udev rules
 UDEV_CHANGED=0
@@ -99,7 +99,8 @@ Provision Raspberry Pi OS Bookworm for the listener service.
   --config FILE         install this listener.toml (one per device: its device_id, broker,
                         parties) instead of the template; checked first
   --force-config        replace an existing /etc/listener/listener.toml, its calibrated
-                        [parties] azimuths too (the old one is kept as listener.toml.bak);
+                        [parties] azimuths or lapel mics' order too (the old one is kept as
+                        listener.toml.bak);
                         without it, one that differs from --config only there is kept
   --no-apt              skip apt packages
   --no-pip              skip the venv and the package

@@ -247,10 +247,10 @@ def test_a_calibrated_config_is_kept_when_provisioned_again_with_the_same_config
     # and read the installed azimuths off the device
     assert refused.stderr.splitlines()[-1:] == [  # after the warning that the file lacks the shared device
         f"error: --config {moved} differs from the installed /etc/listener/listener.toml in mqtt.host, not only in "
-        "the calibrated [parties] azimuths, and is installed over it only with --force-config (the old one is kept "
-        "as listener.toml.bak): copy the installed calibration (rep_azimuth_deg = 42.5, customer_azimuth_deg = "
-        f"221.0) into {moved} first, then add --force-config, or leave --config out to keep the installed one "
-        "(see --help)"
+        "the calibrated [parties] azimuths or lapel mics' order, and is installed over it only with --force-config "
+        "(the old one is kept as listener.toml.bak): copy the installed calibration (rep_azimuth_deg = 42.5, "
+        f"customer_azimuth_deg = 221.0) into {moved} first, then add --force-config, or leave --config out to keep "
+        "the installed one (see --help)"
     ]
     if parties:  # only the two azimuths are calibrate's: another key of [parties] is the fleet's
         moved.write_text(fleet.read_text().replace('mode = "doa"', 'mode = "channels"'))

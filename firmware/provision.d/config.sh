@@ -111,7 +111,7 @@ nothing was changed: put the password in $CONF_DIR/secrets.env (LISTENER_MQTT_PA
 # What a run that keeps the installed listener.toml says about it.
 kept_config_note() {
 	if ((CONFIG_CALIBRATED)); then
-		say "kept: $CONF_DIR/listener.toml, which differs from --config $CONFIG_FILE only in the calibrated [parties] azimuths"
+		say "kept: $CONF_DIR/listener.toml, which differs from --config $CONFIG_FILE only in the calibrated [parties] azimuths or lapel mics' order"
 	elif [[ -n $CONFIG_FILE ]]; then
 		say "kept: $CONF_DIR/listener.toml (the same as --config $CONFIG_FILE)" # any other was refused above
 	else # one for another array was refused before any change (check_kept_preset)

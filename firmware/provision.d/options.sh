@@ -235,7 +235,8 @@ check_config_replacement() {
 	installed=$(target "$CONF_DIR/listener.toml")
 	[[ -n $CONFIG_FILE && -f $installed ]] && ((!FORCE_CONFIG)) || return 0
 	cmp -s "$CONFIG_FILE" "$installed" && return 0
-	# listener calibrate --write (README step 2) rewrites only the two azimuths in the installed file
+	# listener calibrate --write (README step 2) rewrites only the two azimuths in the installed file, or
+	# swaps the two lapel mics' channels
 	if differs=$(config_differences "$CONFIG_FILE" "$installed"); then
 		CONFIG_CALIBRATED=1
 		return 0
@@ -243,7 +244,7 @@ check_config_replacement() {
 	# the keys, never their values: a fleet file's may be credentials' names, and the line stays short
 	calibration=$(sed -n 2p <<<"$differs")
 	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml in $(sed -n 1p <<<"$differs"), \
-not only in the calibrated [parties] azimuths, and is installed over it only with --force-config (the old one is kept \
+not only in the calibrated [parties] azimuths or lapel mics' order, and is installed over it only with --force-config (the old one is kept \
 as listener.toml.bak): ${calibration:+copy the installed calibration ($calibration) into $CONFIG_FILE first, then }\
 add --force-config, or leave --config out to keep the installed one"
 }
@@ -265,13 +266,15 @@ under [array] in $CONF_DIR/listener.toml (its device_id, broker and calibration 
 file for this board with --config FILE --force-config; otherwise pass this board's --preset"
 }
 
-# Whether TOML files $1 and $2 hold the same settings once [parties]' rep_azimuth_deg and
-# customer_azimuth_deg (what listener calibrate --write sets) are left out. When they differ (or one
-# cannot be read), prints the differing keys' dotted paths, then the azimuths $2 has, and fails.
+# Whether TOML files $1 and $2 hold the same settings once what listener calibrate --write sets is left
+# out: [parties]' rep_azimuth_deg and customer_azimuth_deg, and rep_channel and customer_channel when $2
+# has the same two channels the other way round. When they differ (or one cannot be read), prints the
+# differing keys' dotted paths, then the calibration $2 has, and fails.
 config_differences() {
 	python3 - "$@" 2>/dev/null <<'PY'
 import sys, tomllib
 CALIBRATED = ("rep_azimuth_deg", "customer_azimuth_deg")
+CHANNELS = ("rep_channel", "customer_channel")
 def flat(table, prefix=""):
     for key, value in table.items():
         if isinstance(value, dict) and value:
@@ -289,12 +292,22 @@ except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
     sys.exit(1)
 # calibrate adds [parties] when the file had none, so an empty table is no setting
 calibrated = {f"parties.{key}" for key in CALIBRATED} | {"parties"}
+# in channel-map mode calibrate swaps lapel mics plugged in the other way round: the same two channels,
+# the other way round, are its; other channels are the fleet's
+def channels(doc):
+    return sorted(repr(doc.get(f"parties.{key}")) for key in CHANNELS)
+swapped = channels(new) == channels(installed) and any(
+    new.get(f"parties.{key}") != installed.get(f"parties.{key}") for key in CHANNELS
+)
+if swapped:
+    calibrated |= {f"parties.{key}" for key in CHANNELS}
 differ = sorted(k for k in new.keys() | installed.keys() if k not in calibrated and new.get(k) != installed.get(k))
 if not differ:
     sys.exit(0)
 shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more keys" if len(differ) > 8 else "")
 print(shown)
-print(", ".join(f"{k} = {installed[f'parties.{k}']}" for k in CALIBRATED if f"parties.{k}" in installed))
+copy = CALIBRATED + (CHANNELS if swapped else ())
+print(", ".join(f"{k} = {installed[f'parties.{k}']}" for k in copy if f"parties.{k}" in installed))
 sys.exit(1)
 PY
 }

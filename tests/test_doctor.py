@@ -13,10 +13,11 @@ from listener.config import Config
 from listener.errors import OutputError
 from listener.outputs import gpio
 from listener.service import doctor
+from listener.service.instance import InstanceLock
 from tests import alsa_device, asr_audio
 from tests.alsa_device import TestDevice
 from tests.doctor_config import config
-from tests.mqtt_broker import BASE, PASSWORD, Mosquitto, Recorder, free_port
+from tests.mqtt_broker import BASE, DEVICE_ID, PASSWORD, Mosquitto, Recorder, free_port
 
 alsa_config = alsa_device.alsa_config  # fixtures
 test_array = alsa_device.test_array
@@ -65,6 +66,19 @@ def test_publish_rights_are_unverified_on_mqtt311(tmp_path: Path) -> None:
     assert check.status == "warn", check
     assert "could not be verified on MQTT 3.1.1" in check.detail
     assert "mqtt.protocol = '5'" in check.fix
+
+
+def test_a_broker_granting_rights_by_client_id_judges_doctor_as_the_service(tmp_path: Path) -> None:
+    # the service connects under the device id: doctor does too, unless the service runs and holds that id
+    with broker_with_acl(tmp_path / "broker", "pattern readwrite listener/%c/#\n") as broker:
+        cfg = config(tmp_path, mqtt=broker.mqtt_config(protocol="5"))
+        stopped = doctor.check_mqtt(cfg)
+        with InstanceLock(Path(cfg.service.state_dir)):
+            running = doctor.check_mqtt(cfg)
+    assert stopped.status == "ok", stopped
+    assert running.status == "warn", running  # its own id refused: the service's rights are unknown, not wrong
+    assert "client id of doctor's own" in running.detail
+    assert "%c" in running.fix and f"publishes from client {DEVICE_ID}" in running.fix
 
 
 def test_broker_tls_with_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

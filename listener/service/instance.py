@@ -9,6 +9,7 @@ service runs, say) is refused at start instead, naming the one that runs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -78,6 +79,27 @@ class InstanceLock(Managed):
             os.ftruncate(self._fd, 0)
         os.close(self._fd)  # closing releases the lock
         self._fd = None
+
+
+def held(state_dir: Path) -> bool | None:
+    """Whether a listener runs with ``state_dir`` now; None when its lock file cannot be opened to tell.
+
+    The lock is tried, not kept: got, it is let go at once, so a service starting meanwhile is kept out
+    for no longer than this call.
+    """
+    try:
+        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # no listener has run with this folder
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return True if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
+    finally:
+        os.close(fd)  # releases a lock got
+    return False
 
 
 def _holder(fd: int) -> str:

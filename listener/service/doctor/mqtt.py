@@ -8,6 +8,11 @@ on MQTT 3.1.1 mosquitto acknowledges a refused publish like any other and
 drops it, so there the check also subscribes to that topic first: the
 message coming back proves the right, and only when it does not is the
 publish right reported as unverified.
+
+The probe connects under the device id, the client id the service uses, so that a broker granting
+rights by client id (mosquitto's ``pattern ... %c``) judges it as it judges the service; but while a
+listener runs with this state_dir that id would take the service's connection from it, so then the
+broker names the client, and a refusal can be that broker's ACL, not the service's rights: a warning.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import ssl
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from listener.config import Config
@@ -52,7 +58,8 @@ def check_mqtt(config: Config) -> Check:
     login = f"check mqtt.username, the password (mqtt.password_file or {PASSWORD_ENV}), the broker's ACL"
     try:
         topic = probe_topic(config)
-        probe = mqtt_probe(config, topic)
+        client_id = probe_client_id(config)
+        probe = mqtt_probe(config, topic, client_id)
     except ListenerError as exc:
         # the listener's own errors end in their fix: a fleet script reads it apart
         return failed_with("mqtt", exc, "fix the [mqtt] keys it names", prefix=f"broker {where}: ")
@@ -68,7 +75,7 @@ def check_mqtt(config: Config) -> Check:
     if probe.connect:
         refused = f"broker {where} refused the connection: {probe.connect}"
         return _no_password_check(config, refused) or fail("mqtt", refused, login)
-    return _publish_check(config, f"connected to {where}{_who(config)}", topic, probe.puback, probe.echoed)
+    return _publish_check(config, f"connected to {where}{_who(config)}", topic, probe, own_id=not client_id)
 
 
 def _clock_check(where: str, exc: OSError) -> Check | None:
@@ -114,27 +121,51 @@ def _no_password_check(config: Config, refused: str) -> Check | None:
     )
 
 
-def _publish_check(config: Config, connected: str, topic: str, puback: str | None, echoed: bool) -> Check:
+def _publish_check(config: Config, connected: str, topic: str, probe: Probe, own_id: bool) -> Check:
     base = topic.rsplit("/", 1)[0]
     acl = f"let {config.mqtt.username or 'anonymous clients'} publish to {base}/# in the broker's ACL"
-    if puback is None:
+    if probe.puback is None:
         return fail(
             "mqtt",
             f"{connected}, but a QoS 1 publish to {topic} was not acknowledged within {MQTT_TIMEOUT_S:.0f} s "
             "(some brokers drop the connection of a client that may not publish)",
             acl,
         )
-    if puback:
-        return fail("mqtt", f"{connected}, but the broker refused a publish to {topic}: {puback}", acl)
-    if config.mqtt.protocol != "5" and not echoed:
+    if probe.puback and own_id:
+        refused = f"{connected}, but the broker refused a publish to {topic}: {probe.puback}"
+        return warn("mqtt", f"{refused}, {OWN_ID}", _own_id_fix(config, acl))
+    if probe.puback:
+        return fail("mqtt", f"{connected}, but the broker refused a publish to {topic}: {probe.puback}", acl)
+    if config.mqtt.protocol != "5" and not probe.echoed:
+        fix = f"make sure the broker's ACL lets {config.mqtt.username or 'anonymous clients'} publish there; "
+        fix += "with mqtt.protocol = '5' doctor can check it"
         return warn(
             "mqtt",
             f"{connected}; the right to publish to {base}/# could not be verified on MQTT 3.1.1 "
-            "(the test message did not come back: the ACL refuses publishing, or reading it back)",
-            f"make sure the broker's ACL lets {config.mqtt.username or 'anonymous clients'} publish there; "
-            "with mqtt.protocol = '5' doctor can check it",
+            "(the test message did not come back: the ACL refuses publishing, or reading it back)"
+            + (f", {OWN_ID}" if own_id else ""),
+            _own_id_fix(config, fix) if own_id else fix,
         )
     return Check("mqtt", "ok", f"{connected}, and a publish to {topic} was accepted")
+
+
+# said when the service runs: doctor's probe could not be judged as the service's publishes are
+OWN_ID = (
+    "under a client id of doctor's own (a listener runs with this state_dir: its id would take the service's"
+    " connection)"
+)
+
+
+def _own_id_fix(config: Config, acl: str) -> str:
+    from listener.outputs.mqtt.identity import device_id
+
+    pattern = f"pattern readwrite {config.mqtt.topic_prefix}/%c/#"
+    return (
+        f"a broker ACL keyed on the client id (mosquitto's `{pattern}`) refuses doctor's id while letting the"
+        f" service publish: check the broker's log for publishes from client {device_id(config)}, or stop the"
+        " service (`sudo systemctl stop listener`) and run doctor again, which then connects under the device id;"
+        f" if the service's publishes are refused too, {acl}"
+    )
 
 
 def _who(config: Config) -> str:
@@ -147,9 +178,19 @@ def probe_topic(config: Config) -> str:
     return f"{config.mqtt.topic_prefix}/{device_id(config)}/{PROBE_LEAF}"
 
 
-def mqtt_probe(config: Config, topic: str) -> Probe:
-    """Connect, and once accepted publish ``PROBE_PAYLOAD`` to ``topic`` with QoS 1; what the broker answered."""
-    client = _client(config)
+def probe_client_id(config: Config) -> str:
+    """The device id while no listener runs with this state_dir, else '' (the broker makes one up)."""
+    from listener.outputs.mqtt.identity import device_id
+    from listener.service.instance import held
+
+    # held() None (a lock file doctor may not open) counts as running: taking the service's id would throw it off
+    return device_id(config) if held(Path(config.service.state_dir)) is False else ""
+
+
+def mqtt_probe(config: Config, topic: str, client_id: str = "") -> Probe:
+    """Connect as ``client_id``, and once accepted publish ``PROBE_PAYLOAD`` to ``topic`` with QoS 1; what the
+    broker answered."""
+    client = _client(config, client_id)
     connack: list[str] = []
     puback: list[str] = []
     answered, acked, echoed = threading.Event(), threading.Event(), threading.Event()
@@ -186,14 +227,14 @@ def _refusal(reason: object) -> str:
     return str(reason) if getattr(reason, "is_failure", False) else ""
 
 
-def _client(config: Config) -> paho.Client:
+def _client(config: Config, client_id: str) -> paho.Client:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
     from listener.outputs.mqtt.credentials import configure
 
     protocol = paho.MQTTv5 if config.mqtt.protocol == "5" else paho.MQTTv311
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=protocol)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
     client.connect_timeout = MQTT_TIMEOUT_S
     configure(client, config.mqtt)  # TLS and credentials as the service sets them
     return client

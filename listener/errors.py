@@ -111,10 +111,16 @@ def shown_path(path: str | os.PathLike[str]) -> str:
 # systemd/listener.service's StateDirectory=listener, the built-in [service] state_dir: the one folder the
 # service user may write, and the folder the unit runs it in (WorkingDirectory=)
 SERVICE_STATE_DIR = Path("/var/lib/listener")
-# a command as the service user, as README.md's systemd-run line runs doctor: in the service's folder, for
-# `sudo -u listener` keeps the caller's (the installer's home, 0700 on Debian 12), and lgpio makes its FIFOs
-# in the current folder when it is imported (gpiozero#1106): there the GPIO check would fail on a Pi 5
-AS_SERVICE_USER = f"sudo systemd-run --pipe --wait --quiet -p User=listener -p WorkingDirectory={SERVICE_STATE_DIR}"
+# a command as the service sees the device, README.md's systemd-run line for doctor word for word: in the
+# service's folder, for `sudo -u listener` keeps the caller's (the installer's home, 0700 on Debian 12), and
+# lgpio makes its FIFOs in the current folder when it is imported (gpiozero#1106): there the GPIO check would
+# fail on a Pi 5; with the unit's groups and secrets, without which doctor fails the audio group and the broker
+# login the service has
+AS_SERVICE_USER = (
+    'sudo systemd-run --pipe --wait --quiet -p User=listener -p SupplementaryGroups="audio gpio spi plugdev"'
+    f" -p WorkingDirectory={SERVICE_STATE_DIR} -p EnvironmentFile=-/etc/listener/secrets.env"
+    " -p ProtectHome=yes -p PrivateTmp=yes"
+)
 # a folder on the way that this user may not enter: typically the service's own (StateDirectoryMode=0750)
 SERVICE_FILES_HINT = (
     f"the service's files are the listener user's: run the command as that user (`{AS_SERVICE_USER} listener ...`)"

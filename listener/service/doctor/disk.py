@@ -35,7 +35,7 @@ SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
 SPOOL_FILES = (SPOOL_FILE, f"{SPOOL_FILE}-wal", f"{SPOOL_FILE}-shm")
 LOST = "every MQTT event, metrics and session message is dropped"
 FIRST_START = "`sudo systemctl start listener`"
-# in the service's folder, as README.md's systemd-run line: `sudo -u listener` would keep the caller's
+# as README.md's systemd-run line (its folder, groups and secrets): `sudo -u listener` would keep the caller's
 RUN_AS_SERVICE = f"run doctor as the service user (`{AS_SERVICE_USER} listener doctor ...`)"
 OR_ELSE = "or set [service] state_dir"
 

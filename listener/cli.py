@@ -233,7 +233,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from listener.service.doctor.report import report
 
     path = config_file(args.config)
-    return report(_config(path), path, args.json)
+    config, data = read_config(path)  # as read too: the lines start with check-config's warnings of it
+    set_level(config.service.log_level)
+    return report(config, path, args.json, data)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -124,3 +124,24 @@ def test_nothing_but_the_report_reaches_the_terminal(tmp_path: Path, test_array:
     assert all(re.match(r"(ok|warn|FAIL) +\S", line) for line in lines), lines
     assert "FAIL  asr model  vosk could not load the model" in done.stdout
     assert "ok    levels" in done.stdout  # the array was read
+
+
+def test_what_check_config_warns_of_is_a_warn_config_line_with_its_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # doctor said `ok config` of a file whose long silences can never be counted
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    analytics = "[analytics]\nsession_gap_s = 20\nlong_silence_s = 25"
+    path = write_config(tmp_path / "listener.toml", tmp_path / "state", analytics, "[mqtt]\ntls_insecure = true")
+    assert main(["doctor", "--config", str(path), "--json"]) == 1  # the audio FAIL ('gone')
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    said = [(c["status"], c["detail"].split(" = ")[0], c["fix"]) for c in checks if c["name"] == "config"]
+    assert said == [
+        ("warn", f"{path}: mqtt.enabled", "set [mqtt] enabled = true, or delete it"),
+        ("warn", f"{path}: analytics.long_silence_s", "set it below 20 s, or raise session_gap_s"),
+    ]  # not service.state_dir outside /var/lib/listener: the disk check's, where the unit is installed
+    assert [c["name"] for c in checks[2:]] == NAMES
+    main(["doctor", "--config", str(path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith(f"warn  config     {path}: analytics.long_silence_s = 25.0: not below")
+    assert lines[1].endswith("; fix: set it below 20 s, or raise session_gap_s")

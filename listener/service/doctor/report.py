@@ -16,16 +16,21 @@ from pathlib import Path
 import listener.config
 from listener.config import Config
 from listener.service.doctor import Check, exit_code, iter_checks
+from listener.service.doctor.config_lines import config_checks
 from listener.service.doctor.quiet import own_lines_only
 
 SCHEMA = "listener.doctor/1"
 
 
-def report(config: Config, path: Path | None, as_json: bool) -> int:
-    """Run every check and report it, as lines or as one JSON document; 1 if any FAILed, else 0."""
+def report(config: Config, path: Path | None, as_json: bool, data: dict[str, object] | None = None) -> int:
+    """Run every check and report it, as lines or as one JSON document; 1 if any FAILed, else 0.
+
+    ``data``: the file as read, whose warnings (check-config's) are the first lines; None: not looked at.
+    """
+    said = config_checks(config, data, path) if data else []
     with own_lines_only():
         if as_json:
-            checks = list(iter_checks(config, path))
+            checks = [*said, *iter_checks(config, path)]
             document = {
                 "schema": SCHEMA,
                 "config": str(path) if path else None,
@@ -33,14 +38,16 @@ def report(config: Config, path: Path | None, as_json: bool) -> int:
             }
             _Out().say(json.dumps(document))
             return exit_code(checks)
-        return _lines(config, path)
+        return _lines(config, path, said)
 
 
-def _lines(config: Config, path: Path | None) -> int:
-    """One line per check, each as soon as it is done (a slow broker shows which check is waiting)."""
+def _lines(config: Config, path: Path | None, said: list[Check]) -> int:
+    """One line per check, each as soon as it is done (a slow broker shows which check is waiting); the
+    first names the file checked, ``said`` (its warnings, each naming it) or ``ok``."""
     out = _Out()
     source = str(path) if path else f"built-in defaults (no {listener.config.INSTALLED_CONFIG})"
-    out.say(f"ok    config     {source}")
+    for check in said or [Check("config", "ok", source)]:
+        out.say(check.line())
     checks = []
     for check in iter_checks(config, path):
         out.say(check.line())

@@ -35,12 +35,14 @@ def broker_with_acl(folder: Path, rules: str) -> Mosquitto:
 def test_broker_reachable_and_publishing(tmp_path: Path) -> None:
     with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as seen:
         check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5")))
-        probes = seen.wait_for(lambda messages: bool(messages), timeout_s=5.0)
+        probes = seen.wait_for(lambda messages: len(messages) == 2, timeout_s=5.0)
     assert check.status == "ok", check
+    discovery = f"homeassistant/device/{DEVICE_ID}/doctor"  # a leaf Home Assistant ignores (not /config)
     assert check.detail == (
-        f"connected to 127.0.0.1:{broker.port} anonymously, and a publish to {BASE}/doctor was accepted"
+        f"connected to 127.0.0.1:{broker.port} anonymously, and publishes to {BASE}/doctor and {discovery}"
+        " were accepted"
     )
-    assert [(m.topic, m.retain) for m in probes] == [(f"{BASE}/doctor", False)]  # doctor's own leaf
+    assert [(m.topic, m.retain) for m in probes] == [(f"{BASE}/doctor", False), (discovery, False)]  # doctor's leaf
 
 
 def _check_behind_acl(tmp_path: Path, acl: str, protocol: str) -> doctor.Check:
@@ -53,6 +55,16 @@ def test_broker_acl_refusing_publish_fails_on_mqtt5(tmp_path: Path) -> None:
     assert check.status == "FAIL", check
     assert f"refused a publish to {BASE}/doctor: Not authorized" in check.detail
     assert f"let anonymous clients publish to {BASE}/# in the broker's ACL" in check.fix
+
+
+def test_a_broker_refusing_home_assistant_discovery_fails_naming_both_prefixes(tmp_path: Path) -> None:
+    # the service's `refused the retained message for homeassistant/device/.../config` went with `ok mqtt`
+    check = _check_behind_acl(tmp_path, "topic readwrite listener/#\n", "5")
+    assert check.status == "FAIL", check
+    assert f"one to homeassistant/device/{DEVICE_ID}/doctor (under the prefix" in check.detail
+    assert check.detail.endswith("was refused: Not authorized")
+    assert f"publish to {BASE}/# and homeassistant/# in the broker's ACL" in check.fix
+    assert "[mqtt] discovery = false" in check.fix
 
 
 def test_publish_rights_are_verified_on_mqtt311_by_reading_the_message_back(tmp_path: Path) -> None:
@@ -70,7 +82,8 @@ def test_publish_rights_are_unverified_on_mqtt311(tmp_path: Path) -> None:
 
 def test_a_broker_granting_rights_by_client_id_judges_doctor_as_the_service(tmp_path: Path) -> None:
     # the service connects under the device id: doctor does too, unless the service runs and holds that id
-    with broker_with_acl(tmp_path / "broker", "pattern readwrite listener/%c/#\n") as broker:
+    acl = "pattern readwrite listener/%c/#\npattern write homeassistant/device/%c/#\n"
+    with broker_with_acl(tmp_path / "broker", acl) as broker:
         cfg = config(tmp_path, mqtt=broker.mqtt_config(protocol="5"))
         stopped = doctor.check_mqtt(cfg)
         with InstanceLock(Path(cfg.service.state_dir)):
@@ -94,7 +107,7 @@ def test_broker_tls_with_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert plain.status == "FAIL"  # a plain CONNECT to the TLS port: the fix names the likely mix-up
     assert "set mqtt.tls = true" in plain.fix, plain
     assert good.status == "ok", good
-    assert good.detail.startswith(f"connected to 127.0.0.1:{broker.port} (TLS) as counter, and a publish")
+    assert good.detail.startswith(f"connected to 127.0.0.1:{broker.port} (TLS) as counter, and publishes")
     assert refused.status == "FAIL"
     assert "refused the connection" in refused.detail
     assert "password" in refused.fix

@@ -42,6 +42,7 @@ class Probe:
     connect: str | None  # '' accepted, the reason when refused, None when it never answered
     puback: str | None = None  # '' accepted, the reason when refused, None when no PUBACK came
     echoed: bool = False  # the published message came back through our own subscription
+    discovery: str | None = ""  # as puback, for the publish under the discovery prefix ('' when not tried)
 
 
 def check_mqtt(config: Config) -> Check:
@@ -59,7 +60,7 @@ def check_mqtt(config: Config) -> Check:
     try:
         topic = probe_topic(config)
         client_id = probe_client_id(config)
-        probe = mqtt_probe(config, topic, client_id)
+        probe = mqtt_probe(config, topic, client_id, discovery_probe_topic(config))
     except ListenerError as exc:
         # the listener's own errors end in their fix: a fleet script reads it apart
         return failed_with("mqtt", exc, "fix the [mqtt] keys it names", prefix=f"broker {where}: ")
@@ -146,7 +147,35 @@ def _publish_check(config: Config, connected: str, topic: str, probe: Probe, own
             + (f", {OWN_ID}" if own_id else ""),
             _own_id_fix(config, fix) if own_id else fix,
         )
+    if (discovery := discovery_probe_topic(config)) is not None:
+        return _discovery_check(config, connected, (topic, discovery), probe, own_id) or Check(
+            "mqtt", "ok", f"{connected}, and publishes to {topic} and {discovery} were accepted"
+        )
     return Check("mqtt", "ok", f"{connected}, and a publish to {topic} was accepted")
+
+
+def _discovery_check(
+    config: Config, connected: str, topics: tuple[str, str], probe: Probe, own_id: bool
+) -> Check | None:
+    """The FAIL for a broker that takes the device's topics but not Home Assistant's discovery under its
+    prefix: the service's data arrives, and its device never appears in Home Assistant."""
+    if probe.discovery == "":
+        return None
+    topic, where = topics
+    what = f"was not acknowledged within {MQTT_TIMEOUT_S:.0f} s" if probe.discovery is None else "was refused"
+    detail = (
+        f"{connected}, and a publish to {topic} was accepted, but one to {where} (under the prefix of the"
+        f" Home Assistant discovery the service publishes, [mqtt] discovery = true) {what}"
+    )
+    detail += f": {probe.discovery}" if probe.discovery else ""
+    acl = (
+        f"let {config.mqtt.username or 'anonymous clients'} publish to {topic.rsplit('/', 1)[0]}/# and"
+        f" {config.mqtt.discovery_prefix}/# in the broker's ACL, or set [mqtt] discovery = false where no"
+        " Home Assistant uses this broker"
+    )
+    if own_id and probe.discovery:
+        return warn("mqtt", f"{detail}, {OWN_ID}", _own_id_fix(config, acl))
+    return fail("mqtt", detail, acl)
 
 
 # said when the service runs: doctor's probe could not be judged as the service's publishes are
@@ -187,12 +216,23 @@ def probe_client_id(config: Config) -> str:
     return device_id(config) if held(Path(config.service.state_dir)) is False else ""
 
 
-def mqtt_probe(config: Config, topic: str, client_id: str = "") -> Probe:
-    """Connect as ``client_id``, and once accepted publish ``PROBE_PAYLOAD`` to ``topic`` with QoS 1; what the
-    broker answered."""
+def discovery_probe_topic(config: Config) -> str | None:
+    """Where to try the right to publish Home Assistant's discovery: under its prefix, a leaf Home Assistant
+    ignores (its discovery topics end in /config); None with discovery off, or on MQTT 3.1.1, where mosquitto
+    hides a refusal (and a topic nobody reads cannot be read back)."""
+    from listener.outputs.mqtt.identity import device_id
+
+    if not config.mqtt.discovery or config.mqtt.protocol != "5":
+        return None
+    return f"{config.mqtt.discovery_prefix}/device/{device_id(config)}/{PROBE_LEAF}"
+
+
+def mqtt_probe(config: Config, topic: str, client_id: str = "", discovery: str | None = None) -> Probe:
+    """Connect as ``client_id``, and once accepted publish ``PROBE_PAYLOAD`` to ``topic`` with QoS 1, then
+    (accepted) to ``discovery``; what the broker answered."""
     client = _client(config, client_id)
     connack: list[str] = []
-    puback: list[str] = []
+    acks: list[str] = []
     answered, acked, echoed = threading.Event(), threading.Event(), threading.Event()
 
     def on_connect(c: paho.Client, userdata: object, flags: object, reason: object, props: object) -> None:
@@ -200,7 +240,7 @@ def mqtt_probe(config: Config, topic: str, client_id: str = "") -> Probe:
         answered.set()
 
     def on_publish(c: paho.Client, userdata: object, mid: int, reason: object, props: object) -> None:
-        puback.append(_refusal(reason))
+        acks.append(_refusal(reason))
         acked.set()
 
     client.on_connect = on_connect
@@ -213,14 +253,23 @@ def mqtt_probe(config: Config, topic: str, client_id: str = "") -> Probe:
         if not answered.wait(MQTT_TIMEOUT_S) or connack[0]:
             return Probe(connack[0] if connack else None)
         client.subscribe(topic, qos=1)  # before the publish, on the same connection: in place when it arrives
-        client.publish(topic, PROBE_PAYLOAD, qos=1, retain=False)
-        acked.wait(MQTT_TIMEOUT_S)
-        if puback and not puback[0]:
+        puback = _published(client, topic, acks, acked)
+        if puback == "":
             echoed.wait(MQTT_TIMEOUT_S / 2)
-        return Probe("", puback[0] if puback else None, echoed.is_set())
+        said = _published(client, discovery, acks, acked) if discovery is not None and puback == "" else ""
+        return Probe("", puback, echoed.is_set(), said)
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _published(client: paho.Client, topic: str, acks: list[str], acked: threading.Event) -> str | None:
+    """What the broker answered to one QoS 1 publish of the probe to ``topic``: as ``Probe.puback``."""
+    acked.clear()
+    before = len(acks)
+    client.publish(topic, PROBE_PAYLOAD, qos=1, retain=False)
+    acked.wait(MQTT_TIMEOUT_S)
+    return acks[before] if len(acks) > before else None
 
 
 def _refusal(reason: object) -> str:

@@ -47,7 +47,7 @@ def test_the_korean_model_on_english_speech_is_said_not_to_be_english(
     said = [m for m in messages if NOT_ENGLISH in m]
     assert len(said) == 1, messages
     assert re.search(r": 0 of the first \d+ words it recognised are common English words", said[0]), said[0]
-    assert "listener models fetch en-small" in said[0] and "[asr] language" in said[0]
+    assert "listener models fetch en-small" in said[0] and "[asr] language" not in said[0]  # no Korean lexicon
     # at load too: its README names it Korean
     assert [m for m in messages if "is named a Korean model, and [asr] language is en" in m], messages
     assert not [m for m in messages if _hangul(m)], "a recognised word reached the log"
@@ -95,11 +95,17 @@ def test_a_model_folder_names_its_language(tmp_path: Path, folder: str, readme: 
     assert (named_mismatch(path, "en") is None) == (named in ("English", None))
 
 
-def test_doctor_warns_of_a_model_named_for_another_language(tmp_path: Path, ko_model: Path) -> None:
+def test_doctor_warns_of_a_model_named_for_another_language(
+    tmp_path: Path, ko_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = parse_config(
         {"asr": {"enabled": True, "model_path": str(ko_model)}, "service": {"state_dir": str(tmp_path)}}
     )
     check = doctor.check_asr_model(config)
     assert check.status == "warn", check.line()
     assert check.detail == f"vosk model {ko_model} loads, but is named a Korean model, and [asr] language is en"
-    assert "listener models fetch en-small" in check.fix and "set [asr] language" in check.fix
+    assert "listener models fetch en-small" in check.fix
+    # no lexicon for Korean: the config would refuse asr.language = "ko" ("no lexicon for it; available: en")
+    assert "[asr] language" not in check.fix, check.fix
+    monkeypatch.setattr(language, "available_languages", lambda: ["en", "ko"])  # were one shipped for it
+    assert 'or set [asr] language = "ko", the model\'s language' in doctor.check_asr_model(config).fix

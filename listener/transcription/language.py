@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from listener.config import Config
-from listener.transcription.lexicon import Lexicon
+from listener.transcription.lexicon import Lexicon, available_languages
 from listener.transcription.models import DEFAULT_FOR_LANGUAGE, fetch_command, models_dir
 from listener.transcription.words import Word
 
@@ -74,7 +74,15 @@ def mismatch_fix(config: Config, path: Path, config_file: Path | None = None) ->
             model = f"run {fetch} and empty [asr] model_path, or {model}"
         else:  # the default folder holds another model: fetch keeps a model it did not put there
             model = f"delete the folder {path}, then run {fetch}"
-    return f"{model}; or set [asr] language to the model's language; until then no content cue is found"
+    return f"{model}{_model_language(path)}; until then no content cue is found"
+
+
+def _model_language(path: Path) -> str:
+    """The offer to set [asr] language to the model's, where a lexicon is shipped for it: the config refuses
+    any other ("no lexicon for it"), so offering it sent the reader to an error."""
+    named = named_language(path)
+    codes = [code for code in available_languages() if named is not None and NAMES.get(code) == named]
+    return f'; or set [asr] language = "{codes[0]}", the model\'s language' if codes else ""
 
 
 class WordLanguage:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from listener.errors import AlreadyRunningError
-from listener.service.instance import LOCK_FILE, InstanceLock
+from listener.service.instance import LOCK_FILE, InstanceLock, held
 
 HOLD = """
 import sys, time
@@ -69,3 +69,24 @@ def test_a_lock_file_this_run_may_not_even_read_is_said_with_its_fix(tmp_path: P
         done.stderr
     )
     assert f"sudo chown listener: {lock}" in done.stderr
+
+
+def test_doctor_tells_a_running_listener_without_trying_its_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # doctor asks whether the service runs before it takes the device's MQTT client id; trying the lock to
+    # find out kept a service starting in that instant out, and a refused start is not restarted
+    assert held(tmp_path) is False  # no listener has run with this folder
+    first = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None and first.stdout.readline().strip() == "locked"
+        monkeypatch.setattr("fcntl.flock", _no_lock)
+        assert held(tmp_path) is True
+    finally:
+        first.kill()
+        first.wait()
+    assert held(tmp_path) is False  # its lock went with it; its file stays
+
+
+def _no_lock(fd: int, operation: int) -> None:
+    raise AssertionError("held() must not take the lock, even for an instant")

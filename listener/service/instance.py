@@ -9,7 +9,6 @@ service runs, say) is refused at start instead, naming the one that runs.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import logging
 import os
@@ -21,6 +20,7 @@ from listener.lifecycle import Managed
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "listener.lock"  # holds the running instance's pid, nothing else
+LOCKS_TABLE = "/proc/locks"  # Linux: every lock held on the machine, by device and inode
 
 
 class InstanceLock(Managed):
@@ -82,24 +82,21 @@ class InstanceLock(Managed):
 
 
 def held(state_dir: Path) -> bool | None:
-    """Whether a listener runs with ``state_dir`` now; None when its lock file cannot be opened to tell.
+    """Whether a listener runs with ``state_dir`` now; None when that cannot be told.
 
-    The lock is tried, not kept: got, it is let go at once, so a service starting meanwhile is kept out
-    for no longer than this call.
+    Read from the kernel's table of locks, not by trying the lock: a service starting in the instant
+    the lock was tried would be refused, and its unit does not restart a refused start.
     """
     try:
-        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
+        stat = (state_dir / LOCK_FILE).stat()
+        table = Path(LOCKS_TABLE).read_text(encoding="ascii", errors="replace")
     except FileNotFoundError:
-        return False  # no listener has run with this folder
+        return False if not (state_dir / LOCK_FILE).exists() else None  # no listener has run with this folder
     except OSError:
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return True if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
-    finally:
-        os.close(fd)  # releases a lock got
-    return False
+    # each line: "1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF" (a waiter's has "->" after the id)
+    inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    return any(inode in line.split() for line in table.splitlines())
 
 
 def _holder(fd: int) -> str:

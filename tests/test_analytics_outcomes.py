@@ -115,6 +115,23 @@ def test_an_mm_is_no_backchannel_once_the_floor_changed_hands_though_the_holder_
     assert [(b.by, b.onset_s, b.duration_s) for b in of(went_on, Backchannel)] == [(REP, 4.5, pytest.approx(0.3))]
 
 
+def test_the_holders_mm_in_the_listeners_answer_is_not_the_holder_going_on() -> None:
+    """metrics.md: a backchannel is a sound "after which the floor holder continues". The rep's "yeah" after the
+    customer's turn, then the rep's answer from 8.0 s: the customer's "mm" 0.5 s into it is the customer
+    listening (counted as the customer's backchannel), not going on, and the answer takes the floor: the "yeah"
+    was none. The customer talking on over the answer did go on."""
+    yeah = [("customer", 0.5, 5.5), ("rep", 6.1, 6.4), ("rep", 8.0, 14.0)]
+    mm = run([*yeah, ("customer", 8.5, 8.8)], 20.0, with_analytics(session_min_speech_s=0.0))
+    assert [(b.by, b.onset_s) for b in of(mm, Backchannel)] == [(CUST, 8.5)]
+    assert [s.backchannels_by_rep for s in mm.sessions] == [0]
+    early = run([*yeah, ("customer", 8.1, 8.3)], 20.0)  # over (8.5 s) before the answer takes the floor (9.0 s)
+    assert [(b.by, b.onset_s) for b in of(early, Backchannel)] == [(CUST, 8.1)]
+    tight = run([("customer", 0.5, 4.0), ("rep", 4.3, 4.8), ("rep", 5.1, 9.0), ("customer", 6.0, 6.3)], 12.0)
+    assert [(b.by, b.onset_s) for b in of(tight, Backchannel)] == [(CUST, 6.0)]
+    talks_on = run([*yeah, ("customer", 8.5, 10.0)], 20.0)  # 1.5 s, longer than a backchannel: known at 9.51 s
+    assert [(b.by, b.onset_s, b.decided_s) for b in of(talks_on, Backchannel)] == [(REP, 6.1, pytest.approx(9.51))]
+
+
 def test_a_backchannel_is_decided_when_its_sound_has_ended_and_the_holder_is_heard_after_it() -> None:
     """docs/metrics.md: decided "when the vocalisation has ended and the holder has been heard after it, often
     at once (the holder was still talking), else when the holder resumes". An "mm" at 4.0-4.3 s in the

@@ -23,7 +23,8 @@ Backchannel by L: a stretch of at most ``backchannel_max_s`` by the party
 not holding the floor, not an interruption, during or within
 ``backchannel_proximity_s`` of the holder's speech, after which the holder
 goes on (still speaking when it ends, or speaking again, however much later,
-before anyone else takes the floor).
+before anyone else takes the floor; a holder's "mm" in a stretch the listener
+began since is the holder listening to that stretch, not going on).
 
 Premature start: the rep starts while the customer holds the floor and is
 in a pause, speaks longer than a backchannel, and the customer was going
@@ -210,10 +211,32 @@ class Backchannels:
         near = holder.spoke_within(max(0, span.start - proximity - 1), span.end + proximity + 1)
         if near is False or self.floor.holder is not short.by.other:
             return False
+        if near is None:
+            return None  # not heard near it yet
+        return self._went_on(short)
+
+    def _went_on(self, short: _Short) -> bool | None:
+        """The holder spoke after the sound: yes; None while not (or not yet known).
+
+        The listener may have begun again since (its answer), and a holder's "mm" in that stretch is the holder
+        listening to it (as the floor's turn end reads it), not going on: wait until the stretch ends or takes
+        the floor. Speech of the holder's begun before that stretch, or longer than a backchannel, went on.
+        """
+        holder, span = self.ctx.tracks[short.by.other], short.span
         latest = holder.latest_end()
-        if near is None or latest is None or latest <= span.end:
-            return None  # the holder has not gone on yet (or not been heard near it)
-        return True
+        if latest is None or latest <= span.end:
+            return None
+        answer = self.ctx.tracks[short.by].run
+        if answer is None:
+            return True
+        run = holder.run if holder.speaking else None
+        stretches = ([Span(run.start, run.last_end)] if run is not None else []) + list(reversed(holder.spans))
+        for s in stretches:
+            if s.end <= span.end:
+                break
+            if s.start < answer.start or s.length > self.ctx.limits.backchannel_max_frames:
+                return True
+        return None
 
     def _listening(self, short: _Short) -> bool | None:
         """Whether the other party held the floor during the sound (None: not known yet).

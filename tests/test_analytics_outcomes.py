@@ -40,6 +40,18 @@ def test_a_failed_outcome_is_decided_as_soon_as_it_is_known() -> None:
     assert outcomes([("customer", 0.0, 4.0), ("rep", 3.0, 4.0)], 12.0) == [(4.0, None), (pytest.approx(5.01), False)]
 
 
+def test_the_holders_mm_in_the_stretch_that_takes_the_floor_is_listening_not_going_on() -> None:
+    """The customer falls silent at 5.0 s, 1.0 s into the rep's cut-in; the rep breathes and takes the floor with
+    a stretch from 5.4 s, in which the customer's "mm" (5.8-6.1 s) runs past the 2.0 s mark: the customer is
+    listening to the rep (it is the customer's backchannel), so the interruption succeeded, as without the "mm".
+    A customer sound there longer than a backchannel (1.0 s) is the customer going on."""
+    cut_in = [("customer", 0.5, 5.0), ("rep", 4.0, 5.0), ("rep", 5.4, 9.0)]
+    assert outcomes([*cut_in, ("customer", 5.8, 6.1)], 20.0) == [(5.0, None), (6.4, True)]
+    assert outcomes(cut_in, 20.0) == [(5.0, None), (6.4, True)]
+    assert outcomes([*cut_in, ("customer", 5.8, 6.8)], 20.0) == [(5.0, None), (7.0, True)]
+    assert outcomes([*cut_in, ("customer", 5.8, 6.81)], 20.0) == [(5.0, None), (6.81, False)]
+
+
 def test_an_interruption_needs_interruption_min_s_its_own_setting() -> None:
     """With interruption_min_s 1.5 (floor_take_s and backchannel_max_s still 1.0) the rep's 1.2 s over the
     customer is no interruption, and 1.5 s is one, decided 1.5 s after its onset."""

@@ -46,10 +46,9 @@ class Floor:
         """The holder at frame ``f`` as the floors' onsets place it: a floor counts from the stretch that took it."""
         return next((take.holder for take in reversed(self.history) if take.onset <= f), None)
 
-    def taken_by(self, party: Party, first: int, last: int) -> int | None:
-        """The frame at which ``party`` took the floor with a stretch begun in frames ``[first, last]``, if it did."""
-        takes = (k.decided for k in self.history if k.holder is party and first <= k.onset <= last)
-        return next(takes, None)
+    def taken_by(self, party: Party, first: int, last: int) -> Take | None:
+        """``party``'s taking of the floor with a stretch begun in frames ``[first, last]``, if it did."""
+        return next((k for k in self.history if k.holder is party and first <= k.onset <= last), None)
 
     def released_between(self, first: int, last: int) -> bool:
         """The floor was released (a session ended) at a frame in ``(first, last]``."""
@@ -95,7 +94,7 @@ class Floor:
         if taker_onset is None:
             latest = self.ctx.tracks[self.holder].latest_end()
         else:
-            last = self._turn_end(self.holder, taker_onset, frame)
+            last = self.turn_end(self.holder, taker_onset, frame)
             latest = last.end if last is not None else None
         end = max(self.onset, min(end_cap, latest if latest is not None else self.onset))
         s = self.ctx.s
@@ -116,21 +115,24 @@ class Floor:
             self.history.append(Take(frame, None, frame))
         self.free_since = frame
 
-    def _turn_end(self, party: Party, taker_onset: int, before: int) -> Span | None:
+    def turn_end(self, party: Party, taker_onset: int, before: int) -> Span | None:
         """``party``'s last speech begun before frame ``before``, even if it went on over the taker's
-        start; but when the taker began in ``party``'s silence, a short sound after that ("mm") is
-        listening to the taker, not ``party``'s turn going on."""
-        track, short = self.ctx.tracks[party], self.ctx.limits.backchannel_max_frames
-        began_in_silence = track.covering(taker_onset) is None
+        start; but not a sound of ``party``'s :meth:`listening` to the taker."""
+        track = self.ctx.tracks[party]
         for span in reversed(track.spans):
-            if began_in_silence and span.start >= taker_onset and span.length <= short:
-                continue
-            if span.start < before:
+            if span.start < before and not self.listening(party, span, taker_onset):
                 return span
         return None
 
+    def listening(self, party: Party, sound: Span, taker_onset: int) -> bool:
+        """When the taker began in ``party``'s silence, a sound of ``party``'s after that no longer than a
+        backchannel ("mm") is listening to the taker, not ``party``'s turn going on."""
+        if sound.start < taker_onset or sound.length > self.ctx.limits.backchannel_max_frames:
+            return False
+        return self.ctx.tracks[party].covering(taker_onset) is None
+
     def _response_gap(self, rep_onset: int, frame: int) -> Iterator[Event]:
-        last = self._turn_end(Party.CUSTOMER, rep_onset, frame)
+        last = self.turn_end(Party.CUSTOMER, rep_onset, frame)
         if last is not None:
             gap_s = self.ctx.s(rep_onset - last.end)
             patient = at_least(gap_s, self.ctx.config.patient_gap_s)

@@ -14,7 +14,8 @@ that much earlier on the frame clock: X heard speaking up to there counts
 there gets the model's guess. Either way it is still decided at onset +
 ``interruption_min_s`` of audio. The outcome (Y's speech ends within
 ``interruption_yield_s`` of X's onset, Y not speaking again before X takes
-the floor with speech begun by then) is usually known then too; otherwise a first
+the floor with speech begun by then, but for Y's "mm" in X's stretch begun in
+Y's silence: listening) is usually known then too; otherwise a first
 Interruption carries ``successful=None`` and a second one, same onset, the
 outcome. With the turn model, a confident ``1 - p_backchannel`` decides it
 earlier.
@@ -141,16 +142,19 @@ class Interruptions:
         with speech begun by then: the stretch that interrupted, or one after a breath ("I- no, listen").
 
         All of the holder's speech until the floor changed hands counts, not only the stretch it was in:
-        a holder who breathes and talks on over the interrupter has not fallen silent. A floor taken after a
-        cut at ``session_max_s`` released it proves nothing of the kind: then the holder's speech alone counts.
+        a holder who breathes and talks on over the interrupter has not fallen silent. But an "mm" of the
+        holder's in the interrupter's stretch that takes the floor, begun in the holder's silence, is the holder
+        listening (``Floor.listening``), not going on. A floor taken after a cut at ``session_max_s`` released
+        it proves nothing of the kind: then the holder's speech alone counts.
         """
         limit = bid.onset + self.ctx.limits.interruption_yield_frames
         holder, interrupter = self.ctx.tracks[bid.by.other], self.ctx.tracks[bid.by]
-        taken = self.floor.taken_by(bid.by, bid.onset, limit)
-        if taken is not None and not self.floor.released_between(bid.onset, taken):
-            return holder.spoke_within(limit, taken) is not True
-        latest = holder.latest_end()
-        if latest is not None and latest > limit:
+        take = self.floor.taken_by(bid.by, bid.onset, limit)
+        taken = None if take is None else take.decided
+        if take is not None and not self.floor.released_between(bid.onset, take.decided):
+            last = self.floor.turn_end(bid.by.other, take.onset, take.decided)
+            return last is None or last.end <= limit
+        if self._talks_past(bid, limit):
             return False
         if taken is not None:
             # taken after a session's cut released the floor, which asks nothing of the holder (who may still
@@ -161,6 +165,18 @@ class Interruptions:
         if (run is None or run.start > limit) and interrupter.now > limit:
             return False  # the interrupter stopped, and began nothing by the limit that could take the floor
         return None
+
+    def _talks_past(self, bid: _Bid, limit: int) -> bool:
+        """The holder has speech past ``limit`` that is not (or not yet) an "mm" listening to the interrupter's
+        stretch going on: one still no longer than a backchannel may be (it is, if that stretch takes the floor)."""
+        holder, run = self.ctx.tracks[bid.by.other], self.ctx.tracks[bid.by].run
+        now = [Span(holder.run.start, holder.run.last_end)] if holder.run is not None and holder.speaking else []
+        for sound in [*now, *reversed(holder.spans)]:
+            if sound.end <= limit:
+                return False
+            if run is None or not self.floor.listening(bid.by.other, sound, run.start):
+                return True
+        return False
 
     def _event(self, bid: _Bid, frame: int, outcome: bool | None) -> Interruption:
         s = self.ctx.s

@@ -20,7 +20,7 @@ from listener.events import (
     ResponseGap,
     SessionSummary,
 )
-from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run
+from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run, with_analytics
 
 
 @pytest.mark.parametrize(("onset_s", "end_s", "counted"), [(4.8, 5.3, 0), (5.49, 6.0, 0), (5.5, 6.0, 1)])
@@ -110,6 +110,27 @@ def test_a_floor_its_session_ended_is_not_taken_by_the_next_visits_first_word() 
     assert [(f.by, f.taken) for f in of(c, FloorHeld)] == [(CUST, True), (REP, False), (CUST, True), (REP, False)]
     assert [s.floor_changes for s in c.sessions] == [1, 1]
     assert all_sessions(c.segments, c.events, 150.0, CONFIG.analytics).floor_changes == 2
+
+
+@pytest.mark.parametrize(("rep_end_s", "changes"), [(2.0, 0), (9.99, 0), (10.0, 1), (39.0, 1)])
+def test_a_session_counts_the_change_from_a_floor_held_before_it_only_within_the_session_gap(
+    rep_end_s: float, changes: int
+) -> None:
+    """The rep holds the floor before the customer's first word at 40.0 s. A floor whose holder spoke within
+    session_gap_s (30 s) before the session began was handed over in it (a greeting: 1 change); longer ago it had
+    lapsed, and the customer's floor is the session's first taking (0 changes, 0 switches a minute)."""
+    c = run([("rep", 0.0, rep_end_s), ("customer", 40.0, 50.0)], 60.0, with_analytics(session_min_speech_s=0.0))
+    assert [(f.by, f.taken) for f in of(c, FloorHeld)] == [(REP, True), (CUST, False)]
+    assert [(s.onset_s, s.floor_changes, s.switches_per_min) for s in c.sessions] == [(40.0, changes, changes * 6.0)]
+
+
+def test_a_rep_remark_between_visits_long_before_the_next_adds_no_floor_change_to_it() -> None:
+    """A rep remark to a colleague between two visits takes the floor nobody held; the next customer speaks
+    68 s later, when it had lapsed: still one change in each visit, two in the recording."""
+    visits = [("customer", 0.0, 15.0), ("rep", 15.5, 30.0), ("customer", 170.0, 185.0), ("rep", 185.5, 200.0)]
+    c = run([*visits, ("rep", 100.0, 102.0)], 220.0)
+    assert [s.floor_changes for s in c.sessions] == [1, 1]
+    assert all_sessions(c.segments, c.events, 220.0, CONFIG.analytics).floor_changes == 2
 
 
 def test_a_sessions_premature_starts_are_counted_once_each() -> None:

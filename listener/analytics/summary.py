@@ -159,7 +159,7 @@ def summarize(
         duration_s=span.duration_s,
         **talk,
         **_floors(inside, _held(span, events, gaps)),
-        **_switches(span, [e for e in events if isinstance(e, FloorHeld)]),
+        **_switches(span, [e for e in events if isinstance(e, FloorHeld)], config.session_gap_s),
         **_overlap_events(inside, talk["customer_talk_s"]),
         dominance_s=dominance_s,
         dominance_episodes=episodes,
@@ -179,16 +179,20 @@ def _after(event: Reported, span: Span) -> bool:
     return isinstance(event, Pause) and span.at_an_end(event.onset_s)
 
 
-def _switches(window: Span, floors: list[FloorHeld]) -> SwitchFields:
+def _switches(window: Span, floors: list[FloorHeld], lapse_s: float) -> SwitchFields:
     """Floor changes by when they happen: the taker's floor starts in the window.
 
     Counting the floors that were taken would miss the change at the start of a
-    session whose previous holder's floor began before it.
+    session whose previous holder's floor began before it (the rep's greeting). But a
+    floor whose holder last spoke more than ``lapse_s`` (``session_gap_s``, the device's
+    "no conversation going on") before the session began had lapsed: the customer's first
+    floor is then the session's first taking, as when nobody held it.
     """
     ordered = sorted(floors, key=lambda f: f.onset_s)
-    switches = sum(
-        1 for a, b in itertools.pairwise(ordered) if a.taken and b.by is not a.by and window.holds(b.onset_s)
-    )
+    switches = 0
+    for a, b in itertools.pairwise(ordered):
+        w = next((w for w in window.windows if w.holds(b.onset_s)), None)
+        switches += a.taken and b.by is not a.by and w is not None and a.end_s >= w.start_s - lapse_s - EPS_S
     minutes = window.duration_s / 60.0
     return {"floor_changes": switches, "switches_per_min": switches / minutes if minutes > 0 else 0.0}
 

@@ -29,6 +29,9 @@ def syntax_error(tmp_path: Path, text: str) -> str:
             'line 2, host = 192.168.1.10: put text in double quotes: host = "192.168.1.10"',
         ),
         ("[array]\ndevice = hw:1,0  # the card\n", 'put text in double quotes: device = "hw:1,0"'),
+        # quoting the rest made the extra '=' part of the text: host = "= \"x\""
+        ('[mqtt]\nhost = = "x"\n', 'line 2, host = = "x": delete the second \'=\': host = "x"'),
+        ("[mqtt]\nport == 1883\n", "delete the second '=': port = 1883"),
         ("[mqtt]\nenabled = True\n", "line 2, enabled = True: write true or false in lower case: enabled = true"),
         ("[leds]\nenabled = no\n", "write true or false in lower case: enabled = false"),
         # quoting the typographic quotes again made them part of the text: preset = "“generic”"

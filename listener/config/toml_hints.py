@@ -157,6 +157,11 @@ def _kind(table: str, key: str) -> type | None:
 def _fix(key: str, value: str, message: str, kind: type | None, secret: bool) -> str:
     if message.startswith("Cannot overwrite a value"):
         return f"{key} is set twice in its table: keep one"
+    if value.startswith("="):
+        # "host = = x", "port == 1883": quoting the rest would make the extra '=' part of the text
+        rest = value.lstrip("= ")
+        shown = "" if secret or not rest else f": {_shorten(f'{key} = {rest}')}"
+        return "delete the second '='" + shown
     lowered = value.lower()
     if kind is bool or (kind is None and lowered in _BOOLEAN_WORDS and value != lowered):
         answer = f": {key} = {_BOOLEAN_WORDS[lowered]}" if lowered in _BOOLEAN_WORDS else ""

@@ -338,12 +338,20 @@ def generate_cases(
     return manifest
 
 
-def _parse_reps(items: Sequence[str]) -> dict[str, str]:
+def _parse_reps(items: Sequence[str], split: str, data_dir: Path) -> dict[str, str]:
+    """``--rep EXCERPT=SPEAKER``s: each excerpt one the split renders, each speaker one who talks in it."""
+    rttm = read_rttm(data_dir / "ami-train" / "train.rttm") if items else {}
     reps = {}
     for item in items:
         excerpt, sep, speaker = item.partition("=")
-        if not sep or excerpt not in EXCERPTS:
+        if not sep:
             raise SystemExit(f"--rep {item!r}: write EXCERPT=SPEAKER, e.g. --rep trn03=MEE067")
+        if excerpt not in _excerpts(split):
+            raise SystemExit(f"--rep {item!r}: --split {split} renders {', '.join(_excerpts(split))}, not {excerpt}")
+        speakers = sorted({turn.speaker for turn in rttm.get(excerpt, [])})
+        if speaker not in speakers:
+            told = f"{speaker} does not speak in {excerpt}; its speakers: {', '.join(speakers)}"
+            raise SystemExit(f"--rep {item!r}: {told}")
         reps[excerpt] = speaker
     return reps
 
@@ -388,9 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         wav = long_recording(args.out, args.long, args.seed, args.data, layout)
         print(f"wrote {wav} ({args.long:.0f} s) in {time.perf_counter() - t0:.1f} s")
         return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    reps = _parse_reps(args.rep)
     data = data_for(args.split, args.data)
+    reps = _parse_reps(args.rep, args.split, data)  # before the folder: a mistyped --rep leaves nothing behind
+    args.out.mkdir(parents=True, exist_ok=True)
     manifest = generate_cases(
         args.out, args.variants, args.seed, args.split, reps, data, overlaps=args.overlaps, layout=layout
     )

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from listener.config.analytics_warnings import unreachable_thresholds
 from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
+from listener.config.mqtt_warnings import slow_drain
 from listener.config.party_checks import check_mode_keys, unused_direction_keys
 from listener.config.paths import config_folder, resolve_paths
 from listener.config.pins import check_pins
@@ -101,6 +102,7 @@ def config_warnings(config: Config, data: dict[str, object], environ: Mapping[st
     return [
         *unused_direction_keys(data, channel_map_mode(config.parties), config.array.preset != "generic"),
         *unused_mqtt_keys(data, config.mqtt, environ),
+        *slow_drain(config.mqtt),
         *unused_asr_keys(data, config.asr),
         *unused_led_pins(data, config.leds),
         *unused_decider_keys(data, config.turn_model),

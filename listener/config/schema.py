@@ -365,7 +365,13 @@ class MqttConfig:
         min=10,
         max=10000000,
     )
-    drain_rate_per_s: float = field(50.0, "publish rate when draining a backlog", min=1.0, max=10000.0)
+    drain_rate_per_s: float = field(
+        50.0,
+        "most spooled messages sent a second, live ones as well as a backlog after an outage; below "
+        "2 / metrics_interval_s + 1 the spool can fill with the broker connected (check-config warns)",
+        min=1.0,
+        max=10000.0,
+    )
     inflight_max: int = field(20, "spooled messages awaiting PUBACK at once", min=1, max=1000)
     outage_fault_s: float = field(
         300.0, "broker unreachable this long: device state 'fault' (LEDs)", min=1.0, max=86400.0

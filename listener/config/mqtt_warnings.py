@@ -1,0 +1,37 @@
+"""An MQTT drain rate too slow for what a session makes: said (check-config, the start of run).
+
+``mqtt.drain_rate_per_s`` limits every spooled message the drain thread sends, the live ones as much as a
+backlog (its token bucket holds a second's worth). A session makes a ``metrics`` message every
+``metrics_interval_s`` and its events besides, and its end stores its ``session_end``, summary and final
+metrics at once. A rate below what is made fills the spool while the broker is connected, and a full spool
+drops messages: with ``metrics_interval_s = 1``, ``drain_rate_per_s = 1`` and ``spool_max_messages = 10``
+(each in range) a real-time run with the broker up dropped messages and ended with 8 still spooled.
+"""
+
+from __future__ import annotations
+
+import math
+
+from listener.config.schema import MqttConfig
+from listener.errors import toml_value
+
+
+def needed_drain_rate_per_s(metrics_interval_s: float) -> float:
+    """The least rate not warned of: the metrics twice over (a session's end brings its final metrics and
+    summary with them) and one event a second (a lively conversation's backchannels and interruptions)."""
+    return 2.0 / metrics_interval_s + 1.0
+
+
+def slow_drain(mqtt: MqttConfig) -> list[str]:
+    """A warning for a drain rate below :func:`needed_drain_rate_per_s`, while MQTT is on."""
+    needed = needed_drain_rate_per_s(mqtt.metrics_interval_s)
+    if not mqtt.enabled or mqtt.drain_rate_per_s >= needed:
+        return []
+    at_least = math.ceil(needed * 100) / 100  # shown rounded up: the value said must silence the warning
+    return [
+        f"mqtt.drain_rate_per_s = {toml_value(mqtt.drain_rate_per_s)}: every spooled message is sent at most this "
+        f"many a second, live ones too, and a session makes a metrics message every mqtt.metrics_interval_s = "
+        f"{toml_value(mqtt.metrics_interval_s)} s besides its events: below {at_least:g} (2 / metrics_interval_s + 1) "
+        "the spool fills while the broker is connected, and a full spool drops messages; "
+        f"set drain_rate_per_s to {at_least:g} or more, or raise metrics_interval_s"
+    ]

@@ -88,6 +88,26 @@ def test_an_idle_link_does_not_save_up_a_burst(broker: Mosquitto, tmp_path: Path
     assert arrivals[-1] - arrivals[0] >= (backlog - rate_per_s) / rate_per_s - 1.0
 
 
+def test_a_spool_that_fills_while_connected_blames_the_drain_rate_not_an_outage(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """drain_rate_per_s paces the live messages too: a spool that fills with the broker connected said "the
+    broker has been away too long; ... fix the outage", sending its reader after an outage there was not."""
+    with (
+        caplog.at_level(logging.WARNING, logger="listener.outputs.mqtt.spool"),
+        Recorder(broker) as rec,
+        stage_on(broker, tmp_path, drain_rate_per_s=1.0, spool_max_messages=10, shutdown_drain_s=0.0) as stage,
+    ):
+        rec.wait_for(connected)
+        with stage.publisher._cond:  # faster than one a second, and none sent while they are stored
+            for n in range(12):
+                stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+    told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
+    assert len(told) == 1, told
+    assert "the broker is connected, but the link sends messages slower than they are made" in told[0]
+    assert told[0].endswith("raise mqtt.drain_rate_per_s") and "outage" not in told[0]
+
+
 def test_messages_the_acl_refuses_are_said_once_per_topic_and_counted_as_dropped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

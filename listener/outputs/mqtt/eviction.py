@@ -127,13 +127,14 @@ class EvictionLog:
         self.lost: Counter[str] = Counter()
         self._told = -1  # messages dropped at the last warning (-1: none since the spool was last emptied)
 
-    def add(self, lost: Counter[str], max_messages: int, keyed: bool = True) -> str | None:
-        """The warning to log now, if any (the spool logs it, under its own name, as it always did)."""
+    def add(self, lost: Counter[str], max_messages: int, keyed: bool = True, connected: bool = False) -> str | None:
+        """The warning to log now, if any (the spool logs it, under its own name, as it always did);
+        ``connected``: the broker is connected as the spool fills (see evicted_warning)."""
         self.lost.update(lost)
         if not say_again(self.lost.total(), self._told):
             return None
         self._told = self.lost.total()
-        return evicted_warning(max_messages, self.lost, keyed)
+        return evicted_warning(max_messages, self.lost, keyed, connected)
 
     def emptied(self) -> None:
         """The backlog was sent: the next overflow is another outage's, news again."""

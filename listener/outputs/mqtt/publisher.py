@@ -73,6 +73,7 @@ class Publisher(Managed):
         # retained topics in flight: an ACL refusing one (Home Assistant's discovery) is said, never spooled
         self._retained_inflight: dict[int, str] = {}  # paho mid -> topic
         link.on_ack = self.wake
+        spool.link_up = lambda: link.connected  # a spool that fills while connected blames the rate, not an outage
 
     # -- called from other threads -----------------------------------------
 

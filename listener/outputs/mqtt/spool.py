@@ -99,6 +99,9 @@ class Spool(Managed):
         # the highest row id handed to the publisher (take): those up to it still stored are sent, or about to
         # be, and await their PUBACK (paho re-sends them after a reconnect): a full spool keeps them
         self._taken = 0
+        # whether the broker is connected (the publisher says how): a spool that fills then is drained too
+        # slowly, and its warning must not blame an outage
+        self.link_up: Callable[[], bool] = lambda: False
 
     def open(self) -> None:
         try:
@@ -299,7 +302,7 @@ class Spool(Managed):
                     self._warn_unwritable(exc)
                 return [-1] * len(messages)
             self._warned_at = -1  # stored: the next failure is news again
-            warning = self._evicted.add(lost, self.max_messages, self._keyed) if lost else None
+            warning = self._evicted.add(lost, self.max_messages, self._keyed, self.link_up()) if lost else None
             if warning:
                 log.warning(warning)
         return seqs

@@ -21,9 +21,10 @@ def say_again(dropped: int, told_at: int) -> bool:
     return told_at < 0 or dropped // WARN_EVERY != told_at // WARN_EVERY
 
 
-def evicted_warning(max_messages: int, lost: Counter[str], keyed: bool = True) -> str:
+def evicted_warning(max_messages: int, lost: Counter[str], keyed: bool = True, connected: bool = False) -> str:
     """The spool full: the least needed messages give way (see eviction); ``lost``: those dropped, by kind.
-    ``keyed`` False: the spool could not add the columns that say which (see spool_schema): the oldest go."""
+    ``keyed`` False: the spool could not add the columns that say which (see spool_schema): the oldest go.
+    ``connected``: the broker is connected as it fills, so no outage is to blame: the drain is too slow."""
     summaries = lost["session"]
     among = f"including {summaries} session {'summary' if summaries == 1 else 'summaries'}"
     among = among if summaries else "no session summary among them"
@@ -32,10 +33,15 @@ def evicted_warning(max_messages: int, lost: Counter[str], keyed: bool = True) -
         if keyed
         else "the oldest to make room (this start could not add what tells the least needed: see its warning)"
     )
+    why = (
+        "the broker is connected, but the link sends messages slower than they are made (at most "
+        "mqtt.drain_rate_per_s a second, the live ones too); raise mqtt.drain_rate_per_s"
+        if connected
+        else "the broker has been away too long; raise mqtt.spool_max_messages or fix the outage"
+    )
     return (
         f"MQTT spool full ({max_messages} messages): dropping {which}, {lost.total()} dropped so far, {among} "
-        f"(said again every {WARN_EVERY}; the total ever is in info.spool_dropped): the broker has been away "
-        "too long; raise mqtt.spool_max_messages or fix the outage"
+        f"(said again every {WARN_EVERY}; the total ever is in info.spool_dropped): {why}"
     )
 
 

@@ -125,7 +125,8 @@ def test_an_echo_guard_above_the_channel_map_ceiling_is_said(
     lines = warnings_of(tmp_path, capsys, text)
     assert lines == (
         [f"listener: warning at activity.party_ratio_db = {ratio}: with one mic per party at most 4 dB is used"
-         " (more lets a voice leaking into the other mic pass as the other party's speech)"]
+         " (more lets a voice leaking into the other mic pass as the other party's speech): set it to 4 or less,"
+         " or delete it"]
         if said
         else []
     )  # fmt: skip

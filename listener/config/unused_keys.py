@@ -178,5 +178,6 @@ def capped_party_ratio(data: Mapping[str, object], config: Config, channel_map: 
         return []
     return [
         f"activity.party_ratio_db = {toml_value(value)}: with one mic per party at most {CHANNEL_MAP_RATIO_DB:g} dB"
-        " is used (more lets a voice leaking into the other mic pass as the other party's speech)"
+        " is used (more lets a voice leaking into the other mic pass as the other party's speech): set it to"
+        f" {CHANNEL_MAP_RATIO_DB:g} or less, or delete it"
     ]

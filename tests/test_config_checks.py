@@ -35,6 +35,17 @@ def test_mic_coordinates_are_sane_metres(mics: list[list[float]], path: str, wor
     rejected({"array": {"preset": "generic", "mics": mics}}, path, *words)
 
 
+@pytest.mark.parametrize("value", [1.0000001, 1.2, -1.9])
+def test_a_coordinate_just_past_one_metre_is_told_the_rule_checked_and_no_unit_guessed(value: float) -> None:
+    """The check is each coordinate from -1 to 1, as docs/config.md says; the message said "at most 1 m from
+    the array's origin", another rule, and called 1.2 "centimetres (0.012 m)"."""
+    error = rejected(
+        {"array": {"preset": "generic", "mics": [[0.03, 0.0, 0.0], [value, 0.0, 0.0]]}}, "array.mics[1][0]"
+    )
+    assert "each coordinate between -1 and 1 (metres)" in str(error) and "origin" not in str(error)
+    assert "looks like" not in str(error), str(error)
+
+
 def test_non_finite_mic_coordinate_is_rejected() -> None:
     rejected({"array": {"mics": [[float("inf"), 0.0, 0.0], [0.03, 0.0, 0.0]]}}, "array.mics[0][0]", "finite")
 

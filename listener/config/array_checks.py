@@ -64,11 +64,13 @@ def check_coordinates(mics: tuple[Mic, ...]) -> None:
 
 
 def _unit_hint(value: float) -> str:
-    rule = f"coordinates are metres, at most {MAX_COORD_M:g} m from the array's origin"
+    """The rule checked (each coordinate on its own, not a distance from the origin), and the unit the value
+    was likely written in: only where that is plausible, as 1.2 is no centimetres of a mic's offset."""
+    rule = f"each coordinate between {-MAX_COORD_M:g} and {MAX_COORD_M:g} (metres)"
     size = abs(value)
     if 10.0 <= size <= 1000.0:
         return f"{rule}; {value:g} looks like millimetres ({value / 1000:g} m)"
-    if size < 10.0:
+    if size >= 2.0:
         return f"{rule}; {value:g} looks like centimetres ({value / 100:g} m)"
     return rule
 

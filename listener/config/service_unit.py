@@ -36,7 +36,7 @@ def long_stop(config: Config) -> list[str]:
     if wait_s <= STOP_BUDGET_S:
         return []
     return [
-        f"asr.finish_wait_s + mqtt.shutdown_drain_s = {wait_s:.0f} s, more than the {STOP_BUDGET_S:.0f} s a stop may "
+        f"asr.finish_wait_s + mqtt.shutdown_drain_s = {wait_s:g} s, more than the {STOP_BUDGET_S:g} s a stop may "
         "take before systemd kills the service (TimeoutStopSec in listener.service): a stop while the recogniser "
         f"lags could lose the open session's summary; lower them (defaults {AsrConfig().finish_wait_s:g} and "
         f"{MqttConfig().shutdown_drain_s:g})"

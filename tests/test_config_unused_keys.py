@@ -66,6 +66,11 @@ def test_the_pin_of_a_light_the_preset_lacks_is_said(
             '[turn_model]\nenabled = false\npath = "/opt/m.onnx"\nthreads = 2\n',
             ["turn_model.path", "turn_model.threads"],
         ),
+        # thresholds on the model's outputs (listener.analytics.overlaps), which nothing makes without it
+        (
+            "[turn_model]\nenabled = false\n[analytics]\nmodel_interruption_prob = 0.8\npremature_hold_prob = 0.6\n",
+            ["analytics.model_interruption_prob", "analytics.premature_hold_prob"],
+        ),
     ],
 )
 def test_the_keys_of_the_activity_decider_that_is_not_running_are_said(
@@ -84,6 +89,7 @@ def test_the_keys_of_the_activity_decider_that_is_not_running_are_said(
         # the decider that runs reads them
         "[turn_model]\nenabled = false\n[activity]\nhangover_s = 0.6\nparty_ratio_db = 3.0\n",
         "[turn_model]\nthreads = 2\n",
+        "[analytics]\nmodel_interruption_prob = 0.8\npremature_hold_prob = 0.6\npremature_resume_s = 0.8\n",
         # written as their defaults: nothing was asked that is not done
         '[mqtt]\ntls = false\nca_file = ""\ntls_insecure = false\npassword_file = ""\n',
         '[leds]\npreset = "rgb"\namber_pin = "GPIO23"\n',

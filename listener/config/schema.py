@@ -177,7 +177,9 @@ class AnalyticsConfig:
     interruption_yield_s: float = field(
         2.0, "an interruption succeeds if the holder stops within this", min=0.1, max=10.0
     )
-    premature_hold_prob: float = field(0.5, "hold probability at which a rep start is premature", min=0.0, max=1.0)
+    premature_hold_prob: float = field(
+        0.5, "turn model only: its hold probability at which a rep start is premature", min=0.0, max=1.0
+    )
     model_interruption_prob: float = field(
         0.9,
         "turn model: decide an interruption before interruption_min_s once 1 - p_backchannel reaches this"
@@ -185,7 +187,13 @@ class AnalyticsConfig:
         min=0.5,
         max=1.0,
     )
-    premature_resume_s: float = field(1.0, "ground truth: the customer resumes within this", min=0.1, max=5.0)
+    premature_resume_s: float = field(
+        1.0,
+        "without the turn model the device's own rule, and the benchmark's ground truth: a rep start is "
+        "premature when the customer resumes within this of its onset",
+        min=0.1,
+        max=5.0,
+    )
     patient_gap_s: float = field(
         0.6,
         "a response gap at least this long is patient (at or above session_gap_s none is: the session ends first)",

@@ -18,6 +18,7 @@ from listener.config.presets import PRESETS, PROVISIONED_DEVICE
 from listener.config.schema import (
     CHANNEL_MAP_RATIO_DB,
     ActivityConfig,
+    AnalyticsConfig,
     AsrConfig,
     Config,
     LedsConfig,
@@ -114,24 +115,35 @@ def unused_led_pins(data: Mapping[str, object], leds: LedsConfig) -> list[str]:
 
 
 # read only by the heuristic decider (listener.spatial.decide), which runs only without the turn model
-DECIDER_KEYS = ("hangover_s", "party_ratio_db")
-MODEL_KEYS = ("path", "threads")
+DECIDER_KEYS: tuple[tuple[str, str], ...] = (("activity", "hangover_s"), ("activity", "party_ratio_db"))
+# read only with the turn model: its own, and the analytics' thresholds on its outputs (listener.analytics.overlaps)
+MODEL_KEYS: tuple[tuple[str, str], ...] = (
+    ("turn_model", "path"),
+    ("turn_model", "threads"),
+    ("analytics", "model_interruption_prob"),
+    ("analytics", "premature_hold_prob"),
+)
 
 
 def unused_decider_keys(data: Mapping[str, object], turn_model: TurnModelConfig) -> list[str]:
     """A warning for each key of the activity decider that is not running: the heuristic decider's under the
-    turn model, the model's with it turned off."""
-    defaults: ActivityConfig | TurnModelConfig
+    turn model, the model's with it turned off (and the analytics' thresholds on its outputs)."""
+    defaults: dict[str, object] = {
+        "activity": ActivityConfig(),
+        "turn_model": TurnModelConfig(),
+        "analytics": AnalyticsConfig(),
+    }
     if turn_model.enabled:
-        table, keys, defaults = "activity", DECIDER_KEYS, ActivityConfig()
+        keys = DECIDER_KEYS
         why = "the turn model decides who speaks (turn_model.enabled = true)"
         fix = "set [turn_model] enabled = false to use the heuristic decider, or delete it"
     else:
-        table, keys, defaults = "turn_model", MODEL_KEYS, TurnModelConfig()
-        why, fix = "turn_model.enabled = false (the heuristic decider runs)", "delete it, or enable the model"
+        keys = MODEL_KEYS
+        why = "turn_model.enabled = false (the heuristic decider runs, and no model's outputs are read)"
+        fix = "delete it, or enable the model"
     said = []
-    for key in keys:
-        value = _set(data, table, key, getattr(defaults, key))
+    for table, key in keys:
+        value = _set(data, table, key, getattr(defaults[table], key))
         if value is not None:
             said.append(f"{table}.{key} = {toml_value(value)}: has no effect while {why}: {fix}")
     return said

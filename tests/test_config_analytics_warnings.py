@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from listener.cli import main
+from listener.config import config_warnings, parse_config
 from listener.service import runner
 from listener.service.runner import sample_conversation
 
@@ -92,3 +93,33 @@ def test_run_says_it_at_its_start(
     assert main(["run", "--config", str(config)]) == 0
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(said) == 1 and said[0].startswith("config warning at analytics.long_silence_s = 5.0: not below"), said
+
+
+@pytest.mark.parametrize(
+    ("analytics", "said"),
+    [
+        ({"interruption_min_s": 0.5}, ("0.5", "1", "set interruption_min_s to 1 or more, or lower backchannel_max_s")),
+        ({"backchannel_max_s": 1.5}, ("1", "1.5", "set interruption_min_s to 1.5 or more")),
+        ({}, None),  # equal, the defaults: a sound of exactly 1.0 s over speech is an interruption, as defined
+        ({"interruption_min_s": 1.2}, None),
+        ({"interruption_min_s": 0.5, "backchannel_max_s": 0.5}, None),
+    ],
+)
+def test_an_interruption_shorter_than_a_backchannel_is_said(
+    analytics: dict[str, object], said: tuple[str, str, str] | None
+) -> None:
+    """interruption_min_s = 0.5 alone took the bundled sample's one rep backchannel (1 to 0, its interruptions
+    1 to 2: a sound over speech reaching 0.5 s is an interruption, and the longer event takes the bound), and
+    check-config said nothing."""
+    data: dict[str, object] = {"analytics": analytics}
+    lines = config_warnings(parse_config(data), data)
+    if said is None:
+        assert lines == []
+        return
+    least, longest, fix = said
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"analytics.interruption_min_s = {float(least)}: below analytics.backchannel_max_s = {float(longest)}, so a"
+        f" sound over the holder's speech that lasts {least} s is an interruption and never a backchannel"
+    ), lines
+    assert "the rep's backchannel figure drops" in lines[0] and fix in lines[0], lines

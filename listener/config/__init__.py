@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from listener.config.analytics_warnings import unreachable_thresholds
+from listener.config.analytics_warnings import backchannels_taken, unreachable_thresholds
 from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
 from listener.config.mqtt_warnings import slow_drain
@@ -97,7 +97,7 @@ def parse_config(data: dict[str, object], folder: Path | None = None) -> Config:
 
 def config_warnings(config: Config, data: dict[str, object], environ: Mapping[str, str] | None = None) -> list[str]:
     """Keys the file (``data``, as read; ``config``, its parse) writes to no effect, or that switch another
-    off (a threshold the session gap makes unreachable): said by check-config
+    off (a threshold another makes unreachable or takes the events of): said by check-config
     and at the start of run; ``environ``: the environment run reads the broker password from."""
     return [
         *unused_direction_keys(data, channel_map_mode(config.parties), config.array.preset != "generic"),
@@ -109,6 +109,7 @@ def config_warnings(config: Config, data: dict[str, object], environ: Mapping[st
         *capped_party_ratio(data, config, channel_map_mode(config.parties)),
         *channel_map_on_array(config, channel_map_mode(config.parties)),
         *unreachable_thresholds(config.analytics),
+        *backchannels_taken(config.analytics),
     ]
 
 

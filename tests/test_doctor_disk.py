@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from listener.config.schema import MqttConfig
+from listener.config.mqtt_schema import MqttConfig
 from listener.errors import AS_SERVICE_USER
 from listener.outputs.mqtt.spool_access import access_problem
 from listener.service import doctor

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import Config, parse_config
-from listener.config.schema import MqttConfig
+from listener.config.mqtt_schema import MqttConfig
 from listener.errors import OutputError, OutputFileError
 from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from listener.config.schema import MqttConfig
+from listener.config.mqtt_schema import MqttConfig
 from listener.errors import toml_value
 
 

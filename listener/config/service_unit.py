@@ -13,7 +13,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from listener.config.schema import AsrConfig, Config, MqttConfig
+from listener.config.mqtt_schema import MqttConfig
+from listener.config.schema import AsrConfig, Config
 from listener.errors import SERVICE_STATE_DIR, toml_value
 
 # where firmware/provision.sh installs systemd/listener.service; `systemctl edit` adds drop-ins beside it

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from listener.config.mqtt_schema import MqttConfig
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE
 from listener.config.schema import (
     CHANNEL_MAP_RATIO_DB,
@@ -22,7 +23,6 @@ from listener.config.schema import (
     AsrConfig,
     Config,
     LedsConfig,
-    MqttConfig,
     TurnModelConfig,
 )
 from listener.errors import toml_value

@@ -24,7 +24,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
 from listener.clock import clock_reads
-from listener.config.schema import MqttConfig
+from listener.config.mqtt_schema import MqttConfig
 from listener.errors import toml_value
 
 # as long as `listener doctor` waits for the CONNACK (doctor.MQTT_TIMEOUT_S): a broker answers in milliseconds

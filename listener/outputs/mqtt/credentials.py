@@ -11,7 +11,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from listener.config.schema import MqttConfig
+from listener.config.mqtt_schema import MqttConfig
 from listener.config.unused_keys import PASSWORD_ENV
 from listener.errors import OutputFileError, looked_at
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from listener.config.schema import MqttConfig
+from listener.config.mqtt_schema import MqttConfig
 from listener.events import DeviceMode, DeviceState
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.connecting import broker_address

@@ -11,7 +11,7 @@ import pytest
 
 from listener.errors import WordHandlingError
 from listener.events import AudioBlock
-from listener.transcription.lexicon import Stemmer, load_lexicon
+from listener.transcription.lexicon import Lexicon, Stemmer, load_lexicon
 from listener.transcription.recognizer import Chunk, pcm16
 from listener.transcription.words import Word
 from tests.asr_pipeline import asr_config, run_pipeline
@@ -34,29 +34,38 @@ def test_audio_blocks_and_recogniser_chunks_print_no_samples() -> None:
     assert repr(chunk) == str(chunk) == "Chunk(start_s=2.0)"
 
 
+@pytest.mark.parametrize(
+    ("owner", "method"),
+    # the cue detectors' stemmer; the language check's "is it a spoken word", which ran outside the guard and
+    # put the word it failed on into the journal
+    [(Stemmer, "__call__"), (Lexicon, "spoken")],
+    ids=["stemmer", "language-check"],
+)
 def test_a_bug_met_while_words_are_handled_leaves_as_fixed_text(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     ko_model: Path,
     ko_dialogue: tuple[Path, list[dict[str, object]]],
+    owner: type,
+    method: str,
 ) -> None:
-    """A plausible bug, a stemmer's table lookup by the word (KeyError: '충전기는'), would put the word into
-    the traceback the journal gets (Python's message quotes the key); the stage raises fixed text instead,
+    """A plausible bug, a table lookup by the word (KeyError: '충전기는'), would put the word into the
+    traceback the journal gets (Python's message quotes the key); the stage raises fixed text instead,
     naming the type and the code, without the original even as its context.
 
-    The real recogniser hears the dialogue through the real pipeline; only the stemmer has the bug."""
+    The real recogniser hears the dialogue through the real pipeline; only the one method has the bug."""
     met: list[str] = []
 
-    def stem(self: Stemmer, word: str) -> str:
+    def lookup(self: object, word: str) -> str:
         met.append(word)
         return {}[word]  # type: ignore[index]
 
-    monkeypatch.setattr(Stemmer, "__call__", stem)
+    monkeypatch.setattr(owner, method, lookup)
     with pytest.raises(WordHandlingError) as caught:
         run_pipeline(asr_config(ko_model), ko_dialogue[0])
-    assert met, "the recogniser's words never reached the stemmer: the test proves nothing"
+    assert met, "the recogniser's words never reached the planted bug: the test proves nothing"
     printed = "".join(traceback.format_exception(caught.value))
-    assert "KeyError raised in test_privacy_repr.py" in printed and "(stem)" in printed  # where to look
+    assert "KeyError raised in test_privacy_repr.py" in printed and "(lookup)" in printed  # where to look
     assert caught.value.__cause__ is None and caught.value.__context__ is None
     # nor does the pipeline's own log of the failing stage, as it flushes the others, quote it
     said = printed + caplog.text

@@ -247,19 +247,20 @@ class TranscriptionStage(Stage):
         for result in self.worker.take():
             # counts and times only: a word never goes to a log, not even at debug level
             log.debug("recogniser result: %d words, %.2f-%.2f s", len(result), result[0].start_s, result[-1].end_s)
-            self.word_language.heard(result)
             yield from self._result_cues(result)
         self.late_detector.forget()  # late words are held no longer than this call
 
     def _result_cues(self, result: list[Word]) -> list[Event]:
         """The counts and cues of one recogniser result.
 
-        Whatever goes wrong while its words are handled (a bug in the attribution, the lexicon, a detector)
+        Whatever goes wrong while its words are handled (a bug in the language check, the attribution, the lexicon,
+        a detector)
         leaves as fixed text: Python's own message may quote the value it failed on, a word (``KeyError:
         'warranty'``), and a traceback goes to the journal. Raised outside the ``except``, so that the
         original is not even kept as the new error's context.
         """
         try:
+            self.word_language.heard(result)  # it reads the words too
             out: list[Event] = []
             for party, words in self._utterances(result):
                 late = words[-1].end_s <= self._session_end_s  # said in a session over before it came back

@@ -78,6 +78,7 @@ recognizer.RecognizerWorker._feeding = noting
 vosk.KaldiRecognizer.AcceptWaveform = failing
 wav, config, drain, plot, to_test, from_test = sys.argv[1:7]
 code = main("analyze", wav, "--json", "--plot", plot, "--config", config)
+code = code or main("analyze", wav, "--config", config)  # the summary a person reads, its cue lines too
 fed["armed"] = True  # in the next run; its one visit has no later session end to restart the recogniser at
 code = code or main("run", "--input", wav, "--fast", "--config", config)  # the broker is down
 offline = len(heard)

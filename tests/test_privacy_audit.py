@@ -103,6 +103,8 @@ def test_the_run_really_heard_words_and_published(privacy_run: Session) -> None:
     assert b"<7>DEBUG listener.transcription" in privacy_run.stderr  # debug, in the journal's format
     report = json.loads(privacy_run.stdout.splitlines()[0])
     assert report["metrics"]["rep_words"] + report["metrics"]["customer_words"] >= 8
+    # the plain summary was printed too, with its lines of what was said (searched with the rest of stdout)
+    assert b"customer (counted, not kept)" in privacy_run.stdout and b"acknowledgements" in privacy_run.stdout
     # the cue detectors ran on words, and found every kind: their code paths are under test too
     kinds = ("rep_questions", "rep_echoes", "rep_acknowledgements", "rep_action_plans", "rep_fillers")
     assert all(report["metrics"][k] >= 1 for k in kinds), {k: report["metrics"][k] for k in kinds}

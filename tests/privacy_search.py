@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
+import sqlite3
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.spool_schema import row_keys
+from tests.mqtt_broker import BASE, validate
 
 
 def word_forms(word: str) -> list[bytes]:
@@ -129,3 +136,24 @@ _recognizer.RecognizerWorker._emit = _spy
 def heard_words(lines: str) -> set[str]:
     """The words HEARD_SPY reported."""
     return {w for line in lines.splitlines() if line for w in json.loads(line)}
+
+
+def _shape(db: sqlite3.Connection) -> set[tuple[str, str, str]]:
+    return {(str(t), str(n), str(sql)) for t, n, sql in db.execute("SELECT type, name, sql FROM sqlite_master")}
+
+
+def spool_messages(path: Path) -> list[tuple[str, bytes]]:
+    """The (leaf, payload) of every message the spool at ``path`` holds (its -wal beside it read too), once the
+    spool is shown to hold nothing else: its tables, columns and indexes are a new spool's, exactly (a table of
+    compressed audio, a column of text would pass a search for raw samples and words), and every row is a
+    message the shipped JSON Schema allows, anonymous, keyed by its own kind and session."""
+    with tempfile.TemporaryDirectory() as fresh, Spool(Path(fresh) / path.name, max_messages=10) as spool:
+        shipped = _shape(spool.db)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        found = _shape(db)
+        rows = db.execute("SELECT leaf, payload, kind, session_id FROM outbox").fetchall()
+    assert found == shipped, f"the spool holds more than the shipped schema: {sorted(found - shipped)}"
+    for leaf, payload, kind, session_id in rows:
+        message = validate(f"{BASE}/{leaf}", bytes(payload))
+        assert (kind, session_id) == row_keys(str(leaf), message), (leaf, kind, session_id)
+    return [(str(leaf), bytes(payload)) for leaf, payload, _, _ in rows]

@@ -40,7 +40,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,7 @@ from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.transcription.lexicon import load_lexicon
 from listener.transcription.recognizer import pcm16
 from tests.mqtt_broker import BASE, validate
-from tests.privacy_search import audio_as_text, audio_needles, phrase_pattern, word_forms
+from tests.privacy_search import audio_as_text, audio_needles, phrase_pattern, spool_messages, word_forms
 from tests.privacy_session import COMMON, FAIL_AT_S, SCRIPT, Session, script_words
 
 # --- what to look for ------------------------------------------------------------------------
@@ -254,16 +253,20 @@ def test_every_message_and_the_offline_spool_hold_numbers_and_enums_only(privacy
     for m in privacy_run.messages:
         if m.topic.startswith(BASE + "/"):
             validate(m.topic, m.payload)  # JSON Schema, and no free text at all
-    snapshot = privacy_run.box.parent / (privacy_run.box.name + "-spool-copy")  # the spool as it was during the outage
-    snapshot.mkdir(exist_ok=True)
-    for name, data in privacy_run.spooled.items():
-        if Path(name).name.startswith(SPOOL_FILE):
-            (snapshot / Path(name).name).write_bytes(data)
-    with sqlite3.connect(snapshot / SPOOL_FILE) as db:  # the WAL copied beside it is read too
-        rows = db.execute("SELECT leaf, payload FROM outbox").fetchall()
-    leaves = [str(leaf) for leaf, _ in rows]
+    # the spool as it was during the outage, and at the end: the WAL copied beside it is read too
+    rows = spool_messages(_spool_copy(privacy_run, privacy_run.spooled, "outage"))
+    spool_messages(_spool_copy(privacy_run, privacy_run.files, "end"))  # drained: its tables are checked still
+    leaves = [leaf for leaf, _ in rows]
     assert "event" in leaves and "session" in leaves  # the broker was down: all of it waited on disk
-    for leaf, payload in rows:
-        validate(f"{BASE}/{leaf}", bytes(payload))
     sessions = [json.loads(payload) for leaf, payload in rows if leaf == "session"]
     assert any(s["cues"] and s["cues"]["customer_words"] + s["cues"]["rep_words"] > 0 for s in sessions)
+
+
+def _spool_copy(run: Session, files: dict[str, bytes], name: str) -> Path:
+    """The spool's files as walked, copied aside: opening the walked folder's would checkpoint its WAL."""
+    copy = run.box.parent / f"{run.box.name}-spool-{name}"
+    copy.mkdir(exist_ok=True)
+    for path, data in files.items():
+        if Path(path).parent == run.box / "state" and Path(path).name.startswith(SPOOL_FILE):
+            (copy / Path(path).name).write_bytes(data)
+    return copy / SPOOL_FILE

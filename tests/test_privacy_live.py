@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -33,7 +32,14 @@ from listener.service.instance import LOCK_FILE
 from tests import asr_audio
 from tests.alsa_device import AlsaConfig, add_paced
 from tests.mqtt_broker import free_port
-from tests.privacy_search import HEARD_SPY, audio_as_text, audio_needles, heard_words, word_forms
+from tests.privacy_search import (
+    HEARD_SPY,
+    audio_as_text,
+    audio_needles,
+    heard_words,
+    spool_messages,
+    word_forms,
+)
 from tests.privacy_session import Notifications
 from tests.privacy_strace import find_strace, read_trace, under_strace
 
@@ -123,6 +129,10 @@ def _config(path: Path, state: Path, port: int) -> Path:
 # libjack's metadata database (Berkeley DB: its environment's region files and the table), which PortAudio's JACK
 # host API opens when it initialises, JACK server or none: JACK clients' properties, which listener never sets
 JACK_DB = re.compile(rf"/dev/shm/jack_db-{os.getuid()}(/__db\.\d{{3}}|/metadata\.db)?")
+
+
+# the spool's own file and sqlite's beside it (the WAL, its index, a rollback journal)
+STATE_ENDS = ("", "-wal", "-shm", "-journal")
 
 
 @dataclass
@@ -217,9 +227,11 @@ def _run_until_heard(
 def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(live_run: LiveRun) -> None:
     assert b"<7>DEBUG" in live_run.stderr  # at debug, in the journal's format
     wav = live_run.wav
-    with sqlite3.connect(live_run.state / SPOOL_FILE) as db:
-        rows = db.execute("SELECT payload FROM outbox WHERE leaf = 'session'").fetchall()
-    cues = [json.loads(payload)["cues"] for (payload,) in rows]
+    # only the spool and the instance lock are kept, whatever their contents: a file of anything else is not
+    kept = sorted(p.name for p in live_run.state.iterdir())
+    assert set(kept) <= {LOCK_FILE, *(SPOOL_FILE + end for end in STATE_ENDS)}, kept
+    rows = spool_messages(live_run.state / SPOOL_FILE)  # the shipped tables, and messages the schema allows
+    cues = [json.loads(payload)["cues"] for leaf, payload in rows if leaf == "session"]
     counted = sum(c["rep_words"] + c["customer_words"] for c in cues if c)
     # A session starts with the customer's first words: the rep's greeting before them is in none, as at a
     # counter (the unpaced device delivered it at once, and its words came back with the session open)
@@ -256,6 +268,10 @@ def test_a_live_run_writes_only_its_state_and_reaches_only_the_broker(live_run: 
     outside = sorted(p for p in seen.written if p != state and not p.startswith(state + os.sep) and p != "/dev/null")
     outside = [p for p in outside if not JACK_DB.fullmatch(p)]
     assert not outside, f"written outside the state directory ({len(outside)} files): {outside[:10]}"
+    # in it, as in the audit's run, the spool and the lock alone: even a file deleted before the walk above
+    allowed = {str(live_run.state / LOCK_FILE), *(str(live_run.state / SPOOL_FILE) + end for end in STATE_ENDS)}
+    unexpected = sorted(p for p in seen.written if p.startswith(state + os.sep) and p not in allowed)
+    assert not unexpected, f"unexpected files written in the state directory: {unexpected}"
     assert (live_run.state / LOCK_FILE).read_text() == ""
     # the broker's port (nothing listens: an attempt), and paho's wake-up pair: a loopback socket of its own
     loopback = {("127.0.0.1", live_run.broker_port)} | {(a, p) for a, p in seen.listening if a == "127.0.0.1"}

@@ -109,6 +109,7 @@ class Session:
     files: dict[str, bytes] = field(default_factory=dict)  # every file, at the end
     trace: Path | None = None  # strace -ff output prefix, when strace is installed
     heard_online: list[str] = field(default_factory=list)  # what the recogniser returned with the broker connected
+    broker_port: int = 0  # the broker's, on 127.0.0.1 (down in the first run: the attempts go there too)
 
 
 # What the rewritten recogniser says over each line of the dialogue (from the audio time the line starts):
@@ -203,7 +204,7 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
     heard, matched, failed_at_s = told["heard"], [(f, w) for f, w in told["matched"]], told["failed_at_s"]
     return Session(
         box, wav, stdout, stderr, messages, heard, matched, notify.received, notify.path, failed_at_s, spooled,
-        _walk(box), trace, told["heard_online"]
+        _walk(box), trace, told["heard_online"], broker.port
     )  # fmt: skip
 
 

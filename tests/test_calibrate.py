@@ -99,7 +99,9 @@ def test_live_from_the_array(alsa_config: AlsaConfig, tmp_path: Path, capsys: py
     alsa_config.add("listener_test_array", signal, 16000)
     path = tmp_path / "listener.toml"
     # the test PCM delivers far faster than real time: a ring that holds the whole recording loses none of it
-    path.write_text(CONFIG_TEXT.replace("block_ms = 100", 'device = "listener_test_array"\nbuffer_s = 20.0'))
+    text = CONFIG_TEXT.replace("block_ms = 100", 'device = "listener_test_array"\nbuffer_s = 20.0')
+    # a state folder of its own: the default is the machine's service folder (/var/lib/listener), its lock too
+    path.write_text(text.replace("[service]\n", f'[service]\nstate_dir = "{tmp_path / "state"}"\n'))
     assert main(["calibrate", "--config", str(path), "--seconds", "11", "--write"]) == 0
     found = printed(capsys.readouterr().out)
     assert angle_error(found["rep"], REP_DEG) <= 10.0

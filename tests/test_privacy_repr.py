@@ -4,6 +4,7 @@ traceback's repr of an argument shows times and sizes, never what was said or th
 from __future__ import annotations
 
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ def test_audio_blocks_and_recogniser_chunks_print_no_samples() -> None:
     ids=["stemmer", "language-check"],
 )
 def test_a_bug_met_while_words_are_handled_leaves_as_fixed_text(
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     ko_model: Path,
@@ -61,8 +63,10 @@ def test_a_bug_met_while_words_are_handled_leaves_as_fixed_text(
         return {}[word]  # type: ignore[index]
 
     monkeypatch.setattr(owner, method, lookup)
+    config = asr_config(ko_model)  # in a state folder of its own, not the machine's service folder (the default)
+    config = replace(config, service=replace(config.service, state_dir=str(tmp_path / "state")))
     with pytest.raises(WordHandlingError) as caught:
-        run_pipeline(asr_config(ko_model), ko_dialogue[0])
+        run_pipeline(config, ko_dialogue[0])
     assert met, "the recogniser's words never reached the planted bug: the test proves nothing"
     printed = "".join(traceback.format_exception(caught.value))
     assert "KeyError raised in test_privacy_repr.py" in printed and "(lookup)" in printed  # where to look

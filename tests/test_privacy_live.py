@@ -1,12 +1,12 @@
-"""Privacy on the live path, as the service runs: `listener run --wait-for-array` capturing the Korean
-dialogue from an ALSA test array (PortAudio's callback thread, the ring, the live source), the real
-recogniser, debug logging in the journal's format, the broker down (so the session summary waits in the
-spool on disk), stopped with SIGTERM. Every file it wrote, everything it printed and every sd_notify datagram
-it sent is searched for the words its recogniser returned in the process, behind its speech gate (a spy
-reports them through an inherited pipe), and those vosk hears in the whole recording, and for the audio
-itself, as bytes and as text. Where strace is installed the run is traced, as the audit's is
-(tests/privacy_strace.py): a file written and deleted before the folders are walked, or one written outside
-them (/dev/shm, /var/tmp), and any address reached are seen there.
+"""Privacy on the live path, as the service runs: `listener run --wait-for-array` capturing the Korean dialogue from an
+ALSA test array with one dead mic (PortAudio's callback thread, the ring, the live source, the channel watch's
+warning), the real recogniser, debug logging in the journal's format, the broker down (so the session summary waits
+in the spool on disk), stopped with SIGTERM. Every file it wrote, everything it printed and every sd_notify datagram
+it sent is searched for the words its recogniser returned in the process, behind its speech gate (a spy reports them
+through an inherited pipe), and those vosk hears in the whole recording, and for the audio itself, as bytes and as
+text. Where strace is installed the run is traced, as the audit's is (tests/privacy_strace.py): a file written and
+deleted before the folders are walked, or one written outside them (/dev/shm, /var/tmp), and any address reached are
+seen there.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ HEARD = re.compile(rb"recogniser result: \d+ words, [\d.]+-([\d.]+) s")
 # dialogue (the service had taken in about 135 s of audio by then). A wait, not a timing: alone it takes 10 s
 START_UP_LIMIT_S = 300.0
 LEAD_IN_S = 3.0  # silence the device plays before the dialogue
+DEAD_CHANNEL = 3  # the array's last mic; the recogniser hears the first
 # `python -m listener`, with the spy on the words the recogniser returns
 SERVICE = HEARD_SPY + "import sys\nfrom listener.entry import main\nsys.exit(main())\n"
 
@@ -156,6 +157,9 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
     alsa_config = AlsaConfig(tmp_path_factory.mktemp("alsa"))  # the subprocess reads it (ALSA_CONFIG_PATH)
     wav, truth = asr_audio.session_dialogue(tmp_path_factory, 2, PLAYS_S)
     pcm = np.asarray(sf.read(wav, dtype="int16")[0])
+    # a dead mic, so that the channel watch's warning (and the fault it shows) runs under the same searches and
+    # trace; the words are the first mic's, the audio searched for is the recording's own (every channel alive)
+    pcm[:, DEAD_CHANNEL] = 0
     # On the wall clock, as an array plays: the unpaced test PCM ran 1000x ahead, the ring overflowed at once,
     # and on a loaded machine (two fresh-clone CI runs, 2026-12-05) the dialogue's end was not recognised in 300 s
     # after a lead-in: the service's first reads of a device (listing it, opening it) take its first moments
@@ -226,6 +230,7 @@ def _run_until_heard(
 
 def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(live_run: LiveRun) -> None:
     assert b"<7>DEBUG" in live_run.stderr  # at debug, in the journal's format
+    assert f"captured channel(s) [{DEAD_CHANNEL}] carry no sound".encode() in live_run.stderr  # the watch fired
     wav = live_run.wav
     # only the spool and the instance lock are kept, whatever their contents: a file of anything else is not
     kept = sorted(p.name for p in live_run.state.iterdir())

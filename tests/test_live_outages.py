@@ -15,6 +15,7 @@ import pyaudio
 import pytest
 
 from listener import cli
+from listener.audio.capture_run import CaptureRun, Reaper
 from listener.audio.live import LiveSource
 from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, DriverWedgedError
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
@@ -72,6 +73,39 @@ def test_lost_device_is_announced_reopened_and_time_kept(alsa_config: AlsaConfig
     assert all(isinstance(e, AudioDropped) and e.reason == "device_lost" for e in events[lost_at + 1 : back_at])
     assert audio_s(events[back_at:]) >= 0.3
     assert_clock_continuous(events)
+
+
+def test_a_late_callback_of_the_lost_stream_does_not_hide_the_silence_that_made_the_loss(
+    alsa_config: AlsaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream being retired can still call back while the consumer handles the loss (its audio is
+    never used): the lost time was counted from that callback, 0.000125 s, not from the silence before it
+    (a loaded day's flake of the test below, made certain here)."""
+    device = alsa_config.add("listener_test_array", tones(16000, 2.0, 4), 16000, fifo_channel=0)
+    retired: list[CaptureRun] = []
+    retire = Reaper.retire
+
+    def keep(self: Reaper, run: CaptureRun) -> None:
+        retired.append(run)
+        retire(self, run)
+
+    monkeypatch.setattr(Reaper, "retire", keep)
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if audio_s(events) >= 0.5:
+            feeder.pause()
+        if isinstance(event, SourceState) and not event.available:
+            retired[-1].last_data_s = time.monotonic()  # the late callback
+            source.stop()
+        return False
+
+    with (
+        FifoFeeder(device.infiles[0], device.signal[:, :1]) as feeder,
+        LiveSource(live_config(reopen_interval_s=10.0)) as source,
+    ):
+        events = run_source(source, step, timeout_s=8.0)
+    lost_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
+    assert lost_s >= 0.9, events[-3:]
 
 
 @pytest.mark.parametrize("stop_at", ["the loss", "the first drop"])

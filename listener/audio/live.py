@@ -311,6 +311,9 @@ class LiveSource(AudioSource):
 
     def _recover(self, run: CaptureRun, reason: str) -> Iterator[Event]:
         """Announce the loss (once, until audio flows again), then reopen until the device is back or stop()."""
+        # read now: while the consumer handles the events below, a late callback of the stream being retired
+        # can still move it, and the silence that made the loss would go uncounted
+        silent_since_s = run.last_data_s
         yield from self._flush()
         # Let go of the stream before yielding: the consumer may close() us while we are suspended.
         self._run = None
@@ -323,7 +326,7 @@ class LiveSource(AudioSource):
             log.warning("audio input lost: %s; reopening every %.1f s", reason, self.config.array.reopen_interval_s)
             self._lost_announced = True
             yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=reason)
-        yield from self._reopen(run.last_data_s)  # audio stopped arriving at last_data_s
+        yield from self._reopen(silent_since_s)  # audio stopped arriving then
 
     def _reopen(self, accounted_s: float) -> Iterator[Event]:
         """Every reopen_interval_s: count the lost time as dropped audio and try the device again."""

@@ -14,7 +14,7 @@ from listener.analytics.replay import activity, frame_blocks
 from listener.analytics.stage import ConversationAnalytics
 from listener.analytics.timeline import Timeline
 from listener.config import Config, parse_config
-from listener.errors import ModelError
+from listener.errors import ConfigError, ModelError
 from listener.events import (
     ActivityFrames,
     EndOfStream,
@@ -36,11 +36,13 @@ from tests.turn_frames import dialogue_frames, joined, silence, stream
 AHEAD = 3
 
 
-def model_with(tmp_path: Path, lookahead: object) -> Path:
-    """The shipped weights under a sidecar that states ``lookahead`` (None: the key left out)."""
+def model_with(tmp_path: Path, lookahead: object, hop_s: float | None = None) -> Path:
+    """The shipped weights under a sidecar that states ``lookahead`` (None: the key left out), and ``hop_s``."""
     path = tmp_path / "turn.onnx"
     shutil.copy(shipped_model_path(), path)
     doc = json.loads(sidecar_path(shipped_model_path()).read_text())
+    if hop_s is not None:
+        doc["input"]["hop_s"] = hop_s
     doc["output"].pop("lookahead_steps", None)
     if lookahead is not None:
         doc["output"]["lookahead_steps"] = lookahead
@@ -70,6 +72,26 @@ def test_the_sidecar_states_the_look_ahead(tmp_path: Path) -> None:
         with pytest.raises(ModelError, match="lookahead_steps") as err:
             load_spec(model_with(tmp_path, bad))
         assert "set [turn_model] path = '' to use the model shipped" in str(err.value)  # a copy the config names
+
+
+def test_the_look_ahead_is_bounded_in_seconds_not_steps(tmp_path: Path) -> None:
+    """25 steps of 40 ms (frame_ms 20) are 1.0 s: interruptions were decided 1.1 s after their onset."""
+    assert load_spec(model_with(tmp_path, 12, hop_s=0.04)).lag_s == pytest.approx(0.48)
+    for steps in (13, 25):
+        with pytest.raises(ModelError, match="lookahead_steps") as err:
+            load_spec(model_with(tmp_path, steps, hop_s=0.04))
+        assert f"= {steps}, which should be at most 12 steps of input.hop_s = 0.04 s" in str(err.value)
+
+
+def test_a_look_ahead_that_would_decide_interruptions_late_is_refused(
+    tmp_path: Path, turn_model: TurnModelOpener
+) -> None:
+    """The shipped model's 0.1 s lag and min_speech_s 0.1: an interruption is known 0.2 s after its onset at the
+    earliest, so interruption_min_s = 0.15 would have its interruptions decided 0.05 s late."""
+    with pytest.raises(ConfigError, match=r"analytics.interruption_min_s = 0.15: .* set interruption_min_s to 0.2"):
+        turn_model(parse_config({"analytics": {"interruption_min_s": 0.15}}))
+    turn_model(parse_config({"analytics": {"interruption_min_s": 0.2}}))
+    turn_model(parse_config({"analytics": {"interruption_min_s": 0.15}}), model_with(tmp_path, 2))  # 0.04 s lag
 
 
 def test_each_step_is_labelled_by_the_output_that_heard_past_it(

@@ -39,7 +39,6 @@ import numpy.typing as npt
 from listener.analytics.tracks import Track
 from listener.config import Config, channel_map_mode
 from listener.config.schema import CHANNEL_MAP_RATIO_DB
-from listener.errors import ConfigError
 from listener.events import (
     ActivityFrames,
     EndOfStream,
@@ -54,7 +53,7 @@ from listener.turns import derive
 from listener.turns.echo import EchoGuard
 from listener.turns.features import FRAMES_PER_STEP, FeatureExtractor
 from listener.turns.speakers import PARTIES, SpeakerTracker
-from listener.turns.spec import ModelSpec
+from listener.turns.spec import ModelSpec, check_config
 
 Float = npt.NDArray[np.float32]
 
@@ -65,7 +64,7 @@ class TurnStage(Stage, ABC):
     name = "turns"
 
     def __init__(self, config: Config, spec: ModelSpec) -> None:
-        _check_step(config, spec)
+        check_config(config, spec)
         self.spec = spec
         self._outlook = derive.Outlooker(spec.bin_edges_s, spec.thresholds)
         self.session_gap_s = config.analytics.session_gap_s
@@ -385,16 +384,3 @@ def join_frames(first: SpatialFrames, *rest: SpatialFrames) -> SpatialFrames:
         customer_snr_db=np.concatenate([p.customer_snr_db for p in parts]),
         doa_deg=np.concatenate([p.doa_deg for p in parts]),
     )
-
-
-def _check_step(config: Config, spec: ModelSpec) -> None:
-    """The model's step must be FRAMES_PER_STEP of the front end's frames: its dynamics and look-ahead are in steps."""
-    frame_ms = config.activity.frame_ms
-    if abs(spec.hop_s - FRAMES_PER_STEP * frame_ms / 1000) > 1e-9:
-        model_frame_ms = round(spec.hop_s * 1000 / FRAMES_PER_STEP)
-        raise ConfigError(
-            "activity.frame_ms",
-            frame_ms,
-            f"the turn model {spec.path} was trained on {model_frame_ms} ms frames: set [activity] frame_ms = "
-            f"{model_frame_ms}, or [turn_model] enabled = false to use this frame length",
-        )

@@ -25,7 +25,7 @@ from typing import Any, TypeGuard
 
 from listener.config import Config
 from listener.config.schema import ActivityConfig
-from listener.errors import ModelError, ModelFileError, ModelMissingError, looked_at, os_reason_and_fix
+from listener.errors import ConfigError, ModelError, ModelFileError, ModelMissingError, looked_at, os_reason_and_fix
 from listener.turns.derive import CONTINUE_WINDOW_S, RESUME_WITHIN_S
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 
@@ -35,7 +35,10 @@ INPUT_FEATURES = "features"
 INPUT_STATE = "state"
 OUTPUT_PROBS = "probs"
 OUTPUT_STATE = "state_out"
-MAX_LOOKAHEAD_STEPS = 25  # 0.5 s: an interruption must still be decided within 1.0 s of its onset
+# an interruption must still be decided within 1.0 s of its onset: the look-ahead is bounded in seconds, as a
+# model of 40 ms steps hears twice as far per step
+MAX_LOOKAHEAD_S = 0.5
+MAX_LOOKAHEAD_STEPS = 25  # of the 20 ms steps models.train trains on: MAX_LOOKAHEAD_S
 FIX = (
     "reinstall the listener package (it ships listener/data/models/turn.int8.onnx), point [turn_model] path "
     "at a model made by 'python -m models.train', or set [turn_model] enabled = false to use the heuristic decider"
@@ -135,6 +138,42 @@ def load_spec(path: Path) -> ModelSpec:
         resume_threshold=v["output.thresholds.resume"],
         lookahead_steps=v["output.lookahead_steps"],
     )
+
+
+def check_config(config: Config, spec: ModelSpec) -> None:
+    """ConfigError where the config and the model cannot work together (the turn stage checks it as it opens)."""
+    _check_step(config, spec)
+    _check_interruption_lag(config, spec)
+
+
+def _check_step(config: Config, spec: ModelSpec) -> None:
+    """The model's step must be FRAMES_PER_STEP of the front end's frames: its dynamics and look-ahead are in steps."""
+    frame_ms = config.activity.frame_ms
+    if abs(spec.hop_s - FRAMES_PER_STEP * frame_ms / 1000) > 1e-9:
+        model_frame_ms = round(spec.hop_s * 1000 / FRAMES_PER_STEP)
+        raise ConfigError(
+            "activity.frame_ms",
+            frame_ms,
+            f"the turn model {spec.path} was trained on {model_frame_ms} ms frames: set [activity] frame_ms = "
+            f"{model_frame_ms}, or [turn_model] enabled = false to use this frame length",
+        )
+
+
+def _check_interruption_lag(config: Config, spec: ModelSpec) -> None:
+    """An interruption is due interruption_min_s after its onset (analytics/overlaps.py: lag_frames early on the
+    frame clock), but its onset is only known once the run is min_speech_s long, and its activity comes lag_s
+    late: below min_speech_s + lag_s it would be decided later than interruption_min_s after the onset."""
+    least_s = config.analytics.interruption_min_s
+    earliest_s = round(config.activity.min_speech_s + spec.lag_s, 9)
+    if earliest_s > least_s + 1e-9:
+        raise ConfigError(
+            "analytics.interruption_min_s",
+            least_s,
+            f"the turn model {spec.path} decides activity {spec.lag_s:g} s late (output.lookahead_steps), and "
+            f"speech is speech after activity.min_speech_s = {config.activity.min_speech_s:g} s, so no "
+            f"interruption can be decided before {earliest_s:g} s after its onset: set interruption_min_s to "
+            f"{earliest_s:g} or more, lower activity.min_speech_s, or set [turn_model] enabled = false",
+        )
 
 
 def _check_digest(path: Path, side: Path, want: str) -> None:
@@ -292,10 +331,23 @@ def _validated(doc: dict[str, object], path: Path, side: Path) -> dict[str, Any]
         except _RefusedError as bad:
             inner = holder[key][bad.key] if bad.key else holder[key]
             raise _refusal(path, side, f"{name}.{bad.key}" if bad.key else name, str(bad), inner) from None
+    _check_across(values, path, side)
+    return values
+
+
+def _check_across(values: dict[str, Any], path: Path, side: Path) -> None:
+    """The rules that tie one field to another."""
     on, off = values["output.vad_on"], values["output.vad_off"]
     if off > on:  # hysteresis: a party speaking alone turns off below where it turned on, not above
         raise _refusal(path, side, "output.vad_off", f"at most output.vad_on ({on:g})", off)
-    return values
+    ahead, hop_s = values["output.lookahead_steps"], values["input.hop_s"]
+    if ahead * hop_s > MAX_LOOKAHEAD_S + 1e-9:
+        allowed = (
+            f"at most {math.floor(MAX_LOOKAHEAD_S / hop_s + 1e-9)} steps of input.hop_s = {hop_s:g} s "
+            f"(it is {ahead * hop_s:g} s; a look-ahead of more than {MAX_LOOKAHEAD_S:g} s would decide "
+            "interruptions later than 1.0 s after their onset)"
+        )
+        raise _refusal(path, side, "output.lookahead_steps", allowed, ahead)
 
 
 def _allowed(check: Check) -> str:

@@ -181,6 +181,9 @@ DAMAGED_SIDECARS = [
     (_set("input", "hop_s", 0), "input.hop_s", "0", "a number from 0.02 to 0.04"),
     (_set("input", "hop_s", -0.02), "input.hop_s", "-0.02", "a number from 0.02 to 0.04"),
     (lambda d: d["input"].pop("hop_s"), "input.hop_s", "", "a number from 0.02 to 0.04"),
+    # between two frame_ms (10.5 and 12.5 ms frames): the stage blamed [activity] frame_ms, with circular advice
+    (_set("input", "hop_s", 0.021), "input.hop_s", "0.021", "2 x a whole number of milliseconds"),
+    (_set("input", "hop_s", 0.025), "input.hop_s", "0.025", "2 x a whole number of milliseconds"),
     (_set("", "output", "probs"), "output", '"probs"', "an object"),
     (_set("", "state_size", 12.5), "state_size", "12.5", "a whole number"),
     (_set("", "version", None), "version", "null", "a non-empty string"),
@@ -219,6 +222,8 @@ def test_the_sidecar_may_leave_out_what_has_a_default(tmp_path: Path) -> None:
     shipped = json.loads(sidecar_path(shipped_model_path()).read_text())["output"]["thresholds"]
     assert spec.lookahead_steps == 0 and spec.resume_threshold == 0.5 and spec.shift_threshold == shipped["shift"]
     assert load_spec(shipped_model_path()).hop_s == 0.02
+    for hop_s in (0.024, 0.04):  # 12 and 20 ms frames
+        assert load_spec(edited_model(tmp_path, _set("input", "hop_s", hop_s))).hop_s == hop_s
 
 
 def test_doctor_gives_a_turn_model_error_its_own_fix_not_the_reinstall(tmp_path: Path) -> None:
@@ -233,7 +238,8 @@ def test_doctor_fails_a_sidecar_that_analyze_would_refuse(tmp_path: Path) -> Non
     check = doctor.check_turn_model(doctor_config(tmp_path, turn_model={"path": str(path)}))
     assert check.status == "FAIL" and check.fix == CONFIGURED_FIX
     assert check.detail.endswith(
-        'has input.hop_s = "nan", which should be a number from 0.02 to 0.04 (seconds per model step)'
+        'has input.hop_s = "nan", which should be a number from 0.02 to 0.04 (seconds per model step), 2 x a whole '
+        "number of milliseconds (an [activity] frame_ms)"
     )
 
 

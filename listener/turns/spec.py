@@ -293,6 +293,20 @@ def _step_hop_range_s() -> tuple[float, float]:
     return FRAMES_PER_STEP * frame_ms["min"] / 1000, FRAMES_PER_STEP * frame_ms["max"] / 1000
 
 
+def _step_hop(value: object) -> float:
+    """Seconds per model step: FRAMES_PER_STEP frames of a frame_ms [activity] allows, in whole milliseconds."""
+    lo_s, hi_s = _step_hop_range_s()
+    if _is_number(value) and math.isfinite(value) and lo_s <= value <= hi_s:
+        frame_ms = value * 1000 / FRAMES_PER_STEP
+        # a hop between two frame_ms would pass, and _check_step blame [activity] frame_ms, which no setting mends
+        if abs(frame_ms - round(frame_ms)) <= 1e-6:
+            return float(value)
+    raise _RefusedError(
+        f"a number from {lo_s:g} to {hi_s:g} (seconds per model step), {FRAMES_PER_STEP} x a whole number of "
+        "milliseconds (an [activity] frame_ms)"
+    )
+
+
 _PROBABILITY = _number(0.0, 1.0)
 _THRESHOLD = _number(0.0, 1.0, open_=True)  # derive.Outlooker divides by 1 - t, and t = 0 decides yes always
 # (dotted field path, check, default when absent); a parent's row comes before its fields' rows
@@ -303,7 +317,7 @@ SIDECAR_FIELDS: tuple[tuple[str, Check, object], ...] = (
     ("input.feature_version", _equal(FEATURE_VERSION), _REQUIRED),
     ("input.n_features", _equal(N_FEATURES), _REQUIRED),
     ("input.frames_per_step", _equal(FRAMES_PER_STEP), _REQUIRED),
-    ("input.hop_s", _number(*_step_hop_range_s(), " (seconds per model step)"), _REQUIRED),
+    ("input.hop_s", _step_hop, _REQUIRED),
     ("output", _object, _REQUIRED),
     ("output.bin_edges_s", _bin_edges, _REQUIRED),
     ("output.vad_on", _PROBABILITY, _REQUIRED),

@@ -148,6 +148,20 @@ def test_cli_says_a_graph_failing_at_run_time_in_one_line(tmp_path: Path, dialog
     assert result.stderr.startswith(f"listener: turn model {bad} fails to run (") and "Reshape" in result.stderr
 
 
+def test_a_model_step_giving_nan_is_a_model_failure_naming_the_file(
+    tmp_path: Path, turn_model: TurnModelOpener
+) -> None:
+    """NaN passed silently: analyze --json reported p_shift NaN, which its own schema refuses."""
+    path = step_graph(tmp_path / "turn.onnx", sqrt=True)
+    model = turn_model(parse_config({}), path)
+    assert np.allclose(model.step(np.ones(N_FEATURES, np.float32)), 0.5)
+    with pytest.raises(ModelError) as err:
+        model.step(-np.ones(N_FEATURES, np.float32))
+    message = str(err.value)
+    assert message.startswith(f"turn model {path} produced non-finite values (NaN or infinity) at step ")
+    assert "\n" not in message and message.endswith(CONFIGURED_FIX)
+
+
 def test_a_graph_with_an_input_the_listener_does_not_feed_is_refused_naming_it(tmp_path: Path) -> None:
     # unchecked, it loaded and then failed the smoke test with "Trying to get a TensorSeq, but got: (null)"
     path = step_graph(tmp_path / "turn.onnx", extra_input="extra")

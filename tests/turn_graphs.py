@@ -14,12 +14,15 @@ from listener.turns.features import N_FEATURES
 from listener.turns.spec import shipped_model_path, sidecar_path
 
 
-def step_graph(path: Path, *, batch: int | str = "batch", extra_input: str = "", bad_reshape: bool = False) -> Path:
+def step_graph(
+    path: Path, *, batch: int | str = "batch", extra_input: str = "", bad_reshape: bool = False, sqrt: bool = False
+) -> Path:
     """A model step the shipped sidecar describes: probs = sigmoid(features @ 0) = 0.5, state passed through.
 
     ``batch``: the first dimension of every port (the stage feeds 1); ``extra_input``: a further required input
     the listener never binds; ``bad_reshape``: features go through a reshape to (-1, 7), which loads (the
-    batch is unknown) but fails at run time, since 43 features do not split into sevens.
+    batch is unknown) but fails at run time, since 43 features do not split into sevens; ``sqrt``: the
+    features go through a square root first, so a negative one makes every output NaN.
     """
     onnx = pytest.importorskip("onnx")
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
@@ -33,6 +36,9 @@ def step_graph(path: Path, *, batch: int | str = "batch", extra_input: str = "",
         nodes += [helper.make_node("Shape", ["features"], ["shape"])]
         nodes += [helper.make_node("Reshape", ["split", "shape"], ["back"])]
         features = "back"
+    if sqrt:
+        nodes += [helper.make_node("Sqrt", [features], ["roots"])]
+        features = "roots"
     nodes += [helper.make_node("MatMul", [features, "w"], ["logits"])]
     nodes += [helper.make_node("Sigmoid", ["logits"], ["probs"])]
     nodes += [helper.make_node("Identity", ["state"], ["state_out"])]

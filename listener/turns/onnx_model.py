@@ -167,7 +167,14 @@ class OnnxTurnModel(TurnStage):
         return self._bound.state.copy()
 
     def step(self, features: Float) -> Float:
-        return self._bound.run(features)
+        out = self._bound.run(features)
+        # NaN passes every threshold test as "no" and reached analyze --json as p_shift NaN (invalid JSON schema)
+        if not np.isfinite(out).all():
+            raise ModelError(
+                f"turn model {self.spec.path} produced non-finite values (NaN or infinity) at step {self.steps}; "
+                f"{fix_for(self.spec.path)}"
+            )
+        return out
 
     def reset_state(self) -> None:
         self._bound.state[...] = 0.0

@@ -228,6 +228,9 @@ def test_a_unit_changed_on_disk_is_reloaded_before_the_restart_it_causes(tmp_pat
     calls, done = run_apply_live(tmp_path, 0, 0, 0, 0, started=written - 30, need_reload="yes")
     assert calls == ["systemctl daemon-reload", RESTART], done.stdout + done.stderr
     assert "change: reload systemd units (listener.service changed on disk since systemd loaded it)" in done.stdout
+    # restarted since (by hand, by Restart=) but still on the old unit: its start time alone says nothing is stale
+    calls, done = run_apply_live(tmp_path, 0, 0, 0, 0, started=written + 30, need_reload="yes")
+    assert calls == ["systemctl daemon-reload", RESTART], done.stdout + done.stderr
     assert apply_live(tmp_path, 0, 0, 0, 0, started=written + 30) == []  # loaded and started since: left alone
 
 

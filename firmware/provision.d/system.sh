@@ -81,15 +81,21 @@ apply_live() {
 	local reboot_due=0
 	reboot_note "$boot_changed" || reboot_due=1
 	((NO_SYSTEMCTL == 0)) || return 0
+	local reloaded=0
 	if ((unit_changed)); then
 		change "reload systemd units" systemctl daemon-reload
 	elif unit_reload_due; then # else a restart (service_stale: the unit is newer) reran the old unit
 		change "reload systemd units ($UNIT changed on disk since systemd loaded it)" systemctl daemon-reload
+		reloaded=1
 	fi
 	((!reboot_due)) || return 0
 	local why
 	if ((service_changed)); then
 		change "restart $UNIT" restart_service
+	elif ((reloaded)) && systemctl --quiet is-enabled "$UNIT" 2>/dev/null; then
+		# restarted since the unit was written (by hand, by Restart=), it still runs the old one: its start
+		# time alone says nothing is stale
+		change "restart $UNIT (it runs the unit systemd had loaded before)" restart_service
 	elif why=$(service_stale); then # nothing changed here, but what it runs on is not what is there
 		change "restart $UNIT ($why)" restart_service
 	fi

@@ -80,7 +80,9 @@ def test_publish_rights_are_unverified_on_mqtt311(tmp_path: Path) -> None:
     assert "mqtt.protocol = '5'" in check.fix
 
 
-def test_a_broker_granting_rights_by_client_id_judges_doctor_as_the_service(tmp_path: Path) -> None:
+def test_a_broker_granting_rights_by_client_id_judges_doctor_as_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the service connects under the device id: doctor does too, unless the service runs and holds that id
     acl = "pattern readwrite listener/%c/#\npattern write homeassistant/device/%c/#\n"
     with broker_with_acl(tmp_path / "broker", acl) as broker:
@@ -88,6 +90,12 @@ def test_a_broker_granting_rights_by_client_id_judges_doctor_as_the_service(tmp_
         stopped = doctor.check_mqtt(cfg)
         with InstanceLock(Path(cfg.service.state_dir)):
             running = doctor.check_mqtt(cfg)
+        # the login user's doctor on the service's 0750 folder: it cannot tell, and stopping the service would
+        # change nothing (it was told it runs, and to stop it)
+        monkeypatch.setattr("listener.service.instance.held", lambda state_dir: None)
+        untold = doctor.check_mqtt(cfg)
+    assert untold.status == "warn" and "whether a listener runs with this state_dir could not be told" in untold.detail
+    assert "run doctor as the service user" in untold.fix and "stop the service" not in untold.fix, untold
     assert stopped.status == "ok", stopped
     assert running.status == "warn", running  # its own id refused: the service's rights are unknown, not wrong
     assert "client id of doctor's own" in running.detail

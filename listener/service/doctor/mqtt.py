@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from listener.config import Config
-from listener.errors import ListenerError
+from listener.errors import AS_SERVICE_USER, ListenerError
 from listener.service.doctor import MQTT_TIMEOUT_S, Check, fail, failed_with, warn
+from listener.service.instance import LOCK_FILE
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
@@ -134,7 +135,7 @@ def _publish_check(config: Config, connected: str, topic: str, probe: Probe, own
         )
     if probe.puback and own_id:
         refused = f"{connected}, but the broker refused a publish to {topic}: {probe.puback}"
-        return warn("mqtt", f"{refused}, {OWN_ID}", _own_id_fix(config, acl))
+        return warn("mqtt", f"{refused}, {_own_id(config)}", _own_id_fix(config, acl))
     if probe.puback:
         return fail("mqtt", f"{connected}, but the broker refused a publish to {topic}: {probe.puback}", acl)
     if config.mqtt.protocol != "5" and not probe.echoed:
@@ -144,7 +145,7 @@ def _publish_check(config: Config, connected: str, topic: str, probe: Probe, own
             "mqtt",
             f"{connected}; the right to publish to {base}/# could not be verified on MQTT 3.1.1 "
             "(the test message did not come back: the ACL refuses publishing, or reading it back)"
-            + (f", {OWN_ID}" if own_id else ""),
+            + (f", {_own_id(config)}" if own_id else ""),
             _own_id_fix(config, fix) if own_id else fix,
         )
     if (discovery := discovery_probe_topic(config)) is not None:
@@ -174,7 +175,7 @@ def _discovery_check(
         " Home Assistant uses this broker"
     )
     if own_id and probe.discovery:
-        return warn("mqtt", f"{detail}, {OWN_ID}", _own_id_fix(config, acl))
+        return warn("mqtt", f"{detail}, {_own_id(config)}", _own_id_fix(config, acl))
     return fail("mqtt", detail, acl)
 
 
@@ -185,9 +186,31 @@ OWN_ID = (
 )
 
 
+def _own_id(config: Config) -> str:
+    """Why doctor connected under its own client id: a listener runs, or whether one does could not be told."""
+    if _runs(config) is None:
+        return (
+            "under a client id of doctor's own (whether a listener runs with this state_dir could not be told:"
+            f" doctor may not read {Path(config.service.state_dir) / LOCK_FILE})"
+        )
+    return OWN_ID
+
+
+def _runs(config: Config) -> bool | None:
+    from listener.service.instance import held
+
+    return held(Path(config.service.state_dir))
+
+
 def _own_id_fix(config: Config, acl: str) -> str:
     from listener.outputs.mqtt.identity import device_id
 
+    if _runs(config) is None:  # stopping the service would change nothing: doctor still could not tell
+        return (
+            f"run doctor as the service user (`{AS_SERVICE_USER} listener doctor`) or with sudo, so that it can tell"
+            f" whether the service runs and, while it does not, connects under the device id; if the service's"
+            f" publishes are refused too, {acl}"
+        )
     pattern = f"pattern readwrite {config.mqtt.topic_prefix}/%c/#"
     return (
         f"a broker ACL keyed on the client id (mosquitto's `{pattern}`) refuses doctor's id while letting the"
@@ -210,10 +233,9 @@ def probe_topic(config: Config) -> str:
 def probe_client_id(config: Config) -> str:
     """The device id while no listener runs with this state_dir, else '' (the broker makes one up)."""
     from listener.outputs.mqtt.identity import device_id
-    from listener.service.instance import held
 
-    # held() None (a lock file doctor may not open) counts as running: taking the service's id would throw it off
-    return device_id(config) if held(Path(config.service.state_dir)) is False else ""
+    # None (a lock file doctor may not read) counts as running: taking the service's id would throw it off
+    return device_id(config) if _runs(config) is False else ""
 
 
 def discovery_probe_topic(config: Config) -> str | None:

@@ -67,7 +67,8 @@ def _audio_forms(pcm_i16: np.ndarray, samples: np.ndarray) -> dict[str, tuple[by
         "float16 one channel": samples[:, 0].astype("<f2"),
         "float64 one channel": samples[:, 0].astype("<f8"),
     }
-    for c in range(samples.shape[1]):  # a party's own mic in channel-map mode, any one mic of the array
+    # a party's own mic in channel-map mode, any one mic of the array; a dead mic's zeros are no trace of anything
+    for c in np.flatnonzero(np.any(pcm_i16 != 0, axis=0)):
         forms[f"int16 channel {c}"] = pcm_i16[:, c].astype("<i2")
         forms[f"int16 channel {c}, as the recogniser scales it"] = pcm16(samples[:, c])
         forms[f"int32 channel {c}"] = pcm_i16[:, c].astype("<i4") << 16

@@ -141,6 +141,7 @@ class LiveRun:
     box: Path  # HOME, TMPDIR, the XDG folders, the working directory and the state folder
     state: Path
     wav: Path
+    played: Path  # what the test array played: the recording with its dead mic, the audio searched for
     truth: list[dict[str, object]]
     stdout: bytes
     stderr: bytes
@@ -158,8 +159,11 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
     wav, truth = asr_audio.session_dialogue(tmp_path_factory, 2, PLAYS_S)
     pcm = np.asarray(sf.read(wav, dtype="int16")[0])
     # a dead mic, so that the channel watch's warning (and the fault it shows) runs under the same searches and
-    # trace; the words are the first mic's, the audio searched for is the recording's own (every channel alive)
+    # trace; the words are the first mic's, and the audio searched for is what the array played: cut from the
+    # recording with every channel alive, no interleaved block as captured would match
     pcm[:, DEAD_CHANNEL] = 0
+    played = tmp_path_factory.mktemp("played") / "played.wav"
+    sf.write(played, pcm, 16000, subtype="PCM_16")
     # On the wall clock, as an array plays: the unpaced test PCM ran 1000x ahead, the ring overflowed at once,
     # and on a loaded machine (two fresh-clone CI runs, 2026-12-05) the dialogue's end was not recognised in 300 s
     # after a lead-in: the service's first reads of a device (listing it, opening it) take its first moments
@@ -184,7 +188,7 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
             fed.enter_context(feeder)
         stdout, stderr, recognised = _run_until_heard(cmd, env, dirs["work"], wav, trace is not None)
     return LiveRun(
-        box, dirs["state"], wav, truth, stdout, stderr, notify.received, notify.path, recognised, port, trace
+        box, dirs["state"], wav, played, truth, stdout, stderr, notify.received, notify.path, recognised, port, trace
     )
 
 
@@ -247,7 +251,7 @@ def test_a_live_run_stopped_by_sigterm_leaves_no_word_and_no_audio(live_run: Liv
     direct = {str(w["word"]) for w in asr_audio.direct_words(wav) if any(ch.isalpha() for ch in str(w["word"]))}
     assert len(live_run.recognised) >= 5, live_run.recognised  # what the service itself recognised, live
     words = live_run.recognised | direct
-    needles = audio_needles(wav)  # the loud parts as captured, and in every form the pipeline holds them
+    needles = audio_needles(live_run.played)  # the loud parts as captured, in every form the pipeline holds them
     notified = b"\n".join(live_run.notified)
     assert b"READY=1" in notified and b"WATCHDOG=1" in notified and b"STOPPING=1" in notified, notified[:500]
     outputs = {"stdout": live_run.stdout, "stderr": live_run.stderr, "sd_notify": notified}

@@ -27,7 +27,8 @@ def slow_drain(mqtt: MqttConfig) -> list[str]:
     needed = needed_drain_rate_per_s(mqtt.metrics_interval_s)
     if not mqtt.enabled or mqtt.drain_rate_per_s >= needed:
         return []
-    at_least = math.ceil(needed * 100) / 100  # shown rounded up: the value said must silence the warning
+    # shown rounded up, so that the value said silences the warning; rounded first: 1.1 * 100 is 110.00000000000001
+    at_least = math.ceil(round(needed * 100, 9)) / 100
     return [
         f"mqtt.drain_rate_per_s = {toml_value(mqtt.drain_rate_per_s)}: every spooled message is sent at most this "
         f"many a second, live ones too, and a session makes a metrics message every mqtt.metrics_interval_s = "

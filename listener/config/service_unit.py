@@ -36,8 +36,9 @@ def long_stop(config: Config) -> list[str]:
     )
     if wait_s <= STOP_BUDGET_S:
         return []
+    total = f"{round(wait_s, 9):.10g}"  # :g's six digits said 40.000001 as "40 s, more than the 40 s"
     return [
-        f"asr.finish_wait_s + mqtt.shutdown_drain_s = {wait_s:g} s, more than the {STOP_BUDGET_S:g} s a stop may "
+        f"asr.finish_wait_s + mqtt.shutdown_drain_s = {total} s, more than the {STOP_BUDGET_S:g} s a stop may "
         "take before systemd kills the service (TimeoutStopSec in listener.service): a stop while the recogniser "
         f"lags could lose the open session's summary; lower them (defaults {AsrConfig().finish_wait_s:g} and "
         f"{MqttConfig().shutdown_drain_s:g})"

@@ -170,8 +170,7 @@ class Interruptions:
         """The holder has speech past ``limit`` that is not (or not yet) an "mm" listening to the interrupter's
         stretch going on: one still no longer than a backchannel may be (it is, if that stretch takes the floor)."""
         holder, run = self.ctx.tracks[bid.by.other], self.ctx.tracks[bid.by].run
-        now = [Span(holder.run.start, holder.run.last_end)] if holder.run is not None and holder.speaking else []
-        for sound in [*now, *reversed(holder.spans)]:
+        for sound in holder.newest_first():
             if sound.end <= limit:
                 return False
             if run is None or not self.floor.listening(bid.by.other, sound, run.start):
@@ -235,7 +234,7 @@ class Backchannels:
         """The holder spoke after the sound: yes; None while not (or not yet known).
 
         The listener may have begun again since (its answer), and a holder's "mm" in that stretch is the holder
-        listening to it (as the floor's turn end reads it), not going on: wait until the stretch ends or takes
+        listening to it (:meth:`Floor.listening`, as the turn end reads it), not going on: wait until it ends or takes
         the floor. Speech of the holder's begun before that stretch, or longer than a backchannel, went on.
         """
         holder, span = self.ctx.tracks[short.by.other], short.span
@@ -245,12 +244,10 @@ class Backchannels:
         answer = self.ctx.tracks[short.by].run
         if answer is None:
             return True
-        run = holder.run if holder.speaking else None
-        stretches = ([Span(run.start, run.last_end)] if run is not None else []) + list(reversed(holder.spans))
-        for s in stretches:
-            if s.end <= span.end:
+        for sound in holder.newest_first():
+            if sound.end <= span.end:
                 break
-            if s.start < answer.start or s.length > self.ctx.limits.backchannel_max_frames:
+            if not self.floor.listening(short.by.other, sound, answer.start):
                 return True
         return None
 

@@ -12,6 +12,7 @@ is open: the analytics above ask :meth:`Track.covering` or
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from listener.events import Party
@@ -102,6 +103,13 @@ class Track:
     def pending(self) -> Run | None:
         """A run that may still become speech."""
         return self.run if self.run is not None and not self.run.announced else None
+
+    def newest_first(self) -> Iterator[Span]:
+        """The party's speech, latest first: the stretch going on (as far as it has gone), then the closed ones."""
+        if self.speaking:
+            assert self.run is not None
+            yield Span(self.run.start, self.run.last_end)
+        yield from reversed(self.spans)
 
     def latest_end(self) -> int | None:
         """End of the party's latest known speech (an open stretch: as far as it has gone)."""

@@ -53,6 +53,7 @@ def check_mqtt(config: Config) -> Check:
         return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
     from listener.outputs.mqtt.connecting import broker_address, closed_early_hint, connect_fail_hint
     from listener.outputs.mqtt.credentials import PASSWORD_ENV
+    from listener.outputs.mqtt.identity import device_id
 
     where = broker_address(cfg)
     tls = ", mqtt.ca_file and the certificate's host name" if cfg.tls else ""
@@ -60,8 +61,10 @@ def check_mqtt(config: Config) -> Check:
     login = f"check mqtt.username, the password (mqtt.password_file or {PASSWORD_ENV}), the broker's ACL"
     try:
         topic = probe_topic(config)
-        client_id = probe_client_id(config)
-        probe = mqtt_probe(config, topic, client_id, discovery_probe_topic(config))
+        runs = _runs(config)  # None (a lock file doctor may not read) counts as running: not the service's id
+        client_id = device_id(config) if runs is False else ""
+        discovery = discovery_probe_topic(config)
+        probe = mqtt_probe(config, topic, client_id, discovery)
     except ListenerError as exc:
         # the listener's own errors end in their fix: a fleet script reads it apart
         return failed_with("mqtt", exc, "fix the [mqtt] keys it names", prefix=f"broker {where}: ")
@@ -77,7 +80,7 @@ def check_mqtt(config: Config) -> Check:
     if probe.connect:
         refused = f"broker {where} refused the connection: {probe.connect}"
         return _no_password_check(config, refused) or fail("mqtt", refused, login)
-    return _publish_check(config, f"connected to {where}{_who(config)}", topic, probe, own_id=not client_id)
+    return _publish_check(config, f"connected to {where}{_who(config)}", (topic, discovery), probe, runs)
 
 
 def _clock_check(where: str, exc: OSError) -> Check | None:
@@ -123,7 +126,13 @@ def _no_password_check(config: Config, refused: str) -> Check | None:
     )
 
 
-def _publish_check(config: Config, connected: str, topic: str, probe: Probe, own_id: bool) -> Check:
+def _publish_check(
+    config: Config, connected: str, topics: tuple[str, str | None], probe: Probe, runs: bool | None
+) -> Check:
+    """``topics``: the device's probe topic and the discovery one (None: discovery not probed); ``runs``: whether a
+    listener runs with the state_dir (None: not told), so doctor used an id of its own."""
+    topic, discovery = topics
+    own_id = runs is not False
     base = topic.rsplit("/", 1)[0]
     acl = f"let {config.mqtt.username or 'anonymous clients'} publish to {base}/# in the broker's ACL"
     if probe.puback is None:
@@ -133,11 +142,11 @@ def _publish_check(config: Config, connected: str, topic: str, probe: Probe, own
             "(some brokers drop the connection of a client that may not publish)",
             acl,
         )
-    if probe.puback and own_id:
-        refused = f"{connected}, but the broker refused a publish to {topic}: {probe.puback}"
-        return warn("mqtt", f"{refused}, {_own_id(config)}", _own_id_fix(config, acl))
     if probe.puback:
-        return fail("mqtt", f"{connected}, but the broker refused a publish to {topic}: {probe.puback}", acl)
+        refused = f"{connected}, but the broker refused a publish to {topic}: {probe.puback}"
+        if own_id:
+            return warn("mqtt", f"{refused}, {_own_id(config, runs)}", _own_id_fix(config, acl, runs))
+        return fail("mqtt", refused, acl)
     if config.mqtt.protocol != "5" and not probe.echoed:
         fix = f"make sure the broker's ACL lets {config.mqtt.username or 'anonymous clients'} publish there; "
         fix += "with mqtt.protocol = '5' doctor can check it"
@@ -145,18 +154,18 @@ def _publish_check(config: Config, connected: str, topic: str, probe: Probe, own
             "mqtt",
             f"{connected}; the right to publish to {base}/# could not be verified on MQTT 3.1.1 "
             "(the test message did not come back: the ACL refuses publishing, or reading it back)"
-            + (f", {_own_id(config)}" if own_id else ""),
-            _own_id_fix(config, fix) if own_id else fix,
+            + (f", {_own_id(config, runs)}" if own_id else ""),
+            _own_id_fix(config, fix, runs) if own_id else fix,
         )
-    if (discovery := discovery_probe_topic(config)) is not None:
-        return _discovery_check(config, connected, (topic, discovery), probe, own_id) or Check(
+    if discovery is not None:
+        return _discovery_check(config, connected, (topic, discovery), probe, runs) or Check(
             "mqtt", "ok", f"{connected}, and publishes to {topic} and {discovery} were accepted"
         )
     return Check("mqtt", "ok", f"{connected}, and a publish to {topic} was accepted")
 
 
 def _discovery_check(
-    config: Config, connected: str, topics: tuple[str, str], probe: Probe, own_id: bool
+    config: Config, connected: str, topics: tuple[str, str], probe: Probe, runs: bool | None
 ) -> Check | None:
     """The FAIL for a broker that takes the device's topics but not Home Assistant's discovery under its
     prefix: the service's data arrives, and its device never appears in Home Assistant."""
@@ -174,8 +183,8 @@ def _discovery_check(
         f" {config.mqtt.discovery_prefix}/# in the broker's ACL, or set [mqtt] discovery = false where no"
         " Home Assistant uses this broker"
     )
-    if own_id and probe.discovery:
-        return warn("mqtt", f"{detail}, {_own_id(config)}", _own_id_fix(config, acl))
+    if runs is not False and probe.discovery:
+        return warn("mqtt", f"{detail}, {_own_id(config, runs)}", _own_id_fix(config, acl, runs))
     return fail("mqtt", detail, acl)
 
 
@@ -186,9 +195,9 @@ OWN_ID = (
 )
 
 
-def _own_id(config: Config) -> str:
+def _own_id(config: Config, runs: bool | None) -> str:
     """Why doctor connected under its own client id: a listener runs, or whether one does could not be told."""
-    if _runs(config) is None:
+    if runs is None:
         return (
             "under a client id of doctor's own (whether a listener runs with this state_dir could not be told:"
             f" doctor may not read {Path(config.service.state_dir) / LOCK_FILE})"
@@ -202,10 +211,10 @@ def _runs(config: Config) -> bool | None:
     return held(Path(config.service.state_dir))
 
 
-def _own_id_fix(config: Config, acl: str) -> str:
+def _own_id_fix(config: Config, acl: str, runs: bool | None) -> str:
     from listener.outputs.mqtt.identity import device_id
 
-    if _runs(config) is None:  # stopping the service would change nothing: doctor still could not tell
+    if runs is None:  # stopping the service would change nothing: doctor still could not tell
         return (
             f"run doctor as the service user (`{AS_SERVICE_USER} listener doctor`) or with sudo, so that it can tell"
             f" whether the service runs and, while it does not, connects under the device id; if the service's"
@@ -228,14 +237,6 @@ def probe_topic(config: Config) -> str:
     from listener.outputs.mqtt.identity import device_id
 
     return f"{config.mqtt.topic_prefix}/{device_id(config)}/{PROBE_LEAF}"
-
-
-def probe_client_id(config: Config) -> str:
-    """The device id while no listener runs with this state_dir, else '' (the broker makes one up)."""
-    from listener.outputs.mqtt.identity import device_id
-
-    # None (a lock file doctor may not read) counts as running: taking the service's id would throw it off
-    return device_id(config) if _runs(config) is False else ""
 
 
 def discovery_probe_topic(config: Config) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from listener import __version__
 
-BUILD_HEX = 12  # as the other fingerprints in MQTT's info: enough to tell builds apart, short to read
+FINGERPRINT_HEX_DIGITS = 12  # MQTT info's fingerprints, this one too: enough to tell apart, short to read
 
 
 def _shipped(root: Path) -> list[Path]:
@@ -37,7 +37,7 @@ def build_id() -> str:
         digest.update(len(name).to_bytes(4, "big") + name)
         data = path.read_bytes()
         digest.update(len(data).to_bytes(8, "big") + data)
-    return digest.hexdigest()[:BUILD_HEX]
+    return digest.hexdigest()[:FINGERPRINT_HEX_DIGITS]
 
 
 def version_text() -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import paho.mqtt
 
 from listener import __version__
-from listener.build import build_id
+from listener.build import FINGERPRINT_HEX_DIGITS, build_id
 from listener.config import Config, geometry
 from listener.outputs.mqtt.payloads import DeviceInfo
 
@@ -38,7 +38,6 @@ MACHINE_ID = Path("/etc/machine-id")
 BOARD_SERIAL = Path("/sys/firmware/devicetree/base/serial-number")  # /proc/device-tree links here
 
 
-FINGERPRINT_HEX_DIGITS = 12
 # 48 bits: two devices of a fleet of ten thousand share an id (and throw each other off the broker) with a
 # chance of about 2e-7, where 32 bits gave 1 %
 DEVICE_ID_HEX_DIGITS = 12

@@ -63,7 +63,7 @@ def calibrate(
         raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_LISTEN_S:g} and {MAX_LIVE_S:g} s")
     geo = geometry(config)
     # the rep talks alone: the customer's mic leading in none of it is no fault here
-    watch = ChannelWatch(geo, recording=wav, leads=geo.mode != "channels")
+    watch = ChannelWatch(geo, recording=wav, leads=False)
     if geo.mode == "channels":
         events = _watched(_events(config, wav, listen_s), watch)
         after = _restart_note(config_path) if config_path is not None else ""

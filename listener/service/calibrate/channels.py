@@ -118,16 +118,16 @@ def calibrate_channels(
     check = check_channels(config, events)  # the watch has judged the recording by now: the events are spent
     # a dead or copied channel leads nobody: the measure says nothing of which mic is whose, so it is not shown
     refusal = _channels_refusal(watch) or check.silent_channel()
-    if not refusal:
-        print(check.message(), flush=True)
-        refusal = check.message() if check.verdict == "unclear" else ""
     if refusal:
         if write:
             raise CalibrationError(f"not written: {refusal}")
-        if refusal != check.message():
-            print(refusal)
+        print(refusal)
         return 0
-    if check.verdict == "right":
+    message, verdict = check.message(), check.verdict
+    print(message, flush=True)
+    if verdict == "unclear" and write:
+        raise CalibrationError(f"not written: {message}")
+    if verdict != "swapped":
         return 0
     if not write or config_path is None:
         where = f"in {shown_path(config_path)}" if config_path is not None else "and --config FILE"

@@ -32,6 +32,7 @@ from listener.audio.devices import (
     party_channels,
     start_portaudio,
 )
+from listener.audio.plugins import PluginHold
 from listener.audio.ring import FrameRing, Frames, Gap, LossCause
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, ListenerError, NotOpenError
@@ -81,6 +82,7 @@ class LiveSource(AudioSource):
         self._heard = False  # audio has come (a device that comes only after the wait at start "arrives")
         self._back_pending: str | None = None  # reopened device, announced once its audio flows
         self._unusable: str | None = None  # the last reason a present device could not be used, as logged
+        self._plugins = PluginHold()  # ALSA's plugin libraries, kept loaded between attempts while the array is away
 
     @property
     def device(self) -> InputDevice | None:
@@ -122,6 +124,7 @@ class LiveSource(AudioSource):
             run.ring.wake()
             self._past_overflows += run.ring.overflow_count
             self._reaper.retire(run)
+        self._plugins.release()
         self._join_reaper(CLOSE_TIMEOUT_S)
 
     def stop(self) -> None:
@@ -177,6 +180,7 @@ class LiveSource(AudioSource):
             # only now, with audio flowing: a device that opens but stays silent is not "back"
             name, self._back_pending, self._lost_announced = self._back_pending, None, False
             self._unusable = None  # the next outage's unusable device is news again, even for the same reason
+            self._plugins.release()  # the outage is over: a stream that ends for good unloads them, as before
             # waited for since the start, it arrives: it was never there to come back
             came, state = ("back", "is back") if self._heard else ("arrived", "has arrived")
             log.warning("audio input %s: '%s'", came, name)
@@ -253,6 +257,8 @@ class LiveSource(AudioSource):
         if not self._reaper.join(0.0):
             raise AudioInputError("the previous stream is still closing (the driver is not responding); retrying")
         pa = start_portaudio()  # handed to the run, which terminates it; here only if the start fails
+        if self._lost_announced:  # one attempt of many: the next start finds the plugins loaded (plugins.py)
+            self._plugins.take()
         try:
             geo = self.geometry
             hints, channels = geo.device_hints, geo.capture_channels

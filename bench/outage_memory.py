@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import nullcontext
 from unittest import mock
 
 from bench.usage import rss_mb
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with (
         mock.patch.object(live.LiveSource, "_start_run", counted),
-        mock.patch.object(PluginHold, "take", lambda self: None) if args.without_hold else mock.MagicMock(),
+        mock.patch.object(PluginHold, "take", lambda self: None) if args.without_hold else nullcontext(),
     ):
         figures = wait(config, (args.warm_up_s, args.seconds), attempts, between)
     (at_s, rss0, n0), (end_s, rss1, n1) = figures[0], figures[-1]

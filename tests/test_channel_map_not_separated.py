@@ -87,4 +87,4 @@ def test_the_boards_card_is_told_by_its_name_not_by_any_letters_in_it(device: st
     and "seeed-4mic-voicecard", the card as PortAudio and `listener devices` name it, was not."""
     data = {"array": {"preset": "respeaker-4mic", "device": device}, "parties": HAT["parties"]}
     config = parse_config(data)
-    assert any("an array on one board" in w for w in config_warnings(config, data)) is warned
+    assert any("an array on one board" in str(w) for w in config_warnings(config, data)) is warned

@@ -112,7 +112,7 @@ def test_an_interruption_shorter_than_a_backchannel_is_said(
     1 to 2: a sound over speech reaching 0.5 s is an interruption, and the longer event takes the bound), and
     check-config said nothing."""
     data: dict[str, object] = {"analytics": analytics}
-    lines = config_warnings(parse_config(data), data)
+    lines = [str(w) for w in config_warnings(parse_config(data), data)]
     if said is None:
         assert lines == []
         return

@@ -14,7 +14,7 @@ from listener.config import config_warnings, parse_config
 
 def said(mqtt: dict[str, object]) -> list[str]:
     data: dict[str, object] = {"mqtt": {"enabled": True, **mqtt}}
-    return config_warnings(parse_config(data), data)
+    return [str(w) for w in config_warnings(parse_config(data), data)]
 
 
 @pytest.mark.parametrize(
@@ -46,5 +46,5 @@ def test_a_drain_rate_that_keeps_up_says_nothing(mqtt: dict[str, object]) -> Non
 
 def test_with_mqtt_off_only_the_keys_written_to_no_effect_are_said() -> None:
     data: dict[str, object] = {"mqtt": {"metrics_interval_s": 1.0, "drain_rate_per_s": 1.0}}
-    lines = config_warnings(parse_config(data), data)
+    lines = [str(w) for w in config_warnings(parse_config(data), data)]
     assert len(lines) == 1 and lines[0].startswith("mqtt.enabled = false"), lines

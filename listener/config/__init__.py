@@ -36,6 +36,7 @@ from listener.config.unused_keys import (
     unused_led_pins,
     unused_mqtt_keys,
 )
+from listener.config.warning import ConfigWarning
 from listener.errors import ConfigError
 from listener.transcription.lexicon import check_language
 
@@ -44,6 +45,7 @@ __all__ = [
     "PROCESSING_RATE_HZ",
     "ArrayGeometry",
     "Config",
+    "ConfigWarning",
     "config_file",
     "config_folder",
     "config_warnings",
@@ -95,10 +97,13 @@ def parse_config(data: dict[str, object], folder: Path | None = None) -> Config:
     return config
 
 
-def config_warnings(config: Config, data: dict[str, object], environ: Mapping[str, str] | None = None) -> list[str]:
+def config_warnings(
+    config: Config, data: dict[str, object], environ: Mapping[str, str] | None = None
+) -> list[ConfigWarning]:
     """Keys the file (``data``, as read; ``config``, its parse) writes to no effect, or that switch another
-    off (a threshold another makes unreachable or takes the events of): said by check-config
-    and at the start of run; ``environ``: the environment run reads the broker password from."""
+    off (a threshold another makes unreachable or takes the events of): said by check-config, at the start
+    of run and by doctor (the problem and the fix in its columns); ``environ``: the environment run reads the
+    broker password from."""
     return [
         *unused_direction_keys(data, channel_map_mode(config.parties), config.array.preset != "generic"),
         *unused_mqtt_keys(data, config.mqtt, environ),

@@ -15,6 +15,7 @@ sample's rep backchannels 1 to 0, its interruptions 1 to 2, checked with ``liste
 from __future__ import annotations
 
 from listener.config.schema import AnalyticsConfig
+from listener.config.warning import ConfigWarning
 from listener.errors import toml_value
 
 # key, what is then never counted, and the customer silence it measures
@@ -24,31 +25,32 @@ _WITHIN_A_SESSION = (
 )
 
 
-def unreachable_thresholds(analytics: AnalyticsConfig) -> list[str]:
+def unreachable_thresholds(analytics: AnalyticsConfig) -> list[ConfigWarning]:
     """One warning per threshold at or above ``session_gap_s``, which no silence inside a session reaches."""
     gap_s = analytics.session_gap_s
     said = []
     for key, lost, why in _WITHIN_A_SESSION:
         value = getattr(analytics, key)
         if value >= gap_s:
-            said.append(
+            problem = (
                 f"analytics.{key} = {toml_value(value)}: not below analytics.session_gap_s = {toml_value(gap_s)}, "
-                f"so {lost} ({why}, and a silence of session_gap_s ends the session, so none of {key} can count); "
-                f"set it below {gap_s:g} s, or raise session_gap_s"
+                f"so {lost} ({why}, and a silence of session_gap_s ends the session, so none of {key} can count)"
             )
+            said.append(ConfigWarning(problem, f"set it below {gap_s:g} s, or raise session_gap_s"))
     return said
 
 
-def backchannels_taken(analytics: AnalyticsConfig) -> list[str]:
+def backchannels_taken(analytics: AnalyticsConfig) -> list[ConfigWarning]:
     """A warning where ``interruption_min_s`` is below ``backchannel_max_s``: the backchannels over the holder's
     speech from the one to the other are interruptions instead. Equal (the defaults) is the rule as defined."""
     least_s, longest_s = analytics.interruption_min_s, analytics.backchannel_max_s
     if least_s >= longest_s:
         return []
-    return [
+    problem = (
         f"analytics.interruption_min_s = {toml_value(least_s)}: below analytics.backchannel_max_s = "
         f"{toml_value(longest_s)}, so a sound over the holder's speech that lasts {least_s:g} s is an interruption "
         f"and never a backchannel (the longer event takes it): backchannels of {least_s:g} to {longest_s:g} s over "
-        "speech are counted as interruptions, and the rep's backchannel figure drops; "
-        f"set interruption_min_s to {longest_s:g} or more, or lower backchannel_max_s to {least_s:g}"
-    ]
+        "speech are counted as interruptions, and the rep's backchannel figure drops"
+    )
+    fix = f"set interruption_min_s to {longest_s:g} or more, or lower backchannel_max_s to {least_s:g}"
+    return [ConfigWarning(problem, fix)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from listener.config.mqtt_schema import MqttConfig
+from listener.config.warning import ConfigWarning
 from listener.errors import toml_value
 
 
@@ -22,17 +23,17 @@ def needed_drain_rate_per_s(metrics_interval_s: float) -> float:
     return 2.0 / metrics_interval_s + 1.0
 
 
-def slow_drain(mqtt: MqttConfig) -> list[str]:
+def slow_drain(mqtt: MqttConfig) -> list[ConfigWarning]:
     """A warning for a drain rate below :func:`needed_drain_rate_per_s`, while MQTT is on."""
     needed = needed_drain_rate_per_s(mqtt.metrics_interval_s)
     if not mqtt.enabled or mqtt.drain_rate_per_s >= needed:
         return []
     # shown rounded up, so that the value said silences the warning; rounded first: 1.1 * 100 is 110.00000000000001
     at_least = math.ceil(round(needed * 100, 9)) / 100
-    return [
+    problem = (
         f"mqtt.drain_rate_per_s = {toml_value(mqtt.drain_rate_per_s)}: every spooled message is sent at most this "
         f"many a second, live ones too, and a session makes a metrics message every mqtt.metrics_interval_s = "
         f"{toml_value(mqtt.metrics_interval_s)} s besides its events: below {at_least:g} (2 / metrics_interval_s + 1) "
-        "the spool fills while the broker is connected, and a full spool drops messages; "
-        f"set drain_rate_per_s to {at_least:g} or more, or raise metrics_interval_s"
-    ]
+        "the spool fills while the broker is connected, and a full spool drops messages"
+    )
+    return [ConfigWarning(problem, f"set drain_rate_per_s to {at_least:g} or more, or raise metrics_interval_s")]

@@ -13,6 +13,7 @@ azimuth is no contradiction, ``rep_azimuth_deg = 90`` beside ``rep_channel = 0``
 
 from __future__ import annotations
 
+from listener.config.warning import ConfigWarning
 from listener.errors import ConfigError, toml_value
 
 CHANNEL_KEYS = ("rep_channel", "customer_channel")
@@ -42,7 +43,7 @@ def check_mode_keys(data: dict[str, object]) -> None:
             )
 
 
-def unused_direction_keys(data: dict[str, object], channel_mode: bool, card: bool = True) -> list[str]:
+def unused_direction_keys(data: dict[str, object], channel_mode: bool, card: bool = True) -> list[ConfigWarning]:
     """One warning per direction key the file writes in channel-map mode, in the error's own form: the
     parties' azimuths, and on a preset's ``card`` the mics' positions and channels of [array] (kept from
     direction mode; on a generic device they still say how many channels it has)."""
@@ -50,16 +51,24 @@ def unused_direction_keys(data: dict[str, object], channel_mode: bool, card: boo
         return []
     written = written_parties(data)
     said = [
-        f"parties.{key} = {toml_value(written[key])}: has no effect in channel-map mode (each party is heard on "
-        "its own mic, parties.rep_channel and customer_channel, not by direction): delete it"
+        ConfigWarning(
+            f"parties.{key} = {toml_value(written[key])}: has no effect in channel-map mode (each party is heard on "
+            "its own mic, parties.rep_channel and customer_channel, not by direction)",
+            "delete it",
+            ": ",
+        )
         for key in DIRECTION_KEYS
         if key in written
     ]
     array = data.get("array") if card else None
     array = array if isinstance(array, dict) else {}
     said += [
-        f"array.{key} = {toml_value(array[key])}: has no effect in channel-map mode (no mic positions are used; "
-        "the captured channels are the card's, or array.channels): delete it"
+        ConfigWarning(
+            f"array.{key} = {toml_value(array[key])}: has no effect in channel-map mode (no mic positions are used; "
+            "the captured channels are the card's, or array.channels)",
+            "delete it",
+            ": ",
+        )
         for key in ARRAY_KEYS
         if key in array
     ]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from listener.config.mqtt_schema import MqttConfig
 from listener.config.schema import AsrConfig, Config
+from listener.config.warning import ConfigWarning
 from listener.errors import SERVICE_STATE_DIR, toml_value
 
 # where firmware/provision.sh installs systemd/listener.service; `systemctl edit` adds drop-ins beside it
@@ -24,12 +25,12 @@ STOP_BUDGET_S = 40.0  # systemd/listener.service's TimeoutStopSec (45 s), less a
 _LISTS = ("StateDirectory", "ReadWritePaths")  # settings that add up; an empty assignment clears them
 
 
-def service_warnings(config: Config) -> list[str]:
+def service_warnings(config: Config) -> list[ConfigWarning]:
     """The unit's limits ``config`` goes beyond: its writable folders, the time a stop may take."""
     return [*read_only_state_dir(config.service.state_dir, writable_folders()), *long_stop(config)]
 
 
-def long_stop(config: Config) -> list[str]:
+def long_stop(config: Config) -> list[ConfigWarning]:
     """The waits at a stop, set longer than systemd gives the service, which then SIGKILLs it."""
     wait_s = (config.asr.finish_wait_s if config.asr.enabled else 0.0) + (
         config.mqtt.shutdown_drain_s if config.mqtt.enabled else 0.0
@@ -37,18 +38,22 @@ def long_stop(config: Config) -> list[str]:
     if wait_s <= STOP_BUDGET_S:
         return []
     total = f"{round(wait_s, 9):.10g}"  # :g's six digits said 40.000001 as "40 s, more than the 40 s"
-    return [
+    problem = (
         f"asr.finish_wait_s + mqtt.shutdown_drain_s = {total} s, more than the {STOP_BUDGET_S:g} s a stop may "
         "take before systemd kills the service (TimeoutStopSec in listener.service): a stop while the recogniser "
-        f"lags could lose the open session's summary; lower them (defaults {AsrConfig().finish_wait_s:g} and "
-        f"{MqttConfig().shutdown_drain_s:g})"
-    ]
+        "lags could lose the open session's summary"
+    )
+    defaults = f"{AsrConfig().finish_wait_s:g} and {MqttConfig().shutdown_drain_s:g}"
+    return [ConfigWarning(problem, f"lower them (defaults {defaults})")]
 
 
-def read_only_state_dir(state_dir: str, folders: tuple[Path, ...] | None) -> list[str]:
+def read_only_state_dir(state_dir: str, folders: tuple[Path, ...] | None) -> list[ConfigWarning]:
     """A warning where ``state_dir`` is outside ``folders``, the ones the service may write (None: any)."""
-    problem = state_dir_problem(state_dir, folders)
-    return [f"service.state_dir = {toml_value(state_dir)}: {problem[0]}; {problem[1]}"] if problem else []
+    said = state_dir_problem(state_dir, folders)
+    if said is None:
+        return []
+    problem, fix = said
+    return [ConfigWarning(f"service.state_dir = {toml_value(state_dir)}: {problem}", fix)]
 
 
 def state_dir_problem(state_dir: str, folders: tuple[Path, ...] | None) -> tuple[str, str] | None:

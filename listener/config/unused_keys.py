@@ -25,6 +25,7 @@ from listener.config.schema import (
     LedsConfig,
     TurnModelConfig,
 )
+from listener.config.warning import ConfigWarning
 from listener.errors import toml_value
 
 PASSWORD_ENV = "LISTENER_MQTT_PASSWORD"  # read by outputs/mqtt/credentials.py, environment first
@@ -42,7 +43,7 @@ def _set(data: Mapping[str, object], table: str, key: str, default: object) -> o
     return written[key]
 
 
-def _switched_off(data: Mapping[str, object], table: str, defaults: object, done: str) -> list[str]:
+def _switched_off(data: Mapping[str, object], table: str, defaults: object, done: str) -> list[ConfigWarning]:
     """One warning naming the keys ``[table]`` writes (other than as their defaults) while the table's
     ``enabled`` is false, which nothing then reads; ``done``: what is not done."""
     written = data.get(table)
@@ -55,13 +56,11 @@ def _switched_off(data: Mapping[str, object], table: str, defaults: object, done
     # written, and nothing was ever published
     said = "" if "enabled" in written else " (not written: the default)"
     are, them = ("is", "it") if len(keys) == 1 else ("are", "them")
-    return [
-        f"{table}.enabled = false{said}: [{table}] {', '.join(keys)} {are} written but {done}; "
-        f"set [{table}] enabled = true, or delete {them}"
-    ]
+    problem = f"{table}.enabled = false{said}: [{table}] {', '.join(keys)} {are} written but {done}"
+    return [ConfigWarning(problem, f"set [{table}] enabled = true, or delete {them}")]
 
 
-def unused_asr_keys(data: Mapping[str, object], asr: AsrConfig) -> list[str]:
+def unused_asr_keys(data: Mapping[str, object], asr: AsrConfig) -> list[ConfigWarning]:
     """A warning for the [asr] keys written while transcription is off."""
     if asr.enabled:
         return []
@@ -70,36 +69,35 @@ def unused_asr_keys(data: Mapping[str, object], asr: AsrConfig) -> list[str]:
 
 def unused_mqtt_keys(
     data: Mapping[str, object], mqtt: MqttConfig, environ: Mapping[str, str] | None = None
-) -> list[str]:
+) -> list[ConfigWarning]:
     """With MQTT off, one warning naming the [mqtt] keys written; with it on, one per TLS key under
     ``tls = false``, and for a password no user name goes with.
 
     ``environ``: the environment the password is read from, at run (check-config's is not the service's)."""
-    defaults, said = MqttConfig(), []
+    defaults = MqttConfig()
     if not mqtt.enabled:  # nothing connects: which TLS key or password would go unused is moot
         return _switched_off(data, "mqtt", defaults, "nothing is published (no broker is connected to)")
+    said: list[ConfigWarning] = []
     for key in TLS_KEYS if not mqtt.tls else ():
         value = _set(data, "mqtt", key, getattr(defaults, key))
         if value is not None:
-            said.append(
-                f"mqtt.{key} = {toml_value(value)}: has no effect with mqtt.tls = false (the link to the broker "
-                "is plain, unencrypted MQTT): set [mqtt] tls = true to use it, or delete it"
-            )
+            plain = "has no effect with mqtt.tls = false (the link to the broker is plain, unencrypted MQTT)"
+            fix = "set [mqtt] tls = true to use it, or delete it"
+            said.append(ConfigWarning(f"mqtt.{key} = {toml_value(value)}: {plain}", fix, ": "))
     if mqtt.username:
         return said
     anonymous = "has no effect while mqtt.username is empty (the broker is logged in to anonymously)"
     password_file = _set(data, "mqtt", "password_file", defaults.password_file)
     if password_file is not None:
-        said.append(f"mqtt.password_file = {toml_value(password_file)}: {anonymous}: set [mqtt] username, or delete it")
+        problem = f"mqtt.password_file = {toml_value(password_file)}: {anonymous}"
+        said.append(ConfigWarning(problem, "set [mqtt] username, or delete it", ": "))
     if environ is not None and environ.get(PASSWORD_ENV):  # its value is never said
-        said.append(
-            f"{PASSWORD_ENV} (in the environment): {anonymous}: set [mqtt] username, or remove the variable "
-            "(/etc/listener/secrets.env for the service)"
-        )
+        fix = "set [mqtt] username, or remove the variable (/etc/listener/secrets.env for the service)"
+        said.append(ConfigWarning(f"{PASSWORD_ENV} (in the environment): {anonymous}", fix, ": "))
     return said
 
 
-def unused_led_pins(data: Mapping[str, object], leds: LedsConfig) -> list[str]:
+def unused_led_pins(data: Mapping[str, object], leds: LedsConfig) -> list[ConfigWarning]:
     """A warning for the pin of the one LED the preset's wiring does not have (amber on rgb, blue on a
     traffic light)."""
     key = UNUSED_PIN.get(leds.preset)
@@ -108,10 +106,11 @@ def unused_led_pins(data: Mapping[str, object], leds: LedsConfig) -> list[str]:
     value = _set(data, "leds", key, getattr(LedsConfig(), key))
     if value is None:
         return []
-    return [
+    problem = (
         f"leds.{key} = {toml_value(value)}: has no effect with leds.preset = {toml_value(leds.preset)} (its lights "
-        f"are {_LIGHTS[leds.preset]}): delete it, or set the preset whose light it is"
-    ]
+        f"are {_LIGHTS[leds.preset]})"
+    )
+    return [ConfigWarning(problem, "delete it, or set the preset whose light it is", ": ")]
 
 
 # read only by the heuristic decider (listener.spatial.decide), which runs only without the turn model
@@ -125,7 +124,7 @@ MODEL_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
-def unused_decider_keys(data: Mapping[str, object], turn_model: TurnModelConfig) -> list[str]:
+def unused_decider_keys(data: Mapping[str, object], turn_model: TurnModelConfig) -> list[ConfigWarning]:
     """A warning for each key of the activity decider that is not running: the heuristic decider's under the
     turn model, the model's with it turned off (and the analytics' thresholds on its outputs)."""
     defaults: dict[str, object] = {
@@ -145,11 +144,11 @@ def unused_decider_keys(data: Mapping[str, object], turn_model: TurnModelConfig)
     for table, key in keys:
         value = _set(data, table, key, getattr(defaults[table], key))
         if value is not None:
-            said.append(f"{table}.{key} = {toml_value(value)}: has no effect while {why}: {fix}")
+            said.append(ConfigWarning(f"{table}.{key} = {toml_value(value)}: has no effect while {why}", fix, ": "))
     return said
 
 
-def channel_map_on_array(config: Config, channel_map: bool) -> list[str]:
+def channel_map_on_array(config: Config, channel_map: bool) -> list[ConfigWarning]:
     """Channel-map mode on a preset's own mics: an array on one board, a few cm apart, hears both parties alike.
 
     Only where the capture is the board's card (``device`` unset, the provisioned ``listener_array`` over it,
@@ -162,14 +161,17 @@ def channel_map_on_array(config: Config, channel_map: bool) -> list[str]:
     if device and device != PROVISIONED_DEVICE and not any(_names_card(device, h) for h in preset.device_hints):
         return []
     channel_key = "rep_channel" if config.parties.rep_channel is not None else "customer_channel"
-    return [
+    problem = (
         f"parties.{channel_key} = {toml_value(getattr(config.parties, channel_key))}: channel-map mode with [array] "
         f"preset = {toml_value(config.array.preset)}, whose mics are an array on one board (a few cm apart): they "
-        "hear both parties alike, and channel-map mode needs one mic at each party's mouth; fix: for the array's "
-        "own mics drop [parties] rep_channel and customer_channel and set the parties' directions "
+        "hear both parties alike, and channel-map mode needs one mic at each party's mouth"
+    )
+    fix = (
+        "for the array's own mics drop [parties] rep_channel and customer_channel and set the parties' directions "
         '(`listener calibrate`); for lapel mics on a USB interface set [array] preset = "generic", device to its '
         "name (`listener devices`) and channels = 2"
-    ]
+    )
+    return [ConfigWarning(problem, fix, "; fix: ")]
 
 
 def _names_card(device: str, hint: str) -> bool:
@@ -180,7 +182,7 @@ def _names_card(device: str, hint: str) -> bool:
     return card in name or (len(name) >= 4 and name in card)
 
 
-def capped_party_ratio(data: Mapping[str, object], config: Config, channel_map: bool) -> list[str]:
+def capped_party_ratio(data: Mapping[str, object], config: Config, channel_map: bool) -> list[ConfigWarning]:
     """The heuristic decider's echo guard written above the channel-map ceiling, which is used instead."""
     if not channel_map or config.turn_model.enabled:
         return []
@@ -188,8 +190,8 @@ def capped_party_ratio(data: Mapping[str, object], config: Config, channel_map: 
     value = written.get("party_ratio_db") if isinstance(written, dict) else None  # the default written too
     if value is None or config.activity.party_ratio_db <= CHANNEL_MAP_RATIO_DB:
         return []
-    return [
+    problem = (
         f"activity.party_ratio_db = {toml_value(value)}: with one mic per party at most {CHANNEL_MAP_RATIO_DB:g} dB"
-        " is used (more lets a voice leaking into the other mic pass as the other party's speech): set it to"
-        f" {CHANNEL_MAP_RATIO_DB:g} or less, or delete it"
-    ]
+        " is used (more lets a voice leaking into the other mic pass as the other party's speech)"
+    )
+    return [ConfigWarning(problem, f"set it to {CHANNEL_MAP_RATIO_DB:g} or less, or delete it", ": ")]

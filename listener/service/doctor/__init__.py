@@ -194,8 +194,7 @@ def check_directions(config: Config) -> Check:
     geo = geometry(config)
     if geo.mode == "channels":
         for said in channel_map_on_array(config, channel_map=True):  # a preset's own mics: not one per party
-            detail, fix = said.split("; fix: ", 1)
-            return warn("directions", detail, fix)
+            return warn("directions", said.problem, said.fix)
         return Check("directions", "ok", "channel-map mode: each party by its own mic")
     return directions_check(geo.mics_m, config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
 

@@ -28,7 +28,7 @@ def config_checks(config: Config, data: dict[str, object], path: Path | None) ->
     on_array = channel_map_on_array(config, channel_map_mode(config.parties))
     # os.environ: doctor is run in the service's environment (README.md's systemd-run line)
     said = [w for w in config_warnings(config, data, os.environ) if w not in on_array]
-    return [_warning(text, path) for text in [*said, *long_stop(config)]]
+    return [_warning(str(warning), path) for warning in [*said, *long_stop(config)]]
 
 
 def _warning(text: str, path: Path | None) -> Check:

@@ -1,6 +1,10 @@
 """Each configuration warning is made with its problem and its fix apart (listener/config/warning.py).
 
-check-config and run print the line each always printed (``str``: scripts grep the journal for it).
+check-config and run print the line each always printed (``str``: scripts grep the journal for it), and
+doctor's ``warn config`` line shows the warning's own problem and fix. Doctor used to cut the line at its
+first "; " or ": " before set, delete, use, lower, raise or remove: a path written with one of those in it
+(``ca_file = "/etc/listener/lab: use with care/ca.pem"``) had its fix column begin inside the value, and the
+real fix was left at the end of the detail.
 """
 
 from __future__ import annotations
@@ -305,6 +309,20 @@ def test_each_warning_reads_as_it_did_with_its_problem_and_fix_apart(data: dict[
     warnings = warnings_of(data)
     assert [str(w) for w in warnings] == [f"{problem}{joined_by}{fix}" for problem, joined_by, fix in said]
     assert [(w.problem, w.joined_by, w.fix) for w in warnings] == said
+
+
+@pytest.mark.parametrize(
+    ("data", "said"), [pytest.param(data, said, id=name) for name, data, said in SAID if name not in ELSEWHERE]
+)
+def test_doctors_config_lines_are_each_warnings_own_problem_and_fix(
+    data: dict[str, object], said: list[Said], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "x")  # doctor reads its own environment, as run does
+    path = tmp_path / "listener.toml"
+    checks = config_checks(parse_config(data), data, path)
+    assert [(c.name, c.status, c.detail, c.fix) for c in checks] == [
+        ("config", "warn", f"{path}: {problem}", fix) for problem, _, fix in said
+    ]
 
 
 def test_the_warnings_other_checks_say_are_no_config_lines_and_keep_their_fix(tmp_path: Path) -> None:

@@ -11,16 +11,12 @@ service to be refused it).
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-from listener.config import Config, channel_map_mode, config_warnings
+from listener.config import Config, ConfigWarning, channel_map_mode, config_warnings
 from listener.config.service_unit import long_stop
 from listener.config.unused_keys import channel_map_on_array
 from listener.service.doctor import Check, warn
-
-# where a warning's fix begins: "; fix: ", or the first "; " or ": " before the verb the fixes start with
-_FIX = re.compile(r"; fix: |[;:] (?=(?:set|delete|use|lower|raise|remove) )")
 
 
 def config_checks(config: Config, data: dict[str, object], path: Path | None) -> list[Check]:
@@ -28,14 +24,9 @@ def config_checks(config: Config, data: dict[str, object], path: Path | None) ->
     on_array = channel_map_on_array(config, channel_map_mode(config.parties))
     # os.environ: doctor is run in the service's environment (README.md's systemd-run line)
     said = [w for w in config_warnings(config, data, os.environ) if w not in on_array]
-    return [_warning(str(warning), path) for warning in [*said, *long_stop(config)]]
+    return [_warning(warning, path) for warning in [*said, *long_stop(config)]]
 
 
-def _warning(text: str, path: Path | None) -> Check:
-    match = _FIX.search(text)
-    if match is None:  # a warning that states a limit the listener applies: the key is the thing to change
-        key = text.split(" = ", 1)[0]
-        detail, fix = text, f"change {key} or delete it"
-    else:
-        detail, fix = text[: match.start()], text[match.end() :]
-    return warn("config", f"{path}: {detail}" if path else detail, fix)
+def _warning(warning: ConfigWarning, path: Path | None) -> Check:
+    # the producer's own two: cut from the line at "; " or ": " before a verb, a path holding ": use " was cut there
+    return warn("config", f"{path}: {warning.problem}" if path else warning.problem, warning.fix)

@@ -130,7 +130,11 @@ def make_certificates(folder: Path) -> dict[str, Path]:
 
 def redate_server_certificate(broker: Mosquitto, start: str, end: str) -> None:
     """Sign the broker's server certificate again, valid only from ``start`` to ``end`` (YYYYMMDDHHMMSSZ)."""
-    certs = broker.folder / "certs"
+    redate_certificate(broker.folder / "certs", start, end)
+
+
+def redate_certificate(certs: Path, start: str, end: str) -> None:
+    """Sign the server certificate of ``make_certificates(certs)`` again, valid only from ``start`` to ``end``."""
     (certs / "ca.cnf").write_text(CA_CONFIG)
     (certs / "index.txt").write_text("")
     (certs / "serial").write_text("1000\n")

@@ -19,6 +19,7 @@ import http.client
 import json
 import logging
 import shlex
+import ssl
 import tempfile
 import urllib.error
 import urllib.request
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from listener.clock import TIME_FIX, judged_by_clock, refused_by_its_dates
 from listener.config import Config
 from listener.errors import ModelError, ModelFileError, looked_at
 
@@ -207,18 +209,35 @@ def _download(
             f" unzipped {spec.name} folder into {dest}"
         ) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ModelError(
-            f"cannot download {spec.url} ({reason}): this machine seems to be offline; connect it to the internet"
-            f" and run `{again}` again, or copy an unzipped {spec.name} folder"
-            f" into {dest}"
-        ) from None
+        raise _unreachable(spec, dest, getattr(exc, "reason", exc), again) from None
     if digest.hexdigest() != spec.sha256:
         raise ModelError(
             f"the download of {spec.url} ({received} bytes) has SHA-256 {digest.hexdigest()}, expected {spec.sha256}"
             f" ({spec.size_bytes} bytes): it is corrupt or was changed upstream and was discarded; run"
             f" `{again}` again, and if it keeps failing do not use that file"
         )
+
+
+def _unreachable(spec: VoskModelSpec, dest: Path, reason: object, again: str) -> ModelError:
+    """The error for a download that got no answer: offline, unless TLS refused the server's certificate."""
+    instead = f"or copy an unzipped {spec.name} folder into {dest}"
+    if refused_by_its_dates(reason):
+        # a Pi with no network time (its image's date, or a store blocking NTP) is online all the same
+        return ModelError(
+            f"cannot download {spec.url} ({reason.verify_message}): {judged_by_clock()}: {TIME_FIX},"
+            f" then run `{again}` again; {instead}"
+        )
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return ModelError(
+            f"cannot download {spec.url} ({reason.verify_message}): the server's TLS certificate is refused, which"
+            " no network fault explains: a proxy that inspects HTTPS needs its CA certificate among the system's"
+            " (`sudo update-ca-certificates`) or in the file SSL_CERT_FILE names, an old system needs"
+            f" `sudo apt-get install ca-certificates`; then run `{again}` again, {instead}"
+        )
+    return ModelError(
+        f"cannot download {spec.url} ({reason}): this machine seems to be offline; connect it to the internet"
+        f" and run `{again}` again, {instead}"
+    )
 
 
 def _unpack(spec: VoskModelSpec, archive: Path, scratch: Path, target: Path) -> None:

@@ -23,19 +23,14 @@ from dataclasses import dataclass
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
-from listener.clock import clock_reads
+from listener.clock import TIME_FIX, judged_by_clock, refused_by_its_dates
 from listener.config.mqtt_schema import MqttConfig
 from listener.errors import toml_value
 
 # as long as `listener doctor` waits for the CONNACK (doctor.MQTT_TIMEOUT_S): a broker answers in milliseconds
 CONNACK_WAIT_S = 5.0
 STABLE_MIN_S = 10.0  # a connection holds this long at least before it counts as stable, however short max_s
-CLOCK_FIX = (
-    "fix the time first (NTP: `timedatectl`; `sudo timedatectl set-ntp true`); if the time is right, "
-    "renew the broker's certificate"
-)
-# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED
-CERT_DATE_ERRORS = (9, 10)
+CLOCK_FIX = f"{TIME_FIX}; if the time is right, renew the broker's certificate"
 HOST_FIX = "set mqtt.host to the broker's host name or IP address, e.g. '192.0.2.10' (parts of 1-63 characters)"
 
 
@@ -84,10 +79,10 @@ def attempt_failed_warning(config: MqttConfig, error: ConnectAttemptError) -> st
 
 def connect_fail_hint(config: MqttConfig, cause: BaseException | None) -> str:
     """What to check when a connection attempt failed with ``cause`` (None: paho gave none)."""
-    if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_code in CERT_DATE_ERRORS:
+    if refused_by_its_dates(cause):
         # a Pi with no network time (1970, or yesterday's saved time) sees a valid certificate so: blaming
         # the CA file had installers replace a good one
-        return f"the certificate's dates are judged by this device's clock, which reads {clock_reads()}: {CLOCK_FIX}"
+        return f"{judged_by_clock()}: {CLOCK_FIX}"
     if isinstance(cause, ssl.SSLCertVerificationError):
         return (
             "check mqtt.ca_file (the CA file that signed the broker's certificate; '' = the system's CAs) "

@@ -18,7 +18,6 @@ broker names the client, and a refusal can be that broker's ACL, not the service
 from __future__ import annotations
 
 import os
-import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,10 +84,11 @@ def check_mqtt(config: Config) -> Check:
 
 def _clock_check(where: str, exc: OSError) -> Check | None:
     """The FAIL for a certificate refused by its dates: the clock it is judged by is the likelier fault."""
-    from listener.outputs.mqtt.connecting import CERT_DATE_ERRORS, CLOCK_FIX
+    from listener.clock import refused_by_its_dates
+    from listener.outputs.mqtt.connecting import CLOCK_FIX
     from listener.service.doctor.clock import clock_reads
 
-    if not isinstance(exc, ssl.SSLCertVerificationError) or exc.verify_code not in CERT_DATE_ERRORS:
+    if not refused_by_its_dates(exc):
         return None
     return fail(
         "mqtt",

@@ -1,0 +1,100 @@
+"""`listener models fetch` over HTTPS from a server whose certificate this device refuses.
+
+A Pi has no battery clock: a fresh image boots at its build date, and a store that blocks NTP never
+sets it; the download server's certificate (renewed every few weeks) is then not yet valid, or expired
+to a clock far ahead. That was reported as "this machine seems to be offline". The server here is
+http.server behind real TLS, its certificate made and redated by the openssl CLI, trusted through
+SSL_CERT_FILE as a system's CA store would be."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from listener.cli import main
+from listener.transcription.models import MODELS
+from tests.mqtt_broker import make_certificates, redate_certificate
+from tests.test_doctor_clock import assert_reads_now
+from tests.test_transcription_models import GOOD, NAME, Server, spec_for
+
+
+@pytest.fixture()
+def https(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
+    """A server of GOOD at /m.zip over TLS, not yet started, and its certificates' folder."""
+    certs = tmp_path / "certs"
+    make_certificates(certs)
+    s = Server()
+    s.files["/m.zip"] = GOOD
+    try:
+        yield s, certs
+    finally:
+        if s.thread.is_alive():
+            s.httpd.shutdown()
+        s.httpd.server_close()
+
+
+def serve(server: Server, certs: Path) -> str:
+    """Start ``server`` with the server certificate in ``certs``; returns the model's https URL."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certs / "server.crt", certs / "server.key")
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    server.thread.start()
+    return server.url("/m.zip").replace("http://", "https://")
+
+
+def fetch_err(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """`listener models fetch en-small` from ``url``: it fails with exit 2; returns its stderr."""
+    monkeypatch.setitem(MODELS, "en-small", spec_for(url, GOOD))
+    assert main(["models", "fetch", "en-small", "--dir", str(tmp_path / "models")]) == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "why"),
+    [("20990101000000Z", "20991231000000Z", "not yet valid"), ("20000101000000Z", "20001231000000Z", "expired")],
+    ids=["not-yet-valid", "expired"],
+)
+def test_a_certificate_refused_by_its_dates_blames_the_clock_not_the_network(
+    https: tuple[Server, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    start: str,
+    end: str,
+    why: str,
+) -> None:
+    server, certs = https
+    redate_certificate(certs, start, end)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs / "ca.crt"))
+    err = fetch_err(serve(server, certs), tmp_path, capsys, monkeypatch)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "offline" not in err, err
+    assert why in err and "judged by this device's clock, which reads" in err, err
+    assert_reads_now(err)
+    assert "fix the time first (NTP: `timedatectl`; `sudo timedatectl set-ntp true`)" in err, err
+    assert "listener models fetch en-small --dir" in err and f"copy an unzipped {NAME} folder" in err, err
+
+
+def test_an_untrusted_certificate_is_a_certificate_problem_not_offline(
+    https: tuple[Server, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, certs = https
+    other = make_certificates(tmp_path / "other")  # a CA that did not sign the server's certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(other["ca"]))
+    err = fetch_err(serve(server, certs), tmp_path, capsys, monkeypatch)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "offline" not in err and "clock" not in err, err
+    assert "certificate" in err and "SSL_CERT_FILE" in err, err
+
+
+def test_a_trusted_certificate_in_its_dates_downloads(
+    https: tuple[Server, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, certs = https  # the setting of the two tests above, with nothing wrong: they fail for their reason only
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs / "ca.crt"))
+    monkeypatch.setitem(MODELS, "en-small", spec_for(serve(server, certs), GOOD))
+    assert main(["models", "fetch", "en-small", "--dir", str(tmp_path / "models")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "models" / NAME)

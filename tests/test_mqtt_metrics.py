@@ -7,12 +7,16 @@ up to an interval old, until the next customer. The stage sends one more at the 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+
+import pytest
 
 from listener.events import Interruption, Party, RollingShare, SessionEnded, SessionStarted, SessionSummary
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
-from tests.mqtt_feed import SID, block, connected, conversation, feed, json_on, rolling, stage_on
+from tests.mqtt_feed import SID, Clocks, block, connected, conversation, feed, json_on, rolling, stage_on
 
+NEXT = "00000000000000cc"  # the session that begins where a cut ended SID
 FINAL_FIGURES = (
     "rep_talk_s",
     "customer_talk_s",
@@ -111,3 +115,28 @@ def test_a_session_started_ahead_of_the_audio_clock_here_starts_at_zero_seconds(
             got = rec.wait_for(lambda ms: bool(json_on(ms, "metrics")))
     (start,) = json_on(got, "metrics")  # json_on validates against the schema
     assert (start["session_id"], start["session_s"]) == (sid, 0.0)
+
+
+def test_no_two_messages_carry_one_ts_when_a_cut_session_and_the_next_meet_in_one_step(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session cut at session_max_s (the customer still speaking) and the next one's start are decided in
+    one step of the analytics: its final metrics and the next one's opening metrics were stamped in one
+    millisecond, and InfluxDB (points keyed by device, kind and ts: telegraf-grafana.md) kept one of them,
+    mixed. The wall clock is frozen here: a fast Pi does all of that step within a millisecond."""
+    Clocks(monkeypatch, 1_800_000_000_000)  # never moved on
+    cut = [*conversation(), SessionStarted(session_id=NEXT, onset_s=38.0, decided_s=40.0)]
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path)
+        with stage:
+            rec.wait_for(connected)
+            feed(stage, cut, seconds=42)
+            got = rec.wait_for(lambda ms: {m["session_id"] for m in json_on(ms, "metrics")} == {SID, NEXT})
+    leaves = ("status", "info", "state", "event", "metrics", "session")
+    made = sorted((m for leaf in leaves for m in json_on(got, leaf)), key=lambda m: int(str(m["seq"])))
+    metrics = json_on(got, "metrics")
+    final = [m for m in metrics if m["session_id"] == SID][-1]
+    opening = next(m for m in metrics if m["session_id"] == NEXT)
+    assert final["session_s"] == 37.0 and opening["ts"] != final["ts"]
+    for before, after in itertools.pairwise(made):
+        assert after["ts"] > before["ts"], (before, after)  # type: ignore[operator]

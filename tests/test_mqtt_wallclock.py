@@ -19,7 +19,15 @@ from listener.events import Backchannel, Event, Party, SessionEnded, SessionStar
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
-from listener.outputs.mqtt.wallclock import LEAD_SPAN_MS, ONSETS_KEPT, STEP_MIN_MS, LeastLead, WallClock, local_day
+from listener.outputs.mqtt.wallclock import (
+    LEAD_SPAN_MS,
+    ONSETS_KEPT,
+    STEP_MIN_MS,
+    LeastLead,
+    MessageTimes,
+    WallClock,
+    local_day,
+)
 from tests.mqtt_broker import Mosquitto, Received, Recorder
 from tests.mqtt_feed import SID, Clocks, block, conversation, feed_live, json_on
 
@@ -184,3 +192,19 @@ def test_the_monotonic_time_of_audio_time_0_follows_a_crystal_drifting_either_wa
         drifted_ms = 5000 + s * ppm // 1000
         least = lead.add(s * 1000, drifted_ms + (3000 if s % 10 == 9 else s % 21))
     assert drifted_ms - abs(ppm) * 2 * span_s // 1000 <= least <= drifted_ms + 20
+
+
+def test_message_times_increase_within_a_millisecond_and_follow_a_step_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two messages made in one millisecond get two ts (a database keyed on ts kept one of them); a burst
+    longer than STEP_MIN_MS within one reading is no step back. NTP setting back a clock that ran an hour
+    ahead is followed: counting up from the old reading would stamp an hour of messages within a second."""
+    base_ms = 1_800_000_000_000
+    clocks = Clocks(monkeypatch, base_ms)
+    times = MessageTimes()
+    burst = [times.ts_ms() for _ in range(STEP_MIN_MS + 5)]  # the clock frozen: a fast step, or a coarse clock
+    assert burst == list(range(base_ms, base_ms + STEP_MIN_MS + 5))
+    clocks.at(10_000)  # the clock caught up with the burst: its own reading again
+    assert times.ts_ms() == base_ms + 10_000
+    clocks.at(10_000, stepped_ms=-3_600_000)
+    assert times.ts_ms() == base_ms + 10_000 - 3_600_000
+    assert times.ts_ms() == base_ms + 10_001 - 3_600_000

@@ -53,7 +53,7 @@ from listener.outputs.mqtt.outage import OutageWatch
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Outgoing, Spool, encode
 from listener.outputs.mqtt.tally import Tally
-from listener.outputs.mqtt.wallclock import WallClock, local_day, local_midnight_ms
+from listener.outputs.mqtt.wallclock import MessageTimes, WallClock, local_day, local_midnight_ms
 from listener.pipeline import Stage
 from listener.transcription.summary import CueTally
 
@@ -72,6 +72,7 @@ class MqttStage(Stage):
         self.cfg = config.mqtt
         self.clock = WallClock(follow_wall_clock)
         self.clock_watch = ClockWatch()
+        self.times = MessageTimes()  # every message's ts
         self.device_id = ""
         self._device: payloads.DeviceInfo | None = None  # made at open(): it hashes the model files
         self.tally = Tally()
@@ -173,7 +174,7 @@ class MqttStage(Stage):
                 log.warning("MQTT: %d messages stay in the spool and are sent at the next start%s", spool.depth, why)
             publisher.close()
         if link is not None and spool is not None:
-            offline = spool.stamp(payloads.status("offline", payloads.now_ms())) if link.connected else None
+            offline = spool.stamp(payloads.status("offline", self.times.ts_ms())) if link.connected else None
             link.close(last_words=None if offline is None else (self.topic("status"), offline))
         if spool is not None:
             spool.close()
@@ -197,19 +198,19 @@ class MqttStage(Stage):
 
     def _connection_status(self, spool: Spool) -> bytes:
         """Before each connection attempt (paho's thread): its "online", then its Last Will."""
-        self._online_payload = spool.stamp(payloads.status("online", payloads.now_ms()))
-        return spool.stamp(payloads.status("offline", payloads.now_ms()))
+        self._online_payload = spool.stamp(payloads.status("online", self.times.ts_ms()))
+        return spool.stamp(payloads.status("offline", self.times.ts_ms()))
 
     def _online(self, spool: Spool) -> bytes:
         online = self._online_payload
-        return online if online is not None else spool.stamp(payloads.status("online", payloads.now_ms()))
+        return online if online is not None else spool.stamp(payloads.status("online", self.times.ts_ms()))
 
     def _info(self, spool: Spool) -> bytes:
         """Made when published (each connect, and when a backlog has drained), so the spool figures are current."""
         if self._device is None:
             raise NotOpenError("MqttStage")
         ok = bool(self.clock_watch.ok)
-        return spool.stamp(payloads.info(self._device, spool.dropped, spool.depth, ok, payloads.now_ms()))
+        return spool.stamp(payloads.info(self._device, spool.dropped, spool.depth, ok, self.times.ts_ms()))
 
     def _sessions_today(self, started: bool = False) -> int:
         today = local_day()
@@ -227,7 +228,7 @@ class MqttStage(Stage):
             self.tally.dominating,
             self.tally.session_id(),
             self._sessions_today(started=session_started),
-            payloads.now_ms(),
+            self.times.ts_ms(),
         )
         self.publisher.set_retained(self.topic("state"), self.spool.stamp(message))
 
@@ -284,7 +285,7 @@ class MqttStage(Stage):
             session_id = self.tally.backchannel(event)
         elif isinstance(event, DominanceChanged):
             self.tally.dominance(event)
-        ts = payloads.now_ms()
+        ts = self.times.ts_ms()
         onset_ms = self._onset_ms(event)
         if isinstance(event, SessionStarted):
             self.clock.session_started(event.session_id, onset_ms)
@@ -324,7 +325,7 @@ class MqttStage(Stage):
             start_ms = self.clock.wall_ms(summary.onset_s, self.t_s)
         end_ms = start_ms + round((summary.end_s - summary.onset_s) * 1000)
         cues = self.cues.metrics(summary.onset_s, summary.end_s) if self.cues is not None else None
-        self._spool_message("session", payloads.session(summary, start_ms, end_ms, payloads.now_ms(), cues))
+        self._spool_message("session", payloads.session(summary, start_ms, end_ms, self.times.ts_ms(), cues))
         if self.cues is not None:
             self.cues.forget_before(summary.end_s)
 
@@ -389,7 +390,7 @@ class MqttStage(Stage):
             self.tally.rolling_share,
             self.tally.dominating,
             self.spool.dropped,
-            payloads.now_ms(),
+            self.times.ts_ms(),
             self.overflow_s,
         )
         if self.cfg.spool_metrics:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections import OrderedDict, deque
 
@@ -49,6 +50,28 @@ def local_midnight_ms(now_ms: int) -> int:
     """UTC epoch ms of the local midnight that began the day of ``now_ms``."""
     day = dt.datetime.fromtimestamp(now_ms / 1000).date()
     return round(dt.datetime.combine(day, dt.time()).timestamp() * 1000)
+
+
+class MessageTimes:
+    """The ``ts`` of each message this run makes: the wall clock, made to increase strictly.
+
+    A session cut at session_max_s and the next one's start are decided in one step, and their final and
+    opening metrics were stamped in one millisecond: a time-series database keyed by device and ``ts``
+    kept one, mixed. A step back of the wall clock (STEP_MIN_MS or more: NTP setting a clock that ran
+    ahead) is followed, not counted up from the old reading for as long as the step."""
+
+    def __init__(self) -> None:
+        self._last_ms: int | None = None  # the latest ts handed out
+        self._read_ms: int | None = None  # the wall clock then
+        self._lock = threading.Lock()  # paho's thread stamps each connection attempt's status
+
+    def ts_ms(self) -> int:
+        with self._lock:
+            read_ms = payloads.now_ms()
+            stepped_back = self._read_ms is not None and read_ms <= self._read_ms - STEP_MIN_MS
+            ts_ms = read_ms if self._last_ms is None or stepped_back else max(read_ms, self._last_ms + 1)
+            self._read_ms, self._last_ms = read_ms, ts_ms
+            return ts_ms
 
 
 class LeastLead:

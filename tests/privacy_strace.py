@@ -3,6 +3,7 @@ how a run is traced, and what its trace says it wrote and reached."""
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import shutil
@@ -16,6 +17,11 @@ NET_CALLS = "connect,sendto,sendmsg,sendmmsg"  # every call that reaches an addr
 FILE_CALLS = "mkdir,mkdirat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,truncate"
 # getsockname: the port a socket bound to port 0 got (paho's wake-up pair listens on one, and connects to it)
 CALLS = f"openat,open,creat,{FILE_CALLS},{NET_CALLS},bind,listen,getsockname"
+# with ``data``: what is written to files, whole up to DATA_BYTES a call (a scratch file's contents are gone by
+# the time the folders are walked); -x: a string with a byte that is not printable ASCII is all \xNN, so paths
+# stay readable. Python's file writes and sqlite's are write and pwrite64 (no writev: seen in none of the runs)
+DATA_CALLS = "write,pwrite64"
+DATA_BYTES = 1 << 17
 WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
 PATH_ARG = re.compile(r'(?:(?:\d+|AT_FDCWD)<([^>]*)>, )?"([^"]*)"')
 
@@ -29,10 +35,12 @@ def find_strace() -> str | None:
     return tool if probe.returncode == 0 else None
 
 
-def under_strace(tool: str, trace: Path, cmd: list[str]) -> list[str]:
+def under_strace(tool: str, trace: Path, cmd: list[str], data: bool = False) -> list[str]:
     """``cmd`` traced by every thread and child, one log per process (``trace``.PID). strace given a program
-    and -o blocks fatal signals itself: a signal for the traced program goes to its pid (its one child)."""
-    return [tool, "-ff", "-qq", "-y", "--seccomp-bpf", "-o", str(trace), "-e", f"trace={CALLS}", *cmd]
+    and -o blocks fatal signals itself: a signal for the traced program goes to its pid (its one child).
+    ``data``: the bytes written to files too (:func:`written_data`)."""
+    calls, dump = (f"{CALLS},{DATA_CALLS}", ["-s", str(DATA_BYTES), "-x"]) if data else (CALLS, [])
+    return [tool, "-ff", "-qq", "-y", "--seccomp-bpf", *dump, "-o", str(trace), "-e", f"trace={calls}", *cmd]
 
 
 @dataclass
@@ -97,3 +105,24 @@ def _unix_address(line: str) -> str | None:
     if found is None:
         return None
     return found.group(1) + found.group(2).encode("latin-1").decode("unicode_escape")
+
+
+WRITE_DATA = re.compile(r'(?:write|pwrite64)\(\d+<([^>]*)>, "((?:[^"\\]|\\.)*)"(\.\.\.)?, ')
+
+
+def written_data(trace: Path | None) -> dict[str, bytes]:
+    """The bytes written to each file by any thread of a run traced with ``data`` (not pipes, sockets or
+    /dev/null), in the order written: a file removed before the walk is searched all the same. A call longer
+    than DATA_BYTES fails the caller: the part strace left out could hold anything."""
+    if trace is None:
+        pytest.skip("strace is not installed (or may not trace here): add it to scripts/setup's DEV_APT")
+    written: dict[str, bytearray] = {}
+    for log in trace.parent.glob(trace.name + ".*"):
+        for line in log.read_text(errors="replace").splitlines():
+            found = WRITE_DATA.match(line)
+            if found is None or not found.group(1).startswith("/") or found.group(1) == "/dev/null":
+                continue
+            assert not found.group(3), f"a write longer than the trace shows ({DATA_BYTES} bytes): {line[:200]}"
+            text = found.group(2).encode("latin-1")  # strace's escapes of the bytes, in ASCII
+            written.setdefault(found.group(1), bytearray()).extend(codecs.escape_decode(text)[0])
+    return {path: bytes(data) for path, data in written.items()}

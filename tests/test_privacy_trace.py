@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.instance import LOCK_FILE
 from tests.privacy_session import Session
-from tests.privacy_strace import Traced, read_trace
+from tests.privacy_strace import Traced, read_trace, written_data
 
 
 def traced(privacy_run: Session) -> Traced:
@@ -95,3 +97,18 @@ def test_the_trace_is_read_for_files_without_a_name_and_for_the_ports_sockets_go
     seen = read_trace(tmp_path / "trace", tmp_path)
     assert seen.written == {"/var/tmp/#1534 (deleted)"}
     assert seen.listening == {("127.0.0.1", 41839)}
+
+
+def test_the_trace_is_read_for_the_bytes_written_to_files(tmp_path: Path) -> None:
+    """A file's bytes as strace -x shows them (binary as \\xNN, text with its escapes), in the order written, from
+    write and pwrite64; pipes and /dev/null are not files kept; a call cut short by the trace fails the reader."""
+    (tmp_path / "trace.7").write_text(
+        'write(5</box/state/.probe>, "\\x00\\x01\\xff\\x22", 4) = 4\n'
+        'write(1<pipe:[77]>, "ok\\n", 3) = 3\n'
+        'write(6</dev/null>, "\\x10\\x20", 2) = 2\n'
+        'pwrite64(5</box/state/.probe>, "a \\"b\\"\\n", 6, 4) = 6\n'
+    )
+    assert written_data(tmp_path / "trace") == {"/box/state/.probe": b'\x00\x01\xff"a "b"\n'}
+    (tmp_path / "trace.8").write_text('write(5</box/x>, "\\x00\\x01"..., 200000) = 200000\n')
+    with pytest.raises(AssertionError, match="a write longer than the trace shows"):
+        written_data(tmp_path / "trace")

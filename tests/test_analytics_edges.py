@@ -9,15 +9,17 @@ from __future__ import annotations
 import pytest
 
 from listener.analytics.report import AudioInfo
-from listener.analytics.summary import all_sessions, no_session
+from listener.analytics.summary import Window, all_sessions, no_session, summarize
 from listener.events import (
     AudioDropped,
+    Backchannel,
     FloorHeld,
     Interruption,
     LongSilence,
     PrematureStart,
     Question,
     ResponseGap,
+    SessionEnded,
     SessionSummary,
 )
 from tests.analytics_timelines import CONFIG, CUST, REP, of, raw_events, run, with_analytics
@@ -53,6 +55,23 @@ def test_a_rep_floor_ending_where_the_session_begins_is_no_monologue_in_it() -> 
     assert (s.onset_s, s.monologues, s.stories) == (5.0, 1, 1)
     together = all_sessions(c.segments, c.events, 65.0, CONFIG.analytics)
     assert (together.monologues, together.stories) == (1, 1)
+
+
+def test_an_event_at_the_instant_one_session_ends_and_the_next_begins_counts_in_the_next_alone() -> None:
+    """The customer's 30 s silence runs out at 33.0 s while the rep talks on: the first session ends there, and the
+    customer's "mm" at 33.0 s opens the next. The "mm" is a backchannel of the second session only: each session
+    summarised from the recording's events counts what its own summary counts, and together the recording's
+    totals (found at 1,500 hypothesis examples: it was counted in both)."""
+    c = run([("customer", 0.0, 3.0), ("rep", 3.5, 60.0), ("customer", 33.0, 33.5)], 95.0)
+    assert [(e.onset_s, e.end_s) for e in of(c, SessionEnded)] == [(0.0, 33.0), (33.0, 60.0)]
+    assert [(b.by, b.onset_s) for b in of(c, Backchannel)] == [(CUST, 33.0)]
+    assert [s.backchannels_by_customer for s in c.sessions] == [0, 1]
+    each = [
+        summarize("", Window(e.onset_s, e.end_s), e.end_s, c.segments, c.events, CONFIG.analytics)
+        for e in of(c, SessionEnded)
+    ]
+    assert [s.backchannels_by_customer for s in each] == [0, 1]
+    assert all_sessions(c.segments, c.events, 95.0, CONFIG.analytics).backchannels_by_customer == 1
 
 
 def test_the_longest_silence_is_the_longest_of_the_sessions_long_silences() -> None:

@@ -97,7 +97,10 @@ class Window:
         return max(0.0, self.end_s - self.start_s)
 
     def holds(self, t_s: float) -> bool:
-        return self.start_s - EPS_S <= t_s <= self.end_s + EPS_S
+        """``t_s`` lies in ``[start_s, end_s)``, both edges moved by the same tolerance: an instant where one
+        session ends and the next begins (a cut, a customer starting as the gap runs out) is the next's, so an
+        event there counts once; what begins at a session's end (the silence that ended it) is not in it."""
+        return self.start_s - EPS_S <= t_s < self.end_s - EPS_S
 
     def clip(self, a: float, b: float) -> Interval | None:
         a, b = max(a, self.start_s), min(b, self.end_s)
@@ -127,10 +130,6 @@ class Span:
 
     def clip(self, a: float, b: float) -> list[Interval]:
         return [c for w in self.windows if (c := w.clip(a, b)) is not None]
-
-    def at_an_end(self, t_s: float) -> bool:
-        """``t_s`` is where one of the windows ends (within its tolerance)."""
-        return any(w.holds(t_s) and t_s >= w.end_s - EPS_S for w in self.windows)
 
 
 def summarize(
@@ -170,13 +169,9 @@ def summarize(
 
 
 def counted(event: Reported, span: Span) -> bool:
-    """Whether ``span``'s summary counts ``event``: begun in it, and not the silence that ended it."""
-    return span.holds(event.onset_s) and not _after(event, span)
-
-
-def _after(event: Reported, span: Span) -> bool:
-    """A pause begun at the session's last speech is the silence that ended it, not one in it."""
-    return isinstance(event, Pause) and span.at_an_end(event.onset_s)
+    """Whether ``span``'s summary counts ``event``: begun in it. A pause begun at the session's last speech,
+    its end, is the silence that ended it, not one in it: the window's end is outside it."""
+    return span.holds(event.onset_s)
 
 
 def _switches(window: Span, floors: list[FloorHeld], lapse_s: float) -> SwitchFields:

@@ -194,8 +194,17 @@ SUMMED = ("floor_changes", "monologues", "stories", "pauses", "response_gaps", "
 LONGEST = ("longest_monologue_s", "longest_story_s", "longest_silence_s")
 
 
+# the customer's 5 s gap runs out at 10.2 s as they speak again while the rep talks: the floor change there
+# is the second session's alone (it counted in both)
+AT_A_SESSION_BOUNDARY = [
+    *(("rep", a, b) for a, b in ((0.0, 0.1), (0.2, 0.3), (0.4, 1.9), (3.3, 4.5), (5.8, 6.9), (9.9, 11.3))),
+    *(("rep", 15.3, 16.6), ("customer", 1.1, 5.2), ("customer", 10.2, 11.2)),
+]
+
+
 @PROPERTY
 @given(timelines())
+@example(AT_A_SESSION_BOUNDARY)
 def test_the_recordings_totals_are_its_sessions_together(timeline: Timeline) -> None:
     """``analyze``'s totals count what the sessions' own summaries count, short sessions too: nothing outside
     a session (the rep talking on after one ended, a pause there) and nothing twice."""

@@ -13,6 +13,7 @@ from listener.analytics.summary import Window, all_sessions, no_session, summari
 from listener.events import (
     AudioDropped,
     Backchannel,
+    DominanceChanged,
     FloorHeld,
     Interruption,
     LongSilence,
@@ -72,6 +73,20 @@ def test_an_event_at_the_instant_one_session_ends_and_the_next_begins_counts_in_
     ]
     assert [s.backchannels_by_customer for s in each] == [0, 1]
     assert all_sessions(c.segments, c.events, 95.0, CONFIG.analytics).backchannels_by_customer == 1
+
+
+def test_dominance_begun_as_the_reps_speech_ends_on_a_check_is_in_the_session_it_lit() -> None:
+    """The rep stops exactly on a 0.1 s check at which the share crosses 0.65: the episode begins at the check, which
+    is also the session's end, outside the session since an end is the next session's (or nobody's). Amber lit and
+    MQTT told it in that session, and no summary counted it (a diff review); the session's end closes it, so it is
+    that session's episode, of 0 s."""
+    c = run([("customer", 0.0, 10.0), ("rep", 10.5, 30.5)], 60.0)
+    (on, off) = of(c, DominanceChanged)
+    (ended,) = of(c, SessionEnded)
+    assert on.dominating and on.reason == "share" and on.decided_s == 30.5
+    assert on.onset_s == ended.end_s == off.onset_s == 30.5 and off.reason == "session_end"
+    assert [(s.dominance_episodes, s.dominance_s) for s in c.sessions] == [(1, 0.0)]
+    assert all_sessions(c.segments, c.events, 60.0, CONFIG.analytics).dominance_episodes == 1
 
 
 def test_the_longest_silence_is_the_longest_of_the_sessions_long_silences() -> None:

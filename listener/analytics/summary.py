@@ -131,6 +131,9 @@ class Span:
     def clip(self, a: float, b: float) -> list[Interval]:
         return [c for w in self.windows if (c := w.clip(a, b)) is not None]
 
+    def ends_at(self, t_s: float) -> bool:
+        return any(abs(t_s - w.end_s) <= EPS_S for w in self.windows)
+
 
 def summarize(
     session_id: str,
@@ -357,6 +360,9 @@ def _dominance(window: Span, changes: list[DominanceChanged], unheard: list[Inte
             since = change.onset_s
             episodes += window.holds(change.onset_s)
         elif not change.dominating and since is not None:
+            # begun as the rep's speech ended on a check, where that speech then ended the session: lit and
+            # published in it, and closed by its end, so it is its episode though its instant is the end's
+            episodes += change.reason == "session_end" and not window.holds(since) and window.ends_at(since)
             total += _heard(window.clip(since, change.onset_s), unheard)
             since = None
     if since is not None:

@@ -8,7 +8,6 @@ plugin here is tests/alsa_card.c's card, loaded from its .so as alsa-lib loads a
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -33,16 +32,20 @@ def test_the_plugins_stay_loaded_between_attempts_and_are_let_go_when_the_array_
 ) -> None:
     plugin = str(card_plugin.resolve())
     cards.set(OTHER)
-    seen: list[bool] = []  # at each outage tick after the first second: was the plugin loaded?
-    plugged: list[float] = []
-    started_s = time.monotonic()
+    # at each outage tick from the third: was the plugin loaded? Every tick (reopen_interval_s under a tick) comes
+    # before an attempt: the first before any attempt of the outage, the second after the first took the hold
+    seen: list[bool] = []
+    ticks: list[AudioDropped] = []
+    plugged: list[bool] = []
 
     def step(event: Event, events: list[Event]) -> bool:
-        if isinstance(event, AudioDropped) and not plugged and time.monotonic() - started_s > 1.0:
-            seen.append(plugin in loaded_plugins())  # no PortAudio runs now: only a hold keeps it
+        if isinstance(event, AudioDropped) and not plugged:
+            ticks.append(event)
+            if len(ticks) >= 3:
+                seen.append(plugin in loaded_plugins())  # no PortAudio runs now: only a hold keeps it
             if len(seen) >= 4:
                 cards.set({**OTHER, **ARRAY})
-                plugged.append(time.monotonic())
+                plugged.append(True)
         return audio_s(events) >= 0.5
 
     with LiveSource(live_config(reopen_interval_s=0.2), wait=True) as source:
@@ -82,6 +85,6 @@ def test_the_outage_memory_bench_counts_attempts_and_names_the_plugins_held(
     assert f"hold on; ALSA plugin libraries loaded between attempts: ['{card_plugin.name}']" in held, held
     assert "hold off; ALSA plugin libraries loaded between attempts: none" in plain, plain
     for out in (held, plain):
-        attempts = int(re.search(r"attempts (\d+) in 1 s after a 0.5 s warm-up", out)[1])  # type: ignore[index]
-        assert 4 <= attempts <= 12, out
+        attempts = int(re.search(r"attempts (\d+) in \d+ s after a 0.5 s warm-up", out)[1])  # type: ignore[index]
+        assert 2 <= attempts <= 12, out  # 0.1 s apart over about 1 s, on a loaded machine too
         assert re.search(r"RSS [\d.]+ -> [\d.]+ MiB: -?[\d.]+ KiB per attempt", out), out

@@ -343,6 +343,7 @@ HEX_ID = re.compile(r"[0-9a-f][0-9a-f-]{7,63}")
 VERSION = re.compile(r"[0-9]+(\.[0-9]+)*([.+-][0-9A-Za-z.]+)?")
 ENUMS = frozenset(
     {*payloads.EVENT_TYPES, *payloads.PARTIES, *payloads.MODES, *payloads.STATUSES, *payloads.DOMINANCE_REASONS}
+    | set(payloads.CAUSES)
     | {"3.1.1", "5", "doa", "channels", "respeaker-2mic", "respeaker-4mic", "respeaker-6mic", "respeaker-usb-v2"}
     | {"generic"}
     | {payloads.schema_name(t) for t in payloads.TOPICS}

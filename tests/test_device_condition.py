@@ -37,3 +37,16 @@ def test_a_repeated_report_changes_nothing() -> None:
     assert not c.update(state(DeviceMode.LISTENING, "broker"))
     assert c.update(state(DeviceMode.PAUSED, "button"))
     assert not c.update(state(DeviceMode.PAUSED, "button"))
+
+
+def test_the_causes_are_the_names_behind_the_mode_shown() -> None:
+    c = DeviceCondition()
+    assert c.causes == []
+    c.update(state(DeviceMode.PAUSED, "button", "privacy button"))
+    assert c.causes == ["button"]
+    c.update(state(DeviceMode.FAULT, "microphones", "channel 3 silent"))
+    c.update(SourceState(t_s=0.0, available=False, detail="no audio from hw:2,0"))
+    assert (c.mode, c.causes) == (DeviceMode.FAULT, ["audio", "microphones"])  # sorted; the pause is not shown
+    c.update(SourceState(t_s=1.0, available=True, detail="back"))
+    c.update(state(DeviceMode.LISTENING, "microphones"))
+    assert (c.mode, c.causes) == (DeviceMode.PAUSED, ["button"])

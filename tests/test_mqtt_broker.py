@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,58 @@ def test_long_outage_shows_a_fault_and_clears_it(broker: Mosquitto, tmp_path: Pa
         assert stage._link is not None and stage._link.wait_connected(10)
         states = [e for e in stage.process(block(3.0)) if isinstance(e, DeviceState)]
         assert [s.mode for s in states] == [DeviceMode.LISTENING]
+        # the fault is the lights' (the stages after this one): the state a dashboard gets never names the broker
+        assert _retained_state(broker, "late") == ("listening", [])
+
+
+def _retained_state(broker: Mosquitto, client_id: str) -> tuple[object, object]:
+    """The retained ``state`` as a dashboard subscribing now gets it: its mode and causes."""
+    with Recorder(broker, ("listener/+/state",), client_id=client_id) as late:
+        (state,) = json_on(late.wait_for(lambda ms: bool(json_on(ms, "state")), timeout_s=5), "state")
+    return state["mode"], state["causes"]
+
+
+def _latest_state(messages: list[Received]) -> tuple[object, object] | None:
+    states = json_on(messages, "state")
+    return (states[-1]["mode"], states[-1]["causes"]) if states else None
+
+
+def _shows(expected: tuple[str, list[str]], messages: list[Received]) -> bool:
+    return _latest_state(messages) == expected
+
+
+def test_the_retained_state_says_why_it_is_at_fault_or_paused(broker: Mosquitto, tmp_path: Path) -> None:
+    """A facilities team watching many devices tells an unplugged array from a dead mic or a privacy pause by
+    the state's causes: the names of what holds the mode shown, never the detail (it names the device)."""
+    fault, paused, listening = DeviceMode.FAULT, DeviceMode.PAUSED, DeviceMode.LISTENING
+    steps: list[tuple[list[Event], tuple[str, list[str]]]] = [
+        ([SourceState(t_s=1.0, available=False, detail="no audio from hw:CARD=seeed4micvoicec")], ("fault", ["audio"])),
+        # a dead channel as well: still a fault, now for two causes, and said so
+        (
+            [DeviceState(t_s=2.0, mode=fault, detail="channel 3 silent", cause="microphones")],
+            ("fault", ["audio", "microphones"]),
+        ),
+        ([SourceState(t_s=3.0, available=True, detail="back")], ("fault", ["microphones"])),
+        # the button pressed during the fault: the fault still shows, then the pause once the mic is back
+        (
+            [
+                DeviceState(t_s=4.0, mode=paused, detail="privacy button", cause="button"),
+                DeviceState(t_s=5.0, mode=listening, detail="every channel heard", cause="microphones"),
+            ],
+            ("paused", ["button"]),
+        ),
+        ([DeviceState(t_s=6.0, mode=listening, detail="privacy button", cause="button")], ("listening", [])),
+    ]
+    with Recorder(broker) as rec, stage_on(broker, tmp_path) as stage:
+        rec.wait_for(connected)
+        stage.process(block(0.0))
+        assert _retained_state(broker, "late-0") == ("listening", [])
+        for n, (events, expected) in enumerate(steps, 1):
+            for event in events:
+                stage.process(event)
+            got = rec.wait_for(partial(_shows, expected))
+            assert _latest_state(got) == expected
+            assert _retained_state(broker, f"late-{n}") == expected
 
 
 def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: Path) -> None:

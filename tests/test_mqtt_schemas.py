@@ -157,7 +157,7 @@ def test_what_a_payload_always_carries_is_required() -> None:
             payloads.session(_summary(), ts, ts, ts, CueTally().metrics()),
         ],
         "metrics": [payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0)],
-        "state": [payloads.state(DeviceMode.LISTENING, False, None, 0, ts)],
+        "state": [payloads.state(DeviceMode.LISTENING, False, None, 0, ts, [])],
         "status": [payloads.status("online", ts)],
         "info": [payloads.info(info, 0, 0, True, ts)],
     }
@@ -188,7 +188,10 @@ def test_metrics_session_state_info_status_follow_their_schemas() -> None:
     # every figure, in its order, rates to 3 decimals
     assert list(cast(dict[str, object], with_cues["cues"])) == list(cues.record())
     assert with_cues["cues"] == {**cues.record(), "rep_wpm": 82.667, "asr_skipped_s": 1.235}
-    _check("state", payloads.state(DeviceMode.PAUSED, False, None, 4, ts))
+    _check("state", payloads.state(DeviceMode.PAUSED, False, None, 4, ts, ["button"]))
+    causes = payloads.json_schema("state")["properties"]["causes"]["items"]["enum"]
+    assert causes == list(payloads.CAUSES)  # every cause the device keeps, and only those
+    _check("state", payloads.state(DeviceMode.FAULT, False, None, 4, ts, ["microphones", "audio"]))
     _check("status", payloads.status("offline", ts))
     info = payloads.DeviceInfo(
         "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 10.0
@@ -230,6 +233,8 @@ def test_discovery_ties_sensors_to_the_device_topics() -> None:
         topic = comp["state_topic"].rsplit("/", 1)[1]
         assert field in payloads.json_schema(topic)["properties"], (key, field)
     assert components["state"]["options"] == list(payloads.MODES)
+    # why it is paused or at fault: the state's causes, an attribute of the state sensor
+    assert components["state"]["json_attributes_topic"] == "listener/counter-3/state"
     # per-session counts start again at 0 each session: Home Assistant sums such cycles, never averages them
     assert components["interruptions"]["state_class"] == "total_increasing"
     assert components["sessions_today"]["state_class"] == "total_increasing"
@@ -255,7 +260,11 @@ def test_home_assistant_reads_the_figures_the_device_sends() -> None:
     assert shown(share, payloads.metrics(figures, 80.0, None, False, 0, 1, 0.0)) == "None"
     dominating = components["dominating"]["value_template"]
     for flag, expected in ((True, "ON"), (False, "OFF")):
-        assert shown(dominating, payloads.state(DeviceMode.LISTENING, flag, SID, 3, 1)) == expected
+        assert shown(dominating, payloads.state(DeviceMode.LISTENING, flag, SID, 3, 1, [])) == expected
+    attributes = components["state"]["json_attributes_template"]
+    lost = payloads.state(DeviceMode.FAULT, False, None, 3, 1, ["microphones", "audio"])
+    assert json.loads(shown(attributes, lost)) == {"causes": ["audio", "microphones"]}
+    assert json.loads(shown(attributes, payloads.state(DeviceMode.LISTENING, False, None, 3, 1, []))) == {"causes": []}
     # the last session's own figures, from its summary
     segments = [  # the customer asks, the rep answers after 0.5 s (the analytics' ResponseGap) and talks on
         SpeechSegment(Party.CUSTOMER, 1.0, 9.0, 9.2),

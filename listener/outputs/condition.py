@@ -11,12 +11,13 @@ pause outranks listening (the lights, which answer the rep, show a held pause fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from listener.events import DeviceCause, DeviceMode, DeviceState, Event, SourceState
 
 AUDIO_CAUSE: Final = "audio"  # SourceState: the input device
 Cause = DeviceCause | Literal["audio"]
+CAUSES: Final[tuple[Cause, ...]] = tuple(sorted((*get_args(DeviceCause), AUDIO_CAUSE)))
 RANK = {DeviceMode.LISTENING: 0, DeviceMode.PAUSED: 1, DeviceMode.FAULT: 2}
 
 
@@ -51,6 +52,12 @@ class DeviceCondition:
     def paused(self) -> bool:
         """A pause is held, whatever else is wrong (the lights answer the rep's own press first)."""
         return any(m is DeviceMode.PAUSED for m, _ in self._modes.values())
+
+    @property
+    def causes(self) -> list[Cause]:
+        """The causes behind the shown mode, sorted; [] when listening. Names only: the detail is free text."""
+        mode = self.mode
+        return sorted(c for c, (m, _) in self._modes.items() if m is mode)
 
     @property
     def detail(self) -> str:

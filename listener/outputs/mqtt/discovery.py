@@ -48,6 +48,7 @@ class _Entity(NamedTuple):
     topic: str  # under the device's base
     value_template: str  # Jinja, reading the topic's JSON
     extra: dict[str, object]  # further fields: unit, state class, icon
+    attributes: str = ""  # Jinja making a JSON object of the topic's further fields, shown as the entity's attributes
 
 
 _ENTITIES: tuple[_Entity, ...] = (
@@ -85,6 +86,8 @@ _ENTITIES: tuple[_Entity, ...] = (
         "state",
         "{{ value_json.mode }}",
         {"device_class": "enum", "options": ["listening", "paused", "fault"], "icon": "mdi:ear-hearing"},
+        # why it is paused or at fault (["audio"]: the array lost; ["microphones"]: a dead channel), an attribute
+        "{{ {'causes': value_json.causes} | tojson }}",
     ),
     _Entity(
         "dominating",
@@ -202,6 +205,11 @@ def _components(base: str, device_id: str, transcribing: bool) -> dict[str, obje
             "state_topic": f"{base}/{e.topic}",
             "value_template": e.value_template,
             **e.extra,
+            **(
+                {"json_attributes_topic": f"{base}/{e.topic}", "json_attributes_template": e.attributes}
+                if e.attributes
+                else {}
+            ),
         }
         for e in (*_ENTITIES, *(_CUE_ENTITIES if transcribing else ()))
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, get_args
@@ -31,6 +32,7 @@ from listener.events import (
     SessionSummary,
     rep_share_of,
 )
+from listener.outputs import condition
 
 if TYPE_CHECKING:
     from listener.transcription.summary import CueFigures
@@ -48,6 +50,7 @@ EVENT_TYPES = (
 PARTIES = tuple(p.value for p in Party)
 MODES = tuple(m.value for m in DeviceMode)
 STATUSES = ("online", "offline")
+CAUSES: tuple[str, ...] = condition.CAUSES  # a state's causes
 DOMINANCE_REASONS: tuple[DominanceReason, ...] = get_args(DominanceReason)
 
 
@@ -113,11 +116,18 @@ def info(device: DeviceInfo, spool_dropped: int, spool_depth: int, clock_ok: boo
 
 
 def state(
-    mode: DeviceMode, dominating: bool, session_id: str | None, sessions_today: int, ts_ms: int
+    mode: DeviceMode,
+    dominating: bool,
+    session_id: str | None,
+    sessions_today: int,
+    ts_ms: int,
+    causes: Sequence[str],
 ) -> dict[str, object]:
+    """``causes``: the names of what holds ``mode`` (:attr:`DeviceCondition.causes`), never their free-text detail."""
     return {
         **_head("state", ts_ms),
         "mode": mode.value,
+        "causes": sorted(causes),
         "dominating": dominating,
         "session_id": session_id,
         "sessions_today": sessions_today,

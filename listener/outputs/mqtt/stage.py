@@ -7,7 +7,8 @@ and paho talks to the broker from its own loop thread. When the broker has
 been unreachable for ``mqtt.outage_fault_s`` (audio seconds in a replay that does not follow
 the wall clock, so its lights are the same in every run) the stage emits
 ``DeviceState(FAULT)`` (for the LEDs) and ``DeviceState(LISTENING)`` once
-it is back.
+it is back. Those go only to the stages after this one: the retained ``state``
+never carries a ``broker`` cause (it could only arrive once the outage is over).
 
 The ``status`` of each connection (``online``, and the Last Will ``offline``)
 is made just before paho connects, the Will last: a Will's ``ts`` and
@@ -229,6 +230,7 @@ class MqttStage(Stage):
             self.tally.session_id(),
             self._sessions_today(started=session_started),
             self.times.ts_ms(),
+            self._condition.causes,
         )
         self.publisher.set_retained(self.topic("state"), self.spool.stamp(message))
 
@@ -267,9 +269,10 @@ class MqttStage(Stage):
         elif isinstance(event, Reported):
             self._reported(event)
         elif isinstance(event, DeviceState | SourceState):
-            before = self._condition.mode
+            # the mode or the causes behind it (a lost array, then a dead channel: still a fault, now two)
+            before = (self._condition.mode, self._condition.causes)
             self._condition.update(event)
-            if self._condition.mode is not before:
+            if (self._condition.mode, self._condition.causes) != before:
                 self._publish_state()
         return ()
 

@@ -98,3 +98,21 @@ def test_a_trusted_certificate_in_its_dates_downloads(
     monkeypatch.setitem(MODELS, "en-small", spec_for(serve(server, certs), GOOD))
     assert main(["models", "fetch", "en-small", "--dir", str(tmp_path / "models")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "models" / NAME)
+
+
+def test_a_server_that_does_not_speak_tls_is_in_the_way_not_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain HTTP where HTTPS was asked for (as a captive portal or a filtering proxy answers): the TLS handshake
+    fails with no certificate to judge. It was told "this machine seems to be offline", on a network that answers."""
+    server = Server()
+    server.files["/m.zip"] = GOOD
+    server.thread.start()
+    try:
+        err = fetch_err(server.url("/m.zip").replace("http://", "https://"), tmp_path, capsys, monkeypatch)
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "offline" not in err and "clock" not in err, err
+    assert "TLS failed" in err and "captive portal" in err and "listener models fetch en-small --dir" in err, err

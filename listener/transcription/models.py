@@ -234,6 +234,13 @@ def _unreachable(spec: VoskModelSpec, dest: Path, reason: object, again: str) ->
             " (`sudo update-ca-certificates`) or in the file SSL_CERT_FILE names, an old system needs"
             f" `sudo apt-get install ca-certificates`; then run `{again}` again, {instead}"
         )
+    if isinstance(reason, ssl.SSLError):
+        # something answered, but not in TLS as the server would: a machine that reaches it is not offline
+        return ModelError(
+            f"cannot download {spec.url} (TLS failed: {reason}): the network answers, but not as that server does:"
+            " a captive portal (guest Wi-Fi waiting for a login in a browser) or a proxy that filters HTTPS is in the"
+            f" way; let this device through it, then run `{again}` again, {instead}"
+        )
     return ModelError(
         f"cannot download {spec.url} ({reason}): this machine seems to be offline; connect it to the internet"
         f" and run `{again}` again, {instead}"

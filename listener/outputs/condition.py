@@ -56,11 +56,14 @@ class DeviceCondition:
     @property
     def causes(self) -> list[Cause]:
         """The causes behind the shown mode, sorted; [] when listening. Names only: the detail is free text."""
-        mode = self.mode
-        return sorted(c for c, (m, _) in self._modes.items() if m is mode)
+        return sorted(cause for cause, _ in self._shown())
 
     @property
     def detail(self) -> str:
         """Why: the reasons behind the shown mode, or "" when listening."""
+        return "; ".join(detail for _, detail in self._shown())
+
+    def _shown(self) -> list[tuple[Cause, str]]:
+        """Each cause holding the shown mode and its detail, in the order they were reported."""
         mode = self.mode
-        return "; ".join(d for m, d in self._modes.values() if m is mode)
+        return [(cause, detail) for cause, (m, detail) in self._modes.items() if m is mode]

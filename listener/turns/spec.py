@@ -213,9 +213,9 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _number(lo: float, hi: float, unit: str = "", *, open_: bool = False) -> Check:
+def _number(lo: float, hi: float, *, open_: bool = False) -> Check:
     """A finite JSON number in [lo, hi] (``open_``: strictly inside); "nan" in quotes is not a number."""
-    allowed = f"a number {'strictly between' if open_ else 'from'} {lo:g} {'and' if open_ else 'to'} {hi:g}{unit}"
+    allowed = f"a number {'strictly between' if open_ else 'from'} {lo:g} {'and' if open_ else 'to'} {hi:g}"
 
     def check(value: object) -> float:
         if _is_number(value) and math.isfinite(value) and (lo < value < hi if open_ else lo <= value <= hi):

@@ -57,6 +57,23 @@ def test_the_plugins_stay_loaded_between_attempts_and_are_let_go_when_the_array_
     assert plugin not in loaded_plugins()  # released when audio came, unloaded when the stream stopped
 
 
+def test_a_source_closed_while_the_array_is_away_lets_the_plugins_go(cards: CardSet, card_plugin: Path) -> None:
+    """Stopped during an outage (the service shutting down with the array unplugged): close() gives the hold back."""
+    plugin = str(card_plugin.resolve())
+    cards.set(OTHER)
+    ticks: list[bool] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if isinstance(event, AudioDropped):
+            ticks.append(plugin in loaded_plugins())
+        return len(ticks) >= 3  # the third tick comes after the outage's first attempt took the hold
+
+    with LiveSource(live_config(reopen_interval_s=0.2), wait=True) as source:
+        run_source(source, step, timeout_s=20.0)
+        assert ticks[-1]  # held between attempts
+    assert plugin not in loaded_plugins()
+
+
 def test_a_hold_outlives_portaudio_and_release_lets_the_library_go(cards: CardSet, card_plugin: Path) -> None:
     plugin = str(card_plugin.resolve())
     cards.set(OTHER)

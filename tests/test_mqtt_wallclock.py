@@ -208,3 +208,19 @@ def test_message_times_increase_within_a_millisecond_and_follow_a_step_back(monk
     clocks.at(10_000, stepped_ms=-3_600_000)
     assert times.ts_ms() == base_ms + 10_000 - 3_600_000
     assert times.ts_ms() == base_ms + 10_001 - 3_600_000
+
+
+def test_message_times_count_up_over_a_step_back_under_a_second_and_follow_one_of_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """NTP slewing or stepping back by milliseconds is no step to follow: the next ts is the last one's plus 1, not
+    a ts equal to or below one already sent. A step back of STEP_MIN_MS from the last reading is followed."""
+    base_ms = 1_800_000_000_000
+    clocks = Clocks(monkeypatch, base_ms)
+    times = MessageTimes()
+    clocks.at(10_000)
+    first = times.ts_ms()
+    clocks.at(10_000, stepped_ms=-(STEP_MIN_MS - 1))
+    assert times.ts_ms() == first + 1
+    clocks.at(10_000, stepped_ms=-(2 * STEP_MIN_MS - 1))  # STEP_MIN_MS below the reading before: a step
+    assert times.ts_ms() == base_ms + 10_000 - (2 * STEP_MIN_MS - 1)

@@ -204,6 +204,8 @@ def test_long_outage_shows_a_fault_and_clears_it(broker: Mosquitto, tmp_path: Pa
         assert not any(isinstance(e, DeviceState) for e in stage.process(block(2.0)))  # said once
         broker.start()
         assert stage._link is not None and stage._link.wait_connected(10)
+        # what the drain sent on reconnecting, before the stage was told the broker is back: no broker fault
+        assert _retained_state(broker, "early") == ("listening", [])
         states = [e for e in stage.process(block(3.0)) if isinstance(e, DeviceState)]
         assert [s.mode for s in states] == [DeviceMode.LISTENING]
         # the fault is the lights' (the stages after this one): the state a dashboard gets never names the broker

@@ -1,0 +1,377 @@
+"""The device's Home Assistant MQTT discovery (listener/outputs/mqtt/discovery.py) in a real Home Assistant, fed by
+a real device run.
+
+    .venv/bin/python -m bench.home_assistant [--home-assistant VERSION] [--python PYTHON] [--tz ZONE] [--keep DIR]
+
+Home Assistant Core comes from PyPI into bench/.cache/home-assistant-VERSION, a venv of its own under a Python it
+accepts (2025.x needs 3.13: ``--python``, else python3.13 on PATH or pyenv's), with the pinned requirements of the
+MQTT, recorder and frontend integrations installed beside it. A mosquitto on a free port; Home Assistant in a
+temporary config folder whose .storage already holds the MQTT config entry (the broker, discovery on, prefix
+``homeassistant``) as its own config flow writes it, so there is no onboarding and no HTTP API to use: what it made
+of the device is read from .storage/core.entity_registry and core.device_registry, the recorder's SQLite database
+(committed every second) and home-assistant.log.
+
+Then, as a store would see it: the bundled sample through ``listener run --input --fast`` (the device goes offline
+at its end); the ``state`` payloads a pause and a fault publish; a retired device's retained topics and discovery
+cleared (empty retained payloads, as mqtt.md says); a device under ``topic_prefix = "store/listener"``. Prints each
+entity Home Assistant made beside the discovery component that made it, each entity's state history beside what
+the device published on its topic (as mqtt.md says Home Assistant shows it), the device registry entry, and every
+warning and error Home Assistant logged; asserts nothing. Needs mosquitto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.home_assistant_process import (
+    DEFAULT_VERSION,
+    REGISTRY_SAVE_S,
+    HomeAssistant,
+    find_python,
+    install,
+    python_version,
+)
+from bench.signals import ROOT as REPO
+from listener.outputs.mqtt.discovery import discovery_payload
+from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, free_port, kill_process_group, service_config
+
+SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
+SETTLE_S = 3.0  # the recorder commits every second; MQTT to state is milliseconds
+DISCOVERY = f"homeassistant/device/{DEVICE_ID}/config"
+# what it takes in a log line to be about the device
+ABOUT = ("mqtt", "discovery", "template", DEVICE_ID, "listener", "counter_3")
+
+
+def _pct(v: float | None) -> float | None:
+    return None if v is None else round(v * 100, 1)
+
+
+def _rounded(v: float | None, digits: int) -> float | None:
+    return None if v is None else round(v, digits)
+
+
+def _onoff(v: object) -> str:
+    return "on" if v else "off"
+
+
+# What docs/integrations/mqtt.md's table says each entity shows, from its topic's payload
+SHOWN: dict[str, tuple[str, Callable[[dict[str, Any]], object]]] = {
+    "rep_share": ("metrics", lambda p: _pct(p["rep_share_rolling"])),
+    "interruptions": ("metrics", lambda p: p["interruptions_by_rep"]),
+    "sessions_today": ("state", lambda p: p["sessions_today"]),
+    "state": ("state", lambda p: p["mode"]),
+    "dominating": ("state", lambda p: _onoff(p["dominating"])),
+    "session_share": ("session", lambda p: _pct(p["rep_share"])),
+    "session_length": ("session", lambda p: round(p["duration_s"])),
+    "session_response_gap": ("session", lambda p: _rounded(p["response_gap_median_s"], 2)),
+    "session_interruptions": ("session", lambda p: p["interruptions_by_rep"]),
+    "session_backchannels": ("session", lambda p: p["backchannels_by_rep"]),
+    "spool_dropped": ("info", lambda p: p["spool_dropped"]),
+    "spool_depth": ("info", lambda p: p["spool_depth"]),
+    "clock_wrong": ("info", lambda p: _onoff(not p["clock_ok"])),
+}
+
+
+@dataclass
+class Bench:
+    broker: Mosquitto
+    ha: HomeAssistant
+    recorder: Recorder
+    folder: Path
+
+    def device(self, prefix: str = "listener", fast: bool = True) -> subprocess.Popen[bytes]:
+        name = f"listener-{prefix.replace('/', '-')}.toml"
+        config = service_config(self.folder, self.broker, short_sessions=False, name=name, topic_prefix=prefix)
+        args = [sys.executable, "-m", "listener", "run", "--input", str(SAMPLE), "--config", str(config)]
+        env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
+        with (self.folder / "device.log").open("ab") as out:  # the child keeps its own copy
+            return subprocess.Popen([*args, "--fast"] if fast else args, stdout=out, stderr=out, env=env,
+                                    cwd=REPO, start_new_session=True)  # fmt: skip
+
+    def run_device(self, prefix: str = "listener") -> int:
+        proc = self.device(prefix)
+        try:
+            return proc.wait(timeout=300)
+        finally:
+            kill_process_group(proc)
+
+    def published(self, since: int, leaf: str) -> list[tuple[float, dict[str, Any] | None]]:
+        """(epoch s of arrival, payload) of every message on a topic ending ``/leaf`` after message ``since``."""
+        clock = time.time() - time.monotonic()
+        return [(clock + m.at, json.loads(m.payload) if m.payload else None)
+                for m in self.recorder.messages[since:] if m.topic.endswith("/" + leaf)]  # fmt: skip
+
+    def discovery(self, since: int = 0) -> dict[str, Any] | None:
+        found = [m for m in self.recorder.messages[since:] if m.topic == DISCOVERY and m.payload]
+        return json.loads(found[-1].payload) if found else None
+
+    def entities(self) -> dict[str, dict[str, Any]]:
+        """The entity registry's MQTT entities of the device, by their key in the discovery payload."""
+        prefix = f"{DEVICE_ID}_"
+        reg = self.ha.storage("core.entity_registry").get("entities", [])
+        return {e["unique_id"][len(prefix) :]: e for e in reg
+                if e["platform"] == "mqtt" and e["unique_id"].startswith(prefix)}  # fmt: skip
+
+
+def _num(v: object) -> object:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "unknown" if v is None else v
+
+
+def created(b: Bench, since: int = 0) -> None:
+    """Each component of the last discovery payload beside the entity Home Assistant registered for it."""
+    payload = b.discovery(since)
+    if payload is None:
+        print("  no discovery payload published")
+        return
+    ents = b.entities()
+    print(f"  discovery: {len(payload['cmps'])} components, {len(ents)} entities registered for {DEVICE_ID}")
+    for key, c in payload["cmps"].items():
+        e = ents.get(key)
+        asked = {k: c[k] for k in ("device_class", "unit_of_measurement", "state_class", "entity_category") if k in c}
+        if e is None:
+            withdrawn = " (withdrawn)" if len(c) == 1 else ""
+            print(f"  {key:22} {c['p']:13} asked {json.dumps(asked)} -> no entity{withdrawn}")
+            continue
+        made = {
+            "device_class": e["original_device_class"],
+            "unit_of_measurement": e["unit_of_measurement"],
+            "state_class": (e["capabilities"] or {}).get("state_class"),
+            "entity_category": e["entity_category"],
+        }
+        made = {k: v for k, v in made.items() if v is not None}
+        same = "same" if made == asked else f"HA {json.dumps(made)}"
+        print(f"  {key:22} {e['entity_id']:55} '{e['original_name']}' {json.dumps(asked)}: {same}")
+
+
+def histories(b: Bench, rec: int, t0: float) -> None:
+    """Every entity's states since ``t0`` beside what the device published (as mqtt.md says HA shows it)."""
+    ents = b.entities()
+    hist = b.ha.history([e["entity_id"] for e in ents.values()])
+    for key, (leaf, shown) in SHOWN.items():
+        e = ents.get(key)
+        if e is None:
+            continue
+        states = [(at, s, a) for at, s, a in hist[e["entity_id"]] if at >= t0 - 0.5]
+        said = [(at, shown(p)) for at, p in b.published(rec, leaf) if p]
+        ha = [f"{at - t0:+.1f}s {s}" for at, s, _ in states]
+        dev = [f"{at - t0:+.1f}s {v}" for at, v in _changes(said)]
+        last = next((s for _, s, _ in reversed(states) if s not in ("unavailable", None)), None)
+        match = said and _num(last) == _num(said[-1][1])
+        print(f"  {key} ({e['entity_id']}): last value {'as' if match else 'NOT as'} mqtt.md says")
+        print(f"    HA:     {', '.join(ha) or '-'}")
+        print(f"    device: {', '.join(dev) or '-'}  (on {leaf})")
+
+
+def _changes(values: list[tuple[float, object]]) -> list[tuple[float, object]]:
+    out: list[tuple[float, object]] = []
+    for at, v in values:
+        if not out or out[-1][1] != v:
+            out.append((at, v))
+    return out
+
+
+def device_entry(b: Bench) -> None:
+    devices = b.ha.storage("core.device_registry").get("devices", [])
+    for d in devices:
+        if ["mqtt", DEVICE_ID] in d["identifiers"]:
+            fields = ("name", "manufacturer", "model", "sw_version", "hw_version", "identifiers", "entry_type")
+            print("  device registry:", json.dumps({k: d.get(k) for k in fields}))
+            return
+    print(f"  device registry: no device with identifier {DEVICE_ID}")
+
+
+def log_since(b: Bench, mark: int) -> None:
+    entries = b.ha.log_entries(mark)
+    about = [e for e in entries if any(w in (e.line + e.last).lower() for w in ABOUT)]
+    print(f"  HA log: {len(entries)} warnings/errors, {len(about)} about MQTT, discovery, templates or the device")
+    for e in about:
+        print("   ", e.line[:400], f"| {e.last[:200]}" if e.last else "")
+
+
+def availability(b: Bench, rec: int) -> None:
+    """What the entities showed just before each status the device published, and how soon after it they showed
+    a value (online) or "unavailable" (offline)."""
+    status = [(at, p["state"]) for at, p in b.published(rec, "status") if p]
+    hist = b.ha.history([e["entity_id"] for e in b.entities().values()]).values()
+    for at, said in status:
+        before = [next((s for t, s, _ in reversed(h) if t < at), None) for h in hist]
+        delays = [min((t - at for t, s, _ in h if t >= at and (s == "unavailable") == (said == "offline")),
+                      default=None) for h in hist]  # fmt: skip
+        late = [d for d in delays if d is not None]
+        shown = "unavailable" if said == "offline" else "available"
+        span = f"{min(late):+.2f} to {max(late):+.2f} s after it" if late else "never"
+        print(f"  status {said}: entities just before {_tally(before)}; {len(late)} {shown} {span}")
+
+
+def _tally(states: list[str | None]) -> str:
+    counts: dict[str, int] = {}
+    for s in states:
+        name = s if s in ("unavailable", "unknown", None) else "a value"
+        counts[str(name)] = counts.get(str(name), 0) + 1
+    return json.dumps(counts)
+
+
+def live_run(b: Bench) -> None:
+    mark, rec, t0 = b.ha.log_size(), len(b.recorder.messages), time.time()
+    rc = b.run_device()
+    print(f"  listener run --input sample --fast: exit {rc} after {time.time() - t0:.1f} s")
+    time.sleep(REGISTRY_SAVE_S)
+    created(b, rec)
+    device_entry(b)
+    print("  state histories (seconds from the device's start):")
+    histories(b, rec, t0)
+    availability(b, rec)
+    log_since(b, mark)
+
+
+# What the device's state can say besides listening: the shapes of state.json's mode and causes
+SHAPES: tuple[tuple[str, list[str]], ...] = (
+    ("paused", ["button"]),
+    ("fault", ["audio"]),
+    ("fault", ["microphones", "transcription"]),
+    ("listening", []),
+)
+
+
+def state_shapes(b: Bench) -> None:
+    """The state payloads a pause and faults publish, on the device's topics while its status says online."""
+    mark, t0 = b.ha.log_size(), time.time()
+    base = f"listener/{DEVICE_ID}"
+    last = {leaf: [m for m in b.recorder.messages if m.topic == f"{base}/{leaf}" and m.payload][-1]
+            for leaf in ("status", "state")}  # fmt: skip
+    state, online = json.loads(last["state"].payload), json.loads(last["status"].payload)
+    b.recorder.publish(f"{base}/status", json.dumps({**online, "state": "online"}).encode(), retain=True)
+    for i, (mode, causes) in enumerate(SHAPES, 1):
+        time.sleep(1.5)
+        shaped = {**state, "mode": mode, "causes": causes, "seq": state["seq"] + i, "ts": int(time.time() * 1000)}
+        b.recorder.publish(f"{base}/state", json.dumps(shaped).encode(), retain=True)
+    time.sleep(SETTLE_S)
+    b.recorder.publish(f"{base}/status", last["status"].payload, retain=True)  # the device's offline again
+    b.recorder.publish(f"{base}/state", last["state"].payload, retain=True)
+    entity = b.entities()["state"]["entity_id"]
+    rows = [(at, s, a) for at, s, a in b.ha.history([entity])[entity] if at >= t0]
+    print(f"  published {[f'{m} {c}' for m, c in SHAPES]}")
+    print(f"  {entity}: " + ", ".join(f"{at - t0:+.1f}s {s} causes={a.get('causes')}" for at, s, a in rows))
+    print(f"    its options (registry capabilities): {(b.entities()['state']['capabilities'] or {}).get('options')}")
+    log_since(b, mark)
+
+
+def transcription_off(b: Bench) -> None:
+    """A device that transcribed (discovery with the two question counts), then published its discovery again
+    without (the components withdrawn, ``{"p": "sensor"}``): the bytes it sent at its connect, published again."""
+    mark = b.ha.log_size()
+    own = [m for m in b.recorder.messages if m.topic == DISCOVERY and m.payload][-1]
+    with_cues = json.loads(own.payload)
+    made = discovery_payload(f"listener/{DEVICE_ID}", DEVICE_ID, with_cues["dev"]["mdl"], transcribing=True)
+    b.recorder.publish(DISCOVERY, json.dumps(made).encode(), retain=True)
+    time.sleep(REGISTRY_SAVE_S)
+    cues = sorted(k for k in b.entities() if k.startswith("session_") and "question" in k)
+    print(f"  discovery with transcription: {len(b.entities())} entities, the question counts: {cues}")
+    b.recorder.publish(DISCOVERY, own.payload, retain=True)
+    time.sleep(REGISTRY_SAVE_S)
+    cues = sorted(k for k in b.entities() if k.startswith("session_") and "question" in k)
+    deleted = [e["entity_id"] for e in b.ha.storage("core.entity_registry").get("deleted_entities", [])
+               if "question" in e["unique_id"]]  # fmt: skip
+    print(f"  the device's own again (withdrawn): {len(b.entities())} entities, the question counts: {cues or 'none'}"
+          f"; deleted_entities {deleted}")  # fmt: skip
+    log_since(b, mark)
+
+
+def clear_retained(b: Bench) -> None:
+    """A retired device's retained discovery, status, info and state cleared, as mqtt.md says (empty payloads, the
+    discovery first)."""
+    mark, before = b.ha.log_size(), b.entities()
+    b.recorder.publish(DISCOVERY, b"", retain=True)
+    time.sleep(1.0)  # Home Assistant unsubscribes the device's topics as it removes its entities
+    for leaf in ("status", "info", "state"):
+        b.recorder.publish(f"listener/{DEVICE_ID}/{leaf}", b"", retain=True)
+    time.sleep(REGISTRY_SAVE_S)
+    left = b.entities()
+    deleted = [e for e in b.ha.storage("core.entity_registry").get("deleted_entities", [])
+               if e["unique_id"].startswith(f"{DEVICE_ID}_")]  # fmt: skip
+    print(f"  4 retained topics cleared: entities {len(before)} before, {len(left)} after "
+          f"({len(deleted)} in the registry's deleted_entities)")  # fmt: skip
+    device_entry(b)
+    log_since(b, mark)
+
+
+def other_prefix(b: Bench) -> None:
+    """The same device under topic_prefix = "store/listener" (its discovery topic is the same)."""
+    mark, rec, t0 = b.ha.log_size(), len(b.recorder.messages), time.time()
+    rc = b.run_device("store/listener")
+    print(f"  listener run with topic_prefix store/listener: exit {rc}")
+    time.sleep(REGISTRY_SAVE_S)
+    payload = b.discovery(rec) or {}
+    topics = sorted({c.get("state_topic", "").rsplit("/", 1)[0] for c in payload.get("cmps", {}).values()} - {""})
+    print(f"  its discovery's state topics under {topics}")
+    created(b, rec)
+    histories(b, rec, t0)
+    log_since(b, mark)
+
+
+SCENARIOS: tuple[tuple[str, Callable[[Bench], None]], ...] = (
+    ("a device's run of the bundled sample", live_run),
+    ("the state a pause and faults publish", state_shapes),
+    ("transcription turned off", transcription_off),
+    ("a retired device's retained messages and discovery cleared", clear_retained),
+    ("another topic_prefix", other_prefix),
+)
+
+
+def run(hass: Path, folder: Path, tz: str) -> None:
+    with Mosquitto(folder / "broker") as broker, \
+            Recorder(broker, topics=("listener/#", "store/#", "homeassistant/#")) as recorder:  # fmt: skip
+        ha = HomeAssistant(hass, folder / "config", broker.port, free_port(), tz)
+        b = Bench(broker, ha, recorder, folder)
+        try:
+            took_s = ha.start()
+            python = ".".join(map(str, python_version(str(hass.parent / "python"))))
+            print(f"Home Assistant {ha.version()} on Python {python}, TZ={tz}: its MQTT birth message "
+                  f"{took_s:.0f} s after its start")  # fmt: skip
+            print(f"mosquitto on 127.0.0.1:{broker.port}; the device: listener run --input {SAMPLE.name}")
+            for title, scenario in SCENARIOS:
+                print(f"\n== {title}")
+                scenario(b)
+        finally:
+            ha.stop()
+        print("\n== every warning and error Home Assistant logged")
+        for e in ha.log_entries() or []:
+            print(" ", e.line[:400], f"| {e.last[:200]}" if e.last else "")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home-assistant", default=DEFAULT_VERSION, help="Home Assistant Core version from PyPI")
+    parser.add_argument("--python", help="the Python to run it (default: python3.13 on PATH, or pyenv's)")
+    parser.add_argument("--tz", default="Europe/Berlin", help="Home Assistant's time zone (the stores')")
+    parser.add_argument("--keep", type=Path, help="keep the broker's, Home Assistant's and the device's files here")
+    args = parser.parse_args(argv)
+    python = args.python or find_python()
+    if python is None:
+        print("home_assistant: needs Python 3.13 (python3.13 on PATH, pyenv's, or --python)", file=sys.stderr)
+        return 2
+    hass = install(args.home_assistant, python)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        run(hass, args.keep, args.tz)
+    else:
+        with tempfile.TemporaryDirectory(prefix="home-assistant-bench-") as tmp:
+            run(hass, Path(tmp), args.tz)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""A real Home Assistant for bench.home_assistant: installed from PyPI into the bench cache under a Python it
+supports, run in a temporary config folder whose storage already holds the MQTT integration's config entry (no
+onboarding, no HTTP API), and read back from its registries, its recorder's SQLite database and its log."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.signals import ROOT as REPO
+from tests.mqtt_broker import kill_process_group
+
+CACHE = REPO / "bench" / ".cache"
+# The newest release PyPI serves for Python 3.13.0. Device-based MQTT discovery, all the device publishes,
+# came in 2024.11 (Python 3.12); 2025.2 on need 3.13, and this machine's own 3.11 ends at 2024.3.
+DEFAULT_VERSION = "2025.4.4"
+PYTHON_MIN = (3, 13)
+# integrations whose requirements Home Assistant would otherwise pip-install at its first start
+PRELOADED = ("mqtt", "recorder", "frontend")
+# what the registries' delayed save waits after a change (10 s) and a little more
+REGISTRY_SAVE_S = 11.0
+LEVELS = (" WARNING ", " ERROR ", " CRITICAL ")
+
+
+def python_version(python: str) -> tuple[int, int]:
+    """(0, 0) for one that does not run (pyenv's shim of a version this folder has not selected)."""
+    out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True)
+    if out.returncode != 0:
+        return 0, 0
+    major, minor = out.stdout.split()
+    return int(major), int(minor)
+
+
+def find_python() -> str | None:
+    """A Python Home Assistant's recent releases accept: on PATH, or one of pyenv's."""
+    pyenv = sorted((str(p) for p in Path("~/.pyenv/versions").expanduser().glob("3.1[3-9]*/bin/python3")), reverse=True)
+    for candidate in [shutil.which(f"python3.{minor}") for minor in (14, 13)] + pyenv:
+        if candidate and python_version(candidate) >= PYTHON_MIN:
+            return candidate
+    return None
+
+
+def requirements(site: Path, domains: tuple[str, ...]) -> list[str]:
+    """The pip requirements the integrations' manifests name (the exact pins Home Assistant would install)."""
+    found: list[str] = []
+    for domain in domains:
+        manifest = json.loads((site / "homeassistant" / "components" / domain / "manifest.json").read_text())
+        found += manifest.get("requirements", [])
+    return found
+
+
+def install(version: str, python: str) -> Path:
+    """Home Assistant ``version`` from PyPI into its own venv in the bench cache (once); its ``hass``."""
+    venv = CACHE / f"home-assistant-{version}"
+    hass = venv / "bin" / "hass"
+    if hass.exists():
+        return hass
+    subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, f"homeassistant=={version}"], check=True, capture_output=True, timeout=1800)
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    subprocess.run([*pip, *requirements(site, PRELOADED)], check=True, capture_output=True, timeout=1800)
+    return hass
+
+
+def mqtt_entry(port: int, now_iso: str) -> dict[str, Any]:
+    """The MQTT integration's config entry as Home Assistant's own flow stores it (config entry 1.2: the broker
+    in data, discovery in options), for a broker on 127.0.0.1 with no credentials."""
+    return {
+        "entry_id": "01BENCHMQTT0000000000000000", "domain": "mqtt", "title": "127.0.0.1",
+        "version": 1, "minor_version": 2, "source": "user", "unique_id": None,
+        "data": {"broker": "127.0.0.1", "port": port},
+        "options": {"discovery": True, "discovery_prefix": "homeassistant"},
+        "pref_disable_new_entities": False, "pref_disable_polling": False, "disabled_by": None,
+        "created_at": now_iso, "modified_at": now_iso, "discovery_keys": {}, "subentries": [],
+    }  # fmt: skip
+
+
+CONFIGURATION = """homeassistant:
+  name: bench
+  time_zone: {tz}
+  unit_system: metric
+  country: DE
+  latitude: 52.52
+  longitude: 13.40
+  elevation: 34
+recorder:
+  commit_interval: 1
+logger:
+  default: info
+http:
+  server_host: 127.0.0.1
+  server_port: {http_port}
+"""
+
+
+@dataclass
+class LogEntry:
+    line: str  # its first line: time, level, logger, message
+    last: str  # a traceback's last line (the exception), '' for a one-line entry
+
+
+class HomeAssistant:
+    """One Home Assistant in ``config``, connected to the broker on ``port`` with discovery on."""
+
+    def __init__(self, hass: Path, config: Path, port: int, http_port: int, tz: str) -> None:
+        self.hass, self.config = hass, config
+        self.proc: subprocess.Popen[bytes] | None = None
+        (config / ".storage").mkdir(parents=True, exist_ok=True)
+        (config / "configuration.yaml").write_text(CONFIGURATION.format(tz=tz, http_port=http_port))
+        entries = {"entries": [mqtt_entry(port, "2026-01-01T00:00:00+00:00")]}
+        store = {"version": 1, "minor_version": 5, "key": "core.config_entries", "data": entries}
+        (config / ".storage" / "core.config_entries").write_text(json.dumps(store, indent=1))
+        self.log = config / "home-assistant.log"
+
+    def version(self) -> str:
+        return subprocess.run([str(self.hass), "--version"], capture_output=True, text=True).stdout.strip()
+
+    def start(self, timeout_s: float = 300.0) -> float:
+        """Start it and wait for its MQTT client's birth message (sent once discovery is subscribed); the seconds
+        that took."""
+        t0 = time.monotonic()
+        with (self.config / "hass.out").open("ab") as out:
+            args = [str(self.hass), "-c", str(self.config)]
+            self.proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
+        ready = "MQTT client initialized, birth message sent"
+        connected = wait_until(lambda: ready in self.log_text(), timeout_s, "MQTT birth message")
+        if not connected:
+            raise RuntimeError(f"Home Assistant did not connect to the broker; its log ends {self.log_text()[-3000:]}")
+        return time.monotonic() - t0
+
+    def stop(self) -> None:
+        """SIGTERM: Home Assistant stops its integrations and writes its registries and recorder out."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            kill_process_group(proc)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def log_size(self) -> int:
+        return len(self.log_text())
+
+    def log_entries(self, since: int = 0) -> list[LogEntry]:
+        """Its warnings and errors from character ``since`` on."""
+        entries: list[LogEntry] = []
+        current: LogEntry | None = None
+        for line in self.log_text()[since:].splitlines():
+            if line[:4].isdigit() and line[4:5] == "-":
+                current = LogEntry(line, "") if any(lv in line for lv in LEVELS) else None
+                if current:
+                    entries.append(current)
+            elif current and line.strip():
+                current.last = line.strip()
+        return entries
+
+    def storage(self, key: str) -> dict[str, Any]:
+        path = self.config / ".storage" / key
+        data: dict[str, Any] = json.loads(path.read_text())["data"] if path.exists() else {}
+        return data
+
+    def history(self, entity_ids: list[str]) -> dict[str, list[tuple[float, str | None, dict[str, Any]]]]:
+        """Every state the recorder wrote for these entities: (epoch s, state, attributes), oldest first."""
+        out: dict[str, list[tuple[float, str | None, dict[str, Any]]]] = {e: [] for e in entity_ids}
+        db = sqlite3.connect(f"file:{self.config / 'home-assistant_v2.db'}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT m.entity_id, s.last_updated_ts, s.state, a.shared_attrs FROM states s"
+                " JOIN states_meta m ON m.metadata_id = s.metadata_id"
+                " LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id ORDER BY s.last_updated_ts"
+            ).fetchall()
+        finally:
+            db.close()
+        for entity_id, at, state, attrs in rows:
+            if entity_id in out:
+                out[entity_id].append((at, state, json.loads(attrs) if attrs else {}))
+        return out
+
+
+def wait_until(ok: Callable[[], bool], timeout_s: float, what: str = "") -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ok():
+            return True
+        time.sleep(0.2)
+    if what:
+        print(f"  (no {what} within {timeout_s:.0f} s)")
+    return False

@@ -359,6 +359,17 @@ def test_payload_examples_in_the_docs_follow_the_schemas() -> None:
     assert topics == set(payloads.TOPICS)
 
 
+def test_the_guide_clears_a_retired_devices_discovery_before_its_topics() -> None:
+    """Home Assistant renders each entity's templates against an empty payload on a topic it still follows: the
+    guide's status, info and state cleared first made 2025.4 log 37 template errors (bench/home_assistant.py),
+    the discovery config cleared first removes the entities, and their subscriptions, before."""
+    text = (DOCS / "mqtt.md").read_text()
+    block = text.split("**Renaming or retiring a device**", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    cleared = [line for line in block.splitlines() if "mosquitto_pub" in line]
+    assert "homeassistant/device/counter-3/config" in cleared[0]
+    assert any("listener/counter-3/$t" in line for line in cleared[1:])
+
+
 def test_node_red_flow_is_wired_to_real_topics() -> None:
     flow = json.loads((DOCS / "node-red-flow.json").read_text())
     ids = {node["id"] for node in flow}

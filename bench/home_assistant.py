@@ -36,10 +36,15 @@ from typing import Any
 from bench.home_assistant_process import (
     DEFAULT_VERSION,
     REGISTRY_SAVE_S,
+    SHOWN,
     HomeAssistant,
+    changes,
     find_python,
     install,
+    number,
     python_version,
+    tally,
+    wait_until,
 )
 from bench.signals import ROOT as REPO
 from listener.outputs.mqtt.discovery import discovery_payload
@@ -47,39 +52,10 @@ from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, free_port, kill_pr
 
 SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
 SETTLE_S = 3.0  # the recorder commits every second; MQTT to state is milliseconds
+SKEW_S = 0.3
 DISCOVERY = f"homeassistant/device/{DEVICE_ID}/config"
 # what it takes in a log line to be about the device
 ABOUT = ("mqtt", "discovery", "template", DEVICE_ID, "listener", "counter_3")
-
-
-def _pct(v: float | None) -> float | None:
-    return None if v is None else round(v * 100, 1)
-
-
-def _rounded(v: float | None, digits: int) -> float | None:
-    return None if v is None else round(v, digits)
-
-
-def _onoff(v: object) -> str:
-    return "on" if v else "off"
-
-
-# What docs/integrations/mqtt.md's table says each entity shows, from its topic's payload
-SHOWN: dict[str, tuple[str, Callable[[dict[str, Any]], object]]] = {
-    "rep_share": ("metrics", lambda p: _pct(p["rep_share_rolling"])),
-    "interruptions": ("metrics", lambda p: p["interruptions_by_rep"]),
-    "sessions_today": ("state", lambda p: p["sessions_today"]),
-    "state": ("state", lambda p: p["mode"]),
-    "dominating": ("state", lambda p: _onoff(p["dominating"])),
-    "session_share": ("session", lambda p: _pct(p["rep_share"])),
-    "session_length": ("session", lambda p: round(p["duration_s"])),
-    "session_response_gap": ("session", lambda p: _rounded(p["response_gap_median_s"], 2)),
-    "session_interruptions": ("session", lambda p: p["interruptions_by_rep"]),
-    "session_backchannels": ("session", lambda p: p["backchannels_by_rep"]),
-    "spool_dropped": ("info", lambda p: p["spool_dropped"]),
-    "spool_depth": ("info", lambda p: p["spool_depth"]),
-    "clock_wrong": ("info", lambda p: _onoff(not p["clock_ok"])),
-}
 
 
 @dataclass
@@ -123,13 +99,6 @@ class Bench:
                 if e["platform"] == "mqtt" and e["unique_id"].startswith(prefix)}  # fmt: skip
 
 
-def _num(v: object) -> object:
-    try:
-        return float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "unknown" if v is None else v
-
-
 def created(b: Bench, since: int = 0) -> None:
     """Each component of the last discovery payload beside the entity Home Assistant registered for it."""
     payload = b.discovery(since)
@@ -167,20 +136,12 @@ def histories(b: Bench, rec: int, t0: float) -> None:
         states = [(at, s, a) for at, s, a in hist[e["entity_id"]] if at >= t0 - 0.5]
         said = [(at, shown(p)) for at, p in b.published(rec, leaf) if p]
         ha = [f"{at - t0:+.1f}s {s}" for at, s, _ in states]
-        dev = [f"{at - t0:+.1f}s {v}" for at, v in _changes(said)]
+        dev = [f"{at - t0:+.1f}s {v}" for at, v in changes(said)]
         last = next((s for _, s, _ in reversed(states) if s not in ("unavailable", None)), None)
-        match = said and _num(last) == _num(said[-1][1])
+        match = said and number(last) == number(said[-1][1])
         print(f"  {key} ({e['entity_id']}): last value {'as' if match else 'NOT as'} mqtt.md says")
         print(f"    HA:     {', '.join(ha) or '-'}")
         print(f"    device: {', '.join(dev) or '-'}  (on {leaf})")
-
-
-def _changes(values: list[tuple[float, object]]) -> list[tuple[float, object]]:
-    out: list[tuple[float, object]] = []
-    for at, v in values:
-        if not out or out[-1][1] != v:
-            out.append((at, v))
-    return out
 
 
 def device_entry(b: Bench) -> None:
@@ -203,25 +164,20 @@ def log_since(b: Bench, mark: int) -> None:
 
 def availability(b: Bench, rec: int) -> None:
     """What the entities showed just before each status the device published, and how soon after it they showed
-    a value (online) or "unavailable" (offline)."""
-    status = [(at, p["state"]) for at, p in b.published(rec, "status") if p]
+    a value (online) or "unavailable" (offline). The recorder's arrival and Home Assistant's stamp are two
+    processes' clocks read milliseconds apart, so a state up to SKEW_S before the status counts as after it."""
+    status = [(at - SKEW_S, p["state"]) for at, p in b.published(rec, "status") if p]
     hist = b.ha.history([e["entity_id"] for e in b.entities().values()]).values()
     for at, said in status:
-        before = [next((s for t, s, _ in reversed(h) if t < at), None) for h in hist]
+        # before an offline: the last value shown, however close to it (the session's summary comes just before)
+        before = [next((s for t, s, _ in reversed(h) if t < at or (said == "offline" and s != "unavailable")), None)
+                  for h in hist]  # fmt: skip
         delays = [min((t - at for t, s, _ in h if t >= at and (s == "unavailable") == (said == "offline")),
                       default=None) for h in hist]  # fmt: skip
         late = [d for d in delays if d is not None]
         shown = "unavailable" if said == "offline" else "available"
-        span = f"{min(late):+.2f} to {max(late):+.2f} s after it" if late else "never"
-        print(f"  status {said}: entities just before {_tally(before)}; {len(late)} {shown} {span}")
-
-
-def _tally(states: list[str | None]) -> str:
-    counts: dict[str, int] = {}
-    for s in states:
-        name = s if s in ("unavailable", "unknown", None) else "a value"
-        counts[str(name)] = counts.get(str(name), 0) + 1
-    return json.dumps(counts)
+        span = f"{min(late) - SKEW_S:+.2f} to {max(late) - SKEW_S:+.2f} s after it" if late else "never"
+        print(f"  status {said}: entities just before {tally(before)}; {len(late)} {shown} {span}")
 
 
 def live_run(b: Bench) -> None:
@@ -234,6 +190,35 @@ def live_run(b: Bench) -> None:
     print("  state histories (seconds from the device's start):")
     histories(b, rec, t0)
     availability(b, rec)
+    log_since(b, mark)
+
+
+def restart(b: Bench) -> None:
+    """Home Assistant stopped (SIGTERM) and started again while a device runs in real time: what the device
+    publishes at its birth message, and what each entity shows after the start (mqtt.md: "unknown" for the ones fed
+    by unretained topics until their next message)."""
+    mark, rec, t0 = b.ha.log_size(), len(b.recorder.messages), time.time()
+    proc = b.device(fast=False)
+    try:
+        wait_until(lambda: any(p and p["state"] == "online" for _, p in b.published(rec, "status")), 60, "online")
+        b.ha.stop()
+        stopped = time.time()
+        b.ha.start()
+        rc = proc.wait(timeout=300)
+    finally:
+        kill_process_group(proc)
+    time.sleep(SETTLE_S)
+    clock = time.time() - time.monotonic()
+    sent = [(clock + m.at - t0, m.topic, m.payload) for m in b.recorder.messages[rec:]]
+    births = [f"{at:+.1f}s" for at, topic, p in sent if topic == "homeassistant/status" and p == b"online"]
+    again = [f"{at:+.1f}s" for at, topic, p in sent if topic == DISCOVERY and at > stopped - t0]
+    print(f"  device started at +0.0s, Home Assistant stopped at {stopped - t0:+.1f}s; its birth {births}; "
+          f"the device's discovery after the stop {again}; device exit {rc}")  # fmt: skip
+    ents = b.entities()
+    hist = b.ha.history([e["entity_id"] for e in ents.values()])
+    for key, e in ents.items():
+        after = [f"{at - t0:+.1f}s {s}" for at, s, _ in hist[e["entity_id"]] if at > stopped]
+        print(f"  {key}: {', '.join(after) or '-'}")
     log_since(b, mark)
 
 
@@ -324,6 +309,7 @@ def other_prefix(b: Bench) -> None:
 
 SCENARIOS: tuple[tuple[str, Callable[[Bench], None]], ...] = (
     ("a device's run of the bundled sample", live_run),
+    ("Home Assistant restarted while a device runs", restart),
     ("the state a pause and faults publish", state_shapes),
     ("transcription turned off", transcription_off),
     ("a retired device's retained messages and discovery cleared", clear_retained),

@@ -1,6 +1,7 @@
 """A real Home Assistant for bench.home_assistant: installed from PyPI into the bench cache under a Python it
 supports, run in a temporary config folder whose storage already holds the MQTT integration's config entry (no
-onboarding, no HTTP API), and read back from its registries, its recorder's SQLite database and its log."""
+onboarding, no HTTP API), and read back from its registries, its recorder's SQLite database and its log; and what
+docs/integrations/mqtt.md says each entity shows, to set beside what it did."""
 
 from __future__ import annotations
 
@@ -121,6 +122,7 @@ class HomeAssistant:
         store = {"version": 1, "minor_version": 5, "key": "core.config_entries", "data": entries}
         (config / ".storage" / "core.config_entries").write_text(json.dumps(store, indent=1))
         self.log = config / "home-assistant.log"
+        self.earlier = ""
 
     def version(self) -> str:
         return subprocess.run([str(self.hass), "--version"], capture_output=True, text=True).stdout.strip()
@@ -129,11 +131,12 @@ class HomeAssistant:
         """Start it and wait for its MQTT client's birth message (sent once discovery is subscribed); the seconds
         that took."""
         t0 = time.monotonic()
+        self.earlier = self.log_text()  # Home Assistant moves the last start's log aside to .log.1
         with (self.config / "hass.out").open("ab") as out:
             args = [str(self.hass), "-c", str(self.config)]
             self.proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
         ready = "MQTT client initialized, birth message sent"
-        connected = wait_until(lambda: ready in self.log_text(), timeout_s, "MQTT birth message")
+        connected = wait_until(lambda: ready in self.log_text()[len(self.earlier) :], timeout_s, "MQTT birth message")
         if not connected:
             raise RuntimeError(f"Home Assistant did not connect to the broker; its log ends {self.log_text()[-3000:]}")
         return time.monotonic() - t0
@@ -150,7 +153,8 @@ class HomeAssistant:
             kill_process_group(proc)
 
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+        """The log of every start of this Home Assistant, one after the other."""
+        return self.earlier + (self.log.read_text(errors="replace") if self.log.exists() else "")
 
     def log_size(self) -> int:
         return len(self.log_text())
@@ -200,3 +204,59 @@ def wait_until(ok: Callable[[], bool], timeout_s: float, what: str = "") -> bool
     if what:
         print(f"  (no {what} within {timeout_s:.0f} s)")
     return False
+
+
+def _pct(v: float | None) -> float | None:
+    return None if v is None else round(v * 100, 1)
+
+
+def _rounded(v: float | None, digits: int) -> float | None:
+    return None if v is None else round(v, digits)
+
+
+def _onoff(v: object) -> str:
+    return "on" if v else "off"
+
+
+# What docs/integrations/mqtt.md's table says each entity shows, from its topic's payload
+SHOWN: dict[str, tuple[str, Callable[[dict[str, Any]], object]]] = {
+    "rep_share": ("metrics", lambda p: _pct(p["rep_share_rolling"])),
+    "interruptions": ("metrics", lambda p: p["interruptions_by_rep"]),
+    "sessions_today": ("state", lambda p: p["sessions_today"]),
+    "state": ("state", lambda p: p["mode"]),
+    "dominating": ("state", lambda p: _onoff(p["dominating"])),
+    "session_share": ("session", lambda p: _pct(p["rep_share"])),
+    "session_length": ("session", lambda p: round(p["duration_s"])),
+    "session_response_gap": ("session", lambda p: _rounded(p["response_gap_median_s"], 2)),
+    "session_interruptions": ("session", lambda p: p["interruptions_by_rep"]),
+    "session_backchannels": ("session", lambda p: p["backchannels_by_rep"]),
+    "spool_dropped": ("info", lambda p: p["spool_dropped"]),
+    "spool_depth": ("info", lambda p: p["spool_depth"]),
+    "clock_wrong": ("info", lambda p: _onoff(not p["clock_ok"])),
+}
+
+
+def number(v: object) -> object:
+    """A state as Home Assistant stores it (text) or a value as the payload holds it, made comparable (None is
+    Home Assistant's "unknown")."""
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "unknown" if v is None else v
+
+
+def changes(values: list[tuple[float, object]]) -> list[tuple[float, object]]:
+    """Only the values that differ from the one before: what a state history keeps of repeated messages."""
+    out: list[tuple[float, object]] = []
+    for at, v in values:
+        if not out or out[-1][1] != v:
+            out.append((at, v))
+    return out
+
+
+def tally(states: list[str | None]) -> str:
+    counts: dict[str, int] = {}
+    for s in states:
+        name = s if s in ("unavailable", "unknown", None) else "a value"
+        counts[str(name)] = counts.get(str(name), 0) + 1
+    return json.dumps(counts)

@@ -1,13 +1,14 @@
 """CPU seconds per audio second and peak memory of `listener analyze`.
 
-    python -m bench.speed [--minutes 10] [--file X.wav] [--array PRESET]
+    python -m bench.speed [--minutes 10] [--file X.wav] [--array PRESET | --config FILE]
 
 Makes (once, cached) a 10-minute 16 kHz recording from the spatialized AMI
 cases (on the 4-mic board, or on ``--array``'s in its own channels, analyzed
 with a config naming it), runs `listener analyze` on it in a child process
 pinned to one core, and reads the child's CPU time from the kernel and its
 peak RSS from its own /proc status. A 1-second run gives the fixed start-up cost (imports), reported
-separately so the per-audio-second figure is the streaming cost.
+separately so the per-audio-second figure is the streaming cost. ``--config``
+is passed to `listener analyze` (another turn model, say) on the default board.
 """
 
 from __future__ import annotations
@@ -76,12 +77,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--file", type=Path, help="analyse this WAV (recorded on --array's board) instead")
     parser.add_argument("--array", choices=ARRAYS, default=DEFAULT_ARRAY, help=f"board (default {DEFAULT_ARRAY})")
+    parser.add_argument("--config", type=Path, help="config file for listener analyze (the default board only)")
     args = parser.parse_args()
+    if args.config and args.array != DEFAULT_ARRAY:
+        parser.error("--config goes with the default board (--array writes its own config)")
     CACHE.mkdir(parents=True, exist_ok=True)  # a fresh clone has none: --file writes its one-second file there
     layout = Layout(args.array)
     board = layout.suffix()  # as the case folders are named: empty for the default board
     path = args.file or make_long(args.minutes, CACHE / f"long_{args.minutes:g}min{board}.wav", args.array)
-    config = None
+    config = args.config
     if board:
         config = CACHE / f"speed{board}.toml"
         config.write_text(layout.config_text(), encoding="utf-8")

@@ -87,9 +87,11 @@ def region(f: Frames, sel: np.ndarray, speaker_azimuths: list[float]) -> Region:
     )
 
 
-def diagnose(wav: Path, announcements: list[tuple[float, float]], speaker_azimuths: list[float]) -> dict[str, Region]:
-    """Music alone and announcements (with 1 s after each, for the room's tail) on ``wav``."""
-    f = frames_of(wav, Config())
+def diagnose(
+    wav: Path, announcements: list[tuple[float, float]], speaker_azimuths: list[float], config: Config | None = None
+) -> dict[str, Region]:
+    """Music alone and announcements (with 1 s after each, for the room's tail) on ``wav``, under ``config``."""
+    f = frames_of(wav, config or Config())
     in_ann = np.zeros(len(f.t_s), dtype=bool)
     for a, b in announcements:
         in_ann |= (f.t_s >= a) & (f.t_s < b + 1.0)

@@ -2,7 +2,7 @@
 
     python -m bench.store_sounds [--levels 20 15 10] [--tracks armygeddon feelings frozen-bubble]
                                  [--minutes 5] [--rooms 2] [--speakers 2] [--announce-every-s 90]
-                                 [--skip-empty] [--skip-heldout]
+                                 [--skip-empty] [--skip-heldout] [--config FILE]
 
 Needs ``apt-get install fretsonfire-songs-muldjord fretsonfire-songs-sectoid fb-music-high espeak-ng ffmpeg``
 (the sounds, made at run time into ``bench/.cache/store``: bench.store_audio).
@@ -20,6 +20,8 @@ announcement plays ``ANNOUNCE_OVER_MUSIC_DB`` above the music.
 2. **Conversations under music**: the held-out cases (``bench.accuracy --split
    heldout --overlaps separate --variants 6``) with the music rendered into
    each case's own room and added at each level, scored like bench.accuracy.
+``--config`` is passed to every ``listener analyze`` and read by the
+diagnosis (another turn model: ``[turn_model] path = ...``).
 Prints figures, asserts nothing.
 """
 
@@ -47,6 +49,7 @@ from bench.signals import DATA_DIR, MIC_SELF_NOISE_DBFS, smooth_mask
 from bench.simulate import DEFAULT_SEED
 from bench.store_diagnose import diagnose, print_diagnosis
 from bench.truth import segments_from_json
+from listener.config import load_config
 
 SPEECH_DBFS = -30.0  # the talkers' level at the array on the empty counter: the middle of the cases' -34...-26
 ANNOUNCE_OVER_MUSIC_DB = 10.0
@@ -98,7 +101,9 @@ def mixed(heard: dict[str, np.ndarray], track: str, db_below: float, spans: list
     """Music at ``SPEECH_DBFS - db_below``, announcements ``ANNOUNCE_OVER_MUSIC_DB`` above it, and mic self-noise."""
     music_dbfs = SPEECH_DBFS - db_below
     ann = heard["announcement"]
-    out = sa.at_level(ann, music_dbfs + ANNOUNCE_OVER_MUSIC_DB, smooth_mask(spans, ann.shape[1], RATE_HZ) > 0.5)
+    out = np.zeros_like(ann)  # --announce-every-s 0: none (a level over no samples would be NaN)
+    if spans:
+        out = sa.at_level(ann, music_dbfs + ANNOUNCE_OVER_MUSIC_DB, smooth_mask(spans, ann.shape[1], RATE_HZ) > 0.5)
     if track != "none":
         out = out + sa.at_level(heard[track], music_dbfs)
     rng = np.random.default_rng(zlib.crc32(f"{track}{db_below}".encode()))
@@ -164,13 +169,14 @@ def run_empty(args: argparse.Namespace) -> None:
     counters = empty_counters(args)
     for index in range(args.rooms):
         print(describe_shop(next(c.shop for c in counters if c.shop.index == index)))
-    found = [(ec, counted(analyze(ec.wav, None, args.timeout), ec.seconds)) for ec in counters]
+    found = [(ec, counted(analyze(ec.wav, args.config, args.timeout), ec.seconds)) for ec in counters]
     print_empty(found)
     print("\n3. where the empty counter's speech comes from (the turn model's probabilities, the front end's DOA)")
     for ec in counters:
         azimuths = [p.azimuth_deg for p in ec.shop.speakers]
         print_diagnosis(
-            f"room{ec.shop.index} {ec.track} {ec.db_below:g} dB", diagnose(ec.wav, ec.announcements, azimuths)
+            f"room{ec.shop.index} {ec.track} {ec.db_below:g} dB",
+            diagnose(ec.wav, ec.announcements, azimuths, load_config(args.config)),
         )
 
 
@@ -217,8 +223,10 @@ def write_music_cases(folder: Path, manifest: dict[str, Any], args: argparse.Nam
     return out
 
 
-def print_scores(label: str, folder: Path, manifest: dict[str, Any], timeout_s: float) -> None:
-    results = run(folder, manifest, None, "", timeout_s, quiet=True)
+def print_scores(
+    label: str, folder: Path, manifest: dict[str, Any], timeout_s: float, config: Path | None = None
+) -> None:
+    results = run(folder, manifest, config, "", timeout_s, quiet=True)
     s, fig = summarize([r.score for r in results]), overall_figures(results)
     m = events.pooled([r.events for r in results if r.events is not None]).matches["interruption"]
     opened = sum(r.score.opening_false_s for r in results)
@@ -236,9 +244,9 @@ def run_heldout(args: argparse.Namespace) -> None:
     print(f"\n2. held-out cases ({len(manifest['cases'])}, separate overlaps, 6 rooms each) under music")
     head = f"{'music, dB below':<20} {'F1':>6} {'P rep':>6} {'P cust':>6} {'attr':>6} {'err pp':>6}"
     print(head + f" {'intr F1 (tp, reported)':<31} {'early s':>7}")
-    print_scores("none", folder, manifest, args.timeout)
+    print_scores("none", folder, manifest, args.timeout, args.config)
     for label, target in music_folders.items():
-        print_scores(label, target, manifest, args.timeout)
+        print_scores(label, target, manifest, args.timeout, args.config)
     print("(P: precision; early s: seconds of speech heard before anybody spoke, all cases together)")
 
 
@@ -249,12 +257,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--minutes", type=float, default=5.0, help="length of each empty-counter recording")
     ap.add_argument("--rooms", type=int, default=2, help="shop rooms for the empty counter")
     ap.add_argument("--speakers", type=int, default=2, help="ceiling loudspeakers per room")
-    ap.add_argument("--announce-every-s", type=float, default=90.0)
+    ap.add_argument("--announce-every-s", type=float, default=90.0, help="0: music alone")
     ap.add_argument("--skip-empty", action="store_true")
     ap.add_argument("--skip-heldout", action="store_true")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--data", type=Path, default=DATA_DIR)
+    ap.add_argument("--config", type=Path, help="config file passed to listener analyze (e.g. another turn model)")
     return ap
 
 

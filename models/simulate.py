@@ -5,7 +5,12 @@ code (bench.room: shoebox rooms 3x3 to 7x6 m, RT60 0.2-0.8 s, the
 ReSpeaker 4-mic array at counter height), rep near azimuth 0 deg and the
 customer (and a companion) near 180 deg; noise from ``../shared/data/noise``
 at three far points, sometimes with a distant talker off to the side; SNR
-5-35 dB. A quarter of the dialogues are channel-map recordings instead: one
+5-35 dB. With ``music`` > 0 (``models.train --music SHARE``), that share of
+the rooms also has shop music from ceiling loudspeakers (models.music),
+10-30 dB below the talkers, in half of them playing alone for 5-20 s before
+anybody speaks (simulation version 4; without music the dialogues are
+version 3's, byte for byte: the music's draws have their own random stream).
+A quarter of the dialogues are channel-map recordings instead: one
 close mic per party, each hearing the other party through the room.
 
 The project's own SpatialFrontEnd and turn feature extractor then run over
@@ -16,26 +21,29 @@ the simulation and feature versions and the seed).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
 import numpy as np
 
 from bench.room import far_point, impulse_responses, place, random_room, render
-from bench.signals import mix_to_level, noise_sources, wrap_deg
+from bench.signals import FloatArray, mix_to_level, noise_sources, speech_power, wrap_deg
 from listener.config import Config, geometry, parse_config
 from listener.events import AudioBlock, SpatialFrames
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns.base import join_frames
 from listener.turns.features import FEATURE_VERSION
 from listener.turns.features import features_of as features_of
+from models import music as shop_music
 from models.corpus import ESPEAK_SPEAKERS, FRAME, RATE_HZ, Utterance, is_validation, load_corpus
 from models.dialogue import Dialogue, make_dialogue
 
 SIM_VERSION = 3
+MUSIC_SIM_VERSION = 4  # version 3 plus shop music in a share of the rooms (models.music)
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "models" / ".cache"
 P_CHANNELS = 0.25
@@ -43,6 +51,20 @@ P_TALKER = 0.25
 P_REAL_VOICE = 0.5  # real recordings are scarce next to espeak: draw them as often as synthetic voices
 SMALL_POOL_S = 5.0
 SPLITS = ("train", "val", "test")  # val and test dialogues use only validation voices (models.corpus)
+
+
+def sim_version(music: float) -> int:
+    """The simulation version of dialogues made with ``music`` (share of rooms with shop music)."""
+    return MUSIC_SIM_VERSION if music > 0 else SIM_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class Music:
+    """Shop music for one room: what plays, how far below the talkers, and the stream its room draws from."""
+
+    programme: FloatArray  # mono, as long as the dialogue
+    db_below: float
+    rng: np.random.Generator
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +123,9 @@ def _noise(samples: int, rng: np.random.Generator, talker: np.ndarray | None, hs
     return noise
 
 
-def render_array(dlg: Dialogue, rng: np.random.Generator, talker: np.ndarray | None) -> np.ndarray:
+def render_array(
+    dlg: Dialogue, rng: np.random.Generator, talker: np.ndarray | None, music: Music | None = None
+) -> np.ndarray:
     room = random_room(rng)
     people = [
         place(room, rng.uniform(-20, 20), rng.uniform(0.4, 1.0), rng.uniform(1.4, 1.8)),
@@ -117,10 +141,13 @@ def render_array(dlg: Dialogue, rng: np.random.Generator, talker: np.ndarray | N
     # an array, not sum()'s 0 for nothing: every dialogue has speech
     speech = cast(np.ndarray, sum(render(sources[i], hs[i]) for i in range(3) if np.any(sources[i])))
     noise = _noise(sources.shape[1], rng, talker, hs[3:])
-    return _level(speech, noise, dlg, rng)
+    heard = None if music is None else shop_music.through_ceiling(music.programme, room, music.rng)
+    return _level(speech, noise, dlg, rng, heard, music)
 
 
-def render_channels(dlg: Dialogue, rng: np.random.Generator, talker: np.ndarray | None) -> np.ndarray:
+def render_channels(
+    dlg: Dialogue, rng: np.random.Generator, talker: np.ndarray | None, music: Music | None = None
+) -> np.ndarray:
     """Two close mics: own party direct and loud, the other party through the room, 6-20 dB down."""
     room = random_room(rng)
     far = [place(room, rng.uniform(0, 360), rng.uniform(0.8, 1.5), 1.6).position_m(room) for _ in range(2)]
@@ -134,11 +161,25 @@ def render_channels(dlg: Dialogue, rng: np.random.Generator, talker: np.ndarray 
         gain = np.sqrt(np.mean(own[i] ** 2) / (np.mean(leak[i] ** 2) + 1e-12)) * 10 ** (-rng.uniform(6, 20) / 20)
         chans.append(own[i] + gain * leak[i])
     noise = _noise(src.shape[1], rng, talker, [h[[0, 2]] for h in hs[2:]])
-    return _level(np.stack(chans), noise, dlg, rng)
+    heard = None if music is None else shop_music.through_ceiling(music.programme, room, music.rng)[[0, 2]]
+    return _level(np.stack(chans), noise, dlg, rng, heard, music)
 
 
-def _level(speech: np.ndarray, noise: np.ndarray, dlg: Dialogue, rng: np.random.Generator) -> np.ndarray:
+def _level(
+    speech: np.ndarray,
+    noise: np.ndarray,
+    dlg: Dialogue,
+    rng: np.random.Generator,
+    heard: np.ndarray | None = None,
+    music: Music | None = None,
+) -> np.ndarray:
     spans = _intervals(cast(np.ndarray, dlg.truth().any(axis=0)))  # numpy's stubs allow a scalar for any axis
+    if heard is not None and music is not None:
+        # the music's mean power at the mics, over the whole dialogue, db_below under the speech's (as the
+        # benchmark sets it); it goes with the speech, so the SNR draw below sets the room's noise alone
+        p_speech = speech_power(speech, spans, RATE_HZ)
+        gain = math.sqrt(p_speech * 10 ** (-music.db_below / 10) / (float(np.mean(heard**2)) + 1e-20))
+        speech = speech + gain * heard
     return mix_to_level(speech, noise, spans, RATE_HZ, rng.uniform(5, 35), rng.uniform(-38, -22), rng)
 
 
@@ -161,10 +202,25 @@ def pools_for(corpus: dict[str, list[Utterance]], validation: bool) -> tuple[lis
     return real, synthetic, [shorts]
 
 
+def delayed(dlg: Dialogue, frames: int) -> Dialogue:
+    """``dlg`` starting ``frames`` 10 ms frames later, nobody speaking before."""
+    return Dialogue(dlg.frames + frames, [replace(p, start=p.start + frames) for p in dlg.placed])
+
+
 def simulate_audio(
-    corpus: dict[str, list[Utterance]], validation: bool, seconds: float, rng: np.random.Generator
+    corpus: dict[str, list[Utterance]],
+    validation: bool,
+    seconds: float,
+    rng: np.random.Generator,
+    music: float = 0.0,
+    tracks: list[FloatArray] | None = None,
+    music_rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, Config, str, np.ndarray]:
-    """(audio (channels, samples), its config, mode, truth (2, frames)) of one new dialogue."""
+    """(audio (channels, samples), its config, mode, truth (2, frames)) of one new dialogue.
+
+    With ``music`` > 0, that share of the rooms has one of ``tracks`` from the ceiling, every draw
+    of it from ``music_rng`` (so ``rng``'s stream, and the dialogue, are those of a room without music).
+    """
     real, synthetic, (shorts,) = pools_for(corpus, validation)
     picks = []
     for _ in range(3):
@@ -176,13 +232,28 @@ def simulate_audio(
     if rng.random() < P_TALKER:
         strangers = synthetic or real
         talker = _talker(strangers[int(rng.integers(len(strangers)))], dlg.frames * FRAME, rng)
+    played = None
+    if music > 0 and tracks and music_rng is not None and music_rng.random() < music:
+        lead = 0
+        if music_rng.random() < shop_music.P_LEAD_IN:
+            lead = round(music_rng.uniform(*shop_music.LEAD_IN_S) * 100)
+        dlg = delayed(dlg, lead)
+        if talker is not None:
+            talker = np.concatenate([np.zeros(lead * FRAME), talker])
+        prog = shop_music.programme(tracks, dlg.frames * FRAME, music_rng)
+        played = Music(prog, float(music_rng.uniform(*shop_music.MUSIC_DB_BELOW)), music_rng)
     if rng.random() < P_CHANNELS:
-        return render_channels(dlg, rng, talker), channels_config(), "channels", dlg.truth()
-    return render_array(dlg, rng, talker), array_config(), "array", dlg.truth()
+        return render_channels(dlg, rng, talker, played), channels_config(), "channels", dlg.truth()
+    return render_array(dlg, rng, talker, played), array_config(), "array", dlg.truth()
 
 
 def dialogue_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split), index])
+
+
+def music_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The music's own stream of one dialogue (whether it plays, which, where, how loud)."""
+    return np.random.default_rng([seed, SPLITS.index(split), index, 1])
 
 
 def load_split(
@@ -193,11 +264,17 @@ def load_split(
     cache: Path = CACHE,
     log: bool = True,
     voices: int = ESPEAK_SPEAKERS,
+    music: float = 0.0,
 ) -> list[Sample]:
-    """``count`` dialogues of ``split`` (one of SPLITS), simulated once and then read from the cache."""
-    folder = cache / "features" / f"v{SIM_VERSION}.{FEATURE_VERSION}-s{seed}-{int(seconds)}s-{voices}v"
+    """``count`` dialogues of ``split`` (one of SPLITS), simulated once and then read from the cache.
+
+    ``music``: the share of rooms with shop music (models.music; its own cache folder).
+    """
+    name = f"v{sim_version(music)}.{FEATURE_VERSION}-s{seed}-{int(seconds)}s-{voices}v"
+    folder = cache / "features" / (name + (f"-music{music:g}" if music > 0 else ""))
     folder.mkdir(parents=True, exist_ok=True)
     corpus: dict[str, list[Utterance]] | None = None
+    tracks: list[FloatArray] | None = None
     out, t0 = [], time.perf_counter()
     for i in range(count):
         path = folder / f"{split}-{i:04d}.npz"
@@ -205,7 +282,17 @@ def load_split(
             if log and corpus is None:
                 print(f"simulating the {split} dialogues not yet in {folder} (kept there)", file=sys.stderr)
             corpus = corpus or load_corpus(seed, cache, voices)
-            audio, config, mode, truth = simulate_audio(corpus, split != "train", seconds, dialogue_rng(seed, split, i))
+            if music > 0 and tracks is None:
+                tracks = shop_music.load_tracks(cache)
+            audio, config, mode, truth = simulate_audio(
+                corpus,
+                split != "train",
+                seconds,
+                dialogue_rng(seed, split, i),
+                music,
+                tracks,
+                music_rng(seed, split, i),
+            )
             tmp = path.with_suffix(".tmp.npz")
             np.savez_compressed(tmp, features=features_of(spatial_frames(audio, config)), truth=truth, mode=mode)
             tmp.rename(path)

@@ -49,7 +49,7 @@ from models import ensemble, provenance, staging
 from models.corpus import ESPEAK_SPEAKERS
 from models.net import TurnNet, export_step
 from models.quantize import calibration_pairs, quantize
-from models.simulate import CACHE, SIM_VERSION, load_split
+from models.simulate import CACHE, load_split, sim_version
 from models.tracks import BIN_EDGES_S, N_OUT, Track, swapped, targets
 from models.validation import choose_decision_thresholds, choose_thresholds, figures
 
@@ -82,6 +82,9 @@ class Settings:
     from_start: float = 0.25
     seed: int = SEED
     voices: int = ESPEAK_SPEAKERS
+    # share of the rooms (training, validation and test alike) with shop music from ceiling
+    # loudspeakers (models.music; simulation version 4); 0 is the shipped model's training
+    music: float = 0.0
 
 
 FLOAT_NAME = "turn.float.onnx"
@@ -201,7 +204,7 @@ def sidecar(
             "command": "python -m models.train",
             "seed": s.seed,
             "settings": asdict(s),
-            "simulation_version": SIM_VERSION,
+            "simulation_version": sim_version(s.music),
             "torch": torch.__version__,
             **provenance.provenance(),
         },
@@ -239,9 +242,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Settings().lookahead_steps,
         help=f"20 ms steps the model hears past the step it labels (default {Settings().lookahead_steps})",
     )
+    ap.add_argument(
+        "--music",
+        type=_share,
+        default=Settings().music,
+        help="share of the rooms with shop music from ceiling loudspeakers, 0-1 (models.music; "
+        f"default {Settings().music:g}, none)",
+    )
     ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (seconds of data, a few steps)")
     args = ap.parse_args(argv)
-    s = replace(SMOKE if args.smoke else Settings(), lookahead_steps=args.lookahead_steps)
+    s = replace(SMOKE if args.smoke else Settings(), lookahead_steps=args.lookahead_steps, music=args.music)
     s = replace(s, epochs=args.epochs) if args.epochs else s
     out, cache = _places(args.out, args.cache, args.smoke)
     problem = staging.unwritable(out)
@@ -268,6 +278,17 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return whole
+
+
+def _share(text: str) -> float:
+    """An argparse type: a share in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is outside 0-1")
+    return value
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -300,8 +321,8 @@ def trained(s: Settings, cache: Path, log: bool = True) -> tuple[TurnNet, list[T
     torch.use_deterministic_algorithms(True)
     t0 = time.perf_counter()
     ahead = s.lookahead_steps
-    train = [targets(x, ahead) for x in load_split("train", s.train, s.seconds, s.seed, cache, log, s.voices)]
-    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, s.seed, cache, log, s.voices)]
+    train = [targets(x, ahead) for x in load_split("train", s.train, s.seconds, s.seed, cache, log, s.voices, s.music)]
+    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, s.seed, cache, log, s.voices, s.music)]
     if log:
         print(f"data ready in {time.perf_counter() - t0:.0f} s: {len(train)} train, {len(val)} val dialogues")
     net = TurnNet(N_FEATURES, N_OUT, s.enc, s.hidden)
@@ -375,7 +396,7 @@ def _describe_ensemble(
     """Choose the merged model's thresholds, score it and write its final sidecars; its figures."""
     state_size = load_spec(int8_path).state_size  # the members' states side by side, as merged
     ahead = s.lookahead_steps
-    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, seeds[0], cache, log, s.voices)]
+    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, seeds[0], cache, log, s.voices, s.music)]
     outputs = {kind: onnx_outputs(path, val) for kind, path in (("float", float_path), ("int8", int8_path))}
     on, off = choose_thresholds(outputs["int8"], val, ahead)
     decisions = choose_decision_thresholds(outputs["int8"], val)

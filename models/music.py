@@ -1,0 +1,81 @@
+"""Shop music for the training rooms (``models.train --music SHARE``): ceiling loudspeakers playing a track.
+
+The tracks come from Debian packages and are decoded once (ffmpeg) into
+``CACHE/music``. They are **not** the tracks bench.store_sounds evaluates
+on (``armygeddon``, ``feelings``, ``frozen-bubble``: bench.store_audio.TRACKS):
+the same bands' other songs and Frozen-Bubble's other two tunes, so the
+benchmark hears music the model never heard.
+
+``apt-get install fretsonfire-songs-muldjord fretsonfire-songs-sectoid fb-music-high ffmpeg``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bench import store_audio as sa
+from bench.room import Room, impulse_responses, render
+from bench.signals import FloatArray, load_mono
+from models.corpus import RATE_HZ
+
+FB = Path("/usr/share/games/frozen-bubble/snd")
+MULDJORD = sa.FOF / "muldjord"
+SECTOID = sa.FOF / "sectoid"
+
+
+def _fof(name: str, package: str, folder: Path) -> sa.Track:
+    return sa.Track(name, package, (folder / "song.ogg", folder / "guitar.ogg"))
+
+
+TRAIN_TRACKS = (
+    _fof("chaos-god", "fretsonfire-songs-muldjord", MULDJORD / "chaos_god"),
+    _fof("internal-degeneration", "fretsonfire-songs-muldjord", MULDJORD / "internal_degeneration"),
+    _fof("mutilated-mime", "fretsonfire-songs-muldjord", MULDJORD / "mutilated_mime"),
+    _fof("escape-from-chaosland", "fretsonfire-songs-sectoid", SECTOID / "Escape from chaosland"),
+    _fof("metal-madness", "fretsonfire-songs-sectoid", SECTOID / "Metal madness"),
+    _fof("war-of-freedom", "fretsonfire-songs-sectoid", SECTOID / "War of freedom"),
+    sa.Track("frozen-bubble-1p", "fb-music-high", (FB / "frozen-mainzik-1p.ogg",)),
+    sa.Track("frozen-bubble-intro", "fb-music-high", (FB / "introzik.ogg",)),
+)
+# the benchmark's tracks stay out of training (checked by tests/test_models_music.py)
+EVALUATION_TRACKS = tuple(sa.TRACKS)
+
+MUSIC_DB_BELOW = (10.0, 30.0)  # the music's mean power at the mics below the talkers' speech
+P_LEAD_IN = 0.5  # of the music rooms, a share where the music plays alone before anybody speaks...
+LEAD_IN_S = (5.0, 20.0)  # ... for this long (an empty counter: music is nobody)
+SPEAKERS = (1, 2)  # loudspeakers per room, all playing the same programme
+
+
+def load_tracks(cache: Path) -> list[FloatArray]:
+    """Every training track, mono 16 kHz, peak 1 (decoded once into ``cache/music``)."""
+    folder = cache / "music"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for track in TRAIN_TRACKS:
+        wav = folder / f"{track.name}.wav"
+        if not wav.exists():
+            missing = [p for p in track.files if not p.exists()]
+            if missing:
+                raise sa.StoreSoundError(f"{missing[0]} is missing: apt-get install {track.package}")
+            tmp = wav.with_suffix(".tmp.wav")
+            sa._decode(list(track.files), tmp)  # the benchmark's own decoder: mixed as its tracks are
+            tmp.rename(wav)
+        x = load_mono(wav, RATE_HZ)
+        out.append(x / max(float(np.max(np.abs(x))), 1e-9))
+    return out
+
+
+def programme(tracks: list[FloatArray], samples: int, rng: np.random.Generator) -> FloatArray:
+    """``samples`` of a random track from a random point (looping)."""
+    x = tracks[int(rng.integers(len(tracks)))]
+    return sa.looped(x, samples, int(rng.integers(len(x))))
+
+
+def through_ceiling(prog: FloatArray, room: Room, rng: np.random.Generator) -> FloatArray:
+    """``prog`` from 1-2 loudspeakers under ``room``'s ceiling, as the array hears it (mics, samples)."""
+    count = int(rng.integers(SPEAKERS[0], SPEAKERS[1] + 1))
+    speakers = sa.ceiling_speakers(room, rng, count)
+    hs = impulse_responses(room, [s.position_m(room) for s in speakers], rng)
+    return sum((render(prog, h) for h in hs), np.zeros((hs[0].shape[0], len(prog))))

@@ -11,6 +11,8 @@ benchmark hears music the model never heard.
 
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +44,28 @@ TRAIN_TRACKS = (
 # the benchmark's tracks stay out of training (checked by tests/test_models_music.py)
 EVALUATION_TRACKS = tuple(sa.TRACKS)
 
-MUSIC_DB_BELOW = (10.0, 30.0)  # the music's mean power at the mics below the talkers' speech
-P_LEAD_IN = 0.5  # of the music rooms, a share where the music plays alone before anybody speaks...
-LEAD_IN_S = (5.0, 20.0)  # ... for this long (an empty counter: music is nobody)
 SPEAKERS = (1, 2)  # loudspeakers per room, all playing the same programme
+
+
+@dataclass(frozen=True, slots=True)
+class MusicPlan:
+    """Which training rooms have music, and how (models.train's ``music*`` settings)."""
+
+    share: float = 0.0  # of the rooms
+    lead_in: float = 0.5  # of the music rooms, a share where the music plays alone before anybody speaks...
+    lead_in_s: tuple[float, float] = (5.0, 20.0)  # ... for this long (an empty counter: music is nobody)
+    db_below: tuple[float, float] = (10.0, 30.0)  # the music's mean power at the mics under the talkers' speech
+    # the room's own noise this many dB under the music (so the music sets the floor, as on an empty
+    # counter); None: its SNR is drawn as in a room without music
+    noise_under_db: tuple[float, float] | None = None
+
+    def folder_suffix(self) -> str:
+        """What the simulation cache's folder name adds for this plan ("" without music)."""
+        if self.share <= 0:
+            return ""
+        rest = MusicPlan(share=self.share)
+        extra = "" if self == rest else f"-{zlib.crc32(repr(self).encode()):08x}"
+        return f"-music{self.share:g}{extra}"
 
 
 def load_tracks(cache: Path) -> list[FloatArray]:

@@ -58,6 +58,9 @@ def sim_version(music: float) -> int:
     return MUSIC_SIM_VERSION if music > 0 else SIM_VERSION
 
 
+NO_MUSIC = shop_music.MusicPlan()
+
+
 @dataclass(frozen=True, slots=True)
 class Music:
     """Shop music for one room: what plays, how far below the talkers, and the stream its room draws from."""
@@ -65,6 +68,7 @@ class Music:
     programme: FloatArray  # mono, as long as the dialogue
     db_below: float
     rng: np.random.Generator
+    noise_under_db: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,13 +178,16 @@ def _level(
     music: Music | None = None,
 ) -> np.ndarray:
     spans = _intervals(cast(np.ndarray, dlg.truth().any(axis=0)))  # numpy's stubs allow a scalar for any axis
+    snr_db = rng.uniform(5, 35)
     if heard is not None and music is not None:
+        if music.noise_under_db is not None:
+            snr_db = max(snr_db, music.db_below + music.rng.uniform(*music.noise_under_db))
         # the music's mean power at the mics, over the whole dialogue, db_below under the speech's (as the
         # benchmark sets it); it goes with the speech, so the SNR draw below sets the room's noise alone
         p_speech = speech_power(speech, spans, RATE_HZ)
         gain = math.sqrt(p_speech * 10 ** (-music.db_below / 10) / (float(np.mean(heard**2)) + 1e-20))
         speech = speech + gain * heard
-    return mix_to_level(speech, noise, spans, RATE_HZ, rng.uniform(5, 35), rng.uniform(-38, -22), rng)
+    return mix_to_level(speech, noise, spans, RATE_HZ, snr_db, rng.uniform(-38, -22), rng)
 
 
 def pools_for(corpus: dict[str, list[Utterance]], validation: bool) -> tuple[list[list[Utterance]], ...]:
@@ -212,13 +219,13 @@ def simulate_audio(
     validation: bool,
     seconds: float,
     rng: np.random.Generator,
-    music: float = 0.0,
+    music: shop_music.MusicPlan = NO_MUSIC,
     tracks: list[FloatArray] | None = None,
     music_rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, Config, str, np.ndarray]:
     """(audio (channels, samples), its config, mode, truth (2, frames)) of one new dialogue.
 
-    With ``music`` > 0, that share of the rooms has one of ``tracks`` from the ceiling, every draw
+    With ``music.share`` > 0, that share of the rooms has one of ``tracks`` from the ceiling, every draw
     of it from ``music_rng`` (so ``rng``'s stream, and the dialogue, are those of a room without music).
     """
     real, synthetic, (shorts,) = pools_for(corpus, validation)
@@ -233,15 +240,15 @@ def simulate_audio(
         strangers = synthetic or real
         talker = _talker(strangers[int(rng.integers(len(strangers)))], dlg.frames * FRAME, rng)
     played = None
-    if music > 0 and tracks and music_rng is not None and music_rng.random() < music:
+    if music.share > 0 and tracks and music_rng is not None and music_rng.random() < music.share:
         lead = 0
-        if music_rng.random() < shop_music.P_LEAD_IN:
-            lead = round(music_rng.uniform(*shop_music.LEAD_IN_S) * 100)
+        if music_rng.random() < music.lead_in:
+            lead = round(music_rng.uniform(*music.lead_in_s) * 100)
         dlg = delayed(dlg, lead)
         if talker is not None:
             talker = np.concatenate([np.zeros(lead * FRAME), talker])
         prog = shop_music.programme(tracks, dlg.frames * FRAME, music_rng)
-        played = Music(prog, float(music_rng.uniform(*shop_music.MUSIC_DB_BELOW)), music_rng)
+        played = Music(prog, float(music_rng.uniform(*music.db_below)), music_rng, music.noise_under_db)
     if rng.random() < P_CHANNELS:
         return render_channels(dlg, rng, talker, played), channels_config(), "channels", dlg.truth()
     return render_array(dlg, rng, talker, played), array_config(), "array", dlg.truth()
@@ -264,14 +271,14 @@ def load_split(
     cache: Path = CACHE,
     log: bool = True,
     voices: int = ESPEAK_SPEAKERS,
-    music: float = 0.0,
+    music: shop_music.MusicPlan = NO_MUSIC,
 ) -> list[Sample]:
     """``count`` dialogues of ``split`` (one of SPLITS), simulated once and then read from the cache.
 
-    ``music``: the share of rooms with shop music (models.music; its own cache folder).
+    ``music``: which rooms have shop music, and how (models.music; its own cache folder).
     """
-    name = f"v{sim_version(music)}.{FEATURE_VERSION}-s{seed}-{int(seconds)}s-{voices}v"
-    folder = cache / "features" / (name + (f"-music{music:g}" if music > 0 else ""))
+    name = f"v{sim_version(music.share)}.{FEATURE_VERSION}-s{seed}-{int(seconds)}s-{voices}v"
+    folder = cache / "features" / (name + music.folder_suffix())
     folder.mkdir(parents=True, exist_ok=True)
     corpus: dict[str, list[Utterance]] | None = None
     tracks: list[FloatArray] | None = None
@@ -282,7 +289,7 @@ def load_split(
             if log and corpus is None:
                 print(f"simulating the {split} dialogues not yet in {folder} (kept there)", file=sys.stderr)
             corpus = corpus or load_corpus(seed, cache, voices)
-            if music > 0 and tracks is None:
+            if music.share > 0 and tracks is None:
                 tracks = shop_music.load_tracks(cache)
             audio, config, mode, truth = simulate_audio(
                 corpus,

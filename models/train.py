@@ -47,6 +47,7 @@ from listener.turns.spec import (
 )
 from models import ensemble, provenance, staging
 from models.corpus import ESPEAK_SPEAKERS
+from models.music import MusicPlan
 from models.net import TurnNet, export_step
 from models.quantize import calibration_pairs, quantize
 from models.simulate import CACHE, load_split, sim_version
@@ -85,6 +86,11 @@ class Settings:
     # share of the rooms (training, validation and test alike) with shop music from ceiling
     # loudspeakers (models.music; simulation version 4); 0 is the shipped model's training
     music: float = 0.0
+    # how (models.music.MusicPlan; recorded, and keyed in the cache, only matter with music > 0)
+    music_lead_in: float = 0.5
+    music_lead_in_s: tuple[float, float] = (5.0, 20.0)
+    music_db_below: tuple[float, float] = (10.0, 30.0)
+    music_noise_under_db: tuple[float, float] | None = None
 
 
 FLOAT_NAME = "turn.float.onnx"
@@ -93,6 +99,10 @@ SMOKE = Settings(train=1, val=1, seconds=4.0, epochs=2, chunk_s=2.0, enc=8, hidd
 
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # features, vad, future, mask
+
+
+def music_plan(s: Settings) -> MusicPlan:
+    return MusicPlan(s.music, s.music_lead_in, s.music_lead_in_s, s.music_db_below, s.music_noise_under_db)
 
 
 def epoch_chunks(data: list[Track], rng: np.random.Generator, s: Settings) -> list[Batch]:
@@ -136,13 +146,13 @@ def loss_of(
 
 def fit(net: TurnNet, data: list[Track], val: list[Track], s: Settings, log: bool) -> None:
     rng = np.random.default_rng([s.seed, 1])
-    per_epoch = len(epoch_chunks(data, np.random.default_rng(0), s))
+    # the most chunks an epoch can have (its longest dialogue from its first step): dialogues with music
+    # alone before them differ in length, so one drawn epoch can have fewer chunks than a later one
+    per_epoch = -(-max(len(t.features) for t in data) // int(s.chunk_s * 50))
     opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=1e-4)
     total = max(s.epochs * per_epoch, 2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=total, pct_start=0.15)
-    val_batch = cast(
-        Batch, tuple(torch.from_numpy(np.stack(a).astype(np.float32)) for a in zip(*map(_full, val), strict=True))
-    )
+    val_batch = cast(Batch, tuple(torch.from_numpy(_padded(a)) for a in zip(*map(_full, val), strict=True)))
     best, best_state, t0 = float("inf"), None, time.perf_counter()
     for epoch in range(1, s.epochs + 1):
         net.train()
@@ -164,6 +174,13 @@ def fit(net: TurnNet, data: list[Track], val: list[Track], s: Settings, log: boo
             print(f"  epoch {epoch}: train {float(loss):.4f} val {vloss:.4f} ({time.perf_counter() - t0:.0f} s)")
     if best_state is not None:
         net.load_state_dict(best_state)
+
+
+def _padded(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Stacked along a new first axis, the shorter ones padded with zeros at their end (a zero mask there):
+    dialogues with music playing before anybody speaks are longer than the rest."""
+    length = max(len(a) for a in arrays)
+    return np.stack([np.pad(a, ((0, length - len(a)), (0, 0))) for a in arrays]).astype(np.float32)
 
 
 def _full(seq: Track) -> tuple[np.ndarray, ...]:
@@ -249,10 +266,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="share of the rooms with shop music from ceiling loudspeakers, 0-1 (models.music; "
         f"default {Settings().music:g}, none)",
     )
+    ap.add_argument(
+        "--music-empty-counter",
+        action="store_true",
+        help="every music room starts with 10-30 s of music alone and its own noise lies 5-20 dB under the "
+        "music (the music sets the floor, as on an empty counter)",
+    )
     ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (seconds of data, a few steps)")
     args = ap.parse_args(argv)
     s = replace(SMOKE if args.smoke else Settings(), lookahead_steps=args.lookahead_steps, music=args.music)
     s = replace(s, epochs=args.epochs) if args.epochs else s
+    if args.music_empty_counter:
+        s = replace(s, music_lead_in=1.0, music_lead_in_s=(10.0, 30.0), music_noise_under_db=(5.0, 20.0))
     out, cache = _places(args.out, args.cache, args.smoke)
     problem = staging.unwritable(out)
     if problem:
@@ -321,8 +346,9 @@ def trained(s: Settings, cache: Path, log: bool = True) -> tuple[TurnNet, list[T
     torch.use_deterministic_algorithms(True)
     t0 = time.perf_counter()
     ahead = s.lookahead_steps
-    train = [targets(x, ahead) for x in load_split("train", s.train, s.seconds, s.seed, cache, log, s.voices, s.music)]
-    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, s.seed, cache, log, s.voices, s.music)]
+    plan = music_plan(s)
+    train = [targets(x, ahead) for x in load_split("train", s.train, s.seconds, s.seed, cache, log, s.voices, plan)]
+    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, s.seed, cache, log, s.voices, plan)]
     if log:
         print(f"data ready in {time.perf_counter() - t0:.0f} s: {len(train)} train, {len(val)} val dialogues")
     net = TurnNet(N_FEATURES, N_OUT, s.enc, s.hidden)
@@ -396,7 +422,8 @@ def _describe_ensemble(
     """Choose the merged model's thresholds, score it and write its final sidecars; its figures."""
     state_size = load_spec(int8_path).state_size  # the members' states side by side, as merged
     ahead = s.lookahead_steps
-    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, seeds[0], cache, log, s.voices, s.music)]
+    plan = music_plan(s)
+    val = [targets(x, ahead) for x in load_split("val", s.val, s.seconds, seeds[0], cache, log, s.voices, plan)]
     outputs = {kind: onnx_outputs(path, val) for kind, path in (("float", float_path), ("int8", int8_path))}
     on, off = choose_thresholds(outputs["int8"], val, ahead)
     decisions = choose_decision_thresholds(outputs["int8"], val)

@@ -159,6 +159,7 @@ def test_a_smoke_run_never_writes_over_the_shipped_model_unless_told_to(
         (["--seeds", "5"], "an ensemble needs two or more different seeds"),  # trained, then failed at the merge
         (["--seeds", "5,5"], "an ensemble needs two or more different seeds"),  # one model averaged with itself
         (["--epochs", "0"], "argument --epochs: 0 is outside 1-10000"),  # an untrained model, exit 0
+        (["--music", "1.5"], "argument --music: 1.5 is outside 0-1"),
     ],
 )
 def test_a_bad_training_option_is_refused_before_any_training(

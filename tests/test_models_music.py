@@ -1,0 +1,65 @@
+"""Shop music in the training rooms (models.music, models.simulate): kept apart from the bench's tracks."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from bench import store_audio as sa
+from bench.room import Room
+from models import music, train
+from models.dialogue import Dialogue, Placed
+from models.simulate import MUSIC_SIM_VERSION, SIM_VERSION, Music, _level, delayed, sim_version
+
+
+def test_training_never_plays_a_track_the_bench_evaluates_on() -> None:
+    trained = {p for t in music.TRAIN_TRACKS for p in t.files}
+    evaluated = {p for t in sa.TRACKS.values() for p in t.files}
+    assert not trained & evaluated
+    assert not {t.name for t in music.TRAIN_TRACKS} & set(sa.TRACKS)
+    # Frozen-Bubble's two-player theme is in the bench as a module; its .ogg rendering is the same tune
+    assert all("2p" not in p.name for p in trained)
+
+
+def test_music_has_its_own_simulation_version_and_none_keeps_the_shipped_one() -> None:
+    assert sim_version(0.0) == SIM_VERSION
+    assert sim_version(0.4) == MUSIC_SIM_VERSION != SIM_VERSION
+
+
+def test_a_lead_in_is_silence_before_the_dialogue() -> None:
+    active = np.ones(3, dtype=bool)
+    dlg = Dialogue(10, [Placed(0, 2, np.ones(3 * 160), active)])
+    later = delayed(dlg, 4)
+    assert later.frames == 14
+    assert not later.truth()[:, :6].any() and later.truth()[0, 6:9].all()
+    assert np.array_equal(later.sources()[:, 4 * 160 :], dlg.sources())
+
+
+def test_music_plays_at_its_level_below_the_speech() -> None:
+    rng = np.random.default_rng(3)
+    active = np.ones(100, dtype=bool)
+    dlg = Dialogue(100, [Placed(0, 0, np.ones(16000), active)])
+    speech = rng.normal(size=(4, 16000))
+    heard = rng.normal(size=(4, 16000)) * 7.0
+    silent = np.zeros((4, 16000))
+    with_music = _level(speech, silent, dlg, np.random.default_rng(1), heard, Music(heard[0], 20.0, rng))
+    without = _level(speech, silent, dlg, np.random.default_rng(1))
+    # the same gain for both (the music adds 1 % to the speech's power): the difference is the music
+    added = with_music - without * np.sqrt(np.mean(with_music**2) / np.mean(without**2))
+    ratio_db = 10 * np.log10(np.mean(added**2) / np.mean(without**2))
+    assert abs(ratio_db - -20.0) < 0.5
+
+
+def test_ceiling_music_reaches_every_mic() -> None:
+    room = Room(size_m=(5.0, 4.0, 2.8), rt60_s=0.4, array_center_m=(2.5, 2.0, 1.0))
+    out = music.through_ceiling(np.random.default_rng(0).normal(size=4000), room, np.random.default_rng(1))
+    assert out.shape == (4, 4000) and np.all(np.mean(out**2, axis=1) > 0)
+
+
+def test_the_music_share_is_a_share() -> None:
+    assert train._share("0.4") == 0.4
+    for bad in ("1.5", "-0.1", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            train._share(bad)

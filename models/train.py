@@ -101,6 +101,15 @@ SMOKE = Settings(train=1, val=1, seconds=4.0, epochs=2, chunk_s=2.0, enc=8, hidd
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # features, vad, future, mask
 
 
+def recorded_settings(s: Settings) -> dict[str, object]:
+    """The sidecar's ``training.settings``: without music, those of the trainings before music existed (the
+    same dialogues and weights), so their members still merge with a new seed (models.ensemble compares them)."""
+    settings = asdict(s)
+    if s.music == 0:
+        settings = {k: v for k, v in settings.items() if not k.startswith("music")}
+    return settings
+
+
 def music_plan(s: Settings) -> MusicPlan:
     return MusicPlan(s.music, s.music_lead_in, s.music_lead_in_s, s.music_db_below, s.music_noise_under_db)
 
@@ -220,7 +229,7 @@ def sidecar(
         "training": {
             "command": "python -m models.train",
             "seed": s.seed,
-            "settings": asdict(s),
+            "settings": recorded_settings(s),
             "simulation_version": sim_version(s.music),
             "torch": torch.__version__,
             **provenance.provenance(),
@@ -277,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = replace(SMOKE if args.smoke else Settings(), lookahead_steps=args.lookahead_steps, music=args.music)
     s = replace(s, epochs=args.epochs) if args.epochs else s
     if args.music_empty_counter:
+        if args.music == 0:
+            ap.error("--music-empty-counter needs --music SHARE above 0 (the share of rooms with music)")
         s = replace(s, music_lead_in=1.0, music_lead_in_s=(10.0, 30.0), music_noise_under_db=(5.0, 20.0))
     out, cache = _places(args.out, args.cache, args.smoke)
     problem = staging.unwritable(out)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 
 from bench import store_audio as sa
 from bench.room import Room
-from models import music, train
+from listener.turns.spec import shipped_model_path, sidecar_path
+from models import ensemble, music, train
 from models.dialogue import Dialogue, Placed
 from models.simulate import MUSIC_SIM_VERSION, SIM_VERSION, Music, _level, delayed, sim_version
 
@@ -63,3 +66,25 @@ def test_the_music_share_is_a_share() -> None:
     for bad in ("1.5", "-0.1", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
             train._share(bad)
+
+
+def test_a_training_without_music_still_merges_with_the_members_trained_before_music() -> None:
+    """Every sidecar recorded the music settings, off too: a seed trained now was refused beside the cached
+    members of the shipped training (models/README's four seeds) though its dialogues and weights are theirs."""
+    path = shipped_model_path()
+    shipped = json.loads(sidecar_path(path).read_text())
+    new = json.loads(json.dumps(shipped))
+    new["training"]["settings"] = train.recorded_settings(replace(train.Settings(), seed=11))
+    new["training"]["seed"] = 11
+    new = json.loads(json.dumps(new))  # tuples as the sidecar's JSON holds them
+    ensemble.check_members([shipped, new], [path, path.with_name("new.onnx")])
+    with_music = train.recorded_settings(replace(train.Settings(), music=0.4))
+    assert with_music == asdict(replace(train.Settings(), music=0.4))  # recorded in full when it plays
+
+
+def test_the_empty_counter_recipe_without_music_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """It changed only settings no room reads at share 0, and the sidecar claimed the recipe all the same."""
+    with pytest.raises(SystemExit) as exit_:
+        train.main(["--smoke", "--music-empty-counter"])
+    assert exit_.value.code == 2
+    assert "--music-empty-counter needs --music SHARE above 0" in capsys.readouterr().err

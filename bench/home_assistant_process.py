@@ -27,6 +27,7 @@ DEFAULT_VERSION = "2025.4.4"
 PYTHON_MIN = (3, 13)
 # integrations whose requirements Home Assistant would otherwise pip-install at its first start
 PRELOADED = ("mqtt", "recorder", "frontend")
+INSTALLED = ".listener-bench-installed"  # written once both pip steps are done
 # what the registries' delayed save waits after a change (10 s) and a little more
 REGISTRY_SAVE_S = 11.0
 LEVELS = (" WARNING ", " ERROR ", " CRITICAL ")
@@ -62,14 +63,17 @@ def requirements(site: Path, domains: tuple[str, ...]) -> list[str]:
 def install(version: str, python: str) -> Path:
     """Home Assistant ``version`` from PyPI into its own venv in the bench cache (once); its ``hass``."""
     venv = CACHE / f"home-assistant-{version}"
-    hass = venv / "bin" / "hass"
-    if hass.exists():
+    hass, done = venv / "bin" / "hass", venv / INSTALLED
+    if done.exists():
         return hass
+    # hass comes with the first pip step: an install cut short after it is not a complete one, so start over
+    shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, f"homeassistant=={version}"], check=True, capture_output=True, timeout=1800)
     site = next((venv / "lib").glob("python3.*/site-packages"))
     subprocess.run([*pip, *requirements(site, PRELOADED)], check=True, capture_output=True, timeout=1800)
+    done.write_text(f"{version}\n")
     return hass
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.device_run import SAMPLE, run_device, start_device
 from bench.home_assistant_process import (
     DEFAULT_VERSION,
     REGISTRY_SAVE_S,
@@ -46,11 +46,9 @@ from bench.home_assistant_process import (
     tally,
     wait_until,
 )
-from bench.signals import ROOT as REPO
 from listener.outputs.mqtt.discovery import discovery_payload
-from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, free_port, kill_process_group, service_config
+from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, free_port, kill_process_group
 
-SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
 SETTLE_S = 3.0  # the recorder commits every second; MQTT to state is milliseconds
 SKEW_S = 0.3
 DISCOVERY = f"homeassistant/device/{DEVICE_ID}/config"
@@ -66,20 +64,10 @@ class Bench:
     folder: Path
 
     def device(self, prefix: str = "listener", fast: bool = True) -> subprocess.Popen[bytes]:
-        name = f"listener-{prefix.replace('/', '-')}.toml"
-        config = service_config(self.folder, self.broker, short_sessions=False, name=name, topic_prefix=prefix)
-        args = [sys.executable, "-m", "listener", "run", "--input", str(SAMPLE), "--config", str(config)]
-        env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
-        with (self.folder / "device.log").open("ab") as out:  # the child keeps its own copy
-            return subprocess.Popen([*args, "--fast"] if fast else args, stdout=out, stderr=out, env=env,
-                                    cwd=REPO, start_new_session=True)  # fmt: skip
+        return start_device(self.folder, self.broker, prefix, fast)
 
     def run_device(self, prefix: str = "listener") -> int:
-        proc = self.device(prefix)
-        try:
-            return proc.wait(timeout=300)
-        finally:
-            kill_process_group(proc)
+        return run_device(self.folder, self.broker, prefix)
 
     def published(self, since: int, leaf: str) -> list[tuple[float, dict[str, Any] | None]]:
         """(epoch s of arrival, payload) of every message on a topic ending ``/leaf`` after message ``since``."""

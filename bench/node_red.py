@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.device_run import SAMPLE, run_device, start_device
 from bench.node_red_process import NODE_RED_FOR_NODE, NodeRed, install, node_version, wait_until
 from bench.signals import ROOT as REPO
-from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, kill_process_group, service_config
+from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, kill_process_group
 
 FLOW = REPO / "docs" / "integrations" / "node-red-flow.json"
 TAB_ID = next(n["id"] for n in json.loads(FLOW.read_text()) if n["type"] == "tab")  # the flow context's key
-SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
 AWAY_S = 10.0  # how long Node-RED stays stopped while the device runs
 DEBUG_NODES = ("Today", "Interruption by rep", "Counter status", "Finished sessions", "Messages lost by counter")
 
@@ -63,25 +63,11 @@ class Bench:
     recorder: Recorder
     folder: Path
 
-    def device_config(self, prefix: str = "listener") -> Path:
-        """A device publishing to the bench's broker (Last Will after 7.5 s); one state_dir for all runs."""
-        name = f"listener-{prefix.replace('/', '-')}.toml"
-        return service_config(self.folder, self.broker, short_sessions=False, name=name, topic_prefix=prefix)
-
     def device(self, prefix: str = "listener", fast: bool = True) -> subprocess.Popen[bytes]:
-        config = self.device_config(prefix)
-        args = [sys.executable, "-m", "listener", "run", "--input", str(SAMPLE), "--config", str(config)]
-        env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
-        with (self.folder / "device.log").open("ab") as out:  # the child keeps its own copy
-            return subprocess.Popen([*args, "--fast"] if fast else args, stdout=out, stderr=out, env=env,
-                                    cwd=REPO, start_new_session=True)  # fmt: skip
+        return start_device(self.folder, self.broker, prefix, fast)
 
     def run_device(self, prefix: str = "listener") -> int:
-        proc = self.device(prefix)
-        try:
-            return proc.wait(timeout=300)
-        finally:
-            kill_process_group(proc)
+        return run_device(self.folder, self.broker, prefix)
 
     def published(self, since: int) -> list[tuple[str, dict[str, Any] | None, bool]]:
         """What the device published after message ``since``: (leaf topic, payload, retained)."""

@@ -1,4 +1,4 @@
-"""The device the dashboard benches feed their dashboard with (bench.node_red, bench.home_assistant).
+"""What the dashboard benches (bench.node_red, bench.home_assistant) share: the device feeding their dashboard.
 
 The bundled sample through ``listener run --input`` against the bench's broker, with gpiozero's mock
 pins, in its own process group (so a bench that stops or fails takes the whole run down with it).
@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.signals import ROOT as REPO
@@ -43,3 +45,15 @@ def run_device(folder: Path, broker: Mosquitto, prefix: str = "listener") -> int
         return proc.wait(timeout=RUN_TIMEOUT_S)
     finally:
         kill_process_group(proc)
+
+
+def wait_until(ok: Callable[[], bool], timeout_s: float, what: str = "") -> bool:
+    """Poll ``ok`` until it holds or ``timeout_s`` passes; a miss is printed when ``what`` names it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ok():
+            return True
+        time.sleep(0.1)
+    if what:
+        print(f"  (no {what} within {timeout_s:.0f} s)")
+    return False

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.device_run import SAMPLE, run_device, start_device
+from bench.device_run import SAMPLE, run_device, start_device, wait_until
 from bench.home_assistant_process import (
     DEFAULT_VERSION,
     REGISTRY_SAVE_S,
@@ -44,7 +44,6 @@ from bench.home_assistant_process import (
     number,
     python_version,
     tally,
-    wait_until,
 )
 from listener.outputs.mqtt.discovery import discovery_payload
 from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, free_port, kill_process_group

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.device_run import wait_until
 from bench.signals import ROOT as REPO
 from tests.mqtt_broker import kill_process_group
 
@@ -197,17 +198,6 @@ class HomeAssistant:
             if entity_id in out:
                 out[entity_id].append((at, state, json.loads(attrs) if attrs else {}))
         return out
-
-
-def wait_until(ok: Callable[[], bool], timeout_s: float, what: str = "") -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if ok():
-            return True
-        time.sleep(0.2)
-    if what:
-        print(f"  (no {what} within {timeout_s:.0f} s)")
-    return False
 
 
 def _pct(v: float | None) -> float | None:

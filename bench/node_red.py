@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.device_run import SAMPLE, run_device, start_device
-from bench.node_red_process import NODE_RED_FOR_NODE, NodeRed, install, node_version, wait_until
+from bench.device_run import SAMPLE, run_device, start_device, wait_until
+from bench.node_red_process import NODE_RED_FOR_NODE, NodeRed, install, node_version
 from bench.signals import ROOT as REPO
 from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, kill_process_group
 

@@ -7,13 +7,12 @@ import json
 import os
 import subprocess
 import threading
-import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.device_run import wait_until
 from bench.signals import ROOT as REPO
 from tests.mqtt_broker import free_port, kill_process_group
 
@@ -148,14 +147,3 @@ class NodeRed:
         lines = text.splitlines()
         hits = [ln for ln in lines if any(lv in ln for lv in levels)]
         return [ln for ln in hits if not any(noise in ln for noise in STARTUP_NOISE)]
-
-
-def wait_until(ok: Callable[[], bool], timeout_s: float, what: str = "") -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if ok():
-            return True
-        time.sleep(0.1)
-    if what:
-        print(f"  (no {what} within {timeout_s:.0f} s)")
-    return False

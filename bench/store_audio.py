@@ -21,6 +21,7 @@ through the same room model as the cases (bench.room).
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import subprocess
@@ -92,8 +93,9 @@ def _decode(inputs: list[Path], out: Path, filters: str = "") -> None:
     subprocess.run(cmd, check=True, capture_output=True)
 
 
+@functools.cache
 def music(name: str) -> FloatArray:
-    """The track's whole recording, mono 16 kHz, peak 1 (decoded once into the cache)."""
+    """The track's whole recording, mono 16 kHz, peak 1 (decoded once into the cache, read once; read-only)."""
     track = TRACKS[name]
     cached = STORE_CACHE / f"music-{name}.wav"
     if not cached.exists():
@@ -103,7 +105,7 @@ def music(name: str) -> FloatArray:
         STORE_CACHE.mkdir(parents=True, exist_ok=True)
         _decode(list(track.files), cached)
     x = load_mono(cached, RATE_HZ)
-    return x / max(float(np.max(np.abs(x))), 1e-9)
+    return _frozen(x / max(float(np.max(np.abs(x))), 1e-9))
 
 
 def chime(rng_hz: tuple[float, float] = CHIME_HZ, note_s: float = 0.6) -> FloatArray:
@@ -113,8 +115,9 @@ def chime(rng_hz: tuple[float, float] = CHIME_HZ, note_s: float = 0.6) -> FloatA
     return np.concatenate(notes)
 
 
+@functools.cache
 def announcement() -> FloatArray:
-    """The chime, then espeak-ng reading :data:`ANNOUNCEMENT_TEXT`, band-limited like a PA horn; peak 1."""
+    """The chime, then espeak-ng reading :data:`ANNOUNCEMENT_TEXT`, band-limited like a PA horn; peak 1 (read-only)."""
     cached = STORE_CACHE / "announcement.wav"
     if not cached.exists():
         espeak = _need("espeak-ng", "espeak-ng")
@@ -125,7 +128,13 @@ def announcement() -> FloatArray:
     voice = load_mono(cached, RATE_HZ)
     voice /= max(float(np.max(np.abs(voice))), 1e-9)
     x = np.concatenate([0.7 * chime(), np.zeros(RATE_HZ // 2), voice])
-    return x / float(np.max(np.abs(x)))
+    return _frozen(x / float(np.max(np.abs(x))))
+
+
+def _frozen(x: FloatArray) -> FloatArray:
+    """``x``, made read-only: one cached array serves every caller, so none may change it."""
+    x.setflags(write=False)
+    return x
 
 
 def looped(x: FloatArray, samples: int, start: int) -> FloatArray:

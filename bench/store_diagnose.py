@@ -18,9 +18,10 @@ import numpy as np
 from bench.rules import model_run
 from bench.signals import wrap_deg
 from listener.config import Config
+from listener.config.array_checks import angle_apart_deg
+from listener.config.schema import PartiesConfig
 from listener.events import ActivityFrames
 
-SECTOR_HALF_WIDTH_DEG = 60.0  # the config's default sector_half_width_deg
 NEAR_SPEAKER_DEG = 30.0
 
 
@@ -33,8 +34,8 @@ class Region:
     customer_on: float
     rep_prob: tuple[float, float]  # mean, 95th percentile
     customer_prob: tuple[float, float]
-    heard_rep: float  # fraction of frames with a direction that lie in the rep's sector (+-60 deg of 0)
-    heard_customer: float  # in the customer's (+-60 deg of 180)
+    heard_rep: float  # fraction of frames with a direction that lie in the rep's sector (the config's parties)
+    heard_customer: float  # in the customer's
     near_speaker: float  # within 30 deg of a loudspeaker's azimuth
 
 
@@ -59,12 +60,7 @@ def frames_of(wav: Path, config: Config) -> Frames:
     return Frames(t, cat("rep_active"), cat("customer_active"), cat("rep_prob"), cat("customer_prob"), cat("doa_deg"))
 
 
-def angle_off(doa_deg: np.ndarray, azimuth_deg: float) -> np.ndarray:
-    """Absolute angular distance in degrees, 0-180."""
-    return np.abs((doa_deg - azimuth_deg + 180.0) % 360.0 - 180.0)
-
-
-def region(f: Frames, sel: np.ndarray, speaker_azimuths: list[float]) -> Region:
+def region(f: Frames, sel: np.ndarray, speaker_azimuths: list[float], parties: PartiesConfig) -> Region:
     n = int(sel.sum())
     if n == 0:
         return Region(0, 0.0, 0.0, (0.0, 0.0), (0.0, 0.0), 0.0, 0.0, 0.0)
@@ -74,15 +70,15 @@ def region(f: Frames, sel: np.ndarray, speaker_azimuths: list[float]) -> Region:
     def share(m: np.ndarray) -> float:
         return float(m.mean()) if m.size else 0.0
 
-    near = np.min([angle_off(doa, a) for a in speaker_azimuths], axis=0) if doa.size else np.zeros(0)
+    near = np.min([angle_apart_deg(doa, a) for a in speaker_azimuths], axis=0) if doa.size else np.zeros(0)
     return Region(
         n,
         float(f.rep_on[sel].mean()),
         float(f.customer_on[sel].mean()),
         (float(f.rep_prob[sel].mean()), float(np.percentile(f.rep_prob[sel], 95))),
         (float(f.customer_prob[sel].mean()), float(np.percentile(f.customer_prob[sel], 95))),
-        share(angle_off(doa, 0.0) <= SECTOR_HALF_WIDTH_DEG),
-        share(angle_off(doa, 180.0) <= SECTOR_HALF_WIDTH_DEG),
+        share(angle_apart_deg(doa, parties.rep_azimuth_deg) <= parties.sector_half_width_deg),
+        share(angle_apart_deg(doa, parties.customer_azimuth_deg) <= parties.sector_half_width_deg),
         share(near <= NEAR_SPEAKER_DEG),
     )
 
@@ -91,12 +87,14 @@ def diagnose(
     wav: Path, announcements: list[tuple[float, float]], speaker_azimuths: list[float], config: Config | None = None
 ) -> dict[str, Region]:
     """Music alone and announcements (with 1 s after each, for the room's tail) on ``wav``, under ``config``."""
-    f = frames_of(wav, config or Config())
+    config = config or Config()
+    f = frames_of(wav, config)
     in_ann = np.zeros(len(f.t_s), dtype=bool)
     for a, b in announcements:
         in_ann |= (f.t_s >= a) & (f.t_s < b + 1.0)
     azimuths = [wrap_deg(a) for a in speaker_azimuths]
-    return {"music": region(f, ~in_ann, azimuths), "announcement": region(f, in_ann, azimuths)}
+    parties = config.parties
+    return {"music": region(f, ~in_ann, azimuths, parties), "announcement": region(f, in_ann, azimuths, parties)}
 
 
 def print_diagnosis(label: str, found: dict[str, Region]) -> None:

@@ -201,7 +201,7 @@ def music_for_case(
     room = case_room(truth)
     speakers = sa.ceiling_speakers(room, rng, args.speakers)
     samples = audio.shape[1]
-    programmes = [sa.looped(sa.music(t), samples, int(rng.integers(len(sa.music(t))))) for t in tracks]
+    programmes = [sa.looped(x, samples, int(rng.integers(len(x)))) for x in map(sa.music, tracks)]
     heard = sa.through_speakers(programmes, room, speakers, rng, mics_of(DEFAULT_ARRAY))
     segments = [(s.start_s, s.end_s) for s in segments_from_json(truth["segments"])]
     speech_dbfs = sa.level_dbfs(audio, smooth_mask(segments, samples, RATE_HZ) > 0.5)

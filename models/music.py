@@ -42,7 +42,6 @@ TRAIN_TRACKS = (
     sa.Track("frozen-bubble-intro", "fb-music-high", (FB / "introzik.ogg",)),
 )
 # the benchmark's tracks stay out of training (checked by tests/test_models_music.py)
-EVALUATION_TRACKS = tuple(sa.TRACKS)
 
 SPEAKERS = (1, 2)  # loudspeakers per room, all playing the same programme
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from listener.analytics.report import AudioInfo
-from listener.analytics.summary import Window, all_sessions, no_session, summarize
+from listener.analytics.summary import EPS_S, Window, all_sessions, no_session, summarize
 from listener.events import (
     AudioDropped,
     Backchannel,
@@ -87,6 +87,18 @@ def test_dominance_begun_as_the_reps_speech_ends_on_a_check_is_in_the_session_it
     assert on.onset_s == ended.end_s == off.onset_s == 30.5 and off.reason == "session_end"
     assert [(s.dominance_episodes, s.dominance_s) for s in c.sessions] == [(1, 0.0)]
     assert all_sessions(c.segments, c.events, 60.0, CONFIG.analytics).dominance_episodes == 1
+
+
+def test_dominance_begun_on_the_share_where_a_session_ends_is_the_next_sessions() -> None:
+    """Only the session's own end closes an episode begun at that instant into it: one begun there on the share (a
+    cut's next session showing it on) is the next session's, and the instant is held by exactly one of the two."""
+    on = DominanceChanged(dominating=True, onset_s=30.0, decided_s=30.0, rep_share=0.7, reason="share")
+    off = DominanceChanged(dominating=False, onset_s=40.0, decided_s=40.0, rep_share=0.5, reason="share")
+    windows = (Window(0.0, 30.0), Window(30.0, 60.0))
+    first, second = (summarize("", w, w.end_s, [], [on, off], CONFIG.analytics) for w in windows)
+    assert (first.dominance_episodes, second.dominance_episodes) == (0, 1)
+    just_before = 30.0 - EPS_S / 2
+    assert not Window(0.0, 30.0).holds(just_before) and Window(30.0, 60.0).holds(just_before)
 
 
 def test_the_longest_silence_is_the_longest_of_the_sessions_long_silences() -> None:

@@ -88,3 +88,15 @@ def test_the_empty_counter_recipe_without_music_is_refused(capsys: pytest.Captur
         train.main(["--smoke", "--music-empty-counter"])
     assert exit_.value.code == 2
     assert "--music-empty-counter needs --music SHARE above 0" in capsys.readouterr().err
+
+
+def test_each_music_plan_has_its_own_simulation_folder() -> None:
+    """Dialogues of one plan are never read back as another's (the cache keys folders by this suffix)."""
+    plans = [
+        music.MusicPlan(),
+        music.MusicPlan(share=0.4),
+        music.MusicPlan(share=0.2),
+        music.MusicPlan(share=0.4, lead_in=1.0, lead_in_s=(10.0, 30.0), noise_under_db=(5.0, 20.0)),
+    ]
+    suffixes = [p.folder_suffix() for p in plans]
+    assert suffixes[0] == "" and len(set(suffixes)) == len(plans)

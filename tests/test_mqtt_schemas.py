@@ -368,6 +368,8 @@ def test_the_guide_clears_a_retired_devices_discovery_before_its_topics() -> Non
     cleared = [line for line in block.splitlines() if "mosquitto_pub" in line]
     assert "homeassistant/device/counter-3/config" in cleared[0]
     assert any("listener/counter-3/$t" in line for line in cleared[1:])
+    assert all(" -r -n " in line for line in cleared)  # empty and retained: what clears a retained topic
+    assert any("for t in status info state;" in line for line in cleared[1:])  # every retained topic of the device
 
 
 def test_node_red_flow_is_wired_to_real_topics() -> None:

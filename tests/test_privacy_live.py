@@ -12,6 +12,7 @@ seen there.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -51,6 +52,7 @@ HEARD = re.compile(rb"recogniser result: \d+ words, [\d.]+-([\d.]+) s")
 # dialogue (the service had taken in about 135 s of audio by then). A wait, not a timing: alone it takes 10 s
 START_UP_LIMIT_S = 300.0
 LEAD_IN_S = 3.0  # silence the device plays before the dialogue
+HEARD_EARLY_S = 1.0  # the recogniser has had the dialogue once a result ends this close to its last word
 DEAD_CHANNEL = 3  # the array's last mic; the recogniser hears the first
 # `python -m listener`, with the spy on the words the recogniser returns
 SERVICE = HEARD_SPY + "import sys\nfrom listener.entry import main\nsys.exit(main())\n"
@@ -128,8 +130,10 @@ def _config(path: Path, state: Path, port: int) -> Path:
 
 
 # libjack's metadata database (Berkeley DB: its environment's region files and the table), which PortAudio's JACK
-# host API opens when it initialises, JACK server or none: JACK clients' properties, which listener never sets
-JACK_DB = re.compile(rf"/dev/shm/jack_db-{os.getuid()}(/__db\.\d{{3}}|/metadata\.db)?")
+# host API opens when it initialises, JACK server or none: JACK clients' properties, which listener never sets.
+# The first process since boot creates the table through __db.metadata.db, renamed to metadata.db (seen on a
+# fresh machine: the folder is in /dev/shm)
+JACK_DB = re.compile(rf"/dev/shm/jack_db-{os.getuid()}(/__db\.\d{{3}}|/(__db\.)?metadata\.db)?")
 
 
 # the spool's own file and sqlite's beside it (the WAL, its index, a rollback journal)
@@ -192,11 +196,27 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
     )
 
 
+def _last_word_s(wav: Path) -> float:
+    """When the dialogue's last word ends, as vosk hears the recording.
+
+    Live times come early by up to a few tenths: the device's first chunks go to its listing, and vosk's ends move
+    by frames (a fresh-clone CI run, 2026-12-06: the last result ended at 10.04 s, the last word at 10.38 s; a limit
+    0.3 s under it waited its 300 s). HEARD_EARLY_S is safe while the dialogue's last stretch is all speech: vosk
+    ends a result at a pause, so only the last line's can end there."""
+    words = asr_audio.direct_words(wav)
+    last_s = max(float(w["end"]) for w in words)
+    tail = sorted((float(w["start"]), float(w["end"])) for w in words if float(w["end"]) > last_s - HEARD_EARLY_S)
+    pauses = [b[0] - a[1] for a, b in itertools.pairwise(tail)]
+    assert tail[0][0] <= last_s - HEARD_EARLY_S and max(pauses, default=0.0) < 0.2, tail
+    return last_s
+
+
 def _run_until_heard(
     cmd: list[str], env: dict[str, str], cwd: Path, wav: Path, traced: bool
 ) -> tuple[bytes, bytes, set[str]]:
     """Run the service until its recogniser has had the whole dialogue, stop it with SIGTERM: (its stdout, its
     stderr, the words its recogniser returned)."""
+    last_word_s = _last_word_s(wav)
     reader, writer = os.pipe()
     spied, spy = os.pipe()
     stat = os.fstat(writer)
@@ -209,9 +229,7 @@ def _run_until_heard(
         os.close(spy)
     pid = proc.pid
     try:
-        last_word_s = max(float(w["end"]) for w in asr_audio.direct_words(wav))
-        # live times may differ by a frame
-        log = _Stderr(os.fdopen(reader, "rb"), until_s=LEAD_IN_S + last_word_s - 0.3)
+        log = _Stderr(os.fdopen(reader, "rb"), until_s=LEAD_IN_S + last_word_s - HEARD_EARLY_S)
         heard = log.heard.wait(START_UP_LIMIT_S)
         pid = _service_pid(proc, traced)
         os.kill(pid, signal.SIGTERM)

@@ -55,7 +55,8 @@ def test_a_failed_pip_leaves_no_staged_copy_in_the_targets_tmp(pi_root: Path, tm
     # then the script's own line: the step, and what to do (pip's words alone did not say to run it again)
     assert done.stderr.splitlines()[-1] == (
         f"error: pip could not install {checkout} into /opt/listener/venv (its reason above): check that the device "
-        "reaches PyPI (the network, a proxy in pip.conf); then run this again (what it did so far is kept)"
+        "reaches PyPI (the network, a proxy in pip.conf) and the clock (`date`: apt and https refuse files "
+        '"not valid yet" when it is behind); then run this again (what it did so far is kept)'
     )
     assert not (pi_root / spec.removeprefix("/")).exists()
     assert list((pi_root / "tmp").iterdir()) == []  # no listener-src.* left in the target's /tmp
@@ -83,8 +84,9 @@ def test_a_failed_apt_get_says_what_failed_and_what_to_do(pi_root: Path, tmp_pat
     *_, fetch, said = done.stderr.splitlines()
     assert fetch.startswith("E: Failed to fetch")
     assert said == (
-        "error: apt-get update failed (its reason above): check the network and /etc/apt/sources.list*; "
-        "then run this again (what it did so far is kept)"
+        "error: apt-get update failed (its reason above): check the network, the clock (`date`: apt and https "
+        'refuse files "not valid yet" when it is behind) and /etc/apt/sources.list*; then run this again (what it '
+        "did so far is kept)"
     )
 
 

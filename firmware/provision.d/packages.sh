@@ -11,11 +11,17 @@ pkg_installed() {
 		grep -q 'install ok installed'
 }
 
+# A clock behind fails apt and https ("not valid yet"), one a few days behind too, which no floor
+# catches: every network step's failure names it beside the network.
+# shellcheck disable=SC2016 # `date` is for the installer to type, not to run here
+CLOCK_BEHIND='the clock (`date`: apt and https refuse files "not valid yet" when it is behind)'
+
 apt_install() {
 	local again="then run this again (what it did so far is kept)"
-	run apt-get update || die "apt-get update failed (its reason above): check the network and /etc/apt/sources.list*; $again"
+	run apt-get update ||
+		die "apt-get update failed (its reason above): check the network, $CLOCK_BEHIND and /etc/apt/sources.list*; $again"
 	run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ||
-		die "apt-get could not install $* (its reason above): check the network, or that the image is Raspberry Pi OS / Debian 12 Bookworm; $again"
+		die "apt-get could not install $* (its reason above): check the network and $CLOCK_BEHIND, or that the image is Raspberry Pi OS / Debian 12 Bookworm; $again"
 }
 
 ensure_apt_packages() {
@@ -101,7 +107,7 @@ install_package() {
 		spec=/tmp/$(basename "$staged")
 	fi
 	local failed="pip could not install $SOURCE into $VENV (its reason above): check that the device reaches PyPI \
-(the network, a proxy in pip.conf); then run this again (what it did so far is kept)"
+(the network, a proxy in pip.conf) and $CLOCK_BEHIND; then run this again (what it did so far is kept)"
 	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade -c "$constraints" "$spec" || die "$failed"
 	if [[ -f $SOURCE ]]; then
 		# pip keeps an installed wheel of the same version even if its content changed.
@@ -158,7 +164,7 @@ download() {
 
 fetch_vosk_model() {
 	local dir=$1 zip=$TMPD/model.zip unpacked=$TMPD/model actual folder
-	download "$VOSK_URL" "$zip" || die "could not download $VOSK_URL: check the network, or pass --vosk-url with a reachable copy"
+	download "$VOSK_URL" "$zip" || die "could not download $VOSK_URL: check the network and $CLOCK_BEHIND, or pass --vosk-url with a reachable copy"
 	actual=$(sha256sum "$zip" | cut -d' ' -f1)
 	[[ $actual == "$VOSK_SHA256" ]] ||
 		die "$VOSK_URL has SHA-256 $actual, expected $VOSK_SHA256: the download is damaged or not the model pinned here; nothing was installed"

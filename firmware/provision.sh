@@ -21,6 +21,12 @@ VOSK_EN_SMALL_NAME=vosk-model-small-en-us-0.15
 VOSK_EN_SMALL_URL=https://alphacephei.com/vosk/models/$VOSK_EN_SMALL_NAME.zip
 VOSK_EN_SMALL_SHA256=30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498
 
+# No clock reading earlier than this (UTC) can be right: this script did not exist yet. The listener's own
+# floor (listener/clock.py's EARLIEST). A floor, not the true time, which the script has no way to learn
+# when NTP is what is missing; but it catches the case that matters: a fresh image boots on its build
+# date (fake-hwclock), months before any release of this script.
+CLOCK_FLOOR=2026-11-25
+
 PREFIX=/opt/listener
 VENV=$PREFIX/venv
 MODELS_DIR=$PREFIX/models
@@ -187,6 +193,7 @@ main() {
 	check_named_files_early
 	check_secrets_file
 	check_can_run
+	check_clock_early
 	TMPD=$(mktemp -d)
 	trap 'rm -rf "$TMPD" "$STAGED"' EXIT
 	say "listener provisioning: root $ROOT, preset $PRESET$( ((DRY_RUN)) && printf ', dry run')"

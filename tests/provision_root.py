@@ -41,11 +41,13 @@ def provision(
     env: dict[str, str] | None = None,
     umask: str = "",
     cwd: Path | None = None,
+    under: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``umask``: run the script under it, as sudo would from a shell that set it; ``cwd``: run it from there."""
+    """``umask``: run the script under it, as sudo would from a shell that set it; ``cwd``: run it from there;
+    ``under``: a command that runs it (``faketime DATE``)."""
     require("bash", "bash")
     env = {**os.environ, "LC_ALL": "C", **(env or {})}
-    command = ["bash", str(SCRIPT), "--root", str(root), *args]
+    command = [*under, "bash", str(SCRIPT), "--root", str(root), *args]
     if umask:
         command = ["bash", "-c", f'umask {umask} && exec "$@"', "bash", *command]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, cwd=cwd)

@@ -16,6 +16,23 @@ pkg_installed() {
 # shellcheck disable=SC2016 # `date` is for the installer to type, not to run here
 CLOCK_BEHIND='the clock (`date`: apt and https refuse files "not valid yet" when it is behind)'
 
+# apt refuses its archive's Release files ("not valid yet") by a clock behind, and curl and pip the servers'
+# certificates: an image's first run (its build date, months old where the network blocks NTP) stopped
+# halfway, told to check the network. Only runs that may download are checked: one that downloads
+# nothing (--no-apt --no-pip, no model or a file:// one) writes files alone, and the listener judges
+# its own clock once it runs (the journal, listener doctor). Re-runs on a provisioned device pass:
+# fake-hwclock saves the clock hourly and at shutdown, and boots on it. Under --root, this machine's clock
+# is the one apt (chrooted) and pip run on.
+check_clock_early() {
+	((NO_APT && NO_PIP)) && [[ -z $VOSK_URL || $VOSK_URL == file://* ]] && return 0
+	(($(date +%s) >= $(date -u -d "$CLOCK_FLOOR" +%s))) && return 0
+	die "the clock reads $(date '+%Y-%m-%d %H:%M %Z'), before $CLOCK_FLOOR, when this script was written: \
+apt and https downloads (pip, the vosk model) refuse files as \"not valid yet\" by it; nothing was changed. \
+Let NTP set it (\`timedatectl status\` says \"System clock synchronized: yes\" once it has; the network must \
+let UDP port 123 out), or where the network blocks NTP set it by hand: sudo date -s \"YYYY-MM-DD HH:MM\"; \
+then run this again"
+}
+
 apt_install() {
 	local again="then run this again (what it did so far is kept)"
 	run apt-get update ||

@@ -53,6 +53,7 @@ def test_a_pip_that_fails_stops_setup_and_names_the_step(checkout: Checkout) -> 
     last = checkout.last_line(done)
     assert last.startswith("setup: pip could not install the package and its dependencies into .venv"), last
     assert "ResolutionImpossible, the pins in firmware/constraints.txt" in last
+    assert "(the network, a proxy in pip.conf) and the clock (`date`" in last  # https refuses on a clock behind
     assert not [c for c in checkout.calls() if c.startswith("listener")]
 
 
@@ -140,6 +141,8 @@ def test_a_failed_apt_get_names_the_step(checkout: Checkout, fails: str) -> None
     assert done.stderr.splitlines()[0] == "E: Failed to fetch"
     step = "apt-get update" if fails == "update" else "apt-get install portaudio19-dev"
     assert checkout.last_line(done).startswith(f"setup: {step} failed (its reason above)"), done.stderr
+    if fails == "update":  # a clock behind fails the update too ("not valid yet"), where the network is fine
+        assert "check the network, the clock (`date`" in checkout.last_line(done), done.stderr
     assert checkout.pip_installs() == []
 
 

@@ -18,19 +18,45 @@ CLOCK_BEHIND='the clock (`date`: apt and https refuse files "not valid yet" when
 
 # apt refuses its archive's Release files ("not valid yet") by a clock behind, and curl and pip the servers'
 # certificates: an image's first run (its build date, months old where the network blocks NTP) stopped
-# halfway, told to check the network. Only runs that may download are checked: one that downloads
-# nothing (--no-apt --no-pip, no model or a file:// one) writes files alone, and the listener judges
-# its own clock once it runs (the journal, listener doctor). Re-runs on a provisioned device pass:
-# fake-hwclock saves the clock hourly and at shutdown, and boots on it. Under --root, this machine's clock
-# is the one apt (chrooted) and pip run on.
+# halfway, told to check the network. Only a run that will download is checked, as its steps decide it: one
+# that downloads nothing (--no-apt --no-pip, a file:// model, or all of it in place already) writes files
+# alone, and the listener judges its own clock once it runs (the journal, listener doctor). A run again on
+# a provisioned device is not held to it: a card provisioned on a PC (--root) boots on the image's date,
+# which fake-hwclock keeps until NTP sets the clock. Under --root, this machine's clock is the one apt
+# (chrooted) and pip run on.
 check_clock_early() {
-	((NO_APT && NO_PIP)) && [[ -z $VOSK_URL || $VOSK_URL == file://* ]] && return 0
+	apt_due || package_due || model_due || return 0
 	(($(date +%s) >= $(date -u -d "$CLOCK_FLOOR" +%s))) && return 0
 	die "the clock reads $(date '+%Y-%m-%d %H:%M %Z'), before $CLOCK_FLOOR, when this script was written: \
 apt and https downloads (pip, the vosk model) refuse files as \"not valid yet\" by it; nothing was changed. \
 Let NTP set it (\`timedatectl status\` says \"System clock synchronized: yes\" once it has; the network must \
 let UDP port 123 out), or where the network blocks NTP set it by hand: sudo date -s \"YYYY-MM-DD HH:MM\"; \
 then run this again"
+}
+
+# Whether this run installs an apt package, as ensure_apt_packages decides (without its notes).
+apt_due() {
+	local pkg found
+	((!NO_APT)) || return 1
+	for pkg in "${APT_PACKAGES[@]}"; do pkg_installed "$pkg" || return 0; done
+	for pkg in "${APT_PI_PACKAGES[@]}"; do
+		pkg_installed "$pkg" && continue
+		found=0
+		in_apt_sources "$pkg" || found=$?
+		((found == 1)) || return 0
+	done
+	return 1
+}
+
+# Whether this run pip-installs the package, as ensure_package decides (a venv made again has none).
+package_due() {
+	((!NO_PIP)) || return 1
+	! venv_whole || ! package_installed "$(source_digest)"
+}
+
+# Whether this run downloads the vosk model, as ensure_vosk_model decides (a file:// one is no download).
+model_due() {
+	[[ -n $VOSK_MODEL && $VOSK_URL != file://* ]] && ! model_installed
 }
 
 apt_install() {
@@ -141,18 +167,24 @@ ensure_package() {
 		say "skip: venv and package (--no-pip)"
 		return 0
 	fi
-	# both programs: a venv cut short while ensurepip ran (Ctrl-C, a power cut) has python and no pip
-	if [[ ! -x $(target "$VENV/bin/python") || ! -x $(target "$VENV/bin/pip") ]]; then
+	if ! venv_whole; then
 		change "create venv $VENV (--system-site-packages, so apt's python3-lgpio serves gpiozero)" \
 			run python3 -m venv --clear --system-site-packages "$VENV"
 	fi
 	digest=$(source_digest)
-	# the stamp lives outside the venv: a venv made again (or emptied by hand) needs the package again
-	if [[ -x $(target "$VENV/bin/listener") && -f $(target "$SOURCE_STAMP") &&
-		$(<"$(target "$SOURCE_STAMP")") == "$digest" ]]; then
-		return 0
-	fi
+	package_installed "$digest" && return 0
 	change "pip install $SOURCE into $VENV, versions from $CONSTRAINTS" install_package "$digest"
+}
+
+# both programs: a venv cut short while ensurepip ran (Ctrl-C, a power cut) has python and no pip
+venv_whole() {
+	[[ -x $(target "$VENV/bin/python") && -x $(target "$VENV/bin/pip") ]]
+}
+
+# Whether the venv holds the package of digest $1. The stamp lives outside the venv: a venv made again (or
+# emptied by hand) needs the package again.
+package_installed() {
+	[[ -x $(target "$VENV/bin/listener") && -f $(target "$SOURCE_STAMP") && $(<"$(target "$SOURCE_STAMP")") == "$1" ]]
 }
 
 # The fixes the listener prints name `listener ...`, and sudo's secure_path has /usr/local/bin.
@@ -202,9 +234,14 @@ fetch_vosk_model() {
 }
 
 ensure_vosk_model() {
-	local dir=$MODELS_DIR/$VOSK_NAME stamp
+	local dir=$MODELS_DIR/$VOSK_NAME
 	[[ -n $VOSK_MODEL ]] || return 0
-	stamp=$(target "$dir/.sha256")
-	[[ -f $stamp && $(<"$stamp") == "$VOSK_SHA256" ]] && return 0
+	model_installed && return 0
 	change "download $VOSK_URL, check SHA-256 $VOSK_SHA256, unpack to $dir" fetch_vosk_model "$dir"
+}
+
+model_installed() {
+	local stamp
+	stamp=$(target "$MODELS_DIR/$VOSK_NAME/.sha256")
+	[[ -f $stamp && $(<"$stamp") == "$VOSK_SHA256" ]]
 }

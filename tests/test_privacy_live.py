@@ -295,6 +295,12 @@ def test_a_live_run_writes_only_its_state_and_reaches_only_the_broker(live_run: 
     outside = sorted(p for p in seen.written if p != state and not p.startswith(state + os.sep) and p != "/dev/null")
     outside = [p for p in outside if not JACK_DB.fullmatch(p)]
     assert not outside, f"written outside the state directory ({len(outside)} files): {outside[:10]}"
+    # libjack's, the one folder outside written to: its files as the run left them hold no audio either
+    needles = audio_needles(live_run.played)
+    for path in sorted(p for p in seen.written if JACK_DB.fullmatch(p) and Path(p).is_file()):
+        data = Path(path).read_bytes()
+        assert not [kind for kind, ns in needles.items() if any(n in data for n in ns)], f"audio found in {path}"
+        assert audio_as_text(data) is None, f"audio as text in {path}"
     # in it, as in the audit's run, the spool and the lock alone: even a file deleted before the walk above
     allowed = {str(live_run.state / LOCK_FILE), *(str(live_run.state / SPOOL_FILE) + end for end in STATE_ENDS)}
     unexpected = sorted(p for p in seen.written if p.startswith(state + os.sep) and p not in allowed)

@@ -57,8 +57,16 @@ class Ran:
         return read_trace(self.trace, self.box / "work")
 
     def data(self) -> dict[str, bytes]:
-        """What it wrote to each file, as the trace saw it (a file removed before the walk too)."""
-        return {f"written to {path}": data for path, data in written_data(self.trace).items()}
+        """What it wrote to each file, as the trace saw it (a file removed before the walk too), but libjack's."""
+        return {f"written to {path}": data for path, data in self._written(jack=False).items()}
+
+    def jack_data(self) -> dict[str, bytes]:
+        """What libjack wrote to its metadata database (JACK_DB): only the first PortAudio process since boot
+        writes there (its region files zero-filled, the empty table), searched for the audio all the same."""
+        return {f"written to {path}": data for path, data in self._written(jack=True).items()}
+
+    def _written(self, *, jack: bool) -> dict[str, bytes]:
+        return {path: data for path, data in written_data(self.trace).items() if bool(JACK_DB.fullmatch(path)) is jack}
 
 
 def _render(directory: Path, utterances: list[synth.Utterance], seconds: float, seed: int) -> tuple[np.ndarray, Path]:
@@ -148,6 +156,7 @@ def _assert_wrote_only_the_config(ran: Ran, config: Path, played: Path) -> None:
     assert not beyond, f"calibrate wrote more than its config: {beyond}"
     data = ran.data()  # the temp copy's bytes, as written: the new config, nothing more
     assert data == {f"written to {next(iter(temps))}": config.read_bytes()}, sorted(data)
+    _assert_no_audio(ran.jack_data(), played)
     assert not seen.connected and not seen.listening, (seen.connected, seen.listening)
     assert not seen.local, f"local sockets reached: {sorted(seen.local)}"
 
@@ -251,7 +260,7 @@ def _assert_doctor_private(run: Doctored) -> None:
     assert not beyond, f"doctor wrote more than its disk probe: {beyond}"
     data = ran.data()  # the probe's bytes, removed before the walk: seen only in the trace
     assert [p for p in data if not p.startswith(f"written to {probe}")] == [] and data, sorted(data)
-    _assert_no_audio(data, run.heard)
+    _assert_no_audio(data | ran.jack_data(), run.heard)
     # the broker, and paho's wake-up pair: a loopback socket of its own that takes its one caller
     broker = ("127.0.0.1", run.port)
     assert broker in seen.connected, "the trace saw no connection to the broker"

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -231,6 +232,9 @@ def _run_until_heard(
     try:
         log = _Stderr(os.fdopen(reader, "rb"), until_s=LEAD_IN_S + last_word_s - HEARD_EARLY_S)
         heard = log.heard.wait(START_UP_LIMIT_S)
+        # a result can end early in a line if the pipeline stalls: the device plays the dialogue's last second
+        # before the stop, which hands the recogniser all it captured
+        time.sleep(HEARD_EARLY_S)
         pid = _service_pid(proc, traced)
         os.kill(pid, signal.SIGTERM)
         _stopped_or_fail(proc, pid, log)

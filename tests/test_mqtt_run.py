@@ -1,4 +1,4 @@
-"""``listener run`` publishing to a real mosquitto: Last Will, a broker outage mid-run, anonymity.
+"""``listener run`` publishing to a real mosquitto: Last Will, a hung device, a broker outage mid-run, anonymity.
 
 The recording is real CMU ARCTIC speech rendered onto the 4-mic array
 (tests/synth.py): three customer visits in 42 s with an interruption by the
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests import synth
 from tests.mqtt_broker import (
     BASE,
+    DEVICE_ID,
     Mosquitto,
     Received,
     Recorder,
@@ -40,6 +42,7 @@ from tests.mqtt_feed import spool_depth
 from tests.synth import Utterance
 
 SPOOLED = ("event", "metrics", "session")
+REFERENCE = "listener/reference"  # a second device replaying what another hears
 REP, CUSTOMER = 0.0, 180.0
 A1, A2, A3 = "cmu_arctic_us_aew_a0001.wav", "cmu_arctic_us_aew_a0002.wav", "cmu_arctic_us_aew_a0003.wav"
 B4, B5, B6 = "cmu_arctic_us_axb_a0004.wav", "cmu_arctic_us_axb_a0005.wav", "cmu_arctic_us_axb_a0006.wav"
@@ -75,12 +78,13 @@ def _finish(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
     return text
 
 
-def _spooled(messages: list[Received]) -> list[Received]:
-    """Spooled topics in arrival order, QoS 1 duplicates (same seq) removed after checking they are identical."""
+def _spooled(messages: list[Received], base: str = BASE) -> list[Received]:
+    """Spooled topics of the device under ``base`` in arrival order, QoS 1 duplicates (same seq) removed after
+    checking they are identical."""
     first: dict[int, Received] = {}
     out = []
     for m in messages:
-        if m.topic.rsplit("/", 1)[-1] not in SPOOLED:
+        if not m.topic.startswith(f"{base}/") or m.topic.rsplit("/", 1)[-1] not in SPOOLED:
             continue
         seq = int(json.loads(m.payload)["seq"])
         if seq in first:
@@ -131,8 +135,13 @@ def test_every_payload_is_valid_and_anonymous(fast_run: list[Received]) -> None:
     assert len([m for m in fast_run if m.topic == f"{BASE}/session"]) >= 1
 
 
-def _is_status(state: str) -> Callable[[Received], bool]:
-    return lambda m: m.topic == f"{BASE}/status" and f'"{state}"'.encode() in m.payload
+def _is_status(state: str, base: str = BASE) -> Callable[[Received], bool]:
+    return lambda m: m.topic == f"{base}/status" and f'"{state}"'.encode() in m.payload
+
+
+def _stopped(times: int, base: str = BASE) -> Callable[[list[Received]], bool]:
+    """The device under ``base`` has said "offline" ``times`` times (itself, or its Last Will)."""
+    return lambda ms: sum(map(_is_status("offline", base), ms)) >= times
 
 
 def _offline_after_reconnecting(messages: list[Received]) -> bool:
@@ -165,6 +174,81 @@ def test_last_will_says_offline_when_the_process_dies(tmp_path: Path, visits_wav
     # the Will is made before each connection, after that connection's "online": never older than it
     assert will["ts"] > stopped_ms  # type: ignore[operator]
     assert will["seq"] > online["seq"] and will["ts"] >= online["ts"]  # type: ignore[operator]
+
+
+KEEPALIVE_S = 5  # the least [mqtt] keepalive_s allows
+# mosquitto 2.0 counts whole seconds and checks them on a timer: its Wills came 9.2-10.7 s after a keepalive_s = 5
+# client's last packet (1.5 x 5 = 7.5), and a busy machine delays the recorder
+WILL_LATE_S = 4.5
+
+
+@dataclass
+class Hang:
+    """What the broker's subscribers saw of a run hung by SIGSTOP and woken by SIGCONT once its Will came."""
+
+    will: Received
+    stopped: float  # time.monotonic(), as Received.at
+    stopped_ms: int  # the wall clock, as ts
+    woken_ms: int
+    journal: str
+    messages: list[Received]
+
+
+def _hang(folder: Path, wav: Path) -> Hang:
+    """``listener run`` on ``wav`` in real time, hung once it has published its first event; and beside it,
+    while it hangs, the same audio flat out as another device (REFERENCE): what the hung one must deliver."""
+    procs: list[subprocess.Popen[bytes]] = []
+    with Mosquitto(folder / "broker") as broker, Recorder(broker) as rec:
+        # metrics every second: a packet a second until it hangs, so the keep-alive counts from the stop;
+        # False: sessions end after the default 30 s of silence, here at the end of the file
+        config = service_config(folder / "hung", broker, False, metrics_interval_s=1.0, keepalive_s=KEEPALIVE_S)
+        procs.append(run_listener(config, wav))
+        try:
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/event" for m in ms), 30)
+            time.sleep(0.5)
+            os.killpg(procs[0].pid, signal.SIGSTOP)
+            stopped, stopped_ms = time.monotonic(), time.time_ns() // 1_000_000
+            again = service_config(folder / "again", broker, False, metrics_interval_s=1.0, device_id="reference")
+            procs.append(run_listener(again, wav, "--fast"))
+            wills = list(filter(_is_status("offline"), rec.wait_for(_stopped(1), 1.5 * KEEPALIVE_S + 5)))
+            assert wills, "no Last Will while the device hangs"
+            with Recorder(broker, topics=(f"{BASE}/status",), client_id="late") as late:  # what a new dashboard gets
+                assert [(m.payload, m.retain) for m in late.wait_for(bool)] == [(wills[0].payload, True)]
+            os.killpg(procs[0].pid, signal.SIGCONT)
+            woken_ms = time.time_ns() // 1_000_000
+            journal = _finish(procs[0], timeout_s=60)
+            _finish(procs[1], timeout_s=60)
+            got = rec.wait_for(lambda ms: _stopped(2)(ms) and _stopped(1, REFERENCE)(ms), 10)
+        finally:
+            for proc in procs:
+                kill_process_group(proc)
+    return Hang(wills[0], stopped, stopped_ms, woken_ms, journal, got)
+
+
+def test_a_hung_device_is_taken_offline_by_its_will_and_loses_nothing(tmp_path: Path) -> None:
+    """SIGSTOP: the process hangs with its socket open, so only the keep-alive tells the broker. On SIGCONT
+    paho finds the connection closed, reconnects, and what was measured on either side of the hang arrives."""
+    # one visit from 0.5 s, whose session (30 s gaps) the end of the file ends: its state does not change meanwhile
+    hang = _hang(tmp_path, synth.write_wav(tmp_path / "visit.wav", synth.render(VISITS[:3], 17.0)[0]))
+    got, will = hang.messages, hang.will
+    # by the keep-alive, 1.5 x 5 s after the last packet (the last metrics, within a second of the stop)
+    assert 5.0 <= will.at - hang.stopped <= 1.5 * KEEPALIVE_S + WILL_LATE_S, will.at - hang.stopped
+    status = [validate(m.topic, m.payload) for m in got if m.topic == f"{BASE}/status"]
+    assert [s["state"] for s in status] == ["online", "offline", "online", "offline"]  # the Will, then its own
+    assert status[2]["seq"] > status[1]["seq"] and status[2]["ts"] > status[1]["ts"]  # type: ignore[operator]
+    # each connect publishes every retained topic again: the Will replaced status, and the broker may be new
+    before, after = got[: got.index(will)], got[got.index(will) + 1 :]
+    assert {f"{BASE}/status", f"{BASE}/info", f"homeassistant/device/{DEVICE_ID}/config"} <= {m.topic for m in after}
+    state = [[m.payload for m in ms if m.topic == f"{BASE}/state"] for ms in (before, after)]
+    assert state[1][0] == state[0][-1]  # unchanged, so sent for the connect: the session it names goes on
+    spooled = _spooled(got)
+    assert _shape(spooled) == _shape(_spooled(got, REFERENCE))  # all measured, in order
+    seqs = [int(json.loads(m.payload)["seq"]) for m in spooled]
+    assert all(a < b for a, b in itertools.pairwise(seqs))  # delivered in seq order
+    made = [int(json.loads(m.payload)["ts"]) for m in spooled]
+    assert min(made) < hang.stopped_ms and max(made) > hang.woken_ms  # messages from both sides of the hang
+    assert "lost" in hang.journal
+    assert spool_depth(tmp_path / "hung" / "state") == 0
 
 
 def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, visits_wav: Path, fast_run: list[Received]) -> None:
@@ -204,11 +288,6 @@ def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, visits_wav: Path, f
     assert during, "some messages must have been measured while the broker was down"
     assert "unreachable" in err or "lost" in err
     assert spool_depth(tmp_path / "state") == 0
-
-
-def _stopped(times: int) -> Callable[[list[Received]], bool]:
-    """The device has said "offline" itself ``times`` times: so many runs have ended."""
-    return lambda ms: sum(map(_is_status("offline"), ms)) >= times
 
 
 def test_seq_goes_on_increasing_when_the_spool_is_lost(tmp_path: Path, visits_wav: Path) -> None:

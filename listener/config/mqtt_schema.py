@@ -33,7 +33,10 @@ class MqttConfig:
         example="counter-3",
     )
     protocol: Literal["3.1.1", "5"] = field("3.1.1", "MQTT protocol version")
-    keepalive_s: int = field(30, "keep-alive; the broker publishes the Last Will after 1.5x this", min=5, max=3600)
+    keepalive_s: int = field(
+        30, "keep-alive; a hung device's Last Will comes 1.5x this after its last packet (mosquitto: up to 3 s more)",
+        min=5, max=3600,
+    )  # fmt: skip
     reconnect_min_s: float = field(
         1.0,
         "first wait before reconnecting; doubles per failure; rounded to whole seconds, at least 1",

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.signals import ROOT as REPO
@@ -57,3 +58,17 @@ def wait_until(ok: Callable[[], bool], timeout_s: float, what: str = "") -> bool
     if what:
         print(f"  (no {what} within {timeout_s:.0f} s)")
     return False
+
+
+@dataclass
+class DeviceBench:
+    """A dashboard bench's broker and folder, and the device it runs against them."""
+
+    broker: Mosquitto
+    folder: Path
+
+    def device(self, prefix: str = "listener", fast: bool = True) -> subprocess.Popen[bytes]:
+        return start_device(self.folder, self.broker, prefix, fast)
+
+    def run_device(self, prefix: str = "listener") -> int:
+        return run_device(self.folder, self.broker, prefix)

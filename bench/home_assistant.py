@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.device_run import SAMPLE, run_device, start_device, wait_until
+from bench.device_run import SAMPLE, DeviceBench, wait_until
 from bench.home_assistant_process import (
     DEFAULT_VERSION,
     REGISTRY_SAVE_S,
@@ -56,17 +55,9 @@ ABOUT = ("mqtt", "discovery", "template", DEVICE_ID, "listener", "counter_3")
 
 
 @dataclass
-class Bench:
-    broker: Mosquitto
+class Bench(DeviceBench):
     ha: HomeAssistant
     recorder: Recorder
-    folder: Path
-
-    def device(self, prefix: str = "listener", fast: bool = True) -> subprocess.Popen[bytes]:
-        return start_device(self.folder, self.broker, prefix, fast)
-
-    def run_device(self, prefix: str = "listener") -> int:
-        return run_device(self.folder, self.broker, prefix)
 
     def published(self, since: int, leaf: str) -> list[tuple[float, dict[str, Any] | None]]:
         """(epoch s of arrival, payload) of every message on a topic ending ``/leaf`` after message ``since``."""
@@ -308,7 +299,7 @@ def run(hass: Path, folder: Path, tz: str) -> None:
     with Mosquitto(folder / "broker") as broker, \
             Recorder(broker, topics=("listener/#", "store/#", "homeassistant/#")) as recorder:  # fmt: skip
         ha = HomeAssistant(hass, folder / "config", broker.port, free_port(), tz)
-        b = Bench(broker, ha, recorder, folder)
+        b = Bench(broker=broker, folder=folder, ha=ha, recorder=recorder)
         try:
             took_s = ha.start()
             python = ".".join(map(str, python_version(str(hass.parent / "python"))))

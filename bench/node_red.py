@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.device_run import SAMPLE, run_device, start_device, wait_until
+from bench.device_run import SAMPLE, DeviceBench, wait_until
 from bench.node_red_process import NODE_RED_FOR_NODE, NodeRed, install, node_version
 from bench.signals import ROOT as REPO
 from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, kill_process_group
@@ -57,17 +56,9 @@ def flow_for(port: int, prefix: str = "listener") -> list[dict[str, Any]]:
 
 
 @dataclass
-class Bench:
-    broker: Mosquitto
+class Bench(DeviceBench):
     red: NodeRed
     recorder: Recorder
-    folder: Path
-
-    def device(self, prefix: str = "listener", fast: bool = True) -> subprocess.Popen[bytes]:
-        return start_device(self.folder, self.broker, prefix, fast)
-
-    def run_device(self, prefix: str = "listener") -> int:
-        return run_device(self.folder, self.broker, prefix)
 
     def published(self, since: int) -> list[tuple[str, dict[str, Any] | None, bool]]:
         """What the device published after message ``since``: (leaf topic, payload, retained)."""
@@ -248,7 +239,7 @@ SCENARIOS: tuple[tuple[str, Callable[[Bench], None]], ...] = (
 def run(exe: Path, version: str, folder: Path, tz: str) -> None:
     with Mosquitto(folder / "broker") as broker, Recorder(broker, topics=("listener/#", "store/#")) as recorder:
         red = NodeRed(exe, folder / "node-red", tz)
-        b = Bench(broker, red, recorder, folder)
+        b = Bench(broker=broker, folder=folder, red=red, recorder=recorder)
         try:
             red.start()
             node = ".".join(map(str, node_version()))

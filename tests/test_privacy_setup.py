@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,12 @@ class Ran:
         return {f"written to {path}": data for path, data in self._written(jack=True).items()}
 
     def _written(self, *, jack: bool) -> dict[str, bytes]:
-        return {path: data for path, data in written_data(self.trace).items() if bool(JACK_DB.fullmatch(path)) is jack}
+        return {path: data for path, data in self._trace_data.items() if bool(JACK_DB.fullmatch(path)) is jack}
+
+    @cached_property
+    def _trace_data(self) -> dict[str, bytes]:
+        """:func:`written_data` of the trace, read once for data() and jack_data()."""
+        return written_data(self.trace)
 
 
 def _render(directory: Path, utterances: list[synth.Utterance], seconds: float, seed: int) -> tuple[np.ndarray, Path]:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from listener.clock import EARLIEST
+from tests.mqtt_broker import free_port
 from tests.provision_root import FILES_ONLY, provision, require, script_function, snapshot
 from tests.test_provision import make_model_zip
 
@@ -83,17 +83,11 @@ def test_only_a_run_that_may_download_is_held_to_the_clock(
     assert ("error: the clock reads 2024-01-01" in done.stderr) is stops, done.stderr
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_failed_model_download_names_the_clock(pi_root: Path, tmp_path: Path) -> None:
     # a clock a few days behind passes the floor, and https still refuses the server's certificate: the
     # failure named only the network
     require("curl", "curl")
-    url = f"https://127.0.0.1:{closed_port()}/vosk-model-small-en-us-0.15.zip"
+    url = f"https://127.0.0.1:{free_port()}/vosk-model-small-en-us-0.15.zip"
     done = script_function(f"ROOT={pi_root}; TMPD={tmp_path}; VOSK_URL={url}; fetch_vosk_model /opt/listener/models/m")
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.splitlines()[-1] == (

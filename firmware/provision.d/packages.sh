@@ -34,18 +34,11 @@ let UDP port 123 out), or where the network blocks NTP set it by hand: sudo date
 then run this again"
 }
 
-# Whether this run installs an apt package, as ensure_apt_packages decides (without its notes).
+# Whether this run installs an apt package, as ensure_apt_packages decides.
 apt_due() {
-	local pkg found
 	((!NO_APT)) || return 1
-	for pkg in "${APT_PACKAGES[@]}"; do pkg_installed "$pkg" || return 0; done
-	for pkg in "${APT_PI_PACKAGES[@]}"; do
-		pkg_installed "$pkg" && continue
-		found=0
-		in_apt_sources "$pkg" || found=$?
-		((found == 1)) || return 0
-	done
-	return 1
+	apt_missing
+	((${#APT_MISSING[@]} > 0))
 }
 
 # Whether this run pip-installs the package, as ensure_package decides (a venv made again has none).
@@ -67,28 +60,37 @@ apt_install() {
 		die "apt-get could not install $* (its reason above): check the network and $CLOCK_BEHIND, or that the image is Raspberry Pi OS / Debian 12 Bookworm; $again"
 }
 
-ensure_apt_packages() {
+# The apt packages this run installs, in APT_MISSING; of APT_PI_PACKAGES, those not installed that the
+# target's apt sources lack in APT_SKIPPED, and in APT_UNSURE (missing too) those a dry run not as root
+# cannot look up. One decision for ensure_apt_packages and for check_clock_early (apt_due).
+apt_missing() {
 	local pkg found
-	local -a missing=()
-	if ((NO_APT)); then
-		say "skip: apt packages (--no-apt)"
-		return 0
-	fi
-	for pkg in "${APT_PACKAGES[@]}"; do pkg_installed "$pkg" || missing+=("$pkg"); done
+	APT_MISSING=() APT_SKIPPED=() APT_UNSURE=()
+	for pkg in "${APT_PACKAGES[@]}"; do pkg_installed "$pkg" || APT_MISSING+=("$pkg"); done
 	for pkg in "${APT_PI_PACKAGES[@]}"; do
 		pkg_installed "$pkg" && continue
 		found=0
 		in_apt_sources "$pkg" || found=$?
 		case $found in
-		1) skip_pi_package "$pkg" ;;
-		2)
-			say "note: $pkg is installed only if the apt sources in $ROOT have it; a dry run not as root cannot look there"
-			missing+=("$pkg")
-			;;
-		*) missing+=("$pkg") ;;
+		1) APT_SKIPPED+=("$pkg") ;;
+		2) APT_UNSURE+=("$pkg") APT_MISSING+=("$pkg") ;;
+		*) APT_MISSING+=("$pkg") ;;
 		esac
 	done
-	((${#missing[@]} == 0)) || change "apt-get install ${missing[*]}" apt_install "${missing[@]}"
+}
+
+ensure_apt_packages() {
+	local pkg
+	if ((NO_APT)); then
+		say "skip: apt packages (--no-apt)"
+		return 0
+	fi
+	apt_missing
+	for pkg in "${APT_SKIPPED[@]}"; do skip_pi_package "$pkg"; done
+	for pkg in "${APT_UNSURE[@]}"; do
+		say "note: $pkg is installed only if the apt sources in $ROOT have it; a dry run not as root cannot look there"
+	done
+	((${#APT_MISSING[@]} == 0)) || change "apt-get install ${APT_MISSING[*]}" apt_install "${APT_MISSING[@]}"
 }
 
 # Whether the target's apt sources offer package $1, asked the same way in a dry run as in a real one

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import store_audio as sa
-from bench.room import Room, impulse_responses, render
+from bench.room import RESPEAKER_4MIC_M, Room
 from bench.signals import FloatArray, load_mono
 from models.corpus import RATE_HZ
 
@@ -94,7 +94,5 @@ def programme(tracks: list[FloatArray], samples: int, rng: np.random.Generator) 
 
 def through_ceiling(prog: FloatArray, room: Room, rng: np.random.Generator) -> FloatArray:
     """``prog`` from 1-2 loudspeakers under ``room``'s ceiling, as the array hears it (mics, samples)."""
-    count = int(rng.integers(SPEAKERS[0], SPEAKERS[1] + 1))
-    speakers = sa.ceiling_speakers(room, rng, count)
-    hs = impulse_responses(room, [s.position_m(room) for s in speakers], rng)
-    return sum((render(prog, h) for h in hs), np.zeros((hs[0].shape[0], len(prog))))
+    speakers = sa.ceiling_speakers(room, rng, int(rng.integers(SPEAKERS[0], SPEAKERS[1] + 1)))
+    return sa.through_speakers([prog], room, speakers, rng, RESPEAKER_4MIC_M)[0]

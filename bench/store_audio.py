@@ -96,16 +96,21 @@ def _decode(inputs: list[Path], out: Path, filters: str = "") -> None:
 @functools.cache
 def music(name: str) -> FloatArray:
     """The track's whole recording, mono 16 kHz, peak 1 (decoded once into the cache, read once; read-only)."""
-    track = TRACKS[name]
-    cached = STORE_CACHE / f"music-{name}.wav"
-    if not cached.exists():
+    return _frozen(decoded(TRACKS[name], STORE_CACHE / f"music-{name}.wav"))
+
+
+def decoded(track: Track, wav: Path) -> FloatArray:
+    """``track``'s files mixed to mono 16 kHz, peak 1 (decoded once into ``wav``; models.music's tracks too)."""
+    if not wav.exists():
         missing = [p for p in track.files if not p.exists()]
         if missing:
             raise StoreSoundError(f"{missing[0]} is missing: apt-get install {track.package}")
-        STORE_CACHE.mkdir(parents=True, exist_ok=True)
-        _decode(list(track.files), cached)
-    x = load_mono(cached, RATE_HZ)
-    return _frozen(x / max(float(np.max(np.abs(x))), 1e-9))
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        tmp = wav.with_suffix(".tmp.wav")
+        _decode(list(track.files), tmp)
+        tmp.rename(wav)  # whole or not at all
+    x = load_mono(wav, RATE_HZ)
+    return x / max(float(np.max(np.abs(x))), 1e-9)
 
 
 def chime(rng_hz: tuple[float, float] = CHIME_HZ, note_s: float = 0.6) -> FloatArray:

@@ -19,8 +19,7 @@ import numpy as np
 
 from bench import store_audio as sa
 from bench.room import RESPEAKER_4MIC_M, Room
-from bench.signals import FloatArray, load_mono
-from models.corpus import RATE_HZ
+from bench.signals import FloatArray
 
 FB = Path("/usr/share/games/frozen-bubble/snd")
 MULDJORD = sa.FOF / "muldjord"
@@ -69,21 +68,7 @@ class MusicPlan:
 
 def load_tracks(cache: Path) -> list[FloatArray]:
     """Every training track, mono 16 kHz, peak 1 (decoded once into ``cache/music``)."""
-    folder = cache / "music"
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for track in TRAIN_TRACKS:
-        wav = folder / f"{track.name}.wav"
-        if not wav.exists():
-            missing = [p for p in track.files if not p.exists()]
-            if missing:
-                raise sa.StoreSoundError(f"{missing[0]} is missing: apt-get install {track.package}")
-            tmp = wav.with_suffix(".tmp.wav")
-            sa._decode(list(track.files), tmp)  # the benchmark's own decoder: mixed as its tracks are
-            tmp.rename(wav)
-        x = load_mono(wav, RATE_HZ)
-        out.append(x / max(float(np.max(np.abs(x))), 1e-9))
-    return out
+    return [sa.decoded(track, cache / "music" / f"{track.name}.wav") for track in TRAIN_TRACKS]
 
 
 def programme(tracks: list[FloatArray], samples: int, rng: np.random.Generator) -> FloatArray:

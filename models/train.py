@@ -87,10 +87,10 @@ class Settings:
     # loudspeakers (models.music; simulation version 4); 0 is the shipped model's training
     music: float = 0.0
     # how (models.music.MusicPlan; recorded, and keyed in the cache, only matter with music > 0)
-    music_lead_in: float = 0.5
-    music_lead_in_s: tuple[float, float] = (5.0, 20.0)
-    music_db_below: tuple[float, float] = (10.0, 30.0)
-    music_noise_under_db: tuple[float, float] | None = None
+    music_lead_in: float = MusicPlan().lead_in
+    music_lead_in_s: tuple[float, float] = MusicPlan().lead_in_s
+    music_db_below: tuple[float, float] = MusicPlan().db_below
+    music_noise_under_db: tuple[float, float] | None = MusicPlan().noise_under_db
 
 
 FLOAT_NAME = "turn.float.onnx"

@@ -100,3 +100,17 @@ def test_each_music_plan_has_its_own_simulation_folder() -> None:
     ]
     suffixes = [p.folder_suffix() for p in plans]
     assert suffixes[0] == "" and len(set(suffixes)) == len(plans)
+
+
+def test_the_training_settings_make_the_music_plan() -> None:
+    """Each music* setting reaches its own MusicPlan field, and the settings' defaults are the plan's."""
+    assert train.music_plan(train.Settings()) == music.MusicPlan()
+    s = replace(
+        train.Settings(),
+        music=0.3,
+        music_lead_in=0.7,
+        music_lead_in_s=(1.0, 2.0),
+        music_db_below=(3.0, 4.0),
+        music_noise_under_db=(5.0, 6.0),
+    )
+    assert train.music_plan(s) == music.MusicPlan(0.3, 0.7, (1.0, 2.0), (3.0, 4.0), (5.0, 6.0))

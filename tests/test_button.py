@@ -269,7 +269,8 @@ def test_without_gpio_the_pins_are_simulated_and_said_so_once(
         assert [(r.levelno, r.getMessage()) for r in said] == [(logging.INFO, f"GPIO through {type(factory).__name__}")]
         factory.close()
         return
-    assert type(factory) is MockFactory and factory.pin_class is MockPWMPin
+    assert type(factory) is MockFactory and factory.pin_class is gpio.ForgetfulPWMPin
+    assert issubclass(gpio.ForgetfulPWMPin, MockPWMPin)
     assert [r.levelno for r in said] == [logging.WARNING]
     warning = said[0].getMessage()
     assert "simulated" in warning and "GPIOZERO_PIN_FACTORY=mock" in warning
@@ -280,6 +281,12 @@ def test_without_gpio_the_pins_are_simulated_and_said_so_once(
     button = Button("GPIO17", pin_factory=factory)
     factory.pin("GPIO17").drive_low()
     assert button.is_pressed
+    # a service left running on them for months keeps only the pins' last states, not every one
+    for step in range(5000):
+        led.value = (step % 100) / 100
+    states = factory.pin("GPIO22").states
+    assert len(states) == gpio.ForgetfulPWMPin.HISTORY
+    assert [s.state for s in states][-3:] == pytest.approx([0.97, 0.98, 0.99])
     led.close()
     button.close()
     factory.reset()

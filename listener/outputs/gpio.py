@@ -3,8 +3,9 @@
 ``GPIOZERO_PIN_FACTORY`` is respected as gpiozero documents it, except that
 ``mock`` gets PWM-capable mock pins (the LEDs fade). Without that variable
 and without any GPIO (a laptop, the README demo) the pins are simulated with
-a warning, so the service and its terminal view still run; on a Raspberry Pi
-that is an installation fault, and an error.
+a warning, so the service and its terminal view still run (those pins keep
+only their last states: nobody reads their history); on a Raspberry Pi that
+is an installation fault, and an error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import threading
 import warnings
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -65,7 +67,9 @@ def _make_factory() -> Factory:
             exc,
             ENV,
         )
-        return mock_factory()
+        if os.environ.get("GPIOZERO_MOCK_PIN_CLASS"):
+            return MockFactory()
+        return MockFactory(pin_class=ForgetfulPWMPin)
     log.info("GPIO through %s", type(factory).__name__)
     return factory
 
@@ -89,6 +93,22 @@ def mock_factory() -> MockFactory:
     if os.environ.get("GPIOZERO_MOCK_PIN_CLASS"):
         return MockFactory()
     return MockFactory(pin_class=MockPWMPin)
+
+
+class ForgetfulPWMPin(MockPWMPin):  # type: ignore[misc]  # gpiozero has no type hints
+    """gpiozero's PWM mock pin keeping only its last ``HISTORY`` states.
+
+    MockPin appends every value it is set to (about 120 bytes a change, 580
+    changes an audio hour), which tests read back; a service left running on
+    simulated pins reads none of it and would grow by that for ever.
+    """
+
+    HISTORY = 64
+    states: deque[object]
+
+    def clear_states(self) -> None:
+        super().clear_states()
+        self.states = deque(self.states, maxlen=self.HISTORY)
 
 
 def is_mock(factory: Factory) -> bool:

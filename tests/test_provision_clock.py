@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -35,7 +36,7 @@ def test_a_clock_behind_stops_the_run_before_any_change_and_says_how_to_set_it(p
         assert done.returncode == 1, done.stdout + done.stderr
         assert done.stdout == ""  # stopped before the run began: not even its first line
         (said,) = done.stderr.splitlines()
-        assert said.startswith("error: the clock reads 2024-01-01 00:00 UTC, before 2026-11-25"), said
+        assert said.startswith("error: the clock reads 2024-01-01 00:00 UTC, before 2026-11-25 00:00 UTC, when"), said
         for part in (
             'refuse files as "not valid yet"',
             'nothing was changed. Let NTP set it (`timedatectl status` says "System clock synchronized: yes"',
@@ -57,6 +58,9 @@ def test_the_floor_is_the_listeners_own(pi_root: Path, offset: timedelta, stops:
     done = provision(pi_root, "--dry-run", check=False, env={"TZ": zone}, under=at(when))
     assert (done.returncode == 1) is stops, done.stdout + done.stderr
     assert ("error: the clock reads" in done.stderr) is stops, done.stderr
+    if stops:  # the clock in the device's zone, the floor as the UTC instant it is
+        local = (EARLIEST + offset).astimezone(ZoneInfo(zone))
+        assert f"reads {local:%Y-%m-%d %H:%M} " in done.stderr and "before 2026-11-25 00:00 UTC" in done.stderr
 
 
 def local_model(tmp_path: Path) -> list[str]:

@@ -27,7 +27,7 @@ CLOCK_BEHIND='the clock (`date`: apt and https refuse files "not valid yet" when
 check_clock_early() {
 	apt_due || package_due || model_due || return 0
 	(($(date +%s) >= $(date -u -d "$CLOCK_FLOOR" +%s))) && return 0
-	die "the clock reads $(date '+%Y-%m-%d %H:%M %Z'), before $CLOCK_FLOOR, when this script was written: \
+	die "the clock reads $(date '+%Y-%m-%d %H:%M %Z'), before $CLOCK_FLOOR 00:00 UTC, when this script was written: \
 apt and https downloads (pip, the vosk model) refuse files as \"not valid yet\" by it; nothing was changed. \
 Let NTP set it (\`timedatectl status\` says \"System clock synchronized: yes\" once it has; the network must \
 let UDP port 123 out), or where the network blocks NTP set it by hand: sudo date -s \"YYYY-MM-DD HH:MM\"; \

@@ -53,10 +53,11 @@ from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import fix_for, shipped_model_path, sidecar_path
 from models import baselines, scoring, tasks
+from models.cli_types import whole_number
 from models.corpus import check_shared_data, load_corpus
 from models.simulate import CACHE, array_config, dialogue_rng, features_of, simulate_audio, spatial_frames
 from models.tracks import BIN_EDGES_S
-from models.train import FLOAT_NAME, SEED, Settings, _whole
+from models.train import FLOAT_NAME, SEED, Settings
 
 BLOCK_S = 0.1  # the live block size
 NO_PARTIES = "(no parties)"  # systems that only say whether anybody speaks
@@ -334,7 +335,9 @@ def _parser() -> argparse.ArgumentParser:
         default=CACHE,
         help=f"the training's cache: float model, voices, validation dialogues, baseline wheels (default {CACHE})",
     )
-    ap.add_argument("--variants", type=_whole(1, 1000), default=4, help="rooms per held-out AMI excerpt (default 4)")
+    ap.add_argument(
+        "--variants", type=whole_number(1, 1000), default=4, help="rooms per held-out AMI excerpt (default 4)"
+    )
     ap.add_argument(
         "--overlaps",
         choices=OVERLAP_MODES,
@@ -342,7 +345,7 @@ def _parser() -> argparse.ArgumentParser:
         help="how the AMI excerpts' overlaps are rendered (bench/README.md; default coherent)",
     )
     ap.add_argument(
-        "--sim", type=_whole(0, 10_000), default=16, help="held-out simulated dialogues (default 16, 0 = none)"
+        "--sim", type=whole_number(0, 10_000), default=16, help="held-out simulated dialogues (default 16, 0 = none)"
     )
     ap.add_argument("--no-smart-turn", action="store_true", help="skip Smart Turn (it takes ~0.1 s per pause)")
     ap.add_argument("--json", type=Path, help="also write the figures here")

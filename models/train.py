@@ -25,14 +25,12 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
 
 from listener.config import parse_config
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
@@ -45,13 +43,14 @@ from listener.turns.spec import (
     shipped_model_path,
     sidecar_path,
 )
-from models import ensemble, provenance, staging
+from models import cli_types, ensemble, provenance, staging
 from models.corpus import ESPEAK_SPEAKERS
+from models.fit import fit, torch_outputs
 from models.music import MusicPlan
 from models.net import TurnNet, export_step
 from models.quantize import calibration_pairs, quantize
 from models.simulate import CACHE, load_split, sim_version
-from models.tracks import BIN_EDGES_S, N_OUT, Track, swapped, targets
+from models.tracks import BIN_EDGES_S, N_OUT, Track, targets
 from models.validation import choose_decision_thresholds, choose_thresholds, figures
 
 SEED = 20251125
@@ -98,9 +97,6 @@ FLOAT_NAME = "turn.float.onnx"
 SMOKE = Settings(train=1, val=1, seconds=4.0, epochs=2, chunk_s=2.0, enc=8, hidden=8, voices=1)
 
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # features, vad, future, mask
-
-
 def recorded_settings(s: Settings) -> dict[str, object]:
     """The sidecar's ``training.settings``: without music, those of the trainings before music existed (the
     same dialogues and weights), so their members still merge with a new seed (models.ensemble compares them)."""
@@ -112,94 +108,6 @@ def recorded_settings(s: Settings) -> dict[str, object]:
 
 def music_plan(s: Settings) -> MusicPlan:
     return MusicPlan(s.music, s.music_lead_in, s.music_lead_in_s, s.music_db_below, s.music_noise_under_db)
-
-
-def epoch_chunks(data: list[Track], rng: np.random.Generator, s: Settings) -> list[Batch]:
-    """One epoch for truncated backprop through time: every dialogue at once, cut into consecutive chunks.
-
-    Each dialogue starts at a random offset (from a zero state), at its very
-    first step for a ``from_start`` share of them, and is
-    mirrored (rep <-> customer) half the time; chunk k of every dialogue
-    forms batch k, so the state can be carried from one batch to the next.
-    """
-    chunk = int(s.chunk_s * 50)
-    tracks = [swapped(t) if rng.random() < 0.5 else t for t in data]
-    starts = [0 if rng.random() < s.from_start else int(rng.integers(0, chunk)) for _ in tracks]
-    length = max(len(t.features) - st for t, st in zip(tracks, starts, strict=True))
-    n_chunks = -(-length // chunk)
-    full = []
-    for t, st in zip(tracks, starts, strict=True):
-        arrays = [a[st:] for a in _full(t)]
-        full.append([np.pad(a, ((0, n_chunks * chunk - len(a)), (0, 0))) for a in arrays])
-    stacked = [torch.from_numpy(np.stack([f[i] for f in full]).astype(np.float32)) for i in range(4)]
-    return [cast(Batch, tuple(a[:, k * chunk : (k + 1) * chunk] for a in stacked)) for k in range(n_chunks)]
-
-
-def loss_of(
-    net: TurnNet,
-    x: torch.Tensor,
-    vad: torch.Tensor,
-    fut: torch.Tensor,
-    mask: torch.Tensor,
-    h0: torch.Tensor | None = None,
-    overlap_weight: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean masked BCE of activity now (overlapped frames weighted) plus of the projection; and the final state."""
-    logits, h = net(x, h0)
-    lv = F.binary_cross_entropy_with_logits(logits[..., :2], vad, reduction="none").mean(-1)
-    lv = lv * (1.0 + (overlap_weight - 1.0) * vad[..., 0] * vad[..., 1])
-    lf = F.binary_cross_entropy_with_logits(logits[..., 2:], fut, reduction="none").mean(-1)
-    now = (lv * mask[..., 0]).sum() / mask[..., 0].sum().clamp(min=1)
-    return now + (lf * mask[..., 1]).sum() / mask[..., 1].sum().clamp(min=1), h
-
-
-def fit(net: TurnNet, data: list[Track], val: list[Track], s: Settings, log: bool) -> None:
-    rng = np.random.default_rng([s.seed, 1])
-    # the most chunks an epoch can have (its longest dialogue from its first step): dialogues with music
-    # alone before them differ in length, so one drawn epoch can have fewer chunks than a later one
-    per_epoch = -(-max(len(t.features) for t in data) // int(s.chunk_s * 50))
-    opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=1e-4)
-    total = max(s.epochs * per_epoch, 2)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=total, pct_start=0.15)
-    val_batch = cast(Batch, tuple(torch.from_numpy(_padded(a)) for a in zip(*map(_full, val), strict=True)))
-    best, best_state, t0 = float("inf"), None, time.perf_counter()
-    for epoch in range(1, s.epochs + 1):
-        net.train()
-        h = None
-        for batch in epoch_chunks(data, rng, s):
-            loss, h = loss_of(net, *batch, h0=h, overlap_weight=s.overlap_weight)
-            h = h.detach()
-            opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            sched.step()
-        net.eval()
-        with torch.no_grad():
-            vloss = float(loss_of(net, *val_batch, overlap_weight=s.overlap_weight)[0])
-        if vloss < best:
-            best, best_state = vloss, {k: v.clone() for k, v in net.state_dict().items()}
-        if log:
-            print(f"  epoch {epoch}: train {float(loss):.4f} val {vloss:.4f} ({time.perf_counter() - t0:.0f} s)")
-    if best_state is not None:
-        net.load_state_dict(best_state)
-
-
-def _padded(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """Stacked along a new first axis, the shorter ones padded with zeros at their end (a zero mask there):
-    dialogues with music playing before anybody speaks are longer than the rest."""
-    length = max(len(a) for a in arrays)
-    return np.stack([np.pad(a, ((0, length - len(a)), (0, 0))) for a in arrays]).astype(np.float32)
-
-
-def _full(seq: Track) -> tuple[np.ndarray, ...]:
-    return seq.features, seq.vad, seq.future, np.stack([np.ones(len(seq.mask)), seq.mask], axis=1)
-
-
-def torch_outputs(net: TurnNet, seq: Track) -> np.ndarray:
-    with torch.no_grad():
-        logits, _ = net(torch.from_numpy(seq.features[None]))
-    return torch.sigmoid(logits[0]).numpy()
 
 
 def sidecar(
@@ -244,44 +152,7 @@ def onnx_outputs(path: Path, val: list[Track]) -> list[np.ndarray]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
-    ap.add_argument(
-        "--out",
-        type=Path,
-        help=f"folder for turn.int8.onnx (default {shipped_model_path().parent}, the shipped model's; "
-        "with --smoke a temporary folder)",
-    )
-    ap.add_argument("--cache", type=Path, help=f"simulation cache (default {CACHE}; with --smoke a temporary folder)")
-    ap.add_argument("--seed", type=int, help="train one model with this seed instead of the ensemble")
-    ap.add_argument(
-        "--seeds",
-        type=_seeds,
-        default=ENSEMBLE_SEEDS,
-        help=f"the ensemble's members, comma-separated (default {','.join(map(str, ENSEMBLE_SEEDS))})",
-    )
-    ap.add_argument(
-        "--epochs", type=_whole(1, 10_000), help=f"passes over the training dialogues (default {Settings().epochs})"
-    )
-    ap.add_argument(
-        "--lookahead-steps",
-        type=_whole(0, MAX_LOOKAHEAD_STEPS),
-        default=Settings().lookahead_steps,
-        help=f"20 ms steps the model hears past the step it labels (default {Settings().lookahead_steps})",
-    )
-    ap.add_argument(
-        "--music",
-        type=_share,
-        default=Settings().music,
-        help="share of the rooms with shop music from ceiling loudspeakers, 0-1 (models.music; "
-        f"default {Settings().music:g}, none)",
-    )
-    ap.add_argument(
-        "--music-empty-counter",
-        action="store_true",
-        help="every music room starts with 10-30 s of music alone and its own noise lies 5-20 dB under the "
-        "music (the music sets the floor, as on an empty counter)",
-    )
-    ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (seconds of data, a few steps)")
+    ap = _parser()
     args = ap.parse_args(argv)
     s = replace(SMOKE if args.smoke else Settings(), lookahead_steps=args.lookahead_steps, music=args.music)
     s = replace(s, epochs=args.epochs) if args.epochs else s
@@ -301,41 +172,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number in [low, high], checked before minutes of training, not after."""
-
-    def whole(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is outside {low}-{high}")
-        return value
-
-    return whole
-
-
-def _share(text: str) -> float:
-    """An argparse type: a share in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value:g} is outside 0-1")
-    return value
-
-
-def _seeds(text: str) -> tuple[int, ...]:
-    """The ensemble's members: at least two different seeds (one averaged with itself is no ensemble)."""
-    try:
-        seeds = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers separated by commas") from None
-    if len(set(seeds)) < 2 or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"{text!r}: an ensemble needs two or more different seeds (or use --seed)")
-    return seeds
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help=f"folder for turn.int8.onnx (default {shipped_model_path().parent}, the shipped model's; "
+        "with --smoke a temporary folder)",
+    )
+    ap.add_argument("--cache", type=Path, help=f"simulation cache (default {CACHE}; with --smoke a temporary folder)")
+    ap.add_argument("--seed", type=int, help="train one model with this seed instead of the ensemble")
+    ap.add_argument(
+        "--seeds",
+        type=cli_types.seeds,
+        default=ENSEMBLE_SEEDS,
+        help=f"the ensemble's members, comma-separated (default {','.join(map(str, ENSEMBLE_SEEDS))})",
+    )
+    ap.add_argument(
+        "--epochs",
+        type=cli_types.whole_number(1, 10_000),
+        help=f"passes over the training dialogues (default {Settings().epochs})",
+    )
+    ap.add_argument(
+        "--lookahead-steps",
+        type=cli_types.whole_number(0, MAX_LOOKAHEAD_STEPS),
+        default=Settings().lookahead_steps,
+        help=f"20 ms steps the model hears past the step it labels (default {Settings().lookahead_steps})",
+    )
+    ap.add_argument(
+        "--music",
+        type=cli_types.share,
+        default=Settings().music,
+        help="share of the rooms with shop music from ceiling loudspeakers, 0-1 (models.music; "
+        f"default {Settings().music:g}, none)",
+    )
+    ap.add_argument(
+        "--music-empty-counter",
+        action="store_true",
+        help="every music room starts with 10-30 s of music alone and its own noise lies 5-20 dB under the "
+        "music (the music sets the floor, as on an empty counter)",
+    )
+    ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (seconds of data, a few steps)")
+    return ap
 
 
 def _places(out: Path | None, cache: Path | None, smoke: bool) -> tuple[Path, Path]:

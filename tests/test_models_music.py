@@ -12,7 +12,7 @@ import pytest
 from bench import store_audio as sa
 from bench.room import Room
 from listener.turns.spec import shipped_model_path, sidecar_path
-from models import ensemble, music, train
+from models import cli_types, ensemble, music, train
 from models.dialogue import Dialogue, Placed
 from models.simulate import MUSIC_SIM_VERSION, SIM_VERSION, Music, _level, delayed, sim_version
 
@@ -62,10 +62,10 @@ def test_ceiling_music_reaches_every_mic() -> None:
 
 
 def test_the_music_share_is_a_share() -> None:
-    assert train._share("0.4") == 0.4
+    assert cli_types.share("0.4") == 0.4
     for bad in ("1.5", "-0.1", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
-            train._share(bad)
+            cli_types.share(bad)
 
 
 def test_a_training_without_music_still_merges_with_the_members_trained_before_music() -> None:

@@ -16,7 +16,7 @@ pytest.importorskip("onnx")
 
 from listener.config import parse_config
 from listener.turns.spec import SHIPPED_NAME, shipped_model_path, sidecar_path
-from models import tracks, train, validation
+from models import fit, tracks, train, validation
 from models.simulate import CACHE, Sample, load_split
 from tests.conftest import TurnModelOpener
 
@@ -125,9 +125,7 @@ def test_a_from_start_share_of_dialogues_is_trained_from_its_first_step() -> Non
     ]
 
     def first_steps(from_start: float) -> np.ndarray:
-        batch = train.epoch_chunks(
-            dialogues, np.random.default_rng(0), replace(train.Settings(), from_start=from_start)
-        )
+        batch = fit.epoch_chunks(dialogues, np.random.default_rng(0), replace(train.Settings(), from_start=from_start))
         return batch[0][0][:, 0, 0].numpy() - np.arange(200)  # each dialogue's first step in the epoch
 
     assert (first_steps(1.0) == 0).all()

@@ -179,7 +179,8 @@ def test_on_the_real_clocks_a_stall_is_no_step_and_a_step_of_timetime_is(
     real_ns = time.time_ns
     monkeypatch.setattr(time, "time_ns", lambda: real_ns() + 60_000_000_000)
     step_ms = clock.advance(0.3)
-    assert abs(step_ms - 60_000) <= 5 and clock.anchor_ms == anchor_ms + step_ms
+    # each offset is two clock reads, which a loaded machine can preempt between (7 ms seen with 4 jobs on 2 cores)
+    assert abs(step_ms - 60_000) <= 100 and clock.anchor_ms == anchor_ms + step_ms
     assert [r for r in caplog.records if "wall clock moved +60.0 s" in r.getMessage()]
 
 

@@ -20,6 +20,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config import parse_config
 from listener.outputs.mqtt.client import MqttLink
+from listener.outputs.mqtt.connecting import kept_meanwhile
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
 
 LOST = "MQTT connection to 127.0.0.1:{port} lost"
@@ -95,6 +96,26 @@ def test_every_reconnect_after_a_short_connection_has_its_loss_before_it(
     kinds = ["lost" if " lost " in m else "connected" for m in lines]
     assert kinds == ["connected", "lost", "connected", "lost", "connected"], said
     assert len([m for m in _said(caplog, logging.WARNING) if " lost " in m]) == 1  # the second at info
+
+
+def test_a_broker_stopped_under_a_running_device_is_said_as_before_not_as_a_stall(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the stall's line is for a device that stood still longer than the broker waits (7.5 s with keepalive_s = 5):
+    # a broker gone while the device ran keeps the line the Troubleshooting table sends installers to the broker with
+    link = _link(broker)
+    with caplog.at_level(logging.DEBUG), link:
+        assert link.wait_connected(10)
+        time.sleep(1.5 * 5 + 0.5)  # connected longer than the broker waits: the connection's age is no stall
+        _lose(broker, link, caplog)
+    lost = [r for r in caplog.records if r.getMessage().startswith(LOST.format(port=broker.port))]
+    assert [(r.levelno, r.getMessage()) for r in lost] == [
+        (
+            logging.WARNING,
+            f"{LOST.format(port=broker.port)} (Unspecified error); reconnecting with back-off, "
+            f"{kept_meanwhile(link.config)}",
+        )
+    ]
 
 
 def test_quick_broker_restarts_are_no_client_id_clash_and_keep_the_shortest_wait(

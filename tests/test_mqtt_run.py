@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -189,6 +190,7 @@ class Hang:
     will: Received
     stopped: float  # time.monotonic(), as Received.at
     stopped_ms: int  # the wall clock, as ts
+    woken: float
     woken_ms: int
     journal: str
     messages: list[Received]
@@ -215,19 +217,20 @@ def _hang(folder: Path, wav: Path) -> Hang:
             with Recorder(broker, topics=(f"{BASE}/status",), client_id="late") as late:  # what a new dashboard gets
                 assert [(m.payload, m.retain) for m in late.wait_for(bool)] == [(wills[0].payload, True)]
             os.killpg(procs[0].pid, signal.SIGCONT)
-            woken_ms = time.time_ns() // 1_000_000
+            woken, woken_ms = time.monotonic(), time.time_ns() // 1_000_000
             journal = _finish(procs[0], timeout_s=60)
             _finish(procs[1], timeout_s=60)
             got = rec.wait_for(lambda ms: _stopped(2)(ms) and _stopped(1, REFERENCE)(ms), 10)
         finally:
             for proc in procs:
                 kill_process_group(proc)
-    return Hang(wills[0], stopped, stopped_ms, woken_ms, journal, got)
+    return Hang(wills[0], stopped, stopped_ms, woken, woken_ms, journal, got)
 
 
 def test_a_hung_device_is_taken_offline_by_its_will_and_loses_nothing(tmp_path: Path) -> None:
     """SIGSTOP: the process hangs with its socket open, so only the keep-alive tells the broker. On SIGCONT
-    paho finds the connection closed, reconnects, and what was measured on either side of the hang arrives."""
+    paho finds the connection closed, the journal says this device stood still (not the broker), it reconnects,
+    and what was measured on either side of the hang arrives."""
     # one visit from 0.5 s, whose session (30 s gaps) the end of the file ends: its state does not change meanwhile
     hang = _hang(tmp_path, synth.write_wav(tmp_path / "visit.wav", synth.render(VISITS[:3], 17.0)[0]))
     got, will = hang.messages, hang.will
@@ -247,7 +250,15 @@ def test_a_hung_device_is_taken_offline_by_its_will_and_loses_nothing(tmp_path: 
     assert all(a < b for a, b in itertools.pairwise(seqs))  # delivered in seq order
     made = [int(json.loads(m.payload)["ts"]) for m in spooled]
     assert min(made) < hang.stopped_ms and max(made) > hang.woken_ms  # messages from both sides of the hang
-    assert "lost" in hang.journal
+    # the journal names the stall, not the broker: it said only "lost (Unspecified error)"
+    (lost,) = [line for line in hang.journal.splitlines() if " lost" in line and "MQTT connection" in line]
+    stall = re.search(r"lost: this device did not run for (\d+) s \(stopped, suspended or starved of CPU\)", lost)
+    assert stall, lost
+    # from its loop's last round before the stop (up to 1 s before it) to its first after the wake; said in whole s
+    assert hang.woken - hang.stopped - 1 <= int(stall[1]) <= hang.woken - hang.stopped + 3, (lost, hang)
+    assert f"longer than the broker waits (1.5 × keepalive_s = {1.5 * KEEPALIVE_S:g} s)" in lost
+    assert "Last Will (status offline)" in lost
+    assert "client id" not in hang.journal  # a stall is no short-lived connection of a clash
     assert spool_depth(tmp_path / "hung" / "state") == 0
 
 

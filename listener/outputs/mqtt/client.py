@@ -49,6 +49,7 @@ from listener.outputs.mqtt.connecting import (
     not_mqtt,
 )
 from listener.outputs.mqtt.credentials import PASSWORD_ENV, configure
+from listener.outputs.mqtt.stall import StallWatch, lost_said
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class MqttLink(Managed):
         self._init_clash_state()
         # names a port that is no MQTT broker, or a slow one (a late CONNACK takes that back)
         self._connack_watch = ConnackWatch(config, partial(self._never_answered, slow=True))
+        self._stall = StallWatch(config.keepalive_s)  # names a loss this device's own stall caused
         self._unanswered_warned = False  # the watch spoke for this attempt: a late CONNACK takes it back
         # the last failure logged at debug level only: a run that ends before a second one says it then
         self.unsaid = ""
@@ -142,6 +144,7 @@ class MqttLink(Managed):
         client.on_disconnect = self._handle_disconnect
         client.on_publish = self._handle_publish
         client.on_message = self._handle_message
+        client.on_round = self._stall.round
         configure(client, cfg)
         client.reconnect_delay_set(self.backoff.min_s, self.backoff.max_s)
         client.max_inflight_messages_set(cfg.inflight_max + RETAINED_HEADROOM)
@@ -251,6 +254,7 @@ class MqttLink(Managed):
         level = logging.DEBUG if self._blamed else logging.INFO
         log.log(level, "MQTT connected to %s as %s (after %.1f s)", self._where(), self.client_id, outage)
         self._up_since = time.monotonic()
+        self._stall.connected()
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         self.connects += 1
@@ -316,7 +320,8 @@ class MqttLink(Managed):
     def _after_loss(self, client: paho.Client, reason: ReasonCode, lived_s: float) -> None:
         """Runs before paho waits to reconnect, so the wait set here is the next one."""
         taken_over = reason.value == SESSION_TAKEN_OVER
-        first_try, self._attempt_failed = not self._attempt_failed, False
+        stalled_s = self._stall.stalled_s()  # this device's own stall tells nothing of a clash: an ordinary loss
+        first_try, self._attempt_failed = not self._attempt_failed and stalled_s is None, False
         wait_s = min(2 * self.backoff.delay_s, self.backoff.max_s)
         # Another client with our id that backs off as we do takes our place as soon as its wait ends: a loss
         # within twice our wait is such a kick, and the wait goes on doubling (paho reset it at the accept). A
@@ -337,10 +342,7 @@ class MqttLink(Managed):
             self._short_lived = self._kicks = 0
             if lived_s >= self.backoff.stable_s:  # the connection held: the next loss is news again
                 self._blamed = self._lost_said = self._suspected = False
-        self._say_lost(
-            f"MQTT connection to {self._where()} lost ({reason}); reconnecting with back-off, "
-            f"{kept_meanwhile(self.config)}"
-        )
+        self._say_lost(lost_said(self.config, reason, stalled_s))
 
     def _set_delay(self, client: paho.Client, delay_s: int) -> None:
         if delay_s != self.backoff.delay_s:

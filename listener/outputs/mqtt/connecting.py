@@ -43,7 +43,16 @@ class ConnectAttemptError(OSError):
 
 
 class GuardedClient(paho.Client):
-    """A paho client whose connection attempts fail with ``OSError`` only."""
+    """A paho client whose connection attempts fail with ``OSError`` only, and that calls ``on_round`` (in its
+    loop thread) at each round of its loop: how a stall of this device is told from a broker's loss."""
+
+    on_round: Callable[[], None] | None = None
+
+    def loop_misc(self) -> MQTTErrorCode:
+        # paho's loop calls this at the end of every round (at least once a second while connected)
+        if self.on_round is not None:
+            self.on_round()
+        return super().loop_misc()
 
     def reconnect(self) -> MQTTErrorCode:
         try:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import json
 import re
 import sqlite3
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import soundfile as sf
 
 from listener.outputs.mqtt.spool import Spool
@@ -101,12 +104,176 @@ AUDIO_AS_TEXT = {
 }
 
 
-def audio_as_text(data: bytes) -> tuple[str, bytes] | None:
-    """What in ``data`` looks like audio printed as text, and the text; None when nothing does."""
+def audio_as_text(data: bytes, played: PlayedSamples | None = None) -> tuple[str, bytes] | None:
+    """What in ``data`` looks like audio printed as text, and the text; None when nothing does. With ``played``
+    (:func:`played_samples` of the recording the process was given) a few samples printed are found too
+    (:func:`printed_samples`), however they look."""
     for kind, pattern in AUDIO_AS_TEXT.items():
         if found := pattern.search(data):
             return kind, found.group(0)
+    return printed_samples(data, played) if played is not None else None
+
+
+# Short prints of samples, matched against the recording itself: ``log.info("%s", block.samples[:12].tolist())``
+# is 12 numbers apart by ", " (48 for four mics), which neither a pattern above nor a byte window sees. Each run of
+# RUN_MIN numbers or more in a row is compared with the played samples at the precision it was printed.
+# Eight samples (half a millisecond) are fewer than any print of audio worth making, yet more than the runs'
+# own outputs put in a row: 6 at most in every output the privacy tests collect (the figure's SVG, a curve's
+# three points after its "C"; a doctor levels line has "ch1" between its numbers, JSON its keys). With fewer,
+# a chance match of coarse numbers grows likely: printed to 2 decimals a value pins a sample only to 1 %, and
+# speech moves little over a few samples at 16 kHz.
+RUN_MIN = 8
+# How a printed number may be a sample, in the WAV's int16 units: a float sample (the WAV's as soundfile reads
+# it, AudioBlock's, an S32_LE board's: k / 32768), an int16 value (the WAV's; the recogniser's pcm16, which
+# scales by 32767 and truncates), an int32 value (an S32_LE board's: k << 16).
+PRINTED_SCALES = {"float samples": 32768.0, "int16 values": 1.0, "int32 values (int16 << 16)": 1.0 / 65536.0}
+# int16 units a printed value may be off beyond its own rounding: pcm16 of a channel is 1 off the WAV's value,
+# of the channels' mean (a quarter-integer) up to 1.75 off; float32's rounding of the mean is far less
+SLACK = 1.5
+LOUD = 0.01 * 32768  # -40 dBFS: a matched window holds MIN_LOUD samples above this, and MIN_DISTINCT values
+MIN_LOUD = 3  # silence, a quiet room's hiss or a dead mic matches nothing, as audio_needles' len(set(n)) > 4
+MIN_DISTINCT = 4
+COARSEST = 0.0051 * 32768  # a value printed to fewer than 2 decimals says too little of a sample to match
+CANDIDATES = 1 << 18  # places compared at once (RUN_MIN values each)
+_NUMBER_TOKEN = rb"(?<![\w.<])" + NUMBER + rb"(?![\w.])"  # not "0" of "ch0", nor the journal's "<7>"
+_RUN_GAP = rb"(?:[,;\s\[\]()]|<\d>)+"  # a list's, an array's rows, numpy's text across journal lines
+_NUMBER_RUN = re.compile(_NUMBER_TOKEN + rb"(?:" + _RUN_GAP + _NUMBER_TOKEN + rb"){%d,}" % (RUN_MIN - 1))
+_TOKEN = re.compile(_NUMBER_TOKEN)
+
+
+@dataclass(frozen=True)
+class PlayedSamples:
+    """A recording's samples as the sequences a print of them follows (each channel, the channels' mean, all
+    of them interleaved), in int16 units, one after another with NaN between (no window spans two), and
+    sorted once, to look up where a printed value could be."""
+
+    values: npt.NDArray[np.float32]
+    order: npt.NDArray[np.intp]  # the positions of the values (NaN's left out), in ascending value
+    ordered: npt.NDArray[np.float64]  # values[order], as wide as the values looked up (else searchsorted copies it)
+    starts: list[int]  # where each sequence starts in values
+    names: list[str]
+    channels: int
+
+
+def played_samples(wav: Path) -> PlayedSamples:
+    """The recording ``wav`` indexed for :func:`printed_samples`."""
+    pcm = np.asarray(sf.read(wav, dtype="int16", always_2d=True)[0]).astype(np.float32)
+    # a dead mic's zeros are no trace of anything
+    sequences = {f"channel {c}": pcm[:, c] for c in range(pcm.shape[1]) if np.any(pcm[:, c])}
+    if pcm.shape[1] > 1:
+        sequences["the channels' mean"] = pcm.mean(axis=1)  # the recogniser's input in channel-map mode
+        sequences["all channels interleaved"] = pcm.ravel()  # a block printed whole, frame by frame
+    gap = np.full(RUN_MIN, np.nan, dtype=np.float32)
+    parts, starts = [gap], []
+    for sequence in sequences.values():
+        starts.append(sum(p.size for p in parts))
+        parts += [sequence, gap]
+    values = np.concatenate(parts)
+    order = np.argsort(values, kind="stable")[: sum(s.size for s in sequences.values())]  # NaN sort last
+    return PlayedSamples(values, order, values[order].astype(np.float64), starts, list(sequences), pcm.shape[1])
+
+
+def printed_samples(data: bytes, played: PlayedSamples) -> tuple[str, bytes] | None:
+    """The first run of numbers in ``data`` that holds RUN_MIN consecutive samples of ``played`` as printed (a
+    channel, a block's columns one number in every few, the channels' mean; floats, int16 or int32), with what
+    they are; None when no run does."""
+    for found in _NUMBER_RUN.finditer(data):
+        values, halves = _printed(found.group(0))
+        if form := _printed_form(values, halves, played):
+            return f"{values.size} numbers in a row, {form} of the played audio (samples printed?)", found.group(0)
     return None
+
+
+def _printed(run: bytes) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """A run's numbers, and how far each may be from what was printed: half a unit of its last digit, as
+    printed ("0.0123": 0.00005, "1.5e-03": 0.00005) or as float32 holds it (``np.round(x, 2).tolist()`` of
+    float32 samples prints "0.10000000149011612", float32's 0.1: 0.05). A run is one print in one format:
+    its numbers without an exponent are as precise as the finest of them (a dead mic's "0.0" among samples
+    to 15 decimals, numpy's "0." are zero exactly; "0.1" among np.round(x, 4)'s is 0.1000)."""
+    tokens = _TOKEN.findall(run)
+    values = np.array([float(token) for token in tokens])
+    as_float32 = [str(np.float32(v)).encode() if abs(v) < 1e38 else t for t, v in zip(tokens, values, strict=True)]
+    halves = np.array([max(_half_unit(t), _half_unit(f)) for t, f in zip(tokens, as_float32, strict=True)])
+    fixed = np.array([b"e" not in token.lower() for token in tokens])
+    if fixed.any():
+        halves[fixed] = halves[fixed].min()
+    return values, halves
+
+
+def _half_unit(number: bytes) -> float:
+    """Half a unit of the last digit of ``number`` (a NUMBER)."""
+    mantissa, _, exponent = number.lower().partition(b"e")
+    # a few digits of exponent are enough: beyond them the value is 0 or inf, which matches no sample
+    places = (int(exponent or 0) if len(exponent) < 6 else 0) - len(mantissa.partition(b".")[2])
+    return 0.5 * 10.0 ** min(max(places, -300), 300)
+
+
+def _printed_form(values: npt.NDArray[np.float64], halves: npt.NDArray[np.float64], played: PlayedSamples) -> str:
+    """What the run's numbers are of ``played`` ("float samples of channel 1, one number in 2"); '' if nothing."""
+    for stride in range(1, played.channels + 1):  # one number in ``stride``: a block's column, its columns in any order
+        for first in range(min(stride, values.size)):
+            for kind, scale in PRINTED_SCALES.items():
+                picked = slice(first, None, stride)
+                at = _match(values[picked] * scale, halves[picked] * scale + SLACK, played)
+                if at is not None:
+                    name = played.names[bisect.bisect_right(played.starts, at) - 1]
+                    return f"{kind} of {name}" + (f", one number in {stride}" if stride > 1 else "")
+    return ""
+
+
+def _match(wanted: npt.NDArray[np.float64], within: npt.NDArray[np.float64], played: PlayedSamples) -> int | None:
+    """Where in ``played.values`` RUN_MIN consecutive values of ``wanted`` are, each ``within`` its own, in a
+    window loud and varied enough to be signal; None where none are. Each window is looked up by its loudest
+    value (the rarest in speech: the fewest places to compare the rest at), all at once, CANDIDATES at a time."""
+    if wanted.size < RUN_MIN:
+        return None
+    windows = np.lib.stride_tricks.sliding_window_view(wanted, RUN_MIN)
+    widths = np.lib.stride_tricks.sliding_window_view(within, RUN_MIN)
+    keep = _signal(windows, widths)
+    if not keep.any():
+        return None
+    windows, widths = windows[keep], widths[keep]
+    loudest = np.argmax(np.abs(windows), axis=1)
+    rows = np.arange(len(windows))
+    anchor, width = windows[rows, loudest], widths[rows, loudest]
+    low = np.searchsorted(played.ordered, anchor - width, side="left")
+    counts = np.searchsorted(played.ordered, anchor + width, side="right") - low
+    group = np.cumsum(counts) // CANDIDATES  # windows a group apart are compared apart: memory stays bounded
+    for g in np.unique(group):
+        rows = np.flatnonzero(group == g)
+        n = counts[rows]
+        of = np.repeat(rows, n)  # each candidate's window
+        starts = played.order[low[of] + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)] - loudest[of]
+        at = _compared(starts, of, windows, widths, played)  # the NaN before the first sequence: starts >= 0
+        if at is not None:
+            return at
+    return None
+
+
+def _compared(
+    starts: npt.NDArray[np.intp],
+    of: npt.NDArray[np.intp],
+    windows: npt.NDArray[np.float64],
+    widths: npt.NDArray[np.float64],
+    played: PlayedSamples,
+) -> int | None:
+    """The first of ``starts`` where the window ``of`` it is, each value within its width; None. One value
+    far from the one looked up (less alike in speech than its neighbour) first: it rules out most places."""
+    far = np.where(np.argmax(np.abs(windows[of]), axis=1) < RUN_MIN // 2, RUN_MIN - 1, 0)
+    alike = np.abs(played.values[starts + far] - windows[of, far]) <= widths[of, far]
+    starts, of = starts[alike], of[alike]
+    near = np.abs(played.values[starts[:, None] + np.arange(RUN_MIN)] - windows[of]) <= widths[of]
+    hits = np.flatnonzero(np.all(near, axis=1))
+    return int(starts[hits[0]]) if hits.size else None
+
+
+def _signal(windows: npt.NDArray[np.float64], widths: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which windows (int16 units) could be samples worth matching: loud, varied, fine enough, in range."""
+    signal = np.count_nonzero(np.abs(windows) >= LOUD, axis=1) >= MIN_LOUD
+    signal &= np.count_nonzero(np.diff(np.sort(windows, axis=1), axis=1) > 0, axis=1) + 1 >= MIN_DISTINCT
+    signal &= widths.max(axis=1) <= COARSEST + SLACK
+    signal &= np.all(np.abs(windows) <= 32768.0 + widths, axis=1)  # a sample's range, not a timestamp's
+    return signal
 
 
 def phrase_pattern(phrase: str) -> re.Pattern[bytes]:

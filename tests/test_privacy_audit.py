@@ -29,7 +29,9 @@ every phrase the detectors matched in the run (another spy reports them) and eve
 audio searched for is windows of the recording in every form the pipeline holds it (the WAV's
 interleaved int16, the recogniser's mono int16 either way round, float32 and float64 samples; the
 recogniser's bytes as ``%r``, hex and base64), and audio as text wherever it was taken (long runs
-of numbers, numpy's text of an array, escaped bytes, long hex or base64). Where ``strace`` is
+of numbers, numpy's text of an array, escaped bytes, long hex or base64; and any 8 numbers in a row that
+are consecutive samples of the recording as printed: floats at their printed precision, int16 or int32, of
+a mic, the mics' mean or a block's columns, tests/privacy_search.printed_samples). Where ``strace`` is
 installed, the run is traced too (test_privacy_trace.py): every file the process (and every thread
 or library in it) opens for writing, every address a socket connects or sends to (a local socket's
 path too), and any socket opened to callers. The run itself is in tests/privacy_session.py.
@@ -49,7 +51,14 @@ from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.transcription.lexicon import load_lexicon
 from listener.transcription.recognizer import pcm16
 from tests.mqtt_broker import BASE, validate
-from tests.privacy_search import audio_as_text, audio_needles, phrase_pattern, spool_messages, word_forms
+from tests.privacy_search import (
+    audio_as_text,
+    audio_needles,
+    phrase_pattern,
+    played_samples,
+    spool_messages,
+    word_forms,
+)
 from tests.privacy_session import COMMON, FAIL_AT_S, SCRIPT, Session, script_words
 
 # --- what to look for ------------------------------------------------------------------------
@@ -233,8 +242,9 @@ def test_no_audio_is_written_logged_printed_or_published(privacy_run: Session) -
     for where, data in outputs(privacy_run).items():
         found = [kind for kind, ns in needles.items() if any(n in data for n in ns)]
         assert not found, f"audio ({', '.join(found)}) found in {where}"
+    samples = played_samples(privacy_run.wav)  # all of it, for a few samples printed as numbers
     for where, data in outputs(privacy_run).items():
-        found_text = audio_as_text(data)
+        found_text = audio_as_text(data, samples)
         assert found_text is None, f"{found_text[0]} in {where}: {found_text[1][:200]!r}"
     assert len(privacy_run.stderr) <= STDERR_MAX_BYTES, f"the journal got {len(privacy_run.stderr)} bytes"
     longest = max(privacy_run.stderr.splitlines(), key=len, default=b"")

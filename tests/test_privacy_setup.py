@@ -1,7 +1,8 @@
 """Privacy of the two setup commands that capture audio, as the audit (test_privacy_audit.py, test_privacy_live.py)
-holds `listener run` and `analyze` to it: `listener calibrate --write`, listening live to the rep talking alone
-(on the 4-mic array, or on two lapel mics in channel-map mode) or reading a recording (--input), and `listener
-doctor`, as lines or --json, reading a second of the room and probing a real mosquitto. Each runs as installed
+holds `listener run` and `analyze` to it: `listener calibrate --write`, on the 4-mic array or on two lapel mics
+in channel-map mode, listening live to the rep talking alone or reading a recording of it (--input), and `listener
+doctor`, as lines or --json on the array, and on the lapel mics logging at debug, reading a second of the room and
+probing a real mosquitto. Each runs as installed
 (``python -m listener``) from the test array (tests/alsa_device.py) playing rendered speech, its HOME, TMPDIR and
 XDG folders in a box of the test's own (tests/asr_audio.sandbox). Everything it printed, every file in the box
 afterwards and every message the broker took is searched for the played samples, as bytes in every form the
@@ -43,6 +44,12 @@ DOCTOR_CHECKS = ["config", "audio", "preset", "levels", "directions", "turn", "a
 # --json's: the same, less the config file's line (it lists the file's warnings alone, here none)
 JSON_CHECKS = ["audio", "preset", "levels", "directions", "turn model", "asr model", "gpio", "mqtt", "disk", "clock"]
 LEVELS = re.compile(r"RMS dBFS ch0 -?\d+, ch1 -?\d+, ch2 -?\d+, ch3 -?\d+")  # the 4-mic board's, whole dB
+# two lapel mics, one per party (channel-map mode), the rep's on the second input: its blocks are [ch1, ch0]
+LAPELS = (
+    '[array]\npreset = "generic"\nchannels = 2\ndevice = "listener_test_array"\n'
+    "[parties]\nrep_channel = 1\ncustomer_channel = 0\n"
+)
+LAPEL_LEVELS = re.compile(r"RMS dBFS ch1 (-\d+), ch0 (-\d+)")  # the rep's mic first, then the customer's
 PROBES = f"{BASE}/doctor", f"homeassistant/device/{DEVICE_ID}/doctor"  # doctor's probe publishes (MQTT 5)
 
 
@@ -209,12 +216,32 @@ def test_calibrate_lapel_mics_live_swaps_them_and_prints_no_audio(tmp_path: Path
         '[parties]\nrep_channel = 0\ncustomer_channel = 1\n\n[service]\nlog_level = "warning"\n'
     )
     ran, config = _calibrate(tmp_path, _array(tmp_path, signal), text, "--seconds", "8")
+    _assert_swapped(ran, config)
+    _assert_wrote_only_the_config(ran, config, played)
+
+
+def test_calibrate_lapel_mics_from_a_recording_swaps_them_and_prints_no_audio(tmp_path: Path) -> None:
+    """Channel-map mode from a recording (--input, outside the box, read only): the rep talking alone on the
+    customer's channel, calibrate --write swaps the two channels in the config, and nothing else leaves the
+    process: no decoded copy of the recording, no temp file. At debug: every line its code logs is searched."""
+    played = write_rep_alone(tmp_path, -12.0, swapped=True)  # 8.7 s, the rep's voice on channel 1
+    text = (
+        '[array]\npreset = "generic"\nchannels = 2\n\n'
+        '[parties]\nrep_channel = 0\ncustomer_channel = 1\n\n[service]\nlog_level = "debug"\n'
+    )
+    # an array listing nothing: a file's calibration opens no audio device
+    ran, config = _calibrate(tmp_path, AlsaConfig(tmp_path / "alsa"), text, "--input", str(played))
+    _assert_swapped(ran, config)
+    _assert_wrote_only_the_config(ran, config, played)
+
+
+def _assert_swapped(ran: Ran, config: Path) -> None:
+    """Calibrate did its job in channel-map mode: heard the rep on the customer's channel, swapped the two."""
     out = ran.stdout.decode(errors="replace")
     assert "the rep's voice is louder on channel 1, the customer's channel" in out, out
     assert f"swapped rep_channel and customer_channel in [parties] in {config}" in out, out
     parties = load_config(config).parties
     assert (parties.rep_channel, parties.customer_channel) == (1, 0)
-    _assert_wrote_only_the_config(ran, config, played)
 
 
 @dataclass
@@ -226,11 +253,14 @@ class Doctored:
     heard: Path  # the second of speech doctor reads, as a WAV
 
 
-def _doctor(tmp_path: Path, *args: str) -> Doctored:
+def _doctor(tmp_path: Path, *args: str, lapels: bool = False) -> Doctored:
     """``doctor ARGS`` (exit code 0) from the array playing speech, probing a real mosquitto (MQTT 5: doctor then
-    probes the discovery prefix too; on 3.1.1 it subscribes and reads its probe back)."""
-    # the rep's first words from the start: the second doctor reads is speech, all of it searched for
-    signal, _ = _render(tmp_path, [U("rep", 0.1, REP_ONLY[0].file, REP_DEG)], 2.0, seed=5)
+    probes the discovery prefix too; on 3.1.1 it subscribes and reads its probe back). With ``lapels``, two lapel
+    mics in channel-map mode instead (LAPELS), logging at debug: doctor then holds back none of its log lines."""
+    if lapels:  # the rep's voice from 0.4 s on, on channel 1 (rep_channel), 12 dB down on channel 0
+        signal = np.asarray(sf.read(write_rep_alone(tmp_path, -12.0, swapped=True), dtype="int16")[0])
+    else:  # the rep's first words from the start: the second doctor reads is speech, all of it searched for
+        signal, _ = _render(tmp_path, [U("rep", 0.1, REP_ONLY[0].file, REP_DEG)], 2.0, seed=5)
     heard = tmp_path / "heard.wav"
     sf.write(heard, signal[: round(DOCTOR_READ_S * RATE_HZ)], RATE_HZ, subtype="PCM_16")
     box = tmp_path / "box"
@@ -239,10 +269,9 @@ def _doctor(tmp_path: Path, *args: str) -> Doctored:
     with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
         mqtt = "\n".join(f"{k} = {json.dumps(v)}" for k, v in broker.mqtt_config(protocol="5").items())
         config = tmp_path / "listener.toml"
-        config.write_text(
-            f'[array]\npreset = "respeaker-4mic"\ndevice = "listener_test_array"\n'
-            f'[service]\nstate_dir = "{state}"\n[mqtt]\n{mqtt}\n'
-        )
+        array = LAPELS if lapels else '[array]\npreset = "respeaker-4mic"\ndevice = "listener_test_array"\n'
+        level = "debug" if lapels else "info"
+        config.write_text(f'{array}[service]\nstate_dir = "{state}"\nlog_level = "{level}"\n[mqtt]\n{mqtt}\n')
         ran, code = _run(box, tmp_path, _array(tmp_path, signal), ["doctor", "--config", str(config), *args])
         messages = rec.wait_for(lambda ms: {m.topic for m in ms} >= set(PROBES), timeout_s=5.0)
     assert code == 0, f"{ran.stdout.decode(errors='replace')}\n{ran.stderr.decode(errors='replace')[-3000:]}"
@@ -309,4 +338,22 @@ def test_doctor_json_is_the_checks_alone_and_holds_no_audio(tmp_path: Path) -> N
     by_name = {c["name"]: c for c in checks}
     assert LEVELS.fullmatch(by_name["levels"]["detail"]) and by_name["levels"]["status"] == "ok", by_name["levels"]
     assert by_name["mqtt"]["detail"].startswith(f"connected to 127.0.0.1:{run.port}"), by_name["mqtt"]
+    _assert_doctor_private(run)
+
+
+def test_doctor_on_lapel_mics_measures_each_party_and_prints_no_audio(tmp_path: Path) -> None:
+    """`doctor` in channel-map mode (two lapel mics, the rep's on the second input), logging at debug, so that
+    nothing it logs is held back from the searched stderr: its levels line is each party's mic in whole dB, the
+    rep's first, and nothing else leaves the process (:func:`_assert_doctor_private`)."""
+    run = _doctor(tmp_path, lapels=True)
+    lines = run.ran.stdout.decode(errors="replace").splitlines()
+    assert [line.split()[1] for line in lines] == DOCTOR_CHECKS, lines
+    by_name = {line.split()[1]: line for line in lines}
+    assert by_name["preset"].startswith("ok    preset     generic captures 2 channels"), by_name["preset"]
+    assert by_name["directions"] == "ok    directions channel-map mode: each party by its own mic", by_name
+    levels = LAPEL_LEVELS.fullmatch(by_name["levels"].removeprefix("ok    levels     "))
+    assert levels, by_name["levels"]
+    rep_dbfs, customer_dbfs = (int(level) for level in levels.groups())
+    assert rep_dbfs >= customer_dbfs + 9, by_name["levels"]  # the rep's voice reaches the customer's 12 dB down
+    assert by_name["mqtt"].startswith(f"ok    mqtt       connected to 127.0.0.1:{run.port}"), by_name["mqtt"]
     _assert_doctor_private(run)

@@ -89,7 +89,8 @@ def _audio_forms(pcm_i16: np.ndarray, samples: np.ndarray) -> dict[str, tuple[by
 NUMBER = rb"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"
 NUMPY_GAP = rb"(?:\s+|\]\s*(?:<\d>)?\s*\[\s*)"
 AUDIO_AS_TEXT = {
-    "a long run of numbers (samples as text?)": re.compile(rb"(?:" + NUMBER + rb"[,;\s\[\]()]+){100}"),
+    # tried only where a number starts: from inside one, every run of 50-99 numbers was tried again digit by digit
+    "a long run of numbers (samples as text?)": re.compile(rb"(?<![-+\d.eE])(?:" + NUMBER + rb"[,;\s\[\]()]+){100}"),
     "numpy's text of an array (samples printed?)": re.compile(
         b"|".join(
             (

@@ -1,8 +1,8 @@
 """Privacy of the two setup commands that capture audio, as the audit (test_privacy_audit.py, test_privacy_live.py)
 holds `listener run` and `analyze` to it: `listener calibrate --write`, on the 4-mic array or on two lapel mics
 in channel-map mode, listening live to the rep talking alone or reading a recording of it (--input), and `listener
-doctor`, as lines or --json on the array, and on the lapel mics logging at debug, reading a second of the room and
-probing a real mosquitto. Each runs as installed
+doctor` (logging at debug: it holds back none of its log lines), as lines or --json on the array, and on the lapel
+mics, reading a second of the room and probing a real mosquitto. Each runs as installed
 (``python -m listener``) from the test array (tests/alsa_device.py) playing rendered speech, its HOME, TMPDIR and
 XDG folders in a box of the test's own (tests/asr_audio.sandbox). Everything it printed, every file in the box
 afterwards and every message the broker took is searched for the played samples, as bytes in every form the
@@ -256,7 +256,7 @@ class Doctored:
 def _doctor(tmp_path: Path, *args: str, lapels: bool = False) -> Doctored:
     """``doctor ARGS`` (exit code 0) from the array playing speech, probing a real mosquitto (MQTT 5: doctor then
     probes the discovery prefix too; on 3.1.1 it subscribes and reads its probe back). With ``lapels``, two lapel
-    mics in channel-map mode instead (LAPELS), logging at debug: doctor then holds back none of its log lines."""
+    mics in channel-map mode instead (LAPELS). Logging at debug: doctor then holds back none of its log lines."""
     if lapels:  # the rep's voice from 0.4 s on, on channel 1 (rep_channel), 12 dB down on channel 0
         signal = np.asarray(sf.read(write_rep_alone(tmp_path, -12.0, swapped=True), dtype="int16")[0])
     else:  # the rep's first words from the start: the second doctor reads is speech, all of it searched for
@@ -270,8 +270,7 @@ def _doctor(tmp_path: Path, *args: str, lapels: bool = False) -> Doctored:
         mqtt = "\n".join(f"{k} = {json.dumps(v)}" for k, v in broker.mqtt_config(protocol="5").items())
         config = tmp_path / "listener.toml"
         array = LAPELS if lapels else '[array]\npreset = "respeaker-4mic"\ndevice = "listener_test_array"\n'
-        level = "debug" if lapels else "info"
-        config.write_text(f'{array}[service]\nstate_dir = "{state}"\nlog_level = "{level}"\n[mqtt]\n{mqtt}\n')
+        config.write_text(f'{array}[service]\nstate_dir = "{state}"\nlog_level = "debug"\n[mqtt]\n{mqtt}\n')
         ran, code = _run(box, tmp_path, _array(tmp_path, signal), ["doctor", "--config", str(config), *args])
         messages = rec.wait_for(lambda ms: {m.topic for m in ms} >= set(PROBES), timeout_s=5.0)
     assert code == 0, f"{ran.stdout.decode(errors='replace')}\n{ran.stderr.decode(errors='replace')[-3000:]}"
@@ -342,9 +341,8 @@ def test_doctor_json_is_the_checks_alone_and_holds_no_audio(tmp_path: Path) -> N
 
 
 def test_doctor_on_lapel_mics_measures_each_party_and_prints_no_audio(tmp_path: Path) -> None:
-    """`doctor` in channel-map mode (two lapel mics, the rep's on the second input), logging at debug, so that
-    nothing it logs is held back from the searched stderr: its levels line is each party's mic in whole dB, the
-    rep's first, and nothing else leaves the process (:func:`_assert_doctor_private`)."""
+    """`doctor` in channel-map mode (two lapel mics, the rep's on the second input): its levels line is each
+    party's mic in whole dB, the rep's first, and nothing else leaves the process (:func:`_assert_doctor_private`)."""
     run = _doctor(tmp_path, lapels=True)
     lines = run.ran.stdout.decode(errors="replace").splitlines()
     assert [line.split()[1] for line in lines] == DOCTOR_CHECKS, lines

@@ -108,7 +108,7 @@ AUDIO_AS_TEXT = {
 def audio_as_text(data: bytes, played: PlayedSamples | None = None) -> tuple[str, bytes] | None:
     """What in ``data`` looks like audio printed as text, and the text; None when nothing does. With ``played``
     (:func:`played_samples` of the recording the process was given) a few samples printed are found too
-    (:func:`printed_samples`), however they look."""
+    (:func:`printed_samples`): as a list, or numpy's text (numbers apart by commas, spaces or brackets)."""
     for kind, pattern in AUDIO_AS_TEXT.items():
         if found := pattern.search(data):
             return kind, found.group(0)
@@ -134,6 +134,8 @@ SLACK = 1.5
 LOUD = 0.01 * 32768  # -40 dBFS: a matched window holds MIN_LOUD samples above this, and MIN_DISTINCT values
 MIN_LOUD = 3  # silence, a quiet room's hiss or a dead mic matches nothing, as audio_needles' len(set(n)) > 4
 MIN_DISTINCT = 4
+MIN_SPAN_WIDTHS = 20  # a window's range in its widest value's rounding: 0.1 at 2 decimals, 0.01 at 3
+MIN_BENDS = 2  # of a window's second differences, beyond what its values' rounding could make of a line
 COARSEST = 0.0051 * 32768  # a value printed to fewer than 2 decimals says too little of a sample to match
 CANDIDATES = 1 << 18  # places compared at once (RUN_MIN values each)
 _NUMBER_TOKEN = rb"(?<![\w.<])" + NUMBER + rb"(?![\w.])"  # not "0" of "ch0", nor the journal's "<7>"
@@ -273,6 +275,13 @@ def _signal(windows: npt.NDArray[np.float64], widths: npt.NDArray[np.float64]) -
     signal = np.count_nonzero(np.abs(windows) >= LOUD, axis=1) >= MIN_LOUD
     signal &= np.count_nonzero(np.diff(np.sort(windows, axis=1), axis=1) > 0, axis=1) + 1 >= MIN_DISTINCT
     signal &= widths.max(axis=1) <= COARSEST + SLACK
+    # a window no straighter than its rounding allows: speech is near a line over a few samples, so a ramp
+    # (bin edges, thresholds, a slowly moving share) printed coarsely matches it somewhere by chance
+    bend = np.abs(np.diff(windows, n=2, axis=1))
+    allowed = widths[:, :-2] + 2.0 * widths[:, 1:-1] + widths[:, 2:]
+    signal &= np.count_nonzero(bend > allowed, axis=1) >= MIN_BENDS
+    # and spanning many of its rounding steps: small numbers printed coarsely (0.01-0.08) pin next to nothing
+    signal &= np.ptp(windows, axis=1) >= MIN_SPAN_WIDTHS * widths.max(axis=1)
     signal &= np.all(np.abs(windows) <= 32768.0 + widths, axis=1)  # a sample's range, not a timestamp's
     return signal
 

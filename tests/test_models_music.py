@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,12 +91,14 @@ def test_the_empty_counter_recipe_without_music_is_refused(capsys: pytest.Captur
     assert "--music-empty-counter needs --music SHARE above 0" in capsys.readouterr().err
 
 
-def test_the_empty_counter_recipe_is_the_one_models_readme_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_empty_counter_recipe_is_the_one_models_readme_reports(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """models/README.md's "--music 0.4 --music-empty-counter" row: 10-30 s of music alone before every music
     room's dialogue, the room's noise 5-20 dB under the music; everything else the defaults."""
     ran: list[tuple[train.Settings, tuple[int, ...]]] = []
     monkeypatch.setattr(train, "run_ensemble", lambda s, seeds, *args, **kwargs: ran.append((s, seeds)))
-    assert train.main(["--music", "0.4", "--music-empty-counter"]) == 0
+    assert train.main(["--music", "0.4", "--music-empty-counter", "--out", str(tmp_path)]) == 0
     recipe = replace(
         train.Settings(), music=0.4, music_lead_in=1.0, music_lead_in_s=(10.0, 30.0), music_noise_under_db=(5.0, 20.0)
     )

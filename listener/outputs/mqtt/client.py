@@ -321,15 +321,15 @@ class MqttLink(Managed):
         """Runs before paho waits to reconnect, so the wait set here is the next one."""
         taken_over = reason.value == SESSION_TAKEN_OVER
         stalled_s = self._stall.stalled_s()  # this device's own stall tells nothing of a clash: an ordinary loss
-        first_try, self._attempt_failed = not self._attempt_failed and stalled_s is None, False
+        may_be_kick, self._attempt_failed = not self._attempt_failed and stalled_s is None, False
         wait_s = min(2 * self.backoff.delay_s, self.backoff.max_s)
         # Another client with our id that backs off as we do takes our place as soon as its wait ends: a loss
         # within twice our wait is such a kick, and the wait goes on doubling (paho reset it at the accept). A
         # later loss reconnects from the shortest wait: a broker restart, or a client that reconnects at its own
         # steady pace; a run of them under stable_s is said as either (a warning), never at once as a clash.
-        kicked = taken_over or (first_try and lived_s <= min(2 * wait_s + KICK_SLACK_S, self.backoff.stable_s))
+        kicked = taken_over or (may_be_kick and lived_s <= min(2 * wait_s + KICK_SLACK_S, self.backoff.stable_s))
         self._set_delay(client, wait_s if kicked else self.backoff.min_s)
-        if taken_over or (first_try and lived_s < self.backoff.stable_s):
+        if taken_over or (may_be_kick and lived_s < self.backoff.stable_s):
             self._short_lived += 1
             self._kicks = self._kicks + 1 if kicked else 0
             if taken_over or self._kicks >= SHORT_LIVED_REPEATS:

@@ -49,7 +49,7 @@ class GuardedClient(paho.Client):
     on_round: Callable[[], None] | None = None
 
     def loop_misc(self) -> MQTTErrorCode:
-        # paho's loop calls this at the end of every round (at least once a second while connected)
+        # paho's loop calls this at the end of every round that kept the connection (at least once a second)
         if self.on_round is not None:
             self.on_round()
         return super().loop_misc()

@@ -1,13 +1,16 @@
 """A connection lost because this device stood still, told apart from a loss that was the broker's or the network's.
 
-A process stopped (SIGSTOP, a debugger), starved of CPU (a machine swapping) or on a suspended machine sends
-nothing, not even the keep-alive's PINGREQ: once 1.5 × ``keepalive_s`` pass, the broker drops its connection
-and publishes its Last Will. When the process runs again paho finds the socket closed and says only
+A process stopped (SIGSTOP, a debugger) or starved of CPU (a machine swapping) sends nothing, not even the
+keep-alive's PINGREQ: once 1.5 × ``keepalive_s`` pass, the broker drops its connection and publishes its Last
+Will. When the process runs again paho finds the socket closed and says only
 "Unspecified error", which an installer reads as the broker's or the network's fault.
 
 paho's loop thread goes round at least once a second while connected (its select waits 1 s at most), so a
 longer gap between two rounds is time the device did not serve the connection. It is measured on a clock
-that goes on while the machine is suspended, as the broker's does (Linux's monotonic clock stops then).
+that goes on while a machine is suspended, as the broker's does (Linux's monotonic clock stops then); but a
+Pi does not suspend, and a machine waking from one finds its loss later than ENDED_WITHIN_S (its network
+comes back first, and paho's keep-alive, on the monotonic clock, writes no sooner), so that is said as any
+other loss, and the line does not name it.
 """
 
 from __future__ import annotations
@@ -77,8 +80,8 @@ def lost_said(config: MqttConfig, reason: ReasonCode, stalled_s: float | None) -
         return f"MQTT connection to {where} lost ({reason}); reconnecting with back-off, {kept}"
     # "Unspecified error" would send the installer to the broker, which did what it should
     return (
-        f"MQTT connection to {where} lost: this device did not run for {stalled_s:.0f} s (stopped, suspended or "
-        f"starved of CPU), longer than the broker waits (1.5 × keepalive_s = {WILL_AFTER * config.keepalive_s:g} s), "
+        f"MQTT connection to {where} lost: this device did not run for {stalled_s:.0f} s (stopped or starved of "
+        f"CPU), longer than the broker waits (1.5 × keepalive_s = {WILL_AFTER * config.keepalive_s:g} s), "
         "so the broker closed it and published its Last Will (status offline); if this recurs, check the device's "
         f"memory and load (`free -h`, `uptime`: a machine that swaps stalls); reconnecting, {kept}"
     )

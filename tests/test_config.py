@@ -57,6 +57,15 @@ def test_defaults_are_valid_and_frozen() -> None:
         ({"analytics": {"session_max_s": 1e5}}, "analytics.session_max_s", "between 600.0 and 86400.0"),
         ({"activity": {"frame_ms": 5}}, "activity.frame_ms", "between 10 and 20"),
         ({"array": {"mic_channels": [0, 1]}}, "array.mic_channels", "one channel per mic"),
+        # two mics on one channel: the array's directions would come out of one signal twice
+        (
+            {"array": {"preset": "respeaker-4mic", "mic_channels": [1, 1, 2, 3]}},
+            "array.mic_channels",
+            "must not repeat a channel",
+        ),
+        ({"parties": 5}, "parties", "must be a table"),  # `parties = 5` where [parties] belongs
+        # a number where a topic level goes: quoted, the number itself is a good prefix, so it is the example
+        ({"mqtt": {"topic_prefix": 5}}, "mqtt.topic_prefix", 'must be text in quotes, e.g. topic_prefix = "5"'),
     ],
 )
 def test_errors_name_key_value_and_rule(data: dict[str, object], path: str, rule: str) -> None:

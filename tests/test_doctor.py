@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,27 @@ def test_gpio_without_env_is_no_fault_off_a_pi(tmp_path: Path, monkeypatch: pyte
     check = doctor.check_gpio(config(tmp_path))
     # no GPIO is a warning; where gpiozero does find a pin library, its factory is named
     assert (check.status, "mock" in check.detail) in {("warn", True), ("ok", False)}, check
+
+
+def test_a_pin_library_named_in_the_environment_that_cannot_load_is_a_fault_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in GPIOZERO_PIN_FACTORY (the unit's Environment=): gpiozero would fall back to nothing, and the
+    LEDs stay dark at the counter; doctor names the variable, its value, and both ways out."""
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "lgpio-typo")
+    check = doctor.check_gpio(config(tmp_path))
+    assert check.status == "FAIL", check
+    assert check.detail.startswith("GPIOZERO_PIN_FACTORY=lgpio-typo cannot be loaded ("), check
+    assert "'lgpio-typo'" in check.detail, check  # gpiozero's own reason rides along
+    assert check.fix == "install that pin library, or unset GPIOZERO_PIN_FACTORY", check
+
+
+def test_gpio_is_not_looked_at_without_leds_or_button(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a device without LEDs or button: a missing pin library is no fault there, not even a warning
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "lgpio-typo")
+    base = config(tmp_path)
+    bare = replace(base, leds=replace(base.leds, enabled=False, button_pin=""))
+    assert doctor.check_gpio(bare) == doctor.Check("gpio", "ok", "not used (no LEDs, no button)")
 
 
 def test_a_pi_whose_gpio_cannot_be_used_is_a_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

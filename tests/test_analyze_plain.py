@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from listener.analytics.plain import LABEL
+from listener.analytics.plain import LABEL, summary_lines
+from listener.analytics.summary import all_sessions
 from listener.cli import main
 from listener.service.runner import sample_conversation
+from listener.transcription.summary import RATE_MIN_TALK_S, CueFigures
 from tests import synth
+from tests.analytics_timelines import CONFIG, run
 from tests.test_analyze import analyze_json
 
 SAMPLE = sample_conversation()
@@ -101,3 +104,28 @@ def test_the_session_figures_are_said_to_be_the_visits(capsys: pytest.CaptureFix
     assert "the visits only" in text["in sessions"]
     order = list(text)
     assert order.index("rep share") < order.index("in sessions") < order.index("interruptions")
+
+
+def _cue_figures(skipped_s: float) -> CueFigures:
+    """The cues of a rep heard for under RATE_MIN_TALK_S (no rate), ``skipped_s`` of audio not recognised."""
+    counts = dict.fromkeys(("rep_words", "customer_words", "rep_questions", "rep_open_questions"), 3)
+    counts |= dict.fromkeys(("rep_closed_questions", "rep_followups", "rep_echoes", "rep_summaries"), 0)
+    counts |= {"rep_acknowledgements": 1, "rep_action_plans": 0, "rep_fillers": 2}
+    return CueFigures(
+        **counts, rep_fillers_per_min=None, rep_wpm=None, asr_skipped_s=skipped_s, asr_partial=skipped_s > 0
+    )
+
+
+@pytest.mark.parametrize("skipped_s", [0.0, 12.34])
+def test_cue_counts_the_recogniser_skipped_under_load_say_so_and_a_short_rep_has_no_rate(skipped_s: float) -> None:
+    """A Pi behind on recognition drops audio (transcription.lag): the counts are then short, and the text says
+    by how much, as the report's asr_partial does; without the line the counts would read as the whole talk."""
+    collector = run([("customer", 1.0, 6.0), ("rep", 6.5, 12.0)], 15.0)
+    whole = all_sessions(collector.segments, collector.events, 15.0, CONFIG.analytics)
+    lines = summary_lines(collector, whole, CONFIG.analytics, _cue_figures(skipped_s))
+    said = {ln[:LABEL].strip(): ln[LABEL:] for ln in lines}
+    assert said["speaking rate"] == f"  -   (under {RATE_MIN_TALK_S:g} s of the rep's talk heard); 2 fillers"
+    if skipped_s:
+        assert said["recogniser"] == "skipped 12.3 s under load: the counts miss what was said then", lines
+    else:
+        assert "recogniser" not in said, lines

@@ -197,6 +197,20 @@ def test_a_spool_that_turns_read_only_says_chown_not_free_space(
         assert f": {tmp_path}`" in text, text
 
 
+def test_messages_the_broker_refused_while_the_spool_cannot_be_written_are_still_counted(tmp_path: Path) -> None:
+    # the publisher counts a message the broker refused (ACL) in spool_dropped; with the disk full or read-only
+    # at that moment the counter cannot be stored, and a loss left uncounted would read as none on the dashboard
+    path = tmp_path / "mqtt-spool.sqlite3"
+    with Spool(path, max_messages=10) as spool:
+        spool.put("event", _msg(0))
+        spool.count_dropped(2)  # stored: the file's counter
+        spool.db.close()  # every write now fails, as on a full or read-only card
+        spool._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        spool.count_dropped(3)
+        assert spool.dropped == 5 and spool.counter("dropped") == 2  # the 3 in memory, beside the file's 2
+        assert spool.depth == 1  # the stored message is untouched
+
+
 SPOOL_ON_A_READ_ONLY_MOUNT = """
 import sys
 from pathlib import Path

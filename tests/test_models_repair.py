@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,11 +33,21 @@ def served(tmp_path: Path) -> tuple[VoskModelSpec, Path]:
     return spec, archive
 
 
+def _restamp(model: Path, **changes: object) -> None:
+    stamp = json.loads((model / STAMP).read_text(encoding="utf-8"))
+    (model / STAMP).write_text(json.dumps({**stamp, **changes}), encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("damage", "problem"),
     [
         (lambda m: (m / "am" / "final.mdl").write_bytes(b"acoustic"), "am/final.mdl has changed"),  # truncated
         (lambda m: (m / "conf" / "model.conf").unlink(), "conf/model.conf is missing"),
+        # the stamp itself damaged (a power cut while fetch wrote it): nothing in it can vouch for the files
+        (lambda m: (m / STAMP).write_text('{"schema": '), f"its stamp {STAMP} is unreadable (Expecting value"),
+        (lambda m: (m / STAMP).write_bytes(b"\xff\xfe"), f"its stamp {STAMP} is unreadable ("),
+        (lambda m: (m / STAMP).write_text("[]"), f"its stamp {STAMP} is not that of file:"),
+        (lambda m: _restamp(m, files={}), f"its stamp {STAMP} lists no files"),
     ],
 )
 def test_fetch_replaces_a_damaged_model(tmp_path: Path, damage: Callable[[Path], object], problem: str) -> None:

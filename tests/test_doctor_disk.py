@@ -271,3 +271,24 @@ def test_a_state_folder_the_installed_unit_does_not_let_the_service_write_warns(
     assert doctor.check_state_dir(config(tmp_path, service={"state_dir": str(unit_state_dir)})).status == "ok"
     unit.unlink()
     assert doctor.check_state_dir(config(tmp_path, service={"state_dir": str(state)})).status == "ok"
+
+
+def test_a_nearly_full_folder_the_unit_does_not_let_the_service_write_says_both_with_both_fixes(
+    tmp_path: Path, unit_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two warnings in one check: the installer who frees space alone would meet a read-only spool at the
+    # start, and the one who moves the folder alone may move it onto the same nearly full card
+    card = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: card(path)._replace(free=FULL_SPOOL_BYTES))
+    (tmp_path / "listener.service").write_text("[Service]\nStateDirectory=listener\nProtectSystem=strict\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}, service={"state_dir": str(state)}))
+    assert check.status == "warn", check.line()
+    room = f"{FULL_SPOOL_BYTES / 1e6:.0f} MB free, a full spool needs {FULL_SPOOL_BYTES / 1e6:.0f} MB"
+    assert room in check.detail, check.detail
+    assert f"; and the service (listener.service) may write only {unit_state_dir}, so {state} is read-only" in (
+        check.detail
+    )
+    assert check.fix.startswith("free space there, or lower mqtt.spool_max_messages; and use "), check.fix
+    assert f"ReadWritePaths={state})" in check.fix, check.fix

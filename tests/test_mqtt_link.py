@@ -76,6 +76,25 @@ def test_an_unverifiable_certificate_is_named_with_its_cause(tmp_path: Path, cap
     assert "check that it is running" not in warnings[0]  # it is: the TLS handshake failed
 
 
+def test_a_broker_that_wants_a_client_certificate_is_named_as_the_likely_cause(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # mosquitto's require_certificate: the TLS 1.3 handshake completes, then the broker hangs up on a client
+    # without a certificate before any CONNACK; the journal must point at the client certificate keys
+    broker = Mosquitto(tmp_path / "tls", tls=True)
+    broker.conf.write_text(broker.conf.read_text() + "require_certificate true\n")
+    with broker, caplog.at_level(logging.DEBUG), _link(broker) as link:
+        deadline = time.monotonic() + WAIT_S
+        while not _warnings(caplog) and time.monotonic() < deadline:  # said at the second hang-up in a row
+            time.sleep(0.05)
+        assert not link.connected
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert f"127.0.0.1:{broker.port} (TLS) closed the connection before answering it" in warnings[0]
+    assert "it may require a client certificate: mqtt.cert_file, mqtt.key_file" in warnings[0]
+    assert "mqtt.tls = " not in warnings[0]  # TLS is right: no switch to plain MQTT is suggested
+
+
 def test_a_certificate_refused_by_its_dates_blames_the_clock_not_the_ca_file(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

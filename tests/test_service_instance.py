@@ -7,6 +7,7 @@ The service may not write that file, but a lock needs no write access: the guard
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -90,3 +91,19 @@ def test_doctor_tells_a_running_listener_without_trying_its_lock(
 
 def _no_lock(fd: int, operation: int) -> None:
     raise AssertionError("held() must not take the lock, even for an instant")
+
+
+def test_a_state_dir_that_cannot_be_made_runs_without_the_lock_and_says_nothing_here(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # [service] state_dir under a file: with MQTT off nothing else needs the folder, so the run goes on; with
+    # MQTT on the spool stops the start naming the file in the way, one error rather than two about one cause
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    state = blocker / "state"
+    # a second lock inside the first: nothing is locked, so nothing refuses it either
+    with caplog.at_level(logging.DEBUG, logger="listener.service.instance"), InstanceLock(state), InstanceLock(state):
+        pass
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG, logging.DEBUG], caplog.text
+    assert f"no instance lock at {state / LOCK_FILE} (Not a directory)" in caplog.records[0].getMessage()
+    assert held(state) is None  # whether a listener runs there cannot be told, not "none does"

@@ -52,6 +52,11 @@ def syntax_error(tmp_path: Path, text: str) -> str:
         # a misspelt key has no type: its value says what was meant ("put text in quotes" misled here)
         ("[leds]\nenabeld = True\n", "enabeld = True: write true or false in lower case: enabeld = true"),
         ('[mqtt]\ndescription = """\n[array]\n"""\nport = 1,883\n', "port = 1,883: write a plain number"),
+        # a multi-line array's rows start with '[' too, and are no headers: the key below is still [array]'s
+        (
+            "[array]\nmics = [\n  [0.0, 0.03, 0.0],  # left\n  [0.0, -0.03, 0.0],\n]\nblock_ms = 1.0.0\n",
+            "line 6, block_ms = 1.0.0: write a plain number",
+        ),
         (
             "[array]\nsample_rate = 16000\nsample_rate = 48000\n",
             "line 3, sample_rate = 48000: sample_rate is set twice",

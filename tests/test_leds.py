@@ -7,10 +7,15 @@ in (the order the pipeline delivers them in).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import itertools
 import json
+import logging
+import os
+import sys
+import threading
 from typing import Any
 
 import pytest
@@ -278,6 +283,52 @@ def test_view_shows_leds_and_figures(factory: MockFactory) -> None:
     text = piped.getvalue()
     assert "\x1b[" not in text  # no terminal control codes in a log
     assert "25.0 %" in text and "by rep 1" in text and text.count("rep share") == 1
+
+
+class Terminal:
+    """A real pseudo-terminal: what is written to ``screen`` (a tty to rich) is read back from the other end."""
+
+    def __init__(self) -> None:
+        master, slave = os.openpty()
+        self._master, self.screen = master, os.fdopen(slave, "w", encoding="utf-8")
+        self._got = bytearray()
+        self._reader = threading.Thread(target=self._drain, daemon=True)  # a full pty would block the writer
+        self._reader.start()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError):  # EIO once the screen end is closed
+            while chunk := os.read(self._master, 65536):
+                self._got.extend(chunk)
+
+    def shown(self) -> str:
+        self.screen.close()
+        self._reader.join(5)
+        os.close(self._master)
+        return self._got.decode("utf-8", "replace")
+
+
+def test_on_a_terminal_log_lines_go_above_the_live_view_and_the_handler_gets_its_stream_back(
+    factory: MockFactory,
+) -> None:
+    """`listener run --view` in a terminal: a warning (a broker fault, say) written straight to stderr would tear
+    the redrawn panel; it is printed above it, and the journal's handler writes to the real stderr again after."""
+    stage, _ = make_stage(factory)
+    terminal = Terminal()
+    handler = logging.StreamHandler(sys.__stderr__)
+    logging.getLogger().addHandler(handler)
+    try:
+        with stage, LedView(stage, stream=terminal.screen) as view:
+            view.process(TalkTotals(t_s=1.0, rep_talk_s=30.0, customer_talk_s=10.0))
+            assert handler.stream is not sys.__stderr__  # the live display's proxy meanwhile
+            logging.getLogger("listener.test").warning("MQTT broker unreachable")
+        assert handler.stream is sys.__stderr__
+    finally:
+        logging.getLogger().removeHandler(handler)
+    shown = terminal.shown()
+    assert "\x1b[1A" in shown  # redrawn in place (cursor up), not printed frame after frame
+    said, last_frame = shown.index("MQTT broker unreachable"), shown.rindex("╭")
+    assert said < last_frame, shown  # above the panel, which is drawn once more below it
+    assert "75.0 %" in shown[last_frame:] and "rep   30.0 s" in shown[last_frame:], shown[last_frame:]
 
 
 def test_view_says_stopped_when_the_lights_go_dark_at_the_end(factory: MockFactory) -> None:

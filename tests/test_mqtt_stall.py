@@ -25,6 +25,7 @@ from tests.mqtt_broker import BASE, DEVICE_ID
 
 KEEPALIVE_S = 5  # the broker waits 7.5 s
 ACCEPTED = ReasonCode(PacketTypes.CONNACK, "Success")
+LOST = ReasonCode(PacketTypes.DISCONNECT, "Unspecified error")  # as paho says a closed socket
 
 
 class Clock:
@@ -104,6 +105,16 @@ def test_a_connection_whose_loop_reported_no_round_is_no_stall() -> None:
     assert watch.stalled_s() is None
 
 
+def _link_on_a_moved_clock(mqtt: dict[str, object]) -> tuple[MqttLink, paho.Client, Clock]:
+    """A link whose losses and accepts the test plays (never connected), its stall watch on the test's clock,
+    and a paho client for its back-off setter."""
+    config = parse_config({"mqtt": {"enabled": True, "keepalive_s": KEEPALIVE_S, **mqtt}}).mqtt
+    link = MqttLink(config, client_id=DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"))
+    clock = Clock()
+    link._stall = StallWatch(KEEPALIVE_S, clock)
+    return link, paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID), clock
+
+
 @pytest.mark.parametrize("reconnect_min_s", [1, 5])
 def test_stalls_soon_after_each_connect_are_no_client_id_clash(
     reconnect_min_s: int, caplog: pytest.LogCaptureFixture
@@ -112,18 +123,13 @@ def test_stalls_soon_after_each_connect_are_no_client_id_clash(
     accept, as a clash's are. Counted as such, the third was blamed on another client with this id: a warning
     with the shortest wait (lost after 8 s, over twice the next wait), an error and a doubling wait with a
     longer one (each loss within twice the next wait: a kick)."""
-    mqtt = {"enabled": True, "keepalive_s": KEEPALIVE_S, "reconnect_min_s": reconnect_min_s}
-    link = MqttLink(parse_config({"mqtt": mqtt}).mqtt, client_id=DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"))
-    clock = Clock()
-    link._stall = StallWatch(KEEPALIVE_S, clock)
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID)  # never connected: its back-off setter
-    lost = ReasonCode(PacketTypes.DISCONNECT, "Unspecified error")
+    link, client, clock = _link_on_a_moved_clock({"reconnect_min_s": reconnect_min_s})
     with caplog.at_level(logging.INFO):
         for _ in range(5):
             link._handle_connect(client, None, None, ACCEPTED, None)
             link._stall.round()
             clock.now_s += 8.0
-            link._after_loss(client, lost, 8.0)
+            link._after_loss(client, LOST, 8.0)
     said = [(r.levelno, r.getMessage()) for r in caplog.records if "connected to" not in r.getMessage()]
     assert all("client id" not in text for _, text in said), said
     assert [level for level, _ in said] == [logging.WARNING] + [logging.INFO] * 4  # as for every other loss
@@ -137,18 +143,13 @@ def test_a_client_id_clash_with_long_waits_between_attempts_is_blamed_on_the_id(
     """Another client with this id kicks the device a second after each accept while its back-off waits 8 s and
     more: its loop goes round in no wait, and each accept starts the watch afresh, so no wait reads as a stall
     and the third kick is blamed on the id (without the accept's reset each kick was said as a stall, and never)."""
-    mqtt = {"enabled": True, "keepalive_s": KEEPALIVE_S, "reconnect_min_s": 8, "reconnect_max_s": 60}
-    link = MqttLink(parse_config({"mqtt": mqtt}).mqtt, client_id=DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"))
-    clock = Clock()
-    link._stall = StallWatch(KEEPALIVE_S, clock)
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID)  # never connected: its back-off setter
-    kicked = ReasonCode(PacketTypes.DISCONNECT, "Unspecified error")
+    link, client, clock = _link_on_a_moved_clock({"reconnect_min_s": 8, "reconnect_max_s": 60})
     with caplog.at_level(logging.INFO):
         for _ in range(3):
             clock.now_s += link.backoff.delay_s  # paho waits out its back-off: no round meanwhile
             link._handle_connect(client, None, None, ACCEPTED, None)
             clock.run(link._stall, 1)
-            link._after_loss(client, kicked, 1.0)
+            link._after_loss(client, LOST, 1.0)
     said = [r.getMessage() for r in caplog.records]
     assert not [m for m in said if "did not run" in m], said
     assert [r.levelno for r in caplog.records if "another client uses client id" in r.getMessage()] == [logging.ERROR]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import bisect
 import contextlib
+import functools
 import json
 import re
 import sqlite3
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,6 +286,22 @@ def _signal(windows: npt.NDArray[np.float64], widths: npt.NDArray[np.float64]) -
     signal &= np.ptp(windows, axis=1) >= MIN_SPAN_WIDTHS * widths.max(axis=1)
     signal &= np.all(np.abs(windows) <= 32768.0 + widths, axis=1)  # a sample's range, not a timestamp's
     return signal
+
+
+@functools.lru_cache(maxsize=2)  # a test searches its outputs, then its trace's data, for one recording
+def _audio_index(wav: Path) -> tuple[dict[str, list[bytes]], PlayedSamples]:
+    return audio_needles(wav), played_samples(wav)
+
+
+def assert_no_audio(outputs: Mapping[str, bytes], played: Path) -> None:
+    """No output holds the recording ``played``: its loud parts as bytes, in every form the pipeline holds them
+    (:func:`audio_needles`), nor any of it printed as text (:func:`audio_as_text` with its samples)."""
+    needles, samples = _audio_index(played)
+    for where, data in outputs.items():
+        found = [kind for kind, ns in needles.items() if any(n in data for n in ns)]
+        assert not found, f"audio ({', '.join(found)}) found in {where}"
+        as_text = audio_as_text(data, samples)
+        assert as_text is None, f"{as_text[0]} in {where}: {as_text[1][:200]!r}"
 
 
 def phrase_pattern(phrase: str) -> re.Pattern[bytes]:

@@ -145,3 +145,12 @@ def load_noise(name: str, n: int, offset_s: float = 0.0) -> np.ndarray:
     x, rate = sf.read(path, dtype="float32", start=int(offset_s * RATE_HZ), frames=n)
     assert rate == RATE_HZ and x.shape[0] == n
     return x / np.sqrt(np.mean(x.astype(np.float64) ** 2))
+
+
+def lag_samples(x: np.ndarray, y: np.ndarray, within: int = 10, up: int = 32) -> float:
+    """How many samples ``y`` lags ``x`` (GCC-PHAT, to 1/``up`` sample, within +-``within``)."""
+    n = len(x) + len(y)
+    cross = np.fft.rfft(y, n) * np.conj(np.fft.rfft(x, n))
+    cc = np.fft.irfft(cross / (np.abs(cross) + 1e-12), n * up)
+    near = np.concatenate([cc[-within * up :], cc[: within * up + 1]])
+    return float(int(np.argmax(near)) - within * up) / up

@@ -35,6 +35,7 @@ from bench.truth import (
 )
 from listener.config import Config
 from listener.events import Party
+from tests.synth import lag_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "listener" / "data" / "sample"
@@ -196,15 +197,6 @@ def test_segments_from_json_rejects_unknown_parties() -> None:
         segments_from_json([{"party": "staff", "start": 0.0, "end": 1.0}])
 
 
-def _lag_samples(a: np.ndarray, b: np.ndarray) -> int:
-    """GCC-PHAT lag of ``b`` relative to ``a`` (positive: b arrives later)."""
-    n = 2 * len(a)
-    cross = np.fft.rfft(b, n) * np.conj(np.fft.rfft(a, n))
-    cc = np.fft.irfft(cross / (np.abs(cross) + 1e-12), n)
-    cc = np.concatenate((cc[-8:], cc[:9]))  # mics 9.1 cm apart: within +-5 samples
-    return int(np.argmax(cc)) - 8
-
-
 @needs_data
 def test_simulated_case_puts_rep_at_plus_x_and_truth_scores_perfectly(tmp_path: Path) -> None:
     from bench.simulate import simulate_case, write_case
@@ -225,7 +217,7 @@ def test_simulated_case_puts_rep_at_plus_x_and_truth_scores_perfectly(tmp_path: 
     x = pcm.astype(np.float64)
     t0, t1 = (int(v * rate) for v in (rep_alone[0].start_s + 0.2, rep_alone[0].start_s + 2.0))
     # Mic 0 sits at +x, mic 2 at -x: speech from azimuth ~0 reaches mic 2 later.
-    assert _lag_samples(x[t0:t1, 0], x[t0:t1, 2]) > 0
+    assert lag_samples(x[t0:t1, 0], x[t0:t1, 2], within=8, up=1) > 0  # mics 9.1 cm apart: +-5 samples
     score = score_report(truth, oracle_report(truth))
     assert score.mean_f1 == 1.0 and score.attribution == 1.0 and score.share_error_pp == pytest.approx(0.0)
 

@@ -217,6 +217,9 @@ def test_gpio_is_not_looked_at_without_leds_or_button(tmp_path: Path, monkeypatc
     base = config(tmp_path)
     bare = replace(base, leds=replace(base.leds, enabled=False, button_pin=""))
     assert doctor.check_gpio(bare) == doctor.Check("gpio", "ok", "not used (no LEDs, no button)")
+    # a button alone still needs the pins: looked at, and the library's fault found
+    button_only = replace(bare, leds=replace(bare.leds, button_pin="GPIO17"))
+    assert doctor.check_gpio(button_only).status == "FAIL"
 
 
 def test_a_pi_whose_gpio_cannot_be_used_is_a_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,7 +32,7 @@ from tests.asr_audio import sandbox
 from tests.calibrate_cases import CONFIG_TEXT, REP_DEG, REP_ONLY, U, angle_error, printed
 from tests.lapel_talk import write_rep_alone
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, Received, Recorder
-from tests.privacy_search import audio_as_text, audio_needles, played_samples
+from tests.privacy_search import assert_no_audio
 from tests.privacy_strace import Traced, find_strace, read_trace, under_strace, written_data
 from tests.test_privacy_live import JACK_DB
 
@@ -119,16 +119,6 @@ def _files(box: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(box.rglob("*")) if p.is_file()}
 
 
-def _assert_no_audio(outputs: dict[str, bytes], played: Path) -> None:
-    needles = audio_needles(played)  # the loud parts as played, in every form the pipeline holds them
-    samples = played_samples(played)  # and all of it, for a few samples printed as numbers
-    for where, data in outputs.items():
-        found = [kind for kind, ns in needles.items() if any(n in data for n in ns)]
-        assert not found, f"audio ({', '.join(found)}) found in {where}"
-        as_text = audio_as_text(data, samples)
-        assert as_text is None, f"{as_text[0]} in {where}: {as_text[1][:200]!r}"
-
-
 def _written_beyond(seen: Traced, allowed: set[str], prefixes: tuple[str, ...] = ()) -> list[str]:
     """What the trace saw written that is neither ``allowed`` (nor their folders) nor under ``prefixes``: the
     test PCM's output file (/dev/null) and libjack's metadata database, which PortAudio's JACK host API opens
@@ -159,7 +149,7 @@ def _assert_wrote_only_the_config(ran: Ran, config: Path, played: Path) -> None:
     before the walk; nothing sent anywhere; no output or file holds the audio of ``played``."""
     outputs = {"stdout": ran.stdout, "stderr": ran.stderr, **_files(ran.box)}
     assert str(config) in outputs
-    _assert_no_audio(outputs, played)
+    assert_no_audio(outputs, played)
     assert not list((ran.box / "tmp").iterdir()), "a temporary file was left"
 
     seen = ran.seen()
@@ -170,7 +160,7 @@ def _assert_wrote_only_the_config(ran: Ran, config: Path, played: Path) -> None:
     assert not beyond, f"calibrate wrote more than its config: {beyond}"
     data = ran.data()  # the temp copy's bytes, as written: the new config, nothing more
     assert data == {f"written to {next(iter(temps))}": config.read_bytes()}, sorted(data)
-    _assert_no_audio(ran.jack_data(), played)
+    assert_no_audio(ran.jack_data(), played)
     assert not seen.connected and not seen.listening, (seen.connected, seen.listening)
     assert not seen.local, f"local sockets reached: {sorted(seen.local)}"
 
@@ -274,6 +264,8 @@ def _doctor(tmp_path: Path, *args: str, lapels: bool = False) -> Doctored:
         ran, code = _run(box, tmp_path, _array(tmp_path, signal), ["doctor", "--config", str(config), *args])
         messages = rec.wait_for(lambda ms: {m.topic for m in ms} >= set(PROBES), timeout_s=5.0)
     assert code == 0, f"{ran.stdout.decode(errors='replace')}\n{ran.stderr.decode(errors='replace')[-3000:]}"
+    # at debug doctor holds back none of its log lines: the searched stderr has them (the array's among them)
+    assert b"listener.audio.live: capturing" in ran.stderr, ran.stderr[-500:]
     return Doctored(ran, messages, broker.port, state, heard)
 
 
@@ -285,7 +277,7 @@ def _assert_doctor_private(run: Doctored) -> None:
     ran = run.ran
     outputs = {"stdout": ran.stdout, "stderr": ran.stderr, **_files(ran.box)}
     outputs |= {f"MQTT {m.topic}": m.payload for m in run.messages}
-    _assert_no_audio(outputs, run.heard)
+    assert_no_audio(outputs, run.heard)
     assert not list(run.state.iterdir()), "doctor left a file in the state folder"
 
     seen = ran.seen()
@@ -295,7 +287,7 @@ def _assert_doctor_private(run: Doctored) -> None:
     assert not beyond, f"doctor wrote more than its disk probe: {beyond}"
     data = ran.data()  # the probe's bytes, removed before the walk: seen only in the trace
     assert [p for p in data if not p.startswith(f"written to {probe}")] == [] and data, sorted(data)
-    _assert_no_audio(data | ran.jack_data(), run.heard)
+    assert_no_audio(data | ran.jack_data(), run.heard)
     # the broker, and paho's wake-up pair: a loopback socket of its own that takes its one caller
     broker = ("127.0.0.1", run.port)
     assert broker in seen.connected, "the trace saw no connection to the broker"

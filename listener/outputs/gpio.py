@@ -67,9 +67,7 @@ def _make_factory() -> Factory:
             exc,
             ENV,
         )
-        if os.environ.get("GPIOZERO_MOCK_PIN_CLASS"):
-            return MockFactory()
-        return MockFactory(pin_class=ForgetfulPWMPin)
+        return mock_factory(ForgetfulPWMPin)
     log.info("GPIO through %s", type(factory).__name__)
     return factory
 
@@ -88,11 +86,11 @@ def board_model() -> str:
         return ""
 
 
-def mock_factory() -> MockFactory:
-    """gpiozero's own mock pins; PWM-capable unless GPIOZERO_MOCK_PIN_CLASS says otherwise."""
+def mock_factory(pin_class: type[MockPWMPin] = MockPWMPin) -> MockFactory:
+    """gpiozero's own mock pins, of ``pin_class``, unless GPIOZERO_MOCK_PIN_CLASS names another."""
     if os.environ.get("GPIOZERO_MOCK_PIN_CLASS"):
         return MockFactory()
-    return MockFactory(pin_class=MockPWMPin)
+    return MockFactory(pin_class=pin_class)
 
 
 class ForgetfulPWMPin(MockPWMPin):  # type: ignore[misc]  # gpiozero has no type hints

@@ -1,0 +1,90 @@
+"""PortAudio's own errors on a capture stream that opened: asked whether it runs, and closing it.
+
+Real PortAudio and ALSA as in test_live_outages.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pyaudio
+import pytest
+
+from listener.audio import capture_run, live
+from listener.audio.capture_run import CaptureRun
+from listener.audio.devices import input_devices, list_input_devices, start_portaudio
+from listener.audio.live import LiveSource
+from listener.audio.ring import FrameRing
+from listener.events import Event, SourceState
+from tests import alsa_device
+from tests.alsa_device import AlsaConfig, TestDevice, tones
+from tests.live_source import assert_clock_continuous, audio_s, live_config, run_source
+
+alsa_config = alsa_device.alsa_config  # fixtures
+test_array = alsa_device.test_array
+
+
+def test_a_stream_portaudio_can_no_longer_ask_is_said_failed_and_reopened(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run's PortAudio is terminated under its open stream: asking whether the stream runs raises
+    OSError ("Stream not open"). That is a lost device with PortAudio's reason, not a crash of the reader."""
+    runs: list[CaptureRun] = []
+    open_stream = live.LiveSource._open_stream
+
+    def keep(source: LiveSource, run: CaptureRun) -> object:
+        runs.append(run)
+        return open_stream(source, run)
+
+    monkeypatch.setattr(live.LiveSource, "_open_stream", keep)
+
+    cut: list[bool] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not cut and audio_s(events) >= 0.3:
+            runs[0].pa.terminate()  # closes the stream in PortAudio; the run still holds it
+            cut.append(True)
+        return isinstance(event, SourceState) and event.available
+
+    with (
+        caplog.at_level(logging.WARNING, logger=live.__name__),
+        LiveSource(live_config(reopen_interval_s=0.1)) as source,
+    ):
+        events = run_source(source, step, timeout_s=20.0)
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [s.available for s in states] == [False, True]
+    assert states[0].detail == "the stream of 'listener_test_array' failed: Stream not open"
+    said = [r.getMessage() for r in caplog.records]
+    assert (
+        "audio input lost: the stream of 'listener_test_array' failed: Stream not open; reopening every 0.1 s" in said
+    ), said
+    assert_clock_continuous(events)
+
+
+class CloseRaises(pyaudio.PyAudio.Stream):  # type: ignore[misc]  # pyaudio has no type hints
+    """A real capture stream whose close ends in a PortAudio error. pyaudio 0.2.13 drops Pa_CloseStream's
+    error (pa_close always returns None), so a real stream cannot raise here: only this call is stood in."""
+
+    def close(self) -> None:
+        super().close()
+        raise OSError(pyaudio.paUnanticipatedHostError, "Unanticipated host error")
+
+
+def test_a_stream_whose_close_fails_is_said_at_debug_and_portaudio_still_ends(
+    alsa_config: AlsaConfig, test_array: TestDevice, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The error is only logged (nothing is left to do with the stream), and PortAudio is terminated anyway:
+    a PortAudio left running keeps the ALSA configuration it read, so a replugged array would never be seen."""
+    pa = start_portaudio()
+    [device] = [d for d in input_devices(pa) if d.name == test_array.name]
+    run = CaptureRun(pa=pa, device=device, ring=FrameRing(16000, 4), rate_hz=16000, channels=4)
+    run.stream = CloseRaises(
+        pa, 16000, 4, pyaudio.paInt16, input=True, input_device_index=device.index, stream_callback=run.callback
+    )
+    with caplog.at_level(logging.DEBUG, logger=capture_run.__name__):
+        run.release()
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.DEBUG, "closing the stream of 'listener_test_array': [Errno -9999] Unanticipated host error")
+    ]
+    alsa_config.add("listener_replugged", tones(16000, 0.5, 4), 16000)
+    assert "listener_replugged" in [d.name for d in list_input_devices()]

@@ -111,10 +111,11 @@ def test_the_clock_line_shows_the_local_zone(tmp_path: Path, monkeypatch: pytest
         time.tzset()
 
 
-def clock_in_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, zone: str) -> Check:
-    """doctor's clock line with timedatectl answering ``answer`` and the local zone ``zone``."""
+def clock_in_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, zone: str, script: str = "") -> Check:
+    """doctor's clock line with timedatectl answering ``answer`` (or running the shell ``script``) and the
+    local zone ``zone``."""
     tool = tmp_path / "timedatectl"
-    tool.write_text(f"#!/bin/sh\necho {answer}\n")
+    tool.write_text(f"#!/bin/sh\n{script or f'echo {answer}'}\n")
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("TZ", zone)
@@ -159,3 +160,38 @@ def test_an_unsynchronised_or_unknown_clock_on_utc_also_says_how_to_set_the_zone
     Pi with no network at install time, the one most likely left on UTC, never got it."""
     check = clock_in_zone(tmp_path, monkeypatch, answer, "UTC")
     assert check.status == "warn" and "sudo timedatectl set-timezone" in check.detail, check.line()
+
+
+NO_SYSTEMD = (  # timedatectl in a container, or on a system booted without systemd
+    'echo "System has not been booted with systemd as init system (PID 1). Can\'t operate." >&2\n'
+    "echo 'Failed to connect to bus: Host is down' >&2\nexit 1"
+)
+
+
+@pytest.mark.parametrize(
+    ("script", "why"),
+    [
+        (NO_SYSTEMD, "Failed to connect to bus: Host is down"),
+        ("echo maybe", "no answer"),
+        (
+            "exec sleep 30",
+            "Command '[{tool!r}, 'show', '-p', 'NTPSynchronized', '--value']' timed out after 0.5 seconds",
+        ),
+    ],
+    ids=["fails", "neither-yes-nor-no", "times-out"],
+)
+def test_a_timedatectl_that_cannot_say_is_a_warning_that_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, why: str
+) -> None:
+    """The warning names timedatectl's own last word (its error, a timeout), not only that it could not tell."""
+    monkeypatch.setattr(doctor_clock, "CLOCK_TIMEOUT_S", 0.5)
+    started = time.monotonic()
+    check = clock_in_zone(tmp_path, monkeypatch, "", "Europe/Berlin", script=script)
+    assert time.monotonic() - started < 5.0  # a hung timedatectl does not hold doctor up
+    assert check.status == "warn", check.line()
+    assert check.detail == (
+        "reads 2026-12-02 16:40:00 UTC (local 17:40 CET); synchronisation cannot be checked"
+        f" ({why.format(tool=str(tmp_path / 'timedatectl'))}); time zone Europe/Berlin, where sessions_today's days"
+        " start at midnight"
+    ), check.line()
+    assert check.fix.startswith("compare it with a phone by eye; a wrong clock skews metric timestamps"), check.line()

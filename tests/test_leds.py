@@ -285,6 +285,19 @@ def test_view_shows_leds_and_figures(factory: MockFactory) -> None:
     assert "25.0 %" in text and "by rep 1" in text and text.count("rep share") == 1
 
 
+def test_view_shows_the_rgb_led_as_one_dot_of_its_mixed_colour(factory: MockFactory) -> None:
+    """The rgb preset is one LED: the view shows one dot in the colour it mixes (amber while the rep dominates)
+    and each colour's level, where the traffic light gets a dot per LED."""
+    stage, _ = make_stage(factory, preset="rgb", fade_s=0.0)
+    with stage:
+        play(stage, 3.0, [*speech(Party.REP, 0.5, 2.9), dominance(True, 2.0)])
+        console = Console(file=io.StringIO(), width=100, record=True, color_system="truecolor")
+        console.print(render(Figures(), stage.values()))
+    [row] = [line for line in console.export_text(clear=False).splitlines() if "LEDs" in line]
+    assert row.split("LEDs", 1)[1].strip(" │") == "●  red 1.00  green 0.35  blue 0.00", row
+    assert "\x1b[38;2;255;128;60m●" in console.export_text(styles=True)  # red full, green at 0.35 over dark grey
+
+
 class Terminal:
     """A real pseudo-terminal: what is written to ``screen`` (a tty to rich) is read back from the other end."""
 

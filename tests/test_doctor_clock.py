@@ -171,19 +171,17 @@ NO_SYSTEMD = (  # timedatectl in a container, or on a system booted without syst
 @pytest.mark.parametrize(
     ("script", "why"),
     [
-        (NO_SYSTEMD, "Failed to connect to bus: Host is down"),
+        (NO_SYSTEMD, "System has not been booted with systemd as init system (PID 1). Can't operate."),
         ("echo maybe", "no answer"),
-        (
-            "exec sleep 30",
-            "Command '[{tool!r}, 'show', '-p', 'NTPSynchronized', '--value']' timed out after 0.5 seconds",
-        ),
+        ("exec sleep 30", "timedatectl gave no answer within 0.5 s"),
     ],
     ids=["fails", "neither-yes-nor-no", "times-out"],
 )
 def test_a_timedatectl_that_cannot_say_is_a_warning_that_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, why: str
 ) -> None:
-    """The warning names timedatectl's own last word (its error, a timeout), not only that it could not tell."""
+    """The warning says why timedatectl could not tell: its first error line (a container's "not booted with
+    systemd", not the bus error that follows from it), or that it hung."""
     monkeypatch.setattr(doctor_clock, "CLOCK_TIMEOUT_S", 0.5)
     started = time.monotonic()
     check = clock_in_zone(tmp_path, monkeypatch, "", "Europe/Berlin", script=script)
@@ -191,7 +189,7 @@ def test_a_timedatectl_that_cannot_say_is_a_warning_that_says_why(
     assert check.status == "warn", check.line()
     assert check.detail == (
         "reads 2026-12-02 16:40:00 UTC (local 17:40 CET); synchronisation cannot be checked"
-        f" ({why.format(tool=str(tmp_path / 'timedatectl'))}); time zone Europe/Berlin, where sessions_today's days"
+        f" ({why}); time zone Europe/Berlin, where sessions_today's days"
         " start at midnight"
     ), check.line()
     assert check.fix.startswith("compare it with a phone by eye; a wrong clock skews metric timestamps"), check.line()

@@ -100,11 +100,15 @@ def _synchronised(reading: datetime, by_eye: str) -> Check:
             timeout=CLOCK_TIMEOUT_S,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except subprocess.TimeoutExpired:
+        why = f"timedatectl gave no answer within {CLOCK_TIMEOUT_S:g} s"
+        return warn("clock", f"reads {clock_reads(reading)}; synchronisation cannot be checked ({why})", by_eye)
+    except OSError as exc:
         return warn("clock", f"reads {clock_reads(reading)}; synchronisation cannot be checked ({exc})", by_eye)
     value = result.stdout.strip()
     if result.returncode != 0 or value not in ("yes", "no"):
-        why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+        # the first line says why ("System has not been booted with systemd…"); later ones are its consequences
+        why = (result.stderr.strip().splitlines() or ["no answer"])[0]
         return warn("clock", f"reads {clock_reads(reading)}; synchronisation cannot be checked ({why})", by_eye)
     if value == "no":
         return warn(

@@ -118,7 +118,8 @@ def test_long_press_asks_for_recalibration_without_pausing(
 def test_long_press_with_one_mic_per_party_has_nothing_to_recalibrate(
     dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """calibrate refuses in channel-map mode: the journal told whoever held the button to run it."""
+    """No directions to learn; the journal points to calibrate's check of which lapel mic is whose, not to
+    doctor, which cannot tell swapped mics from a conversation."""
     from listener.service.runner import _privacy_gate
 
     channels = parse_config({"parties": {"rep_channel": 0, "customer_channel": 1}, "leds": {"button_pin": BUTTON}})
@@ -128,7 +129,8 @@ def test_long_press_with_one_mic_per_party_has_nothing_to_recalibrate(
     seen = run_gate(dialogue_4ch[0], factory, {2.0: 1.5}, [EventLog()], directions=False)
     assert not [e for e in seen if isinstance(e, (RecalibrateRequested, DeviceState, AudioDropped))]
     assert "nothing to recalibrate, each party has a mic of their own" in caplog.text
-    assert "listener calibrate" not in caplog.text
+    assert "`sudo listener calibrate --config /etc/listener/listener.toml` checks which mic is whose" in caplog.text
+    assert "listener doctor" not in caplog.text
 
 
 def test_two_quick_presses_between_blocks_change_nothing(

@@ -198,9 +198,12 @@ class PrivacyGate(AudioSource):
 
     def _recalibration(self, t_s: float) -> Iterator[Event]:
         if not self.directions:
+            # doctor cannot tell swapped lapel mics from a conversation; calibrate, with the rep talking, can
             log.warning(
                 "privacy button held: nothing to recalibrate, each party has a mic of their own ([parties] rep_channel"
-                " / customer_channel); if the lights seem to mix them up, `listener doctor` checks which mic is whose"
+                " / customer_channel); if the lights seem to mix them up, with the rep talking alone, "
+                f"`sudo listener calibrate --config {INSTALLED_CONFIG}` checks which mic is whose (with `--write` it"
+                " swaps them if they are swapped; then restart the service)"
             )
             return
         # Re-learning in the running service is not built: say how to do it by hand.

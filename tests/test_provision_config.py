@@ -86,6 +86,19 @@ def test_a_config_on_the_shared_device_passes_without_a_word(pi_root: Path, tmp_
     assert "warning" not in done.stderr, done.stderr
 
 
+def test_lapel_mics_on_their_own_input_are_not_told_to_use_the_shared_device(pi_root: Path, tmp_path: Path) -> None:
+    """README's two lapel mics on a USB interface name it as [array] device; listener_array is the board's card,
+    so the warning's usual fix (device = "listener_array") would have the service listen to the HAT instead."""
+    lapel = tmp_path / "counter-5.toml"
+    lapel.write_text(
+        '[array]\npreset = "generic"\ndevice = "USB Audio"\nchannels = 2\n'
+        "[parties]\nrep_channel = 0\ncustomer_channel = 1\n"
+    )
+    done = provision(pi_root, "--config", str(lapel), *FILES_ONLY)
+    assert 'array.device = "USB Audio" and one mic per party: the service opens that input itself' in done.stderr
+    assert 'set device = "listener_array"' not in done.stderr, done.stderr
+
+
 def test_a_config_without_a_preset_is_said_to_have_the_default_one(pi_root: Path, tmp_path: Path) -> None:
     """README's minimal file gives mics and no preset: the refusal must not quote a line the file lacks."""
     fleet = tmp_path / "fleet.toml"

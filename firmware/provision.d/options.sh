@@ -221,6 +221,16 @@ check_config_device() {
 	device=$(toml_value "$CONFIG_FILE" array device "") || exit 2
 	[[ $device != listener_array ]] || return 0
 	local what="array.device = \"$device\""
+	# one mic per party on an input of their own (lapel mics on a USB interface, as README.md sets them
+	# up): listener_array is the board's card, no fix for them, and the service holds their input alone
+	if [[ -n $device ]] && { toml_has_key "$CONFIG_FILE" parties rep_channel ||
+		toml_has_key "$CONFIG_FILE" parties customer_channel; }; then
+		warn "--config $CONFIG_FILE has $what and one mic per party: the service opens that input itself, not \
+through listener_array (this script's shared device, which is the $CARD card's): keep the device as it is; \
+if calibrate or doctor's level check find it busy while the service runs, stop the service for them \
+(sudo systemctl stop listener)"
+		return 0
+	fi
 	[[ -n $device ]] || what="no array.device (so the preset's card, opened directly)"
 	warn "--config $CONFIG_FILE has $what, not the listener_array this script sets up: \
 the service then holds the card alone, and calibrate, doctor's level check and arecord -D listener_array \

@@ -142,6 +142,21 @@ def test_a_one_channel_file_on_an_array_gets_a_fix_that_works(tmp_path: Path) ->
         assert any(isinstance(e, AudioBlock) for e in source.events())
 
 
+@pytest.mark.parametrize(("channels", "names_channel_map"), [(2, True), (3, False)])
+def test_a_file_short_of_the_arrays_channels_names_one_mic_per_party_only_when_it_has_two(
+    tmp_path: Path, channels: int, names_channel_map: bool
+) -> None:
+    """Two lapel mics recorded into a stereo file were told only to "pick the matching [array] preset or mics";
+    a 2-channel file is as likely a mic per party as the 2-mic HAT, so the other fix is named too."""
+    path = tmp_path / f"{channels}ch.wav"
+    sf.write(path, np.zeros((16000, channels), dtype=np.float32), 16000)
+    with pytest.raises(AudioFormatError) as caught:
+        WavSource(path, GEO).open()
+    said = str(caught.value)
+    assert "pick the matching [array] preset or mics" in said, said
+    assert ("[parties] rep_channel and customer_channel (0 and 1" in said) == names_channel_map, said
+
+
 def test_a_one_channel_file_in_channel_map_mode_is_rejected_naming_both_channels(tmp_path: Path) -> None:
     """Channel-map mode reads the rep's and the customer's own mics (channels 0 and 1): a mono file
     must get the one-line fix, not an IndexError at the first block."""

@@ -208,6 +208,12 @@ def check_channels(path: Path, channels: int, geometry: ArrayGeometry) -> None:
         raise AudioFormatError(
             f"{shown} has {channels} channel(s) but the array '{geometry.preset}' has {geometry.n_mics} mics"
             f" ({geometry.capture_channels} captured channels): pick the matching [array] preset or mics in the config"
+            + (
+                ", or, for one mic per party, [parties] rep_channel and customer_channel (0 and 1 for a file of the"
+                " two mics alone)"
+                if channels == 2
+                else ""
+            )
         )
 
 

@@ -183,26 +183,22 @@ def printed_samples(data: bytes, played: PlayedSamples) -> tuple[str, bytes] | N
     channel, a block's columns one number in every few, the channels' mean; floats, int16 or int32), with what
     they are; None when no run does."""
     for found in _NUMBER_RUN.finditer(data):
-        values, halves = _printed(found.group(0))
-        if form := _printed_form(values, halves, played):
+        values, halves, fixed = _printed(found.group(0))
+        if form := _printed_form(values, halves, fixed, played):
             return f"{values.size} numbers in a row, {form} of the played audio (samples printed?)", found.group(0)
     return None
 
 
-def _printed(run: bytes) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """A run's numbers, and how far each may be from what was printed: half a unit of its last digit, as
-    printed ("0.0123": 0.00005, "1.5e-03": 0.00005) or as float32 holds it (``np.round(x, 2).tolist()`` of
-    float32 samples prints "0.10000000149011612", float32's 0.1: 0.05). A run is one print in one format:
-    its numbers without an exponent are as precise as the finest of them (a dead mic's "0.0" among samples
-    to 15 decimals, numpy's "0." are zero exactly; "0.1" among np.round(x, 4)'s is 0.1000)."""
+def _printed(run: bytes) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """A run's numbers, how far each may be from what was printed (half a unit of its last digit, as printed,
+    "0.0123": 0.00005, "1.5e-03": 0.00005, or as float32 holds it: ``np.round(x, 2).tolist()`` of float32
+    samples prints "0.10000000149011612", float32's 0.1: 0.05), and which are printed without an exponent."""
     tokens = _TOKEN.findall(run)
     values = np.array([float(token) for token in tokens])
     as_float32 = [str(np.float32(v)).encode() if abs(v) < 1e38 else t for t, v in zip(tokens, values, strict=True)]
     halves = np.array([max(_half_unit(t), _half_unit(f)) for t, f in zip(tokens, as_float32, strict=True)])
     fixed = np.array([b"e" not in token.lower() for token in tokens])
-    if fixed.any():
-        halves[fixed] = halves[fixed].min()
-    return values, halves
+    return values, halves, fixed
 
 
 def _half_unit(number: bytes) -> float:
@@ -213,27 +209,46 @@ def _half_unit(number: bytes) -> float:
     return 0.5 * 10.0 ** min(max(places, -300), 300)
 
 
-def _printed_form(values: npt.NDArray[np.float64], halves: npt.NDArray[np.float64], played: PlayedSamples) -> str:
+def _printed_form(
+    values: npt.NDArray[np.float64],
+    halves: npt.NDArray[np.float64],
+    fixed: npt.NDArray[np.bool_],
+    played: PlayedSamples,
+) -> str:
     """What the run's numbers are of ``played`` ("float samples of channel 1, one number in 2"); '' if nothing."""
     for stride in range(1, played.channels + 1):  # one number in ``stride``: a block's column, its columns in any order
         for first in range(min(stride, values.size)):
+            picked = slice(first, None, stride)
+            widths = _window_halves(halves[picked], fixed[picked])
             for kind, scale in PRINTED_SCALES.items():
-                picked = slice(first, None, stride)
-                at = _match(values[picked] * scale, halves[picked] * scale + SLACK, played)
+                at = _match(values[picked] * scale, widths * scale + SLACK, played)
                 if at is not None:
                     name = played.names[bisect.bisect_right(played.starts, at) - 1]
                     return f"{kind} of {name}" + (f", one number in {stride}" if stride > 1 else "")
     return ""
 
 
-def _match(wanted: npt.NDArray[np.float64], within: npt.NDArray[np.float64], played: PlayedSamples) -> int | None:
-    """Where in ``played.values`` RUN_MIN consecutive values of ``wanted`` are, each ``within`` its own, in a
-    window loud and varied enough to be signal; None where none are. Each window is looked up by its loudest
-    value (the rarest in speech: the fewest places to compare the rest at), all at once, CANDIDATES at a time."""
+def _window_halves(halves: npt.NDArray[np.float64], fixed: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Each window of RUN_MIN numbers' halves (a row each). A window is one print in one format: its numbers
+    without an exponent are as precise as the finest of them (a dead mic's "0.0" among samples to 15 decimals,
+    numpy's "0." are zero exactly; "0.1" among np.round(x, 4)'s is 0.1000). Not the whole run's finest: a run
+    may join a few prints (a time to 6 decimals, then samples to 4), and a sample is no finer than printed."""
+    if halves.size < RUN_MIN:
+        return np.empty((0, RUN_MIN))
+    own = np.lib.stride_tricks.sliding_window_view(halves, RUN_MIN)
+    is_fixed = np.lib.stride_tricks.sliding_window_view(fixed, RUN_MIN)
+    finest = np.where(is_fixed, own, np.inf).min(axis=1, keepdims=True)
+    return np.where(is_fixed, finest, own)
+
+
+def _match(wanted: npt.NDArray[np.float64], widths: npt.NDArray[np.float64], played: PlayedSamples) -> int | None:
+    """Where in ``played.values`` RUN_MIN consecutive values of ``wanted`` are, each within its ``widths`` (a row
+    per window), in a window loud and varied enough to be signal; None where none are. Each window is looked up
+    by its loudest value (the rarest in speech: the fewest places to compare the rest at), all at once,
+    CANDIDATES at a time."""
     if wanted.size < RUN_MIN:
         return None
     windows = np.lib.stride_tricks.sliding_window_view(wanted, RUN_MIN)
-    widths = np.lib.stride_tricks.sliding_window_view(within, RUN_MIN)
     keep = _signal(windows, widths)
     if not keep.any():
         return None

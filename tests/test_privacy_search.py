@@ -59,6 +59,11 @@ def _forms(x: np.ndarray) -> dict[str, tuple[str, str]]:
         # channel-map mode's blocks are [rep_channel, customer_channel]: with rep_channel = 1, the columns swapped
         "a block of two mics, swapped": (str(x[:, [1, 0]].tolist()), "float samples of channel 1, one number in 2"),
         "numpy's own text": (str(x[:, 0]), "float samples of channel 0"),
+        # one run of two prints: the samples are no finer than their own 4 decimals
+        "after a time to 6 decimals": (
+            f"{12.345678:.6f} {np.round(x[:, 0].astype(np.float64), 4).tolist()}",
+            "float samples of channel 0",
+        ),
     }
 
 

@@ -110,7 +110,7 @@ AUDIO_AS_TEXT = {
 def audio_as_text(data: bytes, played: PlayedSamples | None = None) -> tuple[str, bytes] | None:
     """What in ``data`` looks like audio printed as text, and the text; None when nothing does. With ``played``
     (:func:`played_samples` of the recording the process was given) a few samples printed are found too
-    (:func:`printed_samples`): as a list, or numpy's text (numbers apart by commas, spaces or brackets)."""
+    (:func:`printed_samples`): as a list, numpy's text, or joined by other punctuation or by names."""
     for kind, pattern in AUDIO_AS_TEXT.items():
         if found := pattern.search(data):
             return kind, found.group(0)
@@ -119,12 +119,12 @@ def audio_as_text(data: bytes, played: PlayedSamples | None = None) -> tuple[str
 
 # Short prints of samples, matched against the recording itself: ``log.info("%s", block.samples[:12].tolist())``
 # is 12 numbers apart by ", " (48 for four mics), which neither a pattern above nor a byte window sees. Each run of
-# RUN_MIN numbers or more in a row is compared with the played samples at the precision it was printed.
-# Eight samples (half a millisecond) are fewer than any print of audio worth making, yet more than the runs'
-# own outputs put in a row: 6 at most in every output the privacy tests collect (the figure's SVG, a curve's
-# three points after its "C"; a doctor levels line has "ch1" between its numbers, JSON its keys). With fewer,
-# a chance match of coarse numbers grows likely: printed to 2 decimals a value pins a sample only to 1 %, and
-# speech moves little over a few samples at 16 kHz.
+# RUN_MIN numbers or more in a row (however joined: _RUN_GAP) is compared with the played samples at the
+# precision it was printed. Eight samples (half a millisecond) are fewer than any print of audio worth making.
+# The runs' own outputs hold longer runs (a JSON report's numbers joined by its keys, 41; sd_notify's
+# "WATCHDOG=1" lines, 296), which the comparison and the guards below turn down. With fewer than 8, a chance
+# match of coarse numbers grows likely: printed to 2 decimals a value pins a sample only to 1 %, and speech
+# moves little over a few samples at 16 kHz.
 RUN_MIN = 8
 # How a printed number may be a sample, in the WAV's int16 units: a float sample (the WAV's as soundfile reads
 # it, AudioBlock's, an S32_LE board's: k / 32768), an int16 value (the WAV's; the recogniser's pcm16, which
@@ -141,9 +141,15 @@ MIN_BENDS = 2  # of a window's second differences, beyond what its values' round
 COARSEST = 0.0051 * 32768  # a value printed to fewer than 2 decimals says too little of a sample to match
 CANDIDATES = 1 << 18  # places compared at once (RUN_MIN values each)
 _NUMBER_TOKEN = rb"(?<![\w.<])" + NUMBER + rb"(?![\w.])"  # not "0" of "ch0", nor the journal's "<7>"
-_RUN_GAP = rb"(?:[,;\s\[\]()]|<\d>)+"  # a list's, an array's rows, numpy's text across journal lines
+# a name a number is given by ("s0=", "x[1] = ", "'ch-2': ", "k:"): its digits are no number of the run (but
+# the "0" of the first "x[0]=" may start one, a number more that no window of samples holds)
+_KEY = rb"[A-Za-z_][\w.\[\]-]*[\"']?\s*[=:]"
+# what numbers of one print are joined by: a list's ", ", an array's rows, numpy's text across journal lines
+# ("<7>"), any other punctuation or whitespace ("|", "/", "; ", "%", tabs) and names; not '-', '+' or '.',
+# a number's sign and point: "2026-12-06" is no run, "12:27:54" is one of 12, 27, 54 (too small for samples)
+_RUN_GAP = rb"(?:<\d>|" + _KEY + rb"|[^\w.+-])+"
 _NUMBER_RUN = re.compile(_NUMBER_TOKEN + rb"(?:" + _RUN_GAP + _NUMBER_TOKEN + rb"){%d,}" % (RUN_MIN - 1))
-_TOKEN = re.compile(_NUMBER_TOKEN)
+_TOKEN = re.compile(_KEY + rb"|(" + _NUMBER_TOKEN + rb")")  # a run's numbers, a name's digits skipped
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,11 @@ def played_samples(wav: Path) -> PlayedSamples:
 def printed_samples(data: bytes, played: PlayedSamples) -> tuple[str, bytes] | None:
     """The first run of numbers in ``data`` that holds RUN_MIN consecutive samples of ``played`` as printed (a
     channel, a block's columns one number in every few, the channels' mean; floats, int16 or int32), with what
-    they are; None when no run does."""
+    they are; None when no run does. Its numbers may be joined by any punctuation or whitespace (", ", "|",
+    "/", "%", "; ", tabs, brackets, numpy's rows across journal lines) and by names ("s0=", "x[1] = ",
+    "'ch0': "). Not found: numbers joined by a bare word ("s0 0.0123 s1 ...") or by '-' alone, each with a
+    unit stuck to it ("0.0123V"); samples not as played: in dB, resampled, gain-changed (a percent's 100x
+    too), filtered or summed over a window; fewer than RUN_MIN in a row, or coarser than 2 decimals."""
     for found in _NUMBER_RUN.finditer(data):
         values, halves, fixed = _printed(found.group(0))
         if form := _printed_form(values, halves, fixed, played):
@@ -193,7 +203,7 @@ def _printed(run: bytes) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float6
     """A run's numbers, how far each may be from what was printed (half a unit of its last digit, as printed,
     "0.0123": 0.00005, "1.5e-03": 0.00005, or as float32 holds it: ``np.round(x, 2).tolist()`` of float32
     samples prints "0.10000000149011612", float32's 0.1: 0.05), and which are printed without an exponent."""
-    tokens = _TOKEN.findall(run)
+    tokens = [token for token in _TOKEN.findall(run) if token]
     values = np.array([float(token) for token in tokens])
     as_float32 = [str(np.float32(v)).encode() if abs(v) < 1e38 else t for t, v in zip(tokens, values, strict=True)]
     halves = np.array([max(_half_unit(t), _half_unit(f)) for t, f in zip(tokens, as_float32, strict=True)])

@@ -59,6 +59,25 @@ def _forms(x: np.ndarray) -> dict[str, tuple[str, str]]:
         # channel-map mode's blocks are [rep_channel, customer_channel]: with rep_channel = 1, the columns swapped
         "a block of two mics, swapped": (str(x[:, [1, 0]].tolist()), "float samples of channel 1, one number in 2"),
         "numpy's own text": (str(x[:, 0]), "float samples of channel 0"),
+        # joined by other punctuation, or given names
+        "joined by '|'": ("|".join(f"{v:.4f}" for v in x[:, 0]), "float samples of channel 0"),
+        "joined by '/'": ("/".join(f"{v:.5f}" for v in x[:, 1]), "float samples of channel 1"),
+        "joined by '%'": ("%".join(f"{v:.4f}" for v in x[:, 2]), "float samples of channel 2"),
+        "joined by '; '": ("; ".join(str(v) for v in x[:, 0]), "float samples of channel 0"),
+        "the WAV's int16 apart by tabs": ("\t".join(str(v) for v in wav16[:, 2]), "int16 values of channel 2"),
+        "s0=... s11=...": (" ".join(f"s{i}={v:.4f}" for i, v in enumerate(x[:, 0])), "float samples of channel 0"),
+        "a dict's repr": (
+            str({f"s{i}": round(float(v), 4) for i, v in enumerate(x[:, 1])}),
+            "float samples of channel 1",
+        ),
+        "a block frame by frame, 'ch0: '": (
+            " ".join(f"ch{c}: {v:.4f}" for frame in x[:3] for c, v in enumerate(frame)),
+            "float samples of all channels interleaved",
+        ),
+        "mixed: x[0] = ... | x[1] = ...": (
+            " | ".join(f"x[{i}] = {v:.4f}" for i, v in enumerate(x[:, 1])),
+            "float samples of channel 1",
+        ),
         # one run of two prints: the samples are no finer than their own 4 decimals
         "after a time to 6 decimals": (
             f"{12.345678:.6f} {np.round(x[:, 0].astype(np.float64), 4).tolist()}",
@@ -74,10 +93,19 @@ def test_samples_printed_are_found_however_printed(recording: tuple[np.ndarray, 
     text, form = _forms(samples[start : start + 12])[how]
     found = printed_samples(f"<6>INFO listener.audio.live: block {text}".encode(), played)
     assert found is not None, text
-    assert form in found[0], found
+    assert f"{form} of the played audio" in found[0], found
     # and from RUN_MIN of them on: the first RUN_MIN frames of one mic
     if how == "an AudioBlock's column, .tolist()":
         assert printed_samples(str(samples[start : start + RUN_MIN, 0].tolist()).encode(), played)
+
+
+def test_eight_samples_by_name_are_found(recording: tuple[np.ndarray, PlayedSamples]) -> None:
+    """The first name's digits ("0" of "x[0]=") may start the run: the RUN_MIN samples after it are still found."""
+    samples, played = recording
+    eight = samples[_loud(samples) :][:RUN_MIN, 0]
+    for text in (" ".join(f"x[{i}]={v:.4f}" for i, v in enumerate(eight)), "|".join(f"{v:.4f}" for v in eight)):
+        found = printed_samples(text.encode(), played)
+        assert found is not None and "float samples of channel 0 of the played audio" in found[0], (text, found)
 
 
 def test_the_patterns_alone_miss_a_few_samples_the_played_audio_finds(
@@ -121,6 +149,39 @@ def test_what_is_not_the_played_samples_is_not_found(recording: tuple[np.ndarray
         "bin edges, evenly spaced": str([0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08]),
         "a share falling step by step": str([-0.05, -0.04, -0.03, -0.02, -0.01, 0.0, 0.01, 0.02]),
         "small shares moving about": str([0.01, 0.04, 0.02, 0.04, 0.05, 0.05, 0.04, 0.02, 0.03, 0.03]),
+        # numbers joined by other punctuation or names: dates and times are numbers joined by '-', '/' and ':'
+        "dates": " ".join(f"2026-12-{d:02d}" for d in range(1, 13))
+        + " "
+        + "/".join(f"2026/12/{d}" for d in range(6, 9)),
+        "times": " ".join(f"12:{m:02d}:{s:02d}" for m, s in zip(range(27, 39), range(54, 6, -4), strict=False))
+        + " "
+        + "|".join(f"2026-12-06T12:27:{s:06.3f}" for s in (54.12, 54.14, 54.161, 55.2)),
+        "IP addresses and versions": "|".join(
+            ("192.168.1.10", "10.0.0.2", "127.0.0.1", "0.1.0", "2.1.3", "1.26.4") * 2
+        ),
+        "paths with numbers": "/srv/rec/2026/12/06/0001/0042/3096/17/120/8000/44100.wav /proc/4321/task/4322/fd/3",
+        "a progress log": "\n".join(
+            f"[{p:5.1f}%] {p * 12:.0f}/1200, {i}/10, {3.2 - 0.1 * i:.1f}" for i, p in enumerate(range(10, 100, 10))
+        ),
+        "percentages": "% ".join(f"{v:.2f}" for v in (12.5, 33.33, 4.17, 50.0, 0.83, 71.2, 9.99, 18.75, 2.5, 40.0))
+        + "%",
+        "a config dump, a=1 b=2": " ".join(f"{chr(97 + i)}={i + 1}" for i in range(12))
+        + " rate_hz=16000 channels=4 block_ms=20 hop=160 fft=512 port=1883 buffer=4096 gain_db=-3 threshold=0.35",
+        "shares by name": " ".join(
+            f"share{i}: {v:.2f}" for i, v in enumerate((0.43, 0.57, 0.12, 0.88, 0.3, 0.7, 0.61, 0.39, 0.5, 0.5))
+        ),
+        "a dict of metrics": str(
+            {
+                "rep_s": 16.42,
+                "customer_s": 7.28,
+                "share": 0.6928,
+                "p90": 1.304,
+                "n": 61,
+                "gap_s": 0.41,
+                "db": -31.2,
+                "overlap": 0.05,
+            }
+        ),
     }
     for what, text in not_audio.items():
         assert printed_samples(text.encode(), played) is None, what

@@ -1,8 +1,8 @@
 """Privacy of the two setup commands that capture audio, as the audit (test_privacy_audit.py, test_privacy_live.py)
 holds `listener run` and `analyze` to it: `listener calibrate --write`, on the 4-mic array or on two lapel mics
 in channel-map mode, listening live to the rep talking alone or reading a recording of it (--input), and `listener
-doctor` (logging at debug: it holds back none of its log lines), as lines or --json on the array, and on the lapel
-mics, reading a second of the room and probing a real mosquitto. Each runs as installed
+doctor` (each logging at debug: doctor then holds back none of its log lines), as lines or --json on the array,
+and on the lapel mics, reading a second of the room and probing a real mosquitto. Each runs as installed
 (``python -m listener``) from the test array (tests/alsa_device.py) playing rendered speech, its HOME, TMPDIR and
 XDG folders in a box of the test's own (tests/asr_audio.sandbox). Everything it printed, every file in the box
 afterwards and every message the broker took is searched for the played samples, as bytes in every form the
@@ -131,6 +131,10 @@ def _written_beyond(seen: Traced, allowed: set[str], prefixes: tuple[str, ...] =
     )
 
 
+# calibrate's own cases log at warning; here every line its code logs is searched
+DEBUG_TEXT = CONFIG_TEXT.replace('log_level = "warning"', 'log_level = "debug"')
+
+
 def _calibrate(tmp_path: Path, alsa: AlsaConfig, text: str, *args: str) -> tuple[Ran, Path]:
     """``calibrate --config FILE ARGS --write`` in a box whose etc/listener.toml is ``text`` (its [service] table
     given the box's state folder), exit code 0: (what it did, the config)."""
@@ -170,7 +174,7 @@ def test_calibrate_live_writes_only_the_config_and_prints_no_audio(tmp_path: Pat
     the process (:func:`_assert_wrote_only_the_config`)."""
     signal, played = _render(tmp_path, REP_ONLY, 12.0, seed=5)
     # the test PCM delivers far faster than real time: a ring holding the whole recording loses none of it
-    text = CONFIG_TEXT.replace("block_ms = 100", 'device = "listener_test_array"\nbuffer_s = 20.0')
+    text = DEBUG_TEXT.replace("block_ms = 100", 'device = "listener_test_array"\nbuffer_s = 20.0')
     ran, config = _calibrate(tmp_path, _array(tmp_path, signal), text, "--seconds", "11")
     out = ran.stdout.decode(errors="replace")
     # it did its job: heard the rep where they stood, and stored it
@@ -186,7 +190,7 @@ def test_calibrate_from_a_recording_writes_only_the_config_and_prints_no_audio(t
     stored in the config, and nothing else leaves the process: no decoded copy of it, no temp file."""
     _, played = _render(tmp_path, REP_ONLY, 12.0, seed=3)
     # an array listing nothing: a file's calibration opens no audio device
-    ran, config = _calibrate(tmp_path, AlsaConfig(tmp_path / "alsa"), CONFIG_TEXT, "--input", str(played))
+    ran, config = _calibrate(tmp_path, AlsaConfig(tmp_path / "alsa"), DEBUG_TEXT, "--input", str(played))
     out = ran.stdout.decode(errors="replace")
     found = printed(out)
     assert angle_error(found["rep"], REP_DEG) <= 10.0, out
@@ -203,7 +207,7 @@ def test_calibrate_lapel_mics_live_swaps_them_and_prints_no_audio(tmp_path: Path
     signal = np.asarray(sf.read(played, dtype="int16")[0])
     text = (
         '[array]\npreset = "generic"\nchannels = 2\ndevice = "listener_test_array"\nbuffer_s = 20.0\n\n'
-        '[parties]\nrep_channel = 0\ncustomer_channel = 1\n\n[service]\nlog_level = "warning"\n'
+        '[parties]\nrep_channel = 0\ncustomer_channel = 1\n\n[service]\nlog_level = "debug"\n'
     )
     ran, config = _calibrate(tmp_path, _array(tmp_path, signal), text, "--seconds", "8")
     _assert_swapped(ran, config)

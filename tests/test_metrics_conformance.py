@@ -1,0 +1,56 @@
+"""shared/metrics.md read sentence by sentence: each threshold it names is a setting whose default is its number."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from listener.config import Config, parse_config
+
+METRICS_MD = Path(__file__).resolve().parents[2] / "shared" / "metrics.md"
+
+# (table, key, the sentence of metrics.md that names its number): every threshold the definition names
+THRESHOLDS = [
+    ("activity", "frame_ms", "per party, 10 ms frames in which that party produces speech"),
+    ("activity", "bridge_gap_s", "Activity gaps shorter than 0.2 s inside one party's speech are bridged"),
+    ("analytics", "rolling_window_s", "over a rolling window (default 120 s)"),
+    ("analytics", "floor_take_s", "A party takes the floor when it speaks for ≥ 1.0 s"),
+    ("analytics", "backchannel_max_s", "a short vocalisation (≤ 1.0 s;"),
+    ("analytics", "backchannel_proximity_s", "during or within 1.0 s of the floor holder's speech"),
+    ("analytics", "interruption_min_s", "X keeps speaking ≥ 1.0 s"),
+    ("analytics", "interruption_yield_s", "if Y falls silent within 2.0 s of X's onset"),
+    ("analytics", "premature_hold_prob", "hold probability ≥ 0.5 at the rep's onset"),
+    ("analytics", "premature_resume_s", "the customer resumes speaking within 1.0 s of the rep's onset"),
+    ("analytics", "patient_gap_s", "a gap ≥ 0.6 s after a customer's turn is patient"),
+    ("analytics", "stacked_question_s", "a second rep question within 3.0 s with no customer speech between"),
+    ("analytics", "long_silence_s", "nobody speaks for ≥ 3.0 s inside a session"),
+    ("analytics", "dominance_on_share", "rep share ≥ 0.65"),
+    ("analytics", "dominance_min_speech_s", "with ≥ 30 s of speech in the window"),
+    ("analytics", "dominance_off_share", "when rep share drops below 0.60"),
+    ("analytics", "monologue_dominating_s", "A rep monologue longer than 60 s is dominating too"),
+    ("analytics", "echo_min_words", "repeats ≥ 2 content words from the customer's last floor"),
+    ("analytics", "session_gap_s", "customer-side speech follows ≥ 30 s without any customer speech"),
+    ("analytics", "session_gap_s", "ends after 30 s without customer speech"),
+    ("analytics", "session_min_speech_s", "Sessions shorter than 20 s of total speech publish no summary"),
+]
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())  # metrics.md wraps its sentences across lines
+
+
+@pytest.mark.parametrize(("table", "key", "sentence"), THRESHOLDS, ids=[f"{t}.{k}" for t, k, _ in THRESHOLDS])
+def test_every_threshold_metrics_md_names_is_a_setting_whose_default_is_its_number(
+    table: str, key: str, sentence: str
+) -> None:
+    """ "Every threshold named here is a configuration default, not a constant": the sentence is metrics.md's, its
+    number the key's default, and the key one of the config's, read from a file like any other."""
+    if not METRICS_MD.is_file():
+        raise FileNotFoundError(f"{METRICS_MD} is missing: the shared folder must sit beside the checkout")
+    assert _words(sentence) in _words(METRICS_MD.read_text(encoding="utf-8")), sentence
+    (stated,) = (float(n) for n in re.findall(r"\d+(?:\.\d+)?", sentence))
+    default = getattr(getattr(Config(), table), key)
+    assert default == stated, f"[{table}] {key} = {default}, metrics.md says {stated}"
+    assert getattr(getattr(parse_config({table: {key: default}}), table), key) == default

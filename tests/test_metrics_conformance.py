@@ -1,4 +1,9 @@
-"""shared/metrics.md read sentence by sentence: each threshold it names is a setting whose default is its number."""
+"""shared/metrics.md read sentence by sentence: each threshold it names is a setting whose default is its number,
+and the rules whose edges no other file pins, pinned here exactly at the threshold and one 10 ms frame past it.
+
+The other edges live beside their rules (test_analytics_rules.py, test_analytics_pauses.py,
+test_analytics_sessions.py, test_analytics_edges.py, test_analytics_timeline.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from listener.config import Config, parse_config
+from listener.events import ResponseGap, SessionEnded, SessionStarted
+from tests.analytics_timelines import of, run
 
 METRICS_MD = Path(__file__).resolve().parents[2] / "shared" / "metrics.md"
 
@@ -54,3 +61,26 @@ def test_every_threshold_metrics_md_names_is_a_setting_whose_default_is_its_numb
     default = getattr(getattr(Config(), table), key)
     assert default == stated, f"[{table}] {key} = {default}, metrics.md says {stated}"
     assert getattr(getattr(parse_config({table: {key: default}}), table), key) == default
+
+
+@pytest.mark.parametrize(("gap_s", "patient"), [(0.59, False), (0.6, True)])
+def test_a_response_gap_of_exactly_the_patient_gap_is_patient_and_one_frame_shorter_is_not(
+    gap_s: float, patient: bool
+) -> None:
+    """ "a gap ≥ 0.6 s after a customer's turn is patient": the rep answering 0.6 s after the customer's last word
+    was patient, 0.59 s after was not, in the event and in the session's fraction."""
+    c = run([("customer", 0.0, 12.0), ("rep", 12.0 + gap_s, 25.0)], 60.0)
+    assert [(g.gap_s, g.patient) for g in of(c, ResponseGap)] == [(pytest.approx(gap_s), patient)]
+    (s,) = c.sessions
+    assert s.patient_gap_fraction == (1.0 if patient else 0.0)
+
+
+@pytest.mark.parametrize(("rep_end_s", "summaries"), [(20.49, 0), (20.5, 1)])
+def test_a_session_of_exactly_the_minimum_speech_is_summarised_and_one_frame_less_is_not(
+    rep_end_s: float, summaries: int
+) -> None:
+    """ "Sessions shorter than 20 s of total speech publish no summary": the customer's 10.0 s and the rep's 10.0 s
+    make 20 s and a summary; the rep's 9.99 s make 19.99 s and none, though the session began and ended."""
+    c = run([("customer", 0.0, 10.0), ("rep", 10.5, rep_end_s)], 60.0)
+    assert len(of(c, SessionStarted)) == len(of(c, SessionEnded)) == 1
+    assert len(c.sessions) == summaries

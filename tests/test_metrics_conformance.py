@@ -13,8 +13,17 @@ from pathlib import Path
 import pytest
 
 from listener.config import Config, parse_config
-from listener.events import ResponseGap, SessionEnded, SessionStarted
-from tests.analytics_timelines import of, run
+from listener.events import (
+    AudioDropped,
+    FloorChange,
+    Interruption,
+    LongSilence,
+    ResponseGap,
+    SessionEnded,
+    SessionStarted,
+    SessionSummary,
+)
+from tests.analytics_timelines import CUST, REP, of, raw_events, run, with_analytics
 
 METRICS_MD = Path(__file__).resolve().parents[2] / "shared" / "metrics.md"
 
@@ -84,3 +93,33 @@ def test_a_session_of_exactly_the_minimum_speech_is_summarised_and_one_frame_les
     c = run([("customer", 0.0, 10.0), ("rep", 10.5, rep_end_s)], 60.0)
     assert len(of(c, SessionStarted)) == len(of(c, SessionEnded)) == 1
     assert len(c.sessions) == summaries
+
+
+@pytest.mark.parametrize(("holder_end_s", "successful"), [(5.0, True), (5.01, False)])
+def test_the_yield_limit_holds_where_the_floor_changed_before_the_interruption_was_decided(
+    holder_end_s: float, successful: bool
+) -> None:
+    """ "Successful if Y falls silent within 2.0 s of X's onset and X takes the floor", with interruption_min_s 2.5
+    (a setting the config takes): the rep, from 3.0 s over the customer, has the floor 0.2 s after the customer's
+    last word, before its 2.5 s decide the interruption at 5.5 s. The customer stopping at 5.0 s fell silent
+    within 2.0 s, at 5.01 s did not."""
+    config = with_analytics(interruption_min_s=2.5)
+    c = run([("customer", 0.0, holder_end_s), ("rep", 3.0, 9.0)], 12.0, config)
+    assert [(i.by, i.onset_s, i.decided_s, i.successful) for i in of(c, Interruption)] == [
+        (REP, 3.0, pytest.approx(5.5), successful)
+    ]
+    assert [(f.by, f.onset_s) for f in of(c, FloorChange)] == [(CUST, 0.0), (REP, 3.0)]
+
+
+@pytest.mark.parametrize(("rep_s", "long"), [(13.0, []), (13.01, [(10.0, 3.0)])])
+def test_a_long_silence_needs_three_seconds_heard_not_three_seconds_of_clock(
+    rep_s: float, long: list[tuple[float, float]]
+) -> None:
+    """ "nobody speaks for ≥ 3.0 s", and a silence the device did not hear is no known one (docs/metrics.md): 3.0 s
+    without speech holding a 10 ms overflow are 2.99 s heard, no long silence; 3.01 s with it are 3.0 s heard."""
+    talk = [("customer", 0.0, 10.0), ("rep", rep_s, 20.0), ("customer", 20.5, 30.0)]
+    blip = AudioDropped(start_s=11.0, duration_s=0.01, reason="overflow")
+    out = raw_events(talk, 40.0, bounds=[1000, 1200], drops=[blip])
+    assert [(e.onset_s, e.duration_s) for e in out if isinstance(e, LongSilence)] == long
+    (summary,) = [e for e in out if isinstance(e, SessionSummary)]
+    assert summary.long_silences == len(long)

@@ -1,5 +1,6 @@
 """shared/metrics.md read sentence by sentence: each threshold it names is a setting whose default is its number,
-and the rules whose edges no other file pins, pinned here exactly at the threshold and one 10 ms frame past it.
+which docs/metrics.md gives too; and the rules whose edges no other file pins, pinned here exactly at the
+threshold and one 10 ms frame past it.
 
 The other edges live beside their rules (test_analytics_rules.py, test_analytics_pauses.py,
 test_analytics_sessions.py, test_analytics_edges.py, test_analytics_timeline.py).
@@ -7,6 +8,7 @@ test_analytics_sessions.py, test_analytics_edges.py, test_analytics_timeline.py)
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -26,6 +28,10 @@ from listener.events import (
 from tests.analytics_timelines import CUST, REP, of, raw_events, run, with_analytics
 
 METRICS_MD = Path(__file__).resolve().parents[2] / "shared" / "metrics.md"
+DOCS_MD = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+# a number beside a setting, either way round: "1.0 s (`floor_take_s`)", "at most 1.0 s, `backchannel_max_s`",
+# "`model_interruption_prob` (0.9)", "4 h (`session_max_s`, 14400 s)"
+BESIDE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|%)?,?\s*\(?`(?:\w+\.)?(\w+)`|`(?:\w+\.)?(\w+)`\s*[,(]\s*(\d+(?:\.\d+)?)")
 
 # (table, key, the sentence of metrics.md that names its number): every threshold the definition names
 THRESHOLDS = [
@@ -70,6 +76,19 @@ def test_every_threshold_metrics_md_names_is_a_setting_whose_default_is_its_numb
     default = getattr(getattr(Config(), table), key)
     assert default == stated, f"[{table}] {key} = {default}, metrics.md says {stated}"
     assert getattr(getattr(parse_config({table: {key: default}}), table), key) == default
+
+
+def test_docs_metrics_md_names_each_threshold_and_gives_the_number_beside_a_setting_as_its_default() -> None:
+    """docs/metrics.md restates the definition "in its own words": it names each of the thresholds above by its key,
+    and wherever it writes a number beside a setting of [activity] or [analytics], that number is the default."""
+    config = Config()
+    defaults = {f.name: getattr(t, f.name) for t in (config.activity, config.analytics) for f in dataclasses.fields(t)}
+    text = _words(DOCS_MD.read_text(encoding="utf-8"))
+    assert {key for _, key, _ in THRESHOLDS} <= set(re.findall(r"`(?:\w+\.)?(\w+)`", text))
+    beside = [(m[2] or m[3], float(m[1] or m[4])) for m in BESIDE.finditer(text)]
+    stated = [(key, number) for key, number in beside if key in defaults]
+    assert len(stated) >= 25, stated  # the page gives its thresholds with their numbers (28 on 2026-12-06)
+    assert [(key, number, defaults[key]) for key, number in stated if number != defaults[key]] == []
 
 
 @pytest.mark.parametrize(("gap_s", "patient"), [(0.59, False), (0.6, True)])

@@ -25,9 +25,9 @@ Bool = npt.NDArray[np.bool_]
 SMOOTH_FRAMES = 5
 HYSTERESIS_DB = 3.0
 PROB_SLOPE_PER_DB = 0.5
-ONSET_WINDOW = 8
+ONSET_WINDOW_FRAMES = 8
 ONSET_FRAMES = 4
-ONSET_MASK = (1 << ONSET_WINDOW) - 1
+ONSET_MASK = (1 << ONSET_WINDOW_FRAMES) - 1
 
 
 class ActivityDecider(Stage):
@@ -49,7 +49,7 @@ class ActivityDecider(Stage):
         self._history = silent_history()
         self._active = np.zeros(2, dtype=bool)
         self._hold = np.zeros(2, dtype=np.int32)
-        self._recent = [0, 0]  # evidence of the last ONSET_WINDOW frames, as bits
+        self._recent = [0, 0]  # evidence of the last ONSET_WINDOW_FRAMES, as bits
 
     def process(self, event: Event) -> Iterable[Event]:
         if isinstance(event, EndOfStream):
@@ -84,14 +84,14 @@ class ActivityDecider(Stage):
         active = [bool(a) for a in self._active]
         hold = [int(h) for h in self._hold]
         recent = self._recent
-        on, off, ratio, hang = self.on_db, self.off_db, self.ratio_db, self._hang_frames
-        for i, (rep, cust) in enumerate(smooth.tolist()):
-            floor = echo_floor_db(rep, cust, ratio)
-            for p, level in ((0, rep), (1, cust)):
-                evidence = level >= (off if active[p] else on) and level >= floor
+        on_db, off_db, ratio_db, hang_frames = self.on_db, self.off_db, self.ratio_db, self._hang_frames
+        for i, (rep_db, cust_db) in enumerate(smooth.tolist()):
+            floor_db = echo_floor_db(rep_db, cust_db, ratio_db)
+            for p, level_db in ((0, rep_db), (1, cust_db)):
+                evidence = level_db >= (off_db if active[p] else on_db) and level_db >= floor_db
                 recent[p] = (recent[p] << 1 | evidence) & ONSET_MASK
                 if evidence and (active[p] or recent[p].bit_count() >= ONSET_FRAMES):
-                    active[p], hold[p] = True, hang
+                    active[p], hold[p] = True, hang_frames
                 elif hold[p] > 0:
                     hold[p] -= 1
                     active[p] = hold[p] > 0

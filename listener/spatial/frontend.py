@@ -32,7 +32,7 @@ FFT_SIZE = 512
 N_BINS = FFT_SIZE // 2 + 1
 SECTOR_OFFSETS_DEG = (-30.0, -15.0, 0.0, 15.0, 30.0)
 DOA_GRID_DEG = np.arange(0.0, 360.0, 10.0)
-DOA_FRAME_STRIDE = 2
+DOA_STRIDE_FRAMES = 2
 DOA_BIN_STRIDE = 2  # direction display needs no full resolution: half the bins, a quarter the cost
 EXCESS_FACTOR = 2.0  # a bin counts as signal when it is 3 dB above its floor
 WEIGHT_SHARPNESS = 12.0  # slope of the soft rep-vs-customer vote per unit of normalised contrast
@@ -61,10 +61,10 @@ class SpatialFrontEnd(Stage):
 
     def __init__(self, config: Config, geometry: ArrayGeometry) -> None:
         self.geometry = geometry
-        self.hop = PROCESSING_RATE_HZ * config.activity.frame_ms // 1000
-        self.hop_s = self.hop / PROCESSING_RATE_HZ
-        freqs = np.fft.rfftfreq(FFT_SIZE, 1.0 / PROCESSING_RATE_HZ)
-        in_band = np.flatnonzero((freqs >= config.activity.low_hz) & (freqs <= config.activity.high_hz))
+        self.hop_samples = PROCESSING_RATE_HZ * config.activity.frame_ms // 1000
+        self.hop_s = self.hop_samples / PROCESSING_RATE_HZ
+        freqs_hz = np.fft.rfftfreq(FFT_SIZE, 1.0 / PROCESSING_RATE_HZ)
+        in_band = np.flatnonzero((freqs_hz >= config.activity.low_hz) & (freqs_hz <= config.activity.high_hz))
         # a slice, not a mask: a mask's copies of (frames, bins) come out frame-major, and numpy then sums
         # each frame over its bins in another order than for a one-frame block, so a frame's figures
         # would change with where the stream was cut (the config keeps 1 kHz inside the band)
@@ -72,13 +72,13 @@ class SpatialFrontEnd(Stage):
         self.window = np.hanning(FFT_SIZE).astype(np.float32)
         self._channels = geometry.mode == "channels"
         if not self._channels:
-            self._setup_directions(config, freqs[self.band].astype(np.float64))
+            self._setup_directions(config, freqs_hz[self.band].astype(np.float64))
         self._start_stream()
 
     def _start_stream(self) -> None:
         """Everything carried from frame to frame, as at the start of a stream."""
         self.noise = NoiseFloor(n_bins=N_BINS, hop_s=self.hop_s)
-        self._tail: Float = np.zeros((self._n_inputs(), FFT_SIZE - self.hop), dtype=np.float32)  # (ch, samples)
+        self._tail: Float = np.zeros((self._n_inputs(), FFT_SIZE - self.hop_samples), dtype=np.float32)  # (ch, samples)
         self._frames_out = 0
         self._drop_residual_s = 0.0
         if self._channels:
@@ -125,11 +125,11 @@ class SpatialFrontEnd(Stage):
     def _analyse(self, samples: Float) -> SpatialFrames | None:
         # channel-major (ch, samples): each channel's windows are then cut from one contiguous row
         buf = np.concatenate([self._tail, samples.T.astype(np.float32, copy=False)], axis=1)
-        n = (buf.shape[1] - FFT_SIZE) // self.hop + 1
+        n = (buf.shape[1] - FFT_SIZE) // self.hop_samples + 1
         if n <= 0:
             self._tail = buf
             return None
-        self._tail = buf[:, n * self.hop :]
+        self._tail = buf[:, n * self.hop_samples :]
         spec = self._spectra(buf, n)
         mag2 = (spec.real**2 + spec.imag**2).astype(np.float32)
         power = mag2.mean(axis=1)
@@ -154,7 +154,7 @@ class SpatialFrontEnd(Stage):
         Windows cut across interleaved channels would all be strided, and
         multiplying them by the taper would cost twice the FFT.
         """
-        win = sliding_window_view(buf, FFT_SIZE, axis=1)[:, : n * self.hop : self.hop]  # (ch, n, FFT)
+        win = sliding_window_view(buf, FFT_SIZE, axis=1)[:, : n * self.hop_samples : self.hop_samples]  # (ch, n, FFT)
         spec = scipy.fft.rfft(win * self.window, axis=-1).astype(np.complex64, copy=False)
         return np.ascontiguousarray(spec.transpose(1, 0, 2))
 
@@ -197,13 +197,13 @@ class SpatialFrontEnd(Stage):
         and a block that starts on an odd frame reuses the last map: otherwise
         the result would depend on where the stream was cut.
         """
-        first = (-self._frames_out) % DOA_FRAME_STRIDE  # this block's first frame with a map of its own
+        first = (-self._frames_out) % DOA_STRIDE_FRAMES  # this block's first frame with a map of its own
         maps = self._last_srp[None]
         if first < cross.shape[0]:
-            own = self.srp(cross[first::DOA_FRAME_STRIDE], excess[first::DOA_FRAME_STRIDE])
+            own = self.srp(cross[first::DOA_STRIDE_FRAMES], excess[first::DOA_STRIDE_FRAMES])
             maps = np.concatenate([maps, own], axis=0)
         self._last_srp = maps[-1]
-        return maps[(np.arange(cross.shape[0]) - first) // DOA_FRAME_STRIDE + 1]
+        return maps[(np.arange(cross.shape[0]) - first) // DOA_STRIDE_FRAMES + 1]
 
     def _bin_votes(self, contrast: Float, diff: Float) -> Float:
         """Rep weight per band bin: the frame's pooled contrast, moved to the bin's own.

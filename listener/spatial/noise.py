@@ -33,10 +33,10 @@ class NoiseFloor:
     def __init__(self, n_bins: int, hop_s: float, quantile: float = QUANTILE) -> None:
         self.floor: Float = np.full(n_bins, 1e-10, dtype=np.float32)
         scale = hop_s / STEP_HOP_S
-        self._down = STEP_DB * (1.0 - quantile) * scale
-        self._up = STEP_DB * quantile * scale
+        self._down_db = STEP_DB * (1.0 - quantile) * scale
+        self._up_db = STEP_DB * quantile * scale
         self._boost = STARTUP_BOOST
-        self._log: Float | None = None
+        self._level_db: Float | None = None
         self._seen = 0
         self._initial = StartingMean(INITIAL_FRAMES, BIAS_DB)
 
@@ -48,49 +48,54 @@ class NoiseFloor:
         arrived does: the floor would otherwise sink to the 1e-12 guard and take
         half a minute to climb back, counting the room's background as speech.
         """
-        log_p = 10.0 * np.log10(power + 1e-12)
-        level: Float | None
+        power_db = 10.0 * np.log10(power + 1e-12)
+        level_db: Float | None
         if self._steady(heard):
-            out, level = self._track(log_p)
+            out, level_db = self._track(power_db)
         else:
-            out, level = self._track_with_gaps(power, log_p, heard)
-        self._log = level
+            out, level_db = self._track_with_gaps(power, power_db, heard)
+        self._level_db = level_db
         floor = (10.0 ** ((out + BIAS_DB) / 10.0)).astype(np.float32)
         self.floor = floor[-1].copy() if floor.shape[0] else self.floor
         return floor
 
     def _steady(self, heard: BoolArray) -> bool:
         """Every frame heard, the start-up over: the usual block, with nothing to decide per frame."""
-        return self._log is not None and not self._initial.active and self._seen >= STARTUP_FRAMES and bool(heard.all())
+        return (
+            self._level_db is not None
+            and not self._initial.active
+            and self._seen >= STARTUP_FRAMES
+            and bool(heard.all())
+        )
 
-    def _track(self, log_p: Float) -> tuple[Float, Float]:
+    def _track(self, power_db: Float) -> tuple[Float, Float]:
         """The floor per frame of a steady block: the same steps as ``_track_with_gaps``, half the cost."""
-        assert self._log is not None  # _steady
-        out = np.empty_like(log_p)
-        level, down, up = self._log, -self._down, self._up
-        for i, row in enumerate(log_p):
-            level = level + np.where(row < level, down, up)
-            out[i] = level
-        self._seen += log_p.shape[0]
-        return out, level
+        assert self._level_db is not None  # _steady
+        out = np.empty_like(power_db)
+        level_db, down_db, up_db = self._level_db, -self._down_db, self._up_db
+        for i, row_db in enumerate(power_db):
+            level_db = level_db + np.where(row_db < level_db, down_db, up_db)
+            out[i] = level_db
+        self._seen += power_db.shape[0]
+        return out, level_db
 
-    def _track_with_gaps(self, power: Float, log_p: Float, heard: BoolArray) -> tuple[Float, Float | None]:
+    def _track_with_gaps(self, power: Float, power_db: Float, heard: BoolArray) -> tuple[Float, Float | None]:
         out = np.empty_like(power)
-        level = self._log
+        level_db = self._level_db
         for i in range(power.shape[0]):
-            row = log_p[i]
+            row_db = power_db[i]
             if not heard[i]:
-                out[i] = level if level is not None else 10.0 * np.log10(self.floor) - BIAS_DB
+                out[i] = level_db if level_db is not None else 10.0 * np.log10(self.floor) - BIAS_DB
                 continue
-            if level is None or self._initial.active:
-                level = self._initial.add(power[i])
+            if level_db is None or self._initial.active:
+                level_db = self._initial.add(power[i])
             else:
                 # faster tracking at start-up, before the floor has seen the room
                 boost = self._boost if self._seen < STARTUP_FRAMES else 1.0
-                level = level + np.where(row < level, -boost * self._down, boost * self._up)
+                level_db = level_db + np.where(row_db < level_db, -boost * self._down_db, boost * self._up_db)
             self._seen += 1
-            out[i] = level
-        return out, level
+            out[i] = level_db
+        return out, level_db
 
 
 class StartingMean:

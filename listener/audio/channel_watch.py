@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from listener.audio.base import selected_channels
-from listener.audio.leads import LEAD_DB, SEPARATE_SHARE, LeadMeter, not_one_per_party
+from listener.audio.leads import LEAD_DB, SEPARATE_SHARE, LeadMeter, LeadShares, not_one_per_party
 from listener.audio.levels import (
     DEAD_DBFS,
     FLOOR_DBFS,
@@ -119,7 +119,7 @@ class ChannelWatch(Stage):
         """Judge the audio heard so far, unless a WATCH_S of it was: a recording, or a listen shorter than WATCH_S."""
         if self._meter.n and not self._judged:
             self._judge()
-        if not self._leads_judged and (shares := self._leads.shares())[0] >= LEAK_MIN_S:
+        if not self._leads_judged and (shares := self._leads.shares()).speech_s >= LEAK_MIN_S:
             self._judge_leads(shares)
 
     def _look_for_leakage(self, block: AudioBlock) -> None:
@@ -127,20 +127,20 @@ class ChannelWatch(Stage):
         if self._leads.heard_s - self._leads_checked_s < LEAK_CHECK_S:
             return
         self._leads_checked_s = self._leads.heard_s
-        if (shares := self._leads.shares())[0] >= LEAK_LOOK_S:
+        if (shares := self._leads.shares()).speech_s >= LEAK_LOOK_S:
             self._judge_leads(shares)
 
-    def _judge_leads(self, shares: tuple[float, float, float]) -> None:
+    def _judge_leads(self, shares: LeadShares) -> None:
         """Said once a look: a party's mic that never leads the other's while someone speaks. Not after a
         warning of this look (a dead or copied channel, said already, leads nobody either)."""
         self._leads_judged = True
         if len(self.said) > self._said_before:
             return
-        speech_s, *led = shares
+        led = (shares.first_share, shares.second_share)
         for k in self._leads.leakage_only(shares):
-            self._warn(self._leakage_message(self.channels[k], speech_s, led[1 - k]))
+            self._warn(self._leakage_message(self.channels[k], shares.speech_s, led[1 - k]))
         if not_one_per_party(shares):
-            self._warn(self._not_separated_message(speech_s))
+            self._warn(self._not_separated_message(shares.speech_s))
 
     def _judge(self) -> list[DeviceState]:
         first, self._judged = not self._judged, True
@@ -224,11 +224,12 @@ class ChannelWatch(Stage):
             "(`listener doctor` measures each channel's level)"
         )
 
-    def _leakage_message(self, channel: int, speech_s: float, other_led: float) -> str:
+    def _leakage_message(self, channel: int, speech_s: float, other_lead_share: float) -> str:
         party, other = parties_of(self.geometry, channel)
         said = (
             f"the {party}'s mic (channel {channel}){self._of()} hears only the {other}: unplugged, muted, or facing "
-            f"away (in {speech_s:.0f} s of speech it never led the {other}'s mic, which led in {100 * other_led:.0f} %)"
+            f"away (in {speech_s:.0f} s of speech it never led the {other}'s mic, which led in "
+            f"{100 * other_lead_share:.0f} %)"
         )
         if self.recording is not None:
             return f"{said}: the {party} is not heard, and their speech in this analysis is credited to the {other}"

@@ -19,6 +19,8 @@ alone spoke. Each is said as a mic that hears only the other.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -39,12 +41,24 @@ _LOW_DB, _BINS = -130.0, 140  # levels -130..+10 dBFS in 1 dB bins (lower ones a
 _CENTRES = _LOW_DB + np.arange(_BINS) + 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class LeadShares:
+    """A look's speech frames, and the share of them each channel leads."""
+
+    speech_s: float
+    first_share: float
+    second_share: float
+
+
+NO_SPEECH = LeadShares(0.0, 0.0, 0.0)
+
+
 class LeadMeter:
     """Frame levels of two channels, streamed, and which one leads while someone speaks."""
 
     def __init__(self, sample_rate_hz: int) -> None:
-        self._frame = max(1, round(FRAME_S * sample_rate_hz))
-        self._frame_s = self._frame / sample_rate_hz
+        self._frame_samples = max(1, round(FRAME_S * sample_rate_hz))
+        self._frame_s = self._frame_samples / sample_rate_hz
         self._rest = np.zeros((0, 2), dtype=np.float64)
         self._counts = np.zeros(_BINS * _BINS, dtype=np.int64)  # (first's bin, second's bin), flattened
         self.frames = 0
@@ -52,15 +66,15 @@ class LeadMeter:
     def add(self, samples: npt.NDArray[np.floating]) -> None:
         """``samples`` (frames, 2): the rep's channel, then the customer's."""
         audio = np.concatenate([self._rest, samples.astype(np.float64)]) if self._rest.size else samples
-        whole = audio.shape[0] // self._frame * self._frame
+        whole = audio.shape[0] // self._frame_samples * self._frame_samples
         self._rest = np.asarray(audio[whole:], dtype=np.float64)
         if not whole:
             return
-        frames = np.asarray(audio[:whole], dtype=np.float64).reshape(-1, self._frame, 2)
+        frames = np.asarray(audio[:whole], dtype=np.float64).reshape(-1, self._frame_samples, 2)
         power = np.mean(np.square(frames - frames.mean(axis=1, keepdims=True)), axis=1)
-        levels = 10.0 * np.log10(np.maximum(power, 1e-20))
-        self.frames += levels.shape[0]
-        bins = np.clip(np.floor(levels - _LOW_DB).astype(np.int64), 0, _BINS - 1)
+        levels_dbfs = 10.0 * np.log10(np.maximum(power, 1e-20))
+        self.frames += levels_dbfs.shape[0]
+        bins = np.clip(np.floor(levels_dbfs - _LOW_DB).astype(np.int64), 0, _BINS - 1)
         self._counts += np.bincount(bins[:, 0] * _BINS + bins[:, 1], minlength=_BINS * _BINS)
 
     def _above_floors(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating], npt.NDArray[np.floating]]:
@@ -72,24 +86,23 @@ class LeadMeter:
         first, second = (_CENTRES - _floor(joint.sum(axis=axis), _CENTRES) for axis in (1, 0))
         return joint, first, second
 
-    def shares(self) -> tuple[float, float, float]:
-        """(seconds of speech frames, share of them the first channel leads, share the second leads)."""
+    def shares(self) -> LeadShares:
         joint, first_db, second_db = self._above_floors()
         if not first_db.size:
-            return 0.0, 0.0, 0.0
-        first, second = first_db[:, None], second_db[None, :]
-        speech = np.maximum(first, second) >= SPEECH_DB
+            return NO_SPEECH
+        first_db, second_db = first_db[:, None], second_db[None, :]
+        speech = np.maximum(first_db, second_db) >= SPEECH_DB
         n = int(joint[speech].sum())
         if not n:
-            return 0.0, 0.0, 0.0
+            return NO_SPEECH
         # ahead above its own floor (a mic with less gain), or ahead in level (a mic in a quieter corner, its
         # floor far down, hears the other's voice far above it): either is its own talker
-        raw = _CENTRES[:, None] - _CENTRES[None, :]
-        ahead = (first - second >= LEAD_DB) | (raw >= LEAD_DB)
-        behind = (second - first >= LEAD_DB) | (-raw >= LEAD_DB)
+        apart_db = _CENTRES[:, None] - _CENTRES[None, :]
+        ahead = (first_db - second_db >= LEAD_DB) | (apart_db >= LEAD_DB)
+        behind = (second_db - first_db >= LEAD_DB) | (-apart_db >= LEAD_DB)
         leads_first = int(joint[speech & ahead].sum())
         leads_second = int(joint[speech & behind].sum())
-        return n * self._frame_s, leads_first / n, leads_second / n
+        return LeadShares(n * self._frame_s, leads_first / n, leads_second / n)
 
     def hears_speech(self) -> tuple[float, float]:
         """Share of the speech frames in which each channel itself stands SPEECH_DB above its own floor: a mic
@@ -110,10 +123,10 @@ class LeadMeter:
         """Audio framed so far, speech or not."""
         return self.frames * self._frame_s
 
-    def leakage_only(self, shares: tuple[float, float, float]) -> list[int]:
+    def leakage_only(self, shares: LeadShares) -> list[int]:
         """Indices (0, 1) of the channel that never leads while the other often does: it hears only leakage.
         ``shares``: what :meth:`shares` returned (worked out once per judgement)."""
-        _, first, second = shares
+        first, second = shares.first_share, shares.second_share
         found = []
         for k, (own, other) in enumerate(((first, second), (second, first))):
             if own < NEVER_SHARE and other >= OFTEN_SHARE:
@@ -121,11 +134,10 @@ class LeadMeter:
         return found
 
 
-def not_one_per_party(shares: tuple[float, float, float]) -> bool:
+def not_one_per_party(shares: LeadShares) -> bool:
     """Neither channel leads in :data:`SEPARATE_SHARE` of the speech frames (``shares`` from
     :meth:`LeadMeter.shares`): both mics hear both parties alike."""
-    speech_s, first, second = shares
-    return speech_s > 0 and max(first, second) < SEPARATE_SHARE
+    return shares.speech_s > 0 and max(shares.first_share, shares.second_share) < SEPARATE_SHARE
 
 
 def _floor(counts: npt.NDArray[np.int64], centres: npt.NDArray[np.floating]) -> float:

@@ -39,21 +39,21 @@ class ChannelCheck:
     rep_channel: int
     customer_channel: int
     speech_s: float
-    rep_leads: float
-    customer_leads: float
-    rep_hears: float  # share of the speech frames in which each mic itself rises with a voice
-    customer_hears: float
+    rep_lead_share: float
+    customer_lead_share: float
+    rep_hears_share: float  # share of the speech frames in which each mic itself rises with a voice
+    customer_hears_share: float
 
     def silent_channel(self) -> str:
         """What to say of a mic that never rose with the rep's voice (unplugged, muted, its receiver off); ''."""
-        for name, channel, hears in (
-            ("rep_channel", self.rep_channel, self.rep_hears),
-            ("customer_channel", self.customer_channel, self.customer_hears),
+        for name, channel, hears_share in (
+            ("rep_channel", self.rep_channel, self.rep_hears_share),
+            ("customer_channel", self.customer_channel, self.customer_hears_share),
         ):
-            if self.speech_s >= FULL_CONFIDENCE_S and hears < HEARS_SHARE:
+            if self.speech_s >= FULL_CONFIDENCE_S and hears_share < HEARS_SHARE:
                 return (
                     f"{name} {channel} hears no voice while the rep talks (it rises above its own noise in "
-                    f"{100 * hears:.0f} % of {self.speech_s:.1f} s of speech): unplugged, muted or its receiver "
+                    f"{100 * hears_share:.0f} % of {self.speech_s:.1f} s of speech): unplugged, muted or its receiver "
                     "off, so which mic is whose is not measured; plug it in, then calibrate again"
                 )
         return ""
@@ -63,9 +63,9 @@ class ChannelCheck:
         """'right' (the rep's channel leads), 'swapped' (the customer's does), or 'unclear'."""
         if self.speech_s < FULL_CONFIDENCE_S:
             return "unclear"
-        if self.rep_leads >= OFTEN_SHARE and self.rep_leads >= CLEAR_RATIO * self.customer_leads:
+        if self.rep_lead_share >= OFTEN_SHARE and self.rep_lead_share >= CLEAR_RATIO * self.customer_lead_share:
             return "right"
-        if self.customer_leads >= OFTEN_SHARE and self.customer_leads >= CLEAR_RATIO * self.rep_leads:
+        if self.customer_lead_share >= OFTEN_SHARE and self.customer_lead_share >= CLEAR_RATIO * self.rep_lead_share:
             return "swapped"
         return "unclear"
 
@@ -73,15 +73,15 @@ class ChannelCheck:
         verdict = self.verdict
         if verdict == "right":
             return (
-                f"rep_channel {self.rep_channel} hears the rep loudest (leads in {100 * self.rep_leads:.0f} % of the "
-                f"rep's {self.speech_s:.1f} s of speech): the mics are the right way round"
+                f"rep_channel {self.rep_channel} hears the rep loudest (leads in {100 * self.rep_lead_share:.0f} % of "
+                f"the rep's {self.speech_s:.1f} s of speech): the mics are the right way round"
             )
         if verdict == "swapped":
             return (
                 f"the rep's voice is louder on channel {self.customer_channel}, the customer's channel (it leads in "
-                f"{100 * self.customer_leads:.0f} % of the rep's {self.speech_s:.1f} s of speech, rep_channel "
-                f"{self.rep_channel} in {100 * self.rep_leads:.0f} %): the lapel mics are swapped: swap rep_channel "
-                "and customer_channel in [parties] (or the mics)"
+                f"{100 * self.customer_lead_share:.0f} % of the rep's {self.speech_s:.1f} s of speech, rep_channel "
+                f"{self.rep_channel} in {100 * self.rep_lead_share:.0f} %): the lapel mics are swapped: swap "
+                "rep_channel and customer_channel in [parties] (or the mics)"
             )
         if self.speech_s < FULL_CONFIDENCE_S:
             return (
@@ -90,8 +90,8 @@ class ChannelCheck:
             )
         return (
             f"neither mic clearly hears the rep loudest (rep_channel {self.rep_channel} leads in "
-            f"{100 * self.rep_leads:.0f} % of {self.speech_s:.1f} s of speech, customer_channel "
-            f"{self.customer_channel} in {100 * self.customer_leads:.0f} %): the customer talked as much, or the "
+            f"{100 * self.rep_lead_share:.0f} % of {self.speech_s:.1f} s of speech, customer_channel "
+            f"{self.customer_channel} in {100 * self.customer_lead_share:.0f} %): the customer talked as much, or the "
             f"mics are not one at each party's mouth; {ALONE_ADVICE}"
         )
 
@@ -103,10 +103,16 @@ def check_channels(config: Config, events: Iterable[Event]) -> ChannelCheck:
     for event in events:
         if isinstance(event, AudioBlock):
             meter.add(event.samples)
-    speech_s, rep_leads, customer_leads = meter.shares()
-    rep_hears, customer_hears = meter.hears_speech()
+    leads = meter.shares()
+    rep_hears_share, customer_hears_share = meter.hears_speech()
     return ChannelCheck(
-        geo.rep_channel, geo.customer_channel, speech_s, rep_leads, customer_leads, rep_hears, customer_hears
+        geo.rep_channel,
+        geo.customer_channel,
+        leads.speech_s,
+        leads.first_share,
+        leads.second_share,
+        rep_hears_share,
+        customer_hears_share,
     )
 
 

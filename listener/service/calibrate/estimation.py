@@ -124,30 +124,30 @@ def estimate(votes: Votes, config: Config) -> Calibration:
     votes_deg = space.coordinate(votes.doa_deg)
     time_s = votes.time_s
     clusters = find_clusters(space, votes_deg, votes.weight, time_s, votes.hop_s)
-    configured = (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
+    configured_deg = (config.parties.rep_azimuth_deg, config.parties.customer_azimuth_deg)
     total = float(votes.weight.sum())
     evidence = min(1.0, speech_s / FULL_CONFIDENCE_S)
     rep, doubt, note = clusters[0], "", ""
     if len(clusters) == 2:
-        rep, customer, margin = match(space, clusters, configured)
+        rep, customer, margin_deg = match(space, clusters, configured_deg)
         quiet_customer = customer.weight <= rep.weight
         talks = _quieter_turns(space, votes_deg, votes, rep, customer, quiet_customer)
         both = azimuths(space, rep.centre_deg, customer.centre_deg) if talks >= MIN_OWN_TURNS else None
         if both is not None:
             explained = _explained(space, votes_deg, votes.weight, (rep, customer), total)
-            factors = Factors(evidence, explained, min(1.0, margin / CLEAR_MARGIN_DEG))
+            factors = Factors(evidence, explained, min(1.0, margin_deg / CLEAR_MARGIN_DEG))
             return Calibration(
                 *both,
                 "second talker",
                 factors,
                 speech_s,
                 rep.weight / total,
-                ambiguous=margin < AMBIGUOUS_MARGIN_DEG,
-                doubt=_rep_talked_less(space, rep, customer, configured),
+                ambiguous=margin_deg < AMBIGUOUS_MARGIN_DEG,
+                doubt=_rep_talked_less(space, rep, customer, configured_deg),
                 rep_heard_deg=space.heard(rep.centre_deg),
             )
         if talks < MIN_OWN_TURNS:
-            note, doubt = _unplaced(space, rep, customer, configured, total, quiet_customer)
+            note, doubt = _unplaced(space, rep, customer, configured_deg, total, quiet_customer)
     if not doubt:
         doubt = _too_near(space, votes_deg, votes.weight, time_s, rep, total, second_said=len(clusters) == 2)
     share, heard = rep.weight / total, space.heard(rep.centre_deg)
@@ -182,7 +182,7 @@ def _first_vote_s(space: Space, votes_deg: Float, time_s: Float, talker: Cluster
     return float(time_s[space.apart(votes_deg, talker.centre_deg) <= CLUSTER_HALF_DEG].min())
 
 
-def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float]) -> str:
+def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured_deg: tuple[float, float]) -> str:
     """Doubt when the talker matched to the rep said less than the other one ('' when the rep said more).
 
     The rep was asked to talk; a customer may answer. Matched only by the configured directions, which on
@@ -192,19 +192,24 @@ def _rep_talked_less(space: Space, rep: Cluster, customer: Cluster, configured: 
         return ""
     there = space.describe(customer.centre_deg)
     return (
-        f"the configured directions (rep {configured[0]:g} deg, customer {configured[1]:g} deg) make the talker "
-        f"{space.describe(rep.centre_deg)} the rep, but the one {there} talked most; if the rep stands {there}, "
+        f"the configured directions (rep {configured_deg[0]:g} deg, customer {configured_deg[1]:g} deg) make the "
+        f"talker {space.describe(rep.centre_deg)} the rep, but the one {there} talked most; if the rep stands {there}, "
         f"{ALONE} (or pass --force to keep these)"
     )
 
 
 def _unplaced(
-    space: Space, rep: Cluster, customer: Cluster, configured: tuple[float, float], total: float, quiet_customer: bool
+    space: Space,
+    rep: Cluster,
+    customer: Cluster,
+    configured_deg: tuple[float, float],
+    total: float,
+    quiet_customer: bool,
 ) -> tuple[str, str]:
     """(note, doubt) when the quieter direction never held the floor: the customer's, or the matched rep's."""
     if quiet_customer:
         return _over_the_rep(space, customer, customer.weight / total)
-    return "", _rep_talked_less(space, rep, customer, configured)
+    return "", _rep_talked_less(space, rep, customer, configured_deg)
 
 
 def _over_the_rep(space: Space, voice: Cluster, share: float) -> tuple[str, str]:
@@ -382,23 +387,23 @@ def _of_votes(space: Space, votes_deg: Float, weight: Float, mine: npt.NDArray[n
     return Cluster(space.mean(votes_deg[mine], weight[mine]), float(weight[mine].sum()), peak_deg)
 
 
-def match(space: Space, clusters: list[Cluster], configured: tuple[float, float]) -> tuple[Cluster, Cluster, float]:
+def match(space: Space, clusters: list[Cluster], configured_deg: tuple[float, float]) -> tuple[Cluster, Cluster, float]:
     """(rep, customer, margin): the matching nearer the configured directions, by how much (deg) it is nearer."""
-    want = space.coordinate(np.array(configured, dtype=np.float64))
+    want_deg = space.coordinate(np.array(configured_deg, dtype=np.float64))
     a, b = clusters
     if b.answered:  # far quieter, kept only as a customer who answered the rep (held_the_floor)
         return a, b, CLEAR_MARGIN_DEG
 
     def cost(rep: Cluster, customer: Cluster) -> float:
-        return float(space.apart(rep.centre_deg, want[0]) + space.apart(customer.centre_deg, want[1]))
+        return float(space.apart(rep.centre_deg, want_deg[0]) + space.apart(customer.centre_deg, want_deg[1]))
 
     ab, ba = cost(a, b), cost(b, a)
     return (a, b, abs(ab - ba)) if ab <= ba else (b, a, abs(ab - ba))
 
 
-def _place_one(space: Space, rep_x: float) -> tuple[float, float, CustomerFrom]:
+def _place_one(space: Space, rep_deg: float) -> tuple[float, float, CustomerFrom]:
     if space.axis_deg is None:
-        rep = normal(rep_x)
-        return rep, normal(rep + 180.0), "opposite the rep"
-    rep, customer = line_ends(space.axis_deg, math.cos(math.radians(rep_x)))
-    return rep, customer, "far end of the mic line"
+        rep_placed_deg = normal(rep_deg)
+        return rep_placed_deg, normal(rep_placed_deg + 180.0), "opposite the rep"
+    rep_end_deg, customer_end_deg = line_ends(space.axis_deg, math.cos(math.radians(rep_deg)))
+    return rep_end_deg, customer_end_deg, "far end of the mic line"

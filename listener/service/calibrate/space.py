@@ -98,15 +98,15 @@ def normal(azimuth_deg: float) -> float:
     return round(azimuth_deg, 1) % 360.0 + 0.0  # + 0.0: no "-0.0"
 
 
-def azimuths(space: Space, rep_x: float, customer_x: float) -> tuple[float, float] | None:
+def azimuths(space: Space, rep_deg: float, customer_deg: float) -> tuple[float, float] | None:
     """The azimuths at these coordinates that the config accepts (None if it would refuse them).
 
     On a line array, the line's two ends: the rep at the one they are nearer than the customer is.
     """
     if space.axis_deg is None:
-        pair = (normal(rep_x), normal(customer_x))
+        pair = (normal(rep_deg), normal(customer_deg))
         return pair if space.acceptable(*pair) else None
-    return line_ends(space.axis_deg, math.cos(math.radians(rep_x)) - math.cos(math.radians(customer_x)))
+    return line_ends(space.axis_deg, math.cos(math.radians(rep_deg)) - math.cos(math.radians(customer_deg)))
 
 
 def line_ends(axis_deg: float, rep_towards: float) -> tuple[float, float]:

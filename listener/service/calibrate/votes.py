@@ -91,30 +91,30 @@ def collect_votes(config: Config, events: Iterable[Event]) -> Votes:
             "mode = 'channels')"
         )
     front = _WholeCircle(config, geo)
-    band = (config.activity.low_hz, config.activity.high_hz)
-    doas: list[Float] = []
-    levels: list[Float] = []
+    band_hz = (config.activity.low_hz, config.activity.high_hz)
+    doas_deg: list[Float] = []
+    levels_db: list[Float] = []
     voiced: list[Bool] = []
     for event in events:
         if not isinstance(event, AudioBlock):
             continue
         for frames in front.process(event):
             if isinstance(frames, SpatialFrames):
-                doas.append(frames.doa_deg.astype(np.float64))
-                levels.append(_level_db(frames))
-                voiced.append(voicing(frames, band) >= VOICING_MIN)
-    if not doas:
+                doas_deg.append(frames.doa_deg.astype(np.float64))
+                levels_db.append(_level_db(frames))
+                voiced.append(voicing(frames, band_hz) >= VOICING_MIN)
+    if not doas_deg:
         return Votes(np.zeros(0), np.zeros(0), front.hop_s)
-    doa, level = np.concatenate(doas), np.concatenate(levels)
-    threshold = config.activity.speech_snr_db + SNR_MARGIN_DB
-    loud = np.isfinite(doa) & (level > threshold)
+    doa_deg, level_db = np.concatenate(doas_deg), np.concatenate(levels_db)
+    threshold_db = config.activity.speech_snr_db + SNR_MARGIN_DB
+    loud = np.isfinite(doa_deg) & (level_db > threshold_db)
     loud[: round(SETTLE_S / front.hop_s)] = False  # the floor is still learning the room
     # near silence the few bins above the floor repeat at any lag: only loud frames can be voiced
     keep = loud & speech_frames(loud & np.concatenate(voiced), front.hop_s)
-    weight = np.clip(level[keep] - threshold, 0.0, MAX_WEIGHT_DB)
+    weight = np.clip(level_db[keep] - threshold_db, 0.0, MAX_WEIGHT_DB)
     # how much was heard, and how much of it was loud: what a refusal says about silence against noise
-    heard_s, loud_s = doa.size * front.hop_s, int(loud.sum()) * front.hop_s
-    return Votes(doa[keep], weight, front.hop_s, heard_s, loud_s, np.flatnonzero(keep))
+    heard_s, loud_s = doa_deg.size * front.hop_s, int(loud.sum()) * front.hop_s
+    return Votes(doa_deg[keep], weight, front.hop_s, heard_s, loud_s, np.flatnonzero(keep))
 
 
 def _level_db(frames: SpatialFrames) -> Float:
@@ -131,8 +131,8 @@ def voicing(frames: SpatialFrames, band_hz: tuple[float, float]) -> Float:
     periodic at short lags. Divided by the analysis window's own
     autocorrelation, which otherwise shrinks the long lags of low voices.
     """
-    freqs = np.fft.rfftfreq(frames.fft_size, 1.0 / frames.sample_rate_hz)
-    in_band = (freqs >= band_hz[0]) & (freqs <= band_hz[1])
+    freqs_hz = np.fft.rfftfreq(frames.fft_size, 1.0 / frames.sample_rate_hz)
+    in_band = (freqs_hz >= band_hz[0]) & (freqs_hz <= band_hz[1])
     excess = np.maximum(frames.power - frames.noise_power, 0.0) * in_band
     ac = np.fft.irfft(np.sqrt(excess), n=frames.fft_size, axis=1)
     lo, hi, window_ac = _pitch_lags(frames.fft_size, frames.sample_rate_hz)
@@ -149,13 +149,13 @@ def _pitch_lags(fft_size: int, rate_hz: int) -> tuple[int, int, Float]:
 
 def speech_frames(voiced: Bool, hop_s: float) -> Bool:
     """Frames within VOICE_REACH_S of a run of at least VOICED_RUN_S of voiced frames."""
-    run = max(1, round(VOICED_RUN_S / hop_s))
-    reach = round(VOICE_REACH_S / hop_s)
-    if voiced.size < run:
+    run_frames = max(1, round(VOICED_RUN_S / hop_s))
+    reach_frames = round(VOICE_REACH_S / hop_s)
+    if voiced.size < run_frames:
         return np.zeros(voiced.size, dtype=bool)
-    full = np.convolve(voiced.astype(np.int32), np.ones(run, dtype=np.int32), mode="valid") == run
-    nuclei = np.convolve(full.astype(np.int32), np.ones(run, dtype=np.int32), mode="full") > 0
+    full = np.convolve(voiced.astype(np.int32), np.ones(run_frames, dtype=np.int32), mode="valid") == run_frames
+    nuclei = np.convolve(full.astype(np.int32), np.ones(run_frames, dtype=np.int32), mode="full") > 0
     # "full", centred: "same" returns the window's length, not the input's, for fewer frames than the window
-    spread = np.convolve(nuclei.astype(np.int32), np.ones(2 * reach + 1, dtype=np.int32), mode="full")
-    near = spread[reach : reach + voiced.size] > 0
+    spread = np.convolve(nuclei.astype(np.int32), np.ones(2 * reach_frames + 1, dtype=np.int32), mode="full")
+    near = spread[reach_frames : reach_frames + voiced.size] > 0
     return np.asarray(near, dtype=bool)

@@ -153,7 +153,7 @@ class TurnStage(Stage, ABC):
         fx = self._extractor(frames).extract(frames)
         real = slice_frames(frames, 0, n_emit)
         queue = real if self._lagging is None else join_frames(self._lagging, real)
-        levels = self._queue_levels(real)
+        levels_db = self._queue_levels_db(real)
         # output j labels step j - lookahead: the first outputs of a stream label nothing
         n_label = _steps(queue) - self.spec.lookahead_steps
         first_label = len(fx) - n_label  # index in this block of the first output that labels a step
@@ -164,7 +164,9 @@ class TurnStage(Stage, ABC):
             if k >= first_label:
                 # decided step by step, so a session reset lands between the same two steps
                 # however the audio was cut into blocks
-                active.append(self._decide_step(outs[-1], step_hop_s, levels[k - first_label] if levels else None))
+                active.append(
+                    self._decide_step(outs[-1], step_hop_s, levels_db[k - first_label] if levels_db else None)
+                )
         self._last_out = outs[-1]
         if n_label <= 0:
             self._lagging = queue
@@ -181,23 +183,23 @@ class TurnStage(Stage, ABC):
         lagging, self._lagging = self._lagging, None
         if lagging is not None and self._last_out is not None:
             out = np.repeat(self._last_out[None], _steps(lagging), axis=0)
-            levels = self._queue_levels(None)
+            levels_db = self._queue_levels_db(None)
             step_hop_s = _step_hop_s(lagging)
             active = np.array(
-                [self._decide_step(row, step_hop_s, levels[i] if levels else None) for i, row in enumerate(out)]
+                [self._decide_step(row, step_hop_s, levels_db[i] if levels_db else None) for i, row in enumerate(out)]
             )
             if self._guard is not None:
                 self._guard.done(lagging.n_frames)
             # decided now, with no look-ahead left to wait for: a lag would date them past the stream's end
             yield from self._label(lagging, out, active, lag_s=0.0)
 
-    def _queue_levels(self, new: SpatialFrames | None) -> list[tuple[float, float]]:
+    def _queue_levels_db(self, new: SpatialFrames | None) -> list[tuple[float, float]]:
         """Channel-map mode: the echo guard's levels per step of the frames awaiting a decision, ``new`` last."""
         if self._guard is None:
             return []
         if new is not None:
             self._guard.take(new)
-        return self._guard.step_levels()
+        return self._guard.step_levels_db()
 
     def _decide_step(self, out: Float, step_hop_s: float, level_db: tuple[float, float] | None) -> tuple[bool, bool]:
         """One step's activity; a session gap it completes resets the model before its next step."""

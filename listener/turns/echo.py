@@ -47,7 +47,7 @@ class EchoGuard:
         smooth, self._history = smooth_levels(self._history, snr_db)
         self._pending = np.concatenate([self._pending, smooth])
 
-    def step_levels(self) -> list[tuple[float, float]]:
+    def step_levels_db(self) -> list[tuple[float, float]]:
         """Per model step of the pending frames (a lone last frame is a step of its own): its mean levels."""
         n = self._pending.shape[0]
         starts = range(0, n, self._per_step)

@@ -28,7 +28,7 @@ MEL_LOW_HZ = 100.0
 MEL_HIGH_HZ = 7600.0
 FRAMES_PER_STEP = 2  # 10 ms front-end frames per 20 ms model frame
 N_FEATURES = 2 * N_MELS + 3  # rep mel, customer mel, rep SNR, customer SNR, total level
-DB_SCALE = 20.0  # dB per feature unit
+FEATURE_UNIT_DB = 20.0  # one unit of a feature (what the model was trained on) is this many dB
 MEL_DB_RANGE = (-10.0, 40.0)
 SNR_DB_RANGE = (-20.0, 40.0)
 # Floor tracking per 20 ms step: quick to fall, slow to rise, settling near the 20th percentile.
@@ -55,12 +55,12 @@ def mel_filterbank(sample_rate_hz: int, fft_size: int, n_mels: int = N_MELS) -> 
 
     edges_mel = np.linspace(mel(np.array(MEL_LOW_HZ)), mel(np.array(MEL_HIGH_HZ)), n_mels + 2)
     edges_hz = 700.0 * (10.0 ** (edges_mel / 2595.0) - 1.0)
-    freqs = np.fft.rfftfreq(fft_size, 1.0 / sample_rate_hz)
-    fb = np.zeros((freqs.size, n_mels))
+    freqs_hz = np.fft.rfftfreq(fft_size, 1.0 / sample_rate_hz)
+    fb = np.zeros((freqs_hz.size, n_mels))
     for m in range(n_mels):
-        lo, mid, hi = edges_hz[m], edges_hz[m + 1], edges_hz[m + 2]
-        rise = (freqs - lo) / (mid - lo)
-        fall = (hi - freqs) / (hi - mid)
+        lo_hz, mid_hz, hi_hz = edges_hz[m], edges_hz[m + 1], edges_hz[m + 2]
+        rise = (freqs_hz - lo_hz) / (mid_hz - lo_hz)
+        fall = (hi_hz - freqs_hz) / (hi_hz - mid_hz)
         fb[:, m] = np.clip(np.minimum(rise, fall), 0.0, None)
     return fb.astype(np.float32)
 
@@ -87,20 +87,22 @@ class BandFloor:
         leave the floor where it was, as the front end does with its own.
         """
         out = np.empty_like(level_db)
-        floor = self.level_db
+        floor_db = self.level_db
         for i in range(level_db.shape[0]):
-            row = level_db[i]
+            row_db = level_db[i]
             if not heard[i]:
-                out[i] = row if floor is None else floor
+                out[i] = row_db if floor_db is None else floor_db
                 continue
-            if floor is None or self._initial.active:
-                floor = self._initial.add(10.0 ** (row / 10.0))
+            if floor_db is None or self._initial.active:
+                floor_db = self._initial.add(10.0 ** (row_db / 10.0))
             else:
                 boost = STARTUP_BOOST if self.steps < STARTUP_STEPS else 1.0
-                floor = floor + np.where(row < floor, -boost * FLOOR_DOWN_DB, boost * FLOOR_UP_DB).astype(np.float32)
+                floor_db = floor_db + np.where(row_db < floor_db, -boost * FLOOR_DOWN_DB, boost * FLOOR_UP_DB).astype(
+                    np.float32
+                )
             self.steps += 1
-            out[i] = floor
-        self.level_db = floor
+            out[i] = floor_db
+        self.level_db = floor_db
         return out + np.float32(FLOOR_BIAS_DB)
 
 
@@ -138,9 +140,9 @@ class FeatureExtractor:
         ratio[:, N_MELS : 2 * N_MELS] = cust / floor
         ratio[:, 2 * N_MELS + 2] = level_total / floor.sum(axis=1)
         db = _db(ratio)
-        snr = np.stack([rep_snr_db[:n], customer_snr_db[:n]], axis=1).reshape(k, FRAMES_PER_STEP, 2)
-        db[:, 2 * N_MELS : 2 * N_MELS + 2] = snr.sum(axis=1) / FRAMES_PER_STEP
-        return (np.clip(db, _LOW, _HIGH) / DB_SCALE).astype(np.float32)
+        snr_db = np.stack([rep_snr_db[:n], customer_snr_db[:n]], axis=1).reshape(k, FRAMES_PER_STEP, 2)
+        db[:, 2 * N_MELS : 2 * N_MELS + 2] = snr_db.sum(axis=1) / FRAMES_PER_STEP
+        return (np.clip(db, _LOW_DB, _HIGH_DB) / FEATURE_UNIT_DB).astype(np.float32)
 
     def extract(self, frames: SpatialFrames) -> Float:
         """:meth:`__call__` on the front end's frames."""
@@ -163,9 +165,9 @@ def _db(x: npt.NDArray[np.floating]) -> Float:
     return (10.0 * np.log10(np.maximum(x, 1e-12))).astype(np.float32)
 
 
-_LOW = np.full(N_FEATURES, MEL_DB_RANGE[0], dtype=np.float32)
-_HIGH = np.full(N_FEATURES, MEL_DB_RANGE[1], dtype=np.float32)
-_LOW[2 * N_MELS : 2 * N_MELS + 2], _HIGH[2 * N_MELS : 2 * N_MELS + 2] = SNR_DB_RANGE
+_LOW_DB = np.full(N_FEATURES, MEL_DB_RANGE[0], dtype=np.float32)
+_HIGH_DB = np.full(N_FEATURES, MEL_DB_RANGE[1], dtype=np.float32)
+_LOW_DB[2 * N_MELS : 2 * N_MELS + 2], _HIGH_DB[2 * N_MELS : 2 * N_MELS + 2] = SNR_DB_RANGE
 
 
 def swap_parties(features: Float) -> Float:

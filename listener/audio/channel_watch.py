@@ -107,7 +107,7 @@ class ChannelWatch(Stage):
         self._heard_s = block.end_s
         if self.recording is not None:  # only a recording is judged by it (_quiet_recording)
             self._loudest_dbfs = max(self._loudest_dbfs, *rms_dbfs(block.samples))
-        if self._meter.n < WATCH_S * block.sample_rate_hz:
+        if self._meter.n_samples < WATCH_S * block.sample_rate_hz:
             return []
         shown = self._judge()
         # the next WATCH_S is judged on its own: a mic that dies later is not averaged away by the past; its
@@ -117,7 +117,7 @@ class ChannelWatch(Stage):
 
     def finish(self) -> None:
         """Judge the audio heard so far, unless a WATCH_S of it was: a recording, or a listen shorter than WATCH_S."""
-        if self._meter.n and not self._judged:
+        if self._meter.n_samples and not self._judged:
             self._judge()
         if not self._leads_judged and (shares := self._leads.shares()).speech_s >= LEAK_MIN_S:
             self._judge_leads(shares)
@@ -171,7 +171,7 @@ class ChannelWatch(Stage):
         """The channels the meter's audio says dead (all of them: a muted capture), () when all hear."""
         dead = dead_channels(self._meter.dbfs(), self.channels)
         if len(dead) == len(self.channels) and (
-            self._meter.n < MUTED_MIN_S * PROCESSING_RATE_HZ or self._quiet_recording()
+            self._meter.n_samples < MUTED_MIN_S * PROCESSING_RATE_HZ or self._quiet_recording()
         ):
             # a real mic's own noise lies far above DEAD_DBFS: every channel under it for a while is a muted capture
             return ()

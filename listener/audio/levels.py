@@ -41,7 +41,7 @@ class LevelMeter:
 
     def __init__(self, n_channels: int, pairs: bool = True) -> None:
         """``pairs``: keep the per-pair sums :meth:`twins` needs (a live look past its first judgement does not)."""
-        self.n = 0
+        self.n_samples = 0
         self._sum = np.zeros(n_channels, dtype=np.float64)
         self._squares = np.zeros(n_channels, dtype=np.float64)
         # every pair i < j, in row order
@@ -51,7 +51,7 @@ class LevelMeter:
 
     def add(self, samples: npt.NDArray[np.floating]) -> None:
         block = samples.astype(np.float64)
-        self.n += block.shape[0]
+        self.n_samples += block.shape[0]
         self._sum += block.sum(axis=0)
         self._squares += np.square(block).sum(axis=0)
         if self._pairs:
@@ -59,24 +59,24 @@ class LevelMeter:
 
     def dbfs(self) -> list[float]:
         """RMS about each channel's mean, in dB full scale; FLOOR_DBFS before any audio."""
-        if self.n == 0:
+        if self.n_samples == 0:
             return [FLOOR_DBFS] * len(self._sum)
-        mean = self._sum / self.n
-        variance = np.maximum(self._squares / self.n - mean**2, 0.0)
+        mean = self._sum / self.n_samples
+        variance = np.maximum(self._squares / self.n_samples - mean**2, 0.0)
         return [_db(float(v)) for v in variance]
 
     def twins(self, channels: list[int]) -> list[tuple[int, int]]:
         """Pairs of ``channels`` (neither dead) that carry one signal, by TWIN_DB and TWIN_FLOOR_DBFS; none before
         any audio."""
-        if self.n == 0:
+        if self.n_samples == 0:
             return []
-        levels, mean = self.dbfs(), self._sum / self.n
+        levels_dbfs, mean = self.dbfs(), self._sum / self.n_samples
         found = []
         for k, (i, j) in enumerate(self._pairs):
-            variance = max(float(self._pair_squares[k] / self.n - (mean[i] - mean[j]) ** 2), 0.0)
-            quieter = min(levels[i], levels[j])
-            if quieter >= DEAD_DBFS and _db(variance) < max(
-                quieter - TWIN_DB, min(TWIN_FLOOR_DBFS, quieter - TWIN_FLOOR_DB)
+            variance = max(float(self._pair_squares[k] / self.n_samples - (mean[i] - mean[j]) ** 2), 0.0)
+            quieter_dbfs = min(levels_dbfs[i], levels_dbfs[j])
+            if quieter_dbfs >= DEAD_DBFS and _db(variance) < max(
+                quieter_dbfs - TWIN_DB, min(TWIN_FLOOR_DBFS, quieter_dbfs - TWIN_FLOOR_DB)
             ):
                 found.append((channels[i], channels[j]))
         return found
@@ -97,7 +97,7 @@ def describe_twins(twins: list[tuple[int, int]]) -> str:
 
 def dead_channels(levels_dbfs: list[float], channels: list[int]) -> list[int]:
     """The ``channels`` whose level is under DEAD_DBFS: they carry no sound."""
-    return [c for c, level in zip(channels, levels_dbfs, strict=True) if level < DEAD_DBFS]
+    return [c for c, level_dbfs in zip(channels, levels_dbfs, strict=True) if level_dbfs < DEAD_DBFS]
 
 
 def rms_dbfs(samples: npt.NDArray[np.floating]) -> list[float]:

@@ -33,7 +33,8 @@ LEVEL_READ_S = 1.0  # audio read from the array to measure its levels
 LEVEL_TIMEOUT_S = 5.0  # wall time allowed for that read
 QUIET_DBFS = -75.0  # even a quiet room lifts a working MEMS mic above this
 ODD_CHANNEL_DB = 20.0  # a mic this far below the others is blocked or broken; this far above them, hot
-CLIP_LEVEL = 0.99  # a sample this near full scale (0.1 dB) is clipped, a resampler's ripple on the plateau included
+# a sample this near full scale (0.1 dB) is clipped, a resampler's ripple on the plateau included
+CLIP_FULL_SCALE_FRACTION = 0.99
 CLIPPED_SHARE = 0.01  # a channel with this share of its samples clipped is driven too hard
 
 
@@ -63,7 +64,7 @@ def check_levels(config: Config) -> Check:
 
 def clipped_shares(samples: np.ndarray) -> list[float]:
     """The share of each channel's samples (frames, channels) at full scale."""
-    return [float(share) for share in np.mean(np.abs(samples) >= CLIP_LEVEL, axis=0)]
+    return [float(share) for share in np.mean(np.abs(samples) >= CLIP_FULL_SCALE_FRACTION, axis=0)]
 
 
 def read_live(config: Config, duration_s: float, timeout_s: float) -> np.ndarray:

@@ -26,7 +26,7 @@ PULSE_PERIOD_S = 1.0  # interruption pulse
 # On/off pins: a pulse starts this far (a fraction of its period) before its top, a hair past half-way up, so
 # its first lit spell is half a period as the others are, not the quarter from its top down; a hair, so that
 # at block times on the half periods it is clearly above or below half-way (0.25 exactly sat on it both ends)
-ON_OFF_LEAD = 0.24
+ON_OFF_LEAD_PERIODS = 0.24
 BREATH_PERIOD_S = 3.0  # paused
 FAULT_PERIOD_S = 2.0  # slow: a fault is news for whoever looks after the device, not an alarm for the rep
 
@@ -152,7 +152,7 @@ class _Track:
 class Animator:
     """Evaluates scenes at audio times; a steady level is reached by a linear fade of ``fade_s`` (or at once).
 
-    ``on_off`` (pins without PWM): a pulse starts about a quarter cycle early (``ON_OFF_LEAD``), just past
+    ``on_off`` (pins without PWM): a pulse starts about a quarter cycle early (``ON_OFF_LEAD_PERIODS``), just past
     half-way up, so its first lit spell is a whole half period like the others, not the quarter from its
     top down; and a steady level is reached at once, for a fade on such pins is only a switch somewhere
     along it (a light fading in stayed dark for most of it, after a pulse's dark half: a second of nothing
@@ -190,12 +190,12 @@ class Animator:
         # the lights this change leaves as they are, at their value now; the changed ones from theirs before it
         lit = {name: self._value(track, t_s) for name, track in self._tracks.items() if name not in tracks} | current
         merged = self._tracks | tracks
-        waits = [self._dark_after_s(t, t_s) for n, t in merged.items() if t.after_pulse and _quantize(lit[n]) > 0.0]
-        if not waits:
+        waits_s = [self._dark_after_s(t, t_s) for n, t in merged.items() if t.after_pulse and _quantize(lit[n]) > 0.0]
+        if not waits_s:
             return
         for name, track in tracks.items():
             if isinstance(track.wave, Steady) and track.wave.level > 0.0 and _quantize(current[name]) == 0.0:
-                track.wait_s = max(waits)
+                track.wait_s = max(waits_s)
 
     def _dark_after_s(self, fading: _Track, t_s: float) -> float:
         """How long until a steady fade to dark reaches 0 (its progress is 1 at wait_s + fade_s - FADE_FRAME_S)."""
@@ -219,8 +219,8 @@ class Animator:
                 return track.from_value
             progress = min(1.0, (tau_s - track.wait_s + FADE_FRAME_S) / self.fade_s)
             return track.from_value + (wave.level - track.from_value) * progress
-        lead = ON_OFF_LEAD if self.on_off and isinstance(wave, Pulse) else 0.0
-        return wave.at(tau_s + (track.shift - lead) * wave.period_s)
+        lead_periods = ON_OFF_LEAD_PERIODS if self.on_off and isinstance(wave, Pulse) else 0.0
+        return wave.at(tau_s + (track.shift - lead_periods) * wave.period_s)
 
 
 def _dark(wave: Wave) -> bool:

@@ -54,15 +54,15 @@ def events_until(source: AudioSource, listen_s: float, timeout_s: float) -> Iter
 
     Counted in samples: ten 0.1 s blocks add up to a hair under 1.0 s in floats, which read one block more.
     """
-    have = 0
-    deadline = time.monotonic() + timeout_s
+    have_samples = 0
+    deadline_s = time.monotonic() + timeout_s
     for event in source.events():
         yield event
         if isinstance(event, AudioBlock):
-            have += event.samples.shape[0]
-            if have >= round(listen_s * event.sample_rate_hz):
+            have_samples += event.samples.shape[0]
+            if have_samples >= round(listen_s * event.sample_rate_hz):
                 source.stop()
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline_s:
             source.stop()
 
 

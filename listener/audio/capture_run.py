@@ -113,19 +113,19 @@ class Reaper:
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None  # the latest release, until it is seen to have ended
-        self._since = 0.0  # when the stream it closes was handed to it
+        self._since_s = 0.0  # when the stream it closes was handed to it
 
     def retire(self, run: CaptureRun) -> None:
         self.join(0.0)
         thread = threading.Thread(
             target=release_after, args=(self.thread, run), name="listener-audio-close", daemon=True
         )
-        self.thread, self._since = thread, time.monotonic()
+        self.thread, self._since_s = thread, time.monotonic()
         thread.start()
 
     def check_wedged(self) -> None:
         """Give up on a driver that has held the old stream for WEDGED_AFTER_S: exit, and systemd restarts us."""
-        if self.thread is not None and self.thread.is_alive() and time.monotonic() - self._since >= WEDGED_AFTER_S:
+        if self.thread is not None and self.thread.is_alive() and time.monotonic() - self._since_s >= WEDGED_AFTER_S:
             raise DriverWedgedError(
                 f"the audio driver has not let go of the array for {WEDGED_AFTER_S:.0f} s: stopping so that"
                 " a restart frees it (the service restarts by itself); if it keeps happening, replug the array"

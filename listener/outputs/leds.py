@@ -155,7 +155,7 @@ class LedStage(Stage):
         self._lock = threading.Lock()
         self._commanded: dict[Channel, tuple[float, float | None]] = {}  # (value, on_from) last set
         self._read_back: dict[Channel, float] = {}
-        self._anchor = (0.0, time.monotonic())  # (audio s, wall s) of the last event
+        self._anchor_s = (0.0, time.monotonic())  # (audio s, wall s) of the last event
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._trace_closed: BrokenPipeError | None = None
@@ -177,7 +177,7 @@ class LedStage(Stage):
         self.animator.on_off = not bank.pwm  # known once the pins are open: pulses then start half-way up
         self._self_test()
         with self._lock:
-            self._anchor = (0.0, time.monotonic())
+            self._anchor_s = (0.0, time.monotonic())
         if self.live:
             self._stop.clear()
             self._ticker = threading.Thread(target=self._tick, name="listener-leds", daemon=True)
@@ -197,7 +197,7 @@ class LedStage(Stage):
             self._heard = True
             if self._bank is not None:
                 self._render(max(self.now_s, t_s) if t_s is not None else self.now_s)
-                self._anchor = (self.now_s, time.monotonic())
+                self._anchor_s = (self.now_s, time.monotonic())
             closed, self._trace_closed = self._trace_closed, None
         if closed is not None:
             raise closed
@@ -248,7 +248,7 @@ class LedStage(Stage):
     def _tick(self) -> None:
         while not self._stop.wait(TICK_S):
             with self._lock:
-                audio_s, wall_s = self._anchor
+                audio_s, wall_s = self._anchor_s
                 idle_s = time.monotonic() - wall_s
                 if idle_s >= IDLE_S and self._bank is not None:
                     self._render(max(self.now_s, audio_s + idle_s))

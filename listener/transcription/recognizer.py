@@ -182,9 +182,9 @@ class RecognizerWorker(Managed):
                 return False
             self._flush_wanted = True
             self._cond.notify_all()
-            deadline = math.inf if self.overflow == "wait" else time.monotonic() + REALTIME_FLUSH_S
+            deadline_s = math.inf if self.overflow == "wait" else time.monotonic() + REALTIME_FLUSH_S
             while self._flush_wanted and self._alive():
-                left_s = deadline - time.monotonic()
+                left_s = deadline_s - time.monotonic()
                 if left_s <= 0:
                     return False
                 self._cond.wait(min(WAIT_RECHECK_S, left_s))
@@ -210,13 +210,13 @@ class RecognizerWorker(Managed):
     def finish(self, timeout_s: float) -> list[Chunk]:
         """Let the recogniser work through the queue for at most ``timeout_s``, or until :meth:`hurry`;
         returns what it did not recognise (the chunk it was decoding first)."""
-        deadline = time.monotonic() + timeout_s
+        deadline_s = time.monotonic() + timeout_s
         with self._cond:
             self._closing = True
             self._cond.notify_all()
             # not a join: a hurry must cut this wait short, even while vosk is deep in one decode
             while self._thread is not None and not self._done and not self._abort:
-                left_s = deadline - time.monotonic()
+                left_s = deadline_s - time.monotonic()
                 if left_s <= 0:
                     break
                 self._cond.wait(left_s)
@@ -344,15 +344,15 @@ class RecognizerWorker(Managed):
     def _next(self, pending: bool) -> Chunk | object | None:
         """The next chunk; None once closing; IDLE when ``pending`` audio waited IDLE_FINAL_S for more;
         FLUSH when the queue is empty and flush() is waiting."""
-        deadline = time.monotonic() + IDLE_FINAL_S
+        deadline_s = time.monotonic() + IDLE_FINAL_S
         with self._cond:
             while not self._queue and not self._closing:
                 if self._flush_wanted:  # the pipeline thread waits in flush(): nothing more comes meanwhile
                     return FLUSH
-                left = deadline - time.monotonic()
-                if pending and left <= 0:
+                left_s = deadline_s - time.monotonic()
+                if pending and left_s <= 0:
                     return IDLE
-                self._cond.wait(left if pending else None)
+                self._cond.wait(left_s if pending else None)
             if self._abort or not self._queue:
                 return None
             chunk = self._in_hand = self._queue.popleft()

@@ -104,9 +104,9 @@ class MqttLink(Managed):
 
     def _init_outage_state(self, outage_clock: Callable[[], float]) -> None:
         """What the link remembers of losses and outages, to say each once and measure it."""
-        self._down_since = time.monotonic()  # of the latest loss: how long the connection had lived
+        self._down_since_s = time.monotonic()  # of the latest loss: how long the connection had lived
         self._outage_clock = outage_clock
-        self._outage_from = outage_clock()  # _down_since on the outage clock
+        self._outage_from_s = outage_clock()  # _down_since_s on the outage clock
         # a cause (refused, unreachable, no CONNACK) was said in this outage: said once per outage, for the
         # broker can come back with another fault (a password now required) than the one it went away with
         self._warned = False
@@ -115,7 +115,7 @@ class MqttLink(Managed):
         # a change tells the publisher that paho re-sends what was in flight, and names a connection to _held
         self.connects = 0
         self.last_outage_s = 0.0  # how long the broker was away before the latest connection
-        self._up_since = 0.0
+        self._up_since_s = 0.0
 
     def _init_clash_state(self) -> None:
         """What the link counts to tell a client-id clash, or a port that is no broker, from a plain loss."""
@@ -148,7 +148,7 @@ class MqttLink(Managed):
         configure(client, cfg)
         client.reconnect_delay_set(self.backoff.min_s, self.backoff.max_s)
         client.max_inflight_messages_set(cfg.inflight_max + RETAINED_HEADROOM)
-        self._outage_from = self._outage_clock()
+        self._outage_from_s = self._outage_clock()
         # set before the loop starts: on a loaded machine the connection can be up, and the drain
         # thread publishing through self._client, before loop_start() even returns
         self._client = client
@@ -185,7 +185,7 @@ class MqttLink(Managed):
 
     def outage_s(self) -> float:
         """Seconds since the broker was last reachable (0 while connected)."""
-        return 0.0 if self._connected.is_set() else self._outage_clock() - self._outage_from
+        return 0.0 if self._connected.is_set() else self._outage_clock() - self._outage_from_s
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> int | None:
         """Queue a message in paho (never waits on the network); its mid, or None if refused."""
@@ -248,12 +248,12 @@ class MqttLink(Managed):
             )
             return
         self._warned = False  # the outage is over: the next one's cause is news
-        outage = self.last_outage_s = self._outage_clock() - self._outage_from
+        outage = self.last_outage_s = self._outage_clock() - self._outage_from_s
         # quiet only once another client with our id was blamed: a short-lived connection followed by an
         # outage is no clash, and without this line the journal shows an outage that never ended
         level = logging.DEBUG if self._blamed else logging.INFO
         log.log(level, "MQTT connected to %s as %s (after %.1f s)", self._where(), self.client_id, outage)
-        self._up_since = time.monotonic()
+        self._up_since_s = time.monotonic()
         self._stall.connected()
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
@@ -281,11 +281,11 @@ class MqttLink(Managed):
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
         if self._connected.is_set():
-            self._down_since = time.monotonic()
-            self._outage_from = self._outage_clock()
+            self._down_since_s = time.monotonic()
+            self._outage_from_s = self._outage_clock()
             self._connected.clear()
             if self._client is not None:
-                self._after_loss(client, reason, self._down_since - self._up_since)
+                self._after_loss(client, reason, self._down_since_s - self._up_since_s)
         elif not self._answered and self._client is not None:
             self._unanswered_end(reason)
         self.on_ack()  # wake the drain thread so it notices

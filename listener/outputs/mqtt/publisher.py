@@ -131,8 +131,8 @@ class Publisher(Managed):
         ``give_up``, once set, ends the wait at once (a stop asked for twice): what is unsent stays spooled.
         """
         give_up = give_up or threading.Event()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        deadline_s = time.monotonic() + timeout_s
+        while time.monotonic() < deadline_s:
             if self.idle():
                 return True
             if not self.link.connected:
@@ -192,9 +192,9 @@ class Publisher(Managed):
         return None  # woken by put, ack, connect and disconnect
 
     def _refill(self) -> None:
-        now = time.monotonic()
-        self._tokens = min(max(1.0, self.rate_per_s), self._tokens + (now - self._refilled_s) * self.rate_per_s)
-        self._refilled_s = now
+        now_s = time.monotonic()
+        self._tokens = min(max(1.0, self.rate_per_s), self._tokens + (now_s - self._refilled_s) * self.rate_per_s)
+        self._refilled_s = now_s
 
     def _take_dirty(self) -> list[tuple[str, Retained]]:
         out = []

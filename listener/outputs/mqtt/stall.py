@@ -46,28 +46,28 @@ class StallWatch:
         self._clock = clock
         # the latest round of the current connection: None until its first, so that a paho whose loop stopped
         # reporting rounds would have every loss said as before, not as a stall
-        self._round: float | None = None
-        self._gap_s, self._gap_end = 0.0, float("-inf")  # the latest long gap, and the round that ended it
+        self._last_round_s: float | None = None
+        self._gap_s, self._gap_end_s = 0.0, float("-inf")  # the latest long gap, and the round that ended it
 
     def connected(self) -> None:
         """A connection was accepted: a gap before it (a slow connect, the back-off) stalled no connection."""
-        self._round, self._gap_s, self._gap_end = None, 0.0, float("-inf")
+        self._last_round_s, self._gap_s, self._gap_end_s = None, 0.0, float("-inf")
 
     def round(self) -> None:
         """paho's loop went round once."""
-        now = self._clock()
-        if self._round is not None and now - self._round >= self.allowance_s:
-            self._gap_s, self._gap_end = now - self._round, now
-        self._round = now
+        now_s = self._clock()
+        if self._last_round_s is not None and now_s - self._last_round_s >= self.allowance_s:
+            self._gap_s, self._gap_end_s = now_s - self._last_round_s, now_s
+        self._last_round_s = now_s
 
     def stalled_s(self) -> float | None:
         """At a loss: how long the device stood still just before it, if longer than the broker waits."""
-        if self._round is None:
+        if self._last_round_s is None:
             return None
-        now = self._clock()
+        now_s = self._clock()
         # the loss may come before the first round after the stall (a read of the closed socket) or after it
-        gap_s = now - self._round
-        if now - self._gap_end <= ENDED_WITHIN_S:
+        gap_s = now_s - self._last_round_s
+        if now_s - self._gap_end_s <= ENDED_WITHIN_S:
             gap_s = max(gap_s, self._gap_s)
         return gap_s if gap_s >= self.allowance_s else None
 

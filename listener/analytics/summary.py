@@ -102,9 +102,9 @@ class Window:
         event there counts once; what begins at a session's end (the silence that ended it) is not in it."""
         return self.start_s - EPS_S <= t_s < self.end_s - EPS_S
 
-    def clip(self, a: float, b: float) -> Interval | None:
-        a, b = max(a, self.start_s), min(b, self.end_s)
-        return (a, b) if b > a else None
+    def clip(self, start_s: float, end_s: float) -> Interval | None:
+        start_s, end_s = max(start_s, self.start_s), min(end_s, self.end_s)
+        return (start_s, end_s) if end_s > start_s else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +128,8 @@ class Span:
     def holds(self, t_s: float) -> bool:
         return any(w.holds(t_s) for w in self.windows)
 
-    def clip(self, a: float, b: float) -> list[Interval]:
-        return [c for w in self.windows if (c := w.clip(a, b)) is not None]
+    def clip(self, start_s: float, end_s: float) -> list[Interval]:
+        return [c for w in self.windows if (c := w.clip(start_s, end_s)) is not None]
 
     def ends_at(self, t_s: float) -> bool:
         return any(abs(t_s - w.end_s) <= EPS_S for w in self.windows)
@@ -152,7 +152,7 @@ def summarize(
     talk = _talk(span, speech, _unheard_s(span, unheard, speech))
     gaps = _union(list(unheard))
     dominance_s, episodes = _dominance(span, [e for e in events if isinstance(e, DominanceChanged)], gaps)
-    waits, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s, span)
+    waits_s, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s, span)
     return SessionSummary(
         session_id=session_id,
         onset_s=span.start_s,
@@ -166,7 +166,7 @@ def summarize(
         dominance_s=dominance_s,
         dominance_episodes=episodes,
         questions=sum(1 for e in inside if isinstance(e, Question) and e.by is Party.REP),
-        question_wait_median_s=_percentile(waits, 50),
+        question_wait_median_s=_percentile(waits_s, 50),
         stacked_questions=stacked,
     )
 
@@ -238,17 +238,17 @@ def _floors(inside: list[Reported], held: list[tuple[Party, float]]) -> FloorFie
     monologues = [s for by, s in held if by is Party.REP]
     stories = [s for by, s in held if by is Party.CUSTOMER]
     responses = [e for e in inside if isinstance(e, ResponseGap)]
-    gaps = [e.gap_s for e in responses]
+    gaps_s = [e.gap_s for e in responses]
     silences = [e.duration_s for e in inside if isinstance(e, LongSilence)]
     return {
         "monologues": len(monologues),
         "longest_monologue_s": max(monologues, default=0.0),
         "stories": len(stories),
         "longest_story_s": max(stories, default=0.0),
-        "response_gaps": len(gaps),
-        "response_gap_median_s": _percentile(gaps, 50),
-        "response_gap_p10_s": _percentile(gaps, 10),
-        "response_gap_p90_s": _percentile(gaps, 90),
+        "response_gaps": len(gaps_s),
+        "response_gap_median_s": _percentile(gaps_s, 50),
+        "response_gap_p10_s": _percentile(gaps_s, 10),
+        "response_gap_p90_s": _percentile(gaps_s, 90),
         "patient_gap_fraction": sum(e.patient for e in responses) / len(responses) if responses else None,
         "pauses": sum(1 for e in inside if isinstance(e, Pause)),
         "long_silences": len(silences),
@@ -354,20 +354,20 @@ def _interruptions(events: list[Reported]) -> dict[tuple[Party, float], bool | N
 
 
 def _dominance(window: Span, changes: list[DominanceChanged], unheard: list[Interval]) -> tuple[float, int]:
-    total, episodes, since = 0.0, 0, None
+    total_s, episodes, since_s = 0.0, 0, None
     for change in sorted(changes, key=lambda c: (c.decided_s, c.onset_s)):
-        if change.dominating and since is None:
-            since = change.onset_s
+        if change.dominating and since_s is None:
+            since_s = change.onset_s
             episodes += window.holds(change.onset_s)
-        elif not change.dominating and since is not None:
+        elif not change.dominating and since_s is not None:
             # begun as the rep's speech ended on a check, where that speech then ended the session: lit and
             # published in it, and closed by its end, so it is its episode though its instant is the end's
-            episodes += change.reason == "session_end" and not window.holds(since) and window.ends_at(since)
-            total += _heard(window.clip(since, change.onset_s), unheard)
-            since = None
-    if since is not None:
-        total += _heard(window.clip(since, window.end_s), unheard)
-    return total, episodes
+            episodes += change.reason == "session_end" and not window.holds(since_s) and window.ends_at(since_s)
+            total_s += _heard(window.clip(since_s, change.onset_s), unheard)
+            since_s = None
+    if since_s is not None:
+        total_s += _heard(window.clip(since_s, window.end_s), unheard)
+    return total_s, episodes
 
 
 def _questions(
@@ -375,23 +375,23 @@ def _questions(
 ) -> tuple[list[float], int]:
     questions = sorted((e for e in events if isinstance(e, Question) and e.by is Party.REP), key=lambda q: q.onset_s)
     # the customer's speech is a union: disjoint, in time order, so its starts and its ends both ascend
-    starts, ends = [a for a, _ in customer], [b for _, b in customer]
-    waits = []
+    speech_starts_s, speech_ends_s = [a for a, _ in customer], [b for _, b in customer]
+    waits_s = []
     for q in questions:
         # the recogniser's last word may end after the customer has begun to answer: that wait
         # is 0, not the time to the customer's next turn; speech begun before the question is no answer,
         # and neither is an "mm" heard and done while the rep was still asking; nor is the next visit's
         # first word, for a question a whole recording's span left unanswered in its session
         ends_s = min((w.end_s for w in span.windows if w.holds(q.onset_s)), default=span.end_s)
-        k = max(bisect.bisect_left(starts, q.onset_s), bisect.bisect_right(ends, q.end_s))
-        if k < len(starts) and starts[k] <= ends_s:
-            waits.append(max(0.0, starts[k] - q.end_s))
+        k = max(bisect.bisect_left(speech_starts_s, q.onset_s), bisect.bisect_right(speech_ends_s, q.end_s))
+        if k < len(speech_starts_s) and speech_starts_s[k] <= ends_s:
+            waits_s.append(max(0.0, speech_starts_s[k] - q.end_s))
     stacked = 0
     for first, second in itertools.pairwise(questions):
-        k = bisect.bisect_right(ends, first.end_s)  # the first speech ending after the first question
-        between = k < len(starts) and starts[k] < second.onset_s
+        k = bisect.bisect_right(speech_ends_s, first.end_s)  # the first speech ending after the first question
+        between = k < len(speech_starts_s) and speech_starts_s[k] < second.onset_s
         stacked += at_least(stacked_s, second.onset_s - first.end_s) and not between  # 'within': 3.0 s counts
-    return waits, stacked
+    return waits_s, stacked
 
 
 def _percentile(values: list[float], q: float) -> float | None:

@@ -55,7 +55,7 @@ class Dominance:
     def add(self, party: Party, span: Span) -> None:
         if self.since is not None:
             self.spans[party].append(span)
-            self.session_closed[party] += max(0, span.end - max(span.start, self.since))
+            self.session_closed[party] += max(0, span.end_frame - max(span.start_frame, self.since))
 
     def window_talk(self, frame: int) -> tuple[int, int, int]:
         """(rep frames, customer frames, window start) of speech in the window ending at ``frame``."""
@@ -64,9 +64,11 @@ class Dominance:
         talk = []
         for party in (Party.REP, Party.CUSTOMER):
             spans = self.spans[party]
-            while spans and spans[0].end <= lo:
+            while spans and spans[0].end_frame <= lo:
                 spans.popleft()
-            talk.append(sum(min(sp.end, frame) - max(sp.start, lo) for sp in spans) + self._open(party, lo, frame))
+            talk.append(
+                sum(min(sp.end_frame, frame) - max(sp.start_frame, lo) for sp in spans) + self._open(party, lo, frame)
+            )
         return talk[0], talk[1], lo
 
     def session_talk(self, frame: int) -> tuple[int, int]:
@@ -81,7 +83,7 @@ class Dominance:
         run = self.ctx.tracks[party].run
         if run is None or not run.announced:
             return 0
-        return max(0, min(run.last_end, frame) - max(run.start, lo))
+        return max(0, min(run.last_end_frame, frame) - max(run.start_frame, lo))
 
     def step(self, frame: int) -> Iterator[Event]:
         lim = self.ctx.limits

@@ -68,8 +68,8 @@ class Floor:
             return None
         # a stretch still going on when the floor was released counts from the release: a rep talking through
         # a session's end takes the floor again, but never reaches back into the session that ended
-        onset = max(run.start, self.free_since)
-        if run.last_end - onset < take_frames:
+        onset = max(run.start_frame, self.free_since)
+        if run.last_end_frame - onset < take_frames:
             return None
         if self.holder is None:
             return onset
@@ -95,7 +95,7 @@ class Floor:
             latest = self.ctx.tracks[self.holder].latest_end()
         else:
             last = self.turn_end(self.holder, taker_onset, frame)
-            latest = last.end if last is not None else None
+            latest = last.end_frame if last is not None else None
         end = max(self.onset, min(end_cap, latest if latest is not None else self.onset))
         s = self.ctx.s
         return FloorHeld(
@@ -120,21 +120,21 @@ class Floor:
         start; but not a sound of ``party``'s :meth:`listening` to the taker."""
         track = self.ctx.tracks[party]
         for span in reversed(track.spans):
-            if span.start < before and not self.listening(party, span, taker_onset):
+            if span.start_frame < before and not self.listening(party, span, taker_onset):
                 return span
         return None
 
     def listening(self, party: Party, sound: Span, taker_onset: int) -> bool:
         """When the taker began in ``party``'s silence, a sound of ``party``'s after that no longer than a
         backchannel ("mm") is listening to the taker, not ``party``'s turn going on."""
-        if sound.start < taker_onset or sound.length > self.ctx.limits.backchannel_max_frames:
+        if sound.start_frame < taker_onset or sound.length_frames > self.ctx.limits.backchannel_max_frames:
             return False
         return self.ctx.tracks[party].covering(taker_onset) is None
 
     def _response_gap(self, rep_onset: int, frame: int) -> Iterator[Event]:
         last = self.turn_end(Party.CUSTOMER, rep_onset, frame)
         if last is not None:
-            gap_s = self.ctx.s(rep_onset - last.end)
+            gap_s = self.ctx.s(rep_onset - last.end_frame)
             patient = at_least(gap_s, self.ctx.config.patient_gap_s)
             onset_s, decided_s = self.ctx.s(rep_onset), self.ctx.decided_s(frame)
             yield ResponseGap(onset_s=onset_s, decided_s=decided_s, gap_s=gap_s, patient=patient)

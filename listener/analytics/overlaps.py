@@ -71,8 +71,8 @@ class Interruptions:
         return (party, onset) in self.marked
 
     def onset(self, party: Party, run: Run) -> None:
-        if self.floor.holder_at(run.start) is party.other:
-            self.bids.append(_Bid(party, run.start))
+        if self.floor.holder_at(run.start_frame) is party.other:
+            self.bids.append(_Bid(party, run.start_frame))
 
     def flush(self, frame: int) -> Iterator[Event]:
         """End of stream: an outcome still open counts as unsuccessful."""
@@ -93,7 +93,7 @@ class Interruptions:
                 bid.done = True  # the holder was in a pause: a turn, maybe premature, not an interruption
                 return
             if isinstance(covering, Span):
-                bid.held_start = covering.start
+                bid.held_start = covering.start_frame
         if not bid.decided:
             if not self._decide(bid, frame):
                 return
@@ -110,17 +110,17 @@ class Interruptions:
     def _decide(self, bid: _Bid, frame: int) -> bool:
         lim = self.ctx.limits
         run = self.ctx.tracks[bid.by].run
-        if run is None or run.start != bid.onset:
+        if run is None or run.start_frame != bid.onset:
             bid.done = True  # stopped before the limit
             return False
         # the activity arrives lag_frames late, so the limit is due that much earlier on the frame clock
         due = lim.interruption_min_frames - self.ctx.lag_frames
         p = self.ctx.predictions.p_backchannel(frame - 1)
-        if run.length >= due:
+        if run.length_frames >= due:
             # short of the limit by the model's look-ahead, which has heard that far: it goes on, unless the
             # model is as sure of a backchannel as it must be of an interruption to call one early
             sure = self.ctx.config.model_interruption_prob
-            backchannel = run.length < lim.interruption_min_frames and p is not None and prob_at_least(p, sure)
+            backchannel = run.length_frames < lim.interruption_min_frames and p is not None and prob_at_least(p, sure)
             return _settle(bid, bid.held_start is not None and not backchannel)
         if frame - bid.onset >= due:
             # X is in a gap at the limit, shorter than a bridged one so far
@@ -153,7 +153,7 @@ class Interruptions:
         taken = None if take is None else take.decided
         if take is not None and not self.floor.released_between(bid.onset, take.decided):
             last = self.floor.turn_end(bid.by.other, take.onset, take.decided)
-            return last is None or last.end <= limit
+            return last is None or last.end_frame <= limit
         if self._talks_past(bid, limit):
             return False
         if taken is not None:
@@ -162,7 +162,7 @@ class Interruptions:
             speaking = holder.spoke_within(limit, limit + 1)
             return None if speaking is None else not speaking
         run = interrupter.run
-        if (run is None or run.start > limit) and interrupter.now > limit:
+        if (run is None or run.start_frame > limit) and interrupter.now_frame > limit:
             return False  # the interrupter stopped, and began nothing by the limit that could take the floor
         return None
 
@@ -171,9 +171,9 @@ class Interruptions:
         stretch going on: one still no longer than a backchannel may be (it is, if that stretch takes the floor)."""
         holder, run = self.ctx.tracks[bid.by.other], self.ctx.tracks[bid.by].run
         for sound in holder.newest_first():
-            if sound.end <= limit:
+            if sound.end_frame <= limit:
                 return False
-            if run is None or not self.floor.listening(bid.by.other, sound, run.start):
+            if run is None or not self.floor.listening(bid.by.other, sound, run.start_frame):
                 return True
         return False
 
@@ -197,9 +197,9 @@ class Backchannels:
 
     def closed(self, party: Party, span: Span) -> None:
         """``party``'s stretch closed: a backchannel if short, by the listener, and the holder goes on."""
-        if span.length > self.ctx.limits.backchannel_max_frames:
+        if span.length_frames > self.ctx.limits.backchannel_max_frames:
             return
-        if not self.interruptions.is_marked(party, span.start):
+        if not self.interruptions.is_marked(party, span.start_frame):
             self.pending.append(_Short(party, span))
 
     def step(self, frame: int) -> Iterator[Event]:
@@ -211,7 +211,10 @@ class Backchannels:
             elif verdict:
                 s, decided_s = self.ctx.s, self.ctx.decided_s(frame)
                 yield Backchannel(
-                    by=short.by, onset_s=s(short.span.start), decided_s=decided_s, duration_s=s(short.span.length)
+                    by=short.by,
+                    onset_s=s(short.span.start_frame),
+                    decided_s=decided_s,
+                    duration_s=s(short.span.length_frames),
                 )
         self.pending = keep
 
@@ -223,7 +226,7 @@ class Backchannels:
         holder = self.ctx.tracks[short.by.other]
         span, proximity = short.span, self.ctx.limits.backchannel_proximity_frames
         # "within": inclusive on both sides (a gap of exactly the proximity counts)
-        near = holder.spoke_within(max(0, span.start - proximity - 1), span.end + proximity + 1)
+        near = holder.spoke_within(max(0, span.start_frame - proximity - 1), span.end_frame + proximity + 1)
         if near is False or self.floor.holder is not short.by.other:
             return False
         if near is None:
@@ -239,15 +242,15 @@ class Backchannels:
         """
         holder, span = self.ctx.tracks[short.by.other], short.span
         latest = holder.latest_end()
-        if latest is None or latest <= span.end:
+        if latest is None or latest <= span.end_frame:
             return None
         answer = self.ctx.tracks[short.by].run
         if answer is None:
             return True
         for sound in holder.newest_first():
-            if sound.end <= span.end:
+            if sound.end_frame <= span.end_frame:
                 break
-            if not self.floor.listening(short.by.other, sound, answer.start):
+            if not self.floor.listening(short.by.other, sound, answer.start_frame):
                 return True
         return None
 
@@ -258,9 +261,9 @@ class Backchannels:
         into the stretch that takes it, and an "mm" in that first second listens to it.
         """
         run = self.ctx.tracks[short.by.other].run
-        if run is not None and run.start <= short.span.start and self.floor.holder is not short.by.other:
+        if run is not None and run.start_frame <= short.span.start_frame and self.floor.holder is not short.by.other:
             return None  # the other's stretch, begun before the sound, may still take the floor
-        return self.floor.holder_from_onsets(short.span.start) is short.by.other
+        return self.floor.holder_from_onsets(short.span.start_frame) is short.by.other
 
     def flush(self) -> None:
         self.pending.clear()
@@ -282,8 +285,8 @@ class PrematureStarts:
         self.pending: list[_Jump] = []
 
     def onset(self, party: Party, run: Run) -> None:
-        if party is Party.REP and self.floor.holder_at(run.start) is Party.CUSTOMER:
-            self.pending.append(_Jump(run.start, self.ctx.predictions.p_hold(run.start)))
+        if party is Party.REP and self.floor.holder_at(run.start_frame) is Party.CUSTOMER:
+            self.pending.append(_Jump(run.start_frame, self.ctx.predictions.p_hold(run.start_frame)))
 
     def step(self, frame: int) -> Iterator[Event]:
         keep = []
@@ -308,7 +311,7 @@ class PrematureStarts:
         if covering is not None:
             return False  # the customer was speaking: an overlap, judged as a possible interruption
         rep = self.ctx.tracks[Party.REP].span_starting(jump.onset)
-        if rep is None or (isinstance(rep, Span) and rep.length <= lim.backchannel_max_frames):
+        if rep is None or (isinstance(rep, Span) and rep.length_frames <= lim.backchannel_max_frames):
             return False  # a backchannel-length sound is not a start
         if jump.p_hold is not None:
             if not prob_at_least(jump.p_hold, self.ctx.config.premature_hold_prob):
@@ -318,7 +321,7 @@ class PrematureStarts:
             if resumed is not True:
                 return resumed
             jump.resumed = True
-        return True if rep.length > lim.backchannel_max_frames else None
+        return True if rep.length_frames > lim.backchannel_max_frames else None
 
 
 def _settle(bid: _Bid, interrupts: bool) -> bool:

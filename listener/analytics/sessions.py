@@ -39,7 +39,7 @@ class SessionLog:
     """What a session's summary is made from (kept only while the session is open)."""
 
     session_id: str
-    start: int
+    start_frame: int
     segments: list[SpeechSegment] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
@@ -55,8 +55,8 @@ class Sessions:
         self.resume: Run | None = None
 
     @property
-    def start(self) -> int | None:
-        return None if self.current is None else self.current.start
+    def start_frame(self) -> int | None:
+        return None if self.current is None else self.current.start_frame
 
     def onset(self, announced: Run | None, frame: int) -> int | None:
         """Where a session begins at ``frame``, if one does: at customer speech just announced when none is
@@ -65,18 +65,18 @@ class Sessions:
         if self.current is not None:
             return None
         if announced is not None:
-            return announced.start
+            return announced.start_frame
         run = self.ctx.tracks[Party.CUSTOMER].run
         if run is not self.resume:
             self.resume = None  # the pause outlasted the bridge: their next speech begins the next session
             return None
-        return self.ended if run is not None and run.last_end == frame else None
+        return self.ended if run is not None and run.last_end_frame == frame else None
 
     def begin(self, onset: int, frame: int) -> SessionStarted:
         self.resume = None
         self.current = SessionLog(uuid.uuid4().hex, max(onset, self.ended))
         s = self.ctx.s
-        start_s = s(self.current.start)
+        start_s = s(self.current.start_frame)
         return SessionStarted(session_id=self.current.session_id, onset_s=start_s, decided_s=self.ctx.decided_s(frame))
 
     def log(self, event: Event) -> None:
@@ -86,7 +86,9 @@ class Sessions:
     def log_span(self, party: Party, span: Span, frame: int) -> None:
         if self.current is not None:
             s = self.ctx.s
-            self.current.segments.append(SpeechSegment(party, s(span.start), s(span.end), self.ctx.decided_s(frame)))
+            self.current.segments.append(
+                SpeechSegment(party, s(span.start_frame), s(span.end_frame), self.ctx.decided_s(frame))
+            )
 
     def due(self, frame: int) -> bool:
         """The customer has been silent for the session gap (and nothing pending could be speech)."""
@@ -101,7 +103,7 @@ class Sessions:
         session gap first): one rule for the analytics and for :class:`SessionBounds`."""
         if self.due(frame):
             return self.end_frame(frame), False
-        if self.current is not None and frame - self.current.start >= self.ctx.limits.session_max_frames:
+        if self.current is not None and frame - self.current.start_frame >= self.ctx.limits.session_max_frames:
             return self.cut(frame), True
         return None
 
@@ -120,9 +122,9 @@ class Sessions:
         # what of theirs is not known as speech at the cut (a pause, bridged if they go on; a sound not yet long
         # enough) is the next session's if it proves speech: the rep's speech across it, ending this session
         # after it, would leave it in neither
-        unknown = None if run is None else run.last_end if customer.speaking else run.start
+        unknown = None if run is None else run.last_end_frame if customer.speaking else run.start_frame
         assert self.current is not None
-        return end if unknown is None else max(self.current.start, min(end, unknown))
+        return end if unknown is None else max(self.current.start_frame, min(end, unknown))
 
     def end_frame(self, frame: int) -> int:
         """The session's end: the last speech of either party known as speech when the customer's silence
@@ -132,7 +134,7 @@ class Sessions:
         last = self.ctx.tracks[Party.CUSTOMER].latest_end()
         limit = frame if last is None else min(frame, last + self.ctx.limits.session_gap_frames)
         ends = [e for tr in self.ctx.tracks.values() if (e := tr.known_end(limit)) is not None]
-        return max(self.current.start, min(limit, max(ends, default=limit)))
+        return max(self.current.start_frame, min(limit, max(ends, default=limit)))
 
     def close(self, end: int) -> SessionLog:
         log, self.current = self.current, None
@@ -146,10 +148,10 @@ class Sessions:
         s, decided = self.ctx.s, self.ctx.decided_s(frame)
         for party, track in self.ctx.tracks.items():
             run = track.run
-            if run is not None and run.announced and run.start < end:
-                log.segments.append(SpeechSegment(party, s(run.start), s(min(run.last_end, end)), decided))
-        yield SessionEnded(session_id=log.session_id, onset_s=s(log.start), decided_s=decided, end_s=s(end))
-        window = Window(s(log.start), s(end))
+            if run is not None and run.announced and run.start_frame < end:
+                log.segments.append(SpeechSegment(party, s(run.start_frame), s(min(run.last_end_frame, end)), decided))
+        yield SessionEnded(session_id=log.session_id, onset_s=s(log.start_frame), decided_s=decided, end_s=s(end))
+        window = Window(s(log.start_frame), s(end))
         unheard = self.ctx.unheard.within(window.start_s, window.end_s)
         summary = summarize(log.session_id, window, decided, log.segments, log.events, self.ctx.config, unheard)
         self.ctx.unheard.forget_before(window.end_s)

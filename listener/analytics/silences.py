@@ -27,7 +27,7 @@ class Silences:
     def __init__(self, ctx: Context, floor: Floor) -> None:
         self.ctx = ctx
         self.floor = floor
-        self.start: int | None = None  # the current mutual silence began here
+        self.start_frame: int | None = None  # the current mutual silence began here
         self.by: Party | None = None
         self.paused = False
         # the model read pause_probe_frames into the silence, as soon as it has labelled that frame: a pause
@@ -37,36 +37,36 @@ class Silences:
 
     def step(self, frame: int, session_start: int | None) -> Iterator[Event]:
         tracks = self.ctx.tracks
-        speaking = [tr.run.start for tr in tracks.values() if tr.speaking and tr.run is not None]
+        speaking = [tr.run.start_frame for tr in tracks.values() if tr.speaking and tr.run is not None]
         if speaking:
-            if self.start is not None and not self._ends_the_session(min(speaking)):
+            if self.start_frame is not None and not self._ends_the_session(min(speaking)):
                 yield from self._long(min(speaking), frame, session_start)
-            self.start = None
+            self.start_frame = None
             return
-        if self.start is None and not self._begin():
+        if self.start_frame is None and not self._begin():
             return
-        assert self.start is not None
-        at = self.start + self.ctx.limits.pause_probe_frames
+        assert self.start_frame is not None
+        at = self.start_frame + self.ctx.limits.pause_probe_frames
         if not self._probed and frame > at:
             self._p_hold, self._probed = self.ctx.predictions.p_hold(at), True
-        probe = self.start + self.ctx.limits.pause_min_frames
-        if self.paused or frame < probe or any(tr.pending and tr.pending.start < probe for tr in tracks.values()):
+        probe = self.start_frame + self.ctx.limits.pause_min_frames
+        if self.paused or frame < probe or any(tr.pending and tr.pending.start_frame < probe for tr in tracks.values()):
             return
-        if not at_least(self._heard_s(self.start, frame), self.ctx.config.pause_min_s):
+        if not at_least(self._heard_s(self.start_frame, frame), self.ctx.config.pause_min_s):
             return  # unheard audio in it: what counts is pause_min_s of silence heard
         self.paused = True
         if self.by is not None:
             p_hold = self._p_hold if self._probed else self.ctx.predictions.p_hold(at)
             p_shift = PRIOR_P_SHIFT if p_hold is None else 1.0 - p_hold
             s = self.ctx.s
-            yield Pause(by=self.by, onset_s=s(self.start), decided_s=self.ctx.decided_s(frame), p_shift=p_shift)
+            yield Pause(by=self.by, onset_s=s(self.start_frame), decided_s=self.ctx.decided_s(frame), p_shift=p_shift)
 
     def _begin(self) -> bool:
         ends = {p: e for p, tr in self.ctx.tracks.items() if (e := tr.latest_end()) is not None}
         if not ends:
             return False
-        self.start = max(ends.values())
-        last = [p for p, e in ends.items() if e == self.start]
+        self.start_frame = max(ends.values())
+        last = [p for p, e in ends.items() if e == self.start_frame]
         holder = self.floor.holder
         self.by = last[0] if len(last) == 1 else holder
         self.paused = False
@@ -84,14 +84,16 @@ class Silences:
         )
 
     def _long(self, resume: int, frame: int, session_start: int | None) -> Iterator[Event]:
-        assert self.start is not None
-        length = resume - self.start
-        if session_start is None or self.start < session_start or length < self.ctx.limits.long_silence_frames:
+        assert self.start_frame is not None
+        length = resume - self.start_frame
+        if session_start is None or self.start_frame < session_start or length < self.ctx.limits.long_silence_frames:
             return
-        heard_s = self._heard_s(self.start, resume)
+        heard_s = self._heard_s(self.start_frame, resume)
         if at_least(heard_s, self.ctx.config.long_silence_s):
             s = self.ctx.s
-            yield LongSilence(onset_s=s(self.start), decided_s=self.ctx.decided_s(frame), duration_s=round(heard_s, 9))
+            yield LongSilence(
+                onset_s=s(self.start_frame), decided_s=self.ctx.decided_s(frame), duration_s=round(heard_s, 9)
+            )
 
     def _heard_s(self, start: int, end: int) -> float:
         """Seconds of frames start..end the device heard: unheard time is no known silence (a blip costs little).

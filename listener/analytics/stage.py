@@ -63,7 +63,7 @@ class Conversation:
         steps = {Party.REP: tracks[Party.REP].step(f, rep), Party.CUSTOMER: tracks[Party.CUSTOMER].step(f, customer)}
         out: list[Event] = []
         self._closed(steps, frame)
-        self._emit(out, self.silences.step(frame, self.sessions.start))
+        self._emit(out, self.silences.step(frame, self.sessions.start_frame))
         if (onset := self.sessions.onset(steps[Party.CUSTOMER].announced, frame)) is not None:
             self._emit(out, self._begin_session(onset, frame))
         self._emit(out, self.floor.step(frame))
@@ -158,7 +158,7 @@ class Conversation:
     def _begin_session(self, onset: int, frame: int) -> Iterator[Event]:
         yield self.sessions.begin(onset, frame)
         assert self.sessions.current is not None
-        self.dominance.begin(self.sessions.current.start)  # never inside the session before: see Sessions.ended
+        self.dominance.begin(self.sessions.current.start_frame)  # never inside the session before: see Sessions.ended
 
     def _emit(self, out: list[Event], events: Iterable[Event]) -> None:
         for event in events:

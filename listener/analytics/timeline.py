@@ -49,7 +49,7 @@ class Timeline(Stage):
             for party, track in self.tracks.items():
                 step = track.step(f, active[party][i])
                 if step.announced is not None:
-                    yield SpeechStarted(party=party, onset_s=lim.s(step.announced.start))
+                    yield SpeechStarted(party=party, onset_s=lim.s(step.announced.start_frame))
                 if step.closed is not None:  # at the end of frame f, which the activity reported lag_s late
                     yield from self._closed(lim, party, step.closed, lim.s(f + 1) + frames.lag_s)
 
@@ -63,7 +63,7 @@ class Timeline(Stage):
         if span is None:
             return
         s = lim.s
-        segment = SpeechSegment(party=party, start_s=s(span.start), end_s=s(span.end), decided_s=t_s)
+        segment = SpeechSegment(party=party, start_s=s(span.start_frame), end_s=s(span.end_frame), decided_s=t_s)
         self.talk_s[party] += segment.duration_s
         yield segment
         yield TalkTotals(t_s=t_s, rep_talk_s=self.talk_s[Party.REP], customer_talk_s=self.talk_s[Party.CUSTOMER])

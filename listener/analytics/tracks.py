@@ -22,25 +22,25 @@ from listener.events import Party
 class Run:
     """The party's current stretch of speech (possibly not yet speech); its times are frame indices."""
 
-    start: int
-    last_end: int  # one past the last active frame
+    start_frame: int
+    last_end_frame: int  # one past the last active frame
     announced: bool = False
 
     @property
-    def length(self) -> int:
-        return self.last_end - self.start
+    def length_frames(self) -> int:
+        return self.last_end_frame - self.start_frame
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A closed stretch of speech, frames ``[start, end)``."""
+    """A closed stretch of speech, frames ``[start_frame, end_frame)``."""
 
-    start: int
-    end: int
+    start_frame: int
+    end_frame: int
 
     @property
-    def length(self) -> int:
-        return self.end - self.start
+    def length_frames(self) -> int:
+        return self.end_frame - self.start_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +64,20 @@ class Track:
         self.keep_frames = keep_frames
         self.run: Run | None = None
         self.spans: deque[Span] = deque()
-        self.now = 0  # frames seen so far
+        self.now_frame = 0  # frames seen so far: the next frame's index
 
     def step(self, f: int, active: bool) -> Step:
-        self.now = f + 1
+        self.now_frame = f + 1
         run = self.run
         if active:
             if run is None:
-                run = self.run = Run(start=f, last_end=f + 1)
-            run.last_end = f + 1
-            if not run.announced and run.length >= self.min_frames:
+                run = self.run = Run(start_frame=f, last_end_frame=f + 1)
+            run.last_end_frame = f + 1
+            if not run.announced and run.length_frames >= self.min_frames:
                 run.announced = True
                 return Step(announced=run)
             return NOTHING
-        if run is not None and f + 1 - run.last_end >= self.bridge_frames:
+        if run is not None and f + 1 - run.last_end_frame >= self.bridge_frames:
             return Step(closed=self.close())
         return NOTHING
 
@@ -86,11 +86,11 @@ class Track:
         run, self.run = self.run, None
         if run is None or not run.announced:
             return None
-        span = Span(run.start, run.last_end)
+        span = Span(run.start_frame, run.last_end_frame)
         self.spans.append(span)
         # the newest stretch older than the window stays, however many short ones follow it: a floor held
         # through a long silence ends at it, past the "mm"s that follow (floors' turn end looks back to it)
-        while len(self.spans) > 2 and self.spans[1].end < span.end - self.keep_frames:
+        while len(self.spans) > 2 and self.spans[1].end_frame < span.end_frame - self.keep_frames:
             self.spans.popleft()
         return span
 
@@ -108,58 +108,60 @@ class Track:
         """The party's speech, latest first: the stretch going on (as far as it has gone), then the closed ones."""
         if self.speaking:
             assert self.run is not None
-            yield Span(self.run.start, self.run.last_end)
+            yield Span(self.run.start_frame, self.run.last_end_frame)
         yield from reversed(self.spans)
 
     def latest_end(self) -> int | None:
         """End of the party's latest known speech (an open stretch: as far as it has gone)."""
         if self.speaking:
             assert self.run is not None
-            return self.run.last_end
-        return self.spans[-1].end if self.spans else None
+            return self.run.last_end_frame
+        return self.spans[-1].end_frame if self.spans else None
 
     def known_end(self, limit: int) -> int | None:
         """``latest_end`` as it stood at frame ``limit``: of speech already known as speech by then."""
         run = self.run
-        if run is not None and run.announced and run.start + self.min_frames <= limit:
-            return min(run.last_end, limit)
-        return next((min(s.end, limit) for s in reversed(self.spans) if s.start + self.min_frames <= limit), None)
+        if run is not None and run.announced and run.start_frame + self.min_frames <= limit:
+            return min(run.last_end_frame, limit)
+        return next(
+            (min(s.end_frame, limit) for s in reversed(self.spans) if s.start_frame + self.min_frames <= limit), None
+        )
 
     def covering(self, f: int) -> Span | bool | None:
         """The speech covering frame ``f``: a Span, None (silent), or False (not known yet)."""
         for span in reversed(self.spans):
-            if span.start <= f < span.end:
+            if span.start_frame <= f < span.end_frame:
                 return span
-            if span.end <= f:
+            if span.end_frame <= f:
                 break
         run = self.run
-        if run is None or f < run.start:
+        if run is None or f < run.start_frame:
             return None
-        if f < run.last_end and run.announced:
-            return Span(run.start, run.last_end)
+        if f < run.last_end_frame and run.announced:
+            return Span(run.start_frame, run.last_end_frame)
         return False
 
     def span_starting(self, start: int) -> Span | Run | None:
         """The stretch that began at ``start``: closed (Span), still open (Run), or forgotten."""
-        if self.run is not None and self.run.start == start:
+        if self.run is not None and self.run.start_frame == start:
             return self.run
         for span in reversed(self.spans):
-            if span.start == start:
+            if span.start_frame == start:
                 return span
-            if span.start < start:
+            if span.start_frame < start:
                 break
         return None
 
     def spoke_within(self, first: int, stop: int) -> bool | None:
         """Whether the party has speech in frames ``[first, stop)``; None while that may still change."""
         for span in reversed(self.spans):
-            if span.start < stop and span.end > first:
+            if span.start_frame < stop and span.end_frame > first:
                 return True
-            if span.end <= first:
+            if span.end_frame <= first:
                 break
         run = self.run
-        if run is not None and run.start < stop:
-            if run.announced and run.last_end > first:
+        if run is not None and run.start_frame < stop:
+            if run.announced and run.last_end_frame > first:
                 return True
             return None
-        return None if self.now < stop else False
+        return None if self.now_frame < stop else False

@@ -277,13 +277,13 @@ class TurnStage(Stage, ABC):
         within the rep's words), or as the customer comes back, whichever is first."""
         rep, customer = active
         track = self._customer_track(hop_s)
-        track.step(track.now, customer)
+        track.step(track.now_frame, customer)
         # silent as the analytics judge it: a burst too short to be speech is no speech (nor one that may still
         # become speech yet), and before any customer speech the stream's start stands for it
         last = track.latest_end() or 0
         if (
             track.run is None
-            and track.now - last >= max(1, round(self.session_gap_s / hop_s))
+            and track.now_frame - last >= max(1, round(self.session_gap_s / hop_s))
             and last != self._gap_seen
         ):
             self._gap_seen = last
@@ -295,7 +295,7 @@ class TurnStage(Stage, ABC):
     def customer_silent_steps(self) -> int:
         """Model steps since the customer's latest speech (or the stream's start), as the timeline keeps it."""
         track = self._customer
-        return 0 if track is None else track.now - (track.latest_end() or 0)
+        return 0 if track is None else track.now_frame - (track.latest_end() or 0)
 
     def _customer_track(self, hop_s: float) -> Track:
         if self._customer is None:

@@ -33,8 +33,8 @@ class ArrayPreset:
 def _circle(n: int, radius_m: float, start_deg: float = 0.0) -> tuple[Mic, ...]:
     out = []
     for i in range(n):
-        a = math.radians(start_deg + 360.0 * i / n)
-        out.append((round(radius_m * math.cos(a), 6), round(radius_m * math.sin(a), 6), 0.0))
+        a_rad = math.radians(start_deg + 360.0 * i / n)
+        out.append((round(radius_m * math.cos(a_rad), 6), round(radius_m * math.sin(a_rad), 6), 0.0))
     return tuple(out)
 
 
@@ -68,7 +68,7 @@ PRESETS: dict[str, ArrayPreset] = {
     "respeaker-4mic": ArrayPreset(
         name="respeaker-4mic",
         description="ReSpeaker 4-Mic Array for Raspberry Pi (square, 64.6 mm side)",
-        mics_m=_circle(4, 0.0457),
+        mics_m=_circle(4, radius_m=0.0457),
         capture_channels=4,
         mic_channels=(0, 1, 2, 3),
         device_hints=("seeed4micvoicec",),
@@ -79,7 +79,7 @@ PRESETS: dict[str, ArrayPreset] = {
         name="respeaker-6mic",
         description="ReSpeaker 6-Mic Circular Array kit for Raspberry Pi (radius 46.3 mm); "
         "captured as 8 channels, the last two are playback loopback",
-        mics_m=_circle(6, 0.0463),
+        mics_m=_circle(6, radius_m=0.0463),
         capture_channels=8,
         mic_channels=(0, 1, 2, 3, 4, 5),
         device_hints=("seeed8micvoicec",),
@@ -90,7 +90,7 @@ PRESETS: dict[str, ArrayPreset] = {
         name="respeaker-usb-v2",
         description="ReSpeaker USB Mic Array v2.0 with the 6-channel firmware: channel 0 is the "
         "on-board processed beam, 1-4 the raw mics, 5 the playback reference",
-        mics_m=_circle(4, 0.032, start_deg=45.0),
+        mics_m=_circle(4, radius_m=0.032, start_deg=45.0),
         capture_channels=6,
         mic_channels=(1, 2, 3, 4),
         device_hints=("ReSpeaker 4 Mic Array",),

@@ -99,10 +99,10 @@ def _restart_note(config_path: Path) -> str:
 
 
 def _print_result(result: Calibration, placed: str, axis_deg: float | None) -> None:
-    heard = result.rep_heard_deg  # to the line's axis: from the other end it is 180 deg less that
-    if heard is not None and axis_deg is not None and angle_apart_deg(result.rep_azimuth_deg, axis_deg) > 90.0:
-        heard = 180.0 - heard
-    line = "" if heard is None else f" (the end of the mic line nearer the rep, heard {heard:.0f} deg from it)"
+    heard_deg = result.rep_heard_deg  # to the line's axis: from the other end it is 180 deg less that
+    if heard_deg is not None and axis_deg is not None and angle_apart_deg(result.rep_azimuth_deg, axis_deg) > 90.0:
+        heard_deg = 180.0 - heard_deg
+    line = "" if heard_deg is None else f" (the end of the mic line nearer the rep, heard {heard_deg:.0f} deg from it)"
     print(f"rep        {result.rep_azimuth_deg:5.1f} deg{line}")
     print(f"customer   {result.customer_azimuth_deg:5.1f} deg ({result.customer_from})")
     print(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import Config, geometry, load_config, parse_config
+from listener.config.rules import rule_of
 from listener.errors import ConfigError, ConfigFileError, ConfigSyntaxError, ListenerError
 
 ISSUE_EXAMPLE = """
@@ -113,10 +114,7 @@ def test_every_number_in_the_config_has_a_range() -> None:
             kind = hints[f.name]
             if dataclasses.is_dataclass(kind):
                 found += unbounded(kind, f"{prefix}{f.name}.")  # type: ignore[arg-type]
-            elif {int, float} & set(typing.get_args(kind) or (kind,)) and None in (
-                f.metadata.get("min"),
-                f.metadata.get("max"),
-            ):
+            elif {int, float} & set(typing.get_args(kind) or (kind,)) and None in (rule_of(f).low, rule_of(f).high):
                 found.append(prefix + f.name)
         return found
 

@@ -12,6 +12,7 @@ import pytest
 
 from listener.config import load_config, parse_config
 from listener.config.loader import MAX_FILE_BYTES
+from listener.config.rules import rule_of
 from listener.config.schema import Config
 from listener.config.text_checks import MAX_TOPIC_PREFIX_BYTES
 from listener.errors import ConfigError, ConfigFileError, ConfigFileMissingError, ConfigSyntaxError
@@ -23,7 +24,7 @@ def _path_keys() -> list[str]:
     keys = []
     for section in dataclasses.fields(Config):
         table = typing.get_type_hints(Config)[section.name]
-        keys += [f"{section.name}.{f.name}" for f in dataclasses.fields(table) if f.metadata.get("path")]
+        keys += [f"{section.name}.{f.name}" for f in dataclasses.fields(table) if rule_of(f).path]
     return keys
 
 

@@ -17,6 +17,7 @@ import pytest
 from bench import unit_rehearsal
 from listener.cli import _parser, cmd_leds_off
 from listener.config import INSTALLED_CONFIG
+from listener.config.rules import rule_of
 from listener.config.schema import ArrayConfig, ServiceConfig
 from listener.errors import AS_SERVICE_USER, SERVICE_STATE_DIR, DriverWedgedError, ListenerError
 
@@ -165,7 +166,8 @@ def test_the_watchdog_outlasts_the_longest_wait_to_reopen_the_array() -> None:
     # outage ticks (live.OUTAGE_TICK_S) now feed it more often, but the setting's limit is sized so the
     # attempts alone keep a service that waits for its array alive (a restart only loses the open session);
     # the margin covers the attempt itself (a device scan) on a busy Pi. A 45 s interval once had it killed.
-    reopen_max_s = next(f.metadata["max"] for f in dataclasses.fields(ArrayConfig) if f.name == "reopen_interval_s")
+    reopen_max_s = next(rule_of(f).high for f in dataclasses.fields(ArrayConfig) if f.name == "reopen_interval_s")
+    assert reopen_max_s is not None
     watchdog_s = int(unit_settings()["WatchdogSec"][0])
     assert watchdog_s >= 1.5 * reopen_max_s, (watchdog_s, reopen_max_s)
 

@@ -1,8 +1,8 @@
 """Turn a TOML document into the frozen config tree, or say exactly why not.
 
 The loader is driven by the dataclasses in :mod:`listener.config.schema`:
-each field's type annotation says what is allowed and its ``metadata``
-gives the range (``min`` / ``max``). Unknown keys are rejected, so a typo
+each field's type annotation says what is allowed and its rule
+(:mod:`listener.config.rules`) gives the range. Unknown keys are rejected, so a typo
 never silently falls back to a default.
 """
 
@@ -18,12 +18,13 @@ import stat
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from listener.config.file_kinds import binary_kind
 from listener.config.retired import retired_rule
+from listener.config.rules import FieldRule, rule_of
+from listener.config.schema import Config
 from listener.config.text_checks import control_character
 from listener.config.toml_hints import looks_secret, syntax_hint
 from listener.errors import (
@@ -43,33 +44,6 @@ T = TypeVar("T")
 # path such as /dev/zero or a log file passed by mistake is refused before it is read whole
 MAX_FILE_BYTES = 1024 * 1024
 PIPE_WAIT_S = 5.0  # a pipe given as the config file: how long its writer may take to start
-
-
-def field(
-    default: Any,
-    doc: str,
-    *,
-    min: float | None = None,  # noqa: A002
-    max: float | None = None,  # noqa: A002
-    path: bool = False,
-    choices: Callable[[], Sequence[str]] | None = None,
-    allowed: str | None = None,
-    accepts: Callable[[str], bool] | None = None,
-    example: str | None = None,
-) -> Any:
-    """A config field with its documentation and allowed range; ``path``: a file or folder, ``~`` expanded.
-
-    ``choices``: the values allowed where they are found at run time (files shipped in the package), for the
-    reference to list; the rule itself is applied where the value is used. ``allowed``: the rule (a format,
-    a bound set by another key) for the reference, where type and range do not say it. ``accepts``: whether
-    a text passes that rule, so that no hint suggests a value the rule then refuses (``example``, else the
-    default, is suggested instead).
-    """
-    meta: dict[str, Any] = {"doc": doc, "min": min, "max": max, "path": path, "choices": choices}
-    meta |= {"allowed": allowed, "accepts": accepts, "example": default if example is None else example}
-    if isinstance(default, (list, dict)):
-        raise TypeError("config defaults must be immutable")
-    return dataclasses.field(default=default, metadata=meta)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -180,7 +154,7 @@ def build(cls: type[T], data: Any, path: str) -> T:
             raise ConfigError(where, shown, retired_rule(where) or _unknown_key_rule(key, fields))
     # keys left out take the field's default: the dataclass's own __init__ supplies it
     values = {
-        name: _convert(hints[name], data[name], _join(path, name), spec.metadata)
+        name: _convert(hints[name], data[name], _join(path, name), rule_of(spec))
         for name, spec in fields.items()
         if name in data
     }
@@ -189,9 +163,6 @@ def build(cls: type[T], data: Any, path: str) -> T:
 
 def _unknown_key_rule(key: str, fields: typing.Iterable[str]) -> str:
     """Why ``key`` is refused, and which table it belongs in when it is another table's key."""
-    # imported here: schema imports this module (for field()) as it loads
-    from listener.config.schema import Config
-
     tables = [f"[{table}]" for table in _tables_with_key(Config, key, "")]
     if not tables:
         allowed = sorted(fields)
@@ -224,33 +195,33 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{toml_key(key)}" if path else toml_key(key)
 
 
-def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
+def _convert(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
     origin = get_origin(tp)
     if dataclasses.is_dataclass(tp):
         return build(typing.cast(type, tp), value, path)
     if origin in (Union, types.UnionType):
-        return _convert_optional(tp, value, path, meta)
+        return _convert_optional(tp, value, path, rule)
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
-            rule = "must be one of " + ", ".join(repr(a) for a in allowed)
+            why = "must be one of " + ", ".join(repr(a) for a in allowed)
             if str(value) in allowed:  # protocol = 5 for "5"
-                rule += f", in quotes: {_quoted(path, value)}"
-            raise ConfigError(path, value, rule)
+                why += f", in quotes: {_quoted(path, value)}"
+            raise ConfigError(path, value, why)
         return value
     if origin is tuple:
-        return _convert_tuple(tp, value, path, meta)
-    return _convert_scalar(tp, value, path, meta)
+        return _convert_tuple(tp, value, path, rule)
+    return _convert_scalar(tp, value, path, rule)
 
 
-def _convert_optional(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
+def _convert_optional(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
     inner = [a for a in get_args(tp) if a is not type(None)]
     if len(inner) != 1:
         raise TypeError(f"unsupported config type {tp}")
-    return _convert(inner[0], value, path, meta)
+    return _convert(inner[0], value, path, rule)
 
 
-def _convert_tuple(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> tuple[Any, ...]:
+def _convert_tuple(tp: Any, value: Any, path: str, rule: FieldRule) -> tuple[Any, ...]:
     if not isinstance(value, list):
         raise ConfigError(path, value, "must be an array")
     args = get_args(tp)
@@ -262,42 +233,42 @@ def _convert_tuple(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any
         item_types = list(args)
         if len(value) != len(args):
             raise ConfigError(path, value, f"must have exactly {len(args)} elements")
-    return tuple(_convert(t, v, _join(path, i), meta) for i, (t, v) in enumerate(zip(item_types, value, strict=True)))
+    return tuple(_convert(t, v, _join(path, i), rule) for i, (t, v) in enumerate(zip(item_types, value, strict=True)))
 
 
-def _convert_scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
+def _convert_scalar(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(path, value, "must be true or false")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, value, _whole_number_rule(path, value, meta))
+            raise ConfigError(path, value, _whole_number_rule(path, value, rule))
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, value, "must be a number" + _unquoted(path, value, float, meta))
+            raise ConfigError(path, value, "must be a number" + _unquoted(path, value, float, rule))
         try:
             value = float(value)
         except OverflowError:  # an integer beyond any float: TOML allows it, no setting means it
-            raise ConfigError(path, value, _range_rule(meta, "must be a finite number")) from None
+            raise ConfigError(path, value, _range_rule(rule, "must be a finite number")) from None
     elif tp is str:
         if not isinstance(value, str):
-            raise ConfigError(path, value, "must be text in quotes" + _text_example(path, value, meta))
-        return _convert_path(value, path) if meta.get("path") else value
+            raise ConfigError(path, value, "must be text in quotes" + _text_example(path, value, rule))
+        return _convert_path(value, path) if rule.path else value
     else:
         raise TypeError(f"unsupported config type {tp}")
-    _check_range(value, path, meta)
+    _check_range(value, path, rule)
     return value
 
 
-def _whole_number_rule(path: str, value: object, meta: typing.Mapping[str, Any]) -> str:
+def _whole_number_rule(path: str, value: object, rule: FieldRule) -> str:
     """Why ``value`` is no whole number for ``path``, with how to write one the key's range takes.
 
     TOML types 16000.0 as a float: the number without its decimal point is suggested, but only where the
     range takes it (``block_ms = 5.0`` was told to write 5, which the range then refused)."""
     if not isinstance(value, float) or isinstance(value, bool):
-        return "must be a whole number" + _unquoted(path, value, int, meta)
-    lo, hi = meta.get("min"), meta.get("max")
+        return "must be a whole number" + _unquoted(path, value, int, rule)
+    lo, hi = rule.low, rule.high
     within = f" {_bounds(lo, hi)}" if lo is not None or hi is not None else ""
     if abs(value) < 2**53 and value.is_integer() and not _outside(value, lo, hi):
         return f"must be a whole number, written without a decimal point: {int(value)}"
@@ -320,8 +291,8 @@ def _convert_path(value: str, path: str) -> str:
     return expanded
 
 
-def _range_rule(meta: typing.Mapping[str, Any], fallback: str) -> str:
-    lo, hi = meta.get("min"), meta.get("max")
+def _range_rule(rule: FieldRule, fallback: str) -> str:
+    lo, hi = rule.low, rule.high
     if lo is not None and hi is not None:
         return f"must be between {lo} and {hi}"
     if lo is not None:
@@ -338,8 +309,8 @@ def _read_as_inf(value: object) -> str:
     return f" (a number too large to hold, such as {sign}1e400, is read as {sign}inf)"
 
 
-def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> None:
-    lo, hi = meta.get("min"), meta.get("max")
+def _check_range(value: float, path: str, rule: FieldRule) -> None:
+    lo, hi = rule.low, rule.high
     # TOML has inf and nan; no setting means either, and a range with one bound would let inf through
     if isinstance(value, float) and not math.isfinite(value):
         between = f" between {lo} and {hi}" if lo is not None and hi is not None else ""
@@ -348,7 +319,7 @@ def _check_range(value: float, path: str, meta: typing.Mapping[str, Any]) -> Non
         raise ConfigError(path, value, f"must be {_bounds(lo, hi)}")
 
 
-def _unquoted(path: str, value: object, kind: type[int] | type[float], meta: typing.Mapping[str, Any]) -> str:
+def _unquoted(path: str, value: object, kind: type[int] | type[float], rule: FieldRule) -> str:
     """The hint for a number written as text (``sample_rate = "16000"``): '' for anything else.
 
     A number the key's range then refuses (``block_ms = "5"``) is not suggested: the range is said instead."""
@@ -360,7 +331,7 @@ def _unquoted(path: str, value: object, kind: type[int] | type[float], meta: typ
         return ""
     if not math.isfinite(number):  # "nan" is no number any setting takes
         return ""
-    lo, hi = meta.get("min"), meta.get("max")
+    lo, hi = rule.low, rule.high
     if _outside(number, lo, hi):
         return f", without quotes, {_bounds(lo, hi)}"
     key = _key(path)
@@ -379,17 +350,17 @@ def _bounds(lo: float | None, hi: float | None) -> str:
     return f"at least {lo}" if lo is not None else f"at most {hi}"
 
 
-def _text_example(path: str, value: object, meta: typing.Mapping[str, Any]) -> str:
+def _text_example(path: str, value: object, rule: FieldRule) -> str:
     """The e.g. for a number written where text goes (``green_pin = 22``, ``device_id = 3``): the number
     in quotes when the key's rule takes it, else the key's own example (``host = 1883`` is no host)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return ""
-    accepts, choices = meta.get("accepts"), meta.get("choices")
+    accepts, choices = rule.accepts, rule.choices
     if choices is not None:  # language = 5: "5" is no lexicon
         accepts = set(choices()).__contains__
     if accepts is None or accepts(str(value)):
         return f", e.g. {_quoted(path, value)}"
-    return f", e.g. {_quoted(path, meta['example'])}" if meta.get("example") else ""
+    return f", e.g. {_quoted(path, rule.example)}" if rule.example else ""
 
 
 def _quoted(path: str, value: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from listener.config.loader import field
+from listener.config.rules import field
 from listener.config.text_checks import is_host, is_topic_id, is_topic_prefix
 
 _TOPIC_LEVELS = "MQTT topic levels joined by /, without +, # or empty levels, not starting with $"

@@ -16,6 +16,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, TypeVar
 
+from listener.config.rules import rule_of
 from listener.errors import ConfigError
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ def resolve_paths(config: T, folder: Path | None) -> T:
         changes = {
             spec.name: _resolved(f"{section.name}.{spec.name}", getattr(table, spec.name), folder)
             for spec in dataclasses.fields(table)
-            if spec.metadata.get("path") and _relative(getattr(table, spec.name))
+            if rule_of(spec).path and _relative(getattr(table, spec.name))
         }
         if changes:
             sections[section.name] = dataclasses.replace(table, **changes)

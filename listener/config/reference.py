@@ -13,6 +13,7 @@ import dataclasses
 import typing
 from typing import Any, get_args, get_origin
 
+from listener.config.rules import NO_RULE, FieldRule, rule_of
 from listener.config.schema import Config
 
 HEADER = """# Configuration keys
@@ -46,19 +47,19 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _allowed(hint: Any, meta: Any) -> str:
+def _allowed(hint: Any, rule: FieldRule) -> str:
     """What the type and range allow, and the rule the key's checks add (``allowed``): a format in place of
     "text", a bound set by another key after the range."""
-    typed, rule = _typed(hint, meta), meta.get("allowed")
-    if not rule:
+    typed, also = _typed(hint, rule), rule.allowed
+    if not also:
         return typed
-    return _cell(rule) if typed in ("text", "") else f"{typed}; {_cell(rule)}"
+    return _cell(also) if typed in ("text", "") else f"{typed}; {_cell(also)}"
 
 
-def _typed(hint: Any, meta: Any) -> str:
-    if meta.get("choices") is not None:
-        return ", ".join(f'`"{choice}"`' for choice in meta["choices"]())
-    low, high = meta.get("min"), meta.get("max")
+def _typed(hint: Any, rule: FieldRule) -> str:
+    if rule.choices is not None:
+        return ", ".join(f'`"{choice}"`' for choice in rule.choices())
+    low, high = rule.low, rule.high
     listed = any(get_origin(arg) is tuple for arg in (hint, *get_args(hint)))
     if low is not None and high is not None:
         return ("a list, each " if listed else "") + f"{_number(low)} – {_number(high)}"
@@ -70,7 +71,7 @@ def _typed(hint: Any, meta: Any) -> str:
         return ", ".join(f'`"{choice}"`' for choice in choices)
     if hint is bool:
         return "true, false"
-    if meta.get("path"):
+    if rule.path:
         return "a path"
     return "text" if hint is str else ""
 
@@ -84,8 +85,11 @@ def _section(name: str, table: type) -> list[str]:
     hints = typing.get_type_hints(table)
     lines = [f"## `[{name}]`", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
     for spec in dataclasses.fields(table):
-        allowed = _allowed(hints[spec.name], spec.metadata)
-        doc = _cell(spec.metadata["doc"])
+        rule = rule_of(spec)
+        if rule is NO_RULE:  # as before, when its missing "doc" raised KeyError: a key with no meaning to show
+            raise TypeError(f"config key {name}.{spec.name} is not declared with listener.config.rules.field()")
+        allowed = _allowed(hints[spec.name], rule)
+        doc = _cell(rule.doc)
         lines.append(f"| `{spec.name}` | {_cell(_shown(spec.default))} | {allowed} | {doc} |")
     return [*lines, ""]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from listener.config.loader import field
 from listener.config.mqtt_schema import MqttConfig
+from listener.config.rules import field
 from listener.errors import SERVICE_STATE_DIR
 from listener.transcription.lexicon import available_languages
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from listener.config import Config
+from listener.config.rules import rule_of
 from listener.config.schema import ActivityConfig
 from listener.errors import ConfigError, ModelError, ModelFileError, ModelMissingError, looked_at, os_reason_and_fix
 from listener.turns.derive import CONTINUE_WINDOW_S, RESUME_WITHIN_S
@@ -289,8 +290,9 @@ def _bin_edges(value: object) -> tuple[float, ...]:
 
 def _step_hop_range_s() -> tuple[float, float]:
     """Seconds per model step the listener can feed: FRAMES_PER_STEP front-end frames of [activity] frame_ms."""
-    frame_ms = next(f.metadata for f in dataclasses.fields(ActivityConfig) if f.name == "frame_ms")
-    return FRAMES_PER_STEP * frame_ms["min"] / 1000, FRAMES_PER_STEP * frame_ms["max"] / 1000
+    frame_ms = next(rule_of(f) for f in dataclasses.fields(ActivityConfig) if f.name == "frame_ms")
+    assert frame_ms.low is not None and frame_ms.high is not None  # the schema bounds frame_ms
+    return FRAMES_PER_STEP * frame_ms.low / 1000, FRAMES_PER_STEP * frame_ms.high / 1000
 
 
 def _step_hop(value: object) -> float:

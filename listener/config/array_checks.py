@@ -52,13 +52,13 @@ def check_coordinates(mics: tuple[Mic, ...]) -> None:
                 raise ConfigError(f"array.mics[{i}][{j}]", value, _unit_hint(value))
     points = np.asarray(mics, dtype=np.float64).reshape(-1, 3)
     for i in range(1, len(points)):
-        gaps = np.linalg.norm(points[:i] - points[i], axis=1)
-        k = int(np.argmin(gaps))
-        if gaps[k] < MIN_SPACING_M - AT_BOUND:
+        gaps_m = np.linalg.norm(points[:i] - points[i], axis=1)
+        k = int(np.argmin(gaps_m))
+        if gaps_m[k] < MIN_SPACING_M - AT_BOUND:
             raise ConfigError(
                 f"array.mics[{i}]",
                 list(mics[i]),
-                f"is {gaps[k] * 1000:.2g} mm from array.mics[{k}] {list(mics[k])}; "
+                f"is {gaps_m[k] * 1000:.2g} mm from array.mics[{k}] {list(mics[k])}; "
                 "mics must be at least 1 mm apart (coordinates are metres)",
             )
 

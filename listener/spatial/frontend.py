@@ -95,12 +95,14 @@ class SpatialFrontEnd(Stage):
     def _setup_directions(self, config: Config, band_hz: npt.NDArray[np.float64]) -> None:
         mics = self.geometry.mics_m
         self.pairs = doa.mic_pairs(mics.shape[0])
-        offsets = np.array(SECTOR_OFFSETS_DEG)
-        rep = config.parties.rep_azimuth_deg + offsets
-        cust = config.parties.customer_azimuth_deg + offsets
+        offsets_deg = np.array(SECTOR_OFFSETS_DEG)
+        rep_deg = config.parties.rep_azimuth_deg + offsets_deg
+        cust_deg = config.parties.customer_azimuth_deg + offsets_deg
         self.cross = doa.SmoothedCrossSpectra(self.pairs, band_hz.size, CROSS_SMOOTH_FRAMES)
-        rep_steer = doa.steering(mics, self.pairs, band_hz, rep)
-        self.scorer = doa.DirectionScorer(np.concatenate([rep_steer, doa.steering(mics, self.pairs, band_hz, cust)]))
+        rep_steer = doa.steering(mics, self.pairs, band_hz, rep_deg)
+        self.scorer = doa.DirectionScorer(
+            np.concatenate([rep_steer, doa.steering(mics, self.pairs, band_hz, cust_deg)])
+        )
         self.srp = doa.SrpMap(doa.steering(mics, self.pairs, band_hz[::DOA_BIN_STRIDE], DOA_GRID_DEG), DOA_BIN_STRIDE)
         # the largest rep-minus-customer score a perfect rep source can give, per bin
         centre = np.ascontiguousarray(rep_steer[len(SECTOR_OFFSETS_DEG) // 2][None])  # (1, bins, pairs)
@@ -264,11 +266,10 @@ class SpatialFrontEnd(Stage):
         """``bins``: (rep, customer) weights per bin; ``levels``: the weights (band bins or (n, 1)) for the SNRs."""
         (rep_w, cust_w), (rep_l, cust_l) = bins, levels
         floor = noise[:, self.band].sum(axis=1) + 1e-10
-        rep_snr = 10.0 * np.log10((excess * rep_l).sum(axis=1) / floor + 1e-6)
-        cust_snr = 10.0 * np.log10((excess * cust_l).sum(axis=1) / floor + 1e-6)
-        return self._next_frames(
-            power, (rep_w, cust_w), noise[-1].copy(), (rep_snr.astype(np.float32), cust_snr.astype(np.float32)), doa_deg
-        )
+        rep_snr_db = 10.0 * np.log10((excess * rep_l).sum(axis=1) / floor + 1e-6)
+        cust_snr_db = 10.0 * np.log10((excess * cust_l).sum(axis=1) / floor + 1e-6)
+        snr_db = (rep_snr_db.astype(np.float32), cust_snr_db.astype(np.float32))
+        return self._next_frames(power, (rep_w, cust_w), noise[-1].copy(), snr_db, doa_deg)
 
     def _silence(self, duration_s: float) -> SpatialFrames:
         """Frames for audio that never arrived: silent, and the floor untouched."""

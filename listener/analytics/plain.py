@@ -53,8 +53,8 @@ def _overlaps(whole: SessionSummary) -> list[str]:
         _successful(by_rep, whole.successful_interruptions_by_rep),
         _successful(by_customer, whole.successful_interruptions_by_customer),
     )
-    rate = whole.rep_backchannels_per_min  # metrics.md's active-listening figure: per minute of customer speech
-    per_min = f" ({rate:.1f} per minute of customer speech)" if rate is not None else ""
+    rate_per_min = whole.rep_backchannels_per_min  # metrics.md's active-listening figure: per minute of customer speech
+    per_min = f" ({rate_per_min:.1f} per minute of customer speech)" if rate_per_min is not None else ""
     backchannels = _by_party(whole.backchannels_by_rep, whole.backchannels_by_customer, per_min)
     return [_line("interruptions", interruptions), _line("backchannels", backchannels)]
 
@@ -102,13 +102,13 @@ def _gaps(whole: SessionSummary, config: AnalyticsConfig) -> str:
 
 def _cues(cues: CueFigures, whole: SessionSummary) -> list[str]:
     """The content cues: counts and rates, as the report has them (no word is kept to print)."""
-    wait = whole.question_wait_median_s
+    wait_s = whole.question_wait_median_s
     kinds = f"{cues.rep_open_questions} open, {cues.rep_closed_questions} closed"
     follow_ups, stacked = cues.rep_followups, whole.stacked_questions
     lines = [
         _line("words", f"{cues.rep_words:3d} by rep, {cues.customer_words} by customer (counted, not kept)"),
         _line("questions", f"{cues.rep_questions:3d} by rep ({kinds}), {follow_ups} following up, {stacked} stacked"),
-        _line("question wait", f"{wait:5.1f} s median" if wait is not None else "  -   (no question answered)"),
+        _line("question wait", f"{wait_s:5.1f} s median" if wait_s is not None else "  -   (no question answered)"),
         _line("echoes", f"{cues.rep_echoes:3d}, and {cues.rep_summaries} summaries"),
         _line("empathy", f"{cues.rep_acknowledgements:3d} acknowledgements"),
         _line("action plans", f"{cues.rep_action_plans:3d}"),

@@ -24,7 +24,7 @@ def test_ring_keeps_order_across_wraparound_and_gaps() -> None:
     rest = ring.read(100, timeout_s=0.0)
     assert isinstance(rest, np.ndarray)
     np.testing.assert_array_equal(rest, frames[4:14])
-    assert ring.read(100, timeout_s=0.0) == Gap(start=14, frames=9, reason="overflow", cause="ring_full")
+    assert ring.read(100, timeout_s=0.0) == Gap(start_frame=14, frames=9, reason="overflow", cause="ring_full")
     assert ring.read(100, timeout_s=0.0) is None
 
 
@@ -35,7 +35,7 @@ def test_ring_reports_portaudio_losses_in_stream_order() -> None:
     ring.write(np.full((2, 1), 7, dtype=np.int16))
     a, gap, b = (ring.read(100, timeout_s=0.0) for _ in range(3))
     assert isinstance(a, np.ndarray) and a.shape == (3, 1)
-    assert gap == Gap(start=3, frames=5, reason="overflow", cause="driver")
+    assert gap == Gap(start_frame=3, frames=5, reason="overflow", cause="driver")
     assert isinstance(b, np.ndarray) and b[:, 0].tolist() == [7, 7]
     assert ring.overflow_count == 1
 
@@ -59,7 +59,7 @@ def test_an_overrun_portaudio_could_not_measure_still_counts_and_is_met_in_its_p
     assert ring.overflow_count == 1 and ring.dropped_frames == 0
     got = [ring.read(100, timeout_s=0.0) for _ in range(3)]
     assert isinstance(got[0], np.ndarray) and got[0].shape == (2, 1)
-    assert got[1] == Gap(start=2, frames=0, reason="overflow", cause="driver")
+    assert got[1] == Gap(start_frame=2, frames=0, reason="overflow", cause="driver")
     assert isinstance(got[2], np.ndarray) and got[2].shape == (3, 1)
     ring.lose(0, "device_lost")  # nothing lost, nothing to say
     assert ring.overflow_count == 1 and ring.read(100, timeout_s=0.0) is None
@@ -78,9 +78,9 @@ def test_audio_stored_between_two_overflows_stays_between_them() -> None:
     assert ring.write(frames[8:11]) == 3  # full again: a second loss, after those two
     got = [ring.read(100, timeout_s=0.0) for _ in range(4)]
     assert isinstance(got[0], np.ndarray) and got[0][:, 0].tolist() == [2, 3]
-    assert got[1] == Gap(start=4, frames=2, reason="overflow", cause="ring_full")
+    assert got[1] == Gap(start_frame=4, frames=2, reason="overflow", cause="ring_full")
     assert isinstance(got[2], np.ndarray) and got[2][:, 0].tolist() == [6, 7]
-    assert got[3] == Gap(start=8, frames=3, reason="overflow", cause="ring_full")
+    assert got[3] == Gap(start_frame=8, frames=3, reason="overflow", cause="ring_full")
     assert ring.overflow_count == 2 and ring.dropped_frames == 5
 
 
@@ -93,8 +93,8 @@ def test_back_to_back_losses_of_different_causes_stay_apart() -> None:
     ring.lose(2, "device_lost")  # the same cause goes on: one gap
     gaps = [ring.read(100, timeout_s=0.0) for _ in range(2)]
     assert gaps == [
-        Gap(start=0, frames=4, reason="overflow", cause="driver"),
-        Gap(start=4, frames=8, reason="device_lost", cause="driver"),
+        Gap(start_frame=0, frames=4, reason="overflow", cause="driver"),
+        Gap(start_frame=4, frames=8, reason="device_lost", cause="driver"),
     ]
     assert ring.overflow_count == 1
 
@@ -110,8 +110,8 @@ def test_a_driver_overrun_next_to_a_full_ring_stays_its_own_gap() -> None:
     got = [ring.read(100, timeout_s=0.0) for _ in range(4)]
     assert isinstance(got[0], np.ndarray)
     assert got[1:] == [
-        Gap(start=2, frames=3, reason="overflow", cause="ring_full"),
-        Gap(start=5, frames=5, reason="overflow", cause="driver"),
-        Gap(start=10, frames=1, reason="overflow", cause="ring_full"),
+        Gap(start_frame=2, frames=3, reason="overflow", cause="ring_full"),
+        Gap(start_frame=5, frames=5, reason="overflow", cause="driver"),
+        Gap(start_frame=10, frames=1, reason="overflow", cause="ring_full"),
     ]
     assert ring.overflow_count == 3

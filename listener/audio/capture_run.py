@@ -43,7 +43,7 @@ class CaptureRun:
     rate_hz: int
     channels: int
     stream: pyaudio.Stream | None = None
-    base_pos: int = 0  # stream clock (processing samples) when this run began
+    base_pos_samples: int = 0  # stream clock (processing samples) when this run began
     in_frames: int = 0  # capture frames consumed by the reader, gaps included
     last_data_s: float = field(default_factory=time.monotonic)  # monotonic clock of the latest callback
     # when the reader woke from a stall of its own (the process stopped, a starved CPU): PortAudio's thread
@@ -51,9 +51,9 @@ class CaptureRun:
     reader_woke_s: float = -math.inf
     _next_adc_s: float | None = None
 
-    def captured_pos(self) -> float:
+    def captured_pos_samples(self) -> float:
         """The stream clock (processing samples) up to which this run has captured, read or not (any thread)."""
-        return self.base_pos + self.ring.written_frames * PROCESSING_RATE_HZ / self.rate_hz
+        return self.base_pos_samples + self.ring.written_frames * PROCESSING_RATE_HZ / self.rate_hz
 
     def callback(
         self, in_data: bytes | None, frame_count: int, time_info: Mapping[str, float], status: int

@@ -71,7 +71,7 @@ class LiveSource(AudioSource):
         self._reaper = Reaper()
         self._resampler: soxr.ResampleStream | None = None
         self._pending: list[FloatArray] = []
-        self._pos = 0  # stream clock in processing samples: delivered + announced as dropped
+        self._pos_samples = 0  # stream clock in processing samples: delivered + announced as dropped
         self._past_overflows = 0
         self._gaps_met: dict[LossCause, int] = {"ring_full": 0, "driver": 0}  # gaps logged or not, per cause
         self._thinning: dict[LossCause, tuple[int, float]] = {}  # gaps met before its doubling began, and when
@@ -136,14 +136,14 @@ class LiveSource(AudioSource):
     def captured_s(self) -> float | None:
         """What the callback has captured, read or not: a pipeline behind leaves the rest in the ring."""
         run = self._run
-        return (self._pos if run is None else run.captured_pos()) / PROCESSING_RATE_HZ
+        return (self._pos_samples if run is None else run.captured_pos_samples()) / PROCESSING_RATE_HZ
 
     def events(self) -> Iterator[Event]:
         if self._run is None and self._missing is None:
             raise NotOpenError("LiveSource")
         if self._run is None and self._missing is not None:
             self._lost_announced = True
-            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=self._missing)
+            yield SourceState(t_s=self._pos_samples / PROCESSING_RATE_HZ, available=False, detail=self._missing)
             yield from self._reopen(time.monotonic())
         polled_s = time.monotonic()
         while not self._stop.is_set():
@@ -184,7 +184,7 @@ class LiveSource(AudioSource):
             # waited for since the start, it arrives: it was never there to come back
             came, state = ("back", "is back") if self._heard else ("arrived", "has arrived")
             log.warning("audio input %s: '%s'", came, name)
-            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=True, detail=f"'{name}' {state}")
+            yield SourceState(t_s=self._pos_samples / PROCESSING_RATE_HZ, available=True, detail=f"'{name}' {state}")
         self._heard = True
         run.in_frames += frames.shape[0]
         samples = frames[:, self.channels].astype(np.float32) * np.float32(INT16_SCALE)
@@ -203,11 +203,11 @@ class LiveSource(AudioSource):
 
     def _block(self, samples: FloatArray) -> AudioBlock:
         block = AudioBlock(
-            start_s=self._pos / PROCESSING_RATE_HZ,
+            start_s=self._pos_samples / PROCESSING_RATE_HZ,
             sample_rate_hz=PROCESSING_RATE_HZ,
             samples=np.ascontiguousarray(samples),
         )
-        self._pos += samples.shape[0]
+        self._pos_samples += samples.shape[0]
         return block
 
     def _flush(self) -> Iterator[Event]:
@@ -225,11 +225,14 @@ class LiveSource(AudioSource):
         yield from self._flush()
         run.in_frames += gap.frames
         # Re-derive the clock from capture frames so resampler rounding never accumulates.
-        target = run.base_pos + (run.in_frames * PROCESSING_RATE_HZ + self.capture_rate_hz // 2) // self.capture_rate_hz
+        target = (
+            run.base_pos_samples
+            + (run.in_frames * PROCESSING_RATE_HZ + self.capture_rate_hz // 2) // self.capture_rate_hz
+        )
         met = self._gaps_met[gap.cause] = self._gaps_met[gap.cause] + 1
         if self._due(gap.cause, met):
             log.warning("%s", gap_message(gap, self.capture_rate_hz, self.config.array, sum(self._gaps_met.values())))
-        yield from self._drop(target - self._pos, gap.reason)
+        yield from self._drop(target - self._pos_samples, gap.reason)
 
     def _due(self, cause: LossCause, met: int) -> bool:
         """The 1st, 2nd, 4th, 8th ... gap of a cause is said, never flooding the journal; the doubling starts
@@ -246,8 +249,8 @@ class LiveSource(AudioSource):
         """Advance the clock now (not when the consumer resumes) and describe the gap."""
         if samples <= 0:
             return []
-        start_s = self._pos / PROCESSING_RATE_HZ
-        self._pos += samples
+        start_s = self._pos_samples / PROCESSING_RATE_HZ
+        self._pos_samples += samples
         return [AudioDropped(start_s=start_s, duration_s=samples / PROCESSING_RATE_HZ, reason=reason)]
 
     # --- device ------------------------------------------------------------
@@ -271,7 +274,7 @@ class LiveSource(AudioSource):
         except BaseException:
             pa.terminate()
             raise
-        run.base_pos = self._pos
+        run.base_pos_samples = self._pos_samples
         # said once, whether at start or when the array first appears: a silent device may reopen every second
         level, self._capturing_said = logging.DEBUG if self._capturing_said else logging.INFO, True
         log.log(level, "capturing %d channels at %d Hz from '%s'", ring.channels, self.capture_rate_hz, device.name)
@@ -331,7 +334,7 @@ class LiveSource(AudioSource):
         else:
             log.warning("audio input lost: %s; reopening every %.1f s", reason, self.config.array.reopen_interval_s)
             self._lost_announced = True
-            yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=reason)
+            yield SourceState(t_s=self._pos_samples / PROCESSING_RATE_HZ, available=False, detail=reason)
         yield from self._reopen(silent_since_s)  # audio stopped arriving then
 
     def _reopen(self, accounted_s: float) -> Iterator[Event]:
@@ -349,7 +352,7 @@ class LiveSource(AudioSource):
                     # lacks): waiting will not cure that, so say it once, and in the fault shown, not at debug
                     self._unusable = str(exc)
                     log.warning("the audio input is still not captured: %s", exc)
-                    yield SourceState(t_s=self._pos / PROCESSING_RATE_HZ, available=False, detail=str(exc))
+                    yield SourceState(t_s=self._pos_samples / PROCESSING_RATE_HZ, available=False, detail=str(exc))
                 else:
                     log.debug("reopening the audio input failed: %s", exc)
             else:
@@ -383,7 +386,7 @@ class LiveSource(AudioSource):
         dropped = self._drop(round((now_s - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
         # Counted up to now: if this stream stays silent, its loss starts here, not when it began opening.
         run.last_data_s = now_s
-        run.base_pos = self._pos
+        run.base_pos_samples = self._pos_samples
         self._run = run
         self._back_pending = run.device.name
         yield from dropped

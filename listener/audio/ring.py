@@ -27,10 +27,10 @@ LossCause = Literal["ring_full", "driver"]
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """``frames`` frames lost at stream position ``start`` (frames since the ring was made); 0: how many is
+    """``frames`` frames lost at stream position ``start_frame`` (frames since the ring was made); 0: how many is
     not known."""
 
-    start: int
+    start_frame: int
     frames: int
     reason: DropReason
     cause: LossCause
@@ -46,8 +46,8 @@ class FrameRing:
         self._ready = threading.Condition()
         self._head = 0  # buffer index of the oldest stored frame
         self._stored = 0
-        self._write_pos = 0  # stream position after everything written or lost so far
-        self._read_pos = 0
+        self._write_frame = 0  # stream position after everything written or lost so far
+        self._read_frame = 0
         self._gaps: deque[Gap] = deque()
         self._woken = False
         self.overflow_count = 0  # overflow incidents: consecutive losses count once
@@ -65,7 +65,7 @@ class FrameRing:
     def written_frames(self) -> int:
         """Stream position after everything written or lost so far: the capture side's clock."""
         with self._ready:
-            return self._write_pos
+            return self._write_frame
 
     @property
     def stored_frames(self) -> int:
@@ -103,13 +103,13 @@ class FrameRing:
             if not self._stored and not self._gaps and not self._woken:
                 self._ready.wait(timeout_s)
             self._woken = False
-            if self._gaps and self._gaps[0].start == self._read_pos:
+            if self._gaps and self._gaps[0].start_frame == self._read_frame:
                 gap = self._gaps.popleft()
-                self._read_pos += gap.frames
+                self._read_frame += gap.frames
                 return gap
             n = min(self._stored, max_frames)
             if self._gaps:
-                n = min(n, self._gaps[0].start - self._read_pos)
+                n = min(n, self._gaps[0].start_frame - self._read_frame)
             if n <= 0:
                 return None
             return self._take(n)
@@ -127,7 +127,7 @@ class FrameRing:
         self._buf[start : start + first] = frames[:first]
         self._buf[: n - first] = frames[first:]
         self._stored += n
-        self._write_pos += n
+        self._write_frame += n
 
     def _take(self, n: int) -> Frames:
         cap = self.capacity_frames
@@ -135,7 +135,7 @@ class FrameRing:
         out = np.concatenate([self._buf[self._head : self._head + first], self._buf[: n - first]])
         self._head = (self._head + n) % cap
         self._stored -= n
-        self._read_pos += n
+        self._read_frame += n
         return out
 
     def _add_gap(self, frames: int, reason: DropReason, cause: LossCause) -> None:
@@ -143,12 +143,12 @@ class FrameRing:
         if (
             last is not None
             and (last.reason, last.cause) == (reason, cause)
-            and last.start + last.frames == self._write_pos
+            and last.start_frame + last.frames == self._write_frame
         ):
-            self._gaps[-1] = Gap(last.start, last.frames + frames, reason, cause)
+            self._gaps[-1] = Gap(last.start_frame, last.frames + frames, reason, cause)
         else:
-            self._gaps.append(Gap(self._write_pos, frames, reason, cause))
+            self._gaps.append(Gap(self._write_frame, frames, reason, cause))
             if reason == "overflow":
                 self.overflow_count += 1
-        self._write_pos += frames
+        self._write_frame += frames
         self.dropped_frames += frames

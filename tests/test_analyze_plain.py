@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from listener.analytics.plain import LABEL, summary_lines
+from listener.analytics.plain import LABEL_CHARS, summary_lines
 from listener.analytics.summary import all_sessions
 from listener.cli import main
 from listener.service.runner import sample_conversation
@@ -20,11 +20,13 @@ SAMPLE = sample_conversation()
 
 
 def plain(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, str]:
-    """The text's lines by their label, which fills the first LABEL columns of every line."""
+    """The text's lines by their label, which fills the first LABEL_CHARS columns of every line."""
     assert main(["analyze", str(path), *extra]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert all(len(ln) > LABEL and ln[LABEL - 1] == " " for ln in lines), lines  # one column for the figures
-    return {ln[:LABEL].strip(): ln[LABEL:] for ln in lines}
+    assert all(len(ln) > LABEL_CHARS and ln[LABEL_CHARS - 1] == " " for ln in lines), (
+        lines
+    )  # one column for the figures
+    return {ln[:LABEL_CHARS].strip(): ln[LABEL_CHARS:] for ln in lines}
 
 
 def figures(text: str) -> list[float]:
@@ -123,7 +125,7 @@ def test_cue_counts_the_recogniser_skipped_under_load_say_so_and_a_short_rep_has
     collector = run([("customer", 1.0, 6.0), ("rep", 6.5, 12.0)], 15.0)
     whole = all_sessions(collector.segments, collector.events, 15.0, CONFIG.analytics)
     lines = summary_lines(collector, whole, CONFIG.analytics, _cue_figures(skipped_s))
-    said = {ln[:LABEL].strip(): ln[LABEL:] for ln in lines}
+    said = {ln[:LABEL_CHARS].strip(): ln[LABEL_CHARS:] for ln in lines}
     assert said["speaking rate"] == f"  -   (under {RATE_MIN_TALK_S:g} s of the rep's talk heard); 2 fillers"
     if skipped_s:
         assert said["recogniser"] == "skipped 12.3 s under load: the counts miss what was said then", lines

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from listener.analytics.plain import LABEL
+from listener.analytics.plain import LABEL_CHARS
 from listener.audio.wav import WavSource
 from listener.cli import main
 from listener.config import geometry, parse_config
@@ -158,7 +158,7 @@ def test_analyze_json_reports_the_cue_metrics(
     assert metrics["asr_partial"] is False and metrics["asr_skipped_s"] == 0
     # the plain text gives the same counts, a line each
     assert main(["analyze", str(wav), "--config", str(cfg)]) == 0
-    text = {line[:LABEL].strip(): line[LABEL:] for line in capsys.readouterr().out.splitlines()}
+    text = {line[:LABEL_CHARS].strip(): line[LABEL_CHARS:] for line in capsys.readouterr().out.splitlines()}
     assert text["words"].startswith(f"{metrics['rep_words']:3d} by rep, {metrics['customer_words']} by customer")
     assert text["questions"].startswith(f"{metrics['rep_questions']:3d} by rep ({metrics['rep_open_questions']} open")
     assert text["speaking rate"].startswith(f"{metrics['rep_wpm']:5.0f} words per minute"), text

@@ -14,7 +14,7 @@ from listener.config.schema import AnalyticsConfig
 from listener.events import Party, SessionSummary
 from listener.transcription.summary import RATE_MIN_TALK_S, CueFigures
 
-LABEL = 14  # the labels' column, as the first lines always had it
+LABEL_CHARS = 14  # the labels' column, as the first lines always had it
 WPM_GUIDANCE = (100, 165)  # metrics.md's speaking-rate guidance, words per minute
 
 
@@ -139,4 +139,4 @@ def _sessions(collector: ReportCollector, config: AnalyticsConfig) -> str:
 
 
 def _line(label: str, text: str) -> str:
-    return f"{label:<{LABEL}}{text}"
+    return f"{label:<{LABEL_CHARS}}{text}"

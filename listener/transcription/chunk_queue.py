@@ -16,7 +16,7 @@ GAP_TOLERANCE_S = 1e-3
 # a full queue skips down to this share of queue_s: a recogniser steadily behind then decodes long unbroken
 # stretches between skips, where skipping a chunk at a time left it 50-150 ms scraps, each decoded as an
 # utterance of its own, and it found three to four times the words that were said
-SKIP_DOWN_TO = 0.5
+SKIP_DOWN_TO_SHARE = 0.5
 
 
 class ChunkQueue:
@@ -35,8 +35,8 @@ class ChunkQueue:
         return bool(self._chunks) and self.queued_s + chunk.duration_s > self.queue_s + GAP_TOLERANCE_S
 
     def make_room(self, chunk: Chunk) -> list[Chunk]:
-        """The oldest chunks, skipped until ``chunk`` and SKIP_DOWN_TO of ``queue_s`` fit."""
-        left_s = self.queue_s * SKIP_DOWN_TO - chunk.duration_s
+        """The oldest chunks, skipped until ``chunk`` and SKIP_DOWN_TO_SHARE of ``queue_s`` fit."""
+        left_s = self.queue_s * SKIP_DOWN_TO_SHARE - chunk.duration_s
         skipped = []
         while self._chunks and self.queued_s > left_s + GAP_TOLERANCE_S:
             old = self._chunks.popleft()

@@ -24,7 +24,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from listener.config.mqtt_schema import MqttConfig
 from listener.outputs.mqtt.connecting import broker_address, kept_meanwhile
 
-WILL_AFTER = 1.5  # keep-alives without a packet after which the broker publishes the Will (MQTT 3.1.1 and 5)
+WILL_AFTER_KEEPALIVES = 1.5  # keep-alives without a packet after which the broker publishes the Will (MQTT 3.1.1 and 5)
 # the first round after a stall reads the closed socket, or its keep-alive check writes into it and the next
 # round reads the reset: a loss later than this after the stall ended has another cause (the stall was
 # shorter than the broker's timer, mosquitto's counting whole seconds, and the connection survived it)
@@ -42,7 +42,7 @@ class StallWatch:
     """Gaps between rounds of paho's loop longer than the broker waits; used from paho's thread only."""
 
     def __init__(self, keepalive_s: float, clock: Callable[[], float] = awake_s) -> None:
-        self.allowance_s = WILL_AFTER * keepalive_s
+        self.allowance_s = WILL_AFTER_KEEPALIVES * keepalive_s
         self._clock = clock
         # the latest round of the current connection: None until its first, so that a paho whose loop stopped
         # reporting rounds would have every loss said as before, not as a stall
@@ -76,12 +76,13 @@ def lost_said(config: MqttConfig, reason: ReasonCode, stalled_s: float | None) -
     """The journal's line for a connection lost for ``reason``; ``stalled_s``: how long this device stood still
     just before the loss, when longer than the broker waits (None: it ran)."""
     where, kept = broker_address(config), kept_meanwhile(config)
+    waits_s = WILL_AFTER_KEEPALIVES * config.keepalive_s
     if stalled_s is None:
         return f"MQTT connection to {where} lost ({reason}); reconnecting with back-off, {kept}"
     # "Unspecified error" would send the installer to the broker, which did what it should
     return (
         f"MQTT connection to {where} lost: this device did not run for {stalled_s:.0f} s (stopped or starved of "
-        f"CPU), longer than the broker waits (1.5 × keepalive_s = {WILL_AFTER * config.keepalive_s:g} s), "
+        f"CPU), longer than the broker waits ({WILL_AFTER_KEEPALIVES:g} × keepalive_s = {waits_s:g} s), "
         "so the broker closed it and published its Last Will (status offline); if this recurs, check the device's "
         f"memory and load (`free -h`, `uptime`: a machine that swaps stalls); reconnecting, {kept}"
     )

@@ -46,8 +46,8 @@ class Dominance:
     def _reason(self) -> DominanceReason:
         return "share" if self.by_share else "monologue"
 
-    def begin(self, start: int) -> None:
-        self.since = start
+    def begin(self, start_frame: int) -> None:
+        self.since = start_frame
         self.session_closed = dict.fromkeys(Party, 0)
         for spans in self.spans.values():
             spans.clear()
@@ -127,29 +127,29 @@ class Dominance:
         elif was and not self.dominating:
             yield self._event(False, frame, frame, share, reason_was)
 
-    def _monologue_since(self, start: int) -> int:
+    def _monologue_since(self, start_frame: int) -> int:
         """The frame by which a floor begun at ``start`` has been heard for ``monologue_frames``: unheard
         time stops its clock, as it does a silence's (Silences._heard_s). Its stretches reach the analytics
         after their silent frames, before the speech after them that could take the clock past them."""
         spans = self.ctx.unheard.spans
-        key = (start, len(spans), spans[-1][1] if spans else 0.0)
+        key = (start_frame, len(spans), spans[-1][1] if spans else 0.0)
         if self._clock is not None and self._clock[0] == key:
             return self._clock[1]  # stepped every 0.1 s: a visit's hundreds of overflow blips are summed once
         s, hop_s = self.ctx.s, self.ctx.limits.hop_s
-        since_s = s(start + self.ctx.limits.monologue_frames)
-        for a, b in self.ctx.unheard.within(s(start), math.inf):
+        since_s = s(start_frame + self.ctx.limits.monologue_frames)
+        for a, b in self.ctx.unheard.within(s(start_frame), math.inf):
             if a >= since_s:
                 break
             since_s += b - a
         self._clock = (key, round(since_s / hop_s))
         return self._clock[1]
 
-    def end(self, frame: int, end: int) -> Iterator[Event]:
+    def end(self, frame: int, end_frame: int) -> Iterator[Event]:
         """The session ended at ``end`` (decided at ``frame``): dominance ends with it, then."""
         if self.dominating:
             # dated when the session ended, not when its end was decided (session_gap_s later), so the
             # episode matches the summary's; a monologue that began in that gap ends as soon as it began
-            yield self._event(False, max(end, self.on_since), frame, self.last_share, "session_end")
+            yield self._event(False, max(end_frame, self.on_since), frame, self.last_share, "session_end")
         self.by_share = self.by_monologue = False
         self.since = None
 

@@ -87,7 +87,7 @@ class Floor:
         self.holder, self.onset = taker, onset
         self.history.append(Take(frame, taker, onset))
 
-    def held(self, frame: int, end_cap: int, taker_onset: int | None = None) -> FloorHeld:
+    def held(self, frame: int, end_cap_frame: int, taker_onset: int | None = None) -> FloorHeld:
         """The current holder's floor, from its onset to its latest speech (at most ``end_cap``); taken by
         a party whose speech began at ``taker_onset``, or released (None)."""
         assert self.holder is not None
@@ -96,7 +96,7 @@ class Floor:
         else:
             last = self.turn_end(self.holder, taker_onset, frame)
             latest = last.end_frame if last is not None else None
-        end = max(self.onset, min(end_cap, latest if latest is not None else self.onset))
+        end = max(self.onset, min(end_cap_frame, latest if latest is not None else self.onset))
         s = self.ctx.s
         return FloorHeld(
             by=self.holder,
@@ -107,10 +107,10 @@ class Floor:
             taken=taker_onset is not None,
         )
 
-    def release(self, frame: int, end_cap: int) -> Iterator[Event]:
+    def release(self, frame: int, end_cap_frame: int) -> Iterator[Event]:
         """Nobody holds the floor any more (the session or the stream ended)."""
         if self.holder is not None:
-            yield self.held(frame, end_cap)
+            yield self.held(frame, end_cap_frame)
             self.holder = None
             self.history.append(Take(frame, None, frame))
         self.free_since = frame

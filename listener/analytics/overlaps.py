@@ -166,12 +166,12 @@ class Interruptions:
             return False  # the interrupter stopped, and began nothing by the limit that could take the floor
         return None
 
-    def _talks_past(self, bid: _Bid, limit: int) -> bool:
+    def _talks_past(self, bid: _Bid, limit_frame: int) -> bool:
         """The holder has speech past ``limit`` that is not (or not yet) an "mm" listening to the interrupter's
         stretch going on: one still no longer than a backchannel may be (it is, if that stretch takes the floor)."""
         holder, run = self.ctx.tracks[bid.by.other], self.ctx.tracks[bid.by].run
         for sound in holder.newest_first():
-            if sound.end_frame <= limit:
+            if sound.end_frame <= limit_frame:
                 return False
             if run is None or not self.floor.listening(bid.by.other, sound, run.start_frame):
                 return True

@@ -136,22 +136,24 @@ class Sessions:
         ends = [e for tr in self.ctx.tracks.values() if (e := tr.known_end(limit)) is not None]
         return max(self.current.start_frame, min(limit, max(ends, default=limit)))
 
-    def close(self, end: int) -> SessionLog:
+    def close(self, end_frame: int) -> SessionLog:
         log, self.current = self.current, None
         assert log is not None
-        self.ended = end
+        self.ended = end_frame
         return log
 
-    def finish(self, frame: int, end: int) -> Iterator[Event]:
+    def finish(self, frame: int, end_frame: int) -> Iterator[Event]:
         """Close the session at frame ``end`` (decided at ``frame``): SessionEnded, then maybe its summary."""
-        log = self.close(end)
+        log = self.close(end_frame)
         s, decided = self.ctx.s, self.ctx.decided_s(frame)
         for party, track in self.ctx.tracks.items():
             run = track.run
-            if run is not None and run.announced and run.start_frame < end:
-                log.segments.append(SpeechSegment(party, s(run.start_frame), s(min(run.last_end_frame, end)), decided))
-        yield SessionEnded(session_id=log.session_id, onset_s=s(log.start_frame), decided_s=decided, end_s=s(end))
-        window = Window(s(log.start_frame), s(end))
+            if run is not None and run.announced and run.start_frame < end_frame:
+                log.segments.append(
+                    SpeechSegment(party, s(run.start_frame), s(min(run.last_end_frame, end_frame)), decided)
+                )
+        yield SessionEnded(session_id=log.session_id, onset_s=s(log.start_frame), decided_s=decided, end_s=s(end_frame))
+        window = Window(s(log.start_frame), s(end_frame))
         unheard = self.ctx.unheard.within(window.start_s, window.end_s)
         summary = summarize(log.session_id, window, decided, log.segments, log.events, self.ctx.config, unheard)
         self.ctx.unheard.forget_before(window.end_s)

@@ -35,12 +35,12 @@ class Silences:
         self._p_hold: float | None = None
         self._probed = False
 
-    def step(self, frame: int, session_start: int | None) -> Iterator[Event]:
+    def step(self, frame: int, session_start_frame: int | None) -> Iterator[Event]:
         tracks = self.ctx.tracks
         speaking = [tr.run.start_frame for tr in tracks.values() if tr.speaking and tr.run is not None]
         if speaking:
             if self.start_frame is not None and not self._ends_the_session(min(speaking)):
-                yield from self._long(min(speaking), frame, session_start)
+                yield from self._long(min(speaking), frame, session_start_frame)
             self.start_frame = None
             return
         if self.start_frame is None and not self._begin():
@@ -83,10 +83,14 @@ class Silences:
             and resume + self.ctx.tracks[Party.REP].min_frames > last + self.ctx.limits.session_gap_frames
         )
 
-    def _long(self, resume: int, frame: int, session_start: int | None) -> Iterator[Event]:
+    def _long(self, resume: int, frame: int, session_start_frame: int | None) -> Iterator[Event]:
         assert self.start_frame is not None
         length = resume - self.start_frame
-        if session_start is None or self.start_frame < session_start or length < self.ctx.limits.long_silence_frames:
+        if (
+            session_start_frame is None
+            or self.start_frame < session_start_frame
+            or length < self.ctx.limits.long_silence_frames
+        ):
             return
         heard_s = self._heard_s(self.start_frame, resume)
         if at_least(heard_s, self.ctx.config.long_silence_s):
@@ -95,11 +99,11 @@ class Silences:
                 onset_s=s(self.start_frame), decided_s=self.ctx.decided_s(frame), duration_s=round(heard_s, 9)
             )
 
-    def _heard_s(self, start: int, end: int) -> float:
+    def _heard_s(self, start_frame: int, end_frame: int) -> float:
         """Seconds of frames start..end the device heard: unheard time is no known silence (a blip costs little).
 
         Known once the drop has reached the analytics, which it does after the frames made of it: with
         the turn model those frames wait for its next output, so a pause is judged with the drop known.
         """
         s = self.ctx.s
-        return s(end - start) - sum(b - a for a, b in self.ctx.unheard.within(s(start), s(end)))
+        return s(end_frame - start_frame) - sum(b - a for a, b in self.ctx.unheard.within(s(start_frame), s(end_frame)))

@@ -129,13 +129,13 @@ class Conversation:
                 self.backchannels.closed(party, st.closed)
         self._emit(out, self.backchannels.step(frame))
 
-    def _end_session(self, frame: int, end: int) -> Iterator[Event]:
+    def _end_session(self, frame: int, end_frame: int) -> Iterator[Event]:
         # the floor goes with the session: a rep start still waiting to hear whether the customer resumes
         # jumped into no pause of this customer's (decided later, it would count in the totals, not the summary)
         self.premature.flush()
-        yield from self.floor.release(frame, end)
-        yield from self.dominance.end(frame, end)
-        yield from self.sessions.finish(frame, end)
+        yield from self.floor.release(frame, end_frame)
+        yield from self.dominance.end(frame, end_frame)
+        yield from self.sessions.finish(frame, end_frame)
 
     def _warn_capped(self) -> None:
         """The session has lasted session_max_s: it ends now, as at a session gap, at the last speech known

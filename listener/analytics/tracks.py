@@ -118,13 +118,18 @@ class Track:
             return self.run.last_end_frame
         return self.spans[-1].end_frame if self.spans else None
 
-    def known_end(self, limit: int) -> int | None:
+    def known_end(self, limit_frame: int) -> int | None:
         """``latest_end`` as it stood at frame ``limit``: of speech already known as speech by then."""
         run = self.run
-        if run is not None and run.announced and run.start_frame + self.min_frames <= limit:
-            return min(run.last_end_frame, limit)
+        if run is not None and run.announced and run.start_frame + self.min_frames <= limit_frame:
+            return min(run.last_end_frame, limit_frame)
         return next(
-            (min(s.end_frame, limit) for s in reversed(self.spans) if s.start_frame + self.min_frames <= limit), None
+            (
+                min(s.end_frame, limit_frame)
+                for s in reversed(self.spans)
+                if s.start_frame + self.min_frames <= limit_frame
+            ),
+            None,
         )
 
     def covering(self, f: int) -> Span | bool | None:
@@ -141,14 +146,14 @@ class Track:
             return Span(run.start_frame, run.last_end_frame)
         return False
 
-    def span_starting(self, start: int) -> Span | Run | None:
+    def span_starting(self, start_frame: int) -> Span | Run | None:
         """The stretch that began at ``start``: closed (Span), still open (Run), or forgotten."""
-        if self.run is not None and self.run.start_frame == start:
+        if self.run is not None and self.run.start_frame == start_frame:
             return self.run
         for span in reversed(self.spans):
-            if span.start_frame == start:
+            if span.start_frame == start_frame:
                 return span
-            if span.start_frame < start:
+            if span.start_frame < start_frame:
                 break
         return None
 

@@ -202,36 +202,36 @@ def draw_timeline(
 
 
 def _extent(e: Reported) -> tuple[float, float]:
-    t = e.onset_s
+    t_s = e.onset_s
     if isinstance(e, ResponseGap):
-        return min(t, t - e.gap_s), max(t, t - e.gap_s)
+        return min(t_s, t_s - e.gap_s), max(t_s, t_s - e.gap_s)
     if isinstance(e, LongSilence):
-        return t, t + e.duration_s
+        return t_s, t_s + e.duration_s
     if isinstance(e, FloorHeld):
-        return t, e.end_s
-    return t, t
+        return t_s, e.end_s
+    return t_s, t_s
 
 
 def _marker(ax: Any, e: Reported, heads_from_s: float) -> None:
-    t = e.onset_s
+    t_s = e.onset_s
     if isinstance(e, Interruption) and e.successful is not None:
         # above the rep's lane pointing down at it, below the customer's pointing up: never on the overlap bar
         shape = "v" if e.by is Party.REP else "^"
         face = COLORS["overlap"] if e.successful else "white"
-        ax.plot([t], [MARKER_Y[e.by]], marker=shape, ms=9, mfc=face, mec=COLORS["overlap"], ls="none")
+        ax.plot([t_s], [MARKER_Y[e.by]], marker=shape, ms=9, mfc=face, mec=COLORS["overlap"], ls="none")
     elif isinstance(e, Backchannel):
-        ax.plot([t], [MARKER_Y[e.by]], marker="o", ms=5, color=COLORS["gap"], ls="none")
+        ax.plot([t_s], [MARKER_Y[e.by]], marker="o", ms=5, color=COLORS["gap"], ls="none")
     elif isinstance(e, PrematureStart):
-        ax.plot([t], [MARKER_Y[Party.REP]], marker="X", ms=8, color="#9467bd", ls="none")
+        ax.plot([t_s], [MARKER_Y[Party.REP]], marker="X", ms=8, color="#9467bd", ls="none")
     elif isinstance(e, LongSilence):
-        ax.axvspan(t, t + e.duration_s, ymin=0.1, ymax=0.9, color="0.6", alpha=0.25, hatch="//", lw=0)
+        ax.axvspan(t_s, t_s + e.duration_s, ymin=0.1, ymax=0.9, color="0.6", alpha=0.25, hatch="//", lw=0)
     elif isinstance(e, ResponseGap):
-        _gap(ax, t, e.gap_s, heads_from_s)
+        _gap(ax, t_s, e.gap_s, heads_from_s)
     elif isinstance(e, Pause):
-        ax.plot([t], [GAP_Y], marker="|", ms=12, color="0.35", ls="none")
+        ax.plot([t_s], [GAP_Y], marker="|", ms=12, color="0.35", ls="none")
     elif isinstance(e, FloorHeld):
         y = LANES[e.by] - 0.36
-        ax.plot([t, e.end_s], [y, y], color=COLORS[e.by], lw=2.5, alpha=0.5, solid_capstyle="butt")
+        ax.plot([t_s, e.end_s], [y, y], color=COLORS[e.by], lw=2.5, alpha=0.5, solid_capstyle="butt")
 
 
 def _gap(ax: Any, t_s: float, gap_s: float, heads_from_s: float) -> None:

@@ -288,11 +288,11 @@ class MqttStage(Stage):
             session_id = self.tally.backchannel(event)
         elif isinstance(event, DominanceChanged):
             self.tally.dominance(event)
-        ts = self.times.ts_ms()
+        ts_ms = self.times.ts_ms()
         onset_ms = self._onset_ms(event)
         if isinstance(event, SessionStarted):
             self.clock.session_started(event.session_id, onset_ms)
-        message = payloads.event(event, ts, onset_ms, session_id, outcome=outcome)
+        message = payloads.event(event, ts_ms, onset_ms, session_id, outcome=outcome)
         if message is None:
             return
         if isinstance(event, SessionEnded):  # stored with its summary, which comes next if it comes

@@ -276,8 +276,8 @@ def _apart_rule(space: Space) -> str:
 
 def too_little_speech(votes: Votes, speech_s: float) -> str:
     """Why calibration cannot place anyone: silence (or a steady noise) against sound that is not a voice."""
-    heard = math.floor(speech_s * 10.0) / 10.0  # never "1.0 s heard, 1.0 s needed"
-    start = f"only {heard:.1f} s of speech heard (at least {MIN_SPEECH_S:.1f} s needed)"
+    heard_s = math.floor(speech_s * 10.0) / 10.0  # never "1.0 s heard, 1.0 s needed"
+    start = f"only {heard_s:.1f} s of speech heard (at least {MIN_SPEECH_S:.1f} s needed)"
     if speech_s <= votes.heard_s < MIN_LISTEN_S:  # (votes made by hand may leave heard_s at 0: unknown)
         # nothing in the room is to blame: the recording cannot hold enough speech however well the rep talks
         settling = (

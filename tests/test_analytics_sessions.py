@@ -128,6 +128,19 @@ def test_dominance_by_share_goes_on_only_as_the_rep_talks_never_in_a_sessions_cl
     assert summary.dominance_s == pytest.approx(4.9) and summary.dominance_episodes == 1
 
 
+def test_the_reps_talk_that_lets_the_share_start_dominance_is_talk_since_the_last_check() -> None:
+    """docs/metrics.md: dominance by share starts only if "the rep has spoken since the last evaluation". With a
+    20 s window, the share crosses 0.65 between the checks at 20.0 s (0.648) and 20.1 s (0.652), as the customer's
+    first words leave it. A rep who stopped exactly at 20.0 s was last heard by the 20.0 s check: nothing starts,
+    then or later in the silence. A rep heard 0.01 s past it has spoken since: dominating from 20.1 s."""
+    config = with_analytics(rolling_window_s=20.0, dominance_min_speech_s=15.0)
+    stopped = run([("customer", 0.0, 7.0), ("rep", 7.1, 20.0)], 45.0, config)
+    assert of(stopped, DominanceChanged) == []
+    spoke = run([("customer", 0.0, 7.0), ("rep", 7.1, 20.01)], 45.0, config)
+    on = of(spoke, DominanceChanged)[0]
+    assert (on.dominating, on.reason, on.onset_s, on.decided_s) == (True, "share", 20.1, pytest.approx(20.1))
+
+
 def test_dominance_by_monologue() -> None:
     config = with_analytics(dominance_min_speech_s=600.0, session_gap_s=100.0)
     c = run([("customer", 0.0, 2.0), ("rep", 2.5, 70.0), ("customer", 70.5, 80.0)], 84.0, config)

@@ -87,6 +87,10 @@ def test_an_mm_ending_with_the_holders_last_word_waits_for_the_holder_to_go_on()
     assert of(c, Backchannel) == []
     went_on = run([("customer", 0.0, 4.0), ("rep", 3.7, 4.0), ("customer", 6.0, 12.0)], 16.0)
     assert [(b.by, b.onset_s) for b in of(went_on, Backchannel)] == [(REP, 3.7)]
+    # the customer's "mm" 0.5 s into the rep's answer listens to the answer (its backchannel): the speech that
+    # ended with the rep's "mm" is no going on either, though it is the customer's, and older than the answer
+    listened = run([("customer", 0.0, 4.0), ("rep", 3.7, 4.0), ("rep", 6.0, 12.0), ("customer", 6.5, 6.8)], 16.0)
+    assert [(b.by, b.onset_s) for b in of(listened, Backchannel)] == [(CUST, 6.5)]
 
 
 def test_a_premature_start_is_bounded_by_its_own_settings() -> None:

@@ -5,6 +5,8 @@ Times sit on the 10 ms frame grid, so "exactly at the threshold" is exact.
 
 from __future__ import annotations
 
+import dataclasses
+
 from listener.analytics.replay import activity, frame_blocks
 from listener.analytics.sessions import SessionBounds, SessionEnd
 from listener.analytics.stage import ConversationAnalytics
@@ -51,3 +53,16 @@ def test_each_session_ended_in_one_block_says_where_the_next_began() -> None:
         (40.0, 75.0),
         (80.0, 115.0),
     ]
+
+
+def test_a_block_that_repeats_frames_already_stepped_adds_only_its_new_ones() -> None:
+    """A source restart may hand on frames again (the analytics skip them: test_analytics_stage.py). The bounds
+    skip them too: the customer's last words at 25-27 s, in frames 20-30 s sent twice, end the session at 57.0 s,
+    as in one block, not 10 s later as if said again after 30 s."""
+    act = activity([("customer", 0.5, 5.0), ("customer", 25.0, 27.0)], 70.0)
+    first = next(frame_blocks(act, bounds=[3000]))
+    repeat = dataclasses.replace(next(frame_blocks({p: a[2000:] for p, a in act.items()})), start_s=20.0)
+    (whole,) = frame_blocks(act)
+    assert SessionBounds(CONFIG, whole).frames(whole) == [SessionEnd(57.0, False, None)]
+    bounds = SessionBounds(CONFIG, first)
+    assert [bounds.frames(b) for b in (first, repeat)] == [[], [SessionEnd(57.0, False, None)]]

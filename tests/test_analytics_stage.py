@@ -153,6 +153,16 @@ def test_frames_are_not_counted_twice() -> None:
     assert _reported([first, repeat], 10.0) == _reported(list(frame_blocks(act)), 10.0)
 
 
+def test_a_stream_ending_past_its_last_frames_decides_its_end_at_its_last_whole_frame() -> None:
+    """The frames came up to 10.0 s and the stream ended at 10.02 s (its last 20 ms never reached the analytics):
+    what the end decides is dated at the stream's last whole frame, 10.02 s, though 10.02 / 0.01 comes out as
+    1001.9999999999999 frames in floating point (read as frame 1001, it was dated 10.01 s)."""
+    (block,) = frame_blocks(activity([("customer", 0.5, 6.0)], 10.0))
+    stage = ConversationAnalytics(Config())
+    out = [*stage.process(block), *stage.process(EndOfStream(10.02))]
+    assert [(e.end_s, e.decided_s) for e in out if isinstance(e, vocabulary.SessionEnded)] == [(6.0, 10.02)]
+
+
 def _reported(blocks: list[ActivityFrames], seconds: float) -> list[tuple[object, ...]]:
     """The stage's reported events (session ids left out: they are random)."""
     stage = ConversationAnalytics(Config())

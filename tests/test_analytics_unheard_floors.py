@@ -60,6 +60,20 @@ def test_a_monologue_heard_for_over_a_minute_across_a_pause_dominates_from_its_s
     assert s.dominance_s == pytest.approx(150.0 - 127.7)  # to the session's end (the share keeps it on)
 
 
+def test_a_pause_pressed_as_the_monologue_reaches_its_sixtieth_second_leaves_its_onset_there() -> None:
+    """The rep's floor from 39 s has been heard for exactly 60 s at 99.0 s, when the privacy button is pressed
+    for 10 s. The floor is longer than 60 s only once the rep is heard again (amber decided at 109.1 s), but it
+    reached its 60 s at 99.0 s, before the pause, and that is the episode's onset, as without the pause: time
+    unheard after the sixtieth second moves it no later."""
+    mm = [("customer", t, t + 0.6) for t in (62.1, 92.2)]
+    segments = [("customer", 0.0, 38.0), ("rep", 39.0, 99.0), *mm, ("rep", 109.0, 115.0), ("customer", 115.5, 130.0)]
+    out = replay(segments, 170.0, (99.0, 109.0))
+    on = next(e for e in out if isinstance(e, DominanceChanged))
+    assert (on.dominating, on.onset_s, on.reason) == (True, 99.0, "monologue")
+    assert on.decided_s == pytest.approx(109.1)
+    assert dominance(replay(segments, 170.0, None))[0] == (True, 99.0, "monologue")
+
+
 def test_unheard_time_inside_a_dominance_episode_is_no_dominance() -> None:
     """Dominating by share from 30 s to 102.1 s, 19.5 s of it paused: 52.6 s dominating, not 72.1 s."""
     mm = [("customer", t, t + 0.5) for t in (25.0, 45.0, 71.0)]

@@ -74,6 +74,17 @@ def test_a_pause_pressed_as_the_monologue_reaches_its_sixtieth_second_leaves_its
     assert dominance(replay(segments, 170.0, None))[0] == (True, 99.0, "monologue")
 
 
+def test_an_outage_reported_in_one_second_pieces_stops_the_monologues_clock_for_all_of_them() -> None:
+    """The microphone is lost 50-60 s inside the rep's floor (from 40.5 s), and the reopen loop reports it as ten
+    1 s drops, each joining the one before: all 10 s are unheard, so the floor has been heard 60 s at 110.5 s, not
+    at 101.5 s (its first second only). The customer's 40 s and two "mm"s keep the share under 0.65 throughout."""
+    mm = [("customer", t, t + 0.5) for t in (65.0, 95.0)]
+    segments = [("customer", 0.0, 40.0), ("rep", 40.5, 50.0), ("rep", 60.0, 115.0), *mm, ("customer", 115.5, 125.0)]
+    pieces = [AudioDropped(50.0 + k, 1.0, "device_lost") for k in range(10)]
+    out = raw_events(segments, 160.0, bounds=[5000 + 100 * k for k in range(11)], drops=pieces)
+    assert dominance(out)[0] == (True, 110.5, "monologue")
+
+
 def test_unheard_time_inside_a_dominance_episode_is_no_dominance() -> None:
     """Dominating by share from 30 s to 102.1 s, 19.5 s of it paused: 52.6 s dominating, not 72.1 s."""
     mm = [("customer", t, t + 0.5) for t in (25.0, 45.0, 71.0)]

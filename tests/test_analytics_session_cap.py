@@ -198,3 +198,14 @@ def test_check_config_refuses_a_session_max_s_out_of_its_range(tmp_path: Path) -
     cfg = tmp_path / "listener.toml"
     cfg.write_text("[analytics]\nsession_max_s = 60\n")  # a minute: consultations would be cut in pieces
     one_line(listener_cli("check-config", str(cfg)), "analytics.session_max_s = 60.0", "between 600.0 and 86400.0")
+
+
+def test_the_holders_mm_just_past_the_limit_of_a_cut_in_across_a_cut_leaves_it_successful() -> None:
+    """As above, the rep falling silent at 601.8 s, before the 602.0 s limit of the customer's cut-in at 600.0 s;
+    then the rep says "mm" from 602.01 s, in the floor the customer took at 601.5 s after the cut released it.
+    Only the rep's speech by the limit says whether it fell silent by then: the interruption succeeded."""
+    talk = [("customer", 3 * k + 0.5, 3 * k + 2.5) for k in range(198)]
+    rep = [("rep", 594.0, 601.8), ("rep", 602.01, 602.3), ("rep", 621.0, 630.0)]
+    c = run([*talk, *rep, ("customer", 600.0, 620.0)], 660.0, with_analytics(session_max_s=MAX_S))
+    cut_in = [e for e in c.events if isinstance(e, Interruption) and e.onset_s > 590.0]
+    assert [(e.by.value, e.onset_s, e.successful) for e in cut_in] == [("customer", 600.0, True)]

@@ -11,7 +11,7 @@ from listener.cli import main
 from listener.config import load_config
 from listener.config.array_checks import angle_apart_deg
 from listener.service.calibrate import _events, collect_votes
-from listener.service.calibrate.estimation import find_clusters
+from listener.service.calibrate.clusters import find_clusters
 from listener.service.calibrate.space import Space
 from listener.service.calibrate.write import write_parties
 

@@ -18,7 +18,7 @@ from listener.audio.wav import WavSource
 from listener.cli import main
 from listener.config import geometry, load_config
 from listener.service.calibrate import Votes, collect_votes, estimate
-from listener.service.calibrate.estimation import (
+from listener.service.calibrate.clusters import (
     MIN_OWN_TURNS,
     OWN_VOTES,
     SECOND_TALKER_SHARE,
@@ -184,7 +184,7 @@ def _rep_and_clatter(burst_frames: int) -> Votes:
 )
 def test_a_direction_is_a_talker_only_with_own_votes_within_a_turn(burst_frames: int, placed: bool) -> None:
     """OWN_VOTES: a clink casts a few votes in a burst, a voice keeps voting. The bench's sink clatter between the
-    rep's sentences cast 15 (calibrate.estimation's comment); with one vote fewer per burst than OWN_VOTES the same
+    rep's sentences cast 15 (calibrate.clusters' comment); with one vote fewer per burst than OWN_VOTES the same
     direction, alone each time, is no talker's either, and the customer goes opposite the rep."""
     votes, config = _rep_and_clatter(burst_frames), load_config(None)
     space = Space.of(config)

@@ -14,7 +14,7 @@ from listener.cli import main
 from listener.config import load_config
 from listener.config.presets import PRESETS
 from listener.service.calibrate import Votes, _refusal, estimate
-from listener.service.calibrate.estimation import find_clusters
+from listener.service.calibrate.clusters import find_clusters
 from listener.service.calibrate.space import Space
 from listener.service.runner import sample_conversation
 from tests import synth

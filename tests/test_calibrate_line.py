@@ -14,7 +14,7 @@ from bench import room as bench_room
 from listener.config import load_config, parse_config
 from listener.config.presets import PRESETS
 from listener.service.calibrate import Votes, estimate
-from listener.service.calibrate.estimation import find_clusters
+from listener.service.calibrate.clusters import find_clusters
 from listener.service.calibrate.space import Space
 from listener.service.doctor import directions_check
 from tests import synth

@@ -1,0 +1,51 @@
+"""The turn model's echo guard (listener/turns/echo.py), on hand-made levels where its rules decide."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from listener.config.schema import CHANNEL_MAP_RATIO_DB
+from listener.events import SpatialFrames
+from listener.spatial.frontend import SILENT_SNR_DB
+from listener.turns.echo import EchoGuard
+
+STEP_S = 0.02  # a model step: two 10 ms frames
+BRIDGE_S = 0.2  # activity.bridge_gap_s's default
+
+
+def levels(rep_db: list[float], customer_db: list[float]) -> SpatialFrames:
+    """Frames carrying only the parties' levels (all the guard reads)."""
+    n = len(rep_db)
+    return SpatialFrames(
+        start_s=0.0,
+        hop_s=STEP_S / 2,
+        sample_rate_hz=16000,
+        fft_size=512,
+        power=np.zeros((n, 1), np.float32),
+        rep_weight=np.zeros((n, 1), np.float32),
+        customer_weight=np.zeros((n, 1), np.float32),
+        noise_power=np.zeros(1, np.float32),
+        rep_snr_db=np.array(rep_db, np.float32),
+        customer_snr_db=np.array(customer_db, np.float32),
+        doa_deg=np.full(n, np.nan, np.float32),
+    )
+
+
+def test_each_steps_levels_are_the_smoothed_levels_of_its_own_frames() -> None:
+    """The pending levels line up with the frames awaiting a decision: a step's mean is of its own two frames."""
+    guard = EchoGuard(CHANNEL_MAP_RATIO_DB, 2, BRIDGE_S)
+    guard.take(levels([30.0] * 10, [SILENT_SNR_DB] * 10))
+    steps = guard.step_levels_db()
+    assert len(steps) == 5
+    # the 5-frame average starts from silence: frames 0 and 1 hold one and two fifths of the rep's 30 dB
+    assert steps[0] == pytest.approx(((30.0 + 4 * SILENT_SNR_DB + 60.0 + 3 * SILENT_SNR_DB) / 10, SILENT_SNR_DB))
+    guard.done(4)
+    assert guard.step_levels_db() == [pytest.approx((30.0, SILENT_SNR_DB))] * 3  # frames 4-9: full windows
+
+
+def test_a_party_exactly_the_ratio_below_the_other_may_start() -> None:
+    """As the heuristic decider's floor: only a party *more* than the ratio below the other is its echo."""
+    for customer_db, started in [(20.0 - CHANNEL_MAP_RATIO_DB, True), (19.9 - CHANNEL_MAP_RATIO_DB, False)]:
+        guard = EchoGuard(CHANNEL_MAP_RATIO_DB, 2, BRIDGE_S)
+        assert guard.hold_back((True, False), (True, True), (20.0, customer_db), STEP_S) == (True, started)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from listener.analytics.tracks import Track
 from listener.config.schema import CHANNEL_MAP_RATIO_DB
-from listener.events import SpatialFrames
+from listener.events import Party, SpatialFrames
 from listener.spatial.frontend import SILENT_SNR_DB
 from listener.turns.echo import EchoGuard
 
@@ -49,3 +50,23 @@ def test_a_party_exactly_the_ratio_below_the_other_may_start() -> None:
     for customer_db, started in [(20.0 - CHANNEL_MAP_RATIO_DB, True), (19.9 - CHANNEL_MAP_RATIO_DB, False)]:
         guard = EchoGuard(CHANNEL_MAP_RATIO_DB, 2, BRIDGE_S)
         assert guard.hold_back((True, False), (True, True), (20.0, customer_db), STEP_S) == (True, started)
+
+
+def closes(gap_steps: int) -> bool:
+    """Whether the timeline (10 ms frames, the default bridge) ends the customer's speech across this gap."""
+    track = Track(Party.CUSTOMER, round(BRIDGE_S / (STEP_S / 2)), 1, keep_frames=0)
+    activity = [True] * 20 + [False] * (2 * gap_steps) + [True]
+    return any(track.step(f, on).closed is not None for f, on in enumerate(activity))
+
+
+@pytest.mark.parametrize("gap_steps", [5, 9, 10, 11])
+def test_a_party_back_after_a_gap_is_guarded_exactly_when_the_timeline_does_not_bridge_it(gap_steps: int) -> None:
+    """Coming back within the bridge is left to the model (the timeline joins it to the speech before);
+    past it, a return under the other's loud voice is a start like any other, and its echo is held back."""
+    guard = EchoGuard(CHANNEL_MAP_RATIO_DB, 2, BRIDGE_S)
+    loud, echo = 20.0, 20.0 - CHANNEL_MAP_RATIO_DB - 6.0
+    active = (True, True)
+    for now in [(True, True)] * 10 + [(True, False)] * gap_steps:
+        active = guard.hold_back(active, now, (loud, loud if now[1] else echo), STEP_S)
+    back = guard.hold_back(active, (True, True), (loud, echo), STEP_S)
+    assert back == (True, not closes(gap_steps))

@@ -1,0 +1,57 @@
+"""The heuristic decider (listener/spatial/decide.py) on hand-made levels, where its stated rules decide."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from listener.config import Config, parse_config
+from listener.events import ActivityFrames, SpatialFrames
+from listener.spatial.decide import SMOOTH_FRAMES, ActivityDecider
+
+HOP_S = 0.01
+
+
+def levels(rep_db: list[float], customer_db: list[float] | None = None) -> SpatialFrames:
+    """Frames carrying only the parties' levels (all the decider reads); the customer silent unless given."""
+    n = len(rep_db)
+    return SpatialFrames(
+        start_s=0.0,
+        hop_s=HOP_S,
+        sample_rate_hz=16000,
+        fft_size=512,
+        power=np.zeros((n, 1), np.float32),
+        rep_weight=np.zeros((n, 1), np.float32),
+        customer_weight=np.zeros((n, 1), np.float32),
+        noise_power=np.zeros(1, np.float32),
+        rep_snr_db=np.array(rep_db, np.float32),
+        customer_snr_db=np.array(customer_db if customer_db is not None else [-60.0] * n, np.float32),
+        doa_deg=np.full(n, np.nan, np.float32),
+    )
+
+
+def decided(config: Config, frames: SpatialFrames) -> ActivityFrames:
+    (out,) = [e for e in ActivityDecider(config).process(frames) if isinstance(e, ActivityFrames)]
+    return out
+
+
+def test_the_speech_likelihood_is_even_at_the_switch_on_level() -> None:
+    """Each party's ``*_prob`` is its likelihood: 0.5 where its level reaches speech_snr_db, less below, more
+    above, never past 1 (the other party silent throughout)."""
+    config = parse_config({})
+    on = config.activity.speech_snr_db
+    held = SMOOTH_FRAMES - 1  # the first frame whose smoothing window holds only the level itself
+    for level_db, low, high in [(on, 0.5, 0.5), (on + 12.0, 0.5, 1.0), (on - 12.0, 0.0, 0.5), (-60.0, 0.0, 1e-6)]:
+        for speaker, silent in [("rep", "customer"), ("customer", "rep")]:
+            given = {speaker: [level_db] * 20, silent: [-60.0] * 20}
+            out = decided(config, levels(given["rep"], given["customer"]))
+            prob = getattr(out, f"{speaker}_prob")[held:]
+            assert np.all((prob >= low - 1e-6) & (prob <= high + 1e-6)), (speaker, level_db, prob)
+            assert np.all(getattr(out, f"{silent}_prob") < 1e-6)
+
+
+def test_a_streams_first_block_is_decided_frame_for_frame() -> None:
+    """The smoothing starts from silence it makes up, not from frames it takes out of the block."""
+    config = parse_config({})
+    for n in (1, 5, 20):
+        out = decided(config, levels([20.0] * n))
+        assert out.n_frames == out.rep_prob.size == out.customer_active.size == n

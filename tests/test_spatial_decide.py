@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from listener.config import Config, parse_config
 from listener.events import ActivityFrames, SpatialFrames
@@ -55,3 +56,15 @@ def test_a_streams_first_block_is_decided_frame_for_frame() -> None:
     for n in (1, 5, 20):
         out = decided(config, levels([20.0] * n))
         assert out.n_frames == out.rep_prob.size == out.customer_active.size == n
+
+
+@pytest.mark.parametrize("hangover_s", [0.01, 0.1, 0.4])
+def test_a_party_stays_on_for_the_hangover_after_its_evidence_fades(hangover_s: float) -> None:
+    """docs/config.md: "a party stays active this long after its evidence fades" (the frames it stops at
+    without a hangover being where the evidence faded)."""
+    speech = levels([20.0] * 50 + [-60.0] * 100)
+    without = decided(parse_config({"activity": {"hangover_s": 0.0}}), speech).rep_active
+    held = decided(parse_config({"activity": {"hangover_s": hangover_s}}), speech).rep_active
+    assert without[20:50].all() and not without[60:].any()
+    assert held.sum() - without.sum() == round(hangover_s / HOP_S)
+    assert held[without].all()  # the same run, lengthened

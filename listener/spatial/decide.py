@@ -92,9 +92,8 @@ class ActivityDecider(Stage):
                 recent[p] = (recent[p] << 1 | evidence) & ONSET_MASK
                 if evidence and (active[p] or recent[p].bit_count() >= ONSET_FRAMES):
                     active[p], hold[p] = True, hang_frames
-                elif hold[p] > 0:
+                elif hold[p] > 0:  # on for the hangover's frames past the evidence, the last one included
                     hold[p] -= 1
-                    active[p] = hold[p] > 0
                 else:  # no hangover left (or none configured): the evidence is gone, so is the party
                     active[p] = False
             out[i] = active

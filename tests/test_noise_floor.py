@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from listener.spatial.noise import BIAS_DB, NoiseFloor
+from listener.spatial.noise import BIAS_DB, INITIAL_FRAMES, NoiseFloor
 from listener.turns.features import FLOOR_BIAS_DB, INITIAL_SPREAD_DB, BandFloor
 
 BINS = 257
@@ -105,3 +105,22 @@ def test_the_floor_follows_the_room_as_fast_per_second_at_a_20_ms_hop() -> None:
         rises.append(float(np.median(10.0 * np.log10(after / before))))
     assert rises[0] > 3.0
     assert rises[1] == pytest.approx(rises[0], abs=1.0)
+
+
+def test_digital_silence_before_any_sound_leaves_the_floor_where_it_starts() -> None:
+    """Frames not heard leave the floor where it was, also before the first heard frame of a stream."""
+    floor = NoiseFloor(BINS, hop_s=0.01)
+    start = floor.floor.copy()
+    out = floor.update(np.zeros((3, BINS), np.float32), np.zeros(3, bool))
+    np.testing.assert_allclose(out, np.repeat(start[None], 3, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(floor.floor, start, rtol=1e-5)
+
+
+def test_the_starting_mean_is_of_the_first_frames_only_then_the_floor_tracks() -> None:
+    """After INITIAL_FRAMES frames the floor steps (slowly up, here), instead of averaging a loud frame in."""
+    power = np.full((INITIAL_FRAMES + 1, BINS), MEAN_POWER, np.float32)
+    power[INITIAL_FRAMES] *= 1000.0  # a frame 30 dB up: a sixth of a running mean would lift the floor 22 dB
+    out = NoiseFloor(BINS, hop_s=0.01).update(power, np.ones(INITIAL_FRAMES + 1, bool))
+    np.testing.assert_allclose(out[INITIAL_FRAMES - 1], MEAN_POWER, rtol=1e-4)  # the mean, the bias restored
+    rise_db = 10.0 * np.log10(out[INITIAL_FRAMES] / out[INITIAL_FRAMES - 1])
+    assert np.all((rise_db > 0.0) & (rise_db < 1.0))

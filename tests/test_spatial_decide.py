@@ -7,7 +7,7 @@ import pytest
 
 from listener.config import Config, parse_config
 from listener.events import ActivityFrames, SpatialFrames
-from listener.spatial.decide import SMOOTH_FRAMES, ActivityDecider
+from listener.spatial.decide import HYSTERESIS_DB, SMOOTH_FRAMES, ActivityDecider
 
 HOP_S = 0.01
 
@@ -68,3 +68,13 @@ def test_a_party_stays_on_for_the_hangover_after_its_evidence_fades(hangover_s: 
     assert without[20:50].all() and not without[60:].any()
     assert held.sum() - without.sum() == round(hangover_s / HOP_S)
     assert held[without].all()  # the same run, lengthened
+
+
+def test_a_level_exactly_at_the_switch_on_or_stay_on_level_counts() -> None:
+    """speech_snr_db is the level that counts as speech, and a party once on stays on *down to* HYSTERESIS_DB
+    under it: either level itself is evidence."""
+    config = parse_config({"activity": {"hangover_s": 0.0}})
+    on = config.activity.speech_snr_db
+    assert decided(config, levels([on] * 30)).rep_active[10:].all()
+    stays = decided(config, levels([on + 2.0] * 30 + [on - HYSTERESIS_DB] * 30)).rep_active
+    assert stays[10:].all()

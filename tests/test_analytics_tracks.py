@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from listener.analytics.tracks import Track
 from listener.config import Config
-from listener.events import Backchannel, FloorHeld, Interruption, PrematureStart, ResponseGap, SessionEnded
+from listener.events import Backchannel, FloorHeld, Interruption, Party, PrematureStart, ResponseGap, SessionEnded
 from tests.analytics_timelines import CONFIG, CUST, REP, of, run
 
 
@@ -104,3 +105,17 @@ def test_a_customer_sound_too_short_to_be_speech_is_no_resumption() -> None:
     assert of(run([("customer", 0.0, 5.0), ("rep", 5.5, 8.0), ("customer", 6.0, 6.05)], 15.0), PrematureStart) == []
     resumed = run([("customer", 0.0, 5.0), ("rep", 5.5, 8.0), ("customer", 6.0, 6.1)], 15.0)  # 0.1 s: speech
     assert [p.onset_s for p in of(resumed, PrematureStart)] == [5.5]
+
+
+def test_a_track_tells_only_what_it_knew_at_the_frame_asked_about() -> None:
+    """Before its first frame a track cannot say the party was silent in it; ``known_end(limit)`` is the latest
+    end as it stood at ``limit``, however far the speech has gone since (sessions cut at such a limit)."""
+    track = Track(Party.CUSTOMER, bridge_frames=20, min_frames=10, keep_frames=0)
+    assert track.spoke_within(0, 1) is None
+    for f in range(30):
+        track.step(f, True)
+    assert (track.known_end(5), track.known_end(20), track.latest_end()) == (None, 20, 30)
+    for f in range(30, 60):
+        track.step(f, False)  # closed at frame 49: quiet for the bridge
+    assert track.spans[-1].end_frame == 30
+    assert (track.known_end(25), track.known_end(60)) == (25, 30)

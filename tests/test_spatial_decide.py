@@ -78,3 +78,24 @@ def test_a_level_exactly_at_the_switch_on_or_stay_on_level_counts() -> None:
     assert decided(config, levels([on] * 30)).rep_active[10:].all()
     stays = decided(config, levels([on + 2.0] * 30 + [on - HYSTERESIS_DB] * 30)).rep_active
     assert stays[10:].all()
+
+
+def onsets(evidence: str) -> np.ndarray:
+    """The rep's activity over smoothed levels just over (``1``) or far under (``0``) the switch-on level."""
+    config = parse_config({"activity": {"hangover_s": 0.0}})
+    on = config.activity.speech_snr_db
+    smooth = np.array([[on + 1.0 if bit == "1" else -60.0, -60.0] for bit in evidence], np.float32)
+    return ActivityDecider(config)._decide(smooth)[:, 0]
+
+
+def test_an_onset_needs_four_frames_of_evidence_within_the_last_eight() -> None:
+    """README: "an onset that needs 4 of 8 frames". Four frames spanning nine (first to last) are one too spread."""
+    assert onsets("1" + "0000" + "111" + "0000")[7]  # frames 0 and 5-7: within eight
+    assert not onsets("1" + "00000" + "111" + "0000").any()  # frames 0 and 6-8
+    assert onsets("1" + "00000" + "1111" + "0000")[9]  # a fourth frame in 2-9
+
+
+def test_a_stream_starts_with_no_onset_evidence() -> None:
+    """Three frames of evidence right at a stream's start are as short of an onset as anywhere else."""
+    assert not onsets("111" + "0000").any()
+    assert onsets("1111" + "0000")[3]

@@ -101,6 +101,14 @@ def test_dominance_begun_on_the_share_where_a_session_ends_is_the_next_sessions(
     assert not Window(0.0, 30.0).holds(just_before) and Window(30.0, 60.0).holds(just_before)
 
 
+def test_dominance_still_on_where_a_summary_ends_counts_to_its_end() -> None:
+    """A session summarised while still open (``session_span``: it runs to the end given) with the rep still
+    dominating: no change has closed the episode yet, and its time so far counts."""
+    on = DominanceChanged(dominating=True, onset_s=42.0, decided_s=42.0, rep_share=0.7, reason="share")
+    s = summarize("", Window(0.0, 60.0), 60.0, [], [on], CONFIG.analytics)
+    assert s.dominance_episodes == 1 and s.dominance_s == pytest.approx(18.0)
+
+
 def test_the_longest_silence_is_the_longest_of_the_sessions_long_silences() -> None:
     c = run([("customer", 0.0, 10.0), ("rep", 14.0, 20.0), ("customer", 28.0, 35.0), ("rep", 35.5, 40.0)], 45.0)
     assert [(x.onset_s, x.duration_s) for x in of(c, LongSilence)] == [(10.0, 4.0), (20.0, 8.0)]

@@ -124,3 +124,12 @@ def test_the_starting_mean_is_of_the_first_frames_only_then_the_floor_tracks() -
     np.testing.assert_allclose(out[INITIAL_FRAMES - 1], MEAN_POWER, rtol=1e-4)  # the mean, the bias restored
     rise_db = 10.0 * np.log10(out[INITIAL_FRAMES] / out[INITIAL_FRAMES - 1])
     assert np.all((rise_db > 0.0) & (rise_db < 1.0))
+
+
+def test_a_bin_with_no_power_in_a_heard_frame_keeps_a_finite_floor() -> None:
+    """Audio with nothing at some frequency (a band-limited source, a DC bin) is heard, and its empty bins are
+    not digital silence: they sink toward the floor's guard, never to -inf or NaN that would poison the SNR."""
+    power = periodograms(INITIAL_FRAMES + 20, seed=6)
+    power[:, :3] = 0.0
+    out = NoiseFloor(BINS, hop_s=0.01).update(power, np.ones(power.shape[0], bool))
+    assert np.isfinite(out).all() and (out > 0.0).all()

@@ -216,6 +216,16 @@ def test_a_pause_decided_long_after_its_silence_began_keeps_the_models_read() ->
     assert pauses[0] == (Party.CUSTOMER, 2.0, 0.2), pauses
 
 
+def test_audio_unheard_outside_a_session_keeps_a_pause_there_from_being_claimed_too() -> None:
+    """The rep alone (no session yet), the privacy button pressed for the 2 s between their words: nobody heard
+    a pause there. Outside a session unheard stretches are let go only once a minute old, not as they come."""
+    out = with_model([("rep", 0.0, 3.0), ("rep", 5.1, 8.0)], 10.0, 0.9, [300, 500], drop=(3.0, 5.0))
+    assert not [e for e in out if isinstance(e, SessionStarted)]
+    assert [(e.by, e.onset_s) for e in out if isinstance(e, Pause)] == [(Party.REP, 8.0)]
+    heard = with_model([("rep", 0.0, 3.0), ("rep", 5.1, 8.0)], 10.0, 0.9, [300, 500])
+    assert [e.onset_s for e in heard if isinstance(e, Pause)] == [3.0, 8.0]
+
+
 @pytest.mark.parametrize("labelled_from", [0, 2, 60])
 def test_frames_before_the_first_prediction_are_analysed(labelled_from: int) -> None:
     """The rules started where the first TurnPredictions did: predictions for only the tail of the first block

@@ -52,6 +52,16 @@ def test_a_party_exactly_the_ratio_below_the_other_may_start() -> None:
         assert guard.hold_back((True, False), (True, True), (20.0, customer_db), STEP_S) == (True, started)
 
 
+def test_a_party_may_start_under_a_louder_level_the_model_does_not_hear_as_the_others_speech() -> None:
+    """The guard holds back a start only *while the other party speaks*: a louder level alone (a door, music on
+    the other mic) is no voice of theirs to leak, and keeps nobody from starting."""
+    for was in [(False, False), (True, False)]:
+        guard = EchoGuard(CHANNEL_MAP_RATIO_DB, 2, BRIDGE_S)
+        assert guard.hold_back(was, (False, True), (20.0, 10.0), STEP_S) == (False, True)
+        guard = EchoGuard(CHANNEL_MAP_RATIO_DB, 2, BRIDGE_S)
+        assert guard.hold_back(was[::-1], (True, False), (10.0, 20.0), STEP_S) == (True, False)
+
+
 def closes(gap_steps: int) -> bool:
     """Whether the timeline (10 ms frames, the default bridge) ends the customer's speech across this gap."""
     track = Track(Party.CUSTOMER, round(BRIDGE_S / (STEP_S / 2)), 1, keep_frames=0)

@@ -12,7 +12,7 @@ import pytest
 
 from listener import events as vocabulary
 from listener.analytics.replay import activity, frame_blocks, replay
-from listener.analytics.stage import ConversationAnalytics
+from listener.analytics.stage import ConversationAnalytics, _duration
 from listener.cli import main
 from listener.config import Config, geometry
 from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Reported, TurnPredictions
@@ -197,3 +197,9 @@ def _pauses_read_with_the_model(bounds: list[int]) -> list[tuple[float, float]]:
 @pytest.mark.parametrize("bounds", [list(range(100, 800, 100)), [400], [100, 400], []])
 def test_the_model_is_read_in_time_however_the_stream_is_cut(bounds: list[int]) -> None:
     assert _pauses_read_with_the_model(bounds) == [(3.0, pytest.approx(0.75)), (5.0, pytest.approx(0.1))]  # type: ignore[comparison-overlap]
+
+
+def test_the_session_cap_warning_states_a_cap_of_an_hour_or_more_in_whole_hours() -> None:
+    """The log line's length: 14400 s as "4 h", 5400 s as "1.5 h", 900 s as "15 min" (only minutes were tested,
+    at the 10 min cap of the session-cap tests)."""
+    assert [_duration(s) for s in (14400.0, 5400.0, 3600.0, 900.0)] == ["4 h", "1.5 h", "1 h", "15 min"]

@@ -99,3 +99,8 @@ def test_a_stream_starts_with_no_onset_evidence() -> None:
     """Three frames of evidence right at a stream's start are as short of an onset as anywhere else."""
     assert not onsets("111" + "0000").any()
     assert onsets("1111" + "0000")[3]
+
+
+def test_without_a_hangover_a_party_is_off_at_the_first_frame_with_no_evidence() -> None:
+    """The hangover tests count frames past this one: with none configured, nothing is left over."""
+    assert onsets("1111" + "000").tolist() == [False] * 3 + [True] + [False] * 3

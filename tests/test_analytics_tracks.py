@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from listener.analytics.tracks import Track
+from listener.analytics.tracks import Span, Track
 from listener.config import Config
 from listener.events import Backchannel, FloorHeld, Interruption, Party, PrematureStart, ResponseGap, SessionEnded
 from tests.analytics_timelines import CONFIG, CUST, REP, of, run
@@ -119,3 +119,12 @@ def test_a_track_tells_only_what_it_knew_at_the_frame_asked_about() -> None:
         track.step(f, False)  # closed at frame 49: quiet for the bridge
     assert track.spans[-1].end_frame == 30
     assert (track.known_end(25), track.known_end(60)) == (25, 30)
+
+
+def test_speech_beginning_where_the_frames_asked_about_stop_is_not_within_them() -> None:
+    """``spoke_within(first, stop)`` asks about frames [first, stop): a stretch from ``stop`` on is after them."""
+    track = Track(Party.REP, bridge_frames=20, min_frames=10, keep_frames=0)
+    for f in range(80):
+        track.step(f, 10 <= f < 30)
+    assert track.spans[-1] == Span(10, 30)
+    assert (track.spoke_within(0, 10), track.spoke_within(0, 11), track.spoke_within(30, 40)) == (False, True, False)

@@ -89,6 +89,13 @@ def test_dominance_begun_as_the_reps_speech_ends_on_a_check_is_in_the_session_it
     assert all_sessions(c.segments, c.events, 60.0, CONFIG.analytics).dominance_episodes == 1
 
 
+def test_the_recordings_summary_runs_from_its_first_sessions_start_to_its_last_sessions_end() -> None:
+    c = run([("customer", 0.0, 3.0), ("rep", 3.5, 60.0), ("customer", 33.0, 33.5)], 95.0)
+    assert [(e.onset_s, e.end_s) for e in of(c, SessionEnded)] == [(0.0, 33.0), (33.0, 60.0)]
+    whole = all_sessions(c.segments, c.events, 95.0, CONFIG.analytics)
+    assert (whole.onset_s, whole.end_s, whole.duration_s) == (0.0, 60.0, 60.0)
+
+
 def test_dominance_begun_on_the_share_where_a_session_ends_is_the_next_sessions() -> None:
     """Only the session's own end closes an episode begun at that instant into it: one begun there on the share (a
     cut's next session showing it on) is the next session's, and the instant is held by exactly one of the two."""

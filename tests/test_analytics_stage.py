@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import sys
@@ -15,7 +16,7 @@ from listener.analytics.replay import activity, frame_blocks, replay
 from listener.analytics.stage import ConversationAnalytics, _duration
 from listener.cli import main
 from listener.config import Config, geometry
-from listener.events import ActivityFrames, EndOfStream, Event, Party, Pause, Reported, TurnPredictions
+from listener.events import ActivityFrames, AudioDropped, EndOfStream, Event, Party, Pause, Reported, TurnPredictions
 from listener.service.build import analysis_stages
 from tests import synth
 
@@ -203,3 +204,12 @@ def test_the_session_cap_warning_states_a_cap_of_an_hour_or_more_in_whole_hours(
     """The log line's length: 14400 s as "4 h", 5400 s as "1.5 h", 900 s as "15 min" (only minutes were tested,
     at the 10 min cap of the session-cap tests)."""
     assert [_duration(s) for s in (14400.0, 5400.0, 3600.0, 900.0)] == ["4 h", "1.5 h", "1 h", "15 min"]
+
+
+def test_days_of_overflows_with_no_visitor_keep_only_the_last_minutes_unheard() -> None:
+    """Outside a session an unheard stretch matters to no rule once a minute old: a stream of overflow blips two
+    minutes apart with nobody there (no activity yet) is not kept whole."""
+    stage = ConversationAnalytics(Config())
+    for k in range(100):
+        list(stage.process(AudioDropped(k * 120.0, 1.0, "overflow")))
+    assert stage.unheard.spans == collections.deque([(99 * 120.0, 99 * 120.0 + 1.0)])

@@ -221,7 +221,8 @@ def test_a_rep_cutting_into_a_customers_story_does_not_swap_red_and_amber(factor
 
 def test_after_a_quiet_spell_only_the_rep_talking_again_brings_amber_back(factory: MockFactory) -> None:
     """Calm after 10 quiet seconds; then the customer speaking (and the rep's mm-hmm) keeps it calm: the
-    rep is listening. The rep holding forth again lights amber, though dominance was never lifted."""
+    rep is listening. The rep holding forth again lights amber, though dominance was never lifted, and it stays
+    lit once the rep stops."""
     stage, trace = make_stage(factory, fade_s=0.0, red_after_s=45.0)
     script = [
         *speech(Party.REP, 0.5, 20.0),
@@ -237,6 +238,8 @@ def test_after_a_quiet_spell_only_the_rep_talking_again_brings_amber_back(factor
     assert lit(29.5) == "a" and lit(30.5) == "g"
     assert all(lit(t) == "g" for t in (36.0, 40.2, 41.0, 44.0, 46.5))  # the customer, a backchannel, the rep's start
     assert lit(47.5) == "a"  # the rep has held the word for more than backchannel_max_s (1 s)
+    # and it stays when the rep stops at 55 s: only another 10 s of quiet calms it, not the rep drawing breath
+    assert lit(55.5) == "a" and lit(57.9) == "a"
 
 
 def test_a_customers_mm_hmm_in_the_reps_pause_does_not_take_red_away(factory: MockFactory) -> None:

@@ -116,6 +116,16 @@ def test_the_lights_calm_down_exactly_ten_seconds_after_anyone_last_spoke() -> N
     }
 
 
+def test_red_comes_on_exactly_when_the_rep_has_talked_red_after_s_since_amber() -> None:
+    """docs/for-reps.md: red once "you have talked for 45 s in all since it turned amber", at that instant, not
+    one ulp of talk later (the pattern itself, at exact audio times, as for the ten quiet seconds above)."""
+    status = Status.from_config(parse_config({}))  # red_after_s = 45
+    status.update(speech(Party.REP, 0.5, 80.0)[0])  # still talking
+    status.update(dominance(True, 5.0))
+    assert status.look(49.99) is Look.DOMINATING
+    assert status.look(50.0) is Look.PERSISTING  # 5.0 + 45.0
+
+
 def test_red_never_flashes_when_the_rep_stops_just_short_of_red_after_s(factory: MockFactory) -> None:
     """The rep's stretch closes bridge_gap_s after the last word; the open stretch counts only as far as the
     rep was heard, so stopping 0.05 s short of red_after_s never lights red, not even for that wait."""

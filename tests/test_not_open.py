@@ -71,3 +71,12 @@ def test_used_after_close_is_the_same_error(what: str, tmp_path: Path) -> None:
 def test_a_live_source_read_before_open_names_itself() -> None:
     with pytest.raises(NotOpenError, match=r"^LiveSource used before open"):
         next(LiveSource(CONFIG).events())
+
+
+def test_an_led_bank_opened_again_keeps_its_one_claim_on_the_pins() -> None:
+    """A second open is a no-op, as LedStage's and PrivacyButton's are: not a second claim on the same pins,
+    which gpiozero refuses (GPIOPinInUse), reported as the pins being misconfigured."""
+    with LedBank(CONFIG.leds, MockFactory(pin_class=MockPWMPin)) as bank:
+        bank.open()
+        bank.set(Channel.RED, 1.0)
+        assert bank.get(Channel.RED) == 1.0

@@ -39,14 +39,19 @@ def left_driven(factory: MockFactory, names: tuple[str, ...], level: int) -> Non
 
 
 def released_dark(factory: MockFactory, names: tuple[str, ...], off: int) -> bool:
-    """Each pin was driven to ``off`` after it was left lit, then released as gpiozero does on close.
+    """Each pin was driven to ``off`` after it was left lit, and never lit again on the way (a lamp flashing
+    on as the lights are put out), then released as gpiozero does on close.
 
     Released is an input without pull (lgpio's close): nothing drives the LED, so it is dark either way.
     """
     for name in names:
         pin = factory.pin(PINS[name])
         levels = [float(s.state) for s in pin.states]
-        if pin.function != "input" or float(off) not in levels[levels.index(float(1 - off)) + 1 :]:
+        after = levels[levels.index(float(1 - off)) + 1 :]
+        if pin.function != "input" or float(off) not in after:
+            return False
+        # up to its last drive to off: what the release leaves on an input is no drive, whatever it reads
+        if float(1 - off) in after[: len(after) - after[::-1].index(float(off))]:
             return False
     return True
 

@@ -51,13 +51,14 @@ from tests.led_script import (
 factory = led_script.factory  # fixture
 
 
-def test_self_test_lights_each_led_in_turn(factory: MockFactory) -> None:
-    stage, trace = make_stage(factory, self_test_s=0.05)
+@pytest.mark.parametrize(("self_test_s", "on_s"), [(0.0, 0.05), (0.12, 0.12)])  # 0: a 50 ms blink (docs/config.md)
+def test_self_test_lights_each_led_in_turn(factory: MockFactory, self_test_s: float, on_s: float) -> None:
+    stage, trace = make_stage(factory, self_test_s=self_test_s)
     with stage:
         for led in ("green", "amber", "red"):
             states = factory.pin(PINS[led]).states
             assert [float(s.state) for s in states[1:3]] == [1.0, 0.0]
-            assert states[2].timestamp >= 0.05  # on for the self-test time, by gpiozero's clock
+            assert states[2].timestamp >= on_s  # on for the self-test time, by gpiozero's clock
     order = [(d["led"], d["value"]) for d in map(json.loads, trace.getvalue().splitlines()[:6])]
     assert order == [("green", 1.0), ("green", 0.0), ("amber", 1.0), ("amber", 0.0), ("red", 1.0), ("red", 0.0)]
 

@@ -80,3 +80,12 @@ def test_an_led_bank_opened_again_keeps_its_one_claim_on_the_pins() -> None:
         bank.open()
         bank.set(Channel.RED, 1.0)
         assert bank.get(Channel.RED) == 1.0
+
+
+def test_an_led_bank_closed_twice_is_no_error() -> None:
+    bank = LedBank(CONFIG.leds, MockFactory(pin_class=MockPWMPin))
+    with bank:
+        bank.set(Channel.RED, 1.0)
+    bank.close()  # Managed.close: "safe to call twice"
+    with pytest.raises(NotOpenError):
+        bank.set(Channel.RED, 1.0)

@@ -7,6 +7,7 @@ The gate wraps a real WavSource and feeds the real analysis stages, so
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import time
@@ -19,6 +20,7 @@ from gpiozero import PWMLED, Button, Device
 from gpiozero.exc import BadPinFactory
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from listener.audio.live import LiveSource
 from listener.audio.wav import WavSource
 from listener.config import geometry, parse_config
 from listener.errors import OutputError
@@ -29,6 +31,7 @@ from listener.events import (
     DeviceState,
     Event,
     RecalibrateRequested,
+    SourceState,
     SpeechSegment,
 )
 from listener.outputs import gpio
@@ -36,11 +39,14 @@ from listener.outputs.button import PrivacyButton, PrivacyGate
 from listener.outputs.leds import LedStage
 from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service.build import analysis_stages
-from tests import led_script
+from tests import alsa_device, led_script
+from tests.alsa_device import AlsaConfig
 from tests.folders import folder_syncs
+from tests.live_source import live_config
 
 BUTTON = "GPIO17"
 factory = led_script.factory  # fixture
+alsa_config = alsa_device.alsa_config  # fixture
 
 
 def press(factory: MockFactory, hold_s: float = 0.0) -> None:
@@ -292,3 +298,18 @@ def test_without_gpio_the_pins_are_simulated_and_said_so_once(
     led.close()
     button.close()
     factory.reset()
+
+
+def test_a_pause_kept_across_a_restart_shows_before_a_missing_array(
+    alsa_config: AlsaConfig, factory: MockFactory, tmp_path: Path
+) -> None:
+    """The button is read before the source's state too: a service restarted while paused, its array not yet
+    plugged in, shows the pause from the start, not the fault's "no array" blink first."""
+    remember = tmp_path / "paused"
+    remember.touch()
+    config = live_config(reopen_interval_s=0.2)
+    gate = PrivacyGate(LiveSource(config, wait=True), PrivacyButton(config.leds, factory, remember=remember))
+    with gate:
+        events = list(itertools.islice(gate.events(), 3))
+    assert isinstance(events[0], DeviceState) and events[0].mode is DeviceMode.PAUSED
+    assert isinstance(events[1], SourceState) and not events[1].available

@@ -59,3 +59,14 @@ def test_a_backchannel_begun_before_a_cut_is_its_own_sessions_not_the_next() -> 
     tally.start(SessionStarted(session_id="00000000000000cd", onset_s=600.5, decided_s=600.51))
     assert tally.backchannel(Backchannel(by=Party.REP, onset_s=600.2, decided_s=601.5, duration_s=0.3)) == SID
     assert tally.session is not None and tally.session.backchannels_by_rep == 0
+
+
+def test_a_session_starts_with_every_count_and_talk_time_at_zero() -> None:
+    """The metrics sent at a session's start: each count "starts again at 0 (sent at the session's start)"
+    (discovery), which Home Assistant's total_increasing reads as a new cycle; no talk yet is no share."""
+    tally = _tally()
+    assert tally.session is not None
+    sent = payloads.metrics(tally.session, 0.0, None, False, 0, 0, 0.0)
+    figures = ("rep_talk_s", "customer_talk_s", "interruptions_by_rep", "interruptions_by_customer")
+    assert [sent[key] for key in (*figures, "backchannels_by_rep", "backchannels_by_customer")] == [0] * 6
+    assert sent["rep_share"] is None

@@ -6,7 +6,9 @@ what each figure is made of.
 
 from __future__ import annotations
 
-from listener.events import Backchannel, Party, RollingShare, SessionEnded, SessionStarted
+from listener.analytics.summary import Window, summarize
+from listener.config import parse_config
+from listener.events import Backchannel, Party, RollingShare, SessionEnded, SessionStarted, SpeechSegment
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.tally import Tally
 
@@ -70,3 +72,15 @@ def test_a_session_starts_with_every_count_and_talk_time_at_zero() -> None:
     figures = ("rep_talk_s", "customer_talk_s", "interruptions_by_rep", "interruptions_by_customer")
     assert [sent[key] for key in (*figures, "backchannels_by_rep", "backchannels_by_customer")] == [0] * 6
     assert sent["rep_share"] is None
+
+
+def test_a_sessions_final_metrics_are_its_summarys_figures_to_the_digit() -> None:
+    """payloads.metrics rounds "as in the session summary, so a session's final metrics equal its summary's
+    figures": talk times with more decimals than either keeps."""
+    segments = [SpeechSegment(Party.CUSTOMER, 1.0, 9.123456, 9.3), SpeechSegment(Party.REP, 9.5, 30.654321, 30.9)]
+    summary = summarize(SID, Window(1.0, 30.654321), 60.0, segments, [], parse_config({}).analytics)
+    final = payloads.metrics(Tally().summarized(summary), summary.duration_s, None, False, 0, 0, 0.0)
+    sent = payloads.session(summary, 0, 0, 0)
+    assert final["rep_talk_s"] == sent["rep_talk_s"] == 21.1543
+    assert final["customer_talk_s"] == sent["customer_talk_s"] == 8.1235
+    assert final["rep_share"] == sent["rep_share"]

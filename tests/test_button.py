@@ -313,3 +313,11 @@ def test_a_pause_kept_across_a_restart_shows_before_a_missing_array(
         events = list(itertools.islice(gate.events(), 3))
     assert isinstance(events[0], DeviceState) and events[0].mode is DeviceMode.PAUSED
     assert isinstance(events[1], SourceState) and not events[1].available
+
+
+def test_a_button_closed_twice_is_no_error(factory: MockFactory) -> None:
+    button = PrivacyButton(parse_config({"leds": {}}).leds, factory)
+    with button:
+        press(factory)
+        assert button.paused
+    button.close()  # Managed.close: "safe to call twice"

@@ -13,7 +13,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.config import parse_config
 from listener.events import DeviceMode, DeviceState, Interruption, Party
-from listener.outputs.led_patterns import Channel, Steady, traffic_light
+from listener.outputs.led_patterns import Channel, Palette, Pulse, Steady, rgb, traffic_light
 from listener.outputs.led_status import Look, Status
 from tests import led_script
 from tests.led_script import (
@@ -124,6 +124,16 @@ def test_red_comes_on_exactly_when_the_rep_has_talked_red_after_s_since_amber() 
     status.update(dominance(True, 5.0))
     assert status.look(49.99) is Look.DOMINATING
     assert status.look(50.0) is Look.PERSISTING  # 5.0 + 45.0
+
+
+@pytest.mark.parametrize("palette", [traffic_light(0.3), rgb(0.3)], ids=["traffic-light", "rgb"])
+def test_every_level_a_palette_sets_is_within_what_an_led_shows(palette: Palette) -> None:
+    """0.0 to 1.0, gpiozero's range: above it a value is clipped, so a breath would sit flat at its top for
+    part of each cycle, and a fade to it would rush to full brightness in a fraction of fade_s."""
+    for scene in [*palette.looks.values(), palette.interrupting]:
+        for wave in scene.values():
+            levels = (wave.low, wave.high) if isinstance(wave, Pulse) else (wave.level,)
+            assert all(0.0 <= level <= 1.0 for level in levels), wave
 
 
 def test_red_never_flashes_when_the_rep_stops_just_short_of_red_after_s(factory: MockFactory) -> None:

@@ -392,3 +392,11 @@ def test_ts_is_the_wall_clock_in_utc_epoch_milliseconds() -> None:
     """The payloads' ts (the wall-clock tests replace now_ms with their own clock, so none read the real one)."""
     before_ms = time.time_ns() // 1_000_000
     assert before_ms <= payloads.now_ms() <= time.time_ns() // 1_000_000
+
+
+def test_home_assistant_subscribes_at_the_qos_the_device_sends_its_entities_topics_at() -> None:
+    """Discovery's qos is what Home Assistant subscribes with: at 0, the broker would hand it the device's QoS 1
+    messages at most once, the last hop losing what the spool kept through an outage."""
+    operations = yaml.safe_load((DATA / "asyncapi.yaml").read_text())["operations"]
+    sent = {operations[f"send{topic.title()}"]["bindings"]["mqtt"]["qos"] for topic in ("state", "metrics", "session")}
+    assert {discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic")["qos"]} == sent == {1}

@@ -193,6 +193,28 @@ def test_the_blocks_a_press_falls_inside_are_dropped_too(
     assert states == [(1.0, DeviceMode.PAUSED), (1.55, DeviceMode.LISTENING)]
 
 
+def test_two_pauses_pressed_while_the_pipeline_is_behind_drop_only_their_own_audio(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory
+) -> None:
+    """Pause, resume, pause, resume, all pressed before the gate reads the audio they fall in: each resume ends
+    its own pause on the capture clock, so the audio between the two pauses, and after them, is heard."""
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    source = ClockedWav(dialogue_4ch[0], geometry(config), block_ms=50)
+    gate = PrivacyGate(source, PrivacyButton(config.leds, factory))
+    seen: list[Event] = []
+    with gate:
+        for event in gate.events():
+            seen.append(event)
+            if isinstance(event, AudioBlock) and abs(event.end_s - 0.5) < 1e-6:
+                for clock_s in (1.025, 1.525, 2.025, 2.525):
+                    source.clock_s = clock_s
+                    press(factory)
+            if isinstance(event, (AudioBlock, AudioDropped)) and event.start_s > 3.0:
+                break
+    dropped = [round(e.start_s, 3) for e in seen if isinstance(e, AudioDropped)]
+    assert dropped == [round(start_s + 0.05 * k, 3) for start_s in (1.0, 2.0) for k in range(11)]
+
+
 def test_a_pause_survives_a_restart(factory: MockFactory, tmp_path: Path) -> None:
     config = parse_config({"leds": {}})
     remember = tmp_path / "paused"

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from listener.config import parse_config
 from listener.events import DeviceMode, DeviceState, Event, Interruption, Party, SpeechSegment, SpeechStarted
 from listener.outputs.led_patterns import PULSE_PERIOD_S, Pulse
+from listener.outputs.led_status import Status
 from tests import led_script
 from tests.led_script import BLOCK_S, dominance, make_stage, play, speech, traced, value_at
 
@@ -136,6 +138,22 @@ def test_a_rep_sound_at_the_pulses_end_holds_it_only_until_its_decision_was_due(
         play(stage, 12.0, rep_cuts_in_twice(7.6, False))
     assert value_at(trace, "red", 8.6) > 0.0 and value_at(trace, "green", 8.6) == 0.0  # held past 8.0 s
     assert value_at(trace, "red", 9.6) == 0.0 and value_at(trace, "green", 10.5) == pytest.approx(0.3)
+
+
+def test_the_hold_ends_a_tenth_of_a_second_after_the_decision_was_due() -> None:
+    """The same, on the status at exact audio times: the decision is due interruption_min_s (1 s) after the
+    onset at 7.6 s, delivered with the block holding it; the pulse shows to 8.7 s, not a block longer."""
+    status = Status.from_config(parse_config({}))
+    rep_started, rep_closed = speech(Party.REP, 3.0, 4.5)
+    for event in [
+        SpeechStarted(party=Party.CUSTOMER, onset_s=0.5),  # and talking on to 15 s
+        rep_started,
+        Interruption(by=Party.REP, onset_s=3.0, decided_s=4.0, successful=None),  # shown until 8.0 s
+        rep_closed,
+        SpeechStarted(party=Party.REP, onset_s=7.6),
+    ]:
+        status.update(event)
+    assert status.shown(8.69)[1] and not status.shown(8.71)[1]
 
 
 def test_without_pwm_calm_green_is_back_as_the_pulse_ends() -> None:

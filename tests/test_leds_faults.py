@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
@@ -161,6 +162,22 @@ def test_live_lights_keep_moving_when_no_audio_arrives(factory: MockFactory) -> 
         states = [s.state for s in amber.states[1:]]
     assert states[:3] == [0.0, 1.0, 0.0]  # on at the event (before clear_states), then blinking
     assert all(0.9 <= s.timestamp <= 1.2 for s in amber.states[2:4])  # a slow blink: 1 s on, 1 s off
+
+
+def test_live_lights_follow_the_audio_clock_alone_while_audio_arrives(factory: MockFactory) -> None:
+    """The wall-time ticker draws only when no event has come for IDLE_S: while audio arrives, every value is
+    drawn at an audio block's end, as a replay draws it (led_patterns: a replay gives the live device's trace).
+    Paused, so the breath changes at nearly every block; the audio comes faster than real time."""
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    trace = io.StringIO()
+    stage = LedStage(config, factory=factory, trace=trace, live=True)
+    with stage:
+        stage.process(DeviceState(t_s=0.0, mode=DeviceMode.PAUSED, detail="privacy button"))
+        for k in range(100):  # 5 s of audio in about 3 s, each block well within IDLE_S (0.1 s) of the last
+            stage.process(AudioDropped(start_s=k * 0.05, duration_s=0.05, reason="paused"))
+            time.sleep(0.03)
+    drawn = [t for t, _ in traced(trace, "amber") if 0.0 < t <= 5.0]
+    assert len(drawn) > 50 and all(abs(t / 0.05 - round(t / 0.05)) < 1e-6 for t in drawn), drawn
 
 
 def test_a_broker_outage_during_a_pause_never_hides_the_pause(factory: MockFactory) -> None:

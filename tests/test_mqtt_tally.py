@@ -84,3 +84,4 @@ def test_a_sessions_final_metrics_are_its_summarys_figures_to_the_digit() -> Non
     assert final["rep_talk_s"] == sent["rep_talk_s"] == 21.1543
     assert final["customer_talk_s"] == sent["customer_talk_s"] == 8.1235
     assert final["rep_share"] == sent["rep_share"]
+    assert final["session_s"] == sent["duration_s"] == 29.6543  # metrics.json: "session_s = its duration"

@@ -126,6 +126,17 @@ def test_red_comes_on_exactly_when_the_rep_has_talked_red_after_s_since_amber() 
     assert status.look(50.0) is Look.PERSISTING  # 5.0 + 45.0
 
 
+def test_a_stretch_just_begun_counts_only_the_talk_heard_so_far_towards_red() -> None:
+    """44.5 s of the rep's talk since amber, a pause of half a second, and the rep talks on: red at 45 s of talk,
+    half a second in, not at the first instant of the new stretch (as if it had counted for a second already)."""
+    status = Status.from_config(parse_config({}))  # red_after_s = 45
+    rep_started, rep_closed = speech(Party.REP, 0.5, 49.5)
+    for event in [rep_started, dominance(True, 5.0), rep_closed, speech(Party.REP, 50.0, 80.0)[0]]:
+        status.update(event)
+    assert status.look(50.05) is Look.DOMINATING and status.look(50.45) is Look.DOMINATING
+    assert status.look(50.55) is Look.PERSISTING
+
+
 @pytest.mark.parametrize("palette", [traffic_light(0.3), rgb(0.3)], ids=["traffic-light", "rgb"])
 def test_every_level_a_palette_sets_is_within_what_an_led_shows(palette: Palette) -> None:
     """0.0 to 1.0, gpiozero's range: above it a value is clipped, so a breath would sit flat at its top for

@@ -57,9 +57,9 @@ def test_calm_green_comes_back_only_once_the_pulse_is_dark(preset: str, pwm: boo
     both = [(t, s) for t, s in states(trace) if t > 0.0 and s.get("green", 0.0) > 0.0 and s.get("red", 0.0) > 0.0]
     assert both == []
     assert value_at(trace, "red", 9.8) == 0.0 and value_at(trace, "green", 11.0) == (0.3 if pwm else 1.0)
-    if pwm:  # red fades out rather than snapping off, and green follows at once
+    if pwm:  # red fades out rather than snapping off, and green follows at once, fading in as softly
         assert 0.0 < value_at(trace, "red", 9.3) < value_at(trace, "red", 9.05)
-        assert value_at(trace, "green", 9.8) > 0.0
+        assert 0.0 < value_at(trace, "green", 9.8) < value_at(trace, "green", 10.1) < 0.3
 
 
 @pytest.mark.parametrize(("dominating", "coming"), [(False, "green"), (True, "amber")])

@@ -14,8 +14,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.config import parse_config
 from listener.events import DeviceMode, DeviceState, Event, Interruption, Party, SpeechSegment, SpeechStarted
-from listener.outputs.led_patterns import PULSE_PERIOD_S, Pulse
-from listener.outputs.led_status import Status
+from listener.outputs.led_patterns import PULSE_PERIOD_S, TRAFFIC_LIGHT, Animator, Channel, Pulse, traffic_light
+from listener.outputs.led_status import Look, Status
 from tests import led_script
 from tests.led_script import BLOCK_S, dominance, make_stage, play, speech, traced, value_at
 
@@ -204,3 +204,13 @@ def test_a_start_learnt_after_the_pulse_ended_still_holds_it_when_it_began_insid
     # fade-out covers it and green never lights
     assert green == ([] if pwm else [8.0]), green
     assert any(value_at(trace, "red", t) > 0.0 for t in shown if 8.1 <= t <= 9.0)  # the pulse goes on
+
+
+def test_a_pulse_that_ends_at_its_trough_leaves_nothing_to_wait_for() -> None:
+    """Green waits for a pulse's red to fade out; a pulse that ends dark (a held one ends at any phase) has
+    nothing to fade, so green starts fading in at once, not after fade_s of nothing lit."""
+    palette, animator = traffic_light(0.3), Animator(TRAFFIC_LIGHT, fade_s=0.8)
+    animator.show({**palette.looks[Look.LISTENING], **palette.interrupting}, 0.0)  # red from its top at 0.0 s
+    assert animator.values(0.5)[Channel.RED] == 0.0  # its trough, half a period in
+    animator.show(palette.looks[Look.LISTENING], 0.5)
+    assert 0.0 < animator.values(0.5)[Channel.GREEN] < animator.values(0.7)[Channel.GREEN] < 0.3

@@ -177,7 +177,10 @@ def test_live_lights_follow_the_audio_clock_alone_while_audio_arrives(factory: M
             stage.process(AudioDropped(start_s=k * 0.05, duration_s=0.05, reason="paused"))
             time.sleep(0.03)
     drawn = [t for t, _ in traced(trace, "amber") if 0.0 < t <= 5.0]
-    assert len(drawn) > 50 and all(abs(t / 0.05 - round(t / 0.05)) < 1e-6 for t in drawn), drawn
+    off_grid = [t for t in drawn if abs(t / 0.05 - round(t / 0.05)) >= 1e-6]
+    # a few: this thread held up past IDLE_S on shared cores lets the ticker draw, rightly; drawing between blocks
+    # while they arrive gave a third of the values off the grid (34 of 117)
+    assert len(drawn) > 50 and len(off_grid) <= 5, drawn
 
 
 def test_a_broker_outage_during_a_pause_never_hides_the_pause(factory: MockFactory) -> None:

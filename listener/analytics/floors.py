@@ -88,7 +88,7 @@ class Floor:
         self.history.append(Take(frame, taker, onset))
 
     def held(self, frame: int, end_cap_frame: int, taker_onset: int | None = None) -> FloorHeld:
-        """The current holder's floor, from its onset to its latest speech (at most ``end_cap``); taken by
+        """The current holder's floor, from its onset to its latest speech (at most ``end_cap_frame``); taken by
         a party whose speech began at ``taker_onset``, or released (None)."""
         assert self.holder is not None
         if taker_onset is None:

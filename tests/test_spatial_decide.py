@@ -8,26 +8,8 @@ import pytest
 from listener.config import Config, parse_config
 from listener.events import ActivityFrames, SpatialFrames
 from listener.spatial.decide import HYSTERESIS_DB, SMOOTH_FRAMES, ActivityDecider
-
-HOP_S = 0.01
-
-
-def levels(rep_db: list[float], customer_db: list[float] | None = None) -> SpatialFrames:
-    """Frames carrying only the parties' levels (all the decider reads); the customer silent unless given."""
-    n = len(rep_db)
-    return SpatialFrames(
-        start_s=0.0,
-        hop_s=HOP_S,
-        sample_rate_hz=16000,
-        fft_size=512,
-        power=np.zeros((n, 1), np.float32),
-        rep_weight=np.zeros((n, 1), np.float32),
-        customer_weight=np.zeros((n, 1), np.float32),
-        noise_power=np.zeros(1, np.float32),
-        rep_snr_db=np.array(rep_db, np.float32),
-        customer_snr_db=np.array(customer_db if customer_db is not None else [-60.0] * n, np.float32),
-        doa_deg=np.full(n, np.nan, np.float32),
-    )
+from listener.spatial.frontend import SILENT_SNR_DB
+from tests.level_frames import HOP_S, levels
 
 
 def decided(config: Config, frames: SpatialFrames) -> ActivityFrames:
@@ -81,11 +63,16 @@ def test_a_level_exactly_at_the_switch_on_or_stay_on_level_counts() -> None:
 
 
 def onsets(evidence: str) -> np.ndarray:
-    """The rep's activity over smoothed levels just over (``1``) or far under (``0``) the switch-on level."""
+    """The rep's activity where its smoothed level is just over (``1``) or far under (``0``) the switch-on level.
+
+    The levels fed are the ones whose SMOOTH_FRAMES-frame mean (after the silent history a stream starts with)
+    is that, so each frame's evidence is set on its own through the decider's public path."""
     config = parse_config({"activity": {"hangover_s": 0.0}})
     on = config.activity.speech_snr_db
-    smooth = np.array([[on + 1.0 if bit == "1" else -60.0, -60.0] for bit in evidence], np.float32)
-    return ActivityDecider(config)._decide(smooth)[:, 0]
+    raw = [SILENT_SNR_DB] * (SMOOTH_FRAMES - 1)
+    for bit in evidence:
+        raw.append(SMOOTH_FRAMES * (on + 1.0 if bit == "1" else SILENT_SNR_DB) - sum(raw[1 - SMOOTH_FRAMES :]))
+    return decided(config, levels(raw[SMOOTH_FRAMES - 1 :])).rep_active
 
 
 def test_an_onset_needs_four_frames_of_evidence_within_the_last_eight() -> None:

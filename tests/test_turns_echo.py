@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from listener.analytics.tracks import Track
 from listener.config.schema import CHANNEL_MAP_RATIO_DB
-from listener.events import Party, SpatialFrames
+from listener.events import Party
 from listener.spatial.frontend import SILENT_SNR_DB
 from listener.turns.echo import EchoGuard
+from tests.level_frames import levels
 
 STEP_S = 0.02  # a model step: two 10 ms frames
 BRIDGE_S = 0.2  # activity.bridge_gap_s's default
-
-
-def levels(rep_db: list[float], customer_db: list[float]) -> SpatialFrames:
-    """Frames carrying only the parties' levels (all the guard reads)."""
-    n = len(rep_db)
-    return SpatialFrames(
-        start_s=0.0,
-        hop_s=STEP_S / 2,
-        sample_rate_hz=16000,
-        fft_size=512,
-        power=np.zeros((n, 1), np.float32),
-        rep_weight=np.zeros((n, 1), np.float32),
-        customer_weight=np.zeros((n, 1), np.float32),
-        noise_power=np.zeros(1, np.float32),
-        rep_snr_db=np.array(rep_db, np.float32),
-        customer_snr_db=np.array(customer_db, np.float32),
-        doa_deg=np.full(n, np.nan, np.float32),
-    )
 
 
 def test_each_steps_levels_are_the_smoothed_levels_of_its_own_frames() -> None:

@@ -120,6 +120,38 @@ def test_the_patterns_alone_miss_a_few_samples_the_played_audio_finds(
     assert found is not None and found[0].startswith("12 numbers in a row, float samples of channel 0"), found
 
 
+# numbers joined by other punctuation or names: dates and times are numbers joined by '-', '/' and ':'
+JOINED_NUMBERS = {
+    "dates": " ".join(f"2026-12-{d:02d}" for d in range(1, 13)) + " " + "/".join(f"2026/12/{d}" for d in range(6, 9)),
+    "times": " ".join(f"12:{m:02d}:{s:02d}" for m, s in zip(range(27, 39), range(54, 6, -4), strict=False))
+    + " "
+    + "|".join(f"2026-12-06T12:27:{s:06.3f}" for s in (54.12, 54.14, 54.161, 55.2)),
+    "IP addresses and versions": "|".join(("192.168.1.10", "10.0.0.2", "127.0.0.1", "0.1.0", "2.1.3", "1.26.4") * 2),
+    "paths with numbers": "/srv/rec/2026/12/06/0001/0042/3096/17/120/8000/44100.wav /proc/4321/task/4322/fd/3",
+    "a progress log": "\n".join(
+        f"[{p:5.1f}%] {p * 12:.0f}/1200, {i}/10, {3.2 - 0.1 * i:.1f}" for i, p in enumerate(range(10, 100, 10))
+    ),
+    "percentages": "% ".join(f"{v:.2f}" for v in (12.5, 33.33, 4.17, 50.0, 0.83, 71.2, 9.99, 18.75, 2.5, 40.0)) + "%",
+    "a config dump, a=1 b=2": " ".join(f"{chr(97 + i)}={i + 1}" for i in range(12))
+    + " rate_hz=16000 channels=4 block_ms=20 hop=160 fft=512 port=1883 buffer=4096 gain_db=-3 threshold=0.35",
+    "shares by name": " ".join(
+        f"share{i}: {v:.2f}" for i, v in enumerate((0.43, 0.57, 0.12, 0.88, 0.3, 0.7, 0.61, 0.39, 0.5, 0.5))
+    ),
+    "a dict of metrics": str(
+        {
+            "rep_s": 16.42,
+            "customer_s": 7.28,
+            "share": 0.6928,
+            "p90": 1.304,
+            "n": 61,
+            "gap_s": 0.41,
+            "db": -31.2,
+            "overlap": 0.05,
+        }
+    ),
+}
+
+
 def test_what_is_not_the_played_samples_is_not_found(recording: tuple[np.ndarray, PlayedSamples]) -> None:
     samples, played = recording
     start = _loud(samples)
@@ -149,39 +181,13 @@ def test_what_is_not_the_played_samples_is_not_found(recording: tuple[np.ndarray
         "bin edges, evenly spaced": str([0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08]),
         "a share falling step by step": str([-0.05, -0.04, -0.03, -0.02, -0.01, 0.0, 0.01, 0.02]),
         "small shares moving about": str([0.01, 0.04, 0.02, 0.04, 0.05, 0.05, 0.04, 0.02, 0.03, 0.03]),
-        # numbers joined by other punctuation or names: dates and times are numbers joined by '-', '/' and ':'
-        "dates": " ".join(f"2026-12-{d:02d}" for d in range(1, 13))
-        + " "
-        + "/".join(f"2026/12/{d}" for d in range(6, 9)),
-        "times": " ".join(f"12:{m:02d}:{s:02d}" for m, s in zip(range(27, 39), range(54, 6, -4), strict=False))
-        + " "
-        + "|".join(f"2026-12-06T12:27:{s:06.3f}" for s in (54.12, 54.14, 54.161, 55.2)),
-        "IP addresses and versions": "|".join(
-            ("192.168.1.10", "10.0.0.2", "127.0.0.1", "0.1.0", "2.1.3", "1.26.4") * 2
-        ),
-        "paths with numbers": "/srv/rec/2026/12/06/0001/0042/3096/17/120/8000/44100.wav /proc/4321/task/4322/fd/3",
-        "a progress log": "\n".join(
-            f"[{p:5.1f}%] {p * 12:.0f}/1200, {i}/10, {3.2 - 0.1 * i:.1f}" for i, p in enumerate(range(10, 100, 10))
-        ),
-        "percentages": "% ".join(f"{v:.2f}" for v in (12.5, 33.33, 4.17, 50.0, 0.83, 71.2, 9.99, 18.75, 2.5, 40.0))
-        + "%",
-        "a config dump, a=1 b=2": " ".join(f"{chr(97 + i)}={i + 1}" for i in range(12))
-        + " rate_hz=16000 channels=4 block_ms=20 hop=160 fft=512 port=1883 buffer=4096 gain_db=-3 threshold=0.35",
-        "shares by name": " ".join(
-            f"share{i}: {v:.2f}" for i, v in enumerate((0.43, 0.57, 0.12, 0.88, 0.3, 0.7, 0.61, 0.39, 0.5, 0.5))
-        ),
-        "a dict of metrics": str(
-            {
-                "rep_s": 16.42,
-                "customer_s": 7.28,
-                "share": 0.6928,
-                "p90": 1.304,
-                "n": 61,
-                "gap_s": 0.41,
-                "db": -31.2,
-                "overlap": 0.05,
-            }
-        ),
     }
     for what, text in not_audio.items():
         assert printed_samples(text.encode(), played) is None, what
+
+
+@pytest.mark.parametrize("what", list(JOINED_NUMBERS))
+def test_numbers_joined_by_punctuation_or_names_are_not_samples(
+    recording: tuple[np.ndarray, PlayedSamples], what: str
+) -> None:
+    assert printed_samples(JOINED_NUMBERS[what].encode(), recording[1]) is None, JOINED_NUMBERS[what]

@@ -2,8 +2,8 @@
 
 The rep speaks for about ten seconds; a customer may answer. Every 10 ms
 frame of speech votes for its direction (``calibrate.votes``); the votes'
-one or two clusters are the rep, matched to the configured directions, and
-the customer (``calibrate.estimation``). ``--write`` stores the two azimuths
+one or two clusters (``calibrate.clusters``) are the rep, matched to the
+configured directions, and the customer (``calibrate.estimation``). ``--write`` stores the two azimuths
 in the config file's ``[parties]`` table (``calibrate.write``), but not a
 guess: not when either talker could be the rep, and not below
 LOW_CONFIDENCE unless ``--force`` says so. In channel-map mode (one mic per

@@ -128,7 +128,7 @@ class Dominance:
             yield self._event(False, frame, frame, share, reason_was)
 
     def _monologue_since(self, start_frame: int) -> int:
-        """The frame by which a floor begun at ``start`` has been heard for ``monologue_frames``: unheard
+        """The frame by which a floor begun at ``start_frame`` has been heard for ``monologue_frames``: unheard
         time stops its clock, as it does a silence's (Silences._heard_s). Its stretches reach the analytics
         after their silent frames, before the speech after them that could take the clock past them."""
         spans = self.ctx.unheard.spans

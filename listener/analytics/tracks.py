@@ -119,7 +119,7 @@ class Track:
         return self.spans[-1].end_frame if self.spans else None
 
     def known_end(self, limit_frame: int) -> int | None:
-        """``latest_end`` as it stood at frame ``limit``: of speech already known as speech by then."""
+        """``latest_end`` as it stood at frame ``limit_frame``: of speech already known as speech by then."""
         run = self.run
         if run is not None and run.announced and run.start_frame + self.min_frames <= limit_frame:
             return min(run.last_end_frame, limit_frame)
@@ -147,7 +147,7 @@ class Track:
         return False
 
     def span_starting(self, start_frame: int) -> Span | Run | None:
-        """The stretch that began at ``start``: closed (Span), still open (Run), or forgotten."""
+        """The stretch that began at ``start_frame``: closed (Span), still open (Run), or forgotten."""
         if self.run is not None and self.run.start_frame == start_frame:
             return self.run
         for span in reversed(self.spans):

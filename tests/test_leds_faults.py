@@ -184,9 +184,7 @@ def test_live_lights_follow_the_audio_clock_alone_while_audio_arrives(
             time.sleep(0.03)
     drawn = [t for t, _ in traced(trace, "amber") if 0.0 < t <= 5.0]
     off_grid = [t for t in drawn if abs(t / 0.05 - round(t / 0.05)) >= 1e-6]
-    # a few: this thread held up past IDLE_S on shared cores lets the ticker draw, rightly; drawing between blocks
-    # while they arrive gave a third of the values off the grid (34 of 117)
-    assert len(drawn) > 50 and len(off_grid) <= 5, drawn
+    assert len(drawn) > 50 and not off_grid, drawn  # drawing between arriving blocks put 34 of 117 off the grid
 
 
 def test_a_broker_outage_during_a_pause_never_hides_the_pause(factory: MockFactory) -> None:

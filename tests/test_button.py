@@ -165,6 +165,28 @@ class ClockedWav(WavSource):
         return self.clock_s
 
 
+def presses_while_behind(
+    wav: Path, factory: MockFactory, press_clocks_s: tuple[float, ...], until_s: float
+) -> list[Event]:
+    """The gate's events for ``wav`` read in 50 ms blocks, the button pressed at each of ``press_clocks_s`` on the
+    capture clock once the block ending at 0.5 s is read (the array 0.5-1 s ahead of the pipeline), up to the
+    first block starting after ``until_s``."""
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    source = ClockedWav(wav, geometry(config), block_ms=50)
+    gate = PrivacyGate(source, PrivacyButton(config.leds, factory))
+    seen: list[Event] = []
+    with gate:
+        for event in gate.events():
+            seen.append(event)
+            if isinstance(event, AudioBlock) and abs(event.end_s - 0.5) < 1e-6:
+                for clock_s in press_clocks_s:
+                    source.clock_s = clock_s
+                    press(factory)
+            if isinstance(event, (AudioBlock, AudioDropped)) and event.start_s > until_s:
+                break
+    return seen
+
+
 def test_the_blocks_a_press_falls_inside_are_dropped_too(
     dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory
 ) -> None:
@@ -172,20 +194,7 @@ def test_the_blocks_a_press_falls_inside_are_dropped_too(
     The block captured across the pause's press holds audio from after it, and the one across the resume's
     audio from before it (README: listening begins with the first audio captured after the release): both
     are dropped, whole."""
-    config = parse_config({"leds": {"self_test_s": 0.0}})
-    source = ClockedWav(dialogue_4ch[0], geometry(config), block_ms=50)
-    gate = PrivacyGate(source, PrivacyButton(config.leds, factory))
-    seen: list[Event] = []
-    with gate:
-        for event in gate.events():
-            seen.append(event)
-            if isinstance(event, AudioBlock) and abs(event.end_s - 0.5) < 1e-6:  # the array is 0.5-1 s ahead
-                source.clock_s = 1.025
-                press(factory)  # pause
-                source.clock_s = 1.525
-                press(factory)  # resume
-            if isinstance(event, (AudioBlock, AudioDropped)) and event.start_s > 2.0:
-                break
+    seen = presses_while_behind(dialogue_4ch[0], factory, (1.025, 1.525), until_s=2.0)  # pause, resume
     dropped = [round(e.start_s, 3) for e in seen if isinstance(e, AudioDropped)]
     assert dropped == [round(1.0 + 0.05 * k, 3) for k in range(11)]  # 1.0-1.05 s through 1.5-1.55 s
     assert {e.reason for e in seen if isinstance(e, AudioDropped)} == {"paused"}
@@ -198,19 +207,7 @@ def test_two_pauses_pressed_while_the_pipeline_is_behind_drop_only_their_own_aud
 ) -> None:
     """Pause, resume, pause, resume, all pressed before the gate reads the audio they fall in: each resume ends
     its own pause on the capture clock, so the audio between the two pauses, and after them, is heard."""
-    config = parse_config({"leds": {"self_test_s": 0.0}})
-    source = ClockedWav(dialogue_4ch[0], geometry(config), block_ms=50)
-    gate = PrivacyGate(source, PrivacyButton(config.leds, factory))
-    seen: list[Event] = []
-    with gate:
-        for event in gate.events():
-            seen.append(event)
-            if isinstance(event, AudioBlock) and abs(event.end_s - 0.5) < 1e-6:
-                for clock_s in (1.025, 1.525, 2.025, 2.525):
-                    source.clock_s = clock_s
-                    press(factory)
-            if isinstance(event, (AudioBlock, AudioDropped)) and event.start_s > 3.0:
-                break
+    seen = presses_while_behind(dialogue_4ch[0], factory, (1.025, 1.525, 2.025, 2.525), until_s=3.0)
     dropped = [round(e.start_s, 3) for e in seen if isinstance(e, AudioDropped)]
     assert dropped == [round(start_s + 0.05 * k, 3) for start_s in (1.0, 2.0) for k in range(11)]
 

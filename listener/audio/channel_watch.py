@@ -136,9 +136,8 @@ class ChannelWatch(Stage):
         self._leads_judged = True
         if len(self.said) > self._said_before:
             return
-        led = (shares.first_share, shares.second_share)
         for k in self._leads.leakage_only(shares):
-            self._warn(self._leakage_message(self.channels[k], shares.speech_s, led[1 - k]))
+            self._warn(self._leakage_message(self.channels[k], shares.speech_s, shares.by_channel[1 - k]))
         if not_one_per_party(shares):
             self._warn(self._not_separated_message(shares.speech_s))
 

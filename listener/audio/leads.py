@@ -49,6 +49,11 @@ class LeadShares:
     first_share: float
     second_share: float
 
+    @property
+    def by_channel(self) -> tuple[float, float]:
+        """The two shares, indexed as the channels are (0: the first, 1: the second)."""
+        return self.first_share, self.second_share
+
 
 NO_SPEECH = LeadShares(0.0, 0.0, 0.0)
 
@@ -126,7 +131,7 @@ class LeadMeter:
     def leakage_only(self, shares: LeadShares) -> list[int]:
         """Indices (0, 1) of the channel that never leads while the other often does: it hears only leakage.
         ``shares``: what :meth:`shares` returned (worked out once per judgement)."""
-        first, second = shares.first_share, shares.second_share
+        first, second = shares.by_channel
         found = []
         for k, (own, other) in enumerate(((first, second), (second, first))):
             if own < NEVER_SHARE and other >= OFTEN_SHARE:
@@ -137,7 +142,7 @@ class LeadMeter:
 def not_one_per_party(shares: LeadShares) -> bool:
     """Neither channel leads in :data:`SEPARATE_SHARE` of the speech frames (``shares`` from
     :meth:`LeadMeter.shares`): both mics hear both parties alike."""
-    return shares.speech_s > 0 and max(shares.first_share, shares.second_share) < SEPARATE_SHARE
+    return shares.speech_s > 0 and max(shares.by_channel) < SEPARATE_SHARE
 
 
 def _floor(counts: npt.NDArray[np.int64], centres: npt.NDArray[np.floating]) -> float:

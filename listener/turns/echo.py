@@ -22,12 +22,10 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.events import SpatialFrames
+from listener.frames import at_least
 from listener.spatial.decide import echo_floor_db, silent_history, smooth_levels
 
 Float = npt.NDArray[np.float32]
-# the quiet time is summed step by step in floats: ten 0.02 s steps come to 0.19999999999999998 s, and a
-# gap of exactly the (default 0.2 s) bridge, which the timeline does not bridge, would pass for bridged
-EPS_S = 1e-6
 
 
 class EchoGuard:
@@ -67,7 +65,9 @@ class EchoGuard:
         floor_db = echo_floor_db(level_db[0], level_db[1], self.ratio_db)
         out = list(now)
         for p in (0, 1):
-            starts = not was[p] and self._quiet_s[p] >= self._bridge_gap_s - EPS_S
+            # the quiet time is summed step by step (ten 0.02 s steps make 0.19999999999999998 s): a gap of exactly
+            # the bridge, which the timeline does not bridge, is a start
+            starts = not was[p] and at_least(self._quiet_s[p], self._bridge_gap_s)
             if now[p] and starts and now[1 - p] and level_db[p] < floor_db:
                 out[p] = False
             self._quiet_s[p] = 0.0 if out[p] else self._quiet_s[p] + step_s

@@ -8,9 +8,9 @@ about the one who spoke last (alone, long enough to be speech),
 from __future__ import annotations
 
 from listener.events import Party
+from listener.frames import at_least
 
 PARTIES = (Party.REP, Party.CUSTOMER)
-EPS_S = 1e-6
 
 
 class SpeakerTracker:
@@ -36,6 +36,6 @@ class SpeakerTracker:
         if active[0] != active[1]:
             party = PARTIES[0] if active[0] else PARTIES[1]
             onset = self.onset_s[party]
-            if onset is not None and t_s + hop_s - onset >= self.min_speech_s - EPS_S:
+            if onset is not None and at_least(t_s + hop_s - onset, self.min_speech_s):
                 self.last = party
         return self.last, self.newcomer

@@ -53,15 +53,14 @@ class Pulse:
 
 @dataclass(frozen=True, slots=True)
 class Blink:
-    """Hard on/off, half the period each; ``phase`` (fraction of a period) lets two LEDs alternate."""
+    """Hard on/off, half the period each, on from the start of each period."""
 
     period_s: float
     level: float = 1.0
-    phase: float = 0.0
 
     def at(self, tau_s: float) -> float:
         # block times are sums of floats: keep 4.0 - 3.0 from landing just short of a whole period
-        return self.level if (tau_s / self.period_s + self.phase + 1e-9) % 1.0 < 0.5 else 0.0
+        return self.level if (tau_s / self.period_s + 1e-9) % 1.0 < 0.5 else 0.0
 
 
 Wave = Steady | Pulse | Blink

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from importlib import resources
 from pathlib import Path
 from typing import cast
@@ -386,12 +385,6 @@ def test_node_red_flow_is_wired_to_real_topics() -> None:
     for used in (*used_fields, "onset_ms", "spool_dropped"):
         assert used in functions
         assert any(used in payloads.json_schema(t)["properties"] for t in payloads.TOPICS), used
-
-
-def test_ts_is_the_wall_clock_in_utc_epoch_milliseconds() -> None:
-    """The payloads' ts (the wall-clock tests replace now_ms with their own clock, so none read the real one)."""
-    before_ms = time.time_ns() // 1_000_000
-    assert before_ms <= payloads.now_ms() <= time.time_ns() // 1_000_000
 
 
 def test_home_assistant_subscribes_at_the_qos_the_device_sends_its_entities_topics_at() -> None:

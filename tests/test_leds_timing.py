@@ -1,4 +1,4 @@
-"""When the lights change: red only while the rep holds the word (talks on, or stopped under 5 s ago), calm
+"""When the lights change: red only while the rep holds the word (talks on, or stopped 5 s ago or less), calm
 after ten quiet seconds, a clock that never goes back. gpiozero's MockFactory as in test_leds.py; times are
 audio seconds.
 """
@@ -124,6 +124,17 @@ def test_red_comes_on_exactly_when_the_rep_has_talked_red_after_s_since_amber() 
     status.update(dominance(True, 5.0))
     assert status.look(49.99) is Look.DOMINATING
     assert status.look(50.0) is Look.PERSISTING  # 5.0 + 45.0
+
+
+def test_red_stays_five_seconds_after_the_rep_stops_and_no_longer() -> None:
+    """README: red while the rep holds the word, "or stopped 5 s ago or less and the customer has not spoken
+    since": a rep who has stopped is still red at exactly 5 s, at an exact audio time, and amber just after."""
+    status = Status.from_config(parse_config({}))  # red_after_s = 45
+    rep_started, rep_closed = speech(Party.REP, 0.5, 60.0)
+    for event in [rep_started, dominance(True, 5.0), rep_closed]:
+        status.update(event)
+    assert status.look(65.0) is Look.PERSISTING  # 60.0 + 5.0
+    assert status.look(65.01) is Look.DOMINATING
 
 
 def test_a_stretch_just_begun_counts_only_the_talk_heard_so_far_towards_red() -> None:

@@ -58,7 +58,7 @@ def test_red_needs_the_rep_talking_and_a_silent_counter_calms_down(factory: Mock
 
 
 def test_red_gives_way_to_amber_five_seconds_after_the_rep_stops(factory: MockFactory) -> None:
-    """README: red while the rep holds the word, which includes having stopped less than 5 s ago with the
+    """README: red while the rep holds the word, which includes having stopped 5 s ago or less with the
     customer silent since; then amber (dominance is still decided on), and calm green 10 s after anyone spoke."""
     stage, trace = make_stage(factory, fade_s=0.0, red_after_s=10.0)
     with stage:

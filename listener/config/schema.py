@@ -293,7 +293,7 @@ class LedsConfig:
     red_after_s: float = field(
         45.0,
         "seconds of rep talk since amber first showed after which it turns red (while the rep talks or has "
-        "stopped under 5 s ago)",
+        "stopped 5 s ago or less)",
         min=0.0,
         max=3600.0,
     )

@@ -137,3 +137,14 @@ def test_a_cross_key_error_names_the_other_key(data: dict[str, object], path: st
     """docs/config.md: "an error names both keys". These named one, and the last blamed array.channels, which
     the file never set: an installer searching it for the 4 found nothing."""
     rejected(data, path, other)
+
+
+def test_an_array_takes_at_most_32_mics() -> None:
+    """docs/config.md: "at most 32 mics", one per captured channel: the 32nd mic passes, a 33rd is refused."""
+    line = [[0.01 * i - 0.16, 0.0, 0.0] for i in range(33)]  # 1 cm apart, all within the 1 m reach
+    config = parse_config({"array": {"preset": "generic", "mics": line[:32], "channels": 32}})
+    assert config.array.mics is not None and len(config.array.mics) == 32
+    error = rejected(
+        {"array": {"preset": "generic", "mics": line, "channels": 32}}, "array.mics", "has 33 mics; at most 32"
+    )
+    assert isinstance(error.value, list) and len(error.value) == 33

@@ -20,6 +20,7 @@ from tests.config_rejected import rejected
 FIRMWARE_TEMPLATE = Path(__file__).parent.parent / "firmware" / "listener.toml.in"
 TWO_MIC = {"preset": "respeaker-2mic"}
 ALONG_Y = {"mics": [[0.0, 0.03, 0.0], [0.0, -0.03, 0.0]]}
+OFF_CENTRE = {"mics": [[0.1, 0.05, 0.0], [0.16, 0.05, 0.0]]}  # mics measured from a corner of the board
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,7 @@ ALONG_Y = {"mics": [[0.0, 0.03, 0.0], [0.0, -0.03, 0.0]]}
     [
         ([[45.7, 0.0, 0.0], [-45.7, 0.0, 0.0]], "array.mics[0][0]", ("metres", "45.7 looks like millimetres")),
         ([[0.03, 0.0, 0.0], [0.0, 4.57, 0.0]], "array.mics[1][1]", ("4.57 looks like centimetres",)),
+        ([[0.03, 0.0, 0.0], [0.0, -2.0, 0.0]], "array.mics[1][1]", ("-2 looks like centimetres (-0.02 m)",)),
         ([[0.03, 0.0, 0.0], [0.0303, 0.0, 0.0003]], "array.mics[1]", ("array.mics[0]", "1 mm apart")),
         ([[0.0, 0.0, 0.0], [0.0, 0.0, 0.05]], "array.mics", ("x-y plane", "channel-map")),
     ],
@@ -63,6 +65,7 @@ def test_stacked_mics_are_fine_in_channel_map_mode() -> None:
         (TWO_MIC, 45.0, 300.0, "rep_azimuth_deg = 0 and customer_azimuth_deg = 180"),  # cos 0.71 vs 0.5
         (TWO_MIC, 150.0, 215.0, "rep_azimuth_deg = 180 and customer_azimuth_deg = 0"),  # rep at the -x end
         (ALONG_Y, 0.0, 180.0, "rep_azimuth_deg = 90 and customer_azimuth_deg = 270"),  # broadside both
+        (OFF_CENTRE, 60.0, 300.0, "rep_azimuth_deg = 0 and customer_azimuth_deg = 180"),  # a line off the origin
     ],
 )
 def test_line_array_rejects_mirror_image_parties(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import subprocess
 import sys
+import threading
 import typing
 from pathlib import Path
 
 import pytest
 
 from listener.config import load_config, parse_config
-from listener.config.loader import MAX_FILE_BYTES
 from listener.config.rules import rule_of
 from listener.config.schema import Config
 from listener.config.text_checks import MAX_TOPIC_PREFIX_BYTES
@@ -177,15 +179,34 @@ def test_long_unknown_key_is_abbreviated() -> None:
     assert len(str(error)) < 500
 
 
+ONE_MIB_OF_COMMENT = ("# " + "x" * 1021 + "\n") * 1024  # the most a config file may be, as the error says
+
+
 def test_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
-    line = "# " + "x" * 1021 + "\n"  # 1 KiB of comment
     path = tmp_path / "big.toml"
-    path.write_text(line * (MAX_FILE_BYTES // len(line)))
-    assert path.stat().st_size == MAX_FILE_BYTES
+    path.write_text(ONE_MIB_OF_COMMENT)
+    assert path.stat().st_size == 1024 * 1024
     assert load_config(path) == Config()  # the limit itself still loads
-    path.write_text(line * (MAX_FILE_BYTES // len(line)) + "\n")
+    path.write_text(ONE_MIB_OF_COMMENT + "\n")
     with pytest.raises(ConfigFileError, match="larger than 1 MiB"):
         load_config(path)
+
+
+def test_a_piped_config_over_the_size_limit_is_refused_not_cut_short(tmp_path: Path) -> None:
+    """``--config <(...)``: a pipe is read as it comes, and one byte over 1 MiB is refused as a file's is, not
+    loaded as its first MiB."""
+    fifo = tmp_path / "listener.toml"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with contextlib.suppress(BrokenPipeError), fifo.open("w") as pipe:  # the reader stops at the limit
+            pipe.write(ONE_MIB_OF_COMMENT + "\n")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    with pytest.raises(ConfigFileError, match="larger than 1 MiB"):
+        load_config(fifo)
+    writer.join(timeout=5.0)
 
 
 def test_cli_says_one_line_and_exits_2(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ import pytest
 from listener.config import load_config, parse_config
 from listener.config.rules import rule_of
 from listener.config.schema import Config
-from listener.config.text_checks import MAX_TOPIC_PREFIX_BYTES
 from listener.errors import ConfigError, ConfigFileError, ConfigFileMissingError, ConfigSyntaxError
 from listener.transcription.models import models_dir
 from tests.config_rejected import rejected
@@ -130,9 +129,11 @@ def test_an_mqtt_username_with_control_characters_is_refused(value: str) -> None
 
 @pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])
 def test_topic_prefix_leaves_room_in_mqtts_65535_bytes(key: str) -> None:
-    fits = "é" * (MAX_TOPIC_PREFIX_BYTES // 2)  # two UTF-8 bytes each: bytes count, not characters
+    # 65535 less 128 for '/device/<device_id>/config': 65407 bytes, two UTF-8 bytes an 'é' (bytes count, not
+    # characters); exactly the most passes, one byte more is refused
+    fits = "a" + "é" * 32703
     assert getattr(parse_config({"mqtt": {key: fits}}).mqtt, key) == fits
-    error = rejected({"mqtt": {key: fits + "é"}}, f"mqtt.{key}", "UTF-8 bytes", "65535")
+    error = rejected({"mqtt": {key: fits + "a"}}, f"mqtt.{key}", "is 65408 UTF-8 bytes long; at most 65407", "65535")
     assert len(str(error)) < 800
 
 

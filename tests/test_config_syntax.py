@@ -29,6 +29,12 @@ def syntax_error(tmp_path: Path, text: str) -> str:
             'line 2, host = 192.168.1.10: put text in double quotes: host = "192.168.1.10"',
         ),
         ("[array]\ndevice = hw:1,0  # the card\n", 'put text in double quotes: device = "hw:1,0"'),
+        ("[array]\ndevice = x\n", 'line 2, device = x: put text in double quotes: device = "x"'),
+        # a long line is cut to 60 characters, the line quoted and the fix both
+        (
+            "[mqtt]\nhost = " + "b" * 70 + ".example.com\n",
+            "line 2, host = " + "b" * 52 + '…: put text in double quotes: host = "' + "b" * 51 + "… (",
+        ),
         # quoting the rest made the extra '=' part of the text: host = "= \"x\""
         ('[mqtt]\nhost = = "x"\n', 'line 2, host = = "x": delete the second \'=\': host = "x"'),
         ("[mqtt]\nport == 1883\n", "delete the second '=': port = 1883"),

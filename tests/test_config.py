@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import typing
 from pathlib import Path
 
@@ -119,3 +121,18 @@ def test_every_number_in_the_config_has_a_range() -> None:
         return found
 
     assert unbounded(Config, "") == []
+
+
+def test_a_round_boards_mics_go_round_counter_clockwise_as_the_readme_writes_them(tmp_path: Path) -> None:
+    """Azimuths grow counter-clockwise from +x (presets.py, README): the README's minimal file writes the
+    4-mic board's mics so, mic 1 at +y. A preset placing them the other way round would report every direction
+    mirrored across x."""
+    path = tmp_path / "listener.toml"
+    path.write_text(ISSUE_EXAMPLE)
+    preset = geometry(parse_config({"array": {"preset": "respeaker-4mic"}})).mics_m
+    assert preset.tolist() == geometry(load_config(path)).mics_m.tolist()
+    for name, step_deg in (("respeaker-6mic", 60.0), ("respeaker-usb-v2", 90.0)):
+        mics = geometry(parse_config({"array": {"preset": name}})).mics_m
+        angles = [math.degrees(math.atan2(y, x)) for x, y, _ in mics]
+        steps = [(b - a) % 360.0 for a, b in itertools.pairwise(angles)]
+        assert steps == pytest.approx([step_deg] * (len(mics) - 1)), name

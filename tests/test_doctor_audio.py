@@ -253,3 +253,14 @@ def test_a_clipping_channel_warns_with_the_gain_to_lower() -> None:
     assert check.status == "warn" and "clipped (samples at full scale: ch1 " in check.detail, check.line()
     assert "lower the capture gain" in check.fix
     assert doctor_levels.level_check(rms_dbfs(samples), [0, 1, 2, 3]).status == "ok"  # not measured: not said
+
+
+def test_clipping_is_said_from_one_percent_of_the_samples_on() -> None:
+    """Doctor says "1% or more distorts speech": 160 of a second's 16000 samples at full scale warn, 159 do not."""
+    samples = np.random.default_rng(2).normal(0.0, 0.1, (16000, 4)).astype(np.float32)
+    samples[:160, 2] = 1.0
+    check = doctor_levels.level_check(rms_dbfs(samples), [0, 1, 2, 3], (), None, doctor_levels.clipped_shares(samples))
+    assert check.status == "warn" and "clipped (samples at full scale: ch2 1%; 1% or more" in check.detail, check.line()
+    samples[159, 2] = 0.5
+    check = doctor_levels.level_check(rms_dbfs(samples), [0, 1, 2, 3], (), None, doctor_levels.clipped_shares(samples))
+    assert check.status == "ok", check.line()

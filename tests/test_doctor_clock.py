@@ -99,6 +99,20 @@ def test_a_clock_before_this_software_existed_fails_whatever_timedatectl_says(
     assert "sudo date -s" in check.fix
 
 
+@pytest.mark.parametrize(("reading", "status"), [("2026-11-24 23:59:59", "FAIL"), ("2026-11-25 00:00:00", "warn")])
+def test_the_earliest_right_clock_is_the_day_this_software_was_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: str, status: str
+) -> None:
+    """listener.clock.EARLIEST, 2026-11-25 00:00 UTC: a clock reading it may be right (no timedatectl here to say
+    more: a warning); a second before it cannot be."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    when = datetime.strptime(reading, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    monkeypatch.setattr(doctor_clock, "now", lambda: when)
+    check = doctor.check_clock(config(tmp_path))
+    assert check.status == status and f"reads {reading} UTC" in check.detail, check.line()
+    assert ("before this software was made" in check.detail) is (status == "FAIL"), check.line()
+
+
 def test_the_clock_line_shows_the_local_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # sessions_today counts local days: a device left on UTC in Berlin counts them an hour off
     monkeypatch.setenv("TZ", "Europe/Berlin")

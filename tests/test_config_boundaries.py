@@ -5,9 +5,15 @@ Each rule was found unpinned by flipping its comparison (a mutation run): no tes
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import typing
+
 import pytest
 
 from listener.config import parse_config
+from listener.config.rules import rule_of
+from listener.config.schema import Config
 from listener.errors import ConfigError
 from tests.config_rejected import rejected
 
@@ -148,3 +154,51 @@ def test_an_array_takes_at_most_32_mics() -> None:
         {"array": {"preset": "generic", "mics": line, "channels": 32}}, "array.mics", "has 33 mics; at most 32"
     )
     assert isinstance(error.value, list) and len(error.value) == 33
+
+
+def _ranged_keys() -> list[tuple[str, str, type[float], float, float]]:
+    """Every number key with a range (docs/config.md's 'low – high'): table, key, int or float, the bounds."""
+    keys: list[tuple[str, str, type[float], float, float]] = []
+    for section in dataclasses.fields(Config):
+        table = typing.get_type_hints(Config)[section.name]
+        hints = typing.get_type_hints(table)
+        for spec in dataclasses.fields(table):
+            rule, kinds = rule_of(spec), set(typing.get_args(hints[spec.name]) or (hints[spec.name],))
+            if rule.low is not None and rule.high is not None and kinds & {int, float}:
+                keys.append((section.name, spec.name, int if int in kinds else float, rule.low, rule.high))
+    return keys
+
+
+# what the other keys must say for a bound to be reachable at all (the cross-key rules docs/config.md lists)
+BESIDE: dict[str, dict[str, dict[str, object]]] = {
+    "array.channels": {"array": {"device": "USB Audio"}},
+    "parties.customer_azimuth_deg": {"parties": {"rep_azimuth_deg": 180.0}},
+    "parties.rep_channel": {"array": {"device": "USB Audio", "channels": 32}, "parties": {"customer_channel": 1}},
+    "parties.customer_channel": {"array": {"device": "USB Audio", "channels": 32}, "parties": {"rep_channel": 2}},
+    "activity.frame_ms": {"turn_model": {"enabled": False}},
+    "analytics.rolling_window_s": {"analytics": {"dominance_min_speech_s": 10.0}},
+    "analytics.dominance_on_share": {"analytics": {"dominance_off_share": 0.5}},
+    "analytics.dominance_min_speech_s": {"analytics": {"rolling_window_s": 600.0}},
+}
+# bounds no file reaches, as docs/config.md's rule beside the range says: one channel serves neither two mics nor
+# two parties; the off share must be below the on share, itself at most 1
+NEVER = {("array.channels", "low"), ("analytics.dominance_off_share", "high")}
+
+
+RANGED = _ranged_keys()
+
+
+@pytest.mark.parametrize(("table", "key", "kind", "low", "high"), RANGED, ids=[f"{t}.{k}" for t, k, *_ in RANGED])
+def test_every_documented_range_holds_exactly_at_both_ends(
+    table: str, key: str, kind: type[float], low: float, high: float
+) -> None:
+    """docs/config.md's 'low – high' includes both bounds; the next value past either is refused, the error naming
+    the key, the value and the range."""
+    path, beside = f"{table}.{key}", BESIDE.get(f"{table}.{key}", {})
+    for end, bound, past in (("low", low, -math.inf), ("high", high, math.inf)):
+        if (path, end) not in NEVER:
+            data: dict[str, object] = {**beside, table: {**beside.get(table, {}), key: kind(bound)}}
+            assert getattr(getattr(parse_config(data), table), key) == bound, (path, end)
+        beyond = bound + (1 if past > 0 else -1) if kind is int else math.nextafter(bound, past)
+        error = rejected({table: {key: kind(beyond)}}, path)
+        assert error.value == beyond and error.rule == f"must be between {low} and {high}", str(error)

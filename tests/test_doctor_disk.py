@@ -211,6 +211,16 @@ def test_a_folder_where_the_spool_file_belongs_says_so_as_the_service_does(tmp_p
     assert access_problem(path) == f"{path} is a folder, where the spool file belongs: {check.fix}"  # the service's
 
 
+def test_a_spool_file_that_cannot_even_be_looked_at_says_why_in_words(tmp_path: Path) -> None:
+    # a link to itself (a botched restore): stat() fails with ELOOP, as root too; the reason, not "[Errno 40] ..."
+    path = tmp_path / "state" / "mqtt-spool.sqlite3"
+    path.parent.mkdir()
+    path.symlink_to(path.name)
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == "FAIL", check.line()
+    assert check.detail == f"{path} cannot be read ({os.strerror(errno.ELOOP)}): {LOST}"
+
+
 @pytest.mark.parametrize(("state_dir", "fs_type"), [("/sys/listener", "sysfs"), ("/proc/listener/state", "proc")])
 def test_a_state_dir_on_a_virtual_file_system_says_choose_another(tmp_path: Path, state_dir: str, fs_type: str) -> None:
     # "fix: chown listener: /sys/listener" for a folder that cannot exist

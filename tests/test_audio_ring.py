@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from listener.audio.ring import FrameRing, Gap
 
@@ -115,3 +116,23 @@ def test_a_driver_overrun_next_to_a_full_ring_stays_its_own_gap() -> None:
         Gap(start_frame=10, frames=1, reason="overflow", cause="ring_full"),
     ]
     assert ring.overflow_count == 3
+
+
+def test_the_last_frame_that_fits_is_kept() -> None:
+    """A write with room for one frame more stores that frame and drops only the rest: PortAudio's period
+    rarely divides the ring, so the ring usually fills with a last write that half fits."""
+    ring = FrameRing(capacity_frames=3, channels=1)
+    frames = np.arange(4, dtype=np.int16).reshape(4, 1)
+    assert ring.write(frames[:2]) == 0
+    assert ring.write(frames[2:4]) == 1  # room for one: it is kept, the other is lost
+    assert ring.written_frames == 4
+    got = ring.read(100, timeout_s=0.0)
+    assert isinstance(got, np.ndarray) and got[:, 0].tolist() == [0, 1, 2]
+    assert ring.read(100, timeout_s=0.0) == Gap(start_frame=3, frames=1, reason="overflow", cause="ring_full")
+
+
+def test_a_ring_without_room_for_a_frame_is_refused() -> None:
+    """A ring of no frames would drop every frame as an overflow; it is a mistake said at once."""
+    for capacity, channels in ((0, 2), (4, 0)):
+        with pytest.raises(ValueError, match="at least one frame of at least one channel"):
+            FrameRing(capacity_frames=capacity, channels=channels)

@@ -140,6 +140,8 @@ def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
     at = data.index(b"data")
     data[at + 4 : at + 8] = bytes(4)
     unsized.write_bytes(bytes(data))
+    folder = tmp_path / "recordings.wav"  # a folder named like the recording (a copy that made one)
+    folder.mkdir()
     return {
         "missing": (tmp_path / "missing.wav", "does not exist"),
         "not wav": (text, "not a WAV file"),
@@ -149,6 +151,7 @@ def bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
         "channels": (mono, "has 1 channel: one mic cannot tell the rep from the customer"),
         "rate": (low, "8000 Hz"),
         "header says empty": (unsized, "sox --ignore-length"),
+        "folder": (folder, f"{folder} is a folder: pass a .wav file"),
     }
 
 

@@ -303,6 +303,22 @@ def test_chunks_after_the_audio_and_a_stray_tail_are_no_audio_left_out(tmp_path:
         assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
 
 
+def test_metadata_after_audio_of_an_odd_length_is_found_past_its_pad_byte(tmp_path: Path) -> None:
+    """24-bit audio on an odd number of channels, an odd number of frames long, ends on an odd byte, and RIFF pads
+    it: the LIST chunk after it begins a byte later, and reading from the wrong byte took it for unheaded audio."""
+    geo = geometry(parse_config({"parties": {"rep_channel": 0, "customer_channel": 2}}))
+    expected = tone(16000, 16001 / 16000)[:, :3]
+    raw_path = tmp_path / "odd.wav"
+    sf.write(raw_path, expected, 16000, subtype="PCM_24")
+    raw = raw_path.read_bytes()
+    assert len(raw) % 2 == 0 and struct.unpack("<I", raw[40:44])[0] % 2 == 1  # odd audio, then its pad byte
+    info = b"LIST" + struct.pack("<I", 4000) + b"INFO" + bytes(3996)
+    raw_path.write_bytes(raw[:4] + struct.pack("<I", len(raw) - 8 + len(info)) + raw[8:] + info)
+    with WavSource(raw_path, geo) as source:
+        got = np.concatenate([b.samples for b in source.events() if isinstance(b, AudioBlock)])
+    assert got.shape == (16001, 2) and np.abs(got - expected[:, [0, 2]]).max() <= 1e-6
+
+
 def test_metadata_cut_short_after_whole_audio_is_read_not_refused(tmp_path: Path) -> None:
     """A LIST chunk after the audio, its end cut off: the whole audio is there, yet it was refused with advice
     (`sox --ignore-length`) that would have read the metadata's bytes as audio."""

@@ -1,8 +1,9 @@
-"""`run --input` without --fast: WavSource paced as the array would deliver it, each block no sooner than
-its audio could have been heard (README: the service pipeline fed from a file)."""
+"""WavSource's replays for the service: paced as the array would deliver them (`run --input` without --fast),
+and played several times over on one clock (the demo's sample, when no array is plugged in)."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -37,3 +38,14 @@ def test_a_paced_replay_hands_each_block_on_when_its_audio_has_played(tmp_path: 
     assert [end_s for end_s, _ in arrivals] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
     for end_s, at_s in arrivals:
         assert end_s - 0.01 <= at_s <= end_s + 2.0, arrivals  # not before its audio played, nor long after
+
+
+def test_a_repeated_replay_plays_the_whole_file_each_time_on_one_clock(tmp_path: Path) -> None:
+    path = tmp_path / "short.wav"
+    one_play = np.random.default_rng(3).uniform(-0.5, 0.5, (4000, 4)).astype(np.float32)  # 0.25 s: 2.5 blocks
+    sf.write(path, one_play, 16000, subtype="FLOAT")
+    with WavSource(path, GEO, block_ms=100, repeat=3) as source:
+        blocks = [e for e in itertools.islice(source.events(), 100) if isinstance(e, AudioBlock)]  # ends, or fails
+    for before, after in itertools.pairwise(blocks):
+        assert after.start_s == pytest.approx(before.end_s)  # one clock: no gap, no overlap at a new play
+    np.testing.assert_array_equal(np.concatenate([b.samples for b in blocks]), np.tile(one_play, (3, 1)))

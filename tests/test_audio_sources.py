@@ -294,7 +294,8 @@ def test_chunks_after_the_audio_and_a_stray_tail_are_no_audio_left_out(tmp_path:
     tagged = tmp_path / "tagged.wav"
     sf.write(tagged, expected, 16000, subtype="PCM_16")
     raw = tagged.read_bytes()
-    info = b"LIST" + struct.pack("<I", 4000) + b"INFO" + bytes(3996)  # metadata after the data chunk
+    odd = b"junk" + struct.pack("<I", 3) + b"xyz\0"  # odd size, padded: the LIST begins after the pad byte
+    info = odd + b"LIST" + struct.pack("<I", 4000) + b"INFO" + bytes(3996)  # metadata after the data chunk
     tagged.write_bytes(raw[:4] + struct.pack("<I", len(raw) - 8 + len(info)) + raw[8:] + info)
     tail = tmp_path / "tail.wav"
     tail.write_bytes(raw + bytes(1000))  # less than a footer's worth of padding

@@ -18,7 +18,7 @@ from listener.audio.levels import LevelMeter, rms_dbfs, twin_channels
 from listener.audio.live import LiveSource
 from listener.cli import main
 from listener.config import geometry, parse_config
-from listener.events import AudioBlock, Event, SourceState
+from listener.events import AudioBlock, EndOfStream, Event, SourceState
 from listener.service import doctor, runner
 from listener.service.doctor import levels as doctor_levels
 from listener.service.runner import RunOptions, sample_conversation
@@ -159,6 +159,19 @@ def test_a_very_quiet_recording_is_not_called_muted(caplog: pytest.LogCaptureFix
             watch.process(AudioBlock(start_s=0.1 * k, sample_rate_hz=16000, samples=samples.astype(np.float32)))
     assert max(watch._meter.dbfs()) < -90.0  # the whole look, pauses included, is under the mute line
     assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+def test_a_live_listen_stopped_before_a_whole_watch_s_is_not_judged(caplog: pytest.LogCaptureFixture) -> None:
+    """The live array is judged on each whole WATCH_S: the end of the stream (the service stopping) after 3 s
+    with a channel dead is no look, unlike a recording, which is judged on its whole length if shorter."""
+    for recording, said in ((None, []), (Path("short.wav"), ["channel(s) [1] of short.wav carry no sound"])):
+        watch = ChannelWatch(geometry(live_config()), recording=recording)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="listener.audio.channel_watch"):
+            for k in range(30):
+                watch.process(_block(0.1 * k, [1]))
+            watch.process(EndOfStream(t_s=3.0))
+        assert [r.getMessage()[:42] for r in caplog.records] == said
 
 
 def test_a_pop_before_a_live_arrays_silence_still_shows_it_muted(caplog: pytest.LogCaptureFixture) -> None:

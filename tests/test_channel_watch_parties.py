@@ -16,7 +16,7 @@ from listener.audio.channel_watch import LEAK_LOOK_S, WATCH_S, ChannelWatch
 from listener.audio.levels import rms_dbfs
 from listener.cli import main
 from listener.config import ArrayGeometry, geometry, parse_config
-from listener.events import AudioBlock, SourceState
+from listener.events import AudioBlock, DeviceMode, DeviceState, Event, SourceState
 from listener.service.doctor import levels as doctor_levels
 from tests import synth
 
@@ -101,6 +101,21 @@ def test_a_live_dead_rep_mic_is_said_as_the_reps() -> None:
     assert all(word not in said for word in ("mic_channels", "direction", "geometry"))
 
 
+def test_a_live_rep_mic_that_hears_again_is_said_as_the_reps_and_ends_the_fault() -> None:
+    watch = ChannelWatch(_geometry())
+    samples = _dialogue("ok")
+    dead = samples.copy()
+    dead[:, 0] = 0.0
+    _live(watch, dead, WATCH_S)
+    shown: list[Event] = []
+    for k in range(round(WATCH_S * 10)):
+        chunk = samples[k * 1600 : (k + 1) * 1600].astype(np.float32)
+        shown += watch.process(AudioBlock(start_s=WATCH_S + k / 10, sample_rate_hz=RATE, samples=chunk))
+    assert [(s.mode, s.detail) if isinstance(s, DeviceState) else s for s in shown] == [
+        (DeviceMode.LISTENING, "the rep's mic (channel 0) hears sound again")
+    ]
+
+
 def test_doctor_names_the_party_whose_mic_is_dead() -> None:
     samples = _dialogue("dead")[:RATE]
     check = doctor_levels.level_check(rms_dbfs(samples), [0, 1], (), _geometry())
@@ -154,6 +169,7 @@ def test_a_recordings_unplugged_customer_mic_is_said_once(tmp_path: Path, caplog
     (said,) = _analyze(tmp_path, samples, caplog)
     wav = tmp_path / "counter.wav"
     assert said.startswith(f"the customer's mic (channel 1) of {wav} hears only the rep: unplugged, muted, or facing")
+    assert "it never led the rep's mic, which led in 100 %)" in said  # the rep's share, as the module's doc has it
     # a file's words: what this analysis credited, not a device's "until it is fixed"
     assert said.endswith(": the customer is not heard, and their speech in this analysis is credited to the rep")
     assert "mic_channels" not in said

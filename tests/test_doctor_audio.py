@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from listener.audio.levels import rms_dbfs
+from listener.audio.levels import rms_dbfs, twin_channels
 from listener.service import doctor
 from listener.service.doctor import levels as doctor_levels
 from tests import alsa_device
@@ -264,3 +264,13 @@ def test_clipping_is_said_from_one_percent_of_the_samples_on() -> None:
     samples[159, 2] = 0.5
     check = doctor_levels.level_check(rms_dbfs(samples), [0, 1, 2, 3], (), None, doctor_levels.clipped_shares(samples))
     assert check.status == "ok", check.line()
+
+
+def test_a_loud_copy_whose_copies_differ_a_little_is_still_one_signal() -> None:
+    """Two channels whose difference stays 60 dB under the quieter carry one signal (levels.TWIN_DB): a loud copied
+    mic too, whose copies differ by more than the dither floor (-91 dBFS) alone would let pass."""
+    rng = np.random.default_rng(2)
+    loud = rng.normal(0.0, 0.1, 48000)  # -20 dBFS
+    for difference_dbfs, twins in ((-85.0, [(0, 1)]), (-75.0, [])):  # 65 and 55 dB under it
+        other = loud + rng.normal(0.0, 10 ** (difference_dbfs / 20), loud.size)
+        assert twin_channels(np.stack([loud, other], axis=1), [0, 1]) == twins, difference_dbfs

@@ -193,3 +193,14 @@ def test_float_samples_far_beyond_full_scale_are_clipped_with_one_warning(
     assert "not numbers" not in result.stderr
     metrics = json.loads(result.stdout)["metrics"]
     assert 2.0 < metrics["rep_talk_s"] + metrics["customer_talk_s"] <= 12.0, metrics
+
+
+def test_a_double_wav_loud_everywhere_is_clipped_not_called_no_numbers(tmp_path: Path) -> None:
+    # every sample past float32's range (1e300): read as float32 for the check they were all infinite, and a
+    # file of real, if never normalised, samples would be refused as holding no numbers
+    wav = tmp_path / "loud.wav"
+    noise = np.random.default_rng(4).normal(0.0, 0.1, (2 * 16000, 4))
+    sf.write(wav, (noise + np.sign(noise) * 0.01) * 1e300, 16000, subtype="DOUBLE")
+    result = listener_cli("analyze", str(wav), "--json")
+    assert result.returncode == 0, result.stderr
+    assert "beyond full scale" in result.stderr and "holds no numbers" not in result.stderr, result.stderr

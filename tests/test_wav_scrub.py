@@ -1,0 +1,46 @@
+"""Float WAV samples beyond full scale (an export that never normalised): clipped to it and said once; a file
+that reaches full scale and no further is left as it is and says nothing (listener.audio.scrub)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from listener.audio.wav import WavSource
+from listener.config import geometry, parse_config
+from listener.events import AudioBlock
+
+GEO = geometry(parse_config({}))  # respeaker-4mic: 4 channels
+
+
+def replayed(path: Path) -> np.ndarray:
+    with WavSource(path, GEO) as source:
+        return np.concatenate([e.samples for e in source.events() if isinstance(e, AudioBlock)])
+
+
+def test_a_float_wav_at_full_scale_is_played_as_it_is_without_a_word(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    samples = np.tile(np.array([1.0, -1.0, 0.5, -0.25], dtype=np.float32), (4000, 1))  # 0 dBFS peaks
+    path = tmp_path / "normalised.wav"
+    sf.write(path, samples, 16000, subtype="FLOAT")
+    with caplog.at_level(logging.WARNING):
+        np.testing.assert_array_equal(replayed(path), samples)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+def test_float_samples_a_little_past_full_scale_are_clipped_both_ways_and_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    samples = np.tile(np.array([1.5, -1.5, 0.5, -0.25], dtype=np.float32), (4000, 1))  # +3.5 dB
+    path = tmp_path / "hot.wav"
+    sf.write(path, samples, 16000, subtype="FLOAT")
+    with caplog.at_level(logging.WARNING):
+        got = replayed(path)
+    np.testing.assert_array_equal(got, np.clip(samples, -1.0, 1.0))
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert "holds samples beyond full scale, first near 0.0 s (at least 1.5 times it, +3.5 dB)" in said, said

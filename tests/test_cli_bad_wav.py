@@ -125,8 +125,10 @@ def test_audio_of_another_format_renamed_wav_is_named_with_its_conversion(
     [
         b"\xff\xfe meeting notes, not a recording",  # a UTF-16 text: 0xFF, but no MPEG sync
         bytes.fromhex("fffbf000") + bytes(40),  # an MPEG sync with the reserved bit-rate index 15: no frame
+        bytes.fromhex("fffb9c00") + bytes(40),  # ... with the reserved sample-rate index 3: no frame either
+        b"\xff\xfe",  # an empty UTF-16 text: its byte-order mark alone, too short for a frame header
     ],
-    ids=["utf16", "reserved-bitrate"],
+    ids=["utf16", "reserved-bitrate", "reserved-rate", "utf16-empty"],
 )
 def test_a_file_of_no_known_format_is_still_just_not_a_wav(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], head: bytes

@@ -191,7 +191,9 @@ def test_slow_consumer_gets_overflows_announced_and_the_clock_kept(
     def enough(_event: Event, events: list[Event]) -> bool:
         return sum(isinstance(e, AudioDropped) for e in events) >= 3
 
-    with caplog.at_level(logging.WARNING, logger=live.__name__), LiveSource(live_config(buffer_s=0.5)) as source:
+    source = LiveSource(live_config(buffer_s=0.5))
+    assert source.overflow_count == 0  # the incidents so far: none before it has captured
+    with caplog.at_level(logging.WARNING, logger=live.__name__), source:
         events = run_source(source, enough, delay_s=0.02)
         overflows = source.overflow_count
     drops = [e for e in events if isinstance(e, AudioDropped)]

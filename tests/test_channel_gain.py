@@ -169,3 +169,13 @@ def test_one_party_whose_leakage_varies_is_not_taken_for_two(spread: str) -> Non
     leak_db = rng.uniform(4.0, 24.0, n) if spread == "smeared" else np.where(np.arange(n) < n // 2, 10.0, 15.0)
     for gain_db in (0.0, 20.0):
         assert not offsets(ChannelGain(0.01), talk("rep", n / 100, gain_db, rng, leak_db)).any()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_two_parties_12_db_apart_with_a_spread_a_third_of_that_are_two(seed: int) -> None:
+    # each voice 2.4 to 9.6 dB down at the other's mic: clusters 12 dB apart (their medians), each 3.6 dB
+    # across its middle half, so 12 >= SPREAD_RATIO x 3.6: two parties, and the 20 dB mismatch is learnt
+    rng = np.random.default_rng(seed)
+    gain = ChannelGain(0.01)
+    rep, customer = (talk(party, 20.0, 20.0, rng, rng.uniform(2.4, 9.6, 2000)) for party in ("rep", "customer"))
+    assert offsets(gain, np.concatenate([rep, customer]))[-1] == pytest.approx(20.0, abs=0.5)

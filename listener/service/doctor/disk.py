@@ -38,6 +38,7 @@ FIRST_START = "`sudo systemctl start listener`"
 # as README.md's systemd-run line (its folder, groups and secrets): `sudo -u listener` would keep the caller's
 RUN_AS_SERVICE = f"run doctor as the service user (`{AS_SERVICE_USER} listener doctor ...`)"
 OR_ELSE = "or set [service] state_dir"
+CARD_FIX = "if it happens again, check the SD card (`dmesg`)"
 
 
 def check_state_dir(config: Config) -> Check:
@@ -142,7 +143,7 @@ def _damaged_spool_check(state: Path, room: Check) -> Check | None:
         what, lost = "is not the service's spool but a database of another shape", ""
     else:
         what, lost = "is damaged", "; the messages it holds cannot be resent"
-        fix += "; if it happens again, check the SD card (`dmesg`)"
+        fix += f"; {CARD_FIX}"
     return warn(
         "disk",
         f"{short}; and {path} {what} ({damage}): the service's next start sets it aside as "
@@ -161,19 +162,22 @@ def _spool_files_check(state: Path) -> Check | None:
         path = state / name
         if path.is_dir():  # no chown cures this: the service's own words and fix
             return fail("disk", f"{folder_problem(path)}: {LOST}", FOLDER_FIX)
-        problem = _write_problem(path, owner)
+        try:
+            problem = _write_problem(path, owner)
+        except OSError as exc:  # a link to itself (a botched restore), a failing card: no chown cures it
+            fix = f"remove it (`sudo rm {path}`): the service starts a fresh spool; {CARD_FIX}"
+            return fail("disk", f"{path} cannot be read ({exc.strerror or exc}): {LOST}", fix)
         if problem:
             return fail("disk", f"{path} {problem}: {LOST}", f"`sudo chown -R {user}: {state}`")
     return None
 
 
 def _write_problem(path: Path, owner: int) -> str:
+    """Why the service could not write ``path`` in place, "" when it could; OSError when even stat() fails."""
     try:
         st = path.stat()
     except FileNotFoundError:
         return ""  # made by the service when it needs it
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
     if owner != 0 and st.st_uid != owner:
         return (
             f"belongs to {user_name(st.st_uid)}, not to {user_name(owner)} that owns {path.parent} and runs the service"

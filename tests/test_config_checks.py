@@ -12,12 +12,10 @@ import pytest
 from listener.cli import main
 from listener.config import geometry, load_config, parse_config
 from listener.config.array_checks import line_axis_deg
-from listener.config.presets import PRESETS
 from listener.config.schema import Config
 from listener.errors import ConfigError, ConfigFileError, ConfigSyntaxError
 from tests.config_rejected import rejected
 
-FIRMWARE_TEMPLATE = Path(__file__).parent.parent / "firmware" / "listener.toml.in"
 TWO_MIC = {"preset": "respeaker-2mic"}
 ALONG_Y = {"mics": [[0.0, 0.03, 0.0], [0.0, -0.03, 0.0]]}
 OFF_CENTRE = {"mics": [[0.1, 0.05, 0.0], [0.16, 0.05, 0.0]]}  # mics measured from a corner of the board
@@ -196,21 +194,6 @@ def test_values_are_shown_as_toml_writes_them() -> None:
     assert "= (not set):" in str(ConfigError("x", None, "r"))
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
-@pytest.mark.parametrize("asr", ["false", "true"])
-def test_firmware_config_validates_for_every_preset(tmp_path: Path, preset: str, asr: str) -> None:
-    path = tmp_path / "listener.toml"
-    path.write_text(_firmware_config(FIRMWARE_TEMPLATE.read_text(), preset, asr))
-    assert load_config(path).array.preset == preset
-
-
-def _firmware_config(template: str, preset: str, asr: str) -> str:
-    """The template as provision.sh renders it for ``preset`` (no vosk model path)."""
-    for key, value in {"PRESET": preset, "ARRAY_PRESET": preset, "ASR_ENABLED": asr, "ASR_MODEL_PATH": ""}.items():
-        template = template.replace(f"@{key}@", value)
-    return template
-
-
 def test_more_mics_than_channels_can_be_captured_is_rejected() -> None:
     mics = [[0.03 * math.cos(k / 5), 0.03 * math.sin(k / 5), 0.0] for k in range(33)]
     rejected({"array": {"preset": "generic", "mics": mics}}, "array.mics", "33 mics", "at most 32")
@@ -251,17 +234,6 @@ def test_a_misspelt_key_is_answered_with_the_key_it_was_meant_to_be(
 ) -> None:
     error = rejected(data, path, f"unknown key; did you mean {near}? Correct the spelling (allowed here: ")
     assert str(error).endswith(")")
-
-
-def test_the_firmware_configs_commented_device_id_sets_it_when_uncommented(tmp_path: Path) -> None:
-    text = FIRMWARE_TEMPLATE.read_text()
-    assert text.count('# device_id = "counter-3"\n') == 1
-    mqtt = text.index("[mqtt]")
-    assert mqtt < text.index("# device_id") < text.index("[", mqtt + 1), "the line must be in [mqtt]"
-    text = text.replace('# device_id = "counter-3"', 'device_id = "counter-3"')
-    path = tmp_path / "listener.toml"
-    path.write_text(_firmware_config(text, "respeaker-4mic", "false"))
-    assert load_config(path).mqtt.device_id == "counter-3"
 
 
 def test_reopen_interval_leaves_the_watchdog_fed() -> None:

@@ -1,0 +1,39 @@
+"""firmware/listener.toml.in, the config provision.sh installs: it loads for every preset, with and without
+transcription, and its commented lines do what they say once uncommented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from listener.config import load_config
+from listener.config.presets import PRESETS
+
+FIRMWARE_TEMPLATE = Path(__file__).parent.parent / "firmware" / "listener.toml.in"
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("asr", ["false", "true"])
+def test_firmware_config_validates_for_every_preset(tmp_path: Path, preset: str, asr: str) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_text(_firmware_config(FIRMWARE_TEMPLATE.read_text(), preset, asr))
+    assert load_config(path).array.preset == preset
+
+
+def _firmware_config(template: str, preset: str, asr: str) -> str:
+    """The template as provision.sh renders it for ``preset`` (no vosk model path)."""
+    for key, value in {"PRESET": preset, "ARRAY_PRESET": preset, "ASR_ENABLED": asr, "ASR_MODEL_PATH": ""}.items():
+        template = template.replace(f"@{key}@", value)
+    return template
+
+
+def test_the_firmware_configs_commented_device_id_sets_it_when_uncommented(tmp_path: Path) -> None:
+    text = FIRMWARE_TEMPLATE.read_text()
+    assert text.count('# device_id = "counter-3"\n') == 1
+    mqtt = text.index("[mqtt]")
+    assert mqtt < text.index("# device_id") < text.index("[", mqtt + 1), "the line must be in [mqtt]"
+    text = text.replace('# device_id = "counter-3"', 'device_id = "counter-3"')
+    path = tmp_path / "listener.toml"
+    path.write_text(_firmware_config(text, "respeaker-4mic", "false"))
+    assert load_config(path).mqtt.device_id == "counter-3"

@@ -104,6 +104,11 @@ FOREIGN = {
         "outbox table's id is not AUTOINCREMENT",
     ),
     "counters without a key": ("CREATE TABLE counters(name TEXT, value INTEGER)", "counters table's key is none"),
+    "counters a view": (
+        "CREATE TABLE outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, leaf TEXT, payload BLOB, qos INTEGER, seq INTEGER);"
+        "CREATE TABLE tally(name TEXT PRIMARY KEY, value INTEGER); CREATE VIEW counters AS SELECT * FROM tally",
+        "its counters is a view, not a table",
+    ),
 }
 
 

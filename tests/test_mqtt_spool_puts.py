@@ -1,4 +1,4 @@
-"""What the spool's puts leave behind when one of them fails part-way (no broker needed)."""
+"""What a put leaves in the spool: after one that failed part-way, and what a full one drops (no broker needed)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,32 @@ def test_a_message_that_cannot_be_stored_leaves_the_next_one_stored(tmp_path: Pa
         after = spool.put("event", _msg(3))
         assert after > first and spool.dropped == 0 and spool.depth == 2
         assert [json.loads(r.payload)["n"] for r in spool.after(0, 100)] == [0, 3]
+
+
+def _event(kind: str, by: str, onset_ms: int) -> dict[str, object]:
+    return {"type": kind, "session_id": "00000000000000ab", "by": by, "onset_ms": onset_ms}
+
+
+def test_an_interruption_dropped_by_a_full_spool_takes_only_its_own_outcome_along(tmp_path: Path) -> None:
+    """An interruption goes with its outcome (same party, same onset): the outcome of another interruption
+    of that party, or of the other party's at the same moment, is measured and stays."""
+    stored = [
+        _event("interruption", "rep", 1000),
+        _event("interruption", "rep", 5000),
+        _event("interruption_outcome", "rep", 5000),
+        _event("interruption", "customer", 1000),
+        _event("interruption_outcome", "customer", 1000),
+    ]
+    with Spool(tmp_path / "spool.sqlite3", max_messages=len(stored)) as spool:
+        for message in stored:
+            spool.put("event", message)
+        spool.put("event", _event("backchannel", "customer", 9000))  # full: the oldest event goes
+        kept = [json.loads(r.payload) for r in spool.after(0, 100)]
+        assert spool.dropped == 1
+    assert [(m["type"], m["by"], m["onset_ms"]) for m in kept] == [
+        ("interruption", "rep", 5000),
+        ("interruption_outcome", "rep", 5000),
+        ("interruption", "customer", 1000),
+        ("interruption_outcome", "customer", 1000),
+        ("backchannel", "customer", 9000),
+    ]

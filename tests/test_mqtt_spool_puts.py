@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.spool import Outgoing, Spool
 
 
 def _msg(n: int) -> dict[str, object]:
@@ -53,3 +53,20 @@ def test_an_interruption_dropped_by_a_full_spool_takes_only_its_own_outcome_alon
         ("interruption_outcome", "customer", 1000),
         ("backchannel", "customer", 9000),
     ]
+
+
+def _ending(sid: str) -> list[Outgoing]:
+    end: dict[str, object] = {"type": "session_end", "session_id": sid}
+    metrics: dict[str, object] = {"session_id": sid, "session_s": 30.0}
+    return [("event", end, 1), ("session", {"session_id": sid}, 1), ("metrics", metrics, 1)]
+
+
+def test_a_full_spool_drops_no_more_whole_visits_than_it_must(tmp_path: Path) -> None:
+    """Endings go a whole session at a time, oldest first, and only as many sessions as make room: one
+    visit's ending over the bound costs the oldest visit, not the next one's summary too."""
+    with Spool(tmp_path / "spool.sqlite3", max_messages=6) as spool:
+        for sid in ("a", "b", "c"):
+            spool.put_many(_ending(sid))
+        kept = [json.loads(r.payload)["session_id"] for r in spool.after(0, 100)]
+        assert spool.dropped == 3
+    assert kept == ["b"] * 3 + ["c"] * 3

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
-from listener.events import Backchannel, Party, RollingShare, SessionEnded, SessionStarted, SpeechSegment
+from listener.events import (
+    Backchannel,
+    Interruption,
+    Party,
+    RollingShare,
+    SessionEnded,
+    SessionStarted,
+    SpeechSegment,
+)
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.tally import Tally
 
@@ -85,3 +93,26 @@ def test_a_sessions_final_metrics_are_its_summarys_figures_to_the_digit() -> Non
     assert final["customer_talk_s"] == sent["customer_talk_s"] == 8.1235
     assert final["rep_share"] == sent["rep_share"]
     assert final["session_s"] == sent["duration_s"] == 29.6543  # metrics.json: "session_s = its duration"
+
+
+def test_an_interruption_is_counted_once_for_its_party_though_its_outcome_comes_later() -> None:
+    """Published when decided, its outcome open, then again with the outcome: one interruption, counted for
+    the party that made it, in the session that was running; the second is the outcome of the first."""
+    tally = _tally()
+    assert tally.session_id() == SID
+    opened = Interruption(by=Party.REP, onset_s=4.0, decided_s=5.0, successful=None)
+    assert tally.interruption(opened) == (False, SID)
+    by_customer = Interruption(by=Party.CUSTOMER, onset_s=6.0, decided_s=7.0, successful=False)
+    assert tally.interruption(by_customer) == (False, SID)
+    outcome = Interruption(by=Party.REP, onset_s=4.0, decided_s=7.5, successful=True)
+    assert tally.interruption(outcome) == (True, SID)
+    again = Interruption(by=Party.REP, onset_s=9.0, decided_s=10.0, successful=False)
+    assert tally.interruption(again) == (False, SID)
+    assert tally.session is not None
+    assert (tally.session.interruptions_by_rep, tally.session.interruptions_by_customer) == (2, 1)
+
+
+def test_an_event_begun_at_the_sessions_first_frame_is_that_sessions() -> None:
+    tally = _tally()  # the session begins at 1.0 s
+    assert tally.backchannel(Backchannel(by=Party.CUSTOMER, onset_s=1.0, decided_s=2.0, duration_s=0.4)) == SID
+    assert tally.session is not None and tally.session.backchannels_by_customer == 1

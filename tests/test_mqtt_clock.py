@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from listener.clock import EARLIEST
 from listener.config import parse_config
-from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt import MqttStage, wallclock
+from listener.outputs.mqtt.clockwatch import ClockWatch
 from listener.outputs.mqtt.wallclock import local_day
 from tests.mqtt_broker import Mosquitto, Received, Recorder
 from tests.mqtt_feed import Clocks, block, feed_live, json_on
@@ -84,3 +86,36 @@ def test_a_time_zone_set_while_the_service_runs_moves_its_day_within_a_minute(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_the_clock_is_judged_against_the_day_this_software_was_made_and_said_only_when_that_changes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A second before this software was made is a wrong clock; from then it is right. ``check`` says whether
+    the judgment changed (the first is none): info is published again then, not at every audio block."""
+    made_ms = round(EARLIEST.timestamp() * 1000)
+    watch = ClockWatch()
+    with caplog.at_level(logging.INFO, logger="listener.outputs.mqtt.clockwatch"):
+        judged = [watch.check(ms) for ms in (made_ms - 1000, made_ms - 500, made_ms, made_ms + 1000)]
+    assert judged == [False, False, True, False] and watch.ok is True
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "before this software was made" in said[0] and said[1].startswith("the clock is set")
+
+
+def test_the_time_zone_is_read_again_at_most_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stage checks the clock at every audio block; the zone is read again once a minute of those."""
+    reads: list[int] = []
+    now = {"mono_ms": 0}
+    real_tzset = time.tzset
+
+    def tzset() -> None:  # the real one, counted
+        reads.append(now["mono_ms"])
+        real_tzset()
+
+    monkeypatch.setattr(wallclock, "monotonic_ms", lambda: now["mono_ms"])
+    monkeypatch.setattr(time, "tzset", tzset)
+    watch = ClockWatch()
+    for second in range(125):  # two minutes of blocks, a second each
+        now["mono_ms"] = 1_000_000 + second * 1000
+        watch.check(round(time.time() * 1000))
+    assert reads == [1_000_000, 1_060_000, 1_120_000]

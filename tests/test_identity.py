@@ -101,3 +101,12 @@ def test_the_turn_model_fingerprint_changes_with_its_sidecar_and_doctor_prints_i
     assert tuned is not None and tuned != shipped
     check = check_turn_model(cfg)
     assert check.status == "ok" and f"fingerprint {tuned}" in check.detail, check
+
+
+def test_a_boards_id_is_the_same_in_every_release(tmp_path: Path) -> None:
+    """ "Stable across restarts and re-installs of the software": Home Assistant and the dashboards know a
+    device by its id, and a new one is a new device with no history. A change of salt, cost or length must
+    be a deliberate one, made with a note for the fleets already installed."""
+    machine_id, serial = _files(tmp_path, b"10000000a1b2c3d4\x00", "0123456789abcdef0123456789abcdef")
+    assert default_device_id(machine_id, serial) == "listener-590f3269958c"
+    assert default_device_id(machine_id, tmp_path / "no-serial") == "listener-ca01d44fd12c"

@@ -17,6 +17,7 @@ import pytest
 
 from listener.events import Backchannel, Party, SourceState
 from listener.outputs.mqtt.client import RETAINED_HEADROOM
+from listener.outputs.mqtt.spool import Spooled
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
 from tests.mqtt_feed import connected, json_on, stage_on
 from tests.mqtt_relay import AckHold
@@ -169,3 +170,27 @@ def test_a_retained_message_the_acl_refuses_is_said_once_and_not_counted_as_drop
     assert len(refused) == 2, refused
     assert any(f"for {BASE}/info (Not authorized)" in m for m in refused), refused
     assert any("for homeassistant/" in m and "discovery topics too" in m for m in refused), refused
+
+
+def test_a_drained_spool_leaves_the_drain_thread_waiting(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once what was spooled is sent, the drain thread waits to be woken (a put, a PUBACK, a connect) rather
+    than read the empty spool again and again: a Pi's CPU is the pipeline's."""
+    reads: list[int] = []
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path)
+        with stage:
+            rec.wait_for(connected)
+            stage.process(Backchannel(by=Party.REP, onset_s=1.0, decided_s=1.5, duration_s=0.3))
+            assert stage.publisher.flush(5.0)
+            spool, take = stage.spool, stage.spool.take
+
+            def counted(last_id: int, limit: int) -> list[Spooled]:  # the real take, counted
+                reads.append(last_id)
+                return take(last_id, limit)
+
+            monkeypatch.setattr(spool, "take", counted)
+            time.sleep(1.0)
+        assert len(json_on(rec.messages, "event")) == 1
+    assert len(reads) <= 1, len(reads)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from listener.config import parse_config
 from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.client import MqttLink
+from listener.outputs.mqtt.connecting import connect_fail_hint
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, free_port, redate_server_certificate
 from tests.mqtt_feed import block, spool_depth, stage_on
 from tests.mqtt_relay import AckHold
@@ -327,3 +329,22 @@ def test_a_slow_broker_that_answers_after_the_wait_is_not_left_blamed(
         f"MQTT broker 127.0.0.1:{relay.port} answered after all: a slow link, its port is right"
     )
     assert after and f"127.0.0.1:{relay.port}" in after[0], said  # the next problem is a warning, not a debug line
+
+
+def _refused_handshake() -> ssl.SSLError:
+    """What OpenSSL raises when the broker answers the device's hello with a handshake_failure alert (no
+    protocol version or cipher in common): a TLS error that is neither a certificate nor a plain port."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="broker.local")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()  # the hello, sent
+    incoming.write(bytes([21, 3, 3, 0, 2, 2, 40]))  # an alert record: fatal, handshake_failure
+    with pytest.raises(ssl.SSLError) as refused:
+        tls.do_handshake()
+    return refused.value
+
+
+def test_a_tls_handshake_the_broker_refuses_points_at_the_tls_settings_not_the_network() -> None:
+    config = parse_config({"mqtt": {"enabled": True, "tls": True}}).mqtt
+    hint = connect_fail_hint(config, _refused_handshake())
+    assert hint == "check mqtt.ca_file, mqtt.cert_file, mqtt.key_file and the broker's TLS settings"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,21 @@ def test_a_full_spool_drops_no_more_whole_visits_than_it_must(tmp_path: Path) ->
         kept = [json.loads(r.payload)["session_id"] for r in spool.after(0, 100)]
         assert spool.dropped == 3
     assert kept == ["b"] * 3 + ["c"] * 3
+
+
+def test_a_spool_that_fills_again_after_its_backlog_was_sent_says_so_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The full-spool warning comes once per outage, then every hundredth drop: once the backlog was sent, the
+    next overflow is another outage's, news again, though fewer than a hundred were dropped in all."""
+    with (
+        caplog.at_level(logging.WARNING, logger="listener.outputs.mqtt.spool"),
+        Spool(tmp_path / "spool.sqlite3", max_messages=3) as spool,
+    ):
+        for outage in range(2):
+            for n in range(5):
+                spool.put("event", _msg(10 * outage + n))
+            spool.delete([row.id for row in spool.take(0, 100)])  # back: the backlog sent and acknowledged
+        assert spool.dropped == 4 and spool.depth == 0
+    told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
+    assert len(told) == 2, told

@@ -20,7 +20,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config import parse_config
 from listener.outputs.mqtt.client import MqttLink
-from listener.outputs.mqtt.connecting import kept_meanwhile
+from listener.outputs.mqtt.connecting import Backoff, kept_meanwhile
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
 
 LOST = "MQTT connection to 127.0.0.1:{port} lost"
@@ -137,6 +137,16 @@ def test_quick_broker_restarts_are_no_client_id_clash_and_keep_the_shortest_wait
     assert waits_s == 1  # reconnected from the shortest wait each time
     connected = [m for m in _said(caplog, logging.INFO) if m.startswith(CONNECTED.format(port=broker.port))]
     assert len(connected) == 4, _said(caplog, logging.INFO)
+
+
+@pytest.mark.parametrize(("max_s", "held_s"), [(2.0, 10.0), (6.0, 12.0), (5.6, 12.0)])
+def test_a_clash_is_over_once_a_connection_holds_twice_reconnect_max_s_and_10_s_at_least(
+    max_s: float, held_s: float
+) -> None:
+    """docs/integrations/mqtt.md: quiet "until one holds for twice reconnect_max_s (10 s at least)" (the test below
+    shows the line at the floor, through a real broker); the waits are paho's whole seconds (5.6 s is 6)."""
+    config = parse_config({"mqtt": {"enabled": True, "reconnect_min_s": 1.0, "reconnect_max_s": max_s}}).mqtt
+    assert Backoff.of(config).stable_s == held_s
 
 
 def test_the_end_of_a_client_id_clash_is_said_once_a_connection_holds(

@@ -1,4 +1,5 @@
-"""The MQTT spool, device identity and configuration rules (no broker needed)."""
+"""The MQTT spool: order, seq, overflow, and a spool the service cannot write (no broker needed). The device
+identity and the [mqtt] rules: test_mqtt_settings.py."""
 
 from __future__ import annotations
 
@@ -17,10 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from listener.config import load_config, parse_config
-from listener.errors import ConfigError, OutputError
-from listener.outputs.mqtt.credentials import PASSWORD_ENV, read_password
-from listener.outputs.mqtt.identity import config_hash, default_device_id
+from listener.errors import OutputError
 from listener.outputs.mqtt.spool import Spool, encode
 
 
@@ -300,86 +298,6 @@ def test_seq_handed_out_while_the_spool_could_not_be_written_is_not_handed_out_a
         assert spool.next_seq() == sent[-1] + 3
 
 
-def test_device_id_is_a_salted_hash_of_the_machine_id(tmp_path: Path) -> None:
-    machine = tmp_path / "machine-id"
-    machine.write_text("0123456789abcdef0123456789abcdef\n")
-    device = default_device_id(machine)
-    assert device.startswith("listener-") and len(device) == len("listener-") + 12
-    assert device == default_device_id(machine)
-    assert "01234567" not in device
-    machine.write_text("fedcba9876543210fedcba9876543210\n")
-    assert default_device_id(machine) != device
-
-
-def test_missing_machine_id_falls_back_to_host_name_with_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.WARNING):
-        device = default_device_id(tmp_path / "absent")
-    assert device.startswith("listener-")
-    assert "host name" in caplog.text and "mqtt.device_id" in caplog.text
-
-
-def test_password_in_toml_is_rejected_with_the_fix(tmp_path: Path) -> None:
-    path = tmp_path / "c.toml"
-    path.write_text('[mqtt]\nenabled = true\nusername = "u"\npassword = "hunter2"\n')
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    text = str(err.value)
-    assert "mqtt.password" in text and "password_file" in text and PASSWORD_ENV in text
-    assert "hunter2" not in text
-
-
-@pytest.mark.parametrize(
-    ("table", "key"),
-    [
-        ({"device_id": "counter/3"}, "mqtt.device_id"),
-        ({"device_id": "#"}, "mqtt.device_id"),
-        ({"device_id": "-counter"}, "mqtt.device_id"),
-        ({"topic_prefix": "a/+/b"}, "mqtt.topic_prefix"),
-        ({"topic_prefix": "a//b"}, "mqtt.topic_prefix"),
-        ({"reconnect_min_s": 10.0, "reconnect_max_s": 5.0}, "mqtt.reconnect_max_s"),
-        ({"cert_file": "/etc/c.pem"}, "mqtt.key_file"),
-        ({"protocol": "4"}, "mqtt.protocol"),
-    ],
-)
-def test_bad_mqtt_settings_are_rejected(table: dict[str, object], key: str) -> None:
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        parse_config({"mqtt": table})
-
-
-def test_a_dot_in_the_device_id_is_rejected_naming_the_rule() -> None:
-    # Home Assistant ignores a discovery topic whose id level holds anything but [a-zA-Z0-9_-]
-    with pytest.raises(ConfigError) as err:
-        parse_config({"mqtt": {"device_id": "counter.3"}})
-    text = str(err.value)
-    assert "mqtt.device_id" in text and "[a-zA-Z0-9_-]" in text and "Home Assistant" in text
-    assert parse_config({"mqtt": {"device_id": "Counter_3-b"}}).mqtt.device_id == "Counter_3-b"
-
-
-def test_password_comes_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    secret = tmp_path / "pw"
-    secret.write_text("from-file\n")
-    cfg = parse_config({"mqtt": {"username": "u", "password_file": str(secret)}}).mqtt
-    monkeypatch.delenv(PASSWORD_ENV, raising=False)
-    assert read_password(cfg) == "from-file"
-    monkeypatch.setenv(PASSWORD_ENV, "from-env")
-    assert read_password(cfg) == "from-env"
-    monkeypatch.delenv(PASSWORD_ENV)
-    missing = parse_config({"mqtt": {"password_file": str(tmp_path / "nope")}}).mqtt
-    with pytest.raises(OutputError, match="password_file") as err:
-        read_password(missing)
-    assert f"{tmp_path / 'nope'} cannot be read (No such file or directory): check the path" in str(err.value)
-    assert "[Errno" not in str(err.value)
-    secret.write_text("\n")  # made, never filled in: "bad login" from the broker would not say which file
-    with pytest.raises(OutputError) as err:
-        read_password(cfg)
-    assert str(err.value) == (
-        f"mqtt.password_file {secret} is empty: write mqtt.username's password into it (one line), or set "
-        f"{PASSWORD_ENV} instead"
-    )
-
-
 @pytest.mark.parametrize("below", ["", "sub"])  # the state folder itself, or a folder above the spool's
 def test_a_state_dir_that_is_a_file_is_named_as_one(tmp_path: Path, below: str) -> None:
     # mkdir said "[Errno 17] File exists", and the fix "check that service.state_dir exists" misled: it did
@@ -392,25 +310,6 @@ def test_a_state_dir_that_is_a_file_is_named_as_one(tmp_path: Path, below: str) 
         f"MQTT spool {spool} cannot be made: {state} is a file, not a folder: point "
         "[service] state_dir at a folder (the service's is /var/lib/listener)"
     )
-
-
-def test_config_hash_tracks_the_configuration() -> None:
-    a = config_hash(parse_config({}))
-    assert a == config_hash(parse_config({}))
-    assert a != config_hash(parse_config({"analytics": {"session_gap_s": 60.0}}))
-
-
-def test_devices_set_up_alike_share_a_config_hash() -> None:
-    # each counter has its own id, broker login, client certificate and calibrated directions
-    def device(n: int, **more: object) -> dict[str, object]:
-        mqtt: dict[str, object] = {"device_id": f"counter-{n}", "username": f"counter{n}", "host": "broker.lan"}
-        mqtt |= {"password_file": f"/etc/listener/pw{n}"}
-        mqtt |= {"cert_file": f"/etc/listener/c{n}.pem", "key_file": f"/etc/listener/k{n}.pem"}
-        parties = {"rep_azimuth_deg": 10.0 * n, "customer_azimuth_deg": 170.0 + n}
-        return {"mqtt": mqtt, "parties": parties, **more}
-
-    assert config_hash(parse_config(device(1))) == config_hash(parse_config(device(2)))
-    assert config_hash(parse_config(device(1))) != config_hash(parse_config(device(1, leds={"enabled": False})))
 
 
 def test_a_full_spool_says_so_once_then_every_hundredth_drop_with_the_count(

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from listener.events import (
-    Party,
-)
-from tests.cues_talk import WORD_S, Talk, question, rep
+from listener.events import Acknowledgement, ActionPlan, Party
+from tests.cues_talk import WORD_S, Talk, of, question, rep
 
 # --- questions ---------------------------------------------------------------
 
@@ -262,3 +260,28 @@ def test_a_feeling_asked_about_is_an_open_question(text: str) -> None:
 def test_an_auxiliary_three_words_after_the_question_word_still_makes_it_a_question() -> None:
     q = question(rep("i understand what exact model is it"))
     assert q is not None and q.open_ended
+
+
+@pytest.mark.parametrize("text", ["can i get that in writing", "could i get that sorted today"])
+def test_a_request_that_holds_i_get_that_is_a_closed_question_and_no_acknowledgement(text: str) -> None:
+    # "can i get that" counts as no acknowledgement (metrics.md); it still starts with an auxiliary before its subject
+    events = rep(text)
+    q = question(events)
+    assert q is not None and not q.open_ended, text
+    assert not of(events, Acknowledgement), text
+
+
+@pytest.mark.parametrize("text", ["if i were you", "if we were you"])
+def test_a_condition_ending_in_were_you_is_no_tag_on_its_own_either(text: str) -> None:
+    # the recogniser may end the utterance before it ("i would wait" ... "if i were you")
+    assert question(rep(text)) is None, text
+
+
+@pytest.mark.parametrize("text", ["let me check how long has it been like that", "let me check what model is that"])
+def test_a_plan_before_its_question_counts_however_the_question_ends(text: str) -> None:
+    # "let me check: is it ..." plans and asks; a question ending in "that" (a word that holds a plan after it)
+    # does not put the plan before it inside the question
+    events = rep(text)
+    q = question(events)
+    assert q is not None and q.open_ended, text
+    assert len(of(events, ActionPlan)) == 1, text

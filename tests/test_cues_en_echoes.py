@@ -353,3 +353,18 @@ def test_a_short_words_forms_follow_it_up(customer: str, asked: str) -> None:
     three letters apart in stems ("us" never being stripped to), so the question followed nothing up."""
     q = question(rep(asked, customer_before=customer))
     assert q is not None and q.followup
+
+
+@pytest.mark.parametrize(
+    ("customer", "asked"),
+    [
+        ("none of my apps will open", "which app is it"),  # a stem of three letters, min_stem: "apps" is "app"
+        ("i unplugged it last night", "why did you unplug it"),  # a doubled letter goes, in a word begun by a vowel
+        ("i dropped it yesterday", "how far did it drop"),  # ... only one of the two
+        ("i tried both my email addresses", "which address did you try"),  # "-ss" is kept, and "addresses" has it
+    ],
+)
+def test_the_forms_of_a_word_follow_it_up(customer: str, asked: str) -> None:
+    """metrics.md: a follow-up reuses a content word of the customer's, stemmed; only the one word links these."""
+    q = question(rep(asked, customer_before=customer))
+    assert q is not None and q.followup, asked

@@ -147,12 +147,13 @@ def test_forgetting_the_past_keeps_what_reaches_past_the_cut_and_its_figures() -
         SessionStarted(session_id="a1", onset_s=0.0, decided_s=1.0),
         SessionEnded(session_id="a1", onset_s=0.0, decided_s=45.0, end_s=40.0),
         SessionStarted(session_id="b2", onset_s=51.0, decided_s=52.0),
+        Filler(by=REP, onset_s=50.0, decided_s=50.5),  # at the cut: not before it, and counted from it
     ]
     t = tally(events)
     before = t.metrics(50.0)
     t.forget_before(50.0)
     assert [(w.start_s, w.end_s) for w in t.words] == [(31.0, 50.0), (51.0, 81.0)]
-    assert sorted(c.onset_s for c in t.cues) == [51.0, 52.0, 55.0, 60.0, 65.0, 70.0]
+    assert sorted(c.onset_s for c in t.cues) == [50.0, 51.0, 52.0, 55.0, 60.0, 65.0, 70.0]
     assert t.skipped == [(49.0, 52.0)]
     assert [(s.start_s, s.end_s) for s in t.segments] == [(31.0, 50.0), (51.0, 81.0)]
     assert list(t.sessions) == ["b2"]
@@ -167,3 +168,13 @@ def test_every_seconds_or_rate_figure_is_a_json_float_even_when_zero(events: lis
     for name, value in tally(events).metrics().record().items():
         if hints[name] in (float, float | None):
             assert value is None or type(value) is float, (name, value)
+
+
+def test_the_figures_are_rounded_as_metrics_md_says() -> None:
+    """Durations to the millisecond, rep_wpm to 0.1 and rep_fillers_per_min to 0.01."""
+    fillers = [Filler(by=REP, onset_s=t_s, decided_s=t_s + 0.5) for t_s in (2.0, 5.0, 9.0)]
+    skip = TranscriptionSkipped(start_s=20.0, duration_s=1.23456)  # after the rep's talk: its 13 s all heard
+    m = tally([seg(REP, 0.0, 13.0), words(REP, 0.0, 13.0, 40), *fillers, skip, EndOfStream(t_s=30.0)]).metrics()
+    assert m.rep_wpm == 184.6  # 40 words in 13 s: 184.615...
+    assert m.rep_fillers_per_min == 13.85  # 3 in 13 s: 13.846...
+    assert m.asr_skipped_s == 1.235

@@ -54,6 +54,19 @@ def test_speech_passes_with_its_pads_and_the_quiet_does_not() -> None:
     assert gate.dropped_s == pytest.approx(4.0)
 
 
+def test_speech_that_starts_inside_a_second_of_activity_passes_its_pad_and_no_more() -> None:
+    """analyze decides a second of activity at a time: speech from 2.5 s is told with the frames of 2-3 s."""
+    gate = SpeechGate(pad_s=0.5)
+    passed = []
+    for second in range(6):
+        for k in range(10):
+            passed += [b.start_s for b in gate.audio(block(second + k * BLOCK_S))]
+        active = [2.5 <= second + i * HOP_S < 3.5 for i in range(100)]
+        passed += [b.start_s for b in gate.activity(frames(float(second), active))]
+    passed += [b.start_s for b in gate.flush()]
+    assert passed == pytest.approx([2.0 + 0.1 * k for k in range(20)])  # 2.0 s to 4.0 s
+
+
 def test_a_block_waits_until_the_activity_covers_its_pad() -> None:
     gate = SpeechGate(pad_s=0.5)
     assert gate.audio(block(0.0)) == []

@@ -1,0 +1,42 @@
+"""The recogniser's queue, bounded in audio seconds (chunk_queue.py), without a recogniser behind it.
+
+test_transcription_recognizer.py holds it to its rule with vosk, on a queue two chunks long, where skipping
+down to half of it and skipping everything are the same; these use a longer one.
+"""
+
+from __future__ import annotations
+
+from listener.transcription.chunk_queue import ChunkQueue
+from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk
+
+HALF_S = bytes(SAMPLE_RATE_HZ)  # 0.5 s of mono int16
+
+
+def chunks(n: int, from_s: float = 0.0) -> list[Chunk]:
+    return [Chunk(from_s + 0.5 * k, HALF_S) for k in range(n)]
+
+
+def test_a_full_queue_skips_its_oldest_audio_down_to_half_of_it_not_all_of_it() -> None:
+    queue = ChunkQueue(queue_s=2.0)
+    held = chunks(4)
+    for c in held:
+        assert not queue.full_for(c)
+        queue.append(c)
+    new = Chunk(2.0, HALF_S)
+    assert queue.full_for(new)
+    assert queue.make_room(new) == held[:3]  # 0.5 s left, and the new 0.5 s: half of queue_s
+    queue.append(new)
+    assert queue.queued_s == 1.0
+    assert [queue.popleft(), queue.popleft()] == [held[3], new]
+    assert not queue
+
+
+def test_a_queue_emptied_at_once_holds_its_whole_queue_s_again() -> None:
+    queue = ChunkQueue(queue_s=2.0)
+    for c in chunks(4):
+        queue.append(c)
+    assert queue.take_all() == chunks(4)
+    for c in chunks(4, from_s=10.0):
+        assert not queue.full_for(c)
+        queue.append(c)
+    assert queue.full_for(Chunk(12.0, HALF_S))

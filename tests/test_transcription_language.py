@@ -109,3 +109,20 @@ def test_doctor_warns_of_a_model_named_for_another_language(
     assert "[asr] language" not in check.fix, check.fix
     monkeypatch.setattr(language, "available_languages", lambda: ["en", "ko"])  # were one shipped for it
     assert 'or set [asr] language = "ko", the model\'s language' in doctor.check_asr_model(config).fix
+
+
+@pytest.mark.parametrize(("common", "warned"), [(1, True), (2, False)])
+def test_the_words_are_judged_at_the_30th_and_fewer_than_5_percent_common_is_another_language(
+    common: int, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """metrics.md: once a run has recognised 30 words, fewer than 5 % of them common words is warned of (1 of 30
+    is 3.3 %, 2 are 6.7 %); fillers and "[unk]" are no words."""
+    check = WordLanguage(LEX, parse_config({}), Path("/models/vosk-model-small-en-us-0.15"))
+    said = ["the"] * common + ["annyeong"] * (30 - common)
+    with caplog.at_level(logging.WARNING):
+        for k, text in enumerate(said[:-1]):
+            check.heard([Word(text, k, k + 0.5), Word("um", k + 0.5, k + 0.6), Word("[unk]", k + 0.6, k + 0.9)])
+        assert not check.judged and not caplog.records
+        check.heard([Word(said[-1], 29.0, 29.5)])
+    assert check.judged
+    assert [NOT_ENGLISH in r.getMessage() for r in caplog.records] == ([True] if warned else [])

@@ -59,3 +59,11 @@ def test_the_warning_is_thinned_and_the_catching_up_said_once(caplog: pytest.Log
     assert "set [asr] speech_only = true" in messages[0][1]
     assert "keeps up again" in messages[1][1] and "135.0 s skipped in all" in messages[1][1]
     assert "142.5 s of it skipped in the 630 s" in messages[2][1]
+
+
+def test_a_recogniser_that_keeps_up_says_nothing(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger=STAGE_LOG):
+        run_pipeline(asr_config(ko_model, overflow="wait"), ko_dialogue[0])
+    assert not [r.getMessage() for r in caplog.records if "keep up" in r.getMessage()]

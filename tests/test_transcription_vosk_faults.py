@@ -172,23 +172,24 @@ def test_a_hurried_stage_stops_waiting_for_the_recogniser_and_says_what_it_skipp
 def test_a_failed_recogniser_is_restarted_at_a_session_end_waiting_longer_after_each_failure_in_a_row(
     ko_model: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Four visits; the real engine fails in the first two. Transcription stopped for good at the first
-    failure, so a device up for weeks lost its cues until someone restarted it. Now the recogniser is
+    """Five visits; the real engine fails in the first two and the last. Transcription stopped for good at the
+    first failure, so a device up for weeks lost its cues until someone restarted it. Now the recogniser is
     restarted at the next session end, the wait doubling after each failure in a row (one session end,
-    then two: the third visit is not transcribed), and the last visit's cues are whole again."""
+    then two: the third visit is not transcribed), and the fourth visit's cues are whole again; a visit seen
+    through ends the row, so the fifth visit's failure waits one session end again."""
     import vosk
 
     from listener.events import DeviceMode, DeviceState
     from listener.transcription.recognizer import RecognizerWorker
 
     visit_s = 21.0
-    lines = [asr_audio.Line(x.party, x.start_s + k * visit_s, x.text) for k in range(4) for x in asr_audio.DIALOGUE]
+    lines = [asr_audio.Line(x.party, x.start_s + k * visit_s, x.text) for k in range(5) for x in asr_audio.DIALOGUE]
     workdir = tmp_path_factory.mktemp("four-visits")
-    samples, _ = asr_audio.render(lines, 4 * visit_s, workdir)
+    samples, _ = asr_audio.render(lines, 5 * visit_s, workdir)
     wav = asr_audio.synth.write_wav(workdir / "four_visits.wav", samples)
     feeding, accept = RecognizerWorker._feeding, vosk.KaldiRecognizer.AcceptWaveform
     fed_s = [0.0]  # audio time of the piece the recogniser is fed: the fault is injected by where it is
-    to_fail = [2.0, visit_s + 2.0]  # once each, in the first two visits
+    to_fail = [2.0, visit_s + 2.0, 4 * visit_s + 2.0]  # once each, in the first two visits and the last
 
     def noting(self: RecognizerWorker, audio_s: float) -> None:
         fed_s[0] = audio_s
@@ -210,13 +211,14 @@ def test_a_failed_recogniser_is_restarted_at_a_session_end_waiting_longer_after_
     ends = [e.decided_s for e in probe.events if isinstance(e, SessionEnded)]
     states = [(e.mode, round(e.t_s)) for e in probe.events if isinstance(e, DeviceState)]
     fault, up = DeviceMode.FAULT, DeviceMode.LISTENING
-    assert len(ends) == 4 and not to_fail, (ends, to_fail)
-    # each failure shown in its visit; restarts at the first session end, then at the third
-    assert [mode for mode, _ in states] == [fault, up, fault, up], states
+    assert len(ends) == 5 and not to_fail, (ends, to_fail)
+    # each failure shown in its visit; restarts at the first session end, then at the third, then at the fifth
+    assert [mode for mode, _ in states] == [fault, up, fault, up, fault, up], states
     assert states[0][1] < visit_s and visit_s < states[2][1] < 2 * visit_s, states
     assert states[1][1] == pytest.approx(ends[0], abs=1.0) and states[3][1] == pytest.approx(ends[2], abs=1.0)
+    assert 4 * visit_s < states[4][1] and states[5][1] == pytest.approx(ends[4], abs=1.0), states
     words = [e for e in probe.events if isinstance(e, WordsRecognized)]
-    heard = [sum(w.n_words for w in words if k * visit_s <= w.start_s < (k + 1) * visit_s) for k in range(4)]
+    heard = [sum(w.n_words for w in words if k * visit_s <= w.start_s < (k + 1) * visit_s) for k in range(5)]
     assert heard[2] == 0 and heard[3] >= 10, heard  # the third visit waited out; the fourth heard
     last = tally.metrics(3 * visit_s, 4 * visit_s)
     assert not last.asr_partial and last.rep_words + last.customer_words == heard[3]

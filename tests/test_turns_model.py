@@ -20,7 +20,7 @@ from listener.events import (
 from listener.service.runner import sample_conversation
 from listener.spatial.frontend import SpatialFrontEnd
 from listener.turns import derive
-from listener.turns.base import slice_frames
+from listener.turns.base import decide_activity, slice_frames
 from listener.turns.features import features_of
 from listener.turns.spec import INPUT_FEATURES, INPUT_STATE, load_spec, shipped_model_path, sidecar_path
 from tests import synth
@@ -221,6 +221,17 @@ def test_in_overlap_a_party_stays_on_only_at_the_on_threshold_as_training_scores
     walk = np.clip(np.cumsum(rng.normal(0.0, 0.08, (2000, 2)), axis=0) % 2.0, 0.0, 1.0).astype(np.float32)
     model._active = (False, False)
     assert [model._decide(row) for row in walk] == [tuple(r) for r in hysteresis(walk, on, off).tolist()]
+
+
+def test_a_party_turns_on_at_vad_on_and_off_only_below_vad_off() -> None:
+    """The rule as its docstring states it: a probability equal to a threshold meets it."""
+    on, off = 0.7, 0.4
+    assert decide_activity((False, False), on, on, on, off) == (True, True)
+    assert decide_activity((True, False), off, 0.0, on, off) == (True, False)  # alone, at vad_off: stays on
+    assert decide_activity((False, True), 0.0, off, on, off) == (False, True)
+    below = np.nextafter(off, 0.0)
+    assert decide_activity((True, False), below, 0.0, on, off) == (False, False)
+    assert decide_activity((False, True), 0.0, below, on, off) == (False, False)
 
 
 def test_at_a_reps_start_p_hold_is_the_silent_customers_chance_to_resume(turn_model: TurnModelOpener) -> None:

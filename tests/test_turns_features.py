@@ -52,3 +52,11 @@ def test_swapping_the_parties_is_the_features_of_the_frames_with_rep_and_custome
     assert features.shape == (20, N_FEATURES) and not np.array_equal(features, exchanged)
     np.testing.assert_array_equal(swap_parties(features), exchanged)
     np.testing.assert_array_equal(swap_parties(exchanged), features)
+
+
+def test_a_lone_frame_is_no_model_step_and_leaves_the_floor_alone() -> None:
+    """Rows come per pair of 10 ms frames; the stage holds an odd one back for the next block."""
+    extractor = FeatureExtractor(RATE_HZ, FFT_SIZE)
+    assert extractor(*random_frames(1, seed=5)).shape == (0, N_FEATURES)
+    assert extractor.floor.steps == 0 and extractor.floor.level_db is None
+    assert extractor(*random_frames(3, seed=5)).shape == (1, N_FEATURES)

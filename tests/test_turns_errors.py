@@ -99,6 +99,17 @@ def test_missing_or_mismatched_sidecar_is_refused(tmp_path: Path) -> None:
         OnnxTurnModel(parse_config({}), path).open()
 
 
+def test_a_sidecar_of_another_schema_or_not_an_object_is_refused_naming_the_schema(tmp_path: Path) -> None:
+    for doc in ({"schema": "listener.turn-model/2"}, ["listener.turn-model/1"]):
+        path = copy_model(tmp_path)
+        sidecar_path(path).write_text(json.dumps(doc))
+        with pytest.raises(ModelError) as err:
+            load_spec(path)
+        assert str(err.value) == (
+            f"turn model {path}: sidecar {sidecar_path(path)} is not 'listener.turn-model/1'; {CONFIGURED_FIX}"
+        )
+
+
 def test_sidecar_that_does_not_match_the_graph_is_refused(tmp_path: Path) -> None:
     path = copy_model(tmp_path)
     doc = json.loads(sidecar_path(path).read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from listener.turns.features import (
+    FEATURE_VERSION,
     MEL_HIGH_HZ,
     MEL_LOW_HZ,
     N_FEATURES,
@@ -60,3 +61,42 @@ def test_a_lone_frame_is_no_model_step_and_leaves_the_floor_alone() -> None:
     assert extractor(*random_frames(1, seed=5)).shape == (0, N_FEATURES)
     assert extractor.floor.steps == 0 and extractor.floor.level_db is None
     assert extractor(*random_frames(3, seed=5)).shape == (1, N_FEATURES)
+
+
+# Per step of golden_frames(): mean rep mel band, mean customer mel band, rep SNR, customer SNR, total level,
+# in feature units, as FEATURE_VERSION 4 computes them
+VERSION_4 = [
+    [-0.3937, -0.3402, -1.0, 2.0, -0.225],
+    [-0.3874, -0.3449, -0.8696, 1.8696, -0.2247],
+    [-0.3945, -0.35, -0.5652, 1.5652, -0.2351],
+    [-0.3959, -0.363, -0.2609, 1.2609, -0.2509],
+    [-0.4087, -0.3805, 0.0435, 0.9565, -0.2804],
+    [-0.4048, -0.3844, 0.3478, 0.6522, -0.2851],
+    [0.1786, -0.033, 0.6522, 0.3478, 0.6151],
+    [0.1658, -0.0429, 0.9565, 0.0435, 0.5905],
+    [0.1709, -0.0268, 1.2609, -0.2609, 0.6453],
+    [0.1426, -0.0531, 1.5652, -0.5652, 0.6097],
+    [0.1217, -0.0868, 1.8696, -0.8696, 0.5684],
+    [0.1139, -0.1059, 2.0, -1.0, 0.5529],
+]
+
+
+def golden_frames() -> tuple[np.ndarray, ...]:
+    """Quiet room noise for six steps, then a rep's voice over 300-1900 Hz; levels sweeping past both clips."""
+    rng = np.random.default_rng(43)
+    power = rng.gamma(2.0, 1e-6, size=(24, FFT_SIZE // 2 + 1)).astype(np.float32)
+    power[12:, 10:60] *= 300.0
+    rep_w = np.full(power.shape, 0.002, np.float32)
+    rep_w[:, 10:60] = 0.95
+    rep_snr = np.linspace(-25.0, 45.0, 24).astype(np.float32)
+    return power, rep_w, (1.0 - rep_w).astype(np.float32), rep_snr, rep_snr[::-1].copy()
+
+
+def test_the_numbers_are_those_of_the_feature_version_the_shipped_model_was_trained_on() -> None:
+    """features.py: FEATURE_VERSION changes whenever the numbers it gives change (a sidecar names the version its
+    model was trained on). A change here needs a new FEATURE_VERSION, a retrained model and a new table."""
+    features = FeatureExtractor(RATE_HZ, FFT_SIZE)(*golden_frames())
+    rep, cust = features[:, :N_MELS].mean(axis=1), features[:, N_MELS : 2 * N_MELS].mean(axis=1)
+    got = np.stack([rep, cust, *features[:, 2 * N_MELS :].T], axis=1)
+    assert FEATURE_VERSION == 4
+    np.testing.assert_allclose(got, VERSION_4, atol=1e-3)

@@ -251,6 +251,12 @@ def test_the_sidecar_may_leave_out_what_has_a_default(tmp_path: Path) -> None:
         assert load_spec(edited_model(tmp_path, _set("input", "hop_s", hop_s))).hop_s == hop_s
 
 
+def test_a_sidecar_may_set_vad_off_at_vad_on(tmp_path: Path) -> None:
+    """The refusal allows vad_off "at most output.vad_on": no hysteresis band is allowed, only an inverted one."""
+    spec = load_spec(edited_model(tmp_path, lambda doc: doc["output"].update(vad_on=0.6, vad_off=0.6)))
+    assert spec.vad_on == spec.vad_off == 0.6
+
+
 def test_doctor_gives_a_turn_model_error_its_own_fix_not_the_reinstall(tmp_path: Path) -> None:
     # a folder given as the model: reinstalling the package would not help, pointing at the file does
     check = doctor.check_turn_model(doctor_config(tmp_path, turn_model={"path": str(tmp_path)}))

@@ -94,6 +94,7 @@ def test_bound_steps_compute_what_plain_session_runs_do(frames: SpatialFrames, t
     mid = stage.state
     np.testing.assert_array_equal(stage.run_sequence(features[:7]), plain[:7])  # from a fresh state
     np.testing.assert_array_equal(stage.state, mid)  # ... and the stream's state is back
+    assert stage.run_sequence(features[:0]).shape == (0, stage.spec.n_outputs)  # (T, n_outputs) at T = 0 too
     bound += [stage.step(row) for row in features[31:]]
     np.testing.assert_array_equal(np.stack(bound), np.stack(plain))
     np.testing.assert_array_equal(stage.state, state)

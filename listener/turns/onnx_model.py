@@ -184,7 +184,11 @@ class OnnxTurnModel(TurnStage):
         saved = self.state
         self.reset_state()
         try:
-            return np.stack([self.step(row) for row in features]) if len(features) else np.zeros((0, 0), np.float32)
+            return (
+                np.stack([self.step(row) for row in features])
+                if len(features)
+                else np.zeros((0, self.spec.n_outputs), np.float32)
+            )
         finally:
             self._bound.state[...] = saved
 

@@ -63,3 +63,15 @@ def test_one_talker_owns_every_band() -> None:
     assert mean_rep_weight(frames, 2050, 2550) < 0.2
     talk = talking(frames)
     assert np.median(frames.customer_snr_db[talk]) - np.median(frames.rep_snr_db[talk]) > 10.0
+
+
+def test_a_quieter_talker_keeps_its_bands_while_the_louder_wins_the_frames_vote() -> None:
+    """_bin_votes: a bin the rep's voice dominates matches the rep's direction even while the customer's voice,
+    here 10 dB louder, wins the frame's vote."""
+    rep = from_direction(band_noise(900, 1400, seed=1) / 3.0, 0.0)
+    customer = from_direction(band_noise(2000, 2600, seed=2), 180.0)
+    frames = frames_of(rep + customer)
+    talk = talking(frames)
+    assert np.median(frames.customer_snr_db[talk]) - np.median(frames.rep_snr_db[talk]) > 20.0  # the frame's vote
+    assert mean_rep_weight(frames, 950, 1350) > 0.8
+    assert mean_rep_weight(frames, 2050, 2550) < 0.2

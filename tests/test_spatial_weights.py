@@ -75,3 +75,14 @@ def test_a_quieter_talker_keeps_its_bands_while_the_louder_wins_the_frames_vote(
     assert np.median(frames.customer_snr_db[talk]) - np.median(frames.rep_snr_db[talk]) > 20.0  # the frame's vote
     assert mean_rep_weight(frames, 950, 1350) > 0.8
     assert mean_rep_weight(frames, 2050, 2550) < 0.2
+
+
+def test_a_sound_from_neither_partys_sector_is_given_to_neither() -> None:
+    """A till or a door at 90 deg, outside both 60 deg sectors (rep at 0, customer at 180): no weight, no level.
+    The rep at 40 deg, off-axis but inside the rep's sector, is the rep."""
+    aside = frames_of(from_direction(band_noise(300, 3800, seed=3), 90.0))
+    talk = talking(aside)
+    assert (aside.rep_weight[talk] + aside.customer_weight[talk]).max() < 0.01
+    assert max(np.median(aside.rep_snr_db[talk]), np.median(aside.customer_snr_db[talk])) < 0.0
+    off_axis = frames_of(from_direction(band_noise(300, 3800, seed=3), 40.0))
+    assert mean_rep_weight(off_axis, 300, 3800) > 0.9

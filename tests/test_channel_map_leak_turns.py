@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -11,13 +12,15 @@ import pytest
 
 from listener.cli import main
 from listener.config import geometry, parse_config
-from listener.events import ActivityFrames, AudioBlock, SpatialFrames
-from listener.spatial.frontend import SpatialFrontEnd
-from listener.turns.base import join_frames
+from listener.events import ActivityFrames, AudioBlock, EndOfStream, SpatialFrames
+from listener.spatial.frontend import FFT_SIZE, SILENT_SNR_DB, SpatialFrontEnd
+from listener.turns.base import join_frames, slice_frames
 from listener.turns.onnx_model import OnnxTurnModel
 from tests.lapel_talk import REP_CUT_IN_S, lapel_talk, write_lapel_talk
+from tests.level_frames import levels
 from tests.synth import RATE_HZ
 from tests.turn_frames import joined, stream
+from tests.turn_graphs import step_graph
 
 CONFIG = '[array]\npreset = "generic"\nchannels = 2\n[parties]\nrep_channel = 0\ncustomer_channel = 1\n'
 
@@ -57,3 +60,24 @@ def test_the_guard_decides_the_same_however_the_stream_is_cut() -> None:
             runs.append(joined(stream(stage, spatial, sizes), ActivityFrames, "customer_active"))
     assert runs[0].sum() > 100
     assert all((run == runs[0]).all() for run in runs)
+
+
+def test_after_a_jump_in_the_stream_clock_the_guard_weighs_the_frames_it_decides(tmp_path: Path) -> None:
+    """The frames still waiting for the look-ahead at a jump are decided then; the guard must let go of their
+    levels, or every later step is weighed by levels a look-ahead (0.1 s) old. A model that hears the levels,
+    labelling each step 0.1 s back as the shipped sidecar says: the rep starts talking just after the jump, and
+    its voice reaches the customer's mic 34 dB down, which that model labels from the rep's onset on."""
+    config = parse_config(tomllib.loads(CONFIG))
+    path = step_graph(tmp_path / "turn.onnx", level_gain=8.0)  # 40 dB: p 1; 6 dB: p 0.92; silence: p 0
+    quiet, ahead, talk = 60, 10, 100
+    rep_db = [SILENT_SNR_DB] * quiet + [40.0] * talk
+    frames = levels(rep_db, [SILENT_SNR_DB] * (quiet + ahead) + [6.0] * (talk - ahead))
+    frames = dataclasses.replace(frames, power=np.zeros((quiet + talk, FFT_SIZE // 2 + 1), np.float32))
+    before, after = slice_frames(frames, 0, quiet), slice_frames(frames, quiet, quiet + talk)
+    for jump_s in (0.0, 5.0):
+        with OnnxTurnModel(config, path) as stage:
+            assert stage.spec.lag_s == ahead * frames.hop_s
+            later = dataclasses.replace(after, start_s=after.start_s + jump_s)
+            events = [*stage.process(before), *stage.process(later), *stage.process(EndOfStream(later.end_s))]
+        assert joined(events, ActivityFrames, "rep_active")[quiet:].all(), jump_s
+        assert not joined(events, ActivityFrames, "customer_active").any(), jump_s

@@ -10,25 +10,35 @@ from typing import Any
 import numpy as np
 import pytest
 
-from listener.turns.features import N_FEATURES
+from listener.turns.features import N_FEATURES, N_MELS
 from listener.turns.spec import shipped_model_path, sidecar_path
 
 
 def step_graph(
-    path: Path, *, batch: int | str = "batch", extra_input: str = "", bad_reshape: bool = False, sqrt: bool = False
+    path: Path,
+    *,
+    batch: int | str = "batch",
+    extra_input: str = "",
+    bad_reshape: bool = False,
+    sqrt: bool = False,
+    level_gain: float = 0.0,
 ) -> Path:
     """A model step the shipped sidecar describes: probs = sigmoid(features @ 0) = 0.5, state passed through.
 
     ``batch``: the first dimension of every port (the stage feeds 1); ``extra_input``: a further required input
     the listener never binds; ``bad_reshape``: features go through a reshape to (-1, 7), which loads (the
     batch is unknown) but fails at run time, since 43 features do not split into sevens; ``sqrt``: the
-    features go through a square root first, so a negative one makes every output NaN.
+    features go through a square root first, so a negative one makes every output NaN; ``level_gain``: each
+    party's activity output is sigmoid(level_gain x that party's level feature) instead, a model that hears
+    exactly the front end's levels.
     """
     onnx = pytest.importorskip("onnx")
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
     doc = json.loads(sidecar_path(shipped_model_path()).read_text())
     state, n_out = doc["state_size"], len(doc["output"]["columns"])
-    weights = [numpy_helper.from_array(np.zeros((N_FEATURES, n_out), np.float32), "w")]
+    w = np.zeros((N_FEATURES, n_out), np.float32)
+    w[2 * N_MELS, 0] = w[2 * N_MELS + 1, 1] = level_gain  # rep level -> rep activity, customer's -> customer's
+    weights = [numpy_helper.from_array(w, "w")]
     nodes, features = [], "features"
     if bad_reshape:
         weights.append(numpy_helper.from_array(np.array([-1, 7], np.int64), "sevens"))

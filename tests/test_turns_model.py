@@ -246,6 +246,7 @@ def test_at_a_reps_start_p_hold_is_the_silent_customers_chance_to_resume(turn_mo
     view = derive.outlook(out, stage.spec.bin_edges_s, stage.spec.thresholds)
     onset = len(steps) - 5
     assert p_hold[onset] == pytest.approx(view.p_resumes[1][onset])  # the customer's, not the rep's
+    assert p_hold[10] == pytest.approx(view.p_resumes[0][10])  # and while the customer talks alone, the rep's
     pause = onset - 5  # in a silence: the last speaker's (the rep's) chance to speak next
     assert p_hold[pause] == pytest.approx(1.0 - view.p_shift[0][pause])
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from listener.spatial.noise import BIAS_DB, INITIAL_FRAMES, NoiseFloor
-from listener.turns.features import FLOOR_BIAS_DB, INITIAL_SPREAD_DB, BandFloor
+from listener.turns.features import FLOOR_BIAS_DB, FLOOR_UP_DB, INITIAL_SPREAD_DB, STARTUP_STEPS, BandFloor
 
 BINS = 257
 MEAN_POWER = 1e-4  # steady background, linear power per bin
@@ -133,3 +133,14 @@ def test_a_bin_with_no_power_in_a_heard_frame_keeps_a_finite_floor() -> None:
     power[:, :3] = 0.0
     out = NoiseFloor(BINS, hop_s=0.01).update(power, np.ones(power.shape[0], bool))
     assert np.isfinite(out).all() and (out > 0.0).all()
+
+
+def test_band_floor_rises_fast_only_for_its_first_two_seconds() -> None:
+    """features.py: the floor is quick to fall and slow to rise, STARTUP_BOOST times quicker for the first
+    STARTUP_STEPS steps (2 s): under a hum that starts later it rises FLOOR_UP_DB a step (3 dB/s)."""
+    band = BandFloor(1)
+    steady = np.zeros((STARTUP_STEPS, 1), np.float32)
+    heard = np.ones(STARTUP_STEPS, bool)
+    band.update(steady, heard)  # start-up spent on a steady 0 dB
+    floor = band.update(steady + np.float32(20.0), heard)  # a 20 dB hum from the third second on
+    np.testing.assert_allclose(np.diff(floor[:, 0]), FLOOR_UP_DB, atol=1e-4)

@@ -9,11 +9,12 @@ import logging
 import os
 import sys
 import threading
+import time
 
 from gpiozero.pins.mock import MockFactory
 from rich.console import Console
 
-from listener.events import DeviceMode, DeviceState, Interruption, Party, TalkTotals
+from listener.events import DeviceMode, DeviceState, DominanceChanged, Interruption, Party, TalkTotals
 from listener.outputs.view import Figures, LedView, render
 from tests import led_script
 from tests.cli_run import SAMPLE, listener_cli
@@ -77,6 +78,13 @@ class Terminal:
             while chunk := os.read(self._master, 65536):
                 self._got.extend(chunk)
 
+    def until(self, text: str, timeout_s: float = 10.0) -> bool:
+        """Whether ``text`` reached the screen within ``timeout_s``, the screen left open."""
+        end = time.monotonic() + timeout_s
+        while text.encode() not in self._got and time.monotonic() < end:
+            time.sleep(0.01)
+        return text.encode() in self._got
+
     def shown(self) -> str:
         self.screen.close()
         self._reader.join(5)
@@ -106,6 +114,44 @@ def test_on_a_terminal_log_lines_go_above_the_live_view_and_the_handler_gets_its
     said, last_frame = shown.index("MQTT broker unreachable"), shown.rindex("╭")
     assert said < last_frame, shown  # above the panel, which is drawn once more below it
     assert "75.0 %" in shown[last_frame:] and "rep   30.0 s" in shown[last_frame:], shown[last_frame:]
+
+
+def test_on_a_terminal_the_panel_follows_the_run_and_leaves_the_terminal_as_it_found_it(factory: MockFactory) -> None:
+    """The panel is redrawn with the figures as events come (at most every REFRESH_S: a Pi Zero's CPU is for the
+    audio), not only at the end; the events are counted in it, not also printed as lines; and once the view ends,
+    stderr is the terminal's again and the cursor is back."""
+    stage, _ = make_stage(factory)
+    terminal = Terminal()
+    stderr = sys.stderr
+    with stage, LedView(stage, stream=terminal.screen) as view:
+        view.process(TalkTotals(t_s=1.0, rep_talk_s=30.0, customer_talk_s=10.0))
+        view.process(Interruption(by=Party.REP, onset_s=0.5, decided_s=1.5, successful=True))
+        assert terminal.until("75.0 %")  # while it runs
+        for k in range(200):  # a burst (a replay with --fast): redrawn at most every REFRESH_S, not per event
+            view.process(TalkTotals(t_s=2.0 + k / 100, rep_talk_s=30.0, customer_talk_s=10.0))
+    assert sys.stderr is stderr
+    shown = terminal.shown()
+    assert shown.count("╭") < 50, shown.count("╭")
+    assert "interruption by the rep" not in shown, shown  # a line would scroll the panel away
+    assert "\x1b[?25h" in shown[shown.rindex("╯") :], shown  # the cursor shown again after the last frame
+
+
+def test_piped_view_says_a_session_end_and_a_device_change_each_in_its_own_words() -> None:
+    """Piped, a line per notable event: a dominance that ends with its session is not the rep's share falling,
+    and a fault (a broker gone) is said when it comes, not only in the figures at the end."""
+    piped = io.StringIO()
+    with LedView(None, stream=piped) as view:
+        view.process(DominanceChanged(dominating=True, onset_s=3.0, decided_s=3.5, rep_share=0.8, reason="share"))
+        view.process(
+            DominanceChanged(dominating=False, onset_s=9.0, decided_s=9.0, rep_share=0.8, reason="session_end")
+        )
+        view.process(DeviceState(t_s=12.0, mode=DeviceMode.FAULT, detail="broker unreachable", cause="broker"))
+        lines = piped.getvalue().splitlines()
+    assert lines == [
+        "    3.0 s  the rep starts dominating (rolling share 80 %)",
+        "    9.0 s  the session ended: dominance cleared",
+        "   12.0 s  device fault",
+    ]
 
 
 def test_view_says_stopped_when_the_lights_go_dark_at_the_end(factory: MockFactory) -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from listener.analytics.report import AudioInfo
 from listener.cli import main
 from listener.service.runner import sample_conversation
 from tests import synth
+from tests.analytics_timelines import run
 from tests.test_analyze import analyze_json
 
 SAMPLE = sample_conversation()
@@ -134,3 +136,14 @@ def test_the_rolling_share_is_reported_once_a_second_as_the_dominance_rule_saw_i
     assert held and min(held) >= 0.60, held
     last = rolling[-1]  # the window is the whole session so far: its talk is the session's, up to its last second
     assert last["rep_talk_s"] <= session["rep_talk_s"] and last["rep_talk_s"] >= session["rep_talk_s"] - 1.0
+
+
+def test_the_whole_files_silence_and_segment_counts_are_each_partys_own() -> None:
+    """docs/metrics.md: ``silence_s`` is the file's length less its speech (an overlap counted once), and
+    ``rep_segments`` / ``customer_segments`` count each party's speech segments."""
+    collector = run([("rep", 0.5, 9.0), ("customer", 6.0, 12.0), ("customer", 14.0, 15.0)], 20.0)
+    metrics = collector.report(AudioInfo(duration_s=20.0, channels=4, sample_rate_hz=16000))["metrics"]
+    assert isinstance(metrics, dict)
+    talk = metrics["rep_talk_s"] + metrics["customer_talk_s"] - metrics["overlap_s"]
+    assert metrics["overlap_s"] > 0 and metrics["silence_s"] == pytest.approx(20.0 - talk, abs=0.002)
+    assert (metrics["rep_segments"], metrics["customer_segments"]) == (1, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -131,3 +132,14 @@ def test_cue_counts_the_recogniser_skipped_under_load_say_so_and_a_short_rep_has
         assert said["recogniser"] == "skipped 12.3 s under load: the counts miss what was said then", lines
     else:
         assert "recogniser" not in said, lines
+
+
+def test_a_rep_heard_long_enough_has_a_speaking_rate_beside_the_guidance() -> None:
+    """docs/metrics.md: the rep's words per minute of talk, and fillers per minute, once a rate is known."""
+    collector = run([("customer", 1.0, 6.0), ("rep", 6.5, 30.0)], 32.0)
+    whole = all_sessions(collector.segments, collector.events, 32.0, CONFIG.analytics)
+    cues = dataclasses.replace(_cue_figures(0.0), rep_wpm=132.4, rep_fillers_per_min=1.5)
+    said = {
+        ln[:LABEL_CHARS].strip(): ln[LABEL_CHARS:] for ln in summary_lines(collector, whole, CONFIG.analytics, cues)
+    }
+    assert said["speaking rate"] == "  132 words per minute (guidance 100 to 165); 2 fillers, 1.5 per minute"

@@ -43,6 +43,16 @@ def test_a_rep_question_just_before_the_customers_first_word_is_not_the_sessions
     assert together.questions == counted
 
 
+def test_a_question_decided_as_a_block_of_audio_begins_is_fed_then_not_after_the_block() -> None:
+    """replay feeds ``extra`` events as they are decided: one decided at 25.0 s, where the second block of frames
+    begins, comes before that block, while its session is open, not after the block, once the session is over."""
+    asked = Question(by=REP, onset_s=21.0, end_s=22.0, decided_s=25.0, open_ended=False, followup=False)
+    segments = [("customer", 5.5, 20.0), ("rep", 20.5, 30.0)]
+    c = run(segments, 65.0, extra=[asked], bounds=[2500])
+    (s,) = c.sessions
+    assert s.end_s < 65.0 and s.questions == 1
+
+
 def test_a_rep_floor_ending_where_the_session_begins_is_no_monologue_in_it() -> None:
     """The rep holds the floor until 5.0 s, the instant the customer's first word opens the session: none of
     that floor lies in the session, so it is no monologue there, not even one 0 s long."""

@@ -166,14 +166,16 @@ def test_a_spool_behind_a_folder_that_may_not_be_entered_is_one_line(locked: Pat
     assert "MQTT spool" in line or "service.state_dir" in line, line
 
 
-def test_with_stderr_closed_the_error_stays_out_of_the_report(tmp_path: Path) -> None:
+@pytest.mark.parametrize("closed", ["2>&-", "<&- 2>&-"], ids=["stderr", "stdin-and-stderr"])
+def test_with_stderr_closed_the_error_stays_out_of_the_report(closed: str, tmp_path: Path) -> None:
     """`analyze x.wav --json 2>&- > report.json`: the one-line error went into the report (print to a missing
-    stderr writes to stdout), and a file opened next would have taken descriptor 2."""
+    stderr writes to stdout), and a file opened next would have taken descriptor 2. With stdin closed as well
+    (a bare cron or daemon), /dev/null lands on descriptor 0 first: it still has to fill 2."""
     wav = tmp_path / "stereo.wav"
     samples, rate_hz = sf.read(SAMPLE, dtype="int16")
     sf.write(wav, samples[:, :2], rate_hz, subtype="PCM_16")
     report = tmp_path / "report.json"
-    shell = f"exec {shlex.quote(sys.executable)} -m listener analyze {shlex.quote(str(wav))} --json 2>&- >{report}"
+    shell = f"exec {shlex.quote(sys.executable)} -m listener analyze {shlex.quote(str(wav))} --json {closed} >{report}"
     done = subprocess.run(["bash", "-c", shell], env=ENV, timeout=120, check=False)
     assert done.returncode == 2  # the verdict, as with stderr open
     assert report.read_text() == ""

@@ -68,7 +68,7 @@ import os, signal, sys
 
 class CtrlC:  # presses Ctrl-C as the service's modules load, the moment a slow Pi spends seconds in
     def find_spec(self, name, path=None, target=None):
-        if name == "listener.service.build":
+        if name == LOADING:
             os.kill(os.getpid(), signal.SIGINT)
         return None
 
@@ -91,8 +91,19 @@ runpy.run_module("listener", run_name="__main__")
 def test_ctrl_c_while_the_libraries_load_ends_without_a_traceback(started: str) -> None:
     """A Ctrl-C in the first moments (the imports take seconds on a Pi Zero) printed ten lines of traceback;
     the installed command did so after `python -m listener` had stopped doing it."""
+    loading = 'LOADING = "listener.service.build"\n'
     done = subprocess.run(
-        [sys.executable, "-c", CTRL_C_WHILE_LOADING + started], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", loading + CTRL_C_WHILE_LOADING + started], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (130, "")
+
+
+def test_ctrl_c_while_the_command_line_itself_loads_ends_as_an_interrupted_command() -> None:
+    """Earlier still, while listener.cli and its imports load (before any command runs): 130 too, as a shell
+    reports an interrupted command, and nothing on stderr."""
+    loading = 'LOADING = "listener.cli"\n'
+    done = subprocess.run(
+        [sys.executable, "-c", loading + CTRL_C_WHILE_LOADING + AS_COMMAND], capture_output=True, text=True, timeout=60
     )
     assert (done.returncode, done.stderr) == (130, "")
 

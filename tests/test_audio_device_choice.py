@@ -52,6 +52,10 @@ def test_a_party_channel_beyond_the_device_names_the_parties_keys() -> None:
     message = str(err.value)
     assert "[parties] rep_channel = 0 and customer_channel = 3 need 4: set both below 2" in message, message
     assert "mic_channels" not in message, message
+    # channels count from 0: channel 2 is the third, which a two-channel device does not have either
+    geo = geometry(parse_config({"array": {"device": "lapel2"}, "parties": {"rep_channel": 0, "customer_channel": 2}}))
+    with pytest.raises(AudioFormatError, match=r"customer_channel = 2 need 3: set both below 2 \(channels count"):
+        choose_device([lapel], geo.device_hints, geo.capture_channels, None, party_channels(geo))
     # the channels the card captures, not the parties', fall short: the array's keys, without mic_channels
     parties = {"rep_channel": 0, "customer_channel": 1}
     geo = geometry(parse_config({"array": {"device": "lapel2", "channels": 4}, "parties": parties}))

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,9 +17,9 @@ from matplotlib.patches import ArrowStyle, FancyArrowPatch, Rectangle
 from listener.analytics import figures
 from listener.analytics.figures import SAMPLES
 from listener.analytics.plot import ROW_S, ROW_SLACK_S, SHARE_MARGIN_S, plot_conversation, row_spans
-from listener.analytics.plot_spans import overlaps
+from listener.analytics.plot_spans import dominance_spans, overlaps, rolling_share
 from listener.analytics.summary import all_sessions
-from listener.events import Interruption, Party, Pause, ResponseGap, SpeechSegment
+from listener.events import DominanceChanged, Interruption, Party, Pause, ResponseGap, SpeechSegment
 from tests.analytics_timelines import CONFIG, of, run
 
 GAP_LABEL = re.compile(r"^[+-]\d+\.\d$")
@@ -258,3 +259,26 @@ def test_the_figures_script_takes_help_for_help_not_for_a_folder(
         figures.main(["--help"])
     assert done.value.code == 0 and "OUT_DIR" in capsys.readouterr().out.upper()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_share_line_is_the_reps_share_of_the_window_within_its_session() -> None:
+    """The figure's share: the rep's part of the speech in the last ``window_s`` of the session (docs/metrics.md's
+    rolling share), from the session's first instant (here 0.0 s); none where the window holds no speech or
+    outside a session."""
+    segments = [SpeechSegment(Party.REP, 0.0, 10.0, 10.0), SpeechSegment(Party.CUSTOMER, 10.0, 20.0, 20.0)]
+    segments.append(SpeechSegment(Party.REP, 24.0, 25.0, 25.0))
+    t_s, share = rolling_share(segments, [(0.0, 30.0)], 35.0, window_s=8.0)
+    at = {round(t, 2): s for t, s in zip(t_s, share, strict=True)}
+    assert at[5.0] == 1.0  # the rep alone so far
+    assert at[15.0] == pytest.approx(3 / 8)  # 7-15 s: the rep's last 3 s, the customer's first 5
+    assert not np.isnan(at[29.5]) and np.isnan(at[32.0])  # outside the session: none
+    _, quiet = rolling_share(segments[:1], [(0.0, 30.0)], 35.0, window_s=8.0)
+    assert np.isnan(quiet[round(20.0 / 0.01) - 1])  # 12-20 s: nobody spoke in the window, no share of 0
+
+
+def test_the_dominance_shading_runs_from_each_start_to_its_end_or_the_recordings() -> None:
+    on_off = [(True, 5.0), (False, 9.0), (True, 12.0)]
+    events = [
+        DominanceChanged(dominating=on, onset_s=t, decided_s=t + 0.5, rep_share=0.7, reason="share") for on, t in on_off
+    ]
+    assert dominance_spans(events, 20.0) == [(5.0, 9.0), (12.0, 20.0)]

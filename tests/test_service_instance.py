@@ -61,6 +61,33 @@ def test_a_lock_file_this_run_may_not_write_still_keeps_a_second_run_out(tmp_pat
         pass
 
 
+TRY = """
+import sys
+from pathlib import Path
+from listener.errors import AlreadyRunningError
+from listener.service.instance import InstanceLock
+try:
+    InstanceLock(Path(sys.argv[1])).open()
+except AlreadyRunningError as exc:
+    print(exc)
+"""
+
+
+def test_a_lock_file_a_run_made_keeps_out_a_run_by_another_user(tmp_path: Path) -> None:
+    # the file a `sudo listener run` makes stays in the state folder, its owner's: the service's user, or any
+    # other, locks it with read access only, so the file must be made readable by everyone (umask allowing)
+    drop, state, lock = _foreign_lock(tmp_path, 0o644)
+    lock.unlink()
+    with InstanceLock(state):  # makes the file
+        os.chown(lock, 4242, 4242)  # another user's to the run below
+        done = subprocess.run(
+            [*drop, sys.executable, "-c", TRY, str(state)], capture_output=True, text=True, timeout=60
+        )
+    assert f"another listener (pid {os.getpid()}) already runs with [service] state_dir {state}" in done.stdout, (
+        done.stdout + done.stderr
+    )
+
+
 def test_a_lock_file_this_run_may_not_even_read_is_said_with_its_fix(tmp_path: Path) -> None:
     drop, state, lock = _foreign_lock(tmp_path, 0o600)
     code = "from listener.service.logs import setup_logging\nsetup_logging()\n" + HOLD.replace("60", "0")

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -153,6 +154,31 @@ def test_a_run_started_with_nohup_keeps_ignoring_the_hangup() -> None:
         restore()
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_a_run_started_off_the_main_thread_leaves_the_signals_to_its_host() -> None:
+    """Only the main thread may set signal handlers: a run a host starts on a thread of its own (a test
+    harness, an embedding program) starts, and its host's handlers stay as they were."""
+
+    class Source:
+        def stop(self) -> None:
+            raise AssertionError("not asked to stop")
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    outcome: list[object] = []
+
+    def start() -> None:
+        try:
+            StopSignals(Source()).install()()  # type: ignore[arg-type]
+            outcome.append("started")
+        except ValueError as exc:  # "signal only works in main thread"
+            outcome.append(exc)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join()
+    assert outcome == ["started"]
+    assert {s: signal.getsignal(s) for s in before} == before
 
 
 def _interrupted(got: list[Received]) -> bool:

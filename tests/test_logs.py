@@ -50,6 +50,29 @@ def test_priority_prefixes_under_systemd(tmp_path: Path) -> None:
     assert all(line.startswith("<3>") for line in lines[3:])  # the traceback stays at the record's priority
 
 
+EVERY_LEVEL = """
+import logging
+from listener.service.logs import set_level, setup_logging
+setup_logging()
+set_level("debug")
+log = logging.getLogger("listener")
+for level in ("debug", "info", "warning", "error", "critical"):
+    getattr(log, level)(level)
+"""
+
+
+def test_every_level_is_filed_at_its_syslog_priority(tmp_path: Path) -> None:
+    # sd-daemon(3)'s <N>: `journalctl -p err` must show a critical line, `-p info` hide a debug one
+    code, lines = journal_run(["-c", EVERY_LEVEL], tmp_path, journal=True)
+    assert code == 0 and lines == [
+        "<7>DEBUG listener: debug",
+        "<6>INFO listener: info",
+        "<4>WARNING listener: warning",
+        "<3>ERROR listener: error",
+        "<2>CRITICAL listener: critical",
+    ], lines
+
+
 def journal_run(args: list[str], folder: Path, journal: bool, stream: str | None = None) -> tuple[int, list[str]]:
     """A ``python`` run whose stderr is a file; with ``journal``, JOURNAL_STREAM names that file, as systemd
     names the stream it connects to a service; ``stream`` sets the variable to something else."""

@@ -163,3 +163,21 @@ def test_an_exception_python_cannot_raise_is_an_error_in_the_journal(tmp_path: P
     code, journal = journal_run(["-c", UNRAISABLE], tmp_path, journal=True)
     journal = [re.sub(" at 0x[0-9a-f]+", "", line) for line in journal]
     assert code == 0 and journal == ["<3>" + line for line in plain[:-1]] + ["went on"], journal
+
+
+THREAD_EXITS = """
+import sys, threading
+from listener.service.logs import journal_excepthooks
+
+journal_excepthooks()
+worker = threading.Thread(target=sys.exit, args=(3,), name="worker")
+worker.start()
+worker.join()
+print("went on", file=sys.stderr)
+"""
+
+
+def test_a_thread_that_exits_is_no_error_in_the_journal(tmp_path: Path) -> None:
+    # as Python's own hook: sys.exit() on a thread ends that thread, quietly
+    code, journal = journal_run(["-c", THREAD_EXITS], tmp_path, journal=True)
+    assert code == 0 and journal == ["went on"], journal

@@ -15,6 +15,8 @@ import soundfile as sf
 
 from listener.cli import main
 from listener.config import load_config
+from listener.service.calibrate.channels import CLEAR_RATIO, ChannelCheck
+from listener.service.calibrate.estimation import FULL_CONFIDENCE_S
 from tests.lapel_talk import write_rep_alone
 
 CONFIG = (
@@ -102,3 +104,18 @@ def test_an_unplugged_mic_hissing_is_taken_for_neither_way_round(
     assert "swapped" not in out and "right way round" not in out, out
     name = ("rep_channel 0", "customer_channel 1")[unplugged]
     assert f"not written: {name} hears no voice while the rep talks" in err, err
+
+
+def test_three_times_as_often_and_three_seconds_of_speech_are_enough() -> None:
+    """The edges of the rules: the leading mic leads "at least" CLEAR_RATIO times as often as the other, and
+    FULL_CONFIDENCE_S of speech is enough to judge, a mic that heard nothing among them too."""
+    assert CLEAR_RATIO == 3.0  # 0.375 and 0.125 are exact in binary: 3 x 0.125 is 0.375, not a hair over
+    assert ChannelCheck(0, 1, FULL_CONFIDENCE_S, 0.375, 0.125, 0.9, 0.9).verdict == "right"
+    assert ChannelCheck(0, 1, FULL_CONFIDENCE_S, 0.125, 0.375, 0.9, 0.9).verdict == "swapped"
+    silent = ChannelCheck(0, 1, FULL_CONFIDENCE_S, 0.375, 0.125, 0.9, 0.0).silent_channel()
+    assert silent.startswith(
+        "customer_channel 1 hears no voice while the rep talks (it rises above its own noise in 0 %"
+    )
+    both = ChannelCheck(0, 1, 5.0, 0.4, 0.6, 0.9, 0.9)  # the customer's mic leads more, but not 3 times as often
+    assert both.verdict == "unclear"
+    assert "(rep_channel 0 leads in 40 % of 5.0 s of speech, customer_channel 1 in 60 %)" in both.message()

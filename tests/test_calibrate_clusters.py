@@ -120,6 +120,22 @@ def test_a_line_pair_the_config_would_refuse_as_measured_is_stored_at_the_lines_
     assert "talked most" in result.doubt
 
 
+def test_the_reps_smear_just_outside_their_cluster_does_not_hide_the_customer() -> None:
+    """Another talker's peak is looked for at least a cluster's width from the first's (calibrate.clusters):
+    the rep's voice smeared 40 deg aside by the room is no candidate, though it outvotes the customer's peak, and
+    the customer who answered across the counter is found."""
+    rep = np.arange(100, 1200)
+    smear = np.arange(105, 1200, 4)  # among the rep's words, 300 votes: more than the customer's 250
+    customer = np.arange(1400, 1650)
+    frame = np.r_[rep, smear, customer]
+    doa = np.r_[np.zeros(rep.size), np.full(smear.size, 40.0), np.full(customer.size, 180.0)]
+    order = np.argsort(frame, kind="stable")
+    votes, space = Votes(doa[order], np.ones(frame.size), HOP_S, frame=frame[order]), Space.of(load_config(None))
+    x = space.coordinate(votes.doa_deg)
+    clusters = find_clusters(space, x, votes.weight, votes.time_s, votes.hop_s)
+    assert [round(c.centre_deg) for c in clusters] == [0, 180]
+
+
 # --- a far quieter second direction ------------------------------------------------------
 
 NOISE_DEG = 100.0

@@ -166,4 +166,5 @@ def test_a_customer_just_over_60_deg_from_a_smeared_rep_is_refused_as_too_near_n
     result = estimate(votes, config)
     assert result.customer_from == "opposite the rep"
     assert "too near for the listener to tell them apart" in result.doubt, result
+    assert "(they must stand at least 60 deg apart around the array)" in result.doubt  # the circle's rule, said
     assert _refusal(config, result, force=False) == result.doubt

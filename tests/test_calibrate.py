@@ -247,6 +247,13 @@ def test_too_little_speech_is_not_rounded_up_to_enough() -> None:
         estimate(votes, load_config(None))
 
 
+def test_a_recording_as_long_as_the_settling_says_none_of_it_counted() -> None:
+    # 1.0 s: all of it is the first SETTLE_S, while the listener learns the room's noise, so nothing could vote
+    votes = Votes(np.zeros(0), np.zeros(0), 0.01, heard_s=1.0, loud_s=0.0)
+    with pytest.raises(CalibrationError, match=r"only 1\.0 s long, and its first 1\.0 s never counts \(the listener"):
+        estimate(votes, load_config(None))
+
+
 def test_live_calibration_without_an_array_says_so_before_inviting_the_rep_to_talk(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

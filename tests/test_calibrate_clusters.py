@@ -24,6 +24,7 @@ from listener.service.calibrate.clusters import (
     SECOND_TALKER_SHARE,
     find_clusters,
     own_turns,
+    turn_votes,
 )
 from listener.service.calibrate.space import Space
 from tests import synth
@@ -218,6 +219,17 @@ def test_a_direction_is_a_talker_only_with_own_votes_within_a_turn(burst_frames:
             0,
             180,
         )
+
+
+def test_a_vote_just_0_3_s_away_is_within_own_turn_s_either_side() -> None:
+    """OWN_TURN_S either side of a vote holds 61 frames of 0.01 s, its ends included as the frame times round:
+    the last of 24 votes in a row with one more 0.3 s after it, or the first with one 0.3 s before it, has OWN_VOTES
+    (25) around it, and so is in a turn of its own."""
+    # (the votes' frames, the vote whose window just reaches the 25th)
+    for frame, edge in ((np.r_[np.arange(24), 53], 23), (np.r_[0, np.arange(30, 54)], 1)):
+        votes = Votes(np.zeros(frame.size), np.ones(frame.size), HOP_S, frame=frame)
+        _, alone = turn_votes(np.ones(frame.size, dtype=bool), votes.weight, votes.time_s, -math.inf)
+        assert alone[edge], (frame, alone)
 
 
 @pytest.mark.parametrize(

@@ -218,6 +218,8 @@ DAMAGED_SIDECARS = [
     (_set("output", "bin_edges_s", [0.0, 0.6, 0.2, 1.2, 2.0]), "output.bin_edges_s", "[0.0, 0.6, 0.2", "increasing"),
     (_set("output", "bin_edges_s", [0.0, 0.2, 0.4, 0.6, 0.8]), "output.bin_edges_s", "[0.0, 0.2", "at least 1.2"),
     (_set("output", "bin_edges_s", {"0": 0.0}), "output.bin_edges_s", '{"0": 0.0}', "a list"),
+    (_set("output", "bin_edges_s", [0.0, "1.2", 2.0]), "output.bin_edges_s", '[0.0, "1.2", 2.0]', "numbers"),
+    (_set("output", "thresholds", {"continue": 0}), "output.thresholds.continue", "0", "strictly between 0 and 1"),
     (_set("output", "lookahead_steps", -1), "output.lookahead_steps", "-1", "a whole number from 0 to 25"),
     (lambda d: d["output"]["thresholds"].update(shift=1.0), "output.thresholds.shift", "1.0", "strictly between 0"),
     (lambda d: d["output"]["thresholds"].update(resume=None), "output.thresholds.resume", "null", "a number"),
@@ -255,6 +257,13 @@ def test_a_sidecar_may_set_vad_off_at_vad_on(tmp_path: Path) -> None:
     """The refusal allows vad_off "at most output.vad_on": no hysteresis band is allowed, only an inverted one."""
     spec = load_spec(edited_model(tmp_path, lambda doc: doc["output"].update(vad_on=0.6, vad_off=0.6)))
     assert spec.vad_on == spec.vad_off == 0.6
+
+
+def test_a_sidecar_may_use_the_ends_of_the_ranges_its_refusals_name(tmp_path: Path) -> None:
+    """vad_on and vad_off 'a number from 0 to 1'; bin_edges_s 'from 0 to at least 1.2': one bin will do."""
+    spec = load_spec(edited_model(tmp_path, lambda doc: doc["output"].update(vad_on=1.0, vad_off=0.0)))
+    assert (spec.vad_on, spec.vad_off) == (1.0, 0.0)
+    assert load_spec(edited_model(tmp_path, _set("output", "bin_edges_s", [0.0, 2.0]))).n_bins == 1
 
 
 def test_doctor_gives_a_turn_model_error_its_own_fix_not_the_reinstall(tmp_path: Path) -> None:

@@ -183,6 +183,15 @@ def test_a_graph_with_an_input_the_listener_does_not_feed_is_refused_naming_it(t
     assert "\n" not in message and message.endswith(CONFIGURED_FIX) and "TensorSeq" not in message
 
 
+def test_a_graph_whose_outputs_are_no_probabilities_is_refused_as_it_opens(tmp_path: Path) -> None:
+    path = step_graph(tmp_path / "turn.onnx", offset=1.0)  # every output 1.5
+    with pytest.raises(ModelError) as err:
+        OnnxTurnModel(parse_config({}), path).open()
+    message = str(err.value)
+    assert message.startswith(f"turn model {path} gives outputs of shape (2, ") and "outside [0, 1]" in message
+    assert "\n" not in message and message.endswith(CONFIGURED_FIX)
+
+
 def test_a_graph_for_another_batch_size_says_which_dimension_and_what_it_expects(tmp_path: Path) -> None:
     # onnxruntime puts "index: 0 Got: 1 Expected: 2" on the line after "... for the following indices"
     path = step_graph(tmp_path / "turn.onnx", batch=2)

@@ -22,6 +22,7 @@ def step_graph(
     bad_reshape: bool = False,
     sqrt: bool = False,
     level_gain: float = 0.0,
+    offset: float = 0.0,
 ) -> Path:
     """A model step the shipped sidecar describes: probs = sigmoid(features @ 0) = 0.5, state passed through.
 
@@ -30,7 +31,7 @@ def step_graph(
     batch is unknown) but fails at run time, since 43 features do not split into sevens; ``sqrt``: the
     features go through a square root first, so a negative one makes every output NaN; ``level_gain``: each
     party's activity output is sigmoid(level_gain x that party's level feature) instead, a model that hears
-    exactly the front end's levels.
+    exactly the front end's levels; ``offset``: added to every output after the sigmoid (1: no probabilities).
     """
     onnx = pytest.importorskip("onnx")
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
@@ -50,7 +51,9 @@ def step_graph(
         nodes += [helper.make_node("Sqrt", [features], ["roots"])]
         features = "roots"
     nodes += [helper.make_node("MatMul", [features, "w"], ["logits"])]
-    nodes += [helper.make_node("Sigmoid", ["logits"], ["probs"])]
+    nodes += [helper.make_node("Sigmoid", ["logits"], ["sigmoid"])]
+    weights.append(numpy_helper.from_array(np.array(offset, np.float32), "offset"))
+    nodes += [helper.make_node("Add", ["sigmoid", "offset"], ["probs"])]
     nodes += [helper.make_node("Identity", ["state"], ["state_out"])]
     inputs = {"features": [batch, N_FEATURES], "state": [batch, state]}
     outputs = {"probs": [batch, n_out], "state_out": [batch, state]}

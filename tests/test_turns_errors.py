@@ -190,6 +190,8 @@ def test_a_graph_whose_outputs_are_no_probabilities_is_refused_as_it_opens(tmp_p
     message = str(err.value)
     assert message.startswith(f"turn model {path} gives outputs of shape (2, ") and "outside [0, 1]" in message
     assert "\n" not in message and message.endswith(CONFIGURED_FIX)
+    for edge in (-0.5, 0.5):  # every output exactly 0, then exactly 1: probabilities still
+        OnnxTurnModel(parse_config({}), step_graph(tmp_path / "turn.onnx", offset=edge)).open()
 
 
 def test_a_graph_for_another_batch_size_says_which_dimension_and_what_it_expects(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ class Cluster:
 
 def normal(azimuth_deg: float) -> float:
     """Rounded as it will be printed and stored, in [0, 360): never "360.0"."""
-    return round(azimuth_deg, 1) % 360.0 + 0.0  # + 0.0: no "-0.0"
+    return round(azimuth_deg, 1) % 360.0  # Python's % gives 0.0 for both -0.0 and 360.0
 
 
 def azimuths(space: Space, rep_deg: float, customer_deg: float) -> tuple[float, float] | None:

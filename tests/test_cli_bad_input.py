@@ -16,10 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from listener import cli
 from listener.analytics.plot import PLOT_FORMATS
+from tests import synth
 from tests.calibrate_cases import angle_error
 from tests.cli_run import CONFIG, ENV, SAMPLE, as_installer, listener_cli, one_line
 
@@ -159,6 +161,19 @@ def test_a_view_onto_a_full_disk_is_one_error_not_a_cascade_of_tracebacks() -> N
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("listener: cannot write the output (No space left on device)"), result.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_view_whose_only_output_is_its_last_frame_still_says_the_disk_is_full(tmp_path: Path) -> None:
+    """A quiet recording has no event lines: the view's last frame is the first write, which the view lets pass
+    so as not to raise a second error while the run winds down. The command still says it and exits 2."""
+    hiss = np.random.default_rng(0).normal(0.0, 0.01, (16000, 4)).astype(np.float32)
+    wav = synth.write_wav(tmp_path / "quiet.wav", hiss)
+    with Path("/dev/full").open("w") as full:
+        result = listener_cli("run", "--input", str(wav), "--fast", "--view", stdout=full.fileno())
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("listener: cannot write the output (No space left on device)"), result.stderr
 
 
 def test_a_view_whose_reader_went_away_ends_quietly() -> None:

@@ -211,3 +211,14 @@ def test_an_os_error_that_is_not_the_output_failing_is_not_blamed_on_the_output(
     captured = capsys.readouterr()
     assert "cannot write the output" not in captured.err and "cannot write the output" not in captured.out
     assert captured.out == "checking\n"
+
+
+def test_main_gives_the_callers_stdout_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """main() watches stdout for a failed write while a command runs; a caller in the same process (a script,
+    a test) gets its own stdout back afterwards, not the watcher, which would swallow its output after an error."""
+    path = tmp_path / "listener.toml"
+    path.write_text("")
+    before = sys.stdout
+    assert cli.main(["check-config", str(path)]) == 0
+    assert sys.stdout is before
+    assert ": ok (" in capsys.readouterr().out

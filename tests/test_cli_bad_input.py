@@ -270,6 +270,7 @@ def test_help_asked_before_the_command_is_the_help_not_an_option_out_of_place(
         (["models", "fetch", "en-small", "--force"], "listener models fetch: unrecognized arguments: --force; see"),
         (["--version", "extra"], "listener: --version takes nothing after it, not 'extra'"),  # it printed, exit 0
         (["--vers", "extra"], "listener: --version takes nothing after it"),  # argparse takes the abbreviation
+        (["--v", "extra"], "listener: --version takes nothing after it"),  # the shortest one it takes
         # before the command, an option of the command was blamed on the command, whose --help lists it
         (["--json", "analyze", "x.wav"], "listener: --json goes after the command: listener analyze --json ..."),
         (["--config", "x.toml", "doctor"], "listener: --config goes after the command: listener doctor --config ..."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from listener import cli
 from listener.analytics.report import AudioInfo, ReportCollector
 from listener.config import load_config, parse_config
+from listener.console import Stdout
 from listener.errors import ConfigError, ConfigSyntaxError
 from tests import synth
 
@@ -222,3 +224,20 @@ def test_main_gives_the_callers_stdout_back(tmp_path: Path, capsys: pytest.Captu
     assert cli.main(["check-config", str(path)]) == 0
     assert sys.stdout is before
     assert ": ok (" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_after_a_failed_write_the_output_goes_nowhere_and_the_first_error_is_kept() -> None:
+    """listener.console.Stdout: what still writes while a run winds down (a view's last frame) after the output
+    failed must not raise a second error over the first, which main() reports."""
+    full = Path("/dev/full").open("w", buffering=1)  # noqa: SIM115  line-buffered: a line meets the full disk
+    try:
+        stdout = Stdout(full)
+        with pytest.raises(OSError) as first:
+            stdout.write("the report\n")
+        assert stdout.write("the last frame\n") == len("the last frame\n")
+        stdout.flush()
+        assert stdout.error is first.value
+    finally:
+        with contextlib.suppress(OSError):  # what is still buffered cannot be written either
+            full.close()

@@ -282,3 +282,10 @@ def test_the_dominance_shading_runs_from_each_start_to_its_end_or_the_recordings
         DominanceChanged(dominating=on, onset_s=t, decided_s=t + 0.5, rep_share=0.7, reason="share") for on, t in on_off
     ]
     assert dominance_spans(events, 20.0) == [(5.0, 9.0), (12.0, 20.0)]
+
+
+def test_a_gap_label_is_drawn_in_its_own_row_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # 700 s wraps into two rows: the one answer, at 5 s, is labelled in the first, not in the second's margin
+    fig = drawn([("customer", 1.0, 5.0), ("rep", 5.3, 9.0)], 700.0, monkeypatch, tmp_path)
+    first, second = fig.axes[0], fig.axes[2]
+    assert [t.get_text() for t in gap_labels(first)] == ["+0.3"] and gap_labels(second) == []

@@ -29,10 +29,7 @@ def parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespa
     if len(first) >= 3 and "--version".startswith(first) and len(words) > 1:  # argparse would ignore the rest
         parser.error(f"--version takes nothing after it, not {' '.join(words[1:])!r}")
     _options_after_the_command(parser, words)
-    args, extra = parser.parse_known_args(words)
-    command = getattr(args, "command", None)
-    if extra and command in words and extra[0] in words and words.index(extra[0]) < words.index(command):
-        parser.error(f"{extra[0]} goes after the command: listener {command} {extra[0]} ...")
+    args, extra = parser.parse_known_args(words)  # an unknown word before the command is refused above
     if extra:
         command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     return args

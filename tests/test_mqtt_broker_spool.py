@@ -1,8 +1,7 @@
 """The MQTT stage's spool against a real mosquitto: kept through a restart and sent first, an overflow said,
 a backlog drained at its rate, under a renamed device's id, and info once it is empty.
 
-The stage is fed analytics events directly (they are its interface); the
-tests in test_mqtt_run.py drive it through ``listener run`` instead.
+As in test_mqtt_broker.py, the stage is fed analytics events directly.
 """
 
 from __future__ import annotations
@@ -11,18 +10,9 @@ import json
 import time
 from pathlib import Path
 
-from listener.events import (
-    Backchannel,
-    Party,
-)
+from listener.events import Backchannel, Party
 from tests.mqtt_broker import Mosquitto, Recorder
-from tests.mqtt_feed import (
-    conversation,
-    feed,
-    json_on,
-    spool_depth,
-    stage_on,
-)
+from tests.mqtt_feed import conversation, feed, json_on, spool_depth, stage_on
 
 
 def test_spool_survives_a_restart_and_drains_first(broker: Mosquitto, tmp_path: Path) -> None:

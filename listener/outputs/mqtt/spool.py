@@ -248,6 +248,16 @@ class Spool(Managed):
             except sqlite3.Error as exc:  # disk full: the counter stays behind, the pipeline goes on
                 self._warn_unwritable(exc)
 
+    def sessions_on(self, day: int, started: bool = False) -> int:
+        """Sessions begun on local ``day`` (YYYYMMDD), counting one more if ``started``: kept here, so a
+        restart (or a fresh spool after damage, CARRIED_COUNTERS) goes on counting the same day."""
+        count = self.counter("sessions_today") if self.counter("sessions_day") == day else 0
+        if started:
+            count += 1
+            self.set_counter("sessions_day", day)
+            self.set_counter("sessions_today", count)
+        return count
+
     def next_seq(self) -> int:
         with self._lock:
             try:

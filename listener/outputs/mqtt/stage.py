@@ -213,22 +213,13 @@ class MqttStage(Stage):
         ok = bool(self.clock_watch.ok)
         return spool.stamp(payloads.info(self._device, spool.dropped, spool.depth, ok, self.times.ts_ms()))
 
-    def _sessions_today(self, started: bool = False) -> int:
-        today = local_day()
-        count = self.spool.counter("sessions_today") if self.spool.counter("sessions_day") == today else 0
-        if started:
-            count += 1
-            self.spool.set_counter("sessions_day", today)
-            self.spool.set_counter("sessions_today", count)
-        return count
-
     def _publish_state(self, session_started: bool = False) -> None:
         self._state_day = local_day()
         message = payloads.state(
             self._condition.mode,
             self.tally.dominating,
             self.tally.session_id(),
-            self._sessions_today(started=session_started),
+            self.spool.sessions_on(self._state_day, started=session_started),
             self.times.ts_ms(),
             self._condition.causes,
         )

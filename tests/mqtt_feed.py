@@ -59,6 +59,11 @@ def spool_depth(state_dir: Path) -> int:
     return count
 
 
+def numbered(n: int) -> dict[str, object]:
+    """An event message for the spool tests, told apart by its ``n`` (read back from the payload) and its ts."""
+    return {"schema": "listener.mqtt.event/1", "ts": 1000 + n, "seq": 0, "n": n}
+
+
 def stage_on(broker: Mosquitto, tmp_path: Path, **mqtt: object) -> MqttStage:
     """A stage as a fast replay has it: outages counted on the audio clock."""
     return MqttStage(_config(broker, tmp_path, **mqtt))

@@ -20,16 +20,13 @@ import pytest
 
 from listener.errors import OutputError
 from listener.outputs.mqtt.spool import Spool, encode
-
-
-def _msg(n: int) -> dict[str, object]:
-    return {"schema": "listener.mqtt.event/1", "ts": 1000 + n, "seq": 0, "n": n}
+from tests.mqtt_feed import numbered
 
 
 def test_spool_keeps_order_and_seq_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "spool.sqlite3"
     with Spool(path, max_messages=100) as spool:
-        seqs = [spool.put("event", _msg(n)) for n in range(5)]
+        seqs = [spool.put("event", numbered(n)) for n in range(5)]
         assert seqs == sorted(seqs) and len(set(seqs)) == 5
         first = spool.after(0, 2)
         spool.delete([first[0].id])
@@ -40,7 +37,7 @@ def test_spool_keeps_order_and_seq_across_reopen(tmp_path: Path) -> None:
         assert [json.loads(r.payload)["n"] for r in rows] == [1, 2, 3, 4]
         assert [r.seq for r in rows] == seqs[1:]
         assert all(json.loads(r.payload)["seq"] == r.seq for r in rows)
-        assert spool.put("event", _msg(5)) > seqs[-1]
+        assert spool.put("event", numbered(5)) > seqs[-1]
         assert spool.next_seq() > seqs[-1] + 1
 
 
@@ -49,7 +46,7 @@ def test_a_new_spool_counts_on_above_a_lost_one(tmp_path: Path) -> None:
     they have seen per device: a new spool starts at the clock in milliseconds, above every earlier one."""
     path = tmp_path / "state" / "mqtt-spool.sqlite3"
     with Spool(path, max_messages=100) as spool:
-        before = [spool.put("event", _msg(n)) for n in range(5)] + [spool.next_seq()]
+        before = [spool.put("event", numbered(n)) for n in range(5)] + [spool.next_seq()]
     shutil.rmtree(path.parent)  # the spool, lost
     # A spool numbers fewer messages than the milliseconds it lives (a device sends a few a minute); these six
     # came within a millisecond or two, so let the clock pass them, as it has on a device long before.
@@ -57,7 +54,7 @@ def test_a_new_spool_counts_on_above_a_lost_one(tmp_path: Path) -> None:
         time.sleep(0.001)
     clock_ms = time.time_ns() // 1_000_000
     with Spool(path, max_messages=100) as spool:
-        after = [spool.put("event", _msg(n)) for n in range(5)] + [spool.next_seq()]
+        after = [spool.put("event", numbered(n)) for n in range(5)] + [spool.next_seq()]
         assert after == list(range(after[0], after[0] + 6))  # counting by one from there, as ever
         in_memory = spool._connect(in_memory=True)  # the fallback when not even a fresh file can be written
         assert (in_memory.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0] >= clock_ms
@@ -75,7 +72,7 @@ def test_spool_commits_reach_the_disk_before_put_returns(tmp_path: Path) -> None
 def test_spool_overflow_drops_oldest_and_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with Spool(tmp_path / "s.sqlite3", max_messages=10) as spool:
         for n in range(25):
-            spool.put("event", _msg(n))
+            spool.put("event", numbered(n))
         assert spool.depth == 10
         assert spool.dropped == 15
         assert [json.loads(r.payload)["n"] for r in spool.after(0, 100)] == list(range(15, 25))
@@ -95,7 +92,7 @@ def test_a_spool_from_before_keeps_its_rows_but_not_their_device_id(tmp_path: Pa
         )
         leaves = ["event", "metrics", "event", "session"]
         rows = [
-            (f"listener/listener-0a1b2c3d/{leaf}", encode({**_msg(n), "seq": 37 + n}), 1, 37 + n)
+            (f"listener/listener-0a1b2c3d/{leaf}", encode({**numbered(n), "seq": 37 + n}), 1, 37 + n)
             for n, leaf in enumerate(leaves)
         ]
         db.executemany("INSERT INTO outbox(topic, payload, qos, seq) VALUES (?, ?, ?, ?)", rows)
@@ -104,8 +101,8 @@ def test_a_spool_from_before_keeps_its_rows_but_not_their_device_id(tmp_path: Pa
         kept = spool.after(0, 100)
         assert [r.leaf for r in kept] == leaves
         assert [r.seq for r in kept] == [37, 38, 39, 40] and [json.loads(r.payload)["n"] for r in kept] == [0, 1, 2, 3]
-        spool.put("event", _msg(4))
-        spool.put("event", _msg(5))  # the bound still holds: the oldest goes
+        spool.put("event", numbered(4))
+        spool.put("event", numbered(5))  # the bound still holds: the oldest goes
         assert [json.loads(r.payload)["n"] for r in spool.after(0, 100)] == [1, 2, 3, 4, 5]
     with Spool(path, max_messages=5) as spool:  # opened again: nothing left to migrate
         assert [r.leaf for r in spool.after(0, 100)] == ["metrics", "event", "session", "event", "event"]
@@ -154,7 +151,7 @@ def test_a_spool_the_service_user_may_not_write_stops_the_start_naming_the_owner
     # opens it read-only without a word, and every message was dropped with "free space" as the advice
     path = open_dir / "mqtt-spool.sqlite3"
     with Spool(path, max_messages=10) as spool:
-        spool.put("event", _msg(0))
+        spool.put("event", numbered(0))
 
     def start() -> str:
         try:
@@ -183,7 +180,7 @@ def test_a_spool_that_turns_read_only_says_chown_not_free_space(
     with Spool(path, max_messages=10) as spool:
         spool.db.close()  # what a read-only spool gives at every write: SQLITE_READONLY
         spool._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        assert spool.put("event", _msg(0)) == -1
+        assert spool.put("event", numbered(0)) == -1
         assert spool.dropped == 1
     errors = [r for r in caplog.records if r.levelno == logging.ERROR and "cannot be written" in r.getMessage()]
     assert len(errors) == 1, caplog.text
@@ -200,7 +197,7 @@ def test_messages_the_broker_refused_while_the_spool_cannot_be_written_are_still
     # at that moment the counter cannot be stored, and a loss left uncounted would read as none on the dashboard
     path = tmp_path / "mqtt-spool.sqlite3"
     with Spool(path, max_messages=10) as spool:
-        spool.put("event", _msg(0))
+        spool.put("event", numbered(0))
         spool.count_dropped(2)  # stored: the file's counter
         spool.db.close()  # every write now fails, as on a full or read-only card
         spool._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
@@ -255,7 +252,7 @@ def test_after_a_restart_seq_counts_on_from_the_spool_even_when_it_cannot_be_wri
     count on from its last seq, not hand 1, 2, ... out again to new messages."""
     path = tmp_path / "mqtt-spool.sqlite3"
     with Spool(path, max_messages=100) as spool:
-        last = max(spool.put("event", _msg(n)) for n in range(5))
+        last = max(spool.put("event", numbered(n)) for n in range(5))
     with Spool(path, max_messages=100) as spool:  # a restart
         spool.db.close()  # and now every write fails, as on a read-only or full disk
         spool._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
@@ -270,13 +267,13 @@ def test_an_unwritable_spool_is_told_once_then_every_hundredth_drop_not_at_every
     minute in the journal, on the full card."""
     caplog.set_level(logging.WARNING, logger="listener.outputs.mqtt.spool")
     with Spool(tmp_path / "mqtt-spool.sqlite3", max_messages=1000) as spool:
-        spool.put("event", _msg(0))
+        spool.put("event", numbered(0))
         spool.db.execute("PRAGMA query_only = ON")  # every write fails now, as on a full disk
         for n in range(1, 151):
             spool.stamp({"state": "online"})
             spool.stamp({"state": "offline"})
             spool.set_counter("sessions_today", n)
-            assert spool.put("event", _msg(n)) == -1
+            assert spool.put("event", numbered(n)) == -1
     told = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
     assert len(told) == 2, told  # the first failure, then the 100th message dropped
     assert "): 0 messages dropped so far" in told[0] and "): 100 messages dropped so far" in told[1]
@@ -287,12 +284,12 @@ def test_seq_handed_out_while_the_spool_could_not_be_written_is_not_handed_out_a
     counter stayed behind, so once it could be written again the next seqs were ones already sent."""
     path = tmp_path / "mqtt-spool.sqlite3"
     with Spool(path, max_messages=100) as spool:
-        spool.put("event", _msg(0))
+        spool.put("event", numbered(0))
         spool.db.execute("PRAGMA query_only = ON")  # every write fails now, as on a full disk
         sent = [spool.next_seq() for _ in range(3)]
-        assert spool.put("event", _msg(1)) == -1  # dropped and counted, as on a full disk
+        assert spool.put("event", numbered(1)) == -1  # dropped and counted, as on a full disk
         spool.db.execute("PRAGMA query_only = OFF")  # space again
-        after = [spool.next_seq(), spool.put("event", _msg(2))]
+        after = [spool.next_seq(), spool.put("event", numbered(2))]
     assert after == [sent[-1] + 1, sent[-1] + 2]
     with Spool(path, max_messages=100) as spool:  # and the file remembers it
         assert spool.next_seq() == sent[-1] + 3
@@ -318,13 +315,13 @@ def test_a_full_spool_says_so_once_then_every_hundredth_drop_with_the_count(
     # a warning per message dropped: 103 lines for one 8-minute recording with spool_max_messages = 10
     with caplog.at_level(logging.WARNING), Spool(tmp_path / "s.sqlite3", max_messages=10) as spool:
         for n in range(10 + 250):
-            spool.put("event", _msg(n))
+            spool.put("event", numbered(n))
         told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
         assert [t.split(", ")[1].split(" (")[0] for t in told] == [f"{k} dropped so far" for k in (1, 100, 200)]
         assert "raise mqtt.spool_max_messages" in told[0]
         spool.delete([row.id for row in spool.after(0, 100)])  # the backlog sent: a later overflow is news
         caplog.clear()
         for n in range(11):
-            spool.put("event", _msg(n))
+            spool.put("event", numbered(n))
     told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
     assert len(told) == 1 and "251 dropped so far" in told[0], told

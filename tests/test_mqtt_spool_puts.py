@@ -9,20 +9,17 @@ from pathlib import Path
 import pytest
 
 from listener.outputs.mqtt.spool import Outgoing, Spool
-
-
-def _msg(n: int) -> dict[str, object]:
-    return {"schema": "listener.mqtt.event/1", "ts": 1000 + n, "seq": 0, "n": n}
+from tests.mqtt_feed import numbered
 
 
 def test_a_message_that_cannot_be_stored_leaves_the_next_one_stored(tmp_path: Path) -> None:
     """A message JSON cannot carry (a NaN figure) is refused whole; the messages after it are stored and sent
     as ever, not dropped as if the disk were full (never drop a metric that was measured)."""
     with Spool(tmp_path / "spool.sqlite3", max_messages=100) as spool:
-        first = spool.put("event", _msg(0))
+        first = spool.put("event", numbered(0))
         with pytest.raises(ValueError):
-            spool.put_many([("event", _msg(1), 1), ("metrics", {**_msg(2), "rep_talk_s": float("nan")}, 1)])
-        after = spool.put("event", _msg(3))
+            spool.put_many([("event", numbered(1), 1), ("metrics", {**numbered(2), "rep_talk_s": float("nan")}, 1)])
+        after = spool.put("event", numbered(3))
         assert after > first and spool.dropped == 0 and spool.depth == 2
         assert [json.loads(r.payload)["n"] for r in spool.after(0, 100)] == [0, 3]
 
@@ -84,7 +81,7 @@ def test_a_spool_that_fills_again_after_its_backlog_was_sent_says_so_again(
     ):
         for outage in range(2):
             for n in range(5):
-                spool.put("event", _msg(10 * outage + n))
+                spool.put("event", numbered(10 * outage + n))
             spool.delete([row.id for row in spool.take(0, 100)])  # back: the backlog sent and acknowledged
         assert spool.dropped == 4 and spool.depth == 0
     told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]

@@ -171,7 +171,7 @@ def _ranged_keys() -> list[tuple[str, str, type[float], float, float]]:
 
 # what the other keys must say for a bound to be reachable at all (the cross-key rules docs/config.md lists)
 BESIDE: dict[str, dict[str, dict[str, object]]] = {
-    "array.channels": {"array": {"device": "USB Audio"}},
+    "array.channels": {"array": {"preset": "generic", "mics": [[0.05, 0.0, 0.0], [-0.05, 0.0, 0.0]]}},
     "parties.customer_azimuth_deg": {"parties": {"rep_azimuth_deg": 180.0}},
     "parties.rep_channel": {"array": {"device": "USB Audio", "channels": 32}, "parties": {"customer_channel": 1}},
     "parties.customer_channel": {"array": {"device": "USB Audio", "channels": 32}, "parties": {"rep_channel": 2}},
@@ -180,9 +180,9 @@ BESIDE: dict[str, dict[str, dict[str, object]]] = {
     "analytics.dominance_on_share": {"analytics": {"dominance_off_share": 0.5}},
     "analytics.dominance_min_speech_s": {"analytics": {"rolling_window_s": 600.0}},
 }
-# bounds no file reaches, as docs/config.md's rule beside the range says: one channel serves neither two mics nor
-# two parties; the off share must be below the on share, itself at most 1
-NEVER = {("array.channels", "low"), ("analytics.dominance_off_share", "high")}
+# bounds no file reaches, as docs/config.md's rule beside the range says: the off share must be below the on share,
+# itself at most 1
+NEVER = {("analytics.dominance_off_share", "high")}
 
 
 RANGED = _ranged_keys()

@@ -71,7 +71,7 @@ class ArrayConfig:
     channels: int | None = field(
         None,
         "channels to capture; default: the preset's (generic in channel-map mode: up to the parties' channels)",
-        min=1,
+        min=2,  # one channel serves neither two mics nor two parties' mics
         max=MAX_CHANNELS,
         allowed=f"{_ON_BOARD}: at most its card's channels; direction mode: above the highest mic channel",
     )

@@ -21,7 +21,7 @@ from collections import deque
 from listener.events import ActivityFrames, AudioBlock
 from listener.frames import runs
 
-MAX_HOLD_S = 5.0
+MAX_HOLD_S = 5.0  # fail-open bound: far past any decider's lag (under a second), and little audio held
 EPS_S = 1e-6  # block edges are sums of floats: touching is not overlapping
 
 

@@ -216,18 +216,29 @@ def test_mics_kept_from_direction_mode_leave_the_presets_card_as_it_is(leftover:
     said, on_the_array = (str(w) for w in config_warnings(config, data))
     assert on_the_array.startswith('parties.rep_channel = 2: channel-map mode with [array] preset = "respeaker-4mic"')
     assert said.startswith(f"array.{next(iter(leftover))} = ") and "has no effect in channel-map mode" in said
+    # a party beyond the card is blamed on the card, not on the leftover key, which counts nothing here
+    data["parties"] = {"rep_channel": 2, "customer_channel": 4}
+    rejected(data, "parties.customer_channel", "0 to 3 (the respeaker-4mic board's card captures 4; for another")
 
 
-def test_on_a_generic_device_the_error_names_the_mics_that_counted_the_channels() -> None:
-    # a generic device's mics are all that says how many channels it has: not warned of, but named
-    data = {"array": {"preset": "generic", "mics": THREE_MICS}, "parties": {"rep_channel": 2, "customer_channel": 3}}
-    rejected(data, "parties.customer_channel", "0 to 2", "array.mics says how many", "set array.channels")
-    data["array"] = {"preset": "generic", "mics": THREE_MICS, "channels": 4}
+@pytest.mark.parametrize("counted_by", [{"mics": THREE_MICS}, {"mic_channels": [0, 1, 2]}])
+def test_on_a_generic_device_the_error_names_the_mics_that_counted_the_channels(counted_by: dict[str, object]) -> None:
+    # a generic device's mics (or their channels) are all that says how many channels it has: not warned of,
+    # but named
+    key = next(iter(counted_by))
+    data = {"array": {"preset": "generic", **counted_by}, "parties": {"rep_channel": 2, "customer_channel": 3}}
+    rejected(data, "parties.customer_channel", "0 to 2", f"array.{key} says how many", "set array.channels")
+    data["array"] = {"preset": "generic", **counted_by, "channels": 4}
     assert config_warnings(parse_config(data), data) == []
 
 
 def test_a_generic_device_may_not_count_more_channels_than_capture_takes_in_channel_map_mode() -> None:
-    # its mics are not placed in channel-map mode, but they still count its channels: 33 of them is one too many
+    # its mics are not placed in channel-map mode, but they still count its channels: 32 of them are captured,
+    # 33 is one too many
     mics = [[i * 0.01, 0.0, 0.0] for i in range(33)]
     parties = {"rep_channel": 0, "customer_channel": 1}
+    assert (
+        geometry(parse_config({"array": {"preset": "generic", "mics": mics[:32]}, "parties": parties})).capture_channels
+        == 32
+    )
     rejected({"array": {"preset": "generic", "mics": mics}, "parties": parties}, "array.mics", "33 mics", "at most 32")

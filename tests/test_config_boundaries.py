@@ -32,10 +32,17 @@ def test_dominance_min_speech_may_equal_the_window_not_exceed_it() -> None:
 def test_the_highest_mic_channel_must_be_captured() -> None:
     array = {"preset": "generic", "mics": FOUR_MICS, "channels": 6}
     parse_config({"array": {**array, "mic_channels": [2, 3, 4, 5]}})
-    rejected(
+    error = rejected(
         {"array": {**array, "mic_channels": [3, 4, 5, 6]}},
         "array.channels",
         "highest mic channel (6, of array.mic_channels)",
+    )
+    assert str(error).endswith("(6, of array.mic_channels)"), error  # array.channels is set here: no more to say
+    # a count the file did not write is said to be the preset's (its card's, another device named)
+    rejected(
+        {"array": {"preset": "respeaker-4mic", "device": "USB Audio", "mic_channels": [3, 4, 5, 6]}},
+        "array.channels",
+        "(6, of array.mic_channels) (the count of array.preset = 'respeaker-4mic', not set here)",
     )
 
 

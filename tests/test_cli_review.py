@@ -95,6 +95,9 @@ def test_a_float_where_a_whole_number_goes_is_told_a_number_the_range_takes(
         # the number in quotes only where the key's rule takes it: "22.0" is no pin, "1883" no host
         ({"leds": {"green_pin": 22.0}}, 22.0, 'must be text in quotes, e.g. green_pin = "GPIO22"'),
         ({"leds": {"red_pin": 99}}, 99, 'must be text in quotes, e.g. red_pin = "GPIO24"'),
+        # the button's rule also takes "" (no button), which a number never is
+        ({"leds": {"button_pin": 17}}, 17, 'must be text in quotes, e.g. button_pin = "17"'),
+        ({"leds": {"button_pin": 99}}, 99, 'must be text in quotes, e.g. button_pin = "GPIO17"'),
         ({"mqtt": {"host": 1883}}, 1883, 'must be text in quotes, e.g. host = "127.0.0.1"'),
         ({"mqtt": {"device_id": 3.5}}, 3.5, 'must be text in quotes, e.g. device_id = "counter-3"'),
         ({"array": {"device": True}}, True, "must be text in quotes"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from listener.config.presets import PRESETS
@@ -16,6 +18,15 @@ REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "config.md"
 def test_the_committed_reference_is_the_schema_rendered_now() -> None:
     # regenerate with: python -m listener.config.reference > docs/config.md
     assert REFERENCE.read_text(encoding="utf-8") == render_reference()
+
+
+def test_the_command_the_reference_names_writes_it() -> None:
+    """docs/config.md and reference.py say to regenerate it with `python -m listener.config.reference`: run
+    so, it prints the reference and nothing else."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "listener.config.reference"], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert (printed.stdout, printed.stderr) == (render_reference(), "")
 
 
 def test_every_key_of_every_table_is_listed_with_its_range() -> None:

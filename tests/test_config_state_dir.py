@@ -83,6 +83,22 @@ def test_the_installed_unit_and_its_drop_ins_are_read(
     assert warnings_of(tmp_path, capsys, str(state)) == []
 
 
+def test_writable_folders_add_up_across_the_unit_and_its_drop_ins(unit: Path) -> None:
+    """StateDirectory= and ReadWritePaths= are lists that each line adds to, as systemd reads them: a drop-in
+    letting the unit write one more folder keeps those the unit already wrote. Comment lines, a bare "#" among
+    them, are no settings."""
+    unit.write_text(f"#\n# ReadWritePaths=/etc\n{STRICT}ReadWritePaths=/srv/spool\n")
+    drop_ins = unit.parent / "listener.service.d"
+    drop_ins.mkdir()
+    (drop_ins / "models.conf").write_text("[Service]\n;ReadWritePaths=/opt\nReadWritePaths=/srv/models /srv/cache\n")
+    assert service_unit.writable_folders(unit) == (
+        SERVICE_STATE_DIR,
+        Path("/srv/spool"),
+        Path("/srv/models"),
+        Path("/srv/cache"),
+    )
+
+
 def test_the_shipped_unit_lets_the_service_write_its_state_folder_alone() -> None:
     """The folder assumed where no unit is installed is the shipped unit's, as it reads."""
     assert service_unit.writable_folders(SHIPPED_UNIT) == (SERVICE_STATE_DIR,)

@@ -304,6 +304,19 @@ def warnings_of(data: dict[str, object]) -> list[ConfigWarning]:
     return [*config_warnings(config, data, {PASSWORD_ENV: "x"}), *long_stop(config), *state_dir]
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"asr": {"enabled": True, "finish_wait_s": 40.0}},  # MQTT off: no spool to drain at a stop
+        {"asr": {"finish_wait_s": 600.0}, "mqtt": {"enabled": True, "username": "u", "shutdown_drain_s": 40.0}},
+    ],
+    ids=["asr_alone", "mqtt_alone"],
+)
+def test_a_stop_waits_only_for_the_parts_that_run(data: dict[str, object]) -> None:
+    """40 s, exactly what a stop may take, is not too long; a part switched off adds nothing to it."""
+    assert long_stop(parse_config(data)) == []
+
+
 @pytest.mark.parametrize(("data", "said"), [pytest.param(data, said, id=name) for name, data, said in SAID])
 def test_each_warning_reads_as_it_did_with_its_problem_and_fix_apart(data: dict[str, object], said: list[Said]) -> None:
     warnings = warnings_of(data)

@@ -59,6 +59,12 @@ def test_a_window_with_no_talk_has_no_share_not_a_share_of_zero() -> None:
     tally = _tally()
     tally.rolling(RollingShare(10.0, 120.0, 0.0, 0.0, 0.0, 0.0, 0.0))
     assert tally.rolling_share is None
+    # any talk has a share, under a second of it and all the customer's: there 0.0 is what was said
+    tally.rolling(RollingShare(11.0, 120.0, 0.0, 0.5, 0.0, 0.0, 0.5))
+    assert tally.rolling_share == 0.0
+    assert tally.session is not None
+    sent = payloads.metrics(tally.session, 10.0, tally.rolling_share, False, 0, 0, 0.0)
+    assert (sent["rep_share_rolling"], sent["rep_share"]) == (0.0, 0.0)
 
 
 def test_a_backchannel_begun_before_a_cut_is_its_own_sessions_not_the_next() -> None:

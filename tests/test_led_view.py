@@ -7,6 +7,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -48,6 +49,16 @@ def test_view_shows_leds_and_figures(factory: MockFactory) -> None:
     text = piped.getvalue()
     assert "\x1b[" not in text  # no terminal control codes in a log
     assert "25.0 %" in text and "by rep 1" in text and text.count("rep share") == 1
+
+
+def test_a_customer_talking_alone_is_a_rep_share_of_0_percent() -> None:
+    """No rep talk is a share of 0 %, whatever the customer said; and 0 % before anyone has spoken."""
+    for customer_talk_s in (12.0, 0.0):
+        figures = Figures()
+        figures.update(TalkTotals(t_s=12.0, rep_talk_s=0.0, customer_talk_s=customer_talk_s))
+        console = Console(file=io.StringIO(), width=100, record=True)
+        console.print(render(figures, None))
+        assert re.search(r"rep share +0\.0 %", console.export_text()), console.export_text()
 
 
 def test_view_shows_the_rgb_led_as_one_dot_of_its_mixed_colour(factory: MockFactory) -> None:

@@ -64,3 +64,13 @@ def test_an_event_that_takes_no_audio_time_leaves_the_clock_where_it_was() -> No
     with Pipeline([log]) as pipe:
         assert pipe.run(source) == 1.0
     assert [e.t_s for e in log.of(EndOfStream)] == [1.0]
+
+
+def test_a_recording_shorter_than_a_second_ends_where_its_audio_does() -> None:
+    # the clock starts at 0: a source that ends at once ends the stream there too
+    half = AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ // 2, 4), dtype=np.float32))
+    for events, end_s in (([half], 0.5), ([], 0.0)):
+        log = EventLog()
+        with Pipeline([log]) as pipe:
+            assert pipe.run(_Scripted(list(events))) == end_s
+        assert [e.t_s for e in log.of(EndOfStream)] == [end_s]

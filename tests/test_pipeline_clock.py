@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
+import pytest
 
 from listener.audio.base import AudioSource
 from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SourceState
-from listener.pipeline import EventLog, Pipeline
+from listener.pipeline import EventLog, Pipeline, Stage
 
 RATE_HZ = 16000
 
@@ -74,3 +75,35 @@ def test_a_recording_shorter_than_a_second_ends_where_its_audio_does() -> None:
         with Pipeline([log]) as pipe:
             assert pipe.run(_Scripted(list(events))) == end_s
         assert [e.t_s for e in log.of(EndOfStream)] == [end_s]
+
+
+class _FailsAfter(_Scripted):
+    """Yields its events, then fails as a lost device does."""
+
+    def events(self) -> Iterator[Event]:
+        yield from super().events()
+        raise OSError("device lost")
+
+
+class _Told(Stage):
+    """Notes what it is told at the end: the stop (lights stop showing listening), and the stream's end."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def stopping(self) -> None:
+        self.told.append("stopping")
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, EndOfStream):
+            self.told.append(f"end at {event.t_s}")
+        return ()
+
+
+def test_a_source_that_fails_still_has_every_stage_stopped_then_flushed() -> None:
+    """Pipeline.run: the stages are flushed before the error goes on, and told of the stop before the flush."""
+    one_second = AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ, 4), dtype=np.float32))
+    first, last = _Told(), _Told()
+    with Pipeline([first, last]) as pipe, pytest.raises(OSError, match="device lost"):
+        pipe.run(_FailsAfter([one_second]))
+    assert first.told == last.told == ["stopping", "end at 1.0"]

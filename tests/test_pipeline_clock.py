@@ -86,24 +86,32 @@ class _FailsAfter(_Scripted):
 
 
 class _Told(Stage):
-    """Notes what it is told at the end: the stop (lights stop showing listening), and the stream's end."""
+    """Notes what it is told at the end: the stop (lights stop showing listening), the stream's end, and what
+    the stages before it still held."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.told: list[str] = []
 
     def stopping(self) -> None:
         self.told.append("stopping")
 
     def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, EndOfStream):
-            self.told.append(f"end at {event.t_s}")
-        return ()
+        if isinstance(event, SourceState):
+            self.told.append(event.detail)
+        if not isinstance(event, EndOfStream):
+            return ()
+        self.told.append(f"end at {event.t_s}")
+        # what a stage still holds at the end (the analytics' open session) goes to the stages after it
+        return [SourceState(t_s=event.t_s, available=False, detail=f"held by {self.name}")]
 
 
 def test_a_source_that_fails_still_has_every_stage_stopped_then_flushed() -> None:
-    """Pipeline.run: the stages are flushed before the error goes on, and told of the stop before the flush."""
+    """Pipeline.run: the stages are flushed before the error goes on, told of the stop before the flush, and
+    what one emits in its flush reaches the stages after it, not itself."""
     one_second = AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ, 4), dtype=np.float32))
-    first, last = _Told(), _Told()
+    first, last = _Told("first"), _Told("last")
     with Pipeline([first, last]) as pipe, pytest.raises(OSError, match="device lost"):
         pipe.run(_FailsAfter([one_second]))
-    assert first.told == last.told == ["stopping", "end at 1.0"]
+    assert first.told == ["stopping", "end at 1.0"]
+    assert last.told == ["stopping", "held by first", "end at 1.0"]

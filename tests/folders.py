@@ -1,4 +1,5 @@
-"""A folder that refuses new entries and renames to whoever runs the tests, root included; a folder's fsyncs."""
+"""A folder that refuses new entries and renames to whoever runs the tests, root included; a folder's fsyncs,
+and the descriptors left open on it."""
 
 from __future__ import annotations
 
@@ -42,3 +43,13 @@ def folder_syncs(monkeypatch: pytest.MonkeyPatch, folder: Path) -> list[int]:
 
     monkeypatch.setattr(os, "fsync", fsync)
     return synced
+
+
+def open_on(folder: Path) -> list[int]:
+    """This process's descriptors open on ``folder`` (Linux's /proc/self/fd)."""
+    found = []
+    for link in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            if link.readlink() == folder:
+                found.append(int(link.name))
+    return found

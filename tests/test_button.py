@@ -41,7 +41,7 @@ from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service.build import analysis_stages
 from tests import alsa_device, led_script
 from tests.alsa_device import AlsaConfig
-from tests.folders import folder_syncs
+from tests.folders import folder_syncs, open_on
 from tests.live_source import live_config
 
 BUTTON = "GPIO17"
@@ -237,6 +237,7 @@ def test_a_pause_and_its_resume_are_on_the_disk_before_a_power_cut(
         assert remember.exists() and len(synced) == 1
         press(factory)
         assert not remember.exists() and len(synced) == 2
+    assert open_on(tmp_path) == []  # each sync closed the folder it opened: a day of pauses holds no descriptors
 
 
 def test_button_wired_to_3v3(factory: MockFactory) -> None:

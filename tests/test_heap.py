@@ -36,11 +36,12 @@ def _faults(mode: str) -> int:
 
 # 48 MB of heap buffers freed, below one still in use at the heap's top: glibc keeps them until asked
 FREED = """
+import os
 import numpy as np
 from listener.heap import release_freed_memory
-def rss_kib():
+def rss_kib():  # a Pi 5's kernel has 16 KiB pages
     with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * 4
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 arrays = [np.ones(12_000) for _ in range(500)]  # 96 KB each: below glibc's mmap threshold, on the heap
 top = np.ones(12_000)
 del arrays

@@ -18,7 +18,7 @@ from typing import cast
 import pytest
 from gpiozero import PWMLED, Button, Device
 from gpiozero.exc import BadPinFactory
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 from listener.audio.live import LiveSource
 from listener.audio.wav import WavSource
@@ -272,6 +272,16 @@ def test_pin_factory_is_the_mock_when_the_environment_asks(
     assert isinstance(factory, MockFactory) and factory.pin_class is MockPWMPin
     assert gpio.pin_factory() is factory  # LEDs and button share it
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # asked for: nothing to warn about
+
+
+def test_the_mock_pin_class_gpiozero_is_told_of_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GPIOZERO_MOCK_PIN_CLASS (gpiozero's own variable) picks the simulated pins' class over the PWM default."""
+    monkeypatch.setattr(gpio, "_shared", None)
+    monkeypatch.setenv(gpio.ENV, "mock")
+    monkeypatch.setenv("GPIOZERO_MOCK_PIN_CLASS", "mockpin")
+    factory = gpio.pin_factory()
+    assert isinstance(factory, MockFactory) and factory.pin_class is MockPin
+    factory.close()
 
 
 def test_an_unknown_pin_factory_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

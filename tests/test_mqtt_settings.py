@@ -95,6 +95,12 @@ def test_password_comes_from_env_or_file(tmp_path: Path, monkeypatch: pytest.Mon
     )
 
 
+def test_a_username_without_any_password_logs_in_without_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the environment nor password_file: no password is sent (a broker may take the username alone)."""
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    assert read_password(parse_config({"mqtt": {"username": "u"}}).mqtt) is None
+
+
 def test_config_hash_tracks_the_configuration() -> None:
     a = config_hash(parse_config({}))
     assert a == config_hash(parse_config({}))

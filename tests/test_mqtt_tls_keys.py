@@ -1,0 +1,52 @@
+"""The [mqtt] TLS keys do what docs/config.md says, against a real mosquitto: ``tls_insecure`` skips the
+check of the broker certificate's host name (and only that), ``cert_file`` / ``key_file`` are the client
+certificate of mutual TLS. Judged through doctor's broker check, which connects as the service does."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from listener.service import doctor
+from tests.doctor_config import config
+from tests.mqtt_broker import PASSWORD, Mosquitto, redate_certificate
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LISTENER_MQTT_PASSWORD", PASSWORD)  # the TLS broker takes no anonymous client
+
+
+def _stamp(days: int) -> str:
+    return (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days)).strftime("%Y%m%d%H%M%SZ")
+
+
+def test_tls_insecure_connects_to_a_broker_whose_certificate_names_another_host(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "broker", tls=True)
+    certs = broker.folder / "certs"
+    (certs / "san.cnf").write_text("subjectAltName=DNS:elsewhere.invalid\n")  # not 127.0.0.1, which we dial
+    redate_certificate(certs, _stamp(-1), _stamp(2))
+    with broker:
+        checked = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5")))
+        insecure = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5", tls_insecure=True)))
+    assert checked.status == "FAIL" and "CERTIFICATE_VERIFY_FAILED" in checked.detail, checked
+    assert insecure.status == "ok", insecure
+
+
+def test_the_client_certificate_is_presented_to_a_broker_that_requires_one(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "broker", tls=True)
+    # it hangs up on a client without one (test_mqtt_link): accepted, the certificate was presented
+    broker.conf.write_text(broker.conf.read_text() + "require_certificate true\n")
+    certs = broker.folder / "certs"
+    for args in (
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=counter-3", "-keyout", "client.key", "-out", "c.csr"],
+        ["x509", "-req", "-in", "c.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-days", "2", "-out", "client.crt"],
+    ):
+        subprocess.run(["openssl", *args], cwd=certs, check=True, capture_output=True, timeout=60)
+    mutual = {"cert_file": str(certs / "client.crt"), "key_file": str(certs / "client.key")}
+    with broker:
+        presented = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5", **mutual)))
+    assert presented.status == "ok", presented

@@ -173,6 +173,31 @@ def test_a_spool_the_service_user_may_not_write_stops_the_start_naming_the_owner
     assert "readonly database" in said and "free space" not in said, said
 
 
+def test_a_state_folder_its_owner_may_not_write_in_stops_the_start_naming_its_mode(open_dir: Path) -> None:
+    # no spool yet, and sqlite cannot make one ("unable to open database file"): that is the folder's mode,
+    # which a chown alone does not cure
+    path = open_dir / "mqtt-spool.sqlite3"
+    open_dir.chmod(0o555)
+
+    def start() -> str:
+        try:
+            Spool(path, max_messages=10).open()
+        except OutputError as exc:
+            return str(exc)
+        return "opened"
+
+    if os.geteuid() == 0:  # root writes anyway: the service user's view
+        user = "nobody"
+        os.chown(open_dir, pwd.getpwnam(user).pw_uid, -1)
+        said = as_user(pwd.getpwnam(user).pw_uid, start)
+    else:
+        user, said = pwd.getpwuid(os.geteuid()).pw_name, start()
+    assert said == (
+        f"MQTT spool {path} cannot be written (unable to open database file): {open_dir} has mode 555, which {user}"
+        f" may not write; fix: `sudo chown -R {user}: {open_dir} && sudo chmod -R u+rwX {open_dir}`"
+    )
+
+
 def test_a_spool_that_turns_read_only_says_chown_not_free_space(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

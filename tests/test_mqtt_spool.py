@@ -304,6 +304,19 @@ def test_an_unwritable_spool_is_told_once_then_every_hundredth_drop_not_at_every
     assert "): 0 messages dropped so far" in told[0] and "): 100 messages dropped so far" in told[1]
 
 
+def test_a_full_disk_says_free_space_not_chown(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="listener.outputs.mqtt.spool")
+    with Spool(tmp_path / "mqtt-spool.sqlite3", max_messages=1000) as spool:
+        # max_page_count: the file may not grow, as on a full card (sqlite's SQLITE_FULL either way)
+        spool.db.execute(f"PRAGMA max_page_count = {spool.db.execute('PRAGMA page_count').fetchone()[0]}")
+        puts = [spool.put("event", numbered(n)) for n in range(200)]
+    assert -1 in puts
+    told = [r for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert told and told[0].levelno == logging.WARNING, caplog.text
+    said = told[0].getMessage()
+    assert "(database or disk is full)" in said and said.endswith("; free space on service.state_dir"), said
+
+
 def test_seq_handed_out_while_the_spool_could_not_be_written_is_not_handed_out_again(tmp_path: Path) -> None:
     """While the disk is full, seq counts on in memory (retained state and status still go out); the file's
     counter stayed behind, so once it could be written again the next seqs were ones already sent."""

@@ -70,6 +70,17 @@ def test_a_full_spool_drops_no_more_whole_visits_than_it_must(tmp_path: Path) ->
     assert kept == ["b"] * 3 + ["c"] * 3
 
 
+def test_a_sessions_latest_metrics_outlast_the_events_that_follow_it(tmp_path: Path) -> None:
+    """A session's latest metrics count among its ending (kept last): its later events do not supersede it,
+    only a later metrics of the same session does."""
+    with Spool(tmp_path / "spool.sqlite3", max_messages=3) as spool:
+        spool.put("metrics", {"session_id": "a", "session_s": 10.0})
+        for onset_ms in (1000, 2000, 3000):
+            spool.put("event", {**_event("backchannel", "customer", onset_ms), "session_id": "a"})
+        kept = [json.loads(r.payload) for r in spool.after(0, 100)]
+    assert [m.get("type", "metrics") for m in kept] == ["metrics", "backchannel", "backchannel"]
+
+
 def test_a_spool_that_fills_again_after_its_backlog_was_sent_says_so_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -58,6 +58,17 @@ def test_broker_acl_refusing_publish_fails_on_mqtt5(tmp_path: Path) -> None:
     assert f"let anonymous clients publish to {BASE}/# in the broker's ACL" in check.fix
 
 
+def test_a_broker_that_hangs_up_on_the_probe_publish_fails(tmp_path: Path) -> None:
+    # mosquitto's max_qos 0 drops a client's connection at its QoS 1 publish: no PUBACK, as from brokers that
+    # disconnect a client that may not publish
+    broker = Mosquitto(tmp_path / "broker")
+    broker.conf.write_text(broker.conf.read_text() + "max_qos 0\n")
+    with broker:
+        check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5")))
+    assert check.status == "FAIL", check
+    assert f"a QoS 1 publish to {BASE}/doctor was not acknowledged within 5 s" in check.detail, check
+
+
 def test_a_broker_refusing_home_assistant_discovery_fails_naming_both_prefixes(tmp_path: Path) -> None:
     # the service's `refused the retained message for homeassistant/device/.../config` went with `ok mqtt`
     check = _check_behind_acl(tmp_path, "topic readwrite listener/#\n", "5")

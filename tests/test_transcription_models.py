@@ -144,6 +144,17 @@ def test_archives_that_are_not_the_model_are_refused(server: Server, tmp_path: P
     assert leftovers(tmp_path / "models") == []
 
 
+@pytest.mark.parametrize("outside", ["../evil.txt", "/etc/evil.conf", "beside-the-model.txt"])
+def test_a_model_archive_with_anything_outside_its_folder_is_refused_whole(tmp_path: Path, outside: str) -> None:
+    """The model itself is intact: the member beside it alone makes it no official model."""
+    data = model_zip({f"{NAME}/am/final.mdl": b"acoustic model", outside: b"x"})
+    archive = tmp_path / "m.zip"
+    archive.write_bytes(data)
+    with pytest.raises(ModelError, match=f"holds {outside!r} outside the folder {NAME}/: refusing to unpack it"):
+        fetch(spec_for(archive.as_uri(), data), tmp_path / "models")
+    assert leftovers(tmp_path / "models") == []
+
+
 def test_not_a_zip_is_refused(server: Server, tmp_path: Path) -> None:
     server.files["/m.zip"] = b"<html>captive portal</html>"
     with pytest.raises(ModelError, match="not a zip"):

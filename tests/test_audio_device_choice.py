@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from listener.audio.devices import InputDevice, choose_device, party_channels
 from listener.config import PROCESSING_RATE_HZ, geometry, parse_config
 from listener.errors import AudioFormatError, AudioInputError
-from listener.events import AudioBlock
+from listener.events import AudioBlock, SourceState
 
 
 def test_a_name_that_fits_several_devices_is_an_error_not_a_guess() -> None:
@@ -98,6 +99,27 @@ def test_listening_for_a_second_reads_a_second_of_blocks(block_ms: int) -> None:
 
     blocks = [e for e in events_until(Endless(), 1.0, timeout_s=60.0) if isinstance(e, AudioBlock)]
     assert len(blocks) == -(-1000 // block_ms)  # as many as it takes to reach 1.0 s, not one more
+
+
+def test_listening_ends_at_its_wall_clock_timeout_when_no_audio_comes() -> None:
+    # an array in an outage: the source says so now and then, and never a block; doctor and calibrate give up
+    from listener.audio.base import AudioSource, events_until
+
+    class Away(AudioSource):
+        stopped = False
+
+        def events(self) -> Iterator[SourceState]:
+            until_s = time.monotonic() + 2.0  # its own end, so that a listening without one fails, not hangs
+            while not self.stopped and time.monotonic() < until_s:
+                time.sleep(0.01)
+                yield SourceState(t_s=0.0, available=False, detail="no audio")
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    started_s = time.monotonic()
+    said = list(events_until(Away(), 1.0, timeout_s=0.2))
+    assert said and 0.2 <= time.monotonic() - started_s < 1.0
 
 
 def test_no_inputs_at_all_is_not_answered_with_a_list_to_choose_from() -> None:

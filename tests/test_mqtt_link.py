@@ -23,7 +23,7 @@ from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.connecting import connect_fail_hint
-from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, free_port, redate_server_certificate
+from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, Recorder, free_port, redate_server_certificate
 from tests.mqtt_feed import block, spool_depth, stage_on
 from tests.mqtt_relay import AckHold
 
@@ -348,3 +348,17 @@ def test_a_tls_handshake_the_broker_refuses_points_at_the_tls_settings_not_the_n
     config = parse_config({"mqtt": {"enabled": True, "tls": True}}).mqtt
     hint = connect_fail_hint(config, _refused_handshake())
     assert hint == "check mqtt.ca_file, mqtt.cert_file, mqtt.key_file and the broker's TLS settings"
+
+
+def test_close_leaves_its_last_words_retained_and_is_safe_unopened_and_twice(broker: Mosquitto) -> None:
+    # the stage's "offline" at a clean stop: a clean DISCONNECT sends no Will, so these words are all that says it
+    link = _link(broker)
+    link.close()  # a stage that failed before opening it closes it all the same
+    link.open()
+    assert link.wait_connected(WAIT_S)
+    link.close(last_words=(f"{BASE}/status", b"offline at close"))
+    link.close()
+    with Recorder(broker) as rec:  # subscribed after: what it gets is what the broker retained
+        got = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/status" for m in ms), timeout_s=2.0)
+    assert [(m.payload, m.retain) for m in got if m.topic == f"{BASE}/status"] == [(b"offline at close", True)]
+    assert not link.connected

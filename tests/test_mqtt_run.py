@@ -175,6 +175,7 @@ def test_last_will_says_offline_when_the_process_dies(tmp_path: Path, visits_wav
     # the Will is made before each connection, after that connection's "online": never older than it
     assert will["ts"] > stopped_ms  # type: ignore[operator]
     assert will["seq"] > online["seq"] and will["ts"] >= online["ts"]  # type: ignore[operator]
+    assert [m.qos for m in got if m.topic == f"{BASE}/status"][-1] == 1  # docs/integrations/mqtt.md: "QoS 1, retained"
 
 
 KEEPALIVE_S = 5  # the least [mqtt] keepalive_s allows

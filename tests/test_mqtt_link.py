@@ -51,6 +51,7 @@ def test_plain_mqtt_to_a_tls_port_suggests_tls(tmp_path: Path, caplog: pytest.Lo
     warnings = _warnings(caplog)
     assert len(warnings) == 1, warnings  # once, not at every attempt
     assert f"127.0.0.1:{broker.port} closed the connection before answering it" in warnings[0]
+    assert "), 2 times in a row: " in warnings[0]  # said at the second: a mismatch closes every time
     assert "set mqtt.tls = true" in warnings[0] and "check mqtt.port" in warnings[0]  # or no MQTT port at all
 
 

@@ -18,10 +18,6 @@ class Word:
     end_s: float
     conf: float = 1.0
 
-    @property
-    def mid_s(self) -> float:
-        return 0.5 * (self.start_s + self.end_s)
-
 
 @dataclass(frozen=True, slots=True)
 class Token:

@@ -146,6 +146,15 @@ def as_user(uid: int, action: Callable[[], str]) -> str:
     return said
 
 
+def _started(path: Path) -> str:
+    """What opening the spool at ``path`` says: its refusal, or "opened"."""
+    try:
+        Spool(path, max_messages=10).open()
+    except OutputError as exc:
+        return str(exc)
+    return "opened"
+
+
 def test_a_spool_the_service_user_may_not_write_stops_the_start_naming_the_owner(open_dir: Path) -> None:
     # `sudo listener run --input ...` once leaves a root-owned spool in the service's folder: sqlite
     # opens it read-only without a word, and every message was dropped with "free space" as the advice
@@ -153,22 +162,15 @@ def test_a_spool_the_service_user_may_not_write_stops_the_start_naming_the_owner
     with Spool(path, max_messages=10) as spool:
         spool.put("event", numbered(0))
 
-    def start() -> str:
-        try:
-            Spool(path, max_messages=10).open()
-        except OutputError as exc:
-            return str(exc)
-        return "opened"
-
     if os.geteuid() == 0:
         nobody = pwd.getpwnam("nobody").pw_uid
         os.chown(open_dir, nobody, -1)  # the folder is the service user's, the spool root's
-        said = as_user(nobody, start)
+        said = as_user(nobody, lambda: _started(path))
         assert f"{path} belongs to root, not to nobody that runs this" in said, said
         assert f"sudo chown -R nobody: {open_dir}" in said, said
     else:
         path.chmod(0o444)
-        said = start()
+        said = _started(path)
         assert f"{path} has mode 444" in said and "sudo chown -R" in said, said
     assert "readonly database" in said and "free space" not in said, said
 
@@ -179,19 +181,12 @@ def test_a_state_folder_its_owner_may_not_write_in_stops_the_start_naming_its_mo
     path = open_dir / "mqtt-spool.sqlite3"
     open_dir.chmod(0o555)
 
-    def start() -> str:
-        try:
-            Spool(path, max_messages=10).open()
-        except OutputError as exc:
-            return str(exc)
-        return "opened"
-
     if os.geteuid() == 0:  # root writes anyway: the service user's view
         user = "nobody"
         os.chown(open_dir, pwd.getpwnam(user).pw_uid, -1)
-        said = as_user(pwd.getpwnam(user).pw_uid, start)
+        said = as_user(pwd.getpwnam(user).pw_uid, lambda: _started(path))
     else:
-        user, said = pwd.getpwuid(os.geteuid()).pw_name, start()
+        user, said = pwd.getpwuid(os.geteuid()).pw_name, _started(path)
     assert said == (
         f"MQTT spool {path} cannot be written (unable to open database file): {open_dir} has mode 555, which {user}"
         f" may not write; fix: `sudo chown -R {user}: {open_dir} && sudo chmod -R u+rwX {open_dir}`"

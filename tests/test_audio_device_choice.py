@@ -12,7 +12,7 @@ import pytest
 from listener.audio.devices import InputDevice, choose_device, party_channels
 from listener.config import PROCESSING_RATE_HZ, geometry, parse_config
 from listener.errors import AudioFormatError, AudioInputError
-from listener.events import AudioBlock, SourceState
+from listener.events import AudioBlock, AudioDropped, DropReason, SourceState
 
 
 def test_a_name_that_fits_several_devices_is_an_error_not_a_guess() -> None:
@@ -143,3 +143,16 @@ def test_a_name_of_no_ascii_letters_or_digits_matches_no_device(hint: str) -> No
         choose_device([webcam], (hint,), 1, None)
     named = InputDevice(5, "Микрофон USB (hw:5,0)", 1, 16000)
     assert choose_device([webcam, named], ("микрофон usb",), 1, None) is named
+
+
+@pytest.mark.parametrize("reason", ["overflow", "paused"])
+def test_audio_dropped_while_the_array_stays_is_not_the_array_lost(reason: DropReason) -> None:
+    # doctor's level check and calibrate stop at a lost array; a busy moment's overflow, or a privacy pause, is
+    # a gap in audio that goes on flowing
+    from listener.audio.base import lost_detail
+
+    assert lost_detail(AudioDropped(start_s=1.0, duration_s=0.05, reason=reason)) is None
+    lost = AudioDropped(start_s=1.0, duration_s=0.05, reason="device_lost")
+    assert lost_detail(lost) == "the audio input was lost"
+    assert lost_detail(SourceState(t_s=1.0, available=False, detail="no audio from 'hw:1'")) == "no audio from 'hw:1'"
+    assert lost_detail(SourceState(t_s=2.0, available=True, detail="back")) is None

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import numpy as np
 import pytest
 
 from listener.audio.base import AudioSource
-from listener.events import AudioBlock, AudioDropped, EndOfStream, Event, SourceState
+from listener.events import AudioDropped, EndOfStream, Event, SourceState
 from listener.pipeline import EventLog, Pipeline, Stage
-
-RATE_HZ = 16000
+from tests.mqtt_feed import block  # a silent 4-channel block at 16 kHz
 
 
 class _Scripted(AudioSource):
@@ -27,7 +25,7 @@ class _Scripted(AudioSource):
 def test_a_gap_at_the_end_of_the_stream_moves_the_clock_to_its_end() -> None:
     source = _Scripted(
         [
-            AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ, 4), dtype=np.float32)),
+            block(0.0),
             AudioDropped(start_s=1.0, duration_s=2.0, reason="overflow"),
         ]
     )
@@ -43,8 +41,8 @@ def test_a_gap_at_the_end_of_the_stream_moves_the_clock_to_its_end() -> None:
 def test_the_clock_is_the_end_of_the_last_block_when_nothing_was_dropped() -> None:
     source = _Scripted(
         [
-            AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ, 4), dtype=np.float32)),
-            AudioBlock(start_s=1.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ // 2, 4), dtype=np.float32)),
+            block(0.0),
+            block(1.0, 0.5),
         ]
     )
     log = EventLog()
@@ -57,7 +55,7 @@ def test_an_event_that_takes_no_audio_time_leaves_the_clock_where_it_was() -> No
     # a source's last word may be a state change (the array lost); the stream still ran to the audio's end
     source = _Scripted(
         [
-            AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ, 4), dtype=np.float32)),
+            block(0.0),
             SourceState(t_s=1.0, available=False, detail="gone"),
         ]
     )
@@ -69,7 +67,7 @@ def test_an_event_that_takes_no_audio_time_leaves_the_clock_where_it_was() -> No
 
 def test_a_recording_shorter_than_a_second_ends_where_its_audio_does() -> None:
     # the clock starts at 0: a source that ends at once ends the stream there too
-    half = AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ // 2, 4), dtype=np.float32))
+    half = block(0.0, 0.5)
     for events, end_s in (([half], 0.5), ([], 0.0)):
         log = EventLog()
         with Pipeline([log]) as pipe:
@@ -109,7 +107,7 @@ class _Told(Stage):
 def test_a_source_that_fails_still_has_every_stage_stopped_then_flushed() -> None:
     """Pipeline.run: the stages are flushed before the error goes on, told of the stop before the flush, and
     what one emits in its flush reaches the stages after it, not itself."""
-    one_second = AudioBlock(start_s=0.0, sample_rate_hz=RATE_HZ, samples=np.zeros((RATE_HZ, 4), dtype=np.float32))
+    one_second = block(0.0)
     first, last = _Told("first"), _Told("last")
     with Pipeline([first, last]) as pipe, pytest.raises(OSError, match="device lost"):
         pipe.run(_FailsAfter([one_second]))

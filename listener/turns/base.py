@@ -158,7 +158,8 @@ class TurnStage(Stage, ABC):
         outs, active = [], []
         step_hop_s = _step_hop_s(frames)
         for k, row in enumerate(fx):
-            outs.append(self._step_counted(row))
+            outs.append(self.step(row))
+            self.steps += 1  # named in a non-finite output's error
             if k >= first_label:
                 # decided step by step, so a session reset lands between the same two steps
                 # however the audio was cut into blocks
@@ -217,11 +218,6 @@ class TurnStage(Stage, ABC):
             p_backchannel=_expand(p_bc, frames.n_frames),
         )
         yield self._activity(frames, active, out[:, :2], lag_s)
-
-    def _step_counted(self, features: Float) -> Float:
-        out = self.step(features)
-        self.steps += 1  # named in a non-finite output's error
-        return out
 
     def _decide(
         self, vad: Float, level_db: tuple[float, float] | None = None, step_s: float = 0.0

@@ -99,6 +99,7 @@ def test_a_recordings_dead_channel_is_no_fault_of_the_device(caplog: pytest.LogC
 MUTED_FROM_S, MUTED_TO_S = 2.5, 6.5
 LOOK_S = 1.0  # the watch's WATCH_S here: the same rule, judged every second, so the run lasts seconds
 STOP_AT_S = 9.0
+FAULT_STAMP_SLACK_S = 0.5  # under the next whole second the watch judges: still this fault's change
 
 
 Trace = list[tuple[float, str, float]]  # the LED stage's trace lines: audio time, LED, value
@@ -166,7 +167,10 @@ def test_a_muted_capture_shows_the_fault_on_the_leds_and_mqtt_and_listening_once
     # the fault's look: amber alone, blinking (lit at once, dark a second later), green dark at once
     blink = _lit(trace, "amber", 4.0, 7.0)
     assert blink[0] == 1.0 and 0.0 in blink, blink
-    assert _value_at(trace, "green", 4.0) == 0.0
+    # green's next change is to dark, at the fault: the live ticker may stamp it a little after 4.0 s when the
+    # test process is starved (it carries audio time on at wall time), never as a fade through other values
+    green = [(t_s, value) for t_s, name, value in trace if name == "green" and t_s >= 4.0]
+    assert green[0][1] == 0.0 and green[0][0] < 4.0 + FAULT_STAMP_SLACK_S, green[:3]
     # listening again: amber dark, calm green back
     back_s = STOP_AT_S - 0.5  # the stop turns the lights off
     assert _value_at(trace, "amber", back_s) == 0.0 and _value_at(trace, "green", back_s) > 0.0

@@ -1,7 +1,9 @@
 """A TCP relay between the device and a real mosquitto that can hold back what the broker sends.
 
 Holding the broker's side (its PUBACKs) while the device's messages go through is what a stalled
-broker or a congested link looks like to the device.
+broker or a congested link looks like to the device. Hanging up on chosen connections once their
+CONNECT is read is what a broker shutting down (or a TLS port) looks like; dropping the relayed ones,
+a lost link.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from types import TracebackType
 class AckHold:
     """A TCP relay to ``port``; while held, what the broker sends waits in the relay."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, hang_up: frozenset[int] = frozenset()) -> None:
         self._target = port
+        self._hang_up = hang_up  # the connections (1 for the first) closed unanswered after their CONNECT
+        self.accepted = 0
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._server.getsockname()[1])
         self._released = threading.Event()
@@ -30,6 +34,12 @@ class AckHold:
 
     def release(self) -> None:
         self._released.set()
+
+    def drop(self) -> None:
+        """Close every connection relayed so far, as a lost link does."""
+        for s in self._sockets[1:]:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> AckHold:
         self._start(self._accept)
@@ -57,6 +67,11 @@ class AckHold:
                 device, _ = self._server.accept()
             except OSError:
                 return  # closed
+            self.accepted += 1
+            if self.accepted in self._hang_up:
+                with device:
+                    device.recv(65536)  # the CONNECT, left unanswered
+                continue
             broker = socket.create_connection(("127.0.0.1", self._target))
             self._sockets += [device, broker]
             self._start(self._pump, device, broker, False)

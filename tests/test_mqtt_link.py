@@ -186,6 +186,25 @@ def test_a_run_that_ends_after_one_early_close_names_it_with_what_stays_in_the_s
     assert f"next start (MQTT broker 127.0.0.1:{broker.port} closed the connection before answering it (" in said, said
 
 
+def test_early_closes_with_a_connection_between_them_are_not_in_a_row(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a broker restarting hangs up on one attempt now and then; only a port that hangs up on every attempt
+    # (a TLS mismatch) is worth a warning, so an answered connection starts the count again
+    with AckHold(broker.port, hang_up=frozenset({1, 3})) as relay, caplog.at_level(logging.DEBUG):
+        link = _link(broker, port=relay.port)
+        with link:
+            assert link.wait_connected(WAIT_S)  # the second attempt, after the first one's hang-up
+            relay.drop()
+            deadline = time.monotonic() + WAIT_S
+            while link.connects < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            connects = link.connects
+    assert relay.accepted >= 4 and connects == 2, (relay.accepted, connects)
+    closed = [r for r in caplog.records if "closed the connection before answering it" in r.getMessage()]
+    assert [r.levelno for r in closed] == [logging.DEBUG, logging.DEBUG], [r.getMessage() for r in closed]
+
+
 # --- a port that takes the connection but is no MQTT broker ------------------------------------------
 
 HTTP_400 = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # and HTTP/1.1 keeps the connection open

@@ -7,6 +7,7 @@ Troubleshooting table of docs/integrations/mqtt.md sends installers looking for 
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import time
@@ -19,9 +20,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config import parse_config
-from listener.outputs.mqtt.client import MqttLink
+from listener.outputs.mqtt.client import KICK_SLACK_S, MqttLink
 from listener.outputs.mqtt.connecting import Backoff, kept_meanwhile
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
+from tests.mqtt_relay import AckHold
 
 LOST = "MQTT connection to 127.0.0.1:{port} lost"
 CONNECTED = "MQTT connected to 127.0.0.1:{port}"
@@ -211,3 +213,49 @@ def test_a_clash_after_an_ordinary_loss_is_still_the_error(caplog: pytest.LogCap
     (error,) = _said(caplog, logging.ERROR)
     assert f"another client uses client id {DEVICE_ID}" in error
     assert link.backoff.delay_s > 1  # kicked: the wait doubles instead of hammering the broker
+
+
+def _accepted_after(link: MqttLink, connects: int) -> bool:
+    return link.connected and link.connects > connects
+
+
+def _drop_until_lost(relay: AckHold, link: MqttLink, times: int) -> None:
+    """Drop the link's connection ``times`` times, each time waiting until paho's next one is accepted."""
+    for _ in range(times):
+        assert link.connected
+        connects = link.connects
+        relay.drop()
+        _wait(lambda: not link.connected, 5.0)
+        _wait(functools.partial(_accepted_after, link, connects), 10.0)  # paho's wait, then accepted again
+
+
+def _clash_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    said = [(r.levelno, r.getMessage()) for r in caplog.records]
+    return [(level, line) for level, line in said if f"another client uses client id {DEVICE_ID}" in line]
+
+
+def test_a_clash_is_blamed_at_the_third_kick_and_counted_afresh_once_a_connection_held(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # connections lost soon after each accept, as when another client with this id takes the place (here the
+    # relay drops them): two can be chance, the third is the clash, said once; once a connection has held
+    # stable_s its loss is an ordinary one, and a new clash takes three kicks in a row again: a connection
+    # lost later than a kick (past twice the wait and the slack) but before stable_s is short-lived, no kick
+    with AckHold(broker.port) as relay, caplog.at_level(logging.DEBUG):
+        link = _link(broker, port=relay.port, reconnect_min_s=1.0, reconnect_max_s=1.0)  # stable_s: 10 s
+        with link:
+            assert link.wait_connected(10)
+            _drop_until_lost(relay, link, 2)
+            assert _clash_lines(caplog) == []
+            _drop_until_lost(relay, link, 1)
+            assert [level for level, _ in _clash_lines(caplog)] == [logging.ERROR]
+            _wait(lambda: "has held" in caplog.text, 15.0)
+            assert "has held" in caplog.text
+            _drop_until_lost(relay, link, 1)  # the held connection
+            time.sleep(2 * link.backoff.max_s + KICK_SLACK_S + 1.0)  # 4 s: short-lived, too long for a kick
+            _drop_until_lost(relay, link, 3)  # then two kicks: three short-lived in a row, two kicks
+            clash = _clash_lines(caplog)
+            assert [level for level, _ in clash] == [logging.ERROR, logging.WARNING], clash
+            assert "or the broker restarts that often" in clash[1][1]
+            _drop_until_lost(relay, link, 1)
+            assert [level for level, _ in _clash_lines(caplog)] == [logging.ERROR, logging.WARNING, logging.ERROR]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import load_config
+from listener.config.file_kinds import binary_kind
 from listener.errors import ConfigSyntaxError
 
 
@@ -142,6 +143,25 @@ def test_a_binary_file_is_not_told_to_be_saved_as_utf8(tmp_path: Path, raw: byte
         load_config(path)
     assert f"{kind}, not the TOML config: pass the listener's TOML text file" in str(info.value)
     assert "UTF-8" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "binary"),
+    [
+        (b"", False),  # an empty file is the parser's to judge
+        (b"a" * 900 + bytes(100), False),  # a tenth of control bytes: text with stray ones (a paste gone wrong)
+        (b"a" * 899 + bytes(101), True),  # more than a tenth
+        (b"a" * 922 + bytes(200), False),  # only the first KiB is looked at: 102 of 1024
+        (b"a" * 921 + bytes(200), True),  # 103 of 1024
+        (b"\t\n\r\x0c " * 300, False),  # tabs, line ends, page breaks and spaces are text
+        (b"\x01\x1f" * 300, True),  # every other control byte is not
+        (b"\xfe\xff" + b"\x00a" * 300, False),  # UTF-16 with its byte-order mark, either order
+        (b"\xff\xfe" + b"a\x00" * 300, False),
+    ],
+)
+def test_a_file_is_binary_when_over_a_tenth_of_its_first_kib_is_control_bytes(raw: bytes, binary: bool) -> None:
+    assert (binary_kind(raw) == "a binary file") is binary
+    assert binary_kind(raw) in ("a binary file", None)  # no magic number among these
 
 
 def test_a_utf16_file_is_still_told_to_be_saved_as_utf8(tmp_path: Path) -> None:

@@ -219,7 +219,7 @@ def _accepted_after(link: MqttLink, connects: int) -> bool:
     return link.connected and link.connects > connects
 
 
-def _drop_until_lost(relay: AckHold, link: MqttLink, times: int) -> None:
+def _drop_and_reconnect(relay: AckHold, link: MqttLink, times: int) -> None:
     """Drop the link's connection ``times`` times, each time waiting until paho's next one is accepted."""
     for _ in range(times):
         assert link.connected
@@ -245,17 +245,17 @@ def test_a_clash_is_blamed_at_the_third_kick_and_counted_afresh_once_a_connectio
         link = _link(broker, port=relay.port, reconnect_min_s=1.0, reconnect_max_s=1.0)  # stable_s: 10 s
         with link:
             assert link.wait_connected(10)
-            _drop_until_lost(relay, link, 2)
+            _drop_and_reconnect(relay, link, 2)
             assert _clash_lines(caplog) == []
-            _drop_until_lost(relay, link, 1)
+            _drop_and_reconnect(relay, link, 1)
             assert [level for level, _ in _clash_lines(caplog)] == [logging.ERROR]
             _wait(lambda: "has held" in caplog.text, 15.0)
             assert "has held" in caplog.text
-            _drop_until_lost(relay, link, 1)  # the held connection
+            _drop_and_reconnect(relay, link, 1)  # the held connection
             time.sleep(2 * link.backoff.max_s + KICK_SLACK_S + 1.0)  # 4 s: short-lived, too long for a kick
-            _drop_until_lost(relay, link, 3)  # then two kicks: three short-lived in a row, two kicks
+            _drop_and_reconnect(relay, link, 3)  # then two kicks: three short-lived in a row, two kicks
             clash = _clash_lines(caplog)
             assert [level for level, _ in clash] == [logging.ERROR, logging.WARNING], clash
             assert "or the broker restarts that often" in clash[1][1]
-            _drop_until_lost(relay, link, 1)
+            _drop_and_reconnect(relay, link, 1)
             assert [level for level, _ in _clash_lines(caplog)] == [logging.ERROR, logging.WARNING, logging.ERROR]

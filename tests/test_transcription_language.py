@@ -126,3 +126,16 @@ def test_the_words_are_judged_at_the_30th_and_fewer_than_5_percent_common_is_ano
         check.heard([Word(said[-1], 29.0, 29.5)])
     assert check.judged
     assert [NOT_ENGLISH in r.getMessage() for r in caplog.records] == ([True] if warned else [])
+
+
+@pytest.mark.parametrize(("common", "warned"), [(1, True), (2, False)])
+def test_exactly_5_percent_common_words_is_the_language(
+    common: int, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A result that takes the run past 30 words is judged whole: 2 of its 40 words common is 5 %, not fewer."""
+    check = WordLanguage(LEX, parse_config({}), Path("/models/vosk-model-small-en-us-0.15"))
+    said = ["the"] * common + ["annyeong"] * (40 - common)
+    with caplog.at_level(logging.WARNING):
+        check.heard([Word(text, k, k + 0.5) for k, text in enumerate(said)])
+    assert check.judged and (check.words, check.common) == (40, common)
+    assert [NOT_ENGLISH in r.getMessage() for r in caplog.records] == ([True] if warned else [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from listener.config import geometry, parse_config
+from listener.config import PROCESSING_RATE_HZ, geometry, parse_config
 from listener.events import AudioBlock, SpatialFrames
 from listener.spatial.frontend import FFT_SIZE, SpatialFrontEnd
 from tests.synth import RATE_HZ, from_direction
@@ -86,3 +86,13 @@ def test_a_sound_from_neither_partys_sector_is_given_to_neither() -> None:
     assert max(np.median(aside.rep_snr_db[talk]), np.median(aside.customer_snr_db[talk])) < 0.0
     off_axis = frames_of(from_direction(band_noise(300, 3800, seed=3), 40.0))
     assert mean_rep_weight(off_axis, 300, 3800) > 0.9
+
+
+def test_the_band_holds_the_bins_at_its_edges() -> None:
+    """[activity] low_hz and high_hz are inclusive: at 16 kHz and 512 points the defaults' 200 Hz falls between
+    bins (187.5, 218.75) and 4000 Hz on one, the band's last; 218.75 Hz, given exactly, is the band's first."""
+    hz_per_bin = PROCESSING_RATE_HZ / FFT_SIZE
+    for low_hz, high_hz, first_hz, last_hz in [(200.0, 4000.0, 218.75, 4000.0), (218.75, 3999.0, 218.75, 3968.75)]:
+        config = parse_config({"activity": {"low_hz": low_hz, "high_hz": high_hz}})
+        band = SpatialFrontEnd(config, geometry(config)).band
+        assert (band.start * hz_per_bin, (band.stop - 1) * hz_per_bin) == (first_hz, last_hz)

@@ -252,6 +252,17 @@ def test_a_damaged_sidecar_is_refused_naming_file_field_value_and_what_is_allowe
     assert named in message and allowed in message and message.endswith(CONFIGURED_FIX), message
 
 
+@pytest.mark.parametrize(("length", "shown"), [(58, '"' + "x" * 58 + '"'), (59, '"' + "x" * 56 + "...")])
+def test_a_value_is_shown_whole_up_to_60_characters_and_cut_to_57_and_dots_beyond(
+    tmp_path: Path, length: int, shown: str
+) -> None:
+    # a long value (a pasted array, a wrong file's text) kept the journal's line readable
+    path = edited_model(tmp_path, _set("", "output", "x" * length))
+    with pytest.raises(ModelError) as err:
+        load_spec(path)
+    assert f"has output = {shown}, which should be an object" in str(err.value)
+
+
 def test_the_sidecar_may_leave_out_what_has_a_default(tmp_path: Path) -> None:
     def leave_out(doc: dict[str, Any]) -> None:
         del doc["output"]["lookahead_steps"], doc["output"]["thresholds"]["resume"]

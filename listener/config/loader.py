@@ -268,9 +268,8 @@ def _whole_number_rule(path: str, value: object, rule: FieldRule) -> str:
     range takes it (``block_ms = 5.0`` was told to write 5, which the range then refused)."""
     if not isinstance(value, float) or isinstance(value, bool):
         return "must be a whole number" + _unquoted(path, value, int, rule)
-    lo, hi = rule.low, rule.high
-    within = f" {_bounds(lo, hi)}" if lo is not None or hi is not None else ""
-    if abs(value) < 2**53 and value.is_integer() and not _outside(value, lo, hi):
+    within = f" {_bounds(rule)}" if rule.low is not None or rule.high is not None else ""
+    if abs(value) < 2**53 and value.is_integer() and not _outside(value, rule):
         return f"must be a whole number, written without a decimal point: {int(value)}"
     return f"must be a whole number{within}{_read_as_inf(value)}"
 
@@ -310,13 +309,12 @@ def _read_as_inf(value: object) -> str:
 
 
 def _check_range(value: float, path: str, rule: FieldRule) -> None:
-    lo, hi = rule.low, rule.high
     # TOML has inf and nan; no setting means either, and a range with one bound would let inf through
     if isinstance(value, float) and not math.isfinite(value):
-        between = f" between {lo} and {hi}" if lo is not None and hi is not None else ""
+        between = f" {_bounds(rule)}" if rule.low is not None and rule.high is not None else ""
         raise ConfigError(path, value, f"must be a finite number{between}{_read_as_inf(value)}")
-    if _outside(value, lo, hi):
-        raise ConfigError(path, value, f"must be {_bounds(lo, hi)}")
+    if _outside(value, rule):
+        raise ConfigError(path, value, f"must be {_bounds(rule)}")
 
 
 def _unquoted(path: str, value: object, kind: type[int] | type[float], rule: FieldRule) -> str:
@@ -331,20 +329,22 @@ def _unquoted(path: str, value: object, kind: type[int] | type[float], rule: Fie
         return ""
     if not math.isfinite(number):  # "nan" is no number any setting takes
         return ""
-    lo, hi = rule.low, rule.high
-    if _outside(number, lo, hi):
-        return f", without quotes, {_bounds(lo, hi)}"
+    if _outside(number, rule):
+        return f", without quotes, {_bounds(rule)}"
     key = _key(path)
     if "[" in key:  # a list's element: "mic_channels[0] = 0" is no TOML a person could write back
         return f", without quotes: {number} in {key.split('[', 1)[0]} = [...], not {json.dumps(value)}"
     return f", without quotes: {key} = {number}"
 
 
-def _outside(value: float, lo: float | None, hi: float | None) -> bool:
+def _outside(value: float, rule: FieldRule) -> bool:
+    lo, hi = rule.low, rule.high
     return (lo is not None and value < lo) or (hi is not None and value > hi)
 
 
-def _bounds(lo: float | None, hi: float | None) -> str:
+def _bounds(rule: FieldRule) -> str:
+    """The key's range in words; the key has at least one bound."""
+    lo, hi = rule.low, rule.high
     if lo is not None and hi is not None:
         return f"between {lo} and {hi}"
     return f"at least {lo}" if lo is not None else f"at most {hi}"

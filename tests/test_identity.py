@@ -13,6 +13,7 @@ from listener.outputs.mqtt.identity import (
     DEVICE_ID_SALT,
     asr_model_version,
     default_device_id,
+    files_fingerprint,
     turn_model_version,
 )
 from listener.service.doctor import check_turn_model
@@ -101,6 +102,17 @@ def test_the_turn_model_fingerprint_changes_with_its_sidecar_and_doctor_prints_i
     assert tuned is not None and tuned != shipped
     check = check_turn_model(cfg)
     assert check.status == "ok" and f"fingerprint {tuned}" in check.detail, check
+
+
+def test_a_models_fingerprint_is_the_same_in_every_release(tmp_path: Path) -> None:
+    """A fleet's dashboards group devices by the turn model fingerprint MQTT's info sends: its digits, and each
+    file's length before its bytes (so moving bytes from the model to its sidecar is another pair), are fixed."""
+    model, sidecar = tmp_path / "turns.onnx", tmp_path / "turns.json"
+    model.write_bytes(b"onnx bytes")
+    sidecar.write_bytes(b'{"version": "1.0.0"}')
+    assert files_fingerprint(model, sidecar) == files_fingerprint(b"onnx bytes", sidecar) == "62b0edbbcffc"
+    assert files_fingerprint(b"onnx byte", b's{"version": "1.0.0"}') != "62b0edbbcffc"
+    assert files_fingerprint(model, tmp_path / "absent.json") is None
 
 
 def test_a_boards_id_is_the_same_in_every_release(tmp_path: Path) -> None:

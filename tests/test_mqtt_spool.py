@@ -79,7 +79,9 @@ def test_spool_overflow_drops_oldest_and_counts(tmp_path: Path, caplog: pytest.L
     assert "spool full" in caplog.text
 
 
-def test_a_spool_from_before_keeps_its_rows_but_not_their_device_id(tmp_path: Path) -> None:
+def test_a_spool_from_before_keeps_its_rows_but_not_their_device_id(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # Rows used to hold the full topic: a device renamed (mqtt.device_id set, or a new default id)
     # sent its backlog under its old id, a phantom device. They are re-homed when the spool opens.
     path = tmp_path / "spool.sqlite3"
@@ -96,7 +98,7 @@ def test_a_spool_from_before_keeps_its_rows_but_not_their_device_id(tmp_path: Pa
             for n, leaf in enumerate(leaves)
         ]
         db.executemany("INSERT INTO outbox(topic, payload, qos, seq) VALUES (?, ?, ?, ?)", rows)
-    with Spool(path, max_messages=5) as spool:
+    with caplog.at_level(logging.INFO), Spool(path, max_messages=5) as spool:
         assert spool.depth == 4
         kept = spool.after(0, 100)
         assert [r.leaf for r in kept] == leaves
@@ -104,8 +106,12 @@ def test_a_spool_from_before_keeps_its_rows_but_not_their_device_id(tmp_path: Pa
         spool.put("event", numbered(4))
         spool.put("event", numbered(5))  # the bound still holds: the oldest goes
         assert [json.loads(r.payload)["n"] for r in spool.after(0, 100)] == [1, 2, 3, 4, 5]
-    with Spool(path, max_messages=5) as spool:  # opened again: nothing left to migrate
+    rehomed = "MQTT spool: 4 messages from before will be sent under the current device id"
+    assert [r.getMessage() for r in caplog.records if "device id" in r.getMessage()] == [rehomed]
+    caplog.clear()
+    with caplog.at_level(logging.INFO), Spool(path, max_messages=5) as spool:  # again: nothing left to migrate
         assert [r.leaf for r in spool.after(0, 100)] == ["metrics", "event", "session", "event", "event"]
+    assert not [r for r in caplog.records if "device id" in r.getMessage()]
 
 
 def test_spool_in_unwritable_place_says_what_to_fix(tmp_path: Path) -> None:

@@ -45,11 +45,15 @@ def folder_syncs(monkeypatch: pytest.MonkeyPatch, folder: Path) -> list[int]:
     return synced
 
 
-def open_on(folder: Path) -> list[int]:
-    """This process's descriptors open on ``folder`` (Linux's /proc/self/fd)."""
-    found = []
+def held_open() -> list[Path]:
+    """What this process's descriptors are open on, one entry each (Linux's /proc/self/fd)."""
+    held = []
     for link in Path("/proc/self/fd").iterdir():
-        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
-            if link.readlink() == folder:
-                found.append(int(link.name))
-    return found
+        with contextlib.suppress(OSError):  # the listing's own descriptor, or one closed meanwhile
+            held.append(link.readlink())
+    return held
+
+
+def open_on(folder: Path) -> list[Path]:
+    """This process's descriptors open on ``folder``, one entry each."""
+    return [path for path in held_open() if path == folder]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from listener.audio.base import AudioSource, events_until, lost_detail
 from listener.audio.devices import InputDevice, choose_device, party_channels
 from listener.config import PROCESSING_RATE_HZ, geometry, parse_config
 from listener.errors import AudioFormatError, AudioInputError
@@ -80,22 +81,24 @@ def test_the_2mic_preset_finds_the_v1_hat_on_the_kernels_wm8960_overlay() -> Non
     assert choose_device([hdmi, v1], own.device_hints, 2, 0) is hdmi
 
 
+class _UntilStopped(AudioSource):
+    """A source whose events() runs until stop(), as a live array's does."""
+
+    stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
 @pytest.mark.parametrize("block_ms", [30, 50, 100, 300])
 def test_listening_for_a_second_reads_a_second_of_blocks(block_ms: int) -> None:
     # the doctor and calibrate listen for whole seconds; 0.1 s blocks summed as floats fell short of 1.0 s
-    from listener.audio.base import AudioSource, events_until
-
-    class Endless(AudioSource):
-        stopped = False
-
+    class Endless(_UntilStopped):
         def events(self) -> Iterator[AudioBlock]:
             k, n = 0, PROCESSING_RATE_HZ * block_ms // 1000
             while not self.stopped:
                 yield AudioBlock(k * n / PROCESSING_RATE_HZ, PROCESSING_RATE_HZ, np.zeros((n, 4), np.float32))
                 k += 1
-
-        def stop(self) -> None:
-            self.stopped = True
 
     blocks = [e for e in events_until(Endless(), 1.0, timeout_s=60.0) if isinstance(e, AudioBlock)]
     assert len(blocks) == -(-1000 // block_ms)  # as many as it takes to reach 1.0 s, not one more
@@ -103,19 +106,12 @@ def test_listening_for_a_second_reads_a_second_of_blocks(block_ms: int) -> None:
 
 def test_listening_ends_at_its_wall_clock_timeout_when_no_audio_comes() -> None:
     # an array in an outage: the source says so now and then, and never a block; doctor and calibrate give up
-    from listener.audio.base import AudioSource, events_until
-
-    class Away(AudioSource):
-        stopped = False
-
+    class Away(_UntilStopped):
         def events(self) -> Iterator[SourceState]:
             until_s = time.monotonic() + 2.0  # its own end, so that a listening without one fails, not hangs
             while not self.stopped and time.monotonic() < until_s:
                 time.sleep(0.01)
                 yield SourceState(t_s=0.0, available=False, detail="no audio")
-
-        def stop(self) -> None:
-            self.stopped = True
 
     started_s = time.monotonic()
     said = list(events_until(Away(), 1.0, timeout_s=0.2))
@@ -149,8 +145,6 @@ def test_a_name_of_no_ascii_letters_or_digits_matches_no_device(hint: str) -> No
 def test_audio_dropped_while_the_array_stays_is_not_the_array_lost(reason: DropReason) -> None:
     # doctor's level check and calibrate stop at a lost array; a busy moment's overflow, or a privacy pause, is
     # a gap in audio that goes on flowing
-    from listener.audio.base import lost_detail
-
     assert lost_detail(AudioDropped(start_s=1.0, duration_s=0.05, reason=reason)) is None
     lost = AudioDropped(start_s=1.0, duration_s=0.05, reason="device_lost")
     assert lost_detail(lost) == "the audio input was lost"

@@ -26,6 +26,7 @@ from listener.outputs.mqtt.connecting import connect_fail_hint
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, Recorder, free_port, redate_server_certificate
 from tests.mqtt_feed import block, spool_depth, stage_on
 from tests.mqtt_relay import AckHold
+from tests.waiting import wait_until
 
 WAIT_S = 3.0  # long enough for a few attempts at reconnect_min_s = 0.2
 
@@ -87,9 +88,7 @@ def test_a_broker_that_wants_a_client_certificate_is_named_as_the_likely_cause(
     broker = Mosquitto(tmp_path / "tls", tls=True)
     broker.conf.write_text(broker.conf.read_text() + "require_certificate true\n")
     with broker, caplog.at_level(logging.DEBUG), _link(broker) as link:
-        deadline = time.monotonic() + WAIT_S
-        while not _warnings(caplog) and time.monotonic() < deadline:  # said at the second hang-up in a row
-            time.sleep(0.05)
+        wait_until(lambda: _warnings(caplog), WAIT_S)  # said at the second hang-up in a row
         assert not link.connected
     warnings = _warnings(caplog)
     assert len(warnings) == 1, warnings
@@ -178,9 +177,7 @@ def test_a_run_that_ends_after_one_early_close_names_it_with_what_stays_in_the_s
         mqtt = {"tls": False, "ca_file": "", "reconnect_min_s": 60.0, "reconnect_max_s": 60.0}  # one attempt only
         with stage_on(broker, tmp_path, shutdown_drain_s=0.5, **mqtt) as stage:
             link = stage._link
-            deadline = time.monotonic() + WAIT_S
-            while link is not None and "closed the" not in link.unsaid and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: link is None or "closed the" in link.unsaid, WAIT_S)
             stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))
     (said,) = [r.getMessage() for r in caplog.records if "stay in the spool" in r.getMessage()]
     assert f"next start (MQTT broker 127.0.0.1:{broker.port} closed the connection before answering it (" in said, said
@@ -196,9 +193,7 @@ def test_early_closes_with_a_connection_between_them_are_not_in_a_row(
         with link:
             assert link.wait_connected(WAIT_S)  # the second attempt, after the first one's hang-up
             relay.drop()
-            deadline = time.monotonic() + WAIT_S
-            while link.connects < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: link.connects >= 2, WAIT_S)
             connects = link.connects
     assert relay.accepted >= 4 and connects == 2, (relay.accepted, connects)
     closed = [r for r in caplog.records if "closed the connection before answering it" in r.getMessage()]
@@ -279,9 +274,7 @@ def test_a_port_that_is_no_mqtt_broker_is_named_once_while_running_and_the_messa
         MqttStage(parse_config(server.config(tmp_path))) as stage,
     ):
         stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))
-        deadline = time.monotonic() + 10.0
-        while not [w for w in _warnings(caplog) if NOT_MQTT in w] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: [w for w in _warnings(caplog) if NOT_MQTT in w], 10.0)
         time.sleep(1.5)  # the tls-alert port is tried again meanwhile: still one warning
     warnings = _warnings(caplog)
     (said,) = [w for w in warnings if NOT_MQTT in w]
@@ -301,9 +294,7 @@ def test_a_run_that_ends_before_a_silent_port_is_named_says_it_with_what_stays_i
         MqttStage(parse_config(server.config(tmp_path))) as stage,
     ):
         link = stage._link
-        deadline = time.monotonic() + WAIT_S
-        while link is not None and not link.unsaid and time.monotonic() < deadline:  # the connection is made
-            time.sleep(0.05)
+        wait_until(lambda: link is None or link.unsaid, WAIT_S)  # the connection is made
         stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))
     (said,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "stay in the spool and are sent at the next start (" in said, said
@@ -335,9 +326,7 @@ def test_a_slow_broker_that_answers_after_the_wait_is_not_left_blamed(
                 link.open()
                 assert link.wait_connected(15.0)
             # the relay gone, the link is lost: said as a warning again, for the slow broker's was taken back
-            deadline = time.monotonic() + WAIT_S
-            while not _warnings(caplog)[1:] and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: _warnings(caplog)[1:], WAIT_S)
     finally:
         link.close()
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]

@@ -11,7 +11,6 @@ import functools
 import logging
 import socket
 import time
-from collections.abc import Callable
 
 import paho.mqtt.client as paho
 import pytest
@@ -24,6 +23,7 @@ from listener.outputs.mqtt.client import KICK_SLACK_S, MqttLink
 from listener.outputs.mqtt.connecting import Backoff, kept_meanwhile
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
 from tests.mqtt_relay import AckHold
+from tests.waiting import wait_until
 
 LOST = "MQTT connection to 127.0.0.1:{port} lost"
 CONNECTED = "MQTT connected to 127.0.0.1:{port}"
@@ -38,19 +38,13 @@ def _said(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == level]
 
 
-def _wait(done: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 def _lose(broker: Mosquitto, link: MqttLink, caplog: pytest.LogCaptureFixture) -> None:
     """Stop the broker under a connected link and wait until the link has said the loss (at any level)."""
     assert link.wait_connected(10)
     lost = LOST.format(port=broker.port)
     before = sum(r.getMessage().startswith(lost) for r in caplog.records)
     broker.stop()
-    _wait(lambda: sum(r.getMessage().startswith(lost) for r in caplog.records) > before, 5.0)
+    wait_until(lambda: sum(r.getMessage().startswith(lost) for r in caplog.records) > before, 5.0)
     assert not link.connected
 
 
@@ -64,7 +58,7 @@ def test_a_broker_back_requiring_a_password_is_named_after_the_warning_of_its_ou
         _lose(broker, link, caplog)
         broker.conf.write_text(broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
         broker.start()
-        _wait(lambda: "refused the connection" in caplog.text, 8.0)
+        wait_until(lambda: "refused the connection" in caplog.text, 8.0)
     refused = [m for m in _said(caplog, logging.WARNING) if "refused the connection" in m]
     assert len(refused) == 1 and "Not authorized" in refused[0], _said(caplog, logging.WARNING)
 
@@ -75,7 +69,7 @@ def test_a_silent_port_after_an_outage_is_named(broker: Mosquitto, caplog: pytes
     with caplog.at_level(logging.DEBUG), link:
         _lose(broker, link, caplog)
         with socket.create_server(("127.0.0.1", broker.port)):  # the backlog takes the connection: no accept needed
-            _wait(lambda: "no CONNACK within" in caplog.text, 12.0)
+            wait_until(lambda: "no CONNACK within" in caplog.text, 12.0)
     silent = [m for m in _said(caplog, logging.WARNING) if "has not answered it (no CONNACK within 5 s)" in m]
     assert len(silent) == 1, _said(caplog, logging.WARNING)
     # the port answered as a broker before the outage: its settings are right, the broker is the one to look at
@@ -163,12 +157,12 @@ def test_the_end_of_a_client_id_clash_is_said_once_a_connection_holds(
             assert link.wait_connected(10)
             intruder.connect("127.0.0.1", broker.port)
             intruder.loop_start()
-            _wait(lambda: not link.connected, 5.0)
+            wait_until(lambda: not link.connected, 5.0)
             assert link.wait_connected(10)
             intruder.loop_stop()
         (error,) = _said(caplog, logging.ERROR)
         assert f"another client uses client id {DEVICE_ID}" in error
-        _wait(lambda: "has held" in caplog.text, 15.0)
+        wait_until(lambda: "has held" in caplog.text, 15.0)
     held = [m for m in _said(caplog, logging.INFO) if "has held" in m]
     assert held == [
         f"MQTT connection to 127.0.0.1:{broker.port} as {DEVICE_ID} has held for 10 s: "
@@ -189,7 +183,7 @@ def test_a_client_with_this_id_reconnecting_at_its_own_pace_is_named(
             time.sleep(5.5)
             intruder.connect("127.0.0.1", broker.port)
             intruder.loop_start()
-            _wait(lambda: not link.connected, 5.0)
+            wait_until(lambda: not link.connected, 5.0)
             assert link.wait_connected(10)
             intruder.loop_stop()
         waits_s = link.backoff.delay_s
@@ -225,8 +219,8 @@ def _drop_and_reconnect(relay: AckHold, link: MqttLink, times: int) -> None:
         assert link.connected
         connects = link.connects
         relay.drop()
-        _wait(lambda: not link.connected, 5.0)
-        _wait(functools.partial(_accepted_after, link, connects), 10.0)  # paho's wait, then accepted again
+        wait_until(lambda: not link.connected, 5.0)
+        wait_until(functools.partial(_accepted_after, link, connects), 10.0)  # paho's wait, then accepted again
 
 
 def _clash_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
@@ -249,7 +243,7 @@ def test_a_clash_is_blamed_at_the_third_kick_and_counted_afresh_once_a_connectio
             assert _clash_lines(caplog) == []
             _drop_and_reconnect(relay, link, 1)
             assert [level for level, _ in _clash_lines(caplog)] == [logging.ERROR]
-            _wait(lambda: "has held" in caplog.text, 15.0)
+            wait_until(lambda: "has held" in caplog.text, 15.0)
             assert "has held" in caplog.text
             _drop_and_reconnect(relay, link, 1)  # the held connection
             time.sleep(2 * link.backoff.max_s + KICK_SLACK_S + 1.0)  # 4 s: short-lived, too long for a kick

@@ -6,7 +6,6 @@ The watchdog is spoken to through a real datagram socket named by NOTIFY_SOCKET,
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -37,6 +36,7 @@ from listener.service import runner
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
 from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
+from tests.folders import held_open
 from tests.mqtt_broker import Mosquitto, service_config
 from tests.service_stop import StopsAt, run_with_rescue
 
@@ -133,13 +133,8 @@ def test_the_watchdog_is_fed_while_an_outage_is_waited_out(notify_socket: socket
 
 def _capturing_from(device: TestDevice) -> set[str]:
     """Which of the device's raw files this process holds open: ALSA's file PCM opens them with the stream."""
-    held = set()
-    for fd in Path("/proc/self/fd").iterdir():
-        try:
-            held.add(str(fd.readlink()))
-        except OSError:  # the fd of the listing itself, or one closed meanwhile
-            continue
-    return {path.name for path in device.infiles if str(path) in held}
+    held = set(held_open())
+    return {path.name for path in device.infiles if path in held}
 
 
 class _FailsToLoad(Stage):
@@ -351,11 +346,7 @@ class _CtrlC(logging.Handler):
 
 
 def _holds_open(path: Path) -> bool:
-    held = set()
-    for fd in Path("/proc/self/fd").iterdir():
-        with contextlib.suppress(OSError):  # the fd of the listing itself, or one closed meanwhile
-            held.add(fd.readlink())
-    return path.resolve() in held
+    return path.resolve() in held_open()
 
 
 def test_a_recording_checked_at_start_is_closed_when_the_start_is_interrupted(

@@ -10,7 +10,6 @@ import os
 import re
 import sys
 import threading
-import time
 
 from gpiozero.pins.mock import MockFactory
 from rich.console import Console
@@ -20,6 +19,7 @@ from listener.outputs.view import Figures, LedView, render
 from tests import led_script
 from tests.cli_run import SAMPLE, listener_cli
 from tests.led_script import dominance, make_stage, play, speech
+from tests.waiting import wait_until
 
 factory = led_script.factory  # fixture
 
@@ -91,9 +91,7 @@ class Terminal:
 
     def until(self, text: str, timeout_s: float = 10.0) -> bool:
         """Whether ``text`` reached the screen within ``timeout_s``, the screen left open."""
-        end = time.monotonic() + timeout_s
-        while text.encode() not in self._got and time.monotonic() < end:
-            time.sleep(0.01)
+        wait_until(lambda: text.encode() in self._got, timeout_s)
         return text.encode() in self._got
 
     def shown(self) -> str:

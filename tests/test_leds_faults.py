@@ -33,6 +33,7 @@ from tests.led_script import (
     traced,
     value_at,
 )
+from tests.waiting import wait_until
 
 factory = led_script.factory  # fixture
 
@@ -157,9 +158,7 @@ def test_live_lights_keep_moving_when_no_audio_arrives(factory: MockFactory) -> 
         stage.process(SourceState(t_s=1.0, available=False, detail="no audio from the array"))
         amber = factory.pin(PINS["amber"])
         amber.clear_states()
-        deadline = time.monotonic() + 10.0  # no events at all; three changes take about 3 s
-        while len(amber.states) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(amber.states) >= 4, 10.0)  # no events at all; three changes take about 3 s
         states = [s.state for s in amber.states[1:]]
     assert states[:3] == [0.0, 1.0, 0.0]  # on at the event (before clear_states), then blinking
     assert all(0.9 <= s.timestamp <= 1.2 for s in amber.states[2:4])  # a slow blink: 1 s on, 1 s off

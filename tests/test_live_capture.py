@@ -37,6 +37,7 @@ from tests.live_source import (
     script_driver,
     until_audio,
 )
+from tests.waiting import wait_until
 
 alsa_config = alsa_device.alsa_config  # fixtures
 test_array = alsa_device.test_array
@@ -275,9 +276,7 @@ def test_an_overflows_count_is_of_those_up_to_it_not_of_those_still_in_the_ring(
         return 0.1 if period in (5, 8, 11) else 0.0
 
     def behind(_event: Event, events: list[Event]) -> bool:
-        deadline = time.monotonic() + 5.0
-        while periods[0] < 13 and time.monotonic() < deadline:  # a pipeline held up: the ring takes all three
-            time.sleep(0.01)
+        wait_until(lambda: periods[0] >= 13, 5.0)  # a pipeline held up: the ring takes all three
         return audio_s(events) >= 1.5
 
     script_driver(monkeypatch, overruns)

@@ -32,6 +32,7 @@ from listener.service.doctor.disk import SPOOL_BYTES_PER_MESSAGE
 from tests.doctor_config import config as doctor_config
 from tests.mqtt_broker import BASE, Mosquitto, Recorder, kill_process_group, run_listener, service_config
 from tests.mqtt_feed import block
+from tests.waiting import wait_until
 
 SAMPLE = Path(__file__).parents[1] / "listener" / "data" / "sample" / "conversation.wav"
 
@@ -55,9 +56,8 @@ def test_a_host_paho_cannot_look_up_is_an_unreachable_broker_not_a_dead_thread(
     config = parse_config({"mqtt": {**mqtt, "outage_fault_s": 1.0}, "service": {"state_dir": str(tmp_path)}})
     with caplog.at_level(logging.DEBUG), MqttStage(_with_host(config, host)) as stage:
         stage.process(Backchannel(by=Party.REP, onset_s=0.5, decided_s=1.0, duration_s=0.3))
-        deadline = time.monotonic() + 10.0
-        while len(_client_records(caplog, logging.DEBUG)) < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the second attempt is logged at debug: the loop thread lives on, retrying
+        # the second attempt is logged at debug: the loop thread lives on, retrying
+        wait_until(lambda: _client_records(caplog, logging.DEBUG), 10.0)
         states = [e for e in stage.process(block(1.0)) if isinstance(e, DeviceState)]
         assert [s.mode for s in states] == [DeviceMode.FAULT], caplog.text
         assert stage.spool.depth == 1  # measured, kept for when the host is fixed

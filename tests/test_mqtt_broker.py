@@ -41,6 +41,7 @@ from tests.mqtt_feed import (
     live_stage_on,
     stage_on,
 )
+from tests.waiting import wait_until
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
@@ -272,9 +273,7 @@ def test_retained_topics_go_out_when_the_connection_is_up_before_the_loop_starts
 
     def late_return(client: paho.Client) -> object:
         result = original(client)
-        deadline = time.monotonic() + 5.0
-        while not client.is_connected() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(client.is_connected, 5.0)
         time.sleep(0.3)
         return result
 

@@ -21,6 +21,7 @@ from listener.outputs.mqtt.spool import Spooled
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
 from tests.mqtt_feed import connected, json_on, stage_on
 from tests.mqtt_relay import AckHold
+from tests.waiting import wait_until
 
 INFLIGHT_MAX = 3
 BACKLOG = 2 * (INFLIGHT_MAX + RETAINED_HEADROOM)  # more than paho's own window
@@ -152,13 +153,9 @@ def test_a_retained_message_the_acl_refuses_is_said_once_and_not_counted_as_drop
         assert link is not None and link.wait_connected(10)
         stage.process(Backchannel(by=Party.REP, onset_s=1.0, decided_s=1.5, duration_s=0.3))
         assert stage.publisher.flush(10)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and caplog.text.count("refused the retained message") < 2:
-            time.sleep(0.05)
+        wait_until(lambda: caplog.text.count("refused the retained message") >= 2, 5.0)
         broker.stop()
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and link.connected:
-            time.sleep(0.02)
+        wait_until(lambda: not link.connected, 5.0)
         # spooled while the broker is away: sent after the reconnect's retained topics, so once its PUBACK is
         # in, the broker's answers to those are too
         stage.process(Backchannel(by=Party.REP, onset_s=2.0, decided_s=2.5, duration_s=0.3))

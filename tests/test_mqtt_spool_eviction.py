@@ -24,6 +24,7 @@ from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import Mosquitto, Received, Recorder, free_port
 from tests.mqtt_feed import conversation, feed, json_on, stage_on
 from tests.mqtt_relay import AckHold
+from tests.waiting import wait_until
 
 VISITS = 6
 RECORDER_SETTLE_S = 0.5  # for what the broker has to reach the test's subscriber
@@ -311,9 +312,7 @@ def test_a_row_handed_to_paho_is_held_from_the_moment_the_spool_hands_it_out(tmp
             spool.put("event", {"type": "backchannel", "session_id": _visit_id(1), "n": n})
         link = _StoringLink(spool)
         with Publisher(spool, cast(MqttLink, link), lambda leaf: f"x/{leaf}", rate_per_s=100, inflight_max=3):
-            deadline = time.monotonic() + 5.0
-            while len(link.sent) < 3 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_until(lambda: len(link.sent) >= 3, 5.0)
         left = [json.loads(r.payload)["n"] for r in spool.after(0, 100)]
         assert len(link.sent) == 3 and spool.dropped == 1
     # none acknowledged: every row handed out is still there; the one dropped (and counted) was never sent

@@ -18,6 +18,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from listener.config import parse_config
 from listener.outputs.mqtt.client import SESSION_TAKEN_OVER, MqttLink
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
+from tests.waiting import wait_until
 
 CLIENT_ID = DEVICE_ID  # the client id is the device id
 BLAME = f"another client uses client id {CLIENT_ID}: give each device its own [mqtt] device_id"
@@ -42,9 +43,7 @@ def test_two_devices_with_one_client_id_back_off_and_say_why_once(
     with caplog.at_level(logging.INFO), first:
         assert first.wait_connected(10)
         with second:
-            deadline = time.monotonic() + 40.0
-            while not _messages(caplog, logging.ERROR) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            wait_until(lambda: _messages(caplog, logging.ERROR), 40.0)
             connects = first.connects + second.connects
             waits_s = (first.backoff.delay_s, second.backoff.delay_s)
     errors = _messages(caplog, logging.ERROR)

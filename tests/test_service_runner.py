@@ -39,6 +39,7 @@ from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  #
 from tests.folders import held_open
 from tests.mqtt_broker import Mosquitto, service_config
 from tests.service_stop import StopsAt, run_with_rescue
+from tests.waiting import wait_until
 
 
 class FailsAt(Stage):
@@ -223,7 +224,6 @@ def test_the_array_is_closed_once(test_array: TestDevice, tmp_path: Path, monkey
 
 def test_a_stop_asked_for_while_the_stages_open_is_kept(alsa_config: AlsaConfig, tmp_path: Path) -> None:  # noqa: F811
     """SIGTERM during start-up (models loading, the LED self-test) must not be undone by opening the array."""
-    import time
 
     class SignalsWhileOpening(Stage):
         def open(self) -> None:
@@ -276,10 +276,8 @@ def test_a_second_run_on_the_same_state_folder_is_refused(tmp_path: Path, broker
     cmd = [sys.executable, "-m", "listener", "run", "--config", str(config), "--input", str(sample_conversation())]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30.0
         lock = tmp_path / "state" / "listener.lock"
-        while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: lock.exists() and lock.read_text().strip(), 30.0)
         second = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
         assert first.poll() is None, "the first run was harmed"
         first.send_signal(signal.SIGTERM)

@@ -128,6 +128,15 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     return {"ca": folder / "ca.crt", "server": folder / "server.crt", "server_key": folder / "server.key"}
 
 
+def client_certificate(certs: Path, name: str) -> tuple[Path, Path]:
+    """A client certificate and its key for mutual TLS, signed by the CA of ``make_certificates(certs)``."""
+    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+         "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=certs)  # fmt: skip
+    _run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-days", "2",
+         "-out", f"{name}.crt", cwd=certs)  # fmt: skip
+    return certs / f"{name}.crt", certs / f"{name}.key"
+
+
 def redate_server_certificate(broker: Mosquitto, start: str, end: str) -> None:
     """Sign the broker's server certificate again, valid only from ``start`` to ``end`` (YYYYMMDDHHMMSSZ)."""
     redate_certificate(broker.folder / "certs", start, end)

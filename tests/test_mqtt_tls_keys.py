@@ -5,14 +5,13 @@ certificate of mutual TLS. Judged through doctor's broker check, which connects 
 from __future__ import annotations
 
 import datetime
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from listener.service import doctor
 from tests.doctor_config import config
-from tests.mqtt_broker import PASSWORD, Mosquitto, redate_certificate
+from tests.mqtt_broker import PASSWORD, Mosquitto, client_certificate, redate_certificate
 
 
 @pytest.fixture(autouse=True)
@@ -40,13 +39,8 @@ def test_the_client_certificate_is_presented_to_a_broker_that_requires_one(tmp_p
     broker = Mosquitto(tmp_path / "broker", tls=True)
     # it hangs up on a client without one (test_mqtt_link): accepted, the certificate was presented
     broker.conf.write_text(broker.conf.read_text() + "require_certificate true\n")
-    certs = broker.folder / "certs"
-    for args in (
-        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=counter-3", "-keyout", "client.key", "-out", "c.csr"],
-        ["x509", "-req", "-in", "c.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-days", "2", "-out", "client.crt"],
-    ):
-        subprocess.run(["openssl", *args], cwd=certs, check=True, capture_output=True, timeout=60)
-    mutual = {"cert_file": str(certs / "client.crt"), "key_file": str(certs / "client.key")}
+    cert, key = client_certificate(broker.folder / "certs", "counter-3")
+    mutual = {"cert_file": str(cert), "key_file": str(key)}
     with broker:
         presented = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5", **mutual)))
     assert presented.status == "ok", presented

@@ -263,6 +263,25 @@ def music_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split), index, 1])
 
 
+@dataclass
+class _Sources:
+    """The corpus and the music tracks, loaded once and only when a dialogue is not in the cache yet."""
+
+    seed: int
+    cache: Path
+    voices: int
+    music: shop_music.MusicPlan
+    corpus: dict[str, list[Utterance]] | None = None
+    tracks: list[FloatArray] | None = None
+
+    def simulate(self, split: str, index: int, seconds: float) -> tuple[np.ndarray, Config, str, np.ndarray]:
+        self.corpus = self.corpus or load_corpus(self.seed, self.cache, self.voices)
+        if self.music.share > 0 and self.tracks is None:
+            self.tracks = shop_music.load_tracks(self.cache)
+        rng, music_draws = dialogue_rng(self.seed, split, index), music_rng(self.seed, split, index)
+        return simulate_audio(self.corpus, split != "train", seconds, rng, self.music, self.tracks, music_draws)
+
+
 def load_split(
     split: str,
     count: int,
@@ -280,26 +299,14 @@ def load_split(
     name = f"v{sim_version(music.share)}.{FEATURE_VERSION}-s{seed}-{int(seconds)}s-{voices}v"
     folder = cache / "features" / (name + music.folder_suffix())
     folder.mkdir(parents=True, exist_ok=True)
-    corpus: dict[str, list[Utterance]] | None = None
-    tracks: list[FloatArray] | None = None
+    sources = _Sources(seed, cache, voices, music)
     out, t0 = [], time.perf_counter()
     for i in range(count):
         path = folder / f"{split}-{i:04d}.npz"
         if not path.exists():
-            if log and corpus is None:
+            if log and sources.corpus is None:
                 print(f"simulating the {split} dialogues not yet in {folder} (kept there)", file=sys.stderr)
-            corpus = corpus or load_corpus(seed, cache, voices)
-            if music.share > 0 and tracks is None:
-                tracks = shop_music.load_tracks(cache)
-            audio, config, mode, truth = simulate_audio(
-                corpus,
-                split != "train",
-                seconds,
-                dialogue_rng(seed, split, i),
-                music,
-                tracks,
-                music_rng(seed, split, i),
-            )
+            audio, config, mode, truth = sources.simulate(split, i, seconds)
             tmp = path.with_suffix(".tmp.npz")
             np.savez_compressed(tmp, features=features_of(spatial_frames(audio, config)), truth=truth, mode=mode)
             tmp.rename(path)

@@ -199,6 +199,12 @@ def _parser() -> argparse.ArgumentParser:
         default=Settings().lookahead_steps,
         help=f"20 ms steps the model hears past the step it labels (default {Settings().lookahead_steps})",
     )
+    _music_options(ap)
+    ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (seconds of data, a few steps)")
+    return ap
+
+
+def _music_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument(
         "--music",
         type=cli_types.share,
@@ -212,8 +218,6 @@ def _parser() -> argparse.ArgumentParser:
         help="every music room starts with 10-30 s of music alone and its own noise lies 5-20 dB under the "
         "music (the music sets the floor, as on an empty counter)",
     )
-    ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (seconds of data, a few steps)")
-    return ap
 
 
 def _places(out: Path | None, cache: Path | None, smoke: bool) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ import pytest
 from listener.analytics.tracks import Span, Track
 from listener.config import Config
 from listener.events import Backchannel, FloorHeld, Interruption, Party, PrematureStart, ResponseGap, SessionEnded
-from tests.analytics_timelines import CONFIG, CUST, REP, of, run
+from tests.analytics_timelines import CONFIG, CUST, REP, of, run, with_analytics
 
 
 def with_activity(**changes: Any) -> Config:  # the keys of [activity], each of its own type
@@ -105,6 +105,16 @@ def test_a_customer_sound_too_short_to_be_speech_is_no_resumption() -> None:
     assert of(run([("customer", 0.0, 5.0), ("rep", 5.5, 8.0), ("customer", 6.0, 6.05)], 15.0), PrematureStart) == []
     resumed = run([("customer", 0.0, 5.0), ("rep", 5.5, 8.0), ("customer", 6.0, 6.1)], 15.0)  # 0.1 s: speech
     assert [p.onset_s for p in of(resumed, PrematureStart)] == [5.5]
+
+
+def test_a_rep_start_is_premature_though_the_rep_said_more_before_the_customer_resumed() -> None:
+    """With premature_resume_s = 3 s the rep's start at 5.5 s waits for the customer until 8.5 s; meanwhile the
+    rep has finished its 1.3 s stretch and said another word (7.2-7.5 s). The customer back at 8.0 s makes the
+    5.5 s start premature: the newer word does not hide the stretch that began there."""
+    timeline = [("customer", 0.0, 5.0), ("rep", 5.5, 6.8), ("rep", 7.2, 7.5), ("customer", 8.0, 10.0)]
+    c = run(timeline, 15.0, with_analytics(premature_resume_s=3.0))
+    assert [(p.onset_s, p.decided_s) for p in of(c, PrematureStart)] == [(5.5, 8.1)]
+    assert of(run(timeline, 15.0), PrematureStart) == []  # by default 8.0 s is too late: 1 s after the onset
 
 
 def test_a_track_tells_only_what_it_knew_at_the_frame_asked_about() -> None:

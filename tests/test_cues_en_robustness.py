@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import tomllib
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +22,10 @@ from listener.events import (
     Party,
     WordsRecognized,
 )
+from listener.transcription import lexicon
 from listener.transcription.cues import CueDetector
 from listener.transcription.lexicon import Lexicon, load_lexicon
-from tests.cues_talk import STORY, WORD_S, Talk, of, question, rep
+from tests.cues_talk import LEX, STORY, WORD_S, Talk, of, question, rep
 
 
 def test_fillers_are_counted_and_not_words() -> None:
@@ -80,6 +83,75 @@ def test_forget_drops_the_words_held_between_utterances() -> None:
 def test_unknown_language_names_the_available_ones() -> None:
     with pytest.raises(ConfigError, match=r"asr\.language.*available: en"):
         load_lexicon("xx")
+
+
+def _english() -> dict[str, Any]:
+    """The shipped English lexicon's tables, for a test to change."""
+    return tomllib.loads(resources.files("listener").joinpath("data/lexicons/en.toml").read_text(encoding="utf-8"))
+
+
+def test_a_pattern_of_look_aheads_only_is_matched_where_its_word_is() -> None:
+    """A closed-question pattern that takes no word ("^ &reckon": the utterance begins with "reckon") makes
+    "reckon it is broken" a closed question; it was not dropped for having no word to be looked up by."""
+    assert question(rep("reckon it is broken")) is None  # the shipped lexicon: a statement
+    data = _english()
+    data["questions"]["closed"] = [*data["questions"]["closed"], "^ &reckon"]
+    talk = Talk()
+    talk.detector = CueDetector(Lexicon(data, "test.toml"), floor_take_s=1.0, echo_min_words=2)
+    asked = question(talk.say("rep", "reckon it is broken"))
+    assert asked is not None and (asked.onset_s, asked.open_ended) == (0.0, False)
+    assert question(talk.say("rep", "i reckon it is broken")) is None  # "^": only at the start
+
+
+def test_a_pattern_naming_a_class_the_lexicon_lacks_is_refused() -> None:
+    """ "{pronouns}" for "{pronoun}": the lexicon is refused, naming the pattern and the class to add."""
+    data = _english()
+    data["phrases"]["action"] = [*data["phrases"]["action"], "let me check {pronouns}"]
+    with pytest.raises(ModelError) as err:
+        Lexicon(data, "test.toml")
+    assert str(err.value) == (
+        "lexicon test.toml: pattern 'let me check {pronouns}' names unknown class {pronouns}: add it to [classes]"
+    )
+
+
+def test_a_lexicon_without_a_list_it_needs_is_refused_naming_the_key() -> None:
+    data = _english()
+    del data["questions"]["tag_objects"]
+    with pytest.raises(ModelError) as err:
+        Lexicon(data, "test.toml")
+    assert str(err.value) == "lexicon test.toml: 'tag_objects' is missing or not a list: add it (see en.toml)"
+
+
+def test_a_lexicon_that_is_not_toml_is_one_error_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A translator's xx.toml with a table header left open: a ModelError naming the file, line and column (the
+    CLI's one line), not tomllib's TOMLDecodeError."""
+    (tmp_path / "xx.toml").write_text('language = "xx"\n[normalise\n', encoding="utf-8")
+    monkeypatch.setattr(lexicon, "_lexicons", lambda: tmp_path)  # where the package's lexicons would be
+    with pytest.raises(ModelError) as err:
+        load_lexicon("xx")
+    assert str(err.value) == (
+        "lexicon xx.toml is not valid TOML (Expected ']' at the end of a table declaration (at line 2, column 11)):"
+        " fix the file"
+    )
+
+
+def test_a_contraction_inside_a_hyphenated_word_is_expanded() -> None:
+    """A stutter printed "I-I'll" is "i i will": "I-I'll follow up tomorrow" is an action plan as
+    "I'll follow up tomorrow" is."""
+    assert LEX.normalise("I-I'll") == ["i", "i", "will"]
+    assert [p.onset_s for p in of(rep("I-I'll follow up tomorrow"), ActionPlan)] == [0.0]  # type: ignore[attr-defined]
+
+
+def test_a_possessive_is_the_word_it_belongs_to() -> None:
+    """ "phone's" is "phone": "so your phone's charger" repeats two of the customer's content words (phone,
+    charger), an echo; "so your phone's" repeats one, none."""
+    assert LEX.normalise("phone's") == ["phone"]
+    for text, echoes in (("so your phone's charger", 1), ("so your phone's", 0)):
+        talk = Talk()
+        talk.say("customer", STORY)
+        assert len(of(talk.say("rep", text), Echo)) == echoes, text
 
 
 @pytest.mark.parametrize("part", ["&!it", "!&it", "&", "!"])

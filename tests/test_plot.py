@@ -16,10 +16,18 @@ from matplotlib.patches import ArrowStyle, FancyArrowPatch, Rectangle
 
 from listener.analytics import figures
 from listener.analytics.figures import SAMPLES
-from listener.analytics.plot import ROW_S, ROW_SLACK_S, SHARE_MARGIN_S, plot_conversation, row_spans
+from listener.analytics.plot import (
+    ROW_S,
+    ROW_SLACK_S,
+    SHARE_MARGIN_S,
+    check_plot_path,
+    plot_conversation,
+    row_spans,
+)
 from listener.analytics.plot_spans import dominance_spans, overlaps, rolling_share
 from listener.analytics.summary import all_sessions
-from listener.events import DominanceChanged, Interruption, Party, Pause, ResponseGap, SpeechSegment
+from listener.errors import OutputFileError
+from listener.events import DominanceChanged, Interruption, Party, Pause, PrematureStart, ResponseGap, SpeechSegment
 from tests.analytics_timelines import CONFIG, of, run
 
 GAP_LABEL = re.compile(r"^[+-]\d+\.\d$")
@@ -289,3 +297,47 @@ def test_a_gap_label_is_drawn_in_its_own_row_only(monkeypatch: pytest.MonkeyPatc
     fig = drawn([("customer", 1.0, 5.0), ("rep", 5.3, 9.0)], 700.0, monkeypatch, tmp_path)
     first, second = fig.axes[0], fig.axes[2]
     assert [t.get_text() for t in gap_labels(first)] == ["+0.3"] and gap_labels(second) == []
+
+
+def sample_timeline(name: str) -> tuple[list[tuple[str, float, float]], float]:
+    """One of docs/metrics.md's figure samples, as the timeline ``drawn`` takes."""
+    (sample,) = [s for s in SAMPLES if s.name == name]
+    return [(str(party), a, b) for party, a, b in sample.segments], sample.duration_s
+
+
+def test_a_premature_start_is_a_purple_cross_above_the_reps_lane_at_its_onset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The rep starts at 4.6 s in the customer's pause and the customer resumes: one X at 4.6 s, on the rep's
+    side beyond its lane (y 1.45), in the legend's "premature start" colour."""
+    timeline, seconds = sample_timeline("premature")
+    assert [p.onset_s for p in of(run(timeline, seconds), PrematureStart)] == [4.6]
+    ax = drawn(timeline, seconds, monkeypatch, tmp_path).axes[0]
+    crosses = [line for line in ax.lines if line.get_marker() == "X"]
+    assert [(list(c.get_xdata()), list(c.get_ydata()), c.get_color()) for c in crosses] == [([4.6], [1.45], "#9467bd")]
+
+
+def test_the_share_panel_shades_dominance_from_its_start_to_its_end(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """docs/metrics.md's dominance sample: dominance on at 33.0 s, off at 107.7 s; the share panel shades just
+    that stretch, full height (the hysteresis band is the other shaded patch, 0.60-0.65 across the panel)."""
+    timeline, seconds = sample_timeline("dominance")
+    on_off = [(d.dominating, d.onset_s) for d in of(run(timeline, seconds), DominanceChanged)]
+    assert on_off == [(True, 33.0), (False, 107.7)]
+    share = drawn(timeline, seconds, monkeypatch, tmp_path).axes[1]
+    spans = [(r.get_x(), r.get_x() + r.get_width()) for r in share.patches if (r.get_y(), r.get_height()) == (0, 1)]
+    assert spans == [(33.0, pytest.approx(107.7))]
+
+
+def test_a_plot_path_that_is_a_folder_is_refused_naming_a_file_in_it(tmp_path: Path) -> None:
+    """`--plot figures.png` where figures.png is a folder: refused before the analysis (savefig would fail
+    only after it), and the message says what to write instead."""
+    folder = tmp_path / "figures.png"
+    folder.mkdir()
+    with pytest.raises(OutputFileError) as err:
+        check_plot_path(folder)
+    assert str(err.value) == (
+        f"--plot {folder}: that is a folder; name a file in it, e.g. {folder / 'conversation.png'}"
+    )
+    check_plot_path(folder / "conversation.png")  # which is accepted

@@ -341,3 +341,13 @@ def test_a_plot_path_that_is_a_folder_is_refused_naming_a_file_in_it(tmp_path: P
         f"--plot {folder}: that is a folder; name a file in it, e.g. {folder / 'conversation.png'}"
     )
     check_plot_path(folder / "conversation.png")  # which is accepted
+
+
+def test_a_plot_that_cannot_be_written_is_one_error_naming_the_path_and_the_reason(tmp_path: Path) -> None:
+    """A folder gone between the check and the writing: an OutputFileError (exit 2, one line), not matplotlib's
+    FileNotFoundError. (test_analyze.py writes to /proc through the CLI, which only root gets past the check.)"""
+    collector = run(GAPS, 20.0)
+    out = tmp_path / "gone" / "x.png"
+    with pytest.raises(OutputFileError) as err:
+        plot_conversation(collector.segments, collector.events, 20.0, out, CONFIG.analytics)
+    assert str(err.value) == f"cannot write the plot to {out}: No such file or directory; choose a writable path"

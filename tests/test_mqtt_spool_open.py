@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import resource
+import signal
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,46 @@ def test_a_spool_whose_folder_cannot_be_made_gives_the_reason_as_words_and_its_f
     text = str(err.value)
     assert text.startswith(f"MQTT spool {locked / 'state' / 'spool.sqlite3'} cannot be opened "), text
     assert re.search(r"opened \((Permission denied|Operation not permitted)\): check the (permissions|file's)", text)
+
+
+def _opened_where_no_write_succeeds(path: Path) -> str:
+    """What opening the spool at ``path`` says in a child process whose writes to files all fail (a file size limit
+    of 0 bytes: sqlite gets the "disk I/O error" a card that takes no more writes gives): its error or "opened"."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.close(read)
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write beyond the limit fails, not the process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+            Spool(path, max_messages=10).open()
+            text = "opened"
+        except OutputError as exc:
+            text = str(exc)
+        except BaseException as exc:
+            text = f"{type(exc).__name__}: {exc}"
+        os.write(write, text.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as out:
+        said = out.read()
+    os.waitpid(pid, 0)
+    return said
+
+
+@pytest.mark.parametrize("before", ["none", "damaged"])
+def test_a_spool_the_card_will_not_write_stops_the_start_with_one_line_naming_it(tmp_path: Path, before: str) -> None:
+    """A new spool (or the fresh one after a damaged file was set aside) that cannot be written for another reason
+    than permissions (an I/O error, a full card) stops the start with the spool's name and sqlite's reason, not
+    with sqlite's bare exception (a traceback) or a TypeError."""
+    path = tmp_path / "state" / "spool.sqlite3"
+    if before == "damaged":
+        path.parent.mkdir()
+        path.write_bytes(b"not a database, as a power cut leaves one " * 100)
+    said = _opened_where_no_write_succeeds(path)
+    assert said == (
+        f"MQTT spool {path} cannot be opened (disk I/O error): check that service.state_dir exists and is "
+        "writable by the listener user"
+    ), said
+    if before == "damaged":  # it was set aside, kept, before the fresh spool was tried
+        assert len(list(path.parent.glob("spool.sqlite3.corrupt-*"))) == 1

@@ -126,3 +126,18 @@ def test_only_the_latest_retained_messages_awaiting_their_puback_are_remembered(
     assert refused[0].startswith(
         "MQTT broker 127.0.0.1:1883 refused the retained message for x/retained1 (Not authorized)"
     ), refused
+
+
+def test_a_retained_topic_whose_publish_failed_is_sent_at_the_next_step_not_the_next_connect(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The device's state (a retained topic) taken for a drain step that failed was left marked as sent, so the
+    dashboards kept the old state until the connection next broke: it is handed over again after the retry."""
+    link = _HeldLink(fail_first=1)
+    spool = Spool(tmp_path / SPOOL_FILE, max_messages=100)
+    with caplog.at_level(logging.ERROR), spool, _publisher(spool, link) as publisher:
+        publisher.set_retained("x/state", b'{"mode":"listening"}')
+        wait_until(lambda: link.sent, 5.0)
+        assert link.sent == [("x/state", b'{"mode":"listening"}')]
+        assert link.connects == 1  # no reconnect brought it
+    assert [r.getMessage() for r in caplog.records] == ["MQTT drain step failed; retrying"]

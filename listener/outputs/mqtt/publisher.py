@@ -153,15 +153,24 @@ class Publisher(Managed):
                 retained = self._take_dirty() if self.link.connected else []
             try:
                 self._settle_acks()
-                for topic, slot in retained:
-                    slot.built_with_backlog = slot.again_when_drained and self.spool.depth > 0
-                    payload = slot.build() if slot.build is not None else slot.payload
-                    if payload is not None:
-                        self._sent_retained(topic, self.link.publish(topic, payload, qos=1, retain=True))
+                self._publish_retained(retained)
                 self._drain_spool()
             except Exception:  # a failing publish must not end the thread that keeps metrics flowing
                 log.exception("MQTT drain step failed; retrying")
+                with self._cond:
+                    for _, slot in retained:  # not handed to paho: the next step sends them, not the next connect
+                        slot.dirty = True
                 time.sleep(RETRY_PAUSE_S)
+
+    def _publish_retained(self, retained: list[tuple[str, Retained]]) -> None:
+        """Hand each to paho in turn, taking it off ``retained`` once paho has it."""
+        while retained:
+            topic, slot = retained[0]
+            slot.built_with_backlog = slot.again_when_drained and self.spool.depth > 0
+            payload = slot.build() if slot.build is not None else slot.payload
+            if payload is not None:
+                self._sent_retained(topic, self.link.publish(topic, payload, qos=1, retain=True))
+            retained.pop(0)
 
     def _ready(self) -> bool:
         connected = self.link.connected

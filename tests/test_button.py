@@ -41,7 +41,7 @@ from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service.build import analysis_stages
 from tests import alsa_device, led_script
 from tests.alsa_device import AlsaConfig
-from tests.folders import folder_syncs, open_on
+from tests.folders import folder_syncs, held_open, open_on
 from tests.live_source import live_config
 
 BUTTON = "GPIO17"
@@ -210,6 +210,71 @@ def test_two_pauses_pressed_while_the_pipeline_is_behind_drop_only_their_own_aud
     seen = presses_while_behind(dialogue_4ch[0], factory, (1.025, 1.525, 2.025, 2.525), until_s=3.0)
     dropped = [round(e.start_s, 3) for e in seen if isinstance(e, AudioDropped)]
     assert dropped == [round(start_s + 0.05 * k, 3) for start_s in (1.0, 2.0) for k in range(11)]
+
+
+def test_a_pause_kept_across_a_restart_ends_at_the_capture_time_of_its_release(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory, tmp_path: Path
+) -> None:
+    """Restarted paused, the service drops the audio from the start; the resume is pressed while the pipeline
+    is behind: the audio captured before the release (0.5-1.05 s, read after the press) is still dropped, and
+    listening begins with the first block captured after it, with no guard block lost."""
+    remember = tmp_path / "paused"
+    remember.touch()  # paused before the restart
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    source = ClockedWav(dialogue_4ch[0], geometry(config), block_ms=50)
+    gate = PrivacyGate(source, PrivacyButton(config.leds, factory, remember=remember))
+    seen: list[Event] = []
+    with gate:
+        for event in gate.events():
+            seen.append(event)
+            if isinstance(event, AudioDropped) and abs(event.end_s - 0.5) < 1e-6:
+                source.clock_s = 1.025  # the array has captured up to here when the button is released
+                press(factory)
+            if isinstance(event, (AudioBlock, AudioDropped)) and event.start_s > 1.5:
+                break
+    states = [(round(s.t_s, 3), s.mode) for s in seen if isinstance(s, DeviceState)]
+    assert states == [(0.0, DeviceMode.PAUSED), (1.05, DeviceMode.LISTENING)]
+    dropped = [round(e.start_s, 3) for e in seen if isinstance(e, AudioDropped)]
+    assert dropped == [round(0.05 * k, 3) for k in range(21)]  # 0-0.05 s through 1.0-1.05 s
+    heard = [round(e.start_s, 3) for e in seen if isinstance(e, AudioBlock)]
+    assert heard[:3] == [1.05, 1.1, 1.15]
+    assert not remember.exists()
+
+
+def test_a_pause_that_cannot_be_kept_on_disk_still_holds_and_is_said(
+    factory: MockFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pause file's folder is gone (or read-only): the press still pauses and resumes; the journal says the
+    pause will not survive a restart."""
+    remember = tmp_path / "gone" / "paused"
+    with PrivacyButton(parse_config({"leds": {}}).leds, factory, remember=remember) as button:
+        press(factory)
+        assert button.paused
+        press(factory)
+        assert not button.paused
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 2 and all(f"cannot keep the pause in {remember}" in m for m in said)
+    assert all(m.endswith("it holds until a restart") for m in said)
+
+
+def test_a_button_that_cannot_open_leaves_no_recording_held_open(
+    dialogue_4ch: tuple[Path, list[dict[str, object]]], factory: MockFactory
+) -> None:
+    """The gate's button pin is taken by another device: opening the gate fails with the pin named, and the
+    recording its caller opened first is closed, not left held."""
+    wav = dialogue_4ch[0]
+    config = parse_config({"leds": {}})
+    source = WavSource(wav, geometry(config))
+    source.open()  # as the service does, to say a bad file before anything else
+    assert wav in held_open()
+    gate = PrivacyGate(source, PrivacyButton(config.leds, factory))
+    taken = Button(BUTTON, pin_factory=factory)
+    try:
+        with pytest.raises(OutputError, match=f"cannot open the privacy button on {BUTTON}"):
+            gate.open()
+    finally:
+        taken.close()
+    assert wav not in held_open()
 
 
 def test_a_pause_survives_a_restart(factory: MockFactory, tmp_path: Path) -> None:

@@ -30,6 +30,16 @@ def test_an_audio_file_in_a_folder_that_may_not_be_entered_is_one_line(locked: P
     one_line(result, "(Permission denied)")
 
 
+def test_a_recording_this_account_may_not_read_is_one_line(tmp_path: Path) -> None:
+    """The file is there (a copy made by root, mode 0600 or less) but may not be opened: said as unreadable,
+    with the permissions to check, not as a missing file or a traceback."""
+    wav = tmp_path / "recording.wav"
+    shutil.copyfile(SAMPLE, wav)
+    wav.chmod(0)
+    result = as_installer("analyze", str(wav))
+    one_line(result, f"{wav} cannot be read (Permission denied): check the permissions of the file")
+
+
 def test_a_plot_in_a_folder_that_may_not_be_entered_is_refused_before_the_analysis(locked: Path) -> None:
     result = as_installer("analyze", str(SAMPLE), "--plot", str(locked / "x.png"))
     one_line(result, "--plot", "noaccess/x.png cannot be used (Permission denied)")

@@ -79,6 +79,28 @@ def test_errors_name_key_value_and_rule(data: dict[str, object], path: str, rule
     assert isinstance(info.value, ValueError) and isinstance(info.value, ListenerError)
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # a list key given one number: `mic_channels = 0` for `mic_channels = [0]`
+        ({"array": {"mic_channels": 0}}, "config error at array.mic_channels = 0: must be an array"),
+        ({"array": {"mics": [[0.05, 0.0, 0.0], 5]}}, "config error at array.mics[1] = 5: must be an array"),
+        # an empty list: no mic, no channel; said as such, not as a count some later check disputes
+        ({"array": {"mics": []}}, "config error at array.mics = []: must not be empty"),
+        ({"array": {"mic_channels": []}}, "config error at array.mic_channels = []: must not be empty"),
+        # a switch written as text or a number: "yes" and 1 are not taken as true
+        ({"leds": {"enabled": "yes"}}, 'config error at leds.enabled = "yes": must be true or false'),
+        ({"mqtt": {"tls": 1}}, "config error at mqtt.tls = 1: must be true or false"),
+    ],
+)
+def test_a_value_of_the_wrong_shape_is_refused_saying_what_it_must_be(data: dict[str, object], message: str) -> None:
+    """A list key not given a list, an empty list, a true/false key given anything else: the one-line refusal
+    names the key, echoes the value and says the shape the key takes."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert str(info.value) == message
+
+
 def test_presets_resolve_channels() -> None:
     usb = geometry(parse_config({"array": {"preset": "respeaker-usb-v2"}}))
     assert usb.capture_channels == 6 and usb.mic_channels == (1, 2, 3, 4) and usb.n_mics == 4

@@ -11,14 +11,12 @@ import itertools
 import json
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import cast
 
 import pytest
-from gpiozero import PWMLED, Button, Device
-from gpiozero.exc import BadPinFactory
-from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
+from gpiozero import Button
+from gpiozero.pins.mock import MockFactory
 
 from listener.audio.live import LiveSource
 from listener.audio.wav import WavSource
@@ -34,7 +32,6 @@ from listener.events import (
     SourceState,
     SpeechSegment,
 )
-from listener.outputs import gpio
 from listener.outputs.button import PrivacyButton, PrivacyGate
 from listener.outputs.leds import LedStage
 from listener.pipeline import EventLog, Pipeline, Stage
@@ -312,87 +309,6 @@ def test_button_wired_to_3v3(factory: MockFactory) -> None:
         pin.drive_high()
         pin.drive_low()
         assert button.paused
-
-
-def _gpiozero_finds_gpio() -> bool:
-    """Whether gpiozero's own default search loads a pin library on this machine (it does on a Pi)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            found = Device._default_pin_factory()
-        except BadPinFactory:
-            return False
-    found.close()
-    return True
-
-
-def test_pin_factory_is_the_mock_when_the_environment_asks(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.delenv("GPIOZERO_MOCK_PIN_CLASS", raising=False)
-    monkeypatch.setattr(gpio, "_shared", None)
-    monkeypatch.setenv(gpio.ENV, "mock")
-    with caplog.at_level(logging.INFO, logger=gpio.__name__):
-        factory = gpio.pin_factory()
-    assert isinstance(factory, MockFactory) and factory.pin_class is MockPWMPin
-    assert gpio.pin_factory() is factory  # LEDs and button share it
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # asked for: nothing to warn about
-
-
-def test_the_mock_pin_class_gpiozero_is_told_of_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
-    """GPIOZERO_MOCK_PIN_CLASS (gpiozero's own variable) picks the simulated pins' class over the PWM default."""
-    monkeypatch.setattr(gpio, "_shared", None)
-    monkeypatch.setenv(gpio.ENV, "mock")
-    monkeypatch.setenv("GPIOZERO_MOCK_PIN_CLASS", "mockpin")
-    factory = gpio.pin_factory()
-    assert isinstance(factory, MockFactory) and factory.pin_class is MockPin
-    factory.close()
-
-
-def test_an_unknown_pin_factory_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gpio, "_shared", None)
-    monkeypatch.setenv(gpio.ENV, "no-such-factory")
-    with pytest.raises(OutputError, match="GPIOZERO_PIN_FACTORY=no-such-factory"):
-        gpio.pin_factory()
-
-
-def test_without_gpio_the_pins_are_simulated_and_said_so_once(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Neither the variable nor GPIO (this machine, or CI): simulated, PWM-capable, and said so, once."""
-    monkeypatch.delenv("GPIOZERO_MOCK_PIN_CLASS", raising=False)
-    monkeypatch.setattr(gpio, "_shared", None)
-    monkeypatch.delenv(gpio.ENV, raising=False)
-    with caplog.at_level(logging.INFO, logger=gpio.__name__):
-        factory = gpio.pin_factory()
-        assert gpio.pin_factory() is factory  # created once, shared
-    said = [r for r in caplog.records if r.name == gpio.__name__]
-    if _gpiozero_finds_gpio():  # on a Pi: gpiozero's own choice, named in the log
-        assert not isinstance(factory, MockFactory)
-        assert [(r.levelno, r.getMessage()) for r in said] == [(logging.INFO, f"GPIO through {type(factory).__name__}")]
-        factory.close()
-        return
-    assert type(factory) is MockFactory and factory.pin_class is gpio.ForgetfulPWMPin
-    assert issubclass(gpio.ForgetfulPWMPin, MockPWMPin)
-    assert [r.levelno for r in said] == [logging.WARNING]
-    warning = said[0].getMessage()
-    assert "simulated" in warning and "GPIOZERO_PIN_FACTORY=mock" in warning
-    # the simulated pins dim (the LEDs fade, the README's table) and read a button like the real ones
-    led = PWMLED("GPIO22", pin_factory=factory)
-    led.value = 0.4
-    assert factory.pin("GPIO22").state == pytest.approx(0.4)
-    button = Button("GPIO17", pin_factory=factory)
-    factory.pin("GPIO17").drive_low()
-    assert button.is_pressed
-    # a service left running on them for months keeps only the pins' last states, not every one
-    for step in range(5000):
-        led.value = (step % 100) / 100
-    states = factory.pin("GPIO22").states
-    assert len(states) == gpio.ForgetfulPWMPin.HISTORY
-    assert [s.state for s in states][-3:] == pytest.approx([0.97, 0.98, 0.99])
-    led.close()
-    button.close()
-    factory.reset()
 
 
 def test_a_pause_kept_across_a_restart_shows_before_a_missing_array(

@@ -20,6 +20,7 @@ import pytest
 
 from listener.errors import OutputError
 from listener.outputs.mqtt.spool import Spool, encode
+from tests.forked import said_in_child
 from tests.mqtt_feed import numbered
 
 
@@ -132,24 +133,13 @@ def open_dir() -> Iterator[Path]:
 
 def as_user(uid: int, action: Callable[[], str]) -> str:
     """What ``action`` returns in a child process that runs as ``uid`` (needs root), or what it raised."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover (the child)
-        os.close(read)
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            text = action()
-        except BaseException as exc:
-            text = f"{type(exc).__name__}: {exc}"
-        os.write(write, text.encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as out:
-        said = out.read()
-    os.waitpid(pid, 0)
-    return said
+
+    def become() -> None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    return said_in_child(action, become)
 
 
 def _started(path: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import resource
 import signal
@@ -14,6 +13,7 @@ import pytest
 from listener.errors import OutputError
 from listener.outputs.mqtt.spool import Spool
 from tests.folders import refusing_writes
+from tests.forked import said_in_child
 
 
 def test_a_spool_opened_with_messages_from_before_says_they_are_sent_first(
@@ -43,26 +43,19 @@ def test_a_spool_whose_folder_cannot_be_made_gives_the_reason_as_words_and_its_f
 def _opened_where_no_write_succeeds(path: Path) -> str:
     """What opening the spool at ``path`` says in a child process whose writes to files all fail (a file size limit
     of 0 bytes: sqlite gets the "disk I/O error" a card that takes no more writes gives): its error or "opened"."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover (the child)
-        os.close(read)
+
+    def no_writes() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write beyond the limit fails, not the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    def opened() -> str:
         try:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write beyond the limit fails, not the process
-            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
             Spool(path, max_messages=10).open()
-            text = "opened"
         except OutputError as exc:
-            text = str(exc)
-        except BaseException as exc:
-            text = f"{type(exc).__name__}: {exc}"
-        os.write(write, text.encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as out:
-        said = out.read()
-    os.waitpid(pid, 0)
-    return said
+            return str(exc)
+        return "opened"
+
+    return said_in_child(opened, no_writes)
 
 
 @pytest.mark.parametrize("before", ["none", "damaged"])

@@ -1,0 +1,68 @@
+"""WavSource at a recording's odd edges: a copy cut off in its RF64 sizes, a file removed while it is read, a
+recording too short to hold a turn (said in whole milliseconds)."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from listener.audio.wav import WavSource
+from listener.config import geometry, parse_config
+from listener.errors import AudioFormatError
+from listener.events import AudioBlock
+
+GEO = geometry(parse_config({}))  # respeaker-4mic: 4 channels
+
+
+def tone(rate_hz: int, seconds: float) -> np.ndarray:
+    t = np.arange(round(rate_hz * seconds)) / rate_hz
+    return np.repeat((0.5 * np.sin(2 * np.pi * 440.0 * t))[:, None], 4, axis=1).astype(np.float32)
+
+
+def test_an_rf64_copy_cut_off_inside_its_ds64_chunk_is_called_truncated(tmp_path: Path) -> None:
+    """RF64 keeps its sizes in the ds64 chunk at the file's start: a copy that stopped in the middle of it is
+    a truncated file (one line, copy it again), not a crash on the half-read sizes."""
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, tone(16000, 1.0), 16000, subtype="PCM_16", format="RF64")
+    raw = whole.read_bytes()
+    assert raw[12:16] == b"ds64" and struct.unpack("<I", raw[16:20])[0] >= 16
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(raw[:30])  # RIFF header, the ds64 chunk's header, 10 of its sizes' 16 bytes
+    with pytest.raises(AudioFormatError) as err:
+        WavSource(cut, GEO).open()
+    assert str(err.value) == f"{cut} is truncated: its WAV header has no data chunk; record or copy it again"
+
+
+def test_a_recording_deleted_while_read_is_analysed_whole_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A recording removed (or moved away) while it is read: the open file is read to its end, and nothing is
+    said of it being replaced, grown or cut short, since there is no file left to compare with."""
+    path = tmp_path / "gone.wav"
+    sf.write(path, tone(16000, 2.0), 16000, subtype="PCM_16")
+    with WavSource(path, GEO) as source:
+        path.unlink()
+        assert sum(e.samples.shape[0] for e in source.events() if isinstance(e, AudioBlock)) == 32000
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ("frames", "said"),
+    [(1, "under 1 ms"), (15998, "999 ms")],  # 0.0625 ms; 999.875 ms, which rounding would call 1000 ms
+)
+def test_a_recording_under_a_second_is_said_to_be_short_in_whole_milliseconds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, frames: int, said: str
+) -> None:
+    """The warning gives the length in whole milliseconds, rounded down: never "0 ms" for a recording that holds
+    a sample, never a second's worth for one just short of it."""
+    path = tmp_path / "clip.wav"
+    sf.write(path, tone(16000, 1.0)[:frames], 16000, subtype="PCM_16")
+    with WavSource(path, GEO) as source:
+        source.warn_if_short()
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.getMessage().startswith(f"{path} is only {said} long, too short to hold a turn of speech")

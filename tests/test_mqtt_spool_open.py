@@ -6,12 +6,14 @@ import logging
 import re
 import resource
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from listener.errors import OutputError
 from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.spool_access import storage_problem
 from tests.folders import refusing_writes
 from tests.forked import said_in_child
 
@@ -69,8 +71,34 @@ def test_a_spool_the_card_will_not_write_stops_the_start_with_one_line_naming_it
         path.write_bytes(b"not a database, as a power cut leaves one " * 100)
     said = _opened_where_no_write_succeeds(path)
     assert said == (
-        f"MQTT spool {path} cannot be opened (disk I/O error): check that service.state_dir exists and is "
-        "writable by the listener user"
+        f"MQTT spool {path} cannot be opened (disk I/O error): the card failed a read or write: check `dmesg` for "
+        f"card errors, repair or replace the card (and see `df -h {path.parent}` for space)"
     ), said
     if before == "damaged":  # it was set aside, kept, before the fresh spool was tried
         assert len(list(path.parent.glob("spool.sqlite3.corrupt-*"))) == 1
+
+
+def _sqlite_error(text: str, code: int) -> sqlite3.Error:
+    """sqlite's error as the sqlite3 module raises it, its extended result code attached."""
+    exc = sqlite3.OperationalError(text)
+    exc.sqlite_errorcode = code
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (_sqlite_error("database or disk is full", 13), "the card is full: free space on it (`df -h {folder}`)"),
+        (_sqlite_error("disk I/O error", 778), "the card failed a read or write: check `dmesg`"),  # IOERR_WRITE
+        (_sqlite_error("database is locked", 5), None),
+        (sqlite3.OperationalError("no code attached"), None),
+    ],
+)
+def test_a_card_that_fails_the_spool_is_named_as_the_card_not_the_folder(
+    tmp_path: Path, error: sqlite3.Error, said: str | None
+) -> None:
+    """A full card or one failing its writes is not cured by checking the state folder's owner: the start's one
+    line says what to look at (free space, the kernel's log; the I/O error through a real open above); any other
+    sqlite error keeps the folder's advice."""
+    told = storage_problem(error, tmp_path)
+    assert told is None if said is None else told is not None and told.startswith(said.format(folder=tmp_path))

@@ -35,7 +35,7 @@ from typing import TypeVar
 from listener.errors import SERVICE_STATE_DIR, NotOpenError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
-from listener.outputs.mqtt.spool_access import access_problem, is_access_error
+from listener.outputs.mqtt.spool_access import access_problem, is_access_error, storage_problem
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_schema import SCHEMA, insert, keyed, migrate_topics
 from listener.outputs.mqtt.spool_warnings import say_again, unkeyed_warning, unwritable_warning
@@ -179,7 +179,8 @@ class Spool(Managed):
             )
         if isinstance(exc, OSError):
             return OutputFileError(f"MQTT spool {self.path} cannot be opened {os_reason_and_fix(exc, _OPEN_FIX)}")
-        return OutputFileError(f"MQTT spool {self.path} cannot be opened ({exc}): {_OPEN_FIX}")
+        fix = (storage_problem(exc, self.path.parent) if isinstance(exc, sqlite3.Error) else None) or _OPEN_FIX
+        return OutputFileError(f"MQTT spool {self.path} cannot be opened ({exc}): {fix}")
 
     def close(self) -> None:
         with self._lock:

@@ -41,6 +41,21 @@ SANDBOX_FIX = (
 )
 
 
+# the card, not who may write it: a failed read or write (SQLITE_IOERR), no space left (SQLITE_FULL)
+_IO_ERROR, _FULL = 10, 13
+
+
+def storage_problem(exc: sqlite3.Error, folder: Path) -> str | None:
+    """The fix for a spool the card itself fails (an I/O error, no space left), None for any other error."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _FULL:
+        return f"the card is full: free space on it (`df -h {folder}`)"
+    if primary == _IO_ERROR:
+        return f"the card failed a read or write: {READ_ONLY_FIX} (and see `df -h {folder}` for space)"
+    return None
+
+
 def folder_problem(path: Path) -> str:
     """The spool ``path`` is a folder: sqlite says only "unable to open database file"; no chown cures it."""
     return f"{path} is a folder, where the spool file belongs"

@@ -261,6 +261,19 @@ def test_a_state_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
     assert check.fix.startswith("point [service] state_dir at a folder")
 
 
+def test_a_state_dir_linked_to_a_folder_that_is_not_there_fails(tmp_path: Path) -> None:
+    """A state folder linked to a card's folder that is not mounted: doctor said ok, "created at the first
+    start", and the service then stopped at its start, since nothing can be made through a link to nothing."""
+    (tmp_path / "state").symlink_to(tmp_path / "card" / "listener")
+    check = doctor.check_state_dir(config(tmp_path))
+    assert check.status == "FAIL", check.line()
+    assert check.detail == (
+        f"{tmp_path / 'state'} is a link to {tmp_path / 'card' / 'listener'}, which does not exist, so "
+        f"{tmp_path / 'state'} cannot be created"
+    )
+    assert check.fix.startswith("make that folder (mount its card), or point [service] state_dir at a folder")
+
+
 def test_a_state_folder_the_installed_unit_does_not_let_the_service_write_warns(
     tmp_path: Path, unit_state_dir: Path
 ) -> None:

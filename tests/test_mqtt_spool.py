@@ -338,6 +338,21 @@ def test_a_state_dir_that_is_a_file_is_named_as_one(tmp_path: Path, below: str) 
     )
 
 
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_state_dir_that_is_a_link_to_nothing_is_named_as_one(tmp_path: Path, below: str) -> None:
+    """A state folder linked to a card's folder that is not mounted (or was deleted): mkdir said "File exists",
+    and "check that service.state_dir exists" misled, since something does exist there."""
+    state = tmp_path / "state"
+    state.symlink_to(tmp_path / "card" / "listener")
+    spool = state / below / "mqtt-spool.sqlite3"
+    with pytest.raises(OutputError) as err, Spool(spool, max_messages=10):
+        pass
+    assert str(err.value) == (
+        f"MQTT spool {spool} cannot be made: {state} is a link to {tmp_path / 'card' / 'listener'}, which does not "
+        "exist: make that, or point [service] state_dir at a folder (the service's is /var/lib/listener)"
+    )
+
+
 def test_a_full_spool_says_so_once_then_every_hundredth_drop_with_the_count(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -48,6 +48,7 @@ LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connec
 Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
 
 _OPEN_FIX = "check that service.state_dir exists and is writable by the listener user"
+_POINT_ELSEWHERE = f"point [service] state_dir at a folder (the service's is {SERVICE_STATE_DIR})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +172,9 @@ class Spool(Managed):
         if isinstance(exc, sqlite3.Error) and is_access_error(exc):
             # said at start, before any message is taken in and then lost
             return OutputFileError(f"MQTT spool {self.path} cannot be written ({exc}): {access_problem(self.path)}")
-        blocking = _file_in_the_way(self.path.parent) if isinstance(exc, FileExistsError | NotADirectoryError) else None
+        blocking = _in_the_way(self.path.parent) if isinstance(exc, FileExistsError | NotADirectoryError) else None
         if blocking is not None:  # mkdir's "File exists" reads as if the folder were there
-            return OutputFileError(
-                f"MQTT spool {self.path} cannot be made: {blocking} is a file, not a folder: point "
-                f"[service] state_dir at a folder (the service's is {SERVICE_STATE_DIR})"
-            )
+            return OutputFileError(f"MQTT spool {self.path} cannot be made: {blocking}")
         if isinstance(exc, OSError):
             return OutputFileError(f"MQTT spool {self.path} cannot be opened {os_reason_and_fix(exc, _OPEN_FIX)}")
         fix = (storage_problem(exc, self.path.parent) if isinstance(exc, sqlite3.Error) else None) or _OPEN_FIX
@@ -386,10 +384,14 @@ class Spool(Managed):
                 self._evicted.emptied()
 
 
-def _file_in_the_way(folder: Path) -> Path | None:
-    """The file where ``folder`` or a folder above it should be (None: none, or none that may be looked at)."""
+def _in_the_way(folder: Path) -> str | None:
+    """What stands where ``folder`` or a folder above it should be: a file, or a link to nothing (a card's
+    folder not mounted, a target deleted); None: nothing, or nothing that may be looked at."""
     for place in (folder, *folder.parents):
         with contextlib.suppress(OSError):  # a folder this user may not enter: is_file() raises there
             if place.is_file():
-                return place
+                return f"{place} is a file, not a folder: {_POINT_ELSEWHERE}"
+            if place.is_symlink() and not place.exists():
+                target = place.readlink()
+                return f"{place} is a link to {target}, which does not exist: make that, or {_POINT_ELSEWHERE}"
     return None

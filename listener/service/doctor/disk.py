@@ -113,6 +113,13 @@ def _check_in(config: Config, state: Path, existing: Path) -> Check:
 
 def _place_check(state: Path, existing: Path) -> Check | None:
     """A FAIL where no owner or mode could make ``state`` a folder the service keeps files in."""
+    dangling = next((p for p in (state, *state.parents) if p.is_symlink() and not p.exists()), None)
+    if dangling is not None:  # a card's folder not mounted: "created at the first start" it is not
+        return fail(
+            "disk",
+            f"{dangling} is a link to {dangling.readlink()}, which does not exist, so {state} cannot be created",
+            f"make that folder (mount its card), or point [service] state_dir at a folder ({SERVICE_STATE_DIR})",
+        )
     if existing == state and not state.is_dir():
         return fail(
             "disk", f"{state} is a file, not a folder", f"point [service] state_dir at a folder ({SERVICE_STATE_DIR})"

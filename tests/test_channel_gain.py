@@ -179,3 +179,19 @@ def test_two_parties_12_db_apart_with_a_spread_a_third_of_that_are_two(seed: int
     gain = ChannelGain(0.01)
     rep, customer = (talk(party, 20.0, 20.0, rng, rng.uniform(2.4, 9.6, 2000)) for party in ("rep", "customer"))
     assert offsets(gain, np.concatenate([rep, customer]))[-1] == pytest.approx(20.0, abs=0.5)
+
+
+def test_a_mismatch_that_changes_after_40_minutes_is_learnt_again_within_20() -> None:
+    """Past HISTORY_FRAMES of counted speech the old counts are halved: a receiver's gain turned down after
+    40 minutes of a 20 dB mismatch (now 12 dB the other way) is learnt within 20 minutes, where counts kept
+    for ever would hold the old clusters until as much speech had come again (about 40 minutes)."""
+    rng = np.random.default_rng(4)
+    gain = ChannelGain(0.01)
+
+    def minutes(n: int, gain_db: float) -> np.ndarray:
+        return offsets(
+            gain, np.concatenate([talk(p, 30.0, gain_db, rng) for _ in range(n) for p in ("rep", "customer")])
+        )
+
+    assert minutes(40, 20.0)[-1] == pytest.approx(20.0, abs=0.5)
+    assert minutes(20, -12.0)[-1] == pytest.approx(-12.0, abs=0.5)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from listener.cli import main
 from listener.config import config_warnings, parse_config
@@ -96,3 +97,24 @@ def test_the_boards_card_is_told_by_its_name_not_by_any_letters_in_it(device: st
     data = {"array": {"preset": "respeaker-4mic", "device": device}, "parties": HAT["parties"]}
     config = parse_config(data)
     assert any("an array on one board" in str(w) for w in config_warnings(config, data)) is warned
+
+
+def test_a_channel_map_recording_whose_two_channels_are_one_signal_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mono mic recorded onto both channels of a stereo file, analysed in channel-map mode: one warning that the
+    parties cannot be told apart in this analysis and that each party's mic belongs on its own channel (not the live
+    array's advice to check `arecord -l` and the wiring)."""
+    config = tmp_path / "cm.toml"
+    config.write_text(CONFIG)
+    samples, rate_hz = sf.read(write_lapel_talk(tmp_path, -12.0), dtype="float32", frames=20 * 16000)
+    samples[:, 1] = samples[:, 0]
+    wav = tmp_path / "mono on both.wav"
+    sf.write(wav, samples, rate_hz)
+    with caplog.at_level(logging.WARNING, logger=WATCHER):
+        assert main(["analyze", str(wav), "--json", "--config", str(config)]) == 0
+    assert [r.getMessage() for r in caplog.records if r.name == WATCHER] == [
+        f"the rep's channel 0 and the customer's channel 1 of {wav} carry the same signal (a mono mic on a stereo "
+        "input, or a plug copying one channel): the parties cannot be told apart in this analysis: record each "
+        "party's mic on its own channel"
+    ]

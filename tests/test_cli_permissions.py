@@ -6,6 +6,8 @@ these; the cases run as that account would (``tests/cli_run.py``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -141,6 +143,40 @@ def test_a_turn_model_this_account_may_not_read_is_one_line_not_a_corrupt_model(
     result = as_installer("analyze", str(SAMPLE), "--config", str(config))
     one_line(result, "turn.onnx cannot be read (Permission denied): check the permissions of the file")
     assert "corrupt" not in result.stderr
+
+
+def test_a_trained_turn_model_this_account_may_not_read_is_one_line_before_its_digest_check(tmp_path: Path) -> None:
+    """A model whose sidecar records its SHA-256 (as models.train writes) is read for that check first: a file this
+    account may not read is still one line naming it and the permissions, not a traceback."""
+    from listener.turns.spec import shipped_model_path, sidecar_path
+
+    model = tmp_path / "turn.onnx"
+    shutil.copyfile(shipped_model_path(), model)
+    doc = json.loads(sidecar_path(shipped_model_path()).read_text())
+    sidecar_path(model).write_text(json.dumps({**doc, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()}))
+    model.chmod(0)
+    config = tmp_path / "listener.toml"
+    config.write_text(f"[turn_model]\npath = '{model}'\n")
+    result = as_installer("analyze", str(SAMPLE), "--config", str(config))
+    one_line(
+        result, f"listener: turn model {model} is unreadable (Permission denied): check the permissions of the file"
+    )
+    assert "damaged" not in result.stderr
+
+
+def test_models_fetch_into_a_folder_this_account_may_not_write_says_to_run_as_one_who_may(tmp_path: Path) -> None:
+    """`models fetch --dir` a folder of another user's (mode 0555 here): refused before any download, with the
+    folder named and the fix for a permission (run as a user who may write there), not the advice for a full disk."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    folder.chmod(0o555)
+    result = as_installer("models", "fetch", "en-small", "--dir", str(folder))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"listener: cannot write the model into {folder} (Permission denied): run as a user who may write there (e.g."
+        " with sudo), or pass --dir with a writable folder and point [asr] model_path at it"
+    )
+    assert list(folder.iterdir()) == []
 
 
 def test_a_state_dir_that_may_not_be_entered_is_named_by_doctor(locked: Path, tmp_path: Path) -> None:

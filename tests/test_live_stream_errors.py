@@ -61,6 +61,42 @@ def test_a_stream_portaudio_can_no_longer_ask_is_said_failed_and_reopened(
     assert_clock_continuous(events)
 
 
+def test_a_stream_portaudio_stopped_is_said_stopped_and_reopened(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The capture stream stops running while still open (PortAudio ends a stream whose host side failed): the
+    loss is said as the stream having stopped, at once, not as a silence of LOST_AFTER_S, and it is reopened."""
+    runs: list[CaptureRun] = []
+    open_stream = live.LiveSource._open_stream
+
+    def keep(source: LiveSource, run: CaptureRun) -> object:
+        runs.append(run)
+        return open_stream(source, run)
+
+    monkeypatch.setattr(live.LiveSource, "_open_stream", keep)
+
+    stopped: list[bool] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not stopped and audio_s(events) >= 0.3:
+            assert runs[0].stream is not None
+            runs[0].stream.stop_stream()  # PortAudio's own stop: the stream is no longer active
+            stopped.append(True)
+        return isinstance(event, SourceState) and event.available
+
+    with (
+        caplog.at_level(logging.WARNING, logger=live.__name__),
+        LiveSource(live_config(reopen_interval_s=0.1)) as source,
+    ):
+        events = run_source(source, step, timeout_s=20.0)
+    states = [e for e in events if isinstance(e, SourceState)]
+    assert [(s.available, s.detail) for s in states[:1]] == [(False, "the stream of 'listener_test_array' stopped")]
+    assert states[-1].available and len(states) == 2
+    said = [r.getMessage() for r in caplog.records]
+    assert "audio input lost: the stream of 'listener_test_array' stopped; reopening every 0.1 s" in said, said
+    assert_clock_continuous(events)
+
+
 class CloseRaises(pyaudio.PyAudio.Stream):  # type: ignore[misc]  # pyaudio has no type hints
     """A real capture stream whose close ends in a PortAudio error. pyaudio 0.2.13 drops Pa_CloseStream's
     error (pa_close always returns None), so a real stream cannot raise here: only this call is stood in."""

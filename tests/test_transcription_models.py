@@ -20,7 +20,7 @@ import pytest
 
 from listener.cli import main
 from listener.errors import ModelError
-from listener.transcription.models import MODELS, VoskModelSpec, fetch, is_model_dir
+from listener.transcription.models import CHUNK_BYTES, MODELS, VoskModelSpec, fetch, is_model_dir
 
 NAME = "vosk-model-tiny-test"
 
@@ -235,3 +235,27 @@ def test_a_folder_that_cannot_be_one_says_so_not_free_space(server: Server, tmp_
     with pytest.raises(ModelError, match=r"\(Not a directory\): pass --dir with a writable folder") as info:
         fetch(spec_for(server.url("/m.zip"), GOOD), tmp_path / "file" / "models")
     assert "space" not in str(info.value)
+
+
+def test_a_download_whose_body_breaks_off_is_discarded_and_says_to_run_again(tmp_path: Path) -> None:
+    """A chunked answer (as a proxy sends one) that ends inside a chunk: the bytes read so far are named, nothing
+    half-downloaded is kept, and the command to run again is given: not a traceback, nor a corrupt download."""
+    whole = bytes(CHUNK_BYTES) + b"the rest of the model"
+    sent = b"%x\r\n" % CHUNK_BYTES + whole[:CHUNK_BYTES] + b"\r\n" + b"%x\r\n" % 1000 + whole[CHUNK_BYTES:]
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+
+        def answer() -> None:
+            conn, _ = listening.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + sent)
+
+        threading.Thread(target=answer, daemon=True).start()
+        url = f"http://127.0.0.1:{listening.getsockname()[1]}/m.zip"
+        with pytest.raises(ModelError) as err:
+            fetch(spec_for(url, whole), tmp_path / "models", timeout_s=10.0)
+    assert str(err.value) == (
+        f"the download of {url} broke off after {CHUNK_BYTES} bytes (IncompleteRead) and was discarded: run"
+        " `listener models fetch en-small` again"
+    )
+    assert leftovers(tmp_path / "models") == []

@@ -261,3 +261,35 @@ def test_a_customer_back_in_the_last_frames_of_the_block_that_ends_the_session_s
     words held into the next visit) while the analytics ended it at 32.5 s. It ends at the block's end now."""
     renewed_s = renewals(ko_model, 100, 40, lambda t: (np.zeros(t.size, bool), ((t >= 0.5) & (t < 2.5)) | (t >= 32.95)))
     assert renewed_s == [33.0]
+
+
+def test_the_reps_words_before_any_customer_came_are_not_held_for_the_visit(ko_model: Path) -> None:
+    """The rep talks (0.5-2.0 s) while no session is open, and no customer ever comes: what the cue detector
+    took from the rep's words goes at the next audio block, so none of it (the rep's last words, whose turn it
+    is) reaches the next visit's echoes and summaries."""
+    config = parse_config(
+        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_gap_s": GAP_S}}
+    )
+    stage = TranscriptionStage(config, geometry(config))
+    pipeline = Pipeline([Timeline(config), stage])
+    pipeline.open()
+    n = round(BLOCK_S / HOP_S)
+    held: list[bool] = []
+    try:
+        silence = np.zeros((round(BLOCK_S * 16000), 4), np.float32)
+        for k in range(round(3.0 / BLOCK_S)):
+            pipeline.feed(AudioBlock(k * BLOCK_S, 16000, silence))
+            t = k * BLOCK_S + HOP_S * np.arange(n)
+            rep, zeros = (t >= 0.5) & (t < 2.0), np.zeros(n, np.float32)
+            pipeline.feed(
+                ActivityFrames(k * BLOCK_S, HOP_S, rep, np.zeros(n, bool), rep.astype(np.float32), zeros, zeros)
+            )
+            if round((k + 1) * BLOCK_S, 2) == 2.0:
+                words = [Word("hello", 0.5, 1.0, 1.0), Word("there", 1.2, 2.0, 1.0)]
+                stage.detector.utterance(Party.REP, words, decided_s=2.1)
+                assert stage.detector.holding  # the rep's words, until the stage lets them go
+            elif k * BLOCK_S >= 2.0:
+                held.append(stage.detector.holding)
+    finally:
+        pipeline.close()
+    assert held and not any(held), held

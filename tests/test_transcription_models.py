@@ -10,6 +10,7 @@ import hashlib
 import http.server
 import io
 import socket
+import struct
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -255,7 +256,52 @@ def test_a_download_whose_body_breaks_off_is_discarded_and_says_to_run_again(tmp
         with pytest.raises(ModelError) as err:
             fetch(spec_for(url, whole), tmp_path / "models", timeout_s=10.0)
     assert str(err.value) == (
-        f"the download of {url} broke off after {CHUNK_BYTES} bytes (IncompleteRead) and was discarded: run"
+        f"the download of {url} broke off after {len(whole)} bytes (IncompleteRead) and was discarded: run"
+        " `listener models fetch en-small` again"
+    )
+    assert leftovers(tmp_path / "models") == []
+
+
+def _answering(head_and_body: bytes, ending: str) -> tuple[socket.socket, str]:
+    """A server that answers once with ``head_and_body`` and then closes (``close``), resets the connection
+    (``reset``) or goes quiet (``stall``); returns its listening socket (close it) and the model's URL."""
+    listening = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listening.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(head_and_body)
+            if ending == "reset":  # SO_LINGER 0: the close sends RST, as a dropped Wi-Fi link's peer does
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif ending == "stall":
+                threading.Event().wait(5.0)
+
+    threading.Thread(target=answer, daemon=True).start()
+    return listening, f"http://127.0.0.1:{listening.getsockname()[1]}/m.zip"
+
+
+@pytest.mark.parametrize(
+    ("ending", "why"),
+    [
+        ("close", "the connection closed early"),  # http.client's read returns b"", no IncompleteRead
+        ("reset", "[Errno 104] Connection reset by peer"),
+        ("stall", "timed out"),
+    ],
+)
+def test_a_download_cut_off_mid_body_is_said_to_have_broken_off_not_offline_or_corrupt(
+    tmp_path: Path, ending: str, why: str
+) -> None:
+    """The server answered 200 with a Content-Length and sent 100 of its bytes: the download broke off (flaky
+    Wi-Fi on a 41 MB model). It was said to be offline (the reset, the stall) or corrupt "or changed upstream,
+    do not use that file" (the early close): both wrong, and the fix is to run it again."""
+    body = GOOD
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    listening, url = _answering(head + body[:100], ending)
+    with listening, pytest.raises(ModelError) as err:
+        fetch(spec_for(url, body), tmp_path / "models", timeout_s=1.0)
+    assert str(err.value) == (
+        f"the download of {url} broke off after 100 of {len(body)} bytes ({why}) and was discarded: run"
         " `listener models fetch en-small` again"
     )
     assert leftovers(tmp_path / "models") == []

@@ -185,35 +185,54 @@ def _write_fix(exc: OSError, spec: VoskModelSpec) -> str:
     return elsewhere
 
 
+@dataclass
+class _Transfer:
+    """How far a download got: whether the server answered, the body's bytes read and the length it announced."""
+
+    answered: bool = False
+    received: int = 0
+    announced: int | None = None  # Content-Length; None for a chunked body
+
+    def broke_off(self, spec: VoskModelSpec, why: str, again: str) -> ModelError:
+        of = f" of {self.announced}" if self.announced is not None else ""
+        return ModelError(
+            f"the download of {spec.url} broke off after {self.received}{of} bytes ({why}) and was discarded: run"
+            f" `{again}` again"
+        )
+
+
 def _download(
     spec: VoskModelSpec, out: Path, dest: Path, timeout_s: float, progress: Callable[[int], None] | None, again: str
 ) -> None:
     digest = hashlib.sha256()
-    received = 0
+    got = _Transfer()
     try:
         with urllib.request.urlopen(spec.url, timeout=timeout_s) as response, out.open("wb") as fh:
-            while chunk := response.read(CHUNK_BYTES):
+            got.answered, got.announced = True, getattr(response, "length", None)  # none for a file: URL
+            while chunk := response.read1(CHUNK_BYTES):  # what has come: a break names the bytes before it
                 fh.write(chunk)
                 digest.update(chunk)
-                received += len(chunk)
+                got.received += len(chunk)
                 if progress is not None:
-                    progress(received)
+                    progress(got.received)
     except http.client.HTTPException as exc:  # the body broke off (IncompleteRead) or came garbled
-        raise ModelError(
-            f"the download of {spec.url} broke off after {received} bytes ({type(exc).__name__}) and was"
-            f" discarded: run `{again}` again"
-        ) from None
+        got.received += len(getattr(exc, "partial", b""))  # what the read that failed had already taken in
+        raise got.broke_off(spec, type(exc).__name__, again) from None
     except urllib.error.HTTPError as exc:  # the server answered: not an offline machine
         raise ModelError(
             f"{spec.url} answered HTTP {exc.code} ({exc.reason}): the model is not there; check the URL, or copy an"
             f" unzipped {spec.name} folder into {dest}"
         ) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        if got.answered:  # reset or stalled mid-body (flaky Wi-Fi): online, and worth another try
+            raise got.broke_off(spec, str(exc), again) from None
         raise _unreachable(spec, dest, getattr(exc, "reason", exc), again) from None
+    if got.announced is not None and got.received < got.announced:  # http.client ends early, without IncompleteRead
+        raise got.broke_off(spec, "the connection closed early", again)
     if digest.hexdigest() != spec.sha256:
         raise ModelError(
-            f"the download of {spec.url} ({received} bytes) has SHA-256 {digest.hexdigest()}, expected {spec.sha256}"
-            f" ({spec.size_bytes} bytes): it is corrupt or was changed upstream and was discarded; run"
+            f"the download of {spec.url} ({got.received} bytes) has SHA-256 {digest.hexdigest()}, expected"
+            f" {spec.sha256} ({spec.size_bytes} bytes): it is corrupt or was changed upstream and was discarded; run"
             f" `{again}` again, and if it keeps failing do not use that file"
         )
 

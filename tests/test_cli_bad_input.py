@@ -176,6 +176,18 @@ def test_a_view_whose_only_output_is_its_last_frame_still_says_the_disk_is_full(
     assert last.startswith("listener: cannot write the output (No space left on device)"), result.stderr
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_behind_the_output_is_said_with_what_to_do(tmp_path: Path) -> None:
+    """`listener check-config x > report.txt` on a full SD card: the one line names the cause and the fix."""
+    cfg = tmp_path / "listener.toml"
+    cfg.write_text(CONFIG)
+    with Path("/dev/full").open("w") as full:
+        result = listener_cli("check-config", str(cfg), stdout=full.fileno())
+    assert one_line(result) == (
+        "listener: cannot write the output (No space left on device): free space where it goes, or send it elsewhere\n"
+    )
+
+
 def test_a_view_whose_reader_went_away_ends_quietly() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # as `| head -1` does once it has its line
@@ -184,6 +196,9 @@ def test_a_view_whose_reader_went_away_ends_quietly() -> None:
     finally:
         os.close(write_end)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr  # rich's own answer was exit 1
+    # the run stops there, its stages flushed, rather than running on with nobody watching (a live array's
+    # run would never end): the view's console hands the broken pipe on instead of swallowing it
+    assert "output closed at" in result.stderr and "flushing the stages before stopping" in result.stderr, result.stderr
 
 
 def test_a_reader_gone_ends_the_printing_not_the_work_after_it(tmp_path: Path) -> None:

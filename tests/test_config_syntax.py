@@ -77,6 +77,25 @@ def test_a_typical_mistake_names_its_line_and_the_fix(tmp_path: Path, text: str,
     assert "(at line" in message  # the parser's own words stay, for what the hint does not cover
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # above the first table: the key belongs to none, so its value says what was meant
+        (
+            'preset = generic\n[array]\ndevice = "hw:1"\n',
+            'line 1, preset = generic: put text in double quotes: preset = "generic"',
+        ),
+        # under a misspelt table, which the schema does not know
+        ("[mqt]\nenabled = True\n", "line 2, enabled = True: write true or false in lower case: enabled = true"),
+        ("[partys]\nrep_azimuth_deg = 10 deg\n", "rep_azimuth_deg = 10 deg: write a plain number"),
+    ],
+)
+def test_a_mistake_outside_any_known_table_still_gets_its_line_and_fix(tmp_path: Path, text: str, said: str) -> None:
+    """A line no [table] of the schema holds (before the first header, or under a misspelt one) has no type to go
+    by: it is answered from its value, like a misspelt key, not with a crash or the parser's words alone."""
+    assert said in syntax_error(tmp_path, text)
+
+
 @pytest.mark.parametrize("line", ["password = hunter2secret", "creds = { password = hunter2secret }"])
 def test_a_password_typed_into_the_file_is_not_echoed(tmp_path: Path, line: str) -> None:
     message = syntax_error(tmp_path, f"[mqtt]\n{line}\n")

@@ -4,6 +4,7 @@ the real vosk loader, the installed CLI in a process of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from listener.service.doctor import report as doctor_report
 from tests import alsa_device
 from tests.alsa_device import TestDevice
 from tests.doctor_config import config
+from tests.forked import said_in_child
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
 
 alsa_config = alsa_device.alsa_config  # fixtures
@@ -58,6 +60,38 @@ def test_without_an_installed_config_the_first_line_says_built_in_defaults(
     assert listener.config.config_file(None) is None
     doctor_report.report(config(tmp_path), None, as_json=False)
     assert capsys.readouterr().out.splitlines()[0] == f"ok    config     built-in defaults (no {missing})"
+
+
+NOBODY = 65534  # an account with no say over the test's folders, as an installer's own is over /etc/listener
+
+
+def test_an_installed_config_this_account_may_not_reach_is_named_not_swapped_for_the_defaults(
+    locked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`listener doctor` by an account that may not enter the installed config's folder: that file is said to be
+    unreadable, with the fix, and the exit code is 2; doctor does not fall back on the built-in defaults, whose
+    checks would pass or fail on settings the device does not run with."""
+    installed = locked / "listener.toml"
+    installed.write_text('[array]\ndevice = "gone"\n')  # root may: the folder's mode 000 stops others
+    monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", installed)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+
+    def as_nobody() -> None:
+        if os.geteuid() == 0:  # root enters any folder: become an account that may not
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+
+    def doctor() -> str:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["doctor"])
+        return f"{code} {err.getvalue()}"
+
+    assert said_in_child(doctor, as_nobody) == (
+        f"2 listener: config file {installed} cannot be read (Permission denied): check the permissions of the file"
+        " and of the folders above it\n"
+    )
 
 
 def test_json_is_one_document_with_every_check_and_the_same_exit_code(

@@ -217,3 +217,14 @@ def test_view_state_says_paused_like_the_lights_when_a_fault_comes_during_a_paus
     assert figures.mode == "fault: broker unreachable for 300 s"
     figures.update(DeviceState(t_s=8.0, mode=DeviceMode.LISTENING, detail="", cause="broker"))
     assert figures.mode == "listening"
+
+
+def test_listener_run_view_on_a_terminal_draws_the_live_panel_not_log_lines() -> None:
+    """`listener run --view` in a terminal: the command watches its stdout for failed writes, and what it watches
+    still answers as the terminal it is, so the panel is redrawn in place rather than printed as a log's lines."""
+    terminal = Terminal()
+    result = listener_cli("run", "--input", str(SAMPLE), "--fast", "--view", stdout=terminal.screen.fileno())
+    shown = terminal.shown()
+    assert result.returncode == 0, result.stderr
+    assert "\x1b[1A" in shown and "s of audio" in shown[shown.rindex("╭") :], shown  # redrawn in place
+    assert "interruption by the" not in shown and "dominating (rolling share" not in shown, shown  # no log lines

@@ -7,6 +7,7 @@ truth 60 %) without a warning, doctor said ok, and calibrate refused: "nothing t
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +120,42 @@ def test_three_times_as_often_and_three_seconds_of_speech_are_enough() -> None:
     both = ChannelCheck(0, 1, 5.0, 0.4, 0.6, 0.9, 0.9)  # the customer's mic leads more, but not 3 times as often
     assert both.verdict == "unclear"
     assert "(rep_channel 0 leads in 40 % of 5.0 s of speech, customer_channel 1 in 60 %)" in both.message()
+
+
+def test_too_little_speech_to_tell_the_mics_apart_is_said_and_not_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recording with under FULL_CONFIDENCE_S of the rep's speech, even one that leads on the rep's mic: which
+    mic is whose is not judged from it, said with how much was heard, and --write leaves the file alone."""
+    wav = write_rep_alone(tmp_path, -12.0)
+    samples, rate_hz = sf.read(wav)
+    sf.write(wav, samples[: int(2.0 * rate_hz)], rate_hz, subtype="PCM_16")  # 0.4 s of pause, then 1.6 s of the rep
+    code, text, _ = _calibrate(tmp_path, wav)
+    out = capsys.readouterr().out
+    assert code == 0 and text == CONFIG, out
+    heard = re.search(
+        r"^only ([0-9.]+) s of speech heard \(calibrate needs 3 s\), so which mic is the rep's is not "
+        r"known; the rep should talk alone",
+        out,
+        re.MULTILINE,
+    )
+    assert heard is not None and 0.5 < float(heard.group(1)) < FULL_CONFIDENCE_S, out
+    assert "right way round" not in out, out
+    assert _calibrate(tmp_path, wav, "--write")[:2] == (2, CONFIG)
+    assert f"not written: only {heard.group(1)} s of speech heard" in capsys.readouterr().err
+
+
+def test_without_write_an_unplugged_mic_is_said_as_the_finding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A measuring run (no --write) over an unplugged customer mic prints why nothing is judged, as its finding,
+    and changes nothing; no verdict on which mic is whose is printed beside it."""
+    wav = write_rep_alone(tmp_path, -12.0)
+    samples, rate_hz = sf.read(wav)
+    samples[:, 1] = np.random.default_rng(3).normal(0, 10 ** (-70 / 20), samples.shape[0])  # hiss alone
+    sf.write(wav, samples, rate_hz, subtype="PCM_16")
+    code, text, _ = _calibrate(tmp_path, wav)
+    out = capsys.readouterr().out
+    assert code == 0 and text == CONFIG, out
+    assert out.startswith("customer_channel 1 hears no voice while the rep talks"), out
+    assert "plug it in, then calibrate again" in out and "right way round" not in out and "swapped" not in out

@@ -78,7 +78,9 @@ def test_a_brief_shout_is_not_taken_for_the_customer(
     assert angle_apart_deg(stored.customer_azimuth_deg, REP_DEG + 180.0) <= 10.0, out
 
 
-@pytest.mark.parametrize("seconds", [0.05, 0.2, 0.39])  # under the 0.41 s a frame's voice reach spans
+@pytest.mark.parametrize(
+    "seconds", [0.005, 0.05, 0.2, 0.39]
+)  # under the 0.41 s a frame's voice reach spans (0.005: under one frame)
 def test_a_clip_shorter_than_the_voice_reach_is_too_little_speech_not_a_traceback(
     seconds: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

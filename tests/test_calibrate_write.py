@@ -74,6 +74,30 @@ def test_the_written_file_is_on_the_disk_under_its_name_before_a_power_cut(
     assert len(synced) == 1
 
 
+PARTIES_NOT_A_TABLE = {  # [parties] as TOML also allows it, with no [parties] line for the edit to find
+    "inline table": "parties = { rep_azimuth_deg = 0.0, customer_azimuth_deg = 180.0 }\n",
+    "dotted keys": "parties.rep_azimuth_deg = 0.0\nparties.customer_azimuth_deg = 180.0\n",
+}
+
+
+@pytest.mark.parametrize("form", PARTIES_NOT_A_TABLE)
+def test_parties_written_without_a_table_line_is_left_alone_with_the_values_to_set_by_hand(
+    two_talkers: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    """The edit adds a [parties] table where it finds no [parties] line, which TOML refuses beside the inline
+    table or the dotted keys: the file is not written, and the one line gives the measured values to set."""
+    text = PARTIES_NOT_A_TABLE[form] + '[array]\npreset = "respeaker-4mic"\n'
+    path = tmp_path / "listener.toml"
+    path.write_text(text)
+    assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 2
+    out, err = capsys.readouterr()
+    found = printed(out)
+    assert err.startswith(f"listener: {path}: the edited file would not be valid TOML ("), err
+    by_hand = f"set rep_azimuth_deg = {found['rep']:.1f} and customer_azimuth_deg = {found['customer']:.1f}"
+    assert err.endswith(f"); {by_hand} in [parties] by hand\n") and err.count("\n") == 1, err
+    assert path.read_text() == text
+
+
 def test_write_needs_a_config_file(two_talkers: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # no installed config either (tests/conftest.py's no_installed_config)
     assert main(["calibrate", "--input", str(two_talkers), "--write"]) == 2

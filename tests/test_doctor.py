@@ -14,6 +14,7 @@ from listener.config import Config
 from listener.errors import OutputError
 from listener.outputs import gpio
 from listener.service import doctor
+from listener.service.doctor.mqtt import OWN_ID
 from listener.service.instance import InstanceLock
 from tests import alsa_device, asr_audio
 from tests.alsa_device import TestDevice
@@ -112,6 +113,22 @@ def test_a_broker_granting_rights_by_client_id_judges_doctor_as_the_service(
     assert running.status == "warn", running  # its own id refused: the service's rights are unknown, not wrong
     assert "client id of doctor's own" in running.detail
     assert "%c" in running.fix and f"publishes from client {DEVICE_ID}" in running.fix
+
+
+def test_home_assistant_discovery_granted_by_client_id_is_no_fault_while_the_service_holds_that_id(
+    tmp_path: Path,
+) -> None:
+    """Doctor beside a running service connects under an id of its own: a discovery publish refused to that id
+    says nothing of the service's, so it is a warning naming why, not the FAIL a refusal to the device id is."""
+    acl = "topic readwrite listener/#\npattern write homeassistant/device/%c/#\n"
+    with broker_with_acl(tmp_path / "broker", acl) as broker:
+        cfg = config(tmp_path, mqtt=broker.mqtt_config(protocol="5"))
+        with InstanceLock(Path(cfg.service.state_dir)):
+            running = doctor.check_mqtt(cfg)
+    assert running.status == "warn", running
+    assert f"one to homeassistant/device/{DEVICE_ID}/doctor (under the prefix" in running.detail, running
+    assert running.detail.endswith(f"was refused: Not authorized, {OWN_ID}"), running
+    assert f"publishes from client {DEVICE_ID}" in running.fix and "[mqtt] discovery = false" in running.fix
 
 
 def test_broker_tls_with_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -166,6 +166,36 @@ def test_the_zone_is_named_by_where_etc_localtime_links(tmp_path: Path, monkeypa
     assert doctor_clock.zone_name(link) == "Europe/London"
 
 
+@pytest.mark.parametrize("kind", ["copied", "absent"])
+def test_a_localtime_that_is_no_link_names_the_zone_by_its_abbreviation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """/etc/localtime copied in by hand (a plain file), or none at all: no zone path to read, so the clock line
+    names the zone by its abbreviation, as `date` shows it, instead of failing."""
+    monkeypatch.delenv("TZ", raising=False)
+    localtime = tmp_path / "localtime"
+    if kind == "copied":
+        localtime.write_bytes(b"TZif2")
+    assert doctor_clock.zone_name(localtime) == (datetime.now().astimezone().tzname() or "UTC")
+
+
+def test_a_timedatectl_that_cannot_be_run_is_a_warning_naming_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timedatectl on PATH that the kernel will not run (no #! line, a binary of another machine): the clock
+    line says synchronisation cannot be checked, with the reason, instead of doctor stopping on it."""
+    tool = tmp_path / "timedatectl"
+    tool.write_bytes(b"\x00\x01 not a program")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(doctor_clock, "now", lambda: datetime(2026, 12, 2, 16, 40, tzinfo=UTC))
+    check = doctor.check_clock(config(tmp_path))
+    assert check.status == "warn", check.line()
+    assert check.detail.startswith("reads 2026-12-02 16:40:00 UTC (local "), check.line()
+    assert "; synchronisation cannot be checked ([Errno 8] Exec format error: " in check.detail, check.line()
+    assert check.fix.startswith("compare it with a phone by eye"), check.line()
+
+
 @pytest.mark.parametrize("answer", ["no", "garbled"])
 def test_an_unsynchronised_or_unknown_clock_on_utc_also_says_how_to_set_the_zone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str

@@ -181,6 +181,24 @@ def test_a_spool_file_the_service_cannot_write_fails_naming_its_owner_and_the_ch
     assert doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True})).status in ("ok", "warn")
 
 
+def test_a_spool_file_of_a_user_with_no_account_here_is_named_by_its_number(tmp_path: Path) -> None:
+    """A spool copied from another card keeps its owner's number, which names no account here: doctor says
+    the number, with the chown that gives the file back, instead of failing on the lookup of a name."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: to give the spool file to a user id with no account")
+    stranger = next(uid for uid in range(54321, 60000) if uid not in {p.pw_uid for p in pwd.getpwall()})
+    state = tmp_path / "state"
+    state.mkdir()
+    path = state / "mqtt-spool.sqlite3"
+    path.write_bytes(b"")
+    os.chown(state, pwd.getpwnam("nobody").pw_uid, -1)  # the service user's folder
+    os.chown(path, stranger, -1)
+    check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == "FAIL", check.line()
+    assert check.detail == f"{path} belongs to {stranger}, not to nobody that owns {state} and runs the service: {LOST}"
+    assert check.fix == f"`sudo chown -R nobody: {state}`"
+
+
 def test_a_root_owned_pause_file_is_no_fault(tmp_path: Path) -> None:
     # the button only makes and removes `paused`, which the folder's owner may do to anyone's file
     state = tmp_path / "state"

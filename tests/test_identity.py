@@ -13,10 +13,11 @@ from listener.outputs.mqtt.identity import (
     DEVICE_ID_SALT,
     asr_model_version,
     default_device_id,
+    device_info,
     files_fingerprint,
     turn_model_version,
 )
-from listener.service.doctor import check_turn_model
+from listener.service.doctor import Check, check_turn_model
 from listener.transcription.models import model_path
 from listener.turns.spec import shipped_model_path, sidecar_path
 from tests.doctor_config import config
@@ -102,6 +103,15 @@ def test_the_turn_model_fingerprint_changes_with_its_sidecar_and_doctor_prints_i
     assert tuned is not None and tuned != shipped
     check = check_turn_model(cfg)
     assert check.status == "ok" and f"fingerprint {tuned}" in check.detail, check
+
+
+def test_a_device_with_the_turn_model_off_names_no_turn_model_and_doctor_says_the_heuristic_decides() -> None:
+    """[turn_model] enabled = false: the info topic must not name the shipped model's fingerprint (the model
+    file is still on the card, but it decides nothing), and doctor says which decider is used instead."""
+    off = parse_config({"turn_model": {"enabled": False}})
+    assert device_info(parse_config({})).turn_model is not None  # the shipped model, where it is on
+    assert device_info(off).turn_model is None
+    assert check_turn_model(off) == Check("turn model", "ok", "disabled: the heuristic decider is used")
 
 
 def test_a_models_fingerprint_is_the_same_in_every_release(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ Real parts: the spool's own SQLite file overwritten under it, the MQTT stage and
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -139,6 +140,24 @@ def test_a_database_of_another_shape_is_set_aside_and_a_fresh_spool_started(
     assert aside.name in warning and "state_dir" not in warning and "cannot be resent" not in warning
     with Spool(path, max_messages=10) as spool:  # and the fresh one is a sound spool
         assert spool.depth == 1 and spool.next_seq() == seq + 1
+
+
+def test_a_spool_set_aside_in_the_same_second_as_another_keeps_the_other(tmp_path: Path) -> None:
+    """A failing card can damage a fresh spool at once: the set-aside names carry the second only, and the
+    second file set aside in it must not be renamed over the first (the rename would replace it silently)."""
+    path = tmp_path / "state" / SPOOL_FILE
+    foreign = _foreign(path, "CREATE TABLE foo(x)")
+    now = dt.datetime.now(dt.UTC)
+    stamps = [(now + dt.timedelta(seconds=s)).strftime("%Y%m%dT%H%M%SZ") for s in range(3)]  # the open's second
+    earlier = {path.with_name(f"{SPOOL_FILE}.foreign-{stamp}"): stamp.encode() for stamp in stamps}
+    for name, data in earlier.items():  # set aside earlier in this second (or the next two)
+        name.write_bytes(data)
+    with Spool(path, max_messages=10) as spool:
+        assert spool.depth == 0
+    assert {name: name.read_bytes() for name in earlier} == earlier
+    (aside,) = set(path.parent.glob(f"{SPOOL_FILE}.foreign-*")) - set(earlier)
+    assert aside.name in {f"{SPOOL_FILE}.foreign-{stamp}-2" for stamp in stamps}, aside
+    assert aside.read_bytes() == foreign
 
 
 def test_a_spool_with_a_table_of_someone_elses_keeps_its_messages(tmp_path: Path) -> None:

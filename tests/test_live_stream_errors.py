@@ -6,6 +6,7 @@ Real PortAudio and ALSA as in test_live_outages.py.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pyaudio
 import pytest
@@ -24,11 +25,11 @@ alsa_config = alsa_device.alsa_config  # fixtures
 test_array = alsa_device.test_array
 
 
-def test_a_stream_portaudio_can_no_longer_ask_is_said_failed_and_reopened(
-    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The run's PortAudio is terminated under its open stream: asking whether the stream runs raises
-    OSError ("Stream not open"). That is a lost device with PortAudio's reason, not a crash of the reader."""
+def _first_stream_broken(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, breaking: Callable[[CaptureRun], None]
+) -> tuple[list[SourceState], list[str]]:
+    """A live source whose first capture run ``breaking`` breaks at 0.3 s of audio, read until it is back (its
+    clock continuous across the loss): its states and the messages it logged."""
     runs: list[CaptureRun] = []
     open_stream = live.LiveSource._open_stream
 
@@ -37,13 +38,12 @@ def test_a_stream_portaudio_can_no_longer_ask_is_said_failed_and_reopened(
         return open_stream(source, run)
 
     monkeypatch.setattr(live.LiveSource, "_open_stream", keep)
-
-    cut: list[bool] = []
+    broken: list[bool] = []
 
     def step(event: Event, events: list[Event]) -> bool:
-        if not cut and audio_s(events) >= 0.3:
-            runs[0].pa.terminate()  # closes the stream in PortAudio; the run still holds it
-            cut.append(True)
+        if not broken and audio_s(events) >= 0.3:
+            breaking(runs[0])
+            broken.append(True)
         return isinstance(event, SourceState) and event.available
 
     with (
@@ -51,14 +51,26 @@ def test_a_stream_portaudio_can_no_longer_ask_is_said_failed_and_reopened(
         LiveSource(live_config(reopen_interval_s=0.1)) as source,
     ):
         events = run_source(source, step, timeout_s=20.0)
+    assert_clock_continuous(events)
     states = [e for e in events if isinstance(e, SourceState)]
+    return states, [r.getMessage() for r in caplog.records]
+
+
+def test_a_stream_portaudio_can_no_longer_ask_is_said_failed_and_reopened(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run's PortAudio is terminated under its open stream: asking whether the stream runs raises
+    OSError ("Stream not open"). That is a lost device with PortAudio's reason, not a crash of the reader."""
+
+    def terminate(run: CaptureRun) -> None:
+        run.pa.terminate()  # closes the stream in PortAudio; the run still holds it
+
+    states, said = _first_stream_broken(monkeypatch, caplog, terminate)
     assert [s.available for s in states] == [False, True]
     assert states[0].detail == "the stream of 'listener_test_array' failed: Stream not open"
-    said = [r.getMessage() for r in caplog.records]
     assert (
         "audio input lost: the stream of 'listener_test_array' failed: Stream not open; reopening every 0.1 s" in said
     ), said
-    assert_clock_continuous(events)
 
 
 def test_a_stream_portaudio_stopped_is_said_stopped_and_reopened(
@@ -66,35 +78,15 @@ def test_a_stream_portaudio_stopped_is_said_stopped_and_reopened(
 ) -> None:
     """The capture stream stops running while still open (PortAudio ends a stream whose host side failed): the
     loss is said as the stream having stopped, at once, not as a silence of LOST_AFTER_S, and it is reopened."""
-    runs: list[CaptureRun] = []
-    open_stream = live.LiveSource._open_stream
 
-    def keep(source: LiveSource, run: CaptureRun) -> object:
-        runs.append(run)
-        return open_stream(source, run)
+    def stop(run: CaptureRun) -> None:
+        assert run.stream is not None
+        run.stream.stop_stream()  # PortAudio's own stop: the stream is no longer active
 
-    monkeypatch.setattr(live.LiveSource, "_open_stream", keep)
-
-    stopped: list[bool] = []
-
-    def step(event: Event, events: list[Event]) -> bool:
-        if not stopped and audio_s(events) >= 0.3:
-            assert runs[0].stream is not None
-            runs[0].stream.stop_stream()  # PortAudio's own stop: the stream is no longer active
-            stopped.append(True)
-        return isinstance(event, SourceState) and event.available
-
-    with (
-        caplog.at_level(logging.WARNING, logger=live.__name__),
-        LiveSource(live_config(reopen_interval_s=0.1)) as source,
-    ):
-        events = run_source(source, step, timeout_s=20.0)
-    states = [e for e in events if isinstance(e, SourceState)]
+    states, said = _first_stream_broken(monkeypatch, caplog, stop)
     assert [(s.available, s.detail) for s in states[:1]] == [(False, "the stream of 'listener_test_array' stopped")]
     assert states[-1].available and len(states) == 2
-    said = [r.getMessage() for r in caplog.records]
     assert "audio input lost: the stream of 'listener_test_array' stopped; reopening every 0.1 s" in said, said
-    assert_clock_continuous(events)
 
 
 class CloseRaises(pyaudio.PyAudio.Stream):  # type: ignore[misc]  # pyaudio has no type hints

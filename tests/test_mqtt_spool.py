@@ -325,31 +325,23 @@ def test_seq_handed_out_while_the_spool_could_not_be_written_is_not_handed_out_a
 
 
 @pytest.mark.parametrize("below", ["", "sub"])  # the state folder itself, or a folder above the spool's
-def test_a_state_dir_that_is_a_file_is_named_as_one(tmp_path: Path, below: str) -> None:
-    # mkdir said "[Errno 17] File exists", and the fix "check that service.state_dir exists" misled: it did
-    state = tmp_path / "state"
-    state.write_text("")
+@pytest.mark.parametrize("kind", ["file", "link to nothing"])
+def test_a_state_dir_that_is_a_file_or_a_link_to_nothing_is_named_as_one(tmp_path: Path, below: str, kind: str) -> None:
+    """mkdir said "[Errno 17] File exists", and the fix "check that service.state_dir exists" misled: something
+    does exist there, a file, or a link to a card's folder that is not mounted (or was deleted)."""
+    state, target = tmp_path / "state", tmp_path / "card" / "listener"
+    if kind == "file":
+        state.write_text("")
+    else:
+        state.symlink_to(target)
     spool = state / below / "mqtt-spool.sqlite3"
     with pytest.raises(OutputError) as err, Spool(spool, max_messages=10):
         pass
+    dangling = f"is a link to {target}, which does not exist: make that, or"
+    what = "is a file, not a folder:" if kind == "file" else dangling
     assert str(err.value) == (
-        f"MQTT spool {spool} cannot be made: {state} is a file, not a folder: point "
-        "[service] state_dir at a folder (the service's is /var/lib/listener)"
-    )
-
-
-@pytest.mark.parametrize("below", ["", "sub"])
-def test_a_state_dir_that_is_a_link_to_nothing_is_named_as_one(tmp_path: Path, below: str) -> None:
-    """A state folder linked to a card's folder that is not mounted (or was deleted): mkdir said "File exists",
-    and "check that service.state_dir exists" misled, since something does exist there."""
-    state = tmp_path / "state"
-    state.symlink_to(tmp_path / "card" / "listener")
-    spool = state / below / "mqtt-spool.sqlite3"
-    with pytest.raises(OutputError) as err, Spool(spool, max_messages=10):
-        pass
-    assert str(err.value) == (
-        f"MQTT spool {spool} cannot be made: {state} is a link to {tmp_path / 'card' / 'listener'}, which does not "
-        "exist: make that, or point [service] state_dir at a folder (the service's is /var/lib/listener)"
+        f"MQTT spool {spool} cannot be made: {state} {what} point [service] state_dir at a folder (the service's is "
+        "/var/lib/listener)"
     )
 
 

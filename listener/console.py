@@ -24,10 +24,17 @@ def degrade_encoding(*streams: TextIO | None) -> None:
                 stream.reconfigure(errors="backslashreplace")
 
 
+_OUTPUT_FIXES = {
+    errno.EBADF: "send it somewhere, e.g. > report.json (or > /dev/null)",
+    errno.ENOSPC: "free space where it goes, or send it elsewhere",
+    errno.EDQUOT: "free space where it goes (a quota), or send it elsewhere",
+    errno.EFBIG: "lift the shell's file size limit (ulimit -f), or send it elsewhere",
+    errno.EIO: "the disk failed the write: check `dmesg` for card errors, or send it elsewhere",
+}
+
+
 def output_fix(exc: OSError) -> str:
-    if exc.errno == errno.EBADF:
-        return "send it somewhere, e.g. > report.json (or > /dev/null)"
-    return "free space where it goes, or send it elsewhere"
+    return _OUTPUT_FIXES.get(exc.errno or 0, "send it elsewhere")
 
 
 class Stdout:

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -185,6 +186,26 @@ def test_a_full_disk_behind_the_output_is_said_with_what_to_do(tmp_path: Path) -
         result = listener_cli("check-config", str(cfg), stdout=full.fileno())
     assert one_line(result) == (
         "listener: cannot write the output (No space left on device): free space where it goes, or send it elsewhere\n"
+    )
+
+
+def test_an_output_past_the_shells_file_size_limit_is_not_called_a_full_disk(tmp_path: Path) -> None:
+    """`ulimit -f 1; listener analyze x.wav --json > report.json`: the write fails with "File too large" on a disk
+    with room, and "free space where it goes" was the fix given; the limit is the cause."""
+    report = tmp_path / "report.json"
+    with report.open("w") as out:
+        result = subprocess.run(
+            [sys.executable, "-m", "listener", "analyze", str(SAMPLE), "--json"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            env=ENV,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1024, resource.RLIM_INFINITY)),
+        )
+    assert one_line(result) == (
+        "listener: cannot write the output (File too large): lift the shell's file size limit (ulimit -f), or send"
+        " it elsewhere\n"
     )
 
 

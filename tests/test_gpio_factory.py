@@ -50,11 +50,27 @@ def test_the_mock_pin_class_gpiozero_is_told_of_is_respected(monkeypatch: pytest
     factory.close()
 
 
-def test_an_unknown_pin_factory_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("name", "fix"),
+    [
+        ("no-such-factory", "name one of gpiozero's: lgpio, rpigpio, pigpio, native, or set"),
+        ("lgpio", "install that pin library, or set"),  # not installed off a Pi
+        ("native", "use it on the board it is for, or set"),  # gpiozero's own: there, but no Pi here
+    ],
+)
+def test_a_pin_factory_the_environment_names_that_cannot_load_is_named_with_its_own_fix(
+    monkeypatch: pytest.MonkeyPatch, name: str, fix: str
+) -> None:
+    """ "install that pin library" was said of gpiozero's built-in native factory on a machine that is no Pi, and
+    of a misspelt name."""
+    if name != "no-such-factory" and _gpiozero_finds_gpio():
+        pytest.skip("a Pi: the pin libraries load here")
     monkeypatch.setattr(gpio, "_shared", None)
-    monkeypatch.setenv(gpio.ENV, "no-such-factory")
-    with pytest.raises(OutputError, match="GPIOZERO_PIN_FACTORY=no-such-factory"):
+    monkeypatch.setenv(gpio.ENV, name)
+    with pytest.raises(OutputError) as err:
         gpio.pin_factory()
+    assert str(err.value).startswith(f"GPIOZERO_PIN_FACTORY={name} cannot be loaded ("), err.value
+    assert str(err.value).endswith(f"): {fix} GPIOZERO_PIN_FACTORY=mock to simulate the pins"), err.value
 
 
 def test_without_gpio_the_pins_are_simulated_and_said_so_once(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gpiozero import Device
+from gpiozero.exc import BadPinFactory
 from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
@@ -55,10 +56,7 @@ def _make_factory() -> Factory:
             factory: Factory = Device._default_pin_factory()
     except Exception as exc:
         if name:
-            raise OutputError(
-                f"{ENV}={name} cannot be loaded ({exc}): install that pin library, "
-                f"or set {ENV}=mock to simulate the pins"
-            ) from exc
+            raise OutputError(f"{ENV}={name} cannot be loaded ({exc}): {_factory_fix(exc)}") from exc
         model = board_model()
         if model.startswith("Raspberry Pi"):  # dark LEDs on a counter would go unnoticed: say so and stop
             raise OutputError(f"no GPIO pin library works on this {model} ({exc}): {PI_GPIO_FIX}") from exc
@@ -70,6 +68,16 @@ def _make_factory() -> Factory:
         return mock_factory(ForgetfulPWMPin)
     log.info("GPIO through %s", type(factory).__name__)
     return factory
+
+
+def _factory_fix(exc: Exception) -> str:
+    simulate = f"or set {ENV}=mock to simulate the pins"
+    if isinstance(exc, BadPinFactory):  # a name gpiozero does not know (an ImportError too)
+        return f"name one of gpiozero's: lgpio, rpigpio, pigpio, native, {simulate}"
+    if isinstance(exc, ImportError):
+        return f"install that pin library, {simulate}"
+    # a library that is there but finds no GPIO (gpiozero's native one off a Pi) needs no installing
+    return f"use it on the board it is for, {simulate}"
 
 
 PI_GPIO_FIX = (
@@ -107,10 +115,6 @@ class ForgetfulPWMPin(MockPWMPin):  # type: ignore[misc]  # gpiozero has no type
     def clear_states(self) -> None:
         super().clear_states()
         self.states = deque(self.states, maxlen=self.HISTORY)
-
-
-def is_mock(factory: Factory) -> bool:
-    return isinstance(factory, MockFactory)
 
 
 def open_device(make: Callable[[], T], what: str, keys: str) -> T:

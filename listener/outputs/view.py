@@ -27,7 +27,6 @@ from listener.events import (
     Event,
     Interruption,
     Party,
-    RecalibrateRequested,
     SourceState,
     TalkTotals,
 )
@@ -58,7 +57,6 @@ class Figures:
     rep_share: float = 0.0
     dominating: bool = False
     interruptions: dict[Party, set[float]] = field(default_factory=lambda: {p: set() for p in Party})
-    recalibrations: int = 0
     condition: DeviceCondition = field(default_factory=DeviceCondition)
     stopped: bool = False  # the run is ending: the lights went dark, as a stopped service's do
 
@@ -92,8 +90,6 @@ class Figures:
             self.interruptions[event.by].add(event.onset_s)
         elif isinstance(event, DeviceState | SourceState):
             self.condition.update(event)
-        elif isinstance(event, RecalibrateRequested):
-            self.recalibrations += 1
 
 
 def dot(rgb: tuple[float, float, float]) -> Text:

@@ -41,10 +41,22 @@ def test_write_keeps_the_rest_of_the_file(
     assert not [p for p in tmp_path.iterdir() if p.name != "listener.toml"]  # no temporary file left
 
 
+@pytest.mark.parametrize("installed", ["absent", "a loop of links"])
 def test_a_file_other_than_the_services_is_written_without_a_restart_to_do(
-    two_talkers: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    two_talkers: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    installed: str,
 ) -> None:
-    # "restart the service" after writing a scratch file: the service does not read it
+    """ "restart the service" after writing a scratch file: the service does not read it. With the installed
+    config's path a loop of links, the file was written and a traceback followed (Python 3.11's resolve)."""
+    if installed == "a loop of links":
+        import listener.config
+
+        loop = tmp_path / "loop.toml"
+        loop.symlink_to(loop)
+        monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", loop)
     path = tmp_path / "scratch.toml"
     path.write_text(CONFIG_TEXT)
     assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 0

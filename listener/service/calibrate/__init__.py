@@ -256,5 +256,5 @@ def _installed() -> Path:
 def _is_installed(path: Path) -> bool:
     try:
         return path.resolve() == _installed().resolve()
-    except OSError:  # a loop of links: not the installed file, which provision.sh writes as a plain file
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13): not the installed file
         return False

@@ -173,12 +173,31 @@ def test_a_spool_file_the_service_cannot_write_fails_naming_its_owner_and_the_ch
     check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
     assert check.status == "FAIL", check.line()
     assert why in check.detail and "MQTT" in check.detail, check.detail
-    assert check.fix == f"`sudo chown -R {user}: {state}`"
+    chmod = "" if os.geteuid() == 0 else f" && sudo chmod -R u+rwX {state}"  # the owner is right: the mode is not
+    assert check.fix == f"`sudo chown -R {user}: {state}{chmod}`"
     if os.geteuid() == 0:
         os.chown(path, nobody, -1)
     else:
         path.chmod(0o644)
     assert doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True})).status in ("ok", "warn")
+
+
+def test_a_spool_file_the_right_owner_cannot_write_gets_a_fix_a_chown_alone_would_not_be(tmp_path: Path) -> None:
+    """The spool file already belongs to whoever runs the service, yet cannot be opened for writing: doctor's fix
+    was the chown that changes nothing. Immutable (root meets it too): chattr; a mode without write: the chmod."""
+    state = tmp_path / "state"
+    state.mkdir()
+    path = state / "mqtt-spool.sqlite3"
+    path.write_bytes(b"")
+    with refusing_writes(path):  # root: chattr +i; any other user: mode 0555
+        check = doctor.check_state_dir(config(tmp_path, mqtt={"enabled": True}))
+    assert check.status == "FAIL", check.line()
+    assert check.detail.startswith(f"{path} cannot be opened for writing ("), check.detail
+    if os.geteuid() == 0:
+        assert check.fix == f"it is marked immutable or append-only (lsattr): `sudo chattr -i -a {path}`"
+    else:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        assert check.fix == f"`sudo chown -R {user}: {state} && sudo chmod -R u+rwX {state}`"
 
 
 def test_a_spool_file_of_a_user_with_no_account_here_is_named_by_its_number(tmp_path: Path) -> None:

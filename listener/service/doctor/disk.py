@@ -169,31 +169,37 @@ def _spool_files_check(state: Path) -> Check | None:
         path = state / name
         if path.is_dir():  # no chown cures this: the service's own words and fix
             return fail("disk", f"{folder_problem(path)}: {LOST}", FOLDER_FIX)
+        chown = f"sudo chown -R {user}: {state}"
         try:
-            problem = _write_problem(path, owner)
+            problem, fix = _write_problem(path, owner, chown)
         except OSError as exc:  # a link to itself (a botched restore), a failing card: no chown cures it
             fix = f"remove it (`sudo rm {path}`): the service starts a fresh spool; {CARD_FIX}"
             return fail("disk", f"{path} cannot be read ({exc.strerror or exc}): {LOST}", fix)
         if problem:
-            return fail("disk", f"{path} {problem}: {LOST}", f"`sudo chown -R {user}: {state}`")
+            return fail("disk", f"{path} {problem}: {LOST}", fix)
     return None
 
 
-def _write_problem(path: Path, owner: int) -> str:
-    """Why the service could not write ``path`` in place, "" when it could; OSError when even stat() fails."""
+def _write_problem(path: Path, owner: int, chown: str) -> tuple[str, str]:
+    """Why the service could not write ``path`` in place and the fix, ("", "") when it could; OSError when even
+    stat() fails. ``chown``: the command that gives the state folder to the service user."""
     try:
         st = path.stat()
     except FileNotFoundError:
-        return ""  # made by the service when it needs it
+        return "", ""  # made by the service when it needs it
     if owner != 0 and st.st_uid != owner:
-        return (
-            f"belongs to {user_name(st.st_uid)}, not to {user_name(owner)} that owns {path.parent} and runs the service"
-        )
+        whose = f"not to {user_name(owner)} that owns {path.parent} and runs the service"
+        return f"belongs to {user_name(st.st_uid)}, {whose}", f"`{chown}`"
     try:
         os.close(os.open(path, os.O_RDWR))
     except OSError as exc:
-        return f"cannot be opened for writing ({exc.strerror or exc})"
-    return ""
+        fixes = {  # the owner is right already, or root meets it too: a chown alone cures neither
+            errno.EACCES: f"`{chown} && sudo chmod -R u+rwX {path.parent}`",
+            errno.EPERM: f"it is marked immutable or append-only (lsattr): `sudo chattr -i -a {path}`",
+            errno.EROFS: READ_ONLY_FIX,
+        }
+        return f"cannot be opened for writing ({exc.strerror or exc})", fixes.get(exc.errno or 0, f"`{chown}`")
+    return "", ""
 
 
 def _room_check(config: Config, existing: Path, state: Path, writable: bool, systemd_makes: bool) -> Check:

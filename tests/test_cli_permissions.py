@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from listener import cli
-from listener.errors import AS_SERVICE_USER
+from listener.errors import AS_SERVICE_USER, DENIED_FIX
 from tests.cli_run import CONFIG, ENV, SAMPLE, as_installer, one_line
 
 # --- paths that cannot be checked ----------------------------------------------------------------
@@ -158,9 +158,8 @@ def test_a_trained_turn_model_this_account_may_not_read_is_one_line_before_its_d
     config = tmp_path / "listener.toml"
     config.write_text(f"[turn_model]\npath = '{model}'\n")
     result = as_installer("analyze", str(SAMPLE), "--config", str(config))
-    one_line(
-        result, f"listener: turn model {model} is unreadable (Permission denied): check the permissions of the file"
-    )
+    # the same words as the model's own read (test_a_turn_model_this_account_may_not_read...), its service hint too
+    one_line(result, f"listener: turn model {model} cannot be read (Permission denied): {DENIED_FIX}")
     assert "damaged" not in result.stderr
 
 

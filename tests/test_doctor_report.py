@@ -17,6 +17,7 @@ import pytest
 
 import listener.config
 from listener.cli import main
+from listener.errors import DENIED_FIX
 from listener.service.doctor import report as doctor_report
 from tests import alsa_device
 from tests.alsa_device import TestDevice
@@ -88,9 +89,8 @@ def test_an_installed_config_this_account_may_not_reach_is_named_not_swapped_for
             code = main(["doctor"])
         return f"{code} {err.getvalue()}"
 
-    assert said_in_child(doctor, as_nobody) == (
-        f"2 listener: config file {installed} cannot be read (Permission denied): check the permissions of the file"
-        " and of the folders above it\n"
+    assert said_in_child(doctor, as_nobody) == (  # the service's other files' words: run it as the service user
+        f"2 listener: config file {installed} cannot be read (Permission denied): {DENIED_FIX}\n"
     )
 
 

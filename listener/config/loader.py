@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from listener.config.schema import Config
 from listener.config.text_checks import control_character
 from listener.config.toml_hints import looks_secret, syntax_hint
 from listener.errors import (
+    DENIED_FIX,
     ConfigError,
     ConfigFileError,
     ConfigFileMissingError,
@@ -44,6 +46,7 @@ T = TypeVar("T")
 # path such as /dev/zero or a log file passed by mistake is refused before it is read whole
 MAX_FILE_BYTES = 1024 * 1024
 PIPE_WAIT_S = 5.0  # a pipe given as the config file: how long its writer may take to start
+_DENIED = {errno.EACCES: DENIED_FIX}  # the config's permissions, and who should run the command
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -106,7 +109,8 @@ def read_text(path: Path) -> str:
         raise
     except OSError as exc:
         raise ConfigFileError(
-            f"config file {shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}"
+            # the installed one is root:listener 0640: the service user reads it where the installer may not
+            f"config file {shown} cannot be read {os_reason_and_fix(exc, 'check its permissions', _DENIED)}"
         ) from None
     return _text_of(raw, shown)
 

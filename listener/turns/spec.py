@@ -13,6 +13,7 @@ of range any field it reads (``SIDECAR_FIELDS``).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import itertools
 import json
@@ -26,7 +27,15 @@ from typing import Any, TypeGuard
 from listener.config import Config
 from listener.config.rules import rule_of
 from listener.config.schema import ActivityConfig
-from listener.errors import ConfigError, ModelError, ModelFileError, ModelMissingError, looked_at, os_reason_and_fix
+from listener.errors import (
+    DENIED_FIX,
+    ConfigError,
+    ModelError,
+    ModelFileError,
+    ModelMissingError,
+    looked_at,
+    os_reason_and_fix,
+)
 from listener.turns.derive import CONTINUE_WINDOW_S, RESUME_WITHIN_S
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 
@@ -183,7 +192,8 @@ def _check_digest(path: Path, side: Path, want: str) -> None:
     try:
         got = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
-        raise ModelFileError(f"turn model {path} is unreadable {os_reason_and_fix(exc, fix_for(path))}") from exc
+        reason = os_reason_and_fix(exc, fix_for(path), {errno.EACCES: DENIED_FIX})  # as read_model says it
+        raise ModelFileError(f"turn model {path} cannot be read {reason}") from exc
     if got != want.lower():
         raise ModelError(
             f"turn model {path} is damaged: its SHA-256 is {got}, not the {want} its sidecar {side} records "

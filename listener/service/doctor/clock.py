@@ -103,8 +103,9 @@ def _synchronised(reading: datetime, by_eye: str) -> Check:
     except subprocess.TimeoutExpired:
         why = f"timedatectl gave no answer within {CLOCK_TIMEOUT_S:g} s"
         return warn("clock", f"reads {clock_reads(reading)}; synchronisation cannot be checked ({why})", by_eye)
-    except OSError as exc:
-        return warn("clock", f"reads {clock_reads(reading)}; synchronisation cannot be checked ({exc})", by_eye)
+    except OSError as exc:  # a timedatectl that is no program (a broken copy): its name and the reason, once
+        why = f"{tool} cannot be run: {exc.strerror or exc}"
+        return warn("clock", f"reads {clock_reads(reading)}; synchronisation cannot be checked ({why})", by_eye)
     value = result.stdout.strip()
     if result.returncode != 0 or value not in ("yes", "no"):
         # the first line says why ("System has not been booted with systemd…"); later ones are its consequences

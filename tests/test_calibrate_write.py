@@ -96,17 +96,20 @@ PARTIES_NOT_A_TABLE = {  # [parties] as TOML also allows it, with no [parties] l
 def test_parties_written_without_a_table_line_is_left_alone_with_the_values_to_set_by_hand(
     two_talkers: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str
 ) -> None:
-    """The edit adds a [parties] table where it finds no [parties] line, which TOML refuses beside the inline
-    table or the dotted keys: the file is not written, and the one line gives the measured values to set."""
+    """The edit would add a [parties] table where it finds no [parties] line, which TOML refuses beside the inline
+    table or the dotted keys: the file is not written, and the one line says why (it said "the edited file would
+    not be valid TOML (Cannot declare ('parties',) twice (at line 5 ...", a line of no file the user has) and gives
+    the measured values to set."""
     text = PARTIES_NOT_A_TABLE[form] + '[array]\npreset = "respeaker-4mic"\n'
     path = tmp_path / "listener.toml"
     path.write_text(text)
     assert main(["calibrate", "--config", str(path), "--input", str(two_talkers), "--write"]) == 2
     out, err = capsys.readouterr()
     found = printed(out)
-    assert err.startswith(f"listener: {path}: the edited file would not be valid TOML ("), err
+    assert err.startswith(f"listener: {path}: [parties] is written as an inline table or dotted keys ("), err
     by_hand = f"set rep_azimuth_deg = {found['rep']:.1f} and customer_azimuth_deg = {found['customer']:.1f}"
-    assert err.endswith(f"); {by_hand} in [parties] by hand\n") and err.count("\n") == 1, err
+    assert err.endswith(f"which calibrate does not edit; {by_hand} in [parties] by hand\n"), err
+    assert err.count("\n") == 1, err
     assert path.read_text() == text
 
 

@@ -47,6 +47,11 @@ def _write_keys(path: Path, values: dict[str, float | int], by_hand: str) -> Non
     bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
     # bytes, not read_text: "\r\n" line endings stay as they are; a file converted twice loses its second mark
     text = raw.decode("utf-8").lstrip("\ufeff")
+    if "parties" in original and "parties" not in table_headers(text.splitlines(keepends=True)):
+        raise CalibrationError(
+            f"{shown_path(path)}: [parties] is written as an inline table or dotted keys (parties.KEY = ...), which"
+            f" calibrate does not edit; {by_hand}"
+        )
     new_text = edit_parties(text, values)
     _validate(path, original, new_text, values, by_hand)
     was = target.stat()

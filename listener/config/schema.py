@@ -292,8 +292,8 @@ class LedsConfig:
     fade_s: float = field(0.8, "soft transition between steady lights, audio seconds", min=0.0, max=5.0)
     red_after_s: float = field(
         45.0,
-        "seconds of rep talk since amber first showed after which it turns red (while the rep talks or has "
-        "stopped 5 s ago or less)",
+        "seconds of rep talk since amber showed (counted afresh after a pause, a fault or a quiet spell) after "
+        "which it turns red (while the rep talks or has stopped 5 s ago or less)",
         min=0.0,
         max=3600.0,
     )

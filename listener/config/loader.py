@@ -109,7 +109,7 @@ def read_text(path: Path) -> str:
         raise
     except OSError as exc:
         raise ConfigFileError(
-            # the installed one is root:listener 0640: the service user reads it where the installer may not
+            # a config made readable to the service user alone (root:listener 0640): as its other files say
             f"config file {shown} cannot be read {os_reason_and_fix(exc, 'check its permissions', _DENIED)}"
         ) from None
     return _text_of(raw, shown)

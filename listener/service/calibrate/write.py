@@ -181,8 +181,9 @@ def _replace_atomically(path: Path, was: os.stat_result, data: bytes, by_hand: s
 
 
 def _keep_owner(fd: int, path: Path, was: os.stat_result, by_hand: str) -> None:
-    # The new file belongs to whoever runs calibrate (root under sudo); the service may read the
-    # config only through its group (root:listener 0640), so the owner and group must carry over.
+    # The new file belongs to whoever runs calibrate (root under sudo); a config the service may read
+    # only through its group (root:listener 0640, where an operator closed provision.sh's 0644) would
+    # become unreadable to it, so the owner and group must carry over.
     now = os.fstat(fd)
     if (now.st_uid, now.st_gid) == (was.st_uid, was.st_gid):
         return

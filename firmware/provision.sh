@@ -81,6 +81,7 @@ UNFINISHED="" # what the device still lacks (the array's driver) after an otherw
 FORCE_CONFIG=0
 CONFIG_FILE=""
 CONFIG_CALIBRATED=0 # the installed config differs from --config only in what calibrate set
+CONFIG_LAYOUT_ONLY=0 # ... and not even there: only in comments or spacing
 CHANGES=0
 BOOT_CHANGED=0 # changes ensure_audio_files made to the boot config (a reboot is due) and the udev rules
 UDEV_CHANGED=0

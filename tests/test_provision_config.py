@@ -332,3 +332,27 @@ def test_a_config_that_transcribes_without_the_model_fails_the_run_until_it_is_t
     (pi_root / model.lstrip("/") / "am").mkdir(parents=True)
     (pi_root / model.lstrip("/") / "am" / "final.mdl").write_bytes(b"\0")
     provision(pi_root, "--config", str(fleet), *FILES_ONLY)
+
+
+def test_a_config_that_differs_only_in_comments_is_kept_as_such_not_as_calibrated(
+    pi_root: Path, tmp_path: Path
+) -> None:
+    """The installed file with a comment added (or the fleet file's comments edited): it was said to differ
+    "only in the calibrated [parties] azimuths", sending the installer after a calibration that never happened.
+    A fleet file over an uncalibrated device was refused offering to copy "the installed calibration
+    (rep_azimuth_deg = 0.0, ...)": the fleet's own values, no measurement."""
+    fleet = tmp_path / "counter-3.toml"
+    fleet.write_text('[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n[mqtt]\nhost = "192.0.2.10"\n')
+    provision(pi_root, "--config", str(fleet), *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+    installed.write_text("# counter 3, by the window\n" + installed.read_text())
+    again = provision(pi_root, "--config", str(fleet), *FILES_ONLY)
+    kept = f"kept: /etc/listener/listener.toml, whose settings are those of --config {fleet} (only its comments or"
+    assert kept in again.stdout and "calibrated" not in again.stdout, again.stdout
+    assert again.stdout.rstrip().endswith("no changes"), again.stdout
+
+    moved = tmp_path / "counter-3-new.toml"
+    moved.write_text(fleet.read_text().replace("192.0.2.10", "192.0.2.20"))
+    refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
+    assert refused.returncode == 2 and "in mqtt.host, not only in the calibrated" in refused.stderr, refused.stderr
+    assert "copy the installed calibration" not in refused.stderr, refused.stderr

@@ -110,7 +110,9 @@ nothing was changed: put the password in $CONF_DIR/secrets.env (LISTENER_MQTT_PA
 
 # What a run that keeps the installed listener.toml says about it.
 kept_config_note() {
-	if ((CONFIG_CALIBRATED)); then
+	if ((CONFIG_LAYOUT_ONLY)); then
+		say "kept: $CONF_DIR/listener.toml, whose settings are those of --config $CONFIG_FILE (only its comments or spacing differ, and stay as installed)"
+	elif ((CONFIG_CALIBRATED)); then
 		say "kept: $CONF_DIR/listener.toml, which differs from --config $CONFIG_FILE only in the calibrated [parties] azimuths or lapel mics' order"
 	elif [[ -n $CONFIG_FILE ]]; then
 		say "kept: $CONF_DIR/listener.toml (the same as --config $CONFIG_FILE)" # any other was refused above

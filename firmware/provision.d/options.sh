@@ -249,6 +249,7 @@ check_config_replacement() {
 	# swaps the two lapel mics' channels
 	if differs=$(config_differences "$CONFIG_FILE" "$installed"); then
 		CONFIG_CALIBRATED=1
+		[[ $differs != layout ]] || CONFIG_LAYOUT_ONLY=1
 		return 0
 	fi
 	# the keys, never their values: a fleet file's may be credentials' names, and the line stays short
@@ -312,12 +313,18 @@ swapped = channels(new) == channels(installed) and any(
 if swapped:
     calibrated |= {f"parties.{key}" for key in CHANNELS}
 differ = sorted(k for k in new.keys() | installed.keys() if k not in calibrated and new.get(k) != installed.get(k))
+# a calibration is what calibrate changed: a value the fleet file gives too is no measurement to copy
+changed = [
+    k for k in CALIBRATED + CHANNELS
+    if f"parties.{k}" in installed and installed[f"parties.{k}"] != new.get(f"parties.{k}")
+]
 if not differ:
+    print("calibrated" if changed else "layout")  # layout: the same settings, other comments or spacing
     sys.exit(0)
 shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more keys" if len(differ) > 8 else "")
 print(shown)
-copy = CALIBRATED + (CHANNELS if swapped else ())
-print(", ".join(f"{k} = {installed[f'parties.{k}']}" for k in copy if f"parties.{k}" in installed))
+copy = [k for k in CALIBRATED + (CHANNELS if swapped else ()) if k in changed]
+print(", ".join(f"{k} = {installed[f'parties.{k}']}" for k in copy))
 sys.exit(1)
 PY
 }

@@ -98,7 +98,7 @@ Provision Raspberry Pi OS Bookworm for the listener service.
   --dry-run             print every change, write nothing
   --preset NAME         respeaker-4mic (default), respeaker-2mic-v1, respeaker-2mic-v2,
                         respeaker-6mic or respeaker-usb-v2
-  --source PATH         checkout or wheel to pip-install (default: $REPO_DIR)
+  --source PATH         checkout, wheel or sdist to pip-install (default: $REPO_DIR)
   --vosk-model en-small install $VOSK_EN_SMALL_NAME and enable on-device ASR
   --vosk-url URL        another model zip (with --vosk-sha256), e.g. a local mirror; its one
                         top-level folder is installed in $MODELS_DIR

@@ -140,4 +140,34 @@ def test_a_retained_topic_whose_publish_failed_is_sent_at_the_next_step_not_the_
         wait_until(lambda: link.sent, 5.0)
         assert link.sent == [("x/state", b'{"mode":"listening"}')]
         assert link.connects == 1  # no reconnect brought it
-    assert [r.getMessage() for r in caplog.records] == ["MQTT drain step failed; retrying"]
+    assert [r.getMessage() for r in caplog.records] == ["MQTT retained topic x/state failed; retrying"]
+
+
+def test_a_retained_topic_that_keeps_failing_holds_up_neither_the_others_nor_the_spool(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retained payload whose building keeps raising was re-marked and retried first at every step, before the
+    spool: no event or metrics message went out while it failed. It is tried twice (once more at the next
+    step), then left to the next connect; the topics after it and the spooled messages go out."""
+    link = _HeldLink()
+    builds: list[int] = []
+
+    def broken() -> bytes:
+        builds.append(1)
+        raise RuntimeError("the spool's counter cannot be read")
+
+    spool = Spool(tmp_path / SPOOL_FILE, max_messages=100)
+    with caplog.at_level(logging.ERROR), spool, _publisher(spool, link) as publisher:
+        publisher.set_retained("x/info", build=broken)
+        publisher.set_retained("x/state", b"{}")
+        _put(spool, publisher, 1, 2, 3)
+        wait_until(lambda: link.numbers() == [1, 2, 3], 5.0)
+        assert link.numbers() == [1, 2, 3]
+        assert ("x/state", b"{}") in link.sent
+        wait_until(lambda: len(builds) > 2, 1.0)  # a third try would come within this
+        assert len(builds) == 2
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "MQTT retained topic x/info failed; retrying",
+        "MQTT retained topic x/info failed; sent at the next connect",
+    ]

@@ -44,6 +44,7 @@ class Retained:
     dirty: bool = True
     again_when_drained: bool = False
     built_with_backlog: bool = False
+    failed: bool = False  # its last publish raised: tried once more, then left to the next connect
 
 
 class Publisher(Managed):
@@ -158,19 +159,29 @@ class Publisher(Managed):
             except Exception:  # a failing publish must not end the thread that keeps metrics flowing
                 log.exception("MQTT drain step failed; retrying")
                 with self._cond:
-                    for _, slot in retained:  # not handed to paho: the next step sends them, not the next connect
+                    for _, slot in retained:  # not tried (the acks failed first): the next step sends them
                         slot.dirty = True
                 time.sleep(RETRY_PAUSE_S)
 
     def _publish_retained(self, retained: list[tuple[str, Retained]]) -> None:
-        """Hand each to paho in turn, taking it off ``retained`` once paho has it."""
+        """Hand each to paho in turn, taking it off ``retained`` once tried. One that fails is tried again at the
+        next step, once: a topic that keeps failing must not hold up the others or the spool behind it."""
         while retained:
-            topic, slot = retained[0]
-            slot.built_with_backlog = slot.again_when_drained and self.spool.depth > 0
-            payload = slot.build() if slot.build is not None else slot.payload
-            if payload is not None:
-                self._sent_retained(topic, self.link.publish(topic, payload, qos=1, retain=True))
-            retained.pop(0)
+            topic, slot = retained.pop(0)
+            try:
+                slot.built_with_backlog = slot.again_when_drained and self.spool.depth > 0
+                payload = slot.build() if slot.build is not None else slot.payload
+                if payload is not None:
+                    self._sent_retained(topic, self.link.publish(topic, payload, qos=1, retain=True))
+            except Exception:
+                again = not slot.failed
+                log.exception(
+                    "MQTT retained topic %s failed; %s", topic, "retrying" if again else "sent at the next connect"
+                )
+                with self._cond:
+                    slot.failed, slot.dirty = again, slot.dirty or again
+                continue
+            slot.failed = False
 
     def _ready(self) -> bool:
         connected = self.link.connected

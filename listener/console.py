@@ -29,7 +29,8 @@ _OUTPUT_FIXES = {
     errno.ENOSPC: "free space where it goes, or send it elsewhere",
     errno.EDQUOT: "free space where it goes (a quota), or send it elsewhere",
     errno.EFBIG: "lift the shell's file size limit (ulimit -f), or send it elsewhere",
-    errno.EIO: "the disk failed the write: check `dmesg` for card errors, or send it elsewhere",
+    # a failing card, or a terminal whose connection went away (a dropped SSH session)
+    errno.EIO: "the device behind it failed the write (a card: check `dmesg`), or send it elsewhere",
 }
 
 

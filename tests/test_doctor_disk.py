@@ -311,6 +311,16 @@ def test_a_state_dir_linked_to_a_folder_that_is_not_there_fails(tmp_path: Path) 
     assert check.fix.startswith("make that folder (mount its card), or point [service] state_dir at a folder")
 
 
+def test_a_state_dir_that_is_a_loop_of_links_is_said_to_be_one(tmp_path: Path) -> None:
+    """ "A link to state, which does not exist: make that folder" cannot be done: the link is in the way."""
+    state = tmp_path / "state"
+    state.symlink_to(state)
+    check = doctor.check_state_dir(config(tmp_path))
+    assert check.status == "FAIL", check.line()
+    assert check.detail == f"{state} is a loop of links ({state} -> {state}), so {state} cannot be created"
+    assert check.fix.startswith("replace it with a folder, or point [service] state_dir at a folder")
+
+
 def test_a_state_folder_the_installed_unit_does_not_let_the_service_write_warns(
     tmp_path: Path, unit_state_dir: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 
 import pytest
 from gpiozero import PWMLED, Button, Device
@@ -71,6 +72,30 @@ def test_a_pin_factory_the_environment_names_that_cannot_load_is_named_with_its_
         gpio.pin_factory()
     assert str(err.value).startswith(f"GPIOZERO_PIN_FACTORY={name} cannot be loaded ("), err.value
     assert str(err.value).endswith(f"): {fix} GPIOZERO_PIN_FACTORY=mock to simulate the pins"), err.value
+
+
+def test_a_pin_factory_that_loads_but_fails_on_a_pi_points_at_access_not_at_the_board(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a Raspberry Pi a loaded library that cannot open the GPIO (a user outside group gpio, pigpio without
+    its daemon) was told to "use it on the board it is for": the board it is on."""
+    monkeypatch.setattr(gpio, "_shared", None)
+    monkeypatch.setattr(gpio, "board_model", lambda: "Raspberry Pi 4 Model B Rev 1.4")
+    monkeypatch.setattr(Device, "_default_pin_factory", _raises(RuntimeError("can not open gpiochip")))
+    monkeypatch.setenv(gpio.ENV, "lgpio")
+    with pytest.raises(OutputError) as err:
+        gpio.pin_factory()
+    assert str(err.value) == (
+        "GPIOZERO_PIN_FACTORY=lgpio cannot be loaded (can not open gpiochip): check that the service's user is in "
+        "group gpio (pigpio: that pigpiod runs), or set GPIOZERO_PIN_FACTORY=mock to simulate the pins"
+    )
+
+
+def _raises(exc: Exception) -> Callable[[], object]:
+    def factory() -> object:
+        raise exc
+
+    return factory
 
 
 def test_without_gpio_the_pins_are_simulated_and_said_so_once(

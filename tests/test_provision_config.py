@@ -356,3 +356,23 @@ def test_a_config_that_differs_only_in_comments_is_kept_as_such_not_as_calibrate
     refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
     assert refused.returncode == 2 and "in mqtt.host, not only in the calibrated" in refused.stderr, refused.stderr
     assert "copy the installed calibration" not in refused.stderr, refused.stderr
+
+
+def test_azimuths_the_fleet_file_sets_and_the_installed_one_lacks_are_no_mere_layout(
+    pi_root: Path, tmp_path: Path
+) -> None:
+    """The installed config has no [parties] (the listener's defaults, 0 and 180 deg), the fleet file measured
+    ones: the settings differ, so it is not "only its comments or spacing" (the device runs other directions),
+    and the template's default directions are never offered as a calibration to copy."""
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[mqtt]\nhost = "192.0.2.10"\n')
+    provision(pi_root, "--config", str(plain), *FILES_ONLY)
+    measured = tmp_path / "measured.toml"
+    measured.write_text(plain.read_text() + "[parties]\nrep_azimuth_deg = 90.0\ncustomer_azimuth_deg = 270.0\n")
+    again = provision(pi_root, "--config", str(measured), *FILES_ONLY)
+    assert "only its comments or spacing" not in again.stdout, again.stdout
+    assert "only in the calibrated [parties] azimuths" in again.stdout, again.stdout
+    moved = tmp_path / "moved.toml"
+    moved.write_text(plain.read_text().replace("192.0.2.10", "192.0.2.20"))
+    refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
+    assert refused.returncode == 2 and "copy the installed calibration" not in refused.stderr, refused.stderr

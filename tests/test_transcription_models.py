@@ -285,7 +285,7 @@ def _answering(head_and_body: bytes, ending: str) -> tuple[socket.socket, str]:
     ("ending", "why"),
     [
         ("close", "the connection closed early"),  # http.client's read returns b"", no IncompleteRead
-        ("reset", "[Errno 104] Connection reset by peer"),
+        ("reset", "Connection reset by peer"),
         ("stall", "timed out"),
     ],
 )

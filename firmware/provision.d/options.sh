@@ -313,17 +313,18 @@ swapped = channels(new) == channels(installed) and any(
 if swapped:
     calibrated |= {f"parties.{key}" for key in CHANNELS}
 differ = sorted(k for k in new.keys() | installed.keys() if k not in calibrated and new.get(k) != installed.get(k))
-# a calibration is what calibrate changed: a value the fleet file gives too is no measurement to copy
-changed = [
-    k for k in CALIBRATED + CHANNELS
-    if f"parties.{k}" in installed and installed[f"parties.{k}"] != new.get(f"parties.{k}")
-]
+# a calibration is what calibrate changed: a value the fleet file gives too (or the listener's default, which
+# the template writes) is no measurement to copy; one the installed file lacks is a difference all the same
+DEFAULTS = {"rep_azimuth_deg": 0.0, "customer_azimuth_deg": 180.0}
+def value(doc, key):
+    return doc.get(f"parties.{key}", DEFAULTS.get(key))
+changed = [k for k in CALIBRATED + CHANNELS if value(installed, k) != value(new, k)]
 if not differ:
     print("calibrated" if changed else "layout")  # layout: the same settings, other comments or spacing
     sys.exit(0)
 shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more keys" if len(differ) > 8 else "")
 print(shown)
-copy = [k for k in CALIBRATED + (CHANNELS if swapped else ()) if k in changed]
+copy = [k for k in CALIBRATED + (CHANNELS if swapped else ()) if k in changed and f"parties.{k}" in installed]
 print(", ".join(f"{k} = {installed[f'parties.{k}']}" for k in copy))
 sys.exit(1)
 PY

@@ -76,6 +76,8 @@ def _factory_fix(exc: Exception) -> str:
         return f"name one of gpiozero's: lgpio, rpigpio, pigpio, native, {simulate}"
     if isinstance(exc, ImportError):
         return f"install that pin library, {simulate}"
+    if board_model().startswith("Raspberry Pi"):  # loaded, and failing on its own board: access, or its daemon
+        return f"check that the service's user is in group gpio (pigpio: that pigpiod runs), {simulate}"
     # a library that is there but finds no GPIO (gpiozero's native one off a Pi) needs no installing
     return f"use it on the board it is for, {simulate}"
 

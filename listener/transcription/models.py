@@ -225,7 +225,7 @@ def _download(
         ) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         if got.answered:  # reset or stalled mid-body (flaky Wi-Fi): online, and worth another try
-            raise got.broke_off(spec, str(exc), again) from None
+            raise got.broke_off(spec, getattr(exc, "strerror", None) or str(exc), again) from None
         raise _unreachable(spec, dest, getattr(exc, "reason", exc), again) from None
     if got.announced is not None and got.received < got.announced:  # http.client ends early, without IncompleteRead
         raise got.broke_off(spec, "the connection closed early", again)

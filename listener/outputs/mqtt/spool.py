@@ -35,7 +35,7 @@ from typing import TypeVar
 from listener.errors import SERVICE_STATE_DIR, NotOpenError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
-from listener.outputs.mqtt.spool_access import access_problem, is_access_error, storage_problem
+from listener.outputs.mqtt.spool_access import access_problem, broken_link, is_access_error, storage_problem
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_schema import SCHEMA, insert, keyed, migrate_topics
 from listener.outputs.mqtt.spool_warnings import say_again, unkeyed_warning, unwritable_warning
@@ -391,7 +391,8 @@ def _in_the_way(folder: Path) -> str | None:
         with contextlib.suppress(OSError):  # a folder this user may not enter: is_file() raises there
             if place.is_file():
                 return f"{place} is a file, not a folder: {_POINT_ELSEWHERE}"
-            if place.is_symlink() and not place.exists():
-                target = place.readlink()
-                return f"{place} is a link to {target}, which does not exist: make that, or {_POINT_ELSEWHERE}"
+            broken = broken_link(place)
+            if broken is not None:
+                what, cure = broken
+                return f"{what}: {cure}, or {_POINT_ELSEWHERE}"
     return None

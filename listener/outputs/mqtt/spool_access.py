@@ -6,6 +6,7 @@ Shared by the spool (at start and while running) and ``listener doctor``, so bot
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pwd
 import sqlite3
@@ -54,6 +55,18 @@ def storage_problem(exc: sqlite3.Error, folder: Path) -> str | None:
     if primary == _IO_ERROR:
         return f"the card failed a read or write: {READ_ONLY_FIX} (and see `df -h {folder}` for space)"
     return None
+
+
+def broken_link(place: Path) -> tuple[str, str] | None:
+    """What is wrong with ``place`` and its cure when it is a link that leads to no folder, else None."""
+    if not place.is_symlink() or place.exists():
+        return None
+    try:
+        place.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # making its target cannot cure a link that leads back to itself
+            return f"{place} is a loop of links ({place} -> {place.readlink()})", "replace it with a folder"
+    return f"{place} is a link to {place.readlink()}, which does not exist", "make that folder (mount its card)"
 
 
 def folder_problem(path: Path) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from listener.config import Config
 from listener.config.service_unit import SERVICE_UNIT_FILE, state_dir_problem, writable_folders
 from listener.errors import AS_SERVICE_USER, SERVICE_STATE_DIR
-from listener.outputs.mqtt.spool_access import FOLDER_FIX, READ_ONLY_FIX, folder_problem, user_name
+from listener.outputs.mqtt.spool_access import FOLDER_FIX, READ_ONLY_FIX, broken_link, folder_problem, user_name
 from listener.outputs.mqtt.spool_damage import ForeignSpool, aside_kind, find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
@@ -113,13 +113,11 @@ def _check_in(config: Config, state: Path, existing: Path) -> Check:
 
 def _place_check(state: Path, existing: Path) -> Check | None:
     """A FAIL where no owner or mode could make ``state`` a folder the service keeps files in."""
-    dangling = next((p for p in (state, *state.parents) if p.is_symlink() and not p.exists()), None)
-    if dangling is not None:  # a card's folder not mounted: "created at the first start" it is not
-        return fail(
-            "disk",
-            f"{dangling} is a link to {dangling.readlink()}, which does not exist, so {state} cannot be created",
-            f"make that folder (mount its card), or point [service] state_dir at a folder ({SERVICE_STATE_DIR})",
-        )
+    broken = next((b for b in map(broken_link, (state, *state.parents)) if b is not None), None)
+    if broken is not None:  # a card's folder not mounted: "created at the first start" it is not
+        what, cure = broken
+        elsewhere = f"or point [service] state_dir at a folder ({SERVICE_STATE_DIR})"
+        return fail("disk", f"{what}, so {state} cannot be created", f"{cure}, {elsewhere}")
     if existing == state and not state.is_dir():
         return fail(
             "disk", f"{state} is a file, not a folder", f"point [service] state_dir at a folder ({SERVICE_STATE_DIR})"

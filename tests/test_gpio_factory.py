@@ -16,6 +16,13 @@ from listener.errors import OutputError
 from listener.outputs import gpio
 
 
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No factory made yet in this process, and no pin class asked for: each test sets its own environment."""
+    monkeypatch.setattr(gpio, "_shared", None)
+    monkeypatch.delenv("GPIOZERO_MOCK_PIN_CLASS", raising=False)
+
+
 def _gpiozero_finds_gpio() -> bool:
     """Whether gpiozero's own default search loads a pin library on this machine (it does on a Pi)."""
     with warnings.catch_warnings():
@@ -31,8 +38,6 @@ def _gpiozero_finds_gpio() -> bool:
 def test_pin_factory_is_the_mock_when_the_environment_asks(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.delenv("GPIOZERO_MOCK_PIN_CLASS", raising=False)
-    monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.setenv(gpio.ENV, "mock")
     with caplog.at_level(logging.INFO, logger=gpio.__name__):
         factory = gpio.pin_factory()
@@ -43,7 +48,6 @@ def test_pin_factory_is_the_mock_when_the_environment_asks(
 
 def test_the_mock_pin_class_gpiozero_is_told_of_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
     """GPIOZERO_MOCK_PIN_CLASS (gpiozero's own variable) picks the simulated pins' class over the PWM default."""
-    monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.setenv(gpio.ENV, "mock")
     monkeypatch.setenv("GPIOZERO_MOCK_PIN_CLASS", "mockpin")
     factory = gpio.pin_factory()
@@ -66,7 +70,6 @@ def test_a_pin_factory_the_environment_names_that_cannot_load_is_named_with_its_
     of a misspelt name."""
     if name != "no-such-factory" and _gpiozero_finds_gpio():
         pytest.skip("a Pi: the pin libraries load here")
-    monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.setenv(gpio.ENV, name)
     with pytest.raises(OutputError) as err:
         gpio.pin_factory()
@@ -79,7 +82,6 @@ def test_a_pin_factory_that_loads_but_fails_on_a_pi_points_at_access_not_at_the_
 ) -> None:
     """On a Raspberry Pi a loaded library that cannot open the GPIO (a user outside group gpio, pigpio without
     its daemon) was told to "use it on the board it is for": the board it is on."""
-    monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.setattr(gpio, "board_model", lambda: "Raspberry Pi 4 Model B Rev 1.4")
     monkeypatch.setattr(Device, "_default_pin_factory", _raises(RuntimeError("can not open gpiochip")))
     monkeypatch.setenv(gpio.ENV, "lgpio")
@@ -102,8 +104,6 @@ def test_without_gpio_the_pins_are_simulated_and_said_so_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Neither the variable nor GPIO (this machine, or CI): simulated, PWM-capable, and said so, once."""
-    monkeypatch.delenv("GPIOZERO_MOCK_PIN_CLASS", raising=False)
-    monkeypatch.setattr(gpio, "_shared", None)
     monkeypatch.delenv(gpio.ENV, raising=False)
     with caplog.at_level(logging.INFO, logger=gpio.__name__):
         factory = gpio.pin_factory()

@@ -7,6 +7,8 @@ plugin here is tests/alsa_card.c's card, loaded from its .so as alsa-lib loads a
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 from pathlib import Path
 
@@ -105,3 +107,13 @@ def test_the_outage_memory_bench_counts_attempts_and_names_the_plugins_held(
         attempts = int(re.search(r"attempts (\d+) in \d+ s after a 0.5 s warm-up", out)[1])  # type: ignore[index]
         assert 2 <= attempts <= 12, out  # 0.1 s apart over about 1 s, on a loaded machine too
         assert re.search(r"RSS [\d.]+ -> [\d.]+ MiB: -?[\d.]+ KiB per attempt", out), out
+
+
+def test_a_mapped_file_whose_name_is_not_utf8_does_not_stop_the_plugin_scan(tmp_path: Path) -> None:
+    """/proc/self/maps was decoded strictly: one mapped file named in Latin-1 (a recording, a model folder)
+    raised UnicodeDecodeError outside the reopen loop's guard, ending a service that waited for its array."""
+    named = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.bin"))
+    named.write_bytes(b"\0" * 4096)
+    with named.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ):
+        assert b"caf\xe9" in Path("/proc/self/maps").read_bytes()  # the name the scan meets
+        assert isinstance(loaded_plugins(), set)

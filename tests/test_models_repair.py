@@ -8,6 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import pwd
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +20,7 @@ import pytest
 
 from listener.errors import ModelError
 from listener.transcription.models import STAMP, VoskModelSpec, fetch, installed_problem
+from tests.forked import said_in_child
 
 NAME = "vosk-model-tiny-test"
 MEMBERS = {f"{NAME}/am/final.mdl": b"acoustic model" * 100, f"{NAME}/conf/model.conf": b"--beam=10\n"}
@@ -90,3 +95,27 @@ def test_a_model_copied_by_hand_has_no_stamp_and_is_kept(tmp_path: Path) -> None
     assert installed_problem(spec, model) is None
     assert fetch(spec, tmp_path / "models") == model
     assert (model / "am" / "final.mdl").read_bytes() == b"someone's own build"
+
+
+def test_a_model_file_this_account_may_not_read_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """The check of each file against the stamp read it unguarded: a file the account may not read (or a card
+    failing under it) ended `models fetch` in a traceback and doctor's check in "report this as a bug"."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: to become an account the file refuses")
+    spec, _ = served(tmp_path)
+    dest = Path(tempfile.mkdtemp(prefix="listener-models-"))  # tmp_path's folders refuse other accounts
+    try:
+        dest.chmod(0o755)
+        model = fetch(spec, dest)
+        (model / "am" / "final.mdl").chmod(0o600)
+        nobody = pwd.getpwnam("nobody").pw_uid
+
+        def become() -> None:
+            os.setgroups([])
+            os.setgid(nobody)
+            os.setuid(nobody)
+
+        said = said_in_child(lambda: str(installed_problem(spec, model)), become)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+    assert said == "am/final.mdl cannot be read (Permission denied)"

@@ -7,6 +7,8 @@ The service may not write that file, but a lock needs no write access: the guard
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -134,3 +136,40 @@ def test_a_state_dir_that_cannot_be_made_runs_without_the_lock_and_says_nothing_
     assert [r.levelno for r in caplog.records] == [logging.DEBUG, logging.DEBUG], caplog.text
     assert f"no instance lock at {state / LOCK_FILE} (Not a directory)" in caplog.records[0].getMessage()
     assert held(state) is None  # whether a listener runs there cannot be told, not "none does"
+
+
+def test_a_full_card_costs_the_lock_only_its_pid_not_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lock file is there from an earlier run (closed to 0 bytes); writing the pid into it on a full card
+    raised ENOSPC, a traceback at every start with nothing naming the disk. The lock holds, and it is said."""
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)  # os.write of this process, for the test's few lines
+    with caplog.at_level(logging.WARNING), InstanceLock(tmp_path):
+        assert held(tmp_path)
+        with pytest.raises(AlreadyRunningError):
+            InstanceLock(tmp_path).open()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"cannot write this run's pid into {tmp_path / LOCK_FILE} (No space left on device)"
+    ]
+
+
+def test_a_state_dir_that_takes_no_locks_runs_unlocked_not_refused_as_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A state_dir on NFS without lockd: flock says ENOLCK. It was "another listener already runs" with exit 2,
+    which the unit does not restart: the service stayed down, told to stop a listener that did not exist."""
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level(logging.WARNING), InstanceLock(tmp_path):
+        pass
+    assert [r.getMessage() for r in caplog.records] == [
+        f"cannot lock {tmp_path / LOCK_FILE} (No locks available): a second listener on this state_dir would not be "
+        "refused"
+    ]

@@ -6,12 +6,16 @@ model: the tests never reach the internet.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.server
 import io
+import os
 import socket
+import ssl
 import struct
 import threading
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -305,3 +309,38 @@ def test_a_download_cut_off_mid_body_is_said_to_have_broken_off_not_offline_or_c
         " `listener models fetch en-small` again"
     )
     assert leftovers(tmp_path / "models") == []
+
+
+class _BreakingBody(io.BytesIO):
+    """The body urlopen hands back, its network failing after the first bytes: what a TLS record garbled on the
+    way (ssl.SSLError) or a route gone (ENETDOWN) raise from inside the read."""
+
+    def __init__(self, body: bytes, failure: OSError) -> None:
+        super().__init__(body)
+        self.length: int | None = len(body)
+        self.failure = failure
+
+    def read1(self, size: int | None = -1) -> bytes:
+        if self.tell() >= 100:
+            raise self.failure
+        return super().read1(100)
+
+
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [
+        (ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed"), "decryption failed"),
+        (OSError(errno.ENETDOWN, os.strerror(errno.ENETDOWN)), "Network is down"),
+    ],
+)
+def test_a_network_failure_inside_the_body_is_a_broken_download_not_an_unwritable_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: OSError, why: str
+) -> None:
+    """An OSError other than a reset or a timeout, raised while the body is read, reached fetch's handler for
+    the disk: "cannot write the model into ...: pass --dir with a writable folder", for a folder that was fine."""
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: _BreakingBody(GOOD, failure))
+    url = "https://models.example/m.zip"
+    with pytest.raises(ModelError) as err:
+        fetch(spec_for(url, GOOD), tmp_path / "models")
+    assert str(err.value).startswith(f"the download of {url} broke off after 100 of {len(GOOD)} bytes ("), err.value
+    assert why in str(err.value) and "writable" not in str(err.value), err.value

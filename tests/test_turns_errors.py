@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from listener.cli import main
 from listener.config import SHIPPED_TURN_MODEL_FRAME_MS, geometry, parse_config
 from listener.errors import ConfigError, ModelError
 from listener.service import doctor
@@ -22,6 +23,7 @@ from listener.turns import activity_stage
 from listener.turns.features import FRAMES_PER_STEP, N_FEATURES
 from listener.turns.onnx_model import OnnxTurnModel
 from listener.turns.spec import CONFIGURED_FIX, FIX, fix_for, load_spec, shipped_model_path, sidecar_path
+from tests.cli_run import SAMPLE
 from tests.conftest import TurnModelOpener
 from tests.doctor_config import config as doctor_config
 from tests.turn_graphs import step_graph
@@ -117,6 +119,18 @@ def test_sidecar_that_does_not_match_the_graph_is_refused(tmp_path: Path) -> Non
     sidecar_path(path).write_text(json.dumps(doc))
     with pytest.raises(ModelError, match="does not match its sidecar"):
         OnnxTurnModel(parse_config({}), path).open()
+
+
+def test_an_onnxruntime_that_cannot_be_imported_is_one_line_with_the_way_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A broken or partial install: the import inside the model's opening was a traceback at the service's start
+    (doctor: "report this as a bug"). One line, exit 2, naming reinstalling and the heuristic decider."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what a missing package makes the import meet
+    assert main(["analyze", str(SAMPLE)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("listener: onnxruntime cannot be imported (") and err.count("\n") == 1, err
+    assert err.endswith("or set [turn_model] enabled = false\n"), err
 
 
 def test_disabled_model_uses_the_heuristic_even_without_a_file(tmp_path: Path) -> None:
@@ -236,6 +250,8 @@ DAMAGED_SIDECARS = [
     (lambda d: d["output"]["thresholds"].update(resume=None), "output.thresholds.resume", "null", "a number"),
     (lambda d: d["output"]["thresholds"].update(pause=0.4), "output.thresholds.pause", "0.4", "one of shift"),
     (_set("input", "n_features", True), "input.n_features", "true", "43, what this listener computes"),
+    # past any float: math.isfinite raised OverflowError, a traceback at the start
+    (_set("output", "vad_on", 10**400), "output.vad_on", "1" + "0" * 56 + "...", "a number from 0 to 1"),
 ]
 
 

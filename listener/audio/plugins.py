@@ -30,7 +30,7 @@ PLUGIN = re.compile(r"\s(/\S*/libasound_module_[^/\s]+\.so)$", re.MULTILINE)
 def loaded_plugins() -> set[str]:
     """Paths of the ALSA plugin libraries mapped into this process now."""
     try:
-        return set(PLUGIN.findall(MAPS.read_text()))
+        return set(PLUGIN.findall(MAPS.read_text(errors="replace")))  # another mapped file's name may not be UTF-8
     except OSError:  # no /proc (a container without it): nothing is held, as before
         return set()
 

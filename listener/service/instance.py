@@ -9,6 +9,7 @@ service runs, say) is refused at start instead, naming the one that runs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -38,7 +39,15 @@ class InstanceLock(Managed):
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):  # a file system without locks (NFS without lockd)
+                os.close(fd)
+                log.warning(
+                    "cannot lock %s (%s): a second listener on this state_dir would not be refused",
+                    self.path,
+                    exc.strerror or exc,
+                )
+                return
             holder = _holder(fd)
             os.close(fd)
             raise AlreadyRunningError(
@@ -46,9 +55,16 @@ class InstanceLock(Managed):
                 "(`sudo systemctl stop listener` for the service), or give this run its own state_dir"
             ) from None
         if writable:
+            self._write_pid(fd)
+        self._fd = fd
+
+    def _write_pid(self, fd: int) -> None:
+        """Our pid in the lock file, for a second run's refusal to name; a full disk costs only that name."""
+        try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+        except OSError as exc:  # the lock is held all the same; the spool says what a full disk costs
+            log.warning("cannot write this run's pid into %s (%s)", self.path, exc.strerror or exc)
 
     def _open_file(self) -> tuple[int | None, bool]:
         """The lock file's descriptor and whether it can take our pid; (None, False) without one."""

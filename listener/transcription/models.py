@@ -27,6 +27,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from listener.clock import TIME_FIX, judged_by_clock, refused_by_its_dates
 from listener.config import Config
@@ -140,7 +141,11 @@ def installed_problem(spec: VoskModelSpec, target: Path) -> str | None:
         path = target / name
         if not path.is_file():
             return f"{name} is missing"
-        if file_sha256(path) != digest:
+        try:
+            changed = file_sha256(path) != digest
+        except OSError as exc:  # a failing card, or a file this account may not read: what fetch replaces
+            return f"{name} cannot be read ({exc.strerror or exc})"
+        if changed:
             return f"{name} has changed since it was unpacked"
     return ""
 
@@ -209,7 +214,7 @@ def _download(
     try:
         with urllib.request.urlopen(spec.url, timeout=timeout_s) as response, out.open("wb") as fh:
             got.answered, got.announced = True, getattr(response, "length", None)  # none for a file: URL
-            while chunk := response.read1(CHUNK_BYTES):  # what has come: a break names the bytes before it
+            while chunk := _read(response, got, spec, again):
                 fh.write(chunk)
                 digest.update(chunk)
                 got.received += len(chunk)
@@ -235,6 +240,17 @@ def _download(
             f" {spec.sha256} ({spec.size_bytes} bytes): it is corrupt or was changed upstream and was discarded; run"
             f" `{again}` again, and if it keeps failing do not use that file"
         )
+
+
+def _read(response: Any, got: _Transfer, spec: VoskModelSpec, again: str) -> bytes:
+    """The body's next bytes, what has come (a break names the bytes before it). Any OSError here is the
+    network's (a TLS record garbled, the route gone), told apart from the write's, which fetch says of the disk."""
+    try:
+        return bytes(response.read1(CHUNK_BYTES))
+    except (http.client.HTTPException, TimeoutError, ConnectionError):
+        raise  # said by _download, with the bytes a broken chunk held
+    except OSError as exc:
+        raise got.broke_off(spec, exc.strerror or str(exc), again) from None
 
 
 def _unreachable(spec: VoskModelSpec, dest: Path, reason: object, again: str) -> ModelError:

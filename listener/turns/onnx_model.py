@@ -67,7 +67,13 @@ def read_model(spec: ModelSpec) -> bytes:
 def open_session(spec: ModelSpec, threads: int = 1, model: bytes | None = None) -> Session:
     """An onnxruntime session for ``spec.path`` (``model``: its bytes, when read already), checked against the
     sidecar; ModelError otherwise."""
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # a broken or partial install: one line, not a traceback at the service's start
+        raise ModelError(
+            f"onnxruntime cannot be imported ({exc}): reinstall the listener's packages (scripts/setup, or "
+            "firmware/provision.sh on a device), or set [turn_model] enabled = false"
+        ) from None
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

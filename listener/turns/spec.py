@@ -354,6 +354,8 @@ def _validated(doc: dict[str, object], path: Path, side: Path) -> dict[str, Any]
             continue
         try:
             values[name] = check(holder[key])
+        except OverflowError:  # a JSON integer past any float: math.isfinite cannot even look at it
+            raise _refusal(path, side, name, _allowed(check), holder[key]) from None
         except _RefusedError as bad:
             inner = holder[key][bad.key] if bad.key else holder[key]
             raise _refusal(path, side, f"{name}.{bad.key}" if bad.key else name, str(bad), inner) from None

@@ -140,6 +140,32 @@ def test_a_typo_elsewhere_in_the_config_still_lets_the_lights_go_dark(
     assert named in said[0]  # what no longer loads is named
 
 
+@pytest.mark.parametrize(
+    "top", ["note = " + "1" * 5000, "note = " + "[" * 2000 + "]" * 2000], ids=["long number", "deep nesting"]
+)
+def test_a_value_past_tomls_limits_above_the_leds_still_lets_the_lights_go_dark(
+    shared: MockFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture, top: str
+) -> None:
+    """tomllib's own limits (a number of over 4300 digits, arrays nested past Python's stack) raise ValueError and
+    RecursionError, not TOMLDecodeError: leds-off, the unit's ExecStopPost, ended in a traceback with the lights lit."""
+    names = LIGHTS["rgb"]
+    left_driven(shared, names, 1)
+    config = tmp_path / "listener.toml"
+    config.write_text(f'{top}\n[leds]\npreset = "rgb"\n')
+    assert main(["leds-off", "--config", str(config)]) == 0
+    assert released_dark(shared, names, off=0)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 1 and "switching the LEDs off by [leds] alone" in said[0], said
+
+
+def test_a_value_past_tomls_limits_in_the_leds_table_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert leds_off(tmp_path, "x = " + "1" * 5000) == 2  # which pins the service drove cannot be known
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "[leds] table is not valid TOML for the listener" in err, err
+
+
 def test_a_misspelt_password_elsewhere_is_not_logged_to_the_journal(
     shared: MockFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

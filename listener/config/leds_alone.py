@@ -71,7 +71,13 @@ def _table(headed: list[tuple[str, str | None]], name: str, path: Path) -> dict[
         raise ConfigSyntaxError(
             f"config file {shown_path(path)}: its [{name}] table is not valid TOML: {syntax_hint(text, str(exc))}"
         ) from None
-    with contextlib.suppress(tomllib.TOMLDecodeError):  # the top of the file is another part: skipped if broken
+    except (ValueError, RecursionError):  # tomllib's own limits: a number of thousands of digits, deep nesting
+        raise ConfigSyntaxError(
+            f"config file {shown_path(path)}: its [{name}] table is not valid TOML for the listener: a number is "
+            "thousands of digits long, or arrays are nested hundreds of levels deep"
+        ) from None
+    # the top of the file is another part: skipped if broken, or past tomllib's limits
+    with contextlib.suppress(tomllib.TOMLDecodeError, ValueError, RecursionError):
         dotted = tomllib.loads("\n".join(root)).get(name)
         table = {**dotted, **table} if isinstance(dotted, dict) else table
     return table

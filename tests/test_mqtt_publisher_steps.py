@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -171,3 +172,33 @@ def test_a_retained_topic_that_keeps_failing_holds_up_neither_the_others_nor_the
         "MQTT retained topic x/info failed; retrying",
         "MQTT retained topic x/info failed; sent at the next connect",
     ]
+
+
+def test_rows_acknowledged_while_the_card_refused_their_delete_are_deleted_at_the_next_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The acknowledgements were taken off paho's list and the in-flight table before the delete ran: a delete the
+    card refused once left those rows stored for ever (spool_depth never back to 0, every stop waiting out its
+    drain, the messages sent again at the next start)."""
+    link = _HeldLink()
+    spool = Spool(tmp_path / SPOOL_FILE, max_messages=100)
+    failures = [sqlite3.OperationalError("disk I/O error")]
+    delete = spool.delete
+
+    def flaky(ids: list[int]) -> None:
+        if failures:
+            raise failures.pop()
+        delete(ids)
+
+    monkeypatch.setattr(spool, "delete", flaky)
+    with caplog.at_level(logging.ERROR), spool, _publisher(spool, link) as publisher:
+        _put(spool, publisher, 1, 2)
+        wait_until(lambda: link.numbers() == [1, 2], 5.0)
+        link.ack(1)
+        link.ack(2)
+        wait_until(lambda: not failures and "MQTT drain step failed" in caplog.text, 5.0)
+        _put(spool, publisher, 3)  # the next step, as the next event or metrics message brings it
+        wait_until(lambda: link.numbers() == [1, 2, 3], 5.0)
+        link.ack(3)
+        wait_until(lambda: spool.depth == 0, 5.0)
+        assert spool.depth == 0 and link.numbers() == [1, 2, 3]  # none sent twice

@@ -61,6 +61,7 @@ class Publisher(Managed):
         self._retained: dict[str, Retained] = {}
         self._inflight: dict[int, tuple[int, str]] = {}  # paho mid -> spool row id, and its topic's leaf
         self._sent_through = 0  # highest spool row id handed to paho by this process
+        self._undeleted: list[int] = []  # rows acknowledged whose delete failed (a card failing a write)
         self._more = True  # the spool may hold rows beyond _sent_through
         self._puts = 0  # spooled() calls, so a put racing a short read is not missed
         self._tokens = 1.0
@@ -284,10 +285,14 @@ class Publisher(Managed):
         )
 
     def _delete(self, rows: list[int]) -> None:
-        """Delete sent rows; the spool emptied by it marks the retained topics built with a backlog."""
+        """Delete sent rows, and those a failed delete left; the spool emptied by it marks the retained topics
+        built with a backlog."""
+        rows = self._undeleted + rows
         if not rows:
             return
+        self._undeleted = rows  # acknowledged, never sent again by this process: deleted at the next step
         self.spool.delete(rows)
+        self._undeleted = []
         if self.spool.depth > 0:
             return
         with self._cond:

@@ -128,9 +128,11 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     return {"ca": folder / "ca.crt", "server": folder / "server.crt", "server_key": folder / "server.key"}
 
 
-def client_certificate(certs: Path, name: str) -> tuple[Path, Path]:
-    """A client certificate and its key for mutual TLS, signed by the CA of ``make_certificates(certs)``."""
-    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+def client_certificate(certs: Path, name: str, passphrase: str = "") -> tuple[Path, Path]:
+    """A client certificate and its key for mutual TLS, signed by the CA of ``make_certificates(certs)``; the key
+    encrypted with ``passphrase`` when one is given."""
+    protect = ["-passout", f"pass:{passphrase}"] if passphrase else ["-nodes"]
+    _run("openssl", "req", "-newkey", "rsa:2048", *protect, "-subj", f"/CN={name}",
          "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=certs)  # fmt: skip
     _run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-days", "2",
          "-out", f"{name}.crt", cwd=certs)  # fmt: skip

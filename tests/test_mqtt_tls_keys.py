@@ -44,3 +44,14 @@ def test_the_client_certificate_is_presented_to_a_broker_that_requires_one(tmp_p
     with broker:
         presented = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5", **mutual)))
     assert presented.status == "ok", presented
+
+
+def test_a_client_key_protected_by_a_passphrase_is_named_and_never_prompted_for(tmp_path: Path) -> None:
+    """OpenSSL asked "Enter PEM pass phrase:" on the terminal (a start that waited for ever under a terminal,
+    three prompts in the journal under systemd), then the error blamed a certificate that was fine."""
+    broker = Mosquitto(tmp_path / "broker", tls=True)
+    cert, key = client_certificate(broker.folder / "certs", "counter-4", passphrase="secret")
+    mutual = {"cert_file": str(cert), "key_file": str(key)}
+    checked = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5", **mutual)))
+    assert checked.status == "FAIL", checked
+    assert f"mqtt.key_file {key} is protected by a passphrase, which a service cannot type" in checked.line(), checked

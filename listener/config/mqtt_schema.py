@@ -53,7 +53,9 @@ class MqttConfig:
     tls: bool = field(False, "connect over TLS")
     ca_file: str = field("", "CA bundle (PEM) that signed the broker's certificate; '' = system CAs", path=True)
     cert_file: str = field("", "client certificate (PEM) for mutual TLS; '' = none", path=True)
-    key_file: str = field("", "private key of cert_file (PEM)", path=True, allowed="set with cert_file, or neither")
+    key_file: str = field(
+        "", "private key of cert_file (PEM, without a passphrase)", path=True, allowed="set with cert_file, or neither"
+    )
     tls_insecure: bool = field(False, "skip the broker certificate's host name check (testing only)")
     username: str = field("", "'' = anonymous; the password comes from password_file or LISTENER_MQTT_PASSWORD")
     password_file: str = field(

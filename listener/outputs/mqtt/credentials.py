@@ -74,6 +74,9 @@ def _set_tls(client: paho.Client, cfg: MqttConfig) -> None:
             certfile=cfg.cert_file or None,
             keyfile=cfg.key_file or None,
             cert_reqs=ssl.CERT_REQUIRED,
+            # an encrypted key then fails, instead of OpenSSL asking for its passphrase on the terminal (and waiting
+            # there for ever at the service's start); a key without one ignores it
+            keyfile_password="",
         )
     except (OSError, ValueError, ssl.SSLError) as exc:
         raise OutputFileError(f"MQTT TLS files cannot be used ({exc}): {_which_tls_file(cfg)}") from None
@@ -90,9 +93,21 @@ def _which_tls_file(cfg: MqttConfig) -> str:
         except (OSError, ValueError, ssl.SSLError):
             return f"mqtt.ca_file {cfg.ca_file} is no PEM certificate: point it at the broker's CA certificate"
     if cfg.cert_file:
+        asked: list[bool] = []
+
+        def ask() -> str:  # called only for an encrypted key
+            asked.append(True)
+            return ""
+
         try:
-            context.load_cert_chain(cfg.cert_file, cfg.key_file or None)
+            context.load_cert_chain(cfg.cert_file, cfg.key_file or None, password=ask)
         except (OSError, ValueError, ssl.SSLError):
+            if asked:
+                return (
+                    f"mqtt.key_file {cfg.key_file or cfg.cert_file} is protected by a passphrase, which a service "
+                    "cannot type: store the key without one (`openssl pkey -in KEY -out KEY.plain`), readable by the "
+                    "listener user alone, and point key_file at it"
+                )
             return (
                 f"mqtt.cert_file {cfg.cert_file} and key_file {cfg.key_file} are no PEM certificate and its key: "
                 "point them at this device's client certificate and the key it was made with"

@@ -102,3 +102,22 @@ def test_a_card_that_fails_the_spool_is_named_as_the_card_not_the_folder(
     sqlite error keeps the folder's advice."""
     told = storage_problem(error, tmp_path)
     assert told is None if said is None else told is not None and told.startswith(said.format(folder=tmp_path))
+
+
+@pytest.mark.parametrize("what", ["-wal is a folder", "-shm is a folder", "a link to nothing"])
+def test_a_folder_or_dead_link_where_a_spool_file_belongs_is_named_with_its_cure(tmp_path: Path, what: str) -> None:
+    """sqlite says "disk I/O error", "readonly database" or "unable to open" of these, and the advice followed
+    (the card; a chown; for root, `lsattr`): none of it cures a folder or a dead link in the file's place."""
+    path = tmp_path / "mqtt-spool.sqlite3"
+    if what == "a link to nothing":
+        path.symlink_to(tmp_path / "gone" / "mqtt-spool.sqlite3")
+        cure = f"{path} is a link to {tmp_path / 'gone' / 'mqtt-spool.sqlite3'}, which does not exist: remove the link"
+    else:
+        suffix = what.split(" ", 1)[0]
+        Path(f"{path}{suffix}").mkdir()
+        cure = f"{path}{suffix} is a folder, where the spool file belongs: remove it (or move it away)"
+    with pytest.raises(OutputError) as err, Spool(path, max_messages=10):
+        pass
+    told = str(err.value)
+    assert told.startswith(f"MQTT spool {path} cannot be opened (") and cure in told, told
+    assert "dmesg" not in told and "chown" not in told and "lsattr" not in told, told

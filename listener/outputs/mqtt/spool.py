@@ -21,7 +21,6 @@ them under its new name, not as a phantom of its old one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import sqlite3
@@ -32,10 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from listener.errors import SERVICE_STATE_DIR, NotOpenError, OutputFileError, os_reason_and_fix
+from listener.errors import NotOpenError, OutputFileError, os_reason_and_fix
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
-from listener.outputs.mqtt.spool_access import access_problem, broken_link, is_access_error, storage_problem
+from listener.outputs.mqtt.spool_access import (
+    access_problem,
+    in_place_problem,
+    in_the_way,
+    is_access_error,
+    storage_problem,
+)
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_schema import SCHEMA, insert, keyed, migrate_topics
 from listener.outputs.mqtt.spool_warnings import say_again, unkeyed_warning, unwritable_warning
@@ -48,7 +53,6 @@ LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connec
 Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
 
 _OPEN_FIX = "check that service.state_dir exists and is writable by the listener user"
-_POINT_ELSEWHERE = f"point [service] state_dir at a folder (the service's is {SERVICE_STATE_DIR})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +173,13 @@ class Spool(Managed):
         return not_keyed is None
 
     def _open_error(self, exc: Exception) -> OutputFileError:
+        in_place = in_place_problem(self.path)
+        if in_place is not None:  # whatever sqlite made of it (access, I/O): no chown or card cures this
+            return OutputFileError(f"MQTT spool {self.path} cannot be opened ({exc}): {in_place}")
         if isinstance(exc, sqlite3.Error) and is_access_error(exc):
             # said at start, before any message is taken in and then lost
             return OutputFileError(f"MQTT spool {self.path} cannot be written ({exc}): {access_problem(self.path)}")
-        blocking = _in_the_way(self.path.parent) if isinstance(exc, FileExistsError | NotADirectoryError) else None
+        blocking = in_the_way(self.path.parent) if isinstance(exc, FileExistsError | NotADirectoryError) else None
         if blocking is not None:  # mkdir's "File exists" reads as if the folder were there
             return OutputFileError(f"MQTT spool {self.path} cannot be made: {blocking}")
         if isinstance(exc, OSError):
@@ -382,17 +389,3 @@ class Spool(Managed):
             self._depth = max(0, self._depth - max(cursor.rowcount, 0))
             if self._depth == 0:  # the backlog sent: the next overflow is another outage's, news again
                 self._evicted.emptied()
-
-
-def _in_the_way(folder: Path) -> str | None:
-    """What stands where ``folder`` or a folder above it should be: a file, or a link to nothing (a card's
-    folder not mounted, a target deleted); None: nothing, or nothing that may be looked at."""
-    for place in (folder, *folder.parents):
-        with contextlib.suppress(OSError):  # a folder this user may not enter: is_file() raises there
-            if place.is_file():
-                return f"{place} is a file, not a folder: {_POINT_ELSEWHERE}"
-            broken = broken_link(place)
-            if broken is not None:
-                what, cure = broken
-                return f"{what}: {cure}, or {_POINT_ELSEWHERE}"
-    return None

@@ -82,9 +82,23 @@ def access_problem(path: Path) -> str:
         return not_looked_at(path, exc)
 
 
+def in_place_problem(path: Path) -> str | None:
+    """A folder or a link to nothing where the spool ``path`` or its -wal or -shm file belongs, and the fix:
+    sqlite says only "unable to open" or "disk I/O error" of them, and no chown or card cures it."""
+    for place in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):
+            if place.is_dir():
+                return f"{folder_problem(place)}: {FOLDER_FIX}"
+            broken = broken_link(place)
+            if broken is not None:
+                return f"{broken[0]}: remove the link; the service makes the file"
+    return None
+
+
 def _access_problem(path: Path) -> str:
-    if path.is_dir():
-        return f"{folder_problem(path)}: {FOLDER_FIX}"
+    in_place = in_place_problem(path)
+    if in_place is not None:
+        return in_place
     folder = path.parent
     not_owners = _beyond_owners(folder)
     if not_owners:
@@ -120,3 +134,20 @@ def _beyond_owners(folder: Path) -> str:
     if os.geteuid() == 0:  # root writes any file it owns or not: a chown would only break the service
         return f"{folder} refuses writes even to root: check `mount` (read-only?) and `lsattr` (immutable files?)"
     return ""
+
+
+_POINT_ELSEWHERE = f"point [service] state_dir at a folder (the service's is {SERVICE_STATE_DIR})"
+
+
+def in_the_way(folder: Path) -> str | None:
+    """What stands where ``folder`` or a folder above it should be: a file, or a link to nothing (a card's
+    folder not mounted, a target deleted); None: nothing, or nothing that may be looked at."""
+    for place in (folder, *folder.parents):
+        with contextlib.suppress(OSError):  # a folder this user may not enter: is_file() raises there
+            if place.is_file():
+                return f"{place} is a file, not a folder: {_POINT_ELSEWHERE}"
+            broken = broken_link(place)
+            if broken is not None:
+                what, cure = broken
+                return f"{what}: {cure}, or {_POINT_ELSEWHERE}"
+    return None

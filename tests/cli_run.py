@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -21,8 +22,12 @@ ENV = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
 
 
 def listener_cli(
-    *args: str, env: dict[str, str] | None = None, stdout: int = subprocess.PIPE
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdout: int = subprocess.PIPE,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``listener ARGS`` in a child process; ``preexec_fn`` runs in it first (a resource limit, say)."""
     return subprocess.run(
         [sys.executable, "-m", "listener", *args],
         stdout=stdout,
@@ -30,6 +35,7 @@ def listener_cli(
         text=True,
         timeout=300,
         env=env or ENV,
+        preexec_fn=preexec_fn,
     )
 
 

@@ -24,3 +24,16 @@ def said_in_child(action: Callable[[], str], prepare: Callable[[], None] = lambd
         said = out.read()
     os.waitpid(pid, 0)
     return said
+
+
+def said_as(uid: int, action: Callable[[], str]) -> str:
+    """What ``action`` returns in a child process running as ``uid`` (root becomes it; any other user, who cannot,
+    stays itself), or what it raised."""
+
+    def become() -> None:
+        if os.geteuid() == 0:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+
+    return said_in_child(action, become)

@@ -154,3 +154,9 @@ def lag_samples(x: np.ndarray, y: np.ndarray, within: int = 10, up: int = 32) ->
     cc = np.fft.irfft(cross / (np.abs(cross) + 1e-12), n * up)
     near = np.concatenate([cc[-within * up :], cc[: within * up + 1]])
     return float(int(np.argmax(near)) - within * up) / up
+
+
+def tone(rate_hz: int, seconds: float) -> np.ndarray:
+    """A 440 Hz sine at half scale on the 4 channels of the default array, float32 (a WAV reader's input)."""
+    t = np.arange(round(rate_hz * seconds)) / rate_hz
+    return np.repeat((0.5 * np.sin(2 * np.pi * 440.0 * t))[:, None], 4, axis=1).astype(np.float32)

@@ -18,6 +18,7 @@ from listener.audio.wav import WavSource, open_wav
 from listener.config import PROCESSING_RATE_HZ, geometry, parse_config
 from listener.errors import AudioFormatError
 from listener.events import AudioBlock
+from tests.synth import tone
 
 GEO = geometry(parse_config({}))  # respeaker-4mic: 4 channels
 
@@ -25,11 +26,6 @@ GEO = geometry(parse_config({}))  # respeaker-4mic: 4 channels
 def replay(path: Path, block_ms: int = 100) -> list[AudioBlock]:
     with WavSource(path, GEO, block_ms=block_ms) as source:
         return [e for e in source.events() if isinstance(e, AudioBlock)]
-
-
-def tone(rate_hz: int, seconds: float) -> np.ndarray:
-    t = np.arange(round(rate_hz * seconds)) / rate_hz
-    return np.repeat((0.5 * np.sin(2 * np.pi * 440.0 * t))[:, None], 4, axis=1).astype(np.float32)
 
 
 # --- formats -------------------------------------------------------------------------

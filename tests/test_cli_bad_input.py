@@ -194,14 +194,13 @@ def test_an_output_past_the_shells_file_size_limit_is_not_called_a_full_disk(tmp
     with room, and "free space where it goes" was the fix given; the limit is the cause."""
     report = tmp_path / "report.json"
     with report.open("w") as out:
-        result = subprocess.run(
-            [sys.executable, "-m", "listener", "analyze", str(SAMPLE), "--json"],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=300,
-            env=ENV,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1024, resource.RLIM_INFINITY)),
+        limit = (1024, resource.RLIM_INFINITY)
+        result = listener_cli(
+            "analyze",
+            str(SAMPLE),
+            "--json",
+            stdout=out.fileno(),
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit),
         )
     assert one_line(result) == (
         "listener: cannot write the output (File too large): lift the shell's file size limit (ulimit -f), or send"

@@ -157,7 +157,7 @@ def test_a_possessive_is_the_word_it_belongs_to() -> None:
 @pytest.mark.parametrize("part", ["&!it", "!&it", "&", "!"])
 def test_a_look_ahead_written_wrong_is_refused_not_read_otherwise(part: str) -> None:
     # "&!it" was read as "&it", the opposite; a bare "&" made its pattern dead in silence
-    data = tomllib.loads(resources.files("listener").joinpath("data/lexicons/en.toml").read_text(encoding="utf-8"))
+    data = _english()
     data["phrases"]["action"] = [*data["phrases"]["action"], f"let me {part}"]
     with pytest.raises(ModelError, match=r"one mark before words"):
         Lexicon(data, "test.toml")
@@ -186,7 +186,7 @@ def test_what_takes_a_commitment_back_is_the_lexicons() -> None:
     could not name its own; they are [questions] deadline_negators now."""
     text = "it will never be ready by tomorrow"
     assert not of(rep(text), ActionPlan)
-    data = tomllib.loads(resources.files("listener").joinpath("data/lexicons/en.toml").read_text(encoding="utf-8"))
+    data = _english()
     assert set(data["questions"]["deadline_negators"]) == {"not", "never"}
     data["questions"]["deadline_negators"] = ["not"]
     talk = Talk()

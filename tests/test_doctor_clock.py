@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import pytest
@@ -173,10 +173,22 @@ def test_a_localtime_that_is_no_link_names_the_zone_by_its_abbreviation(
     """/etc/localtime copied in by hand (a plain file), or none at all: no zone path to read, so the clock line
     names the zone by its abbreviation, as `date` shows it, instead of failing."""
     monkeypatch.delenv("TZ", raising=False)
+    monkeypatch.setattr(doctor_clock, "datetime", _InCET)  # a zone other than this machine's UTC default
     localtime = tmp_path / "localtime"
     if kind == "copied":
         localtime.write_bytes(b"TZif2")
-    assert doctor_clock.zone_name(localtime) == (datetime.now().astimezone().tzname() or "UTC")
+    assert doctor_clock.zone_name(localtime) == "CET"
+
+
+class _InCET(datetime):
+    """The clock of a machine whose local zone `date` shows as CET."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _InCET:
+        return cls(2026, 12, 2, 17, 40, tzinfo=timezone(timedelta(hours=1), "CET"))
+
+    def astimezone(self, tz: tzinfo | None = None) -> _InCET:
+        return self
 
 
 def test_a_timedatectl_that_cannot_be_run_is_a_warning_naming_why(

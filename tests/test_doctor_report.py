@@ -22,7 +22,7 @@ from listener.service.doctor import report as doctor_report
 from tests import alsa_device
 from tests.alsa_device import TestDevice
 from tests.doctor_config import config
-from tests.forked import said_in_child
+from tests.forked import said_as
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
 
 alsa_config = alsa_device.alsa_config  # fixtures
@@ -77,21 +77,15 @@ def test_an_installed_config_this_account_may_not_reach_is_named_not_swapped_for
     monkeypatch.setattr(listener.config, "INSTALLED_CONFIG", installed)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
 
-    def as_nobody() -> None:
-        if os.geteuid() == 0:  # root enters any folder: become an account that may not
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-
     def doctor() -> str:
         err = io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             code = main(["doctor"])
         return f"{code} {err.getvalue()}"
 
-    assert said_in_child(doctor, as_nobody) == (  # the service's other files' words: run it as the service user
-        f"2 listener: config file {installed} cannot be read (Permission denied): {DENIED_FIX}\n"
-    )
+    # root enters any folder: as an account that may not, with the words of the service's other files
+    said = said_as(NOBODY, doctor)
+    assert said == f"2 listener: config file {installed} cannot be read (Permission denied): {DENIED_FIX}\n"
 
 
 def test_json_is_one_document_with_every_check_and_the_same_exit_code(

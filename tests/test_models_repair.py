@@ -20,7 +20,7 @@ import pytest
 
 from listener.errors import ModelError
 from listener.transcription.models import STAMP, VoskModelSpec, fetch, installed_problem
-from tests.forked import said_in_child
+from tests.forked import said_as
 
 NAME = "vosk-model-tiny-test"
 MEMBERS = {f"{NAME}/am/final.mdl": b"acoustic model" * 100, f"{NAME}/conf/model.conf": b"--beam=10\n"}
@@ -108,14 +108,7 @@ def test_a_model_file_this_account_may_not_read_is_named_not_a_traceback(tmp_pat
         dest.chmod(0o755)
         model = fetch(spec, dest)
         (model / "am" / "final.mdl").chmod(0o600)
-        nobody = pwd.getpwnam("nobody").pw_uid
-
-        def become() -> None:
-            os.setgroups([])
-            os.setgid(nobody)
-            os.setuid(nobody)
-
-        said = said_in_child(lambda: str(installed_problem(spec, model)), become)
+        said = said_as(pwd.getpwnam("nobody").pw_uid, lambda: str(installed_problem(spec, model)))
     finally:
         shutil.rmtree(dest, ignore_errors=True)
     assert said == "am/final.mdl cannot be read (Permission denied)"

@@ -220,7 +220,7 @@ def _drop_and_reconnect(relay: AckHold, link: MqttLink, times: int) -> None:
         connects = link.connects
         relay.drop()
         wait_until(lambda: not link.connected, 5.0)
-        wait_until(functools.partial(_accepted_after, link, connects), 10.0)  # paho's wait, then accepted again
+        assert wait_until(functools.partial(_accepted_after, link, connects), 10.0)  # paho's wait, then accepted
 
 
 def _clash_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:

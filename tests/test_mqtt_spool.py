@@ -13,14 +13,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from listener.errors import OutputError
 from listener.outputs.mqtt.spool import Spool, encode
-from tests.forked import said_in_child
+from tests.forked import said_as
 from tests.mqtt_feed import numbered
 
 
@@ -131,17 +131,6 @@ def open_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def as_user(uid: int, action: Callable[[], str]) -> str:
-    """What ``action`` returns in a child process that runs as ``uid`` (needs root), or what it raised."""
-
-    def become() -> None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-
-    return said_in_child(action, become)
-
-
 def _started(path: Path) -> str:
     """What opening the spool at ``path`` says: its refusal, or "opened"."""
     try:
@@ -161,7 +150,7 @@ def test_a_spool_the_service_user_may_not_write_stops_the_start_naming_the_owner
     if os.geteuid() == 0:
         nobody = pwd.getpwnam("nobody").pw_uid
         os.chown(open_dir, nobody, -1)  # the folder is the service user's, the spool root's
-        said = as_user(nobody, lambda: _started(path))
+        said = said_as(nobody, lambda: _started(path))
         assert f"{path} belongs to root, not to nobody that runs this" in said, said
         assert f"sudo chown -R nobody: {open_dir}" in said, said
     else:
@@ -180,7 +169,7 @@ def test_a_state_folder_its_owner_may_not_write_in_stops_the_start_naming_its_mo
     if os.geteuid() == 0:  # root writes anyway: the service user's view
         user = "nobody"
         os.chown(open_dir, pwd.getpwnam(user).pw_uid, -1)
-        said = as_user(pwd.getpwnam(user).pw_uid, lambda: _started(path))
+        said = said_as(pwd.getpwnam(user).pw_uid, lambda: _started(path))
     else:
         user, said = pwd.getpwuid(os.geteuid()).pw_name, _started(path)
     assert said == (

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
 
 from listener.service import doctor
@@ -46,12 +48,24 @@ def test_the_client_certificate_is_presented_to_a_broker_that_requires_one(tmp_p
     assert presented.status == "ok", presented
 
 
-def test_a_client_key_protected_by_a_passphrase_is_named_and_never_prompted_for(tmp_path: Path) -> None:
+def test_a_client_key_protected_by_a_passphrase_is_named_and_never_prompted_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """OpenSSL asked "Enter PEM pass phrase:" on the terminal (a start that waited for ever under a terminal,
     three prompts in the journal under systemd), then the error blamed a certificate that was fine."""
     broker = Mosquitto(tmp_path / "broker", tls=True)
     cert, key = client_certificate(broker.folder / "certs", "counter-4", passphrase="secret")
     mutual = {"cert_file": str(cert), "key_file": str(key)}
+    passwords: list[object] = []
+    tls_set = paho.Client.tls_set
+
+    def spied(client: paho.Client, *args: Any, **kwargs: Any) -> None:
+        passwords.append(kwargs.get("keyfile_password"))
+        tls_set(client, *args, **kwargs)
+
+    monkeypatch.setattr(paho.Client, "tls_set", spied)
     checked = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config(protocol="5", **mutual)))
+    # without a terminal OpenSSL's prompt fails at once, as "" does: that a passphrase is given is what keeps it off
+    assert passwords == [""], passwords
     assert checked.status == "FAIL", checked
     assert f"mqtt.key_file {key} is protected by a passphrase, which a service cannot type" in checked.line(), checked

@@ -376,3 +376,4 @@ def test_azimuths_the_fleet_file_sets_and_the_installed_one_lacks_are_no_mere_la
     moved.write_text(plain.read_text().replace("192.0.2.10", "192.0.2.20"))
     refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
     assert refused.returncode == 2 and "copy the installed calibration" not in refused.stderr, refused.stderr
+    assert "in mqtt.host, not only in the calibrated" in refused.stderr, refused.stderr  # refused for the host

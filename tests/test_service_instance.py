@@ -147,6 +147,7 @@ def test_a_full_card_costs_the_lock_only_its_pid_not_the_start(
     def full(fd: int, data: bytes) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
+    (tmp_path / LOCK_FILE).write_text("")  # as the earlier run's close left it
     monkeypatch.setattr(os, "write", full)  # os.write of this process, for the test's few lines
     with caplog.at_level(logging.WARNING), InstanceLock(tmp_path):
         assert held(tmp_path)

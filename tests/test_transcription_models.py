@@ -247,18 +247,9 @@ def test_a_download_whose_body_breaks_off_is_discarded_and_says_to_run_again(tmp
     half-downloaded is kept, and the command to run again is given: not a traceback, nor a corrupt download."""
     whole = bytes(CHUNK_BYTES) + b"the rest of the model"
     sent = b"%x\r\n" % CHUNK_BYTES + whole[:CHUNK_BYTES] + b"\r\n" + b"%x\r\n" % 1000 + whole[CHUNK_BYTES:]
-    with socket.create_server(("127.0.0.1", 0)) as listening:
-
-        def answer() -> None:
-            conn, _ = listening.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + sent)
-
-        threading.Thread(target=answer, daemon=True).start()
-        url = f"http://127.0.0.1:{listening.getsockname()[1]}/m.zip"
-        with pytest.raises(ModelError) as err:
-            fetch(spec_for(url, whole), tmp_path / "models", timeout_s=10.0)
+    listening, url = _answering(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + sent, "close")
+    with listening, pytest.raises(ModelError) as err:
+        fetch(spec_for(url, whole), tmp_path / "models", timeout_s=10.0)
     assert str(err.value) == (
         f"the download of {url} broke off after {len(whole)} bytes (IncompleteRead) and was discarded: run"
         " `listener models fetch en-small` again"

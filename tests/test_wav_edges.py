@@ -7,7 +7,6 @@ import logging
 import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -15,13 +14,9 @@ from listener.audio.wav import WavSource
 from listener.config import geometry, parse_config
 from listener.errors import AudioFormatError
 from listener.events import AudioBlock
+from tests.synth import tone
 
 GEO = geometry(parse_config({}))  # respeaker-4mic: 4 channels
-
-
-def tone(rate_hz: int, seconds: float) -> np.ndarray:
-    t = np.arange(round(rate_hz * seconds)) / rate_hz
-    return np.repeat((0.5 * np.sin(2 * np.pi * 440.0 * t))[:, None], 4, axis=1).astype(np.float32)
 
 
 def test_an_rf64_copy_cut_off_inside_its_ds64_chunk_is_called_truncated(tmp_path: Path) -> None:

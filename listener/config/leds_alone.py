@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from listener.config.loader import build, read_text
+from listener.config.loader import build, parse_toml, read_text
 from listener.config.pins import check_pins
 from listener.config.presets import PRESETS
 from listener.config.schema import ArrayConfig, Config, LedsConfig
-from listener.config.toml_hints import syntax_hint, table_headers
+from listener.config.toml_hints import table_headers
 from listener.errors import ConfigError, ConfigSyntaxError, shown_path
 
 log = logging.getLogger("listener")
@@ -64,20 +63,9 @@ def _table(headed: list[tuple[str, str | None]], name: str, path: Path) -> dict[
         # every other line kept as an empty one: tomllib's line numbers are then the file's own
         lines.append(line if inside and header is None else "")
         root.append(line if not below_a_header else "")
-    try:
-        table = tomllib.loads("\n".join(lines))
-    except tomllib.TOMLDecodeError as exc:
-        text = "\n".join(line for line, _ in headed)  # the hint reads the line in its table, as check-config's
-        raise ConfigSyntaxError(
-            f"config file {shown_path(path)}: its [{name}] table is not valid TOML: {syntax_hint(text, str(exc))}"
-        ) from None
-    except (ValueError, RecursionError):  # tomllib's own limits: a number of thousands of digits, deep nesting
-        raise ConfigSyntaxError(
-            f"config file {shown_path(path)}: its [{name}] table is not valid TOML for the listener: a number is "
-            "thousands of digits long, or arrays are nested hundreds of levels deep"
-        ) from None
-    # the top of the file is another part: skipped if broken, or past tomllib's limits
-    with contextlib.suppress(tomllib.TOMLDecodeError, ValueError, RecursionError):
-        dotted = tomllib.loads("\n".join(root)).get(name)
+    whole = "\n".join(line for line, _ in headed)  # the hint reads the line in its table, as check-config's
+    table = parse_toml("\n".join(lines), f"config file {shown_path(path)}: its [{name}] table", whole)
+    with contextlib.suppress(ConfigSyntaxError):  # the top of the file is another part: skipped if broken
+        dotted = parse_toml("\n".join(root), "").get(name)
         table = {**dotted, **table} if isinstance(dotted, dict) else table
     return table

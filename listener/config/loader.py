@@ -51,21 +51,26 @@ _DENIED = {errno.EACCES: DENIED_FIX}  # the config's permissions, and who should
 
 def read_toml(path: Path) -> dict[str, Any]:
     text = read_text(path)
-    shown = shown_path(path)  # one line, whatever the name holds
+    return parse_toml(text, f"config file {shown_path(path)}")  # one line, whatever the name holds
+
+
+def parse_toml(text: str, what: str, whole: str | None = None) -> dict[str, Any]:
+    """``text`` as TOML, or ConfigSyntaxError saying ``what`` is not; the hint reads its line in ``whole`` (the
+    file ``text`` was cut from), or in ``text``."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigSyntaxError(f"config file {shown} is not valid TOML: {syntax_hint(text, str(exc))}") from None
+        raise ConfigSyntaxError(f"{what} is not valid TOML: {syntax_hint(whole or text, str(exc))}") from None
     except RecursionError:
         # tomllib parses nested arrays and inline tables by recursion: a few hundred levels end Python's stack
         raise ConfigSyntaxError(
-            f"config file {shown} is not valid TOML for the listener: arrays or tables are nested hundreds of "
-            "levels deep; no setting nests more than two"
+            f"{what} is not valid TOML for the listener: arrays or tables are nested hundreds of levels deep; no "
+            "setting nests more than two"
         ) from None
     except ValueError:
         # tomllib lets Python's own limit on integer literals (4300 digits) through as a bare ValueError
         raise ConfigSyntaxError(
-            f"config file {shown} is not valid TOML: a number is thousands of digits long; write a number in range"
+            f"{what} is not valid TOML for the listener: a number is thousands of digits long; write a number in range"
         ) from None
 
 

@@ -46,6 +46,11 @@ SANDBOX_FIX = (
 _IO_ERROR, _FULL = 10, 13
 
 
+def spool_files(path: Path) -> tuple[Path, Path, Path]:
+    """The spool ``path`` and the -wal and -shm files sqlite keeps beside it, all written in place."""
+    return path, Path(f"{path}-wal"), Path(f"{path}-shm")
+
+
 def storage_problem(exc: sqlite3.Error, folder: Path) -> str | None:
     """The fix for a spool the card itself fails (an I/O error, no space left), None for any other error."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -85,7 +90,7 @@ def access_problem(path: Path) -> str:
 def in_place_problem(path: Path) -> str | None:
     """A folder or a link to nothing where the spool ``path`` or its -wal or -shm file belongs, and the fix:
     sqlite says only "unable to open" or "disk I/O error" of them, and no chown or card cures it."""
-    for place in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+    for place in spool_files(path):
         with contextlib.suppress(OSError):
             if place.is_dir():
                 return f"{folder_problem(place)}: {FOLDER_FIX}"
@@ -107,7 +112,7 @@ def _access_problem(path: Path) -> str:
     chown = f"sudo chown -R {me}: {folder}"
     fix = f"fix: `{chown}`"
     # the -wal and -shm files too: a root run that crashed leaves them behind, root-owned
-    present = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), folder) if p.exists()]
+    present = [p for p in (*spool_files(path), folder) if p.exists()]
     try:
         stats = [(p, p.stat()) for p in present]
     except OSError as exc:

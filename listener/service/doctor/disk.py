@@ -20,7 +20,14 @@ from pathlib import Path
 from listener.config import Config
 from listener.config.service_unit import SERVICE_UNIT_FILE, state_dir_problem, writable_folders
 from listener.errors import AS_SERVICE_USER, SERVICE_STATE_DIR
-from listener.outputs.mqtt.spool_access import FOLDER_FIX, READ_ONLY_FIX, broken_link, folder_problem, user_name
+from listener.outputs.mqtt.spool_access import (
+    FOLDER_FIX,
+    READ_ONLY_FIX,
+    broken_link,
+    folder_problem,
+    spool_files,
+    user_name,
+)
 from listener.outputs.mqtt.spool_damage import ForeignSpool, aside_kind, find_damage
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service.doctor import Check, fail, warn
@@ -30,9 +37,6 @@ SPOOL_BYTES_PER_MESSAGE = 2048  # a spooled metrics message with its row overhea
 WRITE_PROBE_BYTES = 65536  # written and synced: a full disk or a read-only mount fails here, not at run time
 SPOOL_ROOM_FACTOR = 4  # free space below this many full spools is warned about
 
-# the files written in place; the privacy button's `paused` file is only made and removed, which the
-# folder's owner may do whoever owns the file, so a root-owned one costs nothing
-SPOOL_FILES = (SPOOL_FILE, f"{SPOOL_FILE}-wal", f"{SPOOL_FILE}-shm")
 LOST = "every MQTT event, metrics and session message is dropped"
 FIRST_START = "`sudo systemctl start listener`"
 # as README.md's systemd-run line (its folder, groups and secrets): `sudo -u listener` would keep the caller's
@@ -163,8 +167,9 @@ def _spool_files_check(state: Path) -> Check | None:
     # a root-owned folder is the service user's at its next start (StateDirectory= chowns it, and
     # everything in it), so only a folder that is someone's tells whose the files must be
     user = user_name(owner if owner != 0 else os.geteuid())
-    for name in SPOOL_FILES:
-        path = state / name
+    # the files written in place; the privacy button's `paused` file is only made and removed, which the
+    # folder's owner may do whoever owns the file, so a root-owned one costs nothing
+    for path in spool_files(state / SPOOL_FILE):
         if path.is_dir():  # no chown cures this: the service's own words and fix
             return fail("disk", f"{folder_problem(path)}: {LOST}", FOLDER_FIX)
         chown = f"sudo chown -R {user}: {state}"

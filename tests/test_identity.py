@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from listener.service.doctor import Check, check_turn_model
 from listener.transcription.models import model_path
 from listener.turns.spec import shipped_model_path, sidecar_path
 from tests.doctor_config import config
+from tests.forked import said_as
 
 
 def _files(tmp_path: Path, serial: bytes | None, machine: str) -> tuple[Path, Path]:
@@ -50,6 +53,51 @@ def test_without_a_board_serial_the_machine_id_names_the_device(tmp_path: Path) 
     zeros = b"0000000000000000\x00"
     blank_machine, blank_serial = _files(tmp_path / "blank", zeros, "0123456789abcdef0123456789abcdef")
     assert default_device_id(blank_machine, blank_serial) == named  # a serial of zeros is no serial
+
+
+def _warned(machine_id: Path, serial: Path) -> str:
+    """What ``default_device_id`` warned, caught by a handler of its own (a forked child has no caplog)."""
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("listener.outputs.mqtt.identity")
+    logger.addHandler(handler)
+    try:
+        default_device_id(machine_id, serial)
+    finally:
+        logger.removeHandler(handler)
+    return "\n".join(said)
+
+
+def test_a_machine_id_that_cannot_be_used_is_named_with_its_own_fix(tmp_path: Path) -> None:
+    """Not 'missing or empty' for every failure: an unreadable or garbled file needs another cure."""
+    machine_id, serial = _files(tmp_path, None, "")
+    assert "is empty: run 'systemd-machine-id-setup'" in _warned(machine_id, serial)
+    machine_id.unlink()
+    assert "is missing: run 'systemd-machine-id-setup'" in _warned(machine_id, serial)
+    machine_id.write_bytes(b"\xff\xfe not text")
+    assert "is not a machine id (it is not text): remove it and run" in _warned(machine_id, serial)
+    machine_id.unlink()
+    machine_id.mkdir()
+    assert "cannot be read (Is a directory)" in _warned(machine_id, serial)
+    machine_id.rmdir()
+    machine_id.write_text("0123456789abcdef0123456789abcdef\n")
+    machine_id.chmod(0o600)
+    tmp_path.chmod(0o755)
+    said = said_as(65534, lambda: _warned(machine_id, serial))
+    if os.geteuid() == 0:
+        assert f"cannot be read by this user: make it readable to all ('chmod 444 {machine_id}')" in said
+    assert "host name" in said or said == ""  # a user who owns the file reads it and warns nothing
+
+
+def test_a_board_serial_that_cannot_be_read_is_warned_of(tmp_path: Path) -> None:
+    """The id would quietly become the machine id's: a new device on the dashboards."""
+    machine_id, serial = _files(tmp_path, None, "0123456789abcdef0123456789abcdef")
+    assert _warned(machine_id, serial) == ""  # no device tree: nothing to warn of
+    serial.mkdir()
+    said = _warned(machine_id, serial)
+    assert f"the board serial {serial} cannot be read (Is a directory)" in said
+    assert "from the machine id instead" in said and "mqtt.device_id" in said
 
 
 def test_the_id_is_not_a_plain_hash_anyone_could_match(tmp_path: Path) -> None:

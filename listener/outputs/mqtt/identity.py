@@ -58,9 +58,34 @@ def board_serial(path: Path = BOARD_SERIAL) -> str:
     """The board's serial number from the device tree ('' when there is none, or it is blank)."""
     try:
         text = path.read_bytes().replace(b"\x00", b"").decode("ascii").strip()
-    except (OSError, UnicodeDecodeError):
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        # a board that has a serial would name itself differently this once: the dashboards would see a new device
+        log.warning(
+            "the board serial %s cannot be read (%s): the MQTT device id comes from the machine id instead, "
+            "not from the serial as on a start that can read it; set mqtt.device_id to pin it",
+            path,
+            getattr(exc, "strerror", None) or exc,
+        )
         return ""
     return "" if text.strip("0") == "" else text
+
+
+def _machine_id(path: Path) -> tuple[str, str]:
+    """The machine id's text, or '' and what is wrong with the file and its fix."""
+    setup = "run 'systemd-machine-id-setup'"
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return "", f"{path} is missing: {setup}"
+    except PermissionError:
+        return "", f"{path} cannot be read by this user: make it readable to all ('chmod 444 {path}')"
+    except UnicodeDecodeError:
+        return "", f"{path} is not a machine id (it is not text): remove it and {setup}"
+    except OSError as exc:
+        return "", f"{path} cannot be read ({exc.strerror or exc})"
+    return text, f"{path} is empty: {setup}"
 
 
 def default_device_id(machine_id: Path = MACHINE_ID, serial: Path = BOARD_SERIAL) -> str:
@@ -68,16 +93,13 @@ def default_device_id(machine_id: Path = MACHINE_ID, serial: Path = BOARD_SERIAL
     board = board_serial(serial)
     if board:
         return "listener-" + _digest(b"serial:" + board.encode("ascii"))
-    try:
-        text = machine_id.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        text = ""
+    text, problem = _machine_id(machine_id)
     if text:
         return "listener-" + _digest(text.encode("ascii"))
     log.warning(
-        "%s is missing or empty: the MQTT device id is derived from the host name instead, so it changes "
-        "if the host is renamed; run 'systemd-machine-id-setup' or set mqtt.device_id to pin it",
-        machine_id,
+        "%s; the MQTT device id is derived from the host name until then, so it changes if the host is "
+        "renamed; or set mqtt.device_id to pin it",
+        problem,
     )
     return "listener-" + _digest(b"hostname:" + socket.gethostname().encode("utf-8"))
 

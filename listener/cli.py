@@ -196,11 +196,15 @@ def _add_setup_commands(sub: argparse._SubParsersAction[Parser]) -> None:
 
 def _add_calibrate_command(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("calibrate", help="learn the rep's and the customer's directions while the rep talks")
-    p.add_argument("--config", type=path_arg, help=f"{INSTALLED_DEFAULT_HELP}; --write stores the azimuths in it")
+    p.add_argument("--config", type=path_arg, help=f"{INSTALLED_DEFAULT_HELP}; --write stores what was measured in it")
     heard = p.add_mutually_exclusive_group()
     heard.add_argument("--input", type=path_arg, help="learn from this multi-channel WAV instead of the live array")
     heard.add_argument("--seconds", type=float, help=f"live: how long to listen, 4-600 s (default {LISTEN_S:g})")
-    p.add_argument("--write", action="store_true", help="write the azimuths into the [parties] table of --config")
+    p.add_argument(
+        "--write",
+        action="store_true",
+        help="write the azimuths (one mic per party: which channel is whose) into the [parties] table of --config",
+    )
     p.add_argument(
         "--force",
         action="store_true",

@@ -88,7 +88,9 @@ class Pipeline(Managed):
             stage = self._opened.pop()
             try:
                 stage.close()
-            except Exception:  # one stage failing to close must not keep others open
+            except (ListenerError, OSError) as exc:  # the machine's (a full disk, a device gone): its words say it
+                log.error("stage %s failed to close: %s", stage.name, exc)
+            except Exception:  # a bug, traceback and all; either way the stages before it still close
                 log.exception("stage %s failed to close", stage.name)
 
     def stopping(self) -> None:

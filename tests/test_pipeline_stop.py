@@ -56,7 +56,35 @@ def test_a_stage_that_fails_to_close_leaves_the_lights_before_it_released(
     leds, _ = make_stage(factory)
     with caplog.at_level(logging.ERROR), Pipeline([leds, FailsToClose()]):
         pass
-    assert "stage fails_to_close failed to close" in caplog.text
+    (failed,) = [r for r in caplog.records if r.getMessage().startswith("stage fails_to_close failed to close")]
+    # one line with the reason: an OSError is the machine's (a full disk), not a bug to show a traceback for
+    assert failed.getMessage() == "stage fails_to_close failed to close: cannot flush" and failed.exc_info is None
     again, _ = make_stage(factory)
+    with again:
+        assert again.values()
+
+
+class BreaksAtClose(Stage):
+    """A stage whose close has a bug."""
+
+    name = "breaks_at_close"
+
+    def close(self) -> None:
+        raise KeyError("no such pin")
+
+
+def test_a_stage_whose_close_has_a_bug_is_logged_with_its_traceback_and_the_others_still_close(
+    factory: MockFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    leds, _ = make_stage(factory)
+    with caplog.at_level(logging.ERROR), Pipeline([leds, BreaksAtClose(), FailsToClose()]):
+        pass
+    said = {r.getMessage(): r.exc_info for r in caplog.records}
+    assert said.keys() == {
+        "stage fails_to_close failed to close: cannot flush",
+        "stage breaks_at_close failed to close",
+    }
+    assert said["stage breaks_at_close failed to close"] is not None  # the bug's traceback
+    again, _ = make_stage(factory)  # the LEDs closed past both: their pins are free
     with again:
         assert again.values()

@@ -239,14 +239,13 @@ def open_wav(path: Path) -> sf.SoundFile:
         raise AudioFormatError(
             f"{shown} cannot be decoded as WAV ({reason}): re-export it as PCM or float WAV"
         ) from None
-    if f.frames == 0:
-        f.close()
-        raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
     try:
+        if f.frames == 0:
+            raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
         _check_rate(shown, int(f.samplerate))
-        check_holds_numbers(f, shown)
-    except AudioFormatError:
-        f.close()
+        check_holds_numbers(f, shown)  # reads: a read error or no memory for the block fails here too
+    except BaseException:
+        f.close()  # now, not when the error and its traceback are let go
         raise
     return f
 

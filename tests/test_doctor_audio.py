@@ -13,6 +13,7 @@ from listener.service import doctor
 from listener.service.doctor import levels as doctor_levels
 from tests import alsa_device
 from tests.alsa_device import AlsaConfig, TestDevice, tones
+from tests.cli_run import ENV, listener_cli
 from tests.doctor_config import config
 
 alsa_config = alsa_device.alsa_config  # fixtures
@@ -274,3 +275,18 @@ def test_a_loud_copy_whose_copies_differ_a_little_is_still_one_signal() -> None:
     for difference_dbfs, twins in ((-85.0, [(0, 1)]), (-75.0, [])):  # 65 and 55 dB under it
         other = loud + rng.normal(0.0, 10 ** (difference_dbfs / 20), loud.size)
         assert twin_channels(np.stack([loud, other], axis=1), [0, 1]) == twins, difference_dbfs
+
+
+def test_alsa_without_a_configuration_is_a_fail_line_and_the_other_checks_still_run(tmp_path: Path) -> None:
+    """No ALSA configuration to read ($ALSA_CONFIG_PATH naming no file; alsa-lib without alsa.conf): PortAudio
+    aborts the process as it lists the devices, which ended doctor at its audio check with a Python stack dump
+    ('Fatal Python error: Aborted') and none of the checks after it. Now the audio line says so, with the fix."""
+    path = tmp_path / "listener.toml"
+    path.write_text(f'[service]\nstate_dir = "{tmp_path / "state"}"\n')
+    done = listener_cli("doctor", "--config", str(path), env={**ENV, "ALSA_CONFIG_PATH": str(tmp_path / "none.conf")})
+    assert done.returncode == 1 and done.stderr == "", done.stderr
+    audio = [line for line in done.stdout.splitlines() if line.startswith("FAIL  audio")]
+    assert len(audio) == 1 and "the sound system crashes as it lists the devices (PortAudio: SIGABRT: " in audio[0]
+    assert "Assertion" in audio[0] and "fix: check the ALSA configuration: `arecord -L`" in audio[0]
+    ran = [line.split()[1] for line in done.stdout.splitlines()]
+    assert ran[ran.index("audio") + 1 :] == ["directions", "turn", "asr", "gpio", "mqtt", "disk", "clock"], ran

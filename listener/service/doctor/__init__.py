@@ -127,7 +127,11 @@ def _guarded(check: Callable[[Config], Check], config: Config) -> Check:
 def check_audio(config: Config) -> list[Check]:
     """The array is there with the channels the preset captures, and every mic hears something."""
     from listener.audio.devices import find_array
+    from listener.service.doctor.sound_start import ALSA_FIX, portaudio_crash
 
+    crash = portaudio_crash()
+    if crash is not None:  # here, it would end doctor's run (and its other checks) as it ended the child
+        return [fail("audio", f"the sound system crashes as it lists the devices (PortAudio: {crash})", ALSA_FIX)]
     try:
         device = find_array(geometry(config))
     except ListenerError as exc:

@@ -73,3 +73,14 @@ def test_doctor_does_not_say_a_card_captures_at_a_rate_it_lacks(tmp_path: Path, 
     checks = {c.name: c for c in doctor.check_audio(config)}
     assert "captured at" not in checks["audio"].detail and "to capture at 16000 Hz" in checks["audio"].detail
     assert checks["levels"].status == "FAIL" and "sample_rate" in checks["levels"].fix, checks["levels"].line()
+
+
+def test_a_card_without_16_bit_samples_is_told_to_capture_through_a_plug(tmp_path: Path, cards: CardSet) -> None:
+    """A 24-bit-only card opened raw: PortAudio's 'Sample format not supported' was told to change the rate or
+    stop another program, neither of which changes the card's format."""
+    cards.set({"usb24bit": "rate 16000; channels 2; format S24_LE"})
+    array = {"preset": "generic", "device": "usb24bit", "channels": 2}
+    said = open_error(tmp_path, {**array, "mics": [[0.05, 0.0, 0.0], [-0.05, 0.0, 0.0]]})
+    assert "Sample format not supported" in said, said
+    assert "does not give 16-bit samples" in said and "plug" in said, said
+    assert "sample_rate" not in said.split("Fix:")[1] and "fuser" not in said, said

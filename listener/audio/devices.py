@@ -257,6 +257,12 @@ def open_fix(device: InputDevice, exc: OSError | ValueError) -> str:
         return f"the device is busy: {busy}; leave [array] sample_rate as it is"
     if code == pyaudio.paInvalidSampleRate:
         return rate
+    if code == pyaudio.paSampleFormatNotSupported:  # neither the rate nor another program changes a card's format
+        return (
+            "the device does not give 16-bit samples in a form PortAudio converts (a card with only S24_LE "
+            "does not): capture through an ALSA plug over it, which converts: firmware/provision.sh's "
+            "listener_array, or a 'type plug' PCM of your own in /etc/asound.conf named in [array] device"
+        )
     return f"{rate}, or {busy}"
 
 

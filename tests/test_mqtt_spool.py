@@ -211,7 +211,7 @@ def test_messages_the_broker_refused_while_the_spool_cannot_be_written_are_still
         assert spool.depth == 1  # the stored message is untouched
 
 
-SPOOL_ON_A_READ_ONLY_MOUNT = """
+SPOOL_ON_A_PRIVATE_MOUNT = """
 import sys
 from pathlib import Path
 from listener.outputs.mqtt.spool import Spool
@@ -227,29 +227,46 @@ else:
 """
 
 
-@pytest.mark.parametrize("service", [False, True], ids=["by-hand", "under-systemd"])
-def test_a_spool_on_a_read_only_card_says_so_not_chown(tmp_path: Path, service: bool) -> None:
-    # ext4 remounts a failing SD card read-only: the files are still the service's, so a chown is no fix;
-    # but under systemd a folder outside /var/lib/listener is read-only by the unit's ProtectSystem=strict
+def _on_a_private_mount(folder: Path, steps: str, env: dict[str, str] | None = None) -> str:
+    """What opening the spool in ``folder`` printed, with ``folder`` a 1 MB tmpfs mounted in a private namespace and
+    the shell's ``steps`` run there between the spool's making (one message) and its opening."""
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
-    folder = tmp_path / "state"
-    folder.mkdir()
-    py = f"{sys.executable} -c '{SPOOL_ON_A_READ_ONLY_MOUNT}'"
-    script = (
-        f"mount -t tmpfs tmpfs {folder} && {py} fill {folder} && mount -o remount,ro {folder} && {py} open {folder}"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "INVOCATION_ID"} | ({"INVOCATION_ID": "1"} if service else {})
+    py = f"{sys.executable} -c '{SPOOL_ON_A_PRIVATE_MOUNT}'"
+    mount = f"mount -t tmpfs -o size=1m tmpfs {folder}"
+    script = f"{mount} && {py} fill {folder} && {steps.format(folder=folder)} && {py} open {folder}"
     result = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=60, env=env)
     if "mount" in result.stderr and result.returncode != 0:
         pytest.skip(f"no private mounts here: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
-    assert "chown" not in result.stdout, result.stdout
+    return result.stdout
+
+
+@pytest.mark.parametrize("service", [False, True], ids=["by-hand", "under-systemd"])
+def test_a_spool_on_a_read_only_card_says_so_not_chown(tmp_path: Path, service: bool) -> None:
+    # ext4 remounts a failing SD card read-only: the files are still the service's, so a chown is no fix;
+    # but under systemd a folder outside /var/lib/listener is read-only by the unit's ProtectSystem=strict
+    folder = tmp_path / "state"
+    folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "INVOCATION_ID"} | ({"INVOCATION_ID": "1"} if service else {})
+    said = _on_a_private_mount(folder, "mount -o remount,ro {folder}", env)
+    assert "chown" not in said, said
     if service:
-        assert "is read-only to the service: set [service] state_dir under /var/lib/listener" in result.stdout
-        assert "ReadWritePaths=" in result.stdout and "card" not in result.stdout, result.stdout
+        assert "is read-only to the service: set [service] state_dir under /var/lib/listener" in said
+        assert "ReadWritePaths=" in said and "card" not in said, said
     else:
-        assert "is on a read-only file system" in result.stdout, result.stdout
+        assert "is on a read-only file system" in said, said
+
+
+def test_a_spool_on_a_full_card_says_free_space_not_replace_the_card(tmp_path: Path) -> None:
+    """A start on a full card fails sizing the -shm file: sqlite says "disk I/O error", and the advice was the
+    failing card's (`dmesg`, repair or replace it) for a card that is sound, only full."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    said = _on_a_private_mount(folder, "(cat /dev/zero > {folder}/fill 2>/dev/null || true)")  # to the last byte
+    spool = folder / "mqtt-spool.sqlite3"
+    assert said.startswith(f"MQTT spool {spool} cannot be opened (disk I/O error): the card is full: "), said
+    assert f"free space on it (`df -h {folder}`)" in said and "dmesg" not in said, said
 
 
 def test_after_a_restart_seq_counts_on_from_the_spool_even_when_it_cannot_be_written(tmp_path: Path) -> None:

@@ -44,6 +44,9 @@ SANDBOX_FIX = (
 
 # the card, not who may write it: a failed read or write (SQLITE_IOERR), no space left (SQLITE_FULL)
 _IO_ERROR, _FULL = 10, 13
+# sqlite sizes the -shm file (32 KiB) at every start and a commit takes a few pages: with less free than this, its
+# "disk I/O error" (the -shm could not be sized) is a full card, not a failing one
+_NEARLY_FULL_BYTES = 1 << 20
 
 
 def spool_files(path: Path) -> tuple[Path, Path, Path]:
@@ -52,14 +55,24 @@ def spool_files(path: Path) -> tuple[Path, Path, Path]:
 
 
 def storage_problem(exc: sqlite3.Error, folder: Path) -> str | None:
-    """The fix for a spool the card itself fails (an I/O error, no space left), None for any other error."""
+    """The fix for a spool the card itself fails (an I/O error, no space left: an I/O error on a card with next
+    to no space left is that), None for any other error."""
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
-    if primary == _FULL:
+    if primary == _FULL or (primary == _IO_ERROR and _nearly_full(folder)):
         return f"the card is full: free space on it (`df -h {folder}`)"
     if primary == _IO_ERROR:
         return f"the card failed a read or write: {READ_ONLY_FIX} (and see `df -h {folder}` for space)"
     return None
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        card = os.statvfs(folder)
+    except OSError:  # not looked at: the I/O error's own advice stands
+        return False
+    blocks = card.f_bfree if os.geteuid() == 0 else card.f_bavail  # root also writes the blocks kept for it
+    return blocks * card.f_frsize < _NEARLY_FULL_BYTES
 
 
 def broken_link(place: Path) -> tuple[str, str] | None:

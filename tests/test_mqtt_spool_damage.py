@@ -10,11 +10,14 @@ Real parts: the spool's own SQLite file overwritten under it, the MQTT stage and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import re
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -182,6 +185,48 @@ def test_a_database_of_another_shape_that_cannot_be_set_aside_names_the_file(tmp
     assert re.search(r"cannot be set aside \((Permission denied|Operation not permitted)\): ", text), text
     assert f"move it and its -wal and -shm files out of {path.parent}" in text and "writable" not in text
     assert path.read_bytes() == foreign
+
+
+@contextlib.contextmanager
+def _immovable(file: Path) -> Iterator[None]:
+    """``file`` cannot be renamed, root's renames included: the immutable attribute (root only, where supported)."""
+    if os.geteuid() != 0:
+        pytest.skip("a file that cannot be renamed, its folder writable, needs root's chattr +i")
+    done = subprocess.run(["chattr", "+i", str(file)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not supported here: {done.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(file)], check=False)
+
+
+def test_a_file_whose_move_aside_fails_half_way_keeps_its_wal_beside_it(tmp_path: Path) -> None:
+    """The -wal and -shm were renamed, the file itself was not: the next start found it parted from the -wal that
+    held its last commits. Here another program's database, its table in its -wal: the file alone was empty, and
+    became the spool; a damaged spool's copy, set aside alone, was read without its -wal's counters."""
+    path = tmp_path / "state" / SPOOL_FILE
+    path.parent.mkdir()
+    theirs = sqlite3.connect(path)
+    theirs.execute("PRAGMA journal_mode=WAL")
+    theirs.execute("CREATE TABLE foo(x)")
+    theirs.execute("INSERT INTO foo VALUES (1)")
+    theirs.commit()
+    files = {Path(f"{path}{suffix}"): Path(f"{path}{suffix}").read_bytes() for suffix in ("", "-wal", "-shm")}
+    theirs.close()  # which checkpoints it and removes the -wal: the files are put back as the program left them
+    for file, data in files.items():
+        file.write_bytes(data)
+    with _immovable(path), pytest.raises(OutputError) as err:
+        Spool(path, max_messages=10).open()
+    assert "(it holds table foo and no outbox) and cannot be set aside (Operation not permitted)" in str(err.value)
+    assert f"move it and its -wal and -shm files out of {path.parent}" in str(err.value)
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(file.name for file in files)  # all where they were
+    with Spool(path, max_messages=10):  # the next start sets them aside together
+        pass
+    (aside,) = path.parent.glob(f"{SPOOL_FILE}.foreign-*[0-9]Z")
+    kept = sqlite3.connect(f"{aside.as_uri()}?mode=ro", uri=True)
+    assert kept.execute("SELECT x FROM foo").fetchall() == [(1,)]
+    kept.close()
 
 
 def test_doctor_warns_of_a_database_of_another_shape_without_touching_it(tmp_path: Path) -> None:

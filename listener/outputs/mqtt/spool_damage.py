@@ -161,18 +161,32 @@ def set_aside(path: Path, damage: Exception, at_least: int = 0) -> tuple[int, di
 def _move_aside(path: Path, why: str, what: str) -> Path:
     """The spool and its -wal, -shm renamed as set aside; the new name of the spool."""
     aside = _aside_name(path, why)
+    moved: list[tuple[Path, Path]] = []
     try:
         # the -wal first: left beside a fresh spool, sqlite would replay the damaged pages into it
         for suffix in (*_COMPANIONS, ""):
             source = Path(f"{path}{suffix}")
             if source.exists():
                 source.rename(f"{aside}{suffix}")
+                moved.append((source, Path(f"{aside}{suffix}")))
     except OSError as exc:
+        left = _put_back(moved)
         raise OutputFileError(
             f"MQTT spool {path} {what} and cannot be set aside ({exc.strerror or exc}): "
-            f"move it and its -wal and -shm files out of {path.parent}, then start again"
+            f"move it and its -wal and -shm files{left} out of {path.parent}, then start again"
         ) from None
     return aside
+
+
+def _put_back(moved: list[tuple[Path, Path]]) -> str:
+    """Undo the renames of a move that failed half-way: the next start sets the file aside with its -wal (set aside
+    alone, its copy read without its -wal, the carried counters fell behind). '' when undone, else where they are."""
+    for place, (source, target) in enumerate(reversed(moved)):
+        try:
+            target.rename(source)
+        except OSError:
+            return f" (already renamed: {', '.join(t.name for _, t in moved[: len(moved) - place])})"
+    return ""
 
 
 def _aside_name(path: Path, why: str) -> Path:

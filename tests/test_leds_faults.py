@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import time
+from pathlib import Path
+from typing import TextIO, cast
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 
 from listener.audio.live import OUTAGE_TICK_S
 from listener.config import parse_config
+from listener.console import Stdout
 from listener.events import (
     AudioDropped,
     DeviceMode,
@@ -162,6 +167,32 @@ def test_live_lights_keep_moving_when_no_audio_arrives(factory: MockFactory) -> 
         states = [s.state for s in amber.states[1:]]
     assert states[:3] == [0.0, 1.0, 0.0]  # on at the event (before clear_states), then blinking
     assert all(0.9 <= s.timestamp <= 1.2 for s in amber.states[2:4])  # a slow blink: 1 s on, 1 s off
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_trace_whose_disk_is_full_stops_once_and_the_lights_go_on(factory: MockFactory) -> None:
+    """`listener run --led-trace > file` on a card that fills up while the input is gone: the ticker drawing the
+    fault blink met ENOSPC, caught only for a closed pipe, and died of it (a traceback, the blink frozen). The
+    lights go on; the next event stops the run with the error, once, for the command line's one line."""
+    stage = LedStage(parse_config({"leds": {"self_test_s": 0.0}}), factory=factory, trace=io.StringIO(), live=True)
+    lost = SourceState(t_s=1.0, available=False, detail="no audio from the array")
+    full = Path("/dev/full").open("w", buffering=1)  # noqa: SIM115  line-buffered: a line meets the full disk
+    try:
+        with stage:
+            play(stage, 1.0)
+            stage.process(lost)
+            stdout = Stdout(full)  # the command's stdout (main() makes sys.stdout one), on a card full from now on
+            stage.trace = cast(TextIO, stdout)
+            amber = factory.pin(PINS["amber"])
+            amber.clear_states()
+            assert wait_until(lambda: len(amber.states) >= 4, 10.0), amber.states  # still blinking, at wall time
+            with pytest.raises(OSError) as err:
+                stage.process(lost)
+            assert err.value is stdout.error and err.value.errno == errno.ENOSPC  # what main() says in one line
+            stage.process(lost)  # said once: the trace is off, the lights go on
+    finally:
+        with contextlib.suppress(OSError):  # what is still buffered cannot be written either
+            full.close()
 
 
 def test_live_lights_follow_the_audio_clock_alone_while_audio_arrives(

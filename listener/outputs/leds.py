@@ -158,7 +158,7 @@ class LedStage(Stage):
         self._anchor_s = (0.0, time.monotonic())  # (audio s, wall s) of the last event
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
-        self._trace_closed: BrokenPipeError | None = None
+        self._trace_closed: OSError | ValueError | None = None  # the trace's failure, for the next event
         # dark until the first event says what the device is doing (a pause kept across the restart
         # must not show as calm green while the array opens), and again from a stop
         self._heard = False
@@ -240,9 +240,10 @@ class LedStage(Stage):
         assert trace is not None
         try:
             print(json.dumps(record), file=trace, flush=True)
-        except BrokenPipeError as exc:
-            # its reader went away (| head): the lights go on without it, and the run stops at the next
-            # event, raised there because the ticker thread may be the one that found out
+        except (OSError, ValueError) as exc:
+            # its reader went away (| head), its disk is full (ENOSPC), the stream was closed (ValueError): the
+            # lights go on without it, and the run stops at the next event, raised there because the ticker
+            # thread may be the one that found out (and died of it, the lights frozen, a traceback printed)
             self.trace, self._trace_closed = None, exc
 
     def _tick(self) -> None:

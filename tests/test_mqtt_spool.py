@@ -227,13 +227,14 @@ else:
 """
 
 
-def _on_a_private_mount(folder: Path, steps: str, env: dict[str, str] | None = None) -> str:
-    """What opening the spool in ``folder`` printed, with ``folder`` a 1 MB tmpfs mounted in a private namespace and
-    the shell's ``steps`` run there between the spool's making (one message) and its opening."""
+def _on_a_private_mount(folder: Path, steps: str, env: dict[str, str] | None = None, options: str = "") -> str:
+    """What opening the spool in ``folder`` printed, with ``folder`` a 1 MB tmpfs (and mount ``options``) mounted
+    in a private namespace and the shell's ``steps`` run there between the spool's making (one message) and its
+    opening."""
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
     py = f"{sys.executable} -c '{SPOOL_ON_A_PRIVATE_MOUNT}'"
-    mount = f"mount -t tmpfs -o size=1m tmpfs {folder}"
+    mount = f"mount -t tmpfs -o size=1m{options} tmpfs {folder}"
     script = f"{mount} && {py} fill {folder} && {steps.format(folder=folder)} && {py} open {folder}"
     result = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=60, env=env)
     if "mount" in result.stderr and result.returncode != 0:
@@ -267,6 +268,17 @@ def test_a_spool_on_a_full_card_says_free_space_not_replace_the_card(tmp_path: P
     spool = folder / "mqtt-spool.sqlite3"
     assert said.startswith(f"MQTT spool {spool} cannot be opened (disk I/O error): the card is full: "), said
     assert f"free space on it (`df -h {folder}`)" in said and "dmesg" not in said, said
+
+
+def test_a_spool_on_a_card_out_of_inodes_says_so_not_lsattr_or_chown(tmp_path: Path) -> None:
+    """No file can be made (no inode left): sqlite says "unable to open database file" of the -wal, and the advice
+    was root's `mount`/`lsattr`, a user's chown, for a folder that is writable, only full of files."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    make_files = "n=0; while touch {folder}/f$n 2>/dev/null; do n=$((n+1)); done"
+    said = _on_a_private_mount(folder, make_files, options=",nr_inodes=16")
+    assert f"{folder} is on a card with no free inodes (too many files on it): remove files (`df -i {folder}`)" in said
+    assert "lsattr" not in said and "chown" not in said, said
 
 
 def test_after_a_restart_seq_counts_on_from_the_spool_even_when_it_cannot_be_written(tmp_path: Path) -> None:

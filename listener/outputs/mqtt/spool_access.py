@@ -142,13 +142,16 @@ def _access_problem(path: Path) -> str:
 
 
 def _beyond_owners(folder: Path) -> str:
-    """A refusal no chown cures: a read-only mount, or one that even root meets ('' if neither)."""
+    """A refusal no chown cures: a read-only mount, a card out of inodes, or one that even root meets ('' if none)."""
     with contextlib.suppress(OSError):
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        card = os.statvfs(folder)
+        if card.f_flag & os.ST_RDONLY:
             if under_systemd() and not folder.is_relative_to(SERVICE_STATE_DIR):
                 # the unit's ProtectSystem=strict, not the card: only its StateDirectory= is writable
                 return f"{folder} is read-only to the service: {SANDBOX_FIX}"
             return f"{folder} is on a read-only file system: {READ_ONLY_FIX}"
+        if card.f_files and not card.f_favail:  # no -wal or -shm can be made: sqlite says only "unable to open"
+            return f"{folder} is on a card with no free inodes (too many files on it): remove files (`df -i {folder}`)"
     if os.geteuid() == 0:  # root writes any file it owns or not: a chown would only break the service
         return f"{folder} refuses writes even to root: check `mount` (read-only?) and `lsattr` (immutable files?)"
     return ""

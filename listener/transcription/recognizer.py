@@ -202,9 +202,9 @@ class RecognizerWorker(Managed):
 
     def take(self) -> list[list[Word]]:
         """Words finished since the last call, one list per recogniser result, in time order."""
-        out = []
-        while self._results:
-            out.append(self._results.popleft())
+        with self._cond:
+            out = list(self._results)
+            self._results.clear()
         return out
 
     def finish(self, timeout_s: float) -> list[Chunk]:
@@ -377,13 +377,15 @@ class RecognizerWorker(Managed):
                 f"the recogniser returned a result this listener cannot read ({unreadable}): use the "
                 "vosk version in firmware/constraints.txt and a model `listener models fetch` installs"
             )
+        words = [
+            Word(text, self._map.audio_time(start), self._map.audio_time(end, end=True), conf)
+            for text, start, end, conf in items
+        ]
+        if items:
+            self._map.forget_before(items[-1][2])
+        # at once, under the lock: a stop that finds the utterance over must find its words in, or it
+        # reports neither them nor their audio (take_given_up, then take) and they are lost uncounted
         with self._cond:
             self._unfinished_from_s = None
-        if items:
-            self._results.append(
-                [
-                    Word(text, self._map.audio_time(start), self._map.audio_time(end, end=True), conf)
-                    for text, start, end, conf in items
-                ]
-            )
-            self._map.forget_before(items[-1][2])
+            if words:
+                self._results.append(words)

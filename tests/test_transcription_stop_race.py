@@ -1,9 +1,11 @@
 """The recogniser's thread and a stop that gives it up: the words of a result it was handing over as the stop
-came are either taken or reported given up, whichever way the two threads interleave."""
+came are either taken or reported given up, whichever way the two threads interleave; and a hurry ends every
+wait of the pipeline thread for it, not only finish()'s."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,38 @@ def test_a_result_handed_over_as_a_hurry_comes_is_taken_or_reported_given_up(
     taken = any(w.start_s == pytest.approx(word_s) for w in words)
     reported = any(a <= word_s < b for a, b in spans)
     assert taken or reported, f"the word at {word_s:.2f} s was neither taken nor given up: {spans}"
+
+
+@pytest.mark.parametrize("waiting_in", ["flush", "submit"])
+def test_a_hurry_cuts_short_a_wait_for_the_recogniser_while_it_is_deep_in_one_decode(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch, waiting_in: str
+) -> None:
+    """Read flat out ("wait"), the pipeline thread waits for the recogniser at a session end (flush) and for room
+    in a full queue (submit). A stop asked for twice must end those waits as it ends finish()'s, even while vosk
+    is deep in one decode: they waited on for the thread to end, which it does only once the decode returns."""
+    import vosk
+
+    accept = vosk.KaldiRecognizer.AcceptWaveform
+    decoding = threading.Event()
+
+    def slow_accept(rec: vosk.KaldiRecognizer, data: bytes) -> bool:
+        decoding.set()  # the real decode, as slow as a Pi Zero ending an utterance can be
+        time.sleep(3.0)
+        return bool(accept(rec, data))
+
+    monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", slow_accept)
+    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
+    second = Chunk(0.0, pcm16(samples[:SAMPLE_RATE_HZ, 0]))
+    with RecognizerWorker(load_model(ko_model), queue_s=2.0, overflow="wait") as worker:
+        worker.submit(second)
+        worker.submit(Chunk(1.0, second.pcm))
+        worker.submit(Chunk(2.0, second.pcm))
+        assert decoding.wait(30.0), "the worker never began decoding"
+        threading.Timer(0.2, worker.hurry).start()
+        t0 = time.monotonic()
+        if waiting_in == "flush":
+            assert not worker.flush()
+        else:  # the queue holds 2 s: a third second finds no room
+            assert worker.submit(Chunk(3.0, second.pcm))
+        waited_s = time.monotonic() - t0
+    assert waited_s < 2.0, f"{waiting_in}() went on waiting {waited_s:.1f} s after the hurry"

@@ -168,7 +168,9 @@ class RecognizerWorker(Managed):
         return self._alive() and self.overflow == "wait"
 
     def _alive(self) -> bool:
-        return not self._failed and self._thread is not None and self._thread.is_alive()
+        """Whether the worker still recognises (call under the lock). Not once told to stop: its thread lives
+        on until a decode in progress returns, and a hurry must not be kept waiting for that."""
+        return not self._failed and not self._abort and self._thread is not None and self._thread.is_alive()
 
     def flush(self) -> bool:
         """Finish the words of everything queued so far (a session end); returns whether they are in.

@@ -194,8 +194,10 @@ check_named_files() {
 	local config=${1:-$(target "$CONF_DIR/listener.toml")} name=${2:-$CONF_DIR/listener.toml} key path why
 	[[ -f $config ]] || return 0
 	while IFS=$'\t' read -r key path; do
-		why=$(named_file_problem "$key" "$path" "${3-}") || continue
-		die "$name has $key = \"$path\", which $why; then run this again$(fleet_fix_note "$key" "$name")"
+		if why=$(named_file_problem "$key" "$path" "${3-}"); then
+			die "$name has $key = \"$path\", which $why; then run this again$(fleet_fix_note "$key" "$name")"
+		fi
+		secret_exposure_note "$key" "$path"
 	done < <(config_named_files "$config" "$CONF_DIR")
 	check_vosk_model "$config" "$name" "${3-}"
 }
@@ -274,13 +276,10 @@ PY
 # Why the service user could not read file $2 (a path on the device, config key $1), with the fix;
 # fails when it can.
 named_file_problem() {
-	local key=$1 path=$2 here=$2 owner="sudo chown" early=${3-}
-	if [[ $ROOT != / ]]; then # the fix runs on this machine: the root's path, and the root's own account
-		here=$(target "$path") owner="sudo chroot $ROOT chown"
-	fi
+	local key=$1 path=$2 here=$2 early=${3-}
+	[[ $ROOT == / ]] || here=$(target "$path")
 	local open="sudo chmod a+r $here (a certificate is no secret)"
-	[[ $key == mqtt.key_file || $key == mqtt.password_file ]] &&
-		open="$owner $SERVICE_USER: $path && sudo chmod 0600 $here (it is the service's secret)"
+	! is_secret_key "$key" || open="$(secret_fix "$path") (it is the service's secret)"
 	local hidden
 	for hidden in "${HIDDEN_FROM_SERVICE[@]}"; do
 		[[ $path == "$hidden"* ]] || continue
@@ -300,6 +299,57 @@ named_file_problem() {
 	else
 		return 1
 	fi
+}
+
+is_secret_key() { [[ $1 == mqtt.key_file || $1 == mqtt.password_file ]]; }
+
+# The commands that make secret file $1 (a path on the device) the service user's alone. Under --root they run
+# on this machine: the root's path, and the root's own account.
+secret_fix() {
+	if [[ $ROOT == / ]]; then
+		printf 'sudo chown %s: %s && sudo chmod 0600 %s' "$SERVICE_USER" "$1" "$1"
+	else
+		printf 'sudo chroot %s chown %s: %s && sudo chmod 0600 %s' "$ROOT" "$SERVICE_USER" "$1" "$(target "$1")"
+	fi
+}
+
+# A password or TLS client key file (config key $1, path $2 on the device) that others than root and the
+# service user may read: said once a run, not changed (the file is the operator's, and may be another
+# service's too). A copy made under umask 022 is 0644, and the broker login was anyone's who could log in.
+declare -A SECRET_NOTED=()
+secret_exposure_note() {
+	local key=$1 path=$2 who
+	is_secret_key "$key" && [[ -f $(target "$path") && -z ${SECRET_NOTED[$path]-} ]] || return 0
+	who=$(secret_readers "$path") || return 0
+	SECRET_NOTED[$path]=1
+	warn "$key $path can be read by $who, not only by the service: $(secret_fix "$path")"
+}
+
+# Who besides root and the service user may read file $1 (a path on the device), by its mode and owner as the
+# target's accounts have them; fails when nobody. A user this run has yet to create owns nothing.
+secret_readers() {
+	local mode uid gid user_id="" user_gid="" passwd
+	passwd=$(target /etc/passwd)
+	read -r mode uid gid < <(stat -c '%a %u %g' "$(target "$1")")
+	if [[ -f $passwd ]]; then
+		read -r user_id user_gid < <(awk -F: -v u="$SERVICE_USER" '$1 == u { print $3, $4 }' "$passwd") || true
+	fi
+	if (((8#$mode) & 8#004)); then
+		say "every user of the device (mode $mode)"
+	elif (((8#$mode) & 8#040)) && [[ $gid != 0 && $gid != "$user_gid" ]]; then
+		say "the members of group $(account_name /etc/group "$gid") (mode $mode)"
+	elif [[ $uid != 0 && -n $user_id && $uid != "$user_id" ]]; then
+		say "its owner, $(account_name /etc/passwd "$uid")"
+	else
+		return 1
+	fi
+}
+
+# The name of id $2 in the target's passwd- or group-style file $1, or the id itself.
+account_name() {
+	local name
+	name=$(awk -F: -v id="$2" '$3 == id { print $1; exit }' "$(target "$1")" 2>/dev/null)
+	printf '%s' "${name:-$2}"
 }
 
 # On the device the service user's own try (folders included); under --root, the file's mode and owner.

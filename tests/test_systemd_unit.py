@@ -132,7 +132,6 @@ def test_unit_has_the_service_contract() -> None:
     # the folder doctor expects systemd to make at the first start, and the one advice runs commands in
     assert Path("/var/lib") / s["StateDirectory"][0] == SERVICE_STATE_DIR == Path(ServiceConfig().state_dir)
     assert s["WorkingDirectory"] == ["%S/listener"]
-    assert s["ConfigurationDirectory"] == ["listener"]
     assert s["EnvironmentFile"] == ["-/etc/listener/secrets.env"]
     assert set(s["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
     # privacy: the memory that holds audio and words is neither dumped nor swapped to the card
@@ -181,6 +180,16 @@ def test_devices_stay_visible_to_the_service() -> None:
     for setting in ("NoNewPrivileges", "ProtectHome", "PrivateTmp"):
         assert s[setting] == ["yes"], setting
     assert s["ProtectSystem"] == ["strict"]
+
+
+def test_the_state_directory_is_the_only_folder_left_writable() -> None:
+    """Each of systemd's exec directories is bind-mounted read-write, ProtectSystem=strict or not: with
+    ConfigurationDirectory=listener the service could rewrite its broker password and TLS key files in
+    /etc/listener, which firmware/README.md has the operator make the listener user's. It only reads there."""
+    s = unit_settings()
+    assert s["ProtectSystem"] == ["strict"] and s["StateDirectory"] == ["listener"]
+    opened = ("ReadWritePaths", "ConfigurationDirectory", "RuntimeDirectory", "CacheDirectory", "LogsDirectory")
+    assert [key for key in opened if key in s] == []
 
 
 def test_the_readmes_doctor_line_runs_doctor_as_the_service_sees_the_device() -> None:

@@ -103,11 +103,24 @@ def test_what_stops_a_run_halfway_stops_its_dry_run_and_it_before_any_change(
         assert snapshot(pi_root) == before
 
 
-def test_a_config_holding_a_password_is_refused_where_no_listener_checks_it(pi_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[mqtt]\nenabled = true\npassword = "hunter2"\n', "mqtt.password"),
+        # misspelt or elsewhere: the listener refuses the unknown key and hides its value (test_config_secrets),
+        # and the script printed it in the diff and installed it 0644, exit 0 under --root
+        ('[mqtt]\nenabled = true\npasword = "hunter2"\n', "mqtt.pasword"),
+        ('[mqtt.login]\npassword = "hunter2"\n', "mqtt.login.password"),
+        ('[service]\napi_token = "hunter2"\n', "service.api_token"),
+    ],
+)
+def test_a_config_holding_a_password_is_refused_where_no_listener_checks_it(
+    pi_root: Path, tmp_path: Path, text: str, named: str
+) -> None:
     # with no Python to run the source's check-config, the file was installed 0644 with its password, which the
     # diff printed: the listener refuses the key, so the script does, before any change
     fleet = tmp_path / "pw.toml"
-    fleet.write_text('[array]\ndevice = "listener_array"\n\n[mqtt]\nenabled = true\npassword = "hunter2"\n')
+    fleet.write_text(f'[array]\ndevice = "listener_array"\n\n{text}')
     stub = tmp_path / "stub"  # a --source no Python runs check-config from
     (stub / "listener").mkdir(parents=True)
     (stub / "listener/__init__.py").write_text("")
@@ -116,7 +129,7 @@ def test_a_config_holding_a_password_is_refused_where_no_listener_checks_it(pi_r
     plain = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     done = provision(pi_root, "--config", str(fleet), "--source", str(stub), *FILES_ONLY, check=False, env=plain)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert f"{fleet} has mqtt.password, which the listener refuses" in done.stderr, done.stderr
+    assert f"{fleet} has {named}, which the listener refuses" in done.stderr, done.stderr
     assert "hunter2" not in done.stdout + done.stderr
     assert snapshot(pi_root) == before
 

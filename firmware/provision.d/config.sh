@@ -99,13 +99,39 @@ sys.exit(0 if isinstance(table, dict) and sys.argv[3] in table else 1)
 PY
 }
 
-# The listener refuses mqtt.password in its config, whatever its value. Refused here, before any change,
-# where no listener may run to check the file: installed, it would be readable to all (0644), and its
-# value printed in the diff. The value is never read out.
+# The listener refuses mqtt.password in its config, whatever its value, and any other key that may hold a
+# secret (a misspelt 'pasword', 'api_token': it knows no such key, and hides the value). Refused here, before
+# any change, where no listener may run to check the file: installed, it would be readable to all (0644), and
+# its value printed in the diff. The value is never read out.
 check_config_password() {
-	toml_has_key "$1" mqtt password || return 0
-	usage_error "$1 has mqtt.password, which the listener refuses (the file is installed readable to all); \
+	local keys
+	keys=$(config_secret_keys "$1") || die "$1 could not be searched for passwords (above): run this script from a \
+listener checkout (it uses its listener/config/toml_hints.py)"
+	[[ -n $keys ]] || return 0
+	usage_error "$1 has ${keys//$'\n'/, }, which the listener refuses (the file is installed readable to all); \
 nothing was changed: put the password in $CONF_DIR/secrets.env (LISTENER_MQTT_PASSWORD=...) and delete the key"
+}
+
+# The keys of TOML file $1 that may name a secret by the listener's own rule (toml_hints.looks_secret, which
+# hides their values in its errors), dotted, one a line; less the two keys that name files.
+config_secret_keys() {
+	python3 - "$1" "$REPO_DIR" <<'PY'
+import importlib.util, sys, tomllib
+path, repo = sys.argv[1:3]
+sys.path.insert(0, repo)  # toml_hints imports listener.errors (the standard library only), not numpy as listener.config does
+spec = importlib.util.spec_from_file_location("toml_hints", f"{repo}/listener/config/toml_hints.py")
+hints = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(hints)
+FILES = {"mqtt.password_file", "mqtt.key_file"}
+def secret_keys(table, prefix=""):
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from secret_keys(value, f"{prefix}{key}.")
+        elif f"{prefix}{key}" not in FILES and hints.looks_secret(key, value):
+            yield f"{prefix}{key}"
+with open(path, "rb") as f:
+    print("\n".join(secret_keys(tomllib.loads(f.read().decode("utf-8-sig")))))
+PY
 }
 
 # What a run that keeps the installed listener.toml says about it.

@@ -88,6 +88,9 @@ def no_password_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> doctor
         (f"export {PASSWORD_LINE}", "line 1 starts with `export`, which systemd's EnvironmentFile= does not take"),
         (f"{PASSWORD_LINE}{ENV}=\n", f"line 2 sets {ENV} to nothing"),
         ("OTHER=s3cret-value\n", f"it has no {ENV}= line"),
+        # the value runs into the key: a ':' or a space where '=' belongs, and '=' in the password (base64)
+        (f"{ENV}: s3cret-value==\n", f"line 1 names {ENV} without `=` right after it"),
+        (f"{ENV} s3cret-value\n", f"line 1 names {ENV} without `=` right after it"),
     ],
 )
 def test_the_secrets_line_that_keeps_the_password_from_the_service_is_named(

@@ -5,6 +5,7 @@ its number and its key."""
 from __future__ import annotations
 
 import difflib
+import re
 import stat
 from pathlib import Path
 
@@ -47,17 +48,29 @@ def password_line_problem(name: str) -> str | None:
     for number, line in enumerate(lines, 1):
         key, equals, value = line.strip().partition("=")
         key = key.strip()
-        if not equals or key.startswith("#"):
+        if key.startswith("#"):
             continue
         bare = key.removeprefix("export").strip()
-        if key == name:  # the last line that sets it counts, as for systemd
+        if not equals or _VARIABLE.fullmatch(bare) is None:
+            # 'NAME: value' or 'NAME value': the key runs into the value, which is never shown
+            named = _VARIABLE.match(bare)
+            if named is not None and _alike(named.group(), name):
+                problems.append(f"line {number} names {named.group()} without `=` right after it")
+        elif key == name:  # the last line that sets it counts, as for systemd
             last_set, empty = number, not value.strip().strip("'\"")
         elif bare == name:  # systemd takes "export NAME" for a key, which is invalid, and skips the line
             problems.append(f"line {number} starts with `export`, which systemd's EnvironmentFile= does not take")
-        elif difflib.SequenceMatcher(None, bare, name).ratio() >= 0.8:
+        elif _alike(bare, name):
             problems.append(f"line {number} sets {bare}, not {name}")
     if last_set and not empty:
         return None
     if last_set:
         problems.append(f"line {last_set} sets {name} to nothing")
     return "; ".join(problems) or f"it has no {name}= line"
+
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _alike(key: str, name: str) -> bool:
+    return difflib.SequenceMatcher(None, key, name).ratio() >= 0.8

@@ -3,33 +3,27 @@ no longer than ``STOP_TIMEOUT_S`` for one stuck in paho, so a shutdown is never 
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import pytest
 
 from listener.outputs.mqtt import publisher as publisher_module
-from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests.mqtt_links import LinkStandIn
 from tests.waiting import wait_until
 
 SESSION_ID = "0123456789abcdef0123456789abcdef"
 
 
-class _SlowLink:
-    """paho as the publisher sees it, connected, its ``publish`` held until ``release`` is set."""
-
-    connected, connects, config = True, 1, None
+class _SlowLink(LinkStandIn):
+    """The publisher's link, its ``publish`` held until ``release`` is set."""
 
     def __init__(self) -> None:
-        self.acks: collections.deque[object] = collections.deque()
-        self.on_ack: Callable[[], None] | None = None
+        super().__init__()
         self.entered = threading.Event()
         self.release = threading.Event()
         self.returned = threading.Event()
@@ -49,7 +43,7 @@ def _publishing(tmp_path: Path, link: _SlowLink) -> tuple[Spool, Publisher]:
     spool = Spool(tmp_path / SPOOL_FILE, max_messages=10)
     spool.open()
     spool.put("event", {"type": "backchannel", "session_id": SESSION_ID})
-    publisher = Publisher(spool, cast(MqttLink, link), lambda leaf: f"x/{leaf}", rate_per_s=100, inflight_max=3)
+    publisher = link.publisher(spool, rate_per_s=100, inflight_max=3)
     publisher.open()
     assert link.entered.wait(10.0), "the drain thread never handed the spooled message to paho"
     return spool, publisher

@@ -4,38 +4,30 @@ awaiting their PUBACK are bounded (a broker that never acknowledges them must no
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import pytest
 
-from listener.config.mqtt_schema import MqttConfig
-from listener.outputs.mqtt.client import Ack, MqttLink
+from listener.outputs.mqtt.client import Ack
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests.mqtt_links import LinkStandIn
 from tests.waiting import wait_until
 
 SESSION_ID = "0123456789abcdef0123456789abcdef"
 RETAINED_KEPT = 64  # publisher.RETAINED_INFLIGHT_KEPT: far more than the few retained topics a connect sends
 
 
-class _HeldLink:
-    """paho as the publisher sees it: connected, each message's mid its place in ``sent`` (1 for the first),
-    an acknowledgement only when :meth:`ack` is called; ``fail_first`` publishes raise before any is taken."""
-
-    connected = True
+class _HeldLink(LinkStandIn):
+    """The publisher's link: each message's mid its place in ``sent`` (1 for the first), an acknowledgement
+    only when :meth:`ack` is called; ``fail_first`` publishes raise before any is taken."""
 
     def __init__(self, fail_first: int = 0) -> None:
-        self.config = MqttConfig()
-        self.connects = 1
-        self.acks: collections.deque[Ack] = collections.deque()
-        self.on_ack: Callable[[], None] = lambda: None
+        super().__init__()
         self.sent: list[tuple[str, bytes]] = []
         self.failures_left = fail_first
 
@@ -63,7 +55,7 @@ def _put(spool: Spool, publisher: Publisher | None, *numbers: int) -> None:
 
 
 def _publisher(spool: Spool, link: _HeldLink) -> Publisher:
-    return Publisher(spool, cast(MqttLink, link), lambda leaf: f"x/{leaf}", rate_per_s=1000.0, inflight_max=10)
+    return link.publisher(spool, rate_per_s=1000.0, inflight_max=10)
 
 
 def test_after_a_reconnect_newer_messages_wait_until_the_ones_in_flight_are_acknowledged(tmp_path: Path) -> None:

@@ -3,26 +3,23 @@ session endings (summary, session_end, final metrics) last of all; what is left 
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from listener.events import Backchannel, Party
 from listener.outputs.mqtt import payloads
-from listener.outputs.mqtt.client import MqttLink
-from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Outgoing, Spool, encode
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_broker import Mosquitto, Received, Recorder, free_port
 from tests.mqtt_feed import conversation, feed, json_on, stage_on
+from tests.mqtt_links import LinkStandIn
 from tests.mqtt_relay import AckHold
 from tests.waiting import wait_until
 
@@ -285,16 +282,13 @@ def test_a_session_whose_ending_is_partly_in_flight_is_kept_whole_and_another_go
     assert dropped == 3
 
 
-class _StoringLink:
-    """paho as the publisher sees it, connected, never acknowledging; its first publish comes as the
-    pipeline thread stores a message: between the spool's handing rows out and their being in flight."""
-
-    connected, connects, config = True, 1, None
+class _StoringLink(LinkStandIn):
+    """The publisher's link, never acknowledging; its first publish comes as the pipeline thread stores a
+    message: between the spool's handing rows out and their being in flight."""
 
     def __init__(self, spool: Spool) -> None:
+        super().__init__()
         self.spool = spool
-        self.acks: collections.deque[object] = collections.deque()
-        self.on_ack: Callable[[], None] | None = None
         self.sent: list[int] = []
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> int:
@@ -311,7 +305,7 @@ def test_a_row_handed_to_paho_is_held_from_the_moment_the_spool_hands_it_out(tmp
         for n in range(5):
             spool.put("event", {"type": "backchannel", "session_id": _visit_id(1), "n": n})
         link = _StoringLink(spool)
-        with Publisher(spool, cast(MqttLink, link), lambda leaf: f"x/{leaf}", rate_per_s=100, inflight_max=3):
+        with link.publisher(spool, rate_per_s=100, inflight_max=3):
             wait_until(lambda: len(link.sent) >= 3, 5.0)
         left = [json.loads(r.payload)["n"] for r in spool.after(0, 100)]
         assert len(link.sent) == 3 and spool.dropped == 1

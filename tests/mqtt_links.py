@@ -1,4 +1,5 @@
-"""The link the MQTT publisher sends through, for its tests: stand-ins for the project's own ``MqttLink``.
+"""The link the MQTT publisher sends through, for its tests: the real ``MqttLink`` to the test broker, and
+stand-ins for it.
 
 The drain thread's rules (order after a reconnect, retries, closing) hang on when paho takes a message and
 when its acknowledgement comes, which a real broker decides in its own time. A stand-in for ``MqttLink``
@@ -12,10 +13,22 @@ import collections
 from collections.abc import Callable
 from typing import cast
 
+from listener.config import parse_config
 from listener.config.mqtt_schema import MqttConfig
 from listener.outputs.mqtt.client import Ack, MqttLink
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Spool
+from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
+
+
+def device_link(config: MqttConfig) -> MqttLink:
+    """The real link as the device makes it: the device id its client id, "offline" its Last Will."""
+    return MqttLink(config, client_id=DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"))
+
+
+def link_to(broker: Mosquitto, **mqtt: object) -> MqttLink:
+    """The real link to the test's ``broker``, its [mqtt] table changed by ``mqtt`` (not yet opened)."""
+    return device_link(parse_config({"mqtt": broker.mqtt_config(**mqtt)}).mqtt)
 
 
 class LinkStandIn(abc.ABC):

@@ -25,15 +25,11 @@ from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.connecting import connect_fail_hint
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, Recorder, free_port, redate_server_certificate
 from tests.mqtt_feed import block, spool_depth, stage_on
+from tests.mqtt_links import link_to
 from tests.mqtt_relay import AckHold
 from tests.waiting import wait_until
 
 WAIT_S = 3.0  # long enough for a few attempts at reconnect_min_s = 0.2
-
-
-def _link(broker: Mosquitto, **mqtt: object) -> MqttLink:
-    config = parse_config({"mqtt": broker.mqtt_config(**mqtt)}).mqtt
-    return MqttLink(config, client_id=DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"))
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -48,7 +44,7 @@ def _attempt(link: MqttLink, wait_s: float = WAIT_S) -> bool:
 def test_plain_mqtt_to_a_tls_port_suggests_tls(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # the TLS port reads the plain CONNECT as a broken handshake and hangs up before any CONNACK
     with Mosquitto(tmp_path / "tls", tls=True) as broker, caplog.at_level(logging.DEBUG):
-        assert not _attempt(_link(broker, tls=False, ca_file=""))
+        assert not _attempt(link_to(broker, tls=False, ca_file=""))
     warnings = _warnings(caplog)
     assert len(warnings) == 1, warnings  # once, not at every attempt
     assert f"127.0.0.1:{broker.port} closed the connection before answering it" in warnings[0]
@@ -61,7 +57,7 @@ def test_tls_to_a_plain_port_names_the_reset_and_suggests_plain(
 ) -> None:
     # the plain port reads the TLS handshake as a broken CONNECT and resets the connection
     with caplog.at_level(logging.DEBUG):
-        assert not _attempt(_link(broker, tls=True))
+        assert not _attempt(link_to(broker, tls=True))
     warnings = _warnings(caplog)
     assert len(warnings) == 1, warnings
     assert f"127.0.0.1:{broker.port} (TLS) is unreachable" in warnings[0]
@@ -72,7 +68,7 @@ def test_tls_to_a_plain_port_names_the_reset_and_suggests_plain(
 def test_an_unverifiable_certificate_is_named_with_its_cause(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # no ca_file: the system CAs do not know the test CA
     with Mosquitto(tmp_path / "tls", tls=True) as broker, caplog.at_level(logging.DEBUG):
-        assert not _attempt(_link(broker, ca_file=""))
+        assert not _attempt(link_to(broker, ca_file=""))
     warnings = _warnings(caplog)
     assert len(warnings) == 1, warnings
     assert "CERTIFICATE_VERIFY_FAILED" in warnings[0]
@@ -87,7 +83,7 @@ def test_a_broker_that_wants_a_client_certificate_is_named_as_the_likely_cause(
     # without a certificate before any CONNACK; the journal must point at the client certificate keys
     broker = Mosquitto(tmp_path / "tls", tls=True)
     broker.conf.write_text(broker.conf.read_text() + "require_certificate true\n")
-    with broker, caplog.at_level(logging.DEBUG), _link(broker) as link:
+    with broker, caplog.at_level(logging.DEBUG), link_to(broker) as link:
         wait_until(lambda: _warnings(caplog), WAIT_S)  # said at the second hang-up in a row
         assert not link.connected
     warnings = _warnings(caplog)
@@ -105,7 +101,7 @@ def test_a_certificate_refused_by_its_dates_blames_the_clock_not_the_ca_file(
     broker = Mosquitto(tmp_path / "tls", tls=True)
     redate_server_certificate(broker, "20990101000000Z", "20991231000000Z")
     with broker, caplog.at_level(logging.DEBUG):
-        assert not _attempt(_link(broker))
+        assert not _attempt(link_to(broker))
     warnings = _warnings(caplog)
     assert len(warnings) == 1, warnings
     assert "certificate is not yet valid" in warnings[0]
@@ -117,7 +113,7 @@ def test_a_certificate_refused_by_its_dates_blames_the_clock_not_the_ca_file(
 def test_a_stopped_broker_is_named_with_its_cause(broker: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
     broker.stop()
     with caplog.at_level(logging.DEBUG):
-        assert not _attempt(_link(broker), wait_s=1.0)
+        assert not _attempt(link_to(broker), wait_s=1.0)
     warnings = _warnings(caplog)
     assert len(warnings) == 1 and "Connection refused" in warnings[0], warnings
     assert "check that it is running, mqtt.host and mqtt.port" in warnings[0]
@@ -162,7 +158,7 @@ def test_an_outage_warning_says_what_is_kept_as_the_config_has_it(
     # with spool_metrics off the live metrics of an outage are not kept: the warning said they were
     broker.stop()
     with caplog.at_level(logging.DEBUG):
-        assert not _attempt(_link(broker, spool_metrics=spool_metrics), wait_s=1.0)
+        assert not _attempt(link_to(broker, spool_metrics=spool_metrics), wait_s=1.0)
     warnings = _warnings(caplog)
     assert len(warnings) == 1 and kept in warnings[0], warnings
     assert ("set it to true to keep them" in warnings[0]) is not spool_metrics
@@ -189,7 +185,7 @@ def test_early_closes_with_a_connection_between_them_are_not_in_a_row(
     # a broker restarting hangs up on one attempt now and then; only a port that hangs up on every attempt
     # (a TLS mismatch) is worth a warning, so an answered connection starts the count again
     with AckHold(broker.port, hang_up=frozenset({1, 3})) as relay, caplog.at_level(logging.DEBUG):
-        link = _link(broker, port=relay.port)
+        link = link_to(broker, port=relay.port)
         with link:
             assert link.wait_connected(WAIT_S)  # the second attempt, after the first one's hang-up
             relay.drop()
@@ -361,7 +357,7 @@ def test_a_tls_handshake_the_broker_refuses_points_at_the_tls_settings_not_the_n
 
 def test_close_leaves_its_last_words_retained_and_is_safe_unopened_and_twice(broker: Mosquitto) -> None:
     # the stage's "offline" at a clean stop: a clean DISCONNECT sends no Will, so these words are all that says it
-    link = _link(broker)
+    link = link_to(broker)
     link.close()  # a stage that failed before opening it closes it all the same
     link.open()
     assert link.wait_connected(WAIT_S)

@@ -21,17 +21,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 from listener.config import parse_config
 from listener.outputs.mqtt.client import KICK_SLACK_S, MqttLink
 from listener.outputs.mqtt.connecting import Backoff, kept_meanwhile
-from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
+from tests.mqtt_broker import DEVICE_ID, Mosquitto
+from tests.mqtt_links import device_link, link_to
 from tests.mqtt_relay import AckHold
 from tests.waiting import wait_until
 
 LOST = "MQTT connection to 127.0.0.1:{port} lost"
 CONNECTED = "MQTT connected to 127.0.0.1:{port}"
-
-
-def _link(broker: Mosquitto, **mqtt: object) -> MqttLink:
-    config = parse_config({"mqtt": broker.mqtt_config(**mqtt)}).mqtt
-    return MqttLink(config, client_id=DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"))
 
 
 def _said(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
@@ -53,7 +49,7 @@ def test_a_broker_back_requiring_a_password_is_named_after_the_warning_of_its_ou
 ) -> None:
     # the "lost" warning used up the one warning the link had, and every refusal after it went to debug:
     # the journal said "lost (Unspecified error)" and never "Not authorized"
-    link = _link(broker)
+    link = link_to(broker)
     with caplog.at_level(logging.DEBUG), link:
         _lose(broker, link, caplog)
         broker.conf.write_text(broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
@@ -65,7 +61,7 @@ def test_a_broker_back_requiring_a_password_is_named_after_the_warning_of_its_ou
 
 def test_a_silent_port_after_an_outage_is_named(broker: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
     # the broker's port taken over by something that takes connections and never answers them
-    link = _link(broker)
+    link = link_to(broker)
     with caplog.at_level(logging.DEBUG), link:
         _lose(broker, link, caplog)
         with socket.create_server(("127.0.0.1", broker.port)):  # the backlog takes the connection: no accept needed
@@ -81,7 +77,7 @@ def test_every_reconnect_after_a_short_connection_has_its_loss_before_it(
     broker: Mosquitto, caplog: pytest.LogCaptureFixture
 ) -> None:
     # a connection shorter than stable_s, lost: the journal showed "MQTT connected (after 2.0 s)" alone
-    link = _link(broker)
+    link = link_to(broker)
     with caplog.at_level(logging.INFO), link:
         for _ in range(2):
             _lose(broker, link, caplog)
@@ -99,7 +95,7 @@ def test_a_broker_stopped_under_a_running_device_is_said_as_before_not_as_a_stal
 ) -> None:
     # the stall's line is for a device that stood still longer than the broker waits (7.5 s with keepalive_s = 5):
     # a broker gone while the device ran keeps the line the Troubleshooting table sends installers to the broker with
-    link = _link(broker)
+    link = link_to(broker)
     with caplog.at_level(logging.DEBUG), link:
         assert link.wait_connected(10)
         time.sleep(1.5 * 5 + 0.5)  # connected longer than the broker waits: the connection's age is no stall
@@ -120,7 +116,7 @@ def test_quick_broker_restarts_are_no_client_id_clash_and_keep_the_shortest_wait
     # connections of 6.5 s, under stable_s (16 s) and accepted at the first attempt, each ended by a broker
     # restart: the third was blamed on another client with this id (at error), the reconnects went quiet,
     # and the wait doubled each time (up to 41 s with the defaults)
-    link = _link(broker, reconnect_min_s=1.0, reconnect_max_s=8.0)
+    link = link_to(broker, reconnect_min_s=1.0, reconnect_max_s=8.0)
     with caplog.at_level(logging.INFO), link:
         for _ in range(3):
             assert link.wait_connected(10)
@@ -150,7 +146,7 @@ def test_the_end_of_a_client_id_clash_is_said_once_a_connection_holds(
 ) -> None:
     # after the error the reconnects are at debug level: without a word when one held, the journal never
     # showed that the clash was over (the other device renamed, the test client gone)
-    link = _link(broker, reconnect_min_s=1.0, reconnect_max_s=2.0)  # stable_s: 10 s
+    link = link_to(broker, reconnect_min_s=1.0, reconnect_max_s=2.0)  # stable_s: 10 s
     intruder = paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID, reconnect_on_failure=False)
     with caplog.at_level(logging.INFO), link:
         for _ in range(3):  # connects once each time, taking the link's place; the link's reconnect takes it back
@@ -175,7 +171,7 @@ def test_a_client_with_this_id_reconnecting_at_its_own_pace_is_named(
 ) -> None:
     # a test client (or a second device whose back-off did not grow with ours) takes the link's place every
     # 5.5 s, longer than twice the link's wait: counted as ordinary outages, the clash was never named
-    link = _link(broker, reconnect_min_s=1.0, reconnect_max_s=2.0)  # stable_s: 10 s; a kick: lost within 5 s
+    link = link_to(broker, reconnect_min_s=1.0, reconnect_max_s=2.0)  # stable_s: 10 s; a kick: lost within 5 s
     intruder = paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID, reconnect_on_failure=False)
     with caplog.at_level(logging.INFO), link:
         for _ in range(3):
@@ -198,7 +194,7 @@ def test_a_clash_after_an_ordinary_loss_is_still_the_error(caplog: pytest.LogCap
     connection (an ordinary loss), then each kicks the other at once. That first loss kept the run from ever
     being all kicks, so the clash stayed a warning with a "lost" line at every reconnect, and never ended."""
     config = parse_config({"mqtt": {"enabled": True, "reconnect_min_s": 1.0, "reconnect_max_s": 60.0}}).mqtt
-    link = MqttLink(config, client_id=DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"))
+    link = device_link(config)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID)  # never connected: its back-off setter
     lost = ReasonCode(PacketTypes.DISCONNECT, "Unspecified error")
     with caplog.at_level(logging.INFO):
@@ -236,7 +232,7 @@ def test_a_clash_is_blamed_at_the_third_kick_and_counted_afresh_once_a_connectio
     # stable_s its loss is an ordinary one, and a new clash takes three kicks in a row again: a connection
     # lost later than a kick (past twice the wait and the slack) but before stable_s is short-lived, no kick
     with AckHold(broker.port) as relay, caplog.at_level(logging.DEBUG):
-        link = _link(broker, port=relay.port, reconnect_min_s=1.0, reconnect_max_s=1.0)  # stable_s: 10 s
+        link = link_to(broker, port=relay.port, reconnect_min_s=1.0, reconnect_max_s=1.0)  # stable_s: 10 s
         with link:
             assert link.wait_connected(10)
             _drop_and_reconnect(relay, link, 2)

@@ -21,7 +21,8 @@ from listener.config import parse_config
 from listener.outputs.mqtt import stall
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.stall import StallWatch
-from tests.mqtt_broker import BASE, DEVICE_ID
+from tests.mqtt_broker import DEVICE_ID
+from tests.mqtt_links import device_link
 
 KEEPALIVE_S = 5  # the broker waits 7.5 s
 ACCEPTED = ReasonCode(PacketTypes.CONNACK, "Success")
@@ -109,7 +110,7 @@ def _link_on_a_moved_clock(mqtt: dict[str, object]) -> tuple[MqttLink, paho.Clie
     """A link whose losses and accepts the test plays (never connected), its stall watch on the test's clock,
     and a paho client for its back-off setter."""
     config = parse_config({"mqtt": {"enabled": True, "keepalive_s": KEEPALIVE_S, **mqtt}}).mqtt
-    link = MqttLink(config, client_id=DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"))
+    link = device_link(config)
     clock = Clock()
     link._stall = StallWatch(KEEPALIVE_S, clock)
     return link, paho.Client(CallbackAPIVersion.VERSION2, client_id=DEVICE_ID), clock

@@ -15,9 +15,9 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from listener.config import parse_config
 from listener.outputs.mqtt.client import SESSION_TAKEN_OVER, MqttLink
-from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto
+from tests.mqtt_broker import DEVICE_ID, Mosquitto
+from tests.mqtt_links import link_to
 from tests.waiting import wait_until
 
 CLIENT_ID = DEVICE_ID  # the client id is the device id
@@ -25,9 +25,7 @@ BLAME = f"another client uses client id {CLIENT_ID}: give each device its own [m
 
 
 def _link(broker: Mosquitto, protocol: str = "3.1.1") -> MqttLink:
-    table = broker.mqtt_config(reconnect_min_s=1.0, reconnect_max_s=8.0, protocol=protocol)
-    config = parse_config({"mqtt": table}).mqtt
-    return MqttLink(config, client_id=CLIENT_ID, will=(f"{BASE}/status", lambda: b"offline"))
+    return link_to(broker, reconnect_min_s=1.0, reconnect_max_s=8.0, protocol=protocol)
 
 
 def _messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:

@@ -65,19 +65,16 @@ def test_after_a_reconnect_newer_messages_wait_until_the_ones_in_flight_are_ackn
     with Spool(tmp_path / SPOOL_FILE, max_messages=100) as spool:
         _put(spool, None, 1, 2, 3)
         with _publisher(spool, link) as publisher:
-            wait_until(lambda: link.numbers() == [1, 2, 3], 5.0)
-            assert link.numbers() == [1, 2, 3]
+            assert wait_until(lambda: link.numbers() == [1, 2, 3], 5.0), f"handed over {link.numbers()}"
             link.connects = 2  # reconnected: paho re-sends mids 1-3 itself
             _put(spool, publisher, 4, 5)
             link.ack(1)
             wait_until(lambda: spool.depth == 4, 5.0)
             link.ack(2)  # taken up only after the drain step of the first ack has ended
-            wait_until(lambda: spool.depth == 3, 5.0)
-            assert spool.depth == 3
+            assert wait_until(lambda: spool.depth == 3, 5.0), f"spool depth {spool.depth}"
             assert link.numbers() == [1, 2, 3], "a newer message overtook one paho was re-sending"
             link.ack(3)
-            wait_until(lambda: link.numbers() == [1, 2, 3, 4, 5], 5.0)
-            assert link.numbers() == [1, 2, 3, 4, 5]
+            assert wait_until(lambda: link.numbers() == [1, 2, 3, 4, 5], 5.0), f"handed over {link.numbers()}"
 
 
 def test_a_drain_step_that_fails_is_retried_and_the_message_still_goes_out(
@@ -91,8 +88,7 @@ def test_a_drain_step_that_fails_is_retried_and_the_message_still_goes_out(
         with _publisher(spool, link) as publisher:
             wait_until(lambda: link.numbers() == [1], 5.0)
             _put(spool, publisher, 2)
-            wait_until(lambda: link.numbers() == [1, 2], 5.0)
-            assert link.numbers() == [1, 2]
+            assert wait_until(lambda: link.numbers() == [1, 2], 5.0), f"handed over {link.numbers()}"
     failed = [r for r in caplog.records if r.getMessage() == "MQTT drain step failed; retrying"]
     assert len(failed) == 1 and failed[0].exc_info is not None
     assert str(failed[0].exc_info[1]) == "the socket went away mid-publish"
@@ -154,8 +150,7 @@ def test_a_retained_topic_that_keeps_failing_holds_up_neither_the_others_nor_the
         publisher.set_retained("x/info", build=broken)
         publisher.set_retained("x/state", b"{}")
         _put(spool, publisher, 1, 2, 3)
-        wait_until(lambda: link.numbers() == [1, 2, 3], 5.0)
-        assert link.numbers() == [1, 2, 3]
+        assert wait_until(lambda: link.numbers() == [1, 2, 3], 5.0), f"handed over {link.numbers()}"
         assert ("x/state", b"{}") in link.sent
         wait_until(lambda: len(builds) > 2, 1.0)  # a third try would come within this
         assert len(builds) == 2
@@ -192,5 +187,5 @@ def test_rows_acknowledged_while_the_card_refused_their_delete_are_deleted_at_th
         _put(spool, publisher, 3)  # the next step, as the next event or metrics message brings it
         wait_until(lambda: link.numbers() == [1, 2, 3], 5.0)
         link.ack(3)
-        wait_until(lambda: spool.depth == 0, 5.0)
-        assert spool.depth == 0 and link.numbers() == [1, 2, 3]  # none sent twice
+        assert wait_until(lambda: spool.depth == 0, 5.0), f"spool depth {spool.depth}"
+        assert link.numbers() == [1, 2, 3]  # none sent twice

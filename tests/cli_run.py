@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from listener.service.runner import sample_conversation
 SAMPLE = sample_conversation()
 CONFIG = "[parties]\nrep_azimuth_deg = 0.0\ncustomer_azimuth_deg = 180.0\n"
 ENV = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
+FULL_DISK = Path("/dev/full")  # every write to it fails with ENOSPC, as `> report.json` on a full SD card
 
 
 def listener_cli(
@@ -37,6 +39,14 @@ def listener_cli(
         env=env or ENV,
         preexec_fn=preexec_fn,
     )
+
+
+def onto_a_full_disk(*args: str) -> subprocess.CompletedProcess[str]:
+    """``listener ARGS``, its output sent to ``FULL_DISK`` (the test skipped where there is none)."""
+    if not FULL_DISK.exists():
+        pytest.skip("needs /dev/full")
+    with FULL_DISK.open("w") as full:
+        return listener_cli(*args, stdout=full.fileno())
 
 
 def as_installer(*args: str) -> subprocess.CompletedProcess[str]:

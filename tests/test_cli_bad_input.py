@@ -24,7 +24,7 @@ from listener import cli
 from listener.analytics.plot import PLOT_FORMATS
 from tests import synth
 from tests.calibrate_cases import angle_error
-from tests.cli_run import CONFIG, ENV, SAMPLE, as_installer, listener_cli, one_line
+from tests.cli_run import CONFIG, ENV, SAMPLE, as_installer, listener_cli, one_line, onto_a_full_disk
 
 UNDECODABLE = os.fsdecode(b"\xff\xfe name")  # a file name that is not UTF-8, as Python holds it
 LONG = "a" * 300  # beyond the 255 bytes a file name may hold
@@ -155,35 +155,29 @@ def test_calibrate_write_into_a_read_only_folder_is_one_line(tmp_path: Path) -> 
 # --- the output ----------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_view_onto_a_full_disk_is_one_error_not_a_cascade_of_tracebacks() -> None:
-    with Path("/dev/full").open("w") as full:
-        result = listener_cli("run", "--input", str(SAMPLE), "--fast", "--view", stdout=full.fileno())
+    result = onto_a_full_disk("run", "--input", str(SAMPLE), "--fast", "--view")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("listener: cannot write the output (No space left on device)"), result.stderr
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_view_whose_only_output_is_its_last_frame_still_says_the_disk_is_full(tmp_path: Path) -> None:
     """A quiet recording has no event lines: the view's last frame is the first write, which the view lets pass
     so as not to raise a second error while the run winds down. The command still says it and exits 2."""
     hiss = np.random.default_rng(0).normal(0.0, 0.01, (16000, 4)).astype(np.float32)
     wav = synth.write_wav(tmp_path / "quiet.wav", hiss)
-    with Path("/dev/full").open("w") as full:
-        result = listener_cli("run", "--input", str(wav), "--fast", "--view", stdout=full.fileno())
+    result = onto_a_full_disk("run", "--input", str(wav), "--fast", "--view")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     last = result.stderr.splitlines()[-1]
     assert last.startswith("listener: cannot write the output (No space left on device)"), result.stderr
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_full_disk_behind_the_output_is_said_with_what_to_do(tmp_path: Path) -> None:
     """`listener check-config x > report.txt` on a full SD card: the one line names the cause and the fix."""
     cfg = tmp_path / "listener.toml"
     cfg.write_text(CONFIG)
-    with Path("/dev/full").open("w") as full:
-        result = listener_cli("check-config", str(cfg), stdout=full.fileno())
+    result = onto_a_full_disk("check-config", str(cfg))
     assert one_line(result) == (
         "listener: cannot write the output (No space left on device): free space where it goes, or send it elsewhere\n"
     )

@@ -18,6 +18,7 @@ from listener.config import load_config, parse_config
 from listener.console import Stdout
 from listener.errors import ConfigError, ConfigSyntaxError
 from tests import synth
+from tests.cli_run import FULL_DISK, onto_a_full_disk
 
 
 def _cli(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
@@ -165,15 +166,13 @@ def test_an_empty_config_file_means_the_defaults(tmp_path: Path) -> None:
     assert result.returncode == 0 and "respeaker-4mic, 4 mics" in result.stdout
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["check-config", "{cfg}"], ["analyze", "{wav}", "--json"], ["analyze", "{wav}"]])
 def test_output_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path: Path, args: list[str]) -> None:
     cfg = tmp_path / "listener.toml"
     cfg.write_text("")
     hiss = np.random.default_rng(0).normal(0.0, 0.01, (16000, 4)).astype(np.float32)  # 1 s: not too short to say
     wav = synth.write_wav(tmp_path / "quiet.wav", hiss)
-    with Path("/dev/full").open("w") as full:  # what `> report.json` on a full SD card does
-        result = _cli(*(a.format(cfg=cfg, wav=wav) for a in args), stdout=full.fileno())
+    result = onto_a_full_disk(*(a.format(cfg=cfg, wav=wav) for a in args))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert "cannot write the output (No space left on device)" in result.stderr
@@ -229,11 +228,11 @@ def test_main_gives_the_callers_stdout_back(tmp_path: Path, capsys: pytest.Captu
     assert ": ok (" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.skipif(not FULL_DISK.exists(), reason="needs /dev/full")
 def test_after_a_failed_write_the_output_goes_nowhere_and_the_first_error_is_kept() -> None:
     """listener.console.Stdout: what still writes while a run winds down (a view's last frame) after the output
     failed must not raise a second error over the first, which main() reports."""
-    full = Path("/dev/full").open("w", buffering=1)  # noqa: SIM115  line-buffered: a line meets the full disk
+    full = FULL_DISK.open("w", buffering=1)  # line-buffered: a line meets the full disk
     try:
         stdout = Stdout(full)
         with pytest.raises(OSError) as first:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +23,12 @@ from listener.transcription.stage import TranscriptionStage
 SESSION_GAP_S = 5.0
 
 
-def asr_config(model: Path, **asr: object) -> Config:
-    return parse_config(
-        {
-            "asr": {"enabled": True, "model_path": str(model), **asr},
-            "analytics": {"session_gap_s": SESSION_GAP_S},
-        }
-    )
+def asr_config(model: Path, analytics: Mapping[str, object] | None = None, **asr: object) -> Config:
+    """The recogniser of ``model`` on, ``asr`` its other settings; [analytics] ``analytics`` (by default a
+    session gap of ``SESSION_GAP_S``)."""
+    if analytics is None:
+        analytics = {"session_gap_s": SESSION_GAP_S}
+    return parse_config({"asr": {"enabled": True, "model_path": str(model), **asr}, "analytics": dict(analytics)})
 
 
 @dataclass

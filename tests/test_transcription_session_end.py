@@ -18,7 +18,7 @@ import pytest
 
 from listener.analytics.stage import ConversationAnalytics
 from listener.analytics.timeline import Timeline
-from listener.config import geometry, parse_config
+from listener.config import Config, geometry
 from listener.events import (
     ActivityFrames,
     AudioBlock,
@@ -31,9 +31,23 @@ from listener.events import (
 from listener.pipeline import Pipeline, Stage
 from listener.transcription.stage import TranscriptionStage
 from listener.transcription.words import Word
+from tests.asr_pipeline import asr_config
 
 GAP_S, HOP_S, BLOCK_S, LAG_S = 5.0, 0.01, 0.05, 0.1
 CUSTOMER = (0.5, 2.0)  # the customer's only speech: the session is over at 7.0 s of activity
+
+
+def transcription(ko_model: Path, **analytics: float) -> tuple[Config, TranscriptionStage]:
+    """The transcription stage with the real vosk recogniser, and its config: [analytics] as ``analytics``."""
+    config = asr_config(ko_model, analytics=analytics)
+    return config, TranscriptionStage(config, geometry(config))
+
+
+def behind_the_timeline(ko_model: Path, **analytics: float) -> tuple[TranscriptionStage, Pipeline]:
+    """The transcription stage behind the timeline that tells it the activity, as in the device's pipeline
+    (not yet opened)."""
+    config, stage = transcription(ko_model, **analytics)
+    return stage, Pipeline([Timeline(config), stage])
 
 
 def frames(start_s: float, customer_from_s: float | None = None) -> ActivityFrames:
@@ -51,14 +65,9 @@ def holding_while_fed(ko_model: Path, until_s: float, customer_back_s: float | N
     """Audio blocks of silence to ``until_s``, each followed by the activity LAG_S behind it; whether the cue
     detector still holds the customer's words after each block, by the activity time reached (from 2.0 s on:
     the customer's words are handed to it as the recogniser would, once their session has begun)."""
-    config = parse_config(
-        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_gap_s": GAP_S}}
-    )
-    stage = TranscriptionStage(config, geometry(config))
-    pipeline = Pipeline([Timeline(config), stage])
-    pipeline.open()
+    stage, pipeline = behind_the_timeline(ko_model, session_gap_s=GAP_S)
     held: list[tuple[float, bool]] = []
-    try:
+    with pipeline:
         silence = np.zeros((round(BLOCK_S * 16000), 4), np.float32)
         for k in range(round(until_s / BLOCK_S)):
             audio_s = k * BLOCK_S
@@ -71,8 +80,6 @@ def holding_while_fed(ko_model: Path, until_s: float, customer_back_s: float | N
                 stage.detector.utterance(Party.CUSTOMER, words, decided_s=2.1)
             if activity_s + BLOCK_S >= CUSTOMER[1]:
                 held.append((round(activity_s + BLOCK_S, 2), stage.detector.holding))
-    finally:
-        pipeline.close()
     return held
 
 
@@ -92,12 +99,7 @@ def test_a_customer_back_in_the_frames_that_end_the_session_ends_it_first(ko_mod
     customer, back at 7.2 s, begins the next in the same block 6.5-7.5 s. The session ends before that block's
     audio goes to the recogniser, or the newcomer's first words would be flushed into it and forgotten with it;
     words said before the newcomer began that come back later are the ended session's (late)."""
-    config = parse_config(
-        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_gap_s": GAP_S}}
-    )
-    stage = TranscriptionStage(config, geometry(config))
-    pipeline = Pipeline([Timeline(config), stage])
-    pipeline.open()
+    stage, pipeline = behind_the_timeline(ko_model, session_gap_s=GAP_S)
     submitted: list[tuple[bool, float]] = []  # at each submission: words held, and the late words' bound
     submit = stage._submit
 
@@ -106,7 +108,7 @@ def test_a_customer_back_in_the_frames_that_end_the_session_ends_it_first(ko_mod
         return submit(blocks)
 
     stage._submit = submitting  # type: ignore[method-assign]
-    try:
+    with pipeline:
         for k in range(round(6.5 / BLOCK_S)):
             pipeline.feed(frames(k * BLOCK_S))
             if round(k * BLOCK_S, 2) == CUSTOMER[1]:
@@ -118,8 +120,6 @@ def test_a_customer_back_in_the_frames_that_end_the_session_ends_it_first(ko_mod
         customer, zeros = t >= 7.2, np.zeros(n, np.float32)
         pipeline.feed(ActivityFrames(6.5, HOP_S, np.zeros(n, bool), customer, zeros, zeros, zeros))
         assert submitted == [(False, 7.2)]
-    finally:
-        pipeline.close()
 
 
 def test_a_session_cut_at_session_max_s_lets_its_words_go_there(ko_model: Path) -> None:
@@ -127,15 +127,11 @@ def test_a_session_cut_at_session_max_s_lets_its_words_go_there(ko_model: Path) 
     the words held for it went only at a silence that never came, kept (and the recogniser never renewed) for
     good. They go at each cut, on activity time, as at a session gap; the next session begins there."""
     max_s = 600.0
-    config = parse_config(
-        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_max_s": max_s}}
-    )
-    stage = TranscriptionStage(config, geometry(config))
-    stage.open()
+    _, stage = transcription(ko_model, session_max_s=max_s)
     n = round(1.0 / HOP_S)
     on, zeros = np.ones(n, bool), np.zeros(n, np.float32)
     held: list[tuple[float, bool]] = []
-    try:
+    with stage:
         for second in range(1300):
             if second in (0, 700):
                 stage.detector.utterance(Party.CUSTOMER, [Word("charger", second, second + 0.5, 1.0)], second + 0.6)
@@ -143,8 +139,6 @@ def test_a_session_cut_at_session_max_s_lets_its_words_go_there(ko_model: Path) 
             frames = ActivityFrames(float(second), HOP_S, np.zeros(n, bool), customer, zeros, zeros + 1, zeros)
             list(stage.process(frames))
             held.append((second + 1.0, stage.detector.holding))
-    finally:
-        stage.close()
     assert all(h for t, h in held if t < 0.5 + max_s) and not any(h for t, h in held if 0.5 + max_s < t < 700.0)
     assert all(h for t, h in held if 701.0 <= t < 0.5 + 2 * max_s) and not held[-1][1]
 
@@ -180,23 +174,16 @@ def test_the_transcription_cuts_sessions_where_the_analytics_do(ko_model: Path, 
     that held the cut, by then told the customer had stopped, or not yet: its next cut came seconds late
     (or early), the cut session's last words were not flushed before its summary, and the next session's
     cues began with the last one's words."""
-    config = parse_config(
-        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_max_s": 600.0}}
-    )
-    stage = TranscriptionStage(config, geometry(config))
+    config, stage = transcription(ko_model, session_max_s=600.0)
     out: list[Event] = []
-    pipeline = Pipeline([Timeline(config), stage, ConversationAnalytics(config), Collect(out)])
-    pipeline.open()
     pauses = [(600.8, 602.0), (1200.4, 1203.0), (1802.9, 1803.05)]
     ended_s: list[float] = []  # when the transcription stage took a session as over
-    try:
+    with Pipeline([Timeline(config), stage, ConversationAnalytics(config), Collect(out)]) as pipeline:
         for k in range(round(1810.0 / block_s)):
             pipeline.feed(customer_frames(k * block_s, block_s, pauses))
             if not ended_s or stage._session_end_s != ended_s[-1]:
                 ended_s.append(stage._session_end_s)
         pipeline.feed(EndOfStream(1810.0))
-    finally:
-        pipeline.close()
     ends = [e for e in out if isinstance(e, SessionEnded)]
     assert [(e.onset_s, e.end_s) for e in ends] == [(0.5, 600.5), (600.5, 1200.4), (1203.0, 1802.9), (1802.9, 1810.0)]
     assert ended_s[1:] == [e.decided_s for e in ends[:3]] == [600.5, 1200.5, 1803.0]
@@ -211,29 +198,22 @@ def renewals(
 ) -> list[float]:
     """The activity times at which the recogniser was renewed, with session_max_s 600 s, fed ``blocks``
     blocks of ``block_frames`` frames whose (rep, customer) activity at frame times t is ``activity(t)``."""
-    config = parse_config(
-        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_max_s": 600.0}}
-    )
-    stage = TranscriptionStage(config, geometry(config))
-    pipeline = Pipeline([Timeline(config), stage])
-    pipeline.open()
-    assert stage.worker is not None
+    stage, pipeline = behind_the_timeline(ko_model, session_max_s=600.0)
     renewed_s: list[float] = []
-    renew = stage.worker.renew
-
-    def renewing() -> None:
-        renewed_s.append(stage.history.end_s)
-        renew()
-
-    stage.worker.renew = renewing  # type: ignore[method-assign]
     zeros = np.zeros(block_frames, np.float32)
-    try:
+    with pipeline:
+        assert stage.worker is not None  # made as the stage opens
+        renew = stage.worker.renew
+
+        def renewing() -> None:
+            renewed_s.append(stage.history.end_s)
+            renew()
+
+        stage.worker.renew = renewing  # type: ignore[method-assign]
         for block in range(blocks):
             start_s = round(block * block_frames * HOP_S, 2)
             rep, customer = activity(start_s + HOP_S * np.arange(block_frames))
             pipeline.feed(ActivityFrames(start_s, HOP_S, rep, customer, rep + zeros, customer + zeros, zeros))
-    finally:
-        pipeline.close()
     return renewed_s
 
 
@@ -267,15 +247,10 @@ def test_the_reps_words_before_any_customer_came_are_not_held_for_the_visit(ko_m
     """The rep talks (0.5-2.0 s) while no session is open, and no customer ever comes: what the cue detector
     took from the rep's words goes at the next audio block, so none of it (the rep's last words, whose turn it
     is) reaches the next visit's echoes and summaries."""
-    config = parse_config(
-        {"asr": {"enabled": True, "model_path": str(ko_model)}, "analytics": {"session_gap_s": GAP_S}}
-    )
-    stage = TranscriptionStage(config, geometry(config))
-    pipeline = Pipeline([Timeline(config), stage])
-    pipeline.open()
+    stage, pipeline = behind_the_timeline(ko_model, session_gap_s=GAP_S)
     n = round(BLOCK_S / HOP_S)
     held: list[bool] = []
-    try:
+    with pipeline:
         silence = np.zeros((round(BLOCK_S * 16000), 4), np.float32)
         for k in range(round(3.0 / BLOCK_S)):
             pipeline.feed(AudioBlock(k * BLOCK_S, 16000, silence))
@@ -290,6 +265,4 @@ def test_the_reps_words_before_any_customer_came_are_not_held_for_the_visit(ko_m
                 assert stage.detector.holding  # the rep's words, until the stage lets them go
             elif k * BLOCK_S >= 2.0:
                 held.append(stage.detector.holding)
-    finally:
-        pipeline.close()
     assert held and not any(held), held

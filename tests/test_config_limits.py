@@ -127,6 +127,15 @@ def test_an_mqtt_username_with_control_characters_is_refused(value: str) -> None
     rejected({"mqtt": {"username": value}}, "mqtt.username", "control characters")
 
 
+def test_an_mqtt_username_fits_mqtts_65535_bytes() -> None:
+    # one byte more passed check-config, and paho failed to pack it at every connect ("'H' format requires 0 <=
+    # number <= 65535"), which the run reported as the broker unreachable: "check mqtt.host and mqtt.port"
+    fits = "a" + "é" * 32767  # bytes count, not characters
+    assert parse_config({"mqtt": {"username": fits}}).mqtt.username == fits
+    error = rejected({"mqtt": {"username": fits + "a"}}, "mqtt.username", "is 65536 UTF-8 bytes long; at most 65535")
+    assert len(str(error)) < 800
+
+
 @pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])
 def test_topic_prefix_leaves_room_in_mqtts_65535_bytes(key: str) -> None:
     # 65535 less 128 for '/device/<device_id>/config': 65407 bytes, two UTF-8 bytes an 'é' (bytes count, not

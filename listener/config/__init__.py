@@ -24,7 +24,7 @@ from listener.config.text_checks import (
     check_host,
     check_state_dir,
     check_topic_prefix,
-    control_character,
+    check_username,
     is_topic_id,
     plain_name,
 )
@@ -379,9 +379,7 @@ def _check_mqtt(config: Config) -> None:
         )
     for key in ("topic_prefix", "discovery_prefix"):
         check_topic_prefix(f"mqtt.{key}", getattr(mqtt, key))
-    control = control_character(mqtt.username)
-    if control is not None:  # MQTT forbids NUL in a string; the broker then drops the connection unexplained
-        raise ConfigError("mqtt.username", mqtt.username, f"must not hold control characters ({control}); remove it")
+    check_username(mqtt.username)
     if mqtt.reconnect_max_s < mqtt.reconnect_min_s:
         raise ConfigError("mqtt.reconnect_max_s", mqtt.reconnect_max_s, "must be at least mqtt.reconnect_min_s")
     if bool(mqtt.cert_file) != bool(mqtt.key_file):

@@ -57,7 +57,11 @@ class MqttConfig:
         "", "private key of cert_file (PEM, without a passphrase)", path=True, allowed="set with cert_file, or neither"
     )
     tls_insecure: bool = field(False, "skip the broker certificate's host name check (testing only)")
-    username: str = field("", "'' = anonymous; the password comes from password_file or LISTENER_MQTT_PASSWORD")
+    username: str = field(
+        "",
+        "'' = anonymous; the password comes from password_file or LISTENER_MQTT_PASSWORD",
+        allowed="text without control characters, at most 65535 UTF-8 bytes (MQTT's limit)",
+    )
     password_file: str = field(
         "",
         "file holding the broker password, owned by the service user with mode 0600; never put it in TOML",

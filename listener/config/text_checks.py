@@ -25,9 +25,11 @@ HOST_RULE = (
 # id with a '.' would publish its metrics while Home Assistant ignores its discovery message
 TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
-# MQTT caps a whole topic at 65535 UTF-8 bytes; after the prefix come at most '/device/<device_id>/config'
-# (79 bytes with the longest device id) or '/<device_id>/session'
-MAX_TOPIC_PREFIX_BYTES = 65535 - 128
+# MQTT sends every string (a topic, the user name) with a 2-byte length: at most 65535 UTF-8 bytes
+MAX_MQTT_STRING_BYTES = 65535
+# after the prefix come at most '/device/<device_id>/config' (79 bytes with the longest device id) or
+# '/<device_id>/session'
+MAX_TOPIC_PREFIX_BYTES = MAX_MQTT_STRING_BYTES - 128
 # Control characters (C0, DEL, C1) name no file or topic anyone meant; NUL fails every system call later
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -62,6 +64,19 @@ def is_host(host: str) -> bool:
     if len(wire) > _MAX_NAME_BYTES or not all(_LABEL.fullmatch(label) for label in labels):
         return False
     return not labels[-1].isdigit()
+
+
+def check_username(username: str) -> None:
+    control = control_character(username)
+    if control is not None:  # MQTT forbids NUL in a string; the broker then drops the connection unexplained
+        raise ConfigError("mqtt.username", username, f"must not hold control characters ({control}); remove it")
+    size = len(username.encode("utf-8"))
+    if size > MAX_MQTT_STRING_BYTES:
+        # paho packs it at each connect and fails there ("'H' format requires ..."), which the link reported as
+        # the broker unreachable, with "check mqtt.host and mqtt.port" for a fix
+        raise ConfigError(
+            "mqtt.username", username, f"is {size} UTF-8 bytes long; at most {MAX_MQTT_STRING_BYTES}, MQTT's limit"
+        )
 
 
 def is_topic_id(value: str) -> bool:

@@ -209,3 +209,15 @@ def test_every_documented_range_holds_exactly_at_both_ends(
         beyond = bound + (1 if past > 0 else -1) if kind is int else math.nextafter(bound, past)
         error = rejected({table: {key: kind(beyond)}}, path)
         assert error.value == beyond and error.rule == f"must be between {low} and {high}", str(error)
+
+
+@pytest.mark.parametrize(("table", "key", "kind", "low", "high"), RANGED, ids=[f"{t}.{k}" for t, k, *_ in RANGED])
+def test_a_value_of_another_type_is_told_the_range_too(
+    table: str, key: str, kind: type[float], low: float, high: float
+) -> None:
+    """``port = true`` (TOML's true is no 1), ``port = "http"``, a table or an array: the error says what the
+    key takes, type and range, not the type alone ("must be a whole number" left the installer to look it up)."""
+    number = "a whole number" if kind is int else "a number"
+    for wrong in (True, "http", "", {"value": 1}, [low]):
+        error = rejected({table: {key: wrong}}, f"{table}.{key}")
+        assert error.value == wrong and error.rule == f"must be {number} between {low} and {high}", str(error)

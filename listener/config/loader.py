@@ -255,7 +255,7 @@ def _convert_scalar(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
             raise ConfigError(path, value, _whole_number_rule(path, value, rule))
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, value, "must be a number" + _unquoted(path, value, float, rule))
+            raise ConfigError(path, value, "must be a number" + (_unquoted(path, value, float, rule) or _within(rule)))
         try:
             value = float(value)
         except OverflowError:  # an integer beyond any float: TOML allows it, no setting means it
@@ -276,11 +276,16 @@ def _whole_number_rule(path: str, value: object, rule: FieldRule) -> str:
     TOML types 16000.0 as a float: the number without its decimal point is suggested, but only where the
     range takes it (``block_ms = 5.0`` was told to write 5, which the range then refused)."""
     if not isinstance(value, float) or isinstance(value, bool):
-        return "must be a whole number" + _unquoted(path, value, int, rule)
-    within = f" {_bounds(rule)}" if rule.low is not None or rule.high is not None else ""
+        return "must be a whole number" + (_unquoted(path, value, int, rule) or _within(rule))
     if abs(value) < 2**53 and value.is_integer() and not _outside(value, rule):
         return f"must be a whole number, written without a decimal point: {int(value)}"
-    return f"must be a whole number{within}{_read_as_inf(value)}"
+    return f"must be a whole number{_within(rule)}{_read_as_inf(value)}"
+
+
+def _within(rule: FieldRule) -> str:
+    """The key's range after a type's rule (``must be a whole number between 1 and 65535``): a value of the
+    wrong type (``port = true``, ``port = "http"``) was told the type alone, not what the key takes."""
+    return f" {_bounds(rule)}" if rule.low is not None or rule.high is not None else ""
 
 
 def _convert_path(value: str, path: str) -> str:

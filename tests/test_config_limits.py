@@ -100,6 +100,17 @@ def test_paths_expand_the_home_folder_state_dir_too(tmp_path: Path, monkeypatch:
     assert parse_config({}).mqtt.ca_file == ""  # '' still means the default
 
 
+@pytest.mark.parametrize("key", sorted(set(PATH_KEYS) - {"service.state_dir"}))  # that one has no '' default
+def test_blank_text_in_a_path_key_is_refused(key: str) -> None:
+    # it passed check-config and was left as it is: the run looked for a file named ' ' ("turn model   not found")
+    table, name = key.split(".")
+    for blank in (" ", "  "):
+        rejected({table: {name: blank}}, key, 'must be a file or folder path, or "" for the default')
+    pair = {"cert_file": "/etc/listener/c.pem", "key_file": "/etc/listener/k.pem"} if "_file" in name else {}
+    spaced = parse_config({table: {**pair, name: "/etc/listener/my file"}})  # spaces inside a path are its own
+    assert getattr(getattr(spaced, table), name) == "/etc/listener/my file"
+
+
 @pytest.mark.parametrize("state_dir", ["state", "./state", "~nosuchuser-listener/state"])
 def test_state_dir_must_be_absolute(state_dir: str) -> None:
     rejected({"service": {"state_dir": state_dir}}, "service.state_dir", "absolute path (or ~/...)")

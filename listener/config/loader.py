@@ -263,7 +263,7 @@ def _convert_scalar(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(path, value, "must be text in quotes" + _text_example(path, value, rule))
-        return _convert_path(value, path) if rule.path else value
+        return _convert_path(value, path, rule) if rule.path else value
     else:
         raise TypeError(f"unsupported config type {tp}")
     _check_range(value, path, rule)
@@ -288,7 +288,11 @@ def _within(rule: FieldRule) -> str:
     return f" {_bounds(rule)}" if rule.low is not None or rule.high is not None else ""
 
 
-def _convert_path(value: str, path: str) -> str:
+def _convert_path(value: str, path: str, rule: FieldRule) -> str:
+    if value.strip() == "" and value and rule.example == "":
+        # no file is named by it, and paths.py leaves it as it is: check-config passed it, and the run looked
+        # for a file named ' ' ("turn model   not found", the name invisible); state_dir, with no '', says its own
+        raise ConfigError(path, value, 'must be a file or folder path, or "" for the default: blank text names none')
     control = control_character(value)
     if control is not None:
         raise ConfigError(

@@ -9,7 +9,7 @@ import pytest
 
 from listener.config import load_config
 from listener.config.file_kinds import binary_kind
-from listener.errors import ConfigSyntaxError
+from listener.errors import ConfigError, ConfigSyntaxError
 
 
 def syntax_error(tmp_path: Path, text: str) -> str:
@@ -212,3 +212,15 @@ def test_something_left_open_earlier_is_not_blamed_on_the_last_line(tmp_path: Pa
     the last line named, with advice for its correct value, sent the installer to the wrong place."""
     message = syntax_error(tmp_path, text)
     assert "(at end of document)" in message and "line " not in message, message
+
+
+@pytest.mark.parametrize("text", ["[[mqtt]]\nport = 1\n", "[[mqtt]]\nport = 1\n[[mqtt]]\nport = 2\n"])
+def test_a_table_written_with_double_brackets_is_told_to_use_single_ones(tmp_path: Path, text: str) -> None:
+    # valid TOML, an array of tables: the error echoed it as mqtt = [{port = 1}], which the file does not say,
+    # with 'must be a table' alone
+    path = tmp_path / "listener.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.path == "mqtt"
+    assert info.value.rule == "must be a table: write [mqtt] with single brackets; [[mqtt]] makes an array of tables"

@@ -152,7 +152,7 @@ def _text_of(raw: bytes, shown: str) -> str:
 def build(cls: type[T], data: Any, path: str) -> T:
     """Build dataclass ``cls`` from a TOML table, validating every key."""
     if not isinstance(data, dict):
-        raise ConfigError(path or "<root>", data, "must be a table")
+        raise ConfigError(path or "<root>", data, "must be a table" + _table_fix(path, data))
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     for key in data:
@@ -168,6 +168,14 @@ def build(cls: type[T], data: Any, path: str) -> T:
         if name in data
     }
     return cls(**values)
+
+
+def _table_fix(path: str, data: object) -> str:
+    """``[[mqtt]]`` (an array of tables) for ``[mqtt]``: the echo, ``mqtt = [{port = 1}]``, is not what the file
+    says, so the doubled brackets are named."""
+    if path and isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        return f": write [{path}] with single brackets; [[{path}]] makes an array of tables"
+    return ""
 
 
 def _unknown_key_rule(key: str, fields: typing.Iterable[str]) -> str:

@@ -224,3 +224,28 @@ def test_a_table_written_with_double_brackets_is_told_to_use_single_ones(tmp_pat
         load_config(path)
     assert info.value.path == "mqtt"
     assert info.value.rule == "must be a table: write [mqtt] with single brackets; [[mqtt]] makes an array of tables"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # a no-break space copied from a web page: the line looks right, and was told to write a plain number
+        (
+            "[mqtt]\nport\u00a0= 1883\n",
+            "line 2, port?= 1883: column 5 holds an invisible character, U+00A0 (no-break space): type a plain space",
+        ),
+        ("[mqtt]\nport =\u00a01883\n", "column 7 holds an invisible character, U+00A0 (no-break space)"),
+        # these said 'Invalid statement' alone: a zero-width space, a second file's byte-order mark, a NUL
+        ("[mqtt]\n\u200bport = 1883\n", "line 2, ?port = 1883: column 1 holds an invisible character, U+200B"),
+        ("[mqtt]\nport = 1883\n\ufeff[array]\n", "line 3, ?[array]: column 1 holds an invisible character, U+FEFF"),
+        ("[mqtt]\nport = 1883\n\x00\n", "line 3, ?: column 1 holds an invisible character, U+0000"),
+        ('[mqtt]\nhost = "a\x00b"\n', 'line 2, host = "a?b": column 10 holds an invisible character, U+0000'),
+    ],
+)
+def test_an_invisible_character_where_the_parser_stopped_is_named(tmp_path: Path, text: str, said: str) -> None:
+    assert said in syntax_error(tmp_path, text)
+
+
+def test_an_invisible_character_in_a_secret_line_does_not_echo_the_line(tmp_path: Path) -> None:
+    said = syntax_error(tmp_path, '[mqtt]\npassword_file = "s3cret\x00"\n')
+    assert "s3cret" not in said and "line 2: column 24 holds an invisible character, U+0000" in said

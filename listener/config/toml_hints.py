@@ -12,11 +12,12 @@ import dataclasses
 import re
 import tomllib
 import typing
+import unicodedata
 
 from listener.errors import toml_value
 
 _LEFT_OPEN = re.compile(r"Unterminated|Unclosed|Expected \"'''\"|Expected '\"\"\"'")  # tomllib's words for them
-_WHERE = re.compile(r"\(at line (\d+), column \d+\)")
+_WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*(.*?)\s*$")
 _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
 _MULTILINE_QUOTES = ('"""', "'''")
@@ -67,6 +68,10 @@ def syntax_hint(text: str, message: str) -> str:
     if at_end and not _LEFT_OPEN.search(message):
         number = max((k + 1 for k, line in enumerate(lines) if line.strip()), default=0)
     line = lines[number - 1] if 1 <= number <= len(lines) else ""
+    invisible = _invisible(line, int(where.group(2)) if where else 0)
+    if invisible:  # the line quoted with '?' for it, unless it may hold a password
+        shown = "" if _SECRET.search(line) else f", {_shorten(line.strip())}"
+        return f"line {number}{shown}: {invisible} ({message})"
     other_format = _other_format(line)
     if other_format:
         return f"line {number}: {other_format} ({message})"
@@ -79,6 +84,18 @@ def syntax_hint(text: str, message: str) -> str:
     fix = _fix(key, value.split("#")[0].strip(), message, kind, secret)
     shown = _shorten(f"{key} = …" if secret else f"{key} = {value}")
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
+
+
+def _invisible(line: str, column: int) -> str:
+    """The fix when the parser stopped at a character the line does not show: a no-break space copied from a
+    web page ("port\u00a0= 1" was told to write a plain number), a zero-width space, a byte-order mark of a
+    file pasted into another, a NUL ("Invalid statement" alone)."""
+    char = line[column - 1] if 1 <= column <= len(line) else ""
+    if not char or char.isprintable() or char in "\t\r":
+        return ""
+    name = unicodedata.name(char, "a control character").lower()
+    fix = "type a plain space instead" if char.isspace() else "delete it (retype the line if the editor hides it)"
+    return f"column {column} holds an invisible character, U+{ord(char):04X} ({name}): {fix}"
 
 
 def _other_format(line: str) -> str:

@@ -86,9 +86,16 @@ def _render(value: object, depth: int) -> str:
 
 def _quote(text: str) -> str:
     # JSON's escapes are TOML's: a value holding a newline or a terminal's escape codes stays one
-    # line and prints harmlessly; DEL and the C1 controls, which JSON lets through, are escaped too
+    # line and prints harmlessly; what JSON lets through and prints as nothing, or as a line break, or
+    # turns the text around (DEL, the C1 controls, U+2028, bidi overrides, zero-width characters, a
+    # no-break space) is escaped too, TOML's way
     quoted = json.dumps(text, ensure_ascii=False)
-    return "".join(f"\\u{ord(c):04x}" if 0x7F <= ord(c) <= 0x9F else c for c in quoted)
+    return "".join(c if c == " " or c.isprintable() else _escaped(c) for c in quoted)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def toml_key(key: object) -> str:

@@ -84,6 +84,8 @@ def test_doctor_splits_a_tls_error_after_its_reason_whose_words_hold_a_colon(tmp
         ('[array]\npreset = "usb\x5cnarray\x5cu001b[31m"\n', r'array.preset = "usb\narray\u001b[31m"'),
         ('[array]\n"foo\x5cnbar" = 1\n', r'array."foo\nbar" = 1'),
         ('["ar\x5cu009bray"]\nx = 1\n', r'"ar\u009bray" = {x = 1}'),
+        # a line separator, a right-to-left override, a zero-width space, an invisible tag character
+        ('[asr]\nlanguage = "a\u2028b\u202ec\u200bd\U000e0041"\n', r'"a\u2028b\u202ec\u200bd\U000e0041"'),
     ],
 )
 def test_a_config_error_is_one_line_however_strange_the_value(tmp_path: Path, toml: str, shown: str | None) -> None:
@@ -91,7 +93,7 @@ def test_a_config_error_is_one_line_however_strange_the_value(tmp_path: Path, to
     path.write_text(toml, encoding="utf-8")
     result = _check_config(path)
     assert result.returncode == 2, result
-    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and len(result.stderr.splitlines()) == 1, result.stderr
     assert "\x1b" not in result.stderr and "\x9b" not in result.stderr
     assert shown is None or shown in result.stderr, result.stderr
 

@@ -40,7 +40,31 @@ def test_tls_settings_under_tls_false_are_said(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_tls_settings_with_tls_on_say_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert warnings_of(tmp_path, capsys, TLS_OFF + "tls = true\nusername = 'counter'\npassword_file = '/pw'\n") == []
+    """Nothing of their having no effect; the host name check skipped is said, as a risk of its own."""
+    said = warnings_of(tmp_path, capsys, TLS_OFF + "tls = true\nusername = 'counter'\npassword_file = '/pw'\n")
+    assert len(said) == 1 and said[0].startswith("listener: warning at mqtt.tls_insecure = true: the broker's"), said
+    assert "any device on the way" in said[0] and "tls_insecure = false (it is for testing only)" in said[0], said
+    secure = TLS_OFF.replace("tls_insecure = true", "tls_insecure = false")
+    assert warnings_of(tmp_path, capsys, secure + "tls = true\nusername = 'counter'\npassword_file = '/pw'\n") == []
+
+
+@pytest.mark.parametrize(("host", "warned"), [("192.0.2.10", True), ("broker.shop.lan", True), ("localhost", False),
+                                              ("127.0.0.1", False), ("::1", False)])  # fmt: skip
+def test_a_login_sent_in_plain_text_over_the_network_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], host: str, warned: bool
+) -> None:
+    """A broker password without TLS is anyone's on the shop's network; on the device itself it never leaves."""
+    login = f'[mqtt]\nenabled = true\nhost = "{host}"\nusername = "counter"\n'
+    said = warnings_of(tmp_path, capsys, login)
+    if not warned:
+        assert said == []
+        return
+    assert said == [
+        'listener: warning at mqtt.username = "counter" with mqtt.tls = false: the broker login (user name and '
+        "password) crosses the network in plain text, readable by any device on the way: set [mqtt] tls = true and "
+        "the broker's TLS port (usually 8883), or keep the broker on a network you trust"
+    ]
+    assert warnings_of(tmp_path, capsys, login + "tls = true\n") == []
 
 
 def test_a_password_file_without_a_user_name_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from listener.config.analytics_warnings import backchannels_taken, unreachable_thresholds
 from listener.config.array_checks import check_aperture, check_coordinates, check_directions
 from listener.config.loader import build, read_toml
-from listener.config.mqtt_warnings import slow_drain
+from listener.config.mqtt_warnings import exposed_login, slow_drain
 from listener.config.party_checks import check_mode_keys, unused_direction_keys
 from listener.config.paths import config_folder, resolve_paths
 from listener.config.pins import check_pins
@@ -108,6 +108,7 @@ def config_warnings(
         *unused_direction_keys(data, channel_map_mode(config.parties), config.array.preset != "generic"),
         *unused_mqtt_keys(data, config.mqtt, environ),
         *slow_drain(config.mqtt),
+        *exposed_login(config.mqtt),
         *unused_asr_keys(data, config.asr),
         *unused_led_pins(data, config.leds),
         *unused_decider_keys(data, config.turn_model),

@@ -10,6 +10,7 @@ drops messages: with ``metrics_interval_s = 1``, ``drain_rate_per_s = 1`` and ``
 
 from __future__ import annotations
 
+import ipaddress
 import math
 
 from listener.config.mqtt_schema import MqttConfig
@@ -37,3 +38,35 @@ def slow_drain(mqtt: MqttConfig) -> list[ConfigWarning]:
         "the spool fills while the broker is connected, and a full spool drops messages"
     )
     return [ConfigWarning(problem, f"set drain_rate_per_s to {at_least:g} or more, or raise metrics_interval_s")]
+
+
+def exposed_login(mqtt: MqttConfig) -> list[ConfigWarning]:
+    """A warning for a broker login that others on the network could read or take: a password sent without
+    TLS, or a certificate whose host name is not checked (while MQTT is on)."""
+    if not mqtt.enabled:
+        return []
+    if mqtt.username and not mqtt.tls and not _on_this_device(mqtt.host):
+        problem = (
+            f"mqtt.username = {toml_value(mqtt.username)} with mqtt.tls = false: the broker login (user name and "
+            "password) crosses the network in plain text, readable by any device on the way"
+        )
+        fix = (
+            "set [mqtt] tls = true and the broker's TLS port (usually 8883), or keep the broker on a network you trust"
+        )
+        return [ConfigWarning(problem, fix, ": ")]
+    if mqtt.tls and mqtt.tls_insecure:
+        problem = (
+            "mqtt.tls_insecure = true: the broker's certificate is not checked against mqtt.host, so any device "
+            "on the way that holds a certificate of the same CA can pose as the broker (and take the password)"
+        )
+        fix = "set mqtt.host to a name the certificate holds, then tls_insecure = false (it is for testing only)"
+        return [ConfigWarning(problem, fix, ": ")]
+    return []
+
+
+def _on_this_device(host: str) -> bool:
+    """A broker on the device itself: its login never leaves it."""
+    try:
+        return host.casefold() == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return False

@@ -51,14 +51,12 @@ PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 def main(argv: Sequence[str] | None = None) -> int:
     stdout = Stdout(sys.stdout)
     degrade_encoding(stdout.stream, sys.stderr)  # before argparse: its messages may quote what was typed
-    parser = _parser()
-    args = parse(parser, sys.argv[1:] if argv is None else list(argv))
-    check_combinations(command_parser(parser, args), args)
-    setup_logging()
-    _no_core_dumps()
-    keep_freed_buffers()
-    sys.stdout = stdout
+    sys.stdout = stdout  # before argparse too: --help and --version write, to a full disk or a closed pipe
     try:
+        args = _parse(stdout, sys.argv[1:] if argv is None else list(argv))
+        setup_logging()
+        _no_core_dumps()
+        keep_freed_buffers()
         code = int(args.func(args))
         sys.stdout.flush()  # here, where a closed pipe can still be caught
         if isinstance(stdout.error, BrokenPipeError):
@@ -82,6 +80,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if sys.stdout is stdout:
             sys.stdout = stdout.original
+
+
+def _parse(stdout: Stdout, words: list[str]) -> argparse.Namespace:
+    parser = _parser()
+    try:
+        args = parse(parser, words)
+    except SystemExit:
+        # --help or --version printed and ends here: written now, where a full disk or a closed pipe is caught
+        stdout.flush()
+        raise
+    check_combinations(command_parser(parser, args), args)
+    return args
 
 
 def _os_error(exc: OSError, stdout: Stdout) -> int:

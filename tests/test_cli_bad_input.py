@@ -202,6 +202,29 @@ def test_an_output_past_the_shells_file_size_limit_is_not_called_a_full_disk(tmp
     )
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("asked", [["--help"], ["--version"], ["analyze", "--help"]])
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+def test_help_or_version_onto_a_full_disk_is_one_line(asked: list[str], unbuffered: str) -> None:
+    """argparse writes --help and --version before the command runs, and exits: the full disk was a traceback
+    (written through) or Python's exit code 120 (buffered, failing at exit)."""
+    env = {**ENV, "PYTHONUNBUFFERED": unbuffered}
+    with Path("/dev/full").open("w") as full:
+        result = listener_cli(*asked, stdout=full.fileno(), env=env)
+    one_line(result, "cannot write the output (No space left on device)")
+
+
+@pytest.mark.parametrize("asked", [["--help"], ["--version"]])
+def test_help_or_version_to_a_reader_gone_ends_quietly(asked: list[str]) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `listener --version | true`
+    try:
+        result = listener_cli(*asked, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
 def test_a_view_whose_reader_went_away_ends_quietly() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # as `| head -1` does once it has its line

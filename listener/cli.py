@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from listener.cli_parsing import Parser, check_combinations, command_parser, parse, path_arg
+from listener.cli_parsing import Parser, check_combinations, check_write_target, command_parser, parse, path_arg
 from listener.config import (
     INSTALLED_CONFIG,
     Config,
@@ -257,7 +257,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     seconds = LISTEN_S if args.seconds is None else args.seconds
     path = config_file(args.config)  # on a device, the file its service runs with: --write edits that one
-    return calibrate(_config(path), path, args.input, seconds, args.write, args.force)
+    config = _config(path)
+    if args.write and path is not None:  # before listening: what is measured must have somewhere to go
+        check_write_target(path)
+    return calibrate(config, path, args.input, seconds, args.write, args.force)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

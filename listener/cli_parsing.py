@@ -7,9 +7,11 @@ word the command does not take blamed on the top parser) are replaced here; cli.
 from __future__ import annotations
 
 import argparse
+import stat
 from pathlib import Path
 from typing import NoReturn
 
+from listener.errors import CalibrationError, shown_path
 from listener.service.logs import say
 
 
@@ -73,3 +75,23 @@ def check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error("--fast needs --input FILE.wav (or --demo-fallback): a live array runs in real time")
     if getattr(args, "force", False) and not getattr(args, "write", False):
         parser.error("--force only applies with --write: add --write to write the directions even when unsure")
+
+
+_NOT_REGULAR = {
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a disk device",
+    stat.S_IFIFO: "a pipe",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_write_target(path: Path) -> None:
+    """``calibrate --write`` replaces its --config with an edited copy: that of a device (``--config /dev/null``,
+    which reads as an empty file) would replace the device itself, as root /dev/null for every program.
+    Called once the config has been read, so a missing or unreadable one was already said with its fix."""
+    kind = _NOT_REGULAR.get(stat.S_IFMT(path.stat().st_mode))
+    if kind is not None:
+        raise CalibrationError(
+            f"--write stores the directions in --config, but {shown_path(path)} is {kind}, not a file: pass the"
+            " listener's TOML file (or leave out --write to only print them)"
+        )

@@ -13,6 +13,7 @@ import os
 import re
 import resource
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -132,6 +133,26 @@ def test_calibrate_refuses_to_replace_a_read_only_config(tmp_path: Path) -> None
     rep_deg, customer_deg = measured_azimuths(result.stdout)  # printed: the installer can copy them
     assert f"rep_azimuth_deg = {rep_deg:.1f} and customer_azimuth_deg = {customer_deg:.1f}" in line
     assert path.read_text() == CONFIG and path.stat().st_mode & 0o777 == 0o444
+
+
+def test_calibrate_write_into_a_device_is_refused_before_listening(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--config /dev/null --write`: the device reads as an empty config, and its edited copy was renamed over it
+    (as root, /dev/null became a file for every program). A null device of the test's own stands in for it."""
+    device = tmp_path / "null.toml"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    assert cli.main(["calibrate", "--input", str(SAMPLE), "--config", str(device), "--write"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "", captured.out  # refused before the recording was heard
+    assert captured.err == (
+        f"listener: --write stores the directions in --config, but {device} is a device, not a file: pass the"
+        " listener's TOML file (or leave out --write to only print them)\n"
+    )
+    assert stat.S_ISCHR(device.stat().st_mode)
 
 
 def test_calibrate_write_into_a_read_only_folder_is_one_line(tmp_path: Path) -> None:

@@ -29,10 +29,10 @@ from listener.config import (
 )
 from listener.config.loader import read_toml
 from listener.config.service_unit import service_warnings
-from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix
+from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix, say_line
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.heap import keep_freed_buffers
-from listener.service.logs import say, set_level, setup_logging
+from listener.service.logs import set_level, setup_logging
 
 if TYPE_CHECKING:
     from listener.analytics.report import AudioInfo, ReportCollector
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise stdout.error
         return code
     except ListenerError as exc:
-        say(f"listener: {exc}")
+        say_line(f"listener: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -100,12 +100,12 @@ def _os_error(exc: OSError, stdout: Stdout) -> int:
         if isinstance(exc, PermissionError) and exc.filename is not None:
             # met where no check looked first (those name the setting too): still one line, with the fix
             reason = os_reason_and_fix(exc, DENIED_FIX, {errno.EACCES: DENIED_FIX})
-            say(f"listener: {shown_path(exc.filename)} {reason}")
+            say_line(f"listener: {shown_path(exc.filename)} {reason}")
             return 2
         raise exc
     # `listener analyze x.wav --json > report.json` on a full SD card: one line, not a traceback
     discard_stdout(stdout.stream)
-    say(f"listener: cannot write the output ({exc.strerror or exc}): {output_fix(exc)}")
+    say_line(f"listener: cannot write the output ({exc.strerror or exc}): {output_fix(exc)}")
     return 2
 
 
@@ -280,7 +280,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     # valid, but written to no effect, or beyond what listener.service allows: said, not refused (run says the
     # latter only under systemd, where they apply)
     for warning in [*config_warnings(config, data), *service_warnings(config)]:
-        say(f"listener: warning at {warning}", logging.WARNING)
+        say_line(f"listener: warning at {warning}", logging.WARNING)
     print(f"{shown_path(args.file)}: ok ({shape}, {source}){unset}")
     return 0
 
@@ -322,7 +322,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
     devices = list_input_devices()
     if not devices:  # a script checking for the array gets a failing exit, and the reason on stderr
-        say(f"listener: {format_devices(devices)}")
+        say_line(f"listener: {format_devices(devices)}")
         return 1
     print(format_devices(devices))
     return 0

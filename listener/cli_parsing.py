@@ -11,8 +11,8 @@ import stat
 from pathlib import Path
 from typing import NoReturn
 
+from listener.console import say_line
 from listener.errors import CalibrationError, shown_path
-from listener.service.logs import say
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,7 +20,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         message = " ".join(message.split())  # one line, whatever argparse or the typed value holds
-        say(f"{self.prog}: {message}; see {self.prog} --help")  # at error in the journal, as every error line
+        say_line(f"{self.prog}: {message}; see {self.prog} --help")  # at error in the journal, as every error line
         raise SystemExit(2)
 
 

@@ -11,9 +11,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+from listener.service.logs import say
 
 
 def degrade_encoding(*streams: TextIO | None) -> None:
@@ -80,6 +84,27 @@ class Stdout:
 
 
 def discard_stdout(stream: TextIO) -> None:
-    """Point stdout at /dev/null, so output still pending does not fail again when Python exits."""
+    """Point stdout (or stderr) at /dev/null, so output still pending does not fail again when Python exits."""
     with contextlib.suppress(OSError, ValueError):  # no file behind it (a test's capture): nothing to flush at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
+def say_line(message: str, level: int = logging.ERROR) -> None:
+    """:func:`say`, but a stderr that cannot take the line (``2>>log`` on a full card) loses only the line: the
+    OSError raised out of an error's handler had replaced the command's exit code (2) with a traceback's 1."""
+    with contextlib.suppress(OSError):
+        say(message, level)
+
+
+def settle_stderr() -> None:
+    """Write out what stderr still holds before Python exits. One that cannot take it is pointed at /dev/null
+    first: buffered, the failed lines stay behind, and Python's own flush at exit failed on them again and
+    ended even a run that went well with 120."""
+    try:
+        sys.stderr.flush()
+    except OSError:
+        discard_stdout(sys.stderr)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+    except ValueError:  # closed: nothing is left to write
+        pass

@@ -27,7 +27,12 @@ def main() -> int:
         from listener.cli import main as cli_main
     except KeyboardInterrupt:
         return 130
-    return cli_main()
+    try:
+        return cli_main()
+    finally:  # also after argparse's exit: its error line may be what stderr could not take
+        from listener.console import settle_stderr
+
+        settle_stderr()
 
 
 def _keep_stderr() -> None:

@@ -246,6 +246,34 @@ def test_help_or_version_to_a_reader_gone_ends_quietly(asked: list[str]) -> None
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["check-config", "{missing}"], 2),  # the error line is what fails
+        (["analyze", "--no-such-option"], 2),  # argparse's
+        (["run", "--input", str(SAMPLE), "--fast"], 0),  # a run that went well, its log lines failing
+    ],
+)
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+def test_a_stderr_on_a_full_disk_keeps_the_exit_code(
+    args: list[str], code: int, unbuffered: str, tmp_path: Path
+) -> None:
+    """`listener ... 2>>listener.log` on a full card: the lines are lost, not the verdict. The error line's
+    OSError was a traceback's 1, and a buffered stderr failed again at Python's exit: 120, even for a good run."""
+    words = [a.format(missing=tmp_path / "missing.toml") for a in args]
+    with Path("/dev/full").open("w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "listener", *words],
+            stdout=subprocess.DEVNULL,
+            stderr=full.fileno(),
+            env={**ENV, "PYTHONUNBUFFERED": unbuffered},
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == code
+
+
 def test_a_view_whose_reader_went_away_ends_quietly() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # as `| head -1` does once it has its line

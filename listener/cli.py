@@ -376,13 +376,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def _print_analysis(
     collector: ReportCollector, info: AudioInfo, config: Config, cues: CueTally | None, *, as_json: bool
 ) -> None:
-    """The report as JSON, or as plain text; a reader gone (`| head`) ends the printing, not the run
-    (main() reads the closed pipe afterwards)."""
+    """The report as JSON, or as plain text. An output that fails (a reader gone, `| head`; a full disk) ends the
+    printing, not the run: the --plot figure is still drawn, and main() says the failure afterwards."""
     from listener.analytics.plain import summary_lines
     from listener.analytics.summary import all_sessions
 
     whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
-    with contextlib.suppress(BrokenPipeError):
+    try:
         if as_json:
             json.dump(collector.report(info, whole, cues), sys.stdout)
             sys.stdout.write("\n")
@@ -390,3 +390,6 @@ def _print_analysis(
             figures = cues.metrics() if cues else None
             print("\n".join(summary_lines(collector, whole, config.analytics, figures)))
         sys.stdout.flush()
+    except OSError as exc:
+        if getattr(sys.stdout, "error", None) is not exc:  # not the output's own failure, which main() says
+            raise

@@ -308,6 +308,17 @@ def test_a_reader_gone_ends_the_printing_not_the_work_after_it(tmp_path: Path) -
     assert "rep_azimuth_deg = 30.0" not in cfg.read_text()  # stored: the sample's rep is near 0 deg
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_report_onto_a_full_disk_still_draws_the_figure(tmp_path: Path) -> None:
+    """`analyze x.wav --json --plot fig.png > report.json` with the report's disk full: the figure, on another
+    disk, was never drawn, the measurements lost with the report. It is drawn; the report's failure is said."""
+    figure = tmp_path / "conversation.png"
+    with Path("/dev/full").open("w") as full:
+        result = listener_cli("analyze", str(SAMPLE), "--json", "--plot", str(figure), stdout=full.fileno())
+    one_line(result, "cannot write the output (No space left on device)")
+    assert figure.stat().st_size > 0
+
+
 def _stdout_closed(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "listener", *args],

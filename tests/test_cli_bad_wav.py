@@ -99,6 +99,7 @@ W64_GUIDS = (
         (b"fLaC\0\0\0\x22", "a FLAC", "sox -t flac {path} out.wav"),
         (b"FORM\0\1\xf4\x2eAIFFCOMM", "an AIFF", "sox -t aiff {path} out.wav"),
         (W64_GUIDS, "a Wave64 (W64)", "sox -t w64 {path} out.wav"),
+        (b"RIFX\0\3\xe8\x48WAVEfmt ", "a big-endian RIFX", "sox -t wav {path} out.wav"),
         (b"FORM\0\0\xfa\x40AIFCFVER", "an AIFF-C", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
         (b"OggS\0\2" + bytes(20), "an Ogg", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
         (b"ID3\4\0\0\0\0\0\x23TSSE", "an MP3", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
@@ -107,7 +108,7 @@ W64_GUIDS = (
         (b"\0\0\0\x1cftypM4A \0\0\2\0", "an MP4/M4A", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
         (b"caff\0\1\0\0desc", "a CAF", "ffmpeg -i {path} -c:a pcm_s16le out.wav"),
     ],
-    ids=["flac", "aiff", "w64", "aifc", "ogg", "mp3-id3", "mp3-frame", "aac", "m4a", "caf"],
+    ids=["flac", "aiff", "w64", "rifx", "aifc", "ogg", "mp3-id3", "mp3-frame", "aac", "m4a", "caf"],
 )
 def test_audio_of_another_format_renamed_wav_is_named_with_its_conversion(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], head: bytes, name: str, fix: str

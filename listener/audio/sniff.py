@@ -21,6 +21,7 @@ _FORMATS = tuple(
         (rb"FORM....AIFF", "an AIFF", "aiff"),
         (rb"FORM....AIFC", "an AIFF-C", None),
         (re.escape(bytes.fromhex("726966662e91cf11a5d628db")), "a Wave64 (W64)", "w64"),  # its "riff" GUID
+        (rb"RIFX....WAVE", "a big-endian RIFX", "wav"),  # a WAV with its bytes swapped (old Macs, some DAWs)
         (rb"OggS", "an Ogg", None),
         (rb"....ftyp", "an MP4/M4A", None),
         (rb"caff", "a CAF", None),

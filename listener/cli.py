@@ -29,7 +29,7 @@ from listener.config import (
 )
 from listener.config.loader import read_toml
 from listener.config.service_unit import service_warnings
-from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix, say_line
+from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix, say_line, working_folder_gone
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.heap import keep_freed_buffers
 from listener.service.logs import set_level, setup_logging
@@ -101,6 +101,13 @@ def _os_error(exc: OSError, stdout: Stdout) -> int:
             # met where no check looked first (those name the setting too): still one line, with the fix
             reason = os_reason_and_fix(exc, DENIED_FIX, {errno.EACCES: DENIED_FIX})
             say_line(f"listener: {shown_path(exc.filename)} {reason}")
+            return 2
+        if isinstance(exc, FileNotFoundError) and exc.filename is None and working_folder_gone():
+            # a relative --config made absolute (os.getcwd) where the folder was deleted or replaced meanwhile
+            say_line(
+                "listener: the current folder no longer exists (deleted or replaced): cd into one that does, or"
+                " give the paths in full"
+            )
             return 2
         raise exc
     # `listener analyze x.wav --json > report.json` on a full SD card: one line, not a traceback

@@ -108,3 +108,12 @@ def settle_stderr() -> None:
             sys.stderr.flush()
     except ValueError:  # closed: nothing is left to write
         pass
+
+
+def working_folder_gone() -> bool:
+    """The folder the command was started in was deleted (or replaced by a new copy) since."""
+    try:
+        Path.cwd()
+    except FileNotFoundError:
+        return True
+    return False

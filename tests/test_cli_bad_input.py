@@ -351,6 +351,27 @@ def test_an_ascii_only_stdout_gets_escapes_not_a_traceback(tmp_path: Path, args:
     assert "rep share" in result.stdout or "c\\xf6nfig.toml: ok" in result.stdout, result.stdout
 
 
+@pytest.mark.parametrize("args", [["check-config", "../listener.toml"], ["doctor", "--config", "../listener.toml"]])
+def test_a_relative_config_from_a_deleted_folder_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    """`cd release && listener check-config ../listener.toml` in a folder a new copy replaced meanwhile: the
+    relative path is read, but making it absolute asks for the working folder, and that raised a traceback."""
+    (tmp_path / "listener.toml").write_text(CONFIG)
+    gone = tmp_path / "release"
+    gone.mkdir()
+    root = Path(__file__).resolve().parents[1]  # python -m finds no listener in a folder that is gone
+    result = subprocess.run(
+        [sys.executable, "-m", "listener", *args],
+        cwd=gone,
+        preexec_fn=gone.rmdir,  # in the child, once it stands in the folder
+        capture_output=True,
+        text=True,
+        env={**ENV, "PYTHONPATH": str(root)},
+        timeout=300,
+        check=False,
+    )
+    one_line(result, "the current folder no longer exists (deleted or replaced): cd into one that does")
+
+
 # --- the command line itself ---------------------------------------------------------------------
 
 

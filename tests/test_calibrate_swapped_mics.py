@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from listener.cli import main
 from listener.config import load_config
 from listener.service.calibrate.channels import CLEAR_RATIO, ChannelCheck
 from listener.service.calibrate.estimation import FULL_CONFIDENCE_S
+from tests.cli_run import FULL_DISK
 from tests.lapel_talk import write_rep_alone
 
 CONFIG = (
@@ -66,6 +68,19 @@ def test_write_swaps_the_two_keys_and_nothing_else(tmp_path: Path, capsys: pytes
     parties = load_config(config).parties
     assert (parties.rep_channel, parties.customer_channel) == (1, 0)
     assert f"swapped rep_channel and customer_channel in [parties] in {config}" in out
+
+
+def test_swapped_mics_are_swapped_when_the_output_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--write > out.txt` on a full card: the verdict's printing failed before the swap, and the swap was lost."""
+    if not FULL_DISK.exists():
+        pytest.skip("needs /dev/full")
+    with FULL_DISK.open("w") as full:
+        monkeypatch.setattr(sys, "stdout", full)
+        code, text, _ = _calibrate(tmp_path, write_rep_alone(tmp_path, -12.0, swapped=True), "--write")
+    assert code == 2 and "cannot write the output (No space left on device)" in capsys.readouterr().err
+    assert "rep_channel = 1  # the rep's mic" in text and "customer_channel = 0" in text
 
 
 def test_mics_that_both_hear_the_rep_alike_are_not_guessed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,6 +23,7 @@ import pytest
 
 from listener import cli
 from listener.analytics.plot import PLOT_FORMATS
+from listener.config import load_config
 from tests import synth
 from tests.calibrate_cases import angle_error
 from tests.cli_run import CONFIG, ENV, SAMPLE, as_installer, listener_cli, one_line, onto_a_full_disk
@@ -306,6 +307,22 @@ def test_a_reader_gone_ends_the_printing_not_the_work_after_it(tmp_path: Path) -
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert figure.stat().st_size > 0
     assert "rep_azimuth_deg = 30.0" not in cfg.read_text()  # stored: the sample's rep is near 0 deg
+
+
+@pytest.mark.parametrize("output", ["a full disk", "closed"])
+def test_calibrate_write_stores_what_was_measured_when_the_output_fails(tmp_path: Path, output: str) -> None:
+    """`calibrate --write > out.txt` on a full card, or with stdout closed (`>&-`): the printing failed before
+    the write and the directions measured were lost with it. They are stored; the output's failure is said."""
+    cfg = tmp_path / "listener.toml"
+    cfg.write_text(CONFIG.replace("0.0\n", "30.0\n", 1))
+    args = ("calibrate", "--input", str(SAMPLE), "--write", "--config", str(cfg))
+    if output == "closed":
+        result = listener_cli(*args, preexec_fn=lambda: os.close(1))
+        one_line(result, "cannot write the output (standard output is closed)")
+    else:
+        one_line(onto_a_full_disk(*args), "cannot write the output (No space left on device)")
+    rep_deg = load_config(cfg).parties.rep_azimuth_deg
+    assert angle_error(rep_deg, TRUTH["rep"]["azimuth_deg"]) <= NEAR_TRUTH_DEG, cfg.read_text()
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")

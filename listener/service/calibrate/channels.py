@@ -19,6 +19,7 @@ from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.errors import CalibrationError, shown_path
 from listener.events import AudioBlock, Event
 from listener.service.calibrate.estimation import FULL_CONFIDENCE_S
+from listener.service.calibrate.printing import printing_what_was_measured
 from listener.service.calibrate.write import write_channels
 
 # The leading channel leads at least this many times as often as the other: a customer answering now and
@@ -130,7 +131,8 @@ def calibrate_channels(
         print(refusal)
         return 0
     message, verdict = check.message(), check.verdict
-    print(message, flush=True)
+    with printing_what_was_measured():
+        print(message, flush=True)
     if verdict == "unclear" and write:
         raise CalibrationError(f"not written: {message}")
     if verdict != "swapped":

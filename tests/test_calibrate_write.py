@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import stat
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from listener.cli import main
 from listener.config import load_config
-from listener.errors import ConfigFileError
+from listener.errors import CalibrationError, ConfigFileError
 from listener.service.calibrate import edit_parties, write_parties
+from listener.service.calibrate.write import write_channels
 from tests import calibrate_cases
 from tests.calibrate_cases import CONFIG_TEXT, REP_DEG, angle_error, printed
 from tests.folders import folder_syncs
@@ -191,6 +196,43 @@ def test_write_goes_through_a_symlink(two_talkers: Path, tmp_path: Path) -> None
     assert link.is_symlink() and link.resolve() == real
     assert angle_error(load_config(real).parties.rep_azimuth_deg, REP_DEG) <= 10.0
     assert sorted(p.name for p in real.parent.iterdir()) == ["listener.toml"]
+
+
+NODES = {"device": stat.S_IFCHR, "pipe": stat.S_IFIFO, "socket": stat.S_IFSOCK}
+
+
+def special_file(path: Path, kind: str) -> None:
+    """A node of the test's own at ``path`` (never the machine's /dev/null): a null device, a pipe or a socket."""
+    try:
+        os.mknod(path, NODES[kind] | 0o666, os.makedev(1, 3))  # /dev/null's numbers: reads as empty, takes any write
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+
+
+@pytest.mark.parametrize(("kind", "linked"), [("device", False), ("device", True), ("pipe", False), ("socket", False)])
+@pytest.mark.parametrize(
+    ("write", "values"), [(write_parties, (40.0, 220.0)), (write_channels, (1, 0))], ids=["parties", "channels"]
+)
+def test_write_refuses_a_target_that_is_not_a_file(
+    tmp_path: Path,
+    kind: str,
+    linked: bool,
+    write: Callable[[Path, Any, Any], None],
+    values: tuple[float, float],
+) -> None:
+    """The edited copy renamed over a device replaced it (as root, /dev/null became a file for every program).
+    The CLI refuses one before listening; write_parties and write_channels refuse it for every other caller,
+    a symlink judged by where it points; a pipe is refused at once, not after the config loader's wait."""
+    node = tmp_path / "node.toml"
+    special_file(node, kind)
+    path = node
+    if linked:
+        path = tmp_path / "listener.toml"
+        path.symlink_to(node)
+    with pytest.raises(CalibrationError, match=rf"^{re.escape(str(path))} is a {kind}, not a file: .* by hand$"):
+        write(path, *values)
+    assert stat.S_IFMT(node.stat().st_mode) == NODES[kind]  # still the node it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({node.name, path.name})  # no copy left behind
 
 
 def test_write_keeps_a_byte_order_mark_and_crlf(two_talkers: Path, tmp_path: Path) -> None:

@@ -41,6 +41,9 @@ def write_channels(path: Path, rep_channel: int, customer_channel: int) -> None:
 
 
 def _write_keys(path: Path, values: dict[str, float | int], by_hand: str) -> None:
+    # first: read_toml waits on a pipe nobody writes to; a file missing, denied or a loop of links it says below
+    with contextlib.suppress(OSError):
+        _check_regular(path, path.stat(), by_hand)  # stat follows a symlink, as the write below does
     original = read_toml(path)  # its errors name the file and the fix
     target = path.resolve()  # replacing a symlink with a file would cut it from where it points
     raw = target.read_bytes()
@@ -122,6 +125,27 @@ def _validate(
     if after != wanted:
         keys = " and ".join(values)
         raise CalibrationError(f"{path}: editing [parties] would change more than {keys}; {by_hand}")
+
+
+_NOT_REGULAR = {
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a disk device",
+    stat.S_IFIFO: "a pipe",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _check_regular(path: Path, was: os.stat_result, by_hand: str) -> None:
+    """Refuse a target that is not a regular file (a symlink's is where it points). The edited copy is renamed
+    over it: /dev/null, which reads as an empty config, would become a file for every program on the machine.
+    The CLI refuses one before listening (cli_parsing.check_write_target); this holds for every other caller."""
+    if stat.S_ISREG(was.st_mode) or stat.S_ISDIR(was.st_mode):  # a folder: read_toml names the file to pass
+        return
+    kind = _NOT_REGULAR.get(stat.S_IFMT(was.st_mode), "a special file")
+    raise CalibrationError(
+        f"{shown_path(path)} is {kind}, not a file: the directions are stored only in the listener's TOML file; "
+        f"pass that one, or {by_hand}"
+    )
 
 
 def _check_writable(path: Path, was: os.stat_result, by_hand: str) -> None:

@@ -120,9 +120,13 @@ def test_a_recording_too_short_to_count_past_the_settling_says_so(
     assert "doctor" not in err, err
 
 
-def test_live_listening_shorter_than_the_settling_and_the_speech_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["calibrate", "--seconds", "3.5"]) == 2
-    assert "--seconds 3.5: listen between 4 and 600 s" in capsys.readouterr().err
+@pytest.mark.parametrize("typed", ["3.5", "3.9999999", "600.0001", "600.00000000001", "-5", "1e+50", "nan"])
+def test_live_listening_outside_the_range_is_refused_naming_the_length_typed(
+    capsys: pytest.CaptureFixture[str], typed: str
+) -> None:
+    """Under the settling and the speech, or past the limit: shown to six digits, 600.0001 was refused as "600"."""
+    assert main(["calibrate", "--seconds", typed]) == 2
+    assert capsys.readouterr().err == f"listener: --seconds {typed}: listen between 4 and 600 s\n"
 
 
 def test_the_help_gives_the_listening_range_the_command_enforces(capsys: pytest.CaptureFixture[str]) -> None:

@@ -60,7 +60,7 @@ def calibrate(
             f"--write needs --config FILE: the file to store the azimuths in (there is no {_installed()} here)"
         )
     if wav is None and not MIN_LISTEN_S <= listen_s <= MAX_LIVE_S:
-        raise CalibrationError(f"--seconds {listen_s:g}: listen between {MIN_LISTEN_S:g} and {MAX_LIVE_S:g} s")
+        raise CalibrationError(f"--seconds {_as_typed(listen_s)}: listen between {MIN_LISTEN_S:g} and {MAX_LIVE_S:g} s")
     geo = geometry(config)
     # the rep talks alone: the customer's mic leading in none of it is no fault here
     watch = ChannelWatch(geo, recording=wav, leads=False)
@@ -90,6 +90,13 @@ def calibrate(
     write_parties(config_path, result.rep_azimuth_deg, result.customer_azimuth_deg)
     print(f"written to [parties] in {shown_path(config_path)}{_restart_note(config_path)}")
     return 0
+
+
+def _as_typed(value: float) -> str:
+    """``value`` as :g writes it when that is the same number, else with every digit it holds: :g keeps six, and
+    "--seconds 600.0001" was refused as "--seconds 600", a length inside the range it named."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def _restart_note(config_path: Path) -> str:

@@ -237,7 +237,7 @@ def test_a_full_disk_is_a_clear_error(server: Server, tmp_path: Path, monkeypatc
 def test_a_folder_that_cannot_be_one_says_so_not_free_space(server: Server, tmp_path: Path) -> None:
     server.files["/m.zip"] = GOOD
     (tmp_path / "file").write_text("")
-    with pytest.raises(ModelError, match=r"\(Not a directory\): pass --dir with a writable folder") as info:
+    with pytest.raises(ModelError, match=r"\(.*file is a file, not a folder\): pass --dir with a folder") as info:
         fetch(spec_for(server.url("/m.zip"), GOOD), tmp_path / "file" / "models")
     assert "space" not in str(info.value)
 

@@ -20,6 +20,7 @@ import json
 import logging
 import shlex
 import ssl
+import stat
 import tempfile
 import urllib.error
 import urllib.request
@@ -31,7 +32,7 @@ from typing import Any
 
 from listener.clock import TIME_FIX, judged_by_clock, refused_by_its_dates
 from listener.config import Config
-from listener.errors import ModelError, ModelFileError, looked_at
+from listener.errors import ModelError, ModelFileError, looked_at, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +176,44 @@ def fetch(
             _download(spec, archive, dest, timeout_s, progress, again or f"listener models fetch {spec.key}")
             _unpack(spec, archive, Path(tmp) / "unpacked", target)
     except OSError as exc:  # nothing half-written is kept (the scratch folder goes)
-        why = exc.strerror or str(exc)
-        raise ModelFileError(f"cannot write the model into {dest} ({why}): {_write_fix(exc, spec)}") from None
+        raise ModelFileError(
+            f"cannot write the model into {shown_path(dest)} {_write_problem(dest, exc, spec)}"
+        ) from None
     return target
+
+
+_NOT_FOLDERS = {
+    stat.S_IFREG: "a file",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a disk device",
+    stat.S_IFIFO: "a pipe",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _write_problem(dest: Path, exc: OSError, spec: VoskModelSpec) -> str:
+    """``(reason): fix``, or what stands where a folder on the way to ``dest`` belongs and its fix: mkdir
+    says only "File exists" of a file, a device or a broken link there, and "Not a directory" below a file."""
+    elsewhere = "pass --dir with a folder (or a name not yet taken) and point [asr] model_path at it"
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.ELOOP):
+        for place in (*reversed(dest.parents), dest):
+            try:
+                mode = place.stat().st_mode
+            except OSError as error:
+                if error.errno not in (errno.ENOENT, errno.ELOOP) or not place.is_symlink():
+                    break  # a folder mkdir did not get to: nothing stands in its way
+                shown, to = _named(place, dest), shown_path(place.readlink())
+                if error.errno == errno.ELOOP:  # making its target cannot cure a link that leads back to itself
+                    return f"({shown} is a link to {to}, which leads round in a loop): replace it, or {elsewhere}"
+                return f"({shown} is a link to {to}, which does not exist): make that folder, or {elsewhere}"
+            if not stat.S_ISDIR(mode):
+                kind = _NOT_FOLDERS.get(stat.S_IFMT(mode), "no folder")
+                return f"({_named(place, dest)} is {kind}, not a folder): {elsewhere}"
+    return f"({exc.strerror or exc}): {_write_fix(exc, spec)}"
+
+
+def _named(place: Path, dest: Path) -> str:
+    return "it" if place == dest else shown_path(place)
 
 
 def _write_fix(exc: OSError, spec: VoskModelSpec) -> str:

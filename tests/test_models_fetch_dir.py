@@ -1,0 +1,90 @@
+"""`listener models fetch --dir X` where X cannot be the folder: what stands there is named, with the fix.
+
+mkdir says only "File exists" of a file, a device or a broken link, and "Not a directory" of a path below a
+file; the fetch used to pass that on as if the folder were merely not writable. The model's URL is a local
+server's (tests/test_transcription_models.py's), so no case ever reaches the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from listener.cli import main
+from listener.transcription.models import MODELS
+from tests.test_transcription_models import GOOD, Server, spec_for
+
+ELSEWHERE = "pass --dir with a folder (or a name not yet taken) and point [asr] model_path at it"
+
+
+@pytest.fixture()
+def server() -> Iterator[Server]:
+    """A server of GOOD at /m.zip."""
+    s = Server()
+    s.files["/m.zip"] = GOOD
+    s.thread.start()
+    try:
+        yield s
+    finally:
+        s.httpd.shutdown()
+        s.httpd.server_close()
+
+
+def _file(at: Path) -> None:
+    at.write_text("notes\n")
+
+
+def _null_device(at: Path) -> None:
+    # a device node of the test's own: /dev/null itself is never pointed at
+    os.mknod(at, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+
+
+def _fifo(at: Path) -> None:
+    os.mkfifo(at)
+
+
+def _loop(at: Path) -> None:
+    at.symlink_to(at.name)
+
+
+def _dangling(at: Path) -> None:
+    at.symlink_to("gone/models")
+
+
+@pytest.mark.parametrize(
+    ("make", "below", "said"),
+    [
+        (_file, False, f"(it is a file, not a folder): {ELSEWHERE}"),
+        (_file, True, "({at} is a file, not a folder): " + ELSEWHERE),
+        (_null_device, False, f"(it is a device, not a folder): {ELSEWHERE}"),
+        (_fifo, False, f"(it is a pipe, not a folder): {ELSEWHERE}"),
+        (_loop, False, f"(it is a link to X, which leads round in a loop): replace it, or {ELSEWHERE}"),
+        (_loop, True, f"({{at}} is a link to X, which leads round in a loop): replace it, or {ELSEWHERE}"),
+        (_dangling, False, f"(it is a link to gone/models, which does not exist): make that folder, or {ELSEWHERE}"),
+        (_dangling, True, "({at} is a link to gone/models, which does not exist): make that folder, or " + ELSEWHERE),
+    ],
+    ids=["file", "below-a-file", "device", "fifo", "link-loop", "below-a-link-loop", "dangling", "below-dangling"],
+)
+def test_what_stands_where_the_folder_belongs_is_named_with_the_fix(
+    server: Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    make: Callable[[Path], None],
+    below: bool,
+    said: str,
+) -> None:
+    monkeypatch.setitem(MODELS, "en-small", spec_for(server.url("/m.zip"), GOOD))
+    at = tmp_path / "X"
+    make(at)
+    before = os.lstat(at)
+    dest = at / "models" if below else at
+    assert main(["models", "fetch", "en-small", "--dir", str(dest)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"listener: cannot write the model into {dest} {said.format(at=at)}\n"
+    assert server.hits == 0  # refused before the download
+    assert os.lstat(at) == before  # nothing was put in its place

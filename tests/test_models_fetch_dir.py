@@ -8,6 +8,7 @@ server's (tests/test_transcription_models.py's), so no case ever reaches the int
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -88,3 +89,34 @@ def test_what_stands_where_the_folder_belongs_is_named_with_the_fix(
     assert err == f"listener: cannot write the model into {dest} {said.format(at=at)}\n"
     assert server.hits == 0  # refused before the download
     assert os.lstat(at) == before  # nothing was put in its place
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:  # a port nobody listens on: the machine is as good as offline
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("offline", [True, False], ids=["offline", "corrupt-download"])
+def test_a_failed_fetch_removes_the_folders_it_made_and_leaves_those_it_found(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, offline: bool
+) -> None:
+    """`--dir newdir` while offline made newdir and left it empty: the next look at the card found a models
+    folder with no model. What fetch made it removes again; a folder that was there stays, and so does its
+    content."""
+    url = f"http://127.0.0.1:{_closed_port()}/m.zip" if offline else server.url("/m.zip")
+    monkeypatch.setitem(MODELS, "en-small", spec_for(url, b"another model"))  # GOOD does not match it
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine\n")
+    for dest, made in ((tmp_path / "new" / "deeper", tmp_path / "new"), (kept / "models", kept / "models")):
+        assert main(["models", "fetch", "en-small", "--dir", str(dest)]) == 2
+        assert ("seems to be offline" if offline else "is corrupt") in capsys.readouterr().err
+        assert not made.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for found in (kept, empty):
+        assert main(["models", "fetch", "en-small", "--dir", str(found)]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "kept"]
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
+    assert list(empty.iterdir()) == []

@@ -3,7 +3,8 @@
 The official models are zip files with one top-level folder. A download is
 checked against a pinned SHA-256 before anything is unpacked, unpacked
 into a temporary folder beside the target and moved into place last, so an
-interrupted or tampered download never leaves a half model behind.
+interrupted or tampered download never leaves a half model behind (nor an empty
+folder where fetch made one).
 
 The unpacked folder gets a stamp (STAMP): the zip's SHA-256 and each
 file's. A later fetch checks the installed model against it and fetches
@@ -18,6 +19,7 @@ import hashlib
 import http.client
 import json
 import logging
+import os
 import shlex
 import ssl
 import stat
@@ -169,17 +171,40 @@ def fetch(
         if not problem:
             return target
         log.warning("the model in %s is damaged (%s): fetching it again", target, problem)
+    made = _missing_folders(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{spec.name}.", dir=dest) as tmp:
             archive = Path(tmp) / "model.zip"
             _download(spec, archive, dest, timeout_s, progress, again or f"listener models fetch {spec.key}")
             _unpack(spec, archive, Path(tmp) / "unpacked", target)
-    except OSError as exc:  # nothing half-written is kept (the scratch folder goes)
+    except BaseException as exc:  # nothing half-written is kept (the scratch folder goes), nor folders made for it
+        _remove_empty(made)
+        if not isinstance(exc, OSError):
+            raise
         raise ModelFileError(
             f"cannot write the model into {shown_path(dest)} {_write_problem(dest, exc, spec)}"
         ) from None
     return target
+
+
+def _missing_folders(dest: Path) -> list[Path]:
+    """The folders mkdir would make for ``dest``, deepest first; none where a link, even a broken one, stands."""
+    missing = []
+    for folder in (dest, *dest.parents):
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    # only empty ones: whatever someone put into a folder meanwhile stays, and so does the folder
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 _NOT_FOLDERS = {

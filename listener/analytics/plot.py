@@ -7,8 +7,10 @@ display): it is an optional extra.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,8 @@ def check_plot_path(out: Path) -> None:
     shown = shown_path(out)
     if out.suffix.lower() not in PLOT_FORMATS:  # also "", "." and ".png" (a hidden file with no suffix)
         raise OutputError(f"--plot '{shown}': name a {', '.join(PLOT_FORMATS)} file, e.g. --plot conversation.png")
+    if (in_the_way := _unwritable_there(out)) is not None:
+        raise OutputFileError(f"--plot {shown} {in_the_way}")
     try:
         is_dir, parent_is_dir, parent_exists = out.is_dir(), out.parent.is_dir(), out.parent.exists()
     except OSError as exc:  # a folder on the way we may not enter, a name too long: said, not a traceback
@@ -78,6 +82,28 @@ def check_plot_path(out: Path) -> None:
         raise OutputFileError(
             f"--plot {shown}: no permission to write there; choose a folder of yours (or fix its permissions)"
         )
+
+
+def _unwritable_there(out: Path) -> str | None:
+    """What stands at ``out`` that savefig fails on only after the analysis, and its fix: ``Path.exists``
+    says False of a loop of links and of a link to nothing; a pipe takes no PNG or PDF (they seek), and one
+    nobody reads from holds the writing up for good."""
+    try:
+        mode = out.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            if not out.is_symlink():
+                return "cannot be used: a folder on its path is a link that leads round in a loop; fix the links"
+            return f"is a link to {shown_path(out.readlink())}, which leads round in a loop: remove it or name a file"
+        folder = Path(os.path.realpath(out)).parent  # where the links lead: savefig makes the file there
+        if exc.errno != errno.ENOENT or not out.is_symlink() or folder.is_dir():
+            return None
+        return (
+            f"is a link to {shown_path(out.readlink())}, which cannot be made: folder {shown_path(folder)} does not"
+            " exist; create it, remove the link or name another file"
+        )
+    kind = {stat.S_IFIFO: "a pipe", stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(mode))
+    return None if kind is None else f"is {kind}, not a file: name a file, e.g. --plot conversation.png"
 
 
 def require_matplotlib() -> None:

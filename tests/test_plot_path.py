@@ -1,0 +1,99 @@
+"""`analyze --plot P` where P is something the figure cannot be written to: refused before the analysis.
+
+``Path.exists`` says False of a loop of symbolic links and of a link to nothing, so check_plot_path let them
+through and savefig failed only once the whole recording had been analysed; a FIFO took no PNG or PDF either.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from listener.analytics.plot import check_plot_path, plot_conversation
+from listener.cli import main
+from listener.errors import OutputFileError
+from tests.analytics_timelines import CONFIG, run
+from tests.cli_run import SAMPLE
+from tests.test_plot import GAPS
+
+
+def _loop(at: Path) -> Path:
+    at.symlink_to(at.name)
+    return at
+
+
+def _loop_above(at: Path) -> Path:
+    _loop(at.with_suffix(""))
+    return at.with_suffix("") / "conversation.png"
+
+
+def _dangling(at: Path) -> Path:
+    at.symlink_to("gone/figure.png")
+    return at
+
+
+def _fifo(at: Path) -> Path:
+    os.mkfifo(at)
+    return at
+
+
+def _socket(at: Path) -> Path:
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(at.name)  # relative: a socket's path holds at most 107 bytes
+    listening.close()  # the socket file stays
+    return at
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (_loop, "is a link to fig.png, which leads round in a loop: remove it or name a file"),
+        (_loop_above, "cannot be used: a folder on its path is a link that leads round in a loop; fix the links"),
+        (
+            _dangling,
+            "is a link to gone/figure.png, which cannot be made: folder {tmp}/gone does not exist; create it, remove"
+            " the link or name another file",
+        ),
+        (_fifo, "is a pipe, not a file: name a file, e.g. --plot conversation.png"),
+        (_socket, "is a socket, not a file: name a file, e.g. --plot conversation.png"),
+    ],
+    ids=["link-loop", "link-loop-above", "dangling-link", "fifo", "socket"],
+)
+def test_what_the_figure_cannot_be_written_to_is_refused_before_the_analysis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Callable[[Path], Path], said: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = make(tmp_path / "fig.png")
+    with pytest.raises(OutputFileError) as err:
+        check_plot_path(out)
+    assert str(err.value) == f"--plot {out} {said.format(tmp=tmp_path)}"
+
+
+def test_the_cli_refuses_a_link_loop_without_analysing_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report goes to stdout before the figure is drawn: none came, so the refusal came before the analysis."""
+    out = _loop(tmp_path / "fig.png")
+    assert main(["analyze", str(SAMPLE), "--plot", str(out)]) == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert (
+        said.err
+        == f"listener: --plot {out} is a link to fig.png, which leads round in a loop: remove it or name a file\n"
+    )
+
+
+def test_a_link_to_a_file_not_yet_made_in_a_folder_that_exists_is_written_through(tmp_path: Path) -> None:
+    """Not every broken link is refused: savefig makes the file it names, as a link to a shared folder's
+    figure would be used."""
+    (tmp_path / "shared").mkdir()
+    out = tmp_path / "fig.png"
+    out.symlink_to("shared/figure.png")
+    check_plot_path(out)
+    collector = run(GAPS, 20.0)
+    plot_conversation(collector.segments, collector.events, 20.0, out, CONFIG.analytics)
+    assert (tmp_path / "shared" / "figure.png").stat().st_size > 0

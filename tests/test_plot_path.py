@@ -97,3 +97,20 @@ def test_a_link_to_a_file_not_yet_made_in_a_folder_that_exists_is_written_throug
     collector = run(GAPS, 20.0)
     plot_conversation(collector.segments, collector.events, 20.0, out, CONFIG.analytics)
     assert (tmp_path / "shared" / "figure.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf"])
+def test_a_pipe_made_after_the_check_is_one_tidy_line(tmp_path: Path, suffix: str) -> None:
+    """A FIFO put in place between the check and the writing (with a reader, else opening it waits): matplotlib's
+    reason ends in a full stop, which read "File or stream is not seekable.; choose ..."."""
+    fifo = tmp_path / f"fig{suffix}"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    collector = run(GAPS, 20.0)
+    try:
+        with pytest.raises(OutputFileError) as err:
+            plot_conversation(collector.segments, collector.events, 20.0, fifo, CONFIG.analytics)
+    finally:
+        os.close(reader)
+    reason = "File or stream is not seekable" if suffix == ".png" else "Illegal seek"
+    assert str(err.value) == f"cannot write the plot to {fifo}: {reason}; choose a writable path"

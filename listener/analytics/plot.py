@@ -138,7 +138,7 @@ def plot_conversation(
     except OSError as exc:
         shown = shown_path(out)
         raise OutputFileError(
-            f"cannot write the plot to {shown}: {exc.strerror or exc}; choose a writable path"
+            f"cannot write the plot to {shown}: {(exc.strerror or str(exc)).rstrip('.')}; choose a writable path"
         ) from exc
     except ValueError as exc:  # a format matplotlib lacks in this installation
         raise OutputError(f"cannot write the plot to {shown_path(out)}: {exc}; use a .png file") from exc

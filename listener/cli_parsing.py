@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from listener.console import say_line
-from listener.errors import CalibrationError, shown_path
+from listener.errors import CalibrationError, file_kind, shown_path
 
 
 class Parser(argparse.ArgumentParser):
@@ -77,21 +77,13 @@ def check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error("--force only applies with --write: add --write to write the directions even when unsure")
 
 
-_NOT_REGULAR = {
-    stat.S_IFCHR: "a device",
-    stat.S_IFBLK: "a disk device",
-    stat.S_IFIFO: "a pipe",
-    stat.S_IFSOCK: "a socket",
-}
-
-
 def check_write_target(path: Path) -> None:
     """``calibrate --write`` replaces its --config with an edited copy: that of a device (``--config /dev/null``,
     which reads as an empty file) would replace the device itself, as root /dev/null for every program.
     Called once the config has been read, so a missing or unreadable one was already said with its fix."""
-    kind = _NOT_REGULAR.get(stat.S_IFMT(path.stat().st_mode))
-    if kind is not None:
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a folder was refused as it was read
         raise CalibrationError(
-            f"--write stores the directions in --config, but {shown_path(path)} is {kind}, not a file: pass the"
-            " listener's TOML file (or leave out --write to only print them)"
+            f"--write stores the directions in --config, but {shown_path(path)} is {file_kind(mode)}, not a file: "
+            "pass the listener's TOML file (or leave out --write to only print them)"
         )

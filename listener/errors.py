@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -102,6 +103,22 @@ def toml_key(key: object) -> str:
     """``key`` as TOML writes it: bare when it may be, else quoted (one line, escapes harmless)."""
     text = str(key)
     return text if _BARE_KEY.fullmatch(text) and len(text) <= _SHOWN_CHARS else toml_value(text)
+
+
+_FILE_KINDS = {
+    stat.S_IFREG: "a file",
+    stat.S_IFDIR: "a folder",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a disk device",
+    stat.S_IFIFO: "a pipe",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, for a message that names what stands where a file or folder belongs ("a pipe")."""
+    return _FILE_KINDS.get(stat.S_IFMT(mode), "a special file")
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from listener.analytics.plot_spans import Drawn, in_row
 from listener.analytics.summary import counted, no_session
 from listener.config.schema import AnalyticsConfig
-from listener.errors import OutputError, OutputFileError, os_reason_and_fix, shown_path
+from listener.errors import OutputError, OutputFileError, file_kind, os_reason_and_fix, shown_path
 from listener.events import (
     Backchannel,
     FloorHeld,
@@ -102,8 +102,9 @@ def _unwritable_there(out: Path) -> str | None:
             f"is a link to {shown_path(out.readlink())}, which cannot be made: folder {shown_path(folder)} does not"
             " exist; create it, remove the link or name another file"
         )
-    kind = {stat.S_IFIFO: "a pipe", stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(mode))
-    return None if kind is None else f"is {kind}, not a file: name a file, e.g. --plot conversation.png"
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):  # a device is written as it takes it (/dev/null)
+        return None
+    return f"is {file_kind(mode)}, not a file: name a file, e.g. --plot conversation.png"
 
 
 def require_matplotlib() -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 from listener.clock import TIME_FIX, judged_by_clock, refused_by_its_dates
 from listener.config import Config
-from listener.errors import ModelError, ModelFileError, looked_at, shown_path
+from listener.errors import ModelError, ModelFileError, file_kind, looked_at, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -207,15 +207,6 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
-_NOT_FOLDERS = {
-    stat.S_IFREG: "a file",
-    stat.S_IFCHR: "a device",
-    stat.S_IFBLK: "a disk device",
-    stat.S_IFIFO: "a pipe",
-    stat.S_IFSOCK: "a socket",
-}
-
-
 def _write_problem(dest: Path, exc: OSError, spec: VoskModelSpec) -> str:
     """``(reason): fix``, or what stands where a folder on the way to ``dest`` belongs and its fix: mkdir
     says only "File exists" of a file, a device or a broken link there, and "Not a directory" below a file."""
@@ -232,8 +223,7 @@ def _write_problem(dest: Path, exc: OSError, spec: VoskModelSpec) -> str:
                     return f"({shown} is a link to {to}, which leads round in a loop): replace it, or {elsewhere}"
                 return f"({shown} is a link to {to}, which does not exist): make that folder, or {elsewhere}"
             if not stat.S_ISDIR(mode):
-                kind = _NOT_FOLDERS.get(stat.S_IFMT(mode), "no folder")
-                return f"({_named(place, dest)} is {kind}, not a folder): {elsewhere}"
+                return f"({_named(place, dest)} is {file_kind(mode)}, not a folder): {elsewhere}"
     return f"({exc.strerror or exc}): {_write_fix(exc, spec)}"
 
 

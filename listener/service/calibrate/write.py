@@ -24,7 +24,14 @@ from listener.config import config_folder, parse_config
 from listener.config.loader import read_toml
 from listener.config.toml_hints import table_headers
 from listener.durable import sync_folder
-from listener.errors import CalibrationError, ConfigFileError, ConfigSyntaxError, os_reason_and_fix, shown_path
+from listener.errors import (
+    CalibrationError,
+    ConfigFileError,
+    ConfigSyntaxError,
+    file_kind,
+    os_reason_and_fix,
+    shown_path,
+)
 
 
 def write_parties(path: Path, rep_deg: float, customer_deg: float) -> None:
@@ -127,24 +134,15 @@ def _validate(
         raise CalibrationError(f"{path}: editing [parties] would change more than {keys}; {by_hand}")
 
 
-_NOT_REGULAR = {
-    stat.S_IFCHR: "a device",
-    stat.S_IFBLK: "a disk device",
-    stat.S_IFIFO: "a pipe",
-    stat.S_IFSOCK: "a socket",
-}
-
-
 def _check_regular(path: Path, was: os.stat_result, by_hand: str) -> None:
     """Refuse a target that is not a regular file (a symlink's is where it points). The edited copy is renamed
     over it: /dev/null, which reads as an empty config, would become a file for every program on the machine.
     The CLI refuses one before listening (cli_parsing.check_write_target); this holds for every other caller."""
     if stat.S_ISREG(was.st_mode) or stat.S_ISDIR(was.st_mode):  # a folder: read_toml names the file to pass
         return
-    kind = _NOT_REGULAR.get(stat.S_IFMT(was.st_mode), "a special file")
     raise CalibrationError(
-        f"{shown_path(path)} is {kind}, not a file: the directions are stored only in the listener's TOML file; "
-        f"pass that one, or {by_hand}"
+        f"{shown_path(path)} is {file_kind(was.st_mode)}, not a file: the directions are stored only in the "
+        f"listener's TOML file; pass that one, or {by_hand}"
     )
 
 

@@ -356,7 +356,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     config = _config(args.config)
     geo = geometry(config)
     if args.plot is not None:
-        from listener.analytics.plot import check_plot_path, require_matplotlib
+        from listener.analytics.plot_checks import check_plot_path, require_matplotlib
 
         require_matplotlib()
         check_plot_path(args.plot)

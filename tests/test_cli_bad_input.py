@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from listener import cli
-from listener.analytics.plot import PLOT_FORMATS
+from listener.analytics.plot_checks import PLOT_FORMATS
 from listener.config import load_config
 from tests import synth
 from tests.calibrate_cases import angle_error

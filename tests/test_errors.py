@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from listener.analytics.plot import check_plot_path
+from listener.analytics.plot_checks import check_plot_path
 from listener.audio.wav import open_wav
 from listener.config import geometry, load_config, parse_config
 from listener.errors import ListenerError, OutputError

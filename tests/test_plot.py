@@ -20,10 +20,10 @@ from listener.analytics.plot import (
     ROW_S,
     ROW_SLACK_S,
     SHARE_MARGIN_S,
-    check_plot_path,
     plot_conversation,
     row_spans,
 )
+from listener.analytics.plot_checks import check_plot_path
 from listener.analytics.plot_spans import dominance_spans, overlaps, rolling_share
 from listener.analytics.summary import all_sessions
 from listener.errors import OutputFileError

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from listener.analytics.plot import check_plot_path, plot_conversation
+from listener.analytics.plot import plot_conversation
+from listener.analytics.plot_checks import check_plot_path
 from listener.cli import main
 from listener.errors import OutputFileError
 from tests.analytics_timelines import CONFIG, run

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from listener.analytics.plot import draw_share, draw_timeline, require_matplotlib
+from listener.analytics.plot import draw_share, draw_timeline
+from listener.analytics.plot_checks import require_matplotlib
 from listener.analytics.plot_spans import Drawn
 from listener.analytics.replay import Segment, replay
 from listener.config import Config

@@ -132,6 +132,14 @@ def test_a_topic_prefix_starting_with_a_dollar_is_refused_with_the_reason(key: s
     assert getattr(parse_config({"mqtt": {key: "store$/listener"}}).mqtt, key) == "store$/listener"
 
 
+@pytest.mark.parametrize("key", ["topic_prefix", "discovery_prefix"])
+@pytest.mark.parametrize("value", ["listener ", " listener", "store/ listener", "store /listener", "store/\u00a0x"])
+def test_a_topic_level_with_a_space_at_its_edge_is_refused(key: str, value: str) -> None:
+    # a stray space from an edit published where a subscription to 'listener/#' never looks
+    rejected({"mqtt": {key: value}}, f"mqtt.{key}", "must not begin or end a topic level with a space")
+    assert getattr(parse_config({"mqtt": {key: "north store/listener"}}).mqtt, key) == "north store/listener"
+
+
 @pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "line\nbreak"])
 def test_an_mqtt_username_with_control_characters_is_refused(value: str) -> None:
     # MQTT forbids NUL in a string: the broker dropped the connection, and the listener blamed TLS or the port

@@ -8,7 +8,9 @@ from typing import Literal
 from listener.config.rules import field
 from listener.config.text_checks import is_host, is_topic_id, is_topic_prefix
 
-_TOPIC_LEVELS = "MQTT topic levels joined by /, without +, # or empty levels, not starting with $"
+_TOPIC_LEVELS = (
+    "MQTT topic levels joined by /, without +, # or empty levels, not starting with $, no space at a level's edge"
+)
 
 
 @dataclass(frozen=True, slots=True)

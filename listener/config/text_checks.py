@@ -109,6 +109,10 @@ def check_topic_prefix(key: str, value: str) -> None:
             f"must not hold control characters ({control}): MQTT forbids NUL in a topic and subscribers cannot"
             " type the others; remove it",
         )
+    if any(level != level.strip() for level in levels):
+        # legal MQTT, but a stray space from an edit: 'listener ' publishes where a subscription to
+        # 'listener/#' (Home Assistant, Node-RED, the docs' examples) never looks
+        raise ConfigError(key, value, "must not begin or end a topic level with a space (subscribers type it without)")
     size = len(value.encode("utf-8"))
     if size > MAX_TOPIC_PREFIX_BYTES:
         raise ConfigError(

@@ -22,13 +22,23 @@ def refusing_writes(folder: Path) -> Iterator[None]:
         finally:
             folder.chmod(0o755)
         return
-    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+    with immutable(folder):
+        yield
+
+
+@contextlib.contextmanager
+def immutable(path: Path) -> Iterator[None]:
+    """``path`` with the immutable attribute, which stops even root from renaming or writing it (root only;
+    skips where the attribute is not supported)."""
+    if os.geteuid() != 0:
+        pytest.skip("the immutable attribute (chattr +i) needs root")
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"chattr +i is not supported here: {done.stderr.decode().strip()}")
     try:
         yield
     finally:
-        subprocess.run(["chattr", "-i", str(folder)], check=False)
+        subprocess.run(["chattr", "-i", str(path)], check=False)
 
 
 def folder_syncs(monkeypatch: pytest.MonkeyPatch, folder: Path) -> list[int]:

@@ -17,7 +17,7 @@ import pytest
 
 from listener.cli import main
 from listener.transcription.models import MODELS
-from tests.test_transcription_models import GOOD, Server, spec_for
+from tests.test_transcription_models import GOOD, Server, serving, spec_for
 
 ELSEWHERE = "pass --dir with a folder (or a name not yet taken) and point [asr] model_path at it"
 
@@ -25,14 +25,7 @@ ELSEWHERE = "pass --dir with a folder (or a name not yet taken) and point [asr] 
 @pytest.fixture()
 def server() -> Iterator[Server]:
     """A server of GOOD at /m.zip."""
-    s = Server()
-    s.files["/m.zip"] = GOOD
-    s.thread.start()
-    try:
-        yield s
-    finally:
-        s.httpd.shutdown()
-        s.httpd.server_close()
+    yield from serving({"/m.zip": GOOD})
 
 
 def _file(at: Path) -> None:

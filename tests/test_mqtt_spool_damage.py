@@ -10,14 +10,11 @@ Real parts: the spool's own SQLite file overwritten under it, the MQTT stage and
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
 import re
 import sqlite3
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +25,7 @@ from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service import doctor
 from tests.doctor_config import config as doctor_config
-from tests.folders import refusing_writes
+from tests.folders import immutable, refusing_writes
 from tests.mqtt_broker import Mosquitto, Recorder
 from tests.mqtt_feed import json_on, stage_on
 
@@ -187,20 +184,6 @@ def test_a_database_of_another_shape_that_cannot_be_set_aside_names_the_file(tmp
     assert path.read_bytes() == foreign
 
 
-@contextlib.contextmanager
-def _immovable(file: Path) -> Iterator[None]:
-    """``file`` cannot be renamed, root's renames included: the immutable attribute (root only, where supported)."""
-    if os.geteuid() != 0:
-        pytest.skip("a file that cannot be renamed, its folder writable, needs root's chattr +i")
-    done = subprocess.run(["chattr", "+i", str(file)], capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"chattr +i is not supported here: {done.stderr.decode().strip()}")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(file)], check=False)
-
-
 def test_a_file_whose_move_aside_fails_half_way_keeps_its_wal_beside_it(tmp_path: Path) -> None:
     """The -wal and -shm were renamed, the file itself was not: the next start found it parted from the -wal that
     held its last commits. Here another program's database, its table in its -wal: the file alone was empty, and
@@ -216,7 +199,7 @@ def test_a_file_whose_move_aside_fails_half_way_keeps_its_wal_beside_it(tmp_path
     theirs.close()  # which checkpoints it and removes the -wal: the files are put back as the program left them
     for file, data in files.items():
         file.write_bytes(data)
-    with _immovable(path), pytest.raises(OutputError) as err:
+    with immutable(path), pytest.raises(OutputError) as err:
         Spool(path, max_messages=10).open()
     assert "(it holds table foo and no outbox) and cannot be set aside (Operation not permitted)" in str(err.value)
     assert f"move it and its -wal and -shm files out of {path.parent}" in str(err.value)

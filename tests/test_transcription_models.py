@@ -68,15 +68,21 @@ class Server:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
 
-@pytest.fixture()
-def server() -> Iterator[Server]:
+def serving(files: dict[str, bytes]) -> Iterator[Server]:
+    """A running Server of ``files``, shut down after the test (a fixture's body)."""
     s = Server()
+    s.files.update(files)
     s.thread.start()
     try:
         yield s
     finally:
         s.httpd.shutdown()
         s.httpd.server_close()
+
+
+@pytest.fixture()
+def server() -> Iterator[Server]:
+    yield from serving({})
 
 
 def spec_for(url: str, data: bytes) -> VoskModelSpec:

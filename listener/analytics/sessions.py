@@ -30,7 +30,16 @@ from listener.analytics.context import Context
 from listener.analytics.summary import Window, summarize
 from listener.analytics.tracks import Run, Span
 from listener.config import Config
-from listener.events import ActivityFrames, Event, Party, Reported, SessionEnded, SessionStarted, SpeechSegment
+from listener.events import (
+    ActivityFrames,
+    Event,
+    Party,
+    Reported,
+    SessionEnded,
+    SessionStarted,
+    SessionSummary,
+    SpeechSegment,
+)
 from listener.frames import at_least
 
 
@@ -157,8 +166,15 @@ class Sessions:
         unheard = self.ctx.unheard.within(window.start_s, window.end_s)
         summary = summarize(log.session_id, window, decided, log.segments, log.events, self.ctx.config, unheard)
         self.ctx.unheard.forget_before(window.end_s)
-        if at_least(summary.rep_talk_s + summary.customer_talk_s, self.ctx.config.session_min_speech_s):
+        if at_least(self._speech_s(summary), self.ctx.config.session_min_speech_s):
             yield summary
+
+    def _speech_s(self, summary: SessionSummary) -> float:
+        """The session's speech (rep + customer), in the whole frames it is made of. Its seconds are sums of
+        differences of audio times, which months into a run are off by nanoseconds (a float's step at 7.9e6 s
+        is 1e-9 s): 20 s of speech came to 19.999999998 s, below a session_min_speech_s of 20, on day 91."""
+        hop_s = self.ctx.limits.hop_s
+        return self.ctx.s(round((summary.rep_talk_s + summary.customer_talk_s) / hop_s))
 
 
 @dataclass(frozen=True)

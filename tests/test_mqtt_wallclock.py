@@ -27,6 +27,7 @@ from listener.outputs.mqtt.wallclock import (
     MessageTimes,
     WallClock,
     local_day,
+    local_midnight_ms,
 )
 from tests.mqtt_broker import Mosquitto, Received, Recorder
 from tests.mqtt_feed import SID, Clocks, block, conversation, feed_live, json_on
@@ -225,3 +226,32 @@ def test_message_times_count_up_over_a_step_back_under_a_second_and_follow_one_o
     assert times.ts_ms() == first + 1
     clocks.at(10_000, stepped_ms=-(2 * STEP_MIN_MS - 1))  # STEP_MIN_MS below the reading before: a step
     assert times.ts_ms() == base_ms + 10_000 - (2 * STEP_MIN_MS - 1)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("Europe/Berlin", dt.date(2026, 3, 29)),  # 02:00 -> 03:00: a 23-hour day
+        ("Europe/Berlin", dt.date(2026, 10, 25)),  # 03:00 -> 02:00: a 25-hour day
+        ("America/Santiago", dt.date(2026, 9, 6)),  # 00:00 -> 01:00: the day has no midnight
+        ("Africa/Cairo", dt.date(2026, 4, 24)),  # 00:00 -> 01:00
+        ("America/Santiago", dt.date(2026, 4, 5)),  # 24:00 -> 23:00 the day before: its last hour twice
+    ],
+)
+def test_a_daylight_saving_days_sessions_count_from_its_first_instant(
+    monkeypatch: pytest.MonkeyPatch, zone: str, day: dt.date
+) -> None:
+    """A session counted after the clock is set counts from the first instant of the store's local date, which
+    on a change at midnight is 01:00; and the date never goes back, so no day is counted twice."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        noon_ms = _local_ms(day, 12)
+        first_ms = local_midnight_ms(noon_ms)
+        assert local_day(first_ms) == int(f"{day:%Y%m%d}") and local_day(first_ms - 1) < local_day(first_ms)
+        days = [local_day(noon_ms - 30 * 3_600_000 + minute * 60_000) for minute in range(60 * 60)]
+        around = {int(f"{day + dt.timedelta(days=d):%Y%m%d}") for d in (-1, 0, 1)}
+        assert days == sorted(days) and set(days) == around
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

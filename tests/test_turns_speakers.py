@@ -27,3 +27,17 @@ def test_a_burst_exactly_as_long_as_the_least_speech_makes_the_last_speaker() ->
         seen = [tracker.update(on, k * HOP_S, HOP_S) for k, on in enumerate(steps)]
         assert seen[-1][0] == Party.CUSTOMER, f"0.1 s of the customer after {lead} rep steps"
         assert seen[lead + 3][0] == Party.REP  # four steps of it are not speech yet
+
+
+def test_a_burst_exactly_as_long_as_the_least_speech_counts_months_into_a_run() -> None:
+    """Audio times near 7.8e6 s (day 90) have a float step of 1e-9 s, as large as the tolerance of the comparison:
+    a burst of exactly 0.1 s came to 0.09999999 s as a difference of them, and was no speech in some placements."""
+    hop_s, block = 0.01, 5  # the stage stamps each step from its block's start, as turns/base.py does
+    for day in (0, 90, 365):
+        first = day * 86_400 * 100
+        for start in range(first, first + 7 * 500, 7):
+            tracker = SpeakerTracker(min_speech_s=0.1)
+            for frame in range(start, start + 10):
+                held = frame - frame % block
+                last, _ = tracker.update((True, False), held * hop_s + (frame - held) * hop_s, hop_s)
+            assert last == Party.REP, f"0.1 s of the rep from frame {start} (day {day})"

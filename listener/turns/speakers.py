@@ -36,6 +36,8 @@ class SpeakerTracker:
         if active[0] != active[1]:
             party = PARTIES[0] if active[0] else PARTIES[1]
             onset = self.onset_s[party]
-            if onset is not None and at_least(t_s + hop_s - onset, self.min_speech_s):
+            # in whole steps: a difference of audio times months into a run (7.8e6 s on day 90) is off by a
+            # float's step there, 1e-9 s, as much as at_least allows, and a burst of exactly min_speech_s fell short
+            if onset is not None and at_least(round((t_s + hop_s - onset) / hop_s) * hop_s, self.min_speech_s):
                 self.last = party
         return self.last, self.newcomer

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyaudio
 
+from listener.audio.alsa_config import check_alsa_config
 from listener.audio.base import ONE_MIC
 from listener.config import ArrayGeometry
 from listener.config.presets import PROVISIONED_DEVICE
@@ -64,8 +65,10 @@ def start_portaudio() -> pyaudio.PyAudio:
 
     PortAudio fails to start when ALSA cannot read its configuration (a bad edit to /etc/asound.conf or
     ~/.asoundrc): said as an :class:`AudioInputError`, so ``--wait-for-array`` waits it out and
-    ``--demo-fallback`` replays the sample, as for a missing array, instead of a traceback."""
+    ``--demo-fallback`` replays the sample, as for a missing array, instead of a traceback. One it would abort
+    the process on (no configuration at all: alsa_config.py) is refused before it starts, in the same words."""
     silence_audio_libraries()
+    check_alsa_config(_load("libasound.so.2"))
     try:
         return pyaudio.PyAudio()
     except OSError as exc:

@@ -126,8 +126,9 @@ def _guarded(check: Callable[[Config], Check], config: Config) -> Check:
 
 def check_audio(config: Config) -> list[Check]:
     """The array is there with the channels the preset captures, and every mic hears something."""
+    from listener.audio.alsa_config import ALSA_FIX
     from listener.audio.devices import find_array
-    from listener.service.doctor.sound_start import ALSA_FIX, portaudio_crash
+    from listener.service.doctor.sound_start import portaudio_crash
 
     crash = portaudio_crash()
     if crash is not None:  # here, it would end doctor's run (and its other checks) as it ended the child

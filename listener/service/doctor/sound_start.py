@@ -4,8 +4,8 @@ PortAudio 19.6 does not raise on an ALSA configuration that names no PCM at all 
 file that is not there, or alsa-lib without its /usr/share/alsa/alsa.conf): it aborts the process in
 BuildDeviceList (``assert(devIdx < numDeviceNames)``), as a broken ALSA plugin can crash it while it lists the
 devices. Met in doctor's own process, that ended the run at its first check with a Python stack dump, and none
-of the other checks were made.
-"""
+of the other checks were made. The first is now refused before PortAudio starts (listener/audio/alsa_config.py,
+in every process, the service's included); the child still meets a plugin that crashes."""
 
 from __future__ import annotations
 
@@ -15,11 +15,6 @@ import os
 import signal
 from typing import NoReturn
 
-ALSA_FIX = (
-    "check the ALSA configuration: `arecord -L` must list the sound devices, 'default' among them; on a device "
-    "that lists none, reinstall libasound2-data (its /usr/share/alsa/alsa.conf), unset $ALSA_CONFIG_PATH or name"
-    " files that exist in it, and look at /etc/asound.conf and ~/.asoundrc for a plugin that crashes"
-)
 SAID_MAX_CHARS = 300  # of what the crashing library wrote last: an assertion's text fits
 
 

@@ -1,0 +1,104 @@
+"""Whether ALSA has a configuration PortAudio can list the devices of, checked before PortAudio starts.
+
+PortAudio 19.6 does not raise on an ALSA configuration that defines neither a ``default`` nor a ``dmix`` PCM:
+it aborts the process in BuildDeviceList (``assert(devIdx < numDeviceNames)``: those two are listed last, and
+with neither the count runs past its end). No configuration at all is the common case: ``$ALSA_CONFIG_PATH``
+naming a file that is not there or cannot be read, alsa-lib without /usr/share/alsa/alsa.conf, an empty file.
+An abort cannot be caught, and the service (with onnxruntime's, vosk's and paho's threads) must not fork to
+try it, so what alsa-lib will read is looked at first and a configuration that would abort is refused with an
+:class:`AudioInputError`: ``listener devices`` says it in a line, ``--wait-for-array`` waits it out.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from pathlib import Path
+
+from listener.errors import AudioInputError
+
+ALSA_FIX = (
+    "check the ALSA configuration: `arecord -L` must list the sound devices, 'default' among them; on a device "
+    "that lists none, reinstall libasound2-data (its /usr/share/alsa/alsa.conf), unset $ALSA_CONFIG_PATH or name"
+    " files that exist in it, and look at /etc/asound.conf and ~/.asoundrc for a plugin that crashes"
+)
+# alsa-lib's compiled-in ALSA_CONFIG_DIR (Debian's and Raspberry Pi OS's libasound2: `strings libasound.so.2`)
+DEFAULT_CONFIG_DIR = "/usr/share/alsa"
+_PATH_MAX = 4096  # a longer $ALSA_CONFIG_DIR is ignored by alsa-lib (snd_config_topdir)
+_LISTED_LAST = ("pcm.default", "pcm.dmix")  # what PortAudio's BuildDeviceList sets aside for its second pass
+_ABORTS = "PortAudio would abort the process listing the devices"
+
+
+def check_alsa_config(alsa: ctypes.CDLL | None) -> None:
+    """Raise :class:`AudioInputError` when starting PortAudio would abort the process (see the module's text).
+    ``alsa``: libasound as PortAudio links it (None: PortAudio has no ALSA back end, nothing to check)."""
+    if alsa is None:
+        return
+    files = config_files()
+    readable = [name for name in files if _readable(name)]
+    if not readable:
+        raise AudioInputError(f"the sound system cannot start: {_no_files(files)}; {_ABORTS}. Fix: {ALSA_FIX}")
+    if alsa.snd_config_update() < 0:  # unparsable: PortAudio raises for that, naming alsa-lib's reason
+        return
+    top = ctypes.c_void_p.in_dll(alsa, "snd_config")
+    node = ctypes.c_void_p()
+    search = alsa.snd_config_search
+    search.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    if not any(search(top, key.encode(), ctypes.byref(node)) >= 0 for key in _LISTED_LAST):
+        # as Pa_Terminate would: kept, a fix in a file it includes (/etc/asound.conf) would go unseen, as
+        # snd_config_update only looks at the top files' times
+        alsa.snd_config_update_free_global()
+        raise AudioInputError(
+            f"the sound system cannot start: the ALSA configuration ({', '.join(readable)}) defines no 'default' "
+            f"PCM, and without one {_ABORTS}. Fix: {ALSA_FIX}"
+        )
+
+
+def config_files() -> list[str]:
+    """The files alsa-lib reads its configuration from, as snd_config_update_r finds them: $ALSA_CONFIG_PATH's
+    names, split at ':' and ' ' and ending at the first empty one; unset or empty, alsa.conf in
+    $ALSA_CONFIG_DIR (when absolute) or the compiled-in folder. A leading '~/' is the home folder."""
+    named = os.environ.get("ALSA_CONFIG_PATH", "")
+    if not named:
+        folder = os.environ.get("ALSA_CONFIG_DIR", "")
+        if not folder.startswith("/") or len(folder) >= _PATH_MAX:
+            folder = DEFAULT_CONFIG_DIR
+        return [f"{folder}/alsa.conf"]
+    files = []
+    for name in re.split("[: ]", named):
+        if not name:
+            break
+        files.append(str(Path(name).expanduser()) if name.startswith("~/") else name)
+    return files
+
+
+def _readable(name: str) -> bool:
+    # alsa-lib skips a file it cannot open with a message, and reads nothing from a folder
+    try:
+        return Path(name).is_file() and os.access(name, os.R_OK)
+    except OSError:  # a folder on its way closed to this user
+        return False
+
+
+def _no_files(files: list[str]) -> str:
+    named = os.environ.get("ALSA_CONFIG_PATH", "")
+    if named and not files:
+        return f"$ALSA_CONFIG_PATH ({named!r}) names no file: alsa-lib reads its names up to the first empty one"
+    what = " and ".join(f"{name} ({_fault(name)})" for name in files)
+    where = "$ALSA_CONFIG_PATH names" if named else "ALSA reads its configuration from"
+    return f"{where} {what}, so ALSA has no configuration"
+
+
+def _fault(name: str) -> str:
+    path = Path(name)
+    try:
+        if path.is_dir():
+            return "a folder, not a file"
+        if path.is_file():
+            return "this user cannot read it"
+        if path.exists():
+            return "not a file"
+        return "a link to nothing" if path.is_symlink() else "does not exist"
+    except OSError as exc:
+        return f"this user cannot reach it: {exc.strerror or exc}"

@@ -6,11 +6,13 @@ In child processes: an abort would end the test run. Real alsa-lib, PortAudio an
 
 from __future__ import annotations
 
+import ctypes
 import os
 import selectors
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -173,3 +175,52 @@ def test_a_configuration_mended_while_refused_is_read_afresh(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     said = done.stdout.splitlines()
     assert len(said) == 2 and "defines no 'default' PCM" in said[0] and said[1] == "started", said
+
+
+ALSA_DATA = "/usr/share/alsa"
+
+
+def test_an_alsa_built_with_its_data_elsewhere_is_asked_where_that_is(tmp_path: Path) -> None:
+    """alsa-lib's compiled-in folder is not /usr/share/alsa everywhere (NixOS, a build into /usr/local): the
+    check asked that folder, found no alsa.conf and refused an ALSA that PortAudio starts. Here: this system's
+    libasound with its folder renamed in the binary (same length), and /usr/share/alsa without alsa.conf."""
+    built = _system_library()
+    if shutil.which("unshare") is None or built is None or not Path(ALSA_DATA).is_dir():
+        pytest.skip("needs unshare (util-linux) and a libasound built with /usr/share/alsa")
+    elsewhere = Path(tempfile.mkdtemp(prefix="la", dir="/tmp"))  # /tmp/la + 8: as long as /usr/share/alsa
+    try:
+        shutil.copytree(ALSA_DATA, elsewhere, symlinks=True, dirs_exist_ok=True)
+        (tmp_path / "lib").mkdir()
+        (tmp_path / "lib" / "libasound.so.2").write_bytes(
+            built.replace(f"{ALSA_DATA}\0".encode(), f"{elsewhere}\0".encode())
+        )
+        hidden = tmp_path / "hidden"  # /usr/share/alsa as it was, but for alsa.conf (/etc/alsa links into it)
+        shutil.copytree(ALSA_DATA, hidden, symlinks=True)
+        (hidden / "alsa.conf").unlink()
+        home = AlsaConfig(tmp_path / "home")  # read as ~/.asoundrc, through the alsa.conf found or not
+        home.add("listener_test_array", tones(16000, 0.5, 4), 16000)
+        own = [line for line in home.render().splitlines(keepends=True) if not line.startswith("pcm.default ")]
+        (home.directory / ".asoundrc").write_text("".join(own))  # alsa.conf's 'default' is a string node
+        env = {**_env(), "LD_LIBRARY_PATH": str(tmp_path / "lib"), "HOME": str(home.directory)}
+        script = f"mount --bind {hidden} {ALSA_DATA} && exec {sys.executable} -m listener devices"
+        done = subprocess.run(
+            ["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120, env=env
+        )
+    finally:
+        shutil.rmtree(elsewhere)
+    if "mount" in done.stderr and done.returncode != 0:
+        pytest.skip(f"no private mounts here: {done.stderr.strip()}")
+    assert "cannot start" not in done.stderr and "Fatal Python error" not in done.stderr, done.stderr
+    assert done.returncode == 0 and "listener_test_array" in done.stdout, done.stderr
+
+
+def _system_library() -> bytes | None:
+    """This system's libasound as built, if its folder is named once in it."""
+    try:
+        ctypes.CDLL("libasound.so.2")
+    except OSError:
+        return None
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    path = next(line.split()[-1] for line in maps if "/libasound.so.2" in line)
+    built = Path(path).read_bytes()
+    return built if built.count(f"{ALSA_DATA}\0".encode()) == 1 else None

@@ -23,7 +23,7 @@ ALSA_FIX = (
     "that lists none, reinstall libasound2-data (its /usr/share/alsa/alsa.conf), unset $ALSA_CONFIG_PATH or name"
     " files that exist in it, and look at /etc/asound.conf and ~/.asoundrc for a plugin that crashes"
 )
-# alsa-lib's compiled-in ALSA_CONFIG_DIR (Debian's and Raspberry Pi OS's libasound2: `strings libasound.so.2`)
+# alsa-lib's compiled-in ALSA_CONFIG_DIR on Debian and Raspberry Pi OS, for a libasound too old to say its own
 DEFAULT_CONFIG_DIR = "/usr/share/alsa"
 _PATH_MAX = 4096  # a longer $ALSA_CONFIG_DIR is ignored by alsa-lib (snd_config_topdir)
 _LISTED_LAST = ("pcm.default", "pcm.dmix")  # what PortAudio's BuildDeviceList sets aside for its second pass
@@ -35,7 +35,7 @@ def check_alsa_config(alsa: ctypes.CDLL | None) -> None:
     ``alsa``: libasound as PortAudio links it (None: PortAudio has no ALSA back end, nothing to check)."""
     if alsa is None:
         return
-    files = config_files()
+    files = config_files(alsa)
     readable = [name for name in files if _readable(name)]
     if not readable:
         raise AudioInputError(f"the sound system cannot start: {_no_files(files)}; {_ABORTS}. Fix: {ALSA_FIX}")
@@ -55,22 +55,34 @@ def check_alsa_config(alsa: ctypes.CDLL | None) -> None:
         )
 
 
-def config_files() -> list[str]:
+def config_files(alsa: ctypes.CDLL | None = None) -> list[str]:
     """The files alsa-lib reads its configuration from, as snd_config_update_r finds them: $ALSA_CONFIG_PATH's
     names, split at ':' and ' ' and ending at the first empty one; unset or empty, alsa.conf in
     $ALSA_CONFIG_DIR (when absolute) or the compiled-in folder. A leading '~/' is the home folder."""
     named = os.environ.get("ALSA_CONFIG_PATH", "")
     if not named:
-        folder = os.environ.get("ALSA_CONFIG_DIR", "")
-        if not folder.startswith("/") or len(folder) >= _PATH_MAX:
-            folder = DEFAULT_CONFIG_DIR
-        return [f"{folder}/alsa.conf"]
+        return [f"{_top_folder(alsa)}/alsa.conf"]
     files = []
     for name in re.split("[: ]", named):
         if not name:
             break
         files.append(str(Path(name).expanduser()) if name.startswith("~/") else name)
     return files
+
+
+def _top_folder(alsa: ctypes.CDLL | None) -> str:
+    # Asked of the library: its compiled-in folder is not /usr/share/alsa everywhere (NixOS, a build from
+    # source in /usr/local), and guessed wrong, a working ALSA was refused
+    topdir = getattr(alsa, "snd_config_topdir", None)  # absent from an old alsa-lib
+    if topdir is not None:
+        topdir.restype = ctypes.c_char_p
+        folder: bytes | None = topdir()
+        if folder:
+            return os.fsdecode(folder)
+    folder_named = os.environ.get("ALSA_CONFIG_DIR", "")
+    if not folder_named.startswith("/") or len(folder_named) >= _PATH_MAX:
+        return DEFAULT_CONFIG_DIR
+    return folder_named
 
 
 def _readable(name: str) -> bool:

@@ -113,3 +113,14 @@ def test_a_failed_fetch_removes_the_folders_it_made_and_leaves_those_it_found(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "kept"]
     assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
     assert list(empty.iterdir()) == []
+
+
+def test_a_folder_named_through_a_dotdot_is_left_when_it_was_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--dir new/../found: 'new' does not exist, so neither does the path as written, but mkdir makes new and
+    then finds found, which was there before: the failed fetch removed found (empty) and left new."""
+    monkeypatch.setitem(MODELS, "en-small", spec_for(f"http://127.0.0.1:{_closed_port()}/m.zip", b"a model"))
+    (tmp_path / "found").mkdir()
+    assert main(["models", "fetch", "en-small", "--dir", str(tmp_path / "new" / ".." / "found")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["found"]

@@ -189,13 +189,14 @@ def fetch(
 
 
 def _missing_folders(dest: Path) -> list[Path]:
-    """The folders mkdir would make for ``dest``, deepest first; none where a link, even a broken one, stands."""
+    """The folders mkdir would make for ``dest``, deepest first; none where a link, even a broken one, stands.
+    A name below a '..' is left out: 'new/../models' names ./models, there before or not, not a folder in new."""
     missing = []
     for folder in (dest, *dest.parents):
         if os.path.lexists(folder):
             break
         missing.append(folder)
-    return missing
+    return [folder for folder in missing if ".." not in folder.parts]
 
 
 def _remove_empty(folders: list[Path]) -> None:

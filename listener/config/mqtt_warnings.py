@@ -1,11 +1,13 @@
-"""An MQTT drain rate too slow for what a session makes: said (check-config, the start of run).
+"""MQTT settings that work but cost something: said (check-config, the start of run, doctor).
 
-``mqtt.drain_rate_per_s`` limits every spooled message the drain thread sends, the live ones as much as a
-backlog (its token bucket holds a second's worth). A session makes a ``metrics`` message every
-``metrics_interval_s`` and its events besides, and its end stores its ``session_end``, summary and final
-metrics at once. A rate below what is made fills the spool while the broker is connected, and a full spool
-drops messages: with ``metrics_interval_s = 1``, ``drain_rate_per_s = 1`` and ``spool_max_messages = 10``
+A drain rate too slow for what a session makes. ``mqtt.drain_rate_per_s`` limits every spooled message the drain
+thread sends, the live ones as much as a backlog (its token bucket holds a second's worth). A session makes a
+``metrics`` message every ``metrics_interval_s`` and its events besides, and its end stores its ``session_end``,
+summary and final metrics at once. A rate below what is made fills the spool while the broker is connected, and a
+full spool drops messages: with ``metrics_interval_s = 1``, ``drain_rate_per_s = 1`` and ``spool_max_messages = 10``
 (each in range) a real-time run with the broker up dropped messages and ended with 8 still spooled.
+
+A broker login open to the network: a password sent without TLS, or a certificate whose host name is not checked.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def exposed_login(mqtt: MqttConfig) -> list[ConfigWarning]:
             "password) crosses the network in plain text, readable by any device on the way"
         )
         fix = (
-            "set [mqtt] tls = true and the broker's TLS port (usually 8883), or keep the broker on a network you trust"
+            "set [mqtt] tls = true and the broker's TLS port (usually 8883); on a network only trusted devices "
+            "reach, this can be left as it is (the warning stays)"
         )
         return [ConfigWarning(problem, fix, ": ")]
     if mqtt.tls and mqtt.tls_insecure:

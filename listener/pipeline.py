@@ -114,12 +114,26 @@ class Pipeline(Managed):
                 log.exception("stage %s could not cut its stop short", stage.name)
 
     def feed(self, event: Event) -> None:
-        self._dispatch(event, 0)
+        """Hand ``event`` on, and all it causes; a stage that fails does so once every stage has had them.
 
-    def _dispatch(self, event: Event, first: int) -> None:
+        The events a stage emitted before another failed still reach every stage after it: a session's
+        summary comes right after its SessionEnded, and the LEDs failing on the end must not cost the
+        MQTT spool (before them) the summary.
+        """
+        failed: list[Exception] = []
+        self._dispatch(event, 0, failed)
+        if failed:
+            raise failed[0]
+
+    def _dispatch(self, event: Event, first: int, failed: list[Exception]) -> None:
         for index in range(first, len(self.stages)):
-            for emitted in self.stages[index].process(event):
-                self._dispatch(emitted, index + 1)
+            try:
+                for emitted in self.stages[index].process(event):
+                    self._dispatch(emitted, index + 1, failed)
+            except Exception as exc:  # the stage's own: a later stage's was caught in the call nested above
+                if failed:  # only the first is raised: the others would be lost
+                    log.exception("stage %s failed too (the first failure is the one raised)", self.stages[index].name)
+                failed.append(exc)
 
     def run(self, source: AudioSource) -> float:
         """Feed everything ``source`` yields, then flush; returns audio seconds.
@@ -143,22 +157,11 @@ class Pipeline(Managed):
             else:
                 log.error("a stage failed at %.1f s of audio; flushing the others before stopping", end_s)
             self.stopping()
-            self._dispatch_guarded(EndOfStream(t_s=end_s), 0)
+            self._dispatch(EndOfStream(t_s=end_s), 0, [exc])  # a stage failing again is logged
             raise
         self.stopping()  # as a stop does: a file's end must not keep the lights on while the stages flush
         self.feed(EndOfStream(t_s=end_s))
         return end_s
-
-    def _dispatch_guarded(self, event: Event, first: int) -> None:
-        """Like feed, but a stage that fails again is logged and skipped, not allowed to stop the rest."""
-        for index in range(first, len(self.stages)):
-            try:
-                emitted = list(self.stages[index].process(event))
-            except Exception:
-                log.exception("stage %s failed while flushing", self.stages[index].name)
-                continue
-            for e in emitted:
-                self._dispatch_guarded(e, index + 1)
 
 
 def _end_of(event: Event) -> float:

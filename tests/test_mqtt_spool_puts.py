@@ -97,3 +97,25 @@ def test_a_spool_that_fills_again_after_its_backlog_was_sent_says_so_again(
         assert spool.dropped == 4 and spool.depth == 0
     told = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
     assert len(told) == 2, told
+
+
+@pytest.mark.parametrize("then", ["a message stored", "the stop"])
+def test_messages_a_full_disk_dropped_are_still_counted_after_a_restart(tmp_path: Path, then: str) -> None:
+    """spool_dropped counts what a full disk dropped, in memory while the file cannot be written; once it can
+    (the next message stored, or the stop with room again) they go into its counter, so the restart's ``info``
+    does not say fewer were dropped than the last one before it did."""
+    with Spool(tmp_path / "spool.sqlite3", max_messages=1000) as spool:
+        db = spool.db
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")  # the disk full
+        for n in range(100):
+            spool.put("event", numbered(n))
+        stored = spool.depth
+        dropped = spool.dropped
+        assert dropped == 100 - stored > 0
+        db.execute("PRAGMA max_page_count = 1073741823")  # space again
+        if then == "a message stored":
+            spool.put("event", numbered(100))
+            stored += 1
+        assert spool.dropped == dropped
+    with Spool(tmp_path / "spool.sqlite3", max_messages=1000) as spool:
+        assert spool.dropped == dropped and spool.depth == stored

@@ -21,6 +21,7 @@ them under its new name, not as a phantom of its old one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -96,6 +97,7 @@ class Spool(Managed):
         self._seq = 0  # the latest seq handed out, to go on counting while the disk is full
         self._last_id = 0  # the highest outbox row id: a fresh spool after damage numbers on above it
         self._unstored = 0  # messages dropped because the spool could not be written (disk full)
+        self._unrecorded = 0  # drops counted in memory only (disk full): into the file's counter at its next write
         # the drops counted at the last warning (-1: none since a message was last stored): a seq stamp or a
         # counter that cannot be written drops nothing, and each connection attempt stamps two
         self._warned_at = -1
@@ -190,6 +192,10 @@ class Spool(Managed):
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
+                if self._unrecorded:  # a full disk's drops, not yet in the counter: it may have room by now
+                    with contextlib.suppress(sqlite3.Error):
+                        self._bump("dropped", self._unrecorded)
+                        self._unrecorded = 0
                 self._db.close()
                 self._db = None
 
@@ -286,11 +292,11 @@ class Spool(Managed):
             try:
                 self._renewing(lambda: self._bump("dropped", lost))
             except sqlite3.Error:  # disk full: counted in memory, as the messages it could not store
-                self._unstored += lost
+                self._unrecorded += lost
 
     @property
     def dropped(self) -> int:
-        return self.counter("dropped") + self._unstored
+        return self.counter("dropped") + self._unrecorded
 
     @property
     def depth(self) -> int:
@@ -315,6 +321,7 @@ class Spool(Managed):
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
                 for _ in messages:  # one by one: the warning comes at each WARN_EVERY-th drop, as for single puts
                     self._unstored += 1
+                    self._unrecorded += 1
                     self._warn_unwritable(exc)
                 return [-1] * len(messages)
             self._warned_at = -1  # stored: the next failure is news again
@@ -337,12 +344,13 @@ class Spool(Managed):
                 last_id = max(last_id, row_id)
             excess = self._depth + len(messages) - self.max_messages
             lost = evict(db, excess, self._taken, self._keyed) if excess > 0 else Counter[str]()
-            if lost:
-                self._bump("dropped", lost.total())
+            if lost or self._unrecorded:
+                self._bump("dropped", lost.total() + self._unrecorded)
             db.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
+        self._unrecorded = 0
         self._seq, self._last_id = max([self._seq, *seqs]), last_id
         self._depth += len(messages) - lost.total()  # endings go whole, rows in flight stay: not always the bound
         return seqs, lost

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator
@@ -130,6 +131,59 @@ def test_the_watchdog_is_fed_while_an_outage_is_waited_out(notify_socket: socket
     assert _received(notify_socket) == ["WATCHDOG=1", "STATUS=capturing"]
     notifier.close()
     assert _received(notify_socket) == ["STOPPING=1"]
+
+
+def test_the_watchdog_is_fed_no_more_once_the_stop_has_begun(notify_socket: socket.socket) -> None:
+    """systemd re-arms its watchdog at every WATCHDOG=1, even after it has sent SIGTERM: the blocks read after the
+    stop was asked for armed it again, and a flush waiting longer than WatchdogSec for the recogniser was aborted
+    before the open session's summary was stored. Once the stop has begun, the service says STOPPING=1 and
+    nothing more keeps the watchdog going; the audio still read does not."""
+    notifier = SystemdNotifier()
+    notifier.open()
+    list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
+    assert _received(notify_socket) == ["READY=1", "WATCHDOG=1"]
+    notifier.stopping()
+    list(notifier.process(AudioDropped(start_s=0.05, duration_s=0.05, reason="overflow")))
+    notifier.close()
+    assert _received(notify_socket) == ["STOPPING=1"]
+
+
+class NotesTheFlush(Stage):
+    """What systemd had been told when the end of the stream came: the flush (the recogniser's wait) begins then.
+
+    The socket is read all along, as systemd does: a datagram socket left unread blocks its sender at a few."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.heard: list[str] = []
+        self.told: list[str] | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        self.sock.settimeout(None)
+        while True:
+            try:
+                self.heard.append(self.sock.recv(4096).decode())
+            except OSError:  # closed by the fixture
+                return
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, EndOfStream):
+            time.sleep(0.2)  # for the reader to take what was sent before
+            self.told = list(self.heard)
+        return ()
+
+
+def test_systemd_is_told_of_the_stop_before_the_stages_flush(notify_socket: socket.socket, tmp_path: Path) -> None:
+    """SIGTERM mid-run: STOPPING=1 has gone out before the flush, which is then bounded by TimeoutStopSec alone,
+    not by the watchdog (it was said only once the stages had flushed and closed)."""
+    config = parse_config({"leds": {"enabled": False, "button_pin": ""}, "service": {"state_dir": str(tmp_path)}})
+    notes = NotesTheFlush(notify_socket)
+    run_with_rescue(config, RunOptions(input=sample_conversation(), fast=True), [StopsAt(5.0), notes])
+    assert notes.told is not None and notes.told[0] == "READY=1"
+    assert "STOPPING=1" in notes.told
+    assert "WATCHDOG=1" not in notes.told[notes.told.index("STOPPING=1") :]
 
 
 def _capturing_from(device: TestDevice) -> set[str]:

@@ -96,6 +96,7 @@ class SystemdNotifier(Stage):
 
     def __init__(self) -> None:
         self._ready = False
+        self._stopping = False
         self._notifier: _Notifier | None = None
 
     def open(self) -> None:
@@ -112,13 +113,26 @@ class SystemdNotifier(Stage):
             if not self._ready:
                 self._ready = True
                 self._notify("READY=1")
-            self._notify("WATCHDOG=1")
+            if not self._stopping:  # systemd re-arms its watchdog at any WATCHDOG=1, its stop begun or not
+                self._notify("WATCHDOG=1")
         if isinstance(event, SourceState):
             self._notify(f"STATUS={'capturing' if event.available else 'no audio: ' + event.detail}")
         return ()
 
+    def stopping(self) -> None:
+        """Said as the stop begins, and the watchdog fed no more: the flush waits for the recogniser (up to
+        asr.finish_wait_s, 30 s, as long as WatchdogSec) with nothing to feed it. systemd re-arms its watchdog at
+        every WATCHDOG=1, even once it has sent SIGTERM: the blocks read after the stop was asked for armed it
+        again, and a recogniser finishing slowly was aborted (SIGABRT) before the open session's summary was
+        stored. A stop systemd did not ask for (the array's driver wedged, a stage failed, a kill by hand) also
+        left the unit running with its watchdog armed. STOPPING=1 puts the unit in its stop, bounded by
+        TimeoutStopSec, which the stop's waits are checked against (check-config)."""
+        if not self._stopping:
+            self._stopping = True
+            self._notify("STOPPING=1")
+
     def close(self) -> None:
-        self._notify("STOPPING=1")
+        self.stopping()  # a run that ends without a stop: its stages failed to open
 
 
 def select_source(config: Config, options: RunOptions) -> tuple[AudioSource, Config]:

@@ -40,6 +40,7 @@ from listener.outputs.mqtt.spool_access import (
     in_place_problem,
     in_the_way,
     is_access_error,
+    probe_write,
     storage_problem,
 )
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
@@ -69,20 +70,6 @@ class Spooled:
 
 def encode(message: dict[str, object]) -> bytes:
     return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def _probe_write(db: sqlite3.Connection) -> None:
-    """Raise the access error the first real write would: sqlite opens a file it may not write read-only,
-    silently. A full disk is no reason not to start (``put`` drops and counts then), so it passes here."""
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('write_probe', 0)")
-    except sqlite3.Error as exc:
-        if is_access_error(exc):
-            raise
-    finally:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
 
 
 class Spool(Managed):
@@ -146,7 +133,7 @@ class Spool(Managed):
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(SCHEMA)
             is_keyed = self._upgraded(db)
-            _probe_write(db)
+            probe_write(db)
             if db.execute("SELECT 1 FROM counters WHERE name = 'seq'").fetchone() is None:
                 # a new spool (the first start, a wiped state_dir, a fresh card, damage set aside, the
                 # fallback in memory): seq starts at the clock, above every earlier spool's (see fresh_seq);

@@ -172,3 +172,17 @@ def in_the_way(folder: Path) -> str | None:
                 what, cure = broken
                 return f"{what}: {cure}, or {_POINT_ELSEWHERE}"
     return None
+
+
+def probe_write(db: sqlite3.Connection) -> None:
+    """Raise the access error the first real write would: sqlite opens a file it may not write read-only,
+    silently. A full disk is no reason not to start (``put`` drops and counts then), so it passes here."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('write_probe', 0)")
+    except sqlite3.Error as exc:
+        if is_access_error(exc):
+            raise
+    finally:
+        if db.in_transaction:
+            db.execute("ROLLBACK")

@@ -134,6 +134,25 @@ def test_messages_the_acl_refuses_are_said_once_per_topic_and_counted_as_dropped
     assert f"for {BASE}/event (Not authorized): its ACL must let this device's user publish there" in refused[0]
 
 
+def test_the_retained_info_counts_each_message_lost_while_the_link_holds(tmp_path: Path) -> None:
+    """Home Assistant's "Messages lost (spool)" reads the retained info, which was made at each connect and when a
+    backlog had drained: messages the ACL refused (or a full spool dropped) with the link up left it at 0 for as
+    long as the connection held. It is made again once the spool has dropped one since."""
+    allowed = [f"{BASE}/{leaf}" for leaf in ("status", "info", "state", "metrics", "session")] + ["homeassistant/#"]
+    acl = "topic read #\n" + "".join(f"topic readwrite {topic}\n" for topic in allowed)  # every topic but event
+    with (
+        Mosquitto(tmp_path / "broker", acl=acl) as broker,
+        Recorder(broker) as rec,
+        stage_on(broker, tmp_path, protocol="5") as stage,
+    ):
+        rec.wait_for(connected)
+        for n in range(5):
+            stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+        got = rec.wait_for(lambda ms: [i["spool_dropped"] for i in json_on(ms, "info")][-1:] == [5])
+        assert stage.spool.dropped == 5
+    assert json_on(got, "info")[-1]["spool_dropped"] == 5
+
+
 def test_a_retained_message_the_acl_refuses_is_said_once_and_not_counted_as_dropped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -140,12 +140,12 @@ _ENTITIES: tuple[_Entity, ...] = (
         "{{ value_json.backchannels_by_rep }}",
         {"state_class": "measurement", "icon": "mdi:message-reply-text"},
     ),
-    # What the device could not deliver, from the retained info (sent at each connect, and once more when a
-    # backlog has drained): without it a dashboard's counts fall short of sessions_today after a long outage
-    # with nothing to say why. A count the device keeps for its spool file, so "total_increasing": it starts
-    # again from 0 with a new spool file (and a restart forgets the part a full disk could not store), which
-    # Home Assistant's statistics read as a new cycle and go on summing, where "total" would count the drop
-    # as negative losses and "measurement" would average a count.
+    # What the device could not deliver, from the retained info (sent at each connect, once more when a backlog
+    # has drained, and when a message was dropped): without it a dashboard's counts fall short of sessions_today
+    # after a long outage with nothing to say why. A count the device keeps for its spool file, so
+    # "total_increasing": it starts again from 0 with a new spool file, which Home Assistant's statistics read
+    # as a new cycle and go on summing, where "total" would count the drop as negative losses and "measurement"
+    # would average a count.
     _Entity(
         "spool_dropped",
         "sensor",

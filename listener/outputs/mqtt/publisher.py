@@ -37,13 +37,16 @@ class Retained:
     """A retained topic's latest payload; ``build`` makes it at publish time when given.
 
     ``again_when_drained``: built while the spool held messages, it is published again once the spool is
-    empty (a payload that reports the spool's depth)."""
+    empty (a payload that reports the spool's depth). ``again_when_dropped``: published again once the spool
+    has dropped a message since it was built (a payload that counts them)."""
 
     payload: bytes | None
     build: Callable[[], bytes] | None = None
     dirty: bool = True
     again_when_drained: bool = False
     built_with_backlog: bool = False
+    again_when_dropped: bool = False
+    built_at_drops: int = 0  # the spool's drops when it was built
     failed: bool = False  # its last publish raised: tried once more, then left to the next connect
 
 
@@ -108,9 +111,12 @@ class Publisher(Managed):
         payload: bytes | None = None,
         build: Callable[[], bytes] | None = None,
         again_when_drained: bool = False,
+        again_when_dropped: bool = False,
     ) -> None:
         with self._cond:
-            self._retained[topic] = Retained(payload=payload, build=build, again_when_drained=again_when_drained)
+            self._retained[topic] = Retained(
+                payload, build, again_when_drained=again_when_drained, again_when_dropped=again_when_dropped
+            )
             self._cond.notify_all()
 
     def republish(self, *topics: str) -> None:
@@ -171,6 +177,7 @@ class Publisher(Managed):
             topic, slot = retained.pop(0)
             try:
                 slot.built_with_backlog = slot.again_when_drained and self.spool.depth > 0
+                slot.built_at_drops = self.spool.drops
                 payload = slot.build() if slot.build is not None else slot.payload
                 if payload is not None:
                     self._sent_retained(topic, self.link.publish(topic, payload, qos=1, retain=True))
@@ -194,6 +201,8 @@ class Publisher(Managed):
             return True
         if not connected:
             return False
+        for slot in self._retained.values():  # a drop counted since (a full spool, a refusal): said at once
+            slot.dirty = slot.dirty or (slot.again_when_dropped and slot.built_at_drops != self.spool.drops)
         if any(r.dirty for r in self._retained.values()):
             return True
         return self._can_send()

@@ -85,6 +85,7 @@ class Spool(Managed):
         self._last_id = 0  # the highest outbox row id: a fresh spool after damage numbers on above it
         self._unstored = 0  # messages dropped because the spool could not be written (disk full)
         self._unrecorded = 0  # drops counted in memory only (disk full): into the file's counter at its next write
+        self.drops = 0  # messages this process dropped, however: the retained info counting them goes again
         # the drops counted at the last warning (-1: none since a message was last stored): a seq stamp or a
         # counter that cannot be written drops nothing, and each connection attempt stamps two
         self._warned_at = -1
@@ -276,6 +277,7 @@ class Spool(Managed):
     def count_dropped(self, lost: int) -> None:
         """Messages lost after they were stored (the broker refused them): counted in ``dropped``."""
         with self._lock:
+            self.drops += lost
             try:
                 self._renewing(lambda: self._bump("dropped", lost))
             except sqlite3.Error:  # disk full: counted in memory, as the messages it could not store
@@ -306,12 +308,14 @@ class Spool(Managed):
             try:
                 seqs, lost = self._renewing(lambda: self._insert(messages))
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
+                self.drops += len(messages)
                 for _ in messages:  # one by one: the warning comes at each WARN_EVERY-th drop, as for single puts
                     self._unstored += 1
                     self._unrecorded += 1
                     self._warn_unwritable(exc)
                 return [-1] * len(messages)
             self._warned_at = -1  # stored: the next failure is news again
+            self.drops += lost.total()
             warning = self._evicted.add(lost, self.max_messages, self._keyed, self.link_up()) if lost else None
             if warning:
                 log.warning(warning)

@@ -45,6 +45,7 @@ from listener.outputs.mqtt.spool_access import (
 )
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_schema import SCHEMA, insert, keyed, migrate_topics
+from listener.outputs.mqtt.spool_sessions import SessionCounts
 from listener.outputs.mqtt.spool_warnings import say_again, unkeyed_warning, unwritable_warning
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def encode(message: dict[str, object]) -> bytes:
     return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
-class Spool(Managed):
+class Spool(SessionCounts, Managed):
     """The outbox and the per-device counters (``seq``, drops, sessions per day)."""
 
     def __init__(self, path: Path, max_messages: int) -> None:
@@ -111,6 +112,7 @@ class Spool(Managed):
             except (sqlite3.Error, OSError) as again:
                 raise self._open_error(again) from None
         self._db = db
+        self.remember_sessions()
         if self._depth:
             log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)
 
@@ -247,16 +249,6 @@ class Spool(Managed):
                 self._renewing(lambda: self.db.execute(upsert, (name, value, value)))
             except sqlite3.Error as exc:  # disk full: the counter stays behind, the pipeline goes on
                 self._warn_unwritable(exc)
-
-    def sessions_on(self, day: int, started: bool = False) -> int:
-        """Sessions begun on local ``day`` (YYYYMMDD), counting one more if ``started``: kept here, so a
-        restart (or a fresh spool after damage, CARRIED_COUNTERS) goes on counting the same day."""
-        count = self.counter("sessions_today") if self.counter("sessions_day") == day else 0
-        if started:
-            count += 1
-            self.set_counter("sessions_day", day)
-            self.set_counter("sessions_today", count)
-        return count
 
     def next_seq(self) -> int:
         with self._lock:

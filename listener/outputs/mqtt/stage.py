@@ -329,12 +329,8 @@ class MqttStage(Stage):
         """After the clock was stepped: sessions this run counted on the day the clock showed then
         go to the day they happened (a Pi that booted on yesterday's saved time, then NTP set it)."""
         now_ms = payloads.now_ms()
-        today = local_day(now_ms)
-        if self.spool.counter("sessions_day") == today:
-            return  # the day it showed was right: today's count holds them
-        self.spool.set_counter("sessions_day", today)
-        self.spool.set_counter("sessions_today", self.clock.run_sessions_since(local_midnight_ms(now_ms)))
-        self._publish_state()
+        if self.spool.redate_sessions(local_day(now_ms), self.clock.run_sessions_since(local_midnight_ms(now_ms))):
+            self._publish_state()
 
     def _spool_message(self, leaf: str, message: dict[str, object], qos: int = 1) -> None:
         if self._ending is not None:  # the session's summary or final metrics: stored with its session_end

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -97,6 +98,9 @@ class SystemdNotifier(Stage):
     def __init__(self) -> None:
         self._ready = False
         self._stopping = False
+        # stopping() comes on the signal's thread: a block that found the stop not begun sends its WATCHDOG=1
+        # before STOPPING=1, never after it (which would arm the watchdog again for the whole flush)
+        self._stop_lock = threading.Lock()
         self._notifier: _Notifier | None = None
 
     def open(self) -> None:
@@ -113,8 +117,9 @@ class SystemdNotifier(Stage):
             if not self._ready:
                 self._ready = True
                 self._notify("READY=1")
-            if not self._stopping:  # systemd re-arms its watchdog at any WATCHDOG=1, its stop begun or not
-                self._notify("WATCHDOG=1")
+            with self._stop_lock:
+                if not self._stopping:  # systemd re-arms its watchdog at any WATCHDOG=1, its stop begun or not
+                    self._notify("WATCHDOG=1")
         if isinstance(event, SourceState):
             self._notify(f"STATUS={'capturing' if event.available else 'no audio: ' + event.detail}")
         return ()
@@ -127,9 +132,10 @@ class SystemdNotifier(Stage):
         stored. A stop systemd did not ask for (the array's driver wedged, a stage failed, a kill by hand) also
         left the unit running with its watchdog armed. STOPPING=1 puts the unit in its stop, bounded by
         TimeoutStopSec, which the stop's waits are checked against (check-config)."""
-        if not self._stopping:
-            self._stopping = True
-            self._notify("STOPPING=1")
+        with self._stop_lock:
+            if not self._stopping:
+                self._stopping = True
+                self._notify("STOPPING=1")
 
     def close(self) -> None:
         self.stopping()  # a run that ends without a stop: its stages failed to open

@@ -1,0 +1,56 @@
+"""The systemd watchdog at the stop, when the stop comes from another thread while a block is feeding it.
+
+The stop is asked for on the signal's own thread (StopSignals) while the pipeline's thread reads audio; a
+WATCHDOG=1 that reaches systemd after STOPPING=1 arms the watchdog again for the whole flush. Spoken to through a
+real datagram socket named by NOTIFY_SOCKET, as systemd does (the fixture of test_service_runner.py).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from listener.events import AudioDropped
+from listener.service.runner import SystemdNotifier
+from tests.test_service_runner import _received, notify_socket  # noqa: F401  (fixture)
+
+
+def test_a_stop_asked_for_while_a_block_feeds_the_watchdog_is_said_last(
+    notify_socket: socket.socket,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pipeline's thread has found the stop not yet begun and is sending WATCHDOG=1 when the signal's thread
+    says STOPPING=1: the block's WATCHDOG=1 must not arrive after it (systemd re-arms its watchdog at any
+    WATCHDOG=1, its stop begun or not, and a flush as long as WatchdogSec was aborted with SIGABRT)."""
+    notifier = SystemdNotifier()
+    notifier.open()
+    list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
+    assert _received(notify_socket) == ["READY=1", "WATCHDOG=1"]
+    sdnotify = notifier._notifier
+    assert sdnotify is not None
+    send = sdnotify.notify
+    sending, sent_on = threading.Event(), threading.Event()
+
+    def held(state: str) -> None:  # the real send, held where the block has decided to feed the watchdog
+        if state == "WATCHDOG=1":
+            sending.set()
+            sent_on.wait(2.0)
+        send(state)
+
+    monkeypatch.setattr(sdnotify, "notify", held)
+    block = threading.Thread(
+        target=lambda: list(notifier.process(AudioDropped(start_s=0.05, duration_s=0.05, reason="overflow")))
+    )
+    block.start()
+    assert sending.wait(2.0)
+    stop = threading.Thread(target=notifier.stopping)
+    stop.start()
+    stop.join(0.3)  # the stop's STOPPING=1 goes out now, unless it waits for the block's send
+    sent_on.set()
+    block.join()
+    stop.join()
+    told = _received(notify_socket)
+    assert "STOPPING=1" in told
+    assert "WATCHDOG=1" not in told[told.index("STOPPING=1") :], told

@@ -137,13 +137,14 @@ def test_messages_the_acl_refuses_are_said_once_per_topic_and_counted_as_dropped
 def test_the_retained_info_counts_each_message_lost_while_the_link_holds(tmp_path: Path) -> None:
     """Home Assistant's "Messages lost (spool)" reads the retained info, which was made at each connect and when a
     backlog had drained: messages the ACL refused (or a full spool dropped) with the link up left it at 0 for as
-    long as the connection held. It is made again once the spool has dropped one since."""
+    long as the connection held. It is made again once the spool has dropped one since (once a metrics_interval_s
+    at most)."""
     allowed = [f"{BASE}/{leaf}" for leaf in ("status", "info", "state", "metrics", "session")] + ["homeassistant/#"]
     acl = "topic read #\n" + "".join(f"topic readwrite {topic}\n" for topic in allowed)  # every topic but event
     with (
         Mosquitto(tmp_path / "broker", acl=acl) as broker,
         Recorder(broker) as rec,
-        stage_on(broker, tmp_path, protocol="5") as stage,
+        stage_on(broker, tmp_path, protocol="5", metrics_interval_s=1.0) as stage,
     ):
         rec.wait_for(connected)
         for n in range(5):
@@ -210,3 +211,26 @@ def test_a_drained_spool_leaves_the_drain_thread_waiting(
             time.sleep(1.0)
         assert len(json_on(rec.messages, "event")) == 1
     assert len(reads) <= 1, len(reads)
+
+
+def test_a_spool_overflowing_with_the_link_up_says_its_drops_once_an_interval(tmp_path: Path) -> None:
+    """The info said again at every drop went out at the rate messages were made, past drain_rate_per_s, in the
+    very case where the link could not keep up (188 retained infos in 4 s at a drain rate of 1 a second): once a
+    metrics_interval_s it is, and the last count still reaches the broker."""
+    with (
+        Mosquitto(tmp_path / "broker") as broker,
+        Recorder(broker) as rec,
+        stage_on(broker, tmp_path, drain_rate_per_s=1.0, spool_max_messages=10, metrics_interval_s=1.0) as stage,
+    ):
+        rec.wait_for(connected)
+        start_s = time.monotonic()
+        for n in range(60):
+            stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+            time.sleep(0.02)
+        dropped = stage.spool.dropped
+        assert dropped > 0
+        got = rec.wait_for(lambda ms: [i["spool_dropped"] for i in json_on(ms, "info")][-1:] == [dropped], 5.0)
+        elapsed_s = time.monotonic() - start_s
+    infos = json_on(got, "info")
+    assert infos[-1]["spool_dropped"] == dropped
+    assert len(infos) <= 2 + elapsed_s / 1.0, [i["spool_dropped"] for i in infos]  # the connect's, one a second

@@ -13,6 +13,7 @@ ones, so subscribers see the spool's order.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +39,7 @@ class Retained:
 
     ``again_when_drained``: built while the spool held messages, it is published again once the spool is
     empty (a payload that reports the spool's depth). ``again_when_dropped``: published again once the spool
-    has dropped a message since it was built (a payload that counts them)."""
+    has dropped a message since it was built (a payload that counts them), at most once a ``dropped_every_s``."""
 
     payload: bytes | None
     build: Callable[[], bytes] | None = None
@@ -47,6 +48,10 @@ class Retained:
     built_with_backlog: bool = False
     again_when_dropped: bool = False
     built_at_drops: int = 0  # the spool's drops when it was built
+    # a spool overflowing with the link up drops at the rate messages are made: said at every drop, the
+    # retained topic went out that often, past drain_rate_per_s, on the very link that could not keep up
+    dropped_every_s: float = 0.0
+    built_s: float = -math.inf  # monotonic
     failed: bool = False  # its last publish raised: tried once more, then left to the next connect
 
 
@@ -112,10 +117,15 @@ class Publisher(Managed):
         build: Callable[[], bytes] | None = None,
         again_when_drained: bool = False,
         again_when_dropped: bool = False,
+        dropped_every_s: float = 0.0,
     ) -> None:
         with self._cond:
             self._retained[topic] = Retained(
-                payload, build, again_when_drained=again_when_drained, again_when_dropped=again_when_dropped
+                payload,
+                build,
+                again_when_drained=again_when_drained,
+                again_when_dropped=again_when_dropped,
+                dropped_every_s=dropped_every_s,
             )
             self._cond.notify_all()
 
@@ -177,7 +187,7 @@ class Publisher(Managed):
             topic, slot = retained.pop(0)
             try:
                 slot.built_with_backlog = slot.again_when_drained and self.spool.depth > 0
-                slot.built_at_drops = self.spool.drops
+                slot.built_at_drops, slot.built_s = self.spool.drops, time.monotonic()
                 payload = slot.build() if slot.build is not None else slot.payload
                 if payload is not None:
                     self._sent_retained(topic, self.link.publish(topic, payload, qos=1, retain=True))
@@ -201,8 +211,8 @@ class Publisher(Managed):
             return True
         if not connected:
             return False
-        for slot in self._retained.values():  # a drop counted since (a full spool, a refusal): said at once
-            slot.dirty = slot.dirty or (slot.again_when_dropped and slot.built_at_drops != self.spool.drops)
+        for slot in self._retained.values():  # a drop counted since (a full spool, a refusal)
+            slot.dirty = slot.dirty or self._drops_due_in_s(slot) == 0.0
         if any(r.dirty for r in self._retained.values()):
             return True
         return self._can_send()
@@ -216,10 +226,19 @@ class Publisher(Managed):
         self._refill()
         return self._tokens >= 1.0
 
+    def _drops_due_in_s(self, slot: Retained) -> float | None:
+        """When ``slot`` is to say the drops counted since it was built (0.0: now); None: none to say."""
+        if not slot.again_when_dropped or slot.built_at_drops == self.spool.drops:
+            return None
+        return max(0.0, slot.built_s + slot.dropped_every_s - time.monotonic())
+
     def _idle_wait_s(self) -> float | None:
-        if self.link.connected and self._more and self._tokens < 1.0 and len(self._inflight) < self.inflight_max:
-            return (1.0 - self._tokens) / self.rate_per_s
-        return None  # woken by put, ack, connect and disconnect
+        if not self.link.connected:
+            return None  # woken by the connect
+        waits = [due for slot in self._retained.values() if (due := self._drops_due_in_s(slot)) is not None]
+        if self._more and self._tokens < 1.0 and len(self._inflight) < self.inflight_max:
+            waits.append((1.0 - self._tokens) / self.rate_per_s)
+        return min(waits, default=None)  # none: woken by put, ack, connect and disconnect
 
     def _refill(self) -> None:
         now_s = time.monotonic()

@@ -153,9 +153,14 @@ class MqttStage(Stage):
             preset, transcribing = self.config.array.preset, self.config.asr.enabled
             discovery = discovery_payload(self.base, self.device_id, preset, transcribing)
             publisher.set_retained(discovery_topic(self.cfg.discovery_prefix, self.device_id), encode(discovery))
-        # spool_depth: said 0 again once a backlog has drained (or alerts stay on); spool_dropped: at each new drop
+        # spool_depth: said 0 again once a backlog has drained (or alerts stay on); spool_dropped: at new drops,
+        # once a metrics interval at most
         publisher.set_retained(
-            self.topic("info"), build=lambda: self._info(spool), again_when_drained=True, again_when_dropped=True
+            self.topic("info"),
+            build=lambda: self._info(spool),
+            again_when_drained=True,
+            again_when_dropped=True,
+            dropped_every_s=self.cfg.metrics_interval_s,
         )
         # no state yet: "listening" said now was followed 0.6 s later by "fault" at every start without the
         # array; the source's first word says which (process: its SourceState, or its first audio)

@@ -73,11 +73,12 @@ def test_todays_sessions_before_a_restart_survive_a_boot_on_another_days_clock(
 def test_a_restart_later_the_same_day_on_a_right_clock_counts_on(
     broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The clock was right at boot, and NTP only trims it by seconds: the count goes on, 10 then 11."""
+    """The clock was right at boot, and NTP only trims it by seconds: the count goes on, 10 then 11 (the 10 may
+    not be said: a retained state not yet sent when the next is made is replaced by it, under load)."""
     real_ms = _local_ms(TODAY, 13)
     _counted_before(tmp_path, real_ms, 10)
     said = _one_session_then_ntp(broker, tmp_path, monkeypatch, real_ms, real_ms + 5000, expect=11)
-    assert said[0] == 10 and said[-1] == 11 and set(said) == {10, 11}, said
+    assert said[-1] == 11 and set(said) <= {10, 11}, said
 
 
 def test_a_restart_on_a_new_day_counts_from_zero(

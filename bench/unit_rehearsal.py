@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.rehearsal_root import (
-    INSTALLED_SAMPLE,
     KO_MODEL,
     LISTENER,
     PiRoot,
     copy_test_model,
     fresh_root,
     host_problem,
+    installed_sample,
     provision,
     topic_counts,
 )
@@ -68,7 +68,7 @@ def configure(root: PiRoot, port: int) -> None:
         text = text.replace(old, new)
     config.write_text(text)
     unit = (REPO / "systemd" / "listener.service").read_text()
-    replay = unit.replace("run --wait-for-array", f"run --input {INSTALLED_SAMPLE}").replace(
+    replay = unit.replace("run --wait-for-array", f"run --input {installed_sample('bookworm')}").replace(
         "Restart=on-failure", "Restart=no"
     )
     assert replay != unit

@@ -71,7 +71,12 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
     return seen
 
 
-def script_function(commands: str) -> subprocess.CompletedProcess[str]:
+def script_function(commands: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``commands`` run in bash with provision.sh's functions and settings loaded, its main not run: the parts
-    a run reaches only on a live Pi, on stand-ins."""
-    return subprocess.run(["bash", "-c", f"source {SCRIPT}; {commands}"], capture_output=True, text=True)
+    a run reaches only on a live Pi, on stand-ins. ``env``: added to this process's environment."""
+    return subprocess.run(
+        ["bash", "-c", f"source {SCRIPT}; {commands}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )

@@ -153,11 +153,15 @@ install_package() {
 	fi
 	local failed="pip could not install $SOURCE into $VENV (its reason above): check that the device reaches PyPI \
 (the network, a proxy in pip.conf) and $CLOCK_BEHIND; then run this again (what it did so far is kept)"
-	run "$VENV/bin/pip" install --disable-pip-version-check --no-input --upgrade -c "$constraints" "$spec" || die "$failed"
+	# --use-pep517: the pins without a wheel (sdnotify, srt: a setup.py, no pyproject.toml) are built with
+	# setuptools from PyPI, never with what the venv sees. Debian 13's python3-pkg-resources (gpiozero's
+	# dependency) leaves a setuptools/ folder without setuptools, which pip took for one and ran setup.py
+	# with: "No module named 'distutils'" (gone in Python 3.12) stopped a Trixie device's install.
+	local pip=("$VENV/bin/pip" install --disable-pip-version-check --no-input --use-pep517)
+	run "${pip[@]}" --upgrade -c "$constraints" "$spec" || die "$failed"
 	if [[ -f $SOURCE ]]; then
 		# pip keeps an installed wheel of the same version even if its content changed.
-		run "$VENV/bin/pip" install --disable-pip-version-check --no-input --force-reinstall --no-deps "$spec" ||
-			die "$failed"
+		run "${pip[@]}" --force-reinstall --no-deps "$spec" || die "$failed"
 	fi
 	rm -rf "$staged"
 	printf '%s\n' "$digest" >"$(target "$SOURCE_STAMP")"

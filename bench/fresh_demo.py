@@ -1,7 +1,9 @@
 """The README's first command, ``scripts/demo``, on a fresh Debian 12: a debootstrap minbase root
 (the unit rehearsal's, this machine's architecture) with nothing installed but the base system.
 
-    sudo .venv/bin/python -m bench.fresh_demo
+    sudo .venv/bin/python -m bench.fresh_demo [--release trixie]
+
+``--release trixie``: on a fresh Debian 13 (Python 3.13), cached apart in bench/.cache/debian13-systemd.tar.
 
 The committed checkout (``git archive HEAD``) goes into the root and ``scripts/demo`` runs there as
 root: apt installs what it needs, pip the pinned versions, and with no mic array the bundled sample
@@ -18,19 +20,24 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench.rehearsal_root import fresh_root, host_problem
+from bench.rehearsal_root import RELEASES, fresh_root, host_problem
 from bench.signals import ROOT as REPO
 from bench.unit_rehearsal import CACHE, SYSTEMD_PACKAGES
+
+DEBIAN = {"bookworm": 12, "trixie": 13}  # the release's number
 
 TIMEOUT_S = 900
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--release", choices=sorted(RELEASES), default="bookworm", help="Debian's (default bookworm)")
+    release = parser.parse_args(argv).release
     if (problem := host_problem({})) is not None:
         print(f"fresh_demo: {problem}", file=sys.stderr)
         return 2
-    with fresh_root(CACHE, "amd64", SYSTEMD_PACKAGES) as root:
+    cache = CACHE.with_name(f"debian{DEBIAN[release]}-systemd.tar")  # bookworm's is CACHE
+    with fresh_root(cache, "amd64", SYSTEMD_PACKAGES, release=release) as root:
         checkout = root.path / "work" / "listener"
         checkout.mkdir(parents=True)
         archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True)
@@ -38,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         done = root.run("bash", "-c", f"cd /work/listener && timeout {TIMEOUT_S} scripts/demo")
         took_s = time.perf_counter() - t0
-    print(f"scripts/demo on a fresh Debian 12 root: exit {done.returncode} after {took_s:.0f} s")
+    print(f"scripts/demo on a fresh Debian {DEBIAN[release]} root: exit {done.returncode} after {took_s:.0f} s")
     print("-- stdout (end)\n" + "\n".join(done.stdout.strip().splitlines()[-10:]))
     print("-- stderr (end)\n" + "\n".join(done.stderr.strip().splitlines()[-4:]))
     return 0

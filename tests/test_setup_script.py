@@ -183,3 +183,21 @@ def test_a_pip_older_than_debians_is_upgraded(checkout: Checkout) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("setup: upgrading pip 22.0.4 in .venv\n")
     assert checkout.pip_installs()[0].endswith("install -q --upgrade pip")
+
+
+def test_on_python_3_13_pyaudio_is_built_with_the_venvs_own_setuptools(checkout: Checkout) -> None:
+    """On Debian 13 (Raspberry Pi OS Trixie, Python 3.13) scripts/setup stopped at pip building PyAudio 0.2.13
+    (no Linux wheel; the pin is Debian's own version, which a device takes from apt): its sdist asks for
+    setuptools<=65.1.1 to build with, and that setuptools fails on Python 3.12 and newer ("module 'pkgutil' has no
+    attribute 'ImpImporter'"), measured with pip 24.2 in a Python 3.13 venv. Built there with the setuptools and
+    wheel setup puts in .venv first (--no-build-isolation; so built, it imports), then the package; on 3.11 pip
+    builds it as before (test_setup_says_it_installs_and_a_run_again_is_quiet_and_needs_no_network: one pip)."""
+    checkout.python(checkout.stand_ins / "usr-bin/python3", "3.13")
+    done = checkout.run("setup")
+    assert done.returncode == 0, done.stderr
+    assert [call.split(" install ", 1)[1] for call in checkout.pip_installs()] == [
+        "-q setuptools wheel",
+        "-q --no-build-isolation --constraint=firmware/constraints.txt PyAudio",
+        "-q -e . --constraint=firmware/constraints.txt",
+    ]
+    assert "a stand-in Python 3.13\n" in (checkout.repo / ".venv/bin/python").read_text()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Provision Raspberry Pi OS Bookworm (or a Debian 12 root) for the listener
-# service: boot overlays for the array, ALSA devices named by card name, udev
+# Provision Raspberry Pi OS Bookworm or Trixie (or a Debian 12 or 13 root) for the
+# listener service: boot overlays for the array, ALSA devices named by card name, udev
 # rules, the service user, the package in a venv, the optional vosk model,
 # /etc/listener/listener.toml and the enabled systemd unit.
 #
@@ -92,7 +92,7 @@ usage() {
 	cat <<EOF
 Usage: $(basename "$0") [options]
 
-Provision Raspberry Pi OS Bookworm for the listener service.
+Provision 64-bit Raspberry Pi OS Bookworm or Trixie (Debian 12 or 13) for the listener service.
 
   --root DIR            target root filesystem (default /)
   --dry-run             print every change, write nothing
@@ -185,6 +185,7 @@ report_changes() {
 main() {
 	local before unit_changed service_start
 	parse_args "$@"
+	check_os_release
 	select_preset "$PRESET"
 	check_config_preset
 	check_config_device

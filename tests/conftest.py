@@ -21,7 +21,7 @@ from listener.transcription.recognizer import load_model
 from tests import asr_audio, privacy_session, synth
 from tests.asr_audio import DURATION_S
 from tests.mqtt_broker import Mosquitto
-from tests.provision_root import PI_CONFIG_TXT, install_overlays, require
+from tests.provision_root import BOOKWORM_OS_RELEASE, PI_CONFIG_TXT, install_overlays, require
 
 if TYPE_CHECKING:
     from listener.turns.onnx_model import OnnxTurnModel
@@ -106,11 +106,12 @@ def f1(truth: np.ndarray, system: np.ndarray) -> float:
 
 @pytest.fixture
 def pi_root(tmp_path: Path) -> Path:
-    """A root file system with what provisioning reads: accounts and the boot config."""
+    """A root file system with what provisioning reads: the OS, accounts and the boot config."""
     require("useradd", "passwd")
     require("systemctl", "systemd")
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
+    (root / "etc/os-release").write_text(BOOKWORM_OS_RELEASE)
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
     (root / "etc/group").write_text("root:x:0:\naudio:x:29:pi\nplugdev:x:46:pi\n")

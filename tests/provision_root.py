@@ -17,6 +17,17 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "firmware" / "provision.sh"
 PI_CONFIG_TXT = "# For more options and information see\n# http://rptl.io/configtxt\ndtparam=audio=on\n\n[cm4]\notg_mode=1\n\n[all]\n"
 FILES_ONLY = ["--no-apt", "--no-pip"]
+# Raspberry Pi OS Bookworm's, 64-bit: Debian's own
+BOOKWORM_OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+HOME_URL="https://www.debian.org/"
+SUPPORT_URL="https://www.debian.org/support"
+BUG_REPORT_URL="https://bugs.debian.org/"
+"""
 # the boards' device-tree overlays: Raspberry Pi OS ships the first; the Seeed drivers build the others
 PI_OVERLAYS = ("wm8960-soundcard", "respeaker-2mic-v2_0-overlay", "seeed-4mic-voicecard", "seeed-8mic-voicecard")
 

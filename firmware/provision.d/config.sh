@@ -78,7 +78,7 @@ try:
     import tomllib
 except ImportError:
     sys.exit(f"error: provision.sh reads TOML with Python 3.11's tomllib, which this python3 ({sys.version.split()[0]}) "
-             "lacks: run it where python3 is 3.11 or newer (Debian 12, Raspberry Pi OS Bookworm)")
+             "lacks: run it where python3 is 3.11 or newer (Debian 12 or 13, Raspberry Pi OS Bookworm or Trixie)")
 path, section, key, default = sys.argv[1:5]
 try:
     with open(path, "rb") as f:  # utf-8-sig: a Notepad file's byte-order mark, as the listener reads it

@@ -57,7 +57,7 @@ apt_install() {
 	run apt-get update ||
 		die "apt-get update failed (its reason above): check the network, $CLOCK_BEHIND and /etc/apt/sources.list*; $again"
 	run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ||
-		die "apt-get could not install $* (its reason above): check the network and $CLOCK_BEHIND, or that the image is Raspberry Pi OS / Debian 12 Bookworm; $again"
+		die "apt-get could not install $* (its reason above): check the network and $CLOCK_BEHIND, or that the image is Raspberry Pi OS / Debian 12 Bookworm or 13 Trixie; $again"
 }
 
 # The apt packages this run installs, in APT_MISSING; of APT_PI_PACKAGES, those not installed that the

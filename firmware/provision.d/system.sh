@@ -195,6 +195,46 @@ check_can_run() {
 	check_boot_partition
 }
 
+# The OS of the root, from its os-release: Debian 12 (Bookworm, Python 3.11) and 13 (Trixie, Python 3.13) are
+# what this script and the pins were rehearsed on (bench/pi_rehearsal.py --release), Raspberry Pi OS being one
+# of them. An older Debian is refused before any change: its Python is older than the listener's 3.11, and pip
+# failed after apt and the user were done. Another apt-based OS, or a newer Debian, is tried with a warning.
+check_os_release() {
+	local file name id like version codename
+	file=$(target /etc/os-release)
+	[[ -f $file ]] || file=$(target /usr/lib/os-release)
+	if [[ ! -f $file ]]; then
+		warn "$ROOT has no /etc/os-release: cannot tell which OS it is; this script is for Raspberry Pi OS, Debian 12 or 13"
+		return 0
+	fi
+	name=$(os_release_value "$file" PRETTY_NAME)
+	id=$(os_release_value "$file" ID)
+	like=" $(os_release_value "$file" ID_LIKE) "
+	version=$(os_release_value "$file" VERSION_ID)
+	codename=$(os_release_value "$file" VERSION_CODENAME)
+	name=${name:-$id $version}
+	if [[ $id != debian && $id != raspbian && $like != *" debian "* ]]; then
+		die "this is $name, not Raspberry Pi OS or Debian: this script installs with apt what Debian 12 and 13 \
+name; nothing was changed. $OS_ADVICE"
+	fi
+	if [[ $id == debian || $id == raspbian ]] && [[ $version =~ ^[0-9]+$ ]] && ((version < 12)); then
+		die "this is $name: the listener needs Debian 12 (Bookworm) or 13 (Trixie), whose Python is 3.11 or \
+newer (Debian $version's is older); nothing was changed. $OS_ADVICE"
+	fi
+	[[ ($id == debian || $id == raspbian) && ($codename == bookworm || $codename == trixie) ]] && return 0
+	warn "this is $name, on which this script was never tried (it is for Raspberry Pi OS, Debian 12 Bookworm or 13 \
+Trixie): it may lack an apt package or a pinned wheel, and stop halfway. $OS_ADVICE"
+}
+
+# What an installer images a Pi with, in Raspberry Pi Imager's words.
+OS_ADVICE="For a device, image the card with Raspberry Pi OS (64-bit), which is Trixie, or Raspberry Pi OS \
+(Legacy, 64-bit), which is Bookworm (Raspberry Pi Imager offers both; Lite or with desktop)."
+
+# Field $2 of os-release file $1, unquoted (the file is shell syntax, but read, not run: it may be a card's).
+os_release_value() {
+	sed -n "s/^$2=//p" "$1" | tail -n 1 | sed -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'$/\1/"
+}
+
 # The architecture of the root's packages, from dpkg's own entry ('' where there is none). Not uname:
 # the 32-bit Raspberry Pi OS runs a 64-bit kernel on a Pi 4 or 5, so uname says aarch64 there.
 userland_architecture() {

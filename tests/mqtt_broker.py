@@ -116,11 +116,15 @@ def _run(*args: str, cwd: Path) -> None:
 
 
 def make_certificates(folder: Path) -> dict[str, Path]:
-    """A CA and a server certificate for 127.0.0.1 / localhost, signed by it."""
+    """A CA and a server certificate for 127.0.0.1 / localhost, signed by it. With the extensions Python 3.13's
+    default TLS context (VERIFY_X509_STRICT; Debian 13) asks of them, as a real CA's have: its key usage on the CA,
+    the CA's key named in the server's (without, urllib refused them: "CA cert does not include key usage
+    extension", "unable to get local issuer certificate")."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nauthorityKeyIdentifier=keyid,issuer\n")
     _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=listener test CA",
-         "-keyout", "ca.key", "-out", "ca.crt", cwd=folder)  # fmt: skip
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", "ca.key", "-out", "ca.crt",
+         cwd=folder)  # fmt: skip
     _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
          "-keyout", "server.key", "-out", "server.csr", cwd=folder)  # fmt: skip
     _run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",

@@ -9,6 +9,7 @@ SSL_CERT_FILE as a system's CA store would be."""
 from __future__ import annotations
 
 import ssl
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,11 +24,15 @@ from tests.test_transcription_models import GOOD, NAME, Server, spec_for
 
 @pytest.fixture()
 def https(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
-    """A server of GOOD at /m.zip over TLS, not yet started, and its certificates' folder."""
+    """A server of GOOD at /m.zip over TLS, not yet started, and its certificates' folder. urllib's opener is made
+    anew: from Python 3.12 (Debian 13) the one urlopen keeps holds the TLS context of its first use, with the CA
+    store SSL_CERT_FILE named then (another test's CA: "unable to get local issuer certificate"). The listener
+    fetches once per process."""
     certs = tmp_path / "certs"
     make_certificates(certs)
     s = Server()
     s.files["/m.zip"] = GOOD
+    urllib.request.install_opener(None)  # None: urlopen builds its default one again
     try:
         yield s, certs
     finally:

@@ -95,8 +95,12 @@ def _parse(stdout: Stdout, words: list[str]) -> argparse.Namespace:
     try:
         args = parse(parser, words)
     except SystemExit:
-        # --help or --version printed and ends here: written now, where a full disk or a closed pipe is caught
+        # --help or --version printed and ends here: written now, where a full disk or a closed pipe is caught.
+        # From Python 3.12 (Debian 13) argparse drops the error of its own write, unbuffered (PYTHONUNBUFFERED,
+        # the service's): `listener --version > /dev/full` ended 0 and silent; stdout kept it
         stdout.flush()
+        if stdout.error is not None:
+            raise stdout.error from None
         raise
     check_combinations(command_parser(parser, args), args)
     return args

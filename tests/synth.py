@@ -74,17 +74,19 @@ def speech_runs(x: np.ndarray, bridge_s: float = 0.2, min_s: float = 0.1) -> lis
     return [(int(a), int(b)) for a, b in merged if b - a >= min_s * RATE_HZ]
 
 
-def delay(x: np.ndarray, delay_s: float, n: int) -> np.ndarray:
+def delayed(x: np.ndarray, delays_s: list[float], n: int) -> list[np.ndarray]:
+    """``x`` delayed by each of ``delays_s`` (a phase shift, so fractions of a sample too), ``n`` samples each.
+    One spectrum serves every delay: the mics of an array hear one source at several."""
     spec = np.fft.rfft(x, n)
     freqs = np.fft.rfftfreq(n, 1.0 / RATE_HZ)
-    return np.fft.irfft(spec * np.exp(-2j * np.pi * freqs * delay_s), n)
+    return [np.fft.irfft(spec * np.exp(-2j * np.pi * freqs * delay_s), n) for delay_s in delays_s]
 
 
 def from_direction(x: np.ndarray, azimuth_deg: float, mics: np.ndarray = SQUARE_4) -> np.ndarray:
     """(samples, mics): ``x`` from far away at ``azimuth_deg``; each mic hears it (mic . direction) / c early."""
     az = np.radians(azimuth_deg)
     unit = np.array([np.cos(az), np.sin(az), 0.0])
-    return np.stack([delay(x, -float(m @ unit) / SPEED_OF_SOUND_M_S, x.size) for m in mics], axis=1)
+    return np.stack(delayed(x, [-float(m @ unit) / SPEED_OF_SOUND_M_S for m in mics], x.size), axis=1)
 
 
 def render(
@@ -94,14 +96,17 @@ def render(
     n = int(duration_s * RATE_HZ)
     out = np.zeros((n, mics.shape[0]))
     truth: list[dict[str, object]] = []
+    placed: dict[float, np.ndarray] = {}  # what comes from each direction
     for u in utterances:
         x = load_speech(u.file, u.max_s) * u.gain
         start = int(u.start_s * RATE_HZ)
-        placed = np.zeros(n)
-        placed[start : start + len(x)] = x[: max(0, n - start)]
-        out += from_direction(placed, u.azimuth_deg, mics)
+        placed.setdefault(u.azimuth_deg, np.zeros(n))[start : start + len(x)] += x[: max(0, n - start)]
         for a, b in speech_runs(x):
             truth.append({"party": u.party, "start": (start + a) / RATE_HZ, "end": (start + b) / RATE_HZ})
+    # a delay is linear: the utterances from one direction are delayed together, the work of one (each took
+    # a transform of the whole recording: seconds for a few minutes of visits)
+    for azimuth_deg, x in placed.items():
+        out += from_direction(x, azimuth_deg, mics)
     rng = np.random.default_rng(seed)
     out += rng.normal(0.0, noise, out.shape)
     return out.astype(np.float32), truth

@@ -22,6 +22,7 @@ from tests import asr_audio, privacy_session, synth
 from tests.asr_audio import DURATION_S
 from tests.mqtt_broker import Mosquitto
 from tests.provision_root import BOOKWORM_OS_RELEASE, PI_CONFIG_TXT, install_overlays, require
+from tests.run_once import made_once
 
 if TYPE_CHECKING:
     from listener.turns.onnx_model import OnnxTurnModel
@@ -60,8 +61,8 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 @pytest.fixture(scope="session")
 def privacy_run(tmp_path_factory: pytest.TempPathFactory) -> privacy_session.Session:
     """The privacy audit's run of the whole device path (tests/privacy_session.py): half a minute, so once for
-    test_privacy_audit.py and test_privacy_trace.py."""
-    return privacy_session.run_audit(tmp_path_factory)
+    test_privacy_audit.py and test_privacy_trace.py, in whichever worker (tests/run_once.py)."""
+    return made_once(tmp_path_factory, "privacy_run", lambda: privacy_session.run_audit(tmp_path_factory))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from tests.mqtt_broker import (
     validate,
 )
 from tests.mqtt_feed import spool_depth
+from tests.run_once import made_once
 from tests.synth import Utterance
 
 SPOOLED = ("event", "metrics", "session")
@@ -111,14 +112,18 @@ def _shape(messages: list[Received]) -> list[tuple[str, dict[str, object]]]:
 
 
 @pytest.fixture(scope="module")
-def fast_run(tmp_path_factory: pytest.TempPathFactory, visits_wav: Path) -> Iterator[list[Received]]:
-    """Everything one ``listener run --fast`` publishes (broker up all along)."""
+def fast_run(tmp_path_factory: pytest.TempPathFactory, visits_wav: Path) -> list[Received]:
+    """Everything one ``listener run --fast`` publishes (broker up all along), in whichever worker
+    (tests/run_once.py)."""
+    return made_once(tmp_path_factory, "fast_run", lambda: _fast_run(tmp_path_factory, visits_wav))
+
+
+def _fast_run(tmp_path_factory: pytest.TempPathFactory, visits_wav: Path) -> list[Received]:
     folder = tmp_path_factory.mktemp("fast")
     with Mosquitto(folder / "broker") as broker, Recorder(broker) as rec:
         proc = run_listener(service_config(folder, broker), visits_wav, "--fast")
         _finish(proc, timeout_s=120)
-        messages = rec.wait_for(lambda ms: any(m.topic == f"{BASE}/status" and b"offline" in m.payload for m in ms))
-    yield messages
+        return rec.wait_for(lambda ms: any(m.topic == f"{BASE}/status" and b"offline" in m.payload for m in ms))
 
 
 def test_every_payload_is_valid_and_anonymous(fast_run: list[Received]) -> None:

@@ -17,7 +17,6 @@ import itertools
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from tests import synth
 from tests.led_script import lit_at
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder, kill_process_group, run_listener, validate
 from tests.mqtt_feed import spool_depth
+from tests.run_once import made_once
 from tests.synth import Utterance
 
 MAX_S = 600.0
@@ -99,7 +99,12 @@ def _finish(proc: subprocess.Popen[bytes], timeout_s: float) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CappedRun]:
+def capped(tmp_path_factory: pytest.TempPathFactory) -> CappedRun:
+    """One capped run for the module's tests, in whichever worker (tests/run_once.py): half a minute."""
+    return made_once(tmp_path_factory, "capped", lambda: _capped_run(tmp_path_factory))
+
+
+def _capped_run(tmp_path_factory: pytest.TempPathFactory) -> CappedRun:
     folder = tmp_path_factory.mktemp("cap")
     wav = write_loop(folder / "never_silent.wav")
     try:
@@ -119,7 +124,7 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CappedRun]:
         wav.unlink()  # 170 MB: pytest keeps its last runs' folders
     assert len(retained) == 1 and retained[0].retain
     leds = [json.loads(line) for line in out.splitlines()]
-    yield CappedRun(messages, retained[0].json(), err, leds, analysis, spool_depth(folder / "state"))
+    return CappedRun(messages, retained[0].json(), err, leds, analysis, spool_depth(folder / "state"))
 
 
 def _events(run: CappedRun, kind: str) -> list[dict[str, Any]]:

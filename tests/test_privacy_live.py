@@ -43,6 +43,7 @@ from tests.privacy_search import (
 )
 from tests.privacy_session import Notifications
 from tests.privacy_strace import find_strace, read_trace, under_strace
+from tests.run_once import made_once
 
 PLAYS_S = 8.0  # the dialogue's two lines
 # the debug line of each recogniser result (a count and times, no word)
@@ -158,7 +159,11 @@ class LiveRun:
 
 @pytest.fixture(scope="module")
 def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
-    """One live run for both tests below (half a minute)."""
+    """One live run for both tests below (half a minute), in whichever worker (tests/run_once.py)."""
+    return made_once(tmp_path_factory, "live_run", lambda: _live_run(tmp_path_factory))
+
+
+def _live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
     alsa_config = AlsaConfig(tmp_path_factory.mktemp("alsa"))  # the subprocess reads it (ALSA_CONFIG_PATH)
     wav, truth = asr_audio.session_dialogue(tmp_path_factory, 2, PLAYS_S)
     pcm = np.asarray(sf.read(wav, dtype="int16")[0])

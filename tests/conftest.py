@@ -6,7 +6,10 @@ from __future__ import annotations
 import listener  # noqa: F401
 
 # isort: split
+import os
+import shlex
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -49,6 +52,30 @@ def pytest_configure(config: pytest.Config) -> None:
     home = Path(tempfile.mkdtemp(prefix="listener-hypothesis-"))
     config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
     set_hypothesis_home_dir(home)
+    _python3_past_its_shim(config)
+
+
+def _python3_past_its_shim(config: pytest.Config) -> None:
+    """Where python3 on PATH is a version manager's shim (pyenv's, on the machines the suite runs on), python3
+    in the tests' commands runs the interpreter the shim picks here, without it: provision.sh runs python3
+    dozens of times a run, and each call went through a dozen of pyenv's bash scripts first (0.1 s, most
+    of the CPU of a run on files): test_provision_config.py took 46 s alone, 26 s without. A test that
+    wants another python3 puts its own first on PATH, as before."""
+    found = shutil.which("python3")
+    if found is None:
+        return
+    said = subprocess.run(
+        [found, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, timeout=60, check=False
+    )
+    real = said.stdout.strip()
+    if said.returncode != 0 or not real or Path(real).parent == Path(found).parent:
+        return  # the interpreter itself (Debian's, a venv's)
+    folder = Path(tempfile.mkdtemp(prefix="listener-python3-"))
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    # a script, not a link: a venv's interpreter finds its pyvenv.cfg beside the path it is run by
+    (folder / "python3").write_text(f'#!/bin/sh\nexec {shlex.quote(real)} "$@"\n')
+    (folder / "python3").chmod(0o755)
+    os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from listener.events import AudioBlock
 from listener.transcription.lexicon import Lexicon, Stemmer, load_lexicon
 from listener.transcription.recognizer import Chunk, pcm16
 from listener.transcription.words import Word
+from tests import asr_audio
 from tests.asr_pipeline import asr_config, run_pipeline
 
 
@@ -47,7 +48,7 @@ def test_a_bug_met_while_words_are_handled_leaves_as_fixed_text(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     ko_model: Path,
-    ko_dialogue: tuple[Path, list[dict[str, object]]],
+    tmp_path_factory: pytest.TempPathFactory,
     owner: type,
     method: str,
 ) -> None:
@@ -55,7 +56,8 @@ def test_a_bug_met_while_words_are_handled_leaves_as_fixed_text(
     traceback the journal gets (Python's message quotes the key); the stage raises fixed text instead,
     naming the type and the code, without the original even as its context.
 
-    The real recogniser hears the dialogue through the real pipeline; only the one method has the bug."""
+    The real recogniser hears the dialogue's first two lines through the real pipeline (a flat-out replay waits
+    for all of it: the whole dialogue took twice as long); only the one method has the bug."""
     met: list[str] = []
 
     def lookup(self: object, word: str) -> str:
@@ -66,7 +68,7 @@ def test_a_bug_met_while_words_are_handled_leaves_as_fixed_text(
     config = asr_config(ko_model)  # in a state folder of its own, not the machine's service folder (the default)
     config = replace(config, service=replace(config.service, state_dir=str(tmp_path / "state")))
     with pytest.raises(WordHandlingError) as caught:
-        run_pipeline(config, ko_dialogue[0])
+        run_pipeline(config, asr_audio.session_dialogue(tmp_path_factory, 2, 8.0)[0])
     assert met, "the recogniser's words never reached the planted bug: the test proves nothing"
     printed = "".join(traceback.format_exception(caught.value))
     assert "KeyError raised in test_privacy_repr.py" in printed and "(lookup)" in printed  # where to look

@@ -117,8 +117,10 @@ def test_a_recogniser_that_fails_on_the_streams_last_words_shows_as_a_fault_and_
                 ending.set()
             return ()
 
-    last_line = asr_audio.DIALOGUE[-1]
-    cut_s = last_line.start_s + 1.5  # the stream ends while the customer's last line is being said
+    # the stream ends while the customer's first line is being said, the rep's words before it heard (to the
+    # dialogue's last line, as before, the recogniser took twice as long)
+    last_line = asr_audio.DIALOGUE[1]
+    cut_s = last_line.start_s + 1.5
     samples, rate_hz = sf.read(ko_dialogue[0], dtype="float32")
     wav = tmp_path / "cut.wav"
     sf.write(wav, samples[: int(cut_s * rate_hz)], rate_hz, subtype="PCM_16")

@@ -32,17 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from listener.errors import NotOpenError, OutputFileError, os_reason_and_fix
+from listener.errors import NotOpenError, OutputFileError
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
-from listener.outputs.mqtt.spool_access import (
-    access_problem,
-    in_place_problem,
-    in_the_way,
-    is_access_error,
-    probe_write,
-    storage_problem,
-)
+from listener.outputs.mqtt.spool_access import open_error, probe_write
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_schema import SCHEMA, insert, keyed, migrate_topics
 from listener.outputs.mqtt.spool_sessions import SessionCounts
@@ -54,8 +47,6 @@ T = TypeVar("T")
 LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
 
 Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
-
-_OPEN_FIX = "check that service.state_dir exists and is writable by the listener user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +95,13 @@ class Spool(SessionCounts, Managed):
             db = self._connect()
         except (sqlite3.Error, OSError) as exc:
             if not (is_damage_error(exc) or isinstance(exc, ForeignSpool)):
-                raise self._open_error(exc) from None
+                raise open_error(self.path, exc) from None
             # a damaged or foreign file would stop the device for good: it is kept aside, the device goes on
             seq_from, carried = set_aside(self.path, exc)
             try:
                 db = self._connect(seq_from, carried=carried)
             except (sqlite3.Error, OSError) as again:
-                raise self._open_error(again) from None
+                raise open_error(self.path, again) from None
         self._db = db
         self.remember_sessions()
         if self._depth:
@@ -163,21 +154,6 @@ class Spool(SessionCounts, Managed):
         if not_keyed is not None:
             log.warning(unkeyed_warning(self.path, not_keyed))
         return not_keyed is None
-
-    def _open_error(self, exc: Exception) -> OutputFileError:
-        in_place = in_place_problem(self.path)
-        if in_place is not None:  # whatever sqlite made of it (access, I/O): no chown or card cures this
-            return OutputFileError(f"MQTT spool {self.path} cannot be opened ({exc}): {in_place}")
-        if isinstance(exc, sqlite3.Error) and is_access_error(exc):
-            # said at start, before any message is taken in and then lost
-            return OutputFileError(f"MQTT spool {self.path} cannot be written ({exc}): {access_problem(self.path)}")
-        blocking = in_the_way(self.path.parent) if isinstance(exc, FileExistsError | NotADirectoryError) else None
-        if blocking is not None:  # mkdir's "File exists" reads as if the folder were there
-            return OutputFileError(f"MQTT spool {self.path} cannot be made: {blocking}")
-        if isinstance(exc, OSError):
-            return OutputFileError(f"MQTT spool {self.path} cannot be opened {os_reason_and_fix(exc, _OPEN_FIX)}")
-        fix = (storage_problem(exc, self.path.parent) if isinstance(exc, sqlite3.Error) else None) or _OPEN_FIX
-        return OutputFileError(f"MQTT spool {self.path} cannot be opened ({exc}): {fix}")
 
     def close(self) -> None:
         with self._lock:
@@ -376,7 +352,30 @@ class Spool(SessionCounts, Managed):
             return
         with self._lock:
             # rows of a damaged file went with it: in the fresh spool the delete finds nothing
-            cursor = self._renewing(lambda: self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids]))
-            self._depth = max(0, self._depth - max(cursor.rowcount, 0))
+            deleted = self._renewing(lambda: self._delete(ids))
+            self._depth = max(0, self._depth - deleted)
             if self._depth == 0:  # the backlog sent: the next overflow is another outage's, news again
                 self._evicted.emptied()
+
+    def _delete(self, ids: list[int]) -> int:
+        """Delete acknowledged rows in one transaction that waits for no sync of the card; the rows deleted.
+
+        A delete lost to a power cut costs a duplicate at the next start (same seq, same bytes), never a
+        message: its frames come after every stored message's in the WAL, and the next put's sync (or the
+        kernel's writeback within half a minute) makes them durable too. Deleted as puts are stored, each
+        acknowledgement was a transaction with a sync of its own: half the syncs a connected broker costs the
+        card, and one per message when a backlog drains.
+        """
+        db = self.db
+        db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+                db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        finally:
+            db.execute("PRAGMA synchronous=FULL")  # every put syncs before it returns
+        return max(cursor.rowcount, 0)

@@ -12,7 +12,7 @@ import pwd
 import sqlite3
 from pathlib import Path
 
-from listener.errors import SERVICE_STATE_DIR, not_looked_at
+from listener.errors import SERVICE_STATE_DIR, OutputFileError, not_looked_at, os_reason_and_fix
 from listener.lifecycle import under_systemd
 
 # sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
@@ -186,3 +186,23 @@ def probe_write(db: sqlite3.Connection) -> None:
     finally:
         if db.in_transaction:
             db.execute("ROLLBACK")
+
+
+_OPEN_FIX = "check that service.state_dir exists and is writable by the listener user"
+
+
+def open_error(path: Path, exc: Exception) -> OutputFileError:
+    """The spool's start failed on ``exc``: what is wrong, and its fix."""
+    in_place = in_place_problem(path)
+    if in_place is not None:  # whatever sqlite made of it (access, I/O): no chown or card cures this
+        return OutputFileError(f"MQTT spool {path} cannot be opened ({exc}): {in_place}")
+    if isinstance(exc, sqlite3.Error) and is_access_error(exc):
+        # said at start, before any message is taken in and then lost
+        return OutputFileError(f"MQTT spool {path} cannot be written ({exc}): {access_problem(path)}")
+    blocking = in_the_way(path.parent) if isinstance(exc, FileExistsError | NotADirectoryError) else None
+    if blocking is not None:  # mkdir's "File exists" reads as if the folder were there
+        return OutputFileError(f"MQTT spool {path} cannot be made: {blocking}")
+    if isinstance(exc, OSError):
+        return OutputFileError(f"MQTT spool {path} cannot be opened {os_reason_and_fix(exc, _OPEN_FIX)}")
+    fix = (storage_problem(exc, path.parent) if isinstance(exc, sqlite3.Error) else None) or _OPEN_FIX
+    return OutputFileError(f"MQTT spool {path} cannot be opened ({exc}): {fix}")

@@ -172,10 +172,10 @@ def test_rows_acknowledged_while_the_card_refused_their_delete_are_deleted_at_th
     failures = [sqlite3.OperationalError("disk I/O error")]
     delete = spool.delete
 
-    def flaky(ids: list[int]) -> None:
+    def flaky(ids: list[int], more_coming: bool = False) -> None:
         if failures:
             raise failures.pop()
-        delete(ids)
+        delete(ids, more_coming)
 
     monkeypatch.setattr(spool, "delete", flaky)
     with caplog.at_level(logging.ERROR), spool, _publisher(spool, link) as publisher:

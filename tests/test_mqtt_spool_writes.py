@@ -3,16 +3,23 @@ writes to its card"). Counted, never timed: strace counts the syncs, the WAL's l
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from listener.outputs.mqtt.spool import Spool
-from tests.mqtt_feed import numbered
+from listener.events import Backchannel, Party
+from listener.outputs.mqtt.spool import ACK_BATCH, Spool
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from tests.mqtt_broker import Mosquitto, Recorder
+from tests.mqtt_feed import connected, json_on, numbered, stage_on
 from tests.privacy_strace import find_strace
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout, whose listener the traced script imports
 
@@ -86,3 +93,63 @@ def test_acknowledgements_settled_together_are_deleted_in_one_transaction(tmp_pa
         frames = (wal.stat().st_size - before) // (page_bytes + 24)  # a frame: its page and a 24-byte header
         assert spool.depth == 0
     assert 1 <= frames <= 6, frames
+
+
+def test_a_backlog_drained_deletes_its_rows_a_batch_at_a_time(broker: Mosquitto, tmp_path: Path) -> None:
+    """A start that sends what an outage left: the rows acknowledged while more of the backlog is to send (or in
+    flight) are deleted together, ACK_BATCH at a time, and the last of them once all is sent. Each acknowledgement was a
+    transaction of its own, rewriting the table's and its indexes' pages: an hour of conversation spooled (891
+    messages) then cost 13.6 MB of WAL to delete, more than its puts had written."""
+    backlog = 4 * ACK_BATCH
+    with Spool(tmp_path / "state" / SPOOL_FILE, max_messages=10 * backlog) as spool:
+        for n in range(backlog):
+            spool.put("event", numbered(n))
+    commits: list[str] = []
+    # two seconds of drain: a local broker acknowledges each message before the next token, so rarely is one
+    # in flight as the next acknowledgement comes; the rows still to send say that more follow
+    stage = stage_on(broker, tmp_path, drain_rate_per_s=2.0 * ACK_BATCH)
+    with stage:
+        # paho's thread sends nothing before the broker's CONNACK: the drain has not begun yet
+        stage.spool.db.set_trace_callback(lambda sql: commits.append(sql) if sql.startswith("COMMIT") else None)
+        assert wait_until(lambda: stage.spool.depth == 0, 30.0), f"spool depth {stage.spool.depth}"
+        assert stage.publisher.flush(5.0)
+    with Spool(tmp_path / "state" / SPOOL_FILE, max_messages=10 * backlog) as spool:
+        assert spool.depth == 0 and not spool.after(0, 10)  # every acknowledged row deleted, the last ones too
+    assert 1 <= len(commits) <= backlog // ACK_BATCH + 2, len(commits)
+
+
+def test_acknowledged_rows_whose_delete_waits_are_no_reason_to_drop_a_message(tmp_path: Path) -> None:
+    """Rows acknowledged while others are in flight wait for their delete: a full spool's next put deletes
+    them first rather than drop a message to make room, and a stop deletes them too."""
+    path = tmp_path / "spool.sqlite3"
+    with Spool(path, max_messages=10) as spool:
+        for n in range(10):
+            spool.put("event", numbered(n))
+        rows = spool.take(0, 10)
+        spool.delete([row.id for row in rows[:4]], more_coming=True)  # the other six still in flight
+        assert spool.depth == 6
+        spool.put("event", numbered(10))
+        assert spool.dropped == 0 and spool.depth == 7
+        spool.delete([rows[4].id], more_coming=True)
+    with Spool(path, max_messages=10) as spool:
+        assert [json.loads(row.payload)["n"] for row in spool.after(0, 100)] == [5, 6, 7, 8, 9, 10]
+
+
+def _rows_in_file(path: Path) -> int:
+    """The rows the spool file holds, read through its WAL as another process (doctor) reads it."""
+    with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+
+def test_a_delete_that_waited_for_more_to_send_is_made_once_there_is_none(broker: Mosquitto, tmp_path: Path) -> None:
+    """One token a second: the drain took its one message as all it had room for, so more might follow, and its
+    acknowledgement's delete waited. It is made once the spool is found to hold no more, not left for the next
+    message (the session's last one, hours before the next) and sent again after the evening's power cut."""
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path, drain_rate_per_s=1.0)
+        with stage:
+            rec.wait_for(connected)
+            stage.process(Backchannel(by=Party.REP, onset_s=1.0, decided_s=1.5, duration_s=0.3))
+            assert rec.wait_for(lambda ms: len(json_on(ms, "event")) == 1)
+            spooled = tmp_path / "state" / SPOOL_FILE
+            assert wait_until(lambda: _rows_in_file(spooled) == 0, 10.0), "the acknowledged row is still stored"

@@ -173,6 +173,7 @@ class Publisher(Managed):
                 self._settle_acks()
                 self._publish_retained(retained)
                 self._drain_spool()
+                self._delete([])  # the backlog sent: the deletes that waited for it
             except Exception:  # a failing publish must not end the thread that keeps metrics flowing
                 log.exception("MQTT drain step failed; retrying")
                 with self._cond:
@@ -313,13 +314,16 @@ class Publisher(Managed):
         )
 
     def _delete(self, rows: list[int]) -> None:
-        """Delete sent rows, and those a failed delete left; the spool emptied by it marks the retained topics
-        built with a backlog."""
+        """Delete sent rows, and those a failed delete left (none: those whose delete waited, once the spool has
+        no more to send); the spool emptied by it marks the retained topics built with a backlog."""
         rows = self._undeleted + rows
-        if not rows:
+        with self._cond:
+            # a backlog draining (rows in flight, or still to send): their rows are deleted a batch at a time
+            more_coming = bool(self._inflight) or self._more
+        if not rows and more_coming:
             return
         self._undeleted = rows  # acknowledged, never sent again by this process: deleted at the next step
-        self.spool.delete(rows)
+        self.spool.delete(rows, more_coming=more_coming)
         self._undeleted = []
         if self.spool.depth > 0:
             return

@@ -37,7 +37,7 @@ from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
 from listener.outputs.mqtt.spool_access import open_error, probe_write
 from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
-from listener.outputs.mqtt.spool_schema import SCHEMA, insert, keyed, migrate_topics
+from listener.outputs.mqtt.spool_schema import SCHEMA, delete_rows, insert, keyed, migrate_topics
 from listener.outputs.mqtt.spool_sessions import SessionCounts
 from listener.outputs.mqtt.spool_warnings import say_again, unkeyed_warning, unwritable_warning
 
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
+ACK_BATCH = 50  # acknowledged rows deleted together while more are in flight: a second's drain at the default rate
 
 Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
 
@@ -72,7 +73,8 @@ class Spool(SessionCounts, Managed):
         self.max_messages = max_messages
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._depth = 0
+        self._depth = 0  # rows in the file; ``depth`` leaves out those acknowledged, whose delete waits
+        self._acked: set[int] = set()  # rows acknowledged, not yet deleted (see delete)
         self._seq = 0  # the latest seq handed out, to go on counting while the disk is full
         self._last_id = 0  # the highest outbox row id: a fresh spool after damage numbers on above it
         self._unstored = 0  # messages dropped because the spool could not be written (disk full)
@@ -139,6 +141,7 @@ class Spool(SessionCounts, Managed):
             last_id = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
             self._last_id = int(last_id[0]) if last_id else 0
             self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            self._acked.clear()  # a fresh spool holds none of the rows acknowledged in the one set aside
             self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
             self._keyed = is_keyed
         except BaseException:
@@ -158,6 +161,9 @@ class Spool(SessionCounts, Managed):
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
+                if self._acked:  # a stop with messages still in flight: those acknowledged go
+                    with contextlib.suppress(sqlite3.Error):
+                        delete_rows(self._db, self._acked)
                 if self._unrecorded:  # a full disk's drops, not yet in the counter: it may have room by now
                     with contextlib.suppress(sqlite3.Error):
                         self._bump("dropped", self._unrecorded)
@@ -257,7 +263,8 @@ class Spool(SessionCounts, Managed):
 
     @property
     def depth(self) -> int:
-        return self._depth
+        """Messages stored and not yet acknowledged."""
+        return max(0, self._depth - len(self._acked))
 
     # -- the outbox ------------------------------------------------------------
 
@@ -296,12 +303,14 @@ class Spool(SessionCounts, Managed):
         last_id = self._last_id
         try:
             db.execute("BEGIN IMMEDIATE")
+            # acknowledged rows waiting for their delete go first: they are no reason to drop a message
+            deleted = delete_rows(db, self._acked) if self._acked else 0
             for leaf, message, qos in messages:
                 seq = message["seq"] = self._bump("seq", at_least=self._seq + 1)
                 row_id = insert(db, leaf, message, (encode(message), qos, seq), self._keyed)
                 seqs.append(seq)
                 last_id = max(last_id, row_id)
-            excess = self._depth + len(messages) - self.max_messages
+            excess = self._depth - deleted + len(messages) - self.max_messages
             lost = evict(db, excess, self._taken, self._keyed) if excess > 0 else Counter[str]()
             if lost or self._unrecorded:
                 self._bump("dropped", lost.total() + self._unrecorded)
@@ -310,8 +319,10 @@ class Spool(SessionCounts, Managed):
             self._rollback()
             raise
         self._unrecorded = 0
+        self._acked.clear()
         self._seq, self._last_id = max([self._seq, *seqs]), last_id
-        self._depth += len(messages) - lost.total()  # endings go whole, rows in flight stay: not always the bound
+        # endings go whole, rows in flight stay: not always the bound
+        self._depth += len(messages) - lost.total() - deleted
         return seqs, lost
 
     def _rollback(self) -> None:
@@ -347,35 +358,17 @@ class Spool(SessionCounts, Managed):
             self._taken = max([self._taken, *(row.id for row in rows)])
         return rows
 
-    def delete(self, ids: list[int]) -> None:
-        if not ids:
-            return
+    def delete(self, ids: list[int], more_coming: bool = False) -> None:
+        """Delete rows the broker acknowledged. ``more_coming``: others are in flight, whose acknowledgements
+        follow: these wait for them (up to ACK_BATCH rows, the next put or the close), all deleted at once. A
+        backlog draining deleted its rows one acknowledgement at a time, each a transaction rewriting the
+        table's and its indexes' pages: more written to the card than the puts had."""
         with self._lock:
-            # rows of a damaged file went with it: in the fresh spool the delete finds nothing
-            deleted = self._renewing(lambda: self._delete(ids))
-            self._depth = max(0, self._depth - deleted)
-            if self._depth == 0:  # the backlog sent: the next overflow is another outage's, news again
+            self._acked.update(ids)
+            if self._acked and (not more_coming or len(self._acked) >= ACK_BATCH):
+                # rows of a damaged file went with it: in the fresh spool the delete finds nothing
+                deleted = self._renewing(lambda: delete_rows(self.db, self._acked))
+                self._acked.clear()  # only once deleted: a failed delete is tried again with the next
+                self._depth = max(0, self._depth - deleted)
+            if self.depth == 0:  # the backlog sent: the next overflow is another outage's, news again
                 self._evicted.emptied()
-
-    def _delete(self, ids: list[int]) -> int:
-        """Delete acknowledged rows in one transaction that waits for no sync of the card; the rows deleted.
-
-        A delete lost to a power cut costs a duplicate at the next start (same seq, same bytes), never a
-        message: its frames come after every stored message's in the WAL, and the next put's sync (or the
-        kernel's writeback within half a minute) makes them durable too. Deleted as puts are stored, each
-        acknowledgement was a transaction with a sync of its own: half the syncs a connected broker costs the
-        card, and one per message when a backlog drains.
-        """
-        db = self.db
-        db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-                db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        finally:
-            db.execute("PRAGMA synchronous=FULL")  # every put syncs before it returns
-        return max(cursor.rowcount, 0)

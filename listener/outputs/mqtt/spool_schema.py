@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 # kind and session_id are added by add_columns, to this table and to one from before them
 SCHEMA = """
@@ -92,6 +92,33 @@ def insert(
     if kind == "metrics" and session_id is not None:
         db.execute(_SUPERSEDE, (session_id, row_id))
     return row_id
+
+
+def delete_rows(db: sqlite3.Connection, ids: Iterable[int]) -> int:
+    """Delete rows the broker acknowledged, in one transaction that waits for no sync of the card (or in the
+    caller's transaction, a put's, as it is); the rows deleted.
+
+    A delete lost to a power cut costs a duplicate at the next start (same seq, same bytes), never a message:
+    its WAL frames come after every stored message's, and the next put's sync (or the kernel's writeback within
+    half a minute) makes them durable too. Each acknowledgement was a transaction with a sync of its own: half
+    the syncs a connected broker cost the card, and one per message while a backlog drained.
+    """
+    rows = [(i,) for i in ids]
+    if db.in_transaction:
+        return max(db.executemany("DELETE FROM outbox WHERE id = ?", rows).rowcount, 0)
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = max(db.executemany("DELETE FROM outbox WHERE id = ?", rows).rowcount, 0)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+    finally:
+        db.execute("PRAGMA synchronous=FULL")  # every put syncs before it returns
+    return deleted
 
 
 def keyed(db: sqlite3.Connection) -> sqlite3.OperationalError | None:

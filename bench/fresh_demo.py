@@ -20,23 +20,22 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench.rehearsal_root import RELEASES, fresh_root, host_problem
+from bench.rehearsal_root import RELEASES, add_release_argument, fresh_root, host_problem
 from bench.signals import ROOT as REPO
 from bench.unit_rehearsal import CACHE, SYSTEMD_PACKAGES
-
-DEBIAN = {"bookworm": 12, "trixie": 13}  # the release's number
 
 TIMEOUT_S = 900
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--release", choices=sorted(RELEASES), default="bookworm", help="Debian's (default bookworm)")
+    add_release_argument(parser)
     release = parser.parse_args(argv).release
+    debian = RELEASES[release].debian
     if (problem := host_problem({})) is not None:
         print(f"fresh_demo: {problem}", file=sys.stderr)
         return 2
-    cache = CACHE.with_name(f"debian{DEBIAN[release]}-systemd.tar")  # bookworm's is CACHE
+    cache = CACHE.with_name(f"debian{debian}-systemd.tar")  # bookworm's is CACHE
     with fresh_root(cache, "amd64", SYSTEMD_PACKAGES, release=release) as root:
         checkout = root.path / "work" / "listener"
         checkout.mkdir(parents=True)
@@ -45,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         done = root.run("bash", "-c", f"cd /work/listener && timeout {TIMEOUT_S} scripts/demo")
         took_s = time.perf_counter() - t0
-    print(f"scripts/demo on a fresh Debian {DEBIAN[release]} root: exit {done.returncode} after {took_s:.0f} s")
+    print(f"scripts/demo on a fresh Debian {debian} root: exit {done.returncode} after {took_s:.0f} s")
     print("-- stdout (end)\n" + "\n".join(done.stdout.strip().splitlines()[-10:]))
     print("-- stderr (end)\n" + "\n".join(done.stderr.strip().splitlines()[-4:]))
     return 0

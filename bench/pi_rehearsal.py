@@ -36,9 +36,9 @@ from bench.rehearsal_root import (
     KO_MODEL,
     LISTENER,
     PYTHON,
-    RELEASES,
     SERVICE_USER,
     PiRoot,
+    add_release_argument,
     copy_test_model,
     fresh_root,
     installed_sample,
@@ -176,7 +176,7 @@ def service_run(root: PiRoot, work: Path) -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, help="build the root in DIR/root and leave it there")
-    parser.add_argument("--release", choices=sorted(RELEASES), default="bookworm", help="Debian's (default bookworm)")
+    add_release_argument(parser)
     parser.add_argument("--arch", choices=("arm64", "amd64"), default="arm64", help="amd64: no emulation")
     args = parser.parse_args(argv)
     if (problem := host_problem(args.arch)) is not None:

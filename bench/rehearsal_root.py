@@ -5,6 +5,7 @@ rehearsals look for in the installed root."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,9 +23,17 @@ if TYPE_CHECKING:
     from tests.mqtt_broker import Received
 
 MIRROR = "http://deb.debian.org/debian"
-# Debian's codename -> its python3: what an installer's card runs (Raspberry Pi OS Bookworm is 12, and
+
+
+@dataclass(frozen=True)
+class Release:
+    debian: int  # the release's number
+    python: str  # its python3's X.Y, the venv's lib/pythonX.Y
+
+
+# Debian's codename -> the release: what an installer's card runs (Raspberry Pi OS Bookworm is 12, and
 # its Trixie, the image Raspberry Pi Imager offers first since October 2025, is 13)
-RELEASES = {"bookworm": "3.11", "trixie": "3.13"}
+RELEASES = {"bookworm": Release(12, "3.11"), "trixie": Release(13, "3.13")}
 # inside a provisioned root
 LISTENER = "/opt/listener/venv/bin/listener"
 PYTHON = "/opt/listener/venv/bin/python"
@@ -43,7 +53,12 @@ def host_problem(tools: dict[str, str]) -> str | None:
 
 def installed_sample(release: str) -> str:
     """The bundled sample inside the venv of a root of ``release``."""
-    return f"/opt/listener/venv/lib/python{RELEASES[release]}/site-packages/listener/data/sample/conversation.wav"
+    site_packages = f"/opt/listener/venv/lib/python{RELEASES[release].python}/site-packages"
+    return f"{site_packages}/listener/data/sample/conversation.wav"
+
+
+def add_release_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--release", choices=sorted(RELEASES), default="bookworm", help="Debian's (default bookworm)")
 
 
 def base_root(cache: Path, arch: str, include: Sequence[str] = (), release: str = "bookworm") -> Path:

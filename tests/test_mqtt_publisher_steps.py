@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
+from listener.outputs.mqtt import spool as spool_module
 from listener.outputs.mqtt.client import Ack
 from listener.outputs.mqtt.publisher import Publisher
 from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.spool_schema import delete_rows
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from tests.mqtt_links import LinkStandIn
 from tests.waiting import wait_until
@@ -170,14 +173,13 @@ def test_rows_acknowledged_while_the_card_refused_their_delete_are_deleted_at_th
     link = _HeldLink()
     spool = Spool(tmp_path / SPOOL_FILE, max_messages=100)
     failures = [sqlite3.OperationalError("disk I/O error")]
-    delete = spool.delete
 
-    def flaky(ids: list[int], more_coming: bool = False) -> None:
+    def flaky(db: sqlite3.Connection, ids: Iterable[int]) -> int:
         if failures:
             raise failures.pop()
-        delete(ids, more_coming)
+        return delete_rows(db, ids)
 
-    monkeypatch.setattr(spool, "delete", flaky)
+    monkeypatch.setattr(spool_module, "delete_rows", flaky)  # the card refuses the delete's transaction once
     with caplog.at_level(logging.ERROR), spool, _publisher(spool, link) as publisher:
         _put(spool, publisher, 1, 2)
         wait_until(lambda: link.numbers() == [1, 2], 5.0)

@@ -200,7 +200,7 @@ check_can_run() {
 # of them. An older Debian is refused before any change: its Python is older than the listener's 3.11, and pip
 # failed after apt and the user were done. Another apt-based OS, or a newer Debian, is tried with a warning.
 check_os_release() {
-	local file name id like version codename
+	local file name id like version codename debian=false
 	file=$(target /etc/os-release)
 	[[ -f $file ]] || file=$(target /usr/lib/os-release)
 	if [[ ! -f $file ]]; then
@@ -213,15 +213,16 @@ check_os_release() {
 	version=$(os_release_value "$file" VERSION_ID)
 	codename=$(os_release_value "$file" VERSION_CODENAME)
 	name=${name:-$id $version}
-	if [[ $id != debian && $id != raspbian && $like != *" debian "* ]]; then
+	[[ $id == debian || $id == raspbian ]] && debian=true
+	if [[ $debian == false && $like != *" debian "* ]]; then
 		die "this is $name, not Raspberry Pi OS or Debian: this script installs with apt what Debian 12 and 13 \
 name; nothing was changed. $OS_ADVICE"
 	fi
-	if [[ $id == debian || $id == raspbian ]] && [[ $version =~ ^[0-9]+$ ]] && ((version < 12)); then
+	if [[ $debian == true && $version =~ ^[0-9]+$ ]] && ((version < 12)); then
 		die "this is $name: the listener needs Debian 12 (Bookworm) or 13 (Trixie), whose Python is 3.11 or \
 newer (Debian $version's is older); nothing was changed. $OS_ADVICE"
 	fi
-	[[ ($id == debian || $id == raspbian) && ($codename == bookworm || $codename == trixie) ]] && return 0
+	[[ $debian == true && ($codename == bookworm || $codename == trixie) ]] && return 0
 	warn "this is $name, on which this script was never tried (it is for Raspberry Pi OS, Debian 12 Bookworm or 13 \
 Trixie): it may lack an apt package or a pinned wheel, and stop halfway. $OS_ADVICE"
 }

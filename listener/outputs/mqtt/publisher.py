@@ -69,7 +69,6 @@ class Publisher(Managed):
         self._retained: dict[str, Retained] = {}
         self._inflight: dict[int, tuple[int, str]] = {}  # paho mid -> spool row id, and its topic's leaf
         self._sent_through = 0  # highest spool row id handed to paho by this process
-        self._undeleted: list[int] = []  # rows acknowledged whose delete failed (a card failing a write)
         self._more = True  # the spool may hold rows beyond _sent_through
         self._puts = 0  # spooled() calls, so a put racing a short read is not missed
         self._tokens = 1.0
@@ -314,17 +313,14 @@ class Publisher(Managed):
         )
 
     def _delete(self, rows: list[int]) -> None:
-        """Delete sent rows, and those a failed delete left (none: those whose delete waited, once the spool has
-        no more to send); the spool emptied by it marks the retained topics built with a backlog."""
-        rows = self._undeleted + rows
+        """Delete sent rows (none: those whose delete waited or failed, which the spool keeps until deleted, once
+        it has no more to send); the spool emptied by it marks the retained topics built with a backlog."""
         with self._cond:
             # a backlog draining (rows in flight, or still to send): their rows are deleted a batch at a time
             more_coming = bool(self._inflight) or self._more
         if not rows and more_coming:
             return
-        self._undeleted = rows  # acknowledged, never sent again by this process: deleted at the next step
         self.spool.delete(rows, more_coming=more_coming)
-        self._undeleted = []
         if self.spool.depth > 0:
             return
         with self._cond:

@@ -48,7 +48,7 @@ LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connec
 # a put rewrites five pages (the outbox's, its two indexes', the seq counter's, AUTOINCREMENT's) for a message
 # of 200-1000 bytes: at sqlite's 4096 an hour of conversation wrote 33 MB to the card, at 1024 11.5 MB
 PAGE_BYTES = 1024
-ACK_BATCH = 50  # acknowledged rows deleted together while more are in flight: a second's drain at the default rate
+ACK_BATCH = 50  # acknowledged rows deleted together while a backlog drains: a second's drain at the default rate
 
 Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
 
@@ -364,10 +364,11 @@ class Spool(SessionCounts, Managed):
         return rows
 
     def delete(self, ids: list[int], more_coming: bool = False) -> None:
-        """Delete rows the broker acknowledged. ``more_coming``: others are in flight, whose acknowledgements
-        follow: these wait for them (up to ACK_BATCH rows, the next put or the close), all deleted at once. A
-        backlog draining deleted its rows one acknowledgement at a time, each a transaction rewriting the
-        table's and its indexes' pages: more written to the card than the puts had."""
+        """Delete rows the broker acknowledged. ``more_coming``: a backlog drains (rows in flight or still to
+        send), whose acknowledgements follow: these wait for them (up to ACK_BATCH rows, a call without it, the
+        next put or the close), all deleted at once. A backlog draining deleted its rows one acknowledgement at a
+        time, each a transaction rewriting the table's and its indexes' pages: more written to the card than
+        the puts had."""
         with self._lock:
             self._acked.update(ids)
             if self._acked and (not more_coming or len(self._acked) >= ACK_BATCH):

@@ -2,7 +2,8 @@
  * rates (rate, rate2, ...), the sample format and the channel count it is configured with; paced by
  * CLOCK_MONOTONIC at rate * (1 + ppm / 1e6); an overrun (-EPIPE) when the reader falls a buffer behind.
  * Channel c plays a sine at 300 + 200 c Hz (mono 1: every channel channel 0's), amp in millionths of full
- * scale (default 0.5), channels from silent_from on digital zero. Written by a reviewer (2026-12-05) to
+ * scale (default 0.5), channels from silent_from on digital zero; crash "text": opening it writes the text to stderr
+ * and aborts the process, as a broken plugin does while PortAudio lists the devices. Written by a reviewer (2026-12-05) to
  * show what PortAudio does with 24- and 32-bit and 48 kHz-only cards, which the file PCMs of
  * tests/alsa_device.py, accepting any format and rate, cannot. */
 #include <alsa/asoundlib.h>
@@ -98,6 +99,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(fakemic) {
         if (!strcmp(id, "silent_from") && snd_config_get_integer(n, &v) == 0) { f->silent_from = v; continue; }
         if (!strcmp(id, "ppm") && snd_config_get_integer(n, &v) == 0) { f->ppm = v; continue; }
         if (!strcmp(id, "format") && snd_config_get_string(n, &s) == 0) { f->format = snd_pcm_format_value(s); continue; }
+        if (!strcmp(id, "crash") && snd_config_get_string(n, &s) == 0) { fprintf(stderr, "%s\n", s); abort(); }
         SNDERR("fakemic: unknown field %s", id); free(f); return -EINVAL;
     }
     if (!f->nrates) f->rates[f->nrates++] = 48000;

@@ -5,7 +5,12 @@ file that is not there, or alsa-lib without its /usr/share/alsa/alsa.conf): it a
 BuildDeviceList (``assert(devIdx < numDeviceNames)``), as a broken ALSA plugin can crash it while it lists the
 devices. Met in doctor's own process, that ended the run at its first check with a Python stack dump, and none
 of the other checks were made. The first is now refused before PortAudio starts (listener/audio/alsa_config.py,
-in every process, the service's included); the child still meets a plugin that crashes."""
+in every process, the service's included); the child still meets a plugin that crashes.
+
+Forked, not spawned: doctor runs this first, before any check starts a thread (onnxruntime's, paho's), and
+OpenBLAS stops its workers for a fork, so the child cannot inherit a lock a thread held (nor does Python 3.12+
+warn of one): tests/test_doctor_sound_start.py counts them. A fresh interpreter importing the audio stack took
+0.14 s on an x86-64 host where the fork took 0.05 s."""
 
 from __future__ import annotations
 

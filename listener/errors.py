@@ -7,8 +7,9 @@ Leaf errors also inherit the matching built-in, so callers that only know
 Python's own exceptions still catch them.
 
 Beside the exceptions live the helpers their messages are written with: a value
-as TOML shows it, a path as the user typed it, an OS error's reason and fix, and
-the service's folder and user, which most fixes for files and permissions name.
+as TOML shows it, a path as the user typed it, a link that leads to nothing, an
+OS error's reason and fix, and the service's folder and user, which most fixes
+for files and permissions name.
 They are here so that every message names values, paths and fixes the same way.
 """
 
@@ -21,6 +22,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -130,6 +132,33 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     raw = os.fsencode(path)
     text = raw.decode(sys.getfilesystemencoding(), "backslashreplace")
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLink:
+    """A symbolic link that leads to nothing: ``target`` (what the link holds, as a message shows it) is not
+    there, or the links lead round in a loop, which making the target cannot cure."""
+
+    target: str
+    loops: bool
+
+    def said(self) -> str:
+        return f"a link to {self.target}, which {'leads round in a loop' if self.loops else 'does not exist'}"
+
+
+def dead_link(path: Path) -> DeadLink | None:
+    """``path`` as a link that leads to nothing, None when it is no link or leads somewhere. ``Path.exists``
+    says False of both, and mkdir and open say "File exists" or "No such file" of them. Raises the OS error
+    of a folder on the way this user may not enter."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR):
+            raise
+        return DeadLink(shown_path(path.readlink()), loops=exc.errno == errno.ELOOP)
+    return None
 
 
 # systemd/listener.service's StateDirectory=listener, the built-in [service] state_dir: the one folder the

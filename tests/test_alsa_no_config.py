@@ -60,16 +60,20 @@ def test_without_alsa_conf_in_its_folder_listener_devices_names_the_file(tmp_pat
     assert f"ALSA reads its configuration from {tmp_path}/alsa.conf (does not exist)" in said
 
 
-@pytest.mark.parametrize("kind", ["folder", "empty", "leading colon"])
+@pytest.mark.parametrize("kind", ["folder", "empty", "leading colon", "link to nothing", "loop of links"])
 def test_configurations_alsa_reads_nothing_from_are_refused_too(tmp_path: Path, kind: str) -> None:
-    empty = tmp_path / "empty.conf"
+    """A link is said with its target and whether it leads round in a loop (it was "a link to nothing" either way)."""
+    empty, link = tmp_path / "empty.conf", tmp_path / "asound.conf"
     empty.write_text("")
-    named = {"folder": str(tmp_path), "empty": str(empty), "leading colon": f":{empty}"}[kind]
+    link.symlink_to(link if kind == "loop of links" else tmp_path / "gone.conf")
+    named = {"folder": str(tmp_path), "empty": str(empty), "leading colon": f":{empty}"}.get(kind, str(link))
     said = _refused(_devices(ALSA_CONFIG_PATH=named))
     expected = {
         "folder": f"names {tmp_path} (a folder, not a file)",
         "empty": f"the ALSA configuration ({empty}) defines no 'default' PCM",
         "leading colon": f"$ALSA_CONFIG_PATH ({named!r}) names no file",
+        "link to nothing": f"names {link} (a link to {tmp_path / 'gone.conf'}, which does not exist), so ALSA has",
+        "loop of links": f"names {link} (a link to {link}, which leads round in a loop), so ALSA has no configuration",
     }[kind]
     assert expected in said
 

@@ -317,7 +317,7 @@ def test_a_state_dir_that_is_a_loop_of_links_is_said_to_be_one(tmp_path: Path) -
     state.symlink_to(state)
     check = doctor.check_state_dir(config(tmp_path))
     assert check.status == "FAIL", check.line()
-    assert check.detail == f"{state} is a loop of links ({state} -> {state}), so {state} cannot be created"
+    assert check.detail == f"{state} is a link to {state}, which leads round in a loop, so {state} cannot be created"
     assert check.fix.startswith("replace it with a folder, or point [service] state_dir at a folder")
 
 

@@ -356,7 +356,7 @@ def test_a_state_dir_that_is_a_file_or_a_link_to_nothing_is_named_as_one(tmp_pat
     with pytest.raises(OutputError) as err, Spool(spool, max_messages=10):
         pass
     dangling = f"is a link to {target}, which does not exist: make that folder (mount its card), or"
-    loop = f"is a loop of links ({state} -> {state}): replace it with a folder, or"
+    loop = f"is a link to {state}, which leads round in a loop: replace it with a folder, or"
     what = {"file": "is a file, not a folder:", "link to nothing": dangling, "loop of links": loop}[kind]
     if kind == "loop of links" and below:  # mkdir meets the loop on its way: the kernel's words, and their fix
         assert str(err.value).endswith(

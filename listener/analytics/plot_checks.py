@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from listener.errors import OutputError, OutputFileError, file_kind, os_reason_and_fix, shown_path
+from listener.errors import OutputError, OutputFileError, dead_link, file_kind, os_reason_and_fix, shown_path
 
 PLOT_FORMATS = (".png", ".svg", ".pdf")
 
@@ -55,9 +55,10 @@ def _unwritable_there(out: Path) -> str | None:
         mode = out.stat().st_mode
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            if not out.is_symlink():
+            link = dead_link(out)  # None: out is no link, the loop is in a folder on its path
+            if link is None:
                 return "cannot be used: a folder on its path is a link that leads round in a loop; fix the links"
-            return f"is a link to {shown_path(out.readlink())}, which leads round in a loop: remove it or name a file"
+            return f"is {link.said()}: remove it or name a file"
         folder = Path(os.path.realpath(out)).parent  # where the links lead: savefig makes the file there
         if exc.errno != errno.ENOENT or not out.is_symlink() or folder.is_dir():
             return None

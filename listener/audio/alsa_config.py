@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from listener.errors import AudioInputError
+from listener.errors import AudioInputError, dead_link
 
 ALSA_FIX = (
     "check the ALSA configuration: `arecord -L` must list the sound devices, 'default' among them; on a device "
@@ -111,6 +111,7 @@ def _fault(name: str) -> str:
             return "this user cannot read it"
         if path.exists():
             return "not a file"
-        return "a link to nothing" if path.is_symlink() else "does not exist"
+        link = dead_link(path)
+        return link.said() if link is not None else "does not exist"
     except OSError as exc:
         return f"this user cannot reach it: {exc.strerror or exc}"

@@ -34,7 +34,7 @@ from typing import Any
 
 from listener.clock import TIME_FIX, judged_by_clock, refused_by_its_dates
 from listener.config import Config
-from listener.errors import ModelError, ModelFileError, file_kind, looked_at, shown_path
+from listener.errors import ModelError, ModelFileError, dead_link, file_kind, looked_at, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -217,12 +217,11 @@ def _write_problem(dest: Path, exc: OSError, spec: VoskModelSpec) -> str:
             try:
                 mode = place.stat().st_mode
             except OSError as error:
-                if error.errno not in (errno.ENOENT, errno.ELOOP) or not place.is_symlink():
+                link = dead_link(place) if error.errno in (errno.ENOENT, errno.ELOOP) else None
+                if link is None:
                     break  # a folder mkdir did not get to: nothing stands in its way
-                shown, to = _named(place, dest), shown_path(place.readlink())
-                if error.errno == errno.ELOOP:  # making its target cannot cure a link that leads back to itself
-                    return f"({shown} is a link to {to}, which leads round in a loop): replace it, or {elsewhere}"
-                return f"({shown} is a link to {to}, which does not exist): make that folder, or {elsewhere}"
+                fix = "replace it" if link.loops else "make that folder"
+                return f"({_named(place, dest)} is {link.said()}): {fix}, or {elsewhere}"
             if not stat.S_ISDIR(mode):
                 return f"({_named(place, dest)} is {file_kind(mode)}, not a folder): {elsewhere}"
     return f"({exc.strerror or exc}): {_write_fix(exc, spec)}"

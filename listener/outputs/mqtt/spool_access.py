@@ -6,13 +6,12 @@ Shared by the spool (at start and while running) and ``listener doctor``, so bot
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import pwd
 import sqlite3
 from pathlib import Path
 
-from listener.errors import SERVICE_STATE_DIR, OutputFileError, not_looked_at, os_reason_and_fix
+from listener.errors import SERVICE_STATE_DIR, OutputFileError, dead_link, not_looked_at, os_reason_and_fix
 from listener.lifecycle import under_systemd
 
 # sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
@@ -77,14 +76,11 @@ def _nearly_full(folder: Path) -> bool:
 
 def broken_link(place: Path) -> tuple[str, str] | None:
     """What is wrong with ``place`` and its cure when it is a link that leads to no folder, else None."""
-    if not place.is_symlink() or place.exists():
+    link = dead_link(place)
+    if link is None:
         return None
-    try:
-        place.stat()
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # making its target cannot cure a link that leads back to itself
-            return f"{place} is a loop of links ({place} -> {place.readlink()})", "replace it with a folder"
-    return f"{place} is a link to {place.readlink()}, which does not exist", "make that folder (mount its card)"
+    cure = "replace it with a folder" if link.loops else "make that folder (mount its card)"
+    return f"{place} is {link.said()}", cure
 
 
 def folder_problem(path: Path) -> str:

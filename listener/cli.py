@@ -6,15 +6,15 @@ import argparse
 import contextlib
 import ctypes
 import errno
-import json
 import logging
 import os
 import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from listener.cli_analyze import cmd_analyze
 from listener.cli_parsing import Parser, check_combinations, check_write_target, command_parser, parse, path_arg
 from listener.config import (
     INSTALLED_CONFIG,
@@ -29,22 +29,10 @@ from listener.config import (
 )
 from listener.config.loader import read_toml
 from listener.config.service_unit import service_warnings
-from listener.console import (
-    Stdout,
-    degrade_encoding,
-    discard_stdout,
-    output_fix,
-    output_may_fail,
-    say_line,
-    working_folder_gone,
-)
+from listener.console import Stdout, degrade_encoding, discard_stdout, output_fix, say_line, working_folder_gone
 from listener.errors import DENIED_FIX, ListenerError, os_reason_and_fix, shown_path
 from listener.heap import keep_freed_buffers
 from listener.service.logs import set_level, setup_logging
-
-if TYPE_CHECKING:
-    from listener.analytics.report import AudioInfo, ReportCollector
-    from listener.transcription.summary import CueTally
 
 # Each command imports what it needs: `leds-off` runs after every stop of the service (its unit's
 # ExecStopPost), and the analysis stack (scipy, the spatial front end) would double its time.
@@ -355,57 +343,3 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     log.info("fetching %s (%d bytes) into %s", spec.name, spec.size_bytes, dest)
     print(fetch(spec, dest, again=fetch_command(args.model, args.config, dest)))
     return 0
-
-
-def cmd_analyze(args: argparse.Namespace) -> int:
-    from listener.analytics.report import AudioInfo, ReportCollector
-    from listener.audio.channel_watch import ChannelWatch
-    from listener.audio.wav import WavSource
-    from listener.pipeline import Pipeline
-    from listener.service.build import analysis_stages
-    from listener.transcription.summary import CueTally
-
-    config = _config(args.config)
-    geo = geometry(config)
-    if args.plot is not None:
-        from listener.analytics.plot_checks import check_plot_path, require_matplotlib
-
-        require_matplotlib()
-        check_plot_path(args.plot)
-    collector = ReportCollector()
-    cues = [CueTally()] if config.asr.enabled else []
-    source = WavSource(args.file, geo, block_ms=1000)
-    watch = ChannelWatch(geo, recording=args.file)  # a recording with silent or copied channels is said
-    analysis = analysis_stages(config, geo, real_time=source.realtime)  # flat out: the recogniser is waited for
-    with source, Pipeline([watch, *analysis, *cues, collector]) as pipe:
-        info = AudioInfo(duration_s=source.duration_s, channels=source.channels, sample_rate_hz=source.sample_rate_hz)
-        source.warn_if_short()
-        pipe.run(source)
-    # the measurements first: a figure that cannot be written must not take them with it
-    _print_analysis(collector, info, config, cues[0] if cues else None, as_json=args.json)
-    if args.plot is not None:
-        from listener.analytics.plot import plot_conversation
-
-        segments, events = collector.segments, collector.events
-        title = shown_path(args.file.name)  # a name that is not UTF-8 holds surrogates, which no font draws
-        plot_conversation(segments, events, info.duration_s, args.plot, config.analytics, title=title)
-    return 0
-
-
-def _print_analysis(
-    collector: ReportCollector, info: AudioInfo, config: Config, cues: CueTally | None, *, as_json: bool
-) -> None:
-    """The report as JSON, or as plain text. An output that fails (a reader gone, `| head`; a full disk) ends the
-    printing, not the run: the --plot figure is still drawn, and main() says the failure afterwards."""
-    from listener.analytics.plain import summary_lines
-    from listener.analytics.summary import all_sessions
-
-    whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
-    with output_may_fail():
-        if as_json:
-            json.dump(collector.report(info, whole, cues), sys.stdout)
-            sys.stdout.write("\n")
-        else:
-            figures = cues.metrics() if cues else None
-            print("\n".join(summary_lines(collector, whole, config.analytics, figures)))
-        sys.stdout.flush()

@@ -19,8 +19,16 @@ import numpy as np
 
 from bench.room import RATE_HZ, Room, far_point, impulse_responses, measured_rt60_s, place, render
 from bench.signals import DATA_DIR, ROOT, FloatArray, load_mono, mix_to_level, smooth_mask, write_wav
-from bench.simulate import MIN_PIECE_S, truth_intervals
-from bench.truth import BRIDGE_GAP_S, PARTIES, Interval, merge_intervals, read_rttm, to_segments
+from bench.truth import (
+    BRIDGE_GAP_S,
+    MIN_PIECE_S,
+    PARTIES,
+    Interval,
+    merge_intervals,
+    read_rttm,
+    to_segments,
+    truth_intervals,
+)
 from listener.events import Party
 
 SAMPLE_DIR = ROOT / "listener" / "data" / "sample"
@@ -83,7 +91,7 @@ def _tracks(data_dir: Path) -> tuple[dict[Party, FloatArray], dict[Party, list[I
     for excerpt, speaker in (REP, CUSTOMER):
         mixes[excerpt] = load_mono(data_dir / "ami-train" / f"{excerpt}.wav", RATE_HZ)
         # Within its excerpt the chosen speaker is "rep" for the truth helper, whatever its party here.
-        own = truth_intervals(mixes[excerpt], rttm[excerpt], speaker)[Party.REP]
+        own = truth_intervals(mixes[excerpt], rttm[excerpt], speaker, RATE_HZ)[Party.REP]
         by_excerpt[excerpt] = dict.fromkeys(PARTIES, own)
     for piece in PIECES:
         src = mixes[piece.excerpt][int(piece.src_start_s * RATE_HZ) : int(piece.src_end_s * RATE_HZ)]

@@ -52,20 +52,16 @@ from bench.signals import (
     write_wav,
 )
 from bench.truth import (
-    BRIDGE_GAP_S,
-    Interval,
     PartySegment,
     SpeakerTurn,
     merge_intervals,
     most_talkative,
     party_intervals,
-    quiet_intervals,
     read_rttm,
     segments_from_json,
-    subtract,
     to_segments,
+    truth_intervals,
 )
-from listener.events import Party
 
 GENERATOR_VERSION = 1
 DEFAULT_SEED = 20240611
@@ -75,9 +71,6 @@ EVAL_EXCERPTS = frozenset({"trn08", "trn09"})  # held out from tuning and turn-m
 # HELDOUT_EXCERPTS, imported above; bench.heldout also fetches trn00, in no split (its voices are trained on)
 SPLITS = ("all", "dev", "eval", "heldout")
 NOISE_POINTS = 3
-QUIET_BELOW_DB = 30.0  # pauses this far under the excerpt's speech level are not speech
-QUIET_MIN_S = 0.3
-MIN_PIECE_S = 0.1  # slivers left between two cut pauses are clicks, not speech
 DONOR_MIN_S = 2.0
 
 
@@ -113,21 +106,6 @@ class Case:
     @property
     def segments(self) -> list[PartySegment]:
         return segments_from_json(self.truth["segments"])  # type: ignore[arg-type]
-
-
-def truth_intervals(mix: FloatArray, turns: Sequence[SpeakerTurn], rep: str) -> dict[Party, list[Interval]]:
-    """Per-party truth: RTTM union, minus long quiet pauses of ``mix``, bridged per metrics.md.
-
-    ``mix`` is what the speakers play together (the excerpt itself when overlaps are coherent).
-    """
-    raw = party_intervals(turns, rep, bridge_s=0.0)
-    speech = merge_intervals([iv for ivs in raw.values() for iv in ivs])
-    quiet = quiet_intervals(mix, RATE_HZ, QUIET_BELOW_DB, QUIET_MIN_S, active=speech)
-    out = {}
-    for party, ivs in raw.items():
-        pieces = merge_intervals(subtract(ivs, quiet), BRIDGE_GAP_S)
-        out[party] = [(a, b) for a, b in pieces if b - a >= MIN_PIECE_S]
-    return out
 
 
 def place_speakers(
@@ -235,7 +213,7 @@ def simulate_case(
     room = random_room(rng)
     placements = place_speakers(room, speakers, rep, rng, layout.customer_side_deg)
     scene = _render_scene(mix, turns, placements, room, rng, data_dir, overlaps, excerpt, layout.array)
-    truth = truth_intervals(mix if overlaps == "coherent" else scene.dry, turns, rep)
+    truth = truth_intervals(mix if overlaps == "coherent" else scene.dry, turns, rep, RATE_HZ)
     all_speech = merge_intervals([iv for ivs in truth.values() for iv in ivs])
     snr_db, level_dbfs = float(rng.uniform(10, 25)), float(rng.uniform(-34, -26))
     audio = mix_to_level(scene.speech, scene.noise, all_speech, RATE_HZ, snr_db, level_dbfs, rng)

@@ -21,6 +21,9 @@ from listener.frames import span_frames
 PARTIES: tuple[Party, Party] = (Party.REP, Party.CUSTOMER)  # the order of the rows of frame_activity
 FRAME_S = 0.01  # metrics.md: activity is judged on 10 ms frames
 BRIDGE_GAP_S = 0.2  # metrics.md: shorter gaps inside one party's speech are bridged
+QUIET_BELOW_DB = 30.0  # pauses this far under the excerpt's speech level are not speech
+QUIET_MIN_S = 0.3
+MIN_PIECE_S = 0.1  # slivers left between two cut pauses are clicks, not speech
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
@@ -188,4 +191,21 @@ def subtract(intervals: Iterable[Interval], holes: Sequence[Interval]) -> list[I
                     nxt.append((h_end, b))
             pieces = nxt
         out.extend(pieces)
+    return out
+
+
+def truth_intervals(
+    mix: FloatArray, turns: Sequence[SpeakerTurn], rep: str, rate_hz: int
+) -> dict[Party, list[Interval]]:
+    """Per-party truth: RTTM union, minus long quiet pauses of ``mix``, bridged per metrics.md.
+
+    ``mix`` is what the speakers play together (the excerpt itself when overlaps are coherent).
+    """
+    raw = party_intervals(turns, rep, bridge_s=0.0)
+    speech = merge_intervals([iv for ivs in raw.values() for iv in ivs])
+    quiet = quiet_intervals(mix, rate_hz, QUIET_BELOW_DB, QUIET_MIN_S, active=speech)
+    out = {}
+    for party, ivs in raw.items():
+        pieces = merge_intervals(subtract(ivs, quiet), BRIDGE_GAP_S)
+        out[party] = [(a, b) for a, b in pieces if b - a >= MIN_PIECE_S]
     return out

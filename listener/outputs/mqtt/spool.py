@@ -122,19 +122,7 @@ class Spool(SessionCounts, Managed):
         where = ":memory:" if in_memory else self.path
         db = sqlite3.connect(where, check_same_thread=False, isolation_level=None, timeout=LOCK_TIMEOUT_S)
         try:
-            foreign = foreign_shape(db)  # before anything is written: a file of another shape is not ours to change
-            if foreign is not None:
-                raise foreign
-            # WAL: the drain thread reads while the pipeline writes. FULL: shops switch the power off at
-            # closing time, and NORMAL can roll the last commits back then, handing their seq out again
-            # to different messages. It costs a sync per message stored (deletes make none: spool_schema).
-            # PAGE_BYTES: a new file's pages (an existing file keeps its own); see its comment
-            db.execute(f"PRAGMA page_size={PAGE_BYTES}")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
-            is_keyed = self._upgraded(db)
-            probe_write(db)
+            is_keyed = self._prepared(db)
             if db.execute("SELECT 1 FROM counters WHERE name = 'seq'").fetchone() is None:
                 # a new spool (the first start, a wiped state_dir, a fresh card, damage set aside, the
                 # fallback in memory): seq starts at the clock, above every earlier spool's (see fresh_seq);
@@ -153,6 +141,24 @@ class Spool(SessionCounts, Managed):
             db.close()
             raise
         return db
+
+    def _prepared(self, db: sqlite3.Connection) -> bool:
+        """``db`` checked to be a spool (or empty), set up, made this version's and tried with a write; whether
+        its rows carry their kind (see spool_schema)."""
+        foreign = foreign_shape(db)  # before anything is written: a file of another shape is not ours to change
+        if foreign is not None:
+            raise foreign
+        # WAL: the drain thread reads while the pipeline writes. FULL: shops switch the power off at
+        # closing time, and NORMAL can roll the last commits back then, handing their seq out again
+        # to different messages. It costs a sync per message stored (deletes make none: spool_schema).
+        # PAGE_BYTES: a new file's pages (an existing file keeps its own); see its comment
+        db.execute(f"PRAGMA page_size={PAGE_BYTES}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+        is_keyed = self._upgraded(db)
+        probe_write(db)
+        return is_keyed
 
     def _upgraded(self, db: sqlite3.Connection) -> bool:
         """A spool of an earlier version made this version's; False: it runs without kinds (see spool_schema)."""

@@ -12,11 +12,13 @@ import ssl
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from listener.cli import main
 from listener.transcription.models import MODELS
+from tests.cert_recipes import recipe_certificates
 from tests.mqtt_broker import make_certificates, redate_certificate
 from tests.test_doctor_clock import assert_reads_now
 from tests.test_transcription_models import GOOD, NAME, Server, spec_for
@@ -121,3 +123,27 @@ def test_a_server_that_does_not_speak_tls_is_in_the_way_not_offline(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert "offline" not in err and "clock" not in err, err
     assert "TLS failed" in err and "captive portal" in err and "listener models fetch en-small --dir" in err, err
+
+
+def test_a_certificate_python_313_refuses_as_strict_is_named_with_the_fix(
+    https: tuple[Server, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """urllib's context is ssl.create_default_context(), strict from Python 3.13 (Debian 13) on: a CA made as
+    mosquitto's docs say (no keyUsage), a store proxy's made so, is refused there and accepted on 3.11. It was
+    told to put the CA among the system's, where it was already."""
+    server, certs = https
+    recipe_certificates(certs, "mosquitto-docs")  # its server certificate names localhost
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs / "ca.crt"))
+    default = ssl.create_default_context
+
+    def as_313(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        context = default(*args, **kwargs)
+        context.verify_flags |= ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN  # as 3.13's sets them
+        return context
+
+    monkeypatch.setattr(ssl, "_create_default_https_context", as_313)  # what http.client calls for urlopen
+    err = fetch_err(serve(server, certs).replace("127.0.0.1", "localhost"), tmp_path, capsys, monkeypatch)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "(CA cert does not include key usage extension)" in err and "Python 3.13" in err, err
+    assert "`-addext keyUsage=critical,keyCertSign,cRLSign`" in err and "update-ca-certificates" not in err, err
+    assert "listener models fetch en-small --dir" in err and f"copy an unzipped {NAME} folder" in err, err

@@ -35,6 +35,7 @@ from typing import Any
 from listener.clock import TIME_FIX, judged_by_clock, refused_by_its_dates
 from listener.config import Config
 from listener.errors import ModelError, ModelFileError, dead_link, file_kind, looked_at, shown_path
+from listener.tls_strict import refused_as_strict, strict_fix
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +313,14 @@ def _unreachable(spec: VoskModelSpec, dest: Path, reason: object, again: str) ->
         return ModelError(
             f"cannot download {spec.url} ({reason.verify_message}): {judged_by_clock()}: {TIME_FIX},"
             f" then run `{again}` again; {instead}"
+        )
+    if refused_as_strict(reason):
+        # the CA store is right, and a Debian 12 device fetches the same model: "add the proxy's CA" misled
+        return ModelError(
+            f"cannot download {spec.url} ({reason.verify_message}): the server's TLS certificate, or the CA of a proxy"
+            " that inspects HTTPS, breaks a rule of the strict X.509 verification that Python 3.13 (Debian 13)"
+            f" applies and 3.11 did not: {strict_fix(reason)} (a proxy's CA: by whoever runs it); then run `{again}`"
+            f" again, {instead}"
         )
     if isinstance(reason, ssl.SSLCertVerificationError):
         return ModelError(

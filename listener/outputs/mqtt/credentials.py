@@ -15,7 +15,7 @@ from listener.config.mqtt_schema import MqttConfig
 from listener.config.unused_keys import PASSWORD_ENV
 from listener.errors import OutputFileError, looked_at
 
-__all__ = ["PASSWORD_ENV", "check_link_files", "check_tls_files", "configure", "read_password"]
+__all__ = ["PASSWORD_ENV", "check_link_files", "check_tls_files", "configure", "read_password", "tls_context"]
 
 
 def read_password(config: MqttConfig) -> str | None:
@@ -66,26 +66,46 @@ def configure(client: paho.Client, config: MqttConfig) -> None:
         client.username_pw_set(config.username, read_password(config))
 
 
+# What Python 3.13 added to ssl.create_default_context() (VERIFY_X509_STRICT: RFC 5280's rules on extensions;
+# VERIFY_X509_PARTIAL_CHAIN: any certificate in ca_file as a trust anchor), kept off whatever builds or starts the
+# context, so that every device of a fleet accepts the same broker certificates on 3.11 (Debian 12) and 3.13 (Debian
+# 13). Strict refuses certificates made as mosquitto's own docs say (a CA without keyUsage), by easy-rsa (its CA's
+# basicConstraints not critical) or by OpenSSL 1.1 (no authorityKeyIdentifier), for no weakness of theirs: the chain,
+# its signatures and dates, CA:TRUE on its CAs and the host name are checked all the same. `listener doctor` warns
+# of such a certificate (doctor.strict_tls), other clients of the broker may refuse it.
+NOT_ON_EVERY_PYTHON = ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN
+
+
+def tls_context(cfg: MqttConfig) -> ssl.SSLContext:
+    """The TLS context the broker link connects with: the broker's certificate and host name verified against
+    ``ca_file`` (or the system's CAs), this device's client certificate when one is set; the same verification on
+    every Python. Raises the ``OSError``, ``ValueError`` or ``ssl.SSLError`` of a file that cannot be used."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname: as paho's tls_set builds it
+    if cfg.cert_file:
+        # an encrypted key then fails, instead of OpenSSL asking for its passphrase on the terminal (and waiting
+        # there for ever at the service's start); a key without one ignores it
+        context.load_cert_chain(cfg.cert_file, cfg.key_file or None, password="")
+    if cfg.ca_file:
+        context.load_verify_locations(cfg.ca_file)
+    else:
+        context.load_default_certs()
+    context.verify_flags &= ~NOT_ON_EVERY_PYTHON
+    return context
+
+
 def _set_tls(client: paho.Client, cfg: MqttConfig) -> None:
     check_tls_files(cfg)
     try:
-        client.tls_set(
-            ca_certs=cfg.ca_file or None,
-            certfile=cfg.cert_file or None,
-            keyfile=cfg.key_file or None,
-            cert_reqs=ssl.CERT_REQUIRED,
-            # an encrypted key then fails, instead of OpenSSL asking for its passphrase on the terminal (and waiting
-            # there for ever at the service's start); a key without one ignores it
-            keyfile_password="",
-        )
+        context = tls_context(cfg)
     except (OSError, ValueError, ssl.SSLError) as exc:
         raise OutputFileError(f"MQTT TLS files cannot be used ({exc}): {_which_tls_file(cfg)}") from None
+    client.tls_set_context(context)
     if cfg.tls_insecure:
         client.tls_insecure_set(True)
 
 
 def _which_tls_file(cfg: MqttConfig) -> str:
-    """The fix naming the file that failed, found by loading each alone as paho's tls_set does together."""
+    """The fix naming the file that failed, found by loading each alone as tls_context does together."""
     context = ssl.create_default_context()
     if cfg.ca_file:
         try:

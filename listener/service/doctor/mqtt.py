@@ -79,7 +79,10 @@ def check_mqtt(config: Config) -> Check:
     if probe.connect:
         refused = f"broker {where} refused the connection: {probe.connect}"
         return _no_password_check(config, refused) or fail("mqtt", refused, login)
-    return _publish_check(config, f"connected to {where}{_who(config)}", (topic, discovery), probe, runs)
+    from listener.service.doctor.strict_tls import with_strict_look
+
+    checked = _publish_check(config, f"connected to {where}{_who(config)}", (topic, discovery), probe, runs)
+    return with_strict_look(cfg, checked)
 
 
 def _clock_check(where: str, exc: OSError) -> Check | None:

@@ -1,0 +1,57 @@
+"""Broker certificates as stores make them, by the openssl CLI: each recipe writes ca.crt, server.crt and server.key
+for the host name ``localhost``, over those of :func:`tests.mqtt_broker.make_certificates` in the same folder.
+
+- ``mosquitto-docs``: ``man mosquitto-tls``, word for word (its CA without keyUsage, its server certificate v1
+  with the host in the CN only).
+- ``easy-rsa``: what easy-rsa 3.1 (Debian 12's) makes: a CA whose basicConstraints is not critical.
+- ``openssl-1.1``: a CA with keyUsage, a server certificate signed by OpenSSL 1.1 (Debian 10 and 11) with a
+  subjectAltName, and so no authorityKeyIdentifier (OpenSSL 3 adds one unasked, ``none`` keeps it out).
+
+Python 3.11's default TLS context accepts all three, 3.13's refuses them (VERIFY_X509_STRICT): measured with the
+real recipes (easy-rsa's own script too) on OpenSSL 3.0.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+RECIPES = ("mosquitto-docs", "easy-rsa", "openssl-1.1")
+EASY_RSA_CA = """[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = CA:true
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always,issuer:always
+keyUsage = cRLSign, keyCertSign
+"""
+
+
+def _run(*args: str, cwd: Path) -> None:
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def recipe_certificates(folder: Path, recipe: str) -> None:
+    """Write ``recipe``'s CA and server certificate (and key) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = ["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=Store CA"]
+    ca += ["-keyout", "ca.key", "-out", "ca.crt"]
+    server_ext: list[str] = []
+    if recipe == "mosquitto-docs":
+        _run(*ca, "-extensions", "v3_ca", cwd=folder)
+    elif recipe == "easy-rsa":
+        (folder / "easy-rsa-ca.cnf").write_text(EASY_RSA_CA)
+        _run(*ca, "-config", "easy-rsa-ca.cnf", "-extensions", "ca", cwd=folder)
+    elif recipe == "openssl-1.1":
+        _run(*ca, "-extensions", "v3_ca", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
+        (folder / "san-1.1.cnf").write_text(
+            "subjectAltName=DNS:localhost\nsubjectKeyIdentifier=none\nauthorityKeyIdentifier=none\n"
+        )
+        server_ext = ["-extfile", "san-1.1.cnf"]
+    else:
+        raise ValueError(f"no recipe {recipe!r}: one of {RECIPES}")
+    _run("openssl", "genrsa", "-out", "server.key", "2048", cwd=folder)
+    _run("openssl", "req", "-out", "server.csr", "-key", "server.key", "-new", "-subj", "/CN=localhost", cwd=folder)
+    _run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "server.crt", "-days", "2", *server_ext, cwd=folder)  # fmt: skip

@@ -76,7 +76,7 @@ class MqttConfig:
     spool_max_messages: int = field(
         50000,
         "spool bound; when full, rolling metrics snapshots are dropped first, session summaries last (all counted); "
-        "50000 (~20 MB) holds ~108 h of opening hours at a visit every 5 min, every event and summary of ~170 h",
+        "50000 (~29 MB) holds ~108 h of opening hours at a visit every 5 min, every event and summary of ~170 h",
         min=10,
         max=10000000,
     )

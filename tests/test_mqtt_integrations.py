@@ -1,4 +1,5 @@
-"""The shipped integrations (docs/integrations): the Node-RED flow run in Node.js, Telegraf and Grafana text.
+"""The shipped integrations (docs/integrations): the Node-RED flow run in Node.js, Telegraf and Grafana text,
+and mqtt.md's tables of topics and Home Assistant entities against what the device sends.
 
 The devices count ``sessions_today`` from local midnight and a Last Will's ``ts``
 is when the connection it guards was made: consumers must bucket by local
@@ -15,14 +16,17 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from listener.outputs.mqtt import payloads
+from listener.outputs.mqtt.discovery import discovery_payload
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations"
+DATA = Path(__file__).resolve().parents[1] / "listener" / "data"
 NODE = shutil.which("node") or shutil.which("nodejs")
 DAY_MS = 86_400_000
 
@@ -260,3 +264,64 @@ def test_grafana_shows_the_messages_a_device_lost() -> None:
     assert named == {"spool_dropped", "spool_depth"} <= set(payloads.json_schema("info")["properties"])
     # the rise since the info before: a new spool file counting from 0 is no loss
     assert any('non_negative_difference("spool_dropped")' in q for q in on_info)
+
+
+def _table(text: str, heading: str) -> list[list[str]]:
+    """The cells of each body row of the first table after ``heading``."""
+    table = "| " + text.split(heading, 1)[1].split("\n\n| ", 1)[1].split("\n\n", 1)[0]
+    return [[cell.strip() for cell in line.strip().strip("|").split(" | ")] for line in table.splitlines()[2:]]
+
+
+def test_the_guides_topic_table_says_what_is_retained_and_its_qos_as_the_device_sends_them() -> None:
+    """mqtt.md's topic table against the AsyncAPI document's bindings (which the device's retained topics are
+    held to, test_mqtt_schemas.py, as a real broker sees them, test_mqtt_broker.py): a dashboard author reads
+    here whether a topic is there to read at subscribe time."""
+    operations = yaml.safe_load((DATA / "asyncapi.yaml").read_text())["operations"]
+    bindings = {op["channel"]["$ref"].rsplit("/", 1)[-1]: op["bindings"]["mqtt"] for op in operations.values()}
+    rows = _table((DOCS / "mqtt.md").read_text(), "## Topics")
+    channels = set()
+    for topic, retained, qos, *_ in rows:
+        channel = "homeassistantDiscovery" if topic.endswith("/config`") else topic.strip("`")
+        channels.add(channel)
+        assert retained == ("yes" if bindings[channel]["retain"] else "no"), (topic, retained)
+        assert int(qos.split()[0]) == bindings[channel]["qos"], (topic, qos)
+    assert channels == {*payloads.TOPICS, "homeassistantDiscovery", "doctor"}
+
+
+def test_the_guides_home_assistant_table_names_each_entity_its_topic_and_field() -> None:
+    """Every entity discovery offers (a transcribing device's, the question counts too) is a row of mqtt.md's
+    table, with the topic and field it reads, and every row is an entity."""
+    config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic", transcribing=True)
+    offered = {
+        (str(c["name"]), str(c["state_topic"]).rsplit("/", 1)[1]): re.findall(
+            r"value_json\.([\w.]+)", c["value_template"]
+        )[-1]
+        for c in cast(dict[str, dict[str, str]], config["cmps"]).values()
+    }
+    listed: dict[tuple[str, str], str] = {}
+    for entity, source, value in _table((DOCS / "mqtt.md").read_text(), "## Home Assistant"):
+        name = entity
+        while qualified := re.fullmatch(r"(.*?)\s*\((?:binary sensor|diagnostic[^)]*|only with [^)]*)\)", name):
+            name = qualified.group(1)
+        prefix, _, names = name.rpartition(": ")  # "Last session: questions by rep, open questions by rep"
+        for one in names.split(", "):
+            listed[(f"{prefix}: {one}" if prefix else one, source.strip("`"))] = value
+    assert set(listed) == set(offered)
+    for key, field in offered.items():
+        assert f"`{field}`" in listed[key], (key, listed[key])
+
+
+def test_every_field_a_grafana_query_reads_is_in_its_messages_schema() -> None:
+    """A field misspelt in a panel reads as no data, like a quiet counter."""
+    text = (DOCS / "telegraf-grafana.md").read_text()
+    queries = re.findall(r"```(?:sql|flux)\n(.*?)```", text, re.S)
+    tags = {"device", "kind"}  # the topic's, from topic_parsing
+    for query in queries:
+        kind = re.search(r"\"kind\" = '(\w+)'|r\.kind == \"(\w+)\"", query)
+        topic = "status" if '"listener_status"' in query else next(k for k in kind.groups() if k) if kind else None
+        assert topic in payloads.TOPICS, query
+        read = re.findall(r"\w+\(\"(\w+)\"\)|r\._field == \"(\w+)\"", query)
+        where = re.findall(r"\"(\w+)\" = '", query)
+        fields = {f for pair in read for f in pair if f} | set(where)
+        assert fields, query
+        assert fields - tags <= set(payloads.json_schema(topic)["properties"]), (query, fields)

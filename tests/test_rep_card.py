@@ -13,7 +13,7 @@ import pytest
 
 from listener.config import parse_config
 from listener.outputs.led_patterns import TRAFFIC_LIGHT, Blink, Pulse, Steady, traffic_light
-from listener.outputs.led_status import QUIET_CALM_S, Look
+from listener.outputs.led_status import QUIET_CALM_S, RED_REP_WITHIN_S, Look
 
 CARD = Path(__file__).resolve().parents[1] / "docs" / "for-reps.md"
 DEFAULTS = parse_config({})
@@ -70,9 +70,12 @@ def test_every_number_on_the_card_is_the_shipped_default() -> None:
         # a session's end clears amber too: the card said only the share and the quiet, and a rep talking on
         # to a customer silent for 30 s saw amber turn green mid-sentence with no reason on the card
         f"made no sound for {an.session_gap_s:g} s": True,
+        # red holds only while the rep talks on or has just stopped; past a backchannel's length the rep talks on
+        f"about {RED_REP_WITHIN_S:g} s after you stop talking": True,
     }
     for phrase in quoted:
         assert phrase in text, phrase
     assert an.monologue_dominating_s == 60.0 and "for over a minute" in text
-    assert an.interruption_min_s == an.premature_resume_s == 1.0
+    assert an.interruption_min_s == an.premature_resume_s == an.backchannel_max_s == 1.0
+    assert "about a second into your next answer" in text
     assert "going on for a second or more" in text and "goes on within a second" in text

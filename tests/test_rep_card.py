@@ -1,5 +1,6 @@
 """docs/for-reps.md, the card for the counter, against the device: every look the lights have is on it,
-in the colours the palette lights, and every number it quotes is the shipped default.
+in the colours the palette lights, and every number it quotes is the shipped default; so is every timing and
+pin the README's LED table gives the installer.
 
 The card is written for reps, in plain words, so it cannot be generated from the schema as
 docs/config.md is; this keeps it from drifting when a default or a look changes."""
@@ -12,10 +13,20 @@ from pathlib import Path
 import pytest
 
 from listener.config import parse_config
-from listener.outputs.led_patterns import TRAFFIC_LIGHT, Blink, Pulse, Steady, traffic_light
-from listener.outputs.led_status import QUIET_CALM_S, RED_REP_WITHIN_S, Look
+from listener.outputs.led_patterns import (
+    BREATH_PERIOD_S,
+    FAULT_PERIOD_S,
+    PULSE_PERIOD_S,
+    TRAFFIC_LIGHT,
+    Blink,
+    Pulse,
+    Steady,
+    traffic_light,
+)
+from listener.outputs.led_status import AMBER_AT_LEAST_S, HOLD_MARGIN_S, QUIET_CALM_S, RED_REP_WITHIN_S, Look
 
 CARD = Path(__file__).resolve().parents[1] / "docs" / "for-reps.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 DEFAULTS = parse_config({})
 COLOURS = {channel.value for channel in TRAFFIC_LIGHT}
 
@@ -79,3 +90,28 @@ def test_every_number_on_the_card_is_the_shipped_default() -> None:
     assert an.interruption_min_s == an.premature_resume_s == an.backchannel_max_s == 1.0
     assert "about a second into your next answer" in text
     assert "going on for a second or more" in text and "goes on within a second" in text
+
+
+def test_every_timing_and_pin_of_the_readmes_led_section_is_the_shipped_one() -> None:
+    text = " ".join(README.read_text(encoding="utf-8").split("## LEDs", 1)[1].split("\n## ", 1)[0].split())
+    an, leds = DEFAULTS.analytics, DEFAULTS.leds
+    quoted = [
+        f"(defaults {leds.green_pin}, {leds.amber_pin}, {leds.red_pin}:",
+        f"blue defaults to {leds.blue_pin}",
+        f"(`button_pin`, default {leds.button_pin},",
+        f"the rep has talked `red_after_s` ({leds.red_after_s:g} s)",
+        f"stopped {RED_REP_WITHIN_S:g} s ago or less",
+        f"the customer silent for `session_gap_s`, {an.session_gap_s:g} s",
+        f"not before amber has shown {AMBER_AT_LEAST_S:g} s (`AMBER_AT_LEAST_S`)",
+        f"nobody has spoken for {QUIET_CALM_S:g} s",
+        f"red pulses smoothly, {PULSE_PERIOD_S:g} s cycles, for `analytics.interrupting_display_s` "
+        f"({an.interrupting_display_s:g} s)",
+        f"(`analytics.interruption_min_s` after it began, {an.interruption_min_s:g} s, plus one "
+        f"{HOLD_MARGIN_S:g} s block)",
+        f"all three breathe together, {BREATH_PERIOD_S:g} s cycles",
+        f"amber alone blinks slowly, {FAULT_PERIOD_S:g} s cycles",
+        f"magenta blinks slowly, {FAULT_PERIOD_S:g} s cycles",
+        f"Holding the button for `long_press_s` ({leds.long_press_s:g} s)",
+    ]
+    for phrase in quoted:
+        assert phrase in text, phrase

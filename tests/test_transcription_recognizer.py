@@ -301,3 +301,47 @@ def test_a_model_no_recogniser_can_be_built_from_does_not_load(tmp_path: Path, d
         f"vosk could not load the model in {bad} (Failed to create a recognizer): "
         "fetch it again or point [asr] model_path elsewhere"
     )
+
+
+def test_a_flush_that_ran_out_of_time_still_ends_the_utterance_where_the_session_ended(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session end as audio comes: the recogniser is to end its utterance after the audio queued then, and take
+    its fresh recogniser there, whether flush() saw it done or gave up waiting (REALTIME_FLUSH_S). Given up, the
+    request stayed and was answered wherever the queue next ran empty: after speech queued since, in the middle of
+    the next visit's words, which it split into two results and renewed the recogniser under."""
+    from listener.transcription import recognizer
+
+    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
+    pcm = pcm16(samples[: 6 * SAMPLE_RATE_HZ, 0])
+    step = SAMPLE_RATE_HZ  # 0.5 s of int16 mono
+    chunks = [Chunk(i / (2 * SAMPLE_RATE_HZ), pcm[i : i + step]) for i in range(0, len(pcm), step)]
+    session, after = chunks[:4], chunks[4:]  # the session's last 2 s, then 4 s more as the flush waits
+    decoding, go_on = threading.Event(), threading.Event()
+    feeding = RecognizerWorker._feeding
+
+    def held(self: RecognizerWorker, audio_s: float) -> None:
+        decoding.set()  # the worker is behind: the flush will not see it done in time
+        assert go_on.wait(30.0)
+        feeding(self, audio_s)
+
+    renewed_at_s: list[float] = []
+    monkeypatch.setattr(RecognizerWorker, "_feeding", held)
+    monkeypatch.setattr(recognizer, "REALTIME_FLUSH_S", 0.2)
+    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="skip") as worker:
+        monkeypatch.setattr(recognizer, "release_freed_memory", lambda: renewed_at_s.append(worker.processed_s))
+        for chunk in session:
+            worker.submit(chunk)
+        assert decoding.wait(30.0)
+        worker.renew()
+        assert not worker.flush(), "the held worker finished the session in time"
+        for chunk in after:
+            worker.submit(chunk)
+        go_on.set()
+        # the pipeline goes on meanwhile: the fresh recogniser is built by the time the worker has caught up
+        assert wait_until(lambda: renewed_at_s and worker.processed_s >= after[-1].end_s, 30.0)
+        assert worker.finish(60.0) == []
+        results = worker.take()
+    assert renewed_at_s == [pytest.approx(session[-1].end_s)]
+    # the session's words end with it: no result holds words from both sides of its end
+    assert not [r for r in results if r[0].start_s < session[-1].end_s - 0.3 < r[-1].end_s - 0.3]

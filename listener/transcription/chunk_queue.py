@@ -44,6 +44,10 @@ class ChunkQueue:
             skipped.append(old)
         return skipped
 
+    def starts_at_or_after(self, audio_s: float) -> bool:
+        """Whether every chunk still queued begins at ``audio_s`` or later (an empty queue: yes)."""
+        return not self._chunks or self._chunks[0].start_s >= audio_s - GAP_TOLERANCE_S
+
     def append(self, chunk: Chunk) -> None:
         self._chunks.append(chunk)
         self.queued_s += chunk.duration_s

@@ -126,6 +126,10 @@ class RecognizerWorker(Managed):
         self._failed = False
         self._renew = False
         self._flush_wanted = False  # flush() waits for the worker to finish what is queued
+        # ... up to here (audio time): asked for while later audio is queued (a flush out of time), it is answered
+        # there all the same, not wherever the queue next runs empty, in the middle of someone's words
+        self._flush_until_s = 0.0
+        self._submitted_until_s = 0.0  # the end of the latest chunk submitted
         self.renewals = 0  # fresh recognisers built after the first
         self._map = TimeMap()  # each fed chunk's start in vosk's stream time and in audio time
         self._thread: threading.Thread | None = None
@@ -160,6 +164,7 @@ class RecognizerWorker(Managed):
                     continue
                 skipped += self._queue.make_room(chunk)
             self._queue.append(chunk)
+            self._submitted_until_s = chunk.end_s
             self._cond.notify_all()
         return skipped
 
@@ -177,12 +182,13 @@ class RecognizerWorker(Managed):
 
         The recogniser ends its utterance after the queued audio, and this waits until it has: with
         ``overflow = "wait"`` (a file read flat out) as long as that takes, with "skip" (audio that comes as
-        it happens) at most REALTIME_FLUSH_S. Words not in by then still come, late, from :meth:`take`.
+        it happens) at most REALTIME_FLUSH_S. Words not in by then still come, late, from :meth:`take`, and the
+        utterance still ends after the audio queued now, however much has been queued since.
         """
         with self._cond:
             if not self._alive():
                 return False
-            self._flush_wanted = True
+            self._flush_wanted, self._flush_until_s = True, self._submitted_until_s
             self._cond.notify_all()
             deadline_s = math.inf if self.overflow == "wait" else time.monotonic() + REALTIME_FLUSH_S
             while self._flush_wanted and self._alive():
@@ -345,12 +351,15 @@ class RecognizerWorker(Managed):
 
     def _next(self, pending: bool) -> Chunk | object | None:
         """The next chunk; None once closing; IDLE when ``pending`` audio waited IDLE_FINAL_S for more;
-        FLUSH when the queue is empty and flush() is waiting."""
+        FLUSH once everything queued when flush() was called is fed."""
         deadline_s = time.monotonic() + IDLE_FINAL_S
         with self._cond:
-            while not self._queue and not self._closing:
-                if self._flush_wanted:  # the pipeline thread waits in flush(): nothing more comes meanwhile
+            while True:
+                # what is still queued, if anything, came after the session's end (flush() gave up waiting for it)
+                if self._flush_wanted and not self._closing and self._queue.starts_at_or_after(self._flush_until_s):
                     return FLUSH
+                if self._queue or self._closing:
+                    break
                 left_s = deadline_s - time.monotonic()
                 if pending and left_s <= 0:
                     return IDLE

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from bench.rehearsal_root import RELEASES, add_release_argument, fresh_root, host_problem
 from bench.signals import ROOT as REPO
-from bench.unit_rehearsal import CACHE, SYSTEMD_PACKAGES
+from bench.unit_rehearsal import SYSTEMD_PACKAGES, cache
 
 TIMEOUT_S = 900
 
@@ -35,8 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (problem := host_problem({})) is not None:
         print(f"fresh_demo: {problem}", file=sys.stderr)
         return 2
-    cache = CACHE.with_name(f"debian{debian}-systemd.tar")  # bookworm's is CACHE
-    with fresh_root(cache, "amd64", SYSTEMD_PACKAGES, release=release) as root:
+    with fresh_root(cache(release), "amd64", SYSTEMD_PACKAGES, release=release) as root:
         checkout = root.path / "work" / "listener"
         checkout.mkdir(parents=True)
         archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True)

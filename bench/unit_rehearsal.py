@@ -1,28 +1,33 @@
 """Rehearse the hardened service under a real systemd: a Debian 12 root provisioned by
 firmware/provision.sh (unit enabled), booted with systemd-nspawn.
 
-    sudo .venv/bin/python -m bench.unit_rehearsal
+    sudo .venv/bin/python -m bench.unit_rehearsal [--release trixie]
+
+``--release trixie``: a Debian 13 root, systemd 257 (Raspberry Pi OS since October 2025).
 
 The tests judge systemd/listener.service with systemd's offline analyzers; here it runs, every
-sandboxing line in force, as systemd 252 starts it at boot: with no mic array it must come up
-(``Type=notify``), say why it has no audio, keep its watchdog fed and publish its fault state to
-MQTT. The README's first installer step, ``doctor`` through ``systemd-run`` as the service's user,
-runs against it. Then ``listener-replay.service``, the same unit with ``--input`` the bundled sample (paced in
-real time) for ``--wait-for-array``, runs the whole pipeline under that sandbox: turn model, vosk
-(the tests' Korean model), MQTT to a mosquitto on this machine, the spool in the state directory.
+sandboxing line in force, as the root's systemd (Debian 12's 252) starts it at boot, on the unified
+cgroup hierarchy (v2) a Pi's runs on. With no mic array the service must come up (``Type=notify``),
+say why it has no audio, keep its watchdog fed and publish its fault state to MQTT. The unit's device
+lines, tried alone: a device they do not allow is refused. The README's first installer step,
+``doctor`` through ``systemd-run`` as the service's user, runs against it. Then
+``listener-replay.service``, the same unit with ``--input`` the bundled sample (paced in real time)
+for ``--wait-for-array``, runs the whole pipeline under that sandbox: turn model, vosk (the tests'
+Korean model), MQTT to a mosquitto on this machine, the spool in the state directory.
 Then a typo in the config: one failed start, no restarts, and the restart after the fix goes through.
 Last, the watchdog's SIGABRT: every thread's stack in the journal at warning beside the death, the restart.
 Prints what systemd and the broker saw; asserts nothing. The root is this machine's architecture:
 bench/pi_rehearsal.py covers arm64 (under emulation, without systemd).
 
 Needs root and Debian's debootstrap and systemd-container. The base root (debootstrap minbase with
-systemd, ~250 MB) is cached in bench/.cache/debian12-systemd.tar.
+systemd, ~250 MB) is cached in bench/.cache/debianN-systemd.tar, N the release's number.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -33,7 +38,9 @@ from typing import Any
 from bench.rehearsal_root import (
     KO_MODEL,
     LISTENER,
+    RELEASES,
     PiRoot,
+    add_release_argument,
     copy_test_model,
     fresh_root,
     host_problem,
@@ -44,18 +51,34 @@ from bench.rehearsal_root import (
 from bench.signals import ROOT as REPO
 from tests.mqtt_broker import Mosquitto, Recorder
 
-CACHE = REPO / "bench" / ".cache" / "debian12-systemd.tar"
+CACHES = REPO / "bench" / ".cache"
 SYSTEMD_PACKAGES = ("systemd", "systemd-sysv", "dbus")  # to boot the root; the rest is minbase
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "nsenter": "util-linux"}
 SHOW = "ActiveState,SubState,Result,NRestarts,ExecMainStatus,StatusText"
 BOOT_S = 60.0  # the most a boot may take to start listener.service
 SETTLE_S = 30.0  # the unit runs this long before it is judged: past one WatchdogSec
 RESTART_S = 20.0  # the unit's RestartSec (tests/test_systemd_unit.py holds them equal)
+# a copy of /dev/net/tun (misc 200), which anyone may open and DevicePolicy=closed must refuse, and /dev/null
+TUN, NULL = ("/dev/rehearsal-tun", "10", "200"), ("/dev/rehearsal-null", "1", "3")  # /run is nodev
+OPEN = """
+import errno, os, sys
+for path in sys.argv[1:]:
+    try:
+        os.close(os.open(path, os.O_RDWR))
+        print("opened")
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+"""
 WARNING = 4  # syslog priority: `journalctl -p warning` shows this and below
 Journal = list[tuple[int, str]]  # (syslog priority, message) per line, oldest first
 
 
-def configure(root: PiRoot, port: int) -> None:
+def cache(release: str) -> Path:
+    """The cached base root with systemd for ``release`` (bench/fresh_demo.py starts from it too)."""
+    return CACHES / f"debian{RELEASES[release].debian}-systemd.tar"
+
+
+def configure(root: PiRoot, port: int, release: str) -> None:
     """What an installer edits after provisioning (MQTT, a vosk model), and the replay unit."""
     copy_test_model(root)
     config = root.path / "etc" / "listener" / "listener.toml"
@@ -68,7 +91,7 @@ def configure(root: PiRoot, port: int) -> None:
         text = text.replace(old, new)
     config.write_text(text)
     unit = (REPO / "systemd" / "listener.service").read_text()
-    replay = unit.replace("run --wait-for-array", f"run --input {installed_sample('bookworm')}").replace(
+    replay = unit.replace("run --wait-for-array", f"run --input {installed_sample(release)}").replace(
         "Restart=on-failure", "Restart=no"
     )
     assert replay != unit
@@ -79,8 +102,15 @@ class Booted:
     """The root booted by systemd-nspawn (no registration with a host systemd, which may not exist)."""
 
     def __init__(self, root: Path, log: Path) -> None:
-        command = ["systemd-nspawn", "-q", "--keep-unit", "--register=no", "-D", str(root), "-b"]
-        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        # The unit's DevicePolicy= in force, as on a Pi: there the hierarchy is cgroup v2 and the policy a BPF
+        # program systemd attaches. nspawn gives a root v1 on a host with v1 controllers (hybrid), and on
+        # either it keeps bpf() and CAP_BPF from the root, so its systemd skipped the policy unsaid.
+        command = ["systemd-nspawn", "-q", "--keep-unit", "--register=no", "--capability=CAP_BPF,CAP_NET_ADMIN",
+                   "--system-call-filter=bpf", "-D", str(root), "-b"]  # fmt: skip
+        env = {**os.environ, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env
+        )
         self.leader = ""
         deadline = time.monotonic() + 10.0
         while not self.leader and time.monotonic() < deadline:
@@ -137,6 +167,29 @@ def _stack_line(line: str) -> bool:
 
 def _thread_line(line: str) -> bool:
     return line.startswith(("Thread 0x", "Current thread 0x"))
+
+
+def booted_system(booted: Booted, recorder: Recorder) -> dict[str, object]:
+    """The root's systemd, and the cgroup hierarchy systemd-nspawn gave it (the device cgroup is BPF on cgroup2)."""
+    return {
+        "systemd": booted.run("systemctl", "--version").splitlines()[0],
+        "cgroup": booted.run("stat", "-f", "-c", "%T", "/sys/fs/cgroup"),
+    }
+
+
+def device_policy(booted: Booted, recorder: Recorder) -> dict[str, object]:
+    """The unit's device lines in force (a devices cgroup on cgroup v1, a BPF program on v2): as the service
+    user, a device the unit does not allow is refused (EPERM), and opens without those lines."""
+    lines = [ln for ln in (REPO / "systemd" / "listener.service").read_text().splitlines() if ln.startswith("Device")]
+    assert any(ln == "DevicePolicy=closed" for ln in lines), f"the unit's device policy changed: {lines}"
+    for path, major, minor in (TUN, NULL):
+        booted.run("mknod", "-m", "0666", path, "c", major, minor)
+    command = ["systemd-run", "--pipe", "--wait", "--quiet", "-p", "User=listener"]
+    opened = {}
+    for name, properties in (("the unit's", [x for ln in lines for x in ("-p", ln)]), ("none", [])):
+        done = booted.call(*command, *properties, "/usr/bin/python3", "-c", OPEN, TUN[0], NULL[0])
+        opened[name] = dict(zip(("tun", "null"), done.stdout.split(), strict=False)) or done.stderr.strip()
+    return {"device lines": lines, "opened": opened}
 
 
 def waiting_for_the_array(booted: Booted, recorder: Recorder) -> dict[str, object]:
@@ -235,20 +288,24 @@ def watchdog_abort(booted: Booted, recorder: Recorder) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_release_argument(parser)
+    release = parser.parse_args(argv).release
     if (problem := host_problem(HOST_TOOLS)) is not None:
         print(f"unit_rehearsal: {problem}", file=sys.stderr)
         return 2
-    with fresh_root(CACHE, "amd64", SYSTEMD_PACKAGES) as root:
+    with fresh_root(cache(release), "amd64", SYSTEMD_PACKAGES, release=release) as root:
         print("== provision\n" + json.dumps(provision(root), indent=1))
         root.close()  # nspawn mounts its own /proc
         work = root.path.parent
         with Mosquitto(work / "broker") as broker, Recorder(broker) as recorder:
-            configure(root, broker.port)
+            configure(root, broker.port, release)
             booted = Booted(root.path, work / "boot.log")
             try:
                 steps = (
-                    ("no array", waiting_for_the_array),
+                    ("boot", booted_system),
+                    ("no array", waiting_for_the_array),  # waits for the boot
+                    ("device policy", device_policy),
                     ("doctor", doctor),
                     ("replay", replay),
                     ("config typo", config_typo),

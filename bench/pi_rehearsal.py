@@ -15,6 +15,10 @@ root, as the service user where the service would be: check-config, the bundled 
 the tests), LEDs on gpiozero's MockFactory and MQTT to a mosquitto on this machine. Prints figures;
 asserts nothing. Emulation makes every time here several times a Pi's, so no speed is measured.
 
+The emulated CPU is a Pi 4's Cortex-A72 (``QEMU_CPU`` in the environment picks another, cortex-a76 a
+Pi 5's): qemu's default, "max", has what no Pi has (SVE, pointer authentication), and Debian 13's
+binaries, built to use pointer authentication, ran 3 to 15 times slower under it.
+
 Needs root (chroot and mounts) and Debian's debootstrap, qemu-user-static and binfmt-support. The
 base root (debootstrap minbase, ~230 MB) is cached in bench/.cache/pi-ARCH-RELEASE.tar.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -50,6 +55,8 @@ from listener.config import PROCESSING_RATE_HZ
 
 CACHES = REPO / "bench" / ".cache"
 SAMPLE = REPO / "listener" / "data" / "sample" / "conversation.wav"
+# a Pi 4's core; qemu's "max" does pointer authentication (Debian 13's binaries use it) in software
+QEMU_CPU = "cortex-a72"
 
 
 def host_problem(arch: str) -> str | None:
@@ -182,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (problem := host_problem(args.arch)) is not None:
         print(f"pi_rehearsal: {problem}", file=sys.stderr)
         return 2
+    os.environ.setdefault("QEMU_CPU", QEMU_CPU)  # every chroot (apt, pip, the listener) inherits it
+    print(f"emulated CPU: {os.environ['QEMU_CPU']}" if args.arch == "arm64" else "no emulation")
     cache = CACHES / f"pi-{args.arch}-{args.release}.tar"
     with (
         fresh_root(cache, args.arch, keep=args.keep, release=args.release) as root,

@@ -59,7 +59,7 @@ LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives 
 # maybe after the session's summary; longer than any stall of a healthy pipeline, so no utterance splits
 IDLE_FINAL_S = 2.0
 IDLE = object()  # _next's answer when the queue stayed empty for IDLE_FINAL_S
-FLUSH = object()  # _next's answer when flush() asked for everything fed so far, and the queue is empty
+FLUSH = object()  # _next's answer once flush() asked for everything fed so far and all audio queued before it is fed
 # A session end as audio comes (the customer left a session gap ago): the recogniser may finish what it was
 # given for this long, so the summary counts the session's last words (a healthy one needs 0.1-0.3 s; the
 # gate feeds no silence, so vosk would otherwise hold the utterance open); the lights wait no longer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -104,6 +105,10 @@ class SystemdNotifier(Stage):
         self._notifier: _Notifier | None = None
 
     def open(self) -> None:
+        # without systemd's socket sdnotify would still make one, fail to connect it and leave it open until the
+        # garbage collector finds it (a ResourceWarning a run)
+        if not os.environ.get("NOTIFY_SOCKET"):
+            return
         import sdnotify
 
         self._notifier = sdnotify.SystemdNotifier()
@@ -139,6 +144,10 @@ class SystemdNotifier(Stage):
 
     def close(self) -> None:
         self.stopping()  # a run that ends without a stop: its stages failed to open
+        sock = getattr(self._notifier, "socket", None)
+        if sock is not None:
+            sock.close()
+        self._notifier = None
 
 
 def select_source(config: Config, options: RunOptions) -> tuple[AudioSource, Config]:

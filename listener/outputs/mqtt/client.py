@@ -35,6 +35,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config.mqtt_schema import MqttConfig
 from listener.lifecycle import Managed
+from listener.outputs.mqtt.callbacks import CallbackGuard, drop_connection
 from listener.outputs.mqtt.connecting import (
     Backoff,
     ConnackWatch,
@@ -137,14 +138,16 @@ class MqttLink(Managed):
         protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
         kwargs: dict[str, Any] = {} if protocol == paho.MQTTv5 else {"clean_session": True}
         client = GuardedClient(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol, **kwargs)
-        client.on_pre_connect = self._handle_pre_connect
-        client.on_socket_open = self._handle_socket_open
-        client.on_connect = self._handle_connect
-        client.on_connect_fail = self._handle_connect_fail
-        client.on_disconnect = self._handle_disconnect
-        client.on_publish = self._handle_publish
-        client.on_message = self._handle_message
-        client.on_round = self._stall.round
+        guard = CallbackGuard()  # a callback that raises would end paho's loop thread, and the link with it
+        client.on_pre_connect = guard("on_pre_connect", self._handle_pre_connect)
+        client.on_socket_open = guard("on_socket_open", self._handle_socket_open)
+        client.on_connect = guard("on_connect", self._handle_connect, drop_connection, "reconnecting to run it again")
+        client.on_connect_fail = guard("on_connect_fail", self._handle_connect_fail)
+        # one failed half-way at worst leaves the link connected in name until paho's reconnect: nothing is lost
+        client.on_disconnect = guard("on_disconnect", self._handle_disconnect)
+        client.on_publish = guard("on_publish", self._handle_publish, self._acked_anyway, "its message acked")
+        client.on_message = guard("on_message", self._handle_message)
+        client.on_round = guard("on_round", self._stall.round)
         configure(client, cfg)
         client.reconnect_delay_set(self.backoff.min_s, self.backoff.max_s)
         client.max_inflight_messages_set(cfg.inflight_max + RETAINED_HEADROOM)
@@ -375,6 +378,12 @@ class MqttLink(Managed):
 
     def _handle_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         self._on_message(message.topic, bytes(message.payload))
+
+    def _acked_anyway(self, client: paho.Client, userdata: object, mid: int, *args: object) -> None:
+        """paho forgets the message all the same: its spool row would wait for this ack for ever, and hold back
+        the drain after the next reconnect. The broker did acknowledge it; the publisher ignores a second ack."""
+        self.acks.append(Ack(mid=mid, ok=True))
+        self.on_ack()
 
     def _warn_once(self, text: str) -> None:
         self.unsaid = ""

@@ -1,0 +1,82 @@
+"""A paho callback that raises, against a real mosquitto: said once as an error, paho's loop thread goes on and
+every message still reaches a subscriber. Unguarded, paho 2.x let the exception end its loop thread: the link
+still said connected, no acknowledgement was read again, and the spool filled with nothing said."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from listener.events import Backchannel, Party
+from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt import client as client_module
+from listener.outputs.mqtt.stall import StallWatch
+from tests.mqtt_broker import Mosquitto, Recorder
+from tests.mqtt_feed import connected, json_on, stage_on
+
+EVENTS = 6
+
+
+def _raising_once(real: Callable[..., object]) -> tuple[Callable[..., object], list[bool]]:
+    """``real``, except that its first call once armed (``armed[0] = True``) raises."""
+    armed = [False]
+
+    def fake(*args: object, **kwargs: object) -> object:
+        if armed[0]:
+            armed[0] = False
+            raise RuntimeError("a handler's bug")
+        return real(*args, **kwargs)
+
+    return fake, armed
+
+
+def _send_events(stage: MqttStage, rec: Recorder) -> None:
+    for n in range(EVENTS):
+        stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+    got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= EVENTS, timeout_s=5.0)
+    assert len(json_on(got, "event")) == EVENTS
+    assert stage.publisher.flush(2.0), "a message stayed unacknowledged: the loop thread ended, or its ack was lost"
+    assert stage.spool.depth == 0
+
+
+def _said_once(caplog: pytest.LogCaptureFixture, callback: str) -> None:
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and f"the {callback} handler failed" in errors[0].getMessage()
+    assert errors[0].exc_info is not None  # its traceback
+
+
+def test_a_failed_ack_handler_still_acknowledges_its_message(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """on_publish raising before the ack is recorded: paho forgets the message all the same, so the link
+    records the ack itself; without that its spool row waited for ever (flush fails, depth stays 1)."""
+    fake, armed = _raising_once(client_module.Ack)
+    monkeypatch.setattr(client_module, "Ack", fake)
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path, drain_rate_per_s=1000.0)
+        with stage:
+            rec.wait_for(connected)
+            assert stage.publisher.flush(5.0)
+            armed[0] = True
+            _send_events(stage, rec)
+            assert not armed[0], "the ack handler never ran"
+    _said_once(caplog, "on_publish")
+
+
+def test_a_failed_connect_handler_reconnects(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """on_connect raising half-way leaves the link not connected on a live connection, which the drain never
+    uses: the link drops it and connects again, and the spooled messages go out then."""
+    fake, armed = _raising_once(StallWatch.connected)
+    monkeypatch.setattr(StallWatch, "connected", fake)
+    armed[0] = True
+    with Recorder(broker) as rec:
+        stage = stage_on(broker, tmp_path, reconnect_min_s=1.0, drain_rate_per_s=1000.0)
+        with stage:
+            _send_events(stage, rec)
+            assert not armed[0] and stage._link is not None and stage._link.connects == 1
+    _said_once(caplog, "on_connect")

@@ -14,7 +14,7 @@ from listener.events import Backchannel, Party
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt import client as client_module
 from listener.outputs.mqtt.stall import StallWatch
-from tests.mqtt_broker import Mosquitto, Recorder
+from tests.mqtt_broker import BASE, Mosquitto, Recorder
 from tests.mqtt_feed import connected, json_on, stage_on
 
 EVENTS = 6
@@ -63,6 +63,35 @@ def test_a_failed_ack_handler_still_acknowledges_its_message(
             armed[0] = True
             _send_events(stage, rec)
             assert not armed[0], "the ack handler never ran"
+    _said_once(caplog, "on_publish")
+
+
+def test_a_failed_ack_handler_keeps_the_brokers_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MQTT 5: the broker refuses every event (its ACL) and the ack handler fails on the first refusal. The
+    message recorded in its place is the refusal it was, counted as dropped and said, not as delivered."""
+    allowed = [f"{BASE}/{leaf}" for leaf in ("status", "info", "state", "metrics", "session")] + ["homeassistant/#"]
+    acl = "".join(f"topic readwrite {topic}\n" for topic in allowed)  # every topic but event
+    real, armed = client_module.Ack, [False]
+
+    def fake(*, mid: int, ok: bool, reason: str = "") -> object:
+        if armed[0] and not ok:  # a refusal's ack, not another topic's
+            armed[0] = False
+            raise RuntimeError("a handler's bug")
+        return real(mid=mid, ok=ok, reason=reason)
+
+    monkeypatch.setattr(client_module, "Ack", fake)
+    with Mosquitto(tmp_path / "broker", acl=acl) as broker, stage_on(broker, tmp_path, protocol="5") as stage:
+        assert stage._link is not None and stage._link.wait_connected(10)
+        assert stage.publisher.flush(5.0)
+        armed[0] = True
+        for n in range(EVENTS):
+            stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+        assert stage.publisher.flush(5.0)
+        assert not armed[0], "the ack handler never ran"
+        assert stage.spool.depth == 0 and stage.spool.dropped == EVENTS
+    assert any(f"for {BASE}/event (Not authorized)" in r.getMessage() for r in caplog.records)
     _said_once(caplog, "on_publish")
 
 

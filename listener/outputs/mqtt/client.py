@@ -379,10 +379,12 @@ class MqttLink(Managed):
     def _handle_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         self._on_message(message.topic, bytes(message.payload))
 
-    def _acked_anyway(self, client: paho.Client, userdata: object, mid: int, *args: object) -> None:
+    def _acked_anyway(self, client: paho.Client, userdata: object, mid: int, reason: object, *args: object) -> None:
         """paho forgets the message all the same: its spool row would wait for this ack for ever, and hold back
-        the drain after the next reconnect. The broker did acknowledge it; the publisher ignores a second ack."""
-        self.acks.append(Ack(mid=mid, ok=True))
+        the drain after the next reconnect. The broker did answer it: a refusal (MQTT 5) stays one, counted as
+        dropped, not as delivered. The publisher ignores a second ack."""
+        refused = isinstance(reason, ReasonCode) and reason.is_failure
+        self.acks.append(Ack(mid=mid, ok=not refused, reason=str(reason) if refused else ""))
         self.on_ack()
 
     def _warn_once(self, text: str) -> None:

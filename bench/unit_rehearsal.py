@@ -1,4 +1,4 @@
-"""Rehearse the hardened service under a real systemd: a Debian 12 root provisioned by
+"""Rehearse the hardened service under a real systemd: a Debian 12 (or 13) root provisioned by
 firmware/provision.sh (unit enabled), booted with systemd-nspawn.
 
     sudo .venv/bin/python -m bench.unit_rehearsal [--release trixie]
@@ -6,7 +6,7 @@ firmware/provision.sh (unit enabled), booted with systemd-nspawn.
 ``--release trixie``: a Debian 13 root, systemd 257 (Raspberry Pi OS since October 2025).
 
 The tests judge systemd/listener.service with systemd's offline analyzers; here it runs, every
-sandboxing line in force, as the root's systemd (Debian 12's 252) starts it at boot, on the unified
+sandboxing line in force, as the root's systemd (252 on Debian 12, 257 on 13) starts it at boot, on the unified
 cgroup hierarchy (v2) a Pi's runs on. With no mic array the service must come up (``Type=notify``),
 say why it has no audio, keep its watchdog fed and publish its fault state to MQTT. The unit's device
 lines, tried alone: a device they do not allow is refused. The README's first installer step,

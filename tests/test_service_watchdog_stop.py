@@ -7,11 +7,8 @@ real datagram socket named by NOTIFY_SOCKET, as systemd does (the fixture of tes
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -59,37 +56,33 @@ def test_a_stop_asked_for_while_a_block_feeds_the_watchdog_is_said_last(
     assert "WATCHDOG=1" not in told[told.index("STOPPING=1") :], told
 
 
-def _sockets_open() -> int:
-    """This process's open sockets, by their /proc file descriptors."""
-    count = 0
-    for fd in list(Path("/proc/self/fd").iterdir()):
-        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
-            count += fd.readlink().name.startswith("socket:")
-    return count
-
-
 def test_without_systemd_no_socket_is_made_and_with_it_the_socket_is_closed_at_the_end(
     notify_socket: socket.socket,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """sdnotify makes its socket before it finds no NOTIFY_SOCKET to connect it to, and leaves it for the garbage
     collector (a ResourceWarning each `listener run` outside systemd); under systemd the socket was never closed."""
-    before = _sockets_open()
+    made: list[socket.socket] = []
+    real = socket.socket
+
+    def counted(*args: object, **kwargs: object) -> socket.socket:
+        made.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(socket, "socket", counted)  # sdnotify looks it up at each call
     notifier = SystemdNotifier()
     notifier.open()
-    assert _sockets_open() == before + 1
+    assert len(made) == 1
     list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
     notifier.close()
     assert _received(notify_socket) == ["READY=1", "WATCHDOG=1", "STOPPING=1"]
-    assert _sockets_open() == before
+    assert made[0].fileno() == -1, "the notifier's socket was left open"
 
     monkeypatch.delenv("NOTIFY_SOCKET")
-    gc.disable()  # a socket left open must still be open when counted
-    try:
-        quiet = SystemdNotifier()
-        quiet.open()
-        assert _sockets_open() == before
-        list(quiet.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
-        quiet.close()
-    finally:
-        gc.enable()
+    quiet = SystemdNotifier()
+    quiet.open()
+    list(quiet.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
+    quiet.close()
+    assert len(made) == 1, "a socket was made with no NOTIFY_SOCKET to connect it to"
+    for sock in made:
+        sock.close()

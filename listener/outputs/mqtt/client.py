@@ -145,7 +145,10 @@ class MqttLink(Managed):
         client.on_connect_fail = guard("on_connect_fail", self._handle_connect_fail)
         # one failed half-way at worst leaves the link connected in name until paho's reconnect: nothing is lost
         client.on_disconnect = guard("on_disconnect", self._handle_disconnect)
-        client.on_publish = guard("on_publish", self._handle_publish, self._acked_anyway, "its message acked")
+        # paho forgets the message all the same: its spool row would wait for this ack for ever, and hold back the
+        # drain after the next reconnect; the handler only records the ack, so its second try records it (a refusal
+        # as one), and the publisher ignores an ack recorded twice
+        client.on_publish = guard("on_publish", self._handle_publish, self._handle_publish, "its ack recorded again")
         client.on_message = guard("on_message", self._handle_message)
         client.on_round = guard("on_round", self._stall.round)
         configure(client, cfg)
@@ -378,14 +381,6 @@ class MqttLink(Managed):
 
     def _handle_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         self._on_message(message.topic, bytes(message.payload))
-
-    def _acked_anyway(self, client: paho.Client, userdata: object, mid: int, reason: object, *args: object) -> None:
-        """paho forgets the message all the same: its spool row would wait for this ack for ever, and hold back
-        the drain after the next reconnect. The broker did answer it: a refusal (MQTT 5) stays one, counted as
-        dropped, not as delivered. The publisher ignores a second ack."""
-        refused = isinstance(reason, ReasonCode) and reason.is_failure
-        self.acks.append(Ack(mid=mid, ok=not refused, reason=str(reason) if refused else ""))
-        self.on_ack()
 
     def _warn_once(self, text: str) -> None:
         self.unsaid = ""

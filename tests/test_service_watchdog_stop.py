@@ -7,8 +7,11 @@ real datagram socket named by NOTIFY_SOCKET, as systemd does (the fixture of tes
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +89,52 @@ def test_without_systemd_no_socket_is_made_and_with_it_the_socket_is_closed_at_t
     assert len(made) == 1, "a socket was made with no NOTIFY_SOCKET to connect it to"
     for sock in made:
         sock.close()
+
+
+@pytest.mark.parametrize("kind", ["missing", "plain file", "folder"])
+def test_a_notify_socket_that_cannot_be_connected_is_said_once_and_its_socket_closed(
+    kind: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """NOTIFY_SOCKET naming no socket (a unit's leftover environment, a path mistyped by hand): sdnotify made its
+    socket, failed to connect it and dropped it unclosed (a ResourceWarning), and said nothing, though a
+    Type=notify unit then never hears READY=1. The run goes on; the socket is closed and the path said once."""
+    address = tmp_path / "notify"
+    if kind == "plain file":
+        address.write_text("")
+    elif kind == "folder":
+        address.mkdir()
+    monkeypatch.setenv("NOTIFY_SOCKET", str(address))
+    made: list[socket.socket] = []
+    real = socket.socket
+
+    def counted(*args: object, **kwargs: object) -> socket.socket:
+        made.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(socket, "socket", counted)
+    notifier = SystemdNotifier()
+    with caplog.at_level(logging.WARNING, logger="listener.service.runner"):
+        notifier.open()
+        list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
+        notifier.close()
+    said = [record.getMessage() for record in caplog.records]
+    assert len(made) == 1
+    assert made[0].fileno() == -1, "the socket that could not be connected was left open"
+    assert len(said) == 1, said
+    assert str(address) in said[0] and "NOTIFY_SOCKET" in said[0] and "unset" in said[0], said[0]
+
+
+def test_an_abstract_notify_socket_is_spoken_to() -> None:
+    """systemd may name its socket in the abstract namespace ('@' for the leading NUL), as sd_notify(3) allows."""
+    name = f"listener-test-notify-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd, pytest.MonkeyPatch.context() as patch:
+        systemd.bind("\0" + name)
+        patch.setenv("NOTIFY_SOCKET", "@" + name)
+        notifier = SystemdNotifier()
+        notifier.open()
+        list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
+        notifier.close()
+        assert _received(systemd) == ["READY=1", "WATCHDOG=1", "STOPPING=1"]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from listener.audio.base import AudioSource
 from listener.audio.channel_watch import ChannelWatch
@@ -79,10 +80,34 @@ def sample_conversation() -> Path:
     return Path(str(resources.files("listener") / "data" / "sample" / "conversation.wav"))
 
 
-class _Notifier(Protocol):
-    """sdnotify's SystemdNotifier, which ships no type hints."""
+class _NotifySocket:
+    """The service's end of sd_notify(3): one datagram a message, on a socket connected to systemd's.
 
-    def notify(self, state: str) -> None: ...
+    In place of sdnotify's SystemdNotifier, which makes its socket before it connects it and, when the connect
+    fails, drops it unclosed (a ResourceWarning) and says nothing of why.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+
+    @classmethod
+    def connect(cls, address: str) -> _NotifySocket:
+        """Connected to NOTIFY_SOCKET's path (or abstract name, '@...'); the socket is closed if it cannot be."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.connect("\0" + address[1:] if address.startswith("@") else address)
+        except OSError:
+            sock.close()
+            raise
+        return cls(sock)
+
+    def notify(self, state: str) -> None:
+        # as sd_notify(3): systemd not listening is no reason for the service to stop
+        with suppress(OSError):
+            self.socket.sendall(state.encode())
+
+    def close(self) -> None:
+        self.socket.close()
 
 
 class SystemdNotifier(Stage):
@@ -102,16 +127,22 @@ class SystemdNotifier(Stage):
         # stopping() comes on the signal's thread: a block that found the stop not begun sends its WATCHDOG=1
         # before STOPPING=1, never after it (which would arm the watchdog again for the whole flush)
         self._stop_lock = threading.Lock()
-        self._notifier: _Notifier | None = None
+        self._notifier: _NotifySocket | None = None
 
     def open(self) -> None:
-        # without systemd's socket sdnotify would still make one, fail to connect it and leave it open until the
-        # garbage collector finds it (a ResourceWarning a run)
-        if not os.environ.get("NOTIFY_SOCKET"):
+        address = os.environ.get("NOTIFY_SOCKET")
+        if not address:  # not under systemd (or a unit not of Type=notify): no socket is made
             return
-        import sdnotify
-
-        self._notifier = sdnotify.SystemdNotifier()
+        try:
+            self._notifier = _NotifySocket.connect(address)
+        except OSError as exc:
+            # under a Type=notify unit, systemd hears no READY=1 and stops the service at its start timeout
+            log.warning(
+                "NOTIFY_SOCKET is set to %r but it cannot be connected (%s): systemd will hear no READY=1 or "
+                "watchdog; check that the path is systemd's notify socket, or unset NOTIFY_SOCKET outside the unit",
+                address,
+                exc.strerror or exc,
+            )
 
     def _notify(self, message: str) -> None:
         if self._notifier is not None:
@@ -144,9 +175,8 @@ class SystemdNotifier(Stage):
 
     def close(self) -> None:
         self.stopping()  # a run that ends without a stop: its stages failed to open
-        sock = getattr(self._notifier, "socket", None)
-        if sock is not None:
-            sock.close()
+        if self._notifier is not None:
+            self._notifier.close()
         self._notifier = None
 
 

@@ -2,12 +2,18 @@
 
 ``Path.exists`` says False of a loop of symbolic links and of a link to nothing, so check_plot_path let them
 through and savefig failed only once the whole recording had been analysed; a FIFO took no PNG or PDF either.
+What still fails at the writing (a pipe put there since, a full disk, the file size limit) is one line, its file
+closed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+import resource
 import socket
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +24,7 @@ from listener.analytics.plot_checks import check_plot_path
 from listener.cli import main
 from listener.errors import OutputFileError
 from tests.analytics_timelines import CONFIG, run
-from tests.cli_run import SAMPLE
+from tests.cli_run import FULL_DISK, SAMPLE, listener_cli, one_line
 from tests.test_plot import GAPS
 
 
@@ -100,10 +106,25 @@ def test_a_link_to_a_file_not_yet_made_in_a_folder_that_exists_is_written_throug
     assert (tmp_path / "shared" / "figure.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("suffix", [".png", ".pdf"])
+def _held(path: Path) -> list[int]:
+    """This process's descriptors open on ``path`` (where its links lead)."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc")
+    target = os.path.realpath(path)
+    held = []
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):  # the listing's own descriptor, gone by now
+            if str(fd.readlink()) == target:
+                held.append(int(fd.name))
+    return held
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
 def test_a_pipe_made_after_the_check_is_one_tidy_line(tmp_path: Path, suffix: str) -> None:
     """A FIFO put in place between the check and the writing (with a reader, else opening it waits): matplotlib's
-    reason ends in a full stop, which read "File or stream is not seekable.; choose ..."."""
+    reason ends in a full stop, which read "File or stream is not seekable.; choose ...". Its PDF writer left
+    the pipe open for as long as the error lived (a ResourceWarning once it went), and wrote an SVG into it."""
     fifo = tmp_path / f"fig{suffix}"
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
@@ -111,7 +132,41 @@ def test_a_pipe_made_after_the_check_is_one_tidy_line(tmp_path: Path, suffix: st
     try:
         with pytest.raises(OutputFileError) as err:
             plot_conversation(collector.segments, collector.events, 20.0, fifo, CONFIG.analytics)
+        assert _held(fifo) == [reader], "the plot's pipe was left open"
     finally:
         os.close(reader)
-    reason = "File or stream is not seekable" if suffix == ".png" else "Illegal seek"
-    assert str(err.value) == f"cannot write the plot to {fifo}: {reason}; choose a writable path"
+    assert str(err.value) == f"cannot write the plot to {fifo}: File or stream is not seekable; choose a writable path"
+
+
+@pytest.mark.skipif(not FULL_DISK.exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_a_plot_onto_a_full_disk_is_one_line_and_closed(tmp_path: Path, suffix: str) -> None:
+    """Every write failing (a link to /dev/full, as a full card): matplotlib's PDF writer raised zlib's
+    "inconsistent stream state" from its clean-up instead (a traceback, exit 1) and left its file open."""
+    out = tmp_path / f"fig{suffix}"
+    out.symlink_to(FULL_DISK)
+    collector = run(GAPS, 20.0)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(OutputFileError) as err:
+            plot_conversation(collector.segments, collector.events, 20.0, out, CONFIG.analytics)
+        assert _held(FULL_DISK) == [], "the plot's file was left open"
+        said = str(err.value)
+        del err  # with it, what its traceback held: a file still open is said as it goes
+        gc.collect()
+    assert said == f"cannot write the plot to {out}: No space left on device; choose a writable path"
+    assert [str(w.message) for w in warned if issubclass(w.category, ResourceWarning)] == []
+    assert out.is_symlink()  # not removed: it was there before
+
+
+def test_a_plot_past_the_file_size_limit_is_one_line_and_leaves_no_part_written(tmp_path: Path) -> None:
+    """`ulimit -f 8; listener analyze x.wav --plot fig.pdf`: the write fails part way (File too large). The CLI
+    gave matplotlib's traceback (exit 1); it is one line (exit 2) and the half-written figure is removed."""
+    out = tmp_path / "fig.pdf"
+    limit = (8192, resource.RLIM_INFINITY)
+    result = listener_cli(
+        "analyze", str(SAMPLE), "--plot", str(out), preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    )
+    assert one_line(result) == f"listener: cannot write the plot to {out}: File too large; choose a writable path\n"
+    assert "rep share" in result.stdout  # the report came before the figure
+    assert not out.exists()

@@ -8,7 +8,10 @@ display): it is an optional extra.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from contextlib import suppress
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +61,10 @@ def plot_conversation(
 ) -> Path:
     """Write the conversation figure to ``out`` (PNG, SVG or PDF, by its suffix)."""
     fig = conversation_figure(segments, events, duration_s, config, title)
+    drawn = BytesIO()
     try:
-        fig.savefig(out, dpi=110)
+        fig.savefig(drawn, format=out.suffix[1:].lower(), dpi=110)
+        _write(drawn.getbuffer(), out)
     except OSError as exc:
         shown = shown_path(out)
         raise OutputFileError(
@@ -68,6 +73,22 @@ def plot_conversation(
     except ValueError as exc:  # a format matplotlib lacks in this installation
         raise OutputError(f"cannot write the plot to {shown_path(out)}: {exc}; use a .png file") from exc
     return out
+
+
+def _write(data: memoryview, out: Path) -> None:
+    """The figure, drawn in memory, into ``out``: closed however the writing ends, and no half-written file
+    left where there was none. matplotlib writing the file itself left its PDF open when it failed (a pipe: no
+    tell(); a full disk, where its clean-up also raised zlib's "inconsistent stream state", a traceback)."""
+    made = not os.path.lexists(out)
+    try:
+        # "w+b", as Pillow opened a PNG: a pipe put there since the check is refused at once, not waited on
+        with out.open("w+b") as file:
+            file.write(data)
+    except OSError:
+        if made:  # as Pillow did with a PNG it had made
+            with suppress(OSError):
+                out.unlink()
+        raise
 
 
 def conversation_figure(

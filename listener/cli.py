@@ -11,19 +11,24 @@ import os
 import resource
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from listener.cli_analyze import cmd_analyze
-from listener.cli_parsing import Parser, check_combinations, check_write_target, command_parser, parse, path_arg
+from listener.cli_parsing import (
+    Parser,
+    check_combinations,
+    check_write_target,
+    command_config,
+    command_parser,
+    parse,
+    path_arg,
+)
 from listener.config import (
     INSTALLED_CONFIG,
-    Config,
     config_file,
     config_folder,
     config_warnings,
     geometry,
-    load_config,
     parse_config,
     read_config,
 )
@@ -244,12 +249,6 @@ def _add_models_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.set_defaults(func=cmd_models_fetch)
 
 
-def _config(path: Path | None) -> Config:
-    config = load_config(path)
-    set_level(config.service.log_level)
-    return config
-
-
 def cmd_doctor(args: argparse.Namespace) -> int:
     from listener.service.doctor.report import report
 
@@ -264,7 +263,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     seconds = LISTEN_S if args.seconds is None else args.seconds
     path = config_file(args.config)  # on a device, the file its service runs with: --write edits that one
-    config = _config(path)
+    config = command_config(path)
     if args.write and path is not None:  # before listening: what is measured must have somewhere to go
         check_write_target(path)
     return calibrate(config, path, args.input, seconds, args.write, args.force)
@@ -297,7 +296,7 @@ def cmd_leds_off(args: argparse.Namespace) -> int:
     from listener.outputs.gpio import pin_factory
     from listener.outputs.leds import switch_off
 
-    leds = leds_to_switch_off(config_file(args.config), _config)  # on a device, the lights its service drives
+    leds = leds_to_switch_off(config_file(args.config), command_config)  # on a device, the lights its service drives
     if leds.in_use:  # only then a pin library is needed
         switch_off(leds, pin_factory())
         log.info("the %s LEDs are off", leds.preset)  # the journal shows the unit's ExecStopPost ran
@@ -339,7 +338,7 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     from listener.transcription.models import MODELS, fetch, fetch_command, models_dir
 
     spec = MODELS[args.model]
-    dest = args.dir if args.dir is not None else models_dir(_config(config_file(args.config)))
+    dest = args.dir if args.dir is not None else models_dir(command_config(config_file(args.config)))
     log.info("fetching %s (%d bytes) into %s", spec.name, spec.size_bytes, dest)
     print(fetch(spec, dest, again=fetch_command(args.model, args.config, dest)))
     return 0

@@ -7,10 +7,10 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from listener.config import Config, geometry, load_config
+from listener.cli_parsing import command_config
+from listener.config import Config, geometry
 from listener.console import output_may_fail
 from listener.errors import shown_path
-from listener.service.logs import set_level
 
 if TYPE_CHECKING:
     from listener.analytics.report import AudioInfo, ReportCollector
@@ -28,8 +28,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from listener.service.build import analysis_stages
     from listener.transcription.summary import CueTally
 
-    config = load_config(args.config)
-    set_level(config.service.log_level)
+    config = command_config(args.config)
     geo = geometry(config)
     if args.plot is not None:
         from listener.analytics.plot_checks import check_plot_path, require_matplotlib

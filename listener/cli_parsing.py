@@ -1,7 +1,8 @@
 """Reading the ``listener`` command line: a mistake on it is one line that names it and where to look.
 
 argparse's own ways (the usage and the error; an option before the command taken for the command; a
-word the command does not take blamed on the top parser) are replaced here; cli.py builds the commands.
+word the command does not take blamed on the top parser) are replaced here; cli.py builds the commands. The
+configuration a command's --config names is read here too, for cli.py's commands and cli_analyze.py's.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import stat
 from pathlib import Path
 from typing import NoReturn
 
+from listener.config import Config, load_config
 from listener.console import say_line
 from listener.errors import CalibrationError, file_kind, shown_path
+from listener.service.logs import set_level
 
 
 class Parser(argparse.ArgumentParser):
@@ -75,6 +78,13 @@ def check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error("--fast needs --input FILE.wav (or --demo-fallback): a live array runs in real time")
     if getattr(args, "force", False) and not getattr(args, "write", False):
         parser.error("--force only applies with --write: add --write to write the directions even when unsure")
+
+
+def command_config(path: Path | None) -> Config:
+    """The configuration a command runs with, its log level applied before the command says anything."""
+    config = load_config(path)
+    set_level(config.service.log_level)
+    return config
 
 
 def check_write_target(path: Path) -> None:

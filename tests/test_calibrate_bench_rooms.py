@@ -1,4 +1,4 @@
-"""calibrate on rooms of bench.calibrate that once went wrong, rendered as the bench renders them."""
+"""calibrate on rooms of bench.calibrate that once went wrong, rendered as the bench renders them (calibrate_rooms)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench import calibrate as calibrate_bench
+from bench import calibrate_rooms
 from listener.cli import main
 from listener.config import load_config
 from listener.config.array_checks import angle_apart_deg
@@ -17,11 +18,11 @@ from listener.service.calibrate.write import write_parties
 
 
 def render_room(
-    index: int, scenario: str, tmp_path: Path, tweak: calibrate_bench.Tweak | None = None
-) -> tuple[Path, Path, calibrate_bench.BenchRoom]:
+    index: int, scenario: str, tmp_path: Path, tweak: calibrate_rooms.Tweak | None = None
+) -> tuple[Path, Path, calibrate_rooms.BenchRoom]:
     """The bench's room ``index`` recorded as ``scenario``: (recording, a new install's config, the room)."""
-    room = calibrate_bench.make_room(index)
-    audio, _ = calibrate_bench.recording(room, index, scenario, tweak=tweak or calibrate_bench.Tweak())
+    room = calibrate_rooms.make_room(index)
+    audio, _ = calibrate_rooms.recording(room, index, scenario, tweak=tweak or calibrate_rooms.Tweak())
     wav, path = calibrate_bench.write_case(audio, tmp_path, name=f"room{index}")
     return wav, path, room
 
@@ -30,7 +31,7 @@ def test_nothing_votes_while_the_noise_floor_learns_the_room(tmp_path: Path) -> 
     """Room 5, an exercise bike 8 dB under the rep switching on 40 ms in: the noise floor learns the room from
     its first 50 ms and takes about half a second to rise to the bike, whose frames voted from 0.08 s on
     (0.23 s of votes in the first second). The bench's first layout stored such a bike as the customer."""
-    tweak = calibrate_bench.Tweak(noise_on_s=0.04, noise_file="exercise_bike.wav", noise_snr_db=8.0)
+    tweak = calibrate_rooms.Tweak(noise_on_s=0.04, noise_file="exercise_bike.wav", noise_snr_db=8.0)
     wav, path, _ = render_room(5, "noise before the rep", tmp_path, tweak)
     config = load_config(path)
     votes = collect_votes(config, _events(config, wav, 0.0))
@@ -106,7 +107,7 @@ def test_a_quiet_customer_is_never_taken_for_the_rep(tmp_path: Path, capsys: pyt
 def _both_placed(
     wav: Path,
     path: Path,
-    room: calibrate_bench.BenchRoom,
+    room: calibrate_rooms.BenchRoom,
     capsys: pytest.CaptureFixture[str],
     customer_within_deg: float,
 ) -> str:

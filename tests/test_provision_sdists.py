@@ -1,6 +1,6 @@
-"""The pins that have no wheel (sdnotify, srt: a setup.py and no pyproject.toml), built by provision.sh's pip
-into the device's venv with real pip, offline: the index is a folder holding Debian's own setuptools and
-wheel wheels (python3-setuptools-whl, python3-wheel-whl) and the sdist."""
+"""The pins that have no wheel (srt: a setup.py and no pyproject.toml; sdnotify was one until the service
+spoke sd_notify itself), built by provision.sh's pip into the device's venv with real pip, offline: the index is a
+folder holding Debian's own setuptools and wheel wheels (python3-setuptools-whl, python3-wheel-whl) and the sdist."""
 
 from __future__ import annotations
 

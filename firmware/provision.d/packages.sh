@@ -153,7 +153,7 @@ install_package() {
 	fi
 	local failed="pip could not install $SOURCE into $VENV (its reason above): check that the device reaches PyPI \
 (the network, a proxy in pip.conf) and $CLOCK_BEHIND; then run this again (what it did so far is kept)"
-	# --use-pep517: the pins without a wheel (sdnotify, srt: a setup.py, no pyproject.toml) are built with
+	# --use-pep517: a pin without a wheel (srt: a setup.py, no pyproject.toml) is built with
 	# setuptools from PyPI, never with what the venv sees. Debian 13's python3-pkg-resources (gpiozero's
 	# dependency) leaves a setuptools/ folder without setuptools, which pip took for one and ran setup.py
 	# with: "No module named 'distutils'" (gone in Python 3.12) stopped a Trixie device's install.

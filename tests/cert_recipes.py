@@ -9,6 +9,10 @@ for the host name ``localhost``, over those of :func:`tests.mqtt_broker.make_cer
 
 Python 3.11's default TLS context accepts all three, 3.13's refuses them (VERIFY_X509_STRICT): measured with the
 real recipes (easy-rsa's own script too) on OpenSSL 3.0.
+
+:func:`chain_certificates` makes a chain with an intermediate CA (a store's own CA under a company root, an ACME-like
+chain), each of its three certificates with its own extensions: ``server.crt`` then holds the server's certificate and
+the intermediate's after it, as a broker's ``certfile`` sends them, and ``ca.crt`` the root alone.
 """
 
 from __future__ import annotations
@@ -26,6 +30,21 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always,issuer:always
 keyUsage = cRLSign, keyCertSign
 """
+
+
+# extension files for `openssl x509 -req -extfile`: a CA and a server certificate as strict verification wants them,
+# and each without one thing it wants
+GOOD_CA = "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n"
+GOOD_CA += "authorityKeyIdentifier=keyid,issuer\n"
+GOOD_ROOT = "keyUsage=critical,keyCertSign,cRLSign"  # `openssl req -addext`, beside -extensions v3_ca's
+GOOD_SERVER = "subjectAltName=DNS:localhost\nauthorityKeyIdentifier=keyid,issuer\n"
+
+
+def without(extensions: str, *names: str) -> str:
+    """``extensions`` without the lines of ``names`` (a key identifier, which OpenSSL 3 adds unasked: set to none)."""
+    kept = [line for line in extensions.splitlines() if line.split("=")[0] not in names]
+    unasked = [f"{name}=none" for name in names if name.endswith("KeyIdentifier")]
+    return "\n".join([*kept, *unasked]) + "\n"
 
 
 def _run(*args: str, cwd: Path) -> None:
@@ -55,3 +74,27 @@ def recipe_certificates(folder: Path, recipe: str) -> None:
     _run("openssl", "req", "-out", "server.csr", "-key", "server.key", "-new", "-subj", "/CN=localhost", cwd=folder)
     _run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
          "-out", "server.crt", "-days", "2", *server_ext, cwd=folder)  # fmt: skip
+
+
+def chain_certificates(
+    folder: Path, intermediate: str = GOOD_CA, server: str = GOOD_SERVER, root: str = GOOD_ROOT
+) -> None:
+    """A root CA (``root``: its ``openssl req -addext`` extensions; '' as man mosquitto-tls makes it, without
+    keyUsage), an intermediate CA it signs with the extension file ``intermediate``, and a server certificate for
+    ``localhost`` that signs with ``server``: ca.crt (the root), intermediate.crt, server.crt (the server's and the
+    intermediate's, in that order) and server.key in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    extra = ["-addext", root] if root else []
+    _run("openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=Store Root CA", "-extensions",
+         "v3_ca", *extra, "-keyout", "ca.key", "-out", "ca.crt", cwd=folder)  # fmt: skip
+    for name, subject, issuer, extensions in (
+        ("intermediate", "/O=Store/CN=Store Intermediate CA", "ca", intermediate),
+        ("leaf", "/CN=localhost", "intermediate", server),
+    ):
+        (folder / f"{name}.cnf").write_text(extensions)
+        _run("openssl", "req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", subject, "-keyout", f"{name}.key",
+             "-out", f"{name}.csr", cwd=folder)  # fmt: skip
+        _run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", f"{issuer}.crt", "-CAkey", f"{issuer}.key",
+             "-CAcreateserial", "-days", "2", "-extfile", f"{name}.cnf", "-out", f"{name}.crt", cwd=folder)  # fmt: skip
+    (folder / "server.key").write_bytes((folder / "leaf.key").read_bytes())
+    (folder / "server.crt").write_bytes((folder / "leaf.crt").read_bytes() + (folder / "intermediate.crt").read_bytes())

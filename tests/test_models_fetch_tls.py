@@ -18,7 +18,7 @@ import pytest
 
 from listener.cli import main
 from listener.transcription.models import MODELS
-from tests.cert_recipes import recipe_certificates
+from tests.cert_recipes import GOOD_CA, chain_certificates, recipe_certificates, without
 from tests.mqtt_broker import make_certificates, redate_certificate
 from tests.test_doctor_clock import assert_reads_now
 from tests.test_transcription_models import GOOD, NAME, Server, spec_for
@@ -125,6 +125,18 @@ def test_a_server_that_does_not_speak_tls_is_in_the_way_not_offline(
     assert "TLS failed" in err and "captive portal" in err and "listener models fetch en-small --dir" in err, err
 
 
+def strict_as_313(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urlopen's context as strict as 3.13's ssl.create_default_context() makes it (this is 3.11)."""
+    default = ssl.create_default_context
+
+    def as_313(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        context = default(*args, **kwargs)
+        context.verify_flags |= ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN  # as 3.13's sets them
+        return context
+
+    monkeypatch.setattr(ssl, "_create_default_https_context", as_313)  # what http.client calls for urlopen
+
+
 def test_a_certificate_python_313_refuses_as_strict_is_named_with_the_fix(
     https: tuple[Server, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -134,16 +146,34 @@ def test_a_certificate_python_313_refuses_as_strict_is_named_with_the_fix(
     server, certs = https
     recipe_certificates(certs, "mosquitto-docs")  # its server certificate names localhost
     monkeypatch.setenv("SSL_CERT_FILE", str(certs / "ca.crt"))
-    default = ssl.create_default_context
-
-    def as_313(*args: Any, **kwargs: Any) -> ssl.SSLContext:
-        context = default(*args, **kwargs)
-        context.verify_flags |= ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN  # as 3.13's sets them
-        return context
-
-    monkeypatch.setattr(ssl, "_create_default_https_context", as_313)  # what http.client calls for urlopen
+    strict_as_313(monkeypatch)
     err = fetch_err(serve(server, certs).replace("127.0.0.1", "localhost"), tmp_path, capsys, monkeypatch)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert "(CA cert does not include key usage extension)" in err and "Python 3.13" in err, err
+    assert (
+        "(CA cert does not include key usage extension; its chain has 1 defect: CA cert does not include key"
+        " usage extension in the root CA's certificate (depth 1, CN=Store CA))"
+        in err
+        and "Python 3.13" in err
+    ), err
     assert "`-addext keyUsage=critical,keyCertSign,cRLSign`" in err and "update-ca-certificates" not in err, err
     assert "listener models fetch en-small --dir" in err and f"copy an unzipped {NAME} folder" in err, err
+
+
+def test_a_strict_defect_in_an_intermediate_ca_names_that_certificate(
+    https: tuple[Server, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server sends its certificate and an intermediate CA's without keyUsage: OpenSSL's words alone ("CA cert
+    does not include key usage extension") sent the reader to remake the root CA in the store, which has it."""
+    server, certs = https
+    chain_certificates(certs, intermediate=without(GOOD_CA, "keyUsage"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs / "ca.crt"))
+    strict_as_313(monkeypatch)
+    err = fetch_err(serve(server, certs).replace("127.0.0.1", "localhost"), tmp_path, capsys, monkeypatch)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert (
+        "its chain has 1 defect: CA cert does not include key usage extension in the intermediate CA's"
+        " certificate (depth 1, O=Store, CN=Store Intermediate CA))" in err
+    ), err
+    resign = "sign the intermediate CA's certificate (O=Store, CN=Store Intermediate CA) again with `keyUsage="
+    assert resign in err and "root CA" not in err, err
+    assert "send the new intermediate after its own certificate" in err and "CA store" not in err, err

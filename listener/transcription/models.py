@@ -35,13 +35,17 @@ from typing import Any
 from listener.clock import TIME_FIX, judged_by_clock, refused_by_its_dates
 from listener.config import Config
 from listener.errors import ModelError, ModelFileError, dead_link, file_kind, looked_at, shown_path
-from listener.tls_strict import refused_as_strict, strict_fix
+from listener.tls_strict import located, refused_as_strict, strict_fix, url_chain
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 STAMP = ".listener-model.json"  # written by fetch into the model folder
 STAMP_SCHEMA = "listener.model-stamp/1"
+# one more handshake, for a certificate strict verification refused: which of the chain has the defect
+CHAIN_TIMEOUT_S = 10.0
+NEW_CA = "replace the old CA certificate in this device's CA store (or the file SSL_CERT_FILE names)"
+NEW_INTERMEDIATE = "have the server send the new intermediate after its own certificate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,11 +320,17 @@ def _unreachable(spec: VoskModelSpec, dest: Path, reason: object, again: str) ->
         )
     if refused_as_strict(reason):
         # the CA store is right, and a Debian 12 device fetches the same model: "add the proxy's CA" misled
+        found = located(
+            url_chain(spec.url, CHAIN_TIMEOUT_S),
+            NEW_CA,
+            "have the server send the new intermediate after its own certificate",
+        )
+        where = f"; its chain has {found[0]}" if found else ""
         return ModelError(
-            f"cannot download {spec.url} ({reason.verify_message}): the server's TLS certificate, or the CA of a proxy"
-            " that inspects HTTPS, breaks a rule of the strict X.509 verification that Python 3.13 (Debian 13)"
-            f" applies and 3.11 did not: {strict_fix(reason)} (a proxy's CA: by whoever runs it); then run `{again}`"
-            f" again, {instead}"
+            f"cannot download {spec.url} ({reason.verify_message}{where}): the server's TLS certificate, or the CA of"
+            " a proxy that inspects HTTPS, breaks a rule of the strict X.509 verification that Python 3.13 (Debian 13)"
+            f" applies and 3.11 did not: {found[1] if found else strict_fix(reason)} (a proxy's CA: by whoever runs"
+            f" it); then run `{again}` again, {instead}"
         )
     if isinstance(reason, ssl.SSLCertVerificationError):
         return ModelError(

@@ -114,9 +114,62 @@ def test_the_line_named_is_the_parsers_line_whatever_other_breaks_the_file_holds
 
 
 def test_an_error_the_hints_do_not_know_keeps_the_parsers_words(tmp_path: Path) -> None:
-    assert syntax_error(tmp_path, "[array\n").endswith(
-        "Expected ']' at the end of a table declaration (at line 1, column 7)"
+    assert syntax_error(tmp_path, "[mqtt]\nx = {a = 1, a = 2}\n").endswith(
+        "x = {a = 1, a = 2} (Duplicate inline table key 'a' (at line 2, column 18))"
     )
+
+
+# Found by fuzzing check-config with mutations of the documented configs: each of these said the parser's words
+# alone ("Illegal character '\\n'", "Unescaped '\\' in a string", "Expected newline or end of document after a
+# statement", "Expected ']' at the end of a table declaration", "Expected '=' after a key"), with no fix
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # a closing quote left out: the line break is the 'illegal character'
+        ('[mqtt]\nhost = "192.0.2.10\nport = 1883\n', 'line 2, host = "192.0.2.10: close the quotes at the end of'),
+        ('[mqtt]\nhost = "192.0.2.10  # the broker\n', 'close the quotes at the end of the text: host = "192.0.2.10"'),
+        ("[mqtt]\nhost = 'x\nport = 'y'\n", "line 2, host = 'x: close the quotes at the end of the text: host = 'x'"),
+        # a Windows path or a DOMAIN\\user login: the backslash starts an escape in double quotes
+        ('[asr]\nmodel_path = "C:\\models\\vosk"\n', "or use single quotes: model_path = 'C:\\models\\vosk'"),
+        ('[mqtt]\nusername = "CORP\\user"\n', "write each as \\\\, or use single quotes: username = 'CORP\\user'"),
+        ('[mqtt]\nusername = "it\'s\\me"\n', "write each as \\\\, or use single quotes ("),  # no single-quoted example
+        # more after the closing quote
+        ('[array]\ndevice = "USB Audio" true\n', "delete what follows the closing quote (a comment starts with #): de"),
+        ('[mqtt]\nhost = "192.0.2.10":1883\n', "delete what follows the closing quote (a comment starts with #): host"),
+        # table headers
+        ('[array\npreset = "generic"\n', "line 1, [array: write the table header as [array] ("),
+        ("[[array]\n", "line 1, [[array]: write the table header as [array] ("),
+        ("[array]]\n", "line 1, [array]]: the header ends at [array]: put what follows on a line of its own, or del"),
+        ('[array] preset = "generic"\n', "the header ends at [array]: put what follows on a line of its own"),
+        ("[ar ray]\n", "write the table's name between single brackets, without spaces, e.g. [array]"),
+        ("array]\n", "line 1: a table header starts with '[' too: [array] ("),
+        # keys
+        (
+            "[parties]\nrep azimuth deg = 5\n",
+            "line 2: a key holds no spaces: join its words with '_': rep_azimuth_deg = 5",
+        ),
+        ("[parties]\nrep_azimuth_deg\n", "line 2: a setting is key = value on one line: give the key its value, or"),
+    ],
+)
+def test_a_mistake_inside_a_string_a_header_or_a_key_names_the_fix(tmp_path: Path, text: str, said: str) -> None:
+    message = syntax_error(tmp_path, text)
+    assert said in message, message
+    assert "(at line" in message  # the parser's own words stay
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[mqtt]\npassword_file = "C:\\pw"\n',
+        '[mqtt]\npass word = "hunter2"\n',
+        '[mqtt]\ntoken = "hunter2\n',
+        "hunter2\n",
+    ],
+)
+def test_those_fixes_do_not_echo_a_secret(tmp_path: Path, text: str) -> None:
+    message = syntax_error(tmp_path, text)
+    assert "hunter2" not in message.split("(")[0] and "C:" not in message, message
+    assert ": " in message.split("(at line")[0].split("TOML: ", 1)[1], message  # a fix is still said
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,14 @@ _TOML_IS = (
     'write each setting as key = value under its [table] header: [array], then preset = "generic" (docs/config.md)'
 )
 _LOOKED_DEPTH = 10  # tables deeper than errors.toml_value echoes (8 levels)
+# tomllib's words for a line break inside a one-line string: its closing quote is missing
+_UNCLOSED = re.compile(r"^(?:Illegal|Found invalid) character '\\[nr]'")
+# ... and for a backslash that starts no escape TOML knows (a Windows path, a DOMAIN\user login)
+_BAD_ESCAPE = ("Unescaped '\\' in a string", "Invalid hex value", "Escaped character is not a Unicode scalar value")
+_AFTER_STATEMENT = "Expected newline or end of document after a statement"
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')  # a whole one-line string at the start of a value
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+_SPACED_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\s+[A-Za-z0-9_-]+)+")
 
 
 def looks_secret(key: object, value: object = None, depth: int = 0) -> bool:
@@ -75,9 +83,13 @@ def syntax_hint(text: str, message: str) -> str:
     other_format = _other_format(line)
     if other_format:
         return f"line {number}: {other_format} ({message})"
+    header = _header_fix(line, int(where.group(2)) if where else 0, message)
+    if header:
+        return f"line {number}, {_shorten(line.strip())}: {header} ({message})"
     assignment = _ASSIGNMENT.match(line)
     if assignment is None:
-        return message
+        no_key = _key_fix(line, message, bool(_SECRET.search(line)))
+        return f"line {number}: {no_key} ({message})" if no_key else message
     key, value = assignment.groups()
     secret = bool(_SECRET.search(lines[number - 1]))
     kind = _kind(_table_at(lines, number), key.strip("\"'"))
@@ -113,6 +125,63 @@ def _other_format(line: str) -> str:
     if yaml.group(2):  # its value is not echoed: it may be a password
         return f"this looks like YAML, not TOML: write {key} = value, not {key}: value (docs/config.md)"
     return f"this looks like YAML, not TOML: write the table as [{key}], not {key}:, and each setting as key = value"
+
+
+def _header_fix(line: str, column: int, message: str) -> str:
+    """The fix for a table header the parser stopped in (``[array``, ``[array]]``, ``[[array]``), which it
+    names only as a missing bracket or a missing newline."""
+    stripped = line.strip()
+    if not stripped.startswith("[") or message.startswith("Cannot") or _header(line) is not None:
+        return ""
+    before = line[: max(column - 1, 0)].strip()
+    if message.startswith(_AFTER_STATEMENT) and _header(before) is not None:
+        return f"the header ends at {_shorten(before)}: put what follows on a line of its own, or delete it"
+    name = stripped.split("#")[0].strip(" \t[]")
+    if _TABLE_NAME.fullmatch(name):
+        return f"write the table header as [{_shorten(name)}]"
+    return "write the table's name between single brackets, without spaces, e.g. [array] (docs/config.md)"
+
+
+def _key_fix(line: str, message: str, secret: bool) -> str:
+    """The fix for a line the parser read as a key and then found no '=' after: words with spaces between them
+    (``rep azimuth deg = 5``), a header without its '[', a key without its value. The line is echoed only where
+    it is a key and its value: a bare word may be a password pasted on a line of its own."""
+    if not message.startswith("Expected '=' after a key"):
+        return ""
+    key, equals, value = line.partition("=")
+    key = key.strip()
+    if equals and _SPACED_KEY.fullmatch(key):
+        joined = "_".join(key.split())
+        shown = "" if secret else f": {_shorten(f'{joined} = {value.strip()}')}"
+        return f"a key holds no spaces: join its words with '_'{shown}"
+    if not equals and key.endswith("]") and _TABLE_NAME.fullmatch(key.rstrip("]").strip()):
+        return f"a table header starts with '[' too: [{_shorten(key.rstrip(']').strip())}]"
+    if not equals:
+        return "a setting is key = value on one line: give the key its value, or delete the line (docs/config.md)"
+    return ""
+
+
+def _string_fix(key: str, value: str, message: str, secret: bool) -> str:
+    """The fix for a text value the parser stopped in: its closing quote missing, a backslash in double quotes
+    (a Windows path, a DOMAIN\\user login), or more after its closing quote (``"USB Audio" true``)."""
+    if not value or value[0] not in "\"'" or value.startswith(_MULTILINE_QUOTES):
+        return ""
+    quote = value[0]
+    if _UNCLOSED.match(message):
+        shown = "" if secret else f": {_shorten(f'{key} = {value}{quote}')}"
+        return f"close the quotes at the end of the text{shown}"
+    if message.startswith(_BAD_ESCAPE) and quote == '"':
+        inner = value[1:-1] if value.endswith('"') and len(value) > 1 else value[1:]
+        literal = f"{key} = '{inner}'"  # TOML's single quotes take every backslash as it is
+        shown = "" if secret or "'" in inner else f": {_shorten(literal)}"
+        return (
+            f"in double quotes a backslash starts an escape (\\n, \\t): write each as \\\\, or use single quotes{shown}"
+        )
+    whole = _STRING.match(value)
+    if message.startswith(_AFTER_STATEMENT) and whole is not None and value[whole.end() :].strip():
+        shown = "" if secret else f": {_shorten(f'{key} = {whole.group(0)}')}"
+        return f"delete what follows the closing quote (a comment starts with #){shown}"
+    return ""
 
 
 def _table_at(lines: list[str], number: int) -> str:
@@ -185,6 +254,9 @@ def _fix(key: str, value: str, message: str, kind: type | None, secret: bool) ->
         return f"write true or false in lower case{answer}"
     if kind in (int, float) or (kind is None and _NUMBER_WITH_UNIT.match(value)):
         return "write a plain number: digits, a '.' for decimals, no unit or thousands separator (docs/config.md)"
+    text = _string_fix(key, value, message, secret)
+    if text:
+        return text
     if kind is tuple:
         return "write a list in square brackets, e.g. [0, 1] (docs/config.md)"
     if value and value[0] in _TYPOGRAPHIC_QUOTES:

@@ -207,3 +207,37 @@ def test_a_double_wav_loud_everywhere_is_clipped_not_called_no_numbers(tmp_path:
     result = listener_cli("analyze", str(wav), "--json")
     assert result.returncode == 0, result.stderr
     assert "beyond full scale" in result.stderr and "holds no numbers" not in result.stderr, result.stderr
+
+
+# --- WAV headers whose fmt chunk libsndfile misreports (found by fuzzing `listener analyze`) -------------------
+
+
+def wav_with_fmt(fmt: bytes, data: bytes) -> bytes:
+    chunks = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(chunks)) + chunks
+
+
+# MPEGLAYER3WAVEFORMAT, as ffmpeg -c:a libmp3lame writes it into a .wav: 2 channels at 16 kHz, 32 kbit/s
+MP3_FMT = struct.pack("<HHIIHHH", 0x55, 2, 16000, 4000, 1, 0, 12) + struct.pack("<HIHHH", 1, 2, 104, 1, 1393)
+
+
+def test_mp3_inside_a_wav_header_is_one_line_with_its_conversion(tmp_path: Path) -> None:
+    """libsndfile hands it to mpg123, which wrote three "Note: Illegal Audio-MPEG-Header ..." lines to stderr
+    before ours, and ours said the file "does not exist or is not a regular file (possibly a pipe?)"; a damaged
+    one that does decode stopped at the damage, called "cut short while it was read"."""
+    path = tmp_path / "call.wav"
+    path.write_bytes(wav_with_fmt(MP3_FMT, bytes(8000)))
+    said = one_line(listener_cli("analyze", str(path)), "holds MP3 audio inside its WAV header: convert it with")
+    assert f"`ffmpeg -i {path} -c:a pcm_s16le out.wav`" in said and "does not exist" not in said
+
+
+def test_a_sample_rate_beyond_what_libsndfile_holds_is_named_not_called_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libsndfile reads a rate of 2^31 Hz or more as none: "a sample rate of 0" was said for 4000000000."""
+    path = tmp_path / "recording.wav"
+    path.write_bytes(wav_with_fmt(struct.pack("<HHIIHH", 1, 4, 4_000_000_000, 0, 8, 16), bytes(3200)))
+    assert cli.main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a sample rate of 0" not in err, err
+    assert err.startswith(f"listener: {path} has a damaged header: it gives a sample rate of 4000000000 Hz"), err

@@ -18,7 +18,7 @@ import soxr
 
 from listener.audio.base import ONE_MIC, AudioSource, selected_channels
 from listener.audio.scrub import FLOAT_SUBTYPES, Scrubber, check_holds_numbers
-from listener.audio.sniff import not_wav_message
+from listener.audio.sniff import not_wav_message, wav_header_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import (
     AudioFileMissingError,
@@ -300,6 +300,10 @@ def _check_riff(path: Path, shown: str) -> int:
                 raise AudioFormatError(f"{shown} is empty (0 bytes): record or copy it again")
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
                 raise AudioFormatError(not_wav_message(shown, head))
+            refused = wav_header_message(fh, shown)
+            if refused is not None:
+                raise AudioFormatError(refused)
+            fh.seek(12)
             file_size_bytes = path.stat().st_size
             chunk = _data_chunk(fh, head[:4] == b"RF64", file_size_bytes)
             unaccounted_bytes = _unaccounted_bytes(fh, chunk[1], file_size_bytes) if chunk and chunk[1] else 0

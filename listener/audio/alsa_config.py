@@ -6,7 +6,8 @@ with neither the count runs past its end). No configuration at all is the common
 naming a file that is not there or cannot be read, alsa-lib without /usr/share/alsa/alsa.conf, an empty file.
 An abort cannot be caught, and the service (with onnxruntime's, vosk's and paho's threads) must not fork to
 try it, so what alsa-lib will read is looked at first and a configuration that would abort is refused with an
-:class:`AudioInputError`: ``listener devices`` says it in a line, ``--wait-for-array`` waits it out.
+:class:`AudioInputError`: ``listener devices`` says it in a line, ``--wait-for-array`` waits it out. So is a
+configuration alsa-lib cannot parse, which PortAudio would only call an "Unanticipated host error".
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ ALSA_FIX = (
     "check the ALSA configuration: `arecord -L` must list the sound devices, 'default' among them; on a device "
     "that lists none, reinstall libasound2-data (its /usr/share/alsa/alsa.conf), unset $ALSA_CONFIG_PATH or name"
     " files that exist in it, and look at /etc/asound.conf and ~/.asoundrc for a plugin that crashes"
+)
+PARSE_FIX = (
+    "`arecord -L` names the file and line ALSA cannot read; mend that edit (look at /etc/asound.conf and "
+    "~/.asoundrc first), or unset $ALSA_CONFIG_PATH if it names a file that is not an ALSA configuration"
 )
 # alsa-lib's compiled-in ALSA_CONFIG_DIR on Debian and Raspberry Pi OS, for a libasound too old to say its own
 DEFAULT_CONFIG_DIR = "/usr/share/alsa"
@@ -39,8 +44,13 @@ def check_alsa_config(alsa: ctypes.CDLL | None) -> None:
     readable = [name for name in files if _readable(name)]
     if not readable:
         raise AudioInputError(f"the sound system cannot start: {_no_files(files)}; {_ABORTS}. Fix: {ALSA_FIX}")
-    if alsa.snd_config_update() < 0:  # unparsable: PortAudio raises for that, naming alsa-lib's reason
-        return
+    if alsa.snd_config_update() < 0:
+        # said here, not by PortAudio: it would print its own failed expressions on stderr, then raise a bare
+        # "Unanticipated host error"
+        raise AudioInputError(
+            f"the sound system did not start: ALSA cannot parse its configuration ({', '.join(readable)} and the "
+            f"files they include). Fix: {PARSE_FIX}"
+        )
     top = ctypes.c_void_p.in_dll(alsa, "snd_config")
     node = ctypes.c_void_p()
     search = alsa.snd_config_search

@@ -4,20 +4,25 @@ still said connected, no acknowledgement was read again, and the spool filled wi
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from listener.events import Backchannel, Party
+from listener.config import parse_config
+from listener.events import Backchannel, DeviceMode, DeviceState, Party
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt import client as client_module
+from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.stall import StallWatch
-from tests.mqtt_broker import BASE, Mosquitto, Recorder
-from tests.mqtt_feed import connected, json_on, stage_on
+from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, Recorder
+from tests.mqtt_feed import block, connected, json_on, stage_on
+from tests.waiting import wait_until
 
 EVENTS = 6
+FAILED_CONNECTS = 3  # as many short-lived connections as blamed a client-id clash
 
 
 def _raising_once(real: Callable[..., object]) -> tuple[Callable[..., object], list[bool]]:
@@ -109,3 +114,76 @@ def test_a_failed_connect_handler_reconnects(
             _send_events(stage, rec)
             assert not armed[0] and stage._link is not None and stage._link.connects == 1
     _said_once(caplog, "on_connect")
+
+
+@pytest.mark.parametrize("fails", ["before the link says connected", "in the stage's part, after it"])
+def test_an_on_connect_handler_failing_at_each_connect_is_named_and_backs_off(
+    fails: str, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The link drops each connection whose on_connect handler failed, so paho runs it again on the next. Failing
+    after the link said connected, three such drops were blamed at error level on another client using this client
+    id; failing before, the link reconnected every reconnect_min_s for good, with no loss said. The drop is said
+    once, as this device's own, its wait doubling, and the outage (the lights' fault) goes on until a connection
+    whose handler runs through, which is said too."""
+    failed = [0]
+
+    def fail() -> None:
+        if failed[0] < FAILED_CONNECTS:
+            failed[0] += 1
+            raise RuntimeError("a handler's bug")
+
+    if fails.startswith("before"):
+        real = StallWatch.connected
+
+        def connected_then(watch: StallWatch) -> None:
+            fail()
+            real(watch)
+
+        monkeypatch.setattr(StallWatch, "connected", connected_then)
+    config = parse_config({"mqtt": broker.mqtt_config(reconnect_min_s=1.0, reconnect_max_s=2.0)}).mqtt
+    on_connected = (lambda: None) if fails.startswith("before") else fail
+    link = MqttLink(config, DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"), on_connected=on_connected)
+    with caplog.at_level(logging.DEBUG), link:
+        assert wait_until(lambda: link.connected, 4 * FAILED_CONNECTS), f"{failed[0]} failures"
+    connects_s = [r.created for r in caplog.records if "(after " in r.getMessage()]
+    assert len(connects_s) == FAILED_CONNECTS + 1
+    waits_s = [b - a for a, b in itertools.pairwise(connects_s)]
+    assert min(waits_s) > 1.8, waits_s  # each 2 s: reconnect_min_s doubled, up to reconnect_max_s
+    assert link.last_outage_s > 5.0  # from the start: no connection whose handler failed ended the outage
+    _said_once(caplog, "on_connect")  # no client-id clash
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "dropped by this device: its on_connect handler failed" in warning
+    ran = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "ran through" in r.getMessage()]
+    assert len(ran) == 1 and f"after {FAILED_CONNECTS} connections on which it failed" in ran[0]
+
+
+def test_a_failed_disconnect_handler_still_leaves_the_link_disconnected(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """on_disconnect raising before the link's state said the loss left it connected in name for the whole outage:
+    no fault on the lights, and the drain handing paho what it could not send. Its recovery marks it disconnected,
+    the outage counted from the loss; what was spooled meanwhile goes out once the broker is back."""
+    stage = stage_on(broker, tmp_path, outage_fault_s=2.0)
+    with stage:
+        link = stage._link
+        assert link is not None and link.wait_connected(10) and stage.publisher.flush(5.0)
+        real, armed = link._outage_clock, [True]
+
+        def clock() -> float:  # read by the handler as it marks the outage's start
+            if armed[0]:
+                armed[0] = False
+                raise RuntimeError("a handler's bug")
+            return real()
+
+        monkeypatch.setattr(link, "_outage_clock", clock)
+        broker.stop()
+        assert wait_until(lambda: not link.connected, 5.0), "the link still says connected"
+        assert not armed[0], "the handler never ran"
+        states = [e for k in range(3) for e in stage.process(block(float(k))) if isinstance(e, DeviceState)]
+        assert [(e.mode, e.t_s) for e in states] == [(DeviceMode.FAULT, 2.0)]
+        for n in range(EVENTS):
+            stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
+        broker.start()
+        assert link.wait_connected(10) and stage.publisher.flush(5.0)
+        assert stage.spool.depth == 0
+    _said_once(caplog, "on_disconnect")

@@ -19,7 +19,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config import parse_config
-from listener.outputs.mqtt.client import KICK_SLACK_S, MqttLink
+from listener.outputs.mqtt.clash import KICK_SLACK_S
+from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.connecting import Backoff, kept_meanwhile
 from tests.mqtt_broker import DEVICE_ID, Mosquitto
 from tests.mqtt_links import device_link, link_to

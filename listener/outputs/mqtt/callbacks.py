@@ -18,6 +18,9 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from listener.config.mqtt_schema import MqttConfig
+from listener.outputs.mqtt.connecting import broker_address, kept_meanwhile
+
 log = logging.getLogger(__name__)
 
 
@@ -55,6 +58,38 @@ class CallbackGuard:
             name,
             f", {then}" if then else "",
             exc_info=True,
+        )
+
+
+class Rerun:
+    """The connections a link drops because its ``on_connect`` handler failed, to run it again on the next.
+
+    Such a loss is this device's doing: a run of them was blamed at error level on another client using this
+    client id (three connections dropped soon after the broker accepted them), and a handler failing before the
+    link said "connected" reconnected every ``reconnect_min_s`` for good (paho resets its wait at each accept),
+    a connected line at info each time and no loss said. Used from paho's thread alone."""
+
+    def __init__(self) -> None:
+        self.dropping = False  # the connection ending next is one this link dropped
+        self.failures = 0  # connections in a row whose handler failed
+
+    def drop(self, client: paho.Client, *args: object) -> None:
+        """The recovery of a failed ``on_connect`` handler (same arguments)."""
+        self.dropping = True
+        self.failures += 1
+        drop_connection(client)
+
+    def ended(self) -> bool:
+        """At a loss: whether it is the end of a connection this link dropped itself."""
+        dropping, self.dropping = self.dropping, False
+        return dropping
+
+    def said(self, config: MqttConfig, max_s: int) -> str:
+        times = "" if self.failures == 1 else f", {self.failures} connections in a row"
+        return (
+            f"MQTT connection to {broker_address(config)} dropped by this device: its on_connect handler failed"
+            f"{times} (the error logged with its traceback, a bug to report), no fault of the broker, the network "
+            f"or the client id; reconnecting with back-off up to {max_s} s to run it again, {kept_meanwhile(config)}"
         )
 
 

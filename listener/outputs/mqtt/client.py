@@ -5,16 +5,9 @@ start-up only costs one clear warning; paho's loop thread then reconnects
 with exponential back-off. Unacknowledged QoS 1 messages stay in paho's
 queue across reconnects and are re-sent (same bytes, so the same ``seq``).
 The link never blocks its caller on the network: :meth:`publish` only
-queues, and acknowledgements come back through :attr:`acks`.
-
-paho resets its back-off to the minimum whenever the broker accepts a
-connection. A connection the broker drops soon after accepting it (another
-client with the same client id takes it over) must not reset it, or two
-devices with one id kick each other off once a second forever: the link
-keeps doubling the wait across such connections and says once what to fix.
-"Soon" is within about twice the next wait: the other client comes back as soon as its own back-off ends,
-and that grows as ours does. A connection that lived longer was ended by something else (a broker
-restart, the network), and is reconnected from the shortest wait without blaming anyone.
+queues, and acknowledgements come back through :attr:`acks`. A connection
+the broker drops soon after accepting it is judged by
+:class:`~listener.outputs.mqtt.clash.ClashWatch` (another client with this id?).
 """
 
 from __future__ import annotations
@@ -35,7 +28,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config.mqtt_schema import MqttConfig
 from listener.lifecycle import Managed
-from listener.outputs.mqtt.callbacks import CallbackGuard, drop_connection
+from listener.outputs.mqtt.callbacks import CallbackGuard, Rerun
+from listener.outputs.mqtt.clash import ClashWatch
 from listener.outputs.mqtt.connecting import (
     Backoff,
     ConnackWatch,
@@ -43,7 +37,6 @@ from listener.outputs.mqtt.connecting import (
     GuardedClient,
     attempt_failed_warning,
     broker_address,
-    client_id_clash,
     closed_early_hint,
     connect_fail_hint,
     kept_meanwhile,
@@ -55,8 +48,6 @@ from listener.outputs.mqtt.stall import StallWatch, lost_said
 log = logging.getLogger(__name__)
 
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with this client id
-SHORT_LIVED_REPEATS = 3  # connections in a row lost soon after being accepted before the client id is blamed
-KICK_SLACK_S = 1.0  # the other client's connect, beyond its back-off, before the broker drops this connection
 RETAINED_HEADROOM = 8  # in-flight room for the retained topics published beside the spool's inflight_max
 
 
@@ -123,13 +114,10 @@ class MqttLink(Managed):
         # an attempt failed since the last loss; none can while connected, so at a loss "not this" says the
         # connection was accepted at the first attempt
         self._attempt_failed = False
-        self._short_lived = 0  # such connections in a row that the broker dropped soon after accepting them
-        self._blamed = False  # the client-id error was logged for the current run of short-lived connections
-        self._kicks = 0  # losses in a row that came at once after the connect (a clash), none after a while
-        self._suspected = False  # the run was said as a warning: a clash, or a broker restarting that often
-        self._hold_watch: threading.Timer | None = None  # says when a connection after the error has held
+        self._clash = ClashWatch(self.config, self.client_id, self.backoff)
         self._answered = False  # the broker sent a CONNACK (accepting or refusing) to the current attempt
         self._closed_early = 0  # attempts in a row that the broker closed without a CONNACK
+        self._rerun = Rerun()  # connections this link dropped, their on_connect handler having failed
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -141,10 +129,11 @@ class MqttLink(Managed):
         guard = CallbackGuard()  # a callback that raises would end paho's loop thread, and the link with it
         client.on_pre_connect = guard("on_pre_connect", self._handle_pre_connect)
         client.on_socket_open = guard("on_socket_open", self._handle_socket_open)
-        client.on_connect = guard("on_connect", self._handle_connect, drop_connection, "reconnecting to run it again")
+        client.on_connect = guard("on_connect", self._handle_connect, self._rerun.drop, "reconnecting to run it again")
         client.on_connect_fail = guard("on_connect_fail", self._handle_connect_fail)
-        # one failed half-way at worst leaves the link connected in name until paho's reconnect: nothing is lost
-        client.on_disconnect = guard("on_disconnect", self._handle_disconnect)
+        # one failed before the link's state said the loss left it connected in name for the whole outage
+        lost = "the link disconnected all the same"
+        client.on_disconnect = guard("on_disconnect", self._handle_disconnect, self._lost_anyway, lost)
         # paho forgets the message all the same: its spool row would wait for this ack for ever, and hold back the
         # drain after the next reconnect; the handler only records the ack, so its second try records it (a refusal
         # as one), and the publisher ignores an ack recorded twice
@@ -176,8 +165,7 @@ class MqttLink(Managed):
         client.disconnect()
         client.loop_stop()
         self._connack_watch.settled()
-        if self._hold_watch is not None:
-            self._hold_watch.cancel()
+        self._clash.close()
         self._connected.clear()
 
     # -- state -------------------------------------------------------------
@@ -255,21 +243,33 @@ class MqttLink(Managed):
             return
         self._warned = False  # the outage is over: the next one's cause is news
         outage = self.last_outage_s = self._outage_clock() - self._outage_from_s
-        # quiet only once another client with our id was blamed: a short-lived connection followed by an
-        # outage is no clash, and without this line the journal shows an outage that never ended
-        level = logging.DEBUG if self._blamed else logging.INFO
+        # quiet only once another client with our id was blamed (a short-lived connection followed by an
+        # outage is no clash, and without this line the journal shows an outage that never ended), or while
+        # the handler fails at each connect (its drops are said, and a connect that runs through)
+        level = logging.DEBUG if self._clash.blamed or self._rerun.failures else logging.INFO
         log.log(level, "MQTT connected to %s as %s (after %.1f s)", self._where(), self.client_id, outage)
         self._up_since_s = time.monotonic()
         self._stall.connected()
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         self.connects += 1
-        if self._blamed:  # the reconnects are quiet since: say when one holds, or the clash's end is never seen
-            self._hold_watch = threading.Timer(self.backoff.stable_s, self._held, (self.connects,))
-            self._hold_watch.daemon = True
-            self._hold_watch.start()
+        self._clash.connected(partial(self._holds, self.connects))
         self._connected.set()
         self._on_connected()
+        self._handler_ran(client)
+
+    def _handler_ran(self, client: paho.Client) -> None:
+        """This connection's on_connect handler ran through: after some that failed, said, and the shortest wait."""
+        failures, self._rerun.failures = self._rerun.failures, 0
+        if failures:
+            self._set_delay(client, self.backoff.min_s)
+            log.info(
+                "MQTT connected to %s as %s: its on_connect handler ran through this time, after %d connections "
+                "on which it failed",
+                self._where(),
+                self.client_id,
+                failures,
+            )
 
     def _handle_connect_fail(self, client: paho.Client, userdata: object) -> None:
         self._attempt_failed = True
@@ -286,15 +286,42 @@ class MqttLink(Managed):
     def _handle_disconnect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
+        dropped = self._rerun.ended()  # by this link, its on_connect handler having failed: no loss to judge
         if self._connected.is_set():
-            self._down_since_s = time.monotonic()
-            self._outage_from_s = self._outage_clock()
-            self._connected.clear()
-            if self._client is not None:
+            # the outage goes on from before a connection whose handler failed: the lights show it all
+            self._mark_lost(restart_outage=not dropped)
+            if self._client is not None and not dropped:
                 self._after_loss(client, reason, self._down_since_s - self._up_since_s)
         elif not self._answered and self._client is not None:
             self._unanswered_end(reason)
+        if dropped and self._client is not None:
+            self._rerun_later(client)
         self.on_ack()  # wake the drain thread so it notices
+
+    def _mark_lost(self, restart_outage: bool = True) -> None:
+        """The connection is gone: the drain stops handing paho messages, and the outage counts."""
+        self._down_since_s = time.monotonic()
+        if restart_outage:
+            self._outage_from_s = self._outage_clock()
+        self._connected.clear()
+
+    def _lost_anyway(self, client: paho.Client, *args: object) -> None:
+        """The recovery of a failed on_disconnect handler: the loss as the drain and the lights must see it.
+        Left connected in name, the link showed no fault for the whole outage and the drain went on handing
+        paho what it could not send; only the loss's diagnosis is lost."""
+        self._connack_watch.settled()
+        if self._connected.is_set():
+            self._mark_lost()
+        self.on_ack()
+
+    def _rerun_later(self, client: paho.Client) -> None:
+        """After a connection this link dropped: its wait doubles (paho reset it at the accept), so a handler
+        failing at every connect reconnects every reconnect_max_s, not every reconnect_min_s."""
+        self._set_delay(client, min(2 * self.backoff.delay_s, self.backoff.max_s))
+        said = self._rerun.said(self.config, self.backoff.max_s)
+        first = self._rerun.failures == 1
+        self.unsaid = "" if first else said
+        log.log(logging.WARNING if first else logging.DEBUG, "%s", said)
 
     def _unanswered_end(self, reason: ReasonCode) -> None:
         """A connection never answered ended: closed by the far end, on bytes that are not MQTT, or by paho's wait."""
@@ -325,52 +352,23 @@ class MqttLink(Managed):
 
     def _after_loss(self, client: paho.Client, reason: ReasonCode, lived_s: float) -> None:
         """Runs before paho waits to reconnect, so the wait set here is the next one."""
-        taken_over = reason.value == SESSION_TAKEN_OVER
         stalled_s = self._stall.stalled_s()  # this device's own stall tells nothing of a clash: an ordinary loss
         may_be_kick, self._attempt_failed = not self._attempt_failed and stalled_s is None, False
-        wait_s = min(2 * self.backoff.delay_s, self.backoff.max_s)
-        # Another client with our id that backs off as we do takes our place as soon as its wait ends: a loss
-        # within twice our wait is such a kick, and the wait goes on doubling (paho reset it at the accept). A
-        # later loss reconnects from the shortest wait: a broker restart, or a client that reconnects at its own
-        # steady pace; a run of them under stable_s is said as either (a warning), never at once as a clash.
-        kicked = taken_over or (may_be_kick and lived_s <= min(2 * wait_s + KICK_SLACK_S, self.backoff.stable_s))
-        self._set_delay(client, wait_s if kicked else self.backoff.min_s)
-        if taken_over or (may_be_kick and lived_s < self.backoff.stable_s):
-            self._short_lived += 1
-            self._kicks = self._kicks + 1 if kicked else 0
-            if taken_over or self._kicks >= SHORT_LIVED_REPEATS:
-                self._blame_client_id(taken_over)
-                return
-            if self._short_lived >= SHORT_LIVED_REPEATS and not self._suspected:
-                self._suspected = True
-                log.warning("%s", client_id_clash(self.config, self.client_id, self._short_lived, self.backoff.max_s))
-        else:
-            self._short_lived = self._kicks = 0
-            if lived_s >= self.backoff.stable_s:  # the connection held: the next loss is news again
-                self._blamed = self._lost_said = self._suspected = False
-        self._say_lost(lost_said(self.config, reason, stalled_s))
+        verdict = self._clash.judge(reason.value == SESSION_TAKEN_OVER, may_be_kick, lived_s)
+        self._set_delay(client, verdict.wait_s)
+        if verdict.held:
+            self._lost_said = False
+        if not verdict.blamed:
+            self._say_lost(lost_said(self.config, reason, stalled_s))
 
     def _set_delay(self, client: paho.Client, delay_s: int) -> None:
         if delay_s != self.backoff.delay_s:
             self.backoff.delay_s = delay_s
             client.reconnect_delay_set(delay_s, self.backoff.max_s)
 
-    def _blame_client_id(self, taken_over: bool) -> None:
-        if not self._blamed:
-            self._blamed = True
-            times = None if taken_over else self._short_lived
-            log.error("%s", client_id_clash(self.config, self.client_id, times, self.backoff.max_s))
-
-    def _held(self, connection: int) -> None:
-        """The ``connection``-th connection has lasted ``stable_s`` (a timer thread): a clash blamed is over."""
-        if self._blamed and self._client is not None and self.connected and self.connects == connection:
-            self._blamed, self._short_lived, self._kicks, self._suspected = False, 0, 0, False
-            log.info(
-                "MQTT connection to %s as %s has held for %.0f s: no other client takes its place any more",
-                self._where(),
-                self.client_id,
-                self.backoff.stable_s,
-            )
+    def _holds(self, connection: int) -> bool:
+        """Whether the ``connection``-th connection is still up (a timer thread asks)."""
+        return self._client is not None and self.connected and self.connects == connection
 
     def _handle_publish(
         self, client: paho.Client, userdata: object, mid: int, reason: ReasonCode, properties: object
@@ -394,6 +392,6 @@ class MqttLink(Managed):
         """A warning at the first loss since the connection last held; each later one at info, so that every
         "connected" line in the journal has the loss before it (after a client-id error: debug)."""
         self.unsaid = ""
-        level = logging.DEBUG if self._blamed else logging.INFO if self._lost_said else logging.WARNING
+        level = logging.DEBUG if self._clash.blamed else logging.INFO if self._lost_said else logging.WARNING
         self._lost_said = True
         log.log(level, text)

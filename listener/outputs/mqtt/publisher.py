@@ -318,9 +318,11 @@ class Publisher(Managed):
         with self._cond:
             # a backlog draining (rows in flight, or still to send): their rows are deleted a batch at a time
             more_coming = bool(self._inflight) or self._more
-        if not rows and more_coming:
+        # every drain step and every settling of acks asks: mostly with no rows, and none waiting
+        if rows or (not more_coming and self.spool.deletes_waiting):
+            self.spool.delete(rows, more_coming=more_coming)
+        elif more_coming:
             return
-        self.spool.delete(rows, more_coming=more_coming)
         if self.spool.depth > 0:
             return
         with self._cond:

@@ -277,6 +277,11 @@ class Spool(SessionCounts, Managed):
         """Messages stored and not yet acknowledged."""
         return max(0, self._depth - len(self._acked))
 
+    @property
+    def deletes_waiting(self) -> bool:
+        """Acknowledged rows whose delete waits for more (see :meth:`delete`)."""
+        return bool(self._acked)
+
     # -- the outbox ------------------------------------------------------------
 
     def put(self, leaf: str, message: dict[str, object], qos: int = 1) -> int:

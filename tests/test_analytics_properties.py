@@ -44,6 +44,8 @@ CONFIG = dataclasses.replace(
         monologue_dominating_s=8.0,
     ),
 )
+# sessions cut every 7 s (session_max_s): what a radio on the customer's side does over hours
+CAPPED = dataclasses.replace(CONFIG, analytics=dataclasses.replace(CONFIG.analytics, session_max_s=7.0))
 SECONDS = 30.0
 Timeline = list[tuple[str, float, float]]
 
@@ -88,11 +90,12 @@ def everything(timeline: Timeline) -> list[Event]:
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.parametrize("config", [CONFIG, CAPPED], ids=["gaps", "cuts"])
 @PROPERTY
 @given(timelines(), st.lists(st.integers(1, 3999), max_size=8))
-def test_streaming_equals_whole_file(timeline: Timeline, cuts: list[int]) -> None:
-    whole = replay(timeline, SECONDS, CONFIG)
-    streamed = replay(timeline, SECONDS, CONFIG, bounds=cuts)
+def test_streaming_equals_whole_file(config: Config, timeline: Timeline, cuts: list[int]) -> None:
+    whole = replay(timeline, SECONDS, config)
+    streamed = replay(timeline, SECONDS, config, bounds=cuts)
     assert records(streamed) == records(whole)
     assert sorted((s.party, round(s.start_s, 6), round(s.end_s, 6)) for s in streamed.segments) == sorted(
         (s.party, round(s.start_s, 6), round(s.end_s, 6)) for s in whole.segments
@@ -218,3 +221,17 @@ def test_the_recordings_totals_are_its_sessions_together(timeline: Timeline) -> 
         assert getattr(together, key) == max((getattr(s, key) for s in each), default=0.0), key
     assert together.dominance_s == pytest.approx(sum(s.dominance_s for s in each))
     assert together.duration_s == pytest.approx(sum(s.duration_s for s in each))
+
+
+@pytest.mark.parametrize("config", [CONFIG, CAPPED], ids=["gaps", "cuts"])
+@PROPERTY
+@given(timelines())
+def test_each_session_summary_counts_every_event_begun_in_it(config: Config, timeline: Timeline) -> None:
+    """A session's own summary, made as it ended, has the figures of everything begun in it, decided when it
+    may be: none decided after it was made (an interruption begun just before a cut) is left out of it."""
+    c = replay(timeline, SECONDS, config)
+    ended = {e.session_id: e for e in c.events if isinstance(e, SessionEnded)}
+    for own in c.sessions:
+        window = Window(ended[own.session_id].onset_s, ended[own.session_id].end_s)
+        later = summarize(own.session_id, window, own.decided_s, c.segments, c.events, config.analytics)
+        assert dataclasses.asdict(own) == pytest.approx(dataclasses.asdict(later), abs=1e-6)

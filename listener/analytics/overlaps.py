@@ -74,12 +74,19 @@ class Interruptions:
         if self.floor.holder_at(run.start_frame) is party.other:
             self.bids.append(_Bid(party, run.start_frame))
 
-    def flush(self, frame: int) -> Iterator[Event]:
-        """End of stream: an outcome still open counts as unsuccessful."""
+    def open_before(self, end: int) -> bool:
+        """A bid begun before frame ``end`` is still being decided, or its outcome is."""
+        return any(bid.onset < end and not bid.done for bid in self.bids)
+
+    def flush(self, frame: int, before: int | None = None) -> Iterator[Event]:
+        """End of stream (or of the wait for a session's summary: the bids begun ``before`` it ended): an
+        outcome still open counts as unsuccessful, a bid not yet decided as none."""
         for bid in self.bids:
-            if bid.decided and not bid.done:
-                yield self._event(bid, frame, False)
-        self.bids.clear()
+            if before is None or bid.onset < before:
+                if bid.decided and not bid.done:
+                    yield self._event(bid, frame, False)
+                bid.done = True
+        self.bids = [b for b in self.bids if not b.done]
 
     def step(self, frame: int) -> Iterator[Event]:
         for bid in self.bids:
@@ -265,8 +272,13 @@ class Backchannels:
             return None  # the other's stretch, begun before the sound, may still take the floor
         return self.floor.holder_from_onsets(short.span.start_frame) is short.by.other
 
-    def flush(self) -> None:
-        self.pending.clear()
+    def open_before(self, end: int) -> bool:
+        """A sound begun before frame ``end`` waits for the holder to go on."""
+        return any(short.span.start_frame < end for short in self.pending)
+
+    def flush(self, before: int | None = None) -> None:
+        """Forget the sounds waiting (those begun ``before`` a frame): none is a backchannel."""
+        self.pending = [] if before is None else [p for p in self.pending if p.span.start_frame >= before]
 
 
 @dataclass

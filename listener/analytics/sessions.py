@@ -18,6 +18,11 @@ at a session gap. So every session starts with customer speech and none
 of theirs falls outside one, nor counts in two.
 Customer-side sound that never pauses for the gap (a radio) would otherwise
 keep one session open for good: no summary, and a log that only grows.
+
+A session's summary counts every event whose onset falls in it, decided when it may (an interruption
+begun just before a cut is decided up to 1.0 s after it): once ended, a session is :class:`Closing` until
+the rules hold nothing begun in it, or for at most ``settle_frames`` (what is open then is settled as
+at the end of a stream), and its SessionEnded and summary wait with it (:class:`Conversation`).
 """
 
 from __future__ import annotations
@@ -53,10 +58,40 @@ class SessionLog:
     events: list[Event] = field(default_factory=list)
 
 
+@dataclass
+class Closing:
+    """An ended session whose summary waits for what is still being decided about its last moments."""
+
+    log: SessionLog
+    ended: SessionEnded
+    end_frame: int
+    due_frame: int  # whatever is still open then is settled as at the end of a stream
+
+    @property
+    def window(self) -> Window:
+        return Window(self.ended.onset_s, self.ended.end_s)
+
+
+def settle_frames(ctx: Context) -> int:
+    """How long an ended session waits for its events at most (3.2 s by default). Begun before its end, an
+    interruption is decided ``interruption_min_s`` after its onset and has its outcome ``interruption_yield_s``
+    after it, a backchannel is at most ``backchannel_max_s`` long and its holder heard within
+    ``backchannel_proximity_s``; each known ``bridge_gap_s`` later, or once a party takes the floor the end
+    released (``floor_take_s`` after it)."""
+    lim = ctx.limits
+    horizon = max(
+        lim.interruption_min_frames,
+        lim.interruption_yield_frames,
+        lim.backchannel_max_frames + lim.backchannel_proximity_frames,
+    )
+    return horizon + lim.floor_take_frames + lim.bridge_frames
+
+
 class Sessions:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.current: SessionLog | None = None
+        self.closing: Closing | None = None
         # the latest session's end: no session begins before it (one cut at session_max_s ends no later than
         # what of the customer's was not yet known as speech, so the next begins there if it proves speech)
         self.ended = 0
@@ -89,15 +124,23 @@ class Sessions:
         return SessionStarted(session_id=self.current.session_id, onset_s=start_s, decided_s=self.ctx.decided_s(frame))
 
     def log(self, event: Event) -> None:
-        if self.current is not None and isinstance(event, Reported):
+        """Keep ``event`` for the open session's summary, and for the closing one's if it began in it."""
+        if not isinstance(event, Reported):
+            return
+        if self.current is not None:
             self.current.events.append(event)
+        if self.closing is not None and self.closing.window.holds(event.onset_s):
+            self.closing.log.events.append(event)
 
     def log_span(self, party: Party, span: Span, frame: int) -> None:
+        """Keep a stretch just closed for the open session, and for the closing one if it began in it: a pause
+        shorter than the bridge at its end, the party going on, was speech (its summary clips it to its end)."""
+        s = self.ctx.s
+        segment = SpeechSegment(party, s(span.start_frame), s(span.end_frame), self.ctx.decided_s(frame))
         if self.current is not None:
-            s = self.ctx.s
-            self.current.segments.append(
-                SpeechSegment(party, s(span.start_frame), s(span.end_frame), self.ctx.decided_s(frame))
-            )
+            self.current.segments.append(segment)
+        if self.closing is not None and span.start_frame < self.closing.end_frame:
+            self.closing.log.segments.append(segment)
 
     def due(self, frame: int) -> bool:
         """The customer has been silent for the session gap (and nothing pending could be speech)."""
@@ -151,18 +194,30 @@ class Sessions:
         self.ended = end_frame
         return log
 
-    def finish(self, frame: int, end_frame: int) -> Iterator[Event]:
-        """Close the session at frame ``end`` (decided at ``frame``): SessionEnded, then maybe its summary."""
+    def finish(self, frame: int, end_frame: int) -> Closing:
+        """Close the session at frame ``end`` (decided at ``frame``): its SessionEnded, with its summary to come
+        (:meth:`summary`) once what began in it is decided."""
+        assert self.closing is None, "the previous session's summary is out before the next one ends"
         log = self.close(end_frame)
         s, decided = self.ctx.s, self.ctx.decided_s(frame)
+        ended = SessionEnded(
+            session_id=log.session_id, onset_s=s(log.start_frame), decided_s=decided, end_s=s(end_frame)
+        )
+        self.closing = Closing(log, ended, end_frame, frame + settle_frames(self.ctx))
+        return self.closing
+
+    def summary(self, frame: int) -> Iterator[SessionSummary]:
+        """The closing session's summary (decided at ``frame``), if it had the speech for one."""
+        closing, self.closing = self.closing, None
+        assert closing is not None
+        log, window, decided = closing.log, closing.window, self.ctx.decided_s(frame)
+        # the stretches going on: their part before the end (one begun just before it known as speech since)
+        s = self.ctx.s
         for party, track in self.ctx.tracks.items():
             run = track.run
-            if run is not None and run.announced and run.start_frame < end_frame:
-                log.segments.append(
-                    SpeechSegment(party, s(run.start_frame), s(min(run.last_end_frame, end_frame)), decided)
-                )
-        yield SessionEnded(session_id=log.session_id, onset_s=s(log.start_frame), decided_s=decided, end_s=s(end_frame))
-        window = Window(s(log.start_frame), s(end_frame))
+            if run is not None and run.announced and run.start_frame < closing.end_frame:
+                end_s = s(min(run.last_end_frame, closing.end_frame))
+                log.segments.append(SpeechSegment(party, s(run.start_frame), end_s, decided))
         unheard = self.ctx.unheard.within(window.start_s, window.end_s)
         summary = summarize(log.session_id, window, decided, log.segments, log.events, self.ctx.config, unheard)
         self.ctx.unheard.forget_before(window.end_s)

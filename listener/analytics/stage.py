@@ -22,7 +22,16 @@ from listener.analytics.sessions import Sessions
 from listener.analytics.silences import Silences
 from listener.analytics.tracks import Step
 from listener.config import Config
-from listener.events import ActivityFrames, AudioDropped, EndOfStream, Event, Party, Question, TurnPredictions
+from listener.events import (
+    ActivityFrames,
+    AudioDropped,
+    EndOfStream,
+    Event,
+    Party,
+    Question,
+    Reported,
+    TurnPredictions,
+)
 from listener.pipeline import Stage
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,7 @@ class Conversation:
         self.silences = Silences(ctx, self.floor)
         self.sessions = Sessions(ctx)
         self.dominance = Dominance(ctx, self.floor)
+        self._held: list[Event] = []  # decided while an ended session's summary waits: released after it
 
     def step(self, rep: bool, customer: bool) -> list[Event]:
         f = self.frame
@@ -76,9 +86,11 @@ class Conversation:
         self._emit(out, self.premature.step(frame))
         if (ending := self.sessions.ending(frame)) is not None:
             end, capped = ending
+            self._settle(out, frame, force=True)  # never waiting still: sessions are far longer than the wait
             if capped:
                 self._warn_capped()
-            self._emit(out, self._end_session(frame, end))
+            self._end_session(out, frame, end)
+        self._settle(out, frame)
         self._emit(out, self.dominance.step(frame))
         if frame % PRUNE_EVERY_FRAMES == 0:
             self.ctx.predictions.prune(frame - round(PREDICTIONS_KEEP_S / self.ctx.limits.hop_s))
@@ -101,8 +113,10 @@ class Conversation:
         self._emit(out, self.interruptions.flush(frame))
         self._backchannels(out, spans, frame)  # an "mm" ended in the last bridge gap: the holder may have gone on
         self.backchannels.flush()
+        self._settle(out, frame, force=True)
         if self.sessions.current is not None:  # _end_session flushes the rep starts still waiting
-            self._emit(out, self._end_session(frame, self.sessions.end_frame(frame)))
+            self._end_session(out, frame, self.sessions.end_frame(frame))
+            self._settle(out, frame, force=True)
         else:
             self.premature.flush()
         self._emit(out, self.floor.release(frame, frame))
@@ -129,13 +143,50 @@ class Conversation:
                 self.backchannels.closed(party, st.closed)
         self._emit(out, self.backchannels.step(frame))
 
-    def _end_session(self, frame: int, end_frame: int) -> Iterator[Event]:
+    def _end_session(self, out: list[Event], frame: int, end_frame: int) -> None:
         # the floor goes with the session: a rep start still waiting to hear whether the customer resumes
         # jumped into no pause of this customer's (decided later, it would count in the totals, not the summary)
         self.premature.flush()
-        yield from self.floor.release(frame, end_frame)
-        yield from self.dominance.end(frame, end_frame)
-        yield from self.sessions.finish(frame, end_frame)
+        self._emit(out, self.floor.release(frame, end_frame))
+        self._emit(out, self.dominance.end(frame, end_frame))
+        self.sessions.finish(frame, end_frame)
+
+    def _settle(self, out: list[Event], frame: int, force: bool = False) -> None:
+        """The ended session's SessionEnded and summary, once no rule may still decide an event begun in it (or
+        its wait is over: what is open then is settled as at the end of a stream). Released after the events
+        begun in it and before those of what followed, decided meanwhile: every consumer sees the session end
+        with all its events, then the next one start, as if the end had been decided now."""
+        closing = self.sessions.closing
+        if closing is None:
+            return
+        end = closing.end_frame
+        if not force and frame < closing.due_frame and self._deciding(end):
+            return
+        self._emit(out, self.interruptions.flush(frame, before=end))
+        self.backchannels.flush(before=end)
+        held, self._held = self._held, []
+        window = closing.window
+        begun = [isinstance(e, Reported) and window.holds(e.onset_s) for e in held]
+        out.extend(e for e, its in zip(held, begun, strict=True) if its)
+        out.append(closing.ended)
+        out.extend(self.sessions.summary(frame))
+        out.extend(e for e, its in zip(held, begun, strict=True) if not its)
+
+    def _deciding(self, end: int) -> bool:
+        """Whether a rule may still decide an event begun before frame ``end``: an interruption or its outcome, a
+        backchannel waiting for the holder to go on, or a stretch too short yet to be neither (it may still be
+        known as speech over the holder, or close as a backchannel); or whether a stretch begun before it is in a
+        pause there, which is speech if the party goes on within the bridge."""
+        short = self.ctx.limits.backchannel_max_frames
+        runs = [tr.run for tr in self.ctx.tracks.values()]
+        return (
+            self.interruptions.open_before(end)
+            or self.backchannels.open_before(end)
+            or any(
+                run is not None and run.start_frame < end and (run.length_frames <= short or run.last_end_frame < end)
+                for run in runs
+            )
+        )
 
     def _warn_capped(self) -> None:
         """The session has lasted session_max_s: it ends now, as at a session gap, at the last speech known
@@ -161,9 +212,10 @@ class Conversation:
         self.dominance.begin(self.sessions.current.start_frame)  # never inside the session before: see Sessions.ended
 
     def _emit(self, out: list[Event], events: Iterable[Event]) -> None:
+        into = out if self.sessions.closing is None else self._held
         for event in events:
             self.sessions.log(event)
-            out.append(event)
+            into.append(event)
 
 
 def _duration(length_s: float) -> str:

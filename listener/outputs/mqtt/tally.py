@@ -8,7 +8,8 @@ keeps its running figures.
 
 An interruption or backchannel counts in the session its onset falls in, as in the summaries: one
 decided after a cut at ``session_max_s`` (begun before it, decided after) is no part of the session
-that began at the cut, and the one it began in has its final figures already.
+that began at the cut. The analytics hold the cut session's end back until such events are decided
+(docs/metrics.md, Sessions), so they reach the tally while it still runs that session.
 """
 
 from __future__ import annotations

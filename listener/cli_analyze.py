@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
+from listener import strict_json
 from listener.cli_parsing import command_config
 from listener.config import Config, geometry
 from listener.console import output_may_fail
@@ -66,8 +66,8 @@ def _print_analysis(
     whole = all_sessions(collector.segments, collector.events, collector.end_s, config.analytics)
     with output_may_fail():
         if as_json:
-            json.dump(collector.report(info, whole, cues), sys.stdout)
-            sys.stdout.write("\n")
+            # strict: a NaN would be written as NaN, which no JSON parser reads (null is "not defined")
+            sys.stdout.write(strict_json.dumps(collector.report(info, whole, cues), "analyze --json") + "\n")
         else:
             figures = cues.metrics() if cues else None
             print("\n".join(summary_lines(collector, whole, config.analytics, figures)))

@@ -289,3 +289,16 @@ class WordHandlingError(RuntimeError):
     """A bug met while the recogniser's words were handled; its message names the exception's type and where it
     was raised, never its own message (which may hold a word). Not a :class:`ListenerError`: a bug is no user's
     mistake with a fix to print on one line, so the CLI shows its traceback for a report."""
+
+
+class NonFiniteNumberError(ValueError):
+    """A number about to be written as JSON (an MQTT payload, ``analyze --json``) is NaN or infinite, which JSON
+    cannot carry: a parser (Home Assistant's, Node-RED's, Python's own in strict mode) refuses the whole message.
+    A figure that may be undefined goes out as ``null``; this is one that may not, so a bug, and, like
+    :class:`NotOpenError`, not a :class:`ListenerError`: the CLI shows its traceback for a report."""
+
+    def __init__(self, where: str, path: str, value: float) -> None:
+        super().__init__(
+            f"{where}: {path} is {value}, which JSON cannot carry: a bug in the listener, please report it"
+            " with the recording or log that made it"
+        )

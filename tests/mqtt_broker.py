@@ -394,10 +394,14 @@ def assert_anonymous(value: object, key: str = "") -> None:
         assert value is None or isinstance(value, (bool, int, float)), f"{key!r}: {value!r}"
 
 
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} in a payload: not JSON")
+
+
 def validate(topic: str, payload: bytes) -> dict[str, object]:
     """Parse and check one published payload against its shipped JSON Schema; returns it."""
     leaf = topic.rsplit("/", 1)[-1]
-    data = json.loads(payload)
+    data = json.loads(payload, parse_constant=_not_json)  # strict, as Home Assistant's and Node-RED's parsers
     jsonschema.Draft7Validator(payloads.json_schema(leaf)).validate(data)
     assert_anonymous(data)
     assert isinstance(data, dict)

@@ -21,7 +21,11 @@ from tests.conftest import f1, frames
 def analyze_json(path: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> Any:
     """``listener analyze PATH --json`` run in-process, its report parsed."""
     assert main(["analyze", str(path), "--json", *extra]) == 0
-    return json.loads(capsys.readouterr().out)
+    return json.loads(capsys.readouterr().out, parse_constant=_not_json)  # strict: NaN, Infinity are no JSON
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"analyze --json wrote {constant}, which is not JSON")
 
 
 def test_report_contract(

@@ -29,6 +29,7 @@ from listener.events import (
 )
 from listener.events.base import DECIMALS
 from listener.pipeline import Stage
+from listener.strict_json import defined
 
 if TYPE_CHECKING:  # the report names the transcript's types; analyze without [asr] never loads them
     from listener.transcription.summary import CueTally, SessionCues
@@ -87,7 +88,7 @@ class ReportCollector(Stage):
     def metrics(self) -> dict[str, object]:
         rep, cust = self.talk_s(Party.REP), self.talk_s(Party.CUSTOMER)
         overlap = self.overlap_s()
-        share = self.rep_share()
+        share = defined(self.rep_share())
         return {
             "rep_talk_s": round(rep, DECIMALS),
             "customer_talk_s": round(cust, DECIMALS),
@@ -146,7 +147,7 @@ def _cue_session_record(cues: SessionCues) -> dict[str, object]:
 
 def _rolling_record(r: RollingShare) -> dict[str, object]:
     """The rolling share as MQTT's ``rep_share_rolling`` has it: ``null`` when the window holds no speech."""
-    share = r.shown_share
+    share = defined(r.shown_share)
     return {
         "t": round(r.t_s, DECIMALS),
         "window_s": round(r.window_s, DECIMALS),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import ClassVar
@@ -61,6 +62,12 @@ class Reported(Event, _Decided):
             if isinstance(value, Enum):
                 value = value.value
             elif isinstance(value, float):
-                value = round(value, DECIMALS)
+                # a figure that may be undefined and is not a number is undefined: null, as a report says it
+                value = round(value, DECIMALS) if math.isfinite(value) or not nullable(f) else None
             out[key] = value
         return out
+
+
+def nullable(f: dataclasses.Field[object]) -> bool:
+    """Whether a field is typed ``... | None``: a figure that may be undefined, ``null`` in JSON."""
+    return "None" in str(f.type)

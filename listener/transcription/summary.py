@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TypeVar
 
 from listener.events import (
@@ -29,8 +29,10 @@ from listener.events import (
     TranscriptionSkipped,
     WordsRecognized,
 )
+from listener.events.base import nullable
 from listener.frames import at_least
 from listener.pipeline import Stage
+from listener.strict_json import defined
 
 Span = tuple[float, float]
 # heard rep talk below which rep_wpm and rep_fillers_per_min are None: a rate over a few words is noise
@@ -61,8 +63,13 @@ class CueFigures:
     asr_partial: bool  # any skipped: the counts miss what was said then
 
     def record(self) -> dict[str, object]:
-        """For the JSON report and the MQTT session summary, in field order."""
-        return asdict(self)
+        """For the JSON report and the MQTT session summary, in field order; a rate that is not a number is
+        undefined (null), as one under RATE_MIN_TALK_S of talk is."""
+        out = asdict(self)
+        for f in fields(self):
+            if nullable(f):
+                out[f.name] = defined(out[f.name])
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,9 @@ from listener.events import (
     SessionSummary,
     rep_share_of,
 )
+from listener.events.base import nullable
 from listener.outputs import condition
+from listener.strict_json import defined
 
 if TYPE_CHECKING:
     from listener.transcription.summary import CueFigures
@@ -76,6 +78,12 @@ def _head(topic: str, ts_ms: int) -> dict[str, object]:
 
 def _rounded(value: float, digits: int = 3) -> float:
     return round(float(value), digits)
+
+
+def _defined(value: float | None, digits: int) -> float | None:
+    """A figure that may be undefined: null unless a finite number (a NaN would make the message unreadable)."""
+    value = defined(value)
+    return None if value is None else _rounded(value, digits)
 
 
 def status(state: str, ts_ms: int) -> dict[str, object]:
@@ -195,8 +203,8 @@ def metrics(
         **_head("metrics", ts_ms),
         "session_id": figures.session_id,
         "session_s": _rounded(session_s, 4),
-        "rep_share_rolling": None if rolling_share is None else _rounded(rolling_share, 4),
-        "rep_share": None if share is None else _rounded(share, 4),
+        "rep_share_rolling": _defined(rolling_share, 4),
+        "rep_share": _defined(share, 4),
         "rep_talk_s": _rounded(figures.rep_talk_s, 4),
         "customer_talk_s": _rounded(figures.customer_talk_s, 4),
         "interruptions_by_rep": figures.interruptions_by_rep,
@@ -224,7 +232,7 @@ def session(
         if f.name in SUMMARY_AUDIO_TIMES or f.name == "session_id":
             continue
         if isinstance(value, float):
-            body[f.name] = _rounded(value, 4)
+            body[f.name] = _defined(value, 4) if nullable(f) else _rounded(value, 4)
         elif value is None or isinstance(value, int):
             body[f.name] = value
         # anything else (a string a later version might add) never leaves the device
@@ -238,5 +246,5 @@ def _cue_figures(cues: CueFigures) -> dict[str, object]:
         if value is None or isinstance(value, bool | int):
             out[key] = value
         elif isinstance(value, float):
-            out[key] = _rounded(value, 3)
+            out[key] = _rounded(value, 3)  # the rates, null when undefined (CueFigures.record)
     return out

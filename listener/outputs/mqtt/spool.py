@@ -22,7 +22,6 @@ them under its new name, not as a phantom of its old one.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sqlite3
 import threading
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from listener import strict_json
 from listener.errors import NotOpenError, OutputFileError
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
@@ -65,7 +65,9 @@ class Spooled:
 
 
 def encode(message: dict[str, object]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    """The payload as sent: strict JSON (a NaN or infinite number raises, naming it: no parser would read it)."""
+    where = f"the MQTT message {message.get('schema', '')}"
+    return strict_json.dumps(message, where, separators=(",", ":")).encode("utf-8")
 
 
 class Spool(SessionCounts, Managed):

@@ -59,7 +59,7 @@ LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives 
 # maybe after the session's summary; longer than any stall of a healthy pipeline, so no utterance splits
 IDLE_FINAL_S = 2.0
 IDLE = object()  # _next's answer when the queue stayed empty for IDLE_FINAL_S
-FLUSH = object()  # _next's answer once flush() asked for everything fed so far and all audio queued before it is fed
+FLUSH = object()  # _next's answer once the audio queued before the oldest flush not yet answered is all fed
 # A session end as audio comes (the customer left a session gap ago): the recogniser may finish what it was
 # given for this long, so the summary counts the session's last words (a healthy one needs 0.1-0.3 s; the
 # gate feeds no silence, so vosk would otherwise hold the utterance open); the lights wait no longer
@@ -124,11 +124,13 @@ class RecognizerWorker(Managed):
         self._closing = False
         self._abort = False
         self._failed = False
-        self._renew = False
-        self._flush_wanted = False  # flush() waits for the worker to finish what is queued
-        # ... up to here (audio time): asked for while later audio is queued (a flush out of time), it is answered
-        # there all the same, not wherever the queue next runs empty, in the middle of someone's words
-        self._flush_until_s = 0.0
+        self._renew = 0  # fresh recognisers asked for (one a session end) and not yet built
+        # Each flush (a session end) asked for and not yet answered, oldest first: the end of the audio queued then
+        # (audio time). Answered there, in turn: one out of time (REALTIME_FLUSH_S) is answered at its session's end
+        # all the same, not wherever the queue next runs empty, in the middle of someone's words; nor does the
+        # next session's, asked for while the worker is still behind the first, move it to its own end
+        self._flush_until_s: deque[float] = deque()
+        self._flushes_answered = 0
         self._submitted_until_s = 0.0  # the end of the latest chunk submitted
         self.renewals = 0  # fresh recognisers built after the first
         self._map = TimeMap()  # each fed chunk's start in vosk's stream time and in audio time
@@ -188,24 +190,26 @@ class RecognizerWorker(Managed):
         with self._cond:
             if not self._alive():
                 return False
-            self._flush_wanted, self._flush_until_s = True, self._submitted_until_s
+            self._flush_until_s.append(self._submitted_until_s)
+            mine = self._flushes_answered + len(self._flush_until_s)  # answered once this many are
             self._cond.notify_all()
             deadline_s = math.inf if self.overflow == "wait" else time.monotonic() + REALTIME_FLUSH_S
-            while self._flush_wanted and self._alive():
+            while self._flushes_answered < mine and self._alive():
                 left_s = deadline_s - time.monotonic()
                 if left_s <= 0:
                     return False
                 self._cond.wait(min(WAIT_RECHECK_S, left_s))
-            return not self._flush_wanted
+            return self._flushes_answered >= mine
 
     def renew(self) -> None:
         """Continue with a fresh recogniser from the next gap in the audio fed (a session end).
 
         A gap, because the speech gate leaves one wherever nobody speaks: the
-        renewal never splits an utterance. A stream with no gaps keeps its recogniser.
+        renewal never splits an utterance. A stream with no gaps keeps its recogniser. Each call is one
+        renewal: the next session's, asked for while the worker is still behind the first, is built at a later gap.
         """
         with self._cond:
-            self._renew = True
+            self._renew += 1
             self._cond.notify_all()
 
     def take(self) -> list[list[Word]]:
@@ -341,22 +345,25 @@ class RecognizerWorker(Managed):
 
     def _answer_flush(self) -> None:
         with self._cond:
-            self._flush_wanted = False
+            self._flush_until_s.popleft()
+            self._flushes_answered += 1
             self._cond.notify_all()
 
     def _take_renew(self) -> bool:
         with self._cond:
-            renew, self._renew = self._renew, False
-            return renew
+            if not self._renew:
+                return False
+            self._renew -= 1
+            return True
 
     def _next(self, pending: bool) -> Chunk | object | None:
         """The next chunk; None once closing; IDLE when ``pending`` audio waited IDLE_FINAL_S for more;
-        FLUSH once everything queued when flush() was called is fed."""
+        FLUSH once everything queued when the oldest flush not yet answered was asked for is fed."""
         deadline_s = time.monotonic() + IDLE_FINAL_S
         with self._cond:
             while True:
                 # what is still queued, if anything, came after the session's end (flush() gave up waiting for it)
-                if self._flush_wanted and not self._closing and self._queue.starts_at_or_after(self._flush_until_s):
+                if self._flush_until_s and not self._closing and self._queue.starts_at_or_after(self._flush_until_s[0]):
                     return FLUSH
                 if self._queue or self._closing:
                     break

@@ -40,3 +40,21 @@ def test_a_queue_emptied_at_once_holds_its_whole_queue_s_again() -> None:
         assert not queue.full_for(c)
         queue.append(c)
     assert queue.full_for(Chunk(12.0, HALF_S))
+
+
+def test_a_queue_ends_where_its_latest_chunk_ends_and_an_empty_one_before_any_chunk() -> None:
+    """A flush waits for the audio queued when it was asked for: up to the queue's end, whatever went since."""
+    queue = ChunkQueue(queue_s=2.0)
+    assert queue.end_s == float("-inf") and queue.starts_at_or_after(queue.end_s)
+    held = chunks(4)
+    for c in held:
+        queue.append(c)
+    assert queue.end_s == 2.0 and not queue.starts_at_or_after(queue.end_s)
+    new = Chunk(2.0, HALF_S)
+    assert queue.make_room(new) == held[:3]  # the oldest go, the end stays
+    assert queue.end_s == 2.0
+    queue.append(new)
+    assert queue.popleft() == held[3]
+    assert queue.end_s == 2.5 and not queue.starts_at_or_after(2.5)
+    queue.popleft()
+    assert queue.end_s == float("-inf") and queue.starts_at_or_after(-1.0)

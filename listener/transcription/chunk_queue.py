@@ -6,6 +6,7 @@ decides when to wait for room and when to skip (:class:`listener.transcription.r
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,11 @@ class ChunkQueue:
             self.queued_s -= old.duration_s
             skipped.append(old)
         return skipped
+
+    @property
+    def end_s(self) -> float:
+        """The end of the latest chunk queued; -inf while none is (any chunk queued later begins after what was)."""
+        return self._chunks[-1].end_s if self._chunks else -math.inf
 
     def starts_at_or_after(self, audio_s: float) -> bool:
         """Whether every chunk still queued begins at ``audio_s`` or later (an empty queue: yes)."""

@@ -126,12 +126,12 @@ class RecognizerWorker(Managed):
         self._failed = False
         self._renew = 0  # fresh recognisers asked for (one a session end) and not yet built
         # Each flush (a session end) asked for and not yet answered, oldest first: the end of the audio queued then
-        # (audio time). Answered there, in turn: one out of time (REALTIME_FLUSH_S) is answered at its session's end
-        # all the same, not wherever the queue next runs empty, in the middle of someone's words; nor does the
-        # next session's, asked for while the worker is still behind the first, move it to its own end
+        # (audio time; -inf if none was, and the worker's next step answers it). Answered there, in turn: one out of
+        # time (REALTIME_FLUSH_S) is answered at its session's end all the same, not wherever the queue next runs
+        # empty, in the middle of someone's words; nor does the next session's, asked for while the worker is
+        # still behind the first, move it to its own end
         self._flush_until_s: deque[float] = deque()
         self._flushes_answered = 0
-        self._submitted_until_s = 0.0  # the end of the latest chunk submitted
         self.renewals = 0  # fresh recognisers built after the first
         self._map = TimeMap()  # each fed chunk's start in vosk's stream time and in audio time
         self._thread: threading.Thread | None = None
@@ -166,7 +166,6 @@ class RecognizerWorker(Managed):
                     continue
                 skipped += self._queue.make_room(chunk)
             self._queue.append(chunk)
-            self._submitted_until_s = chunk.end_s
             self._cond.notify_all()
         return skipped
 
@@ -190,7 +189,7 @@ class RecognizerWorker(Managed):
         with self._cond:
             if not self._alive():
                 return False
-            self._flush_until_s.append(self._submitted_until_s)
+            self._flush_until_s.append(self._queue.end_s)
             mine = self._flushes_answered + len(self._flush_until_s)  # answered once this many are
             self._cond.notify_all()
             deadline_s = math.inf if self.overflow == "wait" else time.monotonic() + REALTIME_FLUSH_S

@@ -8,6 +8,7 @@ load would hold it, and the whole pipeline runs.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from listener.audio.wav import WavSource
 from listener.config import geometry, parse_config
-from listener.events import AudioBlock, Echo, Event, Party, SessionStarted, WordsRecognized
+from listener.events import AudioBlock, Echo, EndOfStream, Event, Party, SessionStarted, WordsRecognized
 from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service.build import analysis_stages
 from listener.transcription.cues import CueDetector
@@ -27,6 +28,7 @@ from tests import asr_audio
 from tests.asr_audio import Line
 
 SESSION_GAP_S = 5.0
+ECHO_MIN_WORDS = 1
 # recognised (mostly) alike in both voices, with content words the echo rule counts
 REPEATED = "어디에 있어요 비슷하거나 같아요"
 LINES = [
@@ -36,10 +38,19 @@ LINES = [
     Line("customer", 15.5, "아메리카노 주세요"),  # B stays open until the stream's end
 ]
 DURATION_S = 19.0
+# the same, with B over before the stream ends and a third session after it: A's words and B's come back together,
+# both late, when the recogniser is let go at the stream's end
+THREE = [
+    *LINES[:3],
+    Line("customer", 16.0, "네 감사합니다"),  # B is over 5 s after this
+    Line("customer", 23.5, "아메리카노 주세요"),  # C, open until the stream's end
+]
+THREE_S = 27.0
 
 
 class ReleaseAt(Stage):
-    """Before the transcription stage: lets the held-back recogniser go once the replay reaches ``t_s``."""
+    """Before the transcription stage: lets the held-back recogniser go once the replay reaches ``t_s``, or
+    its end."""
 
     name = "release"
 
@@ -47,7 +58,7 @@ class ReleaseAt(Stage):
         self.gate, self.t_s = gate, t_s
 
     def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, AudioBlock) and event.end_s >= self.t_s:
+        if (isinstance(event, AudioBlock) and event.end_s >= self.t_s) or isinstance(event, EndOfStream):
             self.gate.set()
         return ()
 
@@ -81,20 +92,24 @@ def hold_back_recogniser(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     return gate
 
 
-def test_a_sessions_words_that_come_back_late_count_in_it_and_feed_no_cue_of_the_next(
-    ko_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # They used to reach the cue detector of the session open by then: the rep of B repeating what the
-    # customer of A had said was an Echo in B (a follow-up question too, with English words)
-    fed = watch_cue_detectors(monkeypatch)
-    release = ReleaseAt(hold_back_recogniser(monkeypatch), DURATION_S)  # once the replay has passed B's speech
-    samples, _ = asr_audio.render(LINES, DURATION_S, tmp_path)
+def replay_held_back(
+    lines: list[Line],
+    duration_s: float,
+    release_s: float,
+    ko_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[Event], CueTally]:
+    """``lines`` through the whole pipeline, the recogniser held back until the replay reaches ``release_s``
+    (or its end): the events out, and their tally."""
+    release = ReleaseAt(hold_back_recogniser(monkeypatch), release_s)
+    samples, _ = asr_audio.render(lines, duration_s, tmp_path)
     wav = asr_audio.synth.write_wav(tmp_path / "late.wav", samples)
     # "skip": a live stream's overflow, whose session end does not wait for the recogniser's words
     asr = {"enabled": True, "model_path": str(ko_model), "queue_s": 60.0, "overflow": "skip"}
     # one repeated content word makes an echo here: the recogniser hears "어디에" in A as "어디에" or "어디있"
     # (it did both in full runs on a loaded machine), and one word in common is left either way
-    analytics = {"session_gap_s": SESSION_GAP_S, "echo_min_words": 1}
+    analytics = {"session_gap_s": SESSION_GAP_S, "echo_min_words": ECHO_MIN_WORDS}
     config = parse_config({"asr": asr, "analytics": analytics})
     geo = geometry(config)
     stages = analysis_stages(config, geo)
@@ -102,7 +117,17 @@ def test_a_sessions_words_that_come_back_late_count_in_it_and_feed_no_cue_of_the
     tally, out = CueTally(), EventLog()
     with WavSource(wav, geo, block_ms=1000) as source, Pipeline([*stages[:at], release, *stages[at:], tally, out]) as p:
         p.run(source)
-    events = out.events
+    return out.events, tally
+
+
+def test_a_sessions_words_that_come_back_late_count_in_it_and_feed_no_cue_of_the_next(
+    ko_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They used to reach the cue detector of the session open by then: the rep of B repeating what the
+    # customer of A had said was an Echo in B (a follow-up question too, with English words)
+    fed = watch_cue_detectors(monkeypatch)
+    # released once the replay has passed B's speech
+    events, tally = replay_held_back(LINES, DURATION_S, DURATION_S, ko_model, tmp_path, monkeypatch)
     b_started = [i for i, e in enumerate(events) if isinstance(e, SessionStarted)][1]
     a_said = [i for i, e in enumerate(events) if isinstance(e, WordsRecognized) and e.end_s < LINES[1].start_s]
     assert a_said and min(a_said) > b_started, "A's words did not come back after B began"
@@ -113,4 +138,24 @@ def test_a_sessions_words_that_come_back_late_count_in_it_and_feed_no_cue_of_the
     # and an echo it would have been: the rep of B repeats content words the customer of A said
     said_in_a = set().union(*(stems for _, end_s, stems in fed if end_s < LINES[1].start_s))
     rep_in_b = set().union(*(stems for party, _, stems in fed if party is Party.REP))
-    assert len(said_in_a & rep_in_b) >= config.analytics.echo_min_words
+    assert len(said_in_a & rep_in_b) >= ECHO_MIN_WORDS
+
+
+def test_late_words_of_two_sessions_that_come_back_together_feed_no_cue_across_them(
+    ko_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recogniser more than a session behind: the words of A and of B come back together, both sessions over.
+    They went through the one detector of late words, so the rep of B repeating what the customer of A had said
+    was an Echo in B."""
+    fed = watch_cue_detectors(monkeypatch)
+    events, tally = replay_held_back(THREE, THREE_S, math.inf, ko_model, tmp_path, monkeypatch)
+    started = [i for i, e in enumerate(events) if isinstance(e, SessionStarted)]
+    assert len(started) == 3
+    a_said = [i for i, e in enumerate(events) if isinstance(e, WordsRecognized) and e.end_s < THREE[1].start_s]
+    assert a_said and min(a_said) > started[2], "A's words did not come back after B was over"
+    a, b, _ = (tally.metrics(*span) for span in sorted(tally.sessions.values()))
+    assert a.customer_words >= 3 and b.rep_words >= 3 and b.customer_words >= 3
+    assert b.rep_echoes == 0 and not [e for e in events if isinstance(e, Echo)]
+    said_in_a = set().union(*(stems for _, end_s, stems in fed if end_s < THREE[1].start_s))
+    rep_in_b = set().union(*(stems for party, _, stems in fed if party is Party.REP))
+    assert len(said_in_a & rep_in_b) >= ECHO_MIN_WORDS

@@ -12,7 +12,8 @@ detector keeps is dropped at each session end (a customer silent for a
 session gap, or ``session_max_s`` reached), while no session is open, and
 at the end of the stream. Words that come back after their session ended
 (the recogniser may lag longer than a session gap) are still counted, at
-their own times, but never reach the detector of the session open by then.
+their own times, but never reach the detector of the session open by then, nor
+do the late words of two sessions meet in one detector.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import traceback
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -62,6 +64,9 @@ HISTORY_EXTRA_S = 60.0  # activity kept beyond the queue: the longest utterance 
 # A failed recogniser is restarted at a session end, never mid-visit; after each failure in a row the
 # number of session ends to wait doubles, up to this many, so one that keeps failing is tried rarely.
 RESTART_MAX_WAIT_SESSIONS = 32
+# sessions over whose words may still come back, kept apart: more than fit in the recogniser's longest lag
+# ([asr] queue_s, at most 120 s); the oldest one dropped would only join its late words to the next one's cues
+LATE_SESSIONS_KEPT = 64
 
 
 class TranscriptionStage(Stage):
@@ -80,7 +85,8 @@ class TranscriptionStage(Stage):
         self.detector = CueDetector(load_lexicon(config.asr.language), an.floor_take_s, an.echo_min_words)
         # for the words of a session already over: their cues without the next session's state, nor it theirs
         self.late_detector = CueDetector(self.detector.lex, an.floor_take_s, an.echo_min_words)
-        self._session_end_s = -math.inf  # audio time at which the latest session was over
+        # each session over whose words may still come back, oldest first: the audio time its words end before
+        self._ended_before_s: deque[float] = deque(maxlen=LATE_SESSIONS_KEPT)
         self.model_path = model_path(config)
         self.word_language = WordLanguage(self.detector.lex, config, self.model_path)
         self.mix_channels = geometry.mode == "channels"
@@ -169,7 +175,7 @@ class TranscriptionStage(Stage):
             self.worker.renew()
             self.worker.flush()
             yield from self._cues()
-            self._session_end_s = _late_before_s(end, frames_end_s)  # words before this that come later are late
+            self._ended_before_s.append(_late_before_s(end, frames_end_s))  # words before this that come later are late
             yield from self._after_session()
             if self.detector.holding:  # the session's words go with it, whatever the next frames hold
                 self.detector.forget()
@@ -263,12 +269,31 @@ class TranscriptionStage(Stage):
             self.word_language.heard(result)  # it reads the words too
             out: list[Event] = []
             for party, words in self._utterances(result):
-                late = words[-1].end_s <= self._session_end_s  # said in a session over before it came back
+                late = self._late(words[-1].end_s)
                 out.extend((self.late_detector if late else self.detector).utterance(party, words, self._now_s))
             return out
         except Exception as exc:
             failure = WordHandlingError(_where(exc))
         raise failure from None
+
+    @property
+    def _session_end_s(self) -> float:
+        """Audio time before which the words that come back now are late: the latest session was over then."""
+        return self._ended_before_s[-1] if self._ended_before_s else -math.inf
+
+    def _late(self, end_s: float) -> bool:
+        """Whether words ending at ``end_s`` were said in a session over before they came back.
+
+        The recogniser returns words in time order: once a later session's come, the earlier sessions' are all in,
+        and what the late detector holds of them goes. A recogniser more than a session behind returns the words of
+        two sessions over together, and the rep of the second repeating what the customer of the first said was
+        an echo.
+        """
+        ends = self._ended_before_s
+        while len(ends) > 1 and end_s > ends[0]:  # the latest stays: it tells which words are late at all
+            ends.popleft()
+            self.late_detector.forget()
+        return end_s <= self._session_end_s
 
     def _utterances(self, words: list[Word]) -> Iterator[tuple[Party, list[Word]]]:
         """Split one recogniser result where the speaker changes or the speech pauses."""

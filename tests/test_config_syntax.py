@@ -157,6 +157,42 @@ def test_a_mistake_inside_a_string_a_header_or_a_key_names_the_fix(tmp_path: Pat
     assert "(at line" in message  # the parser's own words stay
 
 
+# a '#' inside a string is text: cut there as a comment, the fix showed the text shortened ('C:\models')
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('[asr]\nmodel_path = "C:\\models#2\\vosk"\n', "or use single quotes: model_path = 'C:\\models#2\\vosk' ("),
+        ('[mqtt]\nusername = "CORP\\me#1"  # the shop\n', "or use single quotes: username = 'CORP\\me#1' ("),
+        ('[array]\ndevice = "USB Audio #2" true\n', "delete what follows the closing quote (a comment starts with #"),
+        ('[array]\ndevice = "USB#2\n', 'close the quotes at the end of the text: device = "USB#2" ('),
+    ],
+)
+def test_a_hash_inside_a_string_is_kept_in_the_fix(tmp_path: Path, text: str, said: str) -> None:
+    message = syntax_error(tmp_path, text)
+    assert said in message, message
+    if "delete what follows" in said:
+        assert message.split(" (Expected")[0].endswith(': device = "USB Audio #2"'), message
+
+
+# a row of a list written a line each (the mics' positions) starts with '[' too: told to write a table header
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            '[array]\npreset = "generic"\nmics = [\n  [0.0457, 0.0, 0.0],\n  [0.0, 0.0457 0.0],\n]\n',
+            "Unclosed array (at line 5, column 16)",
+        ),
+        (
+            '[array]\npreset = "generic"\nmics = [\n  [0.0457, 0.0, 0.0]\n  [0.0, 0.0457, 0.0],\n]\n',
+            "Unclosed array (at line 5, column 3)",
+        ),
+        ('[array]\npreset = "generic"\nmics = [\n  [0.0457, 0.0, x],\n]\n', "Invalid value (at line 4, column 17)"),
+    ],
+)
+def test_a_row_of_a_list_on_its_own_line_is_not_taken_for_a_table_header(tmp_path: Path, text: str, said: str) -> None:
+    assert syntax_error(tmp_path, text).endswith(f"TOML: {said}")
+
+
 @pytest.mark.parametrize(
     "text",
     [

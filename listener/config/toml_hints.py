@@ -43,6 +43,7 @@ _AFTER_STATEMENT = "Expected newline or end of document after a statement"
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')  # a whole one-line string at the start of a value
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 _SPACED_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\s+[A-Za-z0-9_-]+)+")
+_SPACED_HASH = re.compile(r"\s#")  # in a string left open: where a comment typed after it begins
 
 
 def looks_secret(key: object, value: object = None, depth: int = 0) -> bool:
@@ -84,7 +85,7 @@ def syntax_hint(text: str, message: str) -> str:
     if other_format:
         return f"line {number}: {other_format} ({message})"
     header = _header_fix(line, int(where.group(2)) if where else 0, message)
-    if header:
+    if header and not _inside_a_value(lines, number):
         return f"line {number}, {_shorten(line.strip())}: {header} ({message})"
     assignment = _ASSIGNMENT.match(line)
     if assignment is None:
@@ -93,9 +94,32 @@ def syntax_hint(text: str, message: str) -> str:
     key, value = assignment.groups()
     secret = bool(_SECRET.search(lines[number - 1]))
     kind = _kind(_table_at(lines, number), key.strip("\"'"))
-    fix = _fix(key, value.split("#")[0].strip(), message, kind, secret)
+    fix = _fix(key, _without_comment(value), message, kind, secret)
     shown = _shorten(f"{key} = …" if secret else f"{key} = {value}")
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
+
+
+def _without_comment(value: str) -> str:
+    """``value`` without a comment after it. A '#' inside a closed string is text (``"C:\\models#2"``, a login):
+    cut there, the fix showed the text shortened. In a string left open, a '#' after a space is taken for a comment
+    typed where the closing quote was meant to be, one without (``"home/#``) for text."""
+    whole = _STRING.match(value)
+    if whole is not None:
+        return whole.group(0) + value[whole.end() :].split("#")[0].rstrip()
+    if value[:1] in "\"'":
+        return _SPACED_HASH.split(value, maxsplit=1)[0].strip()
+    return value.split("#")[0].strip()
+
+
+def _inside_a_value(lines: list[str], number: int) -> bool:
+    """Whether line ``number`` continues a value the lines before it opened (the mics' list written a row a line):
+    a row there starts with '[' and is no table header. The parser read those lines without fault up to it, so
+    they fail on their own only where they leave one open (or nest as deep as the stack goes)."""
+    try:
+        tomllib.loads("\n".join(lines[: number - 1]))
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return True
+    return False
 
 
 def _invisible(line: str, column: int) -> str:

@@ -103,14 +103,14 @@ def _read(der: bytes) -> Certificate:
     fields = _children(der, tbs)
     version = 1
     if fields[0].tag == _VERSION:  # absent for v1
-        number = _node(der, fields[0].start)
+        number = _node(der, fields[0].start, fields[0].end)
         version = int.from_bytes(der[number.start : number.end], "big") + 1
         fields = fields[1:]
     _, inner_algorithm, issuer, _, subject = fields[:5]
     extensions: dict[str, Extension] = {}
     for field in fields[5:]:
         if field.tag == _EXTENSIONS:
-            for extension in _children(der, _node(der, field.start)):
+            for extension in _children(der, _node(der, field.start, field.end)):
                 oid, *flag, value = (der[part.start : part.end] for part in _children(der, extension))
                 extensions[_oid(oid)] = Extension(bool(flag) and flag[0] != b"\x00", value)
     names = _names(der, subject)
@@ -126,20 +126,26 @@ def _read(der: bytes) -> Certificate:
     )
 
 
-def _node(data: bytes, at: int) -> _Node:
+def _node(data: bytes, at: int, end: int | None = None) -> _Node:
+    """The element at ``at``, which must end by ``end`` (its parent's end; the data's by default)."""
+    end = len(data) if end is None else end
+    if at + 2 > end:
+        raise ValueError("cut short")  # not IndexError: the lazy readers of extensions raise what callers catch
     tag, length, start = data[at], data[at + 1], at + 2
+    if length == 0x80:  # BER's indefinite length: read as 0, its contents became its parent's next elements
+        raise ValueError("an indefinite length, which DER does not allow")
     if length & 0x80:  # long form: the next (length & 0x7F) bytes hold the length
         count = length & 0x7F
         length, start = int.from_bytes(data[start : start + count], "big"), start + count
-    if start + length > len(data):
-        raise ValueError("a length past the end")
+    if start + length > end:
+        raise ValueError("a length past the end of what holds it")
     return _Node(tag, at, start, start + length)
 
 
 def _children(data: bytes, parent: _Node) -> list[_Node]:
     children, at = [], parent.start
     while at < parent.end:
-        children.append(_node(data, at))
+        children.append(_node(data, at, parent.end))
         at = children[-1].end
     return children
 

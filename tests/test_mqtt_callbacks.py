@@ -144,7 +144,14 @@ def test_an_on_connect_handler_failing_at_each_connect_is_named_and_backs_off(
     on_connected = (lambda: None) if fails.startswith("before") else fail
     link = MqttLink(config, DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"), on_connected=on_connected)
     with caplog.at_level(logging.DEBUG), link:
-        assert wait_until(lambda: link.connected, 4 * FAILED_CONNECTS), f"{failed[0]} failures"
+
+        def ran_through() -> bool:
+            # not link.connected: a handler failing after the link says connected leaves it so for a moment (0.2 to
+            # 0.8 ms measured, up to the traceback's logging on a loaded machine), which the poll could catch
+            return any("ran through" in r.getMessage() for r in caplog.records)
+
+        assert wait_until(ran_through, 4 * FAILED_CONNECTS), f"{failed[0]} failures"
+        assert link.connected
     connects_s = [r.created for r in caplog.records if "(after " in r.getMessage()]
     assert len(connects_s) == FAILED_CONNECTS + 1
     waits_s = [b - a for a, b in itertools.pairwise(connects_s)]

@@ -31,9 +31,9 @@ def test_a_stop_asked_for_while_a_block_feeds_the_watchdog_is_said_last(
     notifier.open()
     list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
     assert _received(notify_socket) == ["READY=1", "WATCHDOG=1"]
-    sdnotify = notifier._notifier
-    assert sdnotify is not None
-    send = sdnotify.notify
+    sender = notifier._notifier
+    assert sender is not None
+    send = sender.notify
     sending, sent_on = threading.Event(), threading.Event()
 
     def held(state: str) -> None:  # the real send, held where the block has decided to feed the watchdog
@@ -42,7 +42,7 @@ def test_a_stop_asked_for_while_a_block_feeds_the_watchdog_is_said_last(
             sent_on.wait(2.0)
         send(state)
 
-    monkeypatch.setattr(sdnotify, "notify", held)
+    monkeypatch.setattr(sender, "notify", held)
     block = threading.Thread(
         target=lambda: list(notifier.process(AudioDropped(start_s=0.05, duration_s=0.05, reason="overflow")))
     )
@@ -63,8 +63,9 @@ def test_without_systemd_no_socket_is_made_and_with_it_the_socket_is_closed_at_t
     notify_socket: socket.socket,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """sdnotify makes its socket before it finds no NOTIFY_SOCKET to connect it to, and leaves it for the garbage
-    collector (a ResourceWarning each `listener run` outside systemd); under systemd the socket was never closed."""
+    """sdnotify, which the notifier used until 2026-12-07, made its socket before it found no NOTIFY_SOCKET to
+    connect it to and left it for the garbage collector (a ResourceWarning each `listener run` outside systemd);
+    under systemd the socket was never closed."""
     made: list[socket.socket] = []
     real = socket.socket
 
@@ -72,7 +73,7 @@ def test_without_systemd_no_socket_is_made_and_with_it_the_socket_is_closed_at_t
         made.append(real(*args, **kwargs))  # type: ignore[arg-type]
         return made[-1]
 
-    monkeypatch.setattr(socket, "socket", counted)  # sdnotify looks it up at each call
+    monkeypatch.setattr(socket, "socket", counted)  # looked up at each call, by the notifier as by sdnotify before it
     notifier = SystemdNotifier()
     notifier.open()
     assert len(made) == 1

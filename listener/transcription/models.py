@@ -323,7 +323,7 @@ def _unreachable(spec: VoskModelSpec, dest: Path, reason: object, again: str) ->
         found = located(
             url_chain(spec.url, CHAIN_TIMEOUT_S),
             NEW_CA,
-            "have the server send the new intermediate after its own certificate",
+            NEW_INTERMEDIATE,
         )
         where = f"; its chain has {found[0]}" if found else ""
         return ModelError(

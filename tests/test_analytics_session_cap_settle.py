@@ -28,6 +28,7 @@ from listener.events import (
     SessionStarted,
     SessionSummary,
 )
+from listener.outputs.led_status import Status
 from tests.analytics_timelines import run, with_analytics
 
 MAX_S = 600.0
@@ -112,6 +113,26 @@ def test_the_cut_sessions_end_and_summary_come_together_after_its_events_and_bef
     cut_in = [e for e in events[:ended] if isinstance(e, Interruption) and e.by is Party.CUSTOMER]
     assert [(e.onset_s, e.decided_s, e.successful) for e in cut_in] == [(600.0, 601.0, None), (600.0, 602.01, True)]
     assert not any(isinstance(e, Interruption | Backchannel) and e.onset_s < CUT_S for e in events[ended + 1 :])
+
+
+@pytest.mark.parametrize("yield_s", [2.0, 10.0])  # interruption_yield_s: its default, the top of its range
+def test_an_interruption_begun_in_the_cut_session_reaches_the_leds_as_it_is_decided(yield_s: float) -> None:
+    """Only what follows the cut session waits for its end; an event begun in it is out as it is decided (it comes
+    before the end anyway). The customer talks through the cut at 600.5 s; the rep cuts in at 600.2 s and talks on:
+    decided at 601.2 s, the outcome (unsuccessful) known 2 s after its onset, or 10 s. Held with the session's
+    end until then, the LEDs' pulse (until 605.2 s) began 1.0 s late, or never."""
+    config = with_analytics(session_max_s=MAX_S, interruption_yield_s=yield_s)
+    segments = [("customer", 0.5, 640.0), ("rep", 600.2, 615.0)]
+    stage, status = ConversationAnalytics(config), Status.from_config(config)
+    shown: list[float] = []
+    for block in frame_blocks(activity(segments, END_S), bounds=range(10, round(END_S / HOP_S), 10)):  # 0.1 s
+        for event in stage.process(block):
+            status.update(event)
+        if status.interrupting(block.end_s):
+            shown.append(round(block.end_s, 6))
+    assert shown[:1] == [601.2] and shown[-1] == 605.1  # from the block it is decided in, for 4 s
+    (cut, *_) = run(segments, END_S, config).sessions
+    assert (cut.end_s, cut.interruptions_by_rep, cut.successful_interruptions_by_rep) == (CUT_S, 1, 0)
 
 
 def test_what_is_still_open_when_the_wait_is_over_is_settled_as_at_the_end_of_a_stream(

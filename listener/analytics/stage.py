@@ -64,7 +64,7 @@ class Conversation:
         self.silences = Silences(ctx, self.floor)
         self.sessions = Sessions(ctx)
         self.dominance = Dominance(ctx, self.floor)
-        self._held: list[Event] = []  # decided while an ended session's summary waits: released after it
+        self._held: list[Event] = []  # decided while an ended session's summary waits, not begun in it: after it
 
     def step(self, rep: bool, customer: bool) -> list[Event]:
         f = self.frame
@@ -153,9 +153,9 @@ class Conversation:
 
     def _settle(self, out: list[Event], frame: int, force: bool = False) -> None:
         """The ended session's SessionEnded and summary, once no rule may still decide an event begun in it (or
-        its wait is over: what is open then is settled as at the end of a stream). Released after the events
-        begun in it and before those of what followed, decided meanwhile: every consumer sees the session end
-        with all its events, then the next one start, as if the end had been decided now."""
+        its wait is over: what is open then is settled as at the end of a stream). After the events begun in it
+        (out as they were decided) and before those of what followed, held meanwhile: every consumer sees the
+        session end with all its events, then the next one start, as if the end had been decided now."""
         closing = self.sessions.closing
         if closing is None:
             return
@@ -164,13 +164,10 @@ class Conversation:
             return
         self._emit(out, self.interruptions.flush(frame, before=end))
         self.backchannels.flush(before=end)
-        held, self._held = self._held, []
-        window = closing.window
-        begun = [isinstance(e, Reported) and window.holds(e.onset_s) for e in held]
-        out.extend(e for e, its in zip(held, begun, strict=True) if its)
         out.append(closing.ended)
         out.extend(self.sessions.summary(frame))
-        out.extend(e for e, its in zip(held, begun, strict=True) if not its)
+        held, self._held = self._held, []
+        out.extend(held)
 
     def _deciding(self, end: int) -> bool:
         """Whether a rule may still decide an event begun before frame ``end``: an interruption or its outcome, a
@@ -212,10 +209,15 @@ class Conversation:
         self.dominance.begin(self.sessions.current.start_frame)  # never inside the session before: see Sessions.ended
 
     def _emit(self, out: list[Event], events: Iterable[Event]) -> None:
-        into = out if self.sessions.closing is None else self._held
+        """Out now, but for what an ended session's summary must come before: an event begun in that session
+        goes out as it is decided, before its end whenever that comes (the LEDs show an interruption within the
+        block it is decided in: held with the session's end, one was up to settle_frames late, 3.2 s at defaults,
+        past its display at long interruption_yield_s); anything else waits in ``_held`` for its end."""
+        closing = self.sessions.closing
         for event in events:
             self.sessions.log(event)
-            into.append(event)
+            begun = closing is None or (isinstance(event, Reported) and closing.window.holds(event.onset_s))
+            (out if begun else self._held).append(event)
 
 
 def _duration(length_s: float) -> str:

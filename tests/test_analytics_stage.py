@@ -16,7 +16,17 @@ from listener.analytics.replay import activity, frame_blocks, replay
 from listener.analytics.stage import ConversationAnalytics, _duration
 from listener.cli import main
 from listener.config import Config, geometry
-from listener.events import ActivityFrames, AudioDropped, EndOfStream, Event, Party, Pause, Reported, TurnPredictions
+from listener.events import (
+    ActivityFrames,
+    AudioDropped,
+    EndOfStream,
+    Event,
+    Party,
+    Pause,
+    Reported,
+    SessionSummary,
+    TurnPredictions,
+)
 from listener.service.build import analysis_stages
 from tests import synth
 
@@ -213,3 +223,24 @@ def test_days_of_overflows_with_no_visitor_keep_only_the_last_minutes_unheard() 
     for k in range(100):
         list(stage.process(AudioDropped(k * 120.0, 1.0, "overflow")))
     assert stage.unheard.spans == collections.deque([(99 * 120.0, 99 * 120.0 + 1.0)])
+
+
+def test_a_drop_while_an_ended_session_waits_for_its_summary_keeps_what_the_session_did_not_hear() -> None:
+    """A session ended at a gap (30 s after the customer's last word, at 130 s) while the rep still says "ok",
+    a stretch too short yet to be known as no backchannel: its summary waits for it. The rep pauses the device
+    then (130.05 s); with the turn model the pause's AudioDropped comes before its silent frames are judged, while
+    no session is open. An unheard stretch of the session older than a minute (an overflow at 10 s) was forgotten
+    then: its summary counted that second as silence (unheard_s 0.0)."""
+    segments = [("customer", 0.5, 10.0), ("customer", 11.0, 100.0), ("rep", 129.6, 130.05)]
+    overflow, pause = AudioDropped(10.0, 1.0, "overflow"), AudioDropped(130.05, 4.95, "paused")
+    stage, out = ConversationAnalytics(Config()), []
+    for block in frame_blocks(activity(segments, 140.0), bounds=range(10, 14000, 10)):  # 0.1 s blocks
+        half = np.full(block.n_frames, 0.5, dtype=np.float32)
+        out += [*stage.process(TurnPredictions(block.start_s, block.hop_s, half, half)), *stage.process(block)]
+        for drop in (overflow, pause):
+            if block.start_s <= drop.start_s < block.end_s:
+                out += stage.process(drop)
+    out += stage.process(EndOfStream(140.0))
+    (summary,) = [e for e in out if isinstance(e, SessionSummary)]
+    assert (summary.end_s, summary.decided_s) == (130.0, 130.25)  # it did wait, past the pause's start
+    assert summary.unheard_s == pytest.approx(1.0)

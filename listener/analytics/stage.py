@@ -272,8 +272,10 @@ class ConversationAnalytics(Stage):
             return out + self._frames(event)
         if isinstance(event, AudioDropped):
             self.unheard.add(event.start_s, event.end_s)
-            if self.conversation is None or self.conversation.sessions.current is None:
-                self.unheard.forget_before(event.start_s - UNHEARD_KEEP_S)  # days of overflows, no visitor
+            sessions = None if self.conversation is None else self.conversation.sessions
+            # days of overflows, no visitor; not while an ended session waits for its summary, which counts its own
+            if sessions is None or (sessions.current is None and sessions.closing is None):
+                self.unheard.forget_before(event.start_s - UNHEARD_KEEP_S)
         elif isinstance(event, TurnPredictions):
             self._model = True
             if self.conversation is None:

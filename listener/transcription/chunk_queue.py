@@ -1,4 +1,4 @@
-"""The audio waiting for the recogniser: a queue bounded in audio seconds, and how it makes room.
+"""The audio waiting for the recogniser: its chunks, a queue bounded in audio seconds, and how it makes room.
 
 It holds no lock of its own: the recogniser worker's condition guards it, together with the state that
 decides when to wait for room and when to skip (:class:`listener.transcription.recognizer.RecognizerWorker`).
@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
-if TYPE_CHECKING:  # the chunks are the recogniser's: recognizer.py imports this module
-    from listener.transcription.recognizer import Chunk
-
+SAMPLE_RATE_HZ = 16000
+SAMPLE_BYTES = 2  # mono int16
 GAP_TOLERANCE_S = 1e-3
 # a full queue skips down to this share of queue_s: a recogniser steadily behind then decodes long unbroken
 # stretches between skips, where skipping a chunk at a time left it 50-150 ms scraps, each decoded as an
 # utterance of its own, and it found three to four times the words that were said
 SKIP_DOWN_TO_SHARE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    start_s: float
+    pcm: bytes = field(repr=False)  # mono int16 little-endian at SAMPLE_RATE_HZ; audio: never printed
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / (SAMPLE_BYTES * SAMPLE_RATE_HZ)
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
 
 
 class ChunkQueue:

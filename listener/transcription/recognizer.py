@@ -33,7 +33,6 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -45,13 +44,14 @@ from listener.errors import ModelError
 from listener.heap import release_freed_memory
 from listener.lifecycle import Managed
 from listener.transcription.chunk_queue import GAP_TOLERANCE_S, ChunkQueue
+from listener.transcription.chunk_queue import SAMPLE_BYTES as SAMPLE_BYTES  # re-exported: imported from here too
+from listener.transcription.chunk_queue import SAMPLE_RATE_HZ as SAMPLE_RATE_HZ
+from listener.transcription.chunk_queue import Chunk as Chunk
 from listener.transcription.timemap import TimeMap
 from listener.transcription.words import Word
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE_HZ = 16000
-SAMPLE_BYTES = 2  # mono int16
 PIECE_BYTES = SAMPLE_BYTES * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
 LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives a more precise one
 # No audio for this long (wall time) after some was fed: the stretch is over (the speech gate stops
@@ -95,20 +95,6 @@ def load_model(path: Path) -> Any:
 def pcm16(mono: npt.NDArray[np.floating[Any]]) -> bytes:
     """Float samples in [-1, 1] as the recogniser's mono int16 little-endian PCM (louder ones clipped)."""
     return np.asarray(np.clip(mono, -1.0, 1.0) * 32767.0, dtype="<i2").tobytes()
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    start_s: float
-    pcm: bytes = field(repr=False)  # mono int16 little-endian at SAMPLE_RATE_HZ; audio: never printed
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.pcm) / (SAMPLE_BYTES * SAMPLE_RATE_HZ)
-
-    @property
-    def end_s(self) -> float:
-        return self.start_s + self.duration_s
 
 
 class RecognizerWorker(Managed):

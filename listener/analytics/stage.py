@@ -86,7 +86,8 @@ class Conversation:
         self._emit(out, self.premature.step(frame))
         if (ending := self.sessions.ending(frame)) is not None:
             end, capped = ending
-            self._settle(out, frame, force=True)  # never waiting still: sessions are far longer than the wait
+            # one session closing at a time: a wait (22 s at extreme settings) can outlast session_gap_s (5 s)
+            self._settle(out, frame, force=True)
             if capped:
                 self._warn_capped()
             self._end_session(out, frame, end)

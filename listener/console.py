@@ -66,10 +66,26 @@ class Stdout:
             self.error = OSError(errno.EBADF, "standard output is closed")
             raise self.error
         try:
-            return self.stream.write(text)
+            raw = _unbuffered(self.stream)
+            if raw is None:
+                return self.stream.write(text)
+            self._write_all(raw, text)
+            return len(text)
         except OSError as exc:
             self.error = exc
             raise
+
+    def _write_all(self, raw: io.RawIOBase, text: str) -> None:
+        # PYTHONUNBUFFERED (the unit sets it): TextIOWrapper hands text straight to the file and ignores a short
+        # write, so past `ulimit -f` a report came out cut at the limit, exit 0; the rest is written until the
+        # file refuses it, which raises
+        self.stream.flush()
+        data = memoryview(text.encode(self.stream.encoding, self.stream.errors or "strict"))
+        while data:
+            written = raw.write(data)
+            if written is None:  # a non-blocking stdout that is full: as BufferedWriter says it
+                raise BlockingIOError(errno.EAGAIN, "standard output would block", 0)
+            data = data[written:]
 
     def flush(self) -> None:
         if self.error is not None:
@@ -82,6 +98,12 @@ class Stdout:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
+
+
+def _unbuffered(stream: TextIO) -> io.RawIOBase | None:
+    """The file under a text stream with no buffer between them (``python -u``, PYTHONUNBUFFERED)."""
+    under = getattr(stream, "buffer", None)
+    return under if isinstance(under, io.RawIOBase) else None
 
 
 def discard_stdout(stream: TextIO) -> None:

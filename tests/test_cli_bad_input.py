@@ -91,10 +91,9 @@ def test_a_name_that_is_not_utf8_is_shown_escaped_in_messages_and_plots(
 
 
 def test_a_wav_that_cannot_be_decoded_is_named_as_typed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "bad.wav"  # a RIFF/WAVE file whose format chunk is garbage
-    chunks = (
-        b"WAVE" + b"fmt " + (16).to_bytes(4, "little") + b"\xff" * 16 + b"data" + (4).to_bytes(4, "little") + b"\0" * 4
-    )
+    path = tmp_path / "bad.wav"  # a RIFF/WAVE file whose format chunk is garbage but for its sample rate
+    garbage = b"\xff" * 4 + (16000).to_bytes(4, "little") + b"\xff" * 8
+    chunks = b"WAVE" + b"fmt " + (16).to_bytes(4, "little") + garbage + b"data" + (4).to_bytes(4, "little") + b"\0" * 4
     path.write_bytes(b"RIFF" + len(chunks).to_bytes(4, "little") + chunks)
     assert cli.main(["analyze", str(path)]) == 2
     err = capsys.readouterr().err
@@ -205,9 +204,11 @@ def test_a_full_disk_behind_the_output_is_said_with_what_to_do(tmp_path: Path) -
     )
 
 
-def test_an_output_past_the_shells_file_size_limit_is_not_called_a_full_disk(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+def test_an_output_past_the_shells_file_size_limit_is_not_called_a_full_disk(tmp_path: Path, unbuffered: str) -> None:
     """`ulimit -f 1; listener analyze x.wav --json > report.json`: the write fails with "File too large" on a disk
-    with room, and "free space where it goes" was the fix given; the limit is the cause."""
+    with room, and "free space where it goes" was the fix given; the limit is the cause. Unbuffered (the unit's
+    PYTHONUNBUFFERED), the report written in one piece came out cut at the limit, with exit 0."""
     report = tmp_path / "report.json"
     with report.open("w") as out:
         limit = (1024, resource.RLIM_INFINITY)
@@ -217,6 +218,7 @@ def test_an_output_past_the_shells_file_size_limit_is_not_called_a_full_disk(tmp
             "--json",
             stdout=out.fileno(),
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit),
+            env={**ENV, "PYTHONUNBUFFERED": unbuffered},
         )
     assert one_line(result) == (
         "listener: cannot write the output (File too large): lift the shell's file size limit (ulimit -f), or send"

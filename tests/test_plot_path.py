@@ -159,14 +159,24 @@ def test_a_plot_onto_a_full_disk_is_one_line_and_closed(tmp_path: Path, suffix: 
     assert out.is_symlink()  # not removed: it was there before
 
 
-def test_a_plot_past_the_file_size_limit_is_one_line_and_leaves_no_part_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("through_a_link", [False, True], ids=["file", "link-to-a-file-not-yet-made"])
+def test_a_plot_past_the_file_size_limit_is_one_line_and_leaves_no_part_written(
+    tmp_path: Path, through_a_link: bool
+) -> None:
     """`ulimit -f 8; listener analyze x.wav --plot fig.pdf`: the write fails part way (File too large). The CLI
-    gave matplotlib's traceback (exit 1); it is one line (exit 2) and the half-written figure is removed."""
+    gave matplotlib's traceback (exit 1); it is one line (exit 2) and the half-written figure is removed. Through
+    a link to a file not yet made too: the link was there before, so the file the write made behind it was kept."""
     out = tmp_path / "fig.pdf"
+    made = out
+    if through_a_link:
+        (tmp_path / "shared").mkdir()
+        made = tmp_path / "shared" / "figure.pdf"
+        out.symlink_to("shared/figure.pdf")
     limit = (8192, resource.RLIM_INFINITY)
     result = listener_cli(
         "analyze", str(SAMPLE), "--plot", str(out), preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit)
     )
     assert one_line(result) == f"listener: cannot write the plot to {out}: File too large; choose a writable path\n"
     assert "rep share" in result.stdout  # the report came before the figure
-    assert not out.exists()
+    assert not made.exists()
+    assert out.is_symlink() is through_a_link  # the link itself stays

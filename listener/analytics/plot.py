@@ -79,7 +79,10 @@ def _write(data: memoryview, out: Path) -> None:
     """The figure, drawn in memory, into ``out``: closed however the writing ends, and no half-written file
     left where there was none. matplotlib writing the file itself left its PDF open when it failed (a pipe: no
     tell(); a full disk, where its clean-up also raised zlib's "inconsistent stream state", a traceback)."""
-    made = not os.path.lexists(out)
+    # where the bytes land: through a link to a file not yet made, that file is the write's to remove, the link
+    # (there before) is not; lexists(out) alone took such a link for a file and kept the half-written target
+    target = Path(os.path.realpath(out))
+    made = not os.path.lexists(target)
     try:
         # "w+b", as Pillow opened a PNG: a pipe put there since the check is refused at once, not waited on
         with out.open("w+b") as file:
@@ -87,7 +90,7 @@ def _write(data: memoryview, out: Path) -> None:
     except OSError:
         if made:  # as Pillow did with a PNG it had made
             with suppress(OSError):
-                out.unlink()
+                target.unlink()
         raise
 
 

@@ -127,7 +127,10 @@ def test_an_error_the_hints_do_not_know_keeps_the_parsers_words(tmp_path: Path) 
     [
         # a closing quote left out: the line break is the 'illegal character'
         ('[mqtt]\nhost = "192.0.2.10\nport = 1883\n', 'line 2, host = "192.0.2.10: close the quotes at the end of'),
-        ('[mqtt]\nhost = "192.0.2.10  # the broker\n', 'close the quotes at the end of the text: host = "192.0.2.10"'),
+        (
+            '[mqtt]\nhost = "192.0.2.10  # the broker\n',
+            "or before the '#' if a comment starts there: host = \"192.0.2.10\"  # the broker (",
+        ),
         ("[mqtt]\nhost = 'x\nport = 'y'\n", "line 2, host = 'x: close the quotes at the end of the text: host = 'x'"),
         # a Windows path or a DOMAIN\\user login: the backslash starts an escape in double quotes
         ('[asr]\nmodel_path = "C:\\models\\vosk"\n', "or use single quotes: model_path = 'C:\\models\\vosk'"),
@@ -142,6 +145,7 @@ def test_an_error_the_hints_do_not_know_keeps_the_parsers_words(tmp_path: Path) 
         ("[array]]\n", "line 1, [array]]: the header ends at [array]: put what follows on a line of its own, or del"),
         ('[array] preset = "generic"\n', "the header ends at [array]: put what follows on a line of its own"),
         ("[ar ray]\n", "write the table's name between single brackets, without spaces, e.g. [array]"),
+        ("[2024 q3]\n", "write the table's name between single brackets, without spaces"),  # a number, no list row
         ("array]\n", "line 1: a table header starts with '[' too: [array] ("),
         # keys
         (
@@ -165,6 +169,13 @@ def test_a_mistake_inside_a_string_a_header_or_a_key_names_the_fix(tmp_path: Pat
         ('[mqtt]\nusername = "CORP\\me#1"  # the shop\n', "or use single quotes: username = 'CORP\\me#1' ("),
         ('[array]\ndevice = "USB Audio #2" true\n', "delete what follows the closing quote (a comment starts with #"),
         ('[array]\ndevice = "USB#2\n', 'close the quotes at the end of the text: device = "USB#2" ('),
+        # a ' #' in a string left open is a comment or text: the line cannot tell, so both readings are said,
+        # neither dropping text (the fix was device = "USB", '#2' silently gone)
+        (
+            '[array]\ndevice = "USB #2\n',
+            "close the quotes at the end of the text: device = \"USB #2\", or before the '#' if a comment starts"
+            ' there: device = "USB" #2 (',
+        ),
     ],
 )
 def test_a_hash_inside_a_string_is_kept_in_the_fix(tmp_path: Path, text: str, said: str) -> None:
@@ -191,6 +202,35 @@ def test_a_hash_inside_a_string_is_kept_in_the_fix(tmp_path: Path, text: str, sa
 )
 def test_a_row_of_a_list_on_its_own_line_is_not_taken_for_a_table_header(tmp_path: Path, text: str, said: str) -> None:
     assert syntax_error(tmp_path, text).endswith(f"TOML: {said}")
+
+
+# a list closed on its own line (']]' for ']'): the rows below it are no part of it. The next row was read as a
+# table header ("write the table's name between single brackets"), or with a ',' after the ']]', the list was
+# told to be written in square brackets
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "[array]\nmics = [[0.0457, 0.0, 0.0]]\n  [0.0, 0.0457, 0.0], [0.0, 0.0, 0.0]]\n",
+            "line 3, [0.0, 0.0457, 0.0], [0.0, 0.0, 0.0]]: this is a row of a list, not a table header: the list"
+            " mics above ends before it (a ']' too many, or its items not inside one pair of brackets): keep every"
+            " item inside the list's outer [ ] (Expected ']' at the end",
+        ),
+        ("[array]\nmics = [[0.0457, 0.0, 0.0]]\n\n# more\n[-0.5, 0.0, 0.0]]\n", "line 5, [-0.5, 0.0, 0.0]]: this"),
+        ("[array]\nmics = [[0.0457, 0.0, 0.0]]\n[.5, 0.0, 0.0]]\n", "not a table header: the list mics above"),
+        ("[array]\nmics = [[0.0457, 0.0, 0.0]]\n[[0.0, 0.0457, 0.0]]]\n", "not a table header: the list mics above"),
+        ('[array]\npreset = "generic"\n[0.0, 0.0457, 0.0]\n', "a row of a list, not a table header: write it inside"),
+        ("[array]\nmics = [[0.0457, 0.0, 0.0]]\n[1e-3, 0.0, 0.0]\n", "not a table header: the list mics above"),
+        (
+            "[array]\nmics = [[0.0457, 0.0, 0.0]],\n  [0.0, 0.0457, 0.0], [0.0, 0.0, 0.0]]\n",
+            "line 2, mics = [[0.0457, 0.0, 0.0]],: the list ends before the ',' after it (a ']' too many, or its items",
+        ),
+    ],
+)
+def test_a_list_closed_early_is_named_not_the_row_after_it(tmp_path: Path, text: str, said: str) -> None:
+    message = syntax_error(tmp_path, text)
+    assert said in message, message
+    assert "table's name" not in message and "write a list in square brackets" not in message
 
 
 @pytest.mark.parametrize(

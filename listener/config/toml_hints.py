@@ -44,6 +44,15 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')  # a whole one-line string
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 _SPACED_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\s+[A-Za-z0-9_-]+)+")
 _SPACED_HASH = re.compile(r"\s#")  # in a string left open: where a comment typed after it begins
+# '[0.0, …', '[[-0.5 …': a list's row. A table's name may be a number too ('[1]', '[1.5]' parse), so only on a
+# line the parser refused as a header is a number after the '[' taken for a row, not for a misspelt name
+_LIST_ROW = re.compile(
+    r"\s*\[\s*(?:\[\s*)?[-+]?(?:\d[\d_]*(?:\.[\d_]+)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s*[,\]]|\s+[-+.\d]|\s*$)"
+)
+_A_ROW = "this is a row of a list, not a table header"
+_ROWS_INSIDE = (
+    "(a ']' too many, or its items not inside one pair of brackets): keep every item inside the list's outer [ ]"
+)
 
 
 def looks_secret(key: object, value: object = None, depth: int = 0) -> bool:
@@ -77,14 +86,15 @@ def syntax_hint(text: str, message: str) -> str:
     if at_end and not _LEFT_OPEN.search(message):
         number = max((k + 1 for k, line in enumerate(lines) if line.strip()), default=0)
     line = lines[number - 1] if 1 <= number <= len(lines) else ""
-    invisible = _invisible(line, int(where.group(2)) if where else 0)
+    column = int(where.group(2)) if where else 0
+    invisible = _invisible(line, column)
     if invisible:  # the line quoted with '?' for it, unless it may hold a password
         shown = "" if _SECRET.search(line) else f", {_shorten(line.strip())}"
         return f"line {number}{shown}: {invisible} ({message})"
     other_format = _other_format(line)
     if other_format:
         return f"line {number}: {other_format} ({message})"
-    header = _header_fix(line, int(where.group(2)) if where else 0, message)
+    header = _list_row_fix(lines, number) or _header_fix(line, column, message)
     if header and not _inside_a_value(lines, number):
         return f"line {number}, {_shorten(line.strip())}: {header} ({message})"
     assignment = _ASSIGNMENT.match(line)
@@ -94,9 +104,38 @@ def syntax_hint(text: str, message: str) -> str:
     key, value = assignment.groups()
     secret = bool(_SECRET.search(lines[number - 1]))
     kind = _kind(_table_at(lines, number), key.strip("\"'"))
-    fix = _fix(key, _without_comment(value), message, kind, secret)
+    fix = _closed_early(value, line[column - 1 : column], message) or _fix(key, value, message, kind, secret)
     shown = _shorten(f"{key} = …" if secret else f"{key} = {value}")
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
+
+
+def _closed_early(value: str, stopped_at: str, message: str) -> str:
+    """The fix for a list with a ',' after its closing bracket (``mics = [[0.0457, 0.0, 0.0]],`` and the next
+    rows below): "write a list in square brackets" was said of a list in square brackets."""
+    if not (message.startswith(_AFTER_STATEMENT) and value.startswith("[") and stopped_at == ","):
+        return ""
+    return f"the list ends before the ',' after it {_ROWS_INSIDE}"
+
+
+def _list_row_fix(lines: list[str], number: int) -> str:
+    """The fix for a list's row the parser read as a table header, the list above it closed on its line
+    (``mics = [[0.0457, 0.0, 0.0]]`` and ``[0.0, 0.0457, 0.0], …]`` below): "fix the table's name" misled."""
+    line = lines[number - 1] if 1 <= number <= len(lines) else ""
+    if not _LIST_ROW.match(line) or _header(line) is not None:
+        return ""
+    try:  # the lines above parse: a row inside a list still open there is the parser's to name
+        table: object = tomllib.loads("\n".join(lines[: number - 1]))
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return ""
+    name = _table_at(lines, number)
+    for part in name.split(".") if name else []:
+        table = table.get(part) if isinstance(table, dict) else None
+        table = table[-1] if isinstance(table, list) and table else table  # an array of tables: its last
+    if isinstance(table, dict) and table:  # the key set last above the row: a list, closed before it
+        key, value = list(table.items())[-1]
+        if isinstance(value, list):
+            return f"{_A_ROW}: the list {_shorten(key)} above ends before it {_ROWS_INSIDE}"
+    return f"{_A_ROW}: write it inside the brackets of the list it belongs to"
 
 
 def _without_comment(value: str) -> str:
@@ -191,9 +230,6 @@ def _string_fix(key: str, value: str, message: str, secret: bool) -> str:
     if not value or value[0] not in "\"'" or value.startswith(_MULTILINE_QUOTES):
         return ""
     quote = value[0]
-    if _UNCLOSED.match(message):
-        shown = "" if secret else f": {_shorten(f'{key} = {value}{quote}')}"
-        return f"close the quotes at the end of the text{shown}"
     if message.startswith(_BAD_ESCAPE) and quote == '"':
         inner = value[1:-1] if value.endswith('"') and len(value) > 1 else value[1:]
         literal = f"{key} = '{inner}'"  # TOML's single quotes take every backslash as it is
@@ -206,6 +242,24 @@ def _string_fix(key: str, value: str, message: str, secret: bool) -> str:
         shown = "" if secret else f": {_shorten(f'{key} = {whole.group(0)}')}"
         return f"delete what follows the closing quote (a comment starts with #){shown}"
     return ""
+
+
+def _unclosed_fix(key: str, raw: str, message: str, secret: bool) -> str:
+    """The fix for a one-line string whose closing quote is missing. A ' #' in it is a comment typed where the
+    quote was meant to go (``"192.0.2.10  # the broker``) or text (``"USB #2``): the line cannot tell, so both
+    readings are said, each with all of the line's text (the first cut "USB #2" to "USB")."""
+    if not _UNCLOSED.match(message) or not raw or raw[0] not in "\"'" or raw.startswith(_MULTILINE_QUOTES):
+        return ""
+    if secret:
+        return "close the quotes at the end of the text"
+    quote = raw[0]
+    said = f"close the quotes at the end of the text: {_shorten(f'{key} = {raw}{quote}')}"
+    hashed = _SPACED_HASH.search(raw)
+    if hashed is None:
+        return said
+    text = raw[: hashed.start()].rstrip()
+    commented = f"{key} = {text}{quote}{raw[len(text) :]}"
+    return f"{said}, or before the '#' if a comment starts there: {_shorten(commented)}"
 
 
 def _table_at(lines: list[str], number: int) -> str:
@@ -264,7 +318,9 @@ def _kind(table: str, key: str) -> type | None:
     return tuple if typing.get_origin(first) is tuple else (first if isinstance(first, type) else str)
 
 
-def _fix(key: str, value: str, message: str, kind: type | None, secret: bool) -> str:
+def _fix(key: str, raw: str, message: str, kind: type | None, secret: bool) -> str:
+    """The fix for ``key = raw`` (the value as the line has it, a comment after it too)."""
+    value = _without_comment(raw)
     if message.startswith("Cannot overwrite a value"):
         return f"{key} is set twice in its table: keep one"
     if value.startswith("="):
@@ -278,7 +334,7 @@ def _fix(key: str, value: str, message: str, kind: type | None, secret: bool) ->
         return f"write true or false in lower case{answer}"
     if kind in (int, float) or (kind is None and _NUMBER_WITH_UNIT.match(value)):
         return "write a plain number: digits, a '.' for decimals, no unit or thousands separator (docs/config.md)"
-    text = _string_fix(key, value, message, secret)
+    text = _unclosed_fix(key, raw, message, secret) or _string_fix(key, value, message, secret)
     if text:
         return text
     if kind is tuple:

@@ -57,15 +57,24 @@ STRICT_FIXES: dict[int, str] = {
     88: "sign the certificate again with a subject (`-subj /CN=...`)",
     83: "make the CA certificate again with a subject (`-subj /CN=...`)",
     84: "sign the certificate again with a subject (`-subj /CN=...`)",
+    79: "if the root CA's certificate is X.509 v1 (`openssl x509 -req` without `-extfile` makes one) or has no"
+    " basicConstraints, make it again with `-addext basicConstraints=critical,CA:true` and `-addext"
+    f" keyUsage=critical,keyCertSign,cRLSign`, {_CA_AGAIN}; if the server's keyUsage holds keyCertSign, sign it again"
+    " with `basicConstraints=CA:false` and `keyUsage=critical,digitalSignature,keyEncipherment`",
 }
 # the defects fixed by making a CA certificate again
 CA_DEFECTS = frozenset({83, 86, 89, 92})
+# X509_V_ERR_INVALID_CA: strict alone refuses a CA by OpenSSL's leniency only at the chain's ends (the server's
+# certificate, the trust anchor); an intermediate so, or a CA that basicConstraints says is none, is refused without
+# the flag too. Strict's when the chain is accepted without it, which the caller tells
+STRICT_AT_THE_ENDS = frozenset({79})
 # the rest of them (pathLenConstraint on no CA, keyCertSign on no CA, an inconsistent signature algorithm, explicit
 # EC parameters): rare enough for one fix
-STRICT_ONLY = frozenset({*STRICT_FIXES, 78, 80, 81, 82, 94})
+STRICT_ONLY = frozenset({*STRICT_FIXES, 78, 80, 81, 82, 94} - STRICT_AT_THE_ENDS)
 OTHER_FIX = "make it again to RFC 5280 (`openssl x509 -in FILE -noout -text` lists its extensions)"
 # OpenSSL's words for them (X509_verify_cert_error_string), as verify_message has them
 MESSAGES = {
+    79: "invalid CA certificate",
     78: "cert info signature and signature algorithm mismatch",
     80: "Path length invalid for non-CA cert",
     81: "Path length given without key usage keyCertSign",
@@ -96,6 +105,9 @@ ADDITIONS = {
     91: "subjectKeyIdentifier=hash",
     92: "keyUsage=critical,keyCertSign,cRLSign",
 }
+# for 79: the server's certificate says it is no CA (and, with 82, signs none); a CA says it is one, as strict wants
+NO_CA = ("basicConstraints=CA:false",)
+A_CA = ("basicConstraints=critical,CA:true", "keyUsage=critical,keyCertSign,cRLSign")
 # ... or otherwise
 CHANGES = {
     83: "its issuer given a subject (`-subj /CN=...`)",
@@ -109,12 +121,15 @@ NOTES = {
     85: "OpenSSL 1.1 added no authorityKeyIdentifier unless asked; OpenSSL 3 adds it by itself",
     89: "easy-rsa: the line `basicConstraints = critical,CA:true` in its x509-types/ca file",
     92: "`-extensions v3_ca`, as man mosquitto-tls has it, adds no keyUsage",
+    79: "a certificate without basicConstraints is a CA by OpenSSL's leniency alone, which strict ends: X.509 v1, as"
+    " `openssl x509 -req` without `-extfile` makes it, or with keyUsage keyCertSign",
 }
 
 
 def refused_as_strict(exc: object) -> TypeGuard[ssl.SSLCertVerificationError]:
-    """A certificate refused by a rule of strict verification alone: 3.11's default context accepts it."""
-    return isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_code in STRICT_ONLY
+    """A certificate refused by a rule of strict verification alone: 3.11's default context accepts it. Or maybe
+    so (STRICT_AT_THE_ENDS): the caller knows whether a handshake without the flag was accepted."""
+    return isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_code in STRICT_ONLY | STRICT_AT_THE_ENDS
 
 
 def strict_fix(exc: ssl.SSLCertVerificationError) -> str:
@@ -142,7 +157,9 @@ class Link:
 
 def strict_codes(cert: Certificate, depth: int, length: int) -> list[int]:
     """The strict rules ``cert`` breaks at ``depth`` of a chain of ``length``, in the order OpenSSL 3.0 to 3.5
-    check them (check_extensions, under X509_V_FLAG_X509_STRICT): its refusal names the first."""
+    check them (check_extensions, under X509_V_FLAG_X509_STRICT): its refusal names the first. X509_check_ca's
+    comes before the rest, and on a chain of one too (a self-signed certificate trusted as it is)."""
+    invalid_ca = [79] if (depth == 0 or depth == length - 1) and _ca_by_leniency(cert) else []
     ca, usage, san = cert.is_ca, cert.key_usage, cert.has(SUBJECT_ALT_NAME)
     rules = [
         (80, cert.has_path_length and not ca),
@@ -162,7 +179,15 @@ def strict_codes(cert: Certificate, depth: int, length: int) -> list[int]:
         (86, cert.version >= 3 and ca and not cert.has(SUBJECT_KEY_ID)),
         (93, cert.version < 3 and bool(cert.extensions)),
     ]
-    return [code for code, broken in rules if broken] if length > 1 else []
+    return invalid_ca + ([code for code, broken in rules if broken] if length > 1 else [])
+
+
+def _ca_by_leniency(cert: Certificate) -> bool:
+    """Whether OpenSSL's X509_check_ca takes ``cert`` for a CA without its basicConstraints saying so: X.509 v1 and
+    self-issued (its answer 3), keyUsage with keyCertSign (4). Its 5, a Netscape cert type, is not read here."""
+    if cert.has(BASIC_CONSTRAINTS) or (cert.has(KEY_USAGE) and not cert.key_usage & KU_KEY_CERT_SIGN):
+        return False
+    return (cert.version == 1 and cert.self_issued) or cert.has(KEY_USAGE)
 
 
 def chain_links(chain: Sequence[bytes], presented: Collection[bytes], trusted: Collection[bytes]) -> list[Link]:
@@ -199,7 +224,7 @@ def reissue(links: Sequence[Link], trusted_to: str, presented_to: str) -> str:
 
 def _step(link: Link, first: bool) -> str:
     named = f"{link.role} certificate ({link.subject or 'no subject'})"
-    lines = list(dict.fromkeys(ADDITIONS[code] for code in link.codes if code in ADDITIONS))
+    lines = list(dict.fromkeys(line for code in link.codes for line in _additions(code, link.role)))
     changes = list(dict.fromkeys(CHANGES[code] for code in link.codes if code in CHANGES))
     if link.role == ROOT:
         added = [f"`-addext {line}`" for line in lines]
@@ -210,6 +235,16 @@ def _step(link: Link, first: bool) -> str:
     if first:
         return f"{'make' if link.role == ROOT else 'sign'} {named} again with {what}"
     return f"then sign {named} again with it" + (f", adding {what}" if what else "")
+
+
+def _additions(code: int, role: str) -> tuple[str, ...]:
+    """The extension lines that make ``code`` go in a certificate of ``role``: a CA by leniency (79), or keyCertSign
+    on no CA (82), is made a CA as strict wants one where a CA is meant, and the server's certificate no CA."""
+    if role != SERVER and code in (79, 82):
+        return A_CA
+    if code == 79:
+        return NO_CA
+    return (ADDITIONS[code],) if code in ADDITIONS else ()
 
 
 def located(links: Sequence[Link], trusted_to: str, presented_to: str) -> tuple[str, str] | None:

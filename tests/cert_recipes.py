@@ -77,18 +77,23 @@ def recipe_certificates(folder: Path, recipe: str) -> None:
 
 
 def chain_certificates(
-    folder: Path, intermediate: str = GOOD_CA, server: str = GOOD_SERVER, root: str = GOOD_ROOT
+    folder: Path,
+    intermediate: str = GOOD_CA,
+    server: str = GOOD_SERVER,
+    root: str | None = GOOD_ROOT,
+    intermediate_subject: str = "/O=Store/CN=Store Intermediate CA",
 ) -> None:
     """A root CA (``root``: its ``openssl req -addext`` extensions; '' as man mosquitto-tls makes it, without
-    keyUsage), an intermediate CA it signs with the extension file ``intermediate``, and a server certificate for
-    ``localhost`` that signs with ``server``: ca.crt (the root), intermediate.crt, server.crt (the server's and the
-    intermediate's, in that order) and server.key in ``folder``."""
+    keyUsage; None: ca.crt and ca.key are in ``folder`` already), an intermediate CA it signs with the extension
+    file ``intermediate``, and a server certificate for ``localhost`` that signs with ``server``: ca.crt (the root),
+    intermediate.crt, server.crt (the server's and the intermediate's, in that order) and server.key in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     extra = ["-addext", root] if root else []
-    _run("openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=Store Root CA", "-extensions",
-         "v3_ca", *extra, "-keyout", "ca.key", "-out", "ca.crt", cwd=folder)  # fmt: skip
+    if root is not None:
+        _run("openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=Store Root CA", "-extensions",
+             "v3_ca", *extra, "-keyout", "ca.key", "-out", "ca.crt", cwd=folder)  # fmt: skip
     for name, subject, issuer, extensions in (
-        ("intermediate", "/O=Store/CN=Store Intermediate CA", "ca", intermediate),
+        ("intermediate", intermediate_subject, "ca", intermediate),
         ("leaf", "/CN=localhost", "intermediate", server),
     ):
         (folder / f"{name}.cnf").write_text(extensions)
@@ -98,3 +103,15 @@ def chain_certificates(
              "-CAcreateserial", "-days", "2", "-extfile", f"{name}.cnf", "-out", f"{name}.crt", cwd=folder)  # fmt: skip
     (folder / "server.key").write_bytes((folder / "leaf.key").read_bytes())
     (folder / "server.crt").write_bytes((folder / "leaf.crt").read_bytes() + (folder / "intermediate.crt").read_bytes())
+
+
+def self_signed(folder: Path, name: str, subject: str, extensions: str) -> None:
+    """``name``.crt and ``name``.key in ``folder``: a certificate ``openssl x509 -req -signkey`` signs with its own
+    key, with the extension file ``extensions`` ('': none, and so X.509 v1, as a CA made so in old guides is)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _run("openssl", "req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", subject, "-keyout", f"{name}.key", "-out",
+         f"{name}.csr", cwd=folder)  # fmt: skip
+    extfile = ["-extfile", f"{name}.cnf"] if extensions else []
+    (folder / f"{name}.cnf").write_text(extensions)
+    _run("openssl", "x509", "-req", "-in", f"{name}.csr", "-signkey", f"{name}.key", "-days", "2", *extfile, "-out",
+         f"{name}.crt", cwd=folder)  # fmt: skip

@@ -18,7 +18,7 @@ import pytest
 
 from listener.cli import main
 from listener.transcription.models import MODELS
-from tests.cert_recipes import GOOD_CA, chain_certificates, recipe_certificates, without
+from tests.cert_recipes import GOOD_CA, chain_certificates, recipe_certificates, self_signed, without
 from tests.mqtt_broker import make_certificates, redate_certificate
 from tests.test_doctor_clock import assert_reads_now
 from tests.test_transcription_models import GOOD, NAME, Server, spec_for
@@ -177,3 +177,41 @@ def test_a_strict_defect_in_an_intermediate_ca_names_that_certificate(
     resign = "sign the intermediate CA's certificate (O=Store, CN=Store Intermediate CA) again with `keyUsage="
     assert resign in err and "root CA" not in err, err
     assert "send the new intermediate after its own certificate" in err and "CA store" not in err, err
+
+
+def test_a_root_ca_of_x509_v1_is_named_with_the_fix_that_makes_the_chain_again(
+    https: tuple[Server, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root made X.509 v1 (`openssl x509 -req -signkey`, no -extfile): strict verification refuses it as an
+    "invalid CA certificate", after the intermediate's missing key id, which the root has none to give. The fix
+    signed the intermediate again alone, which gives it none again: the root is made again first."""
+    server, certs = https
+    self_signed(certs, "ca", "/CN=Store Root CA", "")
+    chain_certificates(certs, root=None)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs / "ca.crt"))
+    strict_as_313(monkeypatch)
+    err = fetch_err(serve(server, certs).replace("127.0.0.1", "localhost"), tmp_path, capsys, monkeypatch)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert (
+        "(Missing Authority Key Identifier; its chain has 2 defects: Missing Authority Key Identifier in the"
+        " intermediate CA's certificate (depth 1, O=Store, CN=Store Intermediate CA), invalid CA certificate in the"
+        " root CA's certificate (depth 2, CN=Store Root CA))" in err
+    ), err
+    assert (
+        "make the root CA's certificate (CN=Store Root CA) again with `-addext basicConstraints=critical,CA:true` and"
+        " `-addext keyUsage=critical,keyCertSign,cRLSign`, then sign the intermediate CA's certificate" in err
+    ), err
+
+
+def test_an_intermediate_ca_refused_without_the_strict_rules_too_is_not_blamed_on_them(
+    https: tuple[Server, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An intermediate with keyUsage and no basicConstraints is an "invalid CA certificate" on 3.11 as well: the
+    same code as a v1 root's under strict alone, so the chain decides, and it is not said to be 3.13's doing."""
+    server, certs = https
+    chain_certificates(certs, intermediate=without(GOOD_CA, "basicConstraints"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs / "ca.crt"))
+    strict_as_313(monkeypatch)
+    err = fetch_err(serve(server, certs).replace("127.0.0.1", "localhost"), tmp_path, capsys, monkeypatch)
+    assert "(invalid CA certificate): the server's TLS certificate is refused, which no network fault" in err, err
+    assert "Python 3.13" not in err, err

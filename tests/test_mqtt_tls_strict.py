@@ -207,3 +207,22 @@ def test_an_intermediate_ca_from_the_ca_file_is_named_as_one_every_device_has(tm
     assert f"its chain has 1 defect: CA cert does not include key usage extension in {INTERMEDIATE}:" in detail, detail
     assert fix.startswith(f"{RESIGN_INTERMEDIATE} `keyUsage=critical,keyCertSign,cRLSign`"), fix
     assert NEW_CA_FILE in fix and CERTFILE not in fix, fix
+
+
+def test_doctor_warns_of_a_server_certificate_that_could_sign_others_as_strict_refuses_it(tmp_path: Path) -> None:
+    """keyUsage keyCertSign without basicConstraints makes the server's certificate a CA by OpenSSL's leniency, and
+    strict verification refuses it as an "invalid CA certificate" (79): doctor did not count that code among the
+    strict rules' and said nothing of it."""
+    broker = Mosquitto(tmp_path / "broker", tls=True)
+    chain_certificates(broker.folder / "certs", server=GOOD_SERVER + "keyUsage=critical,digitalSignature,keyCertSign\n")
+    detail, fix = strict_look(tmp_path, broker)
+    assert (
+        "refuses the broker's TLS certificate (invalid CA certificate), and its chain has 2 defects: invalid CA"
+        " certificate and Key usage keyCertSign invalid for non-CA cert in the server's certificate (depth 0,"
+        " CN=localhost):"
+    ) in detail, detail
+    assert fix.startswith(
+        "sign the server's certificate (CN=localhost) again with `basicConstraints=CA:false` and"
+        " `keyUsage=critical,digitalSignature,keyEncipherment` in its `openssl x509 -req -extfile` file ("
+    ), fix
+    assert NEW_CA_FILE not in fix and CERTFILE not in fix, fix

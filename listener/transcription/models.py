@@ -35,7 +35,7 @@ from typing import Any
 from listener.clock import TIME_FIX, judged_by_clock, refused_by_its_dates
 from listener.config import Config
 from listener.errors import ModelError, ModelFileError, dead_link, file_kind, looked_at, shown_path
-from listener.tls_strict import located, refused_as_strict, strict_fix, url_chain
+from listener.tls_strict import STRICT_ONLY, located, refused_as_strict, strict_fix, url_chain
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +309,24 @@ def _read(response: Any, got: _Transfer, spec: VoskModelSpec, again: str) -> byt
         raise got.broke_off(spec, exc.strerror or str(exc), again) from None
 
 
+def _strict_refusal(
+    spec: VoskModelSpec, reason: ssl.SSLCertVerificationError, again: str, instead: str
+) -> ModelError | None:
+    """The error for a certificate strict verification refuses and 3.11's accepts; None when that cannot be told of
+    an "invalid CA certificate", which a handshake without the strict rules refuses too where an intermediate has it.
+    The CA store is right, and a Debian 12 device fetches the same model: "add the proxy's CA" misled."""
+    found = located(url_chain(spec.url, CHAIN_TIMEOUT_S), NEW_CA, NEW_INTERMEDIATE)
+    if found is None and reason.verify_code not in STRICT_ONLY:
+        return None
+    where = f"; its chain has {found[0]}" if found else ""
+    return ModelError(
+        f"cannot download {spec.url} ({reason.verify_message}{where}): the server's TLS certificate, or the CA of"
+        " a proxy that inspects HTTPS, breaks a rule of the strict X.509 verification that Python 3.13 (Debian 13)"
+        f" applies and 3.11 did not: {found[1] if found else strict_fix(reason)} (a proxy's CA: by whoever runs"
+        f" it); then run `{again}` again, {instead}"
+    )
+
+
 def _unreachable(spec: VoskModelSpec, dest: Path, reason: object, again: str) -> ModelError:
     """The error for a download that got no answer: offline, unless TLS refused the server's certificate."""
     instead = f"or copy an unzipped {spec.name} folder into {dest}"
@@ -318,20 +336,9 @@ def _unreachable(spec: VoskModelSpec, dest: Path, reason: object, again: str) ->
             f"cannot download {spec.url} ({reason.verify_message}): {judged_by_clock()}: {TIME_FIX},"
             f" then run `{again}` again; {instead}"
         )
-    if refused_as_strict(reason):
-        # the CA store is right, and a Debian 12 device fetches the same model: "add the proxy's CA" misled
-        found = located(
-            url_chain(spec.url, CHAIN_TIMEOUT_S),
-            NEW_CA,
-            NEW_INTERMEDIATE,
-        )
-        where = f"; its chain has {found[0]}" if found else ""
-        return ModelError(
-            f"cannot download {spec.url} ({reason.verify_message}{where}): the server's TLS certificate, or the CA of"
-            " a proxy that inspects HTTPS, breaks a rule of the strict X.509 verification that Python 3.13 (Debian 13)"
-            f" applies and 3.11 did not: {found[1] if found else strict_fix(reason)} (a proxy's CA: by whoever runs"
-            f" it); then run `{again}` again, {instead}"
-        )
+    strict = _strict_refusal(spec, reason, again, instead) if refused_as_strict(reason) else None
+    if strict is not None:
+        return strict
     if isinstance(reason, ssl.SSLCertVerificationError):
         return ModelError(
             f"cannot download {spec.url} ({reason.verify_message}): the server's TLS certificate is refused, which"

@@ -58,12 +58,12 @@ def _visit(stage: MqttStage, k: int) -> None:
     list(stage.process(SessionEnded(session_id=f"{k:08x}", onset_s=t, decided_s=t + 8.0, end_s=t + 7.0)))
 
 
-def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(
+def test_full_spool_disk_keeps_every_message_in_memory_and_stores_them_once_there_is_room(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # No broker listens: everything stays in the spool, whose file may not grow (sqlite's
     # max_page_count stands in for a full state_dir without root mounts; sqlite reports SQLITE_FULL
-    # either way).
+    # either way; tests/test_mqtt_full_card.py fills a real one).
     caplog.set_level(logging.WARNING, logger="listener.outputs.mqtt.spool")
     mqtt = {"enabled": True, "port": free_port(), "device_id": DEVICE_ID, "reconnect_min_s": 1.0}
     config = parse_config({"mqtt": mqtt, "service": {"state_dir": str(tmp_path / "state")}})
@@ -75,21 +75,20 @@ def test_full_spool_disk_drops_and_counts_and_the_pipeline_goes_on(
         # each visit: session_start, its metrics at 0, session_end, and (at the next start: no summary)
         # its final metrics; the last session_end still waits for a summary, to be stored with it
         sent = 4 * 200 - 2
-        stored = stage.spool.depth
-        assert 0 < stored < sent
-        assert stage.spool.dropped == sent - stored  # every message that did not fit is counted
-        # the first drop is told, then every WARN_EVERY-th: a full disk must not also fill the journal
-        told = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
-        # a message smaller than the one that failed may still fit the room left (a page's free bytes; the
-        # spool's 1 KiB pages leave a few such rooms); stored, it makes the next failure news again, said once
-        # more (how many do depends on the rows' sizes, not on the rule: 2 here)
-        assert len(told) - 1 - (sent - stored) // WARN_EVERY in (0, 1, 2, 3), told
-        assert "): 1 messages dropped so far" in told[0] and any("): 100 messages dropped so far" in t for t in told)
+        held = stage.spool.held
+        assert 0 < held <= sent and stage.spool.depth == sent  # those the file did not take wait in memory
+        assert stage.spool.dropped == 0  # they were dropped, every one after the card filled
+        # the first message kept in memory is told, then every WARN_EVERY-th: a full disk must not fill the journal
+        said = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+        told = [line for line in said if "wait in memory" in line]
+        assert len(told) == 1 + held // WARN_EVERY and len(said) - len(told) <= 1, said  # and a counter's, once
+        assert "): 2 messages wait in memory" in told[0], told  # a session's ending, stored together or not at all
+        assert "): 100 messages wait in memory" in told[1], told
         db.execute("PRAGMA max_page_count = 1073741823")  # space again
         _visit(stage, 200)  # the session_end before it and its final metrics, its start and metrics at 0
-        assert stage.spool.depth == stored + 4
+        assert stage.spool.held == 0 and stage.spool.depth == sent + 4  # all of them in the file now
         seqs = [row.seq for row in stage.spool.after(0, 1000)]
-        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) == sent + 4
 
 
 def test_a_session_end_waiting_for_its_summary_is_stored_when_the_stage_closes(tmp_path: Path) -> None:

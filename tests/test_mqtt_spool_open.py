@@ -88,7 +88,10 @@ def _sqlite_error(text: str, code: int) -> sqlite3.Error:
 @pytest.mark.parametrize(
     ("error", "said"),
     [
-        (_sqlite_error("database or disk is full", 13), "the card is full: free space on it (`df -h {folder}`)"),
+        (
+            _sqlite_error("database or disk is full", 13),
+            "the card is full: free at least 1 MB on it (`df -h {folder}`;",
+        ),
         (_sqlite_error("disk I/O error", 778), "the card failed a read or write: check `dmesg`"),  # IOERR_WRITE
         (_sqlite_error("database is locked", 5), None),
         (sqlite3.OperationalError("no code attached"), None),

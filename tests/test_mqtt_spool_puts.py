@@ -100,22 +100,20 @@ def test_a_spool_that_fills_again_after_its_backlog_was_sent_says_so_again(
 
 
 @pytest.mark.parametrize("then", ["a message stored", "the stop"])
-def test_messages_a_full_disk_dropped_are_still_counted_after_a_restart(tmp_path: Path, then: str) -> None:
-    """spool_dropped counts what a full disk dropped, in memory while the file cannot be written; once it can
-    (the next message stored, or the stop with room again) they go into its counter, so the restart's ``info``
-    does not say fewer were dropped than the last one before it did."""
-    with Spool(tmp_path / "spool.sqlite3", max_messages=1000) as spool:
+def test_messages_a_full_disk_kept_or_dropped_are_stored_or_counted_after_a_restart(tmp_path: Path, then: str) -> None:
+    """What a full disk keeps in memory is written into the file once it can be (the next message stored, or the
+    stop with room again); what it dropped beyond the bound is counted in memory meanwhile and then in the file's
+    counter, so the restart's ``info`` does not say fewer were dropped than the last one before it did."""
+    with Spool(tmp_path / "spool.sqlite3", max_messages=50) as spool:
         db = spool.db
         db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")  # the disk full
-        for n in range(100):
-            spool.put("event", numbered(n))
-        stored = spool.depth
-        dropped = spool.dropped
-        assert dropped == 100 - stored > 0
+        seqs = [spool.put("event", numbered(n)) for n in range(100)]
+        in_file = spool.depth - spool.held  # those the file took before it was full
+        assert spool.held == 50 and spool.dropped == 100 - in_file - 50  # the bound holds in memory too
         db.execute("PRAGMA max_page_count = 1073741823")  # space again
         if then == "a message stored":
-            spool.put("event", numbered(100))
-            stored += 1
-        assert spool.dropped == dropped
-    with Spool(tmp_path / "spool.sqlite3", max_messages=1000) as spool:
-        assert spool.dropped == dropped and spool.depth == stored
+            seqs.append(spool.put("event", numbered(100)))
+            assert spool.held == 0 and [row.seq for row in spool.after(0, 1000)] == seqs[-50:]
+    dropped = len(seqs) - 50  # the file's own oldest too, once those from memory are in it: the bound
+    with Spool(tmp_path / "spool.sqlite3", max_messages=50) as spool:
+        assert spool.dropped == dropped and [row.seq for row in spool.after(0, 1000)] == seqs[-50:]

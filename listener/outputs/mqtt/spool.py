@@ -35,19 +35,23 @@ from listener import strict_json
 from listener.errors import NotOpenError, OutputFileError
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
-from listener.outputs.mqtt.spool_access import open_error, probe_write
-from listener.outputs.mqtt.spool_damage import ForeignSpool, foreign_shape, fresh_seq, is_damage_error, set_aside
-from listener.outputs.mqtt.spool_schema import SCHEMA, delete_rows, insert, keyed, migrate_topics
+from listener.outputs.mqtt.spool_access import open_error
+from listener.outputs.mqtt.spool_damage import ForeignSpool, is_damage_error, set_aside
+from listener.outputs.mqtt.spool_file import connect
+from listener.outputs.mqtt.spool_held import HELD_MAX, Held
+from listener.outputs.mqtt.spool_schema import delete_rows, insert
 from listener.outputs.mqtt.spool_sessions import SessionCounts
-from listener.outputs.mqtt.spool_warnings import say_again, unkeyed_warning, unwritable_warning
+from listener.outputs.mqtt.spool_warnings import (
+    held_lost,
+    held_warning,
+    say_again,
+    stored_again,
+    unwritable_warning,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-LOCK_TIMEOUT_S = 5.0  # sqlite waits this long for a lock held by another connection
-# a put rewrites five pages (the outbox's, its two indexes', the seq counter's, AUTOINCREMENT's) for a message
-# of 200-1000 bytes: at sqlite's 4096 an hour of conversation wrote 33 MB to the card, at 1024 11.5 MB
-PAGE_BYTES = 1024
 ACK_BATCH = 50  # acknowledged rows deleted together while a backlog drains: a second's drain at the default rate
 
 Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
@@ -82,7 +86,9 @@ class Spool(SessionCounts, Managed):
         self._acked: set[int] = set()  # rows acknowledged, not yet deleted (see delete)
         self._seq = 0  # the latest seq handed out, to go on counting while the disk is full
         self._last_id = 0  # the highest outbox row id: a fresh spool after damage numbers on above it
-        self._unstored = 0  # messages dropped because the spool could not be written (disk full)
+        self._unstored = 0  # messages the file could not take since it last took one (held, or dropped)
+        self._held: Held | None = None  # those waiting in memory for room on the card (see spool_held)
+        self._held_said = False  # the messages waiting in memory said since a message was last stored
         self._unrecorded = 0  # drops counted in memory only (disk full): into the file's counter at its next write
         self.drops = 0  # messages this process dropped, however: the retained info counting them goes again
         # the drops counted at the last warning (-1: none since a message was last stored): a seq stamp or a
@@ -117,59 +123,11 @@ class Spool(SessionCounts, Managed):
     def _connect(
         self, seq_from: int = 0, id_from: int = 0, in_memory: bool = False, carried: Mapping[str, int] | None = None
     ) -> sqlite3.Connection:
-        """The spool's database, made if new and checked; a new one numbers on from ``id_from``, and from
-        ``seq_from`` or the clock in milliseconds, whichever is higher, and starts ``carried`` counters there."""
-        if not in_memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        where = ":memory:" if in_memory else self.path
-        db = sqlite3.connect(where, check_same_thread=False, isolation_level=None, timeout=LOCK_TIMEOUT_S)
-        try:
-            is_keyed = self._prepared(db)
-            if db.execute("SELECT 1 FROM counters WHERE name = 'seq'").fetchone() is None:
-                # a new spool (the first start, a wiped state_dir, a fresh card, damage set aside, the
-                # fallback in memory): seq starts at the clock, above every earlier spool's (see fresh_seq);
-                # an existing spool's counter goes on as it is
-                db.execute("INSERT INTO counters(name, value) VALUES ('seq', ?)", (fresh_seq(seq_from),))
-                db.executemany("INSERT OR IGNORE INTO counters(name, value) VALUES (?, ?)", (carried or {}).items())
-            if id_from:  # the publisher has sent rows up to an id of the old file: new ones come after it
-                db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)", (id_from,))
-            last_id = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-            self._last_id = int(last_id[0]) if last_id else 0
-            self._depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-            self._acked.clear()  # a fresh spool holds none of the rows acknowledged in the one set aside
-            self._seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
-            self._keyed = is_keyed
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    def _prepared(self, db: sqlite3.Connection) -> bool:
-        """``db`` checked to be a spool (or empty), set up, made this version's and tried with a write; whether
-        its rows carry their kind (see spool_schema)."""
-        foreign = foreign_shape(db)  # before anything is written: a file of another shape is not ours to change
-        if foreign is not None:
-            raise foreign
-        # WAL: the drain thread reads while the pipeline writes. FULL: shops switch the power off at
-        # closing time, and NORMAL can roll the last commits back then, handing their seq out again
-        # to different messages. It costs a sync per message stored (deletes make none: spool_schema).
-        # PAGE_BYTES: a new file's pages (an existing file keeps its own); see its comment
-        db.execute(f"PRAGMA page_size={PAGE_BYTES}")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
-        is_keyed = self._upgraded(db)
-        probe_write(db)
-        return is_keyed
-
-    def _upgraded(self, db: sqlite3.Connection) -> bool:
-        """A spool of an earlier version made this version's; False: it runs without kinds (see spool_schema)."""
-        if rehomed := migrate_topics(db):
-            log.info("MQTT spool: %d messages from before will be sent under the current device id", rehomed)
-        not_keyed = keyed(db)
-        if not_keyed is not None:
-            log.warning(unkeyed_warning(self.path, not_keyed))
-        return not_keyed is None
+        """The spool's database (see spool_file.connect), its figures taken over."""
+        opened = connect(self.path, seq_from, id_from, in_memory, carried)
+        self._last_id, self._depth, self._seq, self._keyed = opened.last_id, opened.depth, opened.seq, opened.keyed
+        self._acked.clear()  # a fresh spool holds none of the rows acknowledged in the one set aside
+        return opened.db
 
     def close(self) -> None:
         with self._lock:
@@ -177,12 +135,16 @@ class Spool(SessionCounts, Managed):
                 if self._acked:  # a stop with messages still in flight: those acknowledged go
                     with contextlib.suppress(sqlite3.Error):
                         delete_rows(self._db, self._acked)
+                self._store_held_at_close()
                 if self._unrecorded:  # a full disk's drops, not yet in the counter: it may have room by now
                     with contextlib.suppress(sqlite3.Error):
                         self._bump("dropped", self._unrecorded)
                         self._unrecorded = 0
                 self._db.close()
                 self._db = None
+            if self._held is not None:
+                self._held.close()
+                self._held = None
 
     def _renewed(self, exc: sqlite3.Error) -> bool:
         """Damage met while running (a failing card): set aside as at start, go on in a fresh spool.
@@ -276,8 +238,13 @@ class Spool(SessionCounts, Managed):
 
     @property
     def depth(self) -> int:
-        """Messages stored and not yet acknowledged."""
-        return max(0, self._depth - len(self._acked))
+        """Messages stored (or waiting in memory for room on the card) and not yet acknowledged."""
+        return max(0, self._depth - len(self._acked)) + (self._held.count if self._held is not None else 0)
+
+    @property
+    def held(self) -> int:
+        """Messages waiting in memory for room on the card: lost if the service stops before it has some."""
+        return self._held.count if self._held is not None else 0
 
     @property
     def deletes_waiting(self) -> bool:
@@ -290,7 +257,7 @@ class Spool(SessionCounts, Managed):
         """Stamp ``seq`` into ``message``, store it under its topic's ``leaf``, drop the least needed beyond the
         bound; returns seq.
 
-        When the disk is full the message is dropped and counted (-1 is returned): the pipeline goes on.
+        When the file cannot take it (a full card) it waits in memory (see spool_held): the pipeline goes on.
         """
         return self.put_many([(leaf, message, qos)])[0]
 
@@ -301,13 +268,8 @@ class Spool(SessionCounts, Managed):
             try:
                 seqs, lost = self._renewing(lambda: self._insert(messages))
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
-                self.drops += len(messages)
-                for _ in messages:  # one by one: the warning comes at each WARN_EVERY-th drop, as for single puts
-                    self._unstored += 1
-                    self._unrecorded += 1
-                    self._warn_unwritable(exc)
-                return [-1] * len(messages)
-            self._warned_at = -1  # stored: the next failure is news again
+                return self._hold(messages, exc)
+            self._warned_at, self._held_said = -1, False  # stored: the next failure is news again
             self.drops += lost.total()
             warning = self._evicted.add(lost, self.max_messages, self._keyed, self.link_up()) if lost else None
             if warning:
@@ -323,12 +285,15 @@ class Spool(SessionCounts, Managed):
             db.execute("BEGIN IMMEDIATE")
             # acknowledged rows waiting for their delete go first: they are no reason to drop a message
             deleted = delete_rows(db, self._acked) if self._acked else 0
+            moved = self._held.write_into(db, self._keyed) if self._held is not None else 0
+            if self._held is not None:  # seqs were handed out from memory: the counter goes on above them
+                self._bump("seq", 0, at_least=self._seq)
             for leaf, message, qos in messages:
                 seq = message["seq"] = self._bump("seq", at_least=self._seq + 1)
                 row_id = insert(db, leaf, message, (encode(message), qos, seq), self._keyed)
                 seqs.append(seq)
                 last_id = max(last_id, row_id)
-            excess = self._depth - deleted + len(messages) - self.max_messages
+            excess = self._depth - deleted + moved + len(messages) - self.max_messages
             lost = evict(db, excess, self._taken, self._keyed) if excess > 0 else Counter[str]()
             if lost or self._unrecorded:
                 self._bump("dropped", lost.total() + self._unrecorded)
@@ -338,20 +303,53 @@ class Spool(SessionCounts, Managed):
             raise
         self._unrecorded = 0
         self._acked.clear()
-        self._seq, self._last_id = max([self._seq, *seqs]), last_id
+        self._seq, self._last_id = max([self._seq, *seqs]), max(self._last_id, last_id)
         # endings go whole, rows in flight stay: not always the bound
-        self._depth += len(messages) - lost.total() - deleted
+        self._depth += moved + len(messages) - lost.total() - deleted
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+            log.info("MQTT spool %s takes writes again: %s", self.path, stored_again(moved))
         return seqs, lost
+
+    def _hold(self, messages: Sequence[Outgoing], exc: sqlite3.Error) -> list[int]:
+        """``messages`` kept in memory, the file having refused them (see spool_held); their seqs. The lock is held."""
+        if self._held is None:  # numbered on above the file's rows: the file gains none while any wait here
+            self._held = Held(self._last_id)
+        rows = []
+        for leaf, message, qos in messages:
+            self._seq += 1
+            message["seq"] = self._seq
+            rows.append((leaf, message, encode(message), qos, self._seq))
+        room = min(HELD_MAX, self.max_messages)
+        self._last_id, lost = self._held.put(rows, room, self._taken)
+        self.drops += lost.total()
+        self._unrecorded += lost.total()  # into the file's counter with the next write that gets through
+        self._unstored += len(messages)
+        if not self._held_said or say_again(self._unstored, self._warned_at):  # then at every WARN_EVERY-th
+            self._warned_at, self._held_said = self._unstored, True
+            log.log(*held_warning(self.path, exc, (self._held.count, room), self.drops))
+        return [row[4] for row in rows]
+
+    def _store_held_at_close(self) -> None:
+        """The messages waiting in memory written into the file at the stop, or said lost. The lock is held."""
+        if self._held is None or not self._held.count:
+            return
+        try:
+            self._insert([])
+        except sqlite3.Error as exc:
+            log.error(held_lost(self.path, exc, self._held.count))
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
     def _warn_unwritable(self, exc: sqlite3.Error) -> None:
-        # once, then at every WARN_EVERY-th message dropped: a full disk must not also fill the journal
-        if say_again(self._unstored, self._warned_at):
+        # a counter or a delete: once until a message is stored (each connection attempt stamps two seqs), and
+        # not after the line for messages waiting in memory, which says it all: a full disk must not fill the journal
+        if self._warned_at < 0:
             self._warned_at = self._unstored
-            log.log(*unwritable_warning(self.path, exc, self._unstored))
+            log.log(*unwritable_warning(self.path, exc))
 
     def after(self, last_id: int, limit: int) -> list[Spooled]:
         """Up to ``limit`` messages with id > ``last_id``, oldest first."""
@@ -365,6 +363,8 @@ class Spool(SessionCounts, Managed):
                 "SELECT id, leaf, payload, qos, seq FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
             ).fetchall()
         )
+        if self._held is not None and len(rows) < limit:  # numbered above every row of the file
+            rows += self._held.rows(last_id, limit - len(rows))
         return [Spooled(int(r[0]), str(r[1]), bytes(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     def take(self, last_id: int, limit: int) -> list[Spooled]:
@@ -383,11 +383,20 @@ class Spool(SessionCounts, Managed):
         time, each a transaction rewriting the table's and its indexes' pages: more written to the card than
         the puts had."""
         with self._lock:
+            if self._held is not None:  # sent from memory: forgotten there, the file never held them
+                self._held.delete(ids)
+                ids = [i for i in ids if not self._held.owns(i)]
             self._acked.update(ids)
             if self._acked and (not more_coming or len(self._acked) >= ACK_BATCH):
-                # rows of a damaged file went with it: in the fresh spool the delete finds nothing
-                deleted = self._renewing(lambda: delete_rows(self.db, self._acked))
-                self._acked.clear()  # only once deleted: a failed delete is tried again with the next
-                self._depth = max(0, self._depth - deleted)
+                self._delete_acked()
             if self.depth == 0:  # the backlog sent: the next overflow is another outage's, news again
                 self._evicted.emptied()
+
+    def _delete_acked(self) -> None:
+        try:  # rows of a damaged file went with it: in the fresh spool the delete finds nothing
+            deleted = self._renewing(lambda: delete_rows(self.db, self._acked))
+        except sqlite3.Error as exc:  # a full card: they wait, as for a batch; sent, they are not sent again
+            self._warn_unwritable(exc)
+            return
+        self._acked.clear()  # only once deleted: a failed delete is tried again with the next
+        self._depth = max(0, self._depth - deleted)

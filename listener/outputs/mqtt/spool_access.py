@@ -46,6 +46,7 @@ _IO_ERROR, _FULL = 10, 13
 # sqlite sizes the -shm file (32 KiB) at every start and a commit takes a few pages: with less free than this, its
 # "disk I/O error" (the -shm could not be sized) is a full card, not a failing one
 _NEARLY_FULL_BYTES = 1 << 20
+JOURNAL_KEPT = "50M"  # what the advice for a full card keeps of the journal (journald's own cap is 10 % of the card)
 
 
 def spool_files(path: Path) -> tuple[Path, Path, Path]:
@@ -59,7 +60,10 @@ def storage_problem(exc: sqlite3.Error, folder: Path) -> str | None:
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
     if primary == _FULL or (primary == _IO_ERROR and _nearly_full(folder)):
-        return f"the card is full: free space on it (`df -h {folder}`)"
+        return (
+            f"the card is full: free at least {_NEARLY_FULL_BYTES >> 20} MB on it (`df -h {folder}`; the journal's "
+            f"old files: `sudo journalctl --vacuum-size={JOURNAL_KEPT}`)"
+        )
     if primary == _IO_ERROR:
         return f"the card failed a read or write: {READ_ONLY_FIX} (and see `df -h {folder}` for space)"
     return None

@@ -40,7 +40,7 @@ _INDEXES = {
 }
 # a session's earlier metrics, superseded by the one just stored (its id). INDEXED BY: without statistics
 # sqlite would read the (rank, id) index instead, every rank-3 row of the spool
-_SUPERSEDE = (
+SUPERSEDE = (
     "UPDATE outbox INDEXED BY outbox_session SET rank = 1 WHERE session_id = ? AND kind = 'metrics' AND id < ? "
     "AND rank = 3"
 )
@@ -90,7 +90,7 @@ def insert(
     )
     row_id = row.lastrowid or 0
     if kind == "metrics" and session_id is not None:
-        db.execute(_SUPERSEDE, (session_id, row_id))
+        db.execute(SUPERSEDE, (session_id, row_id))
     return row_id
 
 

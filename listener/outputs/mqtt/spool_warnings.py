@@ -1,4 +1,4 @@
-"""What the spool says when it drops messages: a disk that is full, a file it may not write, a spool that is full.
+"""What the spool says when it cannot store messages: a full card, a file it may not write, a spool that is full.
 
 Said once, then at every WARN_EVERY-th message dropped: an outage must not also fill the journal. The spool
 logs these lines itself, under its own logger name, so the journal reads as it always did.
@@ -11,7 +11,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from listener.outputs.mqtt.spool_access import access_problem, is_access_error
+from listener.outputs.mqtt.spool_access import access_problem, is_access_error, storage_problem
 
 WARN_EVERY = 100  # while the disk or the spool is full, one warning per this many messages dropped
 
@@ -55,9 +55,38 @@ def unkeyed_warning(path: Path, exc: sqlite3.Error) -> str:
     )
 
 
-def unwritable_warning(path: Path, exc: sqlite3.Error, unstored: int) -> tuple[int, str]:
-    """(level, line) for messages dropped because the spool could not be written."""
-    said = f"MQTT spool {path} cannot be written ({exc}): {unstored} messages dropped so far"
+def _fix(path: Path, exc: sqlite3.Error) -> tuple[int, str]:
+    """(level, fix) for a spool the process may not write or the card will not take."""
     if is_access_error(exc):  # an install fault: "free space" would send the installer the wrong way
-        return logging.ERROR, f"{said}; {access_problem(path)}"
-    return logging.WARNING, f"{said}; free space on service.state_dir"
+        return logging.ERROR, access_problem(path)
+    return logging.WARNING, storage_problem(exc, path.parent) or "free space on service.state_dir"
+
+
+def unwritable_warning(path: Path, exc: sqlite3.Error) -> tuple[int, str]:
+    """(level, line) for a counter (seq, the day's sessions) or a delete the spool could not write."""
+    level, fix = _fix(path, exc)
+    return level, f"MQTT spool {path} cannot be written ({exc}): {fix}"
+
+
+def held_warning(path: Path, exc: sqlite3.Error, held: tuple[int, int], dropped: int) -> tuple[int, str]:
+    """(level, line) for messages kept in memory because the spool's file refused them (see spool_held):
+    ``held``: how many wait there, and how many may; ``dropped``: by this process, ever (beyond that, or a full
+    spool)."""
+    level, fix = _fix(path, exc)
+    lost = f", {dropped} dropped ever by this run (the least needed first)" if dropped else ""
+    return level, (
+        f"MQTT spool {path} cannot be written ({exc}): {held[0]} messages wait in memory (at most {held[1]}{lost}), "
+        f"stored once it takes writes again and sent meanwhile while the broker is connected; a stop before "
+        f"then loses them: {fix}"
+    )
+
+
+def held_lost(path: Path, exc: sqlite3.Error, held: int) -> str:
+    """The stop came while the file still refused the messages waiting in memory."""
+    said = f"MQTT spool {path} still cannot be written ({exc}): {held} messages waiting in memory are lost at this stop"
+    return f"{said}; {_fix(path, exc)[1]}"
+
+
+def stored_again(moved: int) -> str:
+    """What became of the messages kept in memory, once the file took writes again."""
+    return f"the {moved} messages kept in memory are stored" if moved else "every message kept in memory was sent"

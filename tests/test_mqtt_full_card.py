@@ -129,25 +129,99 @@ def test_a_stop_while_the_card_is_still_full_says_how_many_messages_it_loses(tmp
     assert f"{lost}20 messages waiting in memory are lost at this stop; the card is full" in result.stderr
 
 
-# ``listener run`` in the private namespace: the card filled as soon as the spool is open, freed once the test
-# makes the file ``free`` beside it
+# a spool with a backlog from before (the broker away), then a start on the card filled to the last byte: the
+# spool in memory, messages put (and some sent: argv[2]), the card freed, the file opened again
+START_ON_A_FULL_CARD = """
+import json, logging, os, sys, time
+from pathlib import Path
+from listener.outputs.mqtt import spool as spool_module
+from listener.outputs.mqtt.spool import Spool
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+folder = Path(sys.argv[1])
+path, sent = folder / "mqtt-spool.sqlite3", int(sys.argv[2])
+if hasattr(spool_module, "FullCardStart"):  # every put tries the file: the test need not wait 30 s
+    sys.modules[spool_module.FullCardStart.__module__].REOPEN_S = 0.0
+
+def event(n):
+    return {"type": "backchannel", "session_id": "s1", "by": "customer", "onset_ms": n}
+
+with Spool(path, max_messages=1000) as before:
+    backlog = [before.put("event", event(n)) for n in range(3)]
+time.sleep(0.01)  # a restart: the clock has moved on past the 3 seqs, as it moves faster than messages are made
+fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
+try:
+    while os.write(fd, bytes(4096)):
+        pass
+except OSError:
+    pass
+os.close(fd)
+said = {"backlog": backlog}
+spool = Spool(path, max_messages=1000)
+spool.open()  # the card full: it stopped the start
+said["put"] = [spool.put("event", event(n)) for n in range(3, 8)]
+said["depth_full"] = spool.depth
+rows = spool.take(0, sent)
+spool.delete([row.id for row in rows])
+said["sent"] = [row.seq for row in rows]
+os.unlink(folder / "fill")
+said["put"].append(spool.put("event", event(8)))
+said["next"] = [row.seq for row in spool.after(rows[-1].id if rows else 0, 100)]  # the publisher's next
+spool.close()
+with Spool(path, max_messages=1000) as again:
+    said["stored"] = [row.seq for row in again.after(0, 100)]
+    said["dropped"] = again.dropped
+print(json.dumps(said))
+"""
+
+
+@pytest.mark.parametrize("sent", [0, 2], ids=["none-sent-yet", "two-sent-from-memory"])
+def test_a_start_on_a_full_card_runs_in_memory_and_takes_the_file_up_once_it_has_room(
+    tmp_path: Path, sent: int
+) -> None:
+    """The start stopped ("cannot be opened (disk I/O error): the card is full"), exit 2, which the unit does not
+    restart: dark LEDs and nothing measured until someone freed space and restarted it. Now the spool starts in
+    memory, and once the card has room its file opens again: what waits in memory goes into it, its backlog from
+    before is sent first if nothing was sent meanwhile (else it stays for the next start), nothing is dropped."""
+    result = _in_a_full_namespace(tmp_path, START_ON_A_FULL_CARD, str(sent))
+    assert result.returncode == 0, result.stderr
+    said = json.loads(result.stdout)
+    backlog, put = said["backlog"], said["put"]
+    assert -1 not in put and min(put) > max(backlog) and put == sorted(put), said
+    assert said["depth_full"] == 5 and said["sent"] == put[:sent]
+    unsent = put[sent:]
+    # the publisher takes the file's backlog first, then what came from memory; or, having sent from memory, goes on
+    assert said["next"] == (unsent if sent else backlog + unsent), said
+    assert said["stored"] == backlog + unsent and said["dropped"] == 0, said
+    spool = tmp_path / "card" / "mqtt-spool.sqlite3"
+    log = result.stderr
+    assert f"ERROR MQTT spool {spool} cannot be opened (" in log and "the card is full: free at least 1 MB" in log
+    assert "the device runs on, its messages waiting in memory (at most 1000;" in log, log
+    later = " (at the next start: newer ones were sent meanwhile)" if sent else ""
+    reopened = f"opens now that the card has room: the {5 - sent} messages in memory go into it; the 3 messages it "
+    assert f"{reopened}held from before are sent{later}" in log, log
+
+
+# ``listener run`` in the private namespace: the card filled before it starts (``full_at_start``: the "fill" file
+# made first) or as soon as the spool is open, and freed once the test makes the file ``free`` beside it
 RUN_ON_A_FILLING_CARD = """
 card={card}
-( while [ ! -e "$card/mqtt-spool.sqlite3-shm" ]; do sleep 0.05; done
-  cat /dev/zero > "$card/fill" 2>/dev/null
+[ {full_at_start} = 0 ] || cat /dev/zero > "$card/fill" 2>/dev/null
+( [ -e "$card/fill" ] || {{ while [ ! -e "$card/mqtt-spool.sqlite3-shm" ]; do sleep 0.05; done
+                           cat /dev/zero > "$card/fill" 2>/dev/null; }}
   while [ ! -e {free} ]; do sleep 0.05; done
   rm "$card/fill" ) &
 exec {listener}
 """
 
 
-def _run_on_a_filling_card(tmp_path: Path, config: Path) -> subprocess.Popen[bytes]:
+def _run_on_a_filling_card(tmp_path: Path, config: Path, full_at_start: bool = False) -> subprocess.Popen[bytes]:
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
     card = tmp_path / "state"
     card.mkdir()
     listener = f"{sys.executable} -m listener run --config {config} --input {sample_conversation()}"
-    script = RUN_ON_A_FILLING_CARD.format(card=card, free=tmp_path / "free", listener=listener)
+    full = int(full_at_start)
+    script = RUN_ON_A_FILLING_CARD.format(card=card, free=tmp_path / "free", listener=listener, full_at_start=full)
     shell = f"mount -t tmpfs -o size=2m tmpfs {card} && {script}"
     return subprocess.Popen(["unshare", "-rm", "sh", "-c", shell], stderr=subprocess.PIPE, start_new_session=True)
 
@@ -167,18 +241,24 @@ def _kinds(messages: list[tuple[str, dict[str, object]]]) -> list[str]:
     return [str(data.get("type", leaf)) for leaf, data in messages]
 
 
-def test_listener_run_on_a_card_that_fills_loses_nothing_through_an_outage_and_sends_it_in_order(
-    tmp_path: Path,
-) -> None:
-    """The sample conversation in real time with the card full from the spool's opening: the broker away from
-    the first event for 8 s, the card freed 4 s into that. Before, 8 of the 13 spooled messages were lost (the
-    session summary among them) and each failed delete of an acknowledged row was a traceback, twice a second."""
+def _measured(tmp_path: Path) -> list[str]:
+    """What a ``listener run --fast`` of the sample sends, with room on the disk and the broker there."""
     with Mosquitto(tmp_path / "fast" / "broker") as broker, Recorder(broker) as rec:
         fast = service_config(tmp_path / "fast", broker)
         run = [sys.executable, "-m", "listener", "run", "--config", str(fast), "--input", str(sample_conversation())]
         subprocess.run([*run, "--fast"], check=True, capture_output=True, timeout=120)
         expected = _kinds(_spooled(rec.wait_for(lambda ms: len(_spooled(ms)) >= 13, 10)))
     assert len(expected) >= 10 and "session" in expected  # the sample's visit, whole
+    return expected
+
+
+def test_listener_run_on_a_card_that_fills_loses_nothing_through_an_outage_and_sends_it_in_order(
+    tmp_path: Path,
+) -> None:
+    """The sample conversation in real time with the card full from the spool's opening: the broker away from
+    the first event for 8 s, the card freed 4 s into that. Before, 8 of the 13 spooled messages were lost (the
+    session summary among them) and each failed delete of an acknowledged row was a traceback, twice a second."""
+    expected = _measured(tmp_path)
     broker = Mosquitto(tmp_path / "broker", persistent=True)
     broker.start()
     try:
@@ -204,3 +284,25 @@ def test_listener_run_on_a_card_that_fills_loses_nothing_through_an_outage_and_s
     assert "Traceback" not in err, err
     assert "the card is full: free at least 1 MB on it" in err, err
     assert "messages wait in memory" in err and "takes writes again" in err, err
+
+
+def test_listener_run_started_on_a_full_card_runs_and_sends_everything_it_measures(tmp_path: Path) -> None:
+    """The card full to the last byte at the start, freed 10 s into the run, the broker there: the run stopped
+    at its start with exit 2 (which the unit does not restart: the device stayed dark and measured nothing)."""
+    expected = _measured(tmp_path)
+    with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
+        proc = _run_on_a_filling_card(tmp_path, service_config(tmp_path, broker), full_at_start=True)
+        try:
+            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/event" for m in ms), 30)
+            time.sleep(10.0)
+            (tmp_path / "free").touch()
+            err = proc.communicate(timeout=90)[1].decode(errors="replace")
+        finally:
+            kill_process_group(proc)
+        got = _spooled(rec.wait_for(lambda ms: len(_spooled(ms)) >= len(expected), 20))
+    assert proc.returncode == 0, err
+    assert _kinds(got) == expected, err
+    assert "Traceback" not in err, err
+    started = "cannot be opened (database or disk is full): the card is full: free at least 1 MB on it"
+    assert started in err and "the device runs on, its messages waiting in memory" in err, err
+    assert "opens now that the card has room" in err, err  # at the stop at the latest (tried every 30 s)

@@ -213,9 +213,10 @@ def test_messages_the_broker_refused_while_the_spool_cannot_be_written_are_still
 
 
 SPOOL_ON_A_PRIVATE_MOUNT = """
-import sys
+import logging, sys
 from pathlib import Path
 from listener.outputs.mqtt.spool import Spool
+logging.basicConfig(stream=sys.stdout, format="%(message)s")  # what the spool says of its start, too
 path = Path(sys.argv[2]) / "mqtt-spool.sqlite3"
 if sys.argv[1] == "fill":
     with Spool(path, max_messages=10) as spool:
@@ -262,12 +263,14 @@ def test_a_spool_on_a_read_only_card_says_so_not_chown(tmp_path: Path, service: 
 
 def test_a_spool_on_a_full_card_says_free_space_not_replace_the_card(tmp_path: Path) -> None:
     """A start on a full card fails sizing the -shm file: sqlite says "disk I/O error", and the advice was the
-    failing card's (`dmesg`, repair or replace it) for a card that is sound, only full."""
+    failing card's (`dmesg`, repair or replace it) for a card that is sound, only full. The device now runs on
+    with the spool in memory (tests/test_mqtt_full_card.py), and says so in that one line."""
     folder = tmp_path / "state"
     folder.mkdir()
     said = _on_a_private_mount(folder, "(cat /dev/zero > {folder}/fill 2>/dev/null || true)")  # to the last byte
     spool = folder / "mqtt-spool.sqlite3"
     assert said.startswith(f"MQTT spool {spool} cannot be opened (disk I/O error): the card is full: "), said
+    assert "the device runs on, its messages waiting in memory" in said and said.count("\n") == 1, said
     assert f"free at least 1 MB on it (`df -h {folder}`;" in said and "dmesg" not in said, said
 
 

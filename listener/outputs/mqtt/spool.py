@@ -35,14 +35,15 @@ from listener import strict_json
 from listener.errors import NotOpenError, OutputFileError
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
-from listener.outputs.mqtt.spool_access import open_error
+from listener.outputs.mqtt.spool_access import card_is_full, open_error
 from listener.outputs.mqtt.spool_damage import ForeignSpool, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_file import connect
 from listener.outputs.mqtt.spool_held import HELD_MAX, Held
+from listener.outputs.mqtt.spool_held import Outgoing as Outgoing  # the stage and tests name it from here
 from listener.outputs.mqtt.spool_schema import delete_rows, insert
 from listener.outputs.mqtt.spool_sessions import SessionCounts
+from listener.outputs.mqtt.spool_start import FullCardStart
 from listener.outputs.mqtt.spool_warnings import (
-    held_lost,
     held_warning,
     say_again,
     stored_again,
@@ -53,8 +54,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ACK_BATCH = 50  # acknowledged rows deleted together while a backlog drains: a second's drain at the default rate
-
-Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +73,7 @@ def encode(message: dict[str, object]) -> bytes:
     return strict_json.dumps(message, where, separators=(",", ":")).encode("utf-8")
 
 
-class Spool(SessionCounts, Managed):
+class Spool(SessionCounts, FullCardStart, Managed):
     """The outbox and the per-device counters (``seq``, drops, sessions per day)."""
 
     def __init__(self, path: Path, max_messages: int) -> None:
@@ -107,6 +106,10 @@ class Spool(SessionCounts, Managed):
         try:
             db = self._connect()
         except (sqlite3.Error, OSError) as exc:
+            if card_is_full(exc, self.path.parent):  # no reason to stop the device: see spool_start
+                self._db = self._start_in_memory(exc, min(HELD_MAX, self.max_messages))
+                self.remember_sessions()
+                return
             if not (is_damage_error(exc) or isinstance(exc, ForeignSpool)):
                 raise open_error(self.path, exc) from None
             # a damaged or foreign file would stop the device for good: it is kept aside, the device goes on
@@ -135,7 +138,7 @@ class Spool(SessionCounts, Managed):
                 if self._acked:  # a stop with messages still in flight: those acknowledged go
                     with contextlib.suppress(sqlite3.Error):
                         delete_rows(self._db, self._acked)
-                self._store_held_at_close()
+                self._store_at_close()
                 if self._unrecorded:  # a full disk's drops, not yet in the counter: it may have room by now
                     with contextlib.suppress(sqlite3.Error):
                         self._bump("dropped", self._unrecorded)
@@ -265,6 +268,7 @@ class Spool(SessionCounts, Managed):
         """``put`` for messages stored all together or none (one transaction, seqs in their order): a
         session's end and its summary, which a power cut between two puts would part."""
         with self._lock:
+            self._reopen_due()
             try:
                 seqs, lost = self._renewing(lambda: self._insert(messages))
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
@@ -293,7 +297,8 @@ class Spool(SessionCounts, Managed):
                 row_id = insert(db, leaf, message, (encode(message), qos, seq), self._keyed)
                 seqs.append(seq)
                 last_id = max(last_id, row_id)
-            excess = self._depth - deleted + moved + len(messages) - self.max_messages
+            bound = self.max_messages if self._refused is None else min(HELD_MAX, self.max_messages)  # in memory
+            excess = self._depth - deleted + moved + len(messages) - bound
             lost = evict(db, excess, self._taken, self._keyed) if excess > 0 else Counter[str]()
             if lost or self._unrecorded:
                 self._bump("dropped", lost.total() + self._unrecorded)
@@ -330,15 +335,6 @@ class Spool(SessionCounts, Managed):
             self._warned_at, self._held_said = self._unstored, True
             log.log(*held_warning(self.path, exc, (self._held.count, room), self.drops))
         return [row[4] for row in rows]
-
-    def _store_held_at_close(self) -> None:
-        """The messages waiting in memory written into the file at the stop, or said lost. The lock is held."""
-        if self._held is None or not self._held.count:
-            return
-        try:
-            self._insert([])
-        except sqlite3.Error as exc:
-            log.error(held_lost(self.path, exc, self._held.count))
 
     def _rollback(self) -> None:
         if self.db.in_transaction:

@@ -6,6 +6,7 @@ Shared by the spool (at start and while running) and ``listener doctor``, so bot
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pwd
 import sqlite3
@@ -54,12 +55,21 @@ def spool_files(path: Path) -> tuple[Path, Path, Path]:
     return path, Path(f"{path}-wal"), Path(f"{path}-shm")
 
 
-def storage_problem(exc: sqlite3.Error, folder: Path) -> str | None:
+def card_is_full(exc: BaseException, folder: Path) -> bool:
+    """Whether ``exc``, met opening the spool in ``folder``, is a full card (which freeing space cures)."""
+    if isinstance(exc, OSError):  # the folder could not be made
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    return primary == _FULL or (primary == _IO_ERROR and _nearly_full(folder))
+
+
+def storage_problem(exc: BaseException, folder: Path) -> str | None:
     """The fix for a spool the card itself fails (an I/O error, no space left: an I/O error on a card with next
     to no space left is that), None for any other error."""
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
-    if primary == _FULL or (primary == _IO_ERROR and _nearly_full(folder)):
+    if card_is_full(exc, folder):
         return (
             f"the card is full: free at least {_NEARLY_FULL_BYTES >> 20} MB on it (`df -h {folder}`; the journal's "
             f"old files: `sudo journalctl --vacuum-size={JOURNAL_KEPT}`)"

@@ -23,20 +23,23 @@ from listener.outputs.mqtt.spool_schema import SCHEMA, SUPERSEDE, add_columns, i
 HELD_MAX = 5000
 
 HeldRow = tuple[str, Mapping[str, object], bytes, int, int]  # leaf, message, payload, qos, seq
+Outgoing = tuple[str, dict[str, object], int]  # a message to spool: its topic's leaf, the message, its QoS
 _COLUMNS = "id, leaf, payload, qos, seq, kind, session_id, rank"
 
 
 class Held:
     """The messages waiting in memory; their ids follow ``after_id``, the file's last row."""
 
-    def __init__(self, after_id: int) -> None:
+    def __init__(self, after_id: int, db: sqlite3.Connection | None = None) -> None:
+        """``db``: a spool in memory whose rows these become (see spool_start), numbered above ``after_id``."""
         self.after_id = after_id
-        self.count = 0
-        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        db.executescript(SCHEMA)
-        add_columns(db)  # ranked as the file's rows are: the same choice of what a full spool drops
-        db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)", (after_id,))
+        if db is None:
+            db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            db.executescript(SCHEMA)
+            add_columns(db)  # ranked as the file's rows are: the same choice of what a full spool drops
+            db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)", (after_id,))
         self.db = db
+        self.count = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
     def put(self, rows: Sequence[HeldRow], room: int, held_through: int) -> tuple[int, Counter[str]]:
         """Keep ``rows``, the least needed dropped beyond ``room`` (never rows up to ``held_through``, handed to

@@ -55,9 +55,11 @@ def unkeyed_warning(path: Path, exc: sqlite3.Error) -> str:
     )
 
 
-def _fix(path: Path, exc: sqlite3.Error) -> tuple[int, str]:
+def _fix(path: Path, exc: BaseException) -> tuple[int, str]:
     """(level, fix) for a spool the process may not write or the card will not take."""
-    if is_access_error(exc):  # an install fault: "free space" would send the installer the wrong way
+    if isinstance(exc, sqlite3.Error) and is_access_error(
+        exc
+    ):  # an install fault: "free space" would send the installer the wrong way
         return logging.ERROR, access_problem(path)
     return logging.WARNING, storage_problem(exc, path.parent) or "free space on service.state_dir"
 
@@ -81,7 +83,7 @@ def held_warning(path: Path, exc: sqlite3.Error, held: tuple[int, int], dropped:
     )
 
 
-def held_lost(path: Path, exc: sqlite3.Error, held: int) -> str:
+def held_lost(path: Path, exc: BaseException, held: int) -> str:
     """The stop came while the file still refused the messages waiting in memory."""
     said = f"MQTT spool {path} still cannot be written ({exc}): {held} messages waiting in memory are lost at this stop"
     return f"{said}; {_fix(path, exc)[1]}"
@@ -90,3 +92,19 @@ def held_lost(path: Path, exc: sqlite3.Error, held: int) -> str:
 def stored_again(moved: int) -> str:
     """What became of the messages kept in memory, once the file took writes again."""
     return f"the {moved} messages kept in memory are stored" if moved else "every message kept in memory was sent"
+
+
+def full_at_start(path: Path, exc: BaseException, room: int, reopen_s: float) -> str:
+    """The spool's file refused the start for a full card: the device runs on, the spool in memory."""
+    return (
+        f"MQTT spool {path} cannot be opened ({exc}): {_fix(path, exc)[1]}; the device runs on, its messages "
+        f"waiting in memory (at most {room}; sent from there while the broker is connected, lost if the service "
+        f"stops before the card has room), and the spool is opened again every {reopen_s:g} s"
+    )
+
+
+def reopened(path: Path, held: int, backlog: int, sent_from_memory: bool) -> str:
+    """The spool's file opened after a start on a full card."""
+    later = " (at the next start: newer ones were sent meanwhile)" if backlog and sent_from_memory else ""
+    before = f"; the {backlog} messages it held from before are sent{later}" if backlog else ""
+    return f"MQTT spool {path} opens now that the card has room: the {held} messages in memory go into it{before}"

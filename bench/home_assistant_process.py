@@ -226,6 +226,8 @@ SHOWN: dict[str, tuple[str, Callable[[dict[str, Any]], object]]] = {
     "session_backchannels": ("session", lambda p: p["backchannels_by_rep"]),
     "spool_dropped": ("info", lambda p: p["spool_dropped"]),
     "spool_depth": ("info", lambda p: p["spool_depth"]),
+    "storage": ("info", lambda p: _onoff(p["storage"] != "ok")),
+    "spool_in_memory": ("info", lambda p: p["spool_in_memory"]),
     "clock_wrong": ("info", lambda p: _onoff(not p["clock_ok"])),
 }
 

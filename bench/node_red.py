@@ -41,7 +41,14 @@ from tests.mqtt_broker import DEVICE_ID, Mosquitto, Recorder, kill_process_group
 FLOW = REPO / "docs" / "integrations" / "node-red-flow.json"
 TAB_ID = next(n["id"] for n in json.loads(FLOW.read_text()) if n["type"] == "tab")  # the flow context's key
 AWAY_S = 10.0  # how long Node-RED stays stopped while the device runs
-DEBUG_NODES = ("Today", "Interruption by rep", "Counter status", "Finished sessions", "Messages lost by counter")
+DEBUG_NODES = (
+    "Today",
+    "Interruption by rep",
+    "Counter status",
+    "Finished sessions",
+    "Messages lost by counter",
+    "Storage by counter",
+)
 
 
 def flow_for(port: int, prefix: str = "listener") -> list[dict[str, Any]]:

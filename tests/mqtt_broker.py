@@ -361,6 +361,7 @@ ENUMS = frozenset(
     | set(payloads.CAUSES)
     | {"3.1.1", "5", "doa", "channels", "respeaker-2mic", "respeaker-4mic", "respeaker-6mic", "respeaker-usb-v2"}
     | {"generic"}
+    | set(payloads.STORAGE_STATES)
     | {payloads.schema_name(t) for t in payloads.TOPICS}
 )
 # The words of the CMU ARCTIC prompts that tests.synth renders (arctic_a0001 .. a0006).

@@ -188,7 +188,8 @@ def test_node_red_warns_when_a_device_lost_messages() -> None:
     )
 
     def info(device: str, dropped: int, seq: int) -> dict[str, object]:
-        payload = {**payloads.info(made, dropped, 0, True, _ms("2026-03-02T18:00:00+00:00")), "seq": seq}
+        figures = payloads.SpoolFigures(dropped, 0, 0, "ok")
+        payload = {**payloads.info(made, figures, True, _ms("2026-03-02T18:00:00+00:00")), "seq": seq}
         return {"topic": f"store/listener/{device}/info", "payload": payload, "retain": False}
 
     msgs = [
@@ -214,7 +215,51 @@ def test_node_red_warns_when_a_device_lost_messages() -> None:
     flow = json.loads((DOCS / "node-red-flow.json").read_text())
     (source,) = [n for n in flow if n["type"] == "mqtt in" and n["topic"] == "listener/+/info"]
     (function,) = [n for n in flow if n["type"] == "function" and n["name"] == "Messages lost"]
-    assert source["wires"] == [[function["id"]]] and source["datatype"] == "json"
+    assert function["id"] in source["wires"][0] and source["datatype"] == "json"
+
+
+def test_node_red_warns_when_a_devices_card_refuses_the_spool_and_when_it_takes_it_again() -> None:
+    """A full SD card kept a device's messages in its memory, lost at its restart: the journal said so, the flow
+    did not. info's storage says it: warned when it leaves "ok" (a device first seen so too), shown when back."""
+    made = payloads.DeviceInfo(
+        "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0
+    )
+
+    def info(device: str, storage: str, in_memory: int) -> dict[str, object]:
+        figures = payloads.SpoolFigures(0, in_memory, in_memory, storage)
+        payload = payloads.info(made, figures, True, _ms("2026-03-02T18:00:00+00:00"))
+        return {"topic": f"store/listener/{device}/info", "payload": payload, "retain": False}
+
+    old = info("counter-5", "ok", 0)
+    del cast(dict[str, object], old["payload"])["storage"]  # a device of a version before it
+    msgs = [
+        info("counter-3", "ok", 0),  # first seen, healthy: nothing to say
+        info("counter-3", "full", 0),  # the card filled with the broker connected
+        info("counter-3", "full", 212),  # the connect after an outage: still full, more at risk, said already
+        info("counter-3", "ok", 0),  # it took them
+        info("counter-4", "unwritable", 3),  # another device, first seen with its card refusing writes
+        old,
+    ]
+    run = _run_node_with_flow("Storage", msgs, tz="UTC")
+    shown = [out and out["payload"] for out in run["outputs"]]
+    assert shown[0] is None and shown[2] is None and shown[5] is None
+    assert [s["storage"] for s in (shown[1], shown[3], shown[4])] == ["full", "ok", "unwritable"]
+    assert shown[4] == {
+        "device": "counter-4",
+        "storage": "unwritable",
+        "spool_in_memory": 3,
+        "reported": "2026-03-02T18:00:00.000Z",
+    }
+    warned = run["warnings"]
+    assert len(warned) == 2, warned
+    assert warned[0].startswith("counter-3: its SD card is full, 0 messages wait in its memory"), warned
+    assert "free space on it (df -h" in warned[0]
+    assert warned[1].startswith("counter-4: its SD card is unwritable, 3 messages") and "dmesg" in warned[1]
+    flow = json.loads((DOCS / "node-red-flow.json").read_text())
+    (source,) = [n for n in flow if n["type"] == "mqtt in" and n["topic"] == "listener/+/info"]
+    (function,) = [n for n in flow if n["type"] == "function" and n["name"] == "Storage"]
+    (debug,) = [n for n in flow if n["type"] == "debug" and n["name"] == "Storage by counter"]
+    assert function["id"] in source["wires"][0] and function["wires"] == [[debug["id"]]]
 
 
 def test_node_red_keeps_its_subscriptions_while_it_is_away() -> None:
@@ -260,8 +305,10 @@ def test_grafana_shows_the_messages_a_device_lost() -> None:
     assert '"listener/+/info"' in dated  # dated by its ts: made at the connect that reported the loss
     queries = re.findall(r"```sql\n(.*?)```", (DOCS / "telegraf-grafana.md").read_text(), re.S)
     on_info = [q for q in queries if "\"kind\" = 'info'" in q]
-    named = {f for q in on_info for f in re.findall(r'"(spool_\w+)"', q)}
-    assert named == {"spool_dropped", "spool_depth"} <= set(payloads.json_schema("info")["properties"])
+    named = {f for q in on_info for f in re.findall(r'"(spool_\w+|storage)"', q)}
+    # and a card that refuses the spool (storage), the messages waiting in memory meanwhile
+    spool = {"spool_dropped", "spool_depth", "spool_in_memory", "storage"}
+    assert named == spool <= set(payloads.json_schema("info")["properties"])
     # the rise since the info before: a new spool file counting from 0 is no loss
     assert any('non_negative_difference("spool_dropped")' in q for q in on_info)
 

@@ -159,7 +159,7 @@ def test_what_a_payload_always_carries_is_required() -> None:
         "metrics": [payloads.metrics(payloads.SessionFigures(SID, 0.0), 10.0, None, False, 0, ts, 0.0)],
         "state": [payloads.state(DeviceMode.LISTENING, False, None, 0, ts, [])],
         "status": [payloads.status("online", ts)],
-        "info": [payloads.info(info, 0, 0, True, ts)],
+        "info": [payloads.info(info, payloads.SpoolFigures(0, 0, 0, "ok"), True, ts)],
     }
     for topic, messages in sent.items():
         schema = payloads.json_schema(topic)
@@ -196,7 +196,10 @@ def test_metrics_session_state_info_status_follow_their_schemas() -> None:
     info = payloads.DeviceInfo(
         "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abcdef012345", 10.0
     )
-    _check("info", payloads.info(info, 0, 12, True, ts))
+    _check("info", payloads.info(info, payloads.SpoolFigures(0, 12, 0, "ok"), True, ts))
+    for storage in payloads.STORAGE_STATES:  # every storage the spool says, and only those
+        _check("info", payloads.info(info, payloads.SpoolFigures(3, 12, 9, storage), True, ts))
+    assert payloads.json_schema("info")["properties"]["storage"]["enum"] == list(payloads.STORAGE_STATES)
 
 
 def test_anonymity_check_catches_free_text() -> None:
@@ -321,10 +324,41 @@ def test_home_assistant_shows_the_messages_the_device_lost() -> None:
     device = payloads.DeviceInfo(
         "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0
     )
-    info = json.loads(encode(payloads.info(device, 1417, 3, True, payloads.now_ms())))
+    info = json.loads(encode(payloads.info(device, payloads.SpoolFigures(1417, 3, 0, "ok"), True, payloads.now_ms())))
     env = jinja2.Environment()
     assert env.from_string(lost["value_template"]).render(value_json=info) == "1417"
     assert env.from_string(waiting["value_template"]).render(value_json=info) == "3"
+
+
+def test_home_assistant_shows_a_card_that_refuses_the_spool_and_what_waits_in_memory() -> None:
+    """A full card kept the device's messages in memory, lost at a restart: the journal said so, no entity did."""
+    config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic")
+    components = cast(dict[str, dict[str, str]], config["cmps"])
+    card, held = components["storage"], components["spool_in_memory"]
+    assert (card["name"], held["name"]) == ("Storage (spool)", "Messages in memory (spool)")
+    assert (card["p"], card["device_class"], held["p"], held["state_class"]) == (
+        "binary_sensor",
+        "problem",
+        "sensor",
+        "measurement",
+    )
+    for entity in (card, held):
+        assert entity["state_topic"] == "listener/counter-3/info" and entity["entity_category"] == "diagnostic"
+    device = payloads.DeviceInfo(
+        "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0
+    )
+    env = jinja2.Environment()
+    shown = {}
+    for storage in payloads.STORAGE_STATES:
+        info = json.loads(encode(payloads.info(device, payloads.SpoolFigures(0, 40, 37, storage), True, 1)))
+        attributes = json.loads(env.from_string(card["json_attributes_template"]).render(value_json=info))
+        shown[storage] = (env.from_string(card["value_template"]).render(value_json=info), attributes)
+        assert env.from_string(held["value_template"]).render(value_json=info) == "37"
+    assert shown == {
+        "ok": ("OFF", {"storage": "ok"}),
+        "full": ("ON", {"storage": "full"}),
+        "unwritable": ("ON", {"storage": "unwritable"}),
+    }
 
 
 def test_session_schema_covers_every_figure_of_the_summary() -> None:

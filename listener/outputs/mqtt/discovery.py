@@ -163,6 +163,26 @@ _ENTITIES: tuple[_Entity, ...] = (
         # a level, not a count: the backlog's size at a connect, 0 once it has been sent
         {"state_class": "measurement", "entity_category": "diagnostic", "icon": "mdi:tray-full"},
     ),
+    # A card that refuses the spool's writes (full, or read-only): the journal said so, no dashboard did. What the
+    # device measures waits in its memory meanwhile, lost at a stop or a power cut: on in the "problem" sense, the
+    # storage ("full", "unwritable") an attribute; the messages at risk a level beside it.
+    _Entity(
+        "storage",
+        "binary_sensor",
+        "Storage (spool)",
+        "info",
+        "{{ 'OFF' if value_json.storage == 'ok' else 'ON' }}",
+        {"device_class": "problem", "entity_category": "diagnostic"},
+        "{{ {'storage': value_json.storage} | tojson }}",
+    ),
+    _Entity(
+        "spool_in_memory",
+        "sensor",
+        "Messages in memory (spool)",
+        "info",
+        "{{ value_json.spool_in_memory }}",
+        {"state_class": "measurement", "entity_category": "diagnostic", "icon": "mdi:memory"},
+    ),
     _Entity(
         "clock_wrong",
         "binary_sensor",

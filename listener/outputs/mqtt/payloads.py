@@ -34,6 +34,7 @@ from listener.events import (
 )
 from listener.events.base import nullable
 from listener.outputs import condition
+from listener.outputs.mqtt.spool_card import STORAGE_STATES as STORAGE_STATES  # info's storage
 from listener.strict_json import defined
 
 if TYPE_CHECKING:
@@ -104,7 +105,17 @@ class DeviceInfo:
     metrics_interval_s: float
 
 
-def info(device: DeviceInfo, spool_dropped: int, spool_depth: int, clock_ok: bool, ts_ms: int) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class SpoolFigures:
+    """What ``info`` says of the spool when it is made (info.json describes each)."""
+
+    dropped: int
+    depth: int
+    in_memory: int  # of depth, the messages waiting in memory because the card refused them
+    storage: str  # one of STORAGE_STATES
+
+
+def info(device: DeviceInfo, spool: SpoolFigures, clock_ok: bool, ts_ms: int) -> dict[str, object]:
     return {
         **_head("info", ts_ms),
         "software": device.software,
@@ -117,8 +128,10 @@ def info(device: DeviceInfo, spool_dropped: int, spool_depth: int, clock_ok: boo
         "asr_model": device.asr_model,
         "config_hash": device.config_hash,
         "metrics_interval_s": device.metrics_interval_s,
-        "spool_dropped": spool_dropped,
-        "spool_depth": spool_depth,
+        "spool_dropped": spool.dropped,
+        "spool_depth": spool.depth,
+        "spool_in_memory": spool.in_memory,
+        "storage": spool.storage,
         "clock_ok": clock_ok,
     }
 

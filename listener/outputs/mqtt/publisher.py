@@ -38,19 +38,20 @@ class Retained:
     """A retained topic's latest payload; ``build`` makes it at publish time when given.
 
     ``again_when_drained``: built while the spool held messages, it is published again once the spool is
-    empty (a payload that reports the spool's depth). ``again_when_dropped``: published again once the spool
-    has dropped a message since it was built (a payload that counts them), at most once a ``dropped_every_s``."""
+    empty (a payload that reports the spool's depth). ``again_when_spool_changes``: published again once the spool
+    has dropped a message, or the card's storage has changed, since it was built (a payload that counts the drops
+    and says the storage), at most once a ``changes_every_s``."""
 
     payload: bytes | None
     build: Callable[[], bytes] | None = None
     dirty: bool = True
     again_when_drained: bool = False
     built_with_backlog: bool = False
-    again_when_dropped: bool = False
-    built_at_drops: int = 0  # the spool's drops when it was built
+    again_when_spool_changes: bool = False
+    built_with: tuple[int, str] = (0, "ok")  # the spool's drops and storage when it was built
     # a spool overflowing with the link up drops at the rate messages are made: said at every drop, the
     # retained topic went out that often, past drain_rate_per_s, on the very link that could not keep up
-    dropped_every_s: float = 0.0
+    changes_every_s: float = 0.0
     built_s: float = -math.inf  # monotonic
     failed: bool = False  # its last publish raised: tried once more, then left to the next connect
 
@@ -115,16 +116,16 @@ class Publisher(Managed):
         payload: bytes | None = None,
         build: Callable[[], bytes] | None = None,
         again_when_drained: bool = False,
-        again_when_dropped: bool = False,
-        dropped_every_s: float = 0.0,
+        again_when_spool_changes: bool = False,
+        changes_every_s: float = 0.0,
     ) -> None:
         with self._cond:
             self._retained[topic] = Retained(
                 payload,
                 build,
                 again_when_drained=again_when_drained,
-                again_when_dropped=again_when_dropped,
-                dropped_every_s=dropped_every_s,
+                again_when_spool_changes=again_when_spool_changes,
+                changes_every_s=changes_every_s,
             )
             self._cond.notify_all()
 
@@ -187,7 +188,7 @@ class Publisher(Managed):
             topic, slot = retained.pop(0)
             try:
                 slot.built_with_backlog = slot.again_when_drained and self.spool.depth > 0
-                slot.built_at_drops, slot.built_s = self.spool.drops, time.monotonic()
+                slot.built_with, slot.built_s = self._spool_news(), time.monotonic()
                 payload = slot.build() if slot.build is not None else slot.payload
                 if payload is not None:
                     self._sent_retained(topic, self.link.publish(topic, payload, qos=1, retain=True))
@@ -211,8 +212,8 @@ class Publisher(Managed):
             return True
         if not connected:
             return False
-        for slot in self._retained.values():  # a drop counted since (a full spool, a refusal)
-            slot.dirty = slot.dirty or self._drops_due_in_s(slot) == 0.0
+        for slot in self._retained.values():  # since: a drop counted (a full spool, a refusal), a card filled or freed
+            slot.dirty = slot.dirty or self._changes_due_in_s(slot) == 0.0
         if any(r.dirty for r in self._retained.values()):
             return True
         return self._can_send()
@@ -226,16 +227,21 @@ class Publisher(Managed):
         self._refill()
         return self._tokens >= 1.0
 
-    def _drops_due_in_s(self, slot: Retained) -> float | None:
-        """When ``slot`` is to say the drops counted since it was built (0.0: now); None: none to say."""
-        if not slot.again_when_dropped or slot.built_at_drops == self.spool.drops:
+    def _spool_news(self) -> tuple[int, str]:
+        """What a retained topic ``again_when_spool_changes`` says of the spool: its drops, the card's storage."""
+        return self.spool.drops, self.spool.storage
+
+    def _changes_due_in_s(self, slot: Retained) -> float | None:
+        """When ``slot`` is to say the drops counted, or the storage changed, since it was built (0.0: now); None:
+        nothing to say."""
+        if not slot.again_when_spool_changes or slot.built_with == self._spool_news():
             return None
-        return max(0.0, slot.built_s + slot.dropped_every_s - time.monotonic())
+        return max(0.0, slot.built_s + slot.changes_every_s - time.monotonic())
 
     def _idle_wait_s(self) -> float | None:
         if not self.link.connected:
             return None  # woken by the connect
-        waits = [due for slot in self._retained.values() if (due := self._drops_due_in_s(slot)) is not None]
+        waits = [due for slot in self._retained.values() if (due := self._changes_due_in_s(slot)) is not None]
         if self._more and self._tokens < 1.0 and len(self._inflight) < self.inflight_max:
             waits.append((1.0 - self._tokens) / self.rate_per_s)
         return min(waits, default=None)  # none: woken by put, ack, connect and disconnect

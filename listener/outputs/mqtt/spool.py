@@ -36,13 +36,14 @@ from listener.errors import NotOpenError, OutputFileError
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
 from listener.outputs.mqtt.spool_access import card_is_full, open_error
+from listener.outputs.mqtt.spool_card import CardState
 from listener.outputs.mqtt.spool_damage import ForeignSpool, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_file import connect
 from listener.outputs.mqtt.spool_held import HELD_MAX, Held
 from listener.outputs.mqtt.spool_held import Outgoing as Outgoing  # the stage and tests name it from here
 from listener.outputs.mqtt.spool_schema import delete_rows, insert
 from listener.outputs.mqtt.spool_sessions import SessionCounts
-from listener.outputs.mqtt.spool_start import FullCardStart
+from listener.outputs.mqtt.spool_start import FullCardStart as FullCardStart  # tests shorten its REOPEN_S
 from listener.outputs.mqtt.spool_warnings import (
     held_warning,
     say_again,
@@ -73,7 +74,7 @@ def encode(message: dict[str, object]) -> bytes:
     return strict_json.dumps(message, where, separators=(",", ":")).encode("utf-8")
 
 
-class Spool(SessionCounts, FullCardStart, Managed):
+class Spool(SessionCounts, CardState, Managed):
     """The outbox and the per-device counters (``seq``, drops, sessions per day)."""
 
     def __init__(self, path: Path, max_messages: int) -> None:
@@ -245,11 +246,6 @@ class Spool(SessionCounts, FullCardStart, Managed):
         return max(0, self._depth - len(self._acked)) + (self._held.count if self._held is not None else 0)
 
     @property
-    def held(self) -> int:
-        """Messages waiting in memory for room on the card: lost if the service stops before it has some."""
-        return self._held.count if self._held is not None else 0
-
-    @property
     def deletes_waiting(self) -> bool:
         """Acknowledged rows whose delete waits for more (see :meth:`delete`)."""
         return bool(self._acked)
@@ -273,12 +269,16 @@ class Spool(SessionCounts, FullCardStart, Managed):
                 seqs, lost = self._renewing(lambda: self._insert(messages))
             except sqlite3.Error as exc:  # SQLITE_FULL and friends: sqlite has already rolled back
                 return self._hold(messages, exc)
-            self._warned_at, self._held_said = -1, False  # stored: the next failure is news again
-            self.drops += lost.total()
-            warning = self._evicted.add(lost, self.max_messages, self._keyed, self.link_up()) if lost else None
-            if warning:
-                log.warning(warning)
+            self._stored(lost)
         return seqs
+
+    def _stored(self, lost: Counter[str]) -> None:
+        """The file took a write (``lost``: the kinds it dropped beyond the bound). The lock is held."""
+        self._warned_at, self._held_said = -1, False  # the next failure is news again
+        self.drops += lost.total()
+        warning = self._evicted.add(lost, self.max_messages, self._keyed, self.link_up()) if lost else None
+        if warning:
+            log.warning(warning)
 
     def _insert(self, messages: Sequence[Outgoing]) -> tuple[list[int], Counter[str]]:
         """(their seqs, the kinds dropped beyond the bound, least needed first: see eviction); the lock is held."""
@@ -321,6 +321,7 @@ class Spool(SessionCounts, FullCardStart, Managed):
         """``messages`` kept in memory, the file having refused them (see spool_held); their seqs. The lock is held."""
         if self._held is None:  # numbered on above the file's rows: the file gains none while any wait here
             self._held = Held(self._last_id)
+        self._refused_by(exc)
         rows = []
         for leaf, message, qos in messages:
             self._seq += 1

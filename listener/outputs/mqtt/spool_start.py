@@ -4,9 +4,10 @@ A card the journal or another program filled leaves no room for the spool's -shm
 tables. The start failed (exit 2, which the unit does not restart): the device stayed dark and measured
 nothing until someone freed space and restarted it. Now the spool starts in memory, numbered from the clock
 in milliseconds (above every row id a file can hold, as seq is: see fresh_seq), says so once, and tries its
-file again with a message every REOPEN_S. Once the file opens, what waits in memory goes into it as when the
-card fills later (see spool_held). The file's own backlog from before is sent first when nothing was sent
-from memory yet; else at the next start, its ids being below those already sent.
+file again every REOPEN_S, with a message or between them (see spool_card). Once the file opens, what waits
+in memory goes into it as when the card fills later (see spool_held). The file's own backlog from before is
+sent first when nothing was sent from memory yet; else at the next start, its ids being below those already
+sent.
 """
 
 from __future__ import annotations

@@ -153,14 +153,14 @@ class MqttStage(Stage):
             preset, transcribing = self.config.array.preset, self.config.asr.enabled
             discovery = discovery_payload(self.base, self.device_id, preset, transcribing)
             publisher.set_retained(discovery_topic(self.cfg.discovery_prefix, self.device_id), encode(discovery))
-        # spool_depth: said 0 again once a backlog has drained (or alerts stay on); spool_dropped: at new drops,
-        # once a metrics interval at most
+        # spool_depth: said 0 again once a backlog has drained (or alerts stay on); spool_dropped, storage: at new
+        # drops, when the card fills or takes writes again, once a metrics interval at most
         publisher.set_retained(
             self.topic("info"),
             build=lambda: self._info(spool),
             again_when_drained=True,
-            again_when_dropped=True,
-            dropped_every_s=self.cfg.metrics_interval_s,
+            again_when_spool_changes=True,
+            changes_every_s=self.cfg.metrics_interval_s,
         )
         # no state yet: "listening" said now was followed 0.6 s later by "fault" at every start without the
         # array; the source's first word says which (process: its SourceState, or its first audio)
@@ -214,11 +214,11 @@ class MqttStage(Stage):
         return online if online is not None else spool.stamp(payloads.status("online", self.times.ts_ms()))
 
     def _info(self, spool: Spool) -> bytes:
-        """Made when published (each connect, and when a backlog has drained), so the spool figures are current."""
+        """Made when published (a connect, a backlog drained, a drop, the card full or not): its figures are current."""
         if self._device is None:
             raise NotOpenError("MqttStage")
-        ok = bool(self.clock_watch.ok)
-        return spool.stamp(payloads.info(self._device, spool.dropped, spool.depth, ok, self.times.ts_ms()))
+        figures = payloads.SpoolFigures(spool.dropped, spool.depth, spool.held, spool.storage)
+        return spool.stamp(payloads.info(self._device, figures, bool(self.clock_watch.ok), self.times.ts_ms()))
 
     def _publish_state(self, session_started: bool = False) -> None:
         self._state_day = local_day()
@@ -242,8 +242,8 @@ class MqttStage(Stage):
             end_s = event.end_s
             if self.clock.advance(end_s):
                 self._redate_sessions()
-            if self.clock_watch.check(payloads.now_ms()):
-                self.publisher.republish(self.topic("info"))
+            if self.clock_watch.check(payloads.now_ms()) or self.spool.store_waiting():
+                self.publisher.republish(self.topic("info"))  # a clock set right or wrong; a card taking writes again
             self.t_s = max(self.t_s, end_s)
             if isinstance(event, AudioDropped) and event.reason == "overflow":
                 self.overflow_s += event.duration_s

@@ -130,21 +130,27 @@ def test_a_stop_while_the_card_is_still_full_says_how_many_messages_it_loses(tmp
 
 
 # a spool with a backlog from before (the broker away), then a start on the card filled to the last byte: the
-# spool in memory, messages put (and some sent: argv[2]), the card freed, the file opened again
+# spool in memory, messages put (and some sent: argv[2]), the card freed, the file opened again. argv[3]: how far
+# ahead of the clock (ms) the spool was numbered, its row ids and seqs: a start in memory on a clock an hour later
+# whose rows it took up, the Pi now booted on the time it last saved
 START_ON_A_FULL_CARD = """
 import json, logging, os, sys, time
 from pathlib import Path
 from listener.outputs.mqtt import spool as spool_module
 from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.spool_file import connect
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 folder = Path(sys.argv[1])
-path, sent = folder / "mqtt-spool.sqlite3", int(sys.argv[2])
+path, sent, ahead_ms = folder / "mqtt-spool.sqlite3", int(sys.argv[2]), int(sys.argv[3])
 if hasattr(spool_module, "FullCardStart"):  # every put tries the file: the test need not wait 30 s
     sys.modules[spool_module.FullCardStart.__module__].REOPEN_S = 0.0
 
 def event(n):
     return {"type": "backchannel", "session_id": "s1", "by": "customer", "onset_ms": n}
 
+if ahead_ms:
+    ahead = time.time_ns() // 1_000_000 + ahead_ms
+    connect(path, seq_from=ahead, id_from=ahead).db.close()
 with Spool(path, max_messages=1000) as before:
     backlog = [before.put("event", event(n)) for n in range(3)]
 time.sleep(0.01)  # a restart: the clock has moved on past the 3 seqs, as it moves faster than messages are made
@@ -165,6 +171,7 @@ spool.delete([row.id for row in rows])
 said["sent"] = [row.seq for row in rows]
 os.unlink(folder / "fill")
 said["put"].append(spool.put("event", event(8)))
+said["freed"] = [spool.held, spool.storage]
 said["next"] = [row.seq for row in spool.after(rows[-1].id if rows else 0, 100)]  # the publisher's next
 spool.close()
 with Spool(path, max_messages=1000) as again:
@@ -174,20 +181,26 @@ print(json.dumps(said))
 """
 
 
+@pytest.mark.parametrize("ahead_ms", [0, 3_600_000], ids=["clock-right", "spool-numbered-an-hour-ahead"])
 @pytest.mark.parametrize("sent", [0, 2], ids=["none-sent-yet", "two-sent-from-memory"])
 def test_a_start_on_a_full_card_runs_in_memory_and_takes_the_file_up_once_it_has_room(
-    tmp_path: Path, sent: int
+    tmp_path: Path, sent: int, ahead_ms: int
 ) -> None:
     """The start stopped ("cannot be opened (disk I/O error): the card is full"), exit 2, which the unit does not
     restart: dark LEDs and nothing measured until someone freed space and restarted it. Now the spool starts in
     memory, and once the card has room its file opens again: what waits in memory goes into it, its backlog from
-    before is sent first if nothing was sent meanwhile (else it stays for the next start), nothing is dropped."""
-    result = _in_a_full_namespace(tmp_path, START_ON_A_FULL_CARD, str(sent))
+    before is sent first if nothing was sent meanwhile (else it stays for the next start), nothing is dropped.
+
+    A file numbered ahead of the clock (its ids and seqs) was never taken up: the spool in memory numbered from the
+    clock alone, below it, so it ran in memory all run, the card said full once it had room, and its seqs lay below
+    the file's. It now numbers on above the file's, read without a write."""
+    result = _in_a_full_namespace(tmp_path, START_ON_A_FULL_CARD, str(sent), str(ahead_ms))
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     backlog, put = said["backlog"], said["put"]
     assert -1 not in put and min(put) > max(backlog) and put == sorted(put), said
     assert said["depth_full"] == 5 and said["sent"] == put[:sent]
+    assert said["freed"] == [0, "ok"], said
     unsent = put[sent:]
     # the publisher takes the file's backlog first, then what came from memory; or, having sent from memory, goes on
     assert said["next"] == (unsent if sent else backlog + unsent), said
@@ -199,6 +212,73 @@ def test_a_start_on_a_full_card_runs_in_memory_and_takes_the_file_up_once_it_has
     later = " (at the next start: newer ones were sent meanwhile)" if sent else ""
     reopened = f"opens now that the card has room: the {5 - sent} messages in memory go into it; the 3 messages it "
     assert f"{reopened}held from before are sent{later}" in log, log
+
+
+# a spool whose last commits, numbered an hour ahead of the clock (a run that took up a start in memory on a later
+# clock), are in its -wal, cut by a power cut, its -shm then lost (the card copied without it): the start on the full
+# card reads the file alone, numbered below the clock; the card freed, the file opens and its rows are seen
+START_ON_A_FILE_READ_SHORT = """
+import json, logging, os, subprocess, sys
+from pathlib import Path
+from listener.outputs.mqtt import spool_start
+from listener.outputs.mqtt.spool import Spool
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+spool_start.REOPEN_S = 0.0
+folder = Path(sys.argv[1])
+path = folder / "mqtt-spool.sqlite3"
+CUT = '''
+import json, os, sys, time
+from pathlib import Path
+from listener.outputs.mqtt.spool import Spool
+spool = Spool(Path(sys.argv[1]), max_messages=1000)
+spool.open()
+ahead = time.time_ns() // 1_000_000 + 3_600_000
+spool.db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'", (ahead,))
+spool.db.execute("UPDATE counters SET value = ? WHERE name = 'seq'", (ahead,))
+print(json.dumps([spool.put("event", {"n": n}) for n in (1, 2)]), flush=True)
+os._exit(0)
+'''
+with Spool(path, max_messages=1000) as before:
+    backlog = [before.put("event", {"n": 0})]
+backlog += json.loads(subprocess.run([sys.executable, "-c", CUT, str(path)], capture_output=True, check=True).stdout)
+os.unlink(f"{path}-shm")
+fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
+try:
+    while os.write(fd, bytes(4096)):
+        pass
+except OSError:
+    pass
+os.close(fd)
+spool = Spool(path, max_messages=1000)
+spool.open()
+said = {"backlog": backlog, "put": [spool.put("event", {"n": n}) for n in range(3, 6)]}
+os.unlink(folder / "fill")
+said["opened"] = spool.store_waiting()
+said["freed"] = [spool.held, spool.storage]
+said["next"] = [row.seq for row in spool.after(0, 100)]
+said["after"] = spool.put("event", {"n": 6})
+spool.close()
+with Spool(path, max_messages=1000) as again:
+    said["stored"] = [row.seq for row in again.after(0, 100)]
+print(json.dumps(said))
+"""
+
+
+def test_a_file_numbered_above_the_spool_in_memory_is_renumbered_below_it_and_taken_up(tmp_path: Path) -> None:
+    """Where the start cannot read how far the file is numbered (its last commits in a -wal without its -shm), the
+    spool in memory numbers from the clock, and the file, once it opens, may be numbered above it: it was left for
+    the next start, the spool in memory all run and the card said full with room on it. Its rows are now numbered
+    below the memory's, in their order: sent first (nothing was sent from memory), stored, nothing lost; a new
+    message's seq above every one."""
+    result = _in_a_full_namespace(tmp_path, START_ON_A_FILE_READ_SHORT)
+    assert result.returncode == 0, result.stderr
+    said = json.loads(result.stdout)
+    backlog, put = said["backlog"], said["put"]
+    assert said["opened"] and said["freed"] == [0, "ok"], said
+    assert said["next"] == backlog + put, said
+    assert said["after"] > max(backlog + put), said
+    assert said["stored"] == backlog + put + [said["after"]], said
+    assert "its 3 messages from before are numbered below this start's, in order" in result.stderr, result.stderr
 
 
 # ``listener run`` in the private namespace: the card filled before it starts (``full_at_start``: the "fill" file

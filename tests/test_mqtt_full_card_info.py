@@ -219,3 +219,54 @@ def test_a_card_that_refuses_writes_with_room_on_it_is_unwritable_not_full(tmp_p
     assert refused == (2, 1, "unwritable")
     with Spool(path, max_messages=100) as again:
         assert [json.loads(row.payload)["n"] for row in again.after(0, 10)] == [1, 2, 3]
+
+
+def test_a_damaged_spool_whose_fresh_one_the_full_card_refuses_says_full_until_it_is_made(tmp_path: Path) -> None:
+    """A failing card damages the spool while it runs, and the card is full: the file is set aside, but its fresh
+    spool cannot be made. The spool went on in memory for good while storage said "ok" and nothing in memory; now
+    it says "full" and counts them, and the fresh spool is made (what waits in memory in it) once the card has
+    room, between messages."""
+    script = """
+import json, logging, os, sys
+from pathlib import Path
+from listener.outputs.mqtt import spool_start
+from listener.outputs.mqtt.spool import Spool
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+spool_start.REOPEN_S = 0.0
+folder = Path(sys.argv[1])
+spool = Spool(folder / "mqtt-spool.sqlite3", max_messages=1000)
+spool.open()
+said = {"before": [spool.put("event", {"n": n, "pad": "x" * 200}) for n in range(50)]}
+with spool._lock:  # overwritten past its first page, as a failing card does (tests/test_mqtt_spool_damage.py)
+    spool.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with spool.path.open("r+b") as f:
+        f.seek(4096)
+        f.write(os.urandom(spool.path.stat().st_size - 4096))
+    spool.db.execute("PRAGMA shrink_memory")
+fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
+try:
+    while os.write(fd, bytes(4096)):
+        pass
+except OSError:
+    pass
+os.close(fd)
+said["put"] = [spool.put("event", {"n": n}) for n in range(50, 53)]
+said["full"] = [spool.depth, spool.held, spool.storage]
+os.unlink(folder / "fill")
+said["made"] = spool.store_waiting()
+said["freed"] = [spool.depth, spool.held, spool.storage]
+spool.close()
+with Spool(folder / "mqtt-spool.sqlite3", max_messages=1000) as again:
+    said["stored"] = [row.seq for row in again.after(0, 100)]
+print(json.dumps(said))
+"""
+    result = _in_a_full_namespace(tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    said = json.loads(result.stdout)
+    assert said["full"] == [3, 3, "full"], said
+    assert said["made"] and said["freed"] == [3, 0, "ok"], said
+    assert said["stored"] == said["put"] and min(said["put"]) > max(said["before"]), said
+    log = result.stderr
+    assert "is damaged" in log and "set aside as" in log, log
+    assert "its fresh spool, after the damage, cannot be made (" in log and "the card is full: free at least" in log
+    assert "info.storage says full" in log and "opens now that the card has room: the 3 messages" in log, log

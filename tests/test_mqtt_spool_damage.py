@@ -21,6 +21,7 @@ import pytest
 
 from listener.errors import OutputError
 from listener.events import Backchannel, Party
+from listener.outputs.mqtt import spool_start
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service import doctor
@@ -220,3 +221,60 @@ def test_doctor_warns_of_a_database_of_another_shape_without_touching_it(tmp_pat
     assert f"{state / SPOOL_FILE} is not the service's spool" in check.detail and "table foo" in check.detail
     assert f"{SPOOL_FILE}.foreign-<time>" in check.detail and "SD card" not in check.fix
     assert sorted(p.name for p in state.iterdir()) == [SPOOL_FILE] and (state / SPOOL_FILE).read_bytes() == foreign
+
+
+def test_damage_that_cannot_be_set_aside_shows_on_the_dashboards_and_is_set_aside_once_the_folder_lets_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spool went on in memory for good, while info said storage "ok" and nothing in memory: the dashboards
+    said all was well with every message at risk. Now storage says "unwritable" and the messages in memory are
+    counted; the file is tried again (here at every put), set aside once the folder lets it, and what waited in
+    memory goes into the fresh spool: a restart sends it."""
+    monkeypatch.setattr(spool_start, "REOPEN_S", 0.0)
+    caplog.set_level(logging.INFO)
+    path = tmp_path / "state" / SPOOL_FILE
+    with Spool(path, max_messages=1000) as spool:
+        seqs = [spool.put("event", {"n": n, "pad": "x" * 200}) for n in range(300)]
+        _damage_under(spool)
+        with refusing_writes(path.parent):
+            during = [spool.put("event", {"n": n}) for n in range(300, 303)]
+            refused = (spool.depth, spool.held, spool.storage)
+        sent = spool.take(0, 1)  # the broker connected: one sent from memory, and acknowledged
+        spool.delete([row.id for row in sent])
+        after = [spool.put("event", {"n": n}) for n in range(303, 305)]  # the folder lets the file be set aside
+        freed = (spool.depth, spool.held, spool.storage)
+    assert refused == (3, 3, "unwritable"), refused
+    assert freed == (4, 0, "ok"), freed
+    assert max(seqs) < min(during) and during + after == sorted(during + after)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "cannot be set aside" in errors[0], errors
+    assert "messages wait in memory" in errors[0] and "info.storage says unwritable" in errors[0], errors
+    assert f"MQTT spool {path} opens now that the card takes writes: the 2 messages in memory go into it" in [
+        r.getMessage() for r in caplog.records
+    ]
+    assert len(list(path.parent.glob(f"{SPOOL_FILE}.corrupt-*[0-9]Z"))) == 1  # set aside once the folder let it
+    with Spool(path, max_messages=1000) as again:  # a restart: the fresh spool holds what was not sent
+        assert [row.seq for row in again.after(0, 10)] == during[1:] + after
+        assert again.storage == "ok" and again.next_seq() > max(after)
+
+
+def test_a_stop_while_the_damaged_file_cannot_be_set_aside_says_what_it_loses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The messages in memory went with the stop, nothing said."""
+    path = tmp_path / "state" / SPOOL_FILE
+    spool = Spool(path, max_messages=1000)
+    spool.open()
+    for n in range(300):
+        spool.put("event", {"n": n, "pad": "x" * 200})
+    _damage_under(spool)
+    with refusing_writes(path.parent), caplog.at_level(logging.ERROR):
+        for n in range(3):
+            spool.put("event", {"n": n})
+        spool.close()
+    (lost,) = [r.getMessage() for r in caplog.records if "lost at this stop" in r.getMessage()]
+    assert lost.startswith(f"MQTT spool {path} is damaged (") and "cannot be set aside (" in lost, lost
+    assert lost.endswith(
+        f"move it and its -wal and -shm files out of {path.parent}, then start again; "
+        "3 messages waiting in memory are lost at this stop"
+    ), lost

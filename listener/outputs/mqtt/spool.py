@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from listener import strict_json
-from listener.errors import NotOpenError, OutputFileError
+from listener.errors import NotOpenError
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
 from listener.outputs.mqtt.spool_access import card_is_full, open_error
@@ -164,10 +164,8 @@ class Spool(SessionCounts, CardState, Managed):
         try:
             seq_from, carried = set_aside(self.path, exc, at_least=seq_from)
             self._db = self._connect(seq_from, id_from, carried=carried)
-        except (sqlite3.Error, OSError) as again:
-            problem = again if isinstance(again, OutputFileError) else f"MQTT spool {self.path}: {again}"
-            log.error("%s; meanwhile messages wait in memory, lost if the service stops before that", problem)
-            self._db = self._connect(seq_from, id_from, in_memory=True, carried=carried)  # nothing measured is lost
+        except (sqlite3.Error, OSError) as again:  # in memory, the file tried again (see spool_start)
+            self._in_memory_after_damage(again, (seq_from, id_from), carried)
         return True
 
     @property

@@ -4,9 +4,9 @@ A message the card refuses waits in memory (see spool_held, spool_start); the jo
 dashboards (Home Assistant, Node-RED, Grafana) saw nothing: ``info`` had ``spool_depth``, which counts those
 messages alike with the ones safe in the file. ``storage`` says whether the card takes the spool's writes
 ("ok") or why not: "full" (freeing space cures it) or "unwritable" (a card remounted read-only, a spool file
-the service may not write: the journal says which); ``held`` how many messages wait in memory, lost at a stop
-or a power cut before the card takes them. The LEDs show none of it: metrics still flow, and the rep can do
-nothing about a card.
+the service may not write, a damaged one that cannot be set aside: the journal says which); ``held`` how many
+messages wait in memory, lost at a stop or a power cut before the card takes them. The LEDs show none of it:
+metrics still flow, and the rep can do nothing about a card.
 
 While messages wait in memory the card is tried again every spool_start.REOPEN_S without a message to store
 (:meth:`CardState.store_waiting`, from the pipeline thread): they went into the file only with the next message,
@@ -40,7 +40,7 @@ class CardState(spool_start.FullCardStart):
     @property
     def held(self) -> int:
         """Messages waiting in memory for room on the card: lost if the service stops before it has some."""
-        if self._refused is not None:  # a start on a full card: the whole spool is in memory
+        if self._refused is not None:  # a start on a full card, a damaged file: the whole spool is in memory
             return max(0, self._depth - len(self._acked))
         held = self._held
         return held.count if held is not None else 0
@@ -49,8 +49,8 @@ class CardState(spool_start.FullCardStart):
     def storage(self) -> str:
         """Whether the card takes the spool's writes ("ok"), else why not (see STORAGE_STATES): not "ok" until what
         waited in memory is in the file, though the broker may have had it all by then."""
-        if self._refused is not None:
-            return "full"
+        if self._refused is not None:  # the spool in memory: a start on a full card, a damaged file
+            return self._refused_as
         return self._refusal if self._held is not None else "ok"
 
     def _refused_by(self, exc: sqlite3.Error) -> None:

@@ -14,6 +14,7 @@ the service's messages, and writing the spool's tables into it would change a fi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import sqlite3
@@ -31,6 +32,8 @@ _COMPANIONS = ("-wal", "-shm")
 # per table, its key and the columns every version of the spool has had ("leaf|topic": a row's leaf
 # was its whole topic before, which the spool's _migrate re-homes)
 CARRIED_COUNTERS = ("dropped", "sessions_day", "sessions_today")  # by a fresh spool after damage; seq apart
+START_AGAIN = ", then start again"  # how a file not set aside at the start ends its line (the start stops)
+_NUMBERING = ("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", "SELECT value FROM counters WHERE name = 'seq'")
 _SHAPE = {"outbox": ("id", "leaf|topic", "payload", "qos", "seq"), "counters": ("name", "value")}
 
 
@@ -47,12 +50,8 @@ def find_damage(path: Path) -> sqlite3.DatabaseError | None:
     """The damage (or foreign shape) the service's start would find in the spool ``path``, read only (None: none)."""
     if not path.is_file():
         return None
-    # Without its -wal and -shm the spool is not in use, and immutable=1 reads it without making them: a
-    # doctor run as root would leave root-owned ones that lock the service out of its spool. In use, those
-    # two are there and mode=ro reads through them, in step with the service's writes.
-    in_use = all(Path(f"{path}{suffix}").exists() for suffix in _COMPANIONS)
     try:
-        db = sqlite3.connect(f"{path.absolute().as_uri()}?{'mode=ro' if in_use else 'immutable=1'}", uri=True)
+        db = _read_only(path)
     except sqlite3.Error as exc:  # unreadable, not damaged: the spool's own open says why, with its fix
         log.debug("spool %s not checked for damage: %s", path, exc)
         return None
@@ -67,6 +66,43 @@ def find_damage(path: Path) -> sqlite3.DatabaseError | None:
     finally:
         db.close()
     return None
+
+
+def file_numbering(path: Path) -> tuple[int, int]:
+    """(its highest outbox row id, its latest seq) of the spool ``path``, read without a write (a full card takes
+    none); 0 for what cannot be read so (no file, damage, its last commits in a -wal without its -shm)."""
+    with contextlib.suppress(OSError):
+        if not path.is_file():
+            return 0, 0
+    # the start's failed open leaves an empty -wal and a -shm too short to read through: the file alone then
+    for immutable in (False, True):
+        try:
+            db = _read_only(path, immutable)
+        except sqlite3.Error:
+            continue
+        try:
+            db.execute("SELECT name FROM sqlite_master").fetchall()
+            found = [0, 0]
+            for n, sql in enumerate(_NUMBERING):
+                with contextlib.suppress(sqlite3.Error):  # a spool without rows ever has no sqlite_sequence
+                    row = db.execute(sql).fetchone()
+                    found[n] = row[0] if row and isinstance(row[0], int) else 0
+            return found[0], found[1]
+        except sqlite3.Error:
+            continue
+        finally:
+            db.close()
+    return 0, 0
+
+
+def _read_only(path: Path, immutable: bool = False) -> sqlite3.Connection:
+    """The spool ``path`` opened to read, nothing written to the card (raises sqlite3.Error); ``immutable``: the
+    file alone, its -wal left unread."""
+    # Without its -wal and -shm the spool is not in use, and immutable=1 reads it without making them: a
+    # doctor run as root would leave root-owned ones that lock the service out of its spool. In use, those
+    # two are there and mode=ro reads through them, in step with the service's writes.
+    in_use = not immutable and all(Path(f"{path}{suffix}").exists() for suffix in _COMPANIONS)
+    return sqlite3.connect(f"{path.absolute().as_uri()}?{'mode=ro' if in_use else 'immutable=1'}", uri=True)
 
 
 def foreign_shape(db: sqlite3.Connection) -> ForeignSpool | None:
@@ -173,7 +209,7 @@ def _move_aside(path: Path, why: str, what: str) -> Path:
         left = _put_back(moved)
         raise OutputFileError(
             f"MQTT spool {path} {what} and cannot be set aside ({exc.strerror or exc}): "
-            f"move it and its -wal and -shm files{left} out of {path.parent}, then start again"
+            f"move it and its -wal and -shm files{left} out of {path.parent}{START_AGAIN}"
         ) from None
     return aside
 

@@ -121,6 +121,27 @@ def delete_rows(db: sqlite3.Connection, ids: Iterable[int]) -> int:
     return deleted
 
 
+def renumber_below(db: sqlite3.Connection, top: int) -> int | None:
+    """Every outbox row numbered anew in its order, the last ``top``, in one transaction: a spool numbered above
+    the one that ran in memory meanwhile (see spool_start); the rows renumbered, None where ids from 1 up to
+    ``top`` are too few for them (nothing changed)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        ids = [int(row[0]) for row in db.execute("SELECT id FROM outbox ORDER BY id")]
+        if len(ids) > top:
+            db.execute("ROLLBACK")
+            return None
+        db.execute("UPDATE outbox SET id = -id")  # out of the new ids' way: a key is unique at every row's update
+        first = top - len(ids) + 1
+        db.executemany("UPDATE outbox SET id = ? WHERE id = ?", [(first + n, -old) for n, old in enumerate(ids)])
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return len(ids)
+
+
 def keyed(db: sqlite3.Connection) -> sqlite3.OperationalError | None:
     """``add_columns``; None when done, else the error that kept it from it when a later start may get
     through (a full card), rolled back: a full disk is no reason not to start."""

@@ -1,13 +1,26 @@
-"""The spool's start on a full card: in memory, its file tried again until it opens.
+"""The spool in memory while its file cannot be had: a start on a full card, or damage met while running whose
+fresh spool cannot be made. Its file is tried again until it opens.
 
 A card the journal or another program filled leaves no room for the spool's -shm (32 KiB) or a new spool's
 tables. The start failed (exit 2, which the unit does not restart): the device stayed dark and measured
-nothing until someone freed space and restarted it. Now the spool starts in memory, numbered from the clock
-in milliseconds (above every row id a file can hold, as seq is: see fresh_seq), says so once, and tries its
-file again every REOPEN_S, with a message or between them (see spool_card). Once the file opens, what waits
-in memory goes into it as when the card fills later (see spool_held). The file's own backlog from before is
-sent first when nothing was sent from memory yet; else at the next start, its ids being below those already
-sent.
+nothing until someone freed space and restarted it. Now the spool starts in memory, says so once, and tries
+its file again every REOPEN_S, with a message or between them (see spool_card). Once the file opens, what
+waits in memory goes into it as when the card fills later (see spool_held). The file's own backlog from
+before is sent first when nothing was sent from memory yet; else at the next start, its ids being below
+those already sent.
+
+The memory spool numbers on above the file's rows and seqs, read without a write (see file_numbering): it
+counted from the clock alone, and a Pi's clock can read earlier than when the file's were numbered (before
+NTP it reads the time it last saved). Such a file then never opened ("used from the next start"), the card
+said full all run once it had room again, and the seqs sent from memory lay below the file's. Where the
+file cannot be read so (its last commits in a -wal without its -shm), its rows are renumbered below the
+memory's when it opens, in their order (see renumber_below).
+
+A damaged file that cannot be set aside, or whose fresh spool cannot be made (a folder that refuses renames,
+a card remounted read-only or full): the spool went on in memory for good, while info said storage "ok" and
+nothing in memory, and a stop lost it all unsaid. Now it runs as a start on a full card does: storage says
+why, the messages at risk are counted, the damaged file is set aside once that works, and a stop says what
+it loses.
 """
 
 from __future__ import annotations
@@ -18,14 +31,15 @@ import math
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from listener.outputs.mqtt.spool_damage import fresh_seq
+from listener.outputs.mqtt.spool_access import card_is_full
+from listener.outputs.mqtt.spool_damage import ForeignSpool, file_numbering, fresh_seq, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_file import Opened, connect
 from listener.outputs.mqtt.spool_held import Held, Outgoing
-from listener.outputs.mqtt.spool_schema import delete_rows
-from listener.outputs.mqtt.spool_warnings import full_at_start, held_lost, reopened
+from listener.outputs.mqtt.spool_schema import delete_rows, renumber_below
+from listener.outputs.mqtt.spool_warnings import damaged_in_memory, full_at_start, held_lost, reopened
 
 log = logging.getLogger("listener.outputs.mqtt.spool")  # said as the spool's own lines
 
@@ -52,11 +66,15 @@ class FullCardStart:
     _taken: int
     _unrecorded: int
     _sessions_before: tuple[int, int]
-    _refused: BaseException | None = None  # why the file would not open: the spool runs in memory meanwhile
+    _refused: BaseException | None = None  # why the file cannot be had: the spool runs in memory meanwhile
+    _refused_as = "full"  # what info's storage says meanwhile (see spool_card.STORAGE_STATES)
     _reopen_at_s = 0.0  # monotonic
-    _first_id = 0  # the first row id handed out in memory
+    _first_id = 0  # the spool in memory numbers its rows above it; the file's are at or below it
+    _damage_said = ""  # the line said for the spool in memory after damage
 
-    def _connect(self, seq_from: int = 0, id_from: int = 0, in_memory: bool = False) -> sqlite3.Connection:
+    def _connect(
+        self, seq_from: int = 0, id_from: int = 0, in_memory: bool = False, carried: Mapping[str, int] | None = None
+    ) -> sqlite3.Connection:
         raise NotImplementedError
 
     def _insert(self, messages: Sequence[Outgoing]) -> tuple[list[int], Counter[str]]:
@@ -84,11 +102,32 @@ class FullCardStart:
     def _start_in_memory(self, exc: BaseException, room: int) -> sqlite3.Connection:
         """The spool in memory, its file having refused the start for a full card (``exc``); ``room``: messages
         kept at most."""
-        self._first_id = fresh_seq()
-        db = self._connect(id_from=self._first_id, in_memory=True)
-        self._refused, self._reopen_at_s = exc, time.monotonic() + REOPEN_S
+        last_id, seq = file_numbering(self.path)  # above the file's rows and seqs, however the clock reads
+        self._first_id = fresh_seq(last_id)
+        db = self._connect(seq, self._first_id, in_memory=True)
+        self._refused, self._refused_as, self._reopen_at_s = exc, "full", time.monotonic() + REOPEN_S
         log.error(full_at_start(self.path, exc, room, REOPEN_S))
         return db
+
+    def _in_memory_after_damage(
+        self, exc: BaseException, numbering: tuple[int, int], carried: Mapping[str, int]
+    ) -> None:
+        """Damage met while running, and the file could not be set aside or its fresh spool made (``exc``): the spool
+        in memory, numbered on from ``numbering`` (seq, row id), with what waited in memory for room on the card;
+        the file tried again every REOPEN_S (see _reopen). The lock is held."""
+        seq_from, id_from = numbering
+        held, self._held = self._held, None
+        self._db = self._connect(seq_from, id_from, in_memory=True, carried=carried)  # nothing measured is lost
+        self._first_id = held.after_id if held is not None else id_from
+        if held is not None:  # one spool in memory, as at a start on a full card
+            self._depth += held.write_into(self._db, keyed=True)
+            held.close()
+        self._refused, self._reopen_at_s = exc, time.monotonic() + REOPEN_S
+        self._refused_as = "full" if card_is_full(exc, self.path.parent) else "unwritable"
+        said = damaged_in_memory(self.path, exc, self._refused_as, REOPEN_S)
+        if said != self._damage_said:  # a file damaged past what its open reads is met again at each reopen
+            log.error(said)
+            self._damage_said = said
 
     def _reopen_due(self) -> None:
         """With a put: the file tried again, every REOPEN_S at most. The lock is held."""
@@ -99,19 +138,46 @@ class FullCardStart:
         """The file tried again; once it opens, the messages in memory wait to be written into it. Lock held."""
         self._reopen_at_s = time.monotonic() + REOPEN_S
         try:
-            opened = connect(self.path)
+            opened = self._open_file()
         except (sqlite3.Error, OSError):
             return
-        if opened.last_id >= self._first_id:  # the clock read earlier now than when the file's ids were numbered
-            opened.db.close()
-            self._reopen_at_s = math.inf
-            log.warning("MQTT spool %s: its row ids are above this start's; it is used from the next start", self.path)
+        if opened.last_id > self._first_id and not self._renumbered(opened):
             return
         memory, self._db = self._db, opened.db
         if memory is not None:
             self._adopt(memory, opened)
         self._refused = None
-        log.info(reopened(self.path, self._held.count if self._held else 0, opened.depth, self._taken > 0))
+        held = self._held.count if self._held else 0
+        log.info(reopened(self.path, held, opened.depth, self._taken > 0, self._refused_as))
+
+    def _open_file(self) -> Opened:
+        """The spool's file; a damaged one (or another program's) set aside first, a fresh one numbered on above the
+        spool in memory."""
+        try:
+            return connect(self.path)
+        except sqlite3.DatabaseError as exc:
+            if not (is_damage_error(exc) or isinstance(exc, ForeignSpool)):
+                raise
+            seq_from, carried = set_aside(self.path, exc, at_least=self._seq + 1)
+        return connect(self.path, seq_from, self._first_id, carried=carried)
+
+    def _renumbered(self, opened: Opened) -> bool:
+        """The file's rows, numbered above the spool in memory's (the file could not be read at the start: see
+        file_numbering), renumbered below them in their order; False, the file closed, where that cannot be done."""
+        try:
+            moved = renumber_below(opened.db, self._first_id)
+        except sqlite3.Error:  # the card full again: tried again with the next reopen
+            opened.db.close()
+            return False
+        if moved is None:  # a clock reading 1970 numbered the spool in memory: no room below it
+            opened.db.close()
+            self._reopen_at_s = math.inf
+            log.warning("MQTT spool %s: its row ids are above this start's; it is used from the next start", self.path)
+            return False
+        log.info(
+            "MQTT spool %s: its %d messages from before are numbered below this start's, in order", self.path, moved
+        )
+        return True
 
     def _adopt(self, memory: sqlite3.Connection, opened: Opened) -> None:
         """What the spool in memory holds, carried over to the file ``opened``."""
@@ -120,7 +186,7 @@ class FullCardStart:
             self._acked.clear()
         self._unrecorded += _counter(memory, "dropped")  # into the file's counter with the next write
         self._carry_sessions(memory, opened.db)
-        self._held = Held(opened.last_id, memory)
+        self._held = Held(self._first_id, memory)  # the file's rows are at or below it
         self._depth, self._keyed, self._seq = opened.depth, opened.keyed, max(self._seq, opened.seq)
 
     def _carry_sessions(self, memory: sqlite3.Connection, file: sqlite3.Connection) -> None:

@@ -11,7 +11,9 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+from listener.errors import OutputFileError
 from listener.outputs.mqtt.spool_access import access_problem, is_access_error, storage_problem
+from listener.outputs.mqtt.spool_damage import START_AGAIN
 
 WARN_EVERY = 100  # while the disk or the spool is full, one warning per this many messages dropped
 
@@ -85,6 +87,8 @@ def held_warning(path: Path, exc: sqlite3.Error, held: tuple[int, int], dropped:
 
 def held_lost(path: Path, exc: BaseException, held: int) -> str:
     """The stop came while the file still refused the messages waiting in memory."""
+    if isinstance(exc, OutputFileError):  # a damaged file not set aside: its own line names it, and the fix
+        return f"{exc}; {held} messages waiting in memory are lost at this stop"
     said = f"MQTT spool {path} still cannot be written ({exc}): {held} messages waiting in memory are lost at this stop"
     return f"{said}; {_fix(path, exc)[1]}"
 
@@ -103,8 +107,24 @@ def full_at_start(path: Path, exc: BaseException, room: int, reopen_s: float) ->
     )
 
 
-def reopened(path: Path, held: int, backlog: int, sent_from_memory: bool) -> str:
-    """The spool's file opened after a start on a full card."""
+def damaged_in_memory(path: Path, exc: BaseException, storage: str, reopen_s: float) -> str:
+    """Damage met while running, and the file could not be set aside (``exc`` an OutputFileError, which says
+    why and the fix) or its fresh spool made: the spool runs in memory, ``storage`` what info says meanwhile."""
+    problem = (
+        str(exc).removesuffix(START_AGAIN)  # the device runs on: a start would lose what waits in memory
+        if isinstance(exc, OutputFileError)
+        else f"MQTT spool {path}: its fresh spool, after the damage, cannot be made ({exc}): {_fix(path, exc)[1]}"
+    )
+    return (
+        f"{problem}; meanwhile messages wait in memory, sent from there while the broker is connected and lost if "
+        f"the service stops before the spool has a file again (info.storage says {storage}, info.spool_in_memory "
+        f"counts them); it is tried again every {reopen_s:g} s"
+    )
+
+
+def reopened(path: Path, held: int, backlog: int, sent_from_memory: bool, refused_as: str = "full") -> str:
+    """The spool's file opened after a start on a full card (or damage: ``refused_as``, what info said of it)."""
     later = " (at the next start: newer ones were sent meanwhile)" if backlog and sent_from_memory else ""
     before = f"; the {backlog} messages it held from before are sent{later}" if backlog else ""
-    return f"MQTT spool {path} opens now that the card has room: the {held} messages in memory go into it{before}"
+    now = "the card has room" if refused_as == "full" else "the card takes writes"
+    return f"MQTT spool {path} opens now that {now}: the {held} messages in memory go into it{before}"

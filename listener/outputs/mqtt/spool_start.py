@@ -82,12 +82,14 @@ class FullCardStart:
 
     def _store_at_close(self) -> None:
         """At the stop, the lock held: the file tried once more (the spool in memory), what waits in memory
-        written into it (see spool_held), or said lost."""
+        written into it (see spool_held), or said lost. Written with nothing left in memory too: the seqs handed out
+        there are above the file's counter, and a start with the card freed counted on from it, handing them out
+        again to other messages (a consumer drops a seq it has seen)."""
         if self._refused is not None:
             self._reopen()
         if self._refused is not None:  # the acknowledged rows are the publisher's, sent
             waiting, cause = self._depth - len(self._acked), self._refused
-        elif self._held is not None and self._held.count:
+        elif self._held is not None:  # even with none left: the file's seq counter goes above those sent from it
             waiting = self._held.count
             try:
                 self._insert([])

@@ -241,7 +241,8 @@ class Spool(SessionCounts, CardState, Managed):
     @property
     def depth(self) -> int:
         """Messages stored (or waiting in memory for room on the card) and not yet acknowledged."""
-        return max(0, self._depth - len(self._acked)) + (self._held.count if self._held is not None else 0)
+        held = self._held  # read once: the other thread may clear it between a check and a use
+        return max(0, self._depth - len(self._acked)) + (held.count if held is not None else 0)
 
     @property
     def deletes_waiting(self) -> bool:

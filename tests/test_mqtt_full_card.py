@@ -33,15 +33,10 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 folder = Path(sys.argv[1])
 path, free_again = folder / "mqtt-spool.sqlite3", sys.argv[2] == "free-again"
 
+from tests.full_card import fill_card
+
 def fill():
-    fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, bytes(4096)):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fill_card(folder)
 
 def event(n):
     return {"type": "backchannel", "session_id": "s1", "by": "customer", "onset_ms": n}
@@ -154,13 +149,8 @@ if ahead_ms:
 with Spool(path, max_messages=1000) as before:
     backlog = [before.put("event", event(n)) for n in range(3)]
 time.sleep(0.01)  # a restart: the clock has moved on past the 3 seqs, as it moves faster than messages are made
-fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
-try:
-    while os.write(fd, bytes(4096)):
-        pass
-except OSError:
-    pass
-os.close(fd)
+from tests.full_card import fill_card
+fill_card(folder)
 said = {"backlog": backlog}
 spool = Spool(path, max_messages=1000)
 spool.open()  # the card full: it stopped the start
@@ -242,13 +232,8 @@ with Spool(path, max_messages=1000) as before:
     backlog = [before.put("event", {"n": 0})]
 backlog += json.loads(subprocess.run([sys.executable, "-c", CUT, str(path)], capture_output=True, check=True).stdout)
 os.unlink(f"{path}-shm")
-fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
-try:
-    while os.write(fd, bytes(4096)):
-        pass
-except OSError:
-    pass
-os.close(fd)
+from tests.full_card import fill_card
+fill_card(folder)
 spool = Spool(path, max_messages=1000)
 spool.open()
 said = {"backlog": backlog, "put": [spool.put("event", {"n": n}) for n in range(3, 6)]}

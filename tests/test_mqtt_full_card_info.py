@@ -38,13 +38,8 @@ folder, mqtt, free = Path(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3
 config = parse_config({"mqtt": mqtt, "service": {"state_dir": str(folder)}, "analytics": {"session_min_speech_s": 5.0}})
 stage = MqttStage(config)
 stage.open()
-fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
-try:
-    while os.write(fd, bytes(4096)):
-        pass
-except OSError:
-    pass
-os.close(fd)
+from tests.full_card import fill_card
+fill_card(folder)
 feed(stage, conversation())
 print("fed", stage.spool.depth, stage.spool.held, stage.spool.storage, flush=True)
 deadline = time.monotonic() + 60
@@ -174,13 +169,8 @@ from listener.outputs.mqtt.spool import Spool
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 spool_start.REOPEN_S = 0.0
 folder = Path(sys.argv[1])
-fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
-try:
-    while os.write(fd, bytes(4096)):
-        pass
-except OSError:
-    pass
-os.close(fd)
+from tests.full_card import fill_card
+fill_card(folder)
 spool = Spool(folder / "mqtt-spool.sqlite3", max_messages=1000)
 spool.open()
 said = {"put": [spool.put("event", {"n": n}) for n in range(5)]}
@@ -243,13 +233,8 @@ with spool._lock:  # overwritten past its first page, as a failing card does (te
         f.seek(4096)
         f.write(os.urandom(spool.path.stat().st_size - 4096))
     spool.db.execute("PRAGMA shrink_memory")
-fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
-try:
-    while os.write(fd, bytes(4096)):
-        pass
-except OSError:
-    pass
-os.close(fd)
+from tests.full_card import fill_card
+fill_card(folder)
 said["put"] = [spool.put("event", {"n": n}) for n in range(50, 53)]
 said["full"] = [spool.depth, spool.held, spool.storage]
 os.unlink(folder / "fill")

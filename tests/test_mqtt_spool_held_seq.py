@@ -49,13 +49,8 @@ path = folder / "mqtt-spool.sqlite3"
 with Spool(path, max_messages=1000) as before:
     backlog = [before.put("event", {"n": n}) for n in range(2)]
 time.sleep(0.01)  # a restart: the clock has moved on past the 2 seqs
-fd = os.open(folder / "fill", os.O_WRONLY | os.O_CREAT)
-try:
-    while os.write(fd, bytes(4096)):
-        pass
-except OSError:
-    pass
-os.close(fd)
+from tests.full_card import fill_card
+fill_card(folder)
 spool = Spool(path, max_messages=1000)
 spool.open()
 put = [spool.put("event", {"n": n}) for n in range(2, 5)]

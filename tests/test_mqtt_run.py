@@ -364,6 +364,9 @@ def test_a_crash_once_a_session_end_is_stored_keeps_its_summary(tmp_path: Path, 
         assert after == [("session", sid), ("metrics", sid)]  # its summary, its final metrics: stored with it
         # the next start sends them, byte for byte, in their order
         quiet = synth.write_wav(tmp_path / "quiet.wav", synth.render([], 1.0)[0])
-        _finish(run_listener(service_config(tmp_path, broker), quiet, "--fast"), timeout_s=60)
+        # the backlog is sent once the link is up: under load (a CI run) connecting took longer than the default
+        # 2 s the stop waits for the spool to drain, and the run ended with all of it still stored
+        again = service_config(tmp_path, broker, shutdown_drain_s=30.0)
+        _finish(run_listener(again, quiet, "--fast"), timeout_s=60)
         got = rec.wait_for(lambda ms: len(_spooled(ms)) >= len(stored))
     assert [m.payload for m in _spooled(got)][: len(stored)] == [row.payload for row in stored]

@@ -89,3 +89,17 @@ def test_a_file_whose_checks_fail_other_than_on_its_format_is_closed_as_the_erro
     else:
         pytest.fail("opened")
     assert still_open == 0
+
+
+@pytest.mark.parametrize("rate_hz", [16001, 44100, 48000])
+def test_a_full_scale_recording_resampled_stays_within_full_scale(tmp_path: Path, rate_hz: int) -> None:
+    """AudioBlock's samples lie in [-1, 1]; a loud recording at another rate overshot that once resampled (the
+    fuzz test found 1.42 from full-scale 16-bit noise at 16001 Hz), as any band-limited copy of a waveform at
+    full scale does. Clipped where the resampler hands it on, as a converter at full scale would."""
+    noise = np.random.default_rng(3).choice(np.array([-1.0, 1.0 - 2**-15]), size=(rate_hz, 4))
+    path = tmp_path / f"loud-{rate_hz}.wav"
+    sf.write(path, noise, rate_hz, subtype="PCM_16")
+    with WavSource(path, GEO) as source:
+        blocks = [e.samples for e in source.events() if isinstance(e, AudioBlock)]
+    peak = max(float(np.abs(b).max()) for b in blocks)
+    assert 0.9 < peak <= 1.0

@@ -6,6 +6,9 @@ import abc
 import time
 from collections.abc import Iterable, Iterator
 
+import numpy as np
+import soxr
+
 from listener.config import ArrayGeometry
 from listener.events import AudioBlock, AudioDropped, Event, SourceState
 from listener.lifecycle import Managed
@@ -18,6 +21,13 @@ NO_AUDIO_FIX = (
     " its clock (its dtoverlay line in /boot/firmware/config.txt, then reboot; `dmesg | grep -i -e i2s -e snd`"
     " shows a failed probe), or a card another program holds (`fuser -v /dev/snd/*`)"
 )
+
+
+def resampled(resampler: soxr.ResampleStream, samples: np.ndarray, last: bool = False) -> np.ndarray:
+    """``samples`` at the processing rate, within [-1, 1] as :class:`AudioBlock` promises: a loud recording's
+    waveform overshoots full scale once resampled (1.42 from full-scale 16-bit noise at 16001 Hz)."""
+    out = resampler.resample_chunk(samples, last=last)
+    return np.clip(out, -1.0, 1.0, out=out)
 
 
 def selected_channels(geo: ArrayGeometry) -> list[int]:

@@ -21,7 +21,7 @@ import numpy as np
 import pyaudio
 import soxr
 
-from listener.audio.base import AudioSource, selected_channels
+from listener.audio.base import AudioSource, resampled, selected_channels
 from listener.audio.capture_run import LOST_AFTER_S, MAX_PERIOD_MS, CaptureRun, Reaper, gap_message
 from listener.audio.devices import (
     InputDevice,
@@ -189,7 +189,7 @@ class LiveSource(AudioSource):
         run.in_frames += frames.shape[0]
         samples = frames[:, self.channels].astype(np.float32) * np.float32(INT16_SCALE)
         if self._resampler is not None:
-            samples = self._resampler.resample_chunk(samples)
+            samples = resampled(self._resampler, samples)
         self._pending.append(samples)
         pending = sum(p.shape[0] for p in self._pending)
         if pending < self.block_samples:
@@ -214,7 +214,7 @@ class LiveSource(AudioSource):
         """Hand on everything held back (resampler tail, part block) before a gap or the end."""
         if self._resampler is not None:
             empty = np.zeros((0, len(self.channels)), dtype=np.float32)
-            self._pending.append(self._resampler.resample_chunk(empty, last=True))
+            self._pending.append(resampled(self._resampler, empty, last=True))
             self._resampler.clear()
         pending = [p for p in self._pending if p.shape[0]]
         self._pending = []

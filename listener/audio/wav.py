@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from listener.audio.base import ONE_MIC, AudioSource, selected_channels
+from listener.audio.base import ONE_MIC, AudioSource, resampled, selected_channels
 from listener.audio.scrub import FLOAT_SUBTYPES, Scrubber, check_holds_numbers
 from listener.audio.sniff import not_wav_message, wav_header_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
@@ -133,7 +133,7 @@ class WavSource(AudioSource):
                 f.seek(0)
                 last = False
             if resampler is not None:
-                data = resampler.resample_chunk(data, last=last)
+                data = resampled(resampler, data, last=last)
             if data.shape[0]:
                 samples = np.ascontiguousarray(data[:, channels])
                 start_s = emitted / PROCESSING_RATE_HZ

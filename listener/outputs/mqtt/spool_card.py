@@ -32,7 +32,6 @@ class CardState(spool_start.FullCardStart):
 
     _lock: threading.Lock
     _refusal = "full"  # what the card's latest refusal of a message said (a start in memory: full)
-    _retry_at_s = 0.0  # monotonic: when store_waiting tries the card next
 
     def _stored(self, lost: Counter[str]) -> None:
         raise NotImplementedError
@@ -60,11 +59,14 @@ class CardState(spool_start.FullCardStart):
     def store_waiting(self) -> bool:
         """Between messages (the pipeline thread): while messages wait in memory, the card tried again every
         spool_start.REOPEN_S, what waits written into the file once it has room; whether that happened now."""
-        if (self._refused is None and self._held is None) or time.monotonic() < self._retry_at_s:
+        # one clock for the file's reopening and for this: two let a card wait for up to twice REOPEN_S
+        if (self._refused is None and self._held is None) or time.monotonic() < self._reopen_at_s:
             return False
         with self._lock:
-            self._retry_at_s = time.monotonic() + spool_start.REOPEN_S  # read here: a test may shorten it
-            self._reopen_due()
+            if self._refused is not None:
+                self._reopen()  # due again REOPEN_S from now, opened or not
+            else:
+                self._reopen_at_s = time.monotonic() + spool_start.REOPEN_S  # read here: a test may shorten it
             if self._refused is not None or self._held is None:
                 return False
             try:

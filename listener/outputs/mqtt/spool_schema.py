@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 # kind and session_id are added by add_columns, to this table and to one from before them
 SCHEMA = """
@@ -49,23 +50,31 @@ SUPERSEDE = (
 _NOT_NOW_CODES = frozenset({5, 6, 10, 13})
 
 
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed at the end of the block (when still open), rolled back on any exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        if db.in_transaction:
+            db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 def migrate_topics(db: sqlite3.Connection) -> int:
     """A spool written before rows held leaves: keep each row (id, so order, and seq) and re-home it; the
     number of rows re-homed."""
     columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outbox)")}
     if "topic" not in columns:
         return 0
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         rows = db.execute("SELECT id, topic FROM outbox").fetchall()
         db.executemany("UPDATE outbox SET topic = ? WHERE id = ?", [(str(t).rsplit("/", 1)[-1], i) for i, t in rows])
         # renamed, so a previous version of the software fails on this spool rather than send bare leaves
         db.execute("ALTER TABLE outbox RENAME COLUMN topic TO leaf")
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
     return len(rows)
 
 
@@ -108,14 +117,8 @@ def delete_rows(db: sqlite3.Connection, ids: Iterable[int]) -> int:
         return max(db.executemany("DELETE FROM outbox WHERE id = ?", rows).rowcount, 0)
     db.execute("PRAGMA synchronous=NORMAL")
     try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             deleted = max(db.executemany("DELETE FROM outbox WHERE id = ?", rows).rowcount, 0)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
     finally:
         db.execute("PRAGMA synchronous=FULL")  # every put syncs before it returns
     return deleted
@@ -125,8 +128,7 @@ def renumber_below(db: sqlite3.Connection, top: int) -> int | None:
     """Every outbox row numbered anew in its order, the last ``top``, in one transaction: a spool numbered above
     the one that ran in memory meanwhile (see spool_start); the rows renumbered, None where ids from 1 up to
     ``top`` are too few for them (nothing changed)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         ids = [int(row[0]) for row in db.execute("SELECT id FROM outbox ORDER BY id")]
         if len(ids) > top:
             db.execute("ROLLBACK")
@@ -134,11 +136,6 @@ def renumber_below(db: sqlite3.Connection, top: int) -> int | None:
         db.execute("UPDATE outbox SET id = -id")  # out of the new ids' way: a key is unique at every row's update
         first = top - len(ids) + 1
         db.executemany("UPDATE outbox SET id = ? WHERE id = ?", [(first + n, -old) for n, old in enumerate(ids)])
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
     return len(ids)
 
 
@@ -161,19 +158,13 @@ def add_columns(db: sqlite3.Connection) -> None:
     columns = {str(row[1]) for row in db.execute("PRAGMA table_info(outbox)")}
     if _keyed(db, columns):  # no write at every start: a full disk is no reason not to start
         return
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         for column, sql_type in _COLUMNS.items():
             if column not in columns:  # nullable: an older version, downgraded to, inserts without them
                 db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {sql_type}")
         for index in _INDEXES.values():
             db.execute(index)
         _rank(db)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 def _rank(db: sqlite3.Connection) -> None:

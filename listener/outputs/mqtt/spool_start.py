@@ -68,7 +68,7 @@ class FullCardStart:
     _sessions_before: tuple[int, int]
     _refused: BaseException | None = None  # why the file cannot be had: the spool runs in memory meanwhile
     _refused_as = "full"  # what info's storage says meanwhile (see spool_card.STORAGE_STATES)
-    _reopen_at_s = 0.0  # monotonic
+    _reopen_at_s = 0.0  # monotonic: when the card is tried next (a put's reopen, or spool_card.store_waiting)
     _first_id = 0  # the spool in memory numbers its rows above it; the file's are at or below it
     _damage_said = ""  # the line said for the spool in memory after damage
 

@@ -4,10 +4,13 @@ nothing written into the checkout.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.configuration import storage_directory
 
 from tests import synth
@@ -41,3 +44,21 @@ def test_hypothesis_keeps_its_files_in_a_temporary_folder() -> None:
     home = storage_directory("examples").path.parent
     assert home.name.startswith("listener-hypothesis-") and home.parent == Path(tempfile.gettempdir())
     assert not home.is_relative_to(REPO)
+
+
+def _drawn() -> list[int]:
+    seen: list[int] = []
+
+    @given(st.integers())
+    @settings(max_examples=20, database=None)
+    def draw(value: int) -> None:
+        seen.append(value)
+
+    draw()
+    return seen
+
+
+@pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE", "landing") != "landing", reason="told to explore")
+def test_a_landing_run_draws_the_same_examples_each_time() -> None:
+    # main lands on a CI run of the suite: a fresh random example there would fail a commit that passed here
+    assert _drawn() == _drawn()

@@ -29,7 +29,7 @@ import random
 import statistics
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +108,13 @@ class Case:
     segments: list[PartySegment]
     seconds: float
     interruptions: list[dict[str, Any]]
+    events: list[dict[str, Any]] = field(default_factory=list)  # every record of that replay (floors, backchannels)
 
     @classmethod
     def of(cls, truth: dict[str, Any], config: Config) -> Case:
-        expected = events.of_kind(events.truth_events(truth, config), "interruption")
-        return cls(segments_from_json(truth["segments"]), float(truth["audio"]["seconds"]), expected)
+        records = events.truth_events(truth, config)
+        segments = segments_from_json(truth["segments"])
+        return cls(segments, float(truth["audio"]["seconds"]), events.of_kind(records, "interruption"), records)
 
 
 def interruption_matches(case: Case, segments: Sequence[PartySegment], config: Config) -> Counts:

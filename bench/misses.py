@@ -17,9 +17,16 @@ of the listener:
   within ``bench.interruptions.TOLERANCE_S``), by what the listener heard
   around the onset (``miss_cause``): the interrupter not at all; the
   interrupter, but the holder already silent at its onset (heard as a
-  handover); the overlap, but the interrupter's first stretch no longer than
-  a backchannel (a fragment of the quieter voice); the overlap and a long
-  enough stretch (the floor or the decision differed).
+  handover); the overlap, but the floor with the interrupter or nobody (as the
+  listener decided it); the overlap, but the interrupter's first stretch no
+  longer than a backchannel (a fragment of the quieter voice); the overlap
+  and a long enough stretch (the decision differed);
+* **false interruptions** (reported, matching none in the truth), by what the
+  truth has at their onset (``false_cause``): the interrupter already
+  speaking for longer than the tolerance (its onset heard late, or a gap heard
+  in its speech, so a later stretch counted as a new start); a backchannel (a
+  sound of at most 1.0 s heard as an interruption); the interrupter silent; the
+  floor not the other party's; the other party silent at the onset.
 
 Prints figures, asserts nothing.
 """
@@ -40,15 +47,23 @@ from bench.accuracy import BenchError
 from bench.boundaries import Case, analytics_config, analyzed, case_parser, covering, found_by_listener, prepared
 from bench.heldout import HeldoutError
 from bench.scoring import share
-from bench.truth import PARTIES, PartySegment, frame_activity, n_frames, segments_from_json
+from bench.truth import PARTIES, Interval, PartySegment, frame_activity, merge_intervals, n_frames, segments_from_json
 from listener.config import Config
 from listener.events import Party
 
 NOT_HEARD = "interrupter not heard within the tolerance"
 HANDOVER = "holder already silent at the interrupter's onset (a handover)"
+NOT_HELD = "overlap heard, but the listener had the floor with the interrupter or nobody"
 FRAGMENT = "overlap heard, interrupter's first stretch a backchannel's length"
-OTHER = "overlap heard and long enough (floor or decision differed)"
-CAUSES = (NOT_HEARD, HANDOVER, FRAGMENT, OTHER)
+OTHER = "overlap heard and long enough (the decision differed)"
+CAUSES = (NOT_HEARD, HANDOVER, NOT_HELD, FRAGMENT, OTHER)
+HEARD_LATE = "interrupter speaking in the truth since over the tolerance before (heard late, or a gap heard in it)"
+TRUE_BACKCHANNEL = "a backchannel in the truth (a sound of at most 1.0 s)"
+NOT_SPEAKING = "interrupter not speaking in the truth within the tolerance"
+NOT_HOLDER = "in the truth the other party did not hold the floor (the interrupter or nobody did)"
+NO_OVERLAP = "in the truth the other party was silent at the interrupter's onset"
+FALSE_OTHER = "other (in the truth a stretch too short, or an interruption matched to another report)"
+FALSE_CAUSES = (HEARD_LATE, TRUE_BACKCHANNEL, NOT_SPEAKING, NOT_HOLDER, NO_OVERLAP, FALSE_OTHER)
 FRAME_CAUSES = ("in the truth's overlap", "alone, other party heard", "alone, nobody heard")
 REPAIRS = ("as measured", *FRAME_CAUSES, "all of them")
 
@@ -61,7 +76,9 @@ class Tally:
     truth_frames: Counter[Party] = field(default_factory=Counter)
     false_frames: Counter[Party] = field(default_factory=Counter)  # given the party while it was silent
     interruptions: Counter[str] = field(default_factory=Counter)
+    false_interruptions: Counter[str] = field(default_factory=Counter)
     found: int = 0
+    reported: int = 0
     truth_interruptions: int = 0
     # per case, |rep share error| in points with the missed frames of each cause given back to their party
     share_error_pp: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in REPAIRS})
@@ -99,13 +116,22 @@ def _first_heard(event: dict[str, Any], system: Sequence[PartySegment]) -> Party
     return min(near, key=lambda s: abs(s.start_s - onset_s)) if near else None
 
 
-def miss_cause(event: dict[str, Any], system: Sequence[PartySegment], backchannel_max_s: float) -> str:
-    """Why a truth interruption (a report record) has no system match: what the listener heard around it."""
+def miss_cause(
+    event: dict[str, Any],
+    system: Sequence[PartySegment],
+    backchannel_max_s: float,
+    reported: Sequence[dict[str, Any]] | None = None,
+) -> str:
+    """Why a truth interruption (a report record) has no system match: what the listener heard around it, and,
+    given the report's records (``reported``), who the listener had holding the floor then."""
     first = _first_heard(event, system)
+    holder = Party(event["by"]).other
     if first is None:
         return NOT_HEARD
-    if covering(system, Party(event["by"]).other, first.start_s) is None:
+    if covering(system, holder, first.start_s) is None:
         return HANDOVER
+    if reported is not None and _holder_at(reported, first.start_s) is not holder:
+        return NOT_HELD
     if first.duration_s <= backchannel_max_s:
         return FRAGMENT
     return OTHER
@@ -127,7 +153,51 @@ def missed_interruptions(
     """The truth interruptions the report does not have, each with its ``miss_cause``."""
     found = found_by_listener(case, report)
     missed = [e for i, e in enumerate(case.interruptions) if i not in found]
-    return [(e, miss_cause(e, system, config.analytics.backchannel_max_s)) for e in missed]
+    reported = report.get("events", [])
+    return [(e, miss_cause(e, system, config.analytics.backchannel_max_s, reported)) for e in missed]
+
+
+def _stretches(segments: Sequence[PartySegment], party: Party, bridge_s: float) -> list[Interval]:
+    """``party``'s stretches of speech, gaps shorter than ``bridge_s`` bridged (as the analytics see them)."""
+    return merge_intervals(((s.start_s, s.end_s) for s in segments if s.party == party), bridge_s)
+
+
+def _holder_at(records: Sequence[dict[str, Any]], t_s: float) -> Party | None:
+    """The floor's holder as the analytics knew it at ``t_s``: the last taking decided by then (a session's end,
+    which releases the floor, is not among the records: the benchmark's cases are one session each)."""
+    holder = None
+    for floor in events.of_kind(records, "floor"):
+        if float(floor["decided_s"]) <= t_s:
+            holder = Party(floor["by"])
+    return holder
+
+
+def false_cause(event: dict[str, Any], case: Case, bridge_s: float) -> str:
+    """Why a reported interruption matches none in the truth: what the truth has around its onset."""
+    by, onset_s, tolerance_s = Party(event["by"]), float(event["t"]), events.TOLERANCE_S
+    mine = _stretches(case.segments, by, bridge_s)
+    if any(a < onset_s - tolerance_s and onset_s < b for a, b in mine):
+        return HEARD_LATE
+    sounds = events.of_kind(case.events, "backchannel")
+    if any(s["by"] == by and abs(float(s["t"]) - onset_s) <= tolerance_s for s in sounds):
+        return TRUE_BACKCHANNEL
+    near = [a for a, b in mine if abs(a - onset_s) <= tolerance_s or a <= onset_s < b]
+    if not near:
+        return NOT_SPEAKING
+    start_s = min(near, key=lambda a: abs(a - onset_s))
+    if _holder_at(case.events, start_s) is not by.other:
+        return NOT_HOLDER
+    if not any(a <= start_s < b for a, b in _stretches(case.segments, by.other, bridge_s)):
+        return NO_OVERLAP
+    return FALSE_OTHER
+
+
+def false_interruptions(case: Case, report: dict[str, Any], config: Config) -> list[tuple[dict[str, Any], str]]:
+    """The report's interruptions that match none in the truth, each with its ``false_cause``."""
+    reported = events.of_kind(report.get("events", []), "interruption")
+    _, matched = events.matched(case.interruptions, reported)
+    bridge_s = config.activity.bridge_gap_s
+    return [(e, false_cause(e, case, bridge_s)) for j, e in enumerate(reported) if j not in matched]
 
 
 def tally_case(truth: dict[str, Any], report: dict[str, Any], config: Config) -> Tally:
@@ -137,6 +207,8 @@ def tally_case(truth: dict[str, Any], report: dict[str, Any], config: Config) ->
     missed = missed_interruptions(case, report, system, config)
     tally.truth_interruptions, tally.found = len(case.interruptions), len(case.interruptions) - len(missed)
     tally.interruptions.update(cause for _, cause in missed)
+    tally.reported = len(events.of_kind(report.get("events", []), "interruption"))
+    tally.false_interruptions.update(cause for _, cause in false_interruptions(case, report, config))
     return tally
 
 
@@ -148,7 +220,9 @@ def pooled(tallies: Sequence[Tally]) -> Tally:
         out.truth_frames.update(t.truth_frames)
         out.false_frames.update(t.false_frames)
         out.interruptions.update(t.interruptions)
+        out.false_interruptions.update(t.false_interruptions)
         out.found += t.found
+        out.reported += t.reported
         out.truth_interruptions += t.truth_interruptions
         for repair in REPAIRS:
             out.share_error_pp[repair] += t.share_error_pp[repair]
@@ -176,6 +250,10 @@ def print_tally(tally: Tally) -> None:
     print(f"truth interruptions: {tally.truth_interruptions}, found {tally.found}, missed {missed}:")
     for cause in CAUSES:
         print(f"  {tally.interruptions[cause]:4d}  {cause}")
+    false = sum(tally.false_interruptions.values())
+    print(f"reported interruptions: {tally.reported}, matching none in the truth {false}:")
+    for cause in FALSE_CAUSES:
+        print(f"  {tally.false_interruptions[cause]:4d}  {cause}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -58,8 +58,14 @@ def test_misses_prints_what_the_listener_heard_and_why_it_missed_the_rest(
     assert counts
     total, found, missed = map(int, counts.groups())
     assert total > 0 and found + missed == total
-    causes = [int(n) for n in re.findall(r"^\s+(\d+)\s{2}\S", out, flags=re.MULTILINE)]
+    missed_part, false_part = out.split("reported interruptions:")
+    causes = [int(n) for n in re.findall(r"^\s+(\d+)\s{2}\S", missed_part, flags=re.MULTILINE)]
     assert len(causes) == len(misses.CAUSES) and sum(causes) == missed
+    reported = re.match(r" (\d+), matching none in the truth (\d+):", false_part)
+    assert reported
+    false = [int(n) for n in re.findall(r"^\s+(\d+)\s{2}\S", false_part, flags=re.MULTILINE)]
+    assert len(false) == len(misses.FALSE_CAUSES) and sum(false) == int(reported[2]) <= int(reported[1])
+    assert int(reported[1]) - int(reported[2]) == found  # each true report matches one truth interruption
 
 
 @needs_data

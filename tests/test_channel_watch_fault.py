@@ -24,7 +24,7 @@ from listener.outputs import gpio
 from listener.pipeline import EventLog
 from listener.service.runner import RunOptions
 from tests import led_script
-from tests.alsa_device import AlsaConfig, add_paced, alsa_config
+from tests.alsa_device import AlsaConfig, PacedFifo, add_paced, alsa_config
 from tests.live_source import live_config
 from tests.mqtt_broker import BASE, Mosquitto, Recorder, validate
 from tests.service_stop import StopsAt, run_with_rescue
@@ -115,24 +115,19 @@ def _value_at(trace: Trace, led: str, t_s: float) -> float:
     return values[-1] if values else 0.0
 
 
-def test_a_muted_capture_shows_the_fault_on_the_leds_and_mqtt_and_listening_once_it_hears(
-    alsa_config: AlsaConfig,
-    broker: Mosquitto,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The service's own pipeline (the watch ahead of the analysis, the MQTT and the LED stages): a live array
-    hearing its room, then digital silence on every channel from 2.5 to 6.5 s (the capture muted), then its room
-    again. The fault is shown after the first whole muted second (at 4 s), the amber blink on the pins and `fault`
-    in the retained state, and listening once a second hears again (at 7 s)."""
-    monkeypatch.setattr(channel_watch, "WATCH_S", LOOK_S)
-    factory = MockFactory(pin_class=MockPWMPin)
-    monkeypatch.setattr(gpio, "_shared", factory)  # the pins the service's LED stage drives
-    room = np.random.default_rng(1).normal(0.0, 300.0, (round(RATE_HZ * STOP_AT_S) + RATE_HZ, 4))  # about -40 dBFS
+def _muted_array(alsa_config: AlsaConfig) -> list[PacedFifo]:
+    """The live array's feeders: its room at about -40 dBFS, digital silence on every channel while muted."""
+    room = np.random.default_rng(1).normal(0.0, 300.0, (round(RATE_HZ * STOP_AT_S) + RATE_HZ, 4))
     room[round(RATE_HZ * MUTED_FROM_S) : round(RATE_HZ * MUTED_TO_S)] = 0.0
-    feeders = add_paced(alsa_config, "listener_test_array", room.astype(np.int16), RATE_HZ)
+    return add_paced(alsa_config, "listener_test_array", room.astype(np.int16), RATE_HZ)
+
+
+def _run_muted(
+    alsa_config: AlsaConfig, broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> tuple[float, EventLog, list[str]]:
+    """`listener run` with its LEDs and MQTT over the muted array: the audio seconds it ran, the device states
+    it showed, and the modes of the retained state MQTT received."""
+    feeders = _muted_array(alsa_config)
     config = parse_config({
         "array": {"preset": "respeaker-4mic", "device": "listener_test_array"},
         "leds": {"enabled": True, "button_pin": "", "self_test_s": 0.0},
@@ -150,17 +145,12 @@ def test_a_muted_capture_shows_the_fault_on_the_leds_and_mqtt_and_listening_once
             stack.enter_context(feeder)
         audio_s = run_with_rescue(config, RunOptions(led_trace=True), [states, StopsAt(STOP_AT_S)], rescue_s=60.0)
         rec.wait_for(lambda ms: len(ms) >= 3, 5.0)
-    assert audio_s >= STOP_AT_S
-    shown = [(round(e.t_s, 1), e.mode, e.cause) for e in states.of(DeviceState)]
-    assert shown == [(4.0, DeviceMode.FAULT, "microphones"), (7.0, DeviceMode.LISTENING, "microphones")]
-    said = [r.getMessage() for r in caplog.records if r.name == "listener.audio.channel_watch"]
-    assert [line[:27] for line in said] == ["the array carries no sound ", "the array hears sound again"]
-
     modes = [str(validate(m.topic, m.payload)["mode"]) for m in rec.on("/state")]
-    assert [m for k, m in enumerate(modes) if k == 0 or modes[k - 1] != m] == ["listening", "fault", "listening"]
+    return audio_s, states, modes
 
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    trace: Trace = [(float(d["t"]), str(d["led"]), float(d["value"])) for d in lines]
+
+def _check_the_lights(trace: Trace, factory: MockFactory) -> None:
+    """Calm green while the array heard its room, the amber blink alone while muted, calm green once it hears."""
     # (at 0 s the start-up's test lights each one in turn)
     assert max(_lit(trace, "green", 0.01, 4.0)) > 0.0  # calm green while it heard its room
     assert _lit(trace, "amber", 0.01, 4.0) == [] and _lit(trace, "red", 0.01, STOP_AT_S + 1) == []
@@ -176,3 +166,32 @@ def test_a_muted_capture_shows_the_fault_on_the_leds_and_mqtt_and_listening_once
     assert _value_at(trace, "amber", back_s) == 0.0 and _value_at(trace, "green", back_s) > 0.0
     amber = led_script.history(factory, "amber")  # the pin itself went through the blink
     assert 1.0 in amber and amber[-1] == 0.0, amber
+
+
+def test_a_muted_capture_shows_the_fault_on_the_leds_and_mqtt_and_listening_once_it_hears(
+    alsa_config: AlsaConfig,
+    broker: Mosquitto,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The service's own pipeline (the watch ahead of the analysis, the MQTT and the LED stages): a live array
+    hearing its room, then digital silence on every channel from 2.5 to 6.5 s (the capture muted), then its room
+    again. The fault is shown after the first whole muted second (at 4 s), the amber blink on the pins and `fault`
+    in the retained state, and listening once a second hears again (at 7 s)."""
+    monkeypatch.setattr(channel_watch, "WATCH_S", LOOK_S)
+    factory = MockFactory(pin_class=MockPWMPin)
+    monkeypatch.setattr(gpio, "_shared", factory)  # the pins the service's LED stage drives
+    audio_s, states, modes = _run_muted(alsa_config, broker, tmp_path, caplog)
+    assert audio_s >= STOP_AT_S
+    shown = [(round(e.t_s, 1), e.mode, e.cause) for e in states.of(DeviceState)]
+    assert shown == [(4.0, DeviceMode.FAULT, "microphones"), (7.0, DeviceMode.LISTENING, "microphones")]
+    said = [r.getMessage() for r in caplog.records if r.name == "listener.audio.channel_watch"]
+    assert [line[:27] for line in said] == ["the array carries no sound ", "the array hears sound again"]
+
+    assert [m for k, m in enumerate(modes) if k == 0 or modes[k - 1] != m] == ["listening", "fault", "listening"]
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    trace: Trace = [(float(d["t"]), str(d["led"]), float(d["value"])) for d in lines]
+    _check_the_lights(trace, factory)

@@ -32,7 +32,7 @@ from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.discovery import discovery_payload
 from listener.outputs.mqtt.spool import encode
 from listener.service.doctor.mqtt import PROBE_LEAF, PROBE_PAYLOAD
-from listener.transcription.summary import CueTally
+from listener.transcription.summary import CueFigures, CueTally
 from tests.mqtt_broker import assert_anonymous, validate
 
 DATA = Path(str(resources.files("listener") / "data"))
@@ -247,28 +247,31 @@ def test_discovery_ties_sensors_to_the_device_topics() -> None:
     assert availability[0]["topic"] == "listener/counter-3/status"
 
 
-def test_home_assistant_reads_the_figures_the_device_sends() -> None:
-    """Rendered as Home Assistant renders them (Jinja2) against the device's own payloads: the share
-    in percent, the dominating flag the right way round, and online/offline from the status topic."""
-    config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic")
-    components = cast(dict[str, dict[str, str]], config["cmps"])
-    env = jinja2.Environment()
+Components = dict[str, dict[str, str]]
 
-    def shown(template: str, message: dict[str, object]) -> str:
-        return str(env.from_string(template).render(value_json=json.loads(encode(message))))
 
+def _shown(template: str, message: dict[str, object]) -> str:
+    """``template`` rendered as Home Assistant renders it (Jinja2) against ``message`` as the device sends it."""
+    return str(jinja2.Environment().from_string(template).render(value_json=json.loads(encode(message))))
+
+
+def _check_the_live_figures(components: Components) -> None:
+    """The share in percent, the dominating flag the right way round, and the causes of a state."""
     figures = payloads.SessionFigures(session_id=SID, onset_s=0.0, rep_talk_s=50.0, customer_talk_s=30.0)
     share = components["rep_share"]["value_template"]
-    assert float(shown(share, payloads.metrics(figures, 80.0, 0.625, True, 0, 1, 0.0))) == 62.5
-    assert shown(share, payloads.metrics(figures, 80.0, None, False, 0, 1, 0.0)) == "None"
+    assert float(_shown(share, payloads.metrics(figures, 80.0, 0.625, True, 0, 1, 0.0))) == 62.5
+    assert _shown(share, payloads.metrics(figures, 80.0, None, False, 0, 1, 0.0)) == "None"
     dominating = components["dominating"]["value_template"]
     for flag, expected in ((True, "ON"), (False, "OFF")):
-        assert shown(dominating, payloads.state(DeviceMode.LISTENING, flag, SID, 3, 1, [])) == expected
+        assert _shown(dominating, payloads.state(DeviceMode.LISTENING, flag, SID, 3, 1, [])) == expected
     attributes = components["state"]["json_attributes_template"]
     lost = payloads.state(DeviceMode.FAULT, False, None, 3, 1, ["microphones", "audio"])
-    assert json.loads(shown(attributes, lost)) == {"causes": ["audio", "microphones"]}
-    assert json.loads(shown(attributes, payloads.state(DeviceMode.LISTENING, False, None, 3, 1, []))) == {"causes": []}
-    # the last session's own figures, from its summary
+    assert json.loads(_shown(attributes, lost)) == {"causes": ["audio", "microphones"]}
+    listening = payloads.state(DeviceMode.LISTENING, False, None, 3, 1, [])
+    assert json.loads(_shown(attributes, listening)) == {"causes": []}
+
+
+def _answered_session() -> SessionSummary:
     segments = [  # the customer asks, the rep answers after 0.5 s (the analytics' ResponseGap) and talks on
         SpeechSegment(Party.CUSTOMER, 1.0, 9.0, 9.2),
         SpeechSegment(Party.REP, 9.5, 30.0, 30.2),
@@ -278,33 +281,56 @@ def test_home_assistant_reads_the_figures_the_device_sends() -> None:
         ResponseGap(onset_s=9.5, decided_s=10.5, gap_s=0.5, patient=False),
         Interruption(by=Party.REP, onset_s=20.0, decided_s=21.0, successful=False),
     ]
-    summary = summarize(SID, Window(1.0, 36.0), 66.0, segments, said, parse_config({}).analytics)
+    return summarize(SID, Window(1.0, 36.0), 66.0, segments, said, parse_config({}).analytics)
+
+
+def _session_message(summary: SessionSummary, cues: CueFigures | None = None) -> dict[str, object]:
     ts = payloads.now_ms()
-    session = payloads.session(summary, ts - 35_000, ts, ts)
-    assert float(shown(components["session_share"]["value_template"], session)) == round(100 * summary.rep_share, 1)
-    assert float(shown(components["session_length"]["value_template"], session)) == round(summary.duration_s)
+    return payloads.session(summary, ts - 35_000, ts, ts, cues)
+
+
+def _check_the_last_sessions_figures(components: Components, summary: SessionSummary) -> None:
+    session = _session_message(summary)
+    assert float(_shown(components["session_share"]["value_template"], session)) == round(100 * summary.rep_share, 1)
+    assert float(_shown(components["session_length"]["value_template"], session)) == round(summary.duration_s)
     assert summary.response_gap_median_s is not None
     gap = components["session_response_gap"]["value_template"]
-    assert float(shown(gap, session)) == round(summary.response_gap_median_s, 2)
-    assert shown(gap, {**session, "response_gap_median_s": None}) == "None"  # Home Assistant's "unknown"
-    assert shown(components["session_interruptions"]["value_template"], session) == "1"
+    assert float(_shown(gap, session)) == round(summary.response_gap_median_s, 2)
+    assert _shown(gap, {**session, "response_gap_median_s": None}) == "None"  # Home Assistant's "unknown"
+    assert _shown(components["session_interruptions"]["value_template"], session) == "1"
     backchannels = components["session_backchannels"]["value_template"]
-    assert shown(backchannels, {**session, "backchannels_by_rep": 4, "backchannels_by_customer": 2}) == "4"
-    # the question counts only where the device transcribes: elsewhere they would read "unknown" for ever, so
-    # they are withdrawn (only the platform: Home Assistant removes them from a device that stopped transcribing)
+    assert _shown(backchannels, {**session, "backchannels_by_rep": 4, "backchannels_by_customer": 2}) == "4"
+
+
+def _check_the_questions_only_where_it_transcribes(components: Components, summary: SessionSummary) -> None:
+    """The question counts only where the device transcribes: elsewhere they would read "unknown" for ever, so
+    they are withdrawn (only the platform: Home Assistant removes them from a device that stopped transcribing)."""
     assert components["session_questions"] == components["session_open_questions"] == {"p": "sensor"}
     transcribing = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic", transcribing=True)
-    asked = cast(dict[str, dict[str, str]], transcribing["cmps"])
+    asked = cast(Components, transcribing["cmps"])
     assert set(asked) == set(components)
     assert asked["session_questions"]["name"] == "Last session: questions by rep"
     cues = dataclasses.replace(CueTally().metrics(), rep_questions=3, rep_open_questions=2, rep_closed_questions=1)
-    with_cues = payloads.session(summary, ts - 35_000, ts, ts, cues)
-    assert shown(asked["session_questions"]["value_template"], with_cues) == "3"
-    assert shown(asked["session_open_questions"]["value_template"], with_cues) == "2"
-    assert shown(asked["session_questions"]["value_template"], session) == "None"  # no transcript that session
+    with_cues = _session_message(summary, cues)
+    assert _shown(asked["session_questions"]["value_template"], with_cues) == "3"
+    assert _shown(asked["session_open_questions"]["value_template"], with_cues) == "2"
+    no_transcript = _session_message(summary)  # no transcript that session
+    assert _shown(asked["session_questions"]["value_template"], no_transcript) == "None"
+
+
+def test_home_assistant_reads_the_figures_the_device_sends() -> None:
+    """Rendered as Home Assistant renders them (Jinja2) against the device's own payloads: the share
+    in percent, the dominating flag the right way round, and online/offline from the status topic."""
+    config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic")
+    components = cast(Components, config["cmps"])
+    _check_the_live_figures(components)
+    # the last session's own figures, from its summary
+    summary = _answered_session()
+    _check_the_last_sessions_figures(components, summary)
+    _check_the_questions_only_where_it_transcribes(components, summary)
     availability = cast(list[dict[str, str]], config["availability"])[0]
-    assert shown(availability["value_template"], payloads.status("online", 1)) == availability["payload_available"]
-    offline = shown(availability["value_template"], payloads.status("offline", 1))
+    assert _shown(availability["value_template"], payloads.status("online", 1)) == availability["payload_available"]
+    offline = _shown(availability["value_template"], payloads.status("offline", 1))
     assert offline == availability["payload_not_available"]
 
 

@@ -90,12 +90,8 @@ def test_a_failed_apt_get_says_what_failed_and_what_to_do(pi_root: Path, tmp_pat
     )
 
 
-def test_only_the_packages_own_files_reinstall_it_or_are_staged(pi_root: Path, tmp_path: Path) -> None:
-    """The digest hashed, and the staging copied, the whole checkout but its caches: a fleet's config kept in it
-    (README's --config fleet/counter-3.toml) reinstalled the package (PyPI needed) and restarted the service at
-    every later run, which said "N changes made", not "no changes". Now only what pip builds from counts and is
-    staged: pyproject.toml, its readme, listener/. pip, in the root's venv, is a stand-in that lists what it is
-    given and installs the console script; chroot a stand-in that runs the root's program."""
+def _checkout_with_a_fleet(tmp_path: Path) -> Path:
+    """A checkout holding the package, its caches, a fleet's config and the docs."""
     checkout = tmp_path / "checkout"
     for name, text in (
         ("listener/__init__.py", '__version__ = "0.1.0"\n'),
@@ -108,6 +104,12 @@ def test_only_the_packages_own_files_reinstall_it_or_are_staged(pi_root: Path, t
     ):
         (checkout / name).parent.mkdir(parents=True, exist_ok=True)
         (checkout / name).write_text(text)
+    return checkout
+
+
+def _listing_pip(pi_root: Path, tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A stand-in pip that lists, one line per install, what it is given and installs the console script: the
+    environment to run provision.sh with, and the file it lists into."""
     calls, script = tmp_path / "calls", pi_root / "opt/listener/venv/bin/listener"
     stand_ins = stand_in_pip(
         pi_root,
@@ -116,14 +118,32 @@ def test_only_the_packages_own_files_reinstall_it_or_are_staged(pi_root: Path, t
         f" >>{calls}\n"
         f'printf "#!/bin/sh\\n" >{script}; chmod 755 {script}\n',
     )
-    env = {"PATH": f"{stand_ins}:{os.environ['PATH']}"}
+    return {"PATH": f"{stand_ins}:{os.environ['PATH']}"}, calls
+
+
+def _installs(calls: Path) -> list[str]:
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def _edit_what_pip_does_not_build_from(checkout: Path) -> None:
+    """A fleet's configs and the docs, added or edited in the checkout, and a test run's cache."""
+    (checkout / "fleet/counter-4.toml").write_text('[mqtt]\ndevice_id = "counter-4"\n')
+    (checkout / "fleet/counter-3.toml").write_text('[mqtt]\ndevice_id = "counter-3"\nhost = "192.0.2.1"\n')
+    (checkout / "docs/config.md").write_text("# settings, edited\n")
+    (checkout / "listener/__pycache__/cli.cpython-311.pyc").write_text("cache\n")
+
+
+def test_only_the_packages_own_files_reinstall_it_or_are_staged(pi_root: Path, tmp_path: Path) -> None:
+    """The digest hashed, and the staging copied, the whole checkout but its caches: a fleet's config kept in it
+    (README's --config fleet/counter-3.toml) reinstalled the package (PyPI needed) and restarted the service at
+    every later run, which said "N changes made", not "no changes". Now only what pip builds from counts and is
+    staged: pyproject.toml, its readme, listener/. pip, in the root's venv, is a stand-in that lists what it is
+    given and installs the console script; chroot a stand-in that runs the root's program."""
+    checkout = _checkout_with_a_fleet(tmp_path)
+    env, calls = _listing_pip(pi_root, tmp_path)
     args = ("--no-apt", "--source", str(checkout))
-
-    def installs() -> list[str]:
-        return calls.read_text().splitlines() if calls.exists() else []
-
     provision(pi_root, *args, env=env)
-    ((staged,),) = [installs()]
+    ((staged,),) = [_installs(calls)]
     assert staged.split(": ")[1].split() == [
         "./README.md",
         "./constraints.txt",
@@ -132,15 +152,12 @@ def test_only_the_packages_own_files_reinstall_it_or_are_staged(pi_root: Path, t
         "./pyproject.toml",
     ]
     # a fleet's configs and the docs, added or edited in the checkout: nothing to reinstall
-    (checkout / "fleet/counter-4.toml").write_text('[mqtt]\ndevice_id = "counter-4"\n')
-    (checkout / "fleet/counter-3.toml").write_text('[mqtt]\ndevice_id = "counter-3"\nhost = "192.0.2.1"\n')
-    (checkout / "docs/config.md").write_text("# settings, edited\n")
-    (checkout / "listener/__pycache__/cli.cpython-311.pyc").write_text("cache\n")  # a test run's
+    _edit_what_pip_does_not_build_from(checkout)
     for dry_run in (["--dry-run"], []):
         again = provision(pi_root, *args, *dry_run, env=env)
         assert again.stdout.rstrip().endswith("no changes"), again.stdout
         assert "pip install" not in again.stdout
-    assert len(installs()) == 1
+    assert len(_installs(calls)) == 1
     # the package's own files still do
     for edited in ("listener/__init__.py", "README.md"):
         (checkout / edited).write_text((checkout / edited).read_text() + "# edited\n")
@@ -149,7 +166,7 @@ def test_only_the_packages_own_files_reinstall_it_or_are_staged(pi_root: Path, t
         done = provision(pi_root, *args, env=env)
         assert f"change: pip install {checkout} into /opt/listener/venv" in done.stdout, done.stdout
         assert provision(pi_root, *args, env=env).stdout.rstrip().endswith("no changes")
-    assert len(installs()) == 3
+    assert len(_installs(calls)) == 3
 
 
 def test_the_staged_files_are_all_pyproject_builds_the_package_from() -> None:

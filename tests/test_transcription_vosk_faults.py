@@ -94,14 +94,22 @@ def test_a_recogniser_that_fails_mid_run_shows_as_a_fault_once(
     assert skipped and min(e.start_s for e in skipped) < asr_audio.DIALOGUE[0].start_s + 0.5
 
 
-def test_a_recogniser_that_fails_on_the_streams_last_words_shows_as_a_fault_and_reports_them_lost(
-    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """A failure while the end of the stream is being finished is a fault too, and the utterance it was
-    finishing (recognised audio whose words never came) is reported skipped: the cues are partial."""
-    import vosk
+def _run_with_tally(config: Config, wav: Path, *before: Stage) -> tuple[Probe, CueTally]:
+    """The analysis (with transcription) over ``wav``, ``before`` ahead of it: what came out, and the cue tally."""
+    geo = geometry(config)
+    probe, tally = Probe(), CueTally()
+    with (
+        WavSource(wav, geo, block_ms=1000) as source,
+        Pipeline([*before, *analysis_stages(config, geo), tally, probe]) as pipeline,
+    ):
+        pipeline.run(source)
+    return probe, tally
 
-    from listener.events import DeviceMode, DeviceState
+
+def _failing_from_the_streams_end(monkeypatch: pytest.MonkeyPatch) -> Stage:
+    """vosk's FinalResult made to fail once the stream ends; the stage that marks the end, to put before the
+    transcription stage (the failure starts with the stream's end)."""
+    import vosk
 
     final = vosk.KaldiRecognizer.FinalResult
     ending = threading.Event()
@@ -111,28 +119,38 @@ def test_a_recogniser_that_fails_on_the_streams_last_words_shows_as_a_fault_and_
             raise RuntimeError("the recogniser broke")
         return str(final(self))
 
-    class MarksTheEnd(Stage):  # before the transcription stage: the failure starts with the stream's end
+    class MarksTheEnd(Stage):
         def process(self, event: Event) -> Iterable[Event]:
             if isinstance(event, EndOfStream):
                 ending.set()
             return ()
 
+    monkeypatch.setattr(vosk.KaldiRecognizer, "FinalResult", failing)
+    return MarksTheEnd()
+
+
+def _cut(wav: Path, cut_s: float, tmp_path: Path) -> Path:
+    """``wav``'s first ``cut_s`` seconds."""
+    samples, rate_hz = sf.read(wav, dtype="float32")
+    cut = tmp_path / "cut.wav"
+    sf.write(cut, samples[: int(cut_s * rate_hz)], rate_hz, subtype="PCM_16")
+    return cut
+
+
+def test_a_recogniser_that_fails_on_the_streams_last_words_shows_as_a_fault_and_reports_them_lost(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A failure while the end of the stream is being finished is a fault too, and the utterance it was
+    finishing (recognised audio whose words never came) is reported skipped: the cues are partial."""
+    from listener.events import DeviceMode, DeviceState
+
     # the stream ends while the customer's first line is being said, the rep's words before it heard (to the
     # dialogue's last line, as before, the recogniser took twice as long)
     last_line = asr_audio.DIALOGUE[1]
     cut_s = last_line.start_s + 1.5
-    samples, rate_hz = sf.read(ko_dialogue[0], dtype="float32")
-    wav = tmp_path / "cut.wav"
-    sf.write(wav, samples[: int(cut_s * rate_hz)], rate_hz, subtype="PCM_16")
-    monkeypatch.setattr(vosk.KaldiRecognizer, "FinalResult", failing)
-    config = asr_config(ko_model)
-    geo = geometry(config)
-    probe, tally = Probe(), CueTally()
-    with (
-        WavSource(wav, geo, block_ms=1000) as source,
-        Pipeline([MarksTheEnd(), *analysis_stages(config, geo), tally, probe]) as pipeline,
-    ):
-        pipeline.run(source)
+    wav = _cut(ko_dialogue[0], cut_s, tmp_path)
+    marks_the_end = _failing_from_the_streams_end(monkeypatch)
+    probe, tally = _run_with_tally(asr_config(ko_model), wav, marks_the_end)
     faults = [e for e in probe.events if isinstance(e, DeviceState)]
     assert [(f.mode, f.cause) for f in faults] == [(DeviceMode.FAULT, "transcription")]
     assert faults[0].t_s == pytest.approx(cut_s)
@@ -171,27 +189,25 @@ def test_a_hurried_stage_stops_waiting_for_the_recogniser_and_says_what_it_skipp
     assert 30.0 < skipped_s <= 60.0  # most of the minute was still queued, and said so
 
 
-def test_a_failed_recogniser_is_restarted_at_a_session_end_waiting_longer_after_each_failure_in_a_row(
-    ko_model: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Five visits; the real engine fails in the first two and the last. Transcription stopped for good at the
-    first failure, so a device up for weeks lost its cues until someone restarted it. Now the recogniser is
-    restarted at the next session end, the wait doubling after each failure in a row (one session end,
-    then two: the third visit is not transcribed), and the fourth visit's cues are whole again; a visit seen
-    through ends the row, so the fifth visit's failure waits one session end again."""
+VISIT_S = 21.0
+
+
+def _five_visits(workdir: Path) -> Path:
+    """The dialogue five times over, a visit every VISIT_S."""
+    lines = [asr_audio.Line(x.party, x.start_s + k * VISIT_S, x.text) for k in range(5) for x in asr_audio.DIALOGUE]
+    samples, _ = asr_audio.render(lines, 5 * VISIT_S, workdir)
+    return asr_audio.synth.write_wav(workdir / "four_visits.wav", samples)
+
+
+def _failing_where_fed(monkeypatch: pytest.MonkeyPatch, to_fail: list[float]) -> None:
+    """vosk's AcceptWaveform made to fail once at each audio time of ``to_fail`` (popped as it fails): the fault
+    is injected by where in the audio the recogniser is fed."""
     import vosk
 
-    from listener.events import DeviceMode, DeviceState
     from listener.transcription.recognizer import RecognizerWorker
 
-    visit_s = 21.0
-    lines = [asr_audio.Line(x.party, x.start_s + k * visit_s, x.text) for k in range(5) for x in asr_audio.DIALOGUE]
-    workdir = tmp_path_factory.mktemp("four-visits")
-    samples, _ = asr_audio.render(lines, 5 * visit_s, workdir)
-    wav = asr_audio.synth.write_wav(workdir / "four_visits.wav", samples)
     feeding, accept = RecognizerWorker._feeding, vosk.KaldiRecognizer.AcceptWaveform
-    fed_s = [0.0]  # audio time of the piece the recogniser is fed: the fault is injected by where it is
-    to_fail = [2.0, visit_s + 2.0, 4 * visit_s + 2.0]  # once each, in the first two visits and the last
+    fed_s = [0.0]  # audio time of the piece the recogniser is fed
 
     def noting(self: RecognizerWorker, audio_s: float) -> None:
         fed_s[0] = audio_s
@@ -205,23 +221,34 @@ def test_a_failed_recogniser_is_restarted_at_a_session_end_waiting_longer_after_
 
     monkeypatch.setattr(RecognizerWorker, "_feeding", noting)
     monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", failing)
-    config = asr_config(ko_model)
-    geo = geometry(config)
-    probe, tally = Probe(), CueTally()
-    with WavSource(wav, geo, block_ms=1000) as source, Pipeline([*analysis_stages(config, geo), tally, probe]) as p:
-        p.run(source)
+
+
+def test_a_failed_recogniser_is_restarted_at_a_session_end_waiting_longer_after_each_failure_in_a_row(
+    ko_model: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five visits; the real engine fails in the first two and the last. Transcription stopped for good at the
+    first failure, so a device up for weeks lost its cues until someone restarted it. Now the recogniser is
+    restarted at the next session end, the wait doubling after each failure in a row (one session end,
+    then two: the third visit is not transcribed), and the fourth visit's cues are whole again; a visit seen
+    through ends the row, so the fifth visit's failure waits one session end again."""
+    from listener.events import DeviceMode, DeviceState
+
+    wav = _five_visits(tmp_path_factory.mktemp("four-visits"))
+    to_fail = [2.0, VISIT_S + 2.0, 4 * VISIT_S + 2.0]  # once each, in the first two visits and the last
+    _failing_where_fed(monkeypatch, to_fail)
+    probe, tally = _run_with_tally(asr_config(ko_model), wav)
     ends = [e.decided_s for e in probe.events if isinstance(e, SessionEnded)]
     states = [(e.mode, round(e.t_s)) for e in probe.events if isinstance(e, DeviceState)]
     fault, up = DeviceMode.FAULT, DeviceMode.LISTENING
     assert len(ends) == 5 and not to_fail, (ends, to_fail)
     # each failure shown in its visit; restarts at the first session end, then at the third, then at the fifth
     assert [mode for mode, _ in states] == [fault, up, fault, up, fault, up], states
-    assert states[0][1] < visit_s and visit_s < states[2][1] < 2 * visit_s, states
+    assert states[0][1] < VISIT_S and VISIT_S < states[2][1] < 2 * VISIT_S, states
     assert states[1][1] == pytest.approx(ends[0], abs=1.0) and states[3][1] == pytest.approx(ends[2], abs=1.0)
-    assert 4 * visit_s < states[4][1] and states[5][1] == pytest.approx(ends[4], abs=1.0), states
+    assert states[4][1] > 4 * VISIT_S and states[5][1] == pytest.approx(ends[4], abs=1.0), states
     words = [e for e in probe.events if isinstance(e, WordsRecognized)]
-    heard = [sum(w.n_words for w in words if k * visit_s <= w.start_s < (k + 1) * visit_s) for k in range(5)]
+    heard = [sum(w.n_words for w in words if k * VISIT_S <= w.start_s < (k + 1) * VISIT_S) for k in range(5)]
     assert heard[2] == 0 and heard[3] >= 10, heard  # the third visit waited out; the fourth heard
-    last = tally.metrics(3 * visit_s, 4 * visit_s)
+    last = tally.metrics(3 * VISIT_S, 4 * VISIT_S)
     assert not last.asr_partial and last.rep_words + last.customer_words == heard[3]
-    assert tally.metrics(2 * visit_s, 3 * visit_s).asr_partial  # what it did not hear is said
+    assert tally.metrics(2 * VISIT_S, 3 * VISIT_S).asr_partial  # what it did not hear is said

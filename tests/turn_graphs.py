@@ -34,9 +34,31 @@ def step_graph(
     exactly the front end's levels; ``offset``: added to every output after the sigmoid (1: no probabilities).
     """
     onnx = pytest.importorskip("onnx")
-    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    helper = onnx.helper
     doc = json.loads(sidecar_path(shipped_model_path()).read_text())
     state, n_out = doc["state_size"], len(doc["output"]["columns"])
+    nodes, weights = _probabilities(onnx, n_out, bad_reshape=bad_reshape, sqrt=sqrt, level_gain=level_gain)
+    weights.append(onnx.numpy_helper.from_array(np.array(offset, np.float32), "offset"))
+    nodes += [helper.make_node("Add", ["sigmoid", "offset"], ["probs"])]
+    nodes += [helper.make_node("Identity", ["state"], ["state_out"])]
+    inputs = {"features": [batch, N_FEATURES], "state": [batch, state]}
+    outputs = {"probs": [batch, n_out], "state_out": [batch, state]}
+    if extra_input:
+        inputs[extra_input], outputs[f"{extra_input}_out"] = [1], [1]
+        nodes.append(helper.make_node("Identity", [extra_input], [f"{extra_input}_out"]))
+    graph = helper.make_graph(nodes, "turn_step", _ports(onnx, inputs), _ports(onnx, outputs), initializer=weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    shutil.copy(sidecar_path(shipped_model_path()), sidecar_path(path))
+    return path
+
+
+def _probabilities(
+    onnx: Any, n_out: int, *, bad_reshape: bool, sqrt: bool, level_gain: float
+) -> tuple[list[Any], list[Any]]:
+    """The nodes from the features to "sigmoid" (step_graph's options), and the weights they use."""
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
     w = np.zeros((N_FEATURES, n_out), np.float32)
     w[2 * N_MELS, 0] = w[2 * N_MELS + 1, 1] = level_gain  # rep level -> rep activity, customer's -> customer's
     weights = [numpy_helper.from_array(w, "w")]
@@ -52,20 +74,7 @@ def step_graph(
         features = "roots"
     nodes += [helper.make_node("MatMul", [features, "w"], ["logits"])]
     nodes += [helper.make_node("Sigmoid", ["logits"], ["sigmoid"])]
-    weights.append(numpy_helper.from_array(np.array(offset, np.float32), "offset"))
-    nodes += [helper.make_node("Add", ["sigmoid", "offset"], ["probs"])]
-    nodes += [helper.make_node("Identity", ["state"], ["state_out"])]
-    inputs = {"features": [batch, N_FEATURES], "state": [batch, state]}
-    outputs = {"probs": [batch, n_out], "state_out": [batch, state]}
-    if extra_input:
-        inputs[extra_input], outputs[f"{extra_input}_out"] = [1], [1]
-        nodes.append(helper.make_node("Identity", [extra_input], [f"{extra_input}_out"]))
-    graph = helper.make_graph(nodes, "turn_step", _ports(onnx, inputs), _ports(onnx, outputs), initializer=weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    shutil.copy(sidecar_path(shipped_model_path()), sidecar_path(path))
-    return path
+    return nodes, weights
 
 
 def _ports(onnx: Any, shapes: dict[str, list[int | str]]) -> list[Any]:

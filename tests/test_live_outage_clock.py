@@ -88,15 +88,10 @@ def test_audio_captured_before_an_outage_is_handed_on_before_the_loss(
     assert_clock_continuous(events)
 
 
-def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
-    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The outage lasts, on the stream clock, as long as on the wall: until the reopened stream runs, the
-    time its slow opening took included. The reopened stream's clock starts after that time, so an overrun
-    in it is counted in full (started before it, the overrun's loss would vanish into the reopen's)."""
+def _slow_reopens(monkeypatch: pytest.MonkeyPatch, open_s: float) -> None:
+    """Every stream opened after the first takes ``open_s`` to open, as ALSA on a Pi can."""
     from listener.audio import live
 
-    open_s = 0.5  # a driver that takes a while to open, as ALSA on a Pi can
     open_stream = live.LiveSource._open_stream
     opened: list[bool] = []
 
@@ -106,7 +101,13 @@ def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
         opened.append(True)
         return open_stream(source, run)
 
-    heard: dict[str, float] = {}  # wall time of the last period before the outage, and of the first after
+    monkeypatch.setattr(live.LiveSource, "_open_stream", slow_reopen)
+
+
+def _silent_after_three_periods(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """The array falls silent after three periods, and its reopened stream overruns once (0.25 s, measured) in
+    its fourth: the wall time of the last period before the outage ("last") and of the first after ("again")."""
+    heard: dict[str, float] = {}
 
     def script(stream: int, period: int) -> float | None:
         if stream == 0:
@@ -117,15 +118,27 @@ def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
         heard.setdefault("again", time.monotonic())
         return 0.25 if period == 3 else 0.0  # the reopened stream overruns once, measured
 
-    monkeypatch.setattr(live.LiveSource, "_open_stream", slow_reopen)
     script_driver(monkeypatch, script)
+    return heard
 
-    def after_back(_event: Event, events: list[Event]) -> bool:
-        back = [i for i, e in enumerate(events) if isinstance(e, SourceState) and e.available]
-        return bool(back) and audio_s(events[back[0] :]) >= 0.6
 
+def _after_back(_event: Event, events: list[Event]) -> bool:
+    """0.6 s of audio heard since the device came back."""
+    back = [i for i, e in enumerate(events) if isinstance(e, SourceState) and e.available]
+    return bool(back) and audio_s(events[back[0] :]) >= 0.6
+
+
+def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outage lasts, on the stream clock, as long as on the wall: until the reopened stream runs, the
+    time its slow opening took included. The reopened stream's clock starts after that time, so an overrun
+    in it is counted in full (started before it, the overrun's loss would vanish into the reopen's)."""
+    open_s = 0.5  # a driver that takes a while to open, as ALSA on a Pi can
+    _slow_reopens(monkeypatch, open_s)
+    heard = _silent_after_three_periods(monkeypatch)
     with LiveSource(live_config(block_ms=100, reopen_interval_s=0.1)) as source:
-        events = run_source(source, after_back)
+        events = run_source(source, _after_back)
     states = [e for e in events if isinstance(e, SourceState)]
     assert [s.available for s in states] == [False, True]
     lost_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")

@@ -8,6 +8,7 @@ here is what those do not cover.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ from listener.outputs.mqtt.spool_warnings import WARN_EVERY
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.pipeline import Pipeline, Stage
 from tests import alsa_device, asr_audio, synth
-from tests.alsa_device import AlsaConfig, FifoFeeder, tones
+from tests.alsa_device import AlsaConfig, FifoFeeder, TestDevice, tones
 from tests.mqtt_broker import (
     BASE,
     DEVICE_ID,
@@ -259,6 +260,60 @@ def _modes(rec: Recorder) -> list[str]:
     return [str(json.loads(m.payload)["mode"]) for m in rec.on("/state")]
 
 
+@contextlib.contextmanager
+def _running(source: LiveSource, pipeline: Pipeline) -> Iterator[threading.Thread]:
+    """``pipeline`` running ``source`` in a thread, the source stopped and the thread joined on the way out."""
+    runner = threading.Thread(target=pipeline.run, args=(source,), daemon=True)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        source.stop()
+        runner.join(10)
+
+
+def _until_calm(leds: LedStage, rec: Recorder, runner: threading.Thread) -> None:
+    started = lambda: leds.values().get(Channel.GREEN, 0.0) > 0 and "listening" in _modes(rec)  # noqa: E731
+    _until(started, 30, lambda: f"LEDs {leds.values()}, states {_modes(rec)}, {runner.is_alive()=}")
+    time.sleep(1.0)
+    assert leds.values()[Channel.AMBER] == 0.0, leds.values()  # calm: amber is the fault's alone
+
+
+def _pull_the_array(leds: LedStage, rec: Recorder, feeder: FifoFeeder) -> tuple[float, float]:
+    """No more audio: the capture thread blocks, as with a pulled USB array. Seconds until the LEDs, and until
+    MQTT's state, show the fault."""
+    feeder.pause()
+    # shown: the fault's amber blink begins, lit at once (green then fades out over fade_s,
+    # moved on by the dropped-audio ticks; timing that fade would time the fade)
+    paused_at = time.monotonic()
+    led_s = _until(lambda: leds.values()[Channel.AMBER] > 0.0, 5)
+    _until(lambda: _modes(rec)[-1] == "fault", 5)
+    mqtt_s = time.monotonic() - paused_at
+    _until(lambda: leds.values()[Channel.GREEN] == 0.0, 5)  # amber alone
+    return led_s, mqtt_s
+
+
+def _plug_in_again(alsa_config: AlsaConfig, device: TestDevice, feeder: FifoFeeder, rec: Recorder) -> None:
+    """Gone from the device list a while (every reopen fails, still a fault), then plugged in again."""
+    alsa_config.remove(device.name)
+    feeder.resume()  # lets the wedged stream close
+    time.sleep(1.5)
+    assert _modes(rec)[-1] == "fault"
+    alsa_config.restore(device)
+
+
+def _until_back(leds: LedStage, rec: Recorder) -> float:
+    """Seconds until listening again, and calm green lit; green waits while the fault's amber fades out (the
+    looks are never lit together), so it may still be dark the moment the mode turns."""
+    return _until(
+        lambda: (
+            _modes(rec)[-1] == "listening" and leds.values()[Channel.RED] == 0.0 and leds.values()[Channel.GREEN] > 0
+        ),
+        10,
+        lambda: f"{leds.values()}, states {_modes(rec)}",
+    )
+
+
 def test_microphone_lost_and_back_shows_on_leds_and_mqtt(alsa_config: AlsaConfig, tmp_path: Path) -> None:
     device = alsa_config.add("listener_test_array", tones(RATE_HZ, 2.0, 4), RATE_HZ, fifo_channel=0)
     with (
@@ -269,41 +324,11 @@ def test_microphone_lost_and_back_shows_on_leds_and_mqtt(alsa_config: AlsaConfig
         source, stages = _live_service(tmp_path, broker)
         leds = stages[1]
         assert isinstance(leds, LedStage)
-        with source, Pipeline(stages) as pipeline:
-            runner = threading.Thread(target=pipeline.run, args=(source,), daemon=True)
-            runner.start()
-            try:
-                started = lambda: leds.values().get(Channel.GREEN, 0.0) > 0 and "listening" in _modes(rec)  # noqa: E731
-                _until(started, 30, lambda: f"LEDs {leds.values()}, states {_modes(rec)}, {runner.is_alive()=}")
-                time.sleep(1.0)
-                assert leds.values()[Channel.AMBER] == 0.0, leds.values()  # calm: amber is the fault's alone
-                feeder.pause()  # no more audio: the capture thread blocks, as with a pulled USB array
-                # shown: the fault's amber blink begins, lit at once (green then fades out over fade_s,
-                # moved on by the dropped-audio ticks; timing that fade would time the fade)
-                paused_at = time.monotonic()
-                led_s = _until(lambda: leds.values()[Channel.AMBER] > 0.0, 5)
-                _until(lambda: _modes(rec)[-1] == "fault", 5)
-                mqtt_s = time.monotonic() - paused_at
-                _until(lambda: leds.values()[Channel.GREEN] == 0.0, 5)  # amber alone
-                alsa_config.remove(device.name)  # gone from the device list: every reopen fails
-                feeder.resume()  # lets the wedged stream close
-                time.sleep(1.5)
-                assert _modes(rec)[-1] == "fault"
-                alsa_config.restore(device)  # plugged in again
-                # back: listening again, and calm green lit; green waits while the fault's amber fades out (the
-                # looks are never lit together), so it may still be dark the moment the mode turns
-                back_s = _until(
-                    lambda: (
-                        _modes(rec)[-1] == "listening"
-                        and leds.values()[Channel.RED] == 0.0
-                        and leds.values()[Channel.GREEN] > 0
-                    ),
-                    10,
-                    lambda: f"{leds.values()}, states {_modes(rec)}",
-                )
-            finally:
-                source.stop()
-                runner.join(10)
+        with source, Pipeline(stages) as pipeline, _running(source, pipeline) as runner:
+            _until_calm(leds, rec, runner)
+            led_s, mqtt_s = _pull_the_array(leds, rec, feeder)
+            _plug_in_again(alsa_config, device, feeder, rec)
+            back_s = _until_back(leds, rec)
         assert not runner.is_alive()
     print(f"mic lost: LEDs {led_s:.2f} s, MQTT state {mqtt_s:.2f} s; mic back: recovered in {back_s:.2f} s")
     assert led_s < 2.0 and mqtt_s < 2.0

@@ -11,6 +11,7 @@ import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -122,6 +123,36 @@ def test_a_sessions_last_words_come_out_before_its_end_however_far_the_recognise
     assert sum(e.n_words for i, e in words if i < end_at) >= 20
 
 
+CUE_KEYS = (
+    "rep_words",
+    "customer_words",
+    "rep_questions",
+    "rep_open_questions",
+    "rep_followups",
+    "rep_echoes",
+    "rep_acknowledgements",
+    "rep_wpm",
+    "asr_skipped_s",
+    "asr_partial",
+    "cue_sessions",
+)
+
+
+def _analyzed(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """What `listener analyze ARGS` printed; it must succeed."""
+    assert main(["analyze", *args]) == 0
+    return capsys.readouterr().out
+
+
+def _check_the_plain_text(out: str, metrics: dict[str, Any]) -> None:
+    """The plain text gives the same counts as the JSON, a line each."""
+    text = {line[:LABEL_CHARS].strip(): line[LABEL_CHARS:] for line in out.splitlines()}
+    assert text["words"].startswith(f"{metrics['rep_words']:3d} by rep, {metrics['customer_words']} by customer")
+    assert text["questions"].startswith(f"{metrics['rep_questions']:3d} by rep ({metrics['rep_open_questions']} open")
+    assert text["speaking rate"].startswith(f"{metrics['rep_wpm']:5.0f} words per minute"), text
+    assert {"echoes", "empathy", "action plans", "question wait"} <= set(text) and "recogniser" not in text
+
+
 def test_analyze_json_reports_the_cue_metrics(
     ko_model: Path,
     tmp_path: Path,
@@ -135,40 +166,19 @@ def test_analyze_json_reports_the_cue_metrics(
     wav, _ = asr_audio.session_dialogue(tmp_path_factory, 2, 8.0)
     cfg = tmp_path / "asr.toml"
     cfg.write_text(f'[asr]\nenabled = true\nmodel_path = "{ko_model}"\n')
-    assert main(["analyze", str(wav), "--json", "--config", str(cfg)]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = json.loads(_analyzed(capsys, str(wav), "--json", "--config", str(cfg)))
     report_schema.validate(report)  # the cue figures and cue_sessions too
     metrics = report["metrics"]
-    for key in (
-        "rep_words",
-        "customer_words",
-        "rep_questions",
-        "rep_open_questions",
-        "rep_followups",
-        "rep_echoes",
-        "rep_acknowledgements",
-        "rep_wpm",
-        "asr_skipped_s",
-        "asr_partial",
-        "cue_sessions",
-    ):
+    for key in CUE_KEYS:
         assert key in metrics, key
     assert metrics["rep_words"] >= 3 and metrics["customer_words"] >= 3
     assert 60.0 < metrics["rep_wpm"] < 300.0  # a speaking pace, from the words vosk heard and the rep's talk time
     assert metrics["asr_partial"] is False and metrics["asr_skipped_s"] == 0
-    # the plain text gives the same counts, a line each
-    assert main(["analyze", str(wav), "--config", str(cfg)]) == 0
-    text = {line[:LABEL_CHARS].strip(): line[LABEL_CHARS:] for line in capsys.readouterr().out.splitlines()}
-    assert text["words"].startswith(f"{metrics['rep_words']:3d} by rep, {metrics['customer_words']} by customer")
-    assert text["questions"].startswith(f"{metrics['rep_questions']:3d} by rep ({metrics['rep_open_questions']} open")
-    assert text["speaking rate"].startswith(f"{metrics['rep_wpm']:5.0f} words per minute"), text
-    assert {"echoes", "empathy", "action plans", "question wait"} <= set(text) and "recogniser" not in text
+    _check_the_plain_text(_analyzed(capsys, str(wav), "--config", str(cfg)), metrics)
     # with transcription off the report has no cue metrics, and the rest is the same
-    assert main(["analyze", str(wav), "--json"]) == 0
-    plain = json.loads(capsys.readouterr().out)["metrics"]
+    plain = json.loads(_analyzed(capsys, str(wav), "--json"))["metrics"]
     assert "rep_words" not in plain and plain["rep_talk_s"] == metrics["rep_talk_s"]
-    assert main(["analyze", str(wav)]) == 0
-    assert "speaking rate" not in capsys.readouterr().out  # nothing to print where nothing was transcribed
+    assert "speaking rate" not in _analyzed(capsys, str(wav))  # nothing to print where nothing was transcribed
 
 
 def test_the_stage_renews_the_recogniser_between_visits_and_the_next_visit_is_heard(

@@ -39,6 +39,11 @@ def _loud(samples: np.ndarray) -> int:
 
 def _forms(x: np.ndarray) -> dict[str, tuple[str, str]]:
     """12 frames of ``x`` (four mics) printed as the pipeline could: (the text, the form the search should name)."""
+    return {**_listed_forms(x), **_joined_forms(x)}
+
+
+def _listed_forms(x: np.ndarray) -> dict[str, tuple[str, str]]:
+    """As numpy, Python or JSON print them, or as int16 and int32 values."""
     wav16 = np.round(x * 32768).astype(int)  # the WAV's values
     return {
         "an AudioBlock's column, .tolist()": (str(x[:, 0].tolist()), "float samples of channel 0"),
@@ -59,7 +64,13 @@ def _forms(x: np.ndarray) -> dict[str, tuple[str, str]]:
         # channel-map mode's blocks are [rep_channel, customer_channel]: with rep_channel = 1, the columns swapped
         "a block of two mics, swapped": (str(x[:, [1, 0]].tolist()), "float samples of channel 1, one number in 2"),
         "numpy's own text": (str(x[:, 0]), "float samples of channel 0"),
-        # joined by other punctuation, or given names
+    }
+
+
+def _joined_forms(x: np.ndarray) -> dict[str, tuple[str, str]]:
+    """Joined by other punctuation, or given names."""
+    wav16 = np.round(x * 32768).astype(int)  # the WAV's values
+    return {
         "joined by '|'": ("|".join(f"{v:.4f}" for v in x[:, 0]), "float samples of channel 0"),
         "joined by '/'": ("/".join(f"{v:.5f}" for v in x[:, 1]), "float samples of channel 1"),
         "joined by '%'": ("%".join(f"{v:.4f}" for v in x[:, 2]), "float samples of channel 2"),

@@ -167,38 +167,17 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
     # text in an SVG as <text>, not as glyph outlines, so that words in the figure can be searched for
     (dirs["work"] / "matplotlibrc").write_text("svg.fonttype: none\n")
     outside = tmp_path_factory.mktemp("privacy-outside")  # the broker's files, the trace, the output
-    env = {
-        **sandboxed,
-        "GPIOZERO_PIN_FACTORY": "mock",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-        "LISTENER_TEST_SCRIPT": json.dumps(SCRIPT),
-        "LISTENER_TEST_FAIL_AT_S": str(FAIL_AT_S),
-    }
     broker = Mosquitto(outside / "broker")  # started once the first run has spooled everything
     config = _config(box / "listener.toml", dirs["state"], broker.mqtt_config(shutdown_drain_s=0.0))
     drain = _config(box / "drain.toml", dirs["state"], broker.mqtt_config())
     strace = find_strace()
     trace = outside / "trace" if strace else None
     notify = Notifications(outside / "notify")  # systemd's end of sd_notify, as under the unit (Type=notify)
-    env["NOTIFY_SOCKET"] = notify.path
-    from_driver, to_test = os.pipe()
-    from_test, to_driver = os.pipe()
-    cmd = [sys.executable, "-c", DRIVER, str(wav), str(config), str(drain), str(dirs["work"] / "figure.svg")]
-    cmd += [str(to_test), str(from_test)]
-    if strace and trace:
-        cmd = under_strace(strace, trace, cmd)
-    with (outside / "stdout").open("wb") as out, (outside / "stderr").open("wb") as err:
-        stat = os.fstat(err.fileno())
-        env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"  # the service's journal format, as under systemd
-        try:
-            proc = subprocess.Popen(
-                cmd, cwd=dirs["work"], env=env, stdout=out, stderr=err, pass_fds=(to_test, from_test)
-            )
-        finally:
-            os.close(to_test)
-            os.close(from_test)
+    args = [str(wav), str(config), str(drain), str(dirs["work"] / "figure.svg")]
+    env = _driver_env(sandboxed, notify.path)
+    proc, pipes = _start_driver(args, dirs["work"], env, outside, strace=strace, trace=trace)
     with notify:
-        said, told, messages, spooled = _drive(proc, (from_driver, to_driver), box, broker)
+        said, told, messages, spooled = _drive(proc, pipes, box, broker)
     stdout, stderr = (outside / "stdout").read_bytes(), (outside / "stderr").read_bytes()
     assert proc.returncode == 0 and said == "spooled\n", stderr.decode(errors="replace")[-3000:]
     heard, matched, failed_at_s = told["heard"], [(f, w) for f, w in told["matched"]], told["failed_at_s"]
@@ -206,6 +185,39 @@ def run_audit(tmp_path_factory: pytest.TempPathFactory) -> Session:
         box, wav, stdout, stderr, messages, heard, matched, notify.received, notify.path, failed_at_s, spooled,
         _walk(box), trace, told["heard_online"], broker.port
     )  # fmt: skip
+
+
+def _driver_env(sandboxed: dict[str, str], notify_socket: str) -> dict[str, str]:
+    return {
+        **sandboxed,
+        "GPIOZERO_PIN_FACTORY": "mock",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "LISTENER_TEST_SCRIPT": json.dumps(SCRIPT),
+        "LISTENER_TEST_FAIL_AT_S": str(FAIL_AT_S),
+        "NOTIFY_SOCKET": notify_socket,
+    }
+
+
+def _start_driver(
+    args: list[str], cwd: Path, env: dict[str, str], outside: Path, *, strace: str | None, trace: Path | None
+) -> tuple[subprocess.Popen[bytes], tuple[int, int]]:
+    """DRIVER started on ``args`` (under ``strace``, to ``trace``, where it is installed), its stdout and
+    stderr to files in ``outside``: the process, and the pipe ends to read from it and write to it."""
+    from_driver, to_test = os.pipe()
+    from_test, to_driver = os.pipe()
+    cmd = [sys.executable, "-c", DRIVER, *args, str(to_test), str(from_test)]
+    if strace and trace:
+        cmd = under_strace(strace, trace, cmd)
+    with (outside / "stdout").open("wb") as out, (outside / "stderr").open("wb") as err:
+        stat = os.fstat(err.fileno())
+        # the service's journal format, as under systemd
+        env = {**env, "JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"}
+        try:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, pass_fds=(to_test, from_test))
+        finally:
+            os.close(to_test)
+            os.close(from_test)
+    return proc, (from_driver, to_driver)
 
 
 class Notifications:

@@ -116,6 +116,42 @@ def test_a_failed_connect_handler_reconnects(
     _said_once(caplog, "on_connect")
 
 
+def _failing_first_connects(fails: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Callable[[], None], list[int]]:
+    """An on_connect handler failing at the first FAILED_CONNECTS connections, where ``fails`` says: the stage's
+    part to hand the link (on_connected), and the count of failures so far."""
+    failed = [0]
+
+    def fail() -> None:
+        if failed[0] < FAILED_CONNECTS:
+            failed[0] += 1
+            raise RuntimeError("a handler's bug")
+
+    if not fails.startswith("before"):
+        return fail, failed
+    real = StallWatch.connected
+
+    def connected_then(watch: StallWatch) -> None:
+        fail()
+        real(watch)
+
+    monkeypatch.setattr(StallWatch, "connected", connected_then)
+    return (lambda: None), failed
+
+
+def _ran_through(caplog: pytest.LogCaptureFixture) -> bool:
+    # not link.connected: a handler failing after the link says connected leaves it so for a moment (0.2 to
+    # 0.8 ms measured, up to the traceback's logging on a loaded machine), which the poll could catch
+    return any("ran through" in r.getMessage() for r in caplog.records)
+
+
+def _check_the_drops_said_as_this_devices_own(caplog: pytest.LogCaptureFixture) -> None:
+    _said_once(caplog, "on_connect")  # no client-id clash
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "dropped by this device: its on_connect handler failed" in warning
+    ran = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "ran through" in r.getMessage()]
+    assert len(ran) == 1 and f"after {FAILED_CONNECTS} connections on which it failed" in ran[0]
+
+
 @pytest.mark.parametrize("fails", ["before the link says connected", "in the stage's part, after it"])
 def test_an_on_connect_handler_failing_at_each_connect_is_named_and_backs_off(
     fails: str, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -125,43 +161,18 @@ def test_an_on_connect_handler_failing_at_each_connect_is_named_and_backs_off(
     id; failing before, the link reconnected every reconnect_min_s for good, with no loss said. The drop is said
     once, as this device's own, its wait doubling, and the outage (the lights' fault) goes on until a connection
     whose handler runs through, which is said too."""
-    failed = [0]
-
-    def fail() -> None:
-        if failed[0] < FAILED_CONNECTS:
-            failed[0] += 1
-            raise RuntimeError("a handler's bug")
-
-    if fails.startswith("before"):
-        real = StallWatch.connected
-
-        def connected_then(watch: StallWatch) -> None:
-            fail()
-            real(watch)
-
-        monkeypatch.setattr(StallWatch, "connected", connected_then)
+    on_connected, failed = _failing_first_connects(fails, monkeypatch)
     config = parse_config({"mqtt": broker.mqtt_config(reconnect_min_s=1.0, reconnect_max_s=2.0)}).mqtt
-    on_connected = (lambda: None) if fails.startswith("before") else fail
     link = MqttLink(config, DEVICE_ID, will=(f"{BASE}/status", lambda: b"offline"), on_connected=on_connected)
     with caplog.at_level(logging.DEBUG), link:
-
-        def ran_through() -> bool:
-            # not link.connected: a handler failing after the link says connected leaves it so for a moment (0.2 to
-            # 0.8 ms measured, up to the traceback's logging on a loaded machine), which the poll could catch
-            return any("ran through" in r.getMessage() for r in caplog.records)
-
-        assert wait_until(ran_through, 4 * FAILED_CONNECTS), f"{failed[0]} failures"
+        assert wait_until(lambda: _ran_through(caplog), 4 * FAILED_CONNECTS), f"{failed[0]} failures"
         assert link.connected
     connects_s = [r.created for r in caplog.records if "(after " in r.getMessage()]
     assert len(connects_s) == FAILED_CONNECTS + 1
     waits_s = [b - a for a, b in itertools.pairwise(connects_s)]
     assert min(waits_s) > 1.8, waits_s  # each 2 s: reconnect_min_s doubled, up to reconnect_max_s
     assert link.last_outage_s > 5.0  # from the start: no connection whose handler failed ended the outage
-    _said_once(caplog, "on_connect")  # no client-id clash
-    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "dropped by this device: its on_connect handler failed" in warning
-    ran = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "ran through" in r.getMessage()]
-    assert len(ran) == 1 and f"after {FAILED_CONNECTS} connections on which it failed" in ran[0]
+    _check_the_drops_said_as_this_devices_own(caplog)
 
 
 def test_a_failed_disconnect_handler_still_leaves_the_link_disconnected(

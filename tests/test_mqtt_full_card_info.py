@@ -211,12 +211,9 @@ def test_a_card_that_refuses_writes_with_room_on_it_is_unwritable_not_full(tmp_p
         assert [json.loads(row.payload)["n"] for row in again.after(0, 10)] == [1, 2, 3]
 
 
-def test_a_damaged_spool_whose_fresh_one_the_full_card_refuses_says_full_until_it_is_made(tmp_path: Path) -> None:
-    """A failing card damages the spool while it runs, and the card is full: the file is set aside, but its fresh
-    spool cannot be made. The spool went on in memory for good while storage said "ok" and nothing in memory; now
-    it says "full" and counts them, and the fresh spool is made (what waits in memory in it) once the card has
-    room, between messages."""
-    script = """
+# runs in the private namespace, its folder the tmpfs: a spool of 50 messages damaged past its first page, the
+# card filled, three messages put; then the card freed and what waits in memory stored; the spool reopened
+DAMAGED_SPOOL_ON_A_FULL_CARD = """
 import json, logging, os, sys
 from pathlib import Path
 from listener.outputs.mqtt import spool_start
@@ -245,7 +242,14 @@ with Spool(folder / "mqtt-spool.sqlite3", max_messages=1000) as again:
     said["stored"] = [row.seq for row in again.after(0, 100)]
 print(json.dumps(said))
 """
-    result = _in_a_full_namespace(tmp_path, script)
+
+
+def test_a_damaged_spool_whose_fresh_one_the_full_card_refuses_says_full_until_it_is_made(tmp_path: Path) -> None:
+    """A failing card damages the spool while it runs, and the card is full: the file is set aside, but its fresh
+    spool cannot be made. The spool went on in memory for good while storage said "ok" and nothing in memory; now
+    it says "full" and counts them, and the fresh spool is made (what waits in memory in it) once the card has
+    room, between messages."""
+    result = _in_a_full_namespace(tmp_path, DAMAGED_SPOOL_ON_A_FULL_CARD)
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     assert said["full"] == [3, 3, "full"], said

@@ -59,38 +59,54 @@ def forms(word: str) -> list[bytes]:
     return [word.encode("utf-8"), json.dumps(word)[1:-1].encode("ascii")]
 
 
-def test_no_recognised_word_is_written_or_printed(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
-    wav, _ = asr_audio.session_dialogue(tmp_path_factory, 2, 8.0)  # a greeting and the customer's answer
-    box, env = asr_audio.sandbox(tmp_path)
+def _config(tmp_path: Path, state: Path) -> Path:
     config = tmp_path / "listener.toml"
     config.write_text(
         f'[asr]\nenabled = true\nmodel_path = "{asr_audio.korean_model()}"\n'
-        f'[service]\nstate_dir = "{box["state"]}"\nlog_level = "debug"\n'
+        f'[service]\nstate_dir = "{state}"\nlog_level = "debug"\n'
         '[leds]\nenabled = false\nbutton_pin = ""\n[mqtt]\nenabled = false\n'
     )
-    outside = tmp_path_factory.mktemp("transcription-privacy-out")  # the output, not walked with the folders
+    return config
+
+
+def _first_line(wav: Path, outside: Path) -> Path:
+    """The rep's greeting alone: enough for the planted bug, and quicker."""
     samples, rate_hz = sf.read(wav, dtype="int16")
-    first_line = outside / "first-line.wav"  # the rep's greeting alone: enough for the planted bug, and quicker
+    first_line = outside / "first-line.wav"
     sf.write(first_line, samples[: int(FIRST_LINE_S * rate_hz)], rate_hz, subtype="PCM_16")
+    return first_line
+
+
+def _run_session(args: list[str], cwd: Path, env: dict[str, str], outside: Path) -> tuple[int, set[str]]:
+    """SESSION on ``args``, its stdout and stderr to files in ``outside``: its exit code, and the words its
+    recogniser returned (the spy's, through an inherited pipe)."""
     reader, writer = os.pipe()
-    env["LISTENER_TEST_HEARD_FD"] = str(writer)
+    env = {**env, "LISTENER_TEST_HEARD_FD": str(writer)}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # this checkout's listener, whatever is installed
     with (outside / "stdout").open("wb") as out, (outside / "stderr").open("wb") as err:
         stat = os.fstat(err.fileno())
         env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"  # its stderr is the journal's, as under systemd
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-c", SESSION, str(wav), str(config), str(first_line)],
-                cwd=box["work"], env=env, stdout=out, stderr=err, pass_fds=(writer,),
-            )  # fmt: skip
+                [sys.executable, "-c", SESSION, *args], cwd=cwd, env=env, stdout=out, stderr=err, pass_fds=(writer,)
+            )
         finally:
             os.close(writer)
         with os.fdopen(reader, encoding="utf-8") as spied:
             heard = heard_words(spied.read())  # until the process ends
-        proc.wait(timeout=600)
+        return proc.wait(timeout=600), heard
+
+
+def test_no_recognised_word_is_written_or_printed(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    wav, _ = asr_audio.session_dialogue(tmp_path_factory, 2, 8.0)  # a greeting and the customer's answer
+    box, env = asr_audio.sandbox(tmp_path)
+    config = _config(tmp_path, box["state"])
+    outside = tmp_path_factory.mktemp("transcription-privacy-out")  # the output, not walked with the folders
+    first_line = _first_line(wav, outside)
+    returncode, heard = _run_session([str(wav), str(config), str(first_line)], box["work"], env, outside)
     stdout, stderr = (outside / "stdout").read_bytes(), (outside / "stderr").read_bytes()
     # the planted bug ended the last run, through the journal's excepthook, in fixed text
-    assert proc.returncode == 1, stderr.decode(errors="replace")[-2000:]
+    assert returncode == 1, stderr.decode(errors="replace")[-2000:]
     assert b"<3>Traceback" in stderr and b"WordHandlingError: KeyError raised in <string>" in stderr
     report = json.loads(stdout.splitlines()[0])
     assert report["metrics"]["rep_words"] + report["metrics"]["customer_words"] >= 8  # words were in memory

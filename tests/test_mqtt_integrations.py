@@ -218,29 +218,33 @@ def test_node_red_warns_when_a_device_lost_messages() -> None:
     assert function["id"] in source["wires"][0] and source["datatype"] == "json"
 
 
-def test_node_red_warns_when_a_devices_card_refuses_the_spool_and_when_it_takes_it_again() -> None:
-    """A full SD card kept a device's messages in its memory, lost at its restart: the journal said so, the flow
-    did not. info's storage says it: warned when it leaves "ok" (a device first seen so too), shown when back."""
+def _storage_info(device: str, storage: str, in_memory: int) -> dict[str, object]:
+    """An info message as the flow receives it from ``device``, its card's ``storage`` and what waits in memory."""
     made = payloads.DeviceInfo(
         "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0
     )
+    figures = payloads.SpoolFigures(0, in_memory, in_memory, storage)
+    payload = payloads.info(made, figures, True, _ms("2026-03-02T18:00:00+00:00"))
+    return {"topic": f"store/listener/{device}/info", "payload": payload, "retain": False}
 
-    def info(device: str, storage: str, in_memory: int) -> dict[str, object]:
-        figures = payloads.SpoolFigures(0, in_memory, in_memory, storage)
-        payload = payloads.info(made, figures, True, _ms("2026-03-02T18:00:00+00:00"))
-        return {"topic": f"store/listener/{device}/info", "payload": payload, "retain": False}
 
-    old = info("counter-5", "ok", 0)
+def _storage_infos() -> list[dict[str, object]]:
+    old = _storage_info("counter-5", "ok", 0)
     del cast(dict[str, object], old["payload"])["storage"]  # a device of a version before it
-    msgs = [
-        info("counter-3", "ok", 0),  # first seen, healthy: nothing to say
-        info("counter-3", "full", 0),  # the card filled with the broker connected
-        info("counter-3", "full", 212),  # the connect after an outage: still full, more at risk, said already
-        info("counter-3", "ok", 0),  # it took them
-        info("counter-4", "unwritable", 3),  # another device, first seen with its card refusing writes
+    return [
+        _storage_info("counter-3", "ok", 0),  # first seen, healthy: nothing to say
+        _storage_info("counter-3", "full", 0),  # the card filled with the broker connected
+        _storage_info("counter-3", "full", 212),  # the connect after an outage: still full, more at risk, said already
+        _storage_info("counter-3", "ok", 0),  # it took them
+        _storage_info("counter-4", "unwritable", 3),  # another device, first seen with its card refusing writes
         old,
     ]
-    run = _run_node_with_flow("Storage", msgs, tz="UTC")
+
+
+def test_node_red_warns_when_a_devices_card_refuses_the_spool_and_when_it_takes_it_again() -> None:
+    """A full SD card kept a device's messages in its memory, lost at its restart: the journal said so, the flow
+    did not. info's storage says it: warned when it leaves "ok" (a device first seen so too), shown when back."""
+    run = _run_node_with_flow("Storage", _storage_infos(), tz="UTC")
     shown = [out and out["payload"] for out in run["outputs"]]
     assert shown[0] is None and shown[2] is None and shown[5] is None
     assert [s["storage"] for s in (shown[1], shown[3], shown[4])] == ["full", "ok", "unwritable"]

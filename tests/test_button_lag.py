@@ -21,7 +21,7 @@ from listener.config import parse_config
 from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState
 from listener.outputs.button import PrivacyButton, PrivacyGate
 from tests import led_script
-from tests.alsa_device import AlsaConfig, add_paced, alsa_config, tones
+from tests.alsa_device import AlsaConfig, PacedFifo, add_paced, alsa_config, tones
 
 factory = led_script.factory  # fixture
 __all__ = ["alsa_config"]  # fixture
@@ -41,41 +41,56 @@ def press_in(delay_s: float, factory: MockFactory, pressed: list[float], gate: P
     threading.Timer(delay_s, press, args=(factory, pressed, gate)).start()
 
 
+def _chunk_numbered_array(alsa_config: AlsaConfig) -> list[PacedFifo]:
+    """The live array's feeders: channel 0 carries the index of each sample's 0.1 s chunk, times 10."""
+    signal = tones(16000, 12.0, 4, amplitude=0.3)
+    signal[:, 0] = (np.arange(signal.shape[0]) // round(16000 * CHUNK_S)) * 10
+    return add_paced(alsa_config, "listener_test_array", signal, 16000)
+
+
+def _run_stalling(
+    gate: PrivacyGate, factory: MockFactory, in_the_stall: tuple[str, ...]
+) -> tuple[list[float], list[float], list[DeviceState]]:
+    """The gate read by a pipeline that stalls STALL_S at STALL_AT_S, ``in_the_stall``'s presses coming meanwhile
+    (a lone resume's pause pressed at PAUSE_AT_S): the capture times of the presses, and of each block handed on,
+    and the device states shown."""
+    pressed: list[float] = []
+    passed: list[float] = []
+    states: list[DeviceState] = []
+    stalled = False
+    for event in gate.events():
+        if isinstance(event, DeviceState):
+            states.append(event)
+        if not isinstance(event, AudioBlock | AudioDropped):
+            continue
+        if isinstance(event, AudioBlock):
+            passed.append(round(float(event.samples[0, 0]) * 32768 / 10) * CHUNK_S)
+        if event.start_s >= PAUSE_AT_S and not pressed and len(in_the_stall) == 1:
+            press(factory, pressed, gate)
+        if event.start_s >= STALL_AT_S and not stalled:  # the pipeline stalls; the presses come meanwhile
+            stalled = True
+            for k in range(len(in_the_stall)):
+                press_in(STALL_S * (k + 1) / (len(in_the_stall) + 1), factory, pressed, gate)
+            time.sleep(STALL_S)
+        if (len(pressed) == 2 and event.start_s > pressed[1] + 1.0) or event.start_s > 10.0:
+            break
+    return pressed, passed, states
+
+
 @pytest.mark.parametrize("in_the_stall", [("resume",), ("pause", "resume")])
 def test_presses_during_a_stall_let_no_audio_captured_while_paused_through(
     alsa_config: AlsaConfig, factory: MockFactory, in_the_stall: tuple[str, ...]
 ) -> None:
     """A resume pressed while the pipeline stalls let the paused audio still in the ring through; a pause and its
     resume both pressed then were never seen at all, the gate reading the button's state block by block."""
-    signal = tones(16000, 12.0, 4, amplitude=0.3)
-    signal[:, 0] = (np.arange(signal.shape[0]) // round(16000 * CHUNK_S)) * 10
-    feeders = add_paced(alsa_config, "listener_test_array", signal, 16000)
+    feeders = _chunk_numbered_array(alsa_config)
     config = parse_config({"array": {"preset": "respeaker-4mic", "device": "listener_test_array"}})
     gate = PrivacyGate(LiveSource(config), PrivacyButton(config.leds, factory))
-    pressed: list[float] = []
-    passed: list[float] = []  # capture time of each block handed on
-    states: list[DeviceState] = []
     with contextlib.ExitStack() as stack:
         for feeder in feeders:
             stack.enter_context(feeder)
         stack.enter_context(gate)
-        stalled = False
-        for event in gate.events():
-            if isinstance(event, DeviceState):
-                states.append(event)
-            if not isinstance(event, AudioBlock | AudioDropped):
-                continue
-            if isinstance(event, AudioBlock):
-                passed.append(round(float(event.samples[0, 0]) * 32768 / 10) * CHUNK_S)
-            if event.start_s >= PAUSE_AT_S and not pressed and len(in_the_stall) == 1:
-                press(factory, pressed, gate)
-            if event.start_s >= STALL_AT_S and not stalled:  # the pipeline stalls; the presses come meanwhile
-                stalled = True
-                for k in range(len(in_the_stall)):
-                    press_in(STALL_S * (k + 1) / (len(in_the_stall) + 1), factory, pressed, gate)
-                time.sleep(STALL_S)
-            if (len(pressed) == 2 and event.start_s > pressed[1] + 1.0) or event.start_s > 10.0:
-                break
+        pressed, passed, states = _run_stalling(gate, factory, in_the_stall)
     paused_s, resumed_s = pressed
     assert resumed_s - paused_s > 0.5  # the case itself: a pause with audio in it
     assert [s.mode for s in states] == [DeviceMode.PAUSED, DeviceMode.LISTENING]

@@ -3,7 +3,7 @@
 tomllib names the line and column and the parser's own complaint ("Invalid value"); the
 mistakes behind it are few and typical of hand-edited files: text without quotes
 (``host = 192.168.1.10``), Python's or YAML's booleans (``True``, ``yes``), a unit after a
-number (``16k``), a key or a table written twice.
+number (``16k``), a key or a table written twice. Where a mistake spans lines, toml_open finds where it began.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import unicodedata
 
 from listener.errors import toml_value
 
-_LEFT_OPEN = re.compile(r"Unterminated|Unclosed|Expected \"'''\"|Expected '\"\"\"'")  # tomllib's words for them
-_WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
+if typing.TYPE_CHECKING:  # imported where used: provisioning loads this file alone, without listener.config's numpy
+    from listener.config import toml_open
+
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*(.*?)\s*$")
 _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
 _MULTILINE_QUOTES = ('"""', "'''")
@@ -77,16 +78,19 @@ def syntax_hint(text: str, message: str) -> str:
     if table:
         name = ".".join(part.strip(" '\"") for part in table.group(1).split(",") if part.strip())
         return f"table [{_shorten(name)}] appears twice: merge its keys under one [{_shorten(name)}] ({message})"
-    where = _WHERE.search(message)
+    from listener.config import toml_open  # here, as said above
+
     lines = text.split("\n")  # tomllib counts "\n" only, not the other breaks splitlines() knows
-    number = int(where.group(1)) if where else 0
-    # a file without its last newline: a key set twice there is on its last line, which tomllib does not
-    # number; a string, array or table left open may have opened on any line before it
-    at_end = where is None and message.endswith("(at end of document)") and not text.endswith("\n")
-    if at_end and not _LEFT_OPEN.search(message):
-        number = max((k + 1 for k, line in enumerate(lines) if line.strip()), default=0)
+    # a one-line string left open to the end of the file is read as the parser reads it with a quote below:
+    # stopped at the line break on the line it opened on, where its quote belongs
+    read = toml_open.where_string_opened(text, message) or message
+    number, column = toml_open.where_named(text, lines, read)
     line = lines[number - 1] if 1 <= number <= len(lines) else ""
-    column = int(where.group(2)) if where else 0
+    spanning = _spanning_fix(text, lines, number, column, read)
+    if spanning:
+        return f"{spanning} ({message})"
+    if toml_open.stopped_in_a_list(lines, number, column, read):  # not for a fix the line's value could take
+        return message
     invisible = _invisible(line, column)
     if invisible:  # the line quoted with '?' for it, unless it may hold a password
         shown = "" if _SECRET.search(line) else f", {_shorten(line.strip())}"
@@ -94,19 +98,64 @@ def syntax_hint(text: str, message: str) -> str:
     other_format = _other_format(line)
     if other_format:
         return f"line {number}: {other_format} ({message})"
-    header = _list_row_fix(lines, number) or _header_fix(line, column, message)
+    header = _list_row_fix(lines, number) or _header_fix(line, column, read)
     if header and not _inside_a_value(lines, number):
         return f"line {number}, {_shorten(line.strip())}: {header} ({message})"
     assignment = _ASSIGNMENT.match(line)
     if assignment is None:
-        no_key = _key_fix(line, message, bool(_SECRET.search(line)))
+        no_key = _key_fix(line, read, bool(_SECRET.search(line)))
         return f"line {number}: {no_key} ({message})" if no_key else message
     key, value = assignment.groups()
     secret = bool(_SECRET.search(lines[number - 1]))
     kind = _kind(_table_at(lines, number), key.strip("\"'"))
-    fix = _closed_early(value, line[column - 1 : column], message) or _fix(key, value, message, kind, secret)
+    fix = _closed_early(value, line[column - 1 : column], read) or _fix(key, value, read, kind, secret)
     shown = _shorten(f"{key} = …" if secret else f"{key} = {value}")
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
+
+
+def _spanning_fix(text: str, lines: list[str], number: int, column: int, message: str) -> str:
+    """The line and fix for a mistake the line tomllib names shows only in part: a carriage return that ends no
+    line (the rest of the file may look like lines of their own), a list left open above it, an escape in a
+    string in triple double quotes (whose lines may look like anything: a YAML line, a header)."""
+    from listener.config import toml_open  # here, as said above
+
+    line = lines[number - 1] if 1 <= number <= len(lines) else ""
+    said = (line.removesuffix("\r") if number < len(lines) else line).strip(" \t")  # a CR LF's CR is not shown
+    shown = "" if _SECRET.search(line) else f", {_shorten(said)}"
+    stray = toml_open.carriage_return_fix(text, number, column, message)
+    if stray:
+        return f"line {number}{shown}: {stray}"
+    listed = toml_open.open_list(lines, number, column, message)
+    if listed is not None:
+        return _open_list_fix(lines, listed)
+    escape = toml_open.multiline_escape(lines, number) if message.startswith(_BAD_ESCAPE) else None
+    if escape is None:
+        return ""
+    opened, fix = escape
+    return f"line {number}{'' if _SECRET.search(lines[opened - 1]) else shown}: {fix}"
+
+
+def _open_list_fix(lines: list[str], listed: toml_open.OpenList) -> str:
+    """The fix for a list whose ']' is missing, said on the line it opened on (the next header's line was
+    named, or a key below it, which was told to change its correct value). Not for a key that takes no list
+    (``preset = ["generic"``): its '[' is the likelier mistake."""
+    line = lines[listed.line - 1]
+    key = _ASSIGNMENT.match(line)
+    if key is None or _kind(_table_at(lines, listed.line), key.group(1)) not in (tuple, None):
+        return ""
+    secret = bool(_SECRET.search(line))
+    shown = _shorten(f"{key.group(1)} = …" if secret else line.strip())
+    said = f"line {listed.line}, {shown}: the list has no closing ']'"
+    if listed.hash_column:  # typed in, or a comment after a list whose ']' is missing: both are said
+        return f"{said}: the '#' at column {listed.hash_column} makes the rest a comment: delete it, or close the list"
+    if listed.head and not secret:  # the line as it should read, or where a long one's ']' goes
+        closed = f"{listed.head.strip()}{listed.closing}{line.rstrip()[len(listed.head) :]}"
+        if len(closed) <= _MAX_SHOWN:
+            return f"{said}: {_shorten(closed)}"
+        return f"{said}: add '{listed.closing}' after …{_shorten(listed.head[2 - _MAX_SHOWN // 2 :])}"
+    if listed.after:
+        return f"{said}: write '{listed.closing}' on a line of its own after line {listed.after}"
+    return f"{said}: each '[' needs its ']': close every row, and the list after its last item"
 
 
 def _closed_early(value: str, stopped_at: str, message: str) -> str:
@@ -124,7 +173,7 @@ def _list_row_fix(lines: list[str], number: int) -> str:
     if not _LIST_ROW.match(line) or _header(line) is not None:
         return ""
     try:  # the lines above parse: a row inside a list still open there is the parser's to name
-        table: object = tomllib.loads("\n".join(lines[: number - 1]))
+        table: object = tomllib.loads("\n".join([*lines[: number - 1], ""]))
     except (tomllib.TOMLDecodeError, RecursionError):
         return ""
     name = _table_at(lines, number)
@@ -155,7 +204,7 @@ def _inside_a_value(lines: list[str], number: int) -> bool:
     a row there starts with '[' and is no table header. The parser read those lines without fault up to it, so
     they fail on their own only where they leave one open (or nest as deep as the stack goes)."""
     try:
-        tomllib.loads("\n".join(lines[: number - 1]))
+        tomllib.loads("\n".join([*lines[: number - 1], ""]))
     except (tomllib.TOMLDecodeError, RecursionError):
         return True
     return False

@@ -37,12 +37,13 @@ from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
 from listener.outputs.mqtt.spool_access import card_is_full, open_error
 from listener.outputs.mqtt.spool_card import CardState
+from listener.outputs.mqtt.spool_counters import Counters
 from listener.outputs.mqtt.spool_damage import ForeignSpool, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_file import connect
 from listener.outputs.mqtt.spool_held import HELD_MAX, Held
 from listener.outputs.mqtt.spool_held import Outgoing as Outgoing  # the stage and tests name it from here
 from listener.outputs.mqtt.spool_schema import delete_rows, insert
-from listener.outputs.mqtt.spool_sessions import SessionCounts
+from listener.outputs.mqtt.spool_sessions import write_sessions
 from listener.outputs.mqtt.spool_start import FullCardStart as FullCardStart  # tests shorten its REOPEN_S
 from listener.outputs.mqtt.spool_warnings import (
     held_warning,
@@ -74,7 +75,7 @@ def encode(message: dict[str, object]) -> bytes:
     return strict_json.dumps(message, where, separators=(",", ":")).encode("utf-8")
 
 
-class Spool(SessionCounts, CardState, Managed):
+class Spool(Counters, CardState, Managed):
     """The outbox and the per-device counters (``seq``, drops, sessions per day)."""
 
     def __init__(self, path: Path, max_messages: int) -> None:
@@ -144,6 +145,10 @@ class Spool(SessionCounts, CardState, Managed):
                     with contextlib.suppress(sqlite3.Error):
                         self._bump("dropped", self._unrecorded)
                         self._unrecorded = 0
+                kept, self._sessions_kept = self._sessions_kept, None
+                if kept is not None:  # so may the day's sessions counted since it refused them
+                    with contextlib.suppress(sqlite3.Error):
+                        write_sessions(self._db, kept)
                 self._db.close()
                 self._db = None
             if self._held is not None:
@@ -174,16 +179,7 @@ class Spool(SessionCounts, CardState, Managed):
             raise NotOpenError("the MQTT spool")
         return self._db
 
-    # -- counters ------------------------------------------------------------
-
-    def _bump(self, name: str, by: int = 1, at_least: int = 0) -> int:
-        """The counter plus ``by``, and no less than ``at_least`` (a new counter starts at the larger)."""
-        row = self.db.execute(
-            "INSERT INTO counters(name, value) VALUES (?, max(?, ?)) "
-            "ON CONFLICT(name) DO UPDATE SET value = max(value + ?, ?) RETURNING value",
-            (name, by, at_least, by, at_least),
-        ).fetchone()
-        return int(row[0])
+    # -- counters (see spool_counters) ----------------------------------------
 
     def _renewing(self, op: Callable[[], T]) -> T:
         """``op()``, once more in a fresh spool if it met damage (see ``_renewed``); the lock is held."""
@@ -194,49 +190,10 @@ class Spool(SessionCounts, CardState, Managed):
                 raise
         return op()
 
-    def counter(self, name: str) -> int:
-        with self._lock:
-            row = self._renewing(
-                lambda: self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-            )
-        return int(row[0]) if row else 0
-
-    def set_counter(self, name: str, value: int) -> None:
-        upsert = "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = ?"
-        with self._lock:
-            try:
-                self._renewing(lambda: self.db.execute(upsert, (name, value, value)))
-            except sqlite3.Error as exc:  # disk full: the counter stays behind, the pipeline goes on
-                self._warn_unwritable(exc)
-
-    def next_seq(self) -> int:
-        with self._lock:
-            try:
-                # above the seqs handed out from memory while the file could not be written (its counter
-                # stayed behind them, and a subscriber drops a seq it has seen)
-                self._seq = self._renewing(lambda: self._bump("seq", at_least=self._seq + 1))
-            except sqlite3.Error as exc:  # disk full: count on in memory rather than stop the pipeline
-                self._seq += 1
-                self._warn_unwritable(exc)
-            return self._seq
-
     def stamp(self, message: dict[str, object]) -> bytes:
         """A message that is not spooled (retained state, status) still takes the next ``seq``."""
         message["seq"] = self.next_seq()
         return encode(message)
-
-    def count_dropped(self, lost: int) -> None:
-        """Messages lost after they were stored (the broker refused them): counted in ``dropped``."""
-        with self._lock:
-            self.drops += lost
-            try:
-                self._renewing(lambda: self._bump("dropped", lost))
-            except sqlite3.Error:  # disk full: counted in memory, as the messages it could not store
-                self._unrecorded += lost
-
-    @property
-    def dropped(self) -> int:
-        return self.counter("dropped") + self._unrecorded
 
     @property
     def depth(self) -> int:
@@ -301,11 +258,14 @@ class Spool(SessionCounts, CardState, Managed):
             lost = evict(db, excess, self._taken, self._keyed) if excess > 0 else Counter[str]()
             if lost or self._unrecorded:
                 self._bump("dropped", lost.total() + self._unrecorded)
+            kept = self._sessions_kept  # the day's sessions the card refused: it takes writes again
+            if kept is not None:
+                write_sessions(db, kept)
             db.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
-        self._unrecorded = 0
+        self._unrecorded, self._sessions_kept = 0, None
         self._acked.clear()
         self._seq, self._last_id = max([self._seq, *seqs]), max(self._last_id, last_id)
         # endings go whole, rows in flight stay: not always the bound

@@ -19,9 +19,11 @@ import datetime as dt
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from listener.errors import OutputFileError
+from listener.outputs.mqtt.spool_sessions import SESSION_COUNTERS
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ _DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 _COMPANIONS = ("-wal", "-shm")
 # per table, its key and the columns every version of the spool has had ("leaf|topic": a row's leaf
 # was its whole topic before, which the spool's _migrate re-homes)
-CARRIED_COUNTERS = ("dropped", "sessions_day", "sessions_today")  # by a fresh spool after damage; seq apart
+CARRIED_COUNTERS = ("dropped", *SESSION_COUNTERS)  # by a fresh spool after damage; seq apart
 START_AGAIN = ", then start again"  # how a file not set aside at the start ends its line (the start stops)
 _NUMBERING = ("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", "SELECT value FROM counters WHERE name = 'seq'")
 _SHAPE = {"outbox": ("id", "leaf|topic", "payload", "qos", "seq"), "counters": ("name", "value")}
@@ -71,9 +73,22 @@ def find_damage(path: Path) -> sqlite3.DatabaseError | None:
 def file_numbering(path: Path) -> tuple[int, int]:
     """(its highest outbox row id, its latest seq) of the spool ``path``, read without a write (a full card takes
     none); 0 for what cannot be read so (no file, damage, its last commits in a -wal without its -shm)."""
+    last_id, seq = _read_without_write(path, _NUMBERING)
+    return last_id, seq
+
+
+def file_sessions(path: Path) -> dict[str, int]:
+    """The day's sessions the spool ``path`` counted (``sessions_day``, ``sessions_today``), read without a write;
+    {} where they cannot be read so: a start on a full card counts on from them."""
+    counts = _read_without_write(path, [f"SELECT value FROM counters WHERE name = '{n}'" for n in SESSION_COUNTERS])
+    return dict(zip(SESSION_COUNTERS, counts, strict=True)) if counts[0] else {}
+
+
+def _read_without_write(path: Path, queries: Sequence[str]) -> list[int]:
+    """Each query's integer in the spool ``path``, 0 for one without; all 0 where the file cannot be read."""
     with contextlib.suppress(OSError):
         if not path.is_file():
-            return 0, 0
+            return [0] * len(queries)
     # the start's failed open leaves an empty -wal and a -shm too short to read through: the file alone then
     for immutable in (False, True):
         try:
@@ -82,17 +97,17 @@ def file_numbering(path: Path) -> tuple[int, int]:
             continue
         try:
             db.execute("SELECT name FROM sqlite_master").fetchall()
-            found = [0, 0]
-            for n, sql in enumerate(_NUMBERING):
+            found = [0] * len(queries)
+            for n, sql in enumerate(queries):
                 with contextlib.suppress(sqlite3.Error):  # a spool without rows ever has no sqlite_sequence
                     row = db.execute(sql).fetchone()
                     found[n] = row[0] if row and isinstance(row[0], int) else 0
-            return found[0], found[1]
+            return found
         except sqlite3.Error:
             continue
         finally:
             db.close()
-    return 0, 0
+    return [0] * len(queries)
 
 
 def _read_only(path: Path, immutable: bool = False) -> sqlite3.Connection:

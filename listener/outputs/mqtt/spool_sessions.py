@@ -3,9 +3,29 @@
 A Pi has no real-time clock: it may boot on a saved time or 1970, count a customer's session on that day
 (overwriting the stored count), and only then have NTP set the clock. So the count the spool held when
 this run opened it is remembered apart: a step of the clock to its day gives it back.
+
+A card that refuses the write (full, or remounted read-only) keeps the count in memory until it takes a write
+again (the spool's next message stored, or its retry between messages, or the stop). It was read back from the
+file, which had not taken it: the retained state said one more than the file's count at each session start and
+the file's count between them (3, 2, 3, 2 for the day's third to fifth visit), and the sessions counted while the
+card was full were gone from the count for the day once it had room again.
 """
 
 from __future__ import annotations
+
+import sqlite3
+
+SESSION_COUNTERS = ("sessions_day", "sessions_today")
+_UPSERT = (
+    "INSERT INTO counters(name, value) VALUES ('sessions_day', ?), ('sessions_today', ?) "
+    "ON CONFLICT(name) DO UPDATE SET value = excluded.value"
+)
+
+
+def write_sessions(db: sqlite3.Connection, counts: tuple[int, int]) -> None:
+    """``counts`` (sessions_day, sessions_today) into the spool ``db``: one statement, one transaction of its own
+    or the caller's."""
+    db.execute(_UPSERT, counts)
 
 
 class SessionCounts:
@@ -13,25 +33,39 @@ class SessionCounts:
 
     # (sessions_day, sessions_today) as the spool held them before this run counted anything
     _sessions_before: tuple[int, int] = (0, 0)
+    # the latest count, which the card refused: the file's counters are behind it until the card takes a write
+    _sessions_kept: tuple[int, int] | None = None
 
     def counter(self, name: str) -> int:
         raise NotImplementedError
 
-    def set_counter(self, name: str, value: int) -> None:
+    def _store_sessions(self) -> None:
+        """``_sessions_kept`` written into the file, and forgotten once written (the spool's lock taken)."""
         raise NotImplementedError
 
     def remember_sessions(self) -> None:
         """At open, before this run counts a session: the count an earlier run left, for ``redate_sessions``."""
-        self._sessions_before = (self.counter("sessions_day"), self.counter("sessions_today"))
+        self._sessions_before = self._sessions_now()
+
+    def _sessions_now(self) -> tuple[int, int]:
+        """(sessions_day, sessions_today): the count the card refused where it did, else the file's."""
+        kept = self._sessions_kept  # read once: the stop may clear it
+        if kept is not None:
+            return kept
+        return self.counter("sessions_day"), self.counter("sessions_today")
+
+    def _set_sessions(self, day: int, count: int) -> None:
+        self._sessions_kept = (day, count)
+        self._store_sessions()
 
     def sessions_on(self, day: int, started: bool = False) -> int:
         """Sessions begun on local ``day`` (YYYYMMDD), counting one more if ``started``: kept here, so a
         restart (or a fresh spool after damage, CARRIED_COUNTERS) goes on counting the same day."""
-        count = self.counter("sessions_today") if self.counter("sessions_day") == day else 0
+        counted_day, count = self._sessions_now()
+        count = count if counted_day == day else 0
         if started:
             count += 1
-            self.set_counter("sessions_day", day)
-            self.set_counter("sessions_today", count)
+            self._set_sessions(day, count)
         return count
 
     def redate_sessions(self, day: int, run_since_midnight: int) -> bool:
@@ -40,9 +74,19 @@ class SessionCounts:
 
         The stored count is the earlier runs' (if from ``day``) plus this run's: not this run's alone, which
         lost the morning's sessions when a session counted on the boot's wrong day had overwritten them."""
-        if self.counter("sessions_day") == day:
+        if self._sessions_now()[0] == day:
             return False  # the day the clock showed was right: today's count holds this run's sessions
         before_day, before = self._sessions_before
-        self.set_counter("sessions_day", day)
-        self.set_counter("sessions_today", (before if before_day == day else 0) + run_since_midnight)
+        self._set_sessions(day, (before if before_day == day else 0) + run_since_midnight)
         return True
+
+    def carried_sessions(self, memory: tuple[int, int], file: tuple[int, int]) -> tuple[int, int]:
+        """The count to go on from when the file opens after a start in memory (see spool_start): the file's
+        count for the day (``file``) plus the sessions this run counted in memory (``memory``, which began from
+        ``_sessions_before``: the file's own count where the start could read it, else none); and the file's count
+        remembered as what earlier runs left."""
+        day, today = memory
+        base_day, base = self._sessions_before
+        own = today - (base if base_day == day else 0)
+        self._sessions_before = file
+        return day, own + (file[1] if file[0] == day else 0)

@@ -25,7 +25,6 @@ it loses.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import sqlite3
@@ -35,16 +34,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from listener.outputs.mqtt.spool_access import card_is_full
-from listener.outputs.mqtt.spool_damage import ForeignSpool, file_numbering, fresh_seq, is_damage_error, set_aside
+from listener.outputs.mqtt.spool_damage import (
+    ForeignSpool,
+    file_numbering,
+    file_sessions,
+    fresh_seq,
+    is_damage_error,
+    set_aside,
+)
 from listener.outputs.mqtt.spool_file import Opened, connect
 from listener.outputs.mqtt.spool_held import Held, Outgoing
 from listener.outputs.mqtt.spool_schema import delete_rows, renumber_below
+from listener.outputs.mqtt.spool_sessions import write_sessions
 from listener.outputs.mqtt.spool_warnings import damaged_in_memory, full_at_start, held_lost, reopened
 
 log = logging.getLogger("listener.outputs.mqtt.spool")  # said as the spool's own lines
 
 REOPEN_S = 30.0  # how often a put tries the file again while the spool runs in memory
-_UPSERT = "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value"
 
 
 def _counter(db: sqlite3.Connection, name: str) -> int:
@@ -65,7 +71,7 @@ class FullCardStart:
     _keyed: bool
     _taken: int
     _unrecorded: int
-    _sessions_before: tuple[int, int]
+    _sessions_kept: tuple[int, int] | None
     _refused: BaseException | None = None  # why the file cannot be had: the spool runs in memory meanwhile
     _refused_as = "full"  # what info's storage says meanwhile (see spool_card.STORAGE_STATES)
     _reopen_at_s = 0.0  # monotonic: when the card is tried next (a put's reopen, or spool_card.store_waiting)
@@ -78,6 +84,9 @@ class FullCardStart:
         raise NotImplementedError
 
     def _insert(self, messages: Sequence[Outgoing]) -> tuple[list[int], Counter[str]]:
+        raise NotImplementedError
+
+    def carried_sessions(self, memory: tuple[int, int], file: tuple[int, int]) -> tuple[int, int]:
         raise NotImplementedError
 
     def _store_at_close(self) -> None:
@@ -106,7 +115,8 @@ class FullCardStart:
         kept at most."""
         last_id, seq = file_numbering(self.path)  # above the file's rows and seqs, however the clock reads
         self._first_id = fresh_seq(last_id)
-        db = self._connect(seq, self._first_id, in_memory=True)
+        # the day's sessions counted on from the file's: from 0, Home Assistant's "Sessions today" dropped mid-day
+        db = self._connect(seq, self._first_id, in_memory=True, carried=file_sessions(self.path))
         self._refused, self._refused_as, self._reopen_at_s = exc, "full", time.monotonic() + REOPEN_S
         log.error(full_at_start(self.path, exc, room, REOPEN_S))
         return db
@@ -192,11 +202,12 @@ class FullCardStart:
         self._depth, self._keyed, self._seq = opened.depth, opened.keyed, max(self._seq, opened.seq)
 
     def _carry_sessions(self, memory: sqlite3.Connection, file: sqlite3.Connection) -> None:
-        """The day's sessions this run counted in memory, added to the file's count for that day."""
+        """The day's sessions this run counted in memory, added to the file's count for that day (see
+        SessionCounts.carried_sessions); kept in memory where the file still refuses them (a card nearly full)."""
         before = (_counter(file, "sessions_day"), _counter(file, "sessions_today"))
-        self._sessions_before = before  # what earlier runs left: see SessionCounts.redate_sessions
-        day, today = _counter(memory, "sessions_day"), _counter(memory, "sessions_today")
-        if day:
-            today += before[1] if before[0] == day else 0
-            with contextlib.suppress(sqlite3.Error):  # a card still nearly full: the count starts afresh
-                file.executemany(_UPSERT, [("sessions_day", day), ("sessions_today", today)])
+        counted = self.carried_sessions((_counter(memory, "sessions_day"), _counter(memory, "sessions_today")), before)
+        if counted[0] and counted != before:
+            try:
+                write_sessions(file, counted)
+            except sqlite3.Error:  # written with the next write the card takes (see Spool._insert)
+                self._sessions_kept = counted

@@ -1,0 +1,95 @@
+"""The spool's counters (``seq``, ``dropped``, the day's sessions), kept in its database beside the outbox.
+
+Each can outrun the file while the card refuses writes (a full card, one remounted read-only): the pipeline goes
+on, the count goes on in memory, and it goes into the file with the next write the card takes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from listener.outputs.mqtt.spool_sessions import SessionCounts, write_sessions
+
+T = TypeVar("T")
+
+
+class Counters(SessionCounts):
+    """Mixed into :class:`~listener.outputs.mqtt.spool.Spool`, whose fields these are."""
+
+    _lock: threading.Lock
+    _seq: int
+    _unrecorded: int
+    drops: int
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def _renewing(self, op: Callable[[], T]) -> T:
+        raise NotImplementedError
+
+    def _warn_unwritable(self, exc: sqlite3.Error) -> None:
+        raise NotImplementedError
+
+    def _bump(self, name: str, by: int = 1, at_least: int = 0) -> int:
+        """The counter plus ``by``, and no less than ``at_least`` (a new counter starts at the larger)."""
+        row = self.db.execute(
+            "INSERT INTO counters(name, value) VALUES (?, max(?, ?)) "
+            "ON CONFLICT(name) DO UPDATE SET value = max(value + ?, ?) RETURNING value",
+            (name, by, at_least, by, at_least),
+        ).fetchone()
+        return int(row[0])
+
+    def counter(self, name: str) -> int:
+        with self._lock:
+            row = self._renewing(
+                lambda: self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+            )
+        return int(row[0]) if row else 0
+
+    def set_counter(self, name: str, value: int) -> None:
+        upsert = "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = ?"
+        with self._lock:
+            try:
+                self._renewing(lambda: self.db.execute(upsert, (name, value, value)))
+            except sqlite3.Error as exc:  # disk full: the counter stays behind, the pipeline goes on
+                self._warn_unwritable(exc)
+
+    def _store_sessions(self) -> None:
+        with self._lock:
+            kept = self._sessions_kept
+            if kept is None:
+                return
+            try:
+                self._renewing(lambda: write_sessions(self.db, kept))
+            except sqlite3.Error as exc:  # the card refuses: kept in memory, written with the next write it takes
+                self._warn_unwritable(exc)
+                return
+            self._sessions_kept = None
+
+    def next_seq(self) -> int:
+        with self._lock:
+            try:
+                # above the seqs handed out from memory while the file could not be written (its counter
+                # stayed behind them, and a subscriber drops a seq it has seen)
+                self._seq = self._renewing(lambda: self._bump("seq", at_least=self._seq + 1))
+            except sqlite3.Error as exc:  # disk full: count on in memory rather than stop the pipeline
+                self._seq += 1
+                self._warn_unwritable(exc)
+            return self._seq
+
+    def count_dropped(self, lost: int) -> None:
+        """Messages lost after they were stored (the broker refused them): counted in ``dropped``."""
+        with self._lock:
+            self.drops += lost
+            try:
+                self._renewing(lambda: self._bump("dropped", lost))
+            except sqlite3.Error:  # disk full: counted in memory, as the messages it could not store
+                self._unrecorded += lost
+
+    @property
+    def dropped(self) -> int:
+        return self.counter("dropped") + self._unrecorded

@@ -96,7 +96,7 @@ def test_a_damaged_spool_is_set_aside_and_the_device_starts_a_fresh_one(
     assert f"MQTT spool {state / SPOOL_FILE} is damaged" in warning and aside.name in warning
     assert "cannot be resent" in warning and "state_dir" not in warning
     with Spool(state / SPOOL_FILE, max_messages=10) as spool:  # and the fresh one is a sound spool
-        assert spool.depth == 1 and spool.next_seq() == seq + 1
+        assert spool.depth == 1 and spool.counter("seq") == seq and spool.next_seq() > seq
 
 
 def test_listener_run_over_a_damaged_spool_publishes_what_it_measures(broker: Mosquitto, tmp_path: Path) -> None:

@@ -294,7 +294,7 @@ def test_after_a_restart_seq_counts_on_from_the_spool_even_when_it_cannot_be_wri
     with Spool(path, max_messages=100) as spool:  # a restart
         spool.db.close()  # and now every write fails, as on a read-only or full disk
         spool._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        assert spool.next_seq() == last + 1
+        assert spool.next_seq() > last
 
 
 def test_an_unwritable_spool_is_told_once_then_every_hundredth_message_held_not_at_every_seq(
@@ -347,7 +347,7 @@ def test_seq_handed_out_while_the_spool_could_not_be_written_is_not_handed_out_a
         after = [spool.next_seq(), spool.put("event", numbered(2))]
     assert after == [sent[-1] + 2, sent[-1] + 3]
     with Spool(path, max_messages=100) as spool:  # and the file remembers it, and the message kept in memory
-        assert spool.next_seq() == sent[-1] + 4
+        assert spool.counter("seq") == sent[-1] + 3 and spool.next_seq() > sent[-1] + 3
         assert [json.loads(row.payload)["n"] for row in spool.after(0, 10)] == [0, 1, 2]
 
 

@@ -140,7 +140,7 @@ def test_a_database_of_another_shape_is_set_aside_and_a_fresh_spool_started(
     assert f"MQTT spool {path} is not this service's spool" in warning and problem in warning
     assert aside.name in warning and "state_dir" not in warning and "cannot be resent" not in warning
     with Spool(path, max_messages=10) as spool:  # and the fresh one is a sound spool
-        assert spool.depth == 1 and spool.next_seq() == seq + 1
+        assert spool.depth == 1 and spool.counter("seq") == seq and spool.next_seq() > seq
 
 
 def test_a_spool_set_aside_in_the_same_second_as_another_keeps_the_other(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ process restart or a power cut loses nothing committed, and a re-sent message is
 and is advanced in the same transaction as the insert, so it never repeats
 across restarts; a new spool starts it at the clock in milliseconds, so it
 goes on increasing when the spool itself is lost (a fresh card, a wiped
-state directory) while the device id stays the same.
+state directory) while the device id stays the same. Every start counts on
+above the clock too: a card that refused writes up to the stop left the
+counter behind the seqs handed out in memory.
 
 One connection, shared by the pipeline thread (which only inserts) and the
 publisher's drain thread (which reads and deletes), guarded by a lock.
@@ -38,7 +40,7 @@ from listener.outputs.mqtt.eviction import EvictionLog, evict
 from listener.outputs.mqtt.spool_access import card_is_full, open_error
 from listener.outputs.mqtt.spool_card import CardState
 from listener.outputs.mqtt.spool_counters import Counters
-from listener.outputs.mqtt.spool_damage import ForeignSpool, is_damage_error, set_aside
+from listener.outputs.mqtt.spool_damage import ForeignSpool, fresh_seq, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_file import connect
 from listener.outputs.mqtt.spool_held import HELD_MAX, Held
 from listener.outputs.mqtt.spool_held import Outgoing as Outgoing  # the stage and tests name it from here
@@ -121,6 +123,9 @@ class Spool(Counters, CardState, Managed):
             except (sqlite3.Error, OSError) as again:
                 raise open_error(self.path, again) from None
         self._db = db
+        # above the clock, as a new spool's: the last run may have handed seqs out in memory above the file's counter
+        # (the card refused it to the stop), which a consumer drops as seen if handed out again
+        self._seq = fresh_seq(self._seq)
         self.remember_sessions()
         if self._depth:
             log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)

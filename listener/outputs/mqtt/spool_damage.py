@@ -159,7 +159,9 @@ def fresh_seq(at_least: int = 0) -> int:
     Consumers drop a ``seq`` they have seen per device, and the device id outlives the spool (a fresh
     card image, a wiped state_dir, a damaged file set aside). The clock moves on by a millisecond per
     millisecond, the counter by one per message (a few a minute), so a spool started now counts above
-    every one started before it, whatever became of those; a spool that exists counts on as it is.
+    every one started before it, whatever became of those. A spool that exists counts on from here too at
+    each start (Spool.open): a card that refused writes up to the last stop left its counter behind the seqs
+    handed out in memory, which a consumer dropped as seen when the next start handed them out again.
 
     Not when the clock reads earlier than it did then: a Pi has no battery clock, and before NTP sets
     it, it reads 1970 or the time it last saved. That case is left as it is: waiting for NTP would stop

@@ -42,6 +42,7 @@ def test_only_the_spool_and_the_figure_are_written_and_only_the_broker_is_contac
         str(box / "state" / SPOOL_FILE),  # and its -wal, -shm, -journal
         str(box / "state" / LOCK_FILE),  # the instance lock: the running pid, emptied at the end (below)
         str(box / "work" / "figure.svg"),
+        str(box / "work" / ".figure."),  # the figure's copy, renamed over figure.svg once whole (plot_file)
         str(box / "home" / ".cache" / "matplotlib"),  # matplotlib's font cache (font names)
         str(box / "home" / ".config" / "matplotlib"),
         str(box / "cache" / "matplotlib"),

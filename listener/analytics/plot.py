@@ -8,9 +8,7 @@ display): it is an optional extra.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
-from contextlib import suppress
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from listener.analytics.plot_checks import require_matplotlib
+from listener.analytics.plot_file import write_figure
 from listener.analytics.plot_spans import Drawn, in_row
 from listener.analytics.summary import counted, no_session
 from listener.config.schema import AnalyticsConfig
@@ -64,7 +63,7 @@ def plot_conversation(
     drawn = BytesIO()
     try:
         fig.savefig(drawn, format=out.suffix[1:].lower(), dpi=110)
-        _write(drawn.getbuffer(), out)
+        write_figure(drawn.getbuffer(), out)
     except OSError as exc:
         shown = shown_path(out)
         raise OutputFileError(
@@ -73,25 +72,6 @@ def plot_conversation(
     except ValueError as exc:  # a format matplotlib lacks in this installation
         raise OutputError(f"cannot write the plot to {shown_path(out)}: {exc}; use a .png file") from exc
     return out
-
-
-def _write(data: memoryview, out: Path) -> None:
-    """The figure, drawn in memory, into ``out``: closed however the writing ends, and no half-written file
-    left where there was none. matplotlib writing the file itself left its PDF open when it failed (a pipe: no
-    tell(); a full disk, where its clean-up also raised zlib's "inconsistent stream state", a traceback)."""
-    # where the bytes land: through a link to a file not yet made, that file is the write's to remove, the link
-    # (there before) is not; lexists(out) alone took such a link for a file and kept the half-written target
-    target = Path(os.path.realpath(out))
-    made = not os.path.lexists(target)
-    try:
-        # "w+b", as Pillow opened a PNG: a pipe put there since the check is refused at once, not waited on
-        with out.open("w+b") as file:
-            file.write(data)
-    except OSError:
-        if made:  # as Pillow did with a PNG it had made
-            with suppress(OSError):
-                target.unlink()
-        raise
 
 
 def conversation_figure(

@@ -41,10 +41,19 @@ def check_plot_path(out: Path) -> None:
         raise OutputFileError(
             f"--plot {shown}: folder {shown_path(out.parent)} does not exist; create it or choose another path"
         )
-    if not os.access(out.parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+    if not _may_write(out):
         raise OutputFileError(
             f"--plot {shown}: no permission to write there; choose a folder of yours (or fix its permissions)"
         )
+
+
+def _may_write(out: Path) -> bool:
+    """Whether this user may write the figure where ``out`` leads: a device as it is; a file is replaced by a
+    copy made beside it (plot_file), so its folder must take one, and a file made read-only stays as it is."""
+    target = Path(os.path.realpath(out))
+    if target.exists() and not target.is_file():
+        return os.access(target, os.W_OK)
+    return os.access(target.parent, os.W_OK | os.X_OK) and (not target.exists() or os.access(target, os.W_OK))
 
 
 def _unwritable_there(out: Path) -> str | None:

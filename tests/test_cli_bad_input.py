@@ -97,7 +97,7 @@ def test_a_wav_that_cannot_be_decoded_is_named_as_typed(tmp_path: Path, capsys: 
     path.write_bytes(b"RIFF" + len(chunks).to_bytes(4, "little") + chunks)
     assert cli.main(["analyze", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"listener: {path} cannot be decoded as WAV (") and "b'" not in err, err
+    assert err.startswith(f"listener: {path} has a damaged header: it gives 65535 channels") and "b'" not in err, err
 
 
 def test_a_config_whose_name_is_not_utf8_is_checked(tmp_path: Path) -> None:

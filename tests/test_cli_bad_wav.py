@@ -50,7 +50,8 @@ def test_a_header_with_no_sample_rate_is_said_in_plain_words(
     assert cli.main(["analyze", str(path)]) == 2
     assert capsys.readouterr().err == (
         f"listener: {path} cannot be decoded as WAV (its header is incomplete: a sample rate of 0, or a second data "
-        "chunk after the audio): re-export it as PCM or float WAV\n"
+        "chunk after the audio); its header says 16-bit integer PCM, which the listener reads, so the file is damaged: "
+        "copy it again, or export it again from the program that made it\n"
     )
 
 

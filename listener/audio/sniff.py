@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import shlex
-import struct
 from typing import BinaryIO
+
+from listener.audio.wav_formats import read_format
 
 # sox reads these with its base formats (Debian's libsox-fmt-base) and keeps their channels and bit depth; -t
 # because sox trusts a .wav name over a Wave64 file's bytes
@@ -42,31 +43,18 @@ _RATE_LIMIT_HZ = 2**31 - 1
 def wav_header_message(fh: BinaryIO, shown: str) -> str | None:
     """The refusal of a RIFF/WAVE file (``fh`` just past its 12-byte head) whose fmt chunk libsndfile would
     misreport: MP3 inside the WAV, or a sample rate no recording has; None for any other (libsndfile judges it)."""
-    fmt = _fmt_chunk(fh)
-    if len(fmt) < 8:  # no fmt chunk before the data: libsndfile says so
+    fmt = read_format(fh)
+    if fmt is None:  # no fmt chunk before the data: libsndfile says so
         return None
-    tag, _, rate_hz = struct.unpack("<HHI", fmt[:8])
-    if tag in _MPEG_IN_WAV:
+    if fmt.tag in _MPEG_IN_WAV:
         fix = _FFMPEG.format(path=shlex.quote(shown))
-        return f"{shown} holds {_MPEG_IN_WAV[tag]} audio inside its WAV header: convert it with `{fix}`"
-    if rate_hz > _RATE_LIMIT_HZ:
+        return f"{shown} holds {_MPEG_IN_WAV[fmt.tag]} audio inside its WAV header: convert it with `{fix}`"
+    if fmt.rate_hz > _RATE_LIMIT_HZ:
         return (
-            f"{shown} has a damaged header: it gives a sample rate of {rate_hz} Hz, which no recording has; copy it"
-            " again, or export it again from the program that recorded it"
+            f"{shown} has a damaged header: it gives a sample rate of {fmt.rate_hz} Hz, which no recording has; copy"
+            " it again, or export it again from the program that recorded it"
         )
     return None
-
-
-def _fmt_chunk(fh: BinaryIO) -> bytes:
-    """The first 8 bytes of the fmt chunk (format tag, channels, sample rate), b'' when none comes before the data."""
-    while len(header := fh.read(8)) == 8:
-        chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
-        if chunk_id == b"fmt ":
-            return fh.read(min(size, 8))
-        if chunk_id == b"data":
-            return b""
-        fh.seek(size + (size & 1), 1)
-    return b""
 
 
 def not_wav_message(shown: str, head: bytes) -> str:

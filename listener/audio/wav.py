@@ -19,6 +19,7 @@ import soxr
 from listener.audio.base import ONE_MIC, AudioSource, resampled, selected_channels
 from listener.audio.scrub import FLOAT_SUBTYPES, Scrubber, check_holds_numbers
 from listener.audio.sniff import not_wav_message, wav_header_message
+from listener.audio.wav_formats import undecodable_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import (
     AudioFileMissingError,
@@ -235,10 +236,8 @@ def open_wav(path: Path) -> sf.SoundFile:
         # the name as bytes: soundfile encodes a str strictly, and a name that is not UTF-8 holds surrogates
         f = sf.SoundFile(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        reason = _plain(str(getattr(exc, "error_string", exc)))  # without soundfile's repr of the name
-        raise AudioFormatError(
-            f"{shown} cannot be decoded as WAV ({reason}): re-export it as PCM or float WAV"
-        ) from None
+        reason = str(getattr(exc, "error_string", exc))  # without soundfile's repr of the name
+        raise AudioFormatError(undecodable_message(path, shown, reason)) from None
     try:
         if f.frames == 0:
             raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
@@ -248,14 +247,6 @@ def open_wav(path: Path) -> sf.SoundFile:
         f.close()  # now, not when the error and its traceback are let go
         raise
     return f
-
-
-def _plain(libsndfile_reason: str) -> str:
-    """libsndfile's words, unless they name its internals: 'SF_INFO struct incomplete' is a header whose sample
-    rate is 0 (channels 0 has words of its own), or one that runs on past its audio (a second data chunk)."""
-    if "SF_INFO" in libsndfile_reason:
-        return "its header is incomplete: a sample rate of 0, or a second data chunk after the audio"
-    return libsndfile_reason
 
 
 def _check_is_file(path: Path, shown: str) -> None:

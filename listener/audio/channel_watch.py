@@ -66,12 +66,18 @@ class ChannelWatch(Stage):
     (live, each also a DeviceState out), one warning a look when channels carry one signal. ``recording``: the
     file the audio comes from (judged once; a shorter one at its end), else the live array. ``leads`` False:
     the parties' mics are not compared (calibrate, where the rep talks alone and the customer's mic leads
-    in none of it)."""
+    in none of it). ``hold``: the lines are kept for the caller to say (:meth:`say_held`)."""
 
     name = "channel-watch"
 
-    def __init__(self, geometry: ArrayGeometry, recording: Path | None = None, leads: bool = True) -> None:
+    def __init__(
+        self, geometry: ArrayGeometry, recording: Path | None = None, leads: bool = True, hold: bool = False
+    ) -> None:
         self.geometry = geometry
+        # hold: each line waits in ``held`` until the caller says them (say_held): calibrate, whose refusal may
+        # be what a warning says, which is then not said twice
+        self._hold = hold
+        self.held: list[str] = []
         self._compare_leads = leads and geometry.mode == "channels"  # only the parties' two mics are compared
         self.recording = recording
         self.channels = selected_channels(geometry)
@@ -160,7 +166,7 @@ class ChannelWatch(Stage):
             self._warn(message)
         else:
             message = self._hearing_again_message(self._dead)
-            log.warning("%s", message)
+            self._log(message)
         if self.recording is not None:  # a file's channels are not the device's
             return []
         mode = DeviceMode.FAULT if dead else DeviceMode.LISTENING
@@ -183,7 +189,24 @@ class ChannelWatch(Stage):
 
     def _warn(self, message: str) -> None:
         self.said.append(message)
-        log.warning("%s", message)
+        self._log(message)
+
+    def _log(self, message: str) -> None:
+        if self._hold:
+            self.held.append(message)
+        else:
+            log.warning("%s", message)
+
+    def say_held(self) -> None:
+        """Say the lines held back (``hold``), in their order."""
+        for message in self.held:
+            log.warning("%s", message)
+        self.held.clear()
+
+    def muted(self) -> str:
+        """The warning of no sound on any channel when the audio last judged had none (a muted capture, a
+        silent recording), else ''."""
+        return self._muted_message() if len(self._dead) == len(self.channels) > 0 else ""
 
     def _hearing_again_message(self, dead: tuple[int, ...]) -> str:
         """The live array's channels said dead, or muted, now hear sound: what was wrong is over."""

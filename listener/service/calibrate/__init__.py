@@ -62,13 +62,14 @@ def calibrate(
     if wav is None and not MIN_LISTEN_S <= listen_s <= MAX_LIVE_S:
         raise CalibrationError(f"--seconds {_as_typed(listen_s)}: listen between {MIN_LISTEN_S:g} and {MAX_LIVE_S:g} s")
     geo = geometry(config)
-    # the rep talks alone: the customer's mic leading in none of it is no fault here
-    watch = ChannelWatch(geo, recording=wav, leads=False)
     if geo.mode == "channels":
+        # the rep talks alone: the customer's mic leading in none of it is no fault here
+        watch = ChannelWatch(geo, recording=wav, leads=False)
         events = _watched(_events(config, wav, listen_s), watch)
         after = _restart_note(config_path) if config_path is not None else ""
         return calibrate_channels(config, config_path, events, watch, write, after)
-    result = estimate(collect_votes(config, _watched(_events(config, wav, listen_s), watch)), config)
+    watch = ChannelWatch(geo, recording=wav, leads=False, hold=True)  # said by _measured, or made the refusal
+    result = _measured(config, _watched(_events(config, wav, listen_s), watch), watch)
     placed = "\n".join(said for said in (_placement_warning(config, result), _beside_note(config)) if said)
     with output_may_fail():
         _print_result(result, placed, line_axis_deg(geometry(config).mics_m))
@@ -90,6 +91,23 @@ def calibrate(
     write_parties(config_path, result.rep_azimuth_deg, result.customer_azimuth_deg)
     print(f"written to [parties] in {shown_path(config_path)}{_restart_note(config_path)}")
     return 0
+
+
+def _measured(config: Config, events: Iterable[Event], watch: ChannelWatch) -> Calibration:
+    """The directions the events show; the watch's lines said once they are measured, before the result. No
+    sound on any channel is the refusal itself: said as a warning first, then refused as too little speech, it
+    sent the rep to talk closer to mics that were muted."""
+    try:
+        votes = collect_votes(config, events)
+        try:
+            return estimate(votes, config)
+        except CalibrationError:
+            if muted := watch.muted():
+                watch.held[:] = [line for line in watch.held if line != muted]
+                raise CalibrationError(muted) from None
+            raise
+    finally:
+        watch.say_held()
 
 
 def _as_typed(value: float) -> str:

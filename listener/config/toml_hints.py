@@ -3,7 +3,8 @@
 tomllib names the line and column and the parser's own complaint ("Invalid value"); the
 mistakes behind it are few and typical of hand-edited files: text without quotes
 (``host = 192.168.1.10``), Python's or YAML's booleans (``True``, ``yes``), a unit after a
-number (``16k``), a key or a table written twice. Where a mistake spans lines, toml_open finds where it began.
+number (``16k``), a key or a table written twice. Where a mistake spans lines, toml_open finds where it began;
+toml_strings says what a one-line string's means.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if typing.TYPE_CHECKING:  # imported where used: provisioning loads this file al
 
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*(.*?)\s*$")
 _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
-_MULTILINE_QUOTES = ('"""', "'''")
+MULTILINE_QUOTES = ('"""', "'''")
 _BOOLEAN_WORDS = {"true": "true", "false": "false", "yes": "true", "no": "false", "on": "true", "off": "false"}
 _NUMBER_WITH_UNIT = re.compile(r"^[-+]?\d+(\.\d+)?\s*[A-Za-z]+$")
 # a value under one of these is never echoed: a password typed into the file must not reach the journal.
@@ -36,15 +37,11 @@ _TOML_IS = (
     'write each setting as key = value under its [table] header: [array], then preset = "generic" (docs/config.md)'
 )
 _LOOKED_DEPTH = 10  # tables deeper than errors.toml_value echoes (8 levels)
-# tomllib's words for a line break inside a one-line string: its closing quote is missing
-_UNCLOSED = re.compile(r"^(?:Illegal|Found invalid) character '\\[nr]'")
-# ... and for a backslash that starts no escape TOML knows (a Windows path, a DOMAIN\user login)
-_BAD_ESCAPE = ("Unescaped '\\' in a string", "Invalid hex value", "Escaped character is not a Unicode scalar value")
-_AFTER_STATEMENT = "Expected newline or end of document after a statement"
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')  # a whole one-line string at the start of a value
+# tomllib's words for a backslash that starts no escape TOML knows (a Windows path, a DOMAIN\user login)
+BAD_ESCAPE = ("Unescaped '\\' in a string", "Invalid hex value", "Escaped character is not a Unicode scalar value")
+AFTER_STATEMENT = "Expected newline or end of document after a statement"
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 _SPACED_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\s+[A-Za-z0-9_-]+)+")
-_SPACED_HASH = re.compile(r"\s#")  # in a string left open: where a comment typed after it begins
 # '[0.0, …', '[[-0.5 …': a list's row. A table's name may be a number too ('[1]', '[1.5]' parse), so only on a
 # line the parser refused as a header is a number after the '[' taken for a row, not for a misspelt name
 _LIST_ROW = re.compile(
@@ -77,7 +74,7 @@ def syntax_hint(text: str, message: str) -> str:
     table = _TABLE_TWICE.search(message)
     if table:
         name = ".".join(part.strip(" '\"") for part in table.group(1).split(",") if part.strip())
-        return f"table [{_shorten(name)}] appears twice: merge its keys under one [{_shorten(name)}] ({message})"
+        return f"table [{shorten(name)}] appears twice: merge its keys under one [{shorten(name)}] ({message})"
     from listener.config import toml_open  # here, as said above
 
     lines = text.split("\n")  # tomllib counts "\n" only, not the other breaks splitlines() knows
@@ -93,14 +90,14 @@ def syntax_hint(text: str, message: str) -> str:
         return message
     invisible = _invisible(line, column)
     if invisible:  # the line quoted with '?' for it, unless it may hold a password
-        shown = "" if _SECRET.search(line) else f", {_shorten(line.strip())}"
+        shown = "" if _SECRET.search(line) else f", {shorten(line.strip())}"
         return f"line {number}{shown}: {invisible} ({message})"
     other_format = _other_format(line)
     if other_format:
         return f"line {number}: {other_format} ({message})"
     header = _list_row_fix(lines, number) or _header_fix(line, column, read)
     if header and not _inside_a_value(lines, number):
-        return f"line {number}, {_shorten(line.strip())}: {header} ({message})"
+        return f"line {number}, {shorten(line.strip())}: {header} ({message})"
     assignment = _ASSIGNMENT.match(line)
     if assignment is None:
         no_key = _key_fix(line, read, bool(_SECRET.search(line)))
@@ -109,7 +106,7 @@ def syntax_hint(text: str, message: str) -> str:
     secret = bool(_SECRET.search(lines[number - 1]))
     kind = _kind(_table_at(lines, number), key.strip("\"'"))
     fix = _closed_early(value, line[column - 1 : column], read) or _fix(key, value, read, kind, secret)
-    shown = _shorten(f"{key} = …" if secret else f"{key} = {value}")
+    shown = shorten(f"{key} = …" if secret else f"{key} = {value}")
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
 
 
@@ -121,14 +118,14 @@ def _spanning_fix(text: str, lines: list[str], number: int, column: int, message
 
     line = lines[number - 1] if 1 <= number <= len(lines) else ""
     said = (line.removesuffix("\r") if number < len(lines) else line).strip(" \t")  # a CR LF's CR is not shown
-    shown = "" if _SECRET.search(line) else f", {_shorten(said)}"
+    shown = "" if _SECRET.search(line) else f", {shorten(said)}"
     stray = toml_open.carriage_return_fix(text, number, column, message)
     if stray:
         return f"line {number}{shown}: {stray}"
     listed = toml_open.open_list(lines, number, column, message)
     if listed is not None:
         return _open_list_fix(lines, listed)
-    escape = toml_open.multiline_escape(lines, number) if message.startswith(_BAD_ESCAPE) else None
+    escape = toml_open.multiline_escape(lines, number) if message.startswith(BAD_ESCAPE) else None
     if escape is None:
         return ""
     opened, fix = escape
@@ -144,15 +141,15 @@ def _open_list_fix(lines: list[str], listed: toml_open.OpenList) -> str:
     if key is None or _kind(_table_at(lines, listed.line), key.group(1)) not in (tuple, None):
         return ""
     secret = bool(_SECRET.search(line))
-    shown = _shorten(f"{key.group(1)} = …" if secret else line.strip())
+    shown = shorten(f"{key.group(1)} = …" if secret else line.strip())
     said = f"line {listed.line}, {shown}: the list has no closing ']'"
     if listed.hash_column:  # typed in, or a comment after a list whose ']' is missing: both are said
         return f"{said}: the '#' at column {listed.hash_column} makes the rest a comment: delete it, or close the list"
     if listed.head and not secret:  # the line as it should read, or where a long one's ']' goes
         closed = f"{listed.head.strip()}{listed.closing}{line.rstrip()[len(listed.head) :]}"
         if len(closed) <= _MAX_SHOWN:
-            return f"{said}: {_shorten(closed)}"
-        return f"{said}: add '{listed.closing}' after …{_shorten(listed.head[2 - _MAX_SHOWN // 2 :])}"
+            return f"{said}: {shorten(closed)}"
+        return f"{said}: add '{listed.closing}' after …{shorten(listed.head[2 - _MAX_SHOWN // 2 :])}"
     if listed.after:
         return f"{said}: write '{listed.closing}' on a line of its own after line {listed.after}"
     return f"{said}: each '[' needs its ']': close every row, and the list after its last item"
@@ -161,7 +158,7 @@ def _open_list_fix(lines: list[str], listed: toml_open.OpenList) -> str:
 def _closed_early(value: str, stopped_at: str, message: str) -> str:
     """The fix for a list with a ',' after its closing bracket (``mics = [[0.0457, 0.0, 0.0]],`` and the next
     rows below): "write a list in square brackets" was said of a list in square brackets."""
-    if not (message.startswith(_AFTER_STATEMENT) and value.startswith("[") and stopped_at == ","):
+    if not (message.startswith(AFTER_STATEMENT) and value.startswith("[") and stopped_at == ","):
         return ""
     return f"the list ends before the ',' after it {_ROWS_INSIDE}"
 
@@ -183,20 +180,8 @@ def _list_row_fix(lines: list[str], number: int) -> str:
     if isinstance(table, dict) and table:  # the key set last above the row: a list, closed before it
         key, value = list(table.items())[-1]
         if isinstance(value, list):
-            return f"{_A_ROW}: the list {_shorten(key)} above ends before it {_ROWS_INSIDE}"
+            return f"{_A_ROW}: the list {shorten(key)} above ends before it {_ROWS_INSIDE}"
     return f"{_A_ROW}: write it inside the brackets of the list it belongs to"
-
-
-def _without_comment(value: str) -> str:
-    """``value`` without a comment after it. A '#' inside a closed string is text (``"C:\\models#2"``, a login):
-    cut there, the fix showed the text shortened. In a string left open, a '#' after a space is taken for a comment
-    typed where the closing quote was meant to be, one without (``"home/#``) for text."""
-    whole = _STRING.match(value)
-    if whole is not None:
-        return whole.group(0) + value[whole.end() :].split("#")[0].rstrip()
-    if value[:1] in "\"'":
-        return _SPACED_HASH.split(value, maxsplit=1)[0].strip()
-    return value.split("#")[0].strip()
 
 
 def _inside_a_value(lines: list[str], number: int) -> bool:
@@ -233,7 +218,7 @@ def _other_format(line: str) -> str:
     yaml = _YAML_LINE.match(line)
     if yaml is None:
         return ""
-    key = _shorten(yaml.group(1))
+    key = shorten(yaml.group(1))
     if yaml.group(2):  # its value is not echoed: it may be a password
         return f"this looks like YAML, not TOML: write {key} = value, not {key}: value (docs/config.md)"
     return f"this looks like YAML, not TOML: write the table as [{key}], not {key}:, and each setting as key = value"
@@ -246,11 +231,11 @@ def _header_fix(line: str, column: int, message: str) -> str:
     if not stripped.startswith("[") or message.startswith("Cannot") or _header(line) is not None:
         return ""
     before = line[: max(column - 1, 0)].strip()
-    if message.startswith(_AFTER_STATEMENT) and _header(before) is not None:
-        return f"the header ends at {_shorten(before)}: put what follows on a line of its own, or delete it"
+    if message.startswith(AFTER_STATEMENT) and _header(before) is not None:
+        return f"the header ends at {shorten(before)}: put what follows on a line of its own, or delete it"
     name = stripped.split("#")[0].strip(" \t[]")
     if _TABLE_NAME.fullmatch(name):
-        return f"write the table header as [{_shorten(name)}]"
+        return f"write the table header as [{shorten(name)}]"
     return "write the table's name between single brackets, without spaces, e.g. [array] (docs/config.md)"
 
 
@@ -264,51 +249,13 @@ def _key_fix(line: str, message: str, secret: bool) -> str:
     key = key.strip()
     if equals and _SPACED_KEY.fullmatch(key):
         joined = "_".join(key.split())
-        shown = "" if secret else f": {_shorten(f'{joined} = {value.strip()}')}"
+        shown = "" if secret else f": {shorten(f'{joined} = {value.strip()}')}"
         return f"a key holds no spaces: join its words with '_'{shown}"
     if not equals and key.endswith("]") and _TABLE_NAME.fullmatch(key.rstrip("]").strip()):
-        return f"a table header starts with '[' too: [{_shorten(key.rstrip(']').strip())}]"
+        return f"a table header starts with '[' too: [{shorten(key.rstrip(']').strip())}]"
     if not equals:
         return "a setting is key = value on one line: give the key its value, or delete the line (docs/config.md)"
     return ""
-
-
-def _string_fix(key: str, value: str, message: str, secret: bool) -> str:
-    """The fix for a text value the parser stopped in: its closing quote missing, a backslash in double quotes
-    (a Windows path, a DOMAIN\\user login), or more after its closing quote (``"USB Audio" true``)."""
-    if not value or value[0] not in "\"'" or value.startswith(_MULTILINE_QUOTES):
-        return ""
-    quote = value[0]
-    if message.startswith(_BAD_ESCAPE) and quote == '"':
-        inner = value[1:-1] if value.endswith('"') and len(value) > 1 else value[1:]
-        literal = f"{key} = '{inner}'"  # TOML's single quotes take every backslash as it is
-        shown = "" if secret or "'" in inner else f": {_shorten(literal)}"
-        return (
-            f"in double quotes a backslash starts an escape (\\n, \\t): write each as \\\\, or use single quotes{shown}"
-        )
-    whole = _STRING.match(value)
-    if message.startswith(_AFTER_STATEMENT) and whole is not None and value[whole.end() :].strip():
-        shown = "" if secret else f": {_shorten(f'{key} = {whole.group(0)}')}"
-        return f"delete what follows the closing quote (a comment starts with #){shown}"
-    return ""
-
-
-def _unclosed_fix(key: str, raw: str, message: str, secret: bool) -> str:
-    """The fix for a one-line string whose closing quote is missing. A ' #' in it is a comment typed where the
-    quote was meant to go (``"192.0.2.10  # the broker``) or text (``"USB #2``): the line cannot tell, so both
-    readings are said, each with all of the line's text (the first cut "USB #2" to "USB")."""
-    if not _UNCLOSED.match(message) or not raw or raw[0] not in "\"'" or raw.startswith(_MULTILINE_QUOTES):
-        return ""
-    if secret:
-        return "close the quotes at the end of the text"
-    quote = raw[0]
-    said = f"close the quotes at the end of the text: {_shorten(f'{key} = {raw}{quote}')}"
-    hashed = _SPACED_HASH.search(raw)
-    if hashed is None:
-        return said
-    text = raw[: hashed.start()].rstrip()
-    commented = f"{key} = {text}{quote}{raw[len(text) :]}"
-    return f"{said}, or before the '#' if a comment starts there: {_shorten(commented)}"
 
 
 def _table_at(lines: list[str], number: int) -> str:
@@ -329,7 +276,7 @@ def table_headers(lines: list[str]) -> list[str | None]:
     for line in lines:
         header = None if in_string else _header(line)
         out.append(header)
-        for quotes in _MULTILINE_QUOTES:
+        for quotes in MULTILINE_QUOTES:
             if (in_string in ("", quotes)) and line.count(quotes) % 2:
                 in_string = "" if in_string else quotes
     return out
@@ -369,13 +316,15 @@ def _kind(table: str, key: str) -> type | None:
 
 def _fix(key: str, raw: str, message: str, kind: type | None, secret: bool) -> str:
     """The fix for ``key = raw`` (the value as the line has it, a comment after it too)."""
-    value = _without_comment(raw)
+    from listener.config import toml_strings  # here, as said above
+
+    value = toml_strings.without_comment(raw)
     if message.startswith("Cannot overwrite a value"):
         return f"{key} is set twice in its table: keep one"
     if value.startswith("="):
         # "host = = x", "port == 1883": quoting the rest would make the extra '=' part of the text
         rest = value.lstrip("= ")
-        shown = "" if secret or not rest else f": {_shorten(f'{key} = {rest}')}"
+        shown = "" if secret or not rest else f": {shorten(f'{key} = {rest}')}"
         return "delete the second '='" + shown
     lowered = value.lower()
     if kind is bool or (kind is None and lowered in _BOOLEAN_WORDS and value != lowered):
@@ -383,7 +332,7 @@ def _fix(key: str, raw: str, message: str, kind: type | None, secret: bool) -> s
         return f"write true or false in lower case{answer}"
     if kind in (int, float) or (kind is None and _NUMBER_WITH_UNIT.match(value)):
         return "write a plain number: digits, a '.' for decimals, no unit or thousands separator (docs/config.md)"
-    text = _unclosed_fix(key, raw, message, secret) or _string_fix(key, value, message, secret)
+    text = toml_strings.unclosed_fix(key, raw, message, secret) or toml_strings.string_fix(key, value, message, secret)
     if text:
         return text
     if kind is tuple:
@@ -393,13 +342,13 @@ def _fix(key: str, raw: str, message: str, kind: type | None, secret: bool) -> s
         # again ("“generic”") would make them part of the text
         text = toml_value(value.strip(_TYPOGRAPHIC_QUOTES + " "))
         return "replace the typographic quotes “ ” ‘ ’ with straight ones" + (
-            "" if secret else f": {_shorten(f'{key} = {text}')}"
+            "" if secret else f": {shorten(f'{key} = {text}')}"
         )
     if value and value[0] not in "\"'[{":
-        return "put text in double quotes" + ("" if secret else f": {_shorten(f'{key} = {toml_value(value)}')}")
+        return "put text in double quotes" + ("" if secret else f": {shorten(f'{key} = {toml_value(value)}')}")
     return ""
 
 
-def _shorten(line: str) -> str:
+def shorten(line: str) -> str:
     printable = "".join(char if char.isprintable() else "?" for char in line)  # one line on stderr, whatever it holds
     return printable if len(printable) <= _MAX_SHOWN else printable[: _MAX_SHOWN - 1] + "…"

@@ -10,6 +10,7 @@ toml_strings says what a one-line string's means.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import tomllib
 import typing
@@ -20,7 +21,9 @@ from listener.errors import toml_value
 if typing.TYPE_CHECKING:  # imported where used: provisioning loads this file alone, without listener.config's numpy
     from listener.config import toml_open
 
-_ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*(.*?)\s*$")
+# its value from the first character to the last that is not a space: '(.*?)\s*$' took time quadratic in the
+# spaces inside it (a 1 MiB line: hours)
+_ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*((?:.*\S)?)\s*$")
 _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
 MULTILINE_QUOTES = ('"""', "'''")
 _BOOLEAN_WORDS = {"true": "true", "false": "false", "yes": "true", "no": "false", "on": "true", "off": "false"}
@@ -32,7 +35,8 @@ _SECRET = re.compile(_SECRET_WORDS + "|key", re.IGNORECASE)
 _SECRET_KEY = re.compile(_SECRET_WORDS, re.IGNORECASE)  # a key named so hides any value, even a numeric PIN
 _MAX_SHOWN = 60
 _TYPOGRAPHIC_QUOTES = "“”‘’„‚«»"
-_YAML_LINE = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_-]+)\s*:(?:\s+(\S.*?))?\s*$")  # 'array:', 'preset: generic'
+# 'array:', 'preset: generic'; its value as _ASSIGNMENT's
+_YAML_LINE = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_-]+)\s*:(?:\s+(\S(?:.*\S)?))?\s*$")
 _TOML_IS = (
     'write each setting as key = value under its [table] header: [array], then preset = "generic" (docs/config.md)'
 )
@@ -169,9 +173,8 @@ def _list_row_fix(lines: list[str], number: int) -> str:
     line = lines[number - 1] if 1 <= number <= len(lines) else ""
     if not _LIST_ROW.match(line) or _header(line) is not None:
         return ""
-    try:  # the lines above parse: a row inside a list still open there is the parser's to name
-        table: object = tomllib.loads("\n".join([*lines[: number - 1], ""]))
-    except (tomllib.TOMLDecodeError, RecursionError):
+    table: object = _above(lines, number)
+    if table is None:  # a row inside a list still open above it is the parser's to name
         return ""
     name = _table_at(lines, number)
     for part in name.split(".") if name else []:
@@ -188,11 +191,20 @@ def _inside_a_value(lines: list[str], number: int) -> bool:
     """Whether line ``number`` continues a value the lines before it opened (the mics' list written a row a line):
     a row there starts with '[' and is no table header. The parser read those lines without fault up to it, so
     they fail on their own only where they leave one open (or nest as deep as the stack goes)."""
+    return _above(lines, number) is None
+
+
+def _above(lines: list[str], number: int) -> dict[str, typing.Any] | None:
+    """The lines before line ``number`` parsed, or None if they fail on their own."""
+    return _parsed("\n".join([*lines[: number - 1], ""]))
+
+
+@functools.lru_cache(maxsize=1)  # a row's fix and _inside_a_value read the same lines: 1 MiB of headers, 0.7 s
+def _parsed(text: str) -> dict[str, typing.Any] | None:
     try:
-        tomllib.loads("\n".join([*lines[: number - 1], ""]))
+        return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError):
-        return True
-    return False
+        return None
 
 
 def _invisible(line: str, column: int) -> str:

@@ -16,16 +16,17 @@ import tomllib
 _STRING_LEFT_OPEN = {'Expected "\'" (at end of document)': "'", "Unterminated string (at end of document)": '"'}
 _AT_LINE_END = re.compile(r"^(?:Illegal|Found invalid) character '\\n'")
 # a bare key: a quoted one ('"a=b"') may be a list's row as well
-_KEY_VALUE = re.compile(r"^\s*[A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*=\s*(.*?)\s*$")
+_KEY_VALUE = re.compile(r"^\s*[A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*=\s*((?:.*\S)?)\s*$")  # as _ASSIGNMENT
 # a table header whose name no value could be read as: '[1]', '[true]' and '["a"]' are rows of a list too
 _HEADER = re.compile(r"^\s*\[\[?\s*[A-Za-z][A-Za-z0-9_-]*(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*\]\]?\s*(?:#.*)?$")
 _VALUE_WORDS = re.compile(r"^\s*\[\[?\s*(?:true|false|inf|nan)\s*\]")
 _VALID_ESCAPE = re.compile(r'\\(?:[btnfr"\\]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[ \t]*\n)')  # TOML's own
-_MAX_PARSED_CHARS = 2_000_000  # 0.1 s of tomllib here (x86-64), several times that on a Pi; a config is a few KiB
+_MAX_PARSED_CHARS = 2_000_000  # tomllib here: 0.3 s of keys, 0.9 s of table headers; a Pi ~5x; a config: KiB
 # tomllib's words for a list that goes on where an item or a ']' should be: after an item, or after its ','
 _LIST_STOPPED = ("Unclosed array", "Invalid value")
 _MAX_BRACKETS = 3  # the mics' list nests two deep
 _MAX_HASHES = 8  # where a '#' may start the comment after a list: tried from the right, each a parse
+_LINE_TRIES = _MAX_HASHES + _MAX_BRACKETS * (_MAX_HASHES + 1)  # the most _closed_line parses its line
 # tomllib's words for a string, list or table left open to the end of the file
 _LEFT_OPEN = re.compile(r"Unterminated|Unclosed|Expected \"'''\"|Expected '\"\"\"'|Expected \"'\"")
 _WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -169,6 +170,8 @@ def _closed_line(before: list[str], line: str, start: int) -> OpenList:
     before a comment. A list that ends in ',' or '[' has items still to come: where they end is not the line's
     to say."""
     code = line.rstrip()
+    if len(code) * _LINE_TRIES > _MAX_PARSED_CHARS:  # each try parses the line: 1 MiB of it took 14 s here
+        return OpenList(start)
     hashes = [k for k in range(len(code) - 1, -1, -1) if code[k] == "#"][:_MAX_HASHES]  # a comment's first is last
     for hashed in hashes:
         uncommented = code[:hashed] + code[hashed + 1 :]

@@ -93,25 +93,31 @@ def syntax_hint(text: str, message: str) -> str:
     if toml_open.stopped_in_a_list(lines, number, column, read):  # not for a fix the line's value could take
         return message
     invisible = _invisible(line, column)
-    if invisible:  # the line quoted with '?' for it, unless it may hold a password
-        shown = "" if _SECRET.search(line) else f", {shorten(line.strip())}"
-        return f"line {number}{shown}: {invisible} ({message})"
+    if invisible:  # the line quoted with '?' for it
+        return f"line {number}{_quoted(line)}: {invisible} ({message})"
     other_format = _other_format(line)
     if other_format:
         return f"line {number}: {other_format} ({message})"
     header = _list_row_fix(lines, number) or _header_fix(line, column, read)
-    if header and not _inside_a_value(lines, number):
-        return f"line {number}, {shorten(line.strip())}: {header} ({message})"
+    if header and not _inside_a_value(lines, number):  # a password joined to a header: "[mqtt]password = ..."
+        return f"line {number}{_quoted(line)}: {header} ({message})"
     assignment = _ASSIGNMENT.match(line)
     if assignment is None:
         no_key = _key_fix(line, read, bool(_SECRET.search(line)))
         return f"line {number}: {no_key} ({message})" if no_key else message
     key, value = assignment.groups()
     secret = bool(_SECRET.search(lines[number - 1]))
+    shown = shorten(f"{key} = …" if secret else f"{key} = {value}")
+    if not _parses(f"{key} = 0"):  # the parser stopped in the key ('enabled"= true', '.port = 1'), not its value
+        return f"line {number}, {shown} ({message})"
     kind = _kind(_table_at(lines, number), key.strip("\"'"))
     fix = _closed_early(value, line[column - 1 : column], read) or _fix(key, value, read, kind, secret)
-    shown = shorten(f"{key} = …" if secret else f"{key} = {value}")
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
+
+
+def _quoted(line: str) -> str:
+    """', ' and ``line`` as a hint shows it, or '' where it may hold a password."""
+    return "" if _SECRET.search(line) else f", {shorten(line.strip())}"
 
 
 def _spanning_fix(text: str, lines: list[str], number: int, column: int, message: str) -> str:
@@ -161,10 +167,10 @@ def _open_list_fix(lines: list[str], listed: toml_open.OpenList) -> str:
 
 def _closed_early(value: str, stopped_at: str, message: str) -> str:
     """The fix for a list with a ',' after its closing bracket (``mics = [[0.0457, 0.0, 0.0]],`` and the next
-    rows below): "write a list in square brackets" was said of a list in square brackets."""
-    if not (message.startswith(AFTER_STATEMENT) and value.startswith("[") and stopped_at == ","):
+    rows below), or a ']' (``[[0.0, 0.0, 0.0]]]``): "write a list in square brackets" was said of a list in them."""
+    if not (message.startswith(AFTER_STATEMENT) and value.startswith("[") and stopped_at in (",", "]")):
         return ""
-    return f"the list ends before the ',' after it {_ROWS_INSIDE}"
+    return f"the list ends before the '{stopped_at}' after it {_ROWS_INSIDE}"
 
 
 def _list_row_fix(lines: list[str], number: int) -> str:
@@ -197,6 +203,14 @@ def _inside_a_value(lines: list[str], number: int) -> bool:
 def _above(lines: list[str], number: int) -> dict[str, typing.Any] | None:
     """The lines before line ``number`` parsed, or None if they fail on their own."""
     return _parsed("\n".join([*lines[: number - 1], ""]))
+
+
+def _parses(line: str) -> bool:
+    try:
+        tomllib.loads(line)
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=1)  # a row's fix and _inside_a_value read the same lines: 1 MiB of headers, 0.7 s
@@ -259,8 +273,9 @@ def _key_fix(line: str, message: str, secret: bool) -> str:
         return ""
     key, equals, value = line.partition("=")
     key = key.strip()
-    if equals and _SPACED_KEY.fullmatch(key):
-        joined = "_".join(key.split())
+    joined = "_".join(key.split())
+    # not where the joined line would fail too: 'port  8883  with tls = true below' lost its '=' and its '#'
+    if equals and _SPACED_KEY.fullmatch(key) and _parses(f"{joined} = {value}"):
         shown = "" if secret else f": {shorten(f'{joined} = {value.strip()}')}"
         return f"a key holds no spaces: join its words with '_'{shown}"
     if not equals and key.endswith("]") and _TABLE_NAME.fullmatch(key.rstrip("]").strip()):
@@ -334,17 +349,18 @@ def _fix(key: str, raw: str, message: str, kind: type | None, secret: bool) -> s
     if message.startswith("Cannot overwrite a value"):
         return f"{key} is set twice in its table: keep one"
     if value.startswith("="):
-        # "host = = x", "port == 1883": quoting the rest would make the extra '=' part of the text
-        rest = value.lstrip("= ")
-        shown = "" if secret or not rest else f": {shorten(f'{key} = {rest}')}"
-        return "delete the second '='" + shown
+        # "host = = x", "port == 1883": quoting the rest would make the extra '=' part of the text. The line is
+        # shown where it then parses: '= "USB #2"' was cut at the '#', 'inline = = 1, b = 2}' lost its '{'
+        rest = toml_strings.without_comment(raw.lstrip("= "))
+        parses = _parses(f"{key} = {rest}")
+        return "delete the second '='" + ("" if secret or not parses else f": {shorten(f'{key} = {rest}')}")
     lowered = value.lower()
     if kind is bool or (kind is None and lowered in _BOOLEAN_WORDS and value != lowered):
         answer = f": {key} = {_BOOLEAN_WORDS[lowered]}" if lowered in _BOOLEAN_WORDS else ""
         return f"write true or false in lower case{answer}"
     if kind in (int, float) or (kind is None and _NUMBER_WITH_UNIT.match(value)):
         return "write a plain number: digits, a '.' for decimals, no unit or thousands separator (docs/config.md)"
-    text = toml_strings.unclosed_fix(key, raw, message, secret) or toml_strings.string_fix(key, value, message, secret)
+    text = toml_strings.unclosed_fix(key, raw, message, secret) or toml_strings.string_fix(key, raw, message, secret)
     if text:
         return text
     if kind is tuple:
@@ -362,5 +378,6 @@ def _fix(key: str, raw: str, message: str, kind: type | None, secret: bool) -> s
 
 
 def shorten(line: str) -> str:
-    printable = "".join(char if char.isprintable() else "?" for char in line)  # one line on stderr, whatever it holds
+    # one line on stderr, whatever it holds; a tab as the space it stands for (a '?' would be typed in)
+    printable = "".join(" " if char == "\t" else char if char.isprintable() else "?" for char in line)
     return printable if len(printable) <= _MAX_SHOWN else printable[: _MAX_SHOWN - 1] + "…"

@@ -19,6 +19,7 @@ _AT_LINE_END = re.compile(r"^(?:Illegal|Found invalid) character '\\n'")
 _KEY_VALUE = re.compile(r"^\s*[A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*=\s*((?:.*\S)?)\s*$")  # as _ASSIGNMENT
 # a table header whose name no value could be read as: '[1]', '[true]' and '["a"]' are rows of a list too
 _HEADER = re.compile(r"^\s*\[\[?\s*[A-Za-z][A-Za-z0-9_-]*(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*\]\]?\s*(?:#.*)?$")
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')  # one-line strings, whose brackets are text
 _VALUE_WORDS = re.compile(r"^\s*\[\[?\s*(?:true|false|inf|nan)\s*\]")
 _VALID_ESCAPE = re.compile(r'\\(?:[btnfr"\\]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[ \t]*\n)')  # TOML's own
 _MAX_PARSED_CHARS = 2_000_000  # tomllib here: 0.3 s of keys, 0.9 s of table headers; a Pi ~5x; a config: KiB
@@ -29,6 +30,7 @@ _MAX_HASHES = 8  # where a '#' may start the comment after a list: tried from th
 _LINE_TRIES = _MAX_HASHES + _MAX_BRACKETS * (_MAX_HASHES + 1)  # the most _closed_line parses its line
 # tomllib's words for a string, list or table left open to the end of the file
 _LEFT_OPEN = re.compile(r"Unterminated|Unclosed|Expected \"'''\"|Expected '\"\"\"'|Expected \"'\"")
+_UNESCAPED = "Unescaped '\\' in a string"
 _WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -41,8 +43,11 @@ def _parses(text: str) -> bool:
 
 
 def where_named(text: str, lines: list[str], message: str) -> tuple[int, int]:
-    """The line and column ``message`` names (0 for none)."""
+    """The line and column ``message`` names (0 for none): for an escape, the line its '\\' is on."""
     where = _WHERE.search(message)
+    if where and message.startswith(_UNESCAPED) and where.group(2) == "1" and int(where.group(1)) > 1:
+        number = int(where.group(1)) - 1  # a '\' and its line break in a one-line string: tomllib names the line after
+        return number, len(lines[number - 1]) + 1
     if where:
         return int(where.group(1)), int(where.group(2))
     # a file without its last newline: a key set twice there is on its last line, which tomllib does not
@@ -132,12 +137,18 @@ def open_list(lines: list[str], number: int, column: int, message: str) -> OpenL
 
 
 def _closed_below(lines: list[str], number: int) -> bool:
-    """Whether a line from ``number`` on, before the next table header, starts with ']'."""
+    """Whether a line from ``number`` on, before the next table header, closes a list opened above it: a ']'
+    that no '[' before it on those lines opened, outside strings and comments (``port = 2]``, a ']' alone)."""
+    depth = 0
     for k, line in enumerate(lines[number - 1 :]):
-        if line.lstrip().startswith("]"):
-            return True
-        if k and _HEADER.match(line):
-            return False
+        if _HEADER.match(line):
+            if k:
+                return False
+            continue
+        for char in _STRINGS.sub("", line).split("#")[0]:
+            depth += {"[": 1, "]": -1}.get(char, 0)
+            if depth < 0:
+                return True
     return False
 
 

@@ -10,6 +10,8 @@ from listener.config.toml_hints import AFTER_STATEMENT, BAD_ESCAPE, MULTILINE_QU
 # tomllib's words for a line break inside a one-line string: its closing quote is missing
 _UNCLOSED = re.compile(r"^(?:Illegal|Found invalid) character '\\[nr]'")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')  # a whole one-line string at the start of a value
+_ESCAPED_QUOTE_AT_END = re.compile(r'(?<!\\)(?:\\\\)*\\"$')  # an odd number of '\' before it
+_ESCAPED_SAID = ", or if the '\\' before the last quote is text, write it as \\\\"
 _SPACED_HASH = re.compile(r"\s#")  # in a string left open: where a comment typed after it begins
 
 
@@ -25,9 +27,10 @@ def without_comment(value: str) -> str:
     return value.split("#")[0].strip()
 
 
-def string_fix(key: str, value: str, message: str, secret: bool) -> str:
+def string_fix(key: str, raw: str, message: str, secret: bool) -> str:
     """The fix for a text value the parser stopped in: its closing quote missing, a backslash in double quotes
     (a Windows path, a DOMAIN\\user login), or more after its closing quote (``"USB Audio" true``)."""
+    value = without_comment(raw)
     if not value or value[0] not in "\"'" or value.startswith(MULTILINE_QUOTES):
         return ""
     quote = value[0]
@@ -41,8 +44,23 @@ def string_fix(key: str, value: str, message: str, secret: bool) -> str:
     whole = _STRING.match(value)
     if message.startswith(AFTER_STATEMENT) and whole is not None and value[whole.end() :].strip():
         shown = "" if secret else f": {shorten(f'{key} = {whole.group(0)}')}"
-        return f"delete what follows the closing quote (a comment starts with #){shown}"
+        deleted = f"delete what follows the closing quote (a comment starts with #){shown}"
+        return _quote_in_a_comment(key, raw, whole.group(0), secret, deleted) or deleted
     return ""
+
+
+def _quote_in_a_comment(key: str, raw: str, string: str, secret: bool, deleted: str) -> str:
+    """Both fixes for a string whose closing quote is a letter's (``'192.0.2.10  # the store's broker``): its
+    own closing quote missing, and the quote in a comment after it read as one; deleting what follows would keep
+    the comment as text. Said where the quote is followed by a letter or digit, as no closing quote is."""
+    hashed = _SPACED_HASH.search(string)
+    if hashed is None or not raw[len(string) : len(string) + 1].isalnum():
+        return ""
+    if secret:
+        return f"close the quotes before the '#' if a comment starts there, or {deleted}"
+    text = string[: hashed.start()].rstrip()
+    commented = shorten(f"{key} = {text}{string[0]}{raw[len(text) :]}")
+    return f"close the quotes before the '#' if a comment starts there: {commented}, or {deleted}"
 
 
 def unclosed_fix(key: str, raw: str, message: str, secret: bool) -> str:
@@ -51,10 +69,15 @@ def unclosed_fix(key: str, raw: str, message: str, secret: bool) -> str:
     readings are said, each with all of the line's text (the first cut "USB #2" to "USB")."""
     if not _UNCLOSED.match(message) or not raw or raw[0] not in "\"'" or raw.startswith(MULTILINE_QUOTES):
         return ""
+    # a '\' before the last quote makes it text: 'C:\share\"' was told to close the quotes after it
+    escaped = raw[0] == '"' and _ESCAPED_QUOTE_AT_END.search(raw) is not None
     if secret:
-        return "close the quotes at the end of the text"
+        return "close the quotes at the end of the text" + (_ESCAPED_SAID if escaped else "")
     quote = raw[0]
     said = f"close the quotes at the end of the text: {shorten(f'{key} = {raw}{quote}')}"
+    if escaped:
+        backslash = raw[:-1] + '\\"'
+        return f"{said}{_ESCAPED_SAID}: {shorten(f'{key} = {backslash}')}"
     hashed = _SPACED_HASH.search(raw)
     if hashed is None:
         return said

@@ -35,7 +35,8 @@ _COMPANIONS = ("-wal", "-shm")
 # was its whole topic before, which the spool's _migrate re-homes)
 CARRIED_COUNTERS = ("dropped", *SESSION_COUNTERS)  # by a fresh spool after damage; seq apart
 START_AGAIN = ", then start again"  # how a file not set aside at the start ends its line (the start stops)
-_NUMBERING = ("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", "SELECT value FROM counters WHERE name = 'seq'")
+_COUNTER = "SELECT value FROM counters WHERE name = '{}'"
+_NUMBERING = ("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", _COUNTER.format("seq"))
 _SHAPE = {"outbox": ("id", "leaf|topic", "payload", "qos", "seq"), "counters": ("name", "value")}
 
 
@@ -77,11 +78,15 @@ def file_numbering(path: Path) -> tuple[int, int]:
     return last_id, seq
 
 
-def file_sessions(path: Path) -> dict[str, int]:
-    """The day's sessions the spool ``path`` counted (``sessions_day``, ``sessions_today``), read without a write;
-    {} where they cannot be read so: a start on a full card counts on from them."""
-    counts = _read_without_write(path, [f"SELECT value FROM counters WHERE name = '{n}'" for n in SESSION_COUNTERS])
-    return dict(zip(SESSION_COUNTERS, counts, strict=True)) if counts[0] else {}
+def file_counters(path: Path) -> dict[str, int]:
+    """The totals the dashboards show that the spool ``path`` keeps (CARRIED_COUNTERS: ``dropped``, the day's
+    sessions), read without a write; those that cannot be read so left out: a start on a full card counts on from
+    them (from 0, "Messages lost" and "Sessions today" fell until the file opened)."""
+    found = _read_without_write(path, [_COUNTER.format(name) for name in CARRIED_COUNTERS])
+    counts = dict(zip(CARRIED_COUNTERS, found, strict=True))
+    if not counts["sessions_day"]:  # a count of no day: none
+        del counts["sessions_day"], counts["sessions_today"]
+    return {name: value for name, value in counts.items() if value}
 
 
 def _read_without_write(path: Path, queries: Sequence[str]) -> list[int]:

@@ -36,8 +36,8 @@ from pathlib import Path
 from listener.outputs.mqtt.spool_access import card_is_full
 from listener.outputs.mqtt.spool_damage import (
     ForeignSpool,
+    file_counters,
     file_numbering,
-    file_sessions,
     fresh_seq,
     is_damage_error,
     set_aside,
@@ -77,6 +77,7 @@ class FullCardStart:
     _reopen_at_s = 0.0  # monotonic: when the card is tried next (a put's reopen, or spool_card.store_waiting)
     _first_id = 0  # the spool in memory numbers its rows above it; the file's are at or below it
     _damage_said = ""  # the line said for the spool in memory after damage
+    _seeded: Mapping[str, int] = {}  # the counters the spool in memory started from (see _adopt)
 
     def _connect(
         self, seq_from: int = 0, id_from: int = 0, in_memory: bool = False, carried: Mapping[str, int] | None = None
@@ -115,8 +116,10 @@ class FullCardStart:
         kept at most."""
         last_id, seq = file_numbering(self.path)  # above the file's rows and seqs, however the clock reads
         self._first_id = fresh_seq(last_id)
-        # the day's sessions counted on from the file's: from 0, Home Assistant's "Sessions today" dropped mid-day
-        db = self._connect(seq, self._first_id, in_memory=True, carried=file_sessions(self.path))
+        # the dashboards' totals counted on from the file's: from 0, Home Assistant's "Sessions today" dropped mid-day
+        # and "Messages lost (spool)" read a meter reset
+        self._seeded = file_counters(self.path)
+        db = self._connect(seq, self._first_id, in_memory=True, carried=self._seeded)
         self._refused, self._refused_as, self._reopen_at_s = exc, "full", time.monotonic() + REOPEN_S
         log.error(full_at_start(self.path, exc, room, REOPEN_S))
         return db
@@ -196,10 +199,17 @@ class FullCardStart:
         if self._acked:  # sent from memory: forgotten there
             delete_rows(memory, self._acked)
             self._acked.clear()
-        self._unrecorded += _counter(memory, "dropped")  # into the file's counter with the next write
+        self._unrecorded += self._dropped_beyond(_counter(memory, "dropped"), _counter(opened.db, "dropped"))
         self._carry_sessions(memory, opened.db)
         self._held = Held(self._first_id, memory)  # the file's rows are at or below it
         self._depth, self._keyed, self._seq = opened.depth, opened.keyed, max(self._seq, opened.seq)
+
+    def _dropped_beyond(self, memory: int, file: int) -> int:
+        """The drops a file whose counter reads ``file`` lacks (into it with the next write): the spool in memory
+        (``memory``) counted on from ``_seeded``, the file's own where the start could read it; a sum counted them
+        twice."""
+        own = memory - self._seeded.get("dropped", 0)
+        return max(memory, file + own) - file
 
     def _carry_sessions(self, memory: sqlite3.Connection, file: sqlite3.Connection) -> None:
         """The day's sessions this run counted in memory, added to the file's count for that day (see

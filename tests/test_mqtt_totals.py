@@ -11,6 +11,7 @@ stage fed visits as the analytics announce them, the broker a real mosquitto.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,8 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.stage import SPOOL_FILE
+from listener.outputs.mqtt.wallclock import local_day
+from tests.folders import refusing_writes
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder
-from tests.test_mqtt_full_card import CHECKOUT
+from tests.test_mqtt_full_card import CHECKOUT, _in_a_full_namespace
 
 # runs in the private namespace, its folder the tmpfs: the MQTT stage's runs one after the other; the first drains a
 # spool of 10 at a message a second, so a visit's messages overflow it with the broker there (a real drop counted)
@@ -130,3 +135,93 @@ def test_spool_dropped_as_info_and_metrics_say_it_never_falls_across_a_full_card
     assert metrics == sorted(metrics), metrics
     if scenario == "full-at-start":
         assert "cannot be opened" in log and "opens now that the card has room" in log, log
+
+
+def _damage_under(spool: Spool) -> None:
+    """The file overwritten past its fourth page, as a failing card does (its counters' index with it), and sqlite's
+    cached pages dropped."""
+    with spool._lock:
+        spool.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with spool.path.open("r+b") as f:
+            f.seek(4096)
+            f.write(os.urandom(spool.path.stat().st_size - 4096))
+        spool.db.execute("PRAGMA shrink_memory")
+
+
+def _a_run_that_drops_2_and_counts_3_sessions(path: Path, day: int) -> Spool:
+    """A spool of 60 that dropped 2 messages and holds 60, 3 sessions counted today, all in the run before: open again,
+    the caller's to close."""
+    with Spool(path, max_messages=60) as before:
+        for n in range(62):
+            before.put("event", {"n": n, "pad": "x" * 200})
+        for _ in range(3):
+            before.sessions_on(day, started=True)
+    spool = Spool(path, max_messages=60)
+    spool.open()
+    return spool
+
+
+@pytest.mark.parametrize("folder", ["lets-it-be-set-aside", "refuses-it-then-lets-it"])
+def test_a_spool_damaged_while_running_counts_its_totals_on_from_what_it_said(tmp_path: Path, folder: str) -> None:
+    """The damage hides the file's counters from the read that sets it aside (an index page overwritten): its fresh
+    spool counted from 0, "Messages lost" 2 -> 0 and "Sessions today" 3 -> 0 -> 1 mid-day; where the folder refused
+    the move, the same in memory, and again from the set-aside file's unreadable counters once it let it. The
+    running spool knows what it said: its fresh spool goes on from that (the 60 messages the damaged file held are
+    counted lost only where its counters can be read, as at a start)."""
+    path, day = tmp_path / "state" / SPOOL_FILE, local_day()
+    spool = _a_run_that_drops_2_and_counts_3_sessions(path, day)
+    said = [(spool.dropped, spool.sessions_on(day))]
+    _damage_under(spool)
+    with refusing_writes(path.parent) if folder.startswith("refuses") else contextlib.nullcontext():
+        spool.put("event", {"n": 100})
+        said.append((spool.dropped, spool.sessions_on(day)))
+        said.append((spool.dropped, spool.sessions_on(day, started=True)))
+        refused = spool.storage
+    spool.put("event", {"n": 101})  # the file set aside now, where the folder refused it
+    said.append((spool.dropped, spool.sessions_on(day)))
+    spool.close()
+    with Spool(path, max_messages=60) as again:
+        said.append((again.dropped, again.sessions_on(day)))
+    assert refused == ("unwritable" if folder.startswith("refuses") else "ok")
+    assert said == [(2, 3), (2, 3), (2, 4), (2, 4), (2, 4)], said
+    assert len(list(path.parent.glob(f"{SPOOL_FILE}.corrupt-*[0-9]Z"))) == 1
+
+
+# runs in the private namespace, its folder the tmpfs: a spool that dropped 2 and counted 3 sessions, damaged while
+# the card is full (its fresh spool cannot be made: the spool in memory), a session counted, the card freed
+DAMAGED_ON_A_FULL_CARD = """
+import json, os, sys
+from pathlib import Path
+from listener.outputs.mqtt import spool_start
+from listener.outputs.mqtt.spool import Spool
+from listener.outputs.mqtt.wallclock import local_day
+from tests.full_card import fill_card
+from tests.test_mqtt_totals import _a_run_that_drops_2_and_counts_3_sessions, _damage_under
+spool_start.REOPEN_S = 0.0
+folder, day = Path(sys.argv[1]), local_day()
+spool = _a_run_that_drops_2_and_counts_3_sessions(folder / "mqtt-spool.sqlite3", day)
+said = [[spool.dropped, spool.sessions_on(day, started=True), spool.storage]]
+_damage_under(spool)
+fill_card(folder)
+spool.put("event", {"n": 100})
+said.append([spool.dropped, spool.sessions_on(day), spool.storage])
+said.append([spool.dropped, spool.sessions_on(day, started=True), spool.storage])
+os.unlink(folder / "fill")
+spool.store_waiting()
+said.append([spool.dropped, spool.sessions_on(day), spool.storage])
+spool.close()
+with Spool(folder / "mqtt-spool.sqlite3", max_messages=60) as again:
+    said.append([again.dropped, again.sessions_on(day), again.storage])
+print(json.dumps(said))
+"""
+
+
+def test_a_spool_damaged_on_a_full_card_counts_its_totals_on_once_the_card_has_room(tmp_path: Path) -> None:
+    """Its fresh spool in memory counted from 0 (hidden counters), and once the card had room the day's sessions went
+    into the file as the memory's count less the count at the start: 5 -> 0 -> 1 -> -2, -2 after a restart too ("less
+    the start's" is right for a start on a full card, whose memory began from the file's, not after damage, where
+    even a readable count gave 3 for 6). "Messages lost" 2 -> 0 for good."""
+    result = _in_a_full_namespace(tmp_path, DAMAGED_ON_A_FULL_CARD)
+    assert result.returncode == 0, result.stderr
+    said = json.loads(result.stdout)
+    assert said == [[2, 4, "ok"], [2, 4, "full"], [2, 5, "full"], [2, 5, "ok"], [2, 5, "ok"]], said

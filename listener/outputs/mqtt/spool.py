@@ -173,9 +173,9 @@ class Spool(Counters, CardState, Managed):
         carried: dict[str, int] = {}
         try:
             seq_from, carried = set_aside(self.path, exc, at_least=seq_from)
-            self._db = self._connect(seq_from, id_from, carried=carried)
+            self._db = self._connect(seq_from, id_from, carried=self.as_said(carried))
         except (sqlite3.Error, OSError) as again:  # in memory, the file tried again (see spool_start)
-            self._in_memory_after_damage(again, (seq_from, id_from), carried)
+            self._in_memory_after_damage(again, (seq_from, id_from), self.as_said(carried))
         return True
 
     @property

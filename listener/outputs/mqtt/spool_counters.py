@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from listener.outputs.mqtt.spool_sessions import SessionCounts, write_sessions
@@ -23,6 +23,7 @@ class Counters(SessionCounts):
     _seq: int
     _unrecorded: int
     drops: int
+    _dropped_seen = 0  # the file's dropped counter as last read: a fresh spool after damage counts on from it
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -92,4 +93,17 @@ class Counters(SessionCounts):
 
     @property
     def dropped(self) -> int:
-        return self.counter("dropped") + self._unrecorded
+        stored = self.counter("dropped")
+        self._dropped_seen = max(self._dropped_seen, stored)
+        return stored + self._unrecorded
+
+    def as_said(self, carried: Mapping[str, int]) -> dict[str, int]:
+        """A damaged file's counters (``carried``, as far as they could be read) for its fresh spool, no lower than
+        this run said: the damage that hides them from the read (an index page overwritten) left "Messages lost" and
+        "Sessions today" at 0 mid-day. The messages it held count as lost only where they could be read. The lock is
+        held."""
+        counts = {**carried, "dropped": max(carried.get("dropped", 0), self._dropped_seen)}
+        said = self._sessions_said
+        if said > (counts.get("sessions_day", 0), counts.get("sessions_today", 0)):  # a later day, or more that day
+            counts["sessions_day"], counts["sessions_today"] = said
+        return counts

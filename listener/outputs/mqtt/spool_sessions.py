@@ -35,6 +35,7 @@ class SessionCounts:
     _sessions_before: tuple[int, int] = (0, 0)
     # the latest count, which the card refused: the file's counters are behind it until the card takes a write
     _sessions_kept: tuple[int, int] | None = None
+    _sessions_said: tuple[int, int] = (0, 0)  # the latest (day, count) sessions_on said: a fresh spool's least
 
     def counter(self, name: str) -> int:
         raise NotImplementedError
@@ -66,6 +67,7 @@ class SessionCounts:
         if started:
             count += 1
             self._set_sessions(day, count)
+        self._sessions_said = (day, count)
         return count
 
     def redate_sessions(self, day: int, run_since_midnight: int) -> bool:
@@ -80,13 +82,17 @@ class SessionCounts:
         self._set_sessions(day, (before if before_day == day else 0) + run_since_midnight)
         return True
 
-    def carried_sessions(self, memory: tuple[int, int], file: tuple[int, int]) -> tuple[int, int]:
-        """The count to go on from when the file opens after a start in memory (see spool_start): the file's
-        count for the day (``file``) plus the sessions this run counted in memory (``memory``, which began from
-        ``_sessions_before``: the file's own count where the start could read it, else none); and the file's count
-        remembered as what earlier runs left."""
+    def carried_sessions(
+        self, memory: tuple[int, int], file: tuple[int, int], seed: tuple[int, int]
+    ) -> tuple[int, int]:
+        """The count to go on from when the file opens after the spool ran in memory (see spool_start): the file's
+        count for the day (``file``) plus the sessions counted in memory (``memory``, begun from ``seed``: the file's
+        own count where a start on a full card could read it, a damaged file's set aside), and never below
+        ``memory`` (a fresh file after damage holds none of the seed); the file's count remembered as what earlier
+        runs left. The file's plus all of memory's counted the seed twice; the file's plus memory's less the start's
+        count went negative after damage (-2 for 6)."""
         day, today = memory
-        base_day, base = self._sessions_before
-        own = today - (base if base_day == day else 0)
+        seed_day, seeded = seed
+        own = today - (seeded if seed_day == day else 0)
         self._sessions_before = file
-        return day, own + (file[1] if file[0] == day else 0)
+        return day, max(today, own + (file[1] if file[0] == day else 0))

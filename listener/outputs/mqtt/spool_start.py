@@ -87,7 +87,9 @@ class FullCardStart:
     def _insert(self, messages: Sequence[Outgoing]) -> tuple[list[int], Counter[str]]:
         raise NotImplementedError
 
-    def carried_sessions(self, memory: tuple[int, int], file: tuple[int, int]) -> tuple[int, int]:
+    def carried_sessions(
+        self, memory: tuple[int, int], file: tuple[int, int], seed: tuple[int, int]
+    ) -> tuple[int, int]:
         raise NotImplementedError
 
     def _store_at_close(self) -> None:
@@ -132,6 +134,7 @@ class FullCardStart:
         the file tried again every REOPEN_S (see _reopen). The lock is held."""
         seq_from, id_from = numbering
         held, self._held = self._held, None
+        self._seeded = carried
         self._db = self._connect(seq_from, id_from, in_memory=True, carried=carried)  # nothing measured is lost
         self._first_id = held.after_id if held is not None else id_from
         if held is not None:  # one spool in memory, as at a start on a full card
@@ -212,10 +215,12 @@ class FullCardStart:
         return max(memory, file + own) - file
 
     def _carry_sessions(self, memory: sqlite3.Connection, file: sqlite3.Connection) -> None:
-        """The day's sessions this run counted in memory, added to the file's count for that day (see
+        """The day's sessions counted in memory, added to the file's count for that day (see
         SessionCounts.carried_sessions); kept in memory where the file still refuses them (a card nearly full)."""
         before = (_counter(file, "sessions_day"), _counter(file, "sessions_today"))
-        counted = self.carried_sessions((_counter(memory, "sessions_day"), _counter(memory, "sessions_today")), before)
+        now = (_counter(memory, "sessions_day"), _counter(memory, "sessions_today"))
+        seed = (self._seeded.get("sessions_day", 0), self._seeded.get("sessions_today", 0))
+        counted = self.carried_sessions(now, before, seed)
         if counted[0] and counted != before:
             try:
                 write_sessions(file, counted)

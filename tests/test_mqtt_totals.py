@@ -225,3 +225,17 @@ def test_a_spool_damaged_on_a_full_card_counts_its_totals_on_once_the_card_has_r
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     assert said == [[2, 4, "ok"], [2, 4, "full"], [2, 5, "full"], [2, 5, "ok"], [2, 5, "ok"]], said
+
+
+def test_a_start_on_a_spool_damaged_past_its_counters_index_counts_its_totals_on(tmp_path: Path) -> None:
+    """A file damaged at rest (a power cut, a failing card) past its fourth page: the counters' table is whole, its
+    index is not, and the lookup through it found none, so the fresh spool counted from 0: "Messages lost" 2 -> 0
+    and "Sessions today" 3 -> 0 mid-day. Read past the index, they go on (the messages the file held stay
+    uncounted: the outbox's pages are gone)."""
+    path, day = tmp_path / "state" / SPOOL_FILE, local_day()
+    spool = _a_run_that_drops_2_and_counts_3_sessions(path, day)
+    _damage_under(spool)
+    spool.close()
+    with Spool(path, max_messages=60) as again:
+        assert (again.dropped, again.sessions_on(day), again.depth) == (2, 3, 0)
+    assert len(list(path.parent.glob(f"{SPOOL_FILE}.corrupt-*[0-9]Z"))) == 1

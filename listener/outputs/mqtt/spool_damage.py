@@ -260,17 +260,18 @@ def _old_counters(aside: Path) -> dict[str, int]:
     """The set-aside spool's ``seq`` and the counters a fresh one carries on, where they can still be read: the
     messages evicted ever (``dropped``), to which the messages the file still holds are added, being lost with
     it too, and the day's sessions (``sessions_day``, ``sessions_today``), which Home Assistant's "Sessions today"
-    would see drop. One file read once."""
+    would see drop. One file read once; the counters' table read whole, not through its index: a page of a few
+    hundred bytes, whose index, damaged, hid them all (the fresh spool counted from 0 mid-day)."""
     try:
         db = sqlite3.connect(f"{aside.absolute().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error:
         return {}
     found: dict[str, int] = {}
+    wanted = ("seq", *CARRIED_COUNTERS)
     try:
-        for name in ("seq", *CARRIED_COUNTERS):
-            row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-            if row and isinstance(row[0], int):
-                found[name] = row[0]
+        for name, value in db.execute("SELECT name, value FROM counters NOT INDEXED").fetchall():
+            if name in wanted and isinstance(value, int):
+                found[name] = value
         held = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
         if held and held[0]:
             found["dropped"] = found.get("dropped", 0) + int(held[0])

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -133,8 +134,39 @@ def test_spool_dropped_as_info_and_metrics_say_it_never_falls_across_a_full_card
     assert len(at_stops) == RUN_COUNT and at_stops[0] > 0 and at_stops == [at_stops[0]] * RUN_COUNT, at_stops
     assert info == sorted(info) and info[-1] == at_stops[-1], (info, at_stops)
     assert metrics == sorted(metrics), metrics
+    sessions = _said(messages, "state", "sessions_today")  # the four visits of the day, never fewer said
+    assert sessions == sorted(sessions) and sessions[-1] == 4, sessions
     if scenario == "full-at-start":
         assert "cannot be opened" in log and "opens now that the card has room" in log, log
+
+
+def test_a_card_that_refuses_writes_for_a_while_keeps_the_totals_rising(tmp_path: Path) -> None:
+    """The card refusing writes as sqlite refuses them on one remounted read-only (SQLITE_READONLY: a real remount
+    cannot be made under an open spool), messages dropped and a session counted meanwhile, then writable again,
+    then a restart: never lower than said before (checked; no fall found)."""
+    path, day = tmp_path / SPOOL_FILE, local_day()
+    said = []
+    with Spool(path, max_messages=3) as spool:
+        for n in range(5):
+            spool.put("event", {"n": n})
+        said.append((spool.dropped, spool.sessions_on(day, started=True)))
+        writable, spool._db = spool._db, sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        for n in range(5):
+            spool.put("event", {"n": n})
+            said.append((spool.dropped, spool.sessions_on(day)))
+        spool.count_dropped(2)  # refused by the broker meanwhile
+        said.append((spool.dropped, spool.sessions_on(day, started=True)))
+        refused = spool.storage
+        assert spool._db is not None
+        spool._db.close()
+        spool._db = writable
+        spool.put("event", {"n": 9})
+        said.append((spool.dropped, spool.sessions_on(day)))
+    with Spool(path, max_messages=3) as again:
+        said.append((again.dropped, again.sessions_on(day)))
+    assert refused == "unwritable"
+    assert said == sorted(said) and said[0] == (2, 1) and said[-1] == said[-2] and said[-1][1] == 2, said
+    assert said[-1][0] > said[-3][0] > said[0][0], said  # the drops in memory, and the file's own at the write
 
 
 def _damage_under(spool: Spool) -> None:

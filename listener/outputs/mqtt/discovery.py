@@ -143,9 +143,9 @@ _ENTITIES: tuple[_Entity, ...] = (
     # What the device could not deliver, from the retained info (sent at each connect, once more when a backlog
     # has drained, and when a message was dropped): without it a dashboard's counts fall short of sessions_today
     # after a long outage with nothing to say why. A count the device keeps for its spool file, so
-    # "total_increasing": it starts again from 0 with a new spool file, which Home Assistant's statistics read
-    # as a new cycle and go on summing, where "total" would count the drop as negative losses and "measurement"
-    # would average a count.
+    # "total_increasing": where its count is lost (a spool file lost or unreadable) it starts again from 0,
+    # which Home Assistant's statistics read as a new cycle and go on summing, where "total" would count the
+    # drop as negative losses and "measurement" would average a count.
     _Entity(
         "spool_dropped",
         "sensor",

@@ -36,6 +36,7 @@ from listener.errors import (
     looked_at,
     os_reason_and_fix,
 )
+from listener.small_files import read_small_file
 from listener.turns.derive import CONTINUE_WINDOW_S, RESUME_WITHIN_S
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 
@@ -123,7 +124,7 @@ def load_spec(path: Path) -> ModelSpec:
         raise ModelMissingError(f"turn model {path} not found: {fix_for(path)}")
     side = sidecar_path(path)
     try:
-        doc = json.loads(side.read_text(encoding="utf-8"))
+        doc = json.loads(read_small_file(side).decode("utf-8"))  # a pipe or /dev/zero there: refused, not read
     except OSError as exc:
         reason = os_reason_and_fix(exc, fix_for(path))
         raise ModelFileError(f"turn model {path}: its sidecar {side} is missing or unreadable {reason}") from exc

@@ -12,8 +12,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from listener.config.mqtt_schema import MqttConfig
+from listener.config.text_checks import MAX_MQTT_STRING_BYTES
 from listener.config.unused_keys import PASSWORD_ENV
-from listener.errors import OutputFileError, looked_at
+from listener.errors import OutputError, OutputFileError, looked_at, shown_path
+from listener.small_files import read_small_file
 
 __all__ = ["PASSWORD_ENV", "check_link_files", "check_tls_files", "configure", "read_password", "tls_context"]
 
@@ -22,22 +24,36 @@ def read_password(config: MqttConfig) -> str | None:
     """The broker password: the environment first, then ``password_file``; never the TOML."""
     from_env = os.environ.get(PASSWORD_ENV)
     if from_env:
-        return from_env
+        return _sendable(from_env, PASSWORD_ENV, "(/etc/listener/secrets.env for the service)")
     if not config.password_file:
         return None
+    named = f"mqtt.password_file {shown_path(config.password_file)}"
     try:
-        password = Path(config.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        password = read_small_file(Path(config.password_file)).decode("utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
         reason = f"({exc.strerror or type(exc).__name__})" if isinstance(exc, OSError) else "(not UTF-8 text)"
         raise OutputFileError(
-            f"mqtt.password_file {config.password_file} cannot be read {reason}: check the path and that the "
-            f"listener user may read it, or set {PASSWORD_ENV} instead"
+            f"{named} cannot be read {reason}: check the path and that the listener user may read it, or set "
+            f"{PASSWORD_ENV} instead"
         ) from None
     if not password:  # a file made but never filled in: logging in with no password would be refused as 'bad login'
         raise OutputFileError(
-            f"mqtt.password_file {config.password_file} is empty: write mqtt.username's password into it "
-            f"(one line), or set {PASSWORD_ENV} instead"
+            f"{named} is empty: write mqtt.username's password into it (one line), or set {PASSWORD_ENV} instead"
         )
+    return _sendable(password, named, "(one line)")
+
+
+def _sendable(password: str, source: str, where: str) -> str:
+    """``password`` when MQTT can carry it, else the OutputError naming ``source`` (never the password): paho
+    raised UnicodeEncodeError at the start on one that is not text, and one over MQTT's limit failed every
+    connect as if the broker were unreachable, the metrics spooled for good."""
+    fix = f"write mqtt.username's password there {where}"
+    try:
+        size = len(password.encode("utf-8"))
+    except UnicodeEncodeError:  # bytes that are no UTF-8, as Python holds them from the environment
+        raise OutputError(f"{source} is not UTF-8 text: {fix}, as UTF-8 text") from None
+    if size > MAX_MQTT_STRING_BYTES:
+        raise OutputError(f"{source} is {size} UTF-8 bytes long; at most {MAX_MQTT_STRING_BYTES}, MQTT's limit: {fix}")
     return password
 
 

@@ -1,0 +1,202 @@
+"""Bad input through the device's other doors: the environment it reads, and the small files its settings name.
+
+The config, WAVs, the inbound MQTT topic and analytics timelines have their own passes (test_fuzz.py,
+test_fuzz_cli.py). Here: the broker password (LISTENER_MQTT_PASSWORD, mqtt.password_file) and the turn model's
+sidecar, fed what a path or a variable may hold: text that is no UTF-8, more than MQTT carries, a pipe nobody
+writes to, a link to /dev/zero. Each is one line on stderr with its fix and exit 2, never a traceback, a wait
+for ever or a process the kernel kills for its memory. Each case runs the real command in a child process,
+its address space capped, so a regression fails the test instead of taking the machine's memory.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
+
+from listener.config import parse_config
+from listener.errors import OutputError
+from listener.outputs.mqtt.credentials import PASSWORD_ENV, read_password
+from listener.turns.spec import shipped_model_path, sidecar_path
+from tests.cli_run import CONFIG, ENV, SAMPLE, one_line
+from tests.mqtt_broker import BASE, Mosquitto, Recorder, service_config
+
+MEMORY_CAP_BYTES = 4 << 30  # a run needs well under 1 GiB; reading /dev/zero whole needed all the machine had
+WAIT_S = 60  # a run of the sample takes about 2 s; a pipe held the open for ever
+MQTT_LIMIT = 65535  # bytes in an MQTT string, the password's too
+FUZZ = settings(
+    max_examples=80,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def _capped() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+
+
+def _listener(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``listener ARGS`` in a child process whose memory is capped, killed if it outlasts WAIT_S."""
+    return subprocess.run(
+        [sys.executable, "-m", "listener", *args],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=WAIT_S,
+        env=env or ENV,
+        preexec_fn=_capped,
+    )
+
+
+def _run(config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return _listener("run", "--fast", "--input", str(SAMPLE), "--config", str(config), env=env)
+
+
+def _config(tmp_path: Path, extra: str) -> Path:
+    """A listener.toml logging in to a broker as 'counter' (the run stops before it connects), plus ``extra``."""
+    path = tmp_path / "listener.toml"
+    mqtt = "[mqtt]\nenabled = true\nhost = '127.0.0.1'\nport = 9\ndevice_id = 'fuzz'\nusername = 'counter'\n"
+    path.write_text(f"{CONFIG}[service]\nstate_dir = '{tmp_path / 'state'}'\n{mqtt}{extra}")
+    return path
+
+
+def _without_password() -> dict[str, str]:
+    return {k: v for k, v in ENV.items() if k != PASSWORD_ENV}
+
+
+# --- LISTENER_MQTT_PASSWORD --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "said"),
+    [
+        # paho raised UnicodeEncodeError at the start: a traceback
+        (os.fsdecode(b"\xff\xfe-pw"), f"{PASSWORD_ENV} is not UTF-8 text: write mqtt.username's password there"),
+        # every connect failed with "'H' format requires 0 <= number <= 65535", said as an unreachable broker
+        # (check mqtt.host and mqtt.port), and every metric stayed in the spool
+        ("a" * (MQTT_LIMIT + 1), f"{PASSWORD_ENV} is 65536 UTF-8 bytes long; at most 65535, MQTT's limit"),
+        ("\u00e9" * 32768, f"{PASSWORD_ENV} is 65536 UTF-8 bytes long"),  # 32768 characters, two bytes each
+    ],
+    ids=["not-utf8", "too-long", "too-long-in-bytes"],
+)
+def test_a_password_in_the_environment_mqtt_cannot_carry_is_one_line(tmp_path: Path, password: str, said: str) -> None:
+    result = _run(_config(tmp_path, ""), {**ENV, PASSWORD_ENV: password})
+    line = one_line(result, said, "/etc/listener/secrets.env")
+    assert password[:8] not in line  # never echoed
+
+
+def test_a_password_as_long_as_mqtt_carries_logs_in_and_publishes(broker: Mosquitto, tmp_path: Path) -> None:
+    # the limit is MQTT's, not one byte short of it: the anonymous broker takes any password
+    config = service_config(tmp_path, broker, username="counter")
+    with Recorder(broker) as recorder:
+        result = _run(config, {**ENV, PASSWORD_ENV: "p" * MQTT_LIMIT})
+        assert result.returncode == 0, result.stderr
+        got = recorder.wait_for(lambda ms: any(m.topic == f"{BASE}/metrics" for m in ms))
+    assert any(m.topic == f"{BASE}/metrics" for m in got)
+
+
+# --- mqtt.password_file ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listening_socket(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "password.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        yield path
+
+
+def _password_file(tmp_path: Path, kind: str, sock: Path) -> Path:
+    path = tmp_path / "password"
+    if kind == "pipe":
+        os.mkfifo(path)  # nobody writes to it: the open waited for ever, deaf to SIGTERM
+    elif kind == "device":
+        path.symlink_to("/dev/zero")  # read whole: the kernel killed the run for its memory
+    elif kind == "socket":
+        path.symlink_to(sock)  # "No such device or address"
+    elif kind == "huge":
+        with path.open("wb") as file:
+            file.truncate(2 << 20)  # read whole, too
+    else:
+        path.write_text("p" * (MQTT_LIMIT + 1) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("pipe", "(a pipe, not a file): check the path"),
+        ("device", "(a device, not a file): check the path"),
+        ("socket", "(a socket, not a file): check the path"),
+        ("huge", "(larger than 1 MiB, far more than such a file holds): check the path"),
+        ("too-long", "is 65536 UTF-8 bytes long; at most 65535, MQTT's limit: write mqtt.username's password"),
+    ],
+)
+def test_a_password_file_that_is_no_password_is_one_line(
+    tmp_path: Path, listening_socket: Path, kind: str, said: str
+) -> None:
+    path = _password_file(tmp_path, kind, listening_socket)
+    result = _run(_config(tmp_path, f"password_file = '{path}'\n"), _without_password())
+    one_line(result, f"mqtt.password_file {path} ", said)
+
+
+@FUZZ
+@given(
+    value=st.binary(min_size=1, max_size=200).filter(lambda b: b"\0" not in b),
+    repeat=st.sampled_from([1, 400]),
+    in_file=st.booleans(),
+)
+def test_any_password_is_sent_or_refused_in_its_own_words(
+    tmp_path: Path, value: bytes, repeat: int, in_file: bool
+) -> None:
+    # whatever the variable or the file holds: a password paho can send, or the listener's one error
+    password_file = tmp_path / "password"
+    password_file.write_bytes(value * repeat)
+    config = parse_config({"mqtt": {"username": "counter", "password_file": str(password_file) * in_file}})
+    saved = os.environ.pop(PASSWORD_ENV, None)
+    try:
+        if not in_file:
+            os.environ[PASSWORD_ENV] = os.fsdecode(value * repeat)
+        try:
+            password = read_password(config.mqtt)
+        except OutputError as exc:
+            assert "\n" not in str(exc)
+            return
+    finally:
+        os.environ.pop(PASSWORD_ENV, None)
+        if saved is not None:
+            os.environ[PASSWORD_ENV] = saved
+    assert password is not None and 0 < len(password.encode("utf-8")) <= MQTT_LIMIT
+    paho.Client(CallbackAPIVersion.VERSION2).username_pw_set("counter", password)
+
+
+# --- the turn model's sidecar ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "said"), [("pipe", "(a pipe, not a file)"), ("device", "(a device, not a file)")])
+def test_a_sidecar_that_is_no_file_is_one_line_and_a_doctor_fail(tmp_path: Path, kind: str, said: str) -> None:
+    model = tmp_path / "turn.onnx"
+    shutil.copyfile(shipped_model_path(), model)
+    side = sidecar_path(model)
+    if kind == "pipe":
+        os.mkfifo(side)  # the run and doctor waited for a writer for ever
+    else:
+        side.symlink_to("/dev/zero")  # read whole: MemoryError's traceback, or the kernel's kill
+    config = tmp_path / "turn.toml"
+    config.write_text(f"{CONFIG}[turn_model]\npath = '{model}'\n[service]\nstate_dir = '{tmp_path / 'state'}'\n")
+    one_line(_run(config), f"its sidecar {side} is missing or unreadable {said}")
+    report = _listener("doctor", "--config", str(config))
+    rows = [row for row in report.stdout.splitlines() if row.startswith("FAIL") and "turn model" in row]
+    assert len(rows) == 1 and said in rows[0], report.stdout

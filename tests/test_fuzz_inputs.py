@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from listener.config import parse_config
 from listener.errors import OutputError
 from listener.outputs.mqtt.credentials import PASSWORD_ENV, read_password
+from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.turns.spec import shipped_model_path, sidecar_path
 from tests.cli_run import CONFIG, ENV, SAMPLE, one_line
 from tests.mqtt_broker import BASE, Mosquitto, Recorder, service_config
@@ -200,3 +201,38 @@ def test_a_sidecar_that_is_no_file_is_one_line_and_a_doctor_fail(tmp_path: Path,
     report = _listener("doctor", "--config", str(config))
     rows = [row for row in report.stdout.splitlines() if row.startswith("FAIL") and "turn model" in row]
     assert len(rows) == 1 and said in rows[0], report.stdout
+
+
+# --- the spool and its folder ------------------------------------------------------------------------
+
+
+def _no_file_at(path: Path, kind: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "pipe":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/null")
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device"])
+def test_a_spool_that_is_no_file_is_named_not_blamed_on_the_card(tmp_path: Path, kind: str) -> None:
+    # sqlite's "disk I/O error" of it was said as a failing card: "check `dmesg` ..., repair or replace the card"
+    config = _config(tmp_path, "")
+    spool = tmp_path / "state" / SPOOL_FILE
+    _no_file_at(spool, kind)
+    line = one_line(_run(config, {**ENV, PASSWORD_ENV: "pw"}), f"{spool} is a {kind}, where the spool file belongs")
+    assert "card" not in line
+    report = _listener("doctor", "--config", str(config)).stdout  # it said the disk was ok
+    rows = [row for row in report.splitlines() if row.startswith("FAIL  disk")]
+    assert len(rows) == 1 and f"{spool} is a {kind}, where the spool file belongs" in rows[0], report
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device"])
+def test_a_state_dir_that_is_no_folder_is_named_as_what_it_is(tmp_path: Path, kind: str) -> None:
+    # the run said "(File exists)", doctor "is a file, not a folder"
+    config = _config(tmp_path, "")
+    _no_file_at(tmp_path / "state", kind)
+    said = f"{tmp_path / 'state'} is a {kind}, not a folder"
+    one_line(_run(config, {**ENV, PASSWORD_ENV: "pw"}), said, "point [service] state_dir at a folder")
+    report = _listener("doctor", "--config", str(config)).stdout
+    assert any(row.startswith("FAIL  disk") and said in row for row in report.splitlines()), report

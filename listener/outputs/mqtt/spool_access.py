@@ -12,7 +12,14 @@ import pwd
 import sqlite3
 from pathlib import Path
 
-from listener.errors import SERVICE_STATE_DIR, OutputFileError, dead_link, not_looked_at, os_reason_and_fix
+from listener.errors import (
+    SERVICE_STATE_DIR,
+    OutputFileError,
+    dead_link,
+    file_kind,
+    not_looked_at,
+    os_reason_and_fix,
+)
 from listener.lifecycle import under_systemd
 
 # sqlite's primary result codes for "this process may not write the file", unlike SQLITE_FULL:
@@ -120,7 +127,19 @@ def in_place_problem(path: Path) -> str | None:
             broken = broken_link(place)
             if broken is not None:
                 return f"{broken[0]}: remove the link; the service makes the file"
+            kind = kind_of(place)
+            if kind not in (None, "a file"):  # sqlite's "disk I/O error" of a pipe or device read as a failing card
+                return f"{place} is {kind}, where the spool file belongs: {FOLDER_FIX}"
     return None
+
+
+def kind_of(place: Path) -> str | None:
+    """What stands at ``place`` ("a file", "a pipe"), None for nothing; raises the OS error of a path that may not
+    be looked at."""
+    try:
+        return file_kind(place.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def _access_problem(path: Path) -> str:
@@ -175,8 +194,9 @@ def in_the_way(folder: Path) -> str | None:
     folder not mounted, a target deleted); None: nothing, or nothing that may be looked at."""
     for place in (folder, *folder.parents):
         with contextlib.suppress(OSError):  # a folder this user may not enter: is_file() raises there
-            if place.is_file():
-                return f"{place} is a file, not a folder: {_POINT_ELSEWHERE}"
+            kind = kind_of(place)
+            if kind not in (None, "a folder"):  # a pipe or a device: mkdir said only "File exists"
+                return f"{place} is {kind}, not a folder: {_POINT_ELSEWHERE}"
             broken = broken_link(place)
             if broken is not None:
                 what, cure = broken

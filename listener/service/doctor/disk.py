@@ -25,6 +25,7 @@ from listener.outputs.mqtt.spool_access import (
     READ_ONLY_FIX,
     broken_link,
     folder_problem,
+    kind_of,
     spool_files,
     user_name,
 )
@@ -124,7 +125,9 @@ def _place_check(state: Path, existing: Path) -> Check | None:
         return fail("disk", f"{what}, so {state} cannot be created", f"{cure}, {elsewhere}")
     if existing == state and not state.is_dir():
         return fail(
-            "disk", f"{state} is a file, not a folder", f"point [service] state_dir at a folder ({SERVICE_STATE_DIR})"
+            "disk",
+            f"{state} is {kind_of(state)}, not a folder",
+            f"point [service] state_dir at a folder ({SERVICE_STATE_DIR})",
         )
     if not existing.is_dir():
         return fail(
@@ -172,6 +175,8 @@ def _spool_files_check(state: Path) -> Check | None:
     for path in spool_files(state / SPOOL_FILE):
         if path.is_dir():  # no chown cures this: the service's own words and fix
             return fail("disk", f"{folder_problem(path)}: {LOST}", FOLDER_FIX)
+        if (kind := _not_a_file(path)) is not None:  # a pipe or a device opens for writing: said ok, and never one
+            return fail("disk", f"{path} is {kind}, where the spool file belongs: {LOST}", FOLDER_FIX)
         chown = f"sudo chown -R {user}: {state}"
         try:
             problem, fix = _write_problem(path, owner, chown)
@@ -181,6 +186,16 @@ def _spool_files_check(state: Path) -> Check | None:
         if problem:
             return fail("disk", f"{path} {problem}: {LOST}", fix)
     return None
+
+
+def _not_a_file(path: Path) -> str | None:
+    """What other than a file stands at ``path`` (a pipe, a device), None for a file or nothing, or a path the
+    write check below looks at itself (a link round in a loop)."""
+    try:
+        kind = kind_of(path)
+    except OSError:
+        return None
+    return None if kind in (None, "a file") else kind
 
 
 def _write_problem(path: Path, owner: int, chown: str) -> tuple[str, str]:

@@ -161,6 +161,20 @@ def dead_link(path: Path) -> DeadLink | None:
     return None
 
 
+def why_no_file(path: Path) -> str:
+    """Why there is no file at ``path``, for a message: "does not exist", "is a folder", "is a pipe, not a file",
+    "is a link to x, which leads round in a loop". ``Path.is_file`` says False of all of them alike. Raises the
+    OS error of a folder on the way this user may not enter."""
+    link = dead_link(path)
+    if link is not None:
+        return f"is {link.said()}"
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "does not exist"
+    return "is a folder" if stat.S_ISDIR(mode) else f"is {file_kind(mode)}, not a file"
+
+
 # systemd/listener.service's StateDirectory=listener, the built-in [service] state_dir: the one folder the
 # service user may write, and the folder the unit runs it in (WorkingDirectory=)
 SERVICE_STATE_DIR = Path("/var/lib/listener")

@@ -236,3 +236,35 @@ def test_a_state_dir_that_is_no_folder_is_named_as_what_it_is(tmp_path: Path, ki
     one_line(_run(config, {**ENV, PASSWORD_ENV: "pw"}), said, "point [service] state_dir at a folder")
     report = _listener("doctor", "--config", str(config)).stdout
     assert any(row.startswith("FAIL  disk") and said in row for row in report.splitlines()), report
+
+
+# --- what stands where a configured file belongs -----------------------------------------------------
+
+
+def _not_a_file(path: Path, kind: str) -> str:
+    """Something other than a file at ``path``, and how the message names it (each was "does not exist")."""
+    if kind == "pipe":
+        os.mkfifo(path)
+        return "is a pipe, not a file"
+    if kind == "device":
+        path.symlink_to("/dev/zero")
+        return "is a device, not a file"
+    path.symlink_to(path)
+    return f"is a link to {path}, which leads round in a loop"
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device", "loop"])
+def test_a_tls_file_that_is_no_file_is_named_as_what_it_is(tmp_path: Path, kind: str) -> None:
+    said = _not_a_file(tmp_path / "ca.pem", kind)
+    config = _config(tmp_path, f"tls = true\nca_file = '{tmp_path / 'ca.pem'}'\n")
+    one_line(_run(config, {**ENV, PASSWORD_ENV: "pw"}), f"mqtt.ca_file {tmp_path / 'ca.pem'} {said}: point it at")
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device", "loop"])
+def test_a_turn_model_that_is_no_file_is_named_as_what_it_is_not_missing(tmp_path: Path, kind: str) -> None:
+    model = tmp_path / "turn.onnx"
+    said = _not_a_file(model, kind)
+    shutil.copyfile(sidecar_path(shipped_model_path()), sidecar_path(model))
+    config = tmp_path / "turn.toml"
+    config.write_text(f"{CONFIG}[turn_model]\npath = '{model}'\n[service]\nstate_dir = '{tmp_path / 'state'}'\n")
+    one_line(_run(config), f"turn model {model} {said}: set [turn_model] path to its .onnx file")

@@ -35,6 +35,7 @@ from listener.errors import (
     ModelMissingError,
     looked_at,
     os_reason_and_fix,
+    why_no_file,
 )
 from listener.small_files import read_small_file
 from listener.turns.derive import CONTINUE_WINDOW_S, RESUME_WITHIN_S
@@ -119,8 +120,9 @@ def sidecar_path(path: Path) -> Path:
 def load_spec(path: Path) -> ModelSpec:
     """Read and check the sidecar of ``path``; ModelError (naming the file and the fix) otherwise."""
     if not looked_at(Path.is_file, path, ModelFileError, "turn model"):
-        if path.is_dir():
-            raise ModelFileError(f"turn model {path} is a folder: set [turn_model] path to its .onnx file, or to ''")
+        what = why_no_file(path)  # a pipe, a device or a link round in a loop was said "not found"
+        if what != "does not exist":
+            raise ModelFileError(f"turn model {path} {what}: set [turn_model] path to its .onnx file, or to ''")
         raise ModelMissingError(f"turn model {path} not found: {fix_for(path)}")
     side = sidecar_path(path)
     try:

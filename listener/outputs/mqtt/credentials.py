@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from listener.config.mqtt_schema import MqttConfig
 from listener.config.text_checks import MAX_MQTT_STRING_BYTES
 from listener.config.unused_keys import PASSWORD_ENV
-from listener.errors import OutputError, OutputFileError, looked_at, shown_path
+from listener.errors import OutputError, OutputFileError, looked_at, shown_path, why_no_file
 from listener.small_files import read_small_file
 
 __all__ = ["PASSWORD_ENV", "check_link_files", "check_tls_files", "configure", "read_password", "tls_context"]
@@ -62,9 +62,10 @@ def check_tls_files(config: MqttConfig) -> None:
     for key in ("ca_file", "cert_file", "key_file"):
         path = getattr(config, key)
         if path and not looked_at(Path.is_file, Path(path), OutputFileError, f"mqtt.{key}"):
-            folder = looked_at(Path.is_dir, Path(path), OutputFileError, f"mqtt.{key}")
-            what = "is a folder" if folder else "does not exist"
-            raise OutputFileError(f"mqtt.{key} {path} {what}: point it at a PEM file, or set it to ''")
+            # a pipe, a device or a link round in a loop was said not to exist
+            raise OutputFileError(
+                f"mqtt.{key} {path} {why_no_file(Path(path))}: point it at a PEM file, or set it to ''"
+            )
 
 
 def check_link_files(config: MqttConfig) -> None:

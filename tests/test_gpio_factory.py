@@ -12,8 +12,10 @@ from gpiozero import PWMLED, Button, Device
 from gpiozero.exc import BadPinFactory
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
+from listener.config import parse_config
 from listener.errors import OutputError
 from listener.outputs import gpio
+from listener.service import doctor
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +137,42 @@ def test_without_gpio_the_pins_are_simulated_and_said_so_once(
     led.close()
     button.close()
     factory.reset()
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_factory_name_is_gpiozeros_own_search_not_a_factory_named_blank(
+    monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    """`GPIOZERO_PIN_FACTORY=` (set to clear it) reached gpiozero as a factory named '': on a Pi whose lgpio works
+    the service stopped with "no GPIO pin library works on this Raspberry Pi (Unable to find pin factory '')"."""
+    if _gpiozero_finds_gpio():
+        pytest.skip("a Pi: the search succeeds here")
+    monkeypatch.setattr(gpio, "board_model", lambda: "Raspberry Pi 4 Model B Rev 1.4")
+    monkeypatch.setenv(gpio.ENV, blank)
+    with pytest.raises(OutputError) as err:
+        gpio.pin_factory()
+    # off a Pi every library of gpiozero's search fails: its own words for that, not a factory named ''
+    assert "(Unable to load any default pin factory!)" in str(err.value), err.value
+
+
+def test_a_factory_name_with_blanks_around_it_is_the_factory_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ " native" was looked up as typed: "Unable to find pin factory ' native'", told to "name one of gpiozero's:
+    lgpio, rpigpio, pigpio, native" while it did."""
+    if _gpiozero_finds_gpio():
+        pytest.skip("a Pi: the pin libraries load here")
+    monkeypatch.setenv(gpio.ENV, " native\t")
+    with pytest.raises(OutputError) as err:
+        gpio.pin_factory()
+    assert str(err.value).startswith("GPIOZERO_PIN_FACTORY=native cannot be loaded (unable to locate Pi revision")
+    assert str(err.value).endswith(
+        "): use it on the board it is for, or set GPIOZERO_PIN_FACTORY=mock to simulate the pins"
+    )
+
+
+def test_doctor_reads_a_blank_factory_name_as_the_service_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    if _gpiozero_finds_gpio():
+        pytest.skip("a Pi: the search succeeds here")
+    monkeypatch.setattr(gpio, "board_model", lambda: "Raspberry Pi 4 Model B Rev 1.4")
+    monkeypatch.setenv(gpio.ENV, " ")
+    check = doctor.check_gpio(parse_config({}))
+    assert check.status == "FAIL" and "(Unable to load any default pin factory!)" in check.detail, check

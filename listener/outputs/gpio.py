@@ -46,7 +46,7 @@ def pin_factory() -> Factory:
 
 
 def _make_factory() -> Factory:
-    name = os.environ.get(ENV, "").strip()
+    name = factory_name()
     if name.lower() == "mock":
         return mock_factory()
     try:
@@ -68,6 +68,20 @@ def _make_factory() -> Factory:
         return mock_factory(ForgetfulPWMPin)
     log.info("GPIO through %s", type(factory).__name__)
     return factory
+
+
+def factory_name() -> str:
+    """The factory the environment names, blanks around it dropped where gpiozero (which reads the variable itself)
+    sees them too: it looked up " lgpio" as typed ("Unable to find pin factory ' lgpio'", then "name one of
+    gpiozero's: lgpio, ..."), and a blank one (`GPIOZERO_PIN_FACTORY=` to clear it) as a factory named '', which
+    stopped a Pi whose lgpio works. Blank, it is unset: gpiozero's own search, as without it."""
+    raw = os.environ.get(ENV)
+    name = (raw or "").strip()
+    if raw is not None and not name:
+        del os.environ[ENV]
+    elif raw is not None and raw != name:
+        os.environ[ENV] = name
+    return name
 
 
 def _factory_fix(exc: Exception) -> str:

@@ -11,7 +11,6 @@ means the service would get as far.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -292,12 +291,12 @@ def check_asr_model(config: Config, config_file: Path | None = None) -> Check:
 def check_gpio(config: Config) -> Check:
     from gpiozero import Device
 
-    from listener.outputs.gpio import ENV, PI_GPIO_FIX, board_model
+    from listener.outputs.gpio import ENV, PI_GPIO_FIX, board_model, factory_name
 
     leds = config.leds
     if not leds.in_use and not leds.button_pin:
         return Check("gpio", "ok", "not used (no LEDs, no button)")
-    name = os.environ.get(ENV, "").strip()
+    name = factory_name()  # as the service reads it: blank is unset
     if name.lower() == "mock":
         return warn("gpio", f"{ENV}=mock: LEDs and button are simulated", f"unset {ENV} on the device")
     try:

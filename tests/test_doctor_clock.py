@@ -255,3 +255,26 @@ def test_a_timedatectl_that_cannot_say_is_a_warning_that_says_why(
         " start at midnight"
     ), check.line()
     assert check.fix.startswith("compare it with a phone by eye; a wrong clock skews metric timestamps"), check.line()
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berln", "garbage", ":../../../etc/passwd", "", "Europe/Berlin: x"])
+def test_a_tz_that_names_no_zone_is_a_warning_not_shown_as_the_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str
+) -> None:
+    """glibc keeps local time in UTC for such a TZ without a word, and the line said "time zone Europe/Berln,
+    where sessions_today's days start at midnight", ok: as if that zone were in use."""
+    check = clock_in_zone(tmp_path, monkeypatch, "yes", zone)
+    assert check.status == "warn", check.line()
+    assert "so local time is UTC and sessions_today's days start at UTC midnight" in check.detail, check.line()
+    assert check.fix.startswith("unset TZ (the device's zone"), check.line()
+    assert f"time zone {zone}," not in check.detail
+
+
+@pytest.mark.parametrize(
+    "zone", ["UTC0", "EST5EDT,M3.2.0,M11.1.0", "<+03>-3", ":Europe/Berlin", "/usr/share/zoneinfo/Europe/Berlin"]
+)
+def test_a_tz_glibc_reads_as_a_rule_or_a_file_is_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str
+) -> None:
+    check = clock_in_zone(tmp_path, monkeypatch, "yes", zone)
+    assert check.status == "ok" and "names no time zone" not in check.detail, check.line()

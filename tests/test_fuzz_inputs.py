@@ -268,3 +268,27 @@ def test_a_turn_model_that_is_no_file_is_named_as_what_it_is_not_missing(tmp_pat
     config = tmp_path / "turn.toml"
     config.write_text(f"{CONFIG}[turn_model]\npath = '{model}'\n[service]\nstate_dir = '{tmp_path / 'state'}'\n")
     one_line(_run(config), f"turn model {model} {said}: set [turn_model] path to its .onnx file")
+
+
+# --- TZ ----------------------------------------------------------------------------------------------
+
+
+def test_a_run_under_a_tz_that_names_no_zone_says_so_once_and_publishes(broker: Mosquitto, tmp_path: Path) -> None:
+    # glibc counts local time in UTC for it without a word: sessions_today's days began at UTC midnight unsaid
+    with Recorder(broker) as recorder:
+        result = _run(service_config(tmp_path, broker), {**ENV, "TZ": "Europe/Berln"})
+        assert result.returncode == 0, result.stderr
+        got = recorder.wait_for(lambda ms: any(m.topic == f"{BASE}/metrics" for m in ms))
+    said = [line for line in result.stderr.splitlines() if "names no time zone" in line]
+    assert len(said) == 1 and said[0].startswith("WARNING ") and "TZ=Europe/Berln" in said[0], result.stderr
+    assert "Traceback" not in result.stderr and any(m.topic == f"{BASE}/metrics" for m in got)
+
+
+def test_a_tz_naming_a_pipe_is_judged_without_opening_it(tmp_path: Path) -> None:
+    # glibc's own tzset would wait on it (so no listener process can start under it); the check must not
+    pipe = tmp_path / "zone"
+    os.mkfifo(pipe)
+    code = f"from listener.clock import zone_problem; print(zone_problem({':' + str(pipe)!r}))"
+    env = {k: v for k, v in ENV.items() if k != "TZ"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT_S, env=env)
+    assert result.stdout.startswith(f"TZ=:{pipe} names no time zone"), result.stderr

@@ -22,7 +22,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from listener.clock import EARLIEST, clock_reads
+from listener.clock import EARLIEST, clock_reads, zone_problem
 from listener.outputs.mqtt import wallclock
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,8 @@ class ClockWatch:
 
     def _follow_zone(self) -> None:
         mono_ms = wallclock.monotonic_ms()
+        if self._zone_read_ms is None and (problem := zone_problem()) is not None:
+            log.warning("%s", problem)  # glibc says nothing of it; the variable cannot change while the service runs
         if self._zone_read_ms is None or mono_ms - self._zone_read_ms >= ZONE_READ_MS:
             self._zone_read_ms = mono_ms
             time.tzset()

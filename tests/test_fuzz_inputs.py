@@ -292,3 +292,12 @@ def test_a_tz_naming_a_pipe_is_judged_without_opening_it(tmp_path: Path) -> None
     env = {k: v for k, v in ENV.items() if k != "TZ"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT_S, env=env)
     assert result.stdout.startswith(f"TZ=:{pipe} names no time zone"), result.stderr
+
+
+# --- a config that is a socket -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["check-config"], ["leds-off", "--config"], ["doctor", "--config"]])
+def test_a_socket_given_as_the_config_is_named_as_one(command: list[str], listening_socket: Path) -> None:
+    # its open fails "No such device or address", said with "check its permissions"
+    one_line(_listener(*command, str(listening_socket)), "is a socket, not a file: pass the TOML file itself")

@@ -78,10 +78,12 @@ def _read_bytes(path: Path, shown: str) -> bytes:
     """The file's first MAX_FILE_BYTES + 1 bytes. A pipe (``--config <(...)``) is read as it comes, but a named
     pipe nobody writes to would hold the open for ever (``leds-off`` as ExecStopPost: until systemd kills it)."""
     try:
-        piped = stat.S_ISFIFO(path.stat().st_mode)
+        mode = path.stat().st_mode
     except OSError:  # said by the open below, with its own fix
-        piped = False
-    if not piped:
+        mode = 0
+    if stat.S_ISSOCK(mode):  # its open fails "No such device or address", which read as a permission problem
+        raise ConfigFileError(f"config file {shown} is a socket, not a file: pass the TOML file itself")
+    if not stat.S_ISFIFO(mode):
         with path.open("rb") as file:
             return file.read(MAX_FILE_BYTES + 1)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # returns at once, writer or not

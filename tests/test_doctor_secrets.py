@@ -4,6 +4,7 @@ its content is never printed."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,22 @@ def test_a_secrets_file_that_sets_the_password_or_cannot_be_read_keeps_the_envir
 def test_the_file_looked_at_is_the_one_the_unit_reads() -> None:
     unit = (Path(__file__).resolve().parents[1] / "systemd" / "listener.service").read_text()
     assert f"\nEnvironmentFile=-{doctor_secrets.INSTALLED_SECRETS}\n" in unit
+
+
+def test_a_secrets_file_that_is_a_pipe_keeps_the_environment_advice_without_a_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # doctor opened it to name the failing line and waited for a writer for ever
+    pipe = tmp_path / "secrets.env"
+    os.mkfifo(pipe)
+    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(pipe))
+    checks: list[doctor.Check] = []
+    thread = threading.Thread(target=lambda: checks.append(no_password_check(tmp_path, monkeypatch)), daemon=True)
+    thread.start()
+    thread.join(10)
+    waited = thread.is_alive()
+    if waited:  # a writer that closes at once lets the open return, and the thread end
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(10)
+    assert not waited, "doctor waited on the pipe"
+    assert "systemd-run line" in checks[0].fix, checks

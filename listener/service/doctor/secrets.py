@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 from listener.service.doctor import Check, warn
+from listener.small_files import read_small_file
 
 INSTALLED_SECRETS = "/etc/listener/secrets.env"  # listener.service's EnvironmentFile=, where provision.sh puts it
 SECRETS_FILE = INSTALLED_SECRETS  # the one looked at: tests point it elsewhere
@@ -41,7 +42,7 @@ def password_line_problem(name: str) -> str | None:
     """What in the secrets file keeps systemd from setting variable ``name`` for the service, by line
     number and key (never a value); None when it sets it, or the file cannot be read here."""
     try:
-        lines = Path(SECRETS_FILE).read_text(encoding="utf-8").splitlines()
+        lines = read_small_file(Path(SECRETS_FILE)).decode("utf-8").splitlines()  # a pipe there: not waited on
     except (OSError, UnicodeDecodeError):
         return None
     problems, last_set, empty = [], 0, False

@@ -174,3 +174,16 @@ def test_a_state_dir_that_takes_no_locks_runs_unlocked_not_refused_as_taken(
         f"cannot lock {tmp_path / LOCK_FILE} (No locks available): a second listener on this state_dir would not be "
         "refused"
     ]
+
+
+def test_a_folder_where_the_lock_file_belongs_is_said_and_the_run_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # its open failed "Is a directory", logged at debug: a second listener on the folder ran beside the first, unsaid
+    (tmp_path / LOCK_FILE).mkdir()
+    with caplog.at_level(logging.WARNING), InstanceLock(tmp_path):
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert said == [
+        f"the instance lock {tmp_path / LOCK_FILE} is a folder: a second listener on this state_dir would not be "
+        f"refused; fix: remove it (`rmdir {tmp_path / LOCK_FILE}`: the listener makes the file)"
+    ]

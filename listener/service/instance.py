@@ -75,6 +75,14 @@ class InstanceLock(Managed):
             # another user's file (left by a `sudo listener run`): a lock needs no write access, the pid does
             with contextlib.suppress(OSError):
                 return os.open(self.path, os.O_RDONLY), False
+        except IsADirectoryError:  # nothing a chown cures, and nothing the spool would say (MQTT off)
+            log.warning(
+                "the instance lock %s is a folder: a second listener on this state_dir would not be refused; fix: "
+                "remove it (`rmdir %s`: the listener makes the file)",
+                self.path,
+                self.path,
+            )
+            return None, False
         except OSError as exc:  # a folder this user may not write: the spool says so where it matters
             log.debug("no instance lock at %s (%s)", self.path, exc.strerror or exc)
             return None, False

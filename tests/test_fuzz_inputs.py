@@ -1,11 +1,13 @@
-"""Bad input through the device's other doors: the environment it reads, and the small files its settings name.
+"""Bad input through the device's other doors: the environment it reads, and the files its settings name.
 
-The config, WAVs, the inbound MQTT topic and analytics timelines have their own passes (test_fuzz.py,
-test_fuzz_cli.py). Here: the broker password (LISTENER_MQTT_PASSWORD, mqtt.password_file) and the turn model's
-sidecar, fed what a path or a variable may hold: text that is no UTF-8, more than MQTT carries, a pipe nobody
-writes to, a link to /dev/zero. Each is one line on stderr with its fix and exit 2, never a traceback, a wait
-for ever or a process the kernel kills for its memory. Each case runs the real command in a child process,
-its address space capped, so a regression fails the test instead of taking the machine's memory.
+The config's text, WAVs, the inbound MQTT topic and analytics timelines have their own passes (test_fuzz.py,
+test_fuzz_cli.py). Here: the broker password (LISTENER_MQTT_PASSWORD, mqtt.password_file), the turn model and its
+sidecar, the TLS files, the spool and its folder, a config that is a socket, TZ and systemd's variables, fed what
+a path or a variable may hold: text that is no UTF-8, more than MQTT carries, a pipe nobody writes to, a link to
+/dev/zero or round in a loop. Each is one line on stderr with its fix and exit 2 (or, where running makes sense,
+a warning and a run that goes on), never a traceback, a wait for ever or a process the kernel kills for its
+memory. The cases run the real command in a child process, its address space capped, so a regression fails the
+test instead of taking the machine's memory.
 """
 
 from __future__ import annotations
@@ -301,3 +303,27 @@ def test_a_tz_naming_a_pipe_is_judged_without_opening_it(tmp_path: Path) -> None
 def test_a_socket_given_as_the_config_is_named_as_one(command: list[str], listening_socket: Path) -> None:
     # its open fails "No such device or address", said with "check its permissions"
     one_line(_listener(*command, str(listening_socket)), "is a socket, not a file: pass the TOML file itself")
+
+
+# --- systemd's variables, outside systemd ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("NOTIFY_SOCKET", os.fsdecode(b"/run/\xff\xfe")),  # no UTF-8
+        ("NOTIFY_SOCKET", "/" + "n" * 200),  # longer than a socket's path may be
+        ("NOTIFY_SOCKET", "@"),  # an abstract name of nothing
+        ("JOURNAL_STREAM", os.fsdecode(b"\xff:\xfe")),
+        ("JOURNAL_STREAM", "99999999999999999999999:1"),
+    ],
+)
+def test_a_systemd_variable_that_leads_nowhere_costs_the_run_nothing(tmp_path: Path, name: str, value: str) -> None:
+    # already fine when this pass looked: kept so
+    config = tmp_path / "listener.toml"
+    config.write_text(f"{CONFIG}[service]\nstate_dir = '{tmp_path / 'state'}'\n")
+    result = _run(config, {**ENV, name: value})
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "listener.service.runner: stopped after" in result.stderr, result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warned) == (name == "NOTIFY_SOCKET"), result.stderr  # the socket's, once; a stream not journald's: none

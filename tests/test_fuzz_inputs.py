@@ -91,8 +91,11 @@ def _without_password() -> dict[str, str]:
         # (check mqtt.host and mqtt.port), and every metric stayed in the spool
         ("a" * (MQTT_LIMIT + 1), f"{PASSWORD_ENV} is 65536 UTF-8 bytes long; at most 65535, MQTT's limit"),
         ("\u00e9" * 32768, f"{PASSWORD_ENV} is 65536 UTF-8 bytes long"),  # 32768 characters, two bytes each
+        # quotes spanning lines in secrets.env: all of it was sent, and the broker said only "not authorized"
+        ("s3cret\n# the old one: 0ld-s3cret", f"{PASSWORD_ENV} holds more than one line, all of which the broker"),
+        ("\r\n\n", f"{PASSWORD_ENV} holds only line breaks: set it to mqtt.username's password alone"),
     ],
-    ids=["not-utf8", "too-long", "too-long-in-bytes"],
+    ids=["not-utf8", "too-long", "too-long-in-bytes", "two-lines", "line-breaks"],
 )
 def test_a_password_in_the_environment_mqtt_cannot_carry_is_one_line(tmp_path: Path, password: str, said: str) -> None:
     result = _run(_config(tmp_path, ""), {**ENV, PASSWORD_ENV: password})
@@ -153,6 +156,47 @@ def test_a_password_file_that_is_no_password_is_one_line(
     path = _password_file(tmp_path, kind, listening_socket)
     result = _run(_config(tmp_path, f"password_file = '{path}'\n"), _without_password())
     one_line(result, f"mqtt.password_file {path} ", said)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "s3cret\n# for the broker at the office\n",  # a note after it
+        "s3cret\r\n0ld-s3cret\r\n",  # the old password kept below, CRLF
+        "s3cret\n\nnotes: rotated in May\n",  # an editor's blank line, then notes
+        "\ns3cret\n",  # not on the first line
+        "s3cret\r0ld-s3cret",  # old Mac line break
+    ],
+    ids=["note", "old-password-crlf", "blank-then-notes", "second-line", "cr"],
+)
+def test_a_password_file_of_several_lines_is_one_line_that_shows_none(tmp_path: Path, text: str) -> None:
+    # all of it was sent as the password: the broker refused "not authorized" and nothing said why
+    path = tmp_path / "password"
+    path.write_bytes(text.encode("utf-8"))
+    result = _run(_config(tmp_path, f"password_file = '{path}'\n"), _without_password())
+    line = one_line(
+        result,
+        f"mqtt.password_file {path} holds more than one line, all of which the broker would take for the password:"
+        f" keep only the password, on its first line, or set {PASSWORD_ENV} instead",
+    )
+    assert "s3cret" not in line and "note" not in line  # a secret: never shown
+
+
+@pytest.mark.parametrize("text", ["s3cret", "s3cret\n", "s3cret\r\n", "s3cret\n\n \t\n", "s3cret\r\n\r\n"])
+def test_a_password_file_ends_in_any_line_breaks_and_blank_lines(tmp_path: Path, text: str) -> None:
+    # as an editor saves it; the environment's value is read alike
+    path = tmp_path / "password"
+    path.write_bytes(text.encode("utf-8"))
+    config = parse_config({"mqtt": {"username": "counter", "password_file": str(path)}}).mqtt
+    saved = os.environ.pop(PASSWORD_ENV, None)
+    try:
+        assert read_password(config) == "s3cret"
+        os.environ[PASSWORD_ENV] = text
+        assert read_password(config) == "s3cret"
+    finally:
+        os.environ.pop(PASSWORD_ENV, None)
+        if saved is not None:
+            os.environ[PASSWORD_ENV] = saved
 
 
 @FUZZ

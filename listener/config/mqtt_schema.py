@@ -66,7 +66,8 @@ class MqttConfig:
     )
     password_file: str = field(
         "",
-        "file holding the broker password, owned by the service user with mode 0600; never put it in TOML",
+        "file holding the broker password on its first line and nothing else, owned by the service user with mode "
+        "0600; never put it in TOML",
         path=True,
     )
     metrics_interval_s: float = field(

@@ -5,6 +5,7 @@ file is the only line a run prints."""
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from pathlib import Path
 
@@ -24,23 +25,42 @@ def read_password(config: MqttConfig) -> str | None:
     """The broker password: the environment first, then ``password_file``; never the TOML."""
     from_env = os.environ.get(PASSWORD_ENV)
     if from_env:
-        return _sendable(from_env, PASSWORD_ENV, "(/etc/listener/secrets.env for the service)")
+        where = "(/etc/listener/secrets.env for the service)"
+        alone = f"set it to mqtt.username's password alone {where}"
+        if not (password := _first_line(from_env, OutputError, PASSWORD_ENV, alone)):
+            raise OutputError(f"{PASSWORD_ENV} holds only line breaks: {alone}")
+        return _sendable(password, PASSWORD_ENV, where)
     if not config.password_file:
         return None
     named = f"mqtt.password_file {shown_path(config.password_file)}"
     try:
-        password = read_small_file(Path(config.password_file)).decode("utf-8").rstrip("\r\n")
+        text = read_small_file(Path(config.password_file)).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = f"({exc.strerror or type(exc).__name__})" if isinstance(exc, OSError) else "(not UTF-8 text)"
         raise OutputFileError(
             f"{named} cannot be read {reason}: check the path and that the listener user may read it, or set "
             f"{PASSWORD_ENV} instead"
         ) from None
+    keep = f"keep only the password, on its first line, or set {PASSWORD_ENV} instead"
+    password = _first_line(text, OutputFileError, named, keep)
     if not password:  # a file made but never filled in: logging in with no password would be refused as 'bad login'
         raise OutputFileError(
             f"{named} is empty: write mqtt.username's password into it (one line), or set {PASSWORD_ENV} instead"
         )
     return _sendable(password, named, "(one line)")
+
+
+def _first_line(text: str, error: type[OutputError], source: str, fix: str) -> str:
+    """The password ``text`` holds: its first line, the line break and blank lines after it dropped (an editor
+    ends a file with one, LF or CRLF). Text on a later line, a note or an old password, was sent as part of the
+    password, and the broker said only "not authorized": refused, naming ``source``, never what it holds."""
+    first, *rest = _LINE_BREAK.split(text)
+    if any(line.strip() for line in rest):
+        raise error(f"{source} holds more than one line, all of which the broker would take for the password: {fix}")
+    return first
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _sendable(password: str, source: str, where: str) -> str:

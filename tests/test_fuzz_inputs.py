@@ -316,6 +316,13 @@ def test_a_turn_model_that_is_no_file_is_named_as_what_it_is_not_missing(tmp_pat
     one_line(_run(config), f"turn model {model} {said}: set [turn_model] path to its .onnx file")
 
 
+@pytest.mark.parametrize("command", [["analyze"], ["run", "--fast", "--input"]])
+def test_a_socket_given_as_the_recording_is_called_a_socket(listening_socket: Path, command: list[str]) -> None:
+    # it was called "a pipe", which sent the installer looking for a mkfifo nobody made
+    result = _listener(*command, str(listening_socket))
+    one_line(result, f"{listening_socket} is a socket, not a file: save the recording to a .wav file")
+
+
 # --- TZ ----------------------------------------------------------------------------------------------
 
 

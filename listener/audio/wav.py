@@ -25,6 +25,7 @@ from listener.errors import (
     AudioFileMissingError,
     AudioFormatError,
     AudioInputError,
+    file_kind,
     os_reason_and_fix,
     shown_path,
 )
@@ -263,8 +264,11 @@ def _check_is_file(path: Path, shown: str) -> None:
         raise AudioInputError(f"audio file {shown} cannot be opened {reason_and_fix}") from None
     if stat.S_ISDIR(mode):
         raise AudioInputError(f"{shown} is a folder: pass a .wav file")
-    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):  # read as it streams by, a WAV's header cannot be checked
-        raise AudioInputError(f"{shown} is a pipe, not a file: save the recording to a .wav file and pass that")
+    # a pipe is read as it streams by, where a WAV's header cannot be checked; a socket cannot be opened at all
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise AudioInputError(
+            f"{shown} is {file_kind(mode)}, not a file: save the recording to a .wav file and pass that"
+        )
 
 
 def _check_rate(shown: str, rate_hz: int) -> None:

@@ -20,6 +20,7 @@ from listener.cli_parsing import (
     check_write_target,
     command_config,
     command_parser,
+    figure_path_arg,
     parse,
     path_arg,
 )
@@ -168,7 +169,7 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--json", action="store_true", help="print the full report as JSON (schema listener.analysis/1)")
     p.add_argument(
         "--plot",
-        type=path_arg,
+        type=figure_path_arg,
         metavar="FILE",
         help="also draw the conversation into this .png, .svg or .pdf (matplotlib)",
     )

@@ -71,6 +71,21 @@ def path_arg(text: str) -> Path:
     return Path(text)
 
 
+def figure_path_arg(text: str) -> Path:
+    """``--plot``'s file. Path drops a trailing '/' (and '/.'), so `--plot x.png/`, typed by one who took x.png
+    for a folder, wrote the figure as the file x.png: refused, with the file name it may have meant."""
+    path = path_arg(text)
+    if not text.endswith(("/", "/.")):
+        return path
+    from listener.analytics.plot_checks import PLOT_FORMATS
+
+    meant = path if path.suffix.lower() in PLOT_FORMATS else path / "conversation.png"
+    raise argparse.ArgumentTypeError(
+        f"{shown_path(text)} ends in '/', which names a folder: give the figure's file name, e.g. --plot "
+        f"{shown_path(meant)}"
+    )
+
+
 def check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Options that mean something only beside another: ignoring them would let a typed intent pass unsaid."""
     replays = getattr(args, "input", None) is not None or getattr(args, "demo_fallback", False)

@@ -180,3 +180,17 @@ def test_a_plot_past_the_file_size_limit_is_one_line_and_leaves_no_part_written(
     assert "rep share" in result.stdout  # the report came before the figure
     assert not made.exists()
     assert out.is_symlink() is through_a_link  # the link itself stays
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("x.png/", "x.png"), ("x.png/.", "x.png"), ("figs/", "figs/conversation.png")]
+)
+def test_a_plot_path_ending_in_a_slash_is_refused_not_written_as_a_file(tmp_path: Path, typed: str, meant: str) -> None:
+    # Path drops the '/': the figure was written as the file x.png, where a folder x.png was meant
+    result = listener_cli("analyze", str(SAMPLE), "--plot", f"{tmp_path}/{typed}")
+    one_line(
+        result,
+        f"argument --plot: {tmp_path}/{typed} ends in '/', which names a folder: give the figure's file name,"
+        f" e.g. --plot {tmp_path}/{meant}",
+    )
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []  # refused before the analysis

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import cast
@@ -33,6 +35,7 @@ from listener.outputs.mqtt.discovery import discovery_payload
 from listener.outputs.mqtt.spool import encode
 from listener.service.doctor.mqtt import PROBE_LEAF, PROBE_PAYLOAD
 from listener.transcription.summary import CueFigures, CueTally
+from tests.ha_entity import HaSensor, This
 from tests.mqtt_broker import assert_anonymous, validate
 
 DATA = Path(str(resources.files("listener") / "data"))
@@ -232,7 +235,7 @@ def test_discovery_ties_sensors_to_the_device_topics() -> None:
             "listener/counter-3/session",
             "listener/counter-3/info",
         )
-        field = comp["value_template"].split("value_json.")[1].split()[0]
+        field = re.findall(r"value_json\.(\w+)", comp["value_template"])[-1]  # a number's seq guard before it
         topic = comp["state_topic"].rsplit("/", 1)[1]
         assert field in payloads.json_schema(topic)["properties"], (key, field)
     assert components["state"]["options"] == list(payloads.MODES)
@@ -251,8 +254,9 @@ Components = dict[str, dict[str, str]]
 
 
 def _shown(template: str, message: dict[str, object]) -> str:
-    """``template`` rendered as Home Assistant renders it (Jinja2) against ``message`` as the device sends it."""
-    return str(jinja2.Environment().from_string(template).render(value_json=json.loads(encode(message))))
+    """``template`` rendered as Home Assistant renders it (Jinja2) against ``message`` as the device sends it, for
+    an entity that has shown nothing yet (``this``)."""
+    return str(jinja2.Environment().from_string(template).render(value_json=json.loads(encode(message)), this=This()))
 
 
 def _check_the_live_figures(components: Components) -> None:
@@ -334,6 +338,44 @@ def test_home_assistant_reads_the_figures_the_device_sends() -> None:
     assert offline == availability["payload_not_available"]
 
 
+@pytest.mark.parametrize("attributes_first", [False, True], ids=["value-first", "attributes-first"])
+def test_home_assistant_numbers_ignore_a_message_older_than_the_one_they_show(attributes_first: bool) -> None:
+    """A QoS 1 redelivery, a resend after a power cut, a backlog a full-card start left for the next start: a message
+    reaches Home Assistant after newer ones. Each number showed it, and a count's return below nine tenths of the
+    value before was a meter reset to its statistics, summed again (tests/test_mqtt_older_messages.py, for real).
+    Now each keeps the highest seq it took (its attribute seq, whichever of the two subscriptions runs first) and
+    renders a lower one empty, which Home Assistant ignores; the same seq again (the retained message at each
+    connect) is taken."""
+    config = discovery_payload("listener/counter-3", "counter-3", "respeaker-4mic", transcribing=True)
+    components = cast(dict[str, dict[str, object]], config["cmps"])
+    numbers = {key: c for key, c in components.items() if "state_class" in c}
+    assert len(numbers) == 13  # every sensor but the State enum; the binary sensors read retained topics alone
+    device = payloads.DeviceInfo(
+        "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0
+    )
+    cues, summary = CueTally().metrics(), _answered_session()
+    made: dict[str, Callable[[int], dict[str, object]]] = {  # a message of each topic: the newer one's figures n + 1
+        "metrics": lambda n: payloads.metrics(
+            payloads.SessionFigures(SID, 0.0, 5.0, 5.0, n, 0, n, 0), 10.0, 0.1 * n, False, n, 1, 0.0
+        ),
+        "state": lambda n: payloads.state(DeviceMode.LISTENING, False, SID, n, 1, []),
+        "session": lambda n: {
+            **(session := payloads.session(summary, 1, 2, 1, cues)),
+            **dict.fromkeys(("rep_share", "duration_s", "response_gap_median_s", "interruptions_by_rep"), n),
+            "backchannels_by_rep": n,
+            "cues": {**cast(dict[str, object], session["cues"]), "rep_questions": n, "rep_open_questions": n},
+        },
+        "info": lambda n: payloads.info(device, payloads.SpoolFigures(n, n, n, "ok"), True, 1),
+    }
+    for key, component in numbers.items():
+        make = made[str(component["state_topic"]).rsplit("/", 1)[1]]
+        sensor = HaSensor(component, attributes_first)
+        sensor.status(encode(payloads.status("online", 1)))
+        for seq, n in ((100, 2), (101, 3), (100, 2), (99, 1), (101, 3)):  # the newer one, then older ones, then again
+            sensor.receive(encode({**make(n), "seq": seq}))
+        assert len(sensor.states) == 3 and sensor.this.attributes == {"seq": 101}, (key, sensor.states)  # unknown first
+
+
 def test_home_assistant_shows_the_messages_the_device_lost() -> None:
     """After an outage that overflowed the spool, Home Assistant's figures fell short of sessions_today and no
     entity said why: info's spool_dropped and spool_depth reached no dashboard."""
@@ -351,9 +393,8 @@ def test_home_assistant_shows_the_messages_the_device_lost() -> None:
         "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0
     )
     info = json.loads(encode(payloads.info(device, payloads.SpoolFigures(1417, 3, 0, "ok"), True, payloads.now_ms())))
-    env = jinja2.Environment()
-    assert env.from_string(lost["value_template"]).render(value_json=info) == "1417"
-    assert env.from_string(waiting["value_template"]).render(value_json=info) == "3"
+    assert _shown(lost["value_template"], info) == "1417"
+    assert _shown(waiting["value_template"], info) == "3"
 
 
 def test_home_assistant_shows_a_card_that_refuses_the_spool_and_what_waits_in_memory() -> None:
@@ -373,13 +414,12 @@ def test_home_assistant_shows_a_card_that_refuses_the_spool_and_what_waits_in_me
     device = payloads.DeviceInfo(
         "0.1.0", "0123456789ab", "2.2.0", "5", "respeaker-4mic", "doa", "0123456789ab", None, "abc", 10.0
     )
-    env = jinja2.Environment()
     shown = {}
     for storage in payloads.STORAGE_STATES:
-        info = json.loads(encode(payloads.info(device, payloads.SpoolFigures(0, 40, 37, storage), True, 1)))
-        attributes = json.loads(env.from_string(card["json_attributes_template"]).render(value_json=info))
-        shown[storage] = (env.from_string(card["value_template"]).render(value_json=info), attributes)
-        assert env.from_string(held["value_template"]).render(value_json=info) == "37"
+        info = payloads.info(device, payloads.SpoolFigures(0, 40, 37, storage), True, 1)
+        attributes = json.loads(_shown(card["json_attributes_template"], info))
+        shown[storage] = (_shown(card["value_template"], info), attributes)
+        assert _shown(held["value_template"], info) == "37"
     assert shown == {
         "ok": ("OFF", {"storage": "ok"}),
         "full": ("ON", {"storage": "full"}),

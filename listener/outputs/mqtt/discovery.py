@@ -49,6 +49,7 @@ class _Entity(NamedTuple):
     value_template: str  # Jinja, reading the topic's JSON
     extra: dict[str, object]  # further fields: unit, state class, icon
     attributes: str = ""  # Jinja making a JSON object of the topic's further fields, shown as the entity's attributes
+    # (a number's are its seq alone: _SEQ_ATTRIBUTE)
 
 
 _ENTITIES: tuple[_Entity, ...] = (
@@ -216,22 +217,42 @@ _CUE_ENTITIES: tuple[_Entity, ...] = (
 )
 
 
+# A number reaches Home Assistant after newer ones: a resend at the start after a crash or a power cut (acknowledged,
+# its delete not yet on the card), a backlog a full-card start left for the next start, a QoS 1 redelivery. Shown, it
+# was taken for the current value, and a count's return below nine tenths of the value before for a meter reset,
+# added to the long-term sum again (a crash while a backlog drained: 12 interruptions summed for 7). So each number
+# keeps the highest seq it has taken as its attribute `seq`, and a message of a lower one renders empty, which Home
+# Assistant ignores (sensor.mqtt; `this` is the entity's own state). Either of the two subscriptions to the topic may
+# run first: a message of the seq already kept is taken.
+_SEQ_ATTRIBUTE = "{{ {'seq': [value_json.seq, this.attributes.seq | default(0)] | max} | tojson }}"
+
+
+def _newest_only(template: str) -> str:
+    return "{% if value_json.seq >= (this.attributes.seq | default(0)) %}" + template + "{% endif %}"
+
+
+def _component(base: str, device_id: str, e: _Entity) -> dict[str, object]:
+    value, attributes = e.value_template, e.attributes
+    # the numbers; the State enum and the binary sensors read retained topics only, whose latest every connect
+    # sends again, and have no statistics to sum
+    if "state_class" in e.extra:
+        value, attributes = _newest_only(value), _SEQ_ATTRIBUTE
+    return {
+        "p": e.platform,
+        "unique_id": f"{device_id}_{e.key}",
+        "name": e.name,
+        "state_topic": f"{base}/{e.topic}",
+        "value_template": value,
+        **e.extra,
+        **(
+            {"json_attributes_topic": f"{base}/{e.topic}", "json_attributes_template": attributes} if attributes else {}
+        ),
+    }
+
+
 def _components(base: str, device_id: str, transcribing: bool) -> dict[str, object]:
     offered: dict[str, object] = {
-        e.key: {
-            "p": e.platform,
-            "unique_id": f"{device_id}_{e.key}",
-            "name": e.name,
-            "state_topic": f"{base}/{e.topic}",
-            "value_template": e.value_template,
-            **e.extra,
-            **(
-                {"json_attributes_topic": f"{base}/{e.topic}", "json_attributes_template": e.attributes}
-                if e.attributes
-                else {}
-            ),
-        }
-        for e in (*_ENTITIES, *(_CUE_ENTITIES if transcribing else ()))
+        e.key: _component(base, device_id, e) for e in (*_ENTITIES, *(_CUE_ENTITIES if transcribing else ()))
     }
     # A component with only its platform is Home Assistant's way of removing it: a device whose transcription
     # was turned off takes its question counts away, never seen or not (for one never seen, nothing happens)

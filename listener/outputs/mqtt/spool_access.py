@@ -140,6 +140,10 @@ def kind_of(place: Path) -> str | None:
         return file_kind(place.stat().st_mode)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as err:
+        if err.errno == errno.ELOOP:  # a loop of links: nothing stands there, and broken_link names the loop
+            return None
+        raise
 
 
 def _access_problem(path: Path) -> str:

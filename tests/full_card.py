@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def fill_card(folder: Path) -> None:
@@ -16,3 +23,24 @@ def fill_card(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def in_a_card_namespace(
+    tmp_path: Path, script: str, *args: object, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``script`` run by this Python in a private mount namespace with ``tmp_path``/card a 2 MB tmpfs (its
+    folder the first argument), skipped where no private mount can be made."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
+    card = tmp_path / "card"
+    card.mkdir()
+    (tmp_path / "script.py").write_text(script)
+    quoted = " ".join(f"'{a}'" for a in (sys.executable, tmp_path / "script.py", card, *args))
+    shell = f"mount -t tmpfs -o size=2m tmpfs {card} && exec {quoted}"
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}  # this checkout's listener, as `-m listener` finds it here
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", shell], capture_output=True, text=True, timeout=timeout_s, env=env
+    )
+    if "mount" in result.stderr and result.returncode != 0:
+        pytest.skip(f"no private mounts here: {result.stderr.strip()}")
+    return result

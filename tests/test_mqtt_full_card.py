@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from listener.service.runner import sample_conversation
+from tests.full_card import in_a_card_namespace
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder, kill_process_group, service_config
 
 SPOOLED = ("event", "metrics", "session")
-CHECKOUT = Path(__file__).resolve().parents[1]
 
 # runs in the private namespace, its folder the tmpfs: the spool filled, the card filled to the last byte, then
 # freed; what the spool kept, sent and stored is printed as JSON (its log lines go to stderr)
@@ -68,30 +67,13 @@ print(json.dumps(said))
 """
 
 
-def _in_a_full_namespace(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``script`` run by this Python in a private mount namespace with ``tmp_path``/card a 2 MB tmpfs (its
-    folder the first argument), skipped where no private mount can be made."""
-    if shutil.which("unshare") is None:
-        pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
-    card = tmp_path / "card"
-    card.mkdir()
-    (tmp_path / "script.py").write_text(script)
-    quoted = " ".join(f"'{a}'" for a in (sys.executable, tmp_path / "script.py", card, *args))
-    shell = f"mount -t tmpfs -o size=2m tmpfs {card} && exec {quoted}"
-    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}  # this checkout's listener, as `-m listener` finds it here
-    result = subprocess.run(["unshare", "-rm", "sh", "-c", shell], capture_output=True, text=True, timeout=120, env=env)
-    if "mount" in result.stderr and result.returncode != 0:
-        pytest.skip(f"no private mounts here: {result.stderr.strip()}")
-    return result
-
-
 def test_messages_a_full_card_refuses_wait_in_memory_are_sent_from_there_and_stored_once_it_has_room(
     tmp_path: Path,
 ) -> None:
     """Every message the file could not take was dropped (put returned -1), with the broker connected too: now
     each keeps its seq, is sent from memory, and the ones still unsent are written into the file once the card
     has room, so a restart sends them; the broker's acknowledgements the card could not record wait too."""
-    result = _in_a_full_namespace(tmp_path, SPOOL_ON_A_FULL_CARD, "free-again")
+    result = in_a_card_namespace(tmp_path, SPOOL_ON_A_FULL_CARD, "free-again")
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     put = said["put"]
@@ -115,7 +97,7 @@ def test_messages_a_full_card_refuses_wait_in_memory_are_sent_from_there_and_sto
 
 
 def test_a_stop_while_the_card_is_still_full_says_how_many_messages_it_loses(tmp_path: Path) -> None:
-    result = _in_a_full_namespace(tmp_path, SPOOL_ON_A_FULL_CARD, "still-full")
+    result = in_a_card_namespace(tmp_path, SPOOL_ON_A_FULL_CARD, "still-full")
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     assert said["stored"] == said["put"][:2]  # the file holds what it held before the card filled
@@ -184,7 +166,7 @@ def test_a_start_on_a_full_card_runs_in_memory_and_takes_the_file_up_once_it_has
     A file numbered ahead of the clock (its ids and seqs) was never taken up: the spool in memory numbered from the
     clock alone, below it, so it ran in memory all run, the card said full once it had room, and its seqs lay below
     the file's. It now numbers on above the file's, read without a write."""
-    result = _in_a_full_namespace(tmp_path, START_ON_A_FULL_CARD, str(sent), str(ahead_ms))
+    result = in_a_card_namespace(tmp_path, START_ON_A_FULL_CARD, str(sent), str(ahead_ms))
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     backlog, put = said["backlog"], said["put"]
@@ -255,7 +237,7 @@ def test_a_file_numbered_above_the_spool_in_memory_is_renumbered_below_it_and_ta
     the next start, the spool in memory all run and the card said full with room on it. Its rows are now numbered
     below the memory's, in their order: sent first (nothing was sent from memory), stored, nothing lost; a new
     message's seq above every one."""
-    result = _in_a_full_namespace(tmp_path, START_ON_A_FILE_READ_SHORT)
+    result = in_a_card_namespace(tmp_path, START_ON_A_FILE_READ_SHORT)
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     backlog, put = said["backlog"], said["put"]

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from listener.outputs.mqtt.spool import Spool
+from tests.full_card import CHECKOUT, in_a_card_namespace
 from tests.mqtt_broker import Mosquitto, Received, Recorder, kill_process_group, service_config
 from tests.mqtt_feed import json_on, numbered
-from tests.test_mqtt_full_card import CHECKOUT, _in_a_full_namespace, _run_on_a_filling_card, _spooled
+from tests.test_mqtt_full_card import _run_on_a_filling_card, _spooled
 
 # runs in the private namespace, its folder the tmpfs: the MQTT stage opened with the broker away, the card filled,
 # a conversation fed (every message kept in memory), "fed" said; once the test has made the file argv[3], the card
@@ -183,7 +184,7 @@ said["freed"] = [spool.depth, spool.held, spool.storage]
 spool.close()
 print(json.dumps(said))
 """
-    result = _in_a_full_namespace(tmp_path, script)
+    result = in_a_card_namespace(tmp_path, script)
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     assert said["full"] == [5, 5, "full"] and said["sent"] == [3, 3, "full"], said
@@ -249,7 +250,7 @@ def test_a_damaged_spool_whose_fresh_one_the_full_card_refuses_says_full_until_i
     spool cannot be made. The spool went on in memory for good while storage said "ok" and nothing in memory; now
     it says "full" and counts them, and the fresh spool is made (what waits in memory in it) once the card has
     room, between messages."""
-    result = _in_a_full_namespace(tmp_path, DAMAGED_SPOOL_ON_A_FULL_CARD)
+    result = in_a_card_namespace(tmp_path, DAMAGED_SPOOL_ON_A_FULL_CARD)
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     assert said["full"] == [3, 3, "full"], said

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.wallclock import local_day
+from tests.full_card import in_a_card_namespace
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder
 from tests.mqtt_feed import numbered
-from tests.test_mqtt_full_card import CHECKOUT
 
 # runs in the private namespace, its folder the tmpfs: runs of the MQTT stage (each opened, fed its visits, closed),
 # the card filled and freed between or within them as argv[3] says
@@ -78,21 +74,9 @@ elif scenario == "stop-while-full":
 def _runs_of(tmp_path: Path, broker: Mosquitto, scenario: str) -> tuple[list[list[Received]], str]:
     """What the broker delivered to a subscriber of everything in each run (split at its stop's ``offline``), a
     byte-identical re-send of an earlier run's message left out; the child's log."""
-    if shutil.which("unshare") is None:
-        pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
-    card = tmp_path / "card"
-    card.mkdir()
-    (tmp_path / "script.py").write_text(RUNS)
     mqtt = json.dumps(broker.mqtt_config(metrics_interval_s=10.0))
-    args = (sys.executable, tmp_path / "script.py", card, mqtt, scenario)
-    shell = f"mount -t tmpfs -o size=2m tmpfs {card} && exec " + " ".join(f"'{a}'" for a in args)
-    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
     with Recorder(broker) as rec:
-        result = subprocess.run(
-            ["unshare", "-rm", "sh", "-c", shell], capture_output=True, text=True, timeout=180, env=env
-        )
-        if "mount" in result.stderr and result.returncode != 0:
-            pytest.skip(f"no private mounts here: {result.stderr.strip()}")
+        result = in_a_card_namespace(tmp_path, RUNS, mqtt, scenario, timeout_s=180)
         assert result.returncode == 0, result.stderr
         got = rec.wait_for(lambda ms: _stops(ms) >= _runs_in(scenario), 10)
     runs: list[list[Received]] = [[]]

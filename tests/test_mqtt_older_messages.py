@@ -15,22 +15,18 @@ has made the entities unavailable meanwhile, so Home Assistant shows none of the
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import cast
 
 import pytest
 
 from listener.outputs.mqtt.discovery import discovery_payload
+from tests.full_card import in_a_card_namespace
 from tests.ha_entity import HaSensor, statistics_sum
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, Received, Recorder
 from tests.mqtt_feed import connected, stage_on
 from tests.mqtt_visits import Player, connected_again, crash_while_draining, visit
-from tests.test_mqtt_full_card import CHECKOUT
 
 A, B, C, D = ("a" * 16, "b" * 16, "c" * 16, "d" * 16)
 TWO_VISITS = [*visit(A, 0.0, 4), *visit(B, 30.0, 3)]  # A's 4 interruptions, B's 3: 7 to sum
@@ -185,20 +181,8 @@ run(visit(D, 0.0, 2), 20.0)
 
 
 def _three_runs(tmp_path: Path, broker: Mosquitto) -> tuple[list[Received], str]:
-    if shutil.which("unshare") is None:
-        pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
-    card = tmp_path / "card"
-    card.mkdir()
-    (tmp_path / "script.py").write_text(RUNS)
-    args = (sys.executable, tmp_path / "script.py", card, json.dumps(broker.mqtt_config()))
-    shell = f"mount -t tmpfs -o size=2m tmpfs {card} && exec " + " ".join(f"'{a}'" for a in args)
-    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
     with Recorder(broker) as rec:
-        result = subprocess.run(
-            ["unshare", "-rm", "sh", "-c", shell], capture_output=True, text=True, timeout=180, env=env
-        )
-        if "mount" in result.stderr and result.returncode != 0:
-            pytest.skip(f"no private mounts here: {result.stderr.strip()}")
+        result = in_a_card_namespace(tmp_path, RUNS, json.dumps(broker.mqtt_config()), timeout_s=180)
         assert result.returncode == 0, result.stderr
         got = rec.wait_for(lambda ms: _offline(ms) >= 3)
     return got, result.stderr

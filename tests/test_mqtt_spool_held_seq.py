@@ -14,8 +14,8 @@ import sqlite3
 from pathlib import Path
 
 from listener.outputs.mqtt.spool import Spool
+from tests.full_card import in_a_card_namespace
 from tests.mqtt_feed import numbered
-from tests.test_mqtt_full_card import _in_a_full_namespace
 
 
 def test_a_stop_after_every_message_kept_in_memory_was_sent_keeps_their_seqs_handed_out(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ print(json.dumps(said))
 
 
 def test_a_stop_after_a_start_in_memory_whose_messages_were_all_sent_keeps_seq_above_them(tmp_path: Path) -> None:
-    result = _in_a_full_namespace(tmp_path, START_IN_MEMORY_ALL_SENT)
+    result = in_a_card_namespace(tmp_path, START_IN_MEMORY_ALL_SENT)
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     assert said["sent"] == said["put"] and min(said["put"]) > max(said["backlog"]), said

@@ -14,10 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,8 +23,8 @@ from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.outputs.mqtt.wallclock import local_day
 from tests.folders import refusing_writes
+from tests.full_card import in_a_card_namespace
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder
-from tests.test_mqtt_full_card import CHECKOUT, _in_a_full_namespace
 
 # runs in the private namespace, its folder the tmpfs: the MQTT stage's runs one after the other; the first drains a
 # spool of 10 at a message a second, so a visit's messages overflow it with the broker there (a real drop counted)
@@ -86,21 +83,9 @@ RUN_COUNT = 3
 def _messages(tmp_path: Path, broker: Mosquitto, scenario: str) -> tuple[list[Received], list[int], str]:
     """Everything the broker delivered to a subscriber of the device's topics over the runs; each run's
     ``spool_dropped`` as its stop came; the child's log."""
-    if shutil.which("unshare") is None:
-        pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
-    card = tmp_path / "card"
-    card.mkdir()
-    (tmp_path / "script.py").write_text(RUNS)
     mqtt = json.dumps(broker.mqtt_config(metrics_interval_s=10.0))
-    args = (sys.executable, tmp_path / "script.py", card, mqtt, scenario)
-    shell = f"mount -t tmpfs -o size=2m tmpfs {card} && exec " + " ".join(f"'{a}'" for a in args)
-    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
     with Recorder(broker) as rec:
-        result = subprocess.run(
-            ["unshare", "-rm", "sh", "-c", shell], capture_output=True, text=True, timeout=180, env=env
-        )
-        if "mount" in result.stderr and result.returncode != 0:
-            pytest.skip(f"no private mounts here: {result.stderr.strip()}")
+        result = in_a_card_namespace(tmp_path, RUNS, mqtt, scenario, timeout_s=180)
         assert result.returncode == 0, result.stderr
         got = rec.wait_for(lambda ms: _offline_count(ms) >= RUN_COUNT, 10)
     at_stops = [int(line.split()[1]) for line in result.stdout.splitlines() if line.startswith("dropped ")]
@@ -253,7 +238,7 @@ def test_a_spool_damaged_on_a_full_card_counts_its_totals_on_once_the_card_has_r
     into the file as the memory's count less the count at the start: 5 -> 0 -> 1 -> -2, -2 after a restart too ("less
     the start's" is right for a start on a full card, whose memory began from the file's, not after damage, where
     even a readable count gave 3 for 6). "Messages lost" 2 -> 0 for good."""
-    result = _in_a_full_namespace(tmp_path, DAMAGED_ON_A_FULL_CARD)
+    result = in_a_card_namespace(tmp_path, DAMAGED_ON_A_FULL_CARD)
     assert result.returncode == 0, result.stderr
     said = json.loads(result.stdout)
     assert said == [[2, 4, "ok"], [2, 4, "full"], [2, 5, "full"], [2, 5, "ok"], [2, 5, "ok"]], said

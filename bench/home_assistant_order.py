@@ -47,7 +47,8 @@ def _lost_acks(broker: Mosquitto, folder: Path) -> None:
         with MqttStage(config) as stage:
             assert stage._link is not None and stage._link.wait_connected(10)
             time.sleep(REGISTRY_SAVE_S)  # Home Assistant has made the device's entities from its discovery
-            play = Player(stage, [*visit("a" * 16, 0.0, 4), *visit("b" * 16, 30.0, 3)])
+            a, a_n, b, b_n = A_THEN_B
+            play = Player(stage, [*visit(a, 0.0, a_n), *visit(b, 30.0, b_n)])
             play.to(15.0)
             stage.publisher.flush(5.0)
             connects = stage._link.connects

@@ -17,21 +17,21 @@ from listener.errors import file_kind
 SMALL_FILE_BYTES = 1024 * 1024  # as a config file: these hold a line, or a few KiB of JSON
 
 
-def read_small_file(path: Path, limit_bytes: int = SMALL_FILE_BYTES) -> bytes:
+def read_small_file(path: Path) -> bytes:
     """The bytes of the regular file at ``path``. Raises the ``OSError`` open and read raise (a folder's is
     ``IsADirectoryError``), and an ``OSError`` whose ``strerror`` says what stands there instead ("a pipe,
-    not a file") or that the file is larger than ``limit_bytes``: the callers' messages quote ``strerror``."""
+    not a file") or that the file is larger than ``SMALL_FILE_BYTES``: the callers' messages quote ``strerror``."""
     _refuse_unless_file(path.stat().st_mode)  # before the open: a socket cannot be opened, and says ENXIO
     # O_NONBLOCK: a pipe put there since the stat opens at once instead of waiting for a writer
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
         _refuse_unless_file(os.fstat(fd).st_mode)
         with open(fd, "rb", closefd=False) as file:
-            data = file.read(limit_bytes + 1)
+            data = file.read(SMALL_FILE_BYTES + 1)
     finally:
         os.close(fd)
-    if len(data) > limit_bytes:
-        raise OSError(errno.EFBIG, f"larger than {_size(limit_bytes)}, far more than such a file holds")
+    if len(data) > SMALL_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {SMALL_FILE_BYTES >> 20} MiB, far more than such a file holds")
     return data
 
 
@@ -40,7 +40,3 @@ def _refuse_unless_file(mode: int) -> None:
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
     if not stat.S_ISREG(mode):
         raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a file")
-
-
-def _size(size_bytes: int) -> str:
-    return f"{size_bytes >> 20} MiB" if size_bytes >= 1 << 20 else f"{size_bytes} bytes"

@@ -7,10 +7,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from listener.outputs.mqtt.spool import Spool
+
 CHECKOUT = Path(__file__).resolve().parents[1]
+_NO_MOUNT = 77  # the exit status the namespace's shell gives when the tmpfs cannot be mounted
 
 
 def fill_card(folder: Path) -> None:
@@ -36,11 +41,23 @@ def in_a_card_namespace(
     card.mkdir()
     (tmp_path / "script.py").write_text(script)
     quoted = " ".join(f"'{a}'" for a in (sys.executable, tmp_path / "script.py", card, *args))
-    shell = f"mount -t tmpfs -o size=2m tmpfs {card} && exec {quoted}"
+    shell = f"mount -t tmpfs -o size=2m tmpfs {card} || exit {_NO_MOUNT}; exec {quoted}"
     env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}  # this checkout's listener, as `-m listener` finds it here
     result = subprocess.run(
         ["unshare", "-rm", "sh", "-c", shell], capture_output=True, text=True, timeout=timeout_s, env=env
     )
-    if "mount" in result.stderr and result.returncode != 0:
+    # only where the namespace or the mount could not be made: a child that failed, saying "mount", is a failure
+    if result.returncode == _NO_MOUNT or result.stderr.startswith("unshare:"):
         pytest.skip(f"no private mounts here: {result.stderr.strip()}")
     return result
+
+
+def damage_under(spool: Spool) -> None:
+    """Overwrite the spool's file past its first page (its counters' index with it), as a failing card does, and
+    drop sqlite's cached pages."""
+    with spool._lock:
+        spool.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with spool.path.open("r+b") as f:
+            f.seek(4096)
+            f.write(os.urandom(spool.path.stat().st_size - 4096))
+        spool.db.execute("PRAGMA shrink_memory")

@@ -154,6 +154,11 @@ def json_on(messages: list[Received], leaf: str) -> list[dict[str, object]]:
     return [validate(m.topic, m.payload) for m in messages if m.topic == f"{BASE}/{leaf}"]
 
 
+def stops(messages: list[Received]) -> int:
+    """How many times the device has said ``offline`` (each run's clean stop)."""
+    return [s["state"] for s in json_on(messages, "status")].count("offline")
+
+
 def connected(messages: list[Received]) -> bool:
     """The stage's own "online" has arrived: it is connected (its first ``state`` waits for the source)."""
     return "online" in [s["state"] for s in json_on(messages, "status")]

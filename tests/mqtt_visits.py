@@ -15,6 +15,7 @@ from listener.config import parse_config
 from listener.events import Event, Interruption, Party, SessionEnded, SessionStarted, SpeechSegment
 from listener.outputs.leds import event_time_s
 from listener.outputs.mqtt import MqttStage
+from tests.full_card import CHECKOUT
 from tests.mqtt_broker import Mosquitto, kill_process_group
 from tests.mqtt_feed import block, rolling, stage_on
 from tests.waiting import wait_until
@@ -63,7 +64,6 @@ def connected_again(stage: MqttStage, connects_before: int, timeout_s: float = 1
     assert stage.publisher.flush(timeout_s), "what waited was not acknowledged"
 
 
-CHECKOUT = Path(__file__).resolve().parents[1]
 A_THEN_B = ("a" * 16, 4, "b" * 16, 3)  # A's 4 interruptions, B's 3 (B from 30 s)
 # the device, killed (SIGKILL) while it drains: the two visits spooled at once, sent 4 a second
 CRASHING = """

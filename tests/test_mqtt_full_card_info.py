@@ -225,13 +225,8 @@ folder = Path(sys.argv[1])
 spool = Spool(folder / "mqtt-spool.sqlite3", max_messages=1000)
 spool.open()
 said = {"before": [spool.put("event", {"n": n, "pad": "x" * 200}) for n in range(50)]}
-with spool._lock:  # overwritten past its first page, as a failing card does (tests/test_mqtt_spool_damage.py)
-    spool.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    with spool.path.open("r+b") as f:
-        f.seek(4096)
-        f.write(os.urandom(spool.path.stat().st_size - 4096))
-    spool.db.execute("PRAGMA shrink_memory")
-from tests.full_card import fill_card
+from tests.full_card import damage_under, fill_card
+damage_under(spool)
 fill_card(folder)
 said["put"] = [spool.put("event", {"n": n}) for n in range(50, 53)]
 said["full"] = [spool.depth, spool.held, spool.storage]

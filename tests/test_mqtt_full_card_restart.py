@@ -18,7 +18,7 @@ from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.wallclock import local_day
 from tests.full_card import in_a_card_namespace
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder
-from tests.mqtt_feed import numbered
+from tests.mqtt_feed import numbered, stops
 
 # runs in the private namespace, its folder the tmpfs: runs of the MQTT stage (each opened, fed its visits, closed),
 # the card filled and freed between or within them as argv[3] says
@@ -78,7 +78,7 @@ def _runs_of(tmp_path: Path, broker: Mosquitto, scenario: str) -> tuple[list[lis
     with Recorder(broker) as rec:
         result = in_a_card_namespace(tmp_path, RUNS, mqtt, scenario, timeout_s=180)
         assert result.returncode == 0, result.stderr
-        got = rec.wait_for(lambda ms: _stops(ms) >= _runs_in(scenario), 10)
+        got = rec.wait_for(lambda ms: stops(ms) >= _runs_in(scenario), 10)
     runs: list[list[Received]] = [[]]
     seen: set[bytes] = set()
     for m in got:
@@ -93,10 +93,6 @@ def _runs_of(tmp_path: Path, broker: Mosquitto, scenario: str) -> tuple[list[lis
 
 def _runs_in(scenario: str) -> int:
     return 3 if scenario == "full-at-start" else 2
-
-
-def _stops(messages: list[Received]) -> int:
-    return sum(1 for m in messages if m.topic == f"{BASE}/status" and json.loads(m.payload)["state"] == "offline")
 
 
 def _sessions_today(run: list[Received]) -> list[int]:

@@ -25,7 +25,7 @@ from listener.outputs.mqtt.discovery import discovery_payload
 from tests.full_card import in_a_card_namespace
 from tests.ha_entity import HaSensor, statistics_sum
 from tests.mqtt_broker import BASE, DEVICE_ID, Mosquitto, Received, Recorder
-from tests.mqtt_feed import connected, stage_on
+from tests.mqtt_feed import connected, stage_on, stops
 from tests.mqtt_visits import Player, connected_again, crash_while_draining, visit
 
 A, B, C, D = ("a" * 16, "b" * 16, "c" * 16, "d" * 16)
@@ -77,16 +77,12 @@ def _each_value(values: list[int]) -> list[str]:
     return states
 
 
-def _offline(messages: list[Received]) -> int:
-    return sum(1 for m in messages if m.topic == f"{BASE}/status" and m.json()["state"] == "offline")
-
-
 def _crash_while_draining(broker: Mosquitto, tmp_path: Path) -> list[Received]:
     """What a subscriber receives of the two visits: the device killed once B's first interruption has arrived, then
     started again on the same spool."""
     with Recorder(broker) as rec:
         crash_while_draining(broker, tmp_path, lambda: (B[0], 1) in [(s, n) for _, s, n in _metrics(rec.messages)])
-        return rec.wait_for(lambda ms: _offline(ms) >= 2)
+        return rec.wait_for(lambda ms: stops(ms) >= 2)
 
 
 @ORDERS
@@ -124,7 +120,7 @@ def test_a_broker_outage_across_a_sessions_end_counts_each_session_once(tmp_path
             connected_again(stage, connects)
             play.to(60.0)
             assert stage.publisher.flush(10.0)
-        got = rec.wait_for(lambda ms: _offline(ms) >= 1)
+        got = rec.wait_for(lambda ms: stops(ms) >= 1)
     metrics = _metrics(got)
     assert [seq for seq, _, _ in metrics] == sorted(seq for seq, _, _ in metrics), metrics
     values = [n for _, _, n in metrics]
@@ -184,7 +180,7 @@ def _three_runs(tmp_path: Path, broker: Mosquitto) -> tuple[list[Received], str]
     with Recorder(broker) as rec:
         result = in_a_card_namespace(tmp_path, RUNS, json.dumps(broker.mqtt_config()), timeout_s=180)
         assert result.returncode == 0, result.stderr
-        got = rec.wait_for(lambda ms: _offline(ms) >= 3)
+        got = rec.wait_for(lambda ms: stops(ms) >= 3)
     return got, result.stderr
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import sqlite3
 from pathlib import Path
@@ -27,19 +26,9 @@ from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.service import doctor
 from tests.doctor_config import config as doctor_config
 from tests.folders import immutable, refusing_writes
+from tests.full_card import damage_under
 from tests.mqtt_broker import Mosquitto, Recorder
 from tests.mqtt_feed import json_on, stage_on
-
-
-def _damage_under(spool: Spool) -> None:
-    """Overwrite the file past its first page, as a failing card does, and drop sqlite's cached pages."""
-    with spool._lock:
-        spool.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        size = spool.path.stat().st_size
-        with spool.path.open("r+b") as f:
-            f.seek(4096)
-            f.write(os.urandom(size - 4096))
-        spool.db.execute("PRAGMA shrink_memory")
 
 
 def test_a_spool_damaged_while_running_goes_on_in_a_fresh_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -47,7 +36,7 @@ def test_a_spool_damaged_while_running_goes_on_in_a_fresh_one(tmp_path: Path, ca
     with Spool(path, max_messages=1000) as spool:
         seqs = [spool.put("event", {"n": n, "pad": "x" * 200}) for n in range(300)]
         sent = spool.after(0, 300)[-1].id  # the publisher has handed all of them over
-        _damage_under(spool)
+        damage_under(spool)
         with caplog.at_level(logging.WARNING):
             after = [spool.put("event", {"n": n}) for n in range(3)]
         assert min(after) > max(seqs) and after == sorted(after)  # subscribers drop a seq they have seen
@@ -69,7 +58,7 @@ def test_events_after_the_damage_reach_the_broker(broker: Mosquitto, tmp_path: P
             for n in range(50):
                 stage.process(Backchannel(by=Party.REP, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
             assert stage.publisher.flush(10.0)
-            _damage_under(stage.spool)
+            damage_under(stage.spool)
             for n in range(50, 55):
                 stage.process(Backchannel(by=Party.CUSTOMER, onset_s=n, decided_s=n + 0.5, duration_s=0.3))
             assert stage.publisher.flush(10.0)
@@ -89,7 +78,7 @@ def test_damage_that_cannot_be_set_aside_keeps_messages_in_memory(
     path = tmp_path / "state" / SPOOL_FILE
     with Spool(path, max_messages=1000) as spool:
         seqs = [spool.put("event", {"n": n, "pad": "x" * 200}) for n in range(300)]
-        _damage_under(spool)
+        damage_under(spool)
         with refusing_writes(path.parent), caplog.at_level(logging.WARNING):
             after = [spool.put("event", {"n": n}) for n in range(3)]
         assert min(after) > max(seqs) and spool.dropped == 0
@@ -235,7 +224,7 @@ def test_damage_that_cannot_be_set_aside_shows_on_the_dashboards_and_is_set_asid
     path = tmp_path / "state" / SPOOL_FILE
     with Spool(path, max_messages=1000) as spool:
         seqs = [spool.put("event", {"n": n, "pad": "x" * 200}) for n in range(300)]
-        _damage_under(spool)
+        damage_under(spool)
         with refusing_writes(path.parent):
             during = [spool.put("event", {"n": n}) for n in range(300, 303)]
             refused = (spool.depth, spool.held, spool.storage)
@@ -267,7 +256,7 @@ def test_a_stop_while_the_damaged_file_cannot_be_set_aside_says_what_it_loses(
     spool.open()
     for n in range(300):
         spool.put("event", {"n": n, "pad": "x" * 200})
-    _damage_under(spool)
+    damage_under(spool)
     with refusing_writes(path.parent), caplog.at_level(logging.ERROR):
         for n in range(3):
             spool.put("event", {"n": n})

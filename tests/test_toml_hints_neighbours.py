@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from listener.config.toml_hints import looks_secret, syntax_hint
 from tests.test_fuzz_cli import CONFIGS, PIECES
+from tests.test_toml_hints_open import hint
 
 FUZZ = settings(
     max_examples=1000,
@@ -22,14 +23,6 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-
-
-def hint(text: str) -> str:
-    try:
-        tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return syntax_hint(text, str(exc))
-    raise AssertionError(f"{text!r} parses")
 
 
 def parses_past(text: str, number: int) -> bool:

@@ -6,14 +6,13 @@ import re
 import shlex
 from typing import BinaryIO
 
-from listener.audio.wav_formats import read_format
+from listener.audio.wav_formats import FFMPEG, damaged_header, read_format
 
 # sox reads these with its base formats (Debian's libsox-fmt-base) and keeps their channels and bit depth; -t
 # because sox trusts a .wav name over a Wave64 file's bytes
 _SOX = "sox -t {type} {path} out.wav"
 # the compressed ones Debian's sox reads only with an extra package (MP3: libsox-fmt-mp3) or not at all (Opus,
 # AAC, ALAC, AIFF-C's codecs); ffmpeg reads them all and keeps the channels
-_FFMPEG = "ffmpeg -i {path} -c:a pcm_s16le out.wav"
 
 # What the audio formats met renamed .wav begin with: (their first bytes, ``.`` any byte; the format's name with
 # its article; sox's type when sox converts it, else ffmpeg does)
@@ -47,13 +46,10 @@ def wav_header_message(fh: BinaryIO, shown: str) -> str | None:
     if fmt is None:  # no fmt chunk before the data: libsndfile says so
         return None
     if fmt.tag in _MPEG_IN_WAV:
-        fix = _FFMPEG.format(path=shlex.quote(shown))
+        fix = FFMPEG.format(path=shlex.quote(shown))
         return f"{shown} holds {_MPEG_IN_WAV[fmt.tag]} audio inside its WAV header: convert it with `{fix}`"
     if fmt.rate_hz > _RATE_LIMIT_HZ:
-        return (
-            f"{shown} has a damaged header: it gives a sample rate of {fmt.rate_hz} Hz, which no recording has; copy"
-            " it again, or export it again from the program that recorded it"
-        )
+        return damaged_header(shown, f"a sample rate of {fmt.rate_hz} Hz")
     return None
 
 
@@ -66,7 +62,7 @@ def not_wav_message(shown: str, head: bytes) -> str:
         return f"{shown} is not a WAV file (no RIFF/WAVE header): convert it to WAV"
     name, sox_type = known
     path = shlex.quote(shown)
-    fix = _SOX.format(type=sox_type, path=path) if sox_type else _FFMPEG.format(path=path)
+    fix = _SOX.format(type=sox_type, path=path) if sox_type else FFMPEG.format(path=path)
     return f"{shown} is {name} file, not a WAV: convert it with `{fix}`"
 
 

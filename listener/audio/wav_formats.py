@@ -24,7 +24,7 @@ SF_MAX_CHANNELS = 1024  # libsndfile's limit for any format: a header giving mor
 
 # sox converts ADPCM in any number of channels (ffmpeg only in one or two); -e and -b, or the copy stays ADPCM
 _SOX = "sox {path} -e signed-integer -b 16 out.wav"
-_FFMPEG = "ffmpeg -i {path} -c:a pcm_s16le out.wav"  # keeps the channels
+FFMPEG = "ffmpeg -i {path} -c:a pcm_s16le out.wav"  # keeps the channels
 # compressed formats met inside WAV headers, all of which ffmpeg decodes (ADPCM: sox, above)
 _COMPRESSED = {
     0x0022: "TrueSpeech",
@@ -52,6 +52,14 @@ class WavFormat:
     channels: int
     rate_hz: int
     bits: int
+
+
+def damaged_header(shown: str, what: str) -> str:
+    """The message for a header giving ``what`` (a sample rate, a sample size), which no recording has."""
+    return (
+        f"{shown} has a damaged header: it gives {what}, which no recording has; copy it again, or export it again"
+        " from the program that recorded it"
+    )
 
 
 def read_format(fh: BinaryIO) -> WavFormat | None:
@@ -87,10 +95,7 @@ def undecodable_message(path: Path, shown: str, reason: str) -> str:
     if fmt is None:  # no fmt chunk before the data: libsndfile's words say so
         return f"{shown} cannot be decoded as WAV ({plain(reason)}): re-export it as PCM or float WAV"
     if implausible := _implausible(fmt):
-        return (
-            f"{shown} has a damaged header: it gives {implausible}, which no recording has; copy it again, or export"
-            " it again from the program that recorded it"
-        )
+        return damaged_header(shown, implausible)
     if _decoded(fmt):
         return (
             f"{shown} cannot be decoded as WAV ({plain(reason)}); its header says {describe(fmt)}, which the listener"
@@ -112,7 +117,7 @@ def format_refusal(shown: str, fmt: WavFormat) -> str:
             f"{shown} holds {fmt.channels} channels of {describe(fmt)} audio; the listener decodes it in one or two"
             f" only: convert it with `{_SOX.format(path=path)}`"
         )
-    convert = _FFMPEG.format(path=path)
+    convert = FFMPEG.format(path=path)
     if fmt.tag is None:
         return (
             f"{shown} holds audio of a kind its WAV header names by a GUID the listener does not know: convert it"

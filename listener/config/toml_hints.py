@@ -108,7 +108,7 @@ def syntax_hint(text: str, message: str) -> str:
     key, value = assignment.groups()
     secret = bool(_SECRET.search(lines[number - 1]))
     shown = shorten(f"{key} = …" if secret else f"{key} = {value}")
-    if not _parses(f"{key} = 0"):  # the parser stopped in the key ('enabled"= true', '.port = 1'), not its value
+    if not parses(f"{key} = 0"):  # the parser stopped in the key ('enabled"= true', '.port = 1'), not its value
         return f"line {number}, {shown} ({message})"
     kind = _kind(_table_at(lines, number), key.strip("\"'"))
     fix = _closed_early(value, line[column - 1 : column], read) or _fix(key, value, read, kind, secret)
@@ -205,9 +205,10 @@ def _above(lines: list[str], number: int) -> dict[str, typing.Any] | None:
     return _parsed("\n".join([*lines[: number - 1], ""]))
 
 
-def _parses(line: str) -> bool:
+def parses(text: str) -> bool:
+    """Whether ``text`` is a TOML document (used by toml_open and toml_strings too)."""
     try:
-        tomllib.loads(line)
+        tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError, ValueError):
         return False
     return True
@@ -275,7 +276,7 @@ def _key_fix(line: str, message: str, secret: bool) -> str:
     key = key.strip()
     joined = "_".join(key.split())
     # not where the joined line would fail too: 'port  8883  with tls = true below' lost its '=' and its '#'
-    if equals and _SPACED_KEY.fullmatch(key) and _parses(f"{joined} = {value}"):
+    if equals and _SPACED_KEY.fullmatch(key) and parses(f"{joined} = {value}"):
         shown = "" if secret else f": {shorten(f'{joined} = {value.strip()}')}"
         return f"a key holds no spaces: join its words with '_'{shown}"
     if not equals and key.endswith("]") and _TABLE_NAME.fullmatch(key.rstrip("]").strip()):
@@ -352,8 +353,8 @@ def _fix(key: str, raw: str, message: str, kind: type | None, secret: bool) -> s
         # "host = = x", "port == 1883": quoting the rest would make the extra '=' part of the text. The line is
         # shown where it then parses: '= "USB #2"' was cut at the '#', 'inline = = 1, b = 2}' lost its '{'
         rest = toml_strings.without_comment(raw.lstrip("= "))
-        parses = _parses(f"{key} = {rest}")
-        return "delete the second '='" + ("" if secret or not parses else f": {shorten(f'{key} = {rest}')}")
+        whole = parses(f"{key} = {rest}")
+        return "delete the second '='" + ("" if secret or not whole else f": {shorten(f'{key} = {rest}')}")
     lowered = value.lower()
     if kind is bool or (kind is None and lowered in _BOOLEAN_WORDS and value != lowered):
         answer = f": {key} = {_BOOLEAN_WORDS[lowered]}" if lowered in _BOOLEAN_WORDS else ""

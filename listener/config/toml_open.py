@@ -12,6 +12,9 @@ import dataclasses
 import re
 import tomllib
 
+from listener.config.toml_hints import parses
+from listener.config.toml_strings import STRING
+
 # tomllib says so of a one-line string with no closing quote in the rest of the file
 _STRING_LEFT_OPEN = {'Expected "\'" (at end of document)': "'", "Unterminated string (at end of document)": '"'}
 _AT_LINE_END = re.compile(r"^(?:Illegal|Found invalid) character '\\n'")
@@ -19,7 +22,6 @@ _AT_LINE_END = re.compile(r"^(?:Illegal|Found invalid) character '\\n'")
 _KEY_VALUE = re.compile(r"^\s*[A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*=\s*((?:.*\S)?)\s*$")  # as _ASSIGNMENT
 # a table header whose name no value could be read as: '[1]', '[true]' and '["a"]' are rows of a list too
 _HEADER = re.compile(r"^\s*\[\[?\s*[A-Za-z][A-Za-z0-9_-]*(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*\]\]?\s*(?:#.*)?$")
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')  # one-line strings, whose brackets are text
 _VALUE_WORDS = re.compile(r"^\s*\[\[?\s*(?:true|false|inf|nan)\s*\]")
 _VALID_ESCAPE = re.compile(r'\\(?:[btnfr"\\]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[ \t]*\n)')  # TOML's own
 _MAX_PARSED_CHARS = 2_000_000  # tomllib here: 0.3 s of keys, 0.9 s of table headers; a Pi ~5x; a config: KiB
@@ -32,14 +34,6 @@ _LINE_TRIES = _MAX_HASHES + _MAX_BRACKETS * (_MAX_HASHES + 1)  # the most _close
 _LEFT_OPEN = re.compile(r"Unterminated|Unclosed|Expected \"'''\"|Expected '\"\"\"'|Expected \"'\"")
 _UNESCAPED = "Unescaped '\\' in a string"
 _WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
-def _parses(text: str) -> bool:
-    try:
-        tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
-        return False
-    return True
 
 
 def where_named(text: str, lines: list[str], message: str) -> tuple[int, int]:
@@ -80,7 +74,7 @@ def statement_start(lines: list[str], last: int) -> int | None:
         budget -= len(before)
         if budget < 0:
             return None
-        if _parses(before):
+        if parses(before):
             return count + 1
     return None
 
@@ -145,7 +139,7 @@ def _closed_below(lines: list[str], number: int) -> bool:
             if k:
                 return False
             continue
-        for char in _STRINGS.sub("", line).split("#")[0]:
+        for char in STRING.sub("", line).split("#")[0]:
             depth += {"[": 1, "]": -1}.get(char, 0)
             if depth < 0:
                 return True
@@ -209,7 +203,7 @@ def _plain_list(value: str, document: list[str]) -> bool:
         parsed = tomllib.loads(f"v = {value}")["v"]
     except (tomllib.TOMLDecodeError, RecursionError, ValueError):
         return False
-    return isinstance(parsed, list) and _alike(parsed) and _parses("\n".join(document))  # the value's parse: short
+    return isinstance(parsed, list) and _alike(parsed) and parses("\n".join(document))  # the value's parse: short
 
 
 def _alike(items: list[object]) -> bool:

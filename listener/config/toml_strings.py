@@ -9,7 +9,7 @@ from listener.config.toml_hints import AFTER_STATEMENT, BAD_ESCAPE, MULTILINE_QU
 
 # tomllib's words for a line break inside a one-line string: its closing quote is missing
 _UNCLOSED = re.compile(r"^(?:Illegal|Found invalid) character '\\[nr]'")
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')  # a whole one-line string at the start of a value
+STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')  # one one-line string (toml_open strips them from lines)
 _ESCAPED_QUOTE_AT_END = re.compile(r'(?<!\\)(?:\\\\)*\\"$')  # an odd number of '\' before it
 _ESCAPED_SAID = ", or if the '\\' before the last quote is text, write it as \\\\"
 _SPACED_HASH = re.compile(r"\s#")  # in a string left open: where a comment typed after it begins
@@ -19,7 +19,7 @@ def without_comment(value: str) -> str:
     """``value`` without a comment after it. A '#' inside a closed string is text (``"C:\\models#2"``, a login):
     cut there, the fix showed the text shortened. In a string left open, a '#' after a space is taken for a comment
     typed where the closing quote was meant to be, one without (``"home/#``) for text."""
-    whole = _STRING.match(value)
+    whole = STRING.match(value)
     if whole is not None:
         return whole.group(0) + value[whole.end() :].split("#")[0].rstrip()
     if value[:1] in "\"'":
@@ -41,7 +41,7 @@ def string_fix(key: str, raw: str, message: str, secret: bool) -> str:
         return (
             f"in double quotes a backslash starts an escape (\\n, \\t): write each as \\\\, or use single quotes{shown}"
         )
-    whole = _STRING.match(value)
+    whole = STRING.match(value)
     if message.startswith(AFTER_STATEMENT) and whole is not None and value[whole.end() :].strip():
         shown = "" if secret else f": {shorten(f'{key} = {whole.group(0)}')}"
         deleted = f"delete what follows the closing quote (a comment starts with #){shown}"

@@ -62,20 +62,24 @@ def spool_files(path: Path) -> tuple[Path, Path, Path]:
     return path, Path(f"{path}-wal"), Path(f"{path}-shm")
 
 
+def _primary(exc: BaseException) -> int | None:
+    """sqlite's primary result code of ``exc`` (None for an error not sqlite's)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
 def card_is_full(exc: BaseException, folder: Path) -> bool:
     """Whether ``exc``, met opening the spool in ``folder``, is a full card (which freeing space cures)."""
     if isinstance(exc, OSError):  # the folder could not be made
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
+    primary = _primary(exc)
     return primary == _FULL or (primary == _IO_ERROR and _nearly_full(folder))
 
 
 def storage_problem(exc: BaseException, folder: Path) -> str | None:
     """The fix for a spool the card itself fails (an I/O error, no space left: an I/O error on a card with next
     to no space left is that), None for any other error."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
+    primary = _primary(exc)
     if card_is_full(exc, folder):
         return (
             f"the card is full: free at least {_NEARLY_FULL_BYTES >> 20} MB on it (`df -h {folder}`; the journal's "

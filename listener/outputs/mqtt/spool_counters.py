@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from listener.outputs.mqtt.spool_schema import read_counter
 from listener.outputs.mqtt.spool_sessions import SessionCounts, write_sessions
 
 T = TypeVar("T")
@@ -46,10 +47,7 @@ class Counters(SessionCounts):
 
     def counter(self, name: str) -> int:
         with self._lock:
-            row = self._renewing(
-                lambda: self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-            )
-        return int(row[0]) if row else 0
+            return self._renewing(lambda: read_counter(self.db, name))
 
     def set_counter(self, name: str, value: int) -> None:
         upsert = "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = ?"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from listener.outputs.mqtt.spool_access import probe_write
 from listener.outputs.mqtt.spool_damage import foreign_shape, fresh_seq
-from listener.outputs.mqtt.spool_schema import SCHEMA, keyed, migrate_topics
+from listener.outputs.mqtt.spool_schema import SCHEMA, keyed, migrate_topics, read_counter
 from listener.outputs.mqtt.spool_warnings import unkeyed_warning
 
 log = logging.getLogger("listener.outputs.mqtt.spool")  # said as the spool's own lines, as they always were
@@ -54,7 +54,7 @@ def connect(
             db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)", (id_from,))
         last_id = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-        seq = int((db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone() or (0,))[0])
+        seq = read_counter(db, "seq")
     except BaseException:
         db.close()
         raise

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 from listener.outputs.mqtt.eviction import evict
-from listener.outputs.mqtt.spool_schema import SCHEMA, SUPERSEDE, add_columns, insert
+from listener.outputs.mqtt.spool_schema import SCHEMA, SUPERSEDE, add_columns, insert, transaction
 
 # some 11 hours of conversation (about 460 messages an hour), a few MB of memory
 HELD_MAX = 5000
@@ -45,16 +45,11 @@ class Held:
         """Keep ``rows``, the least needed dropped beyond ``room`` (never rows up to ``held_through``, handed to
         the publisher); (the last row's id, the kinds dropped)."""
         last_id = 0
-        self.db.execute("BEGIN")
-        try:
+        with transaction(self.db):
             for leaf, message, payload, qos, seq in rows:
                 last_id = insert(self.db, leaf, message, (payload, qos, seq), keyed=True)
             excess = self.count + len(rows) - room
             lost = evict(self.db, excess, held_through) if excess > 0 else Counter[str]()
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         self.count += len(rows) - lost.total()
         return last_id, lost
 

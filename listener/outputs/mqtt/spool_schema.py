@@ -50,6 +50,12 @@ SUPERSEDE = (
 _NOT_NOW_CODES = frozenset({5, 6, 10, 13})
 
 
+def read_counter(db: sqlite3.Connection, name: str) -> int:
+    """The spool's counter ``name`` (0 for one never written)."""
+    row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[None]:
     """One write transaction: committed at the end of the block (when still open), rolled back on any exception."""

@@ -44,18 +44,13 @@ from listener.outputs.mqtt.spool_damage import (
 )
 from listener.outputs.mqtt.spool_file import Opened, connect
 from listener.outputs.mqtt.spool_held import Held, Outgoing
-from listener.outputs.mqtt.spool_schema import delete_rows, renumber_below
+from listener.outputs.mqtt.spool_schema import delete_rows, read_counter, renumber_below
 from listener.outputs.mqtt.spool_sessions import write_sessions
 from listener.outputs.mqtt.spool_warnings import damaged_in_memory, full_at_start, held_lost, reopened
 
 log = logging.getLogger("listener.outputs.mqtt.spool")  # said as the spool's own lines
 
 REOPEN_S = 30.0  # how often a put tries the file again while the spool runs in memory
-
-
-def _counter(db: sqlite3.Connection, name: str) -> int:
-    row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-    return int(row[0]) if row else 0
 
 
 class FullCardStart:
@@ -87,6 +82,10 @@ class FullCardStart:
     def _insert(self, messages: Sequence[Outgoing]) -> tuple[list[int], Counter[str]]:
         raise NotImplementedError
 
+    @property
+    def held(self) -> int:  # spool_card.CardState's
+        raise NotImplementedError
+
     def carried_sessions(
         self, memory: tuple[int, int], file: tuple[int, int], seed: tuple[int, int]
     ) -> tuple[int, int]:
@@ -100,9 +99,9 @@ class FullCardStart:
         if self._refused is not None:
             self._reopen()
         if self._refused is not None:  # the acknowledged rows are the publisher's, sent
-            waiting, cause = self._depth - len(self._acked), self._refused
+            waiting, cause = self.held, self._refused
         elif self._held is not None:  # even with none left: the file's seq counter goes above those sent from it
-            waiting = self._held.count
+            waiting = self.held
             try:
                 self._insert([])
                 return
@@ -202,7 +201,7 @@ class FullCardStart:
         if self._acked:  # sent from memory: forgotten there
             delete_rows(memory, self._acked)
             self._acked.clear()
-        self._unrecorded += self._dropped_beyond(_counter(memory, "dropped"), _counter(opened.db, "dropped"))
+        self._unrecorded += self._dropped_beyond(read_counter(memory, "dropped"), read_counter(opened.db, "dropped"))
         self._carry_sessions(memory, opened.db)
         self._held = Held(self._first_id, memory)  # the file's rows are at or below it
         self._depth, self._keyed, self._seq = opened.depth, opened.keyed, max(self._seq, opened.seq)
@@ -217,8 +216,8 @@ class FullCardStart:
     def _carry_sessions(self, memory: sqlite3.Connection, file: sqlite3.Connection) -> None:
         """The day's sessions counted in memory, added to the file's count for that day (see
         SessionCounts.carried_sessions); kept in memory where the file still refuses them (a card nearly full)."""
-        before = (_counter(file, "sessions_day"), _counter(file, "sessions_today"))
-        now = (_counter(memory, "sessions_day"), _counter(memory, "sessions_today"))
+        before = (read_counter(file, "sessions_day"), read_counter(file, "sessions_today"))
+        now = (read_counter(memory, "sessions_day"), read_counter(memory, "sessions_today"))
         seed = (self._seeded.get("sessions_day", 0), self._seeded.get("sessions_today", 0))
         counted = self.carried_sessions(now, before, seed)
         if counted[0] and counted != before:

@@ -24,7 +24,6 @@ from listener.outputs.mqtt.spool_access import (
     FOLDER_FIX,
     READ_ONLY_FIX,
     broken_link,
-    folder_problem,
     kind_of,
     spool_files,
     user_name,
@@ -173,9 +172,8 @@ def _spool_files_check(state: Path) -> Check | None:
     # the files written in place; the privacy button's `paused` file is only made and removed, which the
     # folder's owner may do whoever owns the file, so a root-owned one costs nothing
     for path in spool_files(state / SPOOL_FILE):
-        if path.is_dir():  # no chown cures this: the service's own words and fix
-            return fail("disk", f"{folder_problem(path)}: {LOST}", FOLDER_FIX)
-        if (kind := _not_a_file(path)) is not None:  # a pipe or a device opens for writing: said ok, and never one
+        # a folder, a pipe or a device: no chown cures it (a pipe or a device opens for writing: said ok, never one)
+        if (kind := _not_a_file(path)) is not None:
             return fail("disk", f"{path} is {kind}, where the spool file belongs: {LOST}", FOLDER_FIX)
         chown = f"sudo chown -R {user}: {state}"
         try:

@@ -9,8 +9,10 @@ test_analytics_sessions.py, test_analytics_edges.py, test_analytics_timeline.py)
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +144,73 @@ def test_a_long_silence_needs_three_seconds_heard_not_three_seconds_of_clock(
     assert [(e.onset_s, e.duration_s) for e in out if isinstance(e, LongSilence)] == long
     (summary,) = [e for e in out if isinstance(e, SessionSummary)]
     assert summary.long_silences == len(long)
+
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "listener" / "data" / "schemas"
+README = Path(__file__).resolve().parents[1] / "README.md"
+MQTT_MD = Path(__file__).resolve().parents[1] / "docs" / "integrations" / "mqtt.md"
+# a figure of the session summary and the settings of metrics.md's definition its description restates, each named
+# with its default: "within 1.0 s of the floor holder's speech" left out, a rep "mm" in the customer's long silence
+# read as counted
+NAMED = {
+    "floor_changes": ("floor_take_s", "session_gap_s"),
+    "interruptions_by_rep": ("interruption_min_s",),
+    "successful_interruptions_by_rep": ("interruption_yield_s",),
+    "backchannels_by_rep": ("backchannel_max_s", "backchannel_proximity_s"),
+    "patient_gap_fraction": ("patient_gap_s",),
+    "long_silences": ("long_silence_s",),
+    "stacked_questions": ("stacked_question_s",),
+}
+
+
+def _descriptions() -> dict[str, str]:
+    return {k: v["description"] for k, v in _schema("session")["properties"].items() if "description" in v}
+
+
+def _schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((SCHEMAS / f"{name}.json").read_text(encoding="utf-8"))
+    return schema
+
+
+@pytest.mark.parametrize(("field", "keys"), NAMED.items(), ids=list(NAMED))
+def test_a_summary_figures_description_names_every_threshold_of_its_definition(field: str, keys: tuple[str]) -> None:
+    """The session message's description of a figure is what a dashboard's reader learns the rule from: each
+    threshold of metrics.md's definition is in it, as `analytics.<key> (<default>)` or `<key>, <default>`."""
+    text = _descriptions()[field]
+    for key in keys:
+        default = getattr(Config().analytics, key)
+        assert re.search(rf"analytics\.{key}(?: \(|, ){default:g}(?:\.0)? s", text), (key, text)
+
+
+def test_successful_interruptions_say_what_the_yield_limit_counts_from() -> None:
+    """ "Successful if Y falls silent within 2.0 s of X's onset": from the interrupter's onset, not its decision."""
+    assert "of the rep's onset" in _descriptions()["successful_interruptions_by_rep"]
+
+
+def test_the_mqtt_guide_and_the_reports_schema_give_the_session_schemas_descriptions() -> None:
+    """docs/integrations/mqtt.md says its table of the summary's fields is "the same text" as session.json's, and the
+    report's summaries are the same SessionSummary: a definition restated in one is restated in all three."""
+    described = _descriptions()
+    table = MQTT_MD.read_text(encoding="utf-8").split("### Session summary fields", 1)[1].split("\n### ", 1)[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| (.*) \|$", table, flags=re.MULTILINE))
+    assert rows == {k: described[k] for k in rows} and set(NAMED) <= set(rows)
+    in_report = _schema("analysis")["$defs"]["session_summary"]["properties"]
+    shared = [k for k, v in in_report.items() if k in described and "description" in v]
+    assert len(shared) >= 30 and {k: in_report[k]["description"] for k in shared} == {k: described[k] for k in shared}
+    totals = _schema("analysis")["properties"]["metrics"]["properties"]  # the same figures over all the sessions
+    assert {k: totals[k]["description"] for k in NAMED} == {k: described[k] for k in NAMED}
+
+
+def test_every_restatement_of_dominance_gives_the_speech_the_window_needs() -> None:
+    """ "rep share ≥ 0.65 with ≥ 30 s of speech in the window": where README, the reps' card and the payloads restate
+    the rule, the 30 s are there, so two seconds of talk by the rep alone do not read as amber."""
+    readme = _words(README.read_text(encoding="utf-8")).split('"Dominating" is the analytics\' decision', 1)[1]
+    amber = [
+        r for r in (DOCS_MD.parent / "for-reps.md").read_text(encoding="utf-8").splitlines() if "look: dominating" in r
+    ]
+    restated = {
+        "README.md": readme.split("docs/metrics.md", 1)[0],
+        "for-reps.md": amber[0],
+        "session.json": _descriptions()["dominance_s"],
+    }
+    assert {name: "30 s" in text for name, text in restated.items()} == dict.fromkeys(restated, True), restated

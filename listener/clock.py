@@ -12,6 +12,7 @@ import os
 import re
 import ssl
 import stat
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeGuard
@@ -50,7 +51,25 @@ def judged_by_clock(when: datetime | None = None) -> str:
     return f"the certificate's dates are judged by this device's clock, which reads {clock_reads(when)}"
 
 
+@dataclass(frozen=True, slots=True)
+class ZoneProblem:
+    """What is wrong with the TZ variable, and its fix, apart: doctor shows them on lines of their own, and a
+    TZ's own value may hold ": " (which once split the one string in the wrong place)."""
+
+    detail: str
+    fix: str
+
+    def said(self) -> str:
+        return f"{self.detail}: {self.fix}"
+
+
 def zone_problem(tz: str | None = None) -> str | None:
+    """:func:`zone_fault` as one line, for the journal."""
+    fault = zone_fault(tz)
+    return None if fault is None else fault.said()
+
+
+def zone_fault(tz: str | None = None) -> ZoneProblem | None:
     """What is wrong with the TZ variable (``tz``: its value, os.environ's by default), None when it is unset or
     names a zone. glibc keeps local time in UTC, without a word, for a name it finds neither as a zone file
     nor as a POSIX rule ("Europe/Berln"): sessions_today then counted UTC days, which doctor called the zone's."""
@@ -58,16 +77,18 @@ def zone_problem(tz: str | None = None) -> str | None:
     if tz is None:
         return None
     if not tz:  # glibc's rule for a TZ set to nothing: UTC, whatever /etc/localtime says
-        return f"TZ is set to nothing, so local time is UTC and {_UTC_DAYS}: unset TZ (the device's zone then applies)"
+        return ZoneProblem(
+            f"TZ is set to nothing, so local time is UTC and {_UTC_DAYS}", "unset TZ (the device's zone then applies)"
+        )
     name = tz.removeprefix(":")
     if (not tz.startswith(":") and POSIX_TZ.fullmatch(name)) or _is_zone_file(name):
         return None
     shown = shown_path(tz)
     shown = shown if len(shown) <= _SHOWN_TZ_CHARS else shown[:_SHOWN_TZ_CHARS] + "..."
-    return (
+    return ZoneProblem(
         f"TZ={shown} names no time zone (no zone file has that name, nor is it a POSIX TZ rule), so local time is "
-        f"UTC and {_UTC_DAYS}: unset TZ (the device's zone, `timedatectl`, then applies) or set it to a zone such "
-        "as Europe/Berlin"
+        f"UTC and {_UTC_DAYS}",
+        "unset TZ (the device's zone, `timedatectl`, then applies) or set it to a zone such as Europe/Berlin",
     )
 
 

@@ -270,6 +270,20 @@ def test_a_tz_that_names_no_zone_is_a_warning_not_shown_as_the_zone(
     assert f"time zone {zone}," not in check.detail
 
 
+@pytest.mark.parametrize("zone", ["Foo: bar", "Europe/Berlin: ", "Foo:", "/etc/a: b/zone"])
+def test_a_tz_holding_a_colon_is_named_whole_and_its_fix_given_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str
+) -> None:
+    # doctor split the journal's one-line message at its last ": " to get the fix; the TZ's value comes before it
+    check = clock_in_zone(tmp_path, monkeypatch, "yes", zone)
+    assert check.status == "warn", check.line()
+    assert check.detail.startswith("reads ") and f"; TZ={zone} names no time zone (" in check.detail, check.line()
+    assert check.detail.endswith("sessions_today's days start at UTC midnight"), check.line()
+    assert check.fix == (
+        "unset TZ (the device's zone, `timedatectl`, then applies) or set it to a zone such as Europe/Berlin"
+    )
+
+
 @pytest.mark.parametrize(
     "zone", ["UTC0", "EST5EDT,M3.2.0,M11.1.0", "<+03>-3", ":Europe/Berlin", "/usr/share/zoneinfo/Europe/Berlin"]
 )

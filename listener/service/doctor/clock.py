@@ -83,13 +83,12 @@ def check_clock(config: Config) -> Check:
 def _with_zone(check: Check, reading: datetime) -> Check:
     """The UTC hint on every clock line but a failing one: a device with no network at install time is the
     one most likely left on UTC. A TZ that names no zone is a warning: the zone it names was shown as if in use."""
-    problem = clock.zone_problem()
+    problem = clock.zone_fault()
     if problem is None:
         return replace(check, detail=check.detail + zone_note(reading))
-    detail, fix = problem.rsplit(": ", 1)  # the fix has no ": ", a TZ may
     if check.status == "ok":
-        return warn("clock", f"{check.detail}; {detail}", fix)
-    return replace(check, detail=f"{check.detail}; {problem}")
+        return warn("clock", f"{check.detail}; {problem.detail}", problem.fix)
+    return replace(check, detail=f"{check.detail}; {problem.said()}")
 
 
 def _synchronised(reading: datetime, by_eye: str) -> Check:

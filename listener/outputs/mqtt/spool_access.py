@@ -108,11 +108,6 @@ def broken_link(place: Path) -> tuple[str, str] | None:
     return f"{place} is {link.said()}", cure
 
 
-def folder_problem(path: Path) -> str:
-    """The spool ``path`` is a folder: sqlite says only "unable to open database file"; no chown cures it."""
-    return f"{path} is a folder, where the spool file belongs"
-
-
 def access_problem(path: Path) -> str:
     """Why this process may not write the spool ``path``, and the command that fixes it."""
     try:
@@ -126,15 +121,24 @@ def in_place_problem(path: Path) -> str | None:
     sqlite says only "unable to open" or "disk I/O error" of them, and no chown or card cures it."""
     for place in spool_files(path):
         with contextlib.suppress(OSError):
-            if place.is_dir():
-                return f"{folder_problem(place)}: {FOLDER_FIX}"
             broken = broken_link(place)
             if broken is not None:
                 return f"{broken[0]}: remove the link; the service makes the file"
-            kind = kind_of(place)
-            if kind not in (None, "a file"):  # sqlite's "disk I/O error" of a pipe or device read as a failing card
-                return f"{place} is {kind}, where the spool file belongs: {FOLDER_FIX}"
+        standing = not_a_file(place)
+        if standing is not None:
+            return f"{standing}: {FOLDER_FIX}"
     return None
+
+
+def not_a_file(place: Path) -> str | None:
+    """What stands where the spool file ``place`` (or its -wal or -shm) belongs if it is no file: a folder (sqlite
+    says only "unable to open database file"), a pipe or a device (its "disk I/O error" reads as a failing card);
+    no chown or card cures them. None for a file, nothing, or a place that may not be looked at."""
+    try:
+        kind = kind_of(place)
+    except OSError:
+        return None
+    return None if kind in (None, "a file") else f"{place} is {kind}, where the spool file belongs"
 
 
 def kind_of(place: Path) -> str | None:

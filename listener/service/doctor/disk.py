@@ -25,6 +25,7 @@ from listener.outputs.mqtt.spool_access import (
     READ_ONLY_FIX,
     broken_link,
     kind_of,
+    not_a_file,
     spool_files,
     user_name,
 )
@@ -173,8 +174,8 @@ def _spool_files_check(state: Path) -> Check | None:
     # folder's owner may do whoever owns the file, so a root-owned one costs nothing
     for path in spool_files(state / SPOOL_FILE):
         # a folder, a pipe or a device: no chown cures it (a pipe or a device opens for writing: said ok, never one)
-        if (kind := _not_a_file(path)) is not None:
-            return fail("disk", f"{path} is {kind}, where the spool file belongs: {LOST}", FOLDER_FIX)
+        if (standing := not_a_file(path)) is not None:
+            return fail("disk", f"{standing}: {LOST}", FOLDER_FIX)
         chown = f"sudo chown -R {user}: {state}"
         try:
             problem, fix = _write_problem(path, owner, chown)
@@ -184,16 +185,6 @@ def _spool_files_check(state: Path) -> Check | None:
         if problem:
             return fail("disk", f"{path} {problem}: {LOST}", fix)
     return None
-
-
-def _not_a_file(path: Path) -> str | None:
-    """What other than a file stands at ``path`` (a pipe, a device), None for a file or nothing, or a path the
-    write check below looks at itself (a link round in a loop)."""
-    try:
-        kind = kind_of(path)
-    except OSError:
-        return None
-    return None if kind in (None, "a file") else kind
 
 
 def _write_problem(path: Path, owner: int, chown: str) -> tuple[str, str]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import BinaryIO
 
-from listener.audio.wav_formats import FFMPEG, damaged_header, read_format
+from listener.audio.wav_formats import FFMPEG, WavFormat, damaged_header
 
 # sox reads these with its base formats (Debian's libsox-fmt-base) and keeps their channels and bit depth; -t
 # because sox trusts a .wav name over a Wave64 file's bytes
@@ -39,10 +38,10 @@ _MPEG_IN_WAV = {0x0050: "MPEG (MP2)", 0x0055: "MP3"}
 _RATE_LIMIT_HZ = 2**31 - 1
 
 
-def wav_header_message(fh: BinaryIO, shown: str) -> str | None:
-    """The refusal of a RIFF/WAVE file (``fh`` just past its 12-byte head) whose fmt chunk libsndfile would
-    misreport: MP3 inside the WAV, or a sample rate no recording has; None for any other (libsndfile judges it)."""
-    fmt = read_format(fh)
+def wav_header_message(fmt: WavFormat | None, shown: str) -> str | None:
+    """The refusal of a RIFF/WAVE file whose fmt chunk (``fmt``, None when it has none before its data)
+    libsndfile would misreport: MP3 inside the WAV, or a sample rate no recording has; None for any other
+    (libsndfile judges it)."""
     if fmt is None:  # no fmt chunk before the data: libsndfile says so
         return None
     if fmt.tag in _MPEG_IN_WAV:

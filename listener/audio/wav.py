@@ -19,7 +19,7 @@ import soxr
 from listener.audio.base import ONE_MIC, AudioSource, resampled, selected_channels
 from listener.audio.scrub import FLOAT_SUBTYPES, Scrubber, check_holds_numbers
 from listener.audio.sniff import not_wav_message, wav_header_message
-from listener.audio.wav_formats import undecodable_message
+from listener.audio.wav_formats import WavFormat, read_format, undecodable_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
 from listener.errors import (
     AudioFileMissingError,
@@ -232,13 +232,13 @@ def open_wav(path: Path) -> sf.SoundFile:
     """Open ``path`` for reading, turning every failure into one clear error."""
     shown = shown_path(path)
     _check_is_file(path, shown)
-    _check_riff(path, shown)
+    _, fmt = _check_riff(path, shown)
     try:
         # the name as bytes: soundfile encodes a str strictly, and a name that is not UTF-8 holds surrogates
         f = sf.SoundFile(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         reason = str(getattr(exc, "error_string", exc))  # without soundfile's repr of the name
-        raise AudioFormatError(undecodable_message(path, shown, reason)) from None
+        raise AudioFormatError(undecodable_message(shown, reason, fmt)) from None
     try:
         if f.frames == 0:
             raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
@@ -285,9 +285,10 @@ def _check_rate(shown: str, rate_hz: int) -> None:
         )
 
 
-def _check_riff(path: Path, shown: str) -> int:
+def _check_riff(path: Path, shown: str) -> tuple[int, WavFormat | None]:
     """Reject files that are not WAV, whose data chunk holds nothing or was cut short, or whose audio runs past
-    its header's size; returns where the data ends (0: at the end of the file)."""
+    its header's size; returns where the data ends (0: at the end of the file) and the fmt chunk (None: none
+    before the data), which names the format when libsndfile then refuses the file."""
     try:
         with path.open("rb") as fh:
             head = fh.read(12)
@@ -295,7 +296,8 @@ def _check_riff(path: Path, shown: str) -> int:
                 raise AudioFormatError(f"{shown} is empty (0 bytes): record or copy it again")
             if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
                 raise AudioFormatError(not_wav_message(shown, head))
-            refused = wav_header_message(fh, shown)
+            fmt = read_format(fh)
+            refused = wav_header_message(fmt, shown)
             if refused is not None:
                 raise AudioFormatError(refused)
             fh.seek(12)
@@ -304,7 +306,7 @@ def _check_riff(path: Path, shown: str) -> int:
             unaccounted_bytes = _unaccounted_bytes(fh, chunk[1], file_size_bytes) if chunk and chunk[1] else 0
     except OSError as exc:
         raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
-    return _check_data_size(shown, chunk, file_size_bytes, unaccounted_bytes)
+    return _check_data_size(shown, chunk, file_size_bytes, unaccounted_bytes), fmt
 
 
 def _check_data_size(shown: str, chunk: tuple[int, int] | None, file_size_bytes: int, unaccounted_bytes: int) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import shlex
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 PCM, ADPCM_MS, FLOAT, ALAW, MULAW, ADPCM_IMA = 0x0001, 0x0002, 0x0003, 0x0006, 0x0007, 0x0011
@@ -83,15 +82,10 @@ def read_format(fh: BinaryIO) -> WavFormat | None:
     return None
 
 
-def undecodable_message(path: Path, shown: str, reason: str) -> str:
-    """The refusal of ``path``, which libsndfile could not open (``reason``, its words): the format its header
-    names, and the command that converts it, or, for a format libsndfile reads, that the file is damaged."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(12)
-            fmt = read_format(fh)
-    except OSError:
-        fmt = None
+def undecodable_message(shown: str, reason: str, fmt: WavFormat | None) -> str:
+    """The refusal of a file libsndfile could not open (``reason``, its words) whose fmt chunk is ``fmt`` (None:
+    none before the data): the format it names and the command that converts it, or, for a format libsndfile
+    reads, that the file is damaged."""
     if fmt is None:  # no fmt chunk before the data: libsndfile's words say so
         return f"{shown} cannot be decoded as WAV ({plain(reason)}): re-export it as PCM or float WAV"
     if implausible := _implausible(fmt):

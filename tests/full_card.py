@@ -1,11 +1,15 @@
-"""A full card, as the full-card tests' child scripts make one on the 2 MB tmpfs they run on."""
+"""A full card, as the full-card tests' child scripts make one on the 2 MB tmpfs they run on; a card that refuses
+writes for a while, as a spool meets one remounted read-only."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,3 +65,18 @@ def damage_under(spool: Spool) -> None:
             f.seek(4096)
             f.write(os.urandom(spool.path.stat().st_size - 4096))
         spool.db.execute("PRAGMA shrink_memory")
+
+
+@contextlib.contextmanager
+def read_only_for_a_while(spool: Spool) -> Iterator[None]:
+    """The open ``spool``'s card refuses every write as sqlite refuses them on a card remounted read-only
+    (SQLITE_READONLY; a real remount cannot be made under an open spool), then takes writes again: its connection
+    is a read-only one on the same file inside the block, the writable one again after it."""
+    writable = spool._db
+    spool._db = sqlite3.connect(f"file:{spool.path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        yield
+    finally:
+        refusing, spool._db = spool._db, writable
+        if refusing is not None:  # None: the spool let it go itself
+            refusing.close()

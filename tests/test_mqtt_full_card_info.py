@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from listener.outputs.mqtt.spool import Spool
-from tests.full_card import CHECKOUT, in_a_card_namespace
+from tests.full_card import CHECKOUT, in_a_card_namespace, read_only_for_a_while
 from tests.mqtt_broker import Mosquitto, Received, Recorder, kill_process_group, service_config
 from tests.mqtt_feed import json_on, numbered
 from tests.test_mqtt_full_card import _run_on_a_filling_card, _spooled
@@ -199,12 +198,9 @@ def test_a_card_that_refuses_writes_with_room_on_it_is_unwritable_not_full(tmp_p
     path = tmp_path / "mqtt-spool.sqlite3"
     with Spool(path, max_messages=100) as spool:
         spool.put("event", numbered(1))
-        writable, spool._db = spool._db, sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        spool.put("event", numbered(2))
-        refused = (spool.depth, spool.held, spool.storage)
-        assert spool._db is not None
-        spool._db.close()
-        spool._db = writable
+        with read_only_for_a_while(spool):
+            spool.put("event", numbered(2))
+            refused = (spool.depth, spool.held, spool.storage)
         spool.put("event", numbered(3))
         assert (spool.depth, spool.held, spool.storage) == (3, 0, "ok")
     assert refused == (2, 1, "unwritable")

@@ -16,7 +16,7 @@ import pytest
 
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.wallclock import local_day
-from tests.full_card import in_a_card_namespace
+from tests.full_card import in_a_card_namespace, read_only_for_a_while
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder
 from tests.mqtt_feed import numbered, stops
 
@@ -155,12 +155,9 @@ def test_the_days_sessions_a_card_refuses_are_kept_in_memory_and_written_once_it
     path, day = tmp_path / "mqtt-spool.sqlite3", local_day()
     with Spool(path, max_messages=100) as spool:
         spool.sessions_on(day, started=True)
-        writable, spool._db = spool._db, sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        said = [spool.sessions_on(day, started=True) for _ in range(2)] + [spool.sessions_on(day)]
-        assert _file_sessions(path) == (day, 1)
-        assert spool._db is not None
-        spool._db.close()
-        spool._db = writable
+        with read_only_for_a_while(spool):
+            said = [spool.sessions_on(day, started=True) for _ in range(2)] + [spool.sessions_on(day)]
+            assert _file_sessions(path) == (day, 1)
         if then == "a-message-stored":
             spool.put("event", numbered(1))
             assert _file_sessions(path) == (day, 3)  # a power cut now keeps it

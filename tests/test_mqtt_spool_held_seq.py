@@ -10,11 +10,10 @@ had already sent).
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from listener.outputs.mqtt.spool import Spool
-from tests.full_card import in_a_card_namespace
+from tests.full_card import in_a_card_namespace, read_only_for_a_while
 from tests.mqtt_feed import numbered
 
 
@@ -24,14 +23,11 @@ def test_a_stop_after_every_message_kept_in_memory_was_sent_keeps_their_seqs_han
     path = tmp_path / "mqtt-spool.sqlite3"
     with Spool(path, max_messages=100) as spool:
         before = spool.put("event", numbered(1))
-        writable, spool._db = spool._db, sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        in_memory = [spool.put("event", numbered(n)) for n in (2, 3)]
-        sent = spool.take(0, 10)  # the broker connected: all three sent, and acknowledged
-        spool.delete([row.id for row in sent])
-        assert (spool.depth, spool.held) == (0, 0)
-        assert spool._db is not None
-        spool._db.close()
-        spool._db = writable  # the card takes writes again; the stop comes before the next message
+        with read_only_for_a_while(spool):  # writable again after it; the stop comes before the next message
+            in_memory = [spool.put("event", numbered(n)) for n in (2, 3)]
+            sent = spool.take(0, 10)  # the broker connected: all three sent, and acknowledged
+            spool.delete([row.id for row in sent])
+            assert (spool.depth, spool.held) == (0, 0)
     with Spool(path, max_messages=100) as again:
         counted = again.counter("seq")  # the file's own: a start counts on above the clock too, which hides it
         after = again.put("event", numbered(4))

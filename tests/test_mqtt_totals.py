@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.outputs.mqtt.wallclock import local_day
 from tests.folders import refusing_writes
-from tests.full_card import damage_under, in_a_card_namespace
+from tests.full_card import damage_under, in_a_card_namespace, read_only_for_a_while
 from tests.mqtt_broker import BASE, Mosquitto, Received, Recorder
 from tests.mqtt_feed import stops
 
@@ -133,16 +132,13 @@ def test_a_card_that_refuses_writes_for_a_while_keeps_the_totals_rising(tmp_path
         for n in range(5):
             spool.put("event", {"n": n})
         said.append((spool.dropped, spool.sessions_on(day, started=True)))
-        writable, spool._db = spool._db, sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        for n in range(5):
-            spool.put("event", {"n": n})
-            said.append((spool.dropped, spool.sessions_on(day)))
-        spool.count_dropped(2)  # refused by the broker meanwhile
-        said.append((spool.dropped, spool.sessions_on(day, started=True)))
-        refused = spool.storage
-        assert spool._db is not None
-        spool._db.close()
-        spool._db = writable
+        with read_only_for_a_while(spool):
+            for n in range(5):
+                spool.put("event", {"n": n})
+                said.append((spool.dropped, spool.sessions_on(day)))
+            spool.count_dropped(2)  # refused by the broker meanwhile
+            said.append((spool.dropped, spool.sessions_on(day, started=True)))
+            refused = spool.storage
         spool.put("event", {"n": 9})
         said.append((spool.dropped, spool.sessions_on(day)))
     with Spool(path, max_messages=3) as again:

@@ -179,6 +179,40 @@ def test_a_float_wav_whose_numbers_begin_after_seconds_of_nan_is_analysed(tmp_pa
     assert result.stderr.count("\n") == 1 and "not numbers" in result.stderr and "near 0.0 s" in result.stderr
 
 
+def _sample_with_nan_for(tmp_path: Path, until_s: float, fill: float = np.nan, dead: int | None = None) -> Path:
+    """The bundled conversation as a float WAV whose samples up to ``until_s`` are ``fill`` (and channel ``dead``
+    silent after them)."""
+    samples, rate_hz = sf.read(SAMPLE, dtype="float32", always_2d=True)
+    samples[: int(until_s * rate_hz)] = fill
+    if dead is not None:
+        samples[int(until_s * rate_hz) :, dead] = 0.0
+    wav = tmp_path / f"lead-in-{fill}-{dead}.wav"
+    sf.write(wav, samples, rate_hz, subtype="FLOAT")
+    return wav
+
+
+def test_a_stretch_of_nan_longer_than_the_channel_watch_looks_is_one_warning_saying_how_much(tmp_path: Path) -> None:
+    """12 s of NaN (of 27.6 s) at the start: the NaN warning said it was played as silence, and then the channel
+    watch, judging the first 10 s, said the file "carries no sound on any channel ... recorded from a muted input".
+    One warning now, naming how much; the rest analysed as the same file with that stretch silent is."""
+    result = listener_cli("analyze", str(_sample_with_nan_for(tmp_path, 12.0)), "--json")
+    silent = listener_cli("analyze", str(_sample_with_nan_for(tmp_path, 12.0, fill=0.0)), "--json")
+    assert result.returncode == 0 and silent.returncode == 0, result.stderr + silent.stderr
+    assert result.stderr.count("\n") == 1 and "carries no sound" not in result.stderr, result.stderr
+    assert "not numbers (NaN or infinite) in 12.0 s of its 27.6 s (43 %), first near 0.0 s" in result.stderr
+    assert "played as silence, and the rest is analysed as it is" in result.stderr, result.stderr
+    assert json.loads(result.stdout)["segments"] == json.loads(silent.stdout)["segments"]
+    assert json.loads(result.stdout)["segments"], result.stdout
+
+
+def test_the_audio_after_a_stretch_of_nan_is_judged_by_the_channel_watch(tmp_path: Path) -> None:
+    # not every check of the file skipped for its NaN: a dead channel after it is said as in any recording
+    result = listener_cli("analyze", str(_sample_with_nan_for(tmp_path, 12.0, dead=2)), "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 2 and "in 12.0 s of its 27.6 s" in result.stderr, result.stderr
+    assert "channel(s) [2] of " in result.stderr and "carry no sound" in result.stderr, result.stderr
+
+
 # --- float samples beyond full scale, and a plot backend that is missing -----------------------------
 
 

@@ -1,5 +1,6 @@
 """Float WAV samples beyond full scale (an export that never normalised): clipped to it and said once; a file
-that reaches full scale and no further is left as it is and says nothing (listener.audio.scrub)."""
+that reaches full scale and no further is left as it is and says nothing; how much of a file is not numbers, as
+its warning says it (listener.audio.scrub)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from listener.audio.scrub import NotNumbers
 from listener.audio.wav import WavSource
 from listener.config import geometry, parse_config
 from listener.events import AudioBlock
@@ -44,3 +46,18 @@ def test_float_samples_a_little_past_full_scale_are_clipped_both_ways_and_said_o
     np.testing.assert_array_equal(got, np.clip(samples, -1.0, 1.0))
     (said,) = [r.getMessage() for r in caplog.records]
     assert "holds samples beyond full scale, first near 0.0 s (at least 1.5 times it, +3.5 dB)" in said, said
+
+
+@pytest.mark.parametrize(
+    ("frames", "said"),
+    [
+        (1, "1 sample of its 27.6 s"),
+        (3, "3 samples of its 27.6 s"),
+        (192000, "12.0 s of its 27.6 s (43 %)"),
+        (1600, "0.1 s of its 27.6 s (under 1 %)"),  # not "0 %", which reads as none
+        (441500, "27.6 s of its 27.6 s (over 99 %)"),  # not "100 %", which reads as all
+        (441600, "27.6 s of its 27.6 s (100 %)"),  # NaN on one channel throughout: every frame holds one
+    ],
+)
+def test_how_much_of_a_file_is_not_numbers_is_said_in_seconds_and_share(frames: int, said: str) -> None:
+    assert NotNumbers(frames, 0, 441600, 16000).said() == said

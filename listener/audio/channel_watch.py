@@ -100,7 +100,9 @@ class ChannelWatch(Stage):
         if isinstance(event, SourceState) and event.available:
             self._restart()  # back after an outage: perhaps another device, looked at afresh
         elif isinstance(event, AudioBlock):
-            if not self._judged or self.recording is None:
+            # a float WAV's NaN, played as silence, is no sound the recording lacks: its warning says it, once
+            mended = event.not_numbers_s > event.duration_s / 2
+            if (not self._judged or self.recording is None) and not mended:
                 shown = self._listen(event)
             if not self._leads_judged:
                 self._look_for_leakage(event)

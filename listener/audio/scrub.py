@@ -1,10 +1,11 @@
-"""Mending the samples of float WAVs that no recorder makes (used by :mod:`listener.audio.wav`), and refusing a
-file that holds nothing but such samples."""
+"""Mending the samples of float WAVs that no recorder makes (used by :mod:`listener.audio.wav`), saying how much of
+the file they are, and refusing a file that holds nothing but such samples."""
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,29 +17,57 @@ from listener.errors import AudioFormatError, shown_path
 log = logging.getLogger("listener.audio.wav")  # said as the WAV source's: the file's own warnings
 
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
-NUMBER_SCAN_FRAMES = 65536  # read at a time looking for a sample that is a number
+NUMBER_SCAN_FRAMES = 65536  # read at a time looking for samples that are not numbers
 
 
-def check_holds_numbers(f: sf.SoundFile, shown: str) -> None:
-    """Refuse a float WAV none of whose samples is a number (all NaN or infinite): mended into silence, it
-    passed for a recording from a muted input, and the advice was to unmute the mixer.
+@dataclass(frozen=True, slots=True)
+class NotNumbers:
+    """How much of a float WAV is not numbers: ``frames`` of its ``total_frames`` hold a NaN or infinite sample
+    (on any channel), the first at ``first_frame``; at ``rate_hz``."""
 
-    Reads up to the first sample that is a number (in the first block, for any real recording), then
-    goes back to the start.
-    """
+    frames: int
+    first_frame: int
+    total_frames: int
+    rate_hz: int
+
+    def first_s(self) -> float:
+        return self.first_frame / self.rate_hz
+
+    def said(self) -> str:
+        """How much, as "12.0 s of its 27.6 s (43 %)", or "3 samples of its 27.6 s" for a few."""
+        total_s = self.total_frames / self.rate_hz
+        seconds = self.frames / self.rate_hz
+        if seconds < 0.05:  # "0.0 s (0 %)" would read as none
+            return f"{self.frames} sample{'s' if self.frames > 1 else ''} of its {total_s:.1f} s"
+        share = 100.0 * self.frames / self.total_frames
+        shown = "under 1" if share < 1.0 else "over 99" if 99.0 < share < 100.0 else f"{share:.0f}"
+        return f"{seconds:.1f} s of its {total_s:.1f} s ({shown} %)"
+
+
+def find_not_numbers(f: sf.SoundFile, shown: str) -> NotNumbers | None:
+    """How much of a float WAV is not numbers (None: every sample is one, or it is no float WAV), read through once and
+    then back at its start. Refuses a file none of whose samples is a number (all NaN or infinite): mended into
+    silence, it passed for a recording from a muted input, and the advice was to unmute the mixer."""
     if f.subtype not in FLOAT_SUBTYPES:
-        return
+        return None
     dtype = "float64" if f.subtype == "DOUBLE" else "float32"  # 1e300 in a double is a number
-    try:
-        while (block := f.read(NUMBER_SCAN_FRAMES, dtype=dtype)).size:
-            if np.isfinite(block).any():
-                return
+    frames, first, read, numbers = 0, 0, 0, False
+    try:  # a read error, or no memory for a block, fails here too
+        while (block := f.read(NUMBER_SCAN_FRAMES, dtype=dtype, always_2d=True)).size:
+            finite = np.isfinite(block)
+            numbers = numbers or bool(finite.any())
+            bad = ~finite.all(axis=1)
+            if (count := int(bad.sum())) and not frames:
+                first = read + int(np.argmax(bad))
+            frames, read = frames + count, read + block.shape[0]
     finally:
         f.seek(0)
-    raise AudioFormatError(
-        f"{shown} holds no numbers: every sample is NaN (not a number) or infinite, so it holds no audio:"
-        " re-export the recording from the program that made it"
-    )
+    if not numbers:
+        raise AudioFormatError(
+            f"{shown} holds no numbers: every sample is NaN (not a number) or infinite, so it holds no audio:"
+            " re-export the recording from the program that made it"
+        )
+    return NotNumbers(frames, first, read, int(f.samplerate)) if frames else None
 
 
 class Scrubber:
@@ -51,22 +80,20 @@ class Scrubber:
     as they are, the energies overflow and the talk times are nonsense.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, not_numbers: NotNumbers | None = None) -> None:
         self.shown = shown_path(path)
+        self.not_numbers = not_numbers  # how much, as the file read before the replay (find_not_numbers) says
         self.warned_not_numbers = False
         self.warned_too_loud = False
 
-    def __call__(self, data: npt.NDArray[np.floating], at_s: float) -> npt.NDArray[np.floating]:
+    def __call__(self, data: npt.NDArray[np.floating], at_s: float) -> tuple[npt.NDArray[np.floating], int]:
+        """``data`` (read at ``at_s``) mended, and how many of its frames held samples that were not numbers."""
         bad = ~np.isfinite(data)
-        if bad.any():
+        mended = int(bad.any(axis=1).sum())
+        if mended:
             if not self.warned_not_numbers:
                 self.warned_not_numbers = True
-                log.warning(
-                    "%s holds samples that are not numbers (NaN or infinite), first near %.1f s: they are "
-                    "played as silence; re-export the recording to remove them",
-                    self.shown,
-                    at_s,
-                )
+                self._warn_not_numbers(at_s)
             data = np.where(bad, 0.0, data).astype(data.dtype, copy=False)
         peak = float(np.max(np.abs(data), initial=0.0))
         if peak > 1.0:
@@ -81,4 +108,16 @@ class Scrubber:
                     20.0 * math.log10(peak),
                 )
             data = np.clip(data, -1.0, 1.0).astype(data.dtype, copy=False)
-        return data
+        return data, mended
+
+    def _warn_not_numbers(self, at_s: float) -> None:
+        """Said once, with how much of the file it is: the stretch is silence in the report, and the channel
+        watch does not call it a muted recording."""
+        known = self.not_numbers
+        log.warning(
+            "%s holds samples that are not numbers (NaN or infinite)%s, first near %.1f s: they are played as "
+            "silence, and the rest is analysed as it is; re-export the recording to remove them",
+            self.shown,
+            f" in {known.said()}" if known is not None else "",
+            known.first_s() if known is not None else at_s,
+        )

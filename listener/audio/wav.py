@@ -17,7 +17,7 @@ import soundfile as sf
 import soxr
 
 from listener.audio.base import ONE_MIC, AudioSource, resampled, selected_channels
-from listener.audio.scrub import FLOAT_SUBTYPES, Scrubber, check_holds_numbers
+from listener.audio.scrub import FLOAT_SUBTYPES, NotNumbers, Scrubber, find_not_numbers
 from listener.audio.sniff import not_wav_message, wav_header_message
 from listener.audio.wav_formats import WavFormat, read_format, undecodable_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
@@ -60,6 +60,7 @@ class WavSource(AudioSource):
         self._stopped = False
         # (device, inode, bytes) at the open: a file that grows while read is still being recorded
         self._opened: tuple[int, int, int] | None = None
+        self._not_numbers: NotNumbers | None = None  # a float file's NaN or infinite samples, counted at the open
 
     @property
     def sample_rate_hz(self) -> int:
@@ -81,6 +82,7 @@ class WavSource(AudioSource):
         if self._file is None:
             f = open_wav(self.path)
             try:
+                self._not_numbers = find_not_numbers(f, shown_path(self.path))  # a float file is read through once
                 check_channels(self.path, f.channels, self.geometry)
             except BaseException:
                 f.close()  # and keep _file unset: a later call must not skip the check
@@ -121,13 +123,15 @@ class WavSource(AudioSource):
         emitted = 0  # samples handed on, at the processing rate
         wall0_s = time.monotonic()
         plays = 1
-        scrub = Scrubber(self.path) if f.subtype in FLOAT_SUBTYPES else None
+        scrub = Scrubber(self.path, self._not_numbers) if f.subtype in FLOAT_SUBTYPES else None
+        mended = 0  # frames read that were not numbers, not yet handed on (the resampler holds some back)
         # doubles are mended before they are narrowed: 1e300 would become an infinity, not a loud sample
         dtype = "float64" if f.subtype == "DOUBLE" else "float32"
         while not self._stopped:
             data = f.read(block_frames, dtype=dtype, always_2d=True)
             if scrub is not None:
-                data = scrub(data, emitted / PROCESSING_RATE_HZ)
+                data, not_numbers = scrub(data, emitted / PROCESSING_RATE_HZ)
+                mended += not_numbers
             data = data.astype(np.float32, copy=False)
             last = data.shape[0] < block_frames
             if last and plays < self.repeat:
@@ -142,7 +146,8 @@ class WavSource(AudioSource):
                 emitted += samples.shape[0]
                 if self.realtime:
                     _sleep_until(wall0_s + emitted / PROCESSING_RATE_HZ)
-                yield AudioBlock(start_s=start_s, sample_rate_hz=PROCESSING_RATE_HZ, samples=samples)
+                mended_s, mended = min(mended / rate_hz, samples.shape[0] / PROCESSING_RATE_HZ), 0
+                yield AudioBlock(start_s, PROCESSING_RATE_HZ, samples, not_numbers_s=mended_s)
             if last:
                 self._warn_if_changed(emitted / PROCESSING_RATE_HZ, f.tell() < f.frames)
                 return
@@ -243,7 +248,6 @@ def open_wav(path: Path) -> sf.SoundFile:
         if f.frames == 0:
             raise AudioFormatError(f"{shown} holds no audio (0 samples): record again")
         _check_rate(shown, int(f.samplerate))
-        check_holds_numbers(f, shown)  # reads: a read error or no memory for the block fails here too
     except BaseException:
         f.close()  # now, not when the error and its traceback are let go
         raise

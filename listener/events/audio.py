@@ -18,6 +18,9 @@ class AudioBlock(Event):
     start_s: float
     sample_rate_hz: int
     samples: FloatArray = field(repr=False)  # audio: never printed into a log line or a traceback
+    # of these, the seconds a float WAV held as NaN or infinite samples, played as silence: not the recording's
+    # sound, so the channel watch does not judge it (a NaN lead-in was called a recording from a muted input)
+    not_numbers_s: float = 0.0
 
     @property
     def duration_s(self) -> float:

@@ -6,11 +6,12 @@ deleted only when the broker acknowledged it; so a broker outage, a
 process restart or a power cut loses nothing committed, and a re-sent message is byte-identical
 (same ``seq``, same ``ts``). The ``seq`` counter lives in the same database
 and is advanced in the same transaction as the insert, so it never repeats
-across restarts; a new spool starts it at the clock in milliseconds, so it
-goes on increasing when the spool itself is lost (a fresh card, a wiped
-state directory) while the device id stays the same. Every start counts on
-above the clock too: a card that refused writes up to the stop left the
-counter behind the seqs handed out in memory.
+across restarts. Each message takes one more than the last, or the clock in
+milliseconds where that is later (spool_damage.seq_after), so it goes on
+increasing when the spool itself is lost (a fresh card, a wiped state
+directory) while the device id stays the same, above the seqs a card that
+refused writes up to the stop handed out in memory, and above every earlier
+seq from the first message after NTP sets a clock that read early.
 
 One connection, shared by the pipeline thread (which only inserts) and the
 publisher's drain thread (which reads and deletes), guarded by a lock.
@@ -40,7 +41,7 @@ from listener.outputs.mqtt.eviction import EvictionLog, evict
 from listener.outputs.mqtt.spool_access import card_is_full, open_error
 from listener.outputs.mqtt.spool_card import CardState
 from listener.outputs.mqtt.spool_counters import Counters
-from listener.outputs.mqtt.spool_damage import ForeignSpool, fresh_seq, is_damage_error, set_aside
+from listener.outputs.mqtt.spool_damage import ForeignSpool, is_damage_error, set_aside
 from listener.outputs.mqtt.spool_file import connect
 from listener.outputs.mqtt.spool_held import HELD_MAX, Held
 from listener.outputs.mqtt.spool_held import Outgoing as Outgoing  # the stage and tests name it from here
@@ -123,9 +124,6 @@ class Spool(Counters, CardState, Managed):
             except (sqlite3.Error, OSError) as again:
                 raise open_error(self.path, again) from None
         self._db = db
-        # above the clock, as a new spool's: the last run may have handed seqs out in memory above the file's counter
-        # (the card refused it to the stop), which a consumer drops as seen if handed out again
-        self._seq = fresh_seq(self._seq)
         self.remember_sessions()
         if self._depth:
             log.info("MQTT spool holds %d messages from before; they are sent first", self._depth)
@@ -254,7 +252,7 @@ class Spool(Counters, CardState, Managed):
             if self._held is not None:  # seqs were handed out from memory: the counter goes on above them
                 self._bump("seq", 0, at_least=self._seq)
             for leaf, message, qos in messages:
-                seq = message["seq"] = self._bump("seq", at_least=self._seq + 1)
+                seq = message["seq"] = self._seq_in_file()  # _seq moves on once committed: the counter does meanwhile
                 row_id = insert(db, leaf, message, (encode(message), qos, seq), self._keyed)
                 seqs.append(seq)
                 last_id = max(last_id, row_id)
@@ -288,9 +286,8 @@ class Spool(Counters, CardState, Managed):
         self._refused_by(exc)
         rows = []
         for leaf, message, qos in messages:
-            self._seq += 1
-            message["seq"] = self._seq
-            rows.append((leaf, message, encode(message), qos, self._seq))
+            message["seq"] = seq = self._seq_in_memory()
+            rows.append((leaf, message, encode(message), qos, seq))
         room = min(HELD_MAX, self.max_messages)
         self._last_id, lost = self._held.put(rows, room, self._taken)
         self.drops += lost.total()

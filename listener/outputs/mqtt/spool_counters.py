@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from listener.outputs.mqtt.spool_damage import seq_after
 from listener.outputs.mqtt.spool_schema import read_counter
 from listener.outputs.mqtt.spool_sessions import SessionCounts, write_sessions
 
@@ -72,13 +73,24 @@ class Counters(SessionCounts):
     def next_seq(self) -> int:
         with self._lock:
             try:
-                # above the seqs handed out from memory while the file could not be written (its counter
-                # stayed behind them, and a subscriber drops a seq it has seen)
-                self._seq = self._renewing(lambda: self._bump("seq", at_least=self._seq + 1))
+                self._seq = self._renewing(self._seq_in_file)
             except sqlite3.Error as exc:  # disk full: count on in memory rather than stop the pipeline
-                self._seq += 1
+                self._seq_in_memory()
                 self._warn_unwritable(exc)
             return self._seq
+
+    def _seq_in_file(self) -> int:
+        """The next seq (see seq_after), taken in the file's counter in the caller's transaction (raises
+        sqlite3.Error); the caller keeps it in ``_seq``. The lock is held."""
+        # above the seqs handed out from memory while the file could not be written too (its counter stayed
+        # behind them, and a subscriber drops a seq it has seen)
+        return self._bump("seq", at_least=seq_after(self._seq))
+
+    def _seq_in_memory(self) -> int:
+        """The next seq (see seq_after), the file refusing it: its counter catches up with the next write it
+        takes. The lock is held."""
+        self._seq = seq_after(self._seq)
+        return self._seq
 
     def count_dropped(self, lost: int) -> None:
         """Messages lost after they were stored (the broker refused them): counted in ``dropped``."""

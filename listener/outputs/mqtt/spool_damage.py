@@ -18,11 +18,11 @@ import contextlib
 import datetime as dt
 import logging
 import sqlite3
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from listener.errors import OutputFileError
+from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.spool_sessions import SESSION_COUNTERS
 
 log = logging.getLogger(__name__)
@@ -162,20 +162,31 @@ def fresh_seq(at_least: int = 0) -> int:
     """The ``seq`` counter a new spool starts from: the clock in milliseconds, or ``at_least`` where higher.
 
     Consumers drop a ``seq`` they have seen per device, and the device id outlives the spool (a fresh
-    card image, a wiped state_dir, a damaged file set aside). The clock moves on by a millisecond per
-    millisecond, the counter by one per message (a few a minute), so a spool started now counts above
-    every one started before it, whatever became of those. A spool that exists counts on from here too at
-    each start (Spool.open): a card that refused writes up to the last stop left its counter behind the seqs
-    handed out in memory, which a consumer dropped as seen when the next start handed them out again.
+    card image, a wiped state_dir, a damaged file set aside). Every message takes the clock too (see
+    seq_after), and the clock moves on by a millisecond per millisecond, so a spool started now counts
+    above every one started before it, whatever became of those.
 
-    Not when the clock reads earlier than it did then: a Pi has no battery clock, and before NTP sets
-    it, it reads 1970 or the time it last saved. That case is left as it is: waiting for NTP would stop
-    a device with no network, and no floor helps (a fixed date lies below a spool started on a right
-    clock after it, and two spools started on 1970 would share it). It is no worse than counting from 1
-    again, as new spools did before; a spool started later on a right clock counts above it again; and
-    ``listener doctor`` fails a clock that reads a date before this software was made.
+    Not while the clock reads earlier than it did then: a Pi has no battery clock, and before NTP sets it,
+    it reads 1970 or the time it last saved. Waiting for NTP would stop a device with no network, and no
+    floor helps (a fixed date lies below a spool started on a right clock after it, and two spools started
+    on 1970 would share it). The messages made meanwhile count below the lost spool's seqs, and consumers
+    that drop a seq lower than one they have seen drop them; the first message after NTP sets the clock
+    counts above them all again (seq_after), with no restart. ``listener doctor`` fails a clock that reads
+    a date before this software was made.
     """
-    return max(time.time_ns() // 1_000_000, at_least)
+    return max(payloads.now_ms(), at_least)
+
+
+def seq_after(latest: int) -> int:
+    """The ``seq`` of the message after the one numbered ``latest``: one more, or the clock in milliseconds
+    where that is later. The one rule every seq is handed out by, in the file's counter and in memory alike.
+
+    A start on a stale clock (see fresh_seq) counted on by one from it until the next start, whatever NTP did
+    meanwhile: every message until a restart on a right clock lay below the seqs handed out before it, and
+    consumers that drop those dropped them all. The clock read at each message ends that once NTP steps it;
+    the one more keeps seqs increasing when it is stepped back, or several messages come within a millisecond.
+    """
+    return fresh_seq(latest + 1)
 
 
 def aside_kind(damage: Exception) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
@@ -327,19 +328,21 @@ def test_a_key_set_twice_on_a_last_line_without_its_newline_is_named_too(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "opened"),
     [
-        "[array]\npreset = 'respeaker-4mic'\n[mqtt]\nhost = '''broker.local'\nport = 1883\n",
-        '[mqtt]\nhost = """broker.local"\nport = 1883',
-        "[service]\nnote = '''x\n[mqtt]\nport = 1883",
-        # a list left open is named on the line it opened on: test_toml_hints_open.py
+        ("[array]\npreset = 'respeaker-4mic'\n[mqtt]\nhost = '''broker.local'\nport = 1883\n", 4),
+        ('[mqtt]\nhost = """broker.local"\nport = 1883', 2),
+        ("[service]\nnote = '''x\n[mqtt]\nport = 1883", 2),
+        # a list left open is named on the line it opened on, and so is a string in triple quotes: more of both in
+        # test_toml_hints_open.py
     ],
 )
-def test_something_left_open_earlier_is_not_blamed_on_the_last_line(tmp_path: Path, text: str) -> None:
+def test_something_left_open_earlier_is_not_blamed_on_the_last_line(tmp_path: Path, text: str, opened: int) -> None:
     """A string, array or table left open "ends at the end of the document" too, but opened on an earlier line:
     the last line named, with advice for its correct value, sent the installer to the wrong place."""
     message = syntax_error(tmp_path, text)
-    assert "(at end of document)" in message and "line " not in message, message
+    assert "(at end of document)" in message and f": line {opened}, " in message, message
+    assert re.findall(r"\bline (\d+)", message.split(" (")[0]) == [str(opened)], message
 
 
 @pytest.mark.parametrize("text", ["[[mqtt]]\nport = 1\n", "[[mqtt]]\nport = 1\n[[mqtt]]\nport = 2\n"])

@@ -215,6 +215,8 @@ NEIGHBOURS = [
     "[[x]]\nname = 'a'\n[[x]]\nname = \"b\"\ninline = {a = 1, b = [1, 2]}\n",
     '[mqtt]\n\thost = "x"\t# tab\n"ключ" = "значение"\nport = 1883\n',
     f'[mqtt]\npassword_file = "/etc/listener/pw"\nuser = "me"\napi_key = "{SECRET_VALUE}"\n',
+    # strings in a list and in triple quotes: a '\' in one, or its quotes lost, were the parser's words alone
+    "[service]\nshares = [\n  \"C:\\\\x\", \"y\",  # the shares\n  'z',\n]\nnote = '''\nShop 12\n'''\nport = 1\n",
 ]
 EXTRA_PIECES = ["it's", "'say \"hi\"'", " # c", '"a#b"', '"a]"', "{a = 1}", "\r\n", f"token = '{SECRET_VALUE}"]
 # the fixes that show a corrected line, and the line each shows; read in the hint without the parser's words after
@@ -226,6 +228,8 @@ SHOWN = [
         r"write true or false in lower case: (.*)$",
         r"delete the second '=': (.*)$",
         r"close the quotes at the end of the text: (.*?)(?:, or (?:before the '#'|if the '\\')|$)",
+        r"close the triple quotes at the end of the text: (?!write)(.*)$",
+        r"opens with three quotes and closes with one: (.*)$",
         r"or before the '#' if a comment starts there: (.*)$",
         r"close the quotes before the '#' if a comment starts there: (.*?), or delete",
         r"delete what follows the closing quote \(a comment starts with #\): (.*)$",

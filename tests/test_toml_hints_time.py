@@ -20,6 +20,10 @@ SPACES = " " * (MAX_FILE_BYTES - 100)
 ROWS = "[1, 2], " * ((MAX_FILE_BYTES - 100) // 8)
 T = TypeVar("T")
 HEADERS = "".join(f"[t{k}]\n" for k in range(MAX_FILE_BYTES // 10))
+TEXT = "Shop 12\n" * ((MAX_FILE_BYTES - 100) // 8)
+KEYS = "".join(f"k{k} = 1\n" for k in range(MAX_FILE_BYTES // 12))
+KEYS_AND_TEXT = KEYS.replace("= 1\n", "= 1\nShop\n")[: MAX_FILE_BYTES - 100]  # each closing tried fails 2 lines on
+ITEMS = '  "a",\n' * ((MAX_FILE_BYTES - 100) // 7)
 
 
 class TookTooLongError(Exception):
@@ -61,6 +65,11 @@ def parser_says(text: str) -> str:
         pytest.param(f"[array]\nmics = [{ROWS}[1, 2]  # {'# ' * 8}\n[mqtt]\n", id="a list left open on a long line"),
         pytest.param("[mqtt]\nport = 1\r" * (MAX_FILE_BYTES // 16), id="carriage returns"),
         pytest.param(f"{HEADERS}[0.1, 0.2]\n", id="a row below 1 MiB of headers"),
+        pytest.param(f"[service]\nnote = '''\n{TEXT}", id="triple quotes left open"),
+        pytest.param(f'[service]\nnote = """\n{KEYS_AND_TEXT}', id="triple quotes left open above keys"),
+        pytest.param(f'{KEYS}note = """\nShop 12\n', id="triple quotes left open below 1 MiB of keys"),
+        pytest.param(f'[service]\nshares = [\n{ITEMS}  "C:\\q",\n]\n', id="a bad escape in a long list"),
+        pytest.param(f'shares = [{ITEMS.replace(chr(10), "")}"C:\\q"]\n', id="a bad escape in a list on a long line"),
     ],
 )
 def test_a_hint_on_a_1_mib_file_takes_a_few_parses_of_it(text: str) -> None:

@@ -115,6 +115,11 @@ def syntax_hint(text: str, message: str) -> str:
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
 
 
+def may_hold_secret(line: str) -> bool:
+    """Whether ``line`` may hold a password: a hint then shows its key alone, or no text of it."""
+    return bool(_SECRET.search(line))
+
+
 def _quoted(line: str) -> str:
     """', ' and ``line`` as a hint shows it, or '' where it may hold a password."""
     return "" if _SECRET.search(line) else f", {shorten(line.strip())}"
@@ -123,7 +128,8 @@ def _quoted(line: str) -> str:
 def _spanning_fix(text: str, lines: list[str], number: int, column: int, message: str) -> str:
     """The line and fix for a mistake the line tomllib names shows only in part: a carriage return that ends no
     line (the rest of the file may look like lines of their own), a list left open above it, an escape in a
-    string in triple double quotes (whose lines may look like anything: a YAML line, a header)."""
+    string in triple double quotes or in a list (whose lines may look like anything: a YAML line, a header), a
+    string in triple quotes left open to the end of the file (toml_multiline)."""
     from listener.config import toml_open  # here, as said above
 
     line = lines[number - 1] if 1 <= number <= len(lines) else ""
@@ -135,11 +141,11 @@ def _spanning_fix(text: str, lines: list[str], number: int, column: int, message
     listed = toml_open.open_list(lines, number, column, message)
     if listed is not None:
         return _open_list_fix(lines, listed)
-    escape = toml_open.multiline_escape(lines, number) if message.startswith(BAD_ESCAPE) else None
-    if escape is None:
-        return ""
-    opened, fix = escape
-    return f"line {number}{'' if _SECRET.search(lines[opened - 1]) else shown}: {fix}"
+    from listener.config import toml_multiline  # here, as said above
+
+    if message.startswith(BAD_ESCAPE):
+        return toml_multiline.escape_fix(lines, number, column, shown)
+    return toml_multiline.left_open_fix(lines, message)
 
 
 def _open_list_fix(lines: list[str], listed: toml_open.OpenList) -> str:

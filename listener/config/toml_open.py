@@ -19,12 +19,12 @@ from listener.config.toml_strings import STRING
 _STRING_LEFT_OPEN = {'Expected "\'" (at end of document)': "'", "Unterminated string (at end of document)": '"'}
 _AT_LINE_END = re.compile(r"^(?:Illegal|Found invalid) character '\\n'")
 # a bare key: a quoted one ('"a=b"') may be a list's row as well
-_KEY_VALUE = re.compile(r"^\s*[A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*=\s*((?:.*\S)?)\s*$")  # as _ASSIGNMENT
+KEY_VALUE = re.compile(r"^\s*[A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*=\s*((?:.*\S)?)\s*$")  # as _ASSIGNMENT
 # a table header whose name no value could be read as: '[1]', '[true]' and '["a"]' are rows of a list too
 _HEADER = re.compile(r"^\s*\[\[?\s*[A-Za-z][A-Za-z0-9_-]*(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*\]\]?\s*(?:#.*)?$")
 _VALUE_WORDS = re.compile(r"^\s*\[\[?\s*(?:true|false|inf|nan)\s*\]")
-_VALID_ESCAPE = re.compile(r'\\(?:[btnfr"\\]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[ \t]*\n)')  # TOML's own
-_MAX_PARSED_CHARS = 2_000_000  # tomllib here: 0.3 s of keys, 0.9 s of table headers; a Pi ~5x; a config: KiB
+VALID_ESCAPE = re.compile(r'\\(?:[btnfr"\\]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[ \t]*\n)')  # TOML's own
+MAX_PARSED_CHARS = 2_000_000  # tomllib here: 0.3 s of keys, 0.9 s of table headers; a Pi ~5x; a config: KiB
 # tomllib's words for a list that goes on where an item or a ']' should be: after an item, or after its ','
 _LIST_STOPPED = ("Unclosed array", "Invalid value")
 _MAX_BRACKETS = 3  # the mics' list nests two deep
@@ -68,7 +68,7 @@ def carriage_return_fix(text: str, number: int, column: int, message: str) -> st
 def statement_start(lines: list[str], last: int) -> int | None:
     """The first line (from 1) of the statement that runs on past line ``last``, or None once reading the lines
     before it would take too long (a file of thousands of lines)."""
-    budget = _MAX_PARSED_CHARS
+    budget = MAX_PARSED_CHARS
     for count in range(min(last, len(lines)), -1, -1):
         before = "\n".join([*lines[:count], ""])  # a CR LF file's last line ends with its '\r' otherwise
         budget -= len(before)
@@ -96,7 +96,7 @@ def where_string_opened(text: str, message: str) -> str:
         return ""
     where = _WHERE.search(said)
     line = text.split("\n")[int(where.group(1)) - 1] if where else ""
-    value = _KEY_VALUE.match(line)
+    value = KEY_VALUE.match(line)
     opened = value is not None and value.group(1).startswith(quote) and not value.group(1).startswith(quote * 3)
     return said if _AT_LINE_END.match(said) and opened else ""
 
@@ -123,7 +123,7 @@ def open_list(lines: list[str], number: int, column: int, message: str) -> OpenL
         return None
     last = len(lines) if at_end else number - 1
     start = statement_start(lines, last - 1 if at_end else last)
-    assignment = _KEY_VALUE.match(lines[start - 1]) if start is not None and start <= last else None
+    assignment = KEY_VALUE.match(lines[start - 1]) if start is not None and start <= last else None
     if start is None or assignment is None or not assignment.group(1).startswith("["):
         return None
     rows = [k for k in range(start, last + 1) if lines[k - 1].strip() and not lines[k - 1].strip().startswith("#")]
@@ -165,7 +165,7 @@ def _starts_statement(lines: list[str], number: int, column: int) -> bool:
     line = lines[number - 1] if 1 <= number <= len(lines) else ""
     before = line[: max(column - 1, 0)]
     if before.strip() == "" and 1 <= column <= len(line):
-        return bool(_KEY_VALUE.match(line)) or bool(_HEADER.match(line) and not _VALUE_WORDS.match(line))
+        return bool(KEY_VALUE.match(line)) or bool(_HEADER.match(line) and not _VALUE_WORDS.match(line))
     return before.replace("[", "").strip() == "" and bool(_HEADER.match(line) and not _VALUE_WORDS.match(line))
 
 
@@ -175,7 +175,7 @@ def _closed_line(before: list[str], line: str, start: int) -> OpenList:
     before a comment. A list that ends in ',' or '[' has items still to come: where they end is not the line's
     to say."""
     code = line.rstrip()
-    if len(code) * _LINE_TRIES > _MAX_PARSED_CHARS:  # each try parses the line: 1 MiB of it took 14 s here
+    if len(code) * _LINE_TRIES > MAX_PARSED_CHARS:  # each try parses the line: 1 MiB of it took 14 s here
         return OpenList(start)
     hashes = [k for k in range(len(code) - 1, -1, -1) if code[k] == "#"][:_MAX_HASHES]  # a comment's first is last
     for hashed in hashes:
@@ -192,7 +192,7 @@ def _closed_line(before: list[str], line: str, start: int) -> OpenList:
 
 
 def _value_of(lines: list[str]) -> str:
-    first = _KEY_VALUE.match(lines[0])
+    first = KEY_VALUE.match(lines[0])
     return "\n".join([first.group(1) if first else lines[0], *lines[1:]])
 
 
@@ -220,13 +220,13 @@ def multiline_escape(lines: list[str], number: int) -> tuple[int, str] | None:
     starts no escape, if the string is one: the value of the statement that line is part of opens with '\"\"\"'.
     A statement ends with its value, so the escape is in that string."""
     start = statement_start(lines, number - 1)
-    assignment = _KEY_VALUE.match(lines[start - 1]) if start is not None else None
+    assignment = KEY_VALUE.match(lines[start - 1]) if start is not None else None
     if start is None or assignment is None or not assignment.group(1).startswith('"""'):
         return None
     rest = "\n".join([assignment.group(1)[3:], *(line.removesuffix("\r") for line in lines[start:])])
     end = rest.find('"""')
     # triple single quotes read every backslash as it is: a \n or \" meant as an escape would no longer be one
-    escapes = _VALID_ESCAPE.search(rest[: end + 1])  # with the character after: a \" just before the quotes found
+    escapes = VALID_ESCAPE.search(rest[: end + 1])  # with the character after: a \" just before the quotes found
     fits = end >= 0 and not rest.startswith('"', end + 3) and "'''" not in rest[:end] and not escapes
     opened = f" (opened on line {start})" if start != number else ""
     literal = ", or put the string in triple single quotes ('''), which keep every backslash as it is"

@@ -18,7 +18,16 @@ from listener.config.unused_keys import PASSWORD_ENV
 from listener.errors import OutputError, OutputFileError, looked_at, shown_path, why_no_file
 from listener.small_files import read_small_file
 
-__all__ = ["PASSWORD_ENV", "check_link_files", "check_tls_files", "configure", "read_password", "tls_context"]
+__all__ = [
+    "PASSWORD_ENV",
+    "check_link_files",
+    "check_tls_files",
+    "comment_in_password",
+    "configure",
+    "password_comment",
+    "read_password",
+    "tls_context",
+]
 
 
 def read_password(config: MqttConfig) -> str | None:
@@ -48,6 +57,42 @@ def read_password(config: MqttConfig) -> str | None:
             f"{named} is empty: write mqtt.username's password into it (one line), or set {PASSWORD_ENV} instead"
         )
     return _sendable(password, named, "(one line)")
+
+
+# paho's words for the CONNACKs of a login refused (MQTT 5's 0x86 and 0x87; 3.1.1's 4 and 5 are named alike)
+LOGIN_REFUSED = ("Bad user name or password", "Not authorized")
+_COMMENT = re.compile(r"\s#")
+
+
+def comment_in_password(config: MqttConfig, reason: str) -> str:
+    """'; ', why and the fix, when the broker refused the login (``reason``: paho's name of it) and the password
+    sent holds a '#' after a space (password_comment); '' otherwise."""
+    said = password_comment(config, reason)
+    return f"; {said[0]}: {said[1]}" if said else ""
+
+
+def password_comment(config: MqttConfig, reason: str) -> tuple[str, str] | None:
+    """What is wrong and the fix, when the broker refused the login (``reason``: paho's name of it) and the password
+    sent holds a '#' after a space: a comment typed after it, which systemd's EnvironmentFile= keeps in the value
+    and a password file sends whole (the broker says only "not authorized"). None otherwise. Never any of it."""
+    if reason not in LOGIN_REFUSED or not config.username:
+        return None
+    try:
+        password = read_password(config)
+    except OutputError:  # said at the start; a file changed since is no comment of ours to find
+        return None
+    if password is None or not _COMMENT.search(password):
+        return None
+    if os.environ.get(PASSWORD_ENV):
+        return (
+            f"{PASSWORD_ENV} holds a '#' after a space, which systemd's EnvironmentFile= keeps in the value",
+            "move a comment after the password in /etc/listener/secrets.env to a line of its own",
+        )
+    return (
+        f"the password in mqtt.password_file {shown_path(config.password_file)} holds a '#' after a space, and all of"
+        " its line is sent",
+        "if a comment follows the password there, delete it",
+    )
 
 
 def _first_line(text: str, error: type[OutputError], source: str, fix: str) -> str:

@@ -105,10 +105,11 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
         check_clock,
     ):
         yield _guarded(check, config)
-    from listener.service.doctor.secrets import check_secrets_file
+    from listener.service.doctor.secrets import check_inline_comments, check_secrets_file
 
-    if (secrets := check_secrets_file()) is not None:  # only where there is one: a laptop has none
-        yield secrets
+    for secrets in (check_secrets_file(), check_inline_comments()):
+        if secrets is not None:  # only where there is one: a laptop has none
+            yield secrets
 
 
 def _guarded(check: Callable[[Config], Check], config: Config) -> Check:

@@ -77,8 +77,7 @@ def check_mqtt(config: Config) -> Check:
         silent = f"{reach}; {closed_early_hint(cfg)}"
         return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", silent)
     if probe.connect:
-        refused = f"broker {where} refused the connection: {probe.connect}"
-        return _no_password_check(config, refused) or fail("mqtt", refused, login)
+        return _refused_check(config, f"broker {where} refused the connection: {probe.connect}", probe.connect, login)
     from listener.service.doctor.strict_tls import with_strict_look
 
     checked = _publish_check(config, f"connected to {where}{_who(config)}", (topic, discovery), probe, runs)
@@ -99,6 +98,17 @@ def _clock_check(where: str, exc: OSError) -> Check | None:
         f" which reads {clock_reads()}",
         CLOCK_FIX,
     )
+
+
+def _refused_check(config: Config, refused: str, reason: str, login: str) -> Check:
+    """The FAIL for a login the broker refused (``reason``, paho's words): a comment sent as part of the password
+    is the likelier fault where there is one, so its fix comes first; then no password to send at all."""
+    from listener.outputs.mqtt.credentials import password_comment
+
+    if (comment := password_comment(config.mqtt, reason)) is not None:
+        restart = "then `sudo systemctl restart listener`"
+        return fail("mqtt", f"{refused}; {comment[0]}", f"{comment[1]}, {restart}; refused still: {login}")
+    return _no_password_check(config, refused) or fail("mqtt", refused, login)
 
 
 def _no_password_check(config: Config, refused: str) -> Check | None:

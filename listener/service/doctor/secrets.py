@@ -1,6 +1,6 @@
-"""``listener doctor`` on /etc/listener/secrets.env, the broker password's file: who may read it, and
-the line that keeps the password from the service. Its values are never printed: a line is named by
-its number and its key."""
+"""``listener doctor`` on /etc/listener/secrets.env, the broker password's file: who may read it, the
+line that keeps the password from the service, and a comment typed after a value, which systemd keeps
+in it. Its values are never printed: a line is named by its number and its key."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 from listener.service.doctor import Check, warn
+from listener.service.doctor.env_file import read_env_file
 from listener.small_files import read_small_file
 
 INSTALLED_SECRETS = "/etc/listener/secrets.env"  # listener.service's EnvironmentFile=, where provision.sh puts it
@@ -35,6 +36,28 @@ def check_secrets_file() -> Check | None:
         "secrets",
         f"{path} holds the broker password, but is {' and '.join(who)}",
         SECRETS_FIX.format(path=path),
+    )
+
+
+def check_inline_comments() -> Check | None:
+    """A warning naming each line of the secrets file (by number and key, never its value) whose value holds a '#'
+    after a space: a comment typed after the value, which systemd keeps in it (a password sent with its comment,
+    and the broker saying only "not authorized"); None when there is none, or the file cannot be read here."""
+    try:
+        text = read_small_file(Path(SECRETS_FILE)).decode("utf-8")  # a pipe there: not waited on
+    except (OSError, UnicodeDecodeError):
+        return None
+    last = {found.key: found for found in read_env_file(text) if _VARIABLE.fullmatch(found.key)}  # the one set
+    commented = sorted((found.line, found.key) for found in last.values() if found.commented)
+    if not commented:
+        return None
+    lines = ", ".join(f"line {number} ({key})" for number, key in commented)
+    return warn(
+        "secrets",
+        f"{SECRETS_FILE} {lines}: the text after '=' holds a '#' after a space, which systemd's EnvironmentFile="
+        " keeps in the value (a comment is a line of its own that starts with #)",
+        "move the comment to a line of its own, then `sudo systemctl restart listener`; if the '#' is part of the"
+        f" value, put the value in single quotes: {commented[0][1]}='...'",
     )
 
 

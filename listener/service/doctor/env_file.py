@@ -1,0 +1,138 @@
+"""A systemd ``EnvironmentFile=`` read as systemd 252 (Debian 12) reads it, for doctor to tell what the service gets
+from /etc/listener/secrets.env without printing any of it.
+
+systemd's own parser (src/basic/env-file.c, parse_env_file_internal) is no shell: only a line that starts with '#'
+or ';' is a comment. A value runs to the end of its line, a '#' after a space included
+(``LISTENER_MQTT_PASSWORD=s3cret  # shop 12`` sets it to ``s3cret  # shop 12``); spaces around it are dropped, and
+quotes and backslashes are read shell-like: '...' keeps everything, "..." takes \\" \\\\ \\` \\$ as escapes, a
+backslash outside them escapes the next character, and one that ends a line joins the next. A quoted part and what
+follows it are joined (``'s3cret' # shop`` sets ``s3cret# shop``). In 252 a comment line that ends with a backslash
+swallows the line after it (systemd 254 stopped that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+_NEWLINE = "\n\r"
+_WHITESPACE = " \t\n\r"
+_DOUBLE_QUOTE_ESCAPES = '"\\`$'  # SHELL_NEED_ESCAPE: what a backslash escapes in double quotes
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One ``KEY=value`` systemd sets: ``value`` as the service gets it (never to be printed)."""
+
+    line: int  # of the file, from 1: where the key starts
+    key: str
+    value: str
+    commented: bool  # a '#' after a space outside quotes: a comment typed after the value, and kept in it
+
+
+@dataclass
+class _Reader:
+    """parse_env_file_internal's state machine, one character at a time; the states are its own."""
+
+    state: str = "pre_key"
+    line: int = 1
+    key_line: int = 1
+    key: str = ""
+    value: str = ""
+    trailing: int = -1  # where the value's trailing unquoted whitespace starts (-1: none), chomped at its end
+    spaced: bool = False  # the last character read of the value was unquoted, unescaped whitespace
+    commented: bool = False
+    found: list[Assignment] = field(default_factory=list)
+
+    def read(self, text: str) -> list[Assignment]:
+        for char in text:
+            getattr(self, f"_{self.state}")(char)
+            self.line += char == "\n"
+        if self.state not in ("pre_key", "key", "comment", "comment_escape"):
+            self._push()
+        return self.found
+
+    def _push(self) -> None:
+        value = self.value[: self.trailing] if self.state == "value" and self.trailing >= 0 else self.value
+        self.found.append(Assignment(self.key_line, self.key.rstrip(" \t"), value, self.commented))
+        self.state = "pre_key"
+
+    def _pre_key(self, char: str) -> None:
+        if char in "#;":
+            self.state = "comment"
+        elif char not in _WHITESPACE:
+            self.state, self.key, self.key_line = "key", char, self.line
+
+    def _key(self, char: str) -> None:
+        if char in _NEWLINE:
+            self.state = "pre_key"  # a line without '=': no assignment
+        elif char == "=":
+            self.state, self.value, self.trailing, self.spaced, self.commented = "pre_value", "", -1, False, False
+        else:
+            self.key += char
+
+    def _pre_value(self, char: str) -> None:
+        """After the '=', or after a closing quote: whitespace is skipped, not kept."""
+        if char in _NEWLINE:
+            self._push()
+        elif char in "'\"\\":
+            self.state, self.spaced = {"'": "single_quote", '"': "double_quote", "\\": "value_escape"}[char], False
+        elif char in _WHITESPACE:
+            self.spaced = True
+        else:
+            self.commented |= char == "#" and self.spaced
+            self.state, self.value, self.trailing, self.spaced = "value", self.value + char, -1, False
+
+    def _value(self, char: str) -> None:
+        if char in _NEWLINE:
+            self._push()
+        elif char == "\\":
+            self.state, self.trailing, self.spaced = "value_escape", -1, False
+        else:
+            self.commented |= char == "#" and self.spaced
+            self.spaced = char in _WHITESPACE
+            if not self.spaced:
+                self.trailing = -1
+            elif self.trailing < 0:
+                self.trailing = len(self.value)
+            self.value += char
+
+    def _value_escape(self, char: str) -> None:
+        self.state = "value"
+        if char not in _NEWLINE:  # an escaped line break is eaten: the value goes on on the next line
+            self.value += char
+
+    def _single_quote(self, char: str) -> None:
+        if char == "'":
+            self.state = "pre_value"
+        else:
+            self.value += char
+
+    def _double_quote(self, char: str) -> None:
+        if char == '"':
+            self.state = "pre_value"
+        elif char == "\\":
+            self.state = "double_quote_escape"
+        else:
+            self.value += char
+
+    def _double_quote_escape(self, char: str) -> None:
+        self.state = "double_quote"
+        if char in _DOUBLE_QUOTE_ESCAPES:
+            self.value += char
+        elif char != "\n":  # any other is kept with its backslash, as the shell does; a line break is eaten
+            self.value += "\\" + char
+
+    def _comment(self, char: str) -> None:
+        if char == "\\":
+            self.state = "comment_escape"
+        elif char in _NEWLINE:
+            self.state = "pre_key"
+
+    def _comment_escape(self, char: str) -> None:
+        self.state = "comment"  # 252: even a line break, so the next line is the comment's too
+
+
+def read_env_file(text: str) -> list[Assignment]:
+    """Every assignment systemd reads from ``text``, in order (a later one of a key overrides an earlier one).
+    Keys are as written: systemd then ignores one that is no valid name (``export NAME``)."""
+    return _Reader().read(text)

@@ -1,0 +1,234 @@
+"""A comment typed after the broker password in /etc/listener/secrets.env: systemd's EnvironmentFile= takes only a
+line that starts with '#' for a comment, so ``LISTENER_MQTT_PASSWORD=s3cret  # shop 12`` sent "s3cret  # shop 12"
+as the password and the broker said "not authorized", nothing said why. Doctor names the line (number and key, never
+the value), and a refused login whose password holds a '#' after a space says so; against a real mosquitto, with
+the file read by systemd 252's own parser where it is installed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from listener.cli import main
+from listener.config import parse_config
+from listener.outputs.mqtt.credentials import PASSWORD_ENV
+from listener.service import doctor
+from listener.service.doctor import secrets as doctor_secrets
+from listener.service.doctor.env_file import read_env_file
+from tests.doctor_config import config
+from tests.mqtt_broker import PASSWORD, Mosquitto
+from tests.mqtt_links import device_link
+from tests.waiting import wait_until
+
+# systemd's environment.d generator reads its files with the parser EnvironmentFile= uses (env-file.c, expanding
+# $VARIABLES as well, which these lines hold none of) and prints what it set: systemd itself, without PID 1
+GENERATOR = Path("/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator")
+_C_ESCAPES = {"t": "\t", "n": "\n", "r": "\r"}
+# what must never be printed: the password's characters, and the comment's, which systemd made part of it
+SECRET, NOTE = "Vx7Qk2-pw", "nb4Rw shop"
+COMMENTED = f"{PASSWORD_ENV}={SECRET}  # {NOTE}\n"
+
+LINES = [
+    ("A=s3cret  # shop 12", "s3cret  # shop 12", True),
+    ("B='s3cret' # shop", "s3cret# shop", True),  # the quoted part and what follows it are joined
+    ('C="s3 #x" # shop', "s3 #x# shop", True),
+    ("D=pass\\ #1", "pass #1", False),  # an escaped space: the '#' is meant
+    ("E=s3cret\t# tab", "s3cret\t# tab", True),
+    ("F=s3#cret", "s3#cret", False),
+    ("  G  =  v  # c  ", "v  # c", True),
+    ("H='pa #ss'", "pa #ss", False),
+    ("# a comment \\", None, False),  # 252: the line after it is the comment's too (254 stopped that)
+    ("I=swallowed", None, False),
+    ("J=x #a\\", "x #aK=y", True),  # a backslash at the end joins the next line
+    ("K=y", None, False),
+    ("; also a comment", None, False),
+    ('L="a\\"b\\q"', 'a"b\\q', False),
+]
+
+
+def systemd_reads(folder: Path, text: str) -> dict[str, str]:
+    """What systemd sets from ``text`` as an environment file, read by systemd itself."""
+    (folder / "environment.d").mkdir(parents=True)
+    (folder / "environment.d" / "secrets.conf").write_text(text)
+    env = {"XDG_CONFIG_HOME": str(folder), "HOME": str(folder), "PATH": os.environ.get("PATH", "")}
+    out = subprocess.run([GENERATOR], env=env, capture_output=True, text=True, check=True, timeout=10).stdout
+    # it prints VAR=value lines, a value with spaces or specials in double quotes, escaped as C escapes them
+    said = {}
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", lambda escaped: _C_ESCAPES.get(escaped[1], escaped[1]), value[1:-1])
+        said[key] = value
+    return said
+
+
+def test_the_file_is_read_as_systemd_252_reads_it() -> None:
+    text = "".join(f"{line}\n" for line, _, _ in LINES)
+    read = {found.key: found for found in read_env_file(text)}
+    assert {key: found.value for key, found in read.items()} == {
+        line.split("=")[0].strip(): value for line, value, _ in LINES if value is not None
+    }
+    assert {key for key, found in read.items() if found.commented} == {
+        line.split("=")[0].strip() for line, value, commented in LINES if commented
+    }
+    assert [found.line for found in read_env_file(text)] == [k for k, (_, v, _) in enumerate(LINES, 1) if v is not None]
+
+
+@pytest.mark.skipif(not GENERATOR.exists(), reason="systemd's environment.d generator is not installed")
+def test_what_doctor_reads_is_what_systemd_itself_sets(tmp_path: Path) -> None:
+    text = "".join(f"{line}\n" for line, _, _ in LINES) + "M=crlf  # c\r\nN='no end"
+    said = systemd_reads(tmp_path, text)
+    assert {found.key: found.value for found in read_env_file(text)} == {
+        key: value for key, value in said.items() if key in {found.key for found in read_env_file(text)}
+    }
+    assert said["A"] == "s3cret  # shop 12" and "I" not in said and said["M"] == "crlf  # c"
+
+
+@pytest.fixture
+def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "secrets.env"
+    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(path))
+    return path
+
+
+FIX = (
+    "move the comment to a line of its own, then `sudo systemctl restart listener`; if the '#' is part of the value,"
+    " put the value in single quotes: {key}='...'"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (COMMENTED, f"line 1 ({PASSWORD_ENV})"),
+        (f"# the broker\n\n{PASSWORD_ENV}='{SECRET}'\t# {NOTE}\n", f"line 3 ({PASSWORD_ENV})"),
+        (f"OTHER={SECRET} #{NOTE}\n{COMMENTED}", f"line 1 (OTHER), line 2 ({PASSWORD_ENV})"),
+        # an earlier line of it is overridden by the later one: the later one is what the service gets
+        (f"{PASSWORD_ENV}={SECRET}\n{COMMENTED}", f"line 2 ({PASSWORD_ENV})"),
+    ],
+)
+def test_a_comment_after_a_value_is_named_by_line_and_key(secrets: Path, text: str, named: str) -> None:
+    secrets.write_text(text)
+    check = doctor_secrets.check_inline_comments()
+    assert check is not None and check.status == "warn", check
+    assert check.detail == (
+        f"{secrets} {named}: the text after '=' holds a '#' after a space, which systemd's EnvironmentFile= keeps in"
+        " the value (a comment is a line of its own that starts with #)"
+    )
+    assert check.fix == FIX.format(key=named.split("(")[1].split(")")[0])
+    assert SECRET not in check.line() and NOTE not in check.line()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"# the broker password\n{PASSWORD_ENV}={SECRET}\n",
+        f"{PASSWORD_ENV}='{SECRET} #{NOTE}'\n",  # quoted: the '#' is the password's
+        f"{PASSWORD_ENV}={SECRET}\\ #{NOTE}\n",
+        f"{PASSWORD_ENV}={SECRET}#{NOTE}\n",
+        f"{COMMENTED}{PASSWORD_ENV}={SECRET}\n",  # overridden below
+        f"export {COMMENTED}",  # no variable systemd sets: the line doctor names when the login fails
+    ],
+)
+def test_a_hash_that_is_part_of_the_value_is_no_warning(secrets: Path, text: str) -> None:
+    secrets.write_text(text)
+    assert doctor_secrets.check_inline_comments() is None
+
+
+def test_no_file_or_one_doctor_may_not_read_is_no_line(secrets: Path) -> None:
+    assert doctor_secrets.check_inline_comments() is None
+    secrets.write_bytes(b"\xff" + COMMENTED.encode())
+    assert doctor_secrets.check_inline_comments() is None  # not UTF-8: systemd ignores the line too
+
+
+def test_doctors_report_names_the_line_and_prints_none_of_the_password(
+    secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets.write_text(f"# the broker\n{COMMENTED}")
+    os.chown(secrets, 0, 0)
+    secrets.chmod(0o600)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    path = tmp_path / "listener.toml"
+    path.write_text(f'[array]\ndevice = "gone"\n[service]\nstate_dir = "{tmp_path}"\n')
+    main(["doctor", "--config", str(path)])
+    main(["doctor", "--json", "--config", str(path)])
+    out = capsys.readouterr().out
+    said = f"warn  secrets    {secrets} line 2 ({PASSWORD_ENV}): the text after '=' holds a '#' after a space"
+    assert said in out, out
+    for part in (*SECRET.split("-"), *NOTE.split()):
+        assert part not in out, part
+
+
+# --- the broker refuses the login ------------------------------------------------------------------------------
+
+
+def _said_by_the_link(tmp_path: Path, caplog: pytest.LogCaptureFixture, **mqtt: object) -> str:
+    """The warning the service's link logs when the broker (real mosquitto, with a password) refuses its login."""
+    with Mosquitto(tmp_path / "broker", tls=True) as broker, caplog.at_level(logging.WARNING):
+        link = device_link(parse_config({"mqtt": broker.mqtt_config(**mqtt)}).mqtt)
+        with link:
+            wait_until(lambda: "refused the connection" in caplog.text, 10.0)
+    return next(r.getMessage() for r in caplog.records if "refused the connection" in r.getMessage())
+
+
+@pytest.mark.skipif(not GENERATOR.exists(), reason="systemd's environment.d generator is not installed")
+def test_a_refused_login_with_a_comment_in_the_password_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the right password, with the comment systemd made part of it: the file read by systemd itself
+    monkeypatch.setenv(
+        PASSWORD_ENV, systemd_reads(tmp_path / "env", f"{PASSWORD_ENV}={PASSWORD}  # {NOTE}\n")[PASSWORD_ENV]
+    )
+    said = _said_by_the_link(tmp_path, caplog)
+    assert "refused the connection: Not authorized; check mqtt.username" in said, said
+    assert (
+        f"the broker's ACL; {PASSWORD_ENV} holds a '#' after a space, which systemd's EnvironmentFile= keeps in the"
+        " value: move a comment after the password in /etc/listener/secrets.env to a line of its own;"
+    ) in said, said
+    assert PASSWORD not in caplog.text and NOTE not in caplog.text
+
+
+def test_a_refused_password_file_with_a_comment_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    password_file = tmp_path / "pw"
+    password_file.write_text(f"{PASSWORD} # {NOTE}\n")
+    said = _said_by_the_link(tmp_path, caplog, password_file=str(password_file))
+    assert f"the password in mqtt.password_file {password_file} holds a '#' after a space, and all of its line" in said
+    assert "if a comment follows the password there, delete it" in said and NOTE not in said
+
+
+def test_a_refused_login_without_a_comment_keeps_its_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "wrong#not-a-comment")
+    said = _said_by_the_link(tmp_path, caplog)
+    assert "the broker's ACL; " in said and "'#'" not in said, said
+
+
+def test_doctor_puts_the_comment_first_when_the_broker_refuses_the_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Mosquitto(tmp_path / "broker", tls=True) as broker:
+        cfg = config(tmp_path, mqtt=broker.mqtt_config())
+        monkeypatch.setenv(PASSWORD_ENV, f"{PASSWORD}  # {NOTE}")
+        commented = doctor.check_mqtt(cfg)
+        monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+        right = doctor.check_mqtt(cfg)
+    assert right.status == "ok", right
+    assert commented.status == "FAIL", commented
+    assert commented.detail == (
+        f"broker 127.0.0.1:{broker.port} (TLS) refused the connection: Not authorized; {PASSWORD_ENV} holds a '#'"
+        " after a space, which systemd's EnvironmentFile= keeps in the value"
+    )
+    assert commented.fix.startswith(
+        "move a comment after the password in /etc/listener/secrets.env to a line of its own, then `sudo systemctl"
+        " restart listener`; refused still: check mqtt.username"
+    ), commented.fix
+    assert PASSWORD not in commented.line() and NOTE not in commented.line()

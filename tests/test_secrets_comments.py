@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,19 @@ def test_no_file_or_one_doctor_may_not_read_is_no_line(secrets: Path) -> None:
     assert doctor_secrets.check_inline_comments() is None
     secrets.write_bytes(b"\xff" + COMMENTED.encode())
     assert doctor_secrets.check_inline_comments() is None  # not UTF-8: systemd ignores the line too
+
+
+def test_a_secrets_file_that_is_a_pipe_is_not_waited_on(secrets: Path) -> None:
+    os.mkfifo(secrets)
+    checks: list[object] = []
+    thread = threading.Thread(target=lambda: checks.append(doctor_secrets.check_inline_comments()), daemon=True)
+    thread.start()
+    thread.join(10)
+    waited = thread.is_alive()
+    if waited:  # a writer that closes at once lets the open return, and the thread end
+        os.close(os.open(secrets, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(10)
+    assert not waited and checks == [None], checks
 
 
 def test_doctors_report_names_the_line_and_prints_none_of_the_password(

@@ -19,8 +19,9 @@ from listener.cli import main
 from listener.config import parse_config
 from listener.outputs.mqtt.credentials import PASSWORD_ENV
 from listener.service import doctor
+from listener.service.doctor import mqtt as doctor_mqtt
 from listener.service.doctor import secrets as doctor_secrets
-from listener.service.doctor.env_file import read_env_file
+from listener.service.doctor.env_file import read_env_file, swallowed_lines
 from tests.doctor_config import config
 from tests.mqtt_broker import PASSWORD, Mosquitto
 from tests.mqtt_links import device_link
@@ -246,3 +247,148 @@ def test_doctor_puts_the_comment_first_when_the_broker_refuses_the_login(
         " restart listener`; refused still: check mqtt.username"
     ), commented.fix
     assert PASSWORD not in commented.line() and NOTE not in commented.line()
+
+
+# --- a comment that ends in a backslash swallows the line after it (systemd 252) ------------------------------
+# Debian 12's systemd reads the line after such a comment as the comment's (254 stopped that): the password line
+# below `# old password was ...\` set nothing, and nothing said why.
+
+OLD = "Tg5Hy Pq3Ws"  # a comment's words: a secrets file's comment may hold an old password, never printed either
+SWALLOWING = (
+    "A=1\n"
+    "# old\\\n"
+    "B=2\n"  # 3: the comment's
+    "# two\\\\\n"  # an escaped backslash: the comment ends with its line
+    "C=3\n"
+    "# crlf\\\r\n"  # the backslash escapes the '\r', and the '\n' ends the comment
+    "D=4\r\n"
+    "  ; semi\\\n"
+    "# chain\\\n"  # 9: the comment's, and it runs on
+    "E=5\\\n"  # 10: the comment's, and it runs on
+    "F=6\n"  # 11: the comment's
+    "G=7 # x\\\n"  # a value's backslash joins the next line to the value, in every systemd
+    "H=8\n"
+    "I=9\n"
+    "# end\\"
+)
+
+
+def test_the_lines_a_comment_ending_in_a_backslash_swallows_are_named() -> None:
+    assert [(found.line, found.comment_line, found.key) for found in swallowed_lines(SWALLOWING)] == [
+        (3, 2, "B"),
+        (9, 8, None),
+        (10, 8, "E"),
+        (11, 8, "F"),
+    ]
+
+
+@pytest.mark.skipif(not GENERATOR.exists(), reason="systemd's environment.d generator is not installed")
+def test_systemd_itself_sets_nothing_from_a_swallowed_line(tmp_path: Path) -> None:
+    said = systemd_reads(tmp_path, SWALLOWING)
+    assert {key for key in said if len(key) == 1} == {"A", "C", "D", "G", "I"}, said  # systemd 252's
+    assert {found.key: found.value for found in read_env_file(SWALLOWING)} == {
+        key: value for key, value in said.items() if len(key) == 1
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "named", "backslashes"),
+    [
+        (
+            f"# {OLD}\\\n{PASSWORD_ENV}={SECRET}\n",
+            f"line 2 ({PASSWORD_ENV}) is read as part of the comment on line 1 above it, which ends in a backslash",
+            "line 1",
+        ),
+        # an earlier line sets it: the service gets that one, not the one meant
+        (
+            f"{PASSWORD_ENV}={SECRET}\n# {OLD}\\\n{PASSWORD_ENV}={SECRET}2\n",
+            f"line 3 ({PASSWORD_ENV}) is read as part of the comment on line 2 above it, which ends in a backslash",
+            "line 2",
+        ),
+        # a ';' comment run on by a '#' one that ends in a backslash too, and a second one further down
+        (
+            f"; {OLD}\\\n# more\\\n{PASSWORD_ENV}={SECRET}\n\n# {OLD}\\\nOTHER={SECRET}\n",
+            f"line 3 ({PASSWORD_ENV}) is read as part of the comment on lines 1-2 above it, which ends in a backslash,"
+            " line 6 (OTHER) is read as part of the comment on line 5 above it, which ends in a backslash",
+            "lines 2, 5",
+        ),
+    ],
+)
+def test_a_variable_line_a_comment_swallows_is_named_by_line_and_key(
+    secrets: Path, text: str, named: str, backslashes: str
+) -> None:
+    secrets.write_text(text)
+    check = doctor_secrets.check_swallowed_lines()
+    assert check is not None and check.status == "warn", check
+    assert check.detail == (
+        f"{secrets} {named}: systemd 252 (Debian 12) joins the line after a comment that ends in a backslash to the"
+        " comment, and sets nothing from it"
+    )
+    assert check.fix == f"remove the backslash at the end of {backslashes}, then `sudo systemctl restart listener`"
+    for part in (*SECRET.split("-"), *OLD.split()):
+        assert part not in check.line(), part
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"# {OLD}\\\\\n{PASSWORD_ENV}={SECRET}\n",
+        f"# {OLD}\\\r\n{PASSWORD_ENV}={SECRET}\r\n",
+        f"# {OLD}\\\n\n{PASSWORD_ENV}={SECRET}\n",  # it swallows the empty line
+        f"# {OLD}\\\n# the broker\n{PASSWORD_ENV}={SECRET}\n",  # ... or a comment
+        f"# {OLD}\\\n{PASSWORD_ENV}={SECRET}\n{PASSWORD_ENV}={SECRET}\n",  # set again below: the service gets it
+        f"# {OLD}\\\nexport {PASSWORD_ENV}={SECRET}\n",  # no variable systemd sets: the line doctor names at login
+        f"{PASSWORD_ENV}={SECRET}\n# {OLD}\\",  # the last line: nothing after it
+    ],
+)
+def test_a_comment_ending_in_a_backslash_that_loses_no_variable_is_no_warning(secrets: Path, text: str) -> None:
+    secrets.write_text(text)
+    assert doctor_secrets.check_swallowed_lines() is None
+
+
+def test_a_refused_login_names_the_swallowed_password_line(
+    secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the service got no password, and doctor, seeing the line there, said to run it with the service's environment
+    text = f"# the broker's; the {OLD}\\\n{PASSWORD_ENV}={SECRET}\n"
+    if GENERATOR.exists():
+        assert PASSWORD_ENV not in systemd_reads(tmp_path / "env", text)
+    secrets.write_text(text)
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    refused = "broker 192.0.2.10:8883 refused the connection: Not authorized"
+    check = doctor_mqtt._no_password_check(config(tmp_path, mqtt={"enabled": True, "username": "counter"}), refused)
+    assert check is not None and check.status == "FAIL", check
+    assert check.detail.endswith(
+        f"; {secrets}, where the service gets it, does not set it either: line 2 sets {PASSWORD_ENV}, but systemd 252"
+        " (Debian 12) reads it as part of the comment on line 1 above it, which ends in a backslash"
+    ), check.detail
+    assert check.fix == "remove the backslash at the end of line 1, then `sudo systemctl restart listener`"
+    for part in (*SECRET.split("-"), *OLD.split()):
+        assert part not in check.line(), part
+
+
+def test_doctors_report_names_the_swallowed_line_and_prints_none_of_it(
+    secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets.write_text(f"# the broker\n# {OLD}\\\n{PASSWORD_ENV}={SECRET}\n")
+    os.chown(secrets, 0, 0)
+    secrets.chmod(0o600)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    path = tmp_path / "listener.toml"
+    path.write_text(f'[array]\ndevice = "gone"\n[service]\nstate_dir = "{tmp_path}"\n')
+    main(["doctor", "--config", str(path)])
+    main(["doctor", "--json", "--config", str(path)])
+    out = capsys.readouterr().out
+    said = f"warn  secrets    {secrets} line 3 ({PASSWORD_ENV}) is read as part of the comment on line 2 above it"
+    assert said in out, out
+    assert "remove the backslash at the end of line 2" in out.split(said)[1], out
+    for part in (*SECRET.split("-"), *OLD.split()):
+        assert part not in out, part
+
+
+def test_the_installed_template_swallows_no_line_written_below_it(secrets: Path) -> None:
+    # provision.sh installs it as the file, and the password line goes below its comments
+    template = Path(__file__).resolve().parents[1] / "firmware" / "secrets.env.in"
+    secrets.write_text(f"{template.read_text()}{PASSWORD_ENV}={SECRET}\n")
+    assert doctor_secrets.check_swallowed_lines() is None
+    assert doctor_secrets.password_line_problem(PASSWORD_ENV) is None

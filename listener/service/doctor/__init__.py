@@ -105,9 +105,9 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
         check_clock,
     ):
         yield _guarded(check, config)
-    from listener.service.doctor.secrets import check_inline_comments, check_secrets_file
+    from listener.service.doctor.secrets import check_inline_comments, check_secrets_file, check_swallowed_lines
 
-    for secrets in (check_secrets_file(), check_inline_comments()):
+    for secrets in (check_secrets_file(), check_inline_comments(), check_swallowed_lines()):
         if secrets is not None:  # only where there is one: a laptop has none
             yield secrets
 

@@ -29,6 +29,15 @@ class Assignment:
     commented: bool  # a '#' after a space outside quotes: a comment typed after the value, and kept in it
 
 
+@dataclass(frozen=True, slots=True)
+class SwallowedLine:
+    """A line systemd 252 reads as part of the comment above it, one that ends in a backslash: it sets nothing."""
+
+    line: int  # of the file, from 1
+    comment_line: int  # where the comment that swallows it starts (its '#' or ';')
+    key: str | None  # what the line would set, read on its own, as written (None: nothing)
+
+
 @dataclass
 class _Reader:
     """parse_env_file_internal's state machine, one character at a time; the states are its own."""
@@ -41,7 +50,9 @@ class _Reader:
     trailing: int = -1  # where the value's trailing unquoted whitespace starts (-1: none), chomped at its end
     spaced: bool = False  # the last character read of the value was unquoted, unescaped whitespace
     commented: bool = False
+    comment_line: int = 1
     found: list[Assignment] = field(default_factory=list)
+    swallowed: list[tuple[int, int]] = field(default_factory=list)  # (comment_line, the line it swallows)
 
     def read(self, text: str) -> list[Assignment]:
         for char in text:
@@ -58,7 +69,7 @@ class _Reader:
 
     def _pre_key(self, char: str) -> None:
         if char in "#;":
-            self.state = "comment"
+            self.state, self.comment_line = "comment", self.line
         elif char not in _WHITESPACE:
             self.state, self.key, self.key_line = "key", char, self.line
 
@@ -130,9 +141,24 @@ class _Reader:
 
     def _comment_escape(self, char: str) -> None:
         self.state = "comment"  # 252: even a line break, so the next line is the comment's too
+        if char == "\n":
+            self.swallowed.append((self.comment_line, self.line + 1))
 
 
 def read_env_file(text: str) -> list[Assignment]:
     """Every assignment systemd reads from ``text``, in order (a later one of a key overrides an earlier one).
     Keys are as written: systemd then ignores one that is no valid name (``export NAME``)."""
     return _Reader().read(text)
+
+
+def swallowed_lines(text: str) -> list[SwallowedLine]:
+    """Every line of ``text`` systemd 252 reads as part of a comment above it, in order: a comment line that ends
+    in a backslash runs on into the next line, and on again where that one ends in a backslash too."""
+    reader = _Reader()
+    reader.read(text)
+    lines = text.split("\n")  # numbered as the reader numbers them, by '\n' alone
+    found = []
+    for comment_line, number in reader.swallowed:
+        alone = read_env_file(lines[number - 1])
+        found.append(SwallowedLine(number, comment_line, alone[0].key if alone else None))
+    return found

@@ -126,9 +126,8 @@ def _no_password_check(config: Config, refused: str) -> Check | None:
     if (problem := password_line_problem(PASSWORD_ENV)) is not None:
         return fail(
             "mqtt",
-            f"{unset}; {SECRETS_FILE}, where the service gets it, does not set it either: {problem}",
-            f"write the line as `{PASSWORD_ENV}=<the password>` (nothing before the name), then"
-            " `sudo systemctl restart listener`",
+            f"{unset}; {SECRETS_FILE}, where the service gets it, does not set it either: {problem.said}",
+            f"{problem.fix}, then `sudo systemctl restart listener`",
         )
     return fail(
         "mqtt",

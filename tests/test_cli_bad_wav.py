@@ -213,6 +213,20 @@ def test_the_audio_after_a_stretch_of_nan_is_judged_by_the_channel_watch(tmp_pat
     assert "channel(s) [2] of " in result.stderr and "carry no sound" in result.stderr, result.stderr
 
 
+def test_a_channel_of_nan_throughout_is_judged_as_a_dead_one_and_the_others_still_are(tmp_path: Path) -> None:
+    """Channel 3 NaN from start to end, channels 0 and 1 copies: directions in the analysis are wrong, as the channel
+    watch says. Every frame holding a NaN on some channel, it skipped every block as mostly NaN and said neither."""
+    samples, rate_hz = sf.read(SAMPLE, dtype="float32", always_2d=True)
+    samples[:, 1], samples[:, 3] = samples[:, 0], np.nan
+    wav = tmp_path / "one-channel-nan.wav"
+    sf.write(wav, samples, rate_hz, subtype="FLOAT")
+    result = listener_cli("analyze", str(wav), "--json")
+    assert result.returncode == 0, result.stderr
+    assert "not numbers (NaN or infinite) in 27.6 s of its 27.6 s (100 %)" in result.stderr, result.stderr
+    assert "channel(s) [3] of " in result.stderr and "carry no sound" in result.stderr, result.stderr
+    assert "channels 0 and 1 of " in result.stderr and "carry the same signal" in result.stderr, result.stderr
+
+
 # --- float samples beyond full scale, and a plot backend that is missing -----------------------------
 
 

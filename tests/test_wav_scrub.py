@@ -61,3 +61,19 @@ def test_float_samples_a_little_past_full_scale_are_clipped_both_ways_and_said_o
 )
 def test_how_much_of_a_file_is_not_numbers_is_said_in_seconds_and_share(frames: int, said: str) -> None:
     assert NotNumbers(frames, 0, 441600, 16000).said() == said
+
+
+def test_a_block_counts_as_not_numbers_only_where_every_channel_handed_on_is(tmp_path: Path) -> None:
+    """Channel-map mode, the parties' mics on channels 0 and 1 of three: a third channel NaN throughout is handed on
+    nowhere, and counts for no block; the parties' two NaN for their first 2 s make those blocks wholly not numbers
+    (the channel watch skips them), one of them NaN for 1 s more none (it is judged, as a dead channel)."""
+    geo = geometry(parse_config({"parties": {"rep_channel": 0, "customer_channel": 1}}))
+    samples = np.full((5 * 16000, 3), 0.1, dtype=np.float32)
+    samples[:, 2] = np.nan
+    samples[: 2 * 16000, :2] = np.nan
+    samples[2 * 16000 : 3 * 16000, 1] = np.nan
+    path = tmp_path / "parties.wav"
+    sf.write(path, samples, 16000, subtype="FLOAT")
+    with WavSource(path, geo, block_ms=500) as source:
+        blocks = [e for e in source.events() if isinstance(e, AudioBlock)]
+    assert [b.not_numbers_s for b in blocks] == [0.5] * 4 + [0.0] * 6

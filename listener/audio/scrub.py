@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,17 +81,20 @@ class Scrubber:
     as they are, the energies overflow and the talk times are nonsense.
     """
 
-    def __init__(self, path: Path, not_numbers: NotNumbers | None = None) -> None:
+    def __init__(self, path: Path, not_numbers: NotNumbers | None = None, channels: Sequence[int] = ()) -> None:
         self.shown = shown_path(path)
         self.not_numbers = not_numbers  # how much, as the file read before the replay (find_not_numbers) says
+        self.channels = list(channels)  # those handed on (all: none given)
         self.warned_not_numbers = False
         self.warned_too_loud = False
 
     def __call__(self, data: npt.NDArray[np.floating], at_s: float) -> tuple[npt.NDArray[np.floating], int]:
-        """``data`` (read at ``at_s``) mended, and how many of its frames held samples that were not numbers."""
+        """``data`` (read at ``at_s``) mended, and how many of its frames held no number on any channel handed on."""
         bad = ~np.isfinite(data)
-        mended = int(bad.any(axis=1).sum())
-        if mended:
+        # silence on every channel handed on, not on some: a channel that is NaN throughout is a dead channel to the
+        # channel watch, as in any recording (counted by any channel, every block was skipped and it said none)
+        mended = int(bad[:, self.channels or slice(None)].all(axis=1).sum())
+        if bad.any():
             if not self.warned_not_numbers:
                 self.warned_not_numbers = True
                 self._warn_not_numbers(at_s)

@@ -123,7 +123,7 @@ class WavSource(AudioSource):
         emitted = 0  # samples handed on, at the processing rate
         wall0_s = time.monotonic()
         plays = 1
-        scrub = Scrubber(self.path, self._not_numbers) if f.subtype in FLOAT_SUBTYPES else None
+        scrub = Scrubber(self.path, self._not_numbers, channels) if f.subtype in FLOAT_SUBTYPES else None
         mended = 0  # frames read that were not numbers, not yet handed on (the resampler holds some back)
         # doubles are mended before they are narrowed: 1e300 would become an infinity, not a loud sample
         dtype = "float64" if f.subtype == "DOUBLE" else "float32"

@@ -18,8 +18,9 @@ class AudioBlock(Event):
     start_s: float
     sample_rate_hz: int
     samples: FloatArray = field(repr=False)  # audio: never printed into a log line or a traceback
-    # of these, the seconds a float WAV held as NaN or infinite samples, played as silence: not the recording's
-    # sound, so the channel watch does not judge it (a NaN lead-in was called a recording from a muted input)
+    # of these, the seconds a float WAV held as NaN or infinite samples on every channel here, played as silence: not
+    # the recording's sound, so the channel watch does not judge it (a NaN lead-in was called a recording from a muted
+    # input); a channel NaN alone is judged, as a dead one
     not_numbers_s: float = 0.0
 
     @property

@@ -77,3 +77,20 @@ def test_a_block_counts_as_not_numbers_only_where_every_channel_handed_on_is(tmp
     with WavSource(path, geo, block_ms=500) as source:
         blocks = [e for e in source.events() if isinstance(e, AudioBlock)]
     assert [b.not_numbers_s for b in blocks] == [0.5] * 4 + [0.0] * 6
+
+
+@pytest.mark.parametrize("rate_hz", [44100, 48000])
+def test_not_numbers_resampled_are_counted_whole_in_the_blocks_that_hold_them(tmp_path: Path, rate_hz: int) -> None:
+    """3 s of NaN on every channel, then 2 s of sound: soxr hands on blocks of uneven lengths (34 and 68 ms from
+    50 ms read at 44.1 kHz); the seconds a block could not hold were dropped, so 3 s added up to 2.55 s (2.48 s at
+    48 kHz), and a block wholly in the stretch said 50 of its 68 ms."""
+    samples = np.full((5 * rate_hz, 4), 0.1, dtype=np.float32)
+    samples[: 3 * rate_hz] = np.nan
+    path = tmp_path / "lead-in.wav"
+    sf.write(path, samples, rate_hz, subtype="FLOAT")
+    with WavSource(path, GEO, block_ms=50) as source:
+        blocks = [e for e in source.events() if isinstance(e, AudioBlock)]
+    assert sum(b.not_numbers_s for b in blocks) == pytest.approx(3.0, abs=1e-4)
+    inside = [b for b in blocks if b.end_s <= 3.0]
+    assert len(inside) > 40 and all(b.not_numbers_s == pytest.approx(b.duration_s, abs=1e-4) for b in inside)
+    assert all(b.not_numbers_s == 0.0 for b in blocks if b.start_s >= 3.0)

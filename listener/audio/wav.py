@@ -146,7 +146,9 @@ class WavSource(AudioSource):
                 emitted += samples.shape[0]
                 if self.realtime:
                     _sleep_until(wall0_s + emitted / PROCESSING_RATE_HZ)
-                mended_s, mended = min(mended / rate_hz, samples.shape[0] / PROCESSING_RATE_HZ), 0
+                # what it cannot hold goes with the next: soxr's blocks are uneven (dropped, 12 s at 44.1 kHz said 10 s)
+                mended_s = min(mended / rate_hz, samples.shape[0] / PROCESSING_RATE_HZ)
+                mended = max(0, mended - round(mended_s * rate_hz))
                 yield AudioBlock(start_s, PROCESSING_RATE_HZ, samples, not_numbers_s=mended_s)
             if last:
                 self._warn_if_changed(emitted / PROCESSING_RATE_HZ, f.tell() < f.frames)

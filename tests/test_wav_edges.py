@@ -69,19 +69,18 @@ def test_a_recording_under_a_second_is_said_to_be_short_in_whole_milliseconds(
 def test_a_file_whose_checks_fail_other_than_on_its_format_is_closed_as_the_error_leaves(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Opening a float WAV reads it through, a block at a time, counting the samples that are not numbers: a
-    file of 128 channels needs 32 MiB for a block, which a loaded Pi may not have (a MemoryError; a failing card's
-    read error is soundfile's own). The file was closed only on an AudioFormatError: on any other it stayed open
-    for as long as the error and its traceback lived, for good in a caller that keeps the error. (The scan is made
-    to fail here: a limit on the address space failed it in a fresh process only, not in a test worker whose heap
-    had room left.)"""
+    """Opening a float WAV reads it up to its first number, a block at a time: a file of 128 channels needs 32 MiB
+    for a block, which a loaded Pi may not have (a MemoryError; a failing card's read error is soundfile's own).
+    The file was closed only on an AudioFormatError: on any other it stayed open for as long as the error and its
+    traceback lived, for good in a caller that keeps the error. (The scan is made to fail here: a limit on the
+    address space failed it in a fresh process only, not in a test worker whose heap had room left.)"""
     path = tmp_path / "wide.wav"
     sf.write(path, np.zeros((1600, 2), dtype=np.float32), 16000, subtype="FLOAT")
 
     def no_memory_for_the_block(*_args: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(wav, "find_not_numbers", no_memory_for_the_block)
+    monkeypatch.setattr(wav, "check_holds_numbers", no_memory_for_the_block)
     wide = os.path.realpath(path)
     try:
         WavSource(path, GEO).open()

@@ -45,30 +45,48 @@ class NotNumbers:
         return f"{seconds:.1f} s of its {total_s:.1f} s ({shown} %)"
 
 
-def find_not_numbers(f: sf.SoundFile, shown: str) -> NotNumbers | None:
-    """How much of a float WAV is not numbers (None: every sample is one, or it is no float WAV), read through once and
-    then back at its start. Refuses a file none of whose samples is a number (all NaN or infinite): mended into
-    silence, it passed for a recording from a muted input, and the advice was to unmute the mixer."""
+def check_holds_numbers(f: sf.SoundFile, shown: str) -> None:
+    """Refuse a float WAV none of whose samples is a number (all NaN or infinite): mended into silence, it
+    passed for a recording from a muted input, and the advice was to unmute the mixer.
+
+    Reads up to the first sample that is a number (in the first block, for any real recording), then goes back
+    to the start: how much of the file is not numbers is counted only once the replay meets one (find_not_numbers),
+    for reading a recording through before its first block costs as long as its replay's reads on an SD card.
+    """
+    if f.subtype not in FLOAT_SUBTYPES:
+        return
+    try:
+        while (block := f.read(NUMBER_SCAN_FRAMES, dtype=_dtype(f))).size:
+            if np.isfinite(block).any():
+                return
+    finally:
+        f.seek(0)
+    raise AudioFormatError(
+        f"{shown} holds no numbers: every sample is NaN (not a number) or infinite, so it holds no audio:"
+        " re-export the recording from the program that made it"
+    )
+
+
+def find_not_numbers(f: sf.SoundFile) -> NotNumbers | None:
+    """How much of a float WAV is not numbers (None: every sample is one, or it is no float WAV), read through once;
+    ``f`` is left where it was."""
     if f.subtype not in FLOAT_SUBTYPES:
         return None
-    dtype = "float64" if f.subtype == "DOUBLE" else "float32"  # 1e300 in a double is a number
-    frames, first, read, numbers = 0, 0, 0, False
+    frames, first, read, at = 0, 0, 0, f.tell()
+    f.seek(0)
     try:  # a read error, or no memory for a block, fails here too
-        while (block := f.read(NUMBER_SCAN_FRAMES, dtype=dtype, always_2d=True)).size:
-            finite = np.isfinite(block)
-            numbers = numbers or bool(finite.any())
-            bad = ~finite.all(axis=1)
+        while (block := f.read(NUMBER_SCAN_FRAMES, dtype=_dtype(f), always_2d=True)).size:
+            bad = ~np.isfinite(block).all(axis=1)
             if (count := int(bad.sum())) and not frames:
                 first = read + int(np.argmax(bad))
             frames, read = frames + count, read + block.shape[0]
     finally:
-        f.seek(0)
-    if not numbers:
-        raise AudioFormatError(
-            f"{shown} holds no numbers: every sample is NaN (not a number) or infinite, so it holds no audio:"
-            " re-export the recording from the program that made it"
-        )
+        f.seek(at)
     return NotNumbers(frames, first, read, int(f.samplerate)) if frames else None
+
+
+def _dtype(f: sf.SoundFile) -> str:
+    return "float64" if f.subtype == "DOUBLE" else "float32"  # 1e300 in a double is a number
 
 
 class Scrubber:
@@ -81,9 +99,9 @@ class Scrubber:
     as they are, the energies overflow and the talk times are nonsense.
     """
 
-    def __init__(self, path: Path, not_numbers: NotNumbers | None = None, channels: Sequence[int] = ()) -> None:
+    def __init__(self, path: Path, file: sf.SoundFile | None = None, channels: Sequence[int] = ()) -> None:
         self.shown = shown_path(path)
-        self.not_numbers = not_numbers  # how much, as the file read before the replay (find_not_numbers) says
+        self.file = file  # the one replayed: read through for how much of it is not numbers once one is met
         self.channels = list(channels)  # those handed on (all: none given)
         self.warned_not_numbers = False
         self.warned_too_loud = False
@@ -117,7 +135,7 @@ class Scrubber:
     def _warn_not_numbers(self, at_s: float) -> None:
         """Said once, with how much of the file it is: the stretch is silence in the report, and the channel
         watch does not call it a muted recording."""
-        known = self.not_numbers
+        known = find_not_numbers(self.file) if self.file is not None else None
         log.warning(
             "%s holds samples that are not numbers (NaN or infinite)%s, first near %.1f s: they are played as "
             "silence, and the rest is analysed as it is; re-export the recording to remove them",

@@ -17,7 +17,7 @@ import soundfile as sf
 import soxr
 
 from listener.audio.base import ONE_MIC, AudioSource, resampled, selected_channels
-from listener.audio.scrub import FLOAT_SUBTYPES, NotNumbers, Scrubber, find_not_numbers
+from listener.audio.scrub import FLOAT_SUBTYPES, Scrubber, check_holds_numbers
 from listener.audio.sniff import not_wav_message, wav_header_message
 from listener.audio.wav_formats import WavFormat, read_format, undecodable_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
@@ -60,7 +60,6 @@ class WavSource(AudioSource):
         self._stopped = False
         # (device, inode, bytes) at the open: a file that grows while read is still being recorded
         self._opened: tuple[int, int, int] | None = None
-        self._not_numbers: NotNumbers | None = None  # a float file's NaN or infinite samples, counted at the open
 
     @property
     def sample_rate_hz(self) -> int:
@@ -82,7 +81,8 @@ class WavSource(AudioSource):
         if self._file is None:
             f = open_wav(self.path)
             try:
-                self._not_numbers = find_not_numbers(f, shown_path(self.path))  # a float file is read through once
+                # reads: a read error, or no memory for a block, fails here too
+                check_holds_numbers(f, shown_path(self.path))
                 check_channels(self.path, f.channels, self.geometry)
             except BaseException:
                 f.close()  # and keep _file unset: a later call must not skip the check
@@ -123,7 +123,7 @@ class WavSource(AudioSource):
         emitted = 0  # samples handed on, at the processing rate
         wall0_s = time.monotonic()
         plays = 1
-        scrub = Scrubber(self.path, self._not_numbers, channels) if f.subtype in FLOAT_SUBTYPES else None
+        scrub = Scrubber(self.path, f, channels) if f.subtype in FLOAT_SUBTYPES else None
         mended = 0  # frames read that were not numbers, not yet handed on (the resampler holds some back)
         # doubles are mended before they are narrowed: 1e300 would become an infinity, not a loud sample
         dtype = "float64" if f.subtype == "DOUBLE" else "float32"

@@ -293,12 +293,11 @@ def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, visits_wav: Path, f
     assert _shape(spooled) == expected  # everything measured, in order
     seqs = [json.loads(m.payload)["seq"] for m in spooled]
     assert all(a < b for a, b in itertools.pairwise(seqs))  # duplicates dropped: strictly increasing
-    # and yet seq has gaps with nothing lost, counting every topic: each connection attempt takes two (its
-    # online and its Last Will) and the outage's failed attempts (reconnect_max_s 1 s: a dozen) sent neither;
-    # a state replaced while the broker was away was never sent. It orders; it does not count losses.
-    sent = {int(json.loads(m.payload)["seq"]) for m in got if m.topic.startswith(BASE)}
-    missing = set(range(min(sent), max(sent) + 1)) - sent
-    assert len(missing) >= 10, sorted(missing)
+    # and yet seq has gaps with nothing lost: each message takes the clock in ms where that is above the last
+    # seq, so a message made during the outage carries about its own ts (not one more than the last one sent),
+    # and a backlog's seqs tell the time it was made, not how many were made. It orders; it does not count losses.
+    off_ms = [int(json.loads(m.payload)["seq"]) - int(json.loads(m.payload)["ts"]) for m in spooled]
+    assert all(abs(off) < 1000 for off in off_ms), off_ms
     for m in spooled:
         validate(m.topic, m.payload)
     during = [m for m in spooled if down_ms < json.loads(m.payload)["ts"] < up_ms]

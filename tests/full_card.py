@@ -73,10 +73,12 @@ def read_only_for_a_while(spool: Spool) -> Iterator[None]:
     (SQLITE_READONLY; a real remount cannot be made under an open spool), then takes writes again: its connection
     is a read-only one on the same file inside the block, the writable one again after it."""
     writable = spool._db
-    spool._db = sqlite3.connect(f"file:{spool.path}?mode=ro", uri=True, isolation_level=None)
+    refusing = spool._db = sqlite3.connect(f"file:{spool.path}?mode=ro", uri=True, isolation_level=None)
     try:
         yield
     finally:
-        refusing, spool._db = spool._db, writable
-        if refusing is not None:  # None: the spool let it go itself
-            refusing.close()
+        refusing.close()  # a second close is nothing: the spool may have let it go itself
+        if spool._db in (refusing, None):
+            spool._db = writable
+        elif writable is not None:  # the spool opened a file of its own (set a damaged one aside): it keeps that
+            writable.close()

@@ -6,8 +6,9 @@ or ';' is a comment. A value runs to the end of its line, a '#' after a space in
 (``LISTENER_MQTT_PASSWORD=s3cret  # shop 12`` sets it to ``s3cret  # shop 12``); spaces around it are dropped, and
 quotes and backslashes are read shell-like: '...' keeps everything, "..." takes \\" \\\\ \\` \\$ as escapes, a
 backslash outside them escapes the next character, and one that ends a line joins the next. A quoted part and what
-follows it are joined (``'s3cret' # shop`` sets ``s3cret# shop``). In 252 a comment line that ends with a backslash
-swallows the line after it (systemd 254 stopped that).
+follows it are joined (``'s3cret' # shop`` sets ``s3cret# shop``). So a line can be part of the value above it
+(a backslash at the end of the line before, or a quote still open), and set nothing itself. In 252 a comment line
+that ends with a backslash swallows the line after it too (systemd 254 stopped that).
 """
 
 from __future__ import annotations
@@ -38,6 +39,36 @@ class SwallowedLine:
     key: str | None  # what the line would set, read on its own, as written (None: nothing)
 
 
+@dataclass(frozen=True, slots=True)
+class JoinedLine:
+    """A line systemd reads as part of the value of a key above it, in every version: the line before it ends in a
+    backslash, or the value holds a quote opened above it and not closed yet. It sets nothing of its own."""
+
+    line: int  # of the file, from 1
+    value_line: int  # where the key whose value it joins starts
+    value_key: str  # that key as written: print it only when it is a valid name (a value may be typed into it)
+    quote_line: int | None  # where the quote still open starts; None: the line before ends in a backslash
+    key: str | None  # what the line would set, read on its own, as written (None: nothing)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyWithoutValue:
+    """A line that starts a key but has no '=' after it (``NAME value``, or ``NAME`` alone): systemd sets nothing."""
+
+    line: int  # of the file, from 1
+    key: str  # as written, to the end of its line: a value typed after a space is in it, never print it whole
+
+
+@dataclass(frozen=True, slots=True)
+class EnvLines:
+    """What systemd 252 reads from an environment file, and the lines it sets nothing from, each in file order."""
+
+    assignments: tuple[Assignment, ...]  # a later one of a key overrides an earlier one
+    without_value: tuple[KeyWithoutValue, ...]
+    swallowed: tuple[SwallowedLine, ...]
+    joined: tuple[JoinedLine, ...]
+
+
 @dataclass
 class _Reader:
     """parse_env_file_internal's state machine, one character at a time; the states are its own."""
@@ -51,16 +82,26 @@ class _Reader:
     spaced: bool = False  # the last character read of the value was unquoted, unescaped whitespace
     commented: bool = False
     comment_line: int = 1
+    quote_line: int = 1
     found: list[Assignment] = field(default_factory=list)
+    without_value: list[KeyWithoutValue] = field(default_factory=list)
     swallowed: list[tuple[int, int]] = field(default_factory=list)  # (comment_line, the line it swallows)
+    joined: list[tuple[int, int, str, int | None]] = field(default_factory=list)  # JoinedLine's first four
 
     def read(self, text: str) -> list[Assignment]:
         for char in text:
             getattr(self, f"_{self.state}")(char)
             self.line += char == "\n"
-        if self.state not in ("pre_key", "key", "comment", "comment_escape"):
+        if self.state == "key":
+            self.without_value.append(KeyWithoutValue(self.key_line, self.key.rstrip(" \t")))
+        elif self.state not in ("pre_key", "comment", "comment_escape"):
             self._push()
         return self.found
+
+    def _join(self, char: str, quote_line: int | None) -> None:
+        """A line break inside a value: the next line is the value's."""
+        if char == "\n":
+            self.joined.append((self.line + 1, self.key_line, self.key.rstrip(" \t"), quote_line))
 
     def _push(self) -> None:
         value = self.value[: self.trailing] if self.state == "value" and self.trailing >= 0 else self.value
@@ -76,6 +117,7 @@ class _Reader:
     def _key(self, char: str) -> None:
         if char in _NEWLINE:
             self.state = "pre_key"  # a line without '=': no assignment
+            self.without_value.append(KeyWithoutValue(self.key_line, self.key.rstrip(" \t")))
         elif char == "=":
             self.state, self.value, self.trailing, self.spaced, self.commented = "pre_value", "", -1, False, False
         else:
@@ -87,6 +129,7 @@ class _Reader:
             self._push()
         elif char in "'\"\\":
             self.state, self.spaced = {"'": "single_quote", '"': "double_quote", "\\": "value_escape"}[char], False
+            self.quote_line = self.line
         elif char in _WHITESPACE:
             self.spaced = True
         else:
@@ -111,12 +154,14 @@ class _Reader:
         self.state = "value"
         if char not in _NEWLINE:  # an escaped line break is eaten: the value goes on on the next line
             self.value += char
+        self._join(char, None)
 
     def _single_quote(self, char: str) -> None:
         if char == "'":
             self.state = "pre_value"
         else:
             self.value += char
+            self._join(char, self.quote_line)
 
     def _double_quote(self, char: str) -> None:
         if char == '"':
@@ -125,6 +170,7 @@ class _Reader:
             self.state = "double_quote_escape"
         else:
             self.value += char
+            self._join(char, self.quote_line)
 
     def _double_quote_escape(self, char: str) -> None:
         self.state = "double_quote"
@@ -132,6 +178,7 @@ class _Reader:
             self.value += char
         elif char != "\n":  # any other is kept with its backslash, as the shell does; a line break is eaten
             self.value += "\\" + char
+        self._join(char, self.quote_line)  # the quote is open still: closing it, not the backslash, ends the value
 
     def _comment(self, char: str) -> None:
         if char == "\\":
@@ -151,14 +198,30 @@ def read_env_file(text: str) -> list[Assignment]:
     return _Reader().read(text)
 
 
-def swallowed_lines(text: str) -> list[SwallowedLine]:
-    """Every line of ``text`` systemd 252 reads as part of a comment above it, in order: a comment line that ends
-    in a backslash runs on into the next line, and on again where that one ends in a backslash too."""
+def read_env_lines(text: str) -> EnvLines:
+    """What systemd 252 reads from ``text`` (its assignments, as read_env_file), and the lines that set nothing:
+    a key with no '=', a line a comment ending in a backslash swallows, a line that is part of a value above it."""
     reader = _Reader()
     reader.read(text)
     lines = text.split("\n")  # numbered as the reader numbers them, by '\n' alone
-    found = []
-    for comment_line, number in reader.swallowed:
-        alone = read_env_file(lines[number - 1])
-        found.append(SwallowedLine(number, comment_line, alone[0].key if alone else None))
-    return found
+    return EnvLines(
+        tuple(reader.found),
+        tuple(reader.without_value),
+        tuple(SwallowedLine(number, comment, _key_alone(lines, number)) for comment, number in reader.swallowed),
+        tuple(
+            JoinedLine(number, value_line, value_key, quote_line, _key_alone(lines, number))
+            for number, value_line, value_key, quote_line in reader.joined
+        ),
+    )
+
+
+def swallowed_lines(text: str) -> list[SwallowedLine]:
+    """Every line of ``text`` systemd 252 reads as part of a comment above it, in order: a comment line that ends
+    in a backslash runs on into the next line, and on again where that one ends in a backslash too."""
+    return list(read_env_lines(text).swallowed)
+
+
+def _key_alone(lines: list[str], number: int) -> str | None:
+    """The key line ``number`` would set, read on its own (None: nothing)."""
+    alone = read_env_file(lines[number - 1])
+    return alone[0].key if alone else None

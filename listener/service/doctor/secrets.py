@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from listener.service.doctor import Check, warn
-from listener.service.doctor.env_file import SwallowedLine, read_env_file, swallowed_lines
+from listener.service.doctor.env_file import JoinedLine, SwallowedLine, read_env_file, read_env_lines, swallowed_lines
 from listener.small_files import read_small_file
 
 INSTALLED_SECRETS = "/etc/listener/secrets.env"  # listener.service's EnvironmentFile=, where provision.sh puts it
@@ -98,41 +98,70 @@ def check_swallowed_lines() -> Check | None:
 
 def password_line_problem(name: str) -> LineProblem | None:
     """What in the secrets file keeps systemd from setting variable ``name`` for the service, by line
-    number and key (never a value); None when it sets it, or the file cannot be read here."""
+    number and key (never a value); None when it sets it, or the file cannot be read here. The file is read as
+    systemd reads it: a line that looks like it sets ``name`` is named with what systemd reads it as."""
     if (text := _secrets_text()) is None:
         return None
-    swallowed = {found.line: found for found in swallowed_lines(text)}
-    lost = max((number for number, found in swallowed.items() if found.key == name), default=0)
-    problems, last_set, empty = [], 0, False
-    for number, line in enumerate(text.split("\n"), 1):  # numbered as systemd numbers them
-        key, equals, value = line.strip().partition("=")
-        key = key.strip()
-        if key.startswith("#") or number in swallowed:  # a comment, or part of one for systemd 252
-            continue
-        bare = key.removeprefix("export").strip()
-        if not equals or _VARIABLE.fullmatch(bare) is None:
-            # 'NAME: value' or 'NAME value': the key runs into the value, which is never shown
-            named = _VARIABLE.match(bare)
-            if named is not None and _alike(named.group(), name):
-                problems.append(f"line {number} names {named.group()} without `=` right after it")
-        elif key == name:  # the last line that sets it counts, as for systemd
-            last_set, empty = number, not value.strip().strip("'\"")
-        elif bare == name:  # systemd takes "export NAME" for a key, which is invalid, and skips the line
-            problems.append(f"line {number} starts with `export`, which systemd's EnvironmentFile= does not take")
-        elif _alike(bare, name):
-            problems.append(f"line {number} sets {bare}, not {name}")
-    if last_set and not empty:
+    read = read_env_lines(text)
+    last = {found.key: found for found in read.assignments}.get(name)  # the last line that sets it counts
+    if last is not None and last.value:
         return None
+    last_set = last.line if last is not None else 0
+    keys = [(found.line, found.key, True) for found in read.assignments]
+    keys += [(found.line, found.key, False) for found in read.without_value]
+    problems = [said for line, key, equals in sorted(keys) if (said := _key_problem(name, line, key, equals))]
     if last_set:
         problems.append(f"line {last_set} sets {name} to nothing")
-    if lost > last_set:  # the line is there, but 252 reads it as the comment's
-        problems.append(
-            f"line {lost} sets {name}, but systemd 252 (Debian 12) reads it as part of {_comment_on(swallowed[lost])}"
-        )
-        return LineProblem("; ".join(problems), f"remove the backslash at the end of line {lost - 1}")
+    unread: list[SwallowedLine | JoinedLine] = [*read.swallowed, *read.joined]
+    lost = [found for found in unread if found.key == name and found.line > last_set]
+    if lost:  # the line is there, but systemd reads it as part of what is above it
+        said, fix = _lost_line(max(lost, key=lambda found: found.line), name)
+        return LineProblem("; ".join([*problems, said]), fix)
     return LineProblem(
         "; ".join(problems) or f"it has no {name}= line",
         f"write the line as `{name}=<the password>` (nothing before the name)",
+    )
+
+
+def _key_problem(name: str, line: int, key: str, equals: bool) -> str | None:
+    """Why a key systemd read on ``line`` (with an '=' after it or not) is not ``name``, where it looks meant to be
+    (None: it is, or looks meant for another variable). Only a valid name or the name a key starts with is said:
+    a key that runs into the value (``NAME: value``) holds some of the value."""
+    if key == name:
+        return None
+    bare = key.removeprefix("export").strip(" \t")
+    if equals and bare == name:  # systemd takes "export NAME" for a key, which is invalid, and skips the line
+        return f"line {line} starts with `export`, which systemd's EnvironmentFile= does not take"
+    hidden = [char for char in bare if char not in " \t" and (not char.isprintable() or char.isspace())]
+    if equals and hidden and "".join(char for char in bare if char not in hidden) == name:
+        unseen = ", ".join(_UNSEEN.get(char, f"U+{ord(char):04X}") for char in dict.fromkeys(hidden))
+        return f"line {line} names {name} with an invisible {unseen} in it, which systemd keeps: it skips the line"
+    if not equals or _VARIABLE.fullmatch(bare) is None:
+        named = _VARIABLE.match(bare)
+        if named is not None and _alike(named.group(), name):
+            return f"line {line} names {named.group()} without `=` right after it"
+        return None
+    return f"line {line} sets {bare}, not {name}" if _alike(bare, name) else None
+
+
+def _lost_line(found: SwallowedLine | JoinedLine, name: str) -> tuple[str, str]:
+    """What a line that sets ``name`` is read as part of, by systemd, and the fix that frees it."""
+    said = f"line {found.line} sets {name}, but systemd"
+    if isinstance(found, SwallowedLine):
+        return f"{said} 252 (Debian 12) reads it as part of {_comment_on(found)}", _unslash(found.line - 1)
+    # a key that is no valid name may hold some of a value ('NAME: value'): the value is named by its line alone
+    key = f" of {found.value_key}" if _VARIABLE.fullmatch(found.value_key) else ""
+    value = _above(f"the value{key}", found.value_line, found.line)
+    if found.quote_line is None:
+        return (
+            f"{said} reads it as part of {value}, which ends in a backslash",
+            f"{_unslash(found.line - 1)}; if that value is meant to go on to the next line, move the {name} line"
+            " below where it ends",
+        )
+    return (
+        f"{said} reads it as part of {value}, in a quote opened on line {found.quote_line} and not closed before it",
+        f"close the quote opened on line {found.quote_line} where its value ends (a quoted value runs on over line"
+        " ends to its closing quote)",
     )
 
 
@@ -145,12 +174,16 @@ def _secrets_text() -> str | None:
 
 
 def _comment_on(found: SwallowedLine) -> str:
-    lines = (
-        f"line {found.comment_line}"
-        if found.comment_line == found.line - 1
-        else f"lines {found.comment_line}-{found.line - 1}"
-    )
-    return f"the comment on {lines} above it, which ends in a backslash"
+    return f"{_above('the comment', found.comment_line, found.line)}, which ends in a backslash"
+
+
+def _above(what: str, first: int, line: int) -> str:
+    """``what`` runs from line ``first`` to the one before ``line``."""
+    return f"{what} on {f'line {first}' if first == line - 1 else f'lines {first}-{line - 1}'} above it"
+
+
+def _unslash(line: int) -> str:
+    return f"remove the backslash at the end of line {line}"
 
 
 def _numbered(numbers: Iterable[int]) -> str:
@@ -159,6 +192,7 @@ def _numbered(numbers: Iterable[int]) -> str:
 
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UNSEEN = {"\ufeff": "U+FEFF (a byte-order mark, which some editors write first)", "\xa0": "U+00A0 (a no-break space)"}
 
 
 def _alike(key: str, name: str) -> bool:

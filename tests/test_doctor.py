@@ -284,7 +284,7 @@ def test_a_check_with_a_bug_fails_alone_and_the_others_still_report(
     assert main(["doctor", "--config", str(path)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert any(line.startswith("FAIL  directions the check itself failed: KeyError: 'a bug'") for line in out), out
-    assert [line.split()[1] for line in out][-6:] == ["turn", "asr", "gpio", "mqtt", "disk", "clock"]
+    assert [line.split()[1] for line in out][-7:] == ["turn", "memory", "asr", "gpio", "mqtt", "disk", "clock"]
 
 
 def test_cli_exit_codes(
@@ -296,7 +296,7 @@ def test_cli_exit_codes(
     assert main(["doctor", "--config", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in out] == [
-        "config", "audio", "preset", "levels", "directions", "turn", "asr", "gpio", "mqtt", "disk", "clock"
+        "config", "audio", "preset", "levels", "directions", "turn", "memory", "asr", "gpio", "mqtt", "disk", "clock"
     ]  # fmt: skip
     assert not [line for line in out if line.startswith("FAIL")]
 

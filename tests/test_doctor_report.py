@@ -28,7 +28,7 @@ from tests.mqtt_broker import BASE, Mosquitto, Recorder
 alsa_config = alsa_device.alsa_config  # fixtures
 test_array = alsa_device.test_array
 
-NAMES = ["audio", "directions", "turn model", "asr model", "gpio", "mqtt", "disk", "clock"]
+NAMES = ["audio", "directions", "turn model", "memory", "asr model", "gpio", "mqtt", "disk", "clock"]
 
 
 def write_config(path: Path, state: Path, *lines: str) -> Path:

@@ -14,7 +14,7 @@ from tests.cli_run import ENV, listener_cli
 cards, card_plugin = alsa_card.cards, alsa_card.card_plugin  # fixtures
 
 ASSERTION = "fakemic.c:1: fakemic_open: Assertion `plugin' failed."
-AFTER_AUDIO = ["directions", "turn", "asr", "gpio", "mqtt", "disk", "clock"]
+AFTER_AUDIO = ["directions", "turn", "memory", "asr", "gpio", "mqtt", "disk", "clock"]
 # `listener ARGS` with os.fork counting the process's threads in the parent just after it, where Python 3.12+
 # counts them to warn that the child may deadlock
 COUNTING_FORKS = """

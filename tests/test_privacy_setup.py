@@ -40,9 +40,13 @@ RATE_HZ = 16000
 DOCTOR_READ_S = 1.0  # listener.service.doctor.levels.LEVEL_READ_S: what doctor hears of the played speech
 # what doctor prints: one line per check, in this order (the secrets file's line only where one is installed)
 SYSTEM_BUS = {"/run/dbus/system_bus_socket", "/var/run/dbus/system_bus_socket"}
-DOCTOR_CHECKS = ["config", "audio", "preset", "levels", "directions", "turn", "asr", "gpio", "mqtt", "disk", "clock"]
+DOCTOR_CHECKS = [
+    "config", "audio", "preset", "levels", "directions", "turn", "memory", "asr", "gpio", "mqtt", "disk", "clock"
+]  # fmt: skip
 # --json's: the same, less the config file's line (it lists the file's warnings alone, here none)
-JSON_CHECKS = ["audio", "preset", "levels", "directions", "turn model", "asr model", "gpio", "mqtt", "disk", "clock"]
+JSON_CHECKS = [
+    "audio", "preset", "levels", "directions", "turn model", "memory", "asr model", "gpio", "mqtt", "disk", "clock"
+]  # fmt: skip
 LEVELS = re.compile(r"RMS dBFS ch0 -?\d+, ch1 -?\d+, ch2 -?\d+, ch3 -?\d+")  # the 4-mic board's, whole dB
 # two lapel mics, one per party (channel-map mode), the rep's on the second input: its blocks are [ch1, ch0]
 LAPELS = (

@@ -98,6 +98,7 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
     for check in (
         check_directions,
         check_turn_model,
+        check_memory,  # before the vosk model's check, which leaves doctor holding the model
         update_wrapper(partial(check_asr_model, config_file=config_file), check_asr_model),
         check_gpio,
         check_mqtt,
@@ -328,7 +329,14 @@ def check_mqtt(config: Config) -> Check:
     return connect_and_publish(config)
 
 
-# --- disk and clock ----------------------------------------------------------
+# --- memory, disk and clock --------------------------------------------------
+
+
+def check_memory(config: Config) -> Check:
+    """RAM for what the config runs, and free now (``doctor.memory``, which imports this module)."""
+    from listener.service.doctor.memory import check_memory as memory_check
+
+    return memory_check(config)
 
 
 def check_state_dir(config: Config) -> Check:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import subprocess
 import threading
 from pathlib import Path
 
@@ -25,14 +23,11 @@ from listener.service.doctor.env_file import read_env_file, swallowed_lines
 from tests.doctor_config import config
 from tests.mqtt_broker import PASSWORD, Mosquitto
 from tests.mqtt_links import device_link
+from tests.secrets_env import GENERATOR, SECRET, systemd_reads
 from tests.waiting import wait_until
 
-# systemd's environment.d generator reads its files with the parser EnvironmentFile= uses (env-file.c, expanding
-# $VARIABLES as well, which these lines hold none of) and prints what it set: systemd itself, without PID 1
-GENERATOR = Path("/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator")
-_C_ESCAPES = {"t": "\t", "n": "\n", "r": "\r"}
-# what must never be printed: the password's characters, and the comment's, which systemd made part of it
-SECRET, NOTE = "Vx7Qk2-pw", "nb4Rw shop"
+# a comment's words, which systemd made part of the password: never printed either
+NOTE = "nb4Rw shop"
 COMMENTED = f"{PASSWORD_ENV}={SECRET}  # {NOTE}\n"
 
 LINES = [
@@ -51,22 +46,6 @@ LINES = [
     ("; also a comment", None, False),
     ('L="a\\"b\\q"', 'a"b\\q', False),
 ]
-
-
-def systemd_reads(folder: Path, text: str) -> dict[str, str]:
-    """What systemd sets from ``text`` as an environment file, read by systemd itself."""
-    (folder / "environment.d").mkdir(parents=True)
-    (folder / "environment.d" / "secrets.conf").write_text(text)
-    env = {"XDG_CONFIG_HOME": str(folder), "HOME": str(folder), "PATH": os.environ.get("PATH", "")}
-    out = subprocess.run([GENERATOR], env=env, capture_output=True, text=True, check=True, timeout=10).stdout
-    # it prints VAR=value lines, a value with spaces or specials in double quotes, escaped as C escapes them
-    said = {}
-    for line in out.splitlines():
-        key, _, value = line.partition("=")
-        if value.startswith('"'):
-            value = re.sub(r"\\(.)", lambda escaped: _C_ESCAPES.get(escaped[1], escaped[1]), value[1:-1])
-        said[key] = value
-    return said
 
 
 def test_the_file_is_read_as_systemd_252_reads_it() -> None:

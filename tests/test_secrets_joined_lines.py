@@ -16,7 +16,7 @@ from listener.service.doctor import mqtt as doctor_mqtt
 from listener.service.doctor import secrets as doctor_secrets
 from listener.service.doctor.env_file import read_env_file, read_env_lines
 from tests.doctor_config import config
-from tests.test_secrets_comments import GENERATOR, SECRET, systemd_reads
+from tests.secrets_env import GENERATOR, SECRET, systemd_reads
 
 VALUE = "Lm8Zp-other"  # another line's value, which the password line is joined to: never printed either
 PW = PASSWORD_ENV

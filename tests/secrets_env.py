@@ -1,0 +1,31 @@
+"""An environment file as systemd itself reads it, for the secrets.env tests to check doctor's reader against, and a
+password that must never be printed."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+# systemd's environment.d generator reads its files with the parser EnvironmentFile= uses (env-file.c, expanding
+# $VARIABLES as well, which these lines hold none of) and prints what it set: systemd itself, without PID 1
+GENERATOR = Path("/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator")
+_C_ESCAPES = {"t": "\t", "n": "\n", "r": "\r"}
+SECRET = "Vx7Qk2-pw"  # a password's characters, which no line doctor prints may hold
+
+
+def systemd_reads(folder: Path, text: str) -> dict[str, str]:
+    """What systemd sets from ``text`` as an environment file, read by systemd itself."""
+    (folder / "environment.d").mkdir(parents=True)
+    (folder / "environment.d" / "secrets.conf").write_text(text)
+    env = {"XDG_CONFIG_HOME": str(folder), "HOME": str(folder), "PATH": os.environ.get("PATH", "")}
+    out = subprocess.run([GENERATOR], env=env, capture_output=True, text=True, check=True, timeout=10).stdout
+    # it prints VAR=value lines, a value with spaces or specials in double quotes, escaped as C escapes them
+    said = {}
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", lambda escaped: _C_ESCAPES.get(escaped[1], escaped[1]), value[1:-1])
+        said[key] = value
+    return said

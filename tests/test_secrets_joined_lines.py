@@ -3,14 +3,16 @@ in a backslash (``OTHER=x\\`` just above ``LISTENER_MQTT_PASSWORD=...``), or a q
 Every systemd version joins it to that value and sets no password from it, and doctor, reading the file line by line,
 took the password for set: a refused login got "run doctor with the service's environment". Doctor reads the file
 as systemd reads it (systemd 252's own parser agrees, where it is installed), and names the line, what it is part
-of and the fix, by line numbers and keys: never a value."""
+of and the fix, by line numbers and keys: never a value; its report warns of such a line before any login fails."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from listener.cli import main
 from listener.outputs.mqtt.credentials import PASSWORD_ENV
 from listener.service.doctor import mqtt as doctor_mqtt
 from listener.service.doctor import secrets as doctor_secrets
@@ -18,7 +20,7 @@ from listener.service.doctor.env_file import read_env_file, read_env_lines
 from tests.doctor_config import config
 from tests.secrets_env import GENERATOR, SECRET, systemd_reads
 
-VALUE = "Lm8Zp-other"  # another line's value, which the password line is joined to: never printed either
+VALUE = "Lm8Zp-Jq4Tw"  # another line's value, which the password line is joined to: never printed either
 PW = PASSWORD_ENV
 
 JOINING = (
@@ -156,3 +158,111 @@ def test_a_password_line_no_value_runs_on_into_is_set(
     secrets.write_text(text)
     monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(secrets))
     assert doctor_secrets.password_line_problem(PW) is None
+
+
+# --- doctor's report names a variable line a value above it runs on into -----------------------------------------
+# as it names one a comment swallows: the password line below `OTHER=x\` was named only once the broker refused
+
+
+@pytest.fixture
+def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "secrets.env"
+    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "named", "fix"),
+    [
+        (
+            f"OTHER={VALUE}\\\n{PW}={SECRET}\n",
+            f"line 2 ({PW}) is read as part of the value of OTHER on line 1 above it, which ends in a backslash",
+            "remove the backslash at the end of line 1",
+        ),
+        # an earlier line sets it: the service gets that one, not the one meant
+        (
+            f"{PW}={SECRET}\nOTHER={VALUE}\\\n  more\\\n{PW}={SECRET}2\n",
+            f"line 4 ({PW}) is read as part of the value of OTHER on lines 2-3 above it, which ends in a backslash",
+            "remove the backslash at the end of line 3",
+        ),
+        # a key that runs into its value ('OTHER: value') holds some of it: the value is named by its line alone
+        (
+            f"OTHER: {VALUE}=\\\n{PW}={SECRET}\n",
+            f"line 2 ({PW}) is read as part of the value on line 1 above it, which ends in a backslash",
+            "remove the backslash at the end of line 1",
+        ),
+        # a quote left open, and a second value that ends in a backslash further down
+        (
+            f"OTHER='{VALUE}\n\n{PW}={SECRET}\n'\nMORE={VALUE}\\\nLAST={SECRET}\n",
+            f"line 3 ({PW}) is read as part of the value of OTHER on lines 1-2 above it, in a quote opened on line 1"
+            " and not closed before it, line 6 (LAST) is read as part of the value of MORE on line 5 above it, which"
+            " ends in a backslash",
+            "remove the backslash at the end of line 5 and close the quote opened on line 1 where its value ends",
+        ),
+        # the password's own line ends in a backslash: the line below it is lost
+        (
+            f"{PW}={SECRET}\\\nOTHER={VALUE}\n",
+            f"line 2 (OTHER) is read as part of the value of {PW} on line 1 above it, which ends in a backslash",
+            "remove the backslash at the end of line 1",
+        ),
+    ],
+)
+def test_a_variable_line_a_value_runs_on_into_is_named_by_line_and_key(
+    secrets: Path, tmp_path: Path, text: str, named: str, fix: str
+) -> None:
+    if GENERATOR.exists():  # what systemd itself sets: nothing from the lines named
+        said = systemd_reads(tmp_path / "env", text)
+        assert {key: value for key, value in said.items() if key in {PW, "OTHER", "MORE", "LAST"}} == {
+            found.key: found.value for found in read_env_file(text) if " " not in found.key
+        }
+    secrets.write_text(text)
+    check = doctor_secrets.check_joined_lines()
+    assert check is not None and check.status == "warn", check
+    assert check.detail == (
+        f"{secrets} {named}: systemd joins a line to the value above it while that value's line ends in a backslash"
+        " or its quote is open, and sets nothing from it"
+    )
+    assert check.fix == (
+        f"{fix}, then `sudo systemctl restart listener`; if a value is meant to go on over lines, move the line named"
+        " below where it ends instead"
+    )
+    for part in (*SECRET.split("-"), *VALUE.split("-")):
+        assert part not in check.line(), part
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"OTHER={VALUE}\\\\\n{PW}={SECRET}\n",  # an escaped backslash: the value ends with its line
+        f"OTHER={VALUE}\\\r\n{PW}={SECRET}\r\n",  # the backslash escapes the '\r'
+        f"OTHER={VALUE}\\\n{PW}={SECRET}\n{PW}={SECRET}\n",  # set again below: the service gets that one
+        f"OTHER={VALUE}\\\n  more\n{PW}={SECRET}\n",  # a value that goes on, and sets nothing else
+        f"OTHER='{VALUE}\n# not a comment in a quote\n'\n{PW}={SECRET}\n",
+        f"OTHER={VALUE}\\\n\n{PW}={SECRET}\n",  # it runs on into the empty line
+        f"OTHER={VALUE}\\\nexport {PW}={SECRET}\n",  # no variable systemd sets: the line doctor names at login
+        f"{PW}={SECRET}\nOTHER={VALUE}\\",  # the last line: nothing after it
+    ],
+)
+def test_a_value_that_runs_on_into_no_variable_line_is_no_warning(secrets: Path, text: str) -> None:
+    secrets.write_text(text)
+    assert doctor_secrets.check_joined_lines() is None
+
+
+def test_doctors_report_names_the_joined_line_and_prints_none_of_it(
+    secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets.write_text(f"# the broker\nOTHER={VALUE}\\\n{PW}={SECRET}\n")
+    os.chown(secrets, 0, 0)
+    secrets.chmod(0o600)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    path = tmp_path / "listener.toml"
+    path.write_text(f'[array]\ndevice = "gone"\n[service]\nstate_dir = "{tmp_path}"\n')
+    main(["doctor", "--config", str(path)])
+    main(["doctor", "--json", "--config", str(path)])
+    out = capsys.readouterr().out
+    said = f"warn  secrets    {secrets} line 3 ({PW}) is read as part of the value of OTHER on line 2 above it"
+    assert said in out, out
+    assert "remove the backslash at the end of line 2" in out.split(said)[1], out
+    assert '"detail": "' + said.split("secrets    ")[1] in out, out
+    for part in (*SECRET.split("-"), *VALUE.split("-")):
+        assert part not in out, part

@@ -106,11 +106,16 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
         check_clock,
     ):
         yield _guarded(check, config)
-    from listener.service.doctor.secrets import check_inline_comments, check_secrets_file, check_swallowed_lines
+    from listener.service.doctor import secrets
 
-    for secrets in (check_secrets_file(), check_inline_comments(), check_swallowed_lines()):
-        if secrets is not None:  # only where there is one: a laptop has none
-            yield secrets
+    for found in (
+        secrets.check_secrets_file(),
+        secrets.check_inline_comments(),
+        secrets.check_swallowed_lines(),
+        secrets.check_joined_lines(),
+    ):
+        if found is not None:  # only where there is one: a laptop has none
+            yield found
 
 
 def _guarded(check: Callable[[Config], Check], config: Config) -> Check:

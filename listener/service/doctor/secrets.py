@@ -1,7 +1,7 @@
 """``listener doctor`` on /etc/listener/secrets.env, the broker password's file: who may read it, the
 line that keeps the password from the service, a comment typed after a value, which systemd keeps
-in it, and a line a comment ending in a backslash swallows. Its values are never printed: a line is
-named by its number and its key."""
+in it, and a line a comment ending in a backslash swallows or a value above it runs on into. Its values are
+never printed: a line is named by its number and its key."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from listener.service.doctor import Check, warn
 from listener.service.doctor.env_file import JoinedLine, SwallowedLine, read_env_file, read_env_lines, swallowed_lines
@@ -20,6 +21,7 @@ INSTALLED_SECRETS = "/etc/listener/secrets.env"  # listener.service's Environmen
 SECRETS_FILE = INSTALLED_SECRETS  # the one looked at: tests point it elsewhere
 SECRETS_FIX = "sudo chown root:root {path} && sudo chmod 0600 {path} (provision.sh does both)"
 RESTART = "then `sudo systemctl restart listener`"
+_Unread = TypeVar("_Unread", SwallowedLine, JoinedLine)  # a line systemd reads as part of something above it
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +79,7 @@ def check_swallowed_lines() -> Check | None:
     (254 stopped that); None when there is none, a later line sets its variable anyway, or the file cannot be read."""
     if (text := _secrets_text()) is None:
         return None
-    last = {found.key: found.line for found in read_env_file(text)}
-    lost = [
-        swallowed
-        for swallowed in swallowed_lines(text)
-        if swallowed.key is not None
-        and _VARIABLE.fullmatch(swallowed.key)
-        and last.get(swallowed.key, 0) < swallowed.line
-    ]
+    lost = _lost_variables(text, swallowed_lines(text))
     if not lost:
         return None
     lines = ", ".join(f"line {found.line} ({found.key}) is read as part of {_comment_on(found)}" for found in lost)
@@ -92,7 +87,28 @@ def check_swallowed_lines() -> Check | None:
         "secrets",
         f"{SECRETS_FILE} {lines}: systemd 252 (Debian 12) joins the line after a comment that ends in a backslash"
         " to the comment, and sets nothing from it",
-        f"remove the backslash at the end of {_numbered(found.line - 1 for found in lost)}, {RESTART}",
+        f"{_unslash(_numbered(found.line - 1 for found in lost))}, {RESTART}",
+    )
+
+
+def check_joined_lines() -> Check | None:
+    """A warning naming each line of the secrets file (by number and key, never a value) that systemd reads as part
+    of a value above it, one whose line ends in a backslash or whose quote is still open, so nothing is set from it;
+    None when there is none, a later line sets its variable anyway, or the file cannot be read here."""
+    if (text := _secrets_text()) is None:
+        return None
+    lost = _lost_variables(text, read_env_lines(text).joined)
+    if not lost:
+        return None
+    lines = ", ".join(f"line {found.line} ({found.key}) is read as part of {_part_of(found)}" for found in lost)
+    steps = [_unslash(_numbered(found.line - 1 for found in lost if found.quote_line is None))]
+    steps += [_close(line) for line in sorted({found.quote_line for found in lost if found.quote_line is not None})]
+    return warn(
+        "secrets",
+        f"{SECRETS_FILE} {lines}: systemd joins a line to the value above it while that value's line ends in a"
+        " backslash or its quote is open, and sets nothing from it",
+        f"{' and '.join(step for step in steps if step)}, {RESTART}; if a value is meant to go on over lines, move"
+        " the line named below where it ends instead",
     )
 
 
@@ -109,18 +125,19 @@ def password_line_problem(name: str) -> LineProblem | None:
     last_set = last.line if last is not None else 0
     keys = [(found.line, found.key, True) for found in read.assignments]
     keys += [(found.line, found.key, False) for found in read.without_value]
-    problems = [said for line, key, equals in sorted(keys) if (said := _key_problem(name, line, key, equals))]
-    if last_set:
-        problems.append(f"line {last_set} sets {name} to nothing")
+    problems = [(line, why) for line, key, equals in keys if (why := _key_problem(name, line, key, equals))]
     unread: list[SwallowedLine | JoinedLine] = [*read.swallowed, *read.joined]
+    said = [line_said for _, line_said in sorted(problems)]
+    if last_set:
+        said.append(f"line {last_set} sets {name} to nothing")
     lost = [found for found in unread if found.key == name and found.line > last_set]
     if lost:  # the line is there, but systemd reads it as part of what is above it
-        said, fix = _lost_line(max(lost, key=lambda found: found.line), name)
-        return LineProblem("; ".join([*problems, said]), fix)
-    return LineProblem(
-        "; ".join(problems) or f"it has no {name}= line",
-        f"write the line as `{name}=<the password>` (nothing before the name)",
-    )
+        found = max(lost, key=lambda found: found.line)
+        return LineProblem(
+            "; ".join([*said, f"line {found.line} sets {name}, but {_read_as(found)}"]), _moved(found, name)
+        )
+    written = f"write the line as `{name}=<the password>` (nothing before the name)"
+    return LineProblem("; ".join(said) or f"it has no {name}= line", written)
 
 
 def _key_problem(name: str, line: int, key: str, equals: bool) -> str | None:
@@ -144,25 +161,51 @@ def _key_problem(name: str, line: int, key: str, equals: bool) -> str | None:
     return f"line {line} sets {bare}, not {name}" if _alike(bare, name) else None
 
 
-def _lost_line(found: SwallowedLine | JoinedLine, name: str) -> tuple[str, str]:
-    """What a line that sets ``name`` is read as part of, by systemd, and the fix that frees it."""
-    said = f"line {found.line} sets {name}, but systemd"
+def _lost_variables(text: str, unread: Iterable[_Unread]) -> list[_Unread]:
+    """The lines of ``unread`` that would set a variable read alone, which no later line sets (a later one is what
+    the service gets): a key that is no valid name (``export NAME``) is the broker check's to name."""
+    last = {found.key: found.line for found in read_env_file(text)}
+    return [
+        found
+        for found in unread
+        if found.key is not None and _VARIABLE.fullmatch(found.key) and last.get(found.key, 0) < found.line
+    ]
+
+
+def _read_as(found: SwallowedLine | JoinedLine) -> str:
+    """What systemd reads ``found``'s line as part of: only 252 swallows a line after a comment."""
+    return (
+        f"systemd{' 252 (Debian 12)' if isinstance(found, SwallowedLine) else ''} reads it as part of {_part_of(found)}"
+    )
+
+
+def _part_of(found: SwallowedLine | JoinedLine) -> str:
+    """The comment or value above ``found``'s line that it is read into, by line numbers (and a valid key)."""
     if isinstance(found, SwallowedLine):
-        return f"{said} 252 (Debian 12) reads it as part of {_comment_on(found)}", _unslash(found.line - 1)
+        return _comment_on(found)
     # a key that is no valid name may hold some of a value ('NAME: value'): the value is named by its line alone
     key = f" of {found.value_key}" if _VARIABLE.fullmatch(found.value_key) else ""
     value = _above(f"the value{key}", found.value_line, found.line)
     if found.quote_line is None:
-        return (
-            f"{said} reads it as part of {value}, which ends in a backslash",
-            f"{_unslash(found.line - 1)}; if that value is meant to go on to the next line, move the {name} line"
-            " below where it ends",
-        )
-    return (
-        f"{said} reads it as part of {value}, in a quote opened on line {found.quote_line} and not closed before it",
-        f"close the quote opened on line {found.quote_line} where its value ends (a quoted value runs on over line"
-        " ends to its closing quote)",
-    )
+        return f"{value}, which ends in a backslash"
+    return f"{value}, in a quote opened on line {found.quote_line} and not closed before it"
+
+
+def _free(found: SwallowedLine | JoinedLine) -> str:
+    """The fix that ends what ``found``'s line is read into before it."""
+    if isinstance(found, JoinedLine) and found.quote_line is not None:
+        return _close(found.quote_line)
+    return _unslash(f"line {found.line - 1}")
+
+
+def _moved(found: SwallowedLine | JoinedLine, name: str) -> str:
+    """_free, and for a value, what to do when it is meant to run on."""
+    if isinstance(found, SwallowedLine):
+        return _free(found)
+    if found.quote_line is None:
+        meant = f"if that value is meant to go on to the next line, move the {name} line below where it ends"
+        return f"{_free(found)}; {meant}"
+    return f"{_free(found)} (a quoted value runs on over line ends to its closing quote)"
 
 
 def _secrets_text() -> str | None:
@@ -182,12 +225,18 @@ def _above(what: str, first: int, line: int) -> str:
     return f"{what} on {f'line {first}' if first == line - 1 else f'lines {first}-{line - 1}'} above it"
 
 
-def _unslash(line: int) -> str:
-    return f"remove the backslash at the end of line {line}"
+def _unslash(lines: str) -> str:
+    return f"remove the backslash at the end of {lines}" if lines else ""
+
+
+def _close(line: int) -> str:
+    return f"close the quote opened on line {line} where its value ends"
 
 
 def _numbered(numbers: Iterable[int]) -> str:
     ordered = sorted(set(numbers))
+    if not ordered:
+        return ""
     return f"line{'s' if len(ordered) > 1 else ''} {', '.join(map(str, ordered))}"
 
 

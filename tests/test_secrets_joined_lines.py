@@ -106,6 +106,25 @@ WRITE = f"write the line as `{PW}=<the password>` (nothing before the name)"
             " opened on line 2 and not closed before it",
             f"{UNQUOTE.format(2)} quote)",
         ),
+        # a line that nearly sets it, and is read as part of what is above it: both named, both fixed
+        (
+            f"# the {VALUE}\\\nexport {PW}={SECRET}\n",
+            "line 2 starts with `export`, which systemd's EnvironmentFile= does not take, and systemd 252 (Debian 12)"
+            " reads it as part of the comment on line 1 above it, which ends in a backslash",
+            f"remove the backslash at the end of line 1, and {WRITE.replace('the line', 'line 2')}",
+        ),
+        (
+            f"OTHER={VALUE}\\\nLISTENER_MQTT_PASWORD={SECRET}\n",
+            f"line 2 sets LISTENER_MQTT_PASWORD, not {PW}, and systemd reads it as part of the value of OTHER on line 1"
+            " above it, which ends in a backslash",
+            f"remove the backslash at the end of line 1, and {WRITE.replace('the line', 'line 2')}",
+        ),
+        (
+            f"OTHER='{VALUE}\nexport {PW}={SECRET}\n'\n",
+            "line 2 starts with `export`, which systemd's EnvironmentFile= does not take, and systemd reads it as part"
+            " of the value of OTHER on line 1 above it, in a quote opened on line 1 and not closed before it",
+            f"close the quote opened on line 1 where its value ends, and {WRITE.replace('the line', 'line 2')}",
+        ),
         # Notepad's UTF-8 starts the file with a byte-order mark, which systemd reads as part of the name
         (
             f"\ufeff{PW}={SECRET}\n",

@@ -127,6 +127,9 @@ def password_line_problem(name: str) -> LineProblem | None:
     keys += [(found.line, found.key, False) for found in read.without_value]
     problems = [(line, why) for line, key, equals in keys if (why := _key_problem(name, line, key, equals))]
     unread: list[SwallowedLine | JoinedLine] = [*read.swallowed, *read.joined]
+    # a misspelt or `export` line systemd reads as part of what is above it: both keep the password from the service
+    near = [(found, why) for found in unread if found.key and (why := _key_problem(name, found.line, found.key, True))]
+    problems += [(found.line, f"{why}, and {_read_as(found)}") for found, why in near]
     said = [line_said for _, line_said in sorted(problems)]
     if last_set:
         said.append(f"line {last_set} sets {name} to nothing")
@@ -137,6 +140,9 @@ def password_line_problem(name: str) -> LineProblem | None:
             "; ".join([*said, f"line {found.line} sets {name}, but {_read_as(found)}"]), _moved(found, name)
         )
     written = f"write the line as `{name}=<the password>` (nothing before the name)"
+    if near:  # freeing the line alone would leave it misspelt
+        found = near[-1][0]
+        return LineProblem("; ".join(said), f"{_free(found)}, and {written.replace('the line', f'line {found.line}')}")
     return LineProblem("; ".join(said) or f"it has no {name}= line", written)
 
 

@@ -113,6 +113,7 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
         secrets.check_inline_comments(),
         secrets.check_swallowed_lines(),
         secrets.check_joined_lines(),
+        secrets.check_password_backslash(),
     ):
         if found is not None:  # only where there is one: a laptop has none
             yield found

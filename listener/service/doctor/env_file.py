@@ -67,6 +67,9 @@ class EnvLines:
     without_value: tuple[KeyWithoutValue, ...]
     swallowed: tuple[SwallowedLine, ...]
     joined: tuple[JoinedLine, ...]
+    # lines whose unquoted backslash ends a value and joins no line to it (at the file's end, before a CRLF line
+    # end: it escapes the '\r'), which systemd drops all the same
+    dropped_backslashes: tuple[int, ...]
 
 
 @dataclass
@@ -87,6 +90,7 @@ class _Reader:
     without_value: list[KeyWithoutValue] = field(default_factory=list)
     swallowed: list[tuple[int, int]] = field(default_factory=list)  # (comment_line, the line it swallows)
     joined: list[tuple[int, int, str, int | None]] = field(default_factory=list)  # JoinedLine's first four
+    dropped_backslashes: list[int] = field(default_factory=list)
 
     def read(self, text: str) -> list[Assignment]:
         for char in text:
@@ -95,6 +99,8 @@ class _Reader:
         if self.state == "key":
             self.without_value.append(KeyWithoutValue(self.key_line, self.key.rstrip(" \t")))
         elif self.state not in ("pre_key", "comment", "comment_escape"):
+            if self.state == "value_escape":  # escaping nothing: systemd drops it, as it drops one before a line break
+                self.dropped_backslashes.append(self.line)
             self._push()
         return self.found
 
@@ -154,6 +160,8 @@ class _Reader:
         self.state = "value"
         if char not in _NEWLINE:  # an escaped line break is eaten: the value goes on on the next line
             self.value += char
+        elif char == "\r":  # eaten too, and the '\n' after it ends the value: the backslash is gone, nothing joined
+            self.dropped_backslashes.append(self.line)
         self._join(char, None)
 
     def _single_quote(self, char: str) -> None:
@@ -200,7 +208,8 @@ def read_env_file(text: str) -> list[Assignment]:
 
 def read_env_lines(text: str) -> EnvLines:
     """What systemd 252 reads from ``text`` (its assignments, as read_env_file), and the lines that set nothing:
-    a key with no '=', a line a comment ending in a backslash swallows, a line that is part of a value above it."""
+    a key with no '=', a line a comment ending in a backslash swallows, a line that is part of a value above it;
+    and the lines of a value's backslash that joins no line, which systemd drops."""
     reader = _Reader()
     reader.read(text)
     lines = text.split("\n")  # numbered as the reader numbers them, by '\n' alone
@@ -212,6 +221,7 @@ def read_env_lines(text: str) -> EnvLines:
             JoinedLine(number, value_line, value_key, quote_line, _key_alone(lines, number))
             for number, value_line, value_key, quote_line in reader.joined
         ),
+        tuple(reader.dropped_backslashes),
     )
 
 

@@ -102,19 +102,25 @@ def _clock_check(where: str, exc: OSError) -> Check | None:
 
 def _refused_check(config: Config, refused: str, reason: str, login: str) -> Check:
     """The FAIL for a login the broker refused (``reason``, paho's words): a comment sent as part of the password
-    is the likelier fault where there is one, so its fix comes first; then no password to send at all."""
-    from listener.outputs.mqtt.credentials import password_comment
+    is the likelier fault where there is one, so its fix comes first; then no password to send at all; then, where
+    doctor may read the service's secrets file, a password line there that ends in a backslash."""
+    from listener.outputs.mqtt.credentials import LOGIN_REFUSED, PASSWORD_ENV, password_comment
+    from listener.service.doctor.secrets import RESTART, SECRETS_FILE, password_backslash
 
     if (comment := password_comment(config.mqtt, reason)) is not None:
-        restart = "then `sudo systemctl restart listener`"
-        return fail("mqtt", f"{refused}; {comment[0]}", f"{comment[1]}, {restart}; refused still: {login}")
-    return _no_password_check(config, refused) or fail("mqtt", refused, login)
+        return fail("mqtt", f"{refused}; {comment[0]}", f"{comment[1]}, {RESTART}; refused still: {login}")
+    if (no_password := _no_password_check(config, refused)) is not None:
+        return no_password
+    # the service's password, where doctor may read its file: doctor's own may have come from elsewhere
+    if reason in LOGIN_REFUSED and config.mqtt.username and (ends := password_backslash(PASSWORD_ENV)) is not None:
+        return fail("mqtt", f"{refused}; {SECRETS_FILE} {ends.said}", f"{ends.fix}, {RESTART}; refused still: {login}")
+    return fail("mqtt", refused, login)
 
 
 def _no_password_check(config: Config, refused: str) -> Check | None:
     """The FAIL for a refused login that had no password to send: the environment, not the password, is wrong."""
     from listener.outputs.mqtt.credentials import PASSWORD_ENV
-    from listener.service.doctor.secrets import SECRETS_FILE, password_line_problem
+    from listener.service.doctor.secrets import SECRETS_FILE, password_backslash, password_line_problem
 
     # where read_password looks, without reading the file again (a missing one was said before connecting)
     if not config.mqtt.username or os.environ.get(PASSWORD_ENV) or config.mqtt.password_file:
@@ -129,12 +135,15 @@ def _no_password_check(config: Config, refused: str) -> Check | None:
             f"{unset}; {SECRETS_FILE}, where the service gets it, does not set it either: {problem.said}",
             f"{problem.fix}, then `sudo systemctl restart listener`",
         )
-    return fail(
-        "mqtt",
-        unset,
+    elsewhere = (
         f"the service reads {PASSWORD_ENV} from {SECRETS_FILE}: run doctor with the service's environment"
-        f" (README.md, 'Installing on a Pi': the systemd-run line), or `export {PASSWORD_ENV}=...` first;"
-        " refused so too: `sudo listener doctor` names the line of that file that fails",
+        f" (README.md, 'Installing on a Pi': the systemd-run line), or `export {PASSWORD_ENV}=...` first"
+    )
+    if (ends := password_backslash(PASSWORD_ENV)) is not None:  # set there, but not as written
+        said = f"{unset}; in {SECRETS_FILE}, where the service gets it, {ends.said}"
+        return fail("mqtt", said, f"{ends.fix}, then `sudo systemctl restart listener`; refused still: {elsewhere}")
+    return fail(
+        "mqtt", unset, f"{elsewhere}; refused so too: `sudo listener doctor` names the line of that file that fails"
     )
 
 

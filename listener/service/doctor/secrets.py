@@ -1,7 +1,7 @@
 """``listener doctor`` on /etc/listener/secrets.env, the broker password's file: who may read it, the
 line that keeps the password from the service, a comment typed after a value, which systemd keeps
-in it, and a line a comment ending in a backslash swallows or a value above it runs on into. Its values are
-never printed: a line is named by its number and its key."""
+in it, a line a comment ending in a backslash swallows or a value above it runs on into, and a password line that
+ends in a backslash. Its values are never printed: a line is named by its number and its key."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from listener.config.unused_keys import PASSWORD_ENV
 from listener.service.doctor import Check, warn
 from listener.service.doctor.env_file import JoinedLine, SwallowedLine, read_env_file, read_env_lines, swallowed_lines
 from listener.small_files import read_small_file
@@ -109,6 +110,41 @@ def check_joined_lines() -> Check | None:
         " backslash or its quote is open, and sets nothing from it",
         f"{' and '.join(step for step in steps if step)}, {RESTART}; if a value is meant to go on over lines, move"
         " the line named below where it ends instead",
+    )
+
+
+def check_password_backslash() -> Check | None:
+    """A warning naming the line that sets the broker password for the service (by number, never its value) when it
+    ends in a backslash outside quotes, which systemd drops, joining the next line to the password: set, but not as
+    written, and the broker says only "not authorized"; None otherwise, or when the file cannot be read here."""
+    if (problem := password_backslash(PASSWORD_ENV)) is None:
+        return None
+    return warn("secrets", f"{SECRETS_FILE} {problem.said}", f"{problem.fix}, {RESTART}")
+
+
+def password_backslash(name: str) -> LineProblem | None:
+    """Why the value systemd sets ``name`` to for the service is not the one written, when the line that sets it
+    ends in a backslash outside quotes (by line numbers, never a value); None otherwise, or when the file cannot be
+    read here. A password with a line break kept in it (a quote left open) fails at the service's start instead."""
+    if (text := _secrets_text()) is None:
+        return None
+    read = read_env_lines(text)
+    last = {found.key: found for found in read.assignments}.get(name)  # the last line that sets it counts
+    if last is None or not last.value:  # password_line_problem's
+        return None
+    joined = [found.line for found in read.joined if found.value_line == last.line and found.quote_line is None]
+    ends = [line - 1 for line in joined]
+    ends += [line for line in read.dropped_backslashes if line == last.line or line in joined]
+    if not ends:
+        return None
+    lines = text.count("\n") + (not text.endswith("\n"))  # a line break that ends the file starts no line
+    joins = _numbered(line for line in joined if line <= lines)
+    runs_on = f" and joins {joins} to the value" if joins else ""
+    return LineProblem(
+        f"line {last.line} sets {name}, but systemd drops the backslash{'es' if len(ends) > 1 else ''} at the end"
+        f" of {_numbered(ends)}{runs_on}, so the password the service sends is not the one written",
+        f"if the backslash is part of the password, write it twice (\\\\) or put the password in single quotes;"
+        f" if not, {_unslash(_numbered(ends))}",
     )
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from listener.cli import main
 from listener.config import parse_config
 from listener.outputs.mqtt.credentials import PASSWORD_ENV
 from listener.service import doctor
@@ -23,7 +22,7 @@ from listener.service.doctor.env_file import read_env_file, swallowed_lines
 from tests.doctor_config import config
 from tests.mqtt_broker import PASSWORD, Mosquitto
 from tests.mqtt_links import device_link
-from tests.secrets_env import GENERATOR, SECRET, systemd_reads
+from tests.secrets_env import GENERATOR, SECRET, doctors_report, systemd_reads
 from tests.waiting import wait_until
 
 # a comment's words, which systemd made part of the password: never printed either
@@ -143,14 +142,8 @@ def test_a_secrets_file_that_is_a_pipe_is_not_waited_on(secrets: Path) -> None:
 def test_doctors_report_names_the_line_and_prints_none_of_the_password(
     secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    secrets.write_text(f"# the broker\n{COMMENTED}")
-    os.chown(secrets, 0, 0)
-    secrets.chmod(0o600)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
-    path = tmp_path / "listener.toml"
-    path.write_text(f'[array]\ndevice = "gone"\n[service]\nstate_dir = "{tmp_path}"\n')
-    main(["doctor", "--config", str(path)])
-    main(["doctor", "--json", "--config", str(path)])
+    doctors_report(secrets, f"# the broker\n{COMMENTED}", tmp_path)
     out = capsys.readouterr().out
     said = f"warn  secrets    {secrets} line 2 ({PASSWORD_ENV}): the text after '=' holds a '#' after a space"
     assert said in out, out
@@ -349,14 +342,8 @@ def test_a_refused_login_names_the_swallowed_password_line(
 def test_doctors_report_names_the_swallowed_line_and_prints_none_of_it(
     secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    secrets.write_text(f"# the broker\n# {OLD}\\\n{PASSWORD_ENV}={SECRET}\n")
-    os.chown(secrets, 0, 0)
-    secrets.chmod(0o600)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
-    path = tmp_path / "listener.toml"
-    path.write_text(f'[array]\ndevice = "gone"\n[service]\nstate_dir = "{tmp_path}"\n')
-    main(["doctor", "--config", str(path)])
-    main(["doctor", "--json", "--config", str(path)])
+    doctors_report(secrets, f"# the broker\n# {OLD}\\\n{PASSWORD_ENV}={SECRET}\n", tmp_path)
     out = capsys.readouterr().out
     said = f"warn  secrets    {secrets} line 3 ({PASSWORD_ENV}) is read as part of the comment on line 2 above it"
     assert said in out, out

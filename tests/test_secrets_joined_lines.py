@@ -7,18 +7,16 @@ of and the fix, by line numbers and keys: never a value; its report warns of suc
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from listener.cli import main
 from listener.outputs.mqtt.credentials import PASSWORD_ENV
 from listener.service.doctor import mqtt as doctor_mqtt
 from listener.service.doctor import secrets as doctor_secrets
 from listener.service.doctor.env_file import read_env_file, read_env_lines
 from tests.doctor_config import config
-from tests.secrets_env import GENERATOR, SECRET, systemd_reads
+from tests.secrets_env import GENERATOR, SECRET, doctors_report, systemd_reads
 
 VALUE = "Lm8Zp-Jq4Tw"  # another line's value, which the password line is joined to: never printed either
 PW = PASSWORD_ENV
@@ -270,14 +268,8 @@ def test_a_value_that_runs_on_into_no_variable_line_is_no_warning(secrets: Path,
 def test_doctors_report_names_the_joined_line_and_prints_none_of_it(
     secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    secrets.write_text(f"# the broker\nOTHER={VALUE}\\\n{PW}={SECRET}\n")
-    os.chown(secrets, 0, 0)
-    secrets.chmod(0o600)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
-    path = tmp_path / "listener.toml"
-    path.write_text(f'[array]\ndevice = "gone"\n[service]\nstate_dir = "{tmp_path}"\n')
-    main(["doctor", "--config", str(path)])
-    main(["doctor", "--json", "--config", str(path)])
+    doctors_report(secrets, f"# the broker\nOTHER={VALUE}\\\n{PW}={SECRET}\n", tmp_path)
     out = capsys.readouterr().out
     said = f"warn  secrets    {secrets} line 3 ({PW}) is read as part of the value of OTHER on line 2 above it"
     assert said in out, out

@@ -6,12 +6,10 @@ and so does its broker line when the login is refused; the values checked agains
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from listener.cli import main
 from listener.outputs.mqtt.credentials import PASSWORD_ENV as PW
 from listener.service import doctor
 from listener.service.doctor import mqtt as doctor_mqtt
@@ -19,7 +17,7 @@ from listener.service.doctor import secrets as doctor_secrets
 from listener.service.doctor.env_file import read_env_file, read_env_lines
 from tests.doctor_config import config
 from tests.mqtt_broker import PASSWORD, Mosquitto
-from tests.secrets_env import GENERATOR, SECRET, systemd_reads
+from tests.secrets_env import GENERATOR, SECRET, doctors_report, systemd_reads
 
 VALUE, NOTE = "Hd6Rc-Wm2Ny", "Kt9Bf old"  # another line's value, a comment's words: never printed either
 FIX = (
@@ -121,14 +119,8 @@ def test_the_reader_names_a_values_backslash_that_joins_no_line() -> None:
 def test_doctors_report_names_the_line_and_prints_none_of_it(
     secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    secrets.write_text(f"# the broker\n{PW}={SECRET}\\\nOTHER={VALUE}\n")
-    os.chown(secrets, 0, 0)
-    secrets.chmod(0o600)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
-    path = tmp_path / "listener.toml"
-    path.write_text(f'[array]\ndevice = "gone"\n[service]\nstate_dir = "{tmp_path}"\n')
-    main(["doctor", "--config", str(path)])
-    main(["doctor", "--json", "--config", str(path)])
+    doctors_report(secrets, f"# the broker\n{PW}={SECRET}\\\nOTHER={VALUE}\n", tmp_path)
     out = capsys.readouterr().out
     said = f"warn  secrets    {secrets} line 2 sets {PW}, {ENDS.format(2)} and joins line 3 to the value"
     assert said in out, out

@@ -32,7 +32,7 @@ def test_audio_blocks_and_recogniser_chunks_print_no_samples() -> None:
     samples = np.random.default_rng(1).uniform(-0.5, 0.5, (1600, 4)).astype(np.float32)
     block = AudioBlock(start_s=2.0, sample_rate_hz=16000, samples=samples)
     chunk = Chunk(2.0, pcm16(samples[:, 0]))
-    assert repr(block) == str(block) == "AudioBlock(start_s=2.0, sample_rate_hz=16000)"
+    assert repr(block) == str(block) == "AudioBlock(start_s=2.0, sample_rate_hz=16000, not_numbers_s=0.0)"
     assert repr(chunk) == str(chunk) == "Chunk(start_s=2.0)"
 
 

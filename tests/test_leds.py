@@ -90,7 +90,8 @@ def test_dominance_amber_then_red_then_calm_again(factory: MockFactory) -> None:
     # the rep talks on for red_after_s (counted from the first decision; the repeat at 9 s does not restart it)
     assert value_at(trace, "red", 14.95) == 0.0 and value_at(trace, "red", 16.0) == 1.0
     assert value_at(trace, "amber", 16.0) == 0.0
-    assert value_at(trace, "red", 26.0) == 0.0 and value_at(trace, "green", 26.0) == pytest.approx(0.3)
+    # red fades out first (calm green never lit beside it: led_patterns.APART), then green fades in
+    assert value_at(trace, "red", 26.0) == 0.0 and value_at(trace, "green", 26.6) == pytest.approx(0.3)
     # gpiozero's pin history went through the same values the trace reports
     assert history(factory, "amber") == [v for t, v in amber]
     assert 1.0 in history(factory, "amber") and history(factory, "amber")[-1] == 0.0

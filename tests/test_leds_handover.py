@@ -4,6 +4,7 @@ gpiozero's MockFactory as in test_leds.py; times are audio seconds."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import json
@@ -214,3 +215,23 @@ def test_a_pulse_that_ends_at_its_trough_leaves_nothing_to_wait_for() -> None:
     assert animator.values(0.5)[Channel.RED] == 0.0  # its trough, half a period in
     animator.show(palette.looks[Look.LISTENING], 0.5)
     assert 0.0 < animator.values(0.5)[Channel.GREEN] < animator.values(0.7)[Channel.GREEN] < 0.3
+
+
+@PRESETS
+def test_calm_green_waits_for_red_to_fade_out_when_dominance_ends_under_it(preset: str) -> None:
+    """What test_leds_properties.py's test_red_is_for_a_rep_holding_forth found, shrunk: red since 20.41 s (2 s
+    of the rep's talk), the customer takes a turn at 20.3 s and dominance ends at 20.8 s (as a monologue's does).
+    Calm green faded in at once under red fading out: both lit for 0.3 s at fade_s 0.3 (0.7 s at the shipped
+    0.8 s), all three where amber was still fading out too, and amber between on the RGB LED. Green now comes
+    on once red is dark."""
+    script = [
+        *speech(Party.REP, 17.78, 22.82),
+        dominance(True, 18.41),
+        *speech(Party.CUSTOMER, 20.3, 21.31),
+        dataclasses.replace(dominance(False, 20.8, share=0.0), reason="monologue"),
+    ]
+    trace = run(True, script, 24.0, preset=preset, fade_s=0.3, red_after_s=2.0)
+    assert value_at(trace, "red", 20.75) == 1.0 and value_at(trace, "green", 20.75) == 0.0  # red, as it ends
+    both = [t / 100 for t in range(2080, 2400) if value_at(trace, "green", t / 100) * value_at(trace, "red", t / 100)]
+    assert both == [], both
+    assert value_at(trace, "green", 23.5) == pytest.approx(0.3) and value_at(trace, "red", 23.5) == 0.0

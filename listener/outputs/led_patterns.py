@@ -81,6 +81,10 @@ class Channel(StrEnum):
 
 TRAFFIC_LIGHT = (Channel.GREEN, Channel.AMBER, Channel.RED)
 RGB = (Channel.RED, Channel.GREEN, Channel.BLUE)
+# "calm" and "you talked on" are never lit together (on the RGB LED they mix to amber, "you dominate"): red fading
+# out as the dominance ends under it, calm green fading in at once lit both for most of fade_s (all three lights, as
+# only the pause does, where amber was still fading out); one coming on from dark waits for the other's dark
+APART = {Channel.GREEN: Channel.RED, Channel.RED: Channel.GREEN}
 Scene = Mapping[Channel, Wave]
 
 
@@ -183,18 +187,19 @@ class Animator:
         """A pulse, breath or blink that ends fades out, and a light coming on from dark waits until it is dark:
         the look that ended and the one that follows are never lit together (green fading in under the
         interruption's red fading out read as "calm" and "you interrupted" at once, and as amber on the RGB LED).
-        That holds too for a pulse that ended a moment before this change and is still fading out."""
+        That holds too for a pulse that ended a moment before this change and is still fading out. Green and red
+        (APART) wait so for each other's steady fade-out as well."""
         if self.fade_s <= 0.0 or self.on_off:
             return  # no fades: the animation is gone at once
         # the lights this change leaves as they are, at their value now; the changed ones from theirs before it
         lit = {name: self._value(track, t_s) for name, track in self._tracks.items() if name not in tracks} | current
         merged = self._tracks | tracks
-        waits_s = [self._dark_after_s(t, t_s) for n, t in merged.items() if t.after_pulse and _quantize(lit[n]) > 0.0]
-        if not waits_s:
-            return
+        fading = {n: self._dark_after_s(t, t_s) for n, t in merged.items() if _dark(t.wave) and _quantize(lit[n]) > 0.0}
+        pulses_s = [wait_s for n, wait_s in fading.items() if merged[n].after_pulse]
         for name, track in tracks.items():
             if isinstance(track.wave, Steady) and track.wave.level > 0.0 and _quantize(current[name]) == 0.0:
-                track.wait_s = max(waits_s)
+                partner_s = fading.get(APART[name], 0.0) if name in APART else 0.0
+                track.wait_s = max([*pulses_s, partner_s])
 
     def _dark_after_s(self, fading: _Track, t_s: float) -> float:
         """How long until a steady fade to dark reaches 0 (its progress is 1 at wait_s + fade_s - FADE_FRAME_S)."""

@@ -235,3 +235,25 @@ def test_calm_green_waits_for_red_to_fade_out_when_dominance_ends_under_it(prese
     both = [t / 100 for t in range(2080, 2400) if value_at(trace, "green", t / 100) * value_at(trace, "red", t / 100)]
     assert both == [], both
     assert value_at(trace, "green", 23.5) == pytest.approx(0.3) and value_at(trace, "red", 23.5) == 0.0
+
+
+def test_the_magenta_blink_fades_out_whole_before_amber_when_a_fault_ends_under_dominance() -> None:
+    """The fault ends at 12.5 s with its magenta lit (red and blue, 12.0 to 13.0 s) and the rep dominating: red
+    stayed at full while blue faded out and green waited for blue's dark, so the RGB LED slid from magenta to
+    red, "you talked on" (red 1.0, blue 0.13 at 13.1 s), and amber grew out of red at full (green 0.04 at
+    13.2 s). Red fades out with blue now, and amber fades in from dark once both are."""
+    script: list[Event] = [
+        *speech(Party.REP, 1.0, 20.0),
+        dominance(True, 5.0),
+        DeviceState(t_s=8.0, mode=DeviceMode.FAULT, detail="model error"),
+        DeviceState(t_s=12.5, mode=DeviceMode.LISTENING, detail="back"),
+    ]
+    trace = run(True, script, 16.0, preset="rgb")
+    assert value_at(trace, "red", 12.45) == value_at(trace, "blue", 12.45) == 1.0  # magenta, as the fault ends
+    frames = [(t, s) for t, s in states(trace) if 12.5 <= t < 15.0]
+    # every frame after is magenta fading out or amber fading in (green 0.35 of red, to the 0.01 rounding)
+    magenta = [t for t, s in frames if s["red"] == s["blue"] > 0.0 and s["green"] == 0.0]
+    amber = [t for t, s in frames if s["blue"] == 0.0 and abs(s["green"] - 0.35 * s["red"]) < 0.01]
+    assert sorted(magenta + amber) == [t for t, _ in frames], frames
+    assert magenta and max(magenta) < min(amber) and value_at(trace, "red", min(amber)) < 0.2  # amber from dark
+    assert (value_at(trace, "red", 15.0), value_at(trace, "green", 15.0), value_at(trace, "blue", 15.0)) == (1, 0.35, 0)

@@ -148,8 +148,9 @@ class _Track:
     since_s: float
     from_value: float
     shift: float = 0.0  # where in its cycle (fraction of a period) a pulse or blink started
-    wait_s: float = 0.0  # a steady fade held at from_value this long: a light coming on waits for one going dark
+    wait_s: float = 0.0  # a steady fade held at from_value this long (via_dark: fading out): a light coming on waits
     after_pulse: bool = False  # fading out the pulse, breath or blink it replaced
+    via_dark: bool = False  # lit in the animation it replaced and in the new look: fades out with it first
 
 
 class Animator:
@@ -178,9 +179,11 @@ class Animator:
             tracks = {name: _Track(scene[name], t_s, current[name], shift) for name in changed}
             if any(_quantize(self._value(tracks[n], t_s)) != _quantize(current[n]) for n in changed):
                 break
+        ended = {name for name in changed if isinstance(old[name].wave, Pulse | Blink)}
         for name, track in tracks.items():
-            track.after_pulse = isinstance(old[name].wave, Pulse | Blink) and _dark(track.wave)
+            track.after_pulse = name in ended and _dark(track.wave)
         self._wait_for_dark(tracks, current, t_s)
+        self._fade_out_whole(tracks, current, ended)
         self._tracks.update(tracks)
 
     def _wait_for_dark(self, tracks: dict[Channel, _Track], current: dict[Channel, float], t_s: float) -> None:
@@ -201,6 +204,20 @@ class Animator:
                 partner_s = fading.get(APART[name], 0.0) if name in APART else 0.0
                 track.wait_s = max([*pulses_s, partner_s])
 
+    def _fade_out_whole(
+        self, tracks: dict[Channel, _Track], current: dict[Channel, float], ended: set[Channel]
+    ) -> None:
+        """When a light coming on waits for an ended animation's fade-out, the animation's lights that the new look
+        keeps lit fade out with it too, and come on with the rest: the fault's magenta giving way to amber on the
+        RGB LED left red at full while blue faded out, "you talked on" before amber."""
+        wait_s = max(track.wait_s for track in tracks.values())
+        if wait_s <= 0.0:
+            return
+        for name in ended:
+            track = tracks[name]
+            if isinstance(track.wave, Steady) and track.wave.level > 0.0 and _quantize(current[name]) > 0.0:
+                track.via_dark, track.wait_s = True, max(wait_s, self.fade_s - FADE_FRAME_S)
+
     def _dark_after_s(self, fading: _Track, t_s: float) -> float:
         """How long until a steady fade to dark reaches 0 (its progress is 1 at wait_s + fade_s - FADE_FRAME_S)."""
         return max(0.0, fading.since_s + fading.wait_s + self.fade_s - FADE_FRAME_S - t_s)
@@ -219,10 +236,12 @@ class Animator:
         if isinstance(wave, Steady):
             if self.fade_s <= 0.0 or not wave.fade or self.on_off:
                 return wave.level
-            if tau_s < track.wait_s:
-                return track.from_value
+            if tau_s < track.wait_s:  # held, or fading out at the pace of a fade to dark
+                out = min(1.0, (tau_s + FADE_FRAME_S) / self.fade_s) if track.via_dark else 0.0
+                return track.from_value * (1.0 - out)
+            start = 0.0 if track.via_dark else track.from_value
             progress = min(1.0, (tau_s - track.wait_s + FADE_FRAME_S) / self.fade_s)
-            return track.from_value + (wave.level - track.from_value) * progress
+            return start + (wave.level - start) * progress
         lead_periods = ON_OFF_LEAD_PERIODS if self.on_off and isinstance(wave, Pulse) else 0.0
         return wave.at(tau_s + (track.shift - lead_periods) * wave.period_s)
 

@@ -222,7 +222,7 @@ def _start_driver(
 
 class Notifications:
     """A datagram socket the process's sd_notify messages go to, read while it runs: the queue of an unread
-    one holds a few datagrams only (net.unix.max_dgram_qlen), and the watchdog is fed at every block."""
+    one holds a few datagrams only (net.unix.max_dgram_qlen), and the watchdog is fed every second."""
 
     def __init__(self, path: Path) -> None:
         self.path = str(path)

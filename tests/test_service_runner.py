@@ -100,9 +100,10 @@ def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     sock.close()
 
 
-def _received(sock: socket.socket) -> list[str]:
+def _received(sock: socket.socket, quiet_s: float = 0.2) -> list[str]:
+    """What came until nothing has for ``quiet_s``."""
     out = []
-    sock.settimeout(0.2)
+    sock.settimeout(quiet_s)
     try:
         while True:
             out.append(sock.recv(4096).decode())
@@ -110,8 +111,19 @@ def _received(sock: socket.socket) -> list[str]:
         return out
 
 
+class Clock:
+    """A monotonic clock the test moves: the notifier feeds the watchdog by the wall clock."""
+
+    def __init__(self) -> None:
+        self.now_s = 100.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
 def test_the_watchdog_is_fed_while_an_outage_is_waited_out(notify_socket: socket.socket) -> None:
-    notifier = SystemdNotifier()
+    clock = Clock()
+    notifier = SystemdNotifier(clock)
     notifier.open()
     outage = [
         SourceState(t_s=0.0, available=False, detail="no audio from 'array' for 1.0 s"),
@@ -120,6 +132,7 @@ def test_the_watchdog_is_fed_while_an_outage_is_waited_out(notify_socket: socket
     ]
     for event in outage:
         list(notifier.process(event))
+        clock.now_s += 5.0  # a long outage: each event seconds after the last
     assert _received(notify_socket) == [
         "READY=1",
         "WATCHDOG=1",
@@ -131,6 +144,29 @@ def test_the_watchdog_is_fed_while_an_outage_is_waited_out(notify_socket: socket
     assert _received(notify_socket) == ["WATCHDOG=1", "STATUS=capturing"]
     notifier.close()
     assert _received(notify_socket) == ["STOPPING=1"]
+
+
+@pytest.mark.parametrize(("watchdog_usec", "feeds"), [(None, 10), ("30000000", 10), ("2000000", 20), ("x", 10)])
+def test_the_watchdog_is_fed_once_a_second_not_at_every_block(
+    notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch, watchdog_usec: str | None, feeds: int
+) -> None:
+    """WATCHDOG=1 went to systemd at every 50 ms block: twenty datagrams a second, each waking PID 1 to re-arm a
+    30 s timer. Once a second is enough; a WatchdogSec shorter than 4 s (WATCHDOG_USEC) is fed four times in it."""
+    if watchdog_usec is not None:
+        monkeypatch.setenv("WATCHDOG_USEC", watchdog_usec)
+    clock = Clock()
+    notifier = SystemdNotifier(clock)
+    notifier.open()
+    told: list[str] = []
+    # read as systemd does, all along: an unread datagram socket blocks its sender at a few (max_dgram_qlen)
+    reader = threading.Thread(target=lambda: told.extend(_received(notify_socket, quiet_s=1.0)))
+    reader.start()
+    for k in range(200):  # 10 s of 50 ms blocks, read as they are captured
+        clock.now_s = 100.0 + k * 50 / 1000  # not summed: 0.05 ten times is a hair short of 0.5
+        list(notifier.process(AudioDropped(start_s=k * 0.05, duration_s=0.05, reason="overflow")))
+    reader.join()
+    notifier.close()
+    assert told[0] == "READY=1" and told.count("WATCHDOG=1") == feeds, told
 
 
 def test_the_watchdog_is_fed_no_more_once_the_stop_has_begun(notify_socket: socket.socket) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from listener.events import AudioDropped
 from listener.service.runner import SystemdNotifier
-from tests.test_service_runner import _received, notify_socket  # noqa: F401  (fixture)
+from tests.test_service_runner import Clock, _received, notify_socket  # noqa: F401  (fixture)
 
 
 def test_a_stop_asked_for_while_a_block_feeds_the_watchdog_is_said_last(
@@ -27,10 +27,12 @@ def test_a_stop_asked_for_while_a_block_feeds_the_watchdog_is_said_last(
     """The pipeline's thread has found the stop not yet begun and is sending WATCHDOG=1 when the signal's thread
     says STOPPING=1: the block's WATCHDOG=1 must not arrive after it (systemd re-arms its watchdog at any
     WATCHDOG=1, its stop begun or not, and a flush as long as WatchdogSec was aborted with SIGABRT)."""
-    notifier = SystemdNotifier()
+    clock = Clock()
+    notifier = SystemdNotifier(clock)
     notifier.open()
     list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
     assert _received(notify_socket) == ["READY=1", "WATCHDOG=1"]
+    clock.now_s += 1.0  # the next feed is due (once a second)
     sender = notifier._notifier
     assert sender is not None
     send = sender.notify

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -44,6 +46,9 @@ class RunOptions:
     view: bool = False  # terminal view of LEDs and live figures
 
 
+# WatchdogSec is 30 s (systemd/listener.service): a feed a second is ample; one per 50 ms block woke systemd (PID 1)
+# twenty times a second, all day, to re-arm a timer 30 s away
+WATCHDOG_EVERY_S = 1.0
 PAUSE_FILE = "paused"  # in service.state_dir while the privacy button holds the device paused
 DEMO_PLAYS = 3  # the sample is 28 s; dominance needs 30 s of speech in the rolling window
 
@@ -111,7 +116,7 @@ class _NotifySocket:
 
 
 class SystemdNotifier(Stage):
-    """READY once the source's loop turns; the watchdog is fed while it keeps turning.
+    """READY once the source's loop turns; the watchdog is fed while it keeps turning (once a second at most).
 
     Audio, dropped audio (an outage being waited out: the reopen loop) and
     source states all prove the pipeline thread is alive; the LiveSource
@@ -121,9 +126,12 @@ class SystemdNotifier(Stage):
 
     name = "systemd"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._ready = False
         self._stopping = False
+        self._fed_s = -math.inf  # when the watchdog was last fed, on ``clock``
+        self._feed_every_s = WATCHDOG_EVERY_S
         # stopping() comes on the signal's thread: a block that found the stop not begun sends its WATCHDOG=1
         # before STOPPING=1, never after it (which would arm the watchdog again for the whole flush)
         self._stop_lock = threading.Lock()
@@ -133,6 +141,7 @@ class SystemdNotifier(Stage):
         address = os.environ.get("NOTIFY_SOCKET")
         if not address:  # not under systemd (or a unit not of Type=notify): no socket is made
             return
+        self._feed_every_s = _feed_every_s(os.environ.get("WATCHDOG_USEC"))
         try:
             self._notifier = _NotifySocket.connect(address)
         except OSError as exc:
@@ -154,7 +163,10 @@ class SystemdNotifier(Stage):
                 self._ready = True
                 self._notify("READY=1")
             with self._stop_lock:
-                if not self._stopping:  # systemd re-arms its watchdog at any WATCHDOG=1, its stop begun or not
+                # systemd re-arms its watchdog at any WATCHDOG=1, its stop begun or not
+                now_s = self._clock()
+                if not self._stopping and now_s - self._fed_s >= self._feed_every_s:
+                    self._fed_s = now_s
                     self._notify("WATCHDOG=1")
         if isinstance(event, SourceState):
             self._notify(f"STATUS={'capturing' if event.available else 'no audio: ' + event.detail}")
@@ -178,6 +190,16 @@ class SystemdNotifier(Stage):
         if self._notifier is not None:
             self._notifier.close()
         self._notifier = None
+
+
+def _feed_every_s(watchdog_usec: str | None) -> float:
+    """How often to feed the watchdog: WATCHDOG_EVERY_S, or a quarter of a shorter WatchdogSec (which systemd
+    passes as WATCHDOG_USEC; sd_watchdog_enabled(3) asks for a feed at least every half of it)."""
+    try:
+        usec = int(watchdog_usec or "0")
+    except ValueError:
+        return WATCHDOG_EVERY_S
+    return min(WATCHDOG_EVERY_S, usec / 4e6) if usec > 0 else WATCHDOG_EVERY_S
 
 
 def select_source(config: Config, options: RunOptions) -> tuple[AudioSource, Config]:

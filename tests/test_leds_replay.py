@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -114,6 +115,50 @@ def test_a_trace_reader_that_goes_away_stops_the_run_quietly(tmp_path: Path) -> 
     assert len(result.stdout.splitlines()) == 5 and result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr
     assert "output closed" in result.stderr  # the stages were flushed: what was measured is kept
+
+
+class EveryEvent(LedStage):
+    """The lights drawn again at every event, as the stage did before it skipped the ones that change nothing."""
+
+    def process(self, event: Event) -> Iterable[Event]:
+        super().process(event)
+        with self._lock:
+            if self._bank is not None:
+                self._render(self.now_s)
+        return ()
+
+
+def test_frames_that_change_nothing_draw_nothing_and_the_lights_are_the_same() -> None:
+    """The stage drew the lights at every event: four a block (the audio, the front end's and the turn model's
+    frames, the activity), two of them at a time and status the lights already showed. Those are skipped; the
+    lights are what drawing at every event gave, value for value."""
+    config = parse_config({"leds": {"self_test_s": 0.0}})
+    traces = io.StringIO(), io.StringIO()
+    leds = LedStage(config, factory=MockFactory(pin_class=MockPWMPin), trace=traces[0])
+    every = EveryEvent(config, factory=MockFactory(pin_class=MockPWMPin), trace=traces[1])
+    drawn: Counter[str] = Counter()
+    render = leds._render
+
+    def counted(t_s: float) -> None:
+        drawn[type(current[0]).__name__] += 1
+        render(t_s)
+
+    current: list[Event] = []
+    leds._render = counted  # type: ignore[method-assign]
+    process = leds.process
+
+    def noted(event: Event) -> Iterable[Event]:
+        current[:] = [event]
+        return process(event)
+
+    leds.process = noted  # type: ignore[method-assign]
+    stages = [*analysis_stages(config, geometry(config)), leds, every]
+    with WavSource(sample_conversation(), geometry(config), block_ms=50) as source, Pipeline(stages) as pipe:
+        pipe.run(source)
+    # the front end's first frames are the first event the stage sees (a stage's events reach the later stages
+    # before the block that caused them): the lights come on there
+    assert drawn["AudioBlock"] > 500 and drawn["SpatialFrames"] == 1 and "TurnPredictions" not in drawn, drawn
+    assert traces[0].getvalue() == traces[1].getvalue() and traces[0].getvalue().count("\n") > 20
 
 
 class LastWords(Stage):

@@ -95,7 +95,8 @@ class Status:
             interruption_min_s=analytics.interruption_min_s,
         )
 
-    def update(self, event: Event) -> None:
+    def update(self, event: Event) -> bool:
+        """Fold ``event`` in; False when it is none the lights follow (the status is as it was)."""
         if isinstance(event, DeviceState | SourceState):
             self._condition(event)
         elif isinstance(event, DominanceChanged):
@@ -107,11 +108,14 @@ class Status:
         elif isinstance(event, SpeechSegment):
             self._speech(event)
         elif isinstance(event, ActivityFrames):
-            self._frames(event)
+            return self._frames(event)
         elif isinstance(event, AudioBlock | AudioDropped):
             self.heard_s = max(self.heard_s, event.end_s)
             if self.dominance_ends_s is not None and self.heard_s >= self.dominance_ends_s:
                 self.dominating_since_s = self.dominance_ends_s = None
+        else:
+            return False
+        return True
 
     def _dominance(self, event: DominanceChanged) -> None:
         if event.dominating:
@@ -155,10 +159,13 @@ class Status:
             self.interrupting_held_until_s = max(self.interrupting_held_until_s, held_s)
         self.speaking_since_s[event.party] = event.onset_s
 
-    def _frames(self, event: ActivityFrames) -> None:
+    def _frames(self, event: ActivityFrames) -> bool:
+        """Whether they move the end of the rep's last active frame (frames with no rep in them do not)."""
         until_s = event.active_until_s(Party.REP)
-        if until_s is not None:
-            self.rep_heard_until_s = until_s
+        if until_s is None or until_s == self.rep_heard_until_s:
+            return False
+        self.rep_heard_until_s = until_s
+        return True
 
     def _speech(self, event: SpeechSegment) -> None:
         self.speaking_since_s.pop(event.party, None)

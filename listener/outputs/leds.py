@@ -193,10 +193,14 @@ class LedStage(Stage):
     def process(self, event: Event) -> Iterable[Event]:
         t_s = event_time_s(event)
         with self._lock:
-            self.status.update(event)
+            news = self.status.update(event) or not self._heard
             self._heard = True
             if self._bank is not None:
-                self._render(max(self.now_s, t_s) if t_s is not None else self.now_s)
+                at_s = max(self.now_s, t_s) if t_s is not None else self.now_s
+                # the same status at the same time shows what is shown: the front end's and the turn model's frames,
+                # two of the four events of each block, would only evaluate the scene again
+                if news or at_s != self.now_s:
+                    self._render(at_s)
                 self._anchor_s = (self.now_s, time.monotonic())
             closed, self._trace_closed = self._trace_closed, None
         if closed is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import threading
 import time
 from pathlib import Path
 from typing import TextIO, cast
@@ -215,6 +216,32 @@ def test_live_lights_follow_the_audio_clock_alone_while_audio_arrives(
     drawn = [t for t, _ in traced(trace, "amber") if 0.0 < t <= 5.0]
     off_grid = [t for t in drawn if abs(t / 0.05 - round(t / 0.05)) >= 1e-6]
     assert len(drawn) > 50 and not off_grid, drawn  # drawing between arriving blocks put 34 of 117 off the grid
+
+
+class CountedWaits(threading.Event):
+    """The ticker's stop flag, counting how often the ticker slept on it: each wait is a wake-up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return super().wait(timeout)
+
+
+def test_the_ticker_sleeps_while_audio_arrives(factory: MockFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live, the ticker woke every TICK_S (50 ms) to find that an event had come within IDLE_S: twenty wake-ups a
+    second, all day, for nothing. It sleeps until the last event is IDLE_S old, so it wakes once in each IDLE_S
+    that audio keeps coming."""
+    monkeypatch.setattr(leds, "IDLE_S", 1.0)  # as above: a late block on a busy CI core is no idle spell
+    stage = LedStage(parse_config({"leds": {"self_test_s": 0.0}}), factory=factory, live=True)
+    stage._stop = waits = CountedWaits()
+    with stage:
+        for k in range(50):  # 2.5 s of audio in 1.5 s, each block well within IDLE_S of the last
+            stage.process(AudioDropped(start_s=k * 0.05, duration_s=0.05, reason="overflow"))
+            time.sleep(0.03)
+    assert waits.waits <= 3, waits.waits  # every TICK_S: 30
 
 
 def test_a_broker_outage_during_a_pause_never_hides_the_pause(factory: MockFactory) -> None:

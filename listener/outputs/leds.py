@@ -251,9 +251,19 @@ class LedStage(Stage):
             self.trace, self._trace_closed = None, exc
 
     def _tick(self) -> None:
-        while not self._stop.wait(TICK_S):
+        # Asleep until the last event is IDLE_S old, not woken every TICK_S to find that it is not: while audio
+        # arrives (every 50 ms block) that was twenty wake-ups a second for nothing. Half a tick later than
+        # that, and the look read without the lock: the last event's age comes round when the next blocks
+        # are being worked on, and a wake-up then waits for the pipeline's thread (the lock, the GIL).
+        wait_s = IDLE_S
+        while not self._stop.wait(wait_s):
+            idle_s = time.monotonic() - self._anchor_s[1]
+            if idle_s < IDLE_S:
+                wait_s = IDLE_S - idle_s + TICK_S / 2
+                continue
+            wait_s = TICK_S
             with self._lock:
-                audio_s, wall_s = self._anchor_s
+                audio_s, wall_s = self._anchor_s  # again: an event may have come meanwhile
                 idle_s = time.monotonic() - wall_s
                 if idle_s >= IDLE_S and self._bank is not None:
                     self._render(max(self.now_s, audio_s + idle_s))

@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import cast
@@ -40,6 +41,7 @@ from tests import alsa_device, led_script
 from tests.alsa_device import AlsaConfig
 from tests.folders import folder_syncs, held_open, open_on
 from tests.live_source import live_config
+from tests.waiting import wait_until
 
 BUTTON = "GPIO17"
 factory = led_script.factory  # fixture
@@ -332,3 +334,22 @@ def test_a_button_closed_twice_is_no_error(factory: MockFactory) -> None:
         press(factory)
         assert button.paused
     button.close()  # Managed.close: "safe to call twice"
+
+
+def test_the_button_keeps_no_thread_while_it_is_not_held(factory: MockFactory) -> None:
+    """gpiozero's Button keeps a hold thread that wakes every 0.1 s for as long as the button exists: ten
+    wake-ups a second, all day, on a device otherwise asleep between its audio blocks. The hold is timed only
+    while the button is held; a long press still asks for recalibration, a short one still pauses."""
+    config = parse_config({"leds": {"long_press_s": 0.5}})
+    before = set(threading.enumerate())  # an earlier test's threads may end meanwhile: only new ones count
+
+    def new_threads() -> set[threading.Thread]:
+        return set(threading.enumerate()) - before
+
+    with PrivacyButton(config.leds, factory) as button:
+        assert not new_threads()
+        press(factory, 0.8)
+        assert button.take_recalibration() and not button.paused
+        press(factory)
+        assert button.paused and not button.take_recalibration()
+        assert wait_until(lambda: not new_threads(), 2.0), new_threads()  # the short press's timer, cancelled, ends

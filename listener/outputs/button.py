@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from gpiozero import Button
+from gpiozero import DigitalInputDevice
 from gpiozero.pins import Factory
 
 from listener.audio.base import AudioSource
@@ -36,7 +36,12 @@ BOUNCE_S = 0.05
 
 
 class PrivacyButton(Managed):
-    """A gpiozero Button: released before ``long_press_s`` toggles pause; held that long asks to recalibrate."""
+    """A button on a GPIO pin: released before ``long_press_s`` toggles pause; held that long asks to recalibrate.
+
+    A gpiozero DigitalInputDevice and a timer of our own for the hold, not gpiozero's Button: a Button's hold
+    thread wakes every 0.1 s for as long as the button exists, pressed or not (ten wake-ups a second, all day,
+    on a device that is otherwise asleep between audio blocks); the timer runs only while the button is held.
+    """
 
     def __init__(self, config: LedsConfig, factory: Factory | None = None, remember: Path | None = None) -> None:
         """``remember``: a file that keeps the pause across restarts (a crash or a reboot must not
@@ -44,9 +49,12 @@ class PrivacyButton(Managed):
         self.config = config
         self._factory = factory
         self._remember = remember
-        self._button: Button | None = None
+        self._button: DigitalInputDevice | None = None
         self._lock = threading.Lock()
         self._paused = False
+        self._presses = 0  # presses so far: a hold timer that fires after its press ended, or a later one, is late
+        self._pressed = False
+        self._hold: threading.Timer | None = None
         self._held = False  # the current press has become a long press
         self._recalibrate = False
         # the audio source's capture clock, read on gpiozero's thread at each toggle, before the toggle is seen
@@ -63,21 +71,24 @@ class PrivacyButton(Managed):
         c = self.config
         factory = self._factory or pin_factory()
         button = open_device(
-            lambda: Button(
-                c.button_pin, pull_up=c.button_pull_up, bounce_time=BOUNCE_S,
-                hold_time=c.long_press_s, pin_factory=factory,
+            lambda: DigitalInputDevice(
+                c.button_pin, pull_up=c.button_pull_up, bounce_time=BOUNCE_S, pin_factory=factory
             ),
             f"the privacy button on {c.button_pin}",
             "button_pin, button_pull_up",
-        )  # fmt: skip
-        button.when_held = self._on_held
-        button.when_released = self._on_released
+        )
+        button.when_activated = self._on_pressed
+        button.when_deactivated = self._on_released
         self._button = button
 
     def close(self) -> None:
         button, self._button = self._button, None
         if button is not None:
             button.close()
+        with self._lock:
+            hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.cancel()
 
     @property
     def paused(self) -> bool:
@@ -90,8 +101,19 @@ class PrivacyButton(Managed):
             wanted, self._recalibrate = self._recalibrate, False
             return wanted
 
-    def _on_held(self) -> None:
+    def _on_pressed(self) -> None:
         with self._lock:
+            self._presses += 1
+            self._pressed = True
+            hold = threading.Timer(self.config.long_press_s, self._on_held, (self._presses,))
+            hold.daemon = True  # a press held as the service stops must not hold up its exit
+            self._hold = hold
+        hold.start()
+
+    def _on_held(self, press: int) -> None:
+        with self._lock:
+            if not self._pressed or press != self._presses:  # released (and perhaps pressed again) meanwhile
+                return
             self._held = True
             self._recalibrate = True
 
@@ -103,6 +125,8 @@ class PrivacyButton(Managed):
 
     def _on_released(self) -> None:
         with self._lock:
+            self._pressed = False
+            hold, self._hold = self._hold, None
             toggled = not self._held
             if toggled:
                 # the clock read before the flip is published: a reader that sees the flip sees its time too
@@ -110,6 +134,8 @@ class PrivacyButton(Managed):
                 self._paused = not self._paused
             self._held = False
             paused = self._paused
+        if hold is not None:
+            hold.cancel()
         if toggled:  # outside the lock: the gate polls it, and the disk may take a while (gpiozero's one thread)
             self._keep(paused)
 

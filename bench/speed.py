@@ -1,6 +1,6 @@
-"""CPU seconds per audio second and peak memory of `listener analyze`.
+"""CPU seconds per audio second and peak memory of `listener analyze` (with ``--service``, of `listener run` too).
 
-    python -m bench.speed [--minutes 10] [--file X.wav] [--array PRESET | --config FILE]
+    python -m bench.speed [--minutes 10] [--file X.wav] [--array PRESET | --config FILE] [--service]
 
 Makes (once, cached) a 10-minute 16 kHz recording from the spatialized AMI
 cases (on the 4-mic board, or on ``--array``'s in its own channels, analyzed
@@ -9,6 +9,11 @@ pinned to one core, and reads the child's CPU time from the kernel and its
 peak RSS from its own /proc status. A 1-second run gives the fixed start-up cost (imports), reported
 separately so the per-audio-second figure is the streaming cost. ``--config``
 is passed to `listener analyze` (another turn model, say) on the default board.
+
+``--service`` measures the service pipeline the same way: `listener run --input FILE --fast` (its
+50 ms blocks, the LEDs and the privacy button on gpiozero's mock pins, the systemd stage; MQTT and
+transcription as the config has them, off by default), beside `analyze` of the same file (1 s blocks).
+The run's LED self-test sleeps (wall time, no CPU).
 """
 
 from __future__ import annotations
@@ -49,13 +54,16 @@ sys.exit(code)
 """
 
 
-def measure(path: Path, config: Path | None = None) -> tuple[float, float, float]:
-    """(cpu_s, wall_s, peak_rss_mb) of one analyze run in a fresh child on core 0."""
+def measure(path: Path, config: Path | None = None, service: bool = False) -> tuple[float, float, float]:
+    """(cpu_s, wall_s, peak_rss_mb) of one analyze run (``service``: `listener run --input --fast`) in a fresh
+    child on core 0."""
     peak_file = CACHE / f"peak-{os.getpid()}.txt"
     peak_file.unlink(missing_ok=True)
-    args = ["analyze", str(path), *(["--config", str(config)] if config else [])]
+    command = ["run", "--input", str(path), "--fast"] if service else ["analyze", str(path)]
+    args = [*command, *(["--config", str(config)] if config else [])]
     cmd = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), *args]
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    # the service's LEDs and button on mock pins, said so (without GPIO they are simulated with a warning)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", GPIOZERO_PIN_FACTORY="mock")
     if hasattr(os, "sched_setaffinity"):
         cmd = ["taskset", "-c", "0", *cmd]
     start = time.perf_counter()
@@ -65,7 +73,7 @@ def measure(path: Path, config: Path | None = None) -> tuple[float, float, float
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
-        raise SystemExit(f"listener analyze failed with exit code {child.returncode}")
+        raise SystemExit(f"listener {command[0]} failed with exit code {child.returncode}")
     peak_kb = peak_file.read_text().strip() if peak_file.exists() else ""
     peak_file.unlink(missing_ok=True)
     # without /proc (not Linux) the kernel's figure, parent's pages and all
@@ -78,6 +86,7 @@ def main() -> None:
     parser.add_argument("--file", type=Path, help="analyse this WAV (recorded on --array's board) instead")
     parser.add_argument("--array", choices=ARRAYS, default=DEFAULT_ARRAY, help=f"board (default {DEFAULT_ARRAY})")
     parser.add_argument("--config", type=Path, help="config file for listener analyze (the default board only)")
+    parser.add_argument("--service", action="store_true", help="also `listener run --input FILE --fast`")
     args = parser.parse_args()
     if args.config and args.array != DEFAULT_ARRAY:
         parser.error("--config goes with the default board (--array writes its own config)")
@@ -94,16 +103,30 @@ def main() -> None:
     short = CACHE / f"one_second{board}.wav"
     x, _ = sf.read(path, frames=16000, dtype="float32", always_2d=True)
     sf.write(short, x, 16000, subtype="PCM_16")
+    print(f"recording            {path.name}: {seconds:.0f} s, {info.channels} ch, {info.samplerate} Hz, {args.array}")
     base_cpu, base_wall, _ = measure(short, config)
     cpu, wall, rss = measure(path, config)
     per_s = (cpu - base_cpu) / seconds
-    print(f"recording            {path.name}: {seconds:.0f} s, {info.channels} ch, {info.samplerate} Hz, {args.array}")
     print(f"start-up (1 s file)  {base_cpu:.2f} s CPU, {base_wall:.2f} s wall")
     mb = rss * 1024 * 1024 / 1e6  # the target is in MB; /proc counts KiB
     print(f"analyze              {cpu:.2f} s CPU, {wall:.2f} s wall, peak RSS {rss:.0f} MiB ({mb:.0f} MB)")
     print(f"streaming cost       {per_s:.4f} CPU s per audio s (target <= 0.02)")
     print(f"including start-up   {cpu / seconds:.4f} CPU s per audio s")
+    if args.service:
+        service(path, short, config, seconds, per_s)
     print(f"load average now     {os.getloadavg()[0]:.2f} (other work on the machine inflates CPU time)")
+
+
+def service(path: Path, short: Path, config: Path | None, seconds: float, analyze_per_s: float) -> None:
+    """The same figures for `listener run --input --fast`, and its streaming cost against analyze's."""
+    base_cpu, base_wall, _ = measure(short, config, service=True)
+    cpu, wall, rss = measure(path, config, service=True)
+    per_s = (cpu - base_cpu) / seconds
+    print(f"service start-up     {base_cpu:.2f} s CPU, {base_wall:.2f} s wall (1 s file; the LED self-test sleeps)")
+    mb = rss * 1024 * 1024 / 1e6
+    print(f"run --input --fast   {cpu:.2f} s CPU, {wall:.2f} s wall, peak RSS {rss:.0f} MiB ({mb:.0f} MB)")
+    print(f"service streaming    {per_s:.4f} CPU s per audio s, {per_s / analyze_per_s:.2f}x analyze's")
+    print(f"service w/ start-up  {cpu / seconds:.4f} CPU s per audio s")
 
 
 if __name__ == "__main__":

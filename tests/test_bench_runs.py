@@ -274,22 +274,32 @@ def test_turns_bench_times_the_bound_step_beside_session_run(
 
 @needs_data
 @pytest.mark.parametrize(
-    ("array", "recording"),
+    ("array", "recording", "service"),
     [
-        ("respeaker-4mic", "long_0.1min.wav: 6 s, 4 ch, 16000 Hz, respeaker-4mic"),
+        ("respeaker-4mic", "long_0.1min.wav: 6 s, 4 ch, 16000 Hz, respeaker-4mic", True),
         # another board: its own channels, and a config naming it (the default one would refuse 2 channels)
-        ("respeaker-2mic", "long_0.1min-respeaker-2mic.wav: 6 s, 2 ch, 16000 Hz, respeaker-2mic"),
+        ("respeaker-2mic", "long_0.1min-respeaker-2mic.wav: 6 s, 2 ch, 16000 Hz, respeaker-2mic", False),
     ],
 )
 def test_speed_bench_renders_a_recording_and_prints_the_cost_per_audio_second(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, array: str, recording: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    array: str,
+    recording: str,
+    service: bool,
 ) -> None:
     from bench import speed
 
     monkeypatch.setattr(speed, "CACHE", tmp_path)
-    monkeypatch.setattr("sys.argv", ["bench.speed", "--minutes", "0.1", "--array", array])
+    more = ["--service"] if service else []
+    monkeypatch.setattr("sys.argv", ["bench.speed", "--minutes", "0.1", "--array", array, *more])
     speed.main()
     out = capsys.readouterr().out
+    if service:  # `listener run --input --fast` of the same file, beside analyze's figure
+        cost = re.search(r"^service streaming +(-?[\d.]+) CPU s per audio s, (-?[\d.]+)x analyze's$", out, re.MULTILINE)
+        run = re.search(r"^run --input --fast +([\d.]+) s CPU, [\d.]+ s wall, peak RSS (\d+) MiB", out, re.MULTILINE)
+        assert cost and run and float(run[1]) > 0 and int(run[2]) > 0, out
     assert recording in out
     assert re.search(r"^streaming cost +-?[\d.]+ CPU s per audio s \(target <= 0.02\)$", out, re.MULTILINE), out
     whole = re.search(r"^including start-up +([\d.]+) CPU s per audio s$", out, re.MULTILINE)

@@ -143,3 +143,11 @@ class Scrubber:
             f" in {known.said()}" if known is not None else "",
             known.first_s() if known is not None else at_s,
         )
+
+
+def mended_in(block_samples: int, mended_frames: int, rate_hz: int, processing_rate_hz: int) -> tuple[float, int]:
+    """The seconds of not-a-number audio a block of ``block_samples`` (at the processing rate) carries, and the
+    frames (at ``rate_hz``) left for the next: soxr's blocks are uneven, so what one cannot hold goes with the
+    next (dropped, 12 s at 44.1 kHz were said to be 10 s)."""
+    mended_s = min(mended_frames / rate_hz, block_samples / processing_rate_hz)
+    return mended_s, max(0, mended_frames - round(mended_s * rate_hz))

@@ -17,7 +17,7 @@ import soundfile as sf
 import soxr
 
 from listener.audio.base import ONE_MIC, AudioSource, resampled, selected_channels
-from listener.audio.scrub import FLOAT_SUBTYPES, Scrubber, check_holds_numbers
+from listener.audio.scrub import FLOAT_SUBTYPES, Scrubber, check_holds_numbers, mended_in
 from listener.audio.sniff import not_wav_message, wav_header_message
 from listener.audio.wav_formats import WavFormat, read_format, undecodable_message
 from listener.config import PROCESSING_RATE_HZ, ArrayGeometry
@@ -113,11 +113,7 @@ class WavSource(AudioSource):
     def events(self) -> Iterator[Event]:
         f = self._open_file()
         rate_hz = int(f.samplerate)
-        resampler = (
-            soxr.ResampleStream(rate_hz, PROCESSING_RATE_HZ, f.channels, dtype="float32")
-            if rate_hz != PROCESSING_RATE_HZ
-            else None
-        )
+        resampler = _resampler(rate_hz, f.channels)
         block_frames = max(1, rate_hz * self.block_ms // 1000)
         channels = _selected_channels(f.channels, self.geometry)
         emitted = 0  # samples handed on, at the processing rate
@@ -146,9 +142,7 @@ class WavSource(AudioSource):
                 emitted += samples.shape[0]
                 if self.realtime:
                     _sleep_until(wall0_s + emitted / PROCESSING_RATE_HZ)
-                # what it cannot hold goes with the next: soxr's blocks are uneven (dropped, 12 s at 44.1 kHz said 10 s)
-                mended_s = min(mended / rate_hz, samples.shape[0] / PROCESSING_RATE_HZ)
-                mended = max(0, mended - round(mended_s * rate_hz))
+                mended_s, mended = mended_in(samples.shape[0], mended, rate_hz, PROCESSING_RATE_HZ)
                 yield AudioBlock(start_s, PROCESSING_RATE_HZ, samples, not_numbers_s=mended_s)
             if last:
                 self._warn_if_changed(emitted / PROCESSING_RATE_HZ, f.tell() < f.frames)
@@ -174,6 +168,12 @@ class WavSource(AudioSource):
             )
         elif cut_short:
             log.warning("%s was cut short while it was read: only its first %.1f s were analysed", shown, read_s)
+
+
+def _resampler(rate_hz: int, channels: int) -> soxr.ResampleStream | None:
+    if rate_hz == PROCESSING_RATE_HZ:
+        return None
+    return soxr.ResampleStream(rate_hz, PROCESSING_RATE_HZ, channels, dtype="float32")
 
 
 def _sleep_until(deadline_s: float) -> None:

@@ -257,3 +257,42 @@ def test_the_magenta_blink_fades_out_whole_before_amber_when_a_fault_ends_under_
     assert sorted(magenta + amber) == [t for t, _ in frames], frames
     assert magenta and max(magenta) < min(amber) and value_at(trace, "red", min(amber)) < 0.2  # amber from dark
     assert (value_at(trace, "red", 15.0), value_at(trace, "green", 15.0), value_at(trace, "blue", 15.0)) == (1, 0.35, 0)
+
+
+def pulse_ends_mid_cycle_under_dominance(preset: str) -> io.StringIO:
+    """The rep dominating, their interruption shown 11.0 to 15.0 s and held by a rep start at 14.1 s until 15.2 s,
+    its decision due: the pulse ends on its way down (red 0.9 at 15.1 s), into amber."""
+    script: list[Event] = [
+        *speech(Party.REP, 1.0, 9.5),
+        dominance(True, 5.0),
+        *speech(Party.CUSTOMER, 9.8, 20.0),
+        *speech(Party.REP, 10.0, 11.0),
+        Interruption(by=Party.REP, onset_s=10.0, decided_s=11.0, successful=None),
+        *speech(Party.REP, 14.1, 14.4),
+    ]
+    return run(True, script, 18.0, preset=preset)
+
+
+def test_the_pulse_fades_out_whole_before_amber_on_the_rgb_led() -> None:
+    """Green faded in from dark at once while red rose from where the pulse stopped: red 0.7 beside green 0.04
+    at 15.2 s, reddish ("you interrupted", "you talked on") until 15.9 s. The pulse's red fades out now, and
+    amber fades in from dark once it is, as the fault's magenta does."""
+    trace = pulse_ends_mid_cycle_under_dominance("rgb")
+    assert value_at(trace, "red", 15.15) == 0.9 and value_at(trace, "green", 15.15) == 0.0  # the pulse, as it ends
+    frames = [(t, s) for t, s in states(trace) if 15.2 <= t < 17.5]
+    # every frame after is the pulse's red fading out or amber fading in (green 0.35 of red, to the 0.01 rounding)
+    pulse = [t for t, s in frames if s["green"] == 0.0 and s["red"] < 0.9]
+    amber = [t for t, s in frames if s["green"] > 0.0 and abs(s["green"] - 0.35 * s["red"]) < 0.01]
+    assert sorted(pulse + amber) == [t for t, _ in frames], frames
+    assert pulse and max(pulse) < min(amber) and value_at(trace, "red", min(amber)) < 0.3  # amber from dark
+    assert all(s["blue"] == 0.0 for _, s in frames)
+    assert (value_at(trace, "red", 17.5), value_at(trace, "green", 17.5)) == (1.0, 0.35)
+
+
+def test_amber_stays_lit_under_the_pulses_fade_out_on_the_traffic_light() -> None:
+    """The same ending on the traffic light: amber was lit under the pulse and stays so while red fades out."""
+    trace = pulse_ends_mid_cycle_under_dominance("traffic-light")
+    frames = [(t, s) for t, s in states(trace) if 14.0 <= t < 17.5]
+    assert all(s["amber"] == 1.0 and s["green"] == 0.0 for _, s in frames), frames
+    red = [s["red"] for t, s in frames if t >= 15.1]
+    assert red[0] == 0.9 and red == sorted(red, reverse=True) and red[-1] == 0.0, red

@@ -207,16 +207,21 @@ class Animator:
     def _fade_out_whole(
         self, tracks: dict[Channel, _Track], current: dict[Channel, float], ended: set[Channel]
     ) -> None:
-        """When a light coming on waits for an ended animation's fade-out, the animation's lights that the new look
-        keeps lit fade out with it too, and come on with the rest: the fault's magenta giving way to amber on the
-        RGB LED left red at full while blue faded out, "you talked on" before amber."""
-        wait_s = max(track.wait_s for track in tracks.values())
-        if wait_s <= 0.0:
+        """When a light comes on from dark as an animation ends, the animation's lights that the new look keeps lit
+        fade out first, and come on with the rest: the fault's magenta giving way to amber on the RGB LED left red
+        at full while blue faded out, "you talked on" before amber; the interruption pulse's red rose from where
+        it stopped beside green from dark, reddish before amber's ratio showed."""
+        if self.fade_s <= 0.0 or self.on_off:
+            return  # no fades: the animation is gone at once
+        kept = [tracks[n] for n in ended if _steady_lit(tracks[n].wave) and _quantize(current[n]) > 0.0]
+        coming = [t for n, t in tracks.items() if _steady_lit(t.wave) and _quantize(current[n]) == 0.0]
+        if not kept or not coming:
             return
-        for name in ended:
-            track = tracks[name]
-            if isinstance(track.wave, Steady) and track.wave.level > 0.0 and _quantize(current[name]) > 0.0:
-                track.via_dark, track.wait_s = True, max(wait_s, self.fade_s - FADE_FRAME_S)
+        wait_s = max([*(track.wait_s for track in tracks.values()), self.fade_s - FADE_FRAME_S])
+        for track in kept:
+            track.via_dark, track.wait_s = True, wait_s
+        for track in coming:
+            track.wait_s = wait_s
 
     def _dark_after_s(self, fading: _Track, t_s: float) -> float:
         """How long until a steady fade to dark reaches 0 (its progress is 1 at wait_s + fade_s - FADE_FRAME_S)."""
@@ -244,6 +249,10 @@ class Animator:
             return start + (wave.level - start) * progress
         lead_periods = ON_OFF_LEAD_PERIODS if self.on_off and isinstance(wave, Pulse) else 0.0
         return wave.at(tau_s + (track.shift - lead_periods) * wave.period_s)
+
+
+def _steady_lit(wave: Wave) -> bool:
+    return isinstance(wave, Steady) and wave.level > 0.0
 
 
 def _dark(wave: Wave) -> bool:

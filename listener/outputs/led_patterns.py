@@ -200,7 +200,7 @@ class Animator:
         fading = {n: self._dark_after_s(t, t_s) for n, t in merged.items() if _dark(t.wave) and _quantize(lit[n]) > 0.0}
         pulses_s = [wait_s for n, wait_s in fading.items() if merged[n].after_pulse]
         for name, track in tracks.items():
-            if isinstance(track.wave, Steady) and track.wave.level > 0.0 and _quantize(current[name]) == 0.0:
+            if _steady_lit(track.wave) and _quantize(current[name]) == 0.0:
                 partner_s = fading.get(APART[name], 0.0) if name in APART else 0.0
                 track.wait_s = max([*pulses_s, partner_s])
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from listener.config.unused_keys import PASSWORD_ENV
 from listener.service.doctor import Check, warn
-from listener.service.doctor.env_file import JoinedLine, SwallowedLine, read_env_file, read_env_lines, swallowed_lines
+from listener.service.doctor.env_file import EnvLines, JoinedLine, SwallowedLine, read_env_file, read_env_lines
 from listener.small_files import read_small_file
 
 INSTALLED_SECRETS = "/etc/listener/secrets.env"  # listener.service's EnvironmentFile=, where provision.sh puts it
@@ -80,7 +80,8 @@ def check_swallowed_lines() -> Check | None:
     (254 stopped that); None when there is none, a later line sets its variable anyway, or the file cannot be read."""
     if (text := _secrets_text()) is None:
         return None
-    lost = _lost_variables(text, swallowed_lines(text))
+    read = read_env_lines(text)
+    lost = _lost_variables(read, read.swallowed)
     if not lost:
         return None
     lines = ", ".join(f"line {found.line} ({found.key}) is read as part of {_comment_on(found)}" for found in lost)
@@ -98,7 +99,8 @@ def check_joined_lines() -> Check | None:
     None when there is none, a later line sets its variable anyway, or the file cannot be read here."""
     if (text := _secrets_text()) is None:
         return None
-    lost = _lost_variables(text, read_env_lines(text).joined)
+    read = read_env_lines(text)
+    lost = _lost_variables(read, read.joined)
     if not lost:
         return None
     lines = ", ".join(f"line {found.line} ({found.key}) is read as part of {_part_of(found)}" for found in lost)
@@ -203,10 +205,10 @@ def _key_problem(name: str, line: int, key: str, equals: bool) -> str | None:
     return f"line {line} sets {bare}, not {name}" if _alike(bare, name) else None
 
 
-def _lost_variables(text: str, unread: Iterable[_Unread]) -> list[_Unread]:
+def _lost_variables(read: EnvLines, unread: Iterable[_Unread]) -> list[_Unread]:
     """The lines of ``unread`` that would set a variable read alone, which no later line sets (a later one is what
     the service gets): a key that is no valid name (``export NAME``) is the broker check's to name."""
-    last = {found.key: found.line for found in read_env_file(text)}
+    last = {found.key: found.line for found in read.assignments}
     return [
         found
         for found in unread

@@ -44,18 +44,19 @@ def check_alsa_config(alsa: ctypes.CDLL | None) -> None:
     readable = [name for name in files if _readable(name)]
     if not readable:
         raise AudioInputError(f"the sound system cannot start: {_no_files(files)}; {_ABORTS}. Fix: {ALSA_FIX}")
-    if alsa.snd_config_update() < 0:
+    top = ctypes.c_void_p()
+    if alsa.snd_config_update_ref(ctypes.byref(top)) < 0:
         # said here, not by PortAudio: it would print its own failed expressions on stderr, then raise a bare
         # "Unanticipated host error"
         raise AudioInputError(
             f"the sound system did not start: ALSA cannot parse its configuration ({', '.join(readable)} and the "
             f"files they include). Fix: {PARSE_FIX}"
         )
-    top = ctypes.c_void_p.in_dll(alsa, "snd_config")
-    node = ctypes.c_void_p()
-    search = alsa.snd_config_search
-    search.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-    if not any(search(top, key.encode(), ctypes.byref(node)) >= 0 for key in _LISTED_LAST):
+    try:
+        defined = _defines_any(alsa, top, _LISTED_LAST)
+    finally:
+        alsa.snd_config_unref(top)
+    if not defined:
         # as Pa_Terminate would: kept, a fix in a file it includes (/etc/asound.conf) would go unseen, as
         # snd_config_update only looks at the top files' times
         alsa.snd_config_update_free_global()
@@ -63,6 +64,15 @@ def check_alsa_config(alsa: ctypes.CDLL | None) -> None:
             f"the sound system cannot start: the ALSA configuration ({', '.join(readable)}) defines no 'default' "
             f"PCM, and without one {_ABORTS}. Fix: {ALSA_FIX}"
         )
+
+
+def _defines_any(alsa: ctypes.CDLL, top: ctypes.c_void_p, keys: tuple[str, ...]) -> bool:
+    # Searched in a tree of our own reference, not the global ``snd_config``: another PortAudio in this process
+    # (a capture thread's, ending) frees the global tree at any moment, and searching it then aborted the process
+    node = ctypes.c_void_p()
+    search = alsa.snd_config_search
+    search.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    return any(search(top, key.encode(), ctypes.byref(node)) >= 0 for key in keys)
 
 
 def config_files(alsa: ctypes.CDLL | None = None) -> list[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyaudio
 
-from listener.audio.devices import InputDevice
+from listener.audio.devices import InputDevice, end_portaudio
 from listener.audio.ring import FrameRing, Gap
 from listener.config import PROCESSING_RATE_HZ
 from listener.config.schema import ArrayConfig
@@ -95,7 +95,7 @@ class CaptureRun:
         except OSError as exc:
             log.debug("closing the stream of '%s': %s", self.device.name, exc)
         finally:
-            self.pa.terminate()
+            end_portaudio(self.pa)
 
 
 def release_after(previous: threading.Thread | None, run: CaptureRun) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ _JackMessageHandler = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 # The C libraries keep pointers to these callbacks for the life of the process.
 _installed_handlers: list[object] = []
 _install_lock = threading.Lock()
+# PortAudio starts and ends under this lock: neither is thread-safe (Pa_Initialize's count; the ALSA back end
+# searches the global configuration tree that Pa_Terminate frees), and a capture's helper thread ending one
+# while another thread started one aborted the process inside libasound
+_portaudio_lock = threading.Lock()
+START_WAIT_S = 10.0  # for another thread's PortAudio to finish ending (a wedged driver may never let it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,19 +62,32 @@ def open_portaudio() -> Iterator[pyaudio.PyAudio]:
     try:
         yield pa
     finally:
-        pa.terminate()
+        end_portaudio(pa)
 
 
 def start_portaudio() -> pyaudio.PyAudio:
-    """Initialise PortAudio (enumerating devices afresh) with the library noise silenced; the caller terminates
-    it. Not a ``with``: a capture run keeps it past the call that starts it (:func:`open_portaudio` for a look).
+    """Initialise PortAudio (enumerating devices afresh) with the library noise silenced; the caller ends it
+    with :func:`end_portaudio`. Not a ``with``: a capture run keeps it past the call that starts it
+    (:func:`open_portaudio` for a look).
 
     PortAudio fails to start when ALSA cannot read its configuration (a bad edit to /etc/asound.conf or
     ~/.asoundrc): said as an :class:`AudioInputError`, so ``--wait-for-array`` waits it out and
     ``--demo-fallback`` replays the sample, as for a missing array, instead of a traceback. One it would abort
     the process on (no configuration at all: alsa_config.py) is refused before it starts, in the same words."""
     silence_audio_libraries()
-    check_alsa_config(_load("libasound.so.2"))
+    if not _portaudio_lock.acquire(timeout=START_WAIT_S):
+        raise AudioInputError(
+            f"the sound system did not start: an earlier stream has not finished closing after {START_WAIT_S:g} s"
+            " (the sound card's driver is not responding). Fix: unplug and replug the array, or restart the device"
+        )
+    try:
+        check_alsa_config(_load("libasound.so.2"))
+        return _new_portaudio()
+    finally:
+        _portaudio_lock.release()
+
+
+def _new_portaudio() -> pyaudio.PyAudio:
     try:
         return pyaudio.PyAudio()
     except OSError as exc:
@@ -76,6 +95,21 @@ def start_portaudio() -> pyaudio.PyAudio:
             f"the sound system did not start (PortAudio: {exc}). Fix: check the ALSA configuration "
             "(/etc/asound.conf, ~/.asoundrc, $ALSA_CONFIG_PATH): `arecord -L` names the file and line it cannot read"
         ) from exc
+
+
+def end_portaudio(pa: pyaudio.PyAudio) -> None:
+    """Terminate what :func:`start_portaudio` started, never while another thread starts or ends one."""
+    with _portaudio_lock:
+        pa.terminate()
+
+
+def _fresh_lock_in_child() -> None:
+    # a child forked while another thread held the lock would wait for a thread it does not have
+    global _portaudio_lock
+    _portaudio_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def list_input_devices() -> list[InputDevice]:

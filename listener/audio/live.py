@@ -27,6 +27,7 @@ from listener.audio.devices import (
     InputDevice,
     choose_device,
     default_input_index,
+    end_portaudio,
     input_devices,
     open_fix,
     party_channels,
@@ -272,7 +273,7 @@ class LiveSource(AudioSource):
             run = CaptureRun(pa=pa, device=device, ring=ring, rate_hz=self.capture_rate_hz, channels=ring.channels)
             run.stream = self._open_stream(run)
         except BaseException:
-            pa.terminate()
+            end_portaudio(pa)
             raise
         run.base_pos_samples = self._pos_samples
         # said once, whether at start or when the array first appears: a silent device may reopen every second

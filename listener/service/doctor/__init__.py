@@ -280,6 +280,10 @@ def check_asr_model(config: Config, config_file: Path | None = None) -> Check:
         return failed_with("asr model", exc, missing_model_hint(path, config, config_file))
     if not present:
         return fail("asr model", f"no vosk model in {path}", missing_model_hint(path, config, config_file))
+    from listener.service.doctor.model_room import not_loaded, shortfall
+
+    if (short := shortfall(path)) is not None:  # a second copy beside the service's could get either killed
+        return not_loaded(config, path, short, config_file)
     try:
         with no_stderr():  # Kaldi prints its ERROR lines whatever vosk's log level; the FAIL line says it
             load_model(path)

@@ -31,7 +31,7 @@ OTHERS_FIX = "stop what else uses it (`ps -eo rss,comm --sort=-rss | head`)"
 def check_memory(config: Config) -> Check:
     """MemTotal against the listener's need plus the system's; MemAvailable against what the listener still
     needs (all of it when it is stopped; beyond what it holds when it runs)."""
-    info = _meminfo()
+    info = meminfo_mib()
     total_mib, available_mib = info.get("MemTotal"), info.get("MemAvailable")
     if total_mib is None or available_mib is None:
         return Check("memory", "ok", f"not checked: {PROC / 'meminfo'} cannot be read here")
@@ -63,7 +63,7 @@ def _board_fix(asr: bool) -> str:
     return "a board with 1 GB or more"
 
 
-def _meminfo() -> dict[str, float]:
+def meminfo_mib() -> dict[str, float]:
     """/proc/meminfo's figures in MiB, by name; empty where it cannot be read (not Linux)."""
     try:
         text = (PROC / "meminfo").read_text(encoding="ascii", errors="replace")

@@ -172,6 +172,16 @@ def ko_dialogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[di
 
 
 @pytest.fixture
+def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where doctor looks for /etc/listener/secrets.env, in ``tmp_path`` (not made: each test writes its own)."""
+    from listener.service.doctor import secrets as doctor_secrets
+
+    path = tmp_path / "secrets.env"
+    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(path))
+    return path
+
+
+@pytest.fixture
 def locked(tmp_path: Path) -> Iterator[Path]:
     """A folder nobody may enter (mode 000)."""
     folder = tmp_path / "noaccess"

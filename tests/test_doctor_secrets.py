@@ -19,14 +19,6 @@ ENV = "LISTENER_MQTT_PASSWORD"
 PASSWORD_LINE = f"{ENV}=s3cret-value\n"
 
 
-@pytest.fixture
-def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "secrets.env"
-    path.write_text(PASSWORD_LINE)
-    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(path))
-    return path
-
-
 @pytest.mark.parametrize(
     ("owner", "mode", "said"),
     [
@@ -37,6 +29,7 @@ def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ],
 )
 def test_a_secrets_file_others_can_read_is_warned_about(secrets: Path, owner: int, mode: int, said: str) -> None:
+    secrets.write_text(PASSWORD_LINE)
     # the Pi's login user copied it in (1000:1000, 0664): the broker password was theirs to read, and
     # nothing said so
     os.chown(secrets, owner, owner)
@@ -49,6 +42,7 @@ def test_a_secrets_file_others_can_read_is_warned_about(secrets: Path, owner: in
 
 
 def test_a_secrets_file_that_is_roots_alone_is_ok_and_none_is_no_line(secrets: Path) -> None:
+    secrets.write_text(PASSWORD_LINE)
     os.chown(secrets, 0, 0)
     secrets.chmod(0o600)
     check = doctor_secrets.check_secrets_file()
@@ -60,6 +54,7 @@ def test_a_secrets_file_that_is_roots_alone_is_ok_and_none_is_no_line(secrets: P
 def test_doctor_ends_its_report_with_the_secrets_line(
     secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    secrets.write_text(PASSWORD_LINE)
     os.chown(secrets, 1000, 1000)
     secrets.chmod(0o664)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
@@ -112,6 +107,7 @@ def test_the_secrets_line_that_keeps_the_password_from_the_service_is_named(
 def test_a_secrets_file_that_sets_the_password_or_cannot_be_read_keeps_the_environment_advice(
     secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    secrets.write_text(PASSWORD_LINE)
     # the file is right, so doctor was run without the service's environment; or doctor cannot tell (not root)
     for readable in (True, False):
         secrets.chmod(0o600 if readable else 0)

@@ -69,13 +69,6 @@ def test_what_doctor_reads_is_what_systemd_itself_sets(tmp_path: Path) -> None:
     assert said["A"] == "s3cret  # shop 12" and "I" not in said and said["M"] == "crlf  # c"
 
 
-@pytest.fixture
-def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "secrets.env"
-    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(path))
-    return path
-
-
 FIX = (
     "move the comment to a line of its own, then `sudo systemctl restart listener`; if the '#' is part of the value,"
     " put the value in single quotes: {key}='...'"

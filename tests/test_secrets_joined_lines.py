@@ -140,13 +140,11 @@ WRITE = f"write the line as `{PW}=<the password>` (nothing before the name)"
     ],
 )
 def test_a_password_line_systemd_reads_as_part_of_another_is_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, said: str, fix: str
+    secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, said: str, fix: str
 ) -> None:
     if GENERATOR.exists():
         assert PW not in systemd_reads(tmp_path / "env", text)
-    secrets = tmp_path / "secrets.env"
     secrets.write_text(text)
-    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(secrets))
     monkeypatch.delenv(PW, raising=False)
     check = doctor_mqtt._no_password_check(config(tmp_path, mqtt={"enabled": True, "username": "counter"}), REFUSED)
     assert check is not None and check.status == "FAIL", check
@@ -166,26 +164,15 @@ def test_a_password_line_systemd_reads_as_part_of_another_is_named(
         f"OTHER='{VALUE}\n'\n{PW}={SECRET}\n",  # the quote closes above it
     ],
 )
-def test_a_password_line_no_value_runs_on_into_is_set(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
-) -> None:
+def test_a_password_line_no_value_runs_on_into_is_set(secrets: Path, tmp_path: Path, text: str) -> None:
     if GENERATOR.exists():
         assert systemd_reads(tmp_path / "env", text)[PW] == SECRET
-    secrets = tmp_path / "secrets.env"
     secrets.write_text(text)
-    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(secrets))
     assert doctor_secrets.password_line_problem(PW) is None
 
 
 # --- doctor's report names a variable line a value above it runs on into -----------------------------------------
 # as it names one a comment swallows: the password line below `OTHER=x\` was named only once the broker refused
-
-
-@pytest.fixture
-def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "secrets.env"
-    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(path))
-    return path
 
 
 @pytest.mark.parametrize(

@@ -28,13 +28,6 @@ ENDS = "but systemd drops the backslash at the end of line {0}"
 NOT_WRITTEN = "so the password the service sends is not the one written"
 
 
-@pytest.fixture
-def secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "secrets.env"
-    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(path))
-    return path
-
-
 @pytest.mark.parametrize(
     ("text", "password", "said", "lines"),
     [

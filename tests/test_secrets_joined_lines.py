@@ -97,13 +97,7 @@ WRITE = f"write the line as `{PW}=<the password>` (nothing before the name)"
             " opened on line 1 and not closed before it",
             f"{UNQUOTE.format(1)} quote)",
         ),
-        # in double quotes, the backslash at the end is the quote's: closing the quote is the fix
-        (
-            f'# the broker\nOTHER="{VALUE}\\\n{PW}={SECRET}"\n',
-            f"line 3 sets {PW}, but systemd reads it as part of the value of OTHER on line 2 above it, in a quote"
-            " opened on line 2 and not closed before it",
-            f"{UNQUOTE.format(2)} quote)",
-        ),
+        # a backslash at the end of a quote's line: tests/test_secrets_quoted_backslash.py
         # a line that nearly sets it, and is read as part of what is above it: both named, both fixed
         (
             f"# the {VALUE}\\\nexport {PW}={SECRET}\n",

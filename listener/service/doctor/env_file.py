@@ -8,7 +8,9 @@ quotes and backslashes are read shell-like: '...' keeps everything, "..." takes 
 backslash outside them escapes the next character, and one that ends a line joins the next. A quoted part and what
 follows it are joined (``'s3cret' # shop`` sets ``s3cret# shop``). So a line can be part of the value above it
 (a backslash at the end of the line before, or a quote still open), and set nothing itself. In 252 a comment line
-that ends with a backslash swallows the line after it too (systemd 254 stopped that).
+that ends with a backslash swallows the line after it too (systemd 254 stopped that). In double quotes, a backslash
+at the end of a line escapes what follows it: the line break (dropped, the value going on) or, written as \\" there,
+the quote that looks like the value's end (a quote in the value, which stays open).
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ class SwallowedLine:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotedBackslash:
+    """A backslash at the end of a line inside double quotes, which systemd reads as escaping what follows it: the
+    line break (``"pw\\``: dropped with it, the next line joined to the value) or the '"' after it (``"pw\\"``: a
+    quote in the value, not its end, the quote open still)."""
+
+    line: int  # of the file, from 1: the line it ends
+    value_line: int  # where the key whose value it is in starts
+    quote_line: int  # where the quote it is in opens
+    escapes: str  # '\n' (the line break) or '"' (the quote before the line's end, or the file's)
+
+
+@dataclass(frozen=True, slots=True)
 class JoinedLine:
     """A line systemd reads as part of the value of a key above it, in every version: the line before it ends in a
     backslash, or the value holds a quote opened above it and not closed yet. It sets nothing of its own."""
@@ -49,6 +63,8 @@ class JoinedLine:
     value_key: str  # that key as written: print it only when it is a valid name (a value may be typed into it)
     quote_line: int | None  # where the quote still open starts; None: the line before ends in a backslash
     key: str | None  # what the line would set, read on its own, as written (None: nothing)
+    # the quote's last backslash at a line end above this line: what keeps it open, or ate the line break
+    escaped: QuotedBackslash | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +86,7 @@ class EnvLines:
     # lines whose unquoted backslash ends a value and joins no line to it (at the file's end, before a CRLF line
     # end: it escapes the '\r'), which systemd drops all the same
     dropped_backslashes: tuple[int, ...]
+    quoted_backslashes: tuple[QuotedBackslash, ...]
 
 
 @dataclass
@@ -91,6 +108,8 @@ class _Reader:
     swallowed: list[tuple[int, int]] = field(default_factory=list)  # (comment_line, the line it swallows)
     joined: list[tuple[int, int, str, int | None]] = field(default_factory=list)  # JoinedLine's first four
     dropped_backslashes: list[int] = field(default_factory=list)
+    quoted_backslashes: list[QuotedBackslash] = field(default_factory=list)
+    escaped_quote: bool = False  # the double-quoted value read so far ends in \\" (a '\r' after it aside)
 
     def read(self, text: str) -> list[Assignment]:
         for char in text:
@@ -101,6 +120,8 @@ class _Reader:
         elif self.state not in ("pre_key", "comment", "comment_escape"):
             if self.state == "value_escape":  # escaping nothing: systemd drops it, as it drops one before a line break
                 self.dropped_backslashes.append(self.line)
+            if self.state == "double_quote" and self.escaped_quote:  # the file ends in \\": its quote is open
+                self._quoted_backslash('"')
             self._push()
         return self.found
 
@@ -108,6 +129,9 @@ class _Reader:
         """A line break inside a value: the next line is the value's."""
         if char == "\n":
             self.joined.append((self.line + 1, self.key_line, self.key.rstrip(" \t"), quote_line))
+
+    def _quoted_backslash(self, escapes: str) -> None:
+        self.quoted_backslashes.append(QuotedBackslash(self.line, self.key_line, self.quote_line, escapes))
 
     def _push(self) -> None:
         value = self.value[: self.trailing] if self.state == "value" and self.trailing >= 0 else self.value
@@ -135,7 +159,7 @@ class _Reader:
             self._push()
         elif char in "'\"\\":
             self.state, self.spaced = {"'": "single_quote", '"': "double_quote", "\\": "value_escape"}[char], False
-            self.quote_line = self.line
+            self.quote_line, self.escaped_quote = self.line, False
         elif char in _WHITESPACE:
             self.spaced = True
         else:
@@ -177,11 +201,16 @@ class _Reader:
         elif char == "\\":
             self.state = "double_quote_escape"
         else:
+            if char == "\n" and self.escaped_quote:
+                self._quoted_backslash('"')
+            self.escaped_quote &= char == "\r"  # a CRLF line end: the '\r' is the value's, the line's end is next
             self.value += char
             self._join(char, self.quote_line)
 
     def _double_quote_escape(self, char: str) -> None:
-        self.state = "double_quote"
+        self.state, self.escaped_quote = "double_quote", char == '"'
+        if char == "\n":
+            self._quoted_backslash("\n")
         if char in _DOUBLE_QUOTE_ESCAPES:
             self.value += char
         elif char != "\n":  # any other is kept with its backslash, as the shell does; a line break is eaten
@@ -218,11 +247,27 @@ def read_env_lines(text: str) -> EnvLines:
         tuple(reader.without_value),
         tuple(SwallowedLine(number, comment, _key_alone(lines, number)) for comment, number in reader.swallowed),
         tuple(
-            JoinedLine(number, value_line, value_key, quote_line, _key_alone(lines, number))
+            JoinedLine(
+                number,
+                value_line,
+                value_key,
+                quote_line,
+                _key_alone(lines, number),
+                _escaped(reader.quoted_backslashes, number, value_line, quote_line),
+            )
             for number, value_line, value_key, quote_line in reader.joined
         ),
         tuple(reader.dropped_backslashes),
+        tuple(reader.quoted_backslashes),
     )
+
+
+def _escaped(
+    found: list[QuotedBackslash], number: int, value_line: int, quote_line: int | None
+) -> QuotedBackslash | None:
+    """The last backslash at a line end in the quote line ``number`` is read into, above it (None: none)."""
+    above = [one for one in found if (one.value_line, one.quote_line) == (value_line, quote_line) and one.line < number]
+    return above[-1] if above else None
 
 
 def swallowed_lines(text: str) -> list[SwallowedLine]:

@@ -105,7 +105,8 @@ def check_joined_lines() -> Check | None:
         return None
     lines = ", ".join(f"line {found.line} ({found.key}) is read as part of {_part_of(found)}" for found in lost)
     steps = [_unslash(_numbered(found.line - 1 for found in lost if found.quote_line is None))]
-    steps += [_close(line) for line in sorted({found.quote_line for found in lost if found.quote_line is not None})]
+    quotes = {found.quote_line: found for found in reversed(lost) if found.quote_line is not None}  # each's first
+    steps += [_close(quotes[line]) for line in sorted(quotes)]
     return warn(
         "secrets",
         f"{SECRETS_FILE} {lines}: systemd joins a line to the value above it while that value's line ends in a"
@@ -117,37 +118,54 @@ def check_joined_lines() -> Check | None:
 
 def check_password_backslash() -> Check | None:
     """A warning naming the line that sets the broker password for the service (by number, never its value) when it
-    ends in a backslash outside quotes, which systemd drops, joining the next line to the password: set, but not as
-    written, and the broker says only "not authorized"; None otherwise, or when the file cannot be read here."""
+    ends in a backslash, which systemd drops, joining the next line to the password, or which makes the quote
+    meant to end it (``"pw\\"``) part of it: set, but not as written, and the broker says only "not authorized";
+    None otherwise, or when the file cannot be read here."""
     if (problem := password_backslash(PASSWORD_ENV)) is None:
         return None
     return warn("secrets", f"{SECRETS_FILE} {problem.said}", f"{problem.fix}, {RESTART}")
 
 
 def password_backslash(name: str) -> LineProblem | None:
-    """Why the value systemd sets ``name`` to for the service is not the one written, when the line that sets it
-    ends in a backslash outside quotes (by line numbers, never a value); None otherwise, or when the file cannot be
-    read here. A password with a line break kept in it (a quote left open) fails at the service's start instead."""
+    """Why the value systemd sets ``name`` to for the service is not the one written, when a line of it ends in a
+    backslash, outside quotes or in double quotes (by line numbers, never a value); None otherwise, or when the file
+    cannot be read here. A password with a line break kept in it (a quote left open) fails at the service's start
+    too, naming no line: this names it."""
     if (text := _secrets_text()) is None:
         return None
     read = read_env_lines(text)
     last = {found.key: found for found in read.assignments}.get(name)  # the last line that sets it counts
     if last is None or not last.value:  # password_line_problem's
         return None
-    joined = [found.line for found in read.joined if found.value_line == last.line and found.quote_line is None]
-    ends = [line - 1 for line in joined]
-    ends += [line for line in read.dropped_backslashes if line == last.line or line in joined]
-    if not ends:
+    ends, quotes, joined = _password_backslashes(read, last.line)
+    if not ends and not quotes:
         return None
     lines = text.count("\n") + (not text.endswith("\n"))  # a line break that ends the file starts no line
-    joins = _numbered(line for line in joined if line <= lines)
-    runs_on = f" and joins {joins} to the value" if joins else ""
+    said = [f"drops the backslash{'es' if len(ends) > 1 else ''} at the end of {_numbered(ends)}"] if ends else []
+    said += [f'reads the \\" at the end of {_numbered(quotes)} as a quote in the password, not its end'] * bool(quotes)
+    if joins := _numbered(line for line in joined if line <= lines):
+        said[-1] += f" and joins {joins} to the value"
+    fix = [_unslash(_numbered(ends)), _unslash(_numbered(quotes), "before the quote ")]
     return LineProblem(
-        f"line {last.line} sets {name}, but systemd drops the backslash{'es' if len(ends) > 1 else ''} at the end"
-        f" of {_numbered(ends)}{runs_on}, so the password the service sends is not the one written",
-        f"if the backslash is part of the password, write it twice (\\\\) or put the password in single quotes;"
-        f" if not, {_unslash(_numbered(ends))}",
+        f"line {last.line} sets {name}, but systemd {' and '.join(said)}, so the password the service sends is not"
+        " the one written",
+        "if the backslash is part of the password, write it twice (\\\\) or put the password in single quotes;"
+        f" if not, {' and '.join(step for step in fix if step)}",
     )
+
+
+def _password_backslashes(read: EnvLines, value_line: int) -> tuple[list[int], list[int], list[int]]:
+    """The lines of the value that starts on ``value_line`` whose backslash systemd drops (at their end, outside
+    quotes or in double quotes), those that end in a quote it escapes (\\"), and the lines it joins to the value
+    for a backslash (a quote left open joins lines too: those are the quote's to name)."""
+    joined = [found for found in read.joined if found.value_line == value_line]
+    ends = [found.line - 1 for found in joined if found.quote_line is None]
+    ends += [line for line in read.dropped_backslashes if line in (value_line, *(found.line for found in joined))]
+    quoted = [found for found in read.quoted_backslashes if found.value_line == value_line]
+    ends += [found.line for found in quoted if found.escapes == "\n"]
+    quotes = [found.line for found in quoted if found.escapes == '"']
+    joins = [found.line for found in joined if found.quote_line is None or found.escaped is not None]
+    return sorted(set(ends)), quotes, joins
 
 
 def password_line_problem(name: str) -> LineProblem | None:
@@ -232,13 +250,16 @@ def _part_of(found: SwallowedLine | JoinedLine) -> str:
     value = _above(f"the value{key}", found.value_line, found.line)
     if found.quote_line is None:
         return f"{value}, which ends in a backslash"
-    return f"{value}, in a quote opened on line {found.quote_line} and not closed before it"
+    opened = f"{value}, in a quote opened on line {found.quote_line} and not closed before it"
+    if found.escaped is not None and found.escaped.escapes == '"':  # the quote that looks like its end is none
+        return f'{opened}: the \\" at the end of line {found.escaped.line} is a quote in the value, not its end'
+    return opened
 
 
 def _free(found: SwallowedLine | JoinedLine) -> str:
     """The fix that ends what ``found``'s line is read into before it."""
     if isinstance(found, JoinedLine) and found.quote_line is not None:
-        return _close(found.quote_line)
+        return _close(found)
     return _unslash(f"line {found.line - 1}")
 
 
@@ -269,12 +290,23 @@ def _above(what: str, first: int, line: int) -> str:
     return f"{what} on {f'line {first}' if first == line - 1 else f'lines {first}-{line - 1}'} above it"
 
 
-def _unslash(lines: str) -> str:
-    return f"remove the backslash at the end of {lines}" if lines else ""
+def _unslash(lines: str, before: str = "") -> str:
+    return f"remove the backslash {before}at the end of {lines}" if lines else ""
 
 
-def _close(line: int) -> str:
-    return f"close the quote opened on line {line} where its value ends"
+def _close(found: JoinedLine) -> str:
+    """The fix that ends the quote ``found``'s line is read into: closing it, where no backslash escapes the quote
+    that ends it (a backslash before a closing quote makes it part of the value, and the quote stays open)."""
+    escaped = found.escaped
+    if escaped is None:
+        return f"close the quote opened on line {found.quote_line} where its value ends"
+    doubled = "write it twice (\\\\) if it is part of the value, else remove it"
+    if escaped.escapes == '"':
+        return f"the backslash before the quote at the end of line {escaped.line} escapes it: {doubled}"
+    return (
+        f"close the quote opened on line {found.quote_line} where its value ends, after the backslash at the end of"
+        f" line {escaped.line}, which would escape it: {doubled}"
+    )
 
 
 def _numbered(numbers: Iterable[int]) -> str:

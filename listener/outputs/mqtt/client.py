@@ -42,7 +42,7 @@ from listener.outputs.mqtt.connecting import (
     kept_meanwhile,
     not_mqtt,
 )
-from listener.outputs.mqtt.credentials import PASSWORD_ENV, comment_in_password, configure
+from listener.outputs.mqtt.credentials import PASSWORD_ENV, configure, refused_login_hint
 from listener.outputs.mqtt.stall import StallWatch, lost_said
 
 log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ class MqttLink(Managed):
             self._warn_once(
                 f"MQTT broker {self._where()} refused the connection: {reason}; check mqtt.username, the password"
                 f" (mqtt.password_file or {PASSWORD_ENV}) and the broker's ACL"
-                f"{comment_in_password(self.config, str(reason))}; {kept_meanwhile(self.config)}"
+                f"{refused_login_hint(self.config, str(reason))}; {kept_meanwhile(self.config)}"
             )
             return
         self._warned = False  # the outage is over: the next one's cause is news

@@ -22,10 +22,10 @@ __all__ = [
     "PASSWORD_ENV",
     "check_link_files",
     "check_tls_files",
-    "comment_in_password",
     "configure",
     "password_comment",
     "read_password",
+    "refused_login_hint",
     "tls_context",
 ]
 
@@ -64,11 +64,19 @@ LOGIN_REFUSED = ("Bad user name or password", "Not authorized")
 _COMMENT = re.compile(r"\s#")
 
 
-def comment_in_password(config: MqttConfig, reason: str) -> str:
-    """'; ', why and the fix, when the broker refused the login (``reason``: paho's name of it) and the password
-    sent holds a '#' after a space (password_comment); '' otherwise."""
-    said = password_comment(config, reason)
-    return f"; {said[0]}: {said[1]}" if said else ""
+def refused_login_hint(config: MqttConfig, reason: str) -> str:
+    """'; ' and what to look at, when the broker refused the login (``reason``: paho's name of it): why and the fix
+    when the password sent holds a '#' after a space (password_comment); else, for one from the environment, that
+    doctor names a secrets.env line systemd reads otherwise than written, which the service cannot: it may not read
+    the file, and systemd leaves no trace of a dropped backslash in the value. '' otherwise."""
+    if said := password_comment(config, reason):
+        return f"; {said[0]}: {said[1]}"
+    if reason in LOGIN_REFUSED and config.username and os.environ.get(PASSWORD_ENV):
+        return (
+            f"; where {PASSWORD_ENV} comes from /etc/listener/secrets.env, `sudo listener doctor` names a line there"
+            " that systemd reads otherwise than written (a backslash at a line's end, a quote left open)"
+        )
+    return ""
 
 
 def password_comment(config: MqttConfig, reason: str) -> tuple[str, str] | None:

@@ -98,12 +98,14 @@ def test_json_is_one_document_with_every_check_and_the_same_exit_code(
     document = json.loads(capsys.readouterr().out)  # the whole of stdout: one document
     assert (document["schema"], document["config"]) == ("listener.doctor/1", str(path))
     checks = document["checks"]
-    assert [c["name"] for c in checks] == NAMES
+    assert [c["name"] for c in checks] == ["config", *NAMES]
     assert all(set(c) == {"name", "status", "detail", "fix"} for c in checks), checks
     assert {c["status"] for c in checks} <= {"ok", "warn", "fail"}
-    audio = checks[0]
+    # a file with no warning is a check of its own, as the lines' first: a fleet script sees it was read
+    assert checks[0] == {"name": "config", "status": "ok", "detail": str(path), "fix": ""}
+    audio = checks[1]
     assert audio["status"] == "fail" and "'gone'" in audio["detail"] and "[array] device" in audio["fix"]
-    assert checks[1] == {"name": "directions", "status": "ok", "detail": "rep at 0 deg, customer at 180 deg", "fix": ""}
+    assert checks[2] == {"name": "directions", "status": "ok", "detail": "rep at 0 deg, customer at 180 deg", "fix": ""}
 
     path.write_text("[array]\nchannels = 0\n")
     assert main(["doctor", "--config", str(path), "--json"]) == 2

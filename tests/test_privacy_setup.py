@@ -43,9 +43,10 @@ SYSTEM_BUS = {"/run/dbus/system_bus_socket", "/var/run/dbus/system_bus_socket"}
 DOCTOR_CHECKS = [
     "config", "audio", "preset", "levels", "directions", "turn", "memory", "asr", "gpio", "mqtt", "disk", "clock"
 ]  # fmt: skip
-# --json's: the same, less the config file's line (it lists the file's warnings alone, here none)
+# --json's: the same, with the checks' whole names
 JSON_CHECKS = [
-    "audio", "preset", "levels", "directions", "turn model", "memory", "asr model", "gpio", "mqtt", "disk", "clock"
+    "config", "audio", "preset", "levels", "directions", "turn model", "memory", "asr model", "gpio", "mqtt",
+    "disk", "clock",
 ]  # fmt: skip
 LEVELS = re.compile(r"RMS dBFS ch0 -?\d+, ch1 -?\d+, ch2 -?\d+, ch3 -?\d+")  # the 4-mic board's, whole dB
 # two lapel mics, one per party (channel-map mode), the rep's on the second input: its blocks are [ch1, ch0]

@@ -30,7 +30,7 @@ def report(config: Config, path: Path | None, as_json: bool, data: dict[str, obj
     said = config_checks(config, data, path) if data else []
     with own_lines_only():
         if as_json:
-            checks = [*said, *iter_checks(config, path)]
+            checks = [*_config_said(path, said), *iter_checks(config, path)]
             document = {
                 "schema": SCHEMA,
                 "config": str(path) if path else None,
@@ -45,14 +45,20 @@ def _lines(config: Config, path: Path | None, said: list[Check]) -> int:
     """One line per check, each as soon as it is done (a slow broker shows which check is waiting); the
     first names the file checked, ``said`` (its warnings, each naming it) or ``ok``."""
     out = _Out()
-    source = str(path) if path else f"built-in defaults (no {listener.config.INSTALLED_CONFIG})"
-    for check in said or [Check("config", "ok", source)]:
+    for check in _config_said(path, said):
         out.say(check.line())
     checks = []
     for check in iter_checks(config, path):
         out.say(check.line())
         checks.append(check)
     return exit_code(checks)
+
+
+def _config_said(path: Path | None, said: list[Check]) -> list[Check]:
+    # an "ok" of its own where the file gave no warning, in the JSON too: a fleet script that reads the checks
+    # sees which configuration was checked, as the lines' reader does
+    source = str(path) if path else f"built-in defaults (no {listener.config.INSTALLED_CONFIG})"
+    return said or [Check("config", "ok", source)]
 
 
 def as_json_check(check: Check) -> dict[str, str]:

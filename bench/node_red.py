@@ -46,6 +46,7 @@ DEBUG_NODES = (
     "Interruption by rep",
     "Counter status",
     "Finished sessions",
+    "Day's share and interruptions",
     "Messages lost by counter",
     "Storage by counter",
 )

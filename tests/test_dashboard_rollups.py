@@ -128,7 +128,7 @@ def influx(tmp_path: Path) -> Iterator[str]:
     """A real influxd on free ports with its data under tmp_path; its HTTP address."""
     influxd = shutil.which("influxd")
     if influxd is None:
-        pytest.skip("influxd is not installed (Debian: apt-get install influxdb)")
+        pytest.skip("influxd is not installed: scripts/setup --dev installs it (DEV_APT, Debian's influxdb)")
     http, rpc = free_port(), free_port()
     conf = tmp_path / "influxd.conf"
     conf.write_text(

@@ -145,12 +145,13 @@ change() {
 	"$@"
 }
 
-# Run a command inside the target root.
+# Run a command inside the target root. Without the run's lock (lock_root): a daemon that apt's maintainer
+# scripts start in a chroot would hold it on, and refuse every later run, long after this one ended.
 run() {
 	if [[ $ROOT == / ]]; then
-		"$@"
+		"$@" 9<&-
 	else
-		chroot "$ROOT" "$@"
+		chroot "$ROOT" "$@" 9<&-
 	fi
 }
 
@@ -182,9 +183,27 @@ report_changes() {
 	fi
 }
 
+# One run at a time on a root: two at once (a fleet script's retry while the first run still works, a device
+# listed twice) raced through groupadd, the files' temporary copies and pip, and one stopped halfway with a
+# command's own exit code (groupadd's 9). A lock on the root folder itself: the device's own run and one
+# with --root of the same folder meet there. The kernel lets go of it however the holder ends.
+lock_root() {
+	local held=0
+	command -v flock >/dev/null || {
+		warn "flock is missing (util-linux): a second run on $ROOT at the same time is not kept out"
+		return 0
+	}
+	exec 9<"$ROOT"
+	flock -n -E 200 9 || held=$?
+	((held != 200)) || die "another provision.sh run is at work on $ROOT (one whose ssh session dropped may still \
+be: \`pgrep -af provision.sh\` shows it); nothing was changed: let it finish, then run this again"
+	((held == 0)) || warn "could not lock $ROOT (flock exit $held): a second run at the same time is not kept out"
+}
+
 main() {
 	local before unit_changed service_start
 	parse_args "$@"
+	lock_root
 	check_os_release
 	select_preset "$PRESET"
 	check_config_preset

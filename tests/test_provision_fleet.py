@@ -1,14 +1,16 @@
 """firmware/provision.sh run over a fleet: one run at a time on a root (a fleet script's retry while the first
-run still works)."""
+run still works), and a card imaged from another, calibrated device given its own --config."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from listener.service.calibrate.write import edit_parties
 from tests.provision_root import FILES_ONLY, provision, script_function, snapshot
 
 BUSY = "another provision.sh run is at work on"
@@ -50,3 +52,41 @@ def test_the_programs_run_in_the_target_do_not_hold_the_lock(tmp_path: Path) -> 
     done = script_function(f"ROOT=/; exec 9<{tmp_path}; flock -n 9; run ls /proc/self/fd")
     assert done.returncode == 0, done.stderr
     assert "9" not in done.stdout.split(), done.stdout
+
+
+def test_a_card_imaged_from_a_calibrated_device_is_not_told_to_copy_its_calibration(
+    pi_root: Path, tmp_path: Path
+) -> None:
+    """A card imaged from counter-1 after its calibration, given counter-3's file: the refusal offered
+    counter-1's azimuths to copy into counter-3's file, where they would pass for this counter's calibration."""
+    fleet = '[array]\npreset = "respeaker-4mic"\ndevice = "listener_array"\n\n[mqtt]\nenabled = true\n'
+    fleet += 'device_id = "{}"\n'
+    counter_1, counter_3 = tmp_path / "counter-1.toml", tmp_path / "counter-3.toml"
+    counter_1.write_text(fleet.format("counter-1"))
+    counter_3.write_text(fleet.format("counter-3"))
+    provision(pi_root, "--config", str(counter_1), *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+    installed.write_text(edit_parties(installed.read_text(), {"rep_azimuth_deg": 42.5, "customer_azimuth_deg": 221.0}))
+    clone = tmp_path / "clone"
+    shutil.copytree(pi_root, clone, symlinks=True)
+
+    before = snapshot(clone)
+    refused = provision(clone, "--config", str(counter_3), *FILES_ONLY, check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.splitlines()[-1] == (
+        f"error: --config {counter_3} differs from the installed /etc/listener/listener.toml in mqtt.device_id, not "
+        "only in the calibrated [parties] azimuths or lapel mics' order, and is installed over it only with "
+        "--force-config (the old one is kept as listener.toml.bak): the installed file names another "
+        "mqtt.device_id: on a card imaged from another device, its calibration (rep_azimuth_deg = 42.5, "
+        "customer_azimuth_deg = 221.0) is that counter's, so add --force-config, then calibrate this one (sudo "
+        "listener calibrate --write); for a device renamed, copy the calibration into "
+        f"{counter_3} first, then add --force-config, or leave --config out to keep the installed one (see --help)"
+    )
+    assert snapshot(clone) == before
+    # the same device with another broker keeps the plain advice: its calibration is its own
+    moved = tmp_path / "counter-1-new.toml"
+    moved.write_text(counter_1.read_text().replace("enabled = true", 'enabled = true\nhost = "192.0.2.20"'))
+    refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
+    assert refused.returncode == 2 and "in mqtt.host, not only" in refused.stderr, refused.stderr
+    assert "copy the installed calibration (rep_azimuth_deg = 42.5" in refused.stderr, refused.stderr
+    assert "names another mqtt.device_id" not in refused.stderr

@@ -254,10 +254,17 @@ check_config_replacement() {
 	fi
 	# the keys, never their values: a fleet file's may be credentials' names, and the line stays short
 	calibration=$(sed -n 2p <<<"$differs")
+	local fix="${calibration:+copy the installed calibration ($calibration) into $CONFIG_FILE first, then }add --force-config"
+	if [[ -n $calibration && $(sed -n 3p <<<"$differs") == other-device ]]; then
+		# a card imaged from a calibrated device: its azimuths are that counter's, and copied into this device's
+		# file they would pass for a calibration here
+		fix="the installed file names another mqtt.device_id: on a card imaged from another device, its calibration \
+($calibration) is that counter's, so add --force-config, then calibrate this one (sudo listener calibrate --write); \
+for a device renamed, copy the calibration into $CONFIG_FILE first, then add --force-config"
+	fi
 	usage_error "--config $CONFIG_FILE differs from the installed $CONF_DIR/listener.toml in $(sed -n 1p <<<"$differs"), \
 not only in the calibrated [parties] azimuths or lapel mics' order, and is installed over it only with --force-config (the old one is kept \
-as listener.toml.bak): ${calibration:+copy the installed calibration ($calibration) into $CONFIG_FILE first, then }\
-add --force-config, or leave --config out to keep the installed one"
+as listener.toml.bak): $fix, or leave --config out to keep the installed one"
 }
 
 # A run that keeps the installed listener.toml (no --config, no --force-config) for another array than
@@ -326,6 +333,8 @@ shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more keys" if len(diff
 print(shown)
 copy = [k for k in CALIBRATED + (CHANNELS if swapped else ()) if k in changed and f"parties.{k}" in installed]
 print(", ".join(f"{k} = {installed[f'parties.{k}']}" for k in copy))
+# the installed file names a device id the new one does not: it may be another device's (a card imaged from it)
+print("other-device" if "mqtt.device_id" in differ and "mqtt.device_id" in installed else "")
 sys.exit(1)
 PY
 }

@@ -12,11 +12,12 @@ of the device is read from .storage/core.entity_registry and core.device_registr
 (committed every second) and home-assistant.log.
 
 Then, as a store would see it: the bundled sample through ``listener run --input --fast`` (the device goes offline
-at its end); the ``state`` payloads a pause and a fault publish; a retired device's retained topics and discovery
-cleared (empty retained payloads, as mqtt.md says); a device under ``topic_prefix = "store/listener"``. Prints each
-entity Home Assistant made beside the discovery component that made it, each entity's state history beside what
-the device published on its topic (as mqtt.md says Home Assistant shows it), the device registry entry, and every
-warning and error Home Assistant logged; asserts nothing. Needs mosquitto.
+at its end); the ``state`` payloads a pause and a fault publish; a store's ``suggested_area`` in the discovery; a
+retired device's retained topics and discovery cleared (empty retained payloads, as mqtt.md says); a device under
+``topic_prefix = "store/listener"``. Prints each entity Home Assistant made beside the discovery component that
+made it, each entity's state history beside what the device published on its topic (as mqtt.md says Home Assistant
+shows it), the device registry entry, the area each device is in, and every warning and error Home Assistant
+logged; asserts nothing. Needs mosquitto.
 """
 
 from __future__ import annotations
@@ -253,6 +254,36 @@ def transcription_off(b: Bench) -> None:
     log_since(b, mark)
 
 
+def areas(b: Bench) -> None:
+    """mqtt.suggested_area: the device (in no area yet) and a second one of its store, whose area is written in
+    another case and spacing, each with its discovery as that key makes it; then the device with another area,
+    and with its own discovery (none) again. Each device's area in the registry after each step."""
+    mark, own = b.ha.log_size(), [m for m in b.recorder.messages if m.topic == DISCOVERY and m.payload][-1]
+    preset, other = json.loads(own.payload)["dev"]["mdl"], "counter-4"
+
+    def send(device: str, area: str) -> None:
+        made = discovery_payload(f"listener/{device}", device, preset, area=area)
+        b.recorder.publish(f"homeassistant/device/{device}/config", json.dumps(made).encode(), retain=True)
+
+    def placed(step: str) -> None:
+        time.sleep(REGISTRY_SAVE_S)
+        names = {a["id"]: a["name"] for a in b.ha.storage("core.area_registry").get("areas", [])}
+        devices = {ident: d.get("area_id") for d in b.ha.storage("core.device_registry").get("devices", [])
+                   for domain, ident in d["identifiers"] if domain == "mqtt"}  # fmt: skip
+        shown = {d: f"{a} ({names.get(a, '?')})" if a else None for d, a in devices.items()}
+        print(f"  {step}: areas {sorted(names.values())}; devices {json.dumps(shown)}")
+
+    send(DEVICE_ID, "Store 12")
+    send(other, "store12")
+    placed(f"{DEVICE_ID} with 'Store 12', {other} with 'store12'")
+    send(DEVICE_ID, "Store 7")
+    placed(f"{DEVICE_ID} with 'Store 7'")
+    b.recorder.publish(DISCOVERY, own.payload, retain=True)
+    b.recorder.publish(f"homeassistant/device/{other}/config", b"", retain=True)
+    placed(f"{DEVICE_ID}'s own discovery (no area) again, {other}'s cleared")
+    log_since(b, mark)
+
+
 def clear_retained(b: Bench) -> None:
     """A retired device's retained discovery, status, info and state cleared, as mqtt.md says (empty payloads, the
     discovery first)."""
@@ -290,6 +321,7 @@ SCENARIOS: tuple[tuple[str, Callable[[Bench], None]], ...] = (
     ("Home Assistant restarted while a device runs", restart),
     ("the state a pause and faults publish", state_shapes),
     ("transcription turned off", transcription_off),
+    ("a store's area (mqtt.suggested_area)", areas),
     ("a retired device's retained messages and discovery cleared", clear_retained),
     ("another topic_prefix", other_prefix),
 )

@@ -28,12 +28,15 @@ def _firmware_config(template: str, preset: str, asr: str) -> str:
     return template
 
 
-def test_the_firmware_configs_commented_device_id_sets_it_when_uncommented(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("key", "value"), [("device_id", "counter-3"), ("suggested_area", "Store 12")])
+def test_the_firmware_configs_commented_per_device_keys_set_them_when_uncommented(
+    tmp_path: Path, key: str, value: str
+) -> None:
     text = FIRMWARE_TEMPLATE.read_text()
-    assert text.count('# device_id = "counter-3"\n') == 1
+    line = f'{key} = "{value}"'
+    assert text.count(f"# {line}\n") == 1
     mqtt = text.index("[mqtt]")
-    assert mqtt < text.index("# device_id") < text.index("[", mqtt + 1), "the line must be in [mqtt]"
-    text = text.replace('# device_id = "counter-3"', 'device_id = "counter-3"')
+    assert mqtt < text.index(f"# {key}") < text.index("[", mqtt + 1), "the line must be in [mqtt]"
     path = tmp_path / "listener.toml"
-    path.write_text(_firmware_config(text, "respeaker-4mic", "false"))
-    assert load_config(path).mqtt.device_id == "counter-3"
+    path.write_text(_firmware_config(text.replace(f"# {line}", line), "respeaker-4mic", "false"))
+    assert getattr(load_config(path).mqtt, key) == value

@@ -20,6 +20,7 @@ from listener.config.pins import check_pins
 from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
 from listener.config.schema import MAX_CHANNELS, PROCESSING_RATE_HZ, Config, PartiesConfig
 from listener.config.text_checks import (
+    check_area,
     check_device,
     check_host,
     check_state_dir,
@@ -381,6 +382,7 @@ def _check_mqtt(config: Config) -> None:
     for key in ("topic_prefix", "discovery_prefix"):
         check_topic_prefix(f"mqtt.{key}", getattr(mqtt, key))
     check_username(mqtt.username)
+    check_area(mqtt.suggested_area)
     if mqtt.reconnect_max_s < mqtt.reconnect_min_s:
         raise ConfigError("mqtt.reconnect_max_s", mqtt.reconnect_max_s, "must be at least mqtt.reconnect_min_s")
     if bool(mqtt.cert_file) != bool(mqtt.key_file):

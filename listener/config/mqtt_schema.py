@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from listener.config.rules import field
-from listener.config.text_checks import is_host, is_topic_id, is_topic_prefix
+from listener.config.text_checks import AREA_RULE, is_area, is_host, is_topic_id, is_topic_prefix
 
 _TOPIC_LEVELS = (
     "MQTT topic levels joined by /, without +, # or empty levels, not starting with $, no space at a level's edge"
@@ -96,4 +96,12 @@ class MqttConfig:
     discovery: bool = field(True, "publish Home Assistant MQTT discovery")
     discovery_prefix: str = field(
         "homeassistant", "Home Assistant's discovery prefix", allowed=_TOPIC_LEVELS, accepts=is_topic_prefix
+    )
+    suggested_area: str = field(
+        "",
+        "Home Assistant puts the device in this area (made if missing) while it is in none, e.g. the store; "
+        "'' = none. It is published: name a store or counter, never a person",
+        allowed=AREA_RULE,
+        accepts=is_area,
+        example="Store 12",
     )

@@ -1,4 +1,4 @@
-"""Strings that other libraries read later: the broker's host, MQTT topic prefixes, the state folder, the device.
+"""Strings that others read later: the broker's host, MQTT topic prefixes, the state folder, the device, the area.
 
 Each would pass as "a string" and fail only once paho or the file system got it, in a thread or
 hours later; here it fails at load, naming the key and what is allowed.
@@ -121,6 +121,41 @@ def check_topic_prefix(key: str, value: str) -> None:
             f"is {size} UTF-8 bytes long; at most {MAX_TOPIC_PREFIX_BYTES}: MQTT caps a whole topic at 65535 bytes, "
             "and the device id and message name follow the prefix",
         )
+
+
+# An area's name as Home Assistant lists it: a store's or a counter's, far shorter; a longer one was pasted
+MAX_AREA_CHARS = 100
+AREA_RULE = (
+    f'`""`, or a name with a letter or digit, at most {MAX_AREA_CHARS} characters, without control characters or a'
+    " space at either end"
+)
+
+
+def area_problem(area: str) -> str | None:
+    """What is wrong with ``mqtt.suggested_area`` as a rule says it, or None; ``""`` suggests none."""
+    control = control_character(area)
+    if control is not None:
+        return f"must not hold control characters ({control}); remove it"
+    if area and not any(char.isalnum() for char in area):
+        # Home Assistant takes any text but "" for an area: '  ' or '-' would make an area no one can name
+        return "must hold a letter or digit of the area's name, e.g. 'Store 12', or be '' for none"
+    if area != area.strip():
+        # Home Assistant matches an area ignoring spaces, but names a new one as written: ' Store 12' stays in its
+        # list with the stray space of an edit
+        return "must not begin or end with a space; remove it"
+    if len(area) > MAX_AREA_CHARS:
+        return f"is {len(area)} characters long; at most {MAX_AREA_CHARS} (a store's or counter's name)"
+    return None
+
+
+def is_area(area: str) -> bool:
+    return area_problem(area) is None
+
+
+def check_area(area: str) -> None:
+    problem = area_problem(area)
+    if problem is not None:
+        raise ConfigError("mqtt.suggested_area", area, problem)
 
 
 def plain_name(text: str) -> str:

@@ -71,7 +71,7 @@ def unused_mqtt_keys(
     data: Mapping[str, object], mqtt: MqttConfig, environ: Mapping[str, str] | None = None
 ) -> list[ConfigWarning]:
     """With MQTT off, one warning naming the [mqtt] keys written; with it on, one per TLS key under
-    ``tls = false``, and for a password no user name goes with.
+    ``tls = false``, for an area without discovery, and for a password no user name goes with.
 
     ``environ``: the environment the password is read from, at run (check-config's is not the service's)."""
     defaults = MqttConfig()
@@ -84,6 +84,7 @@ def unused_mqtt_keys(
             plain = "has no effect with mqtt.tls = false (the link to the broker is plain, unencrypted MQTT)"
             fix = "set [mqtt] tls = true to use it, or delete it"
             said.append(ConfigWarning(f"mqtt.{key} = {toml_value(value)}: {plain}", fix, ": "))
+    said += _area_unsent(data, mqtt)
     if mqtt.username:
         return said
     anonymous = "has no effect while mqtt.username is empty (the broker is logged in to anonymously)"
@@ -95,6 +96,17 @@ def unused_mqtt_keys(
         fix = "set [mqtt] username, or remove the variable (/etc/listener/secrets.env for the service)"
         said.append(ConfigWarning(f"{PASSWORD_ENV} (in the environment): {anonymous}", fix, ": "))
     return said
+
+
+def _area_unsent(data: Mapping[str, object], mqtt: MqttConfig) -> list[ConfigWarning]:
+    """An area reaches Home Assistant in the discovery message alone: under ``discovery = false`` it does
+    nothing, and the device sits in no area with no word of why."""
+    area = _set(data, "mqtt", "suggested_area", MqttConfig().suggested_area)
+    if area is None or mqtt.discovery:
+        return []
+    problem = f"mqtt.suggested_area = {toml_value(area)}: has no effect with mqtt.discovery = false (only the Home "
+    problem += "Assistant discovery message carries it)"
+    return [ConfigWarning(problem, "set [mqtt] discovery = true to use it, or delete it", ": ")]
 
 
 def unused_led_pins(data: Mapping[str, object], leds: LedsConfig) -> list[ConfigWarning]:

@@ -4,7 +4,8 @@ Published retained to ``<discovery_prefix>/device/<device_id>/config`` and
 again whenever Home Assistant announces ``online`` on
 ``<discovery_prefix>/status``. The payload is Home Assistant's own format
 (so it carries no ``schema``/``ts``/``seq``); its names and templates are
-constants of this module, never measured content. Availability follows the
+constants of this module, never measured content, and its one text from the
+config, ``mqtt.suggested_area``, names a store or counter. Availability follows the
 device's retained ``status`` topic (``online``, or ``offline`` from a clean
 stop or the Last Will).
 
@@ -260,9 +261,11 @@ def _components(base: str, device_id: str, transcribing: bool) -> dict[str, obje
     return offered | withdrawn
 
 
-def discovery_payload(base: str, device_id: str, array_preset: str, transcribing: bool = False) -> dict[str, object]:
+def discovery_payload(
+    base: str, device_id: str, array_preset: str, transcribing: bool = False, area: str = ""
+) -> dict[str, object]:
     """The device config message; ``base`` is ``<topic_prefix>/<device_id>``; ``transcribing``: the question
-    counts too."""
+    counts too; ``area``: the one Home Assistant puts the device in while it is in none ('' = none)."""
     return {
         "dev": {
             "ids": [device_id],
@@ -270,6 +273,9 @@ def discovery_payload(base: str, device_id: str, array_preset: str, transcribing
             "mf": "listener",
             "mdl": array_preset,
             "sw": version_text(),
+            # "suggested_area", abbreviated as the keys above; absent, not "", where none is set: the message stays
+            # as devices without one have always sent it
+            **({"sa": area} if area else {}),
         },
         "o": {"name": "listener", "sw": __version__},
         "cmps": _components(base, device_id, transcribing),

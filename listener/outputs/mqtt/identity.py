@@ -110,7 +110,7 @@ def device_id(config: Config) -> str:
 
 # Each device has its own: with them in, no two devices' hashes would ever agree.
 PER_DEVICE_KEYS: dict[str, tuple[str, ...]] = {
-    "mqtt": ("device_id", "username", "password_file", "cert_file", "key_file"),
+    "mqtt": ("device_id", "username", "password_file", "cert_file", "key_file", "suggested_area"),  # area: a store's
     "parties": ("rep_azimuth_deg", "customer_azimuth_deg"),  # measured per counter by `listener calibrate`
 }
 

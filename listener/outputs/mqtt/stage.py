@@ -151,7 +151,7 @@ class MqttStage(Stage):
         publisher.set_retained(self.topic("status"), build=lambda: self._online(spool))  # first in line
         if self.cfg.discovery:
             preset, transcribing = self.config.array.preset, self.config.asr.enabled
-            discovery = discovery_payload(self.base, self.device_id, preset, transcribing)
+            discovery = discovery_payload(self.base, self.device_id, preset, transcribing, self.cfg.suggested_area)
             publisher.set_retained(discovery_topic(self.cfg.discovery_prefix, self.device_id), encode(discovery))
         # spool_depth: said 0 again once a backlog has drained (or alerts stay on); spool_dropped, storage: at new
         # drops, when the card fills or takes writes again, once a metrics interval at most

@@ -56,6 +56,13 @@ APT_PACKAGES=(python3 python3-venv python3-pip python3-numpy python3-pyaudio pyt
 	python3-spidev libatomic1 alsa-utils curl ca-certificates)
 # Only in the Raspberry Pi OS archive; gpiozero needs it on a Pi 5.
 APT_PI_PACKAGES=(python3-lgpio)
+# apt's locks, by the step that takes them: apt-get update the lists', apt-get install dpkg's (which it waits for
+# with DPkg::Lock::Timeout) and the downloads'. A lock another program holds is waited for up to APT_LOCK_WAIT_S:
+# PackageKit's refresh on a desktop image, or an apt in another ssh session, ends within minutes.
+APT_UPDATE_LOCKS=(/var/lib/apt/lists/lock)
+APT_INSTALL_LOCKS=(/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/cache/apt/archives/lock)
+APT_LOCK_WAIT_S=300
+APT_LOCK_POLL_S=5
 # What pip builds the package from in a checkout, as pyproject.toml says: itself, its readme (the
 # package's description), the package (listener/, with its package data). No license file: its
 # license is an SPDX expression. One list for the digest and the staged copy, so hashing and installing
@@ -85,6 +92,8 @@ CONFIG_LAYOUT_ONLY=0 # ... and not even there: only in comments or spacing
 CHANGES=0
 BOOT_CHANGED=0 # changes ensure_audio_files made to the boot config (a reboot is due) and the udev rules
 UDEV_CHANGED=0
+APT_LOCKED="" # which of apt's locks another program held when an apt step failed, and which program
+SERVICE_STOPPED=0 # this run stopped the running service for pip, and has not started it again yet
 TMPD=""
 STAGED="" # the source's copy pip installs from, in the target's /tmp (removed at exit, pip failed or not)
 
@@ -121,6 +130,7 @@ EOF
 say() { printf '%s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die() {
+	((SERVICE_STOPPED == 0)) || start_stopped_service # before the error, which stays the last line
 	printf 'error: %s\n' "$*" >&2
 	exit 1
 }
@@ -216,7 +226,7 @@ main() {
 	check_can_run
 	check_clock_early
 	TMPD=$(mktemp -d)
-	trap 'rm -rf "$TMPD" "$STAGED"' EXIT
+	trap 'start_stopped_service; rm -rf "$TMPD" "$STAGED"' EXIT # a command the script foresaw no failure of, too
 	say "listener provisioning: root $ROOT, preset $PRESET$( ((DRY_RUN)) && printf ', dry run')"
 
 	service_start=$CHANGES

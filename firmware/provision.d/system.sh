@@ -88,7 +88,11 @@ apply_live() {
 		change "reload systemd units ($UNIT changed on disk since systemd loaded it)" systemctl daemon-reload
 		reloaded=1
 	fi
-	((!reboot_due)) || return 0
+	if ((reboot_due)); then
+		# it ran before this run stopped it for pip, and can until that boot as it did
+		((!SERVICE_STOPPED)) || change "start $UNIT again (stopped for pip above)" restart_service
+		return 0
+	fi
 	local why
 	if ((service_changed)); then
 		change "restart $UNIT" restart_service
@@ -133,12 +137,47 @@ service_stale() {
 # ("Job for listener.service failed") names none, and the service's is in the journal only.
 restart_service() {
 	local since reason
+	SERVICE_STOPPED=0 # started here, or a failed start said why: not started again on the way out
 	since=$(date +%s)
 	systemctl restart "$UNIT" && return 0
 	reason=$(journalctl -u "$UNIT" -p err -n 1 -o cat --since "@$since" 2>/dev/null | tail -n 1) || true
 	[[ -n $reason ]] || die "$UNIT did not start: see \`systemctl status $UNIT\` and \`journalctl -u $UNIT\` for \
 why; fix that, then run this again"
 	die "$UNIT did not start: $reason (its last error in the journal); then run this again"
+}
+
+# pip swaps the package's files under a running service, which imports some of them only when it first needs them
+# (the listener's function-level imports, its libraries' own): it could load a new module beside an old one, or
+# one pip has removed, and crash, and Restart= start it again on a half-installed package; a crash loses the
+# session in progress, which a graceful stop publishes. Stopped before pip, then, on a running system only, and
+# only when pip will change something; also while it waits for a restart after a crash (activating), which would
+# come during pip.
+stop_service_for_pip() {
+	local state
+	[[ $ROOT == / && -d $SYSTEMD_RUNNING ]] && ((NO_SYSTEMCTL == 0)) || return 0
+	command -v systemctl >/dev/null || return 0
+	state=$(systemctl is-active "$UNIT" 2>/dev/null) || true
+	case $state in
+	active | activating | reloading | deactivating) ;;
+	*) return 0 ;;
+	esac
+	change "stop $UNIT ($state) before pip replaces its package, half of which it could load: the stop publishes \
+the session in progress; it is started again at the end, or before the error if the run stops" stop_service
+}
+
+stop_service() {
+	SERVICE_STOPPED=1 # set first: a stop that failed halfway is started again too
+	systemctl stop "$UNIT" || die "$UNIT did not stop (\`systemctl status $UNIT\` says why): pip was not run, \
+the package is as it was; then run this again"
+}
+
+# The service this run stopped for pip, started again when the run ends before its restart (pip failed, a later
+# step stopped the run): it ran before. Not from a command substitution's copy of the script, which ends alone.
+start_stopped_service() {
+	((SERVICE_STOPPED)) && [[ $BASHPID == "$$" ]] || return 0
+	SERVICE_STOPPED=0
+	say "change: start $UNIT again (stopped for pip above; this run stops before its restart)"
+	systemctl start "$UNIT" || warn "$UNIT did not start again: \`systemctl status $UNIT\` says why"
 }
 
 # Says (and flags, when this run changed it) that the boot config waits for a reboot; fails then, so

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 import listener.config
+from listener.build import version_text
 from listener.cli import main
 from listener.errors import DENIED_FIX
+from listener.outputs.mqtt.identity import default_device_id
 from listener.service.doctor import report as doctor_report
 from tests import alsa_device
 from tests.alsa_device import TestDevice
@@ -97,6 +99,10 @@ def test_json_is_one_document_with_every_check_and_the_same_exit_code(
     assert main(["doctor", "--config", str(path), "--json"]) == 1
     document = json.loads(capsys.readouterr().out)  # the whole of stdout: one document
     assert (document["schema"], document["config"]) == ("listener.doctor/1", str(path))
+    # which device and build, named as MQTT info names them: no [mqtt] device_id here, so the default id
+    assert document["device_id"] == default_device_id(), document["device_id"]
+    assert re.fullmatch(r"listener-[0-9a-f]{12}", document["device_id"]), document["device_id"]
+    assert f"{document['software']} (build {document['build']})" == version_text()  # `listener --version`'s
     checks = document["checks"]
     assert [c["name"] for c in checks] == ["config", *NAMES]
     assert all(set(c) == {"name", "status", "detail", "fix"} for c in checks), checks

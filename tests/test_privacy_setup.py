@@ -324,11 +324,13 @@ def test_doctor_publishes_only_its_probe_writes_only_its_disk_probe_and_prints_n
 
 
 def test_doctor_json_is_the_checks_alone_and_holds_no_audio(tmp_path: Path) -> None:
-    """`doctor --json`: one document, each check's name, status, detail and fix as strings and nothing more;
-    of the audio only the levels line's whole-dB RMS per channel, as the lines print it."""
+    """`doctor --json`: one document, the device's MQTT id and its build, each check's name, status, detail and
+    fix as strings and nothing more; of the audio only the levels line's whole-dB RMS per channel, as the lines
+    print it."""
     run = _doctor(tmp_path, "--json")
     document = json.loads(run.ran.stdout)  # the whole of stdout: one document
-    assert set(document) == {"schema", "config", "checks"}, document
+    assert set(document) == {"schema", "device_id", "software", "build", "config", "checks"}, document
+    assert PROBES[0] == f"listener/{document['device_id']}/doctor"  # the id it publishes under, already public
     assert (document["schema"], document["config"]) == ("listener.doctor/1", str(tmp_path / "listener.toml"))
     checks = document["checks"]
     assert [c["name"] for c in checks] == JSON_CHECKS, checks

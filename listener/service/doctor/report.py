@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 
 import listener.config
+from listener import __version__
+from listener.build import build_id
 from listener.config import Config
 from listener.service.doctor import Check, exit_code, iter_checks
 from listener.service.doctor.config_lines import config_checks
@@ -33,12 +35,22 @@ def report(config: Config, path: Path | None, as_json: bool, data: dict[str, obj
             checks = [*_config_said(path, said), *iter_checks(config, path)]
             document = {
                 "schema": SCHEMA,
+                **device_names(config),
                 "config": str(path) if path else None,
                 "checks": [as_json_check(c) for c in checks],
             }
             _Out().say(json.dumps(document))
             return exit_code(checks)
         return _lines(config, path, said)
+
+
+def device_names(config: Config) -> dict[str, str]:
+    """Which device and build were checked, named as MQTT ``info`` and its topics name them: a fleet script
+    that ssh-es into many stores joins each document to that device's dashboards without a second call."""
+    from listener.outputs.mqtt.identity import device_id  # paho with it: loaded by the checks that need it
+
+    # the id whether or not [mqtt] is enabled: the device's name across the fleet, the one it publishes under
+    return {"device_id": device_id(config), "software": __version__, "build": build_id()}
 
 
 def _lines(config: Config, path: Path | None, said: list[Check]) -> int:

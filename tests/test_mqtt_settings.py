@@ -118,3 +118,14 @@ def test_devices_set_up_alike_share_a_config_hash() -> None:
 
     assert config_hash(parse_config(device(1))) == config_hash(parse_config(device(2)))
     assert config_hash(parse_config(device(1))) != config_hash(parse_config(device(1, leds={"enabled": False})))
+
+
+def test_stores_set_up_alike_share_a_config_hash_under_their_own_topic_prefixes() -> None:
+    # the chain's advice (mqtt.md, "Many stores"): each store a topic level of its own and an area, each device
+    # an id unique across the chain; the prefix is already the topic the hash arrives on
+    def counter(store: int, **more: object) -> str:
+        mqtt = {"topic_prefix": f"listener/store-{store}", "device_id": f"store-{store}-counter-3"}
+        return config_hash(parse_config({"mqtt": mqtt | {"suggested_area": f"Store {store}"}, **more}))
+
+    assert counter(12) == counter(7) == config_hash(parse_config({}))
+    assert counter(12) != counter(12, leds={"enabled": False})  # the set-up itself still counts

@@ -108,9 +108,10 @@ def device_id(config: Config) -> str:
     return config.mqtt.device_id or default_device_id()
 
 
-# Each device has its own: with them in, no two devices' hashes would ever agree.
+# Each device has its own: with them in, no two devices' hashes would ever agree. The store's own too (its area,
+# its topic level, mqtt.md "Many stores"): with them in, no two stores' would; the prefix is in the topic anyway.
 PER_DEVICE_KEYS: dict[str, tuple[str, ...]] = {
-    "mqtt": ("device_id", "username", "password_file", "cert_file", "key_file", "suggested_area"),  # area: a store's
+    "mqtt": ("device_id", "username", "password_file", "cert_file", "key_file", "suggested_area", "topic_prefix"),
     "parties": ("rep_azimuth_deg", "customer_azimuth_deg"),  # measured per counter by `listener calibrate`
 }
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt
@@ -54,22 +55,41 @@ def _fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:FINGERPRINT_HEX_DIGITS]
 
 
-def board_serial(path: Path = BOARD_SERIAL) -> str:
-    """The board's serial number from the device tree ('' when there is none, or it is blank)."""
+@dataclass(frozen=True, slots=True)
+class Unstable:
+    """Why a default device id may change from one start or machine to the next, and the fix."""
+
+    said: str
+    fix: str
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultId:
+    """The default device id, and what may change it ('()': the board's own, or the machine id's)."""
+
+    device_id: str
+    unstable: tuple[Unstable, ...] = ()
+
+
+PIN_FIX = "set mqtt.device_id to pin it"
+
+
+def _board_serial(path: Path) -> tuple[str, Unstable | None]:
+    """The board's serial number from the device tree ('' when there is none, or it is blank), and why a
+    serial that is there could not be read."""
     try:
         text = path.read_bytes().replace(b"\x00", b"").decode("ascii").strip()
     except FileNotFoundError:
-        return ""
+        return "", None
     except (OSError, UnicodeDecodeError) as exc:
         # a board that has a serial would name itself differently this once: the dashboards would see a new device
-        log.warning(
-            "the board serial %s cannot be read (%s): the MQTT device id comes from the machine id instead, "
-            "not from the serial as on a start that can read it; set mqtt.device_id to pin it",
-            path,
-            getattr(exc, "strerror", None) or exc,
+        reason = getattr(exc, "strerror", None) or exc
+        return "", Unstable(
+            f"the board serial {path} cannot be read ({reason}): the MQTT device id comes from the machine id"
+            " instead, not from the serial as on a start that can read it",
+            PIN_FIX,
         )
-        return ""
-    return "" if text.strip("0") == "" else text
+    return ("" if text.strip("0") == "" else text), None
 
 
 def _machine_id(path: Path) -> tuple[str, str]:
@@ -88,20 +108,31 @@ def _machine_id(path: Path) -> tuple[str, str]:
     return text, f"{path} is empty: {setup}"
 
 
-def default_device_id(machine_id: Path = MACHINE_ID, serial: Path = BOARD_SERIAL) -> str:
-    """``listener-<12 hex>`` from the board serial, else the machine id, else (warned) the host name."""
-    board = board_serial(serial)
+def default_id(machine_id: Path | None = None, serial: Path | None = None) -> DefaultId:
+    """``listener-<12 hex>`` from the board serial, else the machine id, else the host name (unstable: a renamed
+    host is a new device, and images that share a host name share the id). ``None``: the system's file."""
+    board, unread = _board_serial(BOARD_SERIAL if serial is None else serial)
     if board:
-        return "listener-" + _digest(b"serial:" + board.encode("ascii"))
-    text, problem = _machine_id(machine_id)
+        return DefaultId("listener-" + _digest(b"serial:" + board.encode("ascii")))
+    said = () if unread is None else (unread,)
+    text, problem = _machine_id(MACHINE_ID if machine_id is None else machine_id)
     if text:
-        return "listener-" + _digest(text.encode("ascii"))
-    log.warning(
-        "%s; the MQTT device id is derived from the host name until then, so it changes if the host is "
-        "renamed; or set mqtt.device_id to pin it",
-        problem,
+        return DefaultId("listener-" + _digest(text.encode("ascii")), said)
+    host = socket.gethostname()
+    renamed = Unstable(
+        f"{problem}; the MQTT device id is derived from the host name ({host}) until then, so it changes if the"
+        " host is renamed, and devices imaged with the same host name share it",
+        PIN_FIX,
     )
-    return "listener-" + _digest(b"hostname:" + socket.gethostname().encode("utf-8"))
+    return DefaultId("listener-" + _digest(b"hostname:" + host.encode("utf-8")), (*said, renamed))
+
+
+def default_device_id(machine_id: Path | None = None, serial: Path | None = None) -> str:
+    """``default_id``'s device id, with a warning for each thing that may change it."""
+    found = default_id(machine_id, serial)
+    for unstable in found.unstable:
+        log.warning("%s; %s", unstable.said, unstable.fix)
+    return found.device_id
 
 
 def device_id(config: Config) -> str:

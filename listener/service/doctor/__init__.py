@@ -102,9 +102,14 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
         update_wrapper(partial(check_asr_model, config_file=config_file), check_asr_model),
         check_gpio,
         check_mqtt,
-        check_state_dir,
-        check_clock,
     ):
+        yield _guarded(check, config)
+    from listener.service.doctor.device_id import check_device_id
+
+    # its own line, where there is something to say: the service's start-up warning of it is held back here
+    if (unstable := check_device_id(config)) is not None:
+        yield unstable
+    for check in (check_state_dir, check_clock):
         yield _guarded(check, config)
     from listener.service.doctor import secrets
 

@@ -94,6 +94,7 @@ BOOT_CHANGED=0 # changes ensure_audio_files made to the boot config (a reboot is
 UDEV_CHANGED=0
 APT_LOCKED="" # which of apt's locks another program held when an apt step failed, and which program
 SERVICE_STOPPED=0 # this run stopped the running service for pip, and has not started it again yet
+STOP_FOR_PIP_SAID=0 # a dry run said it would stop the service for pip: it says the start again too
 TMPD=""
 STAGED="" # the source's copy pip installs from, in the target's /tmp (removed at exit, pip failed or not)
 

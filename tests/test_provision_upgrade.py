@@ -152,6 +152,23 @@ def test_a_reboot_due_does_not_leave_the_service_stopped(tmp_path: Path) -> None
     assert "note: reboot to load the audio overlay" in done.stdout
 
 
+def test_a_dry_run_with_a_reboot_due_says_the_start_again_it_would_do(tmp_path: Path) -> None:
+    """A dry run said "would: stop" before pip and, with a reboot due, no matching start: read as the real run's
+    plan, the service would be left down until that reboot, which the real run does not do."""
+    calls, done = upgrade(tmp_path, "active", boot_changed=1, dry_run=1)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert calls == [], calls
+    lines = done.stdout.splitlines()
+    stop = next(i for i, line in enumerate(lines) if line.startswith(f"would: stop {UNIT} (active) before pip"))
+    start = lines.index(f"would: start {UNIT} again (stopped for pip above)")
+    assert stop < start, done.stdout
+    assert "note: reboot to load the audio overlay" in done.stdout
+    assert (tmp_path / "state").read_text() == "active\n"  # a dry run stops nothing, and starts nothing
+    # nothing to stop, nothing to start again: a service that was not running stays as it was
+    calls, done = upgrade(tmp_path, "inactive", boot_changed=1, dry_run=1)
+    assert calls == [] and f"start {UNIT}" not in done.stdout and f"stop {UNIT}" not in done.stdout, done.stdout
+
+
 # apt-get as a stand-in that takes apt's locks as apt does (a POSIX lock, not waiting): update the lists' lock,
 # install dpkg's; it records its arguments in $CALLS and fails as apt 2.6 does when the lock is held. With $RACE a
 # file, its first run finds the lock taken an instant after the script looked (by a holder that keeps it 1 s)

@@ -89,8 +89,9 @@ apply_live() {
 		reloaded=1
 	fi
 	if ((reboot_due)); then
-		# it ran before this run stopped it for pip, and can until that boot as it did
-		((!SERVICE_STOPPED)) || change "start $UNIT again (stopped for pip above)" restart_service
+		# it ran before this run stopped it for pip, and can until that boot as it did (a dry run that said
+		# "would: stop" says this start too: else its plan left the service down until the reboot)
+		((!SERVICE_STOPPED && !STOP_FOR_PIP_SAID)) || change "start $UNIT again (stopped for pip above)" restart_service
 		return 0
 	fi
 	local why
@@ -161,6 +162,7 @@ stop_service_for_pip() {
 	active | activating | reloading | deactivating) ;;
 	*) return 0 ;;
 	esac
+	((DRY_RUN == 0)) || STOP_FOR_PIP_SAID=1
 	change "stop $UNIT ($state) before pip replaces its package, half of which it could load: the stop publishes \
 the session in progress; it is started again at the end, or before the error if the run stops" stop_service
 }

@@ -204,11 +204,27 @@ lock_root() {
 		warn "flock is missing (util-linux): a second run on $ROOT at the same time is not kept out"
 		return 0
 	}
-	exec 9<"$ROOT"
+	if ! { exec 9<"$ROOT"; } 2>/dev/null; then # bash's own "Permission denied" ended the run, naming no fix
+		root_unreadable
+		return 0
+	fi
 	flock -n -E 200 9 || held=$?
 	((held != 200)) || die "another provision.sh run is at work on $ROOT (one whose ssh session dropped may still \
 be: \`pgrep -af provision.sh\` shows it); nothing was changed: let it finish, then run this again"
 	((held == 0)) || warn "could not lock $ROOT (flock exit $held): a second run at the same time is not kept out"
+}
+
+# The root folder may be entered (parse_args went in) but not read, so not opened to lock it: a --root another
+# account owns, by a user's dry run. That changes nothing, so it goes on, saying what the missing lock means;
+# a run that would change the root stops before any change.
+root_unreadable() {
+	local why="$ROOT cannot be read by this user" fix="run as root (sudo)"
+	# root is refused only where a network file system maps it to nobody
+	[[ $(id -u) != 0 ]] || fix="make it readable to root (\`ls -ld $ROOT\` shows its owner and mode)"
+	((DRY_RUN)) || die "$why, so it cannot be locked against a second run at the same time; nothing was changed: \
+$fix, or add --dry-run"
+	warn "$why, so this dry run cannot lock it against a run at work on it (the plan would be half of that run's, \
+where one is): $fix to be sure"
 }
 
 main() {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,56 @@ def test_a_second_run_on_a_root_at_work_changes_nothing(pi_root: Path) -> None:
     # the holder gone (however it ended: the kernel lets go), the next run does the work
     done = provision(pi_root, *FILES_ONLY)
     assert "change: create system user listener" in done.stdout, done.stdout
+
+
+NOBODY = 65534
+
+
+@contextmanager
+def unreadable_copy(pi_root: Path) -> Iterator[Path]:
+    """A copy of ``pi_root`` that the account the script runs as (nobody, where the tests run as root) may enter
+    but not read: mode 0311, as a --root another account owns may be. In /tmp, which anyone may enter (the
+    tests' own folders are their owner's alone)."""
+    with tempfile.TemporaryDirectory(prefix="provision-unreadable-") as folder:
+        Path(folder).chmod(0o711)
+        root = Path(folder) / "root"
+        shutil.copytree(pi_root, root, symlinks=True)
+        for path in (root, *root.rglob("*")):
+            if not path.is_symlink():
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        root.chmod(0o311)
+        try:
+            yield root
+        finally:
+            root.chmod(0o755)
+
+
+def as_nobody() -> list[str]:
+    """The command that runs the script as an account that may not read the copy: itself where it is not root."""
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if os.geteuid() == 0 else []
+
+
+def test_a_dry_run_on_a_root_it_may_not_read_goes_on_unlocked_with_a_warning(pi_root: Path) -> None:
+    """A dry run by an installer's own account on a --root it may enter but not read ended with bash's own
+    "Permission denied" from the lock (exit 1, no line of the script's). A dry run changes nothing, so it goes
+    on and says what the missing lock means; a run that would change the root stops before any change."""
+    with unreadable_copy(pi_root) as root:
+        before = snapshot(root.parent)
+        dry = provision(root, "--dry-run", *FILES_ONLY, check=False, under=as_nobody())
+        real = provision(root, *FILES_ONLY, check=False, under=as_nobody())
+        assert snapshot(root.parent) == before
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "Permission denied" not in dry.stderr, dry.stderr
+    assert dry.stderr.splitlines()[0] == (
+        f"warning: {root} cannot be read by this user, so this dry run cannot lock it against a run at work on it"
+        " (the plan would be half of that run's, where one is): run as root (sudo) to be sure"
+    ), dry.stderr
+    assert "would: create system user listener" in dry.stdout, dry.stdout
+    assert real.returncode == 1 and real.stdout == "", real.stdout + real.stderr
+    assert real.stderr.splitlines() == [
+        f"error: {root} cannot be read by this user, so it cannot be locked against a second run at the same time;"
+        " nothing was changed: run as root (sudo), or add --dry-run"
+    ], real.stderr
 
 
 def test_the_programs_run_in_the_target_do_not_hold_the_lock(tmp_path: Path) -> None:

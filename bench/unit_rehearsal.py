@@ -1,7 +1,7 @@
 """Rehearse the hardened service under a real systemd: a Debian 12 (or 13) root provisioned by
 firmware/provision.sh (unit enabled), booted with systemd-nspawn.
 
-    sudo .venv/bin/python -m bench.unit_rehearsal [--release trixie]
+    sudo .venv/bin/python -m bench.unit_rehearsal [--release trixie] [--keep DIR]
 
 ``--release trixie``: a Debian 13 root, systemd 257 (Raspberry Pi OS since October 2025).
 
@@ -15,7 +15,9 @@ lines, tried alone: a device they do not allow is refused. The README's first in
 for ``--wait-for-array``, runs the whole pipeline under that sandbox: turn model, vosk (the tests'
 Korean model), MQTT to a mosquitto on this machine, the spool in the state directory.
 Then a typo in the config: one failed start, no restarts, and the restart after the fix goes through.
-Last, the watchdog's SIGABRT: every thread's stack in the journal at warning beside the death, the restart.
+Then the watchdog's SIGABRT: every thread's stack in the journal at warning beside the death, the restart.
+Last, a new version rolled out under the running service (bench/unit_upgrade.py): provision.sh run again inside,
+the service stopped before pip and started again at the end; then once more, with nothing to change.
 Prints what systemd and the broker saw; asserts nothing. The root is this machine's architecture:
 bench/pi_rehearsal.py covers arm64 (under emulation, without systemd).
 
@@ -49,6 +51,7 @@ from bench.rehearsal_root import (
     topic_counts,
 )
 from bench.signals import ROOT as REPO
+from bench.unit_upgrade import upgrade, upgrade_again
 from tests.mqtt_broker import Mosquitto, Recorder
 
 CACHES = REPO / "bench" / ".cache"
@@ -111,6 +114,7 @@ class Booted:
         self.proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env
         )
+        self.root = root
         self.leader = ""
         deadline = time.monotonic() + 10.0
         while not self.leader and time.monotonic() < deadline:
@@ -290,11 +294,13 @@ def watchdog_abort(booted: Booted, recorder: Recorder) -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_release_argument(parser)
-    release = parser.parse_args(argv).release
+    parser.add_argument("--keep", type=Path, help="make the root in DIR/root (new) and leave it there")
+    args = parser.parse_args(argv)
+    release = args.release
     if (problem := host_problem(HOST_TOOLS)) is not None:
         print(f"unit_rehearsal: {problem}", file=sys.stderr)
         return 2
-    with fresh_root(cache(release), "amd64", SYSTEMD_PACKAGES, release=release) as root:
+    with fresh_root(cache(release), "amd64", SYSTEMD_PACKAGES, keep=args.keep, release=release) as root:
         print("== provision\n" + json.dumps(provision(root), indent=1))
         root.close()  # nspawn mounts its own /proc
         work = root.path.parent
@@ -310,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ("replay", replay),
                     ("config typo", config_typo),
                     ("watchdog abort", watchdog_abort),
+                    ("upgrade in service", upgrade),
+                    ("upgrade again", upgrade_again),
                 )
                 for name, step in steps:
                     print(f"== {name}\n{json.dumps(step(booted, recorder), indent=1, ensure_ascii=False)}")

@@ -124,7 +124,10 @@ def upgrade(booted: Booted, recorder: Recorder) -> dict[str, object]:
     return {
         "provision.sh": script,
         "journal": [line for line in journal if any(mark in line.lower() for mark in JOURNAL_MARKS)],
+        # a stop not followed by Restart= (the script's) flushes systemd's count at the next start: the journal says
+        # whether Restart= started it
         "restarts": f"{before.get('NRestarts')} -> {after.get('NRestarts')}",
+        "restart jobs": sum(1 for line in journal if "Scheduled restart job" in line),
         "then": after,
         "version": f"{version} -> {booted.run(LISTENER, '--version')}",
         "mqtt status": statuses(recorder.messages, first, t0),

@@ -115,6 +115,7 @@ def test_response_gaps_percentiles_and_patience() -> None:
     assert s.response_gap_p10_s == pytest.approx(-0.5 + 0.4 * 0.7)
     assert s.response_gap_p90_s == pytest.approx(1.0 + 0.6 * 0.5)
     assert s.patient_gap_fraction == pytest.approx(0.6)
+    assert (s.patient_gaps, s.response_gaps) == (3, 5)  # 0.6, 1.0 and 1.5 s: counts a day's share can pool
 
 
 def test_a_rep_taking_a_floor_nobody_held_is_no_response_gap() -> None:

@@ -181,6 +181,8 @@ def test_sessions_and_talk_add_up(timeline: Timeline) -> None:
         assert s.rep_talk_s <= rep_total + 1e-6 and s.customer_talk_s <= customer_total + 1e-6
         assert s.rep_talk_s + s.customer_talk_s >= CONFIG.analytics.session_min_speech_s - 1e-6
         assert s.dominance_s <= s.duration_s + 1e-6
+        # the count a day's share pools (sum(patient_gaps) / sum(response_gaps)) is the session's fraction's
+        assert s.patient_gaps == round((s.patient_gap_fraction or 0.0) * s.response_gaps) <= s.response_gaps
         # the analytics' own stretches are the timeline's segments
         mine = summarize("", Window(s.onset_s, s.end_s), s.end_s, c.segments, [], CONFIG.analytics)
         assert (s.rep_talk_s, s.customer_talk_s) == (  # type: ignore[comparison-overlap]
@@ -193,7 +195,10 @@ def test_sessions_and_talk_add_up(timeline: Timeline) -> None:
     assert sum(s.backchannels_by_customer for s in c.sessions) <= whole.backchannels_by_customer
 
 
-SUMMED = ("floor_changes", "monologues", "stories", "pauses", "response_gaps", "long_silences", "premature_starts")
+SUMMED = (
+    *("floor_changes", "monologues", "stories", "pauses", "response_gaps", "patient_gaps"),
+    *("long_silences", "premature_starts"),
+)
 LONGEST = ("longest_monologue_s", "longest_story_s", "longest_silence_s")
 
 

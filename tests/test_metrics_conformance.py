@@ -98,11 +98,11 @@ def test_a_response_gap_of_exactly_the_patient_gap_is_patient_and_one_frame_shor
     gap_s: float, patient: bool
 ) -> None:
     """ "a gap ≥ 0.6 s after a customer's turn is patient": the rep answering 0.6 s after the customer's last word
-    was patient, 0.59 s after was not, in the event and in the session's fraction."""
+    was patient, 0.59 s after was not, in the event and in the session's fraction and count."""
     c = run([("customer", 0.0, 12.0), ("rep", 12.0 + gap_s, 25.0)], 60.0)
     assert [(g.gap_s, g.patient) for g in of(c, ResponseGap)] == [(pytest.approx(gap_s), patient)]
     (s,) = c.sessions
-    assert s.patient_gap_fraction == (1.0 if patient else 0.0)
+    assert (s.patient_gap_fraction, s.patient_gaps) == ((1.0, 1) if patient else (0.0, 0))
 
 
 @pytest.mark.parametrize(("rep_end_s", "summaries"), [(20.49, 0), (20.5, 1)])
@@ -157,6 +157,7 @@ NAMED = {
     "interruptions_by_rep": ("interruption_min_s",),
     "successful_interruptions_by_rep": ("interruption_yield_s",),
     "backchannels_by_rep": ("backchannel_max_s", "backchannel_proximity_s"),
+    "patient_gaps": ("patient_gap_s",),
     "patient_gap_fraction": ("patient_gap_s",),
     "long_silences": ("long_silence_s",),
     "stacked_questions": ("stacked_question_s",),

@@ -435,6 +435,23 @@ def test_session_schema_covers_every_figure_of_the_summary() -> None:
     assert set(schema["properties"]) == figures | {"schema", "ts", "seq", "start_ms", "end_ms", "cues"}
 
 
+def test_a_session_message_counts_its_patient_gaps_for_a_day_to_pool() -> None:
+    """A dashboard pools a day's patience as sum(patient_gaps) / sum(response_gaps): InfluxQL cannot weigh each
+    session's patient_gap_fraction by its gaps. The count is the gaps', an integer, as many as the fraction says."""
+    segments, said = [], []
+    for i, gap_s in enumerate((0.2, 0.7, 0.3, 1.2, 0.1, 0.6, 0.59)):  # 0.7, 1.2 and 0.6 s: three of seven patient
+        t = 10.0 * i
+        segments += [
+            SpeechSegment(Party.CUSTOMER, t, t + 5.0, t + 5.2),
+            SpeechSegment(Party.REP, t + 5.0 + gap_s, t + 9.0, t + 9.2),
+        ]
+        said.append(ResponseGap(onset_s=t + 5.0 + gap_s, decided_s=t + 6.0, gap_s=gap_s, patient=gap_s >= 0.6))
+    summary = summarize(SID, Window(0.0, 70.0), 100.0, segments, said, parse_config({}).analytics)
+    message = validate("listener/x/session", encode({**_session_message(summary), "seq": 7}))
+    assert (message["patient_gaps"], message["response_gaps"], message["patient_gap_fraction"]) == (3, 7, 0.4286)
+    assert isinstance(message["patient_gaps"], int)  # 3, not 3.0: a count
+
+
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations"
 
 

@@ -93,10 +93,9 @@ def _gaps(whole: SessionSummary, config: AnalyticsConfig) -> str:
     median, p10, p90 = whole.response_gap_median_s, whole.response_gap_p10_s, whole.response_gap_p90_s
     if whole.response_gaps == 0 or median is None or p10 is None or p90 is None:
         return "  -   (the rep never took over from the customer)"
-    patient = round((whole.patient_gap_fraction or 0.0) * whole.response_gaps)
     return (
         f"median {median:.2f} s, 10th to 90th percentile {p10:.2f} to {p90:.2f} s; "
-        f"{patient} of {whole.response_gaps} patient ({config.patient_gap_s:g} s or more)"
+        f"{whole.patient_gaps} of {whole.response_gaps} patient ({config.patient_gap_s:g} s or more)"
     )
 
 

@@ -67,6 +67,7 @@ class FloorFields(TypedDict):
     stories: int
     longest_story_s: float
     response_gaps: int
+    patient_gaps: int
     response_gap_median_s: float | None
     response_gap_p10_s: float | None
     response_gap_p90_s: float | None
@@ -239,6 +240,7 @@ def _floors(inside: list[Reported], held: list[tuple[Party, float]]) -> FloorFie
     stories = [s for by, s in held if by is Party.CUSTOMER]
     responses = [e for e in inside if isinstance(e, ResponseGap)]
     gaps_s = [e.gap_s for e in responses]
+    patient = sum(e.patient for e in responses)
     silences = [e.duration_s for e in inside if isinstance(e, LongSilence)]
     return {
         "monologues": len(monologues),
@@ -246,10 +248,11 @@ def _floors(inside: list[Reported], held: list[tuple[Party, float]]) -> FloorFie
         "stories": len(stories),
         "longest_story_s": max(stories, default=0.0),
         "response_gaps": len(gaps_s),
+        "patient_gaps": patient,
         "response_gap_median_s": _percentile(gaps_s, 50),
         "response_gap_p10_s": _percentile(gaps_s, 10),
         "response_gap_p90_s": _percentile(gaps_s, 90),
-        "patient_gap_fraction": sum(e.patient for e in responses) / len(responses) if responses else None,
+        "patient_gap_fraction": patient / len(responses) if responses else None,
         "pauses": sum(1 for e in inside if isinstance(e, Pause)),
         "long_silences": len(silences),
         "longest_silence_s": max(silences, default=0.0),

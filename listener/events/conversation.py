@@ -185,6 +185,7 @@ class SessionSummary(Reported):
     stories: int
     longest_story_s: float
     response_gaps: int
+    patient_gaps: int  # response gaps of at least patient_gap_s: a day's share pools these, not the fractions
     response_gap_median_s: float | None
     response_gap_p10_s: float | None
     response_gap_p90_s: float | None

@@ -46,7 +46,7 @@ DEBUG_NODES = (
     "Interruption by rep",
     "Counter status",
     "Finished sessions",
-    "Day's share and interruptions",
+    "Day's share, interruptions, patience",
     "Messages lost by counter",
     "Storage by counter",
 )

@@ -95,6 +95,7 @@ UDEV_CHANGED=0
 APT_LOCKED="" # which of apt's locks another program held when an apt step failed, and which program
 SERVICE_STOPPED=0 # this run stopped the running service for pip, and has not started it again yet
 STOP_FOR_PIP_SAID=0 # a dry run said it would stop the service for pip: it says the start again too
+PIP_PLANNED=0 # ensure_package installs the package (a dry run: would): report_build names the source's build
 TMPD=""
 STAGED="" # the source's copy pip installs from, in the target's /tmp (removed at exit, pip failed or not)
 
@@ -265,6 +266,7 @@ main() {
 	ensure_no_disk_swap
 
 	apply_live "$unit_changed" "$UDEV_CHANGED" "$BOOT_CHANGED" $((CHANGES - service_start))
+	report_build # before the count, which stays the last line
 	report_changes
 	if [[ -n $UNFINISHED ]]; then
 		# all else is in place; a fleet script must still not count this device as done

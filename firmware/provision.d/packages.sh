@@ -249,7 +249,87 @@ ensure_package() {
 		change "create venv $VENV (--system-site-packages, so apt's python3-lgpio serves gpiozero)" \
 			run python3 -m venv --clear --system-site-packages "$VENV"
 	fi
+	PIP_PLANNED=1
 	change "pip install $SOURCE into $VENV, versions from $CONSTRAINTS" install_package "$digest"
+}
+
+# The listener the run leaves in the venv, in `listener --version`'s words, one line before the count: a device whose
+# checkout missed the pull said "no changes", exit 0, as an up-to-date one does, and a fleet script had to ask each
+# device's listener --version apart. A dry run, or --no-pip, names what is there now and what the source holds.
+report_build() {
+	local now from
+	now=$(package_build "$(target "$VENV")")
+	if ((NO_PIP)); then
+		from=$(package_build "$SOURCE")
+		[[ $from != "$now" || $from != listener* ]] || from="the same build"
+		say "$now in $VENV, left as it was (--no-pip); $SOURCE holds $from"
+	elif ((DRY_RUN && PIP_PLANNED)); then
+		say "$(package_build "$SOURCE") would be installed in $VENV (dry run); there now: $now"
+	else
+		say "$now installed in $VENV"
+	fi
+}
+
+# What the package at $1 says it is: a venv (its site-packages), a checkout, a wheel or an sdist. Read with this
+# machine's python3 by the package's own listener/build.py, so in the words `listener --version` prints; not by
+# running the venv's listener, which under --root is a chroot, and under emulation a second's start. -S: no site
+# folder's listener (an editable install's finder) is imported instead; -B: nothing is written into the target.
+package_build() {
+	local said
+	command -v python3 >/dev/null || {
+		printf 'a listener whose build is not read (no python3 here: listener --version on the device says it)'
+		return 0
+	}
+	if said=$(python3 -I -S -B - "$1" 2>&1 <<'PY'
+import sys, tarfile, tempfile, zipfile
+from pathlib import Path, PurePosixPath
+
+def unpack(archive, into):
+    """The package's files of a wheel (listener/...) or an sdist (listener-0.1.0/listener/...) into ``into``."""
+    if zipfile.is_zipfile(archive):
+        zf = zipfile.ZipFile(archive)
+        members = [(m.filename, lambda m=m: zf.read(m)) for m in zf.infolist() if not m.is_dir()]
+    else:
+        tf = tarfile.open(archive)
+        members = [(m.name.partition("/")[2], lambda m=m: tf.extractfile(m).read()) for m in tf if m.isfile()]
+    for name, read in members:
+        parts = PurePosixPath(name).parts
+        if parts[:1] == ("listener",) and ".." not in parts:
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            (into / name).write_bytes(read())
+
+def site_packages(venv):
+    """The venv's own Python's (pyvenv.cfg), where an OS upgrade left another's folder beside it."""
+    config = venv / "pyvenv.cfg"
+    lines = config.read_text().splitlines() if config.is_file() else []
+    keys = {key.strip(): value.strip() for key, _, value in (line.partition("=") for line in lines)}
+    found = sorted(venv.glob(f"lib/python{'.'.join(keys.get('version', '3.*').split('.')[:2])}/site-packages"))
+    return found[0] if len(found) == 1 else venv
+
+path = Path(sys.argv[1])
+with tempfile.TemporaryDirectory() as unpacked:
+    folder = Path(unpacked)
+    if path.is_file():
+        unpack(path, folder)
+    else:
+        folder = path if (path / "listener").is_dir() else site_packages(path)  # a checkout, or a venv
+    if not (folder / "listener" / "__init__.py").is_file():
+        print("no listener")
+        sys.exit(0)
+    sys.path.insert(0, str(folder))
+    import listener
+    try:
+        from listener.build import version_text
+    except ImportError:  # installed before builds were fingerprinted
+        print(f"listener {listener.__version__} (build not known: older than listener --version's builds)")
+    else:
+        print(f"listener {version_text()}")
+PY
+	); then
+		printf '%s' "${said##*$'\n'}" # a warning python3 gave is no part of the answer
+	else
+		printf 'a listener whose build could not be read (python3: %s)' "${said##*$'\n'}"
+	fi
 }
 
 # both programs: a venv cut short while ensurepip ran (Ctrl-C, a power cut) has python and no pip

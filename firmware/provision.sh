@@ -168,7 +168,7 @@ run() {
 }
 
 # The steps, by what they change (each file's functions; main below runs them in order).
-for part in options files packages config system; do
+for part in options files apt packages config system; do
 	[[ -r $SCRIPT_DIR/provision.d/$part.sh ]] || die "$SCRIPT_DIR/provision.d/$part.sh is missing: \
 run this script from a listener checkout (it uses its steps and templates there)"
 done
@@ -176,6 +176,8 @@ done
 source "$SCRIPT_DIR/provision.d/options.sh"
 # shellcheck source=SCRIPTDIR/provision.d/files.sh
 source "$SCRIPT_DIR/provision.d/files.sh"
+# shellcheck source=SCRIPTDIR/provision.d/apt.sh
+source "$SCRIPT_DIR/provision.d/apt.sh"
 # shellcheck source=SCRIPTDIR/provision.d/packages.sh
 source "$SCRIPT_DIR/provision.d/packages.sh"
 # shellcheck source=SCRIPTDIR/provision.d/config.sh

@@ -168,7 +168,7 @@ run() {
 }
 
 # The steps, by what they change (each file's functions; main below runs them in order).
-for part in options files apt packages config system; do
+for part in options files apt packages config named_files system; do
 	[[ -r $SCRIPT_DIR/provision.d/$part.sh ]] || die "$SCRIPT_DIR/provision.d/$part.sh is missing: \
 run this script from a listener checkout (it uses its steps and templates there)"
 done
@@ -182,6 +182,8 @@ source "$SCRIPT_DIR/provision.d/apt.sh"
 source "$SCRIPT_DIR/provision.d/packages.sh"
 # shellcheck source=SCRIPTDIR/provision.d/config.sh
 source "$SCRIPT_DIR/provision.d/config.sh"
+# shellcheck source=SCRIPTDIR/provision.d/named_files.sh
+source "$SCRIPT_DIR/provision.d/named_files.sh"
 # shellcheck source=SCRIPTDIR/provision.d/system.sh
 source "$SCRIPT_DIR/provision.d/system.sh"
 

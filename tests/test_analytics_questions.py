@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from listener.analytics.summary import Interval, Span, Window, _questions, _union
+from listener.analytics.intervals import Interval, union
+from listener.analytics.summary import Span, Window, _questions
 from listener.events import Party, Question, Reported
 from listener.frames import at_least
 
@@ -64,7 +65,7 @@ def case(seed: int) -> tuple[list[Reported], list[Interval], Span]:
         questions.append(asked)
     cuts = sorted({*(round(float(x), 2) for x in rng.uniform(0.0, t, 4)), *rng.choice(starts, 4)})  # some at an answer
     span = Span(tuple(Window(a, b) for a, b in itertools.pairwise([0.0, *cuts, t])))  # sessions end to end
-    return questions, _union(customer), span
+    return questions, union(customer), span
 
 
 def test_questions_are_answered_as_the_scan_answered_them_in_one_pass_over_the_speech() -> None:

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from listener.analytics.summary import overlap_length, sessions_started
+from listener.analytics.intervals import overlap_length
+from listener.analytics.summary import sessions_started
 from listener.events import (
     EndOfStream,
     Event,

@@ -17,6 +17,7 @@ from typing import TypedDict
 
 import numpy as np
 
+from listener.analytics.intervals import Interval, overlap_length, total_length, union
 from listener.config.schema import AnalyticsConfig
 from listener.events import (
     Backchannel,
@@ -40,7 +41,6 @@ from listener.events import (
 from listener.frames import at_least
 
 EPS_S = 1e-6
-Interval = tuple[float, float]
 
 
 # Each helper computes a group of SessionSummary's fields, passed on to it as keywords; typed, so
@@ -151,7 +151,7 @@ def summarize(
     speech = _speech(span, segments)
     inside = [e for e in events if isinstance(e, Reported) and counted(e, span)]
     talk = _talk(span, speech, _unheard_s(span, unheard, speech))
-    gaps = _union(list(unheard))
+    gaps = union(list(unheard))
     dominance_s, episodes = _dominance(span, [e for e in events if isinstance(e, DominanceChanged)], gaps)
     waits_s, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s, span)
     return SessionSummary(
@@ -198,12 +198,12 @@ def _switches(window: Span, floors: list[FloorHeld], lapse_s: float) -> SwitchFi
 
 def _unheard_s(window: Span, unheard: Sequence[Interval], speech: dict[Party, list[Interval]]) -> float:
     """Unheard time in the window, less what counts as talk (a gap inside one's speech is bridged)."""
-    gaps = _union([c for a, b in unheard for c in window.clip(a, b)])
-    return _length(gaps) - overlap_length(gaps, _union(speech[Party.REP] + speech[Party.CUSTOMER]))
+    gaps = union([c for a, b in unheard for c in window.clip(a, b)])
+    return total_length(gaps) - overlap_length(gaps, union(speech[Party.REP] + speech[Party.CUSTOMER]))
 
 
 def _talk(window: Span, speech: dict[Party, list[Interval]], unheard_s: float) -> TalkFields:
-    rep_s, customer_s = _length(speech[Party.REP]), _length(speech[Party.CUSTOMER])
+    rep_s, customer_s = total_length(speech[Party.REP]), total_length(speech[Party.CUSTOMER])
     overlap_s = overlap_length(speech[Party.REP], speech[Party.CUSTOMER])
     return {
         "rep_talk_s": rep_s,
@@ -231,7 +231,7 @@ def _heard(parts: list[Interval], unheard: list[Interval]) -> float:
     """Seconds of ``parts`` (disjoint, in time order) with audio: what went on while the device heard
     nothing is unknown, so it lengthens no floor and no dominance. All of it, a capture blip the bridging
     counts as talk included, as the monologue's clock (Dominance) counts it: a blip costs little."""
-    return _length(parts) - overlap_length(parts, unheard)
+    return total_length(parts) - overlap_length(parts, unheard)
 
 
 def _floors(inside: list[Reported], held: list[tuple[Party, float]]) -> FloorFields:
@@ -316,34 +316,7 @@ def _speech(window: Span, segments: Iterable[SpeechSegment]) -> dict[Party, list
     out: dict[Party, list[Interval]] = {p: [] for p in Party}
     for seg in segments:
         out[seg.party].extend(window.clip(seg.start_s, seg.end_s))
-    return {p: _union(iv) for p, iv in out.items()}
-
-
-def _union(intervals: list[Interval]) -> list[Interval]:
-    merged: list[list[float]] = []
-    for a, b in sorted(intervals):
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
-
-
-def _length(intervals: list[Interval]) -> float:
-    return sum(b - a for a, b in intervals)
-
-
-def overlap_length(xs: list[Interval], ys: list[Interval]) -> float:
-    """Total time both sorted interval lists cover."""
-    total, j = 0.0, 0
-    for a, b in xs:
-        while j < len(ys) and ys[j][1] <= a:
-            j += 1
-        k = j
-        while k < len(ys) and ys[k][0] < b:
-            total += max(0.0, min(b, ys[k][1]) - max(a, ys[k][0]))
-            k += 1
-    return total
+    return {p: union(iv) for p, iv in out.items()}
 
 
 def _interruptions(events: list[Reported]) -> dict[tuple[Party, float], bool | None]:

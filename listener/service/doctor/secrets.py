@@ -78,11 +78,7 @@ def check_swallowed_lines() -> Check | None:
     """A warning naming each line of the secrets file (by number and key, never its value) that systemd 252
     (Debian 12) reads as part of the comment above it, one that ends in a backslash, so nothing is set from it
     (254 stopped that); None when there is none, a later line sets its variable anyway, or the file cannot be read."""
-    if (text := _secrets_text()) is None:
-        return None
-    read = read_env_lines(text)
-    lost = _lost_variables(read, read.swallowed)
-    if not lost:
+    if (read := _secrets_lines()) is None or not (lost := _lost_variables(read, read.swallowed)):
         return None
     lines = ", ".join(f"line {found.line} ({found.key}) is read as part of {_comment_on(found)}" for found in lost)
     return warn(
@@ -97,11 +93,7 @@ def check_joined_lines() -> Check | None:
     """A warning naming each line of the secrets file (by number and key, never a value) that systemd reads as part
     of a value above it, one whose line ends in a backslash or whose quote is still open, so nothing is set from it;
     None when there is none, a later line sets its variable anyway, or the file cannot be read here."""
-    if (text := _secrets_text()) is None:
-        return None
-    read = read_env_lines(text)
-    lost = _lost_variables(read, read.joined)
-    if not lost:
+    if (read := _secrets_lines()) is None or not (lost := _lost_variables(read, read.joined)):
         return None
     lines = ", ".join(f"line {found.line} ({found.key}) is read as part of {_part_of(found)}" for found in lost)
     steps = [_unslash(_numbered(found.line - 1 for found in lost if found.quote_line is None))]
@@ -172,9 +164,8 @@ def password_line_problem(name: str) -> LineProblem | None:
     """What in the secrets file keeps systemd from setting variable ``name`` for the service, by line
     number and key (never a value); None when it sets it, or the file cannot be read here. The file is read as
     systemd reads it: a line that looks like it sets ``name`` is named with what systemd reads it as."""
-    if (text := _secrets_text()) is None:
+    if (read := _secrets_lines()) is None:
         return None
-    read = read_env_lines(text)
     last = {found.key: found for found in read.assignments}.get(name)  # the last line that sets it counts
     if last is not None and last.value:
         return None
@@ -279,6 +270,11 @@ def _secrets_text() -> str | None:
         return read_small_file(Path(SECRETS_FILE)).decode("utf-8")  # a pipe there: not waited on
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _secrets_lines() -> EnvLines | None:
+    """The secrets file read as systemd reads it (read_env_lines); None where _secrets_text is."""
+    return None if (text := _secrets_text()) is None else read_env_lines(text)
 
 
 def _comment_on(found: SwallowedLine) -> str:

@@ -65,8 +65,14 @@ def _board_fix(asr: bool) -> str:
 
 def meminfo_mib() -> dict[str, float]:
     """/proc/meminfo's figures in MiB, by name; empty where it cannot be read (not Linux)."""
+    return _kib_figures_mib(PROC / "meminfo")
+
+
+def _kib_figures_mib(path: Path) -> dict[str, float]:
+    """The kB figures of a /proc file of ``Name: value kB`` lines (meminfo, PID/status) in MiB, by name; empty
+    where the file cannot be read."""
     try:
-        text = (PROC / "meminfo").read_text(encoding="ascii", errors="replace")
+        text = path.read_text(encoding="ascii", errors="replace")
     except OSError:
         return {}
     figures = {}
@@ -95,13 +101,4 @@ def _service_mib(config: Config) -> float | None:
 
 def _status_mib(path: Path, field: str) -> float | None:
     """A kB field of a /proc/PID/status file in MiB; None where the file or the field cannot be read."""
-    try:
-        lines = path.read_text(encoding="ascii", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        name, _, value = line.partition(":")
-        if name == field:
-            with contextlib.suppress(ValueError, IndexError):
-                return int(value.split()[0]) / KIB_PER_MIB
-    return None
+    return _kib_figures_mib(path).get(field)

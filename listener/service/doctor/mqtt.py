@@ -120,7 +120,7 @@ def _refused_check(config: Config, refused: str, reason: str, login: str) -> Che
 def _no_password_check(config: Config, refused: str) -> Check | None:
     """The FAIL for a refused login that had no password to send: the environment, not the password, is wrong."""
     from listener.outputs.mqtt.credentials import PASSWORD_ENV
-    from listener.service.doctor.secrets import SECRETS_FILE, password_backslash, password_line_problem
+    from listener.service.doctor.secrets import RESTART, SECRETS_FILE, password_backslash, password_line_problem
 
     # where read_password looks, without reading the file again (a missing one was said before connecting)
     if not config.mqtt.username or os.environ.get(PASSWORD_ENV) or config.mqtt.password_file:
@@ -133,7 +133,7 @@ def _no_password_check(config: Config, refused: str) -> Check | None:
         return fail(
             "mqtt",
             f"{unset}; {SECRETS_FILE}, where the service gets it, does not set it either: {problem.said}",
-            f"{problem.fix}, then `sudo systemctl restart listener`",
+            f"{problem.fix}, {RESTART}",
         )
     elsewhere = (
         f"the service reads {PASSWORD_ENV} from {SECRETS_FILE}: run doctor with the service's environment"
@@ -141,7 +141,7 @@ def _no_password_check(config: Config, refused: str) -> Check | None:
     )
     if (ends := password_backslash(PASSWORD_ENV)) is not None:  # set there, but not as written
         said = f"{unset}; in {SECRETS_FILE}, where the service gets it, {ends.said}"
-        return fail("mqtt", said, f"{ends.fix}, then `sudo systemctl restart listener`; refused still: {elsewhere}")
+        return fail("mqtt", said, f"{ends.fix}, {RESTART}; refused still: {elsewhere}")
     return fail(
         "mqtt", unset, f"{elsewhere}; refused so too: `sudo listener doctor` names the line of that file that fails"
     )

@@ -91,6 +91,9 @@ def test_stores_set_up_alike_share_a_config_hash() -> None:
         return config_hash(parse_config({"mqtt": {"device_id": "counter-3", "suggested_area": area}}))
 
     assert store("Store 12") == store("Store 7") == store("")
+    # and not for want of hashing [mqtt]: a key the stores share still counts
+    shared = {"device_id": "counter-3", "suggested_area": "Store 12", "discovery": False}
+    assert store("Store 12") != config_hash(parse_config({"mqtt": shared}))
 
 
 def test_an_area_without_discovery_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -55,11 +55,12 @@ def _venv_with_pip(tmp_path: Path, calls: Path, state: Path) -> Path:
 
 
 def upgrade(
-    tmp_path: Path, state: str, *, boot_changed: int = 0, dry_run: int = 0, live: bool = True
+    tmp_path: Path, state: str, *, boot_changed: int = 0, dry_run: int = 0, live: bool = True, then: str = ""
 ) -> tuple[list[str], subprocess.CompletedProcess[str]]:
     """ensure_package, then apply_live, as main runs them on a running Pi (ROOT /) whose service is in ``state``
     (systemctl is-active): the calls that changed something, and the run. ``boot_changed``: the run changed the
-    boot config too (a reboot is due); ``live``: systemd is the running init."""
+    boot config too (a reboot is due); ``live``: systemd is the running init; ``then``: run after ensure_package
+    (a later step that stops the run)."""
     checkout = tmp_path / "checkout"
     if not checkout.exists():
         (checkout / "listener").mkdir(parents=True)
@@ -77,7 +78,7 @@ def upgrade(
         f"UNIT_PATH={tmp_path / UNIT}; REBOOT_DUE={tmp_path / 'reboot-due'}; "
         f"REBOOT_REQUIRED={tmp_path / 'reboot-required'}; CALLS={calls}; STATE_FILE={state_file}"
     )
-    run = f"service_start=$CHANGES; ensure_package; apply_live 0 0 {boot_changed} $((CHANGES - service_start))"
+    run = f"service_start=$CHANGES; ensure_package; {then}\napply_live 0 0 {boot_changed} $((CHANGES - service_start))"
     done = script_function(f"{setup}\n{SYSTEMCTL}\n{run}")
     return calls.read_text().splitlines(), done
 
@@ -133,6 +134,17 @@ def test_the_stop_and_the_restart_are_only_announced_in_a_dry_run(tmp_path: Path
     assert calls == [], calls
     assert f"would: stop {UNIT} (active) before pip replaces its package" in done.stdout, done.stdout
     assert f"would: restart {UNIT}" in done.stdout
+
+
+def test_a_dry_run_that_stops_early_starts_nothing(tmp_path: Path) -> None:
+    """A dry run that said "would: stop" and then stops at a later step's error stopped nothing: it starts nothing
+    on the way out either (the real run would start the service it stopped)."""
+    calls, done = upgrade(tmp_path, "active", dry_run=1, then='die "a later step failed"')
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"would: stop {UNIT} (active) before pip" in done.stdout, done.stdout
+    assert calls == [], calls
+    assert f"start {UNIT} again" not in done.stdout, done.stdout
+    assert done.stderr.splitlines() == ["error: a later step failed"], done.stderr
 
 
 def test_not_on_a_running_system_nothing_is_stopped(tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ apply_live() {
 	if ((reboot_due)); then
 		# it ran before this run stopped it for pip, and can until that boot as it did (a dry run that said
 		# "would: stop" says this start too: else its plan left the service down until the reboot)
-		((!SERVICE_STOPPED && !STOP_FOR_PIP_SAID)) || change "start $UNIT again (stopped for pip above)" restart_service
+		((!SERVICE_STOPPED)) || change "start $UNIT again (stopped for pip above)" restart_service
 		return 0
 	fi
 	local why
@@ -162,21 +162,21 @@ stop_service_for_pip() {
 	active | activating | reloading | deactivating) ;;
 	*) return 0 ;;
 	esac
-	((DRY_RUN == 0)) || STOP_FOR_PIP_SAID=1
+	SERVICE_STOPPED=1 # set first: a stop that failed halfway is started again too (a dry run's: only said)
 	change "stop $UNIT ($state) before pip replaces its package, half of which it could load: the stop publishes \
 the session in progress; it is started again at the end, or before the error if the run stops" stop_service
 }
 
 stop_service() {
-	SERVICE_STOPPED=1 # set first: a stop that failed halfway is started again too
 	systemctl stop "$UNIT" || die "$UNIT did not stop (\`systemctl status $UNIT\` says why): pip was not run, \
 the package is as it was; then run this again"
 }
 
 # The service this run stopped for pip, started again when the run ends before its restart (pip failed, a later
-# step stopped the run): it ran before. Not from a command substitution's copy of the script, which ends alone.
+# step stopped the run): it ran before. Not from a command substitution's copy of the script, which ends alone,
+# nor in a dry run, which stopped nothing.
 start_stopped_service() {
-	((SERVICE_STOPPED)) && [[ $BASHPID == "$$" ]] || return 0
+	((SERVICE_STOPPED && !DRY_RUN)) && [[ $BASHPID == "$$" ]] || return 0
 	SERVICE_STOPPED=0
 	say "change: start $UNIT again (stopped for pip above; this run stops before its restart)"
 	systemctl start "$UNIT" || warn "$UNIT did not start again: \`systemctl status $UNIT\` says why"

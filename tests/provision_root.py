@@ -67,6 +67,17 @@ def provision(
     return done
 
 
+def config_refusal(config: Path, differs: str, fix: str) -> str:
+    """The error line of a run refused over an installed listener.toml that --config ``config`` differs from in
+    ``differs`` (outside calibrate's keys), ending in ``fix``."""
+    return (
+        f"error: --config {config} differs from the installed /etc/listener/listener.toml in {differs}, not only in "
+        "the calibrated [parties] azimuths or lapel mics' order, and is installed over it only with --force-config "
+        f"(the old one is kept as listener.toml.bak): {fix}, or leave --config out to keep the installed one "
+        "(see --help)"
+    )
+
+
 def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
     """Every file, directory and link under ``root`` with its mode, mtime and content digest."""
     seen: dict[str, tuple[object, ...]] = {}

@@ -15,7 +15,7 @@ import pytest
 
 from listener.config import load_config
 from listener.service.calibrate.write import edit_parties
-from tests.provision_root import FILES_ONLY, provision, snapshot
+from tests.provision_root import FILES_ONLY, config_refusal, provision, snapshot
 
 
 def test_a_kept_config_is_read_as_toml_whatever_its_quoting(pi_root: Path) -> None:
@@ -192,11 +192,12 @@ def test_a_calibrated_config_is_kept_when_provisioned_again_with_the_same_config
     # the refusal named neither what differs nor the calibration to copy: the installer had to diff the files
     # and read the installed azimuths off the device
     assert refused.stderr.splitlines()[-1:] == [  # after the warning that the file lacks the shared device
-        f"error: --config {moved} differs from the installed /etc/listener/listener.toml in mqtt.host, not only in "
-        "the calibrated [parties] azimuths or lapel mics' order, and is installed over it only with --force-config "
-        "(the old one is kept as listener.toml.bak): copy the installed calibration (rep_azimuth_deg = 42.5, "
-        f"customer_azimuth_deg = 221.0) into {moved} first, then add --force-config, or leave --config out to keep "
-        "the installed one (see --help)"
+        config_refusal(
+            moved,
+            "mqtt.host",
+            "copy the installed calibration (rep_azimuth_deg = 42.5, customer_azimuth_deg = 221.0) into "
+            f"{moved} first, then add --force-config",
+        )
     ]
     if parties:  # only the two azimuths are calibrate's: another key of [parties] is the fleet's
         moved.write_text(fleet.read_text().replace('mode = "doa"', 'mode = "channels"'))

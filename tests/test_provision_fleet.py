@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from listener.service.calibrate.write import edit_parties
-from tests.provision_root import FILES_ONLY, provision, script_function, snapshot
+from tests.provision_root import FILES_ONLY, config_refusal, provision, script_function, snapshot
 
 BUSY = "another provision.sh run is at work on"
 
@@ -124,14 +124,13 @@ def test_a_card_imaged_from_a_calibrated_device_is_not_told_to_copy_its_calibrat
     before = snapshot(clone)
     refused = provision(clone, "--config", str(counter_3), *FILES_ONLY, check=False)
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert refused.stderr.splitlines()[-1] == (
-        f"error: --config {counter_3} differs from the installed /etc/listener/listener.toml in mqtt.device_id, not "
-        "only in the calibrated [parties] azimuths or lapel mics' order, and is installed over it only with "
-        "--force-config (the old one is kept as listener.toml.bak): the installed file names another "
-        "mqtt.device_id: on a card imaged from another device, its calibration (rep_azimuth_deg = 42.5, "
-        "customer_azimuth_deg = 221.0) is that counter's, so add --force-config, then calibrate this one (sudo "
-        "listener calibrate --write); for a device renamed, copy the calibration into "
-        f"{counter_3} first, then add --force-config, or leave --config out to keep the installed one (see --help)"
+    assert refused.stderr.splitlines()[-1] == config_refusal(
+        counter_3,
+        "mqtt.device_id",
+        "the installed file names another mqtt.device_id: on a card imaged from another device, its calibration "
+        "(rep_azimuth_deg = 42.5, customer_azimuth_deg = 221.0) is that counter's, so add --force-config, then "
+        "calibrate this one (sudo listener calibrate --write); for a device renamed, copy the calibration into "
+        f"{counter_3} first, then add --force-config",
     )
     assert snapshot(clone) == before
     # the same device with another broker keeps the plain advice: its calibration is its own
@@ -141,3 +140,9 @@ def test_a_card_imaged_from_a_calibrated_device_is_not_told_to_copy_its_calibrat
     assert refused.returncode == 2 and "in mqtt.host, not only" in refused.stderr, refused.stderr
     assert "copy the installed calibration (rep_azimuth_deg = 42.5" in refused.stderr, refused.stderr
     assert "names another mqtt.device_id" not in refused.stderr
+    assert refused.stderr.splitlines()[-1] == config_refusal(
+        moved,
+        "mqtt.host",
+        f"copy the installed calibration (rep_azimuth_deg = 42.5, customer_azimuth_deg = 221.0) into {moved} first, "
+        "then add --force-config",
+    )

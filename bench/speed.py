@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile as sf
@@ -104,29 +105,50 @@ def main() -> None:
     x, _ = sf.read(path, frames=16000, dtype="float32", always_2d=True)
     sf.write(short, x, 16000, subtype="PCM_16")
     print(f"recording            {path.name}: {seconds:.0f} s, {info.channels} ch, {info.samplerate} Hz, {args.array}")
-    base_cpu, base_wall, _ = measure(short, config)
-    cpu, wall, rss = measure(path, config)
-    per_s = (cpu - base_cpu) / seconds
-    print(f"start-up (1 s file)  {base_cpu:.2f} s CPU, {base_wall:.2f} s wall")
-    mb = rss * 1024 * 1024 / 1e6  # the target is in MB; /proc counts KiB
-    print(f"analyze              {cpu:.2f} s CPU, {wall:.2f} s wall, peak RSS {rss:.0f} MiB ({mb:.0f} MB)")
-    print(f"streaming cost       {per_s:.4f} CPU s per audio s (target <= 0.02)")
-    print(f"including start-up   {cpu / seconds:.4f} CPU s per audio s")
+    run = timed(path, short, config, seconds)
+    print(f"start-up (1 s file)  {run.base_cpu_s:.2f} s CPU, {run.base_wall_s:.2f} s wall")
+    print(f"analyze              {run.figures()}")
+    print(f"streaming cost       {run.per_s:.4f} CPU s per audio s (target <= 0.02)")
+    print(f"including start-up   {run.cpu_s / seconds:.4f} CPU s per audio s")
     if args.service:
-        service(path, short, config, seconds, per_s)
+        service(path, short, config, seconds, run.per_s)
     print(f"load average now     {os.getloadavg()[0]:.2f} (other work on the machine inflates CPU time)")
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    """One command timed on the 1-second file (its start-up) and on the whole recording."""
+
+    base_cpu_s: float
+    base_wall_s: float
+    cpu_s: float
+    wall_s: float
+    peak_rss_mib: float
+    seconds: float  # the recording's audio
+
+    @property
+    def per_s(self) -> float:
+        """The streaming cost: CPU seconds per audio second, start-up taken out."""
+        return (self.cpu_s - self.base_cpu_s) / self.seconds
+
+    def figures(self) -> str:
+        mb = self.peak_rss_mib * 1024 * 1024 / 1e6  # the target is in MB; /proc counts KiB
+        return f"{self.cpu_s:.2f} s CPU, {self.wall_s:.2f} s wall, peak RSS {self.peak_rss_mib:.0f} MiB ({mb:.0f} MB)"
+
+
+def timed(path: Path, short: Path, config: Path | None, seconds: float, service: bool = False) -> Timed:
+    base_cpu_s, base_wall_s, _ = measure(short, config, service)
+    return Timed(base_cpu_s, base_wall_s, *measure(path, config, service), seconds)
 
 
 def service(path: Path, short: Path, config: Path | None, seconds: float, analyze_per_s: float) -> None:
     """The same figures for `listener run --input --fast`, and its streaming cost against analyze's."""
-    base_cpu, base_wall, _ = measure(short, config, service=True)
-    cpu, wall, rss = measure(path, config, service=True)
-    per_s = (cpu - base_cpu) / seconds
-    print(f"service start-up     {base_cpu:.2f} s CPU, {base_wall:.2f} s wall (1 s file; the LED self-test sleeps)")
-    mb = rss * 1024 * 1024 / 1e6
-    print(f"run --input --fast   {cpu:.2f} s CPU, {wall:.2f} s wall, peak RSS {rss:.0f} MiB ({mb:.0f} MB)")
-    print(f"service streaming    {per_s:.4f} CPU s per audio s, {per_s / analyze_per_s:.2f}x analyze's")
-    print(f"service w/ start-up  {cpu / seconds:.4f} CPU s per audio s")
+    run = timed(path, short, config, seconds, service=True)
+    said = f"{run.base_cpu_s:.2f} s CPU, {run.base_wall_s:.2f} s wall"
+    print(f"service start-up     {said} (1 s file; the LED self-test sleeps)")
+    print(f"run --input --fast   {run.figures()}")
+    print(f"service streaming    {run.per_s:.4f} CPU s per audio s, {run.per_s / analyze_per_s:.2f}x analyze's")
+    print(f"service w/ start-up  {run.cpu_s / seconds:.4f} CPU s per audio s")
 
 
 if __name__ == "__main__":

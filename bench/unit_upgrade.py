@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.rehearsal_root import LISTENER
-from bench.signals import ROOT as REPO
+from bench.rehearsal_root import LISTENER, extract_head
 
 if TYPE_CHECKING:
     from bench.unit_rehearsal import Booted
@@ -43,8 +42,7 @@ def stage_checkout(root: Path) -> None:
     """The committed checkout in the root, one line added to a package file: a new version, as a pull brings it."""
     folder = root / CHECKOUT.lstrip("/")
     folder.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    extract_head(folder)
     with (folder / CHANGED_FILE).open("a") as changed:
         changed.write("# rolled out again by bench/unit_upgrade.py: a new build\n")
 

@@ -174,7 +174,12 @@ def bench_cues(n_words: int) -> None:
         for w in words:
             wrong += history.party_of(w.start_s, w.end_s) is not party
     attribution = (time.perf_counter() - t0) / total
-    detector = CueDetector(load_lexicon("en"), config.analytics.floor_take_s, config.analytics.echo_min_words)
+    detector = CueDetector(
+        load_lexicon("en"),
+        config.analytics.floor_take_s,
+        config.analytics.echo_min_words,
+        config.activity.bridge_gap_s,
+    )
     t0 = time.perf_counter()
     events = 0
     for party, words in utterances:

@@ -6,12 +6,14 @@ as vosk's English models print them.
 
 from __future__ import annotations
 
+from listener.config import Config
 from listener.events import Event, Party, Question
 from listener.transcription.cues import CueDetector
 from listener.transcription.lexicon import load_lexicon
 from listener.transcription.words import Word
 
 LEX = load_lexicon("en")
+BRIDGE_S = Config().activity.bridge_gap_s  # words further apart than this are two sounds (0.2 s)
 STORY = "my phone stopped charging after the update last night and the charger is brand new"
 WORD_S = 0.32  # ~3 words a second, like conversational speech
 
@@ -20,7 +22,7 @@ class Talk:
     """A conversation fed utterance by utterance, the way the stage feeds the detector."""
 
     def __init__(self, echo_min_words: int = 2) -> None:
-        self.detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=echo_min_words)
+        self.detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=echo_min_words, bridge_gap_s=BRIDGE_S)
         self.t_s = 0.0
 
     def say(self, party: str, text: str) -> list[Event]:

@@ -11,7 +11,7 @@ from listener.events import (
 )
 from listener.transcription.cues import CueDetector
 from listener.transcription.words import Word
-from tests.cues_talk import LEX, STORY, Talk, of, question, rep
+from tests.cues_talk import BRIDGE_S, LEX, STORY, Talk, of, question, rep
 
 # --- follow-ups ----------------------------------------------------------------
 
@@ -196,7 +196,7 @@ def _said(detector: CueDetector, party: str, text: str, start_s: float, duration
 
 @pytest.mark.parametrize("start_s", [9.0, 15.15])  # 16.15 - 15.15 is 0.9999999999999982 in floats
 def test_a_customer_utterance_of_exactly_the_floor_time_takes_the_floor(start_s: float) -> None:
-    detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=2)
+    detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=2, bridge_gap_s=BRIDGE_S)
     _said(detector, "customer", STORY, start_s - 9.0, 5.0)
     _said(detector, "rep", "let me have a look at that for you", start_s - 3.0, 2.0)  # the rep's floor
     _said(detector, "customer", "and the screen flickers", start_s, 1.0)  # a new floor, a new topic
@@ -207,7 +207,7 @@ def test_a_customer_utterance_of_exactly_the_floor_time_takes_the_floor(start_s:
 @pytest.mark.parametrize("start_s", [3.0, 15.15])
 def test_a_rep_utterance_of_exactly_the_floor_time_takes_the_floor(start_s: float) -> None:
     # the customer's next words then open a new floor, which the follow-up compares with
-    detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=2)
+    detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=2, bridge_gap_s=BRIDGE_S)
     _said(detector, "customer", STORY, start_s - 3.0, 2.0)
     _said(detector, "rep", "okay let me check", start_s, 1.0)
     _said(detector, "customer", "the screen flickers too", start_s + 1.5, 1.5)

@@ -25,7 +25,7 @@ from listener.events import (
     Question,
     WordsRecognized,
 )
-from listener.frames import at_least
+from listener.frames import THRESHOLD_TOLERANCE_S, at_least
 from listener.transcription.lexicon import Lexicon, Match
 from listener.transcription.words import Token, Word
 
@@ -44,10 +44,11 @@ class Asked(NamedTuple):
 
 
 class CueDetector:
-    def __init__(self, lexicon: Lexicon, floor_take_s: float, echo_min_words: int) -> None:
+    def __init__(self, lexicon: Lexicon, floor_take_s: float, echo_min_words: int, bridge_gap_s: float) -> None:
         self.lex = lexicon
         self.floor_take_s = floor_take_s
         self.echo_min_words = echo_min_words
+        self.bridge_gap_s = bridge_gap_s
         self._floor: Party | None = None
         # the customer's last floor: its content words, stem -> the words of that stem it said
         self._customer_floor: dict[str, set[str]] = {}
@@ -79,26 +80,39 @@ class CueDetector:
         out: list[Event] = [
             WordsRecognized(party=party, start_s=start_s, end_s=end_s, decided_s=decided_s, n_words=n_words)
         ]
+        takes_floor = at_least(self._longest_stretch_s(words), self.floor_take_s)
         if party is Party.CUSTOMER:
-            self._customer(tokens, end_s - start_s)
+            self._customer(tokens, takes_floor)
         else:
-            out.extend(self._rep(tokens, decided_s))
+            out.extend(self._rep(tokens, decided_s, takes_floor))
         return out
 
-    def _customer(self, tokens: list[Token], duration_s: float) -> None:
+    def _longest_stretch_s(self, words: Sequence[Word]) -> float:
+        """The longest stretch of speech in the utterance, its words' gaps shorter than the bridge joined, as the
+        timeline joins activity: an utterance holds pauses of up to UTTERANCE_GAP_S, and "no ... not really"
+        over 1.3 s is two short sounds, which take no floor (metrics.md: a party takes it speaking 1.0 s)."""
+        longest_s, start_s, end_s = 0.0, words[0].start_s, words[0].end_s
+        for word in words[1:]:
+            gap_s = word.start_s - end_s  # words that abut are one sound, whatever the bridge (0 bridges nothing)
+            if gap_s > THRESHOLD_TOLERANCE_S and at_least(gap_s, self.bridge_gap_s):
+                longest_s, start_s = max(longest_s, end_s - start_s), word.start_s
+            end_s = max(end_s, word.end_s)
+        return max(longest_s, end_s - start_s)
+
+    def _customer(self, tokens: list[Token], takes_floor: bool) -> None:
         self._rep_tail = []
         # any customer words end the rep's turn for the words it repeats: R "what phone is it" - C "a
         # samsung" - R "is it the original charger" is two questions, no echo of "phone" and "charger";
         # only taking the floor lets the rep echo again ("yes" during a summary allows no second echo)
         self._rep_turn = {}
-        if self._floor is not Party.CUSTOMER and at_least(duration_s, self.floor_take_s):
+        if self._floor is not Party.CUSTOMER and takes_floor:
             self._floor = Party.CUSTOMER
             self._customer_floor = {}
             self._echoed = False
         # a short answer during the rep's floor still belongs to what the customer last said
         self._add(self._customer_floor, [t for t in tokens if t.content])
 
-    def _rep(self, tokens: list[Token], decided_s: float) -> list[Event]:
+    def _rep(self, tokens: list[Token], decided_s: float, takes_floor: bool) -> list[Event]:
         rep = Party.REP
         out: list[Event] = [Filler(by=rep, onset_s=t.start_s, decided_s=decided_s) for t in tokens if t.filler]
         spoken = _unstuttered([t for t in tokens if not t.filler])
@@ -132,7 +146,7 @@ class CueDetector:
         if not self._echoed and (summary or self._repeated() >= self.echo_min_words):
             self._echoed = True
             out.append(Echo(by=rep, onset_s=spoken[0].start_s, decided_s=decided_s, summary=summary))
-        if at_least(spoken[-1].end_s - spoken[0].start_s, self.floor_take_s):
+        if takes_floor:
             self._floor = rep
         return out
 

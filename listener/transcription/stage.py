@@ -82,9 +82,13 @@ class TranscriptionStage(Stage):
         self.overflow = overflow_for(config.asr.overflow, real_time)
         self.real_time = real_time
         an = config.analytics
-        self.detector = CueDetector(load_lexicon(config.asr.language), an.floor_take_s, an.echo_min_words)
+        self.detector = CueDetector(
+            load_lexicon(config.asr.language), an.floor_take_s, an.echo_min_words, config.activity.bridge_gap_s
+        )
         # for the words of a session already over: their cues without the next session's state, nor it theirs
-        self.late_detector = CueDetector(self.detector.lex, an.floor_take_s, an.echo_min_words)
+        self.late_detector = CueDetector(
+            self.detector.lex, an.floor_take_s, an.echo_min_words, config.activity.bridge_gap_s
+        )
         # each session over whose words may still come back, oldest first: the audio time its words end before
         self._ended_before_s: deque[float] = deque(maxlen=LATE_SESSIONS_KEPT)
         self.model_path = model_path(config)

@@ -129,3 +129,17 @@ def test_stores_set_up_alike_share_a_config_hash_under_their_own_topic_prefixes(
 
     assert counter(12) == counter(7) == config_hash(parse_config({}))
     assert counter(12) != counter(12, leds={"enabled": False})  # the set-up itself still counts
+
+
+def test_stores_with_brokers_of_their_own_share_a_config_hash() -> None:
+    # each store's broker has its own address; a device naming another broker never reaches this one's dashboard
+    def counter(host: str, **mqtt: object) -> str:
+        return config_hash(parse_config({"mqtt": {"host": host, "port": 8883, "tls": True} | mqtt}))
+
+    assert counter("broker.store-12.lan") == counter("192.0.2.7") == counter("192.0.2.7", keepalive_s=30)
+    # what a fleet sets alike on purpose still counts: a device on another listener of the same broker reaches it
+    assert counter("192.0.2.7") != counter("192.0.2.7", port=1883, tls=False)
+    assert counter("192.0.2.7") != counter("192.0.2.7", port=8884)
+    assert counter("192.0.2.7") != counter("192.0.2.7", tls_insecure=True)
+    assert counter("192.0.2.7") != counter("192.0.2.7", ca_file="/etc/listener/ca.pem")
+    assert counter("192.0.2.7") != counter("192.0.2.7", keepalive_s=60)

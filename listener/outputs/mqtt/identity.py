@@ -141,8 +141,20 @@ def device_id(config: Config) -> str:
 
 # Each device has its own: with them in, no two devices' hashes would ever agree. The store's own too (its area,
 # its topic level, mqtt.md "Many stores"): with them in, no two stores' would; the prefix is in the topic anyway.
+# So is the broker's host where each store has its own broker, and the hash could not show a wrong one: a device
+# that names another broker never reaches this one's dashboard. The port, TLS, ca_file's path and keepalive_s stay
+# in: a fleet sets them alike on purpose, and a device on another listener of the same broker does reach it.
 PER_DEVICE_KEYS: dict[str, tuple[str, ...]] = {
-    "mqtt": ("device_id", "username", "password_file", "cert_file", "key_file", "suggested_area", "topic_prefix"),
+    "mqtt": (
+        "device_id",
+        "username",
+        "password_file",
+        "cert_file",
+        "key_file",
+        "suggested_area",  # the store's own, from here on
+        "topic_prefix",
+        "host",
+    ),
     "parties": ("rep_azimuth_deg", "customer_azimuth_deg"),  # measured per counter by `listener calibrate`
 }
 

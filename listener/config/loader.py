@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import errno
-import json
-import math
 import os
 import select
 import stat
@@ -28,6 +26,15 @@ from listener.config.rules import FieldRule, rule_of
 from listener.config.schema import Config
 from listener.config.text_checks import control_character
 from listener.config.toml_hints import looks_secret, syntax_hint
+from listener.config.value_hints import (
+    check_range,
+    quoted,
+    range_rule,
+    text_example,
+    unquoted,
+    whole_number_rule,
+    within,
+)
 from listener.errors import (
     DENIED_FIX,
     ConfigError,
@@ -225,7 +232,7 @@ def _convert(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
         if value not in allowed:
             why = "must be one of " + ", ".join(repr(a) for a in allowed)
             if str(value) in allowed:  # protocol = 5 for "5"
-                why += f", in quotes: {_quoted(path, value)}"
+                why += f", in quotes: {quoted(path, value)}"
             raise ConfigError(path, value, why)
         return value
     if origin is tuple:
@@ -262,40 +269,22 @@ def _convert_scalar(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, value, _whole_number_rule(path, value, rule))
+            raise ConfigError(path, value, whole_number_rule(path, value, rule))
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, value, "must be a number" + (_unquoted(path, value, float, rule) or _within(rule)))
+            raise ConfigError(path, value, "must be a number" + (unquoted(path, value, float, rule) or within(rule)))
         try:
             value = float(value)
         except OverflowError:  # an integer beyond any float: TOML allows it, no setting means it
-            raise ConfigError(path, value, _range_rule(rule, "must be a finite number")) from None
+            raise ConfigError(path, value, range_rule(rule, "must be a finite number")) from None
     elif tp is str:
         if not isinstance(value, str):
-            raise ConfigError(path, value, "must be text in quotes" + _text_example(path, value, rule))
+            raise ConfigError(path, value, "must be text in quotes" + text_example(path, value, rule))
         return _convert_path(value, path, rule) if rule.path else value
     else:
         raise TypeError(f"unsupported config type {tp}")
-    _check_range(value, path, rule)
+    check_range(value, path, rule)
     return value
-
-
-def _whole_number_rule(path: str, value: object, rule: FieldRule) -> str:
-    """Why ``value`` is no whole number for ``path``, with how to write one the key's range takes.
-
-    TOML types 16000.0 as a float: the number without its decimal point is suggested, but only where the
-    range takes it (``block_ms = 5.0`` was told to write 5, which the range then refused)."""
-    if not isinstance(value, float) or isinstance(value, bool):
-        return "must be a whole number" + (_unquoted(path, value, int, rule) or _within(rule))
-    if abs(value) < 2**53 and value.is_integer() and not _outside(value, rule):
-        return f"must be a whole number, written without a decimal point: {int(value)}"
-    return f"must be a whole number{_within(rule)}{_read_as_inf(value)}"
-
-
-def _within(rule: FieldRule) -> str:
-    """The key's range after a type's rule (``must be a whole number between 1 and 65535``): a value of the
-    wrong type (``port = true``, ``port = "http"``) was told the type alone, not what the key takes."""
-    return f" {_bounds(rule)}" if rule.low is not None or rule.high is not None else ""
 
 
 def _convert_path(value: str, path: str, rule: FieldRule) -> str:
@@ -316,86 +305,3 @@ def _convert_path(value: str, path: str, rule: FieldRule) -> str:
         home = expanded.split("/")[0]
         raise ConfigError(path, value, f"{home} is the home folder of no user here: write an absolute path (or ~/...)")
     return expanded
-
-
-def _range_rule(rule: FieldRule, fallback: str) -> str:
-    lo, hi = rule.low, rule.high
-    if lo is not None and hi is not None:
-        return f"must be between {lo} and {hi}"
-    if lo is not None:
-        return f"{fallback}, at least {lo}"
-    return fallback
-
-
-def _read_as_inf(value: object) -> str:
-    """For an infinite float: a number written too large (1e400) arrives as inf, so the echoed value is not
-    what the file says."""
-    if not (isinstance(value, float) and math.isinf(value)):
-        return ""
-    sign = "-" if value < 0 else ""
-    return f" (a number too large to hold, such as {sign}1e400, is read as {sign}inf)"
-
-
-def _check_range(value: float, path: str, rule: FieldRule) -> None:
-    # TOML has inf and nan; no setting means either, and a range with one bound would let inf through
-    if isinstance(value, float) and not math.isfinite(value):
-        between = f" {_bounds(rule)}" if rule.low is not None and rule.high is not None else ""
-        raise ConfigError(path, value, f"must be a finite number{between}{_read_as_inf(value)}")
-    if _outside(value, rule):
-        raise ConfigError(path, value, f"must be {_bounds(rule)}")
-
-
-def _unquoted(path: str, value: object, kind: type[int] | type[float], rule: FieldRule) -> str:
-    """The hint for a number written as text (``sample_rate = "16000"``): '' for anything else.
-
-    A number the key's range then refuses (``block_ms = "5"``) is not suggested: the range is said instead."""
-    if not isinstance(value, str):
-        return ""
-    try:
-        number = kind(value.strip())
-    except ValueError:
-        return ""
-    if not math.isfinite(number):  # "nan" is no number any setting takes
-        return ""
-    if _outside(number, rule):
-        return f", without quotes, {_bounds(rule)}"
-    key = _key(path)
-    if "[" in key:  # a list's element: "mic_channels[0] = 0" is no TOML a person could write back
-        return f", without quotes: {number} in {key.split('[', 1)[0]} = [...], not {json.dumps(value)}"
-    return f", without quotes: {key} = {number}"
-
-
-def _outside(value: float, rule: FieldRule) -> bool:
-    lo, hi = rule.low, rule.high
-    return (lo is not None and value < lo) or (hi is not None and value > hi)
-
-
-def _bounds(rule: FieldRule) -> str:
-    """The key's range in words; the key has at least one bound."""
-    lo, hi = rule.low, rule.high
-    if lo is not None and hi is not None:
-        return f"between {lo} and {hi}"
-    return f"at least {lo}" if lo is not None else f"at most {hi}"
-
-
-def _text_example(path: str, value: object, rule: FieldRule) -> str:
-    """The e.g. for a number written where text goes (``green_pin = 22``, ``device_id = 3``): the number
-    in quotes when the key's rule takes it, else the key's own example (``host = 1883`` is no host)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return ""
-    accepts, choices = rule.accepts, rule.choices
-    if choices is not None:  # language = 5: "5" is no lexicon
-        accepts = set(choices()).__contains__
-    if accepts is None or accepts(str(value)):
-        return f", e.g. {_quoted(path, value)}"
-    return f", e.g. {_quoted(path, rule.example)}" if rule.example else ""
-
-
-def _quoted(path: str, value: object) -> str:
-    """The line as it should be written, the value in quotes: ``green_pin = "22"`` for ``leds.green_pin``."""
-    return f"{_key(path)} = {json.dumps(str(value))}"
-
-
-def _key(path: str) -> str:
-    """The key as written in its table: ``green_pin`` for ``leds.green_pin``."""
-    return path.rsplit(".", 1)[-1]

@@ -331,12 +331,12 @@ def test_metadata_cut_short_after_whole_audio_is_read_not_refused(tmp_path: Path
 
 def test_a_real_2_gib_data_chunk_that_fits_the_file_keeps_its_size(tmp_path: Path) -> None:
     """Only a placeholder that runs past the file means "unknown length": a chunk that fits ends where it says."""
-    from listener.audio.wav import _check_riff
+    from listener.audio.riff import check_riff
 
     big = tmp_path / "big.wav"
     data_at = with_data_size(big, tone(16000, 0.1), 0x80000000)
     os.truncate(big, data_at + 0x80000000)  # sparse: no disk used
-    assert _check_riff(big, "big.wav")[0] == data_at + 0x80000000
+    assert check_riff(big, "big.wav")[0] == data_at + 0x80000000
 
 
 def test_a_rate_above_48k_says_to_resample_down(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """What a WAV's fmt chunk says its samples are: named in the refusal of one libsndfile cannot decode, with the
-command that converts it (used by :mod:`listener.audio.wav` and :mod:`listener.audio.sniff`).
+command that converts it (used by :mod:`listener.audio.wav`, :mod:`listener.audio.riff` and
+:mod:`listener.audio.sniff`).
 
 libsndfile reads 8- to 32-bit PCM, 32- and 64-bit float, A-law and µ-law in any number of channels, and IMA
 and Microsoft ADPCM in one or two. For anything else it gave its own words ("Unspecified internal error" for a

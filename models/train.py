@@ -35,8 +35,8 @@ import torch
 from listener.config import parse_config
 from listener.turns.features import FEATURE_VERSION, FRAMES_PER_STEP, N_FEATURES
 from listener.turns.onnx_model import OnnxTurnModel
+from listener.turns.sidecar import MAX_LOOKAHEAD_STEPS
 from listener.turns.spec import (
-    MAX_LOOKAHEAD_STEPS,
     SHIPPED_NAME,
     SIDECAR_SCHEMA,
     load_spec,

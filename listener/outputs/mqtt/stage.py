@@ -52,6 +52,7 @@ from listener.outputs.mqtt.discovery import discovery_payload, discovery_topic, 
 from listener.outputs.mqtt.identity import device_id, device_info
 from listener.outputs.mqtt.outage import OutageWatch
 from listener.outputs.mqtt.publisher import Publisher
+from listener.outputs.mqtt.session_messages import SessionMessages
 from listener.outputs.mqtt.spool import Outgoing, Spool, encode
 from listener.outputs.mqtt.tally import Tally
 from listener.outputs.mqtt.wallclock import MessageTimes, WallClock, local_day, local_midnight_ms
@@ -63,7 +64,7 @@ log = logging.getLogger(__name__)
 SPOOL_FILE = "mqtt-spool.sqlite3"
 
 
-class MqttStage(Stage):
+class MqttStage(SessionMessages, Stage):
     name = "mqtt"
 
     def __init__(self, config: Config, *, follow_wall_clock: bool = False) -> None:
@@ -101,18 +102,6 @@ class MqttStage(Stage):
 
     def topic(self, leaf: str) -> str:
         return f"{self.base}/{leaf}"
-
-    @property
-    def spool(self) -> Spool:
-        if self._spool is None:
-            raise NotOpenError("MqttStage")
-        return self._spool
-
-    @property
-    def publisher(self) -> Publisher:
-        if self._publisher is None:
-            raise NotOpenError("MqttStage")
-        return self._publisher
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -306,49 +295,12 @@ class MqttStage(Stage):
             # only when it falls by over 10 %, which the first figures after metrics_interval_s may not
             self._send_metrics(self.tally.session)
 
-    def _onset_ms(self, event: Reported) -> int:
-        """A session_end's onset is its session's start, as published then: the few onsets the clock
-        keeps are long gone after a session of minutes, and the clock may have been stepped since."""
-        if isinstance(event, SessionEnded):
-            start_ms = self.clock.session_start_ms(event.session_id)
-            if start_ms is not None:
-                return start_ms
-        return self.clock.onset_ms(event.onset_s, self.t_s)
-
-    def _summary(self, summary: SessionSummary) -> None:
-        """The analytics publish a summary only for sessions with enough speech.
-
-        Its start is the wall time its session_start event was published with,
-        even if the wall clock was stepped since: a dashboard joins the two. Its end
-        is that start plus the session's length, as its session_end event says."""
-        start_ms = self.clock.session_start_ms(summary.session_id)
-        if start_ms is None:
-            start_ms = self.clock.wall_ms(summary.onset_s, self.t_s)
-        end_ms = start_ms + round((summary.end_s - summary.onset_s) * 1000)
-        cues = self.cues.metrics(summary.onset_s, summary.end_s) if self.cues is not None else None
-        self._spool_message("session", payloads.session(summary, start_ms, end_ms, self.times.ts_ms(), cues))
-        if self.cues is not None:
-            self.cues.forget_before(summary.end_s)
-
     def _redate_sessions(self) -> None:
         """After the clock was stepped: sessions this run counted on the day the clock showed then
         go to the day they happened (a Pi that booted on yesterday's saved time, then NTP set it)."""
         now_ms = payloads.now_ms()
         if self.spool.redate_sessions(local_day(now_ms), self.clock.run_sessions_since(local_midnight_ms(now_ms))):
             self._publish_state()
-
-    def _spool_message(self, leaf: str, message: dict[str, object], qos: int = 1) -> None:
-        if self._ending is not None:  # the session's summary or final metrics: stored with its session_end
-            self._ending[1].append((leaf, message, qos))
-            return
-        self.spool.put(leaf, message, qos=qos)  # the full topic is made at send time: the device may be renamed
-        self.publisher.spooled()
-
-    def _joins_ending(self, event: Event) -> bool:
-        """The waiting session_end's summary, or an event whose step stores it with the final metrics."""
-        if isinstance(event, SessionSummary):
-            return self._ending is not None and event.session_id == self._ending[0]
-        return isinstance(event, AudioBlock | ActivityFrames | AudioDropped | EndOfStream | SessionStarted)
 
     def _end_session(self) -> None:
         """A session_end, its summary and final metrics in one transaction: a crash between them left a pair
@@ -361,39 +313,6 @@ class MqttStage(Stage):
         self.spool.put_many(ending[1])
         self.publisher.spooled()
         self._publish_state()  # after the session_end, as when it was stored alone
-
-    def _maybe_metrics(self) -> None:
-        figures, due = self.tally.session, self._next_metrics_s
-        if figures is None or due is None or self.t_s < due:
-            return
-        while due <= self.t_s:
-            due += self.cfg.metrics_interval_s
-        self._next_metrics_s = due
-        self._send_metrics(figures)
-
-    def _final_without_summary(self) -> None:
-        """A summary comes right after its SessionEnded: a session still waiting for one has none."""
-        figures = self.tally.unsummarized()
-        if figures is not None:
-            self._send_metrics(figures)
-
-    def _send_metrics(self, figures: payloads.SessionFigures) -> None:
-        """Live while a session runs; once more at its end, so dashboards keep its final figures."""
-        # the analytics' events run ahead of the audio reaching this stage (a block, the decider's look-ahead):
-        # at a session's start its onset can lie just past the clock here
-        message = payloads.metrics(
-            figures,
-            max(0.0, self.t_s - figures.onset_s) if figures.final_s is None else figures.final_s,
-            self.tally.rolling_share,
-            self.tally.dominating,
-            self.spool.dropped,
-            self.times.ts_ms(),
-            self.overflow_s,
-        )
-        if self.cfg.spool_metrics:
-            self._spool_message("metrics", message)
-        elif self._link is not None and self._link.connected:
-            self._spool_message("metrics", message, qos=0)
 
     def _watch_broker(self) -> Iterator[Event]:
         if self._link is not None:

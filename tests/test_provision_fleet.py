@@ -105,19 +105,28 @@ def test_the_programs_run_in_the_target_do_not_hold_the_lock(tmp_path: Path) -> 
     assert "9" not in done.stdout.split(), done.stdout
 
 
+FLEET_CONFIG = '[array]\npreset = "respeaker-4mic"\ndevice = "listener_array"\n\n[mqtt]\nenabled = true\n'
+CALIBRATION = "rep_azimuth_deg = 42.5, customer_azimuth_deg = 221.0"
+
+
+def calibrated_counter_1(pi_root: Path, tmp_path: Path) -> Path:
+    """counter-1's fleet file, provisioned on ``pi_root`` and then calibrated there (as CALIBRATION says)."""
+    counter_1 = tmp_path / "counter-1.toml"
+    counter_1.write_text(FLEET_CONFIG + 'device_id = "counter-1"\n')
+    provision(pi_root, "--config", str(counter_1), *FILES_ONLY)
+    installed = pi_root / "etc/listener/listener.toml"
+    installed.write_text(edit_parties(installed.read_text(), {"rep_azimuth_deg": 42.5, "customer_azimuth_deg": 221.0}))
+    return counter_1
+
+
 def test_a_card_imaged_from_a_calibrated_device_is_not_told_to_copy_its_calibration(
     pi_root: Path, tmp_path: Path
 ) -> None:
     """A card imaged from counter-1 after its calibration, given counter-3's file: the refusal offered
     counter-1's azimuths to copy into counter-3's file, where they would pass for this counter's calibration."""
-    fleet = '[array]\npreset = "respeaker-4mic"\ndevice = "listener_array"\n\n[mqtt]\nenabled = true\n'
-    fleet += 'device_id = "{}"\n'
-    counter_1, counter_3 = tmp_path / "counter-1.toml", tmp_path / "counter-3.toml"
-    counter_1.write_text(fleet.format("counter-1"))
-    counter_3.write_text(fleet.format("counter-3"))
-    provision(pi_root, "--config", str(counter_1), *FILES_ONLY)
-    installed = pi_root / "etc/listener/listener.toml"
-    installed.write_text(edit_parties(installed.read_text(), {"rep_azimuth_deg": 42.5, "customer_azimuth_deg": 221.0}))
+    calibrated_counter_1(pi_root, tmp_path)
+    counter_3 = tmp_path / "counter-3.toml"
+    counter_3.write_text(FLEET_CONFIG + 'device_id = "counter-3"\n')
     clone = tmp_path / "clone"
     shutil.copytree(pi_root, clone, symlinks=True)
 
@@ -128,21 +137,24 @@ def test_a_card_imaged_from_a_calibrated_device_is_not_told_to_copy_its_calibrat
         counter_3,
         "mqtt.device_id",
         "the installed file names another mqtt.device_id: on a card imaged from another device, its calibration "
-        "(rep_azimuth_deg = 42.5, customer_azimuth_deg = 221.0) is that counter's, so add --force-config, then "
-        "calibrate this one (sudo listener calibrate --write); for a device renamed, copy the calibration into "
-        f"{counter_3} first, then add --force-config",
+        f"({CALIBRATION}) is that counter's, so add --force-config, then calibrate this one (sudo listener "
+        f"calibrate --write); for a device renamed, copy the calibration into {counter_3} first, then add "
+        "--force-config",
     )
     assert snapshot(clone) == before
-    # the same device with another broker keeps the plain advice: its calibration is its own
+
+
+def test_the_same_device_given_another_broker_is_told_to_copy_its_calibration(pi_root: Path, tmp_path: Path) -> None:
+    """The plain advice stays where the device is the same: its calibration is its own."""
+    counter_1 = calibrated_counter_1(pi_root, tmp_path)
     moved = tmp_path / "counter-1-new.toml"
     moved.write_text(counter_1.read_text().replace("enabled = true", 'enabled = true\nhost = "192.0.2.20"'))
     refused = provision(pi_root, "--config", str(moved), *FILES_ONLY, check=False)
     assert refused.returncode == 2 and "in mqtt.host, not only" in refused.stderr, refused.stderr
-    assert "copy the installed calibration (rep_azimuth_deg = 42.5" in refused.stderr, refused.stderr
+    assert f"copy the installed calibration ({CALIBRATION}" in refused.stderr, refused.stderr
     assert "names another mqtt.device_id" not in refused.stderr
     assert refused.stderr.splitlines()[-1] == config_refusal(
         moved,
         "mqtt.host",
-        f"copy the installed calibration (rep_azimuth_deg = 42.5, customer_azimuth_deg = 221.0) into {moved} first, "
-        "then add --force-config",
+        f"copy the installed calibration ({CALIBRATION}) into {moved} first, then add --force-config",
     )

@@ -144,7 +144,7 @@ def device_id(config: Config) -> str:
 # So is the broker's host where each store has its own broker, and the hash could not show a wrong one: a device
 # that names another broker never reaches this one's dashboard. The port, TLS, ca_file's path and keepalive_s stay
 # in: a fleet sets them alike on purpose, and a device on another listener of the same broker does reach it.
-PER_DEVICE_KEYS: dict[str, tuple[str, ...]] = {
+UNHASHED_KEYS: dict[str, tuple[str, ...]] = {
     "mqtt": (
         "device_id",
         "username",
@@ -160,10 +160,10 @@ PER_DEVICE_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def config_hash(config: Config) -> str:
-    """Fingerprint of the effective configuration (12 hex digits) less PER_DEVICE_KEYS: devices set up
+    """Fingerprint of the effective configuration (12 hex digits) less UNHASHED_KEYS: devices set up
     alike share it, so a dashboard spots the one set up differently."""
     tree = dataclasses.asdict(config)
-    for section, keys in PER_DEVICE_KEYS.items():
+    for section, keys in UNHASHED_KEYS.items():
         for key in keys:
             del tree[section][key]
     # `listener calibrate --write` swaps lapel mics plugged in the wrong way round: which party has which

@@ -129,7 +129,11 @@ def default_id(machine_id: Path | None = None, serial: Path | None = None) -> De
 
 def default_device_id(machine_id: Path | None = None, serial: Path | None = None) -> str:
     """``default_id``'s device id, with a warning for each thing that may change it."""
-    found = default_id(machine_id, serial)
+    return warned(default_id(machine_id, serial))
+
+
+def warned(found: DefaultId) -> str:
+    """``found``'s device id, after a warning for each thing that may change it."""
     for unstable in found.unstable:
         log.warning("%s; %s", unstable.said, unstable.fix)
     return found.device_id

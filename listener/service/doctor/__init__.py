@@ -26,6 +26,7 @@ from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, l
 from listener.config.presets import PRESETS
 from listener.config.unused_keys import channel_map_on_array
 from listener.errors import DENIED_FIX, NOT_ENTERED_FIX, ListenerError
+from listener.service.doctor.system_files import SystemFiles, this_run
 
 if TYPE_CHECKING:
     from listener.audio.devices import InputDevice
@@ -88,26 +89,28 @@ def _reason_apart(text: str) -> tuple[str, str]:
     return detail, fix
 
 
-def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Check]:
+def iter_checks(config: Config, config_file: Path | None = None, files: SystemFiles | None = None) -> Iterator[Check]:
     """Every check, in the order an installer would fix things; each as soon as it is done.
 
     ``config_file`` is the file ``config`` came from (None: the built-in defaults), which the
     advice of a check must name for a command that reads the configuration to act on the same one.
+    ``files``: the system files the run reads, each once (None: the checks' own reading).
     """
+    files = this_run(files)
     yield from check_audio(config)
     for check in (
         check_directions,
         check_turn_model,
-        check_memory,  # before the vosk model's check, which leaves doctor holding the model
-        update_wrapper(partial(check_asr_model, config_file=config_file), check_asr_model),
+        _given(check_memory, files=files),  # before the vosk model's check, which leaves doctor holding the model
+        _given(check_asr_model, config_file=config_file, files=files),
         check_gpio,
-        check_mqtt,
+        _given(check_mqtt, files=files),
     ):
         yield _guarded(check, config)
     from listener.service.doctor.device_id import check_device_id
 
     # its own line, where there is something to say: the service's start-up warning of it is held back here
-    if (unstable := check_device_id(config)) is not None:
+    if (unstable := check_device_id(config, files)) is not None:
         yield unstable
     for check in (check_state_dir, check_clock):
         yield _guarded(check, config)
@@ -115,13 +118,18 @@ def iter_checks(config: Config, config_file: Path | None = None) -> Iterator[Che
 
     for found in (
         secrets.check_secrets_file(),
-        secrets.check_inline_comments(),
-        secrets.check_swallowed_lines(),
-        secrets.check_joined_lines(),
-        secrets.check_password_backslash(),
+        secrets.check_inline_comments(files),
+        secrets.check_swallowed_lines(files),
+        secrets.check_joined_lines(files),
+        secrets.check_password_backslash(files),
     ):
         if found is not None:  # only where there is one: a laptop has none
             yield found
+
+
+def _given(check: Callable[..., Check], **keywords: object) -> Callable[[Config], Check]:
+    """``check`` with ``keywords`` given, under its own name (a check that fails is named by it)."""
+    return update_wrapper(partial(check, **keywords), check)
 
 
 def _guarded(check: Callable[[Config], Check], config: Config) -> Check:
@@ -271,7 +279,7 @@ def check_turn_model(config: Config) -> Check:
     )
 
 
-def check_asr_model(config: Config, config_file: Path | None = None) -> Check:
+def check_asr_model(config: Config, config_file: Path | None = None, files: SystemFiles | None = None) -> Check:
     if not config.asr.enabled:
         return Check("asr model", "ok", "transcription disabled ([asr] enabled = false)")
     from listener.service.doctor.quiet import no_stderr
@@ -287,7 +295,9 @@ def check_asr_model(config: Config, config_file: Path | None = None) -> Check:
         return fail("asr model", f"no vosk model in {path}", missing_model_hint(path, config, config_file))
     from listener.service.doctor.model_room import not_loaded, shortfall
 
-    if (short := shortfall(path)) is not None:  # a second copy beside the service's could get either killed
+    # a second copy beside the service's could get either killed; MemAvailable as the memory check read it
+    available_mib = this_run(files).meminfo_mib.get("MemAvailable")
+    if (short := shortfall(path, available_mib)) is not None:
         return not_loaded(config, path, short, config_file)
     try:
         with no_stderr():  # Kaldi prints its ERROR lines whatever vosk's log level; the FAIL line says it
@@ -337,21 +347,21 @@ def check_gpio(config: Config) -> Check:
 # --- MQTT --------------------------------------------------------------------
 
 
-def check_mqtt(config: Config) -> Check:
+def check_mqtt(config: Config, files: SystemFiles | None = None) -> Check:
     """Connect and publish once as the service would (``doctor.mqtt``, which imports this module)."""
     from listener.service.doctor.mqtt import check_mqtt as connect_and_publish
 
-    return connect_and_publish(config)
+    return connect_and_publish(config, files)
 
 
 # --- memory, disk and clock --------------------------------------------------
 
 
-def check_memory(config: Config) -> Check:
+def check_memory(config: Config, files: SystemFiles | None = None) -> Check:
     """RAM for what the config runs, and free now (``doctor.memory``, which imports this module)."""
     from listener.service.doctor.memory import check_memory as memory_check
 
-    return memory_check(config)
+    return memory_check(config, files)
 
 
 def check_state_dir(config: Config) -> Check:

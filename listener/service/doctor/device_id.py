@@ -17,18 +17,17 @@ from __future__ import annotations
 
 from listener.config import Config
 from listener.service.doctor import Check, warn
+from listener.service.doctor.system_files import SystemFiles, this_run
 
 NAME = "device id"
 EXAMPLE = '[mqtt] device_id = "store-12-counter-3"'
 
 
-def check_device_id(config: Config) -> Check | None:
+def check_device_id(config: Config, files: SystemFiles | None = None) -> Check | None:
     """A warn where the default device id is unstable, with MQTT on and no ``[mqtt] device_id``; else None."""
     if not config.mqtt.enabled or config.mqtt.device_id:
         return None
-    from listener.outputs.mqtt.identity import default_id
-
-    found = default_id()
+    found = this_run(files).default_id
     if not found.unstable:
         return None
     said = "; ".join(unstable.said for unstable in found.unstable)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from listener.config import Config
 from listener.service.doctor import Check, warn
+from listener.service.doctor.system_files import SystemFiles, this_run
 
 PROC = Path("/proc")
 KIB_PER_MIB = 1024  # /proc/meminfo and /proc/PID/status count kB, which are KiB
@@ -28,10 +29,10 @@ SYSTEM_MIB = 256
 OTHERS_FIX = "stop what else uses it (`ps -eo rss,comm --sort=-rss | head`)"
 
 
-def check_memory(config: Config) -> Check:
+def check_memory(config: Config, files: SystemFiles | None = None) -> Check:
     """MemTotal against the listener's need plus the system's; MemAvailable against what the listener still
     needs (all of it when it is stopped; beyond what it holds when it runs)."""
-    info = meminfo_mib()
+    info = this_run(files).meminfo_mib
     total_mib, available_mib = info.get("MemTotal"), info.get("MemAvailable")
     if total_mib is None or available_mib is None:
         return Check("memory", "ok", f"not checked: {PROC / 'meminfo'} cannot be read here")

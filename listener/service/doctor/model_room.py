@@ -15,7 +15,7 @@ from pathlib import Path
 
 from listener.config import Config
 from listener.service.doctor import Check, warn
-from listener.service.doctor.memory import OTHERS_FIX, meminfo_mib
+from listener.service.doctor.memory import OTHERS_FIX
 
 BYTES_PER_MIB = 1 << 20
 # RSS a vosk load (vosk's import, the model, one recogniser) adds per MiB of model folder on disk:
@@ -39,10 +39,10 @@ class Shortfall:
         return f"loading needs about {self.need_mib:.0f} MiB and {self.available_mib:.0f} MiB is available"
 
 
-def shortfall(path: Path) -> Shortfall | None:
-    """Too little memory to load the model in ``path``, or None: enough, or that cannot be told (a
+def shortfall(path: Path, available_mib: float | None) -> Shortfall | None:
+    """Too little memory to load the model in ``path``, with ``available_mib`` /proc/meminfo's MemAvailable
+    (doctor's own memory is in use: not counted as free), or None: enough, or that cannot be told (a
     /proc/meminfo or a model file that cannot be read: the load then says what it says, as before)."""
-    available_mib = meminfo_mib().get("MemAvailable")  # doctor's own memory is in use: not counted as free
     disk_mib = folder_mib(path)
     if available_mib is None or disk_mib is None:
         return None

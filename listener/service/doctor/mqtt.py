@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from listener.config import Config
 from listener.errors import AS_SERVICE_USER, ListenerError
 from listener.service.doctor import MQTT_TIMEOUT_S, Check, fail, failed_with, warn
+from listener.service.doctor.system_files import SystemFiles, this_run
 from listener.service.instance import LOCK_FILE
 
 if TYPE_CHECKING:
@@ -45,25 +46,43 @@ class Probe:
     discovery: str | None = ""  # as puback, for the publish under the discovery prefix ('' when not tried)
 
 
-def check_mqtt(config: Config) -> Check:
-    """Connect once with the configured TLS and credentials and publish once, within MQTT_TIMEOUT_S each."""
+@dataclass(frozen=True, slots=True)
+class ProbeId:
+    """Whom the probe connects as: the device id (the service's client id), unless a listener may be using it."""
+
+    device_id: str
+    runs: bool | None  # whether a listener runs with the state_dir (None: doctor may not read its lock file)
+
+    @property
+    def own(self) -> bool:
+        """Doctor connects under an id of its own: the device id would take a running service's connection (a lock
+        file doctor may not read counts as running)."""
+        return self.runs is not False
+
+    @property
+    def client_id(self) -> str:
+        return "" if self.own else self.device_id
+
+
+def check_mqtt(config: Config, files: SystemFiles | None = None) -> Check:
+    """Connect once with the configured TLS and credentials and publish once, within MQTT_TIMEOUT_S each.
+    ``files``: the run's readings of the secrets file and the default device id (None: read here)."""
     cfg = config.mqtt
     if not cfg.enabled:
         return Check("mqtt", "ok", "disabled ([mqtt] enabled = false)")
     from listener.outputs.mqtt.connecting import broker_address, closed_early_hint, connect_fail_hint
     from listener.outputs.mqtt.credentials import PASSWORD_ENV
-    from listener.outputs.mqtt.identity import device_id
 
     where = broker_address(cfg)
     tls = ", mqtt.ca_file and the certificate's host name" if cfg.tls else ""
     reach = f"check the broker runs, mqtt.host and mqtt.port{tls}, and that no firewall drops the traffic"
     login = f"check mqtt.username, the password (mqtt.password_file or {PASSWORD_ENV}), the broker's ACL"
+    files = this_run(files)
     try:
-        topic = probe_topic(config)
-        runs = _runs(config)  # None (a lock file doctor may not read) counts as running: not the service's id
-        client_id = device_id(config) if runs is False else ""
-        discovery = discovery_probe_topic(config)
-        probe = mqtt_probe(config, topic, client_id, discovery)
+        who = ProbeId(files.device_id(config), _runs(config))
+        topic = probe_topic(config, who.device_id)
+        discovery = discovery_probe_topic(config, who.device_id)
+        probe = mqtt_probe(config, topic, who.client_id, discovery)
     except ListenerError as exc:
         # the listener's own errors end in their fix: a fleet script reads it apart
         return failed_with("mqtt", exc, "fix the [mqtt] keys it names", prefix=f"broker {where}: ")
@@ -77,10 +96,12 @@ def check_mqtt(config: Config) -> Check:
         silent = f"{reach}; {closed_early_hint(cfg)}"
         return fail("mqtt", f"broker {where} did not answer within {MQTT_TIMEOUT_S:.0f} s", silent)
     if probe.connect:
-        return _refused_check(config, f"broker {where} refused the connection: {probe.connect}", probe.connect, login)
+        return _refused_check(
+            config, f"broker {where} refused the connection: {probe.connect}", probe.connect, login, files
+        )
     from listener.service.doctor.strict_tls import with_strict_look
 
-    checked = _publish_check(config, f"connected to {where}{_who(config)}", (topic, discovery), probe, runs)
+    checked = _publish_check(config, f"connected to {where}{_who(config)}", (topic, discovery), probe, who)
     return with_strict_look(cfg, checked)
 
 
@@ -100,7 +121,7 @@ def _clock_check(where: str, exc: OSError) -> Check | None:
     )
 
 
-def _refused_check(config: Config, refused: str, reason: str, login: str) -> Check:
+def _refused_check(config: Config, refused: str, reason: str, login: str, files: SystemFiles) -> Check:
     """The FAIL for a login the broker refused (``reason``, paho's words): a comment sent as part of the password
     is the likelier fault where there is one, so its fix comes first; then no password to send at all; then, where
     doctor may read the service's secrets file, a password line there that ends in a backslash."""
@@ -109,16 +130,21 @@ def _refused_check(config: Config, refused: str, reason: str, login: str) -> Che
 
     if (comment := password_comment(config.mqtt, reason)) is not None:
         return fail("mqtt", f"{refused}; {comment[0]}", f"{comment[1]}, {RESTART}; refused still: {login}")
-    if (no_password := _no_password_check(config, refused)) is not None:
+    if (no_password := _no_password_check(config, refused, files)) is not None:
         return no_password
     # the service's password, where doctor may read its file: doctor's own may have come from elsewhere
-    if reason in LOGIN_REFUSED and config.mqtt.username and (ends := password_backslash(PASSWORD_ENV)) is not None:
+    if (
+        reason in LOGIN_REFUSED
+        and config.mqtt.username
+        and (ends := password_backslash(PASSWORD_ENV, files)) is not None
+    ):
         return fail("mqtt", f"{refused}; {SECRETS_FILE} {ends.said}", f"{ends.fix}, {RESTART}; refused still: {login}")
     return fail("mqtt", refused, login)
 
 
-def _no_password_check(config: Config, refused: str) -> Check | None:
-    """The FAIL for a refused login that had no password to send: the environment, not the password, is wrong."""
+def _no_password_check(config: Config, refused: str, files: SystemFiles | None = None) -> Check | None:
+    """The FAIL for a refused login that had no password to send: the environment, not the password, is wrong.
+    ``files``: the run's reading of the secrets file (None: read here)."""
     from listener.outputs.mqtt.credentials import PASSWORD_ENV
     from listener.service.doctor.secrets import RESTART, SECRETS_FILE, password_backslash, password_line_problem
 
@@ -129,7 +155,8 @@ def _no_password_check(config: Config, refused: str) -> Check | None:
     unset += f" (no {PASSWORD_ENV}, no mqtt.password_file)"
     # doctor run with the service's environment got nothing from the file: where it can read it (as root),
     # the line that fails is named, which "run it with that environment" was not
-    if (problem := password_line_problem(PASSWORD_ENV)) is not None:
+    files = this_run(files)
+    if (problem := password_line_problem(PASSWORD_ENV, files)) is not None:
         return fail(
             "mqtt",
             f"{unset}; {SECRETS_FILE}, where the service gets it, does not set it either: {problem.said}",
@@ -139,7 +166,7 @@ def _no_password_check(config: Config, refused: str) -> Check | None:
         f"the service reads {PASSWORD_ENV} from {SECRETS_FILE}: run doctor with the service's environment"
         f" (README.md, 'Installing on a Pi': the systemd-run line), or `export {PASSWORD_ENV}=...` first"
     )
-    if (ends := password_backslash(PASSWORD_ENV)) is not None:  # set there, but not as written
+    if (ends := password_backslash(PASSWORD_ENV, files)) is not None:  # set there, but not as written
         said = f"{unset}; in {SECRETS_FILE}, where the service gets it, {ends.said}"
         return fail("mqtt", said, f"{ends.fix}, {RESTART}; refused still: {elsewhere}")
     return fail(
@@ -147,13 +174,11 @@ def _no_password_check(config: Config, refused: str) -> Check | None:
     )
 
 
-def _publish_check(
-    config: Config, connected: str, topics: tuple[str, str | None], probe: Probe, runs: bool | None
-) -> Check:
-    """``topics``: the device's probe topic and the discovery one (None: discovery not probed); ``runs``: whether a
-    listener runs with the state_dir (None: not told), so doctor used an id of its own."""
+def _publish_check(config: Config, connected: str, topics: tuple[str, str | None], probe: Probe, who: ProbeId) -> Check:
+    """``topics``: the device's probe topic and the discovery one (None: discovery not probed); ``who``: the id
+    doctor connected under."""
     topic, discovery = topics
-    own_id = runs is not False
+    own_id = who.own
     base = topic.rsplit("/", 1)[0]
     acl = f"let {config.mqtt.username or 'anonymous clients'} publish to {base}/# in the broker's ACL"
     if probe.puback is None:
@@ -166,7 +191,7 @@ def _publish_check(
     if probe.puback:
         refused = f"{connected}, but the broker refused a publish to {topic}: {probe.puback}"
         if own_id:
-            return warn("mqtt", f"{refused}, {_own_id(config, runs)}", _own_id_fix(config, acl, runs))
+            return warn("mqtt", f"{refused}, {_own_id(config, who.runs)}", _own_id_fix(config, acl, who))
         return fail("mqtt", refused, acl)
     if config.mqtt.protocol != "5" and not probe.echoed:
         fix = f"make sure the broker's ACL lets {config.mqtt.username or 'anonymous clients'} publish there; "
@@ -175,18 +200,18 @@ def _publish_check(
             "mqtt",
             f"{connected}; the right to publish to {base}/# could not be verified on MQTT 3.1.1 "
             "(the test message did not come back: the ACL refuses publishing, or reading it back)"
-            + (f", {_own_id(config, runs)}" if own_id else ""),
-            _own_id_fix(config, fix, runs) if own_id else fix,
+            + (f", {_own_id(config, who.runs)}" if own_id else ""),
+            _own_id_fix(config, fix, who) if own_id else fix,
         )
     if discovery is not None:
-        return _discovery_check(config, connected, (topic, discovery), probe, runs) or Check(
+        return _discovery_check(config, connected, (topic, discovery), probe, who) or Check(
             "mqtt", "ok", f"{connected}, and publishes to {topic} and {discovery} were accepted"
         )
     return Check("mqtt", "ok", f"{connected}, and a publish to {topic} was accepted")
 
 
 def _discovery_check(
-    config: Config, connected: str, topics: tuple[str, str], probe: Probe, runs: bool | None
+    config: Config, connected: str, topics: tuple[str, str], probe: Probe, who: ProbeId
 ) -> Check | None:
     """The FAIL for a broker that takes the device's topics but not Home Assistant's discovery under its
     prefix: the service's data arrives, and its device never appears in Home Assistant."""
@@ -204,8 +229,8 @@ def _discovery_check(
         f" {config.mqtt.discovery_prefix}/# in the broker's ACL, or set [mqtt] discovery = false where no"
         " Home Assistant uses this broker"
     )
-    if runs is not False and probe.discovery:
-        return warn("mqtt", f"{detail}, {_own_id(config, runs)}", _own_id_fix(config, acl, runs))
+    if who.own and probe.discovery:
+        return warn("mqtt", f"{detail}, {_own_id(config, who.runs)}", _own_id_fix(config, acl, who))
     return fail("mqtt", detail, acl)
 
 
@@ -232,10 +257,8 @@ def _runs(config: Config) -> bool | None:
     return held(Path(config.service.state_dir))
 
 
-def _own_id_fix(config: Config, acl: str, runs: bool | None) -> str:
-    from listener.outputs.mqtt.identity import device_id
-
-    if runs is None:  # stopping the service would change nothing: doctor still could not tell
+def _own_id_fix(config: Config, acl: str, who: ProbeId) -> str:
+    if who.runs is None:  # stopping the service would change nothing: doctor still could not tell
         return (
             f"run doctor as the service user (`{AS_SERVICE_USER} listener doctor`) or with sudo, so that it can tell"
             f" whether the service runs and, while it does not, connects under the device id; if the service's"
@@ -244,7 +267,7 @@ def _own_id_fix(config: Config, acl: str, runs: bool | None) -> str:
     pattern = f"pattern readwrite {config.mqtt.topic_prefix}/%c/#"
     return (
         f"a broker ACL keyed on the client id (mosquitto's `{pattern}`) refuses doctor's id while letting the"
-        f" service publish: check the broker's log for publishes from client {device_id(config)}, or stop the"
+        f" service publish: check the broker's log for publishes from client {who.device_id}, or stop the"
         " service (`sudo systemctl stop listener`) and run doctor again, which then connects under the device id;"
         f" if the service's publishes are refused too, {acl}"
     )
@@ -254,21 +277,17 @@ def _who(config: Config) -> str:
     return f" as {config.mqtt.username}" if config.mqtt.username else " anonymously"
 
 
-def probe_topic(config: Config) -> str:
-    from listener.outputs.mqtt.identity import device_id
-
-    return f"{config.mqtt.topic_prefix}/{device_id(config)}/{PROBE_LEAF}"
+def probe_topic(config: Config, device_id: str) -> str:
+    return f"{config.mqtt.topic_prefix}/{device_id}/{PROBE_LEAF}"
 
 
-def discovery_probe_topic(config: Config) -> str | None:
+def discovery_probe_topic(config: Config, device_id: str) -> str | None:
     """Where to try the right to publish Home Assistant's discovery: under its prefix, a leaf Home Assistant
     ignores (its discovery topics end in /config); None with discovery off, or on MQTT 3.1.1, where mosquitto
     hides a refusal (and a topic nobody reads cannot be read back)."""
-    from listener.outputs.mqtt.identity import device_id
-
     if not config.mqtt.discovery or config.mqtt.protocol != "5":
         return None
-    return f"{config.mqtt.discovery_prefix}/device/{device_id(config)}/{PROBE_LEAF}"
+    return f"{config.mqtt.discovery_prefix}/device/{device_id}/{PROBE_LEAF}"
 
 
 def mqtt_probe(config: Config, topic: str, client_id: str = "", discovery: str | None = None) -> Probe:

@@ -20,6 +20,7 @@ from listener.config import Config
 from listener.service.doctor import Check, exit_code, iter_checks
 from listener.service.doctor.config_lines import config_checks
 from listener.service.doctor.quiet import own_lines_only
+from listener.service.doctor.system_files import SystemFiles
 
 SCHEMA = "listener.doctor/1"
 
@@ -30,37 +31,36 @@ def report(config: Config, path: Path | None, as_json: bool, data: dict[str, obj
     ``data``: the file as read, whose warnings (check-config's) are the first lines; None: not looked at.
     """
     said = config_checks(config, data, path) if data else []
+    files = SystemFiles()  # this run's: each system file read once, by whichever check asks first
     with own_lines_only():
         if as_json:
-            checks = [*_config_said(path, said), *iter_checks(config, path)]
+            checks = [*_config_said(path, said), *iter_checks(config, path, files)]
             document = {
                 "schema": SCHEMA,
-                **device_names(config),
+                **device_names(config, files),
                 "config": str(path) if path else None,
                 "checks": [as_json_check(c) for c in checks],
             }
             _Out().say(json.dumps(document))
             return exit_code(checks)
-        return _lines(config, path, said)
+        return _lines(config, path, said, files)
 
 
-def device_names(config: Config) -> dict[str, str]:
+def device_names(config: Config, files: SystemFiles) -> dict[str, str]:
     """Which device and build were checked, named as MQTT ``info`` and its topics name them: a fleet script
     that ssh-es into many stores joins each document to that device's dashboards without a second call."""
-    from listener.outputs.mqtt.identity import device_id  # paho with it: loaded by the checks that need it
-
     # the id whether or not [mqtt] is enabled: the device's name across the fleet, the one it publishes under
-    return {"device_id": device_id(config), "software": __version__, "build": build_id()}
+    return {"device_id": files.device_id(config), "software": __version__, "build": build_id()}
 
 
-def _lines(config: Config, path: Path | None, said: list[Check]) -> int:
+def _lines(config: Config, path: Path | None, said: list[Check], files: SystemFiles) -> int:
     """One line per check, each as soon as it is done (a slow broker shows which check is waiting); the
     first names the file checked, ``said`` (its warnings, each naming it) or ``ok``."""
     out = _Out()
     for check in _config_said(path, said):
         out.say(check.line())
     checks = []
-    for check in iter_checks(config, path):
+    for check in iter_checks(config, path, files):
         out.say(check.line())
         checks.append(check)
     return exit_code(checks)

@@ -15,7 +15,8 @@ from typing import TypeVar
 
 from listener.config.unused_keys import PASSWORD_ENV
 from listener.service.doctor import Check, warn
-from listener.service.doctor.env_file import EnvLines, JoinedLine, SwallowedLine, read_env_file, read_env_lines
+from listener.service.doctor.env_file import EnvLines, JoinedLine, SwallowedLine
+from listener.service.doctor.system_files import SystemFiles, this_run
 from listener.small_files import read_small_file
 
 INSTALLED_SECRETS = "/etc/listener/secrets.env"  # listener.service's EnvironmentFile=, where provision.sh puts it
@@ -54,13 +55,13 @@ def check_secrets_file() -> Check | None:
     )
 
 
-def check_inline_comments() -> Check | None:
+def check_inline_comments(files: SystemFiles | None = None) -> Check | None:
     """A warning naming each line of the secrets file (by number and key, never its value) whose value holds a '#'
     after a space: a comment typed after the value, which systemd keeps in it (a password sent with its comment,
     and the broker saying only "not authorized"); None when there is none, or the file cannot be read here."""
-    if (text := _secrets_text()) is None:
+    if (read := this_run(files).secrets_lines) is None:
         return None
-    last = {found.key: found for found in read_env_file(text) if _VARIABLE.fullmatch(found.key)}  # the one set
+    last = {found.key: found for found in read.assignments if _VARIABLE.fullmatch(found.key)}  # the one set
     commented = sorted((found.line, found.key) for found in last.values() if found.commented)
     if not commented:
         return None
@@ -74,11 +75,11 @@ def check_inline_comments() -> Check | None:
     )
 
 
-def check_swallowed_lines() -> Check | None:
+def check_swallowed_lines(files: SystemFiles | None = None) -> Check | None:
     """A warning naming each line of the secrets file (by number and key, never its value) that systemd 252
     (Debian 12) reads as part of the comment above it, one that ends in a backslash, so nothing is set from it
     (254 stopped that); None when there is none, a later line sets its variable anyway, or the file cannot be read."""
-    if (read := _secrets_lines()) is None or not (lost := _lost_variables(read, read.swallowed)):
+    if (read := this_run(files).secrets_lines) is None or not (lost := _lost_variables(read, read.swallowed)):
         return None
     lines = ", ".join(f"line {found.line} ({found.key}) is read as part of {_comment_on(found)}" for found in lost)
     return warn(
@@ -89,11 +90,11 @@ def check_swallowed_lines() -> Check | None:
     )
 
 
-def check_joined_lines() -> Check | None:
+def check_joined_lines(files: SystemFiles | None = None) -> Check | None:
     """A warning naming each line of the secrets file (by number and key, never a value) that systemd reads as part
     of a value above it, one whose line ends in a backslash or whose quote is still open, so nothing is set from it;
     None when there is none, a later line sets its variable anyway, or the file cannot be read here."""
-    if (read := _secrets_lines()) is None or not (lost := _lost_variables(read, read.joined)):
+    if (read := this_run(files).secrets_lines) is None or not (lost := _lost_variables(read, read.joined)):
         return None
     lines = ", ".join(f"line {found.line} ({found.key}) is read as part of {_part_of(found)}" for found in lost)
     steps = [_unslash(_numbered(found.line - 1 for found in lost if found.quote_line is None))]
@@ -108,24 +109,24 @@ def check_joined_lines() -> Check | None:
     )
 
 
-def check_password_backslash() -> Check | None:
+def check_password_backslash(files: SystemFiles | None = None) -> Check | None:
     """A warning naming the line that sets the broker password for the service (by number, never its value) when it
     ends in a backslash, which systemd drops, joining the next line to the password, or which makes the quote
     meant to end it (``"pw\\"``) part of it: set, but not as written, and the broker says only "not authorized";
     None otherwise, or when the file cannot be read here."""
-    if (problem := password_backslash(PASSWORD_ENV)) is None:
+    if (problem := password_backslash(PASSWORD_ENV, files)) is None:
         return None
     return warn("secrets", f"{SECRETS_FILE} {problem.said}", f"{problem.fix}, {RESTART}")
 
 
-def password_backslash(name: str) -> LineProblem | None:
+def password_backslash(name: str, files: SystemFiles | None = None) -> LineProblem | None:
     """Why the value systemd sets ``name`` to for the service is not the one written, when a line of it ends in a
     backslash, outside quotes or in double quotes (by line numbers, never a value); None otherwise, or when the file
     cannot be read here. A password with a line break kept in it (a quote left open) fails at the service's start
     too, naming no line: this names it."""
-    if (text := _secrets_text()) is None:
+    files = this_run(files)
+    if (text := files.secrets_text) is None or (read := files.secrets_lines) is None:
         return None
-    read = read_env_lines(text)
     last = {found.key: found for found in read.assignments}.get(name)  # the last line that sets it counts
     if last is None or not last.value:  # password_line_problem's
         return None
@@ -160,11 +161,11 @@ def _password_backslashes(read: EnvLines, value_line: int) -> tuple[list[int], l
     return sorted(set(ends)), quotes, joins
 
 
-def password_line_problem(name: str) -> LineProblem | None:
+def password_line_problem(name: str, files: SystemFiles | None = None) -> LineProblem | None:
     """What in the secrets file keeps systemd from setting variable ``name`` for the service, by line
     number and key (never a value); None when it sets it, or the file cannot be read here. The file is read as
     systemd reads it: a line that looks like it sets ``name`` is named with what systemd reads it as."""
-    if (read := _secrets_lines()) is None:
+    if (read := this_run(files).secrets_lines) is None:
         return None
     last = {found.key: found for found in read.assignments}.get(name)  # the last line that sets it counts
     if last is not None and last.value:
@@ -264,17 +265,13 @@ def _moved(found: SwallowedLine | JoinedLine, name: str) -> str:
     return f"{_free(found)} (a quoted value runs on over line ends to its closing quote)"
 
 
-def _secrets_text() -> str | None:
-    """The secrets file's text; None when there is none, or it cannot be read here (not root, not UTF-8)."""
+def read_secrets_text() -> str | None:
+    """The secrets file's text; None when there is none, or it cannot be read here (not root, not UTF-8).
+    A doctor run reads it once, through its SystemFiles."""
     try:
         return read_small_file(Path(SECRETS_FILE)).decode("utf-8")  # a pipe there: not waited on
     except (OSError, UnicodeDecodeError):
         return None
-
-
-def _secrets_lines() -> EnvLines | None:
-    """The secrets file read as systemd reads it (read_env_lines); None where _secrets_text is."""
-    return None if (text := _secrets_text()) is None else read_env_lines(text)
 
 
 def _comment_on(found: SwallowedLine) -> str:

@@ -171,3 +171,24 @@ def test_a_refused_login_without_a_password_in_doctors_environment_names_the_lin
     ), check.fix
     for part in (*SECRET.split("-"), *VALUE.split("-")):
         assert part not in check.line(), part
+
+
+def test_a_refused_anonymous_login_gets_no_password_advice(
+    secrets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No username, no password sent: neither doctor nor the service's journal line points at the password (its
+    comment, its secrets.env line), though the environment holds one and the file's line ends in a backslash."""
+    from listener.outputs.mqtt.credentials import refused_login_hint
+
+    secrets.write_text(f"{PW}={SECRET}  # {NOTE}\\\nOTHER={VALUE}\n")
+    monkeypatch.setenv(PW, f"{SECRET}  # {NOTE}")
+    with Mosquitto(tmp_path / "broker", tls=True) as broker:  # no anonymous clients
+        cfg = config(tmp_path, mqtt=broker.mqtt_config(username=""))
+        check = doctor.check_mqtt(cfg)
+    assert (check.status, check.detail) == (
+        "FAIL",
+        f"broker 127.0.0.1:{broker.port} (TLS) refused the connection: Not authorized",
+    ), check
+    assert check.fix.startswith("check mqtt.username, the password"), check.fix
+    assert refused_login_hint(cfg.mqtt, "Not authorized") == ""
+    assert refused_login_hint(config(tmp_path, mqtt={"username": "counter"}).mqtt, "Not authorized")  # a login's

@@ -23,6 +23,7 @@ __all__ = [
     "check_link_files",
     "check_tls_files",
     "configure",
+    "login_refused",
     "password_comment",
     "read_password",
     "refused_login_hint",
@@ -64,6 +65,12 @@ LOGIN_REFUSED = ("Bad user name or password", "Not authorized")
 _COMMENT = re.compile(r"\s#")
 
 
+def login_refused(config: MqttConfig, reason: str) -> bool:
+    """The broker refused the login (``reason``: paho's name of its CONNACK) of mqtt.username: the password sent
+    may be why, and what it holds worth a look. Anonymous, no password was sent."""
+    return reason in LOGIN_REFUSED and bool(config.username)
+
+
 def refused_login_hint(config: MqttConfig, reason: str) -> str:
     """'; ' and what to look at, when the broker refused the login (``reason``: paho's name of it): why and the fix
     when the password sent holds a '#' after a space (password_comment); else, for one from the environment, that
@@ -71,7 +78,7 @@ def refused_login_hint(config: MqttConfig, reason: str) -> str:
     the file, and systemd leaves no trace of a dropped backslash in the value. '' otherwise."""
     if said := password_comment(config, reason):
         return f"; {said[0]}: {said[1]}"
-    if reason in LOGIN_REFUSED and config.username and os.environ.get(PASSWORD_ENV):
+    if login_refused(config, reason) and os.environ.get(PASSWORD_ENV):
         return (
             f"; where {PASSWORD_ENV} comes from /etc/listener/secrets.env, `sudo listener doctor` names a line there"
             " that systemd reads otherwise than written (a backslash at a line's end, a quote left open)"
@@ -83,7 +90,7 @@ def password_comment(config: MqttConfig, reason: str) -> tuple[str, str] | None:
     """What is wrong and the fix, when the broker refused the login (``reason``: paho's name of it) and the password
     sent holds a '#' after a space: a comment typed after it, which systemd's EnvironmentFile= keeps in the value
     and a password file sends whole (the broker says only "not authorized"). None otherwise. Never any of it."""
-    if reason not in LOGIN_REFUSED or not config.username:
+    if not login_refused(config, reason):
         return None
     try:
         password = read_password(config)

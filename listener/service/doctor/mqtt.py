@@ -125,7 +125,7 @@ def _refused_check(config: Config, refused: str, reason: str, login: str, files:
     """The FAIL for a login the broker refused (``reason``, paho's words): a comment sent as part of the password
     is the likelier fault where there is one, so its fix comes first; then no password to send at all; then, where
     doctor may read the service's secrets file, a password line there that ends in a backslash."""
-    from listener.outputs.mqtt.credentials import LOGIN_REFUSED, PASSWORD_ENV, password_comment
+    from listener.outputs.mqtt.credentials import PASSWORD_ENV, login_refused, password_comment
     from listener.service.doctor.secrets import RESTART, SECRETS_FILE, password_backslash
 
     if (comment := password_comment(config.mqtt, reason)) is not None:
@@ -133,11 +133,7 @@ def _refused_check(config: Config, refused: str, reason: str, login: str, files:
     if (no_password := _no_password_check(config, refused, files)) is not None:
         return no_password
     # the service's password, where doctor may read its file: doctor's own may have come from elsewhere
-    if (
-        reason in LOGIN_REFUSED
-        and config.mqtt.username
-        and (ends := password_backslash(PASSWORD_ENV, files)) is not None
-    ):
+    if login_refused(config.mqtt, reason) and (ends := password_backslash(PASSWORD_ENV, files)) is not None:
         return fail("mqtt", f"{refused}; {SECRETS_FILE} {ends.said}", f"{ends.fix}, {RESTART}; refused still: {login}")
     return fail("mqtt", refused, login)
 

@@ -12,16 +12,14 @@ from importlib import resources
 import pytest
 
 from listener.events import ActionPlan
-from listener.transcription.cues import CueDetector
 from listener.transcription.lexicon import Lexicon
-from tests.cues_talk import BRIDGE_S, Talk, of
+from tests.cues_talk import Talk, of
 
 
 def _talk(*actions: str) -> Talk:
     data = tomllib.loads(resources.files("listener").joinpath("data/lexicons/en.toml").read_text(encoding="utf-8"))
     data["phrases"]["action"] = [*data["phrases"]["action"], *actions]
-    talk = Talk()
-    talk.detector = CueDetector(Lexicon(data, "test.toml"), floor_take_s=1.0, echo_min_words=2, bridge_gap_s=BRIDGE_S)
+    talk = Talk(lexicon=Lexicon(data, "test.toml"))
     return talk
 
 

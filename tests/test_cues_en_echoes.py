@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from listener.events import (
-    Echo,
-    Event,
-    Party,
-)
-from listener.transcription.cues import CueDetector
-from listener.transcription.words import Word
-from tests.cues_talk import BRIDGE_S, LEX, STORY, Talk, of, question, rep
+from listener.events import Echo, Event
+from tests.cues_talk import LEX, STORY, Talk, of, question, rep
 
 # --- follow-ups ----------------------------------------------------------------
 
@@ -186,32 +180,29 @@ def test_a_summarising_phrase_may_straddle_a_recogniser_endpoint() -> None:
 # --- edges a mutation run found unpinned ---------------------------------------------------------
 
 
-def _said(detector: CueDetector, party: str, text: str, start_s: float, duration_s: float) -> list[Event]:
+def _said(talk: Talk, party: str, text: str, start_s: float, duration_s: float) -> list[Event]:
     """``text`` spread evenly over exactly ``duration_s``."""
-    tokens = text.split()
-    step_s = duration_s / len(tokens)
-    words = [Word(w, start_s + k * step_s, start_s + (k + 1) * step_s, 0.9) for k, w in enumerate(tokens)]
-    return detector.utterance(Party(party), words, decided_s=start_s + duration_s + 0.5)
+    return talk.say_at(party, (text, start_s, start_s + duration_s))
 
 
 @pytest.mark.parametrize("start_s", [9.0, 15.15])  # 16.15 - 15.15 is 0.9999999999999982 in floats
 def test_a_customer_utterance_of_exactly_the_floor_time_takes_the_floor(start_s: float) -> None:
-    detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=2, bridge_gap_s=BRIDGE_S)
-    _said(detector, "customer", STORY, start_s - 9.0, 5.0)
-    _said(detector, "rep", "let me have a look at that for you", start_s - 3.0, 2.0)  # the rep's floor
-    _said(detector, "customer", "and the screen flickers", start_s, 1.0)  # a new floor, a new topic
-    q = question(_said(detector, "rep", "is the charger the original one", start_s + 2.0, 1.5))
+    talk = Talk()
+    _said(talk, "customer", STORY, start_s - 9.0, 5.0)
+    _said(talk, "rep", "let me have a look at that for you", start_s - 3.0, 2.0)  # the rep's floor
+    _said(talk, "customer", "and the screen flickers", start_s, 1.0)  # a new floor, a new topic
+    q = question(_said(talk, "rep", "is the charger the original one", start_s + 2.0, 1.5))
     assert q is not None and not q.followup  # the charger was the floor before
 
 
 @pytest.mark.parametrize("start_s", [3.0, 15.15])
 def test_a_rep_utterance_of_exactly_the_floor_time_takes_the_floor(start_s: float) -> None:
     # the customer's next words then open a new floor, which the follow-up compares with
-    detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=2, bridge_gap_s=BRIDGE_S)
-    _said(detector, "customer", STORY, start_s - 3.0, 2.0)
-    _said(detector, "rep", "okay let me check", start_s, 1.0)
-    _said(detector, "customer", "the screen flickers too", start_s + 1.5, 1.5)
-    q = question(_said(detector, "rep", "is the charger the original one", start_s + 3.5, 1.5))
+    talk = Talk()
+    _said(talk, "customer", STORY, start_s - 3.0, 2.0)
+    _said(talk, "rep", "okay let me check", start_s, 1.0)
+    _said(talk, "customer", "the screen flickers too", start_s + 1.5, 1.5)
+    q = question(_said(talk, "rep", "is the charger the original one", start_s + 3.5, 1.5))
     assert q is not None and not q.followup
 
 

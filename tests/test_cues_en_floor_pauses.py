@@ -1,4 +1,5 @@
-"""Who holds the floor, as the cue detector reads it from timed words (shared/metrics.md, "Floor").
+"""Who holds the floor, as the cue detector reads it, here on the activity of the words said (shared/metrics.md,
+"Floor"; tests/test_cues_en_floor_timeline.py for activity and words that differ).
 
 A party takes the floor when it speaks for 1.0 s, and speech is activity with its gaps shorter than 0.2 s
 (``activity.bridge_gap_s``) bridged. A recogniser utterance holds pauses of up to 0.8 s, so an utterance
@@ -11,26 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from listener.events import Event, Party
-from listener.transcription.cues import CueDetector
-from listener.transcription.words import Word
-from tests.cues_talk import BRIDGE_S, LEX, STORY, question
+from tests.cues_talk import BRIDGE_S, STORY, Talk, question
 
 
-def _spoken(detector: CueDetector, party: str, *pieces: tuple[str, float, float]) -> list[Event]:
-    """One utterance of ``pieces``: (words, start, end), each spread evenly over its own time."""
-    words = []
-    for text, start_s, end_s in pieces:
-        tokens = text.split()
-        step_s = (end_s - start_s) / len(tokens)
-        words += [Word(w, start_s + k * step_s, start_s + (k + 1) * step_s, 0.9) for k, w in enumerate(tokens)]
-    return detector.utterance(Party(party), words, decided_s=words[-1].end_s + 0.5)
-
-
-def _detector() -> CueDetector:
-    detector = CueDetector(LEX, floor_take_s=1.0, echo_min_words=2, bridge_gap_s=BRIDGE_S)
-    _spoken(detector, "customer", (STORY, 0.0, 5.0))  # the customer's floor: the charger
-    return detector
+def _talk() -> Talk:
+    talk = Talk()
+    talk.say_at("customer", (STORY, 0.0, 5.0))  # the customer's floor: the charger
+    return talk
 
 
 @pytest.mark.parametrize(
@@ -42,10 +30,10 @@ def test_a_customer_reply_of_two_sounds_with_a_pause_takes_no_floor(gap_s: float
     pause of 0.2 s or more between them that is two short sounds, no floor, so the customer's last floor is
     still the story and the rep's question about the charger follows it up; with the pause bridged it is one
     1.0 s stretch, a new floor without the charger in it."""
-    detector = _detector()
-    _spoken(detector, "rep", ("let me have a look at that for you", 6.0, 8.0))
-    _spoken(detector, "customer", ("no", 9.0, 9.4), ("not really", 9.4 + gap_s, 10.0 + gap_s))
-    q = question(_spoken(detector, "rep", ("is the charger the original one", 11.5, 13.0)))
+    talk = _talk()
+    talk.say_at("rep", ("let me have a look at that for you", 6.0, 8.0))
+    talk.say_at("customer", ("no", 9.0, 9.4), ("not really", 9.4 + gap_s, 10.0 + gap_s))
+    q = question(talk.say_at("rep", ("is the charger the original one", 11.5, 13.0)))
     assert q is not None and q.followup is not new_floor
 
 
@@ -54,8 +42,8 @@ def test_a_rep_utterance_of_two_sounds_with_a_pause_takes_no_floor(gap_s: float,
     """The rep says "okay ... right" (0.5 s each) into the customer's story: with a 0.5 s pause between, two
     backchannels, and the customer's words after them go on with the same floor (the charger is in it); with the
     sounds one 1.0 s stretch the rep took the floor, and the customer's next words open a new one."""
-    detector = _detector()
-    _spoken(detector, "rep", ("okay", 6.0, 6.5), ("right", 6.5 + gap_s, 7.0 + gap_s))
-    _spoken(detector, "customer", ("and the screen flickers too", 8.0, 9.5))
-    q = question(_spoken(detector, "rep", ("is the charger the original one", 10.5, 12.0)))
+    talk = _talk()
+    talk.say_at("rep", ("okay", 6.0, 6.5), ("right", 6.5 + gap_s, 7.0 + gap_s))
+    talk.say_at("customer", ("and the screen flickers too", 8.0, 9.5))
+    q = question(talk.say_at("rep", ("is the charger the original one", 10.5, 12.0)))
     assert q is not None and q.followup is not rep_floor

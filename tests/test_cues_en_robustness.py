@@ -23,9 +23,8 @@ from listener.events import (
     WordsRecognized,
 )
 from listener.transcription import lexicon
-from listener.transcription.cues import CueDetector
 from listener.transcription.lexicon import Lexicon, load_lexicon
-from tests.cues_talk import BRIDGE_S, LEX, STORY, WORD_S, Talk, of, question, rep
+from tests.cues_talk import LEX, STORY, WORD_S, Talk, of, question, rep
 
 
 def test_fillers_are_counted_and_not_words() -> None:
@@ -96,8 +95,7 @@ def test_a_pattern_of_look_aheads_only_is_matched_where_its_word_is() -> None:
     assert question(rep("reckon it is broken")) is None  # the shipped lexicon: a statement
     data = _english()
     data["questions"]["closed"] = [*data["questions"]["closed"], "^ &reckon"]
-    talk = Talk()
-    talk.detector = CueDetector(Lexicon(data, "test.toml"), floor_take_s=1.0, echo_min_words=2, bridge_gap_s=BRIDGE_S)
+    talk = Talk(lexicon=Lexicon(data, "test.toml"))
     asked = question(talk.say("rep", "reckon it is broken"))
     assert asked is not None and (asked.onset_s, asked.open_ended) == (0.0, False)
     assert question(talk.say("rep", "i reckon it is broken")) is None  # "^": only at the start
@@ -189,8 +187,7 @@ def test_what_takes_a_commitment_back_is_the_lexicons() -> None:
     data = _english()
     assert set(data["questions"]["deadline_negators"]) == {"not", "never"}
     data["questions"]["deadline_negators"] = ["not"]
-    talk = Talk()
-    talk.detector = CueDetector(Lexicon(data, "test.toml"), floor_take_s=1.0, echo_min_words=2, bridge_gap_s=BRIDGE_S)
+    talk = Talk(lexicon=Lexicon(data, "test.toml"))
     assert len(of(talk.say("rep", text), ActionPlan)) == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -23,6 +24,17 @@ GAP_GOES_ON_BELOW_P_BACKCHANNEL = 0.5
 PROB_TOLERANCE = 1e-7  # over float32's rounding near 1 (3e-8), under any difference a setting can mean
 UNHEARD_KEEP_S = 60.0  # outside a session, unheard stretches older than this matter to no rule
 UNHEARD_JOIN_S = 1e-6  # a stretch starting where the last one ended continues it
+FRAME_SLACK = 1e-6  # of a frame: 9.0 s / 0.01 s may come out as 899.9999999999999 frames
+
+
+def last_frame(t_s: float, hop_s: float) -> int:
+    """The frame boundary at or before ``t_s``: the frame ``t_s`` falls in, or the end of a stream's last whole
+    frame.
+
+    Rounded to the nearest, a file of 9.33725 s ended at 9.34 s, and the decisions made at its end
+    were dated after its last sample.
+    """
+    return math.floor(t_s / hop_s + FRAME_SLACK)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from listener.events import Event, FloorChange, FloorHeld, Party, ResponseGap
 from listener.frames import at_least
 
 HISTORY = 256  # floor changes remembered for look-backs (rules look back a few seconds)
+PARTIES = tuple(Party)  # iterating the enum itself costs more, every frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,15 @@ class Floor:
         """The holder at frame ``f`` as the floors' onsets place it: a floor counts from the stretch that took it."""
         return next((take.holder for take in reversed(self.history) if take.onset <= f), None)
 
+    def onset_of(self, party: Party, f: int) -> int | None:
+        """The onset of ``party``'s latest floor begun by frame ``f``, whoever holds the floor since; None when
+        the floor was released (a session ended) after it, or ``party`` had none the history remembers."""
+        # newest first: a party's floors begin in the order it takes them, and none before a release
+        for take in reversed(self.history):
+            if take.onset <= f and take.holder is not party.other:
+                return None if take.holder is None else take.onset
+        return None
+
     def taken_by(self, party: Party, first: int, last: int) -> Take | None:
         """``party``'s taking of the floor with a stretch begun in frames ``[first, last]``, if it did."""
         return next((k for k in self.history if k.holder is party and first <= k.onset <= last), None)
@@ -54,18 +64,22 @@ class Floor:
         """The floor was released (a session ended) at a frame in ``(first, last]``."""
         return any(k.holder is None and first < k.decided <= last for k in self.history)
 
-    def step(self, frame: int) -> Iterator[Event]:
-        ready = [(onset, p) for p in Party if p is not self.holder and (onset := self._ready(p)) is not None]
-        if ready:
-            # the earlier start takes it; a tie goes to the customer, whose talk the device is there to make room for
-            onset, party = min(ready, key=lambda onset_party: (onset_party[0], onset_party[1] is Party.REP))
-            yield from self._hand_over(party, onset, frame)
+    def step(self, frame: int) -> tuple[Event, ...]:
+        # a tuple, not a generator: stepped every frame here and in the transcription stage, and most frames
+        # hand nothing over
+        ready = [(onset, p) for p in PARTIES if p is not self.holder and (onset := self._ready(p)) is not None]
+        if not ready:
+            return ()
+        # the earlier start takes it; a tie goes to the customer, whose talk the device is there to make room for
+        onset, party = min(ready, key=lambda onset_party: (onset_party[0], onset_party[1] is Party.REP))
+        return tuple(self._hand_over(party, onset, frame))
 
     def _ready(self, party: Party) -> int | None:
         """The onset ``party``'s stretch would take the floor from, if it can take it now."""
-        run, take_frames = self.ctx.tracks[party].run, self.ctx.limits.floor_take_frames
+        run = self.ctx.tracks[party].run
         if run is None or not run.announced:
             return None
+        take_frames = self.ctx.limits.floor_take_frames
         # a stretch still going on when the floor was released counts from the release: a rep talking through
         # a session's end takes the floor again, but never reaches back into the session that ended
         onset = max(run.start_frame, self.free_since)

@@ -28,10 +28,12 @@ at the end of a stream), and its SessionEnded and summary wait with it (:class:`
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from listener.analytics.context import Context
+from listener.analytics.context import Context, last_frame
+from listener.analytics.floors import Floor
 from listener.analytics.summary import Window, summarize
 from listener.analytics.tracks import Run, Span
 from listener.config import Config
@@ -243,19 +245,29 @@ class SessionEnd:
 
 
 class SessionBounds:
-    """Where the analytics' sessions begin and end, without what they keep: for a stage before the analytics
-    that must end each session where they do (the transcription stage). Stepped on the same frames through the
-    same :class:`Sessions` rules on tracks of its own, so the two cannot disagree; from counts of speech events
-    at block ends they did (the customer stopping after a cut, in the same block)."""
+    """Where the analytics' sessions begin and end, and who took the floor when, without what they keep: for a
+    stage before the analytics that must end each session where they do and read floors as they do (the
+    transcription stage). Stepped on the same frames through the same :class:`Sessions` and :class:`Floor`
+    rules on tracks of its own, so the two cannot disagree; from counts of speech events at block ends they
+    did (the customer stopping after a cut, in the same block)."""
 
     def __init__(self, config: Config, frames: ActivityFrames) -> None:
-        self.sessions = Sessions(Context(config.analytics, config.activity, frames.hop_s))
+        ctx = Context(config.analytics, config.activity, frames.hop_s)
+        self.sessions = Sessions(ctx)
+        self.floor = Floor(ctx)
         self.frame = round(frames.start_s / frames.hop_s)
 
     @property
     def open(self) -> bool:
         """A session is open at the last frame stepped."""
         return self.sessions.current is not None
+
+    def floor_onset_s(self, party: Party, t_s: float) -> float | None:
+        """The onset of ``party``'s latest floor begun by audio time ``t_s``, as far as the frames stepped tell
+        (None: none since the last session ended; :meth:`Floor.onset_of`)."""
+        lim = self.sessions.ctx.limits
+        onset = self.floor.onset_of(party, last_frame(t_s, lim.hop_s))
+        return None if onset is None else lim.s(onset)
 
     def frames(self, frames: ActivityFrames) -> list[SessionEnd]:
         """Steps through ``frames`` (a gap before them as silence, as the analytics do); the sessions that
@@ -279,7 +291,9 @@ class SessionBounds:
             started = sessions.begin(onset, frame)
             if ends:  # begun after an end in these frames: the frames' audio may hold its first words
                 ends[-1] = replace(ends[-1], next_onset_s=started.onset_s)
+        self.floor.step(frame)  # its events are the analytics' to publish: here only its history is read
         if (ending := sessions.ending(frame)) is not None:
             end, capped = ending
             sessions.close(end)
+            deque(self.floor.release(frame, end), maxlen=0)  # the floor goes with the session, as in the analytics
             ends.append(SessionEnd(sessions.ctx.s(frame), capped))

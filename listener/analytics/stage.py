@@ -11,10 +11,9 @@ result. Definitions: ``shared/metrics.md``; readings: ``docs/metrics.md``.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Iterator
 
-from listener.analytics.context import PREDICTIONS_KEEP_S, UNHEARD_KEEP_S, Context, Unheard
+from listener.analytics.context import PREDICTIONS_KEEP_S, UNHEARD_KEEP_S, Context, Unheard, last_frame
 from listener.analytics.dominance import Dominance
 from listener.analytics.floors import Floor
 from listener.analytics.overlaps import Backchannels, Interruptions, PrematureStarts
@@ -37,16 +36,6 @@ from listener.pipeline import Stage
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_FRAMES = 1000  # old model outputs are dropped in batches, not on every frame
-FRAME_SLACK = 1e-6  # of a frame: 9.0 s / 0.01 s may come out as 899.9999999999999 frames
-
-
-def last_frame(t_s: float, hop_s: float) -> int:
-    """The frame boundary at or before ``t_s``: the end of the stream's last whole frame.
-
-    Rounded to the nearest, a file of 9.33725 s ended at 9.34 s, and the decisions made at its end
-    were dated after its last sample.
-    """
-    return math.floor(t_s / hop_s + FRAME_SLACK)
 
 
 class Conversation:

@@ -3,7 +3,11 @@
 Fed one utterance at a time (one party's words between recogniser
 endpoints), in time order. Questions, acknowledgements, action plans and
 fillers are the rep's; follow-ups and echoes compare the rep's content
-words with the customer's last floor. The only words held between calls
+words with the customer's last floor. Floors are not read from the words:
+the detector asks where the customer's last floor begins (``customer_floor``,
+the analytics' own floor rules run on the activity frames, which reach the
+stage before the words they cover), and a word belongs to the floor whose
+span holds its middle. The only words held between calls
 are the content stems of the customer's last floor, those of them the rep
 has repeated since the customer last spoke, and the last few words of the rep's last
 utterance (a summarising phrase may straddle a recogniser endpoint);
@@ -12,7 +16,7 @@ utterance (a summarising phrase may straddle a recogniser endpoint);
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from listener.events import (
@@ -25,7 +29,6 @@ from listener.events import (
     Question,
     WordsRecognized,
 )
-from listener.frames import THRESHOLD_TOLERANCE_S, at_least
 from listener.transcription.lexicon import Lexicon, Match
 from listener.transcription.words import Token, Word
 
@@ -43,31 +46,35 @@ class Asked(NamedTuple):
     tagged: bool = False
 
 
+# the onset of the customer's latest floor begun by an audio time (None: none since the session began)
+FloorOnset = Callable[[float], float | None]
+
+
 class CueDetector:
-    def __init__(self, lexicon: Lexicon, floor_take_s: float, echo_min_words: int, bridge_gap_s: float) -> None:
+    def __init__(self, lexicon: Lexicon, echo_min_words: int, customer_floor: FloorOnset) -> None:
         self.lex = lexicon
-        self.floor_take_s = floor_take_s
         self.echo_min_words = echo_min_words
-        self.bridge_gap_s = bridge_gap_s
-        self._floor: Party | None = None
-        # the customer's last floor: its content words, stem -> the words of that stem it said
-        self._customer_floor: dict[str, set[str]] = {}
+        self.customer_floor = customer_floor
+        self._floor_onset_s: float | None = None  # where the floor whose words _customer_floor holds began
+        # the customer's last floor: its content words, stem -> the words of that stem it said -> when last
+        self._customer_floor: dict[str, dict[str, float]] = {}
         self._rep_turn: dict[str, set[str]] = {}  # the same of the customer's words the rep repeated since
         self._rep_tail: list[str] = []  # the rep's last words, while nobody else has spoken since
         self._echoed = False
 
     @property
     def holding(self) -> bool:
-        """Whether any word-derived state is in memory: the words, and what was judged from them (whose floor it
-        is, an echo already counted), which would otherwise carry into the next visit."""
-        return bool(self._customer_floor or self._rep_turn or self._rep_tail or self._floor or self._echoed)
+        """Whether any word-derived state is in memory: the words, and what was judged from them (which floor
+        they are of, an echo already counted), which would otherwise carry into the next visit."""
+        floor = self._floor_onset_s is not None
+        return bool(self._customer_floor or self._rep_turn or self._rep_tail or floor or self._echoed)
 
     def forget(self) -> None:
         """Session end: drop everything derived from words."""
         self._customer_floor = {}
         self._rep_turn = {}
         self._rep_tail = []
-        self._floor = None
+        self._floor_onset_s = None
         self._echoed = False
 
     def utterance(self, party: Party, words: Sequence[Word], decided_s: float) -> list[Event]:
@@ -80,40 +87,44 @@ class CueDetector:
         out: list[Event] = [
             WordsRecognized(party=party, start_s=start_s, end_s=end_s, decided_s=decided_s, n_words=n_words)
         ]
-        takes_floor = at_least(self._longest_stretch_s(words), self.floor_take_s)
         if party is Party.CUSTOMER:
-            self._customer(tokens, takes_floor)
+            self._customer(tokens)
         else:
-            out.extend(self._rep(tokens, decided_s, takes_floor))
+            out.extend(self._rep(tokens, decided_s))
         return out
 
-    def _longest_stretch_s(self, words: Sequence[Word]) -> float:
-        """The longest stretch of speech in the utterance, its words' gaps shorter than the bridge joined, as the
-        timeline joins activity: an utterance holds pauses of up to UTTERANCE_GAP_S, and "no ... not really"
-        over 1.3 s is two short sounds, which take no floor (metrics.md: a party takes it speaking 1.0 s)."""
-        longest_s, start_s, end_s = 0.0, words[0].start_s, words[0].end_s
-        for word in words[1:]:
-            gap_s = word.start_s - end_s  # words that abut are one sound, whatever the bridge (0 bridges nothing)
-            if gap_s > THRESHOLD_TOLERANCE_S and at_least(gap_s, self.bridge_gap_s):
-                longest_s, start_s = max(longest_s, end_s - start_s), word.start_s
-            end_s = max(end_s, word.end_s)
-        return max(longest_s, end_s - start_s)
+    def _follow_floor(self, token: Token) -> None:
+        """Move on to the customer's floor that ``token`` was said in, if a new one began by then: its words
+        said so far stay (words may come back before the floor they began is decided), the older ones go, and
+        the rep's turn ends (only the customer taking the floor lets the rep echo again: "yes" during a summary
+        allows no second echo)."""
+        onset_s = self.customer_floor(_middle_s(token))
+        if onset_s is None or onset_s == self._floor_onset_s:
+            return  # still the same floor; or none yet, and a reply before it belongs to what was said before
+        self._floor_onset_s = onset_s
+        kept = {
+            stem: {w: t_s for w, t_s in forms.items() if t_s >= onset_s} for stem, forms in self._customer_floor.items()
+        }
+        self._customer_floor = {stem: forms for stem, forms in kept.items() if forms}
+        self._rep_turn = {}
+        self._echoed = False
 
-    def _customer(self, tokens: list[Token], takes_floor: bool) -> None:
+    def _customer(self, tokens: list[Token]) -> None:
         self._rep_tail = []
         # any customer words end the rep's turn for the words it repeats: R "what phone is it" - C "a
-        # samsung" - R "is it the original charger" is two questions, no echo of "phone" and "charger";
-        # only taking the floor lets the rep echo again ("yes" during a summary allows no second echo)
+        # samsung" - R "is it the original charger" is two questions, no echo of "phone" and "charger"
         self._rep_turn = {}
-        if self._floor is not Party.CUSTOMER and takes_floor:
-            self._floor = Party.CUSTOMER
-            self._customer_floor = {}
-            self._echoed = False
-        # a short answer during the rep's floor still belongs to what the customer last said
-        self._add(self._customer_floor, [t for t in tokens if t.content])
+        for t in tokens:
+            self._follow_floor(t)
+            # a short answer during the rep's floor still belongs to what the customer last said
+            if t.content:
+                forms = self._customer_floor.setdefault(t.stem, {})
+                forms[self.lex.stem.inflected(t.norm)] = _middle_s(t)
 
-    def _rep(self, tokens: list[Token], decided_s: float, takes_floor: bool) -> list[Event]:
+    def _rep(self, tokens: list[Token], decided_s: float) -> list[Event]:
         rep = Party.REP
+        if tokens:
+            self._follow_floor(tokens[0])
         out: list[Event] = [Filler(by=rep, onset_s=t.start_s, decided_s=decided_s) for t in tokens if t.filler]
         spoken = _unstuttered([t for t in tokens if not t.filler])
         if not spoken:
@@ -141,18 +152,14 @@ class CueDetector:
                 )
             )
         # only words the customer said first: the rep's "warranty status", answered "warranty status", is no echo
-        self._add(self._rep_turn, [t for t in content if t.stem in self._customer_floor])
+        for t in content:
+            if t.stem in self._customer_floor:
+                self._rep_turn.setdefault(t.stem, set()).add(self.lex.stem.inflected(t.norm))
         summary = self._summarises(norms)
         if not self._echoed and (summary or self._repeated() >= self.echo_min_words):
             self._echoed = True
             out.append(Echo(by=rep, onset_s=spoken[0].start_s, decided_s=decided_s, summary=summary))
-        if takes_floor:
-            self._floor = rep
         return out
-
-    def _add(self, words: dict[str, set[str]], tokens: list[Token]) -> None:
-        for t in tokens:
-            words.setdefault(t.stem, set()).add(self.lex.stem.inflected(t.norm))
 
     def _repeated(self) -> int:
         """How many of the customer's words the rep has repeated: "charger" and "charging", said by both, are
@@ -278,6 +285,11 @@ class CueDetector:
             return True
         verb = norms[s - 2]
         return not (self.lex.content(verb) or verb in self.lex.auxiliaries)
+
+
+def _middle_s(token: Token) -> float:
+    """Where a word is placed among the floors: a word at a floor's edge belongs to the floor that holds most of it."""
+    return 0.5 * (token.start_s + token.end_s)
 
 
 def _unstuttered(tokens: list[Token]) -> list[Token]:

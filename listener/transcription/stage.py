@@ -1,9 +1,10 @@
 """The transcription stage: audio to the recogniser, timed words to parties, words to cues.
 
 Sits after the activity decision (it needs :class:`ActivityFrames` to tell
-who said each word, and steps them through the analytics' own session
-rules, :class:`SessionBounds`, to end each session where the analytics end
-it) and before the analytics stage (which uses the questions). Words come
+who said each word, and steps them through the analytics' own session and
+floor rules, :class:`SessionBounds`, to end each session where the analytics
+end it and to give the cue detector the floors the analytics find) and
+before the analytics stage (which uses the questions). Words come
 back from the recogniser some time after they were spoken; each is
 attributed to the party whose speech activity covers most of it, kept in a
 short history of per-frame activity. Only counts and cue events leave the
@@ -81,14 +82,10 @@ class TranscriptionStage(Stage):
         self.asr = config.asr
         self.overflow = overflow_for(config.asr.overflow, real_time)
         self.real_time = real_time
-        an = config.analytics
-        self.detector = CueDetector(
-            load_lexicon(config.asr.language), an.floor_take_s, an.echo_min_words, config.activity.bridge_gap_s
-        )
+        echo_min_words = config.analytics.echo_min_words
+        self.detector = CueDetector(load_lexicon(config.asr.language), echo_min_words, self._customer_floor)
         # for the words of a session already over: their cues without the next session's state, nor it theirs
-        self.late_detector = CueDetector(
-            self.detector.lex, an.floor_take_s, an.echo_min_words, config.activity.bridge_gap_s
-        )
+        self.late_detector = CueDetector(self.detector.lex, echo_min_words, self._customer_floor)
         # each session over whose words may still come back, oldest first: the audio time its words end before
         self._ended_before_s: deque[float] = deque(maxlen=LATE_SESSIONS_KEPT)
         self.model_path = model_path(config)
@@ -188,6 +185,11 @@ class TranscriptionStage(Stage):
         """The sessions that ended in ``frames``, as the analytics end them, frame by frame."""
         self._bounds = self._bounds or SessionBounds(self.config, frames)
         return self._bounds.frames(frames)
+
+    def _customer_floor(self, t_s: float) -> float | None:
+        """Where the customer's latest floor begun by ``t_s`` began, by the analytics' floor rules on the frames
+        stepped so far (words come back after the frames that cover them)."""
+        return None if self._bounds is None else self._bounds.floor_onset_s(Party.CUSTOMER, t_s)
 
     def _fault(self) -> Iterator[DeviceState | TranscriptionSkipped]:
         """Once, when the recogniser has failed: the lights and the state topic show it, and what it never

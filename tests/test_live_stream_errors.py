@@ -5,7 +5,9 @@ Real PortAudio and ALSA as in test_live_outages.py.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import time
 from collections.abc import Callable
 
 import pyaudio
@@ -116,3 +118,77 @@ def test_a_stream_whose_close_fails_is_said_at_debug_and_portaudio_still_ends(
     ]
     alsa_config.add("listener_replugged", tones(16000, 0.5, 4), 16000)
     assert "listener_replugged" in [d.name for d in list_input_devices()]
+
+
+def _stopped_streams(monkeypatch: pytest.MonkeyPatch, stopped_from: int) -> tuple[list[float], Callable[[], None]]:
+    """When each attempt to start a capture stream began (monotonic s), and a call that stops the latest stream
+    as PortAudio ends one whose host side failed. Every stream from the ``stopped_from``-th on (from 0) is
+    stopped as soon as it opens."""
+    began: list[float] = []
+    streams: list[pyaudio.Stream] = []
+    start_run, open_stream = live.LiveSource._start_run, live.LiveSource._open_stream
+
+    def start(source: LiveSource) -> object:
+        began.append(time.monotonic())
+        return start_run(source)
+
+    def open_then_stop(source: LiveSource, run: CaptureRun) -> object:
+        stream = open_stream(source, run)
+        if len(streams) >= stopped_from:
+            stream.stop_stream()
+        streams.append(stream)
+        return stream
+
+    monkeypatch.setattr(live.LiveSource, "_start_run", start)
+    monkeypatch.setattr(live.LiveSource, "_open_stream", open_then_stop)
+    return began, lambda: streams[-1].stop_stream()
+
+
+def test_a_stream_lost_while_its_array_stays_is_reopened_at_once_not_after_reopen_interval_s(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first reopen follows the loss at once, and the array is still there: it is back in a moment. It
+    found the lost stream's close (on the reaper's thread, under a millisecond) not yet finished, said the
+    driver was not responding, and waited reopen_interval_s: each such loss cost that much audio (5 s here)."""
+    _, stop_latest = _stopped_streams(monkeypatch, stopped_from=1000)
+    states_at: list[float] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not states_at and audio_s(events) >= 0.3:
+            stop_latest()
+            states_at.append(time.monotonic())
+        if isinstance(event, SourceState):
+            states_at.append(time.monotonic())
+        return len(states_at) == 3
+
+    with (
+        caplog.at_level(logging.DEBUG, logger=live.__name__),
+        LiveSource(live_config(reopen_interval_s=5.0)) as source,
+    ):
+        events = run_source(source, step, timeout_s=20.0)
+    assert [e.available for e in events if isinstance(e, SourceState)] == [False, True]
+    assert states_at[2] - states_at[0] < 2.0, states_at
+    assert not [r.getMessage() for r in caplog.records if "still closing" in r.getMessage()]
+    assert_clock_continuous(events)
+
+
+def test_a_reopened_stream_that_is_lost_again_at_once_is_retried_every_reopen_interval_s(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an outage's first attempt is made at once: a device that opens and fails again (here after a
+    period or two of audio, so each stream is back, then lost) is tried again after reopen_interval_s, not at
+    every poll, each attempt starting PortAudio afresh and saying the loss in the journal."""
+    began, stop_latest = _stopped_streams(monkeypatch, stopped_from=1)
+    lost_at: list[float] = []
+
+    def step(event: Event, events: list[Event]) -> bool:
+        if not lost_at and audio_s(events) >= 0.3:
+            stop_latest()
+            lost_at.append(time.monotonic())
+        return time.monotonic() - lost_at[0] > 3.5 if lost_at else False
+
+    with LiveSource(live_config(reopen_interval_s=1.0)) as source:
+        events = run_source(source, step, timeout_s=20.0)
+    retries = [b - a for a, b in itertools.pairwise(began[1:])]
+    assert len(retries) >= 2 and min(retries) >= 0.95, retries
+    assert_clock_continuous(events)

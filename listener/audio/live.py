@@ -45,6 +45,7 @@ POLL_S = 0.1  # how long the reader waits for audio before it checks the device 
 OUTAGE_TICK_S = 0.25  # while the device is lost, dropped audio is told this often
 SAY_AGAIN_AFTER_S = 86400.0  # the overflow warnings' thinning starts over this often: a fault of weeks is said daily
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
+CLOSED_WITHIN_S = 0.1  # a lost stream's close takes under 1 ms (0.4 measured): the reopen at once waits for it
 INT16_SCALE = 1.0 / 32768.0
 # PortAudio's refusals of a stream's rate, channels or sample format: the device is there, the settings are not
 REFUSED_FORMAT = (pyaudio.paInvalidSampleRate, pyaudio.paInvalidChannelCount, pyaudio.paSampleFormatNotSupported)
@@ -83,6 +84,7 @@ class LiveSource(AudioSource):
         self._heard = False  # audio has come (a device that comes only after the wait at start "arrives")
         self._back_pending: str | None = None  # reopened device, announced once its audio flows
         self._unusable: str | None = None  # the last reason a present device could not be used, as logged
+        self._tried_s = -math.inf  # when the latest reopen attempt began: the next one waits reopen_interval_s
         self._plugins = PluginHold()  # ALSA's plugin libraries, kept loaded between attempts while the array is away
 
     @property
@@ -258,7 +260,7 @@ class LiveSource(AudioSource):
 
     def _start_run(self) -> CaptureRun:
         """Enumerate devices afresh, pick the array, start its stream."""
-        if not self._reaper.join(0.0):
+        if not self._reaper.join(CLOSED_WITHIN_S):
             raise AudioInputError("the previous stream is still closing (the driver is not responding); retrying")
         pa = start_portaudio()  # handed to the run, which terminates it; here only if the start fails
         if self._lost_announced:  # one attempt of many: the next start finds the plugins loaded (plugins.py)
@@ -339,11 +341,15 @@ class LiveSource(AudioSource):
         yield from self._reopen(silent_since_s)  # audio stopped arriving then
 
     def _reopen(self, accounted_s: float) -> Iterator[Event]:
-        """Every reopen_interval_s: count the lost time as dropped audio and try the device again."""
+        """Every reopen_interval_s: count the lost time as dropped audio and try the device again: at once if no
+        attempt began within it (a device that opens, then fails or stays silent, is not reopened every poll)."""
         while not self._stop.is_set():
             now_s = time.monotonic()
+            if (wait_s := self._tried_s + self.config.array.reopen_interval_s - now_s) > 0:
+                accounted_s = yield from self._wait_to_reopen(accounted_s, wait_s)
+                continue
             yield from self._drop(round((now_s - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
-            accounted_s = now_s
+            accounted_s = self._tried_s = now_s
             self._reaper.check_wedged()
             try:
                 new_run = self._start_run()
@@ -359,17 +365,16 @@ class LiveSource(AudioSource):
             else:
                 yield from self._back(new_run, accounted_s)
                 return
-            accounted_s = yield from self._wait_to_reopen(accounted_s)
         # stopped while the array was away: the time since the last account was not heard either (the stop's
         # line says how much was not heard)
         yield from self._drop(round((time.monotonic() - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
 
-    def _wait_to_reopen(self, accounted_s: float) -> Generator[Event, None, float]:
-        """reopen_interval_s, told as dropped audio every OUTAGE_TICK_S or so: the stages after the source
-        (the privacy button's gate, the lights, MQTT) hear the clock move and answer a press within a step.
-        The last step's drop is the next attempt's."""
-        steps = max(1, math.ceil(self.config.array.reopen_interval_s / OUTAGE_TICK_S))
-        step_s = self.config.array.reopen_interval_s / steps
+    def _wait_to_reopen(self, accounted_s: float, wait_s: float) -> Generator[Event, None, float]:
+        """``wait_s``, told as dropped audio every OUTAGE_TICK_S or so: the stages after the source (the privacy
+        button's gate, the lights, MQTT) hear the clock move and answer a press within a step. The last step's
+        drop is the next attempt's."""
+        steps = max(1, math.ceil(wait_s / OUTAGE_TICK_S))
+        step_s = wait_s / steps
         for _ in range(steps - 1):
             if self._stop.wait(step_s):
                 return accounted_s

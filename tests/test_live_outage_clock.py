@@ -154,6 +154,38 @@ def test_the_time_a_lost_device_takes_to_reopen_counts_as_lost(
     assert_clock_continuous(events)
 
 
+def test_a_stop_while_the_array_reopens_counts_the_opening_as_not_heard(
+    test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped (the service's SIGTERM) while a slow reopen opens the array: the new stream is let go unread,
+    and all the time since the audio stopped, the opening's included, is dropped as not heard. The opening's
+    time was left out: the stop's line said less was not heard than the wall saw (0.5 s less here)."""
+    from listener.audio import live
+
+    open_s = 0.5
+    open_stream = live.LiveSource._open_stream
+    opened: list[bool] = []
+
+    def stopped_while_opening(source: LiveSource, run: CaptureRun) -> object:
+        if opened:
+            source.stop()
+            time.sleep(open_s)
+        opened.append(True)
+        return open_stream(source, run)
+
+    monkeypatch.setattr(live.LiveSource, "_open_stream", stopped_while_opening)
+    heard = _silent_after_three_periods(monkeypatch)
+    with LiveSource(live_config(block_ms=100, reopen_interval_s=0.1)) as source:
+        events = run_source(source, lambda _event, _events: False)
+        ended_s = time.monotonic()
+    assert len(opened) == 2  # the start, and the reopen the stop came in
+    assert [s.available for s in events if isinstance(s, SourceState)] == [False]
+    lost_s = sum(e.duration_s for e in events if isinstance(e, AudioDropped) and e.reason == "device_lost")
+    # from the last period heard to the end of the opening, give or take a period
+    assert LOST_AFTER_S + open_s <= lost_s <= ended_s - heard["last"] + 0.1, (lost_s, ended_s - heard["last"])
+    assert_clock_continuous(events)
+
+
 def test_a_second_without_audio_is_a_lost_device(test_array: TestDevice, monkeypatch: pytest.MonkeyPatch) -> None:
     """LOST_AFTER_S: a stream that runs on but has brought no audio for 1.0 s is a lost device, announced
     with how long it has been silent: not sooner, and not seconds later."""

@@ -385,11 +385,12 @@ class LiveSource(AudioSource):
         return accounted_s
 
     def _back(self, run: CaptureRun, accounted_s: float) -> Iterator[Event]:
-        if self._stop.is_set():  # stopped (or closed) while reopening: do not keep a stream nobody reads
-            self._reaper.retire(run)
-            return
         now_s = time.monotonic()
         dropped = self._drop(round((now_s - accounted_s) * PROCESSING_RATE_HZ), "device_lost")
+        if self._stop.is_set():  # stopped (or closed) while reopening: nobody reads the stream; the opening's unheard
+            self._reaper.retire(run)
+            yield from dropped
+            return
         # Counted up to now: if this stream stays silent, its loss starts here, not when it began opening.
         run.last_data_s = now_s
         run.base_pos_samples = self._pos_samples

@@ -133,7 +133,7 @@ def test_an_interruption_begun_in_the_pulses_last_second_continues_it_in_phase(p
 
 def test_a_rep_sound_at_the_pulses_end_holds_it_only_until_its_decision_was_due(factory: MockFactory) -> None:
     """A rep stretch begun over the customer in the display's last second that is not an interruption holds
-    the pulse until 1.1 s after its onset, no longer; then calm green."""
+    the pulse until 1.1 s after its onset at most (this 0.3 s one until it is closed at 8.1 s); then calm green."""
     stage, trace = make_stage(factory)
     with stage:
         play(stage, 12.0, rep_cuts_in_twice(7.6, False))
@@ -155,6 +155,19 @@ def test_the_hold_ends_a_tenth_of_a_second_after_the_decision_was_due() -> None:
     ]:
         status.update(event)
     assert status.shown(8.69)[1] and not status.shown(8.71)[1]
+
+
+@PWM
+def test_mm_hmms_in_a_row_over_the_customer_do_not_hold_the_pulse_on(pwm: bool) -> None:
+    """Each rep "mm" begun over the customer while the pulse showed held it 1.1 s, in which the next "mm" began:
+    a rep saying "mm" every 0.9 s kept red pulsing to 16 s, 8 s past its display, for listening. A "mm" that has
+    ended (learnt 0.2 s later) can no longer be decided an interruption, and holds the pulse no longer."""
+    mms = [event for k in range(1, 9) for event in speech(Party.REP, 7.6 + 0.9 * k, 7.9 + 0.9 * k)]
+    trace = run(pwm, [*rep_cuts_in_twice(7.6, False), *mms], 16.0)
+    assert value_at(trace, "red", 8.05) > 0.0  # held while the first "mm" may yet be an interruption
+    late = [round(k * BLOCK_S, 1) for k in range(90, 160)]  # 9.0 s to 15.9 s
+    assert [t for t in late if value_at(trace, "red", t) > 0.0] == []
+    assert all(value_at(trace, "green", t) == (0.3 if pwm else 1.0) for t in late if t >= 10.0)
 
 
 def test_without_pwm_calm_green_is_back_as_the_pulse_ends() -> None:
@@ -260,15 +273,15 @@ def test_the_magenta_blink_fades_out_whole_before_amber_when_a_fault_ends_under_
 
 
 def pulse_ends_mid_cycle_under_dominance(preset: str) -> io.StringIO:
-    """The rep dominating, their interruption shown 11.0 to 15.0 s and held by a rep start at 14.1 s until 15.2 s,
-    its decision due: the pulse ends on its way down (red 0.9 at 15.1 s), into amber."""
+    """The rep dominating, their interruption shown 11.0 to 15.0 s and held by a rep stretch from 14.1 s until 15.2 s,
+    its decision due (none came): the pulse ends on its way down (red 0.9 at 15.1 s), into amber."""
     script: list[Event] = [
         *speech(Party.REP, 1.0, 9.5),
         dominance(True, 5.0),
         *speech(Party.CUSTOMER, 9.8, 20.0),
         *speech(Party.REP, 10.0, 11.0),
         Interruption(by=Party.REP, onset_s=10.0, decided_s=11.0, successful=None),
-        *speech(Party.REP, 14.1, 14.4),
+        *speech(Party.REP, 14.1, 15.3),
     ]
     return run(True, script, 18.0, preset=preset)
 

@@ -83,6 +83,7 @@ class Status:
     heard_s: float = 0.0  # the end of the audio heard so far: when an event is learnt of
     # the pulse held past its display while a rep stretch begun over the customer in it may yet be decided
     interrupting_held_until_s: float = -math.inf
+    interrupting_held_onset_s: float = -math.inf  # the onset of the rep stretch holding it
     dominance_ends_s: float | None = None  # a session's end clears amber then (AMBER_AT_LEAST_S after it lit)
 
     @classmethod
@@ -157,6 +158,7 @@ class Status:
             # the display's last moments is learnt after it, while the pulse's fade-out still shows.
             held_s = event.onset_s + self.interruption_min_s + HOLD_MARGIN_S
             self.interrupting_held_until_s = max(self.interrupting_held_until_s, held_s)
+            self.interrupting_held_onset_s = event.onset_s
         self.speaking_since_s[event.party] = event.onset_s
 
     def _frames(self, event: ActivityFrames) -> bool:
@@ -175,6 +177,10 @@ class Status:
             if held:
                 self.customer_held_until_s = max(self.customer_held_until_s, event.end_s)
             return
+        if event.start_s == self.interrupting_held_onset_s:
+            # over, it can no longer be decided an interruption (one the model decided early came before this):
+            # held on to its decision time, "mm"s in a row over the customer kept the pulse on for as long
+            self.interrupting_held_until_s = min(self.interrupting_held_until_s, event.decided_s)
         if self.dominating_since_s is not None:
             self.rep_talk_dominating_s += max(0.0, event.end_s - max(event.start_s, self.dominating_since_s))
         if held:

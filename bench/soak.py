@@ -257,7 +257,7 @@ def soak(hours: float, every_s: float, n_cases: int, work: Path, asr: bool = Tru
     with Mosquitto(work / "broker") as broker, SummaryCounter(broker.port) as subscriber:
         config = soak_config(work / "state", broker.port, asr)
         stages = [*analysis_stages(config, geometry(config)),
-                  *output_stages(config, RunOptions(input=Path("soak"), fast=True))]  # fmt: skip
+                  *output_stages(config, RunOptions(input=Path("soak"), fast=True), live=False)]  # fmt: skip
         probe = Probe(every_s, stages, subscriber)
         source = SoakSource(bank, hours * 3600.0)
         with source, Pipeline([*stages, probe]) as pipeline:

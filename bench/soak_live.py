@@ -314,7 +314,7 @@ def capture(raw: Sequence[Path], minutes: float, every_s: float, work: Path,
         geo = geometry(config)
         source = LiveSource(config)
         analysis = analysis_stages(config, geo, real_time=True)  # as the service on the array: nothing waits
-        stages = [ChannelWatch(geo), *analysis, *output_stages(config, RunOptions())]
+        stages = [ChannelWatch(geo), *analysis, *output_stages(config, RunOptions(), live=True)]
         probe = LiveProbe(every_s, stages, subscriber, source, clock, stop_at_s=minutes * 60)
         with Pipeline([*stages, probe]) as pipeline, source:  # as the service: the stages open first
             pipeline.run(source)

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +22,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from listener.audio.wav import WavSource
 from listener.config import geometry, load_config, parse_config
 from listener.events import (
+    AudioBlock,
     EndOfStream,
     Event,
     Party,
@@ -30,8 +32,10 @@ from listener.events import (
 from listener.outputs import gpio
 from listener.outputs.leds import LedStage
 from listener.pipeline import EventLog, Pipeline, Stage
+from listener.service import runner
 from listener.service.build import analysis_stages
 from listener.service.runner import RunOptions, run, sample_conversation
+from tests.alsa_device import AlsaConfig, alsa_config  # noqa: F401  (fixture)
 from tests.led_script import traced, value_at
 
 
@@ -198,6 +202,43 @@ def test_a_trace_of_no_leds_says_so(leds: dict[str, object], why: str, caplog: p
     """An empty trace would read as lights that never changed: a tool reading it is told there are none."""
     from listener.service.runner import output_stages
 
-    stages = output_stages(parse_config({"leds": leds}), RunOptions(led_trace=True))
+    stages = output_stages(parse_config({"leds": leds}), RunOptions(led_trace=True), live=True)
     assert not any(isinstance(stage, LedStage) for stage in stages)
     assert "--led-trace prints nothing: this config drives no LEDs" in caplog.text and why in caplog.text
+
+
+class Stall(Stage):
+    """Holds the pipeline's thread once, at the block ending ``at_s``, as a slow stage does (the recogniser's
+    flush at a session end)."""
+
+    name = "stall"
+
+    def __init__(self, at_s: float, wall_s: float) -> None:
+        self.at_s, self.wall_s, self.done = at_s, wall_s, False
+
+    def process(self, event: Event) -> Iterable[Event]:
+        if isinstance(event, AudioBlock) and not self.done and event.end_s >= self.at_s - 1e-9:
+            self.done = True
+            time.sleep(self.wall_s)
+        return ()
+
+
+def test_the_demos_replay_lights_by_the_audio_clock_alone_when_a_stage_stalls(
+    alsa_config: AlsaConfig,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The demo's replay (no array) got the live array's LEDs, which carry the lights on at wall time once no
+    audio has come for 0.1 s: a stage holding the pipeline's thread 0.5 s drew the calm green's fade-in on the
+    wall clock and held back the blocks after it, a trace unlike the same replay's unstalled. A file, the demo's
+    too, is all audio time, as README says of a replay."""
+    monkeypatch.setattr(runner, "DEMO_PLAYS", 1)
+    monkeypatch.setenv(gpio.ENV, "mock")
+    leds = {"self_test_s": 0.0, "button_pin": ""}
+    config = parse_config({"array": {"device": "no_such_array"}, "leds": leds, "asr": {"enabled": False}})
+    traces = []
+    for stall in ([], [Stall(0.1, 0.5)]):  # at 0.1 s the green is fading in, for 0.8 s
+        monkeypatch.setattr(gpio, "_shared", None)
+        run(config, RunOptions(demo_fallback=True, fast=True, led_trace=True), extra_stages=stall)
+        traces.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
+    assert traces[0] and traces[1] == traces[0]

@@ -391,7 +391,7 @@ def test_the_broker_stage_comes_before_the_lights_so_its_fault_reaches_them() ->
     from listener.outputs.mqtt import MqttStage
 
     config = parse_config({"mqtt": {"enabled": True}, "leds": {"enabled": True}})
-    stages = runner.output_stages(config, RunOptions(input=Path("x.wav"), fast=True))
+    stages = runner.output_stages(config, RunOptions(input=Path("x.wav"), fast=True), live=False)
     assert [type(s) for s in stages] == [MqttStage, LedStage]
 
 

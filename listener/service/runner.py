@@ -53,8 +53,8 @@ PAUSE_FILE = "paused"  # in service.state_dir while the privacy button holds the
 DEMO_PLAYS = 3  # the sample is 28 s; dominance needs 30 s of speech in the rolling window
 
 
-def output_stages(config: Config, options: RunOptions) -> list[Stage]:
-    """The outputs driven by analytics events, in order.
+def output_stages(config: Config, options: RunOptions, *, live: bool) -> list[Stage]:
+    """The outputs driven by analytics events, in order; ``live``: the source is the array, not a file.
 
     Each output module is imported here, lazily, so that ``analyze`` never
     loads hardware or network libraries it does not use.
@@ -68,7 +68,8 @@ def output_stages(config: Config, options: RunOptions) -> list[Stage]:
     if config.leds.in_use:
         from listener.outputs.leds import LedStage
 
-        leds = LedStage(config, trace=sys.stdout if options.led_trace else None, live=options.input is None)
+        # only the array's audio can stop coming (the lights then go on at wall time): the demo's sample is a file
+        leds = LedStage(config, trace=sys.stdout if options.led_trace else None, live=live)
         stages.append(leds)
     elif options.led_trace:  # a trace with no line would read as lights that never changed
         why = "leds.enabled = false" if not config.leds.enabled else 'leds.preset = "none"'
@@ -256,7 +257,7 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
         stop = StopSignals(source)
         handlers.callback(stop.install())
         _hold(stack, button, config, live)
-        outputs = output_stages(config, options)
+        outputs = output_stages(config, options, live=live)
         analysis = analysis_stages(config, geo, real_time=not options.fast)
         pipeline = stack.enter_context(Pipeline([*watch, *analysis, *outputs, *extra_stages, SystemdNotifier()]))
         stop.attach(pipeline)

@@ -14,7 +14,7 @@ import ctypes
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +22,9 @@ import pyaudio
 
 from listener.audio.alsa_config import check_alsa_config
 from listener.audio.base import ONE_MIC
+from listener.audio.device_names import alsa_id, named_by
 from listener.config import ArrayGeometry
 from listener.config.presets import PROVISIONED_DEVICE
-from listener.config.text_checks import plain_name
 from listener.errors import AudioFormatError, AudioInputError
 
 log = logging.getLogger(__name__)
@@ -190,39 +190,69 @@ def choose_device(
     default_index: int | None,
     party_channels: tuple[int, int] | None = None,
 ) -> InputDevice:
-    """The device named by the first of ``hints`` that names any (none = PortAudio's default input).
+    """The device named by the first of ``hints`` that names one with ``needed_channels`` (no hints: PortAudio's
+    default input).
 
-    A board shows up under different ALSA names depending on its driver, so a
-    preset may give several; the first that matches a device is used.
-    Matching is case-insensitive: an exact name first, then a substring, then
-    a substring ignoring punctuation (ALSA card ids such as 'seeed4micvoicec'
-    drop the dashes of the card name 'seeed-4mic-voicecard' PortAudio shows).
-    A name that fits several devices is an error rather than a guess. ``party_channels``: the rep's and the
-    customer's channels in channel-map mode, which a device with too few channels is then blamed on.
+    A board shows up under different ALSA names depending on its driver, so a preset may give several, tried
+    in order (device_names.py says how a name is matched). A name that fits several devices is an error
+    rather than a guess. ``party_channels``: the rep's and the customer's channels in channel-map mode, which
+    a device with too few channels is then blamed on.
     """
-    hint, candidates = _first_match(devices, hints, default_index)
-    if not candidates:
-        wanted = "matching " + " or ".join(f"'{h}'" for h in hints) if hints else "set as the default input"
-        if not devices:  # "set [array] device to one of these names" would point at nothing
-            raise AudioInputError(f"no audio input device {wanted}; no audio inputs at all. Fix: {_no_inputs_fix()}")
-        found = describe_devices(devices)
-        raise AudioInputError(f"no audio input device {wanted}; inputs found: {found}. {_fix(hints)}")
-    fitting = [d for d in candidates if d.max_input_channels >= needed_channels]
-    if len(fitting) > 1:
-        # PortAudio's order follows ALSA card numbers, which USB devices do not keep across boots
-        raise AudioFormatError(
-            f"the audio input name '{hint}' matches {len(fitting)} devices: {describe_devices(fitting)}. Fix: set "
-            "[array] device to more of one of these names, so that it names one device (`listener devices`)"
-        )
-    if fitting:
-        return fitting[0]
-    best = candidates[0]
+    found: list[InputDevice] = []  # named, but with too few channels
+    for hint, named in _named(devices, hints, default_index):
+        fitting = [d for d in named if d.max_input_channels >= needed_channels]
+        if len(fitting) > 1:
+            raise AudioFormatError(_several(hint, fitting))
+        if fitting:
+            return fitting[0]
+        found += [d for d in named if d not in found]
+    if found:
+        raise AudioFormatError(_unfit(found, hints, needed_channels, party_channels))
+    wanted = f"matching {_either(hints)}" if hints else "set as the default input"
+    if not devices:  # "set [array] device to one of these names" would point at nothing
+        raise AudioInputError(f"no audio input device {wanted}; no audio inputs at all. Fix: {_no_inputs_fix()}")
+    raise AudioInputError(f"no audio input device {wanted}; inputs found: {describe_devices(devices)}. {_fix(hints)}")
+
+
+def _named(
+    devices: Sequence[InputDevice], hints: Sequence[str], default_index: int | None
+) -> Iterator[tuple[str, list[InputDevice]]]:
+    if not hints:
+        yield "", [d for d in devices if d.index == default_index]
+    for hint in hints:
+        yield hint, named_by(devices, hint)
+
+
+def _either(hints: Sequence[str]) -> str:
+    return " or ".join(f"'{h}'" for h in hints)
+
+
+def _several(hint: str, fitting: Sequence[InputDevice]) -> str:
+    # PortAudio's order follows ALSA card numbers, which USB devices do not keep across boots: no guess
+    ids = [i for i in (alsa_id(d.name) for d in fitting) if i is not None]
+    by_id = f", or to the ALSA id its name ends with ('{ids[0]}')" if ids else ""
+    return (
+        f"the audio input name '{hint}' matches {len(fitting)} devices: {describe_devices(fitting)}. Fix: set "
+        f"[array] device to the whole name of the one to capture from{by_id} (`listener devices` lists them)"
+    )
+
+
+def _unfit(
+    found: Sequence[InputDevice], hints: Sequence[str], needed_channels: int, party_channels: tuple[int, int] | None
+) -> str:
+    """Why the devices the names found cannot be captured from, for the one nearest to fitting; all of them
+    named, with their channel counts, when there are several."""
+    best = max(found, key=lambda d: d.max_input_channels)  # the first of the most channels
     if best.max_input_channels == 1:
-        raise AudioFormatError(
+        why = (
             f"input device '{best.name}' has 1 input channel but the array configuration captures {needed_channels}:"
             f" {_one_channel_fix(best)}"
         )
-    raise AudioFormatError(_too_few_channels(best, needed_channels, party_channels))
+    else:
+        why = _too_few_channels(best, needed_channels, party_channels)
+    if len(found) == 1:
+        return why
+    return f"no input device matching {_either(hints)} has enough input channels: {describe_devices(found)}; {why}"
 
 
 def _too_few_channels(device: InputDevice, needed_channels: int, party_channels: tuple[int, int] | None) -> str:
@@ -301,34 +331,6 @@ def open_fix(device: InputDevice, exc: OSError | ValueError) -> str:
             "listener_array, or a 'type plug' PCM of your own in /etc/asound.conf named in [array] device"
         )
     return f"{rate}, or {busy}"
-
-
-def _first_match(
-    devices: Sequence[InputDevice], hints: Sequence[str], default_index: int | None
-) -> tuple[str, list[InputDevice]]:
-    if not hints:
-        return "", [d for d in devices if d.index == default_index]
-    for hint in hints:
-        found = _matches(devices, hint)
-        if found:
-            return hint, found
-    return hints[0], []
-
-
-def _matches(devices: Sequence[InputDevice], hint: str) -> list[InputDevice]:
-    wanted = hint.casefold()
-    tests: list[Callable[[str], bool]] = [lambda name: name == wanted, lambda name: wanted in name]
-    if wanted == PROVISIONED_DEVICE:
-        # exactly: PortAudio lists listener_array_hw too (the raw card under it), which a partial match would
-        # take when listener_array cannot open, holding the card alone as the README warns against
-        return [d for d in devices if d.name.casefold() == wanted]
-    if plain_name(wanted):  # '' (a hint of punctuation, '-' or '()') is in every name: it names no device
-        tests.append(lambda name: plain_name(wanted) in plain_name(name))
-    for same in tests:
-        found = [d for d in devices if same(d.name.casefold())]
-        if found:
-            return found
-    return []
 
 
 def silence_audio_libraries() -> None:

@@ -65,7 +65,8 @@ class ArrayConfig:
     )
     device: str = field(
         "",
-        "input device name (substring, case-insensitive); '' = the preset's names",
+        "input device name, case-insensitive: the whole name or the card's before a part of it; 'hw:N' or 'hw:N,M' = "
+        "that card only; '' = the preset's names",
         allowed='text with a letter or digit, or `""`',
     )
     channels: int | None = field(

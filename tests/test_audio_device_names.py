@@ -1,0 +1,158 @@
+"""Choosing the array by name among devices PortAudio lists as it lists sound cards: 'card: device (hw:N,M)'.
+
+The names come from real PortAudio and ALSA reading a private configuration (as in tests/alsa_device.py).
+snd_pcm_open reads a name 'card: device (hw:1,0)' as the PCM 'card' given the arguments 'device (hw:1' and
+'0)'; so each card name is a PCM that takes two arguments, and capturing from the folder they name, and an
+empty node of each full name puts that name in PortAudio's list. The card's PCM on its own (no arguments)
+names no folder: it cannot open, and PortAudio leaves it out, as it leaves out a card's bare name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from listener.audio.devices import find_array, list_input_devices
+from listener.audio.live import LiveSource
+from listener.config import geometry, parse_config
+from listener.errors import AudioFormatError, AudioInputError
+from listener.events import AudioBlock
+from tests.alsa_device import Int16Array, tones
+from tests.live_source import run_source, until_audio
+
+
+class Cards:
+    """Input devices listed under card-style names, each playing its own signal (files, not paced)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / "asound.conf"
+        self.listed: dict[str, Int16Array] = {}
+
+    def set(self, listed: dict[str, Int16Array]) -> None:
+        self.listed = listed
+        for name, signal in listed.items():
+            folder = self.directory / name.replace(": ", "/", 1)
+            folder.mkdir(parents=True, exist_ok=True)
+            for channel in range(signal.shape[1]):
+                np.ascontiguousarray(signal[:, channel]).astype("<i2").tofile(folder / f"ch{channel}.raw")
+        self.path.write_text(self._render())
+
+    def _render(self) -> str:
+        bases: dict[str, int] = {}
+        for name, signal in self.listed.items():
+            bases[name.partition(": ")[0]] = signal.shape[1]  # one channel count per card name here
+        parts = [self._base(base, channels) for base, channels in bases.items()]
+        parts += [f'pcm."{name}" {{ type null }}\n' for name in self.listed]
+        parts.append('pcm.default { type plug; slave.pcm "listener_no_such_pcm" }\n')
+        return "".join(parts)
+
+    def _base(self, base: str, channels: int) -> str:
+        slaves = []
+        for channel in range(channels):
+            infile = f'infile {{ @func concat strings [ "{self.directory}/{base}/" $A "," $B "/ch{channel}.raw" ] }}'
+            slaves.append(
+                f"  slaves.c{channel} {{ pcm {{ type copy; slave.pcm {{ type file; slave.pcm {{ type null }};"
+                f' file "/dev/null"; {infile}; format "raw" }} }} channels 1 }}\n'
+                f"  bindings.{channel} {{ slave c{channel}; channel 0 }}\n"
+            )
+        args = '  @args [ A B ]\n  @args.A { type string default "" }\n  @args.B { type string default "" }\n'
+        return f'pcm."{base}" {{\n{args}  type multi\n{"".join(slaves)}}}\n'
+
+
+@pytest.fixture
+def cards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cards:
+    monkeypatch.setenv("ALSA_CONFIG_PATH", str(tmp_path / "asound.conf"))
+    return Cards(tmp_path)
+
+
+def stereo(amplitude: float = 0.5) -> Int16Array:
+    return tones(16000, 0.5, 2, amplitude)
+
+
+LAPELS = {"preset": "generic", "channels": 2}
+PARTIES = {"rep_channel": 0, "customer_channel": 1}
+
+
+def chosen(array: dict[str, object]) -> str:
+    return find_array(geometry(parse_config({"array": array, "parties": PARTIES}))).name
+
+
+def test_hw_1_is_card_1_never_card_10(cards: Cards) -> None:
+    """'hw:1' was looked for as part of the names, and '(hw:10,0)' holds it: with card 1 unplugged, card 10 was
+    captured (with both there, the name 'fitted two devices')."""
+    one, ten = "USB Audio Device: USB Audio (hw:1,0)", "USB Audio Device: USB Audio (hw:10,0)"
+    cards.set({ten: stereo(0.0)})
+    assert [d.name for d in list_input_devices()] == [ten]  # a card's bare name is not listed: see the docstring
+    with pytest.raises(AudioInputError, match=r"no audio input device matching 'hw:1'; inputs found: 'USB Audio"):
+        chosen({**LAPELS, "device": "hw:1"})
+    cards.set({one: stereo(), ten: stereo(0.0)})
+    assert chosen({**LAPELS, "device": "hw:1"}) == one
+    assert chosen({**LAPELS, "device": "hw:1,0"}) == one
+    assert chosen({**LAPELS, "device": "(HW:10,0)"}) == ten  # copied with its brackets, in any case
+    config = parse_config({"array": {**LAPELS, "device": "hw:1"}, "parties": PARTIES})
+    with LiveSource(config) as source:  # and the stream is card 1's: its tones, not card 10's silence
+        assert source.device is not None and source.device.name == one
+        events = run_source(source, until_audio(0.2))
+    samples = np.concatenate([e.samples for e in events if isinstance(e, AudioBlock)])
+    assert float(np.abs(samples).max()) > 0.4
+
+
+def test_an_alsa_id_names_only_the_kind_it_is(cards: Cards) -> None:
+    """Under PA_ALSA_PLUGHW=1 PortAudio names cards '(plughw:N,M)': 'plughw:2,0' finds such a card, 'hw:2'
+    does not, and 'hw:2,1' is another device of the card."""
+    plug = "Lapel: USB Audio (plughw:2,0)"
+    cards.set({plug: stereo()})
+    assert chosen({**LAPELS, "device": "plughw:2,0"}) == plug
+    for other in ("hw:2", "hw:2,0", "plughw:2,1", "plughw:20"):
+        with pytest.raises(AudioInputError, match=f"no audio input device matching '{other}'"):
+            chosen({**LAPELS, "device": other})
+
+
+def test_a_card_named_whole_is_chosen_over_one_whose_name_holds_it(cards: Cards) -> None:
+    """'USB Mic' is part of 'USB Mic Pro' too: with both plugged in, the name was said to fit two devices."""
+    mic, pro = "USB Mic: Audio (hw:1,0)", "USB Mic Pro: Audio (hw:2,0)"
+    cards.set({mic: stereo(), pro: stereo()})
+    assert chosen({**LAPELS, "device": "usb mic"}) == mic
+    assert chosen({**LAPELS, "device": "mic pro"}) == pro  # part of one name: as before
+    assert chosen({**LAPELS, "device": "USB Mic Pro: Audio (hw:2,0)"}) == pro
+    cards.set({pro: stereo()})
+    assert chosen({**LAPELS, "device": "usb mic"}) == pro  # still part of a name, when it is the only one
+
+
+def test_two_alike_cards_are_both_named_and_told_apart_by_their_id(cards: Cards) -> None:
+    first, second = "ReSpeaker: USB Audio (hw:2,0)", "ReSpeaker: USB Audio (hw:3,0)"
+    cards.set({first: stereo(), second: stereo()})
+    with pytest.raises(AudioFormatError) as err:
+        chosen({**LAPELS, "device": "respeaker"})
+    message = str(err.value)
+    assert f"matches 2 devices: '{first}' (2 in); '{second}' (2 in)" in message, message
+    assert "set [array] device to the whole name of the one to capture from, or to the ALSA id" in message, message
+    assert "('hw:2,0')" in message and "\n" not in message, message
+    assert chosen({**LAPELS, "device": "hw:3"}) == second
+    assert chosen({**LAPELS, "device": second.upper()}) == second
+
+
+V2 = "seeed-2mic-voicecard: bcm2835-i2s-tlv320aic3x-hifi (hw:1,0)"
+V1 = "wm8960-soundcard: bcm2835-i2s-wm8960-hifi wm8960-hifi-0 (hw:2,0)"
+
+
+def test_a_presets_later_name_is_tried_when_the_first_has_too_few_channels(cards: Cards) -> None:
+    """The 2-mic preset names its card 'seeed2micvoicec', then 'wm8960soundcard': only the first found was tried,
+    so a one-channel card of the first name hid the HAT under the second."""
+    cards.set({V2: tones(16000, 0.5, 1), V1: stereo()})
+    assert find_array(geometry(parse_config({"array": {"preset": "respeaker-2mic"}}))).name == V1
+
+
+def test_when_no_named_device_has_the_channels_the_error_names_each_with_its_count(cards: Cards) -> None:
+    cards.set({V2: tones(16000, 0.5, 1), V1: tones(16000, 0.5, 1)})
+    with pytest.raises(AudioFormatError) as err:
+        find_array(geometry(parse_config({"array": {"preset": "respeaker-2mic"}})))
+    message = str(err.value)
+    assert message.startswith(
+        f"no input device matching 'seeed2micvoicec' or 'wm8960soundcard' has enough input channels: '{V2}' (1 in);"
+        f" '{V1}' (1 in); input device '{V2}' has 1 input channel but the array configuration captures 2: "
+    ), message
+    assert "[array] device" in message and "\n" not in message, message

@@ -29,12 +29,12 @@ from listener.audio.devices import (
     default_input_index,
     end_portaudio,
     input_devices,
-    open_fix,
     party_channels,
     start_portaudio,
 )
 from listener.audio.plugins import PluginHold
 from listener.audio.ring import FrameRing, Frames, Gap, LossCause
+from listener.audio.stream_open import format_refused, open_stream
 from listener.config import PROCESSING_RATE_HZ, Config, geometry
 from listener.errors import AudioFormatError, AudioInputError, DeviceOpenError, ListenerError, NotOpenError
 from listener.events import AudioBlock, AudioDropped, DropReason, Event, FloatArray, SourceState
@@ -47,8 +47,6 @@ SAY_AGAIN_AFTER_S = 86400.0  # the overflow warnings' thinning starts over this 
 CLOSE_TIMEOUT_S = 2.0  # a driver that takes longer to close is left to finish in the background
 CLOSED_WITHIN_S = 0.1  # a lost stream's close takes under 1 ms (0.4 measured): the reopen at once waits for it
 INT16_SCALE = 1.0 / 32768.0
-# PortAudio's refusals of a stream's rate, channels or sample format: the device is there, the settings are not
-REFUSED_FORMAT = (pyaudio.paInvalidSampleRate, pyaudio.paInvalidChannelCount, pyaudio.paSampleFormatNotSupported)
 
 
 class LiveSource(AudioSource):
@@ -285,41 +283,10 @@ class LiveSource(AudioSource):
 
     def _open_stream(self, run: CaptureRun) -> pyaudio.Stream:
         try:
-            if self._format_refused:
-                self._check_format(run)
-            return run.pa.open(
-                format=pyaudio.paInt16,
-                channels=run.channels,
-                rate=self.capture_rate_hz,
-                input=True,
-                input_device_index=run.device.index,
-                frames_per_buffer=self._period_frames,
-                stream_callback=run.callback,
-            )
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, OSError) and exc.errno in REFUSED_FORMAT:
-                self._format_refused = True
-            raise DeviceOpenError(
-                f"cannot capture {run.channels} channels at {self.capture_rate_hz} Hz from '{run.device.name}': "
-                f"{exc}. Fix: {open_fix(run.device, exc)}"
-            ) from exc
-
-    def _check_format(self, run: CaptureRun) -> None:
-        """Whether the device takes the rate and channels, asked without opening a stream: a refused open prints
-        three lines of PortAudio's own to stderr, at every retry while --wait-for-array waits (300 000 a day in
-        the journal, where the one useful line scrolled away); this asks silently. Only once an open was
-        refused for that: asking opens the device for a moment, which a device read from a pipe (the tests'
-        paced arrays) does not survive unharmed."""
-        try:
-            run.pa.is_format_supported(
-                self.capture_rate_hz,
-                input_device=run.device.index,
-                input_channels=run.channels,
-                input_format=pyaudio.paInt16,
-            )
-        except ValueError as exc:  # pyaudio's (text, PortAudio's error code): the code, as open() raises it
-            text, code = (*exc.args, None, None)[:2]
-            raise OSError(code, str(text)) if isinstance(code, int) else exc from None
+            return open_stream(run, self._period_frames, ask_first=self._format_refused)
+        except DeviceOpenError as exc:
+            self._format_refused = self._format_refused or format_refused(exc)
+            raise
 
     def _recover(self, run: CaptureRun, reason: str) -> Iterator[Event]:
         """Announce the loss (once, until audio flows again), then reopen until the device is back or stop()."""

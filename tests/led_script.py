@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
+from gpiozero.exc import PinError
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from listener.config import parse_config
@@ -25,6 +26,7 @@ from listener.events import (
     SpeechStarted,
 )
 from listener.outputs.leds import LedStage, event_time_s
+from listener.pipeline import Stage
 
 PINS = {"green": "GPIO22", "amber": "GPIO23", "red": "GPIO24", "blue": "GPIO25"}
 BLOCK_S = 0.1
@@ -34,6 +36,25 @@ BLOCK_S = 0.1
 def factory() -> Iterator[MockFactory]:
     """gpiozero's own mock pins, with PWM: what the LED and button tests drive (a fixture; import it)."""
     f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()
+
+
+class BreakingPin(MockPWMPin):  # type: ignore[misc]  # gpiozero has no type hints
+    """gpiozero's PWM mock pin, whose writes raise gpiozero's pin error once ``broken`` is set (a pin daemon gone)."""
+
+    broken = False
+
+    def _set_state(self, value: float) -> None:
+        if self.broken:
+            raise PinError(f"cannot write {self!r}: the pin daemon is gone")
+        super()._set_state(value)
+
+
+@pytest.fixture
+def breaking_factory() -> Iterator[MockFactory]:
+    """Mock pins of :class:`BreakingPin` (a fixture; import it)."""
+    f = MockFactory(pin_class=BreakingPin)
     yield f
     f.reset()
 
@@ -48,7 +69,7 @@ def block(start_s: float) -> AudioBlock:
     return AudioBlock(start_s=start_s, sample_rate_hz=16000, samples=np.zeros((1600, 4), dtype=np.float32))
 
 
-def play(stage: LedStage, until_s: float, script: Sequence[Event] = (), *, first_s: float = 0.0) -> None:
+def play(stage: Stage, until_s: float, script: Sequence[Event] = (), *, first_s: float = 0.0) -> None:
     """Feed blocks from ``first_s`` to ``until_s``; a scripted event arrives before the block holding its time."""
     pending = sorted(script, key=_time)
     for k in range(round(first_s / BLOCK_S), round(until_s / BLOCK_S)):

@@ -20,6 +20,7 @@ from tests import led_script
 from tests.led_script import PINS
 
 factory = led_script.factory  # fixture
+breaking_factory = led_script.breaking_factory  # fixture
 
 LIGHTS = {"traffic-light": ("green", "amber", "red"), "rgb": ("red", "green", "blue")}
 
@@ -237,3 +238,22 @@ def test_a_broken_array_table_still_lets_the_lights_go_dark(shared: MockFactory,
     config.write_text("[array]\npreset = respeaker-2mic\n[leds]\ncalm_level = 0.5\n")
     assert main(["leds-off", "--config", str(config)]) == 0
     assert released_dark(shared, names, off=0)
+
+
+@pytest.mark.parametrize("preset", ["traffic-light", "rgb"])
+def test_a_pin_that_cannot_be_written_does_not_keep_the_others_lit(
+    breaking_factory: MockFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    preset: str,
+) -> None:
+    # the first pin raising gpiozero's pin error (a pin daemon gone) left all three lit: the board's build stopped there
+    monkeypatch.setattr(gpio, "_shared", breaking_factory)
+    first, *others = names = LIGHTS[preset]
+    left_driven(breaking_factory, names, 1)
+    breaking_factory.pin(PINS[first]).broken = True
+    assert leds_off(tmp_path, f'preset = "{preset}"') == 2  # the journal says the unit's stop left a light lit
+    assert released_dark(breaking_factory, tuple(others), off=0)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the {first} LED on {PINS[first]}" in err and "pigpiod" in err, err

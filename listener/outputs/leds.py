@@ -17,14 +17,14 @@ import time
 from collections.abc import Iterable
 from typing import TextIO
 
-from gpiozero import RGBLED, LEDBoard
+from gpiozero import RGBLED, LEDBoard, OutputDevice
 from gpiozero.exc import PinPWMUnsupported
 from gpiozero.pins import Factory
 
 from listener.config import Config
 from listener.config.schema import LedsConfig
-from listener.errors import NotOpenError
-from listener.events import AudioBlock, AudioDropped, Event
+from listener.errors import NotOpenError, OutputError
+from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, Event
 from listener.lifecycle import Managed
 from listener.outputs.gpio import open_device, pin_factory
 from listener.outputs.led_patterns import RGB, TRAFFIC_LIGHT, Animator, Channel, Palette, rgb, traffic_light
@@ -41,6 +41,13 @@ NO_PWM_ON = 0.2  # without PWM a light is on from this level: the 0.3 calm light
 # audio blocks of a running capture, so it seldom draws between them.
 IDLE_S = 0.1
 TICK_S = 0.05
+# What a pin that cannot be written needs. Caught as any Exception where a pin is written: a PWM write's failure
+# comes as gpiozero's PinInvalidState, an on/off write's as its library's own (lgpio.error, pigpio.error, or the
+# socket's error once pigpiod is gone), and gpiozero's own checks of the write as its PinError subclasses.
+PIN_FIX = (
+    "check the LED's wiring, that no other program holds its pin, and that the pin library still runs "
+    "(the service's user in group gpio; pigpio: that pigpiod runs)"
+)
 
 
 class LedBank(Managed):
@@ -111,16 +118,62 @@ class LedBank(Managed):
 
 
 def switch_off(config: LedsConfig, factory: Factory) -> None:
-    """Every configured LED dark.
+    """Every configured LED dark; raises, once each was tried, if any could not be.
 
     For after the service died without closing its LEDs (SIGKILL, a watchdog
     abort): a GPIO line keeps the level it was driven to when its process
     dies, so an amber "you are dominating" would otherwise stay lit at the
     counter while the service restarts, or for good when it is not restarted (exit 2).
+    Each pin on its own, switched only (no PWM is needed to put it out): one that
+    cannot be written must not keep the others lit, as building the board as one stopped at it.
     """
-    with LedBank(config, factory) as bank:
-        for name in bank.channels:
-            bank.set(name, 0.0)
+    failed: list[str] = []
+    for name in RGB if config.preset == "rgb" else TRAFFIC_LIGHT:
+        pin = pin_of(config, name)
+        try:
+            # driven to its off level as it is claimed: claimed first, an active-low LED would flash on
+            OutputDevice(pin, active_high=config.active_high, initial_value=False, pin_factory=factory).close()
+        except Exception as exc:  # its pin library's error (see PIN_FIX): the other pins are tried all the same
+            failed.append(f"the {name} LED on {pin} ({type(exc).__name__}: {exc})")
+    if failed:
+        raise OutputError(f"cannot switch off {', '.join(failed)}; every other LED is off: {PIN_FIX}")
+
+
+def pin_of(config: LedsConfig, name: Channel) -> str:
+    return str(getattr(config, f"{name}_pin"))  # Channel values are the pins' key stems
+
+
+class PinFaults:
+    """The LEDs whose pins could not be written: each said once a run, and the device's fault while any fails.
+
+    The cause is ``device`` (the MQTT ``causes`` table's "any other part"): the lights' own
+    fault, apart from the array's or the broker's, so neither coming back ends it.
+    """
+
+    def __init__(self, config: LedsConfig) -> None:
+        self.config = config
+        self.failing: dict[Channel, str] = {}  # channel -> what its pin raised
+        self._said: set[Channel] = set()
+        self._reported = False  # whether the fault was last reported as held
+
+    def failed(self, name: Channel, exc: Exception) -> None:
+        pin = pin_of(self.config, name)
+        self.failing[name] = f"the {name} LED on {pin} cannot be driven ({type(exc).__name__}: {exc})"
+        if name not in self._said:  # tried again at every change: said once
+            self._said.add(name)
+            log.error("%s: the other lights go on without it, showing the fault; %s", self.failing[name], PIN_FIX)
+
+    def worked(self, name: Channel) -> None:
+        self.failing.pop(name, None)
+
+    def report(self, t_s: float) -> DeviceState | None:
+        """The fault, or its end, when that changed since the last report."""
+        if bool(self.failing) == self._reported:
+            return None
+        self._reported = bool(self.failing)
+        if self.failing:
+            return DeviceState(t_s=t_s, mode=DeviceMode.FAULT, detail="; ".join(self.failing.values()))
+        return DeviceState(t_s=t_s, mode=DeviceMode.LISTENING, detail="the LEDs are driven again")
 
 
 def event_time_s(event: Event) -> float | None:
@@ -159,6 +212,8 @@ class LedStage(Stage):
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._trace_closed: OSError | ValueError | None = None  # the trace's failure, for the next event
+        self._pins = PinFaults(leds)
+        self._reports: list[DeviceState] = []  # the pins' fault and its end, for the next event to carry on
         # dark until the first event says what the device is doing (a pause kept across the restart
         # must not show as calm green while the array opens), and again from a stop
         self._heard = False
@@ -203,9 +258,10 @@ class LedStage(Stage):
                     self._render(at_s)
                 self._anchor_s = (self.now_s, time.monotonic())
             closed, self._trace_closed = self._trace_closed, None
+            reports, self._reports = self._reports, []
         if closed is not None:
             raise closed
-        return ()
+        return reports
 
     def values(self) -> dict[Channel, float]:
         """The LED values last read back from the devices."""
@@ -213,7 +269,11 @@ class LedStage(Stage):
             return dict(self._read_back)
 
     def stopping(self) -> None:
-        """Dark at once, as "service stopped" reads, while the recogniser and the broker finish."""
+        """Dark at once, as "service stopped" reads, while the recogniser and the broker finish.
+
+        A pin that cannot be written is said (once a run) and the others still go dark: raising would only
+        log it again, traceback and all, in the pipeline's stop.
+        """
         with self._lock:
             self._stopped = True
             for name in self.channels:
@@ -226,14 +286,25 @@ class LedStage(Stage):
         self.animator.show(self.palette.scene(self.status, t_s), t_s)
         for name, value in self.animator.values(t_s).items():
             self._set(name, value, t_s, self.animator.midway(name))
+        report = self._pins.report(t_s)
+        if report is not None:  # shown from the next frame on, by the lights that work
+            self.status.update(report)
+            self._reports.append(report)
 
     def _set(self, name: Channel, value: float, t_s: float, on_from: float | None = None) -> None:
         # the switch point too: on pins without PWM, one value can read on held steady and off in a pulse
         if self._commanded.get(name) == (value, on_from) or self._bank is None:
             return
-        self._bank.set(name, value, on_from)
+        try:
+            self._bank.set(name, value, on_from)
+            actual = self._bank.get(name)
+        except AssertionError:  # gpiozero's mock pins checking a value: a bug of ours, not the pin's
+            raise
+        except Exception as exc:  # its pin library's error (see PIN_FIX): the other lights, and the ticker, go on
+            self._pins.failed(name, exc)
+            return  # not commanded: tried again at the next frame that draws it
+        self._pins.worked(name)
         self._commanded[name] = (value, on_from)
-        actual = self._bank.get(name)
         if self._read_back.get(name) != actual:
             self._read_back[name] = actual
             if self.trace is not None:

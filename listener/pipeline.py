@@ -73,6 +73,7 @@ class Pipeline(Managed):
         self.stages = list(stages)
         self._opened: list[Stage] = []
         self.unheard_s: dict[DropReason, float] = {}  # audio time the source announced as dropped, by why
+        self.failed_stage: str | None = None  # the name of the stage whose failure :meth:`feed` raised
 
     def open(self) -> None:
         try:
@@ -133,6 +134,8 @@ class Pipeline(Managed):
             except Exception as exc:  # the stage's own: a later stage's was caught in the call nested above
                 if failed:  # only the first is raised: the others would be lost
                     log.exception("stage %s failed too (the first failure is the one raised)", self.stages[index].name)
+                else:
+                    self.failed_stage = self.stages[index].name
                 failed.append(exc)
 
     def run(self, source: AudioSource) -> float:
@@ -142,6 +145,7 @@ class Pipeline(Managed):
         on: what was measured up to then (the open session's summary) is kept.
         """
         end_s = 0.0
+        self.failed_stage = None
         try:
             for event in source.events():
                 self.feed(event)
@@ -149,19 +153,31 @@ class Pipeline(Managed):
                 if isinstance(event, AudioDropped):
                     self.unheard_s[event.reason] = self.unheard_s.get(event.reason, 0.0) + event.duration_s
         except Exception as exc:
-            if isinstance(exc, BrokenPipeError):  # not a fault: the reader of our output went away (| head)
-                log.info("output closed at %.1f s of audio; flushing the stages before stopping", end_s)
-            elif isinstance(exc, ListenerError | OSError):
-                # the command line says what went wrong in its one line; this would be a second
-                log.debug("stopping at %.1f s of audio (%s); flushing the stages first", end_s, type(exc).__name__)
-            else:
-                log.error("a stage failed at %.1f s of audio; flushing the others before stopping", end_s)
+            self._say_failure(exc, end_s, at_end=False)
             self.stopping()
             self._dispatch(EndOfStream(t_s=end_s), 0, [exc])  # a stage failing again is logged
             raise
         self.stopping()  # as a stop does: a file's end must not keep the lights on while the stages flush
-        self.feed(EndOfStream(t_s=end_s))
+        try:
+            self.feed(EndOfStream(t_s=end_s))
+        except Exception as exc:
+            self._say_failure(exc, end_s, at_end=True)
+            raise
         return end_s
+
+    def _say_failure(self, exc: Exception, end_s: float, *, at_end: bool) -> None:
+        """The journal's line for a failure: which stage (or the source) and when; the traceback follows it.
+
+        ``at_end``: on the end of the stream, which every stage has had by then."""
+        who = f"stage {self.failed_stage}" if self.failed_stage is not None else "the audio source"
+        then = ", at the end of the stream (the others flushed)" if at_end else "; flushing the others before stopping"
+        if isinstance(exc, BrokenPipeError):  # not a fault: the reader of our output went away (| head)
+            log.info("output closed at %.1f s of audio (%s); flushing the stages before stopping", end_s, who)
+        elif isinstance(exc, ListenerError | OSError):
+            # the command line says what went wrong in its one line; this would be a second
+            log.debug("%s stopped the run at %.1f s of audio (%s)%s", who, end_s, type(exc).__name__, then)
+        else:
+            log.error("%s failed at %.1f s of audio%s", who, end_s, then)
 
 
 def _end_of(event: Event) -> float:

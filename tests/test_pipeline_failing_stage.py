@@ -7,6 +7,7 @@ there: the summary reached no stage, and the spool stored the session's end with
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -82,3 +83,33 @@ def test_a_stage_failing_on_a_session_end_costs_no_stage_its_summary(tmp_path: P
     assert spooled(tmp_path)[-3:] == ["session_end", "session", "metrics"]
     for log in before, after:
         assert [type(e) for e in log.events] == [SessionSummary, EndOfStream]
+
+
+class Breaks(AudioSource):
+    """A source with a bug of its own: the stages all work."""
+
+    def events(self) -> Iterator[Event]:
+        yield block(0.0)
+        raise RuntimeError("a bug in the source")
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("at_end", [False, True], ids=["mid-run", "at-the-end-of-the-stream"])
+def test_the_stage_that_failed_is_named_in_the_journal(caplog: pytest.LogCaptureFixture, at_end: bool) -> None:
+    """The journal said "a stage failed at 40.0 s of audio" and a traceback: which of a dozen stages, the
+    installer had to read from file names. A stage failing on the end of the stream was not said at all."""
+    stages = [Decides(at_end), FailsOnTheEnd(), EventLog()]
+    with caplog.at_level(logging.ERROR), Pipeline(stages) as pipeline, pytest.raises(RuntimeError):
+        pipeline.run(Blocks())
+    said = _errors(caplog)
+    assert said and said[0].startswith(f"stage leds failed at {45.0 if at_end else END_S:.1f} s of audio"), said
+
+
+def test_a_source_that_fails_is_not_blamed_on_a_stage(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR), Pipeline([EventLog()]) as pipeline, pytest.raises(RuntimeError):
+        pipeline.run(Breaks())
+    (said,) = _errors(caplog)
+    assert said.startswith("the audio source failed at 1.0 s of audio"), said

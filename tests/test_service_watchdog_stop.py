@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from listener.events import AudioDropped
+from listener.events import AudioDropped, SourceState
 from listener.service.runner import SystemdNotifier
 from tests.test_service_runner import Clock, _received, notify_socket  # noqa: F401  (fixture)
 
@@ -141,3 +141,16 @@ def test_an_abstract_notify_socket_is_spoken_to() -> None:
         list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.05, reason="overflow")))
         notifier.close()
         assert _received(systemd) == ["READY=1", "WATCHDOG=1", "STOPPING=1"]
+
+
+def test_a_stop_before_the_first_audio_is_not_followed_by_ready(notify_socket: socket.socket) -> None:  # noqa: F811
+    """A stop while the stages opened, the array missing: the source still says its state once, and READY=1
+    went out after STOPPING=1. Where systemd is still starting the unit (a kill not of its asking), READY=1 moves it
+    to running and arms its watchdog, which nothing feeds through the flush."""
+    notifier = SystemdNotifier()
+    notifier.open()
+    notifier.stopping()
+    list(notifier.process(SourceState(t_s=0.0, available=False, detail="no audio input device 'array'")))
+    list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.2, reason="device_lost")))
+    notifier.close()
+    assert _received(notify_socket) == ["STOPPING=1"]

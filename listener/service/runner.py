@@ -159,18 +159,23 @@ class SystemdNotifier(Stage):
             self._notifier.notify(message)
 
     def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, AudioBlock | AudioDropped | SourceState):
+        if not isinstance(event, AudioBlock | AudioDropped | SourceState):
+            return ()
+        with self._stop_lock:
+            # nothing once the stop has begun: systemd re-arms its watchdog at any WATCHDOG=1, its stop begun or
+            # not, and a READY=1 after STOPPING=1 (a stop while the stages opened) takes a unit still starting to
+            # running, its watchdog armed for the flush
+            if self._stopping:
+                return ()
             if not self._ready:
                 self._ready = True
                 self._notify("READY=1")
-            with self._stop_lock:
-                # systemd re-arms its watchdog at any WATCHDOG=1, its stop begun or not
-                now_s = self._clock()
-                if not self._stopping and now_s - self._fed_s >= self._feed_every_s:
-                    self._fed_s = now_s
-                    self._notify("WATCHDOG=1")
-        if isinstance(event, SourceState):
-            self._notify(f"STATUS={'capturing' if event.available else 'no audio: ' + event.detail}")
+            now_s = self._clock()
+            if now_s - self._fed_s >= self._feed_every_s:
+                self._fed_s = now_s
+                self._notify("WATCHDOG=1")
+            if isinstance(event, SourceState):
+                self._notify(f"STATUS={'capturing' if event.available else 'no audio: ' + event.detail}")
         return ()
 
     def stopping(self) -> None:

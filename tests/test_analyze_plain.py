@@ -16,8 +16,11 @@ from listener.transcription.summary import RATE_MIN_TALK_S, CueFigures
 from tests import synth
 from tests.analytics_timelines import CONFIG, run
 from tests.test_analyze import analyze_json
+from tests.test_mqtt_guide import FRACTION_TOLERANCE, PER_MINUTE_TOLERANCE, SECONDS_TOLERANCE_S
 
 SAMPLE = sample_conversation()
+METRICS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def plain(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, str]:
@@ -64,6 +67,50 @@ def test_the_text_gives_the_habits_the_report_gives(tmp_path: Path, capsys: pyte
     rate = metrics["rep_backchannels_per_min"]  # metrics.md's active-listening figure, per minute of customer speech
     bc = [metrics["backchannels_by_rep"], round(rate, 1), metrics["backchannels_by_customer"]]
     assert figures(text["backchannels"]) == bc and "per minute of customer speech" in text["backchannels"]
+
+
+def _page_sample_text() -> list[str]:
+    """The lines of docs/metrics.md's code block that shows the sample's text."""
+    after = METRICS_PAGE.read_text(encoding="utf-8").split("(the sample's):\n\n```\n", 1)
+    assert len(after) == 2, "docs/metrics.md no longer shows the sample's text after \"(the sample's):\""
+    return after[1].split("```", 1)[0].splitlines()
+
+
+def _alike(shown: str, printed: str) -> bool:
+    """The same words and whole numbers (counts, thresholds); each decimal within the CPU leeway the MQTT guide's
+    examples have (a frame of the sample may move between CPUs), widened by half its last printed digit."""
+    if " ".join(NUMBER.sub("#", shown).split()) != " ".join(NUMBER.sub("#", printed).split()):
+        return False
+    if "per minute" in shown:
+        leeway = PER_MINUTE_TOLERANCE
+    else:
+        leeway = FRACTION_TOLERANCE * 100 if "%" in shown else SECONDS_TOLERANCE_S
+    for want, got in zip(NUMBER.findall(shown), NUMBER.findall(printed), strict=True):
+        if "." not in want and want != got:
+            return False
+        if "." in want and abs(float(want) - float(got)) > leeway + 0.5 * 10.0 ** -len(want.split(".")[1]):
+            return False
+    return True
+
+
+def test_alike_tells_a_moved_frame_from_another_figure() -> None:
+    assert _alike("rep talk         16.4 s", "rep talk          16.5 s")
+    assert _alike("rep share        69.3 %", "rep share        69.5 %")
+    assert not _alike("rep talk         16.4 s", "rep talk         16.7 s")
+    assert not _alike("monologues      3 by rep (longest 8.2 s)", "monologues      2 by rep (longest 8.2 s)")
+    assert not _alike("premature       0 starts", "premature       0 starts, 1 late")
+
+
+def test_metrics_md_shows_what_analyze_prints_for_the_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/metrics.md quotes the text `listener analyze` prints for the bundled sample, and nothing compared the
+    two: a rule or a wording changed later would leave the page showing figures and lines the program no longer
+    prints."""
+    assert main(["analyze", str(SAMPLE)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    shown = _page_sample_text()
+    assert len(shown) == len(printed), "\n".join(printed)
+    for page_line, line in zip(shown, printed, strict=True):
+        assert _alike(page_line, line), f"docs/metrics.md shows {page_line!r}, analyze prints {line!r}"
 
 
 def test_a_long_silence_is_told_with_its_length(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

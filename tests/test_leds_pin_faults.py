@@ -72,7 +72,7 @@ def test_the_ticker_goes_on_past_a_pin_that_cannot_be_written(
         assert wait_until(lambda: len(amber.states) >= 20, 10.0), amber.states  # breathing on, every TICK_S
         said = list(stage.process(AudioDropped(start_s=1.0, duration_s=0.1, reason="device_lost")))
     assert len(said) == 1 and isinstance(said[0], DeviceState), said
-    assert (said[0].mode, said[0].cause) == (DeviceMode.FAULT, "device") and "GPIO22" in said[0].detail, said
+    assert (said[0].mode, said[0].cause) == (DeviceMode.FAULT, "leds") and "GPIO22" in said[0].detail, said
     assert len(said_of(caplog, "GPIO22")) == 1  # said once, not at every tick
 
 
@@ -90,7 +90,7 @@ def test_a_pin_failing_mid_run_shows_the_fault_on_the_others_until_it_works_agai
         green.broken = False
         play(said, 8.0, first_s=6.0)
     modes = [(e.mode, e.cause, e.t_s) for e in said.said if isinstance(e, DeviceState)]
-    assert [m[:2] for m in modes] == [(DeviceMode.FAULT, "device"), (DeviceMode.LISTENING, "device")], modes
+    assert [m[:2] for m in modes] == [(DeviceMode.FAULT, "leds"), (DeviceMode.LISTENING, "leds")], modes
     assert 3.0 <= modes[0][2] < 3.2 and 6.0 <= modes[1][2] < 6.2, modes
     # the fault blink (amber alone, 1 s on, 1 s off) on the lights that work, then steady amber again
     blink = [v for t, v in traced(trace, "amber") if 3.05 < t < 6.0]
@@ -99,7 +99,7 @@ def test_a_pin_failing_mid_run_shows_the_fault_on_the_others_until_it_works_agai
 
 
 def test_a_lost_array_and_a_failing_pin_are_two_faults(breaking_factory: MockFactory) -> None:
-    """The pin's fault is the device's own cause: the array coming back does not end it."""
+    """The pin's fault is the lights' own cause: the array coming back does not end it."""
     stage, trace = make_stage(breaking_factory, fade_s=0.0)
     said = Said(stage)
     with stage:
@@ -107,4 +107,4 @@ def test_a_lost_array_and_a_failing_pin_are_two_faults(breaking_factory: MockFac
         breaking_factory.pin(PINS["amber"]).broken = True  # the blinking one: written at each change
         play(said, 4.0, [SourceState(t_s=2.0, available=True, detail="array back")], first_s=1.0)
     assert value_at(trace, "green", 3.9) == 0.0, traced(trace, "amber")  # still the fault, not calm green
-    assert [e.cause for e in said.said if isinstance(e, DeviceState)] == ["device"]
+    assert [e.cause for e in said.said if isinstance(e, DeviceState)] == ["leds"]

@@ -16,8 +16,9 @@ class DeviceMode(StrEnum):
 
 
 # The parts that report a mode ("device": a report that names no part; "microphones": the array's
-# channels carrying no sound, listener.audio.channel_watch); the input device's own reports are SourceState events.
-DeviceCause = Literal["device", "button", "broker", "transcription", "microphones"]
+# channels carrying no sound, listener.audio.channel_watch; "leds": a status light's pin that cannot be
+# written, listener.outputs.leds); the input device's own reports are SourceState events.
+DeviceCause = Literal["device", "button", "broker", "transcription", "microphones", "leds"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ pause outranks listening (the lights, which answer the rep, show a held pause fi
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
@@ -67,3 +68,27 @@ class DeviceCondition:
         """Each cause holding the shown mode and its detail, in the order they were reported."""
         mode = self.mode
         return [(cause, detail) for cause, (m, detail) in self._modes.items() if m is mode]
+
+
+class ReportsBack:
+    """DeviceStates for a stage from one after it in the pipeline, where events flow forward only.
+
+    The MQTT stage comes before the LEDs (so that they show its broker fault), and the ``state`` it
+    publishes would never hear of the lights' own fault: the LED stage puts it here, from the pipeline's
+    thread or its ticker's (the one that finds it while no audio comes), and the MQTT stage takes it
+    at its next event.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[DeviceState] = []
+
+    def put(self, state: DeviceState) -> None:
+        with self._lock:
+            self._waiting.append(state)
+
+    def take(self) -> list[DeviceState]:
+        """What was put since the last take, in order."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        return waiting

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from gpiozero import RGBLED, LEDBoard, OutputDevice
@@ -146,8 +146,8 @@ def pin_of(config: LedsConfig, name: Channel) -> str:
 class PinFaults:
     """The LEDs whose pins could not be written: each said once a run, and the device's fault while any fails.
 
-    The cause is ``device`` (the MQTT ``causes`` table's "any other part"): the lights' own
-    fault, apart from the array's or the broker's, so neither coming back ends it.
+    The cause is ``leds``: the lights' own fault, apart from the array's or the broker's, so neither
+    coming back ends it; a fleet's dashboard reads it in the MQTT ``state`` as lights to be seen to.
     """
 
     def __init__(self, config: LedsConfig) -> None:
@@ -172,8 +172,8 @@ class PinFaults:
             return None
         self._reported = bool(self.failing)
         if self.failing:
-            return DeviceState(t_s=t_s, mode=DeviceMode.FAULT, detail="; ".join(self.failing.values()))
-        return DeviceState(t_s=t_s, mode=DeviceMode.LISTENING, detail="the LEDs are driven again")
+            return DeviceState(t_s=t_s, mode=DeviceMode.FAULT, detail="; ".join(self.failing.values()), cause="leds")
+        return DeviceState(t_s=t_s, mode=DeviceMode.LISTENING, detail="the LEDs are driven again", cause="leds")
 
 
 def event_time_s(event: Event) -> float | None:
@@ -188,12 +188,22 @@ def event_time_s(event: Event) -> float | None:
 
 
 class LedStage(Stage):
-    """Analytics and device events -> LED values (see the README's LED table)."""
+    """Analytics and device events -> LED values (see the README's LED table).
+
+    ``report_back``: also given the pins' fault and its end, from whichever thread found it (the MQTT
+    stage's :class:`~listener.outputs.condition.ReportsBack`: it comes before this one in the pipeline).
+    """
 
     name = "leds"
 
     def __init__(
-        self, config: Config, *, factory: Factory | None = None, trace: TextIO | None = None, live: bool = False
+        self,
+        config: Config,
+        *,
+        factory: Factory | None = None,
+        trace: TextIO | None = None,
+        live: bool = False,
+        report_back: Callable[[DeviceState], None] | None = None,
     ) -> None:
         leds = config.leds
         self.config = leds
@@ -214,6 +224,7 @@ class LedStage(Stage):
         self._trace_closed: OSError | ValueError | None = None  # the trace's failure, for the next event
         self._pins = PinFaults(leds)
         self._reports: list[DeviceState] = []  # the pins' fault and its end, for the next event to carry on
+        self._report_back = report_back
         # dark until the first event says what the device is doing (a pause kept across the restart
         # must not show as calm green while the array opens), and again from a stop
         self._heard = False
@@ -290,6 +301,8 @@ class LedStage(Stage):
         if report is not None:  # shown from the next frame on, by the lights that work
             self.status.update(report)
             self._reports.append(report)
+            if self._report_back is not None:
+                self._report_back(report)
 
     def _set(self, name: Channel, value: float, t_s: float, on_from: float | None = None) -> None:
         # the switch point too: on pins without PWM, one value can read on held steady and off in a pulse

@@ -60,16 +60,21 @@ def output_stages(config: Config, options: RunOptions, *, live: bool) -> list[St
     loads hardware or network libraries it does not use.
     """
     stages: list[Stage] = []
+    mqtt = None
     if config.mqtt.enabled:  # first: the LEDs after it show its "broker unreachable" fault
         from listener.outputs.mqtt import MqttStage
 
-        stages.append(MqttStage(config, follow_wall_clock=not options.fast))
+        mqtt = MqttStage(config, follow_wall_clock=not options.fast)
+        stages.append(mqtt)
     leds = None
     if config.leds.in_use:
         from listener.outputs.leds import LedStage
 
-        # only the array's audio can stop coming (the lights then go on at wall time): the demo's sample is a file
-        leds = LedStage(config, trace=sys.stdout if options.led_trace else None, live=live)
+        # only the array's audio can stop coming (the lights then go on at wall time): the demo's sample is a file;
+        # the lights' own fault goes back to the MQTT state, before them
+        trace = sys.stdout if options.led_trace else None
+        report_back = None if mqtt is None else mqtt.reports_back.put
+        leds = LedStage(config, trace=trace, live=live, report_back=report_back)
         stages.append(leds)
     elif options.led_trace:  # a trace with no line would read as lights that never changed
         why = "leds.enabled = false" if not config.leds.enabled else 'leds.preset = "none"'

@@ -9,6 +9,8 @@ the wall clock, so its lights are the same in every run) the stage emits
 ``DeviceState(FAULT)`` (for the LEDs) and ``DeviceState(LISTENING)`` once
 it is back. Those go only to the stages after this one: the retained ``state``
 never carries a ``broker`` cause (it could only arrive once the outage is over).
+The LEDs' own fault (a pin that cannot be written) comes back through
+``reports_back``, as events never flow backwards, and is published at the next event.
 
 The ``status`` of each connection (``online``, and the Last Will ``offline``)
 is made just before paho connects, the Will last: a Will's ``ts`` and
@@ -43,7 +45,7 @@ from listener.events import (
     SessionSummary,
     SourceState,
 )
-from listener.outputs.condition import DeviceCondition
+from listener.outputs.condition import DeviceCondition, ReportsBack
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.clockwatch import ClockWatch
@@ -81,6 +83,7 @@ class MqttStage(SessionMessages, Stage):
         # the session's content cues, for its summary (words never reach it, only counts and times)
         self.cues = CueTally() if config.asr.enabled else None
         self._condition = DeviceCondition()
+        self.reports_back = ReportsBack()  # from the stages after this one (the LEDs' pins), any thread
         self.t_s = 0.0  # audio time of the latest event
         self.overflow_s = 0.0  # audio the pipeline could not keep up with since the start, for the dashboards
         self._next_metrics_s: float | None = None
@@ -226,6 +229,8 @@ class MqttStage(SessionMessages, Stage):
     def process(self, event: Event) -> Iterable[Event]:
         if self._ending is not None and not self._joins_ending(event):
             self._end_session()  # its summary comes right after it or never: this session has none
+        for report in self.reports_back.take():  # the LEDs' fault or its end, found since the last event
+            self._fold(report)
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
             end_s = event.end_s
@@ -256,12 +261,15 @@ class MqttStage(SessionMessages, Stage):
         elif isinstance(event, Reported):
             self._reported(event)
         elif isinstance(event, DeviceState | SourceState):
-            # the mode or the causes behind it (a lost array, then a dead channel: still a fault, now two)
-            before = (self._condition.mode, self._condition.causes)
-            self._condition.update(event)
-            if (self._condition.mode, self._condition.causes) != before:
-                self._publish_state()
+            self._fold(event)
         return ()
+
+    def _fold(self, event: DeviceState | SourceState) -> None:
+        # the mode or the causes behind it (a lost array, then a dead channel: still a fault, now two)
+        before = (self._condition.mode, self._condition.causes)
+        self._condition.update(event)
+        if (self._condition.mode, self._condition.causes) != before:
+            self._publish_state()
 
     def _reported(self, event: Reported) -> None:
         outcome, session_id = False, self.tally.session_id()

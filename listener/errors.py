@@ -1,8 +1,8 @@
 """Every error the listener raises on purpose.
 
-The CLI prints ``str(error)`` on one line and exits with the error's
-``exit_code`` (2, but for a wedged driver, which a restart cures), so each
-message names the problem *and* the fix.
+The CLI prints ``str(error)`` on one line and exits with the error's ``exit_code`` (2, but for a
+wedged driver, which a restart cures, and a run by hand holding the service's folder, which the
+restarts outlast), so each message names the problem *and* the fix.
 Leaf errors also inherit the matching built-in, so callers that only know
 Python's own exceptions still catch them.
 
@@ -289,6 +289,14 @@ class CalibrationError(ListenerError, ValueError):
 
 class AlreadyRunningError(ListenerError, RuntimeError):
     """Another listener already runs with the same state folder (spool, counters, pause)."""
+
+
+class ServiceDeferredError(AlreadyRunningError):
+    """The service found another listener (a run by hand) on its state folder: it is started again until that ends.
+
+    Exit 2 left the unit down for good once the run by hand had ended (RestartPreventExitStatus=2)."""
+
+    exit_code: ClassVar[int] = 75  # EX_TEMPFAIL: the unit restarts on this one, every RestartSec
 
 
 class NotOpenError(RuntimeError):

@@ -187,3 +187,71 @@ def test_a_folder_where_the_lock_file_belongs_is_said_and_the_run_goes_on(
         f"the instance lock {tmp_path / LOCK_FILE} is a folder: a second listener on this state_dir would not be "
         f"refused; fix: remove it (`rmdir {tmp_path / LOCK_FILE}`: the listener makes the file)"
     ]
+
+
+def _service_run(state: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`listener run --wait-for-array` on ``state`` as the unit starts it: live, so it takes the lock first."""
+    config = state.parent / "listener.toml"
+    config.write_text(
+        '[array]\ndevice = "no_such_array"\n[leds]\nenabled = false\nbutton_pin = ""\n[asr]\nenabled = false\n'
+        f'[service]\nstate_dir = "{state}"\n'
+    )
+    cmd = [sys.executable, "-m", "listener", "run", "--wait-for-array", "--config", str(config)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+
+
+@pytest.mark.parametrize("by", ["systemd", "hand"])
+def test_the_service_refused_by_a_run_by_hand_waits_it_out_and_a_run_by_hand_is_told_to_stop_the_service(
+    tmp_path: Path, by: str
+) -> None:
+    """An installer's `listener run` at the counter held the lock when the service (re)started: the service exited 2,
+    which its unit does not restart (RestartPreventExitStatus=2), so it stayed down once the run by hand had ended,
+    its journal telling it to `systemctl stop listener`, itself. It now exits 75, which the unit restarts on every
+    RestartSec; a run by hand refused by the service keeps exit 2 and that advice."""
+    state = tmp_path / "state"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(state)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        env = {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "NOTIFY_SOCKET")}
+        if by == "systemd":
+            env["INVOCATION_ID"] = "0123456789abcdef0123456789abcdef"  # as systemd sets it for every unit
+        done = _service_run(state, env)
+    finally:
+        holder.kill()
+        holder.wait()
+    (line,) = [line for line in done.stderr.splitlines() if "another listener" in line]
+    assert f"another listener (pid {holder.pid}) already runs with [service] state_dir {state}" in line, line
+    if by == "systemd":
+        assert done.returncode == 75, done.stderr
+        assert (
+            "(a `listener run` by hand?): the service tries again every 20 s (RestartSec) and starts once that one ends"
+            in line
+        ), line
+        assert "stop it first" not in line
+    else:
+        assert done.returncode == 2, done.stderr
+        assert "stop it first (`sudo systemctl stop listener` for the service)" in line, line
+
+
+FLOCK_ONLY = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_holder_that_could_not_write_its_pid_is_named_from_the_kernels_table(tmp_path: Path) -> None:
+    """The lock file empty (its holder's card full, or the file another user's that it could only read): the
+    refusal named no pid, though /proc/locks has it."""
+    lock = tmp_path / LOCK_FILE
+    holder = subprocess.Popen([sys.executable, "-c", FLOCK_ONLY, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert lock.read_text() == ""
+        with pytest.raises(AlreadyRunningError, match=f"another listener \\(pid {holder.pid}\\) already runs"):
+            InstanceLock(tmp_path).open()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -35,7 +35,7 @@ from listener.events import (
 from listener.pipeline import EventLog, Pipeline, Stage
 from listener.service import runner
 from listener.service.build import analysis_stages
-from listener.service.runner import RunOptions, SystemdNotifier, sample_conversation
+from listener.service.runner import STOPPING_STATUS, RunOptions, SystemdNotifier, sample_conversation
 from tests.alsa_device import AlsaConfig, TestDevice, alsa_config, test_array  # noqa: F401  (fixtures)
 from tests.folders import held_open
 from tests.mqtt_broker import Mosquitto, service_config
@@ -181,7 +181,7 @@ def test_the_watchdog_is_fed_no_more_once_the_stop_has_begun(notify_socket: sock
     notifier.stopping()
     list(notifier.process(AudioDropped(start_s=0.05, duration_s=0.05, reason="overflow")))
     notifier.close()
-    assert _received(notify_socket) == ["STOPPING=1"]
+    assert _received(notify_socket) == [f"STATUS={STOPPING_STATUS}", "STOPPING=1"]
 
 
 class NotesTheFlush(Stage):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from listener.events import AudioDropped, SourceState
-from listener.service.runner import SystemdNotifier
+from listener.service.runner import STOPPING_STATUS, SystemdNotifier
 from tests.test_service_runner import Clock, _received, notify_socket  # noqa: F401  (fixture)
 
 
@@ -153,4 +153,4 @@ def test_a_stop_before_the_first_audio_is_not_followed_by_ready(notify_socket: s
     list(notifier.process(SourceState(t_s=0.0, available=False, detail="no audio input device 'array'")))
     list(notifier.process(AudioDropped(start_s=0.0, duration_s=0.2, reason="device_lost")))
     notifier.close()
-    assert _received(notify_socket) == ["STOPPING=1"]
+    assert _received(notify_socket) == [f"STATUS={STOPPING_STATUS}", "STOPPING=1"]

@@ -19,7 +19,14 @@ from listener.cli import _parser, cmd_leds_off
 from listener.config import INSTALLED_CONFIG
 from listener.config.rules import rule_of
 from listener.config.schema import ArrayConfig, ServiceConfig
-from listener.errors import AS_SERVICE_USER, SERVICE_STATE_DIR, DriverWedgedError, ListenerError
+from listener.config.service_unit import RESTART_S
+from listener.errors import (
+    AS_SERVICE_USER,
+    SERVICE_STATE_DIR,
+    DriverWedgedError,
+    ListenerError,
+    ServiceDeferredError,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "listener.service"
@@ -122,6 +129,8 @@ def test_unit_has_the_service_contract() -> None:
     # what a person must fix is not retried into the start limit; a wedged driver is restarted
     assert s["RestartPreventExitStatus"] == [str(ListenerError.exit_code)]
     assert DriverWedgedError.exit_code not in (0, ListenerError.exit_code)
+    # and so is the service that found a run by hand on its folder: it takes over once that run ends
+    assert ServiceDeferredError.exit_code not in (0, ListenerError.exit_code)
     # the device heals itself: systemd's start limit counts every start (the boot's, provision.sh's restart, each
     # `systemctl restart` by hand), and 5 in 10 minutes left it down after a crash until `systemctl reset-failed`
     assert s["StartLimitIntervalSec"] == ["0"] and "StartLimitBurst" not in s
@@ -147,6 +156,8 @@ def test_a_crash_loop_is_bounded_by_the_restart_delay_not_a_start_limit() -> Non
     assert f"restarts the service after {restart_s} s, as often as it takes" in readme
     assert "reset-failed listener" not in readme  # nothing for a person to re-arm
     assert restart_s == unit_rehearsal.RESTART_S  # the rehearsal waits past one delay for restarts it must not see
+    # a service refused by a run by hand says how soon it tries again (listener.service.instance)
+    assert restart_s == RESTART_S
 
 
 def test_advice_runs_commands_as_the_service_user_as_the_readme_does() -> None:

@@ -22,6 +22,7 @@ from listener.errors import SERVICE_STATE_DIR, toml_value
 SERVICE_UNIT_FILE = Path("/etc/systemd/system/listener.service")
 VAR_LIB = SERVICE_STATE_DIR.parent  # StateDirectory= names folders here (systemd's %S)
 STOP_BUDGET_S = 40.0  # systemd/listener.service's TimeoutStopSec (45 s), less a margin for the exit itself
+RESTART_S = 20.0  # systemd/listener.service's RestartSec: how soon a service that exited 75 is started again
 _LISTS = ("StateDirectory", "ReadWritePaths")  # settings that add up; an empty assignment clears them
 
 

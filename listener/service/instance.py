@@ -3,7 +3,8 @@
 Two instances with one ``service.state_dir`` share one spool and one device id: every visit is
 published twice under one device, with sessions that overlap, and the two MQTT clients take the
 broker connection from each other in turn. A second ``listener run`` (a hand-started one while the
-service runs, say) is refused at start instead, naming the one that runs.
+service runs, say) is refused at start instead, naming the one that runs. Refused is the service,
+the refusal is temporary: it exits 75, which its unit restarts on, and takes over once the other run ends.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import logging
 import os
 from pathlib import Path
 
-from listener.errors import AlreadyRunningError
+from listener.config.service_unit import RESTART_S
+from listener.errors import AlreadyRunningError, ServiceDeferredError
 from listener.lifecycle import Managed
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,10 @@ LOCKS_TABLE = "/proc/locks"  # Linux: every lock held on the machine, by device 
 class InstanceLock(Managed):
     """An exclusive lock on ``state_dir``/listener.lock while the run lasts (released by the kernel on any exit)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, service: bool = False) -> None:
+        """``service``: this run is the systemd unit's, whose refusal is temporary (exit 75, restarted)."""
         self.path = state_dir / LOCK_FILE
+        self.service = service
         self._fd: int | None = None
 
     def open(self) -> None:
@@ -50,13 +54,24 @@ class InstanceLock(Managed):
                 return
             holder = _holder(fd)
             os.close(fd)
-            raise AlreadyRunningError(
-                f"another listener{holder} already runs with [service] state_dir {self.path.parent}: stop it first "
-                "(`sudo systemctl stop listener` for the service), or give this run its own state_dir"
-            ) from None
+            raise self._refusal(holder) from None
         if writable:
             self._write_pid(fd)
         self._fd = fd
+
+    def _refusal(self, holder: str) -> AlreadyRunningError:
+        """A run by hand is told to stop the service; the service, that it waits out the run by hand: with exit 2
+        (not restarted) it stayed down for good once an installer's `listener run` at the counter had ended."""
+        if self.service:
+            return ServiceDeferredError(
+                f"another listener{holder} already runs with [service] state_dir {self.path.parent} (a `listener run` "
+                f"by hand?): the service tries again every {RESTART_S:g} s (RestartSec) and starts once that one ends "
+                "(Ctrl-C it); `sudo systemctl stop listener` ends the tries"
+            )
+        return AlreadyRunningError(
+            f"another listener{holder} already runs with [service] state_dir {self.path.parent}: stop it first "
+            "(`sudo systemctl stop listener` for the service), or give this run its own state_dir"
+        )
 
     def _write_pid(self, fd: int) -> None:
         """Our pid in the lock file, for a second run's refusal to name; a full disk costs only that name."""
@@ -118,13 +133,33 @@ def held(state_dir: Path) -> bool | None:
         return False if not (state_dir / LOCK_FILE).exists() else None  # no listener has run with this folder
     except OSError:
         return None
-    # each line: "1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF" (a waiter's has "->" after the id)
-    inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    inode = _locks_key(stat)
     return any(inode in line.split() for line in table.splitlines())
 
 
+def _locks_key(stat: os.stat_result) -> str:
+    """How /proc/locks names a file; each line: "1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF"
+    (a waiter's has "->" after the id)."""
+    return f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+
+
 def _holder(fd: int) -> str:
+    """' (pid N)' for the lock's holder, from the lock file, else the kernel's table; '' if unknown."""
     with contextlib.suppress(OSError, ValueError):
         pid = int(os.pread(fd, 32, 0).decode().strip())
         return f" (pid {pid})"
-    return ""
+    locker = _pid_in_locks(fd)  # no pid in the file: its holder could not write it (a full card, a file it only reads)
+    return f" (pid {locker})" if locker is not None else ""
+
+
+def _pid_in_locks(fd: int) -> int | None:
+    """The pid the kernel's table of locks gives for the lock on ``fd``'s file; None if it gives none."""
+    with contextlib.suppress(OSError):
+        inode = _locks_key(os.fstat(fd))
+        for line in Path(LOCKS_TABLE).read_text(encoding="ascii", errors="replace").splitlines():
+            fields = line.split()
+            if inode in fields and "->" not in fields and fields.index(inode) > 0:
+                pid = fields[fields.index(inode) - 1]
+                if pid.isdigit() and int(pid) > 0:  # 0: a holder outside this run's pid namespace
+                    return int(pid)
+    return None

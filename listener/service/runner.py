@@ -23,7 +23,7 @@ from listener.config import Config, channel_map_mode, geometry
 from listener.config.schema import ArrayConfig, PartiesConfig
 from listener.config.service_unit import long_stop, read_only_state_dir, writable_folders
 from listener.errors import AudioInputError
-from listener.events import AudioBlock, AudioDropped, DropReason, Event, SourceState
+from listener.events import AudioBlock, AudioDropped, DeviceMode, DeviceState, DropReason, Event, SourceState
 from listener.lifecycle import under_systemd
 from listener.pipeline import Pipeline, Stage
 from listener.service.build import analysis_stages
@@ -50,6 +50,10 @@ class RunOptions:
 # twenty times a second, all day, to re-arm a timer 30 s away
 WATCHDOG_EVERY_S = 1.0
 PAUSE_FILE = "paused"  # in service.state_dir while the privacy button holds the device paused
+# what `systemctl status listener` shows beside the input's state ("capturing", "no audio: <why>"); fixed texts,
+# with nothing of what was heard in them
+PAUSED_STATUS = "paused (privacy button): nothing is heard until the next press"
+STOPPING_STATUS = "stopping: flushing the open session to the outputs"
 DEMO_PLAYS = 3  # the sample is 28 s; dominance needs 30 s of speech in the rolling window
 
 
@@ -127,7 +131,8 @@ class SystemdNotifier(Stage):
     Audio, dropped audio (an outage being waited out: the reopen loop) and
     source states all prove the pipeline thread is alive; the LiveSource
     reopens a lost array itself, so a restart by systemd would only lose the
-    open session. A wedged driver or a hung stage starves the watchdog.
+    open session. A wedged driver or a hung stage starves the watchdog. STATUS= says the input's state, the
+    privacy pause, and the stop's flush (said just before STOPPING=1, after which nothing is).
     """
 
     name = "systemd"
@@ -142,6 +147,9 @@ class SystemdNotifier(Stage):
         # before STOPPING=1, never after it (which would arm the watchdog again for the whole flush)
         self._stop_lock = threading.Lock()
         self._notifier: _NotifySocket | None = None
+        self._input = "capturing"  # the source's last report (a file makes none)
+        self._paused = False  # by the privacy button
+        self._status: str | None = None  # the STATUS= last sent
 
     def open(self) -> None:
         address = os.environ.get("NOTIFY_SOCKET")
@@ -164,13 +172,18 @@ class SystemdNotifier(Stage):
             self._notifier.notify(message)
 
     def process(self, event: Event) -> Iterable[Event]:
-        if not isinstance(event, AudioBlock | AudioDropped | SourceState):
+        button = isinstance(event, DeviceState) and event.cause == "button"
+        if not (button or isinstance(event, AudioBlock | AudioDropped | SourceState)):
             return ()
         with self._stop_lock:
             # nothing once the stop has begun: systemd re-arms its watchdog at any WATCHDOG=1, its stop begun or
             # not, and a READY=1 after STOPPING=1 (a stop while the stages opened) takes a unit still starting to
             # running, its watchdog armed for the flush
             if self._stopping:
+                return ()
+            if isinstance(event, DeviceState):  # the privacy button's pause or resume
+                self._paused = event.mode is DeviceMode.PAUSED
+                self._say_status()
                 return ()
             if not self._ready:
                 self._ready = True
@@ -180,8 +193,18 @@ class SystemdNotifier(Stage):
                 self._fed_s = now_s
                 self._notify("WATCHDOG=1")
             if isinstance(event, SourceState):
-                self._notify(f"STATUS={'capturing' if event.available else 'no audio: ' + event.detail}")
+                self._input = "capturing" if event.available else f"no audio: {event.detail}"
+                self._say_status(again=True)
         return ()
+
+    def _say_status(self, *, again: bool = False) -> None:
+        """STATUS= (what `systemctl status` shows) when it changed; ``again``: also when not (the input's report)."""
+        status = self._input
+        if self._paused:  # the input is said too where it is missing: the pause does not explain a dark amber
+            status = PAUSED_STATUS if status == "capturing" else f"{PAUSED_STATUS}; {status}"
+        if again or status != self._status:
+            self._status = status
+            self._notify(f"STATUS={status}")
 
     def stopping(self) -> None:
         """Said as the stop begins, and the watchdog fed no more: the flush waits for the recogniser (up to
@@ -191,13 +214,19 @@ class SystemdNotifier(Stage):
         stored. A stop systemd did not ask for (the array's driver wedged, a stage failed, a kill by hand) also
         left the unit running with its watchdog armed. STOPPING=1 puts the unit in its stop, bounded by
         TimeoutStopSec, which the stop's waits are checked against (check-config)."""
+        self._stop(STOPPING_STATUS)
+
+    def _stop(self, status: str | None) -> None:
         with self._stop_lock:
             if not self._stopping:
                 self._stopping = True
+                # before STOPPING=1, after which nothing but the stop is said: shown through the flush's waits
+                if status is not None:
+                    self._notify(f"STATUS={status}")
                 self._notify("STOPPING=1")
 
     def close(self) -> None:
-        self.stopping()  # a run that ends without a stop: its stages failed to open
+        self._stop(None)  # a run that ends without a stop: its stages failed to open, there is nothing to flush
         if self._notifier is not None:
             self._notifier.close()
         self._notifier = None
@@ -284,7 +313,8 @@ def run(config: Config, options: RunOptions, extra_stages: Sequence[Stage] = ())
 def _hold(stack: ExitStack, button: PrivacyButton | None, config: Config, live: bool) -> None:
     """Before the stages open: the instance lock and the button (the source is closed by the caller's stack)."""
     if live or config.mqtt.enabled:  # what two instances would share: the array, the spool, the pause
-        stack.enter_context(InstanceLock(Path(config.service.state_dir)))
+        # the service refused waits the other run out (restarted on exit 75); a run by hand is told to stop it
+        stack.enter_context(InstanceLock(Path(config.service.state_dir), service=under_systemd()))
     if button is not None:
         # a press during the LED self-test or the models' load is answered with the first event
         # (the gate's open() then finds the button open already)

@@ -293,14 +293,31 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_leds_off(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from listener.config import Config
     from listener.config.leds_alone import leds_to_switch_off
+    from listener.errors import SERVICE_STATE_DIR
     from listener.outputs.gpio import pin_factory
     from listener.outputs.leds import switch_off
+    from listener.service.instance import held
 
-    leds = leds_to_switch_off(config_file(args.config), command_config)  # on a device, the lights its service drives
-    if leds.in_use:  # only then a pin library is needed
-        switch_off(leds, pin_factory())
-        log.info("the %s LEDs are off", leds.preset)  # the journal shows the unit's ExecStopPost ran
+    loaded: list[Config] = []  # the whole file, where it still loads: its state_dir
+
+    def load(path: Path | None) -> Config:
+        loaded.append(command_config(path))
+        return loaded[-1]
+
+    leds = leds_to_switch_off(config_file(args.config), load)  # on a device, the lights its service drives
+    if not leds.in_use:  # only then a pin library is needed
+        return 0
+    state_dir = Path(loaded[-1].service.state_dir) if loaded else SERVICE_STATE_DIR
+    if held(state_dir):
+        # a service refused beside a run by hand (exit 75, restarted every 20 s): the lights are that run's
+        log.info("the LEDs are left as they are: another listener runs with [service] state_dir %s", state_dir)
+        return 0
+    switch_off(leds, pin_factory())
+    log.info("the %s LEDs are off", leds.preset)  # the journal shows the unit's ExecStopPost ran
     return 0
 
 

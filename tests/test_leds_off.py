@@ -8,6 +8,8 @@ own mock pins, driven on by hand as a dead process would have left them.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -257,3 +259,39 @@ def test_a_pin_that_cannot_be_written_does_not_keep_the_others_lit(
     assert released_dark(breaking_factory, tuple(others), off=0)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"the {first} LED on {PINS[first]}" in err and "pigpiod" in err, err
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from listener.service.instance import InstanceLock
+with InstanceLock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_lights_of_a_run_by_hand_are_left_to_it(
+    shared: MockFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service refused beside an installer's `listener run` exits 75 and is started again every 20 s; after each
+    refused start the unit's ExecStopPost put out the lights the run by hand drives (or, where lgpio holds the
+    lines, failed on them with an error in the journal every 20 s). They are left to the run that holds the
+    state folder; once it has ended, leds-off puts them out as before."""
+    state = tmp_path / "state"
+    names = LIGHTS["traffic-light"]
+    left_driven(shared, names, 1)  # lit by the run by hand
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(state)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with caplog.at_level(logging.INFO):
+            assert leds_off(tmp_path, f'preset = "traffic-light"\n[service]\nstate_dir = "{state}"') == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    for name in names:
+        pin = shared.pin(PINS[name])
+        assert (pin.function, float(pin.states[-1].state)) == ("output", 1.0), name  # not touched
+    assert f"the LEDs are left as they are: another listener runs with [service] state_dir {state}" in caplog.text
+    assert leds_off(tmp_path, f'preset = "traffic-light"\n[service]\nstate_dir = "{state}"') == 0
+    assert released_dark(shared, names, off=0)

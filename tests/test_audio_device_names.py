@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from listener.audio import device_names
 from listener.audio.devices import find_array, list_input_devices
 from listener.audio.live import LiveSource
 from listener.config import geometry, parse_config
@@ -156,3 +157,78 @@ def test_when_no_named_device_has_the_channels_the_error_names_each_with_its_cou
         f" '{V1}' (1 in); input device '{V2}' has 1 input channel but the array configuration captures 2: "
     ), message
     assert "[array] device" in message and "\n" not in message, message
+
+
+FOUR_MIC = "seeed-4mic-voicecard: ac10x-codec0 (hw:{card},{device})"
+USB_MIC = "USB Audio Device: USB Audio (hw:{card},0)"
+BY_CARD_ID = (
+    "hw:CARD=seeed4micvoicec,DEV=0",  # as `arecord -L` lists it
+    "plughw:CARD=seeed4micvoicec,DEV=0",  # as vendor guides write it
+    "sysdefault:CARD=seeed4micvoicec",
+    "hw:seeed4micvoicec",
+    "hw:Seeed4micVoicec,0",
+)
+
+
+def kernel_cards(path: Path, cards: dict[int, str]) -> None:
+    """/proc/asound/cards as the kernel writes it ('%2i [%-15s]: driver - short name', then the long name)."""
+    path.write_text(
+        "".join(
+            f"{i:2d} [{card:<15}]: driver - {card}\n                      {card} at bus\n" for i, card in cards.items()
+        )
+    )
+
+
+@pytest.fixture
+def card_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    table = tmp_path / "proc-asound-cards"
+    monkeypatch.setattr(device_names, "ASOUND_CARDS", table)
+    return table
+
+
+def test_a_card_named_by_its_alsa_id_is_that_card_whatever_number_it_has(cards: Cards, card_table: Path) -> None:
+    """'hw:CARD=seeed4micvoicec,DEV=0' and the like, copied from `arecord -L`, matched no device: PortAudio's
+    names end in the card's number, which the kernel's table gives for the id, and which changes between boots."""
+    kernel_cards(card_table, {0: "Device", 1: "seeed4micvoicec"})
+    cards.set({USB_MIC.format(card=0): stereo(0.0), FOUR_MIC.format(card=1, device=0): stereo()})
+    for setting in BY_CARD_ID:
+        assert chosen({**LAPELS, "device": setting}) == FOUR_MIC.format(card=1, device=0), setting
+    kernel_cards(card_table, {0: "seeed4micvoicec", 1: "Device"})  # the next boot, the USB card found later
+    cards.set({FOUR_MIC.format(card=0, device=0): stereo(), USB_MIC.format(card=1): stereo(0.0)})
+    for setting in BY_CARD_ID:
+        assert chosen({**LAPELS, "device": setting}) == FOUR_MIC.format(card=0, device=0), setting
+    config = parse_config({"array": {**LAPELS, "device": BY_CARD_ID[0]}, "parties": PARTIES})
+    with LiveSource(config) as source:  # the array's tones, not the USB card's silence
+        events = run_source(source, until_audio(0.2))
+    samples = np.concatenate([e.samples for e in events if isinstance(e, AudioBlock)])
+    assert float(np.abs(samples).max()) > 0.4
+
+
+def test_dev_names_the_cards_device_and_is_0_unsaid(cards: Cards, card_table: Path) -> None:
+    kernel_cards(card_table, {0: "Device", 2: "seeed4micvoicec"})
+    first, second = FOUR_MIC.format(card=2, device=0), FOUR_MIC.format(card=2, device=1)
+    cards.set({first: stereo(), second: stereo(), USB_MIC.format(card=0): stereo()})
+    assert chosen({**LAPELS, "device": "hw:CARD=seeed4micvoicec,DEV=1"}) == second
+    assert chosen({**LAPELS, "device": "hw:seeed4micvoicec,1"}) == second
+    assert chosen({**LAPELS, "device": "hw:CARD=seeed4micvoicec"}) == first
+    assert chosen({**LAPELS, "device": "sysdefault:CARD=seeed4micvoicec"}) == first
+    assert chosen({**LAPELS, "device": "hw:CARD=0,DEV=0"}) == USB_MIC.format(card=0)  # a number for CARD= too
+    plug = "seeed-4mic-voicecard: ac10x-codec0 (plughw:2,0)"  # PortAudio's name under PA_ALSA_PLUGHW=1
+    cards.set({plug: stereo()})
+    assert chosen({**LAPELS, "device": "hw:CARD=seeed4micvoicec,DEV=0"}) == plug
+
+
+def test_an_unknown_card_id_is_refused_naming_the_cards_there(cards: Cards, card_table: Path) -> None:
+    kernel_cards(card_table, {0: "Device", 10: "wm8960soundcard"})
+    cards.set({USB_MIC.format(card=0): stereo(), "wm8960-soundcard: wm8960-hifi (hw:10,0)": stereo()})
+    with pytest.raises(AudioInputError) as err:
+        chosen({**LAPELS, "device": "hw:CARD=seeed4micvoicec,DEV=0"})
+    message = str(err.value)
+    assert message.startswith(
+        "no sound card has the id 'seeed4micvoicec' that [array] device 'hw:CARD=seeed4micvoicec,DEV=0' names; the "
+        "cards are 'Device' (card 0), 'wm8960soundcard' (card 10). Fix: name one of those in [array] device"
+    ), message
+    assert "`arecord -l` lists its card" in message and "\n" not in message, message
+    card_table.unlink()  # a kernel without ALSA: no table
+    with pytest.raises(AudioInputError, match=r"names: there are no sound cards \(.* lists none\)\. Fix: check"):
+        chosen({**LAPELS, "device": "plughw:seeed4micvoicec"})

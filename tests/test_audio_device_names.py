@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from listener.audio import device_names
+from listener.audio import card_missing, device_names
 from listener.audio.devices import find_array, list_input_devices
 from listener.audio.live import LiveSource
 from listener.config import geometry, parse_config
@@ -112,6 +112,26 @@ def test_an_alsa_id_names_only_the_kind_it_is(cards: Cards) -> None:
             chosen({**LAPELS, "device": other})
 
 
+def test_a_numeric_plughw_id_names_the_card_portaudio_lists_as_hw(cards: Cards) -> None:
+    """'plughw:1,0', as vendor guides write it, matched nothing: PortAudio lists the card as '(hw:1,0)' unless
+    PA_ALSA_PLUGHW=1. It names card 1 (never card 10), and a device listed as plughw first."""
+    one, ten = "Lapel: USB Audio (hw:1,0)", "Other: USB Audio (hw:10,0)"
+    cards.set({one: stereo(), ten: stereo(0.0)})
+    for setting in ("plughw:1,0", "plughw:1", "(PLUGHW:1,0)"):
+        assert chosen({**LAPELS, "device": setting}) == one, setting
+    with pytest.raises(AudioInputError, match=r"no audio input device matching 'plughw:1,1'"):
+        chosen({**LAPELS, "device": "plughw:1,1"})
+    config = parse_config({"array": {**LAPELS, "device": "plughw:1,0"}, "parties": PARTIES})
+    with LiveSource(config) as source:  # card 1's tones, not card 10's silence
+        events = run_source(source, until_audio(0.2))
+    samples = np.concatenate([e.samples for e in events if isinstance(e, AudioBlock)])
+    assert float(np.abs(samples).max()) > 0.4
+    plug = "Lapel: USB Audio (plughw:1,0)"
+    cards.set({one: stereo(), plug: stereo()})  # both kinds listed: each id names its own, not "2 devices"
+    assert chosen({**LAPELS, "device": "plughw:1,0"}) == plug
+    assert chosen({**LAPELS, "device": "hw:1,0"}) == one
+
+
 def test_a_card_named_whole_is_chosen_over_one_whose_name_holds_it(cards: Cards) -> None:
     """'USB Mic' is part of 'USB Mic Pro' too: with both plugged in, the name was said to fit two devices."""
     mic, pro = "USB Mic: Audio (hw:1,0)", "USB Mic Pro: Audio (hw:2,0)"
@@ -123,7 +143,8 @@ def test_a_card_named_whole_is_chosen_over_one_whose_name_holds_it(cards: Cards)
     assert chosen({**LAPELS, "device": "usb mic"}) == pro  # still part of a name, when it is the only one
 
 
-def test_two_alike_cards_are_both_named_and_told_apart_by_their_id(cards: Cards) -> None:
+def test_two_alike_cards_are_both_named_and_told_apart_by_their_id(cards: Cards, card_table: Path) -> None:
+    """The kernel's table does not name cards 2 and 3 (no table here): the numbers the names end with."""
     first, second = "ReSpeaker: USB Audio (hw:2,0)", "ReSpeaker: USB Audio (hw:3,0)"
     cards.set({first: stereo(), second: stereo()})
     with pytest.raises(AudioFormatError) as err:
@@ -134,6 +155,21 @@ def test_two_alike_cards_are_both_named_and_told_apart_by_their_id(cards: Cards)
     assert "('hw:2,0')" in message and "\n" not in message, message
     assert chosen({**LAPELS, "device": "hw:3"}) == second
     assert chosen({**LAPELS, "device": second.upper()}) == second
+
+
+def test_two_alike_usb_cards_are_told_apart_by_their_cards_alsa_id(cards: Cards, card_table: Path) -> None:
+    """The error suggested 'hw:2,0', which names the other array once the two swap numbers at a boot; the
+    kernel tells alike cards apart by their ids ('ArrayUAC10', then 'ArrayUAC10_1'), which stay."""
+    first, second = "ReSpeaker: USB Audio (hw:2,0)", "ReSpeaker: USB Audio (hw:3,0)"
+    kernel_cards(card_table, {0: "Headphones", 2: "ArrayUAC10", 3: "ArrayUAC10_1"})
+    cards.set({first: stereo(), second: stereo()})
+    with pytest.raises(AudioFormatError) as err:
+        chosen({**LAPELS, "device": "respeaker"})
+    message = str(err.value)
+    assert "or to its card's ALSA id ('hw:CARD=ArrayUAC10,DEV=0'), which a USB card keeps across boots" in message
+    assert "hw:2,0'" not in message.partition("Fix:")[2], message
+    assert chosen({**LAPELS, "device": "hw:CARD=ArrayUAC10,DEV=0"}) == first  # the suggestion works as written
+    assert chosen({**LAPELS, "device": "hw:CARD=ArrayUAC10_1,DEV=0"}) == second
 
 
 V2 = "seeed-2mic-voicecard: bcm2835-i2s-tlv320aic3x-hifi (hw:1,0)"
@@ -183,6 +219,8 @@ def kernel_cards(path: Path, cards: dict[int, str]) -> None:
 def card_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     table = tmp_path / "proc-asound-cards"
     monkeypatch.setattr(device_names, "ASOUND_CARDS", table)
+    # and no reboot flagged, whatever this machine's /run holds: the fixes asserted here come without one
+    monkeypatch.setattr(card_missing, "REBOOT_DUE", tmp_path / "listener-reboot-due")
     return table
 
 
@@ -232,3 +270,18 @@ def test_an_unknown_card_id_is_refused_naming_the_cards_there(cards: Cards, card
     card_table.unlink()  # a kernel without ALSA: no table
     with pytest.raises(AudioInputError, match=r"names: there are no sound cards \(.* lists none\)\. Fix: check"):
         chosen({**LAPELS, "device": "plughw:seeed4micvoicec"})
+
+
+def test_an_unknown_card_id_while_a_boot_config_change_waits_says_reboot_first(cards: Cards, card_table: Path) -> None:
+    """Provisioned for a HAT and checked before the reboot that loads its overlay: its id is on no card yet, and
+    the fix is the reboot, not another name."""
+    card_missing.REBOOT_DUE.write_text("/boot/firmware/config.txt changed; the audio overlay loads at the next boot\n")
+    cards.set({USB_MIC.format(card=0): stereo()})
+    reboot = "Fix: reboot first: firmware/provision.sh changed the boot config since this boot began"
+    for table in ({0: "Headphones"}, {}):
+        kernel_cards(card_table, table)
+        with pytest.raises(AudioInputError) as err:
+            chosen({**LAPELS, "device": "hw:CARD=seeed4micvoicec,DEV=0"})
+        message = str(err.value)
+        assert reboot in message and "if it is still missing after that, " in message, message
+        assert "(dtoverlay in /boot/firmware/config.txt)" in message and "\n" not in message, message

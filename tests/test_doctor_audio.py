@@ -58,10 +58,10 @@ def test_a_missing_array_while_a_boot_config_change_waits_says_reboot_first(
     tmp_path: Path, test_array: TestDevice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Provisioned and checked before the reboot that loads the overlay: the fix is the reboot, not the config."""
-    from listener.audio import devices
+    from listener.audio import card_missing, devices
 
     flag = tmp_path / "listener-reboot-due"
-    monkeypatch.setattr(devices, "REBOOT_DUE", flag)
+    monkeypatch.setattr(card_missing, "REBOOT_DUE", flag)
     cfg = config(tmp_path, array={"preset": "respeaker-4mic", "device": "no_such_array"})
     (before,) = doctor.check_audio(cfg)
     assert "reboot" not in before.fix

@@ -63,7 +63,7 @@ def reboot_note(tmp_path: Path, boot_changed: int, dry_run: int = 0) -> tuple[in
 def test_a_boot_config_change_flags_its_reboot_until_it_happens(tmp_path: Path) -> None:
     """Flagged where the listener looks (a missing array's fix says "reboot first"), said again by a later
     run, and no restart of the service meanwhile (status 1): it starts at that boot."""
-    from listener.audio.devices import REBOOT_DUE
+    from listener.audio.card_missing import REBOOT_DUE
 
     assert f"\nREBOOT_DUE={REBOOT_DUE}\n" in SCRIPT.read_text()
     flag, debian = tmp_path / "listener-reboot-due", tmp_path / "reboot-required"

@@ -16,20 +16,18 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyaudio
 
 from listener.audio.alsa_config import check_alsa_config
 from listener.audio.base import ONE_MIC
-from listener.audio.device_names import alsa_id, named_by
+from listener.audio.card_missing import CONNECTED, LOADED, reboot_first
+from listener.audio.device_names import lasting_id, named_by
 from listener.config import ArrayGeometry
 from listener.config.presets import PROVISIONED_DEVICE
 from listener.errors import AudioFormatError, AudioInputError
 
 log = logging.getLogger(__name__)
-# tmpfs, so gone at the next boot: firmware/provision.sh writes it when it changes the boot config
-REBOOT_DUE = Path("/run/listener-reboot-due")
 
 _AlsaErrorHandler = ctypes.CFUNCTYPE(
     None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
@@ -165,17 +163,6 @@ def format_devices(devices: Sequence[InputDevice]) -> str:
     return "\n".join(lines)
 
 
-def _reboot_first() -> str:
-    """The first fix while firmware/provision.sh's change to the boot config waits for a reboot, else ''."""
-    with contextlib.suppress(OSError):  # /run not searchable: no flag to read
-        if REBOOT_DUE.exists():
-            return (
-                "reboot first: firmware/provision.sh changed the boot config since this boot began, and the "
-                "array's overlay loads at boot; if it is still missing after that, "
-            )
-    return ""
-
-
 def describe_devices(devices: Sequence[InputDevice]) -> str:
     """The same list on one line, for error messages."""
     if not devices:
@@ -229,8 +216,10 @@ def _either(hints: Sequence[str]) -> str:
 
 def _several(hint: str, fitting: Sequence[InputDevice]) -> str:
     # PortAudio's order follows ALSA card numbers, which USB devices do not keep across boots: no guess
-    ids = [i for i in (alsa_id(d.name) for d in fitting) if i is not None]
+    ids = [i for i in (lasting_id(d.name) for d in fitting) if i is not None]
     by_id = f", or to the ALSA id its name ends with ('{ids[0]}')" if ids else ""
+    if ids and "CARD=" in ids[0]:  # the kernel names the card: its id, where a USB card's number can change
+        by_id = f", or to its card's ALSA id ('{ids[0]}'), which a USB card keeps across boots"
     return (
         f"the audio input name '{hint}' matches {len(fitting)} devices: {describe_devices(fitting)}. Fix: set "
         f"[array] device to the whole name of the one to capture from{by_id} (`listener devices` lists them)"
@@ -285,14 +274,12 @@ def _one_channel_fix(device: InputDevice) -> str:
     )
 
 
-_CONNECTED = "the array is connected (`arecord -l` lists its card)"
-_LOADED = "its driver or HAT overlay is loaded (dtoverlay in /boot/firmware/config.txt)"
 # PortAudio leaves a card it cannot open out of its list: one held by another program looks unplugged
 _FREE = "no other program holds its card (`fuser -v /dev/snd/*` names one that does)"
 
 
 def _no_inputs_fix() -> str:
-    return f"{_reboot_first()}check {_CONNECTED}, that {_LOADED}, that {_FREE}, and that this user is in group 'audio'"
+    return f"{reboot_first()}check {CONNECTED}, that {LOADED}, that {_FREE}, and that this user is in group 'audio'"
 
 
 def _fix(hints: Sequence[str]) -> str:
@@ -301,7 +288,7 @@ def _fix(hints: Sequence[str]) -> str:
         # the name only goes missing with the card it reads: pointing the config elsewhere would bypass it.
         # No --force-config: without --config it installs the bare template, dropping device_id, broker, calibration
         return (
-            f"Fix: {_reboot_first()}check {_CONNECTED}, {_LOADED} and {_FREE}; "
+            f"Fix: {reboot_first()}check {CONNECTED}, {LOADED} and {_FREE}; "
             f"{PROVISIONED_DEVICE} is firmware/provision.sh's name for that card: if another board is fitted, set "
             "preset under [array] in /etc/listener/listener.toml to that board's array preset (docs/config.md "
             "lists them; respeaker-2mic for either 2-Mic HAT; its device_id, broker settings and calibration stay), "
@@ -309,8 +296,8 @@ def _fix(hints: Sequence[str]) -> str:
             "`listener calibrate --write` once the new board is mounted"
         )
     return (
-        f"Fix: {_reboot_first()}set [array] device to part of one of these names (`listener devices` lists them), or "
-        f"check {_CONNECTED}, {_LOADED} and {_FREE}"
+        f"Fix: {reboot_first()}set [array] device to part of one of these names (`listener devices` lists them), or "
+        f"check {CONNECTED}, {LOADED} and {_FREE}"
     )
 
 

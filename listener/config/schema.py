@@ -65,9 +65,9 @@ class ArrayConfig:
     )
     device: str = field(
         "",
-        "input device name, case-insensitive: the whole name or the card's before a part of it; 'hw:N' or 'hw:N,M' = "
-        "that card only; 'hw:CARD=id,DEV=M' (as `arecord -L` lists it; also plughw:, sysdefault:, 'hw:id') = the "
-        "card of that ALSA id, whatever its number this boot; '' = the preset's names",
+        "input device name, case-insensitive: the whole name or the card's before a part of it; 'hw:N' or 'hw:N,M' "
+        "(or plughw:) = that card only; 'hw:CARD=id,DEV=M' (as `arecord -L` lists it; also plughw:, sysdefault:, "
+        "'hw:id') = the card of that ALSA id, whatever its number this boot; '' = the preset's names",
         allowed='text with a letter or digit, or `""`',
     )
     channels: int | None = field(

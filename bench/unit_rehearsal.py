@@ -1,7 +1,7 @@
 """Rehearse the hardened service under a real systemd: a Debian 12 (or 13) root provisioned by
 firmware/provision.sh (unit enabled), booted with systemd-nspawn.
 
-    sudo .venv/bin/python -m bench.unit_rehearsal [--release trixie] [--keep DIR]
+    sudo .venv/bin/python -m bench.unit_rehearsal [--release trixie] [--keep DIR] [--only STEP ...]
 
 ``--release trixie``: a Debian 13 root, systemd 257 (Raspberry Pi OS since October 2025).
 
@@ -18,6 +18,9 @@ Then a typo in the config: one failed start, no restarts, and the restart after 
 Then the watchdog's SIGABRT: every thread's stack in the journal at warning beside the death, the restart.
 Last, a new version rolled out under the running service (bench/unit_upgrade.py): provision.sh run again inside,
 the service stopped before pip and started again at the end; then once more, with nothing to change.
+Then the service started while a `listener run` by hand holds the state folder (bench/unit_hand_run.py): refused
+with exit 75, restarted every RestartSec, its lights left to that run, and up once it has ended.
+``--only STEP`` (again for more) runs those steps alone, after provisioning and the boot.
 Prints what systemd and the broker saw; asserts nothing. The root is this machine's architecture:
 bench/pi_rehearsal.py covers arm64 (under emulation, without systemd).
 
@@ -51,6 +54,7 @@ from bench.rehearsal_root import (
     topic_counts,
 )
 from bench.signals import ROOT as REPO
+from bench.unit_hand_run import hand_run
 from bench.unit_upgrade import upgrade, upgrade_again
 from tests.mqtt_broker import Mosquitto, Recorder
 
@@ -291,15 +295,33 @@ def watchdog_abort(booted: Booted, recorder: Recorder) -> dict[str, object]:
     }
 
 
+STEPS = {
+    "boot": booted_system,
+    "no array": waiting_for_the_array,
+    "device policy": device_policy,
+    "doctor": doctor,
+    "replay": replay,
+    "config typo": config_typo,
+    "watchdog abort": watchdog_abort,
+    "upgrade in service": upgrade,
+    "upgrade again": upgrade_again,
+    "hand run": hand_run,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_release_argument(parser)
     parser.add_argument("--keep", type=Path, help="make the root in DIR/root (new) and leave it there")
+    parser.add_argument(
+        "--only", action="append", choices=sorted(STEPS), help="run this step (again for more), not all of them"
+    )
     args = parser.parse_args(argv)
     release = args.release
     if (problem := host_problem(HOST_TOOLS)) is not None:
         print(f"unit_rehearsal: {problem}", file=sys.stderr)
         return 2
+    steps = [(name, step) for name, step in STEPS.items() if not args.only or name in args.only]
     with fresh_root(cache(release), "amd64", SYSTEMD_PACKAGES, keep=args.keep, release=release) as root:
         print("== provision\n" + json.dumps(provision(root), indent=1))
         root.close()  # nspawn mounts its own /proc
@@ -308,17 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure(root, broker.port, release)
             booted = Booted(root.path, work / "boot.log")
             try:
-                steps = (
-                    ("boot", booted_system),
-                    ("no array", waiting_for_the_array),  # waits for the boot
-                    ("device policy", device_policy),
-                    ("doctor", doctor),
-                    ("replay", replay),
-                    ("config typo", config_typo),
-                    ("watchdog abort", watchdog_abort),
-                    ("upgrade in service", upgrade),
-                    ("upgrade again", upgrade_again),
-                )
+                booted.wait_for("listener", {"active", "failed"}, BOOT_S)  # each step starts from a booted root
                 for name, step in steps:
                     print(f"== {name}\n{json.dumps(step(booted, recorder), indent=1, ensure_ascii=False)}")
             finally:

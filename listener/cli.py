@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise stdout.error
         return code
     except ListenerError as exc:
-        say_line(f"listener: {exc}")
+        say_line(f"listener: {exc}", exc.journal_level)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

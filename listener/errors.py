@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import re
 import stat
@@ -44,6 +45,8 @@ class ListenerError(Exception):
 
     # 2 for input or set-up a person must fix (the unit does not restart on it: it would fail again)
     exit_code: ClassVar[int] = 2
+    # the level its line is filed at in the journal: what `journalctl -p err` lists is something to fix
+    journal_level: ClassVar[int] = logging.ERROR
 
 
 class ConfigError(ListenerError, ValueError):
@@ -297,6 +300,8 @@ class ServiceDeferredError(AlreadyRunningError):
     Exit 2 left the unit down for good once the run by hand had ended (RestartPreventExitStatus=2)."""
 
     exit_code: ClassVar[int] = 75  # EX_TEMPFAIL: the unit restarts on this one, every RestartSec
+    # an installer's run at the counter is no fault: at error, `journalctl -p err` filled with ~3 lines a minute
+    journal_level: ClassVar[int] = logging.WARNING
 
 
 class NotOpenError(RuntimeError):

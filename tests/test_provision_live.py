@@ -83,7 +83,8 @@ def test_a_boot_config_change_flags_its_reboot_until_it_happens(tmp_path: Path) 
 
 # systemctl, journalctl and udevadm as a running Pi has them, for apply_live: the service's state ($STATE), the
 # time it started ($STARTED), whether its unit changed on disk since systemd loaded it ($NEED_RELOAD), a restart
-# that fails ($RESTART_FAILS) and its last error in the journal ($JOURNAL); what changes something is recorded in
+# that fails ($RESTART_FAILS) with the main process's exit status ($MAIN_STATUS) and its last error in the journal
+# ($JOURNAL); what changes something is recorded in
 # $CALLS, the questions are not
 LIVE_STAND_INS = r"""
 systemctl() {
@@ -91,6 +92,7 @@ systemctl() {
     *" is-enabled "*) return 0 ;;
     *" is-active "*) echo "$STATE"; [[ $STATE == active ]]; return ;;
     *" NeedDaemonReload "*) echo "$NEED_RELOAD"; return 0 ;;
+    *" ExecMainStatus "*) echo "$MAIN_STATUS"; return 0 ;;
     *" show "*) echo "$STARTED"; return 0 ;;
     esac
     echo "systemctl $*" >>"$CALLS"
@@ -112,11 +114,12 @@ def run_apply_live(
     fails: bool = False,
     journal: str = "",
     need_reload: str = "no",
+    main_status: int = 2,
 ) -> tuple[list[str], subprocess.CompletedProcess[str]]:
     """provision.sh's apply_live (unit, udev, boot, service changed), run alone as on a running Pi: what it asks
     systemctl, journalctl and udevadm to do (stand-ins that record), with /run's flags and /etc/listener in
     ``tmp_path``; ``fails``: a restart fails, with ``journal`` its last error in the journal; ``need_reload``: systemd's
-    NeedDaemonReload."""
+    NeedDaemonReload; ``main_status``: the failed start's exit status."""
     (tmp_path / "systemd").mkdir(exist_ok=True)
     calls = tmp_path / "calls"
     calls.write_text("")
@@ -126,7 +129,7 @@ def run_apply_live(
         f"SYSTEMD_RUNNING={tmp_path / 'systemd'}; ROOT=/; DRY_RUN=0; NO_SYSTEMCTL=0; CONF_DIR={tmp_path / 'etc'}; "
         f"UNIT_PATH={tmp_path / 'listener.service'}; SOURCE_STAMP={tmp_path / 'stamp'}; CALLS={calls}; "
         f"STATE={state}; STARTED=@{int(started)}; RESTART_FAILS={int(fails)}; JOURNAL={shlex.quote(journal)}; "
-        f"NEED_RELOAD={need_reload}"
+        f"NEED_RELOAD={need_reload}; MAIN_STATUS={main_status}"
     )
     call = f"apply_live {' '.join(str(c) for c in changed)}"
     done = script_function(f"{setup}\n{LIVE_STAND_INS}\n{call}")
@@ -248,6 +251,23 @@ def test_a_failed_restart_ends_with_one_error_line_naming_the_service_s_reason(t
     assert silent.returncode == 1 and silent.stderr.splitlines()[-1] == (
         "error: listener.service did not start: see `systemctl status listener.service` and "
         "`journalctl -u listener.service` for why; fix that, then run this again"
+    )
+
+
+def test_a_restart_refused_while_a_run_by_hand_holds_the_array_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    """The service exits 75 beside a `listener run` by hand and Restart= starts it once that ends
+    (bench.unit_hand_run), but the script took the failed restart job for a failed install: exit 1, and its reason
+    not found at all (the refusal is filed at warning, not err)."""
+    said = (
+        "listener: another listener (pid 568) already runs with [service] state_dir /var/lib/listener (a `listener "
+        "run` by hand?): the service tries again every 20 s (RestartSec) and starts once that one ends (Ctrl-C it)"
+    )
+    calls, done = run_apply_live(tmp_path, 0, 0, 0, 1, fails=True, journal=said, main_status=75)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert calls[0] == RESTART and calls[1].startswith("journalctl -u listener.service -p warning -o cat --since @")
+    assert done.stderr.splitlines()[-1] == (
+        f"warning: listener.service is not running yet: {said.removeprefix('listener: ')}; systemd starts it again "
+        "every 20 s on its own"
     )
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from listener.errors import AlreadyRunningError
 from listener.service.instance import LOCK_FILE, InstanceLock, held
+from tests.test_logs import journal_run
 
 HOLD = """
 import sys, time
@@ -231,6 +232,30 @@ def test_the_service_refused_by_a_run_by_hand_waits_it_out_and_a_run_by_hand_is_
     else:
         assert done.returncode == 2, done.stderr
         assert "stop it first (`sudo systemctl stop listener` for the service)" in line, line
+
+
+def test_the_services_deferral_is_a_warning_in_the_journal_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a real systemd the deferred service logged its refusal at err every RestartSec (bench.unit_hand_run:
+    about 3 lines a minute), so `journalctl -p err` read an installer's run at the counter as a fault."""
+    state = tmp_path / "state"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(state)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        # the unit's environment; journal_run names its stderr in JOURNAL_STREAM, as systemd does
+        monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+        config = state.parent / "listener.toml"
+        config.write_text(f'[array]\ndevice = "none"\n[asr]\nenabled = false\n[service]\nstate_dir = "{state}"\n')
+        code, lines = journal_run(
+            ["-m", "listener", "run", "--wait-for-array", "--config", str(config)], tmp_path, True
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 75, lines
+    (line,) = [line for line in lines if "another listener" in line]
+    assert line.startswith("<4>listener: another listener"), line
 
 
 FLOCK_ONLY = """

@@ -141,6 +141,15 @@ restart_service() {
 	SERVICE_STOPPED=0 # started here, or a failed start said why: not started again on the way out
 	since=$(date +%s)
 	systemctl restart "$UNIT" && return 0
+	if [[ $(systemctl show -p ExecMainStatus --value "$UNIT" 2>/dev/null) == 75 ]]; then
+		# EX_TEMPFAIL (a run by hand holds the state folder, a wedged driver): Restart= tries again every
+		# RestartSec until it starts, so the new build is in place and nothing is left to fix here
+		reason=$(journalctl -u "$UNIT" -p warning -o cat --since "@$since" 2>/dev/null |
+			sed -n 's/^listener: //p' | tail -n 1) || true
+		warn "$UNIT is not running yet: ${reason:-it exited 75 (see \`journalctl -u $UNIT\`)}; systemd starts \
+it again every 20 s on its own"
+		return 0
+	fi
 	reason=$(journalctl -u "$UNIT" -p err -n 1 -o cat --since "@$since" 2>/dev/null | tail -n 1) || true
 	[[ -n $reason ]] || die "$UNIT did not start: see \`systemctl status $UNIT\` and \`journalctl -u $UNIT\` for \
 why; fix that, then run this again"

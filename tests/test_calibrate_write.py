@@ -165,6 +165,9 @@ def test_on_a_device_it_calibrates_and_writes_the_installed_config(
          "customer_azimuth_deg = 220.0\n"),
         ('[x]\nnote = """\n[parties]\n"""\n', '[x]\nnote = """\n[parties]\n"""\n\n[parties]\n'
          "rep_azimuth_deg = 40.0\ncustomer_azimuth_deg = 220.0\n"),
+        # a quoted key is the same key: added again unquoted, the file held it twice and was refused as not TOML
+        ('[parties]\n"rep_azimuth_deg" = 1.0\n\'customer_azimuth_deg\' = 2.0  # x\n', '[parties]\n'
+         '"rep_azimuth_deg" = 40.0\n\'customer_azimuth_deg\' = 220.0  # x\n'),
     ],
 )  # fmt: skip
 def test_edit_parties(text: str, expected: str) -> None:

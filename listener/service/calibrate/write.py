@@ -82,7 +82,8 @@ def edit_parties(text: str, values: dict[str, float | int]) -> str:
     end = next((i for i in range(start + 1, len(lines)) if headers[i] is not None), len(lines))
     last_key = start
     for key, value in values.items():
-        pattern = re.compile(rf"^(\s*{key}\s*=\s*)([^#\r\n]*?)(\s*(?:#.*)?)(\r?\n?)$")
+        # quoted ("key" or 'key') it is the same key to TOML: added again below, the file would hold it twice
+        pattern = re.compile(rf"^(\s*(?:{key}|\"{key}\"|'{key}')\s*=\s*)([^#\r\n]*?)(\s*(?:#.*)?)(\r?\n?)$")
         for i in range(start + 1, end):
             match = pattern.match(lines[i])
             if match:

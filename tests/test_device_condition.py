@@ -50,3 +50,18 @@ def test_the_causes_are_the_names_behind_the_mode_shown() -> None:
     c.update(SourceState(t_s=1.0, available=True, detail="back"))
     c.update(state(DeviceMode.LISTENING, "microphones"))
     assert (c.mode, c.causes) == (DeviceMode.PAUSED, ["button"])
+
+
+def test_broken_lights_rank_under_a_pause_and_beside_a_fault() -> None:
+    """The lights' own fault leaves the measuring on: shown over the rep's privacy pause, a dashboard read the
+    pause's gap in the figures as the lights' doing. Under a pause, then; beside any other fault, listed too."""
+    c = DeviceCondition()
+    assert c.update(state(DeviceMode.FAULT, "leds", "green LED on GPIO22 cannot be written"))
+    assert (c.mode, c.causes) == (DeviceMode.FAULT, ["leds"])
+    assert c.update(state(DeviceMode.PAUSED, "button", "privacy button"))
+    assert (c.mode, c.causes, c.detail) == (DeviceMode.PAUSED, ["button"], "privacy button")
+    c.update(SourceState(t_s=0.0, available=False, detail="no audio from the array"))
+    assert (c.mode, c.causes) == (DeviceMode.FAULT, ["audio", "leds"])
+    c.update(SourceState(t_s=1.0, available=True, detail="back"))
+    assert c.update(state(DeviceMode.LISTENING, "button"))
+    assert (c.mode, c.causes) == (DeviceMode.FAULT, ["leds"])

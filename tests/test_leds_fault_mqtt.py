@@ -19,6 +19,7 @@ from listener.config import parse_config
 from listener.events import AudioBlock, DeviceMode, DeviceState, EndOfStream, Event
 from listener.outputs import leds
 from listener.outputs.leds import LedStage, event_time_s
+from listener.outputs.mqtt import MqttStage
 from listener.pipeline import Pipeline
 from listener.service.runner import RunOptions, output_stages
 from tests import led_script
@@ -30,6 +31,7 @@ from tests.waiting import wait_until
 breaking_factory = led_script.breaking_factory  # fixture
 
 PAUSE = DeviceState(t_s=0.5, mode=DeviceMode.PAUSED, detail="privacy button", cause="button")
+RESUME = DeviceState(t_s=2.5, mode=DeviceMode.LISTENING, detail="", cause="button")
 
 
 @pytest.fixture
@@ -101,11 +103,13 @@ def history_of(factory: MockFactory, led: str) -> list[float]:
     return [float(s.state) for s in factory.pin(PINS[led]).states[1:]]
 
 
-def test_a_fault_the_ticker_finds_reaches_the_state_at_the_next_audio(
+def test_a_fault_the_ticker_finds_reaches_the_state_at_the_next_audio_once_the_pause_ends(
     broker: Mosquitto, tmp_path: Path, on_broken_pins: MockFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Live: while no event comes, the LED ticker's thread draws the pause's breath and finds the pin broken;
-    the state says so at the next block, and the pause alone again once the ticker writes the pin."""
+    """Live: while no event comes, the LED ticker's thread draws the pause's breath and finds the pin broken. The
+    pause still shows (the lights' fault leaves measuring on, so it showed "fault" over the rep's pause and a
+    dashboard read the gap in the figures as the lights' doing); the fault shows at the first block after the
+    pause, and listening again once the ticker writes the pin."""
     green = on_broken_pins.pin(PINS["green"])
     with Recorder(broker) as rec, service_outputs(broker, tmp_path, live=True) as pipeline:
         rec.wait_for(connected)
@@ -117,13 +121,17 @@ def test_a_fault_the_ticker_finds_reaches_the_state_at_the_next_audio(
             assert wait_until(lambda: "GPIO22" in caplog.text, 10.0), caplog.text
         # the first block's MQTT step may come while the ticker's frame is being drawn: the second's follows it
         feed(pipeline, [block(1.0), block(2.0)])
+        mqtt = pipeline.stages[0]
+        assert isinstance(mqtt, MqttStage) and mqtt.reports_back.take() == []  # taken: the pause still shows
+        assert (mqtt._condition.mode, mqtt._condition.causes) == (DeviceMode.PAUSED, ["button"])
+        feed(pipeline, [RESUME, block(3.0)])
         rec.wait_for(lambda ms: states(ms)[-1:] == [("fault", ["leds"])])
         written = len(history_of(on_broken_pins, "green"))
         green.broken = False
         assert wait_until(lambda: len(history_of(on_broken_pins, "green")) > written, 10.0)  # the ticker wrote it
-        feed(pipeline, [block(3.0), block(4.0)])
-        got = rec.wait_for(lambda ms: states(ms)[-1:] == [("paused", ["button"])])
-    assert states(got) == [("paused", ["button"]), ("fault", ["leds"]), ("paused", ["button"])]
+        feed(pipeline, [block(4.0), block(5.0)])
+        got = rec.wait_for(lambda ms: states(ms)[-1:] == [("listening", [])])
+    assert states(got) == [("paused", ["button"]), ("fault", ["leds"]), ("listening", [])]
 
 
 def feed(pipeline: Pipeline, events: list[Event]) -> None:

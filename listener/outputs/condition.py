@@ -5,7 +5,8 @@ back, each on its own. Folding their reports into one "last one wins" mode
 would let the broker's recovery end a privacy pause on the lights, or the
 microphone's return hide a broker that is still down. So each cause keeps
 its own mode, and the device reports the gravest: a fault outranks a pause, a
-pause outranks listening (the lights, which answer the rep, show a held pause first).
+pause outranks listening (the lights, which answer the rep, show a held pause first), and a fault that
+leaves the measuring going (the lights' own) ranks between them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ AUDIO_CAUSE: Final = "audio"  # SourceState: the input device
 Cause = DeviceCause | Literal["audio"]
 CAUSES: Final[tuple[Cause, ...]] = tuple(sorted((*get_args(DeviceCause), AUDIO_CAUSE)))
 RANK = {DeviceMode.LISTENING: 0, DeviceMode.PAUSED: 1, DeviceMode.FAULT: 2}
+# Faults that leave the measuring going rank under a pause: a dashboard that showed broken lights' "fault"
+# over the rep's privacy pause read the gap in its figures as the lights' doing (mqtt.md: ["leds"] still measures)
+STILL_MEASURING: Final[frozenset[Cause]] = frozenset({"leds"})
 
 
 @dataclass
@@ -47,7 +51,8 @@ class DeviceCondition:
 
     @property
     def mode(self) -> DeviceMode:
-        return max((m for m, _ in self._modes.values()), key=RANK.__getitem__, default=DeviceMode.LISTENING)
+        ranked = ((_rank(cause, m), m) for cause, (m, _) in self._modes.items())
+        return max(ranked, key=lambda pair: pair[0], default=(0.0, DeviceMode.LISTENING))[1]
 
     @property
     def paused(self) -> bool:
@@ -68,6 +73,12 @@ class DeviceCondition:
         """Each cause holding the shown mode and its detail, in the order they were reported."""
         mode = self.mode
         return [(cause, detail) for cause, (m, detail) in self._modes.items() if m is mode]
+
+
+def _rank(cause: Cause, mode: DeviceMode) -> float:
+    if mode is DeviceMode.FAULT and cause in STILL_MEASURING:
+        return (RANK[DeviceMode.LISTENING] + RANK[DeviceMode.PAUSED]) / 2
+    return float(RANK[mode])
 
 
 class ReportsBack:

@@ -118,3 +118,19 @@ def test_recogniser_times_at_a_chunk_boundary_map_to_the_right_chunk() -> None:
     assert audio_time_s(stream, audio, 16.79) == pytest.approx(116.79)  # a frame earlier: the first chunk
     assert audio_time_s(stream, audio, 16.799999, end=True) == pytest.approx(116.8, abs=1e-5)  # ending there
     assert audio_time_s(stream, audio, 16.85, end=True) == pytest.approx(130.05)
+
+
+def test_the_time_map_keeps_one_entry_per_unbroken_stretch_and_times_words_across_the_holes() -> None:
+    """Chunks that follow on in both clocks map alike: the map must not grow by one entry per 50 ms block
+    while the recogniser returns no words to prune it by (speech_only off on a quiet counter)."""
+    from listener.transcription.timemap import TimeMap
+
+    time_map = TimeMap()
+    for k in range(400):  # 20 s of 50 ms blocks from audio time 100 s
+        time_map.add(k * 0.05, 100.0 + k / 20)
+    for k in range(40):  # 2 s more after 10 s of skipped audio
+        time_map.add(20.0 + k * 0.05, 130.0 + k / 20)
+    assert time_map.stream_s == pytest.approx([0.0, 20.0]) and time_map.audio_s == pytest.approx([100.0, 130.0])
+    assert time_map.audio_time(12.34) == pytest.approx(112.34)
+    assert time_map.audio_time(20.0, end=True) == pytest.approx(120.0)  # ending at the hole: before it
+    assert time_map.audio_time(21.5) == pytest.approx(131.5)

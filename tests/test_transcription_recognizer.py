@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -301,3 +302,34 @@ def test_a_model_no_recogniser_can_be_built_from_does_not_load(tmp_path: Path, d
         f"vosk could not load the model in {bad} (Failed to create a recognizer): "
         "fetch it again or point [asr] model_path elsewhere"
     )
+
+
+def test_a_stretch_with_no_words_leaves_the_time_map_small_and_words_after_it_timed_right(
+    ko_model: Path, ko_dialogue: tuple[Path, list[dict[str, object]]]
+) -> None:
+    """With speech_only off a quiet counter feeds the recogniser block after block and it returns no word, the
+    only thing that pruned its time map: one entry per 50 ms block, 72 000 an hour, until a word came."""
+    block = SAMPLE_RATE_HZ // 20
+    hiss = np.random.default_rng(0).normal(0.0, 0.003, 400 * block)  # 20 s of a quiet room
+    samples, _ = sf.read(ko_dialogue[0], dtype="float32")
+    speech = pcm16(samples[:, 0])
+    piece = 2 * SAMPLE_RATE_HZ // 10  # as asr_audio.recognise feeds vosk: the same words
+    visit_s = 100.0
+    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
+        for k in range(400):
+            worker.submit(Chunk(k / 20, pcm16(hiss[k * block : (k + 1) * block])))
+        assert worker.flush() and worker.take() == []
+        assert len(worker._map.stream_s) == 1, "an entry per block of a stretch that returned no words"
+        worker.renew()  # a fresh recogniser hears the visit as asr_audio.recognise does
+        for i in range(0, len(speech), piece):
+            worker.submit(Chunk(visit_s + i / (2 * SAMPLE_RATE_HZ), speech[i : i + piece]))
+        assert worker.finish(120.0) == []
+        words = [w for result in worker.take() for w in result]
+    direct = asr_audio.direct_words(ko_dialogue[0])
+    assert len(direct) >= 10
+    matcher = difflib.SequenceMatcher(a=[str(w["word"]) for w in direct], b=[w.text for w in words], autojunk=False)
+    pairs = [(direct[i + k], words[j + k]) for i, j, n in matcher.get_matching_blocks() for k in range(n)]
+    assert len(pairs) >= 0.9 * len(direct)
+    for a, b in pairs:
+        assert b.start_s - visit_s == pytest.approx(float(a["start"]), abs=0.05)
+        assert b.end_s - visit_s == pytest.approx(float(a["end"]), abs=0.05)

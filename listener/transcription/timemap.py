@@ -2,7 +2,7 @@
 
 vosk gives word times from the start of the audio it was fed; the speech
 gate and skipped audio leave holes that the fed stream does not have. The
-map keeps where each fed chunk starts in both clocks, so a word lands at
+map keeps where each unbroken stretch of fed chunks starts in both clocks, so a word lands at
 the audio time it was said however much was left out before it.
 """
 
@@ -12,17 +12,25 @@ import bisect
 from dataclasses import dataclass, field
 
 TIME_SLACK_S = 0.005  # under vosk's 10 ms frame: float32 rounding, never a real frame
-MAP_KEEP = 64  # chunk entries kept behind the last word handed out
+MAP_KEEP = 64  # stretch entries kept behind the last word handed out
+# a chunk that starts this close to where the one before ends, in both clocks, continues its stretch (block edges
+# are sums of floats); the worker itself calls a gap only past GAP_TOLERANCE_S (1 ms)
+CONTIGUOUS_S = 1e-6
 
 
 @dataclass
 class TimeMap:
-    """Each fed chunk's start in the recogniser's stream clock and in audio time."""
+    """Where each unbroken stretch of fed chunks starts, in the recogniser's stream clock and in audio time."""
 
     stream_s: list[float] = field(default_factory=list)
     audio_s: list[float] = field(default_factory=list)
 
     def add(self, stream_s: float, audio_s: float) -> None:
+        """A chunk fed from ``stream_s`` on, said at ``audio_s``; one that continues the stretch before it in
+        both clocks maps as that stretch does, so it adds no entry: the entries are pruned only as words come
+        back, and a stream that returns none (speech_only off on a quiet counter) added 20 a second."""
+        if self.stream_s and abs((audio_s - self.audio_s[-1]) - (stream_s - self.stream_s[-1])) <= CONTIGUOUS_S:
+            return
         self.stream_s.append(stream_s)
         self.audio_s.append(audio_s)
 

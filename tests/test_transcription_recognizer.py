@@ -333,3 +333,20 @@ def test_a_stretch_with_no_words_leaves_the_time_map_small_and_words_after_it_ti
     for a, b in pairs:
         assert b.start_s - visit_s == pytest.approx(float(a["start"]), abs=0.05)
         assert b.end_s - visit_s == pytest.approx(float(a["end"]), abs=0.05)
+
+
+def test_stretches_that_return_no_words_leave_the_time_map_small(
+    ko_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each stretch the speech gate feeds starts an entry in the time map, pruned only behind the words a result
+    hands back: sounds the activity decision takes for speech and the recogniser hears no words in (a fan, a
+    till's beeps) added one entry per stretch until the next session end."""
+    from listener.transcription import timemap
+
+    monkeypatch.setattr(timemap, "MAP_KEEP", 4)  # entries kept behind: 4 stretches here, not 64
+    quiet = bytes(2 * int(0.3 * SAMPLE_RATE_HZ))  # 0.3 s of silence: no words (50 ms of it may give one)
+    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
+        for k in range(16):  # a stretch a second: a gap between each two
+            worker.submit(Chunk(float(k), quiet))
+        assert worker.flush() and worker.take() == []
+        assert len(worker._map.stream_s) <= 5, f"{len(worker._map.stream_s)} entries for 16 stretches"

@@ -286,6 +286,8 @@ class RecognizerWorker(Managed):
             )
             if item is IDLE or item is FLUSH or skipped:
                 self._emit(rec.FinalResult())  # no word may span skipped audio, or wait for the next visit
+                # the words to come are all in audio fed from now on: a stretch that gave none is forgotten too
+                self._map.forget_before(fed_samples / SAMPLE_RATE_HZ)
                 pending = False
                 if item is FLUSH:
                     self._answer_flush()

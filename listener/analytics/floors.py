@@ -147,8 +147,13 @@ class Floor:
 
     def _response_gap(self, rep_onset: int, frame: int) -> Iterator[Event]:
         last = self.turn_end(Party.CUSTOMER, rep_onset, frame)
-        if last is not None:
+        # unheard time between the two: the customer may have spoken on, or the rep begun, unheard; no gap is known
+        if last is not None and not self._unheard_between(last.end_frame, rep_onset):
             gap_s = self.ctx.s(rep_onset - last.end_frame)
             patient = at_least(gap_s, self.ctx.config.patient_gap_s)
             onset_s, decided_s = self.ctx.s(rep_onset), self.ctx.decided_s(frame)
             yield ResponseGap(onset_s=onset_s, decided_s=decided_s, gap_s=gap_s, patient=patient)
+
+    def _unheard_between(self, start_frame: int, end_frame: int) -> bool:
+        s = self.ctx.s
+        return bool(self.ctx.unheard.within(s(start_frame), s(end_frame)))

@@ -162,7 +162,7 @@ def summarize(
         duration_s=span.duration_s,
         **talk,
         **_floors(inside, _held(span, events, gaps)),
-        **_switches(span, [e for e in events if isinstance(e, FloorHeld)], config.session_gap_s),
+        **_switches(span, [e for e in events if isinstance(e, FloorHeld)], config.session_gap_s, talk["unheard_s"]),
         **_overlap_events(inside, talk["customer_talk_s"]),
         dominance_s=dominance_s,
         dominance_episodes=episodes,
@@ -178,7 +178,7 @@ def counted(event: Reported, span: Span) -> bool:
     return span.holds(event.onset_s)
 
 
-def _switches(window: Span, floors: list[FloorHeld], lapse_s: float) -> SwitchFields:
+def _switches(window: Span, floors: list[FloorHeld], lapse_s: float, unheard_s: float) -> SwitchFields:
     """Floor changes by when they happen: the taker's floor starts in the window.
 
     Counting the floors that were taken would miss the change at the start of a
@@ -192,7 +192,8 @@ def _switches(window: Span, floors: list[FloorHeld], lapse_s: float) -> SwitchFi
     for a, b in itertools.pairwise(ordered):
         w = next((w for w in window.windows if w.holds(b.onset_s)), None)
         switches += a.taken and b.by is not a.by and w is not None and a.end_s >= w.start_s - lapse_s - EPS_S
-    minutes = window.duration_s / 60.0
+    # per minute heard: a change made while the device heard nothing is no switch it could count
+    minutes = (window.duration_s - unheard_s) / 60.0
     return {"floor_changes": switches, "switches_per_min": switches / minutes if minutes > 0 else 0.0}
 
 

@@ -74,5 +74,5 @@ def test_questions_are_answered_as_the_scan_answered_them_in_one_pass_over_the_s
         waits, stacked = by_scan(questions, customer, 3.0, span)
         assert len(waits) > 1000 and stacked > 10  # many questions, answered and stacked both
         speech = Passes(customer)
-        assert _questions(questions, speech, 3.0, span) == (waits, stacked)
+        assert _questions(questions, speech, 3.0, span, []) == (waits, stacked)
         assert speech.passes <= 2  # not one per question

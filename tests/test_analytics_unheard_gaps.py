@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from listener.events import AudioDropped, DropReason, ResponseGap, SessionSummary
-from tests.analytics_timelines import raw_events
+from listener.analytics.summary import Window, summarize
+from listener.events import AudioDropped, DropReason, Party, Question, ResponseGap, SessionSummary, SpeechSegment
+from tests.analytics_timelines import CONFIG, raw_events
 
 Segments = list[tuple[str, float, float]]
 
@@ -57,3 +58,31 @@ def test_switches_per_minute_count_the_minutes_heard() -> None:
     s = summary(replay(VISIT, 80.0, (10.5, 25.0), "paused"))
     assert (s.duration_s, s.floor_changes) == (44.0, 2) and s.unheard_s == pytest.approx(14.5)
     assert s.switches_per_min == pytest.approx(2 * 60.0 / (44.0 - 14.5))
+
+
+def question(onset_s: float, end_s: float) -> Question:
+    return Question(by=Party.REP, onset_s=onset_s, end_s=end_s, decided_s=end_s + 0.5, open_ended=True, followup=False)
+
+
+def asked(questions: list[Question], unheard: list[tuple[float, float]]) -> SessionSummary:
+    """A 40 s session: the customer's 4 s, the rep's questions, the customer answering from 22 s."""
+    speech = [SpeechSegment(Party.CUSTOMER, 0.0, 4.0, 4.2), SpeechSegment(Party.CUSTOMER, 22.0, 30.0, 30.2)]
+    speech += [SpeechSegment(Party.REP, q.onset_s, q.end_s, q.end_s + 0.2) for q in questions]
+    return summarize("s", Window(0.0, 40.0), 70.0, speech, questions, CONFIG.analytics, unheard)
+
+
+def test_no_question_wait_is_measured_across_time_the_device_did_not_hear() -> None:
+    """The rep asks at 5-7 s, the device hears nothing 8-20 s, the customer speaks at 22 s: they may have answered
+    unheard, so that is no 15 s wait (it was the session's median)."""
+    assert asked([question(5.0, 7.0)], []).question_wait_median_s == pytest.approx(15.0)
+    assert asked([question(5.0, 7.0)], [(8.0, 20.0)]).question_wait_median_s is None
+    # unheard before the question, or after the answer began, leaves the wait between heard
+    assert asked([question(5.0, 7.0)], [(4.5, 4.8), (25.0, 26.0)]).question_wait_median_s == pytest.approx(15.0)
+
+
+def test_questions_with_unheard_time_between_are_not_known_stacked() -> None:
+    """Two questions 2.5 s apart with the device deaf for 1.5 s between: the customer may have answered."""
+    two = [question(5.0, 7.0), question(9.5, 11.0)]
+    assert asked(two, []).stacked_questions == 1
+    assert asked(two, [(7.5, 9.0)]).stacked_questions == 0
+    assert asked(two, [(3.0, 4.5), (12.0, 14.0)]).stacked_questions == 1

@@ -153,7 +153,7 @@ def summarize(
     talk = _talk(span, speech, _unheard_s(span, unheard, speech))
     gaps = union(list(unheard))
     dominance_s, episodes = _dominance(span, [e for e in events if isinstance(e, DominanceChanged)], gaps)
-    waits_s, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s, span)
+    waits_s, stacked = _questions(inside, speech[Party.CUSTOMER], config.stacked_question_s, span, gaps)
     return SessionSummary(
         session_id=session_id,
         onset_s=span.start_s,
@@ -348,8 +348,10 @@ def _dominance(window: Span, changes: list[DominanceChanged], unheard: list[Inte
 
 
 def _questions(
-    events: list[Reported], customer: list[Interval], stacked_s: float, span: Span
+    events: list[Reported], customer: list[Interval], stacked_s: float, span: Span, unheard: list[Interval]
 ) -> tuple[list[float], int]:
+    """Question waits and stacked questions; time unheard between a question and the next speech (or question) is
+    unknown, the customer may have answered then: no wait is measured across it, nor a stack."""
     questions = sorted((e for e in events if isinstance(e, Question) and e.by is Party.REP), key=lambda q: q.onset_s)
     # the customer's speech is a union: disjoint, in time order, so its starts and its ends both ascend
     speech_starts_s, speech_ends_s = [a for a, _ in customer], [b for _, b in customer]
@@ -361,14 +363,23 @@ def _questions(
         # first word, for a question a whole recording's span left unanswered in its session
         ends_s = min((w.end_s for w in span.windows if w.holds(q.onset_s)), default=span.end_s)
         k = max(bisect.bisect_left(speech_starts_s, q.onset_s), bisect.bisect_right(speech_ends_s, q.end_s))
-        if k < len(speech_starts_s) and speech_starts_s[k] <= ends_s:
+        if (
+            k < len(speech_starts_s)
+            and speech_starts_s[k] <= ends_s
+            and not _unheard_in(q.end_s, speech_starts_s[k], unheard)
+        ):
             waits_s.append(max(0.0, speech_starts_s[k] - q.end_s))
     stacked = 0
     for first, second in itertools.pairwise(questions):
         k = bisect.bisect_right(speech_ends_s, first.end_s)  # the first speech ending after the first question
         between = k < len(speech_starts_s) and speech_starts_s[k] < second.onset_s
+        between = between or _unheard_in(first.end_s, second.onset_s, unheard)
         stacked += at_least(stacked_s, second.onset_s - first.end_s) and not between  # 'within': 3.0 s counts
     return waits_s, stacked
+
+
+def _unheard_in(start_s: float, end_s: float, unheard: list[Interval]) -> bool:
+    return end_s > start_s and overlap_length([(start_s, end_s)], unheard) > 0
 
 
 def _percentile(values: list[float], q: float) -> float | None:

@@ -84,7 +84,11 @@ def test_errors_name_key_value_and_rule(data: dict[str, object], path: str, rule
     [
         # a list key given one number: `mic_channels = 0` for `mic_channels = [0]`
         ({"array": {"mic_channels": 0}}, "config error at array.mic_channels = 0: must be an array"),
-        ({"array": {"mics": [[0.05, 0.0, 0.0], 5]}}, "config error at array.mics[1] = 5: must be an array"),
+        (
+            {"array": {"mics": [[0.05, 0.0, 0.0], 5]}},
+            "config error at array.mics[1] = 5: must be an array of 3 numbers: mics is an array of arrays, written "
+            "mics = [[...], [...]] (metres, one [x, y, z] per mic channel; overrides the preset)",
+        ),
         # an empty list: no mic, no channel; said as such, not as a count some later check disputes
         ({"array": {"mics": []}}, "config error at array.mics = []: must not be empty"),
         ({"array": {"mic_channels": []}}, "config error at array.mic_channels = []: must not be empty"),

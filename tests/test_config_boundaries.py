@@ -218,6 +218,8 @@ def test_a_value_of_another_type_is_told_the_range_too(
     """``port = true`` (TOML's true is no 1), ``port = "http"``, a table or an array: the error says what the
     key takes, type and range, not the type alone ("must be a whole number" left the installer to look it up)."""
     number = "a whole number" if kind is int else "a number"
+    as_table = f"; {key} is a setting of [{table}], not a table: write {key} = ... on a line under [{table}]"
     for wrong in (True, "http", "", {"value": 1}, [low]):
         error = rejected({table: {key: wrong}}, f"{table}.{key}")
-        assert error.value == wrong and error.rule == f"must be {number} between {low} and {high}", str(error)
+        said = f"must be {number} between {low} and {high}" + (as_table if isinstance(wrong, dict) else "")
+        assert error.value == wrong and error.rule == said, str(error)

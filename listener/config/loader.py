@@ -169,7 +169,7 @@ def build(cls: type[T], data: Any, path: str) -> T:
             # a misspelt 'password' is unknown, and its value must reach neither the terminal nor the journal
             shown = "<hidden>" if looks_secret(key, data[key]) else data[key]
             where = _join(path, key)
-            raise ConfigError(where, shown, retired_rule(where) or _unknown_key_rule(key, fields))
+            raise ConfigError(where, shown, retired_rule(where) or _unknown_key_rule(key, fields, path))
     # keys left out take the field's default: the dataclass's own __init__ supplies it
     values = {
         name: _convert(hints[name], data[name], _join(path, name), rule_of(spec))
@@ -187,8 +187,10 @@ def _table_fix(path: str, data: object) -> str:
     return ""
 
 
-def _unknown_key_rule(key: str, fields: typing.Iterable[str]) -> str:
+def _unknown_key_rule(key: str, fields: typing.Iterable[str], path: str) -> str:
     """Why ``key`` is refused, and which table it belongs in when it is another table's key."""
+    if path and key in _TOP_TABLES:  # [array.parties], or parties.rep_channel = 0 under [array]: as YAML nests
+        return f"unknown key; [{key}] is a table of its own, not part of [{path}]: write its keys under [{key}]"
     tables = [f"[{table}]" for table in _tables_with_key(Config, key, "")]
     if not tables:
         allowed = sorted(fields)
@@ -201,6 +203,9 @@ def _unknown_key_rule(key: str, fields: typing.Iterable[str]) -> str:
         return f"unknown key; {toml_key(key)} belongs in {tables[0]}: move it under {tables[0]}"
     where = ", ".join(tables[:-1]) + " or " + tables[-1]
     return f"unknown key; {toml_key(key)} belongs in {where}: move it under the one you meant"
+
+
+_TOP_TABLES = frozenset(f.name for f in dataclasses.fields(Config))
 
 
 def _tables_with_key(cls: type, key: str, path: str) -> list[str]:
@@ -222,35 +227,62 @@ def _join(path: str, key: str | int) -> str:
 
 
 def _convert(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
-    origin = get_origin(tp)
     if dataclasses.is_dataclass(tp):
         return build(typing.cast(type, tp), value, path)
+    if not isinstance(value, dict) or "[" in path:
+        return _convert_value(tp, value, path, rule)
+    try:  # a table where a setting goes: [mqtt.tls], as YAML nests; no setting takes one, so this raises
+        return _convert_value(tp, value, path, rule)
+    except ConfigError as exc:
+        table, key = path.rsplit(".", 1)
+        fix = f"{key} is a setting of [{table}], not a table: write {key} = ... on a line under [{table}]"
+        raise ConfigError(exc.path, exc.value, f"{exc.rule}; {fix}") from None
+
+
+def _convert_value(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
+    origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         return _convert_optional(tp, value, path, rule)
     if origin is Literal:
-        allowed = get_args(tp)
-        if value not in allowed:
-            why = "must be one of " + ", ".join(repr(a) for a in allowed)
-            if str(value) in allowed:  # protocol = 5 for "5"
-                why += f", in quotes: {quoted(path, value)}"
-            raise ConfigError(path, value, why)
-        return value
+        return _convert_choice(get_args(tp), value, path)
     if origin is tuple:
         return _convert_tuple(tp, value, path, rule)
     return _convert_scalar(tp, value, path, rule)
+
+
+def _convert_choice(allowed: tuple[object, ...], value: Any, path: str) -> Any:
+    if value in allowed:
+        return value
+    why = "must be one of " + ", ".join(repr(a) for a in allowed)
+    if str(value) in allowed:  # protocol = 5 for "5"
+        why += f", in quotes: {quoted(path, value)}"
+    elif isinstance(value, str):  # "ReSpeaker 4mic", "warn": the name it is near, as the file must spell it
+        near = _near_choice(value, [a for a in allowed if isinstance(a, str)])
+        if near is not None:
+            why += f"; did you mean {quoted(path, near)}? Write the name as listed"
+    raise ConfigError(path, value, why)
+
+
+def _near_choice(value: str, allowed: list[str]) -> str | None:
+    """The allowed name ``value`` was meant to be: the same but for case, spaces or '_' for '-', or one close."""
+    plain = "-".join(value.lower().replace("_", " ").replace("-", " ").split())
+    if plain in allowed:
+        return plain
+    near = difflib.get_close_matches(plain, allowed, n=1, cutoff=0.7)
+    return near[0] if near else None
 
 
 def _convert_optional(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
     inner = [a for a in get_args(tp) if a is not type(None)]
     if len(inner) != 1:
         raise TypeError(f"unsupported config type {tp}")
-    return _convert(inner[0], value, path, rule)
+    return _convert_value(inner[0], value, path, rule)  # no table is optional: it has its defaults
 
 
 def _convert_tuple(tp: Any, value: Any, path: str, rule: FieldRule) -> tuple[Any, ...]:
-    if not isinstance(value, list):
-        raise ConfigError(path, value, "must be an array")
     args = get_args(tp)
+    if not isinstance(value, list):
+        raise ConfigError(path, value, "must be an array" + _inner_array_fix(path, args, rule))
     if len(args) == 2 and args[1] is Ellipsis:
         item_types = [args[0]] * len(value)
         if not value:
@@ -260,6 +292,15 @@ def _convert_tuple(tp: Any, value: Any, path: str, rule: FieldRule) -> tuple[Any
         if len(value) != len(args):
             raise ConfigError(path, value, f"must have exactly {len(args)} elements")
     return tuple(_convert(t, v, _join(path, i), rule) for i, (t, v) in enumerate(zip(item_types, value, strict=True)))
+
+
+def _inner_array_fix(path: str, args: tuple[Any, ...], rule: FieldRule) -> str:
+    """For an item of a list of lists (the mics: ``mics = [0.0, 0.0, 0.0, ...]`` flat, or ``[[array.mics]]``): how
+    the whole list is written, which "must be an array" at ``mics[0]`` did not say."""
+    if not path.endswith("]") or Ellipsis in args:
+        return ""
+    key = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    return f" of {len(args)} numbers: {key} is an array of arrays, written {key} = [[...], [...]] ({rule.doc})"
 
 
 def _convert_scalar(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:

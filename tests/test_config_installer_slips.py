@@ -94,3 +94,25 @@ def test_mics_not_written_as_arrays_in_an_array_are_shown_how(
     message = refused(tmp_path, capsys, text)
     assert "array.mics[0] = " in message, message
     assert ": must be an array of 3 numbers: mics is an array of arrays, written mics = [[...], [...]] (" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        # an 'é' typed in a Windows editor (Windows-1252): "byte 21 (0xe9)" alone left the installer counting bytes
+        (b'[array]\ndevice = "caf\xe9"\n', 'cannot be read: line 2, device = "caf?": byte 21 (0xe9) is not UTF-8'),
+        (b"# K\xfcche\n[array]\n", "cannot be read: line 1, # K?che: byte 3 (0xfc) is not UTF-8 text: save it as"),
+        (b'[mqtt]\npassword = "s\xe9cret"\n', "cannot be read: line 2: byte 20 (0xe9) is not UTF-8 text"),  # unshown
+        # Notepad's "Unicode": its line, every other byte a NUL, would show as '?'s
+        ('[array]\npreset = "generic"\n'.encode("utf-16"), 'the file is UTF-16 (Notepad\'s "Unicode") and is not'),
+    ],
+)
+def test_a_byte_that_is_not_utf8_is_shown_on_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], raw: bytes, said: str
+) -> None:
+    path = tmp_path / "listener.toml"
+    path.write_bytes(raw)
+    assert cli.main(["check-config", str(path)]) == 2
+    message = capsys.readouterr().err
+    assert said in message and message.endswith("save it as UTF-8\n"), message
+    assert "cret" not in message.split("cannot be read")[1], message

@@ -25,7 +25,7 @@ from listener.config.retired import retired_rule
 from listener.config.rules import FieldRule, rule_of
 from listener.config.schema import Config
 from listener.config.text_checks import control_character
-from listener.config.toml_hints import looks_secret, syntax_hint
+from listener.config.toml_hints import looks_secret, may_hold_secret, shorten, syntax_hint
 from listener.config.value_hints import (
     check_range,
     quoted,
@@ -153,9 +153,21 @@ def _text_of(raw: bytes, shown: str) -> str:
         return raw.decode("utf-8-sig").lstrip("\ufeff")
     except UnicodeDecodeError as exc:
         raise ConfigSyntaxError(
-            f"config file {shown} cannot be read: byte {exc.start} (0x{raw[exc.start]:02x}) is not UTF-8 "
-            "text: save it as UTF-8"
+            f"config file {shown} cannot be read: {_undecodable(raw, exc.start)} is not UTF-8 text: save it as UTF-8"
         ) from None
+
+
+def _undecodable(raw: bytes, start: int) -> str:
+    """Where the byte that is not UTF-8 is, as an editor finds it: its line, shown with '?' for it (an 'é' typed
+    in a Windows editor). A byte offset alone sent the installer counting bytes."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # every line would show as '?'s: its NULs
+        return 'the file is UTF-16 (Notepad\'s "Unicode") and'
+    first = raw.rfind(b"\n", 0, start) + 1
+    end = raw.find(b"\n", start)
+    line = raw[first : end if end >= 0 else len(raw)].decode("utf-8", "replace").replace("\ufffd", "?")
+    shown = "" if may_hold_secret(line) else f", {shorten(line.strip())}"
+    number = raw.count(b"\n", 0, start) + 1
+    return f"line {number}{shown}: byte {start} (0x{raw[start]:02x})"
 
 
 def build(cls: type[T], data: Any, path: str) -> T:

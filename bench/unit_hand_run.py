@@ -113,6 +113,15 @@ def gaps(times: list[float]) -> list[float]:
     return [round(b - a, 1) for a, b in itertools.pairwise(times)]
 
 
+def wait_active(states: StateLog, t0: float, until_s: float) -> tuple[dict[str, str], float]:
+    """The unit's properties once it is active (or at ``until_s`` after ``t0``), and when, in seconds after ``t0``."""
+    shown = states.sample()
+    while shown.get("ActiveState") != "active" and time.monotonic() - t0 < until_s:
+        time.sleep(POLL_S)
+        shown = states.sample()
+    return shown, time.monotonic() - t0
+
+
 def hand_run(booted: Booted, recorder: Recorder) -> dict[str, object]:
     """The service started while a run by hand holds the state folder, then that run ending."""
     booted.wait_for("listener", {"active"}, UP_WAIT_S)
@@ -133,11 +142,7 @@ def hand_run(booted: Booted, recorder: Recorder) -> dict[str, object]:
         ended_s = time.monotonic() - t0
         out.seek(0)
         said = out.read().strip().splitlines()
-    shown = states.sample()
-    while shown.get("ActiveState") != "active" and time.monotonic() - t0 < ended_s + UP_WAIT_S:
-        time.sleep(POLL_S)
-        shown = states.sample()
-    up_s = time.monotonic() - t0
+    shown, up_s = wait_active(states, t0, ended_s + UP_WAIT_S)
     journal = [(at_s, line) for at_s, line in journal_from(booted, wall0) if any(m in line for m in MARKS)]
     restarts = [at_s for at_s, line in journal if "Scheduled restart job" in line]
     return {

@@ -249,7 +249,8 @@ class RecognizerWorker(Managed):
         if self._thread is not None:
             # the model outlives the thread (load_model keeps it), so leaving a stuck decode is safe
             self._thread.join(HURRIED_CLOSE_JOIN_S if hurried else CLOSE_JOIN_S)
-        self._results.clear()
+        with self._cond:  # a decode the join left behind adds nothing after this: _emit drops what comes once _abort
+            self._results.clear()
 
     def _abandon(self) -> list[Chunk]:
         with self._cond:
@@ -391,6 +392,8 @@ class RecognizerWorker(Managed):
         # at once, under the lock: a stop that finds the utterance over must find its words in, or it
         # reports neither them nor their audio (take_given_up, then take) and they are lost uncounted
         with self._cond:
+            if self._abort:  # a stop came mid-decode: this audio is reported skipped or given up (its start stays
+                return  # for take_given_up), or close() began; kept, the words were counted twice or outlived close
             self._unfinished_from_s = None
             if words:
                 self._results.append(words)

@@ -116,3 +116,83 @@ def test_a_byte_that_is_not_utf8_is_shown_on_its_line(
     message = capsys.readouterr().err
     assert said in message and message.endswith("save it as UTF-8\n"), message
     assert "cret" not in message.split("cannot be read")[1], message
+
+
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [
+        # a number written with its unit, in quotes: "must be a number between 0.5 and 60.0" alone
+        ('[array]\nbuffer_s = "5 s"\n', "must be a number, without quotes or unit: buffer_s = 5"),
+        ('[array]\nblock_ms = "50ms"\n', "must be a whole number, without quotes or unit: block_ms = 50"),
+        ('[parties]\nrep_azimuth_deg = "-10°"\n', "without quotes or unit: rep_azimuth_deg = -10"),
+        # another unit of the same measure is converted to the key's, and said so
+        ('[array]\nbuffer_s = "500 ms"\n', "without quotes or unit, in seconds (the key's unit): buffer_s = 0.5"),
+        ('[array]\nsample_rate = "16 kHz"\n', "without quotes or unit, in Hz (the key's unit): sample_rate = 16000"),
+        ('[analytics]\nrolling_window_s = "2 min"\n', "in seconds (the key's unit): rolling_window_s = 120"),
+        # a unit that is no unit of the key's: the number kept, the key's unit named
+        ('[array]\nbuffer_s = "5 parsecs"\n', "without quotes or unit, in seconds (the key's unit): buffer_s = 5"),
+        # converted, it is outside the range: the range is said, in the key's unit
+        ('[array]\nblock_ms = "5 s"\n', "in milliseconds (the key's unit), between 20 and 1000"),
+        # drain_rate_per_s is messages per second, no time: the number as written
+        ('[mqtt]\ndrain_rate_per_s = "5 s"\n', "must be a number, without quotes or unit: drain_rate_per_s = 5"),
+        ('[array]\nmic_channels = ["0 ch"]\n', 'without quotes or unit: 0 in mic_channels = [...], not "0 ch"'),
+    ],
+)
+def test_a_number_in_quotes_with_its_unit_is_told_the_number_to_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, fix: str
+) -> None:
+    message = refused(tmp_path, capsys, text)
+    assert message.endswith(f"{fix}\n") and message.count("without quotes") == 1, message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a decimal comma, hex, a whole-number key given a fraction once converted: no number is guessed
+        '[array]\nbuffer_s = "5,5"\n',
+        '[mqtt]\nport = "0x10"\n',
+        '[array]\nblock_ms = "2.5 ms"\n',
+    ],
+)
+def test_text_that_is_no_plain_number_is_told_the_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    message = refused(tmp_path, capsys, text)
+    assert "without quotes" not in message and " between " in message, message
+
+
+@pytest.mark.parametrize("language", ["EN", " en", "eng"])
+def test_a_language_written_nearly_right_is_answered_with_the_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], language: str
+) -> None:
+    message = refused(tmp_path, capsys, f'[asr]\nlanguage = "{language}"\n')
+    assert message.endswith(
+        'no lexicon for it; available: en; did you mean language = "en"? Write the name as listed\n'
+    )
+
+
+def test_a_language_near_none_is_told_the_lexicons_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert refused(tmp_path, capsys, '[asr]\nlanguage = "de"\n').endswith("no lexicon for it; available: en\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # a letter outside ASCII in a bare key: the parser's "Expected '=' after a key ... (at line 2, column 9)" alone
+        ("[array]\nsample_räte = 16000\n", 'line 2, array."sample_räte": unknown key; did you mean sample_rate?'),
+        ("[array]\npreset = 'generic'\nblöck_ms = [\n50]\n", 'line 3, array."blöck_ms": unknown key; did you mean'),
+        ("[array]\näsample_rate = 1\n", 'line 2, array."äsample_rate": unknown key; did you mean sample_rate?'),
+        ("größe = 1\n", 'line 1, "größe": unknown key; allowed here: activity, analytics, array'),
+    ],
+)
+def test_a_key_with_a_letter_outside_ascii_is_told_the_key_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, said: str
+) -> None:
+    message = refused(tmp_path, capsys, text)
+    assert "is not valid TOML: " + said in message and message.endswith(")\n"), message
+
+
+def test_a_key_below_a_list_left_open_is_not_blamed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the parser reads 'ä = 2' as the open list's next item: the key is not what stopped it
+    message = refused(tmp_path, capsys, '[mqtt]\nhost = "a"\nx = [1,\nä = 2\n')
+    assert "unknown key" not in message and "Invalid value (at line 4, column 1)" in message, message

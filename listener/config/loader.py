@@ -28,6 +28,7 @@ from listener.config.text_checks import control_character
 from listener.config.toml_hints import looks_secret, may_hold_secret, shorten, syntax_hint
 from listener.config.value_hints import (
     check_range,
+    near_choice,
     quoted,
     range_rule,
     text_example,
@@ -220,6 +221,18 @@ def _unknown_key_rule(key: str, fields: typing.Iterable[str], path: str) -> str:
 _TOP_TABLES = frozenset(f.name for f in dataclasses.fields(Config))
 
 
+def key_rule(table: str, key: str) -> str | None:
+    """What build() says of ``key`` under ``[table]``, for a key the TOML parser refused before build() saw it
+    (``sample_räte``, not ASCII): None where ``table`` is none of the schema's tables, or has the key."""
+    cls: Any = Config
+    for part in filter(None, table.split(".")):
+        cls = typing.get_type_hints(cls).get(part)
+        if not dataclasses.is_dataclass(cls):
+            return None
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return None if key in fields else _join(table, key) + ": " + _unknown_key_rule(key, fields, table)
+
+
 def _tables_with_key(cls: type, key: str, path: str) -> list[str]:
     """The tables (dotted paths) under dataclass ``cls`` that have a key named ``key``."""
     found = []
@@ -269,19 +282,10 @@ def _convert_choice(allowed: tuple[object, ...], value: Any, path: str) -> Any:
     if str(value) in allowed:  # protocol = 5 for "5"
         why += f", in quotes: {quoted(path, value)}"
     elif isinstance(value, str):  # "ReSpeaker 4mic", "warn": the name it is near, as the file must spell it
-        near = _near_choice(value, [a for a in allowed if isinstance(a, str)])
+        near = near_choice(value, [a for a in allowed if isinstance(a, str)])
         if near is not None:
             why += f"; did you mean {quoted(path, near)}? Write the name as listed"
     raise ConfigError(path, value, why)
-
-
-def _near_choice(value: str, allowed: list[str]) -> str | None:
-    """The allowed name ``value`` was meant to be: the same but for case, spaces or '_' for '-', or one close."""
-    plain = "-".join(value.lower().replace("_", " ").replace("-", " ").split())
-    if plain in allowed:
-        return plain
-    near = difflib.get_close_matches(plain, allowed, n=1, cutoff=0.7)
-    return near[0] if near else None
 
 
 def _convert_optional(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:

@@ -24,6 +24,9 @@ if typing.TYPE_CHECKING:  # imported where used: provisioning loads this file al
 # its value from the first character to the last that is not a space: '(.*?)\s*$' took time quadratic in the
 # spaces inside it (a 1 MiB line: hours)
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*((?:.*\S)?)\s*$")
+# a bare key before its '=' (sample_räte = 1, a letter outside ASCII: no TOML)
+_BARE_KEY_LINE = re.compile(r"^\s*([^\s=#\[\]\"'.]+)\s*=")
+_IN_A_KEY = ("Expected '=' after a key", "Invalid statement")  # not "Invalid value": a list left open above
 _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
 MULTILINE_QUOTES = ('"""', "'''")
 _BOOLEAN_WORDS = {"true": "true", "false": "false", "yes": "true", "no": "false", "on": "true", "off": "false"}
@@ -101,6 +104,9 @@ def syntax_hint(text: str, message: str) -> str:
     header = _list_row_fix(lines, number) or _header_fix(line, column, read)
     if header and not _inside_a_value(lines, number):  # a password joined to a header: "[mqtt]password = ..."
         return f"line {number}{_quoted(line)}: {header} ({message})"
+    foreign = _foreign_key_fix(lines, number, column) if read.startswith(_IN_A_KEY) else ""
+    if foreign:
+        return f"line {number}, {foreign} ({message})"
     assignment = _ASSIGNMENT.match(line)
     if assignment is None:
         no_key = _key_fix(line, read, bool(_SECRET.search(line)))
@@ -290,6 +296,17 @@ def _key_fix(line: str, message: str, secret: bool) -> str:
     if not equals:
         return "a setting is key = value on one line: give the key its value, or delete the line (docs/config.md)"
     return ""
+
+
+def _foreign_key_fix(lines: list[str], number: int, column: int) -> str:
+    """For a bare key the parser stopped in at a letter outside ASCII (``sample_räte``): the key's path and the
+    key meant, as the loader names them for any other unknown key."""
+    match = _BARE_KEY_LINE.match(lines[number - 1] if 1 <= number <= len(lines) else "")
+    if match is None or match.group(1).isascii() or not match.start(1) < column <= match.end(1):
+        return ""
+    from listener.config.loader import key_rule  # here, as said above
+
+    return key_rule(_table_at(lines, number), match.group(1)) or ""
 
 
 def _table_at(lines: list[str], number: int) -> str:

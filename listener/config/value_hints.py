@@ -7,8 +7,11 @@ check_range refuses a number outside its key's range (or inf, nan) in the same w
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import re
+from decimal import Decimal
 
 from listener.config.rules import FieldRule
 from listener.errors import ConfigError
@@ -60,26 +63,72 @@ def check_range(value: float, path: str, rule: FieldRule) -> None:
 
 
 def unquoted(path: str, value: object, kind: type[int] | type[float], rule: FieldRule) -> str:
-    """The hint for a number written as text (``sample_rate = "16000"``): '' for anything else.
+    """The hint for a number written as text (``sample_rate = "16000"``, ``buffer_s = "5 s"``): '' for anything else.
 
-    A number the key's range then refuses (``block_ms = "5"``) is not suggested: the range is said instead."""
-    if not isinstance(value, str):
+    A unit after the number is converted to the key's where both measure the same (``"500 ms"`` for buffer_s is
+    0.5), else the number is kept and the key's unit named. A number the key's range then refuses
+    (``block_ms = "5"``) is not suggested: the range is said instead."""
+    written = _number_in_text(value)
+    if written is None:
         return ""
-    try:
-        number = kind(value.strip())
-    except ValueError:
+    number, unit = written
+    converted, note = _in_key_unit(_key(path), number, unit)
+    if kind is int and converted != converted.to_integral_value():
         return ""
-    if not math.isfinite(number):  # "nan" is no number any setting takes
-        return ""
-    if _outside(number, rule):
-        return f", without quotes, {_bounds(rule)}"
+    without = ", without quotes" + (" or unit" if unit else "") + note
+    if _outside(converted, rule):
+        return f"{without}, {_bounds(rule)}"
+    shown = format(converted.normalize(), "f")
     key = _key(path)
     if "[" in key:  # a list's element: "mic_channels[0] = 0" is no TOML a person could write back
-        return f", without quotes: {number} in {key.split('[', 1)[0]} = [...], not {json.dumps(value)}"
-    return f", without quotes: {key} = {number}"
+        return f"{without}: {shown} in {key.split('[', 1)[0]} = [...], not {json.dumps(value)}"
+    return f"{without}: {key} = {shown}"
 
 
-def _outside(value: float, rule: FieldRule) -> bool:
+# a number as text, with a unit after it or none: "5 s", "50ms", "16 kHz", " 10.5"; not "nan", nor "5,5" (no
+# 5 meant), nor "0x10"
+_NUMBER_TEXT = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([^\W\d_]+|°)?\s*")
+# units an installer writes after a number: what each measures, and its size in that measure's unit below
+_UNITS = {
+    **dict.fromkeys(("ms", "msec", "millisecond", "milliseconds"), ("time", Decimal("0.001"))),
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), ("time", Decimal(1))),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), ("time", Decimal(60))),
+    **dict.fromkeys(("hz",), ("frequency", Decimal(1))),
+    **dict.fromkeys(("khz",), ("frequency", Decimal(1000))),
+    **dict.fromkeys(("deg", "°", "degree", "degrees"), ("angle", Decimal(1))),
+    **dict.fromkeys(("db",), ("level", Decimal(1))),
+}
+# a key's unit by its name's ending (drain_rate_per_s is a rate, not seconds); sample_rate's doc says Hz
+_KEY_UNITS = (("_per_s", ""), ("_ms", "ms"), ("_s", "s"), ("_hz", "hz"), ("_deg", "deg"), ("_db", "db"))
+_NAMED_UNITS = {"ms": "milliseconds", "s": "seconds", "hz": "Hz", "deg": "degrees", "db": "dB"}
+
+
+def _number_in_text(value: object) -> tuple[Decimal, str] | None:
+    """The number a text starts with and the unit after it ('' for none), or None for text that is no number."""
+    if not isinstance(value, str):
+        return None
+    match = _NUMBER_TEXT.fullmatch(value)
+    if match is None:
+        return None
+    number = Decimal(match.group(1))
+    if abs(number.adjusted()) > 30:  # "1e400" is no setting's value, and printed in full it fills the terminal
+        return None
+    return number, match.group(2) or ""
+
+
+def _in_key_unit(key: str, number: Decimal, unit: str) -> tuple[Decimal, str]:
+    """``number`` in the unit ``key`` is read in, and the words that say so where ``unit`` was another or unknown."""
+    own = "hz" if key == "sample_rate" else next((u for end, u in _KEY_UNITS if key.endswith(end)), "")
+    if not own or not unit:
+        return number, ""
+    measure, size = _UNITS.get(unit.lower(), ("", Decimal(1)))
+    note = f", in {_NAMED_UNITS[own]} (the key's unit)"
+    if measure != _UNITS[own][0]:  # "5 parsecs", or Hz for seconds: which number was meant is a guess
+        return number, note
+    return number * size / _UNITS[own][1], "" if size == _UNITS[own][1] else note
+
+
+def _outside(value: float | Decimal, rule: FieldRule) -> bool:
     lo, hi = rule.low, rule.high
     return (lo is not None and value < lo) or (hi is not None and value > hi)
 
@@ -103,6 +152,15 @@ def text_example(path: str, value: object, rule: FieldRule) -> str:
     if accepts is None or accepts(str(value)):
         return f", e.g. {quoted(path, value)}"
     return f", e.g. {quoted(path, rule.example)}" if rule.example else ""
+
+
+def near_choice(value: str, allowed: list[str]) -> str | None:
+    """The allowed name ``value`` was meant to be: the same but for case, spaces or '_' for '-', or one close."""
+    plain = "-".join(value.lower().replace("_", " ").replace("-", " ").split())
+    if plain in allowed:
+        return plain
+    near = difflib.get_close_matches(plain, allowed, n=1, cutoff=0.7)
+    return near[0] if near else None
 
 
 def quoted(path: str, value: object) -> str:

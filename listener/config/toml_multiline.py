@@ -39,9 +39,27 @@ def escape_fix(lines: list[str], number: int, column: int, shown: str) -> str:
         return ""  # in a comment, or in a literal string
     secret = shown == "" or may_hold_secret(lines[start - 1])
     single = "" if secret else _single_quoted(lines[number - 1], strings)
+    if single and not _parses_past([*lines[: number - 1], single, *lines[number:]], number):
+        single = ""  # more is wrong on the line than the quotes ('"C:\["\x", "y"'): a fix that fails is no fix
     listed = f" (a string of the list opened on line {start})" if start != number else ""
     said = f"line {number}{'' if secret else shown}: in double quotes{listed} {_ESCAPE_FIX}"
     return f"{said}: {shorten(single)}" if single else said
+
+
+def _parses_past(lines: list[str], number: int) -> bool:
+    """Whether ``lines`` parse past line ``number``: whole, or failing further down (or on a key set twice, a
+    mistake of its own that the first hid). Not tried on a file past MAX_PARSED_CHARS: then assumed so."""
+    text = "\n".join(lines)
+    if len(text) > MAX_PARSED_CHARS:
+        return True
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        where = _LINE.search(str(exc))
+        return (where is not None and int(where.group(1)) > number) or str(exc).startswith("Cannot")
+    except (RecursionError, ValueError):
+        return False
+    return True
 
 
 def _statement_line(lines: list[str], number: int) -> int | None:

@@ -24,8 +24,6 @@ if typing.TYPE_CHECKING:  # imported where used: provisioning loads this file al
 # its value from the first character to the last that is not a space: '(.*?)\s*$' took time quadratic in the
 # spaces inside it (a 1 MiB line: hours)
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*((?:.*\S)?)\s*$")
-# a bare key before its '=' (sample_räte = 1, a letter outside ASCII: no TOML)
-_BARE_KEY_LINE = re.compile(r"^\s*([^\s=#\[\]\"'.]+)\s*=")
 _IN_A_KEY = ("Expected '=' after a key", "Invalid statement")  # not "Invalid value": a list left open above
 _TABLE_TWICE = re.compile(r"Cannot declare \((.*)\) twice")
 MULTILINE_QUOTES = ('"""', "'''")
@@ -47,8 +45,7 @@ _LOOKED_DEPTH = 10  # tables deeper than errors.toml_value echoes (8 levels)
 # tomllib's words for a backslash that starts no escape TOML knows (a Windows path, a DOMAIN\user login)
 BAD_ESCAPE = ("Unescaped '\\' in a string", "Invalid hex value", "Escaped character is not a Unicode scalar value")
 AFTER_STATEMENT = "Expected newline or end of document after a statement"
-_TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
-_SPACED_KEY = re.compile(r"[A-Za-z0-9_-]+(?:\s+[A-Za-z0-9_-]+)+")
+TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 # '[0.0, …', '[[-0.5 …': a list's row. A table's name may be a number too ('[1]', '[1.5]' parse), so only on a
 # line the parser refused as a header is a number after the '[' taken for a row, not for a misspelt name
 _LIST_ROW = re.compile(
@@ -104,19 +101,29 @@ def syntax_hint(text: str, message: str) -> str:
     header = _list_row_fix(lines, number) or _header_fix(line, column, read)
     if header and not _inside_a_value(lines, number):  # a password joined to a header: "[mqtt]password = ..."
         return f"line {number}{_quoted(line)}: {header} ({message})"
-    foreign = _foreign_key_fix(lines, number, column) if read.startswith(_IN_A_KEY) else ""
+    from listener.config import toml_keys  # here, as said above
+
+    foreign = toml_keys.foreign_key_fix(lines, number, column) if read.startswith(_IN_A_KEY) else ""
     if foreign:
         return f"line {number}, {foreign} ({message})"
+    return _line_hint(lines, number, column, read, message)
+
+
+def _line_hint(lines: list[str], number: int, column: int, read: str, message: str) -> str:
+    """``syntax_hint`` for a line that is neither a header nor inside a value spanning lines: a key, its value."""
+    line = lines[number - 1] if 1 <= number <= len(lines) else ""
     assignment = _ASSIGNMENT.match(line)
     if assignment is None:
-        no_key = _key_fix(line, read, bool(_SECRET.search(line)))
+        from listener.config import toml_keys  # here, as said above
+
+        no_key = toml_keys.key_fix(line, read, bool(_SECRET.search(line)))
         return f"line {number}: {no_key} ({message})" if no_key else message
     key, value = assignment.groups()
-    secret = bool(_SECRET.search(lines[number - 1]))
+    secret = bool(_SECRET.search(line))
     shown = shorten(f"{key} = …" if secret else f"{key} = {value}")
     if not parses(f"{key} = 0"):  # the parser stopped in the key ('enabled"= true', '.port = 1'), not its value
         return f"line {number}, {shown} ({message})"
-    kind = _kind(_table_at(lines, number), key.strip("\"'"))
+    kind = _kind(table_at(lines, number), key.strip("\"'"))
     fix = _closed_early(value, line[column - 1 : column], read) or _fix(key, value, read, kind, secret)
     return f"line {number}, {shown}: {fix} ({message})" if fix else f"line {number}, {shown} ({message})"
 
@@ -160,7 +167,7 @@ def _open_list_fix(lines: list[str], listed: toml_open.OpenList) -> str:
     (``preset = ["generic"``): its '[' is the likelier mistake."""
     line = lines[listed.line - 1]
     key = _ASSIGNMENT.match(line)
-    if key is None or _kind(_table_at(lines, listed.line), key.group(1)) not in (tuple, None):
+    if key is None or _kind(table_at(lines, listed.line), key.group(1)) not in (tuple, None):
         return ""
     secret = bool(_SECRET.search(line))
     shown = shorten(f"{key.group(1)} = …" if secret else line.strip())
@@ -194,7 +201,7 @@ def _list_row_fix(lines: list[str], number: int) -> str:
     table: object = _above(lines, number)
     if table is None:  # a row inside a list still open above it is the parser's to name
         return ""
-    name = _table_at(lines, number)
+    name = table_at(lines, number)
     for part in name.split(".") if name else []:
         table = table.get(part) if isinstance(table, dict) else None
         table = table[-1] if isinstance(table, list) and table else table  # an array of tables: its last
@@ -273,43 +280,12 @@ def _header_fix(line: str, column: int, message: str) -> str:
     if message.startswith(AFTER_STATEMENT) and _header(before) is not None:
         return f"the header ends at {shorten(before)}: put what follows on a line of its own, or delete it"
     name = stripped.split("#")[0].strip(" \t[]")
-    if _TABLE_NAME.fullmatch(name):
+    if TABLE_NAME.fullmatch(name):
         return f"write the table header as [{shorten(name)}]"
     return "write the table's name between single brackets, without spaces, e.g. [array] (docs/config.md)"
 
 
-def _key_fix(line: str, message: str, secret: bool) -> str:
-    """The fix for a line the parser read as a key and then found no '=' after: words with spaces between them
-    (``rep azimuth deg = 5``), a header without its '[', a key without its value. The line is echoed only where
-    it is a key and its value: a bare word may be a password pasted on a line of its own."""
-    if not message.startswith("Expected '=' after a key"):
-        return ""
-    key, equals, value = line.partition("=")
-    key = key.strip()
-    joined = "_".join(key.split())
-    # not where the joined line would fail too: 'port  8883  with tls = true below' lost its '=' and its '#'
-    if equals and _SPACED_KEY.fullmatch(key) and parses(f"{joined} = {value}"):
-        shown = "" if secret else f": {shorten(f'{joined} = {value.strip()}')}"
-        return f"a key holds no spaces: join its words with '_'{shown}"
-    if not equals and key.endswith("]") and _TABLE_NAME.fullmatch(key.rstrip("]").strip()):
-        return f"a table header starts with '[' too: [{shorten(key.rstrip(']').strip())}]"
-    if not equals:
-        return "a setting is key = value on one line: give the key its value, or delete the line (docs/config.md)"
-    return ""
-
-
-def _foreign_key_fix(lines: list[str], number: int, column: int) -> str:
-    """For a bare key the parser stopped in at a letter outside ASCII (``sample_räte``): the key's path and the
-    key meant, as the loader names them for any other unknown key."""
-    match = _BARE_KEY_LINE.match(lines[number - 1] if 1 <= number <= len(lines) else "")
-    if match is None or match.group(1).isascii() or not match.start(1) < column <= match.end(1):
-        return ""
-    from listener.config.loader import key_rule  # here, as said above
-
-    return key_rule(_table_at(lines, number), match.group(1)) or ""
-
-
-def _table_at(lines: list[str], number: int) -> str:
+def table_at(lines: list[str], number: int) -> str:
     """The table the line ``number`` sits in ('' at the top)."""
     table = ""
     for header in table_headers(lines[: number - 1]):

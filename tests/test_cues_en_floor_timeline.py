@@ -133,6 +133,8 @@ def test_the_stage_reads_the_floors_the_analytics_find_on_the_same_frames() -> N
             cues += stage._result_cues(results.pop(0))
     assert not results
     assert [f.onset_s for f in floors] == [0.0]
+    # the stage's own floor is the analytics' (a stage that read none kept the story's words just the same)
+    assert [stage._customer_floor(t_s) for t_s in (4.0, 9.5, 12.5)] == [0.0, 0.0, 0.0]
     (q,) = of(cues, Question)
     assert q.followup  # type: ignore[attr-defined]
 

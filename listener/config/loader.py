@@ -28,7 +28,7 @@ from listener.config.text_checks import control_character
 from listener.config.toml_hints import looks_secret, may_hold_secret, shorten, syntax_hint
 from listener.config.value_hints import (
     check_range,
-    near_choice,
+    near_hint,
     quoted,
     range_rule,
     text_example,
@@ -254,11 +254,12 @@ def _join(path: str, key: str | int) -> str:
 def _convert(tp: Any, value: Any, path: str, rule: FieldRule) -> Any:
     if dataclasses.is_dataclass(tp):
         return build(typing.cast(type, tp), value, path)
-    if not isinstance(value, dict) or "[" in path:
-        return _convert_value(tp, value, path, rule)
-    try:  # a table where a setting goes: [mqtt.tls], as YAML nests; no setting takes one, so this raises
+    try:
         return _convert_value(tp, value, path, rule)
     except ConfigError as exc:
+        if not isinstance(value, dict) or "[" in path:
+            raise
+        # a table where a setting goes: [mqtt.tls], as YAML nests; no setting takes one, so this was raised
         table, key = path.rsplit(".", 1)
         fix = f"{key} is a setting of [{table}], not a table: write {key} = ... on a line under [{table}]"
         raise ConfigError(exc.path, exc.value, f"{exc.rule}; {fix}") from None
@@ -282,9 +283,7 @@ def _convert_choice(allowed: tuple[object, ...], value: Any, path: str) -> Any:
     if str(value) in allowed:  # protocol = 5 for "5"
         why += f", in quotes: {quoted(path, value)}"
     elif isinstance(value, str):  # "ReSpeaker 4mic", "warn": the name it is near, as the file must spell it
-        near = near_choice(value, [a for a in allowed if isinstance(a, str)])
-        if near is not None:
-            why += f"; did you mean {quoted(path, near)}? Write the name as listed"
+        why += near_hint(path, value, [a for a in allowed if isinstance(a, str)])
     raise ConfigError(path, value, why)
 
 

@@ -163,6 +163,12 @@ def near_choice(value: str, allowed: list[str]) -> str | None:
     return near[0] if near else None
 
 
+def near_hint(path: str, value: str, allowed: list[str]) -> str:
+    """The fix for a name nearly one of ``allowed`` ("ReSpeaker 4mic", "EN"), as the file must spell it; ''."""
+    near = near_choice(value, allowed)
+    return f"; did you mean {quoted(path, near)}? Write the name as listed" if near is not None else ""
+
+
 def quoted(path: str, value: object) -> str:
     """The line as it should be written, the value in quotes: ``green_pin = "22"`` for ``leds.green_pin``."""
     return f"{_key(path)} = {json.dumps(str(value))}"

@@ -11,7 +11,6 @@ leaves the measuring going (the lights' own) ranks between them.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
@@ -79,27 +78,3 @@ def _rank(cause: Cause, mode: DeviceMode) -> float:
     if mode is DeviceMode.FAULT and cause in STILL_MEASURING:
         return (RANK[DeviceMode.LISTENING] + RANK[DeviceMode.PAUSED]) / 2
     return float(RANK[mode])
-
-
-class ReportsBack:
-    """DeviceStates for a stage from one after it in the pipeline, where events flow forward only.
-
-    The MQTT stage comes before the LEDs (so that they show its broker fault), and the ``state`` it
-    publishes would never hear of the lights' own fault: the LED stage puts it here, from the pipeline's
-    thread or its ticker's (the one that finds it while no audio comes), and the MQTT stage takes it
-    at its next event.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiting: list[DeviceState] = []
-
-    def put(self, state: DeviceState) -> None:
-        with self._lock:
-            self._waiting.append(state)
-
-    def take(self) -> list[DeviceState]:
-        """What was put since the last take, in order."""
-        with self._lock:
-            waiting, self._waiting = self._waiting, []
-        return waiting

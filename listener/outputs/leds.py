@@ -56,7 +56,7 @@ class LedBank(Managed):
     def __init__(self, config: LedsConfig, factory: Factory) -> None:
         self.config = config
         self.factory = factory
-        self.channels: tuple[Channel, ...] = RGB if config.preset == "rgb" else TRAFFIC_LIGHT
+        self.channels = channels_of(config)
         self.pwm = True
         self._device: LEDBoard | RGBLED | None = None
 
@@ -128,7 +128,7 @@ def switch_off(config: LedsConfig, factory: Factory) -> None:
     cannot be written must not keep the others lit, as building the board as one stopped at it.
     """
     failed: list[str] = []
-    for name in RGB if config.preset == "rgb" else TRAFFIC_LIGHT:
+    for name in channels_of(config):
         pin = pin_of(config, name)
         try:
             # driven to its off level as it is claimed: claimed first, an active-low LED would flash on
@@ -137,6 +137,10 @@ def switch_off(config: LedsConfig, factory: Factory) -> None:
             failed.append(f"the {name} LED on {pin} ({type(exc).__name__}: {exc})")
     if failed:
         raise OutputError(f"cannot switch off {', '.join(failed)}; every other LED is off: {PIN_FIX}")
+
+
+def channels_of(config: LedsConfig) -> tuple[Channel, ...]:
+    return RGB if config.preset == "rgb" else TRAFFIC_LIGHT
 
 
 def pin_of(config: LedsConfig, name: Channel) -> str:
@@ -191,7 +195,7 @@ class LedStage(Stage):
     """Analytics and device events -> LED values (see the README's LED table).
 
     ``report_back``: also given the pins' fault and its end, from whichever thread found it (the MQTT
-    stage's :class:`~listener.outputs.condition.ReportsBack`: it comes before this one in the pipeline).
+    stage's ``reports_back``: it comes before this one in the pipeline).
     """
 
     name = "leds"

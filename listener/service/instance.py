@@ -124,17 +124,20 @@ def held(state_dir: Path) -> bool | None:
     """Whether a listener runs with ``state_dir`` now; None when that cannot be told.
 
     Read from the kernel's table of locks, not by trying the lock: a service starting in the instant
-    the lock was tried would be refused, and its unit does not restart a refused start.
+    the lock was tried would be refused, and wait a RestartSec to start again.
     """
     try:
-        stat = (state_dir / LOCK_FILE).stat()
-        table = Path(LOCKS_TABLE).read_text(encoding="ascii", errors="replace")
+        return bool(_lock_lines(_locks_key((state_dir / LOCK_FILE).stat())))
     except FileNotFoundError:
         return False if not (state_dir / LOCK_FILE).exists() else None  # no listener has run with this folder
     except OSError:
         return None
-    inode = _locks_key(stat)
-    return any(inode in line.split() for line in table.splitlines())
+
+
+def _lock_lines(key: str) -> list[list[str]]:
+    """The kernel's table of locks' lines on the file it names ``key``, split into fields; OSError if unreadable."""
+    table = Path(LOCKS_TABLE).read_text(encoding="ascii", errors="replace")
+    return [fields for line in table.splitlines() if key in (fields := line.split())]
 
 
 def _locks_key(stat: os.stat_result) -> str:
@@ -156,9 +159,8 @@ def _pid_in_locks(fd: int) -> int | None:
     """The pid the kernel's table of locks gives for the lock on ``fd``'s file; None if it gives none."""
     with contextlib.suppress(OSError):
         inode = _locks_key(os.fstat(fd))
-        for line in Path(LOCKS_TABLE).read_text(encoding="ascii", errors="replace").splitlines():
-            fields = line.split()
-            if inode in fields and "->" not in fields and fields.index(inode) > 0:
+        for fields in _lock_lines(inode):
+            if "->" not in fields and fields.index(inode) > 0:
                 pid = fields[fields.index(inode) - 1]
                 if pid.isdigit() and int(pid) > 0:  # 0: a holder outside this run's pid namespace
                     return int(pid)

@@ -77,7 +77,7 @@ def output_stages(config: Config, options: RunOptions, *, live: bool) -> list[St
         # only the array's audio can stop coming (the lights then go on at wall time): the demo's sample is a file;
         # the lights' own fault goes back to the MQTT state, before them
         trace = sys.stdout if options.led_trace else None
-        report_back = None if mqtt is None else mqtt.reports_back.put
+        report_back = None if mqtt is None else mqtt.reports_back.append
         leds = LedStage(config, trace=trace, live=live, report_back=report_back)
         stages.append(leds)
     elif options.led_trace:  # a trace with no line would read as lights that never changed

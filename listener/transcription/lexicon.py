@@ -338,19 +338,13 @@ def check_language(language: str) -> None:
     resource = _lexicons() / f"{language}.toml"
     if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)?", language) or not resource.is_file():
         available = available_languages()
+        from listener.config.value_hints import near_hint  # here: listener.config imports this module
+
         raise ConfigError(
             "asr.language",
             language,
-            f"no lexicon for it; available: {', '.join(available)}{_near(language, available)}",
+            f"no lexicon for it; available: {', '.join(available)}{near_hint('asr.language', language, available)}",
         )
-
-
-def _near(language: str, available: list[str]) -> str:
-    """The hint for a name that is a lexicon's but for case or a letter ("EN"), in the loader's words for a preset."""
-    from listener.config.value_hints import near_choice, quoted  # here: listener.config imports this module
-
-    near = near_choice(language, available)
-    return f"; did you mean {quoted('asr.language', near)}? Write the name as listed" if near is not None else ""
 
 
 def load_lexicon(language: str) -> Lexicon:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -45,7 +46,7 @@ from listener.events import (
     SessionSummary,
     SourceState,
 )
-from listener.outputs.condition import DeviceCondition, ReportsBack
+from listener.outputs.condition import DeviceCondition
 from listener.outputs.mqtt import payloads
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.clockwatch import ClockWatch
@@ -83,7 +84,9 @@ class MqttStage(SessionMessages, Stage):
         # the session's content cues, for its summary (words never reach it, only counts and times)
         self.cues = CueTally() if config.asr.enabled else None
         self._condition = DeviceCondition()
-        self.reports_back = ReportsBack()  # from the stages after this one (the LEDs' pins), any thread
+        # from the stages after this one (the LEDs' pins), from the pipeline's thread or the LEDs' ticker: a deque's
+        # append and popleft are atomic, as for MqttLink.acks, so a block pays no lock for a report once a day
+        self.reports_back: deque[DeviceState] = deque()
         self.t_s = 0.0  # audio time of the latest event
         self.overflow_s = 0.0  # audio the pipeline could not keep up with since the start, for the dashboards
         self._next_metrics_s: float | None = None
@@ -229,8 +232,8 @@ class MqttStage(SessionMessages, Stage):
     def process(self, event: Event) -> Iterable[Event]:
         if self._ending is not None and not self._joins_ending(event):
             self._end_session()  # its summary comes right after it or never: this session has none
-        for report in self.reports_back.take():  # the LEDs' fault or its end, found since the last event
-            self._fold(report)
+        while self.reports_back:  # the LEDs' fault or its end, found since the last event
+            self._fold(self.reports_back.popleft())
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
             end_s = event.end_s

@@ -93,6 +93,7 @@ systemctl() {
     *" is-active "*) echo "$STATE"; [[ $STATE == active ]]; return ;;
     *" NeedDaemonReload "*) echo "$NEED_RELOAD"; return 0 ;;
     *" ExecMainStatus "*) echo "$MAIN_STATUS"; return 0 ;;
+    *" RestartUSec "*) echo "$RESTART_USEC"; return 0 ;;
     *" show "*) echo "$STARTED"; return 0 ;;
     esac
     echo "systemctl $*" >>"$CALLS"
@@ -115,6 +116,7 @@ def run_apply_live(
     journal: str = "",
     need_reload: str = "no",
     main_status: int = 2,
+    restart_usec: str = "20s",
 ) -> tuple[list[str], subprocess.CompletedProcess[str]]:
     """provision.sh's apply_live (unit, udev, boot, service changed), run alone as on a running Pi: what it asks
     systemctl, journalctl and udevadm to do (stand-ins that record), with /run's flags and /etc/listener in
@@ -129,7 +131,7 @@ def run_apply_live(
         f"SYSTEMD_RUNNING={tmp_path / 'systemd'}; ROOT=/; DRY_RUN=0; NO_SYSTEMCTL=0; CONF_DIR={tmp_path / 'etc'}; "
         f"UNIT_PATH={tmp_path / 'listener.service'}; SOURCE_STAMP={tmp_path / 'stamp'}; CALLS={calls}; "
         f"STATE={state}; STARTED=@{int(started)}; RESTART_FAILS={int(fails)}; JOURNAL={shlex.quote(journal)}; "
-        f"NEED_RELOAD={need_reload}; MAIN_STATUS={main_status}"
+        f"NEED_RELOAD={need_reload}; MAIN_STATUS={main_status}; RESTART_USEC={restart_usec}"
     )
     call = f"apply_live {' '.join(str(c) for c in changed)}"
     done = script_function(f"{setup}\n{LIVE_STAND_INS}\n{call}")
@@ -267,8 +269,11 @@ def test_a_restart_refused_while_a_run_by_hand_holds_the_array_is_a_warning_not_
     assert calls[0] == RESTART and calls[1].startswith("journalctl -u listener.service -p warning -o cat --since @")
     assert done.stderr.splitlines()[-1] == (
         f"warning: listener.service is not running yet: {said.removeprefix('listener: ')}; systemd starts it again "
-        "every 20 s on its own"
+        "every 20s on its own"
     )
+    # a fleet's drop-in that changes RestartSec: the script used to say 20 s whatever the unit did
+    _, slower = run_apply_live(tmp_path, 0, 0, 0, 1, fails=True, journal=said, main_status=75, restart_usec="1min")
+    assert slower.returncode == 0 and slower.stderr.splitlines()[-1].endswith("starts it again every 1min on its own")
 
 
 def check_named_files(tmp_path: Path, hidden: str = "()") -> tuple[list[str], subprocess.CompletedProcess[str]]:

@@ -137,7 +137,7 @@ service_stale() {
 # systemctl restart, and when the service does not come up, one line with its reason: systemd's own
 # ("Job for listener.service failed") names none, and the service's is in the journal only.
 restart_service() {
-	local since reason
+	local since reason every
 	SERVICE_STOPPED=0 # started here, or a failed start said why: not started again on the way out
 	since=$(date +%s)
 	systemctl restart "$UNIT" && return 0
@@ -146,8 +146,10 @@ restart_service() {
 		# RestartSec until it starts, so the new build is in place and nothing is left to fix here
 		reason=$(journalctl -u "$UNIT" -p warning -o cat --since "@$since" 2>/dev/null |
 			sed -n 's/^listener: //p' | tail -n 1) || true
+		# the unit's own delay ("20s"), so a fleet's drop-in that changes RestartSec is told as it is
+		every=$(systemctl show -p RestartUSec --value "$UNIT" 2>/dev/null) || true
 		warn "$UNIT is not running yet: ${reason:-it exited 75 (see \`journalctl -u $UNIT\`)}; systemd starts \
-it again every 20 s on its own"
+it again ${every:+every $every }on its own"
 		return 0
 	fi
 	reason=$(journalctl -u "$UNIT" -p err -n 1 -o cat --since "@$since" 2>/dev/null | tail -n 1) || true

@@ -8,10 +8,12 @@ WAV", which a float WAV already is.
 
 from __future__ import annotations
 
+import io
 import shlex
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +185,56 @@ def test_a_header_no_writer_writes_is_called_damaged_not_a_format_to_convert(
         f"listener: {path} has a damaged header: it gives {gives}, which no recording has; copy it again, or export"
         " it again from the program that recorded it\n"
     )
+
+
+def _chunk(chunk_id: bytes, body: bytes) -> bytes:
+    return chunk_id + struct.pack("<I", len(body)) + body + bytes(len(body) & 1)
+
+
+def _fmt_after_data(samples: npt.NDArray[np.int16]) -> bytes:
+    """A 16-bit PCM WAV whose fmt chunk follows its data chunk (as some stream writers leave it)."""
+    channels = samples.shape[1]
+    fmt = struct.pack("<HHIIHH", 1, channels, RATE_HZ, RATE_HZ * 2 * channels, 2 * channels, 16)
+    chunks = b"WAVE" + _chunk(b"data", samples.astype("<i2").tobytes()) + _chunk(b"fmt ", fmt)
+    return b"RIFF" + struct.pack("<I", len(chunks)) + chunks
+
+
+def _bw64(samples: npt.NDArray[np.int16]) -> bytes:
+    """A BW64 file (ITU-R BS.2088): RF64's layout under another name."""
+    rf64 = io.BytesIO()
+    sf.write(rf64, samples, RATE_HZ, format="RF64", subtype="PCM_16")
+    return b"BW64" + rf64.getvalue()[4:]
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (
+            _fmt_after_data,
+            "gives the format of its samples (its fmt chunk) after the audio, where the listener does not",
+        ),
+        (_bw64, "is a BW64 (broadcast 64-bit WAV) file, not a WAV"),
+    ],
+    ids=["fmt-after-data", "bw64"],
+)
+def test_a_wav_layout_libsndfile_refuses_is_named_and_the_command_given_converts_it(
+    tmp_path: Path,
+    speech: npt.NDArray[np.int16],
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[npt.NDArray[np.int16]], bytes],
+    said: str,
+) -> None:
+    """Both were refused in libsndfile's or no words: "No 'data' chunk marker" of a file that has one, with
+    "re-export it as PCM" for PCM; a BW64 "not a WAV file: convert it to WAV". ffmpeg reads both as they are."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg")
+    path = tmp_path / "take 1.wav"
+    path.write_bytes(make(speech))
+    assert cli.main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err, err
+    command = err.split("`")[1]
+    assert command == f"ffmpeg -i {shlex.quote(str(path))} -c:a pcm_s16le out.wav"
+    subprocess.run(shlex.split(command), check=True, cwd=tmp_path, capture_output=True)
+    geo = geometry(Config())
+    assert np.array_equal(_read(tmp_path / "out.wav", geo), _read(_as_written(tmp_path, speech, "WAV", "PCM_16"), geo))

@@ -7,12 +7,13 @@ command that repairs it.
 
 from __future__ import annotations
 
+import shlex
 import struct
 from pathlib import Path
 from typing import BinaryIO
 
 from listener.audio.sniff import not_wav_message, wav_header_message
-from listener.audio.wav_formats import WavFormat, read_format
+from listener.audio.wav_formats import FFMPEG, WavFormat, read_format
 from listener.errors import AudioFormatError, AudioInputError, os_reason_and_fix
 
 # A data size this large that runs past the file is a placeholder, not a truncation: a recorder that
@@ -41,9 +42,16 @@ def check_riff(path: Path, shown: str) -> tuple[int, WavFormat | None]:
             file_size_bytes = path.stat().st_size
             chunk = _data_chunk(fh, head[:4] == b"RF64", file_size_bytes)
             unaccounted_bytes = _unaccounted_bytes(fh, chunk[1], file_size_bytes) if chunk and chunk[1] else 0
+            fmt_late = fmt is None and chunk is not None and _fmt_after(fh, chunk[1], file_size_bytes)
     except OSError as exc:
         raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
-    return _check_data_size(shown, chunk, file_size_bytes, unaccounted_bytes), fmt
+    data_end_bytes = _check_data_size(shown, chunk, file_size_bytes, unaccounted_bytes)
+    if fmt_late:  # libsndfile calls it "No 'data' chunk marker", and the file holds PCM already
+        raise AudioFormatError(
+            f"{shown} gives the format of its samples (its fmt chunk) after the audio, where the listener does not"
+            f" look: convert it with `{FFMPEG.format(path=shlex.quote(shown))}`"
+        )
+    return data_end_bytes, fmt
 
 
 def _check_data_size(shown: str, chunk: tuple[int, int] | None, file_size_bytes: int, unaccounted_bytes: int) -> int:
@@ -102,6 +110,19 @@ def _unaccounted_bytes(fh: BinaryIO, data_end_bytes: int, file_size_bytes: int) 
             break
         at += 8 + size + (size & 1)
     return max(0, file_size_bytes - at)
+
+
+def _fmt_after(fh: BinaryIO, data_end_bytes: int, file_size_bytes: int) -> bool:
+    """Whether a fmt chunk follows the data chunk (which ends at ``data_end_bytes``; 0: runs to the file's end)."""
+    at = data_end_bytes + (data_end_bytes & 1)
+    while data_end_bytes and at + 8 <= file_size_bytes:
+        fh.seek(at)
+        header = fh.read(8)
+        if header[:4] == b"fmt ":
+            return True
+        size = struct.unpack("<I", header[4:])[0]
+        at += 8 + size + (size & 1)
+    return False
 
 
 STREAMED_SIZE = 0xFFFFFFFF  # the data size a streaming writer puts in a RIFF header it cannot go back to

@@ -23,6 +23,8 @@ _FORMATS = tuple(
         (rb"FORM....AIFC", "an AIFF-C", None),
         (re.escape(bytes.fromhex("726966662e91cf11a5d628db")), "a Wave64 (W64)", "w64"),  # its "riff" GUID
         (rb"RIFX....WAVE", "a big-endian RIFX", "wav"),  # a WAV with its bytes swapped (old Macs, some DAWs)
+        # RF64 by another name (ITU-R BS.2088, broadcast and ADM recorders); libsndfile and sox read neither name
+        (rb"BW64....WAVE", "a BW64 (broadcast 64-bit WAV)", None),
         (rb"OggS", "an Ogg", None),
         (rb"....ftyp", "an MP4/M4A", None),
         (rb"caff", "a CAF", None),

@@ -194,3 +194,16 @@ def test_a_plot_path_ending_in_a_slash_is_refused_not_written_as_a_file(tmp_path
         f" e.g. --plot {tmp_path}/{meant}",
     )
     assert result.stdout == "" and list(tmp_path.iterdir()) == []  # refused before the analysis
+
+
+def test_a_title_the_font_cannot_draw_is_one_warning_not_matplotlibs_source_lines(tmp_path: Path) -> None:
+    """The title is the recording's name: for 日本 matplotlib's glyph warnings, each with its source line, put
+    eight lines on stderr (at the layout and again at the save) around a figure that was written all the same."""
+    pytest.importorskip("matplotlib")
+    recording = tmp_path / "会議 1.wav"
+    recording.write_bytes(SAMPLE.read_bytes())
+    out = tmp_path / "figure.png"
+    result = listener_cli("analyze", str(recording), "--plot", str(out))
+    assert result.returncode == 0 and out.stat().st_size > 0, result.stderr
+    said = "WARNING listener.analytics.plot: the plot's title '会議 1.wav' shows 会 議 as boxes: the figure's font ("
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(said), result.stderr

@@ -7,8 +7,12 @@ display): it is an optional extra.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Iterator, Sequence
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,10 @@ ROW_SLACK_S = 60.0
 ROW_HEIGHT_IN = 5.0
 MAX_WIDTH_IN = 24.0
 SHARE_MARGIN_S = 1.0  # of the share line drawn past each row edge: it leaves the axes as the whole line did
+# matplotlib's warning of a character its font cannot draw (the title is a file name: 日本.wav, an emoji)
+MISSING_GLYPH = re.compile(r"Glyph (\d+) \(.*\) missing from font\(s\) (.+?)\.?$")
+
+log = logging.getLogger(__name__)
 
 
 def plot_conversation(
@@ -59,19 +67,44 @@ def plot_conversation(
     title: str = "",
 ) -> Path:
     """Write the conversation figure to ``out`` (PNG, SVG or PDF, by its suffix)."""
-    fig = conversation_figure(segments, events, duration_s, config, title)
     drawn = BytesIO()
-    try:
-        fig.savefig(drawn, format=out.suffix[1:].lower(), dpi=110)
-        write_figure(drawn.getbuffer(), out)
-    except OSError as exc:
-        shown = shown_path(out)
-        raise OutputFileError(
-            f"cannot write the plot to {shown}: {(exc.strerror or str(exc)).rstrip('.')}; choose a writable path"
-        ) from exc
-    except ValueError as exc:  # a format matplotlib lacks in this installation
-        raise OutputError(f"cannot write the plot to {shown_path(out)}: {exc}; use a .png file") from exc
+    with _missing_glyphs_said(title):
+        fig = conversation_figure(segments, events, duration_s, config, title)
+        try:
+            fig.savefig(drawn, format=out.suffix[1:].lower(), dpi=110)
+            write_figure(drawn.getbuffer(), out)
+        except OSError as exc:
+            shown = shown_path(out)
+            raise OutputFileError(
+                f"cannot write the plot to {shown}: {(exc.strerror or str(exc)).rstrip('.')}; choose a writable path"
+            ) from exc
+        except ValueError as exc:  # a format matplotlib lacks in this installation
+            raise OutputError(f"cannot write the plot to {shown_path(out)}: {exc}; use a .png file") from exc
     return out
+
+
+@contextlib.contextmanager
+def _missing_glyphs_said(title: str) -> Iterator[None]:
+    """matplotlib warns of each character its font cannot draw, at the layout and again at the save, with its
+    own source lines on stderr: eight lines for a title of two Japanese letters. One line says it instead;
+    any other warning is shown as it would have been."""
+    with warnings.catch_warnings(record=True) as caught:
+        yield
+    missing: dict[str, str] = {}  # character: the font that lacks it
+    for warning in caught:
+        match = MISSING_GLYPH.match(str(warning.message))
+        if match is None:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+        else:
+            missing[chr(int(match[1]))] = match[2]
+    if missing:
+        log.warning(
+            "the plot's title '%s' shows %s as boxes: the figure's font (%s) has no glyph for them; the figure is"
+            " drawn all the same",
+            title,
+            " ".join(missing),
+            ", ".join(sorted(set(missing.values()))),
+        )
 
 
 def conversation_figure(

@@ -34,6 +34,7 @@ def parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespa
     if len(first) >= 3 and "--version".startswith(first) and len(words) > 1:  # argparse would ignore the rest
         parser.error(f"--version takes nothing after it, not {' '.join(words[1:])!r}")
     _options_after_the_command(parser, words)
+    _file_names_taken_for_options(parser, words)
     args, extra = parser.parse_known_args(words)  # an unknown word before the command is refused above
     if extra:
         command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
@@ -48,6 +49,14 @@ def _options_after_the_command(parser: argparse.ArgumentParser, words: list[str]
     early = next((w for w in words[:at] if w.startswith("-") and not _asks_for_help(w)), None)
     if early is not None:
         parser.error(f"{early} goes after the command: listener {words[at]} {early} ...")
+
+
+def _file_names_taken_for_options(parser: argparse.ArgumentParser, words: list[str]) -> None:
+    """A recording or config named ``-take1.wav`` is read as an option: argparse then said the file was not
+    given ("the following arguments are required: file") or --input "expected one argument"."""
+    for word in words[: words.index("--")] if "--" in words else words:
+        if word.startswith("-") and not word.startswith("--") and word.lower().endswith((".wav", ".toml")):
+            parser.error(f"{word} begins with '-', which marks an option: write it as ./{word}")
 
 
 def _asks_for_help(word: str) -> bool:

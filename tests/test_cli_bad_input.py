@@ -426,6 +426,13 @@ def test_help_asked_before_the_command_is_the_help_not_an_option_out_of_place(
         # before the command, an option of the command was blamed on the command, whose --help lists it
         (["--json", "analyze", "x.wav"], "listener: --json goes after the command: listener analyze --json ..."),
         (["--config", "x.toml", "doctor"], "listener: --config goes after the command: listener doctor --config ..."),
+        # a file named with a leading '-' was "not given" ("arguments are required: file") or "expected one argument"
+        (
+            ["analyze", "-take 1.WAV"],
+            "listener: -take 1.WAV begins with '-', which marks an option: write it as ./-take",
+        ),
+        (["run", "--input", "-x.wav", "--fast"], "listener: -x.wav begins with '-', which marks an option"),
+        (["check-config", "-listener.toml"], "listener: -listener.toml begins with '-', which marks an option"),
     ],
 )
 def test_a_command_line_mistake_is_one_line_pointing_to_help(

@@ -174,3 +174,29 @@ def test_without_write_an_unplugged_mic_is_said_as_the_finding(
     assert code == 0 and text == CONFIG, out
     assert out.startswith("customer_channel 1 hears no voice while the rep talks"), out
     assert "plug it in, then calibrate again" in out and "right way round" not in out and "swapped" not in out
+
+
+@pytest.mark.parametrize("swapped", [False, True])
+def test_channels_far_apart_in_gain_are_said_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], swapped: bool
+) -> None:
+    """The channel of the mic away from the rep recording 20 dB hotter than the other (its hiss too), the rep's
+    voice 12 dB down at that mic: the rep's own mic stands 12 dB further above its noise, the hot channel is
+    8 dB louder, so each "led" (100 % and 96 %), and the refusal said the customer talked as much or the mics
+    were not at the parties' mouths: advice that could never make the next try work. It says the gains."""
+    wav = write_rep_alone(tmp_path, -12.0, swapped=swapped)
+    samples, rate_hz = sf.read(wav)
+    louder, quiet = (0, 1) if swapped else (1, 0)
+    samples[:, louder] *= 10.0
+    sf.write(wav, np.clip(samples, -1.0, 1.0), rate_hz, subtype="PCM_16")
+    code, text, _ = _calibrate(tmp_path, wav, "--write")
+    out, err = capsys.readouterr()
+    assert code == 2 and text == CONFIG, out + err
+    assert (
+        f"not written: the two mics disagree on which hears the rep: channel {louder} is the louder, channel {quiet} "
+        "stands further above its own noise" in err
+    ), err
+    apart = re.search(r"their noise floors lie (\d+) dB apart\): one records with far more gain", err)
+    assert apart is not None and 18 <= int(apart.group(1)) <= 21, err  # 20 dB, in the histogram's 1 dB bins
+    assert "set both channels' capture gain alike" in err, err
+    assert "the customer talked as much" not in err, err

@@ -43,11 +43,18 @@ _CENTRES = _LOW_DB + np.arange(_BINS) + 0.5
 
 @dataclass(frozen=True, slots=True)
 class LeadShares:
-    """A look's speech frames, and the share of them each channel leads."""
+    """A look's speech frames, and the share of them each channel leads.
+
+    A frame may count for both: one channel ahead above its own floor, the other ahead in level. That takes
+    floors ``floors_apart_db`` apart (at least twice LEAD_DB): one channel records with far more gain than the
+    other, or its mic sits by a noise source, and which mic is nearer the talker is then not told by either.
+    """
 
     speech_s: float
     first_share: float
     second_share: float
+    both_share: float = 0.0
+    floors_apart_db: float = 0.0  # the second channel's floor less the first's
 
     @property
     def by_channel(self) -> tuple[float, float]:
@@ -88,8 +95,11 @@ class LeadMeter:
         joint = self._counts.reshape(_BINS, _BINS)
         if not joint.sum():
             return joint, np.zeros(0), np.zeros(0)
-        first, second = (_CENTRES - _floor(joint.sum(axis=axis), _CENTRES) for axis in (1, 0))
-        return joint, first, second
+        first_floor, second_floor = self._floors_dbfs(joint)
+        return joint, _CENTRES - first_floor, _CENTRES - second_floor
+
+    def _floors_dbfs(self, joint: npt.NDArray[np.int64]) -> tuple[float, float]:
+        return _floor(joint.sum(axis=1), _CENTRES), _floor(joint.sum(axis=0), _CENTRES)
 
     def shares(self) -> LeadShares:
         joint, first_db, second_db = self._above_floors()
@@ -107,7 +117,9 @@ class LeadMeter:
         behind = (second_db - first_db >= LEAD_DB) | (-apart_db >= LEAD_DB)
         leads_first = int(joint[speech & ahead].sum())
         leads_second = int(joint[speech & behind].sum())
-        return LeadShares(n * self._frame_s, leads_first / n, leads_second / n)
+        both = int(joint[speech & ahead & behind].sum())
+        first_floor, second_floor = self._floors_dbfs(joint)
+        return LeadShares(n * self._frame_s, leads_first / n, leads_second / n, both / n, second_floor - first_floor)
 
     def hears_speech(self) -> tuple[float, float]:
         """Share of the speech frames in which each channel itself stands SPEECH_DB above its own floor: a mic

@@ -44,6 +44,8 @@ class ChannelCheck:
     customer_lead_share: float
     rep_hears_share: float  # share of the speech frames in which each mic itself rises with a voice
     customer_hears_share: float
+    both_share: float = 0.0  # share led by one mic above its own noise and by the other in level (LeadShares)
+    floors_apart_db: float = 0.0  # the customer's channel's noise floor less the rep's
 
     def silent_channel(self) -> str:
         """What to say of a mic that never rose with the rep's voice (unplugged, muted, its receiver off); ''."""
@@ -89,11 +91,24 @@ class ChannelCheck:
                 f"only {self.speech_s:.1f} s of speech heard (calibrate needs {FULL_CONFIDENCE_S:g} s), so which mic "
                 f"is the rep's is not known; {ALONE_ADVICE}"
             )
+        if self.both_share >= OFTEN_SHARE:
+            return self._gains_apart()
         return (
             f"neither mic clearly hears the rep loudest (rep_channel {self.rep_channel} leads in "
             f"{100 * self.rep_lead_share:.0f} % of {self.speech_s:.1f} s of speech, customer_channel "
             f"{self.customer_channel} in {100 * self.customer_lead_share:.0f} %): the customer talked as much, or the "
             f"mics are not one at each party's mouth; {ALONE_ADVICE}"
+        )
+
+    def _gains_apart(self) -> str:
+        """Each mic leads by one measure: the channel with the higher floor is the louder (LeadShares)."""
+        channels = (self.rep_channel, self.customer_channel)
+        louder, quieter = channels if self.floors_apart_db < 0 else channels[::-1]
+        return (
+            f"the two mics disagree on which hears the rep: channel {louder} is the louder, channel {quieter} stands "
+            f"further above its own noise (in {100 * self.both_share:.0f} % of {self.speech_s:.1f} s of speech; their "
+            f"noise floors lie {abs(self.floors_apart_db):.0f} dB apart): one records with far more gain, or sits by a "
+            "noise source; set both channels' capture gain alike (`alsamixer -c <card>`), then calibrate again"
         )
 
 
@@ -114,6 +129,8 @@ def check_channels(config: Config, events: Iterable[Event]) -> ChannelCheck:
         leads.second_share,
         rep_hears_share,
         customer_hears_share,
+        leads.both_share,
+        leads.floors_apart_db,
     )
 
 

@@ -11,7 +11,7 @@ import typing
 
 import pytest
 
-from listener.config import parse_config
+from listener.config import geometry, parse_config
 from listener.config.rules import rule_of
 from listener.config.schema import Config
 from listener.errors import ConfigError
@@ -61,14 +61,15 @@ def test_a_party_channel_must_be_captured() -> None:
         "parties.customer_channel",
         "must be a captured channel, 0 to 3 (the respeaker-4mic board's card captures 4; for another device set",
     )
-    rejected(  # the device already named: only its count is missing
+    # another device named, which merely keeps the default preset: its count is not the board's, and is known only
+    # when it opens (which names both counts), so the parties' channels are captured, as on a generic device
+    other = parse_config(
         {
             "array": {"preset": "respeaker-4mic", "device": "USB Audio"},
             "parties": {"rep_channel": 0, "customer_channel": 4},
-        },
-        "parties.customer_channel",
-        "for another device set array.channels to its count)",
+        }
     )
+    assert geometry(other).capture_channels == 5
 
 
 def test_reconnect_max_may_equal_min_not_undercut_it() -> None:

@@ -37,6 +37,7 @@ alsa_config = alsa_device.alsa_config  # fixture
     ("array", "n_mics"),
     [
         (STEREO_USB, 4),  # the default preset names no device here: its mics are not used
+        ({"device": "USB Audio"}, 4),  # nor its card's 4 channels, which a stereo interface refused at the start
         ({"preset": "generic", **STEREO_USB}, 0),
         ({"preset": "generic", "device": "USB Audio"}, 0),  # the parties' channels say how many are captured
         ({"preset": "respeaker-usb-v2", **STEREO_USB}, 4),  # mics on channels 1-4 of six: not in channel-map mode
@@ -193,6 +194,30 @@ def test_doctor_reads_two_lapel_mics_on_a_generic_stereo_device(tmp_path: Path, 
     assert [checks[n].status for n in ("audio", "preset", "levels")] == ["ok", "ok", "ok"], checks
     assert "generic captures 2 channels" in checks["preset"].detail
     assert "ch0" in checks["levels"].detail and "ch1" in checks["levels"].detail
+
+
+@pytest.mark.parametrize("preset", ["respeaker-4mic", "generic"])
+def test_doctor_takes_a_four_channel_interface_for_two_lapel_mics(
+    tmp_path: Path, alsa_config: AlsaConfig, preset: str
+) -> None:
+    """Two of its four inputs are the parties' mics: the preset line warned "the device offers 4 channels but
+    generic captures 2", and told to set preset = respeaker-4mic (the default one also captures 2 here)."""
+    alsa_config.add("listener_test_usb", tones(16000, 2.0, 4), 16000)
+    alsa_config.write()
+    array: dict[str, object] = {"preset": preset, "device": "listener_test_usb"}
+    checks = {c.name: c for c in doctor.check_audio(doctor_config(tmp_path, array=array, parties=LAPELS))}
+    assert [checks[n].status for n in ("audio", "preset", "levels")] == ["ok", "ok", "ok"], checks
+    detail = checks["preset"].detail
+    assert (
+        detail
+        == "channel-map mode captures 2 channels (the rep's 0 and the customer's 1); the device offers 4 channels"
+    )
+
+
+@pytest.mark.parametrize("device", ["", "listener_array", "seeed-4mic-voicecard"])
+def test_on_the_presets_own_card_channel_map_mode_captures_the_card_as_it_is(device: str) -> None:
+    geo = geometry(parse_config({"array": {"device": device}, "parties": LAPELS}))
+    assert geo.capture_channels == 4
 
 
 def test_the_readmes_stereo_usb_example_is_channel_map_mode_without_mics() -> None:

@@ -162,6 +162,21 @@ def test_captures_the_recording_exactly_in_geometry_order(test_array: TestDevice
     assert_clock_continuous(events)
 
 
+def test_lapel_mics_on_a_two_channel_interface_that_keeps_the_default_preset_are_captured(
+    alsa_config: AlsaConfig,
+) -> None:
+    """Channel-map mode on another device than the preset's card, as check-config and its warnings allow: the
+    start asked the stereo interface for the 4-mic board's 4 channels and stopped ("captures 4: pick the array's
+    own device"). Both parties' channels are captured, the customer's first."""
+    signal = tones(16000, 1.0, 2)
+    alsa_config.add("listener_usb_lapels", signal, 16000)
+    parties = {"rep_channel": 1, "customer_channel": 0}
+    config = parse_config({"array": {"device": "listener_usb_lapels"}, "parties": parties})
+    with LiveSource(config) as source:
+        events = run_source(source, until_audio(1.0))
+    np.testing.assert_array_equal(leading_audio(events)[:16000], signal_as_float(signal, [1, 0]))
+
+
 def test_empty_device_name_uses_the_default_input(test_array: TestDevice) -> None:
     config = parse_config({"array": {"preset": "generic", "mics": SQUARE_MICS, "device": ""}})
     with LiveSource(config) as source:

@@ -32,6 +32,7 @@ from listener.config.text_checks import (
 from listener.config.unused_keys import (
     capped_party_ratio,
     channel_map_on_array,
+    on_preset_card,
     unused_asr_keys,
     unused_decider_keys,
     unused_led_pins,
@@ -166,8 +167,10 @@ def geometry(config: Config) -> ArrayGeometry:
     elif mode == "channels" and preset is not None:
         # no mics are used: the preset's card as it is, whatever array.mics or mic_channels a file kept from
         # direction mode (three leftover mics made the 4-mic card capture 3 channels, and the error blamed
-        # array.channels)
-        capture = preset.capture_channels
+        # array.channels); another device that keeps the default preset (lapel mics on a 2-channel USB
+        # interface) is asked for the parties' channels, not the board's 4, which it refused at the start
+        on_card = on_preset_card(arr.device, preset)
+        capture = preset.capture_channels if on_card else max(rep_channel, customer_channel) + 1
     elif preset is not None and (board or on_the_card(arr.device)):
         # fewer measured mics than the board has (one left out) are still on its card, which captures as it does
         capture = preset.capture_channels

@@ -72,7 +72,8 @@ class ArrayConfig:
     )
     channels: int | None = field(
         None,
-        "channels to capture; default: the preset's (generic in channel-map mode: up to the parties' channels)",
+        "channels to capture; default: the preset's (channel-map mode on a generic device, or on another device"
+        " than the preset's card: up to the parties' channels)",
         min=2,  # one channel serves neither two mics nor two parties' mics
         max=MAX_CHANNELS,
         allowed=f"{_ON_BOARD}: at most its card's channels; direction mode: above the highest mic channel",

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 
 from listener.config.mqtt_schema import MqttConfig
-from listener.config.presets import PRESETS, PROVISIONED_DEVICE
+from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
 from listener.config.schema import (
     CHANNEL_MAP_RATIO_DB,
     ActivityConfig,
@@ -167,10 +167,7 @@ def channel_map_on_array(config: Config, channel_map: bool) -> list[ConfigWarnin
     or one of its card names): another device (a USB interface's lapel mics) merely keeps the default preset.
     """
     preset = PRESETS.get(config.array.preset)
-    if not channel_map or preset is None:
-        return []
-    device = config.array.device.lower()
-    if device and device != PROVISIONED_DEVICE and not any(_names_card(device, h) for h in preset.device_hints):
+    if not channel_map or preset is None or not on_preset_card(config.array.device, preset):
         return []
     channel_key = "rep_channel" if config.parties.rep_channel is not None else "customer_channel"
     problem = (
@@ -184,6 +181,13 @@ def channel_map_on_array(config: Config, channel_map: bool) -> list[ConfigWarnin
         "name (`listener devices`) and channels = 2"
     )
     return [ConfigWarning(problem, fix, "; fix: ")]
+
+
+def on_preset_card(device: str, preset: ArrayPreset) -> bool:
+    """Whether ``device`` is the preset's own card: unset, the provisioned ``listener_array`` over it, or one of
+    its card names; else another device (a USB interface's lapel mics) that merely keeps the default preset."""
+    device = device.lower()
+    return not device or device == PROVISIONED_DEVICE or any(_names_card(device, h) for h in preset.device_hints)
 
 
 def _names_card(device: str, hint: str) -> bool:

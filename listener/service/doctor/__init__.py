@@ -24,7 +24,7 @@ import numpy.typing as npt
 from listener.config import Config, geometry
 from listener.config.array_checks import LINE_ENDS_COS_APART, angle_apart_deg, line_cosines
 from listener.config.presets import PRESETS
-from listener.config.unused_keys import channel_map_on_array
+from listener.config.unused_keys import channel_map_on_array, on_preset_card
 from listener.errors import DENIED_FIX, NOT_ENTERED_FIX, ListenerError
 from listener.service.doctor.system_files import SystemFiles, this_run
 
@@ -188,6 +188,13 @@ def _preset_check(config: Config, device: InputDevice) -> Check:
         offers = f"'{behind.name}' behind the ALSA plug '{device.name}' has"
     if channels == geo.capture_channels:
         return Check("preset", "ok", f"{geo.preset} captures {geo.capture_channels} channels, as {offers}")
+    preset = PRESETS.get(geo.preset)
+    on_card = preset is not None and on_preset_card(config.array.device, preset)
+    if geo.mode == "channels" and channels > geo.capture_channels and not on_card:
+        # another device's first channels, up to both parties' mics, are all channel-map mode reads: no preset
+        # fits better (one named, "preset = respeaker-4mic", was the preset already kept)
+        parties = f"the rep's {geo.rep_channel} and the customer's {geo.customer_channel}"
+        return Check("preset", "ok", f"channel-map mode captures {geo.capture_channels} channels ({parties}); {source}")
     fitting = sorted(p.name for p in PRESETS.values() if p.capture_channels == channels)
     hint = f"[array] preset = one of {', '.join(fitting)}" if fitting else "[array] channels / mic_channels"
     if channels < geo.capture_channels:  # the plug would make the missing channels up from the others

@@ -84,8 +84,12 @@ def test_missing_device_error_lists_the_inputs_and_the_fix(test_array: TestDevic
 
 def test_device_with_too_few_channels_names_both_counts(alsa_config: AlsaConfig) -> None:
     alsa_config.add("listener_two_mics", tones(16000, 0.5, 2), 16000)
-    with pytest.raises(AudioFormatError, match=r"'listener_two_mics' has 2 input channel\(s\).* captures 4"):
+    with pytest.raises(AudioFormatError, match=r"'listener_two_mics' has 2 input channel\(s\).* captures 4") as err:
         LiveSource(live_config(device="listener_two_mics")).open()
+    # two lapel mics on a stereo interface, the channel keys forgotten: told as a 2-channel file's analysis tells it
+    assert str(err.value).endswith(
+        ", or, for one mic per party, set [parties] rep_channel = 0 and customer_channel = 1"
+    )
 
 
 RATE_FIX = "set [array] sample_rate to a rate the device supports (it defaults to {rate} Hz)"

@@ -254,9 +254,15 @@ def _too_few_channels(device: InputDevice, needed_channels: int, party_channels:
             " mics with [array] device"
         )
     keys = "preset / channels" if party_channels is not None else "preset / channels / mic_channels"
+    # two inputs are as often two lapel mics as an array: said as the analysis of a 2-channel file says it
+    lapels = (
+        ", or, for one mic per party, set [parties] rep_channel = 0 and customer_channel = 1"
+        if party_channels is None and device.max_input_channels == 2
+        else ""
+    )
     return (
         f"{has} but the array configuration captures {needed_channels}: pick the array's own device with [array]"
-        f" device, or set [array] {keys} to what this device provides"
+        f" device, or set [array] {keys} to what this device provides{lapels}"
     )
 
 

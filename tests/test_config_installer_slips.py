@@ -196,3 +196,14 @@ def test_a_key_below_a_list_left_open_is_not_blamed(tmp_path: Path, capsys: pyte
     # the parser reads 'ä = 2' as the open list's next item: the key is not what stopped it
     message = refused(tmp_path, capsys, '[mqtt]\nhost = "a"\nx = [1,\nä = 2\n')
     assert "unknown key" not in message and "Invalid value (at line 4, column 1)" in message, message
+
+
+def test_a_mic_written_in_the_plane_is_told_to_add_its_height(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Mics copied from a datasheet's 2-D drawing: "must have exactly 3 elements" alone left z to guess."""
+    message = refused(tmp_path, capsys, "[array]\nmics = [[0.05, 0.0], [-0.05, 0.0]]\n")
+    assert message.rstrip().endswith(
+        "array.mics[0] = [0.05, 0.0]: must have exactly 3 elements: x, y and z, in metres; for mics all at one "
+        "height add z = 0.0: [0.05, 0.0, 0.0]"
+    ), message

@@ -305,8 +305,16 @@ def _convert_tuple(tp: Any, value: Any, path: str, rule: FieldRule) -> tuple[Any
     else:
         item_types = list(args)
         if len(value) != len(args):
-            raise ConfigError(path, value, f"must have exactly {len(args)} elements")
+            raise ConfigError(path, value, f"must have exactly {len(args)} elements" + _missing_z(value, args))
     return tuple(_convert(t, v, _join(path, i), rule) for i, (t, v) in enumerate(zip(item_types, value, strict=True)))
+
+
+def _missing_z(value: list[Any], args: tuple[Any, ...]) -> str:
+    """A mic written in the plane (``[0.05, 0.0]``): the array's x-y plane is where azimuths are measured, so a
+    flat array's height is any one number, which the bare count did not say."""
+    if len(args) != 3 or len(value) != 2:
+        return ""
+    return f": x, y and z, in metres; for mics all at one height add z = 0.0: {[*value, 0.0]}"
 
 
 def _inner_array_fix(path: str, args: tuple[Any, ...], rule: FieldRule) -> str:

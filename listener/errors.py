@@ -278,6 +278,16 @@ class ModelFileError(ModelError, OSError):
     """A model file or folder cannot be read or written."""
 
 
+class ModelStepError(ModelError):
+    """A turn model that loaded failed on one step: onnxruntime raised, or its outputs are no probabilities."""
+
+    def __init__(self, path: Path, reason: str, step: int, fix: str) -> None:
+        self.path = path
+        self.reason = reason  # what went wrong, to follow "turn model <path>"
+        self.fix = fix
+        super().__init__(f"turn model {path} {reason} at step {step}; {fix}")
+
+
 class OutputError(ListenerError, RuntimeError):
     """An output (LEDs, MQTT, spool) cannot be set up."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from listener.config import geometry, parse_config
@@ -33,7 +35,7 @@ def stream(stage: OnnxTurnModel, frames: SpatialFrames, sizes: list[int]) -> lis
     return out
 
 
-def joined(events: list[Event], kind: type, field: str) -> np.ndarray:
+def joined(events: Sequence[Event], kind: type, field: str) -> np.ndarray:
     """One per-frame ``field`` of every ``kind`` event, end to end."""
     return np.concatenate([getattr(e, field) for e in events if isinstance(e, kind)])
 

@@ -23,6 +23,7 @@ def step_graph(
     sqrt: bool = False,
     level_gain: float = 0.0,
     offset: float = 0.0,
+    fault: str = "",
 ) -> Path:
     """A model step the shipped sidecar describes: probs = sigmoid(features @ 0) = 0.5, state passed through.
 
@@ -31,7 +32,10 @@ def step_graph(
     batch is unknown) but fails at run time, since 43 features do not split into sevens; ``sqrt``: the
     features go through a square root first, so a negative one makes every output NaN; ``level_gain``: each
     party's activity output is sigmoid(level_gain x that party's level feature) instead, a model that hears
-    exactly the front end's levels; ``offset``: added to every output after the sigmoid (1: no probabilities).
+    exactly the front end's levels; ``offset``: added to every output after the sigmoid (1: no probabilities);
+    ``fault``: what the graph does on a step whose customer SNR feature is above FAULT_ABOVE (none of the smoke
+    test's silence, some of the test dialogue's speech): "nan" outputs NaN, "above_one" outputs 1.5 more, "raise"
+    fails in onnxruntime (a Gather out of its bounds).
     """
     onnx = pytest.importorskip("onnx")
     helper = onnx.helper
@@ -39,7 +43,8 @@ def step_graph(
     state, n_out = doc["state_size"], len(doc["output"]["columns"])
     nodes, weights = _probabilities(onnx, n_out, bad_reshape=bad_reshape, sqrt=sqrt, level_gain=level_gain)
     weights.append(onnx.numpy_helper.from_array(np.array(offset, np.float32), "offset"))
-    nodes += [helper.make_node("Add", ["sigmoid", "offset"], ["probs"])]
+    nodes += [helper.make_node("Add", ["sigmoid", "offset"], ["shifted"])]
+    nodes += _fault(onnx, fault, weights) if fault else [helper.make_node("Identity", ["shifted"], ["probs"])]
     nodes += [helper.make_node("Identity", ["state"], ["state_out"])]
     inputs = {"features": [batch, N_FEATURES], "state": [batch, state]}
     outputs = {"probs": [batch, n_out], "state_out": [batch, state]}
@@ -75,6 +80,44 @@ def _probabilities(
     nodes += [helper.make_node("MatMul", [features, "w"], ["logits"])]
     nodes += [helper.make_node("Sigmoid", ["logits"], ["sigmoid"])]
     return nodes, weights
+
+
+FAULT_FEATURE = 2 * N_MELS + 1  # the customer's SNR (20 dB units)
+FAULT_ABOVE = 1.5  # over 30 dB: first passed 4.6 s into tests/synth.py's dialogue (step 228 of 850)
+
+
+def _fault(onnx: Any, fault: str, weights: list[Any]) -> list[Any]:
+    """Nodes from "shifted" to "probs" that misbehave (step_graph's ``fault``) on a step past FAULT_ABOVE."""
+    make, array = onnx.helper.make_node, onnx.numpy_helper.from_array
+    weights += [
+        array(np.array([FAULT_FEATURE], np.int64), "fault_at"),
+        array(np.array(FAULT_ABOVE, np.float32), "above"),
+    ]
+    weights += [array(np.array(1.0, np.float32), "one"), array(np.array([1], np.int64), "axis1")]
+    nodes = [
+        make("Gather", ["features", "fault_at"], ["watched"], axis=1),
+        make("Greater", ["watched", "above"], ["hit"]),
+    ]
+    nodes += [make("Cast", ["hit"], ["trigger"], to=onnx.TensorProto.FLOAT)]  # (batch, 1): 1.0 past the threshold
+    if fault == "nan":  # 0 / (1 - trigger): 0 / 1, or 0 / 0 = NaN
+        weights.append(array(np.array(0.0, np.float32), "zero"))
+        nodes += [make("Sub", ["one", "trigger"], ["room"]), make("Div", ["zero", "room"], ["bad"])]
+    elif fault == "above_one":
+        weights.append(array(np.array(1.5, np.float32), "jump"))
+        nodes += [make("Mul", ["trigger", "jump"], ["bad"])]
+    elif fault == "raise":  # index 1 into a one-element tensor: "indices element out of data bounds"
+        weights.append(array(np.zeros(1, np.float32), "single"))
+        nodes += [
+            make("Cast", ["trigger"], ["index"], to=onnx.TensorProto.INT64),
+            make("Squeeze", ["index", "axis1"], ["flat"]),
+        ]
+        nodes += [
+            make("Gather", ["single", "flat"], ["picked"], axis=0),
+            make("Unsqueeze", ["picked", "axis1"], ["bad"]),
+        ]
+    else:
+        raise ValueError(f"no such fault {fault!r}: nan, above_one or raise")
+    return [*nodes, make("Add", ["shifted", "bad"], ["probs"])]
 
 
 def _ports(onnx: Any, shapes: dict[str, list[int | str]]) -> list[Any]:

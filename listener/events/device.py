@@ -17,8 +17,9 @@ class DeviceMode(StrEnum):
 
 # The parts that report a mode ("device": a report that names no part; "microphones": the array's
 # channels carrying no sound, listener.audio.channel_watch; "leds": a status light's pin that cannot be
-# written, listener.outputs.leds); the input device's own reports are SourceState events.
-DeviceCause = Literal["device", "button", "broker", "transcription", "microphones", "leds"]
+# written, listener.outputs.leds; "turn_model": the model failing mid-run, listener.turns.fallback); the input
+# device's own reports are SourceState events.
+DeviceCause = Literal["device", "button", "broker", "transcription", "microphones", "leds", "turn_model"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,9 @@ Cause = DeviceCause | Literal["audio"]
 CAUSES: Final[tuple[Cause, ...]] = tuple(sorted((*get_args(DeviceCause), AUDIO_CAUSE)))
 RANK = {DeviceMode.LISTENING: 0, DeviceMode.PAUSED: 1, DeviceMode.FAULT: 2}
 # Faults that leave the measuring going rank under a pause: a dashboard that showed broken lights' "fault"
-# over the rep's privacy pause read the gap in its figures as the lights' doing (mqtt.md: ["leds"] still measures)
-STILL_MEASURING: Final[frozenset[Cause]] = frozenset({"leds"})
+# over the rep's privacy pause read the gap in its figures as the lights' doing (mqtt.md: ["leds"] still measures;
+# so does a failed turn model's heuristic stand-in, listener.turns.fallback)
+STILL_MEASURING: Final[frozenset[Cause]] = frozenset({"leds", "turn_model"})
 
 
 @dataclass

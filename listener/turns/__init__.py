@@ -16,7 +16,8 @@ def activity_stage(config: Config) -> Stage:
     if config.turn_model.enabled:
         from listener.turns.onnx_model import OnnxTurnModel
 
-        return OnnxTurnModel(config)
+        # a step that fails mid-run hands the stream to the heuristic decider, the fault shown (turns/fallback.py)
+        return OnnxTurnModel(config, fall_back=True)
     from listener.spatial.decide import ActivityDecider
 
     return ActivityDecider(config)

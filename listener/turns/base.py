@@ -38,6 +38,7 @@ import numpy.typing as npt
 from listener.analytics.tracks import Track
 from listener.config import Config, channel_map_mode
 from listener.config.schema import CHANNEL_MAP_RATIO_DB
+from listener.errors import ModelStepError
 from listener.events import (
     ActivityFrames,
     EndOfStream,
@@ -50,6 +51,7 @@ from listener.events import (
 from listener.pipeline import Stage
 from listener.turns import derive
 from listener.turns.echo import EchoGuard
+from listener.turns.fallback import StandIn
 from listener.turns.features import FRAMES_PER_STEP, FeatureExtractor
 from listener.turns.speakers import PARTIES, SpeakerTracker
 from listener.turns.spec import ModelSpec, check_config
@@ -62,9 +64,12 @@ class TurnStage(Stage, ABC):
 
     name = "turns"
 
-    def __init__(self, config: Config, spec: ModelSpec) -> None:
+    def __init__(self, config: Config, spec: ModelSpec, *, fall_back: bool = False) -> None:
+        """``fall_back``: a model step that fails hands the stream to the heuristic decider (the device's
+        stage; see :mod:`listener.turns.fallback`), rather than raising (training's evaluation)."""
         check_config(config, spec)
         self.spec = spec
+        self.fallback = StandIn(config) if fall_back else None
         self._outlook = derive.Outlooker(spec.bin_edges_s, spec.thresholds)
         self.session_gap_s = config.analytics.session_gap_s
         self._speech_rules = (config.activity.bridge_gap_s, config.activity.min_speech_s)  # the timeline's
@@ -111,11 +116,15 @@ class TurnStage(Stage, ABC):
         self._reset_due = False  # the customer's session gap passed; the model resets at the next quiet step
 
     def process(self, event: Event) -> Iterable[Event]:
-        if isinstance(event, SpatialFrames):
+        if self.fallback is not None and self.fallback.active:
+            yield from self.fallback.process(event)
+        elif isinstance(event, SpatialFrames):
             yield from self._take(event)
         elif isinstance(event, EndOfStream):
             yield from self._flush()
             self.reset()
+            if self.fallback is not None and self.fallback.active:  # it failed on the last frames: the decider's end
+                yield from self.fallback.process(event)
         elif isinstance(event, SourceState):
             yield from self._flush()  # the state is reset: later outputs must not label earlier audio
             self._new_session()
@@ -126,6 +135,9 @@ class TurnStage(Stage, ABC):
         pending = self._held if self._held is not None else self._lagging
         if pending is not None and abs(pending.end_s - frames.start_s) > frames.hop_s / 2:
             yield from self._flush()  # a jump in the stream clock: never pair or label frames across it
+            if self.fallback is not None and self.fallback.active:  # the model failed on the frame it flushed
+                yield from self.fallback.process(frames)
+                return
         joined = frames if self._held is None else join_frames(self._held, frames)
         n = joined.n_frames // FRAMES_PER_STEP * FRAMES_PER_STEP
         self._held = slice_frames(joined, n, joined.n_frames) if n < joined.n_frames else None
@@ -158,8 +170,16 @@ class TurnStage(Stage, ABC):
         outs, active = [], []
         step_hop_s = _step_hop_s(frames)
         for k, row in enumerate(fx):
-            outs.append(self.step(row))
-            self.steps += 1  # named in a non-finite output's error
+            try:
+                outs.append(self.step(row))
+            except ModelStepError as exc:
+                if self.fallback is None:
+                    raise
+                held, self._held, self._lagging = self._held, None, None  # the decider takes on all it left
+                pending = queue if held is None else join_frames(queue, held)
+                yield from self.fallback.take_over(exc, frames.start_s + k * step_hop_s, pending)
+                return
+            self.steps += 1  # named in a failed step's error
             if k >= first_label:
                 # decided step by step, so a session reset lands between the same two steps
                 # however the audio was cut into blocks

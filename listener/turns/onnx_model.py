@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config import Config
-from listener.errors import DENIED_FIX, ModelError, ModelFileError, NotOpenError, os_reason_and_fix
+from listener.errors import DENIED_FIX, ModelError, ModelFileError, ModelStepError, NotOpenError, os_reason_and_fix
 from listener.turns.base import TurnStage
 from listener.turns.features import N_FEATURES
 from listener.turns.spec import (
@@ -123,6 +123,15 @@ def _one_line(exc: BaseException) -> str:
     return text[:200] if text else type(exc).__name__
 
 
+def _no_probabilities(out: Float) -> str:
+    """Why ``out`` are no probabilities, to follow "turn model <path>"."""
+    if not np.isfinite(out).all():
+        # NaN passes every threshold test as "no" and reached analyze --json as p_shift NaN (invalid JSON schema)
+        return "produced non-finite values (NaN or infinity)"
+    # 2.0 passed as a probability: both parties active, and a session and its figures made of it (exit 0)
+    return f"produced values outside [0, 1] (from {out.min():g} to {out.max():g})"
+
+
 class OnnxTurnModel(TurnStage):
     """The turn-taking model stage, inference by onnxruntime.
 
@@ -135,12 +144,19 @@ class OnnxTurnModel(TurnStage):
     name = "turn-model"
 
     def __init__(
-        self, config: Config, path: Path | None = None, *, spec: ModelSpec | None = None, model: bytes | None = None
+        self,
+        config: Config,
+        path: Path | None = None,
+        *,
+        spec: ModelSpec | None = None,
+        model: bytes | None = None,
+        fall_back: bool = False,
     ) -> None:
-        """``spec`` and ``model``: the sidecar and the file's bytes, when the caller has read them already."""
+        """``spec`` and ``model``: the sidecar and the file's bytes, when the caller has read them already;
+        ``fall_back``: see :class:`TurnStage`."""
         if spec is None:
             spec = load_spec(path if path is not None else model_path(config))
-        super().__init__(config, spec)
+        super().__init__(config, spec, fall_back=fall_back)
         self._threads = config.turn_model.threads
         self._model = model  # kept only until open(): a caller that read the file spares a second read
         self.session: Session | None = None
@@ -173,13 +189,15 @@ class OnnxTurnModel(TurnStage):
         return self._bound.state.copy()
 
     def step(self, features: Float) -> Float:
-        out = self._bound.run(features)
-        # NaN passes every threshold test as "no" and reached analyze --json as p_shift NaN (invalid JSON schema)
-        if not np.isfinite(out).all():
-            raise ModelError(
-                f"turn model {self.spec.path} produced non-finite values (NaN or infinity) at step {self.steps}; "
-                f"{fix_for(self.spec.path)}"
-            )
+        """One step; ModelStepError when onnxruntime fails on it or its outputs are no probabilities."""
+        path = self.spec.path
+        try:
+            out = self._bound.run(features)
+        except Exception as exc:  # onnxruntime's own types: a node failing on this input (a Gather out of bounds)
+            raise ModelStepError(path, f"fails to run ({_one_line(exc)})", self.steps, fix_for(path)) from exc
+        # one test on the way that works (min and max carry a NaN, which fails the comparison), ~1.5 us a step
+        if not (out.min() >= 0.0 and out.max() <= 1.0):
+            raise ModelStepError(path, _no_probabilities(out), self.steps, fix_for(path))
         return out
 
     def reset_state(self) -> None:
@@ -201,13 +219,13 @@ class OnnxTurnModel(TurnStage):
     def _smoke_test(self) -> None:
         try:
             out = self.run_sequence(np.zeros((2, N_FEATURES), dtype=np.float32))
-        except Exception as exc:
+        except ModelStepError as exc:
             raise ModelError(
-                f"turn model {self.spec.path} fails to run ({_one_line(exc)}); {fix_for(self.spec.path)}"
+                f"turn model {self.spec.path} {exc.reason} as it opens (run on silence); {exc.fix}"
             ) from exc
-        if out.shape != (2, self.spec.n_outputs) or not np.all((out >= 0.0) & (out <= 1.0)):
+        if out.shape != (2, self.spec.n_outputs):
             raise ModelError(
-                f"turn model {self.spec.path} gives outputs of shape {out.shape} outside [0, 1]; "
+                f"turn model {self.spec.path} gives outputs of shape {out.shape}, not (2, {self.spec.n_outputs}); "
                 f"it does not match its sidecar. {fix_for(self.spec.path)}"
             )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from listener.cli import main
 from listener.config import load_config
 from listener.config.presets import PRESETS
 
@@ -40,3 +41,17 @@ def test_the_firmware_configs_commented_per_device_keys_set_them_when_uncommente
     path = tmp_path / "listener.toml"
     path.write_text(_firmware_config(text.replace(f"# {line}", line), "respeaker-4mic", "false"))
     assert getattr(load_config(path).mqtt, key) == value
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_the_installed_config_passes_check_config_unwarned(
+    tmp_path: Path, preset: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its [mqtt] host and port, written under enabled = false, are the defaults: README.md says a key written as
+    its default is left alone, and an installer's first check-config of a fresh device says only "ok"."""
+    path = tmp_path / "listener.toml"
+    path.write_text(_firmware_config(FIRMWARE_TEMPLATE.read_text(), preset, "false"))
+    assert main(["check-config", str(path)]) == 0
+    said = capsys.readouterr()
+    assert said.err == "", said.err
+    assert said.out.startswith(f"{path}: ok ({preset}, ")

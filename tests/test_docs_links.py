@@ -6,6 +6,10 @@ and a reworded heading breaks every link to it with nothing to notice: GitHub ju
 The Markdown is read by markdown-it-py (CommonMark, as GitHub reads it), so links in code blocks and code spans
 are left out and reference-style links are resolved as a reader's browser sees them. External links (http:,
 https:, mailto:) are not followed.
+
+The files they name in code are there too (``tests/test_faults.py``, ``listener/outputs/condition.py``, a test as
+``tests/test_mqtt_run.py::test_broker_outage_mid_run_loses_nothing``): a renamed file or test would leave such a
+name pointing at nothing, and it is no link for the check above to follow.
 """
 
 from __future__ import annotations
@@ -137,9 +141,60 @@ def problems(doc: Path, root: Path = REPO) -> list[str]:
     return [found for link in links(doc) if (found := problem(link, root)) is not None]
 
 
+# A file of the repository named in code (`tests/test_faults.py`, `listener/outputs/condition.py::...`): the top
+# folders a path starts at. Under listener/ only a name with a suffix or a trailing '/' is a path, since topics
+# are written there too (`listener/counter-3/doctor`, `listener/+/+`); .cache/ folders are made by the benches.
+# A path that goes on as a template (`listener/counter-3/$t`, `listener/store-12/<device_id>/`) is none.
+REPO_PATH = re.compile(
+    r"(?<![\w./<>+-])((?:listener|tests|bench|docs|firmware|scripts|systemd|models|\.ci)/[\w./-]*+)(?![$<{+#*])(::\w+)?"
+)
+
+
+def named_paths(path: Path) -> list[Link]:
+    """Every repository path in the code spans and code blocks of ``path``, with ``::test`` where one follows."""
+    found = []
+    for token in _tokens(path):
+        line = token.map[0] + 1 if token.map else 0
+        spans = [(line + (token.type == "fence"), token.content)] if token.type in {"fence", "code_block"} else []
+        for child in token.children or []:
+            line += child.type in {"softbreak", "hardbreak"}
+            spans += [(line, child.content)] if child.type == "code_inline" else []
+        for start, text in spans:
+            found += [
+                Link(path, start + text.count("\n", 0, m.start()), "".join(m.groups("")))
+                for m in REPO_PATH.finditer(text)
+            ]
+    return found
+
+
+def path_problem(named: Link, root: Path) -> str | None:
+    """What is wrong with a path a document names in code, in one line with the fix; None when it is there."""
+    file, _, test = named.target.partition("::")
+    file = file.rstrip(".-")  # a sentence's full stop after the path
+    first, last = file.split("/", 1)[0], file.rstrip("/").rsplit("/", 1)[-1]
+    if ".cache" in file.split("/") or (first == "listener" and not file.endswith("/") and "." not in last):
+        return None
+    where = f"{named.source.relative_to(root)}:{named.line}: `{named.target}`"
+    if not (root / file).exists():
+        return f"{where} names no file of the repository; correct the path (it is the repository's, from its top)"
+    if test and not re.search(rf"^(?:async )?def {test}\(", (root / file).read_text(encoding="utf-8"), re.M):
+        return f"{where}: {file} has no {test}; name the test as it is now written"
+    return None
+
+
+def path_problems(doc: Path, root: Path = REPO) -> list[str]:
+    return [found for named in named_paths(doc) if (found := path_problem(named, root)) is not None]
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda doc: str(doc.relative_to(REPO)))
 def test_relative_links_resolve(doc: Path) -> None:
     found = problems(doc)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: str(doc.relative_to(REPO)))
+def test_the_files_named_in_code_are_there(doc: Path) -> None:
+    found = path_problems(doc)
     assert not found, "\n".join(found)
 
 
@@ -202,3 +257,41 @@ def test_broken_links_are_found_and_good_ones_pass(tmp_path: Path) -> None:
     assert targets == ["gone.md", "other.md#gone", "#set-up-2", "../../etc/passwd", "sub/b.png", "#nameless"]
     assert "names no file" in found[0] and "names no heading or <a id> in other.md" in found[1]
     assert "leads out of the repository" in found[3]
+
+
+NAMING_TREE = """\
+# Guide
+
+`tests/test_a.py` and `tests/test_a.py::test_there`, `scripts/demo`, `listener/outputs/` and `docs/a.md`.
+Topics are no files: `listener/counter-3/doctor`, `listener/store-12/<device_id>/`, `listener/+/+`; nor caches:
+`bench/.cache/cases-coherent/`.
+
+```sh
+sudo firmware/gone.sh --dry-run
+for t in status info; do mosquitto_pub -t "listener/counter-3/$t"; done
+```
+
+`tests/test_gone.py`, `tests/test_a.py::test_gone`, `listener/data/gone.json`.
+"""
+
+
+def test_files_named_in_code_are_found_missing_and_topics_are_not_taken_for_files(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("def test_there() -> None:\n    pass\n", encoding="utf-8")
+    for there in ("scripts/demo", "listener/outputs/x.py", "docs/a.md"):
+        (tmp_path / there).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / there).write_text("", encoding="utf-8")
+    guide = tmp_path / "guide.md"
+    guide.write_text(NAMING_TREE, encoding="utf-8")
+    found = path_problems(guide, tmp_path)
+    named = [line.split("`")[1] for line in found]
+    assert named == ["firmware/gone.sh", "tests/test_gone.py", "tests/test_a.py::test_gone", "listener/data/gone.json"]
+    assert "names no file of the repository" in found[0] and "has no test_gone" in found[2]
+    assert found[0].startswith("guide.md:8: ") and found[1].startswith("guide.md:12: ")
+
+
+def test_the_documents_name_files_in_code() -> None:
+    """The check reads what it should: the guides name hundreds of the repository's files and tests in code."""
+    named = [path for doc in DOCS for path in named_paths(doc)]
+    assert len(named) > 300
+    assert sum("::" in path.target for path in named) > 30

@@ -1,5 +1,6 @@
 """What the user-facing documents show to be copied: every ``listener`` command line parses as the CLI reads it,
-and every listener.toml passes ``listener check-config`` with no warning.
+every ``firmware/provision.sh`` line gives options the script reads, and every listener.toml passes
+``listener check-config`` with no warning.
 
 A reader types these as they stand. Options and combinations move (``--fast`` came to need ``--input``), and a
 renamed option or key in a document is found only by the installer it fails for. ``bench/README.md`` is left
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import re
 import shlex
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,6 +126,25 @@ def toml_blocks() -> list[tuple[str, str]]:
 
 
 COMMAND_LINES = command_lines()
+PROVISION = re.compile(r"(?:^|(?<=[\s/]))provision\.sh(?=\s)")
+PROVISION_OPTIONS = REPO / "firmware" / "provision.d" / "options.sh"
+
+
+def provision_lines() -> list[tuple[str, list[str]]]:
+    """(document, the words after ``provision.sh``) of every firmware/provision.sh command line shown."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        spans = [span for span in re.findall(r"`([^`\n]+)`", text) if re.match(r"(?:sudo )?\S*provision\.sh -", span)]
+        for line in (*_shell_lines(text), *spans):
+            for m in PROVISION.finditer(line):
+                for reading in _readings(_rest(line, m.end())):
+                    words = shlex.split(reading)
+                    found.setdefault((_name(doc), " ".join(words)), words)
+    return [(doc, words) for (doc, _), words in found.items()]
+
+
+PROVISION_LINES = provision_lines()
 CONFIGS = [(where, block) for where, block in toml_blocks() if not set(tomllib.loads(block)) <= OTHER_TOML]
 
 
@@ -136,6 +158,9 @@ def test_the_documents_commands_and_configs_are_found() -> None:
     for where, block in CONFIGS:
         assert set(tomllib.loads(block)) <= CONFIG_TABLES, f"{where}: neither listener.toml nor telegraf.conf"
     assert {"README.md#0", "README.md#1", "docs/integrations/mqtt.md#0"} <= {where for where, _ in CONFIGS}
+    provisions = {(doc, " ".join(words)) for doc, words in PROVISION_LINES}
+    assert ("README.md", "--preset respeaker-4mic --vosk-model en-small") in provisions, provisions
+    assert {doc for doc, _ in provisions} >= {"README.md", "firmware/README.md", "docs/fleet.md"}
 
 
 @pytest.mark.parametrize(("doc", "words"), COMMAND_LINES, ids=[f"{d}: {' '.join(w)}" for d, w in COMMAND_LINES])
@@ -147,6 +172,24 @@ def test_every_command_a_document_shows_parses(doc: str, words: list[str]) -> No
             check_combinations(command_parser(parser, args), args)
     except SystemExit as exc:
         assert exc.code in (0, None), f"{doc}: listener {' '.join(words)}: {said.getvalue().strip()}"
+
+
+@pytest.mark.parametrize(("doc", "words"), PROVISION_LINES, ids=[f"{d}: {' '.join(w)}" for d, w in PROVISION_LINES])
+def test_every_provision_command_a_document_shows_is_read_by_the_script(doc: str, words: list[str]) -> None:
+    """Its options as the script reads them (each known, with its value), before it looks at the machine: a root
+    that is not there stops it next, with nothing changed. The --preset named is one it sets up."""
+    said = subprocess.run(
+        ["bash", str(REPO / "firmware" / "provision.sh"), *words, "--root", "/nonexistent/root"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert said.stderr.startswith("error: --root /nonexistent/root is not a directory"), f"{doc}: {said.stderr}"
+    presets = re.search(r"^PROVISION_PRESETS=\(([^)]*)\)", PROVISION_OPTIONS.read_text(encoding="utf-8"), re.M)
+    assert presets is not None
+    named = [value for option, value in itertools.pairwise(words) if option == "--preset"]
+    assert set(named) <= set(presets.group(1).split()), f"{doc}: --preset {named}; the script knows {presets.group(1)}"
 
 
 @pytest.mark.parametrize(("where", "block"), CONFIGS, ids=[where for where, _ in CONFIGS])

@@ -113,7 +113,8 @@ def test_python3_on_path_when_debians_is_too_old_and_a_clear_word_when_none_is_n
     assert done.returncode == 1 and not (checkout.repo / ".venv").exists()
     assert checkout.last_line(done) == (
         f"setup: listener needs Python 3.11 or newer, and found {checkout.stand_ins}/usr-bin/python3 (3.9), "
-        f"{path_python} (3.10): Debian 12 / Raspberry Pi OS Bookworm's python3 package is 3.11 (at "
+        f"{path_python} (3.10): Debian 12 / Raspberry Pi OS Bookworm's python3 package is 3.11 and Debian 13 / "
+        f"Trixie's 3.13 (at "
         f"{checkout.stand_ins}/usr-bin/python3); elsewhere put a Python 3.11 or newer first on PATH as python3"
     )
 

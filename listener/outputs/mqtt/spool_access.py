@@ -76,6 +76,26 @@ def card_is_full(exc: BaseException, folder: Path) -> bool:
     return primary == _FULL or (primary == _IO_ERROR and _nearly_full(folder))
 
 
+def card_is_read_only(exc: BaseException, folder: Path) -> bool:
+    """Whether ``exc``, met opening the spool in ``folder``, is the card itself refusing writes (ext4 remounts a
+    failing card read-only), not the unit's sandbox or who may write the file: no chown or setting cures it."""
+    if isinstance(exc, OSError):
+        refused = exc.errno == errno.EROFS
+    else:
+        refused = isinstance(exc, sqlite3.Error) and is_access_error(exc)
+    place = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    try:
+        read_only = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+    return refused and read_only and not _sandboxed(place)
+
+
+def _sandboxed(folder: Path) -> bool:
+    """A folder the unit's ProtectSystem=strict keeps read-only: only its StateDirectory= is writable."""
+    return under_systemd() and not folder.is_relative_to(SERVICE_STATE_DIR)
+
+
 def storage_problem(exc: BaseException, folder: Path) -> str | None:
     """The fix for a spool the card itself fails (an I/O error, no space left: an I/O error on a card with next
     to no space left is that), None for any other error."""
@@ -187,8 +207,7 @@ def _beyond_owners(folder: Path) -> str:
     with contextlib.suppress(OSError):
         card = os.statvfs(folder)
         if card.f_flag & os.ST_RDONLY:
-            if under_systemd() and not folder.is_relative_to(SERVICE_STATE_DIR):
-                # the unit's ProtectSystem=strict, not the card: only its StateDirectory= is writable
+            if _sandboxed(folder):  # the unit's ProtectSystem=strict, not the card
                 return f"{folder} is read-only to the service: {SANDBOX_FIX}"
             return f"{folder} is on a read-only file system: {READ_ONLY_FIX}"
         if card.f_files and not card.f_favail:  # no -wal or -shm can be made: sqlite says only "unable to open"

@@ -113,16 +113,17 @@ class FullCardStart:
             log.error(held_lost(self.path, cause, waiting))
 
     def _start_in_memory(self, exc: BaseException, room: int) -> sqlite3.Connection:
-        """The spool in memory, its file having refused the start for a full card (``exc``); ``room``: messages
-        kept at most."""
+        """The spool in memory, its file having refused the start for a full card or one remounted read-only
+        (``exc``); ``room``: messages kept at most."""
         last_id, seq = file_numbering(self.path)  # above the file's rows and seqs, however the clock reads
         self._first_id = fresh_seq(last_id)
         # the dashboards' totals counted on from the file's: from 0, Home Assistant's "Sessions today" dropped mid-day
         # and "Messages lost (spool)" read a meter reset
         self._seeded = file_counters(self.path)
         db = self._connect(seq, self._first_id, in_memory=True, carried=self._seeded)
-        self._refused, self._refused_as, self._reopen_at_s = exc, "full", time.monotonic() + REOPEN_S
-        log.error(full_at_start(self.path, exc, room, REOPEN_S))
+        self._refused, self._reopen_at_s = exc, time.monotonic() + REOPEN_S
+        self._refused_as = "full" if card_is_full(exc, self.path.parent) else "unwritable"  # or read-only
+        log.error(full_at_start(self.path, exc, room, REOPEN_S, self._refused_as))
         return db
 
     def _in_memory_after_damage(

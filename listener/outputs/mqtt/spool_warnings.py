@@ -98,12 +98,14 @@ def stored_again(moved: int) -> str:
     return f"the {moved} messages kept in memory are stored" if moved else "every message kept in memory was sent"
 
 
-def full_at_start(path: Path, exc: BaseException, room: int, reopen_s: float) -> str:
-    """The spool's file refused the start for a full card: the device runs on, the spool in memory."""
+def full_at_start(path: Path, exc: BaseException, room: int, reopen_s: float, storage: str = "full") -> str:
+    """The spool's file refused the start for a full card (``storage`` "full") or a read-only one ("unwritable"):
+    the device runs on, the spool in memory."""
+    until = "the card has room" if storage == "full" else "the card takes writes again"
     return (
         f"MQTT spool {path} cannot be opened ({exc}): {_fix(path, exc)[1]}; the device runs on, its messages "
         f"waiting in memory (at most {room}; sent from there while the broker is connected, lost if the service "
-        f"stops before the card has room), and the spool is opened again every {reopen_s:g} s"
+        f"stops before {until}), and the spool is opened again every {reopen_s:g} s"
     )
 
 

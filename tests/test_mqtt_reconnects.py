@@ -250,3 +250,22 @@ def test_a_clash_is_blamed_at_the_third_kick_and_counted_afresh_once_a_connectio
             assert "or the broker restarts that often" in clash[1][1]
             _drop_and_reconnect(relay, link, 1)
             assert [level for level, _ in _clash_lines(caplog)] == [logging.ERROR, logging.WARNING, logging.ERROR]
+
+
+def test_a_port_that_answered_then_hangs_up_on_every_attempt_is_not_blamed_on_the_settings(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a proxy or a container's port in front of a broker that went away takes each connection and closes it
+    # unanswered, as a TLS port does a plain CONNECT: the warning told the installer to set mqtt.tls = true or
+    # check mqtt.port, the settings this very run had connected with
+    with AckHold(broker.port, hang_up=frozenset(range(2, 1000))) as relay, caplog.at_level(logging.DEBUG):
+        link = link_to(broker, port=relay.port)
+        with link:
+            assert link.wait_connected(10)
+            relay.drop()
+            wait_until(lambda: "times in a row" in caplog.text, 10.0)
+    closed = [m for m in _said(caplog, logging.WARNING) if "closed the connection before answering it" in m]
+    assert len(closed) == 1, _said(caplog, logging.WARNING)
+    assert "it answered on this port earlier in this run, so the port is right" in closed[0], closed[0]
+    assert "check that the broker is running" in closed[0] and "(8883 usually does)" not in closed[0], closed[0]
+    assert "check mqtt.port" not in closed[0], closed[0]

@@ -347,7 +347,7 @@ class MqttLink(Managed):
             log.debug("%s", closed)
             return
         self._warn_once(
-            f"{closed}, {self._closed_early} times in a row: {closed_early_hint(self.config)}; "
+            f"{closed}, {self._closed_early} times in a row: {closed_early_hint(self.config, self.connects > 0)}; "
             f"{kept_meanwhile(self.config)}"
         )
 

@@ -108,8 +108,19 @@ def connect_fail_hint(config: MqttConfig, cause: BaseException | None) -> str:
     return "check that it is running, mqtt.host and mqtt.port, and the network"
 
 
-def closed_early_hint(config: MqttConfig) -> str:
-    """What to check when the broker closes connections without answering them (or lets them hang)."""
+def closed_early_hint(config: MqttConfig, answered_before: bool = False) -> str:
+    """What to check when the broker closes connections without answering them (or lets them hang).
+
+    ``answered_before``: a broker on this port accepted this run's connection before, so neither the port nor
+    mqtt.tls was wrong then: what changed is on the broker's side (a proxy or container port in front of a broker
+    that is down hangs up so, as does a broker restarted with TLS on this port).
+    """
+    if answered_before:
+        now_tls = "" if config.tls else ", and if it now takes only TLS on this port, set mqtt.tls = true"
+        return (
+            "it answered on this port earlier in this run, so the port is right: check that the broker is running "
+            f"(a proxy or container port in front of it hangs up while it is down) and its log{now_tls}"
+        )
     if config.tls:
         return "check the broker's log (it may require a client certificate: mqtt.cert_file, mqtt.key_file)"
     # a TLS port reads a plain CONNECT as a broken handshake and hangs up

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from listener.events import Backchannel, Party, SourceState
 from listener.outputs.mqtt.client import RETAINED_HEADROOM
 from listener.outputs.mqtt.spool import Spooled
 from tests.mqtt_broker import BASE, Mosquitto, Recorder
-from tests.mqtt_feed import connected, json_on, stage_on
+from tests.mqtt_feed import connected, json_on, spool_depth, stage_on
 from tests.mqtt_relay import AckHold
 from tests.waiting import wait_until
 
@@ -234,3 +235,26 @@ def test_a_spool_overflowing_with_the_link_up_says_its_drops_once_an_interval(tm
     infos = json_on(got, "info")
     assert infos[-1]["spool_dropped"] == dropped
     assert len(infos) <= 2 + elapsed_s / 1.0, [i["spool_dropped"] for i in infos]  # the connect's, one a second
+
+
+def test_a_stop_while_the_connack_is_on_its_way_waits_for_it_and_sends_the_spool(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """A short `listener run --input FILE --fast` ends before a TLS handshake and login are through: the stop's
+    drain gave up at once (not connected yet), and with the broker up everything stayed in the spool, the line
+    blaming "a slow link, or something other than an MQTT broker on that port". It now waits for the CONNACK
+    (within shutdown_drain_s). The relay holds the CONNACK back until 0.5 s into the stop."""
+    with Recorder(broker) as rec, AckHold(broker.port) as relay:
+        relay.hold()
+        stage = stage_on(broker, tmp_path, port=relay.port)
+        stage.open()
+        try:
+            wait_until(lambda: relay.accepted >= 1, 5.0)
+            time.sleep(0.2)  # the CONNECT sent: the attempt waits for its CONNACK
+            stage.process(Backchannel(by=Party.REP, onset_s=1.0, decided_s=1.5, duration_s=0.3))
+            threading.Timer(0.5, relay.release).start()
+        finally:
+            stage.close()
+        got = rec.wait_for(lambda ms: len(json_on(ms, "event")) >= 1, timeout_s=5)
+    assert [e["type"] for e in json_on(got, "event")] == ["backchannel"]
+    assert spool_depth(tmp_path / "state") == 0

@@ -87,8 +87,8 @@ class MqttLink(Managed):
         self.backoff = Backoff.of(config)
         self._init_outage_state(outage_clock)
         self._init_clash_state()
-        # names a port that is no MQTT broker, or a slow one (a late CONNACK takes that back)
-        self._connack_watch = ConnackWatch(config, partial(self._never_answered, slow=True))
+        # names a port that is no MQTT broker, or a slow one (a late CONNACK takes that back); a stop waits on it
+        self.connack_watch = ConnackWatch(config, partial(self._never_answered, slow=True))
         self._stall = StallWatch(config.keepalive_s)  # names a loss this device's own stall caused
         self._unanswered_warned = False  # the watch spoke for this attempt: a late CONNACK takes it back
         # the last failure logged at debug level only: a run that ends before a second one says it then
@@ -164,7 +164,7 @@ class MqttLink(Managed):
                 log.debug("MQTT: could not confirm the last message before disconnecting")
         client.disconnect()
         client.loop_stop()
-        self._connack_watch.settled()
+        self.connack_watch.settled()
         self._clash.close()
         self._connected.clear()
 
@@ -209,7 +209,7 @@ class MqttLink(Managed):
 
     def _handle_socket_open(self, client: paho.Client, userdata: object, sock: object) -> None:
         self._unanswered_warned = False
-        self._connack_watch.opened()
+        self.connack_watch.opened()
         # said by a run that ends before the CONNACK (or the watch) comes; the CONNACK clears it
         self.unsaid = not_mqtt(
             self._where(), "no CONNACK before the run ended", slow=True, answered_before=self.connects > 0
@@ -229,7 +229,7 @@ class MqttLink(Managed):
     def _handle_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode, properties: object
     ) -> None:
-        self._connack_watch.settled()
+        self.connack_watch.settled()
         self._answered, self._closed_early, self.unsaid = True, 0, ""
         if self._unanswered_warned:  # the warning was a slow link's: take it back, and say the next problem
             self._unanswered_warned = self._warned = False
@@ -310,7 +310,7 @@ class MqttLink(Managed):
         """The recovery of a failed on_disconnect handler: the loss as the drain and the lights must see it.
         Left connected in name, the link showed no fault for the whole outage and the drain went on handing
         paho what it could not send; only the loss's diagnosis is lost."""
-        self._connack_watch.settled()
+        self.connack_watch.settled()
         if self._connected.is_set():
             self._mark_lost()
         self.on_ack()
@@ -326,7 +326,7 @@ class MqttLink(Managed):
 
     def _unanswered_end(self, reason: ReasonCode) -> None:
         """A connection never answered ended: closed by the far end, on bytes that are not MQTT, or by paho's wait."""
-        waited = self._connack_watch.settled()
+        waited = self.connack_watch.settled()
         if reason == "Protocol error":  # it sent something, and not a CONNACK
             self._never_answered(f"it sent something else: {reason}")
         elif reason != "Keep alive timeout":

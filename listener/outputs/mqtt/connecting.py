@@ -190,6 +190,11 @@ class ConnackWatch:
         self._swap(timer)
         timer.start()
 
+    @property
+    def waiting(self) -> bool:
+        """An attempt's connection is up and its CONNACK neither come nor waited for ``wait_s`` yet."""
+        return self._timer is not None
+
     def settled(self) -> bool:
         """The attempt was answered, or its connection ended: whether it was still being waited on."""
         return self._swap(None)

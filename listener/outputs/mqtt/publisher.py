@@ -144,7 +144,8 @@ class Publisher(Managed):
             return not dirty and not self._inflight and self.spool.depth == 0
 
     def flush(self, timeout_s: float, give_up: threading.Event | None = None) -> bool:
-        """Wait (bounded) until everything was acknowledged; False when it did not happen in time.
+        """Wait (bounded) until everything was acknowledged; False when it did not happen in time, or at once when
+        the link is neither connected nor awaiting the CONNACK of a connection it made.
 
         ``give_up``, once set, ends the wait at once (a stop asked for twice): what is unsent stays spooled.
         """
@@ -153,8 +154,13 @@ class Publisher(Managed):
         while time.monotonic() < deadline_s:
             if self.idle():
                 return True
-            if not self.link.connected:
+            # a connection whose CONNACK is on its way (a short file run ends sooner than a TLS handshake and a
+            # login take) is waited for: returning at once left everything in the spool, with a broker up. The
+            # link settles its watch just before it says it is connected: a moment's wait spans that
+            watched = self.link.connected or self.link.connack_watch.waiting
+            if not watched and not self.link.wait_connected(FLUSH_POLL_S):
                 return False
+            self.wake()  # a connect made now wakes no drain: the stopping stage hands it on no more
             if give_up.wait(FLUSH_POLL_S):
                 break
         return self.idle()

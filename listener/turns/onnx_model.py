@@ -191,8 +191,9 @@ class OnnxTurnModel(TurnStage):
     def step(self, features: Float) -> Float:
         """One step; ModelStepError when onnxruntime fails on it or its outputs are no probabilities."""
         path = self.spec.path
+        bound = self._bound  # used closed is the caller's slip, not the model's fault: NotOpenError, as it was
         try:
-            out = self._bound.run(features)
+            out = bound.run(features)
         except Exception as exc:  # onnxruntime's own types: a node failing on this input (a Gather out of bounds)
             raise ModelStepError(path, f"fails to run ({_one_line(exc)})", self.steps, fix_for(path)) from exc
         # one test on the way that works (min and max carry a NaN, which fails the comparison), ~1.5 us a step

@@ -83,12 +83,14 @@ def card_is_read_only(exc: BaseException, folder: Path) -> bool:
         refused = exc.errno == errno.EROFS
     else:
         refused = isinstance(exc, sqlite3.Error) and is_access_error(exc)
-    place = next((p for p in (folder, *folder.parents) if p.exists()), folder)
-    try:
+    if not refused:
+        return False
+    try:  # exists() raises, not answers, for a path below a folder that may not be entered
+        place = next((p for p in (folder, *folder.parents) if p.exists()), folder)
         read_only = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
     except OSError:
         return False
-    return refused and read_only and not _sandboxed(place)
+    return read_only and not _sandboxed(place)
 
 
 def _sandboxed(folder: Path) -> bool:

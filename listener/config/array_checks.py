@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listener.config.schema import (
+    LINE_SLOP_M,
     MAX_CHANNELS,
     MAX_COORD_M,
     MIN_PARTIES_APART_DEG,
@@ -89,11 +90,12 @@ def check_aperture(mics_m: npt.NDArray[np.float64]) -> None:
 
 
 def line_axis_deg(mics_m: npt.NDArray[np.float64]) -> float | None:
-    """Direction of the line the mics lie on in the x-y plane (0 to 180 deg), or None if they span an area."""
+    """Direction of the line the mics lie on (all within LINE_SLOP_M of it) in the x-y plane (0 to 180 deg), or None
+    if they span an area."""
     xy = mics_m[:, :2] - mics_m[:, :2].mean(axis=0)
     _, _, axes = np.linalg.svd(xy, full_matrices=True)
     off_line = np.abs(xy @ axes[1])
-    if float(off_line.max()) >= MIN_SPACING_M:
+    if float(off_line.max()) >= LINE_SLOP_M:
         return None
     return round(math.degrees(math.atan2(axes[0][1], axes[0][0])) % 180.0, 1) % 180.0
 
@@ -163,7 +165,8 @@ def check_mirror(mics_m: npt.NDArray[np.float64], parties: PartiesConfig, array_
     raise ConfigError(
         "parties.customer_azimuth_deg",
         customer,
-        f"the mics of {array_name} lie on one line (along {axis:g} deg), which hears only the angle to it, so "
+        f"the mics of {array_name} lie on one line (along {axis:g} deg, all within {LINE_SLOP_M * 1000:g} mm of it), "
+        "which hears only the angle to it, so "
         f"this direction and parties.rep_azimuth_deg ({rep}) are (nearly) mirror images across it (cosines of "
         f"their angles to the line {customer_cos:.2f} and {rep_cos:.2f}; they must differ by at least "
         f"{MIN_AXIS_COS_APART}): put the parties on either end of the line, e.g. rep_azimuth_deg = {ends[0]:g} "

@@ -23,6 +23,11 @@ In channel-map mode a dead channel is said as the party's mic, and a longer look
 ``listener.audio.leads``) says a party's mic that hears speech only as leakage from the other's: one
 unplugged (its hiss and hum lie above DEAD_DBFS), muted at the mic, or facing away. Its party is never
 heard, and everything it says is credited to the other.
+
+In direction mode the same look compares the array's first two mics: a mic at each party (lapel or desk mics
+recorded as the array) leads the other on its own party's speech, as one array's mics never do, and every
+direction heard from it is noise (a lapel dialogue: 38 s of overlap, unsaid). Said once a look, with channel-map
+mode as the fix.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from listener.audio.base import selected_channels
-from listener.audio.leads import LEAD_DB, SEPARATE_SHARE, LeadMeter, LeadShares, not_one_per_party
+from listener.audio.leads import LEAD_DB, SEPARATE_SHARE, LeadMeter, LeadShares, not_one_per_party, one_per_party
 from listener.audio.levels import (
     DEAD_DBFS,
     FLOOR_DBFS,
@@ -65,8 +70,9 @@ class ChannelWatch(Stage):
     """AudioBlock in: a warning when some channels (or all) go under DEAD_DBFS, a line when they hear again
     (live, each also a DeviceState out), one warning a look when channels carry one signal. ``recording``: the
     file the audio comes from (judged once; a shorter one at its end), else the live array. ``leads`` False:
-    the parties' mics are not compared (calibrate, where the rep talks alone and the customer's mic leads
-    in none of it). ``hold``: the lines are kept for the caller to say (:meth:`say_held`)."""
+    the two mics are not compared, for leakage or for a mic at each party (calibrate, where the rep talks alone
+    and the customer's mic leads in none of it). ``hold``: the lines are kept for the caller to say
+    (:meth:`say_held`)."""
 
     name = "channel-watch"
 
@@ -78,7 +84,8 @@ class ChannelWatch(Stage):
         # be what a warning says, which is then not said twice
         self._hold = hold
         self.held: list[str] = []
-        self._compare_leads = leads and geometry.mode == "channels"  # only the parties' two mics are compared
+        # the parties' two mics, or in direction mode the array's first two: a mic at each party read as an array
+        self._compare_leads = leads and len(selected_channels(geometry)) >= 2
         self.recording = recording
         self.channels = selected_channels(geometry)
         self.said: list[str] = []  # every warning given, for a caller that must act on it (calibrate)
@@ -131,7 +138,7 @@ class ChannelWatch(Stage):
             self._judge_leads(shares)
 
     def _look_for_leakage(self, block: AudioBlock) -> None:
-        self._leads.add(block.samples)
+        self._leads.add(block.samples[:, :2])
         if self._leads.heard_s - self._leads_checked_s < LEAK_CHECK_S:
             return
         self._leads_checked_s = self._leads.heard_s
@@ -143,6 +150,10 @@ class ChannelWatch(Stage):
         warning of this look (a dead or copied channel, said already, leads nobody either)."""
         self._leads_judged = True
         if len(self.said) > self._said_before:
+            return
+        if self.geometry.mode != "channels":
+            if one_per_party(shares):
+                self._warn(self._one_per_party_message(shares))
             return
         for k in self._leads.leakage_only(shares):
             self._warn(self._leakage_message(self.channels[k], shares.speech_s, shares.by_channel[1 - k]))
@@ -274,6 +285,22 @@ class ChannelWatch(Stage):
             'a mic on each party (lapel mics on a USB interface: [array] preset = "generic", device = its name), '
             "or for an array's own mics drop [parties] rep_channel and customer_channel and set the parties' "
             "directions (`listener calibrate`)"
+        )
+
+    def _one_per_party_message(self, shares: LeadShares) -> str:
+        """Direction mode on a mic at each party (lapel or desk mics): not one array's mics, so no directions."""
+        first, second = self.channels[:2]
+        said = (
+            f"channels {first} and {second}{self._of()} are a mic at each party, not one array's mics: in "
+            f"{shares.speech_s:.0f} s of speech each led the other by {LEAD_DB:g} dB in {100 * shares.sides_share:.0f} "
+            "% of it or more (an array's mics differ by 1-2 dB), and direction mode needs the array's mics"
+        )
+        where = " in this analysis" if self.recording is not None else ""
+        return (
+            f"{said}: speech, overlaps and backchannels{where} are credited to the parties at random; fix: "
+            f'channel-map mode: [array] preset = "generic", [parties] rep_channel = {first} and customer_channel = '
+            f"{second} (the other way round if channel {second} is the rep's: `listener calibrate` tells) in place "
+            "of the azimuths"
         )
 
     def _of(self) -> str:

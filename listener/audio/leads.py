@@ -55,6 +55,9 @@ class LeadShares:
     second_share: float
     both_share: float = 0.0
     floors_apart_db: float = 0.0  # the second channel's floor less the first's
+    # the share each channel leads by one measure alone (above its floor, or in level), the fewer's, by the
+    # measure that gives the more: a mic per party leads on its own party's speech, by one measure at least
+    sides_share: float = 0.0
 
     @property
     def by_channel(self) -> tuple[float, float]:
@@ -118,8 +121,11 @@ class LeadMeter:
         leads_first = int(joint[speech & ahead].sum())
         leads_second = int(joint[speech & behind].sum())
         both = int(joint[speech & ahead & behind].sum())
+        sides = max(_fewer_led(joint, speech, first_db - second_db), _fewer_led(joint, speech, apart_db))
         first_floor, second_floor = self._floors_dbfs(joint)
-        return LeadShares(n * self._frame_s, leads_first / n, leads_second / n, both / n, second_floor - first_floor)
+        return LeadShares(
+            n * self._frame_s, leads_first / n, leads_second / n, both / n, second_floor - first_floor, sides / n
+        )
 
     def hears_speech(self) -> tuple[float, float]:
         """Share of the speech frames in which each channel itself stands SPEECH_DB above its own floor: a mic
@@ -155,6 +161,21 @@ def not_one_per_party(shares: LeadShares) -> bool:
     """Neither channel leads in :data:`SEPARATE_SHARE` of the speech frames (``shares`` from
     :meth:`LeadMeter.shares`): both mics hear both parties alike."""
     return shares.speech_s > 0 and max(shares.by_channel) < SEPARATE_SHARE
+
+
+def one_per_party(shares: LeadShares) -> bool:
+    """Each channel leads the other in :data:`SEPARATE_SHARE` of the speech frames or more, by one measure
+    (``shares`` from :meth:`LeadMeter.shares`): two mics, one at each party, not one array's. Lapel mics with each
+    voice leaking 6 to 20 dB down: 29 to 39 % (39 % with one channel 20 dB hotter or quieter); two mics of a
+    5.8 cm array, free field or a room (RT60 0.3, 0.8 s): 0 %, with one channel 10 dB hotter or a fan by one mic
+    too, whose same channel leads by each measure."""
+    return shares.speech_s > 0 and shares.sides_share >= SEPARATE_SHARE
+
+
+def _fewer_led(joint: npt.NDArray[np.int64], speech: npt.NDArray[np.bool_], ahead_db: npt.NDArray[np.floating]) -> int:
+    """Speech frames the first channel leads by ``ahead_db`` (one measure: above its floor, or in level), or the
+    second does, whichever are fewer."""
+    return min(int(joint[speech & (ahead_db >= LEAD_DB)].sum()), int(joint[speech & (-ahead_db >= LEAD_DB)].sum()))
 
 
 def _floor(counts: npt.NDArray[np.int64], centres: npt.NDArray[np.floating]) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from listener.config import parse_config
-from listener.events import SessionStarted
+from listener.events import SessionEnded, SessionStarted
 from listener.outputs.mqtt import MqttStage
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
@@ -98,3 +98,30 @@ def test_a_boot_on_the_stored_days_clock_gives_that_days_count_to_no_other_day(
     _counted_before(tmp_path, saved_ms, 5)
     said = _one_session_then_ntp(broker, tmp_path, monkeypatch, saved_ms, _local_ms(TODAY, 9), expect=1)
     assert said[-1] == 1 and 0 not in said, said
+
+
+def test_a_session_begun_between_ntps_step_and_the_next_audio_block_keeps_the_days_count(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10 sessions this morning, a power cut, a boot on 1970 and a customer then; NTP sets the clock, and the next
+    session is decided before the MQTT stage sees another block (the analytics' events reach it before the block
+    they were decided in). It was counted on today's date first, so the step found the count already today's and
+    moved nothing: 1, where today has had 12."""
+    real_ms = _local_ms(TODAY, 13)
+    _counted_before(tmp_path, real_ms, 10)
+    clocks = Clocks(monkeypatch, 30_000)
+    config = parse_config({"mqtt": broker.mqtt_config(), "service": {"state_dir": str(tmp_path / "state")}})
+    with Recorder(broker) as rec, MqttStage(config, follow_wall_clock=True) as stage:
+        stage.process(block(0.0))
+        stage.process(SessionStarted(session_id="a" * 16, onset_s=0.5, decided_s=1.0))
+        stage.process(SessionEnded(session_id="a" * 16, onset_s=0.5, decided_s=5.0, end_s=4.0))
+        for second in range(1, 60):
+            clocks.at((second + 1) * 1000)
+            stage.process(block(float(second)))
+        clocks.at(60_050, real_ms - 30_000)  # NTP, 50 ms (a block) after the last block was seen
+        stage.process(SessionStarted(session_id="b" * 16, onset_s=59.8, decided_s=60.0))
+        for second in range(60, 65):
+            clocks.at((second + 1) * 1000)
+            stage.process(block(float(second)))
+        said = _said(rec.wait_for(lambda ms: _said(ms)[-1:] == [12], timeout_s=5))
+    assert said[-1] == 12, said

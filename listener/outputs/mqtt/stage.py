@@ -237,8 +237,7 @@ class MqttStage(SessionMessages, Stage):
         if isinstance(event, (AudioBlock, ActivityFrames, AudioDropped)):
             # dropped audio (privacy pause, overflow) still advances the clock
             end_s = event.end_s
-            if self.clock.advance(end_s):
-                self._redate_sessions()
+            self._follow_clock(end_s)
             if self.clock_watch.check(payloads.now_ms()) or self.spool.store_waiting():
                 self.publisher.republish(self.topic("info"))  # a clock set right or wrong; a card taking writes again
             self.t_s = max(self.t_s, end_s)
@@ -277,7 +276,10 @@ class MqttStage(SessionMessages, Stage):
     def _reported(self, event: Reported) -> None:
         outcome, session_id = False, self.tally.session_id()
         if isinstance(event, SessionStarted):
+            # the analytics decide it before this stage sees the block it was decided in: a step of the clock
+            # since the last block, not yet followed, had it counted on the new day and the step then moved nothing
             self._end_session()
+            self._follow_clock(self.t_s)
             self.tally.start(event)
             self._next_metrics_s = event.onset_s + self.cfg.metrics_interval_s
         elif isinstance(event, Interruption):  # in the session its onset falls in, which a cut may have ended
@@ -305,6 +307,11 @@ class MqttStage(SessionMessages, Stage):
             # its counts at 0 at once: Home Assistant's statistics take a count's drop for a new session
             # only when it falls by over 10 %, which the first figures after metrics_interval_s may not
             self._send_metrics(self.tally.session)
+
+    def _follow_clock(self, end_s: float) -> None:
+        """Audio has reached ``end_s``: a step of the wall clock since the last look is followed."""
+        if self.clock.advance(end_s):
+            self._redate_sessions()
 
     def _redate_sessions(self) -> None:
         """After the clock was stepped: sessions this run counted on the day the clock showed then

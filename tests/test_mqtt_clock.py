@@ -17,11 +17,12 @@ import pytest
 
 from listener.clock import EARLIEST
 from listener.config import parse_config
+from listener.events import SessionStarted
 from listener.outputs.mqtt import MqttStage, wallclock
 from listener.outputs.mqtt.clockwatch import ClockWatch
 from listener.outputs.mqtt.wallclock import local_day
 from tests.mqtt_broker import Mosquitto, Received, Recorder
-from tests.mqtt_feed import Clocks, block, feed_live, json_on
+from tests.mqtt_feed import SID, Clocks, block, feed_live, json_on
 
 BOOT_MS = 30_000  # a Pi with no saved time and no network: 1970, 30 s after boot
 
@@ -86,6 +87,42 @@ def test_a_time_zone_set_while_the_service_runs_moves_its_day_within_a_minute(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc_hour"),
+    [
+        ("America/New_York", 0),  # 00:30 UTC on 3 December is 19:30 on the 2nd in New York: the date goes back
+        ("Australia/Lord_Howe", 14),  # 14:30 UTC on 3 December is 01:30 on the 4th at Lord Howe: it goes on
+    ],
+)
+def test_sessions_counted_before_the_time_zone_was_set_stay_in_the_new_zones_day(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str, utc_hour: int
+) -> None:
+    """The installer tries the device (a session) on the image's Europe/London, then sets the store's zone, where
+    the date is another: the session began after the new zone's midnight too, but the count stayed on London's
+    date, and the new zone's day read 0."""
+    monkeypatch.setenv("TZ", "Europe/London")
+    time.tzset()
+    try:
+        start_ms = round(datetime(2026, 12, 3, utc_hour, 30, tzinfo=UTC).timestamp() * 1000)
+        clocks = Clocks(monkeypatch, start_ms)
+        with Recorder(broker) as rec, _live_stage(broker, tmp_path) as stage:
+            stage.process(block(0.0))
+            stage.process(SessionStarted(session_id=SID, onset_s=0.5, decided_s=1.0))
+            monkeypatch.setenv("TZ", zone)  # `sudo timedatectl set-timezone`: only the file changes on a device
+            feed_live(stage, [], lambda second: clocks.at((second + 1) * 1000), seconds=62)
+            got = rec.wait_for(lambda ms: _today(ms) == (local_day(start_ms), 1), 5)
+        assert local_day() != 20261203 and _today(got) == (local_day(start_ms), 1), json_on(got, "state")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def _today(messages: list[Received]) -> tuple[int, object] | None:
+    """The local day of the latest state's ts, and its sessions_today."""
+    states = json_on(messages, "state")
+    return None if not states else (local_day(int(str(states[-1]["ts"]))), states[-1]["sessions_today"])
 
 
 def test_the_clock_is_judged_against_the_day_this_software_was_made_and_said_only_when_that_changes(

@@ -13,7 +13,9 @@ containers, so it would warn where the time is right; ``listener doctor`` asks t
 The zone: CPython reads it once, at its start, and never looks at /etc/localtime again, so
 `sudo timedatectl set-timezone` after provisioning (as the guides say) left ``sessions_today`` counting from
 the old zone's midnight until a restart. ``time.tzset()`` reads it again (glibc only re-reads the file when it
-has changed), at most once a minute.
+has changed), at most once a minute. A zone that moves the date moves the count with it (``zone_changed``, which
+the stage redates sessions on, as after a step of the clock): the sessions counted on the old zone's date went
+unsaid, though they began after the new zone's midnight too.
 """
 
 from __future__ import annotations
@@ -46,12 +48,13 @@ class ClockWatch:
 
     def __init__(self) -> None:
         self.ok: bool | None = None
+        self.zone_changed = False  # whether the latest check read a zone other than the one before
         self._zone_read_ms: int | None = None  # monotonic
 
     def check(self, now_ms: int) -> bool:
         """Judge the clock reading ``now_ms``, and follow a changed time zone (before the caller's day check):
         whether the judgment changed since the last (the first is none)."""
-        self._follow_zone()
+        self.zone_changed = self._follow_zone()
         ok = now_ms >= EARLIEST_MS
         before, self.ok = self.ok, ok
         if ok == before:
@@ -67,10 +70,19 @@ class ClockWatch:
             log.info("the clock is set: it reads %s; messages from here carry that time", _reads(now_ms))
         return before is not None
 
-    def _follow_zone(self) -> None:
+    def _follow_zone(self) -> bool:
+        """The zone read again when due: whether its names or offsets changed."""
         mono_ms = wallclock.monotonic_ms()
         if self._zone_read_ms is None and (problem := zone_problem()) is not None:
             log.warning("%s", problem)  # glibc says nothing of it; the variable cannot change while the service runs
-        if self._zone_read_ms is None or mono_ms - self._zone_read_ms >= ZONE_READ_MS:
-            self._zone_read_ms = mono_ms
-            time.tzset()
+        if self._zone_read_ms is not None and mono_ms - self._zone_read_ms < ZONE_READ_MS:
+            return False
+        self._zone_read_ms = mono_ms
+        before = _zone()
+        time.tzset()
+        return _zone() != before
+
+
+def _zone() -> tuple[object, ...]:
+    """The local zone as Python last read it: two zones alike in these differ at most in their DST change dates."""
+    return time.tzname, time.timezone, time.altzone, time.daylight

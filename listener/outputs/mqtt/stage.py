@@ -240,6 +240,8 @@ class MqttStage(SessionMessages, Stage):
             self._follow_clock(end_s)
             if self.clock_watch.check(payloads.now_ms()) or self.spool.store_waiting():
                 self.publisher.republish(self.topic("info"))  # a clock set right or wrong; a card taking writes again
+            if self.clock_watch.zone_changed:  # the date may be another: as a step of the clock
+                self._redate_sessions()
             self.t_s = max(self.t_s, end_s)
             if isinstance(event, AudioDropped) and event.reason == "overflow":
                 self.overflow_s += event.duration_s

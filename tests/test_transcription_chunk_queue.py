@@ -6,7 +6,9 @@ down to half of it and skipping everything are the same; these use a longer one.
 
 from __future__ import annotations
 
-from listener.transcription.chunk_queue import ChunkQueue
+import pytest
+
+from listener.transcription.chunk_queue import PIECE_BYTES, ChunkQueue, Pieces
 from listener.transcription.recognizer import SAMPLE_RATE_HZ, Chunk
 
 HALF_S = bytes(SAMPLE_RATE_HZ)  # 0.5 s of mono int16
@@ -58,3 +60,24 @@ def test_a_queue_ends_where_its_latest_chunk_ends_and_an_empty_one_before_any_ch
     assert queue.end_s == 2.5 and not queue.starts_at_or_after(2.5)
     queue.popleft()
     assert queue.end_s == float("-inf") and queue.starts_at_or_after(-1.0)
+
+
+def test_the_recogniser_is_fed_the_same_pieces_whatever_the_chunks() -> None:
+    """vosk's words change with the pieces it is given: 50 ms blocks (the service) and 1 s ones (analyze) must
+    give it the same 0.1 s pieces, each at its own audio time, the last short one kept for the stretch's end."""
+    audio = bytes(range(256)) * 125  # 1 s of mono int16, no two pieces alike
+    fed = {}
+    for chunk_bytes in (1600, 32000, 3000):
+        pieces = Pieces()
+        got = [
+            p
+            for i in range(0, 31000, chunk_bytes)
+            for p in pieces.of(Chunk(10.0 + i / 32000, audio[i : i + chunk_bytes][: 31000 - i]))
+        ]
+        left = pieces.left
+        assert left is not None and left.start_s == pytest.approx(10.9)
+        fed[chunk_bytes] = [(round(p.start_s, 6), p.pcm) for p in got] + [(round(left.start_s, 6), pieces.take_left())]
+        assert pieces.left is None
+    assert fed[1600] == fed[32000] == fed[3000]
+    assert [len(pcm) for _, pcm in fed[1600]] == [PIECE_BYTES] * 9 + [31000 - 9 * PIECE_BYTES]
+    assert [t for t, _ in fed[1600]] == [round(10.0 + 0.1 * k, 6) for k in range(10)]

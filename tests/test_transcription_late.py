@@ -106,7 +106,10 @@ def replay_held_back(
     samples, _ = asr_audio.render(lines, duration_s, tmp_path)
     wav = asr_audio.synth.write_wav(tmp_path / "late.wav", samples)
     # "skip": a live stream's overflow, whose session end does not wait for the recogniser's words
-    asr = {"enabled": True, "model_path": str(ko_model), "queue_s": 60.0, "overflow": "skip"}
+    # 0.8 s of pad: the customer's first word, at the file's start, comes 0.3 s before its activity is decided, and
+    # vosk heard it only with more lead-in than 0.5 s leaves (1 s blocks passed a whole second around speech before
+    # the gate cut to the pad)
+    asr = {"enabled": True, "model_path": str(ko_model), "queue_s": 60.0, "overflow": "skip", "speech_pad_s": 0.8}
     # one repeated content word makes an echo here: the recogniser hears "어디에" in A as "어디에" or "어디있"
     # (it did both in full runs on a loaded machine), and one word in common is left either way
     analytics = {"session_gap_s": SESSION_GAP_S, "echo_min_words": ECHO_MIN_WORDS}

@@ -1,4 +1,5 @@
-"""The audio waiting for the recogniser: its chunks, a queue bounded in audio seconds, and how it makes room.
+"""The audio waiting for the recogniser: its chunks, a queue bounded in audio seconds, how it makes room, and the
+pieces the recogniser is fed.
 
 It holds no lock of its own: the recogniser worker's condition guards it, together with the state that
 decides when to wait for room and when to skip (:class:`listener.transcription.recognizer.RecognizerWorker`).
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 SAMPLE_RATE_HZ = 16000
 SAMPLE_BYTES = 2  # mono int16
+PIECE_BYTES = SAMPLE_BYTES * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time (its examples'), whatever the chunks
 GAP_TOLERANCE_S = 1e-3
 # a full queue skips down to this share of queue_s: a recogniser steadily behind then decodes long unbroken
 # stretches between skips, where skipping a chunk at a time left it 50-150 ms scraps, each decoded as an
@@ -81,4 +83,36 @@ class ChunkQueue:
         left = list(self._chunks)
         self._chunks.clear()
         self.queued_s = 0.0
+        return left
+
+
+class Pieces:
+    """A stretch's audio in whole pieces of PIECE_BYTES, whatever the chunks it comes in.
+
+    vosk decides where an utterance ends at each piece it is given, and so its words: fed each 50 ms block of the
+    service as it came, it heard other words than in analyze's 1 s blocks cut into 0.1 s pieces.
+    """
+
+    def __init__(self) -> None:
+        self._left = Chunk(0.0, b"")  # the stretch's audio short of a piece, not yet fed
+
+    def of(self, chunk: Chunk) -> list[Chunk]:
+        """The whole pieces of what is left and ``chunk`` after it (the next audio of the stretch); keeps the rest."""
+        audio = self._left.pcm + chunk.pcm
+        start_s = chunk.start_s - self._left.duration_s
+        whole = len(audio) - len(audio) % PIECE_BYTES
+        self._left = Chunk(start_s + whole / (SAMPLE_BYTES * SAMPLE_RATE_HZ), audio[whole:])
+        return [
+            Chunk(start_s + i / (SAMPLE_BYTES * SAMPLE_RATE_HZ), audio[i : i + PIECE_BYTES])
+            for i in range(0, whole, PIECE_BYTES)
+        ]
+
+    @property
+    def left(self) -> Chunk | None:
+        """The audio short of a piece, not yet fed (None: none)."""
+        return self._left if self._left.pcm else None
+
+    def take_left(self) -> bytes:
+        """What is left, for the stretch's end; none is left after it."""
+        left, self._left = self._left.pcm, Chunk(0.0, b"")
         return left

@@ -2,10 +2,13 @@
 
 A counter is quiet most of the day; decoding silence costs the Pi most of a
 core for nothing. The gate holds each audio block until the activity
-decision has caught up with it plus ``pad_s``, then passes it on only if
-someone speaks within ``pad_s`` of it: the pad keeps word onsets that the
+decision has caught up with it plus ``pad_s``, then passes on only the part
+of it within ``pad_s`` of someone's speech: the pad keeps word onsets that the
 activity decision confirms late and the trailing silence the recogniser
-needs to close a word. Audio the gate drops is silence, not skipped speech:
+needs to close a word. Cut to the sample there, not passed whole, so the
+recogniser hears the same stretches whatever the blocks (the service's 50 ms,
+analyze's 1 s): a 1 s block near speech passed up to 0.95 s more of silence,
+and vosk found other words in it. Audio the gate drops is silence, not skipped speech:
 no cue is marked partial for it. Each stretch of speech reaches the
 recogniser as its own piece, so vosk finishes and resets its decoder at
 every gap instead of growing one endless utterance.
@@ -17,6 +20,7 @@ after ``max_hold_s``: the gate fails open, never losing speech.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 from listener.events import ActivityFrames, AudioBlock
 from listener.frames import runs
@@ -69,15 +73,30 @@ class SpeechGate:
             if not (final or decided or newest - block.start_s > self.max_hold_s):
                 break
             self._held.popleft()
-            if self._near_speech(block) or not (decided or final):
-                out.append(block)
-                self.passed_s += block.duration_s
-            else:
-                self.dropped_s += block.duration_s
+            # undecided (no activity came): the whole block, failing open
+            kept = self._near_speech(block) if decided or final else [block]
+            out += kept
+            passed_s = sum(b.duration_s for b in kept)
+            self.passed_s += passed_s
+            self.dropped_s += block.duration_s - passed_s
         return out
 
-    def _near_speech(self, block: AudioBlock) -> bool:
+    def _near_speech(self, block: AudioBlock) -> list[AudioBlock]:
+        """The parts of ``block`` within ``pad_s`` of speech, cut on the sample grid of the stream."""
         lo, hi = block.start_s - self.pad_s, block.end_s + self.pad_s
         while self._speech and self._speech[0][1] < lo - self.pad_s:
             self._speech.popleft()  # blocks come in order: nothing later can be this far back
-        return any(start < hi - EPS_S and end > lo + EPS_S for start, end in self._speech)
+        rate = block.sample_rate_hz
+        first = round(block.start_s * rate)  # samples from the stream's start: the same cut whatever the block
+        n = block.samples.shape[0]
+        cuts: list[tuple[int, int]] = []  # sample ranges of the block, in order, apart
+        for start, end in self._speech:
+            if not (start < hi - EPS_S and end > lo + EPS_S):
+                continue
+            a = min(max(round((start - self.pad_s) * rate) - first, 0), n)
+            b = min(max(round((end + self.pad_s) * rate) - first, 0), n)
+            if cuts and a <= cuts[-1][1]:  # padded spans that meet: one part
+                a = cuts.pop()[0]
+            if b > a:
+                cuts.append((a, b))
+        return [replace(block, start_s=(first + a) / rate, samples=block.samples[a:b]) for a, b in cuts]

@@ -43,7 +43,7 @@ import numpy.typing as npt
 from listener.errors import ModelError
 from listener.heap import release_freed_memory
 from listener.lifecycle import Managed
-from listener.transcription.chunk_queue import GAP_TOLERANCE_S, ChunkQueue
+from listener.transcription.chunk_queue import GAP_TOLERANCE_S, ChunkQueue, Pieces
 from listener.transcription.chunk_queue import SAMPLE_BYTES as SAMPLE_BYTES  # re-exported: imported from here too
 from listener.transcription.chunk_queue import SAMPLE_RATE_HZ as SAMPLE_RATE_HZ
 from listener.transcription.chunk_queue import Chunk as Chunk
@@ -52,7 +52,6 @@ from listener.transcription.words import Word
 
 log = logging.getLogger(__name__)
 
-PIECE_BYTES = SAMPLE_BYTES * SAMPLE_RATE_HZ // 10  # vosk is fed 0.1 s at a time, like its own examples
 LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives a more precise one
 # No audio for this long (wall time) after some was fed: the stretch is over (the speech gate stops
 # feeding between stretches), so its last words are finalised now instead of when speech comes back,
@@ -281,12 +280,13 @@ class RecognizerWorker(Managed):
         fed_samples = 0
         expected_s: float | None = None
         pending = False  # audio fed since the last final result
+        pieces = Pieces()
         while (item := self._next(pending)) is not None:
             skipped = (
                 isinstance(item, Chunk) and expected_s is not None and abs(item.start_s - expected_s) > GAP_TOLERANCE_S
             )
             if item is IDLE or item is FLUSH or skipped:
-                self._emit(rec.FinalResult())  # no word may span skipped audio, or wait for the next visit
+                self._final(rec, pieces.take_left())  # no word may span skipped audio, or wait for the next visit
                 # the words to come are all in audio fed from now on: a stretch that gave none is forgotten too
                 self._map.forget_before(fed_samples / SAMPLE_RATE_HZ)
                 pending = False
@@ -301,17 +301,31 @@ class RecognizerWorker(Managed):
             if not isinstance(item, Chunk):
                 continue
             self._map.add(fed_samples / SAMPLE_RATE_HZ, item.start_s)
-            for i in range(0, len(item.pcm), PIECE_BYTES):
-                if self._abort:
-                    return  # unfinished: still in hand, so finish() reports it skipped
-                self._feeding(item.start_s + i / (SAMPLE_BYTES * SAMPLE_RATE_HZ))
-                if rec.AcceptWaveform(item.pcm[i : i + PIECE_BYTES]):
-                    self._emit(rec.Result())
+            if not self._feed(rec, pieces.of(item)):
+                return  # unfinished: still in hand, so finish() reports it skipped
+            if (left := pieces.left) is not None:  # heard by no result yet: part of the utterance going on
+                self._feeding(left.start_s)
             fed_samples += len(item.pcm) // SAMPLE_BYTES
             expected_s, pending = item.end_s, True
             self._done_with(item)
         if not self._abort:
-            self._emit(rec.FinalResult())
+            self._final(rec, pieces.take_left())
+
+    def _feed(self, rec: Any, pieces: list[Chunk]) -> bool:
+        """``pieces`` to vosk; False when stopped midway."""
+        for piece in pieces:
+            if self._abort:
+                return False
+            self._feeding(piece.start_s)
+            if rec.AcceptWaveform(piece.pcm):
+                self._emit(rec.Result())
+        return True
+
+    def _final(self, rec: Any, left: bytes) -> None:
+        """The stretch's last audio short of a piece, then its words."""
+        if left and rec.AcceptWaveform(left):
+            self._emit(rec.Result())
+        self._emit(rec.FinalResult())
 
     def _recognizer(self) -> Any:
         import vosk

@@ -24,6 +24,8 @@ def step_graph(
     level_gain: float = 0.0,
     offset: float = 0.0,
     fault: str = "",
+    fault_above: float = 0.0,
+    busy_n: int = 0,
 ) -> Path:
     """A model step the shipped sidecar describes: probs = sigmoid(features @ 0) = 0.5, state passed through.
 
@@ -35,7 +37,9 @@ def step_graph(
     exactly the front end's levels; ``offset``: added to every output after the sigmoid (1: no probabilities);
     ``fault``: what the graph does on a step whose customer SNR feature is above FAULT_ABOVE (none of the smoke
     test's silence, some of the test dialogue's speech): "nan" outputs NaN, "above_one" outputs 1.5 more, "raise"
-    fails in onnxruntime (a Gather out of its bounds).
+    fails in onnxruntime (a Gather out of its bounds); ``fault_above``: that threshold, if not FAULT_ABOVE;
+    ``busy_n``: each step first multiplies two busy_n x busy_n matrices made from the features, and adds 0 times
+    their sum to every output, a model as slow as wanted that still outputs what it would.
     """
     onnx = pytest.importorskip("onnx")
     helper = onnx.helper
@@ -43,8 +47,14 @@ def step_graph(
     state, n_out = doc["state_size"], len(doc["output"]["columns"])
     nodes, weights = _probabilities(onnx, n_out, bad_reshape=bad_reshape, sqrt=sqrt, level_gain=level_gain)
     weights.append(onnx.numpy_helper.from_array(np.array(offset, np.float32), "offset"))
-    nodes += [helper.make_node("Add", ["sigmoid", "offset"], ["shifted"])]
-    nodes += _fault(onnx, fault, weights) if fault else [helper.make_node("Identity", ["shifted"], ["probs"])]
+    nodes += [helper.make_node("Add", ["sigmoid", "offset"], ["unbusy" if busy_n else "shifted"])]
+    if busy_n:
+        nodes += _busy(onnx, busy_n, weights)
+    nodes += (
+        _fault(onnx, fault, weights, fault_above or FAULT_ABOVE)
+        if fault
+        else [helper.make_node("Identity", ["shifted"], ["probs"])]
+    )
     nodes += [helper.make_node("Identity", ["state"], ["state_out"])]
     inputs = {"features": [batch, N_FEATURES], "state": [batch, state]}
     outputs = {"probs": [batch, n_out], "state_out": [batch, state]}
@@ -86,12 +96,33 @@ FAULT_FEATURE = 2 * N_MELS + 1  # the customer's SNR (20 dB units)
 FAULT_ABOVE = 1.5  # over 30 dB: first passed 4.6 s into tests/synth.py's dialogue (step 228 of 850)
 
 
-def _fault(onnx: Any, fault: str, weights: list[Any]) -> list[Any]:
+def _busy(onnx: Any, n: int, weights: list[Any]) -> list[Any]:
+    """Nodes from "unbusy" to "shifted", via an n x n by n x n MatMul on the features (step_graph's
+    ``busy_n``): it depends on the input, so onnxruntime can neither fold it away nor skip it."""
+    make, array = onnx.helper.make_node, onnx.numpy_helper.from_array
+    rng = np.random.default_rng(0)
+    weights += [
+        array(rng.standard_normal((N_FEATURES, n)).astype(np.float32), "spread"),
+        array(rng.standard_normal((n, n)).astype(np.float32), "square"),
+        array(np.array(0.0, np.float32), "nothing"),
+    ]
+    return [
+        make("MatMul", ["features", "spread"], ["row"]),  # (batch, n)
+        make("Transpose", ["row"], ["column"]),  # (n, batch): with a batch of 1, the outer product is n x n
+        make("MatMul", ["column", "row"], ["outer"]),
+        make("MatMul", ["outer", "square"], ["product"]),
+        make("ReduceSum", ["product"], ["total"], keepdims=0),
+        make("Mul", ["total", "nothing"], ["none"]),
+        make("Add", ["unbusy", "none"], ["shifted"]),
+    ]
+
+
+def _fault(onnx: Any, fault: str, weights: list[Any], above: float = FAULT_ABOVE) -> list[Any]:
     """Nodes from "shifted" to "probs" that misbehave (step_graph's ``fault``) on a step past FAULT_ABOVE."""
     make, array = onnx.helper.make_node, onnx.numpy_helper.from_array
     weights += [
         array(np.array([FAULT_FEATURE], np.int64), "fault_at"),
-        array(np.array(FAULT_ABOVE, np.float32), "above"),
+        array(np.array(above, np.float32), "above"),
     ]
     weights += [array(np.array(1.0, np.float32), "one"), array(np.array([1], np.int64), "axis1")]
     nodes = [

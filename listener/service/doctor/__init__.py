@@ -261,29 +261,11 @@ def check_levels(config: Config) -> Check:
 
 
 def check_turn_model(config: Config) -> Check:
-    if not config.turn_model.enabled:
-        return Check("turn model", "ok", "disabled: the heuristic decider is used")
-    try:
-        from listener.turns.onnx_model import OnnxTurnModel, read_model
-        from listener.turns.spec import fix_for, load_spec, model_path
-    except ImportError as exc:  # a build without the turn model package
-        return warn("turn model", f"not in this build ({exc})", "set [turn_model] enabled = false")
-    try:
-        spec = load_spec(model_path(config))
-        data = read_model(spec)  # once: the model loaded is the one fingerprinted
-        with OnnxTurnModel(config, spec=spec, model=data):
-            pass  # opened, it has run once
-    except ListenerError as exc:
-        return failed_with("turn model", exc, fix_for(model_path(config)))
-    from listener.outputs.mqtt.identity import turn_model_version
+    """Loads, runs on silence and on the sample's speech, and keeps up (``doctor.turn_model``, which imports
+    this module)."""
+    from listener.service.doctor.turn_model import check_turn_model as turn_model_check
 
-    # the fingerprint MQTT's info publishes: every model says version 1.0.0, so devices compare by it
-    fingerprint = turn_model_version(config, data)
-    return Check(
-        "turn model",
-        "ok",
-        f"{spec.path} loads and runs (version {spec.version}, fingerprint {fingerprint})",
-    )
+    return turn_model_check(config)
 
 
 def check_asr_model(config: Config, config_file: Path | None = None, files: SystemFiles | None = None) -> Check:

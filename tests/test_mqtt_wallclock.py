@@ -16,7 +16,7 @@ import pytest
 from listener.analytics.summary import Window, summarize
 from listener.config import parse_config
 from listener.events import Backchannel, Event, Party, SessionEnded, SessionStarted, SpeechSegment
-from listener.outputs.mqtt import MqttStage
+from listener.outputs.mqtt import MqttStage, payloads, wallclock
 from listener.outputs.mqtt.spool import Spool
 from listener.outputs.mqtt.stage import SPOOL_FILE
 from listener.outputs.mqtt.wallclock import (
@@ -183,6 +183,41 @@ def test_on_the_real_clocks_a_stall_is_no_step_and_a_step_of_timetime_is(
     # each offset is two clock reads, which a loaded machine can preempt between (7 ms seen with 4 jobs on 2 cores)
     assert abs(step_ms - 60_000) <= 100 and clock.anchor_ms == anchor_ms + step_ms
     assert [r for r in caplog.records if "wall clock moved +60.0 s" in r.getMessage()]
+
+
+class _PausedAfterWallRead:
+    """Both clocks on one time line (no step ever); the thread is paused ``pause_ms`` right after each of the next
+    ``pauses`` wall clock reads, before it reads the monotonic clock."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.elapsed_ms, self.pause_ms, self.pauses = 0, 0, 0
+        monkeypatch.setattr(payloads, "now_ms", self._wall_ms)
+        monkeypatch.setattr(wallclock, "monotonic_ms", lambda: 5_000_000 + self.elapsed_ms)
+
+    def _wall_ms(self) -> int:
+        read_ms = 1_790_000_000_000 + self.elapsed_ms
+        if self.pauses:
+            self.pauses -= 1
+            self.elapsed_ms += self.pause_ms
+        return read_ms
+
+
+@pytest.mark.parametrize("pauses", [1, wallclock.PAIR_READS], ids=["once", "every-try"])
+def test_a_pause_between_the_wall_and_monotonic_reads_is_no_step(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, pauses: int
+) -> None:
+    """Read wall then monotonic, a thread paused 1.5 s between them logged a step of -1.5 s, then +1.5 s at the
+    next block, and the anchor (each time published meanwhile) moved back and forth with them."""
+    clocks = _PausedAfterWallRead(monkeypatch)
+    clock = WallClock(follow=True)
+    clock.advance(1.0)
+    anchor_ms = clock.anchor_ms
+    for second in range(2, 5):
+        clocks.elapsed_ms += 1000  # a second of audio, and of both clocks
+        clocks.pause_ms, clocks.pauses = 1500, pauses if second == 2 else 0
+        assert clock.advance(float(second)) == 0
+        assert clock.anchor_ms == anchor_ms
+    assert not [r for r in caplog.records if "wall clock moved" in r.getMessage()]
 
 
 @pytest.mark.parametrize("ppm", [100, -100])

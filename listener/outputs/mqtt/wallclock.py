@@ -31,9 +31,13 @@ RUN_STARTS_KEPT = 1000  # more sessions than a counter sees in a day
 # the least lead is taken over the last 10 to 20 minutes of audio: a crystal 100 ppm off drifts 0.12 s
 # in that time, and a live pipeline never lags that long (its ring drops the audio it cannot keep up with)
 LEAD_SPAN_MS = 600_000
-# a smaller change of wall minus monotonic time is the two reads being apart (the thread preempted
-# between them); NTP steps by more, and slews smaller errors, which moves both clocks alike
+# a smaller change of wall minus monotonic time is not followed: NTP steps by more, and slews smaller errors,
+# which moves both clocks alike
 STEP_MIN_MS = 1000
+# the wall clock is read between two monotonic reads; a pair whose monotonic reads are further apart than this
+# (the thread paused between them) is read again, or, after PAIR_READS tries, no step is judged by it
+PAIR_APART_MAX_MS = 50
+PAIR_READS = 3
 
 
 def monotonic_ms() -> int:
@@ -91,6 +95,18 @@ class LeastLead:
         return self._current if self._previous is None else min(self._current, self._previous)
 
 
+def _read_pair() -> tuple[int, int, bool]:
+    """The wall clock and the monotonic time it was read at (ms), and whether the two are close enough to tell a
+    step by. Read wall then monotonic alone, a thread paused a second between the reads looked like a step back,
+    then one forward at the next block, with that block's times on the wrong clock."""
+    before_ms, wall_ms, after_ms = monotonic_ms(), payloads.now_ms(), monotonic_ms()  # read in this order
+    for _ in range(PAIR_READS - 1):
+        if after_ms - before_ms <= PAIR_APART_MAX_MS:
+            break
+        before_ms, wall_ms, after_ms = monotonic_ms(), payloads.now_ms(), monotonic_ms()
+    return wall_ms, (before_ms + after_ms) // 2, after_ms - before_ms <= PAIR_APART_MAX_MS
+
+
 class WallClock:
     """The anchor, and the wall times already published (the same onset or session keeps its time)."""
 
@@ -108,12 +124,13 @@ class WallClock:
         """Audio has reached ``end_s``: anchor at the first call; then the step followed (ms), or 0."""
         if self.anchor_ms is not None and not self.follow:
             return 0  # one anchor per run: no clock to read
-        wall_ms, mono_ms, audio_ms = payloads.now_ms(), monotonic_ms(), round(end_s * 1000)
+        wall_ms, mono_ms, close = _read_pair()
+        audio_ms = round(end_s * 1000)
         lead_ms = self._lead.add(audio_ms, mono_ms - audio_ms)
-        if self._offset_ms is None:
+        if self._offset_ms is None:  # the first anchor is taken whatever the pair: there is none to keep
             self._offset_ms, step_ms = wall_ms - mono_ms, 0
         else:
-            step_ms = self._stepped(wall_ms - mono_ms)
+            step_ms = self._stepped(wall_ms - mono_ms) if close else 0
         self.anchor_ms = self._offset_ms + lead_ms
         return step_ms
 

@@ -13,7 +13,7 @@ import re
 import ssl
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TypeGuard
 
@@ -33,10 +33,11 @@ _SHOWN_TZ_CHARS = 80
 _UTC_DAYS = "sessions_today's days start at UTC midnight"
 
 
-def clock_reads(when: datetime | None = None) -> str:
-    """This device's clock, in UTC, and its local time and zone (sessions_today counts local days)."""
+def clock_reads(when: datetime | None = None, zone: tzinfo | None = None) -> str:
+    """This device's clock, in UTC, and its local time and zone (sessions_today counts local days): this process's
+    local zone, or ``zone``."""
     when = datetime.now(UTC) if when is None else when
-    local = when.astimezone()
+    local = when.astimezone(zone)
     return f"{when:%Y-%m-%d %H:%M:%S} UTC (local {local:%H:%M} {local.tzname()})"
 
 
@@ -69,16 +70,19 @@ def zone_problem(tz: str | None = None) -> str | None:
     return None if fault is None else fault.said()
 
 
-def zone_fault(tz: str | None = None) -> ZoneProblem | None:
+def zone_fault(tz: str | None = None, set_in: str = "") -> ZoneProblem | None:
     """What is wrong with the TZ variable (``tz``: its value, os.environ's by default), None when it is unset or
     names a zone. glibc keeps local time in UTC, without a word, for a name it finds neither as a zone file
-    nor as a POSIX rule ("Europe/Berln"): sessions_today then counted UTC days, which doctor called the zone's."""
+    nor as a POSIX rule ("Europe/Berln"): sessions_today then counted UTC days, which doctor called the zone's.
+    ``set_in``: the file the service gets it from, which the problem and its fix then name."""
     tz = os.environ.get("TZ") if tz is None else tz
     if tz is None:
         return None
+    where, unset = (f" in {set_in}", f"remove the TZ line from {set_in}") if set_in else ("", "unset TZ")
     if not tz:  # glibc's rule for a TZ set to nothing: UTC, whatever /etc/localtime says
         return ZoneProblem(
-            f"TZ is set to nothing, so local time is UTC and {_UTC_DAYS}", "unset TZ (the device's zone then applies)"
+            f"TZ{where} is set to nothing, so local time is UTC and {_UTC_DAYS}",
+            f"{unset} (the device's zone then applies)",
         )
     name = tz.removeprefix(":")
     if (not tz.startswith(":") and POSIX_TZ.fullmatch(name)) or _is_zone_file(name):
@@ -86,9 +90,9 @@ def zone_fault(tz: str | None = None) -> ZoneProblem | None:
     shown = shown_path(tz)
     shown = shown if len(shown) <= _SHOWN_TZ_CHARS else shown[:_SHOWN_TZ_CHARS] + "..."
     return ZoneProblem(
-        f"TZ={shown} names no time zone (no zone file has that name, nor is it a POSIX TZ rule), so local time is "
-        f"UTC and {_UTC_DAYS}",
-        "unset TZ (the device's zone, `timedatectl`, then applies) or set it to a zone such as Europe/Berlin",
+        f"TZ={shown}{where} names no time zone (no zone file has that name, nor is it a POSIX TZ rule), so local time"
+        f" is UTC and {_UTC_DAYS}",
+        f"{unset} (the device's zone, `timedatectl`, then applies) or set it to a zone such as Europe/Berlin",
     )
 
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from listener.clock import ZONE_FOLDER
 from listener.service import doctor
 from listener.service.doctor import Check
 from listener.service.doctor import clock as doctor_clock
 from listener.service.doctor import secrets as doctor_secrets
+from listener.service.doctor import zone as doctor_zone
 from tests.doctor_config import config
 from tests.mqtt_broker import Mosquitto, redate_server_certificate
 
@@ -127,12 +130,13 @@ def test_the_clock_line_shows_the_local_zone(tmp_path: Path, monkeypatch: pytest
 
 def clock_in_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, zone: str, script: str = "") -> Check:
     """doctor's clock line with timedatectl answering ``answer`` (or running the shell ``script``) and the
-    local zone ``zone``."""
+    service's zone ``zone`` (TZ in secrets.env), doctor's own shell on another."""
     tool = tmp_path / "timedatectl"
     tool.write_text(f"#!/bin/sh\n{script or f'echo {answer}'}\n")
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("TZ", zone)
+    in_secrets(tmp_path, monkeypatch, f"TZ='{zone}'\n")
+    monkeypatch.setenv("TZ", SHELL_TZ)
     time.tzset()
     try:
         monkeypatch.setattr(doctor_clock, "now", lambda: datetime(2026, 12, 2, 16, 40, tzinfo=UTC))
@@ -140,6 +144,21 @@ def clock_in_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, 
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+SHELL_TZ = "America/New_York"  # the installer's login shell's: never the service's in these tests
+
+
+def in_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str | bytes) -> Path:
+    """/etc/listener/secrets.env, in ``tmp_path``, holding ``text``."""
+    path = tmp_path / "secrets.env"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(path))
+    return path
+
+
+def set_in(tmp_path: Path) -> str:
+    return f"TZ in {tmp_path / 'secrets.env'}"
 
 
 @pytest.mark.parametrize(
@@ -154,41 +173,115 @@ def test_a_synchronised_clock_on_an_images_default_zone_says_where_sessions_toda
     Europe/London, and Etc/GMT got none, and the zone was named only by its abbreviation (GMT, BST)."""
     check = clock_in_zone(tmp_path, monkeypatch, "yes", zone)
     assert check.status == "ok" and "synchronised (NTP)" in check.detail, check.line()
-    assert f"; time zone {zone}, " in check.detail, check.line()
-    assert ("sudo timedatectl set-timezone" in check.detail) is noted, check.line()
+    assert f"; time zone {zone} (the service's: {set_in(tmp_path)})," in check.detail, check.line()
+    # the service's TZ overrides the device's zone: set-timezone would change nothing for it
+    assert ("set TZ=Area/City there" in check.detail) is noted, check.line()
+    assert "sudo timedatectl set-timezone" not in check.detail, check.line()
 
 
 def test_the_zone_is_named_by_where_etc_localtime_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # on a device TZ is unset: `timedatectl set-timezone` points /etc/localtime at the zone's file
-    monkeypatch.delenv("TZ", raising=False)
+    # on a device the service gets no TZ: `timedatectl set-timezone` points /etc/localtime at the zone's file
+    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(tmp_path / "secrets.env"))  # none
     link = tmp_path / "localtime"
-    link.symlink_to("../usr/share/zoneinfo/Europe/London")
-    assert doctor_clock.zone_name(link) == "Europe/London"
+    link.symlink_to(ZONE_FOLDER / "Europe/London")
+    found = doctor_zone.service_zone(localtime=link)
+    assert (found.tz, found.name, found.source) == (None, "Europe/London", str(link))
 
 
-@pytest.mark.parametrize("kind", ["copied", "absent"])
+@pytest.mark.parametrize(("kind", "named"), [("copied", "JST"), ("absent", "UTC")])
 def test_a_localtime_that_is_no_link_names_the_zone_by_its_abbreviation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, named: str
 ) -> None:
-    """/etc/localtime copied in by hand (a plain file), or none at all: no zone path to read, so the clock line
-    names the zone by its abbreviation, as `date` shows it, instead of failing."""
-    monkeypatch.delenv("TZ", raising=False)
-    monkeypatch.setattr(doctor_clock, "datetime", _InCET)  # a zone other than this machine's UTC default
+    """/etc/localtime copied in by hand (a plain file), or none at all (glibc then keeps UTC): no zone path to
+    read, so the clock line names the zone by its abbreviation, as `date` shows it, instead of failing."""
+    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(tmp_path / "secrets.env"))  # none
     localtime = tmp_path / "localtime"
     if kind == "copied":
-        localtime.write_bytes(b"TZif2")
-    assert doctor_clock.zone_name(localtime) == "CET"
+        localtime.write_bytes((ZONE_FOLDER / "Asia/Tokyo").read_bytes())  # no summer time
+    assert doctor_zone.service_zone(localtime=localtime).name == named
 
 
-class _InCET(datetime):
-    """The clock of a machine whose local zone `date` shows as CET."""
+def test_a_localtime_cut_short_in_its_last_line_is_read_as_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """zoneinfo reads a zone file's last line to its line break, for ever where the file is cut short before it (a
+    card that failed mid-write): doctor, which reads /etc/localtime for the service's local time, must not wait on
+    it. glibc keeps UTC for a file it cannot read."""
+    monkeypatch.setattr(doctor_secrets, "SECRETS_FILE", str(tmp_path / "secrets.env"))  # none
+    localtime = tmp_path / "localtime"
+    localtime.write_bytes((ZONE_FOLDER / "Europe/Berlin").read_bytes()[:-3])
+    found: list[doctor_zone.ServiceZone] = []
+    reader = threading.Thread(target=lambda: found.append(doctor_zone.service_zone(localtime=localtime)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert found and (found[0].name, found[0].zone) == ("UTC", UTC)
 
-    @classmethod
-    def now(cls, tz: tzinfo | None = None) -> _InCET:
-        return cls(2026, 12, 2, 17, 40, tzinfo=timezone(timedelta(hours=1), "CET"))
 
-    def astimezone(self, tz: tzinfo | None = None) -> _InCET:
-        return self
+def the_service_on_etc_localtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shell_tz: str, zone: str = "Europe/Berlin", answer: str = "yes"
+) -> Check:
+    """doctor's clock line, timedatectl answering ``answer``, on a device whose /etc/localtime is ``zone`` and whose
+    secrets.env sets no TZ, run from a login shell with TZ=``shell_tz``."""
+    tool = tmp_path / "timedatectl"
+    tool.write_text(f"#!/bin/sh\necho {answer}\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    in_secrets(tmp_path, monkeypatch, "LISTENER_MQTT_PASSWORD=s3cret\n")
+    link = tmp_path / "localtime"
+    link.symlink_to(ZONE_FOLDER / zone)
+    monkeypatch.setattr(doctor_zone, "LOCALTIME", link)
+    monkeypatch.setattr(doctor_clock, "now", lambda: datetime(2026, 12, 2, 16, 40, tzinfo=UTC))
+    monkeypatch.setenv("TZ", shell_tz)
+    time.tzset()
+    try:
+        return doctor.check_clock(config(tmp_path))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_the_zone_is_the_services_not_that_of_the_shell_doctor_runs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service gets no TZ but from secrets.env: the clock line named the login shell's zone, and showed the
+    local time in it (11:40 EST), where the service counts sessions_today's days in Berlin's."""
+    check = the_service_on_etc_localtime(tmp_path, monkeypatch, SHELL_TZ)
+    assert check.status == "ok", check.line()
+    assert check.detail.startswith("reads 2026-12-02 16:40:00 UTC (local 17:40 CET), synchronised (NTP)"), check.line()
+    assert f"; time zone Europe/Berlin (the service's: {tmp_path / 'localtime'})," in check.detail, check.line()
+    assert "New_York" not in check.detail and "EST" not in check.detail, check.line()
+
+
+def test_a_tz_in_doctors_shell_that_names_no_zone_is_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the service never sees it: the line warned that sessions_today counts UTC days, which it does not
+    check = the_service_on_etc_localtime(tmp_path, monkeypatch, "Europe/Berln")
+    assert check.status == "ok" and "names no time zone" not in check.detail, check.line()
+    assert "(local 17:40 CET)" in check.detail and "; time zone Europe/Berlin (" in check.detail, check.line()
+
+
+def test_a_tz_in_secrets_env_overrides_etc_localtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    in_secrets(tmp_path, monkeypatch, "TZ=Europe/London\nLISTENER_MQTT_PASSWORD=s3cret\nTZ=Asia/Tokyo\n")  # the last
+    link = tmp_path / "localtime"
+    link.symlink_to(ZONE_FOLDER / "Europe/Berlin")
+    monkeypatch.setattr(doctor_clock, "now", lambda: datetime(2026, 12, 2, 16, 40, tzinfo=UTC))
+    found = doctor_zone.service_zone(localtime=link)
+    assert (found.tz, found.name, found.source) == ("Asia/Tokyo", "Asia/Tokyo", set_in(tmp_path))
+    assert doctor_clock.clock_reads(zone=found.zone) == "2026-12-02 16:40:00 UTC (local 01:40 JST)"
+
+
+def test_a_secrets_file_doctor_cannot_read_is_said_to_hide_a_tz(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_secrets(tmp_path, monkeypatch, b"\xffTZ=Asia/Tokyo\n")  # not UTF-8: read as a root-only file is, not at all
+    link = tmp_path / "localtime"
+    link.symlink_to(ZONE_FOLDER / "Europe/Berlin")
+    found = doctor_zone.service_zone(localtime=link)
+    assert (found.tz, found.name) == (None, "Europe/Berlin")
+    assert found.source == (
+        f"{link}, unless a TZ in {tmp_path / 'secrets.env'} overrides it: that file cannot be read here, sudo can"
+    )
 
 
 def test_a_timedatectl_that_cannot_be_run_is_a_warning_naming_why(
@@ -215,8 +308,9 @@ def test_an_unsynchronised_or_unknown_clock_on_utc_also_says_how_to_set_the_zone
 ) -> None:
     """README: a device left on UTC is told how to set the store's zone. Only the synchronised line said it, and a
     Pi with no network at install time, the one most likely left on UTC, never got it."""
-    check = clock_in_zone(tmp_path, monkeypatch, answer, "UTC")
+    check = the_service_on_etc_localtime(tmp_path, monkeypatch, SHELL_TZ, zone="Etc/UTC", answer=answer)
     assert check.status == "warn" and "sudo timedatectl set-timezone" in check.detail, check.line()
+    assert "; time zone Etc/UTC (the service's: " in check.detail, check.line()
 
 
 NO_SYSTEMD = (  # timedatectl in a container, or on a system booted without systemd
@@ -251,7 +345,7 @@ def test_a_timedatectl_that_cannot_say_is_a_warning_that_says_why(
     assert check.status == "warn", check.line()
     assert check.detail == (
         "reads 2026-12-02 16:40:00 UTC (local 17:40 CET); synchronisation cannot be checked"
-        f" ({why}); time zone Europe/Berlin, where sessions_today's days"
+        f" ({why}); time zone Europe/Berlin (the service's: {set_in(tmp_path)}), where sessions_today's days"
         " start at midnight"
     ), check.line()
     assert check.fix.startswith("compare it with a phone by eye; a wrong clock skews metric timestamps"), check.line()
@@ -266,7 +360,9 @@ def test_a_tz_that_names_no_zone_is_a_warning_not_shown_as_the_zone(
     check = clock_in_zone(tmp_path, monkeypatch, "yes", zone)
     assert check.status == "warn", check.line()
     assert "so local time is UTC and sessions_today's days start at UTC midnight" in check.detail, check.line()
-    assert check.fix.startswith("unset TZ (the device's zone"), check.line()
+    assert check.fix.startswith(f"remove the TZ line from {tmp_path / 'secrets.env'} (the device's zone"), check.line()
+    assert check.fix.endswith("then `sudo systemctl restart listener`"), check.line()
+    assert "(local 16:40 UTC)" in check.detail, check.line()  # glibc's, for such a TZ
     assert f"time zone {zone}," not in check.detail
 
 
@@ -277,18 +373,28 @@ def test_a_tz_holding_a_colon_is_named_whole_and_its_fix_given_apart(
     # doctor split the journal's one-line message at its last ": " to get the fix; the TZ's value comes before it
     check = clock_in_zone(tmp_path, monkeypatch, "yes", zone)
     assert check.status == "warn", check.line()
-    assert check.detail.startswith("reads ") and f"; TZ={zone} names no time zone (" in check.detail, check.line()
+    secrets = tmp_path / "secrets.env"
+    assert check.detail.startswith("reads ") and f"; TZ={zone} in {secrets} names no time zone (" in check.detail
     assert check.detail.endswith("sessions_today's days start at UTC midnight"), check.line()
     assert check.fix == (
-        "unset TZ (the device's zone, `timedatectl`, then applies) or set it to a zone such as Europe/Berlin"
+        f"remove the TZ line from {secrets} (the device's zone, `timedatectl`, then applies) or set it to a zone"
+        " such as Europe/Berlin, then `sudo systemctl restart listener`"
     )
 
 
 @pytest.mark.parametrize(
-    "zone", ["UTC0", "EST5EDT,M3.2.0,M11.1.0", "<+03>-3", ":Europe/Berlin", "/usr/share/zoneinfo/Europe/Berlin"]
+    ("zone", "local"),
+    [
+        ("UTC0", "16:40 UTC"),
+        ("EST5EDT,M3.2.0,M11.1.0", "11:40 EST"),
+        ("<+03>-3", "19:40 +03"),
+        (":Europe/Berlin", "17:40 CET"),
+        ("/usr/share/zoneinfo/Europe/Berlin", "17:40 CET"),
+    ],
 )
 def test_a_tz_glibc_reads_as_a_rule_or_a_file_is_no_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zone: str, local: str
 ) -> None:
     check = clock_in_zone(tmp_path, monkeypatch, "yes", zone)
     assert check.status == "ok" and "names no time zone" not in check.detail, check.line()
+    assert f"(local {local})" in check.detail, check.line()  # the local time the service keeps, as glibc reads it

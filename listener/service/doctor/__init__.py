@@ -112,7 +112,7 @@ def iter_checks(config: Config, config_file: Path | None = None, files: SystemFi
     # its own line, where there is something to say: the service's start-up warning of it is held back here
     if (unstable := check_device_id(config, files)) is not None:
         yield unstable
-    for check in (check_state_dir, check_clock):
+    for check in (check_state_dir, _given(check_clock, files=files)):  # the clock: secrets.env's TZ
         yield _guarded(check, config)
     from listener.service.doctor import secrets
 
@@ -360,11 +360,12 @@ def check_state_dir(config: Config) -> Check:
     return state_dir_check(config)
 
 
-def check_clock(config: Config) -> Check:
-    """NTP synchronisation and the time the clock reads (``doctor.clock``, which imports this module)."""
+def check_clock(config: Config, files: SystemFiles | None = None) -> Check:
+    """NTP synchronisation, and the time the clock reads in the service's zone (``doctor.clock``, which imports
+    this module)."""
     from listener.service.doctor.clock import check_clock as clock_check
 
-    return clock_check(config)
+    return clock_check(config, files)
 
 
 def exit_code(checks: list[Check]) -> int:

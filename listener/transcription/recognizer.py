@@ -33,12 +33,7 @@ import math
 import threading
 import time
 from collections import deque
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
 
 from listener.errors import ModelError
 from listener.heap import release_freed_memory
@@ -48,11 +43,13 @@ from listener.transcription.chunk_queue import SAMPLE_BYTES as SAMPLE_BYTES  # r
 from listener.transcription.chunk_queue import SAMPLE_RATE_HZ as SAMPLE_RATE_HZ
 from listener.transcription.chunk_queue import Chunk as Chunk
 from listener.transcription.timemap import TimeMap
+from listener.transcription.vosk_model import LOAD_FIX as LOAD_FIX  # re-exported: imported from here too
+from listener.transcription.vosk_model import load_model as load_model
+from listener.transcription.vosk_model import pcm16 as pcm16
 from listener.transcription.words import Word
 
 log = logging.getLogger(__name__)
 
-LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives a more precise one
 # No audio for this long (wall time) after some was fed: the stretch is over (the speech gate stops
 # feeding between stretches), so its last words are finalised now instead of when speech comes back,
 # maybe after the session's summary; longer than any stall of a healthy pipeline, so no utterance splits
@@ -70,30 +67,6 @@ HURRIED_CLOSE_JOIN_S = 0.5  # ... and this long after a hurry: the one who asked
 # "skip" where audio comes as it happens (nobody may wait), "wait" where it is read flat out: decided by
 # the stage from the source, never guessed from arrival times here (they cannot tell a late block from a fast one)
 Overflow = Literal["skip", "wait"]
-
-
-# Kept for the process's life on purpose: a recogniser is renewed at every session's end (its memory
-# grows), and loading the model again each time would cost seconds and its RSS twice over meanwhile.
-@lru_cache(maxsize=2)
-def load_model(path: Path) -> Any:
-    """The vosk model in ``path``, loaded once per process. Never downloads anything."""
-    import vosk
-
-    vosk.SetLogLevel(-1)  # Kaldi's own log lines go to stderr otherwise
-    try:
-        model = vosk.Model(str(path))
-        # vosk.Model accepts a decoding graph (graph/HCLr.fst) it could not read and a missing i-vector
-        # extractor (ivector/): only a recogniser built from it fails. One built and dropped here makes such
-        # a model fail at start-up and in doctor, not in the worker on the first audio (0.06 s on x86)
-        vosk.KaldiRecognizer(model, SAMPLE_RATE_HZ)
-        return model
-    except Exception as exc:  # vosk raises a bare Exception
-        raise ModelError(f"vosk could not load the model in {path} ({exc}): {LOAD_FIX}") from None
-
-
-def pcm16(mono: npt.NDArray[np.floating[Any]]) -> bytes:
-    """Float samples in [-1, 1] as the recogniser's mono int16 little-endian PCM (louder ones clipped)."""
-    return np.asarray(np.clip(mono, -1.0, 1.0) * 32767.0, dtype="<i2").tobytes()
 
 
 class RecognizerWorker(Managed):

@@ -106,10 +106,10 @@ def replay_held_back(
     samples, _ = asr_audio.render(lines, duration_s, tmp_path)
     wav = asr_audio.synth.write_wav(tmp_path / "late.wav", samples)
     # "skip": a live stream's overflow, whose session end does not wait for the recogniser's words
-    # 0.8 s of pad: the customer's first word, at the file's start, comes 0.3 s before its activity is decided, and
-    # vosk heard it only with more lead-in than 0.5 s leaves (1 s blocks passed a whole second around speech before
-    # the gate cut to the pad)
-    asr = {"enabled": True, "model_path": str(ko_model), "queue_s": 60.0, "overflow": "skip", "speech_pad_s": 0.8}
+    # every sample to vosk (speech_only = false): what this tests is where late words count, and the echo it needs
+    # hangs on vosk hearing the same words in A and B, which the gate's cut (to speech_pad_s since 137ff4e) moved:
+    # with pads of 0.5, 0.8 or 1.0 s A's "오피스" came back as "베이스" in some test orders
+    asr = {"enabled": True, "model_path": str(ko_model), "queue_s": 60.0, "overflow": "skip", "speech_only": False}
     # one repeated content word makes an echo here: the recogniser hears "어디에" in A as "어디에" or "어디있"
     # (it did both in full runs on a loaded machine), and one word in common is left either way
     analytics = {"session_gap_s": SESSION_GAP_S, "echo_min_words": ECHO_MIN_WORDS}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, tzinfo
 from listener import clock
 from listener.clock import EARLIEST
 from listener.config import Config
-from listener.service.doctor import Check, fail, warn
+from listener.service.doctor import Check, fail, secrets, warn
 from listener.service.doctor.system_files import SystemFiles
 from listener.service.doctor.zone import ServiceZone, service_zone
 
@@ -52,7 +52,7 @@ def zone_note(zone: ServiceZone) -> str:
     if zone.tz is not None:  # the service's TZ overrides the device's zone: timedatectl would change nothing
         return (
             f"{said}: for a store in another zone, set TZ=Area/City there (e.g. Europe/Berlin), or remove it for the"
-            " device's zone, then `sudo systemctl restart listener`"
+            f" device's zone, {secrets.RESTART}"
         )
     return (
         f"{said}: for a store in another zone, `sudo timedatectl set-timezone Area/City` (e.g. Europe/Berlin; the"
@@ -77,14 +77,12 @@ def check_clock(config: Config, files: SystemFiles | None = None) -> Check:
 def _with_zone(check: Check, zone: ServiceZone) -> Check:
     """The UTC hint on every clock line but a failing one: a device with no network at install time is the
     one most likely left on UTC. A TZ that names no zone is a warning: the zone it names was shown as if in use."""
-    problem = zone.fault()
+    problem = zone.fault
     if problem is None:
         return replace(check, detail=check.detail + zone_note(zone))
     if check.status == "ok":
-        return warn(
-            "clock", f"{check.detail}; {problem.detail}", f"{problem.fix}, then `sudo systemctl restart listener`"
-        )
-    return replace(check, detail=f"{check.detail}; {problem.said()}, then `sudo systemctl restart listener`")
+        return warn("clock", f"{check.detail}; {problem.detail}", problem.fix)
+    return replace(check, detail=f"{check.detail}; {problem.said()}")
 
 
 def _synchronised(reads: str, by_eye: str) -> Check:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,10 +33,9 @@ class ServiceZone:
     name: str  # as the clock line names it: IANA's name where there is one, else the zone's abbreviation
     source: str  # where it comes from, as the clock line says it
     zone: tzinfo  # the local time the clock line shows
-
-    def fault(self) -> ZoneProblem | None:
-        """What is wrong with the service's TZ (None: it gets none, or it names a zone)."""
-        return None if self.tz is None else zone_fault(self.tz, set_in=secrets.SECRETS_FILE)
+    # what is wrong with the service's TZ, its fix ending in the restart that makes the service read it again
+    # (None: it gets none, or it names a zone)
+    fault: ZoneProblem | None
 
 
 def service_zone(files: SystemFiles | None = None, localtime: Path | None = None) -> ServiceZone:
@@ -46,13 +45,16 @@ def service_zone(files: SystemFiles | None = None, localtime: Path | None = None
     read = this_run(files).secrets_lines
     tz = None if read is None else {found.key: found.value for found in read.assignments}.get("TZ")
     if tz is not None:
-        zone = _tz_zone(tz)
-        return ServiceZone(tz, zone_name(tz, localtime, zone), f"TZ in {secrets.SECRETS_FILE}", zone)
+        fault = zone_fault(tz, set_in=secrets.SECRETS_FILE)  # once: it opens the zone file TZ names
+        zone = UTC if fault is not None else _tz_zone(tz)
+        # TZ comes only from secrets.env, which systemd reads at a start
+        problem = None if fault is None else replace(fault, fix=f"{fault.fix}, {secrets.RESTART}")
+        return ServiceZone(tz, zone_name(tz, localtime, zone), f"TZ in {secrets.SECRETS_FILE}", zone, problem)
     source = str(localtime)
     if read is None and Path(secrets.SECRETS_FILE).exists():  # root's alone, as provision.sh leaves it
         source += f", unless a TZ in {secrets.SECRETS_FILE} overrides it: that file cannot be read here, sudo can"
     zone = _file_zone(localtime) or UTC  # glibc's without one (or with one it cannot read)
-    return ServiceZone(None, zone_name(None, localtime, zone), source, zone)
+    return ServiceZone(None, zone_name(None, localtime, zone), source, zone, None)
 
 
 def zone_name(tz: str | None, localtime: Path, zone: tzinfo) -> str:
@@ -67,9 +69,8 @@ def zone_name(tz: str | None, localtime: Path, zone: tzinfo) -> str:
 
 
 def _tz_zone(tz: str) -> tzinfo:
-    """The zone glibc makes of TZ: the zone file it names, else the POSIX rule it is, else (it names none) UTC."""
-    if zone_fault(tz) is not None:
-        return UTC
+    """The zone glibc makes of a TZ that names one (zone_fault finds none): the zone file it names, else the POSIX
+    rule it is."""
     name = tz.removeprefix(":")
     zone = _file_zone(Path(name) if name.startswith("/") else ZONE_FOLDER / name)
     if zone is not None:

@@ -133,6 +133,29 @@ def test_a_full_queue_skips_its_oldest_audio_so_the_recogniser_catches_up_with_n
         worker.close()
 
 
+def test_a_stretchs_last_audio_short_of_a_piece_is_fed_at_its_end(
+    ko_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vosk is fed whole 0.1 s pieces; what a stretch ends with short of one goes in with its final result,
+    not dropped (its last syllable may be a word's end)."""
+    import vosk
+
+    fed_bytes: list[int] = []
+    accept = vosk.KaldiRecognizer.AcceptWaveform
+
+    def counted(rec: vosk.KaldiRecognizer, data: bytes) -> int:
+        fed_bytes.append(len(data))
+        return accept(rec, data)
+
+    monkeypatch.setattr(vosk.KaldiRecognizer, "AcceptWaveform", counted)
+    audio = bytes(31000)  # 9 whole pieces of 3200 bytes and 2200 over, in the service's 50 ms blocks
+    with RecognizerWorker(load_model(ko_model), queue_s=60.0, overflow="wait") as worker:
+        for k, at in enumerate(range(0, len(audio), 1600)):
+            worker.submit(Chunk(0.05 * k, audio[at : at + 1600]))
+        assert worker.finish(30.0) == []
+    assert sum(fed_bytes) == 31000
+
+
 def a_minute_of_speech(dialogue: Path) -> list[Chunk]:
     """60 chunks of 1 s of speech: a recogniser a minute behind (7-8 s of work here)."""
     samples, _ = sf.read(dialogue, dtype="float32")

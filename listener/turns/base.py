@@ -115,16 +115,21 @@ class TurnStage(Stage, ABC):
         self._gap_seen: int | None = None  # the customer's speech end whose session gap has passed
         self._reset_due = False  # the customer's session gap passed; the model resets at the next quiet step
 
+    @property
+    def _stand_in(self) -> StandIn | None:
+        """The heuristic decider, once the model has failed mid-run; None while the model decides."""
+        return self.fallback if self.fallback is not None and self.fallback.active else None
+
     def process(self, event: Event) -> Iterable[Event]:
-        if self.fallback is not None and self.fallback.active:
-            yield from self.fallback.process(event)
+        if (stand_in := self._stand_in) is not None:
+            yield from stand_in.process(event)
         elif isinstance(event, SpatialFrames):
             yield from self._take(event)
         elif isinstance(event, EndOfStream):
             yield from self._flush()
             self.reset()
-            if self.fallback is not None and self.fallback.active:  # it failed on the last frames: the decider's end
-                yield from self.fallback.process(event)
+            if (stand_in := self._stand_in) is not None:  # it failed on the last frames: the decider's end
+                yield from stand_in.process(event)
         elif isinstance(event, SourceState):
             yield from self._flush()  # the state is reset: later outputs must not label earlier audio
             self._new_session()
@@ -135,8 +140,8 @@ class TurnStage(Stage, ABC):
         pending = self._held if self._held is not None else self._lagging
         if pending is not None and abs(pending.end_s - frames.start_s) > frames.hop_s / 2:
             yield from self._flush()  # a jump in the stream clock: never pair or label frames across it
-            if self.fallback is not None and self.fallback.active:  # the model failed on the frame it flushed
-                yield from self.fallback.process(frames)
+            if (stand_in := self._stand_in) is not None:  # the model failed on the frame it flushed
+                yield from stand_in.process(frames)
                 return
         joined = frames if self._held is None else join_frames(self._held, frames)
         n = joined.n_frames // FRAMES_PER_STEP * FRAMES_PER_STEP

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 from listener.config import Config
 from listener.errors import ModelStepError
-from listener.events import DeviceMode, DeviceState, EndOfStream, Event, SpatialFrames
+from listener.events import DeviceMode, DeviceState, Event, SpatialFrames
 from listener.spatial.decide import ActivityDecider
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ class StandIn:
         yield from self._decider.process(pending)
 
     def process(self, event: Event) -> Iterable[Event]:
-        """Every event after the take-over: frames decided, the end of a stream passed on to the decider (the
-        model stays failed: a new stream starts with the decider, its fault still shown)."""
+        """Every event after the take-over, to the decider: it decides frames, starts over at the end of a stream
+        (the model stays failed: a new stream starts with the decider, its fault still shown), and ignores the rest."""
         assert self._decider is not None
-        if isinstance(event, SpatialFrames | EndOfStream):
-            yield from self._decider.process(event)
+        yield from self._decider.process(event)

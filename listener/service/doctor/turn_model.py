@@ -43,7 +43,8 @@ Float = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class SampleRun:
-    """The model over the sample's first seconds: its median step time, and the step that failed, if one did."""
+    """The model over the sample's first seconds: its median step time (0 where a step failed), and the step that
+    failed, if one did."""
 
     step_s: float
     failure: ModelStepError | None = None
@@ -99,9 +100,8 @@ def run_on_sample(model: OnnxTurnModel, features: Float, step_hop_s: float) -> S
         try:
             model.step(row)
         except ModelStepError as exc:
-            return SampleRun(statistics.median(times_s) if times_s else 0.0, exc, k * step_hop_s)
+            return SampleRun(0.0, exc, k * step_hop_s)  # a failed model is not timed
         times_s.append(time.perf_counter() - start_s)
-    model.reset_state()
     return SampleRun(statistics.median(times_s))
 
 

@@ -223,7 +223,7 @@ def test_slow_consumer_gets_overflows_announced_and_the_clock_kept(
     said = _overflows_said(caplog)
     assert said and re.match(r"audio overflow: \d+\.\d\d s of audio lost \(\d+ overflows? so far\): ", said[0]), said
     assert "the ring ([array] buffer_s = 0.5 s) filled up because the pipeline is falling behind" in said[0]
-    assert "Fix: find what takes the CPU (`top`)" in said[0]
+    assert "Fix: find what takes the CPU (`top`; `listener doctor` times the turn model's step)" in said[0]
     assert_clock_continuous(events)
     # What the ring held before it filled is the recording's first half second, intact.
     got = leading_audio(events)

@@ -157,7 +157,8 @@ def gap_message(gap: Gap, capture_rate_hz: int, array: ArrayConfig, met: int) ->
         return (
             f"audio {gap.reason}: {lost} ({count}): the ring ([array]"
             f" buffer_s = {array.buffer_s:g} s) filled up because the pipeline is falling behind"
-            " the input. Fix: find what takes the CPU (`top`); a larger buffer_s only rides out short stalls"
+            " the input. Fix: find what takes the CPU (`top`; `listener doctor` times the turn model's step);"
+            " a larger buffer_s only rides out short stalls"
         )
     longer = (
         f", or raise [array] block_ms (now {array.block_ms} ms; it is also the capture period, up to"

@@ -53,6 +53,8 @@ from listener.turns import derive
 from listener.turns.echo import EchoGuard
 from listener.turns.fallback import StandIn
 from listener.turns.features import FRAMES_PER_STEP, FeatureExtractor
+from listener.turns.frame_ops import join_frames as join_frames  # re-exported: imported from here too
+from listener.turns.frame_ops import slice_frames as slice_frames
 from listener.turns.speakers import PARTIES, SpeakerTracker
 from listener.turns.spec import ModelSpec, check_config
 
@@ -369,37 +371,3 @@ def _step_hop_s(frames: SpatialFrames) -> float:
 
 def _expand(x: Float, n: int) -> Float:
     return np.repeat(x, FRAMES_PER_STEP)[:n].astype(np.float32)
-
-
-def slice_frames(f: SpatialFrames, a: int, b: int) -> SpatialFrames:
-    return SpatialFrames(
-        start_s=f.start_s + a * f.hop_s,
-        hop_s=f.hop_s,
-        sample_rate_hz=f.sample_rate_hz,
-        fft_size=f.fft_size,
-        power=f.power[a:b],
-        rep_weight=f.rep_weight[a:b],
-        customer_weight=f.customer_weight[a:b],
-        noise_power=f.noise_power,
-        rep_snr_db=f.rep_snr_db[a:b],
-        customer_snr_db=f.customer_snr_db[a:b],
-        doa_deg=f.doa_deg[a:b],
-    )
-
-
-def join_frames(first: SpatialFrames, *rest: SpatialFrames) -> SpatialFrames:
-    """Consecutive frames as one: the first's clock, the last's noise floor."""
-    parts = (first, *rest)
-    return SpatialFrames(
-        start_s=first.start_s,
-        hop_s=first.hop_s,
-        sample_rate_hz=first.sample_rate_hz,
-        fft_size=first.fft_size,
-        power=np.concatenate([p.power for p in parts]),
-        rep_weight=np.concatenate([p.rep_weight for p in parts]),
-        customer_weight=np.concatenate([p.customer_weight for p in parts]),
-        noise_power=parts[-1].noise_power,
-        rep_snr_db=np.concatenate([p.rep_snr_db for p in parts]),
-        customer_snr_db=np.concatenate([p.customer_snr_db for p in parts]),
-        doa_deg=np.concatenate([p.doa_deg for p in parts]),
-    )

@@ -34,6 +34,35 @@ exec {python} -m listener run --config {config} --input {wav}
 """
 
 
+# the spool's folder not made yet (a first start) on a card mounted read-only
+OPEN_IN_A_FOLDER_NOT_MADE = """
+card={card}
+mount -t tmpfs -o size=2m,ro tmpfs "$card" || exit 1
+exec {python} -c 'import logging, sys; from pathlib import Path; from listener.outputs.mqtt.spool import Spool
+logging.basicConfig(format="%(levelname)s %(message)s")
+with Spool(Path(sys.argv[1]) / "listener" / "mqtt-spool.sqlite3", 10) as spool: print(spool.storage)' "$card"
+"""
+
+
+def _in_a_namespace(script: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def test_a_spool_folder_a_read_only_card_cannot_hold_is_blamed_on_the_card_not_on_space(tmp_path: Path) -> None:
+    """mkdir's EROFS was no storage problem the spool knew: the start said "free space on service.state_dir" of a
+    card that has room and refuses every write, where the fix is the card's own."""
+    card = tmp_path / "state"
+    card.mkdir()
+    result = _in_a_namespace(OPEN_IN_A_FOLDER_NOT_MADE.format(card=card, python=sys.executable))
+    if result.returncode != 0 and (result.stderr.startswith("unshare:") or "mount:" in result.stderr):
+        pytest.skip(f"no private mounts here: {result.stderr.strip()}")
+    assert result.returncode == 0 and result.stdout == "unwritable\n", result.stderr
+    said = f"{card}/listener is on a read-only file system: check `dmesg` for card errors, repair or replace the card"
+    assert said in result.stderr and "free space" not in result.stderr, result.stderr
+
+
 def _run_on_a_read_only_card(tmp_path: Path, config: Path) -> subprocess.Popen[bytes]:
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare (util-linux) to mount a file system in a private namespace")
@@ -65,7 +94,7 @@ def test_listener_run_started_on_a_read_only_card_runs_and_sends_everything_it_m
     assert "Traceback" not in err, err
     started = "is on a read-only file system: check `dmesg` for card errors, repair or replace the card"
     assert started in err and "the device runs on, its messages waiting in memory" in err, err
-    assert "lost if the service stops before the card takes writes again" in err, err
+    assert "lost if the service stops before the card takes writes)" in err, err
     assert "opens now that the card takes writes" in err, err  # at the stop at the latest (tried every 30 s)
     infos = [json.loads(m.payload) for m in got if m.topic == f"{BASE}/info"]
     assert infos[0]["storage"] == "unwritable", infos[0]  # not "full": freeing space is no cure

@@ -38,7 +38,7 @@ from listener import strict_json
 from listener.errors import NotOpenError
 from listener.lifecycle import Managed
 from listener.outputs.mqtt.eviction import EvictionLog, evict
-from listener.outputs.mqtt.spool_access import card_is_full, card_is_read_only, open_error
+from listener.outputs.mqtt.spool_access import card_is_read_only, open_error, storage_state
 from listener.outputs.mqtt.spool_card import CardState
 from listener.outputs.mqtt.spool_counters import Counters
 from listener.outputs.mqtt.spool_damage import ForeignSpool, is_damage_error, set_aside
@@ -112,8 +112,9 @@ class Spool(Counters, CardState, Managed):
             db = self._connect()
         except (sqlite3.Error, OSError) as exc:
             # no reason to stop the device (see spool_start): a card full, or remounted read-only by a fault
-            if card_is_full(exc, self.path.parent) or card_is_read_only(exc, self.path.parent):
-                self._db = self._start_in_memory(exc, min(HELD_MAX, self.max_messages))
+            refused_as = storage_state(exc, self.path.parent)
+            if refused_as == "full" or card_is_read_only(exc, self.path.parent):
+                self._db = self._start_in_memory(exc, min(HELD_MAX, self.max_messages), refused_as)
                 self.remember_sessions()
                 return
             if not (is_damage_error(exc) or isinstance(exc, ForeignSpool)):

@@ -11,6 +11,7 @@ import os
 import pwd
 import sqlite3
 from pathlib import Path
+from typing import Literal
 
 from listener.errors import (
     SERVICE_STATE_DIR,
@@ -76,6 +77,12 @@ def card_is_full(exc: BaseException, folder: Path) -> bool:
     return primary == _FULL or (primary == _IO_ERROR and _nearly_full(folder))
 
 
+def storage_state(exc: BaseException, folder: Path) -> Literal["full", "unwritable"]:
+    """What info.storage says of a card that refused the spool's write with ``exc`` (see spool_card): "full" when
+    freeing space cures it, else "unwritable"."""
+    return "full" if card_is_full(exc, folder) else "unwritable"
+
+
 def card_is_read_only(exc: BaseException, folder: Path) -> bool:
     """Whether ``exc``, met opening the spool in ``folder``, is the card itself refusing writes (ext4 remounts a
     failing card read-only), not the unit's sandbox or who may write the file: no chown or setting cures it."""
@@ -100,14 +107,15 @@ def _sandboxed(folder: Path) -> bool:
 
 def storage_problem(exc: BaseException, folder: Path) -> str | None:
     """The fix for a spool the card itself fails (an I/O error, no space left: an I/O error on a card with next
-    to no space left is that), None for any other error."""
-    primary = _primary(exc)
+    to no space left is that; a folder that cannot be made on a read-only card), None for any other error."""
     if card_is_full(exc, folder):
         return (
             f"the card is full: free at least {_NEARLY_FULL_BYTES >> 20} MB on it (`df -h {folder}`; the journal's "
             f"old files: `sudo journalctl --vacuum-size={JOURNAL_KEPT}`)"
         )
-    if primary == _IO_ERROR:
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:  # the spool's folder could not be made
+        return f"{folder} is on a read-only file system: {READ_ONLY_FIX}"
+    if _primary(exc) == _IO_ERROR:
         return f"the card failed a read or write: {READ_ONLY_FIX} (and see `df -h {folder}` for space)"
     return None
 

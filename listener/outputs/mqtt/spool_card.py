@@ -22,7 +22,7 @@ import time
 from collections import Counter
 
 from listener.outputs.mqtt import spool_start
-from listener.outputs.mqtt.spool_access import card_is_full
+from listener.outputs.mqtt.spool_access import storage_state
 
 STORAGE_STATES = ("ok", "full", "unwritable")
 
@@ -54,7 +54,7 @@ class CardState(spool_start.FullCardStart):
 
     def _refused_by(self, exc: sqlite3.Error) -> None:
         """A message kept in memory for ``exc``: what that says of the card. The lock is held."""
-        self._refusal = "full" if card_is_full(exc, self.path.parent) else "unwritable"
+        self._refusal = storage_state(exc, self.path.parent)
 
     def store_waiting(self) -> bool:
         """Between messages (the pipeline thread): while messages wait in memory, the card tried again every

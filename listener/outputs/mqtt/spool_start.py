@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from listener.outputs.mqtt.spool_access import card_is_full
+from listener.outputs.mqtt.spool_access import storage_state
 from listener.outputs.mqtt.spool_damage import (
     ForeignSpool,
     file_counters,
@@ -112,9 +112,9 @@ class FullCardStart:
         if waiting:
             log.error(held_lost(self.path, cause, waiting))
 
-    def _start_in_memory(self, exc: BaseException, room: int) -> sqlite3.Connection:
+    def _start_in_memory(self, exc: BaseException, room: int, refused_as: str) -> sqlite3.Connection:
         """The spool in memory, its file having refused the start for a full card or one remounted read-only
-        (``exc``); ``room``: messages kept at most."""
+        (``exc``; ``refused_as``: what info.storage says of it); ``room``: messages kept at most."""
         last_id, seq = file_numbering(self.path)  # above the file's rows and seqs, however the clock reads
         self._first_id = fresh_seq(last_id)
         # the dashboards' totals counted on from the file's: from 0, Home Assistant's "Sessions today" dropped mid-day
@@ -122,7 +122,7 @@ class FullCardStart:
         self._seeded = file_counters(self.path)
         db = self._connect(seq, self._first_id, in_memory=True, carried=self._seeded)
         self._refused, self._reopen_at_s = exc, time.monotonic() + REOPEN_S
-        self._refused_as = "full" if card_is_full(exc, self.path.parent) else "unwritable"  # or read-only
+        self._refused_as = refused_as
         log.error(full_at_start(self.path, exc, room, REOPEN_S, self._refused_as))
         return db
 
@@ -141,7 +141,7 @@ class FullCardStart:
             self._depth += held.write_into(self._db, keyed=True)
             held.close()
         self._refused, self._reopen_at_s = exc, time.monotonic() + REOPEN_S
-        self._refused_as = "full" if card_is_full(exc, self.path.parent) else "unwritable"
+        self._refused_as = storage_state(exc, self.path.parent)
         said = damaged_in_memory(self.path, exc, self._refused_as, REOPEN_S)
         if said != self._damage_said:  # a file damaged past what its open reads is met again at each reopen
             log.error(said)

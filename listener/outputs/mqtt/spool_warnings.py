@@ -101,11 +101,10 @@ def stored_again(moved: int) -> str:
 def full_at_start(path: Path, exc: BaseException, room: int, reopen_s: float, storage: str = "full") -> str:
     """The spool's file refused the start for a full card (``storage`` "full") or a read-only one ("unwritable"):
     the device runs on, the spool in memory."""
-    until = "the card has room" if storage == "full" else "the card takes writes again"
     return (
         f"MQTT spool {path} cannot be opened ({exc}): {_fix(path, exc)[1]}; the device runs on, its messages "
         f"waiting in memory (at most {room}; sent from there while the broker is connected, lost if the service "
-        f"stops before {until}), and the spool is opened again every {reopen_s:g} s"
+        f"stops before {_card_back(storage)}), and the spool is opened again every {reopen_s:g} s"
     )
 
 
@@ -128,5 +127,10 @@ def reopened(path: Path, held: int, backlog: int, sent_from_memory: bool, refuse
     """The spool's file opened after a start on a full card (or damage: ``refused_as``, what info said of it)."""
     later = " (at the next start: newer ones were sent meanwhile)" if backlog and sent_from_memory else ""
     before = f"; the {backlog} messages it held from before are sent{later}" if backlog else ""
-    now = "the card has room" if refused_as == "full" else "the card takes writes"
+    now = _card_back(refused_as)
     return f"MQTT spool {path} opens now that {now}: the {held} messages in memory go into it{before}"
+
+
+def _card_back(storage: str) -> str:
+    """What ends the spool's time in memory for a card that refused it as ``storage`` (see spool_card)."""
+    return "the card has room" if storage == "full" else "the card takes writes"

@@ -256,6 +256,7 @@ class MqttLink(Managed):
         self.connects += 1
         self._clash.connected(partial(self._holds, self.connects))
         self._connected.set()
+        self.on_ack()  # the drain: a connect while stopping wakes none, the stopping stage hands it on no more
         self._on_connected()
         self._handler_ran(client)
 

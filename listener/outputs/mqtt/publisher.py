@@ -160,7 +160,6 @@ class Publisher(Managed):
             watched = self.link.connected or self.link.connack_watch.waiting
             if not watched and not self.link.wait_connected(FLUSH_POLL_S):
                 return False
-            self.wake()  # a connect made now wakes no drain: the stopping stage hands it on no more
             if give_up.wait(FLUSH_POLL_S):
                 break
         return self.idle()

@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from listener.cli import main
-from listener.config import config_warnings, parse_config
+from listener.config import config_warnings, geometry, parse_config
+from listener.config.presets import PRESETS
 from listener.service import doctor
 from tests.lapel_talk import write_lapel_talk
 
@@ -97,6 +98,16 @@ def test_the_boards_card_is_told_by_its_name_not_by_any_letters_in_it(device: st
     data = {"array": {"preset": "respeaker-4mic", "device": device}, "parties": HAT["parties"]}
     config = parse_config(data)
     assert any("an array on one board" in str(w) for w in config_warnings(config, data)) is warned
+
+
+def test_the_provisioned_device_spelt_otherwise_is_the_boards_card_for_its_capture_and_its_warning() -> None:
+    """The device search reads "Listener-Array" as listener_array, and the channel checks took it for the card: the
+    capture, the channel-map warning and doctor did not (the parties' 2 channels asked of the 4-channel card)."""
+    data = {"array": {"preset": "respeaker-4mic", "device": "Listener-Array"}, "parties": HAT["parties"]}
+    config = parse_config(data)
+    assert geometry(config).capture_channels == PRESETS["respeaker-4mic"].capture_channels == 4
+    assert any("an array on one board" in str(w) for w in config_warnings(config, data))
+    assert doctor.check_directions(config).status == "warn"
 
 
 def test_a_channel_map_recording_whose_two_channels_are_one_signal_says_so_once(

@@ -17,7 +17,7 @@ from listener.config.mqtt_warnings import exposed_login, slow_drain
 from listener.config.party_checks import check_mode_keys, unused_direction_keys
 from listener.config.paths import config_folder, resolve_paths
 from listener.config.pins import check_pins
-from listener.config.presets import PRESETS, PROVISIONED_DEVICE, ArrayPreset
+from listener.config.presets import PRESETS, ArrayPreset
 from listener.config.schema import MAX_CHANNELS, PROCESSING_RATE_HZ, Config, PartiesConfig
 from listener.config.text_checks import (
     check_area,
@@ -27,12 +27,12 @@ from listener.config.text_checks import (
     check_topic_prefix,
     check_username,
     is_topic_id,
-    plain_name,
 )
 from listener.config.unused_keys import (
     capped_party_ratio,
     channel_map_on_array,
     on_preset_card,
+    on_the_card,
     unused_asr_keys,
     unused_decider_keys,
     unused_led_pins,
@@ -284,12 +284,6 @@ def _check_channels(config: Config, geo: ArrayGeometry) -> None:
             geo.capture_channels,
             f"must exceed the highest mic channel ({max(geo.mic_channels)}, of {listed}){counted}",
         )
-
-
-def on_the_card(device: str) -> bool:
-    """Whether ``device`` is the preset's own card: none named, or provision.sh's device over it, spelt as the
-    device search reads names (any case, punctuation aside)."""
-    return plain_name(device) in ("", plain_name(PROVISIONED_DEVICE))
 
 
 def _check_board_channels(config: Config, geo: ArrayGeometry, preset: ArrayPreset) -> None:

@@ -25,6 +25,7 @@ from listener.config.schema import (
     LedsConfig,
     TurnModelConfig,
 )
+from listener.config.text_checks import plain_name
 from listener.config.warning import ConfigWarning
 from listener.errors import toml_value
 
@@ -183,11 +184,16 @@ def channel_map_on_array(config: Config, channel_map: bool) -> list[ConfigWarnin
     return [ConfigWarning(problem, fix, "; fix: ")]
 
 
+def on_the_card(device: str) -> bool:
+    """Whether ``device`` is the preset's own card: none named, or provision.sh's device over it, spelt as the
+    device search reads names (any case, punctuation aside)."""
+    return plain_name(device) in ("", plain_name(PROVISIONED_DEVICE))
+
+
 def on_preset_card(device: str, preset: ArrayPreset) -> bool:
-    """Whether ``device`` is the preset's own card: unset, the provisioned ``listener_array`` over it, or one of
-    its card names; else another device (a USB interface's lapel mics) that merely keeps the default preset."""
-    device = device.lower()
-    return not device or device == PROVISIONED_DEVICE or any(_names_card(device, h) for h in preset.device_hints)
+    """Whether ``device`` is the preset's own card: as :func:`on_the_card`, or one of its card names; else another
+    device (a USB interface's lapel mics) that merely keeps the default preset."""
+    return on_the_card(device) or any(_names_card(device.lower(), h) for h in preset.device_hints)
 
 
 def _names_card(device: str, hint: str) -> bool:

@@ -99,11 +99,10 @@ def _read_pair() -> tuple[int, int, bool]:
     """The wall clock and the monotonic time it was read at (ms), and whether the two are close enough to tell a
     step by. Read wall then monotonic alone, a thread paused a second between the reads looked like a step back,
     then one forward at the next block, with that block's times on the wrong clock."""
-    before_ms, wall_ms, after_ms = monotonic_ms(), payloads.now_ms(), monotonic_ms()  # read in this order
-    for _ in range(PAIR_READS - 1):
+    for _ in range(PAIR_READS):
+        before_ms, wall_ms, after_ms = monotonic_ms(), payloads.now_ms(), monotonic_ms()  # read in this order
         if after_ms - before_ms <= PAIR_APART_MAX_MS:
             break
-        before_ms, wall_ms, after_ms = monotonic_ms(), payloads.now_ms(), monotonic_ms()
     return wall_ms, (before_ms + after_ms) // 2, after_ms - before_ms <= PAIR_APART_MAX_MS
 
 

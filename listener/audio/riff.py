@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,7 +43,7 @@ def check_riff(path: Path, shown: str) -> tuple[int, WavFormat | None]:
             file_size_bytes = path.stat().st_size
             chunk = _data_chunk(fh, head[:4] == b"RF64", file_size_bytes)
             unaccounted_bytes = _unaccounted_bytes(fh, chunk[1], file_size_bytes) if chunk and chunk[1] else 0
-            fmt_late = fmt is None and chunk is not None and _fmt_after(fh, chunk[1], file_size_bytes)
+            fmt_late = fmt is None and chunk is not None and chunk[1] > 0 and _fmt_after(fh, chunk[1], file_size_bytes)
     except OSError as exc:
         raise AudioInputError(f"{shown} cannot be read {os_reason_and_fix(exc, 'check its permissions')}") from None
     data_end_bytes = _check_data_size(shown, chunk, file_size_bytes, unaccounted_bytes)
@@ -97,32 +98,34 @@ METADATA_CHUNKS = frozenset(
 )
 
 
-def _unaccounted_bytes(fh: BinaryIO, data_end_bytes: int, file_size_bytes: int) -> int:
-    """Bytes after the data chunk that no chunk holds (a LIST or id3 chunk after the audio is fine)."""
+def _chunks_after(fh: BinaryIO, data_end_bytes: int, file_size_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+    """The chunks whose header the file holds after the data chunk (which ends at ``data_end_bytes``): where
+    each starts, its id and its size as written (which may run past the file's end)."""
     at = data_end_bytes + (data_end_bytes & 1)
     while at + 8 <= file_size_bytes:
         fh.seek(at)
         header = fh.read(8)
-        chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
-        if chunk_id in METADATA_CHUNKS and at + 8 + size > file_size_bytes:
-            return 0  # metadata cut short (a copy stopped late): the audio before it is whole
-        if not (chunk_id.isascii() and chunk_id.decode("ascii").isprintable()) or at + 8 + size > file_size_bytes:
-            break
+        size = struct.unpack("<I", header[4:])[0]
+        yield at, header[:4], size
         at += 8 + size + (size & 1)
-    return max(0, file_size_bytes - at)
+
+
+def _unaccounted_bytes(fh: BinaryIO, data_end_bytes: int, file_size_bytes: int) -> int:
+    """Bytes after the data chunk that no chunk holds (a LIST or id3 chunk after the audio is fine)."""
+    end = data_end_bytes + (data_end_bytes & 1)  # past the last whole chunk walked
+    for at, chunk_id, size in _chunks_after(fh, data_end_bytes, file_size_bytes):
+        past = at + 8 + size > file_size_bytes
+        if chunk_id in METADATA_CHUNKS and past:
+            return 0  # metadata cut short (a copy stopped late): the audio before it is whole
+        if past or not (chunk_id.isascii() and chunk_id.decode("ascii").isprintable()):
+            return file_size_bytes - at
+        end = at + 8 + size + (size & 1)
+    return max(0, file_size_bytes - end)
 
 
 def _fmt_after(fh: BinaryIO, data_end_bytes: int, file_size_bytes: int) -> bool:
-    """Whether a fmt chunk follows the data chunk (which ends at ``data_end_bytes``; 0: runs to the file's end)."""
-    at = data_end_bytes + (data_end_bytes & 1)
-    while data_end_bytes and at + 8 <= file_size_bytes:
-        fh.seek(at)
-        header = fh.read(8)
-        if header[:4] == b"fmt ":
-            return True
-        size = struct.unpack("<I", header[4:])[0]
-        at += 8 + size + (size & 1)
-    return False
+    """Whether a fmt chunk follows the data chunk, which ends at ``data_end_bytes``."""
+    return any(chunk_id == b"fmt " for _, chunk_id, _ in _chunks_after(fh, data_end_bytes, file_size_bytes))
 
 
 STREAMED_SIZE = 0xFFFFFFFF  # the data size a streaming writer puts in a RIFF header it cannot go back to

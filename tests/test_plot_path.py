@@ -159,6 +159,21 @@ def test_a_plot_onto_a_full_disk_is_one_line_and_closed(tmp_path: Path, suffix: 
     assert out.is_symlink()  # not removed: it was there before
 
 
+@pytest.mark.skipif(not FULL_DISK.exists(), reason="needs /dev/full")
+def test_a_title_the_font_cannot_draw_is_said_when_the_plot_cannot_be_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The glyph warnings were said after the block that drew and wrote the figure, not when it raised: a plot path
+    that took no file left them unsaid, recorded and dropped."""
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "fig.png"
+    out.symlink_to(FULL_DISK)
+    collector = run(GAPS, 20.0)
+    with pytest.raises(OutputFileError, match="No space left on device; choose a writable path"):
+        plot_conversation(collector.segments, collector.events, 20.0, out, CONFIG.analytics, title="会議 1.wav")
+    assert [r.getMessage() for r in caplog.records if "shows 会 議 as boxes" in r.getMessage()], caplog.text
+
+
 @pytest.mark.parametrize("through_a_link", [False, True], ids=["file", "link-to-a-file-not-yet-made"])
 def test_a_plot_past_the_file_size_limit_is_one_line_and_leaves_no_part_written(
     tmp_path: Path, through_a_link: bool

@@ -87,9 +87,15 @@ def plot_conversation(
 def _missing_glyphs_said(title: str) -> Iterator[None]:
     """matplotlib warns of each character its font cannot draw, at the layout and again at the save, with its
     own source lines on stderr: eight lines for a title of two Japanese letters. One line says it instead;
-    any other warning is shown as it would have been."""
-    with warnings.catch_warnings(record=True) as caught:
-        yield
+    any other warning is shown as it would have been, the block raising or not (a plot path that takes no file)."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+    finally:  # outside catch_warnings, which would record what is shown here
+        _say_caught(caught, title)
+
+
+def _say_caught(caught: list[warnings.WarningMessage], title: str) -> None:
     missing: dict[str, str] = {}  # character: the font that lacks it
     for warning in caught:
         match = MISSING_GLYPH.match(str(warning.message))

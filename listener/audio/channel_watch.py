@@ -85,7 +85,8 @@ class ChannelWatch(Stage):
         self._hold = hold
         self.held: list[str] = []
         # the parties' two mics, or in direction mode the array's first two: a mic at each party read as an array
-        self._compare_leads = leads and len(selected_channels(geometry)) >= 2
+        # (a checked config has two at least: direction mode refuses fewer mics)
+        self._compare_leads = leads
         self.recording = recording
         self.channels = selected_channels(geometry)
         self.said: list[str] = []  # every warning given, for a caller that must act on it (calibrate)

@@ -92,20 +92,17 @@ class LeadMeter:
         bins = np.clip(np.floor(levels_dbfs - _LOW_DB).astype(np.int64), 0, _BINS - 1)
         self._counts += np.bincount(bins[:, 0] * _BINS + bins[:, 1], minlength=_BINS * _BINS)
 
-    def _above_floors(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating], npt.NDArray[np.floating]]:
-        """The joint histogram, and how far each level bin of the first and of the second channel stands above
-        that channel's own floor (empty when nothing was heard)."""
+    def _above_floors(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating], npt.NDArray[np.floating], float]:
+        """The joint histogram, how far each level bin of the first and of the second channel stands above that
+        channel's own floor (empty when nothing was heard), and how far the second's floor is above the first's."""
         joint = self._counts.reshape(_BINS, _BINS)
         if not joint.sum():
-            return joint, np.zeros(0), np.zeros(0)
-        first_floor, second_floor = self._floors_dbfs(joint)
-        return joint, _CENTRES - first_floor, _CENTRES - second_floor
-
-    def _floors_dbfs(self, joint: npt.NDArray[np.int64]) -> tuple[float, float]:
-        return _floor(joint.sum(axis=1), _CENTRES), _floor(joint.sum(axis=0), _CENTRES)
+            return joint, np.zeros(0), np.zeros(0), 0.0
+        first_floor, second_floor = _floor(joint.sum(axis=1), _CENTRES), _floor(joint.sum(axis=0), _CENTRES)
+        return joint, _CENTRES - first_floor, _CENTRES - second_floor, second_floor - first_floor
 
     def shares(self) -> LeadShares:
-        joint, first_db, second_db = self._above_floors()
+        joint, first_db, second_db, floors_apart_db = self._above_floors()
         if not first_db.size:
             return NO_SPEECH
         first_db, second_db = first_db[:, None], second_db[None, :]
@@ -122,16 +119,13 @@ class LeadMeter:
         leads_second = int(joint[speech & behind].sum())
         both = int(joint[speech & ahead & behind].sum())
         sides = max(_fewer_led(joint, speech, first_db - second_db), _fewer_led(joint, speech, apart_db))
-        first_floor, second_floor = self._floors_dbfs(joint)
-        return LeadShares(
-            n * self._frame_s, leads_first / n, leads_second / n, both / n, second_floor - first_floor, sides / n
-        )
+        return LeadShares(n * self._frame_s, leads_first / n, leads_second / n, both / n, floors_apart_db, sides / n)
 
     def hears_speech(self) -> tuple[float, float]:
         """Share of the speech frames in which each channel itself stands SPEECH_DB above its own floor: a mic
         clipped to someone else still rises with the talker's voice leaking in, an unplugged one (hiss and hum
         alone, which the dead-channel rule does not catch) does not, and must not be taken for the quieter mic."""
-        joint, first_db, second_db = self._above_floors()
+        joint, first_db, second_db, _ = self._above_floors()
         if not first_db.size:
             return 0.0, 0.0
         first, second = first_db >= SPEECH_DB, second_db >= SPEECH_DB

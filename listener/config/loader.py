@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 from listener.config.file_kinds import binary_kind
 from listener.config.retired import retired_rule
 from listener.config.rules import FieldRule, rule_of
-from listener.config.schema import Config
+from listener.config.schema import Config, Mic
 from listener.config.text_checks import control_character
 from listener.config.toml_hints import looks_secret, may_hold_secret, shorten, syntax_hint
 from listener.config.value_hints import (
@@ -305,14 +305,14 @@ def _convert_tuple(tp: Any, value: Any, path: str, rule: FieldRule) -> tuple[Any
     else:
         item_types = list(args)
         if len(value) != len(args):
-            raise ConfigError(path, value, f"must have exactly {len(args)} elements" + _missing_z(value, args))
+            raise ConfigError(path, value, f"must have exactly {len(args)} elements" + _missing_z(tp, value))
     return tuple(_convert(t, v, _join(path, i), rule) for i, (t, v) in enumerate(zip(item_types, value, strict=True)))
 
 
-def _missing_z(value: list[Any], args: tuple[Any, ...]) -> str:
+def _missing_z(tp: Any, value: list[Any]) -> str:
     """A mic written in the plane (``[0.05, 0.0]``): the array's x-y plane is where azimuths are measured, so a
     flat array's height is any one number, which the bare count did not say."""
-    if len(args) != 3 or len(value) != 2:
+    if tp != Mic or len(value) != 2:
         return ""
     return f": x, y and z, in metres; for mics all at one height add z = 0.0: {[*value, 0.0]}"
 

@@ -128,12 +128,9 @@ def direct_words(wav: Path) -> list[dict[str, Any]]:
 
 def recognise(model: object, mono: np.ndarray) -> list[dict[str, Any]]:
     """Direct vosk run: the words (with stream times) the recogniser hears in ``mono``."""
-    import vosk
+    from listener.transcription.vosk_model import new_recognizer, pcm16
 
-    from listener.transcription.recognizer import pcm16
-
-    rec = vosk.KaldiRecognizer(model, RATE_HZ)
-    rec.SetWords(True)
+    rec = new_recognizer(model)  # seeded as the listener's are, so both hear the same words in the same audio
     pcm = pcm16(mono)
     words: list[dict[str, Any]] = []
     for i in range(0, len(pcm), 3200):

@@ -45,6 +45,7 @@ from listener.transcription.chunk_queue import Chunk as Chunk
 from listener.transcription.timemap import TimeMap
 from listener.transcription.vosk_model import LOAD_FIX as LOAD_FIX  # re-exported: imported from here too
 from listener.transcription.vosk_model import load_model as load_model
+from listener.transcription.vosk_model import new_recognizer
 from listener.transcription.vosk_model import pcm16 as pcm16
 from listener.transcription.words import Word
 
@@ -249,7 +250,7 @@ class RecognizerWorker(Managed):
                 self._cond.notify_all()
 
     def _recognise(self) -> None:
-        rec = self._recognizer()
+        rec = new_recognizer(self.model)
         fed_samples = 0
         expected_s: float | None = None
         pending = False  # audio fed since the last final result
@@ -268,7 +269,7 @@ class RecognizerWorker(Managed):
                 if self._take_renew():
                     del rec
                     release_freed_memory()
-                    rec, fed_samples = self._recognizer(), 0
+                    rec, fed_samples = new_recognizer(self.model), 0
                     self._map.clear()
                     self.renewals += 1
             if not isinstance(item, Chunk):
@@ -299,13 +300,6 @@ class RecognizerWorker(Managed):
         if left and rec.AcceptWaveform(left):
             self._emit(rec.Result())
         self._emit(rec.FinalResult())
-
-    def _recognizer(self) -> Any:
-        import vosk
-
-        rec = vosk.KaldiRecognizer(self.model, SAMPLE_RATE_HZ)
-        rec.SetWords(True)
-        return rec
 
     def _feeding(self, audio_s: float) -> None:
         with self._cond:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,15 @@ from listener.errors import ModelError
 from listener.transcription.chunk_queue import SAMPLE_RATE_HZ
 
 LOAD_FIX = "fetch it again or point [asr] model_path elsewhere"  # doctor gives a more precise one
+
+# Kaldi dithers each frame (frame-extraction option dither, 1.0 unless the model's mfcc.conf says otherwise)
+# with noise seeded from the C library's rand(), one draw a frame. Unseeded, a recogniser's words hung on how
+# many numbers the recognisers before it had drawn: the same 21 s of Korean gave "어느" after one history and
+# "엄" after another, a 3.5 s piece three different transcripts for six seeds. Seeding as each recogniser
+# starts makes its words a function of its audio alone; dither stays on, as the model was trained with it.
+# Holds while one recogniser decodes at a time in the process (one worker): two would share the draws.
+DITHER_SEED = 1
+_LIBC = ctypes.CDLL(None)  # the process's C library: the rand() libvosk.so draws from
 
 
 # Kept for the process's life on purpose: a recogniser is renewed at every session's end (its memory
@@ -32,6 +42,16 @@ def load_model(path: Path) -> Any:
         return model
     except Exception as exc:  # vosk raises a bare Exception
         raise ModelError(f"vosk could not load the model in {path} ({exc}): {LOAD_FIX}") from None
+
+
+def new_recognizer(model: Any) -> Any:
+    """A vosk recogniser for ``model`` giving word times, whose words depend on the audio it is fed alone."""
+    import vosk
+
+    _LIBC.srand(DITHER_SEED)
+    rec = vosk.KaldiRecognizer(model, SAMPLE_RATE_HZ)
+    rec.SetWords(True)
+    return rec
 
 
 def pcm16(mono: npt.NDArray[np.floating[Any]]) -> bytes:

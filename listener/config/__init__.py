@@ -153,12 +153,7 @@ def geometry(config: Config) -> ArrayGeometry:
     # measured positions of the preset's own mics: they replace its geometry, not its channels (the USB
     # array's mics are channels 1-4; channel 0 is its processed beam)
     board = preset is not None and (arr.mics is None or len(arr.mics) == len(preset.mic_channels))
-    if arr.mic_channels is not None:
-        mic_channels = arr.mic_channels
-    elif preset is not None and board:
-        mic_channels = preset.mic_channels
-    else:
-        mic_channels = tuple(range(len(mics)))
+    mic_channels = _mic_channels(arr.mic_channels, preset if board else None, len(mics))
     rep_channel = parties.rep_channel if parties.rep_channel is not None else 0
     customer_channel = parties.customer_channel if parties.customer_channel is not None else 1
     mode: Literal["doa", "channels"] = "channels" if channel_map_mode(parties) else "doa"
@@ -188,6 +183,13 @@ def geometry(config: Config) -> ArrayGeometry:
         rep_channel=rep_channel,
         customer_channel=customer_channel,
     )
+
+
+def _mic_channels(given: tuple[int, ...] | None, board: ArrayPreset | None, n_mics: int) -> tuple[int, ...]:
+    """The channel of each mic: as configured, else the board's (its mics as it has them), else 0, 1, ..."""
+    if given is not None:
+        return given
+    return board.mic_channels if board is not None else tuple(range(n_mics))
 
 
 def _check(config: Config) -> None:

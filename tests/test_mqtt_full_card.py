@@ -333,20 +333,28 @@ def test_listener_run_on_a_card_that_fills_loses_nothing_through_an_outage_and_s
     assert "messages wait in memory" in err and "takes writes again" in err, err
 
 
+def freed_10_s_in(
+    proc: subprocess.Popen[bytes], rec: Recorder, free: Path, n_expected: int
+) -> tuple[str, list[Received]]:
+    """The run's stderr and what the broker got, the card freed (``free`` made) 10 s after its first event."""
+    try:
+        rec.wait_for(lambda ms: any(m.topic == f"{BASE}/event" for m in ms), 30)
+        time.sleep(10.0)
+        free.touch()
+        err = proc.communicate(timeout=90)[1].decode(errors="replace")
+    finally:
+        kill_process_group(proc)
+    return err, rec.wait_for(lambda ms: len(_spooled(ms)) >= n_expected, 20)
+
+
 def test_listener_run_started_on_a_full_card_runs_and_sends_everything_it_measures(tmp_path: Path) -> None:
     """The card full to the last byte at the start, freed 10 s into the run, the broker there: the run stopped
     at its start with exit 2 (which the unit does not restart: the device stayed dark and measured nothing)."""
     expected = _measured(tmp_path)
     with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
         proc = _run_on_a_filling_card(tmp_path, service_config(tmp_path, broker), full_at_start=True)
-        try:
-            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/event" for m in ms), 30)
-            time.sleep(10.0)
-            (tmp_path / "free").touch()
-            err = proc.communicate(timeout=90)[1].decode(errors="replace")
-        finally:
-            kill_process_group(proc)
-        got = _spooled(rec.wait_for(lambda ms: len(_spooled(ms)) >= len(expected), 20))
+        err, received = freed_10_s_in(proc, rec, tmp_path / "free", len(expected))
+        got = _spooled(received)
     assert proc.returncode == 0, err
     assert _kinds(got) == expected, err
     assert "Traceback" not in err, err

@@ -12,14 +12,13 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from listener.service.runner import sample_conversation
-from tests.mqtt_broker import BASE, Mosquitto, Recorder, kill_process_group, service_config
-from tests.test_mqtt_full_card import _kinds, _measured, _spooled
+from tests.mqtt_broker import BASE, Mosquitto, Recorder, service_config
+from tests.test_mqtt_full_card import _kinds, _measured, _spooled, freed_10_s_in
 
 # the spool made with one message (the device ran before), the card remounted read-only, the run started; the
 # card made writable again once the test makes the file ``free``
@@ -78,14 +77,7 @@ def test_listener_run_started_on_a_read_only_card_runs_and_sends_everything_it_m
     expected = _measured(tmp_path)
     with Mosquitto(tmp_path / "broker") as broker, Recorder(broker) as rec:
         proc = _run_on_a_read_only_card(tmp_path, service_config(tmp_path, broker))
-        try:
-            rec.wait_for(lambda ms: any(m.topic == f"{BASE}/event" for m in ms), 30)
-            time.sleep(10.0)
-            (tmp_path / "free").touch()
-            err = proc.communicate(timeout=90)[1].decode(errors="replace")
-        finally:
-            kill_process_group(proc)
-        got = rec.wait_for(lambda ms: len(_spooled(ms)) >= len(expected), 20)
+        err, got = freed_10_s_in(proc, rec, tmp_path / "free", len(expected))
     if proc.returncode != 0 and (err.startswith("unshare:") or "mount:" in err):
         pytest.skip(f"no private mounts here: {err.strip()}")
     assert proc.returncode == 0, err

@@ -75,6 +75,25 @@ def test_a_certificate_refused_by_its_dates_blames_the_clock_first(
     assert check.fix.startswith("fix the time first (NTP: `timedatectl`") and "mqtt.ca_file" not in check.fix
 
 
+def test_a_certificate_refused_by_its_dates_shows_the_service_s_local_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock line shows the service's zone; the certificate's line showed doctor's shell's (New York's here)."""
+    broker = Mosquitto(tmp_path / "broker", tls=True)
+    redate_server_certificate(broker, "20990101000000Z", "20991231000000Z")
+    in_secrets(tmp_path, monkeypatch, "TZ='Asia/Tokyo'\n")
+    monkeypatch.setenv("TZ", SHELL_TZ)
+    time.tzset()
+    try:
+        with broker:
+            check = doctor.check_mqtt(config(tmp_path, mqtt=broker.mqtt_config()))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert check.status == "FAIL" and "judged by this device's clock" in check.detail, check.line()
+    assert re.search(r"UTC \(local \d\d:\d\d JST\)", check.detail), check.detail
+
+
 def test_a_login_without_a_password_here_says_where_the_service_gets_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

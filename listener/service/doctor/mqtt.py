@@ -87,7 +87,7 @@ def check_mqtt(config: Config, files: SystemFiles | None = None) -> Check:
         # the listener's own errors end in their fix: a fleet script reads it apart
         return failed_with("mqtt", exc, "fix the [mqtt] keys it names", prefix=f"broker {where}: ")
     except OSError as exc:  # refused, unreachable, TLS handshake or certificate: the service's own advice
-        return _clock_check(where, exc) or fail(
+        return _clock_check(where, exc, files) or fail(
             "mqtt", f"broker {where} unreachable: {exc}", connect_fail_hint(cfg, exc)
         )
     except ValueError as exc:
@@ -105,18 +105,20 @@ def check_mqtt(config: Config, files: SystemFiles | None = None) -> Check:
     return with_strict_look(cfg, checked)
 
 
-def _clock_check(where: str, exc: OSError) -> Check | None:
-    """The FAIL for a certificate refused by its dates: the clock it is judged by is the likelier fault."""
+def _clock_check(where: str, exc: OSError, files: SystemFiles) -> Check | None:
+    """The FAIL for a certificate refused by its dates: the clock it is judged by is the likelier fault. Its
+    local time is the service's, as on the clock line (doctor's shell may have a TZ of its own)."""
     from listener.clock import refused_by_its_dates
     from listener.outputs.mqtt.connecting import CLOCK_FIX
     from listener.service.doctor.clock import clock_reads
+    from listener.service.doctor.zone import service_zone
 
     if not refused_by_its_dates(exc):
         return None
     return fail(
         "mqtt",
         f"broker {where}: TLS certificate verify failed: {exc.verify_message}, judged by this device's clock,"
-        f" which reads {clock_reads()}",
+        f" which reads {clock_reads(zone=service_zone(files).zone)}",
         CLOCK_FIX,
     )
 

@@ -36,6 +36,14 @@ OFTEN_SHARE = 0.3  # the other leading in this many of them is often
 # lapel mics with each voice leaking 6 dB down led in 29-39 %, 5 dB down in 4-7 %, 0.5 dB down (two mics
 # side by side) in 0 %; the front end needs about 5 dB (listener/spatial/gain.py).
 SEPARATE_SHARE = 0.1
+# One talker alone (calibrate's rep): a channel leading by both measures at once (above its own floor and in level)
+# in this share of the speech frames is that talker's own mic. Lapel mics, the rep's voice leaking 6/12/20 dB down:
+# 69/100/100 %, with the rep's channel 20 dB hotter or the other 20 dB quieter alike (not with the other 20 dB
+# hotter: the measures disagree); the first two mics of 5.8 and 6.5 cm arrays in pyroomacoustics rooms (84
+# recordings, RT60 0.2-0.7 s; the rep alone, a customer answering, a noise; one channel 10 dB hotter or 20 dB
+# quieter; a fan by one mic) 0 %: a gain moves a channel's floor with its speech, a fan raises one floor, and
+# neither puts one channel ahead by both measures.
+CLEAR_SHARE = 0.3
 
 _LOW_DB, _BINS = -130.0, 140  # levels -130..+10 dBFS in 1 dB bins (lower ones are counted in the first)
 _CENTRES = _LOW_DB + np.arange(_BINS) + 0.5
@@ -58,6 +66,8 @@ class LeadShares:
     # the share each channel leads by one measure alone (above its floor, or in level), the fewer's, by the
     # measure that gives the more: a mic per party leads on its own party's speech, by one measure at least
     sides_share: float = 0.0
+    # the share each channel leads by both measures at once: a talker's own mic (one talker alone: calibrate)
+    clear_shares: tuple[float, float] = (0.0, 0.0)
 
     @property
     def by_channel(self) -> tuple[float, float]:
@@ -119,7 +129,13 @@ class LeadMeter:
         leads_second = int(joint[speech & behind].sum())
         both = int(joint[speech & ahead & behind].sum())
         sides = max(_fewer_led(joint, speech, first_db - second_db), _fewer_led(joint, speech, apart_db))
-        return LeadShares(n * self._frame_s, leads_first / n, leads_second / n, both / n, floors_apart_db, sides / n)
+        clear = (
+            int(joint[speech & (first_db - second_db >= LEAD_DB) & (apart_db >= LEAD_DB)].sum()) / n,
+            int(joint[speech & (second_db - first_db >= LEAD_DB) & (-apart_db >= LEAD_DB)].sum()) / n,
+        )
+        return LeadShares(
+            n * self._frame_s, leads_first / n, leads_second / n, both / n, floors_apart_db, sides / n, clear
+        )
 
     def hears_speech(self) -> tuple[float, float]:
         """Share of the speech frames in which each channel itself stands SPEECH_DB above its own floor: a mic
@@ -164,6 +180,15 @@ def one_per_party(shares: LeadShares) -> bool:
     5.8 cm array, free field or a room (RT60 0.3, 0.8 s): 0 %, with one channel 10 dB hotter or a fan by one mic
     too, whose same channel leads by each measure."""
     return shares.speech_s > 0 and shares.sides_share >= SEPARATE_SHARE
+
+
+def talkers_own_mic(shares: LeadShares) -> int | None:
+    """With one talker alone: the index (0, 1) of the channel that leads by both measures in :data:`CLEAR_SHARE` of
+    the speech frames or more (``shares`` from :meth:`LeadMeter.shares`), a mic at that talker; None: neither."""
+    first, second = shares.clear_shares
+    if shares.speech_s <= 0 or max(first, second) < CLEAR_SHARE:
+        return None
+    return 0 if first >= second else 1
 
 
 def _fewer_led(joint: npt.NDArray[np.int64], speech: npt.NDArray[np.bool_], ahead_db: npt.NDArray[np.floating]) -> int:

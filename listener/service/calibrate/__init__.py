@@ -9,7 +9,8 @@ guess: not when either talker could be the rep, and not below
 LOW_CONFIDENCE unless ``--force`` says so. In channel-map mode (one mic per
 party) there is no direction to learn: it checks that the rep's channel is
 the one that hears the rep loudest, and ``--write`` swaps the two channels
-when it is not (``calibrate.channels``).
+when it is not (``calibrate.channels``). Two mics that are a mic at each party, set up as an array, are said
+in place of the directions, with channel-map mode as the fix (``calibrate.lapels``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from listener.errors import CalibrationError, shown_path
 from listener.events import AudioBlock, Event
 from listener.service.calibrate.channels import calibrate_channels
 from listener.service.calibrate.estimation import ALONE, MIN_LISTEN_S, Calibration, estimate
+from listener.service.calibrate.lapels import MicEachLook
 from listener.service.calibrate.votes import Votes, collect_votes
 from listener.service.calibrate.write import edit_parties, write_parties
 
@@ -69,7 +71,9 @@ def calibrate(
         after = _restart_note(config_path) if config_path is not None else ""
         return calibrate_channels(config, config_path, events, watch, write, after)
     watch = ChannelWatch(geo, recording=wav, leads=False, hold=True)  # said by _measured, or made the refusal
-    result = _measured(config, _watched(_events(config, wav, listen_s), watch), watch)
+    result = _directions(config, _watched(_events(config, wav, listen_s), watch), watch, MicEachLook(geo))
+    if isinstance(result, str):
+        return _not_an_array(result, write)
     placed = "\n".join(said for said in (_placement_warning(config, result), _beside_note(config)) if said)
     with output_may_fail():
         _print_result(result, placed, line_axis_deg(geometry(config).mics_m))
@@ -90,6 +94,27 @@ def calibrate(
         raise CalibrationError(f"not written: {refusal}")
     write_parties(config_path, result.rep_azimuth_deg, result.customer_azimuth_deg)
     print(f"written to [parties] in {shown_path(config_path)}{_restart_note(config_path)}")
+    return 0
+
+
+def _directions(config: Config, events: Iterable[Event], watch: ChannelWatch, look: MicEachLook) -> Calibration | str:
+    """The directions the events show, or the line that says the two mics are a mic at each party, which is said
+    in their place: from such mics they are noise, however they came out."""
+    try:
+        result = _measured(config, look.watched(events), watch)
+    except CalibrationError:
+        if one_each := look.message(watch):  # what failed was reading lapel mics as an array
+            return one_each
+        raise
+    return look.message(watch) or result
+
+
+def _not_an_array(said: str, write: bool) -> int:
+    """A mic at each party: the directions measured are noise, so they are neither shown nor written."""
+    if write:
+        raise CalibrationError(f"not written: {said}")
+    with output_may_fail():
+        print(said)
     return 0
 
 

@@ -79,21 +79,26 @@ def calibrate(
         _print_result(result, placed, line_axis_deg(geometry(config).mics_m))
     refusal = _channels_refusal(watch) or _refusal(config, result, force, from_file=wav is not None)
     if config_path is None or not write:
-        if refusal:  # the refusal says what to do instead; "run again with --write" would contradict it
-            # its "--force" is for a --write: alone, the command line refuses it
-            print(refusal + (" (--force goes with --write)" if "--force" in refusal else ""))
-            return 0
-        where = (
-            f"to store these in {shown_path(config_path)}"
-            if config_path is not None
-            else "and --config FILE to store these"
-        )
-        print(f"not written: run again with --write {where}")
-        return 0
+        return _not_written(config_path, refusal)
     if refusal:
         raise CalibrationError(f"not written: {refusal}")
     write_parties(config_path, result.rep_azimuth_deg, result.customer_azimuth_deg)
     print(f"written to [parties] in {shown_path(config_path)}{_restart_note(config_path)}")
+    return 0
+
+
+def _not_written(config_path: Path | None, refusal: str) -> int:
+    """Without --write: what to do instead of the refusal, or how to store what was measured."""
+    if refusal:  # the refusal says what to do instead; "run again with --write" would contradict it
+        # its "--force" is for a --write: alone, the command line refuses it
+        print(refusal + (" (--force goes with --write)" if "--force" in refusal else ""))
+        return 0
+    where = (
+        f"to store these in {shown_path(config_path)}"
+        if config_path is not None
+        else "and --config FILE to store these"
+    )
+    print(f"not written: run again with --write {where}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import threading
 import time
 
 import paho.mqtt.client as paho
@@ -19,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from listener.config import parse_config
-from listener.outputs.mqtt.clash import KICK_SLACK_S
+from listener.outputs.mqtt.clash import KICK_SLACK_S, ClashWatch
 from listener.outputs.mqtt.client import MqttLink
 from listener.outputs.mqtt.connecting import Backoff, kept_meanwhile
 from tests.mqtt_broker import DEVICE_ID, Mosquitto
@@ -269,3 +270,20 @@ def test_a_port_that_answered_then_hangs_up_on_every_attempt_is_not_blamed_on_th
     assert "it answered on this port earlier in this run, so the port is right" in closed[0], closed[0]
     assert "check that the broker is running" in closed[0] and "(8883 usually does)" not in closed[0], closed[0]
     assert "check mqtt.port" not in closed[0], closed[0]
+
+
+def test_each_reconnect_of_a_clash_cancels_the_previous_connections_hold_watch() -> None:
+    # every connection accepted after the clash was blamed started a timer thread that lived stable_s (up to
+    # twice reconnect_max_s), and a new connection left the previous one's running: one thread per reconnect
+    config = parse_config({"mqtt": {"enabled": True, "reconnect_min_s": 1.0, "reconnect_max_s": 60.0}}).mqtt
+    watch = ClashWatch(config, DEVICE_ID, Backoff.of(config))
+    watch.blamed = True
+    try:
+        for _ in range(20):
+            watch.connected(lambda: True)
+        timers = [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
+        # this watch's, not yet cancelled (a cancelled one is on its way out); other tests' timers left aside
+        waiting = [t for t in timers if getattr(t.function, "__self__", None) is watch and not t.finished.is_set()]
+        assert len(waiting) == 1
+    finally:
+        watch.close()

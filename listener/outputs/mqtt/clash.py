@@ -84,6 +84,8 @@ class ClashWatch:
     def connected(self, holds: Callable[[], bool]) -> None:
         """A connection was accepted; ``holds``: whether it is still the current one. The reconnects are quiet
         once a clash was blamed: this says when one holds, or the clash's end is never seen."""
+        if self._hold_watch is not None:  # the connection it watched is gone: each left running was a thread
+            self._hold_watch.cancel()  # kept stable_s, one per reconnect of a clash
         if self.blamed:
             self._hold_watch = threading.Timer(self.backoff.stable_s, self._held, (holds,))
             self._hold_watch.daemon = True

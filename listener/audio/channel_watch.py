@@ -63,6 +63,9 @@ WATCH_S = 10.0  # audio judged at a time (live: every such stretch in turn): lon
 LEAK_LOOK_S = 30.0
 LEAK_MIN_S = 5.0  # a recording (or a listen) that ends with less speech than this is not judged for it
 LEAK_CHECK_S = 5.0  # how often (seconds of audio) the live look counts its speech
+# the latest warnings kept in ``said``: a live watch runs for weeks, and a mic whose lead comes and goes is
+# said dead every other WATCH_S, 4320 lines a day that a list of them all kept
+SAID_KEPT = 16
 MUTED_MIN_S = 1.0  # silence on every channel for less than this (a test blip, a cut) is not called a muted capture
 
 
@@ -89,7 +92,8 @@ class ChannelWatch(Stage):
         self._compare_leads = leads
         self.recording = recording
         self.channels = selected_channels(geometry)
-        self.said: list[str] = []  # every warning given, for a caller that must act on it (calibrate)
+        self.said: list[str] = []  # the latest SAID_KEPT warnings, for a caller that must act on them (calibrate)
+        self._warned = 0  # warnings given in all
         self._dead: tuple[int, ...] = ()  # the channels last said dead (all of them: muted); () while all hear
         self._heard_s = 0.0  # audio time at the end of the latest block
         self._restart()
@@ -101,7 +105,7 @@ class ChannelWatch(Stage):
         self._leads = LeadMeter(PROCESSING_RATE_HZ)
         self._leads_judged = not self._compare_leads
         self._leads_checked_s = 0.0
-        self._said_before = len(self.said)  # warnings of this look (since the start, or the outage)
+        self._said_before = self._warned  # warnings of this look (since the start, or the outage)
 
     def process(self, event: Event) -> Iterable[Event]:
         shown: list[DeviceState] = []
@@ -150,7 +154,7 @@ class ChannelWatch(Stage):
         """Said once a look: a party's mic that never leads the other's while someone speaks. Not after a
         warning of this look (a dead or copied channel, said already, leads nobody either)."""
         self._leads_judged = True
-        if len(self.said) > self._said_before:
+        if self._warned > self._said_before:
             return
         if self.geometry.mode != "channels":
             if one_per_party(shares):
@@ -202,7 +206,9 @@ class ChannelWatch(Stage):
         return self.recording is not None and self._loudest_dbfs >= DEAD_DBFS
 
     def _warn(self, message: str) -> None:
+        self._warned += 1
         self.said.append(message)
+        del self.said[:-SAID_KEPT]
         self._log(message)
 
     def _log(self, message: str) -> None:

@@ -123,18 +123,26 @@ class LeadMeter:
         # ahead above its own floor (a mic with less gain), or ahead in level (a mic in a quieter corner, its
         # floor far down, hears the other's voice far above it): either is its own talker
         apart_db = _CENTRES[:, None] - _CENTRES[None, :]
-        ahead = (first_db - second_db >= LEAD_DB) | (apart_db >= LEAD_DB)
-        behind = (second_db - first_db >= LEAD_DB) | (-apart_db >= LEAD_DB)
-        leads_first = int(joint[speech & ahead].sum())
-        leads_second = int(joint[speech & behind].sum())
-        both = int(joint[speech & ahead & behind].sum())
-        sides = max(_fewer_led(joint, speech, first_db - second_db), _fewer_led(joint, speech, apart_db))
-        clear = (
-            int(joint[speech & (first_db - second_db >= LEAD_DB) & (apart_db >= LEAD_DB)].sum()) / n,
-            int(joint[speech & (second_db - first_db >= LEAD_DB) & (-apart_db >= LEAD_DB)].sum()) / n,
+        # each channel ahead by each measure: above its floor (first, second), in level (first, second)
+        floor_ahead = (first_db - second_db >= LEAD_DB, second_db - first_db >= LEAD_DB)
+        level_ahead = (apart_db >= LEAD_DB, -apart_db >= LEAD_DB)
+        ahead, behind = (floor_ahead[i] | level_ahead[i] for i in (0, 1))
+
+        def frames(mask: npt.NDArray[np.bool_]) -> int:
+            return int(joint[speech & mask].sum())
+
+        sides = max(
+            min(frames(floor_ahead[0]), frames(floor_ahead[1])), min(frames(level_ahead[0]), frames(level_ahead[1]))
         )
+        clear = (frames(floor_ahead[0] & level_ahead[0]) / n, frames(floor_ahead[1] & level_ahead[1]) / n)
         return LeadShares(
-            n * self._frame_s, leads_first / n, leads_second / n, both / n, floors_apart_db, sides / n, clear
+            n * self._frame_s,
+            frames(ahead) / n,
+            frames(behind) / n,
+            frames(ahead & behind) / n,
+            floors_apart_db,
+            sides / n,
+            clear,
         )
 
     def hears_speech(self) -> tuple[float, float]:
@@ -189,12 +197,6 @@ def talkers_own_mic(shares: LeadShares) -> int | None:
     if shares.speech_s <= 0 or max(first, second) < CLEAR_SHARE:
         return None
     return 0 if first >= second else 1
-
-
-def _fewer_led(joint: npt.NDArray[np.int64], speech: npt.NDArray[np.bool_], ahead_db: npt.NDArray[np.floating]) -> int:
-    """Speech frames the first channel leads by ``ahead_db`` (one measure: above its floor, or in level), or the
-    second does, whichever are fewer."""
-    return min(int(joint[speech & (ahead_db >= LEAD_DB)].sum()), int(joint[speech & (-ahead_db >= LEAD_DB)].sum()))
 
 
 def _floor(counts: npt.NDArray[np.int64], centres: npt.NDArray[np.floating]) -> float:
